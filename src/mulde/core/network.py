@@ -1,0 +1,57 @@
+"""The noise-conditioned energy network f(x, sigma) of MULDE."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class EnergyMLP(nn.Module):
+    """MLP on [x, sigma] -> scalar energy f(x, sigma) (approximately -log q_sigma(x) + c).
+
+    The first layer is W [x; sigma] + b = W_x x + w_sigma sigma + b; `energy_multiscale`
+    computes W_x x once and shares it across all noise levels.
+    """
+
+    def __init__(self, n_features: int, hidden: Sequence[int] = (256, 256),
+                 layer_norm: bool = False, dropout: float = 0.0) -> None:
+        super().__init__()
+        if n_features < 1 or not hidden:
+            raise ValueError("need n_features >= 1 and at least one hidden layer")
+        self.n_features = n_features
+        self.first = nn.Linear(n_features + 1, hidden[0])
+        blocks: list[nn.Module] = []
+        width = hidden[0]
+        blocks += self._post(width, layer_norm, dropout)
+        for h in hidden[1:]:
+            blocks += [nn.Linear(width, h), *self._post(h, layer_norm, dropout)]
+            width = h
+        blocks.append(nn.Linear(width, 1))
+        self.rest = nn.Sequential(*blocks)
+
+    @staticmethod
+    def _post(width: int, layer_norm: bool, dropout: float) -> list[nn.Module]:
+        mods: list[nn.Module] = [nn.LayerNorm(width)] if layer_norm else []
+        mods.append(nn.GELU())
+        if dropout > 0:
+            mods.append(nn.Dropout(dropout))
+        return mods
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """Return f(x, sigma) of shape (n,) for x (n, d) and sigma (n, 1) or (n,)."""
+        return self.rest(self.first(torch.cat([x, sigma.reshape(-1, 1)], dim=1))).squeeze(1)
+
+    def energy_multiscale(self, x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+        """Return f(x, sigma_l) for every row of x and level of sigmas, shape (n, L).
+
+        Equal to calling forward once per level, but the x-part of the first layer
+        (W_x x + b) is computed once and shared by all L levels.
+        """
+        w_x = self.first.weight[:, : self.n_features]
+        w_sigma = self.first.weight[:, self.n_features]
+        shared = torch.addmm(self.first.bias, x, w_x.t())  # (n, H)
+        h = shared.unsqueeze(1) + sigmas.reshape(1, -1, 1) * w_sigma  # (n, L, H)
+        n, n_levels, width = h.shape
+        return self.rest(h.reshape(n * n_levels, width)).reshape(n, n_levels)

@@ -1,0 +1,229 @@
+"""The training loop: multiscale DSM with Adam, validation early stopping, EMA, checkpoints.
+
+Every random draw of step t (the epoch's shuffle, the sigmas, the noise) comes from a generator
+seeded by (seed, t), so a run resumed from a checkpoint continues exactly as if uninterrupted.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from mulde.core.loss import DSMLoss
+from mulde.core.network import EnergyMLP
+from mulde.core.schedule import NoiseSchedule
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. Training stops after n_epochs or max_steps, whichever is first."""
+
+    lr: float = 1e-3
+    adam_betas: tuple[float, float] = (0.5, 0.9)
+    batch_size: int = 1024
+    n_epochs: float | None = None
+    max_steps: int | None = 2000
+    validation_fraction: float = 0.1
+    eval_every: int = 100
+    patience: int | None = 5
+    ema_decay: float | None = None
+    seed: int = 0
+    checkpoint_every: int = 500
+
+    def total_steps(self, n_train: int) -> int:
+        """Number of optimiser steps for n_train training rows."""
+        if self.n_epochs is None and self.max_steps is None:
+            raise ValueError("set n_epochs or max_steps")
+        steps = math.inf
+        if self.n_epochs is not None:
+            steps = math.ceil(self.n_epochs * math.ceil(n_train / self.batch_size))
+        if self.max_steps is not None:
+            steps = min(steps, self.max_steps)
+        return max(1, int(steps))
+
+
+@dataclass
+class TrainResult:
+    """What happened during training: the loss history and where it stopped."""
+
+    steps: int
+    best_step: int
+    best_val_loss: float | None
+    stopped_early: bool
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + stream) % (2**63 - 1))
+    return g
+
+
+def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (train_idx, val_idx): a seeded random split keeping >= 1 training row."""
+    n_val = int(round(n * fraction)) if n >= 10 else 0
+    n_val = min(n_val, n - 1)
+    perm = torch.randperm(n, generator=_generator(seed, -1, torch.device("cpu")))
+    return perm[n_val:], perm[:n_val]
+
+
+def _validation_loss(net: EnergyMLP, loss_fn: DSMLoss, x_val: torch.Tensor,
+                     schedule: NoiseSchedule, seed: int, repeats: int = 4) -> float:
+    """DSM loss on the validation rows with noise fixed by the seed (comparable across steps)."""
+    g = _generator(seed, -2, x_val.device)
+    x = x_val.repeat(repeats, 1)
+    sigma = schedule.sample(x.shape[0], g, x.device)
+    eps = torch.randn(x.shape, generator=g, device=x.device)
+    was_training = net.training
+    net.eval()
+    total, n = 0.0, x.shape[0]
+    for i in range(0, n, 4096):
+        sl = slice(i, i + 4096)
+        loss = loss_fn(net, x[sl], sigma[sl], eps[sl], create_graph=False)
+        total += loss.item() * x[sl].shape[0]
+    net.train(was_training)
+    return total / n
+
+
+def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
+                 config: TrainConfig, checkpoint_dir: Path | None = None,
+                 progress: bool = False) -> TrainResult:
+    """Train net on standardised normal data x (n, d) in place; return the run's history.
+
+    With validation (validation_fraction > 0 and n >= 10), the weights with the lowest
+    validation DSM loss are kept (early stopping after `patience` evaluations without
+    improvement). With ema_decay, the exponential moving average of the weights is
+    validated and kept. With checkpoint_dir, state is saved every checkpoint_every steps and a
+    run finding a checkpoint there resumes from it.
+    """
+    device = x.device
+    train_idx, val_idx = split_validation(x.shape[0], config.validation_fraction, config.seed)
+    x_train, x_val = x[train_idx.to(device)], x[val_idx.to(device)]
+    n_train = x_train.shape[0]
+    batch = min(config.batch_size, n_train)
+    steps_per_epoch = math.ceil(n_train / batch)
+    total = config.total_steps(n_train)
+
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr, betas=config.adam_betas)
+    ema = copy.deepcopy(net).requires_grad_(False) if config.ema_decay else None
+    kept = ema if ema is not None else net  # the weights that are validated and returned
+    state = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_evals": 0, "history": []}
+    best = copy.deepcopy(kept.state_dict())
+    if checkpoint_dir is not None:
+        ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
+        if ckpt.exists():
+            state, best = _load_checkpoint(ckpt, net, ema, opt, config)
+
+    stopped_early = False
+    perm = None
+    bar = tqdm(total=total, initial=state["step"], disable=not progress, desc="training",
+               unit="step", leave=False)
+    while state["step"] < total:
+        step = state["step"]
+        epoch, pos = divmod(step, steps_per_epoch)
+        if perm is None or pos == 0:
+            perm = torch.randperm(n_train, generator=_generator(config.seed, 2 * epoch + 1,
+                                                                torch.device("cpu")))
+        idx = perm[pos * batch:(pos + 1) * batch].to(device)
+        g = _generator(config.seed, 2 * step + 2, device)
+        xb = x_train[idx]
+        sigma = schedule.sample(xb.shape[0], g, device)
+        eps = torch.randn(xb.shape, generator=g, device=device)
+        loss = loss_fn(net, xb, sigma, eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
+                    pe.lerp_(p, 1 - config.ema_decay)
+        state["step"] = step = step + 1
+        bar.update(1)
+        record: dict[str, float] = {}
+        if len(x_val) and (step % config.eval_every == 0 or step == total):
+            val = _validation_loss(kept, loss_fn, x_val, schedule, config.seed)
+            record = {"step": step, "train_loss": loss.item(), "val_loss": val}
+            if val < state["best_val"]:
+                state.update(best_val=val, best_step=step, bad_evals=0)
+                best = copy.deepcopy(kept.state_dict())
+            else:
+                state["bad_evals"] += 1
+            bar.set_postfix(loss=f"{loss.item():.4f}", val=f"{val:.4f}")
+        elif step % config.eval_every == 0 or step == total:
+            record = {"step": step, "train_loss": loss.item()}
+        if record:
+            state["history"].append(record)
+        if (config.patience is not None and state["bad_evals"] >= config.patience
+                and step < total):
+            stopped_early = True
+        if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or stopped_early
+                                           or step == total):
+            _save_checkpoint(Path(checkpoint_dir) / CHECKPOINT_NAME, net, ema, opt, state,
+                             best, config)
+        if stopped_early:
+            break
+    bar.close()
+
+    if len(x_val):
+        net.load_state_dict(best)
+    elif ema is not None:
+        net.load_state_dict(ema.state_dict())
+    best_val = state["best_val"] if len(x_val) else None
+    return TrainResult(steps=state["step"], best_step=state["best_step"] if len(x_val)
+                       else state["step"], best_val_loss=best_val, stopped_early=stopped_early,
+                       history=state["history"])
+
+
+def _save_checkpoint(path: Path, net: EnergyMLP, ema: EnergyMLP | None,
+                     opt: torch.optim.Optimizer, state: dict, best: dict,
+                     config: TrainConfig) -> None:
+    tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
+    tensors |= {f"best.{k}": v for k, v in best.items()}
+    if ema is not None:
+        tensors |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
+    for i, s in opt.state_dict()["state"].items():
+        for k, v in s.items():
+            tensors[f"opt.{i}.{k}"] = torch.as_tensor(v)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {"state": json.dumps(state), "config": json.dumps(asdict(config))}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, net: EnergyMLP, ema: EnergyMLP | None,
+                     opt: torch.optim.Optimizer, config: TrainConfig) -> tuple[dict, dict]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    saved = json.loads(meta.get("config", "null"))
+    if saved != json.loads(json.dumps(asdict(config))):
+        raise ValueError(f"{path}: checkpoint was written with another training config; "
+                         "remove it or use another checkpoint folder")
+    tensors = load_file(str(path), device=str(next(net.parameters()).device))
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    net.load_state_dict(part("net."))
+    if ema is not None:
+        ema.load_state_dict(part("ema."))
+    opt_state = opt.state_dict()
+    for i in opt_state["param_groups"][0]["params"]:
+        s = part(f"opt.{i}.")
+        if s:
+            opt_state["state"][i] = s
+    opt.load_state_dict(opt_state)
+    return json.loads(meta["state"]), part("best.")

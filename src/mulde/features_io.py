@@ -1,0 +1,112 @@
+"""Reading and writing (n, d) feature arrays (.npy, .npz, .csv); errors name the problem."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class FeatureFileError(ValueError):
+    """A feature file cannot be used; the message names the file and the row or field."""
+
+
+def read_features(path: str | Path, key: str | None = None) -> np.ndarray:
+    """Return the (n, d) float64 array stored in a .npy, .npz (array `key`, `X`, or the only
+    array) or .csv file (comma-separated numbers, an optional header row of names)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FeatureFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            X = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            X = _read_npz(path, key)
+        elif suffix == ".csv":
+            X = _read_csv(path)
+        else:
+            raise FeatureFileError(f"{path}: unsupported suffix {suffix!r} "
+                                   "(use .npy, .npz or .csv)")
+    except FeatureFileError:
+        raise
+    except ValueError as err:  # numpy's refusal of object arrays, corrupt headers, ...
+        raise FeatureFileError(f"{path}: cannot read as {suffix}: {err}") from err
+    return check_features(X, path)
+
+
+def _read_npz(path: Path, key: str | None) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as data:
+        names = list(data.keys())
+        if key is None:
+            key = "X" if "X" in names else (names[0] if len(names) == 1 else None)
+        if key is None or key not in names:
+            raise FeatureFileError(f"{path}: choose the array with --key; it holds {names}")
+        return data[key]
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise FeatureFileError(f"{path}: empty CSV file")
+    try:
+        [float(c) for c in rows[0]]
+    except ValueError:
+        rows = rows[1:]  # a header of column names
+    width = len(rows[0]) if rows else 0
+    out = np.empty((len(rows), width))
+    for i, row in enumerate(rows):
+        line = i + 1
+        if len(row) != width:
+            raise FeatureFileError(f"{path}: data row {line} has {len(row)} fields, "
+                                   f"expected {width}")
+        for j, cell in enumerate(row):
+            try:
+                out[i, j] = float(cell)
+            except ValueError:
+                raise FeatureFileError(f"{path}: data row {line}, column {j + 1}: "
+                                       f"{cell!r} is not a number") from None
+    return out
+
+
+def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray:
+    """Return X as a 2-D float64 array; raise naming the source if it is empty, not numeric,
+    not 2-D or has NaN/inf values (listing the first offending rows)."""
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise FeatureFileError(f"{source}: array of dtype {X.dtype} is not numeric")
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise FeatureFileError(f"{source}: expected a 2-D (n_samples, n_features) array, "
+                               f"got shape {X.shape}")
+    if X.size == 0:
+        raise FeatureFileError(f"{source}: empty array of shape {X.shape}")
+    X = X.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        shown = ", ".join(str(int(r)) for r in bad[:5])
+        raise FeatureFileError(f"{source}: {bad.size} row(s) hold NaN or inf values "
+                               f"(0-based rows {shown}{', ...' if bad.size > 5 else ''})")
+    return X
+
+
+def write_scores(path: str | Path, scores: np.ndarray) -> Path:
+    """Atomically write scores as .npy, or as a one-column .csv with header `score`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        if path.suffix.lower() == ".csv":
+            np.savetxt(tmp, np.asarray(scores), delimiter=",", header="score", comments="",
+                       fmt="%.10g")
+        else:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.asarray(scores))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,144 @@
+"""Unit tests of the pure-PyTorch core: schedule, network, loss, training loop."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mulde.core import DSMLoss, EnergyMLP, NoiseSchedule, TrainConfig, train_energy
+from mulde.core.training import CHECKPOINT_NAME, split_validation
+
+
+def test_grid_linear_and_geometric_endpoints():
+    s = NoiseSchedule(1e-3, 1.0)
+    lin = s.grid(16, "linear")
+    geo = s.grid(16, "geometric")
+    assert lin.shape == geo.shape == (16,)
+    assert lin[0].item() == pytest.approx(1e-3) and lin[-1].item() == pytest.approx(1.0)
+    assert geo[0].item() == pytest.approx(1e-3) and geo[-1].item() == pytest.approx(1.0)
+    np.testing.assert_allclose(np.diff(lin.numpy()), (1 - 1e-3) / 15, rtol=1e-5)
+    np.testing.assert_allclose(np.diff(np.log(geo.numpy())), math.log(1000) / 15, rtol=1e-4)
+
+
+def test_schedule_rejects_bad_bounds():
+    with pytest.raises(ValueError, match="sigma_low"):
+        NoiseSchedule(0.0, 1.0)
+    with pytest.raises(ValueError, match="n_levels"):
+        NoiseSchedule().grid(0)
+
+
+@given(st.floats(1e-4, 0.5), st.floats(1.0, 10.0))
+@settings(max_examples=20, deadline=None)
+def test_sample_is_log_uniform_within_bounds(low, factor):
+    s = NoiseSchedule(low, low * factor)
+    g = torch.Generator().manual_seed(0)
+    sig = s.sample(4000, g)
+    assert sig.shape == (4000, 1)
+    assert sig.min() >= low * (1 - 1e-5) and sig.max() <= low * factor * (1 + 1e-5)
+    # log sigma is uniform: its mean is the midpoint of [log low, log high]
+    mid = math.log(low) + math.log(factor) / 2
+    assert abs(sig.log().mean().item() - mid) < 0.05 * max(math.log(factor), 1e-3) + 0.02
+
+
+def test_multiscale_shares_first_layer_and_equals_per_level_forward():
+    torch.manual_seed(0)
+    net = EnergyMLP(5, (32, 16))
+    x = torch.randn(7, 5)
+    sig = NoiseSchedule().grid(4)
+    multi = net.energy_multiscale(x, sig)
+    per_level = torch.stack([net(x, torch.full((7, 1), float(s))) for s in sig], dim=1)
+    assert multi.shape == (7, 4)
+    torch.testing.assert_close(multi, per_level, rtol=1e-5, atol=1e-6)
+
+
+def test_dsm_loss_matches_hand_computation_on_a_quadratic_energy():
+    a, beta = 0.7, 0.1
+
+    def net(x, sigma):  # f(x) = a |x|^2 / 2, so grad f = a x
+        return 0.5 * a * (x**2).sum(dim=1)
+
+    x = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
+    sigma = torch.tensor([[0.1], [1.0]])
+    eps = torch.tensor([[0.3, 0.2], [-1.0, 0.5]])
+    loss = DSMLoss(beta)(net, x, sigma, eps)
+    xn = (x + sigma * eps).numpy()
+    resid = eps.numpy() - sigma.numpy() * a * xn
+    f_clean = 0.5 * a * (x.numpy() ** 2).sum(1)
+    expected = np.mean(0.5 * (resid**2).sum(1) + 0.5 * beta * f_clean**2)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    no_reg = DSMLoss(0.0)(net, x, sigma, eps)
+    assert no_reg.item() == pytest.approx(np.mean(0.5 * (resid**2).sum(1)), rel=1e-6)
+
+
+def test_validation_split_is_seeded_and_disjoint():
+    tr, va = split_validation(100, 0.2, seed=3)
+    tr2, va2 = split_validation(100, 0.2, seed=3)
+    assert len(va) == 20 and len(tr) == 80
+    assert set(tr.tolist()).isdisjoint(va.tolist())
+    assert torch.equal(va, va2) and torch.equal(tr, tr2)
+    assert len(split_validation(5, 0.5, 0)[1]) == 0  # too small to hold rows out
+
+
+def _train(tmp_path=None, loss_fn=None, steps=60, ema=None):
+    torch.manual_seed(1)
+    net = EnergyMLP(3, (16, 16))
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
+    cfg = TrainConfig(batch_size=64, max_steps=steps, eval_every=20, checkpoint_every=20,
+                      patience=None, ema_decay=ema, seed=5)
+    result = train_energy(net, x, NoiseSchedule(), loss_fn or DSMLoss(0.1), cfg, tmp_path)
+    return net, result
+
+
+def test_training_is_deterministic_and_reduces_validation_loss():
+    net1, r1 = _train()
+    net2, _ = _train()
+    for p1, p2 in zip(net1.parameters(), net2.parameters(), strict=True):
+        assert torch.equal(p1, p2)
+    vals = [h["val_loss"] for h in r1.history]
+    assert r1.steps == 60 and len(vals) == 3
+    assert min(vals) < vals[0] or r1.best_step == 20
+
+
+def test_training_with_ema_keeps_the_average():
+    net, result = _train(ema=0.9)
+    assert result.best_val_loss is not None and np.isfinite(result.best_val_loss)
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
+    reference, _ = _train()
+    calls = {"n": 0}
+    base = DSMLoss(0.1)
+
+    def crashing(net, x, sigma, eps, create_graph=True):
+        calls["n"] += create_graph  # count training steps only
+        if calls["n"] > 50:
+            raise _Crash
+        return base(net, x, sigma, eps, create_graph)
+
+    with pytest.raises(_Crash):
+        _train(tmp_path, crashing)
+    assert (tmp_path / CHECKPOINT_NAME).exists()
+    resumed, result = _train(tmp_path)
+    assert result.steps == 60
+    for p1, p2 in zip(reference.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p1, p2)
+
+
+def test_checkpoint_from_another_config_is_refused(tmp_path):
+    _train(tmp_path, steps=20)
+    with pytest.raises(ValueError, match="another training config"):
+        _train(tmp_path, steps=40)
+
+
+def test_total_steps_takes_the_first_limit():
+    assert TrainConfig(batch_size=100, n_epochs=2, max_steps=None).total_steps(250) == 6
+    assert TrainConfig(batch_size=100, n_epochs=2, max_steps=4).total_steps(250) == 4
+    with pytest.raises(ValueError):
+        TrainConfig(n_epochs=None, max_steps=None).total_steps(10)

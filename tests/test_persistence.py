@@ -1,0 +1,89 @@
+"""save -> load: bitwise identical scores, and clear errors for bad files (never pickle)."""
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from mulde import MULDE
+from mulde.persistence import ModelFileError
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = np.random.default_rng(0).standard_normal((300, 5))
+    model = MULDE(hidden_sizes=(32, 32), max_steps=40, batch_size=128, random_state=0,
+                  n_components=2).fit(X)
+    return model, X
+
+
+def test_save_load_gives_bitwise_identical_scores(fitted, tmp_path):
+    model, X = fitted
+    path = model.save(tmp_path / "m.safetensors")
+    loaded = MULDE.load(path)
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.get_params() == model.get_params() | {"device": "cpu"}
+    assert loaded.summary()["n_features_in"] == 5
+
+
+def test_save_into_a_folder(fitted, tmp_path):
+    model, X = fitted
+    path = model.save(tmp_path)
+    assert path.name == "model.safetensors"
+    np.testing.assert_array_equal(MULDE.load(tmp_path).score_samples(X), model.score_samples(X))
+
+
+def test_truncated_file_is_refused(fitted, tmp_path):
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="m.safetensors.*truncated or corrupt"):
+        MULDE.load(path)
+
+
+def test_foreign_safetensors_and_non_safetensors_are_refused(tmp_path):
+    save_file({"w": np.zeros(3, dtype=np.float32)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ModelFileError, match="not a MULDE model"):
+        MULDE.load(tmp_path / "other.safetensors")
+    (tmp_path / "x.pkl").write_bytes(b"\x80\x04\x95garbage")
+    with pytest.raises(ModelFileError, match="x.pkl"):
+        MULDE.load(tmp_path / "x.pkl")
+    with pytest.raises(ModelFileError, match="no such model file"):
+        MULDE.load(tmp_path / "missing.safetensors")
+
+
+def _rewrite(path, **meta_changes):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = f.metadata()
+        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    save_file(arrays, str(path), metadata=meta | meta_changes)
+
+
+def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    _rewrite(path, format_version="99")
+    with pytest.raises(ModelFileError, match="newer mulde"):
+        MULDE.load(path)
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    params = json.loads(fitted[0].save(tmp_path / "n.safetensors") and
+                        json.dumps(fitted[0].get_params()))
+    _rewrite(path, params=json.dumps(params | {"surprise": 1}))
+    with pytest.raises(ModelFileError, match="unknown parameter.*surprise"):
+        MULDE.load(path)
+
+
+def test_tampered_tensor_shape_is_refused(fitted, tmp_path):
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = f.metadata()
+        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    arrays["network.first.weight"] = np.zeros((3, 3), dtype=np.float32)
+    save_file(arrays, str(path), metadata=meta)
+    with pytest.raises(ModelFileError, match="inconsistent"):
+        MULDE.load(path)
