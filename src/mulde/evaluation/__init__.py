@@ -1,0 +1,40 @@
+"""Evaluation protocol (micro/macro AUC, smoothing, object->frame, calibration, fusion) and
+reports (frame_scores.csv, metrics.json, PNG plots, a self-contained report.html)."""
+
+from mulde.evaluation.metrics import (
+    EvaluationError,
+    MacroPadding,
+    average_precision,
+    equal_error_rate,
+    macro_auc,
+    micro_auc,
+    micro_roc_curve,
+)
+from mulde.evaluation.protocol import (
+    Calibration,
+    EvaluationProtocol,
+    compute_metrics,
+    fuse,
+    objects_to_frames,
+    smooth,
+)
+from mulde.evaluation.report import library_versions, read_frame_scores, write_report
+
+__all__ = [
+    "Calibration",
+    "EvaluationError",
+    "EvaluationProtocol",
+    "MacroPadding",
+    "average_precision",
+    "compute_metrics",
+    "equal_error_rate",
+    "fuse",
+    "library_versions",
+    "macro_auc",
+    "micro_auc",
+    "micro_roc_curve",
+    "objects_to_frames",
+    "read_frame_scores",
+    "smooth",
+    "write_report",
+]

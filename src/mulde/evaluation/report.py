@@ -1,0 +1,413 @@
+"""Evaluation reports: frame_scores.csv, metrics.json, PNG plots and one self-contained HTML page.
+
+`write_report` is the one entry point used by the CLI (`mulde evaluate`) and the pipeline.
+Every file is written atomically (temp file in the same folder, then `os.replace`).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as _dt
+import html
+import importlib
+import importlib.metadata
+import io
+import json
+import os
+import platform
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from mulde.evaluation.metrics import EvaluationError, check_labels, check_scores, micro_roc_curve
+from mulde.evaluation.plots import roc_png, video_png
+from mulde.evaluation.protocol import Calibration, EvaluationProtocol, compute_metrics
+
+CSV_COLUMNS = ("video", "frame", "label", "score", "score_unsmoothed")
+NO_LABELS_NOTE = "no ground-truth labels: frame scores and plots only, no metrics"
+
+_PACKAGES = {  # key in the versions dict -> (distribution name, module name)
+    "mulde": ("mulde", "mulde"),
+    "torch": ("torch", "torch"),
+    "numpy": ("numpy", "numpy"),
+    "scipy": ("scipy", "scipy"),
+    "sklearn": ("scikit-learn", "sklearn"),
+    "matplotlib": ("matplotlib", "matplotlib"),
+}
+
+
+def library_versions() -> dict[str, str | None]:
+    """Return {package: version or None when missing} for python, mulde, torch, numpy, scipy,
+    sklearn and matplotlib. Reads installed metadata; imports a module only as a fallback."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for key, (dist, module) in _PACKAGES.items():
+        try:
+            out[key] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            try:
+                version = getattr(importlib.import_module(module), "__version__", None)
+            except Exception:  # missing or broken install: a version report must not fail
+                version = None
+            out[key] = None if version is None else str(version)
+    return out
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temp file in the same folder and os.replace."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("xb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Enum):
+        return o.value
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    return str(o)
+
+
+def _video_png_name(i: int, name: str) -> str:
+    """File name of the i-th (1-based) video's plot: video_NNN_<name with safe characters>.png."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60]
+    return f"video_{i:03d}_{safe or 'video'}.png"
+
+
+def _frame_scores_csv(
+    raw: Mapping[str, np.ndarray],
+    final: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray | None],
+) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for name, s in final.items():
+        y = labels.get(name)
+        r = raw[name]
+        for i in range(s.size):
+            label = "" if y is None else int(y[i])
+            w.writerow((name, i, label, repr(float(s[i])), repr(float(r[i]))))
+    return buf.getvalue().encode("utf-8")
+
+
+def read_frame_scores(
+    path: str | os.PathLike, column: str = "score"
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+    """Read a frame_scores.csv; return ({video: scores}, {video: labels or None}).
+
+    `column` is "score" (the final, smoothed scores the metrics use) or "score_unsmoothed".
+    Frames must be listed in order 0..n-1 per video; errors name the file and row.
+    """
+    if column not in ("score", "score_unsmoothed"):
+        raise EvaluationError(f"column must be 'score' or 'score_unsmoothed', got {column!r}")
+    path = Path(path)
+    scores: dict[str, list[float]] = {}
+    labels: dict[str, list[int | None]] = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [
+            c for c in ("video", "frame", "label", column) if c not in (reader.fieldnames or [])
+        ]
+        if missing:
+            raise EvaluationError(f"{path}: missing column(s) {missing}")
+        for row_no, row in enumerate(reader, start=2):
+            name = row["video"]
+            s = scores.setdefault(name, [])
+            try:
+                frame, score = int(row["frame"]), float(row[column])
+                label = None if row["label"] == "" else int(row["label"])
+            except (TypeError, ValueError) as e:
+                raise EvaluationError(f"{path}, row {row_no}: {e}") from None
+            if frame != len(s):
+                raise EvaluationError(
+                    f"{path}, row {row_no}: video {name!r} frame {frame}, expected {len(s)}"
+                )
+            s.append(score)
+            labels.setdefault(name, []).append(label)
+    out_labels: dict[str, np.ndarray | None] = {}
+    for name, ys in labels.items():
+        known = [y is not None for y in ys]
+        if any(known) and not all(known):
+            raise EvaluationError(f"{path}: video {name!r} has labels for some frames only")
+        out_labels[name] = np.asarray(ys, dtype=np.int8) if all(known) else None
+    return {n: np.asarray(s, dtype=np.float64) for n, s in scores.items()}, out_labels
+
+
+def _plot_images(
+    raw: Mapping[str, np.ndarray],
+    final: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray | None],
+    metrics: Mapping[str, Any],
+    protocol: EvaluationProtocol,
+) -> dict[str, bytes]:
+    """Return {file name: PNG}: roc.png (when labelled) and one video_NNN_<name>.png per video."""
+    smoothed = protocol.smoothing_sigma > 0
+    score_label = f"smoothed (\u03c3={protocol.smoothing_sigma:g})" if smoothed else "score"
+    images: dict[str, bytes] = {}
+    labelled = {n: y for n, y in labels.items() if y is not None}
+    if labelled:
+        runs = [(score_label, final, "micro_auc")]
+        if smoothed:
+            runs.append(("unsmoothed", raw, "micro_auc_unsmoothed"))
+        curves = []
+        for label, sc, key in runs:
+            fpr, tpr = micro_roc_curve({n: sc[n] for n in labelled}, labelled)
+            curves.append((label, fpr, tpr, metrics[key]))
+        images["roc.png"] = roc_png(curves)
+    per_video = metrics.get("per_video_auc", {})
+    for i, (name, s) in enumerate(final.items(), start=1):
+        images[_video_png_name(i, name)] = video_png(
+            name,
+            s,
+            raw[name] if smoothed else None,
+            labels[name],
+            per_video.get(name),
+            score_label=score_label,
+        )
+    return images
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    scores: Mapping[str, ArrayLike],
+    labels: Mapping[str, ArrayLike | None] | None = None,
+    *,
+    protocol: EvaluationProtocol | None = None,
+    calibration: Mapping[str, Calibration] | None = None,
+    fusion: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    versions: Mapping[str, str | None] | None = None,
+    timings: Mapping[str, float] | None = None,
+    title: str = "MULDE evaluation",
+) -> dict[str, Any]:
+    """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
+
+    `scores`: {video: raw (unsmoothed) frame scores, higher = more anomalous}, in report
+    order. `labels`: {video: 0/1 per frame}, None or missing entries when unknown; metrics use
+    the labelled videos only, and with no labels at all only scores and plots are written.
+    `protocol` (default EvaluationProtocol()) sets smoothing and macro padding; `calibration`
+    ({stream: Calibration}) and `fusion` (a description) are recorded in metrics.json.
+
+    Writes into `out_dir` (created if needed): frame_scores.csv (columns video, frame (0-based),
+    label (empty when unknown), score (final, smoothed), score_unsmoothed), plots/roc.png,
+    plots/video_NNN_<name>.png, metrics.json and report.html (self-contained). frame_scores.csv
+    is written first, so it survives an EvaluationError raised by the metrics.
+    """
+    t0 = time.perf_counter()
+    protocol = protocol or EvaluationProtocol()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plots").mkdir(exist_ok=True)
+
+    labels = labels or {}
+    unknown = [n for n in labels if n not in scores]
+    if unknown:
+        raise EvaluationError(f"labels for video {unknown[0]!r} which has no scores")
+    raw = {name: check_scores(name, s) for name, s in scores.items()}
+    if not raw:
+        raise EvaluationError("no videos to report (empty scores)")
+    y = {
+        n: None if labels.get(n) is None else check_labels(n, labels[n], s.size)
+        for n, s in raw.items()
+    }
+    final = {n: protocol.smooth(s) for n, s in raw.items()}
+    _atomic_write(out / "frame_scores.csv", _frame_scores_csv(raw, final, y))
+
+    labelled = {n: v for n, v in y.items() if v is not None}
+    result: dict[str, Any] = {"title": title, "labelled": bool(labelled)}
+    if labelled:
+        result.update(compute_metrics({n: raw[n] for n in labelled}, labelled, protocol))
+        result["unlabelled_videos"] = [n for n in raw if n not in labelled]
+    else:
+        result["note"] = NO_LABELS_NOTE
+        result["n_videos"] = len(raw)
+        result["n_frames"] = int(sum(s.size for s in raw.values()))
+        result["protocol"] = protocol.to_dict()
+    result["protocol"]["calibration"] = (
+        None if calibration is None else {k: c.to_dict() for k, c in calibration.items()}
+    )
+    result["protocol"]["fusion"] = fusion
+
+    images = _plot_images(raw, final, y, result, protocol)
+    for fname, png in images.items():
+        _atomic_write(out / "plots" / fname, png)
+    for stale in (out / "plots").glob("video_*.png"):  # plots of an earlier report in out_dir
+        if stale.name not in images:
+            stale.unlink()
+    if "roc.png" not in images:
+        (out / "plots" / "roc.png").unlink(missing_ok=True)
+
+    result["config"] = dict(config) if config is not None else None
+    result["seed"] = seed
+    result["versions"] = dict(versions) if versions is not None else library_versions()
+    result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
+    result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
+    _atomic_write(out / "metrics.json", (text + "\n").encode("utf-8"))
+    result = json.loads(text)
+    page = _html(result, raw, y, images)
+    _atomic_write(out / "report.html", page.encode("utf-8"))
+    return result
+
+
+# ----------------------------------------------------------------------------- HTML
+
+_CSS = """
+*{box-sizing:border-box}
+body{margin:0;background:#f4f6f8;color:#1d2630;
+font:14px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:1120px;margin:0 auto;padding:28px 24px 48px}
+h1{font-size:24px;margin:0 0 4px}
+h2{font-size:16px;margin:32px 0 12px;color:#1f4e79;border-bottom:1px solid #d8dee4;
+padding-bottom:6px}
+.sub{color:#5b6773;margin:0 0 20px}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{flex:1 1 160px;background:#fff;border:1px solid #dde3e9;border-radius:8px;
+padding:12px 16px}
+.card .k{font-size:12px;color:#5b6773;text-transform:uppercase;letter-spacing:.04em}
+.card .v{font-size:28px;font-weight:600;color:#1f4e79}
+.card .u{font-size:12px;color:#5b6773}
+table{border-collapse:collapse;background:#fff;border:1px solid #dde3e9;font-size:13px}
+th,td{padding:5px 12px;text-align:left;border-bottom:1px solid #edf0f3}
+th{background:#f0f3f6;font-weight:600}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.proto{background:#fff;border-left:4px solid #1f4e79;padding:10px 14px;margin:14px 0 0}
+.row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
+.panel{background:#fff;border:1px solid #dde3e9;border-radius:8px;padding:8px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px}
+.grid img,.panel img{width:100%;height:auto;display:block}
+.bar{display:inline-block;height:8px;background:#1f4e79;border-radius:2px;
+vertical-align:middle;margin-right:6px}
+.note{background:#fff7e6;border:1px solid #f0d9a8;border-radius:6px;padding:10px 14px}
+pre{background:#fff;border:1px solid #dde3e9;border-radius:6px;padding:10px 12px;
+font-size:12px;overflow:auto;max-height:420px}
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _pct(v: float | None) -> str:
+    return "&ndash;" if v is None else f"{100 * v:.2f}"
+
+
+def _summary(m: Mapping[str, Any]) -> str:
+    if not m["labelled"]:
+        return f"{m['n_videos']} videos, {m['n_frames']} frames, no labels"
+    text = (
+        f"{m['n_videos']} labelled test videos, {m['n_frames']} frames, "
+        f"{m['n_anomalous_frames']} anomalous"
+    )
+    if m["unlabelled_videos"]:
+        text += f"; {len(m['unlabelled_videos'])} unlabelled video(s) plotted, not scored"
+    return text
+
+
+def _html(
+    m: Mapping[str, Any],
+    raw: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray | None],
+    images: Mapping[str, bytes],
+) -> str:
+    e = html.escape
+    p = m["protocol"]
+    sigma = p["smoothing_sigma"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f"<title>{e(m['title'])}</title><style>{_CSS}</style></head><body><main>",
+        f"<h1>{e(m['title'])}</h1>",
+        f'<p class="sub">{_summary(m)} &middot; created {e(m["created"])}</p>',
+    ]
+    if m["labelled"]:
+        cards = [
+            ("Micro AUC", m["micro_auc"]),
+            ("Macro AUC", m["macro_auc"]),
+            ("Average precision", m["average_precision"]),
+            ("EER", m["eer"]),
+        ]
+        parts.append('<div class="cards">')
+        for k, v in cards:
+            parts.append(
+                f'<div class="card"><div class="k">{k}</div><div class="v">{_pct(v)}</div>'
+                f'<div class="u">% &middot; smoothed (&sigma;={sigma:g})</div></div>'
+            )
+        parts.append("</div><h2>Metrics</h2><table><tr><th>metric (%)</th>")
+        parts.append(f"<th>smoothed (&sigma;={sigma:g})</th><th>unsmoothed</th></tr>")
+        for key, label in (
+            ("micro_auc", "Micro AUC (ROC, all frames)"),
+            ("macro_auc", "Macro AUC (mean per-video ROC, padded)"),
+            ("average_precision", "Average precision (micro)"),
+            ("eer", "Equal error rate (micro)"),
+        ):
+            parts.append(
+                f'<tr><td>{label}</td><td class="n">{_pct(m[key])}</td>'
+                f'<td class="n">{_pct(m[key + "_unsmoothed"])}</td></tr>'
+            )
+        parts.append("</table>")
+    else:
+        parts.append(f'<p class="note">{e(m["note"])}</p>')
+    parts.append(f'<p class="proto"><b>Protocol.</b> {e(p["description"])}')
+    if p.get("calibration"):
+        cal = "; ".join(
+            f"{e(k)}: [{v['low']:.6g}, {v['high']:.6g}] (min, p{v['percentile']:g})"
+            for k, v in p["calibration"].items()
+        )
+        parts.append(f"<br><b>Calibration</b> (training min &rarr; 0, percentile &rarr; 1): {cal}")
+    if p.get("fusion"):
+        parts.append(f"<br><b>Fusion:</b> {e(p['fusion'])}")
+    parts.append("</p>")
+
+    if m["labelled"]:
+        parts.append('<h2>ROC and per-video AUC</h2><div class="row">')
+        parts.append(
+            f'<div class="panel" style="flex:0 0 440px">{_img(images["roc.png"], "ROC")}</div>'
+        )
+        parts.append(
+            "<table><tr><th>video</th><th>frames</th><th>anomalous</th>"
+            "<th>AUC % (padded)</th><th>unsmoothed</th></tr>"
+        )
+        for name, auc in m["per_video_auc"].items():
+            y = labels[name]
+            width = max(0.0, min(1.0, auc)) * 60
+            parts.append(
+                f"<tr><td>{e(name)}</td><td class='n'>{raw[name].size}</td>"
+                f"<td class='n'>{int(np.count_nonzero(y))}</td>"
+                f"<td class='n'><span class='bar' style='width:{width:.0f}px'></span>"
+                f"{_pct(auc)}</td>"
+                f"<td class='n'>{_pct(m['per_video_auc_unsmoothed'][name])}</td></tr>"
+            )
+        parts.append("</table></div>")
+    parts.append('<h2>Scores per video</h2><div class="grid">')
+    for i, name in enumerate(raw, start=1):
+        png = images[_video_png_name(i, name)]
+        parts.append(f'<div class="panel">{_img(png, f"scores of video {name}")}</div>')
+    parts.append("</div>")
+    for key, heading in (("config", "Configuration"), ("versions", "Versions")):
+        parts.append(f"<h2>{heading}</h2>")
+        parts.append(f"<pre>{e(json.dumps(m[key], indent=2), quote=False)}</pre>")
+    extra = {"seed": m["seed"], "timings": m["timings"]}
+    parts.append(f"<h2>Run</h2><pre>{e(json.dumps(extra, indent=2), quote=False)}</pre>")
+    parts.append("</main></body></html>\n")
+    return "\n".join(parts)

@@ -1,0 +1,171 @@
+"""Reports: files written, csv/json round trip, self-contained HTML, no-label and error cases."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import mulde.evaluation.report as report_mod
+from mulde.evaluation import (
+    Calibration,
+    EvaluationError,
+    EvaluationProtocol,
+    compute_metrics,
+    library_versions,
+    micro_auc,
+    read_frame_scores,
+    write_report,
+)
+
+WEIRD = 'cam <b>&"1"</b> $x$'  # HTML specials and matplotlib mathtext markers
+
+
+def _videos():
+    rng = np.random.default_rng(0)
+    labels = {
+        "01": np.r_[np.zeros(40), np.ones(30), np.zeros(10)].astype(int),
+        WEIRD: np.zeros(50, dtype=int),
+        "03": np.ones(20, dtype=int),
+    }
+    scores = {n: y + rng.normal(0, 0.6, y.size) for n, y in labels.items()}
+    return scores, labels
+
+
+def _write(tmp_path: Path, **kwargs):
+    scores, labels = _videos()
+    kwargs.setdefault("labels", labels)
+    m = write_report(
+        tmp_path / "run",
+        scores,
+        protocol=EvaluationProtocol(smoothing_sigma=3),
+        config={"preset": "fast", "root": Path("/x"), "k": np.int64(3)},
+        seed=7,
+        versions={"numpy": np.__version__},
+        timings={"fit_s": 1.5},
+        **kwargs,
+    )
+    return m, scores, labels
+
+
+def test_report_files_and_metrics(tmp_path):
+    m, scores, labels = _write(
+        tmp_path,
+        calibration={"pose": Calibration(low=0.0, high=2.0)},
+        fusion="sum of calibrated streams",
+    )
+    out = tmp_path / "run"
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["frame_scores.csv", "metrics.json", "plots", "report.html"]
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk == m
+    expected = compute_metrics(scores, labels, EvaluationProtocol(smoothing_sigma=3))
+    for key in ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed"):
+        assert m[key] == pytest.approx(expected[key])
+    for key in ("average_precision", "eer", "per_video_auc", "per_video_auc_unsmoothed"):
+        assert m[key] == pytest.approx(expected[key])
+    assert m["labelled"] is True and m["unlabelled_videos"] == []
+    assert m["protocol"]["smoothing_sigma"] == 3.0
+    assert m["protocol"]["calibration"] == {"pose": {"low": 0.0, "high": 2.0, "percentile": 99.9}}
+    assert m["protocol"]["fusion"] == "sum of calibrated streams"
+    assert m["config"] == {"preset": "fast", "root": "/x", "k": 3}
+    assert (m["seed"], m["versions"]) == (7, {"numpy": np.__version__})
+    assert m["timings"]["fit_s"] == 1.5 and m["timings"]["report_s"] >= 0
+    assert not list(out.rglob("*.tmp")), "temp files left behind"
+
+
+def test_frame_scores_csv_round_trip(tmp_path):
+    m, scores, labels = _write(tmp_path)
+    path = tmp_path / "run" / "frame_scores.csv"
+    assert path.read_text().splitlines()[0] == "video,frame,label,score,score_unsmoothed"
+    raw, raw_labels = read_frame_scores(path, column="score_unsmoothed")
+    final, _ = read_frame_scores(path)
+    assert list(raw) == list(scores)
+    for name in scores:
+        np.testing.assert_array_equal(raw[name], scores[name])  # exact float round trip
+        np.testing.assert_array_equal(raw_labels[name], labels[name])
+    assert micro_auc(final, raw_labels) == m["micro_auc"]
+    assert compute_metrics(raw, raw_labels, EvaluationProtocol(3))["macro_auc"] == m["macro_auc"]
+
+
+def test_report_html_is_self_contained(tmp_path):
+    m, scores, _ = _write(tmp_path)
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(scores) + 1  # ROC + one per video
+    assert f"{100 * m['micro_auc']:.2f}" in page
+    assert f"{100 * m['macro_auc_unsmoothed']:.2f}" in page
+    assert "sigma=3" in page and "sys.float_info.max" in page  # the protocol is stated
+    assert "cam &lt;b&gt;&amp;&quot;1&quot;&lt;/b&gt;" in page and "<b>&" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "external asset"
+    assert "<script" not in page
+    assert np.__version__ in page and '"preset": "fast"' in page
+
+
+def test_plots_are_pngs(tmp_path):
+    _write(tmp_path)
+    plots = sorted((tmp_path / "run" / "plots").iterdir())
+    assert [p.name for p in plots] == [
+        "roc.png",
+        "video_001_01.png",
+        "video_002_cam_b_1_b_x.png",
+        "video_003_03.png",
+    ]
+    for p in plots:
+        with Image.open(p) as im:
+            assert im.format == "PNG" and im.width >= 400 and im.height >= 200
+
+
+def test_report_without_labels(tmp_path):
+    scores, _ = _videos()
+    m = write_report(tmp_path, scores, protocol=EvaluationProtocol(0), versions={})
+    assert m["labelled"] is False and "no metrics" in m["note"]
+    assert "micro_auc" not in m and m["n_videos"] == 3
+    assert json.loads((tmp_path / "metrics.json").read_text()) == m
+    _, read_labels = read_frame_scores(tmp_path / "frame_scores.csv")
+    assert all(v is None for v in read_labels.values())
+    assert not (tmp_path / "plots" / "roc.png").exists()
+    assert len(list((tmp_path / "plots").glob("video_*.png"))) == 3
+    page = (tmp_path / "report.html").read_text()
+    assert "no metrics" in page and page.count("data:image/png;base64,") == 3
+
+
+def test_report_partial_labels_and_rewrite_removes_stale_plots(tmp_path):
+    scores, labels = _videos()
+    write_report(tmp_path, scores, labels, versions={})
+    del scores["03"]
+    labels[WEIRD] = None
+    del labels["03"]
+    m = write_report(tmp_path, scores, labels, versions={})
+    assert m["unlabelled_videos"] == [WEIRD] and list(m["per_video_auc"]) == ["01"]
+    assert m["n_videos"] == 1
+    assert not (tmp_path / "plots" / "video_003_03.png").exists()
+
+
+def test_report_errors(tmp_path):
+    scores, labels = _videos()
+    with pytest.raises(EvaluationError, match="labels for video 'zz'"):
+        write_report(tmp_path, scores, {**labels, "zz": [0]}, versions={})
+    only_normal = {WEIRD: labels[WEIRD]}
+    with pytest.raises(EvaluationError, match="both classes"):
+        write_report(tmp_path / "b", {WEIRD: scores[WEIRD]}, only_normal, versions={})
+    assert (tmp_path / "b" / "frame_scores.csv").exists()  # scores survive the metric error
+    with pytest.raises(EvaluationError, match="no videos"):
+        write_report(tmp_path / "c", {}, versions={})
+
+
+def test_read_frame_scores_rejects_gaps(tmp_path):
+    p = tmp_path / "f.csv"
+    p.write_text("video,frame,label,score\na,0,0,1.0\na,2,1,2.0\n")
+    with pytest.raises(EvaluationError, match=r"row 3: video 'a' frame 2, expected 1"):
+        read_frame_scores(p)
+
+
+def test_library_versions_tolerates_missing(monkeypatch):
+    monkeypatch.setitem(report_mod._PACKAGES, "nonexistent", ("no-such-dist-x", "no_such_mod_x"))
+    v = library_versions()
+    assert v["numpy"] == np.__version__ and v["nonexistent"] is None
+    assert {"python", "mulde", "torch", "sklearn"} <= set(v)
