@@ -1,0 +1,85 @@
+"""Benchmark datasets and the user's own folder of videos, by name.
+
+`load_dataset(name, root, **options)` returns a `Dataset` whose training videos are normal
+(labels=None) and whose test videos carry int8 per-frame labels parsed from the official
+ground-truth files. `DATASETS` maps each name to its loader; the loader modules document
+their layouts, options and policies (common policies: `mulde.datasets.common`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+from mulde.datasets import avenue, folder, shanghaitech, ubnormal, ucf_crime, ucsd
+from mulde.datasets.common import (
+    DatasetError,
+    MissingVideosWarning,
+    UnreadableVideoWarning,
+    VideoProblem,
+    check_dataset,
+)
+from mulde.datasets.labels import labels_to_ranges, ranges_to_labels
+from mulde.video.source import Dataset, Video
+
+DATASETS: Mapping[str, Callable[..., Dataset]] = MappingProxyType(
+    {
+        "ucsd_ped2": ucsd.load_ped2,
+        "ucsd_ped1": ucsd.load_ped1,
+        "avenue": avenue.load,
+        "shanghaitech": shanghaitech.load,
+        "ubnormal": ubnormal.load,
+        "ucf_crime": ucf_crime.load,
+        "folder": folder.load,
+    }
+)
+
+
+def load_dataset(
+    name: str,
+    root: str | Path,
+    *,
+    check: bool = False,
+    smoothing_sigma: float | None = None,
+    **options: object,
+) -> Dataset:
+    """Return the dataset `name` found under `root`; `options` go to its loader.
+
+    `smoothing_sigma` overrides the protocol value. With `check=True` every video is probed
+    and label lengths are compared with frame counts; any problem raises one `DatasetError`
+    listing all of them (also in its `.problems`). `check_dataset` returns the same list
+    without raising.
+    """
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root folder not found")
+    dataset = DATASETS[name](root, **options)
+    if smoothing_sigma is not None:
+        dataset = dataclasses.replace(dataset, smoothing_sigma=float(smoothing_sigma))
+    if check:
+        problems = check_dataset(dataset)
+        if problems:
+            listing = "\n  ".join(str(p) for p in problems)
+            raise DatasetError(
+                f"{name} at {root}: {len(problems)} problem(s):\n  {listing}", tuple(problems)
+            )
+    return dataset
+
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DatasetError",
+    "MissingVideosWarning",
+    "UnreadableVideoWarning",
+    "Video",
+    "VideoProblem",
+    "check_dataset",
+    "labels_to_ranges",
+    "load_dataset",
+    "ranges_to_labels",
+]

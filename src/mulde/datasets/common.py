@@ -1,0 +1,157 @@
+"""Shared pieces of the dataset loaders: errors, warnings, listing videos, checking a dataset.
+
+Policies shared by every loader:
+
+- Loaders are lazy: they list files and parse ground truth, but decode nothing. A video's
+  length is probed (container header / file names) only where its labels need it (ranges,
+  or all-normal videos); a video that cannot be probed then is kept with labels=None and an
+  `UnreadableVideoWarning` naming it, so a corrupt file surfaces when it is decoded (the
+  pipeline skips and reports it) or through `check_dataset`.
+- Videos whose ground truth exists but whose file is missing are left out with one
+  `MissingVideosWarning` listing them; a test video present without ground truth is an error.
+- Training videos are normal by definition and carry labels=None.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mulde.video.decode import is_image_file, is_video_file, natural_key, probe
+from mulde.video.source import Dataset, VideoReadError
+
+
+class DatasetError(ValueError):
+    """A dataset layout or ground-truth file is invalid; the message names the file and field.
+
+    `problems` lists every problem found when a whole dataset was checked.
+    """
+
+    def __init__(self, message: str, problems: tuple[VideoProblem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class MissingVideosWarning(UserWarning):
+    """Ground truth names videos that are not on disk; they are left out of the dataset."""
+
+
+class UnreadableVideoWarning(UserWarning):
+    """A video could not be probed while loading; it is kept with labels=None."""
+
+
+@dataclass(frozen=True)
+class VideoProblem:
+    """One problem found by `check_dataset`: which split and video, and what is wrong."""
+
+    split: str
+    name: str
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.split}/{self.name}: {self.message}"
+
+
+def require_dir(path: Path, what: str) -> Path:
+    """Return `path` if it is a folder, else raise `DatasetError` saying what was expected."""
+    if not path.is_dir():
+        raise DatasetError(f"{path}: {what} folder not found")
+    return path
+
+
+def first_existing(candidates: Iterable[Path], what: str) -> Path:
+    """Return the first existing path of `candidates`, else raise `DatasetError` listing them."""
+    candidates = list(candidates)
+    for path in candidates:
+        if path.exists():
+            return path
+    tried = ", ".join(str(p) for p in candidates)
+    raise DatasetError(f"{what} not found (looked for {tried})")
+
+
+def list_videos(folder: Path) -> dict[str, Path]:
+    """Return {name: path} of the videos in `folder`, in natural name order.
+
+    A video is a file with a video suffix (name = file stem) or a sub-folder holding at least
+    one image file (name = folder name). Other entries, and hidden ones, are ignored. Two
+    videos with the same name (e.g. `a.avi` and `a.mp4`) raise `DatasetError`.
+    """
+    found: dict[str, Path] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                if not _has_image(path):
+                    continue
+                name = path.name
+            elif entry.is_file() and is_video_file(path):
+                name = path.stem
+            else:
+                continue
+            if name in found:
+                raise DatasetError(f"{folder}: two videos named {name!r}: {found[name]}, {path}")
+            found[name] = path
+    return {name: found[name] for name in sorted(found, key=natural_key)}
+
+
+def _has_image(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return any(e.is_file() and is_image_file(Path(e.name)) for e in entries)
+
+
+def warn_missing(names: Iterable[str], what: str, where: Path) -> None:
+    """Emit one `MissingVideosWarning` listing `names` (nothing when empty)."""
+    names = sorted(names, key=natural_key)
+    if names:
+        warnings.warn(
+            f"{where}: {len(names)} {what} video(s) with ground truth are missing and left "
+            f"out: {', '.join(names)}",
+            MissingVideosWarning,
+            stacklevel=3,
+        )
+
+
+def probed_length(path: Path) -> int | None:
+    """Return the probed frame count of `path`, or None with an `UnreadableVideoWarning`."""
+    try:
+        return probe(path).n_frames
+    except VideoReadError as error:
+        warnings.warn(f"{error}; kept with labels=None", UnreadableVideoWarning, stacklevel=3)
+        return None
+
+
+def check_dataset(dataset: Dataset, *, decode: bool = False) -> list[VideoProblem]:
+    """Return every problem of a dataset's videos (empty list = all readable and consistent).
+
+    Each video is probed (cheap); with `decode=True` it is decoded in full, which also finds
+    truncated or corrupt payloads. Label vectors must have one entry per (probed or decoded)
+    frame.
+    """
+    problems: list[VideoProblem] = []
+    for split, videos in (("train", dataset.train), ("test", dataset.test)):
+        for video in videos:
+            try:
+                if decode:
+                    n_frames = sum(1 for _ in video.frames())
+                else:
+                    n_frames = probe(video.path).n_frames
+            except VideoReadError as error:
+                problems.append(VideoProblem(split, video.name, video.path, str(error)))
+                continue
+            if video.labels is not None and len(video.labels) != n_frames:
+                problems.append(
+                    VideoProblem(
+                        split,
+                        video.name,
+                        video.path,
+                        f"ground truth has {len(video.labels)} frame labels but the video has "
+                        f"{n_frames} frames",
+                    )
+                )
+    return problems

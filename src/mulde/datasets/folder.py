@@ -1,0 +1,109 @@
+"""A user's own videos: `root/train/` (normal videos) and `root/test/`.
+
+Each folder holds video files and/or frame folders (see `common.list_videos`); a missing
+folder gives an empty split (at least one must exist). Test labels come from the optional
+`root/labels.csv` (or `labels=`), with a header and the columns `video,start,end`: the
+video's name (file stem or frame-folder name) and one anomalous frame range per row,
+0-based with an inclusive end; a video may have several rows, test videos without rows
+are all-normal. Without a CSV the test labels are None. Videos are not decoded when loading;
+only test videos named in the CSV (and the others, for their all-normal labels) are probed
+for their frame count. Smoothing sigma: 3 (the Ped2/Avenue protocol value; override it with
+`load_dataset(..., smoothing_sigma=...)`).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from mulde.datasets.common import DatasetError, list_videos, probed_length
+from mulde.datasets.labels import Range, ranges_to_labels
+from mulde.video.source import Dataset, Video
+
+SMOOTHING_SIGMA = 3.0
+CSV_COLUMNS = ("video", "start", "end")
+
+
+def read_labels_csv(path: Path) -> dict[str, list[Range]]:
+    """Return {video: [(start, end), ...]} (0-based, inclusive) from a `video,start,end` CSV.
+
+    Raises `DatasetError` naming file, row (the line number) and field for a missing header,
+    an empty video name, a non-integer or negative frame number, or end < start.
+    """
+    ranges: dict[str, list[Range]] = {}
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip() for h in reader.fieldnames or []]
+            if header != list(CSV_COLUMNS):
+                raise DatasetError(
+                    f"{path}, row 1: header must be {','.join(CSV_COLUMNS)}, got "
+                    f"{','.join(header) or 'nothing'}"
+                )
+            reader.fieldnames = header
+            for row in reader:
+                line = reader.line_num
+                if None in row or any(row[c] is None for c in CSV_COLUMNS):
+                    raise DatasetError(f"{path}, row {line}: expected 3 fields")
+                name = row["video"].strip()
+                if not name:
+                    raise DatasetError(f"{path}, row {line}, field video: empty video name")
+                start, end = (_frame(path, line, c, row[c]) for c in ("start", "end"))
+                if end < start:
+                    raise DatasetError(
+                        f"{path}, row {line}, field end: end {end} is before start {start}"
+                    )
+                ranges.setdefault(name, []).append((start, end))
+    except FileNotFoundError as error:
+        raise DatasetError(f"{path}: file not found") from error
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise DatasetError(f"{path}: malformed CSV ({error})") from error
+    return ranges
+
+
+def _frame(path: Path, line: int, column: str, text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise DatasetError(
+            f"{path}, row {line}, field {column}: not an integer ({text!r})"
+        ) from None
+    if value < 0:
+        raise DatasetError(f"{path}, row {line}, field {column}: negative frame {value}")
+    return value
+
+
+def load(root: Path, *, labels: Path | None = None) -> Dataset:
+    """Load a folder of the user's videos (see the module docstring)."""
+    root = Path(root)
+    train_dir, test_dir = root / "train", root / "test"
+    if not train_dir.is_dir() and not test_dir.is_dir():
+        raise DatasetError(f"{root}: neither a train/ nor a test/ folder")
+    train = list_videos(train_dir) if train_dir.is_dir() else {}
+    tests = list_videos(test_dir) if test_dir.is_dir() else {}
+    csv_path = Path(labels) if labels is not None else root / "labels.csv"
+    if labels is None and not csv_path.is_file():
+        test = tuple(Video(n, p) for n, p in tests.items())
+    else:
+        ranges = read_labels_csv(csv_path)
+        unknown = sorted(set(ranges) - set(tests))
+        if unknown:
+            raise DatasetError(
+                f"{csv_path}: labels for videos not in {test_dir}: {', '.join(unknown)}"
+            )
+        test = tuple(
+            Video(n, p, _labels(p, ranges.get(n, []), f"{csv_path} ({n})"))
+            for n, p in tests.items()
+        )
+    return Dataset(
+        "folder", root, tuple(Video(n, p) for n, p in train.items()), test, SMOOTHING_SIGMA
+    )
+
+
+def _labels(path: Path, ranges: list[Range], source: str) -> np.ndarray | None:
+    n_frames = probed_length(path)
+    if n_frames is None:
+        return None
+    return ranges_to_labels(ranges, n_frames, first_frame=0, source=source)

@@ -1,0 +1,73 @@
+"""The one conversion between anomalous frame ranges and per-frame 0/1 labels.
+
+Every ground-truth format that states ranges goes through `ranges_to_labels`; what differs
+between formats is only the number of the first frame (`first_frame`: 1 for the MATLAB /
+UCSD / UCF-Crime files, 0 for UBnormal tracks and the folder CSV). Ends are inclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from mulde.datasets.common import DatasetError
+
+Range = tuple[int, int]
+
+
+def ranges_to_labels(
+    ranges: Iterable[Range], n_frames: int, *, first_frame: int = 0, source: str = ""
+) -> np.ndarray:
+    """Return int8 labels of length `n_frames`, 1 inside any inclusive [start, end] range.
+
+    Frame numbers count from `first_frame`. Ranges may overlap. A range with end < start or
+    outside [first_frame, first_frame + n_frames - 1] raises `DatasetError` naming `source`.
+    """
+    if n_frames < 0:
+        raise DatasetError(f"{source}: negative frame count {n_frames}")
+    labels = np.zeros(n_frames, dtype=np.int8)
+    last = first_frame + n_frames - 1
+    for start, end in ranges:
+        start, end = int(start), int(end)
+        if end < start:
+            raise DatasetError(f"{source}: range {start}..{end} ends before it starts")
+        if start < first_frame or end > last:
+            raise DatasetError(
+                f"{source}: range {start}..{end} lies outside the {n_frames} frames "
+                f"numbered {first_frame}..{last}"
+            )
+        labels[start - first_frame : end - first_frame + 1] = 1
+    return labels
+
+
+def labels_to_ranges(labels: np.ndarray, *, first_frame: int = 0) -> list[Range]:
+    """Return the maximal inclusive runs of nonzero labels, numbered from `first_frame`."""
+    flags = np.asarray(labels).astype(bool).astype(np.int8)
+    edges = np.diff(np.concatenate(([0], flags, [0])))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1) - 1
+    return [(int(s) + first_frame, int(e) + first_frame) for s, e in zip(starts, ends, strict=True)]
+
+
+def as_labels(values: np.ndarray, *, source: str) -> np.ndarray:
+    """Return a 1-D array of 0/1 frame labels as int8, or raise `DatasetError` naming `source`.
+
+    Accepts any numeric dtype holding only 0 and 1 (e.g. float64 1.0) and singleton axes
+    (MATLAB row vectors).
+    """
+    array = np.asarray(values)
+    if array.ndim != 1:
+        squeezed = array.squeeze()
+        array = squeezed.reshape(-1) if squeezed.ndim <= 1 else squeezed
+    if array.ndim != 1:
+        raise DatasetError(f"{source}: expected a vector of frame labels, got shape {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise DatasetError(f"{source}: frame labels must be numeric, got dtype {array.dtype}")
+    bad = ~np.isin(array, (0, 1))
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise DatasetError(
+            f"{source}: frame labels must be 0 or 1, frame {index} is {array[index].item()!r}"
+        )
+    return array.astype(np.int8)

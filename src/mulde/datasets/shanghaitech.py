@@ -1,0 +1,82 @@
+"""ShanghaiTech Campus: `training/videos/01_001.avi`.., `testing/frames/01_0014/000.jpg`..
+
+Ground truth: `testing/test_frame_mask/<scene>_<clip>.npy` (official; also accepted at
+`test_frame_mask/` in the root), one 0/1 label per frame. Training videos may also be frame
+folders under `training/frames/`. `scenes=` keeps only some scenes (e.g. `[1, "04"]`) in
+both splits; the paper protocol trains one model on all scenes. Test videos with ground
+truth but no frames are left out with a `MissingVideosWarning`. Protocol smoothing
+sigma: 7 (AI-VAD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from mulde.datasets.common import DatasetError, first_existing, list_videos, warn_missing
+from mulde.datasets.labels import as_labels
+from mulde.video.source import Dataset, Video
+
+SMOOTHING_SIGMA = 7.0
+
+
+def read_gt(folder: Path, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Return {video name: int8 frame labels} from a `test_frame_mask` folder of `.npy` files."""
+    paths = {p.stem: p for p in sorted(folder.glob("*.npy"))}
+    if not paths:
+        raise DatasetError(f"{folder}: no .npy frame masks")
+    labels = {}
+    for name in paths if names is None else names:
+        if name not in paths:
+            raise DatasetError(f"{folder}: no frame mask {name}.npy")
+        try:
+            values = np.load(paths[name], allow_pickle=False)
+        except (ValueError, OSError) as error:
+            raise DatasetError(f"{paths[name]}: cannot read frame mask ({error})") from error
+        labels[name] = as_labels(values, source=str(paths[name]))
+    return labels
+
+
+def scene_of(name: str) -> str:
+    """Return the two-digit scene of a video name ('01_0014' -> '01')."""
+    return name.split("_", 1)[0]
+
+
+def load(root: Path, *, scenes: Iterable[int | str] | None = None) -> Dataset:
+    """Load ShanghaiTech Campus, optionally restricted to some scenes."""
+    root = Path(root)
+    train_dir = first_existing(
+        [root / "training" / "videos", root / "training" / "frames"], "ShanghaiTech training"
+    )
+    test_dir = first_existing([root / "testing" / "frames"], "ShanghaiTech test frames")
+    gt_dir = first_existing(
+        [root / "testing" / "test_frame_mask", root / "test_frame_mask"],
+        "ShanghaiTech test_frame_mask",
+    )
+    keep = None if scenes is None else {f"{int(s):02d}" for s in scenes}
+
+    def selected(names: Iterable[str]) -> list[str]:
+        return [n for n in names if keep is None or scene_of(n) in keep]
+
+    train = list_videos(train_dir)
+    tests = list_videos(test_dir)
+    available = selected(p.stem for p in gt_dir.glob("*.npy"))
+    unlabelled = sorted(set(selected(tests)) - set(available))
+    if unlabelled:
+        raise DatasetError(f"{gt_dir}: no ground truth for test videos {', '.join(unlabelled)}")
+    warn_missing(set(available) - set(tests), "test", test_dir)
+    if keep is not None:
+        present = {scene_of(n) for n in [*train, *tests]}
+        absent = sorted(keep - present)
+        if absent:
+            raise DatasetError(f"{root}: no videos of scene(s) {', '.join(absent)}")
+    labels = read_gt(gt_dir, selected(tests))
+    return Dataset(
+        "shanghaitech",
+        root,
+        tuple(Video(n, train[n]) for n in selected(train)),
+        tuple(Video(n, tests[n], labels[n]) for n in selected(tests)),
+        SMOOTHING_SIGMA,
+    )

@@ -1,0 +1,169 @@
+"""UBnormal: `Scene<k>/<video>.mp4` with the official split lists.
+
+- Split lists `{normal,abnormal}_{training,validation,test}_video_names.txt` (one name per
+  line), searched in `splits/`, the root, and `scripts/` (their place in the official repo).
+- Training set: the *normal* training videos only (one-class protocol). Test set: normal and
+  abnormal videos of `split="test"` (or `"validation"`).
+- Ground truth per abnormal video, searched at
+  `Scene<k>/<video>_annotations/<video>_tracks.txt` (official) then `gt/<video>_tracks.txt`:
+  either the official track text, lines `object_id,start,end` with 0-based inclusive frame
+  numbers (possibly written as floats, e.g. `2.0e+00,1.3e+02,4.3e+02`), or a NumPy `.npy`
+  array of per-frame flags stored under the same `.txt` name (the STG-NF redistribution),
+  recognised by its magic bytes. That variant uses the *inverse* polarity, 1 = normal and
+  0 = anomalous (every normal test video is all ones; STG-NF's scoring reads UBnormal's
+  files as-is but flips the other datasets' to "1 is normal"), so it is flipped on reading.
+  Normal videos without a file are all-normal.
+- Protocol smoothing sigma: 7 (our choice, no published MULDE protocol: the ShanghaiTech
+  value, UBnormal being a multi-scene 30 fps set).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mulde.datasets.common import DatasetError, probed_length, warn_missing
+from mulde.datasets.labels import Range, as_labels, ranges_to_labels
+from mulde.video.decode import is_video_file, natural_key
+from mulde.video.source import Dataset, Video
+
+SMOOTHING_SIGMA = 7.0
+SPLITS = ("training", "validation", "test")
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def read_split(folder: Path, kind: str, split: str) -> list[str]:
+    """Return the video names of `<kind>_<split>_video_names.txt` (kind: normal/abnormal)."""
+    path = folder / f"{kind}_{split}_video_names.txt"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as error:
+        raise DatasetError(f"{path}: split list not found") from error
+    return [line.strip() for line in lines if line.strip()]
+
+
+def is_npy(path: Path) -> bool:
+    """True if the file starts with the NumPy `.npy` magic bytes (whatever its suffix)."""
+    with path.open("rb") as handle:
+        return handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC
+
+
+def parse_tracks(path: Path) -> list[Range]:
+    """Return the 0-based inclusive (start, end) frame ranges of an official `_tracks.txt`.
+
+    Each non-empty line is `object_id,start,end`; numbers may be written as floats but must
+    be whole. Raises `DatasetError` naming file, line and field.
+    """
+    ranges = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{path}: cannot read track text ({error})") from error
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) != 3:
+            raise DatasetError(
+                f"{path}, line {number}: expected object_id,start,end, got {line.strip()!r}"
+            )
+        values = []
+        for field_name, text_value in zip(("object_id", "start", "end"), fields, strict=True):
+            try:
+                value = float(text_value)
+            except ValueError:
+                value = float("nan")
+            if not value.is_integer():
+                raise DatasetError(
+                    f"{path}, line {number}, field {field_name}: not a whole number "
+                    f"({text_value.strip()!r})"
+                )
+            values.append(int(value))
+        ranges.append((values[1], values[2]))
+    return ranges
+
+
+def read_labels(path: Path, n_frames: int | None) -> np.ndarray | None:
+    """Return int8 frame labels from a `_tracks.txt` file in either format.
+
+    The `.npy` variant holds 1 = normal flags, returned flipped (1 = anomalous); the track
+    text needs the video's `n_frames` (None when the video could not be probed, giving None).
+    """
+    if is_npy(path):
+        try:
+            values = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as error:
+            raise DatasetError(f"{path}: cannot read NumPy labels ({error})") from error
+        return 1 - as_labels(values, source=str(path))
+    ranges = parse_tracks(path)
+    if n_frames is None:
+        return None
+    return ranges_to_labels(ranges, n_frames, first_frame=0, source=str(path))
+
+
+def scene_of(name: str) -> str:
+    """Return the scene number of a video name ('abnormal_scene_4_scenario_5' -> '4')."""
+    parts = name.split("_")
+    if len(parts) < 3 or parts[1] != "scene":
+        raise DatasetError(f"not a UBnormal video name: {name!r}")
+    return parts[2]
+
+
+def load(root: Path, *, split: str = "test", splits_dir: Path | None = None) -> Dataset:
+    """Load UBnormal: normal training videos, and the videos of `split` with labels."""
+    if split not in ("test", "validation"):
+        raise DatasetError(f"UBnormal split must be 'test' or 'validation', got {split!r}")
+    root = Path(root)
+    if splits_dir is None:
+        candidates = [root / "splits", root, root / "scripts"]
+        splits_dir = next(
+            (d for d in candidates if (d / "normal_training_video_names.txt").is_file()), None
+        )
+        if splits_dir is None:
+            raise DatasetError(
+                f"{root}: UBnormal split lists (*_video_names.txt) not found in "
+                f"{', '.join(str(d) for d in candidates)}"
+            )
+    index = _video_index(root)
+    names_train = read_split(splits_dir, "normal", "training")
+    names_test = read_split(splits_dir, "normal", split) + read_split(splits_dir, "abnormal", split)
+    names_test.sort(key=natural_key)
+    missing = [n for n in [*names_train, *names_test] if n not in index]
+    warn_missing(missing, f"training or {split}", root)
+    train = tuple(Video(n, index[n]) for n in names_train if n in index)
+    test = []
+    for name in names_test:
+        if name not in index:
+            continue
+        gt = _gt_file(root, name)
+        if gt is None and name.startswith("abnormal"):
+            raise DatasetError(f"{root}: no ground truth (_tracks.txt) for {name}")
+        if gt is not None and is_npy(gt):
+            labels = read_labels(gt, None)
+        else:
+            n_frames = probed_length(index[name])
+            if gt is None:
+                labels = None if n_frames is None else np.zeros(n_frames, dtype=np.int8)
+            else:
+                labels = read_labels(gt, n_frames)
+        test.append(Video(name, index[name], labels))
+    return Dataset("ubnormal", root, train, tuple(test), SMOOTHING_SIGMA)
+
+
+def _video_index(root: Path) -> dict[str, Path]:
+    index: dict[str, Path] = {}
+    for scene in sorted(root.glob("Scene*")):
+        if scene.is_dir():
+            index.update({p.stem: p for p in scene.iterdir() if is_video_file(p)})
+    if not index:
+        raise DatasetError(f"{root}: no videos in Scene*/ folders")
+    return index
+
+
+def _gt_file(root: Path, name: str) -> Path | None:
+    candidates = [
+        root / f"Scene{scene_of(name)}" / f"{name}_annotations" / f"{name}_tracks.txt",
+        root / "gt" / f"{name}_tracks.txt",
+    ]
+    return next((p for p in candidates if p.is_file()), None)

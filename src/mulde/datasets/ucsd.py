@@ -1,0 +1,159 @@
+"""UCSD Ped1 / Ped2: the official layout and the frame-folder layout of most VAD code.
+
+Layouts (`root` may also be the folder holding `UCSDped2/`):
+
+- official: `UCSDped2/Train/Train001/001.tif`, `UCSDped2/Test/Test001/` (the `Test001_gt/`
+  pixel-mask folders are skipped), ground truth `UCSDped2/Test/UCSDped2.m`;
+- frame folders: `training/frames/01/000.jpg`, `testing/frames/01/`, ground truth `ped2.mat`
+  (Liu et al. 2018: a (1, N) cell of [start; end] columns) or `UCSDped2.m` in the root.
+
+Both ground-truth files state 1-based inclusive frame ranges, one entry per test video in
+video order. `gt_path=` picks a file; by default the `.m` file is preferred, then the `.mat`.
+Protocol smoothing sigma: 3 for Ped2 (AI-VAD); Ped1 uses 3 as well (our choice: same camera
+set-up and frame rate; no published MULDE protocol).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from mulde.datasets.common import DatasetError, list_videos, probed_length, require_dir
+from mulde.datasets.labels import Range, ranges_to_labels
+from mulde.datasets.matfile import load_mat
+from mulde.video.source import Dataset, Video
+
+SMOOTHING_SIGMA = 3.0
+
+_GT_LINE = re.compile(
+    r"^\s*TestVideoFile\s*\{\s*(?P<index>end\s*\+\s*1|\d+)\s*\}\s*\.\s*gt_frame\s*=\s*"
+    r"\[(?P<body>[^\]]*)\]\s*;?\s*$"
+)
+_RANGE_TOKEN = re.compile(r"(\d+)(?:\s*:\s*(\d+))?")
+
+
+def parse_gt_m(path: Path) -> list[list[Range]]:
+    """Return the 1-based inclusive ranges of each test video from an official `UCSDpedN.m`.
+
+    Reads lines `TestVideoFile{end+1}.gt_frame = [61:180];` (also `[5:90, 140:200]`, single
+    frames `[7]`, explicit indices `TestVideoFile{3}`); `%` comments and other statements
+    are ignored. A malformed `gt_frame` line raises `DatasetError` naming file and line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError as error:
+        raise DatasetError(f"{path}: file not found") from error
+    videos: list[list[Range]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        code = line.split("%", 1)[0]
+        if "gt_frame" not in code:
+            continue
+        match = _GT_LINE.match(code)
+        if match is None:
+            raise DatasetError(f"{path}, line {number}: cannot parse gt_frame statement {line!r}")
+        index = match["index"]
+        position = len(videos) if index.startswith("end") else int(index) - 1
+        if position != len(videos):
+            raise DatasetError(
+                f"{path}, line {number}: video index {index} out of order "
+                f"(expected {len(videos) + 1})"
+            )
+        body = match["body"]
+        leftover = _RANGE_TOKEN.sub("", body).replace(",", "").strip()
+        if leftover:
+            raise DatasetError(f"{path}, line {number}: bad frame range text {leftover!r}")
+        ranges = [
+            (int(t[1]), int(t[2]) if t[2] else int(t[1])) for t in _RANGE_TOKEN.finditer(body)
+        ]
+        videos.append(ranges)
+    if not videos:
+        raise DatasetError(f"{path}: no TestVideoFile{{...}}.gt_frame statements")
+    return videos
+
+
+def read_gt_mat(path: Path) -> list[list[Range]]:
+    """Return the 1-based inclusive ranges per test video from a Liu et al. `pedN.mat` file.
+
+    The variable `gt` is a (1, N) cell; element i is a (2, K) array whose columns are
+    [start; end] of the K anomalous ranges of video i.
+    """
+    data = load_mat(path, ["gt"])
+    if "gt" not in data:
+        raise DatasetError(f"{path}: no variable 'gt'")
+    videos = []
+    for index, cell in enumerate(data["gt"].ravel(order="F")):
+        array = np.asarray(cell, dtype=np.int64)
+        if array.size == 0:
+            videos.append([])
+            continue
+        if array.ndim != 2 or array.shape[0] != 2:
+            raise DatasetError(
+                f"{path}: gt{{{index + 1}}} must be a 2 x K array of [start; end], "
+                f"got shape {array.shape}"
+            )
+        videos.append([(int(s), int(e)) for s, e in array.T])
+    return videos
+
+
+def read_gt(path: Path) -> list[list[Range]]:
+    """Return per-video 1-based inclusive ranges from a `.m` or `.mat` ground-truth file."""
+    if path.suffix.lower() == ".m":
+        return parse_gt_m(path)
+    if path.suffix.lower() == ".mat":
+        return read_gt_mat(path)
+    raise DatasetError(f"{path}: unknown ground-truth format (expected .m or .mat)")
+
+
+def load_ped2(root: Path, *, gt_path: Path | None = None) -> Dataset:
+    """Load UCSD Ped2 (16 training, 12 test videos)."""
+    return _load(root, number=2, gt_path=gt_path)
+
+
+def load_ped1(root: Path, *, gt_path: Path | None = None) -> Dataset:
+    """Load UCSD Ped1 (34 training, 36 test videos)."""
+    return _load(root, number=1, gt_path=gt_path)
+
+
+def _load(root: Path, *, number: int, gt_path: Path | None) -> Dataset:
+    root = Path(root)
+    tag = f"UCSDped{number}"
+    if (root / tag).is_dir():
+        root = root / tag
+    if (root / "Train").is_dir() or (root / "Test").is_dir():
+        train_dir = require_dir(root / "Train", "training")
+        test_dir = require_dir(root / "Test", "test")
+        gt_candidates = [test_dir / f"{tag}.m", root / f"{tag}.m"]
+    else:
+        train_dir = require_dir(root / "training" / "frames", "training frames")
+        test_dir = require_dir(root / "testing" / "frames", "test frames")
+        gt_candidates = [root / f"{tag}.m", root / f"ped{number}.mat"]
+    if gt_path is None:
+        gt_path = next((p for p in gt_candidates if p.is_file()), None)
+        if gt_path is None:
+            raise DatasetError(
+                f"{root}: ground truth not found (looked for "
+                f"{', '.join(str(p) for p in gt_candidates)})"
+            )
+    gt = read_gt(Path(gt_path))
+    train = [Video(n, p) for n, p in _videos(train_dir).items()]
+    tests = _videos(test_dir)
+    if len(gt) != len(tests):
+        raise DatasetError(
+            f"{gt_path}: ground truth for {len(gt)} test videos but {test_dir} holds {len(tests)}"
+        )
+    test = []
+    for (name, path), ranges in zip(tests.items(), gt, strict=True):
+        n_frames = probed_length(path)
+        labels = None
+        if n_frames is not None:
+            labels = ranges_to_labels(
+                ranges, n_frames, first_frame=1, source=f"{gt_path} (test video {name})"
+            )
+        test.append(Video(name, path, labels))
+    return Dataset(f"ucsd_ped{number}", root, tuple(train), tuple(test), SMOOTHING_SIGMA)
+
+
+def _videos(folder: Path) -> dict[str, Path]:
+    return {n: p for n, p in list_videos(folder).items() if not n.endswith("_gt")}

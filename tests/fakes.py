@@ -1,0 +1,104 @@
+"""Small on-disk fakes for decoding and dataset-loader tests, and the real-data location.
+
+Frames are solid colours, so a frame's identity survives lossy coding: `colour(i)` is the
+colour of frame i, and `frame_index(frame)` recovers i from a decoded frame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+_STEP = 40
+
+
+def data_dir(*parts: str) -> Path:
+    """Return a folder of the real evaluation data, or skip the test when it is absent.
+
+    The root is `$MULDE_DATA` (relative paths are taken from the repository root), by
+    default `../shared/data`.
+    """
+    root = Path(os.environ.get("MULDE_DATA", "../shared/data"))
+    if not root.is_absolute():
+        root = REPO / root
+    path = root.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} (set MULDE_DATA to its folder)")
+    return path
+
+
+def colour(index: int) -> tuple[int, int, int]:
+    """The RGB colour of frame `index` in every fake video (distinct for 0..215)."""
+    return (20 + _STEP * (index % 6), 20 + _STEP * (index // 6 % 6), 20 + _STEP * (index // 36 % 6))
+
+
+def frame_index(frame: np.ndarray) -> int:
+    """Recover the frame index from a decoded solid-colour frame (inverse of `colour`)."""
+    r, g, b = (int(round((c - 20) / _STEP)) for c in frame.reshape(-1, 3).mean(axis=0))
+    return r + 6 * g + 36 * b
+
+
+def solid(index: int, size: tuple[int, int] = (48, 64)) -> np.ndarray:
+    """An (H, W, 3) uint8 frame of `colour(index)`."""
+    return np.broadcast_to(np.array(colour(index), np.uint8), (*size, 3)).copy()
+
+
+def write_video(
+    path: Path, n_frames: int, *, size: tuple[int, int] = (48, 64), fps: int = 25
+) -> Path:
+    """Write an MPEG-4 part 2 video of `n_frames` solid frames (container from the suffix)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.height, stream.width = size
+        stream.pix_fmt = "yuv420p"
+        if n_frames == 0:
+            container.start_encoding()
+        for i in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(solid(i, size), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_frames(
+    folder: Path,
+    n_frames: int,
+    *,
+    size: tuple[int, int] = (48, 64),
+    suffix: str = ".png",
+    names: Sequence[str] | None = None,
+    gray: bool = False,
+) -> Path:
+    """Write a frame folder: `000.png`, `001.png`, ... (or `names`), solid colours."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = names if names is not None else [f"{i:03d}{suffix}" for i in range(n_frames)]
+    for i, name in enumerate(names):
+        image = Image.fromarray(solid(i, size))
+        (image.convert("L") if gray else image).save(folder / name)
+    return folder
+
+
+def savemat(path: Path, variables: dict[str, object], *, compress: bool = True) -> Path:
+    """Write a MATLAB v5 file (a cell array is a 1-row object ndarray)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(str(path), variables, do_compression=compress)
+    return path
+
+
+def cell(items: Sequence[np.ndarray]) -> np.ndarray:
+    """A (1, N) MATLAB cell array holding `items`."""
+    array = np.empty((1, len(items)), dtype=object)
+    for i, item in enumerate(items):
+        array[0, i] = item
+    return array

@@ -1,0 +1,184 @@
+"""Decoding video files and frame folders, and every error policy of `mulde.video.decode`."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+from fakes import colour, frame_index, solid, write_frames, write_video
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from mulde.video.decode import (
+    DEFAULT_FOLDER_FPS,
+    VideoInfo,
+    iter_frames,
+    list_frame_files,
+    natural_key,
+    probe,
+)
+from mulde.video.source import Video, VideoReadError
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mp4"])
+def test_video_file_frames_and_probe(tmp_path, suffix):
+    path = write_video(tmp_path / f"clip{suffix}", 12, size=(48, 64), fps=10)
+    frames = list(iter_frames(path))
+    assert len(frames) == 12
+    assert all(f.dtype == np.uint8 and f.shape == (48, 64, 3) for f in frames)
+    assert [frame_index(f) for f in frames] == list(range(12))
+    assert np.abs(frames[7].mean(axis=(0, 1)) - colour(7)).max() < 8
+    assert probe(path) == VideoInfo(n_frames=12, fps=10.0, width=64, height=48)
+
+
+def test_probe_counts_frames_when_container_has_no_count(tmp_path):
+    path = write_video(tmp_path / "clip.mkv", 9)
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 0  # Matroska stores no frame count
+    assert probe(path).n_frames == 9
+
+
+def test_frame_folder_gray_and_colour_frames(tmp_path):
+    folder = write_frames(tmp_path / "gray", 3, size=(10, 12), gray=True)
+    frames = list(iter_frames(folder))
+    assert len(frames) == 3 and frames[0].shape == (10, 12, 3) and frames[0].dtype == np.uint8
+    expected = np.asarray(Image.fromarray(solid(1, (10, 12))).convert("L"))
+    for channel in range(3):
+        np.testing.assert_array_equal(frames[1][..., channel], expected)
+    folder = write_frames(tmp_path / "rgb", 4, size=(10, 12))
+    np.testing.assert_array_equal(next(iter_frames(folder)), solid(0, (10, 12)))
+
+
+def test_frame_folder_probe_default_and_given_fps(tmp_path):
+    folder = write_frames(tmp_path / "v", 5, size=(10, 12), suffix=".jpg")
+    assert probe(folder) == VideoInfo(5, DEFAULT_FOLDER_FPS, 12, 10)
+    assert probe(folder, fps=10).fps == 10.0
+
+
+def test_frame_folder_skips_non_images_and_sorts_numbers_by_value(tmp_path):
+    folder = write_frames(tmp_path / "v", 3, names=["8.png", "9.png", "10.png"])
+    (folder / "notes.txt").write_text("not a frame")
+    (folder / ".DS_Store").write_bytes(b"\x00\x01junk")
+    (folder / "._8.png").write_bytes(b"AppleDouble junk")
+    (folder / "sub").mkdir()
+    frames = list(iter_frames(folder))
+    assert [frame_index(f) for f in frames] == [0, 1, 2]
+    assert [p.name for p in list_frame_files(folder)] == ["8.png", "9.png", "10.png"]
+    assert probe(folder).n_frames == 3
+
+
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=30, unique=True))
+def test_natural_key_orders_numbered_names_by_value(numbers):
+    names = [f"frame_{n}.jpg" for n in numbers]
+    assert sorted(names, key=natural_key) == [f"frame_{n}.jpg" for n in sorted(numbers)]
+
+
+def test_missing_path_is_named(tmp_path):
+    missing = tmp_path / "nope.avi"
+    for call in (probe, iter_frames):
+        with pytest.raises(VideoReadError, match="nope.avi.*no such"):
+            call(missing)
+
+
+def test_garbage_file_is_a_read_error(tmp_path):
+    path = tmp_path / "garbage.mp4"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, np.uint8).tobytes())
+    with pytest.raises(VideoReadError, match="garbage.mp4"):
+        probe(path)
+    with pytest.raises(VideoReadError, match="garbage.mp4"):
+        list(iter_frames(path))
+
+
+def test_truncated_avi_fails_after_the_decodable_frames(tmp_path):
+    path = write_video(tmp_path / "clip.avi", 30, size=(96, 128))
+    data = path.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    assert probe(cut).n_frames == 30  # the header still declares all frames
+    decoded = []
+    with pytest.raises(VideoReadError, match=r"cut.avi: truncated.* of the 30 frames"):
+        for frame in iter_frames(cut):
+            decoded.append(frame)
+    assert 0 < len(decoded) < 30
+
+
+def test_truncated_mp4_is_a_read_error(tmp_path):
+    data = write_video(tmp_path / "clip.mp4", 20).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # the index (moov atom) is at the end
+    with pytest.raises(VideoReadError, match="cut.mp4"):
+        probe(cut)
+    with pytest.raises(VideoReadError, match="cut.mp4"):
+        list(iter_frames(cut))
+
+
+def test_zero_frame_video_is_a_read_error(tmp_path):
+    path = write_video(tmp_path / "empty.avi", 0)
+    assert path.stat().st_size > 0
+    with pytest.raises(VideoReadError, match="empty.avi: video has no frames"):
+        probe(path)
+    with pytest.raises(VideoReadError, match="empty.avi: video has no frames"):
+        list(iter_frames(path))
+
+
+def test_undecodable_image_is_named(tmp_path):
+    folder = write_frames(tmp_path / "v", 4)
+    (folder / "002.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    frames = iter_frames(folder)
+    assert frame_index(next(frames)) == 0
+    assert frame_index(next(frames)) == 1
+    with pytest.raises(VideoReadError, match="002.png: cannot read image"):
+        next(frames)
+    (folder / "000.png").write_bytes(b"not an image")
+    with pytest.raises(VideoReadError, match="000.png"):
+        probe(folder)
+
+
+def test_folder_without_images_is_a_read_error(tmp_path):
+    folder = tmp_path / "v"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("x")
+    with pytest.raises(VideoReadError, match="no image files"):
+        probe(folder)
+
+
+def test_mixed_resolutions_name_the_first_offending_frame(tmp_path):
+    folder = write_frames(tmp_path / "v", 4, size=(10, 12))
+    Image.fromarray(solid(2, (11, 12))).save(folder / "002.png")
+    Image.fromarray(solid(3, (9, 12))).save(folder / "003.png")
+    assert probe(folder).n_frames == 4  # probing reads only the first header
+    with pytest.raises(VideoReadError, match=r"mixed resolutions, frame 002.png is 12x11"):
+        list(iter_frames(folder))
+
+
+def test_gap_in_numbered_frames_is_an_error(tmp_path):
+    folder = write_frames(tmp_path / "v", 3, names=["img_000.jpg", "img_001.jpg", "img_003.jpg"])
+    for call in (probe, iter_frames):
+        with pytest.raises(VideoReadError, match="frame 2 is missing"):
+            call(folder)
+    write_frames(tmp_path / "d", 2, names=["1.png", "01.png"])
+    with pytest.raises(VideoReadError, match="duplicate frame number 1"):
+        probe(tmp_path / "d")
+    # names that are not all numbered the same way are not checked
+    write_frames(tmp_path / "free", 3, names=["a.png", "b.png", "c7.png"])
+    assert probe(tmp_path / "free").n_frames == 3
+    write_frames(tmp_path / "start", 2, names=["0005.png", "0006.png"])
+    assert probe(tmp_path / "start").n_frames == 2
+
+
+def test_non_ascii_names(tmp_path):
+    video = write_video(tmp_path / "vidéo_測試" / "séquence_01.avi", 5)
+    assert probe(video).n_frames == 5
+    assert len(list(iter_frames(video))) == 5
+    folder = write_frames(tmp_path / "кадры", 3, names=["кадр_0.png", "кадр_1.png", "кадр_2.png"])
+    assert [frame_index(f) for f in iter_frames(folder)] == [0, 1, 2]
+
+
+def test_video_type_reads_through_decode(tmp_path):
+    folder = write_frames(tmp_path / "v", 4)
+    video = Video("v", folder)
+    assert video.n_frames == 4 and video.fps == DEFAULT_FOLDER_FPS
+    assert len(list(video.frames())) == 4
+    labelled = Video("v", folder, labels=np.zeros(4, np.int8))
+    assert labelled.n_frames == 4
