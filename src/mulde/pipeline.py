@@ -1,0 +1,153 @@
+"""The video pipeline: extract (cached) -> train one model per stream -> score every test frame
+-> calibrate and fuse the streams -> evaluate and report (METHOD.md, "Video protocol").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
+from mulde.stream_models import make_stream_model
+from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
+from mulde.video.source import Dataset, Video, VideoReadError
+
+
+@dataclass
+class Extraction:
+    """Features per split and video, and the videos that could not be read."""
+
+    features: dict[str, dict[str, VideoFeatures]] = field(default_factory=dict)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    n_cached: int = 0
+    n_extracted: int = 0
+    seconds: float = 0.0
+    frames_extracted: int = 0
+
+
+def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
+                     shard_spec: str | None = None, progress: bool = True) -> Extraction:
+    """Extract (or read from the cache) the features of every training and test video.
+
+    A video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
+    With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed.
+    """
+    result = Extraction()
+    jobs: list[tuple[str, Video]] = [("train", v) for v in dataset.train]
+    jobs += [("test", v) for v in dataset.test]
+    jobs = shard(jobs, shard_spec)
+    start = time.perf_counter()
+    bar = tqdm(jobs, disable=not progress, desc=f"features {dataset.name}", unit="video")
+    for split, video in bar:
+        bar.set_postfix_str(video.name)
+        vf = cache.load(dataset.name, split, video, extractor) if cache else None
+        if vf is not None:
+            result.n_cached += 1
+        else:
+            t0 = time.perf_counter()
+            try:
+                vf = extractor.extract(video)
+            except VideoReadError as err:
+                result.failed.append({"split": split, "video": video.name, "error": str(err)})
+                tqdm.write(f"skipped {split}/{video.name}: {err}")
+                continue
+            result.n_extracted += 1
+            result.frames_extracted += vf.n_frames
+            if cache:
+                cache.store(dataset.name, split, video, extractor, vf)
+            fps = vf.n_frames / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix_str(f"{video.name} {fps:.0f} frames/s")
+        result.features.setdefault(split, {})[video.name] = vf
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _stack(videos: dict[str, VideoFeatures], stream: str) -> tuple[np.ndarray, np.ndarray]:
+    feats, groups = [], []
+    for i, vf in enumerate(videos.values()):
+        x = vf.streams[stream]["features"]
+        feats.append(x)
+        groups.append(np.full(len(x), i))
+    return np.concatenate(feats).astype(np.float64), np.concatenate(groups)
+
+
+def _frames(scores: np.ndarray, vf: VideoFeatures, stream: str, fill: float) -> np.ndarray:
+    """Frame score = max over the frame's objects; a frame without objects gets `fill` (the
+    stream's minimum training object score: as normal as the most normal training object)."""
+    return objects_to_frames(scores, vf.streams[stream]["frame_index"], vf.n_frames, empty=fill)
+
+
+def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
+                    mulde_params: dict[str, Any] | None = None, progress: bool = True,
+                    model_dir: Path | None = None) -> tuple[dict[str, np.ndarray],
+                                                             dict[str, Calibration],
+                                                             dict[str, float]]:
+    """Fit one model per stream on the training videos, score the test videos' frames.
+
+    Returns (fused test frame scores per video, calibration per stream, seconds per stage).
+    Each stream is calibrated to [min, 99.9th percentile] of its training frame scores and
+    the calibrated streams are summed (AI-VAD's fusion).
+    """
+    train = extraction.features.get("train", {})
+    test = extraction.features.get("test", {})
+    if not train or not test:
+        raise ValueError("need at least one readable training and one test video")
+    streams = sorted(next(iter(train.values())).streams)
+    fused = {name: np.zeros(vf.n_frames) for name, vf in test.items()}
+    calibrations: dict[str, Calibration] = {}
+    timings = {"train": 0.0, "score": 0.0}
+    for stream in tqdm(streams, disable=not progress, desc="streams"):
+        X, groups = _stack(train, stream)
+        t0 = time.perf_counter()
+        model = make_stream_model(detector, seed, mulde_params).fit(X, groups)
+        timings["train"] += time.perf_counter() - t0
+        if model_dir is not None and detector == "mulde":
+            model.model.save(Path(model_dir) / f"{stream}.safetensors")
+        t0 = time.perf_counter()
+        train_obj = model.train_scores()
+        fill = float(train_obj.min())
+        offsets = np.cumsum([0] + [len(vf.streams[stream]["features"]) for vf in train.values()])
+        train_frames = [_frames(train_obj[a:b], vf, stream, fill)
+                        for (a, b), vf in zip(zip(offsets[:-1], offsets[1:], strict=True),
+                                              train.values(), strict=True)]
+        calibrations[stream] = Calibration.fit(np.concatenate(train_frames))
+        for name, vf in test.items():
+            obj = model.score(vf.streams[stream]["features"].astype(np.float64))
+            fused[name] += calibrations[stream].transform(_frames(obj, vf, stream, fill))
+        timings["score"] += time.perf_counter() - t0
+    return fused, calibrations, timings
+
+
+def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
+                 cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
+                 mulde_params: dict[str, Any] | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Run the whole pipeline on a dataset and write the report into out_dir.
+
+    Returns the metrics.json dict (scores and plots only when the test set has no labels).
+    """
+    out_dir = Path(out_dir)
+    cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
+    extraction = extract_features(dataset, extractor, cache, progress=progress)
+    scores, calibrations, timings = train_and_score(
+        extraction, detector, seed, mulde_params, progress, out_dir / "models")
+    labels = {v.name: v.labels for v in dataset.test if v.name in scores}
+    timings = {"extract": extraction.seconds, **timings}
+    config = {"dataset": dataset.name, "root": str(dataset.root), "detector": detector,
+              "extractor": {"name": extractor.name, "version": extractor.version,
+                            "params": extractor.params},
+              "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
+              "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached}
+    t0 = time.perf_counter()
+    metrics = write_report(
+        out_dir, scores, labels,
+        protocol=EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma),
+        calibration=calibrations, fusion="sum of calibrated streams", config=config,
+        seed=seed, timings=timings, title=f"MULDE on {dataset.name}")
+    timings["report"] = time.perf_counter() - t0
+    return metrics

@@ -1,0 +1,121 @@
+"""Density models for one feature stream of the video pipeline: MULDE and AI-VAD's detectors.
+
+Each is fitted on the training objects with their video ids and returns anomaly scores
+(higher = more anomalous) for new objects and, for calibration, for the training objects.
+kNN scores its training objects leave-one-video-out (as AI-VAD does), since an object is its
+own nearest neighbour; MULDE and GMM score them in-sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class StreamModel(Protocol):
+    name: str
+
+    def fit(self, X: np.ndarray, groups: np.ndarray) -> StreamModel: ...
+    def train_scores(self) -> np.ndarray: ...
+    def score(self, X: np.ndarray) -> np.ndarray: ...
+
+
+def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    std = X.std(axis=0)
+    return X.mean(axis=0), np.where(std > 0, std, 1.0)
+
+
+@dataclass
+class MULDEStream:
+    """MULDE (`mulde.MULDE`, which standardises itself) on one stream."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    name: str = "mulde"
+
+    def fit(self, X: np.ndarray, groups: np.ndarray) -> MULDEStream:
+        from mulde import MULDE
+
+        self.model = MULDE(**{"random_state": self.seed, **self.params}).fit(X)
+        self._train = self.model.anomaly_score(X)
+        return self
+
+    def train_scores(self) -> np.ndarray:
+        return self._train
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return self.model.anomaly_score(X)
+
+
+@dataclass
+class KNNStream:
+    """Mean distance to the k nearest standardised training objects (k = 1: AI-VAD)."""
+
+    k: int = 1
+    name: str = "knn"
+
+    def fit(self, X: np.ndarray, groups: np.ndarray) -> KNNStream:
+        self.mean_, self.scale_ = _standardiser(X)
+        self.X_ = (X - self.mean_) / self.scale_
+        self.groups_ = np.asarray(groups)
+        return self
+
+    def _knn(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
+        from sklearn.neighbors import NearestNeighbors
+
+        k = min(self.k, len(R))
+        dist, _ = NearestNeighbors(n_neighbors=k).fit(R).kneighbors(Q)
+        return dist.mean(axis=1)
+
+    def train_scores(self) -> np.ndarray:
+        """Leave-one-video-out: each training object against the other videos' objects."""
+        out = np.empty(len(self.X_))
+        for g in np.unique(self.groups_):
+            inside = self.groups_ == g
+            ref = self.X_[~inside] if (~inside).any() else self.X_
+            out[inside] = self._knn(self.X_[inside], ref)
+        return out
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return self._knn((X - self.mean_) / self.scale_, self.X_)
+
+
+@dataclass
+class GMMStream:
+    """Negative log-likelihood under a Gaussian mixture on standardised features."""
+
+    n_components: int = 5
+    covariance_type: str = "full"
+    seed: int = 0
+    name: str = "gmm"
+
+    def fit(self, X: np.ndarray, groups: np.ndarray) -> GMMStream:
+        from sklearn.mixture import GaussianMixture
+
+        self.mean_, self.scale_ = _standardiser(X)
+        Z = (X - self.mean_) / self.scale_
+        k = min(self.n_components, len(Z))
+        self.gmm_ = GaussianMixture(k, covariance_type=self.covariance_type, reg_covar=1e-3,
+                                    random_state=self.seed).fit(Z)
+        self._train = -self.gmm_.score_samples(Z)
+        return self
+
+    def train_scores(self) -> np.ndarray:
+        return self._train
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return -self.gmm_.score_samples((X - self.mean_) / self.scale_)
+
+
+def make_stream_model(kind: str, seed: int = 0,
+                      mulde_params: dict[str, Any] | None = None) -> StreamModel:
+    """Return a fresh model of `kind`: 'mulde', 'knn' or 'gmm'."""
+    if kind == "mulde":
+        return MULDEStream(dict(mulde_params or {}), seed)
+    if kind == "knn":
+        return KNNStream()
+    if kind == "gmm":
+        return GMMStream(seed=seed)
+    raise ValueError(f"unknown detector {kind!r}; choose mulde, knn or gmm")

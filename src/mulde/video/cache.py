@@ -1,0 +1,154 @@
+"""A per-video feature cache: one compressed .npz and one JSON sidecar per (video, extractor).
+
+The sidecar is written last and marks the entry complete: an entry without it, or whose
+sidecar disagrees with the extractor's parameters or the source's checksum, is recomputed.
+Both files are written atomically, so a killed run never leaves a half-written entry that
+reads as complete, and several shards (processes or machines) can fill one cache at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mulde.video.source import Video
+
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class VideoFeatures:
+    """The features of one video: per stream, named arrays, at least `features` (n_objects, d)
+    and `frame_index` (n_objects,) mapping each object to its frame; and the frame count."""
+
+    streams: Mapping[str, Mapping[str, np.ndarray]]
+    n_frames: int
+
+
+class Extractor(Protocol):
+    """What the cache needs of a feature extractor."""
+
+    name: str
+    version: str
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    def extract(self, video: Video) -> VideoFeatures:
+        """Return the video's features (raise VideoReadError when it cannot be decoded)."""
+        ...
+
+
+def source_checksum(path: Path) -> str:
+    """SHA-256 of a video file's bytes, or of a frame folder's file names and sizes."""
+    h = hashlib.sha256()
+    path = Path(path)
+    if path.is_dir():
+        for f in sorted(path.iterdir()):
+            if f.is_file():
+                h.update(f"{f.name}\0{f.stat().st_size}\n".encode())
+    else:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def extractor_key(extractor: Extractor) -> str:
+    """A file-name-safe key of the extractor's name, version and parameters."""
+    blob = json.dumps({"v": extractor.version, "p": extractor.params}, sort_keys=True,
+                      default=str)
+    return f"{extractor.name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def shard(items: Iterable[Any], spec: str | None) -> list[Any]:
+    """Return the items of shard 'i/n' (0-based i: every n-th item from the i-th)."""
+    items = list(items)
+    if not spec:
+        return items
+    m = re.fullmatch(r"(\d+)/(\d+)", spec)
+    if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
+        raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}")
+    i, n = int(m.group(1)), int(m.group(2))
+    return items[i::n]
+
+
+@dataclass(frozen=True)
+class FeatureCache:
+    """Feature files under root/<dataset>/<split>/<video>.<extractor key>.{npz,json}."""
+
+    root: Path
+
+    def _paths(self, dataset: str, split: str, video: Video,
+               extractor: Extractor) -> tuple[Path, Path]:
+        safe = re.sub(r"[^\w.-]", "_", video.name)
+        base = Path(self.root) / dataset / split / f"{safe}.{extractor_key(extractor)}"
+        return base.with_suffix(base.suffix + ".npz"), base.with_suffix(base.suffix + ".json")
+
+    def load(self, dataset: str, split: str, video: Video,
+             extractor: Extractor) -> VideoFeatures | None:
+        """Return the cached features, or None when missing, stale or unreadable."""
+        npz, side = self._paths(dataset, split, video, extractor)
+        if not side.exists() or not npz.exists():
+            return None
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+            if (meta.get("format") != CACHE_FORMAT or meta.get("params") != _jsonable(
+                    extractor.params) or meta.get("version") != extractor.version
+                    or meta.get("source_checksum") != source_checksum(video.path)):
+                return None
+            with np.load(npz, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, json.JSONDecodeError):
+            return None
+        streams: dict[str, dict[str, np.ndarray]] = {}
+        for key, value in arrays.items():
+            stream, field = key.split("/", 1)
+            streams.setdefault(stream, {})[field] = value
+        return VideoFeatures(streams, int(meta["n_frames"]))
+
+    def store(self, dataset: str, split: str, video: Video, extractor: Extractor,
+              features: VideoFeatures) -> Path:
+        """Write one entry atomically (arrays first, sidecar last); return the .npz path."""
+        npz, side = self._paths(dataset, split, video, extractor)
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{s}/{k}": np.asarray(v) for s, fields in features.streams.items()
+                  for k, v in fields.items()}
+        tmp = npz.with_name(f".{npz.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+            os.replace(tmp, npz)
+        finally:
+            tmp.unlink(missing_ok=True)
+        from mulde import __version__
+
+        meta = {"format": CACHE_FORMAT, "extractor": extractor.name,
+                "version": extractor.version, "params": _jsonable(extractor.params),
+                "video": video.name, "source": str(video.path), "n_frames": int(features.n_frames),
+                "source_checksum": source_checksum(video.path), "mulde_version": __version__}
+        write_json(side, meta)
+        return npz
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write obj as indented JSON to path atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

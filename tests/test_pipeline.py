@@ -1,0 +1,121 @@
+"""The video pipeline end to end on small on-disk videos with a simple motion extractor."""
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mulde.datasets import load_dataset
+from mulde.pipeline import extract_features, run_pipeline
+from mulde.video.cache import FeatureCache, VideoFeatures, shard
+
+
+def _write(folder, speeds, size=(40, 120)):
+    """A frame folder with a bright square moving right at the given per-frame speeds."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(len(speeds) + int(1000 * speeds[0]))
+    x = 2.0
+    for i, v in enumerate(speeds):
+        img = np.full((*size, 3), rng.integers(20, 60), np.uint8)
+        c = int(x)
+        img[15:23, c:c + 8] = 220
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+        x += v
+
+
+@dataclass(frozen=True)
+class SpeedExtractor:
+    """One object per frame: the speed of the bright square's centroid and the background."""
+
+    name: str = "speed"
+    version: str = "1"
+    calls: list = field(default_factory=list, compare=False)
+
+    @property
+    def params(self):
+        return {"threshold": 128}
+
+    def extract(self, video):
+        self.calls.append(video.name)
+        xs, background = [], []
+        for frame in video.frames():
+            cols = np.flatnonzero((frame[..., 0] > 128).any(axis=0))
+            xs.append(cols.mean() if cols.size else 0.0)
+            background.append(float(frame[0, 0, 0]) / 100)
+        speed = np.abs(np.diff(xs, prepend=xs[0]))
+        feats = np.c_[speed, background].astype(np.float32)
+        n = len(xs)
+        return VideoFeatures({"motion": {"features": feats, "frame_index": np.arange(n)}}, n)
+
+
+@pytest.fixture
+def dataset_root(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for i in range(3):
+        _write(root / "train" / f"t{i}", 1.0 + 0.1 * rng.standard_normal(40))
+    fast = np.r_[np.ones(15), np.full(10, 3.0), np.ones(15)]
+    _write(root / "test" / "a", fast + 0.1 * rng.standard_normal(40))
+    _write(root / "test" / "b", 1.0 + 0.1 * rng.standard_normal(40))
+    (root / "labels.csv").write_text("video,start,end\na,15,24\n")
+    return root
+
+
+PARAMS = {"hidden_sizes": (32, 32), "max_steps": 150, "batch_size": 64}
+
+
+@pytest.mark.parametrize("detector", ["mulde", "knn", "gmm"])
+def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, detector):
+    ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+    metrics = run_pipeline(ds, SpeedExtractor(), out, detector=detector, mulde_params=PARAMS,
+                           progress=False)
+    assert metrics["micro_auc"] > 0.9
+    for name in ("frame_scores.csv", "metrics.json", "report.html", "plots/roc.png"):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["config"]["detector"] == detector
+    if detector == "mulde":
+        assert (out / "models" / "motion.safetensors").exists()
+
+
+def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
+    (dataset_root / "test" / "broken.avi").write_bytes(b"not a video at all")
+    ds = load_dataset("folder", dataset_root)
+    cache = FeatureCache(tmp_path / "cache")
+    ex = SpeedExtractor()
+    first = extract_features(ds, ex, cache, progress=False)
+    assert first.n_extracted == 5 and [f["video"] for f in first.failed] == ["broken"]
+    assert "broken.avi" in first.failed[0]["error"]
+    again = extract_features(ds, ex, cache, progress=False)
+    assert again.n_cached == 5 and again.n_extracted == 0
+    a = first.features["test"]["a"].streams["motion"]["features"]
+    np.testing.assert_array_equal(again.features["test"]["a"].streams["motion"]["features"], a)
+
+
+def test_shards_partition_the_videos_and_fill_one_cache(dataset_root, tmp_path):
+    ds = load_dataset("folder", dataset_root)
+    cache = FeatureCache(tmp_path / "cache")
+    done = [extract_features(ds, SpeedExtractor(), cache, shard_spec=f"{i}/2", progress=False)
+            for i in range(2)]
+    assert sum(d.n_extracted for d in done) == 5
+    assert extract_features(ds, SpeedExtractor(), cache, progress=False).n_cached == 5
+    assert shard(range(5), "1/2") == [1, 3]
+    with pytest.raises(ValueError, match="i/n"):
+        shard(range(5), "2/2")
+
+
+def test_stale_cache_entries_are_recomputed(dataset_root, tmp_path):
+    ds = load_dataset("folder", dataset_root)
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(ds, SpeedExtractor(), cache, progress=False)
+    # a half-written entry (arrays without sidecar) is not read as complete
+    side = next((tmp_path / "cache").rglob("a.*.json"))
+    side.unlink()
+    # a changed source invalidates its entry through the checksum
+    Image.fromarray(np.zeros((40, 120, 3), np.uint8)).save(dataset_root / "test/b/000.png")
+    ex = SpeedExtractor()
+    again = extract_features(ds, ex, cache, progress=False)
+    assert sorted(ex.calls) == ["a", "b"] and again.n_extracted == 2 and again.n_cached == 3
