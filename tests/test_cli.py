@@ -43,3 +43,28 @@ def test_errors_exit_2_with_a_message(features, capsys):
     assert main(["score", str(d / "nope.safetensors"), str(d / "test.npy"),
                  "--out", str(d / "s.npy")]) == 2
     assert "nope.safetensors: no such model file" in capsys.readouterr().err
+
+
+def test_evaluate_with_labels_from_the_official_ped2_ground_truth(tmp_path, capsys):
+    from fakes import data_dir
+
+    from mulde.datasets import load_dataset
+
+    root = data_dir("ucsd_ped2")
+    ds = load_dataset("ucsd_ped2", root)
+    rows = ["video,frame,score"]
+    for v in ds.test:  # scores = labels: a perfect detector
+        rows += [f"{v.name},{i},{y}" for i, y in enumerate(v.labels)]
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    assert main(["evaluate", str(tmp_path / "s.csv"), "--out", str(tmp_path / "r"),
+                 "--dataset", "ucsd_ped2", "--root", str(root), "--smoothing-sigma", "0"]) == 0
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["micro_auc"] == 1.0 and metrics["n_frames"] == 2010
+    assert (tmp_path / "r" / "report.html").exists()
+    # re-evaluating our own report with another smoothing reads its unsmoothed column
+    assert main(["evaluate", str(tmp_path / "r" / "frame_scores.csv"), "--out",
+                 str(tmp_path / "r2"), "--smoothing-sigma", "3"]) == 0
+    assert json.loads((tmp_path / "r2" / "metrics.json").read_text())["micro_auc"] > 0.99
+    (tmp_path / "bad.csv").write_text("video,frame,score\n01,0,0.5\n01,2,0.1\n")
+    assert main(["evaluate", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r3")]) == 2
+    assert "bad.csv, row 3" in capsys.readouterr().err

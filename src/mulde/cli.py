@@ -48,6 +48,38 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from mulde.evaluation import EvaluationProtocol, read_frame_scores, write_report
+
+    column = "score_unsmoothed" if args.column == "auto" and _has_column(
+        args.scores, "score_unsmoothed") else ("score" if args.column == "auto" else args.column)
+    scores, labels = read_frame_scores(args.scores, column=column)
+    sigma = args.smoothing_sigma
+    if args.dataset:
+        from mulde.datasets import load_dataset
+
+        dataset = load_dataset(args.dataset, args.root)
+        labels = {v.name: v.labels for v in dataset.test}
+        missing = sorted(set(scores) - set(labels))
+        if missing:
+            raise SystemExit(f"mulde: error: {args.scores}: videos {missing[:5]} are not test "
+                             f"videos of {args.dataset}")
+        sigma = dataset.smoothing_sigma if sigma is None else sigma
+    protocol = EvaluationProtocol(smoothing_sigma=3.0 if sigma is None else sigma)
+    metrics = write_report(args.out, scores, labels, protocol=protocol,
+                           config={"scores": str(args.scores), "column": column,
+                                   "dataset": args.dataset})
+    keys = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
+    print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))
+    print(f"wrote the report to {args.out}")
+    return 0
+
+
+def _has_column(path: Path, column: str) -> bool:
+    with open(path, encoding="utf-8") as fh:
+        return column in fh.readline().strip().split(",")
+
+
 def _demo(args: argparse.Namespace) -> int:
     from mulde.demo.toy import run_toy
 
@@ -87,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path)
     p.set_defaults(func=_info)
 
+    p = sub.add_parser("evaluate", help="evaluate per-frame scores under the published protocol")
+    p.add_argument("scores", type=Path, help="CSV with columns video,frame,score[,label]")
+    p.add_argument("--out", required=True, type=Path, help="report folder")
+    p.add_argument("--dataset", help="take labels from this dataset's official ground truth")
+    p.add_argument("--root", type=Path, help="the dataset's root folder")
+    p.add_argument("--smoothing-sigma", type=float, help="Gaussian smoothing (0 = off); "
+                   "default: the dataset's protocol value, else 3")
+    p.add_argument("--column", default="auto", choices=["auto", "score", "score_unsmoothed"],
+                   help="auto: score_unsmoothed when present (a mulde report), else score")
+    p.set_defaults(func=_evaluate)
+
     p = sub.add_parser("demo", help="run the built-in demo end to end")
     p.add_argument("--out", type=Path, default=Path("demo_out"))
     p.add_argument("--seed", type=int, default=0)
@@ -96,13 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors about user input exit with status 2 and one message."""
+    from mulde.datasets import DatasetError
+    from mulde.evaluation import EvaluationError
     from mulde.features_io import FeatureFileError
     from mulde.persistence import ModelFileError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FeatureFileError, ModelFileError, json.JSONDecodeError) as err:
+    except (FeatureFileError, ModelFileError, DatasetError, EvaluationError,
+            json.JSONDecodeError) as err:
         print(f"mulde: error: {err}", file=sys.stderr)
         return 2
 

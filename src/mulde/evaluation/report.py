@@ -113,6 +113,7 @@ def read_frame_scores(
     """Read a frame_scores.csv; return ({video: scores}, {video: labels or None}).
 
     `column` is "score" (the final, smoothed scores the metrics use) or "score_unsmoothed".
+    The `label` column is optional (any method's `video,frame,score` CSV reads too).
     Frames must be listed in order 0..n-1 per video; errors name the file and row.
     """
     if column not in ("score", "score_unsmoothed"):
@@ -123,7 +124,7 @@ def read_frame_scores(
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = [
-            c for c in ("video", "frame", "label", column) if c not in (reader.fieldnames or [])
+            c for c in ("video", "frame", column) if c not in (reader.fieldnames or [])
         ]
         if missing:
             raise EvaluationError(f"{path}: missing column(s) {missing}")
@@ -132,7 +133,7 @@ def read_frame_scores(
             s = scores.setdefault(name, [])
             try:
                 frame, score = int(row["frame"]), float(row[column])
-                label = None if row["label"] == "" else int(row["label"])
+                label = None if row.get("label", "") in ("", None) else int(row["label"])
             except (TypeError, ValueError) as e:
                 raise EvaluationError(f"{path}, row {row_no}: {e}") from None
             if frame != len(s):
