@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mulde.core import DSMLoss, EnergyMLP, NoiseSchedule, TrainConfig, train_energy
-from mulde.core.training import CHECKPOINT_NAME, split_validation
+from mulde.core.training import CHECKPOINT_NAME, ema_decay_at, split_validation
 
 
 def test_grid_linear_and_geometric_endpoints():
@@ -142,3 +142,12 @@ def test_total_steps_takes_the_first_limit():
     assert TrainConfig(batch_size=100, n_epochs=2, max_steps=4).total_steps(250) == 4
     with pytest.raises(ValueError):
         TrainConfig(n_epochs=None, max_steps=None).total_steps(10)
+
+
+def test_ema_warm_up_forgets_the_initialisation():
+    """The weight the EMA keeps on the initial weights after 100 steps is the product of the
+    decays: < 1e-6 with the warm-up (0.99^100 = 37 % without it)."""
+    assert ema_decay_at(0, 0.99) == pytest.approx(0.1)
+    assert ema_decay_at(10, 0.99) == pytest.approx(11 / 20)
+    assert ema_decay_at(5000, 0.99) == 0.99
+    assert math.prod(ema_decay_at(t, 0.99) for t in range(100)) < 1e-6

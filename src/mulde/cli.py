@@ -80,12 +80,64 @@ def _has_column(path: Path, column: str) -> bool:
         return column in fh.readline().strip().split(",")
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from mulde.demo.toy import run_toy
+def _dataset(args: argparse.Namespace):
+    from mulde.datasets import load_dataset
 
-    result = run_toy(Path(args.out), seed=args.seed)
-    print(json.dumps({"auc": result["auc"], "kde": result["kde"]}, indent=2))
-    print(f"wrote the AUC table and energy pictures to {args.out}")
+    return load_dataset(args.dataset, args.root)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from mulde.extractors import build_extractor
+    from mulde.pipeline import extract_features
+    from mulde.video.cache import FeatureCache
+
+    dataset = _dataset(args)
+    result = extract_features(dataset, build_extractor(args.extractor), FeatureCache(args.cache),
+                              shard_spec=args.shard)
+    fps = result.frames_extracted / max(result.seconds, 1e-9)
+    print(f"{result.n_extracted} videos extracted ({fps:.1f} frames/s), {result.n_cached} "
+          f"cached, {len(result.failed)} skipped")
+    for failure in result.failed:
+        print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mulde.extractors import build_extractor
+    from mulde.pipeline import run_pipeline
+
+    overrides = {} if args.params is None else json.loads(args.params)
+    metrics = run_pipeline(_dataset(args), build_extractor(args.extractor), args.out,
+                           cache_dir=args.cache, detector=args.detector, seed=args.seed,
+                           mulde_params=overrides)
+    _print_metrics(metrics, args.out)
+    return 0
+
+
+def _print_metrics(metrics: dict, out: Path) -> None:
+    keys = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
+    shown = {k: round(metrics[k], 4) for k in keys if k in metrics}
+    print(json.dumps(shown or {"note": metrics.get("note")}, indent=2))
+    print(f"report: {Path(out) / 'report.html'}")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.kind == "toy":
+        from mulde.demo.toy import run_toy
+
+        result = run_toy(Path(args.out), seed=args.seed)
+        print(json.dumps({"auc": result["auc"], "kde": result["kde"]}, indent=2))
+        print(f"wrote the AUC table and energy pictures to {args.out}")
+        return 0
+    from mulde.datasets import load_dataset
+    from mulde.demo.scene import generate_scene
+    from mulde.extractors import build_extractor
+    from mulde.pipeline import run_pipeline
+
+    root = generate_scene(Path(args.out) / "scene", seed=args.seed)
+    metrics = run_pipeline(load_dataset("folder", root), build_extractor("objects"),
+                           Path(args.out), seed=args.seed)
+    _print_metrics(metrics, args.out)
     return 0
 
 
@@ -130,7 +182,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: score_unsmoothed when present (a mulde report), else score")
     p.set_defaults(func=_evaluate)
 
+    def dataset_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("dataset", help="ucsd_ped2, ucsd_ped1, avenue, shanghaitech, ubnormal, "
+                       "ucf_crime or folder (your own videos)")
+        p.add_argument("--root", required=True, type=Path, help="the dataset's root folder")
+        p.add_argument("--extractor", default="objects", help="feature extractor (objects)")
+
+    p = sub.add_parser("extract", help="extract and cache the features of a dataset")
+    dataset_args(p)
+    p.add_argument("--cache", required=True, type=Path, help="feature cache folder")
+    p.add_argument("--shard", help="process only shard 'i/n' of the videos (0-based i)")
+    p.set_defaults(func=_extract)
+
+    p = sub.add_parser("run", help="extract, train, score, evaluate and report a dataset")
+    dataset_args(p)
+    p.add_argument("--out", required=True, type=Path, help="output folder (report.html ...)")
+    p.add_argument("--cache", type=Path, help="feature cache folder (default: OUT/cache)")
+    p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
+    p.add_argument("--params", help="JSON of MULDE parameter overrides")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_run)
+
     p = sub.add_parser("demo", help="run the built-in demo end to end")
+    p.add_argument("--kind", default="video", choices=["video", "toy"],
+                   help="video: the synthetic scene through the whole pipeline; toy: 2-D")
     p.add_argument("--out", type=Path, default=Path("demo_out"))
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo)

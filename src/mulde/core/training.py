@@ -69,6 +69,12 @@ def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
     return g
 
 
+def ema_decay_at(step: int, decay: float) -> float:
+    """EMA decay after optimiser step `step` (0-based): min(decay, (1 + t) / (10 + t)), a
+    warm-up so that early averages are not dominated by the random initialisation."""
+    return min(decay, (1 + step) / (10 + step))
+
+
 def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (train_idx, val_idx): a seeded random split keeping >= 1 training row."""
     n_val = int(round(n * fraction)) if n >= 10 else 0
@@ -102,9 +108,9 @@ def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_
 
     With validation (validation_fraction > 0 and n >= 10), the weights with the lowest
     validation DSM loss are kept (early stopping after `patience` evaluations without
-    improvement). With ema_decay, the exponential moving average of the weights is
-    validated and kept. With checkpoint_dir, state is saved every checkpoint_every steps and a
-    run finding a checkpoint there resumes from it.
+    improvement). With ema_decay, the exponential moving average of the weights (decay
+    `ema_decay_at`) is validated and kept. With checkpoint_dir, state is saved every
+    checkpoint_every steps and a run finding a checkpoint there resumes from it.
     """
     device = x.device
     train_idx, val_idx = split_validation(x.shape[0], config.validation_fraction, config.seed)
@@ -144,9 +150,10 @@ def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_
         loss.backward()
         opt.step()
         if ema is not None:
+            decay = ema_decay_at(step, config.ema_decay)
             with torch.no_grad():
                 for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
-                    pe.lerp_(p, 1 - config.ema_decay)
+                    pe.lerp_(p, 1 - decay)
         state["step"] = step = step + 1
         bar.update(1)
         record: dict[str, float] = {}
