@@ -68,3 +68,24 @@ def test_evaluate_with_labels_from_the_official_ped2_ground_truth(tmp_path, caps
     (tmp_path / "bad.csv").write_text("video,frame,score\n01,0,0.5\n01,2,0.1\n")
     assert main(["evaluate", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r3")]) == 2
     assert "bad.csv, row 3" in capsys.readouterr().err
+
+
+def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys):
+    from mulde.demo.scene import generate_scene
+
+    root = generate_scene(tmp_path / "scene", n_train=2, n_test=2, n_frames=40, seed=1)
+    cache = tmp_path / "cache"
+    for i in range(2):
+        assert main(["extract", "folder", "--root", str(root), "--cache", str(cache),
+                     "--shard", f"{i}/2"]) == 0
+    assert "2 videos extracted" in capsys.readouterr().out
+    params = json.dumps({"hidden_sizes": [32, 32], "max_steps": 60, "batch_size": 256})
+    out = tmp_path / "run"
+    assert main(["run", "folder", "--root", str(root), "--out", str(out), "--cache",
+                 str(cache), "--params", params]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["videos_cached"] == 4 and metrics["config"]["videos_extracted"] == 0
+    assert metrics["n_frames"] == 80 and 0.0 <= metrics["micro_auc"] <= 1.0
+    assert (out / "report.html").exists() and (out / "models" / "velocity.safetensors").exists()
+    assert main(["run", "nope", "--root", str(root), "--out", str(out)]) == 2
+    assert "unknown dataset 'nope'" in capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""Feature extractors by name, for the command line and the pipeline.
+
+`objects` is the object-centric default, `objects:<preset>` one of
+`mulde.video.features.PRESETS` (e.g. `objects:ped2`, `objects:aivad`), `frames` the
+frame-centric window embedding (`frames:hiera` with a local Hiera checkpoint).
+"""
+
+from __future__ import annotations
+
+from mulde.video.cache import Extractor
+
+
+def extractor_names() -> list[str]:
+    """Return the names `build_extractor` accepts."""
+    from mulde.video.features import PRESETS
+
+    return ["objects", *(f"objects:{p}" for p in PRESETS), "frames", "frames:hiera"]
+
+
+def build_extractor(name: str, weights_path: str | None = None) -> Extractor:
+    """Return the extractor called `name`; `weights_path` is a local backbone checkpoint."""
+    from mulde.video.features import PRESETS, FrameCentricExtractor, ObjectCentricExtractor
+
+    kind, _, preset = name.partition(":")
+    if kind == "objects" and not preset:
+        return ObjectCentricExtractor(weights_path=weights_path)
+    if kind == "objects" and preset in PRESETS:
+        import dataclasses
+
+        return dataclasses.replace(PRESETS[preset], weights_path=weights_path)
+    if kind == "frames" and preset in ("", "hiera"):
+        return FrameCentricExtractor(backbone=preset or "efficientnet-lite0",
+                                     weights_path=weights_path)
+    raise ValueError(f"unknown extractor {name!r}; choose from {', '.join(extractor_names())}")
