@@ -119,3 +119,20 @@ def test_stale_cache_entries_are_recomputed(dataset_root, tmp_path):
     ex = SpeedExtractor()
     again = extract_features(ds, ex, cache, progress=False)
     assert sorted(ex.calls) == ["a", "b"] and again.n_extracted == 2 and again.n_cached == 3
+
+
+def test_unwritable_output_is_refused_before_any_work(dataset_root, tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        blocker = tmp_path / "file"  # root ignores permissions: use a file in the way
+        blocker.write_text("x")
+        out = blocker / "out"
+    else:
+        out = tmp_path / "ro"
+        out.mkdir()
+        out.chmod(0o500)
+    ex = SpeedExtractor()
+    with pytest.raises(OSError, match="not writable"):
+        run_pipeline(load_dataset("folder", dataset_root), ex, out, progress=False)
+    assert ex.calls == []  # nothing was extracted

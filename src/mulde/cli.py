@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (FeatureFileError, ModelFileError, DatasetError, EvaluationError,
-            json.JSONDecodeError) as err:
+            json.JSONDecodeError, OSError) as err:
         print(f"mulde: error: {err}", file=sys.stderr)
         return 2
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,20 @@ from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames,
 from mulde.stream_models import make_stream_model
 from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
 from mulde.video.source import Dataset, Video, VideoReadError
+
+
+def ensure_writable(folder: Path) -> Path:
+    """Create folder if needed and prove it takes a file; raise OSError naming it otherwise
+    (checked before any expensive work starts)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".mulde-write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise OSError(f"{folder}: output folder is not writable ({err.strerror or err})") from err
+    return folder
 
 
 @dataclass
@@ -37,6 +52,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     A video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed.
     """
+    if cache is not None:
+        ensure_writable(cache.root)
     result = Extraction()
     jobs: list[tuple[str, Video]] = [("train", v) for v in dataset.train]
     jobs += [("test", v) for v in dataset.test]
@@ -131,7 +148,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
-    out_dir = Path(out_dir)
+    out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress)
     scores, calibrations, timings = train_and_score(
