@@ -24,16 +24,11 @@ class DSMLoss:
     def __call__(self, net: EnergyMLP, x: torch.Tensor, sigma: torch.Tensor,
                  eps: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
         """Return the scalar loss for clean x (n, d), sigma (n, 1) and noise eps (n, d)."""
-        n = x.shape[0]
         x_noisy = (x + sigma * eps).requires_grad_(True)
         with torch.enable_grad():
-            if self.beta > 0:  # one forward pass over [noisy; clean] serves both terms
-                energy = net(torch.cat([x_noisy, x]), torch.cat([sigma, sigma]))
-                f_noisy, f_clean = energy[:n], energy[n:]
-            else:
-                f_noisy, f_clean = net(x_noisy, sigma), None
+            f_noisy = net(x_noisy, sigma)
             (grad,) = torch.autograd.grad(f_noisy.sum(), x_noisy, create_graph=create_graph)
         loss = 0.5 * (eps - sigma * grad).pow(2).sum(dim=1)
-        if f_clean is not None:
-            loss = loss + 0.5 * self.beta * f_clean.pow(2)
+        if self.beta > 0:  # a separate pass: the double backward need not cover the clean rows
+            loss = loss + 0.5 * self.beta * net(x, sigma).pow(2)
         return loss.mean()
