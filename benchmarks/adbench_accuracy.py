@@ -1,0 +1,201 @@
+"""One-class accuracy of MULDE and its peers on ADBench (Classical + MVTec-AD ResNet18).
+
+Protocol (docs/benchmarks.md): for each seed, split the normal rows 50/50; train on one half;
+test on the other half plus all anomalies; standardise with the training half's statistics;
+report ROC-AUC and average precision of the anomaly score (higher = more anomalous).
+Label-free size caps, identical for every method: the training half is subsampled (with the
+seed) to at most --max-train rows; a test set above --max-test rows is subsampled stratified
+by label (anomaly ratio kept) to --max-test rows.
+
+Results are appended to one JSON file; a (dataset, seed, method) entry already there is
+skipped, and the file is rewritten atomically after each entry, so an interrupted run resumes.
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/adbench_accuracy.py --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    DATA_ROOT,
+    RESULTS_DIR,
+    command_line,
+    new_header,
+    read_json,
+    set_single_thread,
+    write_json,
+)
+
+METHODS = ("MULDE", "KNN", "LOF", "IForest", "OCSVM", "ECOD", "KDE", "DeepSVDD", "GMM")
+GROUPS = ("Classical", "CV_by_ResNet18")
+
+
+def list_datasets(root: Path) -> list[Path]:
+    """Return the ADBench .npz files under root, smallest (rows x columns) first."""
+    files = [f for g in GROUPS for f in sorted((root / "adbench" / g).glob("*.npz"))]
+    if not files:
+        raise FileNotFoundError(f"no ADBench .npz files under {root / 'adbench'} "
+                                "(set MULDE_DATA to the shared data folder)")
+
+    def size(f: Path) -> int:
+        with np.load(f) as z:
+            return int(np.prod(z["X"].shape))
+
+    return sorted(files, key=lambda f: (size(f), f.stem))
+
+
+def split(X: np.ndarray, y: np.ndarray, seed: int, max_train: int,
+          max_test: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (X_train, X_test, y_test): the one-class split of the module docstring."""
+    rng = np.random.default_rng(seed)
+    normal, anomal = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    normal = rng.permutation(normal)
+    half = len(normal) // 2
+    train, test_normal = normal[:half], normal[half:]
+    if len(train) > max_train:
+        train = rng.choice(train, max_train, replace=False)
+    test = np.concatenate([test_normal, anomal])
+    if len(test) > max_test:
+        keep_a = max(1, round(max_test * len(anomal) / len(test)))
+        test = np.concatenate([rng.choice(test_normal, max_test - keep_a, replace=False),
+                               rng.choice(anomal, keep_a, replace=False)])
+    X_train, X_test, y_test = X[train], X[test], y[test]
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (X_train - mean) / std, (X_test - mean) / std, y_test
+
+
+def make_scorer(method: str, seed: int, n_features: int
+                ) -> Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """Return fit(X_train) -> score(X_test) for the method (score higher = more anomalous)."""
+    if method == "MULDE":
+        from mulde import MULDE
+
+        def fit(X):
+            model = MULDE.from_preset("default", random_state=seed, device="cpu").fit(X)
+            return model.anomaly_score
+        return fit
+    if method == "GMM":
+        from sklearn.mixture import GaussianMixture
+
+        def fit(X):
+            model = GaussianMixture(random_state=seed).fit(X)
+            return lambda Z: -model.score_samples(Z)
+        return fit
+
+    def fit(X):
+        if method == "KNN":
+            from pyod.models.knn import KNN as Cls
+            model = Cls()
+        elif method == "LOF":
+            from pyod.models.lof import LOF as Cls
+            model = Cls()
+        elif method == "IForest":
+            from pyod.models.iforest import IForest as Cls
+            model = Cls(random_state=seed)
+        elif method == "OCSVM":
+            from pyod.models.ocsvm import OCSVM as Cls
+            model = Cls()
+        elif method == "ECOD":
+            from pyod.models.ecod import ECOD as Cls
+            model = Cls()
+        elif method == "KDE":
+            from pyod.models.kde import KDE as Cls
+            model = Cls()
+        elif method == "DeepSVDD":
+            import torch
+            from pyod.models.deep_svdd import DeepSVDD as Cls
+            torch.manual_seed(seed)
+            model = Cls(n_features=n_features, random_state=seed, verbose=0)
+        else:
+            raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+        model.fit(X)
+        return model.decision_function
+    return fit
+
+
+def run_one(method: str, X_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+            seed: int) -> dict:
+    """Fit and score one method; return AUC, AP, fit and score seconds (or the error)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            score = make_scorer(method, seed, X_train.shape[1])(X_train)
+            t1 = time.perf_counter()
+            s = np.asarray(score(X_test), dtype=np.float64)
+            t2 = time.perf_counter()
+    except Exception as err:  # noqa: BLE001 - a failing peer is recorded, not fatal
+        return {"error": f"{type(err).__name__}: {err}"[:300]}
+    if not np.all(np.isfinite(s)):
+        bad = ~np.isfinite(s)
+        s = np.where(bad, np.nanmax(np.where(bad, np.nan, s)) + 1.0, s)
+    return {"auc": float(roc_auc_score(y_test, s)),
+            "ap": float(average_precision_score(y_test, s)),
+            "fit_s": t1 - t0, "score_s": t2 - t1, "n_train": int(len(X_train)),
+            "n_test": int(len(X_test)), "n_features": int(X_train.shape[1])}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="*", default=["*"],
+                   help="dataset name patterns (file stems, fnmatch), e.g. '*_wine' 'MVTec*'")
+    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    p.add_argument("--max-train", type=int, default=10_000)
+    p.add_argument("--max-test", type=int, default=20_000)
+    p.add_argument("--max-datasets", type=int, default=None,
+                   help="only the N smallest matching datasets")
+    p.add_argument("--quick", action="store_true",
+                   help="3 smallest datasets, seed 0 (a smoke test; writes adbench_quick.json)")
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seeds, args.max_datasets = [0], args.max_datasets or 3
+    out = args.out or RESULTS_DIR / ("adbench_quick.json" if args.quick else "adbench.json")
+    set_single_thread()
+
+    files = [f for f in list_datasets(DATA_ROOT)
+             if any(fnmatch.fnmatch(f.stem, pat) for pat in args.datasets)]
+    files = files[: args.max_datasets] if args.max_datasets else files
+    results = read_json(out) or new_header(
+        "adbench_accuracy", protocol={"max_train": args.max_train, "max_test": args.max_test,
+                                      "split": "normal rows 50/50 per seed"}, entries=[])
+    if results["protocol"]["max_train"] != args.max_train or \
+            results["protocol"]["max_test"] != args.max_test:
+        raise SystemExit(f"{out}: written with other caps {results['protocol']}; use --out")
+    if command_line() not in results["commands"]:
+        results["commands"].append(command_line())
+    done = {(e["dataset"], e["seed"], e["method"]) for e in results["entries"]}
+
+    for f in files:
+        with np.load(f) as z:
+            X, y = z["X"].astype(np.float64), z["y"].astype(int).ravel()
+        for seed in args.seeds:
+            todo = [m for m in args.methods if (f.stem, seed, m) not in done]
+            if not todo:
+                continue
+            X_train, X_test, y_test = split(X, y, seed, args.max_train, args.max_test)
+            for method in todo:
+                entry = {"dataset": f.stem, "group": f.parent.name, "seed": seed,
+                         "method": method, **run_one(method, X_train, X_test, y_test, seed)}
+                results["entries"].append(entry)
+                write_json(out, results)
+                msg = entry.get("error") or (f"auc={entry['auc']:.4f} ap={entry['ap']:.4f} "
+                                             f"fit={entry['fit_s']:.1f}s")
+                print(f"{f.stem:28s} seed={seed} {method:9s} {msg}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

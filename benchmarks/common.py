@@ -1,0 +1,93 @@
+"""Shared helpers of the benchmark scripts: machine info, JSON results written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DATA_ROOT = Path(os.environ.get("MULDE_DATA",
+                                Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+PACKAGES = ("mulde", "torch", "numpy", "scipy", "scikit-learn", "pyod", "faiss-cpu")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Return {package: version or None when not installed} for the packages benchmarked."""
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def machine_info() -> dict[str, Any]:
+    """Return the CPU, core count, thread settings, load and Python of this machine."""
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "loadavg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "python": sys.version.split()[0],
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def command_line() -> str:
+    """Return the command that launched this process, as one shell-quoted line."""
+    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def new_header(kind: str, **extra: Any) -> dict[str, Any]:
+    """Return the header every results JSON starts with."""
+    return {"kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": machine_info(), "versions": library_versions(),
+            "commands": [command_line()], **extra}
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write payload to path atomically (temp file in the same folder, then os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=1, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """Return the parsed JSON at path, or None when the file does not exist."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+
+
+def set_single_thread() -> None:
+    """Pin torch to one thread (the benchmark machine is shared; see docs/benchmarks.md)."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))

@@ -1,0 +1,323 @@
+"""Render docs/benchmarks.md from the JSON results in benchmarks/results/.
+
+    python benchmarks/render_docs.py [--accuracy results/adbench.json] [--speed results/speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS_DIR, read_json  # noqa: E402
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    """Return a Markdown table."""
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            if math.isnan(v):
+                return "-"
+            return f"{v:.3g}" if abs(v) >= 1000 or abs(v) < 0.01 else f"{v:.3f}"
+        return "-" if v is None else str(v)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def commands(res: dict) -> str:
+    return "Produced by (in order, resumed runs append):\n\n```\n" + "\n".join(
+        f"OMP_NUM_THREADS=1 nice -n 10 {c}" for c in res["commands"]) + "\n```\n"
+
+
+def machine(res: dict) -> str:
+    m, v = res["machine"], res["versions"]
+    vers = ", ".join(f"{k} {x}" for k, x in v.items() if x)
+    return (f"Machine: {m['cpu']} ({m['cpu_count']} cores shared with other jobs, torch threads "
+            f"{m['torch_threads']}, load average at start {m['loadavg_at_start']}); {vers}.\n")
+
+
+def accuracy_section(res: dict) -> str:
+    entries = [e for e in res["entries"] if "error" not in e]
+    errors = [e for e in res["entries"] if "error" in e]
+    methods = list(dict.fromkeys(e["method"] for e in res["entries"]))
+    seeds = sorted({e["seed"] for e in res["entries"]})
+    by = defaultdict(dict)  # (dataset) -> {(method, seed): entry}
+    for e in entries:
+        by[e["dataset"]][(e["method"], e["seed"])] = e
+    complete = sorted(ds for ds, d in by.items()
+                      if all((m, s) in d for m in methods for s in seeds))
+    auc = np.array([[np.mean([by[ds][(m, s)]["auc"] for s in seeds]) for m in methods]
+                    for ds in complete])
+    ap = np.array([[np.mean([by[ds][(m, s)]["ap"] for s in seeds]) for m in methods]
+                   for ds in complete])
+    out = ["## Accuracy on ADBench (one-class protocol)\n", machine(res), commands(res)]
+    out.append(
+        f"Protocol: for each seed in {seeds}, the normal rows are split 50/50 (NumPy "
+        "`default_rng(seed)` permutation); methods train on one half and are tested on the other "
+        "half plus all anomalies; features are standardised with the training half's mean and "
+        "standard deviation. Size caps (label-free, identical for every method): the training "
+        f"half is subsampled with the seed to at most {res['protocol']['max_train']:,} rows; a "
+        f"test set above {res['protocol']['max_test']:,} rows is subsampled to that size, "
+        "stratified by label (the anomaly ratio is kept). Peers use PyOD defaults (KNN k=5 "
+        "'largest', LOF k=20, IForest 100 trees, OCSVM rbf nu=0.5, ECOD, KDE bandwidth 1, "
+        "DeepSVDD 100 epochs); GMM is scikit-learn `GaussianMixture()` (1 full-covariance "
+        "component), score = -log-likelihood; MULDE is `MULDE.from_preset('default')` with "
+        "`random_state=seed`. No per-data-set tuning. Rank: per data set, methods are ranked by "
+        "their seed-mean ROC-AUC (1 = best, ties averaged), then ranks are averaged over data "
+        "sets. Wins: data sets where the method has the best seed-mean AUC. Times are wall "
+        "seconds per fit / per scoring of the test set, averaged over all entries, on one "
+        "thread of a shared, loaded machine.\n")
+    if not complete:
+        return "\n".join(out) + "\nNo data set has all methods and seeds yet.\n"
+    from scipy.stats import rankdata
+
+    ranks = np.array([rankdata(-row) for row in auc])
+    wins = np.zeros(len(methods))
+    for row in auc:
+        best = np.flatnonzero(row == row.max())
+        wins[best] += 1 / len(best)
+    times = {m: [(e["fit_s"], e["score_s"]) for ds in complete for (mm, _), e in by[ds].items()
+                 if mm == m] for m in methods}
+    rows = [[m, float(auc[:, j].mean()), float(ap[:, j].mean()), float(ranks[:, j].mean()),
+             f"{wins[j]:g}", float(np.mean([t[0] for t in times[m]])),
+             float(np.mean([t[1] for t in times[m]]))] for j, m in enumerate(methods)]
+    rows.sort(key=lambda r: r[3])
+    out.append(f"Data sets with every method and seed done: {len(complete)} "
+               f"(of 58; list below). Seeds: {seeds}.\n")
+    out.append(table(["method", "mean AUC", "mean AP", "mean rank", "wins", "fit s",
+                      "score s"], rows) + "\n")
+    groups = {e["dataset"]: e["group"] for e in entries}
+    for group in ("Classical", "CV_by_ResNet18"):
+        idx = [i for i, ds in enumerate(complete) if groups[ds] == group]
+        if not idx or len(idx) == len(complete):
+            continue
+        sub = [[m, float(auc[idx, j].mean()), float(np.mean([rankdata(-auc[i])[j]
+                                                           for i in idx]))]
+               for j, m in enumerate(methods)]
+        sub.sort(key=lambda r: r[2])
+        out.append(f"\nOnly {group} ({len(idx)} data sets):\n\n"
+                   + table(["method", "mean AUC", "mean rank"], sub) + "\n")
+    j_m = methods.index("MULDE") if "MULDE" in methods else None
+    head = ["data set", "n_train", "d", *methods]
+    per = []
+    for i, ds in enumerate(complete):
+        e0 = by[ds][(methods[0], seeds[0])]
+        cells = []
+        for j in range(len(methods)):
+            v = f"{auc[i, j]:.3f}"
+            cells.append(f"**{v}**" if auc[i, j] == auc[i].max() else v)
+        per.append([ds, e0["n_train"], e0["n_features"], *cells])
+    out.append("\n### Seed-mean ROC-AUC per data set (best in bold)\n\n" + table(head, per))
+    if j_m is not None:
+        lose = []
+        for i, ds in enumerate(complete):
+            r = ranks[i, j_m]
+            if r > 3:
+                jb = int(np.argmax(auc[i]))
+                lose.append([ds, f"{r:g}", f"{auc[i, j_m]:.3f}", methods[jb],
+                             f"{auc[i, jb]:.3f}", by[ds][(methods[0], seeds[0])]["n_train"],
+                             by[ds][(methods[0], seeds[0])]["n_features"]])
+        out.append("\n### Where MULDE ranks below 3rd\n\n" + table(
+            ["data set", "MULDE rank", "MULDE AUC", "best", "best AUC", "n_train", "d"], lose))
+    missing = sorted(set(by) - set(complete))
+    out.append(f"\nPartially done (excluded from the tables): {', '.join(missing) or 'none'}.\n")
+    if errors:
+        out.append("Errors: " + "; ".join(f"{e['dataset']}/{e['seed']}/{e['method']}: "
+                                          f"{e['error']}" for e in errors) + "\n")
+    return "\n".join(out)
+
+
+def crossover(rows: list[dict], method: str, d: int, target: float) -> str:
+    """Return the N_train where the kNN method's throughput meets target (log-log)."""
+    pts = sorted((r["n_train"], r["samples_per_s"]) for r in rows
+                 if r["method"] == method and r["d"] == d)
+    if not pts:
+        return "-"
+    if pts[0][1] <= target:
+        return f"< {pts[0][0]:.0e}"
+    for (n0, s0), (n1, s1) in zip(pts, pts[1:], strict=False):
+        if s1 <= target:
+            t = (math.log(s0) - math.log(target)) / (math.log(s0) - math.log(s1))
+            return f"~{math.exp(math.log(n0) + t * (math.log(n1) - math.log(n0))):.1e}"
+    n, s = pts[-1]  # beyond the grid: throughput ~ 1/N for an exact scan
+    return f"~{n * s / target:.1e} (extrapolated as 1/N)"
+
+
+def speed_section(res: dict) -> str:
+    out = ["## Speed and scale\n", machine(res), commands(res)]
+    peak = None
+    if "calib" in res:
+        c = res["calib"]
+        peak = c["peak_gflops"]
+        out.append("### The machine's limit: torch fp32 matmul, one thread\n\n" + table(
+            ["product (m x k x n)", "GFLOP/s"], [[k, v] for k, v in c["gflops"].items()])
+            + f"\n\nBest: {peak:.1f} GFLOP/s. These are single-thread numbers on a shared, "
+            "loaded machine and vary between runs; the efficiency table below therefore uses "
+            "matmuls of the same shapes timed alternately with MULDE, not this table.\n")
+    if "mulde" in res and "knn" in res:
+        sc = res["knn"]
+        knn, mul = sc["rows"], res["mulde"]["rows"]
+        rows = mul + knn
+        ns = sorted({r["n_train"] for r in knn})
+        ds = sorted({r["d"] for r in rows})
+        out.append("### Scoring throughput (samples/s; MULDE does not depend on N_train)\n")
+        out.append(f"Exact {sc['k']}-NN query (the kNN detector's scoring cost) vs MULDE's "
+                   "`anomaly_score` (16 levels + GMM; a network of the preset's width, whose "
+                   "scoring cost does not depend on its weights). Random Gaussian data, fp32; "
+                   "each number is the fastest of repeated timed batches.\n")
+        head = ["method", *[f"d={d} N={n:.0e}" for d in ds for n in ns]]
+        body = []
+        for m in dict.fromkeys(r["method"] for r in rows):
+            cells = []
+            for d in ds:
+                for n in ns:
+                    hit = [r for r in rows if r["method"] == m and r["d"] == d
+                           and (r["n_train"] in (n, None))]
+                    cells.append(hit[0]["samples_per_s"] if hit else None)
+            body.append([m, *cells])
+        out.append(table(head, body) + "\n")
+        out.append("Training / index-build time (s): kNN `fit` (brute: stores the data; "
+                   "kd-tree: builds the tree; faiss: `add`); MULDE: see the training table "
+                   "(default preset: at most 1000 steps, independent of N_train).\n")
+        head = ["method", *[f"d={d} N={n:.0e}" for d in ds for n in ns]]
+        body = []
+        for m in dict.fromkeys(r["method"] for r in knn):
+            body.append([m, *[next((r["fit_s"] for r in knn if r["method"] == m and r["d"] == d
+                                    and r["n_train"] == n), None) for d in ds for n in ns]])
+        out.append(table(head, body) + "\n")
+        if sc["skipped"]:
+            out.append("Skipped cells: " + "; ".join(
+                f"{s['method']} N={s['n_train']:.0e} d={s['d']}: {s['why']}"
+                for s in sc["skipped"]) + ".\n")
+        out.append("### Crossover: N_train above which MULDE scores faster than exact kNN\n")
+        out.append("Log-log interpolation between the measured N_train; '< 1e+04': MULDE is "
+                   "already faster at the smallest N_train measured.\n")
+        body = []
+        for pre in dict.fromkeys(r["method"] for r in mul):
+            for d in ds:
+                tgt = next((r["samples_per_s"] for r in mul if r["method"] == pre
+                            and r["d"] == d), None)
+                if tgt is None:
+                    continue
+                body.append([pre, d, tgt, *[crossover(knn, m, d, tgt)
+                                            for m in dict.fromkeys(r["method"] for r in knn)]])
+        out.append(table(["MULDE", "d", "MULDE samples/s",
+                          *dict.fromkeys(r["method"] for r in knn)], body) + "\n")
+        out.append("### Efficiency: achieved fraction of the matmul limit\n")
+        out.append(
+            "FLOPs per scored sample of `EnergyMLP.energy_multiscale` (2 FLOPs per multiply-add;"
+            " H1, H2 hidden widths, L levels):\n\n"
+            "    F = (2 d H1 + H1)                       shared first layer W_x x + b, once\n"
+            "      + L * (2 H1                           + sigma_l * w_sigma\n"
+            "             + 2 H1 H2 + H2                 second layer\n"
+            "             + 2 H2 + 1)                    output layer\n\n"
+            "GELU and the GMM on the (n, L) energies are not counted. 'full' = the public "
+            "`anomaly_score` (standardise, network, GMM); 'network' = `multiscale_energy` "
+            "alone. 'limit' = torch matmuls of exactly the network's product shapes, timed "
+            "alternately with the MULDE calls in the same loop (the machine is shared, so "
+            "its speed varies over time; alternating keeps the ratio fair).\n")
+        body = [[r["method"], r["d"], r["flops_per_sample"] / 1e6, r["samples_per_s"],
+                 r["achieved_gflops"], r["network_gflops"], r["same_shape_matmul_gflops"],
+                 r["fraction_of_limit"], r["network_fraction_of_limit"]] for r in mul]
+        out.append(table(["preset", "d", "MFLOP/sample", "samples/s", "GFLOP/s full",
+                          "GFLOP/s network", "GFLOP/s limit", "fraction full",
+                          "fraction network"], body) + "\n")
+    if "training" in res:
+        body = []
+        for r in res["training"]:
+            if r["preset"] == "default":
+                total = f"<= {1000 / r['steps_per_s']:.0f} s (<= 1000 steps)"
+            else:
+                total = (f"{1000 * math.ceil(1e4 / r['batch_size']) / r['steps_per_s'] / 3600:.1f}"
+                         " h at N=1e4 (1000 epochs)")
+            body.append([r["preset"], r["d"], r["batch_size"], r["steps_timed"],
+                         r["steps_per_s"], r["samples_per_s"], total])
+        out.append("### Training throughput\n\n" + table(
+            ["preset", "d", "batch", "steps timed", "steps/s", "samples/s",
+             "time for the preset"], body) + "\n")
+    if "ablation" in res:
+        ab = res["ablation"]
+        out.append("### Optimisations, before/after in the same run\n")
+        out.append("First-layer sharing: `net.energy_multiscale(x, sigmas)` (after) vs "
+                   "`stack([net(x, sigma_l) for l])` (before); identical outputs (max |diff| "
+                   "shown).\n")
+        out.append(table(["preset", "d", "n", "loop s", "shared s", "speed-up", "max |diff|"],
+                         [[r["preset"], r["d"], r["n"], r["loop_s"], r["shared_s"],
+                           r["speedup"], r["max_abs_diff"]] for r in ab["sharing"]]) + "\n")
+        if ab.get("scoring_batch_size"):
+            out.append("Scoring chunk size (`multiscale_energy(..., batch_size=b)`, samples/s; "
+                       "the library default is 8192):\n")
+            for r in ab["scoring_batch_size"]:
+                out.append(table(["preset", "d", *[f"b={b}" for b in r["samples_per_s"]]],
+                                 [[r["preset"], r["d"], *r["samples_per_s"].values()]]) + "\n")
+        out.append("DSM loss: one forward pass over [noisy; clean] (the library) vs two passes "
+                   "(noisy with the input gradient, clean without); time per training step "
+                   "(forward + backward), default width, batch 1024:\n")
+        out.append(table(["d", "one pass s", "two passes s",
+                          "two/one (< 1: two passes faster)", "loss |diff|"],
+                         [[r["d"], r["one_pass_s"], r["two_pass_s"], r["speedup"],
+                           r["loss_abs_diff"]] for r in ab["dsm_loss_passes"]]) + "\n")
+    return "\n".join(out)
+
+
+def overfit_section(res: dict) -> str:
+    """Render the label-free memorisation diagnostic (benchmarks/mulde_overfit.py)."""
+    names = list(res["entries"][0]["aggregators"]) if res["entries"] else []
+    rows = [[e["dataset"], e["seed"], e["n_fit"], e["best_step"],
+             *[e["aggregators"][n]["held_above_fit_p99"] for n in names]]
+            for e in sorted(res["entries"], key=lambda e: e["n_fit"])]
+    return ("### Label-free diagnostic: does MULDE memorise small training sets?\n\n"
+            + commands(res) + "\nThe normal training half is split again into fit rows and "
+            "held-out normal rows (no test rows, no labels). Shown: the fraction of held-out "
+            "normal rows scoring above the fit rows' 99th percentile (about 0.01 for a model "
+            "that generalises), for the default GMM aggregator and for other aggregators of "
+            "the same network energies; best_step is the step early stopping kept.\n\n"
+            + table(["data set", "seed", "n_fit", "best_step", *names], rows) + "\n")
+
+
+VIDEO_TODO = """## Video pipeline stages on UCSD Ped2 (TODO)
+
+TODO: frames/s of each stage (decode, regions, flow, appearance, train, score) on Ped2. The
+video pipeline is being written by others; this section is to be filled by a
+`benchmarks/video_stages.py` once `mulde.pipeline` is stable.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--accuracy", type=Path, default=RESULTS_DIR / "adbench.json")
+    p.add_argument("--speed", type=Path, default=RESULTS_DIR / "speed.json")
+    p.add_argument("--overfit", type=Path, default=RESULTS_DIR / "mulde_overfit.json")
+    p.add_argument("--out", type=Path, default=DOC)
+    args = p.parse_args(argv)
+    parts = ["# Benchmarks\n",
+             "Generated by `python benchmarks/render_docs.py` from the JSON files in "
+             "`benchmarks/results/`; do not edit by hand (the commentary lives in "
+             "`benchmarks/analysis.md` and is copied in).\n"]
+    if ANALYSIS.exists():
+        parts.append(ANALYSIS.read_text())
+    acc, spd = read_json(args.accuracy), read_json(args.speed)
+    parts.append(accuracy_section(acc) if acc else "## Accuracy\n\nNot run yet.\n")
+    over = read_json(args.overfit)
+    if over:
+        parts.append(overfit_section(over))
+    parts.append(speed_section(spd) if spd else "## Speed\n\nNot run yet.\n")
+    parts.append(VIDEO_TODO)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text("\n".join(parts))
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
