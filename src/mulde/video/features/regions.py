@@ -1,0 +1,111 @@
+"""Foreground regions of a static-camera video: a median background, a thresholded and cleaned
+difference mask, and regions as connected components or as a grid of occupied cells."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import cv2
+import numpy as np
+
+
+class RegionMode(str, Enum):
+    """How foreground pixels are grouped into objects."""
+
+    GRID = "grid"  # overlapping square cells holding enough foreground (robust in crowds)
+    COMPONENTS = "components"  # connected components (merge people walking close together)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A region: `box` (x0, y0, x1, y1), x1/y1 exclusive, and its boolean `mask` inside the box
+    (shape (y1 - y0, x1 - x0)): the pixels whose flow and appearance describe the object."""
+
+    box: tuple[int, int, int, int]
+    mask: np.ndarray
+
+
+def median_background(grays: Sequence[np.ndarray], max_frames: int = 100) -> np.ndarray:
+    """Return the per-pixel median (uint8 (H, W)) of at most `max_frames` evenly spaced frames.
+
+    An offline background model for a static camera: objects that move are absent from most
+    frames and drop out of the median.
+    """
+    if len(grays) == 0:
+        raise ValueError("need at least one frame for the background")
+    step = max(1, int(np.ceil(len(grays) / max_frames)))
+    return np.median(np.stack(grays[::step]), axis=0).astype(np.uint8)
+
+
+def foreground_mask(gray: np.ndarray, background: np.ndarray, threshold: float = 20,
+                    blur: int = 5, open_size: int = 3) -> np.ndarray:
+    """Return the boolean foreground mask: |blur(gray) - blur(background)| > threshold, then a
+    morphological opening with an open_size square (removes isolated noise pixels)."""
+    if gray.shape != background.shape:
+        raise ValueError(f"frame {gray.shape} and background {background.shape} differ")
+    if blur > 1:
+        gray = cv2.GaussianBlur(gray, (blur, blur), 0)
+        background = cv2.GaussianBlur(background, (blur, blur), 0)
+    mask = (cv2.absdiff(gray, background) > threshold).astype(np.uint8)
+    if open_size > 1:
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((open_size, open_size), np.uint8))
+    return mask.astype(bool)
+
+
+def component_regions(mask: np.ndarray, min_area: int = 30,
+                      close_size: tuple[int, int] = (3, 9)) -> list[Region]:
+    """Return the 8-connected components of `mask` with at least `min_area` pixels, after a
+    closing with a (width, height) elliptic kernel (a tall kernel joins a person's body parts
+    while merging side-by-side neighbours less; (0, 0) disables it)."""
+    m = mask.astype(np.uint8)
+    if min(close_size) > 1:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, tuple(close_size))
+        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    out = []
+    for j in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[j])
+        if area >= min_area:
+            out.append(Region((x, y, x + w, y + h), labels[y:y + h, x:x + w] == j))
+    return out
+
+
+def grid_regions(mask: np.ndarray, cell: int = 32, stride: int = 16,
+                 min_fraction: float = 0.1) -> list[Region]:
+    """Return one region per grid cell (cell x cell pixels, every `stride` pixels, clipped to
+    the frame) whose foreground fraction is >= min_fraction; the box is the tight box of the
+    cell's foreground pixels. A fast object then dominates its cells even inside a crowd."""
+    if cell < 1 or stride < 1:
+        raise ValueError(f"cell and stride must be >= 1, got {cell}, {stride}")
+    height, width = mask.shape
+    ys, xs = _starts(height, cell, stride), _starts(width, cell, stride)
+    # integral image: foreground count of every cell in O(1)
+    ii = np.pad(mask.astype(np.int32), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    out = []
+    for y in ys:
+        y1 = min(y + cell, height)
+        for x in xs:
+            x1 = min(x + cell, width)
+            count = ii[y1, x1] - ii[y, x1] - ii[y1, x] + ii[y, x]
+            if count == 0 or count < min_fraction * (y1 - y) * (x1 - x):
+                continue
+            sub = mask[y:y1, x:x1]
+            rows, cols = np.flatnonzero(sub.any(1)), np.flatnonzero(sub.any(0))
+            r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+            out.append(Region((x + c0, y + r0, x + c1, y + r1), sub[r0:r1, c0:c1]))
+    return out
+
+
+def _starts(length: int, cell: int, stride: int) -> list[int]:
+    """Cell starts every `stride` pixels, plus one flush with the far edge if it is uncovered."""
+    starts = list(range(0, max(length - cell, 0) + 1, stride))
+    if starts[-1] + cell < length:
+        starts.append(length - cell)
+    return starts
+
+
+def whole_frame_region(height: int, width: int) -> Region:
+    """Return the whole frame as one region (the object of a frame without foreground)."""
+    return Region((0, 0, width, height), np.ones((height, width), bool))

