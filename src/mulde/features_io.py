@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
+
+from mulde.atomic import atomic_path
 
 
 class FeatureFileError(ValueError):
@@ -97,16 +98,11 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
 def write_scores(path: str | Path, scores: np.ndarray) -> Path:
     """Atomically write scores as .npy, or as a one-column .csv with header `score`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
             np.savetxt(tmp, np.asarray(scores), delimiter=",", header="score", comments="",
                        fmt="%.10g")
         else:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.asarray(scores))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from mulde import __version__
+from mulde.atomic import atomic_path
 from mulde.core import EnergyMLP, TrainResult
 
 if TYPE_CHECKING:
@@ -52,13 +52,8 @@ def save_model(model: MULDE, path: Path) -> Path:
         "offset": json.dumps(model.offset_),
         "train_result": json.dumps(asdict(model.train_result_)),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from mulde.atomic import atomic_path
 from mulde.core.loss import DSMLoss
 from mulde.core.network import EnergyMLP
 from mulde.core.schedule import NoiseSchedule
@@ -203,10 +203,8 @@ def _save_checkpoint(path: Path, net: EnergyMLP, ema: EnergyMLP | None,
             tensors[f"opt.{i}.{k}"] = torch.as_tensor(v)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {"state": json.dumps(state), "config": json.dumps(asdict(config))}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def _load_checkpoint(path: Path, net: EnergyMLP, ema: EnergyMLP | None,

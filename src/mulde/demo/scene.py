@@ -46,6 +46,7 @@ import av
 import cv2
 import numpy as np
 
+from mulde.atomic import atomic_path, write_text
 from mulde.datasets.labels import labels_to_ranges
 
 NOMINAL_WALK_SPEED = 1.35
@@ -633,8 +634,7 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
     """Encode RGB frames to an MP4 file, reproducibly (`_ENCODER_OPTIONS`, one encoder
     thread), written atomically."""
     codec = video_codec()
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as out:
             stream = out.add_stream(codec, rate=fps)
             stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
@@ -646,15 +646,6 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
                 picture.pts, picture.time_base = t, Fraction(1, fps)
                 out.mux(stream.encode(picture))
             out.mux(stream.encode())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _track_record(tr: _Track, tid: int, cam: _Camera, n_frames: int) -> dict[str, Any] | None:
@@ -740,7 +731,7 @@ def generate_scene(
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["video", "start", "end"])
     writer.writerows(label_rows)
-    _write_text(out / "labels.csv", buf.getvalue())
+    write_text(out / "labels.csv", buf.getvalue())
     from mulde import __version__
 
     meta = {
@@ -752,5 +743,5 @@ def generate_scene(
                      "av": av.__version__},
         "videos": videos,
     }
-    _write_text(out / "scene.json", json.dumps(meta, separators=(",", ":")))
+    write_text(out / "scene.json", json.dumps(meta, separators=(",", ":")))
     return out

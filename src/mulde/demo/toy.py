@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mulde.atomic import write_json, write_text
 
 NORMAL_CENTRES = np.array([(1, 0), (-1, 0), (0, 1), (0, -1)], dtype=float)
 ANOMALY_CENTRES = np.array([(0.5, 0.5), (0.5, -0.5), (-0.5, 0.5), (-0.5, -0.5), (0, 0),
@@ -114,8 +114,8 @@ def run_toy(out: Path, seed: int = 0, **params: Any) -> dict[str, Any]:
     result = toy_table(model, X_train, X_test, y_test, seed)
     result |= {"fit_seconds": model.fit_seconds_, "params": model.get_params(), "seed": seed}
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "toy_results.json", json.dumps(result, indent=2))
-    _write_text(out / "toy_table.md", _markdown(result))
+    write_json(out / "toy_results.json", result)
+    write_text(out / "toy_table.md", _markdown(result))
     plot_energy(model, X_train, X_test, y_test, out / "toy_energy.png")
     return result
 
@@ -130,8 +130,3 @@ def _markdown(result: dict[str, Any]) -> str:
                  f"{result['kde']['auc']:.4f} |")
     return "\n".join(lines) + "\n"
 
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

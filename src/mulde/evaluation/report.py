@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from mulde.atomic import write_bytes
 from mulde.evaluation.metrics import EvaluationError, check_labels, check_scores, micro_roc_curve
 from mulde.evaluation.plots import roc_png, video_png
 from mulde.evaluation.protocol import Calibration, EvaluationProtocol, compute_metrics
@@ -58,18 +58,6 @@ def library_versions() -> dict[str, str | None]:
                 version = None
             out[key] = None if version is None else str(version)
     return out
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same folder and os.replace."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _json_default(o: Any) -> Any:
@@ -230,7 +218,7 @@ def write_report(
         for n, s in raw.items()
     }
     final = {n: protocol.smooth(s) for n, s in raw.items()}
-    _atomic_write(out / "frame_scores.csv", _frame_scores_csv(raw, final, y))
+    write_bytes(out / "frame_scores.csv", _frame_scores_csv(raw, final, y))
 
     labelled = {n: v for n, v in y.items() if v is not None}
     result: dict[str, Any] = {"title": title, "labelled": bool(labelled)}
@@ -249,7 +237,7 @@ def write_report(
 
     images = _plot_images(raw, final, y, result, protocol)
     for fname, png in images.items():
-        _atomic_write(out / "plots" / fname, png)
+        write_bytes(out / "plots" / fname, png)
     for stale in (out / "plots").glob("video_*.png"):  # plots of an earlier report in out_dir
         if stale.name not in images:
             stale.unlink()
@@ -262,10 +250,10 @@ def write_report(
     result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
     result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
-    _atomic_write(out / "metrics.json", (text + "\n").encode("utf-8"))
+    write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
     result = json.loads(text)
     page = _html(result, raw, y, images)
-    _atomic_write(out / "report.html", page.encode("utf-8"))
+    write_bytes(out / "report.html", page.encode("utf-8"))
     return result
 
 

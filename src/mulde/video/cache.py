@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mulde.atomic import atomic_path, write_json
 from mulde.video.source import Video
 
 CACHE_FORMAT = 1
@@ -119,16 +119,10 @@ class FeatureCache:
               features: VideoFeatures) -> Path:
         """Write one entry atomically (arrays first, sidecar last); return the .npz path."""
         npz, side = self._paths(dataset, split, video, extractor)
-        npz.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"{s}/{k}": np.asarray(v) for s, fields in features.streams.items()
                   for k, v in fields.items()}
-        tmp = npz.with_name(f".{npz.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
-            os.replace(tmp, npz)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
         from mulde import __version__
 
         meta = {"format": CACHE_FORMAT, "extractor": extractor.name,
@@ -141,14 +135,3 @@ class FeatureCache:
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write obj as indented JSON to path atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
