@@ -1,7 +1,7 @@
 """Feature extractors by name, for the command line and the pipeline.
 
 `objects` is the object-centric default, `objects:<preset>` one of
-`mulde.video.features.PRESETS` (e.g. `objects:ped2`, `objects:aivad`), `frames` the
+`mulde.video.features.PRESETS` (e.g. `objects:ped2`), `frames` the
 frame-centric window embedding (`frames:hiera` with a local Hiera checkpoint).
 """
 
