@@ -128,10 +128,8 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
         t0 = time.perf_counter()
         train_obj = model.train_scores()
         fill = float(train_obj.min())
-        offsets = np.cumsum([0] + [len(vf.streams[stream]["features"]) for vf in train.values()])
-        train_frames = [_frames(train_obj[a:b], vf, stream, fill)
-                        for (a, b), vf in zip(zip(offsets[:-1], offsets[1:], strict=True),
-                                              train.values(), strict=True)]
+        train_frames = [_frames(train_obj[groups == i], vf, stream, fill)
+                        for i, vf in enumerate(train.values())]
         calibrations[stream] = Calibration.fit(np.concatenate(train_frames))
         for name, vf in test.items():
             obj = model.score(vf.streams[stream]["features"].astype(np.float64))
