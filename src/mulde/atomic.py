@@ -2,29 +2,50 @@
 
 A reader never sees a half-written file, a failed write leaves no temp file behind, and the
 temp names are unique per process and call, so concurrent writers (e.g. extraction shards)
-never clash.
+never clash. A write that fails for lack of space or permission raises an `OSError` naming
+the target. `ensure_writable` checks an output folder (writable, enough free space) before
+expensive work starts.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+MIN_FREE_BYTES = 100 * 10**6
+"""Default free space an output folder must have (a rough minimum for caches, models and
+reports); the environment variable MULDE_MIN_FREE_MB overrides it (0 disables the check)."""
+
+_WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+)
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed."""
+    """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed.
+
+    A full disk, a read-only file system or a permission error while writing raises an
+    `OSError` of the same errno naming `path`; `path` itself is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        raise OSError(err.errno, f"cannot write {path} ({err.strerror or err}); "
+                                 "nothing was written") from err
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -44,3 +65,47 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write obj as indented JSON to path atomically; return the path."""
     return write_text(path, json.dumps(obj, indent=2, default=str))
+
+
+def min_free_bytes() -> int:
+    """Return the free space `ensure_writable` requires: MULDE_MIN_FREE_MB (in MB) when set,
+    else `MIN_FREE_BYTES`."""
+    value = os.environ.get("MULDE_MIN_FREE_MB")
+    if value is None or not value.strip():
+        return MIN_FREE_BYTES
+    try:
+        return max(0, int(float(value) * 10**6))
+    except ValueError:
+        raise ValueError(f"MULDE_MIN_FREE_MB must be a number of MB, got {value!r}") from None
+
+
+def ensure_writable(folder: str | os.PathLike, min_free: int | None = None) -> Path:
+    """Create folder if needed, prove it takes a file and has `min_free` bytes free (default
+    `min_free_bytes()`; 0 skips the space check); return it.
+
+    Raises `OSError` naming the folder (errno ENOSPC when space is short, with the free bytes
+    and the requirement), so that callers can refuse before any expensive work starts.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".mulde-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise OSError(f"{folder}: output folder is not writable ({err.strerror or err})") from err
+    need = min_free_bytes() if min_free is None else int(min_free)
+    if need > 0:
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:  # no statvfs here (some network file systems): cannot check
+            return folder
+        if free < need:
+            error = OSError(
+                f"{folder}: only {free:,} bytes ({free / 1e6:.1f} MB) free, but at least "
+                f"{need:,} bytes ({need / 1e6:.0f} MB) are needed for the outputs; free some "
+                "space or set MULDE_MIN_FREE_MB (0 skips this check)"
+            )
+            error.errno = errno.ENOSPC
+            raise error
+    return folder

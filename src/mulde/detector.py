@@ -119,8 +119,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         device = resolve_device(self.device)
         self.device_ = str(device)
 
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0, ddof=1)
+        self.mean_, std = _mean_std(X)
         constant = std == 0
         if constant.any():
             warnings.warn(f"{int(constant.sum())} feature column(s) are constant in the "
@@ -161,13 +160,19 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------------------- scoring
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
-        z = (X - self.mean_) / self.scale_
+        with np.errstate(over="ignore"):
+            z = (X - self.mean_) / self.scale_
+        _refuse_rows(np.abs(z) > np.finfo(np.float32).max, "lie beyond the float32 range "
+                     "once standardised with the training mean and scale")
         return torch.as_tensor(z, dtype=torch.float32, device=self.device_)
 
     def _energies(self, X: np.ndarray) -> np.ndarray:
         sigmas = torch.as_tensor(self.sigmas_)
         energies = multiscale_energy(self.network_, self._to_tensor(X), sigmas)
-        return energies.cpu().numpy().astype(np.float64)
+        energies = energies.cpu().numpy().astype(np.float64)
+        _refuse_rows(~np.isfinite(energies), "get non-finite energies (too far from the "
+                     "training data for float32)")
+        return energies
 
     def _aggregate(self, energies: np.ndarray) -> np.ndarray:
         return aggregate(self.aggregator, self.aggregator_state_, energies,
@@ -224,3 +229,24 @@ class MULDE(OutlierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the column means and standard deviations (ddof 1) of float64 X, computed on X
+    divided by its column peaks when the direct sums overflow (|x| above about 1e154)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = X.mean(axis=0), X.std(axis=0, ddof=1)
+    if np.isfinite(mean).all() and np.isfinite(std).all():
+        return mean, std
+    peak = np.abs(X).max(axis=0)
+    peak = np.where(peak > 0, peak, 1.0)
+    scaled = X / peak
+    return scaled.mean(axis=0) * peak, scaled.std(axis=0, ddof=1) * peak
+
+
+def _refuse_rows(bad: np.ndarray, what: str) -> None:
+    """Raise ValueError naming the first rows of a (n, k) mask that has any True in a row."""
+    rows = np.flatnonzero(np.asarray(bad).any(axis=1))
+    if rows.size:
+        shown = ", ".join(str(r) for r in rows[:10]) + (" ..." if rows.size > 10 else "")
+        raise ValueError(f"{rows.size} row(s) {what}: rows {shown}; rescale the features")

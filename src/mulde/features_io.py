@@ -16,7 +16,7 @@ class FeatureFileError(ValueError):
 
 def read_features(path: str | Path, key: str | None = None) -> np.ndarray:
     """Return the (n, d) float64 array stored in a .npy, .npz (array `key`, `X`, or the only
-    array) or .csv file (comma-separated numbers, an optional header row of names)."""
+    array) or .csv file (comma-separated numbers, an optional header row of names only)."""
     path = Path(path)
     if not path.is_file():
         raise FeatureFileError(f"{path}: no such file")
@@ -53,10 +53,13 @@ def _read_csv(path: Path) -> np.ndarray:
         rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
     if not rows:
         raise FeatureFileError(f"{path}: empty CSV file")
-    try:
-        [float(c) for c in rows[0]]
-    except ValueError:
+    numeric = [_is_number(c) for c in rows[0]]
+    if not any(numeric):
         rows = rows[1:]  # a header of column names
+    elif not all(numeric):  # a data row with a typo must not pass for a header
+        j = numeric.index(False)
+        raise FeatureFileError(f"{path}: line 1, column {j + 1}: {rows[0][j]!r} is not a "
+                               "number (a header row holds only column names)")
     width = len(rows[0]) if rows else 0
     out = np.empty((len(rows), width))
     for i, row in enumerate(rows):
@@ -73,12 +76,23 @@ def _read_csv(path: Path) -> np.ndarray:
     return out
 
 
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray:
-    """Return X as a 2-D float64 array; raise naming the source if it is empty, not numeric,
-    not 2-D or has NaN/inf values (listing the first offending rows)."""
+    """Return X as a 2-D float64 array; raise naming the source if it is empty, not real
+    numbers, not 2-D or has NaN/inf values (listing the first offending rows)."""
     X = np.asarray(X)
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
         raise FeatureFileError(f"{source}: array of dtype {X.dtype} is not numeric")
+    if np.iscomplexobj(X):
+        raise FeatureFileError(f"{source}: array of dtype {X.dtype} is complex; features "
+                               "must be real numbers")
     if X.ndim == 1:
         X = X.reshape(-1, 1)
     if X.ndim != 2:
@@ -96,12 +110,15 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
 
 
 def write_scores(path: str | Path, scores: np.ndarray) -> Path:
-    """Atomically write scores as .npy, or as a one-column .csv with header `score`."""
+    """Atomically write scores as .npy, or as a .csv with header `score` (one column, or
+    `score_1..score_L` for (n, L) scores) and 17 significant digits (exact float64)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
-            np.savetxt(tmp, np.asarray(scores), delimiter=",", header="score", comments="",
-                       fmt="%.10g")
+            scores = np.asarray(scores)
+            header = ("score" if scores.ndim == 1 else
+                      ",".join(f"score_{j + 1}" for j in range(scores.shape[1])))
+            np.savetxt(tmp, scores, delimiter=",", header=header, comments="", fmt="%.17g")
         else:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.asarray(scores))

@@ -97,11 +97,14 @@ def load_model(cls: type[MULDE], path: Path, device: str = "cpu") -> MULDE:
         model.sigmas_ = arrays["sigmas"]
         model.aggregator_state_ = {k.split(".", 1)[1]: v for k, v in arrays.items()
                                    if k.startswith("aggregator.")}
-        net = EnergyMLP(model.n_features_in_, params["hidden_sizes"], params["layer_norm"],
-                        params["dropout"])
+        # built without memory (meta device): a tampered config cannot make it allocate;
+        # the stored tensors, whose shapes must match the config, become its weights
+        with torch.device("meta"):
+            net = EnergyMLP(model.n_features_in_, params["hidden_sizes"], params["layer_norm"],
+                            params["dropout"])
         state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
                  if k.startswith("network.")}
-        net.load_state_dict(state, strict=True)
+        net.load_state_dict(state, strict=True, assign=True)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,24 +12,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from mulde.atomic import ensure_writable
 from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
 from mulde.stream_models import make_stream_model
 from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
 from mulde.video.source import Dataset, Video, VideoReadError
-
-
-def ensure_writable(folder: Path) -> Path:
-    """Create folder if needed and prove it takes a file; raise OSError naming it otherwise
-    (checked before any expensive work starts)."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".mulde-write-test-{os.getpid()}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as err:
-        raise OSError(f"{folder}: output folder is not writable ({err.strerror or err})") from err
-    return folder
 
 
 @dataclass
@@ -49,7 +35,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
                      shard_spec: str | None = None, progress: bool = True) -> Extraction:
     """Extract (or read from the cache) the features of every training and test video.
 
-    A video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
+    The cache folder is checked first (writable, enough free space: `ensure_writable`). A
+    video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed.
     """
     if cache is not None:

@@ -53,7 +53,8 @@ def parse_tracks(path: Path) -> list[Range]:
     """Return the 0-based inclusive (start, end) frame ranges of an official `_tracks.txt`.
 
     Each non-empty line is `object_id,start,end`; numbers may be written as floats but must
-    be whole. Raises `DatasetError` naming file, line and field.
+    be whole, frames non-negative and end >= start. Raises `DatasetError` naming file, line
+    and field.
     """
     ranges = []
     try:
@@ -80,7 +81,14 @@ def parse_tracks(path: Path) -> list[Range]:
                     f"({text_value.strip()!r})"
                 )
             values.append(int(value))
-        ranges.append((values[1], values[2]))
+        start, end = values[1], values[2]
+        if start < 0:
+            raise DatasetError(f"{path}, line {number}, field start: negative frame {start}")
+        if end < start:
+            raise DatasetError(
+                f"{path}, line {number}, field end: end {end} is before start {start}"
+            )
+        ranges.append((start, end))
     return ranges
 
 

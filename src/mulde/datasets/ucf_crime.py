@@ -3,7 +3,8 @@
 - Test set: the 290 videos of `Temporal_Anomaly_Annotation_for_Testing_Videos.txt`, lines
   `name class s1 e1 s2 e2` (-1 when an event is absent). Frame numbers are read as 1-based
   with inclusive ends, as in the authors' MATLAB evaluation (`GT(s:e) = 1`); an end past
-  the video's last frame is clipped to it with an `AnnotationClippedWarning`.
+  the video's last frame is clipped to it with an `AnnotationClippedWarning`; a range that
+  starts after the last frame is an error naming the file and the video.
 - Training set: the normal training videos only (one-class protocol): the entries under
   `Training_Normal_Videos_Anomaly/` of the official `Anomaly_Train.txt` when found, else every
   video inside a `Training_Normal_Videos_Anomaly` folder.
@@ -117,6 +118,12 @@ def load(
         n_frames = probed_length(path)
         labels = None
         if n_frames is not None:
+            late = [(s, e) for s, e in annotation.ranges if s > n_frames]
+            if late:
+                raise DatasetError(
+                    f"{annotation_path} ({annotation.video}): range {late[0][0]}..{late[0][1]} "
+                    f"starts after the video's last frame {n_frames}"
+                )
             ranges = [(s, min(e, n_frames)) for s, e in annotation.ranges]
             if ranges != list(annotation.ranges):
                 clipped.append(f"{annotation.video} ({n_frames} frames)")

@@ -39,7 +39,8 @@ def parse_gt_m(path: Path) -> list[list[Range]]:
 
     Reads lines `TestVideoFile{end+1}.gt_frame = [61:180];` (also `[5:90, 140:200]`, single
     frames `[7]`, explicit indices `TestVideoFile{3}`); `%` comments and other statements
-    are ignored. A malformed `gt_frame` line raises `DatasetError` naming file and line.
+    are ignored. A malformed `gt_frame` line, or a range with end < start or a frame number
+    below 1, raises `DatasetError` naming file and line.
     """
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -67,6 +68,8 @@ def parse_gt_m(path: Path) -> list[list[Range]]:
         ranges = [
             (int(t[1]), int(t[2]) if t[2] else int(t[1])) for t in _RANGE_TOKEN.finditer(body)
         ]
+        for start, end in ranges:
+            _check_range(start, end, f"{path}, line {number}")
         videos.append(ranges)
     if not videos:
         raise DatasetError(f"{path}: no TestVideoFile{{...}}.gt_frame statements")
@@ -77,24 +80,40 @@ def read_gt_mat(path: Path) -> list[list[Range]]:
     """Return the 1-based inclusive ranges per test video from a Liu et al. `pedN.mat` file.
 
     The variable `gt` is a (1, N) cell; element i is a (2, K) array whose columns are
-    [start; end] of the K anomalous ranges of video i.
+    [start; end] of the K anomalous ranges of video i. Non-numeric or fractional frame
+    numbers, end < start and frames below 1 raise `DatasetError` naming the file and element.
     """
     data = load_mat(path, ["gt"])
     if "gt" not in data:
         raise DatasetError(f"{path}: no variable 'gt'")
     videos = []
     for index, cell in enumerate(data["gt"].ravel(order="F")):
-        array = np.asarray(cell, dtype=np.int64)
-        if array.size == 0:
+        where = f"{path}: gt{{{index + 1}}}"
+        values = np.asarray(cell)
+        if values.size == 0:
             videos.append([])
             continue
+        if values.dtype.kind not in "biuf":
+            raise DatasetError(f"{where} must hold frame numbers, got dtype {values.dtype}")
+        if values.dtype.kind == "f" and not np.all(np.isfinite(values) & (values % 1 == 0)):
+            raise DatasetError(f"{where} holds frame numbers that are not whole: {values.tolist()}")
+        array = values.astype(np.int64)
         if array.ndim != 2 or array.shape[0] != 2:
             raise DatasetError(
-                f"{path}: gt{{{index + 1}}} must be a 2 x K array of [start; end], "
-                f"got shape {array.shape}"
+                f"{where} must be a 2 x K array of [start; end], got shape {array.shape}"
             )
+        for start, end in array.T:
+            _check_range(int(start), int(end), where)
         videos.append([(int(s), int(e)) for s, e in array.T])
     return videos
+
+
+def _check_range(start: int, end: int, where: str) -> None:
+    """Raise `DatasetError` at `where` for a 1-based range with end < start or start < 1."""
+    if start < 1:
+        raise DatasetError(f"{where}: frame {start} in range {start}..{end} (frames count from 1)")
+    if end < start:
+        raise DatasetError(f"{where}: range {start}..{end} ends before it starts")
 
 
 def read_gt(path: Path) -> list[list[Range]]:

@@ -107,6 +107,12 @@ def objects_to_frames(
     return out
 
 
+def _spread(low: float, high: float) -> bool:
+    """Return whether high exceeds low by more than rounding (1e-12 relative, 1e-12 absolute
+    near 0): a smaller spread would turn (s - low) / (high - low) into inf."""
+    return high - low > 1e-12 * max(1.0, abs(low))
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Affine map of one stream's scores: training min -> 0, training percentile -> 1.
@@ -122,9 +128,11 @@ class Calibration:
     percentile: float = 99.9
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.low) and np.isfinite(self.high)) or self.high <= self.low:
+        if not (np.isfinite(self.low) and np.isfinite(self.high)) or not _spread(self.low,
+                                                                                  self.high):
             raise EvaluationError(
-                f"calibration needs finite low < high, got low={self.low}, high={self.high}"
+                f"calibration needs finite low < high (apart by more than rounding), got "
+                f"low={self.low}, high={self.high}"
             )
 
     @classmethod
@@ -139,7 +147,7 @@ class Calibration:
         if not 0 < percentile <= 100:
             raise EvaluationError(f"calibration percentile must be in (0, 100], got {percentile}")
         low, high = float(s.min()), float(np.percentile(s, percentile))
-        if high <= low:
+        if not _spread(low, high):
             raise EvaluationError(
                 f"calibration: training scores are constant up to the {percentile}th "
                 f"percentile (min = percentile = {low})"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mulde.atomic import atomic_path, write_json
+from mulde.video.decode import is_image_file
 from mulde.video.source import Video
 
 CACHE_FORMAT = 1
@@ -48,12 +51,13 @@ class Extractor(Protocol):
 
 
 def source_checksum(path: Path) -> str:
-    """SHA-256 of a video file's bytes, or of a frame folder's file names and sizes."""
+    """SHA-256 of a video file's bytes, or of a frame folder's image-file names and sizes
+    (other files, e.g. a Thumbs.db the file browser adds, are not frames and do not count)."""
     h = hashlib.sha256()
     path = Path(path)
     if path.is_dir():
         for f in sorted(path.iterdir()):
-            if f.is_file():
+            if f.is_file() and is_image_file(f):
                 h.update(f"{f.name}\0{f.stat().st_size}\n".encode())
     else:
         with open(path, "rb") as fh:
@@ -83,37 +87,48 @@ def shard(items: Iterable[Any], spec: str | None) -> list[Any]:
 
 @dataclass(frozen=True)
 class FeatureCache:
-    """Feature files under root/<dataset>/<split>/<video>.<extractor key>.{npz,json}."""
+    """Feature files under root/<dataset>/<split>/<video>.<extractor key>.{npz,json}.
+
+    A video name with characters other than letters, digits, '_', '.' and '-' is written with
+    those replaced by '_' plus a hash of the name, so that 'a b' and 'a_b' never share files.
+    """
 
     root: Path
 
     def _paths(self, dataset: str, split: str, video: Video,
                extractor: Extractor) -> tuple[Path, Path]:
         safe = re.sub(r"[^\w.-]", "_", video.name)
+        if safe != video.name:
+            safe += "-" + hashlib.sha256(video.name.encode()).hexdigest()[:8]
         base = Path(self.root) / dataset / split / f"{safe}.{extractor_key(extractor)}"
         return base.with_suffix(base.suffix + ".npz"), base.with_suffix(base.suffix + ".json")
 
     def load(self, dataset: str, split: str, video: Video,
              extractor: Extractor) -> VideoFeatures | None:
-        """Return the cached features, or None when missing, stale or unreadable."""
+        """Return the cached features, or None when missing, stale or unreadable (a corrupt
+        or foreign entry is recomputed, never returned)."""
         npz, side = self._paths(dataset, split, video, extractor)
         if not side.exists() or not npz.exists():
             return None
         try:
             meta = json.loads(side.read_text(encoding="utf-8"))
-            if (meta.get("format") != CACHE_FORMAT or meta.get("params") != _jsonable(
-                    extractor.params) or meta.get("version") != extractor.version
+            if (not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT
+                    or meta.get("video") != video.name
+                    or meta.get("params") != _jsonable(extractor.params)
+                    or meta.get("version") != extractor.version
                     or meta.get("source_checksum") != source_checksum(video.path)):
                 return None
+            n_frames = int(meta["n_frames"])
             with np.load(npz, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, json.JSONDecodeError):
+            streams: dict[str, dict[str, np.ndarray]] = {}
+            for key, value in arrays.items():
+                stream, field = key.split("/", 1)
+                streams.setdefault(stream, {})[field] = value
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
+                zlib.error):  # json.JSONDecodeError is a ValueError
             return None
-        streams: dict[str, dict[str, np.ndarray]] = {}
-        for key, value in arrays.items():
-            stream, field = key.split("/", 1)
-            streams.setdefault(stream, {})[field] = value
-        return VideoFeatures(streams, int(meta["n_frames"]))
+        return VideoFeatures(streams, n_frames)
 
     def store(self, dataset: str, split: str, video: Video, extractor: Extractor,
               features: VideoFeatures) -> Path:

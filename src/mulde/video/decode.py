@@ -85,8 +85,12 @@ def list_frame_files(folder: str | os.PathLike[str]) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise VideoReadError(f"{folder}: frame folder does not exist")
-    with os.scandir(folder) as entries:
-        files = [Path(e.path) for e in entries if e.is_file() and is_image_file(Path(e.name))]
+    try:
+        with os.scandir(folder) as entries:
+            files = [Path(e.path) for e in entries
+                     if e.is_file() and is_image_file(Path(e.name))]
+    except OSError as error:  # e.g. no read permission: this video fails, not the whole run
+        raise VideoReadError(f"{folder}: cannot list the frame folder ({error})") from error
     if not files:
         raise VideoReadError(
             f"{folder}: no image files (suffixes {', '.join(sorted(IMAGE_SUFFIXES))})"
