@@ -202,13 +202,35 @@ def test_frames_without_foreground_are_one_whole_frame_object():
     np.testing.assert_array_equal(out["velocity"].features, np.zeros((5, 8)))
 
 
+def test_skip_edges_drops_regions_that_touch_a_frame_edge():
+    background = np.zeros((64, 96), np.uint8)
+    gray = background.copy()
+    gray[20:40, 40:56] = 200  # inside
+    gray[0:12, 0:12] = 200  # top-left corner
+    gray[30:50, 88:96] = 200  # right edge
+    boxes = [r.box for r in ObjectCentricExtractor(blur=1, skip_edges=True,
+                                                   regions="components").find_regions(
+        gray, background)]
+    assert boxes == [(40, 20, 56, 40)]
+    all_boxes = ObjectCentricExtractor(blur=1, regions="components").find_regions(gray,
+                                                                                  background)
+    assert len(all_boxes) == 3
+    edge_only = background.copy()
+    edge_only[0:12, 0:12] = 200
+    (whole,) = ObjectCentricExtractor(blur=1, skip_edges=True).find_regions(edge_only,
+                                                                           background)
+    assert whole.box == (0, 0, 96, 64) and whole.mask.all()  # the whole-frame fallback
+
+
 def test_extractor_params_name_version_and_errors():
     ex = PRESETS["ped2"]
     p = ex.params
     assert json.loads(json.dumps(p)) == p and p["regions"] == "grid" and p["n_bins"] == 1
     assert "backbone" not in p  # appearance params only matter when the stream is on
     assert ex.name == "objects" and ex.version
-    assert extractor_key(ex) == extractor_key(ObjectCentricExtractor(n_bins=1))
+    assert extractor_key(ex) == extractor_key(ObjectCentricExtractor(n_bins=1, skip_edges=True))
+    assert extractor_key(ex) != extractor_key(ObjectCentricExtractor(n_bins=1))
+    assert "skip_edges" not in ObjectCentricExtractor().params  # off: keys of older caches hold
     assert extractor_key(ex) != extractor_key(ObjectCentricExtractor(n_bins=1, cell=24))
     assert ObjectCentricExtractor(regions="components").regions is RegionMode.COMPONENTS
     with pytest.raises(ValueError, match="streams"):
@@ -221,9 +243,25 @@ def test_extractor_params_name_version_and_errors():
 
 def test_object_features_validation():
     with pytest.raises(ValueError, match="frame_index outside"):
-        ObjectFeatures(np.zeros((1, 2), np.float32), np.array([3]), np.zeros((1, 4)), 3)
+        ObjectFeatures(np.zeros((1, 2), np.float32), np.array([3]), 3, np.zeros((1, 4)))
     with pytest.raises(ValueError, match="need features"):
-        ObjectFeatures(np.zeros((2, 2), np.float32), np.array([0]), np.zeros((2, 4)), 3)
+        ObjectFeatures(np.zeros((2, 2), np.float32), np.array([0]), 3, np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="need features"):
+        ObjectFeatures(np.zeros((1, 2), np.float32), np.array([0]), 3, np.zeros((1, 3)))
+
+
+def test_one_object_record_for_extractors_and_aivad_files():
+    from mulde.aivad import ObjectFeatures as AIVADRecord
+
+    assert AIVADRecord is ObjectFeatures
+    rec = ObjectFeatures.build(np.arange(6.0).reshape(3, 2), [0, 2, 3], np.ones((3, 4)), 5, 2)
+    first, second = rec.split([3, 2])
+    np.testing.assert_array_equal(first.boxes, np.ones((2, 4)))
+    np.testing.assert_array_equal(second.frame_index, [0])
+    np.testing.assert_array_equal(second.features, [[4.0, 5.0]])
+    assert set(first.as_arrays()) == {"features", "frame_index", "boxes"}
+    with pytest.raises(ValueError, match="needs boxes"):
+        ObjectFeatures(rec.features, rec.frame_index, 5).as_arrays()
 
 
 # ---------------------------------------------------------------- frame-centric windows

@@ -15,74 +15,18 @@ pickle is never handed to `np.load`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mulde.features_io import FeatureFileError
+from mulde.object_features import ObjectFeatures
 
 _NPY_MAGIC = b"\x93NUMPY"
 
 
 class UntrustedPickleError(FeatureFileError):
     """The file needs pickle to load and the caller did not declare it trusted."""
-
-
-@dataclass(frozen=True)
-class ObjectFeatures:
-    """Per-object features of consecutive frames.
-
-    features: float32 (n_objects, d), objects in frame order; frame_index: int64
-    (n_objects,), the 0-based frame of each object (non-decreasing); n_frames: number of
-    frames, including frames without objects; source: where the record came from (for errors).
-    """
-
-    features: np.ndarray
-    frame_index: np.ndarray
-    n_frames: int
-    source: str = "features"
-
-    @property
-    def n_objects(self) -> int:
-        return int(self.features.shape[0])
-
-    @property
-    def dim(self) -> int:
-        return int(self.features.shape[1])
-
-    def objects_per_frame(self) -> np.ndarray:
-        """Return the int64 number of objects of every frame, shape (n_frames,)."""
-        return np.bincount(self.frame_index, minlength=self.n_frames).astype(np.int64)
-
-    def empty_frames(self) -> np.ndarray:
-        """Return the 0-based indices of the frames without any object."""
-        return np.flatnonzero(self.objects_per_frame() == 0)
-
-    def split(self, frame_counts: Sequence[int]) -> list[ObjectFeatures]:
-        """Return one record per video, given the videos' frame counts in file order.
-
-        Frame indices of each returned record are local to its video (0-based). The counts
-        must sum to `n_frames`.
-        """
-        counts = [int(c) for c in frame_counts]
-        if any(c < 1 for c in counts) or sum(counts) != self.n_frames:
-            raise FeatureFileError(
-                f"{self.source}: video frame counts sum to {sum(counts)} (all must be >= 1), "
-                f"but the file holds {self.n_frames} frames"
-            )
-        starts = np.cumsum([0, *counts])
-        cuts = np.searchsorted(self.frame_index, starts)
-        return [
-            ObjectFeatures(
-                self.features[cuts[v] : cuts[v + 1]],
-                self.frame_index[cuts[v] : cuts[v + 1]] - starts[v],
-                counts[v],
-                f"{self.source} (video {v + 1})",
-            )
-            for v in range(len(counts))
-        ]
 
 
 def read_aivad_features(path: str | Path, *, trust_pickle: bool = False) -> ObjectFeatures:
@@ -171,4 +115,4 @@ def frames_to_objects(frames: np.ndarray, source: str | Path = "features") -> Ob
     if dim is None or not blocks:
         raise FeatureFileError(f"{source}: none of the {frames.size} frames holds an object")
     return ObjectFeatures(np.concatenate(blocks), np.concatenate(index), int(frames.size),
-                          str(source))
+                          source=str(source))

@@ -1,53 +1,17 @@
-"""The record every feature extractor returns, and the frame input helpers they share."""
+"""What the feature extractors share: their record (`ObjectFeatures`, from
+`mulde.object_features`), its conversion for the cache, and the frame input helpers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
+from mulde.object_features import ObjectFeatures
 from mulde.video.cache import VideoFeatures
 from mulde.video.source import Video
 
 FrameSource = Video | Iterable[np.ndarray]
-
-
-@dataclass(frozen=True)
-class ObjectFeatures:
-    """One feature stream of one video.
-
-    `features` (n_objects, d) float32; `frame_index` (n_objects,) int64, the 0-based frame of
-    each object; `boxes` (n_objects, 4) float32 (x0, y0, x1, y1) in pixels, x1/y1 exclusive;
-    `n_frames` the video's frame count. Every frame holds at least one object (a frame without
-    regions is one whole-frame object, as in AI-VAD), so object -> frame max never meets a hole.
-    """
-
-    features: np.ndarray
-    frame_index: np.ndarray
-    boxes: np.ndarray
-    n_frames: int
-
-    def __post_init__(self) -> None:
-        f, idx, b = self.features, self.frame_index, self.boxes
-        if f.ndim != 2 or idx.shape != (len(f),) or b.shape != (len(f), 4):
-            raise ValueError(f"need features (n, d), frame_index (n,), boxes (n, 4); got "
-                             f"{f.shape}, {idx.shape}, {b.shape}")
-        if len(idx) and (idx.min() < 0 or idx.max() >= self.n_frames):
-            raise ValueError(f"frame_index outside [0, {self.n_frames - 1}]")
-
-    @classmethod
-    def build(cls, features: Iterable[np.ndarray] | np.ndarray, frame_index: Iterable[int],
-              boxes: Iterable[Iterable[float]], n_frames: int, dim: int) -> ObjectFeatures:
-        """Return a record from per-object rows (dtype-normalised; `dim` used when empty)."""
-        f = np.asarray(list(features) if not isinstance(features, np.ndarray) else features,
-                       dtype=np.float32).reshape(-1, dim)
-        return cls(f, np.asarray(list(frame_index), dtype=np.int64),
-                   np.asarray(list(boxes), dtype=np.float32).reshape(-1, 4), int(n_frames))
-
-    def as_arrays(self) -> dict[str, np.ndarray]:
-        """Return the named arrays stored in the feature cache for this stream."""
-        return {"features": self.features, "frame_index": self.frame_index, "boxes": self.boxes}
 
 
 def to_video_features(streams: Mapping[str, ObjectFeatures]) -> VideoFeatures:

@@ -1,0 +1,93 @@
+"""The per-object feature record shared by the extractors, the feature cache and the AI-VAD
+reader: one stream of objects over consecutive frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mulde.features_io import FeatureFileError
+
+
+@dataclass(frozen=True)
+class ObjectFeatures:
+    """One feature stream of the objects of consecutive frames.
+
+    `features` (n_objects, d) float32, objects in frame order; `frame_index` (n_objects,)
+    int64, the 0-based frame of each object; `n_frames` the frame count, frames without
+    objects included; `boxes` (n_objects, 4) float32 (x0, y0, x1, y1) in pixels, x1/y1
+    exclusive, or None when the source has none (AI-VAD's files); `source` names where the
+    record came from, for errors. The extractors give every frame at least one object (a frame
+    without regions is one whole-frame object, as in AI-VAD); files may hold empty frames.
+    """
+
+    features: np.ndarray
+    frame_index: np.ndarray
+    n_frames: int
+    boxes: np.ndarray | None = None
+    source: str = "features"
+
+    def __post_init__(self) -> None:
+        f, idx, b = self.features, self.frame_index, self.boxes
+        if f.ndim != 2 or idx.shape != (len(f),) or (b is not None and b.shape != (len(f), 4)):
+            raise ValueError(f"{self.source}: need features (n, d), frame_index (n,) and boxes "
+                             f"(n, 4) or None; got {f.shape}, {idx.shape}, "
+                             f"{None if b is None else b.shape}")
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.n_frames):
+            raise ValueError(f"{self.source}: frame_index outside [0, {self.n_frames - 1}]")
+
+    @classmethod
+    def build(cls, features: Iterable[np.ndarray] | np.ndarray, frame_index: Iterable[int],
+              boxes: Iterable[Iterable[float]], n_frames: int, dim: int) -> ObjectFeatures:
+        """Return a record from per-object rows (dtype-normalised; `dim` used when empty)."""
+        f = np.asarray(list(features) if not isinstance(features, np.ndarray) else features,
+                       dtype=np.float32).reshape(-1, dim)
+        return cls(f, np.asarray(list(frame_index), dtype=np.int64), int(n_frames),
+                   np.asarray(list(boxes), dtype=np.float32).reshape(-1, 4))
+
+    @property
+    def n_objects(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    def objects_per_frame(self) -> np.ndarray:
+        """Return the int64 number of objects of every frame, shape (n_frames,)."""
+        return np.bincount(self.frame_index, minlength=self.n_frames).astype(np.int64)
+
+    def empty_frames(self) -> np.ndarray:
+        """Return the 0-based indices of the frames without any object."""
+        return np.flatnonzero(self.objects_per_frame() == 0)
+
+    def split(self, frame_counts: Sequence[int]) -> list[ObjectFeatures]:
+        """Return one record per video, given the videos' frame counts in order (objects in
+        frame order). Frame indices of each record are local to its video (0-based); the
+        counts must sum to `n_frames`."""
+        counts = [int(c) for c in frame_counts]
+        if any(c < 1 for c in counts) or sum(counts) != self.n_frames:
+            raise FeatureFileError(
+                f"{self.source}: video frame counts sum to {sum(counts)} (all must be >= 1), "
+                f"but the file holds {self.n_frames} frames"
+            )
+        starts = np.cumsum([0, *counts])
+        cuts = np.searchsorted(self.frame_index, starts)
+        return [
+            ObjectFeatures(
+                self.features[cuts[v] : cuts[v + 1]],
+                self.frame_index[cuts[v] : cuts[v + 1]] - starts[v],
+                counts[v],
+                None if self.boxes is None else self.boxes[cuts[v] : cuts[v + 1]],
+                f"{self.source} (video {v + 1})",
+            )
+            for v in range(len(counts))
+        ]
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        """Return the named arrays stored in the feature cache for this stream."""
+        if self.boxes is None:
+            raise ValueError(f"{self.source}: the feature cache needs boxes")
+        return {"features": self.features, "frame_index": self.frame_index, "boxes": self.boxes}
