@@ -33,6 +33,21 @@ def test_fit_score_info(features, capsys):
     assert info["n_features_in"] == 3 and info["params"]["max_steps"] == 20
 
 
+def test_threads_option_sets_torch_and_opencv(features, monkeypatch):
+    import cv2
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(("torch", n)))
+    monkeypatch.setattr(cv2, "setNumThreads", lambda n: calls.append(("opencv", n)))
+    d = features
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
+                 "--params", PARAMS, "--quiet", "--threads", "3"]) == 0
+    assert calls == [("torch", 3), ("opencv", 3)]
+    with pytest.raises(SystemExit, match="--threads must be >= 1"):
+        main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"), "--threads", "-1"])
+
+
 def test_errors_exit_2_with_a_message(features, capsys):
     d = features
     np.save(d / "wide.npy", np.zeros((5, 4)))

@@ -11,12 +11,21 @@ from pathlib import Path
 from mulde.presets import PRESETS
 
 
+def _output_folder(out: Path) -> Path:
+    """The folder an output file (or an existing output folder) is written into."""
+    return out if out.is_dir() else out.parent
+
+
 def _fit(args: argparse.Namespace) -> int:
     from mulde import MULDE
+    from mulde.atomic import ensure_writable
     from mulde.features_io import read_features
 
     X = read_features(args.features, key=args.key)
     overrides = {} if args.params is None else json.loads(args.params)
+    ensure_writable(_output_folder(args.out))  # refuse before training, not after
+    if overrides.get("checkpoint_dir"):
+        ensure_writable(overrides["checkpoint_dir"])
     model = MULDE.from_preset(args.preset, random_state=args.seed, verbose=not args.quiet,
                               device=args.device, **overrides)
     model.fit(X)
@@ -28,8 +37,10 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from mulde import MULDE
+    from mulde.atomic import ensure_writable
     from mulde.features_io import read_features, write_scores
 
+    ensure_writable(_output_folder(args.out))
     model = MULDE.load(args.model, device=args.device)
     X = read_features(args.features, key=args.key)
     if X.shape[1] != model.n_features_in_:
@@ -141,12 +152,28 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def set_threads(n: int) -> None:
+    """Use `n` CPU threads in PyTorch and OpenCV (both default to every core)."""
+    import cv2
+    import torch
+
+    if n < 1:
+        raise SystemExit(f"mulde: error: --threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the `mulde` command."""
     parser = argparse.ArgumentParser(prog="mulde", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def threads_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--threads", type=int,
+                       help="CPU threads for PyTorch and OpenCV (default: every core)")
+
     def features_args(p: argparse.ArgumentParser) -> None:
+        threads_arg(p)
         p.add_argument("features", type=Path, help=".npy, .npz or .csv with (n, d) features")
         p.add_argument("--key", help="array name inside an .npz file (default: X)")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
@@ -187,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "ucf_crime or folder (your own videos)")
         p.add_argument("--root", required=True, type=Path, help="the dataset's root folder")
         p.add_argument("--extractor", default="objects", help="feature extractor (objects)")
+        threads_arg(p)
 
     p = sub.add_parser("extract", help="extract and cache the features of a dataset")
     dataset_args(p)
@@ -208,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video: the synthetic scene through the whole pipeline; toy: 2-D")
     p.add_argument("--out", type=Path, default=Path("demo_out"))
     p.add_argument("--seed", type=int, default=0)
+    threads_arg(p)
     p.set_defaults(func=_demo)
     return parser
 
@@ -220,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mulde.persistence import ModelFileError
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        set_threads(args.threads)
     try:
         return args.func(args)
     except (FeatureFileError, ModelFileError, DatasetError, EvaluationError,
