@@ -1,10 +1,12 @@
 """Atomic writes: readers never see partial files and failures leave nothing behind."""
 
 import json
+import os
+import time
 
 import pytest
 
-from mulde.atomic import atomic_path, write_json, write_text
+from mulde.atomic import atomic_path, sweep_stale_temp, write_json, write_text
 
 
 def test_write_replaces_the_file_and_leaves_no_temp(tmp_path):
@@ -30,3 +32,19 @@ def test_temp_names_are_unique_per_call(tmp_path):
         t1.write_text("1")
         t2.write_text("2")
     assert (tmp_path / "a").read_text() == "1"  # the outer context finishes last
+
+
+def test_sweep_removes_only_old_temp_files_of_killed_writers(tmp_path):
+    with atomic_path(tmp_path / "sub" / "a.npz") as fresh:  # a live writer's temp: kept
+        fresh.write_text("writing")
+        old = tmp_path / "sub" / ".b.npz.123.0123abcd.tmp"  # left by a writer killed long ago
+        old.write_text("half")
+        lookalike = tmp_path / ".notes.tmp"  # not atomic_path's pattern: never touched
+        lookalike.write_text("mine")
+        two_days_ago = time.time() - 2 * 86400
+        for p in (old, lookalike):
+            os.utime(p, (two_days_ago, two_days_ago))
+        assert sweep_stale_temp(tmp_path) == 1
+        assert fresh.exists() and lookalike.exists() and not old.exists()
+    assert (tmp_path / "sub" / "a.npz").read_text() == "writing"
+    assert sweep_stale_temp(tmp_path / "missing") == 0

@@ -4,7 +4,7 @@ A reader never sees a half-written file, a failed write leaves no temp file behi
 temp names are unique per process and call, so concurrent writers (e.g. extraction shards)
 never clash. A write that fails for lack of space or permission raises an `OSError` naming
 the target. `ensure_writable` checks an output folder (writable, enough free space) before
-expensive work starts.
+expensive work starts; `sweep_stale_temp` removes the temp files of writers killed long ago.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,8 @@ from typing import Any
 MIN_FREE_BYTES = 100 * 10**6
 """Default free space an output folder must have (a rough minimum for caches, models and
 reports); the environment variable MULDE_MIN_FREE_MB overrides it (0 disables the check)."""
+
+_TEMP_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")  # what atomic_path creates
 
 _WRITE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
@@ -109,3 +113,24 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None) -> P
             error.errno = errno.ENOSPC
             raise error
     return folder
+
+
+def sweep_stale_temp(folder: str | os.PathLike, max_age_s: float = 86400.0) -> int:
+    """Remove the temp files `atomic_path` left under `folder` (recursively) when a writer
+    was killed (SIGKILL, power loss) more than `max_age_s` ago; return how many went.
+
+    Only names of atomic_path's pattern are touched; younger ones may belong to a live writer.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for path in root.rglob(".*.tmp"):
+        try:
+            if _TEMP_NAME.match(path.name) and path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process swept it first
+            continue
+    return removed

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mulde.atomic import ensure_writable
+from mulde.atomic import ensure_writable, sweep_stale_temp
 from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
 from mulde.stream_models import make_stream_model
 from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
@@ -35,12 +35,14 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
                      shard_spec: str | None = None, progress: bool = True) -> Extraction:
     """Extract (or read from the cache) the features of every training and test video.
 
-    The cache folder is checked first (writable, enough free space: `ensure_writable`). A
+    The cache folder is checked first (writable, enough free space: `ensure_writable`) and
+    cleared of temp files that writers killed over a day ago left (`sweep_stale_temp`). A
     video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed.
     """
     if cache is not None:
         ensure_writable(cache.root)
+        sweep_stale_temp(cache.root)
     result = Extraction()
     jobs: list[tuple[str, Video]] = [("train", v) for v in dataset.train]
     jobs += [("test", v) for v in dataset.test]
