@@ -81,6 +81,19 @@ def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, de
         assert (out / "models" / "motion.safetensors").exists()
 
 
+def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_root, tmp_path):
+    (dataset_root / "labels.csv").unlink()  # a user's own videos: nothing labelled
+    ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+    metrics = run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False)
+    assert "micro_auc" not in metrics and metrics["labelled"] is False
+    rows = (out / "frame_scores.csv").read_text().splitlines()
+    assert len(rows) == 1 + 80  # header + every frame of the two test videos
+    assert sorted(p.name for p in (out / "plots").glob("video_*.png")) == [
+        "video_001_a.png", "video_002_b.png"]  # 1-based, as in the report
+    assert "no metrics" in (out / "report.html").read_text()
+
+
 def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
     (dataset_root / "test" / "broken.avi").write_bytes(b"not a video at all")
     ds = load_dataset("folder", dataset_root)
