@@ -53,20 +53,21 @@ from mulde.video.cache import FeatureCache, VideoFeatures, extractor_key  # noqa
 from mulde.video.features import PRESETS, ObjectCentricExtractor, RegionMode  # noqa: E402
 from mulde.video.features.base import to_video_features  # noqa: E402
 
-COMPONENTS_7 = dict(regions=RegionMode.COMPONENTS, close_size=(7, 7))
-COMPONENTS_V = dict(regions=RegionMode.COMPONENTS, close_size=(3, 9))
+COMPONENTS_7 = dict(regions=RegionMode.COMPONENTS, close_size=(7, 7), skip_edges=False)
+COMPONENTS_V = dict(regions=RegionMode.COMPONENTS, close_size=(3, 9), skip_edges=False)
+EDGES = dict(skip_edges=False)  # the rows from before skip_edges existed
 EXTRACTORS: dict[str, ObjectCentricExtractor] = {
     "comp7_b1_8bin": ObjectCentricExtractor(**COMPONENTS_7, flow_baseline=1, n_bins=8),
     "comp7_b1_1bin": ObjectCentricExtractor(**COMPONENTS_7, flow_baseline=1, n_bins=1),
     "compv_b2_1bin_app": ObjectCentricExtractor(
         **COMPONENTS_V, flow_baseline=2, n_bins=1,
         streams=("velocity", "geometry", "appearance")),
-    "grid_b1_1bin": ObjectCentricExtractor(flow_baseline=1, n_bins=1),
-    "grid_b2_8bin": ObjectCentricExtractor(flow_baseline=2, n_bins=8),
-    "grid_b2_1bin": ObjectCentricExtractor(flow_baseline=2, n_bins=1),
+    "grid_b1_1bin": ObjectCentricExtractor(flow_baseline=1, n_bins=1, **EDGES),
+    "grid_b2_8bin": ObjectCentricExtractor(flow_baseline=2, n_bins=8, **EDGES),
+    "grid_b2_1bin": ObjectCentricExtractor(flow_baseline=2, n_bins=1, **EDGES),
     "grid_b2_1bin_inner": PRESETS["ped2"],
-    "grid_b4_1bin": ObjectCentricExtractor(flow_baseline=4, n_bins=1),
-    "grid_geometry": ObjectCentricExtractor(streams=("geometry",)),
+    "grid_b4_1bin": ObjectCentricExtractor(flow_baseline=4, n_bins=1, **EDGES),
+    "grid_geometry": ObjectCentricExtractor(streams=("geometry",), **EDGES),
 }
 
 
