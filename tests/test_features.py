@@ -30,6 +30,7 @@ from mulde.video.features import (
     grid_regions,
     median_background,
     nearest_centre,
+    scene_background_of,
     square_crop_boxes,
     velocity_histogram,
     window_centres,
@@ -220,6 +221,51 @@ def test_skip_edges_drops_regions_that_touch_a_frame_edge():
     (whole,) = ObjectCentricExtractor(blur=1, skip_edges=True).find_regions(edge_only,
                                                                            background)
     assert whole.box == (0, 0, 96, 64) and whole.mask.all()  # the whole-frame fallback
+
+
+def test_scene_background_is_the_median_over_the_training_videos():
+    a, _, bg = _square_video(n=8, step=8)  # each pixel covered in at most 2 of 15 frames
+    b, _, _ = _square_video(n=7, step=9)
+    a, b = ([np.repeat(f[..., None], 3, axis=2) for f in v] for v in (a, b))
+    np.testing.assert_array_equal(scene_background_of([a, b]), bg)
+    np.testing.assert_array_equal(scene_background_of([a, b], max_frames=3), bg)  # every 5th
+    with pytest.raises(ValueError, match="one camera view"):
+        scene_background_of([a, [np.zeros((10, 10, 3), np.uint8)]])
+
+
+def test_static_stream_finds_an_object_that_stays_and_measures_how_long(tmp_path):
+    train, _, bg = _square_video(n=12, size=(64, 96), textured=True)
+    still = []
+    for t in range(30):  # a 12 px block is put down at frame 10 and stays
+        f = bg.copy()
+        if t >= 10:
+            f[30:42, 40:52] = 230
+        still.append(f)
+    rgb = lambda frames: [np.repeat(f[..., None], 3, axis=2) for f in frames]  # noqa: E731
+    ex = ObjectCentricExtractor(streams=("velocity", "static"), blur=1, dwell_frames=50)
+    with pytest.raises(ValueError, match="needs scene_background"):
+        ex.extract_objects(rgb(still))
+    fitted = ex.with_scene([rgb(train)], tmp_path)
+    assert fitted.scene_background.startswith(str(tmp_path / "scene_background."))
+    assert fitted.with_scene([rgb(still)], tmp_path) is fitted  # already fitted: unchanged
+    assert len(fitted.params["scene_background_sha256"]) == 64
+    out = fitted.extract_objects(rgb(still))["static"]
+    assert out.features.shape[1] == 3
+    before = out.features[out.frame_index < 10]
+    np.testing.assert_array_equal(before[:, [0, 2]], 0.0)  # no object: the whole-frame one
+    after = out.features[out.frame_index >= 10]
+    assert len(after) == 20  # one object a frame
+    np.testing.assert_allclose(after[:, 0], 144 / 32**2, rtol=0.1)  # area in cells
+    assert after[:2, 1].min() > 1  # the flow window (+-2 frames) spans its arrival ...
+    assert after[2:, 1].max() < 0.05  # ... and then it does not move
+    np.testing.assert_allclose(after[:, 2], np.arange(1, 21) / 50)  # frames in a row, capped
+    np.testing.assert_array_equal(out.boxes[out.frame_index == 29][0], [40, 30, 52, 42])
+    velocity_only = ObjectCentricExtractor()
+    assert velocity_only.with_scene([rgb(train)], tmp_path) is velocity_only
+    assert "dwell_frames" not in velocity_only.params
+    wrong = ObjectCentricExtractor(streams=("static",), scene_background=fitted.scene_background)
+    with pytest.raises(ValueError, match="scene background"):
+        wrong.extract_objects(rgb([np.zeros((20, 20), np.uint8)] * 2))
 
 
 def test_extractor_params_name_version_and_errors():

@@ -626,6 +626,8 @@ def _entries(root: Path) -> tuple[dict[str, object], list[str]]:
         rel = path.relative_to(root).as_posix()
         if path.suffix == ".json" and not path.name.startswith("."):
             entries[rel] = json.loads(path.read_text())
+        elif path.name.startswith("scene_background.") and path.suffix == ".png":
+            entries[rel] = path.read_bytes()  # the static stream's scene, shared by the entries
         elif path.suffix == ".npz" and path.with_suffix(".json").exists():
             with np.load(path, allow_pickle=False) as data:
                 entries[rel] = {k: data[k] for k in data.files}
@@ -637,7 +639,7 @@ def _entries(root: Path) -> tuple[dict[str, object], list[str]]:
 def _assert_same_entries(got: dict, expected: dict) -> None:
     assert sorted(got) == sorted(expected)
     for key, value in expected.items():
-        if key.endswith(".json"):
+        if key.endswith((".json", ".png")):
             assert got[key] == value, key
         else:
             assert sorted(got[key]) == sorted(value), key
@@ -666,7 +668,7 @@ def scene(tmp_path_factory) -> tuple[Path, dict]:
     dataset = load_dataset("folder", root)
     extract_features(dataset, build_extractor("objects"), FeatureCache(reference), progress=False)
     entries, others = _entries(reference)
-    assert len(entries) == 12 and others == []
+    assert len(entries) == 13 and others == []  # 6 videos x (arrays, sidecar) + the scene
     return root, entries
 
 
@@ -711,8 +713,8 @@ def test_two_shards_at_once_fill_one_complete_consistent_cache(scene, tmp_path):
     _assert_same_entries(entries, reference)
     from mulde.extractors import build_extractor  # every entry loads as complete and current
 
-    dataset, cached, objects = load_dataset("folder", root), FeatureCache(cache), \
-        build_extractor("objects")
+    dataset, cached = load_dataset("folder", root), FeatureCache(cache)
+    objects = build_extractor("objects").with_scene(dataset.train, cache / "folder")
     for split, videos in (("train", dataset.train), ("test", dataset.test)):
         for video in videos:
             assert cached.load("folder", split, video, objects) is not None, video.name

@@ -1,6 +1,6 @@
 """Feature extractors by name, for the command line and the pipeline.
 
-`objects` is the object-centric default, `objects:<preset>` one of
+`objects` is the object-centric default (`objects:default`), `objects:<preset>` one of
 `mulde.video.features.PRESETS` (e.g. `objects:ped2`), `frames` the
 frame-centric window embedding (`frames:hiera` with a local Hiera checkpoint).
 """
@@ -19,15 +19,13 @@ def extractor_names() -> list[str]:
 
 def build_extractor(name: str, weights_path: str | None = None) -> Extractor:
     """Return the extractor called `name`; `weights_path` is a local backbone checkpoint."""
-    from mulde.video.features import PRESETS, FrameCentricExtractor, ObjectCentricExtractor
+    from mulde.video.features import PRESETS, FrameCentricExtractor
 
     kind, _, preset = name.partition(":")
-    if kind == "objects" and not preset:
-        return ObjectCentricExtractor(weights_path=weights_path)
-    if kind == "objects" and preset in PRESETS:
+    if kind == "objects" and (not preset or preset in PRESETS):
         import dataclasses
 
-        return dataclasses.replace(PRESETS[preset], weights_path=weights_path)
+        return dataclasses.replace(PRESETS[preset or "default"], weights_path=weights_path)
     if kind == "frames" and preset in ("", "hiera"):
         return FrameCentricExtractor(backbone=preset or "efficientnet-lite0",
                                      weights_path=weights_path)

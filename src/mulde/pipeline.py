@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ class Extraction:
     n_extracted: int = 0
     seconds: float = 0.0
     frames_extracted: int = 0
+    extractor: Extractor | None = None  # as used: fitted to the scene when it needs that
 
 
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
@@ -38,12 +40,18 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     The cache folder is checked first (writable, enough free space: `ensure_writable`) and
     cleared of temp files that writers killed over a day ago left (`sweep_stale_temp`). A
     video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
-    With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed.
+    With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed. An extractor
+    with `with_scene` (the static stream) first learns the scene background from the training
+    videos (saved beside the cache entries; every shard computes the same file).
     """
     if cache is not None:
         ensure_writable(cache.root)
         sweep_stale_temp(cache.root)
-    result = Extraction()
+    if hasattr(extractor, "with_scene"):  # learns what the empty scene looks like, if needed
+        folder = (Path(cache.root) / dataset.name if cache is not None
+                  else Path(tempfile.mkdtemp(prefix="mulde_scene_")))
+        extractor = extractor.with_scene(dataset.train, folder)
+    result = Extraction(extractor=extractor)
     jobs: list[tuple[str, Video]] = [("train", v) for v in dataset.train]
     jobs += [("test", v) for v in dataset.test]
     jobs = shard(jobs, shard_spec)
@@ -144,7 +152,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings = {"extract": extraction.seconds, **timings}
     config = {"dataset": dataset.name, "root": str(dataset.root), "detector": detector,
               "extractor": {"name": extractor.name, "version": extractor.version,
-                            "params": extractor.params},
+                            "params": extraction.extractor.params},
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached}
     t0 = time.perf_counter()

@@ -1,5 +1,6 @@
 """Feature extraction for videos: object-centric streams (velocity, geometry, appearance of
-foreground regions) and frame-centric window embeddings. Each extractor is a frozen dataclass
+foreground regions; still objects against the training scene) and frame-centric window
+embeddings. Each extractor is a frozen dataclass
 with `name`, `version`, `params` and `extract(video) -> VideoFeatures` (the feature cache's
 record); `extract_objects(source)` returns {stream: ObjectFeatures}."""
 
@@ -19,6 +20,7 @@ from mulde.video.features.objects import (
     ObjectCentricExtractor,
     box_geometry,
     crop_boxes,
+    scene_background_of,
     square_crop_boxes,
     velocity_histogram,
 )
@@ -52,6 +54,7 @@ __all__ = [
     "load_backbone",
     "median_background",
     "nearest_centre",
+    "scene_background_of",
     "square_crop_boxes",
     "to_video_features",
     "velocity_histogram",

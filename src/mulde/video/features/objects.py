@@ -1,10 +1,14 @@
 """Object-centric features (AI-VAD style, METHOD.md): per foreground region, a velocity histogram
-of the optical flow, box geometry and an appearance embedding of the crop."""
+of the optical flow, box geometry and an appearance embedding of the crop; and, against a
+background of the scene learned from the training videos, what lies still where it should not."""
 
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -29,8 +33,9 @@ from mulde.video.features.regions import (
     whole_frame_region,
 )
 
-STREAMS = ("velocity", "geometry", "appearance")
+STREAMS = ("velocity", "geometry", "appearance", "static")
 GEOMETRY_DIM = 5
+STATIC_DIM = 3
 
 
 def velocity_histogram(flow: np.ndarray, n_bins: int = 8) -> np.ndarray:
@@ -105,6 +110,15 @@ class ObjectCentricExtractor:
     velocity: `velocity_histogram` (`n_bins`) over the region's foreground pixels;
     geometry: `box_geometry`; appearance: `backbone` embedding of a square crop
     (`crop_size`, `crop_margin`, `crop_min_side`), weights from `weights_path` if given.
+    static: connected components (`min_area`, `close_size`) of the foreground against
+    `scene_background` (a grayscale image file of the empty scene, made by `with_scene` from
+    the training videos: the median of up to `background_frames` of their frames), each
+    [area in cells (pixels / cell^2; 0 for a frame without any), mean flow speed over it,
+    dwell: the median over its pixels of how many frames in a row they have been foreground,
+    capped at `dwell_frames` and divided by it]: an object that stays still where the
+    training videos show empty ground (a dropped bag) is foreground without motion that
+    dwells, which the per-video median background absorbs when it stays for most of the
+    video. One camera view.
     A frame without regions is one whole-frame object.
     """
 
@@ -128,6 +142,8 @@ class ObjectCentricExtractor:
     crop_size: int = 64
     crop_margin: float = 1.2
     crop_min_side: int = 32
+    scene_background: str | None = None
+    dwell_frames: int = 50
     name: str = field(default="objects", init=False)
     version: str = field(default="1", init=False)
 
@@ -155,20 +171,61 @@ class ObjectCentricExtractor:
             p.pop("n_bins")
         if not self.skip_edges:  # absent when off: cache keys from before the option still hold
             p.pop("skip_edges")
+        p.pop("scene_background")
+        if "static" not in self.streams:
+            p.pop("dwell_frames")
+        else:  # the image's content decides the features, not its path
+            p["scene_background_sha256"] = (None if self.scene_background is None else
+                                            _sha256(self.scene_background))
         return p
 
-    def find_regions(self, gray: np.ndarray, background: np.ndarray) -> list[Region]:
-        """Return the frame's regions (the whole frame when it has none)."""
+    def with_scene(self, videos: Sequence[FrameSource], folder: str | Path
+                   ) -> ObjectCentricExtractor:
+        """Return the extractor with `scene_background` set: the median of up to
+        `background_frames` frames spread evenly over `videos` (the training videos), saved
+        as folder/scene_background.<sha256 prefix>.png. Unchanged when the static stream is
+        off or a background is already set."""
+        if "static" not in self.streams or self.scene_background is not None:
+            return self
+        background = scene_background_of(videos, self.background_frames)
+        png = cv2.imencode(".png", background)[1].tobytes()
+        path = Path(folder) / f"scene_background.{hashlib.sha256(png).hexdigest()[:12]}.png"
+        if not path.exists():
+            from mulde.atomic import write_bytes
+
+            write_bytes(path, png)
+        return replace(self, scene_background=str(path))
+
+    def _scene(self, shape: tuple[int, ...]) -> np.ndarray:
+        if self.scene_background is None:
+            raise ValueError("the static stream needs scene_background (an image of the empty "
+                             "scene); with_scene(training_videos, folder) makes one")
+        image = cv2.imread(self.scene_background, cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise ValueError(f"{self.scene_background}: cannot read the scene background")
+        if image.shape != shape:
+            raise ValueError(f"{self.scene_background}: scene background {image.shape} but "
+                             f"frames {shape}")
+        return image
+
+    def find_regions(self, gray: np.ndarray, background: np.ndarray,
+                     mode: RegionMode | None = None) -> list[Region]:
+        """Return the frame's regions against `background` (the whole frame when none), by
+        `mode` (default: `regions`)."""
         mask = foreground_mask(gray, background, self.threshold, self.blur, self.open_size)
-        if self.regions is RegionMode.GRID:
+        return self.mask_regions(mask, mode)
+
+    def mask_regions(self, mask: np.ndarray, mode: RegionMode | None = None) -> list[Region]:
+        """Return the regions of a foreground mask (the whole frame when none)."""
+        if (mode or self.regions) is RegionMode.GRID:
             regions = grid_regions(mask, self.cell, self.stride, self.min_fraction)
         else:
             regions = component_regions(mask, self.min_area, self.close_size)
         if self.skip_edges:
-            height, width = gray.shape
+            height, width = mask.shape
             regions = [r for r in regions if r.box[0] > 0 and r.box[1] > 0
                        and r.box[2] < width and r.box[3] < height]
-        return regions or [whole_frame_region(*gray.shape)]
+        return regions or [whole_frame_region(*mask.shape)]
 
     def extract(self, video: FrameSource) -> VideoFeatures:
         """Return the video's streams as the feature cache's `VideoFeatures`."""
@@ -201,17 +258,46 @@ class ObjectCentricExtractor:
         boxes = np.array([r.box for rs in per_frame for r in rs], np.float32)
         out: dict[str, ObjectFeatures] = {}
         height, width = grays[0].shape
-        if "velocity" in self.streams:
-            rows = []
+        static = "static" in self.streams
+        if static:
+            scene = self._scene(grays[0].shape)
+            still, dwell = [], []
+            run = np.zeros(grays[0].shape, np.int32)  # frames in a row each pixel was foreground
+            for g in grays:
+                fg = foreground_mask(g, scene, self.threshold, self.blur, self.open_size)
+                run = np.where(fg, np.minimum(run + 1, self.dwell_frames), 0)
+                # connected components: a small still object need not fill a tenth of a cell
+                regions = self.mask_regions(fg, RegionMode.COMPONENTS)
+                still.append(regions)
+                dwell.append([float(np.median(run[r.box[1]:r.box[3], r.box[0]:r.box[2]][r.mask]))
+                              / self.dwell_frames for r in regions])
+            clock = _lap(t, "regions", clock)
+        if "velocity" in self.streams or static:
+            rows, still_rows = [], []
             flows = centred_flows(grays, self.flow_baseline, self.flow_preset)
-            for regions, flow in zip(per_frame, flows, strict=True):
+            for i, flow in enumerate(flows):
                 clock = _lap(t, "flow", clock)
-                for r in regions:
-                    x0, y0, x1, y1 = r.box
-                    rows.append(velocity_histogram(flow[y0:y1, x0:x1][r.mask], self.n_bins))
-                clock = _lap(t, "velocity", clock)
-            out["velocity"] = ObjectFeatures.build(np.array(rows), frame_index, boxes, n,
-                                                   self.n_bins)
+                if "velocity" in self.streams:
+                    for r in per_frame[i]:
+                        x0, y0, x1, y1 = r.box
+                        rows.append(velocity_histogram(flow[y0:y1, x0:x1][r.mask], self.n_bins))
+                    clock = _lap(t, "velocity", clock)
+                if static:
+                    for r, d in zip(still[i], dwell[i], strict=True):
+                        x0, y0, x1, y1 = r.box
+                        speed = velocity_histogram(flow[y0:y1, x0:x1][r.mask], 1)[0]
+                        whole = r.box == (0, 0, flow.shape[1], flow.shape[0])
+                        still_rows.append((0.0, speed, 0.0) if whole else
+                                          (r.mask.sum() / self.cell ** 2, speed, d))
+                    clock = _lap(t, "static", clock)
+            if "velocity" in self.streams:
+                out["velocity"] = ObjectFeatures.build(np.array(rows), frame_index, boxes, n,
+                                                       self.n_bins)
+            if static:
+                out["static"] = ObjectFeatures.build(
+                    np.array(still_rows), np.concatenate([np.full(len(r), i)
+                                                          for i, r in enumerate(still)]),
+                    [r.box for rs in still for r in rs], n, STATIC_DIM)
         if "geometry" in self.streams:
             out["geometry"] = ObjectFeatures.build(box_geometry(boxes, width, height),
                                                    frame_index, boxes, n, GEOMETRY_DIM)
@@ -231,13 +317,42 @@ class ObjectCentricExtractor:
 
 PRESETS: dict[str, ObjectCentricExtractor] = {
     # 8-bin velocity histograms on grid regions (AI-VAD's histogram for scenes where the
-    # direction of motion matters); add "geometry"/"appearance" to `streams` to try them
-    "default": ObjectCentricExtractor(),
+    # direction of motion matters) and still objects against the training scene (one camera);
+    # add "geometry"/"appearance" to `streams` to try them
+    "default": ObjectCentricExtractor(streams=("velocity", "static")),
     # the recommended UCSD Ped2 configuration: speed (1 bin, AI-VAD's Ped2 setting) on grid
     # regions away from the frame edges; benchmarks/ped2_features_ablation.py has the ablation
     # and docs/results.md how each choice was made
     "ped2": ObjectCentricExtractor(streams=("velocity",), n_bins=1),
 }
+
+
+def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) -> np.ndarray:
+    """Return the uint8 grayscale median of up to `max_frames` frames spread evenly over the
+    videos (each video's frames every k-th, k from the videos' total frame count)."""
+    videos = list(videos)
+    total = sum(v.n_frames if hasattr(v, "n_frames") else len(v) for v in videos)
+    step = max(1, int(np.ceil(total / max_frames)))
+    grays, seen = [], 0
+    for video in videos:
+        for frame in iter_source(video):
+            if seen % step == 0:
+                grays.append(to_gray(frame))
+            seen += 1
+    if not grays:
+        raise ValueError("no frames to learn the scene background from")
+    shapes = {g.shape for g in grays}
+    if len(shapes) > 1:
+        raise ValueError(f"the videos differ in frame size ({sorted(shapes)}): one scene "
+                         "background needs one camera view")
+    return median_background(grays, len(grays))
+
+
+def _sha256(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the scene background ({err})") from err
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:
