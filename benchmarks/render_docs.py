@@ -18,6 +18,7 @@ from common import RESULTS_DIR, read_json  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
+METHOD_ORDER = ("MULDE", "KNN", "LOF", "IForest", "OCSVM", "ECOD", "KDE", "DeepSVDD", "GMM")
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:
@@ -33,9 +34,9 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def commands(res: dict) -> str:
+def commands(res: dict, nice: int = 10) -> str:
     return "Produced by (in order, resumed runs append):\n\n```\n" + "\n".join(
-        f"OMP_NUM_THREADS=1 nice -n 10 {c}" for c in res["commands"]) + "\n```\n"
+        f"OMP_NUM_THREADS=1 nice -n {nice} {c}" for c in res["commands"]) + "\n```\n"
 
 
 def machine(res: dict) -> str:
@@ -48,7 +49,9 @@ def machine(res: dict) -> str:
 def accuracy_section(res: dict) -> str:
     entries = [e for e in res["entries"] if "error" not in e]
     errors = [e for e in res["entries"] if "error" in e]
-    methods = list(dict.fromkeys(e["method"] for e in res["entries"]))
+    found = list(dict.fromkeys(e["method"] for e in res["entries"]))
+    methods = sorted(found, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER
+                     else len(METHOD_ORDER) + found.index(m))
     seeds = sorted({e["seed"] for e in res["entries"]})
     by = defaultdict(dict)  # (dataset) -> {(method, seed): entry}
     for e in entries:
@@ -60,6 +63,7 @@ def accuracy_section(res: dict) -> str:
     ap = np.array([[np.mean([by[ds][(m, s)]["ap"] for s in seeds]) for m in methods]
                    for ds in complete])
     out = ["## Accuracy on ADBench (one-class protocol)\n", machine(res), commands(res)]
+    out += [f"Note: {n}\n" for n in res.get("notes", [])]
     out.append(
         f"Protocol: for each seed in {seeds}, the normal rows are split 50/50 (NumPy "
         "`default_rng(seed)` permutation); methods train on one half and are tested on the other "
@@ -88,24 +92,34 @@ def accuracy_section(res: dict) -> str:
     times = {m: [(e["fit_s"], e["score_s"]) for ds in complete for (mm, _), e in by[ds].items()
                  if mm == m] for m in methods}
     rows = [[m, float(auc[:, j].mean()), float(ap[:, j].mean()), float(ranks[:, j].mean()),
-             f"{wins[j]:g}", float(np.mean([t[0] for t in times[m]])),
+             f"{wins[j]:.1f}".removesuffix(".0"), float(np.mean([t[0] for t in times[m]])),
              float(np.mean([t[1] for t in times[m]]))] for j, m in enumerate(methods)]
     rows.sort(key=lambda r: r[3])
-    out.append(f"Data sets with every method and seed done: {len(complete)} "
-               f"(of 58; list below). Seeds: {seeds}.\n")
+    out.append(f"Data sets with every method and every seed done: {len(complete)} of 58. "
+               "Means, ranks, wins and times in all tables below are over these data sets "
+               "only, so every method is compared on the same sets; a data set where some "
+               "method or seed is missing (a run still in progress, or an error) is left out "
+               f"of every table and listed at the end. Seeds: {seeds}.\n")
     out.append(table(["method", "mean AUC", "mean AP", "mean rank", "wins", "fit s",
                       "score s"], rows) + "\n")
     groups = {e["dataset"]: e["group"] for e in entries}
-    for group in ("Classical", "CV_by_ResNet18"):
-        idx = [i for i, ds in enumerate(complete) if groups[ds] == group]
+    n_train = {ds: by[ds][(methods[0], seeds[0])]["n_train"] for ds in complete}
+    subsets = [(f"Only {g}", [i for i, ds in enumerate(complete) if groups[ds] == g])
+               for g in ("Classical", "CV_by_ResNet18")]
+    subsets += [("Only data sets with >= 1000 training rows",
+                 [i for i, ds in enumerate(complete) if n_train[ds] >= 1000]),
+                ("Only data sets with < 1000 training rows",
+                 [i for i, ds in enumerate(complete) if n_train[ds] < 1000])]
+    for label, idx in subsets:
         if not idx or len(idx) == len(complete):
             continue
-        sub = [[m, float(auc[idx, j].mean()), float(np.mean([rankdata(-auc[i])[j]
-                                                           for i in idx]))]
+        sub = [[m, float(auc[idx, j].mean()), float(ranks[idx, j].mean()),
+                f"{np.sum([auc[i, j] == auc[i].max() for i in idx]):g}"]
                for j, m in enumerate(methods)]
         sub.sort(key=lambda r: r[2])
-        out.append(f"\nOnly {group} ({len(idx)} data sets):\n\n"
-                   + table(["method", "mean AUC", "mean rank"], sub) + "\n")
+        out.append(f"\n{label} ({len(idx)} data sets; ranks among all {len(methods)} "
+                   "methods):\n\n" + table(["method", "mean AUC", "mean rank", "best on"], sub)
+                   + "\n")
     j_m = methods.index("MULDE") if "MULDE" in methods else None
     head = ["data set", "n_train", "d", *methods]
     per = []
@@ -255,12 +269,14 @@ def speed_section(res: dict) -> str:
                            r["speedup"], r["max_abs_diff"]] for r in ab["sharing"]]) + "\n")
         if ab.get("scoring_batch_size"):
             out.append("Scoring chunk size (`multiscale_energy(..., batch_size=b)`, samples/s; "
-                       "the library default is 8192):\n")
+                       "the library default was 8192 when this was measured and is 512 "
+                       "since):\n")
             for r in ab["scoring_batch_size"]:
                 out.append(table(["preset", "d", *[f"b={b}" for b in r["samples_per_s"]]],
                                  [[r["preset"], r["d"], *r["samples_per_s"].values()]]) + "\n")
-        out.append("DSM loss: one forward pass over [noisy; clean] (the library) vs two passes "
-                   "(noisy with the input gradient, clean without); time per training step "
+        out.append("DSM loss: one forward pass over [noisy; clean] (the library's loss when "
+                   "this was measured) vs two passes (noisy with the input gradient, clean "
+                   "without; the library's loss since); time per training step "
                    "(forward + backward), default width, batch 1024:\n")
         out.append(table(["d", "one pass s", "two passes s",
                           "two/one (< 1: two passes faster)", "loss |diff|"],
@@ -284,12 +300,63 @@ def overfit_section(res: dict) -> str:
             + table(["data set", "seed", "n_fit", "best_step", *names], rows) + "\n")
 
 
-VIDEO_TODO = """## Video pipeline stages on UCSD Ped2 (TODO)
+VIDEO_STAGES = ("decode", "scene", "regions", "flow", "velocity", "static", "geometry",
+                "appearance")
 
-TODO: frames/s of each stage (decode, regions, flow, appearance, train, score) on Ped2. The
-video pipeline is being written by others; this section is to be filled by a
-`benchmarks/video_stages.py` once `mulde.pipeline` is stable.
-"""
+
+def video_section(res: dict) -> str:
+    """Render the per-stage frames/s of benchmarks/video_stages.py."""
+    cfgs = res["configs"]
+    names = list(cfgs)
+    out = ["## Video pipeline stages on UCSD Ped2\n", machine(res), commands(res, nice=5)]
+    subset = "; ".join(
+        f"`{n}`: training videos {', '.join(c['videos']['train'])} ({c['frames']['train']} "
+        f"frames), test videos {', '.join(c['videos']['test'])} ({c['frames']['test']} frames), "
+        f"{c['objects_per_frame']:.0f} objects per frame" for n, c in cfgs.items())
+    par = cfgs[names[0]]["params"]
+    app = next((c["params"] for c in cfgs.values() if "crop_size" in c["params"]), None)
+    crops = (f"{app['crop_size']} px square crops embedded by {app['backbone']}" if app
+             else "crops embedded by the backbone")
+    out.append(
+        "One thread (torch and OpenCV), `nice -n 5`, on a subset of Ped2 (360x240 JPEG frames) "
+        f"to keep the run to a few minutes: {subset}. Extraction stages are timed inside "
+        "`ObjectCentricExtractor.extract_objects(video, timings)` over the training and test "
+        "videos of the subset (frames/s = frames extracted / the stage's seconds); decode = "
+        "reading the JPEGs and converting to grayscale; regions = median background, "
+        f"foreground mask and {par['cell']} px grid cells every {par['stride']} px (plus, for "
+        "the static stream, the components against the scene background); scene = the "
+        "static stream's scene background from the training videos (median of their "
+        "frames); static = its per-component features; flow = "
+        f"DIS optical flow ({par['flow_preset']} preset, +-{par['flow_baseline']} frames); "
+        f"appearance = {crops} (weights loaded once before timing). train = training "
+        "frames / seconds of `MULDEStream.fit` (MULDE default preset plus scoring the "
+        "training objects) summed over the streams; score = test frames / seconds of "
+        "calibration, scoring the test objects and object -> frame max, summed over "
+        "the streams; report = test frames / "
+        "seconds of `write_report` (metrics, CSV, plots, HTML). The default preset trains at "
+        "most 1000 steps whatever the number of objects, so its frames/s grows with the number "
+        "of training frames; steps/s (second table) does not depend on it.\n")
+    rows = []
+    for stage in (*VIDEO_STAGES, "train", "score", "report"):
+        cells = [cfgs[n]["frames_per_s"].get(stage) for n in names]
+        if any(c is not None for c in cells):
+            rows.append([stage, *cells])
+    rows.append(["extraction, all stages", *[cfgs[n]["extraction_frames_per_s"]
+                                             for n in names]])
+    out.append("Frames per second of each stage ('-': the stage is off for that "
+               "extractor):\n\n" + table(["stage", *[f"`{n}`" for n in names]], rows) + "\n")
+    body = [[f"`{n}`", stream, s["d"], s["train_objects"], s["steps"], s["best_step"],
+             s["steps_per_s"], s["fit_s"], s["test_objects_per_s"]]
+            for n in names for stream, s in cfgs[n]["streams"].items()]
+    out.append("MULDE per stream (default preset, with the overrides in the notes; steps/s = "
+               "optimiser steps over the network "
+               "training seconds, validation included):\n\n" + table(
+                   ["extractor", "stream", "d", "training objects", "steps", "best step",
+                    "steps/s", "fit s", "test objects/s scored"], body) + "\n")
+    notes = [f"`{n}`: {c['note']}." for n, c in cfgs.items() if c.get("note")]
+    if notes:
+        out.append("Notes: " + " ".join(notes) + "\n")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -297,6 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--accuracy", type=Path, default=RESULTS_DIR / "adbench.json")
     p.add_argument("--speed", type=Path, default=RESULTS_DIR / "speed.json")
     p.add_argument("--overfit", type=Path, default=RESULTS_DIR / "mulde_overfit.json")
+    p.add_argument("--video", type=Path, default=RESULTS_DIR / "video_stages.json")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -311,7 +379,9 @@ def main(argv: list[str] | None = None) -> None:
     if over:
         parts.append(overfit_section(over))
     parts.append(speed_section(spd) if spd else "## Speed\n\nNot run yet.\n")
-    parts.append(VIDEO_TODO)
+    video = read_json(args.video)
+    parts.append(video_section(video) if video else "## Video pipeline stages on UCSD Ped2\n\n"
+                 "Not run yet (`python benchmarks/video_stages.py`).\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text("\n".join(parts))
