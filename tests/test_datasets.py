@@ -323,6 +323,14 @@ def test_shanghaitech_fake_layout_and_scenes(tmp_path):
         scene1 = load_dataset("shanghaitech", root, scenes=[1])
     assert [v.name for v in scene1.train] == ["01_001", "01_002"]
     assert [v.name for v in scene1.test] == ["01_0014"]
+    assert scene1.one_view and not dataset.one_view  # 13 cameras: no single scene model
+    from mulde.extractors import build_extractor
+    from mulde.pipeline import extract_features
+
+    with pytest.raises(DatasetError, match="several camera views; use the extractor "
+                                           "objects:velocity"):
+        extract_features(dataset, build_extractor("objects"), progress=False)
+    assert "static" not in build_extractor("objects:velocity").streams
     with pytest.raises(DatasetError, match="no videos of scene"):
         load_dataset("shanghaitech", root, scenes=["05"])
 

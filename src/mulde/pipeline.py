@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mulde.atomic import ensure_writable, sweep_stale_temp
+from mulde.datasets.common import DatasetError
 from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
 from mulde.stream_models import make_stream_model
 from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
@@ -47,6 +48,10 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     if cache is not None:
         ensure_writable(cache.root)
         sweep_stale_temp(cache.root)
+    if "static" in getattr(extractor, "streams", ()) and not dataset.one_view:
+        raise DatasetError(f"{dataset.name}: the static stream learns one scene background, but "
+                         "these videos come from several camera views; use the extractor "
+                         "objects:velocity, or load one view (e.g. shanghaitech scenes=[1])")
     if hasattr(extractor, "with_scene"):  # learns what the empty scene looks like, if needed
         folder = (Path(cache.root) / dataset.name if cache is not None
                   else Path(tempfile.mkdtemp(prefix="mulde_scene_")))

@@ -73,10 +73,12 @@ def load(root: Path, *, scenes: Iterable[int | str] | None = None) -> Dataset:
         if absent:
             raise DatasetError(f"{root}: no videos of scene(s) {', '.join(absent)}")
     labels = read_gt(gt_dir, selected(tests))
+    views = {scene_of(n) for n in [*selected(train), *selected(tests)]}
     return Dataset(
         "shanghaitech",
         root,
         tuple(Video(n, train[n]) for n in selected(train)),
         tuple(Video(n, tests[n], labels[n]) for n in selected(tests)),
         SMOOTHING_SIGMA,
+        one_view=len(views) <= 1,
     )

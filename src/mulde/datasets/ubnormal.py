@@ -156,7 +156,7 @@ def load(root: Path, *, split: str = "test", splits_dir: Path | None = None) -> 
             else:
                 labels = read_labels(gt, n_frames)
         test.append(Video(name, index[name], labels))
-    return Dataset("ubnormal", root, train, tuple(test), SMOOTHING_SIGMA)
+    return Dataset("ubnormal", root, train, tuple(test), SMOOTHING_SIGMA, one_view=False)
 
 
 def _video_index(root: Path) -> dict[str, Path]:

@@ -139,7 +139,7 @@ def load(
             stacklevel=2,
         )
     train = tuple(Video(p.stem, p) for p in train_paths)
-    return Dataset("ucf_crime", root, train, tuple(test), SMOOTHING_SIGMA)
+    return Dataset("ucf_crime", root, train, tuple(test), SMOOTHING_SIGMA, one_view=False)
 
 
 def _find(root: Path, file_name: str) -> Path | None:

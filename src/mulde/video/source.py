@@ -57,3 +57,4 @@ class Dataset:
     train: tuple[Video, ...]
     test: tuple[Video, ...]
     smoothing_sigma: float = 3.0
+    one_view: bool = True  # every video from one static camera view (a scene model applies)

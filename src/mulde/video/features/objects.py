@@ -320,6 +320,9 @@ PRESETS: dict[str, ObjectCentricExtractor] = {
     # direction of motion matters) and still objects against the training scene (one camera);
     # add "geometry"/"appearance" to `streams` to try them
     "default": ObjectCentricExtractor(streams=("velocity", "static")),
+    # the velocity stream alone: for datasets of several camera views (ShanghaiTech, UBnormal,
+    # UCF-Crime), where one scene background cannot serve the static stream
+    "velocity": ObjectCentricExtractor(),
     # the recommended UCSD Ped2 configuration: speed (1 bin, AI-VAD's Ped2 setting) on grid
     # regions away from the frame edges; benchmarks/ped2_features_ablation.py has the ablation
     # and docs/results.md how each choice was made
