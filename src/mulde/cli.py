@@ -92,9 +92,12 @@ def _has_column(path: Path, column: str) -> bool:
 
 
 def _dataset(args: argparse.Namespace):
-    from mulde.datasets import load_dataset
+    from mulde.datasets import DatasetError, load_dataset
 
-    return load_dataset(args.dataset, args.root)
+    if args.scenes and args.dataset != "shanghaitech":
+        raise DatasetError(f"--scenes applies to shanghaitech, not {args.dataset}")
+    options = {"scenes": args.scenes} if args.scenes else {}
+    return load_dataset(args.dataset, args.root, **options)
 
 
 def _extract(args: argparse.Namespace) -> int:
@@ -214,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "ucf_crime or folder (your own videos)")
         p.add_argument("--root", required=True, type=Path, help="the dataset's root folder")
         p.add_argument("--extractor", default="objects", help="feature extractor (objects)")
+        p.add_argument("--scenes", nargs="+", help="shanghaitech: only these scenes (e.g. 1 4)")
         threads_arg(p)
 
     p = sub.add_parser("extract", help="extract and cache the features of a dataset")

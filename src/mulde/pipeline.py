@@ -51,7 +51,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     if "static" in getattr(extractor, "streams", ()) and not dataset.one_view:
         raise DatasetError(f"{dataset.name}: the static stream learns one scene background, but "
                          "these videos come from several camera views; use the extractor "
-                         "objects:velocity, or load one view (e.g. shanghaitech scenes=[1])")
+                         "objects:velocity, or load one view (shanghaitech: --scenes 1)")
     if hasattr(extractor, "with_scene"):  # learns what the empty scene looks like, if needed
         folder = (Path(cache.root) / dataset.name if cache is not None
                   else Path(tempfile.mkdtemp(prefix="mulde_scene_")))
