@@ -87,7 +87,11 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def set_single_thread() -> None:
-    """Pin torch to one thread (the benchmark machine is shared; see docs/benchmarks.md)."""
+    """Pin torch and OpenCV to OMP_NUM_THREADS threads, one by default (the benchmark machine
+    is shared; see docs/benchmarks.md)."""
+    import cv2
     import torch
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -176,9 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", default="", help="comma-separated row numbers (default: all)")
     args = ap.parse_args(argv)
     set_single_thread()
-    import cv2
-
-    cv2.setNumThreads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     if not args.data.is_dir():
         print(f"UCSD Ped2 not found at {args.data}; set MULDE_DATA", file=sys.stderr)
         return 2

@@ -252,9 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS_DIR / "ped2_preregistered.json")
     args = ap.parse_args(argv)
     set_single_thread()
-    import cv2
-
-    cv2.setNumThreads(1)
     if not args.data.is_dir():
         print(f"UCSD Ped2 not found at {args.data}; set MULDE_DATA", file=sys.stderr)
         return 2

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import tempfile
 import time
@@ -43,11 +42,10 @@ from mulde.datasets import load_dataset  # noqa: E402
 from mulde.evaluation import (  # noqa: E402
     Calibration,
     EvaluationProtocol,
-    objects_to_frames,
     write_report,
 )
 from mulde.extractors import build_extractor  # noqa: E402
-from mulde.stream_models import MULDEStream  # noqa: E402
+from mulde.pipeline import Extraction, train_and_score  # noqa: E402
 from mulde.video.cache import VideoFeatures  # noqa: E402
 from mulde.video.features.base import to_video_features  # noqa: E402
 from mulde.video.features.objects import STREAMS, ObjectCentricExtractor  # noqa: E402
@@ -81,54 +79,29 @@ def extract(extractor: ObjectCentricExtractor, videos: list) -> tuple[dict[str, 
     return feats, stages
 
 
-def stack(videos: dict[str, VideoFeatures], stream: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return the training objects of a stream (float64) and their video ids (the pipeline's)."""
-    x = [vf.streams[stream]["features"] for vf in videos.values()]
-    groups = np.concatenate([np.full(len(a), i) for i, a in enumerate(x)])
-    return np.concatenate(x).astype(np.float64), groups
-
-
-def train_and_score(train: dict[str, VideoFeatures], test: dict[str, VideoFeatures],
-                    params: dict[str, Any], seed: int
-                    ) -> tuple[dict[str, np.ndarray], dict[str, Calibration], dict[str, Any]]:
-    """Fit MULDE per stream, score the test frames as `mulde.pipeline.train_and_score` does;
-    return (fused frame scores, calibrations, per-stream timings)."""
-    streams = sorted(next(iter(train.values())).streams)
-    fused = {name: np.zeros(vf.n_frames) for name, vf in test.items()}
-    cals: dict[str, Calibration] = {}
-    per: dict[str, Any] = {}
+def stream_runs(train: dict[str, VideoFeatures], test: dict[str, VideoFeatures],
+                params: dict[str, Any], seed: int
+                ) -> tuple[dict[str, np.ndarray], dict[str, Calibration], dict[str, Any]]:
+    """Fit MULDE per stream and score the test frames with `mulde.pipeline.train_and_score`;
+    return (fused frame scores, calibrations, per-stream timings and training steps)."""
+    stats: dict[str, dict[str, Any]] = {}
+    fused, cals, _ = train_and_score(Extraction(features={"train": train, "test": test}),
+                                     "mulde", seed, dict(params), progress=False,
+                                     stream_stats=stats)
     n_train = sum(vf.n_frames for vf in train.values())
     n_test = sum(vf.n_frames for vf in test.values())
-    for stream in streams:
-        X, groups = stack(train, stream)
-        t0 = time.perf_counter()
-        model = MULDEStream(dict(params), seed).fit(X, groups)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        train_obj = model.train_scores()
-        fill = float(train_obj.min())
-        frames = [objects_to_frames(train_obj[groups == i], vf.streams[stream]["frame_index"],
-                                    vf.n_frames, empty=fill)
-                  for i, vf in enumerate(train.values())]
-        cals[stream] = Calibration.fit(np.concatenate(frames))
-        n_obj = 0
-        for name, vf in test.items():
-            x = vf.streams[stream]["features"].astype(np.float64)
-            n_obj += len(x)
-            s = objects_to_frames(model.score(x), vf.streams[stream]["frame_index"],
-                                  vf.n_frames, empty=fill)
-            fused[name] += cals[stream].transform(s)
-        score_s = time.perf_counter() - t0
-        res = model.model.train_result_
-        net_s = model.model.fit_seconds_
+    per: dict[str, Any] = {}
+    for stream, st in stats.items():
+        res, net_s = st["model"].model.train_result_, st["model"].model.fit_seconds_
+        fit_s, score_s = st["fit_s"], st["score_s"]
         per[stream] = {
-            "d": int(X.shape[1]), "train_objects": int(len(X)), "test_objects": n_obj,
-            "fit_s": fit_s, "network_training_s": net_s, "steps": res.steps,
-            "best_step": res.best_step, "stopped_early": res.stopped_early,
+            "d": st["d"], "train_objects": st["train_objects"],
+            "test_objects": st["test_objects"], "fit_s": fit_s, "network_training_s": net_s,
+            "steps": res.steps, "best_step": res.best_step, "stopped_early": res.stopped_early,
             "steps_per_s": res.steps / net_s, "train_frames_per_s": n_train / fit_s,
             "score_s": score_s, "test_frames_per_s": n_test / score_s,
-            "test_objects_per_s": n_obj / score_s}
-        print(f"  {stream}: d={X.shape[1]} {len(X)} objects, {res.steps} steps "
+            "test_objects_per_s": st["test_objects"] / score_s}
+        print(f"  {stream}: d={st['d']} {st['train_objects']} objects, {res.steps} steps "
               f"{res.steps / net_s:.1f} steps/s, fit {fit_s:.1f} s, score {score_s:.2f} s",
               flush=True)
     return fused, cals, per
@@ -158,7 +131,7 @@ def run_config(name: str, cfg: dict[str, Any], dataset, seed: int) -> dict[str, 
                                                                        *test.values()))
     print(f"  extraction: {n_frames} frames, " + ", ".join(
         f"{k} {n_frames / s:.0f} f/s" for k, s in stages.items()), flush=True)
-    fused, cals, per = train_and_score(train, test, cfg["mulde"], seed)
+    fused, cals, per = stream_runs(train, test, cfg["mulde"], seed)
     fit_s = sum(p["fit_s"] for p in per.values())
     score_s = sum(p["score_s"] for p in per.values())
     labels = {v.name: v.labels for v in test_v}
@@ -201,9 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "video_stages.json")
     args = p.parse_args(argv)
     set_single_thread()
-    import cv2
-
-    cv2.setNumThreads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     if not args.data.is_dir():
         print(f"UCSD Ped2 not found at {args.data}; set MULDE_DATA", file=sys.stderr)
         return 2
@@ -214,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown configs {sorted(unknown)}; choose from {list(configs)}")
     names = args.configs or list(configs)
+    import cv2
+
     payload = new_header("video_stages", dataset="ucsd_ped2", threads=1,
                          cv2_threads=cv2.getNumThreads(), seed=args.seed, configs={})
     if "objects+appearance" in names:  # weights loaded once per process, outside the stages

@@ -103,14 +103,16 @@ def _frames(scores: np.ndarray, vf: VideoFeatures, stream: str, fill: float) -> 
 
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
                     mulde_params: dict[str, Any] | None = None, progress: bool = True,
-                    model_dir: Path | None = None) -> tuple[dict[str, np.ndarray],
-                                                             dict[str, Calibration],
-                                                             dict[str, float]]:
+                    model_dir: Path | None = None,
+                    stream_stats: dict[str, dict[str, Any]] | None = None
+                    ) -> tuple[dict[str, np.ndarray], dict[str, Calibration], dict[str, float]]:
     """Fit one model per stream on the training videos, score the test videos' frames.
 
     Returns (fused test frame scores per video, calibration per stream, seconds per stage).
     Each stream is calibrated to [min, 99.9th percentile] of its training frame scores and
-    the calibrated streams are summed (AI-VAD's fusion).
+    the calibrated streams are summed (AI-VAD's fusion). `stream_stats`, when given, is
+    filled per stream with the fitted model, its dimension, object counts and the seconds
+    of fitting and of scoring (calibration included).
     """
     train = extraction.features.get("train", {})
     test = extraction.features.get("test", {})
@@ -124,7 +126,7 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
         X, groups = _stack(train, stream)
         t0 = time.perf_counter()
         model = make_stream_model(detector, seed, mulde_params).fit(X, groups)
-        timings["train"] += time.perf_counter() - t0
+        fit_s = time.perf_counter() - t0
         if model_dir is not None and detector == "mulde":
             model.model.save(Path(model_dir) / f"{stream}.safetensors")
         t0 = time.perf_counter()
@@ -133,10 +135,19 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
         train_frames = [_frames(train_obj[groups == i], vf, stream, fill)
                         for i, vf in enumerate(train.values())]
         calibrations[stream] = Calibration.fit(np.concatenate(train_frames))
+        n_test = 0
         for name, vf in test.items():
-            obj = model.score(vf.streams[stream]["features"].astype(np.float64))
-            fused[name] += calibrations[stream].transform(_frames(obj, vf, stream, fill))
-        timings["score"] += time.perf_counter() - t0
+            x = vf.streams[stream]["features"].astype(np.float64)
+            n_test += len(x)
+            fused[name] += calibrations[stream].transform(_frames(model.score(x), vf, stream,
+                                                                  fill))
+        score_s = time.perf_counter() - t0
+        timings["train"] += fit_s
+        timings["score"] += score_s
+        if stream_stats is not None:
+            stream_stats[stream] = {"model": model, "d": int(X.shape[1]),
+                                    "train_objects": int(len(X)), "test_objects": n_test,
+                                    "fit_s": fit_s, "score_s": score_s}
     return fused, calibrations, timings
 
 
