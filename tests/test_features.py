@@ -268,6 +268,23 @@ def test_static_stream_finds_an_object_that_stays_and_measures_how_long(tmp_path
         wrong.extract_objects(rgb([np.zeros((20, 20), np.uint8)] * 2))
 
 
+def test_scene_background_of_the_same_videos_is_reused_not_decoded_again(tmp_path, monkeypatch):
+    from fakes import write_frames
+
+    import mulde.video.features.objects as objects_module
+    from mulde.video.source import Video
+
+    videos = [Video(f"v{i}", write_frames(tmp_path / f"v{i}", 4)) for i in range(2)]
+    ex = ObjectCentricExtractor(streams=("static",))
+    first = ex.with_scene(videos, tmp_path / "scene")
+    with monkeypatch.context() as m:
+        m.setattr(objects_module, "scene_background_of",
+                  lambda *a: pytest.fail("the training videos were decoded again"))
+        assert ex.with_scene(videos, tmp_path / "scene") == first
+    write_frames(tmp_path / "v0", 5)  # a training video changed: a new background file
+    assert ex.with_scene(videos, tmp_path / "scene").scene_background != first.scene_background
+
+
 def test_extractor_params_name_version_and_errors():
     ex = PRESETS["ped2"]
     p = ex.params

@@ -5,6 +5,7 @@ background of the scene learned from the training videos, what lies still where 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -14,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mulde.video.cache import VideoFeatures
+from mulde.video.cache import VideoFeatures, source_checksum
 from mulde.video.features.base import (
     FrameSource,
     ObjectFeatures,
@@ -32,6 +33,7 @@ from mulde.video.features.regions import (
     median_background,
     whole_frame_region,
 )
+from mulde.video.source import Video
 
 STREAMS = ("velocity", "geometry", "appearance", "static")
 GEOMETRY_DIM = 5
@@ -183,13 +185,24 @@ class ObjectCentricExtractor:
                    ) -> ObjectCentricExtractor:
         """Return the extractor with `scene_background` set: the median of up to
         `background_frames` frames spread evenly over `videos` (the training videos), saved
-        as folder/scene_background.<sha256 prefix>.png. Unchanged when the static stream is
-        off or a background is already set."""
+        as folder/scene_background.<key>.png. For `Video`s the key hashes their names, source
+        checksums and `background_frames`, so a later run over the same videos reuses the
+        file instead of decoding them again; for in-memory frames it hashes the image.
+        Unchanged when the static stream is off or a background is already set."""
         if "static" not in self.streams or self.scene_background is not None:
             return self
+        videos = list(videos)
+        key = None
+        if videos and all(isinstance(v, Video) for v in videos):
+            key = _sha256_text([self.background_frames, *((v.name, source_checksum(v.path))
+                                                          for v in videos)])
+            path = Path(folder) / f"scene_background.{key[:12]}.png"
+            if path.exists():
+                return replace(self, scene_background=str(path))
         background = scene_background_of(videos, self.background_frames)
         png = cv2.imencode(".png", background)[1].tobytes()
-        path = Path(folder) / f"scene_background.{hashlib.sha256(png).hexdigest()[:12]}.png"
+        key = key or hashlib.sha256(png).hexdigest()
+        path = Path(folder) / f"scene_background.{key[:12]}.png"
         if not path.exists():
             from mulde.atomic import write_bytes
 
@@ -349,6 +362,10 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) ->
         raise ValueError(f"the videos differ in frame size ({sorted(shapes)}): one scene "
                          "background needs one camera view")
     return median_background(grays, len(grays))
+
+
+def _sha256_text(items: list) -> str:
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
 
 def _sha256(path: str) -> str:
