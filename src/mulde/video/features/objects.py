@@ -23,10 +23,17 @@ from mulde.video.features.base import (
     to_gray,
     to_video_features,
 )
+from mulde.video.features.detections import (
+    DetectionsError,
+    boxes_file,
+    boxes_fingerprint,
+    read_boxes,
+)
 from mulde.video.features.flow import FlowPreset, centred_flows
 from mulde.video.features.regions import (
     Region,
     RegionMode,
+    box_regions,
     component_regions,
     foreground_mask,
     grid_regions,
@@ -103,7 +110,9 @@ class ObjectCentricExtractor:
     Background: per-video median of at most `background_frames` frames (offline, static
     camera). Foreground: |frame - background| > `threshold` after a `blur` Gaussian, opened
     with `open_size`. Regions: a grid of `cell` px cells every `stride` px holding at least
-    `min_fraction` foreground (default), or connected components (`min_area`, `close_size`);
+    `min_fraction` foreground (default), connected components (`min_area`, `close_size`), or
+    the boxes of an external detector (`regions="boxes"`: one CSV per video under
+    `boxes_dir`, see `detections`; boxes scoring below `min_box_score` dropped);
     `skip_edges` (default) drops regions whose box touches a frame edge: the flow of an object
     entering or leaving the view is unreliable (on Ped2's training videos such cells are 5 %
     of the moving cells but hold the frame maximum in 46 % of the top 1 % of frames; on the
@@ -146,6 +155,8 @@ class ObjectCentricExtractor:
     crop_min_side: int = 32
     scene_background: str | None = None
     dwell_frames: int = 50
+    boxes_dir: str | None = None
+    min_box_score: float = 0.0
     name: str = field(default="objects", init=False)
     version: str = field(default="1", init=False)
 
@@ -158,6 +169,11 @@ class ObjectCentricExtractor:
         object.__setattr__(self, "flow_preset", FlowPreset(self.flow_preset))
         object.__setattr__(self, "streams", tuple(self.streams))
         object.__setattr__(self, "close_size", tuple(self.close_size))
+        if self.regions is RegionMode.BOXES and not (self.boxes_dir and
+                                                     Path(self.boxes_dir).is_dir()):
+            raise DetectionsError(f"regions='boxes' needs boxes_dir, a folder of detections "
+                                  f"files (mulde.video.features.detections); got "
+                                  f"{self.boxes_dir!r}")
 
     @property
     def params(self) -> dict[str, Any]:
@@ -174,6 +190,10 @@ class ObjectCentricExtractor:
         if not self.skip_edges:  # absent when off: cache keys from before the option still hold
             p.pop("skip_edges")
         p.pop("scene_background")
+        if self.regions is not RegionMode.BOXES:  # absent then: older cache keys still hold
+            p.pop("boxes_dir"), p.pop("min_box_score")
+        else:  # the detections' content decides the features, not the folder's path
+            p["boxes_sha256"] = boxes_fingerprint(p.pop("boxes_dir"))
         if "static" not in self.streams:
             p.pop("dwell_frames")
         else:  # the image's content decides the features, not its path
@@ -222,16 +242,23 @@ class ObjectCentricExtractor:
         return image
 
     def find_regions(self, gray: np.ndarray, background: np.ndarray,
-                     mode: RegionMode | None = None) -> list[Region]:
+                     mode: RegionMode | None = None, boxes: np.ndarray | None = None
+                     ) -> list[Region]:
         """Return the frame's regions against `background` (the whole frame when none), by
-        `mode` (default: `regions`)."""
+        `mode` (default: `regions`; the boxes mode takes the frame's detector `boxes`)."""
         mask = foreground_mask(gray, background, self.threshold, self.blur, self.open_size)
-        return self.mask_regions(mask, mode)
+        return self.mask_regions(mask, mode, boxes)
 
-    def mask_regions(self, mask: np.ndarray, mode: RegionMode | None = None) -> list[Region]:
+    def mask_regions(self, mask: np.ndarray, mode: RegionMode | None = None,
+                     boxes: np.ndarray | None = None) -> list[Region]:
         """Return the regions of a foreground mask (the whole frame when none)."""
-        if (mode or self.regions) is RegionMode.GRID:
+        mode = mode or self.regions
+        if mode is RegionMode.GRID:
             regions = grid_regions(mask, self.cell, self.stride, self.min_fraction)
+        elif mode is RegionMode.BOXES:
+            if boxes is None:
+                raise ValueError("the boxes region mode needs the frame's detector boxes")
+            regions = box_regions(mask, boxes)
         else:
             regions = component_regions(mask, self.min_area, self.close_size)
         if self.skip_edges:
@@ -265,7 +292,15 @@ class ObjectCentricExtractor:
             raise ValueError("the video has no frames")
         clock = _lap(t, "decode", clock)
         background = median_background(grays, self.background_frames)
-        per_frame = [self.find_regions(g, background) for g in grays]
+        detected: list[np.ndarray | None] = [None] * n
+        if self.regions is RegionMode.BOXES:
+            if not isinstance(source, Video):
+                raise ValueError("regions='boxes' needs a Video: its path names the "
+                                 "detections file")
+            detected = read_boxes(boxes_file(self.boxes_dir, source.path), n,
+                                  grays[0].shape[1], grays[0].shape[0], self.min_box_score)
+        per_frame = [self.find_regions(g, background, boxes=b) for g, b in zip(grays, detected,
+                                                                               strict=True)]
         clock = _lap(t, "regions", clock)
         frame_index = np.concatenate([np.full(len(r), i) for i, r in enumerate(per_frame)])
         boxes = np.array([r.box for rs in per_frame for r in rs], np.float32)

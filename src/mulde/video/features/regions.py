@@ -16,6 +16,7 @@ class RegionMode(str, Enum):
 
     GRID = "grid"  # overlapping square cells holding enough foreground (robust in crowds)
     COMPONENTS = "components"  # connected components (merge people walking close together)
+    BOXES = "boxes"  # an external detector's boxes (`detections`), foreground pixels inside
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ def grid_regions(mask: np.ndarray, cell: int = 32, stride: int = 16,
             rows, cols = np.flatnonzero(sub.any(1)), np.flatnonzero(sub.any(0))
             r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
             out.append(Region((x + c0, y + r0, x + c1, y + r1), sub[r0:r1, c0:c1]))
+    return out
+
+
+def box_regions(mask: np.ndarray, boxes: np.ndarray) -> list[Region]:
+    """Return one region per (x0, y0, x1, y1) box inside the frame: its mask is the box's
+    foreground pixels, or the whole box when it holds none (an object standing still)."""
+    out = []
+    for x0, y0, x1, y1 in np.asarray(boxes, np.int64).reshape(-1, 4).tolist():
+        sub = mask[y0:y1, x0:x1]
+        out.append(Region((x0, y0, x1, y1), sub.copy() if sub.any() else np.ones_like(sub)))
     return out
 
 

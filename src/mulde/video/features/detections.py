@@ -1,0 +1,108 @@
+"""Object boxes from any external detector, one CSV file per video.
+
+Run a detector (YOLO, Mask R-CNN, ...) wherever it runs and write, for each video, a CSV with
+the header `frame,x0,y0,x1,y1` and optionally `score`: one row per detected object, `frame`
+the 0-based frame index, the box in pixels with x1/y1 exclusive. The files mirror the
+videos' paths under one folder: the file of a video at `.../Train/Train001` is
+`BOXES/Train/Train001.csv` or `BOXES/Train001.csv` (the longest mirrored path that exists
+wins), so the training and test videos of a dataset with equal names stay apart.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = ("frame", "x0", "y0", "x1", "y1")
+
+
+class DetectionsError(ValueError):
+    """A video's detections file is missing or malformed; the message names file, row, field."""
+
+
+def boxes_file(boxes_dir: str | Path, video_path: str | Path) -> Path:
+    """Return the detections file of the video at `video_path` (see the module docstring)."""
+    root, parts = Path(boxes_dir), Path(video_path).parts
+    tried = []
+    for k in range(len(parts), 0, -1):
+        if parts[-k] in ("/", "\\") or parts[-k].endswith(":\\"):
+            continue
+        candidate = root.joinpath(*parts[-k:-1], parts[-1] + ".csv")
+        if candidate.is_file():
+            return candidate
+        tried.append(candidate)
+    raise DetectionsError(f"no detections file for {video_path}: expected "
+                          f"{tried[-1] if tried else root} (or the video's path mirrored "
+                          f"deeper under {root})")
+
+
+def read_boxes(path: str | Path, n_frames: int, width: int, height: int,
+               min_score: float = 0.0) -> list[np.ndarray]:
+    """Return one (k, 4) int array of boxes per frame from a detections CSV.
+
+    Boxes are clipped to the frame; rows with `score` below `min_score` and boxes empty
+    after clipping are dropped. A missing column, a non-numeric or non-finite value, a
+    frame outside [0, n_frames) or a box with x1 <= x0 or y1 <= y0 raise `DetectionsError`
+    naming the file, the row (1 = header) and the field.
+    """
+    path = Path(path)
+    per_frame: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n_frames)]
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            fields = [c.strip() for c in reader.fieldnames or []]
+            missing = [c for c in COLUMNS if c not in fields]
+            if missing:
+                raise DetectionsError(f"{path}: missing column(s) {', '.join(missing)} "
+                                      f"(header must hold {','.join(COLUMNS)}[,score])")
+            reader.fieldnames = fields
+            for row_number, row in enumerate(reader, start=2):
+                values = {c: _number(path, row_number, c, row.get(c))
+                          for c in (*COLUMNS, *(("score",) if "score" in fields else ()))}
+                frame = values["frame"]
+                if frame != int(frame) or not 0 <= frame < n_frames:
+                    raise DetectionsError(f"{path}: row {row_number}, field frame: {frame:g} is "
+                                          f"not a frame index of this video (0..{n_frames - 1})")
+                x0, y0, x1, y1 = (values[c] for c in COLUMNS[1:])
+                if x1 <= x0 or y1 <= y0:
+                    raise DetectionsError(f"{path}: row {row_number}: empty box ({x0:g}, "
+                                          f"{y0:g}, {x1:g}, {y1:g}); need x1 > x0 and y1 > y0")
+                if values.get("score", math.inf) < min_score:
+                    continue
+                box = (max(0, math.floor(x0)), max(0, math.floor(y0)),
+                       min(width, math.ceil(x1)), min(height, math.ceil(y1)))
+                if box[2] > box[0] and box[3] > box[1]:
+                    per_frame[int(frame)].append(box)
+    except OSError as err:
+        raise DetectionsError(f"{path}: cannot read the detections ({err})") from err
+    except UnicodeDecodeError as err:
+        raise DetectionsError(f"{path}: not a text CSV file ({err})") from err
+    return [np.array(b, np.int64).reshape(-1, 4) for b in per_frame]
+
+
+def _number(path: Path, row: int, field: str, text: str | None) -> float:
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DetectionsError(f"{path}: row {row}, field {field}: {text!r} is not a number"
+                              ) from None
+    if not math.isfinite(value):
+        raise DetectionsError(f"{path}: row {row}, field {field}: {text!r} is not finite")
+    return value
+
+
+def boxes_fingerprint(boxes_dir: str | Path) -> str:
+    """Return a SHA-256 over the relative paths and contents of every CSV under `boxes_dir`:
+    the feature cache's key, so that changed detections are extracted again."""
+    root = Path(boxes_dir)
+    if not root.is_dir():
+        raise DetectionsError(f"{root}: the detections folder does not exist")
+    digest = hashlib.sha256()
+    for file in sorted(root.rglob("*.csv")):
+        digest.update(str(file.relative_to(root)).encode() + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()

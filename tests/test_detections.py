@@ -1,0 +1,161 @@
+"""Detector boxes from CSV files as the object regions: reading, checking, extracting, caching."""
+
+import numpy as np
+import pytest
+from fakes import write_square_frames
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mulde.cli import main
+from mulde.datasets import load_dataset
+from mulde.extractors import build_extractor
+from mulde.pipeline import extract_features
+from mulde.video.cache import FeatureCache
+from mulde.video.features import ObjectCentricExtractor
+from mulde.video.features.detections import (
+    DetectionsError,
+    boxes_file,
+    boxes_fingerprint,
+    read_boxes,
+)
+
+
+def _csv(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_read_boxes_clips_filters_by_score_and_groups_by_frame(tmp_path):
+    f = _csv(tmp_path / "v.csv", "frame,x0,y0,x1,y1,score\n"
+             "0,10,5,20.5,15,0.9\n"
+             "0,-4,-2,6,8,0.8\n"      # clipped to the frame
+             "2,30,10,50,40,0.95\n"   # x1 and y1 beyond a 40 x 30 frame
+             "2,1,1,5,5,0.2\n")       # below min_score
+    boxes = read_boxes(f, n_frames=4, width=40, height=30, min_score=0.5)
+    assert [b.tolist() for b in boxes] == [[[10, 5, 21, 15], [0, 0, 6, 8]], [],
+                                           [[30, 10, 40, 30]], []]
+    assert len(read_boxes(f, 4, 40, 30)[2]) == 2  # no score threshold: all kept
+
+
+@pytest.mark.parametrize("text, message", [
+    ("frame,x0,y0,x1\n0,1,1,5\n", "missing column.*y1"),
+    ("frame,x0,y0,x1,y1\n0,1,one,5,5\n", "row 2, field y0: 'one' is not a number"),
+    ("frame,x0,y0,x1,y1\n0,1,1,5,5\n0,1,1,nan,5\n", "row 3, field x1: 'nan' is not finite"),
+    ("frame,x0,y0,x1,y1\n9,1,1,5,5\n", "row 2, field frame: 9 is not a frame index"),
+    ("frame,x0,y0,x1,y1\n1.5,1,1,5,5\n", "row 2, field frame: 1.5"),
+    ("frame,x0,y0,x1,y1\n0,5,1,5,5\n", "row 2: empty box"),
+    ("frame,x0,y0,x1,y1\n0,1,1,5\n", "row 2, field y1: None"),
+])
+def test_read_boxes_names_file_row_and_field_of_bad_input(tmp_path, text, message):
+    f = _csv(tmp_path / "bad.csv", text)
+    with pytest.raises(DetectionsError, match=message) as err:
+        read_boxes(f, n_frames=3, width=40, height=30)
+    assert str(f) in str(err.value)
+
+
+def test_unreadable_detections_are_a_detections_error(tmp_path):
+    with pytest.raises(DetectionsError, match="cannot read"):
+        read_boxes(tmp_path / "absent.csv", 3, 40, 30)
+    (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(DetectionsError, match="not a text CSV"):
+        read_boxes(tmp_path / "binary.csv", 3, 40, 30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.floats(-50, 90), st.floats(-50, 90),
+                          st.floats(0.5, 60), st.floats(0.5, 60)), max_size=12))
+def test_read_boxes_keeps_every_box_that_overlaps_the_frame_inside_it(tmp_path_factory, rows):
+    f = tmp_path_factory.mktemp("p") / "v.csv"
+    f.write_text("frame,x0,y0,x1,y1\n" + "".join(f"{t},{x},{y},{x + w},{y + h}\n"
+                                                 for t, x, y, w, h in rows))
+    boxes = read_boxes(f, n_frames=5, width=40, height=30)
+    inside = [(t, x, y, w, h) for t, x, y, w, h in rows
+              if x < 40 and y < 30 and x + w > 0 and y + h > 0]
+    assert sum(len(b) for b in boxes) == len(inside)
+    for b in boxes:
+        if len(b):
+            assert (b[:, :2] >= 0).all() and (b[:, 2] <= 40).all() and (b[:, 3] <= 30).all()
+            assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
+
+
+def test_boxes_file_mirrors_the_video_path_longest_match_first(tmp_path):
+    video = tmp_path / "data" / "Train" / "Train001"
+    flat = _csv(tmp_path / "boxes" / "Train001.csv", "")
+    assert boxes_file(tmp_path / "boxes", video) == flat
+    nested = _csv(tmp_path / "boxes" / "Train" / "Train001.csv", "")
+    assert boxes_file(tmp_path / "boxes", video) == nested
+    with pytest.raises(DetectionsError, match="Test001.csv"):
+        boxes_file(tmp_path / "boxes", tmp_path / "data" / "Test" / "Test001")
+
+
+def _square_boxes(video, margin=2):
+    """Boxes of the bright square in each frame of a `_write` video: a perfect detector."""
+    rows = ["frame,x0,y0,x1,y1,score"]
+    for t, frame in enumerate(video.frames()):
+        ys, xs = np.nonzero(frame[..., 0] > 128)
+        rows.append(f"{t},{xs.min() - margin},{ys.min() - margin},{xs.max() + 1 + margin},"
+                    f"{ys.max() + 1 + margin},0.9")
+    return "\n".join(rows) + "\n"
+
+
+@pytest.fixture
+def detected(tmp_path):
+    """A folder dataset (3 training videos, 2 test videos with a fast stretch in 'a') and a
+    detections folder holding the square's box in every frame."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for i in range(3):
+        write_square_frames(root / "train" / f"t{i}", 1.0 + 0.1 * rng.standard_normal(40))
+    write_square_frames(root / "test" / "a", np.r_[np.ones(15), np.full(10, 3.0), np.ones(15)])
+    write_square_frames(root / "test" / "b", np.ones(40))
+    (root / "labels.csv").write_text("video,start,end\na,15,24\n")
+    ds = load_dataset("folder", root)
+    boxes = tmp_path / "boxes"
+    for split in ("train", "test"):
+        for v in getattr(ds, split):
+            _csv(boxes / split / f"{v.name}.csv", _square_boxes(v))
+    return ds, boxes
+
+
+def test_extractor_describes_each_detected_box_and_keys_the_cache_on_its_content(detected):
+    ds, boxes = detected
+    ex = ObjectCentricExtractor(regions="boxes", boxes_dir=str(boxes), n_bins=1, blur=1)
+    video = next(v for v in ds.test if v.name == "a")
+    vel = ex.extract_objects(video)["velocity"]
+    np.testing.assert_array_equal(vel.frame_index, np.arange(40))  # one box per frame
+    speed = vel.features[:, 0]
+    assert speed[17:23].mean() > 1.5 * np.r_[speed[3:13], speed[27:37]].mean()
+    key = ex.params["boxes_sha256"]
+    assert "boxes_dir" not in ex.params and key == boxes_fingerprint(boxes)
+    _csv(boxes / "test" / "b.csv", "frame,x0,y0,x1,y1\n")  # no detections at all now
+    assert ex.params["boxes_sha256"] != key
+    whole = ex.extract_objects(next(v for v in ds.test if v.name == "b"))["velocity"]
+    np.testing.assert_array_equal(whole.boxes, np.tile([0, 0, 120, 40], (40, 1)))
+    with pytest.raises(ValueError, match="needs a Video"):
+        ex.extract_objects([np.zeros((40, 120, 3), np.uint8)] * 2)
+    with pytest.raises(DetectionsError, match="boxes_dir"):
+        ObjectCentricExtractor(regions="boxes", boxes_dir=str(boxes / "absent"))
+
+
+def test_a_video_without_detections_is_skipped_and_reported_not_fatal(detected, tmp_path):
+    ds, boxes = detected
+    (boxes / "test" / "b.csv").unlink()
+    ex = build_extractor("objects:ped2", boxes_dir=str(boxes))
+    out = extract_features(ds, ex, FeatureCache(tmp_path / "cache"), progress=False)
+    assert out.n_extracted == 4 and [f["video"] for f in out.failed] == ["b"]
+    assert "no detections file" in out.failed[0]["error"]
+    with pytest.raises(ValueError, match="object extractors"):
+        build_extractor("frames", boxes_dir=str(boxes))
+
+
+def test_cli_takes_boxes_and_refuses_a_missing_folder(detected, tmp_path, capsys):
+    ds, boxes = detected
+    args = ["extract", "folder", "--root", str(ds.root), "--cache", str(tmp_path / "c"),
+            "--extractor", "objects:ped2", "--threads", "1"]
+    assert main([*args, "--boxes", str(boxes), "--min-box-score", "0.5"]) == 0
+    assert "5 videos extracted" in capsys.readouterr().out
+    assert main([*args, "--boxes", str(tmp_path / "nowhere")]) == 2
+    assert "needs boxes_dir" in capsys.readouterr().err
+    assert main([*args, "--extractor", "nonsense"]) == 2
+    assert "unknown extractor" in capsys.readouterr().err
