@@ -161,10 +161,13 @@ class MULDE(OutlierMixin, BaseEstimator):
     # ----------------------------------------------------------------------------- scoring
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         with np.errstate(over="ignore"):
-            z = (X - self.mean_) / self.scale_
-        _refuse_rows(np.abs(z) > np.finfo(np.float32).max, "lie beyond the float32 range "
-                     "once standardised with the training mean and scale")
-        return torch.as_tensor(z, dtype=torch.float32, device=self.device_)
+            z = X - self.mean_
+            z /= self.scale_  # in place: one float64 temporary, not three
+        limit = np.finfo(np.float32).max
+        if z.size and not (z.max() <= limit and z.min() >= -limit):
+            _refuse_rows(np.abs(z) > limit, "lie beyond the float32 range once standardised "
+                         "with the training mean and scale")
+        return torch.from_numpy(z.astype(np.float32)).to(self.device_)
 
     def _energies(self, X: np.ndarray) -> np.ndarray:
         sigmas = torch.as_tensor(self.sigmas_)
@@ -181,7 +184,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "network_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return X.astype(np.float64)
+        return np.asarray(X, dtype=np.float64)  # no copy when already float64
 
     def score_samples_multiscale(self, X: Any) -> np.ndarray:
         """Return the (n, L) energies f(x, sigma_l) on clean x (higher = more anomalous)."""
