@@ -48,17 +48,17 @@ def test_threads_option_sets_torch_and_opencv(features, monkeypatch):
         main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"), "--threads", "-1"])
 
 
-def test_scenes_option_and_the_one_view_check(tmp_path, capsys):
+def test_scenes_option_and_scene_backgrounds_per_view(tmp_path, capsys):
     from test_datasets import _shanghaitech_fake
 
     root = _shanghaitech_fake(tmp_path)
     cache = str(tmp_path / "cache")
     with pytest.warns(UserWarning):  # the fake lacks one test video
-        assert main(["extract", "shanghaitech", "--root", str(root), "--cache", cache]) == 2
-    assert "several camera views" in capsys.readouterr().err
+        assert main(["extract", "shanghaitech", "--root", str(root), "--cache", cache]) == 0
+    assert "5 videos extracted" in capsys.readouterr().out  # a scene background per view
     assert main(["extract", "shanghaitech", "--root", str(root), "--cache", cache,
-                 "--scenes", "1"]) == 0  # one camera view: the static stream applies
-    assert "3 videos extracted" in capsys.readouterr().out
+                 "--scenes", "1"]) == 0  # one view: the same background, the same cache keys
+    assert "0 videos extracted (0.0 frames/s), 3 cached" in capsys.readouterr().out
     assert main(["extract", "folder", "--root", str(root), "--cache", cache,
                  "--scenes", "1"]) == 2
     assert "--scenes applies to shanghaitech, not folder" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -327,12 +328,34 @@ def test_shanghaitech_fake_layout_and_scenes(tmp_path):
     from mulde.extractors import build_extractor
     from mulde.pipeline import extract_features
 
-    with pytest.raises(DatasetError, match="several camera views; use the extractor "
-                                           "objects:velocity"):
-        extract_features(dataset, build_extractor("objects"), progress=False)
+    objects = build_extractor("objects")
+    with pytest.raises(DatasetError, match="does not say which camera took which video; use "
+                                           "the extractor objects:velocity"):
+        extract_features(dataclasses.replace(dataset, view_of=None), objects, progress=False)
     assert "static" not in build_extractor("objects:velocity").streams
     with pytest.raises(DatasetError, match="no videos of scene"):
         load_dataset("shanghaitech", root, scenes=["05"])
+
+
+def test_static_stream_learns_one_scene_background_per_camera_view(tmp_path):
+    from mulde.extractors import build_extractor
+    from mulde.pipeline import extract_features
+
+    root = _shanghaitech_fake(tmp_path)
+    write_frames(root / "testing" / "frames" / "03_0031", 2, size=SMALL, suffix=".jpg")
+    dataset = load_dataset("shanghaitech", root)
+    objects = build_extractor("objects")
+    result = extract_features(dataset, objects, progress=False)
+    assert sorted(result.scene_backgrounds) == ["01", "02"]
+    assert len(set(result.scene_backgrounds.values())) == 2
+    assert set(result.features["test"]) == {"01_0014", "02_0128"}
+    assert [(f["video"], "view '03'" in f["error"]) for f in result.failed] == [("03_0031", True)]
+    view2 = [v for v in dataset.train if v.name == "02_001"]
+    test2 = next(v for v in dataset.test if v.name == "02_0128")
+    alone = objects.with_scene(view2, tmp_path / "alone").extract(test2)
+    for stream in ("velocity", "static"):
+        np.testing.assert_array_equal(result.features["test"]["02_0128"].streams[stream][
+            "features"], alone.streams[stream]["features"])
 
 
 # ---------------------------------------------------------------- UBnormal

@@ -33,6 +33,9 @@ class Extraction:
     seconds: float = 0.0
     frames_extracted: int = 0
     extractor: Extractor | None = None  # as used: fitted to the scene when it needs that
+    # the static stream on several camera views: view -> its scene background image (the
+    # `extractor` above is then the first view's)
+    scene_backgrounds: dict[str, str] = field(default_factory=dict)
 
 
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
@@ -44,20 +47,32 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed. An extractor
     with `with_scene` (the static stream) first learns the scene background from the training
-    videos (saved beside the cache entries; every shard computes the same file).
+    videos (saved beside the cache entries; every shard computes the same file); on a dataset
+    of several camera views (`Dataset.view_of`), one per view, and a test video of a view no
+    training video shows is skipped and listed in `failed`.
     """
     if cache is not None:
         ensure_writable(cache.root)
         sweep_stale_temp(cache.root)
-    if "static" in getattr(extractor, "streams", ()) and not dataset.one_view:
-        raise DatasetError(f"{dataset.name}: the static stream learns one scene background, but "
-                         "these videos come from several camera views; use the extractor "
-                         "objects:velocity, or load one view (shanghaitech: --scenes 1)")
+    per_view = "static" in getattr(extractor, "streams", ()) and not dataset.one_view
+    if per_view and dataset.view_of is None:
+        raise DatasetError(f"{dataset.name}: the static stream learns a scene background per "
+                           "camera view, but this dataset does not say which camera took which "
+                           "video; use the extractor objects:velocity")
+    result = Extraction(extractor=extractor)
+    fitted: dict[str | None, Extractor] = {None: extractor}
     if hasattr(extractor, "with_scene"):  # learns what the empty scene looks like, if needed
         folder = (Path(cache.root) / dataset.name if cache is not None
                   else Path(tempfile.mkdtemp(prefix="mulde_scene_")))
-        extractor = extractor.with_scene(dataset.train, folder)
-    result = Extraction(extractor=extractor)
+        if per_view:
+            views: dict[str, list[Video]] = {}
+            for v in dataset.train:
+                views.setdefault(dataset.view_of(v.name), []).append(v)
+            fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(views.items())}
+            result.scene_backgrounds = {view: ex.scene_background for view, ex in fitted.items()}
+        else:
+            fitted = {None: extractor.with_scene(dataset.train, folder)}
+        result.extractor = next(iter(fitted.values()))
     jobs: list[tuple[str, Video]] = [("train", v) for v in dataset.train]
     jobs += [("test", v) for v in dataset.test]
     jobs = shard(jobs, shard_spec)
@@ -65,6 +80,14 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     bar = tqdm(jobs, disable=not progress, desc=f"features {dataset.name}", unit="video")
     for split, video in bar:
         bar.set_postfix_str(video.name)
+        view = dataset.view_of(video.name) if per_view else None
+        if view not in fitted:
+            result.failed.append({"split": split, "video": video.name, "error": (
+                f"no training video shows its camera view {view!r}, so the static stream has "
+                "no scene background for it")})
+            tqdm.write(f"skipped {split}/{video.name}: no training video of view {view!r}")
+            continue
+        extractor = fitted[view]
         vf = cache.load(dataset.name, split, video, extractor) if cache else None
         if vf is not None:
             result.n_cached += 1
@@ -169,7 +192,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings = {"extract": extraction.seconds, **timings}
     config = {"dataset": dataset.name, "root": str(dataset.root), "detector": detector,
               "extractor": {"name": extractor.name, "version": extractor.version,
-                            "params": extraction.extractor.params},
+                            "params": extraction.extractor.params,
+                            **({"scene_backgrounds": extraction.scene_backgrounds}
+                               if extraction.scene_backgrounds else {})},
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached}
     t0 = time.perf_counter()

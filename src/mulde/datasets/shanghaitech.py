@@ -81,4 +81,5 @@ def load(root: Path, *, scenes: Iterable[int | str] | None = None) -> Dataset:
         tuple(Video(n, tests[n], labels[n]) for n in selected(tests)),
         SMOOTHING_SIGMA,
         one_view=len(views) <= 1,
+        view_of=scene_of,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,3 +58,6 @@ class Dataset:
     test: tuple[Video, ...]
     smoothing_sigma: float = 3.0
     one_view: bool = True  # every video from one static camera view (a scene model applies)
+    # with several views: a video name -> its camera view (one scene model per view), or None
+    # when the dataset does not say which camera took which video
+    view_of: Callable[[str], str] | None = field(default=None, compare=False, repr=False)

@@ -129,7 +129,7 @@ class ObjectCentricExtractor:
     capped at `dwell_frames` and divided by it]: an object that stays still where the
     training videos show empty ground (a dropped bag) is foreground without motion that
     dwells, which the per-video median background absorbs when it stays for most of the
-    video. One camera view.
+    video. One camera view per extractor (the pipeline fits one per view: `Dataset.view_of`).
     A frame without regions is one whole-frame object.
     """
 
@@ -365,11 +365,11 @@ class ObjectCentricExtractor:
 
 PRESETS: dict[str, ObjectCentricExtractor] = {
     # 8-bin velocity histograms on grid regions (AI-VAD's histogram for scenes where the
-    # direction of motion matters) and still objects against the training scene (one camera);
-    # add "geometry"/"appearance" to `streams` to try them
+    # direction of motion matters) and still objects against the training scene of each
+    # camera view; add "geometry"/"appearance" to `streams` to try them
     "default": ObjectCentricExtractor(streams=("velocity", "static")),
-    # the velocity stream alone: for datasets of several camera views (ShanghaiTech, UBnormal,
-    # UCF-Crime), where one scene background cannot serve the static stream
+    # the velocity stream alone: for datasets that do not name the camera of each video
+    # (UBnormal, UCF-Crime), where no scene background can serve the static stream
     "velocity": ObjectCentricExtractor(),
     # the recommended UCSD Ped2 configuration: speed (1 bin, AI-VAD's Ped2 setting) on grid
     # regions away from the frame edges; benchmarks/ped2_features_ablation.py has the ablation
