@@ -69,6 +69,27 @@ def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, de
         assert (out / "models" / "motion.safetensors").exists()
 
 
+def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp_path):
+    from mulde.extractors import build_extractor
+
+    ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+    metrics = run_pipeline(ds, build_extractor("objects:ped2"), out, mulde_params=PARAMS,
+                           progress=False)
+    snap = metrics["snapshots"]["a"]
+    assert list(metrics["snapshots"])[0] == "a"  # the highest peak is shown first
+    assert 15 <= snap["frame"] <= 24 and snap["ground truth"] == "anomalous"
+    assert snap["top object"] == "velocity"
+    frame = np.asarray(Image.open(sorted((dataset_root / "test" / "a").iterdir())[
+        snap["frame"]]))
+    rows, cols = np.nonzero(frame[..., 0] > 128)  # the bright square
+    x0, y0, x1, y1 = snap["box"]
+    assert x0 <= cols.mean() < x1 and y0 <= rows.mean() < y1
+    drawn = np.asarray(Image.open(out / "plots" / "snapshot_001_a.png"))
+    assert (drawn[y0, x0:x1, 0] > 200).mean() > 0.9  # the red box
+    assert "Most anomalous moments" in (out / "report.html").read_text()
+
+
 def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_root, tmp_path):
     (dataset_root / "labels.csv").unlink()  # a user's own videos: nothing labelled
     ds = load_dataset("folder", dataset_root)

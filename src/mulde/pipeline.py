@@ -15,7 +15,13 @@ from tqdm.auto import tqdm
 
 from mulde.atomic import ensure_writable, sweep_stale_temp
 from mulde.datasets.common import DatasetError
-from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
+from mulde.evaluation import (
+    Calibration,
+    EvaluationProtocol,
+    Snapshot,
+    objects_to_frames,
+    write_report,
+)
 from mulde.stream_models import make_stream_model
 from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
 from mulde.video.features.detections import DetectionsError
@@ -125,10 +131,38 @@ def _frames(scores: np.ndarray, vf: VideoFeatures, stream: str, fill: float) -> 
     return objects_to_frames(scores, vf.streams[stream]["frame_index"], vf.n_frames, empty=fill)
 
 
+@dataclass
+class TopObjects:
+    """Per frame of one test video: the calibrated score, stream and box (x0, y0, x1, y1) of
+    its highest-scoring object over all streams (box NaN when the stream has no boxes)."""
+
+    score: np.ndarray
+    stream: list[str]
+    box: np.ndarray
+
+    @classmethod
+    def empty(cls, n_frames: int) -> TopObjects:
+        return cls(np.full(n_frames, -np.inf), [""] * n_frames, np.full((n_frames, 4), np.nan))
+
+    def update(self, stream: str, scores: np.ndarray, frame_index: np.ndarray,
+               boxes: np.ndarray | None) -> None:
+        """Take the stream's objects (calibrated scores) where they beat the current best."""
+        order = np.lexsort((scores, frame_index))  # by frame, then score: last one is best
+        last = np.r_[frame_index[order][1:] != frame_index[order][:-1], True]
+        best = order[last]
+        frames = frame_index[best]
+        better = scores[best] > self.score[frames]
+        for obj, t in zip(best[better], frames[better], strict=True):
+            self.score[t] = scores[obj]
+            self.stream[t] = stream
+            self.box[t] = np.nan if boxes is None else boxes[obj]
+
+
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
                     mulde_params: dict[str, Any] | None = None, progress: bool = True,
                     model_dir: Path | None = None,
-                    stream_stats: dict[str, dict[str, Any]] | None = None
+                    stream_stats: dict[str, dict[str, Any]] | None = None,
+                    top_objects: dict[str, TopObjects] | None = None
                     ) -> tuple[dict[str, np.ndarray], dict[str, Calibration], dict[str, float]]:
     """Fit one model per stream on the training videos, score the test videos' frames.
 
@@ -136,7 +170,8 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
     Each stream is calibrated to [min, 99.9th percentile] of its training frame scores and
     the calibrated streams are summed (AI-VAD's fusion). `stream_stats`, when given, is
     filled per stream with the fitted model, its dimension, object counts and the seconds
-    of fitting and of scoring (calibration included).
+    of fitting and of scoring (calibration included); `top_objects`, when given, with each
+    test video's `TopObjects` (which object scored highest in each frame, and where).
     """
     train = extraction.features.get("train", {})
     test = extraction.features.get("test", {})
@@ -161,10 +196,15 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
         calibrations[stream] = Calibration.fit(np.concatenate(train_frames))
         n_test = 0
         for name, vf in test.items():
-            x = vf.streams[stream]["features"].astype(np.float64)
+            record = vf.streams[stream]
+            x = record["features"].astype(np.float64)
             n_test += len(x)
-            fused[name] += calibrations[stream].transform(_frames(model.score(x), vf, stream,
-                                                                  fill))
+            obj = model.score(x)
+            fused[name] += calibrations[stream].transform(_frames(obj, vf, stream, fill))
+            if top_objects is not None and len(x):
+                top_objects.setdefault(name, TopObjects.empty(vf.n_frames)).update(
+                    stream, calibrations[stream].transform(obj),
+                    np.asarray(record["frame_index"]), record.get("boxes"))
         score_s = time.perf_counter() - t0
         timings["train"] += fit_s
         timings["score"] += score_s
@@ -186,9 +226,15 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress)
+    top: dict[str, TopObjects] = {}
     scores, calibrations, timings = train_and_score(
-        extraction, detector, seed, mulde_params, progress, out_dir / "models")
+        extraction, detector, seed, mulde_params, progress, out_dir / "models",
+        top_objects=top)
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
+    protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
+    t0 = time.perf_counter()
+    snapshots = most_anomalous_moments(dataset, scores, top, protocol)
+    timings["snapshots"] = time.perf_counter() - t0
     timings = {"extract": extraction.seconds, **timings}
     config = {"dataset": dataset.name, "root": str(dataset.root), "detector": detector,
               "extractor": {"name": extractor.name, "version": extractor.version,
@@ -199,9 +245,56 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached}
     t0 = time.perf_counter()
     metrics = write_report(
-        out_dir, scores, labels,
-        protocol=EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma),
-        calibration=calibrations, fusion="sum of calibrated streams", config=config,
-        seed=seed, timings=timings, title=f"MULDE on {dataset.name}")
+        out_dir, scores, labels, protocol=protocol, calibration=calibrations,
+        fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
+        title=f"MULDE on {dataset.name}", snapshots=snapshots)
     timings["report"] = time.perf_counter() - t0
     return metrics
+
+
+def most_anomalous_moments(dataset: Dataset, scores: dict[str, np.ndarray],
+                           top: dict[str, TopObjects], protocol: EvaluationProtocol,
+                           limit: int = 24) -> dict[str, Snapshot]:
+    """Return a `Snapshot` of the `limit` test videos with the highest peak final (smoothed)
+    score, highest first: the peak frame, decoded again, with the box of its top object, at
+    most 640 px on its longer side. A video that cannot be decoded again gets none (its
+    scores are reported as usual)."""
+    import itertools
+
+    import cv2
+
+    peaks = {name: protocol.smooth(s) for name, s in scores.items()}
+    videos = {v.name: v for v in dataset.test}
+    ranked = sorted((n for n in peaks if n in videos), key=lambda n: -float(peaks[n].max()))
+    out: dict[str, Snapshot] = {}
+    for name in ranked[:limit]:
+        t = int(np.argmax(peaks[name]))
+        try:
+            frame = next(itertools.islice(videos[name].frames(), t, None), None)
+        except VideoReadError:
+            frame = None
+        if frame is None:
+            continue
+        image = np.ascontiguousarray(frame[..., ::-1])  # RGB -> BGR for OpenCV
+        details: dict[str, Any] = {}
+        labels = videos[name].labels
+        if labels is not None and t < len(labels):
+            details["ground truth"] = "anomalous" if labels[t] else "normal"
+        objects = top.get(name)
+        if objects is not None and objects.stream[t]:
+            details["top object"] = objects.stream[t]
+            box = objects.box[t]
+            if np.isfinite(box).all() and not (box[0] <= 0 and box[1] <= 0 and
+                                               box[2] >= image.shape[1] and
+                                               box[3] >= image.shape[0]):
+                x0, y0, x1, y1 = (int(round(v)) for v in box)
+                details["box"] = [x0, y0, x1, y1]
+                thick = max(1, round(max(image.shape[:2]) / 200))
+                cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (40, 40, 230), thick)
+        scale = 640 / max(image.shape[:2])
+        if scale < 1:  # keeps the self-contained report small for HD videos
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ok, png = cv2.imencode(".png", image)
+        if ok:
+            out[name] = Snapshot(png.tobytes(), t, float(peaks[name][t]), details)
+    return out

@@ -18,13 +18,14 @@ from mulde.evaluation.protocol import (
     objects_to_frames,
     smooth,
 )
-from mulde.evaluation.report import library_versions, read_frame_scores, write_report
+from mulde.evaluation.report import Snapshot, library_versions, read_frame_scores, write_report
 
 __all__ = [
     "Calibration",
     "EvaluationError",
     "EvaluationProtocol",
     "MacroPadding",
+    "Snapshot",
     "average_precision",
     "compute_metrics",
     "equal_error_rate",

@@ -19,6 +19,7 @@ import platform
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,17 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """One test video's most anomalous frame as a PNG (the top object boxed, when it has a
+    box) with what the report says about it: `frame`, `score` and free-form `details`."""
+
+    png: bytes
+    frame: int
+    score: float
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.generic):
         return o.item()
@@ -72,10 +84,10 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def _video_png_name(i: int, name: str) -> str:
-    """File name of the i-th (1-based) video's plot: video_NNN_<name with safe characters>.png."""
+def _video_png_name(i: int, name: str, kind: str = "video") -> str:
+    """File name of the i-th (1-based) video's plot: <kind>_NNN_<name, safe characters>.png."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60]
-    return f"video_{i:03d}_{safe or 'video'}.png"
+    return f"{kind}_{i:03d}_{safe or 'video'}.png"
 
 
 def _frame_scores_csv(
@@ -186,6 +198,7 @@ def write_report(
     versions: Mapping[str, str | None] | None = None,
     timings: Mapping[str, float] | None = None,
     title: str = "MULDE evaluation",
+    snapshots: Mapping[str, Snapshot] | None = None,
 ) -> dict[str, Any]:
     """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
 
@@ -198,7 +211,9 @@ def write_report(
     Writes into `out_dir` (created if needed): frame_scores.csv (columns video, frame (0-based),
     label (empty when unknown), score (final, smoothed), score_unsmoothed), plots/roc.png,
     plots/video_NNN_<name>.png, metrics.json and report.html (self-contained). frame_scores.csv
-    is written first, so it survives an EvaluationError raised by the metrics.
+    is written first, so it survives an EvaluationError raised by the metrics. `snapshots`
+    ({video: Snapshot}, in the order to show) add plots/snapshot_NNN_<name>.png and a section
+    "Most anomalous moments"; their frame, score and details go into metrics.json.
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()
@@ -236,11 +251,19 @@ def write_report(
     result["protocol"]["fusion"] = fusion
 
     images = _plot_images(raw, final, y, result, protocol)
+    snaps = {n: snap for n, snap in (snapshots or {}).items() if n in raw}
+    order = {n: i for i, n in enumerate(raw, start=1)}
+    for name, snap in snaps.items():
+        images[_video_png_name(order[name], name, "snapshot")] = snap.png
     for fname, png in images.items():
         write_bytes(out / "plots" / fname, png)
-    for stale in (out / "plots").glob("video_*.png"):  # plots of an earlier report in out_dir
-        if stale.name not in images:
-            stale.unlink()
+    for pattern in ("video_*.png", "snapshot_*.png"):  # plots of an earlier report in out_dir
+        for stale in (out / "plots").glob(pattern):
+            if stale.name not in images:
+                stale.unlink()
+    if snaps:
+        result["snapshots"] = {n: {"frame": snap.frame, "score": snap.score, **snap.details}
+                               for n, snap in snaps.items()}
     if "roc.png" not in images:
         (out / "plots" / "roc.png").unlink(missing_ok=True)
 
@@ -283,6 +306,8 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .panel{background:#fff;border:1px solid #dde3e9;border-radius:8px;padding:8px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px}
 .grid img,.panel img{width:100%;height:auto;display:block}
+.snaps{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px}
+figure{margin:0}figcaption{font-size:12px;color:#5b6773;padding:6px 2px 0}
 .bar{display:inline-block;height:8px;background:#1f4e79;border-radius:2px;
 vertical-align:middle;margin-right:6px}
 .note{background:#fff7e6;border:1px solid #f0d9a8;border-radius:6px;padding:10px 14px}
@@ -393,6 +418,21 @@ def _html(
         png = images[_video_png_name(i, name)]
         parts.append(f'<div class="panel">{_img(png, f"scores of video {name}")}</div>')
     parts.append("</div>")
+    if m.get("snapshots"):
+        order = {n: i for i, n in enumerate(raw, start=1)}
+        parts.append("<h2>Most anomalous moments</h2><p class='sub'>Each video's frame with the "
+                     "highest final score; the box marks the object that scored highest in "
+                     "it (no box: the whole frame was the object).</p><div class='snaps'>")
+        for name, info in m["snapshots"].items():
+            png = images[_video_png_name(order[name], name, "snapshot")]
+            caption = " &middot; ".join(
+                [f"<b>{e(name)}</b>", f"frame {info['frame']}", f"score {info['score']:.3g}"]
+                + [f"{e(str(k))} {e(str(v))}" for k, v in info.items()
+                   if k not in ("frame", "score", "box")])
+            alt = f"frame {info['frame']} of {name}"
+            parts.append(f'<figure class="panel">{_img(png, alt)}'
+                         f"<figcaption>{caption}</figcaption></figure>")
+        parts.append("</div>")
     for key, heading in (("config", "Configuration"), ("versions", "Versions")):
         parts.append(f"<h2>{heading}</h2>")
         parts.append(f"<pre>{e(json.dumps(m[key], indent=2), quote=False)}</pre>")
