@@ -1,6 +1,7 @@
-"""A pre-registered variant of the `objects:ped2` extractor through the whole Ped2 pipeline.
+"""A pre-registered variant of an extractor through the whole Ped2 pipeline.
 
-Runs `mulde.pipeline.run_pipeline` on UCSD Ped2 with `objects:ped2` changed by `--set`
+Runs `mulde.pipeline.run_pipeline` on UCSD Ped2 with the extractor `--base` (default
+`objects:ped2`) changed by `--set`
 (JSON values, e.g. `streams='["velocity", "static"]'`), writes the usual report folder and
 a JSON under benchmarks/results with the metrics, per-stage times and the registration text
 (docs/results.md, "Pre-registered candidates", holds each registration and its rule).
@@ -22,15 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
 
 from mulde.datasets import load_dataset  # noqa: E402
+from mulde.extractors import build_extractor  # noqa: E402
 from mulde.pipeline import run_pipeline  # noqa: E402
-from mulde.video.features import PRESETS  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--name", required=True, help="the candidate's name (results file suffix)")
+    p.add_argument("--base", default="objects:ped2", help="the extractor to change")
     p.add_argument("--set", nargs="+", required=True, metavar="KEY=JSON",
-                   help="changes to objects:ped2, e.g. 'streams=[\"velocity\", \"static\"]'")
+                   help="changes to it, e.g. 'streams=[\"velocity\", \"static\"]'")
     p.add_argument("--registered", default="", help="the registration text, recorded as is")
     p.add_argument("--out", type=Path, required=True, help="report folder")
     p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     set_single_thread()
     changes = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
-    extractor = dataclasses.replace(PRESETS["ped2"], **changes)
+    extractor = dataclasses.replace(build_extractor(args.base), **changes)
     t0 = time.perf_counter()
     metrics = run_pipeline(load_dataset("ucsd_ped2", args.data), extractor, args.out,
                            detector=args.detector)
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed",
             "per_video_auc", "timings")
     out = RESULTS_DIR / f"ped2_pipeline_{args.name}_{args.detector}.json"
-    write_json(out, new_header("ped2_pipeline_candidate", changes=changes,
+    write_json(out, new_header("ped2_pipeline_candidate", base=args.base, changes=changes,
                                extractor_params=extractor.params, registered=args.registered,
                                wall_seconds=wall,
                                metrics={k: metrics.get(k) for k in keep}))
