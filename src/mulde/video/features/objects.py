@@ -4,6 +4,7 @@ background of the scene learned from the training videos, what lies still where 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -404,10 +405,18 @@ def _sha256_text(items: list) -> str:
 
 
 def _sha256(path: str) -> str:
+    """SHA-256 of the scene background file, read again only when its size or modification
+    time changed (the cache key asks for it once per video)."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        stat = Path(path).stat()
+        return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
     except OSError as err:
         raise ValueError(f"{path}: cannot read the scene background ({err})") from err
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:
