@@ -169,5 +169,5 @@ def test_fingerprint_hashes_the_files_again_only_when_they_change(tmp_path):
     misses = detections._fingerprint.cache_info().misses
     assert boxes_fingerprint(tmp_path / "boxes") == first  # asked once per video: no rehash
     assert detections._fingerprint.cache_info().misses == misses
-    f.write_text("frame,x0,y0,x1,y1\n0,1,1,5,6\n")
+    f.write_text("frame,x0,y0,x1,y1\n0,1,1,5,16\n")  # new size: coarse mtimes too
     assert boxes_fingerprint(tmp_path / "boxes") != first
