@@ -15,13 +15,8 @@ from tqdm.auto import tqdm
 
 from mulde.atomic import ensure_writable, sweep_stale_temp
 from mulde.datasets.common import DatasetError
-from mulde.evaluation import (
-    Calibration,
-    EvaluationProtocol,
-    Snapshot,
-    objects_to_frames,
-    write_report,
-)
+from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
+from mulde.snapshots import TopObjects, most_anomalous_moments
 from mulde.stream_models import make_stream_model
 from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
 from mulde.video.features.detections import DetectionsError
@@ -131,33 +126,6 @@ def _frames(scores: np.ndarray, vf: VideoFeatures, stream: str, fill: float) -> 
     return objects_to_frames(scores, vf.streams[stream]["frame_index"], vf.n_frames, empty=fill)
 
 
-@dataclass
-class TopObjects:
-    """Per frame of one test video: the calibrated score, stream and box (x0, y0, x1, y1) of
-    its highest-scoring object over all streams (box NaN when the stream has no boxes)."""
-
-    score: np.ndarray
-    stream: list[str]
-    box: np.ndarray
-
-    @classmethod
-    def empty(cls, n_frames: int) -> TopObjects:
-        return cls(np.full(n_frames, -np.inf), [""] * n_frames, np.full((n_frames, 4), np.nan))
-
-    def update(self, stream: str, scores: np.ndarray, frame_index: np.ndarray,
-               boxes: np.ndarray | None) -> None:
-        """Take the stream's objects (calibrated scores) where they beat the current best."""
-        order = np.lexsort((scores, frame_index))  # by frame, then score: last one is best
-        last = np.r_[frame_index[order][1:] != frame_index[order][:-1], True]
-        best = order[last]
-        frames = frame_index[best]
-        better = scores[best] > self.score[frames]
-        for obj, t in zip(best[better], frames[better], strict=True):
-            self.score[t] = scores[obj]
-            self.stream[t] = stream
-            self.box[t] = np.nan if boxes is None else boxes[obj]
-
-
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
                     mulde_params: dict[str, Any] | None = None, progress: bool = True,
                     model_dir: Path | None = None,
@@ -251,50 +219,3 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings["report"] = time.perf_counter() - t0
     return metrics
 
-
-def most_anomalous_moments(dataset: Dataset, scores: dict[str, np.ndarray],
-                           top: dict[str, TopObjects], protocol: EvaluationProtocol,
-                           limit: int = 24) -> dict[str, Snapshot]:
-    """Return a `Snapshot` of the `limit` test videos with the highest peak final (smoothed)
-    score, highest first: the peak frame, decoded again, with the box of its top object, at
-    most 640 px on its longer side. A video that cannot be decoded again gets none (its
-    scores are reported as usual)."""
-    import itertools
-
-    import cv2
-
-    peaks = {name: protocol.smooth(s) for name, s in scores.items()}
-    videos = {v.name: v for v in dataset.test}
-    ranked = sorted((n for n in peaks if n in videos), key=lambda n: -float(peaks[n].max()))
-    out: dict[str, Snapshot] = {}
-    for name in ranked[:limit]:
-        t = int(np.argmax(peaks[name]))
-        try:
-            frame = next(itertools.islice(videos[name].frames(), t, None), None)
-        except VideoReadError:
-            frame = None
-        if frame is None:
-            continue
-        image = np.ascontiguousarray(frame[..., ::-1])  # RGB -> BGR for OpenCV
-        details: dict[str, Any] = {}
-        labels = videos[name].labels
-        if labels is not None and t < len(labels):
-            details["ground truth"] = "anomalous" if labels[t] else "normal"
-        objects = top.get(name)
-        if objects is not None and objects.stream[t]:
-            details["top object"] = objects.stream[t]
-            box = objects.box[t]
-            if np.isfinite(box).all() and not (box[0] <= 0 and box[1] <= 0 and
-                                               box[2] >= image.shape[1] and
-                                               box[3] >= image.shape[0]):
-                x0, y0, x1, y1 = (int(round(v)) for v in box)
-                details["box"] = [x0, y0, x1, y1]
-                thick = max(1, round(max(image.shape[:2]) / 200))
-                cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (40, 40, 230), thick)
-        scale = 640 / max(image.shape[:2])
-        if scale < 1:  # keeps the self-contained report small for HD videos
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        ok, png = cv2.imencode(".png", image)
-        if ok:
-            out[name] = Snapshot(png.tobytes(), t, float(peaks[name][t]), details)
-    return out
