@@ -117,8 +117,9 @@ class HieraBackbone:
 @dataclass(frozen=True)
 class FrameCentricExtractor:
     """One feature per frame (stream "frame"): the window of `length` frames around it
-    (`policy` at the video's ends), resized to `size` (`center_crop`), embedded every `stride`
-    frames (other frames take the nearest embedded window).
+    (`policy` at the video's ends), each frame resized whole to `size` x `size` (or its short
+    side to `size` and centre-cropped: `center_crop`, which drops the sides of a wide view),
+    embedded every `stride` frames (other frames take the nearest embedded window).
 
     `backbone` "hiera" uses `HieraBackbone(weights_path)`; an image backbone name (see
     `appearance.BACKBONES`) embeds each frame once and averages the window's embeddings.
@@ -129,7 +130,7 @@ class FrameCentricExtractor:
     length: int = 16
     stride: int = 1
     size: int = 224
-    center_crop: bool = True
+    center_crop: bool = False  # a surveillance view is seen whole (docs/results.md)
     policy: WindowPolicy = WindowPolicy.CLAMP
     batch_size: int = 4
     name: str = field(default="frames", init=False)
