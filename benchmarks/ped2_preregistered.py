@@ -72,6 +72,21 @@ REGISTERED = {
                      "(same cells) on both micro and macro AUC, moving-object appearance at "
                      "128 px becomes the next stream to build into objects:ped2 and measure "
                      "through the pipeline; otherwise it is rejected",
+    "oof_calibration": "2026-11-29T09:24Z, committed before it was run, after candidates 1-6 "
+                       "and their test numbers: candidate 3's two streams (speed; "
+                       "EfficientNet-Lite0 of the 64 px windows on moving cells), each MULDE "
+                       "default, each calibrated on out-of-fold training frame scores (4 folds "
+                       "of the training videos, video i in fold i mod 4, each fold scored by a "
+                       "MULDE fitted on the other three), test frames scored by the MULDE "
+                       "fitted on all training videos, summed. Why: MULDE memorises "
+                       "high-dimensional training objects (benchmarks/mulde_overfit.py), so "
+                       "in-sample calibration puts the appearance stream's 99.9th percentile "
+                       "too low and its normal test frames outweigh speed in the sum; AI-VAD "
+                       "calibrates kNN leave-one-video-out for the same reason. Rule: if the "
+                       "sum beats MULDE on speed alone with in-sample calibration (this "
+                       "script) on both micro and macro AUC, out-of-fold calibration and the "
+                       "moving-object appearance stream become the next things to build into "
+                       "the pipeline; otherwise it is rejected",
 }
 Video = dict[str, np.ndarray]
 
