@@ -72,8 +72,8 @@ REGISTERED = {
                      "(same cells) on both micro and macro AUC, moving-object appearance at "
                      "128 px becomes the next stream to build into objects:ped2 and measure "
                      "through the pipeline; otherwise it is rejected",
-    "oof_calibration": "2026-11-29T09:24Z, committed before it was run, after candidates 1-6 "
-                       "and their test numbers: candidate 3's two streams (speed; "
+    "oof_calibration": "2026-11-29T09:21Z (commit 6e0ccb1), before it was run, after "
+                       "candidates 1-6 and their test numbers: candidate 3's two streams (speed; "
                        "EfficientNet-Lite0 of the 64 px windows on moving cells), each MULDE "
                        "default, each calibrated on out-of-fold training frame scores (4 folds "
                        "of the training videos, video i in fold i mod 4, each fold scored by a "
