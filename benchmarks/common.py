@@ -50,6 +50,17 @@ def machine_info() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
+def load_ped2(root: Path):
+    """Return UCSD Ped2 (`mulde.datasets.load_dataset`) from root, or None after saying on
+    stderr that it is missing (the benchmark then exits with status 2)."""
+    if not root.is_dir():
+        print(f"UCSD Ped2 not found at {root}; set MULDE_DATA", file=sys.stderr)
+        return None
+    from mulde.datasets import load_dataset
+
+    return load_dataset("ucsd_ped2", root)
+
+
 def command_line() -> str:
     """Return the command that launched this process, as one shell-quoted line."""
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)

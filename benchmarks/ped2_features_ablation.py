@@ -38,9 +38,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
+from common import (  # noqa: E402
+    DATA_ROOT,
+    RESULTS_DIR,
+    load_ped2,
+    new_header,
+    set_single_thread,
+    write_json,
+)
 
-from mulde.datasets import load_dataset  # noqa: E402
 from mulde.evaluation import (  # noqa: E402
     Calibration,
     EvaluationProtocol,
@@ -175,10 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", default="", help="comma-separated row numbers (default: all)")
     args = ap.parse_args(argv)
     set_single_thread()
-    if not args.data.is_dir():
-        print(f"UCSD Ped2 not found at {args.data}; set MULDE_DATA", file=sys.stderr)
+    dataset = load_ped2(args.data)
+    if dataset is None:
         return 2
-    dataset = load_dataset("ucsd_ped2", args.data)
     labels = {v.name: v.labels for v in dataset.test}
     cache = FeatureCache(args.cache)
     timing_file = args.cache / "timings.json"

@@ -20,9 +20,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
+from common import (  # noqa: E402
+    DATA_ROOT,
+    RESULTS_DIR,
+    load_ped2,
+    new_header,
+    set_single_thread,
+    write_json,
+)
 
-from mulde.datasets import load_dataset  # noqa: E402
 from mulde.extractors import build_extractor  # noqa: E402
 from mulde.pipeline import run_pipeline  # noqa: E402
 
@@ -38,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
     p.add_argument("--data", type=Path, default=DATA_ROOT / "ucsd_ped2")
     args = p.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"UCSD Ped2 not found at {args.data}; set MULDE_DATA", file=sys.stderr)
+    dataset = load_ped2(args.data)
+    if dataset is None:
         return 2
     set_single_thread()
     changes = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     extractor = dataclasses.replace(build_extractor(args.base), **changes)
     t0 = time.perf_counter()
-    metrics = run_pipeline(load_dataset("ucsd_ped2", args.data), extractor, args.out,
+    metrics = run_pipeline(dataset, extractor, args.out,
                            detector=args.detector)
     wall = time.perf_counter() - t0
     keep = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed",

@@ -43,11 +43,17 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
+from common import (  # noqa: E402
+    DATA_ROOT,
+    RESULTS_DIR,
+    load_ped2,
+    new_header,
+    set_single_thread,
+    write_json,
+)
 from ped2_features_ablation import EXTRACTORS, extract_all  # noqa: E402
 
 from mulde.atomic import atomic_path  # noqa: E402
-from mulde.datasets import load_dataset  # noqa: E402
 from mulde.evaluation import (  # noqa: E402
     Calibration,
     EvaluationProtocol,
@@ -308,10 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS_DIR / "ped2_preregistered.json")
     args = ap.parse_args(argv)
     set_single_thread()
-    if not args.data.is_dir():
-        print(f"UCSD Ped2 not found at {args.data}; set MULDE_DATA", file=sys.stderr)
+    dataset = load_ped2(args.data)
+    if dataset is None:
         return 2
-    dataset = load_dataset("ucsd_ped2", args.data)
     labels = {v.name: v.labels for v in dataset.test}
     height, width = next(iter(dataset.train[0].frames())).shape[:2]
     feats, _ = extract_all(dataset, "grid_b2_1bin", EXTRACTORS["grid_b2_1bin"],

@@ -36,9 +36,15 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
+from common import (  # noqa: E402
+    DATA_ROOT,
+    RESULTS_DIR,
+    load_ped2,
+    new_header,
+    set_single_thread,
+    write_json,
+)
 
-from mulde.datasets import load_dataset  # noqa: E402
 from mulde.evaluation import (  # noqa: E402
     Calibration,
     EvaluationProtocol,
@@ -174,10 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "video_stages.json")
     args = p.parse_args(argv)
     set_single_thread()
-    if not args.data.is_dir():
-        print(f"UCSD Ped2 not found at {args.data}; set MULDE_DATA", file=sys.stderr)
+    dataset = load_ped2(args.data)
+    if dataset is None:
         return 2
-    dataset = load_dataset("ucsd_ped2", args.data)
     configs = configurations(args.train_videos, args.test_videos, args.appearance_train_videos,
                              args.appearance_test_videos, args.appearance_max_steps)
     unknown = set(args.configs or []) - set(configs)
