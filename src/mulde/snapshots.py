@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from mulde.evaluation import EvaluationProtocol, Snapshot
+from mulde.video.features.regions import is_whole_frame
 from mulde.video.source import Dataset, VideoReadError
 
 
@@ -69,9 +70,7 @@ def most_anomalous_moments(dataset: Dataset, scores: dict[str, np.ndarray],
         if objects is not None and objects.stream[t]:
             details["top object"] = objects.stream[t]
             box = objects.box[t]
-            if np.isfinite(box).all() and not (box[0] <= 0 and box[1] <= 0 and
-                                               box[2] >= image.shape[1] and
-                                               box[3] >= image.shape[0]):
+            if np.isfinite(box).all() and not is_whole_frame(box, *image.shape[:2]):
                 x0, y0, x1, y1 = (int(round(v)) for v in box)
                 details["box"] = [x0, y0, x1, y1]
                 thick = max(1, round(max(image.shape[:2]) / 200))

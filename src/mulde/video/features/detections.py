@@ -27,11 +27,10 @@ class DetectionsError(ValueError):
 
 def boxes_file(boxes_dir: str | Path, video_path: str | Path) -> Path:
     """Return the detections file of the video at `video_path` (see the module docstring)."""
-    root, parts = Path(boxes_dir), Path(video_path).parts
+    root, video = Path(boxes_dir), Path(video_path)
+    parts = video.parts[1:] if video.anchor else video.parts  # never mirror "/" or "C:\\"
     tried = []
     for k in range(len(parts), 0, -1):
-        if parts[-k] in ("/", "\\") or parts[-k].endswith(":\\"):
-            continue
         candidate = root.joinpath(*parts[-k:-1], parts[-1] + ".csv")
         if candidate.is_file():
             return candidate

@@ -38,6 +38,7 @@ from mulde.video.features.regions import (
     component_regions,
     foreground_mask,
     grid_regions,
+    is_whole_frame,
     median_background,
     whole_frame_region,
 )
@@ -335,7 +336,7 @@ class ObjectCentricExtractor:
                     for r, d in zip(still[i], dwell[i], strict=True):
                         x0, y0, x1, y1 = r.box
                         speed = velocity_histogram(flow[y0:y1, x0:x1][r.mask], 1)[0]
-                        whole = r.box == (0, 0, flow.shape[1], flow.shape[0])
+                        whole = is_whole_frame(r.box, *flow.shape[:2])
                         still_rows.append((0.0, speed, 0.0) if whole else
                                           (r.mask.sum() / self.cell ** 2, speed, d))
                     clock = _lap(t, "static", clock)

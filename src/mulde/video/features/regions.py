@@ -120,3 +120,9 @@ def _starts(length: int, cell: int, stride: int) -> list[int]:
 def whole_frame_region(height: int, width: int) -> Region:
     """Return the whole frame as one region (the object of a frame without foreground)."""
     return Region((0, 0, width, height), np.ones((height, width), bool))
+
+
+def is_whole_frame(box: Sequence[float], height: int, width: int) -> bool:
+    """Whether an (x0, y0, x1, y1) box covers the whole height x width frame."""
+    x0, y0, x1, y1 = box
+    return x0 <= 0 and y0 <= 0 and x1 >= width and y1 >= height
