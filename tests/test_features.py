@@ -32,6 +32,7 @@ from mulde.video.features import (
     nearest_centre,
     scene_background_of,
     square_crop_boxes,
+    translation_histogram,
     velocity_histogram,
     window_centres,
     window_indices,
@@ -75,6 +76,34 @@ def test_velocity_histogram_bins_add_up_to_mean_speed(flow, n_bins):
     h = velocity_histogram(flow, n_bins)
     assert h.shape == (n_bins,) and (h >= 0).all()
     assert h.sum() == pytest.approx(np.hypot(flow[:, 0], flow[:, 1]).mean(), rel=1e-5, abs=1e-5)
+
+
+def test_translation_histogram_cancels_opposite_motion():
+    # a leg swinging forward at 2 px and one planted: translation 1 px, mean magnitude 1 px;
+    # two halves moving apart at 1 px: no translation, mean magnitude 1 px
+    stride = np.array([[2.0, 0.0]] * 10 + [[0.0, 0.0]] * 10)
+    np.testing.assert_allclose(translation_histogram(stride, 8), [1, 0, 0, 0, 0, 0, 0, 0])
+    apart = np.array([[1.0, 0.0]] * 10 + [[-1.0, 0.0]] * 10)
+    np.testing.assert_allclose(translation_histogram(apart, 1), [0.0], atol=1e-12)
+    np.testing.assert_allclose(velocity_histogram(apart, 1), [1.0])
+    np.testing.assert_array_equal(translation_histogram(np.zeros((0, 2)), 4), np.zeros(4))
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.just(2)),
+              elements=st.floats(-20, 20)), st.integers(1, 12))
+def test_translation_speed_never_exceeds_mean_speed(flow, n_bins):
+    h = translation_histogram(flow, n_bins)
+    assert h.shape == (n_bins,) and (h >= 0).all() and np.count_nonzero(h) <= 1
+    assert h.sum() == pytest.approx(np.hypot(*flow.mean(axis=0)), rel=1e-5, abs=1e-5)
+    assert h.sum() <= velocity_histogram(flow, n_bins).sum() + 1e-5
+
+
+def test_motion_option_is_checked_and_keyed_only_when_changed():
+    with pytest.raises(ValueError, match="motion"):
+        ObjectCentricExtractor(motion="median")
+    assert "motion" not in ObjectCentricExtractor().params  # older cache keys still hold
+    assert ObjectCentricExtractor(motion="translation").params["motion"] == "translation"
 
 
 # ---------------------------------------------------------------- geometry and crops

@@ -22,6 +22,7 @@ from mulde.video.features.objects import (
     crop_boxes,
     scene_background_of,
     square_crop_boxes,
+    translation_histogram,
     velocity_histogram,
 )
 from mulde.video.features.regions import (
@@ -57,6 +58,7 @@ __all__ = [
     "scene_background_of",
     "square_crop_boxes",
     "to_video_features",
+    "translation_histogram",
     "velocity_histogram",
     "window_centres",
     "window_indices",
