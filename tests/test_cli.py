@@ -132,3 +132,26 @@ def test_extractor_weights_come_from_the_command_line(tmp_path, capsys):
     assert main([*args, "--weights", str(tmp_path / "missing.pth")]) == 2
     err = capsys.readouterr().err
     assert "missing.pth" in err and "checkpoint" in err
+
+
+def test_extractor_settings_from_the_command_line(tmp_path, capsys):
+    from fakes import write_square_frames
+
+    from mulde.extractors import build_extractor
+
+    ex = build_extractor("objects:ped2", settings={"motion": "translation", "cell": 24})
+    assert (ex.motion, ex.cell, ex.n_bins) == ("translation", 24, 1)
+    for split, name in (("train", "t0"), ("test", "a")):
+        write_square_frames(tmp_path / "data" / split / name, np.ones(12))
+    args = ["extract", "folder", "--root", str(tmp_path / "data"), "--cache",
+            str(tmp_path / "cache"), "--threads", "1", "--extractor", "objects:velocity"]
+    assert main([*args, "--set", "celll=24"]) == 2
+    assert "no setting celll; settable:" in capsys.readouterr().err
+    assert main([*args, "--set", "cell"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+    assert main([*args, "--set", 'streams=["velocity","appearance"]', "backbone=clip",
+                 "--weights", str(tmp_path / "junk.pt")]) == 2  # missing weights stop the run
+    assert "junk.pt" in capsys.readouterr().err
+    assert main([*args, "--set", "motion=translation", "n_bins=1"]) == 0
+    sidecars = list((tmp_path / "cache").rglob("*.json"))
+    assert sidecars and all('"translation"' in p.read_text() for p in sidecars)

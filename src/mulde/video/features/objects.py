@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from mulde.video.cache import VideoFeatures, source_checksum
+from mulde.video.features.appearance import BACKBONES
 from mulde.video.features.base import (
     FrameSource,
     ObjectFeatures,
@@ -186,6 +187,9 @@ class ObjectCentricExtractor:
         object.__setattr__(self, "flow_preset", FlowPreset(self.flow_preset))
         object.__setattr__(self, "streams", tuple(self.streams))
         object.__setattr__(self, "close_size", tuple(self.close_size))
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; available: "
+                             f"{', '.join(sorted(BACKBONES))}")
         if self.motion not in MOTIONS:
             raise ValueError(f"motion must be one of {sorted(MOTIONS)}, got {self.motion!r}")
         if self.regions is RegionMode.BOXES and not (self.boxes_dir and
