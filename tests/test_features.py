@@ -38,6 +38,7 @@ from mulde.video.features import (
     window_indices,
 )
 from mulde.video.features import appearance as appearance_module
+from mulde.video.features.flow import dis_flow
 
 
 # ---------------------------------------------------------------- velocity histogram
@@ -200,6 +201,20 @@ def test_centred_flows_measure_a_textured_square_at_every_frame():
     assert not list(centred_flows(frames[:1], 2))[0].any()  # one frame: zero flow
     with pytest.raises(ValueError, match="baseline"):
         next(centred_flows(frames, 0))
+
+
+def test_fine_flow_preset_works_at_full_resolution():
+    assert dis_flow("medium").getFinestScale() == 1 and dis_flow("fine").getFinestScale() == 0
+    errors = {"medium": [], "fine": []}
+    for seed in range(3):  # a 6 px object: about one patch wide at half resolution
+        frames, boxes, _ = _square_video(n=8, size=(64, 96), side=6, step=2, textured=True,
+                                         seed=seed)
+        x0, y0, x1, y1 = boxes[4]
+        for preset, err in errors.items():
+            flow = list(centred_flows(frames, 2, preset))[4][y0:y1, x0:x1].reshape(-1, 2)
+            err.append(np.abs(flow.mean(axis=0) - [2.0, 0.0]).sum())
+    assert max(errors["fine"]) < 0.15
+    assert np.mean(errors["fine"]) <= np.mean(errors["medium"])
 
 
 def test_object_extractor_on_a_moving_square():
