@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mulde.atomic import atomic_path
 from mulde.video.features.appearance import WeightsError, load_state_dict
 
 # OpenAI's published checkpoints; the second-last path part is the file's SHA-256
@@ -47,7 +48,7 @@ def weights_folder() -> Path:
 def download_clip(model: str = "ViT-B/16", folder: str | Path | None = None) -> Path:
     """Return the local path of OpenAI's `model` checkpoint, downloading it into `folder`
     (default `weights_folder()`) unless a file with the published SHA-256 is already there.
-    The download goes to a temporary file renamed into place once its checksum matches."""
+    A failed or interrupted download leaves no file behind."""
     if model not in CLIP_MODELS:
         raise ValueError(f"unknown CLIP model {model!r}; available: {sorted(CLIP_MODELS)}")
     url = CLIP_MODELS[model]
@@ -55,21 +56,17 @@ def download_clip(model: str = "ViT-B/16", folder: str | Path | None = None) -> 
     target = Path(folder or weights_folder()) / url.split("/")[-1]
     if target.is_file() and _sha256(target) == expected:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
-        with urllib.request.urlopen(url, timeout=60) as source, open(tmp, "wb") as out:
-            while chunk := source.read(1 << 20):
-                out.write(chunk)
-        if _sha256(tmp) != expected:
-            raise OSError(f"{url}: downloaded file does not have the published SHA-256")
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:  # renamed into place only once the checksum matches
+            with urllib.request.urlopen(url, timeout=60) as source, open(tmp, "wb") as out:
+                while chunk := source.read(1 << 20):
+                    out.write(chunk)
+            if _sha256(tmp) != expected:
+                raise OSError(f"{url}: downloaded file does not have the published SHA-256")
     except (urllib.error.URLError, TimeoutError) as err:
         raise ConnectionError(f"cannot download the CLIP {model} weights from {url} ({err}); "
                               "fetch the file where there is internet and pass it as the "
                               "weights file (--weights)") from err
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 
