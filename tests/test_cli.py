@@ -141,6 +141,7 @@ def test_extractor_settings_from_the_command_line(tmp_path, capsys):
 
     ex = build_extractor("objects:ped2", settings={"motion": "translation", "cell": 24})
     assert (ex.motion, ex.cell, ex.n_bins) == ("translation", 24, 1)
+    assert build_extractor("objects", settings={"streams": "velocity"}).streams == ("velocity",)
     for split, name in (("train", "t0"), ("test", "a")):
         write_square_frames(tmp_path / "data" / split / name, np.ones(12))
     args = ["extract", "folder", "--root", str(tmp_path / "data"), "--cache",

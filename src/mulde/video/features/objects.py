@@ -179,6 +179,8 @@ class ObjectCentricExtractor:
     version: str = field(default="1", init=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.streams, str):  # one stream by name (e.g. from --set streams=static)
+            object.__setattr__(self, "streams", (self.streams,))
         unknown = set(self.streams) - set(STREAMS)
         if unknown or not self.streams:
             raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got "
