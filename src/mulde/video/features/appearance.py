@@ -131,7 +131,13 @@ BACKBONES = {"efficientnet-lite0": EfficientNetLite0, "clip": _clip}
 @functools.lru_cache(maxsize=4)
 def load_backbone(name: str = "efficientnet-lite0", weights_path: str | None = None) -> Backbone:
     """Return the image backbone `name` (cached per process), from `weights_path` if given."""
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; available: {sorted(BACKBONES)} "
-                         "(any object with name, dim and embed(images) also plugs in)")
+    check_backbone(name)
     return BACKBONES[name](weights_path=weights_path)
+
+
+def check_backbone(name: str, others: tuple[str, ...] = ()) -> None:
+    """Raise ValueError naming the choices unless `name` is in `BACKBONES` or `others`."""
+    if name not in BACKBONES and name not in others:
+        raise ValueError(f"unknown backbone {name!r}; available: "
+                         f"{sorted([*others, *BACKBONES])} (any object with name, dim and "
+                         "embed(images) also plugs in)")

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from mulde.video.cache import VideoFeatures
-from mulde.video.features.appearance import BACKBONES
+from mulde.video.features.appearance import check_backbone
 from mulde.video.features.base import FrameSource, ObjectFeatures, iter_source, to_video_features
 
 
@@ -141,9 +141,7 @@ class FrameCentricExtractor:
         object.__setattr__(self, "policy", WindowPolicy(self.policy))
         if self.length < 1 or self.stride < 1 or self.size < 1:
             raise ValueError("length, stride and size must be >= 1")
-        if self.backbone != "hiera" and self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {self.backbone!r}; available: hiera, "
-                             f"{', '.join(sorted(BACKBONES))}")
+        check_backbone(self.backbone, others=("hiera",))
 
     @property
     def params(self) -> dict[str, Any]:

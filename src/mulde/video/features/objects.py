@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from mulde.video.cache import VideoFeatures, source_checksum
-from mulde.video.features.appearance import BACKBONES
+from mulde.video.features.appearance import check_backbone
 from mulde.video.features.base import (
     FrameSource,
     ObjectFeatures,
@@ -179,19 +179,17 @@ class ObjectCentricExtractor:
     version: str = field(default="1", init=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.streams, str):  # one stream by name (e.g. from --set streams=static)
-            object.__setattr__(self, "streams", (self.streams,))
+        streams = self.streams  # one stream by name (e.g. from --set streams=static) or several
+        object.__setattr__(self, "streams",
+                           (streams,) if isinstance(streams, str) else tuple(streams))
         unknown = set(self.streams) - set(STREAMS)
         if unknown or not self.streams:
             raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got "
                              f"{self.streams}")
         object.__setattr__(self, "regions", RegionMode(self.regions))
         object.__setattr__(self, "flow_preset", FlowPreset(self.flow_preset))
-        object.__setattr__(self, "streams", tuple(self.streams))
         object.__setattr__(self, "close_size", tuple(self.close_size))
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {self.backbone!r}; available: "
-                             f"{', '.join(sorted(BACKBONES))}")
+        check_backbone(self.backbone)
         if self.motion not in MOTIONS:
             raise ValueError(f"motion must be one of {sorted(MOTIONS)}, got {self.motion!r}")
         if self.regions is RegionMode.BOXES and not (self.boxes_dir and
