@@ -8,6 +8,7 @@ reads as complete, and several shards (processes or machines) can fill one cache
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -64,6 +65,19 @@ def source_checksum(path: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read again only when its size or modification time changed
+    (for cache keys that ask for the same file once per video)."""
+    path = Path(path)
+    stat = path.stat()
+    return _file_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return source_checksum(Path(path))
 
 
 def extractor_key(extractor: Extractor) -> str:

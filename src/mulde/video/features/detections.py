@@ -11,12 +11,13 @@ wins), so the training and test videos of a dataset with equal names stay apart.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import math
 from pathlib import Path
 
 import numpy as np
+
+from mulde.video.cache import file_sha256
 
 COLUMNS = ("frame", "x0", "y0", "x1", "y1")
 
@@ -97,21 +98,13 @@ def _number(path: Path, row: int, field: str, text: str | None) -> float:
 
 def boxes_fingerprint(boxes_dir: str | Path) -> str:
     """Return a SHA-256 over the relative paths and contents of every CSV under `boxes_dir`:
-    the feature cache's key, so that changed detections are extracted again. The files are
-    hashed again only when one's size or modification time changed (it is asked per video)."""
+    the feature cache's key, so that changed detections are extracted again. A file is hashed
+    again only when its size or modification time changed (it is asked per video)."""
     root = Path(boxes_dir)
     if not root.is_dir():
         raise DetectionsError(f"{root}: the detections folder does not exist")
-    files = sorted(root.rglob("*.csv"))
-    stamps = tuple((str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns)
-                   for f in files)
-    return _fingerprint(str(root.resolve()), stamps)
-
-
-@functools.lru_cache(maxsize=8)
-def _fingerprint(root: str, stamps: tuple[tuple[str, int, int], ...]) -> str:
     digest = hashlib.sha256()
-    for relative, _, _ in stamps:
-        digest.update(relative.encode() + b"\0")
-        digest.update(hashlib.sha256((Path(root) / relative).read_bytes()).digest())
+    for f in sorted(root.rglob("*.csv")):
+        digest.update(str(f.relative_to(root)).encode() + b"\0")
+        digest.update(bytes.fromhex(file_sha256(f)))
     return digest.hexdigest()

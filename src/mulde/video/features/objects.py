@@ -4,7 +4,6 @@ background of the scene learned from the training videos, what lies still where 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import time
@@ -16,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mulde.video.cache import VideoFeatures, source_checksum
+from mulde.video.cache import VideoFeatures, file_sha256, source_checksum
 from mulde.video.features.appearance import check_backbone
 from mulde.video.features.base import (
     FrameSource,
@@ -429,18 +428,12 @@ def _sha256_text(items: list) -> str:
 
 
 def _sha256(path: str) -> str:
-    """SHA-256 of the scene background file, read again only when its size or modification
-    time changed (the cache key asks for it once per video)."""
+    """SHA-256 of the scene background file (`file_sha256`: the cache key asks for it once
+    per video)."""
     try:
-        stat = Path(path).stat()
-        return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+        return file_sha256(path)
     except OSError as err:
         raise ValueError(f"{path}: cannot read the scene background ({err})") from err
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:
