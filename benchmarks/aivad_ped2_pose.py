@@ -1,15 +1,16 @@
 """MULDE on the pose features released by AI-VAD (UCSD Ped2), against AI-VAD's own detectors.
 
 Data: `$MULDE_DATA/features/aivad_ped2/{train,test}/pose.npy` (one entry per frame, each an
-(n_objects, 34) array of 17 keypoints; read with `mulde.aivad.read_aivad_features`, which
-needs --trust-pickle because the files are pickled object arrays) and the Ped2 frame folders
-and `ped2.mat` ground truth under `$MULDE_DATA/ucsd_ped2` (video frame counts, test labels).
+(n_objects, 34) array of 17 keypoints; read with
+`mulde.video.features.aivad.read_aivad_features`, which needs --trust-pickle because the files
+are pickled object arrays) and the Ped2 frame folders and `ped2.mat` ground truth under
+`$MULDE_DATA/ucsd_ped2` (video frame counts, test labels).
 
 Detectors, each fitted on all training objects (normal only), scoring every object:
 - `knn (AI-VAD)`: AI-VAD's pose-stream detector as in its evaluate.py / score_calibration.py:
   squared L2 distance (faiss IndexFlatL2) to the nearest training object (k = 1) on the raw
   released features (no standardisation); training objects scored leave-one-video-out.
-- `knn (mulde.stream_models)`: the package's `KNNStream` (Euclidean distance, k = 1, on
+- `knn (mulde.vad.stream_models)`: the package's `KNNStream` (Euclidean distance, k = 1, on
   features standardised with training statistics; leave-one-video-out training scores).
 - `GMM K=k`: the package's `GMMStream` (full-covariance GaussianMixture on standardised
   features, reg_covar 1e-3), score = -log-likelihood; training objects scored in-sample.
@@ -42,7 +43,6 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
 
-from mulde.aivad import ObjectFeatures, read_aivad_features  # noqa: E402
 from mulde.datasets import load_dataset  # noqa: E402
 from mulde.evaluation import (  # noqa: E402
     Calibration,
@@ -50,6 +50,7 @@ from mulde.evaluation import (  # noqa: E402
     compute_metrics,
     objects_to_frames,
 )
+from mulde.video.features.aivad import ObjectFeatures, read_aivad_features  # noqa: E402
 
 PED2_TEST_COUNTS = (180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180)
 METRICS = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
@@ -74,7 +75,7 @@ def aivad_knn(train: np.ndarray, groups: np.ndarray, test: np.ndarray) -> Scores
 
 
 def stream_model(model: Any, train: np.ndarray, groups: np.ndarray, test: np.ndarray) -> Scores:
-    """Return (training scores, test scores) of a `mulde.stream_models` model."""
+    """Return (training scores, test scores) of a `mulde.vad.stream_models` model."""
     model.fit(train.astype(np.float64), groups)
     return model.train_scores(), model.score(test.astype(np.float64))
 
@@ -84,7 +85,7 @@ def mulde_scores(seed: int, ks: list[int], train: np.ndarray, test: np.ndarray,
     """Fit `MULDE(random_state=seed)` once; return {K: scores} for GMM aggregators with K
     components fitted on the training energies, and a summary of the fit."""
     from mulde import MULDE
-    from mulde.aggregation import aggregate, fit_aggregator
+    from mulde.estimator.aggregation import aggregate, fit_aggregator
 
     params = {} if max_steps is None else {"max_steps": max_steps}
     model = MULDE(random_state=seed, **params).fit(train)
@@ -190,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     add("kNN k=1 (AI-VAD)", True, "squared L2 to the nearest training object on the raw "
         "features; LOVO training scores (AI-VAD evaluate.py / score_calibration.py)",
         [evaluate(aivad_knn(X, groups, Q), test_videos, labels, protocol)])
-    from mulde.stream_models import GMMStream, KNNStream
+    from mulde.vad.stream_models import GMMStream, KNNStream
 
-    add("kNN k=1 (mulde.stream_models)", False, "KNNStream: Euclidean distance on "
+    add("kNN k=1 (mulde.vad.stream_models)", False, "KNNStream: Euclidean distance on "
         "standardised features; LOVO training scores",
         [evaluate(stream_model(KNNStream(), X, groups, Q), test_videos, labels, protocol)])
     for k in args.gmm_k:

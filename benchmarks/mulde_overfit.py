@@ -30,7 +30,7 @@ from adbench_accuracy import list_datasets, split  # noqa: E402
 from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
 
 from mulde import MULDE  # noqa: E402
-from mulde.aggregation import aggregate, fit_aggregator  # noqa: E402
+from mulde.estimator.aggregation import aggregate, fit_aggregator  # noqa: E402
 
 # (name, aggregator, covariance_type); "gmm_full" is the default preset's aggregator
 AGGREGATORS = (("gmm_full", "gmm", "full"), ("gmm_diag", "gmm", "diag"),

@@ -53,7 +53,7 @@ from mulde.evaluation import (  # noqa: E402
     compute_metrics,
     objects_to_frames,
 )
-from mulde.stream_models import GMMStream, KNNStream  # noqa: E402
+from mulde.vad.stream_models import GMMStream, KNNStream  # noqa: E402
 from mulde.video.cache import FeatureCache, VideoFeatures, extractor_key  # noqa: E402
 from mulde.video.features import PRESETS, ObjectCentricExtractor, RegionMode  # noqa: E402
 from mulde.video.features.base import to_video_features  # noqa: E402

@@ -29,8 +29,8 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from mulde.extractors import build_extractor  # noqa: E402
 from mulde.pipeline import run_pipeline  # noqa: E402
+from mulde.video.features.registry import build_extractor  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

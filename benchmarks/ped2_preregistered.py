@@ -53,14 +53,14 @@ from common import (  # noqa: E402
 )
 from ped2_features_ablation import EXTRACTORS, extract_all  # noqa: E402
 
-from mulde.atomic import atomic_path  # noqa: E402
 from mulde.evaluation import (  # noqa: E402
     Calibration,
     EvaluationProtocol,
     compute_metrics,
     objects_to_frames,
 )
-from mulde.stream_models import GMMStream, KNNStream, MULDEStream  # noqa: E402
+from mulde.io.atomic import atomic_path  # noqa: E402
+from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream  # noqa: E402
 from mulde.video.cache import FeatureCache  # noqa: E402
 
 REGISTERED = {
@@ -135,7 +135,7 @@ def moving_appearance(video, cells: Video, threshold: float, cache_dir: Path,
     """Return (cached) the EfficientNet-Lite0 embeddings of the 64-px windows around a video's
     moving cells (`cells`: its motion5 record; `threshold`: the moving speed), each window
     resampled to `size` px."""
-    from mulde.video.features.appearance import load_backbone
+    from mulde.video.backbones.base import load_backbone
     from mulde.video.features.base import iter_source
     from mulde.video.features.objects import crop_boxes
 

@@ -50,11 +50,11 @@ from mulde.evaluation import (  # noqa: E402
     EvaluationProtocol,
     write_report,
 )
-from mulde.extractors import build_extractor  # noqa: E402
 from mulde.pipeline import Extraction, train_and_score  # noqa: E402
 from mulde.video.cache import VideoFeatures  # noqa: E402
 from mulde.video.features.base import to_video_features  # noqa: E402
 from mulde.video.features.objects import STREAMS, ObjectCentricExtractor  # noqa: E402
+from mulde.video.features.registry import build_extractor  # noqa: E402
 
 STAGES = ("decode", "scene", "regions", "flow", "velocity", "static", "geometry", "appearance")
 
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = new_header("video_stages", dataset="ucsd_ped2", threads=1,
                          cv2_threads=cv2.getNumThreads(), seed=args.seed, configs={})
     if "objects+appearance" in names:  # weights loaded once per process, outside the stages
-        from mulde.video.features.appearance import load_backbone
+        from mulde.video.backbones.base import load_backbone
 
         ex = configs["objects+appearance"]["extractor"]
         t0 = time.perf_counter()

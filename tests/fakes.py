@@ -116,3 +116,18 @@ def write_square_frames(folder: Path, speeds: Sequence[float], size: tuple[int, 
         img[15:23, c:c + 8] = 220
         Image.fromarray(img).save(folder / f"{i:03d}.png")
         x += v
+
+
+def shanghaitech_fake(root: Path, size: tuple[int, int] = (16, 16)) -> Path:
+    """Write a tiny ShanghaiTech layout: 3 training videos of scenes 01/02, 2 test frame folders
+    and 3 label masks (one without frames); return root."""
+    for name in ("01_001", "01_002", "02_001"):
+        write_video(root / "training" / "videos" / f"{name}.avi", 3, size=size)
+    for name, n in (("01_0014", 5), ("02_0128", 4)):
+        write_frames(root / "testing" / "frames" / name, n, size=size, suffix=".jpg")
+    masks = root / "testing" / "test_frame_mask"
+    masks.mkdir(parents=True)
+    np.save(masks / "01_0014.npy", np.array([0, 0, 1, 1, 0], np.uint8))
+    np.save(masks / "02_0128.npy", np.array([1, 0, 0, 0], np.uint8))
+    np.save(masks / "03_0031.npy", np.array([1, 1], np.uint8))
+    return root

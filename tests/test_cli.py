@@ -49,9 +49,9 @@ def test_threads_option_sets_torch_and_opencv(features, monkeypatch):
 
 
 def test_scenes_option_and_scene_backgrounds_per_view(tmp_path, capsys):
-    from test_datasets import _shanghaitech_fake
+    from fakes import shanghaitech_fake
 
-    root = _shanghaitech_fake(tmp_path)
+    root = shanghaitech_fake(tmp_path)
     cache = str(tmp_path / "cache")
     with pytest.warns(UserWarning):  # the fake lacks one test video
         assert main(["extract", "shanghaitech", "--root", str(root), "--cache", cache]) == 0
@@ -137,7 +137,7 @@ def test_extractor_weights_come_from_the_command_line(tmp_path, capsys):
 def test_extractor_settings_from_the_command_line(tmp_path, capsys):
     from fakes import write_square_frames
 
-    from mulde.extractors import build_extractor
+    from mulde.video.features.registry import build_extractor
 
     ex = build_extractor("objects:ped2", settings={"motion": "translation", "cell": 24})
     assert (ex.motion, ex.cell, ex.n_bins) == ("translation", 24, 1)

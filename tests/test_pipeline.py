@@ -70,7 +70,7 @@ def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, de
 
 
 def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp_path):
-    from mulde.extractors import build_extractor
+    from mulde.video.features.registry import build_extractor
 
     ds = load_dataset("folder", dataset_root)
     out = tmp_path / "out"

@@ -32,12 +32,12 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from mulde import MULDE
-from mulde.atomic import MIN_FREE_BYTES, ensure_writable, write_json
 from mulde.cli import main
 from mulde.datasets import DatasetError, load_dataset, ubnormal, ucf_crime, ucsd
+from mulde.estimator.persistence import ModelFileError
 from mulde.evaluation import Calibration, EvaluationError
-from mulde.features_io import FeatureFileError, check_features, read_features, write_scores
-from mulde.persistence import ModelFileError
+from mulde.io.atomic import MIN_FREE_BYTES, ensure_writable, write_json
+from mulde.io.features import FeatureFileError, check_features, read_features, write_scores
 from mulde.pipeline import extract_features, run_pipeline
 from mulde.video.cache import FeatureCache, VideoFeatures, shard, source_checksum
 from mulde.video.decode import iter_frames, probe
@@ -483,13 +483,13 @@ def test_a_damaged_cache_entry_is_recomputed_never_unpickled(small_folder, tmp_p
 def test_no_code_path_unpickles_except_behind_the_trust_flag():
     import inspect
 
-    from mulde.aivad import read_aivad_features
+    from mulde.video.features.aivad import read_aivad_features
 
     risky = re.compile(r"allow_pickle\s*=\s*True|\bpickle\.loads?\(|\btorch\.load\("
                        r"(?![^)]*weights_only\s*=\s*True)")
     hits = sorted(p.relative_to(REPO / "src").as_posix()
                   for p in (REPO / "src" / "mulde").rglob("*.py") if risky.search(p.read_text()))
-    assert hits == ["mulde/aivad.py"]
+    assert hits == ["mulde/video/features/aivad.py"]
     assert inspect.signature(read_aivad_features).parameters["trust_pickle"].default is False
 
 
@@ -651,7 +651,7 @@ def _assert_same_entries(got: dict, expected: dict) -> None:
 def scene(tmp_path_factory) -> tuple[Path, dict]:
     """Six frame-folder videos (a short first one, then 150-frame ones, 64x48) and the cache an
     uninterrupted in-process extraction writes for them."""
-    from mulde.extractors import build_extractor
+    from mulde.video.features.registry import build_extractor
 
     base = tmp_path_factory.mktemp("scene")
     root = base / "data"
@@ -688,7 +688,9 @@ def test_extraction_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_cac
     stale = cache / Path(first).parent / f".{Path(first).name}.999999.deadbeef.tmp"
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"PK\x03\x04 truncated")
-    from mulde.extractors import build_extractor  # re-run (in-process: no second start-up)
+    from mulde.video.features.registry import (
+        build_extractor,  # re-run (in-process: no second start-up)
+    )
 
     resumed = extract_features(load_dataset("folder", root), build_extractor("objects"),
                                FeatureCache(cache), progress=False)
@@ -711,7 +713,9 @@ def test_two_shards_at_once_fill_one_complete_consistent_cache(scene, tmp_path):
     entries, others = _entries(cache)
     assert others == []
     _assert_same_entries(entries, reference)
-    from mulde.extractors import build_extractor  # every entry loads as complete and current
+    from mulde.video.features.registry import (
+        build_extractor,  # every entry loads as complete and current
+    )
 
     dataset, cached = load_dataset("folder", root), FeatureCache(cache)
     objects = build_extractor("objects").with_scene(dataset.train, cache / "folder")

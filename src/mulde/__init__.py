@@ -16,7 +16,7 @@ __all__ = ["MULDE", "__version__"]
 def __getattr__(name: str) -> Any:
     # imported lazily so that torch-free parts (evaluation, datasets) load fast
     if name == "MULDE":
-        from mulde.detector import MULDE
+        from mulde.estimator.model import MULDE
 
         return MULDE
     raise AttributeError(f"module 'mulde' has no attribute {name!r}")

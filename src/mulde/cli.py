@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mulde.presets import PRESETS
+from mulde.estimator.presets import PRESETS
 
 
 def _output_folder(out: Path) -> Path:
@@ -18,8 +18,8 @@ def _output_folder(out: Path) -> Path:
 
 def _fit(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.atomic import ensure_writable
-    from mulde.features_io import read_features
+    from mulde.io.atomic import ensure_writable
+    from mulde.io.features import read_features
 
     X = read_features(args.features, key=args.key)
     overrides = {} if args.params is None else json.loads(args.params)
@@ -37,8 +37,8 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.atomic import ensure_writable
-    from mulde.features_io import read_features, write_scores
+    from mulde.io.atomic import ensure_writable
+    from mulde.io.features import read_features, write_scores
 
     ensure_writable(_output_folder(args.out))
     model = MULDE.load(args.model, device=args.device)
@@ -105,7 +105,7 @@ class UsageError(ValueError):
 
 
 def _extractor(args: argparse.Namespace):
-    from mulde.extractors import build_extractor
+    from mulde.video.features.registry import build_extractor
 
     try:
         return build_extractor(args.extractor, args.weights, args.boxes, args.min_box_score,
@@ -171,8 +171,8 @@ def _demo(args: argparse.Namespace) -> int:
         return 0
     from mulde.datasets import load_dataset
     from mulde.demo.scene import generate_scene
-    from mulde.extractors import build_extractor
     from mulde.pipeline import run_pipeline
+    from mulde.video.features.registry import build_extractor
 
     root = generate_scene(Path(args.out) / "scene", seed=args.seed)
     metrics = run_pipeline(load_dataset("folder", root), build_extractor("objects"),
@@ -283,10 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors about user input exit with status 2 and one message."""
     from mulde.datasets import DatasetError
+    from mulde.estimator.persistence import ModelFileError
     from mulde.evaluation import EvaluationError
-    from mulde.features_io import FeatureFileError
-    from mulde.persistence import ModelFileError
-    from mulde.video.features.appearance import WeightsError
+    from mulde.io.features import FeatureFileError
+    from mulde.video.backbones.base import WeightsError
 
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None):

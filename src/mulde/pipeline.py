@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mulde.atomic import ensure_writable, sweep_stale_temp
 from mulde.datasets.common import DatasetError
 from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
-from mulde.snapshots import TopObjects, most_anomalous_moments
-from mulde.stream_models import make_stream_model
+from mulde.evaluation.snapshots import TopObjects, most_anomalous_moments
+from mulde.io.atomic import ensure_writable, sweep_stale_temp
+from mulde.vad.stream_models import make_stream_model
 from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
 from mulde.video.features.detections import DetectionsError
 from mulde.video.source import Dataset, Video, VideoReadError

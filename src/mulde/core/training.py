@@ -16,10 +16,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from mulde.atomic import atomic_path
 from mulde.core.loss import DSMLoss
 from mulde.core.network import EnergyMLP
 from mulde.core.schedule import NoiseSchedule
+from mulde.io.atomic import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 

@@ -46,8 +46,8 @@ import av
 import cv2
 import numpy as np
 
-from mulde.atomic import atomic_path, write_text
 from mulde.datasets.labels import labels_to_ranges
+from mulde.io.atomic import atomic_path, write_text
 
 NOMINAL_WALK_SPEED = 1.35
 """Nominal walking speed in m/s; walkers draw theirs from N(1.35, 0.1) clipped to [1.1, 1.6]."""

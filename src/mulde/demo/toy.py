@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mulde.atomic import write_json, write_text
+from mulde.io.atomic import write_json, write_text
 
 NORMAL_CENTRES = np.array([(1, 0), (-1, 0), (0, 1), (0, -1)], dtype=float)
 ANOMALY_CENTRES = np.array([(0.5, 0.5), (0.5, -0.5), (-0.5, 0.5), (-0.5, -0.5), (0, 0),
@@ -50,7 +50,7 @@ def toy_table(model: Any, X_train: np.ndarray, X_test: np.ndarray,
     """Return the AUC of each aggregation of a fitted MULDE, every single scale and the KDE."""
     from sklearn.metrics import roc_auc_score
 
-    from mulde.aggregation import aggregate, fit_aggregator
+    from mulde.estimator.aggregation import aggregate, fit_aggregator
 
     e_train = model.score_samples_multiscale(X_train)
     e_test = model.score_samples_multiscale(X_test)

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mulde.atomic import write_bytes
 from mulde.evaluation.metrics import EvaluationError, check_labels, check_scores, micro_roc_curve
 from mulde.evaluation.plots import roc_png, video_png
 from mulde.evaluation.protocol import Calibration, EvaluationProtocol, compute_metrics
+from mulde.io.atomic import write_bytes
 
 CSV_COLUMNS = ("video", "frame", "label", "score", "score_unsmoothed")
 NO_LABELS_NOTE = "no ground-truth labels: frame scores and plots only, no metrics"

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mulde.atomic import atomic_path, write_json
+from mulde.io.atomic import atomic_path, write_json
 from mulde.video.decode import is_image_file
 from mulde.video.source import Video
 

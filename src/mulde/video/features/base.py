@@ -1,5 +1,5 @@
 """What the feature extractors share: their record (`ObjectFeatures`, from
-`mulde.object_features`), its conversion for the cache, and the frame input helpers."""
+`mulde.video.features.records`), its conversion for the cache, and the frame input helpers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from mulde.object_features import ObjectFeatures
 from mulde.video.cache import VideoFeatures
+from mulde.video.features.records import ObjectFeatures
 from mulde.video.source import Video
 
 FrameSource = Video | Iterable[np.ndarray]

@@ -13,8 +13,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mulde.video.backbones.base import check_backbone
 from mulde.video.cache import VideoFeatures
-from mulde.video.features.appearance import check_backbone
 from mulde.video.features.base import FrameSource, ObjectFeatures, iter_source, to_video_features
 
 
@@ -92,7 +92,7 @@ class HieraBackbone:
         except ImportError as err:
             raise ImportError("the Hiera backbone needs the package 'hiera-transformer' "
                               "(pip install hiera-transformer)") from err
-        from mulde.video.features.appearance import load_state_dict
+        from mulde.video.backbones.base import load_state_dict
 
         net = getattr(hiera, model)(pretrained=False)
         state = load_state_dict(checkpoint)
@@ -175,7 +175,7 @@ class FrameCentricExtractor:
                                           for w in windows[j:j + self.batch_size]]))
                 for j in range(0, len(windows), self.batch_size)])
         else:
-            from mulde.video.features.appearance import load_backbone
+            from mulde.video.backbones.base import load_backbone
 
             net = load_backbone(self.backbone, self.weights_path)
             needed = np.unique(windows)

@@ -15,8 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mulde.video.backbones.base import check_backbone
 from mulde.video.cache import VideoFeatures, file_sha256, source_checksum
-from mulde.video.features.appearance import check_backbone
 from mulde.video.features.base import (
     FrameSource,
     ObjectFeatures,
@@ -248,7 +248,7 @@ class ObjectCentricExtractor:
         key = key or hashlib.sha256(png).hexdigest()
         path = Path(folder) / f"scene_background.{key[:12]}.png"
         if not path.exists():
-            from mulde.atomic import write_bytes
+            from mulde.io.atomic import write_bytes
 
             write_bytes(path, png)
         return replace(self, scene_background=str(path))
@@ -375,7 +375,7 @@ class ObjectCentricExtractor:
                                                    frame_index, boxes, n, GEOMETRY_DIM)
             clock = _lap(t, "geometry", clock)
         if "appearance" in self.streams:
-            from mulde.video.features.appearance import load_backbone
+            from mulde.video.backbones.base import load_backbone
 
             backbone = load_backbone(self.backbone, self.weights_path)
             squares = square_crop_boxes(boxes, self.crop_margin, self.crop_min_side)

@@ -13,11 +13,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from mulde import __version__
-from mulde.atomic import atomic_path
 from mulde.core import EnergyMLP, TrainResult
+from mulde.io.atomic import atomic_path
 
 if TYPE_CHECKING:
-    from mulde.detector import MULDE
+    from mulde.estimator.model import MULDE
 
 FORMAT = "mulde"
 FORMAT_VERSION = 1
@@ -112,7 +112,7 @@ def load_model(cls: type[MULDE], path: Path, device: str = "cpu") -> MULDE:
     if model.mean_.shape != (model.n_features_in_,):
         raise ModelFileError(f"{path}: standardisation has shape {model.mean_.shape}, "
                              f"expected ({model.n_features_in_},)")
-    from mulde.detector import resolve_device
+    from mulde.estimator.model import resolve_device
 
     model.device_ = str(resolve_device(device))
     model.network_ = net.to(model.device_).eval()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import cell, data_dir, savemat, write_frames, write_video
+from fakes import cell, data_dir, savemat, shanghaitech_fake, write_frames, write_video
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -299,21 +299,8 @@ def test_shanghaitech_real_ground_truth():
     assert all(v.dtype == np.int8 for v in gt.values())
 
 
-def _shanghaitech_fake(root: Path) -> Path:
-    for name in ("01_001", "01_002", "02_001"):
-        write_video(root / "training" / "videos" / f"{name}.avi", 3, size=SMALL)
-    for name, n in (("01_0014", 5), ("02_0128", 4)):
-        write_frames(root / "testing" / "frames" / name, n, size=SMALL, suffix=".jpg")
-    masks = root / "testing" / "test_frame_mask"
-    masks.mkdir(parents=True)
-    np.save(masks / "01_0014.npy", np.array([0, 0, 1, 1, 0], np.uint8))
-    np.save(masks / "02_0128.npy", np.array([1, 0, 0, 0], np.uint8))
-    np.save(masks / "03_0031.npy", np.array([1, 1], np.uint8))
-    return root
-
-
 def test_shanghaitech_fake_layout_and_scenes(tmp_path):
-    root = _shanghaitech_fake(tmp_path)
+    root = shanghaitech_fake(tmp_path)
     with pytest.warns(MissingVideosWarning, match="03_0031"):
         dataset = load_dataset("shanghaitech", root, check=True)
     assert dataset.smoothing_sigma == 7.0
@@ -325,8 +312,8 @@ def test_shanghaitech_fake_layout_and_scenes(tmp_path):
     assert [v.name for v in scene1.train] == ["01_001", "01_002"]
     assert [v.name for v in scene1.test] == ["01_0014"]
     assert scene1.one_view and not dataset.one_view  # 13 cameras: no single scene model
-    from mulde.extractors import build_extractor
     from mulde.pipeline import extract_features
+    from mulde.video.features.registry import build_extractor
 
     objects = build_extractor("objects")
     with pytest.raises(DatasetError, match="does not say which camera took which video; use "
@@ -338,10 +325,10 @@ def test_shanghaitech_fake_layout_and_scenes(tmp_path):
 
 
 def test_static_stream_learns_one_scene_background_per_camera_view(tmp_path):
-    from mulde.extractors import build_extractor
     from mulde.pipeline import extract_features
+    from mulde.video.features.registry import build_extractor
 
-    root = _shanghaitech_fake(tmp_path)
+    root = shanghaitech_fake(tmp_path)
     write_frames(root / "testing" / "frames" / "03_0031", 2, size=SMALL, suffix=".jpg")
     dataset = load_dataset("shanghaitech", root)
     objects = build_extractor("objects")

@@ -19,7 +19,7 @@ from mulde.evaluation import (
     micro_roc_curve,
 )
 
-DATA = Path(os.environ.get("MULDE_DATA", Path(__file__).resolve().parents[1] / "../shared/data"))
+DATA = Path(os.environ.get("MULDE_DATA", Path(__file__).resolve().parents[2] / "../shared/data"))
 PED2_COUNTS = [180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180]
 
 

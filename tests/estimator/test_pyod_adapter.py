@@ -7,7 +7,7 @@ pytest.importorskip("pyod")
 
 from pyod.models.knn import KNN  # noqa: E402
 
-from mulde.pyod_adapter import PyODMULDE  # noqa: E402
+from mulde.estimator.pyod_adapter import PyODMULDE  # noqa: E402
 
 
 def test_pyod_conventions_match_a_pyod_detector():

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mulde.atomic import atomic_path, sweep_stale_temp, write_json, write_text
+from mulde.io.atomic import atomic_path, sweep_stale_temp, write_json, write_text
 
 
 def test_write_replaces_the_file_and_leaves_no_temp(tmp_path):

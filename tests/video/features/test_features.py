@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
+from mulde.video.backbones import base as appearance_module
 from mulde.video.cache import VideoFeatures, extractor_key
 from mulde.video.features import (
     PRESETS,
@@ -37,7 +38,6 @@ from mulde.video.features import (
     window_centres,
     window_indices,
 )
-from mulde.video.features import appearance as appearance_module
 from mulde.video.features.flow import dis_flow
 
 
@@ -358,7 +358,7 @@ def test_object_features_validation():
 
 
 def test_one_object_record_for_extractors_and_aivad_files():
-    from mulde.aivad import ObjectFeatures as AIVADRecord
+    from mulde.video.features.aivad import ObjectFeatures as AIVADRecord
 
     assert AIVADRecord is ObjectFeatures
     rec = ObjectFeatures.build(np.arange(6.0).reshape(3, 2), [0, 2, 3], np.ones((3, 4)), 5, 2)

@@ -15,7 +15,6 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mulde.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.core import (
     DSMLoss,
     EnergyMLP,
@@ -25,7 +24,8 @@ from mulde.core import (
     multiscale_energy,
     train_energy,
 )
-from mulde.presets import PRESETS
+from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
+from mulde.estimator.presets import PRESETS
 
 
 def resolve_device(device: str) -> torch.device:
@@ -94,7 +94,7 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     @classmethod
     def from_preset(cls, name: str = "default", **overrides: Any) -> MULDE:
-        """Return an estimator with the named preset's parameters (see `mulde.presets`)."""
+        """Return an estimator with the named preset's parameters (`mulde.estimator.presets`)."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
@@ -209,14 +209,14 @@ class MULDE(OutlierMixin, BaseEstimator):
     # ----------------------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to one safetensors file (no pickle); return its path."""
-        from mulde.persistence import save_model
+        from mulde.estimator.persistence import save_model
 
         return save_model(self, Path(path))
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> MULDE:
         """Load a model written by `save` onto `device` (a GPU-trained model loads on CPU)."""
-        from mulde.persistence import load_model
+        from mulde.estimator.persistence import load_model
 
         return load_model(cls, Path(path), device)
 

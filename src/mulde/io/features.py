@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mulde.atomic import atomic_path
+from mulde.io.atomic import atomic_path
 
 
 class FeatureFileError(ValueError):

@@ -15,7 +15,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError("the PyOD adapter needs PyOD: pip install 'mulde[pyod]'") from err
 
-from mulde.detector import MULDE
+from mulde.estimator.model import MULDE
 
 
 class PyODMULDE(BaseDetector):

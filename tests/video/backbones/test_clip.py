@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from mulde.video.features import ObjectCentricExtractor
-from mulde.video.features.appearance import WeightsError, load_backbone
-from mulde.video.features.clip import (
+from mulde.video.backbones.base import WeightsError, load_backbone
+from mulde.video.backbones.clip import (
     CLIP_MEAN,
     CLIP_STD,
     ClipImage,
@@ -24,6 +23,7 @@ from mulde.video.features.clip import (
     clip_visual_state,
     download_clip,
 )
+from mulde.video.features import ObjectCentricExtractor
 
 WIDTH, LAYERS, PATCH, RES, OUT = 128, 2, 8, 32, 16  # heads = 128 / 64 = 2
 
@@ -151,7 +151,7 @@ def test_download_checks_the_published_sha256(tmp_path, monkeypatch, checkpoints
               "ViT-bad": (served / "ViT-T.pt").as_uri().replace(sha, "0" * 64)}
     (tmp_path / "server" / ("0" * 64)).mkdir()
     (tmp_path / "server" / ("0" * 64) / "ViT-T.pt").write_bytes(data)
-    monkeypatch.setattr("mulde.video.features.clip.CLIP_MODELS", models)
+    monkeypatch.setattr("mulde.video.backbones.clip.CLIP_MODELS", models)
     path = download_clip("ViT-T", tmp_path / "weights")
     assert path.read_bytes() == data and path.name == "ViT-T.pt"
     assert download_clip("ViT-T", tmp_path / "weights") == path  # present: not fetched again

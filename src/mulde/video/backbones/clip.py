@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from mulde.atomic import atomic_path
+from mulde.io.atomic import atomic_path
+from mulde.video.backbones.base import WeightsError, embed_in_batches, load_state_dict
 from mulde.video.cache import source_checksum
-from mulde.video.features.appearance import WeightsError, embed_in_batches, load_state_dict
 
 # OpenAI's published checkpoints; the second-last path part is the file's SHA-256
 CLIP_MODELS = {

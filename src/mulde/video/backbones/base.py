@@ -120,7 +120,7 @@ def embed_in_batches(images: np.ndarray, dim: int, batch_size: int, size: int | 
 
 
 def _clip(weights_path: str | Path | None = None) -> Backbone:
-    from mulde.video.features.clip import ClipImage  # imports torch: only when asked for
+    from mulde.video.backbones.clip import ClipImage  # imports torch: only when asked for
 
     return ClipImage(weights_path)
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mulde.features_io import FeatureFileError, check_features, read_features, write_scores
+from mulde.io.features import FeatureFileError, check_features, read_features, write_scores
 
 
 def test_npy_npz_csv_round_trip(tmp_path):

@@ -12,13 +12,13 @@ from fakes import REPO, data_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mulde.aivad import (
+from mulde.io.features import FeatureFileError
+from mulde.video.features.aivad import (
     ObjectFeatures,
     UntrustedPickleError,
     frames_to_objects,
     read_aivad_features,
 )
-from mulde.features_io import FeatureFileError
 
 
 def object_array(entries: list[np.ndarray]) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from mulde import MULDE
-from mulde.persistence import ModelFileError
+from mulde.estimator.persistence import ModelFileError
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from mulde.cli import main
 from mulde.datasets import load_dataset
-from mulde.extractors import build_extractor
 from mulde.pipeline import extract_features
 from mulde.video.cache import FeatureCache
 from mulde.video.features import ObjectCentricExtractor
@@ -18,6 +17,7 @@ from mulde.video.features.detections import (
     boxes_fingerprint,
     read_boxes,
 )
+from mulde.video.features.registry import build_extractor
 
 
 def _csv(path, text):

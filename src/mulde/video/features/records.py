@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mulde.features_io import FeatureFileError
+from mulde.io.features import FeatureFileError
 
 
 @dataclass(frozen=True)

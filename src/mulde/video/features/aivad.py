@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mulde.features_io import FeatureFileError
-from mulde.object_features import ObjectFeatures
+from mulde.io.features import FeatureFileError
+from mulde.video.features.records import ObjectFeatures
 
 _NPY_MAGIC = b"\x93NUMPY"
 

@@ -1,0 +1,1 @@
+"""Image and video backbones (EfficientNet-Lite0, CLIP, Hiera) behind one registry."""
