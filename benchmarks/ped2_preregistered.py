@@ -135,7 +135,7 @@ def moving_appearance(video, cells: Video, threshold: float, cache_dir: Path,
     """Return (cached) the EfficientNet-Lite0 embeddings of the 64-px windows around a video's
     moving cells (`cells`: its motion5 record; `threshold`: the moving speed), each window
     resampled to `size` px."""
-    from mulde.video.backbones.base import load_backbone
+    from mulde.video.backbones import load_backbone
     from mulde.video.features.base import iter_source
     from mulde.video.features.objects import crop_boxes
 

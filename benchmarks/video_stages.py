@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = new_header("video_stages", dataset="ucsd_ped2", threads=1,
                          cv2_threads=cv2.getNumThreads(), seed=args.seed, configs={})
     if "objects+appearance" in names:  # weights loaded once per process, outside the stages
-        from mulde.video.backbones.base import load_backbone
+        from mulde.video.backbones import load_backbone
 
         ex = configs["objects+appearance"]["extractor"]
         t0 = time.perf_counter()

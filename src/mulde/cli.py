@@ -286,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mulde.estimator.persistence import ModelFileError
     from mulde.evaluation import EvaluationError
     from mulde.io.features import FeatureFileError
-    from mulde.video.backbones.base import WeightsError
+    from mulde.video.backbones import WeightsError
 
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None):

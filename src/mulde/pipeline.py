@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError
 from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
 from mulde.evaluation.snapshots import TopObjects, most_anomalous_moments
@@ -20,7 +21,7 @@ from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.vad.stream_models import make_stream_model
 from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
 from mulde.video.features.detections import DetectionsError
-from mulde.video.source import Dataset, Video, VideoReadError
+from mulde.video.source import Video, VideoReadError
 
 
 @dataclass

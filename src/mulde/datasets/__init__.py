@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from mulde.datasets import avenue, folder, shanghaitech, ubnormal, ucf_crime, ucsd
+from mulde.datasets.base import Dataset
 from mulde.datasets.common import (
     DatasetError,
     MissingVideosWarning,
@@ -22,7 +23,7 @@ from mulde.datasets.common import (
     check_dataset,
 )
 from mulde.datasets.labels import labels_to_ranges, ranges_to_labels
-from mulde.video.source import Dataset, Video
+from mulde.video.source import Video
 
 DATASETS: Mapping[str, Callable[..., Dataset]] = MappingProxyType(
     {

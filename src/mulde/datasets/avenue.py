@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, list_videos, require_dir, warn_missing
 from mulde.datasets.labels import as_labels
 from mulde.datasets.matfile import cell_any, load_mat
-from mulde.video.source import Dataset, Video
+from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 3.0
 _MASK_FILE = re.compile(r"^(\d+)_label\.mat$")

@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mulde.datasets.base import Dataset
 from mulde.video.decode import is_image_file, is_video_file, natural_key, probe
-from mulde.video.source import Dataset, VideoReadError
+from mulde.video.source import VideoReadError
 
 
 class DatasetError(ValueError):

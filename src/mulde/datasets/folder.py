@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, list_videos, probed_length
 from mulde.datasets.labels import Range, ranges_to_labels
-from mulde.video.source import Dataset, Video
+from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 3.0
 CSV_COLUMNS = ("video", "start", "end")

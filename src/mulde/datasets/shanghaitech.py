@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, first_existing, list_videos, warn_missing
 from mulde.datasets.labels import as_labels
-from mulde.video.source import Dataset, Video
+from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 7.0
 

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, probed_length, warn_missing
 from mulde.datasets.labels import Range, as_labels, ranges_to_labels
 from mulde.video.decode import is_video_file, natural_key
-from mulde.video.source import Dataset, Video
+from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 7.0
 SPLITS = ("training", "validation", "test")

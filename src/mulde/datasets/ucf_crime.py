@@ -19,10 +19,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, probed_length, warn_missing
 from mulde.datasets.labels import Range, ranges_to_labels
 from mulde.video.decode import is_video_file, natural_key
-from mulde.video.source import Dataset, Video
+from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 7.0
 ANNOTATION_NAME = "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, list_videos, probed_length, require_dir
 from mulde.datasets.labels import Range, ranges_to_labels
 from mulde.datasets.matfile import load_mat
-from mulde.video.source import Dataset, Video
+from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 3.0
 

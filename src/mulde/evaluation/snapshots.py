@@ -10,9 +10,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mulde.datasets.base import Dataset
 from mulde.evaluation import EvaluationProtocol, Snapshot
 from mulde.video.features.regions import is_whole_frame
-from mulde.video.source import Dataset, VideoReadError
+from mulde.video.source import VideoReadError
 
 
 @dataclass

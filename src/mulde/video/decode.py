@@ -34,14 +34,16 @@ import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mulde.video.source import VideoReadError
-
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
 VIDEO_SUFFIXES = frozenset(
     {".avi", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 )
+class VideoReadError(RuntimeError):
+    """A video or frame folder could not be read; the message names the path and the cause."""
+
+
 DEFAULT_FOLDER_FPS = 25.0
 """Frame rate reported for frame folders, which carry none (override with `probe(fps=...)`)."""
 

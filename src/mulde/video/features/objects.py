@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mulde.video.backbones.base import check_backbone
+from mulde.video.backbones import VIDEO_BACKBONES, check_backbone
 from mulde.video.cache import VideoFeatures, file_sha256, source_checksum
 from mulde.video.features.base import (
     FrameSource,
@@ -189,6 +189,9 @@ class ObjectCentricExtractor:
         object.__setattr__(self, "flow_preset", FlowPreset(self.flow_preset))
         object.__setattr__(self, "close_size", tuple(self.close_size))
         check_backbone(self.backbone)
+        if self.backbone in VIDEO_BACKBONES:
+            raise ValueError(f"the appearance stream embeds image crops; {self.backbone!r} is a "
+                             "video backbone (use it with the frames extractor)")
         if self.motion not in MOTIONS:
             raise ValueError(f"motion must be one of {sorted(MOTIONS)}, got {self.motion!r}")
         if self.regions is RegionMode.BOXES and not (self.boxes_dir and
@@ -375,7 +378,7 @@ class ObjectCentricExtractor:
                                                    frame_index, boxes, n, GEOMETRY_DIM)
             clock = _lap(t, "geometry", clock)
         if "appearance" in self.streams:
-            from mulde.video.backbones.base import load_backbone
+            from mulde.video.backbones import load_backbone
 
             backbone = load_backbone(self.backbone, self.weights_path)
             squares = square_crop_boxes(boxes, self.crop_margin, self.crop_min_side)

@@ -1,0 +1,25 @@
+"""The benchmark record: normal training videos, labelled test videos and the protocol settings
+the benchmark's evaluation follows (METHOD: "Video protocol")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mulde.video.source import Video
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A benchmark: normal training videos, test videos with labels, and protocol settings."""
+
+    name: str
+    root: Path
+    train: tuple[Video, ...]
+    test: tuple[Video, ...]
+    smoothing_sigma: float = 3.0
+    one_view: bool = True  # every video from one static camera view (a scene model applies)
+    # with several views: a video name -> its camera view (one scene model per view), or None
+    # when the dataset does not say which camera took which video
+    view_of: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
