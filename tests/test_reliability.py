@@ -39,9 +39,9 @@ from mulde.evaluation import Calibration, EvaluationError
 from mulde.io.atomic import MIN_FREE_BYTES, ensure_writable, write_json
 from mulde.io.features import FeatureFileError, check_features, read_features, write_scores
 from mulde.pipeline import extract_features, run_pipeline
-from mulde.video.cache import FeatureCache, VideoFeatures, shard, source_checksum
+from mulde.video.cache import FeatureCache, VideoFeatures, shard
 from mulde.video.decode import iter_frames, probe
-from mulde.video.source import Video, VideoReadError
+from mulde.video.source import Video, VideoReadError, source_checksum
 
 SMALL = (16, 16)
 FAST = {"hidden_sizes": (16, 16), "max_steps": 40, "batch_size": 64, "random_state": 0,

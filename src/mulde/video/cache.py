@@ -8,7 +8,6 @@ reads as complete, and several shards (processes or machines) can fill one cache
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -22,8 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mulde.io.atomic import atomic_path, write_json
-from mulde.video.decode import is_image_file
-from mulde.video.source import Video
+from mulde.video.source import Video, source_checksum
 
 CACHE_FORMAT = 1
 
@@ -49,35 +47,6 @@ class Extractor(Protocol):
     def extract(self, video: Video) -> VideoFeatures:
         """Return the video's features (raise VideoReadError when it cannot be decoded)."""
         ...
-
-
-def source_checksum(path: Path) -> str:
-    """SHA-256 of a video file's bytes, or of a frame folder's image-file names and sizes
-    (other files, e.g. a Thumbs.db the file browser adds, are not frames and do not count)."""
-    h = hashlib.sha256()
-    path = Path(path)
-    if path.is_dir():
-        for f in sorted(path.iterdir()):
-            if f.is_file() and is_image_file(f):
-                h.update(f"{f.name}\0{f.stat().st_size}\n".encode())
-    else:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read again only when its size or modification time changed
-    (for cache keys that ask for the same file once per video)."""
-    path = Path(path)
-    stat = path.stat()
-    return _file_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=256)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    return source_checksum(Path(path))
 
 
 def extractor_key(extractor: Extractor) -> str:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mulde.io.hashing import listing_sha256, sha256_file
 from mulde.video import decode
 from mulde.video.decode import VideoReadError
 
-__all__ = ["Video", "VideoReadError"]
+__all__ = ["Video", "VideoReadError", "source_checksum"]
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,12 @@ class Video:
     def fps(self) -> float:
         """Frame rate in frames/s (frame folders report `decode.DEFAULT_FOLDER_FPS`)."""
         return decode.probe(self.path).fps
+
+
+def source_checksum(path: str | Path) -> str:
+    """SHA-256 of a video file's bytes, or of a frame folder's image-file names and sizes
+    (other files, e.g. a Thumbs.db the file browser adds, are not frames and do not count)."""
+    path = Path(path)
+    if path.is_dir():
+        return listing_sha256(path, decode.is_image_file)
+    return sha256_file(path)

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from mulde.io.atomic import atomic_path
+from mulde.io.hashing import sha256_file
 from mulde.video.backbones.base import WeightsError, embed_in_batches, load_state_dict
-from mulde.video.cache import source_checksum
 
 # OpenAI's published checkpoints; the second-last path part is the file's SHA-256
 CLIP_MODELS = {
@@ -54,14 +54,14 @@ def download_clip(model: str = "ViT-B/16", folder: str | Path | None = None) -> 
     url = CLIP_MODELS[model]
     expected = url.split("/")[-2]
     target = Path(folder or weights_folder()) / url.split("/")[-1]
-    if target.is_file() and source_checksum(target) == expected:
+    if target.is_file() and sha256_file(target) == expected:
         return target
     try:
         with atomic_path(target) as tmp:  # renamed into place only once the checksum matches
             with urllib.request.urlopen(url, timeout=60) as source, open(tmp, "wb") as out:
                 while chunk := source.read(1 << 20):
                     out.write(chunk)
-            if source_checksum(tmp) != expected:
+            if sha256_file(tmp) != expected:
                 raise OSError(f"{url}: downloaded file does not have the published SHA-256")
     except (urllib.error.URLError, TimeoutError) as err:
         raise ConnectionError(f"cannot download the CLIP {model} weights from {url} ({err}); "

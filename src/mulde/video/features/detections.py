@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mulde.video.cache import file_sha256
+from mulde.io.hashing import file_sha256
 
 COLUMNS = ("frame", "x0", "y0", "x1", "y1")
 

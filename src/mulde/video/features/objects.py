@@ -15,8 +15,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mulde.io.hashing import file_sha256
 from mulde.video.backbones import VIDEO_BACKBONES, check_backbone
-from mulde.video.cache import VideoFeatures, file_sha256, source_checksum
+from mulde.video.cache import VideoFeatures
 from mulde.video.features.base import (
     FrameSource,
     ObjectFeatures,
@@ -42,7 +43,7 @@ from mulde.video.features.regions import (
     median_background,
     whole_frame_region,
 )
-from mulde.video.source import Video
+from mulde.video.source import Video, source_checksum
 
 STREAMS = ("velocity", "geometry", "appearance", "static")
 GEOMETRY_DIM = 5
