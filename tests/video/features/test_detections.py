@@ -162,12 +162,12 @@ def test_cli_takes_boxes_and_refuses_a_missing_folder(detected, tmp_path, capsys
 
 
 def test_fingerprint_hashes_the_files_again_only_when_they_change(tmp_path):
-    from mulde.video import cache
+    from mulde.io import hashing
 
     f = _csv(tmp_path / "boxes" / "v.csv", "frame,x0,y0,x1,y1\n0,1,1,5,5\n")
     first = boxes_fingerprint(tmp_path / "boxes")
-    misses = cache._file_sha256.cache_info().misses
+    misses = hashing._remembered_sha256.cache_info().misses
     assert boxes_fingerprint(tmp_path / "boxes") == first  # asked once per video: no rehash
-    assert cache._file_sha256.cache_info().misses == misses
+    assert hashing._remembered_sha256.cache_info().misses == misses
     f.write_text("frame,x0,y0,x1,y1\n0,1,1,5,16\n")  # new size: coarse mtimes too
     assert boxes_fingerprint(tmp_path / "boxes") != first
