@@ -44,12 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
 
 from mulde.datasets import load_dataset  # noqa: E402
-from mulde.evaluation import (  # noqa: E402
-    Calibration,
-    EvaluationProtocol,
-    compute_metrics,
-    objects_to_frames,
-)
+from mulde.evaluation import EvaluationProtocol, compute_metrics  # noqa: E402
+from mulde.vad.fusion import Calibration, objects_to_frames  # noqa: E402
 from mulde.video.features.aivad import ObjectFeatures, read_aivad_features  # noqa: E402
 
 PED2_TEST_COUNTS = (180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180)

@@ -47,12 +47,8 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from mulde.evaluation import (  # noqa: E402
-    Calibration,
-    EvaluationProtocol,
-    compute_metrics,
-    objects_to_frames,
-)
+from mulde.evaluation import EvaluationProtocol, compute_metrics  # noqa: E402
+from mulde.vad.fusion import Calibration, objects_to_frames  # noqa: E402
 from mulde.vad.stream_models import GMMStream, KNNStream  # noqa: E402
 from mulde.video.cache import FeatureCache, VideoFeatures, extractor_key  # noqa: E402
 from mulde.video.features import PRESETS, ObjectCentricExtractor, RegionMode  # noqa: E402

@@ -10,7 +10,8 @@ from PIL import Image
 
 from mulde.datasets import load_dataset
 from mulde.pipeline import extract_features, run_pipeline
-from mulde.video.cache import FeatureCache, VideoFeatures, shard
+from mulde.video.cache import FeatureCache, shard
+from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class SpeedExtractor:
         speed = np.abs(np.diff(xs, prepend=xs[0]))
         feats = np.c_[speed, background].astype(np.float32)
         n = len(xs)
-        return VideoFeatures({"motion": {"features": feats, "frame_index": np.arange(n)}}, n)
+        return VideoFeatures({Stream.VELOCITY: ObjectFeatures(feats, np.arange(n), n)}, n)
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, de
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["config"]["detector"] == detector
     if detector == "mulde":
-        assert (out / "models" / "motion.safetensors").exists()
+        assert (out / "models" / "velocity.safetensors").exists()
 
 
 def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp_path):
@@ -113,8 +114,8 @@ def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
     assert "broken.avi" in first.failed[0]["error"]
     again = extract_features(ds, ex, cache, progress=False)
     assert again.n_cached == 5 and again.n_extracted == 0
-    a = first.features["test"]["a"].streams["motion"]["features"]
-    np.testing.assert_array_equal(again.features["test"]["a"].streams["motion"]["features"], a)
+    a = first.features["test"]["a"]["velocity"].features
+    np.testing.assert_array_equal(again.features["test"]["a"]["velocity"].features, a)
 
 
 def test_shards_partition_the_videos_and_fill_one_cache(dataset_root, tmp_path):

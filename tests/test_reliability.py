@@ -35,12 +35,13 @@ from mulde import MULDE
 from mulde.cli import main
 from mulde.datasets import DatasetError, load_dataset, ubnormal, ucf_crime, ucsd
 from mulde.estimator.persistence import ModelFileError
-from mulde.evaluation import Calibration, EvaluationError
 from mulde.io.atomic import MIN_FREE_BYTES, ensure_writable, write_json
 from mulde.io.features import FeatureFileError, check_features, read_features, write_scores
 from mulde.pipeline import extract_features, run_pipeline
-from mulde.video.cache import FeatureCache, VideoFeatures, shard
+from mulde.vad.fusion import Calibration, FusionError
+from mulde.video.cache import FeatureCache, shard
 from mulde.video.decode import iter_frames, probe
+from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.source import Video, VideoReadError, source_checksum
 
 SMALL = (16, 16)
@@ -67,7 +68,7 @@ class MeanColour:
         self.calls.append(video.name)
         feats = np.array([f.reshape(-1, 3).mean(axis=0) for f in video.frames()], np.float32)
         n = len(feats)
-        return VideoFeatures({"colour": {"features": feats, "frame_index": np.arange(n)}}, n)
+        return VideoFeatures({Stream.APPEARANCE: ObjectFeatures(feats, np.arange(n), n)}, n)
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +220,7 @@ def test_check_features_equals_a_float64_cast_for_any_real_dtype(dtype, data):
 def test_calibration_is_monotone_and_maps_min_to_0_and_percentile_to_1(train, test):
     try:
         cal = Calibration.fit(train)
-    except EvaluationError:
+    except FusionError:
         assume(False)  # constant up to the percentile: refused, tested in test_protocol
     ordered = np.sort(test)
     assert np.all(np.diff(cal.transform(ordered)) >= 0)
@@ -231,7 +232,7 @@ def test_calibration_is_monotone_and_maps_min_to_0_and_percentile_to_1(train, te
 def test_calibration_of_a_subnormal_spread_is_refused_or_finite():
     try:
         cal = Calibration.fit([0.0, 2.2250738585e-313])
-    except EvaluationError:
+    except FusionError:
         return
     assert np.isfinite(cal.transform([1.0])).all()
 

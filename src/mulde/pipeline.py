@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError
-from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
-from mulde.evaluation.snapshots import TopObjects, most_anomalous_moments
+from mulde.evaluation import EvaluationProtocol, write_report
+from mulde.evaluation.snapshots import most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
-from mulde.vad.stream_models import make_stream_model
-from mulde.video.cache import Extractor, FeatureCache, VideoFeatures, shard
+from mulde.vad.ensemble import StreamEnsemble, VideoScores
+from mulde.video.cache import FeatureCache, shard
+from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
 from mulde.video.source import Video, VideoReadError
 
@@ -56,7 +56,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     if cache is not None:
         ensure_writable(cache.root)
         sweep_stale_temp(cache.root)
-    per_view = "static" in getattr(extractor, "streams", ()) and not dataset.one_view
+    per_view = Stream.STATIC in getattr(extractor, "streams", ()) and not dataset.one_view
     if per_view and dataset.view_of is None:
         raise DatasetError(f"{dataset.name}: the static stream learns a scene background per "
                            "camera view, but this dataset does not say which camera took which "
@@ -112,76 +112,20 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     return result
 
 
-def _stack(videos: dict[str, VideoFeatures], stream: str) -> tuple[np.ndarray, np.ndarray]:
-    feats, groups = [], []
-    for i, vf in enumerate(videos.values()):
-        x = vf.streams[stream]["features"]
-        feats.append(x)
-        groups.append(np.full(len(x), i))
-    return np.concatenate(feats).astype(np.float64), np.concatenate(groups)
-
-
-def _frames(scores: np.ndarray, vf: VideoFeatures, stream: str, fill: float) -> np.ndarray:
-    """Frame score = max over the frame's objects; a frame without objects gets `fill` (the
-    stream's minimum training object score: as normal as the most normal training object)."""
-    return objects_to_frames(scores, vf.streams[stream]["frame_index"], vf.n_frames, empty=fill)
-
-
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
-                    mulde_params: dict[str, Any] | None = None, progress: bool = True,
-                    model_dir: Path | None = None,
-                    stream_stats: dict[str, dict[str, Any]] | None = None,
-                    top_objects: dict[str, TopObjects] | None = None
-                    ) -> tuple[dict[str, np.ndarray], dict[str, Calibration], dict[str, float]]:
-    """Fit one model per stream on the training videos, score the test videos' frames.
+                    mulde_params: dict[str, Any] | None = None, progress: bool = True
+                    ) -> tuple[StreamEnsemble, dict[str, VideoScores]]:
+    """Fit the `StreamEnsemble` on the training videos and score every test video.
 
-    Returns (fused test frame scores per video, calibration per stream, seconds per stage).
-    Each stream is calibrated to [min, 99.9th percentile] of its training frame scores and
-    the calibrated streams are summed (AI-VAD's fusion). `stream_stats`, when given, is
-    filled per stream with the fitted model, its dimension, object counts and the seconds
-    of fitting and of scoring (calibration included); `top_objects`, when given, with each
-    test video's `TopObjects` (which object scored highest in each frame, and where).
-    """
+    Returns (the fitted ensemble, `VideoScores` per test video). Raises DatasetError when
+    there is no readable training or test video."""
     train = extraction.features.get("train", {})
     test = extraction.features.get("test", {})
     if not train or not test:
-        raise ValueError("need at least one readable training and one test video")
-    streams = sorted(next(iter(train.values())).streams)
-    fused = {name: np.zeros(vf.n_frames) for name, vf in test.items()}
-    calibrations: dict[str, Calibration] = {}
-    timings = {"train": 0.0, "score": 0.0}
-    for stream in tqdm(streams, disable=not progress, desc="streams"):
-        X, groups = _stack(train, stream)
-        t0 = time.perf_counter()
-        model = make_stream_model(detector, seed, mulde_params).fit(X, groups)
-        fit_s = time.perf_counter() - t0
-        if model_dir is not None and detector == "mulde":
-            model.model.save(Path(model_dir) / f"{stream}.safetensors")
-        t0 = time.perf_counter()
-        train_obj = model.train_scores()
-        fill = float(train_obj.min())
-        train_frames = [_frames(train_obj[groups == i], vf, stream, fill)
-                        for i, vf in enumerate(train.values())]
-        calibrations[stream] = Calibration.fit(np.concatenate(train_frames))
-        n_test = 0
-        for name, vf in test.items():
-            record = vf.streams[stream]
-            x = record["features"].astype(np.float64)
-            n_test += len(x)
-            obj = model.score(x)
-            fused[name] += calibrations[stream].transform(_frames(obj, vf, stream, fill))
-            if top_objects is not None and len(x):
-                top_objects.setdefault(name, TopObjects.empty(vf.n_frames)).update(
-                    stream, calibrations[stream].transform(obj),
-                    np.asarray(record["frame_index"]), record.get("boxes"))
-        score_s = time.perf_counter() - t0
-        timings["train"] += fit_s
-        timings["score"] += score_s
-        if stream_stats is not None:
-            stream_stats[stream] = {"model": model, "d": int(X.shape[1]),
-                                    "train_objects": int(len(X)), "test_objects": n_test,
-                                    "fit_s": fit_s, "score_s": score_s}
-    return fused, calibrations, timings
+        raise DatasetError("need at least one readable training and one test video "
+                           f"(skipped: {len(extraction.failed)})")
+    ensemble = StreamEnsemble(detector, seed, dict(mulde_params or {}), progress).fit(train)
+    return ensemble, ensemble.score(test)
 
 
 def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
@@ -195,10 +139,15 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress)
-    top: dict[str, TopObjects] = {}
-    scores, calibrations, timings = train_and_score(
-        extraction, detector, seed, mulde_params, progress, out_dir / "models",
-        top_objects=top)
+    ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
+                                             progress)
+    if detector == "mulde":
+        for stream, fit in ensemble.fits_.items():
+            fit.model.model.save(out_dir / "models" / f"{stream.value}.safetensors")
+    scores = {name: s.fused for name, s in video_scores.items()}
+    top = {name: s.top for name, s in video_scores.items()}
+    timings = {"train": sum(f.fit_s + f.calibrate_s for f in ensemble.fits_.values()),
+               "score": sum(f.score_s for f in ensemble.fits_.values())}
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
     t0 = time.perf_counter()
@@ -214,7 +163,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached}
     t0 = time.perf_counter()
     metrics = write_report(
-        out_dir, scores, labels, protocol=protocol, calibration=calibrations,
+        out_dir, scores, labels, protocol=protocol,
+        calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
         title=f"MULDE on {dataset.name}", snapshots=snapshots)
     timings["report"] = time.perf_counter() - t0

@@ -341,8 +341,8 @@ def test_static_stream_learns_one_scene_background_per_camera_view(tmp_path):
     test2 = next(v for v in dataset.test if v.name == "02_0128")
     alone = objects.with_scene(view2, tmp_path / "alone").extract(test2)
     for stream in ("velocity", "static"):
-        np.testing.assert_array_equal(result.features["test"]["02_0128"].streams[stream][
-            "features"], alone.streams[stream]["features"])
+        np.testing.assert_array_equal(result.features["test"]["02_0128"][stream].features,
+            alone[stream].features)
 
 
 # ---------------------------------------------------------------- UBnormal

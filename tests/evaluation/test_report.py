@@ -12,7 +12,6 @@ from PIL import Image
 
 import mulde.evaluation.report as report_mod
 from mulde.evaluation import (
-    Calibration,
     EvaluationError,
     EvaluationProtocol,
     compute_metrics,
@@ -21,6 +20,7 @@ from mulde.evaluation import (
     read_frame_scores,
     write_report,
 )
+from mulde.vad.fusion import Calibration
 
 WEIRD = 'cam <b>&"1"</b> $x$'  # HTML specials and matplotlib mathtext markers
 

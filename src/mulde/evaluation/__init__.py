@@ -1,4 +1,4 @@
-"""Evaluation protocol (micro/macro AUC, smoothing, object->frame, calibration, fusion) and
+"""Evaluation protocol (micro/macro AUC, smoothing) and
 reports (frame_scores.csv, metrics.json, PNG plots, a self-contained report.html)."""
 
 from mulde.evaluation.metrics import (
@@ -11,17 +11,13 @@ from mulde.evaluation.metrics import (
     micro_roc_curve,
 )
 from mulde.evaluation.protocol import (
-    Calibration,
     EvaluationProtocol,
     compute_metrics,
-    fuse,
-    objects_to_frames,
     smooth,
 )
 from mulde.evaluation.report import Snapshot, library_versions, read_frame_scores, write_report
 
 __all__ = [
-    "Calibration",
     "EvaluationError",
     "EvaluationProtocol",
     "MacroPadding",
@@ -29,12 +25,10 @@ __all__ = [
     "average_precision",
     "compute_metrics",
     "equal_error_rate",
-    "fuse",
     "library_versions",
     "macro_auc",
     "micro_auc",
     "micro_roc_curve",
-    "objects_to_frames",
     "read_frame_scores",
     "smooth",
     "write_report",

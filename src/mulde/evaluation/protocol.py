@@ -1,16 +1,15 @@
-"""The video evaluation protocol: object -> frame scores, stream calibration and fusion,
-temporal smoothing, and the full metrics dictionary (METHOD.md, "Video protocol").
+"""The video evaluation protocol: temporal smoothing and the full metrics dictionary
+(METHOD.md, "Video protocol").
 
-Order of operations (AI-VAD / MULDE object-centric protocol):
-object scores -> `objects_to_frames` (max per frame, per stream) -> `Calibration.transform`
-per stream (fitted on training scores) -> `fuse` (sum of streams) -> `compute_metrics`, which
-smooths each test video with `smooth` and reports smoothed and unsmoothed metrics.
+Order of operations (AI-VAD / MULDE object-centric protocol): the method (`mulde.vad`) turns
+object scores into calibrated, fused frame scores; `compute_metrics` smooths each test video
+with `smooth` and reports smoothed and unsmoothed metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,141 +55,6 @@ def smooth(
     if sigma == 0 or s.size == 0:
         return s.copy()
     return gaussian_filter1d(s, float(sigma), mode=mode, truncate=truncate)
-
-
-def objects_to_frames(
-    object_scores: ArrayLike,
-    frame_index: ArrayLike,
-    n_frames: int,
-    empty: float | None = None,
-) -> np.ndarray:
-    """Return one score per frame: the max over the scores of the objects in that frame.
-
-    `frame_index[i]` is the 0-based frame of object i within the video. Frames without any
-    object get the score `empty`; with `empty=None` (default) such frames are an error, so the
-    policy is always the caller's explicit choice. A sensible fill is the minimum training
-    score of the stream (an empty frame is as normal as the most normal training frame); the
-    AI-VAD reference fills 0 before calibration. (AI-VAD's feature side instead treats a frame
-    without detections as one whole-frame object, which leaves no frame empty here.)
-    """
-    s = np.asarray(object_scores, dtype=np.float64)
-    idx = np.asarray(frame_index)
-    if s.ndim != 1 or idx.ndim != 1 or s.shape != idx.shape:
-        raise EvaluationError(
-            f"object_scores {s.shape} and frame_index {idx.shape} must be 1-D of equal length"
-        )
-    if n_frames < 1:
-        raise EvaluationError(f"n_frames must be >= 1, got {n_frames}")
-    if idx.size and not np.issubdtype(idx.dtype, np.integer):
-        raise EvaluationError(f"frame_index must hold integers, got dtype {idx.dtype}")
-    bad = np.flatnonzero((idx < 0) | (idx >= n_frames))
-    if bad.size:
-        raise EvaluationError(
-            f"object {bad[0]}: frame index {idx[bad[0]]} outside [0, {n_frames - 1}]"
-        )
-    nonfinite = np.flatnonzero(~np.isfinite(s))
-    if nonfinite.size:
-        o = nonfinite[0]
-        raise EvaluationError(f"object {o} (frame {idx[o]}): score is {s[o]}")
-    out = np.full(n_frames, -np.inf)
-    np.maximum.at(out, idx.astype(np.intp), s)
-    holes = np.flatnonzero(out == -np.inf)
-    if holes.size:
-        if empty is None:
-            raise EvaluationError(
-                f"{holes.size} frame(s) have no object, first frame {holes[0]}; "
-                "pass empty=<score> to give them a score"
-            )
-        if not np.isfinite(empty):
-            raise EvaluationError(f"empty-frame score must be finite, got {empty}")
-        out[holes] = float(empty)
-    return out
-
-
-def _spread(low: float, high: float) -> bool:
-    """Return whether high exceeds low by more than rounding (1e-12 relative, 1e-12 absolute
-    near 0): a smaller spread would turn (s - low) / (high - low) into inf."""
-    return high - low > 1e-12 * max(1.0, abs(low))
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Affine map of one stream's scores: training min -> 0, training percentile -> 1.
-
-    AI-VAD's stream calibration (METHOD.md): s' = (s - low) / (high - low), with low = min and
-    high = the 99.9th percentile (numpy's linear interpolation) of the training scores of the
-    stream. (The AI-VAD reference code fits on training *object* scores; pass whichever training
-    scores the protocol at hand names.)
-    """
-
-    low: float
-    high: float
-    percentile: float = 99.9
-
-    def __post_init__(self) -> None:
-        if not (np.isfinite(self.low) and np.isfinite(self.high)) or not _spread(self.low,
-                                                                                  self.high):
-            raise EvaluationError(
-                f"calibration needs finite low < high (apart by more than rounding), got "
-                f"low={self.low}, high={self.high}"
-            )
-
-    @classmethod
-    def fit(cls, train_scores: ArrayLike, percentile: float = 99.9) -> Calibration:
-        """Return the calibration fitted on a stream's training scores (any shape, flattened)."""
-        s = np.asarray(train_scores, dtype=np.float64).ravel()
-        if s.size == 0:
-            raise EvaluationError("calibration: no training scores")
-        bad = np.flatnonzero(~np.isfinite(s))
-        if bad.size:
-            raise EvaluationError(f"calibration: training score {bad[0]} is {s[bad[0]]}")
-        if not 0 < percentile <= 100:
-            raise EvaluationError(f"calibration percentile must be in (0, 100], got {percentile}")
-        low, high = float(s.min()), float(np.percentile(s, percentile))
-        if not _spread(low, high):
-            raise EvaluationError(
-                f"calibration: training scores are constant up to the {percentile}th "
-                f"percentile (min = percentile = {low})"
-            )
-        return cls(low=low, high=high, percentile=float(percentile))
-
-    def transform(self, scores: ArrayLike) -> np.ndarray:
-        """Return (scores - low) / (high - low) as float64."""
-        return (np.asarray(scores, dtype=np.float64) - self.low) / (self.high - self.low)
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
-        try:
-            return cls(
-                low=float(d["low"]), high=float(d["high"]), percentile=float(d["percentile"])
-            )
-        except KeyError as e:
-            raise EvaluationError(f"calibration dict lacks field {e.args[0]!r}") from None
-
-
-def fuse(streams: Mapping[str, ArrayLike], calibrations: Mapping[str, Calibration]) -> np.ndarray:
-    """Return the fused frame scores of one video: the sum over streams of calibrated scores."""
-    if not streams:
-        raise EvaluationError("fuse: no streams")
-    if set(streams) != set(calibrations):
-        raise EvaluationError(
-            f"fuse: streams {sorted(streams)} but calibrations for {sorted(calibrations)}"
-        )
-    total: np.ndarray | None = None
-    for name, s in streams.items():
-        c = calibrations[name].transform(s)
-        if c.ndim != 1:
-            raise EvaluationError(f"fuse: stream {name!r} must be 1-D, got shape {c.shape}")
-        if total is not None and c.shape != total.shape:
-            raise EvaluationError(
-                f"fuse: stream {name!r} has {c.shape[0]} frames, others {total.shape[0]}"
-            )
-        total = c if total is None else total + c
-    assert total is not None
-    return total
 
 
 @dataclass(frozen=True)

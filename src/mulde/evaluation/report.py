@@ -29,8 +29,9 @@ from numpy.typing import ArrayLike
 
 from mulde.evaluation.metrics import EvaluationError, check_labels, check_scores, micro_roc_curve
 from mulde.evaluation.plots import roc_png, video_png
-from mulde.evaluation.protocol import Calibration, EvaluationProtocol, compute_metrics
+from mulde.evaluation.protocol import EvaluationProtocol, compute_metrics
 from mulde.io.atomic import write_bytes
+from mulde.vad.fusion import Calibration
 
 CSV_COLUMNS = ("video", "frame", "label", "score", "score_unsmoothed")
 NO_LABELS_NOTE = "no ground-truth labels: frame scores and plots only, no metrics"

@@ -1,46 +1,20 @@
-"""Where a run saw its anomalies: the top-scoring object of each test frame, and each video's
-most anomalous frame drawn with that object's box for the report."""
+"""Where a run saw its anomalies: each video's most anomalous frame, drawn with the box of its
+top-scoring object (`mulde.vad.ensemble.TopObjects`), for the report."""
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
 from mulde.datasets.base import Dataset
-from mulde.evaluation import EvaluationProtocol, Snapshot
+from mulde.evaluation.protocol import EvaluationProtocol
+from mulde.evaluation.report import Snapshot
+from mulde.vad.ensemble import TopObjects
 from mulde.video.features.regions import is_whole_frame
 from mulde.video.source import VideoReadError
-
-
-@dataclass
-class TopObjects:
-    """Per frame of one test video: the calibrated score, stream and box (x0, y0, x1, y1) of
-    its highest-scoring object over all streams (box NaN when the stream has no boxes)."""
-
-    score: np.ndarray
-    stream: list[str]
-    box: np.ndarray
-
-    @classmethod
-    def empty(cls, n_frames: int) -> TopObjects:
-        return cls(np.full(n_frames, -np.inf), [""] * n_frames, np.full((n_frames, 4), np.nan))
-
-    def update(self, stream: str, scores: np.ndarray, frame_index: np.ndarray,
-               boxes: np.ndarray | None) -> None:
-        """Take the stream's objects (calibrated scores) where they beat the current best."""
-        order = np.lexsort((scores, frame_index))  # by frame, then score: last one is best
-        last = np.r_[frame_index[order][1:] != frame_index[order][:-1], True]
-        best = order[last]
-        frames = frame_index[best]
-        better = scores[best] > self.score[frames]
-        for obj, t in zip(best[better], frames[better], strict=True):
-            self.score[t] = scores[obj]
-            self.stream[t] = stream
-            self.box[t] = np.nan if boxes is None else boxes[obj]
 
 
 def most_anomalous_moments(dataset: Dataset, scores: dict[str, np.ndarray],

@@ -13,40 +13,21 @@ import json
 import re
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from mulde.io.atomic import atomic_path, write_json
+from mulde.video.features.base import Extractor
+from mulde.video.features.records import ObjectFeatures, VideoFeatures
 from mulde.video.source import Video, source_checksum
 
-CACHE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class VideoFeatures:
-    """The features of one video: per stream, named arrays, at least `features` (n_objects, d)
-    and `frame_index` (n_objects,) mapping each object to its frame; and the frame count."""
-
-    streams: Mapping[str, Mapping[str, np.ndarray]]
-    n_frames: int
-
-
-class Extractor(Protocol):
-    """What the cache needs of a feature extractor."""
-
-    name: str
-    version: str
-
-    @property
-    def params(self) -> dict[str, Any]: ...
-
-    def extract(self, video: Video) -> VideoFeatures:
-        """Return the video's features (raise VideoReadError when it cannot be decoded)."""
-        ...
+CACHE_FORMAT = 2
+"""Version of the entry layout; entries of another version are recomputed, never read.
+2: streams as `ObjectFeatures` (boxes optional); extractors' keys carry explicit versions."""
 
 
 def extractor_key(extractor: Extractor) -> str:
@@ -104,21 +85,22 @@ class FeatureCache:
             n_frames = int(meta["n_frames"])
             with np.load(npz, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
-            streams: dict[str, dict[str, np.ndarray]] = {}
+            fields: dict[str, dict[str, np.ndarray]] = {}
             for key, value in arrays.items():
                 stream, field = key.split("/", 1)
-                streams.setdefault(stream, {})[field] = value
+                fields.setdefault(stream, {})[field] = value
+            return VideoFeatures({s: ObjectFeatures.from_arrays(a, n_frames, str(npz))
+                                  for s, a in fields.items()}, n_frames)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
                 zlib.error):  # json.JSONDecodeError is a ValueError
             return None
-        return VideoFeatures(streams, n_frames)
 
     def store(self, dataset: str, split: str, video: Video, extractor: Extractor,
               features: VideoFeatures) -> Path:
         """Write one entry atomically (arrays first, sidecar last); return the .npz path."""
         npz, side = self._paths(dataset, split, video, extractor)
-        arrays = {f"{s}/{k}": np.asarray(v) for s, fields in features.streams.items()
-                  for k, v in fields.items()}
+        arrays = {f"{s.value}/{k}": np.asarray(v) for s, record in features.items()
+                  for k, v in record.as_arrays().items()}
         with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
         from mulde import __version__

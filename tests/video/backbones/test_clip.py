@@ -174,7 +174,7 @@ def test_object_extractor_embeds_crops_with_clip(checkpoints):
         frames.append(f)
     extractor = ObjectCentricExtractor(streams=("velocity", "appearance"), backbone="clip",
                                        weights_path=str(folder / "state.pt"))
-    streams = extractor.extract_objects(frames)
+    streams = extractor.extract(frames)
     assert streams["appearance"].features.shape[1] == OUT
     assert len(streams["appearance"].features) == len(streams["velocity"].features)
     assert extractor.params["backbone"] == "clip"

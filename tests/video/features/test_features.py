@@ -15,13 +15,14 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from mulde.video import backbones as appearance_module
-from mulde.video.cache import VideoFeatures, extractor_key
+from mulde.video.cache import extractor_key
 from mulde.video.features import (
     PRESETS,
     FrameCentricExtractor,
     ObjectCentricExtractor,
     ObjectFeatures,
     RegionMode,
+    VideoFeatures,
     box_geometry,
     centred_flows,
     component_regions,
@@ -223,7 +224,7 @@ def test_object_extractor_on_a_moving_square():
     ex = ObjectCentricExtractor(streams=("velocity", "geometry"), regions="components",
                                 n_bins=8, blur=1)
     timings: dict[str, float] = {}
-    out = ex.extract_objects(rgb, timings)
+    out = ex.extract(rgb, timings)
     vel, geo = out["velocity"], out["geometry"]
     assert vel.n_frames == 12 and vel.features.shape == (12, 8)  # one object per frame
     np.testing.assert_array_equal(vel.frame_index, np.arange(12))
@@ -232,13 +233,13 @@ def test_object_extractor_on_a_moving_square():
     assert np.median(vel.features.sum(axis=1)) == pytest.approx(3.0, abs=0.6)
     np.testing.assert_allclose(geo.features, box_geometry(vel.boxes, 96, 64))
     assert {"decode", "regions", "flow", "velocity", "geometry"} <= set(timings)
-    grid = ObjectCentricExtractor(n_bins=1, blur=1, cell=16, stride=8).extract_objects(rgb)
+    grid = ObjectCentricExtractor(n_bins=1, blur=1, cell=16, stride=8).extract(rgb)
     assert np.bincount(grid["velocity"].frame_index, minlength=12).min() >= 1
 
 
 def test_frames_without_foreground_are_one_whole_frame_object():
     still = [np.full((24, 40, 3), 90, np.uint8)] * 5
-    out = ObjectCentricExtractor(streams=("velocity", "geometry"), n_bins=8).extract_objects(
+    out = ObjectCentricExtractor(streams=("velocity", "geometry"), n_bins=8).extract(
         still)
     for stream in out.values():
         np.testing.assert_array_equal(stream.frame_index, np.arange(5))
@@ -287,12 +288,12 @@ def test_static_stream_finds_an_object_that_stays_and_measures_how_long(tmp_path
     rgb = lambda frames: [np.repeat(f[..., None], 3, axis=2) for f in frames]  # noqa: E731
     ex = ObjectCentricExtractor(streams=("velocity", "static"), blur=1, dwell_frames=50)
     with pytest.raises(ValueError, match="needs scene_background"):
-        ex.extract_objects(rgb(still))
+        ex.extract(rgb(still))
     fitted = ex.with_scene([rgb(train)], tmp_path)
     assert fitted.scene_background.startswith(str(tmp_path / "scene_background."))
     assert fitted.with_scene([rgb(still)], tmp_path) is fitted  # already fitted: unchanged
     assert len(fitted.params["scene_background_sha256"]) == 64
-    out = fitted.extract_objects(rgb(still))["static"]
+    out = fitted.extract(rgb(still))["static"]
     assert out.features.shape[1] == 3
     before = out.features[out.frame_index < 10]
     np.testing.assert_array_equal(before[:, [0, 2]], 0.0)  # no object: the whole-frame one
@@ -308,7 +309,7 @@ def test_static_stream_finds_an_object_that_stays_and_measures_how_long(tmp_path
     assert "dwell_frames" not in velocity_only.params
     wrong = ObjectCentricExtractor(streams=("static",), scene_background=fitted.scene_background)
     with pytest.raises(ValueError, match="scene background"):
-        wrong.extract_objects(rgb([np.zeros((20, 20), np.uint8)] * 2))
+        wrong.extract(rgb([np.zeros((20, 20), np.uint8)] * 2))
 
 
 def test_scene_background_of_the_same_videos_is_reused_not_decoded_again(tmp_path, monkeypatch):
@@ -342,9 +343,9 @@ def test_extractor_params_name_version_and_errors():
     with pytest.raises(ValueError, match="streams"):
         ObjectCentricExtractor(streams=("pose",))
     with pytest.raises(ValueError, match="no frames"):
-        ex.extract_objects([])
+        ex.extract([])
     with pytest.raises(ValueError, match="frame 0"):
-        ex.extract_objects([np.zeros((8, 8), np.uint8)])
+        ex.extract([np.zeros((8, 8), np.uint8)])
 
 
 def test_object_features_validation():
@@ -366,8 +367,10 @@ def test_one_object_record_for_extractors_and_aivad_files():
     np.testing.assert_array_equal(second.frame_index, [0])
     np.testing.assert_array_equal(second.features, [[4.0, 5.0]])
     assert set(first.as_arrays()) == {"features", "frame_index", "boxes"}
-    with pytest.raises(ValueError, match="needs boxes"):
-        ObjectFeatures(rec.features, rec.frame_index, 5).as_arrays()
+    no_boxes = ObjectFeatures(rec.features, rec.frame_index, 5)
+    assert set(no_boxes.as_arrays()) == {"features", "frame_index"}
+    back = ObjectFeatures.from_arrays(no_boxes.as_arrays(), 5)
+    assert back.boxes is None and np.array_equal(back.features, rec.features)
 
 
 # ---------------------------------------------------------------- frame-centric windows
@@ -416,13 +419,13 @@ def test_frame_centric_extractor_averages_the_window(monkeypatch):
     appearance_module.load_backbone.cache_clear()
     frames = [np.full((12, 16, 3), 10 * i, np.uint8) for i in range(6)]
     ex = FrameCentricExtractor(backbone="mean", length=4, size=8)
-    out = ex.extract_objects(frames)["frame"]
+    out = ex.extract(frames)["frame"]
     # frame 0: window [0, 0, 0, 1] -> (0 + 0 + 0 + 10) / 4; frame 5: [3, 4, 5, 5]
     np.testing.assert_allclose(out.features[:, 0], [2.5, 7.5, 15, 25, 35, 42.5])
     np.testing.assert_array_equal(out.frame_index, np.arange(6))
     np.testing.assert_array_equal(out.boxes[0], [0, 0, 16, 12])
     strided = FrameCentricExtractor(backbone="mean", length=4, size=8, stride=4)
-    np.testing.assert_allclose(strided.extract_objects(frames)["frame"].features[:, 0],
+    np.testing.assert_allclose(strided.extract(frames)["frame"].features[:, 0],
                                [2.5, 2.5, 2.5, 35, 35, 42.5])  # centres 0, 4, 5
     assert isinstance(ex.extract(frames), VideoFeatures)
     assert ex.params["policy"] == "clamp"
@@ -436,7 +439,7 @@ def test_end_to_end_on_three_ped2_frames():
     # frames far apart, so the median of three is the empty walkway
     frames = [np.asarray(Image.open(folder / f"{i:03d}.jpg").convert("RGB")) for i in (0, 60, 120)]
     ex = ObjectCentricExtractor(streams=("velocity", "geometry", "appearance"))
-    out = ex.extract_objects(frames)
+    out = ex.extract(frames)
     assert set(out) == {"velocity", "geometry", "appearance"}
     dims = {"velocity": 8, "geometry": 5, "appearance": 1280}
     for name, s in out.items():
@@ -447,5 +450,5 @@ def test_end_to_end_on_three_ped2_frames():
         assert (s.boxes[:, 3] <= 240).all()
     assert len(out["velocity"].features) > 10  # a crowded walkway: many occupied cells
     vf = ex.extract(frames)
-    assert vf.n_frames == 3 and set(vf.streams["velocity"]) == {"features", "frame_index",
-                                                                "boxes"}
+    assert vf.n_frames == 3 and set(vf) == {"velocity", "geometry", "appearance"}
+    assert vf["velocity"].boxes is not None

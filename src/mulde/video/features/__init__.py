@@ -1,11 +1,10 @@
 """Feature extraction for videos: object-centric streams (velocity, geometry, appearance of
 foreground regions; still objects against the training scene) and frame-centric window
-embeddings. Each extractor is a frozen dataclass
-with `name`, `version`, `params` and `extract(video) -> VideoFeatures` (the feature cache's
-record); `extract_objects(source)` returns {stream: ObjectFeatures}."""
+embeddings. Each extractor is a frozen dataclass with `name`, `version`, `params` and
+`extract(video) -> VideoFeatures` (`base.Extractor`), a mapping `Stream` -> `ObjectFeatures`."""
 
 from mulde.video.backbones import Backbone, load_backbone
-from mulde.video.features.base import ObjectFeatures, to_video_features
+from mulde.video.features.base import Extractor, FrameSource
 from mulde.video.features.flow import FlowPreset, centred_flows
 from mulde.video.features.frame_centric import (
     FrameCentricExtractor,
@@ -24,6 +23,7 @@ from mulde.video.features.objects import (
     translation_histogram,
     velocity_histogram,
 )
+from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.regions import (
     Region,
     RegionMode,
@@ -34,6 +34,10 @@ from mulde.video.features.regions import (
 )
 
 __all__ = [
+    "Extractor",
+    "FrameSource",
+    "Stream",
+    "VideoFeatures",
     "PRESETS",
     "Backbone",
     "FlowPreset",
@@ -54,7 +58,6 @@ __all__ = [
     "nearest_centre",
     "scene_background_of",
     "square_crop_boxes",
-    "to_video_features",
     "translation_histogram",
     "velocity_histogram",
     "window_centres",

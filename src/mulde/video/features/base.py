@@ -1,25 +1,37 @@
-"""What the feature extractors share: their record (`ObjectFeatures`, from
-`mulde.video.features.records`), its conversion for the cache, and the frame input helpers."""
+"""The extractor contract (`Extractor`: what the pipeline and the feature cache need of a
+feature extractor) and the frame input helpers every extractor uses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
 import numpy as np
 
-from mulde.video.cache import VideoFeatures
-from mulde.video.features.records import ObjectFeatures
+from mulde.video.features.records import VideoFeatures
 from mulde.video.source import Video
 
 FrameSource = Video | Iterable[np.ndarray]
 
 
-def to_video_features(streams: Mapping[str, ObjectFeatures]) -> VideoFeatures:
-    """Return the cache's `VideoFeatures` for a dict of streams (all of one video)."""
-    counts = {s.n_frames for s in streams.values()}
-    if len(counts) != 1:
-        raise ValueError(f"streams disagree on the frame count: {sorted(counts)}")
-    return VideoFeatures({k: v.as_arrays() for k, v in streams.items()}, counts.pop())
+class Extractor(Protocol):
+    """A feature extractor: a frozen settings object that turns a video into `VideoFeatures`.
+
+    `name` and `version` (bumped whenever the same settings would give other features) and
+    `params` (the JSON-ready settings that decide the features) make its feature-cache key.
+    """
+
+    name: str
+    version: str
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    def extract(self, video: FrameSource,
+                timings: dict[str, float] | None = None) -> VideoFeatures:
+        """Return the video's features (raise VideoReadError when it cannot be decoded);
+        `timings`, when given, accumulates seconds per stage."""
+        ...
 
 
 def iter_source(source: FrameSource) -> Iterator[np.ndarray]:

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from mulde.video.backbones import check_backbone, load_backbone
-from mulde.video.cache import VideoFeatures
-from mulde.video.features.base import FrameSource, ObjectFeatures, iter_source, to_video_features
+from mulde.video.features.base import FrameSource, iter_source
+from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 
 
 class WindowPolicy(str, Enum):
@@ -110,13 +110,9 @@ class FrameCentricExtractor:
         p["policy"] = self.policy.value
         return p
 
-    def extract(self, video: FrameSource) -> VideoFeatures:
-        """Return the video's "frame" stream as the feature cache's `VideoFeatures`."""
-        return to_video_features(self.extract_objects(video))
-
-    def extract_objects(self, source: FrameSource,
-                        timings: dict[str, float] | None = None) -> dict[str, ObjectFeatures]:
-        """Return {"frame": ObjectFeatures} with one whole-frame object per frame."""
+    def extract(self, source: FrameSource,
+                timings: dict[str, float] | None = None) -> VideoFeatures:
+        """Return the video's `Stream.FRAME` stream: one whole-frame object per frame."""
         t0 = time.perf_counter()
         frames, shape = [], None
         for f in iter_source(source):
@@ -143,5 +139,5 @@ class FrameCentricExtractor:
         if timings is not None:
             timings["frame"] = timings.get("frame", 0.0) + time.perf_counter() - t0
         h, w = shape[:2]
-        return {"frame": ObjectFeatures.build(feats, np.arange(n), np.tile([0, 0, w, h], (n, 1)),
-                                              n, feats.shape[1])}
+        return VideoFeatures.of({Stream.FRAME: ObjectFeatures.build(
+            feats, np.arange(n), np.tile([0, 0, w, h], (n, 1)), n, feats.shape[1])})

@@ -17,14 +17,7 @@ import numpy as np
 
 from mulde.io.hashing import file_sha256
 from mulde.video.backbones import VIDEO_BACKBONES, check_backbone
-from mulde.video.cache import VideoFeatures
-from mulde.video.features.base import (
-    FrameSource,
-    ObjectFeatures,
-    iter_source,
-    to_gray,
-    to_video_features,
-)
+from mulde.video.features.base import FrameSource, iter_source, to_gray
 from mulde.video.features.detections import (
     DetectionsError,
     boxes_file,
@@ -32,6 +25,7 @@ from mulde.video.features.detections import (
     read_boxes,
 )
 from mulde.video.features.flow import FlowPreset, centred_flows
+from mulde.video.features.records import ObjectFeatures, VideoFeatures
 from mulde.video.features.regions import (
     Region,
     RegionMode,
@@ -295,13 +289,10 @@ class ObjectCentricExtractor:
                        and r.box[2] < width and r.box[3] < height]
         return regions or [whole_frame_region(*mask.shape)]
 
-    def extract(self, video: FrameSource) -> VideoFeatures:
-        """Return the video's streams as the feature cache's `VideoFeatures`."""
-        return to_video_features(self.extract_objects(video))
-
-    def extract_objects(self, source: FrameSource,
-                        timings: dict[str, float] | None = None) -> dict[str, ObjectFeatures]:
-        """Return {stream: ObjectFeatures} of a `Video` or an iterable of RGB frames.
+    def extract(self, source: FrameSource,
+                timings: dict[str, float] | None = None) -> VideoFeatures:
+        """Return the `VideoFeatures` (one `ObjectFeatures` per stream) of a `Video` or an iterable
+        of RGB frames.
 
         All frames are held in memory as grayscale (1 byte per pixel; RGB as well when the
         appearance stream is on). `timings`, when given, accumulates seconds per stage
@@ -388,7 +379,7 @@ class ObjectCentricExtractor:
             out["appearance"] = ObjectFeatures.build(backbone.embed(crops), frame_index, boxes,
                                                      n, backbone.dim)
             clock = _lap(t, "appearance", clock)
-        return out
+        return VideoFeatures.of(out)
 
 
 PRESETS: dict[str, ObjectCentricExtractor] = {

@@ -1,14 +1,31 @@
-"""The per-object feature record shared by the extractors, the feature cache and the AI-VAD
-reader: one stream of objects over consecutive frames."""
+"""The records that flow through the video pipeline: `Stream` (the feature streams by name),
+`ObjectFeatures` (one stream of objects over consecutive frames) and `VideoFeatures` (a video's
+streams), shared by the extractors, the feature cache, the AI-VAD reader and `mulde.vad`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
 from mulde.io.features import FeatureFileError
+
+
+class Stream(str, Enum):
+    """A feature stream (AI-VAD / MULDE object-centric streams, and the frame-centric one).
+
+    Members are strings (`Stream.VELOCITY == "velocity"`, also in f-strings and JSON)."""
+
+    VELOCITY = "velocity"  # orientation histogram of the optical-flow magnitude per object
+    GEOMETRY = "geometry"  # where the object stands, its size and shape
+    APPEARANCE = "appearance"  # an image backbone's embedding of the object's crop
+    STATIC = "static"  # still objects against the scene background learned from training
+    FRAME = "frame"  # one whole-frame object per frame: a window embedding (frame-centric)
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -87,7 +104,54 @@ class ObjectFeatures:
         ]
 
     def as_arrays(self) -> dict[str, np.ndarray]:
-        """Return the named arrays stored in the feature cache for this stream."""
-        if self.boxes is None:
-            raise ValueError(f"{self.source}: the feature cache needs boxes")
-        return {"features": self.features, "frame_index": self.frame_index, "boxes": self.boxes}
+        """Return the named arrays of this stream (`features`, `frame_index`, and `boxes` when
+        known): what the feature cache stores, read back by `from_arrays`."""
+        arrays = {"features": self.features, "frame_index": self.frame_index}
+        return arrays if self.boxes is None else {**arrays, "boxes": self.boxes}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], n_frames: int,
+                    source: str = "features") -> ObjectFeatures:
+        """Return the record of `as_arrays` output (raises KeyError / ValueError when an array
+        is missing or the shapes disagree)."""
+        boxes = arrays.get("boxes")
+        return cls(np.asarray(arrays["features"]), np.asarray(arrays["frame_index"]),
+                   int(n_frames), None if boxes is None else np.asarray(boxes), source)
+
+
+@dataclass(frozen=True)
+class VideoFeatures(Mapping[Stream, ObjectFeatures]):
+    """The features of one video: a mapping stream -> `ObjectFeatures`, all over the video's
+    `n_frames` frames. Streams are kept in name order (the order every consumer iterates, so
+    that sums over streams are reproducible)."""
+
+    streams: Mapping[Stream, ObjectFeatures]
+    n_frames: int
+
+    def __post_init__(self) -> None:
+        streams = {Stream(k): v for k, v in sorted(self.streams.items(), key=lambda kv: kv[0])}
+        for name, record in streams.items():
+            if record.n_frames != self.n_frames:
+                raise ValueError(f"stream {name} covers {record.n_frames} frames, the video "
+                                 f"{self.n_frames}")
+        object.__setattr__(self, "streams", streams)
+
+    @classmethod
+    def of(cls, streams: Mapping[Stream | str, ObjectFeatures]) -> VideoFeatures:
+        """Return the record of streams of one video (their frame counts must agree)."""
+        counts = {s.n_frames for s in streams.values()}
+        if len(counts) != 1:
+            raise ValueError(f"streams disagree on the frame count: {sorted(counts)}")
+        return cls(streams, counts.pop())
+
+    def __getitem__(self, stream: Stream | str) -> ObjectFeatures:
+        try:
+            return self.streams[Stream(stream)]
+        except ValueError:  # not a stream name: not in the mapping
+            raise KeyError(stream) from None
+
+    def __iter__(self) -> Iterator[Stream]:
+        return iter(self.streams)
+
+    def __len__(self) -> int:
+        return len(self.streams)

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mulde.evaluation.snapshots import TopObjects
+from mulde.vad.ensemble import TopObjects
 
 
 def test_top_object_per_frame_over_two_streams():

@@ -1,0 +1,171 @@
+"""The method on video: one density model per feature stream, fused (AI-VAD's "combined density
+estimator", the shape MULDE's object-centric results follow; docs/method.md, "Video protocol").
+
+Fitting, per stream: stack the training videos' objects, fit the stream's model (MULDE, kNN
+or GMM; `mulde.vad.stream_models`), score the training objects (kNN leave-one-video-out),
+turn them into training frame scores (max per frame; a frame without objects gets the
+stream's minimum training object score, i.e. as normal as the most normal training object),
+and fit the stream's `Calibration` on those frame scores (min -> 0, 99.9th percentile -> 1).
+Scoring a video: per stream, object scores -> frame scores (same rule) -> calibrated; the
+fused frame score is the sum over streams (`fuse`), streams in name order. The top-scoring
+object of each frame (over all streams, by calibrated score) is kept for the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mulde.vad.fusion import Calibration, fuse, objects_to_frames
+from mulde.vad.stream_models import StreamModel, make_stream_model
+from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
+
+
+@dataclass
+class TopObjects:
+    """Per frame of one test video: the calibrated score, stream and box (x0, y0, x1, y1) of
+    its highest-scoring object over all streams (box NaN when the stream has no boxes)."""
+
+    score: np.ndarray
+    stream: list[str]
+    box: np.ndarray
+
+    @classmethod
+    def empty(cls, n_frames: int) -> TopObjects:
+        return cls(np.full(n_frames, -np.inf), [""] * n_frames, np.full((n_frames, 4), np.nan))
+
+    def update(self, stream: str, scores: np.ndarray, frame_index: np.ndarray,
+               boxes: np.ndarray | None) -> None:
+        """Take the stream's objects (calibrated scores) where they beat the current best
+        (strictly: on a tie the stream seen first keeps the frame)."""
+        order = np.lexsort((scores, frame_index))  # by frame, then score: last one is best
+        last = np.r_[frame_index[order][1:] != frame_index[order][:-1], True]
+        best = order[last]
+        frames = frame_index[best]
+        better = scores[best] > self.score[frames]
+        for obj, t in zip(best[better], frames[better], strict=True):
+            self.score[t] = scores[obj]
+            self.stream[t] = stream
+            self.box[t] = np.nan if boxes is None else boxes[obj]
+
+
+@dataclass
+class VideoScores:
+    """The scores of one video: `fused` (n_frames,) float64, the sum of the calibrated
+    streams; `streams` each stream's calibrated frame scores (n_frames,); `top` the
+    top-scoring object of each frame."""
+
+    fused: np.ndarray
+    streams: dict[Stream, np.ndarray]
+    top: TopObjects
+
+
+@dataclass
+class StreamFit:
+    """What fitting one stream left: the model, the empty-frame fill, the calibration, and
+    sizes and seconds for the report."""
+
+    model: StreamModel
+    fill: float
+    calibration: Calibration
+    dim: int
+    train_objects: int
+    fit_s: float
+    calibrate_s: float
+    test_objects: int = 0
+    score_s: float = 0.0
+
+
+def stack_stream(videos: Mapping[str, VideoFeatures], stream: Stream
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (X (n_objects, d) float64, groups (n_objects,) int) of one stream over videos in
+    order: the objects of all videos and the 0-based index of each object's video."""
+    records = [vf[stream] for vf in videos.values()]
+    X = np.concatenate([r.features for r in records]).astype(np.float64)
+    groups = np.concatenate([np.full(r.n_objects, i) for i, r in enumerate(records)])
+    return X, groups
+
+
+def frame_scores(object_scores: np.ndarray, record: ObjectFeatures, fill: float) -> np.ndarray:
+    """Return (n_frames,) frame scores of one stream of one video: the max over each frame's
+    objects, `fill` for a frame without objects."""
+    return objects_to_frames(object_scores, record.frame_index, record.n_frames, empty=fill)
+
+
+@dataclass
+class StreamEnsemble:
+    """One density model per stream, calibrated and summed (see the module docstring).
+
+    `detector`: the stream model, 'mulde', 'knn' or 'gmm'; `seed` and `mulde_params` go to
+    every stream's model. `fit(train)` takes the training videos' `VideoFeatures` (name ->
+    features; normal only); `score(videos)` returns a `VideoScores` per video. Raises
+    ValueError when there are no training videos or a video lacks a fitted stream.
+    """
+
+    detector: str = "mulde"
+    seed: int = 0
+    mulde_params: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False
+    fits_: dict[Stream, StreamFit] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def streams(self) -> list[Stream]:
+        """The fitted streams, in name order."""
+        return list(self.fits_)
+
+    @property
+    def calibrations(self) -> dict[Stream, Calibration]:
+        return {s: f.calibration for s, f in self.fits_.items()}
+
+    def fit(self, train: Mapping[str, VideoFeatures]) -> StreamEnsemble:
+        """Fit every stream of the training videos (all must have the same streams)."""
+        if not train:
+            raise ValueError("need at least one readable training video")
+        streams = list(next(iter(train.values())))
+        self.fits_ = {}
+        for stream in tqdm(streams, disable=not self.progress, desc="streams"):
+            X, groups = stack_stream(train, stream)
+            t0 = time.perf_counter()
+            model = make_stream_model(self.detector, self.seed, self.mulde_params).fit(X, groups)
+            fit_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            train_obj = model.train_scores()
+            fill = float(train_obj.min())
+            train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
+                            for i, vf in enumerate(train.values())]
+            calibration = Calibration.fit(np.concatenate(train_frames))
+            self.fits_[stream] = StreamFit(model, fill, calibration, int(X.shape[1]), len(X),
+                                           fit_s, time.perf_counter() - t0)
+        return self
+
+    def score_video(self, features: VideoFeatures) -> VideoScores:
+        """Return the `VideoScores` of one video's features."""
+        if not self.fits_:
+            raise ValueError("the ensemble is not fitted: call fit(training videos) first")
+        raw: dict[Stream, np.ndarray] = {}
+        top = TopObjects.empty(features.n_frames)
+        for stream, fit in self.fits_.items():
+            if stream not in features:
+                raise ValueError(f"the video has no {stream} stream (streams: "
+                                 f"{', '.join(map(str, features))})")
+            t0 = time.perf_counter()
+            record = features[stream]
+            obj = fit.model.score(record.features.astype(np.float64))
+            raw[stream] = frame_scores(obj, record, fit.fill)
+            if record.n_objects:
+                top.update(stream.value, fit.calibration.transform(obj), record.frame_index,
+                           record.boxes)
+            fit.test_objects += record.n_objects
+            fit.score_s += time.perf_counter() - t0
+        calibrations = self.calibrations
+        return VideoScores(fuse(raw, calibrations),
+                           {s: calibrations[s].transform(r) for s, r in raw.items()}, top)
+
+    def score(self, videos: Mapping[str, VideoFeatures]) -> dict[str, VideoScores]:
+        """Return the `VideoScores` of every video, by name."""
+        return {name: self.score_video(vf) for name, vf in videos.items()}

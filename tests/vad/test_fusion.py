@@ -1,0 +1,96 @@
+"""Object -> frame scores, stream calibration and fusion (AI-VAD's protocol)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mulde.vad.fusion import Calibration, FusionError, fuse, objects_to_frames
+
+
+def test_objects_to_frames_max_and_empty_fill():
+    out = objects_to_frames([1.0, 5.0, 2.0, 7.0, -3.0], [0, 0, 2, 2, 4], 5, empty=-10.0)
+    np.testing.assert_array_equal(out, [5.0, -10.0, 7.0, -10.0, -3.0])
+
+
+def test_objects_to_frames_empty_frames_raise_by_default():
+    with pytest.raises(FusionError, match=r"2 frame\(s\) have no object, first frame 1"):
+        objects_to_frames([1.0, 2.0], [0, 2], 4)
+    # no objects at all: every frame gets the fill
+    np.testing.assert_array_equal(objects_to_frames([], np.array([], int), 3, empty=0.5), 0.5)
+
+
+def test_objects_to_frames_bad_inputs():
+    with pytest.raises(FusionError, match=r"object 1: frame index 3 outside \[0, 2\]"):
+        objects_to_frames([1.0, 2.0], [0, 3], 3)
+    with pytest.raises(FusionError, match=r"object 1 \(frame 2\): score is nan"):
+        objects_to_frames([1.0, np.nan], [0, 2], 3)
+    with pytest.raises(FusionError, match="integers"):
+        objects_to_frames([1.0], [0.0], 1)
+    with pytest.raises(FusionError, match="equal length"):
+        objects_to_frames([1.0, 2.0], [0], 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_objects_to_frames_matches_brute_force(data):
+    n = data.draw(st.integers(1, 10))
+    idx = data.draw(st.lists(st.integers(0, n - 1), max_size=30))
+    s = data.draw(st.lists(st.floats(-1e6, 1e6), min_size=len(idx), max_size=len(idx)))
+    out = objects_to_frames(s, np.array(idx, dtype=int), n, empty=-7.0)
+    for f in range(n):
+        mine = [v for v, i in zip(s, idx, strict=True) if i == f]
+        assert out[f] == (max(mine) if mine else -7.0)
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def test_calibration_maps_min_to_0_and_p999_to_1():
+    train = np.arange(1001.0)  # 0..1000: min 0, 99.9th percentile (linear) = 999
+    cal = Calibration.fit(train)
+    assert (cal.low, cal.percentile) == (0.0, 99.9)
+    assert cal.high == pytest.approx(999.0)
+    np.testing.assert_allclose(cal.transform([0.0, 999.0, 499.5, 1998.0]), [0, 1, 0.5, 2])
+    assert cal.transform(train.min()) == 0.0
+    assert cal.transform(np.percentile(train, 99.9)) == pytest.approx(1.0, abs=1e-15)
+
+
+def test_calibration_dict_round_trip_and_frozen():
+    cal = Calibration.fit([2.0, 4.0, 6.0, 10.0], percentile=50)
+    assert (cal.low, cal.high) == (2.0, 5.0)
+    d = json.loads(json.dumps(cal.to_dict()))
+    assert Calibration.from_dict(d) == cal
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cal.low = 0.0  # type: ignore[misc]
+    with pytest.raises(FusionError, match="lacks field 'high'"):
+        Calibration.from_dict({"low": 0.0, "percentile": 99.9})
+
+
+def test_calibration_degenerate_inputs():
+    with pytest.raises(FusionError, match="constant"):
+        Calibration.fit([3.0] * 10)
+    with pytest.raises(FusionError, match="no training scores"):
+        Calibration.fit([])
+    with pytest.raises(FusionError, match="training score 1 is nan"):
+        Calibration.fit([1.0, np.nan, 2.0])
+    with pytest.raises(FusionError, match="low < high"):
+        Calibration(low=1.0, high=1.0)
+
+
+def test_fuse_sums_calibrated_streams():
+    cals = {"pose": Calibration(low=0.0, high=2.0), "velocity": Calibration(low=-1.0, high=1.0)}
+    fused = fuse({"pose": [0.0, 1.0, 4.0], "velocity": [-1.0, 0.0, 1.0]}, cals)
+    np.testing.assert_allclose(fused, [0.0 + 0.0, 0.5 + 0.5, 2.0 + 1.0])
+    with pytest.raises(FusionError, match="calibrations for"):
+        fuse({"pose": [0.0]}, cals)
+    with pytest.raises(FusionError, match="stream 'velocity' has 2 frames"):
+        fuse({"pose": [0.0, 1.0, 4.0], "velocity": [0.0, 1.0]}, cals)
+
+
+# ----------------------------------------------------------------------------- metrics dict
