@@ -177,7 +177,7 @@ def test_object_extractor_embeds_crops_with_clip(checkpoints):
     streams = extractor.extract(frames)
     assert streams["appearance"].features.shape[1] == OUT
     assert len(streams["appearance"].features) == len(streams["velocity"].features)
-    assert extractor.params["backbone"] == "clip"
+    assert extractor.params["appearance"]["backbone"] == "clip"
     assert load_backbone("clip", str(folder / "state.pt")).dim == OUT
     with pytest.raises(ValueError, match="unknown backbone 'clop'"):
         ObjectCentricExtractor(streams=("appearance",), backbone="clop")

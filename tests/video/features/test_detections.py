@@ -126,10 +126,10 @@ def test_extractor_describes_each_detected_box_and_keys_the_cache_on_its_content
     np.testing.assert_array_equal(vel.frame_index, np.arange(40))  # one box per frame
     speed = vel.features[:, 0]
     assert speed[17:23].mean() > 1.5 * np.r_[speed[3:13], speed[27:37]].mean()
-    key = ex.params["boxes_sha256"]
-    assert "boxes_dir" not in ex.params and key == boxes_fingerprint(boxes)
+    key = ex.params["regions"]["boxes_sha256"]
+    assert "boxes_dir" not in ex.params["regions"] and key == boxes_fingerprint(boxes)
     _csv(boxes / "test" / "b.csv", "frame,x0,y0,x1,y1\n")  # no detections at all now
-    assert ex.params["boxes_sha256"] != key
+    assert ex.params["regions"]["boxes_sha256"] != key
     whole = ex.extract(next(v for v in ds.test if v.name == "b"))["velocity"]
     np.testing.assert_array_equal(whole.boxes, np.tile([0, 0, 120, 40], (40, 1)))
     with pytest.raises(ValueError, match="needs a Video"):

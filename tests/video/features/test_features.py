@@ -17,7 +17,7 @@ from PIL import Image
 from mulde.video import backbones as appearance_module
 from mulde.video.cache import extractor_key
 from mulde.video.features import (
-    PRESETS,
+    EXTRACTOR_PRESETS,
     FrameCentricExtractor,
     ObjectCentricExtractor,
     ObjectFeatures,
@@ -103,8 +103,11 @@ def test_translation_speed_never_exceeds_mean_speed(flow, n_bins):
 def test_motion_option_is_checked_and_keyed_only_when_changed():
     with pytest.raises(ValueError, match="motion"):
         ObjectCentricExtractor(motion="median")
-    assert "motion" not in ObjectCentricExtractor().params  # older cache keys still hold
-    assert ObjectCentricExtractor(motion="translation").params["motion"] == "translation"
+    assert ObjectCentricExtractor().params["velocity"]["motion"] == "magnitude"
+    assert ObjectCentricExtractor(motion="translation").params["velocity"]["motion"] == \
+        "translation"
+    assert extractor_key(ObjectCentricExtractor(motion="translation")) != \
+        extractor_key(ObjectCentricExtractor())
 
 
 # ---------------------------------------------------------------- geometry and crops
@@ -292,7 +295,7 @@ def test_static_stream_finds_an_object_that_stays_and_measures_how_long(tmp_path
     fitted = ex.with_scene([rgb(train)], tmp_path)
     assert fitted.scene_background.startswith(str(tmp_path / "scene_background."))
     assert fitted.with_scene([rgb(still)], tmp_path) is fitted  # already fitted: unchanged
-    assert len(fitted.params["scene_background_sha256"]) == 64
+    assert len(fitted.params["static"]["scene_background_sha256"]) == 64
     out = fitted.extract(rgb(still))["static"]
     assert out.features.shape[1] == 3
     before = out.features[out.frame_index < 10]
@@ -306,7 +309,7 @@ def test_static_stream_finds_an_object_that_stays_and_measures_how_long(tmp_path
     np.testing.assert_array_equal(out.boxes[out.frame_index == 29][0], [40, 30, 52, 42])
     velocity_only = ObjectCentricExtractor()
     assert velocity_only.with_scene([rgb(train)], tmp_path) is velocity_only
-    assert "dwell_frames" not in velocity_only.params
+    assert "static" not in velocity_only.params
     wrong = ObjectCentricExtractor(streams=("static",), scene_background=fitted.scene_background)
     with pytest.raises(ValueError, match="scene background"):
         wrong.extract(rgb([np.zeros((20, 20), np.uint8)] * 2))
@@ -330,14 +333,15 @@ def test_scene_background_of_the_same_videos_is_reused_not_decoded_again(tmp_pat
 
 
 def test_extractor_params_name_version_and_errors():
-    ex = PRESETS["ped2"]
+    ex = EXTRACTOR_PRESETS["ped2"]
     p = ex.params
-    assert json.loads(json.dumps(p)) == p and p["regions"] == "grid" and p["n_bins"] == 1
-    assert "backbone" not in p  # appearance params only matter when the stream is on
+    assert json.loads(json.dumps(p)) == p and p["regions"]["mode"] == "grid"
+    assert p["velocity"] == {"n_bins": 1, "motion": "magnitude"}
+    assert set(p) == {"streams", "regions", "flow", "velocity"}  # each stream keys its own
+    assert "appearance" not in p  # appearance settings only matter when the stream is on
     assert ex.name == "objects" and ex.version
     assert extractor_key(ex) == extractor_key(ObjectCentricExtractor(n_bins=1))
     assert extractor_key(ex) != extractor_key(ObjectCentricExtractor(n_bins=1, skip_edges=False))
-    assert "skip_edges" not in ObjectCentricExtractor(skip_edges=False).params  # older keys hold
     assert extractor_key(ex) != extractor_key(ObjectCentricExtractor(n_bins=1, cell=24))
     assert ObjectCentricExtractor(regions="components").regions is RegionMode.COMPONENTS
     with pytest.raises(ValueError, match="streams"):

@@ -13,16 +13,7 @@ from mulde.video.features.frame_centric import (
     window_centres,
     window_indices,
 )
-from mulde.video.features.objects import (
-    PRESETS,
-    ObjectCentricExtractor,
-    box_geometry,
-    crop_boxes,
-    scene_background_of,
-    square_crop_boxes,
-    translation_histogram,
-    velocity_histogram,
-)
+from mulde.video.features.objects import ObjectCentricExtractor, scene_background_of
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.regions import (
     Region,
@@ -32,13 +23,29 @@ from mulde.video.features.regions import (
     grid_regions,
     median_background,
 )
+from mulde.video.features.registry import (
+    EXTRACTOR_PRESETS,
+    build_extractor,
+    extractor_names,
+    with_settings,
+)
+from mulde.video.features.streams import (
+    box_geometry,
+    crop_boxes,
+    square_crop_boxes,
+    translation_histogram,
+    velocity_histogram,
+)
 
 __all__ = [
     "Extractor",
     "FrameSource",
     "Stream",
     "VideoFeatures",
-    "PRESETS",
+    "EXTRACTOR_PRESETS",
+    "build_extractor",
+    "extractor_names",
+    "with_settings",
     "Backbone",
     "FlowPreset",
     "FrameCentricExtractor",

@@ -1,6 +1,7 @@
-"""Object-centric features (AI-VAD style, METHOD.md): per foreground region, a velocity histogram
-of the optical flow, box geometry and an appearance embedding of the crop; and, against a
-background of the scene learned from the training videos, what lies still where it should not."""
+"""Object-centric features (AI-VAD style, docs/method.md): foreground regions of each frame
+(grid cells, connected components or detector boxes), the optical flow, and the streams of
+`mulde.video.features.streams` computed over them: velocity, geometry, appearance, and still
+objects against a background of the scene learned from the training videos."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from mulde.io.hashing import file_sha256
-from mulde.video.backbones import VIDEO_BACKBONES, check_backbone
 from mulde.video.features.base import FrameSource, iter_source, to_gray
 from mulde.video.features.detections import (
     DetectionsError,
@@ -25,7 +24,7 @@ from mulde.video.features.detections import (
     read_boxes,
 )
 from mulde.video.features.flow import FlowPreset, centred_flows
-from mulde.video.features.records import ObjectFeatures, VideoFeatures
+from mulde.video.features.records import Stream, VideoFeatures
 from mulde.video.features.regions import (
     Region,
     RegionMode,
@@ -33,83 +32,20 @@ from mulde.video.features.regions import (
     component_regions,
     foreground_mask,
     grid_regions,
-    is_whole_frame,
     median_background,
     whole_frame_region,
 )
+from mulde.video.features.streams import (
+    AppearanceStream,
+    Clip,
+    GeometryStream,
+    StaticStream,
+    VelocityStream,
+)
 from mulde.video.source import Video, source_checksum
 
-STREAMS = ("velocity", "geometry", "appearance", "static")
-GEOMETRY_DIM = 5
-STATIC_DIM = 3
-
-
-def velocity_histogram(flow: np.ndarray, n_bins: int = 8) -> np.ndarray:
-    """Return the (n_bins,) orientation histogram of flow magnitude, divided by the pixel count.
-
-    `flow` is (n, 2) (dx, dy) vectors (image axes: y down). Bins are centred on the
-    directions b * 2 pi / n_bins (bin 0 centred on +x, bins run towards +y): orientation
-    atan2(dy, dx) falls into bin round(angle / (2 pi / n_bins)) mod n_bins, so near-horizontal
-    motion does not flip between two bins. Each bin holds the sum of the magnitudes in it over
-    n, so the bins add up to the mean speed (n_bins = 1: the mean speed, AI-VAD's Ped2
-    setting). Empty input: zeros.
-    """
-    flow = np.asarray(flow, dtype=np.float64).reshape(-1, 2)
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    if len(flow) == 0:
-        return np.zeros(n_bins, np.float32)
-    mag = np.hypot(flow[:, 0], flow[:, 1])
-    width = 2 * np.pi / n_bins
-    angle = np.mod(np.arctan2(flow[:, 1], flow[:, 0]) + width / 2, 2 * np.pi)
-    bins = np.minimum((angle / width).astype(np.int64), n_bins - 1)
-    return (np.bincount(bins, weights=mag, minlength=n_bins) / len(flow)).astype(np.float32)
-
-
-def translation_histogram(flow: np.ndarray, n_bins: int = 8) -> np.ndarray:
-    """Return `velocity_histogram` of the region's mean flow vector: its translation speed in
-    the bin of its direction, zeros elsewhere. Flow noise and limbs swinging back and forth
-    cancel in the mean, where they add up in the mean of the magnitudes."""
-    flow = np.asarray(flow, dtype=np.float64).reshape(-1, 2)
-    return velocity_histogram(flow.mean(axis=0, keepdims=True) if len(flow) else flow, n_bins)
-
-
-# how the velocity stream summarises a region's flow
-MOTIONS = {"magnitude": velocity_histogram, "translation": translation_histogram}
-
-
-def box_geometry(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Return (n, 5) float32 [x_centre / W, y_bottom / H, w / W, h / H, log(h / w)] of boxes
-    (x0, y0, x1, y1): where the object stands (its foot point), its size and its shape."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    w, h = np.maximum(b[:, 2] - b[:, 0], 1.0), np.maximum(b[:, 3] - b[:, 1], 1.0)
-    return np.stack([(b[:, 0] + b[:, 2]) / 2 / width, b[:, 3] / height, w / width, h / height,
-                     np.log(h / w)], axis=1).astype(np.float32)
-
-
-def square_crop_boxes(boxes: np.ndarray, margin: float = 1.2, min_side: float = 32) -> np.ndarray:
-    """Return (n, 4) square boxes centred on the boxes, side = margin * max(w, h, min_side)
-    (a floor on the side keeps context around tiny far-away objects)."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-    side = margin * np.maximum.reduce([b[:, 2] - b[:, 0], b[:, 3] - b[:, 1],
-                                       np.full(len(b), float(min_side))])
-    return np.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], axis=1)
-
-
-def crop_boxes(frame: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarray:
-    """Return (n, size, size, C) uint8 crops of `boxes` resampled bilinearly (edge pixels
-    replicated outside the frame)."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    out = np.empty((len(b), size, size, *frame.shape[2:]), np.uint8)
-    for i, (x0, y0, x1, y1) in enumerate(b):
-        # map output pixel centres onto the box: src = x0 + (u + 0.5) * sx - 0.5
-        sx, sy = (x1 - x0) / size, (y1 - y0) / size
-        m = np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5]], np.float64)
-        crop = cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
-        out[i] = crop.reshape(out.shape[1:])
-    return out
+STREAMS = (Stream.VELOCITY, Stream.GEOMETRY, Stream.APPEARANCE, Stream.STATIC)
+"""The streams the object extractor can compute."""
 
 
 @dataclass(frozen=True)
@@ -170,58 +106,65 @@ class ObjectCentricExtractor:
     boxes_dir: str | None = None
     min_box_score: float = 0.0
     name: str = field(default="objects", init=False)
-    version: str = field(default="1", init=False)
+    version: str = field(default="2", init=False)  # 2: settings grouped per stage and stream
 
     def __post_init__(self) -> None:
         streams = self.streams  # one stream by name (e.g. from --set streams=static) or several
-        object.__setattr__(self, "streams",
-                           (streams,) if isinstance(streams, str) else tuple(streams))
-        unknown = set(self.streams) - set(STREAMS)
-        if unknown or not self.streams:
-            raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got "
-                             f"{self.streams}")
+        streams = (streams,) if isinstance(streams, str) else tuple(streams)
+        try:
+            streams = tuple(Stream(s) for s in streams)
+        except ValueError:
+            streams = ()
+        if not streams or not set(streams) <= set(STREAMS):
+            raise ValueError(f"streams must be a non-empty subset of "
+                             f"{tuple(s.value for s in STREAMS)}, got {self.streams}")
+        object.__setattr__(self, "streams", streams)
         object.__setattr__(self, "regions", RegionMode(self.regions))
         object.__setattr__(self, "flow_preset", FlowPreset(self.flow_preset))
         object.__setattr__(self, "close_size", tuple(self.close_size))
-        check_backbone(self.backbone)
-        if self.backbone in VIDEO_BACKBONES:
-            raise ValueError(f"the appearance stream embeds image crops; {self.backbone!r} is a "
-                             "video backbone (use it with the frames extractor)")
-        if self.motion not in MOTIONS:
-            raise ValueError(f"motion must be one of {sorted(MOTIONS)}, got {self.motion!r}")
+        for make in self._stream_makers().values():
+            make()  # each stream checks its own settings (motion, backbone)
         if self.regions is RegionMode.BOXES and not (self.boxes_dir and
                                                      Path(self.boxes_dir).is_dir()):
             raise DetectionsError(f"regions='boxes' needs boxes_dir, a folder of detections "
                                   f"files (mulde.video.features.detections); got "
                                   f"{self.boxes_dir!r}")
 
+    def _stream_makers(self) -> dict[Stream, Any]:
+        return {
+            Stream.VELOCITY: lambda: VelocityStream(self.n_bins, self.motion),
+            Stream.GEOMETRY: GeometryStream,
+            Stream.APPEARANCE: lambda: AppearanceStream(
+                self.backbone, self.weights_path, self.crop_size, self.crop_margin,
+                self.crop_min_side),
+            Stream.STATIC: lambda: StaticStream(self.scene_background, self.threshold,
+                                                self.blur, self.open_size, self.cell,
+                                                self.dwell_frames),
+        }
+
+    def stream_objects(self) -> list[Any]:
+        """Return fresh stream objects (`mulde.video.features.streams`) of `streams`."""
+        makers = self._stream_makers()
+        return [makers[s]() for s in self.streams]
+
     @property
     def params(self) -> dict[str, Any]:
-        """The parameters (JSON-ready) that decide the features; recorded in the cache."""
-        p = asdict(self)
-        p.pop("name"), p.pop("version")
-        p["regions"], p["flow_preset"] = self.regions.value, self.flow_preset.value
-        p["streams"], p["close_size"] = list(self.streams), list(self.close_size)
-        if "appearance" not in self.streams:
-            for k in ("backbone", "weights_path", "crop_size", "crop_margin", "crop_min_side"):
-                p.pop(k)
-        if "velocity" not in self.streams:
-            p.pop("n_bins"), p.pop("motion")
-        elif self.motion == "magnitude":  # absent then: older cache keys still hold
-            p.pop("motion")
-        if not self.skip_edges:  # absent when off: cache keys from before the option still hold
-            p.pop("skip_edges")
-        p.pop("scene_background")
-        if self.regions is not RegionMode.BOXES:  # absent then: older cache keys still hold
-            p.pop("boxes_dir"), p.pop("min_box_score")
-        else:  # the detections' content decides the features, not the folder's path
-            p["boxes_sha256"] = boxes_fingerprint(p.pop("boxes_dir"))
-        if "static" not in self.streams:
-            p.pop("dwell_frames")
-        else:  # the image's content decides the features, not its path
-            p["scene_background_sha256"] = (None if self.scene_background is None else
-                                            _sha256(self.scene_background))
-        return p
+        """The settings (JSON-ready) that decide the features, recorded in the cache: the
+        regions', the flow's (when a stream uses it) and each stream's own share."""
+        regions: dict[str, Any] = {
+            "mode": self.regions.value, "cell": self.cell, "stride": self.stride,
+            "min_fraction": self.min_fraction, "min_area": self.min_area,
+            "close_size": list(self.close_size), "skip_edges": self.skip_edges,
+            "threshold": self.threshold, "blur": self.blur, "open_size": self.open_size,
+            "background_frames": self.background_frames}
+        if self.regions is RegionMode.BOXES:  # the detections' content, not the folder's path
+            regions |= {"boxes_sha256": boxes_fingerprint(self.boxes_dir),
+                        "min_box_score": self.min_box_score}
+        streams = self.stream_objects()
+        p: dict[str, Any] = {"streams": [s.value for s in self.streams], "regions": regions}
+        if any(s.needs_flow for s in streams):
+            p["flow"] = {"preset": self.flow_preset.value, "baseline": self.flow_baseline}
+        return p | {s.stream.value: s.key() for s in streams}
 
     def with_scene(self, videos: Sequence[FrameSource], folder: str | Path
                    ) -> ObjectCentricExtractor:
@@ -251,18 +194,6 @@ class ObjectCentricExtractor:
             write_bytes(path, png)
         return replace(self, scene_background=str(path))
 
-    def _scene(self, shape: tuple[int, ...]) -> np.ndarray:
-        if self.scene_background is None:
-            raise ValueError("the static stream needs scene_background (an image of the empty "
-                             "scene); with_scene(training_videos, folder) makes one")
-        image = cv2.imread(self.scene_background, cv2.IMREAD_GRAYSCALE)
-        if image is None:
-            raise ValueError(f"{self.scene_background}: cannot read the scene background")
-        if image.shape != shape:
-            raise ValueError(f"{self.scene_background}: scene background {image.shape} but "
-                             f"frames {shape}")
-        return image
-
     def find_regions(self, gray: np.ndarray, background: np.ndarray,
                      mode: RegionMode | None = None, boxes: np.ndarray | None = None
                      ) -> list[Region]:
@@ -291,16 +222,17 @@ class ObjectCentricExtractor:
 
     def extract(self, source: FrameSource,
                 timings: dict[str, float] | None = None) -> VideoFeatures:
-        """Return the `VideoFeatures` (one `ObjectFeatures` per stream) of a `Video` or an iterable
-        of RGB frames.
+        """Return the `VideoFeatures` (one `ObjectFeatures` per stream) of a `Video` or an
+        iterable of RGB frames.
 
         All frames are held in memory as grayscale (1 byte per pixel; RGB as well when the
-        appearance stream is on). `timings`, when given, accumulates seconds per stage
-        (decode, regions, flow, velocity, appearance).
+        appearance stream is on); the flow one frame at a time. `timings`, when given,
+        accumulates seconds per stage (decode, regions, flow, and each stream by name).
         """
         t = timings if timings is not None else {}
         clock = time.perf_counter()
-        keep_rgb = "appearance" in self.streams
+        streams = self.stream_objects()
+        keep_rgb = any(s.needs_rgb for s in streams)
         rgbs, grays = [], []
         for frame in iter_source(source):
             grays.append(to_gray(frame))
@@ -318,83 +250,25 @@ class ObjectCentricExtractor:
                                  "detections file")
             detected = read_boxes(boxes_file(self.boxes_dir, source.path), n,
                                   grays[0].shape[1], grays[0].shape[0], self.min_box_score)
-        per_frame = [self.find_regions(g, background, boxes=b) for g, b in zip(grays, detected,
-                                                                               strict=True)]
+        per_frame = [self.find_regions(g, background, boxes=b)
+                     for g, b in zip(grays, detected, strict=True)]
+        clip = Clip(grays, rgbs, per_frame, self.mask_regions)
         clock = _lap(t, "regions", clock)
-        frame_index = np.concatenate([np.full(len(r), i) for i, r in enumerate(per_frame)])
-        boxes = np.array([r.box for rs in per_frame for r in rs], np.float32)
-        out: dict[str, ObjectFeatures] = {}
-        height, width = grays[0].shape
-        static = "static" in self.streams
-        if static:
-            scene = self._scene(grays[0].shape)
-            still, dwell = [], []
-            run = np.zeros(grays[0].shape, np.int32)  # frames in a row each pixel was foreground
-            for g in grays:
-                fg = foreground_mask(g, scene, self.threshold, self.blur, self.open_size)
-                run = np.where(fg, np.minimum(run + 1, self.dwell_frames), 0)
-                # connected components: a small still object need not fill a tenth of a cell
-                regions = self.mask_regions(fg, RegionMode.COMPONENTS)
-                still.append(regions)
-                dwell.append([float(np.median(run[r.box[1]:r.box[3], r.box[0]:r.box[2]][r.mask]))
-                              / self.dwell_frames for r in regions])
-            clock = _lap(t, "regions", clock)
-        if "velocity" in self.streams or static:
-            rows, still_rows = [], []
-            flows = centred_flows(grays, self.flow_baseline, self.flow_preset)
-            for i, flow in enumerate(flows):
+        for s in streams:
+            s.start(clip)
+            clock = _lap(t, s.stream.value, clock)
+        flowing = [s for s in streams if s.needs_flow]
+        if flowing:
+            for i, flow in enumerate(centred_flows(grays, self.flow_baseline, self.flow_preset)):
                 clock = _lap(t, "flow", clock)
-                if "velocity" in self.streams:
-                    for r in per_frame[i]:
-                        x0, y0, x1, y1 = r.box
-                        rows.append(MOTIONS[self.motion](flow[y0:y1, x0:x1][r.mask], self.n_bins))
-                    clock = _lap(t, "velocity", clock)
-                if static:
-                    for r, d in zip(still[i], dwell[i], strict=True):
-                        x0, y0, x1, y1 = r.box
-                        speed = velocity_histogram(flow[y0:y1, x0:x1][r.mask], 1)[0]
-                        whole = is_whole_frame(r.box, *flow.shape[:2])
-                        still_rows.append((0.0, speed, 0.0) if whole else
-                                          (r.mask.sum() / self.cell ** 2, speed, d))
-                    clock = _lap(t, "static", clock)
-            if "velocity" in self.streams:
-                out["velocity"] = ObjectFeatures.build(np.array(rows), frame_index, boxes, n,
-                                                       self.n_bins)
-            if static:
-                out["static"] = ObjectFeatures.build(
-                    np.array(still_rows), np.concatenate([np.full(len(r), i)
-                                                          for i, r in enumerate(still)]),
-                    [r.box for rs in still for r in rs], n, STATIC_DIM)
-        if "geometry" in self.streams:
-            out["geometry"] = ObjectFeatures.build(box_geometry(boxes, width, height),
-                                                   frame_index, boxes, n, GEOMETRY_DIM)
-            clock = _lap(t, "geometry", clock)
-        if "appearance" in self.streams:
-            from mulde.video.backbones import load_backbone
-
-            backbone = load_backbone(self.backbone, self.weights_path)
-            squares = square_crop_boxes(boxes, self.crop_margin, self.crop_min_side)
-            crops = np.concatenate([crop_boxes(rgbs[i], squares[frame_index == i],
-                                               self.crop_size) for i in range(n)])
-            out["appearance"] = ObjectFeatures.build(backbone.embed(crops), frame_index, boxes,
-                                                     n, backbone.dim)
-            clock = _lap(t, "appearance", clock)
+                for s in flowing:
+                    s.frame(i, flow)
+                    clock = _lap(t, s.stream.value, clock)
+        out = {}
+        for s in streams:
+            out[s.stream] = s.finish()
+            clock = _lap(t, s.stream.value, clock)
         return VideoFeatures.of(out)
-
-
-PRESETS: dict[str, ObjectCentricExtractor] = {
-    # 8-bin velocity histograms on grid regions (AI-VAD's histogram for scenes where the
-    # direction of motion matters) and still objects against the training scene of each
-    # camera view; add "geometry"/"appearance" to `streams` to try them
-    "default": ObjectCentricExtractor(streams=("velocity", "static")),
-    # the velocity stream alone: for datasets that do not name the camera of each video
-    # (UBnormal, UCF-Crime), where no scene background can serve the static stream
-    "velocity": ObjectCentricExtractor(),
-    # the recommended UCSD Ped2 configuration: speed (1 bin, AI-VAD's Ped2 setting) on grid
-    # regions away from the frame edges; benchmarks/ped2_features_ablation.py has the ablation
-    # and docs/results.md how each choice was made
-    "ped2": ObjectCentricExtractor(streams=("velocity",), n_bins=1),
-}
 
 
 def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) -> np.ndarray:
@@ -420,15 +294,6 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) ->
 
 def _sha256_text(items: list) -> str:
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
-
-
-def _sha256(path: str) -> str:
-    """SHA-256 of the scene background file (`file_sha256`: the cache key asks for it once
-    per video)."""
-    try:
-        return file_sha256(path)
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read the scene background ({err})") from err
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:

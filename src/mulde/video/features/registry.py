@@ -1,8 +1,8 @@
 """Feature extractors by name, for the command line and the pipeline.
 
 `objects` is the object-centric default (`objects:default`), `objects:<preset>` one of
-`mulde.video.features.PRESETS` (e.g. `objects:ped2`), `frames` the
-frame-centric window embedding (`frames:hiera` with a local Hiera checkpoint).
+`EXTRACTOR_PRESETS` (e.g. `objects:ped2`), `frames` the frame-centric window embedding
+(`frames:hiera` with a local Hiera checkpoint).
 """
 
 from __future__ import annotations
@@ -10,14 +10,28 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from mulde.video.cache import Extractor
+from mulde.video.features.base import Extractor
+from mulde.video.features.frame_centric import FrameCentricExtractor
+from mulde.video.features.objects import ObjectCentricExtractor
+
+EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
+    # 8-bin velocity histograms on grid regions (AI-VAD's histogram for scenes where the
+    # direction of motion matters) and still objects against the training scene of each
+    # camera view; add "geometry"/"appearance" to `streams` to try them
+    "default": ObjectCentricExtractor(streams=("velocity", "static")),
+    # the velocity stream alone: for datasets that do not name the camera of each video
+    # (UBnormal, UCF-Crime), where no scene background can serve the static stream
+    "velocity": ObjectCentricExtractor(),
+    # the recommended UCSD Ped2 configuration: speed (1 bin, AI-VAD's Ped2 setting) on grid
+    # regions away from the frame edges; benchmarks/ped2_features_ablation.py has the ablation
+    # and docs/results.md how each choice was made
+    "ped2": ObjectCentricExtractor(streams=("velocity",), n_bins=1),
+}
 
 
 def extractor_names() -> list[str]:
     """Return the names `build_extractor` accepts."""
-    from mulde.video.features import PRESETS
-
-    return ["objects", *(f"objects:{p}" for p in PRESETS), "frames", "frames:hiera"]
+    return ["objects", *(f"objects:{p}" for p in EXTRACTOR_PRESETS), "frames", "frames:hiera"]
 
 
 def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str | None = None,
@@ -27,14 +41,12 @@ def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str |
     `boxes_dir` (object extractors only) a folder of detector boxes that replace the
     foreground regions (`mulde.video.features.detections`); `settings` changes any other
     field of the extractor (e.g. {"streams": ["velocity", "appearance"], "backbone": "clip"})."""
-    from mulde.video.features import PRESETS, FrameCentricExtractor
-
     kind, _, preset = name.partition(":")
-    if kind == "objects" and (not preset or preset in PRESETS):
+    if kind == "objects" and (not preset or preset in EXTRACTOR_PRESETS):
         boxes = ({"regions": "boxes", "boxes_dir": str(boxes_dir),
                   "min_box_score": min_box_score} if boxes_dir is not None else {})
-        base = dataclasses.replace(PRESETS[preset or "default"], weights_path=weights_path,
-                                   **boxes)
+        base = dataclasses.replace(EXTRACTOR_PRESETS[preset or "default"],
+                                   weights_path=weights_path, **boxes)
     elif boxes_dir is not None:
         raise ValueError(f"detector boxes apply to the object extractors, not {name!r}")
     elif kind == "frames" and preset in ("", "hiera"):

@@ -1,0 +1,297 @@
+"""The object-centric feature streams, one small class each (AI-VAD's streams, docs/method.md):
+velocity (optical flow inside each region), geometry (where and how big), appearance (an
+image backbone on the crop) and static (still objects against the scene background).
+
+Each stream is a small object made afresh for every extraction from the extractor's settings,
+with `key()`, its share of the feature-cache key (the settings that decide its features); it
+works on a `Clip`: the decoded video with its
+regions, shared by every stream of one extraction. Streams that need the optical flow
+(`needs_flow`) receive it one frame at a time (`frame(i, flow)`), so the flow of a whole
+video is never held in memory; `finish()` returns the stream's `ObjectFeatures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mulde.io.hashing import file_sha256
+from mulde.video.features.records import ObjectFeatures, Stream
+from mulde.video.features.regions import Region, RegionMode, foreground_mask, is_whole_frame
+
+GEOMETRY_DIM = 5
+STATIC_DIM = 3
+
+
+def velocity_histogram(flow: np.ndarray, n_bins: int = 8) -> np.ndarray:
+    """Return the (n_bins,) orientation histogram of flow magnitude, divided by the pixel count.
+
+    `flow` is (n, 2) (dx, dy) vectors (image axes: y down). Bins are centred on the
+    directions b * 2 pi / n_bins (bin 0 centred on +x, bins run towards +y): orientation
+    atan2(dy, dx) falls into bin round(angle / (2 pi / n_bins)) mod n_bins, so near-horizontal
+    motion does not flip between two bins. Each bin holds the sum of the magnitudes in it over
+    n, so the bins add up to the mean speed (n_bins = 1: the mean speed, AI-VAD's Ped2
+    setting). Empty input: zeros.
+    """
+    flow = np.asarray(flow, dtype=np.float64).reshape(-1, 2)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if len(flow) == 0:
+        return np.zeros(n_bins, np.float32)
+    mag = np.hypot(flow[:, 0], flow[:, 1])
+    width = 2 * np.pi / n_bins
+    angle = np.mod(np.arctan2(flow[:, 1], flow[:, 0]) + width / 2, 2 * np.pi)
+    bins = np.minimum((angle / width).astype(np.int64), n_bins - 1)
+    return (np.bincount(bins, weights=mag, minlength=n_bins) / len(flow)).astype(np.float32)
+
+
+def translation_histogram(flow: np.ndarray, n_bins: int = 8) -> np.ndarray:
+    """Return `velocity_histogram` of the region's mean flow vector: its translation speed in
+    the bin of its direction, zeros elsewhere. Flow noise and limbs swinging back and forth
+    cancel in the mean, where they add up in the mean of the magnitudes."""
+    flow = np.asarray(flow, dtype=np.float64).reshape(-1, 2)
+    return velocity_histogram(flow.mean(axis=0, keepdims=True) if len(flow) else flow, n_bins)
+
+
+MOTIONS = {"magnitude": velocity_histogram, "translation": translation_histogram}
+"""How the velocity stream summarises a region's flow."""
+
+
+def box_geometry(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Return (n, 5) float32 [x_centre / W, y_bottom / H, w / W, h / H, log(h / w)] of boxes
+    (x0, y0, x1, y1): where the object stands (its foot point), its size and its shape."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    w, h = np.maximum(b[:, 2] - b[:, 0], 1.0), np.maximum(b[:, 3] - b[:, 1], 1.0)
+    return np.stack([(b[:, 0] + b[:, 2]) / 2 / width, b[:, 3] / height, w / width, h / height,
+                     np.log(h / w)], axis=1).astype(np.float32)
+
+
+def square_crop_boxes(boxes: np.ndarray, margin: float = 1.2, min_side: float = 32) -> np.ndarray:
+    """Return (n, 4) square boxes centred on the boxes, side = margin * max(w, h, min_side)
+    (a floor on the side keeps context around tiny far-away objects)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    side = margin * np.maximum.reduce([b[:, 2] - b[:, 0], b[:, 3] - b[:, 1],
+                                       np.full(len(b), float(min_side))])
+    return np.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], axis=1)
+
+
+def crop_boxes(frame: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarray:
+    """Return (n, size, size, C) uint8 crops of `boxes` resampled bilinearly (edge pixels
+    replicated outside the frame)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    out = np.empty((len(b), size, size, *frame.shape[2:]), np.uint8)
+    for i, (x0, y0, x1, y1) in enumerate(b):
+        # map output pixel centres onto the box: src = x0 + (u + 0.5) * sx - 0.5
+        sx, sy = (x1 - x0) / size, (y1 - y0) / size
+        m = np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5]], np.float64)
+        crop = cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+        out[i] = crop.reshape(out.shape[1:])
+    return out
+
+
+@dataclass
+class Clip:
+    """One decoded video and its regions, as every stream of an extraction sees it.
+
+    `grays`: uint8 (H, W) frames; `rgbs`: RGB uint8 (H, W, 3) frames, or empty when no stream
+    needs colour; `regions`: per frame, its regions (never empty: a frame without foreground
+    is one whole-frame region); `frame_index` (n_objects,) and `boxes` (n_objects, 4) float32
+    of the regions in frame order; `regions_of(mask, mode)`: the extractor's region finder,
+    for streams that look at another foreground (the static stream).
+    """
+
+    grays: list[np.ndarray]
+    rgbs: list[np.ndarray]
+    regions: list[list[Region]]
+    regions_of: Callable[[np.ndarray, RegionMode], list[Region]]
+    frame_index: np.ndarray = field(init=False)
+    boxes: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.frame_index = np.concatenate([np.full(len(r), i)
+                                           for i, r in enumerate(self.regions)])
+        self.boxes = np.array([r.box for rs in self.regions for r in rs], np.float32)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.grays)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the frames."""
+        return self.grays[0].shape
+
+
+@dataclass
+class VelocityStream:
+    """Per region, `MOTIONS[motion]` of the flow over its pixels: an `n_bins` orientation
+    histogram of flow magnitude (AI-VAD's velocity; 1 bin = mean speed, their Ped2 setting)."""
+
+    n_bins: int = 8
+    motion: str = "magnitude"
+    stream = Stream.VELOCITY
+    needs_flow = True
+    needs_rgb = False
+
+    def __post_init__(self) -> None:
+        if self.motion not in MOTIONS:
+            raise ValueError(f"motion must be one of {sorted(MOTIONS)}, got {self.motion!r}")
+
+    def key(self) -> dict[str, Any]:
+        return {"n_bins": self.n_bins, "motion": self.motion}
+
+    def start(self, clip: Clip) -> None:
+        self._clip, self._rows = clip, []
+
+    def frame(self, i: int, flow: np.ndarray) -> None:
+        for r in self._clip.regions[i]:
+            x0, y0, x1, y1 = r.box
+            self._rows.append(MOTIONS[self.motion](flow[y0:y1, x0:x1][r.mask], self.n_bins))
+
+    def finish(self) -> ObjectFeatures:
+        clip = self._clip
+        return ObjectFeatures.build(np.array(self._rows), clip.frame_index, clip.boxes,
+                                    clip.n_frames, self.n_bins)
+
+
+@dataclass
+class GeometryStream:
+    """Per region, `box_geometry`: its foot point, size and aspect (no flow, no pixels)."""
+
+    stream = Stream.GEOMETRY
+    needs_flow = False
+    needs_rgb = False
+
+    def key(self) -> dict[str, Any]:
+        return {}
+
+    def start(self, clip: Clip) -> None:
+        self._clip = clip
+
+    def finish(self) -> ObjectFeatures:
+        clip = self._clip
+        height, width = clip.shape
+        return ObjectFeatures.build(box_geometry(clip.boxes, width, height), clip.frame_index,
+                                    clip.boxes, clip.n_frames, GEOMETRY_DIM)
+
+
+@dataclass
+class AppearanceStream:
+    """Per region, the `backbone` embedding (`mulde.video.backbones`) of a square crop around
+    it (`square_crop_boxes(margin, min_side)`, resampled to `crop_size` px): AI-VAD's
+    appearance stream (CLIP there; EfficientNet-Lite0 offline by default)."""
+
+    backbone: str = "efficientnet-lite0"
+    weights_path: str | None = None
+    crop_size: int = 64
+    crop_margin: float = 1.2
+    crop_min_side: int = 32
+    stream = Stream.APPEARANCE
+    needs_flow = False
+    needs_rgb = True
+
+    def __post_init__(self) -> None:
+        from mulde.video.backbones import VIDEO_BACKBONES, check_backbone
+
+        check_backbone(self.backbone)
+        if self.backbone in VIDEO_BACKBONES:
+            raise ValueError(f"the appearance stream embeds image crops; {self.backbone!r} is a "
+                             "video backbone (use it with the frames extractor)")
+
+    def key(self) -> dict[str, Any]:
+        return {"backbone": self.backbone, "weights_path": self.weights_path,
+                "crop_size": self.crop_size, "crop_margin": self.crop_margin,
+                "crop_min_side": self.crop_min_side}
+
+    def start(self, clip: Clip) -> None:
+        self._clip = clip
+
+    def finish(self) -> ObjectFeatures:
+        from mulde.video.backbones import load_backbone
+
+        clip = self._clip
+        backbone = load_backbone(self.backbone, self.weights_path)
+        squares = square_crop_boxes(clip.boxes, self.crop_margin, self.crop_min_side)
+        crops = np.concatenate([crop_boxes(clip.rgbs[i], squares[clip.frame_index == i],
+                                           self.crop_size) for i in range(clip.n_frames)])
+        return ObjectFeatures.build(backbone.embed(crops), clip.frame_index, clip.boxes,
+                                    clip.n_frames, backbone.dim)
+
+
+@dataclass
+class StaticStream:
+    """Still objects against `scene` (grayscale uint8 image of the empty scene, learned from
+    the training videos): per connected component of the foreground against it, [area in
+    cells (pixels / `cell`^2; 0 for a frame without any), mean flow speed over it, dwell: the
+    median over its pixels of how many frames in a row they have been foreground, capped at
+    `dwell_frames` and divided by it]. An object that stays where the training videos show
+    empty ground (a dropped bag) is foreground without motion that dwells. `scene_background`
+    is the image file (`ObjectCentricExtractor.with_scene` makes it); its content, not its
+    path, is in the cache key."""
+
+    scene_background: str | None = None
+    threshold: float = 20.0
+    blur: int = 5
+    open_size: int = 3
+    cell: int = 32
+    dwell_frames: int = 50
+    stream = Stream.STATIC
+    needs_flow = True
+    needs_rgb = False
+
+    def key(self) -> dict[str, Any]:
+        path = self.scene_background
+        try:
+            sha = None if path is None else file_sha256(path)
+        except OSError as err:
+            raise ValueError(f"{path}: cannot read the scene background ({err})") from err
+        return {"dwell_frames": self.dwell_frames, "scene_background_sha256": sha}
+
+    def _scene(self, shape: tuple[int, ...]) -> np.ndarray:
+        if self.scene_background is None:
+            raise ValueError("the static stream needs scene_background (an image of the empty "
+                             "scene); with_scene(training_videos, folder) makes one")
+        image = cv2.imread(self.scene_background, cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise ValueError(f"{self.scene_background}: cannot read the scene background")
+        if image.shape != shape:
+            raise ValueError(f"{self.scene_background}: scene background {image.shape} but "
+                             f"frames {shape}")
+        return image
+
+    def start(self, clip: Clip) -> None:
+        scene = self._scene(clip.shape)
+        self._clip, self._rows = clip, []
+        self._still: list[list[Region]] = []
+        self._dwell: list[list[float]] = []
+        run = np.zeros(clip.shape, np.int32)  # frames in a row each pixel was foreground
+        for g in clip.grays:
+            fg = foreground_mask(g, scene, self.threshold, self.blur, self.open_size)
+            run = np.where(fg, np.minimum(run + 1, self.dwell_frames), 0)
+            # connected components: a small still object need not fill a tenth of a cell
+            regions = clip.regions_of(fg, RegionMode.COMPONENTS)
+            self._still.append(regions)
+            self._dwell.append([float(np.median(run[r.box[1]:r.box[3],
+                                                    r.box[0]:r.box[2]][r.mask]))
+                                / self.dwell_frames for r in regions])
+
+    def frame(self, i: int, flow: np.ndarray) -> None:
+        for r, d in zip(self._still[i], self._dwell[i], strict=True):
+            x0, y0, x1, y1 = r.box
+            speed = velocity_histogram(flow[y0:y1, x0:x1][r.mask], 1)[0]
+            whole = is_whole_frame(r.box, *flow.shape[:2])
+            self._rows.append((0.0, speed, 0.0) if whole else
+                              (r.mask.sum() / self.cell ** 2, speed, d))
+
+    def finish(self) -> ObjectFeatures:
+        still = self._still
+        return ObjectFeatures.build(
+            np.array(self._rows),
+            np.concatenate([np.full(len(r), i) for i, r in enumerate(still)]),
+            [r.box for rs in still for r in rs], self._clip.n_frames, STATIC_DIM)
