@@ -22,21 +22,11 @@ from mulde.core import (
     Spacing,
     TrainConfig,
     multiscale_energy,
+    resolve_device,
     train_energy,
 )
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.presets import PRESETS
-
-
-def resolve_device(device: str) -> torch.device:
-    """Map 'auto' to CUDA, then MPS, then CPU; pass other names through to torch."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 class MULDE(OutlierMixin, BaseEstimator):

@@ -112,7 +112,7 @@ def load_model(cls: type[MULDE], path: Path, device: str = "cpu") -> MULDE:
     if model.mean_.shape != (model.n_features_in_,):
         raise ModelFileError(f"{path}: standardisation has shape {model.mean_.shape}, "
                              f"expected ({model.n_features_in_},)")
-    from mulde.estimator.model import resolve_device
+    from mulde.core import resolve_device
 
     model.device_ = str(resolve_device(device))
     model.network_ = net.to(model.device_).eval()
