@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import asdict
@@ -21,11 +22,13 @@ from mulde.core import (
     NoiseSchedule,
     Spacing,
     TrainConfig,
+    TrainResult,
     multiscale_energy,
     resolve_device,
     train_energy,
 )
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
+from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import PRESETS
 
 
@@ -198,17 +201,71 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
-        """Write the fitted model to one safetensors file (no pickle); return its path."""
-        from mulde.estimator.persistence import save_model
+        """Write the fitted model to one safetensors file (no pickle); return its path.
 
-        return save_model(self, Path(path))
+        path: a file, or a folder that gets model.safetensors. The file holds the network's
+        weights (`network.*`), the standardisation (`mean`, `scale`), the noise levels
+        (`sigmas`) and the aggregator's arrays (`aggregator.*`), with `get_params()`, the
+        feature count, the offset and the training record as JSON metadata
+        (`mulde.estimator.persistence` adds the format fields and writes it atomically).
+        """
+        check_is_fitted(self, "network_")
+        arrays: dict[str, np.ndarray] = {
+            f"network.{k}": v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()
+        }
+        arrays |= {"mean": self.mean_, "scale": self.scale_, "sigmas": self.sigmas_}
+        arrays |= {f"aggregator.{k}": np.asarray(v) for k, v in self.aggregator_state_.items()}
+        meta = {
+            "params": json.dumps(self.get_params()),
+            "n_features_in": str(self.n_features_in_),
+            "offset": json.dumps(self.offset_),
+            "train_result": json.dumps(asdict(self.train_result_)),
+        }
+        return save_arrays(path, arrays, meta)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> MULDE:
-        """Load a model written by `save` onto `device` (a GPU-trained model loads on CPU)."""
-        from mulde.estimator.persistence import load_model
+        """Load a model written by `save` onto `device` (a GPU-trained model loads on CPU).
 
-        return load_model(cls, Path(path), device)
+        Raises ModelFileError naming the file when it is missing, unreadable, foreign, newer,
+        or inconsistent (unknown parameters, arrays that do not fit the stored configuration).
+        """
+        path = model_file(path)
+        meta, arrays = read_model_file(path)
+        try:
+            params: dict[str, Any] = json.loads(meta["params"])
+            unknown = sorted(set(params) - set(cls().get_params()))
+            if unknown:
+                raise ModelFileError(f"{path}: unknown parameter(s) {unknown} in the model "
+                                     "config")
+            params["hidden_sizes"] = tuple(params["hidden_sizes"])
+            params["device"] = device
+            model = cls(**params)
+            model.n_features_in_ = int(meta["n_features_in"])
+            model.offset_ = float(json.loads(meta["offset"]))
+            model.train_result_ = TrainResult(**json.loads(meta["train_result"]))
+            model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
+            model.sigmas_ = arrays["sigmas"]
+            model.aggregator_state_ = {k.split(".", 1)[1]: v for k, v in arrays.items()
+                                       if k.startswith("aggregator.")}
+            # built without memory (meta device): a tampered config cannot make it allocate;
+            # the stored tensors, whose shapes must match the config, become its weights
+            with torch.device("meta"):
+                net = EnergyMLP(model.n_features_in_, params["hidden_sizes"],
+                                params["layer_norm"], params["dropout"])
+            state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
+                     if k.startswith("network.")}
+            net.load_state_dict(state, strict=True, assign=True)
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:
+            raise ModelFileError(f"{path}: inconsistent MULDE model file: {err}") from err
+        if model.mean_.shape != (model.n_features_in_,):
+            raise ModelFileError(f"{path}: standardisation has shape {model.mean_.shape}, "
+                                 f"expected ({model.n_features_in_},)")
+        model.device_ = str(resolve_device(device))
+        model.network_ = net.to(model.device_).eval()
+        return model
 
     def summary(self) -> dict[str, Any]:
         """Return a JSON-friendly description of the fitted model."""
