@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mulde.estimator.presets import PRESETS
+from mulde.estimator.presets import ESTIMATOR_PRESETS
 
 
 def _output_folder(out: Path) -> Path:
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="fit a MULDE model on normal features")
     features_args(p)
     p.add_argument("--out", required=True, type=Path, help="model file (.safetensors)")
-    p.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    p.add_argument("--preset", default="default", choices=sorted(ESTIMATOR_PRESETS))
     p.add_argument("--params", help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")

@@ -23,17 +23,22 @@ from mulde.core.schedule import NoiseSchedule
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings. Training stops after n_epochs or max_steps, whichever is first."""
+    """Optimisation settings. Training stops after n_epochs or max_steps, whichever is first.
+
+    These defaults are the `MULDE` estimator's (its signature reads them from here): a small,
+    fast CPU setting; the paper's setting is the estimator's `paper` preset.
+    eval_every and checkpoint_every count optimiser steps; patience counts evaluations.
+    """
 
     lr: float = 1e-3
     adam_betas: tuple[float, float] = (0.5, 0.9)
     batch_size: int = 1024
     n_epochs: float | None = None
-    max_steps: int | None = 2000
+    max_steps: int | None = 1000
     validation_fraction: float = 0.1
     eval_every: int = 100
     patience: int | None = 5
-    ema_decay: float | None = None
+    ema_decay: float | None = 0.99
     seed: int = 0
     checkpoint_every: int = 500
 

@@ -29,7 +29,10 @@ from mulde.core import (
 )
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
-from mulde.estimator.presets import PRESETS
+from mulde.estimator.presets import ESTIMATOR_PRESETS
+
+# The training settings' defaults are TrainConfig's: defined there once, read here.
+_TRAIN = TrainConfig()
 
 
 class MULDE(OutlierMixin, BaseEstimator):
@@ -46,6 +49,33 @@ class MULDE(OutlierMixin, BaseEstimator):
     normal samples, `decision_function = score_samples - offset_` is negative for outliers,
     `predict` returns +1 (inlier) / -1 (outlier). `anomaly_score = -score_samples`.
     `contamination='auto'` sets `offset_` so that 1 % of the training samples are outliers.
+
+    Parameters (the method's terms are those of docs/method.md, "The model"):
+
+    hidden_sizes, layer_norm, dropout: the MLP's widths, and LayerNorm / dropout per block.
+    beta: weight of the regulariser beta * f(x, sigma)^2 / 2 (0 turns it off).
+    sigma_low, sigma_high: the range of the training noise levels, drawn log-uniformly.
+    n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "linear" (the paper)
+        or "geometric".
+    aggregator: "gmm" (-log-likelihood of a Gaussian mixture of n_components with
+        covariance_type, fitted on the training L-vectors), "mean_z", "max_z" (per-scale
+        z-scores with training statistics) or "single" (the level scale_index; default the
+        middle one). See `mulde.estimator.aggregation`.
+    lr, batch_size: Adam's learning rate (betas (0.5, 0.9)) and the rows per step.
+    n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
+    validation_fraction, eval_every, patience: the share of training rows held out, the
+        steps between validation evaluations, and how many evaluations without improvement
+        stop training (None: never stop early); the best validated weights are kept.
+    ema_decay: decay of the exponential moving average of the weights that is validated and
+        kept (None: the raw weights).
+    checkpoint_dir, checkpoint_every: with a folder, training state is saved there every
+        checkpoint_every steps and when training ends, and a fit finding a checkpoint of the same
+        configuration resumes from it.
+    contamination: "auto" (1 %) or the fraction of training samples `predict` flags.
+    device: "auto" (CUDA, then MPS, then CPU) or a torch device name.
+    random_state: seed of the initialisation, the validation split and every draw of training.
+    verbose: show a progress bar while training.
+    The training defaults (lr through ema_decay, checkpoint_every) are `TrainConfig`'s.
     """
 
     def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
@@ -53,12 +83,15 @@ class MULDE(OutlierMixin, BaseEstimator):
                  sigma_high: float = 1.0, n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "gmm", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 lr: float = 1e-3, batch_size: int = 1024, n_epochs: float | None = None,
-                 max_steps: int | None = 1000, validation_fraction: float = 0.1,
-                 patience: int | None = 5, eval_every: int = 100,
-                 ema_decay: float | None = 0.99, contamination: str | float = "auto",
+                 lr: float = _TRAIN.lr, batch_size: int = _TRAIN.batch_size,
+                 n_epochs: float | None = _TRAIN.n_epochs,
+                 max_steps: int | None = _TRAIN.max_steps,
+                 validation_fraction: float = _TRAIN.validation_fraction,
+                 patience: int | None = _TRAIN.patience, eval_every: int = _TRAIN.eval_every,
+                 ema_decay: float | None = _TRAIN.ema_decay, contamination: str | float = "auto",
                  device: str = "auto", random_state: int | None = None,
-                 checkpoint_dir: str | None = None, verbose: bool = False) -> None:
+                 checkpoint_dir: str | None = None,
+                 checkpoint_every: int = _TRAIN.checkpoint_every, verbose: bool = False) -> None:
         self.hidden_sizes = hidden_sizes
         self.layer_norm = layer_norm
         self.dropout = dropout
@@ -83,14 +116,16 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
 
     @classmethod
     def from_preset(cls, name: str = "default", **overrides: Any) -> MULDE:
-        """Return an estimator with the named preset's parameters (`mulde.estimator.presets`)."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-        return cls(**{**PRESETS[name], **overrides})
+        """Return an estimator with the named preset's parameters
+        (`mulde.estimator.presets.ESTIMATOR_PRESETS`), overridden by `overrides`."""
+        if name not in ESTIMATOR_PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {sorted(ESTIMATOR_PRESETS)}")
+        return cls(**{**ESTIMATOR_PRESETS[name], **overrides})
 
     # ----------------------------------------------------------------------------- fitting
     def _check_params(self) -> None:
@@ -101,6 +136,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             raise ValueError(f"contamination must be 'auto' or in (0, 0.5], got {c!r}")
         if self.n_levels < 1:
             raise ValueError(f"n_levels must be >= 1, got {self.n_levels}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1 step, got {self.checkpoint_every}")
 
     def fit(self, X: Any, y: None = None) -> MULDE:
         """Fit on normal samples X (n, d); y is ignored. Returns self."""
@@ -145,7 +182,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                            max_steps=self.max_steps,
                            validation_fraction=self.validation_fraction,
                            eval_every=self.eval_every, patience=self.patience,
-                           ema_decay=self.ema_decay, seed=seed)
+                           ema_decay=self.ema_decay, seed=seed,
+                           checkpoint_every=self.checkpoint_every)
 
     def _set_offset(self, train_anomaly: np.ndarray) -> None:
         fraction = 0.01 if self.contamination == "auto" else float(self.contamination)
