@@ -1,5 +1,5 @@
 """The video evaluation protocol: object -> frame scores, stream calibration and fusion,
-temporal smoothing, and the full metrics dictionary (METHOD.md, "Video protocol").
+temporal smoothing, and the full metrics dictionary (docs/method.md, "Video protocol").
 
 Order of operations (AI-VAD / MULDE object-centric protocol):
 object scores -> `objects_to_frames` (max per frame, per stream) -> `Calibration.transform`
@@ -117,10 +117,10 @@ def _spread(low: float, high: float) -> bool:
 class Calibration:
     """Affine map of one stream's scores: training min -> 0, training percentile -> 1.
 
-    AI-VAD's stream calibration (METHOD.md): s' = (s - low) / (high - low), with low = min and
-    high = the 99.9th percentile (numpy's linear interpolation) of the training scores of the
-    stream. (The AI-VAD reference code fits on training *object* scores; pass whichever training
-    scores the protocol at hand names.)
+    AI-VAD's stream calibration (docs/method.md, "Calibration and fusion"):
+    s' = (s - low) / (high - low), with low = min and high = the 99.9th percentile (numpy's
+    linear interpolation) of the training scores of the stream. (The AI-VAD reference code fits
+    on training *object* scores; pass whichever training scores the protocol at hand names.)
     """
 
     low: float
@@ -198,7 +198,7 @@ class EvaluationProtocol:
     """Settings of the frame-level evaluation; defaults follow the MULDE/AI-VAD protocol.
 
     smoothing_sigma: std (frames) of the per-video Gaussian filter: 3 for Ped2 and Avenue,
-    7 for ShanghaiTech (METHOD.md); 0 turns smoothing off.
+    7 for ShanghaiTech (docs/method.md, "Temporal smoothing"); 0 turns smoothing off.
     """
 
     smoothing_sigma: float = 3.0

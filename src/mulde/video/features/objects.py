@@ -1,5 +1,5 @@
-"""Object-centric features (AI-VAD style, METHOD.md): per foreground region, a velocity histogram
-of the optical flow, box geometry and an appearance embedding of the crop; and, against a
+"""Object-centric features (AI-VAD style, docs/method.md): per foreground region, a velocity
+histogram of the optical flow, box geometry and an appearance embedding of the crop; and, against a
 background of the scene learned from the training videos, what lies still where it should not."""
 
 from __future__ import annotations
