@@ -22,7 +22,7 @@ def gaussian_model():
 
 
 def test_gaussian_score_matches_the_analytic_gradient(gaussian_model):
-    """For x ~ N(0, I), grad_x f(x, sigma) = x / (1 + sigma^2) (METHOD.md sanity fact)."""
+    """For x ~ N(0, I), grad_x f(x, sigma) = x / (1 + sigma^2) (docs/method.md)."""
     model = gaussian_model
     x = torch.as_tensor(np.random.default_rng(1).standard_normal((500, 8)), dtype=torch.float32)
     x = ((x.double().numpy() - model.mean_) / model.scale_)
