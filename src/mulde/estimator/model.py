@@ -69,8 +69,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     ema_decay: decay of the exponential moving average of the weights that is validated and
         kept (None: the raw weights).
     checkpoint_dir, checkpoint_every: with a folder, training state is saved there every
-        checkpoint_every steps and when training ends, and a fit finding a checkpoint of the same
-        configuration resumes from it.
+        checkpoint_every steps and when training ends; a fit finding a checkpoint of the same
+        training configuration resumes from it, and refuses one of another (ValueError).
     contamination: "auto" (1 %) or the fraction of training samples `predict` flags.
     device: "auto" (CUDA, then MPS, then CPU) or a torch device name.
     random_state: seed of the initialisation, the validation split and every draw of training.
