@@ -54,8 +54,8 @@ from common import (  # noqa: E402
 from ped2_features_ablation import EXTRACTORS, extract_all  # noqa: E402
 
 from mulde.evaluation import EvaluationProtocol, compute_metrics  # noqa: E402
-from mulde.vad.fusion import Calibration, objects_to_frames  # noqa: E402
 from mulde.io.atomic import atomic_path  # noqa: E402
+from mulde.vad.fusion import Calibration, objects_to_frames  # noqa: E402
 from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream  # noqa: E402
 from mulde.video.cache import FeatureCache  # noqa: E402
 

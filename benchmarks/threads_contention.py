@@ -4,8 +4,9 @@ torch's OpenMP worker threads spin while they wait by default (OMP_WAIT_POLICY=A
 cores are taken by other work, a spinning thread steals time from the thread it waits for.
 This script fits the same small MULDE (fixed steps) in fresh processes next to 0, 1 and 2
 busy competitors (pure-Python loops, one core each): with one thread (`--threads 1`), and
-with all cores under each wait policy (`import mulde` sets PASSIVE unless the environment
-names one); it writes the seconds to
+with all cores under each wait policy. Each fit's policy is set here, in its environment: the
+`mulde` command sets PASSIVE unless the environment names one (`mulde.cli.process_settings`),
+and `import mulde` sets nothing. It writes the seconds to
 benchmarks/results/threads_contention.json.
 
     python benchmarks/threads_contention.py
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--out", type=Path, default=RESULTS_DIR / "threads_contention.json")
     args = ap.parse_args(argv)
-    cases = [("1 thread", 1, None), ("all cores, ACTIVE (OpenMP's default)", None, "ACTIVE"),
+    cases = [("1 thread", 1, "PASSIVE"), ("all cores, ACTIVE (OpenMP's default)", None, "ACTIVE"),
              ("all cores, PASSIVE (mulde's default)", None, "PASSIVE")]
     rows = []
     for busy in (0, 1, 2):

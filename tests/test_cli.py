@@ -1,6 +1,10 @@
 """The `mulde` command line: fit, score, info, and errors that name the problem."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +160,44 @@ def test_extractor_settings_from_the_command_line(tmp_path, capsys):
     assert main([*args, "--set", "motion=translation", "n_bins=1"]) == 0
     sidecars = list((tmp_path / "cache").rglob("*.json"))
     assert sidecars and all('"translation"' in p.read_text() for p in sidecars)
+
+
+def _python(code: str, **env: str) -> str:
+    """Run code in a fresh interpreter whose environment names no OpenMP wait policy."""
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    base["PYTHONPATH"] = os.pathsep.join([src, base.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", code], env=base | env, capture_output=True,
+                          text=True, check=True, timeout=120)
+    return done.stdout.strip()
+
+
+def test_importing_mulde_leaves_the_openmp_wait_policy_alone():
+    """A library must not change its host process's settings (issue 12)."""
+    code = ("import os, mulde; from mulde import MULDE; import torch; "
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    assert _python(code) == "None"
+
+
+def test_the_command_sets_passive_waits_before_torch_loads(tmp_path):
+    code = ("import os, sys; from mulde.cli import main; assert 'torch' not in sys.modules; "
+            f"rc = main(['evaluate', {str(tmp_path / 'missing.csv')!r}, '--out', "
+            f"{str(tmp_path / 'out')!r}]); print(rc, os.environ.get('OMP_WAIT_POLICY'))")
+    assert _python(code) == "2 PASSIVE"
+
+
+def test_process_settings_keep_a_given_policy_and_skip_a_loaded_torch(monkeypatch):
+    from mulde.cli import process_settings
+
+    monkeypatch.delitem(sys.modules, "torch")  # as if torch were not loaded yet
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    process_settings()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    process_settings()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.undo()  # torch is back in sys.modules: too late for OpenMP, so no change
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    process_settings()
+    assert "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.undo()

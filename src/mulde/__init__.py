@@ -1,15 +1,13 @@
-"""MULDE: multiscale log-density estimation via denoising score matching, for anomaly detection."""
+"""MULDE: multiscale log-density estimation via denoising score matching, for anomaly detection.
 
-import os
+Importing mulde changes no process-wide setting (threads, OpenMP's wait policy): those are the
+`mulde` command's choices (`mulde.cli.process_settings`), or the host program's.
+"""
+
 from typing import Any
 
-# OpenMP threads wait by sleeping, not spinning (a user's own setting wins; it must be set
-# before torch loads): next to two busy processes on 2 cores, a fit took 65 s with spinning
-# waits and 9 s with sleeping ones, and no slower on an idle machine
-# (benchmarks/threads_contention.py)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from mulde._version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["MULDE", "__version__"]
 
 

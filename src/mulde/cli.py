@@ -1,14 +1,17 @@
-"""The `mulde` command line: thin wrappers over the library."""
+"""The `mulde` command line: thin wrappers over the library, and the one place that makes
+process-wide settings (`main`). Heavy libraries (torch, OpenCV) are imported inside the
+commands, so that `main` runs before they load."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mulde.estimator.presets import PRESETS
+from mulde.estimator.presets import ESTIMATOR_PRESETS
 
 
 def _output_folder(out: Path) -> Path:
@@ -210,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="fit a MULDE model on normal features")
     features_args(p)
     p.add_argument("--out", required=True, type=Path, help="model file (.safetensors)")
-    p.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    p.add_argument("--preset", default="default", choices=sorted(ESTIMATOR_PRESETS))
     p.add_argument("--params", help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -280,8 +283,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def process_settings() -> None:
+    """Make the `mulde` command's process-wide settings; `import mulde` makes none.
+
+    OpenMP threads wait by sleeping, not spinning (OMP_WAIT_POLICY=PASSIVE), unless the
+    environment names a policy. OpenMP reads the variable once, when torch loads, so it is set
+    only while torch is not yet imported (an effect-free change is not made in a host program
+    that already has torch). Next to two busy processes on 2 cores a fit took 65 s with
+    spinning waits and 9 s with sleeping ones, and no longer on an idle machine
+    (benchmarks/threads_contention.py).
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors about user input exit with status 2 and one message."""
+    process_settings()  # first: before anything can import torch
     from mulde.datasets import DatasetError
     from mulde.estimator.persistence import ModelFileError
     from mulde.evaluation import EvaluationError

@@ -1,5 +1,5 @@
 """The video pipeline: extract (cached) -> train one model per stream -> score every test frame
--> calibrate and fuse the streams -> evaluate and report (METHOD.md, "Video protocol").
+-> calibrate and fuse the streams -> evaluate and report (docs/method.md, "Video protocol").
 """
 
 from __future__ import annotations

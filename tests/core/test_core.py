@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mulde.core import DSMLoss, EnergyMLP, NoiseSchedule, TrainConfig, train_energy
-from mulde.core.training import CHECKPOINT_NAME, ema_decay_at, split_validation
+from mulde.core.checkpoint import CHECKPOINT_NAME
+from mulde.core.training import ema_decay_at, split_validation
 
 
 def test_grid_linear_and_geometric_endpoints():

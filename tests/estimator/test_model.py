@@ -22,7 +22,7 @@ def gaussian_model():
 
 
 def test_gaussian_score_matches_the_analytic_gradient(gaussian_model):
-    """For x ~ N(0, I), grad_x f(x, sigma) = x / (1 + sigma^2) (METHOD.md sanity fact)."""
+    """For x ~ N(0, I), grad_x f(x, sigma) = x / (1 + sigma^2) (docs/method.md)."""
     model = gaussian_model
     x = torch.as_tensor(np.random.default_rng(1).standard_normal((500, 8)), dtype=torch.float32)
     x = ((x.double().numpy() - model.mean_) / model.scale_)
@@ -106,9 +106,48 @@ def test_constant_column_warns_and_is_not_scaled():
 
 
 def test_presets():
+    from mulde.estimator.presets import ESTIMATOR_PRESETS
+
+    assert set(ESTIMATOR_PRESETS) == {"default", "paper"}
     paper = MULDE.from_preset("paper")
     assert paper.hidden_sizes == (4096, 4096) and paper.n_epochs == 1000
     assert paper.lr == 4e-5 and paper.batch_size == 2048 and paper.beta == 0.1
     assert MULDE.from_preset("default", max_steps=10).max_steps == 10
     with pytest.raises(ValueError, match="unknown preset"):
         MULDE.from_preset("nope")
+
+
+def test_training_defaults_are_the_documented_ones_and_shared_with_train_config():
+    """README's default preset: lr 1e-3, batch 1024, at most 1,000 steps, EMA 0.99, early
+    stopping on a 10 % validation split; TrainConfig must agree (issue 12: it said 2000 / None)."""
+    from dataclasses import asdict
+
+    from mulde.core import TrainConfig
+
+    params = MULDE().get_params()
+    documented = {"lr": 1e-3, "batch_size": 1024, "n_epochs": None, "max_steps": 1000,
+                  "ema_decay": 0.99, "validation_fraction": 0.1, "patience": 5,
+                  "eval_every": 100, "checkpoint_every": 500}
+    assert {k: params[k] for k in documented} == documented
+    config = asdict(TrainConfig())
+    assert {k: config[k] for k in documented} == documented
+
+
+def test_checkpoint_every_reaches_the_training_loop(tmp_path, monkeypatch):
+    import mulde.core.training as training
+
+    saved_at = []
+    real = training.save_checkpoint
+
+    def recording(path, net, ema, opt, state, best, config):
+        saved_at.append(state["step"])
+        real(path, net, ema, opt, state, best, config)
+
+    monkeypatch.setattr(training, "save_checkpoint", recording)
+    X = np.random.default_rng(7).standard_normal((200, 3))
+    model = MULDE(**FAST | {"max_steps": 12, "patience": None}, checkpoint_every=5,
+                  checkpoint_dir=str(tmp_path)).fit(X)
+    assert saved_at == [5, 10, 12]
+    assert model.get_params()["checkpoint_every"] == 5
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        MULDE(checkpoint_every=0).fit(X)

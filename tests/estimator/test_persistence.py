@@ -87,3 +87,21 @@ def test_tampered_tensor_shape_is_refused(fitted, tmp_path):
     save_file(arrays, str(path), metadata=meta)
     with pytest.raises(ModelFileError, match="inconsistent"):
         MULDE.load(path)
+
+
+def test_the_file_layer_round_trips_arrays_and_metadata_without_an_estimator(tmp_path):
+    from mulde import __version__
+    from mulde.estimator.persistence import read_model_file, save_arrays
+
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b.c": np.array([7])}
+    path = save_arrays(tmp_path, arrays, {"note": "x"})
+    assert path == tmp_path / "model.safetensors"
+    meta, back = read_model_file(tmp_path)
+    assert meta == {"format": "mulde", "format_version": "1", "mulde_version": __version__,
+                    "note": "x"}
+    assert back.keys() == arrays.keys()
+    for k in arrays:
+        np.testing.assert_array_equal(back[k], arrays[k])
+        assert back[k].dtype == arrays[k].dtype
+    with pytest.raises(ValueError, match="reserved"):
+        save_arrays(tmp_path / "x.safetensors", arrays, {"format": "other"})

@@ -1,6 +1,11 @@
 """Pure-PyTorch core of MULDE: noise schedule, noise-conditioned energy network, DSM loss,
-training loop and multiscale scoring. No NumPy and no file I/O at this layer."""
+training loop, multiscale scoring and device selection.
 
+No NumPy at this layer. Its only file I/O is the training checkpoint (`mulde.core.checkpoint`,
+written atomically through `mulde.io`); from the rest of mulde it imports nothing but `mulde.io`
+(tests/test_imports.py checks this)."""
+
+from mulde.core.device import resolve_device
 from mulde.core.loss import DSMLoss
 from mulde.core.network import EnergyMLP
 from mulde.core.schedule import NoiseSchedule, Spacing
@@ -15,5 +20,6 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "multiscale_energy",
+    "resolve_device",
     "train_energy",
 ]

@@ -1,4 +1,5 @@
-"""The training loop: multiscale DSM with Adam, validation early stopping, EMA, checkpoints.
+"""The training loop: multiscale DSM with Adam, validation early stopping, EMA, checkpoints
+(written and read by `mulde.core.checkpoint`).
 
 Every random draw of step t (the epoch's shuffle, the sigmas, the noise) comes from a generator
 seeded by (seed, t), so a run resumed from a checkpoint continues exactly as if uninterrupted.
@@ -7,36 +8,37 @@ seeded by (seed, t), so a run resumed from a checkpoint continues exactly as if 
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from mulde.core.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mulde.core.loss import DSMLoss
 from mulde.core.network import EnergyMLP
 from mulde.core.schedule import NoiseSchedule
-from mulde.io.atomic import atomic_path
-
-CHECKPOINT_NAME = "checkpoint.safetensors"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings. Training stops after n_epochs or max_steps, whichever is first."""
+    """Optimisation settings. Training stops after n_epochs or max_steps, whichever is first.
+
+    These defaults are the `MULDE` estimator's (its signature reads them from here): a small,
+    fast CPU setting; the paper's setting is the estimator's `paper` preset.
+    eval_every and checkpoint_every count optimiser steps; patience counts evaluations.
+    """
 
     lr: float = 1e-3
     adam_betas: tuple[float, float] = (0.5, 0.9)
     batch_size: int = 1024
     n_epochs: float | None = None
-    max_steps: int | None = 2000
+    max_steps: int | None = 1000
     validation_fraction: float = 0.1
     eval_every: int = 100
     patience: int | None = 5
-    ema_decay: float | None = None
+    ema_decay: float | None = 0.99
     seed: int = 0
     checkpoint_every: int = 500
 
@@ -128,7 +130,7 @@ def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():
-            state, best = _load_checkpoint(ckpt, net, ema, opt, config)
+            state, best = load_checkpoint(ckpt, net, ema, opt, asdict(config))
 
     stopped_early = False
     perm = None
@@ -175,8 +177,8 @@ def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_
             stopped_early = True
         if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or stopped_early
                                            or step == total):
-            _save_checkpoint(Path(checkpoint_dir) / CHECKPOINT_NAME, net, ema, opt, state,
-                             best, config)
+            save_checkpoint(Path(checkpoint_dir) / CHECKPOINT_NAME, net, ema, opt, state,
+                            best, asdict(config))
         if stopped_early:
             break
     bar.close()
@@ -189,46 +191,3 @@ def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_
     return TrainResult(steps=state["step"], best_step=state["best_step"] if len(x_val)
                        else state["step"], best_val_loss=best_val, stopped_early=stopped_early,
                        history=state["history"])
-
-
-def _save_checkpoint(path: Path, net: EnergyMLP, ema: EnergyMLP | None,
-                     opt: torch.optim.Optimizer, state: dict, best: dict,
-                     config: TrainConfig) -> None:
-    tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
-    tensors |= {f"best.{k}": v for k, v in best.items()}
-    if ema is not None:
-        tensors |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
-    for i, s in opt.state_dict()["state"].items():
-        for k, v in s.items():
-            tensors[f"opt.{i}.{k}"] = torch.as_tensor(v)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {"state": json.dumps(state), "config": json.dumps(asdict(config))}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-
-
-def _load_checkpoint(path: Path, net: EnergyMLP, ema: EnergyMLP | None,
-                     opt: torch.optim.Optimizer, config: TrainConfig) -> tuple[dict, dict]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    saved = json.loads(meta.get("config", "null"))
-    if saved != json.loads(json.dumps(asdict(config))):
-        raise ValueError(f"{path}: checkpoint was written with another training config; "
-                         "remove it or use another checkpoint folder")
-    tensors = load_file(str(path), device=str(next(net.parameters()).device))
-
-    def part(prefix: str) -> dict[str, torch.Tensor]:
-        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-    net.load_state_dict(part("net."))
-    if ema is not None:
-        ema.load_state_dict(part("ema."))
-    opt_state = opt.state_dict()
-    for i in opt_state["param_groups"][0]["params"]:
-        s = part(f"opt.{i}.")
-        if s:
-            opt_state["state"][i] = s
-    opt.load_state_dict(opt_state)
-    return json.loads(meta["state"]), part("best.")

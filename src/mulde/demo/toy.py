@@ -1,4 +1,4 @@
-"""The authors' 2-D toy example (METHOD.md): data, an AUC table and pictures of the energy."""
+"""The authors' 2-D toy example (docs/method.md): data, an AUC table and pictures of the energy."""
 
 from __future__ import annotations
 

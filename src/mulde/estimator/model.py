@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import asdict
@@ -21,22 +22,17 @@ from mulde.core import (
     NoiseSchedule,
     Spacing,
     TrainConfig,
+    TrainResult,
     multiscale_energy,
+    resolve_device,
     train_energy,
 )
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
-from mulde.estimator.presets import PRESETS
+from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
+from mulde.estimator.presets import ESTIMATOR_PRESETS
 
-
-def resolve_device(device: str) -> torch.device:
-    """Map 'auto' to CUDA, then MPS, then CPU; pass other names through to torch."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+# The training settings' defaults are TrainConfig's: defined there once, read here.
+_TRAIN = TrainConfig()
 
 
 class MULDE(OutlierMixin, BaseEstimator):
@@ -53,6 +49,33 @@ class MULDE(OutlierMixin, BaseEstimator):
     normal samples, `decision_function = score_samples - offset_` is negative for outliers,
     `predict` returns +1 (inlier) / -1 (outlier). `anomaly_score = -score_samples`.
     `contamination='auto'` sets `offset_` so that 1 % of the training samples are outliers.
+
+    Parameters (the method's terms are those of docs/method.md, "The model"):
+
+    hidden_sizes, layer_norm, dropout: the MLP's widths, and LayerNorm / dropout per block.
+    beta: weight of the regulariser beta * f(x, sigma)^2 / 2 (0 turns it off).
+    sigma_low, sigma_high: the range of the training noise levels, drawn log-uniformly.
+    n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "linear" (the paper)
+        or "geometric".
+    aggregator: "gmm" (-log-likelihood of a Gaussian mixture of n_components with
+        covariance_type, fitted on the training L-vectors), "mean_z", "max_z" (per-scale
+        z-scores with training statistics) or "single" (the level scale_index; default the
+        middle one). See `mulde.estimator.aggregation`.
+    lr, batch_size: Adam's learning rate (betas (0.5, 0.9)) and the rows per step.
+    n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
+    validation_fraction, eval_every, patience: the share of training rows held out, the
+        steps between validation evaluations, and how many evaluations without improvement
+        stop training (None: never stop early); the best validated weights are kept.
+    ema_decay: decay of the exponential moving average of the weights that is validated and
+        kept (None: the raw weights).
+    checkpoint_dir, checkpoint_every: with a folder, training state is saved there every
+        checkpoint_every steps and when training ends; a fit finding a checkpoint of the same
+        training configuration resumes from it, and refuses one of another (ValueError).
+    contamination: "auto" (1 %) or the fraction of training samples `predict` flags.
+    device: "auto" (CUDA, then MPS, then CPU) or a torch device name.
+    random_state: seed of the initialisation, the validation split and every draw of training.
+    verbose: show a progress bar while training.
+    The training defaults (lr through ema_decay, checkpoint_every) are `TrainConfig`'s.
     """
 
     def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
@@ -60,12 +83,15 @@ class MULDE(OutlierMixin, BaseEstimator):
                  sigma_high: float = 1.0, n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "gmm", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 lr: float = 1e-3, batch_size: int = 1024, n_epochs: float | None = None,
-                 max_steps: int | None = 1000, validation_fraction: float = 0.1,
-                 patience: int | None = 5, eval_every: int = 100,
-                 ema_decay: float | None = 0.99, contamination: str | float = "auto",
+                 lr: float = _TRAIN.lr, batch_size: int = _TRAIN.batch_size,
+                 n_epochs: float | None = _TRAIN.n_epochs,
+                 max_steps: int | None = _TRAIN.max_steps,
+                 validation_fraction: float = _TRAIN.validation_fraction,
+                 patience: int | None = _TRAIN.patience, eval_every: int = _TRAIN.eval_every,
+                 ema_decay: float | None = _TRAIN.ema_decay, contamination: str | float = "auto",
                  device: str = "auto", random_state: int | None = None,
-                 checkpoint_dir: str | None = None, verbose: bool = False) -> None:
+                 checkpoint_dir: str | None = None,
+                 checkpoint_every: int = _TRAIN.checkpoint_every, verbose: bool = False) -> None:
         self.hidden_sizes = hidden_sizes
         self.layer_norm = layer_norm
         self.dropout = dropout
@@ -90,14 +116,16 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
 
     @classmethod
     def from_preset(cls, name: str = "default", **overrides: Any) -> MULDE:
-        """Return an estimator with the named preset's parameters (`mulde.estimator.presets`)."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-        return cls(**{**PRESETS[name], **overrides})
+        """Return an estimator with the named preset's parameters
+        (`mulde.estimator.presets.ESTIMATOR_PRESETS`), overridden by `overrides`."""
+        if name not in ESTIMATOR_PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {sorted(ESTIMATOR_PRESETS)}")
+        return cls(**{**ESTIMATOR_PRESETS[name], **overrides})
 
     # ----------------------------------------------------------------------------- fitting
     def _check_params(self) -> None:
@@ -108,6 +136,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             raise ValueError(f"contamination must be 'auto' or in (0, 0.5], got {c!r}")
         if self.n_levels < 1:
             raise ValueError(f"n_levels must be >= 1, got {self.n_levels}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1 step, got {self.checkpoint_every}")
 
     def fit(self, X: Any, y: None = None) -> MULDE:
         """Fit on normal samples X (n, d); y is ignored. Returns self."""
@@ -152,7 +182,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                            max_steps=self.max_steps,
                            validation_fraction=self.validation_fraction,
                            eval_every=self.eval_every, patience=self.patience,
-                           ema_decay=self.ema_decay, seed=seed)
+                           ema_decay=self.ema_decay, seed=seed,
+                           checkpoint_every=self.checkpoint_every)
 
     def _set_offset(self, train_anomaly: np.ndarray) -> None:
         fraction = 0.01 if self.contamination == "auto" else float(self.contamination)
@@ -208,17 +239,71 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
-        """Write the fitted model to one safetensors file (no pickle); return its path."""
-        from mulde.estimator.persistence import save_model
+        """Write the fitted model to one safetensors file (no pickle); return its path.
 
-        return save_model(self, Path(path))
+        path: a file, or a folder that gets model.safetensors. The file holds the network's
+        weights (`network.*`), the standardisation (`mean`, `scale`), the noise levels
+        (`sigmas`) and the aggregator's arrays (`aggregator.*`), with `get_params()`, the
+        feature count, the offset and the training record as JSON metadata
+        (`mulde.estimator.persistence` adds the format fields and writes it atomically).
+        """
+        check_is_fitted(self, "network_")
+        arrays: dict[str, np.ndarray] = {
+            f"network.{k}": v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()
+        }
+        arrays |= {"mean": self.mean_, "scale": self.scale_, "sigmas": self.sigmas_}
+        arrays |= {f"aggregator.{k}": np.asarray(v) for k, v in self.aggregator_state_.items()}
+        meta = {
+            "params": json.dumps(self.get_params()),
+            "n_features_in": str(self.n_features_in_),
+            "offset": json.dumps(self.offset_),
+            "train_result": json.dumps(asdict(self.train_result_)),
+        }
+        return save_arrays(path, arrays, meta)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> MULDE:
-        """Load a model written by `save` onto `device` (a GPU-trained model loads on CPU)."""
-        from mulde.estimator.persistence import load_model
+        """Load a model written by `save` onto `device` (a GPU-trained model loads on CPU).
 
-        return load_model(cls, Path(path), device)
+        Raises ModelFileError naming the file when it is missing, unreadable, foreign, newer,
+        or inconsistent (unknown parameters, arrays that do not fit the stored configuration).
+        """
+        path = model_file(path)
+        meta, arrays = read_model_file(path)
+        try:
+            params: dict[str, Any] = json.loads(meta["params"])
+            unknown = sorted(set(params) - set(cls().get_params()))
+            if unknown:
+                raise ModelFileError(f"{path}: unknown parameter(s) {unknown} in the model "
+                                     "config")
+            params["hidden_sizes"] = tuple(params["hidden_sizes"])
+            params["device"] = device
+            model = cls(**params)
+            model.n_features_in_ = int(meta["n_features_in"])
+            model.offset_ = float(json.loads(meta["offset"]))
+            model.train_result_ = TrainResult(**json.loads(meta["train_result"]))
+            model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
+            model.sigmas_ = arrays["sigmas"]
+            model.aggregator_state_ = {k.split(".", 1)[1]: v for k, v in arrays.items()
+                                       if k.startswith("aggregator.")}
+            # built without memory (meta device): a tampered config cannot make it allocate;
+            # the stored tensors, whose shapes must match the config, become its weights
+            with torch.device("meta"):
+                net = EnergyMLP(model.n_features_in_, params["hidden_sizes"],
+                                params["layer_norm"], params["dropout"])
+            state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
+                     if k.startswith("network.")}
+            net.load_state_dict(state, strict=True, assign=True)
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:
+            raise ModelFileError(f"{path}: inconsistent MULDE model file: {err}") from err
+        if model.mean_.shape != (model.n_features_in_,):
+            raise ModelFileError(f"{path}: standardisation has shape {model.mean_.shape}, "
+                                 f"expected ({model.n_features_in_},)")
+        model.device_ = str(resolve_device(device))
+        model.network_ = net.to(model.device_).eval()
+        return model
 
     def summary(self) -> dict[str, Any]:
         """Return a JSON-friendly description of the fitted model."""

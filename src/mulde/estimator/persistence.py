@@ -1,63 +1,69 @@
-"""Saving and loading fitted MULDE models: one safetensors file, JSON metadata, no pickle."""
+"""The MULDE model file: one safetensors file of named arrays plus string metadata, no pickle.
+
+This module knows the file format (its `format` / `format_version` / `mulde_version` metadata,
+and every check a file must pass before its contents are trusted), not the estimator: `MULDE.save`
+hands it arrays and metadata, and `MULDE.load` builds the estimator from what
+`read_model_file` returns.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from mulde import __version__
-from mulde.core import EnergyMLP, TrainResult
+from mulde._version import __version__
 from mulde.io.atomic import atomic_path
-
-if TYPE_CHECKING:
-    from mulde.estimator.model import MULDE
 
 FORMAT = "mulde"
 FORMAT_VERSION = 1
 DEFAULT_NAME = "model.safetensors"
+_FORMAT_KEYS = ("format", "format_version", "mulde_version")
 
 
 class ModelFileError(ValueError):
     """A model file is missing, truncated, foreign, from a newer version, or inconsistent."""
 
 
-def _file(path: Path) -> Path:
+def model_file(path: str | Path) -> Path:
+    """The model file meant by `path`: path itself, or `path/model.safetensors` for a folder."""
+    path = Path(path)
     return path / DEFAULT_NAME if path.is_dir() else path
 
 
-def save_model(model: MULDE, path: Path) -> Path:
-    """Write model to path (a file, or a folder that gets model.safetensors); return the file."""
-    from sklearn.utils.validation import check_is_fitted
+def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
+                meta: Mapping[str, str]) -> Path:
+    """Write named arrays and string metadata as a MULDE model file; return the file's path.
 
-    check_is_fitted(model, "network_")
-    path = _file(path)
-    arrays: dict[str, np.ndarray] = {
-        f"network.{k}": v.detach().cpu().numpy() for k, v in model.network_.state_dict().items()
-    }
-    arrays |= {"mean": model.mean_, "scale": model.scale_, "sigmas": model.sigmas_}
-    arrays |= {f"aggregator.{k}": np.asarray(v) for k, v in model.aggregator_state_.items()}
-    meta = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "mulde_version": __version__,
-        "params": json.dumps(model.get_params()),
-        "n_features_in": str(model.n_features_in_),
-        "offset": json.dumps(model.offset_),
-        "train_result": json.dumps(asdict(model.train_result_)),
-    }
+    path: a file, or a folder that gets model.safetensors. arrays: any shapes and numeric
+    dtypes (stored C-contiguous). meta: the caller's string fields; the format's own fields
+    (format, format_version, mulde_version) are added first and may not be given. Written
+    atomically (`mulde.io.atomic`): a crash leaves the previous file, never a partial one.
+    """
+    clash = sorted(set(meta) & set(_FORMAT_KEYS))
+    if clash:
+        raise ValueError(f"metadata fields {clash} are reserved for the file format")
+    path = model_file(path)
+    header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
+              "mulde_version": __version__, **meta}
     with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp), metadata=meta)
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
+                  metadata=header)
     return path
 
 
-def _read(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """Read a file written by `save_arrays`: return (metadata, arrays).
+
+    path: a file, or a folder holding model.safetensors. The metadata includes the format's
+    own fields. Raises ModelFileError, naming the file, when it is missing, not a readable
+    safetensors file (truncated, corrupt, a pickle), a safetensors file of something else, or
+    written in a newer format than this mulde reads.
+    """
+    path = model_file(path)
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
     try:
@@ -76,44 +82,3 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
                              f"{meta.get('mulde_version')}); this mulde {__version__} reads "
                              f"format {FORMAT_VERSION} or older: upgrade mulde")
     return meta, arrays
-
-
-def load_model(cls: type[MULDE], path: Path, device: str = "cpu") -> MULDE:
-    """Read a model written by save_model; errors name the file and the problem."""
-    path = _file(path)
-    meta, arrays = _read(path)
-    try:
-        params: dict[str, Any] = json.loads(meta["params"])
-        unknown = sorted(set(params) - set(cls().get_params()))
-        if unknown:
-            raise ModelFileError(f"{path}: unknown parameter(s) {unknown} in the model config")
-        params["hidden_sizes"] = tuple(params["hidden_sizes"])
-        params["device"] = device
-        model = cls(**params)
-        model.n_features_in_ = int(meta["n_features_in"])
-        model.offset_ = float(json.loads(meta["offset"]))
-        model.train_result_ = TrainResult(**json.loads(meta["train_result"]))
-        model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
-        model.sigmas_ = arrays["sigmas"]
-        model.aggregator_state_ = {k.split(".", 1)[1]: v for k, v in arrays.items()
-                                   if k.startswith("aggregator.")}
-        # built without memory (meta device): a tampered config cannot make it allocate;
-        # the stored tensors, whose shapes must match the config, become its weights
-        with torch.device("meta"):
-            net = EnergyMLP(model.n_features_in_, params["hidden_sizes"], params["layer_norm"],
-                            params["dropout"])
-        state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
-                 if k.startswith("network.")}
-        net.load_state_dict(state, strict=True, assign=True)
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:
-        raise ModelFileError(f"{path}: inconsistent MULDE model file: {err}") from err
-    if model.mean_.shape != (model.n_features_in_,):
-        raise ModelFileError(f"{path}: standardisation has shape {model.mean_.shape}, "
-                             f"expected ({model.n_features_in_},)")
-    from mulde.estimator.model import resolve_device
-
-    model.device_ = str(resolve_device(device))
-    model.network_ = net.to(model.device_).eval()
-    return model

@@ -1,15 +1,17 @@
-"""Named hyper-parameter presets of the MULDE estimator."""
+"""Named hyper-parameter presets of the MULDE estimator (`MULDE.from_preset`, `mulde fit
+--preset`); the feature extractors' presets are another thing, in `mulde.video.features`."""
 
 from __future__ import annotations
 
 from types import MappingProxyType
 from typing import Any
 
-# `paper`: the published setting (METHOD.md): width 4096 x 2, beta 0.1, Adam(0.5, 0.9) at lr 4e-5,
-# batch 2048, 1000 epochs, 16 linearly spaced levels in [1e-3, 1], GMM aggregation.
+# `paper`: the published setting (docs/method.md, "The model"): width 4096 x 2, beta 0.1,
+# Adam(0.5, 0.9) at lr 4e-5, batch 2048, 1000 epochs, 16 linearly spaced levels in [1e-3, 1],
+# GMM aggregation.
 # `default`: a small, fast CPU setting: width 256 x 2, lr 1e-3, batch 1024, at most 1000 steps,
 # EMA of weights (0.99), early stopping on a 10 % validation split (README has its numbers).
-PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
+ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
     "paper": MappingProxyType({
         "hidden_sizes": (4096, 4096),

@@ -122,7 +122,7 @@ def macro_auc(
 
     Each video is padded with one frame (label 0, score 0) before its first frame and one frame
     (label 1, score "max") after its last, so all-normal and all-anomalous videos are defined
-    (METHOD.md, "Macro AUC"). "max" is `sys.float_info.max` by default (the AI-VAD reference
+    (docs/method.md, "Macro AUC"). "max" is `sys.float_info.max` by default (the AI-VAD reference
     code) or the video's own maximum score with `padding="video_max"`.
     """
     padding = MacroPadding(padding)

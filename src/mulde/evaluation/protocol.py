@@ -1,5 +1,5 @@
 """The video evaluation protocol: temporal smoothing and the full metrics dictionary
-(METHOD.md, "Video protocol").
+(docs/method.md, "Video protocol").
 
 Order of operations (AI-VAD / MULDE object-centric protocol): the method (`mulde.vad`) turns
 object scores into calibrated, fused frame scores; `compute_metrics` smooths each test video
@@ -62,7 +62,7 @@ class EvaluationProtocol:
     """Settings of the frame-level evaluation; defaults follow the MULDE/AI-VAD protocol.
 
     smoothing_sigma: std (frames) of the per-video Gaussian filter: 3 for Ped2 and Avenue,
-    7 for ShanghaiTech (METHOD.md); 0 turns smoothing off.
+    7 for ShanghaiTech (docs/method.md, "Temporal smoothing"); 0 turns smoothing off.
     """
 
     smoothing_sigma: float = 3.0

@@ -1,4 +1,4 @@
-"""From object scores to one fused score per frame (AI-VAD's protocol, METHOD.md "Video
+"""From object scores to one fused score per frame (AI-VAD's protocol, docs/method.md "Video
 protocol"): the max over a frame's objects per stream (`objects_to_frames`), an affine
 calibration of each stream fitted on training scores (`Calibration`), and the sum of the
 calibrated streams (`fuse`)."""
@@ -77,7 +77,7 @@ def _spread(low: float, high: float) -> bool:
 class Calibration:
     """Affine map of one stream's scores: training min -> 0, training percentile -> 1.
 
-    AI-VAD's stream calibration (METHOD.md): s' = (s - low) / (high - low), with low = min and
+    AI-VAD's stream calibration (docs/method.md): s' = (s - low) / (high - low), with low = min and
     high = the 99.9th percentile (numpy's linear interpolation) of the training scores of the
     stream. (The AI-VAD reference code fits on training *object* scores; pass whichever training
     scores the protocol at hand names.)

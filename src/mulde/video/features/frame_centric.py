@@ -1,4 +1,4 @@
-"""Frame-centric features (MULDE's frame-centric setting, METHOD.md): a window of `length`
+"""Frame-centric features (MULDE's frame-centric setting, docs/method.md): a window of `length`
 consecutive frames labelled by its centre frame, embedded by a video backbone (Hiera) or by an
 image backbone pooled per frame and averaged over the window."""
 

@@ -1,0 +1,82 @@
+"""The aggregators (L energies -> one anomaly score), against values computed by hand from
+small training energies."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
+
+# Training energies (n = 3, L = 2): column means (3, 10), population stds (sqrt(8/3), 0).
+TRAIN = np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]])
+TEST = np.array([[3.0, 10.0], [7.0, 12.0], [3.0, 15.0]])
+SD0 = math.sqrt(8 / 3)  # so (7 - 3) / SD0 = sqrt(6)
+
+
+def test_z_statistics_are_the_training_mean_and_population_std_with_zero_std_as_one():
+    state = fit_aggregator("mean_z", TRAIN)
+    np.testing.assert_allclose(state["mean"], [3.0, 10.0])
+    np.testing.assert_allclose(state["std"], [SD0, 1.0])  # a constant level is not scaled
+    assert all(isinstance(v, np.ndarray) for v in state.values())  # saves without pickle
+
+
+def test_mean_z_and_max_z_by_hand():
+    # z-scores of TEST: [0, 0], [sqrt(6), 2], [0, 5]
+    state = fit_aggregator(Aggregation.MEAN_Z, TRAIN)
+    np.testing.assert_allclose(aggregate("mean_z", state, TEST),
+                               [0.0, (math.sqrt(6) + 2) / 2, 2.5])
+    state = fit_aggregator(Aggregation.MAX_Z, TRAIN)
+    np.testing.assert_allclose(aggregate("max_z", state, TEST), [0.0, math.sqrt(6), 5.0])
+
+
+def test_single_takes_one_level_middle_by_default_and_wraps_negative_indices():
+    energies = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dtype=np.float32)
+    state = fit_aggregator("single", energies)
+    assert state["index"].tolist() == [2]  # L // 2
+    out = aggregate("single", state, energies)
+    assert out.dtype == np.float64 and out.tolist() == [3.0, 7.0]
+    state = fit_aggregator("single", energies, scale_index=-1)
+    assert state["index"].tolist() == [3]
+    assert aggregate("single", state, energies).tolist() == [4.0, 8.0]
+    for bad in (4, -5):
+        with pytest.raises(ValueError, match=f"scale_index {bad} out of range for 4"):
+            fit_aggregator("single", energies, scale_index=bad)
+
+
+# Training energies at the corners of a square: mean (1, 1), population covariance I; the
+# mixture adds reg_covar = 1e-6 to the diagonal.
+SQUARE = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
+
+
+def test_gmm_with_one_component_is_the_gaussian_negative_log_likelihood():
+    state = fit_aggregator("gmm", SQUARE, n_components=1)
+    var = 1.0 + 1e-6
+    np.testing.assert_allclose(state["means"], [[1.0, 1.0]])
+    np.testing.assert_allclose(state["covariances"], [np.eye(2) * var], atol=1e-12)
+    points = np.array([[1.0, 1.0], [3.0, 1.0], [-1.0, 4.0]])
+    sq = ((points - 1.0) ** 2).sum(axis=1)  # 0, 4, 13
+    expected = math.log(2 * math.pi) + math.log(var) + 0.5 * sq / var  # -log N(e; mu, var I)
+    np.testing.assert_allclose(aggregate("gmm", state, points), expected, rtol=1e-10)
+
+
+def test_gmm_rebuilt_from_arrays_scores_as_the_fitted_mixture():
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    energies = np.vstack([rng.normal(0, 1, (60, 3)), rng.normal(5, 0.5, (60, 3))])
+    for covariance_type in ("full", "diag"):
+        state = fit_aggregator("gmm", energies, n_components=2,
+                               covariance_type=covariance_type, seed=3)
+        reference = GaussianMixture(n_components=2, covariance_type=covariance_type,
+                                    reg_covar=1e-6, random_state=3).fit(energies)
+        test = rng.normal(2, 2, (10, 3))
+        np.testing.assert_allclose(aggregate("gmm", state, test, covariance_type),
+                                   -reference.score_samples(test), rtol=1e-12)
+
+
+def test_gmm_needs_as_many_samples_as_components_and_unknown_kinds_are_refused():
+    with pytest.raises(ValueError, match="3 components needs at least as many"):
+        fit_aggregator("gmm", SQUARE[:2], n_components=3)
+    with pytest.raises(ValueError, match="median"):
+        fit_aggregator("median", SQUARE)
