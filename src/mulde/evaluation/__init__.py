@@ -3,7 +3,7 @@ reports (frame_scores.csv, metrics.json, PNG plots, a self-contained report.html
 
 from mulde.evaluation.metrics import (
     EvaluationError,
-    MacroPadding,
+    MacroAUC,
     average_precision,
     equal_error_rate,
     macro_auc,
@@ -15,7 +15,10 @@ from mulde.evaluation.protocol import (
     EvaluationProtocol,
     compute_metrics,
     fuse,
+    normalize,
     objects_to_frames,
+    orient,
+    replace_nonfinite,
     smooth,
 )
 from mulde.evaluation.report import Snapshot, library_versions, read_frame_scores, write_report
@@ -24,7 +27,7 @@ __all__ = [
     "Calibration",
     "EvaluationError",
     "EvaluationProtocol",
-    "MacroPadding",
+    "MacroAUC",
     "Snapshot",
     "average_precision",
     "compute_metrics",
@@ -34,8 +37,11 @@ __all__ = [
     "macro_auc",
     "micro_auc",
     "micro_roc_curve",
+    "normalize",
     "objects_to_frames",
+    "orient",
     "read_frame_scores",
+    "replace_nonfinite",
     "smooth",
     "write_report",
 ]
