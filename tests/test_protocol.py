@@ -59,6 +59,16 @@ def test_smooth_reflect_boundary_hand_computed():
     assert smooth(x, 1.0, mode="nearest")[0] == pytest.approx(W0 * sum(W))
 
 
+def test_smooth_truncate_sets_the_kernel_radius_hand_computed():
+    # truncate 1 at sigma 1: radius int(1 * 1 + 0.5) = 1, weights (e^-0.5, 1, e^-0.5) / sum
+    x = np.zeros(9)
+    x[4] = 1
+    out = EvaluationProtocol(smoothing_sigma=1, smoothing_truncate=1).smooth(x)
+    norm = 1 + 2 * W[1]
+    np.testing.assert_allclose(out[3:6], [W[1] / norm, 1 / norm, W[1] / norm])
+    assert out[2] == 0 and out[6] == 0
+
+
 def test_smooth_rejects_bad_settings():
     for kwargs in ({"sigma": -1}, {"sigma": float("nan")}, {"sigma": 1, "mode": "edge"}):
         with pytest.raises(EvaluationError):

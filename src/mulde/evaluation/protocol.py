@@ -241,8 +241,8 @@ def replace_nonfinite(
                 raise EvaluationError(
                     f"video {name!r}: score of frame {inf[0]} is {s[inf[0]]} ({inf.size} "
                     "infinite score(s) in this video); refused by the non-finite policy "
-                    "'error': choose 'replace' to map +inf/-inf to the largest/smallest "
-                    "finite score of all videos"
+                    "'error': policy 'replace' (--nonfinite replace) maps +inf/-inf to the "
+                    "largest/smallest finite score of all videos"
                 )
     if policy == "error":
         return {n: s.copy() for n, s in arrays.items()}
@@ -481,7 +481,8 @@ def compute_metrics(
         out["warnings"].append(
             f"micro AUC {low:.4f} is below 0.5: the scores rank normal frames above anomalous "
             "ones; if higher scores mean more normal (normality, PSNR, regularity, "
-            "log-likelihood), evaluate with score direction 'normality'"
+            "log-likelihood), evaluate with score direction 'normality' (--direction "
+            "normality)"
         )
     out["protocol"] = protocol.to_dict()
     return out
