@@ -318,6 +318,14 @@ def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
     np.save(tmp_path / "m.npy", np.zeros((3, 2)))
     with pytest.raises(EvaluationError, match=r"m.npy: scores must be a 1-D array"):
         read_scores(tmp_path / "m.npy")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(EvaluationError, match="empty.npy: cannot read NumPy array"):
+        read_scores(tmp_path / "empty.npy")
+    (tmp_path / "bin.csv").write_bytes(b"video,frame,score\n\xff\xfe,0,1\n")
+    with pytest.raises(EvaluationError, match="bin.csv: not a UTF-8 CSV file"):
+        read_scores(tmp_path / "bin.csv")
+    with pytest.raises(EvaluationError, match="bin.csv: not a readable CSV file"):
+        read_scores(tmp_path / "bin.csv", column="score")
     (tmp_path / "s.bak").write_text("1\n")
     with pytest.raises(EvaluationError, match="cannot tell the score format from the suffix"):
         read_scores(tmp_path / "s.bak")

@@ -105,11 +105,10 @@ def _read_txt(path: Path) -> np.ndarray:
 
 def _load_npy(path: Path) -> np.ndarray:
     try:
-        return _vector(np.load(path, allow_pickle=False), str(path))
-    except ValueError as error:
-        if isinstance(error, EvaluationError):
-            raise
+        values = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
         raise EvaluationError(f"{path}: cannot read NumPy array ({error})") from None
+    return _vector(values, str(path))
 
 
 def _open_npz(path: Path) -> dict[str, np.ndarray]:
@@ -216,7 +215,10 @@ def read_scores(
         if column == "auto":
             column = ("score_unsmoothed" if "score_unsmoothed" in _csv_columns(path)
                       else "score")
-        scores, labels = read_frame_scores(path, column=column)
+        try:
+            scores, labels = read_frame_scores(path, column=column)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise EvaluationError(f"{path}: not a readable CSV file ({error})") from None
         if not scores:
             raise EvaluationError(f"{path}: no score rows")
         return ScoreFile(path, fmt, videos=scores, labels=labels, column=column)
