@@ -63,35 +63,95 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mulde.evaluation import EvaluationProtocol, read_frame_scores, write_report
+    from mulde.evaluation import EvaluationProtocol, write_report
+    from mulde.evaluation.inputs import FrameAlignment, align, read_scores
 
-    column = "score_unsmoothed" if args.column == "auto" and _has_column(
-        args.scores, "score_unsmoothed") else ("score" if args.column == "auto" else args.column)
-    scores, labels = read_frame_scores(args.scores, column=column)
+    if bool(args.dataset) != bool(args.root):
+        raise UsageError("--dataset and --root go together: the dataset's name and the folder "
+                         "holding its ground truth (videos are not needed)")
+    alignment = FrameAlignment(args.frame_offset, args.end_offset, args.frames_per_score,
+                               args.unscored)
+    scored = read_scores(args.scores, format=args.format, column=args.column, key=args.key)
+    if scored.format != "csv" and args.column != "auto":
+        raise UsageError(f"--column applies to CSV score files, not format {scored.format}")
+    config: dict = {"scores": str(args.scores), "format": scored.format,
+                    "column": scored.column, "key": args.key, "dataset": args.dataset,
+                    "root": None if args.root is None else str(args.root),
+                    "alignment": {"rule": alignment.describe(), "unscored": alignment.unscored}}
     sigma = args.smoothing_sigma
     if args.dataset:
-        from mulde.datasets import load_dataset
+        from mulde.datasets import load_ground_truth
 
-        dataset = load_dataset(args.dataset, args.root)
-        labels = {v.name: v.labels for v in dataset.test}
-        missing = sorted(set(scores) - set(labels))
-        if missing:
-            raise SystemExit(f"mulde: error: {args.scores}: videos {missing[:5]} are not test "
-                             f"videos of {args.dataset}")
-        sigma = dataset.smoothing_sigma if sigma is None else sigma
-    protocol = EvaluationProtocol(smoothing_sigma=3.0 if sigma is None else sigma)
-    metrics = write_report(args.out, scores, labels, protocol=protocol,
-                           config={"scores": str(args.scores), "column": column,
-                                   "dataset": args.dataset})
-    keys = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
-    print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))
-    print(f"wrote the report to {args.out}")
+        truth = load_ground_truth(args.dataset, args.root)
+        per_video = _scores_of_test_videos(scored, truth, alignment, args.partial)
+        scores, labels, info = align(per_video, truth.videos, alignment)
+        config["alignment"].update(info)
+        config["videos_without_scores"] = [n for n in truth.videos if n not in per_video]
+        sigma = [truth.smoothing_sigma] if sigma is None else sigma
+    else:
+        if scored.array is not None:
+            raise UsageError(f"{args.scores}: one array of all frames needs --dataset and "
+                             "--root (the ground truth gives the videos' order and lengths)")
+        if not alignment.is_identity:
+            raise UsageError("--frame-offset, --end-offset and --frames-per-score need "
+                             "--dataset and --root (the ground truth gives the frame counts)")
+        assert scored.videos is not None
+        scores, labels = scored.videos, scored.labels or {}
+    protocol = EvaluationProtocol(
+        smoothing_sigma=tuple(sigma) if sigma is not None else 3.0,
+        smoothing_mode=args.smoothing_mode, smoothing_truncate=args.smoothing_truncate,
+        macro=args.macro, direction=args.direction, nonfinite=args.nonfinite,
+        normalization=args.normalize)
+    if scored.column is not None:
+        why = (" (--column auto: the file has score_unsmoothed, the scores of a mulde report "
+               "before smoothing)" if args.column == "auto" and scored.column ==
+               "score_unsmoothed" else " (--column auto: no score_unsmoothed column)"
+               if args.column == "auto" else "")
+        print(f"scores: column {scored.column} of {args.scores}{why}")
+    metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
+                           metrics_only=args.metrics_only)
+    keys = ("micro_auc", "macro_auc", "average_precision", "eer", "micro_auc_unsmoothed",
+            "macro_auc_unsmoothed", "average_precision_unsmoothed", "eer_unsmoothed",
+            "macro_definition")
+    shown = {k: metrics[k] for k in keys if k in metrics} or {"note": metrics.get("note")}
+    print(json.dumps(shown, indent=2))
+    unscored = sum(config["alignment"].get("n_unscored_frames", {}).values())
+    if unscored:
+        action = "left out" if alignment.unscored == "drop" else "given the nearest score"
+        print(f"{unscored} frame(s) without a score ({alignment.describe()}): {action}")
+    for warning in metrics.get("warnings", []):
+        print(f"mulde: warning: {warning}", file=sys.stderr)
+    what = "metrics.json" if args.metrics_only else "the report"
+    print(f"wrote {what} to {args.out}")
     return 0
 
 
-def _has_column(path: Path, column: str) -> bool:
-    with open(path, encoding="utf-8") as fh:
-        return column in fh.readline().strip().split(",")
+def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
+    """The scores of the dataset's test videos, in its test order (errors name the videos)."""
+    names = list(truth.videos)
+    if scored.array is not None:
+        ranges_only = [n for n, v in truth.videos.items() if v.n_frames is None]
+        if ranges_only:
+            raise UsageError(
+                f"{scored.path}: one array of all frames needs every test video's frame count, "
+                f"but the {truth.dataset} ground truth states ranges only for "
+                f"{len(ranges_only)} video(s) (first {ranges_only[0]}); give one score file "
+                "per video (format folder, npz or csv)")
+        counts = {n: int(v.n_frames) for n, v in truth.videos.items()}
+        return alignment.split_array(scored.array, counts, where=str(scored.path))
+    unknown = [n for n in scored.videos if n not in truth.videos]
+    if unknown:
+        listing = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise UsageError(
+            f"{scored.path}: {len(unknown)} video(s) are not test videos of {truth.dataset}: "
+            f"{', '.join(unknown[:5])} (its {len(names)} test videos: {listing})")
+    missing = [n for n in names if n not in scored.videos]
+    if missing and not partial:
+        raise UsageError(
+            f"{scored.path}: no scores for {len(missing)} of the {len(names)} test videos of "
+            f"{truth.dataset}: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
+            " (score every test video, or pass --partial to evaluate the scored ones)")
+    return {n: scored.videos[n] for n in names if n in scored.videos}
 
 
 def _dataset(args: argparse.Namespace):
@@ -230,15 +290,78 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path)
     p.set_defaults(func=_info)
 
-    p = sub.add_parser("evaluate", help="evaluate per-frame scores under the published protocol")
-    p.add_argument("scores", type=Path, help="CSV with columns video,frame,score[,label]")
+    p = sub.add_parser(
+        "evaluate", help="evaluate any method's per-frame scores under the published protocol",
+        description="Evaluate per-frame anomaly scores: micro and macro AUC, average precision "
+        "and EER, smoothed and unsmoothed. Steps in order: read and align the scores, "
+        "--direction, --nonfinite, --normalize, smoothing, metrics.")
+    p.add_argument("scores", type=Path, help="score file or folder (see --format)")
     p.add_argument("--out", required=True, type=Path, help="report folder")
-    p.add_argument("--dataset", help="take labels from this dataset's official ground truth")
-    p.add_argument("--root", type=Path, help="the dataset's root folder")
-    p.add_argument("--smoothing-sigma", type=float, help="Gaussian smoothing (0 = off); "
-                   "default: the dataset's protocol value, else 3")
+    p.add_argument("--dataset", help="take the labels from this dataset's official ground "
+                   "truth (ground-truth files only, no videos needed): ucsd_ped2, ucsd_ped1, "
+                   "avenue, shanghaitech, ubnormal, ucf_crime, folder (default: none; a CSV's "
+                   "label column, if any)")
+    p.add_argument("--root", type=Path, help="the folder holding the dataset's ground truth "
+                   "(default: none; required with --dataset)")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "npz", "array"],
+                   help="csv: video,frame,score[,label] rows; folder: one .npy/.npz/.txt per "
+                   "video named after it; npz: one .npz with an array per video; array: one "
+                   "array of all test frames in the dataset's order (.npy/.txt/.npz; needs "
+                   "--dataset); auto: folder, .csv, .npz -> npz, .npy/.txt -> array "
+                   "(default: %(default)s)")
     p.add_argument("--column", default="auto", choices=["auto", "score", "score_unsmoothed"],
-                   help="auto: score_unsmoothed when present (a mulde report), else score")
+                   help="CSV column to read; auto: score_unsmoothed when present (a mulde "
+                   "report), else score (default: %(default)s)")
+    p.add_argument("--key", help="array name inside .npz files of formats folder and array "
+                   "(default: the file's only array)")
+    p.add_argument("--frame-offset", type=int, default=0, metavar="K",
+                   help="0-based frame of a video's first score, e.g. 4 for future-frame "
+                   "prediction from 4 past frames (default: %(default)s)")
+    p.add_argument("--end-offset", type=int, default=0, metavar="E",
+                   help="frames at the end of each video without a score (default: "
+                   "%(default)s)")
+    p.add_argument("--frames-per-score", type=int, default=1, metavar="N",
+                   help="consecutive frames each score covers, e.g. 16 for 16-frame segment "
+                   "scores; a last partial segment may have a score or not (default: "
+                   "%(default)s)")
+    p.add_argument("--unscored", default="drop", choices=["drop", "edge"],
+                   help="frames without a score: left out of the metrics (drop) or given the "
+                   "nearest score (edge) (default: %(default)s)")
+    p.add_argument("--partial", action="store_true",
+                   help="evaluate only the test videos that have scores (default: off, every "
+                   "test video of --dataset needs scores)")
+    p.add_argument("--direction", default="anomaly", choices=["anomaly", "normality"],
+                   help="anomaly: higher = more anomalous; normality: higher = more normal "
+                   "(normality, PSNR, regularity, log-likelihood), negated (default: "
+                   "%(default)s)")
+    p.add_argument("--nonfinite", default="error", choices=["error", "replace"],
+                   help="+-inf scores: an error, or replaced by the largest / smallest finite "
+                   "score of all videos (STG-NF's rule), after --direction; NaN is always an "
+                   "error (default: %(default)s)")
+    p.add_argument("--normalize", default="none",
+                   choices=["none", "video_minmax", "global_rank"],
+                   help="before smoothing: video_minmax maps each video to [0, 1]; global_rank "
+                   "replaces scores by their rank over all frames / frame count (default: "
+                   "%(default)s)")
+    p.add_argument("--smoothing-sigma", type=float, nargs="+", metavar="S",
+                   help="Gaussian smoothing sigma in frames, 0 = off; several values are "
+                   "applied one after another (STG-NF: 1 2 3 4 5 6) (default: the dataset's "
+                   "protocol value, 3 for Ped1/Ped2/Avenue/folder, 7 for ShanghaiTech/UBnormal/"
+                   "UCF-Crime; 3 without --dataset)")
+    p.add_argument("--smoothing-mode", default="reflect",
+                   choices=["reflect", "nearest", "mirror", "constant", "wrap"],
+                   help="boundary mode of the filter (scipy gaussian_filter1d); constant pads "
+                   "with 0 and is the one setting a shift of all scores changes (default: "
+                   "%(default)s)")
+    p.add_argument("--smoothing-truncate", type=float, default=4.0, metavar="T",
+                   help="filter radius in sigmas (default: %(default)s)")
+    p.add_argument("--macro", default="padded", choices=["padded", "skip_single_class"],
+                   help="macro AUC definition: padded (AI-VAD: each video padded with a normal "
+                   "frame below and an anomalous frame above all its scores) or "
+                   "skip_single_class (one-class videos left out) (default: %(default)s)")
+    p.add_argument("--metrics-only", action="store_true",
+                   help="write metrics.json only: no frame_scores.csv, plots or HTML (default: "
+                   "off)")
     p.set_defaults(func=_evaluate)
 
     def dataset_args(p: argparse.ArgumentParser) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
 
 from mulde.evaluation import (
     EvaluationError,
@@ -85,31 +87,76 @@ MACRO_SCORES = {
 MACRO_LABELS = {"a": [0, 0, 1], "all_normal": [0, 0], "all_anomalous": [1, 1], "mixed": [1, 0, 0]}
 
 
-def test_macro_auc_float_max_padding_hand_computed():
+def test_macro_auc_padded_hand_computed():
     mean, per_video = macro_auc(MACRO_SCORES, MACRO_LABELS)
-    # a: padded [0,1,2,3,M] / [0,0,0,1,1] -> 1
-    # all_normal: only the appended M is positive -> 1
-    # all_anomalous: negatives {0}, positives {-1, 2, M} -> 2/3
-    # mixed: padded [0,2,1,3,M] / [0,1,0,0,1]: 2 beats {0,1}, M beats all -> 5/6
-    expected = {"a": 1.0, "all_normal": 1.0, "all_anomalous": 2 / 3, "mixed": 5 / 6}
+    # padded AUC = (U + n_pos + n_neg + 1) / ((n_pos + 1) (n_neg + 1)), U = ordered pairs
+    # a: 3 beats {1, 2}: U = 2, (2 + 1 + 2 + 1) / (2 * 3) = 1
+    # all_normal: U = 0, (0 + 0 + 2 + 1) / (1 * 3) = 1
+    # all_anomalous: (0 + 2 + 0 + 1) / (3 * 1) = 1, the negative score -1 included
+    # mixed: 2 beats 1, not 3: U = 1, (1 + 1 + 2 + 1) / (2 * 3) = 5/6
+    expected = {"a": 1.0, "all_normal": 1.0, "all_anomalous": 1.0, "mixed": 5 / 6}
     assert list(per_video) == list(MACRO_SCORES)
     for name, auc in expected.items():
         assert per_video[name] == pytest.approx(auc), name
     assert mean == pytest.approx(np.mean(list(expected.values())))
 
 
-def test_macro_auc_video_max_padding_hand_computed():
-    _, per_video = macro_auc(MACRO_SCORES, MACRO_LABELS, padding="video_max")
-    # all_normal: appended 5 vs {0, 5, 1} -> (1 + 0.5 + 1) / 3
-    assert per_video["all_normal"] == pytest.approx(2.5 / 3)
-    # mixed: positives {2, 3} vs negatives {0, 1, 3} -> (2 + 2.5) / 6
-    assert per_video["mixed"] == pytest.approx(0.75)
-    assert per_video["all_anomalous"] == pytest.approx(2 / 3)
+def test_macro_auc_skip_single_class_hand_computed():
+    mean, per_video = macro_auc(MACRO_SCORES, MACRO_LABELS, "skip_single_class")
+    # a: 3 beats {1, 2} -> 1; mixed: 2 beats 1, loses to 3 -> 1/2; one-class videos left out
+    assert per_video == {"a": 1.0, "mixed": 0.5}
+    assert mean == 0.75
+    with pytest.raises(EvaluationError, match="none of the 2 video.*skip_single_class"):
+        macro_auc({"n": [1, 2], "p": [3, 4]}, {"n": [0, 0], "p": [1, 1]}, "skip_single_class")
 
 
 def test_macro_auc_single_video_single_class_is_defined():
     mean, per_video = macro_auc({"n": [0.3, 0.2]}, {"n": [0, 0]})
     assert mean == per_video["n"] == 1.0
+
+
+def test_macro_auc_issue13_shift_of_all_scores_changes_nothing():
+    # issue 13, item 1: padding with a frame scored exactly 0 gave 0.835 / 0.386 / 0.885
+    rng = np.random.default_rng(0)
+    y = {"all_anomalous": np.ones(50, int), "mixed": np.r_[np.zeros(50, int), np.ones(50, int)]}
+    s = {k: rng.normal(size=len(v)) + v for k, v in y.items()}
+    values = [macro_auc({k: v + shift for k, v in s.items()}, y)[0]
+              for shift in (0.0, -100.0, 100.0, -1e6)]
+    assert values[0] == values[1] == values[2] == values[3]
+    # all scores > 0 after +100: AI-VAD's padding (0 and float max) gives the same number
+    aivad = np.mean([_pairwise_auc(np.r_[0.0, v + 100, sys.float_info.max], np.r_[0, y[k], 1])
+                     for k, v in s.items()])
+    assert values[0] == pytest.approx(aivad, abs=1e-15)
+
+
+def _aivad_padded(s: np.ndarray, y: np.ndarray) -> float:
+    """AI-VAD's per-video AUC: (label 0, score 0) first, (label 1, float max) last."""
+    return float(roc_auc_score(np.r_[0, y, 1], np.r_[0.0, s, sys.float_info.max]))
+
+
+def test_macro_auc_differs_from_aivad_only_by_anomalous_frames_scored_exactly_0():
+    # scores [0, 0.5, 2], labels [1, 0, 1]. AI-VAD: positives {0, 2, M} vs negatives {0, 0.5}:
+    # 0.5 + 0 + 2 + 2 = 4.5 of 6 pairs = 0.75 (its 0 pad ties with the anomalous 0).
+    # padded: U = 1 (2 > 0.5), (1 + 2 + 1 + 1) / (3 * 2) = 5/6: 0.5 / 6 more per such frame
+    s, y = np.array([0.0, 0.5, 2.0]), np.array([1, 0, 1])
+    assert _aivad_padded(s, y) == pytest.approx(0.75)
+    assert macro_auc({"v": s}, {"v": y})[1]["v"] == pytest.approx(5 / 6)
+    # no order-only definition matches AI-VAD on all scores >= 0: [0, 1] and [1, 2] (= +1)
+    y2 = np.array([1, 0])
+    assert _aivad_padded(np.array([0.0, 1.0]), y2) == 0.625
+    assert _aivad_padded(np.array([1.0, 2.0]), y2) == 0.75
+    assert macro_auc({"v": [0.0, 1.0]}, {"v": y2})[0] == macro_auc({"v": [1.0, 2.0]},
+                                                                   {"v": y2})[0] == 0.75
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.floats(1e-300, 1e300), st.integers(0, 1)), min_size=1,
+                max_size=30))
+def test_macro_auc_equals_aivad_bitwise_for_positive_scores(frames):
+    # AI-VAD's numbers are kept exactly wherever its 0 pad lies below every score
+    s = np.array([f[0] for f in frames])
+    y = np.array([f[1] for f in frames])
+    assert macro_auc({"v": s}, {"v": y})[1]["v"] == _aivad_padded(s, y)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -161,9 +208,9 @@ def test_bad_label_value_and_shape():
         micro_auc({"a": []}, {"a": []})
 
 
-def test_unknown_padding_rejected():
+def test_unknown_macro_definition_rejected():
     with pytest.raises(ValueError, match="nope"):
-        macro_auc({"a": [0, 1]}, {"a": [0, 1]}, padding="nope")
+        macro_auc({"a": [0, 1]}, {"a": [0, 1]}, "nope")
 
 
 # ----------------------------------------------------------------------------- properties
@@ -212,16 +259,52 @@ def videos_any_labels(draw):
 
 
 @settings(max_examples=60, deadline=None)
-@given(videos_any_labels(), st.sampled_from(["float_max", "video_max"]))
-def test_macro_auc_in_unit_interval_and_matches_pair_count(videos, padding):
+@given(videos_any_labels())
+def test_macro_auc_in_unit_interval_and_matches_pair_count(videos):
     scores, labels = videos
-    mean, per_video = macro_auc(scores, labels, padding=padding)
+    mean, per_video = macro_auc(scores, labels)
     assert 0.0 <= mean <= 1.0
     for name, auc in per_video.items():
         s, y = scores[name], labels[name]
-        top = np.finfo(float).max if padding == "float_max" else s.max()
-        expected = _pairwise_auc(np.r_[0.0, s, top], np.r_[0, y, 1])
-        assert auc == pytest.approx(expected, abs=1e-12)
+        # a normal frame below and an anomalous frame above every frame of the video
+        pad = np.r_[s.min() - 1.0 - abs(s.min()), s, s.max() + 1.0 + abs(s.max())]
+        assert auc == pytest.approx(_pairwise_auc(pad, np.r_[0, y, 1]), abs=1e-12)
+        pos, neg = int(y.sum()), int(y.size - y.sum())
+        u = _pairwise_auc(s, y) * pos * neg if pos and neg else 0.0
+        assert auc == pytest.approx((u + pos + neg + 1) / ((pos + 1) * (neg + 1)), abs=1e-12)
+
+
+@st.composite
+def integer_videos(draw):
+    """1-4 videos of integer scores (exact under the shifts and scales below), any labels,
+    both classes somewhere (micro metrics need them)."""
+    n = draw(st.integers(1, 4))
+    scores, labels = {}, {}
+    for i in range(n):
+        s = draw(st.lists(st.integers(-1000, 1000), min_size=1, max_size=15))
+        y = draw(st.lists(st.integers(0, 1), min_size=len(s), max_size=len(s)))
+        scores[f"v{i}"], labels[f"v{i}"] = np.array(s, dtype=float), np.array(y)
+    flat = np.concatenate(list(labels.values()))
+    if flat.min() == flat.max():  # add a frame of the other class
+        labels["v0"] = np.r_[labels["v0"], 1 - flat[0]]
+        scores["v0"] = np.r_[scores["v0"], draw(st.integers(-1000, 1000))].astype(float)
+    return scores, labels
+
+
+@settings(max_examples=50, deadline=None)
+@given(integer_videos(), st.integers(-10**6, 10**6), st.sampled_from([1.0, 2.0, 3.0, 0.125]))
+def test_every_metric_depends_only_on_the_order_of_the_scores(videos, shift, scale):
+    # issue 13, item 1: invariant to adding a constant and to a positive scale (exact here:
+    # integer scores, shifts and scales keep every float exact)
+    scores, labels = videos
+    moved = {n: s * scale + shift for n, s in scores.items()}
+    for definition in ("padded", "skip_single_class"):
+        if definition == "skip_single_class" and not any(
+                y.min() != y.max() for y in labels.values()):
+            continue
+        assert macro_auc(moved, labels, definition) == macro_auc(scores, labels, definition)
+    for fn in (micro_auc, average_precision, equal_error_rate):
+        assert fn(moved, labels) == fn(scores, labels)
 
 
 # ----------------------------------------------------------------------------- real labels

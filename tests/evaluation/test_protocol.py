@@ -16,6 +16,9 @@ from mulde.evaluation import (
     compute_metrics,
     macro_auc,
     micro_auc,
+    normalize,
+    orient,
+    replace_nonfinite,
     smooth,
 )
 
@@ -50,6 +53,16 @@ def test_smooth_reflect_boundary_hand_computed():
     assert smooth(x, 1.0)[0] == pytest.approx(W0 * (W[0] + W[1]))  # 0.640913
     # "nearest" repeats the edge value: out[0] = w0 + w1 + w2 + w3 + w4
     assert smooth(x, 1.0, mode="nearest")[0] == pytest.approx(W0 * sum(W))
+
+
+def test_smooth_truncate_sets_the_kernel_radius_hand_computed():
+    # truncate 1 at sigma 1: radius int(1 * 1 + 0.5) = 1, weights (e^-0.5, 1, e^-0.5) / sum
+    x = np.zeros(9)
+    x[4] = 1
+    out = EvaluationProtocol(smoothing_sigma=1, smoothing_truncate=1).smooth(x)
+    norm = 1 + 2 * W[1]
+    np.testing.assert_allclose(out[3:6], [W[1] / norm, 1 / norm, W[1] / norm])
+    assert out[2] == 0 and out[6] == 0
 
 
 def test_smooth_rejects_bad_settings():
@@ -105,12 +118,120 @@ def test_compute_metrics_sigma_zero_twins_are_equal():
     assert "no temporal smoothing" in m["protocol"]["description"]
 
 
-def test_protocol_validates_and_describes_padding():
+def test_protocol_validates_and_describes_macro_definition():
     with pytest.raises(EvaluationError):
         EvaluationProtocol(smoothing_sigma=-1)
-    with pytest.raises(ValueError):
-        EvaluationProtocol(macro_padding="nope")
-    p = EvaluationProtocol(macro_padding="video_max")
-    assert p.to_dict()["macro_padding"] == "video_max"
-    assert "the video's maximum score" in p.describe()
-    assert "sys.float_info.max" in EvaluationProtocol().describe()
+    with pytest.raises(ValueError, match="nope"):
+        EvaluationProtocol(macro="nope")
+    p = EvaluationProtocol(macro="skip_single_class")
+    assert p.to_dict()["macro"] == "skip_single_class"
+    assert "single-class videos left out" in p.describe()
+    assert "ranked below and an anomalous frame ranked above" in EvaluationProtocol().describe()
+    for field, value in (("direction", "up"), ("nonfinite", "zero"), ("normalization", "z")):
+        with pytest.raises(EvaluationError, match=f"{value!r} is not one of"):
+            EvaluationProtocol(**{field: value})
+
+
+def test_macro_definition_recorded_with_single_class_videos():
+    scores, labels = _toy()  # b is all normal, c all anomalous
+    padded = compute_metrics(scores, labels, EvaluationProtocol(smoothing_sigma=0))
+    skipped = compute_metrics(scores, labels, EvaluationProtocol(0, macro="skip_single_class"))
+    assert padded["macro_definition"] == "padded" and padded["protocol"]["macro"] == "padded"
+    assert skipped["macro_definition"] == "skip_single_class"
+    assert padded["single_class_videos"] == skipped["single_class_videos"] == ["b", "c"]
+    assert list(skipped["per_video_auc"]) == ["a"]
+    assert skipped["macro_auc"] == pytest.approx(micro_auc({"a": scores["a"]}, {"a": labels["a"]}))
+    assert padded["per_video_auc"]["b"] == padded["per_video_auc"]["c"] == 1.0
+
+
+# ----------------------------------------------------------------------------- preparation
+
+
+def test_orient_negates_normality_scores():
+    np.testing.assert_array_equal(orient([1.0, -2.0, np.inf], "normality"), [-1.0, 2.0, -np.inf])
+    np.testing.assert_array_equal(orient([1, 2], "anomaly"), [1.0, 2.0])
+    with pytest.raises(EvaluationError, match="direction 'up'"):
+        orient([1.0], "up")
+
+
+def test_replace_nonfinite_uses_the_global_finite_extremes():
+    scores = {"a": [1.0, np.inf, -2.0], "b": [-np.inf, 5.0]}
+    out = replace_nonfinite(scores, "replace")
+    np.testing.assert_array_equal(out["a"], [1.0, 5.0, -2.0])  # +inf -> max of all videos
+    np.testing.assert_array_equal(out["b"], [-2.0, 5.0])  # -inf -> min of all videos
+    with pytest.raises(EvaluationError, match=r"video 'a': score of frame 1 is inf .*'replace'"):
+        replace_nonfinite(scores)
+    with pytest.raises(EvaluationError, match=r"video 'b': score of frame 0 is NaN"):
+        replace_nonfinite({"b": [np.nan, 1.0]}, "replace")
+    with pytest.raises(EvaluationError, match="no finite score"):
+        replace_nonfinite({"b": [np.inf]}, "replace")
+
+
+def test_normalize_hand_computed():
+    scores = {"a": [2.0, 4.0, 3.0], "b": [7.0, 7.0], "c": [-1.0]}
+    mm = normalize(scores, "video_minmax")
+    np.testing.assert_array_equal(mm["a"], [0.0, 1.0, 0.5])
+    np.testing.assert_array_equal(mm["b"], [0.0, 0.0])  # a constant video becomes 0
+    np.testing.assert_array_equal(mm["c"], [0.0])
+    rank = normalize(scores, "global_rank")  # order -1 < 2 < 3 < 4 < 7 = 7, six frames
+    np.testing.assert_allclose(rank["a"], np.array([2, 4, 3]) / 6)
+    np.testing.assert_allclose(rank["b"], [5.5 / 6, 5.5 / 6])  # ties share ranks 5 and 6
+    np.testing.assert_allclose(rank["c"], [1 / 6])
+    assert normalize(scores)["a"].tolist() == [2.0, 4.0, 3.0]
+
+
+def test_prepare_order_direction_then_nonfinite_then_normalization():
+    # STG-NF style: normality with +inf for frames without a person
+    p = EvaluationProtocol(0, direction="normality", nonfinite="replace",
+                           normalization="video_minmax")
+    out = p.prepare({"a": [1.0, np.inf, 3.0], "b": [0.0, 2.0]})
+    # negated: a [-1, -inf, -3], b [0, -2]; -inf -> global min -3; min-max per video
+    np.testing.assert_allclose(out["a"], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(out["b"], [1.0, 0.0])
+
+
+def test_repeated_smoothing_hand_computed_and_recorded():
+    # two sigma-1 passes on an impulse far from the edges: the centre is sum_k w_k^2
+    x = np.zeros(31)
+    x[15] = 1
+    p = EvaluationProtocol(smoothing_sigma=(1, 1))
+    assert p.smooth(x)[15] == pytest.approx(W0**2 * (W[0] ** 2 + 2 * sum(w**2 for w in W[1:])))
+    stgnf = EvaluationProtocol(smoothing_sigma=[1, 2, 3, 4, 5, 6])
+    y = np.random.default_rng(0).normal(size=40)
+    expected = y
+    for sigma in range(1, 7):
+        expected = smooth(expected, sigma)
+    np.testing.assert_array_equal(stgnf.smooth(y), expected)
+    assert stgnf.to_dict()["smoothing_sigma"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert "sigma 1, 2, 3, 4, 5, 6 frames in turn" in stgnf.describe()
+    assert EvaluationProtocol(smoothing_sigma=[3]).smoothing_sigma == 3.0
+    assert not EvaluationProtocol(smoothing_sigma=[0, 0]).smooths
+    with pytest.raises(EvaluationError, match="sigma must be finite and >= 0"):
+        EvaluationProtocol(smoothing_sigma=[1, -2])
+
+
+@pytest.mark.parametrize("mode", ["reflect", "nearest", "mirror", "wrap"])
+@pytest.mark.parametrize("normalization", ["none", "video_minmax", "global_rank"])
+def test_metrics_unchanged_by_shift_and_positive_scale_of_all_scores(mode, normalization):
+    # issue 13, item 1, with smoothing (which depends on differences only, except in mode
+    # "constant", which pads with zeros)
+    scores, labels = _toy()
+    p = EvaluationProtocol(smoothing_sigma=(1, 2), smoothing_mode=mode,
+                           normalization=normalization)
+    base = compute_metrics(scores, labels, p)
+    for shift, scale in ((-1000.0, 1.0), (1000.0, 3.0), (0.0, 1e-3)):
+        moved = compute_metrics({n: s * scale + shift for n, s in scores.items()}, labels, p)
+        for key in ("micro_auc", "macro_auc", "average_precision", "eer", "per_video_auc",
+                    "micro_auc_unsmoothed", "macro_auc_unsmoothed"):
+            assert moved[key] == pytest.approx(base[key], abs=1e-12), (key, shift, scale)
+
+
+def test_warning_when_micro_auc_below_one_half():
+    scores, labels = _toy()
+    assert compute_metrics(scores, labels)["warnings"] == []
+    flipped = compute_metrics({n: -s for n, s in scores.items()}, labels)
+    assert "below 0.5" in flipped["warnings"][0] and "'normality'" in flipped["warnings"][0]
+    fixed = compute_metrics({n: -s for n, s in scores.items()}, labels,
+                            EvaluationProtocol(direction="normality"))
+    assert fixed["micro_auc"] == compute_metrics(scores, labels)["micro_auc"]
+    assert fixed["warnings"] == []

@@ -98,7 +98,7 @@ def test_report_html_is_self_contained(tmp_path):
     assert page.count("data:image/png;base64,") == len(scores) + 1  # ROC + one per video
     assert f"{100 * m['micro_auc']:.2f}" in page
     assert f"{100 * m['macro_auc_unsmoothed']:.2f}" in page
-    assert "sigma=3" in page and "sys.float_info.max" in page  # the protocol is stated
+    assert "sigma=3" in page and "macro AUC (padded)" in page  # the protocol is stated
     assert "cam &lt;b&gt;&amp;&quot;1&quot;&lt;/b&gt;" in page and "<b>&" not in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "external asset"
     assert "<script" not in page
@@ -143,6 +143,30 @@ def test_report_partial_labels_and_rewrite_removes_stale_plots(tmp_path):
     assert m["unlabelled_videos"] == [WEIRD] and list(m["per_video_auc"]) == ["01"]
     assert m["n_videos"] == 1
     assert not (tmp_path / "plots" / "video_003_03.png").exists()
+
+
+def test_metrics_only_writes_metrics_json_alone(tmp_path):
+    scores, labels = _videos()
+    m = write_report(tmp_path / "m", scores, labels, protocol=EvaluationProtocol(3),
+                     versions={}, metrics_only=True)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["metrics.json"]
+    assert json.loads((tmp_path / "m" / "metrics.json").read_text()) == m
+    full = compute_metrics(scores, labels, EvaluationProtocol(3))
+    for key in ("micro_auc", "macro_auc", "average_precision", "eer", "macro_auc_unsmoothed"):
+        assert m[key] == full[key]
+
+
+def test_report_skip_single_class_table_and_prepared_csv(tmp_path):
+    scores, labels = _videos()
+    p = EvaluationProtocol(3, macro="skip_single_class", direction="normality")
+    m = write_report(tmp_path, {n: -s for n, s in scores.items()}, labels, protocol=p,
+                     versions={})
+    assert m["macro_definition"] == "skip_single_class" and list(m["per_video_auc"]) == ["01"]
+    assert m["single_class_videos"] == [WEIRD, "03"]
+    page = (tmp_path / "report.html").read_text()
+    assert "AUC % (skip_single_class)" in page and "&ndash;" in page
+    raw, _ = read_frame_scores(tmp_path / "frame_scores.csv", column="score_unsmoothed")
+    np.testing.assert_array_equal(raw["01"], scores["01"])  # the CSV holds anomaly scores
 
 
 def test_report_errors(tmp_path):

@@ -22,6 +22,7 @@ from mulde.datasets.common import (
     VideoProblem,
     check_dataset,
 )
+from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import labels_to_ranges, ranges_to_labels
 from mulde.video.source import Video
 
@@ -36,6 +37,33 @@ DATASETS: Mapping[str, Callable[..., Dataset]] = MappingProxyType(
         "folder": folder.load,
     }
 )
+
+GROUND_TRUTH: Mapping[str, Callable[..., GroundTruth]] = MappingProxyType(
+    {
+        "ucsd_ped2": ucsd.ground_truth_ped2,
+        "ucsd_ped1": ucsd.ground_truth_ped1,
+        "avenue": avenue.ground_truth,
+        "shanghaitech": shanghaitech.ground_truth,
+        "ubnormal": ubnormal.ground_truth,
+        "ucf_crime": ucf_crime.ground_truth,
+        "folder": folder.ground_truth,
+    }
+)
+
+
+def load_ground_truth(name: str, root: str | Path, **options: object) -> GroundTruth:
+    """Return the test ground truth of dataset `name` from its label files alone.
+
+    No video, frame or training folder is needed (see `mulde.datasets.ground_truth`);
+    `options` go to the dataset's `ground_truth` function (e.g. `gt_path=`, `scenes=`,
+    `split=`, `annotation_path=`, `labels=`).
+    """
+    if name not in GROUND_TRUTH:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(GROUND_TRUTH)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root folder not found")
+    return GROUND_TRUTH[name](root, **options)
 
 
 def load_dataset(
@@ -75,12 +103,16 @@ __all__ = [
     "DATASETS",
     "Dataset",
     "DatasetError",
+    "GROUND_TRUTH",
+    "GroundTruth",
     "MissingVideosWarning",
     "UnreadableVideoWarning",
     "Video",
     "VideoProblem",
+    "VideoTruth",
     "check_dataset",
     "labels_to_ranges",
     "load_dataset",
+    "load_ground_truth",
     "ranges_to_labels",
 ]

@@ -8,6 +8,8 @@ Ground truth, either source (`gt_path=` picks one; default: the official masks i
 
 Test videos with ground truth but no file are left out with a `MissingVideosWarning` (the
 ground truth of only the present videos is read). Protocol smoothing sigma: 3 (AI-VAD).
+`ground_truth(root)` reads the labels of all test videos without the videos (both sources
+fix each video's frame count).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, list_videos, require_dir, warn_missing
+from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import as_labels
 from mulde.datasets.matfile import cell_any, load_mat
 from mulde.video.source import Video
@@ -58,24 +61,39 @@ def read_gt(gt_path: Path, names: list[str] | None = None) -> dict[str, np.ndarr
     return labels
 
 
+def _find_gt(root: Path) -> Path:
+    candidates = [
+        root / "testing_label_mask",
+        root / "ground_truth_demo" / "testing_label_mask",
+        root / "avenue.mat",
+    ]
+    gt_path = next((p for p in candidates if p.exists()), None)
+    if gt_path is None:
+        raise DatasetError(
+            f"{root}: ground truth not found (looked for {', '.join(str(p) for p in candidates)})"
+        )
+    return gt_path
+
+
+def ground_truth(root: Path, *, gt_path: Path | None = None) -> GroundTruth:
+    """Return the labels of every Avenue test video in the ground truth, videos not needed."""
+    root = Path(root)
+    gt_path = Path(gt_path) if gt_path is not None else _find_gt(root)
+    labels = read_gt(gt_path)
+    return GroundTruth(
+        "avenue",
+        root,
+        {n: VideoTruth(n, str(gt_path), y) for n, y in labels.items()},
+        SMOOTHING_SIGMA,
+    )
+
+
 def load(root: Path, *, gt_path: Path | None = None) -> Dataset:
     """Load CUHK Avenue with per-frame test labels (see the module docstring)."""
     root = Path(root)
     train = list_videos(require_dir(root / "training_videos", "training_videos"))
     tests = list_videos(require_dir(root / "testing_videos", "testing_videos"))
-    if gt_path is None:
-        candidates = [
-            root / "testing_label_mask",
-            root / "ground_truth_demo" / "testing_label_mask",
-            root / "avenue.mat",
-        ]
-        gt_path = next((p for p in candidates if p.exists()), None)
-        if gt_path is None:
-            raise DatasetError(
-                f"{root}: ground truth not found (looked for "
-                f"{', '.join(str(p) for p in candidates)})"
-            )
-    gt_path = Path(gt_path)
+    gt_path = Path(gt_path) if gt_path is not None else _find_gt(root)
     available = set(gt_names(gt_path))
     unlabelled = sorted(set(tests) - available)
     if unlabelled:

@@ -8,7 +8,9 @@ video's name (file stem or frame-folder name) and one anomalous frame range per 
 are all-normal. Without a CSV the test labels are None. Videos are not decoded when loading;
 only test videos named in the CSV (and the others, for their all-normal labels) are probed
 for their frame count. Smoothing sigma: 3 (the Ped2/Avenue protocol value; override it with
-`load_dataset(..., smoothing_sigma=...)`).
+`load_dataset(..., smoothing_sigma=...)`). `ground_truth(root)` reads `labels.csv` alone:
+ranges only (the frame count comes from the caller), the test videos named by `test/` when
+it exists, else by the CSV.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, list_videos, probed_length
+from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, ranges_to_labels
 from mulde.video.source import Video
 
@@ -74,6 +77,24 @@ def _frame(path: Path, line: int, column: str, text: str) -> int:
     if value < 0:
         raise DatasetError(f"{path}, row {line}, field {column}: negative frame {value}")
     return value
+
+
+def ground_truth(root: Path, *, labels: Path | None = None) -> GroundTruth:
+    """Return the test videos' anomalous ranges from the labels CSV (no videos decoded)."""
+    root = Path(root)
+    csv_path = Path(labels) if labels is not None else root / "labels.csv"
+    ranges = read_labels_csv(csv_path)
+    test_dir = root / "test"
+    names = list(list_videos(test_dir)) if test_dir.is_dir() else list(ranges)
+    unknown = sorted(set(ranges) - set(names))
+    if unknown:
+        raise DatasetError(f"{csv_path}: labels for videos not in {test_dir}: {', '.join(unknown)}")
+    return GroundTruth(
+        "folder",
+        root,
+        {n: VideoTruth(n, str(csv_path), ranges=tuple(ranges.get(n, []))) for n in names},
+        SMOOTHING_SIGMA,
+    )
 
 
 def load(root: Path, *, labels: Path | None = None) -> Dataset:

@@ -5,7 +5,8 @@ Ground truth: `testing/test_frame_mask/<scene>_<clip>.npy` (official; also accep
 folders under `training/frames/`. `scenes=` keeps only some scenes (e.g. `[1, "04"]`) in
 both splits; the paper protocol trains one model on all scenes. Test videos with ground
 truth but no frames are left out with a `MissingVideosWarning`. Protocol smoothing
-sigma: 7 (AI-VAD).
+sigma: 7 (AI-VAD). `ground_truth(root)` reads the labels of all 107 test videos from the
+masks alone (no training videos or frames needed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, first_existing, list_videos, warn_missing
+from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import as_labels
 from mulde.video.source import Video
 
@@ -45,6 +47,31 @@ def scene_of(name: str) -> str:
     return name.split("_", 1)[0]
 
 
+def _gt_dir(root: Path) -> Path:
+    return first_existing(
+        [root / "testing" / "test_frame_mask", root / "test_frame_mask"],
+        "ShanghaiTech test_frame_mask",
+    )
+
+
+def ground_truth(root: Path, *, scenes: Iterable[int | str] | None = None) -> GroundTruth:
+    """Return the labels of the test videos in `test_frame_mask` (optionally some scenes)."""
+    root = Path(root)
+    gt_dir = _gt_dir(root)
+    keep = None if scenes is None else {f"{int(s):02d}" for s in scenes}
+    names = sorted(p.stem for p in gt_dir.glob("*.npy"))
+    selected = [n for n in names if keep is None or scene_of(n) in keep]
+    if keep is not None and not selected:
+        raise DatasetError(f"{gt_dir}: no frame masks of scene(s) {', '.join(sorted(keep))}")
+    labels = read_gt(gt_dir, selected)
+    return GroundTruth(
+        "shanghaitech",
+        root,
+        {n: VideoTruth(n, str(gt_dir / f"{n}.npy"), y) for n, y in labels.items()},
+        SMOOTHING_SIGMA,
+    )
+
+
 def load(root: Path, *, scenes: Iterable[int | str] | None = None) -> Dataset:
     """Load ShanghaiTech Campus, optionally restricted to some scenes."""
     root = Path(root)
@@ -52,10 +79,7 @@ def load(root: Path, *, scenes: Iterable[int | str] | None = None) -> Dataset:
         [root / "training" / "videos", root / "training" / "frames"], "ShanghaiTech training"
     )
     test_dir = first_existing([root / "testing" / "frames"], "ShanghaiTech test frames")
-    gt_dir = first_existing(
-        [root / "testing" / "test_frame_mask", root / "test_frame_mask"],
-        "ShanghaiTech test_frame_mask",
-    )
+    gt_dir = _gt_dir(root)
     keep = None if scenes is None else {f"{int(s):02d}" for s in scenes}
 
     def selected(names: Iterable[str]) -> list[str]:

@@ -15,6 +15,9 @@
   Normal videos without a file are all-normal.
 - Protocol smoothing sigma: 7 (our choice, no published MULDE protocol: the ShanghaiTech
   value, UBnormal being a multi-scene 30 fps set).
+- `ground_truth(root)` reads the split lists and label files alone (no videos): the `.npy`
+  variant fixes each video's frame count; track text and all-normal videos without a file
+  give ranges only.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, probed_length, warn_missing
+from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, as_labels, ranges_to_labels
 from mulde.video.decode import is_video_file, natural_key
 from mulde.video.source import Video
@@ -119,25 +123,53 @@ def scene_of(name: str) -> str:
     return parts[2]
 
 
-def load(root: Path, *, split: str = "test", splits_dir: Path | None = None) -> Dataset:
-    """Load UBnormal: normal training videos, and the videos of `split` with labels."""
+def _splits_dir(root: Path, split: str, splits_dir: Path | None) -> Path:
     if split not in ("test", "validation"):
         raise DatasetError(f"UBnormal split must be 'test' or 'validation', got {split!r}")
-    root = Path(root)
-    if splits_dir is None:
-        candidates = [root / "splits", root, root / "scripts"]
-        splits_dir = next(
-            (d for d in candidates if (d / "normal_training_video_names.txt").is_file()), None
+    if splits_dir is not None:
+        return Path(splits_dir)
+    candidates = [root / "splits", root, root / "scripts"]
+    found = next((d for d in candidates if (d / f"normal_{split}_video_names.txt").is_file()), None)
+    if found is None:
+        raise DatasetError(
+            f"{root}: UBnormal split lists (*_video_names.txt) not found in "
+            f"{', '.join(str(d) for d in candidates)}"
         )
-        if splits_dir is None:
-            raise DatasetError(
-                f"{root}: UBnormal split lists (*_video_names.txt) not found in "
-                f"{', '.join(str(d) for d in candidates)}"
-            )
+    return found
+
+
+def _test_names(splits_dir: Path, split: str) -> list[str]:
+    names = read_split(splits_dir, "normal", split) + read_split(splits_dir, "abnormal", split)
+    return sorted(names, key=natural_key)
+
+
+def ground_truth(
+    root: Path, *, split: str = "test", splits_dir: Path | None = None
+) -> GroundTruth:
+    """Return the labels of the videos of `split` from the split lists and label files."""
+    root = Path(root)
+    splits_dir = _splits_dir(root, split, splits_dir)
+    videos = {}
+    for name in _test_names(splits_dir, split):
+        gt = _gt_file(root, name)
+        if gt is None:
+            if name.startswith("abnormal"):
+                raise DatasetError(f"{root}: no ground truth (_tracks.txt) for {name}")
+            videos[name] = VideoTruth(name, f"{splits_dir} (normal, no label file)")
+        elif is_npy(gt):
+            videos[name] = VideoTruth(name, str(gt), read_labels(gt, None))
+        else:
+            videos[name] = VideoTruth(name, str(gt), ranges=tuple(parse_tracks(gt)))
+    return GroundTruth("ubnormal", root, videos, SMOOTHING_SIGMA)
+
+
+def load(root: Path, *, split: str = "test", splits_dir: Path | None = None) -> Dataset:
+    """Load UBnormal: normal training videos, and the videos of `split` with labels."""
+    root = Path(root)
+    splits_dir = _splits_dir(root, split, splits_dir)
     index = _video_index(root)
     names_train = read_split(splits_dir, "normal", "training")
-    names_test = read_split(splits_dir, "normal", split) + read_split(splits_dir, "abnormal", split)
-    names_test.sort(key=natural_key)
+    names_test = _test_names(splits_dir, split)
     missing = [n for n in [*names_train, *names_test] if n not in index]
     warn_missing(missing, f"training or {split}", root)
     train = tuple(Video(n, index[n]) for n in names_train if n in index)

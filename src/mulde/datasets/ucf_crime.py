@@ -11,6 +11,9 @@
 - Labels of a test video need its frame count, probed from the container header.
 - Protocol smoothing sigma: 7 (our choice, no published MULDE protocol: the ShanghaiTech value
   for long 30 fps surveillance videos).
+- `ground_truth(root)` reads the annotation alone (no videos): ranges only, the frame count
+  comes from the caller (e.g. the number of frame scores); ends past it are clipped with the
+  same warning.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, probed_length, warn_missing
+from mulde.datasets.ground_truth import AnnotationClippedWarning, GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, ranges_to_labels
 from mulde.video.decode import is_video_file, natural_key
 from mulde.video.source import Video
@@ -29,10 +33,6 @@ SMOOTHING_SIGMA = 7.0
 ANNOTATION_NAME = "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
 TRAIN_NORMAL_DIR = "Training_Normal_Videos_Anomaly"
 _FIELDS = ("name", "class", "start1", "end1", "start2", "end2")
-
-
-class AnnotationClippedWarning(UserWarning):
-    """An annotated anomaly ends after the last frame of its video; it was clipped."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,20 @@ def parse_annotation(path: Path) -> list[Annotation]:
             ranges.append((start, end))
         annotations.append(Annotation(fields[0], fields[1], tuple(ranges)))
     return annotations
+
+
+def ground_truth(root: Path, *, annotation_path: Path | None = None) -> GroundTruth:
+    """Return the 290 annotated test videos (name = file stem) as 0-based ranges, in file order."""
+    root = Path(root)
+    annotation_path = Path(annotation_path) if annotation_path else _find(root, ANNOTATION_NAME)
+    if annotation_path is None:
+        raise DatasetError(f"{root}: {ANNOTATION_NAME} not found")
+    videos = {}
+    for a in parse_annotation(annotation_path):
+        name = Path(a.video).stem
+        ranges = tuple((s - 1, e - 1) for s, e in a.ranges)
+        videos[name] = VideoTruth(name, str(annotation_path), ranges=ranges, clip_ends=True)
+    return GroundTruth("ucf_crime", root, videos, SMOOTHING_SIGMA)
 
 
 def load(

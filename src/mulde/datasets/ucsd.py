@@ -11,6 +11,11 @@ Both ground-truth files state 1-based inclusive frame ranges, one entry per test
 video order. `gt_path=` picks a file; by default the `.m` file is preferred, then the `.mat`.
 Protocol smoothing sigma: 3 for Ped2 (AI-VAD); Ped1 uses 3 as well (our choice: same camera
 set-up and frame rate; no published MULDE protocol).
+
+`ground_truth(root, number=2)` reads the ground-truth file alone (no frames needed). The
+ranges fix no frame count, so it uses the official lengths of the test clips
+(`TEST_FRAMES`: Ped1 36 clips of 200 frames, Ped2 the 12 clips of 120-180 frames, 2,010 in
+all) when the file lists the official number of clips, else it returns ranges only.
 """
 
 from __future__ import annotations
@@ -22,11 +27,18 @@ import numpy as np
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, list_videos, probed_length, require_dir
+from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, ranges_to_labels
 from mulde.datasets.matfile import load_mat
 from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 3.0
+# frame counts of the official test clips (UCSD Anomaly Detection Dataset; Ped2's as listed in
+# ../shared/data/README.md and checked against its frame folders in tests/test_datasets.py)
+TEST_FRAMES = {
+    1: (200,) * 36,
+    2: (180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180),
+}
 
 _GT_LINE = re.compile(
     r"^\s*TestVideoFile\s*\{\s*(?P<index>end\s*\+\s*1|\d+)\s*\}\s*\.\s*gt_frame\s*=\s*"
@@ -173,6 +185,68 @@ def _load(root: Path, *, number: int, gt_path: Path | None) -> Dataset:
             )
         test.append(Video(name, path, labels))
     return Dataset(f"ucsd_ped{number}", root, tuple(train), tuple(test), SMOOTHING_SIGMA)
+
+
+def _find_gt(root: Path, tag: str, number: int) -> Path:
+    candidates = [
+        root / "Test" / f"{tag}.m",
+        root / f"{tag}.m",
+        root / f"ped{number}.mat",
+        root / "testing" / f"ped{number}.mat",
+    ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DatasetError(
+        f"{root}: ground truth not found (looked for {', '.join(str(p) for p in candidates)})"
+    )
+
+
+def ground_truth(root: Path, *, number: int = 2, gt_path: Path | None = None) -> GroundTruth:
+    """Return the test ground truth of UCSD Ped`number` from its ground-truth file alone.
+
+    Video names: those of the test folder when one exists (`Test/Test001`.. or
+    `testing/frames/01`..), else the two-digit names `01`, `02`, ... of the frame-folder
+    layout. Labels are complete when the file lists the official number of test clips
+    (frame counts `TEST_FRAMES[number]`), else ranges only (0-based inclusive).
+    """
+    root = Path(root)
+    tag = f"UCSDped{number}"
+    if (root / tag).is_dir():
+        root = root / tag
+    gt_path = Path(gt_path) if gt_path is not None else _find_gt(root, tag, number)
+    gt = read_gt(gt_path)
+    folders = [root / "Test", root / "testing" / "frames"]
+    folder = next((f for f in folders if f.is_dir()), None)
+    names = list(_videos(folder)) if folder is not None else []
+    if folder is not None and len(names) != len(gt):
+        raise DatasetError(
+            f"{gt_path}: ground truth for {len(gt)} test videos but {folder} holds {len(names)}"
+        )
+    if folder is None:
+        names = [f"{i:02d}" for i in range(1, len(gt) + 1)]
+    counts = TEST_FRAMES.get(number)
+    videos = {}
+    for i, (name, ranges) in enumerate(zip(names, gt, strict=True)):
+        zero_based = tuple((s - 1, e - 1) for s, e in ranges)
+        if counts is not None and len(counts) == len(gt):
+            labels = ranges_to_labels(
+                ranges, counts[i], first_frame=1, source=f"{gt_path} (test video {name})"
+            )
+            videos[name] = VideoTruth(name, str(gt_path), labels)
+        else:
+            videos[name] = VideoTruth(name, str(gt_path), ranges=zero_based)
+    return GroundTruth(f"ucsd_ped{number}", root, videos, SMOOTHING_SIGMA)
+
+
+def ground_truth_ped2(root: Path, *, gt_path: Path | None = None) -> GroundTruth:
+    """Return UCSD Ped2's test ground truth (see `ground_truth`)."""
+    return ground_truth(root, number=2, gt_path=gt_path)
+
+
+def ground_truth_ped1(root: Path, *, gt_path: Path | None = None) -> GroundTruth:
+    """Return UCSD Ped1's test ground truth (see `ground_truth`)."""
+    return ground_truth(root, number=1, gt_path=gt_path)
 
 
 def _videos(folder: Path) -> dict[str, Path]:

@@ -3,7 +3,7 @@ reports (frame_scores.csv, metrics.json, PNG plots, a self-contained report.html
 
 from mulde.evaluation.metrics import (
     EvaluationError,
-    MacroPadding,
+    MacroAUC,
     average_precision,
     equal_error_rate,
     macro_auc,
@@ -13,6 +13,9 @@ from mulde.evaluation.metrics import (
 from mulde.evaluation.protocol import (
     EvaluationProtocol,
     compute_metrics,
+    normalize,
+    orient,
+    replace_nonfinite,
     smooth,
 )
 from mulde.evaluation.report import Snapshot, library_versions, read_frame_scores, write_report
@@ -20,7 +23,7 @@ from mulde.evaluation.report import Snapshot, library_versions, read_frame_score
 __all__ = [
     "EvaluationError",
     "EvaluationProtocol",
-    "MacroPadding",
+    "MacroAUC",
     "Snapshot",
     "average_precision",
     "compute_metrics",
@@ -29,7 +32,10 @@ __all__ = [
     "macro_auc",
     "micro_auc",
     "micro_roc_curve",
+    "normalize",
+    "orient",
     "read_frame_scores",
+    "replace_nonfinite",
     "smooth",
     "write_report",
 ]

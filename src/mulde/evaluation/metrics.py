@@ -7,12 +7,12 @@ video (and frame) at fault.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from enum import Enum
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 
@@ -20,16 +20,36 @@ class EvaluationError(ValueError):
     """Invalid evaluation input; the message names the video, frame or field at fault."""
 
 
-class MacroPadding(str, Enum):
-    """Score of the label-1 frame appended to every video for the macro AUC.
+class MacroAUC(str, Enum):
+    """Definition of the macro AUC (mean over videos of the per-video ROC-AUC), by name.
 
-    FLOAT_MAX: `sys.float_info.max`, above every score, as in the AI-VAD reference evaluation
-    (`evaluate.py`, `macro_auc`) that the MULDE paper's numbers follow. VIDEO_MAX: the largest
-    score of that video, so the appended frame ties with the video's top-scored frame.
+    PADDED ("padded", the default): every video counts. Before its AUC is taken, each video
+    gets one extra normal frame ranked below all of its frames and one extra anomalous frame
+    ranked above all of them, so a video of one class only has a defined AUC. With the
+    video's n_pos anomalous and n_neg normal frames and U the number of its (anomalous, normal)
+    frame pairs in which the anomalous frame scores higher (ties count 1/2), the padded AUC is
+
+        (U + n_pos + n_neg + 1) / ((n_pos + 1) * (n_neg + 1)),
+
+    which depends only on the order of the video's scores: invariant to adding a constant and
+    to a positive scale. This is the padding of the AI-VAD reference evaluation (`evaluate.py`,
+    `macro_auc`; docs/method.md) that the MULDE paper's numbers follow, which appends a normal
+    frame scored 0 and an anomalous frame scored `sys.float_info.max`. For scores >= 0 both
+    give bitwise the same AUC whenever no anomalous frame scores exactly 0 (and no score is
+    `sys.float_info.max`); each anomalous frame scored exactly 0 ties with AI-VAD's 0 pad and
+    costs its video 0.5 / ((n_pos + 1) * (n_neg + 1)) there, a tie this definition does not
+    have. No order-only definition can match AI-VAD on every input >= 0: scores [0, 1] with
+    labels [1, 0] give 0.625 under AI-VAD's padding but [1, 2] give 0.75, although the second
+    is the first plus 1. For scores < 0 AI-VAD's 0 pad is no longer below the video and its
+    numbers change with a shift of all scores; this definition does not.
+
+    SKIP_SINGLE_CLASS ("skip_single_class"): the mean of the plain per-video ROC-AUC over the
+    videos that hold both normal and anomalous frames; videos of one class are left out (and
+    listed). Also order-only.
     """
 
-    FLOAT_MAX = "float_max"
-    VIDEO_MAX = "video_max"
+    PADDED = "padded"
+    SKIP_SINGLE_CLASS = "skip_single_class"
 
 
 def check_scores(name: str, scores: ArrayLike) -> np.ndarray:
@@ -116,23 +136,41 @@ def micro_roc_curve(
 def macro_auc(
     scores: Mapping[str, ArrayLike],
     labels: Mapping[str, ArrayLike],
-    padding: MacroPadding | str = MacroPadding.FLOAT_MAX,
+    definition: MacroAUC | str = MacroAUC.PADDED,
 ) -> tuple[float, dict[str, float]]:
     """Macro ROC-AUC: mean over videos of the per-video ROC-AUC; returns (mean, {name: auc}).
 
-    Each video is padded with one frame (label 0, score 0) before its first frame and one frame
-    (label 1, score "max") after its last, so all-normal and all-anomalous videos are defined
-    (docs/method.md, "Macro AUC"). "max" is `sys.float_info.max` by default (the AI-VAD reference
-    code) or the video's own maximum score with `padding="video_max"`.
+    `definition` is a `MacroAUC` (see there for the exact formulas): "padded" (default, every
+    video counts, AI-VAD's padding made order-only) or "skip_single_class" (videos of a single
+    class are left out of the mean and of the returned dict; `EvaluationError` when no video
+    holds both classes). Both depend only on the order of each video's scores.
     """
-    padding = MacroPadding(padding)
+    definition = MacroAUC(definition)
     per_video: dict[str, float] = {}
     for name, s, y in _videos(scores, labels):
-        top = sys.float_info.max if padding is MacroPadding.FLOAT_MAX else float(s.max())
-        s_pad = np.concatenate(([0.0], s, [top]))
+        if definition is MacroAUC.SKIP_SINGLE_CLASS:
+            if y.min() != y.max():
+                per_video[name] = float(roc_auc_score(y, s))
+            continue
+        # the video's scores replaced by their ranks 1..n (ties averaged), a normal frame
+        # ranked 0 before them and an anomalous frame ranked n + 1 after them: the same
+        # order as AI-VAD's (0, scores, float max) whenever 0 < scores < float max, so the
+        # same ROC points and bitwise the same AUC
+        ranks = rankdata(s, method="average")
+        s_pad = np.concatenate(([0.0], ranks, [s.size + 1.0]))
         y_pad = np.concatenate(([0], y, [1]))
         per_video[name] = float(roc_auc_score(y_pad, s_pad))
+    if not per_video:
+        raise EvaluationError(
+            f"none of the {len(scores)} video(s) holds both normal and anomalous frames: the "
+            "skip_single_class macro AUC is undefined (the padded definition is not)"
+        )
     return float(np.mean(list(per_video.values()))), per_video
+
+
+def single_class_videos(labels: Mapping[str, ArrayLike]) -> list[str]:
+    """Names of the videos whose frames are all normal or all anomalous, in mapping order."""
+    return [n for n, y in labels.items() if np.min(y) == np.max(y)]
 
 
 def average_precision(scores: Mapping[str, ArrayLike], labels: Mapping[str, ArrayLike]) -> float:

@@ -15,15 +15,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.ndimage import gaussian_filter1d
+from scipy.stats import rankdata
 
 from mulde.evaluation.metrics import (
     EvaluationError,
-    MacroPadding,
+    MacroAUC,
     average_precision,
     check_scores,
     equal_error_rate,
     macro_auc,
     micro_auc,
+    single_class_videos,
 )
 
 SMOOTHING_MODES = ("reflect", "nearest", "mirror", "constant", "wrap")
@@ -57,6 +59,102 @@ def smooth(
     return gaussian_filter1d(s, float(sigma), mode=mode, truncate=truncate)
 
 
+SCORE_DIRECTIONS = ("anomaly", "normality")
+NONFINITE_POLICIES = ("error", "replace")
+NORMALIZATIONS = ("none", "video_minmax", "global_rank")
+
+
+def orient(scores: ArrayLike, direction: str = "anomaly") -> np.ndarray:
+    """Return one video's scores as float64 with higher = more anomalous.
+
+    direction "anomaly": unchanged; "normality" (normality, PSNR, regularity, log-likelihood
+    scores, higher = more normal): negated. +-inf and NaN pass through (negated).
+    """
+    if direction not in SCORE_DIRECTIONS:
+        raise EvaluationError(f"score direction {direction!r} is not one of {SCORE_DIRECTIONS}")
+    s = np.asarray(scores, dtype=np.float64)
+    return -s if direction == "normality" else s.copy()
+
+
+def replace_nonfinite(
+    scores: Mapping[str, ArrayLike], policy: str = "error"
+) -> dict[str, np.ndarray]:
+    """Return the videos' scores with +-inf handled by `policy`; NaN is always an error.
+
+    "error" (default): any non-finite score raises `EvaluationError` naming video and frame.
+    "replace": +inf becomes the largest and -inf the smallest finite score of all videos
+    together (the convention of STG-NF's `scoring_utils.py`, where frames without a person
+    carry +inf normality; applied after `orient`, so it is the same rule in either
+    direction). NaN has no place in the order of scores and stays an error.
+    """
+    if policy not in NONFINITE_POLICIES:
+        raise EvaluationError(f"non-finite policy {policy!r} is not one of {NONFINITE_POLICIES}")
+    arrays = {n: np.asarray(s, dtype=np.float64) for n, s in scores.items()}
+    for name, s in arrays.items():
+        if s.ndim != 1:
+            raise EvaluationError(f"video {name!r}: scores must be 1-D, got shape {s.shape}")
+        nan = np.flatnonzero(np.isnan(s))
+        if nan.size:
+            raise EvaluationError(
+                f"video {name!r}: score of frame {nan[0]} is NaN ({nan.size} NaN score(s) in "
+                "this video); NaN has no place in the order of scores: fix the score file"
+            )
+        if policy == "error":
+            inf = np.flatnonzero(np.isinf(s))
+            if inf.size:
+                raise EvaluationError(
+                    f"video {name!r}: score of frame {inf[0]} is {s[inf[0]]} ({inf.size} "
+                    "infinite score(s) in this video); refused by the non-finite policy "
+                    "'error': policy 'replace' (--nonfinite replace) maps +inf/-inf to the "
+                    "largest/smallest finite score of all videos"
+                )
+    if policy == "error":
+        return {n: s.copy() for n, s in arrays.items()}
+    finite = [s[np.isfinite(s)] for s in arrays.values()]
+    finite = [f for f in finite if f.size]
+    if not finite:
+        raise EvaluationError("no finite score in any video: nothing to replace +-inf with")
+    low = min(float(f.min()) for f in finite)
+    high = max(float(f.max()) for f in finite)
+    out = {}
+    for name, s in arrays.items():
+        s = s.copy()
+        s[s == np.inf] = high
+        s[s == -np.inf] = low
+        out[name] = s
+    return out
+
+
+def normalize(scores: Mapping[str, ArrayLike], method: str = "none") -> dict[str, np.ndarray]:
+    """Return finite per-video scores transformed by `method`, before any smoothing.
+
+    "none": unchanged. "video_minmax": each video mapped to [0, 1] by
+    (s - min) / (max - min) over its own frames; a video whose frames all score the same
+    becomes all 0. "global_rank": every frame's score replaced by its rank among the frames
+    of all videos together, ties sharing their average rank, divided by the number of frames
+    (values in (0, 1]). Both are unchanged by adding a constant to, or positively scaling,
+    all scores; smoothing then acts on the normalised values.
+    """
+    if method not in NORMALIZATIONS:
+        raise EvaluationError(f"normalization {method!r} is not one of {NORMALIZATIONS}")
+    arrays = {n: np.asarray(s, dtype=np.float64) for n, s in scores.items()}
+    if method == "none":
+        return {n: s.copy() for n, s in arrays.items()}
+    if method == "video_minmax":
+        out = {}
+        for name, s in arrays.items():
+            low, high = (float(s.min()), float(s.max())) if s.size else (0.0, 0.0)
+            out[name] = (s - low) / (high - low) if high > low else np.zeros_like(s)
+        return out
+    sizes = [s.size for s in arrays.values()]
+    total = int(sum(sizes))
+    if total == 0:
+        return {n: s.copy() for n, s in arrays.items()}
+    ranks = rankdata(np.concatenate(list(arrays.values())), method="average") / total
+    parts = np.split(ranks, np.cumsum(sizes)[:-1])
+    return dict(zip(arrays, parts, strict=True))
+
+
 @dataclass(frozen=True)
 class EvaluationProtocol:
     """Settings of the frame-level evaluation; defaults follow the MULDE/AI-VAD protocol.
@@ -65,47 +163,127 @@ class EvaluationProtocol:
     7 for ShanghaiTech (docs/method.md, "Temporal smoothing"); 0 turns smoothing off.
     """
 
-    smoothing_sigma: float = 3.0
+    smoothing_sigma: float | tuple[float, ...] = 3.0
     smoothing_mode: str = "reflect"
     smoothing_truncate: float = 4.0
-    macro_padding: MacroPadding = MacroPadding.FLOAT_MAX
+    macro: MacroAUC = MacroAUC.PADDED
+    direction: str = "anomaly"
+    nonfinite: str = "error"
+    normalization: str = "none"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "macro_padding", MacroPadding(self.macro_padding))
-        _check_smoothing(self.smoothing_sigma, self.smoothing_mode, self.smoothing_truncate)
+        object.__setattr__(self, "macro", MacroAUC(self.macro))
+        sigma = self.smoothing_sigma
+        if np.ndim(sigma) == 0:
+            sigma = float(sigma)  # type: ignore[arg-type]
+        else:
+            sigma = tuple(float(x) for x in sigma)  # type: ignore[union-attr]
+            if not sigma:
+                raise EvaluationError("smoothing sigma: empty sequence (use 0 for no smoothing)")
+            if len(sigma) == 1:
+                sigma = sigma[0]
+        object.__setattr__(self, "smoothing_sigma", sigma)
+        for s in self.sigmas or (0.0,):
+            _check_smoothing(s, self.smoothing_mode, self.smoothing_truncate)
+        for value, allowed, what in (
+            (self.direction, SCORE_DIRECTIONS, "score direction"),
+            (self.nonfinite, NONFINITE_POLICIES, "non-finite policy"),
+            (self.normalization, NORMALIZATIONS, "normalization"),
+        ):
+            if value not in allowed:
+                raise EvaluationError(f"{what} {value!r} is not one of {allowed}")
+
+    @property
+    def sigmas(self) -> tuple[float, ...]:
+        """The sigmas of the Gaussian filters applied one after another (none: no smoothing).
+
+        Zero entries are identity passes and are left out; negative ones raise on creation."""
+        raw = self.smoothing_sigma
+        values = raw if isinstance(raw, tuple) else (raw,)
+        for s in values:
+            _check_smoothing(s, self.smoothing_mode, self.smoothing_truncate)
+        return tuple(s for s in values if s > 0)
+
+    @property
+    def smooths(self) -> bool:
+        """Whether any smoothing is applied."""
+        return bool(self.sigmas)
+
+    def sigma_text(self) -> str:
+        """The smoothing sigma(s) as text: "3" or "1, 2, 3, 4, 5, 6"."""
+        raw = self.smoothing_sigma
+        return ", ".join(f"{s:g}" for s in (raw if isinstance(raw, tuple) else (raw,)))
+
+    def prepare(self, scores: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
+        """Return {video: finite float64 anomaly scores} after steps 1-3 (before smoothing).
+
+        Global steps (non-finite replacement, global rank) use all the videos given.
+        """
+        oriented = {name: orient(s, self.direction) for name, s in scores.items()}
+        finite = replace_nonfinite(oriented, self.nonfinite)
+        return normalize({n: check_scores(n, s) for n, s in finite.items()}, self.normalization)
 
     def smooth(self, scores: ArrayLike) -> np.ndarray:
-        """Return one video's scores smoothed with this protocol's filter."""
-        return smooth(scores, self.smoothing_sigma, self.smoothing_mode, self.smoothing_truncate)
+        """Return one video's scores smoothed with this protocol's filter(s), in turn."""
+        out = np.asarray(scores, dtype=np.float64).copy()
+        for sigma in self.sigmas:
+            out = smooth(out, sigma, self.smoothing_mode, self.smoothing_truncate)
+        return out
 
     def describe(self) -> str:
         """One sentence stating the protocol the reported numbers follow."""
-        top = (
-            "sys.float_info.max (AI-VAD reference code)"
-            if self.macro_padding is MacroPadding.FLOAT_MAX
-            else "the video's maximum score"
-        )
-        smoothing = (
-            f"each test video's frame scores smoothed with a 1-D Gaussian filter, "
-            f"sigma={self.smoothing_sigma:g} frames (scipy gaussian_filter1d, "
-            f"mode={self.smoothing_mode}, truncate={self.smoothing_truncate:g}); "
-            "the *_unsmoothed numbers use the raw frame scores"
-            if self.smoothing_sigma > 0
-            else "no temporal smoothing"
-        )
+        steps = []
+        if self.direction == "normality":
+            steps.append("scores negated (the input scores are normality scores)")
+        if self.nonfinite == "replace":
+            steps.append("+inf/-inf replaced by the largest/smallest finite score of all videos")
+        if self.normalization == "video_minmax":
+            steps.append("each video's scores min-max normalised to [0, 1]")
+        elif self.normalization == "global_rank":
+            steps.append("scores replaced by their rank over all frames / number of frames")
+        sigmas = self.sigmas
+        if not sigmas:
+            smoothing = "no temporal smoothing"
+        else:
+            filters = (
+                f"a 1-D Gaussian filter, sigma={sigmas[0]:g} frames"
+                if len(sigmas) == 1
+                else f"1-D Gaussian filters of sigma {self.sigma_text()} frames in turn"
+            )
+            smoothing = (
+                f"each test video's frame scores smoothed with {filters} (scipy "
+                f"gaussian_filter1d, mode={self.smoothing_mode}, "
+                f"truncate={self.smoothing_truncate:g}); the *_unsmoothed numbers use the "
+                "frame scores before smoothing"
+            )
+        steps.append(smoothing)
+        if self.macro is MacroAUC.PADDED:
+            macro = (
+                "macro AUC (padded) = mean of per-video ROC-AUCs, each video padded with a "
+                "normal frame ranked below and an anomalous frame ranked above all its frames "
+                "(AI-VAD's padding, order-only)"
+            )
+        else:
+            macro = (
+                "macro AUC (skip_single_class) = mean of the per-video ROC-AUCs of the videos "
+                "holding both classes; single-class videos left out"
+            )
         return (
             "Frame-level evaluation (MULDE / AI-VAD protocol): "
-            f"{smoothing}. Micro AUC, average precision and EER over all test frames "
-            "concatenated; macro AUC = mean of per-video ROC-AUCs, each video padded with a "
-            f"(label 0, score 0) frame first and a (label 1, score = {top}) frame last."
+            f"{'; '.join(steps)}. Micro AUC, average precision and EER over all test frames "
+            f"concatenated; {macro}."
         )
 
     def to_dict(self) -> dict[str, Any]:
+        sigma = self.smoothing_sigma
         return {
-            "smoothing_sigma": float(self.smoothing_sigma),
+            "direction": self.direction,
+            "nonfinite": self.nonfinite,
+            "normalization": self.normalization,
+            "smoothing_sigma": list(sigma) if isinstance(sigma, tuple) else float(sigma),
             "smoothing_mode": self.smoothing_mode,
             "smoothing_truncate": float(self.smoothing_truncate),
-            "macro_padding": self.macro_padding.value,
+            "macro": self.macro.value,
             "description": self.describe(),
         }
 
@@ -114,27 +292,49 @@ def compute_metrics(
     scores: Mapping[str, ArrayLike],
     labels: Mapping[str, ArrayLike],
     protocol: EvaluationProtocol | None = None,
+    *,
+    prepared: bool = False,
 ) -> dict[str, Any]:
-    """Return the metrics dict of raw per-video frame scores under `protocol`.
+    """Return the metrics dict of per-video frame scores under `protocol`.
 
-    Keys: micro_auc, macro_auc, average_precision, eer, per_video_auc (smoothed scores, the
-    protocol's headline numbers), the same with suffix `_unsmoothed` (raw scores), n_videos,
-    n_frames, n_anomalous_frames and `protocol` (EvaluationProtocol.to_dict()).
+    `scores` are raw scores, passed through `protocol.prepare` first, or, with
+    `prepared=True`, its output already. Keys: micro_auc, macro_auc, average_precision, eer,
+    per_video_auc (smoothed scores, the protocol's headline numbers), the same with suffix
+    `_unsmoothed` (prepared scores before smoothing), macro_definition (the `MacroAUC` value
+    both macro numbers follow), single_class_videos (left out of the macro AUC under
+    "skip_single_class", padded under "padded"), n_videos, n_frames, n_anomalous_frames,
+    warnings (sentences, e.g. when the micro AUC is below 0.5) and `protocol`
+    (EvaluationProtocol.to_dict()).
     """
     protocol = protocol or EvaluationProtocol()
-    raw = {name: check_scores(name, s) for name, s in scores.items()}
+    raw = (
+        {name: check_scores(name, s) for name, s in scores.items()}
+        if prepared
+        else protocol.prepare(scores)
+    )
     smoothed = {name: protocol.smooth(s) for name, s in raw.items()}
     out: dict[str, Any] = {}
     for suffix, sc in (("", smoothed), ("_unsmoothed", raw)):
-        macro, per_video = macro_auc(sc, labels, protocol.macro_padding)
+        macro, per_video = macro_auc(sc, labels, protocol.macro)
         out["micro_auc" + suffix] = micro_auc(sc, labels)
         out["macro_auc" + suffix] = macro
         out["average_precision" + suffix] = average_precision(sc, labels)
         out["eer" + suffix] = equal_error_rate(sc, labels)
         out["per_video_auc" + suffix] = per_video
+    out["macro_definition"] = protocol.macro.value
+    out["single_class_videos"] = single_class_videos({n: labels[n] for n in raw})
     n_anomalous = sum(int(np.count_nonzero(np.asarray(labels[n]))) for n in raw)
     out["n_videos"] = len(raw)
     out["n_frames"] = int(sum(s.size for s in raw.values()))
     out["n_anomalous_frames"] = n_anomalous
+    out["warnings"] = []
+    low = min(out["micro_auc"], out["micro_auc_unsmoothed"])
+    if low < 0.5:
+        out["warnings"].append(
+            f"micro AUC {low:.4f} is below 0.5: the scores rank normal frames above anomalous "
+            "ones; if higher scores mean more normal (normality, PSNR, regularity, "
+            "log-likelihood), evaluate with score direction 'normality' (--direction "
+            "normality)"
+        )
     out["protocol"] = protocol.to_dict()
     return out

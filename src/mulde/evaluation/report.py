@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mulde.evaluation.metrics import EvaluationError, check_labels, check_scores, micro_roc_curve
+from mulde.evaluation.metrics import EvaluationError, check_labels, micro_roc_curve
 from mulde.evaluation.plots import roc_png, video_png
 from mulde.evaluation.protocol import EvaluationProtocol, compute_metrics
 from mulde.io.atomic import write_bytes
@@ -160,8 +160,8 @@ def _plot_images(
     protocol: EvaluationProtocol,
 ) -> dict[str, bytes]:
     """Return {file name: PNG}: roc.png (when labelled) and one video_NNN_<name>.png per video."""
-    smoothed = protocol.smoothing_sigma > 0
-    score_label = f"smoothed (\u03c3={protocol.smoothing_sigma:g})" if smoothed else "score"
+    smoothed = protocol.smooths
+    score_label = f"smoothed (\u03c3={protocol.sigma_text()})" if smoothed else "score"
     images: dict[str, bytes] = {}
     labelled = {n: y for n, y in labels.items() if y is not None}
     if labelled:
@@ -200,46 +200,55 @@ def write_report(
     timings: Mapping[str, float] | None = None,
     title: str = "MULDE evaluation",
     snapshots: Mapping[str, Snapshot] | None = None,
+    metrics_only: bool = False,
 ) -> dict[str, Any]:
     """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
 
-    `scores`: {video: raw (unsmoothed) frame scores, higher = more anomalous}, in report
-    order. `labels`: {video: 0/1 per frame}, None or missing entries when unknown; metrics use
-    the labelled videos only, and with no labels at all only scores and plots are written.
-    `protocol` (default EvaluationProtocol()) sets smoothing and macro padding; `calibration`
-    ({stream: Calibration}) and `fusion` (a description) are recorded in metrics.json.
+    `scores`: {video: raw (unsmoothed) frame scores}, in report order; `protocol.prepare`
+    turns them into finite anomaly scores (direction, non-finite policy, normalisation, over
+    all videos given) before anything else. `labels`: {video: 0/1 per frame}, None or
+    missing entries when unknown; metrics use the labelled videos only, and with no labels
+    at all only scores and plots are written. `protocol` (default EvaluationProtocol()) sets
+    those steps, smoothing and the macro AUC definition; `calibration` ({stream:
+    Calibration}) and `fusion` (a description) are recorded in metrics.json.
 
     Writes into `out_dir` (created if needed): frame_scores.csv (columns video, frame (0-based),
-    label (empty when unknown), score (final, smoothed), score_unsmoothed), plots/roc.png,
-    plots/video_NNN_<name>.png, metrics.json and report.html (self-contained). frame_scores.csv
-    is written first, so it survives an EvaluationError raised by the metrics. `snapshots`
-    ({video: Snapshot}, in the order to show) add plots/snapshot_NNN_<name>.png and a section
-    "Most anomalous moments"; their frame, score and details go into metrics.json.
+    label (empty when unknown), score (final, smoothed), score_unsmoothed (prepared, before
+    smoothing; higher = more anomalous)), plots/roc.png, plots/video_NNN_<name>.png,
+    metrics.json and report.html (self-contained). frame_scores.csv is written first, so it
+    survives an EvaluationError raised by the metrics. `snapshots` ({video: Snapshot}, in the
+    order to show) add plots/snapshot_NNN_<name>.png and a section "Most anomalous moments";
+    their frame, score and details go into metrics.json.
+    `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks).
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "plots").mkdir(exist_ok=True)
+    if not metrics_only:
+        (out / "plots").mkdir(exist_ok=True)
 
     labels = labels or {}
     unknown = [n for n in labels if n not in scores]
     if unknown:
         raise EvaluationError(f"labels for video {unknown[0]!r} which has no scores")
-    raw = {name: check_scores(name, s) for name, s in scores.items()}
-    if not raw:
+    if not scores:
         raise EvaluationError("no videos to report (empty scores)")
+    raw = protocol.prepare(scores)
     y = {
         n: None if labels.get(n) is None else check_labels(n, labels[n], s.size)
         for n, s in raw.items()
     }
     final = {n: protocol.smooth(s) for n, s in raw.items()}
-    write_bytes(out / "frame_scores.csv", _frame_scores_csv(raw, final, y))
+    if not metrics_only:
+        write_bytes(out / "frame_scores.csv", _frame_scores_csv(raw, final, y))
 
     labelled = {n: v for n, v in y.items() if v is not None}
     result: dict[str, Any] = {"title": title, "labelled": bool(labelled)}
     if labelled:
-        result.update(compute_metrics({n: raw[n] for n in labelled}, labelled, protocol))
+        result.update(
+            compute_metrics({n: raw[n] for n in labelled}, labelled, protocol, prepared=True)
+        )
         result["unlabelled_videos"] = [n for n in raw if n not in labelled]
     else:
         result["note"] = NO_LABELS_NOTE
@@ -250,6 +259,15 @@ def write_report(
         None if calibration is None else {k: c.to_dict() for k, c in calibration.items()}
     )
     result["protocol"]["fusion"] = fusion
+    result["config"] = dict(config) if config is not None else None
+    result["seed"] = seed
+    result["versions"] = dict(versions) if versions is not None else library_versions()
+    if metrics_only:
+        result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
+        result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
+        write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
+        return json.loads(text)
 
     images = _plot_images(raw, final, y, result, protocol)
     snaps = {n: snap for n, snap in (snapshots or {}).items() if n in raw}
@@ -268,9 +286,6 @@ def write_report(
     if "roc.png" not in images:
         (out / "plots" / "roc.png").unlink(missing_ok=True)
 
-    result["config"] = dict(config) if config is not None else None
-    result["seed"] = seed
-    result["versions"] = dict(versions) if versions is not None else library_versions()
     result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
     result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
@@ -347,6 +362,8 @@ def _html(
     e = html.escape
     p = m["protocol"]
     sigma = p["smoothing_sigma"]
+    sigma = ", ".join(f"{s:g}" for s in (sigma if isinstance(sigma, list) else [sigma]))
+    macro_name = m.get("macro_definition", p.get("macro", ""))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -366,13 +383,13 @@ def _html(
         for k, v in cards:
             parts.append(
                 f'<div class="card"><div class="k">{k}</div><div class="v">{_pct(v)}</div>'
-                f'<div class="u">% &middot; smoothed (&sigma;={sigma:g})</div></div>'
+                f'<div class="u">% &middot; smoothed (&sigma;={sigma})</div></div>'
             )
         parts.append("</div><h2>Metrics</h2><table><tr><th>metric (%)</th>")
-        parts.append(f"<th>smoothed (&sigma;={sigma:g})</th><th>unsmoothed</th></tr>")
+        parts.append(f"<th>smoothed (&sigma;={sigma})</th><th>unsmoothed</th></tr>")
         for key, label in (
             ("micro_auc", "Micro AUC (ROC, all frames)"),
-            ("macro_auc", "Macro AUC (mean per-video ROC, padded)"),
+            ("macro_auc", f"Macro AUC (mean per-video ROC, {e(macro_name)})"),
             ("average_precision", "Average precision (micro)"),
             ("eer", "Equal error rate (micro)"),
         ):
@@ -383,6 +400,8 @@ def _html(
         parts.append("</table>")
     else:
         parts.append(f'<p class="note">{e(m["note"])}</p>')
+    for warning in m.get("warnings", []):
+        parts.append(f'<p class="note"><b>Warning:</b> {e(warning)}</p>')
     parts.append(f'<p class="proto"><b>Protocol.</b> {e(p["description"])}')
     if p.get("calibration"):
         cal = "; ".join(
@@ -401,17 +420,18 @@ def _html(
         )
         parts.append(
             "<table><tr><th>video</th><th>frames</th><th>anomalous</th>"
-            "<th>AUC % (padded)</th><th>unsmoothed</th></tr>"
+            f"<th>AUC % ({e(macro_name)})</th><th>unsmoothed</th></tr>"
         )
-        for name, auc in m["per_video_auc"].items():
+        for name in (n for n in raw if labels[n] is not None):
+            auc = m["per_video_auc"].get(name)
             y = labels[name]
-            width = max(0.0, min(1.0, auc)) * 60
+            width = 0.0 if auc is None else max(0.0, min(1.0, auc)) * 60
             parts.append(
                 f"<tr><td>{e(name)}</td><td class='n'>{raw[name].size}</td>"
                 f"<td class='n'>{int(np.count_nonzero(y))}</td>"
                 f"<td class='n'><span class='bar' style='width:{width:.0f}px'></span>"
                 f"{_pct(auc)}</td>"
-                f"<td class='n'>{_pct(m['per_video_auc_unsmoothed'][name])}</td></tr>"
+                f"<td class='n'>{_pct(m['per_video_auc_unsmoothed'].get(name))}</td></tr>"
             )
         parts.append("</table></div>")
     parts.append('<h2>Scores per video</h2><div class="grid">')

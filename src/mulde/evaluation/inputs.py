@@ -1,0 +1,387 @@
+"""Reading any method's frame scores and aligning them with the test frames of a dataset.
+
+Score files (`read_scores`, `format=`):
+
+- "csv": columns `video,frame,score[,label]` (any order, extra columns ignored), frames of
+  each video listed 0..n-1 in order; a mulde report's `frame_scores.csv` has the columns
+  `score` (smoothed) and `score_unsmoothed` (`column=`, see `read_frame_scores`).
+- "folder": one file per video, the video's name being the file stem: `.npy` (a 1-D array),
+  `.npz` (its only array, or the array named `key`) or `.txt` (numbers separated by
+  whitespace, commas or line breaks; `#` starts a comment).
+- "npz": one `.npz` holding one 1-D array per video, keyed by the video's name.
+- "array": one 1-D array with the scores of all test videos concatenated in the dataset's
+  test order (`.npy`, `.txt`, or `.npz` with its only array or `key`); split by
+  `split_array` with the frame counts of the ground truth.
+- "auto" (default): a folder -> "folder", `.csv` -> "csv", `.npz` -> "npz", `.npy`/`.txt`
+  -> "array".
+
+Frame alignment (`FrameAlignment`): a method may score only some frames (future-frame
+prediction skips the first frames, clip models skip both ends) or one score per segment of
+frames. Score j of a video of n frames belongs to frames
+`frame_offset + j * frames_per_score` ... `frame_offset + (j + 1) * frames_per_score - 1`,
+and the scores cover frames `frame_offset` .. `n - end_offset - 1`. With
+m = n - frame_offset - end_offset scored frames a video must have ceil(m / frames_per_score)
+scores (the last segment may be partial) or floor(m / frames_per_score) (a last partial
+segment without a score); anything else is an error naming the video and both counts.
+Frames without a score are left out of the evaluation (`unscored="drop"`, as the
+evaluation code of future-frame prediction does with its first frames) or take the score
+of the nearest scored frame (`unscored="edge"`).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mulde.evaluation.metrics import EvaluationError
+
+SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
+UNSCORED_POLICIES = ("drop", "edge")
+_SUFFIXES = (".npy", ".npz", ".txt")
+_SPLIT = re.compile(r"[,\s]+")
+
+
+@dataclass
+class ScoreFile:
+    """Scores as read from a file: per video (`videos`) or one concatenated `array`.
+
+    `labels` holds the CSV's `label` column per video (None per video without it, None for
+    other formats). `column` is the CSV column read (None for other formats).
+    """
+
+    path: Path
+    format: str
+    videos: dict[str, np.ndarray] | None = None
+    array: np.ndarray | None = None
+    labels: dict[str, np.ndarray | None] | None = None
+    column: str | None = None
+
+
+def _vector(values: Any, where: str) -> np.ndarray:
+    """Return a 1-D float64 vector of scores, or raise naming `where`."""
+    a = np.asarray(values)
+    if a.dtype == object:
+        raise EvaluationError(f"{where}: an object array (pickled data is not read); save "
+                              "the scores as a numeric array")
+    if a.dtype.kind not in "biuf":
+        raise EvaluationError(f"{where}: scores must be numbers, got dtype {a.dtype}")
+    if a.ndim != 1:
+        squeezed = a.squeeze()
+        if squeezed.ndim == 0:
+            squeezed = squeezed.reshape(1)
+        if squeezed.ndim != 1:
+            raise EvaluationError(f"{where}: scores must be a 1-D array, got shape {a.shape}")
+        a = squeezed
+    if a.size == 0:
+        raise EvaluationError(f"{where}: no scores (empty array)")
+    return a.astype(np.float64)
+
+
+def _read_txt(path: Path) -> np.ndarray:
+    values: list[float] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise EvaluationError(f"{path}: not a text file of numbers ({error})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        for token in _SPLIT.split(line.split("#", 1)[0].strip()):
+            if not token:
+                continue
+            try:
+                values.append(float(token))
+            except ValueError:
+                raise EvaluationError(
+                    f"{path}, line {number}: {token!r} is not a number"
+                ) from None
+    return _vector(np.asarray(values, dtype=np.float64), str(path))
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise EvaluationError(f"{path}: cannot read NumPy array ({error})") from None
+    return _vector(values, str(path))
+
+
+def _open_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as error:
+        raise EvaluationError(f"{path}: cannot read .npz ({error}; pickled data is not "
+                              "read)") from None
+    except (OSError, EOFError) as error:
+        raise EvaluationError(f"{path}: not a readable .npz file ({error})") from None
+
+
+def _one_array(path: Path, key: str | None) -> np.ndarray:
+    """The array named `key` of an .npz, or its only array."""
+    arrays = _open_npz(path)
+    if key is not None:
+        if key not in arrays:
+            raise EvaluationError(f"{path}: no array {key!r} (it holds {sorted(arrays)})")
+        return _vector(arrays[key], f"{path}, array {key!r}")
+    if len(arrays) != 1:
+        raise EvaluationError(
+            f"{path}: holds {len(arrays)} arrays {sorted(arrays)[:5]}; name one with key= "
+            "(--key), or read it as one array per video (format npz)"
+        )
+    (name, values), = arrays.items()
+    return _vector(values, f"{path}, array {name!r}")
+
+
+def _read_array_file(path: Path, key: str | None) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return _load_npy(path)
+    if suffix == ".npz":
+        return _one_array(path, key)
+    return _read_txt(path)  # .txt, or any other name given with an explicit format
+
+
+def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise EvaluationError(f"{folder}: no score files (.npy, .npz or .txt, one per video)")
+    out: dict[str, np.ndarray] = {}
+    seen: dict[str, Path] = {}
+    for path in files:
+        name = path.stem
+        if name in seen:
+            raise EvaluationError(f"{folder}: two score files for video {name!r}: "
+                                  f"{seen[name].name}, {path.name}")
+        seen[name] = path
+        out[name] = _read_array_file(path, key)
+    return out
+
+
+def _csv_columns(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return [c.strip() for c in next(csv.reader(fh), [])]
+    except UnicodeDecodeError as error:
+        raise EvaluationError(f"{path}: not a UTF-8 CSV file ({error})") from None
+
+
+def detect_format(path: Path) -> str:
+    """The format "auto" picks for `path` (see the module docstring)."""
+    if path.is_dir():
+        return "folder"
+    suffix = path.suffix.lower()
+    formats = {".csv": "csv", ".npz": "npz", ".npy": "array", ".txt": "array"}
+    if suffix not in formats:
+        raise EvaluationError(
+            f"{path}: cannot tell the score format from the suffix {suffix!r}; expected a "
+            "folder, .csv, .npz, .npy or .txt (or name the format)"
+        )
+    return formats[suffix]
+
+
+def read_scores(
+    path: str | Path, *, format: str = "auto", column: str = "auto", key: str | None = None
+) -> ScoreFile:
+    """Read a score file or folder in `format` (see the module docstring).
+
+    `column` (CSV only): "score", "score_unsmoothed", or "auto": `score_unsmoothed` when the
+    file has it (a mulde report, whose `score` column is already smoothed), else `score`.
+    `key`: the array to read from an `.npz` holding several ("folder" and "array").
+    Raises `EvaluationError` naming the file (and row, line or array) at fault.
+    """
+    from mulde.evaluation.report import read_frame_scores
+
+    path = Path(path)
+    if format not in SCORE_FORMATS:
+        raise EvaluationError(f"score format {format!r} is not one of {SCORE_FORMATS}")
+    if not path.exists():
+        raise EvaluationError(f"{path}: score file not found")
+    fmt = detect_format(path) if format == "auto" else format
+    if fmt == "folder" and not path.is_dir():
+        raise EvaluationError(f"{path}: format folder needs a folder of per-video files")
+    if fmt != "folder" and path.is_dir():
+        raise EvaluationError(f"{path}: a folder; use format folder (one file per video)")
+    if fmt == "csv":
+        if column not in ("auto", "score", "score_unsmoothed"):
+            raise EvaluationError(
+                f"column must be auto, score or score_unsmoothed, got {column!r}")
+        if column == "auto":
+            column = ("score_unsmoothed" if "score_unsmoothed" in _csv_columns(path)
+                      else "score")
+        try:
+            scores, labels = read_frame_scores(path, column=column)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise EvaluationError(f"{path}: not a readable CSV file ({error})") from None
+        if not scores:
+            raise EvaluationError(f"{path}: no score rows")
+        return ScoreFile(path, fmt, videos=scores, labels=labels, column=column)
+    if fmt == "folder":
+        return ScoreFile(path, fmt, videos=_read_folder(path, key))
+    if fmt == "npz":
+        arrays = _open_npz(path)
+        if not arrays:
+            raise EvaluationError(f"{path}: no arrays")
+        return ScoreFile(path, fmt, videos={
+            name: _vector(values, f"{path}, video {name!r}") for name, values in arrays.items()
+        })
+    return ScoreFile(path, fmt, array=_read_array_file(path, key))
+
+
+class _Truth(Protocol):
+    """What alignment needs of a video's ground truth (`mulde.datasets.VideoTruth`)."""
+
+    @property
+    def n_frames(self) -> int | None: ...
+
+    def to_labels(self, n_frames: int | None = None) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class FrameAlignment:
+    """Which frames a video's scores belong to (see the module docstring for the rule).
+
+    frame_offset: 0-based frame of the first score (frames before it have none).
+    end_offset: number of frames at the end of each video without a score.
+    frames_per_score: consecutive frames each score covers (1: one score per frame).
+    unscored: "drop" (frames without a score are left out) or "edge" (they take the score
+    of the nearest scored frame).
+    """
+
+    frame_offset: int = 0
+    end_offset: int = 0
+    frames_per_score: int = 1
+    unscored: str = "drop"
+
+    def __post_init__(self) -> None:
+        for name in ("frame_offset", "end_offset"):
+            if int(getattr(self, name)) < 0:
+                raise EvaluationError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.frames_per_score < 1:
+            raise EvaluationError(f"frames_per_score must be >= 1, got {self.frames_per_score}")
+        if self.unscored not in UNSCORED_POLICIES:
+            raise EvaluationError(
+                f"unscored-frame policy {self.unscored!r} is not one of {UNSCORED_POLICIES}")
+
+    @property
+    def is_identity(self) -> bool:
+        """One score per frame from frame 0 to the last."""
+        return (self.frame_offset, self.end_offset, self.frames_per_score) == (0, 0, 1)
+
+    def describe(self) -> str:
+        """The rule as text, for error messages and metrics.json."""
+        per = self.frames_per_score
+        return (f"frame offset {self.frame_offset}, end offset {self.end_offset}, "
+                f"{per} frame{'s' if per > 1 else ''} per score")
+
+    def expected(self, n_frames: int) -> tuple[int, int]:
+        """(floor, ceil) numbers of scores a video of `n_frames` frames may have."""
+        m = n_frames - self.frame_offset - self.end_offset
+        if m < 1:
+            return (0, 0)
+        return m // self.frames_per_score, math.ceil(m / self.frames_per_score)
+
+    def _expected_text(self, n_frames: int) -> str:
+        low, high = self.expected(n_frames)
+        return str(high) if low == high else f"{high} or {low}"
+
+    def to_frames(
+        self, name: str, scores: np.ndarray, n_frames: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (one score per frame, mask of the frames a score covers), both of length
+        `n_frames`; frames no score covers hold the nearest score ("edge") or NaN ("drop").
+        Raises `EvaluationError` naming the video when the count does not fit the rule."""
+        low, high = self.expected(n_frames)
+        if high == 0 or scores.size not in (low, high):
+            raise EvaluationError(
+                f"video {name!r}: the ground truth has {n_frames} frames, so "
+                f"{self._expected_text(n_frames) if high else 'at least 1'} scores are "
+                f"expected ({self.describe()}); found {scores.size}"
+            )
+        frames = np.full(n_frames, np.nan)
+        covered = np.zeros(n_frames, dtype=bool)
+        start = self.frame_offset
+        stop = min(start + scores.size * self.frames_per_score, n_frames - self.end_offset)
+        frames[start:stop] = np.repeat(scores, self.frames_per_score)[: stop - start]
+        covered[start:stop] = True
+        if self.unscored == "edge":
+            frames[:start] = scores[0]
+            frames[stop:] = scores[-1]
+        return frames, covered
+
+    def split_array(
+        self, array: np.ndarray, frame_counts: Mapping[str, int], where: str = "array"
+    ) -> dict[str, np.ndarray]:
+        """Split one concatenated array into per-video scores, in `frame_counts` order.
+
+        Every video has ceil(m / frames_per_score) scores, or, when the total says so,
+        floor(m / frames_per_score) (m = frames - offsets); else `EvaluationError` giving
+        both totals.
+        """
+        ranges = {name: self.expected(n) for name, n in frame_counts.items()}
+        empty = [name for name, (_, high) in ranges.items() if high == 0]
+        if empty:
+            raise EvaluationError(
+                f"video {empty[0]!r} has no frame left to score ({self.describe()})")
+        ceil_total = sum(high for _, high in ranges.values())
+        floor_total = sum(low for low, _ in ranges.values())
+        if array.size == ceil_total:
+            counts = [high for _, high in ranges.values()]
+        elif array.size == floor_total:
+            counts = [low for low, _ in ranges.values()]
+        else:
+            need = str(ceil_total) if ceil_total == floor_total else (
+                f"{ceil_total} (last partial segments scored) or {floor_total}")
+            raise EvaluationError(
+                f"{where}: {array.size} scores, but the {len(frame_counts)} test videos "
+                f"({sum(frame_counts.values())} frames; {self.describe()}) need {need}")
+        parts = np.split(array, np.cumsum(counts)[:-1])
+        return dict(zip(frame_counts, parts, strict=True))
+
+
+def align(
+    scores: Mapping[str, np.ndarray],
+    truth: Mapping[str, _Truth],
+    alignment: FrameAlignment | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """Return (frame scores, frame labels, info) of the scored videos under `alignment`.
+
+    `truth[name]` gives the frame count (`n_frames`) and labels (`to_labels`). A video whose
+    ground truth states ranges only takes its frame count from the scores (then the
+    alignment must be the identity). Frames without a score are dropped ("drop") from
+    scores and labels alike, or filled ("edge"). info: n_unscored_frames (per video, only
+    those with any), frames_from_scores (videos whose frame count came from the scores).
+    """
+    alignment = alignment or FrameAlignment()
+    out_scores: dict[str, np.ndarray] = {}
+    out_labels: dict[str, np.ndarray] = {}
+    unscored: dict[str, int] = {}
+    from_scores: list[str] = []
+    for name, s in scores.items():
+        t = truth[name]
+        n = t.n_frames
+        if n is None:
+            if not alignment.is_identity:
+                raise EvaluationError(
+                    f"video {name!r}: its ground truth states anomalous ranges only, not the "
+                    f"frame count, so the scores must be one per frame ({alignment.describe()} "
+                    "needs the count)"
+                )
+            n = s.size
+            from_scores.append(name)
+        y = np.asarray(t.to_labels(n))
+        frames, covered = alignment.to_frames(name, np.asarray(s, dtype=np.float64), n)
+        keep = covered if alignment.unscored == "drop" else np.ones(n, dtype=bool)
+        if not covered.all():
+            unscored[name] = int(np.count_nonzero(~covered))
+        out_scores[name] = frames[keep]
+        out_labels[name] = y[keep]
+    return out_scores, out_labels, {
+        "n_unscored_frames": unscored, "frames_from_scores": from_scores}
+

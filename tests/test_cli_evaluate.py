@@ -1,0 +1,401 @@
+"""`mulde evaluate` on any method's scores: formats, alignment, direction, non-finite scores,
+normalisation, smoothing, macro definitions, output volume; hand-computed values, and the
+published ShanghaiTech scores of ../shared/data reproduced."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes import REPO, data_dir
+
+from mulde.cli import build_parser, main
+from mulde.evaluation import EvaluationError
+from mulde.evaluation.inputs import FrameAlignment, read_scores
+
+# A tiny ShanghaiTech ground truth (the official .npy masks, no videos):
+# A = 01_0001 [0, 0, 1, 1], B = 01_0002 [0, 1, 0]
+LABELS = {"01_0001": [0, 0, 1, 1], "01_0002": [0, 1, 0]}
+# scores A [1, 2, 4, 3], B [0, 1.5, 2]: positives {4, 3, 1.5}, negatives {1, 2, 0, 2};
+# 4 and 3 beat all four, 1.5 beats 1 and 0: micro AUC = (4 + 4 + 2) / 12 = 5/6.
+# padded macro: A (4 + 2 + 2 + 1) / (3 * 3) = 1, B (1 + 1 + 2 + 1) / (2 * 3) = 5/6 -> 11/12;
+# skip_single_class: A 1, B 1/2 -> 3/4. AP: ranked 4+ 3+ 2- 2- 1.5+ 1- 0-, precision at the
+# positives 1, 1, 3/5 -> (1 + 1 + 0.6) / 3.
+SCORES = {"01_0001": [1.0, 2.0, 4.0, 3.0], "01_0002": [0.0, 1.5, 2.0]}
+MICRO, MACRO, MACRO_SKIP, AP = 5 / 6, 11 / 12, 3 / 4, 2.6 / 3
+
+
+@pytest.fixture
+def gt(tmp_path):
+    masks = tmp_path / "sht" / "test_frame_mask"
+    masks.mkdir(parents=True)
+    for name, y in LABELS.items():
+        np.save(masks / f"{name}.npy", np.array(y))
+    return tmp_path / "sht"
+
+
+def _run(tmp_path, capsys, scores, *options, gt_root=None, out="r"):
+    """Run `mulde evaluate`; return (exit code, metrics.json or None, stdout, stderr)."""
+    argv = ["evaluate", str(scores), "--out", str(tmp_path / out), "--smoothing-sigma", "0",
+            "--metrics-only", *options]
+    if gt_root is not None:
+        argv += ["--dataset", "shanghaitech", "--root", str(gt_root)]
+    code = main(argv)
+    captured = capsys.readouterr()
+    path = tmp_path / out / "metrics.json"
+    metrics = json.loads(path.read_text()) if code == 0 and path.exists() else None
+    return code, metrics, captured.out, captured.err
+
+
+def _csv(path: Path, scores: dict, labels: dict | None = None) -> Path:
+    rows = ["video,frame,score" + (",label" if labels else "")]
+    for name, s in scores.items():
+        for i, v in enumerate(s):
+            rows.append(f"{name},{i},{v!r}" + (f",{labels[name][i]}" if labels else ""))
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _hand_values(m: dict) -> None:
+    assert m["micro_auc"] == pytest.approx(MICRO)
+    assert m["macro_auc"] == pytest.approx(MACRO)
+    assert m["average_precision"] == pytest.approx(AP)
+    assert m["macro_definition"] == "padded"
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+def test_every_input_format_gives_the_hand_computed_metrics(tmp_path, gt, capsys):
+    d = tmp_path
+    _csv(d / "s.csv", SCORES)
+    (d / "npy").mkdir()
+    (d / "mixed").mkdir()
+    for name, s in SCORES.items():
+        np.save(d / "npy" / f"{name}.npy", np.array(s))
+    np.savez(d / "mixed" / "01_0001.npz", scores=np.array(SCORES["01_0001"]))
+    (d / "mixed" / "01_0002.txt").write_text("0.0, 1.5\n2.0  # last frame\n")
+    np.savez(d / "all.npz", **{n: np.array(s) for n, s in SCORES.items()})
+    flat = np.concatenate([SCORES["01_0001"], SCORES["01_0002"]])  # the dataset's order
+    np.save(d / "all.npy", flat)
+    (d / "all.txt").write_text("\n".join(map(str, flat)))
+    np.savez(d / "one.npz", frame_scores=flat)
+    cases = [("s.csv", "csv"), ("npy", "folder"), ("mixed", "folder"), ("all.npz", "npz"),
+             ("all.npy", "array"), ("all.txt", "array")]
+    for i, (path, fmt) in enumerate(cases):
+        code, m, out, err = _run(d, capsys, d / path, gt_root=gt, out=f"r{i}")
+        assert code == 0, (path, err)
+        _hand_values(m)
+        assert m["config"]["format"] == fmt and m["n_frames"] == 7
+    code, m, _, err = _run(d, capsys, d / "one.npz", "--format", "array", gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+
+
+def test_csv_labels_without_dataset_and_the_column_used_is_said(tmp_path, capsys):
+    path = _csv(tmp_path / "s.csv", SCORES, LABELS)
+    code, m, out, _ = _run(tmp_path, capsys, path)
+    assert code == 0
+    _hand_values(m)
+    assert "scores: column score of" in out and "no score_unsmoothed column" in out
+    assert m["config"]["column"] == "score"
+    # a mulde report's CSV: auto reads score_unsmoothed and says why
+    main(["evaluate", str(path), "--out", str(tmp_path / "full"), "--smoothing-sigma", "2"])
+    capsys.readouterr()
+    code, m, out, _ = _run(tmp_path, capsys, tmp_path / "full" / "frame_scores.csv", out="again")
+    assert "column score_unsmoothed" in out and "a mulde report" in out
+    assert m["micro_auc"] == pytest.approx(MICRO)
+    code, _, out, _ = _run(tmp_path, capsys, tmp_path / "full" / "frame_scores.csv",
+                           "--column", "score", out="smoothed")
+    assert code == 0 and "column score of" in out
+
+
+def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_report(
+        tmp_path, gt, capsys):
+    path = _csv(tmp_path / "s.csv", SCORES)
+    code, m, out, _ = _run(tmp_path, capsys, path, gt_root=gt)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["metrics.json"]
+    # AP and EER are printed beside the AUCs
+    printed = json.loads(out[out.index("{"):out.rindex("}") + 1])
+    assert {"micro_auc", "macro_auc", "average_precision", "eer"} <= set(printed)
+    assert printed["average_precision"] == pytest.approx(AP)
+    assert main(["evaluate", str(path), "--out", str(tmp_path / "full"), "--dataset",
+                 "shanghaitech", "--root", str(gt)]) == 0
+    assert {"metrics.json", "report.html", "frame_scores.csv", "plots"} <= {
+        p.name for p in (tmp_path / "full").iterdir()}
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def test_frame_offset_drop_and_edge_hand_computed(tmp_path, gt, capsys):
+    # scores of frames 2.. only: A [4, 3] (frames 2, 3), B [2] (frame 2)
+    np.savez(tmp_path / "s.npz", **{"01_0001": [4.0, 3.0], "01_0002": [2.0]})
+    code, m, out, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--frame-offset", "2",
+                             gt_root=gt)
+    assert code == 0, err
+    # drop: frames A2 (1), A3 (1), B2 (0) with 4, 3, 2 -> AUC 1
+    assert m["micro_auc"] == 1.0 and m["n_frames"] == 3
+    assert m["config"]["alignment"]["n_unscored_frames"] == {"01_0001": 2, "01_0002": 2}
+    assert "4 frame(s) without a score" in out and "left out" in out
+    # edge: A [4, 4, 4, 3], B [2, 2, 2]: positives {4, 3, 2} vs negatives {4, 4, 2, 2}:
+    # (0.5 + 0.5 + 1 + 1) + (0 + 0 + 1 + 1) + (0 + 0 + 0.5 + 0.5) = 6 of 12
+    code, m, out, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--frame-offset", "2",
+                           "--unscored", "edge", gt_root=gt, out="edge")
+    assert m["micro_auc"] == pytest.approx(0.5) and m["n_frames"] == 7
+    assert "given the nearest score" in out
+
+
+def test_end_offset_and_frames_per_score_hand_computed(tmp_path, gt, capsys):
+    # 2 frames per score: A 4 frames -> 2 scores; B 3 frames -> 2 (last partial segment)
+    np.savez(tmp_path / "s.npz", **{"01_0001": [1.0, 5.0], "01_0002": [0.0, 3.0]})
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--frames-per-score", "2",
+                           gt_root=gt)
+    assert code == 0, err
+    # A [1, 1, 5, 5], B [0, 0, 3]: positives {5, 5, 0} vs negatives {1, 1, 0, 3}:
+    # 4 + 4 + 0.5 = 8.5 of 12
+    assert m["micro_auc"] == pytest.approx(8.5 / 12)
+    # the concatenated array: B may also have floor(3 / 2) = 1 score (frame 2 unscored)
+    np.save(tmp_path / "flat.npy", np.array([1.0, 5.0, 0.0]))
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "flat.npy", "--frames-per-score", "2",
+                           gt_root=gt, out="flat")
+    assert code == 0, err
+    # A [1, 1, 5, 5], B [0, 0] (frame 2 dropped): positives {5, 5, 0} vs {1, 1, 0}: 3+3+0.5
+    assert m["micro_auc"] == pytest.approx(6.5 / 9) and m["n_frames"] == 6
+    # end offset 1: A scores frames 0..2, B frames 0..1
+    np.savez(tmp_path / "e.npz", **{"01_0001": [1.0, 2.0, 4.0], "01_0002": [0.0, 1.5]})
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "e.npz", "--end-offset", "1",
+                           gt_root=gt, out="end")
+    # positives {4, 1.5} vs negatives {1, 2, 0}: 3 + 2 = 5 of 6
+    assert code == 0 and m["micro_auc"] == pytest.approx(5 / 6) and m["n_frames"] == 5
+
+
+def test_length_mismatch_names_the_video_and_both_counts(tmp_path, gt, capsys):
+    np.savez(tmp_path / "s.npz", **{"01_0001": [1.0, 2.0, 4.0], "01_0002": [0.0, 1.5, 2.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)
+    assert code == 2
+    assert ("video '01_0001': the ground truth has 4 frames, so 4 scores are expected (frame "
+            "offset 0, end offset 0, 1 frame per score); found 3") in err
+    assert err.count("\n") == 1  # one line
+    np.save(tmp_path / "flat.npy", np.zeros(8))
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "flat.npy", gt_root=gt)
+    assert "8 scores, but the 2 test videos (7 frames; frame offset 0" in err and "need 7" in err
+    with pytest.raises(EvaluationError, match="so 2 or 1 scores are expected"):
+        FrameAlignment(frames_per_score=2).to_frames("v", np.zeros(3), 3)
+
+
+def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
+    np.savez(tmp_path / "s.npz", **{"01_0001": SCORES["01_0001"], "01_0099": [1.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)
+    assert code == 2 and "1 video(s) are not test videos of shanghaitech: 01_0099" in err
+    np.savez(tmp_path / "a.npz", **{"01_0001": SCORES["01_0001"]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "a.npz", gt_root=gt)
+    assert code == 2 and "no scores for 1 of the 2 test videos of shanghaitech: 01_0002" in err
+    assert "--partial" in err
+    code, m, _, _ = _run(tmp_path, capsys, tmp_path / "a.npz", "--partial", gt_root=gt)
+    assert code == 0 and m["n_videos"] == 1 and m["micro_auc"] == 1.0
+    assert m["config"]["videos_without_scores"] == ["01_0002"]
+
+
+def test_option_combinations_that_cannot_work_are_one_line_errors(tmp_path, gt, capsys):
+    np.save(tmp_path / "flat.npy", np.zeros(7))
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "flat.npy")
+    assert code == 2 and "one array of all frames needs --dataset and --root" in err
+    assert main(["evaluate", str(tmp_path / "flat.npy"), "--out", str(tmp_path / "x"),
+                 "--dataset", "shanghaitech"]) == 2
+    assert "--dataset and --root go together" in capsys.readouterr().err
+    path = _csv(tmp_path / "s.csv", SCORES, LABELS)
+    code, _, _, err = _run(tmp_path, capsys, path, "--frame-offset", "1")
+    assert code == 2 and "--frame-offset, --end-offset and --frames-per-score need" in err
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "flat.npy", "--column", "score",
+                           gt_root=gt)
+    assert code == 2 and "--column applies to CSV score files" in err
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "nope.npy", gt_root=gt)
+    assert code == 2 and "nope.npy: score file not found" in err
+    (tmp_path / "bad.txt").write_text("1.0\n2.0 x\n")
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "bad.txt", gt_root=gt)
+    assert code == 2 and "bad.txt, line 2: 'x' is not a number" in err
+
+
+def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path, capsys):
+    ann = tmp_path / "ucf" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    ann.parent.mkdir()
+    ann.write_text("Abuse028_x264.mp4 Abuse 2 3 -1 -1\nNormal_Videos_003_x264.mp4 Normal "
+                   "-1 -1 -1 -1\n")
+    np.savez(tmp_path / "s.npz", Abuse028_x264=[0.0, 3.0, 2.0, 1.0],
+             Normal_Videos_003_x264=[1.5, 0.5])
+    code = main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "r"),
+                 "--dataset", "ucf_crime", "--root", str(ann.parent), "--smoothing-sigma", "0",
+                 "--metrics-only"])
+    assert code == 0, capsys.readouterr().err
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    # labels [0, 1, 1, 0] and [0, 0]: positives {3, 2} vs negatives {0, 1, 1.5, 0.5}: 8 of 8
+    assert m["micro_auc"] == 1.0 and m["n_frames"] == 6
+    assert m["config"]["alignment"]["frames_from_scores"] == ["Abuse028_x264",
+                                                              "Normal_Videos_003_x264"]
+    assert m["protocol"]["smoothing_sigma"] == 0.0
+    np.save(tmp_path / "flat.npy", np.zeros(6))
+    assert main(["evaluate", str(tmp_path / "flat.npy"), "--out", str(tmp_path / "r2"),
+                 "--dataset", "ucf_crime", "--root", str(ann.parent)]) == 2
+    assert "states ranges only for 2 video(s)" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- protocol
+
+
+def test_direction_normality_and_the_warning_below_one_half(tmp_path, gt, capsys):
+    np.savez(tmp_path / "n.npz", **{n: -np.array(s) for n, s in SCORES.items()})
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "n.npz", gt_root=gt)
+    assert m["micro_auc"] == pytest.approx(1 - MICRO)
+    assert "mulde: warning: micro AUC 0.1667 is below 0.5" in err and "--direction" in err
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "n.npz", "--direction", "normality",
+                           gt_root=gt, out="fixed")
+    _hand_values(m)
+    assert err == "" and m["protocol"]["direction"] == "normality"
+
+
+def test_nonfinite_error_and_replace_hand_computed(tmp_path, gt, capsys):
+    # A [1, 2, inf, 3], B [-inf, 1.5, 2]: replace -> A [1, 2, 3, 3], B [1, 1.5, 2]
+    np.savez(tmp_path / "s.npz", **{"01_0001": [1.0, 2.0, np.inf, 3.0],
+                                    "01_0002": [-np.inf, 1.5, 2.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)
+    assert code == 2 and "video '01_0001': score of frame 2 is inf" in err
+    assert "--nonfinite replace" in err
+    code, m, _, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--nonfinite", "replace",
+                         gt_root=gt)
+    # positives {3, 3, 1.5} vs negatives {1, 2, 1, 2}: 4 + 4 + 2 = 10 of 12
+    assert m["micro_auc"] == pytest.approx(10 / 12) and m["protocol"]["nonfinite"] == "replace"
+    np.savez(tmp_path / "nan.npz", **{"01_0001": [1.0, np.nan, 2.0, 3.0],
+                                      "01_0002": [0.0, 1.5, 2.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "nan.npz", "--nonfinite", "replace",
+                           gt_root=gt)
+    assert code == 2 and "video '01_0001': score of frame 1 is NaN" in err
+
+
+def test_normalize_options_hand_computed(tmp_path, gt, capsys):
+    np.savez(tmp_path / "s.npz", **SCORES)
+    # video_minmax: A [0, 1/3, 1, 2/3], B [0, 0.75, 1]; positives {1, 2/3, 0.75} vs negatives
+    # {0, 1/3, 0, 1}: 3.5 + 3 + 3 = 9.5 of 12
+    code, m, _, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--normalize", "video_minmax",
+                         gt_root=gt)
+    assert m["micro_auc"] == pytest.approx(9.5 / 12)
+    assert m["protocol"]["normalization"] == "video_minmax"
+    # global_rank keeps the order: unsmoothed metrics as raw
+    code, m, _, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--normalize", "global_rank",
+                         gt_root=gt, out="rank")
+    _hand_values(m)
+
+
+def test_smoothing_options_and_macro_definition_are_recorded(tmp_path, gt, capsys):
+    np.savez(tmp_path / "s.npz", **SCORES)
+    code, m, _, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--smoothing-sigma", "1", "2",
+                         "--smoothing-mode", "nearest", "--smoothing-truncate", "2",
+                         "--macro", "skip_single_class", gt_root=gt)
+    p = m["protocol"]
+    assert (p["smoothing_sigma"], p["smoothing_mode"], p["smoothing_truncate"]) == (
+        [1.0, 2.0], "nearest", 2.0)
+    assert p["macro"] == m["macro_definition"] == "skip_single_class"
+    assert "sigma 1, 2 frames in turn" in p["description"]
+    assert m["macro_auc_unsmoothed"] == pytest.approx(MACRO_SKIP)
+    # the default sigma is the dataset's protocol value (7 for ShanghaiTech)
+    assert main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "d"),
+                 "--dataset", "shanghaitech", "--root", str(gt), "--metrics-only"]) == 0
+    assert json.loads((tmp_path / "d" / "metrics.json").read_text())["protocol"][
+        "smoothing_sigma"] == 7.0
+
+
+def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
+    np.save(tmp_path / "obj.npy", np.array([np.zeros(2), np.zeros(3)], dtype=object),
+            allow_pickle=True)
+    with pytest.raises(EvaluationError, match="obj.npy: cannot read NumPy array"):
+        read_scores(tmp_path / "obj.npy")
+    np.savez(tmp_path / "two.npz", a=np.zeros(2), b=np.zeros(2))
+    with pytest.raises(EvaluationError, match=r"holds 2 arrays.*\(--key\)"):
+        read_scores(tmp_path / "two.npz", format="array")
+    assert read_scores(tmp_path / "two.npz", format="array", key="b").array.tolist() == [0, 0]
+    np.save(tmp_path / "m.npy", np.zeros((3, 2)))
+    with pytest.raises(EvaluationError, match=r"m.npy: scores must be a 1-D array"):
+        read_scores(tmp_path / "m.npy")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(EvaluationError, match="empty.npy: cannot read NumPy array"):
+        read_scores(tmp_path / "empty.npy")
+    (tmp_path / "bin.csv").write_bytes(b"video,frame,score\n\xff\xfe,0,1\n")
+    with pytest.raises(EvaluationError, match="bin.csv: not a UTF-8 CSV file"):
+        read_scores(tmp_path / "bin.csv")
+    with pytest.raises(EvaluationError, match="bin.csv: not a readable CSV file"):
+        read_scores(tmp_path / "bin.csv", column="score")
+    (tmp_path / "s.bak").write_text("1\n")
+    with pytest.raises(EvaluationError, match="cannot tell the score format from the suffix"):
+        read_scores(tmp_path / "s.bak")
+    assert read_scores(tmp_path / "s.bak", format="array").array.tolist() == [1.0]
+
+
+# ----------------------------------------------------------------------------- documentation
+
+
+def _evaluate_options() -> list[tuple[str, object, str]]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["evaluate"]
+    return [(a.option_strings[0], a.default, a.help) for a in sub._actions
+            if a.option_strings and a.dest not in ("help",)]
+
+
+def test_every_evaluate_option_and_default_is_in_help_and_readme():
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["evaluate"]
+    text = " ".join(sub.format_help().split())
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Evaluating any method's scores"):]
+    section = section[:section.index("\n## ", 3)]
+    rows = {line.split("`")[1].split()[0]: line for line in section.splitlines()
+            if line.startswith("| `--")}
+    options = _evaluate_options()
+    assert len(options) == 19
+    for option, default, help_text in options:
+        assert option in text, option
+        assert option in rows, f"{option}: no row in the README's evaluation table"
+        shown = "off" if default is False else default
+        if shown is not None:
+            assert f"default: {shown}" in text, (option, shown)
+            assert f"| {shown} |" in rows[option] or f"| `{shown}` |" in rows[option], option
+        elif option != "--out":
+            assert "(default: " in help_text, option
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+def _published(tmp_path, capsys, method: str, *options: str) -> dict:
+    scores = data_dir("published_scores", "prism_shanghaitech", f"{method}.npz")
+    root = data_dir("shanghaitech")
+    code = main(["evaluate", str(scores), "--dataset", "shanghaitech", "--root", str(root),
+                 "--out", str(tmp_path / method), "--metrics-only", *options])
+    assert code == 0, capsys.readouterr().err
+    return json.loads((tmp_path / method / "metrics.json").read_text())
+
+
+def test_published_stgnf_scores_reproduce_its_own_evaluation(tmp_path, capsys):
+    # ../shared/data/README.md: STG-NF's code gives 0.784147 unsmoothed and 0.835320 after
+    # its Gaussian filters of sigma 1..6 in turn, +inf normality -> the largest finite one
+    m = _published(tmp_path, capsys, "stgnf", "--direction", "normality", "--nonfinite",
+                   "replace", "--smoothing-sigma", "1", "2", "3", "4", "5", "6")
+    assert round(m["micro_auc_unsmoothed"], 6) == 0.784147
+    assert round(m["micro_auc"], 6) == 0.835320
+    assert m["n_videos"] == 107 and m["n_frames"] == 40791
+
+
+def test_published_mulde_scores_reproduce_the_source_and_ignore_a_shift(tmp_path, capsys):
+    m = _published(tmp_path, capsys, "mulde", "--smoothing-sigma", "0")
+    assert round(m["micro_auc"], 6) == 0.789810
+    # these scores are partly negative (min -66): no metric may move with a shift
+    scores = np.load(data_dir("published_scores", "prism_shanghaitech", "mulde.npz"))
+    base = _published(tmp_path, capsys, "mulde")  # smoothed with ShanghaiTech's sigma 7
+    for shift in (-1000.0,):  # all scores negative after it; +-shifts: test_metrics.py
+        np.savez(tmp_path / "shifted.npz", **{n: scores[n] + shift for n in scores.files})
+        assert main(["evaluate", str(tmp_path / "shifted.npz"), "--dataset", "shanghaitech",
+                     "--root", str(data_dir("shanghaitech")), "--out", str(tmp_path / "s"),
+                     "--metrics-only"]) == 0
+        shifted = json.loads((tmp_path / "s" / "metrics.json").read_text())
+        for key in ("micro_auc", "macro_auc", "macro_auc_unsmoothed", "average_precision"):
+            assert shifted[key] == pytest.approx(base[key], abs=1e-12), (key, shift)
