@@ -1,0 +1,46 @@
+"""The report's figures: anomalous runs from labels, and PNGs that decode to real images."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from mulde.evaluation.plots import anomalous_ranges, roc_png, video_png
+
+
+def test_anomalous_ranges_by_hand():
+    assert anomalous_ranges(np.array([0, 1, 1, 0, 1, 0, 0, 1])) == [(1, 2), (4, 4), (7, 7)]
+    assert anomalous_ranges(np.zeros(5, int)) == []
+    assert anomalous_ranges(np.ones(3, int)) == [(0, 2)]
+
+
+@given(st.lists(st.integers(0, 1), min_size=1, max_size=60))
+def test_anomalous_ranges_cover_exactly_the_label_1_frames(labels):
+    labels = np.array(labels)
+    covered = np.zeros(len(labels), int)
+    for a, b in anomalous_ranges(labels):
+        assert 0 <= a <= b < len(labels)
+        covered[a:b + 1] += 1
+    np.testing.assert_array_equal(covered, labels)  # every run once, nothing else
+
+
+def _image(png: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    return image
+
+
+def test_pngs_are_images_and_show_the_data():
+    fpr, tpr = np.array([0.0, 0.2, 1.0]), np.array([0.0, 0.9, 1.0])
+    roc = _image(roc_png([("MULDE", fpr, tpr, 0.95), ("chance", fpr, fpr, 0.5)]))
+    assert roc.format == "PNG" and min(roc.size) > 100
+    scores = np.r_[np.zeros(20), np.ones(10), np.zeros(20)]
+    plain = np.asarray(_image(video_png("v$1", scores)).convert("RGB"))
+    shaded = np.asarray(_image(video_png("v$1", scores, labels=(scores > 0).astype(int),
+                                         raw_scores=scores, auc=1.0)).convert("RGB"))
+    assert plain.shape == shaded.shape
+    assert (plain != shaded).any()  # the ground-truth shading and the raw curve are drawn
