@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -116,3 +117,40 @@ def write_square_frames(folder: Path, speeds: Sequence[float], size: tuple[int, 
         img[15:23, c:c + 8] = 220
         Image.fromarray(img).save(folder / f"{i:03d}.png")
         x += v
+
+
+def write_timed_video(
+    path: Path,
+    pts: Sequence[int],
+    *,
+    size: tuple[int, int] = (48, 64),
+    fps: int = 25,
+    time_base: Fraction | None = None,
+    rotation: int | None = None,
+    hflip: bool = False,
+    container_format: str | None = None,
+) -> Path:
+    """Write an MPEG-4 part 2 video whose frame i is `solid(i)` at timestamp `pts[i]`.
+
+    Timestamps count in `time_base` (default 1 / fps); `rotation` / `hflip` set the display
+    matrix (degrees
+    counter-clockwise, PyAV's convention). The container comes from the suffix unless
+    `container_format` names one (e.g. "mpegts").
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tb = time_base or Fraction(1, fps)
+    with av.open(str(path), "w", format=container_format) as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.height, stream.width = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = tb
+        if rotation is not None or hflip:
+            stream.set_display_rotation(rotation or 0, hflip=hflip)
+        for i, t in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(solid(i, size), format="rgb24")
+            frame.pts, frame.time_base = t, tb
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
