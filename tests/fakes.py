@@ -133,9 +133,8 @@ def write_timed_video(
     """Write an MPEG-4 part 2 video whose frame i is `solid(i)` at timestamp `pts[i]`.
 
     Timestamps count in `time_base` (default 1 / fps); `rotation` / `hflip` set the display
-    matrix (degrees
-    counter-clockwise, PyAV's convention). The container comes from the suffix unless
-    `container_format` names one (e.g. "mpegts").
+    matrix (degrees counter-clockwise, PyAV's convention). The container comes from the
+    suffix unless `container_format` names one (e.g. "mpegts").
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tb = time_base or Fraction(1, fps)
@@ -153,4 +152,18 @@ def write_timed_video(
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return path
+
+
+def write_resolution_switch(path: Path, sizes: Sequence[tuple[int, int]] = ((120, 160),
+                                                                           (144, 176)),
+                            n_each: int = 10) -> Path:
+    """Two MPEG-TS segments of `n_each` frames at two (H, W) sizes joined byte for byte (a
+    recorder switching resolution midway); timestamps run on across the join."""
+    parts = [write_timed_video(path.with_name(f"{path.stem}.part{k}.ts"),
+                               list(range(k * n_each, (k + 1) * n_each)), size=size,
+                               container_format="mpegts") for k, size in enumerate(sizes)]
+    path.write_bytes(b"".join(p.read_bytes() for p in parts))
+    for p in parts:
+        p.unlink()
     return path

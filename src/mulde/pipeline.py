@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mulde.atomic import ensure_writable, sweep_stale_temp
-from mulde.datasets.common import DatasetError
+from mulde.datasets.common import DatasetError, require_videos
 from mulde.evaluation import Calibration, EvaluationProtocol, objects_to_frames, write_report
 from mulde.snapshots import TopObjects, most_anomalous_moments
 from mulde.stream_models import make_stream_model
@@ -143,8 +143,13 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
     """
     train = extraction.features.get("train", {})
     test = extraction.features.get("test", {})
-    if not train or not test:
-        raise ValueError("need at least one readable training and one test video")
+    for split, videos in (("training", train), ("test", test)):
+        if not videos:
+            skipped = sum(f["split"] == split[:5] for f in extraction.failed)
+            raise DatasetError(f"no readable {split} video" + (
+                f": all {skipped} were skipped (see skipped_videos / the messages above)"
+                if skipped else "") + "; the pipeline needs at least one training and one "
+                "test video")
     streams = sorted(next(iter(train.values())).streams)
     fused = {name: np.zeros(vf.n_frames) for name, vf in test.items()}
     calibrations: dict[str, Calibration] = {}
@@ -191,6 +196,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
+    require_videos(dataset)  # before any folder is made
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress)

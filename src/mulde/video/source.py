@@ -13,6 +13,12 @@ class VideoReadError(RuntimeError):
     """A video or frame folder could not be read; the message names the path and the cause."""
 
 
+class VideoMismatchError(VideoReadError):
+    """A readable video that does not fit the run (its frames are not the size of the scene
+    background learned from the training videos); like an unreadable one, it is skipped and
+    reported, never stopping the run."""
+
+
 @dataclass(frozen=True)
 class Video:
     """One video of a dataset split, decoded lazily.

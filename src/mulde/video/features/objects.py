@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -42,7 +43,7 @@ from mulde.video.features.regions import (
     median_background,
     whole_frame_region,
 )
-from mulde.video.source import Video
+from mulde.video.source import Video, VideoMismatchError, VideoReadError
 
 STREAMS = ("velocity", "geometry", "appearance", "static")
 GEOMETRY_DIM = 5
@@ -253,7 +254,7 @@ class ObjectCentricExtractor:
             write_bytes(path, png)
         return replace(self, scene_background=str(path))
 
-    def _scene(self, shape: tuple[int, ...]) -> np.ndarray:
+    def _scene(self, shape: tuple[int, ...], source: FrameSource | None = None) -> np.ndarray:
         if self.scene_background is None:
             raise ValueError("the static stream needs scene_background (an image of the empty "
                              "scene); with_scene(training_videos, folder) makes one")
@@ -261,8 +262,13 @@ class ObjectCentricExtractor:
         if image is None:
             raise ValueError(f"{self.scene_background}: cannot read the scene background")
         if image.shape != shape:
-            raise ValueError(f"{self.scene_background}: scene background {image.shape} but "
-                             f"frames {shape}")
+            what = source.path if isinstance(source, Video) else "the video"
+            raise VideoMismatchError(
+                f"{what}: frames are {shape[1]}x{shape[0]} but the scene background learned "
+                f"from the training videos ({self.scene_background}) is "
+                f"{image.shape[1]}x{image.shape[0]}: another camera view or resolution, so the "
+                "static stream cannot describe it (put each camera view in its own dataset "
+                f"folder, or re-encode the video at {image.shape[1]}x{image.shape[0]})")
         return image
 
     def find_regions(self, gray: np.ndarray, background: np.ndarray,
@@ -332,7 +338,7 @@ class ObjectCentricExtractor:
         height, width = grays[0].shape
         static = "static" in self.streams
         if static:
-            scene = self._scene(grays[0].shape)
+            scene = self._scene(grays[0].shape, source)
             still, dwell = [], []
             run = np.zeros(grays[0].shape, np.int32)  # frames in a row each pixel was foreground
             for g in grays:
@@ -404,22 +410,58 @@ PRESETS: dict[str, ObjectCentricExtractor] = {
 
 def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) -> np.ndarray:
     """Return the uint8 grayscale median of up to `max_frames` frames spread evenly over the
-    videos (each video's frames every k-th, k from the videos' total frame count)."""
+    videos (each video's frames every k-th, k from the videos' total frame count).
+
+    A video that cannot be read (`VideoReadError`), and videos whose frame size is not the
+    one most of the sampled frames have (another camera view or resolution), are left out
+    with a `UserWarning` naming them; `DatasetError` (a ValueError) when no frame is left."""
     videos = list(videos)
-    total = sum(v.n_frames if hasattr(v, "n_frames") else len(v) for v in videos)
-    step = max(1, int(np.ceil(total / max_frames)))
-    grays, seen = [], 0
-    for video in videos:
-        for frame in iter_source(video):
-            if seen % step == 0:
-                grays.append(to_gray(frame))
-            seen += 1
+    names = [str(v.path) if isinstance(v, Video) else f"video {i}" for i, v in enumerate(videos)]
+    skipped: list[str] = []
+    counts = []
+    for video, name in zip(videos, names, strict=True):
+        try:
+            counts.append(video.n_frames if hasattr(video, "n_frames") else len(video))
+        except VideoReadError as err:
+            counts.append(0)
+            skipped.append(f"{name} ({err})")
+    step = max(1, int(np.ceil(sum(counts) / max_frames)))
+    sampled: list[tuple[str, list[np.ndarray]]] = []
+    seen = 0
+    for video, name, count in zip(videos, names, counts, strict=True):
+        if count == 0 and isinstance(video, Video):
+            continue  # could not be probed: already named
+        grays = []
+        try:
+            for frame in iter_source(video):
+                if seen % step == 0:
+                    grays.append(to_gray(frame))
+                seen += 1
+        except VideoReadError as err:
+            skipped.append(f"{name} ({err})")
+            continue
+        sampled.append((name, grays))
+    by_shape: dict[tuple[int, ...], int] = {}
+    for _, grays in sampled:
+        for g in grays:
+            by_shape[g.shape] = by_shape.get(g.shape, 0) + 1
+    if by_shape:
+        shape = max(by_shape, key=lambda s: by_shape[s])  # ties: the first video's size
+        for name, grays in sampled:
+            if grays and grays[0].shape != shape:
+                skipped.append(f"{name} (frames {grays[0].shape[1]}x{grays[0].shape[0]}, the "
+                               f"other training videos {shape[1]}x{shape[0]}: one scene "
+                               "background needs one camera view)")
+        grays = [g for _, gs in sampled for g in gs if g.shape == shape]
+    else:
+        grays = []
+    if skipped:
+        warnings.warn(f"left out of the scene background: {'; '.join(skipped)}", stacklevel=2)
     if not grays:
-        raise ValueError("no frames to learn the scene background from")
-    shapes = {g.shape for g in grays}
-    if len(shapes) > 1:
-        raise ValueError(f"the videos differ in frame size ({sorted(shapes)}): one scene "
-                         "background needs one camera view")
+        from mulde.datasets.common import DatasetError
+
+        raise DatasetError("no frames to learn the scene background of the static stream "
+                           "from: no readable training video")
     return median_background(grays, len(grays))
 
 
