@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mulde.datasets.common import DatasetError, first_existing, list_videos, warn_missing
+from mulde.datasets.formats import FRAME_MASKS, missing_ground_truth
 from mulde.datasets.labels import as_labels
 from mulde.video.source import Dataset, Video
 
@@ -51,10 +52,10 @@ def load(root: Path, *, scenes: Iterable[int | str] | None = None) -> Dataset:
         [root / "training" / "videos", root / "training" / "frames"], "ShanghaiTech training"
     )
     test_dir = first_existing([root / "testing" / "frames"], "ShanghaiTech test frames")
-    gt_dir = first_existing(
-        [root / "testing" / "test_frame_mask", root / "test_frame_mask"],
-        "ShanghaiTech test_frame_mask",
-    )
+    gt_candidates = [root / "testing" / "test_frame_mask", root / "test_frame_mask"]
+    gt_dir = next((p for p in gt_candidates if p.exists()), None)
+    if gt_dir is None:
+        raise missing_ground_truth(root, gt_candidates, (FRAME_MASKS,))
     keep = None if scenes is None else {f"{int(s):02d}" for s in scenes}
 
     def selected(names: Iterable[str]) -> list[str]:
