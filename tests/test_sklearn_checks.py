@@ -40,3 +40,21 @@ def test_clone_and_set_params_keep_every_non_default_setting():
     assert model.get_params() == changed
     assert clone(model).get_params() == changed
     assert MULDE().set_params(**changed).get_params() == changed
+
+
+def test_every_parameter_is_validated_with_an_informative_error():
+    """scikit-learn's own check: a bad type or value of any parameter raises at fit with
+    "The 'name' parameter of MULDE must be ... Got ... instead."; the relations between
+    parameters are checked too."""
+    import pytest
+    from sklearn.utils.estimator_checks import check_param_validation
+
+    check_param_validation("MULDE", MULDE(hidden_sizes=(8,), max_steps=5, n_levels=3))
+    X = [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]]
+    with pytest.raises(ValueError, match="'max_steps' parameter of MULDE must be an int in "
+                       r"the range \[1, inf\) or None. Got -5 instead"):
+        MULDE(max_steps=-5).fit(X)
+    with pytest.raises(ValueError, match=r"sigma_high \(0.001\) must be above sigma_low"):
+        MULDE(sigma_low=0.01, sigma_high=0.001).fit(X)
+    with pytest.raises(ValueError, match="hidden_sizes must be a non-empty list of positive"):
+        MULDE(hidden_sizes=(16, 0)).fit(X)
