@@ -412,8 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mulde.video.features.appearance import WeightsError
     from mulde.video.source import VideoReadError
 
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)  # --help may meet a closed pipe too
         if getattr(args, "threads", None) is not None:
             set_threads(args.threads)
         return args.func(args)

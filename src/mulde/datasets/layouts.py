@@ -88,7 +88,7 @@ def check_layout(name: str, root: Path) -> None:
         return
     layouts = REQUIRED[name]
     missing = min((_missing(root, layout) for layout in layouts), key=len)
-    message = (f"{root}: not the root of a {name} dataset ({' and '.join(missing)} "
+    message = (f"{root}: not the root of the {name} dataset ({' and '.join(missing)} "
                f"{'is' if len(missing) == 1 else 'are'} missing); expected "
                f"{DESCRIPTION[name]}")
     near = _nearby(name, root)
