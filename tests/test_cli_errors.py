@@ -257,6 +257,25 @@ def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_pat
     assert [s["video"] for s in skipped] == ["phone"]
 
 
+def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_path, capsys):
+    root = tmp_path / "data"
+    write_square_frames(root / "train" / "t0", np.ones(8))
+    write_square_frames(root / "test" / "a", np.ones(8))
+    base = ["run", "folder", "--root", str(root), "--out", str(tmp_path / "out")]
+    assert main([*base, "--set", "cell=abc"]) == 2
+    assert ("objects extractor setting cell: expected a whole number (like its current value "
+            "32), got 'abc'") in _error(capsys)
+    assert main([*base, "--set", "cell=24.5"]) == 2
+    assert "setting cell: expected a whole number" in _error(capsys)
+    assert main([*base, "--set", "threshold=abc"]) == 2
+    assert "setting threshold: expected a number" in _error(capsys)
+    assert main([*base, "--weights", str(tmp_path / "w.pth")]) == 2
+    assert "runs no backbone unless the appearance stream is on" in _error(capsys)
+    assert main([*base, "--out", str(root / "train" / "t0" / "000.png")]) == 2
+    assert "000.png: a file, not a folder; give a folder for the outputs" in _error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
 def test_demo_into_an_unwritable_folder_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -109,6 +109,10 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None) -> P
     and the requirement), so that callers can refuse before any expensive work starts.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        error = OSError(f"{folder}: a file, not a folder; give a folder for the outputs")
+        error.errno = errno.ENOTDIR
+        raise error
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".mulde-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
