@@ -154,12 +154,16 @@ def test_rotation_direction_moves_the_top_left_corner_where_players_show_it(
     assert abs(centre[0] - expected[0]) < 12 and abs(centre[1] - expected[1]) < 12
 
 
-def test_a_mirrored_display_matrix_is_refused_naming_the_file(tmp_path):
-    path = write_timed_video(tmp_path / "selfie.mp4", [0, 1], hflip=True)
-    with pytest.raises(VideoReadError, match="selfie.mp4: the display matrix mirrors"):
-        list(iter_frames(path))
-    with pytest.raises(VideoReadError, match="selfie.mp4: the display matrix mirrors"):
-        probe(path)
+@pytest.mark.parametrize("rotation, hflip, message", [
+    (0, True, "the display matrix mirrors the picture"),
+    (45, False, "display rotation of 45.0 degrees is not a multiple of 90"),
+])
+def test_display_matrices_that_are_not_quarter_turns_are_refused(tmp_path, rotation, hflip,
+                                                                  message):
+    path = write_timed_video(tmp_path / "selfie.mp4", [0, 1], rotation=rotation, hflip=hflip)
+    for call in (lambda: list(iter_frames(path)), lambda: probe(path)):
+        with pytest.raises(VideoReadError, match=f"selfie.mp4: {message}.*re-encode"):
+            call()
 
 
 @pytest.mark.parametrize("size", [(121, 161), (17, 33)])

@@ -208,3 +208,24 @@ def test_fingerprint_hashes_the_files_again_only_when_they_change(tmp_path):
     assert cache._file_sha256.cache_info().misses == misses
     f.write_text("frame,x0,y0,x1,y1\n0,1,1,5,16\n")  # new size: coarse mtimes too
     assert boxes_fingerprint(tmp_path / "boxes") != first
+
+
+def test_boxes_of_a_rotated_phone_video_land_on_the_displayed_frames(tmp_path):
+    """A video stored 64x48 with a 90-degree display rotation: frames are decoded 48 wide and
+    64 high, as OpenCV shows them, so a box a detector drew low in the portrait frame (y up
+    to 60) is inside the frame; the same box against the stored 64x48 frame lies outside it
+    and is refused naming the row, never dropped silently."""
+    from fakes import write_timed_video
+
+    from mulde.video.source import Video
+
+    video = write_timed_video(tmp_path / "videos" / "phone.mp4", list(range(6)), rotation=90)
+    _csv(tmp_path / "boxes" / "phone.mp4.csv", "frame,x0,y0,x1,y1\n" +
+         "".join(f"{t},10,50,30,60\n" for t in range(6)))
+    ex = ObjectCentricExtractor(regions="boxes", boxes_dir=str(tmp_path / "boxes"),
+                                skip_edges=False, blur=1)
+    out = ex.extract_objects(Video("phone", video))["velocity"]
+    np.testing.assert_array_equal(out.boxes, np.tile([10, 50, 30, 60], (6, 1)))
+    with pytest.raises(DetectionsError, match=r"phone.mp4.csv: row 2: box .* lies outside "
+                       "the 64x48 frame"):
+        read_boxes(tmp_path / "boxes" / "phone.mp4.csv", 6, 64, 48)
