@@ -594,7 +594,8 @@ def test_cli_fit_refuses_a_full_or_unwritable_output_before_training(tmp_path, m
     blocker.write_text("x")  # a file where the output folder should be
     assert main(["fit", str(tmp_path / "x.npy"), "--out", str(blocker / "m.safetensors"),
                  "--params", params, "--quiet"]) == 2
-    assert "not writable" in capsys.readouterr().err
+    assert "file: a file, not a folder; give a folder for the outputs" in \
+        capsys.readouterr().err
 
 
 # ================================================================ faults: killed processes
