@@ -13,7 +13,18 @@ from fakes import write_resolution_switch, write_square_frames
 from mulde.datasets import DatasetError, load_dataset
 from mulde.pipeline import extract_features, run_pipeline
 from mulde.video.cache import FeatureCache
-from mulde.video.features import ObjectCentricExtractor
+from mulde.video.features import FrameCentricExtractor, ObjectCentricExtractor
+from mulde.video.features import appearance as appearance_module
+
+
+class _MeanBackbone:
+    name, dim = "mean", 1
+
+    def __init__(self, weights_path=None):
+        pass
+
+    def embed(self, images):
+        return images.reshape(len(images), -1).mean(axis=1, keepdims=True).astype(np.float32)
 
 
 def _scene(root, *, bad_train=None, bad_test=None, n_train=2):
@@ -29,15 +40,24 @@ def _scene(root, *, bad_train=None, bad_test=None, n_train=2):
 
 
 @pytest.mark.parametrize("streams", [("velocity",), ("velocity", "static"), ("geometry",),
-                                     ("static",)])
-def test_a_resolution_switch_midway_skips_that_video_in_training_and_test(tmp_path, streams):
+                                     ("static",), "frames"])
+def test_a_resolution_switch_midway_skips_that_video_in_training_and_test(tmp_path, streams,
+                                                                         monkeypatch, request):
+    """Every extractor: the object-centric streams, and the frame-centric windows (with a
+    parameter-free backbone, each image's mean)."""
     def switch(folder):
         folder.mkdir(parents=True, exist_ok=True)
         write_resolution_switch(folder / "switch.ts", sizes=((40, 120), (48, 128)))
 
     root = _scene(tmp_path / "data", bad_train=switch, bad_test=switch)
     ds = load_dataset("folder", root)
-    extractor = ObjectCentricExtractor(streams=streams, blur=1)
+    if streams == "frames":
+        monkeypatch.setitem(appearance_module.BACKBONES, "mean", _MeanBackbone)
+        appearance_module.load_backbone.cache_clear()
+        request.addfinalizer(appearance_module.load_backbone.cache_clear)
+        extractor = FrameCentricExtractor(backbone="mean", length=4, size=8)
+    else:
+        extractor = ObjectCentricExtractor(streams=streams, blur=1)
     if "static" in streams:
         with pytest.warns(UserWarning, match=r"left out of the scene background: .*switch.ts.*"
                           r"frame size changes at frame 10"):
