@@ -155,7 +155,9 @@ def probe(path: str | os.PathLike[str], *, fps: float | None = None) -> VideoInf
     """Return frame count, fps and size of a video file or frame folder without decoding it all.
 
     `fps` overrides the frame rate of a frame folder (default `DEFAULT_FOLDER_FPS`); it is
-    ignored for video files, whose container states their rate.
+    ignored for video files, whose container states their rate. A video file's count is
+    that of its constant-rate timeline (what `iter_frames` yields) and its size the
+    displayed one (rotation applied); see the module docstring.
     """
     path = Path(path)
     if path.is_dir():
@@ -184,8 +186,11 @@ def probe(path: str | os.PathLike[str], *, fps: float | None = None) -> VideoInf
 def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     """Return an iterator over the frames as RGB uint8 arrays of shape (H, W, 3).
 
-    The path is checked (and a frame folder listed) when called; decoding errors are raised
-    by the iterator as `VideoReadError`.
+    A video file's frames follow its constant-rate timeline with the display rotation
+    applied (module docstring: repeated, dropped or re-anchored frames are reported with a
+    `FrameTimelineWarning`). The path is checked (and a frame folder listed) when called;
+    decoding errors, and a frame of another size than the first, are raised by the iterator
+    as `VideoReadError`.
     """
     path = Path(path)
     if path.is_dir():
