@@ -134,7 +134,7 @@ def extract_all(dataset, key: str, extractor: ObjectCentricExtractor, cache: Fea
     for split, video in tqdm(jobs, desc=key, unit="video", leave=False):
         vf = cache.load(dataset.name, split, video, extractor)
         if vf is None:
-            vf = to_video_features(extractor.extract_objects(video, stages))
+            vf = to_video_features(extractor.extract(video, stages))
             cache.store(dataset.name, split, video, extractor, vf)
             n_frames += vf.n_frames
         out[split][video.name] = vf

@@ -1,7 +1,7 @@
 """Frames per second of each stage of the video pipeline on UCSD Ped2, on one thread.
 
 Stages (as `mulde.pipeline.run_pipeline` runs them): feature extraction, timed per stage by
-`ObjectCentricExtractor.extract_objects(video, timings)` (decode: read the JPEG frames and
+`ObjectCentricExtractor.extract(video, timings)` (decode: read the JPEG frames and
 convert to grayscale; scene: the static stream's scene background from the training videos;
 regions: median background, foreground mask and grid cells (and the static stream's
 components); flow: DIS optical flow; velocity: per-object flow histograms; static: still
@@ -81,7 +81,7 @@ def extract(extractor: ObjectCentricExtractor, videos: list) -> tuple[dict[str, 
                                                                      dict[str, float]]:
     """Return {video: features} and the seconds per extraction stage, summed over videos."""
     stages: dict[str, float] = {}
-    feats = {v.name: to_video_features(extractor.extract_objects(v, stages)) for v in videos}
+    feats = {v.name: to_video_features(extractor.extract(v, stages)) for v in videos}
     return feats, stages
 
 

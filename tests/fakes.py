@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -131,3 +132,53 @@ def shanghaitech_fake(root: Path, size: tuple[int, int] = (16, 16)) -> Path:
     np.save(masks / "02_0128.npy", np.array([1, 0, 0, 0], np.uint8))
     np.save(masks / "03_0031.npy", np.array([1, 1], np.uint8))
     return root
+
+
+def write_timed_video(
+    path: Path,
+    pts: Sequence[int],
+    *,
+    size: tuple[int, int] = (48, 64),
+    fps: int = 25,
+    time_base: Fraction | None = None,
+    rotation: int | None = None,
+    hflip: bool = False,
+    container_format: str | None = None,
+) -> Path:
+    """Write an MPEG-4 part 2 video whose frame i is `solid(i)` at timestamp `pts[i]`.
+
+    Timestamps count in `time_base` (default 1 / fps); `rotation` / `hflip` set the display
+    matrix (degrees counter-clockwise, PyAV's convention). The container comes from the
+    suffix unless `container_format` names one (e.g. "mpegts").
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tb = time_base or Fraction(1, fps)
+    with av.open(str(path), "w", format=container_format) as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.height, stream.width = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = tb
+        if rotation is not None or hflip:
+            stream.set_display_rotation(rotation or 0, hflip=hflip)
+        for i, t in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(solid(i, size), format="rgb24")
+            frame.pts, frame.time_base = t, tb
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_resolution_switch(path: Path, sizes: Sequence[tuple[int, int]] = ((120, 160),
+                                                                           (144, 176)),
+                            n_each: int = 10) -> Path:
+    """Two MPEG-TS segments of `n_each` frames at two (H, W) sizes joined byte for byte (a
+    recorder switching resolution midway); timestamps run on across the join."""
+    parts = [write_timed_video(path.with_name(f"{path.stem}.part{k}.ts"),
+                               list(range(k * n_each, (k + 1) * n_each)), size=size,
+                               container_format="mpegts") for k, size in enumerate(sizes)]
+    path.write_bytes(b"".join(p.read_bytes() for p in parts))
+    for p in parts:
+        p.unlink()
+    return path

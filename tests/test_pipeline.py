@@ -12,10 +12,11 @@ from mulde.datasets import load_dataset
 from mulde.pipeline import extract_features, run_pipeline
 from mulde.video.cache import FeatureCache, shard
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
+from mulde.video.features.base import SceneFree
 
 
 @dataclass(frozen=True)
-class SpeedExtractor:
+class SpeedExtractor(SceneFree):
     """One object per frame: the speed of the bright square's centroid and the background."""
 
     name: str = "speed"

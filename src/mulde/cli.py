@@ -8,7 +8,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from mulde.estimator.presets import ESTIMATOR_PRESETS
@@ -19,18 +20,82 @@ def _output_folder(out: Path) -> Path:
     return out if out.is_dir() else out.parent
 
 
+FEATURE_SUFFIXES = (".npy", ".npz", ".csv")
+
+
+def _mulde_params(text: str | None) -> dict:
+    """Parse --params, a JSON object of MULDE parameters; `UsageError` naming the problem."""
+    if text is None:
+        return {}
+    example = '\'{"max_steps": 500, "hidden_sizes": [512, 512]}\''
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--params is not valid JSON ({err}); write an object such as "
+                         f"{example}") from None
+    if not isinstance(params, dict):
+        raise UsageError(f"--params must be a JSON object of MULDE parameters such as "
+                         f"{example}, got {text!r}")
+    from mulde import MULDE
+
+    known = MULDE().get_params()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise UsageError(f"--params: unknown MULDE parameter(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(sorted(known))}")
+    return params
+
+
+def _checked(model):
+    """Return the MULDE model after checking its parameters (`UsageError` for a bad one)."""
+    try:
+        model._check_params()
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"--params: {err}") from None
+    return model
+
+
+def _device(device: str) -> str:
+    """Check --device: a name torch knows, and a GPU that is there; `UsageError` if not."""
+    if device == "auto":
+        return device
+    import torch
+
+    try:
+        kind = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {device!r} is not a device; use auto, cpu, cuda, cuda:N "
+                         "or mps") from None
+    if kind.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: this PyTorch sees no CUDA GPU "
+                         "(torch.cuda.is_available() is False); use --device cpu or auto")
+    if kind.type == "cuda" and kind.index is not None and kind.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {device}: there are {torch.cuda.device_count()} CUDA "
+                         "GPU(s), numbered from 0")
+    mps = getattr(torch.backends, "mps", None)
+    if kind.type == "mps" and not (mps and mps.is_available()):
+        raise UsageError(f"--device {device}: no Apple GPU (MPS) available; use --device cpu "
+                         "or auto")
+    return device
+
+
 def _fit(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import read_features
 
+    if Path(args.out).suffix.lower() in FEATURE_SUFFIXES:
+        raise UsageError(f"--out {args.out}: the model is written as one .safetensors file; "
+                         "give a name such as model.safetensors (this name looks like a "
+                         "features or scores file, which it would overwrite)")
+    overrides = _mulde_params(args.params)
+    model = _checked(MULDE.from_preset(args.preset, random_state=args.seed,
+                                       verbose=not args.quiet, device=_device(args.device),
+                                       **overrides))
     X = read_features(args.features, key=args.key)
-    overrides = {} if args.params is None else json.loads(args.params)
     ensure_writable(_output_folder(args.out))  # refuse before training, not after
     if overrides.get("checkpoint_dir"):
         ensure_writable(overrides["checkpoint_dir"])
-    model = MULDE.from_preset(args.preset, random_state=args.seed, verbose=not args.quiet,
-                              device=args.device, **overrides)
     model.fit(X)
     path = model.save(args.out)
     print(f"fitted on {X.shape[0]} x {X.shape[1]} features in {model.fit_seconds_:.1f} s "
@@ -43,15 +108,29 @@ def _score(args: argparse.Namespace) -> int:
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import read_features, write_scores
 
+    if (Path(args.model).suffix.lower() in FEATURE_SUFFIXES
+            and Path(args.features).suffix.lower() == ".safetensors"):
+        raise UsageError(f"the model comes first: mulde score {args.features} {args.model} "
+                         "--out SCORES (you gave the features file as MODEL)")
+    if Path(args.out).suffix.lower() not in (".npy", ".csv"):
+        raise UsageError(f"--out {args.out}: scores are written as .npy or .csv; give one of "
+                         "these suffixes")
+    if Path(args.out).resolve() in (Path(args.features).resolve(), Path(args.model).resolve()):
+        raise UsageError(f"--out {args.out} would overwrite an input; choose another file")
     ensure_writable(_output_folder(args.out))
-    model = MULDE.load(args.model, device=args.device)
+    model = MULDE.load(args.model, device=_device(args.device))
     X = read_features(args.features, key=args.key)
     if X.shape[1] != model.n_features_in_:
-        raise SystemExit(f"mulde: error: {args.features} has {X.shape[1]} features, but the "
-                         f"model {args.model} expects {model.n_features_in_}")
+        raise UsageError(f"{args.features} has {X.shape[1]} features, but the model "
+                         f"{args.model} expects {model.n_features_in_}")
     scores = model.score_samples_multiscale(X) if args.multiscale else model.anomaly_score(X)
     path = write_scores(args.out, scores)
-    print(f"wrote {len(scores)} anomaly scores (higher = more anomalous) to {path}")
+    if args.multiscale:
+        print(f"wrote the energies of {scores.shape[0]} samples at {scores.shape[1]} noise "
+              f"levels ({scores.shape[0]} x {scores.shape[1]}, higher = more anomalous) to "
+              f"{path}")
+    else:
+        print(f"wrote {len(scores)} anomaly scores (higher = more anomalous) to {path}")
     return 0
 
 
@@ -193,11 +272,17 @@ def _settings(items: list[str]) -> dict:
 
 def _extract(args: argparse.Namespace) -> int:
     from mulde.pipeline import extract_features
-    from mulde.video.cache import FeatureCache
+    from mulde.video.cache import FeatureCache, shard
 
+    try:
+        shard([], args.shard)
+    except ValueError as err:
+        raise UsageError(f"--shard: {err}") from None
     dataset = _dataset(args)
-    result = extract_features(dataset, _extractor(args), FeatureCache(args.cache),
-                              shard_spec=args.shard)
+    extractor = _extractor(args)
+    with _removed_if_left_empty(args.cache):
+        result = extract_features(dataset, extractor, FeatureCache(args.cache),
+                                  shard_spec=args.shard)
     fps = result.frames_extracted / max(result.seconds, 1e-9)
     print(f"{result.n_extracted} videos extracted ({fps:.1f} frames/s), {result.n_cached} "
           f"cached, {len(result.failed)} skipped")
@@ -209,12 +294,45 @@ def _extract(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from mulde.pipeline import run_pipeline
 
-    overrides = {} if args.params is None else json.loads(args.params)
-    metrics = run_pipeline(_dataset(args), _extractor(args), args.out,
-                           cache_dir=args.cache, detector=args.detector, seed=args.seed,
-                           mulde_params=overrides)
+    overrides = _mulde_params(args.params)
+    if overrides and args.detector != "mulde":
+        raise UsageError(f"--params sets MULDE parameters; --detector {args.detector} takes "
+                         "none")
+    if args.detector == "mulde":
+        from mulde import MULDE
+
+        _checked(MULDE(**overrides))
+    dataset, extractor = _dataset(args), _extractor(args)
+    with _removed_if_left_empty(args.out, args.cache):
+        metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
+                               detector=args.detector, seed=args.seed, mulde_params=overrides)
     _print_metrics(metrics, args.out)
+    for failure in (metrics.get("config") or {}).get("skipped_videos", []):
+        print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
     return 0
+
+
+@contextmanager
+def _removed_if_left_empty(*folders: Path | None) -> Iterator[None]:
+    """On an error, remove those of `folders` (and the folders inside them) that this command
+    created and that hold no file: a failed run leaves no empty output or cache folder."""
+    created = [Path(f) for f in folders if f is not None and not Path(f).exists()]
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if path.is_dir() and not path.is_symlink():
+                    _rmdir_quietly(path)
+            _rmdir_quietly(folder)
+        raise
+
+
+def _rmdir_quietly(folder: Path) -> None:
+    try:
+        folder.rmdir()  # only when empty
+    except OSError:
+        pass
 
 
 def _print_metrics(metrics: dict, out: Path) -> None:
@@ -234,9 +352,11 @@ def _demo(args: argparse.Namespace) -> int:
         return 0
     from mulde.datasets import load_dataset
     from mulde.demo.scene import generate_scene
+    from mulde.io.atomic import ensure_writable
     from mulde.pipeline import run_pipeline
     from mulde.video.features.registry import build_extractor
 
+    ensure_writable(Path(args.out))
     root = generate_scene(Path(args.out) / "scene", seed=args.seed)
     metrics = run_pipeline(load_dataset("folder", root), build_extractor("objects"),
                            Path(args.out), seed=args.seed)
@@ -250,7 +370,7 @@ def set_threads(n: int) -> None:
     import torch
 
     if n < 1:
-        raise SystemExit(f"mulde: error: --threads must be >= 1, got {n}")
+        raise UsageError(f"--threads must be >= 1, got {n}")
     torch.set_num_threads(n)
     cv2.setNumThreads(n)
 
@@ -421,21 +541,36 @@ def process_settings() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; errors about user input exit with status 2 and one message."""
+    """Run the command line; errors about user input exit with status 2 and one message
+    (`mulde: error: ...`, no traceback). A reader that closes the output early (`| head`)
+    ends the command quietly with status 141, Ctrl-C with 130."""
     process_settings()  # first: before anything can import torch
     from mulde.datasets import DatasetError
     from mulde.estimator.persistence import ModelFileError
     from mulde.evaluation import EvaluationError
     from mulde.io.features import FeatureFileError
+    from mulde.vad.fusion import FusionError
     from mulde.video.backbones import WeightsError
+    from mulde.video.source import VideoReadError
 
-    args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None):
-        set_threads(args.threads)
     try:
+        args = build_parser().parse_args(argv)  # --help may meet a closed pipe too
+        if getattr(args, "threads", None) is not None:
+            set_threads(args.threads)
         return args.func(args)
+    except BrokenPipeError:  # the reader left early (mulde info MODEL | head): not an error
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+        except (OSError, ValueError, AttributeError):  # stdout without a file descriptor
+            pass
+        return 141  # as a command killed by SIGPIPE
+    except KeyboardInterrupt:
+        print("mulde: interrupted", file=sys.stderr)
+        return 130
     except (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
-            WeightsError, json.JSONDecodeError, OSError, ImportError) as err:
+            FusionError, WeightsError, VideoReadError, json.JSONDecodeError, OSError,
+            ImportError) as err:
         print(f"mulde: error: {err}", file=sys.stderr)
         return 2
 

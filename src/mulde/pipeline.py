@@ -13,13 +13,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from mulde.datasets.base import Dataset
-from mulde.datasets.common import DatasetError
+from mulde.datasets.common import DatasetError, require_videos
 from mulde.evaluation import EvaluationProtocol, write_report
 from mulde.evaluation.snapshots import most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.video.cache import FeatureCache, shard
-from mulde.video.features import Extractor, Stream, VideoFeatures
+from mulde.video.features import Extractor, VideoFeatures
 from mulde.video.features.detections import DetectionsError
 from mulde.video.source import Video, VideoReadError
 
@@ -56,24 +56,26 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     if cache is not None:
         ensure_writable(cache.root)
         sweep_stale_temp(cache.root)
-    per_view = Stream.STATIC in getattr(extractor, "streams", ()) and not dataset.one_view
+    per_view = extractor.needs_scene and not dataset.one_view
     if per_view and dataset.view_of is None:
         raise DatasetError(f"{dataset.name}: the static stream learns a scene background per "
                            "camera view, but this dataset does not say which camera took which "
                            "video; use the extractor objects:velocity")
     result = Extraction(extractor=extractor)
     fitted: dict[str | None, Extractor] = {None: extractor}
-    if hasattr(extractor, "with_scene"):  # learns what the empty scene looks like, if needed
+    if extractor.needs_scene:  # learns what the empty scene looks like from training videos
         folder = (Path(cache.root) / dataset.name if cache is not None
                   else Path(tempfile.mkdtemp(prefix="mulde_scene_")))
+        views: dict[str | None, list[Video]] = {}
+        for v in dataset.train:
+            views.setdefault(dataset.view_of(v.name) if per_view else None, []).append(v)
+        try:
+            fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(
+                views.items(), key=lambda kv: str(kv[0]))}
+        except ValueError as err:  # no readable training frame at all
+            raise DatasetError(f"{dataset.name}: {err}") from err
         if per_view:
-            views: dict[str, list[Video]] = {}
-            for v in dataset.train:
-                views.setdefault(dataset.view_of(v.name), []).append(v)
-            fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(views.items())}
             result.scene_backgrounds = {view: ex.scene_background for view, ex in fitted.items()}
-        else:
-            fitted = {None: extractor.with_scene(dataset.train, folder)}
         result.extractor = next(iter(fitted.values()))
     jobs: list[tuple[str, Video]] = [("train", v) for v in dataset.train]
     jobs += [("test", v) for v in dataset.test]
@@ -121,9 +123,13 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
     there is no readable training or test video."""
     train = extraction.features.get("train", {})
     test = extraction.features.get("test", {})
-    if not train or not test:
-        raise DatasetError("need at least one readable training and one test video "
-                           f"(skipped: {len(extraction.failed)})")
+    for split, videos in (("training", train), ("test", test)):
+        if not videos:
+            skipped = sum(f["split"] == split[:5] for f in extraction.failed)
+            raise DatasetError(f"no readable {split} video" + (
+                f": all {skipped} were skipped (see skipped_videos / the messages above)"
+                if skipped else "") + "; the pipeline needs at least one training and one "
+                "test video")
     ensemble = StreamEnsemble(detector, seed, dict(mulde_params or {}), progress).fit(train)
     return ensemble, ensemble.score(test)
 
@@ -136,6 +142,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
+    require_videos(dataset)  # before any folder is made
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress)

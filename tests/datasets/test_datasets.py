@@ -571,5 +571,11 @@ def test_folder_corrupt_video_is_found_by_check_not_by_loading(tmp_path):
 
 
 def test_folder_without_train_or_test(tmp_path):
-    with pytest.raises(DatasetError, match="neither a train/ nor a test/ folder"):
+    with pytest.raises(DatasetError, match=r"not the root of the folder dataset \(train/ or "
+                       r"test/ is missing\); expected ROOT/train/ \(normal videos"):
         load_dataset("folder", tmp_path)
+    from mulde.datasets import folder
+
+    with pytest.raises(DatasetError, match="neither a train/ nor a test/ folder; put normal "
+                       "videos in"):
+        folder.load(tmp_path)

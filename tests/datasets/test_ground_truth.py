@@ -146,7 +146,7 @@ def test_real_avenue_ground_truth_covers_all_21_test_videos_without_their_files(
 
 def test_real_shanghaitech_ground_truth_needs_no_training_folder():
     root = data_dir("shanghaitech")
-    with pytest.raises(DatasetError, match="ShanghaiTech training not found"):
+    with pytest.raises(DatasetError, match="not the root of the shanghaitech dataset"):
         load_dataset("shanghaitech", root)
     gt = load_ground_truth("shanghaitech", root)
     assert len(gt.videos) == 107 and list(gt.videos)[0] == "01_0014"

@@ -1,4 +1,7 @@
-"""The PyOD adapter follows PyOD's conventions, checked against PyOD itself."""
+"""The PyOD adapter follows PyOD's conventions, checked against PyOD itself, and keeps every
+MULDE setting through get_params / set_params / clone (what grid searches and ensembles do)."""
+
+import inspect
 
 import numpy as np
 import pytest
@@ -6,8 +9,16 @@ import pytest
 pytest.importorskip("pyod")
 
 from pyod.models.knn import KNN  # noqa: E402
+from pyod.utils.utility import check_detector  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.utils import estimator_checks  # noqa: E402
 
+from mulde import MULDE  # noqa: E402
 from mulde.estimator.pyod_adapter import PyODMULDE  # noqa: E402
+
+SMALL = {"hidden_sizes": (16, 16), "max_steps": 20, "batch_size": 64, "n_levels": 4,
+         "random_state": 0}
 
 
 def test_pyod_conventions_match_a_pyod_detector():
@@ -26,3 +37,70 @@ def test_pyod_conventions_match_a_pyod_detector():
         assert d.decision_function(test)[-5:].min() > np.median(d.decision_scores_)
     proba = det.predict_proba(test)
     assert proba.shape == (25, 2) and np.allclose(proba.sum(1), 1)
+
+
+def test_every_mulde_setting_is_a_parameter_with_mulde_default():
+    """The adapter's parameters are MULDE's (its own contamination is PyOD's): a setting
+    added to MULDE but not to the adapter fails here."""
+    mulde = {k: p.default for k, p in inspect.signature(MULDE).parameters.items()}
+    adapter = {k: p.default for k, p in inspect.signature(PyODMULDE).parameters.items()}
+    assert adapter.pop("contamination") == 0.1
+    mulde.pop("contamination")
+    assert adapter == mulde
+    assert PyODMULDE().get_params() == {"contamination": 0.1, **mulde}
+
+
+def test_clone_get_params_and_set_params_keep_every_setting():
+    m = PyODMULDE(contamination=0.05, hidden_sizes=(32, 32), max_steps=60, sigma_high=2.0)
+    params = m.get_params()
+    assert params["hidden_sizes"] == (32, 32) and params["max_steps"] == 60
+    assert params["sigma_high"] == 2.0 and params["contamination"] == 0.05
+    c = clone(m)
+    assert c.get_params() == params
+    assert c.mulde_params == {k: v for k, v in params.items() if k != "contamination"}
+    c.set_params(max_steps=7, beta=0.0, contamination=0.2)
+    assert (c.max_steps, c.beta, c.contamination) == (7, 0.0, 0.2)
+    assert m.max_steps == 60  # the clone is independent
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        c.set_params(not_a_setting=1)
+    # the fitted network is the configured one, not the default 256 x 256
+    X = np.random.default_rng(0).standard_normal((100, 2))
+    fitted = clone(PyODMULDE(**SMALL)).fit(X)
+    assert fitted.detector_.get_params() == {**MULDE().get_params(), **SMALL}
+    assert fitted.detector_.train_result_.steps <= 20
+
+
+def test_a_grid_search_trains_each_candidate_with_its_settings():
+    """GridSearchCV clones the detector and sets each candidate's parameters: every fitted
+    copy must carry the fixed settings and the searched one (PyOD's ensembles clone the same
+    way)."""
+    X = np.random.default_rng(1).standard_normal((120, 4))
+    seen = []
+
+    def scorer(est, X_val, y=None):
+        seen.append(est.detector_.get_params())
+        return float(-est.decision_function(X_val).mean())
+
+    base = PyODMULDE(**SMALL)
+    check_detector(base)
+    search = GridSearchCV(base, {"beta": [0.0, 0.2]}, scoring=scorer, cv=2).fit(X)
+    assert search.best_params_["beta"] in (0.0, 0.2)
+    assert sorted({p["beta"] for p in seen}) == [0.0, 0.2]
+    for p in seen:
+        assert p["hidden_sizes"] == (16, 16) and p["max_steps"] == 20 and p["n_levels"] == 4
+
+
+# scikit-learn's checks of the parameter protocol (the prediction checks assume scikit-learn's
+# +1/-1 outlier labels, which PyOD replaces by 0/1)
+@pytest.mark.parametrize("check", [
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_no_attributes_set_in_init",
+    "check_dont_overwrite_parameters",
+    "check_estimators_overwrite_params",
+    "check_estimators_unfitted",
+    "check_fit_idempotent",
+])
+def test_sklearn_parameter_checks(check):
+    getattr(estimator_checks, check)("PyODMULDE", PyODMULDE(**SMALL))

@@ -19,3 +19,43 @@ EXPECTED_FAILED = {
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_clone_and_set_params_keep_every_non_default_setting():
+    """Each parameter set to a value other than its default survives get_params, clone and a
+    set_params round trip (a setting stored under another name, or dropped, fails here)."""
+    from sklearn.base import clone
+
+    changed = {"hidden_sizes": (8,), "layer_norm": True, "dropout": 0.1, "beta": 0.0,
+               "sigma_low": 0.01, "sigma_high": 2.0, "n_levels": 5, "spacing": "geometric",
+               "aggregator": "max_z", "n_components": 3, "covariance_type": "diag",
+               "scale_index": 2, "lr": 1e-4, "batch_size": 32, "n_epochs": 3.0,
+               "max_steps": 7, "validation_fraction": 0.2, "patience": None,
+               "eval_every": 9, "ema_decay": None, "contamination": 0.2, "device": "cpu",
+               "random_state": 4, "checkpoint_dir": "ckpt", "checkpoint_every": 7,
+               "verbose": True}
+    defaults = MULDE().get_params()
+    assert set(changed) == set(defaults)
+    assert all(changed[k] != defaults[k] for k in changed)
+    model = MULDE(**changed)
+    assert model.get_params() == changed
+    assert clone(model).get_params() == changed
+    assert MULDE().set_params(**changed).get_params() == changed
+
+
+def test_every_parameter_is_validated_with_an_informative_error():
+    """scikit-learn's own check: a bad type or value of any parameter raises at fit with
+    "The 'name' parameter of MULDE must be ... Got ... instead."; the relations between
+    parameters are checked too."""
+    import pytest
+    from sklearn.utils.estimator_checks import check_param_validation
+
+    check_param_validation("MULDE", MULDE(hidden_sizes=(8,), max_steps=5, n_levels=3))
+    X = [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]]
+    with pytest.raises(ValueError, match="'max_steps' parameter of MULDE must be an int in "
+                       r"the range \[1, inf\) or None. Got -5 instead"):
+        MULDE(max_steps=-5).fit(X)
+    with pytest.raises(ValueError, match=r"sigma_high \(0.001\) must be above sigma_low"):
+        MULDE(sigma_low=0.01, sigma_high=0.001).fit(X)
+    with pytest.raises(ValueError, match="hidden_sizes must be a non-empty list of positive"):
+        MULDE(hidden_sizes=(16, 0)).fit(X)

@@ -24,6 +24,7 @@ from mulde.datasets.common import (
 )
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import labels_to_ranges, ranges_to_labels
+from mulde.datasets.layouts import DESCRIPTION, check_layout
 from mulde.video.source import Video
 
 DATASETS: Mapping[str, Callable[..., Dataset]] = MappingProxyType(
@@ -76,7 +77,9 @@ def load_dataset(
 ) -> Dataset:
     """Return the dataset `name` found under `root`; `options` go to its loader.
 
-    `smoothing_sigma` overrides the protocol value. With `check=True` every video is probed
+    `root` must hold one of the dataset's folder layouts (`layouts.check_layout`: the error
+    states them, and names a folder nearby that has one). `smoothing_sigma` overrides the
+    protocol value. With `check=True` every video is probed
     and label lengths are compared with frame counts; any problem raises one `DatasetError`
     listing all of them (also in its `.problems`). `check_dataset` returns the same list
     without raising.
@@ -84,8 +87,13 @@ def load_dataset(
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     root = Path(root)
+    expected = DESCRIPTION.get(name, "the dataset's folder")
+    if root.is_file():
+        raise DatasetError(f"{root}: a file, not a folder; the dataset root is the folder that "
+                           f"holds the dataset: {expected}")
     if not root.is_dir():
-        raise DatasetError(f"{root}: dataset root folder not found")
+        raise DatasetError(f"{root}: dataset root folder not found; expected {expected}")
+    check_layout(name, root)
     dataset = DATASETS[name](root, **options)
     if smoothing_sigma is not None:
         dataset = dataclasses.replace(dataset, smoothing_sigma=float(smoothing_sigma))

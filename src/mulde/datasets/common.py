@@ -57,6 +57,20 @@ class VideoProblem:
         return f"{self.split}/{self.name}: {self.message}"
 
 
+def require_videos(dataset: Dataset) -> None:
+    """Raise `DatasetError` when the dataset has no training or no test video, saying where
+    they go (the user's own folder: train/ and test/ under its root)."""
+    empty = [split for split, videos in (("training", dataset.train), ("test", dataset.test))
+             if not videos]
+    if not empty:
+        return
+    where = ""
+    if dataset.name == "folder":
+        where = (f"; put normal videos (files or folders of frames) in {dataset.root / 'train'}"
+                 f" and the videos to score in {dataset.root / 'test'}")
+    raise DatasetError(f"{dataset.root}: no {' and no '.join(empty)} videos{where}")
+
+
 def require_dir(path: Path, what: str) -> Path:
     """Return `path` if it is a folder, else raise `DatasetError` saying what was expected."""
     if not path.is_dir():

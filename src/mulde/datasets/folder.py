@@ -1,7 +1,8 @@
 """A user's own videos: `root/train/` (normal videos) and `root/test/`.
 
 Each folder holds video files and/or frame folders (see `common.list_videos`); a missing
-folder gives an empty split (at least one must exist). Test labels come from the optional
+folder gives an empty split (at least one must exist; the pipeline needs both), a folder
+without any video is an error. Test labels come from the optional
 `root/labels.csv` (or `labels=`), with a header and the columns `video,start,end`: the
 video's name (file stem or frame-folder name) and one anomalous frame range per row,
 0-based with an inclusive end; a video may have several rows, test videos without rows
@@ -24,6 +25,7 @@ from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, list_videos, probed_length
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, ranges_to_labels
+from mulde.video.decode import VIDEO_SUFFIXES
 from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 3.0
@@ -102,9 +104,15 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
     root = Path(root)
     train_dir, test_dir = root / "train", root / "test"
     if not train_dir.is_dir() and not test_dir.is_dir():
-        raise DatasetError(f"{root}: neither a train/ nor a test/ folder")
+        raise DatasetError(f"{root}: neither a train/ nor a test/ folder; put normal videos "
+                           f"in {train_dir} and the videos to score in {test_dir}")
     train = list_videos(train_dir) if train_dir.is_dir() else {}
     tests = list_videos(test_dir) if test_dir.is_dir() else {}
+    for folder, videos in ((train_dir, train), (test_dir, tests)):
+        if folder.is_dir() and not videos:
+            raise DatasetError(
+                f"{folder}: no videos; put video files ({', '.join(sorted(VIDEO_SUFFIXES))}) "
+                "or folders of frame images directly in it")
     csv_path = Path(labels) if labels is not None else root / "labels.csv"
     if labels is None and not csv_path.is_file():
         test = tuple(Video(n, p) for n, p in tests.items())

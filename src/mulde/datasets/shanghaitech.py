@@ -18,6 +18,7 @@ import numpy as np
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, first_existing, list_videos, warn_missing
+from mulde.datasets.formats import FRAME_MASKS, missing_ground_truth
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import as_labels
 from mulde.video.source import Video
@@ -48,10 +49,11 @@ def scene_of(name: str) -> str:
 
 
 def _gt_dir(root: Path) -> Path:
-    return first_existing(
-        [root / "testing" / "test_frame_mask", root / "test_frame_mask"],
-        "ShanghaiTech test_frame_mask",
-    )
+    candidates = [root / "testing" / "test_frame_mask", root / "test_frame_mask"]
+    gt_dir = next((p for p in candidates if p.exists()), None)
+    if gt_dir is None:
+        raise missing_ground_truth(root, candidates, (FRAME_MASKS,))
+    return gt_dir
 
 
 def ground_truth(root: Path, *, scenes: Iterable[int | str] | None = None) -> GroundTruth:

@@ -105,7 +105,8 @@ def load(
     root = Path(root)
     annotation_path = Path(annotation_path) if annotation_path else _find(root, ANNOTATION_NAME)
     if annotation_path is None:
-        raise DatasetError(f"{root}: {ANNOTATION_NAME} not found")
+        raise DatasetError(f"{root}: {ANNOTATION_NAME} (the official temporal annotation of "
+                           "the 290 test videos) not found anywhere under this folder")
     train_list = Path(train_list) if train_list else _find(root, "Anomaly_Train.txt")
     index = _video_index(root)
 

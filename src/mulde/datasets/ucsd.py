@@ -27,6 +27,7 @@ import numpy as np
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, list_videos, probed_length, require_dir
+from mulde.datasets.formats import LIU_RANGES, UCSD_M, missing_ground_truth, unknown_format
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, ranges_to_labels
 from mulde.datasets.matfile import load_mat
@@ -97,8 +98,8 @@ def read_gt_mat(path: Path) -> list[list[Range]]:
     numbers, end < start and frames below 1 raise `DatasetError` naming the file and element.
     """
     data = load_mat(path, ["gt"])
-    if "gt" not in data:
-        raise DatasetError(f"{path}: no variable 'gt'")
+    if "gt" not in data or data["gt"].dtype != object:
+        raise unknown_format(path, (LIU_RANGES, UCSD_M))
     videos = []
     for index, cell in enumerate(data["gt"].ravel(order="F")):
         where = f"{path}: gt{{{index + 1}}}"
@@ -135,7 +136,7 @@ def read_gt(path: Path) -> list[list[Range]]:
         return parse_gt_m(path)
     if path.suffix.lower() == ".mat":
         return read_gt_mat(path)
-    raise DatasetError(f"{path}: unknown ground-truth format (expected .m or .mat)")
+    raise unknown_format(path, (UCSD_M, LIU_RANGES))
 
 
 def load_ped2(root: Path, *, gt_path: Path | None = None) -> Dataset:
@@ -164,10 +165,7 @@ def _load(root: Path, *, number: int, gt_path: Path | None) -> Dataset:
     if gt_path is None:
         gt_path = next((p for p in gt_candidates if p.is_file()), None)
         if gt_path is None:
-            raise DatasetError(
-                f"{root}: ground truth not found (looked for "
-                f"{', '.join(str(p) for p in gt_candidates)})"
-            )
+            raise missing_ground_truth(root, gt_candidates, (UCSD_M, LIU_RANGES))
     gt = read_gt(Path(gt_path))
     train = [Video(n, p) for n, p in _videos(train_dir).items()]
     tests = _videos(test_dir)
@@ -197,9 +195,7 @@ def _find_gt(root: Path, tag: str, number: int) -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    raise DatasetError(
-        f"{root}: ground truth not found (looked for {', '.join(str(p) for p in candidates)})"
-    )
+    raise missing_ground_truth(root, candidates, (UCSD_M, LIU_RANGES))
 
 
 def ground_truth(root: Path, *, number: int = 2, gt_path: Path | None = None) -> GroundTruth:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from dataclasses import asdict
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mulde.core import (
@@ -78,6 +80,37 @@ class MULDE(OutlierMixin, BaseEstimator):
     The training defaults (lr through ema_decay, checkpoint_every) are `TrainConfig`'s.
     """
 
+    # scikit-learn's parameter validation: a wrong type or value raises InvalidParameterError
+    # (a ValueError) "The 'max_steps' parameter of MULDE must be ... Got -5 instead."
+    _parameter_constraints: dict = {
+        "hidden_sizes": ["array-like"],
+        "layer_norm": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "sigma_low": [Interval(Real, 0, None, closed="neither")],
+        "sigma_high": [Interval(Real, 0, None, closed="neither")],
+        "n_levels": [Interval(Integral, 1, None, closed="left")],
+        "spacing": [StrOptions({s.value for s in Spacing})],
+        "aggregator": [StrOptions({a.value for a in Aggregation})],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
+        "scale_index": [Integral, None],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
+        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 0, None, closed="left"), None],
+        "eval_every": [Interval(Integral, 1, None, closed="left")],
+        "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+    }
+
     def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
                  dropout: float = 0.0, beta: float = 0.1, sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, n_levels: int = 16, spacing: str = "linear",
@@ -129,15 +162,15 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------------------- fitting
     def _check_params(self) -> None:
-        Aggregation(self.aggregator)
-        Spacing(self.spacing)
-        c = self.contamination
-        if not (c == "auto" or (isinstance(c, Real) and 0 < c <= 0.5)):
-            raise ValueError(f"contamination must be 'auto' or in (0, 0.5], got {c!r}")
-        if self.n_levels < 1:
-            raise ValueError(f"n_levels must be >= 1, got {self.n_levels}")
-        if self.checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be >= 1 step, got {self.checkpoint_every}")
+        """Validate the parameters (types and ranges, then how they relate); ValueError."""
+        self._validate_params()
+        sizes = list(self.hidden_sizes)
+        if not sizes or not all(isinstance(h, Integral) and h >= 1 for h in sizes):
+            raise ValueError(f"hidden_sizes must be a non-empty list of positive layer widths, "
+                             f"got {self.hidden_sizes!r}")
+        if self.sigma_high <= self.sigma_low:
+            raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
+                             f"({self.sigma_low})")
 
     def fit(self, X: Any, y: None = None) -> MULDE:
         """Fit on normal samples X (n, d); y is ignored. Returns self."""

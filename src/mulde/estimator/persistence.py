@@ -55,6 +55,27 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
     return path
 
 
+_MAGIC = ((b"\x93NUMPY", "a NumPy .npy array"), (b"PK\x03\x04", "a zip archive (e.g. .npz)"),
+          (b"\x89HDF", "an HDF5 file"))
+
+
+def _foreign_kind(path: Path) -> str | None:
+    """What a file that is not safetensors is, from its first bytes (None when unknown)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return None
+    if head[8:9] == b"{":  # a safetensors header (8-byte length, then JSON): damaged, not foreign
+        return None
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "a text file"
+    return None
+
+
 def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
     """Read a file written by `save_arrays`: return (metadata, arrays).
 
@@ -71,6 +92,10 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
             meta = f.metadata() or {}
             arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as err:
+        kind = _foreign_kind(path)
+        if kind:
+            raise ModelFileError(f"{path}: {kind}, not a MULDE model (a .safetensors file "
+                                 "written by `mulde fit` or MULDE.save)") from err
         raise ModelFileError(f"{path}: not a readable safetensors file "
                              f"(truncated or corrupt?): {err}") from err
     if meta.get("format") != FORMAT:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 try:
     from pyod.models.base import BaseDetector
@@ -19,14 +20,68 @@ from mulde.estimator.model import MULDE
 
 
 class PyODMULDE(BaseDetector):
-    """PyOD detector wrapping `mulde.MULDE`; extra keyword arguments go to MULDE."""
+    """PyOD detector wrapping `mulde.MULDE` (higher `decision_function` = more anomalous).
 
-    def __init__(self, contamination: float = 0.1, **mulde_params: Any) -> None:
+    Every MULDE setting is a parameter of its own, with MULDE's default (see `mulde.MULDE`
+    for their meaning), so `get_params`, `set_params` and `sklearn.base.clone` carry all of
+    them: grid searches and PyOD's ensembles (e.g. `FeatureBagging`), which clone the
+    detector, train the configured network. `contamination` is PyOD's: the fraction of
+    training samples labelled 1 (`threshold_` is the (1 - contamination) quantile of
+    `decision_scores_`); MULDE's own `contamination`, which sets its scikit-learn `offset_`,
+    is left at 'auto' and plays no part in PyOD's labels. `mulde_params` returns the MULDE
+    settings as a dict.
+    """
+
+    def __init__(self, contamination: float = 0.1, *,
+                 hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
+                 dropout: float = 0.0, beta: float = 0.1, sigma_low: float = 1e-3,
+                 sigma_high: float = 1.0, n_levels: int = 16, spacing: str = "linear",
+                 aggregator: str = "gmm", n_components: int = 1,
+                 covariance_type: str = "full", scale_index: int | None = None,
+                 lr: float = 1e-3, batch_size: int = 1024, n_epochs: float | None = None,
+                 max_steps: int | None = 1000, validation_fraction: float = 0.1,
+                 patience: int | None = 5, eval_every: int = 100,
+                 ema_decay: float | None = 0.99, device: str = "auto",
+                 random_state: int | None = None, checkpoint_dir: str | None = None,
+                 checkpoint_every: int = 500, verbose: bool = False) -> None:
         super().__init__(contamination=contamination)
-        self.mulde_params = mulde_params
+        self.hidden_sizes = hidden_sizes
+        self.layer_norm = layer_norm
+        self.dropout = dropout
+        self.beta = beta
+        self.sigma_low = sigma_low
+        self.sigma_high = sigma_high
+        self.n_levels = n_levels
+        self.spacing = spacing
+        self.aggregator = aggregator
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.scale_index = scale_index
+        self.lr = lr
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.max_steps = max_steps
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.eval_every = eval_every
+        self.ema_decay = ema_decay
+        self.device = device
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.verbose = verbose
+
+    @property
+    def mulde_params(self) -> dict[str, Any]:
+        """The keyword arguments this detector passes to `MULDE` (every parameter but
+        PyOD's `contamination`)."""
+        params = self.get_params(deep=False)
+        params.pop("contamination")
+        return params
 
     def fit(self, X: Any, y: None = None) -> PyODMULDE:
-        """Fit on X; set decision_scores_, threshold_ and labels_ as PyOD does."""
+        """Fit on X (n, d) normal samples; set decision_scores_, threshold_ and labels_ as
+        PyOD does. y is ignored."""
         self._set_n_classes(y)
         self.detector_ = MULDE(**self.mulde_params).fit(X)
         self.decision_scores_ = self.detector_.anomaly_score(X)
@@ -34,5 +89,6 @@ class PyODMULDE(BaseDetector):
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Return anomaly scores, higher = more anomalous."""
+        """Return the (n,) anomaly scores of X, higher = more anomalous."""
+        check_is_fitted(self, "detector_")
         return self.detector_.anomaly_score(X)

@@ -37,13 +37,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed.
 
     A full disk, a read-only file system or a permission error while writing raises an
-    `OSError` of the same errno naming `path`; `path` itself is left as it was.
+    `OSError` of the same errno naming `path`; `path` itself is left as it was. The file gets
+    the mode a plain `open()` gives (0666 less the process umask, e.g. 0644), whatever mode
+    the writer created the temp file with.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
+        if tmp.exists():  # writers such as safetensors create 0600 files: use what open() gives
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as err:
         if err.errno not in _WRITE_ERRNOS:
@@ -52,6 +56,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                                  "nothing was written") from err
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask (read from /proc on Linux; elsewhere set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -91,6 +109,10 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None) -> P
     and the requirement), so that callers can refuse before any expensive work starts.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        error = OSError(f"{folder}: a file, not a folder; give a folder for the outputs")
+        error.errno = errno.ENOTDIR
+        raise error
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".mulde-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"

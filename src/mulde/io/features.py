@@ -86,15 +86,19 @@ def _is_number(cell: str) -> bool:
 
 def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray:
     """Return X as a 2-D float64 array; raise naming the source if it is empty, not real
-    numbers, not 2-D or has NaN/inf values (listing the first offending rows)."""
+    numbers, not 2-D (a 1-D array is refused: it could be one feature or one sample) or has
+    NaN/inf values (listing the first offending rows)."""
     X = np.asarray(X)
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
         raise FeatureFileError(f"{source}: array of dtype {X.dtype} is not numeric")
     if np.iscomplexobj(X):
         raise FeatureFileError(f"{source}: array of dtype {X.dtype} is complex; features "
                                "must be real numbers")
-    if X.ndim == 1:
-        X = X.reshape(-1, 1)
+    if X.ndim == 1:  # n samples of one feature, or one sample of n? refused, as scikit-learn
+        raise FeatureFileError(
+            f"{source}: a 1-D array of {X.shape[0]} values; features are a 2-D (n_samples, "
+            "n_features) array: save x.reshape(-1, 1) for samples of one feature, or "
+            "x.reshape(1, -1) for one sample")
     if X.ndim != 2:
         raise FeatureFileError(f"{source}: expected a 2-D (n_samples, n_features) array, "
                                f"got shape {X.shape}")

@@ -6,28 +6,54 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
   has no video stream, decodes to zero frames, or decodes to fewer frames than its
   container declares (a truncated file) is an error; the shortfall is only known at the end
   of iteration, after the frames that could be decoded were yielded.
+- Frame timeline (video files): frames are returned on the constant-rate grid of the
+  stream's frame rate, as ffmpeg's constant-frame-rate output (`-fps_mode cfr`, the default
+  when ffmpeg extracts frames to images) and AVI's one-chunk-per-frame index count them, so
+  frame numbers are the ones annotations index. A frame shown at time t (its timestamp
+  relative to the first frame) takes frame number round(t * fps). Numbers with no frame
+  (dropped frames: the empty chunks an AVI muxer writes, or a gap in the timestamps) repeat
+  the previous frame; a frame whose number is already taken (a duplicate timestamp, or a
+  variable frame rate above the nominal one) is dropped; a timestamp that jumps back (or,
+  in formats with timestamp discontinuities such as MPEG-TS, more than 10 s forward) starts
+  a new segment right after the previous frame. Each of these emits one
+  `FrameTimelineWarning` per video naming the file, the count and the first frame number.
+  Frames without a timestamp follow the previous one.
+- Display rotation: a rotation of the stream's display matrix (phone videos stored
+  landscape with a 90-degree display rotation; PyAV's `VideoFrame.rotation`, the
+  DISPLAYMATRIX side data) is applied as players, OpenCV and ffmpeg do, so the frames are
+  the ones a viewer (or a detector run through OpenCV) sees. A mirrored display matrix, or
+  an angle that is not a multiple of 90 degrees, is refused (re-encode the video with
+  ffmpeg, which applies it). Non-square pixels (sample aspect ratio) are not resampled,
+  as OpenCV and ffmpeg's frame extraction do not either.
+- Frame size: every frame must have the size of the first one, in video files and frame
+  folders alike; the first frame of another size is named in the error (a recorder that
+  switched resolution midway: cut the video at that frame or re-encode it at one size).
 - Frame folders: files whose suffix is not in `IMAGE_SUFFIXES` and hidden files (name
   starting with ".", e.g. `.DS_Store`, `._001.tif`) are skipped; sub-folders are ignored.
   Frames are ordered by name with digit runs compared by value (`2.jpg` before `10.jpg`).
-  An image file that fails to decode is an error naming that file. All frames must have the
-  size of the first one; the first frame of another size is named in the error.
+  An image file that fails to decode is an error naming that file.
 - Numbered frame names: when every frame name is `<prefix><number>` with one common prefix,
   the numbers must be consecutive. A gap (or a duplicate number) is an error naming the
   first missing frame, because per-frame labels are indexed by position and a silently
   missing frame would shift every later label. Names that are not all numbered are not
   checked.
-- Probing is cheap: a video file's frame count comes from the container header and is only
-  counted by decoding when the container declares none; a frame folder is probed from its
-  file names and the header of its first image (sizes of later frames are checked when
-  decoding, not when probing).
+- Probing is cheap: a video file's frame count comes from the container header when the
+  stream's average rate equals its nominal rate (a constant-rate stream; AVI counts its
+  empty chunks), else the timeline is counted by decoding; its size is that of the
+  first decoded frame (display rotation applied). A frame folder is probed from its file
+  names and the header of its first image (sizes of later frames are checked when decoding,
+  not when probing).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -47,8 +73,18 @@ class VideoReadError(RuntimeError):
 DEFAULT_FOLDER_FPS = 25.0
 """Frame rate reported for frame folders, which carry none (override with `probe(fps=...)`)."""
 
+DISCONTINUITY_SECONDS = 10.0
+"""A forward timestamp jump longer than this starts a new segment in formats with timestamp
+discontinuities (MPEG-TS, MPEG-PS), as ffmpeg's `-dts_delta_threshold` default does."""
+_TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT
+
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 _DIGITS = re.compile(r"(\d+)")
+
+
+class FrameTimelineWarning(UserWarning):
+    """A video's timestamps had gaps, duplicates or jumps; the message says how its frames
+    were placed on the constant-rate timeline (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +157,9 @@ def probe(path: str | os.PathLike[str], *, fps: float | None = None) -> VideoInf
     """Return frame count, fps and size of a video file or frame folder without decoding it all.
 
     `fps` overrides the frame rate of a frame folder (default `DEFAULT_FOLDER_FPS`); it is
-    ignored for video files, whose container states their rate.
+    ignored for video files, whose container states their rate. A video file's count is
+    that of its constant-rate timeline (what `iter_frames` yields) and its size the
+    displayed one (rotation applied); see the module docstring.
     """
     path = Path(path)
     if path.is_dir():
@@ -132,14 +170,17 @@ def probe(path: str | os.PathLike[str], *, fps: float | None = None) -> VideoInf
     try:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
-            n_frames = stream.frames
-            if n_frames <= 0:
-                n_frames = sum(1 for _ in container.decode(stream))
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            width, height = stream.codec_context.width, stream.codec_context.height
+            n_frames = _header_count(stream)
+            rate = _frame_rate(stream)
+            first = next(container.decode(stream), None)
+            height, width = (None, None) if first is None else _display_shape(first, path)
     except av.FFmpegError as error:
         raise VideoReadError(f"{path}: cannot read video ({error})") from error
-    if n_frames == 0:
+    if n_frames is None:  # no count, or one the rate does not explain: count the timeline
+        with warnings.catch_warnings():  # decoding warns about the timeline, probing not
+            warnings.simplefilter("ignore", FrameTimelineWarning)
+            n_frames = sum(1 for _ in _timeline(path, convert=False))
+    if n_frames == 0 or first is None:
         raise VideoReadError(f"{path}: video has no frames")
     return VideoInfo(n_frames, float(rate) if rate else DEFAULT_FOLDER_FPS, width, height)
 
@@ -147,8 +188,11 @@ def probe(path: str | os.PathLike[str], *, fps: float | None = None) -> VideoInf
 def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     """Return an iterator over the frames as RGB uint8 arrays of shape (H, W, 3).
 
-    The path is checked (and a frame folder listed) when called; decoding errors are raised
-    by the iterator as `VideoReadError`.
+    A video file's frames follow its constant-rate timeline with the display rotation
+    applied (module docstring: repeated, dropped or re-anchored frames are reported with a
+    `FrameTimelineWarning`). The path is checked (and a frame folder listed) when called;
+    decoding errors, and a frame of another size than the first, are raised by the iterator
+    as `VideoReadError`.
     """
     path = Path(path)
     if path.is_dir():
@@ -171,26 +215,169 @@ def _video_stream(container: av.container.InputContainer, path: Path) -> av.Vide
 
 
 def _iter_video_file(path: Path) -> Iterator[np.ndarray]:
+    return _timeline(path, convert=True)
+
+
+def _frame_rate(stream: av.VideoStream) -> Fraction | None:
+    """The stream's nominal frame rate: ffmpeg's guess (r_frame_rate, else the average)."""
+    rate = stream.guessed_rate or stream.average_rate or stream.base_rate
+    return Fraction(rate) if rate else None
+
+
+def _header_count(stream: av.VideoStream) -> int | None:
+    """The container's frame count when it can be taken as the length of the constant-rate
+    timeline: declared, and the stream's average rate (count / duration) equals its nominal
+    rate. None for a variable-rate stream or one without a count (then the timeline is
+    counted by decoding)."""
+    declared = stream.frames
+    if declared <= 0:
+        return None
+    nominal, average = stream.guessed_rate, stream.average_rate
+    if nominal and average and Fraction(nominal) != Fraction(average):
+        return None
+    return declared
+
+
+def _display_turns(frame: av.VideoFrame, path: Path) -> int:
+    """Quarter turns counter-clockwise (np.rot90's k) that the frame's display matrix asks
+    for; 0 without one. Refuses mirrored matrices and angles off a multiple of 90 degrees."""
+    for data in frame.side_data:
+        if getattr(data.type, "name", str(data.type)) != "DISPLAYMATRIX":
+            continue
+        m = np.frombuffer(bytes(data), dtype=np.int32)[:9].astype(np.float64) / 65536.0
+        a, b, c, d = m[0], m[1], m[3], m[4]
+        if math.hypot(a, c) == 0 or math.hypot(b, d) == 0:
+            return 0  # a degenerate matrix states no rotation (libavutil: NaN)
+        if a * d - b * c < 0:
+            raise VideoReadError(f"{path}: the display matrix mirrors the picture, which is "
+                                 "not supported; re-encode the video with ffmpeg, which "
+                                 "applies it (ffmpeg -i IN OUT.mp4)")
+        # the angle libavutil's av_display_rotation_get reports (counter-clockwise, degrees)
+        angle = -math.degrees(math.atan2(b / math.hypot(b, d), a / math.hypot(a, c)))
+        turns = round(angle / 90)
+        if abs(angle - 90 * turns) > 1:
+            raise VideoReadError(f"{path}: display rotation of {angle:.1f} degrees is not a "
+                                 "multiple of 90; re-encode the video with ffmpeg, which "
+                                 "applies it (ffmpeg -i IN OUT.mp4)")
+        return turns % 4
+    return 0
+
+
+def _display_shape(frame: av.VideoFrame, path: Path) -> tuple[int, int]:
+    """(height, width) of the frame as displayed (rotation applied)."""
+    turns = _display_turns(frame, path)
+    return (frame.width, frame.height) if turns % 2 else (frame.height, frame.width)
+
+
+def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
+    """Yield the frames of a video file on its constant-rate timeline (module docstring);
+    with `convert=False` the frames are not converted to RGB (counting) and None is yielded."""
+    number = 0  # the next frame number to fill
     decoded = 0
+    origin: int | None = None  # timestamp of frame number `base` in the current segment
+    base = 0
+    previous_pts: int | None = None
+    previous: np.ndarray | None = None
+    shape: tuple[int, int] | None = None
+    events: dict[str, list[int]] = {}  # kind -> [count, first frame number]
+
+    def note(kind: str, count: int) -> None:
+        entry = events.setdefault(kind, [0, number])
+        entry[0] += count
+
     try:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
             stream.thread_type = "AUTO"  # frame and slice threading; same frames, faster
-            declared = stream.frames
+            expected = _header_count(stream)
+            rate, time_base = _frame_rate(stream), stream.time_base
+            discontinuous = bool(container.format.flags & _TS_DISCONT)
             for frame in container.decode(stream):
                 decoded += 1
-                yield frame.to_ndarray(format="rgb24")
+                turns = _display_turns(frame, path)
+                size = (frame.width, frame.height) if turns % 2 else (frame.height, frame.width)
+                if shape is None:
+                    shape = size
+                elif size != shape:
+                    raise VideoReadError(
+                        f"{path}: frame size changes at frame {number} (decoded frame "
+                        f"{decoded - 1}): {size[1]}x{size[0]}, but frame 0 is "
+                        f"{shape[1]}x{shape[0]}; cut the video there or re-encode it at one "
+                        "size (ffmpeg -i IN -vf scale=W:H OUT)")
+                pts = frame.pts
+                if pts is None or rate is None or time_base is None:
+                    slot = number
+                else:
+                    if origin is None:
+                        origin, base = pts, number
+                    elif pts < previous_pts:
+                        note("back", 1)
+                        origin, base = pts, number
+                    elif pts == previous_pts:
+                        note("duplicate", 1)
+                        continue
+                    slot = base + math.floor(Fraction(pts - origin) * time_base * rate
+                                             + Fraction(1, 2))
+                    if (discontinuous and slot > number
+                            and slot - number > DISCONTINUITY_SECONDS * rate):
+                        note("jump", 1)
+                        origin, base, slot = pts, number, number
+                    previous_pts = pts
+                if slot < number:
+                    note("crowded", 1)
+                    continue
+                image = None
+                if convert:
+                    image = frame.to_ndarray(format="rgb24")
+                    if turns:
+                        image = np.ascontiguousarray(np.rot90(image, turns))
+                if slot > number:
+                    note("missing", slot - number)
+                    for _ in range(slot - number):
+                        yield previous if previous is not None else image
+                    number = slot
+                yield image
+                previous = image
+                number += 1
     except av.FFmpegError as error:
         raise VideoReadError(
             f"{path}: corrupt video, decoding failed after {decoded} frames ({error})"
         ) from error
     if decoded == 0:
         raise VideoReadError(f"{path}: video has no frames")
-    if declared > 0 and decoded < declared:
+    _warn_timeline(path, events, rate)
+    if expected is not None and number != expected:
         raise VideoReadError(
-            f"{path}: truncated or corrupt video, decoded {decoded} of the {declared} frames "
-            "its container declares"
+            f"{path}: truncated or corrupt video, decoded {number} of the {expected} frames "
+            "its container declares" if number < expected else
+            f"{path}: the timestamps place {number} frames, but the container declares "
+            f"{expected}; re-encode the video at a constant rate (ffmpeg -i IN -fps_mode cfr "
+            "OUT.mp4)"
         )
+
+
+_TIMELINE_EVENTS = {
+    "missing": "missing from the timeline (dropped frames or a gap in the timestamps), "
+               "each filled with the frame before it",
+    "duplicate": "with the timestamp of the frame before, dropped",
+    "crowded": "closer than one frame interval to the frame before (a variable frame rate "
+               "above the nominal one), dropped",
+    "back": "whose timestamp jumps back, each starting a new segment right after the frame "
+            "before",
+    "jump": f"whose timestamp jumps more than {DISCONTINUITY_SECONDS:g} s ahead (a "
+            "discontinuity), each starting a new segment right after the frame before",
+}
+
+
+def _warn_timeline(path: Path, events: dict[str, list[int]], rate: Fraction | None) -> None:
+    if not events:
+        return
+    parts = [f"{count} frame(s) {_TIMELINE_EVENTS[kind]} (first at frame {first})"
+             for kind, (count, first) in events.items()]
+    fps = f"{float(rate):g} fps " if rate else ""
+    warnings.warn(f"{path}: {'; '.join(parts)}; frame numbers follow the constant {fps}"
+                  "timeline, as ffmpeg's constant-frame-rate output does",
+                  FrameTimelineWarning, stacklevel=3)
 
 
 def _image_size(path: Path) -> tuple[int, int]:

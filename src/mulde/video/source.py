@@ -16,6 +16,12 @@ from mulde.video.decode import VideoReadError
 __all__ = ["Video", "VideoReadError", "source_checksum"]
 
 
+class VideoMismatchError(VideoReadError):
+    """A readable video that does not fit the run (its frames are not the size of the scene
+    background learned from the training videos); like an unreadable one, it is skipped and
+    reported, never stopping the run."""
+
+
 @dataclass(frozen=True)
 class Video:
     """One video of a dataset split, decoded lazily.

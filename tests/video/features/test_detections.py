@@ -1,5 +1,7 @@
 """Detector boxes from CSV files as the object regions: reading, checking, extracting, caching."""
 
+import warnings
+
 import numpy as np
 import pytest
 from fakes import write_square_frames
@@ -12,6 +14,7 @@ from mulde.pipeline import extract_features
 from mulde.video.cache import FeatureCache
 from mulde.video.features import ObjectCentricExtractor
 from mulde.video.features.detections import (
+    BoxesOutsideFrameWarning,
     DetectionsError,
     boxes_file,
     boxes_fingerprint,
@@ -32,10 +35,30 @@ def test_read_boxes_clips_filters_by_score_and_groups_by_frame(tmp_path):
              "0,-4,-2,6,8,0.8\n"      # clipped to the frame
              "2,30,10,50,40,0.95\n"   # x1 and y1 beyond a 40 x 30 frame
              "2,1,1,5,5,0.2\n")       # below min_score
-    boxes = read_boxes(f, n_frames=4, width=40, height=30, min_score=0.5)
+    with pytest.warns(BoxesOutsideFrameWarning, match=r"v.csv: 2 box\(es\) reach more than "
+                      r"1 px past the edges of the 40x30 frame \(first: row 3\)"):
+        boxes = read_boxes(f, n_frames=4, width=40, height=30, min_score=0.5)
     assert [b.tolist() for b in boxes] == [[[10, 5, 21, 15], [0, 0, 6, 8]], [],
                                            [[30, 10, 40, 30]], []]
-    assert len(read_boxes(f, 4, 40, 30)[2]) == 2  # no score threshold: all kept
+    with pytest.warns(BoxesOutsideFrameWarning):
+        assert len(read_boxes(f, 4, 40, 30)[2]) == 2  # no score threshold: all kept
+
+
+def test_boxes_within_a_pixel_of_the_edge_are_clipped_without_a_warning(tmp_path):
+    f = _csv(tmp_path / "v.csv", "frame,x0,y0,x1,y1\n0,-0.6,0,40.9,30.5\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_boxes(f, 1, 40, 30)[0].tolist() == [[0, 0, 40, 30]]
+
+
+@pytest.mark.parametrize("box", ["45,2,60,9", "1,30,5,38", "-9,1,0,5", "2,-8,5,-1"])
+def test_a_box_outside_the_frame_is_an_error_naming_file_and_row(tmp_path, box):
+    """Boxes found on frames of another size or orientation (an unrotated phone video) land
+    outside the frame: refused, never dropped silently."""
+    f = _csv(tmp_path / "rotated.csv", f"frame,x0,y0,x1,y1,score\n0,1,1,5,5,0.9\n0,{box},0.1\n")
+    with pytest.raises(DetectionsError, match=r"rotated.csv: row 3: box .* lies outside the "
+                       r"40x30 frame.*another size or orientation"):
+        read_boxes(f, n_frames=1, width=40, height=30, min_score=0.5)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -65,14 +88,28 @@ def test_unreadable_detections_are_a_detections_error(tmp_path):
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 4), st.floats(-50, 90), st.floats(-50, 90),
                           st.floats(0.5, 60), st.floats(0.5, 60)), max_size=12))
-def test_read_boxes_keeps_every_box_that_overlaps_the_frame_inside_it(tmp_path_factory, rows):
+def test_read_boxes_keeps_boxes_inside_the_frame_and_refuses_those_outside(tmp_path_factory,
+                                                                          rows):
     f = tmp_path_factory.mktemp("p") / "v.csv"
     f.write_text("frame,x0,y0,x1,y1\n" + "".join(f"{t},{x},{y},{x + w},{y + h}\n"
                                                  for t, x, y, w, h in rows))
-    boxes = read_boxes(f, n_frames=5, width=40, height=30)
-    inside = [(t, x, y, w, h) for t, x, y, w, h in rows
-              if x < 40 and y < 30 and x + w > 0 and y + h > 0]
-    assert sum(len(b) for b in boxes) == len(inside)
+    outside = [i for i, (_, x, y, w, h) in enumerate(rows)
+               if not (x < 40 and y < 30 and x + w > 0 and y + h > 0)]
+    if outside:
+        with pytest.raises(DetectionsError, match=f"row {outside[0] + 2}: box"):
+            read_boxes(f, n_frames=5, width=40, height=30)
+        return
+    past = [i for i, (_, x, y, w, h) in enumerate(rows)
+            if min(x, y) < -1 or x + w > 41 or y + h > 31]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        boxes = read_boxes(f, n_frames=5, width=40, height=30)
+    reported = [w for w in caught if w.category is BoxesOutsideFrameWarning]
+    assert len(reported) == (1 if past else 0)
+    if past:
+        assert f"{len(past)} box(es)" in str(reported[0].message)
+        assert f"first: row {past[0] + 2}" in str(reported[0].message)
+    assert sum(len(b) for b in boxes) == len(rows)
     for b in boxes:
         if len(b):
             assert (b[:, :2] >= 0).all() and (b[:, 2] <= 40).all() and (b[:, 3] <= 30).all()
@@ -171,3 +208,24 @@ def test_fingerprint_hashes_the_files_again_only_when_they_change(tmp_path):
     assert hashing._remembered_sha256.cache_info().misses == misses
     f.write_text("frame,x0,y0,x1,y1\n0,1,1,5,16\n")  # new size: coarse mtimes too
     assert boxes_fingerprint(tmp_path / "boxes") != first
+
+
+def test_boxes_of_a_rotated_phone_video_land_on_the_displayed_frames(tmp_path):
+    """A video stored 64x48 with a 90-degree display rotation: frames are decoded 48 wide and
+    64 high, as OpenCV shows them, so a box a detector drew low in the portrait frame (y up
+    to 60) is inside the frame; the same box against the stored 64x48 frame lies outside it
+    and is refused naming the row, never dropped silently."""
+    from fakes import write_timed_video
+
+    from mulde.video.source import Video
+
+    video = write_timed_video(tmp_path / "videos" / "phone.mp4", list(range(6)), rotation=90)
+    _csv(tmp_path / "boxes" / "phone.mp4.csv", "frame,x0,y0,x1,y1\n" +
+         "".join(f"{t},10,50,30,60\n" for t in range(6)))
+    ex = ObjectCentricExtractor(regions="boxes", boxes_dir=str(tmp_path / "boxes"),
+                                skip_edges=False, blur=1)
+    out = ex.extract(Video("phone", video))["velocity"]
+    np.testing.assert_array_equal(out.boxes, np.tile([10, 50, 30, 60], (6, 1)))
+    with pytest.raises(DetectionsError, match=r"phone.mp4.csv: row 2: box .* lies outside "
+                       "the 64x48 frame"):
+        read_boxes(tmp_path / "boxes" / "phone.mp4.csv", 6, 64, 48)

@@ -4,6 +4,7 @@ feature extractor) and the frame input helpers every extractor uses."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,11 +28,32 @@ class Extractor(Protocol):
     @property
     def params(self) -> dict[str, Any]: ...
 
+    @property
+    def needs_scene(self) -> bool:
+        """Whether `with_scene` must be called with the training videos before `extract`."""
+        ...
+
+    def with_scene(self, videos: Iterable[FrameSource], folder: str | Path) -> Extractor:
+        """Return the extractor fitted to the scene of `videos` (the training videos of one
+        camera view), with any file it learns written into `folder`; itself when it needs
+        no scene. Raises ValueError when no frame of the videos can be read."""
+        ...
+
     def extract(self, video: FrameSource,
                 timings: dict[str, float] | None = None) -> VideoFeatures:
         """Return the video's features (raise VideoReadError when it cannot be decoded);
         `timings`, when given, accumulates seconds per stage."""
         ...
+
+
+class SceneFree:
+    """Mixin of the `Extractor` contract's scene part for extractors that learn no scene."""
+
+    needs_scene = False
+
+    def with_scene(self, videos: Iterable[FrameSource], folder: str | Path) -> SceneFree:
+        """Return self: nothing to learn from the training videos."""
+        return self
 
 
 def iter_source(source: FrameSource) -> Iterator[np.ndarray]:

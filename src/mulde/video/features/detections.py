@@ -6,6 +6,13 @@ the 0-based frame index, the box in pixels with x1/y1 exclusive. The files mirro
 videos' paths under one folder: the file of a video at `.../Train/Train001` is
 `BOXES/Train/Train001.csv` or `BOXES/Train001.csv` (the longest mirrored path that exists
 wins), so the training and test videos of a dataset with equal names stay apart.
+
+Coordinates are pixels of the frames as displayed: `mulde.video.decode` applies a video's
+display rotation, as OpenCV and players do, so boxes a detector found on OpenCV's frames
+land on the same pixels. A box that lies entirely outside the frame is an error naming the
+file and the row (the boxes were made on frames of another size or orientation); a box that
+reaches more than `EDGE_TOLERANCE` pixels past an edge is clipped to the frame, with one
+`BoxesOutsideFrameWarning` per file giving the count and the first row.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +28,16 @@ import numpy as np
 from mulde.io.hashing import file_sha256
 
 COLUMNS = ("frame", "x0", "y0", "x1", "y1")
+EDGE_TOLERANCE = 1.0
+"""Pixels a box may reach past a frame edge (detector rounding) before it is reported."""
 
 
 class DetectionsError(ValueError):
     """A video's detections file is missing or malformed; the message names file, row, field."""
+
+
+class BoxesOutsideFrameWarning(UserWarning):
+    """Boxes of a detections file reach past the frame's edges and were clipped to it."""
 
 
 def boxes_file(boxes_dir: str | Path, video_path: str | Path) -> Path:
@@ -45,13 +59,16 @@ def read_boxes(path: str | Path, n_frames: int, width: int, height: int,
                min_score: float = 0.0) -> list[np.ndarray]:
     """Return one (k, 4) int array of boxes per frame from a detections CSV.
 
-    Boxes are clipped to the frame; rows with `score` below `min_score` and boxes empty
-    after clipping are dropped. A missing column, a non-numeric or non-finite value, a
-    frame outside [0, n_frames) or a box with x1 <= x0 or y1 <= y0 raise `DetectionsError`
-    naming the file, the row (1 = header) and the field.
+    `width` x `height` is the frame size in pixels. Rows with `score` below `min_score` are
+    dropped. A missing column, a non-numeric or non-finite value, a frame outside
+    [0, n_frames), a box with x1 <= x0 or y1 <= y0, or a box entirely outside the frame
+    raise `DetectionsError` naming the file, the row (1 = header) and the field. Boxes
+    reaching more than `EDGE_TOLERANCE` pixels past an edge are clipped to the frame with a
+    `BoxesOutsideFrameWarning` (count and first row); closer ones are clipped silently.
     """
     path = Path(path)
     per_frame: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n_frames)]
+    clipped: list[int] = []  # rows of kept boxes reaching past an edge
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
@@ -72,16 +89,28 @@ def read_boxes(path: str | Path, n_frames: int, width: int, height: int,
                 if x1 <= x0 or y1 <= y0:
                     raise DetectionsError(f"{path}: row {row_number}: empty box ({x0:g}, "
                                           f"{y0:g}, {x1:g}, {y1:g}); need x1 > x0 and y1 > y0")
+                if x0 >= width or y0 >= height or x1 <= 0 or y1 <= 0:
+                    raise DetectionsError(
+                        f"{path}: row {row_number}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies "
+                        f"outside the {width}x{height} frame; were the boxes made on frames of "
+                        "another size or orientation? (mulde applies a video's display "
+                        "rotation, as OpenCV does)")
                 if values.get("score", math.inf) < min_score:
                     continue
+                if (min(x0, y0) < -EDGE_TOLERANCE or x1 > width + EDGE_TOLERANCE
+                        or y1 > height + EDGE_TOLERANCE):
+                    clipped.append(row_number)
                 box = (max(0, math.floor(x0)), max(0, math.floor(y0)),
                        min(width, math.ceil(x1)), min(height, math.ceil(y1)))
-                if box[2] > box[0] and box[3] > box[1]:
-                    per_frame[int(frame)].append(box)
+                per_frame[int(frame)].append(box)
     except OSError as err:
         raise DetectionsError(f"{path}: cannot read the detections ({err})") from err
     except UnicodeDecodeError as err:
         raise DetectionsError(f"{path}: not a text CSV file ({err})") from err
+    if clipped:
+        warnings.warn(f"{path}: {len(clipped)} box(es) reach more than {EDGE_TOLERANCE:g} px "
+                      f"past the edges of the {width}x{height} frame (first: row {clipped[0]}); "
+                      "clipped to the frame", BoxesOutsideFrameWarning, stacklevel=2)
     return [np.array(b, np.int64).reshape(-1, 4) for b in per_frame]
 
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from mulde.video.backbones import check_backbone, load_backbone
-from mulde.video.features.base import FrameSource, iter_source
+from mulde.video.features.base import FrameSource, SceneFree, iter_source
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 
 
@@ -74,7 +74,7 @@ def resize_frame(frame: np.ndarray, size: int, center_crop: bool = True) -> np.n
 
 
 @dataclass(frozen=True)
-class FrameCentricExtractor:
+class FrameCentricExtractor(SceneFree):
     """One feature per frame (stream "frame"): the window of `length` frames around it
     (`policy` at the video's ends), each frame resized whole to `size` x `size` (or its short
     side to `size` and centre-cropped: `center_crop`, which drops the sides of a wide view),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,7 +43,7 @@ from mulde.video.features.streams import (
     StaticStream,
     VelocityStream,
 )
-from mulde.video.source import Video, source_checksum
+from mulde.video.source import Video, VideoReadError, source_checksum
 
 STREAMS = (Stream.VELOCITY, Stream.GEOMETRY, Stream.APPEARANCE, Stream.STATIC)
 """The streams the object extractor can compute."""
@@ -166,6 +167,11 @@ class ObjectCentricExtractor:
             p["flow"] = {"preset": self.flow_preset.value, "baseline": self.flow_baseline}
         return p | {s.stream.value: s.key() for s in streams}
 
+    @property
+    def needs_scene(self) -> bool:
+        """Whether `with_scene` must run first: the static stream is on and has no scene."""
+        return Stream.STATIC in self.streams and self.scene_background is None
+
     def with_scene(self, videos: Sequence[FrameSource], folder: str | Path
                    ) -> ObjectCentricExtractor:
         """Return the extractor with `scene_background` set: the median of up to
@@ -252,7 +258,8 @@ class ObjectCentricExtractor:
                                   grays[0].shape[1], grays[0].shape[0], self.min_box_score)
         per_frame = [self.find_regions(g, background, boxes=b)
                      for g, b in zip(grays, detected, strict=True)]
-        clip = Clip(grays, rgbs, per_frame, self.mask_regions)
+        clip = Clip(grays, rgbs, per_frame, self.mask_regions,
+                    str(source.path) if isinstance(source, Video) else "the video")
         clock = _lap(t, "regions", clock)
         for s in streams:
             s.start(clip)
@@ -273,22 +280,56 @@ class ObjectCentricExtractor:
 
 def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) -> np.ndarray:
     """Return the uint8 grayscale median of up to `max_frames` frames spread evenly over the
-    videos (each video's frames every k-th, k from the videos' total frame count)."""
+    videos (each video's frames every k-th, k from the videos' total frame count).
+
+    A video that cannot be read (`VideoReadError`), and videos whose frame size is not the
+    one most of the sampled frames have (another camera view or resolution), are left out
+    with a `UserWarning` naming them; ValueError when no frame is left."""
     videos = list(videos)
-    total = sum(v.n_frames if hasattr(v, "n_frames") else len(v) for v in videos)
-    step = max(1, int(np.ceil(total / max_frames)))
-    grays, seen = [], 0
-    for video in videos:
-        for frame in iter_source(video):
-            if seen % step == 0:
-                grays.append(to_gray(frame))
-            seen += 1
+    names = [str(v.path) if isinstance(v, Video) else f"video {i}" for i, v in enumerate(videos)]
+    skipped: list[str] = []
+    counts = []
+    for video, name in zip(videos, names, strict=True):
+        try:
+            counts.append(video.n_frames if hasattr(video, "n_frames") else len(video))
+        except VideoReadError as err:
+            counts.append(0)
+            skipped.append(f"{name} ({err})")
+    step = max(1, int(np.ceil(sum(counts) / max_frames)))
+    sampled: list[tuple[str, list[np.ndarray]]] = []
+    seen = 0
+    for video, name, count in zip(videos, names, counts, strict=True):
+        if count == 0 and isinstance(video, Video):
+            continue  # could not be probed: already named
+        grays = []
+        try:
+            for frame in iter_source(video):
+                if seen % step == 0:
+                    grays.append(to_gray(frame))
+                seen += 1
+        except VideoReadError as err:
+            skipped.append(f"{name} ({err})")
+            continue
+        sampled.append((name, grays))
+    by_shape: dict[tuple[int, ...], int] = {}
+    for _, grays in sampled:
+        for g in grays:
+            by_shape[g.shape] = by_shape.get(g.shape, 0) + 1
+    if by_shape:
+        shape = max(by_shape, key=lambda s: by_shape[s])  # ties: the first video's size
+        for name, grays in sampled:
+            if grays and grays[0].shape != shape:
+                skipped.append(f"{name} (frames {grays[0].shape[1]}x{grays[0].shape[0]}, the "
+                               f"other training videos {shape[1]}x{shape[0]}: one scene "
+                               "background needs one camera view)")
+        grays = [g for _, gs in sampled for g in gs if g.shape == shape]
+    else:
+        grays = []
+    if skipped:
+        warnings.warn(f"left out of the scene background: {'; '.join(skipped)}", stacklevel=2)
     if not grays:
-        raise ValueError("no frames to learn the scene background from")
-    shapes = {g.shape for g in grays}
-    if len(shapes) > 1:
-        raise ValueError(f"the videos differ in frame size ({sorted(shapes)}): one scene "
-                         "background needs one camera view")
+        raise ValueError("no frames to learn the scene background of the static stream "
+                         "from: no readable training video")
     return median_background(grays, len(grays))
 
 

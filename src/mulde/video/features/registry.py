@@ -55,17 +55,58 @@ def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str |
     else:
         raise ValueError(f"unknown extractor {name!r}; choose from "
                          f"{', '.join(extractor_names())}")
-    return with_settings(base, settings or {})
+    extractor = with_settings(base, settings or {})
+    if weights_path is not None and "appearance" not in getattr(extractor, "streams",
+                                                                ("appearance",)):
+        raise ValueError(f"--weights {weights_path}: the {name} extractor runs no backbone "
+                         "unless the appearance stream is on (e.g. --set "
+                         "'streams=[\"velocity\",\"appearance\"]')")
+    return extractor
+
+
+def _kind(value: Any) -> str | None:
+    """The kind of a setting's value that a new value must share (None: not checked)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):  # str enums (RegionMode, FlowPreset) included
+        return "a text"
+    if isinstance(value, (tuple, list)):
+        return "a list"
+    return None
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind == "true or false":
+        return isinstance(value, bool)
+    if kind == "a whole number":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "a number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "a text":
+        return isinstance(value, str)
+    return isinstance(value, (tuple, list, str))  # a list, or one name for a list of names
 
 
 def with_settings(extractor: Extractor, settings: dict[str, Any]) -> Extractor:
-    """Return `extractor` with the fields in `settings` changed (each checked by the
-    extractor itself); an unknown field is an error that lists the known ones."""
+    """Return `extractor` with the fields in `settings` changed; an unknown field is an error
+    that lists the known ones, and a value of another kind than the field's current one (a
+    text for a number, a fraction for a whole number) an error naming both; the extractor
+    checks the values further."""
     fields = {f.name for f in dataclasses.fields(extractor) if f.init}
     unknown = sorted(set(settings) - fields)
     if unknown:
         raise ValueError(f"{extractor.name} extractor has no setting {', '.join(unknown)}; "
                          f"settable: {', '.join(sorted(fields))}")
+    for key, value in settings.items():
+        kind = _kind(getattr(extractor, key))
+        if kind is not None and value is not None and not _fits(value, kind):
+            raise ValueError(f"{extractor.name} extractor setting {key}: expected {kind} "
+                             f"(like its current value {getattr(extractor, key)!r}), got "
+                             f"{value!r}")
     try:
         return dataclasses.replace(extractor, **settings)
     except TypeError as err:  # a value of the wrong kind, e.g. a number for streams

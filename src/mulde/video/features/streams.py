@@ -22,6 +22,7 @@ import numpy as np
 from mulde.io.hashing import file_sha256
 from mulde.video.features.records import ObjectFeatures, Stream
 from mulde.video.features.regions import Region, RegionMode, foreground_mask, is_whole_frame
+from mulde.video.source import VideoMismatchError
 
 GEOMETRY_DIM = 5
 STATIC_DIM = 3
@@ -103,13 +104,15 @@ class Clip:
     needs colour; `regions`: per frame, its regions (never empty: a frame without foreground
     is one whole-frame region); `frame_index` (n_objects,) and `boxes` (n_objects, 4) float32
     of the regions in frame order; `regions_of(mask, mode)`: the extractor's region finder,
-    for streams that look at another foreground (the static stream).
+    for streams that look at another foreground (the static stream); `source` names the video
+    in errors (its path, or "the video" for in-memory frames).
     """
 
     grays: list[np.ndarray]
     rgbs: list[np.ndarray]
     regions: list[list[Region]]
     regions_of: Callable[[np.ndarray, RegionMode], list[Region]]
+    source: str = "the video"
     frame_index: np.ndarray = field(init=False)
     boxes: np.ndarray = field(init=False)
 
@@ -253,7 +256,7 @@ class StaticStream:
             raise ValueError(f"{path}: cannot read the scene background ({err})") from err
         return {"dwell_frames": self.dwell_frames, "scene_background_sha256": sha}
 
-    def _scene(self, shape: tuple[int, ...]) -> np.ndarray:
+    def _scene(self, shape: tuple[int, ...], source: str = "the video") -> np.ndarray:
         if self.scene_background is None:
             raise ValueError("the static stream needs scene_background (an image of the empty "
                              "scene); with_scene(training_videos, folder) makes one")
@@ -261,12 +264,16 @@ class StaticStream:
         if image is None:
             raise ValueError(f"{self.scene_background}: cannot read the scene background")
         if image.shape != shape:
-            raise ValueError(f"{self.scene_background}: scene background {image.shape} but "
-                             f"frames {shape}")
+            raise VideoMismatchError(
+                f"{source}: frames are {shape[1]}x{shape[0]} but the scene background learned "
+                f"from the training videos ({self.scene_background}) is "
+                f"{image.shape[1]}x{image.shape[0]}: another camera view or resolution, so the "
+                "static stream cannot describe it (put each camera view in its own dataset "
+                f"folder, or re-encode the video at {image.shape[1]}x{image.shape[0]})")
         return image
 
     def start(self, clip: Clip) -> None:
-        scene = self._scene(clip.shape)
+        scene = self._scene(clip.shape, clip.source)
         self._clip, self._rows = clip, []
         self._still: list[list[Region]] = []
         self._dwell: list[list[float]] = []

@@ -1,0 +1,97 @@
+"""The folder layouts a dataset root must have, checked before a loader runs.
+
+`check_layout(name, root)` raises one `DatasetError` when `root` holds none of the accepted
+layouts of dataset `name`: it names what is missing, states every accepted layout, and, when
+a folder one level below `root` or up to two above it holds a complete layout (a `--root`
+one level too high or too low), names that folder. The loaders then check the rest (ground
+truth, file names) with their own errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mulde.datasets.common import DatasetError
+
+# per dataset: the accepted layouts, each a list of requirements; a requirement is a list of
+# relative folders of which one must exist ('*' matches as in glob)
+REQUIRED: dict[str, list[list[list[str]]]] = {
+    "ucsd_ped2": [[["Train"], ["Test"]], [["training/frames"], ["testing/frames"]]],
+    "ucsd_ped1": [[["Train"], ["Test"]], [["training/frames"], ["testing/frames"]]],
+    "avenue": [[["training_videos"], ["testing_videos"]]],
+    "shanghaitech": [[["training/videos", "training/frames"], ["testing/frames"]]],
+    "ubnormal": [[["Scene*"]]],
+    "folder": [[["train", "test"]]],
+}
+
+DESCRIPTION: dict[str, str] = {
+    "ucsd_ped2": ("ROOT/Train/Train001/001.tif.. and ROOT/Test/Test001/.. with "
+                  "ROOT/Test/UCSDped2.m (official; ROOT may also hold UCSDped2/), or "
+                  "ROOT/training/frames/01/000.jpg.. and ROOT/testing/frames/01/.. with "
+                  "ROOT/ped2.mat or ROOT/UCSDped2.m (frame folders)"),
+    "ucsd_ped1": ("ROOT/Train/Train001/001.tif.. and ROOT/Test/Test001/.. with "
+                  "ROOT/Test/UCSDped1.m (official; ROOT may also hold UCSDped1/), or "
+                  "ROOT/training/frames/01/.. and ROOT/testing/frames/01/.. with "
+                  "ROOT/ped1.mat or ROOT/UCSDped1.m (frame folders)"),
+    "avenue": ("ROOT/training_videos/01.avi.., ROOT/testing_videos/01.avi.., and "
+               "ROOT/testing_label_mask/ or ROOT/avenue.mat"),
+    "shanghaitech": ("ROOT/training/videos/01_001.avi.. (or ROOT/training/frames/), "
+                     "ROOT/testing/frames/01_0014/000.jpg.., and "
+                     "ROOT/testing/test_frame_mask/01_0014.npy.."),
+    "ubnormal": ("ROOT/Scene1/<video>.mp4.. with the split lists "
+                 "(*_video_names.txt) in ROOT/splits/, ROOT or ROOT/scripts/"),
+    "ucf_crime": ("the videos anywhere under ROOT, normal training videos in a "
+                  "Training_Normal_Videos_Anomaly/ folder, and "
+                  "Temporal_Anomaly_Annotation_for_Testing_Videos.txt under ROOT"),
+    "folder": ("ROOT/train/ (normal videos: video files or folders of frame images) and "
+               "ROOT/test/ (the videos to score), optionally ROOT/labels.csv with the "
+               "columns video,start,end"),
+}
+
+
+def _exists(root: Path, relative: str) -> bool:
+    if "*" in relative:
+        return any(p.is_dir() for p in root.glob(relative))
+    return (root / relative).is_dir()
+
+
+def _missing(root: Path, layout: Sequence[Sequence[str]]) -> list[str]:
+    """The requirements of `layout` that `root` does not meet (as 'a/ or b/' texts)."""
+    return [" or ".join(f"{r}/" for r in options) for options in layout
+            if not any(_exists(root, r) for r in options)]
+
+
+def _holds(name: str, root: Path) -> bool:
+    layouts = REQUIRED[name]
+    roots = [root]
+    if name.startswith("ucsd_ped"):  # the loader also accepts the folder above UCSDpedN/
+        roots.append(root / f"UCSDped{name[-1]}")
+    return any(not _missing(r, layout) for r in roots for layout in layouts)
+
+
+def _nearby(name: str, root: Path) -> Path | None:
+    """A folder one level below `root` or up to two above that holds a layout of `name`."""
+    candidates: list[Path] = []
+    if root.is_dir():
+        try:
+            candidates += sorted(p for p in root.iterdir() if p.is_dir())[:100]
+        except OSError:
+            pass
+    candidates += list(root.resolve().parents)[:2]
+    return next((c for c in candidates if _holds(name, c)), None)
+
+
+def check_layout(name: str, root: Path) -> None:
+    """Raise `DatasetError` when `root` holds no accepted layout of dataset `name`."""
+    if name not in REQUIRED or _holds(name, root):
+        return
+    layouts = REQUIRED[name]
+    missing = min((_missing(root, layout) for layout in layouts), key=len)
+    message = (f"{root}: not the root of the {name} dataset ({' and '.join(missing)} "
+               f"{'is' if len(missing) == 1 else 'are'} missing); expected "
+               f"{DESCRIPTION[name]}")
+    near = _nearby(name, root)
+    if near is not None:
+        message += f"; {near} has that layout: use it as the root"
+    raise DatasetError(message)

@@ -1,0 +1,288 @@
+"""The mistakes new users make with `mulde`, each answered by one line that says what to do
+next, exit status 2, no traceback, and no output or cache folder left behind."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+from fakes import write_frames, write_square_frames, write_video
+
+from mulde.cli import build_parser, main
+
+SMALL = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
+
+
+def _error(capsys) -> str:
+    """The command's stderr, checked to be one `mulde: error:` line without a traceback."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mulde: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def feats(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "train.npy", rng.standard_normal((100, 3)))
+    np.save(tmp_path / "test.npy", rng.standard_normal((7, 3)))
+    return tmp_path
+
+
+@pytest.fixture
+def model(feats, capsys):
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "m.safetensors"),
+                 "--params", SMALL, "--quiet"]) == 0
+    capsys.readouterr()
+    return feats / "m.safetensors"
+
+
+def test_every_subcommand_has_help_and_a_bare_mulde_says_what_to_choose(capsys):
+    for command in ("fit", "score", "info", "evaluate", "extract", "run", "demo"):
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0
+        assert f"usage: mulde {command}" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main([])
+    assert done.value.code == 2
+    assert "{fit,score,info,evaluate,extract,run,demo}" in capsys.readouterr().err
+    assert build_parser().prog == "mulde"
+
+
+@pytest.mark.parametrize("params, message", [
+    ("{bad", r"--params is not valid JSON \(.*\); write an object such as"),
+    ("[1, 2]", "--params must be a JSON object of MULDE parameters"),
+    ('{"max_step": 5}', "--params: unknown MULDE parameter.* max_step; known: .*max_steps"),
+    ('{"max_steps": -5}', "--params: The 'max_steps' parameter of MULDE must be an int in"),
+    ('{"sigma_low": 0.5, "sigma_high": 0.1}', r"sigma_high \(0.1\) must be above sigma_low"),
+    ('{"hidden_sizes": []}', "hidden_sizes must be a non-empty list"),
+])
+def test_params_mistakes_are_refused_before_training(feats, capsys, params, message):
+    out = feats / "bad.safetensors"
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params]) == 2
+    assert re.search(message, _error(capsys))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("device, message", [
+    ("banana", "--device 'banana' is not a device; use auto, cpu, cuda, cuda:N or mps"),
+    ("cuda:99", "--device cuda:99: "),
+])
+def test_device_mistakes_are_named(feats, capsys, device, message):
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
+                 "--device", device, "--params", SMALL]) == 2
+    assert message in _error(capsys)
+
+
+def test_a_1d_array_is_refused_saying_how_to_reshape_it(feats, capsys):
+    np.save(feats / "one.npy", np.arange(50.0))
+    assert main(["fit", str(feats / "one.npy"), "--out", str(feats / "x.safetensors"),
+                 "--params", SMALL]) == 2
+    assert "one.npy: a 1-D array of 50 values; features are a 2-D (n_samples, n_features) " \
+           "array: save x.reshape(-1, 1)" in _error(capsys)
+
+
+def test_swapped_model_and_features_and_foreign_model_files_are_named(model, capsys):
+    d = model.parent
+    assert main(["score", str(d / "test.npy"), str(model), "--out", str(d / "s.npy")]) == 2
+    assert "the model comes first: mulde score" in _error(capsys)
+    assert main(["info", str(d / "test.npy")]) == 2
+    assert "test.npy: a NumPy .npy array, not a MULDE model" in _error(capsys)
+    (d / "notes.safetensors").write_text("these are my notes\n")
+    assert main(["info", str(d / "notes.safetensors")]) == 2
+    assert "notes.safetensors: a text file, not a MULDE model" in _error(capsys)
+
+
+def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys):
+    d = model.parent
+    before = (d / "test.npy").read_bytes()
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "test.npy"),
+                 "--params", SMALL]) == 2
+    assert "--out " in _error(capsys) and (d / "test.npy").read_bytes() == before
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "test.npy")]) == 2
+    assert "would overwrite an input" in _error(capsys)
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.txt")]) == 2
+    assert "scores are written as .npy or .csv" in _error(capsys)
+
+
+def test_multiscale_scores_are_reported_as_energies_per_noise_level(model, capsys):
+    d = model.parent
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "e.npy"),
+                 "--multiscale"]) == 0
+    assert ("wrote the energies of 7 samples at 4 noise levels (7 x 4, higher = more "
+            "anomalous)") in capsys.readouterr().out
+    assert np.load(d / "e.npy").shape == (7, 4)
+
+
+def test_model_and_score_files_follow_the_umask(feats, capsys):
+    old = os.umask(0o022)
+    try:
+        assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "a.safetensors"),
+                     "--params", SMALL, "--quiet"]) == 0
+        assert main(["score", str(feats / "a.safetensors"), str(feats / "test.npy"),
+                     "--out", str(feats / "s.npy")]) == 0
+        assert (feats / "a.safetensors").stat().st_mode & 0o777 == 0o644
+        assert (feats / "s.npy").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "b.safetensors"),
+                     "--params", SMALL, "--quiet"]) == 0
+        assert (feats / "b.safetensors").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+class _ClosedPipe(io.TextIOBase):
+    """A stdout whose reader has gone (`mulde info MODEL | head` after head exits)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_closes_early_ends_the_command_quietly(model, monkeypatch, capsys):
+    """`mulde info MODEL | head`: writing meets a closed pipe; no 'Broken pipe' message, no
+    traceback, exit 141 as for a command ended by SIGPIPE."""
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main(["info", str(model)]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys, feats):
+    import mulde.io.features
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mulde.io.features, "read_features", interrupted)
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors")]) == 130
+    assert capsys.readouterr().err.strip() == "mulde: interrupted"
+
+
+# ------------------------------------------------------------------ datasets and runs
+
+
+def test_a_folder_without_videos_or_without_test_is_refused_leaving_no_folder(tmp_path,
+                                                                              capsys):
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    (tmp_path / "empty" / "test").mkdir()
+    out = tmp_path / "out"
+    assert main(["run", "folder", "--root", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "empty/train: no videos; put video files (.avi" in _error(capsys)
+    write_square_frames(tmp_path / "notest" / "train" / "t0", np.ones(8))
+    assert main(["run", "folder", "--root", str(tmp_path / "notest"), "--out", str(out)]) == 2
+    assert "notest: no test videos; put normal videos" in _error(capsys)
+    assert not out.exists()
+
+
+def test_a_failed_run_removes_the_empty_folders_it_made_and_keeps_others(tmp_path, capsys):
+    """Every training video unreadable: the static stream has no scene background. The run
+    stops with one line, and the output and cache folders it made (empty) are gone."""
+    root = tmp_path / "data"
+    (root / "train").mkdir(parents=True)
+    (root / "train" / "broken.avi").write_bytes(b"not a video")
+    write_square_frames(root / "test" / "ok", np.ones(8))
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="broken.avi"):
+        assert main(["run", "folder", "--root", str(root), "--out", str(out),
+                     "--params", SMALL]) == 2
+    assert "no readable training video" in _error(capsys)
+    assert not out.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.warns(UserWarning, match="broken.avi"):
+        assert main(["extract", "folder", "--root", str(root), "--cache", str(kept)]) == 2
+    assert kept.is_dir()  # it was there before
+
+
+def test_root_mistakes_state_the_layout_and_a_nearby_root(tmp_path, capsys):
+    video = write_video(tmp_path / "clip.mp4", 3)
+    assert main(["run", "folder", "--root", str(video), "--out", str(tmp_path / "o")]) == 2
+    assert "clip.mp4: a file, not a folder; the dataset root is the folder that holds the " \
+           "dataset: ROOT/train/" in _error(capsys)
+    assert main(["run", "folder", "--root", str(tmp_path / "nowhere"), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "nowhere: dataset root folder not found; expected ROOT/train/" in _error(capsys)
+    avenue = tmp_path / "downloads" / "Avenue Dataset"
+    write_video(avenue / "training_videos" / "01.avi", 3, size=(16, 16))
+    write_video(avenue / "testing_videos" / "01.avi", 3, size=(16, 16))
+    for root in (avenue.parent, avenue / "testing_videos"):  # one level too high, too low
+        assert main(["run", "avenue", "--root", str(root), "--out", str(tmp_path / "o")]) == 2
+        line = _error(capsys)
+        assert "not the root of the avenue dataset" in line
+        assert "expected ROOT/training_videos/01.avi.., ROOT/testing_videos/01.avi.." in line
+        assert f"{avenue} has that layout: use it as the root" in line
+    ped2 = tmp_path / "ped2"
+    write_frames(ped2 / "training" / "frames" / "01", 2, size=(16, 16))
+    write_frames(ped2 / "testing" / "frames" / "01", 2, size=(16, 16))
+    assert main(["run", "ucsd_ped2", "--root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    line = _error(capsys)
+    assert "ROOT/Train/Train001/001.tif" in line and "ROOT/training/frames/01/000.jpg" in line
+    assert f"{ped2} has that layout: use it as the root" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_options_are_checked_before_any_extraction(tmp_path, capsys):
+    root = tmp_path / "data"
+    write_square_frames(root / "train" / "t0", np.ones(8))
+    write_square_frames(root / "test" / "a", np.ones(8))
+    out = tmp_path / "out"
+    base = ["run", "folder", "--root", str(root), "--out", str(out)]
+    assert main([*base, "--params", '{"max_steps": 0}']) == 2
+    assert "'max_steps' parameter of MULDE must be" in _error(capsys)
+    assert main([*base, "--detector", "knn", "--params", SMALL]) == 2
+    assert "--detector knn takes none" in _error(capsys)
+    assert main(["extract", "folder", "--root", str(root), "--cache", str(tmp_path / "c"),
+                 "--shard", "2/2"]) == 2
+    assert "--shard: shard must be 'i/n' with 0 <= i < n, got '2/2'" in _error(capsys)
+    assert not out.exists() and not (tmp_path / "c").exists()
+
+
+def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_path, capsys):
+    root = tmp_path / "plaza"
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_square_frames(root / "train" / f"t{i}", 1 + 0.1 * rng.standard_normal(20))
+    write_square_frames(root / "test" / "ok", 2 + 0.1 * rng.standard_normal(20))
+    write_square_frames(root / "test" / "phone", np.ones(20), size=(32, 96))
+    out = tmp_path / "out"
+    assert main(["run", "folder", "--root", str(root), "--out", str(out), "--params",
+                 SMALL]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped test/phone: " in printed and "frames are 96x32 but the scene" in printed
+    skipped = json.loads((out / "metrics.json").read_text())["config"]["skipped_videos"]
+    assert [s["video"] for s in skipped] == ["phone"]
+
+
+def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_path, capsys):
+    root = tmp_path / "data"
+    write_square_frames(root / "train" / "t0", np.ones(8))
+    write_square_frames(root / "test" / "a", np.ones(8))
+    base = ["run", "folder", "--root", str(root), "--out", str(tmp_path / "out")]
+    assert main([*base, "--set", "cell=abc"]) == 2
+    assert ("objects extractor setting cell: expected a whole number (like its current value "
+            "32), got 'abc'") in _error(capsys)
+    assert main([*base, "--set", "cell=24.5"]) == 2
+    assert "setting cell: expected a whole number" in _error(capsys)
+    assert main([*base, "--set", "threshold=abc"]) == 2
+    assert "setting threshold: expected a number" in _error(capsys)
+    assert main([*base, "--weights", str(tmp_path / "w.pth")]) == 2
+    assert "runs no backbone unless the appearance stream is on" in _error(capsys)
+    assert main([*base, "--out", str(root / "train" / "t0" / "000.png")]) == 2
+    assert "000.png: a file, not a folder; give a folder for the outputs" in _error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_into_an_unwritable_folder_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["demo", "--out", str(blocker / "demo")]) == 2
+    assert "demo" in _error(capsys)

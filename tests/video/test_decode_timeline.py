@@ -1,0 +1,176 @@
+"""Video timelines as players and ffmpeg count them: dropped frames, duplicate and jumping
+timestamps, display rotation, odd sizes and resolution changes (`mulde.video.decode`)."""
+
+from __future__ import annotations
+
+import warnings
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from fakes import frame_index, solid, write_timed_video
+
+from mulde.video.decode import FrameTimelineWarning, VideoInfo, iter_frames, probe
+from mulde.video.source import VideoReadError
+
+
+def _decode(path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frames = list(iter_frames(path))
+    timeline = [str(w.message) for w in caught if w.category is FrameTimelineWarning]
+    return [frame_index(f) for f in frames], timeline
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mp4", ".mkv"])
+def test_dropped_frames_repeat_the_previous_frame_on_the_container_timeline(tmp_path, suffix):
+    """The camera dropped frames 20..24: the AVI muxer writes empty chunks (45 declared), the
+    MP4/MKV timestamps jump 19 -> 25. Frames 20..24 repeat frame 19, as ffmpeg's
+    constant-frame-rate extraction does, so labels indexed on the timeline stay aligned."""
+    path = write_timed_video(tmp_path / f"cam{suffix}", [*range(20), *range(25, 45)])
+    assert probe(path).n_frames == 45
+    indices, timeline = _decode(path)
+    assert indices == [*range(20), 19, 19, 19, 19, 19, *range(20, 40)]
+    assert len(timeline) == 1
+    assert f"cam{suffix}: 5 frame(s) missing from the timeline" in timeline[0]
+    assert "first at frame 20" in timeline[0]
+
+
+def test_duplicate_and_crowded_timestamps_are_dropped_and_reported(tmp_path):
+    """Timestamps in ms at 25 fps: 80 ms twice (a duplicate), 90 ms (closer than one frame
+    interval), then a 120 ms gap: the extra frames are dropped, the gap filled."""
+    ms = Fraction(1, 1000)
+    path = write_timed_video(tmp_path / "vfr.mkv", [0, 40, 80, 90, 120, 160, 280, 320],
+                             time_base=ms)
+    indices, timeline = _decode(path)
+    assert indices == [0, 1, 2, 4, 5, 5, 5, 6, 7]
+    assert probe(path).n_frames == 9
+    assert "1 frame(s) closer than one frame interval" in timeline[0]
+    assert "2 frame(s) missing from the timeline" in timeline[0]
+
+
+def test_exact_duplicate_timestamps_keep_the_first_frame(tmp_path):
+    """Packets muxed with a repeated timestamp (0, 1, 1, 2): the later frame is dropped."""
+    import av
+
+    path = tmp_path / "dup.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
+        stream.max_b_frames = 0
+        packets = []
+        for i in range(4):
+            packets += stream.encode(av.VideoFrame.from_ndarray(solid(i), format="rgb24"))
+        packets += stream.encode()
+        for packet, pts in zip(packets, [0, 1, 1, 2], strict=True):
+            packet.pts = packet.dts = pts
+            container.mux(packet)
+    indices, timeline = _decode(path)
+    assert indices == [0, 1, 3]
+    assert "1 frame(s) with the timestamp of the frame before, dropped" in timeline[0]
+    assert probe(path).n_frames == 3
+
+
+def test_timestamps_that_restart_start_a_new_segment(tmp_path):
+    """Two MPEG-TS recordings of one size joined byte for byte: the second restarts at 0.
+    Its frames follow the first's instead of being dropped as duplicates."""
+    first = write_timed_video(tmp_path / "a.ts", list(range(10)), container_format="mpegts")
+    second = write_timed_video(tmp_path / "b.ts", list(range(10)), container_format="mpegts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    indices, timeline = _decode(joined)
+    assert len(indices) == 20 and indices[:10] == list(range(10))
+    assert "jumps back" in timeline[0] and "first at frame 10" in timeline[0]
+    assert probe(joined).n_frames == 20
+
+
+def test_joined_segments_of_two_sizes_are_refused(tmp_path):
+    """The issue's case: two .ts segments of 160x120 and 176x144 concatenated."""
+    a = write_timed_video(tmp_path / "a.ts", list(range(10)), size=(120, 160),
+                          container_format="mpegts")
+    b = write_timed_video(tmp_path / "b.ts", list(range(10, 20)), size=(144, 176),
+                          container_format="mpegts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    with pytest.raises(VideoReadError, match=r"joined.ts: frame size changes at frame 10"):
+        list(iter_frames(joined))
+    with pytest.raises(VideoReadError, match="joined.ts"):
+        probe(joined)  # MPEG-TS declares no count: probing decodes, and meets the change
+
+
+def _opencv_frames(path):
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            return frames
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_display_rotation_is_applied_as_players_and_opencv_do(tmp_path, rotation):
+    """A phone video stored 64x48 with a display rotation: decoded frames (and probe) are
+    the displayed ones, pixel for pixel OpenCV's, which applies the rotation too."""
+    marked = np.zeros((48, 64, 3), np.uint8)
+    marked[:12, :16] = 255  # a marker in the stored top-left corner
+    path = tmp_path / f"phone{rotation}.mp4"
+    write_timed_video(path, [0, 1, 2], rotation=rotation)
+    ours = list(iter_frames(path))
+    theirs = _opencv_frames(path)
+    assert len(ours) == len(theirs) == 3
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.shape == b.shape
+        assert np.abs(a.astype(int) - b).mean() < 2
+    shape = (64, 48) if rotation in (90, -90) else (48, 64)
+    assert ours[0].shape[:2] == shape
+    assert probe(path) == VideoInfo(3, 25.0, shape[1], shape[0])
+
+
+@pytest.mark.parametrize("rotation,corner", [(90, (-1, 0)), (-90, (0, -1)), (180, (-1, -1))])
+def test_rotation_direction_moves_the_top_left_corner_where_players_show_it(
+        tmp_path, rotation, corner):
+    """PyAV's rotation is counter-clockwise: +90 shows the stored top-left corner at the
+    bottom left, -90 at the top right, 180 at the bottom right."""
+    import av
+
+    path = tmp_path / f"corner{rotation}.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
+        stream.set_display_rotation(rotation)
+        image = np.zeros((48, 64, 3), np.uint8)
+        image[:12, :16] = 255
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frame = next(iter_frames(path))
+    rows, cols = np.nonzero(frame[..., 0] > 128)
+    h, w = frame.shape[:2]
+    centre = (rows.mean(), cols.mean())
+    expected = tuple((h - 1 if corner[0] else 0, w - 1 if corner[1] else 0))
+    assert abs(centre[0] - expected[0]) < 12 and abs(centre[1] - expected[1]) < 12
+
+
+@pytest.mark.parametrize("rotation, hflip, message", [
+    (0, True, "the display matrix mirrors the picture"),
+    (45, False, "display rotation of 45.0 degrees is not a multiple of 90"),
+])
+def test_display_matrices_that_are_not_quarter_turns_are_refused(tmp_path, rotation, hflip,
+                                                                  message):
+    path = write_timed_video(tmp_path / "selfie.mp4", [0, 1], rotation=rotation, hflip=hflip)
+    for call in (lambda: list(iter_frames(path)), lambda: probe(path)):
+        with pytest.raises(VideoReadError, match=f"selfie.mp4: {message}.*re-encode"):
+            call()
+
+
+@pytest.mark.parametrize("size", [(121, 161), (17, 33)])
+def test_odd_frame_sizes_decode_at_their_size(tmp_path, size):
+    path = write_timed_video(tmp_path / "odd.avi", [0, 1, 2], size=size)
+    frames = list(iter_frames(path))
+    assert [f.shape for f in frames] == [(*size, 3)] * 3
+    assert [frame_index(f) for f in frames] == [0, 1, 2]
+    assert probe(path) == VideoInfo(3, 25.0, size[1], size[0])
+    assert np.abs(frames[1].astype(int) - solid(1, size)).mean() < 4
