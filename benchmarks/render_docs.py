@@ -317,7 +317,7 @@ def video_section(res: dict) -> str:
     out.append(
         "One thread (torch and OpenCV), `nice -n 5`, on a subset of Ped2 (360x240 JPEG frames) "
         f"to keep the run to a few minutes: {subset}. Extraction stages are timed inside "
-        "`ObjectCentricExtractor.extract_objects(video, timings)` over the training and test "
+        "`ObjectCentricExtractor.extract(video, timings)` over the training and test "
         "videos of the subset (frames/s = frames extracted / the stage's seconds); decode = "
         "reading the JPEGs and converting to grayscale; regions = median background, "
         f"foreground mask and {par['cell']} px grid cells every {par['stride']} px (plus, for "
