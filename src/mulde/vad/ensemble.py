@@ -18,6 +18,7 @@ order given) is in fold i mod k and is scored by a model fitted on the other fol
 while new videos are still scored by the model fitted on all of them (a model that
 memorises its training objects, as MULDE can on high-dimensional streams, would otherwise
 put the 99.9th percentile too low; AI-VAD scores kNN leave-one-video-out for that reason).
+The empty-frame fill is always the minimum of the training object scores the calibration sees.
 """
 
 from __future__ import annotations
