@@ -17,17 +17,13 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import sys
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     DATA_ROOT,
     RESULTS_DIR,
     command_line,
@@ -36,6 +32,7 @@ from common import (  # noqa: E402
     set_single_thread,
     write_json,
 )
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 METHODS = ("MULDE", "KNN", "LOF", "IForest", "OCSVM", "ECOD", "KDE", "DeepSVDD", "GMM")
 GROUPS = ("Classical", "CV_by_ResNet18")

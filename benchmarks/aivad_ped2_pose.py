@@ -1,30 +1,32 @@
 """MULDE on the pose features released by AI-VAD (UCSD Ped2), against AI-VAD's own detectors.
 
 Data: `$MULDE_DATA/features/aivad_ped2/{train,test}/pose.npy` (one entry per frame, each an
-(n_objects, 34) array of 17 keypoints; read with
-`mulde.video.features.aivad.read_aivad_features`, which needs --trust-pickle because the files
-are pickled object arrays) and the Ped2 frame folders and `ped2.mat` ground truth under
+(n_objects, 34) array of 17 keypoints; read with `mulde.video.features.read_aivad_features`,
+which needs --trust-pickle because the files are pickled object arrays; split per video as
+the stream `Stream.POSE`) and the Ped2 frame folders and `ped2.mat` ground truth under
 `$MULDE_DATA/ucsd_ped2` (video frame counts, test labels).
 
 Detectors, each fitted on all training objects (normal only), scoring every object:
 - `knn (AI-VAD)`: AI-VAD's pose-stream detector as in its evaluate.py / score_calibration.py:
   squared L2 distance (faiss IndexFlatL2) to the nearest training object (k = 1) on the raw
-  released features (no standardisation); training objects scored leave-one-video-out.
+  released features (no standardisation); training objects scored leave-one-video-out
+  (`KNNStream(standardise=False, squared=True)`).
 - `knn (mulde.vad.stream_models)`: the package's `KNNStream` (Euclidean distance, k = 1, on
   features standardised with training statistics; leave-one-video-out training scores).
 - `GMM K=k`: the package's `GMMStream` (full-covariance GaussianMixture on standardised
   features, reg_covar 1e-3), score = -log-likelihood; training objects scored in-sample.
 - `MULDE K=k`: `MULDE(random_state=seed)` (the default preset); its GMM aggregator is refitted
   with k components on the same network's training energies (K=1 is the estimator's own
-  default aggregator); training objects scored in-sample.
+  default aggregator; `ReaggregatedMULDE` below); training objects scored in-sample.
 
-Protocol (AI-VAD / MULDE object-centric, one stream): object score -> frame score = max over
-the frame's objects (`objects_to_frames`); a frame without objects gets the minimum training
-object score of the detector (Ped2 test has no such frame; the count is recorded); frame scores
-are calibrated with `Calibration.fit` on the training *object* scores (min -> 0, 99.9th
-percentile -> 1, as AI-VAD); `compute_metrics` with `EvaluationProtocol(smoothing_sigma=3)`:
-micro and macro AUC on smoothed (headline) and unsmoothed frame scores. Nothing is selected on
-test labels: every K is reported; the default rows are marked.
+Protocol (AI-VAD / MULDE object-centric, one stream), run by `mulde.vad.StreamEnsemble` with
+`calibrate_on="objects"`: object score -> frame score = max over the frame's objects; a frame
+without objects gets the minimum training object score of the detector (Ped2 test has no such
+frame; the count is recorded); frame scores are calibrated with `Calibration.fit` on the
+training *object* scores (min -> 0, 99.9th percentile -> 1, as AI-VAD); `compute_metrics` with
+`EvaluationProtocol(smoothing_sigma=3)`: micro and macro AUC on smoothed (headline) and
+unsmoothed frame scores. Nothing is selected on test labels: every K is reported; the default
+rows are marked.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/aivad_ped2_pose.py --trust-pickle
 """
@@ -32,91 +34,88 @@ test labels: every K is reported; the default rows are marked.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json
 from tqdm.auto import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
-
-from mulde.datasets import load_dataset  # noqa: E402
-from mulde.evaluation import EvaluationProtocol, compute_metrics  # noqa: E402
-from mulde.vad.fusion import Calibration, objects_to_frames  # noqa: E402
-from mulde.video.features.aivad import ObjectFeatures, read_aivad_features  # noqa: E402
+from mulde.datasets import load_dataset
+from mulde.estimator.aggregation import aggregate, fit_aggregator
+from mulde.evaluation import EvaluationProtocol, compute_metrics
+from mulde.vad import GMMStream, KNNStream, StreamEnsemble, StreamModelSpec
+from mulde.video.features import Stream, VideoFeatures, read_aivad_features
 
 PED2_TEST_COUNTS = (180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180)
 METRICS = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
-Scores = tuple[np.ndarray, np.ndarray]  # (training object scores, test object scores)
+Videos = dict[str, VideoFeatures]
+AIVAD_KNN = partial(KNNStream, standardise=False, squared=True)
+"""AI-VAD's pose detector: squared L2 (faiss IndexFlatL2) to the nearest raw training object."""
 
 
-def aivad_knn(train: np.ndarray, groups: np.ndarray, test: np.ndarray) -> Scores:
-    """Return AI-VAD's pose-stream scores: squared L2 distance to the nearest training object
-    on the raw features; training objects against the other training videos only."""
-    from sklearn.neighbors import NearestNeighbors
+class ReaggregatedMULDE:
+    """A stream model on a MULDE network already fitted on the same training objects: its
+    multiscale energies aggregated by a GMM with `k` components fitted on the training
+    energies (seed `seed`), so that several K share one network fit."""
 
-    def nearest(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        dist, _ = NearestNeighbors(n_neighbors=1).fit(reference).kneighbors(queries)
-        return dist[:, 0] ** 2
+    name = "mulde"
 
-    X, Q = train.astype(np.float64), test.astype(np.float64)
-    own = np.empty(len(X))
-    for g in np.unique(groups):
-        inside = groups == g
-        own[inside] = nearest(X[inside], X[~inside])
-    return own, nearest(Q, X)
+    def __init__(self, model: Any, k: int, seed: int) -> None:
+        self.model, self.k, self.seed = model, k, seed
+
+    def fit(self, X: np.ndarray, groups: np.ndarray) -> ReaggregatedMULDE:
+        energies = self.model.score_samples_multiscale(X)
+        self.state_ = fit_aggregator("gmm", energies, n_components=self.k, seed=self.seed)
+        self._train = aggregate("gmm", self.state_, energies)
+        return self
+
+    def train_scores(self) -> np.ndarray:
+        return self._train
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return aggregate("gmm", self.state_, self.model.score_samples_multiscale(X))
 
 
-def stream_model(model: Any, train: np.ndarray, groups: np.ndarray, test: np.ndarray) -> Scores:
-    """Return (training scores, test scores) of a `mulde.vad.stream_models` model."""
-    model.fit(train.astype(np.float64), groups)
-    return model.train_scores(), model.score(test.astype(np.float64))
+def pose_ensemble(detector: StreamModelSpec, train: Videos, seed: int = 0,
+                  mulde_params: dict[str, Any] | None = None) -> StreamEnsemble:
+    """Return the one-stream `StreamEnsemble` of this protocol fitted on the training videos:
+    calibrated on the training *object* scores (AI-VAD's score_calibration.py)."""
+    return StreamEnsemble({Stream.POSE: detector}, seed, dict(mulde_params or {}),
+                          calibrate_on="objects").fit(train)
 
 
-def mulde_scores(seed: int, ks: list[int], train: np.ndarray, test: np.ndarray,
-                 max_steps: int | None) -> tuple[dict[int, Scores], dict[str, Any]]:
-    """Fit `MULDE(random_state=seed)` once; return {K: scores} for GMM aggregators with K
-    components fitted on the training energies, and a summary of the fit."""
-    from mulde import MULDE
-    from mulde.estimator.aggregation import aggregate, fit_aggregator
+def evaluate(ensemble: StreamEnsemble, test: Videos, labels: dict[str, np.ndarray],
+             protocol: EvaluationProtocol) -> dict[str, Any]:
+    """Return the protocol metrics of a fitted ensemble's test frame scores (module
+    docstring), with its calibration and empty-frame fill."""
+    frames = {name: scores.fused for name, scores in ensemble.score(test).items()}
+    metrics = compute_metrics(frames, labels, protocol)
+    fit = ensemble.fits_[Stream.POSE]
+    keep = {m: float(metrics[m]) for m in (*METRICS, "average_precision", "eer")}
+    return keep | {"per_video_auc": metrics["per_video_auc"], "calibration":
+                   fit.calibration.to_dict(), "empty_frame_fill": fit.fill}
 
+
+def mulde_runs(seed: int, ks: list[int], train: Videos, test: Videos,
+               labels: dict[str, np.ndarray], protocol: EvaluationProtocol,
+               max_steps: int | None) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """Fit `MULDE(random_state=seed)` once (the package's MULDE stream); return {K: metrics}
+    for GMM aggregators with K components fitted on its training energies (K equal to the
+    estimator's own n_components: its own aggregator), and a summary of the fit."""
     params = {} if max_steps is None else {"max_steps": max_steps}
-    model = MULDE(random_state=seed, **params).fit(train)
-    e_train = model.score_samples_multiscale(train)
-    e_test = model.score_samples_multiscale(test)
-    out: dict[int, Scores] = {}
-    for k in ks:
-        if k == model.n_components:
-            out[k] = model.anomaly_score(train), model.anomaly_score(test)
-        else:
-            state = fit_aggregator("gmm", e_train, n_components=k, seed=seed)
-            out[k] = aggregate("gmm", state, e_train), aggregate("gmm", state, e_test)
+    base = pose_ensemble("mulde", train, seed, params)
+    model = base.fits_[Stream.POSE].model.model
+    out = {k: evaluate(base if k == model.n_components else
+                       pose_ensemble(partial(ReaggregatedMULDE, model, k, seed), train),
+                       test, labels, protocol) for k in ks}
     result = model.train_result_
     info = {"fit_seconds": model.fit_seconds_, "steps": result.steps,
             "best_step": result.best_step, "stopped_early": result.stopped_early,
             "best_val_loss": result.best_val_loss, "params": model.get_params()}
     return out, info
-
-
-def evaluate(scores: Scores, videos: list[ObjectFeatures], labels: dict[str, np.ndarray],
-             protocol: EvaluationProtocol) -> dict[str, Any]:
-    """Return the protocol metrics of one detector's object scores (module docstring)."""
-    train_obj, test_obj = scores
-    fill = float(np.min(train_obj))
-    calibration = Calibration.fit(train_obj)
-    frames, start = {}, 0
-    for name, video in zip(labels, videos, strict=True):
-        obj = test_obj[start : start + video.n_objects]
-        start += video.n_objects
-        frames[name] = calibration.transform(
-            objects_to_frames(obj, video.frame_index, video.n_frames, empty=fill))
-    metrics = compute_metrics(frames, labels, protocol)
-    keep = {m: float(metrics[m]) for m in (*METRICS, "average_precision", "eer")}
-    return keep | {"per_video_auc": metrics["per_video_auc"], "calibration":
-                   calibration.to_dict(), "empty_frame_fill": fill}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -167,13 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     test_counts = [v.n_frames for v in dataset.test]
     if tuple(test_counts) != PED2_TEST_COUNTS:
         raise SystemExit(f"unexpected Ped2 test frame counts {test_counts}")
-    train_videos = train.split(train_counts)  # checks that the frame totals match
-    test_videos = test.split(test_counts)
+    names = [v.name for v in dataset.train]
+    train_videos = {n: VideoFeatures.of({Stream.POSE: r})  # checks the frame totals
+                    for n, r in zip(names, train.split(train_counts), strict=True)}
+    test_videos = {v.name: VideoFeatures.of({Stream.POSE: r})
+                   for v, r in zip(dataset.test, test.split(test_counts), strict=True)}
     labels = {v.name: np.asarray(v.labels) for v in dataset.test}
-    groups = np.repeat(np.arange(len(train_videos)), [v.n_objects for v in train_videos])
     protocol = EvaluationProtocol(smoothing_sigma=3)
 
-    X, Q = train.features, test.features
+    def run(detector: StreamModelSpec) -> dict[str, Any]:
+        return evaluate(pose_ensemble(detector, train_videos), test_videos, labels, protocol)
+
     rows: list[dict[str, Any]] = []
 
     def add(detector: str, default: bool, note: str, runs: list[dict[str, Any]],
@@ -186,31 +189,28 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     add("kNN k=1 (AI-VAD)", True, "squared L2 to the nearest training object on the raw "
         "features; LOVO training scores (AI-VAD evaluate.py / score_calibration.py)",
-        [evaluate(aivad_knn(X, groups, Q), test_videos, labels, protocol)])
-    from mulde.vad.stream_models import GMMStream, KNNStream
-
+        [run(AIVAD_KNN)])
     add("kNN k=1 (mulde.vad.stream_models)", False, "KNNStream: Euclidean distance on "
-        "standardised features; LOVO training scores",
-        [evaluate(stream_model(KNNStream(), X, groups, Q), test_videos, labels, protocol)])
+        "standardised features; LOVO training scores", [run(KNNStream)])
     for k in args.gmm_k:
-        runs = [evaluate(stream_model(GMMStream(n_components=k, seed=s), X, groups, Q),
-                         test_videos, labels, protocol) for s in args.seeds]
+        runs = [run(partial(GMMStream, n_components=k, seed=s)) for s in args.seeds]
         add(f"GMM K={k}", k == 5, "GMMStream: full covariance on standardised features, "
             "reg_covar 1e-3; in-sample training scores (K=5 is the package default, "
             "K=2 AI-VAD's Ped2 velocity setting)", runs, list(args.seeds))
     baseline_seconds = time.perf_counter() - t0
 
-    mulde_runs: dict[int, list[dict[str, Any]]] = {k: [] for k in args.mulde_k}
+    mulde: dict[int, list[dict[str, Any]]] = {k: [] for k in args.mulde_k}
     fits = []
     for seed in tqdm(args.seeds, desc="MULDE seeds"):
-        scores, info = mulde_scores(seed, args.mulde_k, X, Q, args.mulde_max_steps)
+        runs_by_k, info = mulde_runs(seed, args.mulde_k, train_videos, test_videos, labels,
+                                     protocol, args.mulde_max_steps)
         fits.append({"seed": seed} | info)
         for k in args.mulde_k:
-            mulde_runs[k].append(evaluate(scores[k], test_videos, labels, protocol))
+            mulde[k].append(runs_by_k[k])
     for k in args.mulde_k:
         add(f"MULDE K={k}", k == 1, "MULDE(random_state=seed), default preset; GMM "
             f"aggregator with {k} component(s) on the training energies; in-sample training "
-            "scores", mulde_runs[k], list(args.seeds))
+            "scores", mulde[k], list(args.seeds))
 
     payload = new_header(
         "aivad_ped2_pose", protocol=protocol.to_dict(),

@@ -19,18 +19,15 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
+from adbench_accuracy import list_datasets, split
+from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adbench_accuracy import list_datasets, split  # noqa: E402
-from common import DATA_ROOT, RESULTS_DIR, new_header, set_single_thread, write_json  # noqa: E402
-
-from mulde import MULDE  # noqa: E402
-from mulde.estimator.aggregation import aggregate, fit_aggregator  # noqa: E402
+from mulde import MULDE
+from mulde.estimator.aggregation import aggregate, fit_aggregator
 
 # (name, aggregator, covariance_type); "gmm_full" is the default preset's aggregator
 AGGREGATORS = (("gmm_full", "gmm", "full"), ("gmm_diag", "gmm", "diag"),

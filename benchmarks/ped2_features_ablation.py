@@ -6,11 +6,12 @@ density model per stream, fitted on the objects of the 16 training videos only:
   objects scored leave-one-video-out), AI-VAD's deep/pose detector;
 - `gmm1`: `GMMStream(n_components=1)` (-log-likelihood of one full-covariance Gaussian on
   standardised features), AI-VAD's velocity detector family with one component.
-Protocol (METHOD.md, "Video protocol"): object -> frame score = max over the frame's objects
-(every frame has >= 1 object: a frame without foreground is one whole-frame object); each
-stream calibrated on its *training frame* scores (min -> 0, 99.9th percentile -> 1); streams
-summed; per-video Gaussian smoothing sigma = 3; micro and macro AUC (`compute_metrics`, macro
-padded as AI-VAD). Smoothed numbers are the headline; unsmoothed ones are recorded too.
+Protocol (docs/method.md, "Video protocol"; the package's `mulde.vad.StreamEnsemble`): object ->
+frame score = max over the frame's objects (every frame has >= 1 object: a frame without
+foreground is one whole-frame object); each stream calibrated on its *training frame* scores
+(min -> 0, 99.9th percentile -> 1); streams summed; per-video Gaussian smoothing sigma = 3;
+micro and macro AUC (`compute_metrics`, macro padded as AI-VAD). Smoothed numbers are the
+headline; unsmoothed ones are recorded too.
 
 Test labels are used only to report each row. How the recommended row was chosen (by reasoning
 and training data, and what was seen on test) is written in the JSON (`selection`) and in the
@@ -28,17 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     DATA_ROOT,
     RESULTS_DIR,
     load_ped2,
@@ -46,13 +44,12 @@ from common import (  # noqa: E402
     set_single_thread,
     write_json,
 )
+from tqdm.auto import tqdm
 
-from mulde.evaluation import EvaluationProtocol, compute_metrics  # noqa: E402
-from mulde.vad.fusion import Calibration, objects_to_frames  # noqa: E402
-from mulde.vad.stream_models import GMMStream, KNNStream  # noqa: E402
-from mulde.video.cache import FeatureCache, VideoFeatures, extractor_key  # noqa: E402
-from mulde.video.features import PRESETS, ObjectCentricExtractor, RegionMode  # noqa: E402
-from mulde.video.features.base import to_video_features  # noqa: E402
+from mulde.evaluation import EvaluationProtocol, compute_metrics
+from mulde.vad import GMMStream, KNNStream, StreamEnsemble
+from mulde.video.cache import FeatureCache, extractor_key
+from mulde.video.features import PRESETS, ObjectCentricExtractor, RegionMode, VideoFeatures
 
 COMPONENTS_7 = dict(regions=RegionMode.COMPONENTS, close_size=(7, 7), skip_edges=False)
 COMPONENTS_V = dict(regions=RegionMode.COMPONENTS, close_size=(3, 9), skip_edges=False)
@@ -70,6 +67,8 @@ EXTRACTORS: dict[str, ObjectCentricExtractor] = {
     "grid_b4_1bin": ObjectCentricExtractor(flow_baseline=4, n_bins=1, **EDGES),
     "grid_geometry": ObjectCentricExtractor(streams=("geometry",), **EDGES),
 }
+MODELS = {"knn": KNNStream, "gmm1": partial(GMMStream, n_components=1)}
+"""The rows' stream models by name (module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ SELECTION = (
     "Regions: grid cells instead of connected components because on training frames the "
     "components merge walkers of a group into one blob, diluting a fast object's mean flow "
     "(seen on training frames before any test row). Speed (1 bin) instead of an 8-bin "
-    "histogram: AI-VAD's Ped2 setting (METHOD.md); per-bin standardisation blows up rare "
+    "histogram: AI-VAD's Ped2 setting (docs/method.md); per-bin standardisation blows up rare "
     "directions. GMM with one component for the 1-D speed: 1-NN distance in 1-D is zero "
     "anywhere inside the training range, so it cannot rank in-range objects. Flow baseline "
     "+-2 frames: fixed a priori as 'a few frames' of temporal context; the rows show +-1 "
@@ -134,7 +133,7 @@ def extract_all(dataset, key: str, extractor: ObjectCentricExtractor, cache: Fea
     for split, video in tqdm(jobs, desc=key, unit="video", leave=False):
         vf = cache.load(dataset.name, split, video, extractor)
         if vf is None:
-            vf = to_video_features(extractor.extract(video, stages))
+            vf = extractor.extract(video, stages)
             cache.store(dataset.name, split, video, extractor, vf)
             n_frames += vf.n_frames
         out[split][video.name] = vf
@@ -149,24 +148,18 @@ def extract_all(dataset, key: str, extractor: ObjectCentricExtractor, cache: Fea
                  **timings_all.get(ckey, {"note": "timings unavailable (partially cached)"})}
 
 
-def stream_frame_scores(feats: dict[str, dict[str, VideoFeatures]], stream: str,
-                        model: str) -> tuple[dict[str, np.ndarray], Calibration]:
-    """Fit `model` on the training objects; return calibrated test frame scores."""
-    train, test = feats["train"], feats["test"]
-    X = np.concatenate([v.streams[stream]["features"] for v in train.values()]).astype(float)
-    groups = np.concatenate([np.full(len(v.streams[stream]["features"]), i)
-                             for i, v in enumerate(train.values())])
-    m = KNNStream(k=1) if model == "knn" else GMMStream(n_components=1)
-    m.fit(X, groups)
-    obj = m.train_scores()
-    offsets = np.cumsum([0] + [len(v.streams[stream]["features"]) for v in train.values()])
-    train_frames = [objects_to_frames(obj[a:b], v.streams[stream]["frame_index"], v.n_frames)
-                    for a, b, v in zip(offsets[:-1], offsets[1:], train.values(), strict=True)]
-    cal = Calibration.fit(np.concatenate(train_frames))
-    scores = {name: cal.transform(objects_to_frames(
-        m.score(v.streams[stream]["features"].astype(float)), v.streams[stream]["frame_index"],
-        v.n_frames)) for name, v in test.items()}
-    return scores, cal
+def row_scores(row: Row, feats: dict[str, dict[str, dict[str, VideoFeatures]]]
+               ) -> dict[str, np.ndarray]:
+    """Fit the row's `StreamEnsemble` (each stream from its extractor, with its model) on the
+    training videos; return the fused test frame scores per video."""
+    def videos(split: str) -> dict[str, VideoFeatures]:
+        names = feats[row.streams[0][0]][split]
+        return {name: VideoFeatures.of({stream: feats[key][split][name][stream]
+                                        for key, stream, _ in row.streams}) for name in names}
+
+    ensemble = StreamEnsemble({stream: MODELS[model] for _, stream, model in row.streams})
+    return {name: s.fused for name, s in ensemble.fit(videos("train")).score(
+        videos("test")).items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,15 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for row in rows:
         t0 = time.perf_counter()
-        fused: dict[str, np.ndarray] = {}
-        for key, stream, model in row.streams:
+        for key, _, _ in row.streams:
             if key not in feats:
                 feats[key], speed[key] = extract_all(dataset, key, EXTRACTORS[key], cache,
                                                      timing_file)
-            scores, _ = stream_frame_scores(feats[key], stream, model)
-            for name, s in scores.items():
-                fused[name] = fused.get(name, 0.0) + s
-        m = compute_metrics(fused, labels, protocol)
+        m = compute_metrics(row_scores(row, feats), labels, protocol)
         results.append({"row": row.name, "streams": [list(s) for s in row.streams],
                         "note": row.note, "micro_auc": m["micro_auc"],
                         "macro_auc": m["macro_auc"],
@@ -206,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                         "macro_auc_unsmoothed": m["macro_auc_unsmoothed"],
                         "per_video_auc": m["per_video_auc"],
                         "n_objects_per_frame": {
-                            k: float(np.mean([len(v.streams[s]["features"]) / v.n_frames
+                            k: float(np.mean([v[s].n_objects / v.n_frames
                                               for v in feats[k]["test"].values()]))
                             for k, s, _ in row.streams},
                         "seconds": time.perf_counter() - t0})

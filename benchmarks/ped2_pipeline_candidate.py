@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     DATA_ROOT,
     RESULTS_DIR,
     load_ped2,
@@ -29,8 +27,8 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from mulde.pipeline import run_pipeline  # noqa: E402
-from mulde.video.features.registry import build_extractor  # noqa: E402
+from mulde.pipeline import run_pipeline
+from mulde.video.features.registry import build_extractor
 
 
 def main(argv: list[str] | None = None) -> int:

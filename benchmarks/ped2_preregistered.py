@@ -17,13 +17,15 @@ No candidate became a default on the strength of these numbers (docs/results.md)
 - `appearance128` (candidate 5): candidate 3's windows resampled to 128 px (not 64) before
   the backbone, fused with speed the same way.
 - `oof4_mulde` (candidate 7): candidate 3's streams with MULDE calibrated on out-of-fold
-  training scores (`OutOfFold`, 4 folds of the training videos).
+  training scores (`StreamEnsemble(calibration_folds=4)`: 4 folds of the training videos).
 - after the fact: `-log p(speed | y)` with one Gaussian (the position penalty of `speed_xy`
   removed), and speed divided by a line fitted to the speeds of the moving training cells
   (speed above the training median) against y (perspective normalisation).
 
-Protocol as benchmarks/ped2_features_ablation.py (max over objects, calibration on training
-frame scores, sigma = 3 smoothing, micro/macro AUC). Features come from that script's cache
+Protocol as benchmarks/ped2_features_ablation.py (the package's `mulde.vad.StreamEnsemble`: max
+over objects, calibration on training frame scores, streams summed; sigma = 3 smoothing,
+micro/macro AUC). The speed-like candidates are the ensemble's velocity stream, the window
+embeddings its appearance stream. Features come from that script's cache
 (`grid_b2_1bin`) and, for `motion5`, from per-video descriptor files cached under
 `--cache/motion5`.
 
@@ -34,16 +36,14 @@ frame scores, sigma = 3 smoothing, micro/macro AUC). Features come from that scr
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     DATA_ROOT,
     RESULTS_DIR,
     load_ped2,
@@ -51,13 +51,20 @@ from common import (  # noqa: E402
     set_single_thread,
     write_json,
 )
-from ped2_features_ablation import EXTRACTORS, extract_all  # noqa: E402
+from ped2_features_ablation import EXTRACTORS, extract_all
 
-from mulde.evaluation import EvaluationProtocol, compute_metrics  # noqa: E402
-from mulde.io.atomic import atomic_path  # noqa: E402
-from mulde.vad.fusion import Calibration, objects_to_frames  # noqa: E402
-from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream  # noqa: E402
-from mulde.video.cache import FeatureCache  # noqa: E402
+from mulde.evaluation import EvaluationProtocol, compute_metrics
+from mulde.io.atomic import atomic_path
+from mulde.vad import GMMStream, KNNStream, MULDEStream, StreamEnsemble, StreamModelSpec
+from mulde.video.cache import FeatureCache
+from mulde.video.features import (
+    ObjectFeatures,
+    Stream,
+    VideoFeatures,
+    crop_boxes,
+    iter_source,
+    to_gray,
+)
 
 REGISTERED = {
     "speed_xy": "2026-11-29T04:52Z, before any Ped2 test number of a position-conditioned "
@@ -92,18 +99,23 @@ REGISTERED = {
                        "moving-object appearance stream become the next things to build into "
                        "the pipeline; otherwise it is rejected",
 }
-Video = dict[str, np.ndarray]
+Records = dict[str, ObjectFeatures]  # one stream of features per video, by name
+Part = tuple[Records, Records]  # one stream's (training, test) records
 
 
-def motion5(video, cache_dir: Path) -> Video:
+def _record(arrays: Mapping[str, np.ndarray]) -> ObjectFeatures:
+    """Return the record of a cached descriptor file (features, frame_index, boxes, n_frames)."""
+    return ObjectFeatures(arrays["features"], arrays["frame_index"], int(arrays["n_frames"]),
+                          arrays["boxes"])
+
+
+def motion5(video, cache_dir: Path) -> ObjectFeatures:
     """Return (cached) the motion5 descriptors of a video's grid cells (objects:ped2 regions)."""
-    from mulde.video.features.base import iter_source, to_gray
-    from mulde.video.features.flow import centred_flows
-    from mulde.video.features.regions import median_background
+    from mulde.video.features import centred_flows, median_background
 
     path = cache_dir / f"{video.name}.npz"
     if path.exists():
-        return dict(np.load(path))
+        return _record(np.load(path))
     ex = EXTRACTORS["grid_b2_1bin"]
     grays = [to_gray(f) for f in iter_source(video)]
     background = median_background(grays, ex.background_frames)
@@ -123,22 +135,20 @@ def motion5(video, cache_dir: Path) -> Video:
     cache_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **out)
-    return out
+    return _record(out)
 
 
-def moving_appearance(video, cells: Video, threshold: float, cache_dir: Path,
-                      size: int = 64) -> Video:
+def moving_appearance(video, cells: ObjectFeatures, threshold: float, cache_dir: Path,
+                      size: int = 64) -> ObjectFeatures:
     """Return (cached) the EfficientNet-Lite0 embeddings of the 64-px windows around a video's
     moving cells (`cells`: its motion5 record; `threshold`: the moving speed), each window
     resampled to `size` px."""
     from mulde.video.backbones import load_backbone
-    from mulde.video.features.base import iter_source
-    from mulde.video.features.objects import crop_boxes
 
     path = cache_dir / f"{video.name}.npz"
     if path.exists():
-        return dict(np.load(path))
-    speed, frame_index, boxes = cells["features"][:, 0], cells["frame_index"], cells["boxes"]
+        return _record(np.load(path))
+    speed, frame_index, boxes = cells.features[:, 0], cells.frame_index, cells.boxes
     crops, index, windows = [], [], []
     for t, frame in enumerate(iter_source(video)):
         k = np.flatnonzero(frame_index == t)
@@ -160,34 +170,23 @@ def moving_appearance(video, cells: Video, threshold: float, cache_dir: Path,
     cache_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **out)
-    return out
+    return _record(out)
 
 
-def fused(parts: list[tuple[list[Video], dict[str, Video]]], model_name: str,
-          models: dict[str, Callable[[], Any]], labels, protocol) -> dict:
-    """Return the metrics of the calibrated sum of streams, one `model_name` per stream."""
-    total: dict[str, np.ndarray] = {}
-    t0 = time.perf_counter()
-    for train, test in parts:
-        for k, s in stream_scores(train, test, models[model_name]()).items():
-            total[k] = total.get(k, 0.0) + s
-    return metrics_of(total, labels, protocol) | {"fit_score_seconds": time.perf_counter() - t0}
-
-
-def training_evidence(train: list[Video], boxes: list[np.ndarray], width: int,
+def training_evidence(train: list[ObjectFeatures], boxes: list[np.ndarray], width: int,
                       height: int) -> dict[str, Any]:
     """Return the training-only statistics behind candidate 4 and the perspective remark:
     how often a cell touching a frame edge holds a frame's maximum speed, by tail, and the
     median speed of moving cells (above the median) per eighth of the image height."""
-    speed = np.concatenate([v["features"][:, 0] for v in train])
+    speed = np.concatenate([v.features[:, 0] for v in train])
     box = np.concatenate(boxes)
     edge = (box[:, 0] <= 0) | (box[:, 1] <= 0) | (box[:, 2] >= width) | (box[:, 3] >= height)
     moving = speed > np.median(speed)
     frame_max, frame_edge = [], []
     offset = 0
     for v in train:
-        s, idx = v["features"][:, 0], v["frame_index"]
-        for t in range(int(v["n_frames"])):
+        s, idx = v.features[:, 0], v.frame_index
+        for t in range(v.n_frames):
             k = np.flatnonzero(idx == t)
             j = k[np.argmax(s[k])]
             frame_max.append(s[j])
@@ -240,54 +239,23 @@ class PerspectiveSpeed:
         return self.score(self.X_)
 
 
-class OutOfFold:
-    """A stream model whose training scores (used for calibration) are out-of-fold: training
-    video i is in fold i mod `folds` and is scored by a model fitted on the other folds; new
-    objects are scored by the model fitted on every training video (candidate 7)."""
-
-    def __init__(self, make: Callable[[], Any], folds: int = 4) -> None:
-        self.make, self.folds = make, folds
-        self.name = f"oof{folds}_{make().name}"
-
-    def fit(self, X: np.ndarray, groups: np.ndarray) -> OutOfFold:
-        self.full = self.make().fit(X, groups)
-        fold = np.asarray(groups) % self.folds
-        self._train = np.empty(len(X))
-        for f in range(self.folds):
-            held = fold == f
-            model = self.make().fit(X[~held], np.asarray(groups)[~held])
-            self._train[held] = model.score(X[held])
-        return self
-
-    def train_scores(self) -> np.ndarray:
-        return self._train
-
-    def score(self, X: np.ndarray) -> np.ndarray:
-        return self.full.score(X)
-
-
-def grid_stream(vf, columns: str, width: int, height: int) -> Video:
-    s = vf.streams["velocity"]
-    b = s["boxes"].astype(np.float64)
+def grid_stream(vf: VideoFeatures, columns: str, width: int, height: int) -> ObjectFeatures:
+    """Return the velocity stream of a `grid_b2_1bin` video as `columns` ('speed', 'speed_xy'
+    or 'speed_y'), in float64 (the position columns are not float32 values)."""
+    s = vf[Stream.VELOCITY]
+    b = s.boxes.astype(np.float64)
     xy = np.c_[(b[:, 0] + b[:, 2]) / 2 / width, (b[:, 1] + b[:, 3]) / 2 / height]
-    f = s["features"].astype(np.float64)
+    f = s.features.astype(np.float64)
     X = {"speed": f, "speed_xy": np.c_[f, xy], "speed_y": np.c_[f, xy[:, 1]]}[columns]
-    return {"features": X, "frame_index": s["frame_index"], "n_frames": np.asarray(vf.n_frames)}
+    return ObjectFeatures(X, s.frame_index, vf.n_frames)
 
 
-def stream_scores(train: list[Video], test: dict[str, Video], model) -> dict[str, np.ndarray]:
-    """Fit `model` on the training objects; return calibrated test frame scores per video."""
-    X = np.concatenate([v["features"] for v in train]).astype(np.float64)
-    groups = np.concatenate([np.full(len(v["features"]), i) for i, v in enumerate(train)])
-    model.fit(X, groups)
-    obj = model.train_scores()
-    offsets = np.cumsum([0] + [len(v["features"]) for v in train])
-    cal = Calibration.fit(np.concatenate([
-        objects_to_frames(obj[a:b], v["frame_index"], int(v["n_frames"]))
-        for a, b, v in zip(offsets[:-1], offsets[1:], train, strict=True)]))
-    return {k: cal.transform(objects_to_frames(model.score(v["features"].astype(np.float64)),
-                                               v["frame_index"], int(v["n_frames"])))
-            for k, v in test.items()}
+MODELS: dict[str, tuple[StreamModelSpec, int | None]] = {
+    "mulde": (MULDEStream, None), "gmm1": (partial(GMMStream, 1), None),
+    "knn": (partial(KNNStream, 1), None), "cond_gmm1": (ConditionalGMM, None),
+    "speed_over_line": (PerspectiveSpeed, None), "oof4_mulde": (MULDEStream, 4)}
+"""Each row's stream model by name, with its calibration folds (None: in-sample training
+scores, kNN leave-one-video-out; 4: candidate 7's out-of-fold calibration)."""
 
 
 def metrics_of(scores: dict[str, np.ndarray], labels, protocol) -> dict:
@@ -296,9 +264,20 @@ def metrics_of(scores: dict[str, np.ndarray], labels, protocol) -> dict:
                               "macro_auc_unsmoothed", "per_video_auc")}
 
 
-def evaluate(train: list[Video], test: dict[str, Video], model, labels, protocol) -> dict:
+def evaluate(parts: Mapping[Stream, Part], model: str, labels, protocol) -> dict:
+    """Return the metrics of the `StreamEnsemble` on `parts` (stream -> its training and test
+    records; several streams are summed), each stream with its own `model` (by name:
+    `MODELS`), and the seconds of fitting and scoring."""
     t0 = time.perf_counter()
-    scores = stream_scores(train, test, model)
+    make, folds = MODELS[model]
+
+    def videos(split: int) -> dict[str, VideoFeatures]:
+        names = next(iter(parts.values()))[split]
+        return {name: VideoFeatures.of({stream: part[split][name]
+                                        for stream, part in parts.items()}) for name in names}
+
+    ensemble = StreamEnsemble(make, calibration_folds=folds).fit(videos(0))
+    scores = {name: s.fused for name, s in ensemble.score(videos(1)).items()}
     return metrics_of(scores, labels, protocol) | {
         "fit_score_seconds": time.perf_counter() - t0}
 
@@ -318,60 +297,64 @@ def main(argv: list[str] | None = None) -> int:
     feats, _ = extract_all(dataset, "grid_b2_1bin", EXTRACTORS["grid_b2_1bin"],
                            FeatureCache(args.cache), args.cache / "timings.json")
 
-    def grid(columns: str) -> tuple[list[Video], dict[str, Video]]:
-        return ([grid_stream(feats["train"][v.name], columns, width, height)
-                 for v in dataset.train],
+    def grid(columns: str) -> Part:
+        return ({v.name: grid_stream(feats["train"][v.name], columns, width, height)
+                 for v in dataset.train},
                 {v.name: grid_stream(feats["test"][v.name], columns, width, height)
                  for v in dataset.test})
 
+    def per_video(make: Any, split: str, videos: list) -> Records:
+        return {v.name: make(v, args.cache / split) for v in videos}
+
     evidence = training_evidence(
-        grid("speed")[0], [feats["train"][v.name].streams["velocity"]["boxes"]
-                           for v in dataset.train], width, height)
+        list(grid("speed")[0].values()), [feats["train"][v.name][Stream.VELOCITY].boxes
+                                          for v in dataset.train], width, height)
     print("training evidence:", evidence, flush=True)
-    m5 = ([motion5(v, args.cache / "motion5" / "train") for v in dataset.train],
-          {v.name: motion5(v, args.cache / "motion5" / "test") for v in dataset.test})
-    models: dict[str, Callable[[], Any]] = {
-        "mulde": MULDEStream, "gmm1": lambda: GMMStream(1), "knn": lambda: KNNStream(1)}
+    m5 = (per_video(motion5, "motion5/train", dataset.train),
+          per_video(motion5, "motion5/test", dataset.test))
+    models = ("mulde", "gmm1", "knn")
+    velocity = Stream.VELOCITY
     plan = [("speed", "reference (objects:ped2)", grid("speed"), m) for m in models]
     plan += [("speed_xy", "candidate 1 (registered: mulde)", grid("speed_xy"), m)
              for m in models]
     plan += [("motion5", "candidate 2 (registered: mulde)", m5, m) for m in models]
     plan += [("speed_y", "after the fact", grid("speed_y"), "cond_gmm1"),
              ("speed_y", "after the fact", grid("speed_y"), "speed_over_line")]
-    extra = {"cond_gmm1": ConditionalGMM, "speed_over_line": PerspectiveSpeed}
     protocol = EvaluationProtocol(smoothing_sigma=3.0)
     rows = []
-    for features, status, (train, test), model in plan:
-        r = evaluate(train, test, {**models, **extra}[model](), labels, protocol)
+    for features, status, part, model in plan:
+        r = evaluate({velocity: part}, model, labels, protocol)
         rows.append({"features": features, "model": model, "status": status, **r})
         print(f"{features:9s} {model:16s} micro {100 * r['micro_auc']:.2f} "
               f"macro {100 * r['macro_auc']:.2f}  ({status})", flush=True)
-    moving = float(np.median(np.concatenate([v["features"][:, 0] for v in m5[0]])))
-    app = ([moving_appearance(v, c, moving, args.cache / "appearance" / "train")
-            for v, c in zip(dataset.train, m5[0], strict=True)],
-           {v.name: moving_appearance(v, m5[1][v.name], moving, args.cache / "appearance" / "test")
-            for v in dataset.test})
+    moving = float(np.median(np.concatenate([v.features[:, 0] for v in m5[0].values()])))
+
+    def windows(folder: str, size: int) -> Part:
+        return tuple({v.name: moving_appearance(v, cells[v.name], moving,
+                                                args.cache / folder / split, size)
+                      for v in videos}
+                     for split, videos, cells in (("train", dataset.train, m5[0]),
+                                                  ("test", dataset.test, m5[1])))
+
+    app = windows("appearance", 64)
     t0 = time.perf_counter()
-    app128 = ([moving_appearance(v, c, moving, args.cache / "appearance128" / "train", 128)
-               for v, c in zip(dataset.train, m5[0], strict=True)],
-              {v.name: moving_appearance(v, m5[1][v.name], moving,
-                                         args.cache / "appearance128" / "test", 128)
-               for v in dataset.test})
+    app128 = windows("appearance128", 128)
     print(f"appearance128 features: {time.perf_counter() - t0:.0f} s (0 when cached)", flush=True)
+    appearance = Stream.APPEARANCE
     for candidate, status, a in (
             ("", "candidate 3 (registered: mulde on speed+appearance)", app),
             ("128", "candidate 5 (registered: mulde on speed+appearance128)", app128)):
         for model in models:
-            for name, parts in ((f"appearance{candidate}", [a]),
-                                (f"speed+appearance{candidate}", [grid("speed"), a])):
-                r = fused(parts, model, models, labels, protocol)
+            for name, parts in ((f"appearance{candidate}", {appearance: a}),
+                                (f"speed+appearance{candidate}",
+                                 {velocity: grid("speed"), appearance: a})):
+                r = evaluate(parts, model, labels, protocol)
                 rows.append({"features": name, "model": model, "status": status, **r})
                 print(f"{name:9s} {model:16s} micro {100 * r['micro_auc']:.2f} "
                       f"macro {100 * r['macro_auc']:.2f}", flush=True)
-    models["oof4_mulde"] = lambda: OutOfFold(MULDEStream)
-    for name, parts in (("speed", [grid("speed")]), ("appearance", [app]),
-                        ("speed+appearance", [grid("speed"), app])):
-        r = fused(parts, "oof4_mulde", models, labels, protocol)
+    for name, parts in (("speed", {velocity: grid("speed")}), ("appearance", {appearance: app}),
+                        ("speed+appearance", {velocity: grid("speed"), appearance: app})):
+        r = evaluate(parts, "oof4_mulde", labels, protocol)
         rows.append({"features": name, "model": "oof4_mulde", "status":
                      "candidate 7 (registered: oof4_mulde on speed+appearance)", **r})
         print(f"{name:9s} oof4_mulde       micro {100 * r['micro_auc']:.2f} "

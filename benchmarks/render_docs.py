@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, read_json  # noqa: E402
+from common import RESULTS_DIR, read_json
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gc
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -27,9 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     RESULTS_DIR,
     command_line,
     new_header,
@@ -38,8 +35,8 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from mulde import MULDE  # noqa: E402
-from mulde.core import (  # noqa: E402
+from mulde import MULDE
+from mulde.core import (
     DSMLoss,
     EnergyMLP,
     NoiseSchedule,

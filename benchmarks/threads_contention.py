@@ -22,8 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, new_header, write_json  # noqa: E402
+from common import RESULTS_DIR, new_header, write_json
 
 FIT = """
 import json, sys, time

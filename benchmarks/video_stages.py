@@ -6,9 +6,9 @@ convert to grayscale; scene: the static stream's scene background from the train
 regions: median background, foreground mask and grid cells (and the static stream's
 components); flow: DIS optical flow; velocity: per-object flow histograms; static: still
 objects' area, speed and dwell; geometry: box features; appearance: square crops embedded by
-EfficientNet-Lite0); then, per stream, train (`MULDEStream.fit`:
-MULDE fit plus scoring of the training objects), score (calibration on the training frames,
-scoring of the test objects, object -> frame max) and, once, report writing
+EfficientNet-Lite0); then, per stream of the pipeline's `StreamEnsemble`, train
+(`MULDEStream.fit`: MULDE fit plus scoring of the training objects), score (calibration on the
+training frames, scoring of the test objects, object -> frame max) and, once, report writing
 (`mulde.evaluation.write_report`: metrics, CSV, plots, HTML).
 
 Extractors: `objects:ped2` (the recommended Ped2 pipeline: 1-bin speed on grid regions),
@@ -27,16 +27,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     DATA_ROOT,
     RESULTS_DIR,
     load_ped2,
@@ -45,24 +42,20 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from mulde.evaluation import (  # noqa: E402
-    Calibration,
-    EvaluationProtocol,
-    write_report,
-)
-from mulde.pipeline import Extraction, train_and_score  # noqa: E402
-from mulde.video.cache import VideoFeatures  # noqa: E402
-from mulde.video.features.base import to_video_features  # noqa: E402
-from mulde.video.features.objects import STREAMS, ObjectCentricExtractor  # noqa: E402
-from mulde.video.features.registry import build_extractor  # noqa: E402
+from mulde.evaluation import EvaluationProtocol, write_report
+from mulde.pipeline import Extraction, train_and_score
+from mulde.vad import Calibration
+from mulde.video.features import ObjectCentricExtractor, VideoFeatures
+from mulde.video.features.registry import build_extractor
 
 STAGES = ("decode", "scene", "regions", "flow", "velocity", "static", "geometry", "appearance")
+EVERY_STREAM = ("velocity", "geometry", "appearance", "static")  # of the object extractor
 
 
 def configurations(train_videos: int, test_videos: int, app_train: int, app_test: int,
                    app_max_steps: int) -> dict[str, dict[str, Any]]:
     """Return {name: extractor, MULDE overrides, number of train/test videos, note}."""
-    full = dataclasses.replace(build_extractor("objects"), streams=STREAMS)
+    full = dataclasses.replace(build_extractor("objects"), streams=EVERY_STREAM)
     return {
         "objects:ped2": {"extractor": build_extractor("objects:ped2"), "mulde": {},
                          "train": train_videos, "test": test_videos, "note": ""},
@@ -81,36 +74,36 @@ def extract(extractor: ObjectCentricExtractor, videos: list) -> tuple[dict[str, 
                                                                      dict[str, float]]:
     """Return {video: features} and the seconds per extraction stage, summed over videos."""
     stages: dict[str, float] = {}
-    feats = {v.name: to_video_features(extractor.extract(v, stages)) for v in videos}
+    feats = {v.name: extractor.extract(v, stages) for v in videos}
     return feats, stages
 
 
 def stream_runs(train: dict[str, VideoFeatures], test: dict[str, VideoFeatures],
                 params: dict[str, Any], seed: int
                 ) -> tuple[dict[str, np.ndarray], dict[str, Calibration], dict[str, Any]]:
-    """Fit MULDE per stream and score the test frames with `mulde.pipeline.train_and_score`;
-    return (fused frame scores, calibrations, per-stream timings and training steps)."""
-    stats: dict[str, dict[str, Any]] = {}
-    fused, cals, _ = train_and_score(Extraction(features={"train": train, "test": test}),
-                                     "mulde", seed, dict(params), progress=False,
-                                     stream_stats=stats)
+    """Fit MULDE per stream and score the test frames with `mulde.pipeline.train_and_score`
+    (the pipeline's `StreamEnsemble`); return (fused frame scores, calibrations, per-stream
+    timings and training steps)."""
+    ensemble, scores = train_and_score(Extraction(features={"train": train, "test": test}),
+                                       "mulde", seed, dict(params), progress=False)
     n_train = sum(vf.n_frames for vf in train.values())
     n_test = sum(vf.n_frames for vf in test.values())
     per: dict[str, Any] = {}
-    for stream, st in stats.items():
-        res, net_s = st["model"].model.train_result_, st["model"].model.fit_seconds_
-        fit_s, score_s = st["fit_s"], st["score_s"]
-        per[stream] = {
-            "d": st["d"], "train_objects": st["train_objects"],
-            "test_objects": st["test_objects"], "fit_s": fit_s, "network_training_s": net_s,
+    for stream, fit in ensemble.fits_.items():
+        res, net_s = fit.model.model.train_result_, fit.model.model.fit_seconds_
+        fit_s, score_s = fit.fit_s, fit.calibrate_s + fit.score_s
+        per[stream.value] = {
+            "d": fit.dim, "train_objects": fit.train_objects,
+            "test_objects": fit.test_objects, "fit_s": fit_s, "network_training_s": net_s,
             "steps": res.steps, "best_step": res.best_step, "stopped_early": res.stopped_early,
             "steps_per_s": res.steps / net_s, "train_frames_per_s": n_train / fit_s,
             "score_s": score_s, "test_frames_per_s": n_test / score_s,
-            "test_objects_per_s": st["test_objects"] / score_s}
-        print(f"  {stream}: d={st['d']} {st['train_objects']} objects, {res.steps} steps "
+            "test_objects_per_s": fit.test_objects / score_s}
+        print(f"  {stream}: d={fit.dim} {fit.train_objects} objects, {res.steps} steps "
               f"{res.steps / net_s:.1f} steps/s, fit {fit_s:.1f} s, score {score_s:.2f} s",
               flush=True)
-    return fused, cals, per
+    return ({name: s.fused for name, s in scores.items()},
+            {s.value: c for s, c in ensemble.calibrations.items()}, per)
 
 
 def run_config(name: str, cfg: dict[str, Any], dataset, seed: int) -> dict[str, Any]:
@@ -133,8 +126,7 @@ def run_config(name: str, cfg: dict[str, Any], dataset, seed: int) -> dict[str, 
     n_train = sum(vf.n_frames for vf in train.values())
     n_test = sum(vf.n_frames for vf in test.values())
     n_frames = n_train + n_test
-    n_obj = sum(len(vf.streams[ex.streams[0]]["features"]) for vf in (*train.values(),
-                                                                       *test.values()))
+    n_obj = sum(vf[ex.streams[0]].n_objects for vf in (*train.values(), *test.values()))
     print(f"  extraction: {n_frames} frames, " + ", ".join(
         f"{k} {n_frames / s:.0f} f/s" for k, s in stages.items()), flush=True)
     fused, cals, per = stream_runs(train, test, cfg["mulde"], seed)

@@ -1,10 +1,14 @@
-"""The top-scoring object of each frame, over streams (what the report's snapshots box)."""
+"""The stream ensemble (`mulde.vad.ensemble`): per-stream fit, empty-frame fill, calibration
+(on frames or objects, in-sample or out-of-fold), fusion, and the top-scoring object of each
+frame over streams (what the report's snapshots box)."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mulde.vad.ensemble import TopObjects
+from mulde.vad import StreamEnsemble, TopObjects
+from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 
 
 def test_top_object_per_frame_over_two_streams():
@@ -37,3 +41,165 @@ def test_top_score_is_the_maximum_over_all_streams_and_objects(streams):
     seen = np.isfinite(best)
     np.testing.assert_array_equal(top.box[seen, 0], best[seen])
     assert all((stream != "") == s for stream, s in zip(top.stream, seen, strict=True))
+
+
+# ------------------------------------------------------------------ StreamEnsemble, by hand
+
+
+class FirstFeature:
+    """A stream model whose score is the object's first feature (no fitting to speak of)."""
+
+    name = "first"
+
+    def fit(self, X, groups):
+        self.X_ = X
+        return self
+
+    def train_scores(self):
+        return self.X_[:, 0].copy()
+
+    def score(self, X):
+        return X[:, 0].copy()
+
+
+class DistanceToMean(FirstFeature):
+    """|x - mean of the training objects' first feature|: depends on what it was fitted on."""
+
+    name = "distance_to_mean"
+
+    def fit(self, X, groups):
+        self.X_, self.mean_ = X, X[:, 0].mean()
+        return self
+
+    def train_scores(self):
+        return self.score(self.X_)
+
+    def score(self, X):
+        return np.abs(X[:, 0] - self.mean_)
+
+
+def record(frames: list[list[float]]) -> ObjectFeatures:
+    """One stream of 1-D objects, listed per frame ([] = a frame without objects); object j
+    of the record gets the box (j, j, j + 1, j + 1)."""
+    values = [v for f in frames for v in f]
+    index = [t for t, f in enumerate(frames) for _ in f]
+    return ObjectFeatures.build(np.reshape(values, (-1, 1)), index,
+                                [(j, j, j + 1, j + 1) for j in range(len(values))],
+                                len(frames), 1)
+
+
+def video(**streams: list[list[float]]) -> VideoFeatures:
+    return VideoFeatures.of({Stream(s): record(f) for s, f in streams.items()})
+
+
+# training objects 2 | - and 1000, 3 | 2: min object 2 fills the empty frame; frame scores
+# [2, 2, 1000, 2]; 99.9th percentile = 2 + 0.997 * (1000 - 2) (linear, position 2.997)
+TRAIN = {"a": video(velocity=[[2.0], []]), "b": video(velocity=[[1000.0, 3.0], [2.0]])}
+TEST = video(velocity=[[500.0, 10.0], [], [2.0]])
+
+
+def test_calibrated_on_training_frames_with_empty_frames_filled():
+    ens = StreamEnsemble(FirstFeature).fit(TRAIN)
+    fit = ens.fits_[Stream.VELOCITY]
+    assert ens.streams == [Stream.VELOCITY] and fit.fill == 2.0
+    assert (fit.train_objects, fit.dim) == (4, 1)
+    high = 2 + 0.997 * 998
+    assert fit.calibration.low == 2.0
+    np.testing.assert_allclose(fit.calibration.high, high, rtol=1e-12)
+    scores = ens.score({"t": TEST})["t"]
+    expected = [(500 - 2) / (high - 2), 0.0, 0.0]  # the empty frame 1 gets the fill: 0
+    np.testing.assert_allclose(scores.fused, expected, rtol=1e-12)
+    np.testing.assert_array_equal(scores.streams[Stream.VELOCITY], scores.fused)
+    np.testing.assert_allclose(scores.top.score[[0, 2]], [expected[0], 0.0], rtol=1e-12)
+    assert scores.top.stream == ["velocity", "", "velocity"]
+    np.testing.assert_array_equal(scores.top.box[0], [0, 0, 1, 1])  # 500, not 10
+    assert ens.fits_[Stream.VELOCITY].test_objects == 3
+
+
+def test_calibrated_on_training_objects():
+    """AI-VAD's reference: training objects [2, 1000, 3, 2] -> low 2, 99.9th percentile
+    3 + 0.997 * 997; the fill is still the minimum training object score."""
+    ens = StreamEnsemble(FirstFeature, calibrate_on="objects").fit(TRAIN)
+    fit = ens.fits_[Stream.VELOCITY]
+    high = 3 + 0.997 * 997
+    assert (fit.calibration.low, fit.fill) == (2.0, 2.0)
+    np.testing.assert_allclose(fit.calibration.high, high, rtol=1e-12)
+    np.testing.assert_allclose(ens.score_video(TEST).fused, [498 / (high - 2), 0.0, 0.0],
+                               rtol=1e-12)
+
+
+def test_streams_summed_in_name_order_each_with_its_model():
+    """A mapping fits exactly its streams (appearance is left out), each with its model."""
+    train = {"a": video(velocity=[[2.0], []], geometry=[[0.0], [1.0]], appearance=[[5.0], []]),
+             "b": video(velocity=[[1000.0, 3.0], [2.0]], geometry=[[0.0], [1001.0]],
+                        appearance=[[1.0], [1.0]])}
+    test = video(velocity=[[500.0, 10.0], [], [2.0]], geometry=[[499.0], [0.0], [998.0]],
+                 appearance=[[0.0], [0.0], [0.0]])
+    made = []
+
+    def first():
+        made.append(FirstFeature())
+        return made[-1]
+
+    ens = StreamEnsemble({"velocity": first, Stream.GEOMETRY: first}).fit(train)
+    assert ens.streams == [Stream.GEOMETRY, Stream.VELOCITY] and len(made) == 2
+    assert made[0] is not made[1] and made[0].X_[:, 0].tolist() == [0, 1, 0, 1001]
+    # geometry frames [0, 1, 0, 1001]: low 0, high 1 + 0.997 * 1000 = 998
+    np.testing.assert_allclose(ens.fits_[Stream.GEOMETRY].calibration.high, 998, rtol=1e-12)
+    scores = ens.score_video(test)
+    velocity = np.array([498 / (2 + 0.997 * 998 - 2), 0.0, 0.0])
+    np.testing.assert_allclose(scores.streams[Stream.GEOMETRY], [0.5, 0.0, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(scores.fused, velocity + [0.5, 0.0, 1.0], rtol=1e-12)
+    assert set(scores.streams) == {Stream.GEOMETRY, Stream.VELOCITY}
+    assert scores.top.stream == ["velocity", "geometry", "geometry"]  # frame 2: 1 > 0
+
+
+def test_out_of_fold_calibration_scores_each_video_with_the_other_folds_model():
+    """Videos a = [0, 2], b = [10, 12] (one object per frame), 2 folds: a is scored by the
+    model fitted on b (mean 11): 11, 9; b by a's (mean 1): 9, 11. Calibration (9, 11), fill
+    9. Test objects are scored by the model fitted on both (mean 6): 7 -> 1."""
+    train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
+    test = video(velocity=[[7.0], []])
+    oof = StreamEnsemble(DistanceToMean, calibration_folds=2).fit(train)
+    fit = oof.fits_[Stream.VELOCITY]
+    assert (fit.calibration.low, fit.calibration.high, fit.fill) == (9.0, 11.0, 9.0)
+    assert fit.model.mean_ == 6.0
+    np.testing.assert_allclose(oof.score_video(test).fused, [(1 - 9) / 2, 0.0])
+    # in-sample (the default): training scores [6, 4, 4, 6] -> calibration (4, 6), fill 4
+    own = StreamEnsemble(DistanceToMean).fit(train).fits_[Stream.VELOCITY]
+    assert (own.calibration.low, own.calibration.high, own.fill) == (4.0, 6.0, 4.0)
+
+
+def test_knn_by_name_calibrates_on_leave_one_video_out_scores():
+    """Objects 0, 2 | 4, 6 standardised by (mean 3, std sqrt 5): leave-one-video-out
+    distances [4, 2, 2, 4] / sqrt 5, so calibration (2, 4) / sqrt 5; test objects 1 and 9
+    lie 1 and 3 (/ sqrt 5) from their nearest training object: calibrated -0.5 and 0.5."""
+    train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[4.0], [6.0]])}
+    ens = StreamEnsemble("knn").fit(train)
+    cal = ens.fits_[Stream.VELOCITY].calibration
+    np.testing.assert_allclose([cal.low, cal.high], np.array([2, 4]) / np.sqrt(5), rtol=1e-12)
+    np.testing.assert_allclose(ens.score_video(video(velocity=[[1.0], [9.0]])).fused,
+                               [-0.5, 0.5], rtol=1e-12)
+
+
+def test_bad_settings_and_inputs_are_named():
+    with pytest.raises(ValueError, match="calibrate_on must be 'frames' or 'objects'"):
+        StreamEnsemble(calibrate_on="videos")
+    for folds in (1, 2.0, True):
+        with pytest.raises(ValueError, match="calibration_folds must be None or an integer"):
+            StreamEnsemble(calibration_folds=folds)
+    with pytest.raises(ValueError, match="calibration_folds=3 needs at least as many"):
+        StreamEnsemble(FirstFeature, calibration_folds=3).fit(TRAIN)
+    with pytest.raises(ValueError, match="at least one readable training video"):
+        StreamEnsemble(FirstFeature).fit({})
+    with pytest.raises(ValueError, match="unknown detector 'svm'"):
+        StreamEnsemble("svm").fit(TRAIN)
+    with pytest.raises(ValueError, match="must name streams among .*; got speed"):
+        StreamEnsemble({"speed": "knn"}).fit(TRAIN)
+    with pytest.raises(ValueError, match="training video a has no geometry stream"):
+        StreamEnsemble({"geometry": FirstFeature}).fit(TRAIN)
+    with pytest.raises(ValueError, match="not fitted"):
+        StreamEnsemble(FirstFeature).score_video(TEST)
+    ens = StreamEnsemble(FirstFeature).fit(TRAIN)
+    with pytest.raises(ValueError, match="the video has no velocity stream"):
+        ens.score_video(video(geometry=[[1.0]]))

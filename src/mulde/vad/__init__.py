@@ -3,10 +3,46 @@ AI-VAD's kNN and GMM), and the ensemble that fits them on the training videos, t
 scores into frame scores, calibrates and fuses the streams (`ensemble.StreamEnsemble`,
 AI-VAD's combined density estimator; `fusion` holds the protocol's numerics)."""
 
-from mulde.vad.ensemble import StreamEnsemble, TopObjects, VideoScores
-from mulde.vad.fusion import Calibration, FusionError, fuse, objects_to_frames
-from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream, make_stream_model
+from typing import Any
 
-__all__ = ["Calibration", "FusionError", "GMMStream", "KNNStream", "MULDEStream",
-           "StreamEnsemble", "TopObjects", "VideoScores", "fuse", "make_stream_model",
-           "objects_to_frames"]
+from mulde.vad.fusion import Calibration, FusionError, fuse, objects_to_frames
+from mulde.vad.stream_models import (
+    GMMStream,
+    KNNStream,
+    MULDEStream,
+    StreamModel,
+    make_stream_model,
+)
+
+_ENSEMBLE = ("StreamEnsemble", "StreamFit", "StreamModelSpec", "TopObjects", "VideoScores",
+             "frame_scores", "stack_stream")
+
+
+def __getattr__(name: str) -> Any:
+    # the ensemble reads the video feature records: imported on first use, so that the
+    # evaluation layer (which needs only `Calibration`) does not load the extractors
+    if name in _ENSEMBLE:
+        from mulde.vad import ensemble
+
+        return getattr(ensemble, name)
+    raise AttributeError(f"module 'mulde.vad' has no attribute {name!r}")
+
+
+__all__ = [
+    "Calibration",
+    "FusionError",
+    "GMMStream",
+    "KNNStream",
+    "MULDEStream",
+    "StreamEnsemble",
+    "StreamFit",
+    "StreamModel",
+    "StreamModelSpec",
+    "TopObjects",
+    "VideoScores",
+    "frame_scores",
+    "fuse",
+    "make_stream_model",
+    "objects_to_frames",
+    "stack_stream",
+]

@@ -9,14 +9,24 @@ and fit the stream's `Calibration` on those frame scores (min -> 0, 99.9th perce
 Scoring a video: per stream, object scores -> frame scores (same rule) -> calibrated; the
 fused frame score is the sum over streams (`fuse`), streams in name order. The top-scoring
 object of each frame (over all streams, by calibrated score) is kept for the report.
+
+Two options change which training scores the calibration sees (the defaults are the
+pipeline's protocol above): `calibrate_on="objects"` fits it on the training *object* scores
+instead of the frame scores (what AI-VAD's reference code does, score_calibration.py), and
+`calibration_folds=k` makes those training scores out-of-fold: training video i (in the
+order given) is in fold i mod k and is scored by a model fitted on the other folds' videos,
+while new videos are still scored by the model fitted on all of them (a model that
+memorises its training objects, as MULDE can on high-dimensional streams, would otherwise
+put the 99.9th percentile too low; AI-VAD scores kNN leave-one-video-out for that reason).
+The empty-frame fill is always the minimum of the training object scores the calibration sees.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -24,6 +34,10 @@ from tqdm.auto import tqdm
 from mulde.vad.fusion import Calibration, fuse, objects_to_frames
 from mulde.vad.stream_models import StreamModel, make_stream_model
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
+
+StreamModelSpec = str | Callable[[], StreamModel]
+"""A stream model by name ('mulde', 'knn', 'gmm': `make_stream_model`) or a factory that
+returns a fresh, unfitted `StreamModel` (a class such as `KNNStream`, or a lambda)."""
 
 
 @dataclass
@@ -101,17 +115,34 @@ def frame_scores(object_scores: np.ndarray, record: ObjectFeatures, fill: float)
 class StreamEnsemble:
     """One density model per stream, calibrated and summed (see the module docstring).
 
-    `detector`: the stream model, 'mulde', 'knn' or 'gmm'; `seed` and `mulde_params` go to
-    every stream's model. `fit(train)` takes the training videos' `VideoFeatures` (name ->
+    `detector`: the stream model of every stream (a `StreamModelSpec`: 'mulde', 'knn',
+    'gmm' or a factory of `StreamModel`s), or a mapping stream -> spec, which fits exactly
+    those streams; `seed` and `mulde_params` go to the models made by name. `calibrate_on`:
+    'frames' (default: the training frame scores) or 'objects' (the training object scores,
+    as AI-VAD's reference code); `calibration_folds`: None (default: the model's own training
+    scores, kNN leave-one-video-out) or k >= 2 for out-of-fold training scores over k folds
+    of the training videos. `fit(train)` takes the training videos' `VideoFeatures` (name ->
     features; normal only); `score(videos)` returns a `VideoScores` per video. Raises
-    ValueError when there are no training videos or a video lacks a fitted stream.
+    ValueError when there are no training videos, a video lacks a fitted stream, a setting
+    is unknown, or there are fewer training videos than calibration folds.
     """
 
-    detector: str = "mulde"
+    detector: StreamModelSpec | Mapping[Stream | str, StreamModelSpec] = "mulde"
     seed: int = 0
     mulde_params: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
+    calibrate_on: Literal["frames", "objects"] = "frames"
+    calibration_folds: int | None = None
     fits_: dict[Stream, StreamFit] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.calibrate_on not in ("frames", "objects"):
+            raise ValueError(f"calibrate_on must be 'frames' or 'objects', got "
+                             f"{self.calibrate_on!r}")
+        folds = self.calibration_folds
+        if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int)
+                                  or folds < 2):
+            raise ValueError(f"calibration_folds must be None or an integer >= 2, got {folds!r}")
 
     @property
     def streams(self) -> list[Stream]:
@@ -122,23 +153,71 @@ class StreamEnsemble:
     def calibrations(self) -> dict[Stream, Calibration]:
         return {s: f.calibration for s, f in self.fits_.items()}
 
+    def _factory(self, spec: StreamModelSpec) -> Callable[[], StreamModel]:
+        if isinstance(spec, str):
+            make_stream_model(spec)  # an unknown name fails here, before any fitting
+            return lambda: make_stream_model(spec, self.seed, self.mulde_params)
+        if callable(spec):
+            return spec
+        raise ValueError(f"a stream model is 'mulde', 'knn', 'gmm' or a factory of stream "
+                         f"models, got {spec!r}")
+
+    def _plan(self, train: Mapping[str, VideoFeatures]) -> dict[Stream, Callable[[],
+                                                                               StreamModel]]:
+        """Return the model factory of every stream to fit, streams in name order."""
+        if isinstance(self.detector, Mapping):
+            unknown = [s for s in self.detector if s not in {m.value for m in Stream}]
+            if unknown or not self.detector:
+                raise ValueError(f"the detector mapping must name streams among "
+                                 f"{', '.join(s.value for s in Stream)}; got "
+                                 f"{', '.join(map(str, self.detector)) or 'none'}")
+            specs = {Stream(s): spec for s, spec in self.detector.items()}
+        else:
+            specs = dict.fromkeys(next(iter(train.values())), self.detector)
+        for name, vf in train.items():
+            missing = sorted(s.value for s in set(specs) - set(vf))
+            if missing:
+                raise ValueError(f"training video {name} has no {', '.join(missing)} stream "
+                                 f"(streams: {', '.join(map(str, vf))})")
+        return {s: self._factory(specs[s]) for s in sorted(specs, key=lambda s: s.value)}
+
+    def _calibration_scores(self, make: Callable[[], StreamModel], model: StreamModel,
+                            X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Return the training object scores the calibration and the empty-frame fill use:
+        the fitted model's own, or out-of-fold ones (`calibration_folds`)."""
+        folds = self.calibration_folds
+        if folds is None:
+            return model.train_scores()
+        out = np.empty(len(X))
+        fold = groups % folds
+        for f in range(folds):
+            held = fold == f
+            out[held] = make().fit(X[~held], groups[~held]).score(X[held])
+        return out
+
     def fit(self, train: Mapping[str, VideoFeatures]) -> StreamEnsemble:
-        """Fit every stream of the training videos (all must have the same streams)."""
+        """Fit every stream of the training videos (all must have the streams fitted)."""
         if not train:
             raise ValueError("need at least one readable training video")
-        streams = list(next(iter(train.values())))
+        if self.calibration_folds is not None and len(train) < self.calibration_folds:
+            raise ValueError(f"calibration_folds={self.calibration_folds} needs at least as "
+                             f"many training videos, got {len(train)}")
+        plan = self._plan(train)
         self.fits_ = {}
-        for stream in tqdm(streams, disable=not self.progress, desc="streams"):
+        for stream, make in tqdm(plan.items(), disable=not self.progress, desc="streams"):
             X, groups = stack_stream(train, stream)
             t0 = time.perf_counter()
-            model = make_stream_model(self.detector, self.seed, self.mulde_params).fit(X, groups)
+            model = make().fit(X, groups)
             fit_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            train_obj = model.train_scores()
+            train_obj = self._calibration_scores(make, model, X, groups)
             fill = float(train_obj.min())
-            train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
-                            for i, vf in enumerate(train.values())]
-            calibration = Calibration.fit(np.concatenate(train_frames))
+            if self.calibrate_on == "objects":
+                calibration = Calibration.fit(train_obj)
+            else:
+                train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
+                                for i, vf in enumerate(train.values())]
+                calibration = Calibration.fit(np.concatenate(train_frames))
             self.fits_[stream] = StreamFit(model, fill, calibration, int(X.shape[1]), len(X),
                                            fit_s, time.perf_counter() - t0)
         return self

@@ -15,6 +15,10 @@ import numpy as np
 
 
 class StreamModel(Protocol):
+    """A density model of one stream: `fit(X (n, d) float64, groups (n,) int: each object's
+    training video)`, then `train_scores()` (n,) for the training objects (what calibration
+    uses) and `score(X (m, d))` (m,) for new objects; higher = more anomalous."""
+
     name: str
 
     def fit(self, X: np.ndarray, groups: np.ndarray) -> StreamModel: ...
@@ -29,7 +33,9 @@ def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class MULDEStream:
-    """MULDE (`mulde.MULDE`, which standardises itself) on one stream."""
+    """MULDE (`mulde.MULDE`, which standardises itself) on one stream: `params` are its
+    settings, `seed` its random_state (unless `params` sets one); training objects are scored
+    in-sample."""
 
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -51,14 +57,26 @@ class MULDEStream:
 
 @dataclass
 class KNNStream:
-    """Mean distance to the k nearest standardised training objects (k = 1: AI-VAD)."""
+    """Mean Euclidean distance to the k nearest training objects (k = 1: AI-VAD's detector).
+
+    Features are standardised with the training mean and standard deviation (a constant
+    column is only centred) unless `standardise=False`; `squared=True` averages squared
+    distances instead (AI-VAD's faiss `IndexFlatL2` returns squared L2 on the raw features:
+    `KNNStream(standardise=False, squared=True)`). Scores are float64, (n,).
+    """
 
     k: int = 1
     name: str = "knn"
+    standardise: bool = True
+    squared: bool = False
 
     def fit(self, X: np.ndarray, groups: np.ndarray) -> KNNStream:
-        self.mean_, self.scale_ = _standardiser(X)
-        self.X_ = (X - self.mean_) / self.scale_
+        """Keep the (standardised) training objects X (n, d) and their video ids (n,)."""
+        if self.standardise:
+            self.mean_, self.scale_ = _standardiser(X)
+        else:
+            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self.X_ = (X - self.mean_) / self.scale_ if self.standardise else X
         self.groups_ = np.asarray(groups)
         return self
 
@@ -67,10 +85,11 @@ class KNNStream:
 
         k = min(self.k, len(R))
         dist, _ = NearestNeighbors(n_neighbors=k).fit(R).kneighbors(Q)
-        return dist.mean(axis=1)
+        return (dist**2 if self.squared else dist).mean(axis=1)
 
     def train_scores(self) -> np.ndarray:
-        """Leave-one-video-out: each training object against the other videos' objects."""
+        """Leave-one-video-out: each training object against the other videos' objects (all
+        objects, itself included, when there is only one training video)."""
         out = np.empty(len(self.X_))
         for g in np.unique(self.groups_):
             inside = self.groups_ == g
@@ -79,7 +98,9 @@ class KNNStream:
         return out
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        return self._knn((X - self.mean_) / self.scale_, self.X_)
+        """Return the scores of new objects X (n, d) against all training objects."""
+        Q = (X - self.mean_) / self.scale_ if self.standardise else X
+        return self._knn(Q, self.X_)
 
 
 @dataclass

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import REPO, data_dir
+from fakes import data_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -171,21 +169,13 @@ def test_released_ped2_pose_files():
     assert np.all(np.diff(train.frame_index) >= 0)
 
 
-def _benchmark_module():
-    path = REPO / "benchmarks" / "aivad_ped2_pose.py"
-    spec = importlib.util.spec_from_file_location("aivad_ped2_pose", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("aivad_ped2_pose", module)
-    spec.loader.exec_module(module)
-    return module
+def test_benchmark_aivad_knn_scores_by_hand():
+    """benchmarks/aivad_ped2_pose.py's AI-VAD detector: squared L2 to the nearest raw training
+    object; training objects against the other videos only."""
+    from aivad_ped2_pose import AIVAD_KNN
 
-
-def test_aivad_knn_scores_by_hand():
-    """Squared L2 to the nearest training object; training objects against other videos."""
-    aivad_knn = _benchmark_module().aivad_knn
     train = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [3.0, 4.0]])
-    groups = np.array([0, 0, 1, 1])
-    own, test = aivad_knn(train, groups, np.array([[1.0, 1.0], [6.0, 4.0]]))
+    knn = AIVAD_KNN().fit(train, np.array([0, 0, 1, 1]))
     # video 0 vs {(3,0),(3,4)}: 9, 4; video 1 vs {(0,0),(1,0)}: 4, 4 + 16 = 20
-    np.testing.assert_allclose(own, [9.0, 4.0, 4.0, 20.0])
-    np.testing.assert_allclose(test, [1.0, 9.0])
+    np.testing.assert_allclose(knn.train_scores(), [9.0, 4.0, 4.0, 20.0])
+    np.testing.assert_allclose(knn.score(np.array([[1.0, 1.0], [6.0, 4.0]])), [1.0, 9.0])

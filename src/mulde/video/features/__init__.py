@@ -4,7 +4,8 @@ embeddings. Each extractor is a frozen dataclass with `name`, `version`, `params
 `extract(video) -> VideoFeatures` (`base.Extractor`), a mapping `Stream` -> `ObjectFeatures`."""
 
 from mulde.video.backbones import Backbone, load_backbone
-from mulde.video.features.base import Extractor, FrameSource
+from mulde.video.features.aivad import UntrustedPickleError, read_aivad_features
+from mulde.video.features.base import Extractor, FrameSource, iter_source, to_gray
 from mulde.video.features.flow import FlowPreset, centred_flows
 from mulde.video.features.frame_centric import (
     FrameCentricExtractor,
@@ -56,6 +57,10 @@ __all__ = [
     "WindowPolicy",
     "box_geometry",
     "centred_flows",
+    "iter_source",
+    "read_aivad_features",
+    "to_gray",
+    "UntrustedPickleError",
     "component_regions",
     "crop_boxes",
     "foreground_mask",

@@ -23,6 +23,7 @@ class Stream(str, Enum):
     APPEARANCE = "appearance"  # an image backbone's embedding of the object's crop
     STATIC = "static"  # still objects against the scene background learned from training
     FRAME = "frame"  # one whole-frame object per frame: a window embedding (frame-centric)
+    POSE = "pose"  # a person's body keypoints (AI-VAD's pose stream, read from its files)
 
     def __str__(self) -> str:
         return self.value

@@ -1,0 +1,95 @@
+"""The per-stream density models (`mulde.vad.stream_models`): kNN with its leave-one-video-out
+training scores, the Gaussian mixture, the MULDE wrapper and the factory, by hand."""
+
+import numpy as np
+import pytest
+
+from mulde.vad import GMMStream, KNNStream, MULDEStream, make_stream_model
+
+# 1-D objects 0, 2 (video 0) and 4, 6 (video 1): mean 3, population std sqrt(5)
+X = np.array([[0.0], [2.0], [4.0], [6.0]])
+GROUPS = np.array([0, 0, 1, 1])
+STD = np.sqrt(5.0)
+
+
+def test_knn_train_scores_leave_each_video_out():
+    """Video 0's objects against video 1's only (0 -> 4, 2 -> 4) and back (4 -> 2, 6 -> 2);
+    in-sample every object would be its own neighbour, at distance 0."""
+    knn = KNNStream().fit(X, GROUPS)
+    np.testing.assert_allclose(knn.train_scores(), np.array([4, 2, 2, 4]) / STD, rtol=1e-12)
+    # new objects against every training object: 1 -> 0 or 2, 7 -> 6
+    np.testing.assert_allclose(knn.score(np.array([[1.0], [7.0]])), [1 / STD, 1 / STD],
+                               rtol=1e-12)
+
+
+def test_knn_averages_the_k_nearest_distances():
+    knn = KNNStream(k=2).fit(X, GROUPS)
+    # video 0: 0 -> {4, 6} mean 5, 2 -> {4, 6} mean 3; video 1 mirrored
+    np.testing.assert_allclose(knn.train_scores(), np.array([5, 3, 3, 5]) / STD, rtol=1e-12)
+    np.testing.assert_allclose(knn.score(np.array([[1.0]])), [1 / STD], rtol=1e-12)
+    # k larger than the reference set: all of it
+    np.testing.assert_allclose(KNNStream(k=10).fit(X, GROUPS).score(np.array([[3.0]])),
+                               [2 / STD], rtol=1e-12)
+
+
+def test_knn_with_one_training_video_scores_in_sample():
+    knn = KNNStream().fit(X, np.zeros(4, int))
+    np.testing.assert_array_equal(knn.train_scores(), np.zeros(4))
+
+
+def test_knn_raw_squared_distances_as_ai_vad():
+    """`standardise=False, squared=True`: AI-VAD's faiss IndexFlatL2 on the raw features."""
+    train = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [3.0, 4.0]])
+    knn = KNNStream(standardise=False, squared=True).fit(train, GROUPS)
+    # video 0 vs {(3,0), (3,4)}: 9, 4; video 1 vs {(0,0), (1,0)}: 4, 4 + 16 = 20
+    np.testing.assert_allclose(knn.train_scores(), [9.0, 4.0, 4.0, 20.0])
+    np.testing.assert_allclose(knn.score(np.array([[1.0, 1.0], [6.0, 4.0]])), [1.0, 9.0])
+
+
+def test_knn_leaves_a_constant_column_unscaled():
+    train = np.c_[X, np.full(4, 7.0)]
+    knn = KNNStream().fit(train, GROUPS)
+    np.testing.assert_array_equal(knn.scale_, [STD, 1.0])
+    np.testing.assert_allclose(knn.score(np.array([[0.0, 8.0]])), [1.0], rtol=1e-12)
+
+
+def test_gmm_one_component_is_a_gaussian_negative_log_likelihood():
+    """Objects -1, 1 standardise to -1, 1: one Gaussian of mean 0 and variance 1 + reg_covar
+    (1e-3), so -log p(z) = log(2 pi v) / 2 + z^2 / (2 v)."""
+    v = 1.001
+    nll = lambda z: 0.5 * np.log(2 * np.pi * v) + z**2 / (2 * v)  # noqa: E731
+    gmm = GMMStream(n_components=1).fit(np.array([[-1.0], [1.0]]), np.array([0, 1]))
+    np.testing.assert_allclose(gmm.train_scores(), [nll(1.0), nll(1.0)], rtol=1e-9)
+    np.testing.assert_allclose(gmm.score(np.array([[0.0], [3.0]])), [nll(0.0), nll(3.0)],
+                               rtol=1e-9)
+
+
+def test_gmm_components_capped_by_the_training_objects():
+    gmm = GMMStream(n_components=5).fit(X[:3], GROUPS[:3])
+    assert gmm.gmm_.n_components == 3
+    np.testing.assert_allclose(gmm.train_scores(), gmm.score(X[:3]))
+
+
+def test_mulde_stream_wraps_the_estimator_with_its_seed():
+    rng = np.random.default_rng(0)
+    train, new = rng.normal(size=(64, 2)), rng.normal(size=(5, 2))
+    params = {"hidden_sizes": (8,), "max_steps": 3, "n_levels": 4, "batch_size": 32}
+    stream = MULDEStream(params, seed=3).fit(train, np.zeros(64, int))
+    assert stream.model.random_state == 3 and stream.model.max_steps == 3
+    np.testing.assert_array_equal(stream.train_scores(), stream.model.anomaly_score(train))
+    np.testing.assert_array_equal(stream.score(new), stream.model.anomaly_score(new))
+    again = MULDEStream(params, seed=3).fit(train, np.zeros(64, int))
+    np.testing.assert_array_equal(again.score(new), stream.score(new))
+    # a random_state in the parameters wins over the seed
+    assert MULDEStream({**params, "random_state": 7}, seed=3).fit(
+        train, np.zeros(64, int)).model.random_state == 7
+
+
+def test_make_stream_model_by_name():
+    mulde = make_stream_model("mulde", seed=4, mulde_params={"max_steps": 10})
+    assert isinstance(mulde, MULDEStream) and (mulde.seed, mulde.params) == (4, {"max_steps": 10})
+    assert isinstance(make_stream_model("knn"), KNNStream)
+    gmm = make_stream_model("gmm", seed=2)
+    assert isinstance(gmm, GMMStream) and (gmm.seed, gmm.n_components) == (2, 5)
+    with pytest.raises(ValueError, match="unknown detector 'svm'; choose mulde, knn or gmm"):
+        make_stream_model("svm")
