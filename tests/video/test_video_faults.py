@@ -8,23 +8,13 @@ import json
 
 import numpy as np
 import pytest
-from fakes import write_resolution_switch, write_square_frames
+from fakes import MeanBackbone, write_resolution_switch, write_square_frames
 
 from mulde.datasets import DatasetError, load_dataset
 from mulde.pipeline import extract_features, run_pipeline
 from mulde.video import backbones as appearance_module
 from mulde.video.cache import FeatureCache
 from mulde.video.features import FrameCentricExtractor, ObjectCentricExtractor
-
-
-class _MeanBackbone:
-    name, dim = "mean", 1
-
-    def __init__(self, weights_path=None):
-        pass
-
-    def embed(self, images):
-        return images.reshape(len(images), -1).mean(axis=1, keepdims=True).astype(np.float32)
 
 
 def _scene(root, *, bad_train=None, bad_test=None, n_train=2):
@@ -52,7 +42,7 @@ def test_a_resolution_switch_midway_skips_that_video_in_training_and_test(tmp_pa
     root = _scene(tmp_path / "data", bad_train=switch, bad_test=switch)
     ds = load_dataset("folder", root)
     if streams == "frames":
-        monkeypatch.setitem(appearance_module.BACKBONES, "mean", _MeanBackbone)
+        monkeypatch.setitem(appearance_module.BACKBONES, "mean", MeanBackbone)
         appearance_module.load_backbone.cache_clear()
         request.addfinalizer(appearance_module.load_backbone.cache_clear)
         extractor = FrameCentricExtractor(backbone="mean", length=4, size=8)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from fakes import data_dir
+from fakes import MeanBackbone, data_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -411,20 +411,8 @@ def test_strided_centres_give_every_frame_the_nearest_window():
     np.testing.assert_array_equal(nearest_centre(3, window_centres(3, 1)), [0, 1, 2])
 
 
-class _MeanBackbone:
-    """A backbone whose 1-d embedding is the image's mean pixel value."""
-
-    name, dim = "mean", 1
-
-    def __init__(self, weights_path=None):
-        pass
-
-    def embed(self, images):
-        return images.reshape(len(images), -1).mean(axis=1, keepdims=True).astype(np.float32)
-
-
 def test_frame_centric_extractor_averages_the_window(monkeypatch):
-    monkeypatch.setitem(appearance_module.BACKBONES, "mean", _MeanBackbone)
+    monkeypatch.setitem(appearance_module.BACKBONES, "mean", MeanBackbone)
     appearance_module.load_backbone.cache_clear()
     frames = [np.full((12, 16, 3), 10 * i, np.uint8) for i in range(6)]
     ex = FrameCentricExtractor(backbone="mean", length=4, size=8)
