@@ -195,9 +195,10 @@ def _extract(args: argparse.Namespace) -> int:
     from mulde.pipeline import extract_features
     from mulde.video.cache import FeatureCache
 
+    engine = _engine(args)
     dataset = _dataset(args)
     result = extract_features(dataset, _extractor(args), FeatureCache(args.cache),
-                              shard_spec=args.shard)
+                              shard_spec=args.shard, ray=engine)
     fps = result.frames_extracted / max(result.seconds, 1e-9)
     print(f"{result.n_extracted} videos extracted ({fps:.1f} frames/s), {result.n_cached} "
           f"cached, {len(result.failed)} skipped")
@@ -210,11 +211,30 @@ def _run(args: argparse.Namespace) -> int:
     from mulde.pipeline import run_pipeline
 
     overrides = {} if args.params is None else json.loads(args.params)
+    engine = _engine(args)
     metrics = run_pipeline(_dataset(args), _extractor(args), args.out,
                            cache_dir=args.cache, detector=args.detector, seed=args.seed,
-                           mulde_params=overrides)
+                           mulde_params=overrides, ray=engine)
     _print_metrics(metrics, args.out)
     return 0
+
+
+def _engine(args: argparse.Namespace):
+    """The Ray options of --engine ray, None for the one-process loop (--engine local)."""
+    if args.engine == "local":
+        ray_only = [f for f, v in (("--address", args.address), ("--workers", args.workers),
+                                   ("--gpus-per-worker", args.gpus_per_worker)) if v]
+        if ray_only:
+            raise UsageError(f"{', '.join(ray_only)} apply to --engine ray only")
+        return None
+    from mulde.video.distributed import RayOptions
+
+    try:
+        return RayOptions(address=args.address, workers=args.workers,
+                          gpus_per_worker=args.gpus_per_worker or 0.0,
+                          max_retries=args.max_retries)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
 
 
 def _print_metrics(metrics: dict, out: Path) -> None:
@@ -380,6 +400,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "'streams=[\"velocity\",\"appearance\"]' backbone=clip")
         p.add_argument("--scenes", nargs="+", help="shanghaitech: only these scenes (e.g. 1 4)")
         threads_arg(p)
+        p.add_argument("--engine", default="local", choices=["local", "ray"],
+                       help="local: this process; ray: a Ray cluster (pip install "
+                       "'mulde[ray]'; docs/scaling.md) (default: %(default)s)")
+        p.add_argument("--address", help="with --engine ray: the cluster to join (default: "
+                       "$RAY_ADDRESS, else a Ray started for this run)")
+        p.add_argument("--workers", type=int, help="with --engine ray: extraction workers, "
+                       "one CPU each (default: every CPU)")
+        p.add_argument("--gpus-per-worker", type=float, help="with --engine ray: GPUs each "
+                       "worker holds, e.g. 0.25 (default: none)")
+        p.add_argument("--max-retries", type=int, default=2, help="with --engine ray: retries "
+                       "of a video whose worker process died (default: %(default)s)")
 
     p = sub.add_parser("extract", help="extract and cache the features of a dataset")
     dataset_args(p)
@@ -428,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mulde.evaluation import EvaluationError
     from mulde.io.features import FeatureFileError
     from mulde.video.backbones import WeightsError
+    from mulde.video.distributed import EngineError
 
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None):
@@ -435,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
-            WeightsError, json.JSONDecodeError, OSError, ImportError) as err:
+            WeightsError, EngineError, json.JSONDecodeError, OSError, ImportError) as err:
         print(f"mulde: error: {err}", file=sys.stderr)
         return 2
 
