@@ -212,9 +212,12 @@ def _run(args: argparse.Namespace) -> int:
 
     overrides = {} if args.params is None else json.loads(args.params)
     engine = _engine(args)
+    if args.max_train_objects is not None and args.max_train_objects < 1:
+        raise UsageError(f"--max-train-objects must be >= 1, got {args.max_train_objects}")
     metrics = run_pipeline(_dataset(args), _extractor(args), args.out,
                            cache_dir=args.cache, detector=args.detector, seed=args.seed,
-                           mulde_params=overrides, ray=engine)
+                           mulde_params=overrides, ray=engine,
+                           max_train_objects=args.max_train_objects)
     _print_metrics(metrics, args.out)
     return 0
 
@@ -425,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
     p.add_argument("--params", help="JSON of MULDE parameter overrides")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-train-objects", type=int, metavar="N",
+                   help="fit each stream on at most N training objects, a subsample drawn "
+                   "with --seed, for training data larger than memory (default: all)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("demo", help="run the built-in demo end to end")

@@ -158,9 +158,11 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
 
 
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
-                    mulde_params: dict[str, Any] | None = None, progress: bool = True
+                    mulde_params: dict[str, Any] | None = None, progress: bool = True,
+                    max_train_objects: int | None = None
                     ) -> tuple[StreamEnsemble, dict[str, VideoScores]]:
-    """Fit the `StreamEnsemble` on the training videos and score every test video.
+    """Fit the `StreamEnsemble` on the training videos and score every test video (each
+    stream fitted on at most `max_train_objects`, a seeded subsample; None: all).
 
     Returns (the fitted ensemble, `VideoScores` per test video). Raises DatasetError when
     there is no readable training or test video."""
@@ -169,14 +171,16 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
     if not train or not test:
         raise DatasetError("need at least one readable training and one test video "
                            f"(skipped: {len(extraction.failed)})")
-    ensemble = StreamEnsemble(detector, seed, dict(mulde_params or {}), progress).fit(train)
+    ensemble = StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
+                              max_train_objects).fit(train)
     return ensemble, ensemble.score(test)
 
 
 def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
                  mulde_params: dict[str, Any] | None = None,
-                 progress: bool = True, ray: RayOptions | None = None) -> dict[str, Any]:
+                 progress: bool = True, ray: RayOptions | None = None,
+                 max_train_objects: int | None = None) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
     extracted on Ray with `ray`, see `extract_features`).
 
@@ -186,7 +190,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
     ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
-                                             progress)
+                                             progress, max_train_objects)
     if detector == "mulde":
         for stream, fit in ensemble.fits_.items():
             fit.model.model.save(out_dir / "models" / f"{stream.value}.safetensors")
@@ -206,6 +210,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             **({"scene_backgrounds": extraction.scene_backgrounds}
                                if extraction.scene_backgrounds else {})},
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
+              **({"max_train_objects": max_train_objects} if max_train_objects else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached}
     t0 = time.perf_counter()
     metrics = write_report(
