@@ -205,3 +205,9 @@ def test_process_settings_keep_a_given_policy_and_skip_a_loaded_torch(monkeypatc
     process_settings()
     assert "OMP_WAIT_POLICY" not in os.environ
     monkeypatch.undo()
+
+
+def test_ray_options_need_the_ray_engine(tmp_path, capsys):
+    assert main(["extract", "folder", "--root", str(tmp_path), "--cache", str(tmp_path / "c"),
+                 "--workers", "2"]) == 2
+    assert "--workers apply to --engine ray only" in capsys.readouterr().err

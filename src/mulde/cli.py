@@ -278,11 +278,12 @@ def _extract(args: argparse.Namespace) -> int:
         shard([], args.shard)
     except ValueError as err:
         raise UsageError(f"--shard: {err}") from None
+    engine = _engine(args)
     dataset = _dataset(args)
     extractor = _extractor(args)
     with _removed_if_left_empty(args.cache):
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
-                                  shard_spec=args.shard)
+                                  shard_spec=args.shard, ray=engine)
     fps = result.frames_extracted / max(result.seconds, 1e-9)
     print(f"{result.n_extracted} videos extracted ({fps:.1f} frames/s), {result.n_cached} "
           f"cached, {len(result.failed)} skipped")
@@ -302,10 +303,14 @@ def _run(args: argparse.Namespace) -> int:
         from mulde import MULDE
 
         _checked(MULDE(**overrides))
+    engine = _engine(args)
+    if args.max_train_objects is not None and args.max_train_objects < 1:
+        raise UsageError(f"--max-train-objects must be >= 1, got {args.max_train_objects}")
     dataset, extractor = _dataset(args), _extractor(args)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
-                               detector=args.detector, seed=args.seed, mulde_params=overrides)
+                               detector=args.detector, seed=args.seed, mulde_params=overrides,
+                               ray=engine, max_train_objects=args.max_train_objects)
     _print_metrics(metrics, args.out)
     for failure in (metrics.get("config") or {}).get("skipped_videos", []):
         print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
@@ -333,6 +338,24 @@ def _rmdir_quietly(folder: Path) -> None:
         folder.rmdir()  # only when empty
     except OSError:
         pass
+
+
+def _engine(args: argparse.Namespace):
+    """The Ray options of --engine ray, None for the one-process loop (--engine local)."""
+    if args.engine == "local":
+        ray_only = [f for f, v in (("--address", args.address), ("--workers", args.workers),
+                                   ("--gpus-per-worker", args.gpus_per_worker)) if v]
+        if ray_only:
+            raise UsageError(f"{', '.join(ray_only)} apply to --engine ray only")
+        return None
+    from mulde.video.distributed import RayOptions
+
+    try:
+        return RayOptions(address=args.address, workers=args.workers,
+                          gpus_per_worker=args.gpus_per_worker or 0.0,
+                          max_retries=args.max_retries)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
 
 
 def _print_metrics(metrics: dict, out: Path) -> None:
@@ -500,6 +523,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "'streams=[\"velocity\",\"appearance\"]' backbone=clip")
         p.add_argument("--scenes", nargs="+", help="shanghaitech: only these scenes (e.g. 1 4)")
         threads_arg(p)
+        p.add_argument("--engine", default="local", choices=["local", "ray"],
+                       help="local: this process; ray: a Ray cluster (pip install "
+                       "'mulde[ray]'; docs/scaling.md) (default: %(default)s)")
+        p.add_argument("--address", help="with --engine ray: the cluster to join (default: "
+                       "$RAY_ADDRESS, else a Ray started for this run)")
+        p.add_argument("--workers", type=int, help="with --engine ray: extraction workers, "
+                       "one CPU each (default: every CPU)")
+        p.add_argument("--gpus-per-worker", type=float, help="with --engine ray: GPUs each "
+                       "worker holds, e.g. 0.25 (default: none)")
+        p.add_argument("--max-retries", type=int, default=2, help="with --engine ray: retries "
+                       "of a video whose worker process died (default: %(default)s)")
 
     p = sub.add_parser("extract", help="extract and cache the features of a dataset")
     dataset_args(p)
@@ -514,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
     p.add_argument("--params", help="JSON of MULDE parameter overrides")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-train-objects", type=int, metavar="N",
+                   help="fit each stream on at most N training objects, a subsample drawn "
+                   "with --seed, for training data larger than memory (default: all)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("demo", help="run the built-in demo end to end")
@@ -551,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mulde.io.features import FeatureFileError
     from mulde.vad.fusion import FusionError
     from mulde.video.backbones import WeightsError
+    from mulde.video.distributed import EngineError
     from mulde.video.source import VideoReadError
 
     try:
@@ -569,8 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mulde: interrupted", file=sys.stderr)
         return 130
     except (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
-            FusionError, WeightsError, VideoReadError, json.JSONDecodeError, OSError,
-            ImportError) as err:
+            FusionError, WeightsError, VideoReadError, EngineError, json.JSONDecodeError,
+            OSError, ImportError) as err:
         print(f"mulde: error: {err}", file=sys.stderr)
         return 2
 

@@ -19,6 +19,7 @@ from mulde.evaluation.snapshots import most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.video.cache import FeatureCache, shard
+from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, VideoFeatures
 from mulde.video.features.detections import DetectionsError
 from mulde.video.source import Video, VideoReadError
@@ -41,18 +42,24 @@ class Extraction:
 
 
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
-                     shard_spec: str | None = None, progress: bool = True) -> Extraction:
+                     shard_spec: str | None = None, progress: bool = True,
+                     ray: RayOptions | None = None) -> Extraction:
     """Extract (or read from the cache) the features of every training and test video.
 
     The cache folder is checked first (writable, enough free space: `ensure_writable`) and
     cleared of temp files that writers killed over a day ago left (`sweep_stale_temp`). A
     video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed. An extractor
-    with `with_scene` (the static stream) first learns the scene background from the training
+    that `needs_scene` (the static stream) first learns the scene background from the training
     videos (saved beside the cache entries; every shard computes the same file); on a dataset
     of several camera views (`Dataset.view_of`), one per view, and a test video of a view no
-    training video shows is skipped and listed in `failed`.
+    training video shows is skipped and listed in `failed`. With `ray` (options of
+    `mulde.video.distributed`), the videos not yet in the cache are extracted on a Ray cluster
+    instead of in this process (the scene backgrounds are still learnt here first); `cache` is
+    then required, and the result is the same.
     """
+    if ray is not None and cache is None:
+        raise ValueError("the ray engine writes through the feature cache: give a cache")
     if cache is not None:
         ensure_writable(cache.root)
         sweep_stale_temp(cache.root)
@@ -80,6 +87,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     jobs: list[tuple[str, Video]] = [("train", v) for v in dataset.train]
     jobs += [("test", v) for v in dataset.test]
     jobs = shard(jobs, shard_spec)
+    if ray is not None:
+        return _extract_with_ray(dataset, jobs, fitted, per_view, cache, result, ray, progress)
     start = time.perf_counter()
     bar = tqdm(jobs, disable=not progress, desc=f"features {dataset.name}", unit="video")
     for split, video in bar:
@@ -114,10 +123,48 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     return result
 
 
+def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
+                      fitted: dict[str | None, Extractor], per_view: bool, cache: FeatureCache,
+                      result: Extraction, options: RayOptions, progress: bool) -> Extraction:
+    """`extract_features`'s loop on Ray (`mulde.video.distributed`): same entries, same
+    `failed` list (same messages, in the same order)."""
+    from mulde.video.distributed import extract_with_ray
+
+    start = time.perf_counter()
+    runnable: list[tuple[str, Video, Extractor]] = []
+    no_view: dict[int, dict[str, str]] = {}
+    for split, video in jobs:
+        view = dataset.view_of(video.name) if per_view else None
+        if view not in fitted:
+            no_view[len(runnable) + len(no_view)] = {"split": split, "video": video.name, "error": (
+                f"no training video shows its camera view {view!r}, so the static stream has "
+                "no scene background for it")}
+            continue
+        runnable.append((split, video, fitted[view]))
+    outcomes = iter(extract_with_ray(dataset.name, runnable, cache, options, progress))
+    for i in range(len(jobs)):
+        if i in no_view:
+            result.failed.append(no_view[i])
+            continue
+        o = next(outcomes)
+        if o.features is None:
+            result.failed.append({"split": o.split, "video": o.video.name, "error": o.error})
+            tqdm.write(f"skipped {o.split}/{o.video.name}: {o.error}")
+            continue
+        result.n_cached += o.cached
+        result.n_extracted += not o.cached
+        result.frames_extracted += o.n_frames
+        result.features.setdefault(o.split, {})[o.video.name] = o.features
+    result.seconds = time.perf_counter() - start
+    return result
+
+
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
-                    mulde_params: dict[str, Any] | None = None, progress: bool = True
+                    mulde_params: dict[str, Any] | None = None, progress: bool = True,
+                    max_train_objects: int | None = None
                     ) -> tuple[StreamEnsemble, dict[str, VideoScores]]:
-    """Fit the `StreamEnsemble` on the training videos and score every test video.
+    """Fit the `StreamEnsemble` on the training videos and score every test video (each
+    stream fitted on at most `max_train_objects`, a seeded subsample; None: all).
 
     Returns (the fitted ensemble, `VideoScores` per test video). Raises DatasetError when
     there is no readable training or test video."""
@@ -130,24 +177,27 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                 f": all {skipped} were skipped (see skipped_videos / the messages above)"
                 if skipped else "") + "; the pipeline needs at least one training and one "
                 "test video")
-    ensemble = StreamEnsemble(detector, seed, dict(mulde_params or {}), progress).fit(train)
+    ensemble = StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
+                              max_train_objects=max_train_objects).fit(train)
     return ensemble, ensemble.score(test)
 
 
 def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
                  mulde_params: dict[str, Any] | None = None,
-                 progress: bool = True) -> dict[str, Any]:
-    """Run the whole pipeline on a dataset and write the report into out_dir.
+                 progress: bool = True, ray: RayOptions | None = None,
+                 max_train_objects: int | None = None) -> dict[str, Any]:
+    """Run the whole pipeline on a dataset and write the report into out_dir (features
+    extracted on Ray with `ray`, see `extract_features`).
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
     require_videos(dataset)  # before any folder is made
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
-    extraction = extract_features(dataset, extractor, cache, progress=progress)
+    extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
     ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
-                                             progress)
+                                             progress, max_train_objects)
     if detector == "mulde":
         for stream, fit in ensemble.fits_.items():
             fit.model.model.save(out_dir / "models" / f"{stream.value}.safetensors")
@@ -167,6 +217,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             **({"scene_backgrounds": extraction.scene_backgrounds}
                                if extraction.scene_backgrounds else {})},
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
+              **({"max_train_objects": max_train_objects} if max_train_objects else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached}
     t0 = time.perf_counter()
     metrics = write_report(

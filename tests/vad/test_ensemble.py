@@ -203,3 +203,70 @@ def test_bad_settings_and_inputs_are_named():
     ens = StreamEnsemble(FirstFeature).fit(TRAIN)
     with pytest.raises(ValueError, match="the video has no velocity stream"):
         ens.score_video(video(geometry=[[1.0]]))
+
+
+def _videos(sizes, d=2, seed=0):
+    """Training videos of one velocity stream: video i has sizes[i] objects over 5 frames."""
+    from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i, n in enumerate(sizes):
+        X = rng.standard_normal((n, d)).astype(np.float32)
+        out[f"v{i}"] = VideoFeatures({Stream.VELOCITY: ObjectFeatures(X, np.arange(n) % 5, 5)},
+                                     5)
+    return out
+
+
+def test_subsample_is_seeded_uniform_and_keeps_video_ids():
+    from mulde.vad.ensemble import stack_stream, subsample_stream
+    from mulde.video.features import Stream
+
+    videos = _videos([30, 50, 20])
+    X_all, g_all = stack_stream(videos, Stream.VELOCITY)
+    X, g = subsample_stream(videos, Stream.VELOCITY, 40, np.random.default_rng([7, 0]))
+    X2, _ = subsample_stream(videos, Stream.VELOCITY, 40, np.random.default_rng([7, 0]))
+    X3, _ = subsample_stream(videos, Stream.VELOCITY, 40, np.random.default_rng([8, 0]))
+    assert X.shape == (40, 2) and X.dtype == np.float64
+    np.testing.assert_array_equal(X, X2)
+    assert not np.array_equal(X, X3)
+    # every drawn row is a distinct training object, with its own video's id
+    rows = [int(np.flatnonzero((X_all == x).all(axis=1))[0]) for x in X]
+    assert len(set(rows)) == 40 and rows == sorted(rows)
+    np.testing.assert_array_equal(g, g_all[rows])
+    full, _ = subsample_stream(videos, Stream.VELOCITY, 500, np.random.default_rng(0))
+    np.testing.assert_array_equal(full, X_all)
+
+
+def test_a_bound_above_the_training_size_changes_nothing():
+    from mulde.vad.ensemble import StreamEnsemble
+    from mulde.video.features import Stream
+
+    videos = _videos([30, 50, 20])
+    for detector in ("knn", "gmm"):
+        a = StreamEnsemble(detector).fit(videos)
+        b = StreamEnsemble(detector, max_train_objects=100).fit(videos)
+        fa, fb = a.fits_[Stream.VELOCITY], b.fits_[Stream.VELOCITY]
+        assert fa.fill == fb.fill and fa.calibration == fb.calibration
+        np.testing.assert_array_equal(a.score(videos)["v1"].fused, b.score(videos)["v1"].fused)
+
+
+def test_knn_on_a_subsample_scores_every_training_object_leave_one_video_out():
+    from mulde.vad.ensemble import StreamEnsemble, subsample_stream
+    from mulde.video.features import Stream
+
+    videos = _videos([30, 50, 20], d=1)
+    ens = StreamEnsemble("knn", seed=3, max_train_objects=25).fit(videos)
+    fit = ens.fits_[Stream.VELOCITY]
+    assert fit.train_objects == 25 and len(fit.model.X_) == 25
+    X, g = subsample_stream(videos, Stream.VELOCITY, 25, np.random.default_rng([3, 0]))
+    z = (X - fit.model.mean_) / fit.model.scale_
+    np.testing.assert_array_equal(fit.model.X_, z)
+    # by hand: the 1-NN distance of video 1's objects (all 50) to the other videos' draws
+    q = (videos["v1"][Stream.VELOCITY].features.astype(np.float64) - fit.model.mean_) \
+        / fit.model.scale_
+    expected = np.abs(q - z[g != 1].T).min(axis=1)
+    np.testing.assert_allclose(fit.model.score_training_video(
+        videos["v1"][Stream.VELOCITY].features.astype(np.float64), 1), expected)
+    # the calibration saw every training frame's max over all its objects
+    assert fit.fill <= expected.min()

@@ -19,6 +19,19 @@ while new videos are still scored by the model fitted on all of them (a model th
 memorises its training objects, as MULDE can on high-dimensional streams, would otherwise
 put the 99.9th percentile too low; AI-VAD scores kNN leave-one-video-out for that reason).
 The empty-frame fill is always the minimum of the training object scores the calibration sees.
+
+Training data larger than memory (`max_train_objects`): a stream with more training objects
+than that is fitted on a uniform random subsample of them, drawn without replacement with
+`numpy.random.default_rng([seed, k])` (k: the stream's 0-based place among the training
+features' streams), so the same seed draws the same objects. Only the subsample is ever
+stacked: the fit holds max_train_objects x d float64 values whatever the training size, plus
+one video's objects at a time while the training frames are scored for calibration (every
+training object is scored, not only the subsample: per video, kNN against the subsample of the
+other videos). Per model: MULDE sees at most max_steps x batch_size samples in training anyway
+(the default preset: 1,000 x 1,024), so a subsample of that size changes little; GMM's few
+components (5) need far fewer objects than that; kNN's reference set is the subsample, so its
+distances grow (a sparser reference) and are an approximation of the full-data kNN, consistent
+between training and test. Default None: every object, the published protocol.
 """
 
 from __future__ import annotations
@@ -105,6 +118,28 @@ def stack_stream(videos: Mapping[str, VideoFeatures], stream: Stream
     return X, groups
 
 
+def subsample_stream(videos: Mapping[str, VideoFeatures], stream: Stream, m: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Return (X (m, d) float64, groups (m,) int) like `stack_stream`, for m objects drawn
+    uniformly without replacement (in video and object order), never stacking the rest: the
+    memory is m x d float64 values plus the index of the draw. All objects when m >= their
+    number."""
+    records = [vf[stream] for vf in videos.values()]
+    counts = np.array([r.n_objects for r in records])
+    offsets = np.r_[0, np.cumsum(counts)]
+    m = min(m, int(offsets[-1]))
+    pick = np.sort(rng.choice(int(offsets[-1]), size=m, replace=False))
+    d = records[0].features.shape[1]
+    X = np.empty((m, d), np.float64)
+    groups = np.empty(m, np.int64)
+    bounds = np.searchsorted(pick, offsets)
+    for i, r in enumerate(records):
+        lo, hi = bounds[i], bounds[i + 1]
+        X[lo:hi] = r.features[pick[lo:hi] - offsets[i]]
+        groups[lo:hi] = i
+    return X, groups
+
+
 def frame_scores(object_scores: np.ndarray, record: ObjectFeatures, fill: float) -> np.ndarray:
     """Return (n_frames,) frame scores of one stream of one video: the max over each frame's
     objects, `fill` for a frame without objects."""
@@ -125,6 +160,8 @@ class StreamEnsemble:
     features; normal only); `score(videos)` returns a `VideoScores` per video. Raises
     ValueError when there are no training videos, a video lacks a fitted stream, a setting
     is unknown, or there are fewer training videos than calibration folds.
+    `max_train_objects`: fit each stream on at most this many training objects, a seeded
+    subsample (module docstring; not with `calibration_folds`); None: all.
     """
 
     detector: StreamModelSpec | Mapping[Stream | str, StreamModelSpec] = "mulde"
@@ -133,6 +170,7 @@ class StreamEnsemble:
     progress: bool = False
     calibrate_on: Literal["frames", "objects"] = "frames"
     calibration_folds: int | None = None
+    max_train_objects: int | None = None
     fits_: dict[Stream, StreamFit] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +181,12 @@ class StreamEnsemble:
         if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int)
                                   or folds < 2):
             raise ValueError(f"calibration_folds must be None or an integer >= 2, got {folds!r}")
+        cap = self.max_train_objects
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ValueError(f"max_train_objects must be None or an integer >= 1, got {cap!r}")
+        if cap is not None and folds is not None:
+            raise ValueError("max_train_objects and calibration_folds do not combine: the "
+                             "subsample is fitted once, not per fold")
 
     @property
     def streams(self) -> list[Stream]:
@@ -204,7 +248,12 @@ class StreamEnsemble:
                              f"many training videos, got {len(train)}")
         plan = self._plan(train)
         self.fits_ = {}
-        for stream, make in tqdm(plan.items(), disable=not self.progress, desc="streams"):
+        for k, (stream, make) in enumerate(tqdm(plan.items(), disable=not self.progress,
+                                                desc="streams")):
+            n = sum(vf[stream].n_objects for vf in train.values())
+            if self.max_train_objects is not None and n > self.max_train_objects:
+                self.fits_[stream] = self._fit_subsample(train, stream, k, make)
+                continue
             X, groups = stack_stream(train, stream)
             t0 = time.perf_counter()
             model = make().fit(X, groups)
@@ -221,6 +270,28 @@ class StreamEnsemble:
             self.fits_[stream] = StreamFit(model, fill, calibration, int(X.shape[1]), len(X),
                                            fit_s, time.perf_counter() - t0)
         return self
+
+    def _fit_subsample(self, train: Mapping[str, VideoFeatures], stream: Stream,
+                       k: int, make: Callable[[], StreamModel]) -> StreamFit:
+        """Fit one stream on a seeded subsample of `max_train_objects` objects; score every
+        training object, one video at a time, for the calibration."""
+        X, groups = subsample_stream(train, stream, int(self.max_train_objects),
+                                     np.random.default_rng([self.seed, k]))
+        t0 = time.perf_counter()
+        model = make().fit(X, groups)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
+                     for i, vf in enumerate(train.values())]
+        fill = float(min(s.min() for s in per_video if s.size))
+        if self.calibrate_on == "objects":
+            calibration = Calibration.fit(np.concatenate(per_video))
+        else:
+            train_frames = [frame_scores(s, vf[stream], fill)
+                            for s, vf in zip(per_video, train.values(), strict=True)]
+            calibration = Calibration.fit(np.concatenate(train_frames))
+        return StreamFit(model, fill, calibration, int(X.shape[1]), len(X), fit_s,
+                         time.perf_counter() - t0)
 
     def score_video(self, features: VideoFeatures) -> VideoScores:
         """Return the `VideoScores` of one video's features."""

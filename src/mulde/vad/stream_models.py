@@ -24,6 +24,7 @@ class StreamModel(Protocol):
     def fit(self, X: np.ndarray, groups: np.ndarray) -> StreamModel: ...
     def train_scores(self) -> np.ndarray: ...
     def score(self, X: np.ndarray) -> np.ndarray: ...
+    def score_training_video(self, X: np.ndarray, group: int) -> np.ndarray: ...
 
 
 def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +54,10 @@ class MULDEStream:
 
     def score(self, X: np.ndarray) -> np.ndarray:
         return self.model.anomaly_score(X)
+
+    def score_training_video(self, X: np.ndarray, group: int) -> np.ndarray:
+        """The objects of training video `group` (also those not fitted on), in-sample."""
+        return self.score(X)
 
 
 @dataclass
@@ -102,6 +107,13 @@ class KNNStream:
         Q = (X - self.mean_) / self.scale_ if self.standardise else X
         return self._knn(Q, self.X_)
 
+    def score_training_video(self, X: np.ndarray, group: int) -> np.ndarray:
+        """The objects X of training video `group` (all of them, also those not fitted on)
+        against the fitted objects of the other videos (leave-one-video-out)."""
+        inside = self.groups_ == group
+        ref = self.X_[~inside] if (~inside).any() else self.X_
+        return self._knn((X - self.mean_) / self.scale_, ref)
+
 
 @dataclass
 class GMMStream:
@@ -128,6 +140,10 @@ class GMMStream:
 
     def score(self, X: np.ndarray) -> np.ndarray:
         return -self.gmm_.score_samples((X - self.mean_) / self.scale_)
+
+    def score_training_video(self, X: np.ndarray, group: int) -> np.ndarray:
+        """The objects of training video `group` (also those not fitted on), in-sample."""
+        return self.score(X)
 
 
 def make_stream_model(kind: str, seed: int = 0,

@@ -1,0 +1,262 @@
+"""Feature extraction over a Ray cluster (`mulde extract --engine ray`): the same cache, the
+same atomic writer, the same skipped-videos report as the one-process loop in
+`mulde.pipeline.extract_features`, scheduled, retried and balanced by Ray Data.
+
+Why a module of the video layer: what runs on the workers is an extractor and the feature
+cache (both here), nothing of the datasets, models or reports; the pipeline stays the one
+place that decides which videos, with which fitted extractor, go into which cache, and calls
+`extract_with_ray` in place of its loop. Ray is an optional dependency (`mulde[ray]`),
+imported only when this engine runs.
+
+How it runs: the driver loads the entries already in the cache (skip-existing, so an
+interrupted run resumes where it stopped) and makes the missing videos a Ray Dataset of one
+row (and one block) per video. `map_batches` sends each to a pool of actors (`workers` of
+them, `cpus_per_worker` CPUs and `gpus_per_worker` GPUs each); an actor builds nothing per
+video: it keeps its extractors, and the backbones they load, for its whole life. An actor
+writes each video's entry into the cache with `FeatureCache.store` (arrays first, sidecar
+last, both atomic), so the cache must be a folder every node sees (docs/scaling.md). A video
+that cannot be decoded (`VideoReadError`, `DetectionsError`) is caught in the actor and
+reported, never retried. A worker process that dies (killed, out of memory, a crash in a
+native decoder) is a system failure: Ray restarts the actor and retries the video up to
+`max_retries` times; a video on which it dies every time is reported as skipped with that
+reason, and the run goes on. Extractors that learn a scene background (`with_scene`) are
+fitted by the pipeline before the map, so every actor receives the fitted one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mulde.video.cache import FeatureCache
+from mulde.video.features.base import Extractor
+from mulde.video.features.detections import DetectionsError
+from mulde.video.features.records import VideoFeatures
+from mulde.video.source import Video, VideoReadError
+
+
+class EngineError(RuntimeError):
+    """The distributed engine cannot run (Ray missing, cluster unreachable, cache invisible)."""
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How to run on Ray.
+
+    `address`: a running cluster ('auto', 'ray://host:10001', 'host:6379'); None: the
+    RAY_ADDRESS environment variable when set, else a Ray started here for this run and
+    stopped after it. `workers`: extraction actors (default: a local Ray's CPUs divided by
+    `cpus_per_worker`, or all the cluster's); also the CPUs of a Ray started here.
+    `cpus_per_worker` / `gpus_per_worker`: resources each actor holds (threads for PyTorch and
+    OpenCV = its CPUs). `max_retries`: retries of a video whose worker process died (a system
+    failure); errors raised by the extractor are never retried.
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    max_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0 or self.max_retries < 0:
+            raise ValueError("cpus per worker must be > 0, GPUs per worker and retries >= 0")
+
+
+@dataclass
+class Outcome:
+    """What became of one video: its features (cached or extracted) or why it was skipped.
+
+    `n_frames` and `seconds` (the extraction's wall time on its worker) are 0 for a cached
+    entry; `features` is None exactly when `error` is set."""
+
+    split: str
+    video: Video
+    features: VideoFeatures | None
+    cached: bool = False
+    n_frames: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+class _ExtractWorker:
+    """A Ray Data actor: extracts the videos of its batches into the cache, keeping its
+    extractors (and their loaded backbones) between videos."""
+
+    def __init__(self, dataset: str, jobs: list[tuple[str, Video, Extractor]],
+                 cache_root: str, threads: int) -> None:
+        if not Path(cache_root).is_dir():
+            raise EngineError(f"the feature cache {cache_root} is not visible on node "
+                              f"{socket.gethostname()}: put it on a filesystem every node "
+                              "mounts at the same path (docs/scaling.md)")
+        import cv2
+        import torch
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+        self.dataset, self.jobs, self.cache = dataset, jobs, FeatureCache(Path(cache_root))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows: dict[str, list[Any]] = {"index": [], "n_frames": [], "seconds": [], "error": [],
+                                      "fatal": []}
+        for index in batch["index"]:
+            split, video, extractor = self.jobs[int(index)]
+            t0 = time.perf_counter()
+            n_frames, error, fatal = 0, "", ""
+            try:
+                vf = extractor.extract(video)
+            except (VideoReadError, DetectionsError) as err:
+                error = str(err)
+            except Exception as err:  # a bug, not a bad video: stops the run, as locally
+                fatal = f"{split}/{video.name}: {type(err).__name__}: {err}"
+            else:
+                self.cache.store(self.dataset, split, video, extractor, vf)
+                n_frames = vf.n_frames
+            rows["index"].append(int(index))
+            rows["n_frames"].append(n_frames)
+            rows["seconds"].append(time.perf_counter() - t0)
+            rows["error"].append(error)
+            rows["fatal"].append(fatal)
+        return {"index": np.asarray(rows["index"], np.int64),
+                "n_frames": np.asarray(rows["n_frames"], np.int64),
+                "seconds": np.asarray(rows["seconds"], np.float64),
+                "error": np.asarray(rows["error"], dtype=str),
+                "fatal": np.asarray(rows["fatal"], dtype=str)}
+
+
+def _connect(options: RayOptions):
+    """Return (ray, whether this call started Ray)."""
+    try:
+        import ray
+    except ImportError as err:
+        raise EngineError("--engine ray needs Ray Data: pip install 'mulde[ray]'") from err
+    if ray.is_initialized():
+        return ray, False
+    address = options.address or os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            cpus = options.workers * options.cpus_per_worker if options.workers else None
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise EngineError(f"cannot start or reach Ray at {address or 'a local node'}: {err}"
+                          ) from err
+    return ray, True
+
+
+def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
+                     cache: FeatureCache, options: RayOptions | None = None,
+                     progress: bool = True) -> list[Outcome]:
+    """Extract the (split, video, fitted extractor) jobs on Ray; return one `Outcome` per job,
+    in the jobs' order.
+
+    Entries already in `cache` are loaded, not recomputed; the others are extracted by the
+    actors, written into `cache` and read back from it. A progress bar counts videos and shows
+    the frames/s of all workers together (frames extracted / wall seconds since the map
+    began). Raises EngineError when Ray is missing or unreachable, or the map fails for a
+    reason other than a video (e.g. the cache folder is not visible on a node).
+    """
+    from tqdm.auto import tqdm
+
+    options = options or RayOptions()
+    jobs = list(jobs)
+    outcomes: list[Outcome | None] = []
+    missing: list[int] = []
+    for i, (split, video, extractor) in enumerate(jobs):
+        vf = cache.load(dataset, split, video, extractor)
+        outcomes.append(None if vf is None else Outcome(split, video, vf, cached=True))
+        if vf is None:
+            missing.append(i)
+    if missing:
+        results = _map(dataset, jobs, missing, cache, options, progress, tqdm)
+        for i in missing:
+            split, video, extractor = jobs[i]
+            if i not in results:
+                outcomes[i] = Outcome(split, video, None, error=(
+                    f"its worker process died {options.max_retries + 1} time(s) while "
+                    "extracting it (a crash or out of memory; see the Ray logs)"))
+                continue
+            n_frames, seconds, error = results[i]
+            if error:
+                outcomes[i] = Outcome(split, video, None, error=error)
+                continue
+            vf = cache.load(dataset, split, video, extractor)
+            if vf is None:
+                outcomes[i] = Outcome(split, video, None, error=(
+                    f"its worker wrote no readable cache entry under {cache.root} (is the "
+                    "cache on a filesystem every node shares?)"))
+                continue
+            outcomes[i] = Outcome(split, video, vf, n_frames=n_frames, seconds=seconds)
+    return [o for o in outcomes if o is not None]
+
+
+def _map(dataset: str, jobs: list, missing: list[int], cache: FeatureCache,
+         options: RayOptions, progress: bool, tqdm: Callable) -> dict[int, tuple]:
+    """Run the missing jobs on Ray; return {job index: (n_frames, seconds, error)} for every
+    video whose worker answered."""
+    ray, started = _connect(options)
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved = (ctx.max_errored_blocks, ctx.enable_progress_bars)
+    ctx.max_errored_blocks = -1  # a video whose worker died on every try is dropped, not fatal
+    ctx.enable_progress_bars = False  # ours below counts videos and frames/s
+    try:
+        workers = options.workers or max(
+            1, int(ray.cluster_resources().get("CPU", 1) // options.cpus_per_worker))
+        workers = min(workers, len(missing))
+        rows = ray.data.from_items([{"index": i} for i in missing],
+                                   override_num_blocks=len(missing))
+        threads = max(1, int(options.cpus_per_worker))
+        with warnings.catch_warnings():  # Ray Data has no named parameter for the retries
+            # yet and warns on the remote-args form; pyproject pins ray below 2.64, which
+            # removes it
+            warnings.filterwarnings("ignore", "`ray_remote_args` is deprecated")
+            mapped = rows.map_batches(
+                _ExtractWorker, batch_size=1,
+                # one video at a time per actor: a video that kills its worker costs retries
+                # to itself only, not to videos queued behind it, and no video waits behind
+                # a long one while another worker is free
+                compute=ray.data.ActorPoolStrategy(size=workers,
+                                                   max_tasks_in_flight_per_actor=1),
+                num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker or None,
+                fn_constructor_kwargs={"dataset": dataset, "jobs": jobs,
+                                       "cache_root": str(Path(cache.root).resolve()),
+                                       "threads": threads},
+                max_restarts=-1, max_task_retries=options.max_retries)
+        results: dict[int, tuple] = {}
+        frames, start = 0, time.perf_counter()
+        bar = tqdm(total=len(missing), disable=not progress, unit="video",
+                   desc=f"features {dataset} (ray, {workers} workers)")
+        try:
+            for row in mapped.iter_rows():
+                results[int(row["index"])] = (int(row["n_frames"]), float(row["seconds"]),
+                                              str(row["error"]))
+                frames += int(row["n_frames"])
+                bar.update(1)
+                bar.set_postfix_str(f"{frames / max(time.perf_counter() - start, 1e-9):.0f} "
+                                    "frames/s")
+                if row["fatal"]:
+                    raise EngineError(f"extraction failed on {row['fatal']}")
+        except EngineError:
+            raise
+        except Exception as err:  # Ray wraps a failed actor start, an unreachable node...
+            raise EngineError(f"the Ray map failed: {err}") from err
+        finally:
+            bar.close()
+        return results
+    finally:
+        ctx.max_errored_blocks, ctx.enable_progress_bars = saved
+        if started:
+            ray.shutdown()

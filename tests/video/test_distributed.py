@@ -1,0 +1,172 @@
+"""`--engine ray` (mulde.video.distributed): the same cache as the one-process loop, retries of
+a killed worker, resuming, skipped videos. One local Ray (2 CPUs) serves the whole module."""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes import REPO, write_square_frames
+
+from mulde.cli import main
+from mulde.datasets import load_dataset
+from mulde.pipeline import extract_features
+from mulde.video.cache import FeatureCache
+from mulde.video.distributed import RayOptions
+from mulde.video.features import Stream
+from mulde.video.features.base import SceneFree
+from mulde.video.features.registry import build_extractor
+
+ray = pytest.importorskip("ray", reason="the ray engine needs Ray Data: pip install 'mulde[ray]'")
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray of 2 CPUs for the module; its workers import this tree's mulde and the
+    test helpers (tests/) like the driver does."""
+    path = os.pathsep.join([str(REPO / "src"), str(REPO / "tests"),
+                            os.environ.get("PYTHONPATH", "")])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def dataset_root(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for i in range(2):
+        write_square_frames(root / "train" / f"t{i}", 1.0 + 0.1 * rng.standard_normal(12))
+    fast = np.r_[np.ones(4), np.full(4, 3.0), np.ones(4)]
+    write_square_frames(root / "test" / "a", fast)
+    write_square_frames(root / "test" / "b", 1.0 + 0.1 * rng.standard_normal(12))
+    (root / "labels.csv").write_text("video,start,end\na,4,7\n")
+    return root
+
+
+def _entries(root: Path) -> dict[str, object]:
+    """Every file of a cache: arrays of each .npz, parsed JSON of each sidecar, PNG bytes."""
+    out: dict[str, object] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.suffix == ".npz":
+            with np.load(path) as data:
+                out[rel] = {k: data[k] for k in data.files}
+        elif path.suffix == ".json":
+            out[rel] = json.loads(path.read_text())
+        elif path.is_file():
+            out[rel] = path.read_bytes()
+    return out
+
+
+def _assert_same_cache(a: Path, b: Path) -> None:
+    ea, eb = _entries(a), _entries(b)
+    assert sorted(ea) == sorted(eb)
+    for rel, value in ea.items():
+        if isinstance(value, dict) and rel.endswith(".npz"):
+            assert sorted(value) == sorted(eb[rel]), rel
+            for key, array in value.items():
+                np.testing.assert_array_equal(array, eb[rel][key], err_msg=f"{rel}:{key}")
+                assert array.dtype == eb[rel][key].dtype, f"{rel}:{key}"
+        else:
+            assert value == eb[rel], rel
+
+
+def test_ray_fills_the_same_cache_as_one_process(ray_session, dataset_root, tmp_path):
+    (dataset_root / "test" / "broken.avi").write_bytes(b"not a video at all")
+    ds = load_dataset("folder", dataset_root)
+    extractor = build_extractor("objects")  # velocity + static: learns the scene first
+    local = extract_features(ds, extractor, FeatureCache(tmp_path / "local"), progress=False)
+    dist = extract_features(ds, extractor, FeatureCache(tmp_path / "ray"), progress=False,
+                            ray=RayOptions(workers=2))
+    assert dist.n_extracted == local.n_extracted == 4 and dist.n_cached == 0
+    assert dist.failed == local.failed and [f["video"] for f in dist.failed] == ["broken"]
+    assert "broken.avi" in dist.failed[0]["error"]
+    assert dist.frames_extracted == local.frames_extracted == 48
+    _assert_same_cache(tmp_path / "local", tmp_path / "ray")
+    for split, videos in local.features.items():
+        assert list(dist.features[split]) == list(videos)
+        for name, vf in videos.items():
+            for stream, record in vf.items():
+                np.testing.assert_array_equal(dist.features[split][name][stream].features,
+                                              record.features)
+
+
+@dataclass(frozen=True)
+class Dies(SceneFree):
+    """The velocity extractor, except that it ends its worker process (os._exit: no clean-up,
+    no exception) on video `once` the first time (marked by the file `marker`), and on video
+    `always` every time."""
+
+    marker: str
+    once: str = "a"
+    always: str = "b"
+    name: str = "dies"
+    version: str = "1"
+
+    @property
+    def params(self):
+        return {"inner": build_extractor("objects:velocity").params}
+
+    def extract(self, video, timings=None):
+        if video.name == self.always or (video.name == self.once
+                                         and not Path(self.marker).exists()):
+            if video.name == self.once:
+                Path(self.marker).write_text("died")
+            os._exit(3)
+        return build_extractor("objects:velocity").extract(video)
+
+
+def test_a_killed_worker_is_retried_and_a_video_that_always_kills_it_is_skipped(
+        ray_session, dataset_root, tmp_path):
+    ds = load_dataset("folder", dataset_root)
+    marker = tmp_path / "died"
+    extractor = Dies(str(marker))
+    cache = FeatureCache(tmp_path / "cache")
+    result = extract_features(ds, extractor, cache, progress=False,
+                              ray=RayOptions(workers=2, max_retries=1))
+    assert marker.exists(), "the worker was never killed: the test tests nothing"
+    # "b" killed its worker on the first try and on the one retry: skipped, never retried again
+    assert [(f["split"], f["video"]) for f in result.failed] == [("test", "b")]
+    assert "died 2 time(s)" in result.failed[0]["error"]
+    assert result.n_extracted == 3 and "b" not in result.features["test"]
+    # "a" killed its worker once and was retried: the cache is complete and consistent
+    for split, video in [("train", v) for v in ds.train] + [("test", ds.test[0])]:
+        assert video.name != "b"
+        vf = cache.load(ds.name, split, video, extractor)
+        assert vf is not None, video.name
+        np.testing.assert_array_equal(vf[Stream.VELOCITY].features,
+                                      result.features[split][video.name][Stream.VELOCITY].features)
+    assert cache.load(ds.name, "test", ds.test[1], extractor) is None
+    assert not [p.name for p in (tmp_path / "cache").rglob("*") if ".tmp" in p.name], (
+        "a half-written entry was left")
+
+
+def test_an_interrupted_run_resumes_with_the_missing_entries_only(ray_session, dataset_root,
+                                                                  tmp_path, capsys):
+    ds = load_dataset("folder", dataset_root)
+    extractor = build_extractor("objects:velocity")
+    cache = FeatureCache(tmp_path / "cache")
+    # the interrupted run: the training entries made, and a half-written one (arrays only)
+    for video in ds.train:
+        cache.store(ds.name, "train", video, extractor, extractor.extract(video))
+    npz, _ = cache._paths(ds.name, "test", ds.test[0], extractor)
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    npz.write_bytes(b"half")
+    before = {p: p.stat().st_ino for p in (tmp_path / "cache").rglob("*") if p.is_file()}
+    assert main(["extract", "folder", "--root", str(dataset_root), "--extractor",
+                 "objects:velocity", "--cache", str(tmp_path / "cache"), "--engine", "ray",
+                 "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 videos extracted" in out and "2 cached, 0 skipped" in out
+    after = {p: p.stat().st_ino for p in (tmp_path / "cache").rglob("*") if p.is_file()}
+    kept = [p for p in before if p != npz]
+    assert kept and all(after[p] == before[p] for p in kept), "a finished entry was redone"
+    assert after[npz] != before[npz], "the half-written entry was not redone"
+    assert len(after) == len(before) + 3  # a's sidecar, b's arrays and sidecar
+    for video in ds.test:
+        assert cache.load(ds.name, "test", video, extractor) is not None, video.name
