@@ -2,5 +2,14 @@
 so the small models of the tests never oversubscribe the cores."""
 
 import torch
+from fakes import data_required, data_root
 
 torch.set_num_threads(1)
+
+
+def pytest_report_header(config):
+    """Say where the real-data tests look, and whether missing data fails or skips them."""
+    root = data_root().resolve()
+    state = "present" if root.exists() else "absent"
+    policy = "missing data fails (MULDE_REQUIRE_DATA)" if data_required() else "missing data skips"
+    return f"real data: {root} ({state}; {policy})"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
+from fakes import data_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +17,6 @@ from mulde.evaluation import (
     micro_roc_curve,
 )
 
-DATA = Path(os.environ.get("MULDE_DATA", Path(__file__).resolve().parents[1] / "../shared/data"))
 PED2_COUNTS = [180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180]
 
 
@@ -229,10 +226,9 @@ def test_macro_auc_in_unit_interval_and_matches_pair_count(videos, padding):
 
 def ped2_labels() -> dict[str, np.ndarray]:
     """Per-frame labels of the 12 UCSD Ped2 test videos from ped2.mat (1-based inclusive)."""
-    sio = pytest.importorskip("scipy.io")
-    path = DATA / "ucsd_ped2" / "ped2.mat"
-    if not path.exists():
-        pytest.skip(f"UCSD Ped2 ground truth not found at {path} (set MULDE_DATA)")
+    import scipy.io as sio
+
+    path = data_dir("ucsd_ped2", "ped2.mat")
     ranges = sio.loadmat(str(path))["gt"].ravel()
     labels = {}
     for i, (n, r) in enumerate(zip(PED2_COUNTS, ranges, strict=True)):
