@@ -7,9 +7,15 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from safetensors.torch import load_file
 
 from mulde.core import DSMLoss, EnergyMLP, NoiseSchedule, TrainConfig, train_energy
-from mulde.core.training import CHECKPOINT_NAME, ema_decay_at, split_validation
+from mulde.core.training import (
+    CHECKPOINT_NAME,
+    _validation_loss,
+    ema_decay_at,
+    split_validation,
+)
 
 
 def test_grid_linear_and_geometric_endpoints():
@@ -99,12 +105,52 @@ def test_training_is_deterministic_and_reduces_validation_loss():
         assert torch.equal(p1, p2)
     vals = [h["val_loss"] for h in r1.history]
     assert r1.steps == 60 and len(vals) == 3
-    assert min(vals) < vals[0] or r1.best_step == 20
+    # the untrained network (same seed) on the same validation rows and noise
+    torch.manual_seed(1)
+    untrained = EnergyMLP(3, (16, 16))
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
+    _, val_idx = split_validation(300, 0.1, seed=5)
+    before = _validation_loss(untrained, DSMLoss(0.1), x[val_idx], NoiseSchedule(), seed=5)
+    # every evaluation improves on the one before it, and the first on the untrained network
+    assert all(b < a for a, b in zip([before, *vals], vals, strict=False)), (before, vals)
+    assert r1.best_step == 60 and r1.best_val_loss == vals[-1]
+    # the returned weights are the ones that were validated best
+    kept = _validation_loss(net1, DSMLoss(0.1), x[val_idx], NoiseSchedule(), seed=5)
+    assert kept == pytest.approx(r1.best_val_loss, rel=1e-6)
 
 
-def test_training_with_ema_keeps_the_average():
-    net, result = _train(ema=0.9)
-    assert result.best_val_loss is not None and np.isfinite(result.best_val_loss)
+def test_training_with_ema_keeps_the_average(tmp_path):
+    """Replay the EMA from the raw weights of every step: the average after the last step is
+    the checkpoint's, and the weights returned are the average at the best validation step."""
+    raw = []  # the raw weights before each training step
+    base = DSMLoss(0.1)
+
+    def recording(net, x, sigma, eps, create_graph=True):
+        if create_graph:  # a training step (validation passes create_graph=False)
+            raw.append([p.detach().clone() for p in net.parameters()])
+        return base(net, x, sigma, eps, create_graph)
+
+    net, result = _train(tmp_path, recording, ema=0.9)
+    saved = load_file(str(tmp_path / CHECKPOINT_NAME))
+    names = [name for name, _ in net.named_parameters()]
+    raw.append([saved[f"net.{name}"] for name in names])  # after the last step
+    assert len(raw) == 61
+    average = [w.clone() for w in raw[0]]
+    averages = {}
+    for t in range(60):  # decay min(0.9, (1 + t) / (10 + t)) after step t (0-based)
+        decay = min(0.9, (1 + t) / (10 + t))
+        average = [decay * a + (1 - decay) * w for a, w in zip(average, raw[t + 1], strict=True)]
+        averages[t + 1] = average
+    for name, a in zip(names, averages[60], strict=True):
+        torch.testing.assert_close(saved[f"ema.{name}"], a, rtol=1e-5, atol=1e-6)
+    assert result.best_step in averages and result.best_val_loss is not None
+    for p, a in zip(net.parameters(), averages[result.best_step], strict=True):
+        torch.testing.assert_close(p.detach(), a, rtol=1e-5, atol=1e-6)
+    # the average is not the last iterate, nor the initialisation
+    assert any((p.detach() - w).abs().max() > 1e-4
+               for p, w in zip(net.parameters(), raw[result.best_step], strict=True))
+    assert any((p.detach() - w).abs().max() > 1e-4
+               for p, w in zip(net.parameters(), raw[0], strict=True))
 
 
 class _Crash(Exception):
