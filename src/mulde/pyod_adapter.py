@@ -25,6 +25,22 @@ class PyODMULDE(BaseDetector):
         super().__init__(contamination=contamination)
         self.mulde_params = mulde_params
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Return `contamination` and every MULDE parameter given to the constructor, so that
+        `sklearn.base.clone`, grid searches and PyOD's combination tools keep them all."""
+        return {"contamination": self.contamination, **self.mulde_params}
+
+    def set_params(self, **params: Any) -> PyODMULDE:
+        """Set `contamination` and MULDE parameters; an unknown name is a ValueError."""
+        unknown = sorted(set(params) - {"contamination"} - set(MULDE().get_params()))
+        if unknown:
+            raise ValueError(f"PyODMULDE has no parameter {unknown[0]!r}; valid: contamination "
+                             "and MULDE's parameters")
+        if "contamination" in params:
+            self.contamination = params.pop("contamination")
+        self.mulde_params = {**self.mulde_params, **params}
+        return self
+
     def fit(self, X: Any, y: None = None) -> PyODMULDE:
         """Fit on X; set decision_scores_, threshold_ and labels_ as PyOD does."""
         self._set_n_classes(y)
