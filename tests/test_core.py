@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from mulde.core import DSMLoss, EnergyMLP, NoiseSchedule, TrainConfig, train_energy
+from mulde.core import (
+    DSMLoss,
+    EnergyMLP,
+    NoiseSchedule,
+    TrainConfig,
+    multiscale_energy,
+    train_energy,
+)
 from mulde.core.training import (
     CHECKPOINT_NAME,
     _validation_loss,
@@ -58,6 +65,48 @@ def test_multiscale_shares_first_layer_and_equals_per_level_forward():
     per_level = torch.stack([net(x, torch.full((7, 1), float(s))) for s in sig], dim=1)
     assert multi.shape == (7, 4)
     torch.testing.assert_close(multi, per_level, rtol=1e-5, atol=1e-6)
+
+
+def test_multiscale_energy_is_chunk_free_and_leaves_the_network_as_it_was():
+    """multiscale_energy equals f(x_i, sigma_l) level by level, whatever the chunk size, runs
+    without autograd in eval mode, restores the training flag, and maps 0 rows to (0, L)."""
+    torch.manual_seed(0)
+    net = EnergyMLP(3, (8, 8), dropout=0.5)  # dropout: train and eval modes differ
+    x = torch.randn(10, 3)
+    sig = torch.tensor([0.01, 0.5, 1.0])
+    net.eval()
+    expected = torch.stack([net(x, torch.full((10, 1), float(s))) for s in sig], dim=1)
+    net.train()
+    for batch_size in (1, 3, 10, 512):
+        out = multiscale_energy(net, x, sig, batch_size=batch_size)
+        assert out.shape == (10, 3) and not out.requires_grad
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+        assert net.training  # the caller's mode is restored
+    net.eval()
+    multiscale_energy(net, x, sig)
+    assert not net.training
+    empty = multiscale_energy(net, x[:0], sig)
+    assert empty.shape == (0, 3) and empty.dtype == x.dtype
+
+
+def test_schedule_sample_and_grid_values_by_hand():
+    s = NoiseSchedule(0.01, 1.0)
+    g = torch.Generator().manual_seed(3)
+    u = torch.rand(5, 1, generator=torch.Generator().manual_seed(3))
+    # sigma = exp(log low + u (log high - log low)) = 0.01 * 100^u
+    torch.testing.assert_close(s.sample(5, g), 0.01 * 100.0**u, rtol=1e-5, atol=0)
+    torch.testing.assert_close(s.grid(3, "linear"), torch.tensor([0.01, 0.505, 1.0]))
+    torch.testing.assert_close(s.grid(3, "geometric"), torch.tensor([0.01, 0.1, 1.0]))
+    assert s.grid(1).tolist() == [1.0] and s.grid(2).dtype == torch.float32
+    assert NoiseSchedule(0.5, 0.5).grid(3).tolist() == [0.5, 0.5, 0.5]  # low == high is valid
+    with pytest.raises(ValueError, match="n_levels must be >= 1, got 0"):
+        s.grid(0)
+    with pytest.raises(ValueError, match="need 0 < sigma_low <= sigma_high, got 2.0, 1.0"):
+        NoiseSchedule(2.0, 1.0)
+    with pytest.raises(ValueError, match="sigma_low"):
+        NoiseSchedule(-1e-3, 1.0)
+    with pytest.raises(ValueError):
+        s.grid(4, "cubic")
 
 
 def test_dsm_loss_matches_hand_computation_on_a_quadratic_energy():

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mulde import MULDE
+from mulde.aggregation import aggregate, fit_aggregator
 from mulde.demo.toy import kde_baseline, toy_data
 
 FAST = {"hidden_sizes": (64, 64), "max_steps": 300, "batch_size": 256, "random_state": 0}
@@ -106,6 +107,61 @@ def _hand_aggregate(aggregator: str, train: np.ndarray, test: np.ndarray) -> np.
         return test[:, 8]
     z = (test - train.mean(axis=0)) / train.std(axis=0)
     return z.mean(axis=1) if aggregator == "mean_z" else z.max(axis=1)
+
+
+ENERGIES = np.array([[1.0, 10.0, 4.0], [3.0, 14.0, 4.0], [2.0, 12.0, 4.0], [6.0, 12.0, 4.0]])
+
+
+def test_z_score_aggregators_by_hand():
+    """Per-scale mean (3, 12, 4) and population std (sqrt(3.5), sqrt(2), 0 -> 1) of the
+    training energies; a test row's z-scores averaged or maximised over the scales."""
+    state = fit_aggregator("mean_z", ENERGIES)
+    np.testing.assert_allclose(state["mean"], [3.0, 12.0, 4.0])
+    np.testing.assert_allclose(state["std"], [np.sqrt(3.5), np.sqrt(2.0), 1.0])
+    test = np.array([[3.0 + np.sqrt(3.5), 12.0 - 2 * np.sqrt(2.0), 7.0]])  # z = 1, -2, 3
+    assert aggregate("mean_z", state, test)[0] == pytest.approx(2 / 3)
+    assert aggregate("max_z", fit_aggregator("max_z", ENERGIES), test)[0] == pytest.approx(3.0)
+    assert aggregate("max_z", state, ENERGIES[:1])[0] == pytest.approx(0.0)  # z = -1.07, -1.41, 0
+
+
+def test_single_scale_aggregator_by_hand():
+    assert fit_aggregator("single", ENERGIES)["index"].tolist() == [1]  # the middle level
+    assert fit_aggregator("single", ENERGIES, scale_index=-1)["index"].tolist() == [2]
+    state = fit_aggregator("single", ENERGIES, scale_index=0)
+    scores = aggregate("single", state, ENERGIES)
+    np.testing.assert_array_equal(scores, [1.0, 3.0, 2.0, 6.0])
+    assert scores.dtype == np.float64
+    for bad in (3, -4):
+        with pytest.raises(ValueError, match=f"scale_index {bad} out of range for 3 noise"):
+            fit_aggregator("single", ENERGIES, scale_index=bad)
+
+
+def test_gmm_aggregator_by_hand():
+    """K = 1: the maximum-likelihood Gaussian (mean, population covariance + 1e-6 I);
+    K = 2 on two far clusters: one component per cluster, weights 1/2."""
+    from scipy.stats import multivariate_normal
+
+    e = np.random.default_rng(0).standard_normal((200, 2)) * [1.0, 3.0]
+    state = fit_aggregator("gmm", e)
+    cov = np.cov(e, rowvar=False, bias=True) + 1e-6 * np.eye(2)
+    np.testing.assert_allclose(state["means"][0], e.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(state["covariances"][0], cov, rtol=1e-10)
+    test = np.array([[0.0, 0.0], [2.0, -5.0]])
+    np.testing.assert_allclose(aggregate("gmm", state, test),
+                               -multivariate_normal(e.mean(axis=0), cov).logpdf(test), rtol=1e-10)
+    two = np.vstack([e[:100], e[100:] + 50.0])
+    state = fit_aggregator("gmm", two, n_components=2, seed=0)
+    np.testing.assert_allclose(np.sort(state["weights"]), [0.5, 0.5])
+    np.testing.assert_allclose(np.sort(state["means"][:, 0]),
+                               [e[:100, 0].mean(), e[100:, 0].mean() + 50.0], rtol=1e-8)
+    diag = fit_aggregator("gmm", e, covariance_type="diag")
+    np.testing.assert_allclose(aggregate("gmm", diag, test, covariance_type="diag"),
+                               -multivariate_normal(e.mean(axis=0),
+                                                    np.diag(cov) * np.eye(2)).logpdf(test),
+                               rtol=1e-8)
+    with pytest.raises(ValueError, match="GMM with 3 components needs at least as many "
+                                         "training samples, got 2"):
+        fit_aggregator("gmm", e[:2], n_components=3)
 
 
 @pytest.mark.parametrize("aggregator", ["gmm", "mean_z", "max_z", "single"])
