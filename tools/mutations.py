@@ -140,6 +140,13 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        return [whole_frame_region(*mask.shape)]",
              (FEAT + "test_object_extractor_on_a_moving_square",
               FEAT + "test_end_to_end_on_three_ped2_frames")),
+    Mutation("few-grid-cells-become-whole-frame", "every frame has objects",
+             "video/features/objects.py",
+             "            regions = grid_regions(mask, self.cell, self.stride, self.min_fraction)",
+             "            regions = grid_regions(mask, self.cell, self.stride, self.min_fraction)"
+             "\n            regions = regions if len(regions) > 7 else []",
+             (FEAT + "test_object_extractor_on_a_moving_square",
+              FEAT + "test_end_to_end_on_three_ped2_frames")),
     Mutation("hiera-installed-message-lost", "Hiera backbone fails clearly",
              "video/features/frame_centric.py",
              "\"the Hiera backbone needs the package 'hiera-transformer' \"",
