@@ -109,6 +109,27 @@ def test_schedule_sample_and_grid_values_by_hand():
         s.grid(4, "cubic")
 
 
+@pytest.mark.parametrize("low", [1e-3, 0.05])
+def test_grid_is_computed_in_float64_and_rounded_once(low):
+    """The grid equals NumPy's float64 grid rounded to float32, element for element (a grid
+    computed in float32 is off by an ulp at some levels), whatever torch's default dtype."""
+    s = NoiseSchedule(low, 1.0)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for spacing, ref in (("linear", np.linspace(low, 1.0, 16)),
+                             ("geometric", np.geomspace(low, 1.0, 16))):
+            assert torch.equal(s.grid(16, spacing), torch.from_numpy(ref.astype(np.float32)))
+        assert s.grid(1).dtype == torch.float32
+    finally:
+        torch.set_default_dtype(default)
+
+
+def test_sample_is_drawn_on_the_requested_device():
+    sig = NoiseSchedule().sample(4, None, device="meta")  # no data: only device and shape
+    assert sig.device.type == "meta" and sig.shape == (4, 1)
+
+
 def test_dsm_loss_matches_hand_computation_on_a_quadratic_energy():
     a, beta = 0.7, 0.1
 

@@ -127,6 +127,7 @@ def test_z_score_aggregators_by_hand():
 def test_single_scale_aggregator_by_hand():
     assert fit_aggregator("single", ENERGIES)["index"].tolist() == [1]  # the middle level
     assert fit_aggregator("single", ENERGIES, scale_index=-1)["index"].tolist() == [2]
+    assert fit_aggregator("single", ENERGIES, scale_index=-3)["index"].tolist() == [0]
     state = fit_aggregator("single", ENERGIES, scale_index=0)
     scores = aggregate("single", state, ENERGIES)
     np.testing.assert_array_equal(scores, [1.0, 3.0, 2.0, 6.0])
@@ -159,9 +160,28 @@ def test_gmm_aggregator_by_hand():
                                -multivariate_normal(e.mean(axis=0),
                                                     np.diag(cov) * np.eye(2)).logpdf(test),
                                rtol=1e-8)
+    wide = np.random.default_rng(1).standard_normal((2, 5))  # more levels than samples
     with pytest.raises(ValueError, match="GMM with 3 components needs at least as many "
                                          "training samples, got 2"):
-        fit_aggregator("gmm", e[:2], n_components=3)
+        fit_aggregator("gmm", wide, n_components=3)
+    assert len(fit_aggregator("gmm", e[:3], n_components=3)["weights"]) == 3  # n == K is fine
+
+
+def test_gmm_aggregator_is_seeded():
+    """K = 3 on one blob: the k-means initialisation decides the fit, so the seed shows. The
+    default seed is 0, one initialisation, reg_covar 1e-6 (scikit-learn's GaussianMixture)."""
+    from sklearn.mixture import GaussianMixture
+
+    e = np.random.default_rng(0).standard_normal((300, 4))
+    state = fit_aggregator("gmm", e, n_components=3)
+    for seed in (0, 5):
+        ref = GaussianMixture(3, covariance_type="full", reg_covar=1e-6, random_state=seed,
+                              n_init=1).fit(e)
+        got = state if seed == 0 else fit_aggregator("gmm", e, n_components=3, seed=seed)
+        np.testing.assert_array_equal(got["means"], ref.means_)
+        np.testing.assert_array_equal(got["covariances"], ref.covariances_)
+    assert not np.allclose(np.sort(state["means"][:, 0]),
+                           np.sort(fit_aggregator("gmm", e, n_components=3, seed=5)["means"][:, 0]))
 
 
 @pytest.mark.parametrize("aggregator", ["gmm", "mean_z", "max_z", "single"])

@@ -45,6 +45,10 @@ def test_micro_roc_curve_endpoints():
     fpr, tpr = micro_roc_curve({"v": [0.1, 0.4, 0.35, 0.8]}, {"v": [0, 0, 1, 1]})
     np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
     np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
+    # every threshold is kept, collinear points included
+    fpr, tpr = micro_roc_curve({"v": [0.1, 0.2, 0.3, 0.4]}, {"v": [0, 0, 1, 1]})
+    np.testing.assert_allclose(fpr, [0, 0, 0, 0.5, 1])
+    np.testing.assert_allclose(tpr, [0, 0.5, 1, 1, 1])
 
 
 def test_average_precision_hand_computed():
@@ -65,6 +69,7 @@ def test_average_precision_hand_computed():
         ([1, 2, 2, 3], [0, 0, 1, 1], 0.25),
         ([0, 1, 2, 3], [0, 0, 1, 1], 0.0),  # perfectly separated
         ([3, 2, 1, 0], [0, 0, 1, 1], 1.0),  # perfectly reversed
+        ([2, 2], [0, 1], 0.5),  # all tied: one segment (0, 0) -> (1, 1), crossing at its middle
     ],
 )
 def test_equal_error_rate_hand_computed(scores, labels, eer):
@@ -114,7 +119,7 @@ def test_macro_auc_single_video_single_class_is_defined():
 
 @pytest.mark.parametrize("fn", [micro_auc, average_precision, equal_error_rate, macro_auc])
 def test_empty_input_raises(fn):
-    with pytest.raises(EvaluationError, match="no videos"):
+    with pytest.raises(EvaluationError, match=r"^no videos to evaluate \(empty scores\)$"):
         fn({}, {})
 
 
@@ -140,6 +145,9 @@ def test_micro_single_class_says_so(value, kind):
     for fn in (micro_auc, average_precision, equal_error_rate):
         with pytest.raises(EvaluationError, match=rf"all 5 frames .* are {kind}.*both classes"):
             fn(scores, labels)
+    with pytest.raises(EvaluationError, match=rf"^all 1 frames of the 1 video\(s\) are {kind} "
+                       rf"\({value}\): micro metrics need both classes$"):
+        micro_auc({"a": [0.5]}, {"a": [value]})
 
 
 def test_missing_and_extra_labels_name_the_video():
@@ -154,6 +162,9 @@ def test_bad_label_value_and_shape():
         micro_auc({"a": [0, 1, 2]}, {"a": [0, 2, 1]})
     with pytest.raises(EvaluationError, match=r"video 'a': scores must be 1-D"):
         micro_auc({"a": [[0, 1]]}, {"a": [0, 1]})
+    with pytest.raises(EvaluationError,
+                       match=r"^video 'a': labels must be 1-D, got shape \(1, 2\)$"):
+        micro_auc({"a": [0, 1]}, {"a": [[0, 1]]})
     with pytest.raises(EvaluationError, match=r"video 'a': no frames"):
         micro_auc({"a": []}, {"a": []})
 
