@@ -114,13 +114,13 @@ def test_grid_is_computed_in_float64_and_rounded_once(low):
     """The grid equals NumPy's float64 grid rounded to float32, element for element (a grid
     computed in float32 is off by an ulp at some levels), whatever torch's default dtype."""
     s = NoiseSchedule(low, 1.0)
+    for spacing, ref in (("linear", np.linspace(low, 1.0, 16)),
+                         ("geometric", np.geomspace(low, 1.0, 16))):
+        assert torch.equal(s.grid(16, spacing), torch.from_numpy(ref.astype(np.float32)))
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        for spacing, ref in (("linear", np.linspace(low, 1.0, 16)),
-                             ("geometric", np.geomspace(low, 1.0, 16))):
-            assert torch.equal(s.grid(16, spacing), torch.from_numpy(ref.astype(np.float32)))
-        assert s.grid(1).dtype == torch.float32
+        assert s.grid(1).dtype == s.grid(3).dtype == torch.float32
     finally:
         torch.set_default_dtype(default)
 
