@@ -48,6 +48,7 @@ class Mutation:
     fake_modules: tuple[str, ...] = ()
     count: int = 1  # how many occurrences of `old` are replaced (all of them must exist)
     before: tuple[str, ...] = ()  # the tests that stood for the row before issue 18, if others
+    added: bool = False  # a row without a test before issue 18 (left out by --before)
 
 
 CORE = "tests/test_core.py::"
@@ -55,6 +56,7 @@ DET = "tests/test_detector.py::"
 REL = "tests/test_reliability.py::"
 FEAT = "tests/test_features.py::"
 AGG = DET + "test_every_aggregator_ranks_far_points_as_anomalous"
+SCORING = CORE + "test_multiscale_energy_is_chunk_free_and_leaves_the_network_as_it_was"
 SUBSET = ("tests/test_sklearn_checks.py", "tests/test_detector.py")  # before: nothing else
 REAL_DATA = (
     "tests/test_metrics.py::test_ped2_real_labels_perfect_random_and_inverted_scores",
@@ -156,6 +158,20 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    except av.FFmpegError as error:",
              "    except av.error.InvalidDataError as error:",
              (REL + "test_permission_denied_video_is_a_read_error_naming_it",), count=2),
+    # multiscale_energy is decorated (@torch.no_grad), which mutmut 3 does not mutate: by hand
+    Mutation("scoring-mode-not-restored", "multiscale_energy (mutmut skips it)",
+             "core/scoring.py", "net.train(was_training)", "net.train(False)", (SCORING,),
+             added=True),
+    Mutation("scoring-in-train-mode", "multiscale_energy (mutmut skips it)", "core/scoring.py",
+             "    net.eval()\n    try:", "    try:", (SCORING,), added=True),
+    Mutation("scoring-with-autograd", "multiscale_energy (mutmut skips it)", "core/scoring.py",
+             "@torch.no_grad()\n", "", (SCORING,), added=True),
+    Mutation("scoring-drops-last-chunk", "multiscale_energy (mutmut skips it)",
+             "core/scoring.py", "for i in range(0, x.shape[0], batch_size)]",
+             "for i in range(0, x.shape[0] - batch_size + 1, batch_size)]", (SCORING,),
+             added=True),
+    Mutation("scoring-empty-shape", "multiscale_energy (mutmut skips it)", "core/scoring.py",
+             "torch.empty(0, sigmas.numel(),", "torch.empty(0, 0,", (SCORING,), added=True),
     Mutation("data-folder-missing-in-ci", "real-data gate", None, "", "", REAL_DATA,
              env={"MULDE_DATA": "/nonexistent/mulde-data", "MULDE_REQUIRE_DATA": "1"}),
 )
@@ -201,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, metavar="DIR",
                         help="run the tests that stood for each row before issue 18, from DIR")
     args = parser.parse_args(argv)
-    rows = [m for m in MUTATIONS if not args.only or args.only in m.name]
+    rows = [m for m in MUTATIONS if (not args.only or args.only in m.name)
+            and not (args.before and m.added)]
     tests_dir = (args.before or REPO / "tests").resolve()
 
     def tests_of(m: Mutation) -> tuple[str, ...]:
