@@ -21,18 +21,36 @@ REPO = Path(__file__).resolve().parents[1]
 _STEP = 40
 
 
-def data_dir(*parts: str) -> Path:
-    """Return a folder of the real evaluation data, or skip the test when it is absent.
+REQUIRE_DATA = "MULDE_REQUIRE_DATA"
+"""Environment variable: when set (to anything but "" or "0"), a missing real-data folder fails
+the test instead of skipping it. `.ci/run` sets it, so CI cannot go green without the data."""
 
-    The root is `$MULDE_DATA` (relative paths are taken from the repository root), by
-    default `../shared/data`.
-    """
+
+def data_root() -> Path:
+    """The root of the real evaluation data: `$MULDE_DATA` (a relative path is taken from the
+    repository root), by default `../shared/data`."""
     root = Path(os.environ.get("MULDE_DATA", "../shared/data"))
-    if not root.is_absolute():
-        root = REPO / root
-    path = root.joinpath(*parts)
+    return root if root.is_absolute() else REPO / root
+
+
+def data_required() -> bool:
+    """Whether missing real data is an error (`$MULDE_REQUIRE_DATA` set) rather than a skip."""
+    return os.environ.get(REQUIRE_DATA, "") not in ("", "0")
+
+
+def data_dir(*parts: str) -> Path:
+    """Return a file or folder of the real evaluation data, or skip the test when it is absent.
+
+    The one gate of every real-data test. With `$MULDE_REQUIRE_DATA` set (as in CI) an absent
+    path fails the test instead, naming the path.
+    """
+    path = data_root().joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real data not available: {path} (set MULDE_DATA to its folder)")
+        reason = f"real data not available: {path} (set MULDE_DATA to its folder)"
+        if data_required():
+            pytest.fail(f"{reason}; {REQUIRE_DATA} is set, so missing data is an error",
+                        pytrace=False)
+        pytest.skip(reason)
     return path
 
 

@@ -28,9 +28,18 @@ def test_fit_score_info(features, capsys):
                  "--params", PARAMS, "--quiet"]) == 0
     assert main(["score", str(d / "m.safetensors"), str(d / "test.npy"),
                  "--out", str(d / "s.npy")]) == 0
-    assert np.load(d / "s.npy").shape == (10,)
     assert main(["score", str(d / "m.safetensors"), str(d / "test.npy"),
                  "--out", str(d / "e.csv"), "--multiscale"]) == 0
+    # the written scores are the library's, for the saved model
+    from mulde import MULDE
+
+    model, X = MULDE.load(d / "m.safetensors"), np.load(d / "test.npy")
+    np.testing.assert_array_equal(np.load(d / "s.npy"), model.anomaly_score(X))
+    energies = model.score_samples_multiscale(X)
+    with open(d / "e.csv") as fh:
+        assert fh.readline().strip() == ",".join(f"score_{j}" for j in range(1, 17))
+    np.testing.assert_array_equal(np.loadtxt(d / "e.csv", delimiter=",", skiprows=1), energies)
+    assert np.ptp(energies) > 0
     capsys.readouterr()
     assert main(["info", str(d / "m.safetensors")]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -124,7 +133,9 @@ def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys)
                  str(cache), "--params", params]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["videos_cached"] == 4 and metrics["config"]["videos_extracted"] == 0
-    assert metrics["n_frames"] == 80 and 0.0 <= metrics["micro_auc"] <= 1.0
+    # the anomalies (a runner, a wrong-way walker, a cart) are seen: 0.82 here; negated
+    # scores would give about 0.18
+    assert metrics["n_frames"] == 80 and metrics["micro_auc"] > 0.7, metrics["micro_auc"]
     assert (out / "report.html").exists() and (out / "models" / "velocity.safetensors").exists()
     assert main(["run", "nope", "--root", str(root), "--out", str(out)]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err

@@ -7,10 +7,18 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from safetensors.torch import load_file
 
-from mulde.core import DSMLoss, EnergyMLP, NoiseSchedule, TrainConfig, train_energy
+from mulde.core import (
+    DSMLoss,
+    EnergyMLP,
+    NoiseSchedule,
+    TrainConfig,
+    multiscale_energy,
+    train_energy,
+)
 from mulde.core.checkpoint import CHECKPOINT_NAME
-from mulde.core.training import ema_decay_at, split_validation
+from mulde.core.training import _validation_loss, ema_decay_at, split_validation
 
 
 def test_grid_linear_and_geometric_endpoints():
@@ -53,6 +61,69 @@ def test_multiscale_shares_first_layer_and_equals_per_level_forward():
     per_level = torch.stack([net(x, torch.full((7, 1), float(s))) for s in sig], dim=1)
     assert multi.shape == (7, 4)
     torch.testing.assert_close(multi, per_level, rtol=1e-5, atol=1e-6)
+
+
+def test_multiscale_energy_is_chunk_free_and_leaves_the_network_as_it_was():
+    """multiscale_energy equals f(x_i, sigma_l) level by level, whatever the chunk size, runs
+    without autograd in eval mode, restores the training flag, and maps 0 rows to (0, L)."""
+    torch.manual_seed(0)
+    net = EnergyMLP(3, (8, 8), dropout=0.5)  # dropout: train and eval modes differ
+    x = torch.randn(10, 3)
+    sig = torch.tensor([0.01, 0.5, 1.0])
+    net.eval()
+    expected = torch.stack([net(x, torch.full((10, 1), float(s))) for s in sig], dim=1)
+    net.train()
+    for batch_size in (1, 3, 10, 512):
+        out = multiscale_energy(net, x, sig, batch_size=batch_size)
+        assert out.shape == (10, 3) and not out.requires_grad
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+        assert net.training  # the caller's mode is restored
+    net.eval()
+    multiscale_energy(net, x, sig)
+    assert not net.training
+    empty = multiscale_energy(net, x[:0], sig)
+    assert empty.shape == (0, 3) and empty.dtype == x.dtype
+
+
+def test_schedule_sample_and_grid_values_by_hand():
+    s = NoiseSchedule(0.01, 1.0)
+    g = torch.Generator().manual_seed(3)
+    u = torch.rand(5, 1, generator=torch.Generator().manual_seed(3))
+    # sigma = exp(log low + u (log high - log low)) = 0.01 * 100^u
+    torch.testing.assert_close(s.sample(5, g), 0.01 * 100.0**u, rtol=1e-5, atol=0)
+    torch.testing.assert_close(s.grid(3, "linear"), torch.tensor([0.01, 0.505, 1.0]))
+    torch.testing.assert_close(s.grid(3, "geometric"), torch.tensor([0.01, 0.1, 1.0]))
+    assert s.grid(1).tolist() == [1.0] and s.grid(2).dtype == torch.float32
+    assert NoiseSchedule(0.5, 0.5).grid(3).tolist() == [0.5, 0.5, 0.5]  # low == high is valid
+    with pytest.raises(ValueError, match="n_levels must be >= 1, got 0"):
+        s.grid(0)
+    with pytest.raises(ValueError, match="need 0 < sigma_low <= sigma_high, got 2.0, 1.0"):
+        NoiseSchedule(2.0, 1.0)
+    with pytest.raises(ValueError, match="sigma_low"):
+        NoiseSchedule(-1e-3, 1.0)
+    with pytest.raises(ValueError):
+        s.grid(4, "cubic")
+
+
+@pytest.mark.parametrize("low", [1e-3, 0.05])
+def test_grid_is_computed_in_float64_and_rounded_once(low):
+    """The grid equals NumPy's float64 grid rounded to float32, element for element (a grid
+    computed in float32 is off by an ulp at some levels), whatever torch's default dtype."""
+    s = NoiseSchedule(low, 1.0)
+    for spacing, ref in (("linear", np.linspace(low, 1.0, 16)),
+                         ("geometric", np.geomspace(low, 1.0, 16))):
+        assert torch.equal(s.grid(16, spacing), torch.from_numpy(ref.astype(np.float32)))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert s.grid(1).dtype == s.grid(3).dtype == torch.float32
+    finally:
+        torch.set_default_dtype(default)
+
+
+def test_sample_is_drawn_on_the_requested_device():
+    sig = NoiseSchedule().sample(4, None, device="meta")  # no data: only device and shape
+    assert sig.device.type == "meta" and sig.shape == (4, 1)
 
 
 def test_dsm_loss_matches_hand_computation_on_a_quadratic_energy():
@@ -100,12 +171,52 @@ def test_training_is_deterministic_and_reduces_validation_loss():
         assert torch.equal(p1, p2)
     vals = [h["val_loss"] for h in r1.history]
     assert r1.steps == 60 and len(vals) == 3
-    assert min(vals) < vals[0] or r1.best_step == 20
+    # the untrained network (same seed) on the same validation rows and noise
+    torch.manual_seed(1)
+    untrained = EnergyMLP(3, (16, 16))
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
+    _, val_idx = split_validation(300, 0.1, seed=5)
+    before = _validation_loss(untrained, DSMLoss(0.1), x[val_idx], NoiseSchedule(), seed=5)
+    # every evaluation improves on the one before it, and the first on the untrained network
+    assert all(b < a for a, b in zip([before, *vals], vals, strict=False)), (before, vals)
+    assert r1.best_step == 60 and r1.best_val_loss == vals[-1]
+    # the returned weights are the ones that were validated best
+    kept = _validation_loss(net1, DSMLoss(0.1), x[val_idx], NoiseSchedule(), seed=5)
+    assert kept == pytest.approx(r1.best_val_loss, rel=1e-6)
 
 
-def test_training_with_ema_keeps_the_average():
-    net, result = _train(ema=0.9)
-    assert result.best_val_loss is not None and np.isfinite(result.best_val_loss)
+def test_training_with_ema_keeps_the_average(tmp_path):
+    """Replay the EMA from the raw weights of every step: the average after the last step is
+    the checkpoint's, and the weights returned are the average at the best validation step."""
+    raw = []  # the raw weights before each training step
+    base = DSMLoss(0.1)
+
+    def recording(net, x, sigma, eps, create_graph=True):
+        if create_graph:  # a training step (validation passes create_graph=False)
+            raw.append([p.detach().clone() for p in net.parameters()])
+        return base(net, x, sigma, eps, create_graph)
+
+    net, result = _train(tmp_path, recording, ema=0.9)
+    saved = load_file(str(tmp_path / CHECKPOINT_NAME))
+    names = [name for name, _ in net.named_parameters()]
+    raw.append([saved[f"net.{name}"] for name in names])  # after the last step
+    assert len(raw) == 61
+    average = [w.clone() for w in raw[0]]
+    averages = {}
+    for t in range(60):  # decay min(0.9, (1 + t) / (10 + t)) after step t (0-based)
+        decay = min(0.9, (1 + t) / (10 + t))
+        average = [decay * a + (1 - decay) * w for a, w in zip(average, raw[t + 1], strict=True)]
+        averages[t + 1] = average
+    for name, a in zip(names, averages[60], strict=True):
+        torch.testing.assert_close(saved[f"ema.{name}"], a, rtol=1e-5, atol=1e-6)
+    assert result.best_step in averages and result.best_val_loss is not None
+    for p, a in zip(net.parameters(), averages[result.best_step], strict=True):
+        torch.testing.assert_close(p.detach(), a, rtol=1e-5, atol=1e-6)
+    # the average is not the last iterate, nor the initialisation
+    assert any((p.detach() - w).abs().max() > 1e-4
+               for p, w in zip(net.parameters(), raw[result.best_step], strict=True))
+    assert any((p.detach() - w).abs().max() > 1e-4
+               for p, w in zip(net.parameters(), raw[0], strict=True))
 
 
 class _Crash(Exception):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import data_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
@@ -21,7 +20,6 @@ from mulde.evaluation import (
     micro_roc_curve,
 )
 
-DATA = Path(os.environ.get("MULDE_DATA", Path(__file__).resolve().parents[2] / "../shared/data"))
 PED2_COUNTS = [180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180]
 
 
@@ -50,6 +48,10 @@ def test_micro_roc_curve_endpoints():
     fpr, tpr = micro_roc_curve({"v": [0.1, 0.4, 0.35, 0.8]}, {"v": [0, 0, 1, 1]})
     np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
     np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
+    # every threshold is kept, collinear points included
+    fpr, tpr = micro_roc_curve({"v": [0.1, 0.2, 0.3, 0.4]}, {"v": [0, 0, 1, 1]})
+    np.testing.assert_allclose(fpr, [0, 0, 0, 0.5, 1])
+    np.testing.assert_allclose(tpr, [0, 0.5, 1, 1, 1])
 
 
 def test_average_precision_hand_computed():
@@ -70,6 +72,7 @@ def test_average_precision_hand_computed():
         ([1, 2, 2, 3], [0, 0, 1, 1], 0.25),
         ([0, 1, 2, 3], [0, 0, 1, 1], 0.0),  # perfectly separated
         ([3, 2, 1, 0], [0, 0, 1, 1], 1.0),  # perfectly reversed
+        ([2, 2], [0, 1], 0.5),  # all tied: one segment (0, 0) -> (1, 1), crossing at its middle
     ],
 )
 def test_equal_error_rate_hand_computed(scores, labels, eer):
@@ -164,7 +167,7 @@ def test_macro_auc_equals_aivad_bitwise_for_positive_scores(frames):
 
 @pytest.mark.parametrize("fn", [micro_auc, average_precision, equal_error_rate, macro_auc])
 def test_empty_input_raises(fn):
-    with pytest.raises(EvaluationError, match="no videos"):
+    with pytest.raises(EvaluationError, match=r"^no videos to evaluate \(empty scores\)$"):
         fn({}, {})
 
 
@@ -190,6 +193,9 @@ def test_micro_single_class_says_so(value, kind):
     for fn in (micro_auc, average_precision, equal_error_rate):
         with pytest.raises(EvaluationError, match=rf"all 5 frames .* are {kind}.*both classes"):
             fn(scores, labels)
+    with pytest.raises(EvaluationError, match=rf"^all 1 frames of the 1 video\(s\) are {kind} "
+                       rf"\({value}\): micro metrics need both classes$"):
+        micro_auc({"a": [0.5]}, {"a": [value]})
 
 
 def test_missing_and_extra_labels_name_the_video():
@@ -204,6 +210,9 @@ def test_bad_label_value_and_shape():
         micro_auc({"a": [0, 1, 2]}, {"a": [0, 2, 1]})
     with pytest.raises(EvaluationError, match=r"video 'a': scores must be 1-D"):
         micro_auc({"a": [[0, 1]]}, {"a": [0, 1]})
+    with pytest.raises(EvaluationError,
+                       match=r"^video 'a': labels must be 1-D, got shape \(1, 2\)$"):
+        micro_auc({"a": [0, 1]}, {"a": [[0, 1]]})
     with pytest.raises(EvaluationError, match=r"video 'a': no frames"):
         micro_auc({"a": []}, {"a": []})
 
@@ -312,10 +321,9 @@ def test_every_metric_depends_only_on_the_order_of_the_scores(videos, shift, sca
 
 def ped2_labels() -> dict[str, np.ndarray]:
     """Per-frame labels of the 12 UCSD Ped2 test videos from ped2.mat (1-based inclusive)."""
-    sio = pytest.importorskip("scipy.io")
-    path = DATA / "ucsd_ped2" / "ped2.mat"
-    if not path.exists():
-        pytest.skip(f"UCSD Ped2 ground truth not found at {path} (set MULDE_DATA)")
+    import scipy.io as sio
+
+    path = data_dir("ucsd_ped2", "ped2.mat")
     ranges = sio.loadmat(str(path))["gt"].ravel()
     labels = {}
     for i, (n, r) in enumerate(zip(PED2_COUNTS, ranges, strict=True)):

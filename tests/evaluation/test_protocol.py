@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -65,10 +66,17 @@ def test_smooth_truncate_sets_the_kernel_radius_hand_computed():
     assert out[2] == 0 and out[6] == 0
 
 
-def test_smooth_rejects_bad_settings():
-    for kwargs in ({"sigma": -1}, {"sigma": float("nan")}, {"sigma": 1, "mode": "edge"}):
-        with pytest.raises(EvaluationError):
-            smooth([1.0, 2.0], **kwargs)
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"sigma": -1}, "smoothing sigma must be finite and >= 0, got -1"),
+    ({"sigma": float("nan")}, "smoothing sigma must be finite and >= 0, got nan"),
+    ({"sigma": 1, "mode": "edge"}, "smoothing mode 'edge' is not one of"),
+    ({"sigma": 1, "truncate": 0.0}, "smoothing truncate must be finite and > 0, got 0.0"),
+    ({"sigma": 1, "truncate": -2.0}, "smoothing truncate must be finite and > 0, got -2.0"),
+    ({"sigma": 1, "truncate": math.inf}, "smoothing truncate must be finite and > 0, got inf"),
+])
+def test_smooth_rejects_bad_settings(kwargs, message):
+    with pytest.raises(EvaluationError, match="^" + re.escape(message)):
+        smooth([1.0, 2.0], **kwargs)
     with pytest.raises(EvaluationError, match="1-D"):
         smooth(np.zeros((2, 2)), 1)
 
@@ -235,3 +243,15 @@ def test_warning_when_micro_auc_below_one_half():
                             EvaluationProtocol(direction="normality"))
     assert fixed["micro_auc"] == compute_metrics(scores, labels)["micro_auc"]
     assert fixed["warnings"] == []
+
+
+def test_smooth_truncate_hand_computed():
+    # truncate 1 at sigma 1: a 3-tap kernel [w1, 1, w1] / (1 + 2 w1), w1 = exp(-1/2)
+    w1 = math.exp(-0.5)
+    expected = np.array([0, 0, 0, w1, 1, w1, 0, 0, 0]) / (1 + 2 * w1)
+    impulse = [0, 0, 0, 0, 1, 0, 0, 0, 0]
+    np.testing.assert_allclose(smooth(impulse, 1.0, truncate=1.0), expected, atol=1e-15)
+    protocol = EvaluationProtocol(smoothing_sigma=1.0, smoothing_truncate=1.0)
+    np.testing.assert_allclose(protocol.smooth(impulse), expected, atol=1e-15)
+    # scipy's radius is int(truncate * sigma + 0.5): 0 taps each side at truncate 0.4
+    np.testing.assert_array_equal(smooth(impulse, 1.0, truncate=0.4), impulse)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 
 import numpy as np
 import pytest
@@ -19,8 +21,11 @@ def test_objects_to_frames_max_and_empty_fill():
 
 
 def test_objects_to_frames_empty_frames_raise_by_default():
-    with pytest.raises(FusionError, match=r"2 frame\(s\) have no object, first frame 1"):
+    with pytest.raises(FusionError, match=r"2 frame\(s\) have no object, first frame 1; "
+                       "pass empty=<score> to give them a score$"):
         objects_to_frames([1.0, 2.0], [0, 2], 4)
+    with pytest.raises(FusionError, match="^empty-frame score must be finite, got nan$"):
+        objects_to_frames([1.0, 2.0], [0, 2], 4, empty=np.nan)
     # no objects at all: every frame gets the fill
     np.testing.assert_array_equal(objects_to_frames([], np.array([], int), 3, empty=0.5), 0.5)
 
@@ -34,6 +39,8 @@ def test_objects_to_frames_bad_inputs():
         objects_to_frames([1.0], [0.0], 1)
     with pytest.raises(FusionError, match="equal length"):
         objects_to_frames([1.0, 2.0], [0], 1)
+    with pytest.raises(FusionError, match="^n_frames must be >= 1, got 0$"):
+        objects_to_frames([1.0], [0], 0)
 
 
 @settings(max_examples=60, deadline=None)
@@ -70,12 +77,13 @@ def test_calibration_dict_round_trip_and_frozen():
         cal.low = 0.0  # type: ignore[misc]
     with pytest.raises(FusionError, match="lacks field 'high'"):
         Calibration.from_dict({"low": 0.0, "percentile": 99.9})
+    assert cal.percentile == 50.0 and Calibration.fit([2.0, 4.0], percentile=100).high == 4.0
 
 
 def test_calibration_degenerate_inputs():
     with pytest.raises(FusionError, match="constant"):
         Calibration.fit([3.0] * 10)
-    with pytest.raises(FusionError, match="no training scores"):
+    with pytest.raises(FusionError, match="^calibration: no training scores$"):
         Calibration.fit([])
     with pytest.raises(FusionError, match="training score 1 is nan"):
         Calibration.fit([1.0, np.nan, 2.0])
@@ -91,6 +99,31 @@ def test_fuse_sums_calibrated_streams():
         fuse({"pose": [0.0]}, cals)
     with pytest.raises(FusionError, match="stream 'velocity' has 2 frames"):
         fuse({"pose": [0.0, 1.0, 4.0], "velocity": [0.0, 1.0]}, cals)
+    with pytest.raises(FusionError, match="^fuse: no streams$"):
+        fuse({}, cals)
+    with pytest.raises(FusionError,
+                       match=re.escape("fuse: stream 'pose' must be 1-D, got shape (1, 2)")):
+        fuse({"pose": [[0.0, 1.0]]}, {"pose": cals["pose"]})
 
 
 # ----------------------------------------------------------------------------- metrics dict
+
+
+@pytest.mark.parametrize("percentile", [0, -1, 100.5])
+def test_calibration_percentile_outside_0_100_is_refused(percentile):
+    with pytest.raises(FusionError, match=re.escape(
+            f"calibration percentile must be in (0, 100], got {percentile}")):
+        Calibration.fit([1.0, 2.0], percentile=percentile)
+    assert Calibration.fit([0.0, 1.0, 2.0], percentile=0.5).high == pytest.approx(0.01)
+
+
+def test_calibration_spread_threshold_is_1e_12_relative_to_max_1_and_low():
+    assert Calibration.fit([0.0, 0.5], percentile=100).high == 0.5  # small but real spreads
+    assert Calibration(low=0.0, high=1.5e-12).high == 1.5e-12  # above 1e-12 * max(1, 0)
+    for low, high in ((0.0, 1e-12), (1e6, 1e6 + 1e-7), (-1e6, -1e6 + 1e-7)):
+        with pytest.raises(FusionError, match="apart by more than rounding"):
+            Calibration(low=low, high=high)
+    assert Calibration(low=1e6, high=1e6 + 1e-5).high == 1e6 + 1e-5
+    for low, high in ((0.0, math.inf), (-math.inf, 0.0), (0.0, math.nan)):
+        with pytest.raises(FusionError, match="finite low < high"):
+            Calibration(low=low, high=high)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -10,16 +12,14 @@ from mulde.video.backbones.efficientnet import EfficientNetLite0
 from mulde.video.backbones.hiera import HieraBackbone
 
 
-def test_hiera_backbone_fails_clearly(tmp_path):
+def test_hiera_backbone_fails_clearly(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         HieraBackbone(tmp_path / "missing.pth")
     ckpt = tmp_path / "hiera.pth"
     ckpt.write_bytes(b"not a checkpoint")
-    try:
-        import hiera  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="hiera-transformer"):
-            HieraBackbone(ckpt)
+    monkeypatch.setitem(sys.modules, "hiera", None)  # not installed, even where it is
+    with pytest.raises(ImportError, match="needs the package 'hiera-transformer'"):
+        HieraBackbone(ckpt)
 
 
 def test_efficientnet_lite0_embeddings_are_deterministic_and_loadable(tmp_path):

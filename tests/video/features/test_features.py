@@ -39,6 +39,7 @@ from mulde.video.features import (
     window_indices,
 )
 from mulde.video.features.flow import dis_flow
+from mulde.video.features.regions import is_whole_frame
 from mulde.video.source import VideoMismatchError
 
 
@@ -238,7 +239,12 @@ def test_object_extractor_on_a_moving_square():
     np.testing.assert_allclose(geo.features, box_geometry(vel.boxes, 96, 64))
     assert {"decode", "regions", "flow", "velocity", "geometry"} <= set(timings)
     grid = ObjectCentricExtractor(n_bins=1, blur=1, cell=16, stride=8).extract(rgb)
-    assert np.bincount(grid["velocity"].frame_index, minlength=12).min() >= 1
+    cells = grid["velocity"]
+    for t, (x0, y0, x1, y1) in enumerate(boxes):  # every frame: grid cells on the square
+        mine = cells.boxes[cells.frame_index == t]
+        assert len(mine) and not any(is_whole_frame(b, 64, 96) for b in mine), t
+        assert ((mine[:, 0] < x1) & (mine[:, 2] > x0) & (mine[:, 1] < y1)
+                & (mine[:, 3] > y0)).all(), t
 
 
 def test_frames_without_foreground_are_one_whole_frame_object():
@@ -442,7 +448,10 @@ def test_end_to_end_on_three_ped2_frames():
     for name, s in out.items():
         assert s.n_frames == 3 and s.features.shape[1] == dims[name]
         assert np.isfinite(s.features).all()
-        assert set(np.unique(s.frame_index)) == {0, 1, 2}  # every frame has objects
+        # every frame has objects of its own (not the whole-frame object of an empty frame)
+        real = [i for i, b in zip(s.frame_index, s.boxes, strict=True)
+                if not is_whole_frame(b, 240, 360)]
+        assert set(real) == {0, 1, 2}
         assert (s.boxes[:, :2] >= 0).all() and (s.boxes[:, 2] <= 360).all()
         assert (s.boxes[:, 3] <= 240).all()
     assert len(out["velocity"].features) > 10  # a crowded walkway: many occupied cells
