@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from mulde.estimator.aggregation import aggregate, fit_aggregator
 
 from mulde import MULDE
 from mulde.demo.toy import kde_baseline, toy_data
+from mulde.estimator.aggregation import aggregate, fit_aggregator
 
 FAST = {"hidden_sizes": (64, 64), "max_steps": 300, "batch_size": 256, "random_state": 0}
 
