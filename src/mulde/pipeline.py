@@ -34,6 +34,7 @@ class Extraction:
     n_extracted: int = 0
     seconds: float = 0.0
     frames_extracted: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # per extraction stage
     extractor: Extractor | None = None  # as used: fitted to the scene when it needs that
     # the static stream on several camera views: view -> its scene background image (the
     # `extractor` above is then the first view's)
@@ -96,7 +97,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         else:
             t0 = time.perf_counter()
             try:
-                vf = extractor.extract(video)
+                vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
                 result.failed.append({"split": split, "video": video.name, "error": str(err)})
                 tqdm.write(f"skipped {split}/{video.name}: {err}")
@@ -153,7 +154,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     t0 = time.perf_counter()
     snapshots = most_anomalous_moments(dataset, scores, top, protocol)
     timings["snapshots"] = time.perf_counter() - t0
-    timings = {"extract": extraction.seconds, **timings}
+    timings = {"extract": extraction.seconds,
+               **{f"extract.{k}": v for k, v in extraction.stage_seconds.items()}, **timings}
     config = {"dataset": dataset.name, "root": str(dataset.root), "detector": detector,
               "extractor": {"name": extractor.name, "version": extractor.version,
                             "params": extraction.extractor.params,
