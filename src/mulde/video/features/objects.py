@@ -319,6 +319,21 @@ class ObjectCentricExtractor:
             clock = _lap(t, s.stream.value, clock)
         return VideoFeatures.of(out)
 
+    def cached_detections(self, video: Video) -> list[Any] | None:
+        """The `FrameDetections` of a video from the box cache (regions="detector"), or None
+        when there is no cache entry (for the report's snapshots: no detector is run)."""
+        if self.regions is not RegionMode.DETECTOR or not self.boxes_cache:
+            return None
+        from mulde.video.detection.cache import cache_file
+        from mulde.video.features.detections import read_detections
+
+        path = cache_file(self.boxes_cache, self.build_detector(), video.name,
+                          source_checksum(video.path))
+        if not path.is_file():
+            return None
+        first = next(iter_source(video))
+        return read_detections(path, video.n_frames, first.shape[1], first.shape[0])
+
     def _detect(self, source: FrameSource, rgbs: list[np.ndarray]) -> list[Any]:
         """The video's detections, from the box cache when `boxes_cache` is set."""
         from mulde.video.detection.cache import cache_file, cached_detections
