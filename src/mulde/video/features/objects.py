@@ -117,7 +117,7 @@ class ObjectCentricExtractor:
     detector: str = "ssd-mobilenet-v2"
     detector_weights: str | None = None
     detector_layout: str | None = None
-    detector_input_height: int = 400
+    detector_input_height: int = 600
     detector_score: float = 0.5
     detector_every: int = 1
     boxes_cache: str | None = None
