@@ -27,7 +27,7 @@ class SpeedExtractor(SceneFree):
     def params(self):
         return {"threshold": 128}
 
-    def extract(self, video):
+    def extract(self, video, timings=None):
         self.calls.append(video.name)
         xs, background = [], []
         for frame in video.frames():
@@ -160,3 +160,42 @@ def test_unwritable_output_is_refused_before_any_work(dataset_root, tmp_path):
     with pytest.raises(OSError, match="not writable"):
         run_pipeline(load_dataset("folder", dataset_root), ex, out, progress=False)
     assert ex.calls == []  # nothing was extracted
+
+
+def test_report_draws_a_run_detectors_boxes_with_class_names(dataset_root, tmp_path,
+                                                              monkeypatch):
+    from mulde.video.detection import DetectionSettings, FrameDetections
+    from mulde.video.features import objects as objects_module
+    from mulde.video.features.objects import ObjectCentricExtractor
+
+    class BrightSquareDetector:  # a fake detector: the bright square of each frame, a bicycle
+        settings, sha256, name = DetectionSettings(), "d" * 64, "bright-square"
+
+        def detect(self, frames):
+            out = []
+            for f in frames:
+                rows, cols = np.nonzero(f[..., 0] > 128)
+                box = ([[cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]]
+                       if len(rows) else np.zeros((0, 4)))
+                out.append(FrameDetections(np.array(box, np.float32).reshape(-1, 4),
+                                           np.full(len(box), 2), np.ones(len(box), np.float32)))
+            return out
+
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: BrightSquareDetector())
+    ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+    metrics = run_pipeline(ds, ObjectCentricExtractor(regions="detector", n_bins=1,
+                                                      skip_edges=False),
+                           out, mulde_params=PARAMS, progress=False)
+    snap = metrics["snapshots"]["a"]
+    assert snap["detections"] == "bicycle"
+    assert (out / "cache" / "folder" / "boxes").is_dir()  # the box cache beside the features
+    frame = np.asarray(Image.open(sorted((dataset_root / "test" / "a").iterdir())[
+        snap["frame"]]))
+    rows, cols = np.nonzero(frame[..., 0] > 128)
+    drawn = np.asarray(Image.open(out / "plots" / "snapshot_001_a.png"))
+    green = (drawn[..., 1] > 150) & (drawn[..., 0] < 120)
+    # the class name is written in green just above the box (the red top-object box covers
+    # the green one: the detector's box is the top object here)
+    assert green[max(0, rows.min() - 12):rows.min(), cols.min():].any()
+    assert not green[rows.max() + 2:].any()

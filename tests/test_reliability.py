@@ -65,7 +65,7 @@ class MeanColour(SceneFree):
     def params(self) -> dict:
         return {}
 
-    def extract(self, video: Video) -> VideoFeatures:
+    def extract(self, video: Video, timings=None) -> VideoFeatures:
         self.calls.append(video.name)
         feats = np.array([f.reshape(-1, 3).mean(axis=0) for f in video.frames()], np.float32)
         n = len(feats)

@@ -250,8 +250,11 @@ def _extractor(args: argparse.Namespace):
     from mulde.video.features.registry import build_extractor
 
     try:
-        return build_extractor(args.extractor, args.weights, args.boxes, args.min_box_score,
-                               _settings(args.set or []))
+        extractor = build_extractor(args.extractor, args.weights, args.boxes,
+                                    args.min_box_score, _settings(args.set or []))
+        if getattr(extractor, "regions", None) == "detector":
+            extractor.params  # noqa: B018 (loads the detector and checks every weights file)
+        return extractor
     except ValueError as err:
         raise UsageError(str(err)) from err
 

@@ -35,6 +35,7 @@ class Extraction:
     n_extracted: int = 0
     seconds: float = 0.0
     frames_extracted: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # per extraction stage
     extractor: Extractor | None = None  # as used: fitted to the scene when it needs that
     # the static stream on several camera views: view -> its scene background image (the
     # `extractor` above is then the first view's)
@@ -107,7 +108,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         else:
             t0 = time.perf_counter()
             try:
-                vf = extractor.extract(video)
+                vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
                 result.failed.append({"split": split, "video": video.name, "error": str(err)})
                 tqdm.write(f"skipped {split}/{video.name}: {err}")
@@ -208,9 +209,12 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
     t0 = time.perf_counter()
-    snapshots = most_anomalous_moments(dataset, scores, top, protocol)
+    snapshots = most_anomalous_moments(dataset, scores, top, protocol,
+                                       detections=_detections_lookup(extraction.extractor,
+                                                                     dataset))
     timings["snapshots"] = time.perf_counter() - t0
-    timings = {"extract": extraction.seconds, **timings}
+    timings = {"extract": extraction.seconds,
+               **{f"extract.{k}": v for k, v in extraction.stage_seconds.items()}, **timings}
     config = {"dataset": dataset.name, "root": str(dataset.root), "detector": detector,
               "extractor": {"name": extractor.name, "version": extractor.version,
                             "params": extraction.extractor.params,
@@ -228,3 +232,23 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings["report"] = time.perf_counter() - t0
     return metrics
 
+
+
+def _detections_lookup(extractor: Extractor | None, dataset: Dataset):
+    """(video name, frame) -> [(box, class name)] from the extractor's box cache, or None
+    when the extractor does not run a detector."""
+    if not hasattr(extractor, "cached_detections"):
+        return None
+    from mulde.video.detection import class_name
+
+    videos = {v.name: v for v in dataset.test}
+
+    def lookup(name: str, t: int) -> list:
+        found = extractor.cached_detections(videos[name]) if name in videos else None
+        if not found or t >= len(found):
+            return []
+        d = found[t]
+        return [(box, class_name(c)) for box, c in zip(d.boxes.tolist(), d.classes.tolist(),
+                                                       strict=True)]
+
+    return lookup

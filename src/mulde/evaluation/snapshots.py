@@ -4,6 +4,7 @@ top-scoring object (`mulde.vad.ensemble.TopObjects`), for the report."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
@@ -19,11 +20,15 @@ from mulde.video.source import VideoReadError
 
 def most_anomalous_moments(dataset: Dataset, scores: dict[str, np.ndarray],
                            top: dict[str, TopObjects], protocol: EvaluationProtocol,
-                           limit: int = 24) -> dict[str, Snapshot]:
+                           limit: int = 24,
+                           detections: Callable[[str, int], list[tuple[Sequence[float], str]]]
+                           | None = None) -> dict[str, Snapshot]:
     """Return a `Snapshot` of the `limit` test videos with the highest peak final (smoothed)
     score, highest first: the peak frame, decoded again, with the box of its top object, at
     most 640 px on its longer side. A video that cannot be decoded again gets none (its
-    scores are reported as usual)."""
+    scores are reported as usual). `detections(video name, frame)`, when given, returns the
+    frame's detector boxes (x0, y0, x1, y1) with their class names, drawn thin in green and
+    labelled (the top object's box stays red)."""
     peaks = {name: protocol.smooth(s) for name, s in scores.items()}
     videos = {v.name: v for v in dataset.test}
     ranked = sorted((n for n in peaks if n in videos), key=lambda n: -float(peaks[n].max()))
@@ -41,6 +46,15 @@ def most_anomalous_moments(dataset: Dataset, scores: dict[str, np.ndarray],
         labels = videos[name].labels
         if labels is not None and t < len(labels):
             details["ground truth"] = "anomalous" if labels[t] else "normal"
+        thick = max(1, round(max(image.shape[:2]) / 200))
+        found = detections(name, t) if detections is not None else []
+        for box, label in found:
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (60, 180, 60), 1)
+            cv2.putText(image, label, (x0, max(8, y0 - 2)), cv2.FONT_HERSHEY_PLAIN, 0.7,
+                        (60, 180, 60), 1, cv2.LINE_AA)
+        if found:
+            details["detections"] = ", ".join(sorted({label for _, label in found}))
         objects = top.get(name)
         if objects is not None and objects.stream[t]:
             details["top object"] = objects.stream[t]
@@ -48,7 +62,6 @@ def most_anomalous_moments(dataset: Dataset, scores: dict[str, np.ndarray],
             if np.isfinite(box).all() and not is_whole_frame(box, *image.shape[:2]):
                 x0, y0, x1, y1 = (int(round(v)) for v in box)
                 details["box"] = [x0, y0, x1, y1]
-                thick = max(1, round(max(image.shape[:2]) / 200))
                 cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (40, 40, 230), thick)
         scale = 640 / max(image.shape[:2])
         if scale < 1:  # keeps the self-contained report small for HD videos

@@ -19,6 +19,7 @@ from mulde.video.features.detections import (
     boxes_file,
     boxes_fingerprint,
     read_boxes,
+    read_detections,
 )
 from mulde.video.features.registry import build_extractor
 
@@ -61,6 +62,15 @@ def test_a_box_outside_the_frame_is_an_error_naming_file_and_row(tmp_path, box):
         read_boxes(f, n_frames=1, width=40, height=30, min_score=0.5)
 
 
+def test_read_detections_keeps_class_and_score_columns_when_present(tmp_path):
+    f = _csv(tmp_path / "v.csv", "frame,x0,y0,x1,y1,score,class\n0,1,2,5.5,8,0.75,8\n")
+    got = read_detections(f, 2, 40, 30)
+    assert got[0].boxes.tolist() == [[1, 2, 6, 8]] and got[0].classes.tolist() == [8]
+    assert got[0].scores.tolist() == [0.75] and len(got[1]) == 0
+    plain = read_detections(_csv(tmp_path / "p.csv", "frame,x0,y0,x1,y1\n1,1,2,5,8\n"), 2, 40, 30)
+    assert plain[1].classes.tolist() == [-1] and plain[1].scores.tolist() == [1.0]
+
+
 @pytest.mark.parametrize("text, message", [
     ("frame,x0,y0,x1\n0,1,1,5\n", "missing column.*y1"),
     ("frame,x0,y0,x1,y1\n0,1,one,5,5\n", "row 2, field y0: 'one' is not a number"),
@@ -69,6 +79,7 @@ def test_a_box_outside_the_frame_is_an_error_naming_file_and_row(tmp_path, box):
     ("frame,x0,y0,x1,y1\n1.5,1,1,5,5\n", "row 2, field frame: 1.5"),
     ("frame,x0,y0,x1,y1\n0,5,1,5,5\n", "row 2: empty box"),
     ("frame,x0,y0,x1,y1\n0,1,1,5\n", "row 2, field y1: None"),
+    ("frame,x0,y0,x1,y1,class\n0,1,1,5,5,1.5\n", "row 2, field class: 1.5 is not a whole"),
 ])
 def test_read_boxes_names_file_row_and_field_of_bad_input(tmp_path, text, message):
     f = _csv(tmp_path / "bad.csv", text)

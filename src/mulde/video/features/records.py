@@ -22,8 +22,8 @@ class Stream(str, Enum):
     GEOMETRY = "geometry"  # where the object stands, its size and shape
     APPEARANCE = "appearance"  # an image backbone's embedding of the object's crop
     STATIC = "static"  # still objects against the scene background learned from training
+    POSE = "pose"  # 17 body keypoints of each detected person, relative to its box (34-d)
     FRAME = "frame"  # one whole-frame object per frame: a window embedding (frame-centric)
-    POSE = "pose"  # a person's body keypoints (AI-VAD's pose stream, read from its files)
 
     def __str__(self) -> str:
         return self.value

