@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,6 +143,11 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    with _removed_if_left_empty(args.out):
+        return _evaluate_into(args)
+
+
+def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationProtocol, write_report
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
 
@@ -578,6 +584,13 @@ def process_settings() -> None:
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # warnings are messages to the user: one line each, without the source line that raised
+    # them (which reads like part of a traceback)
+    warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    return f"mulde: warning: {message} ({category.__name__})\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
