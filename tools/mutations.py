@@ -53,7 +53,9 @@ class Mutation:
 
 CORE = "tests/core/test_core.py::"
 DET = "tests/estimator/test_model.py::"
-REL = "tests/test_reliability.py::"
+MAG = "tests/estimator/test_model_magnitudes.py::"
+FUSION = "tests/vad/test_fusion.py::"
+DECODE = "tests/video/test_decode.py::"
 FEAT = "tests/video/features/test_features.py::"
 AGG = DET + "test_every_aggregator_ranks_far_points_as_anomalous"
 SCORING = CORE + "test_multiscale_energy_is_chunk_free_and_leaves_the_network_as_it_was"
@@ -126,18 +128,18 @@ MUTATIONS: tuple[Mutation, ...] = (
              '            _refuse_rows(np.abs(z) > limit, "lie beyond the float32 range once '
              'standardised "\n                         "with the training mean and scale")',
              "            z = np.clip(z, -1e4, 1e4)",
-             (REL + "test_scores_beyond_the_float32_range_are_finite_or_refused_naming_rows",)),
+             (MAG + "test_scores_beyond_the_float32_range_are_finite_or_refused_naming_rows",)),
     Mutation("float64-fit-becomes-refusal", "finite or refused: float64 limit",
              "estimator/model.py",
              "    peak = np.abs(X).max(axis=0)",
              '    raise ValueError("column statistics overflow")',
-             (REL + "test_fit_on_magnitudes_near_the_float64_limit_ranks_or_refuses",)),
+             (MAG + "test_fit_on_magnitudes_near_the_float64_limit_ranks_or_refuses",)),
     Mutation("calibration-refusal-becomes-output", "finite or refused: calibration",
              "evaluation/protocol.py",
              "        if not _spread(low, high):\n            raise EvaluationError(",
              "        if not _spread(low, high):\n            high = low + 1.0\n"
              "        if False:\n            raise EvaluationError(",
-             (REL + "test_calibration_of_a_subnormal_spread_is_refused_or_finite",)),
+             (FUSION + "test_calibration_of_a_subnormal_spread_is_refused_or_finite",)),
     Mutation("regions-always-whole-frame", "every frame has objects",
              "video/features/objects.py",
              "        return regions or [whole_frame_region(*mask.shape)]",
@@ -159,7 +161,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("permission-error-escapes", "permission-denied video", "video/decode.py",
              "    except av.FFmpegError as error:",
              "    except av.error.InvalidDataError as error:",
-             (REL + "test_permission_denied_video_is_a_read_error_naming_it",), count=2),
+             (DECODE + "test_permission_denied_video_is_a_read_error_naming_it",), count=2),
     # multiscale_energy is decorated (@torch.no_grad), which mutmut 3 does not mutate: by hand
     Mutation("scoring-mode-not-restored", "multiscale_energy (mutmut skips it)",
              "core/scoring.py", "net.train(was_training)", "net.train(False)", (SCORING,),
