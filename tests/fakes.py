@@ -7,7 +7,14 @@ colour of frame i, and `frame_index(frame)` recovers i from a decoded frame.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import namedtuple
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,6 +23,10 @@ import numpy as np
 import pytest
 import scipy.io
 from PIL import Image
+
+from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
+from mulde.video.features.base import SceneFree
+from mulde.video.source import Video
 
 REPO = Path(__file__).resolve().parents[1]
 _STEP = 40
@@ -212,3 +223,68 @@ class MeanBackbone:
 
     def embed(self, images):
         return images.reshape(len(images), -1).mean(axis=1, keepdims=True).astype(np.float32)
+
+
+SMALL = (16, 16)
+
+
+FAST = {"hidden_sizes": (16, 16), "max_steps": 40, "batch_size": 64, "random_state": 0,
+        "device": "cpu"}
+
+
+ENV = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                    "PYTHONPATH": os.pathsep.join([str(REPO / "src"),
+                                                   os.environ.get("PYTHONPATH", "")])}
+
+
+@dataclass(frozen=True)
+class MeanColour(SceneFree):
+    """A tiny extractor: one object per frame, its mean RGB colour; records what it extracted."""
+
+    name: str = "mean_colour"
+    version: str = "1"
+    calls: list = field(default_factory=list, compare=False)
+
+    @property
+    def params(self) -> dict:
+        return {}
+
+    def extract(self, video: Video, timings=None) -> VideoFeatures:
+        self.calls.append(video.name)
+        feats = np.array([f.reshape(-1, 3).mean(axis=0) for f in video.frames()], np.float32)
+        n = len(feats)
+        return VideoFeatures({Stream.APPEARANCE: ObjectFeatures(feats, np.arange(n), n)}, n)
+
+
+class _Payload:
+    """Unpickling this object creates `marker` (it runs `open(marker, 'w')`)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def _disk_with(monkeypatch, free: int) -> None:
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 10**12 - free, free))
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mulde.cli", *args]
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 60.0) -> None:
+    """SIGKILL proc as soon as ready() holds; fail if proc ends first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"the process ended (rc {proc.returncode}) before it could be killed")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("timed out waiting for the process")
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL

@@ -4,10 +4,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import _disk_with
 
 from mulde.cli import main
 
@@ -222,3 +224,22 @@ def test_ray_options_need_the_ray_engine(tmp_path, capsys):
     assert main(["extract", "folder", "--root", str(tmp_path), "--cache", str(tmp_path / "c"),
                  "--workers", "2"]) == 2
     assert "--workers apply to --engine ray only" in capsys.readouterr().err
+
+
+def test_cli_fit_refuses_a_full_or_unwritable_output_before_training(tmp_path, monkeypatch,
+                                                                    capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(5).standard_normal((50, 2)))
+    params = json.dumps({"hidden_sizes": [8], "max_steps": 100000})  # would take minutes
+    _disk_with(monkeypatch, 1_000)
+    start = time.perf_counter()
+    assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "m.safetensors"),
+                 "--params", params, "--quiet"]) == 2
+    assert time.perf_counter() - start < 5 and not (tmp_path / "m.safetensors").exists()
+    assert "only 1,000 bytes" in capsys.readouterr().err
+    monkeypatch.undo()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")  # a file where the output folder should be
+    assert main(["fit", str(tmp_path / "x.npy"), "--out", str(blocker / "m.safetensors"),
+                 "--params", params, "--quiet"]) == 2
+    assert "file: a file, not a folder; give a folder for the outputs" in \
+        capsys.readouterr().err

@@ -11,7 +11,10 @@ Importing a.b.c also runs the __init__ of a and a.b, but those implicit edges ar
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+from fakes import REPO
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "mulde"
@@ -206,3 +209,16 @@ def test_layers_import_only_downwards():
                 wrong += [f"{module} -> {t} (forbidden below {layer})" for t in targets
                           if any(_within(t, f) for f in forbidden)]
     assert not wrong, "layer rule broken:\n" + "\n".join(sorted(wrong))
+
+
+def test_no_code_path_unpickles_except_behind_the_trust_flag():
+    import inspect
+
+    from mulde.video.features.aivad import read_aivad_features
+
+    risky = re.compile(r"allow_pickle\s*=\s*True|\bpickle\.loads?\(|\btorch\.load\("
+                       r"(?![^)]*weights_only\s*=\s*True)")
+    hits = sorted(p.relative_to(REPO / "src").as_posix()
+                  for p in (REPO / "src" / "mulde").rglob("*.py") if risky.search(p.read_text()))
+    assert hits == ["mulde/video/features/aivad.py"]
+    assert inspect.signature(read_aivad_features).parameters["trust_pickle"].default is False

@@ -1,11 +1,14 @@
 """The video pipeline end to end on small on-disk videos with a simple motion extractor."""
 
 import json
+import shutil
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import write_square_frames
+from fakes import ENV, REPO, MeanColour, _cli, _kill_when, write_square_frames
 from PIL import Image
 
 from mulde.datasets import load_dataset
@@ -199,3 +202,119 @@ def test_report_draws_a_run_detectors_boxes_with_class_names(dataset_root, tmp_p
     # the green one: the detector's box is the top object here)
     assert green[max(0, rows.min() - 12):rows.min(), cols.min():].any()
     assert not green[rows.max() + 2:].any()
+
+
+def test_a_video_that_vanished_after_listing_is_skipped_and_named(small_folder, tmp_path):
+    dataset = load_dataset("folder", small_folder)
+    shutil.rmtree(small_folder / "train" / "t1")
+    ex = MeanColour()
+    result = extract_features(dataset, ex, FeatureCache(tmp_path / "cache"), progress=False)
+    assert sorted(result.features["train"]) == ["t0"] and list(result.features["test"]) == ["a"]
+    assert [f["video"] for f in result.failed] == ["t1"]
+    assert "t1: no such video file or frame folder" in result.failed[0]["error"]
+
+
+def _entries(root: Path) -> tuple[dict[str, object], list[str]]:
+    """Complete cache entries {relative path: sidecar dict or arrays} and every other file."""
+    entries: dict[str, object] = {}
+    others = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if path.suffix == ".json" and not path.name.startswith("."):
+            entries[rel] = json.loads(path.read_text())
+        elif path.name.startswith("scene_background.") and path.suffix == ".png":
+            entries[rel] = path.read_bytes()  # the static stream's scene, shared by the entries
+        elif path.suffix == ".npz" and path.with_suffix(".json").exists():
+            with np.load(path, allow_pickle=False) as data:
+                entries[rel] = {k: data[k] for k in data.files}
+        else:
+            others.append(rel)
+    return entries, others
+
+
+def _assert_same_entries(got: dict, expected: dict) -> None:
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        if key.endswith((".json", ".png")):
+            assert got[key] == value, key
+        else:
+            assert sorted(got[key]) == sorted(value), key
+            for name, array in value.items():
+                np.testing.assert_array_equal(got[key][name], array, err_msg=f"{key} {name}")
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory) -> tuple[Path, dict]:
+    """Six frame-folder videos (a short first one, then 150-frame ones, 64x48) and the cache an
+    uninterrupted in-process extraction writes for them."""
+    from mulde.video.features.registry import build_extractor
+
+    base = tmp_path_factory.mktemp("scene")
+    root = base / "data"
+    for k, (split, name) in enumerate([("train", f"train{i}") for i in range(3)]
+                                      + [("test", f"test{i}") for i in range(3)]):
+        folder = root / split / name
+        folder.mkdir(parents=True)
+        for i in range(12 if k == 0 else 150):
+            img = np.full((48, 64, 3), 40 + 10 * k, np.uint8)
+            x = int(4 + (1.5 + k) * i) % 52
+            img[18:30, x:x + 10] = 220
+            Image.fromarray(img).save(folder / f"{i:03d}.png")
+    reference = base / "reference"
+    dataset = load_dataset("folder", root)
+    extract_features(dataset, build_extractor("objects"), FeatureCache(reference), progress=False)
+    entries, others = _entries(reference)
+    assert len(entries) == 13 and others == []  # 6 videos x (arrays, sidecar) + the scene
+    return root, entries
+
+
+def test_extraction_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_cache(scene,
+                                                                                  tmp_path):
+    root, reference = scene
+    cache = tmp_path / "cache"
+    cmd = _cli("extract", "folder", "--root", str(root), "--cache", str(cache))
+    proc = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _kill_when(proc, lambda: any(cache.rglob("*.json")))
+    done, others = _entries(cache)
+    n_done = sum(k.endswith(".json") for k in done)
+    assert 1 <= n_done < 6  # killed mid-run
+    # what a kill during an array write leaves: a hidden temp file, never a complete entry
+    first = sorted(k for k in reference if k.endswith(".npz"))[-1]
+    stale = cache / Path(first).parent / f".{Path(first).name}.999999.deadbeef.tmp"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"PK\x03\x04 truncated")
+    from mulde.video.features.registry import (
+        build_extractor,  # re-run (in-process: no second start-up)
+    )
+
+    resumed = extract_features(load_dataset("folder", root), build_extractor("objects"),
+                               FeatureCache(cache), progress=False)
+    assert (resumed.n_cached, resumed.n_extracted) == (n_done, 6 - n_done)  # nothing redone
+    entries, others = _entries(cache)
+    _assert_same_entries(entries, reference)
+    assert all(Path(o).name.startswith(".") and o.endswith(".tmp") for o in others), others
+
+
+def test_two_shards_at_once_fill_one_complete_consistent_cache(scene, tmp_path):
+    root, reference = scene
+    cache = tmp_path / "cache"
+    procs = [subprocess.Popen(_cli("extract", "folder", "--root", str(root), "--cache",
+                                   str(cache), "--shard", f"{i}/2"),
+                              env=ENV, cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
+    assert all("3 videos extracted" in out for out, _ in outputs)
+    entries, others = _entries(cache)
+    assert others == []
+    _assert_same_entries(entries, reference)
+    from mulde.video.features.registry import (
+        build_extractor,  # every entry loads as complete and current
+    )
+
+    dataset, cached = load_dataset("folder", root), FeatureCache(cache)
+    objects = build_extractor("objects").with_scene(dataset.train, cache / "folder")
+    for split, videos in (("train", dataset.train), ("test", dataset.test)):
+        for video in videos:
+            assert cached.load("folder", split, video, objects) is not None, video.name

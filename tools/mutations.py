@@ -53,7 +53,9 @@ class Mutation:
 
 CORE = "tests/core/test_core.py::"
 DET = "tests/estimator/test_model.py::"
-REL = "tests/test_reliability.py::"
+MAG = "tests/estimator/test_model_magnitudes.py::"
+FUSION = "tests/vad/test_fusion.py::"
+DECODE = "tests/video/test_decode.py::"
 FEAT = "tests/video/features/test_features.py::"
 AGG = DET + "test_every_aggregator_ranks_far_points_as_anomalous"
 SCORING = CORE + "test_multiscale_energy_is_chunk_free_and_leaves_the_network_as_it_was"
@@ -92,8 +94,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              "parts = [net.energy_multiscale(x[i:i + batch_size], sigmas)",
              "parts = [net.energy_multiscale(x[i:i + batch_size], sigmas) * (1 + 1e-4 * (i > 0))",
              (DET + "test_scores_do_not_depend_on_the_batch",), before=SUBSET),
-    Mutation("pipeline-negated", "CLI run's micro AUC", "pipeline.py",
-             "fused[name] += calibrations[stream]", "fused[name] -= calibrations[stream]",
+    Mutation("pipeline-negated", "CLI run's micro AUC", "vad/ensemble.py",
+             "return VideoScores(fuse(raw, calibrations),",
+             "return VideoScores(-fuse(raw, calibrations),",
              ("tests/test_cli.py::test_extract_in_shards_then_run_on_a_small_generated_scene",)),
     Mutation("score-writes-zeros", "mulde score output", "cli.py",
              "path = write_scores(args.out, scores)",
@@ -117,27 +120,30 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        return aggregate(self.aggregator, self.aggregator_state_, energies,",
              (DET + "test_toy_gmm_auc_is_within_001_of_cross_validated_kde",)),
     Mutation("pyod-clone-loses-params", "PyOD adapter clones", "estimator/pyod_adapter.py",
-             "    def get_params(self, deep: bool = True)",
-             "    def _unused_get_params(self, deep: bool = True)",
-             ("tests/estimator/test_pyod_adapter.py::test_clone_and_params_keep_every_mulde_setting",),
+             "    @property\n    def mulde_params(self)",
+             "    def get_params(self, deep: bool = True) -> dict[str, Any]:\n"
+             "        return {\"contamination\": self.contamination}\n\n"
+             "    @property\n    def mulde_params(self)",
+             ("tests/estimator/test_pyod_adapter.py::"
+              "test_clone_get_params_and_set_params_keep_every_setting",),
              before=("tests/estimator/test_pyod_adapter.py::test_pyod_conventions_match_a_pyod_detector",)),
     Mutation("float32-refusal-becomes-clipping", "finite or refused: float32 range",
              "estimator/model.py",
              '            _refuse_rows(np.abs(z) > limit, "lie beyond the float32 range once '
              'standardised "\n                         "with the training mean and scale")',
              "            z = np.clip(z, -1e4, 1e4)",
-             (REL + "test_scores_beyond_the_float32_range_are_finite_or_refused_naming_rows",)),
+             (MAG + "test_scores_beyond_the_float32_range_are_finite_or_refused_naming_rows",)),
     Mutation("float64-fit-becomes-refusal", "finite or refused: float64 limit",
              "estimator/model.py",
              "    peak = np.abs(X).max(axis=0)",
              '    raise ValueError("column statistics overflow")',
-             (REL + "test_fit_on_magnitudes_near_the_float64_limit_ranks_or_refuses",)),
+             (MAG + "test_fit_on_magnitudes_near_the_float64_limit_ranks_or_refuses",)),
     Mutation("calibration-refusal-becomes-output", "finite or refused: calibration",
-             "evaluation/protocol.py",
-             "        if not _spread(low, high):\n            raise EvaluationError(",
+             "vad/fusion.py",
+             "        if not _spread(low, high):\n            raise FusionError(",
              "        if not _spread(low, high):\n            high = low + 1.0\n"
-             "        if False:\n            raise EvaluationError(",
-             (REL + "test_calibration_of_a_subnormal_spread_is_refused_or_finite",)),
+             "        if False:\n            raise FusionError(",
+             (FUSION + "test_calibration_of_a_subnormal_spread_is_refused_or_finite",)),
     Mutation("regions-always-whole-frame", "every frame has objects",
              "video/features/objects.py",
              "        return regions or [whole_frame_region(*mask.shape)]",
@@ -152,14 +158,15 @@ MUTATIONS: tuple[Mutation, ...] = (
              (FEAT + "test_object_extractor_on_a_moving_square",
               FEAT + "test_end_to_end_on_three_ped2_frames")),
     Mutation("hiera-installed-message-lost", "Hiera backbone fails clearly",
-             "video/features/frame_centric.py",
+             "video/backbones/hiera.py",
              "\"the Hiera backbone needs the package 'hiera-transformer' \"",
              '"hiera failed "',
-             (FEAT + "test_hiera_backbone_fails_clearly",), fake_modules=("hiera",)),
+             ("tests/video/backbones/test_backbones.py::test_hiera_backbone_fails_clearly",),
+             fake_modules=("hiera",)),
     Mutation("permission-error-escapes", "permission-denied video", "video/decode.py",
              "    except av.FFmpegError as error:",
              "    except av.error.InvalidDataError as error:",
-             (REL + "test_permission_denied_video_is_a_read_error_naming_it",), count=2),
+             (DECODE + "test_permission_denied_video_is_a_read_error_naming_it",), count=2),
     # multiscale_energy is decorated (@torch.no_grad), which mutmut 3 does not mutate: by hand
     Mutation("scoring-mode-not-restored", "multiscale_energy (mutmut skips it)",
              "core/scoring.py", "net.train(was_training)", "net.train(False)", (SCORING,),

@@ -1,14 +1,18 @@
 """Unit tests of the pure-PyTorch core: schedule, network, loss, training loop."""
 
+import json
 import math
+import subprocess
 
 import numpy as np
 import pytest
 import torch
+from fakes import ENV, REPO, _cli, _kill_when
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
+from mulde import MULDE
 from mulde.core import (
     DSMLoss,
     EnergyMLP,
@@ -263,3 +267,33 @@ def test_ema_warm_up_forgets_the_initialisation():
     assert ema_decay_at(10, 0.99) == pytest.approx(11 / 20)
     assert ema_decay_at(5000, 0.99) == 0.99
     assert math.prod(ema_decay_at(t, 0.99) for t in range(100)) < 1e-6
+
+
+def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path):
+    from safetensors import safe_open
+
+    from mulde.core.training import CHECKPOINT_NAME
+
+    X = np.random.default_rng(6).standard_normal((400, 4))
+    np.save(tmp_path / "x.npy", X)
+    params = {"hidden_sizes": [8], "max_steps": 800, "batch_size": 32, "patience": None}
+    checkpoint = tmp_path / "ckpt"
+    out = tmp_path / "m.safetensors"
+    cmd = _cli("fit", str(tmp_path / "x.npy"), "--out", str(out), "--device", "cpu", "--quiet",
+               "--seed", "0", "--params", json.dumps(params | {"checkpoint_dir": str(checkpoint)}))
+    proc = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _kill_when(proc, (checkpoint / CHECKPOINT_NAME).exists)  # written after step 500 of 800
+    assert not out.exists()
+    with safe_open(str(checkpoint / CHECKPOINT_NAME), framework="pt") as f:
+        assert json.loads(f.metadata()["state"])["step"] == 500
+    # resume as `mulde fit` would (in-process: no second start-up), then an uninterrupted run
+    model = MULDE.from_preset("default", random_state=0, device="cpu", verbose=False,
+                              **params | {"checkpoint_dir": str(checkpoint)}).fit(X)
+    assert model.train_result_.steps == 800
+    assert [h["step"] for h in model.train_result_.history] == list(range(100, 801, 100))
+    reference = MULDE.from_preset("default", random_state=0, device="cpu", **params).fit(X)
+    for (name, a), b in zip(reference.network_.state_dict().items(),
+                            model.network_.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    np.testing.assert_array_equal(model.score_samples(X), reference.score_samples(X))

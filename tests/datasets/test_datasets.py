@@ -579,3 +579,117 @@ def test_folder_without_train_or_test(tmp_path):
     with pytest.raises(DatasetError, match="neither a train/ nor a test/ folder; put normal "
                        "videos in"):
         folder.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[90:5]", "line 2: range 90..5 ends before it starts"),
+        ("[0:5]", r"line 2: frame 0 in range 0..5 \(frames count from 1\)"),
+        ("[-5:10]", "line 2: bad frame range text '-'"),
+        ("[5:x]", "line 2: bad frame range text ':x'"),
+    ],
+)
+def test_ucsd_m_malformed_ranges_name_file_and_line(tmp_path, body, message):
+    path = tmp_path / "UCSDped2.m"
+    path.write_text(f"TestVideoFile{{end+1}}.gt_frame = [1:3];\n"
+                    f"TestVideoFile{{end+1}}.gt_frame = {body};\n")
+    with pytest.raises(DatasetError, match=f"UCSDped2.m, {message}"):
+        ucsd.parse_gt_m(path)
+
+
+@pytest.mark.parametrize(
+    ("element", "message"),
+    [
+        (np.array([[5], [2]]), r"gt\{2\}: range 5..2 ends before it starts"),
+        (np.array([[0], [3]]), r"gt\{2\}: frame 0 in range 0..3"),
+        (np.array([[-4], [3]]), r"gt\{2\}: frame -4"),
+        (np.array([[1.5], [3.0]]), r"gt\{2\} holds frame numbers that are not whole"),
+        (np.array(["61:180"]), r"gt\{2\} must hold frame numbers, got dtype <U6"),
+    ],
+)
+def test_ucsd_mat_malformed_ranges_name_file_and_element(tmp_path, element, message):
+    path = savemat(tmp_path / "ped2.mat", {"gt": cell([np.array([[1], [2]]), element])})
+    with pytest.raises(DatasetError, match=f"ped2.mat: {message}"):
+        ucsd.read_gt(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("2,-3,5", "line 2, field start: negative frame -3"),
+        ("2,9,4", "line 2, field end: end 4 is before start 9"),
+        ("2,x,4", "line 2, field start: not a whole number"),
+    ],
+)
+def test_ubnormal_malformed_tracks_name_file_and_line(tmp_path, line, message):
+    path = tmp_path / "v_tracks.txt"
+    path.write_text(f"1,0,2\n{line}\n")
+    with pytest.raises(DatasetError, match=f"v_tracks.txt, {message}"):
+        ubnormal.parse_tracks(path)
+
+
+def test_ubnormal_track_beyond_the_video_names_the_file(tmp_path):
+    path = tmp_path / "v_tracks.txt"
+    path.write_text("1,2,9\n")
+    with pytest.raises(DatasetError, match="v_tracks.txt: range 2..9 lies outside the 5 frames"):
+        ubnormal.read_labels(path, 5)
+
+
+def test_ucf_crime_range_starting_after_the_video_names_file_and_video(tmp_path):
+    write_video(tmp_path / "Abuse" / "Abuse001_x264.mp4", 4, size=SMALL)
+    (tmp_path / ucf_crime.ANNOTATION_NAME).write_text("Abuse001_x264.mp4 Abuse 6 9 -1 -1\n")
+    with pytest.raises(DatasetError, match=r"Annotation_for_Testing_Videos.txt \(Abuse001_x264"
+                       r".mp4\): range 6..9 starts after the video's last frame 4"):
+        load_dataset("ucf_crime", tmp_path)
+
+
+def _ucsd_without_gt(root: Path) -> tuple[str, dict, str]:
+    write_frames(root / "UCSDped2" / "Train" / "Train001", 3, size=SMALL)
+    write_frames(root / "UCSDped2" / "Test" / "Test001", 3, size=SMALL)
+    return "ucsd_ped2", {}, "ground truth not found .*UCSDped2.m"
+
+
+def _avenue_without_mask_file(root: Path) -> tuple[str, dict, str]:
+    write_video(root / "training_videos" / "01.avi", 3, size=SMALL)
+    for name in ("01", "02"):
+        write_video(root / "testing_videos" / f"{name}.avi", 3, size=SMALL)
+    savemat(root / "testing_label_mask" / "1_label.mat", {"volLabel": cell([np.zeros((2, 2))])})
+    return "avenue", {}, "testing_label_mask: no ground truth for test videos 02"
+
+
+def _shanghaitech_without_masks(root: Path) -> tuple[str, dict, str]:
+    write_video(root / "training" / "videos" / "01_001.avi", 3, size=SMALL)
+    write_frames(root / "testing" / "frames" / "01_0014", 3, size=SMALL)
+    return "shanghaitech", {}, r"ground truth not found \(looked for .*test_frame_mask"
+
+
+def _ubnormal_without_tracks(root: Path) -> tuple[str, dict, str]:
+    for name in ("normal_scene_1_scenario_1", "abnormal_scene_1_scenario_2"):
+        write_video(root / "Scene1" / f"{name}.mp4", 3, size=SMALL)
+    lists = {"normal_training": "normal_scene_1_scenario_1", "normal_test": "",
+             "abnormal_test": "abnormal_scene_1_scenario_2"}
+    for key, names in lists.items():
+        (root / f"{key}_video_names.txt").write_text(names)
+    return "ubnormal", {}, r"no ground truth \(_tracks.txt\) for abnormal_scene_1_scenario_2"
+
+
+def _ucf_crime_without_annotation(root: Path) -> tuple[str, dict, str]:
+    write_video(root / "Abuse" / "Abuse001_x264.mp4", 3, size=SMALL)
+    return "ucf_crime", {}, (r"Temporal_Anomaly_Annotation_for_Testing_Videos.txt \(the "
+                             r"official .*\) not found")
+
+
+def _folder_with_missing_labels_file(root: Path) -> tuple[str, dict, str]:
+    write_frames(root / "test" / "a", 3, size=SMALL)
+    return "folder", {"labels": root / "gone.csv"}, "gone.csv: file not found"
+
+
+@pytest.mark.parametrize("build", [_ucsd_without_gt, _avenue_without_mask_file,
+                                   _shanghaitech_without_masks, _ubnormal_without_tracks,
+                                   _ucf_crime_without_annotation,
+                                   _folder_with_missing_labels_file])
+def test_missing_ground_truth_is_an_error_naming_what_is_missing(tmp_path, build):
+    name, options, message = build(tmp_path)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(name, tmp_path, **options)

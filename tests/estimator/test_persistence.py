@@ -1,13 +1,18 @@
 """save -> load: bitwise identical scores, and clear errors for bad files (never pickle)."""
 
 import json
+import pickle
+import time
 
 import numpy as np
 import pytest
+import torch
+from fakes import _Payload
 from safetensors.numpy import save_file
 
 from mulde import MULDE
 from mulde.estimator.persistence import ModelFileError
+from mulde.io.features import FeatureFileError, read_features
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +110,37 @@ def test_the_file_layer_round_trips_arrays_and_metadata_without_an_estimator(tmp
         assert back[k].dtype == arrays[k].dtype
     with pytest.raises(ValueError, match="reserved"):
         save_arrays(tmp_path / "x.safetensors", arrays, {"format": "other"})
+
+
+def test_loading_never_unpickles_a_crafted_payload(tmp_path):
+    probe_marker = tmp_path / "proof"
+    pickle.loads(pickle.dumps(_Payload(probe_marker))).close()
+    assert probe_marker.exists()  # the payload is live: unpickling it would leave a marker
+    marker = tmp_path / "executed"
+    payload = pickle.dumps({"network": _Payload(marker)})
+    (tmp_path / "model.pkl").write_bytes(payload)
+    (tmp_path / "renamed.safetensors").write_bytes(payload)
+    torch.save({"state": _Payload(marker)}, tmp_path / "model.pt")
+    for name in ("model.pkl", "renamed.safetensors", "model.pt"):
+        with pytest.raises(ModelFileError, match=name):
+            MULDE.load(tmp_path / name)
+    np.save(tmp_path / "feats.npy", np.array([_Payload(marker)], dtype=object),
+            allow_pickle=True)
+    with pytest.raises(FeatureFileError, match="feats.npy"):
+        read_features(tmp_path / "feats.npy")
+    assert not marker.exists()
+
+
+def test_a_tampered_config_cannot_make_loading_allocate_a_huge_network(tmp_path, unit_model):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    path = unit_model.save(tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="numpy") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    params = json.loads(meta["params"]) | {"hidden_sizes": [2**20, 2**20]}  # 4 TB of weights
+    save_file(tensors, str(path), metadata=meta | {"params": json.dumps(params)})
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match="m.safetensors: inconsistent"):
+        MULDE.load(path)
+    assert time.perf_counter() - start < 5

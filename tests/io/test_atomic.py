@@ -1,12 +1,27 @@
 """Atomic writes: readers never see partial files and failures leave nothing behind."""
 
+import errno
 import json
 import os
+import re
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
+from fakes import MeanColour, _disk_with
 
-from mulde.io.atomic import atomic_path, sweep_stale_temp, write_json, write_text
+from mulde.datasets import load_dataset
+from mulde.io.atomic import (
+    MIN_FREE_BYTES,
+    atomic_path,
+    ensure_writable,
+    sweep_stale_temp,
+    write_json,
+    write_text,
+)
+from mulde.pipeline import extract_features, run_pipeline
+from mulde.video.cache import FeatureCache
 
 
 def test_write_replaces_the_file_and_leaves_no_temp(tmp_path):
@@ -48,3 +63,65 @@ def test_sweep_removes_only_old_temp_files_of_killed_writers(tmp_path):
         assert fresh.exists() and lookalike.exists() and not old.exists()
     assert (tmp_path / "sub" / "a.npz").read_text() == "writing"
     assert sweep_stale_temp(tmp_path / "missing") == 0
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_during_an_atomic_write_leaves_nothing_and_names_the_path(tmp_path,
+                                                                           monkeypatch):
+    old = write_json(tmp_path / "old.json", {"v": 1})
+    real = Path.write_bytes
+
+    def half_then_full(self, data):
+        real(self, data[: len(data) // 2])
+        _enospc()
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_full)
+    for target in (tmp_path / "new.json", old):
+        with pytest.raises(OSError, match=f"cannot write {re.escape(str(target))}") as raised:
+            write_json(target, {"v": 2, "pad": "x" * 1000})
+        assert raised.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
+    assert json.loads(old.read_text()) == {"v": 1}
+
+
+def test_disk_full_while_caching_leaves_no_entry_and_the_next_run_completes(small_folder,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    dataset = load_dataset("folder", small_folder)
+    cache = FeatureCache(tmp_path / "cache")
+
+    def partial(fh, **arrays):
+        fh.write(b"PK\x03\x04 half a zip")
+        _enospc()
+
+    monkeypatch.setattr(np, "savez_compressed", partial)
+    with pytest.raises(OSError, match=r"cannot write .*t0\.mean_colour-\w+\.npz") as raised:
+        extract_features(dataset, MeanColour(), cache, progress=False)
+    assert raised.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
+    ex = MeanColour()
+    assert extract_features(dataset, ex, cache, progress=False).n_extracted == 3
+    assert ex.calls == ["t0", "t1", "a"]
+
+
+def test_low_free_space_is_refused_before_any_work(small_folder, tmp_path, monkeypatch):
+    _disk_with(monkeypatch, 10_000_000)
+    dataset = load_dataset("folder", small_folder)
+    ex = MeanColour()
+    message = (rf"{re.escape(str(tmp_path / 'cache'))}: only 10,000,000 bytes \(10.0 MB\) free, "
+               rf"but at least {MIN_FREE_BYTES:,} bytes \(100 MB\) are needed")
+    with pytest.raises(OSError, match=message) as raised:
+        extract_features(dataset, ex, FeatureCache(tmp_path / "cache"), progress=False)
+    assert raised.value.errno == errno.ENOSPC
+    with pytest.raises(OSError, match="only 10,000,000 bytes"):
+        run_pipeline(dataset, ex, tmp_path / "out", progress=False)
+    assert ex.calls == []
+    assert ensure_writable(tmp_path / "x", min_free=5_000_000) == tmp_path / "x"
+    monkeypatch.setenv("MULDE_MIN_FREE_MB", "0")  # the override: no space check
+    assert extract_features(dataset, ex, FeatureCache(tmp_path / "cache"),
+                            progress=False).n_extracted == 3

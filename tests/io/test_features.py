@@ -1,5 +1,8 @@
 """Feature files: .npy / .npz / .csv readers and their errors."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -61,3 +64,99 @@ def test_write_scores_npy_and_csv(tmp_path):
     np.testing.assert_array_equal(np.load(write_scores(tmp_path / "s.npy", s)), s)
     text = write_scores(tmp_path / "s.csv", s).read_text().splitlines()
     assert text[0] == "score" and [float(t) for t in text[1:]] == list(s)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.int16, np.uint8, np.bool_])
+def test_feature_dtypes_are_read_as_float64_and_score_like_float64(tmp_path, dtype,
+                                                                   unit_model):
+    X = (np.random.default_rng(3).standard_normal((50, 3)) * 4).astype(dtype)
+    np.save(tmp_path / "x.npy", X)
+    got = read_features(tmp_path / "x.npy")
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, X.astype(np.float64))
+    np.testing.assert_array_equal(unit_model.score_samples(X),
+                                  unit_model.score_samples(X.astype(float)))
+
+
+def test_complex_features_are_refused_not_silently_truncated(tmp_path):
+    np.save(tmp_path / "c.npy", np.ones((3, 2)) * (1 + 2j))
+    with pytest.raises(FeatureFileError, match="c.npy: .*complex"):
+        read_features(tmp_path / "c.npy")
+
+
+def test_a_csv_first_row_with_a_typo_is_an_error_not_a_header(tmp_path):
+    (tmp_path / "x.csv").write_text("1.0,2.O,3.0\n4,5,6\n")
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 1, column 2: '2.O' is not a number"):
+        read_features(tmp_path / "x.csv")
+    (tmp_path / "h.csv").write_text("speed,size,angle\n4,5,6\n")
+    np.testing.assert_array_equal(read_features(tmp_path / "h.csv"), [[4, 5, 6]])
+
+
+FINITE = st.floats(allow_nan=False, allow_infinity=False)  # the whole float64 range
+
+
+MATRICES = arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(1, 5)), elements=FINITE)
+
+
+def _write(path: Path, X: np.ndarray) -> Path:
+    if path.suffix == ".npy":
+        np.save(path, X)
+    elif path.suffix == ".npz":
+        np.savez(path, X=X, other=np.zeros(1))
+    else:
+        header = ",".join(f"f{j}" for j in range(X.shape[1]))
+        np.savetxt(path, X, delimiter=",", fmt="%.17g", header=header, comments="")
+    return path
+
+
+@given(MATRICES)
+@settings(max_examples=40, deadline=None)
+def test_feature_readers_round_trip_any_finite_float64_matrix(X):
+    with tempfile.TemporaryDirectory() as d:
+        for name in ("x.npy", "x.npz", "x.csv"):
+            got = read_features(_write(Path(d) / name, X))
+            assert got.dtype == np.float64 and got.shape == X.shape
+            np.testing.assert_array_equal(got, X, err_msg=name)
+
+
+@given(MATRICES, st.data())
+@settings(max_examples=40, deadline=None)
+def test_feature_readers_refuse_any_non_finite_value_naming_its_rows(X, data):
+    n, d = X.shape
+    cells = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, d - 1)),
+                               min_size=1, max_size=4))
+    X = X.copy()
+    for i, j in cells:
+        X[i, j] = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    rows = sorted({i for i, _ in cells})
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("x.npy", "x.npz", "x.csv"):
+            path = _write(Path(tmp) / name, X)
+            with pytest.raises(FeatureFileError) as raised:
+                read_features(path)
+            message = str(raised.value)
+            assert name in message and f"{len(rows)} row(s)" in message
+            assert f"rows {', '.join(map(str, rows[:5]))}" in message
+
+
+@given(arrays(np.float64, st.integers(1, 30), elements=FINITE))
+@settings(max_examples=30, deadline=None)
+def test_written_scores_read_back_exactly(scores):
+    with tempfile.TemporaryDirectory() as d:
+        np.testing.assert_array_equal(np.load(write_scores(Path(d) / "s.npy", scores)), scores)
+        back = read_features(write_scores(Path(d) / "s.csv", scores))
+        np.testing.assert_array_equal(back[:, 0], scores)
+
+
+@given(st.sampled_from([np.int8, np.int64, np.uint16, np.float16, np.float32, np.bool_]),
+       st.data())
+@settings(max_examples=30, deadline=None)
+def test_check_features_equals_a_float64_cast_for_any_real_dtype(dtype, data):
+    width = {np.float16: 16, np.float32: 32}.get(dtype)
+    elements = None if width is None else st.floats(width=width, allow_nan=False,
+                                                    allow_infinity=False)
+    X = data.draw(arrays(dtype, st.tuples(st.integers(1, 8), st.integers(1, 4)),
+                         elements=elements))
+    out = check_features(X)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, X.astype(np.float64))

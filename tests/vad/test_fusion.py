@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mulde.vad.fusion import Calibration, FusionError, fuse, objects_to_frames
@@ -127,3 +127,27 @@ def test_calibration_spread_threshold_is_1e_12_relative_to_max_1_and_low():
     for low, high in ((0.0, math.inf), (-math.inf, 0.0), (0.0, math.nan)):
         with pytest.raises(FusionError, match="finite low < high"):
             Calibration(low=low, high=high)
+
+
+@given(st.lists(st.floats(-1e9, 1e9), min_size=2, max_size=200),
+       st.lists(st.floats(-1e10, 1e10), min_size=1, max_size=20))
+@settings(max_examples=50, deadline=None)
+def test_calibration_is_monotone_and_maps_min_to_0_and_percentile_to_1(train, test):
+    try:
+        cal = Calibration.fit(train)
+    except FusionError:
+        assume(False)  # constant up to the percentile: refused, tested in test_protocol
+    ordered = np.sort(test)
+    assert np.all(np.diff(cal.transform(ordered)) >= 0)
+    assert cal.transform(min(train)) == 0.0
+    assert cal.transform(cal.high) == pytest.approx(1.0)
+    assert cal.transform(train).min() == 0.0
+
+
+def test_calibration_of_a_subnormal_spread_is_refused_or_finite():
+    # the branch taken: refused (a spread below rounding would map scores to inf), while a
+    # spread just above the rounding threshold is finite
+    with pytest.raises(FusionError, match="constant up to the 99.9th percentile"):
+        Calibration.fit([0.0, 2.2250738585e-313])
+    cal = Calibration.fit([0.0, 1e-11], percentile=100)
+    assert cal.transform([1e-11]) == 1.0 and np.isfinite(cal.transform([1.0])).all()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+
 import av
 import numpy as np
 import pytest
-from fakes import colour, frame_index, solid, write_frames, write_video
+from fakes import SMALL, colour, frame_index, solid, write_frames, write_video
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -18,7 +20,7 @@ from mulde.video.decode import (
     natural_key,
     probe,
 )
-from mulde.video.source import Video, VideoReadError
+from mulde.video.source import Video, VideoReadError, source_checksum
 
 
 @pytest.mark.parametrize("suffix", [".avi", ".mp4"])
@@ -182,3 +184,46 @@ def test_video_type_reads_through_decode(tmp_path):
     assert len(list(video.frames())) == 4
     labelled = Video("v", folder, labels=np.zeros(4, np.int8))
     assert labelled.n_frames == 4
+
+
+def test_frame_folder_junk_files_are_ignored_and_do_not_invalidate_the_cache(tmp_path):
+    folder = write_frames(tmp_path / "v", 5, size=SMALL, suffix=".jpg")
+    before = source_checksum(folder)
+    (folder / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0junk")
+    (folder / "desktop.ini").write_text("[.ShellClassInfo]\n")
+    (folder / "readme.txt").write_text("frames of camera 1")
+    assert probe(folder).n_frames == 5 and len(list(iter_frames(folder))) == 5
+    assert source_checksum(folder) == before
+    (folder / "005.jpg").write_text("a text file with an image suffix")
+    with pytest.raises(VideoReadError, match="005.jpg: cannot read image"):
+        list(iter_frames(folder))
+
+
+def test_permission_denied_video_is_a_read_error_naming_it(tmp_path, monkeypatch):
+    # what FFmpeg reports for a file without read permission (EACCES) to a non-root user,
+    # simulated so that it runs as root too (root reads files whatever their permissions)
+    import av
+
+    video = write_video(tmp_path / "locked.avi", 3, size=SMALL)
+
+    def denied(path, *args, **kwargs):
+        raise av.error.PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(av, "open", denied)
+    with pytest.raises(VideoReadError, match="locked.avi: cannot read video"):
+        probe(video)
+    with pytest.raises(VideoReadError, match="locked.avi"):
+        list(iter_frames(video))
+
+
+def test_unlistable_frame_folder_is_a_read_error_naming_it(tmp_path, monkeypatch):
+    # what a folder without read permission does for a non-root user, simulated for root
+    folder = write_frames(tmp_path / "locked", 3, size=SMALL)
+    import mulde.video.decode as decode
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(decode.os, "scandir", denied)
+    with pytest.raises(VideoReadError, match="locked: cannot list the frame folder"):
+        decode.list_frame_files(folder)

@@ -1,0 +1,61 @@
+"""The feature cache: shards, one entry per video whatever its name, damaged entries."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fakes import SMALL, MeanColour, _Payload, write_frames
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mulde.datasets import load_dataset
+from mulde.pipeline import extract_features
+from mulde.video.cache import FeatureCache, shard
+
+
+@given(st.integers(0, 60), st.integers(1, 9))
+def test_shards_partition_the_videos(n_items, n_shards):
+    items = list(range(n_items))
+    parts = [shard(items, f"{i}/{n_shards}") for i in range(n_shards)]
+    assert sorted(x for p in parts for x in p) == items
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_non_ascii_and_colliding_names_get_their_own_cache_entries(tmp_path):
+    root = tmp_path / "data"
+    write_frames(root / "train" / "vidéo 1", 3, size=SMALL)
+    write_frames(root / "train" / "vidéo_1", 4, size=SMALL)  # 'a b' and 'a_b': one safe name
+    write_frames(root / "test" / "測試", 2, size=SMALL)
+    dataset = load_dataset("folder", root)
+    cache = FeatureCache(tmp_path / "cache")
+    first = extract_features(dataset, MeanColour(), cache, progress=False)
+    ex = MeanColour()
+    again = extract_features(dataset, ex, cache, progress=False)
+    assert ex.calls == [] and again.n_cached == 3
+    lengths = {name: vf.n_frames for name, vf in again.features["train"].items()}
+    assert lengths == {"vidéo 1": 3, "vidéo_1": 4}
+    assert again.features["test"]["測試"].n_frames == first.features["test"]["測試"].n_frames
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 3
+
+
+@pytest.mark.parametrize("damage", ["pickle", "truncated", "bad sidecar"])
+def test_a_damaged_cache_entry_is_recomputed_never_unpickled(small_folder, tmp_path, damage):
+    dataset = load_dataset("folder", small_folder)
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(dataset, MeanColour(), cache, progress=False)
+    npz = next((tmp_path / "cache").rglob("a.*.npz"))
+    marker = tmp_path / "executed"
+    if damage == "pickle":
+        with open(npz, "wb") as fh:
+            np.savez(fh, **{"colour/features": np.array([_Payload(marker)], dtype=object)})
+    elif damage == "truncated":  # e.g. an interrupted copy of the cache folder
+        npz.write_bytes(npz.read_bytes()[:100])
+    else:
+        side = npz.with_suffix(".json")
+        side.write_text(json.dumps(json.loads(side.read_text()) | {"n_frames": None}))
+    ex = MeanColour()
+    again = extract_features(dataset, ex, cache, progress=False)
+    assert ex.calls == ["a"] and again.features["test"]["a"].n_frames == 6
+    assert not marker.exists()
