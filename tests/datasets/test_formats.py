@@ -129,3 +129,15 @@ def test_real_ped2_ranges_and_avenue_vectors_are_still_read():
             "ucsd_ped2", "ped2.mat"))
         assert sum(int(v.labels.sum()) for v in ped2.test) == 1648
         assert avenue_module.gt_format(data_dir("avenue", "avenue.mat")) == "aivad"
+
+
+def test_missing_ground_truth_names_the_root_one_level_off(tmp_path):
+    from mulde.datasets import load_ground_truth
+
+    masks = tmp_path / "data" / "shanghaitech" / "testing" / "test_frame_mask"
+    masks.mkdir(parents=True)
+    np.save(masks / "01_0014.npy", np.array([0, 1], np.uint8))
+    with pytest.raises(DatasetError, match=r"shanghaitech has it: use --root .*shanghaitech$"):
+        load_ground_truth("shanghaitech", tmp_path / "data")  # one level too high
+    with pytest.raises(DatasetError, match=r"has it: use --root .*testing$"):
+        load_ground_truth("shanghaitech", masks)  # one level too low

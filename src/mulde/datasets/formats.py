@@ -71,13 +71,29 @@ def missing_ground_truth(root: Path, looked_for: Sequence[Path],
                          expected: Sequence[str]) -> DatasetError:
     """Return the `DatasetError` for ground truth not found at any of `looked_for`; label-like
     files (`LABEL_SUFFIXES`) lying in `root` are named with what they hold, since they are
-    most likely the labels in another format."""
+    most likely the labels in another format, and a folder one level below or above `root`
+    where a looked-for path exists is named as the root to use."""
     message = (f"{root}: ground truth not found (looked for "
                f"{', '.join(str(p) for p in looked_for)})")
     root = Path(root)
+    nearby = _nearby_root(root, looked_for)
+    if nearby is not None:
+        return DatasetError(f"{message}; {nearby} has it: use --root {nearby}")
     others = sorted(p for p in root.iterdir()
                     if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES) if root.is_dir() else []
     if others:
         message += (f"; {others[0].name} holds {describe(others[0])}, which is not a format "
                     f"read here")
     return DatasetError(f"{message}; expected {'; or '.join(expected)}")
+
+
+def _nearby_root(root: Path, looked_for: Sequence[Path]) -> Path | None:
+    """A sub-folder or the parent of `root` under which one of `looked_for` (paths below
+    `root`) exists: the root the user most likely meant, one level too high or too low."""
+    relative = [Path(p).relative_to(root) for p in looked_for
+                if Path(p).is_relative_to(root)]
+    candidates = sorted(c for c in root.iterdir() if c.is_dir()) if root.is_dir() else []
+    for folder in [*candidates, root.parent]:
+        if folder != root and any((folder / r).exists() for r in relative):
+            return folder
+    return None
