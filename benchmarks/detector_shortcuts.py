@@ -21,9 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA_ROOT, RESULTS_DIR, new_header, write_json  # noqa: E402
+from common import DATA_ROOT, RESULTS_DIR, new_header, write_json
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -14,9 +14,7 @@ import time
 from pathlib import Path
 
 import cv2
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA_ROOT, RESULTS_DIR, new_header, write_json  # noqa: E402
+from common import DATA_ROOT, RESULTS_DIR, new_header, write_json
 
 
 def main() -> int:

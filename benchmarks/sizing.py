@@ -15,11 +15,8 @@ per-core rate (perfect scaling: see benchmarks/ray_scaling.py for the measured f
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR  # noqa: E402
+from common import RESULTS_DIR
 
 # train + test frames and frame size (width x height) of the full benchmarks
 DATASETS = {

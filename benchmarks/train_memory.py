@@ -24,8 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, new_header, write_json  # noqa: E402
+from common import RESULTS_DIR, new_header, write_json
 
 FIT = """
 import json, resource, sys, time, tracemalloc
