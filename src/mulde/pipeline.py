@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -222,13 +222,16 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                                if extraction.scene_backgrounds else {})},
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
               **({"max_train_objects": max_train_objects} if max_train_objects else {}),
-              "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached}
+              "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
+              "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
+    skipped = [f"skipped {f['split']}/{f['video']} (unreadable, left out of training and "
+               f"metrics): {f['error']}" for f in extraction.failed]
     t0 = time.perf_counter()
     metrics = write_report(
         out_dir, scores, labels, protocol=protocol,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
-        title=f"MULDE on {dataset.name}", snapshots=snapshots)
+        title=f"MULDE on {dataset.name}", snapshots=snapshots, warnings=skipped)
     timings["report"] = time.perf_counter() - t0
     return metrics
 

@@ -12,7 +12,7 @@ from fakes import REPO, write_square_frames
 
 from mulde.cli import main
 from mulde.datasets import load_dataset
-from mulde.pipeline import extract_features
+from mulde.pipeline import extract_features, run_pipeline
 from mulde.video.cache import FeatureCache
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Stream
@@ -170,3 +170,20 @@ def test_an_interrupted_run_resumes_with_the_missing_entries_only(ray_session, d
     assert len(after) == len(before) + 3  # a's sidecar, b's arrays and sidecar
     for video in ds.test:
         assert cache.load(ds.name, "test", video, extractor) is not None, video.name
+
+
+def test_a_run_on_ray_records_its_engine_and_scores_like_the_local_run(ray_session,
+                                                                       dataset_root, tmp_path):
+    ds = load_dataset("folder", dataset_root)
+    small = {"hidden_sizes": (16, 16), "max_steps": 20, "batch_size": 32}
+    local = run_pipeline(ds, build_extractor("objects:velocity"), tmp_path / "local",
+                         detector="knn", mulde_params=small, progress=False)
+    dist = run_pipeline(ds, build_extractor("objects:velocity"), tmp_path / "ray",
+                        detector="knn", mulde_params=small, progress=False,
+                        ray=RayOptions(workers=2, max_retries=1))
+    assert local["config"]["engine"] == "local"
+    assert dist["config"]["engine"] == {"name": "ray", "address": None, "workers": 2,
+                                        "cpus_per_worker": 1.0, "gpus_per_worker": 0.0,
+                                        "max_retries": 1}
+    assert (tmp_path / "ray" / "frame_scores.csv").read_bytes() == \
+        (tmp_path / "local" / "frame_scores.csv").read_bytes()

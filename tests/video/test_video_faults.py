@@ -81,6 +81,9 @@ def test_a_test_video_of_another_size_than_the_scene_background_is_skipped_not_f
     assert "is 120x40" in skipped[0]["error"]
     scores = json.loads((out / "metrics.json").read_text())
     assert scores["config"]["skipped_videos"] == skipped
+    assert scores["config"]["engine"] == "local"
+    assert [w for w in scores["warnings"] if w.startswith("skipped test/small (unreadable")]
+    assert "Warning:</b> skipped test/small" in (out / "report.html").read_text()
 
 
 def test_a_training_video_of_another_size_is_left_out_of_the_background_and_skipped(tmp_path):

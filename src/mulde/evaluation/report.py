@@ -18,7 +18,7 @@ import os
 import platform
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -201,6 +201,7 @@ def write_report(
     title: str = "MULDE evaluation",
     snapshots: Mapping[str, Snapshot] | None = None,
     metrics_only: bool = False,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
 
@@ -220,6 +221,8 @@ def write_report(
     order to show) add plots/snapshot_NNN_<name>.png and a section "Most anomalous moments";
     their frame, score and details go into metrics.json.
     `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks).
+    `warnings`: sentences from the caller (e.g. videos skipped as unreadable), listed in
+    metrics.json's "warnings" after the metrics' own and shown at the top of the report.
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()
@@ -259,6 +262,7 @@ def write_report(
         None if calibration is None else {k: c.to_dict() for k, c in calibration.items()}
     )
     result["protocol"]["fusion"] = fusion
+    result["warnings"] = [*result.get("warnings", []), *warnings]
     result["config"] = dict(config) if config is not None else None
     result["seed"] = seed
     result["versions"] = dict(versions) if versions is not None else library_versions()
