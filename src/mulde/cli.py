@@ -142,6 +142,21 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from mulde import MULDE
+    from mulde.estimator.export import ExportError, export_onnx
+
+    model = MULDE.load(args.model)
+    out = args.out if args.out is not None else args.model.with_suffix(".onnx")
+    try:
+        export_onnx(model, out)
+    except ExportError as err:
+        raise UsageError(str(err)) from err
+    print(f"wrote {out}: input x float32 (n, {model.n_features_in_}); outputs anomaly_score "
+          f"(n,), energies (n, {len(model.sigmas_)})")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     with _removed_if_left_empty(args.out):
         return _evaluate_into(args)
@@ -441,6 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a fitted model")
     p.add_argument("model", type=Path)
     p.set_defaults(func=_info)
+
+    p = sub.add_parser("export", help="write a fitted model's scoring function as ONNX")
+    p.add_argument("model", type=Path, help="model file written by `mulde fit`")
+    p.add_argument("--format", choices=["onnx"], default="onnx",
+                   help="onnx: standardisation, the network at every noise level and the "
+                   "aggregate in one graph (input x, outputs anomaly_score, energies)")
+    p.add_argument("--out", type=Path, help="the .onnx file (default: MODEL with .onnx)")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser(
         "evaluate", help="evaluate any method's per-frame scores under the published protocol",

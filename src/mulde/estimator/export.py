@@ -1,0 +1,138 @@
+"""Export a fitted MULDE's scoring function as an ONNX graph, to run it outside Python.
+
+The graph computes what `MULDE.anomaly_score` computes, from the raw feature vectors on:
+standardisation with the training mean and scale, the energy network at the L noise levels
+(`EnergyMLP.energy_multiscale`), and the fitted aggregate (GMM negative log-likelihood, mean
+or max of per-scale z-scores, or one scale). Inputs: `x`, float32 (n, d). Outputs:
+`anomaly_score`, float64 (n,) (higher = more anomalous, as the library), and `energies`,
+float32 (n, L). The network runs in float32 like the library's; the aggregate runs in
+float64 (a GMM over nearly collinear energies has large precisions). The graph is traced
+with PyTorch's ONNX exporter (`torch.onnx.export(dynamo=True)`, which needs the `onnxscript`
+package: `pip install 'mulde[export]'`); onnxruntime scores agree with the library's to
+float32 round-off (tests/estimator/test_export.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from mulde.estimator.aggregation import Aggregation
+from mulde.estimator.model import MULDE
+from mulde.io.atomic import write_bytes
+
+OPSET = 18
+
+
+class ExportError(RuntimeError):
+    """The model cannot be exported (missing exporter package, unsupported aggregate)."""
+
+
+def _gmm_full(state: dict[str, np.ndarray], covariance_type: str, n_levels: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The GMM's precision Cholesky factors as (K, L, L) matrices whatever the covariance
+    type (scikit-learn's layouts: full (K, L, L), tied (L, L), diag (K, L), spherical (K,)),
+    and log det of each factor (K,)."""
+    p = np.asarray(state["precisions_cholesky"], dtype=np.float64)
+    k = len(state["weights"])
+    eye = np.eye(n_levels)
+    if covariance_type == "full":
+        full = p
+    elif covariance_type == "tied":
+        full = np.repeat(p[None], k, axis=0)
+    elif covariance_type == "diag":
+        full = p[:, :, None] * eye
+    elif covariance_type == "spherical":
+        full = p[:, None, None] * eye
+    else:
+        raise ExportError(f"unknown GMM covariance type {covariance_type!r}")
+    log_det = np.log(np.diagonal(full, axis1=1, axis2=2)).sum(axis=1)
+    return full, log_det
+
+
+class _Scorer(nn.Module):
+    """Raw features -> (anomaly score, energies): MULDE.anomaly_score as one torch module."""
+
+    def __init__(self, model: MULDE) -> None:
+        super().__init__()
+        self.network = model.network_.to("cpu").eval()
+        f32 = dict(dtype=torch.float32)
+        f64 = dict(dtype=torch.float64)
+        self.register_buffer("mean", torch.tensor(model.mean_, **f32))
+        self.register_buffer("scale", torch.tensor(model.scale_, **f32))
+        self.register_buffer("sigmas", torch.tensor(model.sigmas_, **f32))
+        self.kind = Aggregation(model.aggregator)
+        state = model.aggregator_state_
+        if self.kind is Aggregation.GMM:
+            full, log_det = _gmm_full(state, model.covariance_type, len(model.sigmas_))
+            means = np.asarray(state["means"], dtype=np.float64)
+            shift = np.einsum("kl,klm->km", means, full)  # mu_k P_k
+            const = (np.log(state["weights"]) + log_det
+                     - 0.5 * len(model.sigmas_) * math.log(2 * math.pi))
+            self.register_buffer("precision", torch.tensor(full, **f64))
+            self.register_buffer("shift", torch.tensor(shift, **f64))
+            self.register_buffer("const", torch.tensor(const, **f64))
+        elif self.kind is Aggregation.SINGLE:
+            self.index = int(state["index"][0])
+        elif self.kind in (Aggregation.MEAN_Z, Aggregation.MAX_Z):
+            self.register_buffer("e_mean", torch.tensor(state["mean"], **f64))
+            self.register_buffer("e_std", torch.tensor(state["std"], **f64))
+        else:  # an aggregate added to the library but not here: refuse, never guess
+            raise ExportError(f"the {self.kind.value!r} aggregate has no ONNX export yet")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        energies = self.network.energy_multiscale((x - self.mean) / self.scale, self.sigmas)
+        e = energies.to(torch.float64)
+        if self.kind is Aggregation.GMM:
+            y = torch.einsum("nl,klm->nkm", e, self.precision) - self.shift
+            log_prob = self.const - 0.5 * (y * y).sum(dim=2)  # (n, K)
+            score = -torch.logsumexp(log_prob, dim=1)
+        elif self.kind is Aggregation.SINGLE:
+            score = e[:, self.index]
+        else:
+            z = (e - self.e_mean) / self.e_std
+            score = z.mean(dim=1) if self.kind is Aggregation.MEAN_Z else z.max(dim=1).values
+        return score, energies
+
+
+def export_onnx(model: MULDE, path: str | Path) -> Path:
+    """Write the fitted `model`'s scoring function to the ONNX file `path` (atomically);
+    return the path.
+
+    Graph: input `x` float32 (n, d) raw features (n free); outputs `anomaly_score` float64
+    (n,) = `model.anomaly_score(x)` and `energies` float32 (n, L) =
+    `model.score_samples_multiscale(x)`; opset 18. Raises sklearn's NotFittedError for an
+    unfitted model and ExportError when PyTorch's exporter (`onnxscript`) is missing or the
+    aggregate has no export.
+    """
+    check_is_fitted(model, "network_")
+    scorer = _Scorer(model)
+    example = torch.zeros(2, model.n_features_in_, dtype=torch.float32)
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet = logging.getLogger("torch.onnx")
+        level, quiet.level = quiet.level, logging.ERROR
+        try:
+            program = torch.onnx.export(
+                scorer, (example,), input_names=["x"],
+                output_names=["anomaly_score", "energies"], opset_version=OPSET,
+                dynamic_shapes=({0: torch.export.Dim("n")},), dynamo=True,
+                external_data=False, verbose=False)
+        except ImportError as err:
+            raise ExportError(f"ONNX export needs PyTorch's exporter packages ({err}): "
+                              "pip install 'mulde[export]'") from err
+        finally:
+            quiet.level = level
+        program.save(str(Path(tmp) / "model.onnx"))
+        data = (Path(tmp) / "model.onnx").read_bytes()
+    write_bytes(path, data)
+    return path

@@ -1,0 +1,85 @@
+"""ONNX export of a fitted MULDE (mulde.estimator.export): onnxruntime gives the library's
+scores, for every aggregate and GMM covariance type."""
+
+import numpy as np
+import pytest
+import torch
+
+from mulde import MULDE
+from mulde.cli import main
+from mulde.estimator.aggregation import Aggregation
+from mulde.estimator.export import ExportError, _gmm_full, _Scorer, export_onnx
+
+ort = pytest.importorskip("onnxruntime", reason="the round trip needs onnxruntime")
+pytest.importorskip("onnxscript", reason="PyTorch's ONNX exporter needs onnxscript")
+
+SMALL = {"hidden_sizes": (16, 16), "max_steps": 30, "batch_size": 64, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((300, 4)) * [1, 2, 3, 4] + 5, rng.standard_normal((50, 4)) * 6
+
+
+def _run(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["anomaly_score", "energies"], {"x": x.astype(np.float32)})
+
+
+@pytest.mark.parametrize("kind", list(Aggregation))
+def test_onnxruntime_scores_equal_the_library_for_every_aggregate(kind, data, tmp_path):
+    X, X_test = data
+    model = MULDE(aggregator=kind.value, n_components=2, **SMALL).fit(X)
+    score, energies = _run(export_onnx(model, tmp_path / "m.onnx"), X_test)
+    assert score.shape == (50,) and energies.shape == (50, model.n_levels)
+    np.testing.assert_allclose(energies, model.score_samples_multiscale(X_test),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("covariance_type", ["tied", "diag", "spherical"])
+def test_every_gmm_covariance_type_gives_the_library_score_in_the_exported_module(
+        covariance_type, data):
+    X, X_test = data  # the traced module itself: the ONNX round trip is the test above
+    model = MULDE(n_components=2, covariance_type=covariance_type, **SMALL).fit(X)
+    with torch.no_grad():
+        score, _ = _Scorer(model)(torch.as_tensor(X_test, dtype=torch.float32))
+    np.testing.assert_allclose(score.numpy(), model.anomaly_score(X_test), rtol=1e-5, atol=1e-4)
+
+
+def test_gmm_factors_as_full_matrices_by_hand():
+    state = {"weights": np.array([0.5, 0.5]), "precisions_cholesky": np.array([2.0, 0.5])}
+    full, log_det = _gmm_full(state, "spherical", 3)
+    np.testing.assert_array_equal(full[0], 2 * np.eye(3))
+    np.testing.assert_allclose(log_det, [3 * np.log(2), 3 * np.log(0.5)])
+    state = {"weights": np.ones(1), "precisions_cholesky": np.array([[1.0, 4.0]])}
+    diag, log_det = _gmm_full(state, "diag", 2)
+    np.testing.assert_array_equal(diag[0], [[1, 0], [0, 4]])
+    np.testing.assert_allclose(log_det, [np.log(4)])
+
+
+def test_the_cli_exports_a_fitted_model_file(data, tmp_path, capsys):
+    X, X_test = data
+    model = MULDE(**SMALL).fit(X)
+    model.save(tmp_path / "m.safetensors")
+    assert main(["export", str(tmp_path / "m.safetensors")]) == 0
+    assert "wrote " in capsys.readouterr().out
+    score, _ = _run(tmp_path / "m.onnx", X_test)
+    np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-5, atol=1e-4)
+
+
+def test_an_unfitted_model_and_a_missing_exporter_are_refused(data, tmp_path, monkeypatch):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        export_onnx(MULDE(), tmp_path / "m.onnx")
+    model = MULDE(**SMALL).fit(data[0])
+
+    def missing(*args, **kwargs):
+        raise ImportError("No module named 'onnxscript'")
+
+    monkeypatch.setattr("torch.onnx.export", missing)
+    with pytest.raises(ExportError, match=r"pip install 'mulde\[export\]'"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
