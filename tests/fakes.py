@@ -6,6 +6,7 @@ colour of frame i, and `frame_index(frame)` recovers i from a decoded frame.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -288,3 +289,37 @@ def _kill_when(proc: subprocess.Popen, ready, timeout: float = 60.0) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+
+def cache_entries(root: Path) -> tuple[dict[str, object], list[str]]:
+    """A feature cache's complete entries {relative path: sidecar dict, arrays of the .npz
+    whose sidecar exists, or the bytes of a scene background PNG} and every other file
+    (temporary or half-written ones) by relative path."""
+    entries: dict[str, object] = {}
+    others = []
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if path.suffix == ".json" and not path.name.startswith("."):
+            entries[rel] = json.loads(path.read_text())
+        elif path.name.startswith("scene_background.") and path.suffix == ".png":
+            entries[rel] = path.read_bytes()  # the static stream's scene, shared by the entries
+        elif path.suffix == ".npz" and path.with_suffix(".json").exists():
+            with np.load(path, allow_pickle=False) as data:
+                entries[rel] = {k: data[k] for k in data.files}
+        else:
+            others.append(rel)
+    return entries, others
+
+
+def assert_same_entries(got: dict, expected: dict) -> None:
+    """Equal `cache_entries`: the same files, sidecars and PNGs, arrays equal in value and
+    dtype."""
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        if isinstance(value, dict) and key.endswith(".npz"):
+            assert sorted(got[key]) == sorted(value), key
+            for name, array in value.items():
+                np.testing.assert_array_equal(got[key][name], array, err_msg=f"{key} {name}")
+                assert got[key][name].dtype == array.dtype, f"{key} {name}"
+        else:
+            assert got[key] == value, key

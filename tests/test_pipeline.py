@@ -8,7 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import ENV, REPO, MeanColour, _cli, _kill_when, write_square_frames
+from fakes import (
+    ENV,
+    REPO,
+    MeanColour,
+    _cli,
+    _kill_when,
+    assert_same_entries,
+    cache_entries,
+    write_square_frames,
+)
 from PIL import Image
 
 from mulde.datasets import load_dataset
@@ -214,35 +223,6 @@ def test_a_video_that_vanished_after_listing_is_skipped_and_named(small_folder, 
     assert "t1: no such video file or frame folder" in result.failed[0]["error"]
 
 
-def _entries(root: Path) -> tuple[dict[str, object], list[str]]:
-    """Complete cache entries {relative path: sidecar dict or arrays} and every other file."""
-    entries: dict[str, object] = {}
-    others = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if path.suffix == ".json" and not path.name.startswith("."):
-            entries[rel] = json.loads(path.read_text())
-        elif path.name.startswith("scene_background.") and path.suffix == ".png":
-            entries[rel] = path.read_bytes()  # the static stream's scene, shared by the entries
-        elif path.suffix == ".npz" and path.with_suffix(".json").exists():
-            with np.load(path, allow_pickle=False) as data:
-                entries[rel] = {k: data[k] for k in data.files}
-        else:
-            others.append(rel)
-    return entries, others
-
-
-def _assert_same_entries(got: dict, expected: dict) -> None:
-    assert sorted(got) == sorted(expected)
-    for key, value in expected.items():
-        if key.endswith((".json", ".png")):
-            assert got[key] == value, key
-        else:
-            assert sorted(got[key]) == sorted(value), key
-            for name, array in value.items():
-                np.testing.assert_array_equal(got[key][name], array, err_msg=f"{key} {name}")
-
-
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory) -> tuple[Path, dict]:
     """Six frame-folder videos (a short first one, then 150-frame ones, 64x48) and the cache an
@@ -263,7 +243,7 @@ def scene(tmp_path_factory) -> tuple[Path, dict]:
     reference = base / "reference"
     dataset = load_dataset("folder", root)
     extract_features(dataset, build_extractor("objects"), FeatureCache(reference), progress=False)
-    entries, others = _entries(reference)
+    entries, others = cache_entries(reference)
     assert len(entries) == 13 and others == []  # 6 videos x (arrays, sidecar) + the scene
     return root, entries
 
@@ -276,7 +256,7 @@ def test_extraction_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_cac
     proc = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     _kill_when(proc, lambda: any(cache.rglob("*.json")))
-    done, others = _entries(cache)
+    done, others = cache_entries(cache)
     n_done = sum(k.endswith(".json") for k in done)
     assert 1 <= n_done < 6  # killed mid-run
     # what a kill during an array write leaves: a hidden temp file, never a complete entry
@@ -291,8 +271,8 @@ def test_extraction_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_cac
     resumed = extract_features(load_dataset("folder", root), build_extractor("objects"),
                                FeatureCache(cache), progress=False)
     assert (resumed.n_cached, resumed.n_extracted) == (n_done, 6 - n_done)  # nothing redone
-    entries, others = _entries(cache)
-    _assert_same_entries(entries, reference)
+    entries, others = cache_entries(cache)
+    assert_same_entries(entries, reference)
     assert all(Path(o).name.startswith(".") and o.endswith(".tmp") for o in others), others
 
 
@@ -306,9 +286,9 @@ def test_two_shards_at_once_fill_one_complete_consistent_cache(scene, tmp_path):
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
     assert all("3 videos extracted" in out for out, _ in outputs)
-    entries, others = _entries(cache)
+    entries, others = cache_entries(cache)
     assert others == []
-    _assert_same_entries(entries, reference)
+    assert_same_entries(entries, reference)
     from mulde.video.features.registry import (
         build_extractor,  # every entry loads as complete and current
     )

@@ -1,14 +1,13 @@
 """`--engine ray` (mulde.video.distributed): the same cache as the one-process loop, retries of
 a killed worker, resuming, skipped videos. One local Ray (2 CPUs) serves the whole module."""
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import REPO, write_square_frames
+from fakes import REPO, assert_same_entries, cache_entries, write_square_frames
 
 from mulde.cli import main
 from mulde.datasets import load_dataset
@@ -48,32 +47,10 @@ def dataset_root(tmp_path):
     return root
 
 
-def _entries(root: Path) -> dict[str, object]:
-    """Every file of a cache: arrays of each .npz, parsed JSON of each sidecar, PNG bytes."""
-    out: dict[str, object] = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.suffix == ".npz":
-            with np.load(path) as data:
-                out[rel] = {k: data[k] for k in data.files}
-        elif path.suffix == ".json":
-            out[rel] = json.loads(path.read_text())
-        elif path.is_file():
-            out[rel] = path.read_bytes()
-    return out
-
-
 def _assert_same_cache(a: Path, b: Path) -> None:
-    ea, eb = _entries(a), _entries(b)
-    assert sorted(ea) == sorted(eb)
-    for rel, value in ea.items():
-        if isinstance(value, dict) and rel.endswith(".npz"):
-            assert sorted(value) == sorted(eb[rel]), rel
-            for key, array in value.items():
-                np.testing.assert_array_equal(array, eb[rel][key], err_msg=f"{rel}:{key}")
-                assert array.dtype == eb[rel][key].dtype, f"{rel}:{key}"
-        else:
-            assert value == eb[rel], rel
+    (ea, others_a), (eb, others_b) = cache_entries(a), cache_entries(b)
+    assert others_a == others_b == []
+    assert_same_entries(eb, ea)
 
 
 def test_ray_fills_the_same_cache_as_one_process(ray_session, dataset_root, tmp_path):
