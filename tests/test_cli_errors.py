@@ -44,7 +44,14 @@ def model(feats, capsys):
 
 
 def test_every_subcommand_has_help_and_a_bare_mulde_says_what_to_choose(capsys):
-    for command in ("fit", "score", "info", "evaluate", "extract", "run", "demo"):
+    import argparse
+
+    action = next(a for a in build_parser()._actions
+                  if isinstance(a, argparse._SubParsersAction))
+    commands = list(action.choices)
+    assert {"fit", "score", "info", "export", "evaluate", "extract", "run", "demo"} <= \
+        set(commands)
+    for command in commands:
         with pytest.raises(SystemExit) as done:
             main([command, "--help"])
         assert done.value.code == 0
@@ -52,7 +59,7 @@ def test_every_subcommand_has_help_and_a_bare_mulde_says_what_to_choose(capsys):
     with pytest.raises(SystemExit) as done:
         main([])
     assert done.value.code == 2
-    assert "{fit,score,info,evaluate,extract,run,demo}" in capsys.readouterr().err
+    assert "{" + ",".join(commands) + "}" in capsys.readouterr().err
     assert build_parser().prog == "mulde"
 
 

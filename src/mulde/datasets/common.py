@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +86,22 @@ def first_existing(candidates: Iterable[Path], what: str) -> Path:
             return path
     tried = ", ".join(str(p) for p in candidates)
     raise DatasetError(f"{what} not found (looked for {tried})")
+
+
+def nearby_root(root: Path, holds: Callable[[Path], bool], levels_up: int = 1
+                ) -> Path | None:
+    """The folder the user most likely meant as the dataset root when `root` is one level
+    too high or too low: the first sub-folder of `root` (by name, at most 100 looked at),
+    then the first of its `levels_up` parents, for which `holds(folder)` is true; None when
+    none is."""
+    candidates: list[Path] = []
+    if root.is_dir():
+        try:
+            candidates += sorted(p for p in root.iterdir() if p.is_dir())[:100]
+        except OSError:
+            pass
+    candidates += list(root.resolve().parents)[:levels_up]
+    return next((c for c in candidates if c != root and holds(c)), None)
 
 
 def list_videos(folder: Path) -> dict[str, Path]:

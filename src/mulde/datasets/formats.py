@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mulde.datasets.common import DatasetError
+from mulde.datasets.common import DatasetError, nearby_root
 
 LIU_RANGES = ("'gt', a (1, N) MATLAB cell of [start; end] frame ranges per test video, "
               "1-based (Liu et al. 2018: ped1.mat, ped2.mat, avenue.mat)")
@@ -76,7 +76,8 @@ def missing_ground_truth(root: Path, looked_for: Sequence[Path],
     message = (f"{root}: ground truth not found (looked for "
                f"{', '.join(str(p) for p in looked_for)})")
     root = Path(root)
-    nearby = _nearby_root(root, looked_for)
+    relative = [Path(p).relative_to(root) for p in looked_for if Path(p).is_relative_to(root)]
+    nearby = nearby_root(root, lambda folder: any((folder / r).exists() for r in relative))
     if nearby is not None:
         return DatasetError(f"{message}; {nearby} has it: use --root {nearby}")
     others = sorted(p for p in root.iterdir()
@@ -85,15 +86,3 @@ def missing_ground_truth(root: Path, looked_for: Sequence[Path],
         message += (f"; {others[0].name} holds {describe(others[0])}, which is not a format "
                     f"read here")
     return DatasetError(f"{message}; expected {'; or '.join(expected)}")
-
-
-def _nearby_root(root: Path, looked_for: Sequence[Path]) -> Path | None:
-    """A sub-folder or the parent of `root` under which one of `looked_for` (paths below
-    `root`) exists: the root the user most likely meant, one level too high or too low."""
-    relative = [Path(p).relative_to(root) for p in looked_for
-                if Path(p).is_relative_to(root)]
-    candidates = sorted(c for c in root.iterdir() if c.is_dir()) if root.is_dir() else []
-    for folder in [*candidates, root.parent]:
-        if folder != root and any((folder / r).exists() for r in relative):
-            return folder
-    return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mulde.datasets.common import DatasetError
+from mulde.datasets.common import DatasetError, nearby_root
 
 # per dataset: the accepted layouts, each a list of requirements; a requirement is a list of
 # relative folders of which one must exist ('*' matches as in glob)
@@ -70,18 +70,6 @@ def _holds(name: str, root: Path) -> bool:
     return any(not _missing(r, layout) for r in roots for layout in layouts)
 
 
-def _nearby(name: str, root: Path) -> Path | None:
-    """A folder one level below `root` or up to two above that holds a layout of `name`."""
-    candidates: list[Path] = []
-    if root.is_dir():
-        try:
-            candidates += sorted(p for p in root.iterdir() if p.is_dir())[:100]
-        except OSError:
-            pass
-    candidates += list(root.resolve().parents)[:2]
-    return next((c for c in candidates if _holds(name, c)), None)
-
-
 def check_layout(name: str, root: Path) -> None:
     """Raise `DatasetError` when `root` holds no accepted layout of dataset `name`."""
     if name not in REQUIRED or _holds(name, root):
@@ -91,7 +79,7 @@ def check_layout(name: str, root: Path) -> None:
     message = (f"{root}: not the root of the {name} dataset ({' and '.join(missing)} "
                f"{'is' if len(missing) == 1 else 'are'} missing); expected "
                f"{DESCRIPTION[name]}")
-    near = _nearby(name, root)
+    near = nearby_root(root, lambda folder: _holds(name, folder), levels_up=2)
     if near is not None:
         message += f"; {near} has that layout: use it as the root"
     raise DatasetError(message)
