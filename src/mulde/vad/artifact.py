@@ -78,9 +78,11 @@ def _jsonable(value: Any) -> Any:
 def extractor_settings(extractor: Extractor) -> dict[str, Any]:
     """Return the extractor's settable fields (JSON-ready) that `with_settings` takes back,
     without the files of a training run (scene background, detector box cache)."""
+    if not dataclasses.is_dataclass(extractor):
+        return {}  # not rebuildable by settings: `load` then names the extractor it lacks
     return {f.name: _jsonable(getattr(extractor, f.name))
-            for f in dataclasses.fields(extractor)  # type: ignore[arg-type]
-            if f.init and f.name not in _EPHEMERAL}
+            for f in dataclasses.fields(extractor)
+            if f.init and f.name not in _EPHEMERAL and f.name not in ("name", "version")}
 
 
 def rebuild_extractor(name: str, version: str, settings: Mapping[str, Any],
@@ -228,7 +230,9 @@ class PipelineModel:
             ensemble.fit(train)
         scores = ensemble.train_fused()
         patience = max(1, round(fps)) if patience is None else int(patience)
-        oof = ensemble.calibration_folds is not None
+        # kNN scores its training objects leave-one-video-out: out of sample without folds
+        oof = ensemble.calibration_folds is not None or all(
+            type(f.model) is KNNStream for f in ensemble.fits_.values())
         threshold = fit_threshold(scores, fps, smoothing_sigma, threshold_rule,
                                   threshold_target, patience, out_of_sample=oof)
         if len(scores) >= 2:
