@@ -135,16 +135,24 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pipeline_folder(path: Path) -> Path | None:
+    """The artefact folder `path` names (DIR/model, or the output folder DIR of run/train
+    holding it), or None when `path` is not one (e.g. a MULDE model file)."""
+    from mulde.vad.artifact import MANIFEST
+
+    for folder in (path, path / "model"):
+        if folder.is_dir() and (folder / MANIFEST).exists():
+            return folder
+    return None
+
+
 def _info(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.vad.artifact import MANIFEST, PipelineModel
+    from mulde.vad.artifact import PipelineModel
 
-    model = Path(args.model)
-    if model.is_dir() and not (model / MANIFEST).exists() and (model / "model" / MANIFEST
-                                                                ).exists():
-        model = model / "model"  # the output folder of run/train
-    if model.is_dir() and (model / MANIFEST).exists():
-        print(json.dumps(PipelineModel.load(model).describe(), indent=2, default=str))
+    folder = _pipeline_folder(Path(args.model))
+    if folder is not None:
+        print(json.dumps(PipelineModel.load(folder).describe(), indent=2, default=str))
         return 0
     print(json.dumps(MULDE.load(args.model).summary(), indent=2, default=str))
     return 0
@@ -154,9 +162,20 @@ def _export(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.estimator.export import ExportError, export_onnx
 
-    model = MULDE.load(args.model)
-    out = args.out if args.out is not None else args.model.with_suffix(".onnx")
+    folder = _pipeline_folder(args.model)
     try:
+        if folder is not None:
+            from mulde.vad.artifact import PipelineModel
+            from mulde.vad.export import export_pipeline
+
+            out = args.out if args.out is not None else folder.parent / "onnx"
+            model = PipelineModel.load(folder)
+            export_pipeline(model, out)
+            print(f"wrote {out}: {', '.join(f'{s}.onnx' for s in model.streams)} and "
+                  "pipeline.json (calibrations, fusion, smoothing, threshold)")
+            return 0
+        model = MULDE.load(args.model)
+        out = args.out if args.out is not None else args.model.with_suffix(".onnx")
         export_onnx(model, out)
     except ExportError as err:
         raise UsageError(str(err)) from err
@@ -544,11 +563,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_info)
 
     p = sub.add_parser("export", help="write a fitted model's scoring function as ONNX")
-    p.add_argument("model", type=Path, help="model file written by `mulde fit`")
+    p.add_argument("model", type=Path, help="a model file written by `mulde fit`, or a "
+                   "trained pipeline (DIR/model of `mulde run/train --out DIR`)")
     p.add_argument("--format", choices=["onnx"], default="onnx",
                    help="onnx: standardisation, the network at every noise level and the "
-                   "aggregate in one graph (input x, outputs anomaly_score, energies)")
-    p.add_argument("--out", type=Path, help="the .onnx file (default: MODEL with .onnx)")
+                   "aggregate in one graph (input x, outputs anomaly_score, energies); for a "
+                   "pipeline one graph per stream with its calibration (outputs "
+                   "anomaly_score, calibrated_score) and pipeline.json")
+    p.add_argument("--out", type=Path, help="the .onnx file (default: MODEL with .onnx); for a "
+                   "pipeline a folder (default: DIR/onnx)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser(
