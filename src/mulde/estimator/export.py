@@ -58,6 +58,27 @@ def _gmm_full(state: dict[str, np.ndarray], covariance_type: str, n_levels: int
     return full, log_det
 
 
+class GaussianMixtureNLL(nn.Module):
+    """-log p(e) of a fitted Gaussian mixture (scikit-learn's arrays: `weights`, `means`,
+    `precisions_cholesky` in the layout of `covariance_type`), in float64, for rows e (n, L):
+    what `GaussianMixture.score_samples` returns, negated."""
+
+    def __init__(self, state: dict[str, np.ndarray], covariance_type: str) -> None:
+        super().__init__()
+        n_levels = np.asarray(state["means"]).shape[1]
+        full, log_det = _gmm_full(state, covariance_type, n_levels)
+        means = np.asarray(state["means"], dtype=np.float64)
+        const = (np.log(state["weights"]) + log_det - 0.5 * n_levels * math.log(2 * math.pi))
+        self.register_buffer("precision", torch.tensor(full, dtype=torch.float64))
+        self.register_buffer("shift", torch.tensor(np.einsum("kl,klm->km", means, full),
+                                                   dtype=torch.float64))  # mu_k P_k
+        self.register_buffer("const", torch.tensor(const, dtype=torch.float64))
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        y = torch.einsum("nl,klm->nkm", e, self.precision) - self.shift
+        return -torch.logsumexp(self.const - 0.5 * (y * y).sum(dim=2), dim=1)
+
+
 class _Scorer(nn.Module):
     """Raw features -> (anomaly score, energies): MULDE.anomaly_score as one torch module."""
 
@@ -72,14 +93,7 @@ class _Scorer(nn.Module):
         self.kind = Aggregation(model.aggregator)
         state = model.aggregator_state_
         if self.kind is Aggregation.GMM:
-            full, log_det = _gmm_full(state, model.covariance_type, len(model.sigmas_))
-            means = np.asarray(state["means"], dtype=np.float64)
-            shift = np.einsum("kl,klm->km", means, full)  # mu_k P_k
-            const = (np.log(state["weights"]) + log_det
-                     - 0.5 * len(model.sigmas_) * math.log(2 * math.pi))
-            self.register_buffer("precision", torch.tensor(full, **f64))
-            self.register_buffer("shift", torch.tensor(shift, **f64))
-            self.register_buffer("const", torch.tensor(const, **f64))
+            self.gmm = GaussianMixtureNLL(state, model.covariance_type)
         elif self.kind is Aggregation.SINGLE:
             self.index = int(state["index"][0])
         elif self.kind in (Aggregation.MEAN_Z, Aggregation.MAX_Z):
@@ -92,15 +106,40 @@ class _Scorer(nn.Module):
         energies = self.network.energy_multiscale((x - self.mean) / self.scale, self.sigmas)
         e = energies.to(torch.float64)
         if self.kind is Aggregation.GMM:
-            y = torch.einsum("nl,klm->nkm", e, self.precision) - self.shift
-            log_prob = self.const - 0.5 * (y * y).sum(dim=2)  # (n, K)
-            score = -torch.logsumexp(log_prob, dim=1)
+            score = self.gmm(e)
         elif self.kind is Aggregation.SINGLE:
             score = e[:, self.index]
         else:
             z = (e - self.e_mean) / self.e_std
             score = z.mean(dim=1) if self.kind is Aggregation.MEAN_Z else z.max(dim=1).values
         return score, energies
+
+
+def save_onnx(module: nn.Module, n_features: int, output_names: list[str],
+              path: str | Path) -> Path:
+    """Trace `module` (input `x` float32 (n, n_features), n free) with PyTorch's ONNX exporter
+    and write the graph to `path` atomically, opset 18. Raises ExportError when the
+    exporter's packages are missing."""
+    example = torch.zeros(2, n_features, dtype=torch.float32)
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet = logging.getLogger("torch.onnx")
+        level, quiet.level = quiet.level, logging.ERROR
+        try:
+            program = torch.onnx.export(
+                module, (example,), input_names=["x"], output_names=output_names,
+                opset_version=OPSET, dynamic_shapes=({0: torch.export.Dim("n")},),
+                dynamo=True, external_data=False, verbose=False)
+        except ImportError as err:
+            raise ExportError(f"ONNX export needs PyTorch's exporter packages ({err}): "
+                              "pip install 'mulde[export]'") from err
+        finally:
+            quiet.level = level
+        program.save(str(Path(tmp) / "model.onnx"))
+        data = (Path(tmp) / "model.onnx").read_bytes()
+    write_bytes(path, data)
+    return path
 
 
 def export_onnx(model: MULDE, path: str | Path) -> Path:
@@ -114,25 +153,4 @@ def export_onnx(model: MULDE, path: str | Path) -> Path:
     aggregate has no export.
     """
     check_is_fitted(model, "network_")
-    scorer = _Scorer(model)
-    example = torch.zeros(2, model.n_features_in_, dtype=torch.float32)
-    path = Path(path)
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quiet = logging.getLogger("torch.onnx")
-        level, quiet.level = quiet.level, logging.ERROR
-        try:
-            program = torch.onnx.export(
-                scorer, (example,), input_names=["x"],
-                output_names=["anomaly_score", "energies"], opset_version=OPSET,
-                dynamic_shapes=({0: torch.export.Dim("n")},), dynamo=True,
-                external_data=False, verbose=False)
-        except ImportError as err:
-            raise ExportError(f"ONNX export needs PyTorch's exporter packages ({err}): "
-                              "pip install 'mulde[export]'") from err
-        finally:
-            quiet.level = level
-        program.save(str(Path(tmp) / "model.onnx"))
-        data = (Path(tmp) / "model.onnx").read_bytes()
-    write_bytes(path, data)
-    return path
+    return save_onnx(_Scorer(model), model.n_features_in_, ["anomaly_score", "energies"], path)

@@ -1,0 +1,117 @@
+"""Export a trained video pipeline's density models as ONNX graphs, one per stream.
+
+What leaves Python: each stream's object scoring, from the stream's feature vectors to its
+calibrated object scores (MULDE: standardisation, the network at every noise level, the
+aggregate; GMM: standardisation and the mixture's negative log-likelihood; then the
+stream's calibration (s - low) / (high - low)). What stays in Python, and why: feature
+extraction (decoding, optical flow, the scene background, the object detector and backbone
+chain several libraries and are not one graph), and the few lines that turn object scores
+into a frame score, written down in the exported pipeline.json ("frame_rule"): per stream,
+a frame's score is the largest calibrated score of its objects (a frame without objects:
+the stream's calibrated `fill`), the fused score is the sum over streams, smoothed and
+compared with the threshold as the manifest's "smoothing" and "threshold" say.
+kNN streams are not exported: they keep every training object (use MULDE or GMM streams).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mulde.estimator.export import ExportError, GaussianMixtureNLL, _Scorer, save_onnx
+from mulde.io.atomic import write_json
+from mulde.vad.artifact import PipelineModel
+from mulde.vad.stream_models import GMMStream, MULDEStream
+
+OUTPUTS = ["anomaly_score", "calibrated_score"]
+FRAME_RULE = ("per stream: frame score = max over the frame's objects of calibrated_score "
+              "(no object: the stream's calibrated fill); fused = sum over streams; then "
+              "the manifest's smoothing, and an alert where the smoothed fused score exceeds "
+              "threshold.value")
+
+
+class _Calibrated(nn.Module):
+    """A stream's object scorer followed by its calibration: x -> (score, calibrated)."""
+
+    def __init__(self, scorer: nn.Module, low: float, high: float) -> None:
+        super().__init__()
+        self.scorer = scorer
+        self.low, self.span = float(low), float(high - low)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        score = self.scorer(x)
+        return score, (score - self.low) / self.span
+
+
+class _MULDEScore(nn.Module):
+    def __init__(self, scorer: _Scorer) -> None:
+        super().__init__()
+        self.inner = scorer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)[0]
+
+
+class _GMMScore(nn.Module):
+    """GMMStream.score: standardise with the training mean and scale, then -log p."""
+
+    def __init__(self, model: GMMStream) -> None:
+        super().__init__()
+        g = model.gmm_
+        state = {"weights": g.weights_, "means": g.means_,
+                 "precisions_cholesky": g.precisions_cholesky_}
+        self.register_buffer("mean", torch.tensor(model.mean_, dtype=torch.float64))
+        self.register_buffer("scale", torch.tensor(model.scale_, dtype=torch.float64))
+        self.nll = GaussianMixtureNLL(state, model.covariance_type)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.nll((x.to(torch.float64) - self.mean) / self.scale)
+
+
+def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
+    """Write `<stream>.onnx` per stream and pipeline.json (the model's manifest plus, per
+    stream, its graph file, feature width and calibrated fill, and the frame rule) into
+    `folder`; return the folder.
+
+    Each graph: input `x` float32 (n objects, d) of that stream's features; outputs
+    `anomaly_score` float64 (n,) (the stream model's score) and `calibrated_score` float64
+    (n,). Raises ExportError for a kNN or custom stream model, or when PyTorch's exporter is
+    missing."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    graphs: dict[str, dict] = {}
+    for stream, fit in model.ensemble.fits_.items():
+        if type(fit.model) is MULDEStream:
+            scorer: nn.Module = _MULDEScore(_Scorer(fit.model.model))
+        elif type(fit.model) is GMMStream:
+            scorer = _GMMScore(fit.model)
+        else:
+            raise ExportError(f"the {stream} stream's model ({type(fit.model).__name__}) has no "
+                              "ONNX export: only MULDE and GMM streams do (a kNN model keeps "
+                              "every training object); train with --detector mulde or gmm")
+        calibration = fit.calibration
+        file = f"{stream.value}.onnx"
+        save_onnx(_Calibrated(scorer, calibration.low, calibration.high), fit.dim, OUTPUTS,
+                  folder / file)
+        graphs[stream.value] = {"file": file, "input_dim": fit.dim, "outputs": OUTPUTS,
+                                "calibrated_fill": float(calibration.transform(fit.fill))}
+    manifest = {**model.manifest(), "onnx": {"streams": graphs, "frame_rule": FRAME_RULE,
+                                             "input": "x float32 (n objects, input_dim)"}}
+    write_json(folder / "pipeline.json", _plain(manifest))
+    return folder
+
+
+def _plain(value):
+    """JSON-ready copy (numpy scalars and arrays to Python)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

@@ -1,0 +1,77 @@
+"""ONNX export of a trained pipeline (mulde.vad.export): one graph per stream whose
+onnxruntime scores equal the pipeline's, calibration included; kNN streams refused."""
+
+import json
+
+import numpy as np
+import pytest
+from fakes import FAST
+
+from mulde.cli import main
+from mulde.estimator.export import ExportError
+from mulde.vad import StreamEnsemble
+from mulde.vad.artifact import PipelineModel
+from mulde.vad.export import export_pipeline
+from mulde.vad.fusion import objects_to_frames
+from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
+from mulde.video.features.objects import ObjectCentricExtractor
+
+ort = pytest.importorskip("onnxruntime", reason="the round trip needs onnxruntime")
+pytest.importorskip("onnxscript", reason="PyTorch's ONNX exporter needs onnxscript")
+
+
+def _video(rng, n_frames, shift=0.0):
+    out = {}
+    for name, d in (("velocity", 3), ("geometry", 2)):
+        idx = np.repeat(np.arange(n_frames), 2)
+        x = rng.normal(size=(len(idx), d)) + shift
+        out[Stream(name)] = ObjectFeatures.build(x, idx, np.tile([1.0, 1, 5, 5], (len(idx), 1)),
+                                                 n_frames, d)
+    return VideoFeatures.of(out)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(1)
+    return {f"t{i}": _video(rng, 20) for i in range(3)}, _video(rng, 15, shift=0.5)
+
+
+def _pipeline(data, detector):
+    extractor = ObjectCentricExtractor(streams=("velocity", "geometry"))
+    ensemble = StreamEnsemble(detector, mulde_params=dict(FAST), calibration_folds=None)
+    return PipelineModel.fit(extractor, data[0], ensemble, fps=10.0, smoothing_sigma=1.0)
+
+
+@pytest.mark.parametrize("detector", ["mulde", "gmm"])
+def test_the_graphs_and_the_frame_rule_give_the_pipelines_scores(data, detector, tmp_path):
+    model = _pipeline(data, detector)
+    out = export_pipeline(model, tmp_path / "onnx")
+    manifest = json.loads((out / "pipeline.json").read_text())
+    test = data[1]
+    expected = model.score(test)
+    fused = np.zeros(test.n_frames)
+    for stream in model.streams:
+        entry = manifest["onnx"]["streams"][stream.value]
+        session = ort.InferenceSession(str(out / entry["file"]),
+                                       providers=["CPUExecutionProvider"])
+        record = test[stream]
+        raw, calibrated = session.run(None, {"x": record.features.astype(np.float32)})
+        fit = model.ensemble.fits_[stream]
+        np.testing.assert_allclose(raw, fit.model.score(record.features.astype(np.float64)),
+                                   rtol=1e-5, atol=1e-4)
+        frames = objects_to_frames(calibrated, record.frame_index, record.n_frames,
+                                   empty=entry["calibrated_fill"])
+        np.testing.assert_allclose(frames, expected.streams[stream], rtol=1e-5, atol=1e-4)
+        fused += frames
+    np.testing.assert_allclose(fused, expected.fused, rtol=1e-5, atol=1e-4)
+    assert manifest["threshold"]["value"] == model.threshold.value
+
+
+def test_a_knn_pipeline_is_refused_and_the_cli_exports_a_saved_one(data, tmp_path, capsys):
+    with pytest.raises(ExportError, match=r"geometry stream.s model \(KNNStream\) has no ONNX"):
+        export_pipeline(_pipeline(data, "knn"), tmp_path / "knn")
+    _pipeline(data, "gmm").save(tmp_path / "run" / "model")
+    assert main(["export", str(tmp_path / "run")]) == 0
+    assert "geometry.onnx, velocity.onnx and pipeline.json" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "run" / "onnx").iterdir()) == [
+        "geometry.onnx", "pipeline.json", "velocity.onnx"]
