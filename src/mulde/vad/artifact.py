@@ -241,8 +241,9 @@ class PipelineModel:
         scores = ensemble.train_fused()
         patience = max(1, round(fps)) if patience is None else int(patience)
         # kNN scores its training objects leave-one-video-out: out of sample without folds
-        oof = ensemble.calibration_folds is not None or all(
-            type(f.model) is KNNStream for f in ensemble.fits_.values())
+        # (but for a single training video, which it scores against itself)
+        oof = ensemble.calibration_folds is not None or (len(train) > 1 and all(
+            type(f.model) is KNNStream for f in ensemble.fits_.values()))
         threshold = fit_threshold(scores, fps, smoothing_sigma, threshold_rule,
                                   threshold_target, patience, out_of_sample=oof)
         if len(scores) >= 2:
