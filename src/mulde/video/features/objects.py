@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mulde.io.hashing import file_sha256
 from mulde.video.features.base import FrameSource, iter_source, to_gray
 from mulde.video.features.detections import (
     DetectionsError,
@@ -45,8 +46,12 @@ from mulde.video.features.streams import (
     PoseStream,
     StaticStream,
     VelocityStream,
+    read_scene_background,
 )
 from mulde.video.source import Video, VideoReadError, source_checksum
+
+REGION_BACKGROUNDS = ("video", "scene")
+"""What `ObjectCentricExtractor.region_background` can be."""
 
 STREAMS = (Stream.VELOCITY, Stream.GEOMETRY, Stream.APPEARANCE, Stream.STATIC, Stream.POSE)
 """The streams the object extractor can compute."""
@@ -88,6 +93,12 @@ class ObjectCentricExtractor:
     dwells, which the per-video median background absorbs when it stays for most of the
     video. One camera view per extractor (the pipeline fits one per view: `Dataset.view_of`).
     A frame without regions is one whole-frame object.
+    `region_background`: what the regions' foreground is found against: "video" (default) the
+    per-video median above, which looks at frames from the whole video (so it needs the
+    video's end: offline only), or "scene": the scene background learnt from the training
+    videos (`with_scene`, the image the static stream uses), which every frame has from the
+    start, so features of a frame depend on the frames up to `flow_baseline` after it alone
+    and a live stream (`mulde.video.features.online`) gets exactly the offline features.
     """
 
     streams: tuple[str, ...] = ("velocity",)
@@ -123,6 +134,7 @@ class ObjectCentricExtractor:
     detector_every: int = 1
     boxes_cache: str | None = None
     pose_weights: str | None = None
+    region_background: str = "video"
     name: str = field(default="objects", init=False)
     version: str = field(default="2", init=False)  # 2: settings grouped per stage and stream
 
@@ -140,6 +152,9 @@ class ObjectCentricExtractor:
         object.__setattr__(self, "regions", RegionMode(self.regions))
         object.__setattr__(self, "flow_preset", FlowPreset(self.flow_preset))
         object.__setattr__(self, "close_size", tuple(self.close_size))
+        if self.region_background not in REGION_BACKGROUNDS:
+            raise ValueError(f"region_background must be one of {', '.join(REGION_BACKGROUNDS)}"
+                             f", got {self.region_background!r}")
         for make in self._stream_makers().values():
             make()  # each stream checks its own settings (motion, backbone)
         if self.regions is RegionMode.BOXES and not (self.boxes_dir and
@@ -164,6 +179,12 @@ class ObjectCentricExtractor:
                                                 self.blur, self.open_size, self.cell,
                                                 self.dwell_frames),
         }
+
+    def _scene_path(self) -> str:
+        if self.scene_background is None:
+            raise ValueError("region_background='scene' needs scene_background (an image of "
+                             "the empty scene); with_scene(training_videos, folder) makes one")
+        return self.scene_background
 
     def detection_settings(self) -> Any:
         """The `DetectionSettings` of `regions="detector"`."""
@@ -192,6 +213,9 @@ class ObjectCentricExtractor:
             "close_size": list(self.close_size), "skip_edges": self.skip_edges,
             "threshold": self.threshold, "blur": self.blur, "open_size": self.open_size,
             "background_frames": self.background_frames}
+        if self.region_background == "scene":  # absent by default: the cache keys stay
+            regions |= {"background": "scene", "scene_background_sha256": (
+                None if self.scene_background is None else file_sha256(self.scene_background))}
         if self.regions is RegionMode.BOXES:  # the detections' content, not the folder's path
             regions |= {"boxes_sha256": boxes_fingerprint(self.boxes_dir),
                         "min_box_score": self.min_box_score}
@@ -209,7 +233,8 @@ class ObjectCentricExtractor:
     def needs_scene(self) -> bool:
         """Whether `with_scene` must run first: the static stream is on and has no scene, or
         a detector runs and its box cache has no folder yet."""
-        return ((Stream.STATIC in self.streams and self.scene_background is None)
+        return (((Stream.STATIC in self.streams or self.region_background == "scene")
+                 and self.scene_background is None)
                 or (self.regions is RegionMode.DETECTOR and self.boxes_cache is None))
 
     def with_scene(self, videos: Sequence[FrameSource], folder: str | Path
@@ -223,7 +248,8 @@ class ObjectCentricExtractor:
         `regions="detector"`, `boxes_cache` (when unset) becomes folder/boxes."""
         if self.regions is RegionMode.DETECTOR and self.boxes_cache is None:
             self = replace(self, boxes_cache=str(Path(folder) / "boxes"))
-        if "static" not in self.streams or self.scene_background is not None:
+        if self.scene_background is not None or ("static" not in self.streams
+                                                 and self.region_background != "scene"):
             return self
         videos = list(videos)
         key = None
@@ -293,7 +319,10 @@ class ObjectCentricExtractor:
         if n == 0:
             raise ValueError("the video has no frames")
         clock = _lap(t, "decode", clock)
-        background = median_background(grays, self.background_frames)
+        background = (read_scene_background(self._scene_path(), grays[0].shape,
+                                            str(getattr(source, "path", "the video")))
+                      if self.region_background == "scene"
+                      else median_background(grays, self.background_frames))
         detected: list[np.ndarray | None] = [None] * n
         labels: list[np.ndarray | None] = [None] * n
         if self.regions is RegionMode.BOXES:
