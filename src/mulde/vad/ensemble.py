@@ -106,6 +106,10 @@ class StreamFit:
     calibrate_s: float
     test_objects: int = 0
     score_s: float = 0.0
+    # the raw (uncalibrated) frame scores of each training video, in the order given, that
+    # the calibration rule saw: out-of-fold with `calibration_folds` (what a threshold that
+    # must hold on new video is fitted on: `mulde.vad.thresholds`)
+    train_frames: list[np.ndarray] = field(default_factory=list, repr=False)
 
 
 def stack_stream(videos: Mapping[str, VideoFeatures], stream: Stream
@@ -261,14 +265,13 @@ class StreamEnsemble:
             t0 = time.perf_counter()
             train_obj = self._calibration_scores(make, model, X, groups)
             fill = float(train_obj.min())
-            if self.calibrate_on == "objects":
-                calibration = Calibration.fit(train_obj)
-            else:
-                train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
-                                for i, vf in enumerate(train.values())]
-                calibration = Calibration.fit(np.concatenate(train_frames))
+            train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
+                            for i, vf in enumerate(train.values())]
+            calibration = Calibration.fit(train_obj if self.calibrate_on == "objects"
+                                          else np.concatenate(train_frames))
             self.fits_[stream] = StreamFit(model, fill, calibration, int(X.shape[1]), len(X),
-                                           fit_s, time.perf_counter() - t0)
+                                           fit_s, time.perf_counter() - t0,
+                                           train_frames=train_frames)
         return self
 
     def _fit_subsample(self, train: Mapping[str, VideoFeatures], stream: Stream,
@@ -284,14 +287,12 @@ class StreamEnsemble:
         per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
                      for i, vf in enumerate(train.values())]
         fill = float(min(s.min() for s in per_video if s.size))
-        if self.calibrate_on == "objects":
-            calibration = Calibration.fit(np.concatenate(per_video))
-        else:
-            train_frames = [frame_scores(s, vf[stream], fill)
-                            for s, vf in zip(per_video, train.values(), strict=True)]
-            calibration = Calibration.fit(np.concatenate(train_frames))
+        train_frames = [frame_scores(s, vf[stream], fill)
+                        for s, vf in zip(per_video, train.values(), strict=True)]
+        calibration = Calibration.fit(np.concatenate(per_video) if self.calibrate_on == "objects"
+                                      else np.concatenate(train_frames))
         return StreamFit(model, fill, calibration, int(X.shape[1]), len(X), fit_s,
-                         time.perf_counter() - t0)
+                         time.perf_counter() - t0, train_frames=train_frames)
 
     def score_video(self, features: VideoFeatures) -> VideoScores:
         """Return the `VideoScores` of one video's features."""
@@ -315,6 +316,17 @@ class StreamEnsemble:
         calibrations = self.calibrations
         return VideoScores(fuse(raw, calibrations),
                            {s: calibrations[s].transform(r) for s, r in raw.items()}, top)
+
+    def train_fused(self) -> list[np.ndarray]:
+        """Return the fused (calibrated, summed, unsmoothed) frame scores of each training
+        video, in the order given to `fit`, from the training scores the calibration saw:
+        out-of-fold with `calibration_folds`, else the models' own (kNN leave-one-video-out,
+        MULDE and GMM in-sample, hence optimistic)."""
+        if not self.fits_:
+            raise ValueError("the ensemble is not fitted: call fit(training videos) first")
+        per_stream = [[f.calibration.transform(s) for s in f.train_frames]
+                      for f in self.fits_.values()]
+        return [np.sum(video, axis=0) for video in zip(*per_stream, strict=True)]
 
     def score(self, videos: Mapping[str, VideoFeatures]) -> dict[str, VideoScores]:
         """Return the `VideoScores` of every video, by name."""

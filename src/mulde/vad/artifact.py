@@ -1,0 +1,460 @@
+"""The trained pipeline as one artefact: everything needed to score new video, in one folder.
+
+`PipelineModel` holds the feature extractor (its name and settings, rebuilt through
+`mulde.video.features.registry`), the scene background(s) of the static stream, the fitted
+`StreamEnsemble` (one model per stream, its empty-frame fill and calibration), the fused
+out-of-fold scores of the training videos, the smoothing, the frame rate and the alert
+threshold (`mulde.vad.thresholds`). `save(folder)` writes:
+
+    pipeline.json              manifest: format, versions, extractor, streams, threshold, ...
+    streams/<stream>.safetensors  one model per stream: MULDE's own file (`MULDE.save`), kNN's
+                               training arrays, GMM's parameters (format "mulde-stream")
+    scene/<view>.png           the static stream's scene background per camera view
+    training_scores.safetensors  the fused frame scores of the training videos (to refit a
+                               threshold for another smoothing or rule without retraining)
+
+safetensors and JSON only, no pickle. The manifest records each file's SHA-256, so a
+truncated or changed file is refused with its name; another format, a newer format version,
+or an extractor this mulde builds differently are refused with a one-line `ArtifactError`.
+The folder is written beside the target first and swapped in at the end: a crash leaves the
+previous artefact (or none), never a mix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+
+from mulde._version import __version__
+from mulde.io.atomic import atomic_path, write_json
+from mulde.io.hashing import sha256_file
+from mulde.vad.ensemble import StreamEnsemble, StreamFit, VideoScores
+from mulde.vad.events import Event, find_events
+from mulde.vad.fusion import Calibration, FusionError
+from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream
+from mulde.vad.thresholds import (
+    DEFAULT_EVENTS_PER_HOUR,
+    ThresholdFit,
+    ThresholdRule,
+    fit_threshold,
+    held_out_rate,
+    smooth_scores,
+)
+from mulde.video.features.base import Extractor, FrameSource
+from mulde.video.features.records import Stream, VideoFeatures
+
+FORMAT = "mulde-pipeline"
+FORMAT_VERSION = 1
+MANIFEST = "pipeline.json"
+_STREAM_FORMAT = "mulde-stream"
+# settings that point at files of the training run, not at how features are computed
+_EPHEMERAL = ("scene_background", "boxes_cache")
+
+
+class ArtifactError(ValueError):
+    """A pipeline artefact that cannot be written or read; the message names the file."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def extractor_settings(extractor: Extractor) -> dict[str, Any]:
+    """Return the extractor's settable fields (JSON-ready) that `with_settings` takes back,
+    without the files of a training run (scene background, detector box cache)."""
+    return {f.name: _jsonable(getattr(extractor, f.name))
+            for f in dataclasses.fields(extractor)  # type: ignore[arg-type]
+            if f.init and f.name not in _EPHEMERAL}
+
+
+def rebuild_extractor(name: str, version: str, settings: Mapping[str, Any],
+                      where: str = "the artefact") -> Extractor:
+    """Return the extractor `name` with `settings` (`registry.build_extractor` +
+    `with_settings`). Raises ArtifactError naming `where` when this mulde does not know the
+    extractor, builds another version of it, or refuses a setting."""
+    from mulde.video.features.registry import build_extractor, with_settings
+
+    try:
+        extractor = with_settings(build_extractor(name), dict(settings))
+    except (ValueError, TypeError) as err:
+        raise ArtifactError(f"{where}: extractor {name!r} cannot be rebuilt here: "
+                            f"{err}") from None
+    if extractor.version != version:
+        raise ArtifactError(f"{where}: made with the {name} extractor version {version}; this "
+                            f"mulde {__version__} computes version {extractor.version} "
+                            "features, which the models were not trained on: retrain "
+                            "(`mulde train`)")
+    return extractor
+
+
+# ------------------------------------------------------------------------ one stream's model
+def _save_stream(fit: StreamFit, path: Path) -> dict[str, Any]:
+    """Write one stream's model to `path`; return its manifest entry (no file fields)."""
+    model = fit.model
+    if type(model) is MULDEStream:  # exact types: a subclass may hold more state
+        model.model.save(path)
+        return {"kind": "mulde", "params": model.params, "seed": model.seed}
+    if type(model) is KNNStream:
+        arrays = {"X": model.X_, "groups": model.groups_, "mean": model.mean_,
+                  "scale": model.scale_}
+        spec = {"kind": "knn", "k": model.k, "standardise": model.standardise,
+                "squared": model.squared}
+    elif type(model) is GMMStream:
+        g = model.gmm_
+        arrays = {"mean": model.mean_, "scale": model.scale_, "weights": g.weights_,
+                  "means": g.means_, "covariances": g.covariances_,
+                  "precisions_cholesky": g.precisions_cholesky_}
+        spec = {"kind": "gmm", "n_components": model.n_components,
+                "covariance_type": model.covariance_type, "seed": model.seed}
+    else:  # PipelineModel.save checks the types first
+        raise ArtifactError(f"{path}: cannot save a {type(model).__name__} stream model")
+    meta = {"format": _STREAM_FORMAT, "mulde_version": __version__, "spec": json.dumps(spec)}
+    with atomic_path(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
+                  metadata=meta)
+    return spec
+
+
+def _read_arrays(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ArtifactError(f"{path}: not a readable safetensors file (truncated or "
+                            f"corrupt?): {err}") from None
+
+
+def _load_stream(entry: Mapping[str, Any], path: Path) -> Any:
+    """Return the fitted stream model of a manifest entry, read from `path`."""
+    kind = entry.get("kind")
+    if kind == "mulde":
+        from mulde.estimator.model import MULDE
+        from mulde.estimator.persistence import ModelFileError
+
+        model = MULDEStream(dict(entry.get("params") or {}), int(entry.get("seed", 0)))
+        try:
+            model.model = MULDE.load(path)
+        except ModelFileError as err:
+            raise ArtifactError(str(err)) from None
+        return model
+    meta, a = _read_arrays(path)
+    if meta.get("format") != _STREAM_FORMAT:
+        raise ArtifactError(f"{path}: a safetensors file, but not a {kind} stream model of "
+                            "a mulde artefact")
+    try:
+        if kind == "knn":
+            model = KNNStream(k=int(entry["k"]), standardise=bool(entry["standardise"]),
+                              squared=bool(entry["squared"]))
+            model.X_, model.groups_ = a["X"], a["groups"]
+            model.mean_, model.scale_ = a["mean"], a["scale"]
+            return model
+        if kind == "gmm":
+            from sklearn.mixture import GaussianMixture
+
+            model = GMMStream(int(entry["n_components"]), str(entry["covariance_type"]),
+                              int(entry["seed"]))
+            g = GaussianMixture(len(a["weights"]), covariance_type=model.covariance_type)
+            g.weights_, g.means_ = a["weights"], a["means"]
+            g.covariances_, g.precisions_cholesky_ = a["covariances"], a["precisions_cholesky"]
+            g.n_features_in_ = a["means"].shape[1]
+            g.converged_, g.n_iter_, g.lower_bound_ = True, 0, 0.0
+            model.gmm_, model.mean_, model.scale_ = g, a["mean"], a["scale"]
+            return model
+    except KeyError as err:
+        raise ArtifactError(f"{path}: the {kind} model lacks {err.args[0]!r}") from None
+    raise ArtifactError(f"{path}: unknown stream model kind {kind!r} (mulde, knn, gmm)")
+
+
+# ------------------------------------------------------------------------ the artefact
+@dataclass
+class PipelineModel:
+    """A trained video pipeline: extractor, per-stream models and calibrations, smoothing and
+    alert threshold (module docstring).
+
+    `extractor`: the feature extractor (for the static stream: with the scene background of
+    the first camera view); `ensemble`: the fitted `StreamEnsemble`; `smoothing_sigma`: the
+    Gaussian smoothing (frames) of the evaluation protocol, which the threshold assumes;
+    `fps`: the training videos' frame rate (frames/s); `threshold`: the alert threshold
+    (`ThresholdFit`) or None; `scene_backgrounds`: camera view -> scene background image, when
+    the static stream has one per view; `train_scores`: the fused, unsmoothed frame scores of
+    each training video (`StreamEnsemble.train_fused`); `training`: a JSON-ready record of the
+    training data (videos, frames, ...). Build one with `PipelineModel.fit`, read one with
+    `load`.
+    """
+
+    extractor: Extractor
+    ensemble: StreamEnsemble
+    smoothing_sigma: float = 3.0
+    fps: float = 25.0
+    threshold: ThresholdFit | None = None
+    scene_backgrounds: dict[str, str] = field(default_factory=dict)
+    train_scores: list[np.ndarray] = field(default_factory=list, repr=False)
+    training: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None  # the folder it was loaded from
+
+    @classmethod
+    def fit(cls, extractor: Extractor, train: Mapping[str, VideoFeatures],
+            ensemble: StreamEnsemble, fps: float, smoothing_sigma: float = 3.0,
+            threshold_rule: ThresholdRule = "events_per_hour",
+            threshold_target: float = DEFAULT_EVENTS_PER_HOUR, patience: int | None = None,
+            scene_backgrounds: Mapping[str, str] | None = None,
+            training: Mapping[str, Any] | None = None) -> PipelineModel:
+        """Fit `ensemble` on the training videos' features (unless already fitted), then the
+        alert threshold on its fused training scores (`mulde.vad.thresholds.fit_threshold`:
+        out-of-fold when the ensemble has `calibration_folds`), with the false-alarm rate the
+        rule gives on held-out training videos (`held_out_rate`, when there are 2 or more).
+
+        extractor: the extractor the features came from (fitted to the scene); fps: the
+        training videos' frame rate; patience: frames below the threshold that end an event
+        (default: one second of video, round(fps)). `training` is recorded as given, with the
+        video and frame counts added."""
+        if not ensemble.fits_:
+            ensemble.fit(train)
+        scores = ensemble.train_fused()
+        patience = max(1, round(fps)) if patience is None else int(patience)
+        oof = ensemble.calibration_folds is not None
+        threshold = fit_threshold(scores, fps, smoothing_sigma, threshold_rule,
+                                  threshold_target, patience, out_of_sample=oof)
+        if len(scores) >= 2:
+            held = held_out_rate(scores, threshold, ensemble.calibration_folds or 4)
+            threshold = dataclasses.replace(threshold, held_out=held)
+        record = {**(training or {}), "videos": len(train),
+                  "frames": int(sum(vf.n_frames for vf in train.values())),
+                  "hours": threshold.train_hours}
+        return cls(extractor, ensemble, float(smoothing_sigma), float(fps), threshold,
+                   dict(scene_backgrounds or {}), scores, record)
+
+    @property
+    def streams(self) -> list[Stream]:
+        """The streams scored, in name order."""
+        return self.ensemble.streams
+
+    def extractor_for(self, view: str | None = None) -> Extractor:
+        """The extractor for new video of camera `view` (None: the only or first view).
+        Raises ArtifactError for a view the training videos did not show."""
+        if view is None or not self.scene_backgrounds:
+            return self.extractor
+        if view not in self.scene_backgrounds:
+            raise ArtifactError(f"no training video showed camera view {view!r}; the model "
+                                f"knows {', '.join(sorted(self.scene_backgrounds))}")
+        return dataclasses.replace(self.extractor,  # type: ignore[type-var]
+                                   scene_background=self.scene_backgrounds[view])
+
+    def check_features(self, features: VideoFeatures) -> None:
+        """Raise ArtifactError when `features` lack a stream of the model or have another
+        number of columns than it was trained on (features of another extractor)."""
+        for stream, fit in self.ensemble.fits_.items():
+            if stream not in features:
+                raise ArtifactError(f"the features have no {stream} stream (they have "
+                                    f"{', '.join(map(str, features))}); the model was trained "
+                                    f"on {self.extractor.name} features with streams "
+                                    f"{', '.join(map(str, self.streams))}")
+            d = features[stream].features.shape[1]
+            if d != fit.dim:
+                raise ArtifactError(f"the {stream} features have {d} columns, the model was "
+                                    f"trained on {fit.dim}: features of another extractor "
+                                    f"setting than the model's ({self.extractor.name})")
+
+    def score(self, features: VideoFeatures) -> VideoScores:
+        """Return one video's (or chunk's) `VideoScores`: per-stream calibrated frame scores
+        (n_frames,), their sum `fused` (unsmoothed) and each frame's top object. A frame's
+        score depends only on its own objects' features, so chunks scored one at a time give
+        the scores of the whole video."""
+        self.check_features(features)
+        return self.ensemble.score_video(features)
+
+    def score_video(self, video: FrameSource, view: str | None = None) -> VideoScores:
+        """Extract the features of a video (a `Video` or RGB frames) and `score` them."""
+        return self.score(self.extractor_for(view).extract(video))
+
+    def smooth(self, fused: np.ndarray) -> np.ndarray:
+        """Return a whole video's fused scores smoothed as the threshold assumes (offline,
+        two-sided Gaussian of `smoothing_sigma` frames)."""
+        return smooth_scores(fused, self.smoothing_sigma)
+
+    def events(self, fused: np.ndarray) -> list[Event]:
+        """Return the events of a whole video's fused (unsmoothed) scores at the alert
+        threshold (after `smooth`). Raises ArtifactError when the model has no threshold."""
+        if self.threshold is None:
+            raise ArtifactError("the model has no alert threshold")
+        return find_events(self.smooth(fused), self.threshold.value, self.threshold.patience)
+
+    # -------------------------------------------------------------------- writing
+    def manifest(self) -> dict[str, Any]:
+        """The JSON-ready description written as pipeline.json (without file hashes)."""
+        ex = self.extractor
+        try:
+            params = ex.params
+        except Exception:  # noqa: BLE001 - params may need the detector's weights
+            params = None
+        streams = {}
+        for stream, fit in self.ensemble.fits_.items():
+            streams[stream.value] = {
+                "fill": fit.fill, "calibration": fit.calibration.to_dict(), "dim": fit.dim,
+                "train_objects": fit.train_objects, "fit_seconds": fit.fit_s}
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "mulde_version": __version__,
+            "extractor": {"name": ex.name, "version": ex.version,
+                          "settings": extractor_settings(ex), "params": params},
+            "streams": streams,
+            "ensemble": {"calibrate_on": self.ensemble.calibrate_on,
+                         "calibration_folds": self.ensemble.calibration_folds,
+                         "max_train_objects": self.ensemble.max_train_objects,
+                         "seed": self.ensemble.seed, "fusion": "sum of calibrated streams"},
+            "smoothing": {"sigma": self.smoothing_sigma, "kind": "gaussian",
+                          "mode": "reflect", "truncate": 4.0},
+            "fps": self.fps,
+            "threshold": None if self.threshold is None else self.threshold.to_dict(),
+            "training": self.training,
+        }
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the artefact into `folder` (module docstring); return the folder.
+
+        An existing artefact there is replaced; any other non-empty folder is refused
+        (ArtifactError), so a typo cannot delete someone's files."""
+        folder = Path(folder)
+        if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
+                                                       and not (folder / MANIFEST).exists())):
+            raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
+                                "new or empty folder (or a model folder to replace)")
+        for stream, fit in self.ensemble.fits_.items():
+            if type(fit.model) not in (MULDEStream, KNNStream, GMMStream):
+                raise ArtifactError(f"{folder}: the {type(fit.model).__name__} model of stream "
+                                    f"{stream} cannot be saved; an artefact holds mulde, knn "
+                                    "or gmm stream models")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            manifest = self.manifest()
+            files: dict[str, str] = {}
+            for stream, fit in self.ensemble.fits_.items():
+                rel = f"streams/{stream.value}.safetensors"
+                (tmp / "streams").mkdir(parents=True, exist_ok=True)
+                manifest["streams"][stream.value]["model"] = _save_stream(fit, tmp / rel)
+                manifest["streams"][stream.value]["file"] = rel
+                files[rel] = ""
+            scenes = dict(self.scene_backgrounds)
+            if not scenes and getattr(self.extractor, "scene_background", None):
+                scenes = {"": str(self.extractor.scene_background)}  # type: ignore[attr-defined]
+            manifest["scene_backgrounds"] = {}
+            for i, (view, src) in enumerate(sorted(scenes.items())):
+                rel = f"scene/{i}.png"
+                (tmp / "scene").mkdir(parents=True, exist_ok=True)
+                try:
+                    shutil.copyfile(src, tmp / rel)
+                except OSError as err:
+                    raise ArtifactError(f"{src}: cannot copy the scene background into the "
+                                        f"model ({err.strerror or err})") from None
+                manifest["scene_backgrounds"][view] = rel
+                files[rel] = ""
+            if self.train_scores:
+                rel = "training_scores.safetensors"
+                lengths = np.array([len(s) for s in self.train_scores], np.int64)
+                save_file({"fused": np.concatenate(self.train_scores).astype(np.float64),
+                           "lengths": lengths}, str(tmp / rel),
+                          metadata={"format": _STREAM_FORMAT + "-scores"})
+                files[rel] = ""
+            manifest["files"] = {rel: sha256_file(tmp / rel) for rel in files}
+            write_json(tmp / MANIFEST, manifest)
+            old = None
+            if folder.exists():
+                old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
+                os.replace(folder, old)
+            os.replace(tmp, folder)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.path = folder
+        return folder
+
+    # -------------------------------------------------------------------- reading
+    @classmethod
+    def load(cls, folder: str | Path) -> PipelineModel:
+        """Read an artefact written by `save`. Raises ArtifactError naming the file when the
+        folder or a file is missing, truncated or changed (SHA-256), of another format or a
+        newer version, or made with an extractor this mulde builds differently."""
+        folder = Path(folder)
+        mpath = folder / MANIFEST
+        if not folder.is_dir():
+            raise ArtifactError(f"{folder}: no such model folder (a folder written by "
+                                "`mulde train` or `mulde run --out DIR`: DIR/model)")
+        if not mpath.is_file():
+            raise ArtifactError(f"{mpath}: missing; {folder} is not a mulde pipeline model")
+        try:
+            m = json.loads(mpath.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ArtifactError(f"{mpath}: not readable JSON (truncated?): {err}") from None
+        if not isinstance(m, dict) or m.get("format") != FORMAT:
+            raise ArtifactError(f"{mpath}: not a mulde pipeline manifest (format "
+                                f"{m.get('format') if isinstance(m, dict) else None!r})")
+        version = m.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ArtifactError(f"{mpath}: format version {version!r} from mulde "
+                                f"{m.get('mulde_version')}; this mulde {__version__} reads "
+                                f"version {FORMAT_VERSION} or older: upgrade mulde")
+        try:
+            for rel, digest in m["files"].items():
+                path = folder / rel
+                if not path.is_file():
+                    raise ArtifactError(f"{path}: missing from the model folder")
+                if sha256_file(path) != digest:
+                    raise ArtifactError(f"{path}: its content does not match {MANIFEST} "
+                                        "(truncated or changed after saving)")
+            ex = m["extractor"]
+            extractor = rebuild_extractor(ex["name"], ex["version"], ex["settings"], str(mpath))
+            scenes = {view: str(folder / rel) for view, rel in m["scene_backgrounds"].items()}
+            if scenes and hasattr(extractor, "scene_background"):
+                extractor = dataclasses.replace(  # type: ignore[type-var]
+                    extractor, scene_background=next(iter(scenes.values())))
+            e = m["ensemble"]
+            kinds = {name: s["model"]["kind"] for name, s in m["streams"].items()}
+            ensemble = StreamEnsemble(kinds, int(e["seed"]), calibrate_on=e["calibrate_on"],
+                                      calibration_folds=e["calibration_folds"])
+            fits = {}
+            for name, s in sorted(m["streams"].items()):
+                model = _load_stream(s["model"], folder / s["file"])
+                fits[Stream(name)] = StreamFit(
+                    model, float(s["fill"]), Calibration.from_dict(s["calibration"]),
+                    int(s["dim"]), int(s["train_objects"]), float(s.get("fit_seconds", 0)), 0.0)
+            ensemble.fits_ = fits
+            train_scores: list[np.ndarray] = []
+            if "training_scores.safetensors" in m["files"]:
+                _, a = _read_arrays(folder / "training_scores.safetensors")
+                train_scores = np.split(a["fused"], np.cumsum(a["lengths"])[:-1])
+            threshold = (None if m["threshold"] is None
+                         else ThresholdFit.from_dict(m["threshold"]))
+            smoothing = float(m["smoothing"]["sigma"])
+            fps = float(m["fps"])
+        except ArtifactError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, FusionError) as err:
+            raise ArtifactError(f"{mpath}: inconsistent manifest: "
+                                f"{type(err).__name__} {err}") from None
+        return cls(extractor, ensemble, smoothing, fps, threshold,
+                   scenes if len(scenes) > 1 else {}, train_scores,
+                   dict(m.get("training") or {}), folder)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary for `mulde info`: the manifest less its file list."""
+        d = self.manifest()
+        if self.path is not None:
+            d["path"] = str(self.path)
+        return d

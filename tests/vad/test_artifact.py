@@ -1,0 +1,200 @@
+"""The trained pipeline as one artefact (`mulde.vad.artifact.PipelineModel`): save/load round
+trips per stream model, the same scores after loading, the scene background carried inside,
+and one-line errors naming the file for a truncated, foreign, newer or other-extractor model."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from fakes import FAST
+
+from mulde.vad import StreamEnsemble
+from mulde.vad.artifact import MANIFEST, ArtifactError, PipelineModel
+from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
+from mulde.video.features.objects import ObjectCentricExtractor
+
+
+def features(rng, n_frames: int, shift: float = 0.0, dims=(("velocity", 3),)) -> VideoFeatures:
+    """2 objects per frame per stream, Gaussian features (+shift)."""
+    out = {}
+    for name, d in dims:
+        idx = np.repeat(np.arange(n_frames), 2)
+        x = rng.normal(size=(len(idx), d)) + shift
+        boxes = np.tile([1.0, 1.0, 5.0, 5.0], (len(idx), 1))
+        out[Stream(name)] = ObjectFeatures.build(x, idx, boxes, n_frames, d)
+    return VideoFeatures.of(out)
+
+
+DIMS = (("velocity", 3), ("geometry", 2))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    train = {f"t{i}": features(rng, 30, dims=DIMS) for i in range(4)}
+    test = features(rng, 20, dims=DIMS)
+    test[Stream.VELOCITY].features[:4] += 6.0  # frames 0-1: anomalous
+    return train, test
+
+
+def fitted(data, detector, folds=2):
+    train, _ = data
+    extractor = ObjectCentricExtractor(streams=("velocity", "geometry"))
+    ens = StreamEnsemble(detector, mulde_params=dict(FAST), calibration_folds=folds)
+    return PipelineModel.fit(extractor, train, ens, fps=10.0, smoothing_sigma=1.0,
+                             training={"dataset": "synthetic"})
+
+
+@pytest.mark.parametrize("detector", ["knn", "gmm", "mulde"])
+def test_round_trip_scores_identically(data, detector, tmp_path):
+    _, test = data
+    model = fitted(data, detector)
+    before = model.score(test)
+    model.save(tmp_path / "model")
+    loaded = PipelineModel.load(tmp_path / "model")
+    after = loaded.score(test)
+    np.testing.assert_array_equal(after.fused, before.fused)
+    for s in before.streams:
+        np.testing.assert_array_equal(after.streams[s], before.streams[s])
+    assert loaded.streams == [Stream.GEOMETRY, Stream.VELOCITY]
+    assert loaded.threshold == model.threshold
+    assert (loaded.fps, loaded.smoothing_sigma) == (10.0, 1.0)
+    assert loaded.extractor == model.extractor
+    assert loaded.training["videos"] == 4 and loaded.training["frames"] == 120
+    for a, b in zip(loaded.train_scores, model.train_scores, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert before.fused[:2].min() > model.threshold.value  # the anomaly is above it
+    assert [e.start for e in loaded.events(after.fused)] == [0]
+
+
+def test_threshold_is_fitted_on_out_of_fold_training_scores(data):
+    model = fitted(data, "knn", folds=2)
+    fit = model.threshold
+    assert fit.out_of_sample and fit.rule == "events_per_hour" and fit.target == 1.0
+    assert fit.patience == 10  # one second at 10 frames/s
+    top = max(model.smooth(s).max() for s in model.train_scores)
+    assert fit.value == top  # 12 s of training video: no event allowed
+    assert fit.held_out["folds"] == 2 and fit.held_out["hours"] == pytest.approx(120 / 36000)
+
+
+def test_chunks_score_as_the_whole_video(data):
+    """A frame's score depends on its own objects only: `watch` may score chunk by chunk."""
+    _, test = data
+    model = fitted(data, "knn")
+    whole = model.score(test).fused
+    rec = test[Stream.VELOCITY]
+
+    def chunk(vf, lo, hi):
+        out = {}
+        for s, r in vf.items():
+            keep = (r.frame_index >= lo) & (r.frame_index < hi)
+            out[s] = ObjectFeatures(r.features[keep], r.frame_index[keep] - lo, hi - lo,
+                                    r.boxes[keep])
+        return VideoFeatures.of(out)
+
+    parts = [model.score(chunk(test, lo, min(lo + 7, rec.n_frames))).fused
+             for lo in range(0, rec.n_frames, 7)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_scene_background_travels_inside_the_model(tmp_path):
+    rng = np.random.default_rng(1)
+    videos = [[rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(6)]
+              for _ in range(2)]
+    extractor = ObjectCentricExtractor(streams=("velocity", "static")).with_scene(
+        videos, tmp_path / "scene")
+    train = {f"v{i}": extractor.extract(v) for i, v in enumerate(videos)}
+    frames = videos[0]
+    model = PipelineModel.fit(extractor, train, StreamEnsemble("knn"), fps=25.0)
+    model.save(tmp_path / "model")
+    shutil.rmtree(tmp_path / "scene")  # the training run's copy is gone
+    loaded = PipelineModel.load(tmp_path / "model")
+    assert loaded.extractor.scene_background == str(tmp_path / "model" / "scene" / "0.png")
+    np.testing.assert_array_equal(loaded.score_video(frames).fused,
+                                  model.score(train["v0"]).fused)
+
+
+def test_saving_replaces_a_model_but_never_another_folder(data, tmp_path):
+    model = fitted(data, "knn")
+    model.save(tmp_path / "m")
+    model.save(tmp_path / "m")  # replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp folders left
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ArtifactError, match="not a mulde model folder"):
+        model.save(tmp_path / "other")
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_custom_stream_model_cannot_be_saved(data, tmp_path):
+    from mulde.vad import GMMStream
+
+    class Mine(GMMStream):
+        pass
+
+    train, _ = data
+    model = PipelineModel.fit(ObjectCentricExtractor(streams=("velocity", "geometry")), train,
+                              StreamEnsemble(Mine), fps=10.0)
+    with pytest.raises(ArtifactError, match="the Mine model of stream .* cannot be saved"):
+        model.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.fixture
+def saved(data, tmp_path):
+    return fitted(data, "knn").save(tmp_path / "model")
+
+
+def edit_manifest(folder, change):
+    m = json.loads((folder / MANIFEST).read_text())
+    change(m)
+    (folder / MANIFEST).write_text(json.dumps(m))
+
+
+def test_truncated_stream_file_is_named(saved):
+    path = saved / "streams" / "velocity.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ArtifactError, match=r"velocity\.safetensors: its content does not"):
+        PipelineModel.load(saved)
+
+
+def test_truncated_manifest_is_named(saved):
+    text = (saved / MANIFEST).read_text()
+    (saved / MANIFEST).write_text(text[:len(text) // 2])
+    with pytest.raises(ArtifactError, match=r"pipeline\.json: not readable JSON"):
+        PipelineModel.load(saved)
+
+
+def test_missing_folder_and_a_mulde_model_file_are_named(saved, tmp_path):
+    with pytest.raises(ArtifactError, match="no such model folder"):
+        PipelineModel.load(tmp_path / "nowhere")
+    with pytest.raises(ArtifactError, match="pipeline.json: missing"):
+        PipelineModel.load(saved / "streams")
+
+
+def test_foreign_and_newer_formats_are_refused(saved):
+    edit_manifest(saved, lambda m: m.update(format_version=99))
+    with pytest.raises(ArtifactError, match="format version 99.*upgrade mulde"):
+        PipelineModel.load(saved)
+    edit_manifest(saved, lambda m: m.update(format="something", format_version=1))
+    with pytest.raises(ArtifactError, match="not a mulde pipeline manifest"):
+        PipelineModel.load(saved)
+
+
+def test_model_of_another_extractor_version_is_refused(saved):
+    edit_manifest(saved, lambda m: m["extractor"].update(version="1"))
+    with pytest.raises(ArtifactError, match="objects extractor version 1.*retrain"):
+        PipelineModel.load(saved)
+    edit_manifest(saved, lambda m: m["extractor"].update(name="sift", version="2"))
+    with pytest.raises(ArtifactError, match="extractor 'sift' cannot be rebuilt"):
+        PipelineModel.load(saved)
+
+
+def test_features_of_another_extractor_are_refused(saved):
+    model = PipelineModel.load(saved)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ArtifactError, match="velocity features have 8 columns.*trained on 3"):
+        model.score(features(rng, 5, dims=(("velocity", 8), ("geometry", 2))))
+    with pytest.raises(ArtifactError, match="no geometry stream"):
+        model.score(features(rng, 5))

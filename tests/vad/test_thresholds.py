@@ -1,0 +1,104 @@
+"""Alert thresholds (`mulde.vad.thresholds`): events counted as `find_events` finds them, the
+events-per-hour, quantile and value rules, and the false-alarm rate on held-out videos."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mulde.vad.events import find_events
+from mulde.vad.thresholds import (
+    count_events,
+    events_per_hour,
+    fit_threshold,
+    held_out_rate,
+    smooth_scores,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 4), max_size=40), st.integers(0, 4), st.integers(1, 4))
+def test_count_events_is_what_find_events_finds(scores, threshold, patience):
+    assert count_events(np.array(scores, float), threshold, patience) == len(
+        find_events(scores, threshold, patience))
+
+
+def test_events_per_hour_by_hand():
+    # 3600 frames at 1 frame/s = one hour; two runs above 5 (frames 10-11 and 100)
+    s = np.zeros(3600)
+    s[[10, 11, 100]] = 9.0
+    assert events_per_hour([s], 5.0, fps=1.0) == 2.0
+    assert events_per_hour([s[:1800], s[1800:]], 5.0, fps=2.0) == 4.0  # half an hour
+
+
+def test_no_event_allowed_in_less_than_an_hour_gives_the_top_training_score():
+    """Ten minutes of video cannot vouch for one event per hour: the threshold is the
+    highest (smoothed) training score, so the training videos raise no alert at all."""
+    rng = np.random.default_rng(0)
+    videos = [rng.normal(size=3000), rng.normal(size=3000)]  # 2 x 2 min at 25 frames/s
+    fit = fit_threshold(videos, fps=25.0, sigma=0.0)
+    assert fit.value == max(v.max() for v in videos)
+    assert fit.train_events_per_hour == 0.0
+    np.testing.assert_allclose(fit.resolution_per_hour, 15.0)  # one event per 4 minutes
+    assert fit.rule == "events_per_hour" and fit.target == 1.0
+
+
+def test_events_per_hour_rule_lowers_the_threshold_to_the_allowed_count():
+    """Two hours at 1 frame/s, target 1 per hour: two events allowed. Peaks 9, 8, 7 on a
+    floor of 0: the threshold may go down to 7 (two events above it) but not below."""
+    s = np.zeros(7200)
+    s[[100, 2000, 5000]] = [9.0, 8.0, 7.0]
+    fit = fit_threshold([s], fps=1.0, sigma=0.0, target=1.0)
+    assert fit.value == 7.0 and fit.train_events_per_hour == 1.0
+    assert len(find_events(s, fit.value)) == 2
+
+
+def test_quantile_and_value_rules():
+    s = np.arange(101, dtype=float)
+    assert fit_threshold([s], 1.0, 0.0, "quantile", 0.9).value == 90.0
+    assert fit_threshold([s], 1.0, 0.0, "value", 42.0).value == 42.0
+
+
+def test_threshold_is_fitted_on_smoothed_scores():
+    s = np.zeros(200)
+    s[100] = 10.0
+    fit = fit_threshold([s], fps=1.0, sigma=3.0)
+    assert fit.value == pytest.approx(smooth_scores(s, 3.0).max())
+    assert fit.value < 10.0 / 5  # a one-frame spike is spread over the Gaussian
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rule": "median"}, "rule"), ({"target": -1.0}, "events per hour"),
+    ({"rule": "quantile", "target": 2.0}, "quantile"), ({"fps": 0.0}, "fps"),
+    ({"patience": 0}, "patience")])
+def test_bad_threshold_settings_are_named(kwargs, message):
+    args = {"fps": 1.0, "sigma": 0.0} | kwargs
+    with pytest.raises(ValueError, match=message):
+        fit_threshold([np.zeros(5)], **args)
+
+
+def test_held_out_rate_refits_without_each_fold():
+    """Four 1-hour videos at 1 frame/s, one peak each (1, 2, 3, 4), target 1 per hour. Each
+    fold holds out one video; the other three (3 hours: 3 events allowed) put the threshold
+    on their floor 0 (their 3 peaks fire, no more), so each held-out peak fires once: 4
+    events in 4 hours."""
+    videos = []
+    for k in range(4):
+        v = np.zeros(3600)
+        v[1000] = k + 1.0
+        videos.append(v)
+    fit = fit_threshold(videos, 1.0, 0.0, target=1.0)
+    assert fit.value == 0.0  # 4 hours: 4 events allowed, so every peak may fire
+    held = held_out_rate(videos, fit, folds=4)
+    assert held["folds"] == 4 and held["hours"] == 4.0
+    assert held["events"] == 4 and held["events_per_hour"] == 1.0
+
+
+def test_held_out_rate_counts_what_the_others_threshold_misses():
+    """Target 0 events: the threshold of the other videos is their highest score; a held-out
+    video with a higher peak raises one false alarm there."""
+    videos = [np.r_[np.zeros(99), 1.0], np.r_[np.zeros(99), 1.0], np.r_[np.zeros(99), 5.0]]
+    fit = fit_threshold(videos, 1.0, 0.0, target=0.0)
+    held = held_out_rate(videos, fit, folds=3)
+    assert held["events"] == 1  # video 2 (peak 5) above the others' threshold 1
+    assert held["frames_above"] == pytest.approx(1 / 300)
