@@ -128,21 +128,23 @@ class _State:
 
 class Watcher:
     """The watch loop over one capture (see the module docstring); `run()` returns the
-    summary written to watch.json. `scale`: source pixels per model pixel (a model that
-    downscales frames), for the boxes of snapshots and events.json."""
+    summary written to watch.json. `max_height`: the model's `downscale` of the frames
+    (None: none), to put the boxes of snapshots and events.json in source pixels."""
 
     def __init__(self, scorer: LiveScorer, capture: Capture, out: str | Path,
-                 options: WatchOptions, streams: list[str], scale: float = 1.0) -> None:
+                 options: WatchOptions, streams: list[str],
+                 max_height: int | None = None) -> None:
         self.scorer, self.capture, self.options = scorer, capture, options
         self.out = ensure_writable(Path(out))
         (self.out / "events").mkdir(exist_ok=True)
         self.streams = streams
-        self.scale = scale
+        self.max_height = max_height
         self.tracker = EventTracker(options.threshold, options.patience)
         self.state = _State()
         self.n_in = 0
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
+        self.definition = ""  # how the threshold was set, for watch.json
 
     @property
     def fps(self) -> float:
@@ -253,7 +255,7 @@ class Watcher:
         peak = st.peak_score
         box = None
         if peak is not None and np.all(np.isfinite(peak.box)):
-            box = [float(v) * self.scale for v in peak.box]
+            box = [float(v) * f for v, f in zip(peak.box, self._box_scale(), strict=True)]
         record.update(event.to_dict())
         record.update({"ongoing": False, "start_s": event.start / self.fps,
                        "end_s": event.end / self.fps, "peak_s": event.peak / self.fps,
@@ -266,6 +268,17 @@ class Watcher:
             record["snapshot"] = None
         st.post_until = event.end + self._frames_for(self.options.post_s)
         self._write_events()
+
+    def _box_scale(self) -> tuple[float, float, float, float]:
+        """Source pixels per model pixel along x, y, x, y."""
+        if not self._ring:
+            return (1.0, 1.0, 1.0, 1.0)
+        height, width = self._ring[-1][1].shape[:2]
+        if self.max_height is None or height <= self.max_height:
+            return (1.0, 1.0, 1.0, 1.0)
+        sx = width / max(1, round(width * self.max_height / height))
+        sy = height / self.max_height
+        return (sx, sy, sx, sy)
 
     def _write_events(self) -> None:
         write_json(self.out / "events.json", self.state.events)
@@ -286,7 +299,8 @@ class Watcher:
             "frames": n, "seconds": seconds, "frames_per_s": n / seconds if seconds else None,
             "latency_s": {"mean": float(np.mean(lat)), "p50": float(np.median(lat)),
                           "p95": float(np.percentile(lat, 95)), "max": float(np.max(lat))},
-            "threshold": self.options.threshold, "patience": self.options.patience,
+            "threshold": self.options.threshold, "threshold_definition": self.definition,
+            "patience": self.options.patience,
             "smoothing": {"filter": "causal half-Gaussian (mulde.vad.live)",
                           "lag_frames": self.scorer.smoother.lag},
             "features_exact": self.scorer.online.exact, "events": len(st.events),
@@ -311,3 +325,86 @@ class Watcher:
 def default_status() -> IO[str]:
     """Where the live line goes: stderr."""
     return sys.stderr
+
+
+def load_model(path: str | Path) -> Any:
+    """Return the `PipelineModel` at `path`: a model folder, or an output folder holding one
+    as `model/` (what `mulde run/train --out DIR` writes). Raises ArtifactError naming the
+    file when it cannot be read."""
+    from mulde.vad.artifact import MANIFEST, PipelineModel
+
+    path = Path(path)
+    if not (path / MANIFEST).is_file() and (path / "model" / MANIFEST).is_file():
+        path = path / "model"
+    return PipelineModel.load(path)
+
+
+def live_threshold(model: Any, override: float | None = None) -> tuple[float, str]:
+    """Return (the alert threshold on the causally smoothed score, its definition).
+
+    `override`: a value given by hand. Else the model's threshold rule (`ThresholdFit`) is
+    refitted on the model's out-of-fold training scores smoothed by the causal filter
+    (`mulde.vad.thresholds.fit_threshold` with sigma 0 on pre-filtered scores), so that its
+    meaning (e.g. one false alarm per hour of normal video) holds for the live scores; a
+    model without training scores keeps its offline value. ValueError when the model has no
+    threshold and none is given."""
+    from mulde.vad.live import causal_smooth
+    from mulde.vad.thresholds import fit_threshold
+
+    if override is not None:
+        return float(override), "set by hand (--threshold)"
+    fit = model.threshold
+    if fit is None:
+        raise ValueError("the model has no alert threshold; give one with --threshold")
+    if not model.train_scores or fit.rule == "value":
+        return float(fit.value), (fit.describe() + "; applied to the causally smoothed score")
+    causal = [causal_smooth(s, model.smoothing_sigma) for s in model.train_scores]
+    refit = fit_threshold(causal, fit.fps, 0.0, fit.rule, fit.target, fit.patience,
+                          fit.out_of_sample)
+    what = {"events_per_hour": f"at most {fit.target:g} false alarm(s) per hour of normal "
+                               "training video",
+            "quantile": f"the {fit.target:g} quantile of the training frame scores"}[fit.rule]
+    return refit.value, (f"{refit.value:.4g} on the fused calibrated score smoothed by the "
+                         f"causal half-Gaussian filter (sigma {model.smoothing_sigma:g} "
+                         f"frames): {what}, refitted on the causally smoothed "
+                         f"{'out-of-fold' if fit.out_of_sample else 'in-sample'} training "
+                         f"scores (offline threshold {fit.value:.4g})")
+
+
+def watch_source(model: Any, source: str, out: str | Path, *, view: str | None = None,
+                 threshold: float | None = None, patience: int | None = None,
+                 realtime: bool = False, fps: float | None = None, reconnect_tries: int = 5,
+                 backoff_s: float = 1.0, timeout_s: float = 10.0, pre_s: float = 2.0,
+                 post_s: float = 2.0, status: IO[str] | None = None,
+                 log: IO[str] | None = None) -> dict[str, Any]:
+    """Watch `source` (`mulde.video.capture.open_capture`) with a `PipelineModel`, writing
+    into `out` (module docstring); return the summary (watch.json). `log` receives one line
+    per note (reconnections, a model whose features live are not exactly the offline ones).
+    Raises VideoReadError for a source that cannot be opened, ValueError for a model that
+    cannot run live or has no threshold; KeyboardInterrupt after the outputs are written."""
+    from mulde.vad.live import LiveScorer
+    from mulde.video.capture import open_capture
+
+    def note(line: str) -> None:
+        if log is not None:
+            log.write(f"mulde watch: {line}\n")
+            log.flush()
+
+    extractor = model.extractor_for(view)
+    value, definition = live_threshold(model, threshold)
+    capture = open_capture(source, realtime=realtime, fps=fps, reconnect_tries=reconnect_tries,
+                           backoff_s=backoff_s, timeout_s=timeout_s, log=note)
+    scorer = LiveScorer(extractor, model.ensemble, model.smoothing_sigma, source)
+    if getattr(extractor, "region_background", "scene") != "scene":
+        note(f"this model finds regions against each video's median background, which needs "
+             f"the whole video; live, the median of the first "
+             f"{extractor.background_frames} frames stands in (scored once they have "
+             "arrived), so scores differ from offline ones on longer videos; a model trained "
+             "with --set region_background=scene scores live exactly as offline")
+    if patience is None:
+        patience = model.threshold.patience if model.threshold is not None else 1
+    options = WatchOptions(value, patience, pre_s, post_s, status=status)
+    watcher = Watcher(scorer, capture, out, options, [s.value for s in model.streams],
+                      getattr(extractor, "max_height", None))
+    watcher.definition = definition
+    return watcher.run()

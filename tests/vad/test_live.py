@@ -46,12 +46,19 @@ def _same(offline, live):
         np.testing.assert_array_equal(a.boxes, b.boxes, err_msg=str(s))
 
 
-def test_online_features_are_the_offline_ones_bit_for_bit(scene):
-    _, test, extractor = scene
+@pytest.mark.parametrize("max_height", [None, 100])
+def test_online_features_are_the_offline_ones_bit_for_bit(scene, max_height, tmp_path):
+    train, test, extractor = scene
+    if max_height is not None:  # frames downscaled to 150x100, the scene background too
+        extractor = replace(extractor, max_height=max_height, scene_background=None)
+        extractor = extractor.with_scene(train, tmp_path)
     frames = list(test.frames())
     live, online = _online(extractor, frames)
     assert online.exact
-    _same(extractor.extract(test), live)
+    offline = extractor.extract(test)
+    _same(offline, live)
+    if max_height is not None:
+        assert offline["velocity"].boxes[:, 3].max() <= max_height
 
 
 def test_the_per_video_median_background_is_exact_only_within_the_warm_up(scene):
@@ -131,3 +138,16 @@ def test_the_causal_filter_is_a_weighted_mean_of_the_past(scores, sigma, constan
     prefix_min, prefix_max = np.minimum.accumulate(x), np.maximum.accumulate(x)
     assert np.all(out >= prefix_min - 1e-9) and np.all(out <= prefix_max + 1e-9)
     np.testing.assert_allclose(causal_smooth([constant] * len(scores), sigma), constant)
+
+
+def test_new_extractor_settings_are_checked_and_keep_the_default_cache_key(tmp_path):
+    from mulde.video.features.objects import ObjectCentricExtractor
+
+    default = ObjectCentricExtractor().params["regions"]
+    assert "max_height" not in default and "background" not in default
+    assert ObjectCentricExtractor(max_height=360).params["regions"]["max_height"] == 360
+    with pytest.raises(ValueError, match="max_height must be None or a number of rows"):
+        ObjectCentricExtractor(max_height=8)
+    with pytest.raises(ValueError, match="region_background must be one of video, scene"):
+        ObjectCentricExtractor(region_background="median")
+    assert ObjectCentricExtractor(region_background="scene").needs_scene

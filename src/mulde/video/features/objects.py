@@ -99,6 +99,10 @@ class ObjectCentricExtractor:
     videos (`with_scene`, the image the static stream uses), which every frame has from the
     start, so features of a frame depend on the frames up to `flow_baseline` after it alone
     and a live stream (`mulde.video.features.online`) gets exactly the offline features.
+    `max_height`: frames taller than this many rows are first resized to it (aspect kept,
+    `downscale`), in training, offline scoring and live alike, so a model trained this way
+    sees one resolution (a speed policy: DIS flow and the regions cost about the pixel
+    count); None (default) keeps the frames as they are. Not with detector boxes.
     """
 
     streams: tuple[str, ...] = ("velocity",)
@@ -135,6 +139,7 @@ class ObjectCentricExtractor:
     boxes_cache: str | None = None
     pose_weights: str | None = None
     region_background: str = "video"
+    max_height: int | None = None
     name: str = field(default="objects", init=False)
     version: str = field(default="2", init=False)  # 2: settings grouped per stage and stream
 
@@ -152,6 +157,15 @@ class ObjectCentricExtractor:
         object.__setattr__(self, "regions", RegionMode(self.regions))
         object.__setattr__(self, "flow_preset", FlowPreset(self.flow_preset))
         object.__setattr__(self, "close_size", tuple(self.close_size))
+        if self.max_height is not None and (isinstance(self.max_height, bool)
+                                            or not isinstance(self.max_height, int)
+                                            or self.max_height < 16):
+            raise ValueError(f"max_height must be None or a number of rows >= 16, got "
+                             f"{self.max_height!r}")
+        if self.max_height is not None and self.regions in (RegionMode.BOXES,
+                                                            RegionMode.DETECTOR):
+            raise ValueError("max_height does not combine with detector boxes (regions "
+                             f"{self.regions.value!r}), which are in the source's pixels")
         if self.region_background not in REGION_BACKGROUNDS:
             raise ValueError(f"region_background must be one of {', '.join(REGION_BACKGROUNDS)}"
                              f", got {self.region_background!r}")
@@ -213,6 +227,8 @@ class ObjectCentricExtractor:
             "close_size": list(self.close_size), "skip_edges": self.skip_edges,
             "threshold": self.threshold, "blur": self.blur, "open_size": self.open_size,
             "background_frames": self.background_frames}
+        if self.max_height is not None:  # absent by default: the cache keys stay
+            regions["max_height"] = self.max_height
         if self.region_background == "scene":  # absent by default: the cache keys stay
             regions |= {"background": "scene", "scene_background_sha256": (
                 None if self.scene_background is None else file_sha256(self.scene_background))}
@@ -254,12 +270,13 @@ class ObjectCentricExtractor:
         videos = list(videos)
         key = None
         if videos and all(isinstance(v, Video) for v in videos):
-            key = _sha256_text([self.background_frames, *((v.name, source_checksum(v.path))
-                                                          for v in videos)])
+            size = [] if self.max_height is None else [{"max_height": self.max_height}]
+            key = _sha256_text([self.background_frames, *size, *(
+                (v.name, source_checksum(v.path)) for v in videos)])
             path = Path(folder) / f"scene_background.{key[:12]}.png"
             if path.exists():
                 return replace(self, scene_background=str(path))
-        background = scene_background_of(videos, self.background_frames)
+        background = scene_background_of(videos, self.background_frames, self.max_height)
         png = cv2.imencode(".png", background)[1].tobytes()
         key = key or hashlib.sha256(png).hexdigest()
         path = Path(folder) / f"scene_background.{key[:12]}.png"
@@ -312,6 +329,7 @@ class ObjectCentricExtractor:
         keep_rgb = any(s.needs_rgb for s in streams) or self.regions is RegionMode.DETECTOR
         rgbs, grays = [], []
         for frame in iter_source(source):
+            frame = downscale(frame, self.max_height)
             grays.append(to_gray(frame))
             if keep_rgb:
                 rgbs.append(frame)
@@ -389,9 +407,21 @@ def _detector(name: str, settings: Any, weights: str | None, layout: str | None)
     return build_detector(name, settings, weights, layout)
 
 
-def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) -> np.ndarray:
+def downscale(frame: np.ndarray, max_height: int | None) -> np.ndarray:
+    """Return the frame resized to `max_height` rows (width round(W * max_height / H),
+    OpenCV's area interpolation) when it is taller, else the frame itself."""
+    height, width = frame.shape[:2]
+    if max_height is None or height <= max_height:
+        return frame
+    size = (max(1, round(width * max_height / height)), int(max_height))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
+                        max_height: int | None = None) -> np.ndarray:
     """Return the uint8 grayscale median of up to `max_frames` frames spread evenly over the
-    videos (each video's frames every k-th, k from the videos' total frame count).
+    videos (each video's frames every k-th, k from the videos' total frame count), frames
+    `downscale`d to `max_height` first.
 
     A video that cannot be read (`VideoReadError`), and videos whose frame size is not the
     one most of the sampled frames have (another camera view or resolution), are left out
@@ -416,7 +446,7 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) ->
         try:
             for frame in iter_source(video):
                 if seen % step == 0:
-                    grays.append(to_gray(frame))
+                    grays.append(to_gray(downscale(frame, max_height)))
                 seen += 1
         except VideoReadError as err:
             skipped.append(f"{name} ({err})")

@@ -18,6 +18,9 @@ they are ready:
   updated on every frame in order;
 - geometry: the regions' boxes; appearance: the backbone embedding of the frame's crops.
 
+Frames are `downscale`d to the extractor's `max_height` first, as offline; boxes are in the
+downscaled frame's pixels.
+
 Memory: the last 2b + 1 grayscale frames, the regions of the b frames waiting for their
 flow (with their RGB frames when the appearance stream is on), one dwell image, and in
 "video" mode the warm-up buffer of `background_frames` frames. Nothing grows with the
@@ -39,7 +42,7 @@ import numpy as np
 
 from mulde.video.features.base import to_gray
 from mulde.video.features.flow import dis_flow
-from mulde.video.features.objects import ObjectCentricExtractor
+from mulde.video.features.objects import ObjectCentricExtractor, downscale
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.regions import Region, RegionMode, median_background
 from mulde.video.features.streams import (
@@ -172,6 +175,7 @@ class OnlineObjectExtractor:
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"{self.source}: frame {self.n_in}: need RGB uint8 (H, W, 3), got "
                              f"{frame.dtype} {frame.shape}")
+        frame = downscale(frame, self.extractor.max_height)
         if self._shape is None:
             self._shape = frame.shape[:2]
             self._start(self._shape)
