@@ -97,7 +97,8 @@ class LiveScorer:
     `OnlineObjectExtractor.exact`). `sigmas`: the causal smoothing (`CausalSmoother`).
 
     Raises ValueError when the extractor cannot run live or the ensemble is not fitted to
-    the extractor's streams.
+    the extractor's streams. `seconds` accumulates the time spent on features and on
+    scoring (the models, calibration and smoothing).
     """
 
     def __init__(self, extractor: ObjectCentricExtractor, ensemble: StreamEnsemble,
@@ -114,17 +115,25 @@ class LiveScorer:
         self.smoother = CausalSmoother(sigmas)
         self._dims: dict | None = None
         self._arrival: deque[float] = deque()
+        self.seconds = {"features": 0.0, "scoring": 0.0}
 
     def push(self, frame: np.ndarray) -> list[LiveScore]:
-        self._arrival.append(time.perf_counter())
-        return self._score(self.online.push(frame))
+        now = time.perf_counter()
+        self._arrival.append(now)
+        frames = self.online.push(frame)
+        self.seconds["features"] += time.perf_counter() - now
+        return self._score(frames)
 
     def finish(self) -> list[LiveScore]:
-        return self._score(self.online.finish())
+        now = time.perf_counter()
+        frames = self.online.finish()
+        self.seconds["features"] += time.perf_counter() - now
+        return self._score(frames)
 
     def _score(self, frames: list[FrameObjects]) -> list[LiveScore]:
         if not frames:
             return []
+        start = time.perf_counter()
         if self._dims is None:
             self._dims = {s: d for s, d in self.online.dims.items() if s in self.ensemble.fits_}
         for f in frames:  # the ensemble scores only its own streams
@@ -139,5 +148,6 @@ class LiveScorer:
                 {s.value: float(v[i]) for s, v in scored.streams.items()},
                 scored.top.stream[i], scored.top.box[i].copy(),
                 now - self._arrival.popleft()))
+        self.seconds["scoring"] += time.perf_counter() - start
         return out
 
