@@ -94,12 +94,9 @@ def test_live_unsmoothed_scores_are_the_offline_scores(scene):
 
 def test_settings_that_cannot_run_live_are_refused(scene, tmp_path):
     _, _, extractor = scene
-    with pytest.raises(ValueError, match="uses regions='detector'"):
-        OnlineObjectExtractor(replace(extractor, streams=("velocity", "pose"),
-                                      regions="detector"))
     boxes = tmp_path / "boxes"
     boxes.mkdir()
-    with pytest.raises(ValueError, match="regions='boxes'"):
+    with pytest.raises(ValueError, match="from files of recorded videos .regions='boxes'"):
         OnlineObjectExtractor(replace(extractor, regions="boxes", boxes_dir=str(boxes)))
     with pytest.raises(ValueError, match="needs its scene background"):
         OnlineObjectExtractor(replace(extractor, scene_background=None))
@@ -151,3 +148,51 @@ def test_new_extractor_settings_are_checked_and_keep_the_default_cache_key(tmp_p
     with pytest.raises(ValueError, match="region_background must be one of video, scene"):
         ObjectCentricExtractor(region_background="median")
     assert ObjectCentricExtractor(region_background="scene").needs_scene
+
+
+class FrameDetector:
+    """A fake detector: per frame, a person box and a car box at fractional positions that
+    depend on the frame's content (so frames detected alone or in a batch agree)."""
+
+    def __init__(self, every: int):
+        from mulde.video.detection import DetectionSettings
+
+        self.settings, self.sha256, self.name = DetectionSettings(every=every), "d" * 64, "fd"
+
+    def detect(self, frames):
+        from mulde.video.detection import PERSON, FrameDetections
+
+        out = []
+        for f in frames:
+            dx = float(f[::8, ::8].mean() % 9) + 0.37
+            boxes = np.array([[40 + dx, 30.6, 70.2 + dx, 90.5], [150.5, 60 - dx, 200, 100.01]],
+                             np.float32)
+            out.append(FrameDetections(boxes, np.array([PERSON, 2]), np.ones(2, np.float32)))
+        return out
+
+
+class CentrePose:
+    """A fake MoveNet: every keypoint at the box's centre."""
+
+    def __init__(self, *args):
+        pass
+
+    def keypoints(self, frame, boxes):
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + frame[0, 0, 0] / 255
+        return np.repeat(np.concatenate([centre, np.ones((len(boxes), 1))], 1)[:, None], 17, 1)
+
+
+def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, monkeypatch):
+    import mulde.video.detection.pose as pose_module
+    from mulde.video.features import objects as objects_module
+
+    _, test, extractor = scene
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: FrameDetector(every=2))
+    monkeypatch.setattr(pose_module, "MoveNetPose", CentrePose)
+    detecting = replace(extractor, regions="detector", streams=("velocity", "pose"),
+                        boxes_cache=str(tmp_path / "boxes"))
+    offline = detecting.extract(test)  # boxes through the cache: rounded outwards
+    assert list((tmp_path / "boxes").rglob("*.csv"))
+    live, _ = _online(detecting, list(test.frames()))
+    _same(offline, live)
+    assert live["pose"].n_objects == live.n_frames  # one person per frame

@@ -16,7 +16,13 @@ they are ready:
   frame t + b has arrived, or when the stream ends (then n is known);
 - the static stream's dwell: how long each pixel has been foreground, a causal state
   updated on every frame in order;
-- geometry: the regions' boxes; appearance: the backbone embedding of the frame's crops.
+- geometry: the regions' boxes; appearance: the backbone embedding of the frame's crops;
+  pose: MoveNet keypoints of the frame's person boxes;
+- regions from a detector run here (`regions="detector"`): frames 0, k, 2k, ... (k =
+  `detector_every`) go through the detector one at a time, frames between take the last
+  boxes (`mulde.video.detection.cache.detect_frames`), and the boxes are rounded outwards to
+  whole pixels as the box cache stores them (written with 2 decimals, read back floored /
+  ceiled), so they are the boxes the offline pipeline reads from its cache.
 
 Frames are `downscale`d to the extractor's `max_height` first, as offline; boxes are in the
 downscaled frame's pixels.
@@ -28,18 +34,22 @@ stream's length.
 
 With `region_background="scene"` the features are those of `extract` on the same frames,
 bit for bit (tested), except appearance, whose backbone embeds each frame's crops in its own
-batch here and all crops at once offline (equal to float32 rounding). Regions from
-detectors (`regions="boxes"` or `"detector"`) and the pose stream are not supported live.
+batch here and all crops at once offline (equal to float32 rounding), and detector boxes,
+which a detector that batches frames may compute with other float rounding. External boxes
+(`regions="boxes"`, a file per recorded video) cannot exist for a live stream.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from mulde.video.detection.base import PERSON
+from mulde.video.detection.pose import normalised_pose
 from mulde.video.features.base import to_gray
 from mulde.video.features.flow import dis_flow
 from mulde.video.features.objects import ObjectCentricExtractor, downscale
@@ -47,6 +57,7 @@ from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.regions import Region, RegionMode, median_background
 from mulde.video.features.streams import (
     GEOMETRY_DIM,
+    POSE_DIM,
     STATIC_DIM,
     box_geometry,
     crop_boxes,
@@ -54,7 +65,8 @@ from mulde.video.features.streams import (
     square_crop_boxes,
 )
 
-LIVE_STREAMS = frozenset({Stream.VELOCITY, Stream.GEOMETRY, Stream.STATIC, Stream.APPEARANCE})
+LIVE_STREAMS = frozenset({Stream.VELOCITY, Stream.GEOMETRY, Stream.STATIC, Stream.APPEARANCE,
+                          Stream.POSE})
 """The streams `OnlineObjectExtractor` computes."""
 
 
@@ -105,10 +117,10 @@ class OnlineObjectExtractor:
     """
 
     def __init__(self, extractor: ObjectCentricExtractor, source: str = "the stream") -> None:
-        if extractor.regions not in (RegionMode.GRID, RegionMode.COMPONENTS):
-            raise ValueError(f"live scoring finds regions in the frames themselves (regions "
-                             f"'grid' or 'components'); this model's extractor uses "
-                             f"regions={extractor.regions.value!r}")
+        if extractor.regions is RegionMode.BOXES:
+            raise ValueError("live scoring finds regions in the frames (regions 'grid', "
+                             "'components' or 'detector'); this model's extractor reads "
+                             "them from files of recorded videos (regions='boxes')")
         unsupported = sorted(s.value for s in set(extractor.streams) - LIVE_STREAMS)
         if unsupported:
             raise ValueError(f"live scoring does not compute the {', '.join(unsupported)} "
@@ -126,7 +138,12 @@ class OnlineObjectExtractor:
         if needs_scene and extractor.scene_background is None:
             raise ValueError("this extractor needs its scene background (learnt from the "
                              "training videos); none is set")
-        self.keep_rgb = Stream.APPEARANCE in self._by_stream
+        self.detecting = extractor.regions is RegionMode.DETECTOR
+        self.keep_rgb = (Stream.APPEARANCE in self._by_stream or Stream.POSE in self._by_stream
+                         or self.detecting)
+        self._detector: Any = extractor.build_detector() if self.detecting else None
+        self._boxes: tuple[np.ndarray, np.ndarray] | None = None  # the last detections
+        self._pose: Any = None
         self._dis = dis_flow(extractor.flow_preset)
         self._shape: tuple[int, int] | None = None
         self._scene: np.ndarray | None = None
@@ -158,6 +175,8 @@ class OnlineObjectExtractor:
                 out[s.stream] = GEOMETRY_DIM
             elif s.stream is Stream.STATIC:
                 out[s.stream] = STATIC_DIM
+            elif s.stream is Stream.POSE:
+                out[s.stream] = POSE_DIM
             else:
                 out[s.stream] = self._load_backbone().dim
         return out
@@ -223,7 +242,13 @@ class OnlineObjectExtractor:
         """Find the frame's regions (and still objects), then complete the frame b back."""
         t = self.n_regioned
         self.n_regioned += 1
-        regions = self.extractor.find_regions(gray, self._background)
+        boxes = labels = None
+        if self.detecting:
+            if t % self._detector.settings.every == 0:
+                self._boxes = _rounded(self._detector.detect([rgb])[0], *gray.shape)
+            boxes, labels = self._boxes
+        regions = self.extractor.find_regions(gray, self._background, boxes=boxes,
+                                              labels=labels)
         still = None
         static = self._by_stream.get(Stream.STATIC)
         if static is not None:
@@ -261,6 +286,17 @@ class OnlineObjectExtractor:
                 feats = np.array(s.rows(regions, dwell, flow), np.float32).reshape(-1, STATIC_DIM)
                 out[s.stream] = (feats, np.array([r.box for r in regions],
                                                  np.float32).reshape(-1, 4))
+            elif s.stream is Stream.POSE:
+                person = np.array([r.label == PERSON for r in p.regions], bool)
+                people = boxes[person]
+                feats = np.zeros((0, POSE_DIM), np.float32)
+                if len(people):
+                    if self._pose is None:
+                        from mulde.video.detection.pose import MoveNetPose
+
+                        self._pose = MoveNetPose(s.weights_path, s.margin)
+                    feats = normalised_pose(self._pose.keypoints(p.rgb, people), people)
+                out[s.stream] = (np.asarray(feats, np.float32), people)
             else:
                 squares = square_crop_boxes(boxes, s.crop_margin, s.crop_min_side)
                 crops = crop_boxes(p.rgb, squares, s.crop_size)
@@ -268,3 +304,19 @@ class OnlineObjectExtractor:
                                  boxes)
         self.n_out += 1
         return FrameObjects(t, out)
+
+
+def _rounded(found: Any, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes (k, 4) float32, classes (k,)) of one frame's `FrameDetections` as the box cache
+    gives them back: coordinates written with 2 decimals, then rounded outwards to whole
+    pixels and clipped to the frame; boxes left empty dropped
+    (`mulde.video.features.detections.read_detections`)."""
+    rows = []
+    for (x0, y0, x1, y1), c in zip(found.boxes.tolist(), found.classes.tolist(), strict=True):
+        x0, y0, x1, y1 = (float(f"{v:.2f}") for v in (x0, y0, x1, y1))
+        box = (max(0, math.floor(x0)), max(0, math.floor(y0)), min(width, math.ceil(x1)),
+               min(height, math.ceil(y1)))
+        if box[2] > box[0] and box[3] > box[1]:
+            rows.append((*box, int(c)))
+    a = np.array(rows, np.float64).reshape(-1, 5)
+    return a[:, :4].astype(np.float32), a[:, 4].astype(np.int64)
