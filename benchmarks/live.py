@@ -14,9 +14,9 @@ static) with the scene as region background (what `mulde watch` computes exactly
 offline), MULDE with default parameters (seed 0) fitted on the first training frames of the
 same dataset at the same resolution. The 720p rows upscale Avenue's 640x360 frames 2x
 (bilinear, OpenCV) before encoding a temporary H.264 file: 720p pixels, not 720p detail.
-The detector recipe (`objects:detector`) does not run live yet (regions from a detector are
-not supported by `mulde.video.features.online`); its offline extraction rate is in
-benchmarks/results/detector_stages.json.
+The detector recipe (`objects:detector`: SSD-MobileNet-v2 boxes on every 2nd frame at
+600 px input height, velocity + MoveNet pose + EfficientNet-Lite0 appearance) has rows of its
+own at Ped2's resolution and at 640x360 (`--rows` picks rows by name).
 
     OMP_NUM_THREADS=1 nice -n 5 flock /work/helpers/heavy.lock python benchmarks/live.py
 """
@@ -60,9 +60,9 @@ def _upscaled(frames, factor: int = 2):
 
 
 def _row(name: str, train_frames, test_path: Path, max_height: int | None, work: Path,
-         resolution: str, mulde_params: dict) -> dict:
-    extractor = build_extractor("objects", settings={"region_background": "scene",
-                                                     "max_height": max_height})
+         resolution: str, mulde_params: dict, recipe: str = "objects") -> dict:
+    extractor = build_extractor(recipe, settings={"region_background": "scene",
+                                                  "max_height": max_height})
     extractor = extractor.with_scene([train_frames], work / name)
     t0 = time.perf_counter()
     features = extractor.extract(train_frames)
@@ -82,7 +82,7 @@ def _row(name: str, train_frames, test_path: Path, max_height: int | None, work:
     lat = summary["latency_s"]
     busy = scorer.seconds["features"] + scorer.seconds["scoring"]
     wait_ms = extractor.flow_baseline / 25.0 * 1000
-    return {"name": name, "resolution": resolution,
+    return {"name": name, "extractor": recipe, "resolution": resolution,
             "max_height": max_height, "frames": n, "train_frames": len(train_frames),
             "fit_seconds": fit_s,
             "frames_per_s": summary["frames_per_s"],
@@ -110,6 +110,7 @@ def main() -> int:
     parser.add_argument("--train-frames", type=int, default=300)
     parser.add_argument("--max-steps", type=int, help="MULDE training steps (default: the "
                         "default parameters'; fewer for a quick trial, not for the results)")
+    parser.add_argument("--rows", nargs="*", help="only these rows (names as in the JSON)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "live.json")
     args = parser.parse_args()
     set_single_thread()
@@ -119,6 +120,10 @@ def main() -> int:
         print(f"UCSD Ped2 / Avenue not found under {args.data}; set MULDE_DATA")
         return 2
     params = {} if args.max_steps is None else {"max_steps": args.max_steps}
+
+    def wanted(name: str) -> bool:
+        return not args.rows or name in args.rows
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="mulde_live_") as tmp:
         work = Path(tmp)
@@ -131,21 +136,30 @@ def main() -> int:
             iter_frames(p) for p in sorted((ped2 / "testing" / "frames").iterdir())),
             args.frames))
         path = _write_video(work / "ped2_test.mp4", test)
-        rows.append(_row("ped2", train, path, None, work, "360x240", params))
-        print(rows[-1], flush=True)
+        for name, recipe in (("ped2", "objects"), ("ped2_detector", "objects:detector")):
+            if wanted(name):
+                rows.append(_row(name, train, path, None, work, "360x240", params, recipe))
+                print(rows[-1], flush=True)
         train = list(itertools.islice(iter_frames(avenue / "training_videos" / "12.avi"),
                                       args.train_frames))
         test = list(itertools.islice(iter_frames(avenue / "testing_videos" / "08.avi"),
                                      args.frames))
         path = _write_video(work / "avenue_test.mp4", test)
         for max_height in (None, 240):
-            rows.append(_row(f"avenue_max_height_{max_height}", train, path, max_height, work,
-                             "640x360", params))
+            if wanted(f"avenue_max_height_{max_height}"):
+                rows.append(_row(f"avenue_max_height_{max_height}", train, path, max_height,
+                                 work, "640x360", params))
+                print(rows[-1], flush=True)
+        if wanted("avenue_detector"):
+            rows.append(_row("avenue_detector", train, path, None, work, "640x360", params,
+                             "objects:detector"))
             print(rows[-1], flush=True)
         train_hd = _upscaled(train)
         path = _write_video(work / "avenue_720p.mp4", _upscaled(test))
         del test
         for max_height, threads in ((None, 1), (360, 1), (240, 1), (360, 2)):
+            if not wanted(f"avenue_720p_max_height_{max_height}_threads_{threads}"):
+                continue
             set_threads(threads)
             rows.append(_row(f"avenue_720p_max_height_{max_height}_threads_{threads}",
                              train_hd, path, max_height, work,
