@@ -61,6 +61,16 @@ def test_online_features_are_the_offline_ones_bit_for_bit(scene, max_height, tmp
         assert offline["velocity"].boxes[:, 3].max() <= max_height
 
 
+def test_memory_stays_bounded_by_the_flow_window(scene):
+    _, test, extractor = scene
+    online = OnlineObjectExtractor(extractor)
+    b = extractor.flow_baseline
+    for i, frame in enumerate(test.frames()):
+        done = online.push(frame)
+        assert [f.index for f in done] == ([i - b] if i >= b else [])
+        assert len(online._grays) <= 2 * b + 1 and len(online._pending) <= b + 1
+
+
 def test_the_per_video_median_background_is_exact_only_within_the_warm_up(scene):
     _, test, extractor = scene
     frames = list(test.frames())
