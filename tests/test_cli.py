@@ -138,9 +138,70 @@ def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys)
     # the anomalies (a runner, a wrong-way walker, a cart) are seen: 0.82 here; negated
     # scores would give about 0.18
     assert metrics["n_frames"] == 80 and metrics["micro_auc"] > 0.7, metrics["micro_auc"]
-    assert (out / "report.html").exists() and (out / "models" / "velocity.safetensors").exists()
+    assert (out / "report.html").exists()
+    assert (out / "model" / "streams" / "velocity.safetensors").exists()
+    assert metrics["config"]["threshold"]["rule"] == "events_per_hour"
     assert main(["run", "nope", "--root", str(root), "--out", str(out)]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0  # the run folder: its model/ is described
+    info = json.loads(capsys.readouterr().out)
+    assert info["extractor"]["name"] == "objects" and list(info["streams"]) == ["static",
+                                                                              "velocity"]
+    assert info["training"]["videos"] == 2 and info["training"]["frames"] == 80
+    assert info["threshold"]["value"] == metrics["config"]["threshold"]["value"]
+    assert info["threshold"]["held_out"]["events"] >= 0 and info["mulde_version"]
+
+
+def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsys):
+    from mulde.demo.scene import generate_scene
+    from mulde.vad.artifact import PipelineModel
+    from mulde.video.source import Video
+
+    root = generate_scene(tmp_path / "scene", n_train=3, n_test=1, n_frames=40, seed=2)
+    out = tmp_path / "trained"
+    assert main(["train", str(root / "train"), "--out", str(out), "--detector", "knn",
+                 "--alarms-per-hour", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "trained on 3 videos (120 frames, 0.2 min at 10 frames/s)" in printed
+    assert "at most 2 false alarm(s) per hour" in printed and "held-out training videos" in printed
+    model = PipelineModel.load(out / "model")
+    assert model.fps == 10.0 and model.threshold.target == 2.0
+    (test,) = sorted((root / "test").iterdir())
+    scores = model.score_video(Video(test.stem, test))
+    labels = np.zeros(40, bool)
+    for line in (root / "labels.csv").read_text().splitlines()[1:]:
+        _, a, b = line.split(",")
+        labels[int(a):int(b) + 1] = True
+    assert scores.fused[labels].mean() > scores.fused[~labels].mean()
+    assert main(["info", str(out / "model")]) == 0
+    assert json.loads(capsys.readouterr().out)["ensemble"]["calibration_folds"] is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--calibration-folds", "1"], "--calibration-folds must be auto, none or a whole number"),
+    (["--alarm-quantile", "2"], "--alarm-quantile must be in [0, 1]"),
+    (["--alarms-per-hour", "-1"], "--alarms-per-hour must be >= 0"),
+    (["--fps", "0"], "--fps must be a positive number")])
+def test_train_options_are_checked(tmp_path, capsys, args, message):
+    from fakes import write_square_frames
+
+    write_square_frames(tmp_path / "videos" / "a", np.ones(12))
+    assert main(["train", str(tmp_path / "videos"), "--out", str(tmp_path / "o"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_train_refuses_a_folder_without_videos_and_info_a_broken_model(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["train", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "no videos" in capsys.readouterr().err
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "pipeline.json").write_text('{"format": "mulde-pipeline", "format_')
+    assert main(["info", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "pipeline.json: not readable JSON" in err and "Traceback" not in err
 
 
 def test_extractor_weights_come_from_the_command_line(tmp_path, capsys):

@@ -70,8 +70,14 @@ def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, de
         assert (out / name).exists(), name
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["config"]["detector"] == detector
-    if detector == "mulde":
-        assert (out / "models" / "velocity.safetensors").exists()
+    manifest = json.loads((out / "model" / "pipeline.json").read_text())
+    assert manifest["streams"]["velocity"]["model"]["kind"] == detector
+    assert (out / "model" / "streams" / "velocity.safetensors").exists()
+    threshold = saved["config"]["threshold"]
+    assert threshold == manifest["threshold"] and threshold["rule"] == "events_per_hour"
+    # the calibration and threshold saw out-of-fold training scores (kNN: leave-one-video-out)
+    assert saved["config"]["calibration_folds"] == (None if detector == "knn" else 3)
+    assert threshold["out_of_sample"] and threshold["held_out"]["folds"] == 3
 
 
 def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp_path):

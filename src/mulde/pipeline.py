@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,9 @@ from mulde.datasets.common import DatasetError, require_videos
 from mulde.evaluation import EvaluationProtocol, write_report
 from mulde.evaluation.snapshots import most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
+from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
+from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import FeatureCache, shard
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, VideoFeatures
@@ -160,12 +163,34 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
     return result
 
 
+MODEL_DIR = "model"
+"""The trained pipeline's folder inside an output folder (`mulde.vad.artifact`)."""
+
+CALIBRATION_FOLDS = 4
+"""Out-of-fold calibration by default (`default_calibration_folds`): benchmarks/
+thresholds_held_out.py measured on Ped2's training videos alone (no labels) that MULDE's
+in-sample calibration does not hold on left-out normal video."""
+
+
+def default_calibration_folds(detector: str, n_videos: int,
+                              max_train_objects: int | None = None) -> int | None:
+    """The `StreamEnsemble.calibration_folds` a run uses unless told: None for kNN (its
+    training scores are already leave-one-video-out) and with `max_train_objects` (the two
+    do not combine), else `CALIBRATION_FOLDS` folds of the training videos (fewer when there
+    are fewer videos; None for a single video, whose scores then stay in-sample)."""
+    if detector == "knn" or max_train_objects is not None or n_videos < 2:
+        return None
+    return min(CALIBRATION_FOLDS, n_videos)
+
+
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
                     mulde_params: dict[str, Any] | None = None, progress: bool = True,
-                    max_train_objects: int | None = None
+                    max_train_objects: int | None = None,
+                    calibration_folds: int | None | str = "auto",
                     ) -> tuple[StreamEnsemble, dict[str, VideoScores]]:
     """Fit the `StreamEnsemble` on the training videos and score every test video (each
-    stream fitted on at most `max_train_objects`, a seeded subsample; None: all).
+    stream fitted on at most `max_train_objects`, a seeded subsample; None: all;
+    `calibration_folds` "auto": `default_calibration_folds`).
 
     Returns (the fitted ensemble, `VideoScores` per test video). Raises DatasetError when
     there is no readable training or test video."""
@@ -178,18 +203,83 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                 f": all {skipped} were skipped (see skipped_videos / the messages above)"
                 if skipped else "") + "; the pipeline needs at least one training and one "
                 "test video")
-    ensemble = StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
-                              max_train_objects=max_train_objects).fit(train)
+    ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
+                            calibration_folds)
     return ensemble, ensemble.score(test)
+
+
+def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed: int = 0,
+                 mulde_params: dict[str, Any] | None = None, progress: bool = True,
+                 max_train_objects: int | None = None,
+                 calibration_folds: int | None | str = "auto") -> StreamEnsemble:
+    """Return the `StreamEnsemble` fitted on the training videos' features (the settings as
+    `train_and_score`)."""
+    if calibration_folds == "auto":
+        calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
+    return StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
+                          calibration_folds=calibration_folds,  # type: ignore[arg-type]
+                          max_train_objects=max_train_objects).fit(train)
+
+
+def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Dataset,
+                fps: float | None = None, threshold_rule: ThresholdRule = "events_per_hour",
+                threshold_target: float = DEFAULT_EVENTS_PER_HOUR) -> PipelineModel:
+    """Return the trained pipeline (`PipelineModel`) of a fitted ensemble: the extractor as
+    used, its scene backgrounds, the dataset's smoothing, and the alert threshold fitted on
+    the ensemble's (out-of-fold) training scores. `fps`: the training videos' frame rate
+    (default: probed from the first readable training video; frame folders report 25)."""
+    train = extraction.features.get("train", {})
+    if fps is None:
+        first = next(v for v in dataset.train if v.name in train)
+        fps = first.fps
+    return PipelineModel.fit(
+        extraction.extractor, train, ensemble, fps=float(fps),
+        smoothing_sigma=dataset.smoothing_sigma, threshold_rule=threshold_rule,
+        threshold_target=threshold_target, scene_backgrounds=extraction.scene_backgrounds,
+        training={"dataset": dataset.name, "root": str(dataset.root),
+                  "names": list(train), "skipped": [f for f in extraction.failed
+                                                    if f["split"] == "train"]})
+
+
+def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
+                   cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
+                   mulde_params: dict[str, Any] | None = None, progress: bool = True,
+                   ray: RayOptions | None = None, max_train_objects: int | None = None,
+                   calibration_folds: int | None | str = "auto", fps: float | None = None,
+                   threshold_rule: ThresholdRule = "events_per_hour",
+                   threshold_target: float = DEFAULT_EVENTS_PER_HOUR) -> PipelineModel:
+    """Train on the dataset's training videos alone (its test videos, if any, are ignored)
+    and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
+    training video is readable."""
+    dataset = dataclasses.replace(dataset, test=())
+    if not dataset.train:
+        raise DatasetError(f"{dataset.root}: no training videos (video files or folders of "
+                           "frames)")
+    out_dir = ensure_writable(Path(out_dir))
+    cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
+    extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
+    train = extraction.features.get("train", {})
+    if not train:
+        raise DatasetError(f"no readable training video: all {len(extraction.failed)} were "
+                           "skipped (see the messages above)")
+    ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
+                            calibration_folds)
+    model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
+    model.save(out_dir / MODEL_DIR)
+    return model
 
 
 def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
                  mulde_params: dict[str, Any] | None = None,
                  progress: bool = True, ray: RayOptions | None = None,
-                 max_train_objects: int | None = None) -> dict[str, Any]:
+                 max_train_objects: int | None = None,
+                 calibration_folds: int | None | str = "auto", fps: float | None = None,
+                 threshold_rule: ThresholdRule = "events_per_hour",
+                 threshold_target: float = DEFAULT_EVENTS_PER_HOUR) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
-    extracted on Ray with `ray`, see `extract_features`).
+    extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
+    out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
@@ -198,10 +288,10 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
     ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
-                                             progress, max_train_objects)
-    if detector == "mulde":
-        for stream, fit in ensemble.fits_.items():
-            fit.model.model.save(out_dir / "models" / f"{stream.value}.safetensors")
+                                             progress, max_train_objects, calibration_folds)
+    model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
+    model.save(out_dir / MODEL_DIR)
+    threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
     scores = {name: s.fused for name, s in video_scores.items()}
     top = {name: s.top for name, s in video_scores.items()}
     timings = {"train": sum(f.fit_s + f.calibrate_s for f in ensemble.fits_.values()),
@@ -221,6 +311,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             **({"scene_backgrounds": extraction.scene_backgrounds}
                                if extraction.scene_backgrounds else {})},
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
+              "calibration_folds": ensemble.calibration_folds, "fps": model.fps,
+              "model": str(out_dir / MODEL_DIR),
+              "threshold": None if threshold is None else threshold.to_dict(),
               **({"max_train_objects": max_train_objects} if max_train_objects else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mulde import MULDE
+from mulde.core.training import split_validation
 from mulde.demo.toy import kde_baseline, toy_data
 from mulde.estimator.aggregation import aggregate, fit_aggregator
 
@@ -71,7 +72,8 @@ def test_toy_gmm_auc_is_within_001_of_cross_validated_kde():
 @pytest.fixture(scope="module")
 def small_model():
     X = np.random.default_rng(2).standard_normal((600, 4))
-    return MULDE(**FAST | {"max_steps": 100}).fit(X), X
+    return MULDE(**FAST | {"max_steps": 100, "contamination": 0.05,
+                           "threshold_on": "validation"}).fit(X), X
 
 
 def test_conventions_of_scores_and_predictions(small_model):
@@ -82,18 +84,48 @@ def test_conventions_of_scores_and_predictions(small_model):
     np.testing.assert_allclose(model.anomaly_score(far), -s_far)
     np.testing.assert_allclose(model.decision_function(far), s_far - model.offset_)
     assert set(model.predict(far)) == {-1}
-    # contamination 'auto' flags 1 % of the training samples
-    assert np.mean(model.predict(X) == -1) == pytest.approx(0.01, abs=0.005)
+    # the threshold: of the 60 validation rows held out of training, the k-th lowest
+    # normality, k = floor(0.05 * 61) = 3; so predict flags exactly 2 of them
+    seed = int(np.random.RandomState(0).randint(2**31 - 1))  # how fit derives its seed
+    _, val = split_validation(600, model.validation_fraction, seed)
+    held = X[val.numpy()]
+    assert len(held) == 60 and np.sum(model.predict(held) == -1) == 2
+    assert model.offset_ == np.sort(model.score_samples(held))[2]
     multi = model.score_samples_multiscale(X[:5])
     assert multi.shape == (5, model.n_levels)
 
 
 def test_contamination_fraction_sets_the_training_outlier_rate():
+    """threshold_on="training" (default, scikit-learn's convention)."""
     X = np.random.default_rng(3).standard_normal((400, 3))
     model = MULDE(**FAST | {"max_steps": 50, "contamination": 0.1}).fit(X)
     assert np.mean(model.predict(X) == -1) == pytest.approx(0.1, abs=0.01)
+
+
+def test_contamination_bounds_the_outlier_rate_on_new_normal_samples():
+    """Split conformal on the 100 validation rows: k = floor(0.1 * 101) = 10, so at most
+    10/101 of new normal samples (in expectation over the split) fall below the threshold."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1000, 3))
+    model = MULDE(**FAST | {"max_steps": 50, "contamination": 0.1,
+                            "threshold_on": "validation"}).fit(X)
+    new = rng.standard_normal((20000, 3))
+    assert np.mean(model.predict(new) == -1) == pytest.approx(10 / 101, abs=0.05)
     with pytest.raises(ValueError, match="contamination"):
         MULDE(contamination=0.9).fit(X)
+
+
+def test_too_few_validation_rows_flag_nothing_and_say_so():
+    """100 samples, 10 validation rows: a 1 % promise needs 99; predict flags none and
+    warns. Without validation rows the training quantile is used (in-sample)."""
+    X = np.random.default_rng(4).standard_normal((100, 3))
+    model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit(X)
+    assert model.offset_ == -np.inf
+    with pytest.warns(UserWarning, match=r"too few to flag at most 0.01 .*takes 99 validation"):
+        assert set(model.predict(np.full((2, 3), 50.0))) == {1}
+    plain = MULDE(**FAST | {"max_steps": 20, "validation_fraction": 0.0,
+                            "threshold_on": "validation"}).fit(X)
+    assert np.mean(plain.predict(X) == -1) == pytest.approx(0.01, abs=0.005)
 
 
 def _hand_aggregate(aggregator: str, train: np.ndarray, test: np.ndarray) -> np.ndarray:

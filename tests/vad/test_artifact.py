@@ -62,6 +62,10 @@ def test_round_trip_scores_identically(data, detector, tmp_path):
     assert (loaded.fps, loaded.smoothing_sigma) == (10.0, 1.0)
     assert loaded.extractor == model.extractor
     assert loaded.training["videos"] == 4 and loaded.training["frames"] == 120
+    info = loaded.describe()  # what `mulde info` prints
+    assert info["streams"]["velocity"]["model"]["kind"] == detector
+    assert info["streams"]["velocity"]["train_objects"] == 240
+    assert info["threshold"]["held_out"] == model.threshold.held_out
     for a, b in zip(loaded.train_scores, model.train_scores, strict=True):
         np.testing.assert_array_equal(a, b)
     assert before.fused[:2].min() > model.threshold.value  # the anomaly is above it

@@ -29,6 +29,7 @@ from mulde.core import (
     resolve_device,
     train_energy,
 )
+from mulde.core.training import split_validation
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
@@ -50,7 +51,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     Conventions follow scikit-learn's outlier detectors: `score_samples` is higher for more
     normal samples, `decision_function = score_samples - offset_` is negative for outliers,
     `predict` returns +1 (inlier) / -1 (outlier). `anomaly_score = -score_samples`.
-    `contamination='auto'` sets `offset_` so that 1 % of the training samples are outliers.
+    `contamination='auto'` sets `offset_` so that 1 % of the training samples are outliers
+    (scikit-learn's convention), or, with `threshold_on="validation"`, so that at most 1 % of
+    new normal samples are (set on the validation rows held out of training).
 
     Parameters (the method's terms are those of docs/method.md, "The model"):
 
@@ -73,7 +76,15 @@ class MULDE(OutlierMixin, BaseEstimator):
     checkpoint_dir, checkpoint_every: with a folder, training state is saved there every
         checkpoint_every steps and when training ends; a fit finding a checkpoint of the same
         training configuration resumes from it, and refuses one of another (ValueError).
-    contamination: "auto" (1 %) or the fraction of training samples `predict` flags.
+    contamination: "auto" (1 %) or a fraction, which `threshold_on` gives its meaning.
+    threshold_on: where `offset_` is set. "training" (default; scikit-learn's convention for
+        `contamination`): `predict` flags that fraction of the training samples; new normal
+        samples are flagged more often when the network memorises its training rows
+        (benchmarks/predict_held_out.py: held-out normal digits). "validation": `predict`
+        flags at most that fraction of NEW normal samples (in expectation), the threshold
+        set on the validation rows that training held out (split conformal,
+        `_set_offset`); with too few of them (fewer than 1/contamination - 1) it flags none
+        and warns.
     device: "auto" (CUDA, then MPS, then CPU) or a torch device name.
     random_state: seed of the initialisation, the validation split and every draw of training.
     verbose: show a progress bar while training.
@@ -104,6 +115,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "eval_every": [Interval(Integral, 1, None, closed="left")],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "threshold_on": [StrOptions({"training", "validation"})],
         "device": [str],
         "random_state": ["random_state"],
         "checkpoint_dir": [str, os.PathLike, None],
@@ -122,7 +134,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                  validation_fraction: float = _TRAIN.validation_fraction,
                  patience: int | None = _TRAIN.patience, eval_every: int = _TRAIN.eval_every,
                  ema_decay: float | None = _TRAIN.ema_decay, contamination: str | float = "auto",
-                 device: str = "auto", random_state: int | None = None,
+                 threshold_on: str = "training", device: str = "auto",
+                 random_state: int | None = None,
                  checkpoint_dir: str | None = None,
                  checkpoint_every: int = _TRAIN.checkpoint_every, verbose: bool = False) -> None:
         self.hidden_sizes = hidden_sizes
@@ -146,6 +159,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.eval_every = eval_every
         self.ema_decay = ema_decay
         self.contamination = contamination
+        self.threshold_on = threshold_on
         self.device = device
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
@@ -207,7 +221,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.aggregator_state_ = fit_aggregator(
             self.aggregator, energies, n_components=self.n_components,
             covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed)
-        self._set_offset(self._aggregate(energies))
+        # the rows training held out for validation (the same seeded split): the network never
+        # fitted them, so they score like new normal samples
+        _, val_idx = split_validation(len(X), config.validation_fraction, config.seed)
+        held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
+        self._set_offset(self._aggregate(energies), held)
         return self
 
     def _train_config(self, seed: int) -> TrainConfig:
@@ -218,9 +236,24 @@ class MULDE(OutlierMixin, BaseEstimator):
                            ema_decay=self.ema_decay, seed=seed,
                            checkpoint_every=self.checkpoint_every)
 
-    def _set_offset(self, train_anomaly: np.ndarray) -> None:
+    def _set_offset(self, train_anomaly: np.ndarray, held: np.ndarray) -> None:
+        """Set `offset_`: without `held` rows, the `contamination` quantile of the training
+        rows' normality (scikit-learn's convention). With them (threshold_on="validation"),
+        so that `predict` flags at most `contamination` of new normal samples: split
+        conformal on the `held` validation rows (n of them): the k-th lowest
+        of their normality scores, k = floor(fraction * (n + 1)), below which a new normal
+        sample falls with probability k / (n + 1) <= fraction (ranks of exchangeable samples;
+        Vovk et al. 2005, Lei et al. 2018). With too few rows for k >= 1 (fewer than
+        1 / fraction - 1), nothing can be flagged within the promise: offset -inf, and
+        `predict` warns. Without validation rows (validation_fraction 0 or n < 10), the
+        training rows' quantile, which memorised rows make optimistic."""
         fraction = 0.01 if self.contamination == "auto" else float(self.contamination)
-        self.offset_ = float(np.percentile(-train_anomaly, 100.0 * fraction))
+        if held.size == 0:
+            self.offset_ = float(np.percentile(-train_anomaly, 100.0 * fraction))
+            return
+        normality = np.sort(-train_anomaly[held])
+        k = int(np.floor(fraction * (len(normality) + 1) + 1e-9))
+        self.offset_ = float(normality[k - 1]) if k else -np.inf
 
     # ----------------------------------------------------------------------------- scoring
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
@@ -267,7 +300,17 @@ class MULDE(OutlierMixin, BaseEstimator):
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:
-        """Return +1 for inliers and -1 for outliers."""
+        """Return +1 for inliers and -1 for outliers (`contamination`, `threshold_on`). Warns
+        when the validation rows were too few to flag anything within the promise."""
+        check_is_fitted(self, "network_")
+        if self.offset_ == -np.inf:
+            fraction = 0.01 if self.contamination == "auto" else float(self.contamination)
+            warnings.warn(f"the validation rows held out of training are too few to flag at "
+                          f"most {fraction:g} of new normal samples (it takes "
+                          f"{int(np.ceil(1 / fraction - 1))} validation rows): predict flags "
+                          "none; fit on more samples, raise contamination or "
+                          "validation_fraction, or "
+                          "threshold decision_function yourself", stacklevel=2)
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     # ----------------------------------------------------------------------------- persistence

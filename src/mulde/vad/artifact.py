@@ -78,9 +78,11 @@ def _jsonable(value: Any) -> Any:
 def extractor_settings(extractor: Extractor) -> dict[str, Any]:
     """Return the extractor's settable fields (JSON-ready) that `with_settings` takes back,
     without the files of a training run (scene background, detector box cache)."""
+    if not dataclasses.is_dataclass(extractor):
+        return {}  # not rebuildable by settings: `load` then names the extractor it lacks
     return {f.name: _jsonable(getattr(extractor, f.name))
-            for f in dataclasses.fields(extractor)  # type: ignore[arg-type]
-            if f.init and f.name not in _EPHEMERAL}
+            for f in dataclasses.fields(extractor)
+            if f.init and f.name not in _EPHEMERAL and f.name not in ("name", "version")}
 
 
 def rebuild_extractor(name: str, version: str, settings: Mapping[str, Any],
@@ -104,26 +106,36 @@ def rebuild_extractor(name: str, version: str, settings: Mapping[str, Any],
 
 
 # ------------------------------------------------------------------------ one stream's model
-def _save_stream(fit: StreamFit, path: Path) -> dict[str, Any]:
-    """Write one stream's model to `path`; return its manifest entry (no file fields)."""
-    model = fit.model
-    if type(model) is MULDEStream:  # exact types: a subclass may hold more state
-        model.model.save(path)
+def _stream_spec(model: Any) -> dict[str, Any] | None:
+    """The manifest entry of a stream model (its kind and settings), None for a model an
+    artefact cannot hold (exact types: a subclass may hold more state)."""
+    if type(model) is MULDEStream:
         return {"kind": "mulde", "params": model.params, "seed": model.seed}
     if type(model) is KNNStream:
+        return {"kind": "knn", "k": model.k, "standardise": model.standardise,
+                "squared": model.squared}
+    if type(model) is GMMStream:
+        return {"kind": "gmm", "n_components": model.n_components,
+                "covariance_type": model.covariance_type, "seed": model.seed}
+    return None
+
+
+def _save_stream(fit: StreamFit, path: Path) -> dict[str, Any]:
+    """Write one stream's model to `path`; return its manifest entry (no file fields)."""
+    model, spec = fit.model, _stream_spec(fit.model)
+    if spec is None:  # PipelineModel.save checks the types first
+        raise ArtifactError(f"{path}: cannot save a {type(model).__name__} stream model")
+    if spec["kind"] == "mulde":
+        model.model.save(path)
+        return spec
+    if spec["kind"] == "knn":
         arrays = {"X": model.X_, "groups": model.groups_, "mean": model.mean_,
                   "scale": model.scale_}
-        spec = {"kind": "knn", "k": model.k, "standardise": model.standardise,
-                "squared": model.squared}
-    elif type(model) is GMMStream:
+    else:
         g = model.gmm_
         arrays = {"mean": model.mean_, "scale": model.scale_, "weights": g.weights_,
                   "means": g.means_, "covariances": g.covariances_,
                   "precisions_cholesky": g.precisions_cholesky_}
-        spec = {"kind": "gmm", "n_components": model.n_components,
-                "covariance_type": model.covariance_type, "seed": model.seed}
-    else:  # PipelineModel.save checks the types first
-        raise ArtifactError(f"{path}: cannot save a {type(model).__name__} stream model")
     meta = {"format": _STREAM_FORMAT, "mulde_version": __version__, "spec": json.dumps(spec)}
     with atomic_path(path) as tmp:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
@@ -228,7 +240,9 @@ class PipelineModel:
             ensemble.fit(train)
         scores = ensemble.train_fused()
         patience = max(1, round(fps)) if patience is None else int(patience)
-        oof = ensemble.calibration_folds is not None
+        # kNN scores its training objects leave-one-video-out: out of sample without folds
+        oof = ensemble.calibration_folds is not None or all(
+            type(f.model) is KNNStream for f in ensemble.fits_.values())
         threshold = fit_threshold(scores, fps, smoothing_sigma, threshold_rule,
                                   threshold_target, patience, out_of_sample=oof)
         if len(scores) >= 2:
@@ -306,7 +320,8 @@ class PipelineModel:
         streams = {}
         for stream, fit in self.ensemble.fits_.items():
             streams[stream.value] = {
-                "fill": fit.fill, "calibration": fit.calibration.to_dict(), "dim": fit.dim,
+                "model": _stream_spec(fit.model), "fill": fit.fill,
+                "calibration": fit.calibration.to_dict(), "dim": fit.dim,
                 "train_objects": fit.train_objects, "fit_seconds": fit.fit_s}
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "mulde_version": __version__,
@@ -335,7 +350,7 @@ class PipelineModel:
             raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
                                 "new or empty folder (or a model folder to replace)")
         for stream, fit in self.ensemble.fits_.items():
-            if type(fit.model) not in (MULDEStream, KNNStream, GMMStream):
+            if _stream_spec(fit.model) is None:
                 raise ArtifactError(f"{folder}: the {type(fit.model).__name__} model of stream "
                                     f"{stream} cannot be saved; an artefact holds mulde, knn "
                                     "or gmm stream models")
