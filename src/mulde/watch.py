@@ -84,9 +84,15 @@ class _Clip:
         self.last = index
 
     def close(self) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
+        """Flush the encoder and move the clip into place (the temp file is removed when
+        that fails)."""
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+            self.container.close()
+        except BaseException as err:
+            self.tmp.__exit__(type(err), err, err.__traceback__)
+            raise
         self.tmp.__exit__(None, None, None)  # renames the temp file into place
 
 
