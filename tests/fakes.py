@@ -323,3 +323,36 @@ def assert_same_entries(got: dict, expected: dict) -> None:
                 assert got[key][name].dtype == array.dtype, f"{key} {name}"
         else:
             assert got[key] == value, key
+
+
+def serve_mpegts(url: str, video: str, cuts: Sequence[int] = (), stop: int | None = None,
+                 fps: int = 10) -> None:
+    """Serve the frames of `video` (up to frame `stop`) as MPEG-TS at `url` (e.g.
+    tcp://127.0.0.1:PORT?listen=1: the writer waits for one reader), one connection per
+    segment between `cuts` (frame indices), so the stream drops at each cut and comes back.
+    Prints "ready" before it listens for each segment. Run it in its own process (PyAV
+    holds the GIL while it waits for the reader)."""
+    from mulde.video.decode import iter_frames
+
+    frames = list(iter_frames(video))[:stop]
+    bounds = [0, *cuts, len(frames)]
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        print("ready", flush=True)
+        with av.open(url, "w", format="mpegts") as container:
+            stream = container.add_stream("mpeg4", rate=fps)
+            stream.height, stream.width = frames[0].shape[:2]
+            stream.pix_fmt = "yuv420p"
+            for frame in frames[a:b]:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -30,7 +30,7 @@ ALLOWED = {
     "mulde.io": ("mulde.io",),
     "mulde.core": ("mulde.core", "mulde.io"),
 }
-_TOP = ("mulde.pipeline", "mulde.cli", "mulde.demo")
+_TOP = ("mulde.pipeline", "mulde.cli", "mulde.demo", "mulde.watch")
 FORBIDDEN = {
     "mulde.estimator": ("mulde.video", "mulde.vad", "mulde.datasets", "mulde.evaluation",
                         *_TOP),

@@ -367,6 +367,40 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch(args: argparse.Namespace) -> int:
+    from mulde.vad.artifact import ArtifactError
+    from mulde.watch import default_status, load_model, watch_source
+
+    for name in ("pre", "post", "backoff", "timeout"):
+        if not getattr(args, name) >= 0:
+            raise UsageError(f"--{name} must be a number of seconds >= 0, got "
+                             f"{getattr(args, name)}")
+    if args.reconnect_tries < 0:
+        raise UsageError(f"--reconnect-tries must be >= 0, got {args.reconnect_tries}")
+    try:
+        model = load_model(args.model)
+    except ArtifactError as err:
+        raise UsageError(str(err)) from None
+    try:
+        summary = watch_source(
+            model, args.source, args.out, view=args.view, threshold=args.threshold,
+            patience=args.patience, realtime=args.realtime, fps=args.fps,
+            reconnect_tries=args.reconnect_tries, backoff_s=args.backoff,
+            timeout_s=args.timeout, pre_s=args.pre, post_s=args.post,
+            status=None if args.quiet else default_status(), log=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"mulde: interrupted; outputs written to {args.out}", file=sys.stderr)
+        return 130
+    except ValueError as err:  # a model or setting that cannot run live
+        raise UsageError(str(err)) from None
+    lat = summary["latency_s"]
+    print(f"watched {summary['frames']} frames at {summary['frames_per_s'] or 0:.1f} frames/s "
+          f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
+          f"{lat['p95'] * 1000:.0f} ms): {summary['events']} event(s), "
+          f"{summary['stopped']}; outputs in {args.out}")
+    return 0
+
+
 def _training_options(args: argparse.Namespace) -> dict:
     """The training options shared by run and train, checked (`UsageError`)."""
     if args.max_train_objects is not None and args.max_train_objects < 1:
@@ -722,6 +756,37 @@ def build_parser() -> argparse.ArgumentParser:
     extractor_args(p)
     training_args(p, "output folder: the trained pipeline goes to OUT/model")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("watch", help="score a video file, frame folder, webcam or network "
+                       "stream live, writing scores, events, snapshots and clips as it goes")
+    p.add_argument("model", type=Path, help="a trained model folder (DIR/model of "
+                   "`mulde run/train --out DIR`, or DIR itself)")
+    p.add_argument("source", help="a video file, a frame folder, a webcam index (0) or a "
+                   "stream URL (rtsp://, http://, udp://, tcp://, rtmp://, srt://)")
+    p.add_argument("--out", required=True, type=Path, help="output folder: scores.csv, "
+                   "events.json, events/ (snapshots, clips), watch.json")
+    p.add_argument("--realtime", action="store_true", help="replay a file or folder at its "
+                   "frame rate (default: as fast as it decodes)")
+    p.add_argument("--fps", type=float, help="frame rate of a frame folder or of a stream "
+                   "that states none (default 25)")
+    p.add_argument("--view", help="camera view of the source, for a model trained on several")
+    p.add_argument("--threshold", type=float, help="alert threshold on the causally smoothed "
+                   "score (default: the model's rule refitted for the causal filter)")
+    p.add_argument("--patience", type=int, help="frames at or below the threshold that end an "
+                   "event (default: the model's)")
+    p.add_argument("--pre", type=float, default=2.0, help="seconds of video before an event "
+                   "in its clip (default: %(default)s)")
+    p.add_argument("--post", type=float, default=2.0, help="seconds after it (default: "
+                   "%(default)s)")
+    p.add_argument("--reconnect-tries", type=int, default=5, help="reconnections in a row of a "
+                   "dropped network stream before it ends (default: %(default)s)")
+    p.add_argument("--backoff", type=float, default=1.0, help="seconds before the first "
+                   "reconnection, doubled each time up to 30 (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds a network read may "
+                   "block (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no live status line")
+    threads_arg(p)
+    p.set_defaults(func=_watch)
 
     p = sub.add_parser("demo", help="run the built-in demo end to end")
     p.add_argument("--kind", default="video", choices=["video", "toy"],

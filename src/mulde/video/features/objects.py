@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mulde.io.hashing import file_sha256
 from mulde.video.features.base import FrameSource, iter_source, to_gray
 from mulde.video.features.detections import (
     DetectionsError,
@@ -45,8 +46,12 @@ from mulde.video.features.streams import (
     PoseStream,
     StaticStream,
     VelocityStream,
+    read_scene_background,
 )
 from mulde.video.source import Video, VideoReadError, source_checksum
+
+REGION_BACKGROUNDS = ("video", "scene")
+"""What `ObjectCentricExtractor.region_background` can be."""
 
 STREAMS = (Stream.VELOCITY, Stream.GEOMETRY, Stream.APPEARANCE, Stream.STATIC, Stream.POSE)
 """The streams the object extractor can compute."""
@@ -88,6 +93,16 @@ class ObjectCentricExtractor:
     dwells, which the per-video median background absorbs when it stays for most of the
     video. One camera view per extractor (the pipeline fits one per view: `Dataset.view_of`).
     A frame without regions is one whole-frame object.
+    `region_background`: what the regions' foreground is found against: "video" (default) the
+    per-video median above, which looks at frames from the whole video (so it needs the
+    video's end: offline only), or "scene": the scene background learnt from the training
+    videos (`with_scene`, the image the static stream uses), which every frame has from the
+    start, so features of a frame depend on the frames up to `flow_baseline` after it alone
+    and a live stream (`mulde.video.features.online`) gets exactly the offline features.
+    `max_height`: frames taller than this many rows are first resized to it (aspect kept,
+    `downscale`), in training, offline scoring and live alike, so a model trained this way
+    sees one resolution (a speed policy: DIS flow and the regions cost about the pixel
+    count); None (default) keeps the frames as they are. Not with detector boxes.
     """
 
     streams: tuple[str, ...] = ("velocity",)
@@ -123,6 +138,8 @@ class ObjectCentricExtractor:
     detector_every: int = 1
     boxes_cache: str | None = None
     pose_weights: str | None = None
+    region_background: str = "video"
+    max_height: int | None = None
     name: str = field(default="objects", init=False)
     version: str = field(default="2", init=False)  # 2: settings grouped per stage and stream
 
@@ -140,6 +157,18 @@ class ObjectCentricExtractor:
         object.__setattr__(self, "regions", RegionMode(self.regions))
         object.__setattr__(self, "flow_preset", FlowPreset(self.flow_preset))
         object.__setattr__(self, "close_size", tuple(self.close_size))
+        if self.max_height is not None and (isinstance(self.max_height, bool)
+                                            or not isinstance(self.max_height, int)
+                                            or self.max_height < 16):
+            raise ValueError(f"max_height must be None or a number of rows >= 16, got "
+                             f"{self.max_height!r}")
+        if self.max_height is not None and self.regions in (RegionMode.BOXES,
+                                                            RegionMode.DETECTOR):
+            raise ValueError("max_height does not combine with detector boxes (regions "
+                             f"{self.regions.value!r}), which are in the source's pixels")
+        if self.region_background not in REGION_BACKGROUNDS:
+            raise ValueError(f"region_background must be one of {', '.join(REGION_BACKGROUNDS)}"
+                             f", got {self.region_background!r}")
         for make in self._stream_makers().values():
             make()  # each stream checks its own settings (motion, backbone)
         if self.regions is RegionMode.BOXES and not (self.boxes_dir and
@@ -164,6 +193,12 @@ class ObjectCentricExtractor:
                                                 self.blur, self.open_size, self.cell,
                                                 self.dwell_frames),
         }
+
+    def _scene_path(self) -> str:
+        if self.scene_background is None:
+            raise ValueError("region_background='scene' needs scene_background (an image of "
+                             "the empty scene); with_scene(training_videos, folder) makes one")
+        return self.scene_background
 
     def detection_settings(self) -> Any:
         """The `DetectionSettings` of `regions="detector"`."""
@@ -192,6 +227,11 @@ class ObjectCentricExtractor:
             "close_size": list(self.close_size), "skip_edges": self.skip_edges,
             "threshold": self.threshold, "blur": self.blur, "open_size": self.open_size,
             "background_frames": self.background_frames}
+        if self.max_height is not None:  # absent by default: the cache keys stay
+            regions["max_height"] = self.max_height
+        if self.region_background == "scene":  # absent by default: the cache keys stay
+            regions |= {"background": "scene", "scene_background_sha256": (
+                None if self.scene_background is None else file_sha256(self.scene_background))}
         if self.regions is RegionMode.BOXES:  # the detections' content, not the folder's path
             regions |= {"boxes_sha256": boxes_fingerprint(self.boxes_dir),
                         "min_box_score": self.min_box_score}
@@ -209,7 +249,8 @@ class ObjectCentricExtractor:
     def needs_scene(self) -> bool:
         """Whether `with_scene` must run first: the static stream is on and has no scene, or
         a detector runs and its box cache has no folder yet."""
-        return ((Stream.STATIC in self.streams and self.scene_background is None)
+        return (((Stream.STATIC in self.streams or self.region_background == "scene")
+                 and self.scene_background is None)
                 or (self.regions is RegionMode.DETECTOR and self.boxes_cache is None))
 
     def with_scene(self, videos: Sequence[FrameSource], folder: str | Path
@@ -223,17 +264,19 @@ class ObjectCentricExtractor:
         `regions="detector"`, `boxes_cache` (when unset) becomes folder/boxes."""
         if self.regions is RegionMode.DETECTOR and self.boxes_cache is None:
             self = replace(self, boxes_cache=str(Path(folder) / "boxes"))
-        if "static" not in self.streams or self.scene_background is not None:
+        if self.scene_background is not None or ("static" not in self.streams
+                                                 and self.region_background != "scene"):
             return self
         videos = list(videos)
         key = None
         if videos and all(isinstance(v, Video) for v in videos):
-            key = _sha256_text([self.background_frames, *((v.name, source_checksum(v.path))
-                                                          for v in videos)])
+            size = [] if self.max_height is None else [{"max_height": self.max_height}]
+            key = _sha256_text([self.background_frames, *size, *(
+                (v.name, source_checksum(v.path)) for v in videos)])
             path = Path(folder) / f"scene_background.{key[:12]}.png"
             if path.exists():
                 return replace(self, scene_background=str(path))
-        background = scene_background_of(videos, self.background_frames)
+        background = scene_background_of(videos, self.background_frames, self.max_height)
         png = cv2.imencode(".png", background)[1].tobytes()
         key = key or hashlib.sha256(png).hexdigest()
         path = Path(folder) / f"scene_background.{key[:12]}.png"
@@ -286,6 +329,7 @@ class ObjectCentricExtractor:
         keep_rgb = any(s.needs_rgb for s in streams) or self.regions is RegionMode.DETECTOR
         rgbs, grays = [], []
         for frame in iter_source(source):
+            frame = downscale(frame, self.max_height)
             grays.append(to_gray(frame))
             if keep_rgb:
                 rgbs.append(frame)
@@ -293,7 +337,10 @@ class ObjectCentricExtractor:
         if n == 0:
             raise ValueError("the video has no frames")
         clock = _lap(t, "decode", clock)
-        background = median_background(grays, self.background_frames)
+        background = (read_scene_background(self._scene_path(), grays[0].shape,
+                                            str(getattr(source, "path", "the video")))
+                      if self.region_background == "scene"
+                      else median_background(grays, self.background_frames))
         detected: list[np.ndarray | None] = [None] * n
         labels: list[np.ndarray | None] = [None] * n
         if self.regions is RegionMode.BOXES:
@@ -360,9 +407,21 @@ def _detector(name: str, settings: Any, weights: str | None, layout: str | None)
     return build_detector(name, settings, weights, layout)
 
 
-def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) -> np.ndarray:
+def downscale(frame: np.ndarray, max_height: int | None) -> np.ndarray:
+    """Return the frame resized to `max_height` rows (width round(W * max_height / H),
+    OpenCV's area interpolation) when it is taller, else the frame itself."""
+    height, width = frame.shape[:2]
+    if max_height is None or height <= max_height:
+        return frame
+    size = (max(1, round(width * max_height / height)), int(max_height))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
+                        max_height: int | None = None) -> np.ndarray:
     """Return the uint8 grayscale median of up to `max_frames` frames spread evenly over the
-    videos (each video's frames every k-th, k from the videos' total frame count).
+    videos (each video's frames every k-th, k from the videos' total frame count), frames
+    `downscale`d to `max_height` first.
 
     A video that cannot be read (`VideoReadError`), and videos whose frame size is not the
     one most of the sampled frames have (another camera view or resolution), are left out
@@ -387,7 +446,7 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100) ->
         try:
             for frame in iter_source(video):
                 if seen % step == 0:
-                    grays.append(to_gray(frame))
+                    grays.append(to_gray(downscale(frame, max_height)))
                 seen += 1
         except VideoReadError as err:
             skipped.append(f"{name} ({err})")

@@ -98,6 +98,24 @@ def crop_boxes(frame: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarr
     return out
 
 
+def read_scene_background(path: str, shape: tuple[int, ...],
+                          source: str = "the video") -> np.ndarray:
+    """Return the uint8 (H, W) scene background image at `path` (ValueError when it cannot
+    be read), checked against the (H, W) `shape` of the frames of `source`
+    (`VideoMismatchError` naming both sizes when they differ)."""
+    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise ValueError(f"{path}: cannot read the scene background")
+    if image.shape != tuple(shape):
+        raise VideoMismatchError(
+            f"{source}: frames are {shape[1]}x{shape[0]} but the scene background learned "
+            f"from the training videos ({path}) is "
+            f"{image.shape[1]}x{image.shape[0]}: another camera view or resolution, so the "
+            "static stream cannot describe it (put each camera view in its own dataset "
+            f"folder, or re-encode the video at {image.shape[1]}x{image.shape[0]})")
+    return image
+
+
 @dataclass
 class Clip:
     """One decoded video and its regions, as every stream of an extraction sees it.
@@ -157,9 +175,15 @@ class VelocityStream:
         self._clip, self._rows = clip, []
 
     def frame(self, i: int, flow: np.ndarray) -> None:
-        for r in self._clip.regions[i]:
+        self._rows.extend(self.rows(self._clip.regions[i], flow))
+
+    def rows(self, regions: list[Region], flow: np.ndarray) -> list[np.ndarray]:
+        """The (n_bins,) feature of each of one frame's regions, given its flow."""
+        out = []
+        for r in regions:
             x0, y0, x1, y1 = r.box
-            self._rows.append(MOTIONS[self.motion](flow[y0:y1, x0:x1][r.mask], self.n_bins))
+            out.append(MOTIONS[self.motion](flow[y0:y1, x0:x1][r.mask], self.n_bins))
+        return out
 
     def finish(self) -> ObjectFeatures:
         clip = self._clip
@@ -264,17 +288,7 @@ class StaticStream:
         if self.scene_background is None:
             raise ValueError("the static stream needs scene_background (an image of the empty "
                              "scene); with_scene(training_videos, folder) makes one")
-        image = cv2.imread(self.scene_background, cv2.IMREAD_GRAYSCALE)
-        if image is None:
-            raise ValueError(f"{self.scene_background}: cannot read the scene background")
-        if image.shape != shape:
-            raise VideoMismatchError(
-                f"{source}: frames are {shape[1]}x{shape[0]} but the scene background learned "
-                f"from the training videos ({self.scene_background}) is "
-                f"{image.shape[1]}x{image.shape[0]}: another camera view or resolution, so the "
-                "static stream cannot describe it (put each camera view in its own dataset "
-                f"folder, or re-encode the video at {image.shape[1]}x{image.shape[0]})")
-        return image
+        return read_scene_background(self.scene_background, shape, source)
 
     def start(self, clip: Clip) -> None:
         scene = self._scene(clip.shape, clip.source)
@@ -283,22 +297,37 @@ class StaticStream:
         self._dwell: list[list[float]] = []
         run = np.zeros(clip.shape, np.int32)  # frames in a row each pixel was foreground
         for g in clip.grays:
-            fg = foreground_mask(g, scene, self.threshold, self.blur, self.open_size)
-            run = np.where(fg, np.minimum(run + 1, self.dwell_frames), 0)
-            # connected components: a small still object need not fill a tenth of a cell
-            regions = clip.regions_of(fg, RegionMode.COMPONENTS)
+            regions, dwell, run = self.step(g, scene, run, clip.regions_of)
             self._still.append(regions)
-            self._dwell.append([float(np.median(run[r.box[1]:r.box[3],
-                                                    r.box[0]:r.box[2]][r.mask]))
-                                / self.dwell_frames for r in regions])
+            self._dwell.append(dwell)
+
+    def step(self, gray: np.ndarray, scene: np.ndarray, run: np.ndarray,
+             regions_of: Callable[[np.ndarray, RegionMode], list[Region]]
+             ) -> tuple[list[Region], list[float], np.ndarray]:
+        """One frame, in order: (its still-object regions, their dwell, the updated `run`,
+        int32 (H, W) frames in a row each pixel has been foreground, zeros before frame 0)."""
+        fg = foreground_mask(gray, scene, self.threshold, self.blur, self.open_size)
+        run = np.where(fg, np.minimum(run + 1, self.dwell_frames), 0)
+        # connected components: a small still object need not fill a tenth of a cell
+        regions = regions_of(fg, RegionMode.COMPONENTS)
+        dwell = [float(np.median(run[r.box[1]:r.box[3], r.box[0]:r.box[2]][r.mask]))
+                 / self.dwell_frames for r in regions]
+        return regions, dwell, run
 
     def frame(self, i: int, flow: np.ndarray) -> None:
-        for r, d in zip(self._still[i], self._dwell[i], strict=True):
+        self._rows.extend(self.rows(self._still[i], self._dwell[i], flow))
+
+    def rows(self, regions: list[Region], dwell: list[float], flow: np.ndarray
+             ) -> list[tuple[float, float, float]]:
+        """The [area, speed, dwell] feature of each of one frame's still objects."""
+        out = []
+        for r, d in zip(regions, dwell, strict=True):
             x0, y0, x1, y1 = r.box
             speed = velocity_histogram(flow[y0:y1, x0:x1][r.mask], 1)[0]
             whole = is_whole_frame(r.box, *flow.shape[:2])
-            self._rows.append((0.0, speed, 0.0) if whole else
-                              (r.mask.sum() / self.cell ** 2, speed, d))
+            out.append((0.0, speed, 0.0) if whole else
+                       (r.mask.sum() / self.cell ** 2, speed, d))
+        return out
 
     def finish(self) -> ObjectFeatures:
         still = self._still

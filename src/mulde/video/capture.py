@@ -1,0 +1,159 @@
+"""Live frame sources for `mulde watch`: a video file, a folder of frames, a webcam or a
+network stream, as one iterator of RGB uint8 (H, W, 3) frames.
+
+- Video files and frame folders are decoded by `mulde.video.decode` (the same frames, in
+  the same order, as the offline pipeline gets); `realtime=True` paces them at their frame
+  rate (a recording replayed as a camera would send it), else as fast as they decode.
+- A webcam is a device index (`0` is /dev/video0 through video4linux2 on Linux, the first
+  AVFoundation camera on macOS); a network stream an URL whose scheme PyAV/FFmpeg reads
+  (`NETWORK_SCHEMES`: RTSP, HTTP(S), UDP, TCP, RTMP, SRT). Live frames are taken in decoding
+  order, as they come (no constant-rate timeline: a live stream has no end to fill up to).
+- A network stream that fails or ends is reopened with exponential back-off (`backoff_s`,
+  doubling, at most `backoff_max_s`), up to `reconnect_tries` times in a row; the count
+  starts again after each frame received. When the tries are spent the frames simply end,
+  so the watcher writes its outputs; a stream that never delivered a frame is a
+  `VideoReadError` (a wrong URL, nothing listening) instead.
+
+Errors naming the source (a path that does not exist, an unknown scheme, a device that
+cannot be opened) are `VideoReadError`s, raised by `open_capture` before any frame.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from mulde.video import decode
+from mulde.video.decode import VideoReadError
+
+NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt", "rtp")
+"""URL schemes `open_capture` treats as network streams."""
+
+_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+@dataclass
+class Capture:
+    """An open frame source. `kind`: "file", "folder", "webcam" or "network"; `fps` its frame
+    rate (frames/s: the container's, a folder's `fps`, or a live stream's nominal rate, 25
+    when it states none); `frames()` the frame iterator (call once); `reconnects` how many
+    times a network stream was reopened, `drops` why (one line each)."""
+
+    name: str
+    kind: str
+    fps: float
+    _frames: Callable[[], Iterator[np.ndarray]] = field(repr=False)
+    reconnects: int = 0
+    drops: list[str] = field(default_factory=list)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        return self._frames()
+
+
+def open_capture(source: str, *, realtime: bool = False, fps: float | None = None,
+                 reconnect_tries: int = 5, backoff_s: float = 1.0, backoff_max_s: float = 30.0,
+                 timeout_s: float = 10.0, log: Callable[[str], None] | None = None) -> Capture:
+    """Return the `Capture` of `source`: a path (video file or frame folder), a webcam index
+    (digits) or a network URL (module docstring). `fps` overrides a frame folder's rate
+    (default `decode.DEFAULT_FOLDER_FPS`) or a live stream's unknown one; `timeout_s` bounds
+    how long a network read may block; `log` receives one line per drop and reconnection.
+    Raises VideoReadError naming the source when it is none of these or cannot be opened."""
+    log = log or (lambda line: None)
+    match = _URL.match(source)
+    if match:
+        scheme = match.group(1).lower()
+        if scheme not in NETWORK_SCHEMES:
+            raise VideoReadError(f"{source}: unknown stream scheme {scheme!r}; use one of "
+                                 f"{', '.join(s + '://' for s in NETWORK_SCHEMES)}, a video "
+                                 "file, a frame folder or a webcam index")
+        capture = Capture(source, "network", float(fps or 0), lambda: iter(()))
+        capture._frames = lambda: _network_frames(capture, source, reconnect_tries, backoff_s,
+                                                  backoff_max_s, timeout_s, log)
+        return capture
+    if source.isdigit() and not Path(source).exists():
+        device, fmt = _webcam(int(source))
+        try:
+            container = av.open(device, format=fmt, timeout=timeout_s)
+        except (av.FFmpegError, OSError) as err:
+            raise VideoReadError(f"webcam {source} ({device}): cannot open it ({err})") from err
+        stream = container.streams.video[0] if container.streams.video else None
+        if stream is None:
+            container.close()
+            raise VideoReadError(f"webcam {source} ({device}): no video stream")
+        rate = float(stream.guessed_rate or stream.average_rate or fps or 25.0)
+        return Capture(source, "webcam", rate, lambda: _live_frames(container, stream))
+    path = Path(source)
+    info = decode.probe(path, fps=fps)  # VideoReadError: no such file or folder, no frames
+    frames = lambda: decode.iter_frames(path)  # noqa: E731
+    if realtime:
+        frames = lambda: _paced(decode.iter_frames(path), info.fps)  # noqa: E731
+    return Capture(source, "folder" if path.is_dir() else "file", info.fps, frames)
+
+
+def _webcam(index: int) -> tuple[str, str]:
+    if sys.platform.startswith("linux"):
+        return f"/dev/video{index}", "v4l2"
+    if sys.platform == "darwin":
+        return str(index), "avfoundation"
+    raise VideoReadError(f"webcam {index}: device indices are supported on Linux and macOS; "
+                         "on this system give the camera's stream URL instead")
+
+
+def _paced(frames: Iterator[np.ndarray], fps: float) -> Iterator[np.ndarray]:
+    """Yield frame t no earlier than t / fps seconds after the first."""
+    start = time.monotonic()
+    for t, frame in enumerate(frames):
+        wait = start + t / fps - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        yield frame
+
+
+def _live_frames(container: av.container.InputContainer, stream: av.VideoStream
+                 ) -> Iterator[np.ndarray]:
+    try:
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="rgb24")
+    finally:
+        container.close()
+
+
+def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
+                    backoff_max_s: float, timeout_s: float, log: Callable[[str], None]
+                    ) -> Iterator[np.ndarray]:
+    failed = 0  # failures in a row since the last frame
+    received = 0
+    while True:
+        try:
+            with av.open(url, timeout=timeout_s) as container:
+                if not container.streams.video:
+                    raise VideoReadError(f"{url}: no video stream")
+                stream = container.streams.video[0]
+                if not capture.fps:
+                    capture.fps = float(stream.guessed_rate or stream.average_rate or 25.0)
+                for frame in container.decode(stream):
+                    failed = 0
+                    received += 1
+                    yield frame.to_ndarray(format="rgb24")
+            reason = "the stream ended"
+        except (av.FFmpegError, OSError) as err:
+            reason = str(err)
+        if failed >= tries:
+            if received == 0:
+                raise VideoReadError(f"{url}: cannot read the stream ({reason}; "
+                                     f"{tries + 1} attempt(s))")
+            log(f"{url}: {reason}; gave up after {tries} reconnection attempt(s)")
+            return
+        wait = min(backoff_s * 2 ** failed, backoff_max_s)
+        failed += 1
+        capture.drops.append(f"after frame {received}: {reason}")
+        log(f"{url}: {reason}; reconnecting in {wait:g} s (attempt {failed} of {tries})")
+        time.sleep(wait)
+        capture.reconnects += 1

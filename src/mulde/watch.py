@@ -1,0 +1,416 @@
+"""`mulde watch`: score a live source frame by frame and say when to look.
+
+A `Capture` (`mulde.video.capture`: file, frame folder, webcam, network stream) feeds a
+`LiveScorer` (`mulde.vad.live`: online features, the fitted ensemble, the causal smoothing);
+`EventTracker` (`mulde.vad.events`) turns the smoothed scores above the alert threshold into
+events. Outputs in the output folder, written as the stream goes:
+
+- `scores.csv`: one row per frame, appended and flushed as it is scored: `frame` (0-based),
+  `time_s` (frame / fps), `score` (the fused calibrated score, the offline pipeline's
+  unsmoothed one), `smoothed` (the causal filter's), one column per stream (its calibrated
+  score) and `top_stream` (the stream of the frame's top object);
+- `events.json`: the list of events, rewritten atomically when one starts and when one ends:
+  `start`, `end` (inclusive frame indices), `peak`, `score` (peak smoothed score), the same
+  in seconds (`start_s`, `end_s`, `peak_s`), `stream` and `box` (the top object at the peak,
+  box (x0, y0, x1, y1) in source pixels or null), `snapshot` and `clip` (file names under
+  `events/`), and `ongoing` (true until the event has ended);
+- `events/event_NNNN.png`: the peak frame with the top object boxed; `events/event_NNNN.mp4`:
+  a clip from `pre_s` seconds before the event's start to `post_s` after its end (at most
+  `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
+  place when complete;
+- `watch.json`: at the end, what was watched and how fast (frames/s, per-frame latency),
+  reconnections, why it stopped.
+
+Ctrl-C (KeyboardInterrupt) stops the loop; the pending frames are scored, the open event
+is closed and every file written, then it is raised again for the caller.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+import numpy as np
+
+from mulde.io.atomic import atomic_path, ensure_writable, write_bytes, write_json
+from mulde.vad.events import Event, EventTracker
+from mulde.vad.live import LiveScore, LiveScorer
+from mulde.video.capture import Capture
+
+
+@dataclass
+class WatchOptions:
+    """How `watch` records: `threshold` on the smoothed score (an event while above it),
+    `patience` frames at or below it that end an event, the clip's `pre_s`/`post_s` seconds
+    around an event (at most `max_clip_s` in all), `status` the stream of the live terminal
+    line (None: none) and `status_every_s` how often it is refreshed."""
+
+    threshold: float
+    patience: int = 1
+    pre_s: float = 2.0
+    post_s: float = 2.0
+    max_clip_s: float = 60.0
+    status: IO[str] | None = None
+    status_every_s: float = 0.5
+
+
+@dataclass
+class _Clip:
+    """An event's clip being written: PyAV container open on a temp path."""
+
+    event: int
+    path: Path
+    tmp: Any
+    container: Any
+    stream: Any
+    frames: int = 0
+    last: int = -1  # the last frame index written
+
+    def write(self, index: int, frame: np.ndarray) -> None:
+        import av
+
+        h, w = self.stream.height, self.stream.width
+        image = np.ascontiguousarray(frame[:h, :w])
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            self.container.mux(packet)
+        self.frames += 1
+        self.last = index
+
+    def close(self) -> None:
+        """Flush the encoder and move the clip into place (the temp file is removed when
+        that fails)."""
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+            self.container.close()
+        except BaseException as err:
+            self.tmp.__exit__(type(err), err, err.__traceback__)
+            raise
+        self.tmp.__exit__(None, None, None)  # renames the temp file into place
+
+
+def _open_clip(path: Path, fps: float, shape: tuple[int, ...], event: int) -> _Clip:
+    import av
+
+    tmp = atomic_path(path)
+    temp_path = tmp.__enter__()
+    container = av.open(str(temp_path), "w", format="mp4")
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    stream = container.add_stream(codec, rate=round(fps) if fps > 0 else 25)
+    stream.height, stream.width = shape[0] - shape[0] % 2, shape[1] - shape[1] % 2
+    stream.pix_fmt = "yuv420p"
+    return _Clip(event, path, tmp, container, stream)
+
+
+def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
+    """PNG bytes of the frame with `box` (x0, y0, x1, y1) drawn, thick enough to see."""
+    image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+    thick = max(2, round(max(image.shape[:2]) / 200))
+    if box is not None and np.all(np.isfinite(box)):
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 255), thick)
+        cv2.putText(image, label, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.4, image.shape[0] / 600), (0, 0, 255), max(1, thick // 2))
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+@dataclass
+class _State:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    peak_frame: np.ndarray | None = None
+    peak_score: LiveScore | None = None
+    clip: _Clip | None = None
+    post_until: int = -1
+    latencies: list[float] = field(default_factory=list)
+    last: LiveScore | None = None
+
+
+class Watcher:
+    """The watch loop over one capture (see the module docstring); `run()` returns the
+    summary written to watch.json. `max_height`: the model's `downscale` of the frames
+    (None: none), to put the boxes of snapshots and events.json in source pixels."""
+
+    def __init__(self, scorer: LiveScorer, capture: Capture, out: str | Path,
+                 options: WatchOptions, streams: list[str],
+                 max_height: int | None = None) -> None:
+        self.scorer, self.capture, self.options = scorer, capture, options
+        self.out = ensure_writable(Path(out))
+        (self.out / "events").mkdir(exist_ok=True)
+        self.streams = streams
+        self.max_height = max_height
+        self.tracker = EventTracker(options.threshold, options.patience)
+        self.state = _State()
+        self.n_in = 0
+        self._ring: deque[tuple[int, np.ndarray]] = deque()
+        self._fps = capture.fps
+        self.definition = ""  # how the threshold was set, for watch.json
+
+    @property
+    def fps(self) -> float:
+        return self.capture.fps or self._fps or 25.0
+
+    def _frames_for(self, seconds: float) -> int:
+        return max(0, int(math.ceil(seconds * self.fps)))
+
+    def run(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        stopped = "end of stream"
+        interrupted: BaseException | None = None
+        csv_file = open(self.out / "scores.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
+        writer = csv.writer(csv_file)
+        writer.writerow(["frame", "time_s", "score", "smoothed", *self.streams, "top_stream"])
+        csv_file.flush()
+        last_status = 0.0
+        tty = self.options.status is not None and getattr(self.options.status, "isatty",
+                                                          lambda: False)()
+        every = self.options.status_every_s * (1 if tty else 20)  # a log gets a line a while
+        try:
+            try:
+                for frame in self.capture.frames():
+                    self._ring.append((self.n_in, frame))
+                    self.n_in += 1
+                    for s in self.scorer.push(frame):
+                        self._handle(s, writer)
+                    csv_file.flush()
+                    now = time.perf_counter()
+                    if self.options.status and now - last_status >= every:
+                        self._status(now - started)
+                        last_status = now
+            except KeyboardInterrupt as err:
+                stopped, interrupted = "interrupted (Ctrl-C)", err
+            for s in self.scorer.finish():
+                self._handle(s, writer)
+        finally:
+            csv_file.flush()
+            csv_file.close()
+            summary = self._close(stopped, time.perf_counter() - started)
+            if self.options.status:
+                self._status(time.perf_counter() - started)
+                self.options.status.write("\n")
+                self.options.status.flush()
+        if interrupted is not None:
+            raise interrupted
+        return summary
+
+    def _frame(self, index: int) -> np.ndarray | None:
+        k = index - self._ring[0][0] if self._ring else -1
+        return self._ring[k][1] if 0 <= k < len(self._ring) else None
+
+    def _trim_ring(self, scored: int) -> None:
+        """Keep the frames a clip's pre-roll may need and those not yet scored."""
+        keep_from = scored - self._frames_for(self.options.pre_s)
+        while self._ring and self._ring[0][0] < keep_from:
+            self._ring.popleft()
+
+    def _handle(self, s: LiveScore, writer: Any) -> None:
+        st = self.state
+        st.last = s
+        st.latencies.append(s.latency)
+        writer.writerow([s.index, f"{s.index / self.fps:.3f}", f"{s.score:.6g}",
+                         f"{s.smoothed:.6g}", *(f"{s.streams.get(n, float('nan')):.6g}"
+                                                for n in self.streams), s.stream])
+        frame = self._frame(s.index)
+        was_active = self.tracker.active is not None
+        ended = self.tracker.update(s.smoothed)
+        active = self.tracker.active
+        if active is not None and not was_active:  # an event starts at this frame
+            self._start_event(s)
+        if active is not None and active.peak == s.index and frame is not None:
+            st.peak_frame, st.peak_score = frame.copy(), s
+        if st.clip is not None and frame is not None:
+            cap = self._frames_for(self.options.max_clip_s)
+            if s.index > st.clip.last and st.clip.frames < cap:
+                st.clip.write(s.index, frame)
+        if ended is not None:
+            self._end_event(ended, st.clip.event if st.clip else len(st.events) - 1)
+        if st.clip is not None and self.tracker.active is None and s.index >= st.post_until:
+            st.clip.close()
+            st.clip = None
+        self._trim_ring(s.index)
+
+    def _start_event(self, s: LiveScore) -> None:
+        st = self.state
+        if st.clip is not None:  # the previous clip's post-roll is cut short
+            st.clip.close()
+        number = len(st.events) + 1
+        name = f"event_{number:04d}"
+        st.events.append({"start": s.index, "end": s.index, "peak": s.index,
+                          "score": s.smoothed, "ongoing": True, "snapshot": f"{name}.png",
+                          "clip": f"{name}.mp4"})
+        st.peak_frame, st.peak_score = None, None
+        frame = self._frame(s.index)
+        shape = frame.shape if frame is not None else self._ring[-1][1].shape
+        st.clip = _open_clip(self.out / "events" / f"{name}.mp4", self.fps, shape, number - 1)
+        st.post_until = 1 << 62
+        pre = self._frames_for(self.options.pre_s)
+        for i, f in list(self._ring):
+            if s.index - pre <= i < s.index:
+                st.clip.write(i, f)
+        self._write_events()
+
+    def _end_event(self, event: Event, k: int) -> None:
+        st = self.state
+        record = st.events[k]
+        peak = st.peak_score
+        box = None
+        if peak is not None and np.all(np.isfinite(peak.box)):
+            box = [float(v) * f for v, f in zip(peak.box, self._box_scale(), strict=True)]
+        record.update(event.to_dict())
+        record.update({"ongoing": False, "start_s": event.start / self.fps,
+                       "end_s": event.end / self.fps, "peak_s": event.peak / self.fps,
+                       "stream": peak.stream if peak is not None else "", "box": box})
+        if st.peak_frame is not None:
+            label = f"{peak.stream} {peak.smoothed:.2f}"
+            write_bytes(self.out / "events" / record["snapshot"],
+                        _snapshot(st.peak_frame, None if box is None else np.array(box), label))
+        else:
+            record["snapshot"] = None
+        st.post_until = event.end + self._frames_for(self.options.post_s)
+        self._write_events()
+
+    def _box_scale(self) -> tuple[float, float, float, float]:
+        """Source pixels per model pixel along x, y, x, y."""
+        if not self._ring:
+            return (1.0, 1.0, 1.0, 1.0)
+        height, width = self._ring[-1][1].shape[:2]
+        if self.max_height is None or height <= self.max_height:
+            return (1.0, 1.0, 1.0, 1.0)
+        sx = width / max(1, round(width * self.max_height / height))
+        sy = height / self.max_height
+        return (sx, sy, sx, sy)
+
+    def _write_events(self) -> None:
+        write_json(self.out / "events.json", self.state.events)
+
+    def _close(self, stopped: str, seconds: float) -> dict[str, Any]:
+        st = self.state
+        last = self.tracker.close()
+        if last is not None:
+            self._end_event(last, len(st.events) - 1)
+        if st.clip is not None:
+            st.clip.close()
+            st.clip = None
+        self._write_events()
+        lat = np.array(st.latencies) if st.latencies else np.full(1, np.nan)
+        n = len(st.latencies)
+        summary = {
+            "source": self.capture.name, "kind": self.capture.kind, "fps": self.fps,
+            "frames": n, "seconds": seconds, "frames_per_s": n / seconds if seconds else None,
+            "latency_s": {"mean": float(np.mean(lat)), "p50": float(np.median(lat)),
+                          "p95": float(np.percentile(lat, 95)), "max": float(np.max(lat))},
+            "threshold": self.options.threshold, "threshold_definition": self.definition,
+            "patience": self.options.patience,
+            "smoothing": {"filter": "causal half-Gaussian (mulde.vad.live)",
+                          "lag_frames": self.scorer.smoother.lag},
+            "features_exact": self.scorer.online.exact, "events": len(st.events),
+            "reconnects": self.capture.reconnects, "drops": self.capture.drops,
+            "stopped": stopped}
+        write_json(self.out / "watch.json", summary)
+        return summary
+
+    def _status(self, seconds: float) -> None:
+        st, stream = self.state, self.options.status
+        n = len(st.latencies)
+        rate = n / seconds if seconds > 0 else 0.0
+        lat = np.mean(st.latencies[-50:]) * 1000 if st.latencies else float("nan")
+        score = f"{st.last.smoothed:.2f}" if st.last else "-"
+        line = (f"frame {n}  {rate:.1f} frames/s  latency {lat:.0f} ms  score {score}  "
+                f"events {len(st.events)}" + ("  (event)" if self.tracker.active else ""))
+        tty = getattr(stream, "isatty", lambda: False)()
+        stream.write(("\r" + line.ljust(79)) if tty else line + "\n")
+        stream.flush()
+
+
+def default_status() -> IO[str]:
+    """Where the live line goes: stderr."""
+    return sys.stderr
+
+
+def load_model(path: str | Path) -> Any:
+    """Return the `PipelineModel` at `path`: a model folder, or an output folder holding one
+    as `model/` (what `mulde run/train --out DIR` writes). Raises ArtifactError naming the
+    file when it cannot be read."""
+    from mulde.vad.artifact import MANIFEST, PipelineModel
+
+    path = Path(path)
+    if not (path / MANIFEST).is_file() and (path / "model" / MANIFEST).is_file():
+        path = path / "model"
+    return PipelineModel.load(path)
+
+
+def live_threshold(model: Any, override: float | None = None) -> tuple[float, str]:
+    """Return (the alert threshold on the causally smoothed score, its definition).
+
+    `override`: a value given by hand. Else the model's threshold rule (`ThresholdFit`) is
+    refitted on the model's out-of-fold training scores smoothed by the causal filter
+    (`mulde.vad.thresholds.fit_threshold` with sigma 0 on pre-filtered scores), so that its
+    meaning (e.g. one false alarm per hour of normal video) holds for the live scores; a
+    model without training scores keeps its offline value. ValueError when the model has no
+    threshold and none is given."""
+    from mulde.vad.live import causal_smooth
+    from mulde.vad.thresholds import fit_threshold
+
+    if override is not None:
+        return float(override), "set by hand (--threshold)"
+    fit = model.threshold
+    if fit is None:
+        raise ValueError("the model has no alert threshold; give one with --threshold")
+    if not model.train_scores or fit.rule == "value":
+        return float(fit.value), (fit.describe() + "; applied to the causally smoothed score")
+    causal = [causal_smooth(s, model.smoothing_sigma) for s in model.train_scores]
+    refit = fit_threshold(causal, fit.fps, 0.0, fit.rule, fit.target, fit.patience,
+                          fit.out_of_sample)
+    what = {"events_per_hour": f"at most {fit.target:g} false alarm(s) per hour of normal "
+                               "training video",
+            "quantile": f"the {fit.target:g} quantile of the training frame scores"}[fit.rule]
+    return refit.value, (f"{refit.value:.4g} on the fused calibrated score smoothed by the "
+                         f"causal half-Gaussian filter (sigma {model.smoothing_sigma:g} "
+                         f"frames): {what}, refitted on the causally smoothed "
+                         f"{'out-of-fold' if fit.out_of_sample else 'in-sample'} training "
+                         f"scores (offline threshold {fit.value:.4g})")
+
+
+def watch_source(model: Any, source: str, out: str | Path, *, view: str | None = None,
+                 threshold: float | None = None, patience: int | None = None,
+                 realtime: bool = False, fps: float | None = None, reconnect_tries: int = 5,
+                 backoff_s: float = 1.0, timeout_s: float = 10.0, pre_s: float = 2.0,
+                 post_s: float = 2.0, status: IO[str] | None = None,
+                 log: IO[str] | None = None) -> dict[str, Any]:
+    """Watch `source` (`mulde.video.capture.open_capture`) with a `PipelineModel`, writing
+    into `out` (module docstring); return the summary (watch.json). `log` receives one line
+    per note (reconnections, a model whose features live are not exactly the offline ones).
+    Raises VideoReadError for a source that cannot be opened, ValueError for a model that
+    cannot run live or has no threshold; KeyboardInterrupt after the outputs are written."""
+    from mulde.vad.live import LiveScorer
+    from mulde.video.capture import open_capture
+
+    def note(line: str) -> None:
+        if log is not None:
+            log.write(f"mulde watch: {line}\n")
+            log.flush()
+
+    extractor = model.extractor_for(view)
+    value, definition = live_threshold(model, threshold)
+    capture = open_capture(source, realtime=realtime, fps=fps, reconnect_tries=reconnect_tries,
+                           backoff_s=backoff_s, timeout_s=timeout_s, log=note)
+    scorer = LiveScorer(extractor, model.ensemble, model.smoothing_sigma, source)
+    if getattr(extractor, "region_background", "scene") != "scene":
+        note(f"this model finds regions against each video's median background, which needs "
+             f"the whole video; live, the median of the first "
+             f"{extractor.background_frames} frames stands in (scored once they have "
+             "arrived), so scores differ from offline ones on longer videos; a model trained "
+             "with --set region_background=scene scores live exactly as offline")
+    if patience is None:
+        patience = model.threshold.patience if model.threshold is not None else 1
+    options = WatchOptions(value, patience, pre_s, post_s, status=status)
+    watcher = Watcher(scorer, capture, out, options, [s.value for s in model.streams],
+                      getattr(extractor, "max_height", None))
+    watcher.definition = definition
+    return watcher.run()

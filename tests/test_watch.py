@@ -1,0 +1,194 @@
+"""`mulde watch` (mulde.watch, mulde.video.capture): a stream served on 127.0.0.1 by the test
+itself is watched to the end, through a drop; the events of a synthetic scene with a known
+anomaly are found with their snapshot and clip; Ctrl-C and a stream that never comes back
+end with every output written; bad sources and models are one-line errors."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+from fakes import ENV, REPO, free_port
+from PIL import Image
+
+from mulde.cli import main
+from mulde.demo.scene import generate_scene
+from mulde.vad.artifact import PipelineModel
+from mulde.vad.ensemble import StreamEnsemble
+from mulde.vad.live import LiveScorer
+from mulde.video.capture import Capture, open_capture
+from mulde.video.decode import VideoReadError
+from mulde.video.features.registry import build_extractor
+from mulde.video.source import Video
+from mulde.watch import Watcher, WatchOptions, load_model, watch_source
+
+ANOMALY = (8, 45)  # test_01 of the scene below: a runner and a wrong-way walker (labels.csv)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A saved model (kNN, the default extractor with the scene as region background) of the
+    demo scene's normal videos, and its test video with a known anomaly."""
+    folder = tmp_path_factory.mktemp("watch")
+    root = generate_scene(folder / "scene", n_train=2, n_test=1, n_frames=60, seed=1)
+    rows = list(csv.reader((root / "labels.csv").open()))
+    assert rows[1] == ["test_01", str(ANOMALY[0]), str(ANOMALY[1])]
+    train = [Video(p.stem, p) for p in sorted((root / "train").glob("*.mp4"))]
+    extractor = build_extractor("objects", settings={"region_background": "scene"})
+    extractor = extractor.with_scene(train, folder)
+    model = PipelineModel.fit(extractor, {v.name: extractor.extract(v) for v in train},
+                              StreamEnsemble("knn"), fps=10.0)
+    model.save(folder / "model")
+    return folder / "model", root / "test" / "test_01.mp4"
+
+
+def _server(url: str, video, cuts=(), stop=None) -> subprocess.Popen:
+    """A process serving the video at url; returns once it listens for its first reader."""
+    code = (f"from fakes import serve_mpegts; serve_mpegts({url!r}, {str(video)!r}, "
+            f"{list(cuts)}, {stop})")
+    env = ENV | {"PYTHONPATH": f"{REPO / 'tests'}:{ENV['PYTHONPATH']}"}
+    server = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                              text=True)
+    assert server.stdout.readline().strip() == "ready"
+    return server
+
+
+def _events(out):
+    events = json.loads((out / "events.json").read_text())
+    for e in events:
+        assert {"start", "end", "peak", "score", "snapshot", "clip"} <= set(e)
+        assert e["start"] <= e["peak"] <= e["end"] and not e["ongoing"]
+    return events
+
+
+def _clip_frames(path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_a_served_stream_that_drops_is_watched_to_the_end_with_its_event(trained, tmp_path):
+    model_dir, video = trained
+    port = free_port()
+    server = _server(f"tcp://127.0.0.1:{port}?listen=1", video, cuts=[30])
+    try:
+        summary = watch_source(load_model(model_dir), f"tcp://127.0.0.1:{port}", tmp_path,
+                               reconnect_tries=3, backoff_s=0.2, timeout_s=5.0)
+    finally:
+        server.wait(timeout=30)
+    assert summary["frames"] == 60 and summary["reconnects"] >= 1
+    assert any("after frame 30: the stream ended" in d for d in summary["drops"])
+    events = _events(tmp_path)
+    assert events, "the runner was not found"
+    top = max(events, key=lambda e: e["score"])
+    assert top["start"] <= ANOMALY[1] and top["end"] >= ANOMALY[0]  # overlaps the anomaly
+    assert top["score"] > summary["threshold"]
+    with Image.open(tmp_path / "events" / top["snapshot"]) as png:
+        assert png.size == (240, 160)
+    assert _clip_frames(tmp_path / "events" / top["clip"]) >= top["end"] - top["start"] + 1
+    with (tmp_path / "scores.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["frame"]) for r in rows] == list(range(60))
+
+
+def test_a_stream_that_never_comes_back_ends_with_its_outputs(trained, tmp_path):
+    model_dir, video = trained
+    port = free_port()
+    server = _server(f"tcp://127.0.0.1:{port}?listen=1", video, stop=25)  # then nothing
+    try:
+        summary = watch_source(load_model(model_dir), f"tcp://127.0.0.1:{port}", tmp_path,
+                               reconnect_tries=2, backoff_s=0.1, timeout_s=3.0)
+    finally:
+        server.wait(timeout=30)
+    assert summary["frames"] == 25 and summary["stopped"] == "end of stream"
+    late = [d for d in summary["drops"] if d.startswith("after frame 25:")]
+    assert len(late) == 2 and late[0] == "after frame 25: the stream ended"  # then refused
+    with (tmp_path / "scores.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 25
+    _events(tmp_path)
+    assert json.loads((tmp_path / "watch.json").read_text())["frames"] == 25
+    with pytest.raises(VideoReadError, match="cannot read the stream"):  # never any frame
+        list(open_capture(f"tcp://127.0.0.1:{port}", reconnect_tries=1,
+                          backoff_s=0.05).frames())
+
+
+def test_ctrl_c_stops_cleanly_with_everything_written(trained, tmp_path):
+    model_dir, video = trained
+    model = load_model(model_dir)
+    frames = list(Video("t", video).frames())
+
+    def interrupted():
+        yield from frames[:40]  # inside the event
+        raise KeyboardInterrupt
+
+    capture = Capture("camera", "webcam", 10.0, interrupted)
+    scorer = LiveScorer(model.extractor, model.ensemble, model.smoothing_sigma)
+    watcher = Watcher(scorer, capture, tmp_path, WatchOptions(threshold=1.0, patience=3),
+                      [s.value for s in model.streams])
+    with pytest.raises(KeyboardInterrupt):
+        watcher.run()
+    summary = json.loads((tmp_path / "watch.json").read_text())
+    assert summary["frames"] == 40 and summary["stopped"] == "interrupted (Ctrl-C)"
+    events = _events(tmp_path)
+    assert events and events[-1]["end"] <= 39
+    for e in events:
+        assert (tmp_path / "events" / e["snapshot"]).is_file()
+        assert _clip_frames(tmp_path / "events" / e["clip"]) > 0
+    assert not [p for p in (tmp_path / "events").iterdir() if p.name.startswith(".")]
+
+
+def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path, capsys):
+    model_dir, video = trained
+    out = tmp_path / "out"
+    assert main(["watch", str(model_dir.parent), str(video), "--out", str(out), "--quiet"]) == 0
+    assert "watched 60 frames" in capsys.readouterr().out
+    with (out / "scores.csv").open() as f:
+        live = np.array([float(r["score"]) for r in csv.DictReader(f)])
+    model = PipelineModel.load(model_dir)
+    offline = model.score(model.extractor.extract(Video("t", video))).fused
+    np.testing.assert_allclose(live, offline, rtol=1e-5)  # scores.csv keeps 6 digits
+    summary = json.loads((out / "watch.json").read_text())
+    assert summary["features_exact"] and "causal" in summary["threshold_definition"]
+
+
+@pytest.mark.parametrize("source, message", [
+    ("missing.mp4", "no such video file or frame folder"),
+    ("ftp://127.0.0.1/x.ts", "unknown stream scheme 'ftp'"),
+])
+def test_bad_sources_are_one_line_errors(trained, tmp_path, capsys, source, message):
+    model_dir, _ = trained
+    assert main(["watch", str(model_dir), str(tmp_path / source) if "://" not in source
+                 else source, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("mulde: error:")
+
+
+def test_a_bad_model_is_a_one_line_error(tmp_path, capsys, trained):
+    _, video = trained
+    (tmp_path / "empty").mkdir()
+    assert main(["watch", str(tmp_path / "empty"), str(video), "--out",
+                 str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a mulde pipeline model" in err and err.count("\n") == 1
+
+
+def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scores():
+    from types import SimpleNamespace
+
+    from mulde.vad.live import causal_smooth
+    from mulde.vad.thresholds import fit_threshold
+    from mulde.watch import live_threshold
+
+    rng = np.random.default_rng(0)
+    train = [rng.gamma(2.0, 0.2, 300) for _ in range(3)]
+    offline = fit_threshold(train, fps=25.0, sigma=3.0, rule="quantile", target=0.99)
+    model = SimpleNamespace(threshold=offline, train_scores=train, smoothing_sigma=3.0)
+    value, definition = live_threshold(model)
+    causal = [causal_smooth(s, 3.0) for s in train]
+    assert value == float(np.quantile(np.concatenate(causal), 0.99)) != offline.value
+    assert "causal half-Gaussian" in definition and "0.99 quantile" in definition
+    assert live_threshold(model, 2.5) == (2.5, "set by hand (--threshold)")
+    with pytest.raises(ValueError, match="no alert threshold; give one with --threshold"):
+        live_threshold(SimpleNamespace(threshold=None, train_scores=train))

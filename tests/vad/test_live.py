@@ -1,0 +1,208 @@
+"""Live scoring (mulde.vad.live, mulde.video.features.online): the online features and scores
+are the offline ones, and the causal smoothing filter."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from fakes import FAST
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mulde.demo.scene import generate_scene
+from mulde.vad.ensemble import StreamEnsemble
+from mulde.vad.live import CausalSmoother, LiveScorer, causal_gaussian_weights, causal_smooth
+from mulde.video.features.online import OnlineObjectExtractor, frames_to_features
+from mulde.video.features.registry import build_extractor
+from mulde.video.source import Video, VideoMismatchError
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """The demo scene (2 training videos, a test video with a runner and a wrong-way walker)
+    and the default extractor with the scene background as region background."""
+    folder = tmp_path_factory.mktemp("live")
+    root = generate_scene(folder / "scene", n_train=2, n_test=1, n_frames=50, seed=1)
+    train = [Video(p.stem, p) for p in sorted((root / "train").glob("*.mp4"))]
+    test = Video("test_01", root / "test" / "test_01.mp4")
+    extractor = build_extractor("objects", settings={
+        "region_background": "scene", "streams": ["velocity", "static", "geometry"]})
+    return train, test, extractor.with_scene(train, folder)
+
+
+def _online(extractor, frames):
+    online = OnlineObjectExtractor(extractor)
+    out = [f for frame in frames for f in online.push(frame)] + online.finish()
+    assert [f.index for f in out] == list(range(len(frames)))
+    return frames_to_features(out, online.dims), online
+
+
+def _same(offline, live):
+    assert set(offline) == set(live)
+    for s in offline:
+        a, b = offline[s], live[s]
+        np.testing.assert_array_equal(a.features, b.features, err_msg=str(s))
+        np.testing.assert_array_equal(a.frame_index, b.frame_index, err_msg=str(s))
+        np.testing.assert_array_equal(a.boxes, b.boxes, err_msg=str(s))
+
+
+@pytest.mark.parametrize("max_height", [None, 100])
+def test_online_features_are_the_offline_ones_bit_for_bit(scene, max_height, tmp_path):
+    train, test, extractor = scene
+    if max_height is not None:  # frames downscaled to 150x100, the scene background too
+        extractor = replace(extractor, max_height=max_height, scene_background=None)
+        extractor = extractor.with_scene(train, tmp_path)
+    frames = list(test.frames())
+    live, online = _online(extractor, frames)
+    assert online.exact
+    offline = extractor.extract(test)
+    _same(offline, live)
+    if max_height is not None:
+        assert offline["velocity"].boxes[:, 3].max() <= max_height
+
+
+def test_memory_stays_bounded_by_the_flow_window(scene):
+    _, test, extractor = scene
+    online = OnlineObjectExtractor(extractor)
+    b = extractor.flow_baseline
+    for i, frame in enumerate(test.frames()):
+        done = online.push(frame)
+        assert [f.index for f in done] == ([i - b] if i >= b else [])
+        assert len(online._grays) <= 2 * b + 1 and len(online._pending) <= b + 1
+
+
+def test_the_per_video_median_background_is_exact_only_within_the_warm_up(scene):
+    _, test, extractor = scene
+    frames = list(test.frames())
+    video_mode = replace(extractor, region_background="video", background_frames=len(frames))
+    live, online = _online(video_mode, frames)
+    assert online.exact
+    _same(video_mode.extract(test), live)
+    short = replace(video_mode, background_frames=10)  # the warm-up sees the first 10 only
+    live, online = _online(short, frames)
+    assert not online.exact  # offline: the median of all 50 frames, other regions
+    offline = short.extract(test)["velocity"]
+    assert not (offline.features.shape == live["velocity"].features.shape
+                and np.array_equal(offline.features, live["velocity"].features))
+
+
+def test_live_unsmoothed_scores_are_the_offline_scores(scene):
+    train, test, extractor = scene
+    ensemble = StreamEnsemble("mulde", mulde_params=FAST).fit(
+        {v.name: extractor.extract(v) for v in train})
+    offline = ensemble.score_video(extractor.extract(test))
+    scorer = LiveScorer(extractor, ensemble, sigmas=3.0)
+    scores = [s for frame in test.frames() for s in scorer.push(frame)] + scorer.finish()
+    np.testing.assert_array_equal([s.score for s in scores], offline.fused)
+    np.testing.assert_array_equal([s.smoothed for s in scores], causal_smooth(offline.fused, 3))
+    for name, values in offline.streams.items():
+        np.testing.assert_array_equal([s.streams[name.value] for s in scores], values)
+    assert [s.stream for s in scores] == offline.top.stream
+    np.testing.assert_array_equal(np.array([s.box for s in scores]), offline.top.box)
+    assert all(s.latency >= 0 for s in scores)
+
+
+def test_settings_that_cannot_run_live_are_refused(scene, tmp_path):
+    _, _, extractor = scene
+    boxes = tmp_path / "boxes"
+    boxes.mkdir()
+    with pytest.raises(ValueError, match="from files of recorded videos .regions='boxes'"):
+        OnlineObjectExtractor(replace(extractor, regions="boxes", boxes_dir=str(boxes)))
+    with pytest.raises(ValueError, match="needs its scene background"):
+        OnlineObjectExtractor(replace(extractor, scene_background=None))
+    online = OnlineObjectExtractor(extractor)
+    with pytest.raises(VideoMismatchError, match="frames are 8x8 but the scene background"):
+        online.push(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_causal_weights_are_the_gaussian_half_by_hand():
+    w = causal_gaussian_weights(1.0, truncate=2.0)  # radius int(2 * 1 + 0.5) = 2
+    expected = np.array([1.0, np.exp(-0.5), np.exp(-2.0)])
+    np.testing.assert_allclose(w, expected / expected.sum())
+    np.testing.assert_array_equal(causal_gaussian_weights(0.0), [1.0])
+    with pytest.raises(ValueError, match="sigma must be finite and >= 0"):
+        causal_gaussian_weights(-1.0)
+
+
+def test_the_causal_filter_uses_the_past_only_renormalised_at_the_start():
+    w = causal_gaussian_weights(1.0)
+    out = causal_smooth([0.0, 6.0, 0.0, 0.0], 1.0)
+    assert out[0] == 0.0  # the step at frame 1 is not seen before it
+    assert out[1] == pytest.approx(6 * w[0] / w[:2].sum())
+    assert out[2] == pytest.approx(6 * w[1] / w[:3].sum())
+    # two sigmas: one filter after the other
+    np.testing.assert_allclose(causal_smooth([0, 6, 0, 0], [1, 2]),
+                               causal_smooth(causal_smooth([0, 6, 0, 0], 1), 2))
+    assert CausalSmoother(3.0).lag == pytest.approx(
+        (causal_gaussian_weights(3.0) * np.arange(13)).sum())
+
+
+@given(st.lists(st.floats(-100, 100), min_size=1, max_size=40), st.floats(0, 4),
+       st.floats(-10, 10))
+def test_the_causal_filter_is_a_weighted_mean_of_the_past(scores, sigma, constant):
+    out = causal_smooth(scores, sigma)
+    x = np.asarray(scores)
+    prefix_min, prefix_max = np.minimum.accumulate(x), np.maximum.accumulate(x)
+    assert np.all(out >= prefix_min - 1e-9) and np.all(out <= prefix_max + 1e-9)
+    np.testing.assert_allclose(causal_smooth([constant] * len(scores), sigma), constant)
+
+
+def test_new_extractor_settings_are_checked_and_keep_the_default_cache_key(tmp_path):
+    from mulde.video.features.objects import ObjectCentricExtractor
+
+    default = ObjectCentricExtractor().params["regions"]
+    assert "max_height" not in default and "background" not in default
+    assert ObjectCentricExtractor(max_height=360).params["regions"]["max_height"] == 360
+    with pytest.raises(ValueError, match="max_height must be None or a number of rows"):
+        ObjectCentricExtractor(max_height=8)
+    with pytest.raises(ValueError, match="region_background must be one of video, scene"):
+        ObjectCentricExtractor(region_background="median")
+    assert ObjectCentricExtractor(region_background="scene").needs_scene
+
+
+class FrameDetector:
+    """A fake detector: per frame, a person box and a car box at fractional positions that
+    depend on the frame's content (so frames detected alone or in a batch agree)."""
+
+    def __init__(self, every: int):
+        from mulde.video.detection import DetectionSettings
+
+        self.settings, self.sha256, self.name = DetectionSettings(every=every), "d" * 64, "fd"
+
+    def detect(self, frames):
+        from mulde.video.detection import PERSON, FrameDetections
+
+        out = []
+        for f in frames:
+            dx = float(f[::8, ::8].mean() % 9) + 0.37
+            boxes = np.array([[40 + dx, 30.6, 70.2 + dx, 90.5], [150.5, 60 - dx, 200, 100.01]],
+                             np.float32)
+            out.append(FrameDetections(boxes, np.array([PERSON, 2]), np.ones(2, np.float32)))
+        return out
+
+
+class CentrePose:
+    """A fake MoveNet: every keypoint at the box's centre."""
+
+    def __init__(self, *args):
+        pass
+
+    def keypoints(self, frame, boxes):
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + frame[0, 0, 0] / 255
+        return np.repeat(np.concatenate([centre, np.ones((len(boxes), 1))], 1)[:, None], 17, 1)
+
+
+def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, monkeypatch):
+    import mulde.video.detection.pose as pose_module
+    from mulde.video.features import objects as objects_module
+
+    _, test, extractor = scene
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: FrameDetector(every=2))
+    monkeypatch.setattr(pose_module, "MoveNetPose", CentrePose)
+    detecting = replace(extractor, regions="detector", streams=("velocity", "pose"),
+                        boxes_cache=str(tmp_path / "boxes"))
+    offline = detecting.extract(test)  # boxes through the cache: rounded outwards
+    assert list((tmp_path / "boxes").rglob("*.csv"))
+    live, _ = _online(detecting, list(test.frames()))
+    _same(offline, live)
+    assert live["pose"].n_objects == live.n_frames  # one person per frame
