@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 SCORE_COLOR = "#1f4e79"
 RAW_COLOR = "#9aa5b1"
@@ -138,6 +139,7 @@ def video_png(
     for axis in (ax, ax_s) if two else (ax,):
         if calibrated:
             axis.set_yscale("symlog", linthresh=1.0, linscale=0.6)
+            axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_xlim(-0.5, max(len(scores) - 0.5, 0.5))
         _style(axis)
     (ax_s if two else ax).set_xlabel("frame", fontsize=8)
@@ -148,11 +150,14 @@ def video_png(
     else:
         title = f"video {_text(name)}" + (
             f"  \u00b7  AUC {100 * auc:.2f} %" if auc is not None else "")
-    ax.set_title(title, fontsize=10, loc="left")
+    if threshold is None and not two:
+        ax.set_title(title, fontsize=10, loc="left")
+    else:  # a longer legend: the title goes on its own line above it
+        fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     ax.legend(
         loc="lower right",
         bbox_to_anchor=(1.0, 1.0),
-        ncol=4,
+        ncol=5,
         fontsize=7,
         frameon=False,
         borderaxespad=0.2,
