@@ -93,6 +93,10 @@ def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp
     drawn = np.asarray(Image.open(out / "plots" / "snapshot_001_a.png"))
     assert (drawn[y0, x0:x1, 0] > 200).mean() > 0.9  # the red box
     assert "Most anomalous moments" in (out / "report.html").read_text()
+    # the scores split by stream: a second panel under each video's curve
+    with Image.open(out / "plots" / "video_001_a.png") as curve:
+        assert curve.height > 300
+    assert metrics["events"] is None and "no alert threshold" in metrics["events_note"]
 
 
 def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_root, tmp_path):
