@@ -710,7 +710,8 @@ def _html(
         order = {n: i for i, n in enumerate(raw, start=1)}
         parts.append("<h2>Most anomalous moments</h2><p class='sub'>Each video's frame with the "
                      "highest final score; the box marks the object that scored highest in "
-                     "it (no box: the whole frame was the object).</p><div class='snaps'>")
+                     "it (no box: the whole frame was the object; a small box is shown zoomed "
+                     "beside the frame).</p><div class='snaps'>")
         for name, info in m["snapshots"].items():
             png = images[_video_png_name(order[name], name, "snapshot")]
             caption = " &middot; ".join(
