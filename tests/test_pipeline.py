@@ -322,3 +322,15 @@ def test_two_shards_at_once_fill_one_complete_consistent_cache(scene, tmp_path):
     for split, videos in (("train", dataset.train), ("test", dataset.test)):
         for video in videos:
             assert cached.load("folder", split, video, objects) is not None, video.name
+
+
+def test_event_times_use_a_video_files_frame_rate_and_none_for_frame_folders(tmp_path):
+    from fakes import write_video
+
+    from mulde.pipeline import _frame_rates
+
+    write_square_frames(tmp_path / "train" / "t", np.ones(5))
+    write_square_frames(tmp_path / "test" / "folder", np.ones(5))
+    write_video(tmp_path / "test" / "clip.avi", 5, fps=12)
+    ds = load_dataset("folder", tmp_path)
+    assert _frame_rates(ds, {"folder", "clip"}) == {"folder": None, "clip": 12.0}

@@ -225,7 +225,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
     skipped = [f"skipped {f['split']}/{f['video']} (unreadable, left out of training and "
                f"metrics): {f['error']}" for f in extraction.failed]
-    threshold = None  # the alert threshold (calibrated fused scale), once one is fitted
+    # the alert threshold, once one is fitted: on the report's curve (calibrated, fused,
+    # smoothed with the protocol's sigma); None: no line, no events
+    threshold = None
     t0 = time.perf_counter()
     metrics = write_report(
         out_dir, scores, labels, protocol=protocol,
@@ -241,12 +243,14 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
 
 
 def _frame_rates(dataset: Dataset, names) -> dict[str, float | None]:
-    """{test video: frames/s, or None when it cannot be probed again}, for event times."""
+    """{test video: frames/s of its file, for event times; None for a frame folder (its rate
+    is not recorded anywhere: a guess would give wrong seconds) or a file that cannot be
+    probed again}."""
     out: dict[str, float | None] = {}
     for video in dataset.test:
         if video.name in names:
             try:
-                out[video.name] = video.fps
+                out[video.name] = None if Path(video.path).is_dir() else video.fps
             except (VideoReadError, OSError):
                 out[video.name] = None
     return out

@@ -546,7 +546,9 @@ def _events_html(
     parts.append(f"<p class='sub'>{total} event(s) in {len(events)} video(s): runs of frames "
                  f"whose score is above the threshold {th['value']:.6g} ({e(th['scale'])}). "
                  "Numbers match the markers on the curves; the stream that fired is the one "
-                 "with the largest calibrated score at the peak.</p>")
+                 "with the largest calibrated score at the peak; seconds count from the "
+                 "video's start at its file's frame rate (&ndash; for frame folders, which "
+                 "record none).</p>")
     em = m.get("event_metrics")
     if em:
         parts.append(
