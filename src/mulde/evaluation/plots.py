@@ -30,6 +30,11 @@ def _text(s: str) -> str:
     return s.replace("$", r"\$")
 
 
+def _tick(v: float, _pos: object = None) -> str:
+    """A y tick in plain numbers: 0.4, 1, 10, 4,000 (not 10^3 or 0.402151)."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
 def _style(ax) -> None:
     ax.grid(True, color="#e6e9ed", linewidth=0.8)
     ax.set_axisbelow(True)
@@ -136,10 +141,16 @@ def video_png(
                       label=_text(str(stream)))
         ax_s.set_ylabel("by stream", fontsize=8)
         ax_s.legend(loc="upper left", fontsize=7, frameon=False, ncol=len(streams))
-    for axis in (ax, ax_s) if two else (ax,):
+    lows = [float(np.min(scores))] if len(scores) else [0.0]
+    if raw_scores is not None and len(raw_scores):
+        lows.append(float(np.min(raw_scores)))
+    stream_low = min((float(np.min(s)) for s in (streams or {}).values() if len(s)), default=0)
+    for axis, low in ((ax, min(lows)), (ax_s, stream_low)) if two else ((ax, min(lows)),):
         if calibrated:
             axis.set_yscale("symlog", linthresh=1.0, linscale=0.6)
-            axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.yaxis.set_major_formatter(FuncFormatter(_tick))
+            # autoscaling mirrors the log decades below 0; keep only what the data reach
+            axis.set_ylim(bottom=min(low, 0.0) - 0.1)
         axis.set_xlim(-0.5, max(len(scores) - 0.5, 0.5))
         _style(axis)
     (ax_s if two else ax).set_xlabel("frame", fontsize=8)
