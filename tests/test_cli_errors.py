@@ -49,8 +49,8 @@ def test_every_subcommand_has_help_and_a_bare_mulde_says_what_to_choose(capsys):
     action = next(a for a in build_parser()._actions
                   if isinstance(a, argparse._SubParsersAction))
     commands = list(action.choices)
-    assert {"fit", "score", "info", "export", "evaluate", "extract", "run", "train", "watch", "demo"} <= \
-        set(commands)
+    assert {"fit", "score", "info", "export", "evaluate", "extract", "run", "train", "watch",
+            "demo"} <= set(commands)
     for command in commands:
         with pytest.raises(SystemExit) as done:
             main([command, "--help"])

@@ -108,6 +108,10 @@ def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp
     drawn = np.asarray(Image.open(out / "plots" / "snapshot_001_a.png"))
     assert (drawn[y0, x0:x1, 0] > 200).mean() > 0.9  # the red box
     assert "Most anomalous moments" in (out / "report.html").read_text()
+    # the scores split by stream: a second panel under each video's curve
+    with Image.open(out / "plots" / "video_001_a.png") as curve:
+        assert curve.height > 300
+    assert metrics["events"] is None and "no alert threshold" in metrics["events_note"]
 
 
 def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_root, tmp_path):
@@ -304,3 +308,15 @@ def test_two_shards_at_once_fill_one_complete_consistent_cache(scene, tmp_path):
     for split, videos in (("train", dataset.train), ("test", dataset.test)):
         for video in videos:
             assert cached.load("folder", split, video, objects) is not None, video.name
+
+
+def test_event_times_use_a_video_files_frame_rate_and_none_for_frame_folders(tmp_path):
+    from fakes import write_video
+
+    from mulde.pipeline import _frame_rates
+
+    write_square_frames(tmp_path / "train" / "t", np.ones(5))
+    write_square_frames(tmp_path / "test" / "folder", np.ones(5))
+    write_video(tmp_path / "test" / "clip.avi", 5, fps=12)
+    ds = load_dataset("folder", tmp_path)
+    assert _frame_rates(ds, {"folder", "clip"}) == {"folder": None, "clip": 12.0}

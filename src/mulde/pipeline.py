@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, require_videos
 from mulde.evaluation import EvaluationProtocol, write_report
-from mulde.evaluation.snapshots import most_anomalous_moments
+from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
@@ -299,9 +299,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
     t0 = time.perf_counter()
-    snapshots = most_anomalous_moments(dataset, scores, top, protocol,
-                                       detections=_detections_lookup(extraction.extractor,
-                                                                     dataset))
+    detections = _detections_lookup(extraction.extractor, dataset)
+    snapshots = most_anomalous_moments(dataset, scores, top, protocol, detections=detections)
     timings["snapshots"] = time.perf_counter() - t0
     timings = {"extract": extraction.seconds,
                **{f"extract.{k}": v for k, v in extraction.stage_seconds.items()}, **timings}
@@ -319,15 +318,35 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
     skipped = [f"skipped {f['split']}/{f['video']} (unreadable, left out of training and "
                f"metrics): {f['error']}" for f in extraction.failed]
+    # the alert threshold, once one is fitted: on the report's curve (calibrated, fused,
+    # smoothed with the protocol's sigma); None: no line, no events
+    threshold = None
     t0 = time.perf_counter()
     metrics = write_report(
         out_dir, scores, labels, protocol=protocol,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
-        title=f"MULDE on {dataset.name}", snapshots=snapshots, warnings=skipped)
+        title=f"MULDE on {dataset.name}", snapshots=snapshots, warnings=skipped,
+        threshold=threshold, stream_scores={n: s.streams for n, s in video_scores.items()},
+        fps=_frame_rates(dataset, scores), event_frames=frame_renderer(dataset, top,
+                                                                       detections))
     timings["report"] = time.perf_counter() - t0
     return metrics
 
+
+
+def _frame_rates(dataset: Dataset, names) -> dict[str, float | None]:
+    """{test video: frames/s of its file, for event times; None for a frame folder (its rate
+    is not recorded anywhere: a guess would give wrong seconds) or a file that cannot be
+    probed again}."""
+    out: dict[str, float | None] = {}
+    for video in dataset.test:
+        if video.name in names:
+            try:
+                out[video.name] = None if Path(video.path).is_dir() else video.fps
+            except (VideoReadError, OSError):
+                out[video.name] = None
+    return out
 
 
 def _detections_lookup(extractor: Extractor | None, dataset: Dataset):

@@ -44,3 +44,23 @@ def test_pngs_are_images_and_show_the_data():
                                          raw_scores=scores, auc=1.0)).convert("RGB"))
     assert plain.shape == shaded.shape
     assert (plain != shaded).any()  # the ground-truth shading and the raw curve are drawn
+
+
+def _peak_heights(png: bytes) -> tuple[int, int]:
+    """Pixel heights above the baseline of the score curve's highest point in the left and
+    the right half of the image (the curve drawn in SCORE_COLOR)."""
+    a = np.asarray(_image(png).convert("RGB")).astype(int)
+    curve = np.all(np.abs(a - (0x1F, 0x4E, 0x79)) < 30, axis=-1)
+    rows, cols = np.nonzero(curve)
+    baseline = np.bincount(rows).argmax()  # the flat part of the curve
+    mid = a.shape[1] // 2
+    return baseline - rows[cols < mid].min(), baseline - rows[cols >= mid].min()
+
+
+def test_calibrated_axis_keeps_a_small_event_visible_next_to_a_huge_one():
+    scores = np.zeros(100)
+    scores[20:23], scores[70:73] = 15.0, 4000.0  # a wrong-way walker and a runner
+    small, big = _peak_heights(video_png("v", scores))
+    assert small < 0.05 * big  # linear: the walker is lost under the runner
+    small, big = _peak_heights(video_png("v", scores, calibrated=True))
+    assert small > 0.3 * big  # symlog: the walker keeps a third of the runner's height

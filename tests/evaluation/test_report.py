@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -164,7 +165,9 @@ def test_report_skip_single_class_table_and_prepared_csv(tmp_path):
     assert m["macro_definition"] == "skip_single_class" and list(m["per_video_auc"]) == ["01"]
     assert m["single_class_videos"] == [WEIRD, "03"]
     page = (tmp_path / "report.html").read_text()
-    assert "AUC % (skip_single_class)" in page and "&ndash;" in page
+    assert "AUC % (skip_single_class)" in page
+    # single-class videos say what they are instead of an AUC
+    assert "no anomaly (AUC undefined)" in page and "every frame anomalous" in page
     raw, _ = read_frame_scores(tmp_path / "frame_scores.csv", column="score_unsmoothed")
     np.testing.assert_array_equal(raw["01"], scores["01"])  # the CSV holds anomaly scores
 
@@ -193,3 +196,124 @@ def test_library_versions_tolerates_missing(monkeypatch):
     v = library_versions()
     assert v["numpy"] == np.__version__ and v["nonexistent"] is None
     assert {"python", "mulde", "torch", "sklearn"} <= set(v)
+
+
+def _alert_videos():
+    """Hand-made scores (no smoothing): '01' holds an anomaly at frames 40-69, found by an
+    event at 45-50 (velocity fires), and a false alarm at 5-6 (static fires); 'calm' holds
+    no anomaly and one false alarm at 20-22."""
+    n01, ncalm = 80, 50
+    s01, scalm = np.zeros(n01), np.zeros(ncalm)
+    s01[5:7], s01[45:51], scalm[20:23] = 3.0, [3, 4, 40, 4, 3, 3], 5.0
+    labels = {"01": np.r_[np.zeros(40), np.ones(30), np.zeros(10)].astype(int),
+              "calm": np.zeros(ncalm, int)}
+    streams = {
+        "01": {"static": np.where(np.arange(n01) < 10, s01, 0.0),
+               "velocity": np.where(np.arange(n01) < 10, 0.0, s01)},
+        "calm": {"static": scalm / 2, "velocity": scalm / 2},
+    }
+    return {"01": s01, "calm": scalm}, labels, streams
+
+
+class FakeFrames:
+    """A FrameRenderer that draws nothing: a grey PNG per frame asked for."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, name, frames):
+        from mulde.evaluation import Snapshot
+
+        self.calls.append((name, list(frames)))
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 24), (90, 90, 90)).save(buf, format="PNG")
+        return {t: Snapshot(buf.getvalue(), t, 1.0, {"box": [1, 2, 3, 4]}) for t in frames}
+
+
+def test_report_lists_events_at_the_threshold(tmp_path):
+    scores, labels, streams = _alert_videos()
+    frames = FakeFrames()
+    m = write_report(tmp_path, scores, labels, protocol=EvaluationProtocol(0),
+                     calibration={"static": Calibration(0.0, 1.0),
+                                  "velocity": Calibration(0.0, 1.0)},
+                     versions={}, threshold=2.5, stream_scores=streams, fps=10.0,
+                     event_frames=frames)
+    assert m["threshold"]["value"] == 2.5 and "calibrated, fused" in m["threshold"]["scale"]
+    assert "unsmoothed" in m["threshold"]["scale"]
+    ev = m["events"]["01"]
+    assert [(e["start"], e["end"], e["peak"], e["score"]) for e in ev] == [
+        (5, 6, 5, 3.0), (45, 50, 47, 40.0)]
+    assert [e["stream"] for e in ev] == ["static", "velocity"]
+    assert [e["overlaps_anomaly"] for e in ev] == [False, True]
+    assert (ev[1]["start_s"], ev[1]["end_s"], ev[1]["peak_s"]) == pytest.approx((4.5, 5.1, 4.7))
+    # the video without anomalies: its false alarm, not a padded AUC of 100 %
+    assert m["false_alarms_in_normal_videos"] == {"calm": 1}
+    assert [(e["start"], e["end"]) for e in m["events"]["calm"]] == [(20, 22)]
+    em = m["event_metrics"]
+    assert (em["n_events"], em["true_positive_events"]) == (3, 1)  # 2 false alarms, 1 hit
+    assert (em["n_anomalous_intervals"], em["recalled_intervals"]) == (1, 1)
+    assert em["precision"] == pytest.approx(1 / 3) and em["recall"] == 1.0
+    # thumbnails: one render call per video with the events' peak frames
+    assert sorted(frames.calls) == [("01", [5, 47]), ("calm", [20])]
+    assert ev[1]["thumbnail"] == "plots/event_001_01_002.png" and ev[1]["box"] == [1, 2, 3, 4]
+    assert (tmp_path / "plots" / "event_002_calm_001.png").exists()
+    assert json.loads((tmp_path / "metrics.json").read_text()) == m
+
+    page = (tmp_path / "report.html").read_text()
+    assert "Alert threshold:</b> 2.5 on the calibrated, fused" in page
+    assert "Events at the alert threshold" in page
+    # one row per event: frames, seconds, peak, score, stream, ground truth
+    assert re.search(r"<td class='n'>2</td><td class='n'>45&ndash;50</td>"
+                     r"<td class='n'>4.50&ndash;5.10</td><td class='n'>47</td>"
+                     r"<td class='n'>4.70</td><td class='n'>40</td><td>velocity</td>"
+                     r"<td>overlaps an anomaly</td>", page)
+    assert page.count("<b>false alarm</b>") == 2
+    calm_row = re.search(r"<tr><td>calm</td>.*?</tr>", page).group(0)
+    assert "1 false alarm at the threshold" in calm_row and "100.00" not in calm_row
+    assert m["per_video_auc"]["calm"] == 1.0  # the macro still pads it, as documented
+    assert "precision (true-positive events / events)</td><td class='n'>33.33 %" in page
+    assert "nothing is chosen from it" in page
+    # thumbnails are embedded: ROC + 2 curves + 3 event thumbnails
+    assert page.count("data:image/png;base64,") == 6
+
+
+def test_report_without_threshold_says_so(tmp_path):
+    scores, labels, streams = _alert_videos()
+    m = write_report(tmp_path, scores, labels, protocol=EvaluationProtocol(0), versions={},
+                     stream_scores=streams, event_frames=FakeFrames())
+    assert m["threshold"] is None and m["events"] is None
+    assert "no alert threshold" in m["events_note"] and "event_metrics" not in m
+    page = (tmp_path / "report.html").read_text()
+    assert "Alert threshold:</b> none; no alert threshold given" in page
+    assert "no anomaly (AUC undefined)" in page and "<b>false alarm</b>" not in page
+    assert not list((tmp_path / "plots").glob("event_*.png"))
+
+
+def test_threshold_and_stream_panel_are_drawn(tmp_path):
+    scores, labels, streams = _alert_videos()
+    calib = {"static": Calibration(0.0, 1.0), "velocity": Calibration(0.0, 1.0)}
+    shots = {}
+    for tag, kwargs in (("plain", {}), ("threshold", {"threshold": 2.5}),
+                        ("streams", {"threshold": 2.5, "stream_scores": streams})):
+        write_report(tmp_path / tag, scores, labels, protocol=EvaluationProtocol(0),
+                     calibration=calib, versions={}, **kwargs)
+        with Image.open(tmp_path / tag / "plots" / "video_001_01.png") as im:
+            shots[tag] = np.asarray(im.convert("RGB"))
+    red = [((s[..., 0] > 150) & (s[..., 1] < 120) & (s[..., 2] < 110)).sum()
+           for s in shots.values()]  # the threshold's red, not the light ground-truth shade
+    assert red[0] == 0 and red[1] > 300  # the dashed threshold line and the event bars
+    assert shots["streams"].shape[0] > shots["threshold"].shape[0]  # the per-stream panel
+
+
+def test_report_threshold_errors(tmp_path):
+    scores, labels, streams = _alert_videos()
+    with pytest.raises(EvaluationError, match="normalization 'video_minmax'"):
+        write_report(tmp_path, scores, labels, versions={}, threshold=1.0,
+                     protocol=EvaluationProtocol(0, normalization="video_minmax"))
+    with pytest.raises(EvaluationError, match="finite"):
+        write_report(tmp_path, scores, labels, versions={}, threshold=float("nan"))
+    streams["calm"]["static"] = streams["calm"]["static"][:-1]
+    with pytest.raises(EvaluationError, match="'calm': stream 'static' has 49 frame scores"):
+        write_report(tmp_path, scores, labels, versions={}, stream_scores=streams)
+    with pytest.raises(EvaluationError, match="frame rate"):
+        write_report(tmp_path, scores, labels, versions={}, threshold=1.0, fps={"01": 0})

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 SCORE_COLOR = "#1f4e79"
 RAW_COLOR = "#9aa5b1"
 ANOMALY_COLOR = "#e4572e"
+THRESHOLD_COLOR = "#c0392b"
+STREAM_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 
 
 def anomalous_ranges(labels: np.ndarray) -> list[tuple[int, int]]:
@@ -25,6 +28,11 @@ def anomalous_ranges(labels: np.ndarray) -> list[tuple[int, int]]:
 def _text(s: str) -> str:
     """Escape `$` so matplotlib shows names literally instead of parsing mathtext."""
     return s.replace("$", r"\$")
+
+
+def _tick(v: float, _pos: object = None) -> str:
+    """A y tick in plain numbers: 0.4, 1, 10, 4,000 (not 10^3 or 0.402151)."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
 def _style(ax) -> None:
@@ -73,42 +81,97 @@ def video_png(
     labels: np.ndarray | None = None,
     auc: float | None = None,
     score_label: str = "score",
+    *,
+    threshold: float | None = None,
+    events: Sequence[tuple[int, int, int, float]] = (),
+    streams: Mapping[str, np.ndarray] | None = None,
+    calibrated: bool = False,
+    note: str | None = None,
 ) -> bytes:
     """Return a PNG of one video's frame scores over time, ground-truth anomalies shaded.
 
-    `scores` are the final (smoothed) scores, `raw_scores` the unsmoothed ones (drawn faintly
-    when given), `auc` the per-video (macro-padded) AUC shown in the title, `score_label` the
-    legend entry of `scores`.
+    `scores` (T,) are the final (smoothed) scores, `raw_scores` the unsmoothed ones (drawn
+    faintly when given), `auc` the per-video (macro-padded) AUC shown in the title (`note`,
+    when given, is shown instead: e.g. a video without anomalies and its false alarms),
+    `score_label` the legend entry of `scores`. `threshold`: the alert threshold, in the units
+    of `scores`, drawn as a dashed line; `events`: (start, end, peak, score) per event found at
+    it (0-based inclusive frames), drawn as a bar at the threshold from start to end and a
+    numbered marker at the peak (numbers from 1, as in the report's event table).
+    `streams` ({stream: (T,) scores on the scale of `scores`}) adds a lower panel with one line
+    per stream (their sum is `scores` for the pipeline's sum fusion).
+    `calibrated=True`: the scores are calibrated (1 = the training 99.9th percentile of a
+    stream): the y axis is symmetric-log (linear in [-1, 1], logarithmic beyond), so an event
+    at 15 stays visible next to one at 4,000; otherwise linear.
     """
-    fig = Figure(figsize=(7.2, 2.3), layout="constrained")
-    ax = fig.add_subplot()
+    two = bool(streams)
+    fig = Figure(figsize=(7.2, 3.9 if two else 2.3), layout="constrained")
+    if two:
+        ax, ax_s = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    else:
+        ax, ax_s = fig.add_subplot(), None
     frames = np.arange(len(scores))
     if labels is not None:
         for k, (a, b) in enumerate(anomalous_ranges(labels)):
-            ax.axvspan(
-                a - 0.5,
-                b + 0.5,
-                color=ANOMALY_COLOR,
-                alpha=0.16,
-                linewidth=0,
-                label="anomalous (ground truth)" if k == 0 else None,
-            )
+            for axis in (ax, ax_s) if two else (ax,):
+                axis.axvspan(
+                    a - 0.5,
+                    b + 0.5,
+                    color=ANOMALY_COLOR,
+                    alpha=0.16,
+                    linewidth=0,
+                    label="anomalous (ground truth)" if k == 0 and axis is ax else None,
+                )
     if raw_scores is not None:
         ax.plot(frames, raw_scores, color=RAW_COLOR, linewidth=0.8, label="unsmoothed")
     ax.plot(frames, scores, color=SCORE_COLOR, linewidth=1.6, label=score_label)
-    ax.set_xlim(-0.5, max(len(scores) - 0.5, 0.5))
-    ax.set_xlabel("frame", fontsize=8)
-    ax.set_ylabel("anomaly score", fontsize=8)
-    title = f"video {_text(name)}" + (f"  \u00b7  AUC {100 * auc:.2f} %" if auc is not None else "")
-    ax.set_title(title, fontsize=10, loc="left")
+    if threshold is not None:
+        ax.axhline(threshold, color=THRESHOLD_COLOR, linewidth=1.1, linestyle="--",
+                   label=f"threshold {threshold:.3g}")
+        for k, (start, end, peak, score) in enumerate(events, start=1):
+            ax.plot([start - 0.5, end + 0.5], [threshold, threshold], color=THRESHOLD_COLOR,
+                    linewidth=4, solid_capstyle="butt", alpha=0.8,
+                    label="event (above threshold)" if k == 1 else None)
+            ax.plot([peak], [score], marker="v", color=THRESHOLD_COLOR, markersize=5)
+            if k <= 40:
+                ax.annotate(str(k), (peak, score), xytext=(0, 5), textcoords="offset points",
+                            ha="center", fontsize=7, color=THRESHOLD_COLOR)
+    if two:
+        for i, (stream, s) in enumerate(streams.items()):
+            ax_s.plot(frames, s, color=STREAM_COLORS[i % len(STREAM_COLORS)], linewidth=1.2,
+                      label=_text(str(stream)))
+        ax_s.set_ylabel("by stream", fontsize=8)
+        ax_s.legend(loc="upper left", fontsize=7, frameon=False, ncol=len(streams))
+    lows = [float(np.min(scores))] if len(scores) else [0.0]
+    if raw_scores is not None and len(raw_scores):
+        lows.append(float(np.min(raw_scores)))
+    stream_low = min((float(np.min(s)) for s in (streams or {}).values() if len(s)), default=0)
+    for axis, low in ((ax, min(lows)), (ax_s, stream_low)) if two else ((ax, min(lows)),):
+        if calibrated:
+            axis.set_yscale("symlog", linthresh=1.0, linscale=0.6)
+            axis.yaxis.set_major_formatter(FuncFormatter(_tick))
+            # autoscaling mirrors the log decades below 0; keep only what the data reach
+            axis.set_ylim(bottom=min(low, 0.0) - 0.1)
+        axis.set_xlim(-0.5, max(len(scores) - 0.5, 0.5))
+        _style(axis)
+    (ax_s if two else ax).set_xlabel("frame", fontsize=8)
+    ax.set_ylabel("calibrated score\n(symlog; 1 = train p99.9)" if calibrated
+                  else "anomaly score", fontsize=8)
+    if note is not None:
+        title = f"video {_text(name)}  \u00b7  {_text(note)}"
+    else:
+        title = f"video {_text(name)}" + (
+            f"  \u00b7  AUC {100 * auc:.2f} %" if auc is not None else "")
+    if threshold is None and not two:
+        ax.set_title(title, fontsize=10, loc="left")
+    else:  # a longer legend: the title goes on its own line above it
+        fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     ax.legend(
         loc="lower right",
         bbox_to_anchor=(1.0, 1.0),
-        ncol=3,
+        ncol=5,
         fontsize=7,
         frameon=False,
         borderaxespad=0.2,
         handlelength=1.5,
     )
-    _style(ax)
     return _png(fig)

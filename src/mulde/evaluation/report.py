@@ -18,7 +18,7 @@ import os
 import platform
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from mulde.evaluation.alerts import FOR_INFORMATION, describe_events, event_precision_recall
 from mulde.evaluation.metrics import EvaluationError, check_labels, micro_roc_curve
 from mulde.evaluation.plots import roc_png, video_png
 from mulde.evaluation.protocol import EvaluationProtocol, compute_metrics
@@ -35,6 +36,14 @@ from mulde.vad.fusion import Calibration
 
 CSV_COLUMNS = ("video", "frame", "label", "score", "score_unsmoothed")
 NO_LABELS_NOTE = "no ground-truth labels: frame scores and plots only, no metrics"
+NO_THRESHOLD_NOTE = ("no alert threshold given: no threshold line on the curves and no events "
+                     "listed")
+MAX_THUMBNAILS = 8  # per video: the events with the highest peaks get a thumbnail
+MAX_EVENT_ROWS = 50  # per video in the HTML (metrics.json lists every event)
+
+FrameRenderer = Callable[[str, Sequence[int]], Mapping[int, "Snapshot"]]
+"""(video name, frames) -> {frame: Snapshot of that frame, top object boxed}; frames that
+cannot be decoded are left out (e.g. `mulde.evaluation.snapshots.frame_renderer`)."""
 
 _PACKAGES = {  # key in the versions dict -> (distribution name, module name)
     "mulde": ("mulde", "mulde"),
@@ -152,14 +161,30 @@ def read_frame_scores(
     return {n: np.asarray(s, dtype=np.float64) for n, s in scores.items()}, out_labels
 
 
+def _video_note(y: np.ndarray | None, events: Sequence[Mapping[str, Any]] | None) -> str | None:
+    """What a labelled video of a single class shows instead of its (padded) AUC."""
+    if y is None or (0 < np.count_nonzero(y) < y.size):
+        return None
+    n = None if events is None else len(events)
+    if not np.count_nonzero(y):
+        if n is None:
+            return "no anomaly (AUC undefined)"
+        return f"no anomaly \u00b7 {n} false alarm{'s' * (n != 1)} at the threshold"
+    return "every frame anomalous" + ("" if n is None else
+                                       f" \u00b7 {n} event{'s' * (n != 1)} at the threshold")
+
+
 def _plot_images(
     raw: Mapping[str, np.ndarray],
     final: Mapping[str, np.ndarray],
     labels: Mapping[str, np.ndarray | None],
     metrics: Mapping[str, Any],
     protocol: EvaluationProtocol,
+    streams: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    calibrated: bool = False,
 ) -> dict[str, bytes]:
-    """Return {file name: PNG}: roc.png (when labelled) and one video_NNN_<name>.png per video."""
+    """Return {file name: PNG}: roc.png (when labelled) and one video_NNN_<name>.png per video
+    (threshold and events from `metrics`, the per-stream panel from `streams`)."""
     smoothed = protocol.smooths
     score_label = f"smoothed (\u03c3={protocol.sigma_text()})" if smoothed else "score"
     images: dict[str, bytes] = {}
@@ -174,7 +199,10 @@ def _plot_images(
             curves.append((label, fpr, tpr, metrics[key]))
         images["roc.png"] = roc_png(curves)
     per_video = metrics.get("per_video_auc", {})
+    threshold = (metrics.get("threshold") or {}).get("value")
+    events = metrics.get("events") or {}
     for i, (name, s) in enumerate(final.items(), start=1):
+        ev = events.get(name) if threshold is not None else None
         images[_video_png_name(i, name)] = video_png(
             name,
             s,
@@ -182,7 +210,116 @@ def _plot_images(
             labels[name],
             per_video.get(name),
             score_label=score_label,
+            threshold=threshold,
+            events=[(e["start"], e["end"], e["peak"], e["score"]) for e in ev or ()],
+            streams=(streams or {}).get(name),
+            calibrated=calibrated,
+            note=_video_note(labels[name], ev),
         )
+    return images
+
+
+def _stream_scores(
+    stream_scores: Mapping[str, Mapping[Any, ArrayLike]] | None,
+    raw: Mapping[str, np.ndarray],
+    protocol: EvaluationProtocol,
+) -> dict[str, dict[str, np.ndarray]]:
+    """{video: {stream name: scores smoothed like the fused ones}}; lengths checked."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, streams in (stream_scores or {}).items():
+        if name not in raw:
+            raise EvaluationError(f"stream scores for video {name!r} which has no scores")
+        out[name] = {}
+        for stream, s in streams.items():
+            key = str(getattr(stream, "value", stream))
+            a = np.asarray(s, dtype=np.float64)
+            if a.shape != raw[name].shape:
+                raise EvaluationError(f"video {name!r}: stream {key!r} has {a.size} frame "
+                                      f"scores, the video {raw[name].size}")
+            out[name][key] = protocol.smooth(a)
+    return out
+
+
+def _scale(protocol: EvaluationProtocol, calibrated: bool) -> str:
+    """Words for the scale of the final curve (the one thresholds and events use)."""
+    base = ("calibrated, fused (sum of the calibrated streams; 1 = a stream's training 99.9th "
+            "percentile)" if calibrated else "the scores as given")
+    if protocol.smooths:
+        return f"{base}, smoothed (Gaussian, \u03c3={protocol.sigma_text()} frames)"
+    return f"{base}, unsmoothed"
+
+
+def _fps_of(fps: float | Mapping[str, float | None] | None, name: str) -> float | None:
+    value = fps.get(name) if isinstance(fps, Mapping) else fps
+    if value is None:
+        return None
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise EvaluationError(f"video {name!r}: frame rate must be a positive number of "
+                              f"frames/s, got {value}")
+    return value
+
+
+def _alerts(
+    result: dict[str, Any],
+    final: Mapping[str, np.ndarray],
+    y: Mapping[str, np.ndarray | None],
+    streams: Mapping[str, Mapping[str, np.ndarray]],
+    threshold: float | None,
+    fps: float | Mapping[str, float | None] | None,
+    protocol: EvaluationProtocol,
+    calibrated: bool,
+) -> None:
+    """Add threshold, events, false alarms and event-level precision/recall to `result`."""
+    if threshold is None:
+        result["threshold"] = None
+        result["events"] = None
+        result["events_note"] = NO_THRESHOLD_NOTE
+        return
+    threshold = float(threshold)
+    if not np.isfinite(threshold):
+        raise EvaluationError(f"the alert threshold must be a finite number, got {threshold}")
+    if protocol.normalization != "none" or protocol.direction != "anomaly":
+        raise EvaluationError(
+            "an alert threshold is in the units of the anomaly scores, which the protocol's "
+            f"direction {protocol.direction!r} / normalization {protocol.normalization!r} "
+            "change: give no threshold, or use direction 'anomaly' and normalization 'none'")
+    result["threshold"] = {"value": threshold, "scale": _scale(protocol, calibrated)}
+    events = {n: describe_events(s, threshold, streams.get(n), _fps_of(fps, n), y[n])
+              for n, s in final.items()}
+    result["events"] = events
+    labelled = {n: v for n, v in y.items() if v is not None}
+    result["false_alarms_in_normal_videos"] = {
+        n: len(events[n]) for n, v in labelled.items() if not np.count_nonzero(v)}
+    if labelled:
+        result["event_metrics"] = event_precision_recall(events, labelled)
+
+
+def _thumbnails(
+    result: dict[str, Any],
+    order: Mapping[str, int],
+    render: FrameRenderer | None,
+) -> dict[str, bytes]:
+    """Render the peak frame of each video's highest events (`MAX_THUMBNAILS`); record the
+    file name (under plots/) in the event's `thumbnail`. Returns {file name: PNG}."""
+    images: dict[str, bytes] = {}
+    if render is None or not result.get("events"):
+        return images
+    for name, events in result["events"].items():
+        if not events:
+            continue
+        best = sorted(range(len(events)), key=lambda k: -events[k]["score"])[:MAX_THUMBNAILS]
+        shots = render(name, sorted({events[k]["peak"] for k in best}))
+        for k in best:
+            snap = shots.get(events[k]["peak"])
+            if snap is None:
+                continue
+            fname = _video_png_name(order[name], name, "event")[:-4] + f"_{k + 1:03d}.png"
+            images[fname] = snap.png
+            events[k]["thumbnail"] = f"plots/{fname}"
+            box = snap.details.get("box")
+            if box is not None:
+                events[k]["box"] = box
     return images
 
 
@@ -202,6 +339,10 @@ def write_report(
     snapshots: Mapping[str, Snapshot] | None = None,
     metrics_only: bool = False,
     warnings: Sequence[str] = (),
+    threshold: float | None = None,
+    stream_scores: Mapping[str, Mapping[Any, ArrayLike]] | None = None,
+    fps: float | Mapping[str, float | None] | None = None,
+    event_frames: FrameRenderer | None = None,
 ) -> dict[str, Any]:
     """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
 
@@ -223,6 +364,24 @@ def write_report(
     `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks).
     `warnings`: sentences from the caller (e.g. videos skipped as unreadable), listed in
     metrics.json's "warnings" after the metrics' own and shown at the top of the report.
+
+    Alerts. `threshold`: the alert threshold in the units of the final curve (the prepared
+    scores after smoothing; with `calibration` given, the calibrated fused scale, where 1 is
+    a stream's training 99.9th percentile: the curves then use a symmetric-log axis). It is
+    drawn on every per-video curve, and the events above it (`mulde.vad.events.find_events`
+    on the final scores) go into metrics.json "events" ({video: [{start, end, peak, score,
+    n_frames, start_s, end_s, peak_s (with `fps`), stream (with `stream_scores`),
+    overlaps_anomaly (labelled videos), thumbnail, box}]}), with
+    "false_alarms_in_normal_videos" (labelled videos without an anomalous frame: their
+    event counts) and, with labels, "event_metrics" (event-level precision and recall,
+    `mulde.evaluation.alerts`; for information, nothing is chosen from them). None (default):
+    no line, no events ("events": null and "events_note" says so). A threshold needs
+    direction 'anomaly' and normalization 'none' (else EvaluationError).
+    `stream_scores` ({video: {stream: (T,) calibrated frame scores}}, smoothed here like the
+    fused ones) add the per-stream panel and the stream that fired at each event's peak (the
+    largest stream score there). `fps`: frames/s, one number or {video: number or None}, for
+    the events' times in seconds. `event_frames` (a `FrameRenderer`) renders the peak frames
+    of each video's `MAX_THUMBNAILS` highest events as thumbnails (plots/event_*.png).
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()
@@ -243,6 +402,8 @@ def write_report(
         for n, s in raw.items()
     }
     final = {n: protocol.smooth(s) for n, s in raw.items()}
+    streams = _stream_scores(stream_scores, raw, protocol)
+    calibrated = calibration is not None
     if not metrics_only:
         write_bytes(out / "frame_scores.csv", _frame_scores_csv(raw, final, y))
 
@@ -263,6 +424,7 @@ def write_report(
     )
     result["protocol"]["fusion"] = fusion
     result["warnings"] = [*result.get("warnings", []), *warnings]
+    _alerts(result, final, y, streams, threshold, fps, protocol, calibrated)
     result["config"] = dict(config) if config is not None else None
     result["seed"] = seed
     result["versions"] = dict(versions) if versions is not None else library_versions()
@@ -273,14 +435,16 @@ def write_report(
         write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
         return json.loads(text)
 
-    images = _plot_images(raw, final, y, result, protocol)
-    snaps = {n: snap for n, snap in (snapshots or {}).items() if n in raw}
     order = {n: i for i, n in enumerate(raw, start=1)}
+    images = _plot_images(raw, final, y, result, protocol, streams, calibrated)
+    images.update(_thumbnails(result, order, event_frames))
+    snaps = {n: snap for n, snap in (snapshots or {}).items() if n in raw}
     for name, snap in snaps.items():
         images[_video_png_name(order[name], name, "snapshot")] = snap.png
     for fname, png in images.items():
         write_bytes(out / "plots" / fname, png)
-    for pattern in ("video_*.png", "snapshot_*.png"):  # plots of an earlier report in out_dir
+    # plots of an earlier report in out_dir
+    for pattern in ("video_*.png", "snapshot_*.png", "event_*.png"):
         for stale in (out / "plots").glob(pattern):
             if stale.name not in images:
                 stale.unlink()
@@ -330,6 +494,8 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:0}figcaption{font-size:12px;color:#5b6773;padding:6px 2px 0}
 .bar{display:inline-block;height:8px;background:#1f4e79;border-radius:2px;
 vertical-align:middle;margin-right:6px}
+.thumb{width:240px}.thumb img{width:100%;height:auto;display:block}
+h3{font-size:14px;margin:18px 0 6px}
 .note{background:#fff7e6;border:1px solid #f0d9a8;border-radius:6px;padding:10px 14px}
 pre{background:#fff;border:1px solid #dde3e9;border-radius:6px;padding:10px 12px;
 font-size:12px;overflow:auto;max-height:420px}
@@ -355,6 +521,83 @@ def _summary(m: Mapping[str, Any]) -> str:
     if m["unlabelled_videos"]:
         text += f"; {len(m['unlabelled_videos'])} unlabelled video(s) plotted, not scored"
     return text
+
+
+def _seconds(event: Mapping[str, Any], key: str) -> str:
+    return "&ndash;" if key not in event else f"{event[key]:.2f}"
+
+
+def _events_html(
+    m: Mapping[str, Any],
+    raw: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray | None],
+    images: Mapping[str, bytes],
+) -> list[str]:
+    """The section "Events at the alert threshold": event-level precision/recall (labelled),
+    then per video its events (frames, seconds, peak, stream, thumbnail)."""
+    e = html.escape
+    parts = ["<h2>Events at the alert threshold</h2>"]
+    events = m.get("events")
+    if events is None:
+        parts.append(f"<p class='note'>{e(m.get('events_note', NO_THRESHOLD_NOTE))}.</p>")
+        return parts
+    th = m["threshold"]
+    total = sum(len(v) for v in events.values())
+    parts.append(f"<p class='sub'>{total} event(s) in {len(events)} video(s): runs of frames "
+                 f"whose score is above the threshold {th['value']:.6g} ({e(th['scale'])}). "
+                 "Numbers match the markers on the curves; the stream that fired is the one "
+                 "with the largest calibrated score at the peak; seconds count from the "
+                 "video's start at its file's frame rate (&ndash; for frame folders, which "
+                 "record none).</p>")
+    em = m.get("event_metrics")
+    if em:
+        parts.append(
+            "<table><tr><th>event-level (" + e(FOR_INFORMATION) + ")</th><th>value</th></tr>"
+            f"<tr><td>precision (true-positive events / events)</td><td class='n'>"
+            f"{_pct(em['precision'])} % ({em['true_positive_events']} / {em['n_events']})"
+            "</td></tr>"
+            f"<tr><td>recall (recalled anomalous intervals / intervals)</td><td class='n'>"
+            f"{_pct(em['recall'])} % ({em['recalled_intervals']} / "
+            f"{em['n_anomalous_intervals']})</td></tr></table>"
+            f"<p class='sub'>Definition: {e(em['definition'])}.</p>")
+    fa = m.get("false_alarms_in_normal_videos") or {}
+    if fa:
+        listed = ", ".join(f"{e(n)}: {k}" for n, k in fa.items())
+        parts.append(f"<p class='sub'><b>False alarms in test videos without anomalies</b> "
+                     f"(events at the threshold): {listed}.</p>")
+    has_stream = any("stream" in ev for evs in events.values() for ev in evs)
+    for name, evs in events.items():
+        y = labels.get(name)
+        parts.append(f"<h3>{e(name)}: {len(evs)} event(s)</h3>")
+        if not evs:
+            continue
+        head = ("<table><tr><th>#</th><th>frames</th><th>seconds</th><th>peak frame</th>"
+                "<th>peak s</th><th>peak score</th>"
+                + ("<th>stream</th>" if has_stream else "")
+                + ("<th>ground truth</th>" if y is not None else "")
+                + "<th>peak frame, top object boxed</th></tr>")
+        parts.append(head)
+        for k, ev in enumerate(evs[:MAX_EVENT_ROWS], start=1):
+            thumb = ev.get("thumbnail", "")
+            png = images.get(thumb.removeprefix("plots/")) if thumb else None
+            alt = f"frame {ev['peak']} of {name}"
+            cell = f"<div class='thumb'>{_img(png, alt)}</div>" if png else "&ndash;"
+            gt = ""
+            if y is not None:
+                gt = ("<td>overlaps an anomaly</td>" if ev.get("overlaps_anomaly")
+                      else "<td><b>false alarm</b></td>")
+            parts.append(
+                f"<tr><td class='n'>{k}</td><td class='n'>{ev['start']}&ndash;{ev['end']}</td>"
+                f"<td class='n'>{_seconds(ev, 'start_s')}&ndash;{_seconds(ev, 'end_s')}</td>"
+                f"<td class='n'>{ev['peak']}</td><td class='n'>{_seconds(ev, 'peak_s')}</td>"
+                f"<td class='n'>{ev['score']:.4g}</td>"
+                + (f"<td>{e(ev.get('stream', ''))}</td>" if has_stream else "")
+                + f"{gt}<td>{cell}</td></tr>")
+        parts.append("</table>")
+        if len(evs) > MAX_EVENT_ROWS:
+            parts.append(f"<p class='sub'>{len(evs) - MAX_EVENT_ROWS} more event(s) in "
+                         "metrics.json.</p>")
+    return parts
 
 
 def _html(
@@ -415,6 +658,12 @@ def _html(
         parts.append(f"<br><b>Calibration</b> (training min &rarr; 0, percentile &rarr; 1): {cal}")
     if p.get("fusion"):
         parts.append(f"<br><b>Fusion:</b> {e(p['fusion'])}")
+    if m.get("threshold"):
+        parts.append(f"<br><b>Alert threshold:</b> {m['threshold']['value']:.6g} on the "
+                     f"{e(m['threshold']['scale'])} scale (the dashed line on every curve); "
+                     "an event is a run of frames above it.")
+    else:
+        parts.append(f"<br><b>Alert threshold:</b> none; {e(m.get('events_note', ''))}.")
     parts.append("</p>")
 
     if m["labelled"]:
@@ -422,32 +671,49 @@ def _html(
         parts.append(
             f'<div class="panel" style="flex:0 0 440px">{_img(images["roc.png"], "ROC")}</div>'
         )
+        events = m.get("events")
         parts.append(
             "<table><tr><th>video</th><th>frames</th><th>anomalous</th>"
-            f"<th>AUC % ({e(macro_name)})</th><th>unsmoothed</th></tr>"
+            f"<th>AUC % ({e(macro_name)})</th><th>unsmoothed</th>"
+            + ("<th>events at the threshold</th>" if events is not None else "") + "</tr>"
         )
         for name in (n for n in raw if labels[n] is not None):
             auc = m["per_video_auc"].get(name)
             y = labels[name]
-            width = 0.0 if auc is None else max(0.0, min(1.0, auc)) * 60
+            note = _video_note(y, None if events is None else events[name])
+            if note is not None:  # single class: the padded AUC says nothing about the video
+                auc_cells = (f"<td class='n' colspan='2' title='padded in the macro AUC'>"
+                             f"{e(note)}</td>")
+            else:
+                width = 0.0 if auc is None else max(0.0, min(1.0, auc)) * 60
+                auc_cells = (f"<td class='n'><span class='bar' style='width:{width:.0f}px'>"
+                             f"</span>{_pct(auc)}</td>"
+                             f"<td class='n'>{_pct(m['per_video_auc_unsmoothed'].get(name))}"
+                             "</td>")
             parts.append(
                 f"<tr><td>{e(name)}</td><td class='n'>{raw[name].size}</td>"
-                f"<td class='n'>{int(np.count_nonzero(y))}</td>"
-                f"<td class='n'><span class='bar' style='width:{width:.0f}px'></span>"
-                f"{_pct(auc)}</td>"
-                f"<td class='n'>{_pct(m['per_video_auc_unsmoothed'].get(name))}</td></tr>"
+                f"<td class='n'>{int(np.count_nonzero(y))}</td>{auc_cells}"
+                + ("" if events is None else f"<td class='n'>{len(events[name])}</td>")
+                + "</tr>"
             )
         parts.append("</table></div>")
+        if any(n in m["per_video_auc"] and _video_note(labels[n], None) for n in raw
+               if labels[n] is not None) and macro_name == "padded":
+            parts.append("<p class='sub'>Videos of a single class show what happened in "
+                         "them instead of their AUC (undefined; the padded macro AUC counts "
+                         "them with their padded value).</p>")
     parts.append('<h2>Scores per video</h2><div class="grid">')
     for i, name in enumerate(raw, start=1):
         png = images[_video_png_name(i, name)]
         parts.append(f'<div class="panel">{_img(png, f"scores of video {name}")}</div>')
     parts.append("</div>")
+    parts.extend(_events_html(m, raw, labels, images))
     if m.get("snapshots"):
         order = {n: i for i, n in enumerate(raw, start=1)}
         parts.append("<h2>Most anomalous moments</h2><p class='sub'>Each video's frame with the "
                      "highest final score; the box marks the object that scored highest in "
-                     "it (no box: the whole frame was the object).</p><div class='snaps'>")
+                     "it (no box: the whole frame was the object; a small box is shown zoomed "
+                     "beside the frame).</p><div class='snaps'>")
         for name, info in m["snapshots"].items():
             png = images[_video_png_name(order[name], name, "snapshot")]
             caption = " &middot; ".join(
