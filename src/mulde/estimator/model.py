@@ -22,6 +22,7 @@ from mulde.core import (
     DSMLoss,
     EnergyMLP,
     NoiseSchedule,
+    Regulariser,
     Spacing,
     TrainConfig,
     TrainResult,
@@ -56,6 +57,8 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     hidden_sizes, layer_norm, dropout: the MLP's widths, and LayerNorm / dropout per block.
     beta: weight of the regulariser beta * f(x, sigma)^2 / 2 (0 turns it off).
+    regulariser: its weighting across noise levels, "constant" (the paper) or "sigma2"
+        (times sigma^2, the score term's own weighting); see `mulde.core.Regulariser`.
     sigma_low, sigma_high: the range of the training noise levels, drawn log-uniformly.
     n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "linear" (the paper)
         or "geometric".
@@ -87,6 +90,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
+        "regulariser": [StrOptions({r.value for r in Regulariser})],
         "sigma_low": [Interval(Real, 0, None, closed="neither")],
         "sigma_high": [Interval(Real, 0, None, closed="neither")],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
@@ -112,7 +116,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     }
 
     def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
-                 dropout: float = 0.0, beta: float = 0.1, sigma_low: float = 1e-3,
+                 dropout: float = 0.0, beta: float = 0.1, regulariser: str = "constant",
+                 sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "gmm", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -129,6 +134,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.layer_norm = layer_norm
         self.dropout = dropout
         self.beta = beta
+        self.regulariser = regulariser
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
         self.n_levels = n_levels
@@ -195,8 +201,9 @@ class MULDE(OutlierMixin, BaseEstimator):
                                   self.dropout).to(device)
         config = self._train_config(seed)
         start = time.perf_counter()
-        result = train_energy(self.network_, self._to_tensor(X), schedule, DSMLoss(self.beta),
-                              config, Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+        loss = DSMLoss(self.beta, self.regulariser)
+        result = train_energy(self.network_, self._to_tensor(X), schedule, loss, config,
+                              Path(self.checkpoint_dir) if self.checkpoint_dir else None,
                               progress=self.verbose)
         self.fit_seconds_ = time.perf_counter() - start
         self.network_.eval()
