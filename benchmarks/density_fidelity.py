@@ -15,7 +15,8 @@ MULDE: one network per training variant (`VARIANTS`, refits), its (n, L) energie
 training, fresh and broad samples saved to --energies-dir (one .npz per case and variant),
 and every aggregate of `AGGREGATES` computed from those same energies. Peers on the same
 standardised data: kNN (distance to the 5th neighbour, the training scores leave-one-out),
-KDE (Gaussian kernel, bandwidth by 5-fold cross-validated likelihood on <= 2,000 rows),
+KDE (Gaussian kernel, bandwidth by 5-fold cross-validated likelihood on <= 2,000 rows, the
+training scores leave-one-out),
 GMM (full covariance, K in {1, 2, 4, 8} by BIC).
 
 The default run is the representative subset `DEFAULT_CASES` (about 15-20 minutes on one
@@ -92,11 +93,9 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
     energies and of each array of `others` (higher = more anomalous)."""
     from mulde.estimator.aggregation import aggregate, fit_aggregator
 
-    if name == "mean_energy":  # the raw energies averaged over levels (needs aligned levels)
-        return [e.mean(axis=1) for e in (e_train, *others)]
     kind, kw = {"gmm": ("gmm", {}), "gmm_k3": ("gmm", {"n_components": 3}),
                 "mean_z": ("mean_z", {}), "max_z": ("max_z", {}),
-                "single_mid": ("single", {})}[name]
+                "single_mid": ("single", {}), "mean_energy": ("mean_energy", {})}[name]
     state = fit_aggregator(kind, e_train, seed=seed, **kw)
     return [aggregate(kind, state, e) for e in (e_train, *others)]
 
@@ -142,8 +141,18 @@ def peer_scorer(name: str, x: np.ndarray, seed: int
         sub = x if len(x) <= 2000 else x[rng.choice(len(x), 2000, replace=False)]
         grid = GridSearchCV(KernelDensity(), {"bandwidth": np.logspace(-1.5, 0.5, 12)},
                             cv=min(5, len(sub)))
-        kde = KernelDensity(bandwidth=grid.fit(sub).best_params_["bandwidth"]).fit(x)
-        return -kde.score_samples(x), lambda z: -kde.score_samples(z)
+        h = grid.fit(sub).best_params_["bandwidth"]
+        kde = KernelDensity(bandwidth=h).fit(x)
+        # training scores leave-one-out (as kNN's): p_loo = (n p(x) - K(0)) / (n - 1), with
+        # K(0) = (2 pi h^2)^(-d/2) the point's own kernel; in-sample scores would put the
+        # threshold far too low for a small bandwidth
+        n, d = x.shape
+        log_k0 = -0.5 * d * np.log(2 * np.pi * h * h)
+        log_np = np.log(n) + kde.score_samples(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loo = log_np + np.log1p(-np.exp(log_k0 - log_np)) - np.log(n - 1)
+        loo = np.where(np.isfinite(loo), loo, -np.inf)  # only the point itself: no density
+        return -loo, lambda z: -kde.score_samples(z)
     from sklearn.mixture import GaussianMixture
 
     best = None

@@ -297,6 +297,62 @@ def overfit_section(res: dict) -> str:
             + table(["data set", "seed", "n_fit", "best_step", *names], rows) + "\n")
 
 
+# the old default, the new one, and the peers
+DENSITY_SHOWN = ("MULDE beta0.1_constant / gmm", "MULDE beta0.1_constant / mean_energy",
+                 "kNN", "KDE", "GMM")
+DENSITY_RULES = Path(__file__).resolve().parent / "density_fidelity.md"
+
+
+def density_merit(res: dict) -> list[tuple[str, float, float, float, float, int]]:
+    """Per estimator ("MULDE variant / aggregate" or a peer): (name, merit = mean over cases of
+    (rho_fresh + rho_broad) / 2, mean rho_fresh, min rho_fresh over cases with n >= 1,000,
+    mean |far - 0.01|, cases), best merit first (density_fidelity.md, the decision rule)."""
+    per: dict[str, list[dict]] = {}
+    for case in res["cases"]:
+        for variant, v in case["mulde"].items():
+            for agg, m in v["aggregates"].items():
+                per.setdefault(f"MULDE {variant} / {agg}", []).append(m | {"n": case["n"]})
+        for peer, m in case["peers"].items():
+            per.setdefault(peer, []).append(m | {"n": case["n"]})
+    rows = []
+    for name, ms in per.items():
+        ok = [m for m in ms if "error" not in m]
+        if not ok:
+            continue
+        big = [m["rho_fresh"] for m in ok if m["n"] >= 1000]
+        rows.append((name, float(np.mean([(m["rho_fresh"] + m["rho_broad"]) / 2 for m in ok])),
+                     float(np.mean([m["rho_fresh"] for m in ok])),
+                     min(big) if big else float("nan"),
+                     float(np.mean([abs(m["far"] - 0.01) for m in ok])), len(ok)))
+    return sorted(rows, key=lambda r: -r[1])
+
+
+def density_section(res: dict, shown: tuple[str, ...]) -> str:
+    """Render benchmarks/density_fidelity.py: the rules (density_fidelity.md), the merit of
+    every MULDE variant / aggregate and peer, and per case the estimators in `shown`."""
+    out = [DENSITY_RULES.read_text() if DENSITY_RULES.exists() else "## Density fidelity\n",
+           "### Results\n", machine(res), commands(res, nice=5)]
+    out.append("Merit = mean over the cases of (rho_fresh + rho_broad) / 2; min rho_fresh over "
+               "the cases with n >= 1,000; |far - 0.01| averaged over the cases.\n\n" + table(
+                   ["estimator", "merit", "mean rho_fresh", "min rho_fresh (n >= 1,000)",
+                    "mean abs(far - 0.01)", "cases"], [list(r) for r in density_merit(res)]))
+    rows = []
+    for case in res["cases"]:
+        found = {}
+        for variant, v in case["mulde"].items():
+            for agg, m in v["aggregates"].items():
+                found[f"MULDE {variant} / {agg}"] = m
+        found |= case["peers"]
+        for name in shown:
+            m = found.get(name)
+            if m is not None and "error" not in m:
+                rows.append([case["dist"], case["d"], case["n"], name, m["rho_fresh"],
+                             m["rho_broad"], m["far"]])
+    out.append("\nPer case (the old and new defaults and the peers):\n\n" + table(
+        ["distribution", "d", "n", "estimator", "rho_fresh", "rho_broad", "far"], rows) + "\n")
+    return "\n".join(out)
+
+
 VIDEO_STAGES = ("decode", "scene", "regions", "flow", "velocity", "static", "geometry",
                 "appearance")
 
@@ -362,6 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--speed", type=Path, default=RESULTS_DIR / "speed.json")
     p.add_argument("--overfit", type=Path, default=RESULTS_DIR / "mulde_overfit.json")
     p.add_argument("--video", type=Path, default=RESULTS_DIR / "video_stages.json")
+    p.add_argument("--density", type=Path, default=RESULTS_DIR / "density_fidelity.json")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -375,6 +432,9 @@ def main(argv: list[str] | None = None) -> None:
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
+    density = read_json(args.density)
+    if density:
+        parts.append(density_section(density, DENSITY_SHOWN))
     parts.append(speed_section(spd) if spd else "## Speed\n\nNot run yet.\n")
     video = read_json(args.video)
     parts.append(video_section(video) if video else "## Video pipeline stages on UCSD Ped2\n\n"
