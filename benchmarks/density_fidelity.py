@@ -106,7 +106,9 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     training data and of each set, and the fit seconds (read from cache when there)."""
     if cache is not None and cache.exists():
         with np.load(cache) as z:
-            return [z[f"e{i}"] for i in range(len(sets) + 1)], float(z["fit_s"])
+            # float64 as the estimator's own energies (the network's float32 values, widened)
+            return ([z[f"e{i}"].astype(np.float64) for i in range(len(sets) + 1)],
+                    float(z["fit_s"]))
     from mulde import MULDE
 
     model = MULDE.from_preset("default", random_state=seed, device="cpu", **VARIANTS[variant])

@@ -29,7 +29,8 @@ class Regulariser(str, Enum):
 class DSMLoss:
     """Mean over the batch of, per sample (lambda(sigma) = sigma^2 weighting):
 
-    0.5 * || eps - sigma * grad_x f(x + sigma eps, sigma) ||^2 + 0.5 * beta * w(sigma) * f(x, sigma)^2
+    0.5 * || eps - sigma * grad_x f(x + sigma eps, sigma) ||^2
+        + 0.5 * beta * w(sigma) * f(x, sigma)^2
 
     with w(sigma) = 1 (regulariser "constant", the paper) or sigma^2 ("sigma2", see
     `Regulariser`). The regulariser uses the clean x with the same sigma; it pins f's free
