@@ -298,6 +298,16 @@ def overfit_section(res: dict) -> str:
 
 
 def adbench_new_default_section(old: dict, new: dict) -> str:
+    """The comparison below on seed 0 alone (every data set it has finished), then on every
+    seed the new run has (the data sets finished with all of them)."""
+    seeds = sorted({e["seed"] for e in new["entries"]})
+    parts = [adbench_new_default_table(old, new, [0], True)]
+    if len(seeds) > 1:
+        parts.append(adbench_new_default_table(old, new, seeds, False))
+    return "\n".join(p for p in parts if p)
+
+
+def adbench_new_default_table(old: dict, new: dict, seeds: list[int], head: bool) -> str:
     """MULDE's new default (issue 15; `new`, MULDE rows only) against the previous default's
     rows and the peers' rows of `old` (benchmarks/results/adbench.json), on the (data set,
     seed) pairs the new run has finished: mean AUC, mean rank among the nine methods (seed-mean
@@ -311,9 +321,9 @@ def adbench_new_default_section(old: dict, new: dict) -> str:
     news = {(e["dataset"], e["seed"]): e for e in new["entries"]
             if e["method"] == "MULDE" and "error" not in e}
     methods = [m for m in METHOD_ORDER if m != "MULDE"]
-    pairs = [k for k in news if "MULDE" in olds[k] and all(m in olds[k] for m in methods)]
+    pairs = [k for k in news if k[1] in seeds and "MULDE" in olds[k]
+             and all(m in olds[k] for m in methods)]
     datasets = sorted({ds for ds, _ in pairs})
-    seeds = sorted({s for _, s in pairs})
     rows, per = [], []
     for ds in datasets:
         ss = [s for s in seeds if (ds, s) in pairs]
@@ -345,8 +355,8 @@ def adbench_new_default_section(old: dict, new: dict) -> str:
         if label == "all":
             ranks_new_all = dict(zip(names[1:], new_ranks[1:], strict=True))
     out = ["### MULDE's new default (issue 15) against the previous one\n", machine(new),
-           commands(new, nice=19),
-           f"The new default (regulariser sigma2, aggregate mean_energy; chosen on the "
+           commands(new, nice=19)] if head else [f"#### Seeds {seeds}\n"]
+    out += [f"The new default (regulariser sigma2, aggregate mean_energy; chosen on the "
            f"density-fidelity suite, never on these labels) on the seeds {seeds} it has "
            f"finished ({len(per)} data sets with all of them), next to the previous default's "
            "rows and the peers' rows of the run above (same splits). Rank: among MULDE (old or "
