@@ -297,6 +297,138 @@ def overfit_section(res: dict) -> str:
             + table(["data set", "seed", "n_fit", "best_step", *names], rows) + "\n")
 
 
+def adbench_new_default_section(old: dict, new: dict) -> str:
+    """The comparison below on seed 0 alone (every data set it has finished), then on every
+    seed the new run has (the data sets finished with all of them)."""
+    seeds = sorted({e["seed"] for e in new["entries"]})
+    parts = [adbench_new_default_table(old, new, [0], True)]
+    if len(seeds) > 1:
+        parts.append(adbench_new_default_table(old, new, seeds, False))
+    return "\n".join(p for p in parts if p)
+
+
+def adbench_new_default_table(old: dict, new: dict, seeds: list[int], head: bool) -> str:
+    """MULDE's new default (issue 15; `new`, MULDE rows only) against the previous default's
+    rows and the peers' rows of `old` (benchmarks/results/adbench.json), on the (data set,
+    seed) pairs the new run has finished: mean AUC, mean rank among the nine methods (seed-mean
+    AUC per data set, ties averaged), and data sets above KNN."""
+    from scipy.stats import rankdata
+
+    olds = defaultdict(dict)
+    for e in old["entries"]:
+        if "error" not in e:
+            olds[(e["dataset"], e["seed"])][e["method"]] = e
+    news = {(e["dataset"], e["seed"]): e for e in new["entries"]
+            if e["method"] == "MULDE" and "error" not in e}
+    methods = [m for m in METHOD_ORDER if m != "MULDE"]
+    pairs = [k for k in news if k[1] in seeds and "MULDE" in olds[k]
+             and all(m in olds[k] for m in methods)]
+    datasets = sorted({ds for ds, _ in pairs})
+    rows, per = [], []
+    for ds in datasets:
+        ss = [s for s in seeds if (ds, s) in pairs]
+        if len(ss) != len(seeds):
+            continue
+        mean = {m: np.mean([olds[(ds, s)][m]["auc"] for s in ss]) for m in methods}
+        mean["MULDE old"] = np.mean([olds[(ds, s)]["MULDE"]["auc"] for s in ss])
+        mean["MULDE new"] = np.mean([news[(ds, s)]["auc"] for s in ss])
+        n_train = olds[(ds, ss[0])]["MULDE"]["n_train"]
+        rank_old = rankdata([-mean[m] for m in ["MULDE old", *methods]])
+        rank_new = rankdata([-mean[m] for m in ["MULDE new", *methods]])
+        per.append((ds, n_train, mean, rank_old, rank_new))
+    if not per:
+        return ""
+    names = ["MULDE old", *methods]
+    for label, keep in (("all", lambda n: True), ("n_train >= 1,000", lambda n: n >= 1000)):
+        sel = [p for p in per if keep(p[1])]
+        if not sel:
+            continue
+        old_ranks = np.mean([p[3] for p in sel], axis=0)
+        new_ranks = np.mean([p[4] for p in sel], axis=0)
+        rows.append([label, len(sel), np.mean([p[2]["MULDE old"] for p in sel]),
+                     np.mean([p[2]["MULDE new"] for p in sel]),
+                     np.mean([p[2]["KNN"] for p in sel]), old_ranks[0], new_ranks[0],
+                     f"{int(np.argsort(np.argsort(old_ranks))[0]) + 1} of 9",
+                     f"{int(np.argsort(np.argsort(new_ranks))[0]) + 1} of 9",
+                     sum(p[2]["MULDE old"] > p[2]["KNN"] for p in sel),
+                     sum(p[2]["MULDE new"] > p[2]["KNN"] for p in sel)])
+        if label == "all":
+            ranks_new_all = dict(zip(names[1:], new_ranks[1:], strict=True))
+    out = ["### MULDE's new default (issue 15) against the previous one\n", machine(new),
+           commands(new, nice=19)] if head else [f"#### Seeds {seeds}\n"]
+    out += [f"The new default (regulariser sigma2, aggregate mean_energy; chosen on the "
+           f"density-fidelity suite, never on these labels) on the seeds {seeds} it has "
+           f"finished ({len(per)} data sets with all of them), next to the previous default's "
+           "rows and the peers' rows of the run above (same splits). Rank: among MULDE (old or "
+           "new) and the eight peers, by seed-mean AUC per data set, averaged.\n",
+           table(["data sets", "count", "MULDE old AUC", "MULDE new AUC", "KNN AUC",
+                  "MULDE old mean rank", "MULDE new mean rank", "old place", "new place",
+                  "old > KNN", "new > KNN"], rows),
+           "\nPeers' mean ranks next to the new MULDE (all data sets above): "
+           + ", ".join(f"{m} {r:.2f}" for m, r in sorted(ranks_new_all.items(),
+                                                         key=lambda kv: kv[1])) + ".\n",
+           table(["data set", "n_train", "MULDE old", "MULDE new", "KNN", "best peer"],
+                 [[ds, n, m["MULDE old"], m["MULDE new"], m["KNN"],
+                   max(methods, key=lambda k: m[k])] for ds, n, m, _, _ in per]) + "\n"]
+    return "\n".join(out)
+
+
+# the old default, the new one, and the peers
+DENSITY_SHOWN = ("MULDE beta0.1_constant / gmm", "MULDE beta0.1_sigma2 / mean_energy",
+                 "kNN", "KDE", "GMM")
+DENSITY_RULES = Path(__file__).resolve().parent / "density_fidelity.md"
+
+
+def density_merit(res: dict) -> list[tuple[str, float, float, float, float, int]]:
+    """Per estimator ("MULDE variant / aggregate" or a peer): (name, merit = mean over cases of
+    (rho_fresh + rho_broad) / 2, mean rho_fresh, min rho_fresh over cases with n >= 1,000,
+    mean |far - 0.01|, cases), best merit first (density_fidelity.md, the decision rule)."""
+    per: dict[str, list[dict]] = {}
+    for case in res["cases"]:
+        for variant, v in case["mulde"].items():
+            for agg, m in v["aggregates"].items():
+                per.setdefault(f"MULDE {variant} / {agg}", []).append(m | {"n": case["n"]})
+        for peer, m in case["peers"].items():
+            per.setdefault(peer, []).append(m | {"n": case["n"]})
+    rows = []
+    for name, ms in per.items():
+        ok = [m for m in ms if "error" not in m]
+        if not ok:
+            continue
+        big = [m["rho_fresh"] for m in ok if m["n"] >= 1000]
+        rows.append((name, float(np.mean([(m["rho_fresh"] + m["rho_broad"]) / 2 for m in ok])),
+                     float(np.mean([m["rho_fresh"] for m in ok])),
+                     min(big) if big else float("nan"),
+                     float(np.mean([abs(m["far"] - 0.01) for m in ok])), len(ok)))
+    return sorted(rows, key=lambda r: -r[1])
+
+
+def density_section(res: dict, shown: tuple[str, ...]) -> str:
+    """Render benchmarks/density_fidelity.py: the rules (density_fidelity.md), the merit of
+    every MULDE variant / aggregate and peer, and per case the estimators in `shown`."""
+    out = [DENSITY_RULES.read_text() if DENSITY_RULES.exists() else "## Density fidelity\n",
+           "### Results\n", machine(res), commands(res, nice=5)]
+    out.append("Merit = mean over the cases of (rho_fresh + rho_broad) / 2; min rho_fresh over "
+               "the cases with n >= 1,000; |far - 0.01| averaged over the cases.\n\n" + table(
+                   ["estimator", "merit", "mean rho_fresh", "min rho_fresh (n >= 1,000)",
+                    "mean abs(far - 0.01)", "cases"], [list(r) for r in density_merit(res)]))
+    rows = []
+    for case in res["cases"]:
+        found = {}
+        for variant, v in case["mulde"].items():
+            for agg, m in v["aggregates"].items():
+                found[f"MULDE {variant} / {agg}"] = m
+        found |= case["peers"]
+        for name in shown:
+            m = found.get(name)
+            if m is not None and "error" not in m:
+                rows.append([case["dist"], case["d"], case["n"], name, m["rho_fresh"],
+                             m["rho_broad"], m["far"]])
+    out.append("\nPer case (the old and new defaults and the peers):\n\n" + table(
+        ["distribution", "d", "n", "estimator", "rho_fresh", "rho_broad", "far"], rows) + "\n")
+    return "\n".join(out)
+
+
 VIDEO_STAGES = ("decode", "scene", "regions", "flow", "velocity", "static", "geometry",
                 "appearance")
 
@@ -362,6 +494,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--speed", type=Path, default=RESULTS_DIR / "speed.json")
     p.add_argument("--overfit", type=Path, default=RESULTS_DIR / "mulde_overfit.json")
     p.add_argument("--video", type=Path, default=RESULTS_DIR / "video_stages.json")
+    p.add_argument("--density", type=Path, default=RESULTS_DIR / "density_fidelity.json")
+    p.add_argument("--accuracy-new", type=Path,
+                   default=RESULTS_DIR / "adbench_mulde_issue15.json",
+                   help="MULDE rows of the default chosen in issue 15")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -372,9 +508,15 @@ def main(argv: list[str] | None = None) -> None:
         parts.append(ANALYSIS.read_text())
     acc, spd = read_json(args.accuracy), read_json(args.speed)
     parts.append(accuracy_section(acc) if acc else "## Accuracy\n\nNot run yet.\n")
+    acc_new = read_json(args.accuracy_new)
+    if acc and acc_new:
+        parts.append(adbench_new_default_section(acc, acc_new))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
+    density = read_json(args.density)
+    if density:
+        parts.append(density_section(density, DENSITY_SHOWN))
     parts.append(speed_section(spd) if spd else "## Speed\n\nNot run yet.\n")
     video = read_json(args.video)
     parts.append(video_section(video) if video else "## Video pipeline stages on UCSD Ped2\n\n"

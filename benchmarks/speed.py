@@ -7,6 +7,8 @@ Parts (select with --parts; all write one JSON, default benchmarks/results/speed
   knn      exact 5-NN index time and query throughput over N_train x d (scikit-learn brute
            and kd-tree, faiss IndexFlatL2 where installed)
   training optimiser steps/s and samples/s of the default and paper presets
+  fit      wall seconds of a whole `MULDE.from_preset("default").fit` on 20,000 rows, next to
+           the default before issue 15 (GMM aggregate, constant regulariser), alternating
   ablation first-layer sharing (net.energy_multiscale vs a loop of net(x, sigma) per level)
            and the single forward pass over [noisy; clean] in the DSM loss (vs two passes)
 
@@ -48,7 +50,9 @@ from mulde.core import (
 WIDTHS = {"default": (256, 256), "paper": (4096, 4096)}
 N_LEVELS = 16
 K = 5
-PARTS = ("calib", "mulde", "knn", "training", "ablation")
+PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
+# the `default` preset's overrides that give the default before issue 15
+PREVIOUS_DEFAULT = {"aggregator": "gmm", "regulariser": "constant"}
 
 
 def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20) -> float:
@@ -137,10 +141,10 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = 20_000,
     cfg = dict(lr=params["lr"], batch_size=params["batch_size"], validation_fraction=0.0,
                patience=None, eval_every=10**9, ema_decay=params["ema_decay"], seed=0)
     if warmup:
-        train_energy(net, x, NoiseSchedule(), DSMLoss(params["beta"]),
+        train_energy(net, x, NoiseSchedule(), DSMLoss(params["beta"], params["regulariser"]),
                      TrainConfig(max_steps=1, **cfg))
     t0 = time.perf_counter()
-    train_energy(net, x, NoiseSchedule(), DSMLoss(params["beta"]),
+    train_energy(net, x, NoiseSchedule(), DSMLoss(params["beta"], params["regulariser"]),
                  TrainConfig(max_steps=steps, **cfg))
     sec = (time.perf_counter() - t0) / steps
     batch = params["batch_size"]
@@ -277,6 +281,26 @@ def part_training(quick: bool, ds: list[int], paper_steps: int) -> list[dict]:
     return out
 
 
+def part_fit(ds: list[int], rounds: int, n_rows: int = 20_000) -> list[dict]:
+    """Whole-fit wall seconds (training, scoring the training rows, fitting the aggregate) of
+    the default preset and of the default before issue 15, alternated `rounds` times."""
+    out = []
+    for d in ds:
+        x = np.random.default_rng(0).standard_normal((n_rows, d))
+        times: dict[str, list[float]] = {"default": [], "previous_default": []}
+        for _ in range(rounds):
+            for name, over in (("default", {}), ("previous_default", PREVIOUS_DEFAULT)):
+                model = MULDE.from_preset("default", random_state=0, device="cpu", **over)
+                t0 = time.perf_counter()
+                model.fit(x)
+                times[name].append(time.perf_counter() - t0)
+        out.append({"d": d, "n_rows": n_rows, "rounds": rounds,
+                    **{f"{k}_fit_s": min(v) for k, v in times.items()},
+                    "ratio": min(times["default"]) / min(times["previous_default"])})
+        print("fit", out[-1], flush=True)
+    return out
+
+
 class TwoPassLoss(DSMLoss):
     """The DSM loss with separate forward passes for the noisy and the clean batch (before)."""
 
@@ -385,6 +409,9 @@ def main(argv: list[str] | None = None) -> None:
         write_json(out, res)
     if "ablation" in args.parts:
         res["ablation"] = part_ablation(args.quick, args.dims, not args.no_paper)
+        write_json(out, res)
+    if "fit" in args.parts:
+        res["fit"] = part_fit(args.dims[:2], 1 if args.quick else 2)
         write_json(out, res)
 
 

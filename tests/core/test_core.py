@@ -17,6 +17,7 @@ from mulde.core import (
     DSMLoss,
     EnergyMLP,
     NoiseSchedule,
+    Regulariser,
     TrainConfig,
     multiscale_energy,
     train_energy,
@@ -147,6 +148,27 @@ def test_dsm_loss_matches_hand_computation_on_a_quadratic_energy():
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     no_reg = DSMLoss(0.0)(net, x, sigma, eps)
     assert no_reg.item() == pytest.approx(np.mean(0.5 * (resid**2).sum(1)), rel=1e-6)
+
+
+def test_sigma2_regulariser_weights_f_squared_by_sigma_squared_by_hand():
+    # f(x, sigma) = x_1 + 2 (grad f = (1, 0)); x_1 = 1, so f = 3 on both rows
+    def net(x, sigma):
+        return x[:, 0] + 2.0
+
+    x = torch.tensor([[1.0, 0.0], [1.0, 5.0]])
+    sigma = torch.tensor([[0.5], [2.0]])
+    eps = torch.tensor([[1.0, 1.0], [0.0, -1.0]])
+    # score term: 0.5 * |eps - sigma (1, 0)|^2 = 0.5 * (0.25 + 1) and 0.5 * (4 + 1)
+    score = np.array([0.625, 2.5])
+    beta = 0.2
+    constant = DSMLoss(beta, "constant")(net, x, sigma, eps).item()
+    assert constant == pytest.approx(np.mean(score + 0.5 * beta * 9.0), rel=1e-6)
+    weighted = DSMLoss(beta, Regulariser.SIGMA2)(net, x, sigma, eps).item()
+    # 0.5 * beta * sigma^2 * f^2: 0.1 * 0.25 * 9 and 0.1 * 4 * 9
+    assert weighted == pytest.approx(np.mean(score + np.array([0.225, 3.6])), rel=1e-6)
+    assert DSMLoss(0.0, "sigma2")(net, x, sigma, eps).item() == pytest.approx(score.mean())
+    with pytest.raises(ValueError, match="'cubic' is not a valid Regulariser"):
+        DSMLoss(0.1, "cubic")
 
 
 def test_validation_split_is_seeded_and_disjoint():

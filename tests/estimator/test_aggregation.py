@@ -5,7 +5,11 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
+from mulde import MULDE
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 
 # Training energies (n = 3, L = 2): column means (3, 10), population stds (sqrt(8/3), 0).
@@ -28,6 +32,43 @@ def test_mean_z_and_max_z_by_hand():
                                [0.0, (math.sqrt(6) + 2) / 2, 2.5])
     state = fit_aggregator(Aggregation.MAX_Z, TRAIN)
     np.testing.assert_allclose(aggregate("max_z", state, TEST), [0.0, math.sqrt(6), 5.0])
+
+
+def test_mean_energy_by_hand():
+    # TEST minus the column means (3, 10): [0, 0], [4, 2], [0, 5]; mean over the levels
+    state = fit_aggregator(Aggregation.MEAN_ENERGY, TRAIN)
+    assert set(state) == {"mean"}
+    np.testing.assert_allclose(state["mean"], [3.0, 10.0])
+    np.testing.assert_allclose(aggregate("mean_energy", state, TEST), [0.0, 3.0, 2.5])
+    # the levels keep their own spread: the first level's 4 counts as 4 (mean_z: sqrt(6))
+    np.testing.assert_allclose(aggregate("mean_energy", state, TRAIN), [-1.0, 0.0, 1.0])
+
+
+MONOTONE = ("mean_energy", "mean_z", "max_z", "single")
+
+
+@settings(max_examples=60, deadline=None)
+@given(train=arrays(np.float64, (12, 4), elements=st.floats(-50, 50)),
+       row=arrays(np.float64, 4, elements=st.floats(-100, 100)),
+       level=st.integers(0, 3), bump=st.floats(0, 100),
+       kind=st.sampled_from([MULDE().get_params()["aggregator"], *MONOTONE]))
+def test_default_and_monotone_aggregates_never_lower_the_score_when_an_energy_rises(
+        train, row, level, bump, kind):
+    """A higher energy at any level never makes a sample look more normal (issue 15), for the
+    estimator's default aggregate and every aggregate documented as monotone."""
+    state = fit_aggregator(kind, train, scale_index=level)
+    higher = row.copy()
+    higher[level] += bump
+    before, after = aggregate(kind, state, np.stack([row, higher]))
+    assert after >= before - 1e-9 * (1 + abs(before))
+
+
+def test_gmm_is_not_monotone():
+    """Why the default moved away from it: energies far below the training ones (a sample
+    more typical than any training sample) score as anomalous."""
+    state = fit_aggregator("gmm", SQUARE)
+    low, typical = aggregate("gmm", state, np.array([[-9.0, -9.0], [1.0, 1.0]]))
+    assert low > typical
 
 
 def test_single_takes_one_level_middle_by_default_and_wraps_negative_indices():

@@ -334,3 +334,17 @@ def test_checkpoint_every_reaches_the_training_loop(tmp_path, monkeypatch):
     assert model.get_params()["checkpoint_every"] == 5
     with pytest.raises(ValueError, match="checkpoint_every"):
         MULDE(checkpoint_every=0).fit(X)
+
+
+def test_default_score_ranks_a_gaussian_by_its_density():
+    """Issue 15: the default anomaly score (aggregate and regulariser of `MULDE()`) ranks
+    fresh samples of N(0, I_4) by their true -log-density (|x|^2 / 2 + const) with Spearman
+    >= 0.95; the GMM aggregate of the same network did not (0.2-0.3 at d = 8)."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    model = MULDE(hidden_sizes=(64, 64), max_steps=300, random_state=0).fit(
+        rng.standard_normal((1000, 4)))
+    fresh = rng.standard_normal((500, 4))
+    rho = spearmanr(model.anomaly_score(fresh), (fresh ** 2).sum(axis=1)).statistic
+    assert rho >= 0.95, rho

@@ -6,7 +6,7 @@ written atomically through `mulde.io`); from the rest of mulde it imports nothin
 (tests/test_imports.py checks this)."""
 
 from mulde.core.device import resolve_device
-from mulde.core.loss import DSMLoss
+from mulde.core.loss import DSMLoss, Regulariser
 from mulde.core.network import EnergyMLP
 from mulde.core.schedule import NoiseSchedule, Spacing
 from mulde.core.scoring import multiscale_energy
@@ -16,6 +16,7 @@ __all__ = [
     "DSMLoss",
     "EnergyMLP",
     "NoiseSchedule",
+    "Regulariser",
     "Spacing",
     "TrainConfig",
     "TrainResult",

@@ -58,7 +58,7 @@ def toy_table(model: Any, X_train: np.ndarray, X_test: np.ndarray,
     for k in (1, 3, 5):
         state = fit_aggregator("gmm", e_train, n_components=k, seed=seed)
         rows[f"gmm_k{k}"] = roc_auc_score(y_test, aggregate("gmm", state, e_test))
-    for kind in ("mean_z", "max_z"):
+    for kind in ("mean_energy", "mean_z", "max_z"):
         rows[kind] = roc_auc_score(y_test, aggregate(kind, fit_aggregator(kind, e_train), e_test))
     single = [roc_auc_score(y_test, e_test[:, i]) for i in range(e_test.shape[1])]
     kde_scores, bandwidth = kde_baseline(X_train, X_test, seed)

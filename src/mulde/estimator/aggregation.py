@@ -1,5 +1,10 @@
 """Aggregators: turn the (n, L) multiscale energies into one anomaly score per sample.
 
+MEAN_ENERGY, MEAN_Z, MAX_Z and SINGLE are monotone in the energies (a higher energy at any
+level never makes a sample look more normal); GMM is not (it is two-sided: a sample whose
+energies are far *below* the training ones is flagged as well). MEAN_ENERGY keeps each level's
+own spread (the levels are aligned by the regulariser), MEAN_Z gives every level unit weight.
+
 Every aggregator is fitted on the training samples' energies only (never on test labels) and
 returns anomaly scores (higher = more anomalous). Their state is a dict of arrays, so that a
 model saves to safetensors without pickle.
@@ -19,6 +24,7 @@ class Aggregation(str, Enum):
     GMM = "gmm"  # -log-likelihood of a Gaussian mixture fitted on training energy vectors
     MEAN_Z = "mean_z"  # mean over scales of per-scale z-scores (training statistics)
     MAX_Z = "max_z"  # max over scales of per-scale z-scores
+    MEAN_ENERGY = "mean_energy"  # mean over scales of the energies, centred per scale
     SINGLE = "single"  # the energy at one scale
 
 
@@ -43,6 +49,8 @@ def fit_aggregator(kind: Aggregation | str, energies: np.ndarray, *, n_component
             raise ValueError(f"scale_index {index} out of range for {n_levels} noise levels")
         return {"index": np.array([index % n_levels])}
     mu = energies.mean(axis=0)
+    if kind is Aggregation.MEAN_ENERGY:
+        return {"mean": mu}
     sd = energies.std(axis=0)
     return {"mean": mu, "std": np.where(sd > 0, sd, 1.0)}
 
@@ -55,6 +63,8 @@ def aggregate(kind: Aggregation | str, state: dict[str, np.ndarray], energies: n
         return -_gmm(state, covariance_type).score_samples(energies)
     if kind is Aggregation.SINGLE:
         return energies[:, int(state["index"][0])].astype(np.float64)
+    if kind is Aggregation.MEAN_ENERGY:
+        return (energies - state["mean"]).mean(axis=1)
     z = (energies - state["mean"]) / state["std"]
     return z.mean(axis=1) if kind is Aggregation.MEAN_Z else z.max(axis=1)
 

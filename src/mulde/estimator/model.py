@@ -22,6 +22,7 @@ from mulde.core import (
     DSMLoss,
     EnergyMLP,
     NoiseSchedule,
+    Regulariser,
     Spacing,
     TrainConfig,
     TrainResult,
@@ -45,8 +46,11 @@ class MULDE(OutlierMixin, BaseEstimator):
     multiscale denoising score matching (lambda(sigma) = sigma^2, sigma ~ LogUniform
     [sigma_low, sigma_high]) plus the alignment regulariser beta * f(x, sigma)^2 / 2, so that
     f(x, sigma) approximates -log q_sigma(x) + c. At test time f is evaluated at n_levels noise
-    levels and the L-vector is aggregated (a Gaussian mixture fitted on the training vectors by
-    default).
+    levels and the L-vector is aggregated: by default the mean over levels of the energies
+    centred per level ("mean_energy", monotone: a higher energy at any level never makes a
+    sample look more normal); the paper's Gaussian mixture is aggregator="gmm" (the `paper`
+    preset). The defaults were chosen on the label-free density-fidelity suite
+    (docs/benchmarks.md, "Density fidelity").
 
     Conventions follow scikit-learn's outlier detectors: `score_samples` is higher for more
     normal samples, `decision_function = score_samples - offset_` is negative for outliers,
@@ -59,10 +63,14 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     hidden_sizes, layer_norm, dropout: the MLP's widths, and LayerNorm / dropout per block.
     beta: weight of the regulariser beta * f(x, sigma)^2 / 2 (0 turns it off).
+    regulariser: its weighting across noise levels, "sigma2" (times sigma^2, the score
+        term's own weighting; the default since issue 15) or "constant" (the paper); see
+        `mulde.core.Regulariser`.
     sigma_low, sigma_high: the range of the training noise levels, drawn log-uniformly.
     n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "linear" (the paper)
         or "geometric".
-    aggregator: "gmm" (-log-likelihood of a Gaussian mixture of n_components with
+    aggregator: "mean_energy" (the mean over levels of the energies minus their training
+        means), "gmm" (-log-likelihood of a Gaussian mixture of n_components with
         covariance_type, fitted on the training L-vectors), "mean_z", "max_z" (per-scale
         z-scores with training statistics) or "single" (the level scale_index; default the
         middle one). See `mulde.estimator.aggregation`.
@@ -98,6 +106,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
+        "regulariser": [StrOptions({r.value for r in Regulariser})],
         "sigma_low": [Interval(Real, 0, None, closed="neither")],
         "sigma_high": [Interval(Real, 0, None, closed="neither")],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
@@ -124,9 +133,10 @@ class MULDE(OutlierMixin, BaseEstimator):
     }
 
     def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
-                 dropout: float = 0.0, beta: float = 0.1, sigma_low: float = 1e-3,
+                 dropout: float = 0.0, beta: float = 0.1, regulariser: str = "sigma2",
+                 sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, n_levels: int = 16, spacing: str = "linear",
-                 aggregator: str = "gmm", n_components: int = 1,
+                 aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = _TRAIN.lr, batch_size: int = _TRAIN.batch_size,
                  n_epochs: float | None = _TRAIN.n_epochs,
@@ -142,6 +152,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.layer_norm = layer_norm
         self.dropout = dropout
         self.beta = beta
+        self.regulariser = regulariser
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
         self.n_levels = n_levels
@@ -209,8 +220,9 @@ class MULDE(OutlierMixin, BaseEstimator):
                                   self.dropout).to(device)
         config = self._train_config(seed)
         start = time.perf_counter()
-        result = train_energy(self.network_, self._to_tensor(X), schedule, DSMLoss(self.beta),
-                              config, Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+        loss = DSMLoss(self.beta, self.regulariser)
+        result = train_energy(self.network_, self._to_tensor(X), schedule, loss, config,
+                              Path(self.checkpoint_dir) if self.checkpoint_dir else None,
                               progress=self.verbose)
         self.fit_seconds_ = time.perf_counter() - start
         self.network_.eval()

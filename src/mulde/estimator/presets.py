@@ -8,9 +8,11 @@ from typing import Any
 
 # `paper`: the published setting (docs/method.md, "The model"): width 4096 x 2, beta 0.1,
 # Adam(0.5, 0.9) at lr 4e-5, batch 2048, 1000 epochs, 16 linearly spaced levels in [1e-3, 1],
-# GMM aggregation.
+# GMM aggregation (K = 1), the constant regulariser beta f^2 / 2: exactly the published method.
 # `default`: a small, fast CPU setting: width 256 x 2, lr 1e-3, batch 1024, at most 1000 steps,
-# EMA of weights (0.99), early stopping on a 10 % validation split (README has its numbers).
+# EMA of weights (0.99), early stopping on a 10 % validation split, the regulariser weighted by
+# sigma^2 and the monotone mean_energy aggregate, chosen on the label-free density-fidelity
+# suite (docs/benchmarks.md, "Density fidelity"; README has its numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
     "paper": MappingProxyType({
@@ -22,6 +24,9 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "validation_fraction": 0.0,
         "patience": None,
         "ema_decay": None,
+        "aggregator": "gmm",
         "n_components": 1,
+        "beta": 0.1,
+        "regulariser": "constant",
     }),
 })

@@ -34,9 +34,10 @@ class PyODMULDE(BaseDetector):
 
     def __init__(self, contamination: float = 0.1, *,
                  hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
-                 dropout: float = 0.0, beta: float = 0.1, sigma_low: float = 1e-3,
+                 dropout: float = 0.0, beta: float = 0.1, regulariser: str = "sigma2",
+                 sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, n_levels: int = 16, spacing: str = "linear",
-                 aggregator: str = "gmm", n_components: int = 1,
+                 aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = 1e-3, batch_size: int = 1024, n_epochs: float | None = None,
                  max_steps: int | None = 1000, validation_fraction: float = 0.1,
@@ -50,6 +51,7 @@ class PyODMULDE(BaseDetector):
         self.layer_norm = layer_norm
         self.dropout = dropout
         self.beta = beta
+        self.regulariser = regulariser
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
         self.n_levels = n_levels

@@ -1,0 +1,191 @@
+"""Synthetic distributions with an exactly computable log-density, for the density-fidelity
+suite (benchmarks/density_fidelity.py, docs/benchmarks.md "Density fidelity").
+
+Each distribution draws samples (`sample(n, rng)` -> (n, d) float64) and evaluates its exact
+log-density (`log_density(x)` -> (n,) float64, natural log, per unit volume of R^d), and knows
+its mean and covariance, from which the suite builds the "broader" distribution
+N(mean, 4 * cov) whose samples should score as anomalies. Every parameter that is random (a
+rotation, the mixture means) is drawn from `seed`, so a distribution is a pure function of
+(name, d, seed).
+
+Densities: a Gaussian mixture (isotropic, anisotropic, unequal mixture, and the MULDE authors'
+2-D toy) in closed form; the multivariate Student-t in closed form; the noisy circle (a curved
+1-D manifold in a random plane of R^d plus isotropic Gaussian noise) by integrating the noise
+density over the circle, which has the closed form of a modified Bessel function I_0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaln, ive, logsumexp
+
+DISTRIBUTIONS = ("gauss_iso", "gauss_aniso", "mixture", "student_t", "circle", "toy2d")
+
+
+def _orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
+    """A random d x d orthogonal matrix (QR of a Gaussian matrix, signs fixed)."""
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    return q * np.sign(np.diag(r))
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """sum_k w_k N(mu_k, C_k) in R^d; weights (K,), means (K, d), covariances (K, d, d)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+
+    @property
+    def d(self) -> int:
+        return self.means.shape[1]
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Return n samples, (n, d)."""
+        k = rng.choice(len(self.weights), size=n, p=self.weights)
+        chol = np.linalg.cholesky(self.covariances)
+        z = rng.standard_normal((n, self.d))
+        return self.means[k] + np.einsum("nij,nj->ni", chol[k], z)
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """Return log p(x) for x (n, d)."""
+        chol = np.linalg.cholesky(self.covariances)
+        parts = []
+        for w, mu, lo in zip(self.weights, self.means, chol, strict=True):
+            sol = np.linalg.solve(lo, (x - mu).T)  # (d, n): L^-1 (x - mu)
+            logdet = 2.0 * np.log(np.diag(lo)).sum()
+            parts.append(math.log(w) - 0.5 * (self.d * math.log(2 * math.pi) + logdet
+                                               + (sol ** 2).sum(axis=0)))
+        return logsumexp(np.stack(parts), axis=0)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.weights @ self.means
+
+    @property
+    def cov(self) -> np.ndarray:
+        m = self.mean
+        spread = np.einsum("k,ki,kj->ij", self.weights, self.means - m, self.means - m)
+        return np.einsum("k,kij->ij", self.weights, self.covariances) + spread
+
+
+@dataclass(frozen=True)
+class StudentT:
+    """Multivariate Student-t with nu degrees of freedom, location 0 and scale matrix I_d."""
+
+    d: int
+    nu: float = 3.0
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        g = rng.chisquare(self.nu, size=(n, 1)) / self.nu
+        return rng.standard_normal((n, self.d)) / np.sqrt(g)
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        nu, d = self.nu, self.d
+        return (gammaln((nu + d) / 2) - gammaln(nu / 2) - d / 2 * math.log(nu * math.pi)
+                - (nu + d) / 2 * np.log1p((x ** 2).sum(axis=1) / nu))
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.zeros(self.d)
+
+    @property
+    def cov(self) -> np.ndarray:
+        return np.eye(self.d) * self.nu / (self.nu - 2)
+
+
+@dataclass(frozen=True)
+class NoisyCircle:
+    """x = r (cos t, sin t) in the plane spanned by the columns of basis (d, 2), t ~ U[0, 2 pi),
+    plus N(0, noise^2 I_d). Exact density: with u = basis^T x (in-plane, 2-D) and w the rest,
+
+        p(x) = N(w; 0, noise^2 I_{d-2}) * exp(-(|u|^2 + r^2) / (2 noise^2)) / (2 pi noise^2)
+               * I_0(r |u| / noise^2),
+
+    the average over t of the 2-D Gaussian N(u; r (cos t, sin t), noise^2 I) (I_0: modified
+    Bessel function of the first kind, evaluated as ive(0, z) * e^z for stability)."""
+
+    basis: np.ndarray
+    radius: float = 1.0
+    noise: float = 0.05
+
+    @property
+    def d(self) -> int:
+        return self.basis.shape[0]
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        t = rng.uniform(0, 2 * math.pi, size=n)
+        on = self.radius * np.stack([np.cos(t), np.sin(t)], axis=1) @ self.basis.T
+        return on + self.noise * rng.standard_normal((n, self.d))
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        s2 = self.noise ** 2
+        u = x @ self.basis
+        u2 = (u ** 2).sum(axis=1)
+        w2 = (x ** 2).sum(axis=1) - u2
+        z = self.radius * np.sqrt(u2) / s2
+        log_w = -0.5 * (self.d - 2) * math.log(2 * math.pi * s2) - 0.5 * np.maximum(w2, 0) / s2
+        log_u = (-(u2 + self.radius ** 2) / (2 * s2) - math.log(2 * math.pi * s2)
+                 + np.log(ive(0, z)) + z)
+        return log_w + log_u
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.zeros(self.d)
+
+    @property
+    def cov(self) -> np.ndarray:
+        return 0.5 * self.radius ** 2 * self.basis @ self.basis.T + self.noise ** 2 * np.eye(self.d)
+
+
+Distribution = GaussianMixture | StudentT | NoisyCircle
+
+
+def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
+    """Return the named distribution in R^d (toy2d is always 2-D; circle needs d >= 2).
+
+    gauss_iso   N(0, I_d)
+    gauss_aniso N(0, Q diag(s^2) Q^T), s log-spaced from 0.1 to 10, Q a random rotation
+    mixture     three Gaussians, weights (0.6, 0.3, 0.1), isotropic std (1, 0.5, 0.25), means
+                at distance 4 from the origin in random directions
+    student_t   Student-t, nu = 3, scale I_d (heavy tails)
+    circle      a circle of radius 1 in a random plane plus N(0, 0.05^2 I_d)
+    toy2d       the MULDE authors' toy: (0.3 z + 4 c) / sqrt(2), z ~ N(0, I_2), c uniform on
+                (1, 0), (-1, 0), (0, 1), (0, -1)
+    Raises ValueError for an unknown name or a d the distribution cannot have.
+    """
+    rng = np.random.default_rng([seed, d, DISTRIBUTIONS.index(name) if name in DISTRIBUTIONS
+                                 else 99])
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {name!r}; choose from {DISTRIBUTIONS}")
+    if d < 1 or (name == "circle" and d < 2) or (name == "toy2d" and d != 2):
+        raise ValueError(f"{name} cannot have d = {d}")
+    eye = np.eye(d)
+    if name == "gauss_iso":
+        return GaussianMixture(np.ones(1), np.zeros((1, d)), eye[None])
+    if name == "gauss_aniso":
+        q = _orthogonal(d, rng)
+        s = np.logspace(-1, 1, d) if d > 1 else np.ones(1)
+        return GaussianMixture(np.ones(1), np.zeros((1, d)), (q * s ** 2 @ q.T)[None])
+    if name == "mixture":
+        dirs = rng.standard_normal((3, d))
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        stds = np.array([1.0, 0.5, 0.25])
+        return GaussianMixture(np.array([0.6, 0.3, 0.1]), 4.0 * dirs,
+                               stds[:, None, None] ** 2 * eye)
+    if name == "student_t":
+        return StudentT(d)
+    if name == "circle":
+        return NoisyCircle(_orthogonal(d, rng)[:, :2])
+    centres = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    return GaussianMixture(np.full(4, 0.25), 4 * centres / math.sqrt(2),
+                           np.tile(eye * 0.09 / 2, (4, 1, 1)))
+
+
+def broader(dist: Distribution) -> GaussianMixture:
+    """N(mean, 4 cov) of the distribution: twice its spread, samples that should look
+    anomalous (scored against the *original* density)."""
+    return GaussianMixture(np.ones(1), dist.mean[None], 4.0 * dist.cov[None])

@@ -1,0 +1,101 @@
+"""The density-fidelity suite's distributions (benchmarks/density_generators.py): their
+log-densities against closed forms and independent computations, their samples against their
+densities and moments."""
+
+import math
+
+import numpy as np
+import pytest
+from density_generators import DISTRIBUTIONS, broader, make_distribution
+from scipy.stats import multivariate_normal, multivariate_t
+
+
+def test_gaussians_match_scipy():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 4)) * 3
+    iso = make_distribution("gauss_iso", 4)
+    np.testing.assert_allclose(iso.log_density(x), multivariate_normal(np.zeros(4)).logpdf(x))
+    aniso = make_distribution("gauss_aniso", 4)
+    cov = aniso.covariances[0]
+    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(cov)), np.logspace(-2, 2, 4))
+    np.testing.assert_allclose(aniso.log_density(x),
+                               multivariate_normal(np.zeros(4), cov).logpdf(x), rtol=1e-10)
+
+
+def test_iso_gaussian_log_density_by_hand():
+    x = np.array([[0.0, 0.0], [1.0, 2.0]])
+    expected = -math.log(2 * math.pi) - np.array([0.0, 2.5])  # -log(2 pi) - |x|^2 / 2
+    np.testing.assert_allclose(make_distribution("gauss_iso", 2).log_density(x), expected)
+
+
+def test_mixture_and_toy_are_weighted_sums_of_gaussians():
+    rng = np.random.default_rng(1)
+    mix = make_distribution("mixture", 3)
+    x = rng.standard_normal((40, 3)) * 4
+    dens = sum(w * multivariate_normal(m, c).pdf(x)
+               for w, m, c in zip(mix.weights, mix.means, mix.covariances, strict=True))
+    np.testing.assert_allclose(mix.log_density(x), np.log(dens), rtol=1e-10)
+    np.testing.assert_allclose(np.linalg.norm(mix.means, axis=1), 4.0)
+    toy = make_distribution("toy2d", 2)
+    y = rng.standard_normal((40, 2)) * 3
+    a = 4 / math.sqrt(2)
+    centres = [(a, 0), (-a, 0), (0, a), (0, -a)]
+    dens = sum(0.25 * multivariate_normal(c, 0.045 * np.eye(2)).pdf(y) for c in centres)
+    np.testing.assert_allclose(toy.log_density(y), np.log(dens), rtol=1e-8)
+
+
+def test_student_t_matches_scipy():
+    x = np.random.default_rng(2).standard_normal((30, 5)) * 5
+    t = make_distribution("student_t", 5)
+    np.testing.assert_allclose(t.log_density(x),
+                               multivariate_t(np.zeros(5), np.eye(5), df=3).logpdf(x))
+
+
+def test_circle_density_is_the_noise_density_averaged_over_the_circle():
+    circle = make_distribution("circle", 4)
+    rng = np.random.default_rng(3)
+    x = circle.sample(5, rng) + 0.05 * rng.standard_normal((5, 4))
+    t = np.linspace(0, 2 * math.pi, 20001)[:-1]
+    on = np.stack([np.cos(t), np.sin(t)], axis=1) @ circle.basis.T  # (T, 4), radius 1
+    sq = ((x[:, None, :] - on[None]) ** 2).sum(axis=2)  # (5, T)
+    log_terms = -sq / (2 * 0.05**2) - 2 * math.log(2 * math.pi * 0.05**2)
+    numeric = np.log(np.exp(log_terms - log_terms.max(1, keepdims=True)).mean(1)) \
+        + log_terms.max(1)
+    np.testing.assert_allclose(circle.log_density(x), numeric, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["gauss_aniso", "mixture", "student_t", "circle", "toy2d"])
+def test_samples_follow_the_density_in_2d(name):
+    """The share of samples in a box equals the integral of exp(log_density) over it."""
+    dist = make_distribution(name, 2)
+    x = dist.sample(40_000, np.random.default_rng(4))
+    centre = x[0]  # a box around a sample lies where the mass is
+    lo, hi = centre - 0.5, centre + 0.5
+    g = np.linspace(0, 1, 201)
+    gx, gy = np.meshgrid(lo[0] + g * 1.0, lo[1] + g * 1.0, indexing="ij")
+    dens = np.exp(dist.log_density(np.stack([gx.ravel(), gy.ravel()], 1))).reshape(gx.shape)
+    mass = np.trapezoid(np.trapezoid(dens, g, axis=1), g)
+    share = np.mean(np.all((x >= lo) & (x <= hi), axis=1))
+    assert share == pytest.approx(mass, abs=4 * math.sqrt(mass / 40_000) + 1e-3)
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_mean_cov_and_broader(name):
+    d = 2 if name == "toy2d" else 3
+    dist = make_distribution(name, d)
+    x = dist.sample(200_000, np.random.default_rng(5))
+    np.testing.assert_allclose(x.mean(0), dist.mean, atol=0.05)
+    tol = 0.3 if name == "student_t" else 0.05  # t with 3 dof: infinite fourth moment
+    np.testing.assert_allclose(np.cov(x.T), dist.cov, atol=tol * np.abs(dist.cov).max())
+    wide = broader(dist)
+    np.testing.assert_allclose(wide.covariances[0], 4 * dist.cov)
+
+
+def test_distributions_are_fixed_by_seed_and_bad_requests_are_refused():
+    a, b = make_distribution("mixture", 5, seed=1), make_distribution("mixture", 5, seed=1)
+    np.testing.assert_array_equal(a.means, b.means)
+    assert not np.allclose(a.means, make_distribution("mixture", 5, seed=2).means)
+    with pytest.raises(ValueError, match="unknown distribution 'banana'"):
+        make_distribution("banana", 2)
+    with pytest.raises(ValueError, match="toy2d cannot have d = 3"):
+        make_distribution("toy2d", 3)
