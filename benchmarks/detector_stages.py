@@ -1,14 +1,21 @@
 """Seconds per stage of the `objects:detector` extractor on UCSD Ped2 training videos: decode,
 detection (SSD-MobileNet-v2 at the preset's policy, no box cache), regions, flow, velocity,
 pose (MoveNet per person box) and appearance (EfficientNet-Lite0 per box), with frames/s per
-stage and the number of boxes and person boxes. Training videos only.
+stage, milliseconds per object of the per-object stages, and the number of boxes and person
+boxes. Training videos only.
 
-    OMP_NUM_THREADS=2 nice -n 5 python benchmarks/detector_stages.py --threads 2 --videos 01
+OpenMP threads wait by sleeping (OMP_WAIT_POLICY=PASSIVE) unless the environment names a
+policy, as the `mulde` command sets it (`mulde.cli.process_settings`): with spinning waits
+PyTorch's threads fight the machine's other processes, and the appearance stage measured
+68 ms per 64 px crop instead of a few (OMP_WAIT_POLICY=ACTIVE reproduces that).
+
+    nice -n 5 python benchmarks/detector_stages.py --threads 2 --videos 01
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +31,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "detector_stages.json")
     args = parser.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when torch loads
     import torch
 
     from mulde.video.features.records import Stream
@@ -51,9 +59,13 @@ def main() -> int:
                         frames=frames, objects=boxes, person_objects=persons, wall_s=wall,
                         seconds=timings,
                         frames_per_s={k: frames / v for k, v in timings.items() if v > 0},
-                        params=extractor.params)
+                        ms_per_object={k: 1000 * timings[k] / n for k, n in
+                                       (("appearance", boxes), ("pose", persons))
+                                       if n and k in timings},
+                        omp_wait_policy=os.environ["OMP_WAIT_POLICY"],
+                        load_average=os.getloadavg(), params=extractor.params)
     write_json(args.out, result)
-    print({"frames": frames, "wall_s": round(wall, 1),
+    print({"frames": frames, "objects": boxes, "persons": persons, "wall_s": round(wall, 1),
            "seconds": {k: round(v, 1) for k, v in timings.items()}})
     return 0
 

@@ -200,6 +200,22 @@ def test_onnx_backend_reads_the_named_layout_and_scales_boxes_to_the_frame(tmp_p
         OnnxDetector(tmp_path / "missing.onnx")
 
 
+def test_onnx_runtime_threads_follow_opencv_threads_that_the_cli_sets(tmp_path):
+    # ONNX Runtime's own default is every core, whatever --threads said (found by issue 14)
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model = _tiny_onnx(tmp_path / "tiny.onnx")
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        assert OnnxDetector(model).threads == 1
+        cv2.setNumThreads(3)
+        assert OnnxDetector(model).threads == 3
+        assert OnnxDetector(model, threads=2).threads == 2  # an explicit count wins
+    finally:
+        cv2.setNumThreads(before)
+
+
 def test_onnx_layout_reads_yolo_style_centres_and_per_class_scores():
     layout = OnnxLayout("cx cy w h scores", transposed=True, classes="coco80")
     rows = np.array([[50, 40, 20, 10, 0.1, 0.2, 0.9],   # class index 2 = COCO car (3)
@@ -243,6 +259,23 @@ def test_movenet_keypoints_land_inside_the_person_boxes():
     inside = ((pose >= -0.1) & (pose <= 1.1)).all(axis=2).sum(axis=1)
     # 15-40 px people: most, not all, crops put nearly every keypoint inside the box
     assert (inside >= 15).mean() >= 2 / 3, inside
+
+
+@needs_wheel
+def test_movenet_is_loaded_once_per_process_and_thread_count(monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    from mulde.video.detection import pose as pose_module
+
+    pose_module._movenet.cache_clear()
+    made = []
+    real = pose_module.MoveNetPose
+    monkeypatch.setattr(pose_module, "MoveNetPose",
+                        lambda *a: made.append(a) or real(*a))
+    first = pose_module.load_movenet(threads=1)
+    assert pose_module.load_movenet(threads=1) is first  # the second video reuses it
+    assert pose_module.load_movenet(threads=2) is not first
+    assert [a[2] for a in made] == [1, 2]
+    pose_module._movenet.cache_clear()
 
 
 def test_normalised_pose_by_hand():

@@ -54,7 +54,8 @@ def test_detected_boxes_keep_their_classes_and_only_people_get_a_pose(monkeypatc
 
     import mulde.video.detection.pose as pose_module
 
-    monkeypatch.setattr(pose_module, "MoveNetPose", FakePose)
+    # the process-wide loader, so no fake model stays in its cache for later tests
+    monkeypatch.setattr(pose_module, "load_movenet", lambda *args: FakePose())
     monkeypatch.setattr("mulde.video.features.streams.PoseStream.key", lambda self: {})
     extractor = ObjectCentricExtractor(streams=("velocity", "pose"), regions="detector",
                                        skip_edges=False)

@@ -103,7 +103,8 @@ class OnnxDetector:
     """An ONNX detector run by ONNX Runtime on the CPU, read by `layout` (`OnnxLayout`); the
     model file is the user's (`path`), its SHA-256 goes into the box cache key. A fixed input
     size in the model wins over `settings.input_size`; a batch dimension fixed at 1 runs the
-    frames one at a time."""
+    frames one at a time. `threads`: ONNX Runtime's intra-op threads (None: OpenCV's thread
+    count, i.e. the CLI's --threads, rather than ONNX Runtime's every-core default)."""
 
     def __init__(self, path: str | Path, layout: OnnxLayout | None = None,
                  settings: DetectionSettings | None = None, threads: int | None = None
@@ -119,8 +120,11 @@ class OnnxDetector:
             raise DetectorError(f"{self.path}: no such ONNX detector file (routes: a local "
                                 "file only; pass the .onnx path)")
         options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        # OpenCV's thread count, which the CLI's --threads sets for the whole run (ONNX
+        # Runtime's own default is every core, whatever --threads says); one graph at a time
+        options.intra_op_num_threads = threads or max(1, cv2.getNumThreads())
+        options.inter_op_num_threads = 1
+        self.threads = options.intra_op_num_threads
         try:
             self.sha256 = file_sha256(self.path)
             self._session = ort.InferenceSession(str(self.path), options,

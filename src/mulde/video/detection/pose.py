@@ -5,6 +5,7 @@ to verify, so a missing model names those two routes)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -82,3 +83,17 @@ def normalised_pose(keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     h = np.maximum(b[:, 3] - b[:, 1], 1.0)[:, None]
     x, y = (k[:, :, 0] - b[:, :1]) / w, (k[:, :, 1] - b[:, 1:2]) / h
     return np.stack([x, y], axis=2).reshape(len(b), 2 * N_KEYPOINTS).astype(np.float32)
+
+
+def load_movenet(path: str | Path | None = None, margin: float = 1.25,
+                 threads: int | None = None) -> MoveNetPose:
+    """Return the `MoveNetPose` of these arguments, loaded once per process and thread count
+    (`threads` None: OpenCV's thread count at call time, i.e. the CLI's --threads), so a run
+    over many videos does not read and prepare the model for each one."""
+    return _movenet(None if path is None else str(path), float(margin),
+                    int(threads or max(1, cv2.getNumThreads())))
+
+
+@functools.lru_cache(maxsize=4)
+def _movenet(path: str | None, margin: float, threads: int) -> MoveNetPose:
+    return MoveNetPose(path, margin, threads)

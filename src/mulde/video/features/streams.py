@@ -364,11 +364,11 @@ class PoseStream:
 
     def finish(self) -> ObjectFeatures:
         from mulde.video.detection.base import PERSON
-        from mulde.video.detection.pose import MoveNetPose, normalised_pose
+        from mulde.video.detection.pose import load_movenet, normalised_pose
 
         clip = self._clip
         person = clip.labels == PERSON
-        model = MoveNetPose(self.weights_path, self.margin) if person.any() else None
+        model = load_movenet(self.weights_path, self.margin) if person.any() else None
         rows = []
         for i in np.unique(clip.frame_index[person]):
             boxes = clip.boxes[person & (clip.frame_index == i)]
