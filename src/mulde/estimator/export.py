@@ -2,11 +2,12 @@
 
 The graph computes what `MULDE.anomaly_score` computes, from the raw feature vectors on:
 standardisation with the training mean and scale, the energy network at the L noise levels
-(`EnergyMLP.energy_multiscale`), and the fitted aggregate (GMM negative log-likelihood, mean
-or max of per-scale z-scores, or one scale). Inputs: `x`, float32 (n, d). Outputs:
-`anomaly_score`, float64 (n,) (higher = more anomalous, as the library), and `energies`,
-float32 (n, L). The network runs in float32 like the library's; the aggregate runs in
-float64 (a GMM over nearly collinear energies has large precisions). The graph is traced
+(`EnergyMLP.energy_multiscale`), and the fitted aggregate (mean of the centred energies, GMM
+negative log-likelihood, mean or max of per-scale z-scores, or one scale). Input: `x`,
+float32 (n, d). Outputs: `anomaly_score`, float64 (n,) (higher = more anomalous, as the
+library), and `energies`, float32 (n, L). As in the library, the standardisation runs in
+float64, the network in float32 and the aggregate in float64 (a GMM over nearly collinear
+energies has large precisions). The graph is traced
 with PyTorch's ONNX exporter (`torch.onnx.export(dynamo=True)`, which needs the `onnxscript`
 package: `pip install 'mulde[export]'`); onnxruntime scores agree with the library's to
 float32 round-off (tests/estimator/test_export.py).
@@ -87,8 +88,8 @@ class _Scorer(nn.Module):
         self.network = model.network_.to("cpu").eval()
         f32 = dict(dtype=torch.float32)
         f64 = dict(dtype=torch.float64)
-        self.register_buffer("mean", torch.tensor(model.mean_, **f32))
-        self.register_buffer("scale", torch.tensor(model.scale_, **f32))
+        self.register_buffer("mean", torch.tensor(model.mean_, **f64))
+        self.register_buffer("scale", torch.tensor(model.scale_, **f64))
         self.register_buffer("sigmas", torch.tensor(model.sigmas_, **f32))
         self.kind = Aggregation(model.aggregator)
         state = model.aggregator_state_
@@ -96,6 +97,8 @@ class _Scorer(nn.Module):
             self.gmm = GaussianMixtureNLL(state, model.covariance_type)
         elif self.kind is Aggregation.SINGLE:
             self.index = int(state["index"][0])
+        elif self.kind is Aggregation.MEAN_ENERGY:
+            self.register_buffer("e_mean", torch.tensor(state["mean"], **f64))
         elif self.kind in (Aggregation.MEAN_Z, Aggregation.MAX_Z):
             self.register_buffer("e_mean", torch.tensor(state["mean"], **f64))
             self.register_buffer("e_std", torch.tensor(state["std"], **f64))
@@ -103,12 +106,15 @@ class _Scorer(nn.Module):
             raise ExportError(f"the {self.kind.value!r} aggregate has no ONNX export yet")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        energies = self.network.energy_multiscale((x - self.mean) / self.scale, self.sigmas)
+        z = ((x.to(torch.float64) - self.mean) / self.scale).to(torch.float32)
+        energies = self.network.energy_multiscale(z, self.sigmas)
         e = energies.to(torch.float64)
         if self.kind is Aggregation.GMM:
             score = self.gmm(e)
         elif self.kind is Aggregation.SINGLE:
             score = e[:, self.index]
+        elif self.kind is Aggregation.MEAN_ENERGY:
+            score = (e - self.e_mean).mean(dim=1)
         else:
             z = (e - self.e_mean) / self.e_std
             score = z.mean(dim=1) if self.kind is Aggregation.MEAN_Z else z.max(dim=1).values
