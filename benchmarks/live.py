@@ -140,9 +140,11 @@ def main() -> int:
             if wanted(name):
                 rows.append(_row(name, train, path, None, work, "360x240", params, recipe))
                 print(rows[-1], flush=True)
-        train = list(itertools.islice(iter_frames(avenue / "training_videos" / "12.avi"),
-                                      args.train_frames))
-        test = list(itertools.islice(iter_frames(avenue / "testing_videos" / "08.avi"),
+        # Avenue: training videos 12 and 16 in order, test video 17 (426 frames)
+        train = list(itertools.islice(itertools.chain.from_iterable(
+            iter_frames(avenue / "training_videos" / f"{v}.avi") for v in ("12", "16")),
+            args.train_frames))
+        test = list(itertools.islice(iter_frames(avenue / "testing_videos" / "17.avi"),
                                      args.frames))
         path = _write_video(work / "avenue_test.mp4", test)
         for max_height in (None, 240):
