@@ -317,3 +317,17 @@ def test_report_threshold_errors(tmp_path):
         write_report(tmp_path, scores, labels, versions={}, stream_scores=streams)
     with pytest.raises(EvaluationError, match="frame rate"):
         write_report(tmp_path, scores, labels, versions={}, threshold=1.0, fps={"01": 0})
+
+
+def test_event_patience_joins_events_split_by_a_short_dip(tmp_path):
+    scores = {"v": np.r_[np.zeros(5), [3.0, 3.0, 0.0, 0.0, 4.0], np.zeros(5)]}
+    spans = {}
+    for patience in (1, 2, 3):
+        m = write_report(tmp_path / str(patience), scores, protocol=EvaluationProtocol(0),
+                         versions={}, threshold=1.0, event_patience=patience)
+        spans[patience] = [(e["start"], e["end"]) for e in m["events"]["v"]]
+        assert m["threshold"]["patience"] == patience
+    # the dip is 2 frames long: it ends an event unless 3 frames are needed
+    assert spans == {1: [(5, 6), (9, 9)], 2: [(5, 6), (9, 9)], 3: [(5, 9)]}
+    with pytest.raises(EvaluationError, match="patience"):
+        write_report(tmp_path / "x", scores, versions={}, threshold=1.0, event_patience=0)

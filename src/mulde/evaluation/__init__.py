@@ -1,6 +1,8 @@
 """Evaluation protocol (micro/macro AUC, smoothing) and
-reports (frame_scores.csv, metrics.json, PNG plots, a self-contained report.html)."""
+reports (frame_scores.csv, metrics.json, PNG plots, a self-contained report.html), with the
+events at an alert threshold and their event-level precision/recall."""
 
+from mulde.evaluation.alerts import describe_events, event_precision_recall
 from mulde.evaluation.metrics import (
     EvaluationError,
     MacroAUC,
@@ -27,7 +29,9 @@ __all__ = [
     "Snapshot",
     "average_precision",
     "compute_metrics",
+    "describe_events",
     "equal_error_rate",
+    "event_precision_recall",
     "library_versions",
     "macro_auc",
     "micro_auc",

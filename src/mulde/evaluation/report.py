@@ -269,6 +269,7 @@ def _alerts(
     fps: float | Mapping[str, float | None] | None,
     protocol: EvaluationProtocol,
     calibrated: bool,
+    patience: int = 1,
 ) -> None:
     """Add threshold, events, false alarms and event-level precision/recall to `result`."""
     if threshold is None:
@@ -284,9 +285,13 @@ def _alerts(
             "an alert threshold is in the units of the anomaly scores, which the protocol's "
             f"direction {protocol.direction!r} / normalization {protocol.normalization!r} "
             "change: give no threshold, or use direction 'anomaly' and normalization 'none'")
-    result["threshold"] = {"value": threshold, "scale": _scale(protocol, calibrated)}
-    events = {n: describe_events(s, threshold, streams.get(n), _fps_of(fps, n), y[n])
-              for n, s in final.items()}
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise EvaluationError(f"event patience must be a whole number of frames >= 1, got "
+                              f"{patience!r}")
+    result["threshold"] = {"value": threshold, "scale": _scale(protocol, calibrated),
+                           "patience": patience}
+    events = {n: describe_events(s, threshold, streams.get(n), _fps_of(fps, n), y[n],
+                                 patience) for n, s in final.items()}
     result["events"] = events
     labelled = {n: v for n, v in y.items() if v is not None}
     result["false_alarms_in_normal_videos"] = {
@@ -343,6 +348,7 @@ def write_report(
     stream_scores: Mapping[str, Mapping[Any, ArrayLike]] | None = None,
     fps: float | Mapping[str, float | None] | None = None,
     event_frames: FrameRenderer | None = None,
+    event_patience: int = 1,
 ) -> dict[str, Any]:
     """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
 
@@ -382,6 +388,8 @@ def write_report(
     largest stream score there). `fps`: frames/s, one number or {video: number or None}, for
     the events' times in seconds. `event_frames` (a `FrameRenderer`) renders the peak frames
     of each video's `MAX_THUMBNAILS` highest events as thumbnails (plots/event_*.png).
+    `event_patience` (frames): how many frames in a row at or below the threshold end an
+    event (`find_events`' patience; use the live watcher's, so both list the same events).
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()
@@ -424,7 +432,7 @@ def write_report(
     )
     result["protocol"]["fusion"] = fusion
     result["warnings"] = [*result.get("warnings", []), *warnings]
-    _alerts(result, final, y, streams, threshold, fps, protocol, calibrated)
+    _alerts(result, final, y, streams, threshold, fps, protocol, calibrated, event_patience)
     result["config"] = dict(config) if config is not None else None
     result["seed"] = seed
     result["versions"] = dict(versions) if versions is not None else library_versions()
@@ -661,7 +669,8 @@ def _html(
     if m.get("threshold"):
         parts.append(f"<br><b>Alert threshold:</b> {m['threshold']['value']:.6g} on the "
                      f"{e(m['threshold']['scale'])} scale (the dashed line on every curve); "
-                     "an event is a run of frames above it.")
+                     "an event is a run of frames above it, ended by "
+                     f"{m['threshold']['patience']} frame(s) in a row at or below it.")
     else:
         parts.append(f"<br><b>Alert threshold:</b> none; {e(m.get('events_note', ''))}.")
     parts.append("</p>")
