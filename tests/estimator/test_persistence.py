@@ -81,6 +81,19 @@ def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
         MULDE.load(path)
 
 
+def test_a_file_from_before_the_regulariser_option_loads_as_the_constant_form(fitted, tmp_path):
+    """Models saved before issue 15 have no `regulariser` parameter; they were trained with
+    the constant form (the default is now sigma2), and score as they did."""
+    model, X = fitted
+    path = model.save(tmp_path / "m.safetensors")
+    params = model.get_params()
+    del params["regulariser"]
+    _rewrite(path, params=json.dumps(params))
+    loaded = MULDE.load(path)
+    assert loaded.regulariser == "constant" and model.regulariser == "sigma2"
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+
+
 def test_tampered_tensor_shape_is_refused(fitted, tmp_path):
     path = fitted[0].save(tmp_path / "m.safetensors")
     from safetensors import safe_open

@@ -366,6 +366,9 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      "config")
             params["hidden_sizes"] = tuple(params["hidden_sizes"])
             params["device"] = device
+            # files written before the regulariser became a parameter were trained with the
+            # only form there was, the constant one (the default is now "sigma2")
+            params.setdefault("regulariser", "constant")
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))
