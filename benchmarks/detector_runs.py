@@ -25,8 +25,9 @@ KEYS = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed"
         "per_video_auc", "n_videos", "n_frames")
 
 
-def summary(out: Path) -> dict:
-    """The metrics and timings of one run folder (its metrics.json)."""
+def summary(out: Path, frames: int | None) -> dict:
+    """The metrics and timings of one run folder (its metrics.json); frames/s per extraction
+    stage over `frames`, the frames the run extracted (None: none known, no rates)."""
     metrics = read_json(out / "metrics.json")
     if metrics is None:
         raise FileNotFoundError(f"{out}/metrics.json: no finished run there")
@@ -34,8 +35,9 @@ def summary(out: Path) -> dict:
     stages = {k.removeprefix("extract."): v for k, v in timings.items()
               if k.startswith("extract.")}
     return {**{k: metrics.get(k) for k in KEYS}, "timings": timings,
-            "extract_frames_per_s": {k: metrics["n_frames"] / v for k, v in stages.items()
-                                     if v > 0 and metrics.get("n_frames")},
+            "extracted_frames": frames,
+            "extract_frames_per_s": {k: frames / v for k, v in stages.items()
+                                     if v > 0 and frames},
             "config": metrics.get("config")}
 
 
@@ -45,12 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", nargs=2, action="append", required=True,
                    metavar=("LABEL=OUT", "COMMAND"), help="a run folder and its command")
     p.add_argument("--note", default="", help="how the runs were made (recorded as is)")
+    p.add_argument("--extracted-frames", type=int, help="frames the first run extracted (all "
+                   "the dataset's from an empty cache, fewer when it resumed from a cache)")
     args = p.parse_args(argv)
     runs = {}
-    for spec, command in args.run:
+    for i, (spec, command) in enumerate(args.run):
         label, _, out = spec.partition("=")
         try:
-            runs[label] = {"command": command, **summary(Path(out))}
+            runs[label] = {"command": command,
+                           **summary(Path(out), args.extracted_frames if i == 0 else None)}
         except FileNotFoundError as err:
             print(err, file=sys.stderr)
             return 2
