@@ -114,7 +114,11 @@ def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp
     # the scores split by stream: a second panel under each video's curve
     with Image.open(out / "plots" / "video_001_a.png") as curve:
         assert curve.height > 300
-    assert metrics["events"] is None and "no alert threshold" in metrics["events_note"]
+    # the model's alert threshold (fitted on training videos) is the report's line and events
+    fitted = metrics["config"]["threshold"]
+    assert metrics["threshold"]["value"] == fitted["value"]
+    assert metrics["threshold"]["patience"] == fitted["patience"]
+    assert sorted(metrics["events"]) == ["a", "b"]
 
 
 def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_root, tmp_path):

@@ -318,16 +318,19 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
     skipped = [f"skipped {f['split']}/{f['video']} (unreadable, left out of training and "
                f"metrics): {f['error']}" for f in extraction.failed]
-    # the alert threshold, once one is fitted: on the report's curve (calibrated, fused,
-    # smoothed with the protocol's sigma); None: no line, no events
-    threshold = None
+    # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
+    # sigma: the report's curve, so its line and events are the model's alerts
+    if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
+        threshold = None  # never compare a threshold with a curve of another smoothing
     t0 = time.perf_counter()
     metrics = write_report(
         out_dir, scores, labels, protocol=protocol,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
         title=f"MULDE on {dataset.name}", snapshots=snapshots, warnings=skipped,
-        threshold=threshold, stream_scores={n: s.streams for n, s in video_scores.items()},
+        threshold=None if threshold is None else threshold.value,
+        event_patience=1 if threshold is None else threshold.patience,
+        stream_scores={n: s.streams for n, s in video_scores.items()},
         fps=_frame_rates(dataset, scores), event_frames=frame_renderer(dataset, top,
                                                                        detections))
     timings["report"] = time.perf_counter() - t0
