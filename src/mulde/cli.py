@@ -343,9 +343,8 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from mulde.pipeline import run_pipeline
-
+def _detector_params(args: argparse.Namespace) -> dict:
+    """The MULDE overrides of --params, checked before any work (run and train)."""
     overrides = _mulde_params(args.params)
     if overrides and args.detector != "mulde":
         raise UsageError(f"--params sets MULDE parameters; --detector {args.detector} takes "
@@ -354,6 +353,13 @@ def _run(args: argparse.Namespace) -> int:
         from mulde import MULDE
 
         _checked(MULDE(**overrides))
+    return overrides
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mulde.pipeline import run_pipeline
+
+    overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
     dataset, extractor = _dataset(args), _extractor(args)
@@ -440,14 +446,7 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.pipeline import MODEL_DIR, train_pipeline
     from mulde.video.source import Video
 
-    overrides = _mulde_params(args.params)
-    if overrides and args.detector != "mulde":
-        raise UsageError(f"--params sets MULDE parameters; --detector {args.detector} takes "
-                         "none")
-    if args.detector == "mulde":
-        from mulde import MULDE
-
-        _checked(MULDE(**overrides))
+    overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
     folder = args.videos
