@@ -125,7 +125,9 @@ def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_r
     (dataset_root / "labels.csv").unlink()  # a user's own videos: nothing labelled
     ds = load_dataset("folder", dataset_root)
     out = tmp_path / "out"
-    metrics = run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False)
+    with pytest.warns(UserWarning, match="frame folders, which record no frame rate: 25 "
+                      "frames/s assumed .* give the real rate with --fps"):
+        metrics = run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False)
     assert "micro_auc" not in metrics and metrics["labelled"] is False
     rows = (out / "frame_scores.csv").read_text().splitlines()
     assert len(rows) == 1 + 80  # header + every frame of the two test videos

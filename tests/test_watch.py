@@ -5,6 +5,8 @@ end with every output written; bad sources and models are one-line errors."""
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -114,13 +116,17 @@ def test_a_stream_that_never_comes_back_ends_with_its_outputs(trained, tmp_path)
                           backoff_s=0.05).frames())
 
 
-def test_ctrl_c_stops_cleanly_with_everything_written(trained, tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_cleanly_with_everything_written(stop, trained, tmp_path):
     model_dir, video = trained
     model = load_model(model_dir)
     frames = list(Video("t", video).frames())
+    before = signal.getsignal(signal.SIGTERM)
 
     def interrupted():
         yield from frames[:40]  # inside the event
+        if stop == "sigterm":  # `kill`, `docker stop`: handled like Ctrl-C while watching
+            os.kill(os.getpid(), signal.SIGTERM)
         raise KeyboardInterrupt
 
     capture = Capture("camera", "webcam", 10.0, interrupted)
@@ -130,13 +136,14 @@ def test_ctrl_c_stops_cleanly_with_everything_written(trained, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         watcher.run()
     summary = json.loads((tmp_path / "watch.json").read_text())
-    assert summary["frames"] == 40 and summary["stopped"] == "interrupted (Ctrl-C)"
+    assert summary["frames"] == 40 and summary["stopped"] == "interrupted (Ctrl-C or SIGTERM)"
     events = _events(tmp_path)
     assert events and events[-1]["end"] <= 39
     for e in events:
         assert (tmp_path / "events" / e["snapshot"]).is_file()
         assert _clip_frames(tmp_path / "events" / e["clip"]) > 0
     assert not [p for p in (tmp_path / "events").iterdir() if p.name.startswith(".")]
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
 
 
 def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path, capsys):
@@ -163,6 +170,16 @@ def test_bad_sources_are_one_line_errors(trained, tmp_path, capsys, source, mess
                  else source, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("mulde: error:")
+
+
+@pytest.mark.parametrize("fps", ["-1", "0", "nan"])
+def test_a_frame_rate_that_is_not_positive_is_a_one_line_error(trained, tmp_path, capsys, fps):
+    model_dir, video = trained
+    assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "o"),
+                 "--fps", fps]) == 2
+    err = capsys.readouterr().err
+    assert "--fps must be a frame rate > 0" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_bad_model_is_a_one_line_error(tmp_path, capsys, trained):

@@ -383,6 +383,8 @@ def _watch(args: argparse.Namespace) -> int:
                              f"{getattr(args, name)}")
     if args.reconnect_tries < 0:
         raise UsageError(f"--reconnect-tries must be >= 0, got {args.reconnect_tries}")
+    if args.fps is not None and not args.fps > 0:
+        raise UsageError(f"--fps must be a frame rate > 0 (frames/s), got {args.fps}")
     try:
         model = load_model(args.model)
     except ArtifactError as err:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,11 @@ def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Datas
     if fps is None:
         first = next(v for v in dataset.train if v.name in train)
         fps = first.fps
+        if Path(first.path).is_dir():
+            warnings.warn(f"the training videos are frame folders, which record no frame "
+                          f"rate: {fps:g} frames/s assumed for the alert threshold's events "
+                          "per hour and its patience; give the real rate with --fps",
+                          stacklevel=2)
     return PipelineModel.fit(
         extraction.extractor, train, ensemble, fps=float(fps),
         smoothing_sigma=dataset.smoothing_sigma, threshold_rule=threshold_rule,

@@ -27,11 +27,15 @@ is closed and every file written, then it is raised again for the caller.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import signal
 import sys
+import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -160,6 +164,11 @@ class Watcher:
         return max(0, int(math.ceil(seconds * self.fps)))
 
     def run(self) -> dict[str, Any]:
+        """Watch the source to its end (or Ctrl-C / SIGTERM); return watch.json's dict."""
+        with _sigterm_as_interrupt():
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         started = time.perf_counter()
         stopped = "end of stream"
         interrupted: BaseException | None = None
@@ -184,7 +193,7 @@ class Watcher:
                         self._status(now - started)
                         last_status = now
             except KeyboardInterrupt as err:
-                stopped, interrupted = "interrupted (Ctrl-C)", err
+                stopped, interrupted = "interrupted (Ctrl-C or SIGTERM)", err
             for s in self.scorer.finish():
                 self._handle(s, writer)
         finally:
@@ -298,13 +307,14 @@ class Watcher:
             st.clip.close()
             st.clip = None
         self._write_events()
-        lat = np.array(st.latencies) if st.latencies else np.full(1, np.nan)
+        lat = np.array(st.latencies)
         n = len(st.latencies)
         summary = {
             "source": self.capture.name, "kind": self.capture.kind, "fps": self.fps,
             "frames": n, "seconds": seconds, "frames_per_s": n / seconds if seconds else None,
-            "latency_s": {"mean": float(np.mean(lat)), "p50": float(np.median(lat)),
-                          "p95": float(np.percentile(lat, 95)), "max": float(np.max(lat))},
+            "latency_s": None if not n else {
+                "mean": float(np.mean(lat)), "p50": float(np.median(lat)),
+                "p95": float(np.percentile(lat, 95)), "max": float(np.max(lat))},
             "threshold": self.options.threshold, "threshold_definition": self.definition,
             "patience": self.options.patience,
             "smoothing": {"filter": "causal half-Gaussian (mulde.vad.live)",
@@ -414,3 +424,21 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
                       getattr(extractor, "max_height", None))
     watcher.definition = definition
     return watcher.run()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While watching, SIGTERM (`kill`, `docker stop`, `systemctl stop`) stops like Ctrl-C:
+    every output is written. Only the main thread can set a signal handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

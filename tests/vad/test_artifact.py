@@ -202,3 +202,14 @@ def test_features_of_another_extractor_are_refused(saved):
         model.score(features(rng, 5, dims=(("velocity", 8), ("geometry", 2))))
     with pytest.raises(ArtifactError, match="no geometry stream"):
         model.score(features(rng, 5))
+
+
+def test_every_file_of_the_model_gets_the_usual_permissions(data, tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    folder = fitted(data, "gmm").save(tmp_path / "model")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.rglob("*") if p.is_file()}
+    assert "training_scores.safetensors" in modes
+    assert set(modes.values()) == {0o666 & ~umask}, modes

@@ -383,9 +383,10 @@ class PipelineModel:
             if self.train_scores:
                 rel = "training_scores.safetensors"
                 lengths = np.array([len(s) for s in self.train_scores], np.int64)
-                save_file({"fused": np.concatenate(self.train_scores).astype(np.float64),
-                           "lengths": lengths}, str(tmp / rel),
-                          metadata={"format": _STREAM_FORMAT + "-scores"})
+                with atomic_path(tmp / rel) as part:  # the usual permissions, as the rest
+                    save_file({"fused": np.concatenate(self.train_scores).astype(np.float64),
+                               "lengths": lengths}, str(part),
+                              metadata={"format": _STREAM_FORMAT + "-scores"})
                 files[rel] = ""
             manifest["files"] = {rel: sha256_file(tmp / rel) for rel in files}
             write_json(tmp / MANIFEST, manifest)
