@@ -135,22 +135,11 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pipeline_folder(path: Path) -> Path | None:
-    """The artefact folder `path` names (DIR/model, or the output folder DIR of run/train
-    holding it), or None when `path` is not one (e.g. a MULDE model file)."""
-    from mulde.vad.artifact import MANIFEST
-
-    for folder in (path, path / "model"):
-        if folder.is_dir() and (folder / MANIFEST).exists():
-            return folder
-    return None
-
-
 def _info(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.vad.artifact import PipelineModel
+    from mulde.vad.artifact import PipelineModel, pipeline_folder
 
-    folder = _pipeline_folder(Path(args.model))
+    folder = pipeline_folder(args.model)
     if folder is not None:
         print(json.dumps(PipelineModel.load(folder).describe(), indent=2, default=str))
         return 0
@@ -161,8 +150,9 @@ def _info(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.estimator.export import ExportError, export_onnx
+    from mulde.vad.artifact import pipeline_folder
 
-    folder = _pipeline_folder(args.model)
+    folder = pipeline_folder(args.model)
     try:
         if folder is not None:
             from mulde.vad.artifact import PipelineModel

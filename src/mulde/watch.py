@@ -347,12 +347,9 @@ def load_model(path: str | Path) -> Any:
     """Return the `PipelineModel` at `path`: a model folder, or an output folder holding one
     as `model/` (what `mulde run/train --out DIR` writes). Raises ArtifactError naming the
     file when it cannot be read."""
-    from mulde.vad.artifact import MANIFEST, PipelineModel
+    from mulde.vad.artifact import PipelineModel, pipeline_folder
 
-    path = Path(path)
-    if not (path / MANIFEST).is_file() and (path / "model" / MANIFEST).is_file():
-        path = path / "model"
-    return PipelineModel.load(path)
+    return PipelineModel.load(pipeline_folder(path) or path)
 
 
 def live_threshold(model: Any, override: float | None = None) -> tuple[float, str]:

@@ -193,6 +193,17 @@ def _load_stream(entry: Mapping[str, Any], path: Path) -> Any:
     raise ArtifactError(f"{path}: unknown stream model kind {kind!r} (mulde, knn, gmm)")
 
 
+def pipeline_folder(path: str | Path) -> Path | None:
+    """The model folder `path` names: `path` itself when it holds the manifest, else its
+    `model/` sub-folder when that does (the output folder of `mulde run/train --out DIR`);
+    None when neither does (e.g. a MULDE model file)."""
+    path = Path(path)
+    for folder in (path, path / "model"):
+        if (folder / MANIFEST).is_file():
+            return folder
+    return None
+
+
 # ------------------------------------------------------------------------ the artefact
 @dataclass
 class PipelineModel:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -100,18 +99,6 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
                                 "calibrated_fill": float(calibration.transform(fit.fill))}
     manifest = {**model.manifest(), "onnx": {"streams": graphs, "frame_rule": FRAME_RULE,
                                              "input": "x float32 (n objects, input_dim)"}}
-    write_json(folder / "pipeline.json", _plain(manifest))
+    write_json(folder / "pipeline.json", manifest)  # as PipelineModel.save writes it
     return folder
 
-
-def _plain(value):
-    """JSON-ready copy (numpy scalars and arrays to Python)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
