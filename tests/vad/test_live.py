@@ -107,7 +107,8 @@ def test_settings_that_cannot_run_live_are_refused(scene, tmp_path):
     boxes = tmp_path / "boxes"
     boxes.mkdir()
     with pytest.raises(ValueError, match="from files of recorded videos .regions='boxes'"):
-        OnlineObjectExtractor(replace(extractor, regions="boxes", boxes_dir=str(boxes)))
+        OnlineObjectExtractor(replace(extractor, regions="boxes", boxes_dir=str(boxes),
+                                      max_height=None))
     with pytest.raises(ValueError, match="needs its scene background"):
         OnlineObjectExtractor(replace(extractor, scene_background=None))
     online = OnlineObjectExtractor(extractor)
@@ -200,7 +201,7 @@ def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, mon
     monkeypatch.setattr(objects_module, "_detector", lambda *a: FrameDetector(every=2))
     monkeypatch.setattr(pose_module, "MoveNetPose", CentrePose)
     detecting = replace(extractor, regions="detector", streams=("velocity", "pose"),
-                        boxes_cache=str(tmp_path / "boxes"))
+                        max_height=None, boxes_cache=str(tmp_path / "boxes"))
     offline = detecting.extract(test)  # boxes through the cache: rounded outwards
     assert list((tmp_path / "boxes").rglob("*.csv"))
     live, _ = _online(detecting, list(test.frames()))

@@ -12,7 +12,7 @@ from mulde.cli import main
 from mulde.datasets import load_dataset
 from mulde.pipeline import extract_features
 from mulde.video.cache import FeatureCache
-from mulde.video.features import ObjectCentricExtractor
+from mulde.video.features import ObjectCentricExtractor, RegionMode
 from mulde.video.features.detections import (
     BoxesOutsideFrameWarning,
     DetectionsError,
@@ -195,6 +195,20 @@ def test_a_video_without_detections_is_skipped_and_reported_not_fatal(detected, 
     assert "no detections file" in out.failed[0]["error"]
     with pytest.raises(ValueError, match="object extractors"):
         build_extractor("frames", boxes_dir=str(boxes))
+
+
+def test_the_default_extractor_takes_boxes_at_the_sources_resolution(detected):
+    _, boxes = detected
+    default = build_extractor("objects")  # works at 240 rows: boxes are in the source's pixels
+    assert default.max_height == 240 and default.region_background == "scene"
+    with_boxes = build_extractor("objects", boxes_dir=str(boxes))
+    assert with_boxes.regions is RegionMode.BOXES and with_boxes.max_height is None
+    set_boxes = build_extractor("objects", settings={"regions": "boxes",
+                                                     "boxes_dir": str(boxes)})
+    assert set_boxes.max_height is None
+    with pytest.raises(ValueError, match="max_height does not combine with detector boxes"):
+        build_extractor("objects", settings={"regions": "boxes", "boxes_dir": str(boxes),
+                                             "max_height": 240})
 
 
 def test_cli_takes_boxes_and_refuses_a_missing_folder(detected, tmp_path, capsys):

@@ -31,6 +31,7 @@ from mulde.video.features import (
     grid_regions,
     median_background,
     nearest_centre,
+    region_histograms,
     scene_background_of,
     square_crop_boxes,
     translation_histogram,
@@ -110,6 +111,31 @@ def test_motion_option_is_checked_and_keyed_only_when_changed():
         "translation"
     assert extractor_key(ObjectCentricExtractor(motion="translation")) != \
         extractor_key(ObjectCentricExtractor())
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_bins=st.sampled_from([1, 4, 8]),
+       fraction=st.floats(0.05, 0.9))
+def test_region_histograms_are_the_per_region_histograms_bit_for_bit(seed, n_bins, fraction):
+    rng = np.random.default_rng(seed)
+    flow = rng.normal(0, 3, (40, 56, 2)).astype(np.float32)
+    mask = rng.random((40, 56)) < fraction
+    regions = grid_regions(mask, 16, 8, 0.1) + component_regions(mask, 5, (0, 0))[:5]
+    got = region_histograms(flow, regions, n_bins)
+    assert len(got) == len(regions)
+    for r, h in zip(regions, got, strict=True):
+        x0, y0, x1, y1 = r.box
+        np.testing.assert_array_equal(h, velocity_histogram(flow[y0:y1, x0:x1][r.mask], n_bins))
+
+
+def test_region_histograms_of_an_empty_mask_and_bad_bins():
+    flow = np.ones((4, 4, 2), np.float32)
+    region = grid_regions(np.ones((4, 4), bool), 2, 2)[0]
+    empty = type(region)(region.box, np.zeros_like(region.mask))
+    np.testing.assert_array_equal(region_histograms(flow, [empty], 8)[0], np.zeros(8))
+    with pytest.raises(ValueError, match="n_bins must be >= 1"):
+        region_histograms(flow, [region], 0)
+
 
 
 # ---------------------------------------------------------------- geometry and crops

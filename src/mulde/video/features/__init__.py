@@ -33,6 +33,7 @@ from mulde.video.features.registry import (
 from mulde.video.features.streams import (
     box_geometry,
     crop_boxes,
+    region_histograms,
     square_crop_boxes,
     translation_histogram,
     velocity_histogram,
@@ -71,6 +72,7 @@ __all__ = [
     "scene_background_of",
     "square_crop_boxes",
     "translation_histogram",
+    "region_histograms",
     "velocity_histogram",
     "window_centres",
     "window_indices",

@@ -84,21 +84,20 @@ def grid_regions(mask: np.ndarray, cell: int = 32, stride: int = 16,
     if cell < 1 or stride < 1:
         raise ValueError(f"cell and stride must be >= 1, got {cell}, {stride}")
     height, width = mask.shape
-    ys, xs = _starts(height, cell, stride), _starts(width, cell, stride)
-    # integral image: foreground count of every cell in O(1)
-    ii = np.pad(mask.astype(np.int32), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    ys = np.array(_starts(height, cell, stride))
+    xs = np.array(_starts(width, cell, stride))
+    y1s, x1s = np.minimum(ys + cell, height), np.minimum(xs + cell, width)
+    # integral image: the foreground count of every cell at once
+    ii = cv2.integral(mask.astype(np.uint8), sdepth=cv2.CV_32S)
+    counts = ii[y1s][:, x1s] - ii[ys][:, x1s] - ii[y1s][:, xs] + ii[ys][:, xs]
+    need = (min_fraction * (y1s - ys))[:, None] * (x1s - xs)[None, :]
     out = []
-    for y in ys:
-        y1 = min(y + cell, height)
-        for x in xs:
-            x1 = min(x + cell, width)
-            count = ii[y1, x1] - ii[y, x1] - ii[y1, x] + ii[y, x]
-            if count == 0 or count < min_fraction * (y1 - y) * (x1 - x):
-                continue
-            sub = mask[y:y1, x:x1]
-            rows, cols = np.flatnonzero(sub.any(1)), np.flatnonzero(sub.any(0))
-            r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-            out.append(Region((x + c0, y + r0, x + c1, y + r1), sub[r0:r1, c0:c1]))
+    for i, j in zip(*np.nonzero((counts > 0) & (counts >= need)), strict=True):
+        y, x, y1, x1 = int(ys[i]), int(xs[j]), int(y1s[i]), int(x1s[j])
+        sub = mask[y:y1, x:x1]
+        rows, cols = np.flatnonzero(sub.any(1)), np.flatnonzero(sub.any(0))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        out.append(Region((x + c0, y + r0, x + c1, y + r1), sub[r0:r1, c0:c1]))
     return out
 
 

@@ -14,14 +14,24 @@ from mulde.video.features.base import Extractor
 from mulde.video.features.frame_centric import FrameCentricExtractor
 from mulde.video.features.objects import ObjectCentricExtractor
 
+WORKING_HEIGHT = 240
+"""Rows the general-purpose presets work at: taller frames are downscaled to it (`max_height`).
+The pixel-sized settings (32 px cells every 16 px, the blur, the opening, the flow window)
+were chosen on UCSD Ped2's 240 rows, and the cost of the flow and the regions grows with the
+pixel count: at 240 rows a 640x360 (CUHK Avenue) stream is scored live on one core
+(benchmarks/live.py, docs/live.md). Frames of at most 240 rows are used as they are."""
+
 EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
     # 8-bin velocity histograms on grid regions (AI-VAD's histogram for scenes where the
-    # direction of motion matters) and still objects against the training scene of each
-    # camera view; add "geometry"/"appearance" to `streams` to try them
-    "default": ObjectCentricExtractor(streams=("velocity", "static")),
+    # direction of motion matters) and still objects, both against the training scene of
+    # each camera view (so a frame's features need no future frame beyond the flow window:
+    # live scores equal offline ones); add "geometry"/"appearance" to `streams` to try them
+    "default": ObjectCentricExtractor(streams=("velocity", "static"), region_background="scene",
+                                      max_height=WORKING_HEIGHT),
     # the velocity stream alone: for datasets that do not name the camera of each video
-    # (UBnormal, UCF-Crime), where no scene background can serve the static stream
-    "velocity": ObjectCentricExtractor(),
+    # (UBnormal, UCF-Crime), where no scene background can serve the static stream; regions
+    # against each video's own median
+    "velocity": ObjectCentricExtractor(max_height=WORKING_HEIGHT),
     # the recommended UCSD Ped2 configuration: speed (1 bin, AI-VAD's Ped2 setting) on grid
     # regions away from the frame edges; benchmarks/ped2_features_ablation.py has the ablation
     # and docs/results.md how each choice was made
@@ -55,7 +65,8 @@ def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str |
     kind, _, preset = name.partition(":")
     if kind == "objects" and (not preset or preset in EXTRACTOR_PRESETS):
         boxes = ({"regions": "boxes", "boxes_dir": str(boxes_dir),
-                  "min_box_score": min_box_score} if boxes_dir is not None else {})
+                  "min_box_score": min_box_score, "max_height": None}
+                 if boxes_dir is not None else {})
         base = dataclasses.replace(EXTRACTOR_PRESETS[preset or "default"],
                                    weights_path=weights_path, **boxes)
     elif boxes_dir is not None:
@@ -66,7 +77,10 @@ def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str |
     else:
         raise ValueError(f"unknown extractor {name!r}; choose from "
                          f"{', '.join(extractor_names())}")
-    extractor = with_settings(base, settings or {})
+    settings = dict(settings or {})
+    if settings.get("regions") in ("boxes", "detector") and "max_height" not in settings:
+        settings["max_height"] = None  # detector boxes are in the source's pixels
+    extractor = with_settings(base, settings)
     if weights_path is not None and "appearance" not in getattr(extractor, "streams",
                                                                 ("appearance",)):
         raise ValueError(f"--weights {weights_path}: the {name} extractor runs no backbone "
