@@ -155,7 +155,7 @@ def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path
         live = np.array([float(r["score"]) for r in csv.DictReader(f)])
     model = PipelineModel.load(model_dir)
     offline = model.score(model.extractor.extract(Video("t", video))).fused
-    np.testing.assert_allclose(live, offline, rtol=1e-5)  # scores.csv keeps 6 digits
+    np.testing.assert_allclose(live, offline, rtol=1e-8)  # scores.csv keeps 9 digits
     summary = json.loads((out / "watch.json").read_text())
     assert summary["features_exact"] and "causal" in summary["threshold_definition"]
 
@@ -189,6 +189,48 @@ def test_a_bad_model_is_a_one_line_error(tmp_path, capsys, trained):
                  str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "is not a mulde pipeline model" in err and err.count("\n") == 1
+
+
+def test_swapped_arguments_and_a_pipeline_model_given_to_score_say_what_to_do(
+        trained, tmp_path, capsys):
+    model_dir, video = trained
+    assert main(["watch", str(video), str(model_dir), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "the model comes first: mulde watch" in err and err.count("\n") == 1
+    np.save(tmp_path / "x.npy", np.zeros((3, 8), np.float32))
+    assert main(["score", str(model_dir), str(tmp_path / "x.npy"), "--out",
+                 str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "is a video pipeline model" in err and "mulde watch" in err
+    assert err.count("\n") == 1
+
+
+def test_a_view_is_refused_by_a_model_without_named_views(trained, tmp_path, capsys):
+    model_dir, video = trained
+    assert not load_model(model_dir).scene_backgrounds
+    assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "o"),
+                 "--view", "north"]) == 2
+    err = capsys.readouterr().err
+    assert "knows no camera views by name" in err and "'north'" in err
+
+
+def test_a_watch_that_fails_records_why_in_watch_json(trained, tmp_path):
+    model_dir, video = trained
+    model = load_model(model_dir)
+    frames = list(Video("t", video).frames())
+
+    def broken():
+        yield from frames[:12]
+        raise RuntimeError("the camera driver crashed")
+
+    scorer = LiveScorer(model.extractor, model.ensemble, model.smoothing_sigma)
+    watcher = Watcher(scorer, Capture("camera", "webcam", 10.0, broken), tmp_path,
+                      WatchOptions(threshold=1e9), [s.value for s in model.streams])
+    with pytest.raises(RuntimeError, match="driver crashed"):
+        watcher.run()
+    summary = json.loads((tmp_path / "watch.json").read_text())
+    assert summary["stopped"] == "failed: the camera driver crashed"
+    assert summary["frames"] == 12
 
 
 def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scores():

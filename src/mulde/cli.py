@@ -118,6 +118,13 @@ def _score(args: argparse.Namespace) -> int:
                          "these suffixes")
     if Path(args.out).resolve() in (Path(args.features).resolve(), Path(args.model).resolve()):
         raise UsageError(f"--out {args.out} would overwrite an input; choose another file")
+    from mulde.vad.artifact import pipeline_folder
+
+    folder = pipeline_folder(args.model)
+    if folder is not None:
+        raise UsageError(f"{args.model} is a video pipeline model (from `mulde run` or `mulde "
+                         f"train`); `mulde score` takes a model file from `mulde fit`. Score "
+                         f"video with: mulde watch {folder} VIDEO --out DIR")
     ensure_writable(_output_folder(args.out))
     model = MULDE.load(args.model, device=_device(args.device))
     X = read_features(args.features, key=args.key)
@@ -375,9 +382,14 @@ def _watch(args: argparse.Namespace) -> int:
         raise UsageError(f"--reconnect-tries must be >= 0, got {args.reconnect_tries}")
     if args.fps is not None and not args.fps > 0:
         raise UsageError(f"--fps must be a frame rate > 0 (frames/s), got {args.fps}")
+    from mulde.vad.artifact import pipeline_folder
+
     try:
         model = load_model(args.model)
     except ArtifactError as err:
+        if pipeline_folder(args.source) is not None:
+            raise UsageError(f"the model comes first: mulde watch {args.source} "
+                             f"{args.model} ... (you gave the model as SOURCE)") from None
         raise UsageError(str(err)) from None
     try:
         summary = watch_source(

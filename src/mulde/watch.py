@@ -196,6 +196,12 @@ class Watcher:
                 stopped, interrupted = "interrupted (Ctrl-C or SIGTERM)", err
             for s in self.scorer.finish():
                 self._handle(s, writer)
+        except Exception as err:  # the source or a frame failed: score what has arrived
+            stopped = f"failed: {err}"
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                for s in self.scorer.finish():
+                    self._handle(s, writer)
+            raise
         finally:
             csv_file.flush()
             csv_file.close()
@@ -222,8 +228,8 @@ class Watcher:
         st = self.state
         st.last = s
         st.latencies.append(s.latency)
-        writer.writerow([s.index, f"{s.index / self.fps:.3f}", f"{s.score:.6g}",
-                         f"{s.smoothed:.6g}", *(f"{s.streams.get(n, float('nan')):.6g}"
+        writer.writerow([s.index, f"{s.index / self.fps:.3f}", f"{s.score:.9g}",
+                         f"{s.smoothed:.9g}", *(f"{s.streams.get(n, float('nan')):.9g}"
                                                 for n in self.streams), s.stream])
         frame = self._frame(s.index)
         was_active = self.tracker.active is not None

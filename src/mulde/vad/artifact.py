@@ -273,9 +273,14 @@ class PipelineModel:
 
     def extractor_for(self, view: str | None = None) -> Extractor:
         """The extractor for new video of camera `view` (None: the only or first view).
-        Raises ArtifactError for a view the training videos did not show."""
-        if view is None or not self.scene_backgrounds:
+        Raises ArtifactError for a view the training videos did not show, or any view for a
+        model without per-view scene backgrounds."""
+        if view is None:
             return self.extractor
+        if not self.scene_backgrounds:
+            raise ArtifactError(f"this model knows no camera views by name (it was trained "
+                                f"without a scene background per view), so view {view!r} "
+                                "does not apply; leave the view out")
         if view not in self.scene_backgrounds:
             raise ArtifactError(f"no training video showed camera view {view!r}; the model "
                                 f"knows {', '.join(sorted(self.scene_backgrounds))}")
