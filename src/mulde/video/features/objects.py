@@ -329,10 +329,9 @@ class ObjectCentricExtractor:
         keep_rgb = any(s.needs_rgb for s in streams) or self.regions is RegionMode.DETECTOR
         rgbs, grays = [], []
         for frame in iter_source(source):
-            frame = downscale(frame, self.max_height)
-            grays.append(to_gray(frame))
+            grays.append(downscale(to_gray(frame), self.max_height))
             if keep_rgb:
-                rgbs.append(frame)
+                rgbs.append(downscale(frame, self.max_height))
         n = len(grays)
         if n == 0:
             raise ValueError("the video has no frames")
@@ -354,10 +353,13 @@ class ObjectCentricExtractor:
             found = self._detect(source, rgbs)
             detected, labels = [d.boxes for d in found], [d.classes for d in found]
             clock = _lap(t, "detection", clock)
-        per_frame = [self.find_regions(g, background, boxes=b, labels=c)
-                     for g, b, c in zip(grays, detected, labels, strict=True)]
+        masks = [foreground_mask(g, background, self.threshold, self.blur, self.open_size)
+                 for g in grays]
+        per_frame = [self.mask_regions(m, boxes=b, labels=c)
+                     for m, b, c in zip(masks, detected, labels, strict=True)]
         clip = Clip(grays, rgbs, per_frame, self.mask_regions,
-                    str(source.path) if isinstance(source, Video) else "the video")
+                    str(source.path) if isinstance(source, Video) else "the video",
+                    masks if self.region_background == "scene" else None)
         clock = _lap(t, "regions", clock)
         for s in streams:
             s.start(clip)
@@ -420,8 +422,8 @@ def downscale(frame: np.ndarray, max_height: int | None) -> np.ndarray:
 def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
                         max_height: int | None = None) -> np.ndarray:
     """Return the uint8 grayscale median of up to `max_frames` frames spread evenly over the
-    videos (each video's frames every k-th, k from the videos' total frame count), frames
-    `downscale`d to `max_height` first.
+    videos (each video's frames every k-th, k from the videos' total frame count), each
+    frame's grayscale `downscale`d to `max_height` first (as `extract` does).
 
     A video that cannot be read (`VideoReadError`), and videos whose frame size is not the
     one most of the sampled frames have (another camera view or resolution), are left out
@@ -446,7 +448,7 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
         try:
             for frame in iter_source(video):
                 if seen % step == 0:
-                    grays.append(to_gray(downscale(frame, max_height)))
+                    grays.append(downscale(to_gray(frame), max_height))
                 seen += 1
         except VideoReadError as err:
             skipped.append(f"{name} ({err})")

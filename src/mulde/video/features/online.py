@@ -24,8 +24,8 @@ they are ready:
   whole pixels as the box cache stores them (written with 2 decimals, read back floored /
   ceiled), so they are the boxes the offline pipeline reads from its cache.
 
-Frames are `downscale`d to the extractor's `max_height` first, as offline; boxes are in the
-downscaled frame's pixels.
+Frames are `downscale`d to the extractor's `max_height` first (the grayscale image, and the
+RGB frame when a stream needs colour), as offline; boxes are in the downscaled frame's pixels.
 
 Memory: the last 2b + 1 grayscale frames, the regions of the b frames waiting for their
 flow (with their RGB frames when the appearance stream is on), one dwell image, and in
@@ -54,7 +54,12 @@ from mulde.video.features.base import to_gray
 from mulde.video.features.flow import dis_flow
 from mulde.video.features.objects import ObjectCentricExtractor, downscale
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
-from mulde.video.features.regions import Region, RegionMode, median_background
+from mulde.video.features.regions import (
+    Region,
+    RegionMode,
+    foreground_mask,
+    median_background,
+)
 from mulde.video.features.streams import (
     GEOMETRY_DIM,
     POSE_DIM,
@@ -194,17 +199,16 @@ class OnlineObjectExtractor:
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"{self.source}: frame {self.n_in}: need RGB uint8 (H, W, 3), got "
                              f"{frame.dtype} {frame.shape}")
-        frame = downscale(frame, self.extractor.max_height)
+        gray = downscale(to_gray(frame), self.extractor.max_height)  # as `extract` does
         if self._shape is None:
-            self._shape = frame.shape[:2]
+            self._shape = gray.shape
             self._start(self._shape)
-        elif frame.shape[:2] != self._shape:
-            raise ValueError(f"{self.source}: frame {self.n_in} is {frame.shape[1]}x"
-                             f"{frame.shape[0]}, the first frame {self._shape[1]}x"
+        elif gray.shape != self._shape:
+            raise ValueError(f"{self.source}: frame {self.n_in} is {gray.shape[1]}x"
+                             f"{gray.shape[0]}, the first frame {self._shape[1]}x"
                              f"{self._shape[0]}; one stream must keep one frame size")
         self.n_in += 1
-        gray = to_gray(frame)
-        rgb = frame if self.keep_rgb else None
+        rgb = downscale(frame, self.extractor.max_height) if self.keep_rgb else None
         if self._background is None:  # "video" mode, warming up
             self._warmup.append((gray, rgb))
             if len(self._warmup) < self.extractor.background_frames:
@@ -247,13 +251,15 @@ class OnlineObjectExtractor:
             if t % self._detector.settings.every == 0:
                 self._boxes = _rounded(self._detector.detect([rgb])[0], *gray.shape)
             boxes, labels = self._boxes
-        regions = self.extractor.find_regions(gray, self._background, boxes=boxes,
-                                              labels=labels)
+        ex = self.extractor
+        mask = foreground_mask(gray, self._background, ex.threshold, ex.blur, ex.open_size)
+        regions = ex.mask_regions(mask, boxes=boxes, labels=labels)
         still = None
         static = self._by_stream.get(Stream.STATIC)
         if static is not None:
             regions_s, dwell, self._run = static.step(gray, self._scene, self._run,
-                                                      self.extractor.mask_regions)
+                                                      ex.mask_regions,
+                                                      mask if self.scene_mode else None)
             still = (regions_s, dwell)
         self._grays.append(gray)
         self._pending.append(_Pending(t, regions, still, rgb))

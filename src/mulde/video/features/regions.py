@@ -91,13 +91,21 @@ def grid_regions(mask: np.ndarray, cell: int = 32, stride: int = 16,
     ii = cv2.integral(mask.astype(np.uint8), sdepth=cv2.CV_32S)
     counts = ii[y1s][:, x1s] - ii[ys][:, x1s] - ii[y1s][:, xs] + ii[ys][:, xs]
     need = (min_fraction * (y1s - ys))[:, None] * (x1s - xs)[None, :]
+    i, j = np.nonzero((counts > 0) & (counts >= need))
+    y0, y1, x0, x1 = ys[i], y1s[i], xs[j], x1s[j]
+    # the tight box of each kept cell's foreground, from the same integral image: the
+    # foreground count of each row (column) of the cell, rows past the cell counting 0
+    span = np.arange(cell + 1)
+    r = np.minimum(y0[:, None] + span, y1[:, None])
+    rows = np.diff(ii[r, x1[:, None]] - ii[r, x0[:, None]], axis=1) > 0
+    c = np.minimum(x0[:, None] + span, x1[:, None])
+    cols = np.diff(ii[y1[:, None], c] - ii[y0[:, None], c], axis=1) > 0
+    top, bottom = rows.argmax(1), cell - rows[:, ::-1].argmax(1)
+    left, right = cols.argmax(1), cell - cols[:, ::-1].argmax(1)
     out = []
-    for i, j in zip(*np.nonzero((counts > 0) & (counts >= need)), strict=True):
-        y, x, y1, x1 = int(ys[i]), int(xs[j]), int(y1s[i]), int(x1s[j])
-        sub = mask[y:y1, x:x1]
-        rows, cols = np.flatnonzero(sub.any(1)), np.flatnonzero(sub.any(0))
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        out.append(Region((x + c0, y + r0, x + c1, y + r1), sub[r0:r1, c0:c1]))
+    for y, x, t, b, le, ri in zip(y0.tolist(), x0.tolist(), top.tolist(), bottom.tolist(),
+                                  left.tolist(), right.tolist(), strict=True):
+        out.append(Region((x + le, y + t, x + ri, y + b), mask[y + t:y + b, x + le:x + ri]))
     return out
 
 

@@ -160,7 +160,9 @@ class Clip:
     is one whole-frame region); `frame_index` (n_objects,) and `boxes` (n_objects, 4) float32
     of the regions in frame order; `regions_of(mask, mode)`: the extractor's region finder,
     for streams that look at another foreground (the static stream); `source` names the video
-    in errors (its path, or "the video" for in-memory frames).
+    in errors (its path, or "the video" for in-memory frames); `scene_masks`: per frame, its
+    foreground mask against the scene background when the regions were found against it
+    (the static stream's foreground then; None otherwise).
     """
 
     grays: list[np.ndarray]
@@ -168,6 +170,7 @@ class Clip:
     regions: list[list[Region]]
     regions_of: Callable[[np.ndarray, RegionMode], list[Region]]
     source: str = "the video"
+    scene_masks: list[np.ndarray] | None = None
     frame_index: np.ndarray = field(init=False)
     boxes: np.ndarray = field(init=False)
     labels: np.ndarray = field(init=False)
@@ -333,17 +336,21 @@ class StaticStream:
         self._still: list[list[Region]] = []
         self._dwell: list[list[float]] = []
         run = np.zeros(clip.shape, np.int32)  # frames in a row each pixel was foreground
-        for g in clip.grays:
-            regions, dwell, run = self.step(g, scene, run, clip.regions_of)
+        masks = clip.scene_masks or [None] * clip.n_frames
+        for g, fg in zip(clip.grays, masks, strict=True):
+            regions, dwell, run = self.step(g, scene, run, clip.regions_of, fg)
             self._still.append(regions)
             self._dwell.append(dwell)
 
     def step(self, gray: np.ndarray, scene: np.ndarray, run: np.ndarray,
-             regions_of: Callable[[np.ndarray, RegionMode], list[Region]]
-             ) -> tuple[list[Region], list[float], np.ndarray]:
+             regions_of: Callable[[np.ndarray, RegionMode], list[Region]],
+             fg: np.ndarray | None = None) -> tuple[list[Region], list[float], np.ndarray]:
         """One frame, in order: (its still-object regions, their dwell, the updated `run`,
-        int32 (H, W) frames in a row each pixel has been foreground, zeros before frame 0)."""
-        fg = foreground_mask(gray, scene, self.threshold, self.blur, self.open_size)
+        int32 (H, W) frames in a row each pixel has been foreground, zeros before frame 0).
+        `fg`: the frame's foreground mask against `scene` when already computed (the
+        extractor's regions against the scene use the same settings)."""
+        if fg is None:
+            fg = foreground_mask(gray, scene, self.threshold, self.blur, self.open_size)
         run = np.where(fg, np.minimum(run + 1, self.dwell_frames), 0)
         # connected components: a small still object need not fill a tenth of a cell
         regions = regions_of(fg, RegionMode.COMPONENTS)
