@@ -46,7 +46,7 @@ import numpy as np
 from mulde.io.atomic import atomic_path, ensure_writable, write_bytes, write_json
 from mulde.vad.events import Event, EventTracker
 from mulde.vad.live import LiveScore, LiveScorer
-from mulde.video.capture import Capture
+from mulde.video.capture import Capture, Prefetched
 
 
 @dataclass
@@ -165,10 +165,19 @@ class Watcher:
 
     def run(self) -> dict[str, Any]:
         """Watch the source to its end (or Ctrl-C / SIGTERM); return watch.json's dict."""
-        with _sigterm_as_interrupt():
-            return self._run()
+        stop = threading.Event()
+        with _stop_on_signals(stop):
+            return self._run(stop)
 
-    def _run(self) -> dict[str, Any]:
+    def _take(self, frame: np.ndarray, writer: Any) -> None:
+        """One arriving frame: kept for snapshots and clips, pushed to the scorer, and the
+        frames it completes written."""
+        self._ring.append((self.n_in, frame))
+        self.n_in += 1
+        for s in self.scorer.push(frame):
+            self._handle(s, writer)
+
+    def _run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.perf_counter()
         stopped = "end of stream"
         interrupted: BaseException | None = None
@@ -180,20 +189,22 @@ class Watcher:
         tty = self.options.status is not None and getattr(self.options.status, "isatty",
                                                           lambda: False)()
         every = self.options.status_every_s * (1 if tty else 20)  # a log gets a line a while
+        frames = Prefetched(self.capture.frames(), until=stop)
         try:
             try:
-                for frame in self.capture.frames():
-                    self._ring.append((self.n_in, frame))
-                    self.n_in += 1
-                    for s in self.scorer.push(frame):
-                        self._handle(s, writer)
+                for frame in frames:
+                    self._take(frame, writer)
                     csv_file.flush()
                     now = time.perf_counter()
                     if self.options.status and now - last_status >= every:
                         self._status(now - started)
                         last_status = now
+                if stop.is_set():  # Ctrl-C or SIGTERM, seen between two frames
+                    raise KeyboardInterrupt
             except KeyboardInterrupt as err:
                 stopped, interrupted = "interrupted (Ctrl-C or SIGTERM)", err
+                for frame in frames.drain():  # decoded before the stop: scored too
+                    self._take(frame, writer)
             for s in self.scorer.finish():
                 self._handle(s, writer)
         except Exception as err:  # the source or a frame failed: score what has arrived
@@ -203,6 +214,7 @@ class Watcher:
                     self._handle(s, writer)
             raise
         finally:
+            frames.close()
             csv_file.flush()
             csv_file.close()
             summary = self._close(stopped, time.perf_counter() - started)
@@ -430,18 +442,23 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """While watching, SIGTERM (`kill`, `docker stop`, `systemctl stop`) stops like Ctrl-C:
-    every output is written. Only the main thread can set a signal handler."""
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """While watching, Ctrl-C (SIGINT) and SIGTERM (`kill`, `docker stop`, `systemctl stop`)
+    set `stop`, which the watcher reads between two frames, so the frame being scored is
+    finished and every output written; a second one stops at once (KeyboardInterrupt).
+    Only the main thread can set signal handlers (elsewhere nothing is installed)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def handle(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fakes import frame_index, write_frames, write_video
 
-from mulde.video.capture import open_capture
+from mulde.video.capture import Prefetched, open_capture
 from mulde.video.decode import VideoReadError
 
 
@@ -44,3 +44,49 @@ def test_a_webcam_index_that_is_a_path_is_the_path(tmp_path, monkeypatch):
     capture = open_capture("0")
     assert capture.kind == "folder" and len(list(capture.frames())) == 2
     assert np.asarray(next(iter(open_capture("0").frames()))).dtype == np.uint8
+
+
+# ---------------------------------------------------------------- decoding ahead
+def _numbered(n: int, closed: list, fail_at: int | None = None):
+    try:
+        for i in range(n):
+            if i == fail_at:
+                raise VideoReadError(f"frame {i} is corrupt")
+            yield np.full((2, 2, 3), i, np.uint8)
+    finally:
+        closed.append(True)
+
+
+def test_prefetched_frames_come_in_order_all_of_them_and_the_source_is_closed():
+    closed: list = []
+    got = [int(f[0, 0, 0]) for f in Prefetched(_numbered(50, closed), size=3)]
+    assert got == list(range(50)) and closed == [True]
+
+
+def test_an_error_of_the_source_comes_after_the_frames_before_it():
+    closed: list = []
+    got = []
+    with pytest.raises(VideoReadError, match="frame 7 is corrupt"):
+        for f in Prefetched(_numbered(20, closed, fail_at=7), size=4):
+            got.append(int(f[0, 0, 0]))
+    assert got == list(range(7)) and closed == [True]
+
+
+def test_a_stop_ends_the_iteration_and_drain_returns_what_was_decoded():
+    import threading
+    import time
+
+    stop = threading.Event()
+    closed: list = []
+    frames = Prefetched(_numbered(1000, closed), size=5, until=stop)
+    got = []
+    for f in frames:
+        got.append(int(f[0, 0, 0]))
+        if len(got) == 3:
+            time.sleep(0.3)  # the reader fills its 5 places
+            stop.set()
+    rest = [int(f[0, 0, 0]) for f in frames.drain()]
+    assert got + rest == list(range(len(got) + len(rest)))  # nothing lost, nothing repeated
+    assert 3 <= len(got) <= 4 and 1 <= len(rest) <= 6 and closed == [True]
+    with pytest.raises(ValueError, match="size must be >= 1"):
+        Prefetched(iter([]), size=0)

@@ -16,12 +16,17 @@ network stream, as one iterator of RGB uint8 (H, W, 3) frames.
 
 Errors naming the source (a path that does not exist, an unknown scheme, a device that
 cannot be opened) are `VideoReadError`s, raised by `open_capture` before any frame.
+
+`Prefetched` decodes ahead in a background thread (a bounded queue, every frame kept, in
+order): decoding and the features of earlier frames then share two cores.
 """
 
 from __future__ import annotations
 
+import queue
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +60,92 @@ class Capture:
 
     def frames(self) -> Iterator[np.ndarray]:
         return self._frames()
+
+
+_DONE = object()
+
+
+class Prefetched:
+    """The frames of `frames`, in order and all of them, read by a background thread that
+    stays at most `size` frames ahead: PyAV decodes (and a file's `realtime` pacing sleeps)
+    with the interpreter lock released, so on two cores the next frames decode while the
+    caller computes features. Iterate once; an error of the source is raised there, after
+    the frames before it; the iteration ends early once `until` is set (checked between
+    frames and every 0.1 s while waiting). `drain()` stops the reader and returns the
+    frames it had already decoded (after Ctrl-C: they are scored too); `close()` stops it.
+    The source iterator is closed by the reader thread that owns it. Memory: `size` decoded
+    frames."""
+
+    def __init__(self, frames: Iterator[np.ndarray], size: int = 8,
+                 until: threading.Event | None = None) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1 frame, got {size}")
+        self._frames = frames
+        self._until = until or threading.Event()
+        self._buffer: queue.Queue = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._held: object = None  # taken from the queue after `until` was set
+        self._reader = threading.Thread(target=self._read, name="mulde-capture", daemon=True)
+        self._reader.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        try:
+            for frame in self._frames:
+                if not self._put(frame):
+                    break
+            self._put(_DONE)
+        except BaseException as err:  # handed to the consumer, raised there
+            self._put(err)
+        finally:
+            close = getattr(self._frames, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            try:
+                item = self._buffer.get(timeout=0.1)
+            except queue.Empty:
+                if self._until.is_set():
+                    return
+                continue
+            if self._until.is_set():  # asked to stop: the rest is for `drain`
+                self._buffer_front(item)
+                return
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _buffer_front(self, item: object) -> None:
+        self._held = item
+
+    def drain(self) -> list[np.ndarray]:
+        """Stop reading; return the frames decoded but not yet taken, in order."""
+        self.close()
+        held, self._held = self._held, None
+        out = [held] if isinstance(held, np.ndarray) else []
+        while True:
+            try:
+                item = self._buffer.get_nowait()
+            except queue.Empty:
+                return out
+            if isinstance(item, np.ndarray):
+                out.append(item)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join(timeout=5.0)
 
 
 def open_capture(source: str, *, realtime: bool = False, fps: float | None = None,
