@@ -19,13 +19,19 @@ The detector recipe (`objects:detector`: SSD-MobileNet-v2 boxes on every 2nd fra
 600 px input height, velocity + MoveNet pose + EfficientNet-Lite0 appearance) has rows of its
 own at Ped2's resolution and at 640x360 (`--rows` picks rows by name).
 
-    OMP_NUM_THREADS=1 nice -n 5 flock /work/helpers/heavy.lock python benchmarks/live.py
+`cores` is the number of CPU cores the process may use: `mulde watch` decodes in a thread
+of its own (`mulde.video.capture.Prefetched`), so "one core" means the process pinned to one
+(`taskset -c 0`), decoding included.
+
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/live.py            # one core
+    OMP_NUM_THREADS=1 python benchmarks/live.py --rows avenue_720p_max_height_default_threads_2
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -96,6 +102,7 @@ def _row(name: str, train_frames, test_path: Path, max_height: int | None | str,
             "latency_ms_p50": lat["p50"] * 1000, "latency_ms_p95": lat["p95"] * 1000,
             "live_latency_ms_p50": lat["p50"] * 1000 + wait_ms,
             "real_time_at_25fps": summary["frames_per_s"] >= 25.0,
+            "cores": len(os.sched_getaffinity(0)),
             "objects_per_frame": {s.value: features[s].n_objects / features.n_frames
                                   for s in ensemble.streams}}
 
@@ -163,7 +170,8 @@ def main() -> int:
         train_hd = _upscaled(train)
         path = _write_video(work / "avenue_720p.mp4", _upscaled(test))
         del test
-        for max_height, threads in (("default", 1), ("default", 2), (360, 1), (None, 1)):
+        for max_height, threads in (("default", 1), ("default", 2), (360, 1), (None, 1),
+                                    (None, 2)):
             if not wanted(f"avenue_720p_max_height_{max_height}_threads_{threads}"):
                 continue
             set_threads(threads)
