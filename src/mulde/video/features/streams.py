@@ -63,8 +63,8 @@ def region_histograms(flow: np.ndarray, regions: list[Region], n_bins: int = 8
     """Return `velocity_histogram` of the flow over each region's pixels, for one frame's
     flow (H, W, 2) and regions (boxes inside the frame): the same values, bit for bit, with
     each pixel's magnitude and bin computed once per frame (over the union of the regions'
-    pixels) rather than once per region: grid cells overlap four times, and on 640x360
-    video this was a third of the feature time."""
+    pixels) rather than once per region: grid cells overlap four times (on 640x360 video
+    the per-region computation was about a quarter of the feature time)."""
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
     used = np.zeros(flow.shape[:2], bool)
