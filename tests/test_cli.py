@@ -235,9 +235,10 @@ def test_extractor_settings_from_the_command_line(tmp_path, capsys):
     assert main([*args, "--set", 'streams=["velocity","appearance"]', "backbone=clip",
                  "--weights", str(tmp_path / "junk.pt")]) == 2  # missing weights stop the run
     assert "junk.pt" in capsys.readouterr().err
-    assert main([*args, "--set", "motion=translation", "n_bins=1"]) == 0
+    assert main([*args, "--set", "motion=translation", "--set", "n_bins=1"]) == 0  # both kept
     sidecars = list((tmp_path / "cache").rglob("*.json"))
     assert sidecars and all('"translation"' in p.read_text() for p in sidecars)
+    assert all('"n_bins": 1' in p.read_text() for p in sidecars)
 
 
 def _python(code: str, **env: str) -> str:

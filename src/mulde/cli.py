@@ -700,7 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(frame,x0,y0,x1,y1[,score]), in place of the foreground regions")
         p.add_argument("--min-box-score", type=float, default=0.0,
                        help="with --boxes: drop boxes scoring below this")
-        p.add_argument("--set", nargs="+", metavar="KEY=VALUE",
+        p.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE",
                        help="change extractor settings, values in JSON, e.g. "
                        "'streams=[\"velocity\",\"appearance\"]' backbone=clip")
         threads_arg(p)
