@@ -348,3 +348,20 @@ def test_default_score_ranks_a_gaussian_by_its_density():
     fresh = rng.standard_normal((500, 4))
     rho = spearmanr(model.anomaly_score(fresh), (fresh ** 2).sum(axis=1)).statistic
     assert rho >= 0.95, rho
+
+
+def test_sigma_low_nn_sets_the_noise_range_from_the_data_spacing():
+    """sigma_low_nn = c: sigma_low_ = min(max(sigma_low, c * median NN distance / sqrt(d)),
+    sigma_high / 10), on the standardised rows. Rows 0, 2, 5 (d = 1) standardise to spacing
+    2 / s and 3 / s (s their std, ddof 1): median NN distance 2 / s."""
+    X = np.array([[0.0], [2.0], [5.0]])
+    s = np.std(X[:, 0], ddof=1)
+    fast = FAST | {"max_steps": 2, "validation_fraction": 0.0}
+    model = MULDE(**fast, sigma_low_nn=0.1, sigma_high=10.0).fit(X)
+    assert model.sigma_low_ == pytest.approx(0.1 * 2 / s, rel=1e-6)
+    assert model.sigmas_[0] == pytest.approx(model.sigma_low_, rel=1e-6)
+    # the cap: at most sigma_high / 10; the floor: at least sigma_low
+    assert MULDE(**fast, sigma_low_nn=0.5, sigma_high=1.0).fit(X).sigma_low_ == 0.1
+    assert MULDE(**fast, sigma_low_nn=1e-6, sigma_low=1e-3).fit(X).sigma_low_ == 1e-3
+    # None: the fixed sigma_low (the paper)
+    assert MULDE(**fast, sigma_low_nn=None, sigma_low=1e-2).fit(X).sigma_low_ == 1e-2

@@ -28,5 +28,8 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "n_components": 1,
         "beta": 0.1,
         "regulariser": "constant",
+        "sigma_low": 1e-3,
+        "sigma_low_nn": None,
+        "sigma_high": 1.0,
     }),
 })
