@@ -50,13 +50,14 @@ class NoiseSchedule:
 def nearest_neighbour_sigma(x: torch.Tensor, fraction: float, max_queries: int = 1000,
                             seed: int = 0, chunk: int = 256) -> float:
     """Return fraction * median_i(nearest-neighbour distance of row i) / sqrt(d) (torch's
-    median: the lower middle value for an even count): the per-coordinate noise level whose expected norm (sigma sqrt(d) for isotropic noise in R^d)
-    is that fraction of the typical distance between a training row and its closest other
-    row. A noise level well below it only teaches the network the neighbourhoods of single
-    training rows (memorisation on small sets; issue 15, round 2), which is why it serves as
-    a data-relative lower end of the noise range (`MULDE(sigma_low_nn=...)`), in the spirit of
-    choosing the noise range from the data's distances (Song & Ermon, "Improved Techniques
-    for Training Score-Based Generative Models", NeurIPS 2020, technique 1, for sigma_max).
+    median: the lower middle value for an even count): the per-coordinate noise level whose
+    expected norm (sigma sqrt(d) for isotropic noise in R^d) is that fraction of the typical
+    distance between a training row and its closest other row. A noise level well below it
+    only teaches the network the neighbourhoods of single training rows (memorisation on
+    small sets; issue 15, round 2), which is why it serves as a data-relative lower end of
+    the noise range (`MULDE(sigma_low_nn=...)`), in the spirit of choosing the noise range
+    from the data's distances (Song & Ermon, "Improved Techniques for Training Score-Based
+    Generative Models", NeurIPS 2020, technique 1, there for sigma_max).
 
     x: (n, d) float tensor (standardised training rows). Distances are Euclidean, in float64;
     a row's distance to itself and to its duplicates is skipped (a duplicate: squared
