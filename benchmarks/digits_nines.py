@@ -27,12 +27,13 @@ from sklearn.neighbors import NearestNeighbors
 
 from mulde import MULDE
 
-# the round-1 default (noise range fixed at [1e-3, 1]) and the paper; the current default
+# issue 15's round-1 default (1,000 steps), the current default, and the default before issue
+# 15 (the paper's GMM aggregate and constant regulariser at the small width)
 SETTINGS: dict[str, dict] = {
-    "MULDE round-1 default": {"sigma_low_nn": None, "sigma_low": 1e-3},
+    "MULDE round-1 default": {"max_steps": 1000},
     "MULDE default": {},
-    "MULDE paper preset (width 256, 1,000 steps)": {
-        "aggregator": "gmm", "regulariser": "constant", "sigma_low_nn": None},
+    "MULDE before issue 15": {"aggregator": "gmm", "regulariser": "constant",
+                              "max_steps": 1000},
 }
 
 

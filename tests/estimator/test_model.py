@@ -57,7 +57,7 @@ def test_toy_gmm_auc_is_within_001_of_cross_validated_kde():
     from sklearn.metrics import roc_auc_score
 
     X_train, X_test, y_test = toy_data(seed=0, n_train=4000, n_test=1000)
-    model = MULDE(**FAST | {"max_steps": 1000}).fit(X_train)  # the default step budget
+    model = MULDE(**FAST | {"max_steps": 1000}).fit(X_train)  # the step budget before issue 15
     plane = np.random.default_rng(1).uniform(-4.5, 4.5, (2000, 2))
     kde_scores, _ = kde_baseline(X_train, np.vstack([X_test, plane]))
     auc = roc_auc_score(y_test, model.anomaly_score(X_test))
@@ -301,14 +301,14 @@ def test_presets():
 
 
 def test_training_defaults_are_the_documented_ones_and_shared_with_train_config():
-    """README's default preset: lr 1e-3, batch 1024, at most 1,000 steps, EMA 0.99, early
+    """README's default preset: lr 1e-3, batch 1024, at most 2,000 steps, EMA 0.99, early
     stopping on a 10 % validation split; TrainConfig must agree (issue 12: it said 2000 / None)."""
     from dataclasses import asdict
 
     from mulde.core import TrainConfig
 
     params = MULDE().get_params()
-    documented = {"lr": 1e-3, "batch_size": 1024, "n_epochs": None, "max_steps": 1000,
+    documented = {"lr": 1e-3, "batch_size": 1024, "n_epochs": None, "max_steps": 2000,
                   "ema_decay": 0.99, "validation_fraction": 0.1, "patience": 5,
                   "eval_every": 100, "checkpoint_every": 500}
     assert {k: params[k] for k in documented} == documented

@@ -41,7 +41,7 @@ class PyODMULDE(BaseDetector):
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = 1e-3, batch_size: int = 1024, n_epochs: float | None = None,
-                 max_steps: int | None = 1000, validation_fraction: float = 0.1,
+                 max_steps: int | None = 2000, validation_fraction: float = 0.1,
                  patience: int | None = 5, eval_every: int = 100,
                  ema_decay: float | None = 0.99, threshold_on: str = "training",
                  device: str = "auto",
