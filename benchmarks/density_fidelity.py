@@ -62,6 +62,11 @@ DEFAULT_CASES: tuple[tuple[str, int, int], ...] = (
     ("gauss_iso", 128, 4000),
     ("gauss_iso", 8, 200),
     ("student_t", 2, 50),
+    # round 2 (density_fidelity.md): small sets in d 64 with few directions of variation,
+    # like the real failures (ADBench's small sets, scikit-learn digits)
+    ("lowrank_mix", 64, 1000),
+    ("lowrank_mix", 64, 300),
+    ("circle", 64, 1000),
 )
 FULL_DIMS = (2, 8, 32, 128, 512)
 FULL_SIZES = (50, 200, 1000, 5000, 50000)
@@ -71,6 +76,12 @@ VARIANTS: dict[str, dict] = {
     "beta0.1_constant": {"beta": 0.1, "regulariser": "constant"},  # today's default
     "beta0.1_sigma2": {"beta": 0.1, "regulariser": "sigma2"},
     "beta0": {"beta": 0.0},
+    # round 2: the lower end of the noise range (density_fidelity.md)
+    "nn0.5_sigma2": {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": 0.5},
+    "nn0.25_sigma2": {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": 0.25},
+    "nn0.5_beta0": {"beta": 0.0, "sigma_low_nn": 0.5},
+    "low0.1_sigma2": {"beta": 0.1, "regulariser": "sigma2", "sigma_low": 0.1},
+    "steps2000_sigma2": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy")
@@ -101,14 +112,15 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
 
 
 def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray], seed: int,
-                       cache: Path | None) -> tuple[list[np.ndarray], float]:
+                       cache: Path | None) -> tuple[list[np.ndarray], float, float]:
     """Fit MULDE (`default` preset + the variant) once; return the (n, L) energies of the
-    training data and of each set, and the fit seconds (read from cache when there)."""
+    training data and of each set, the fit seconds and the lowest noise level (the first
+    scoring level; read from cache when there)."""
     if cache is not None and cache.exists():
         with np.load(cache) as z:
             # float64 as the estimator's own energies (the network's float32 values, widened)
             return ([z[f"e{i}"].astype(np.float64) for i in range(len(sets) + 1)],
-                    float(z["fit_s"]))
+                    float(z["fit_s"]), float(z["sigmas"][0]))
     from mulde import MULDE
 
     model = MULDE.from_preset("default", random_state=seed, device="cpu", **VARIANTS[variant])
@@ -122,7 +134,7 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
         np.savez_compressed(tmp, fit_s=fit_s, sigmas=model.sigmas_,
                             **{f"e{i}": e.astype(np.float32) for i, e in enumerate(energies)})
         tmp.replace(cache)
-    return energies, fit_s
+    return energies, fit_s, float(model.sigmas_[0])
 
 
 def peer_scorer(name: str, x: np.ndarray, seed: int
@@ -181,8 +193,8 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
     for variant in variants:
         cache = (energies_dir / f"{dist_name}_d{d}_n{n}_s{seed}_{variant}.npz"
                  if energies_dir else None)
-        (e_tr, e_f, e_b), fit_s = fit_mulde_energies(variant, x_train, [fresh, broad], seed,
-                                                      cache)
+        (e_tr, e_f, e_b), fit_s, sigma_low = fit_mulde_energies(
+            variant, x_train, [fresh, broad], seed, cache)
         per_agg = {}
         for agg in AGGREGATES:
             try:
@@ -192,7 +204,7 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
                 per_agg[agg] = {"error": f"{type(err).__name__}: {err}"[:200]}
         per_scale = [metrics(e_tr[:, i], e_f[:, i], e_b[:, i], nll_f, nll_b)["rho_fresh"]
                      for i in range(e_tr.shape[1])]
-        case["mulde"][variant] = {"fit_s": fit_s, "aggregates": per_agg,
+        case["mulde"][variant] = {"fit_s": fit_s, "sigma_low": sigma_low, "aggregates": per_agg,
                                   "rho_fresh_per_scale": per_scale}
         best = {a: round(m.get("rho_fresh", float("nan")), 3) for a, m in per_agg.items()}
         log(f"{dist_name:11s} d={d:<3d} n={n:<5d} MULDE {variant:17s} fit={fit_s:5.1f}s "
@@ -218,6 +230,8 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
 
 def select_cases(args: argparse.Namespace) -> list[tuple[str, int, int]]:
     """The default subset, or the full grid restricted by --dists, --dims and --sizes."""
+    if args.cases:
+        return [(name, int(d), int(n)) for name, d, n in (c.split(":") for c in args.cases)]
     if args.grid == "default":
         return [c for c in DEFAULT_CASES if c[0] in args.dists]
     cases = []
@@ -233,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dists", nargs="*", default=list(DISTRIBUTIONS), choices=DISTRIBUTIONS)
     p.add_argument("--dims", nargs="*", type=int, default=list(FULL_DIMS))
     p.add_argument("--sizes", nargs="*", type=int, default=list(FULL_SIZES))
+    p.add_argument("--cases", nargs="*", default=None, metavar="DIST:D:N",
+                   help="exactly these cases, e.g. circle:64:1000 (overrides --grid)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
@@ -247,10 +263,14 @@ def main(argv: list[str] | None = None) -> None:
         results["commands"].append(command_line())
     for dist_name, d, n in select_cases(args):
         key = (dist_name, d, n, args.seed)
+        old = [c for c in results["cases"] if (c["dist"], c["d"], c["n"], c["seed"]) == key]
         results["cases"] = [c for c in results["cases"]
                             if (c["dist"], c["d"], c["n"], c["seed"]) != key]
         case = run_case(dist_name, d, n, args.seed, args.variants, args.peers,
                         args.energies_dir, lambda s: print(s, flush=True))
+        if old:  # the variants and peers not run now keep their earlier results
+            case["mulde"] = {**old[0]["mulde"], **case["mulde"]}
+            case["peers"] = {**old[0]["peers"], **case["peers"]}
         results["cases"].append(case)
         write_json(args.out, results)
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, ive, logsumexp
 
-DISTRIBUTIONS = ("gauss_iso", "gauss_aniso", "mixture", "student_t", "circle", "toy2d")
+DISTRIBUTIONS = ("gauss_iso", "gauss_aniso", "mixture", "student_t", "circle", "toy2d",
+                 "lowrank_mix")
 
 
 def _orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -155,13 +156,19 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
     circle      a circle of radius 1 in a random plane plus N(0, 0.05^2 I_d)
     toy2d       the MULDE authors' toy: (0.3 z + 4 c) / sqrt(2), z ~ N(0, I_2), c uniform on
                 (1, 0), (-1, 0), (0, 1), (0, -1)
+    lowrank_mix clusters on a 4-dimensional subspace (like real features: few directions of
+                variation in many columns): five Gaussians with weights (0.4, 0.25, 0.15,
+                0.12, 0.08), means B m_k with m_k ~ N(0, 4 I_4), covariances
+                B diag(s_k^2) B^T + 0.1^2 I_d with s_k ~ U[0.3, 1]^4, B a random orthonormal
+                (d, 4) basis (needs d >= 4); a Gaussian mixture, so its density is exact
     Raises ValueError for an unknown name or a d the distribution cannot have.
     """
     rng = np.random.default_rng([seed, d, DISTRIBUTIONS.index(name) if name in DISTRIBUTIONS
                                  else 99])
     if name not in DISTRIBUTIONS:
         raise ValueError(f"unknown distribution {name!r}; choose from {DISTRIBUTIONS}")
-    if d < 1 or (name == "circle" and d < 2) or (name == "toy2d" and d != 2):
+    if d < 1 or (name == "circle" and d < 2) or (name == "toy2d" and d != 2) or (
+            name == "lowrank_mix" and d < 4):
         raise ValueError(f"{name} cannot have d = {d}")
     eye = np.eye(d)
     if name == "gauss_iso":
@@ -180,6 +187,13 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
         return StudentT(d)
     if name == "circle":
         return NoisyCircle(_orthogonal(d, rng)[:, :2])
+    if name == "lowrank_mix":
+        basis = _orthogonal(d, rng)[:, :4]
+        latent_means = 2.0 * rng.standard_normal((5, 4))
+        latent_stds = rng.uniform(0.3, 1.0, size=(5, 4))
+        covs = np.einsum("ia,ka,ja->kij", basis, latent_stds ** 2, basis) + 0.01 * eye
+        return GaussianMixture(np.array([0.4, 0.25, 0.15, 0.12, 0.08]),
+                               latent_means @ basis.T, covs)
     centres = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     return GaussianMixture(np.full(4, 0.25), 4 * centres / math.sqrt(2),
                            np.tile(eye * 0.09 / 2, (4, 1, 1)))

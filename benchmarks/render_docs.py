@@ -256,15 +256,19 @@ def speed_section(res: dict) -> str:
             ["preset", "d", "batch", "steps timed", "steps/s", "samples/s",
              "time for the preset"], body) + "\n")
     if "fit" in res:
-        out.append("### Whole fit: the default of issue 15 against the one before\n")
+        out.append("### Whole fit: the default of issue 15 against the ones before\n")
         out.append("Wall seconds of `MULDE.from_preset('default').fit` on 20,000 standard normal "
                    "rows (training, scoring the training rows, fitting the aggregate), fastest "
-                   "of the rounds, the two alternating; the previous default is the preset with "
-                   "`aggregator='gmm', regulariser='constant'` (issue 15's limit: at most 2x).\n")
-        out.append(table(["d", "rows", "rounds", "default s", "previous default s", "ratio"],
+                   "of the rounds, the settings alternating; the previous default (before issue "
+                   "15) is the preset with `aggregator='gmm', regulariser='constant'` and the "
+                   "fixed noise range [1e-3, 1] at 1,000 steps, the round-1 default the preset "
+                   "with that noise range and 1,000 steps (issue 15's limit: at most 2x).\n")
+        out.append(table(["d", "rows", "rounds", "default s", "previous default s", "ratio",
+                          "round-1 default s", "ratio to round 1"],
                          [[r["d"], r["n_rows"], r["rounds"], r["default_fit_s"],
-                           r["previous_default_fit_s"], r["ratio"]] for r in res["fit"]])
-                   + "\n")
+                           r["previous_default_fit_s"], r["ratio"],
+                           r.get("round1_default_fit_s", "-"), r.get("ratio_round1", "-")]
+                          for r in res["fit"]]) + "\n")
     if "ablation" in res:
         ab = res["ablation"]
         out.append("### Optimisations, before/after in the same run\n")
@@ -383,9 +387,69 @@ def adbench_new_default_table(old: dict, new: dict, seeds: list[int], head: bool
     return "\n".join(out)
 
 
-# the old default, the new one, and the peers
+def adbench_round2_section(old: dict, runs: list[tuple[str, dict]]) -> str:
+    """Issue 15, round 2: several MULDE defaults (`runs`: label and a MULDE-only run of
+    benchmarks/adbench_accuracy.py; the first label is the pre-issue-15 default's rows of `old`
+    when given as None) against the peers' rows of `old` (the same splits), on the (data set,
+    seed) pairs every run has finished, the seeds the last run has. Per run: mean AUC, mean
+    rank among that MULDE and the eight peers (seed-mean AUC per data set, ties averaged),
+    its place, and the data sets above KNN; for all data sets and those with >= 1,000 training
+    rows."""
+    from scipy.stats import rankdata
+
+    olds = defaultdict(dict)
+    for e in old["entries"]:
+        if "error" not in e:
+            olds[(e["dataset"], e["seed"])][e["method"]] = e
+    mulde = {}
+    for label, res in runs:
+        src = old["entries"] if res is None else res["entries"]
+        mulde[label] = {(e["dataset"], e["seed"]): e["auc"] for e in src
+                        if e["method"] == "MULDE" and "error" not in e}
+    last = runs[-1][1]
+    seeds = sorted({e["seed"] for e in last["entries"]})
+    peers = [m for m in METHOD_ORDER if m != "MULDE"]
+    per = []
+    for ds in sorted({ds for ds, _ in mulde[runs[-1][0]]}):
+        keys = [(ds, s) for s in seeds]
+        if not all(k in m for m in mulde.values() for k in keys) or not all(
+                p in olds[k] for p in peers for k in keys):
+            continue
+        mean = {p: np.mean([olds[k][p]["auc"] for k in keys]) for p in peers}
+        for label in mulde:
+            mean[label] = np.mean([mulde[label][k] for k in keys])
+        per.append((ds, olds[keys[0]]["KNN"]["n_train"], mean))
+    if not per:
+        return ""
+    rows = []
+    for what, keep in (("all", lambda n: True), ("n_train >= 1,000", lambda n: n >= 1000)):
+        sel = [p for p in per if keep(p[1])]
+        if not sel:
+            continue
+        for label in mulde:
+            ranks = np.mean([rankdata([-m[x] for x in [label, *peers]]) for _, _, m in sel],
+                            axis=0)
+            place = int(np.sum(ranks[1:] < ranks[0])) + 1
+            rows.append([what, len(sel), label, np.mean([m[label] for _, _, m in sel]),
+                         ranks[0], f"{place} of 9", min(zip(ranks[1:], peers, strict=True))[1],
+                         sum(m[label] > m["KNN"] for _, _, m in sel)])
+    return "\n".join([
+        "### MULDE's default, issue 15 round 2\n", machine(last), commands(last, nice=19),
+        f"Seeds {seeds}; {len(per)} data sets finished by every run. Each MULDE row is ranked "
+        "among itself and the eight peers of the run above (same splits; by seed-mean AUC per "
+        "data set, ties averaged). The round-2 default was chosen on the label-free "
+        "density-fidelity suite (\"Density fidelity\", round 2), never on these labels.\n",
+        table(["data sets", "count", "MULDE", "mean AUC", "mean rank", "place", "best peer",
+               "sets above KNN"], rows),
+        "\nPer data set (seed-mean AUC):\n",
+        table(["data set", "n_train", *mulde, "KNN", "best peer"],
+              [[ds, n, *(m[x] for x in mulde), m["KNN"], max(peers, key=lambda k: m[k])]
+               for ds, n, m in per]) + "\n"])
+
+
+# the default before issue 15, those of its rounds 1 and 2, and the peers
 DENSITY_SHOWN = ("MULDE beta0.1_constant / gmm", "MULDE beta0.1_sigma2 / mean_energy",
-                 "kNN", "KDE", "GMM")
+                 "MULDE steps2000_sigma2 / mean_energy", "kNN", "KDE", "GMM")
 DENSITY_RULES = Path(__file__).resolve().parent / "density_fidelity.md"
 
 
@@ -434,7 +498,8 @@ def density_section(res: dict, shown: tuple[str, ...]) -> str:
             if m is not None and "error" not in m:
                 rows.append([case["dist"], case["d"], case["n"], name, m["rho_fresh"],
                              m["rho_broad"], m["far"]])
-    out.append("\nPer case (the old and new defaults and the peers):\n\n" + table(
+    out.append("\nPer case (the defaults before issue 15, of its round 1 and of round 2 "
+               "(steps2000_sigma2), and the peers):\n\n" + table(
         ["distribution", "d", "n", "estimator", "rho_fresh", "rho_broad", "far"], rows) + "\n")
     return "\n".join(out)
 
@@ -508,6 +573,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--accuracy-new", type=Path,
                    default=RESULTS_DIR / "adbench_mulde_issue15.json",
                    help="MULDE rows of the default chosen in issue 15")
+    p.add_argument("--accuracy-round2", type=Path,
+                   default=RESULTS_DIR / "adbench_mulde_round2.json",
+                   help="MULDE rows of the default chosen in issue 15's round 2")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -521,6 +589,10 @@ def main(argv: list[str] | None = None) -> None:
     acc_new = read_json(args.accuracy_new)
     if acc and acc_new:
         parts.append(adbench_new_default_section(acc, acc_new))
+    acc_r2 = read_json(args.accuracy_round2)
+    if acc and acc_new and acc_r2:
+        parts.append(adbench_round2_section(acc, [("before issue 15", None),
+                                                  ("round 1", acc_new), ("round 2", acc_r2)]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))

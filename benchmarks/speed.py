@@ -51,8 +51,11 @@ WIDTHS = {"default": (256, 256), "paper": (4096, 4096)}
 N_LEVELS = 16
 K = 5
 PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
-# the `default` preset's overrides that give the default before issue 15
-PREVIOUS_DEFAULT = {"aggregator": "gmm", "regulariser": "constant"}
+# the `default` preset's overrides that give the default before issue 15, and the default of
+# issue 15's first round (noise range fixed at [1e-3, 1], 1,000 steps)
+PREVIOUS_DEFAULT = {"aggregator": "gmm", "regulariser": "constant", "sigma_low_nn": None,
+                    "sigma_low": 1e-3, "max_steps": 1000}
+ROUND1_DEFAULT = {"sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000}
 
 
 def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20) -> float:
@@ -283,20 +286,24 @@ def part_training(quick: bool, ds: list[int], paper_steps: int) -> list[dict]:
 
 def part_fit(ds: list[int], rounds: int, n_rows: int = 20_000) -> list[dict]:
     """Whole-fit wall seconds (training, scoring the training rows, fitting the aggregate) of
-    the default preset and of the default before issue 15, alternated `rounds` times."""
+    the default preset, the default before issue 15 and the one of its first round,
+    alternated `rounds` times."""
     out = []
+    settings = (("default", {}), ("previous_default", PREVIOUS_DEFAULT),
+                ("round1_default", ROUND1_DEFAULT))
     for d in ds:
         x = np.random.default_rng(0).standard_normal((n_rows, d))
-        times: dict[str, list[float]] = {"default": [], "previous_default": []}
+        times: dict[str, list[float]] = {name: [] for name, _ in settings}
         for _ in range(rounds):
-            for name, over in (("default", {}), ("previous_default", PREVIOUS_DEFAULT)):
+            for name, over in settings:
                 model = MULDE.from_preset("default", random_state=0, device="cpu", **over)
                 t0 = time.perf_counter()
                 model.fit(x)
                 times[name].append(time.perf_counter() - t0)
         out.append({"d": d, "n_rows": n_rows, "rounds": rounds,
                     **{f"{k}_fit_s": min(v) for k, v in times.items()},
-                    "ratio": min(times["default"]) / min(times["previous_default"])})
+                    "ratio": min(times["default"]) / min(times["previous_default"]),
+                    "ratio_round1": min(times["default"]) / min(times["round1_default"])})
         print("fit", out[-1], flush=True)
     return out
 

@@ -44,6 +44,24 @@ def test_mixture_and_toy_are_weighted_sums_of_gaussians():
     np.testing.assert_allclose(toy.log_density(y), np.log(dens), rtol=1e-8)
 
 
+def test_lowrank_mixture_is_a_mixture_of_gaussians_on_a_4d_subspace():
+    lr = make_distribution("lowrank_mix", 7)
+    np.testing.assert_allclose(lr.weights, [0.4, 0.25, 0.15, 0.12, 0.08])
+    for cov in lr.covariances:
+        # 4 directions of variation s^2 + 0.01 (s in [0.3, 1]) and 3 of the noise alone, 0.01
+        eig = np.sort(np.linalg.eigvalsh(cov))
+        np.testing.assert_allclose(eig[:3], 0.01, rtol=1e-9)
+        assert np.all((eig[3:] >= 0.09 + 0.01 - 1e-9) & (eig[3:] <= 1.01 + 1e-9))
+    # the means lie in the same 4-dimensional subspace as the covariances' variation
+    assert np.linalg.matrix_rank(lr.means, tol=1e-8) == 4
+    x = np.random.default_rng(3).standard_normal((30, 7))
+    dens = sum(w * multivariate_normal(m, c).pdf(x)
+               for w, m, c in zip(lr.weights, lr.means, lr.covariances, strict=True))
+    np.testing.assert_allclose(lr.log_density(x), np.log(dens), rtol=1e-8)
+    with pytest.raises(ValueError, match="lowrank_mix cannot have d = 3"):
+        make_distribution("lowrank_mix", 3)
+
+
 def test_student_t_matches_scipy():
     x = np.random.default_rng(2).standard_normal((30, 5)) * 5
     t = make_distribution("student_t", 5)
@@ -81,7 +99,7 @@ def test_samples_follow_the_density_in_2d(name):
 
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
 def test_mean_cov_and_broader(name):
-    d = 2 if name == "toy2d" else 3
+    d = {"toy2d": 2, "lowrank_mix": 5}.get(name, 3)
     dist = make_distribution(name, d)
     x = dist.sample(200_000, np.random.default_rng(5))
     np.testing.assert_allclose(x.mean(0), dist.mean, atol=0.05)

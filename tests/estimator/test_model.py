@@ -57,7 +57,7 @@ def test_toy_gmm_auc_is_within_001_of_cross_validated_kde():
     from sklearn.metrics import roc_auc_score
 
     X_train, X_test, y_test = toy_data(seed=0, n_train=4000, n_test=1000)
-    model = MULDE(**FAST | {"max_steps": 1000}).fit(X_train)  # the default step budget
+    model = MULDE(**FAST | {"max_steps": 1000}).fit(X_train)  # the step budget before issue 15
     plane = np.random.default_rng(1).uniform(-4.5, 4.5, (2000, 2))
     kde_scores, _ = kde_baseline(X_train, np.vstack([X_test, plane]))
     auc = roc_auc_score(y_test, model.anomaly_score(X_test))
@@ -301,14 +301,14 @@ def test_presets():
 
 
 def test_training_defaults_are_the_documented_ones_and_shared_with_train_config():
-    """README's default preset: lr 1e-3, batch 1024, at most 1,000 steps, EMA 0.99, early
+    """README's default preset: lr 1e-3, batch 1024, at most 2,000 steps, EMA 0.99, early
     stopping on a 10 % validation split; TrainConfig must agree (issue 12: it said 2000 / None)."""
     from dataclasses import asdict
 
     from mulde.core import TrainConfig
 
     params = MULDE().get_params()
-    documented = {"lr": 1e-3, "batch_size": 1024, "n_epochs": None, "max_steps": 1000,
+    documented = {"lr": 1e-3, "batch_size": 1024, "n_epochs": None, "max_steps": 2000,
                   "ema_decay": 0.99, "validation_fraction": 0.1, "patience": 5,
                   "eval_every": 100, "checkpoint_every": 500}
     assert {k: params[k] for k in documented} == documented
@@ -348,3 +348,20 @@ def test_default_score_ranks_a_gaussian_by_its_density():
     fresh = rng.standard_normal((500, 4))
     rho = spearmanr(model.anomaly_score(fresh), (fresh ** 2).sum(axis=1)).statistic
     assert rho >= 0.95, rho
+
+
+def test_sigma_low_nn_sets_the_noise_range_from_the_data_spacing():
+    """sigma_low_nn = c: sigma_low_ = min(max(sigma_low, c * median NN distance / sqrt(d)),
+    sigma_high / 10), on the standardised rows. Rows 0, 2, 5 (d = 1) standardise to spacing
+    2 / s and 3 / s (s their std, ddof 1): median NN distance 2 / s."""
+    X = np.array([[0.0], [2.0], [5.0]])
+    s = np.std(X[:, 0], ddof=1)
+    fast = FAST | {"max_steps": 2, "validation_fraction": 0.0}
+    model = MULDE(**fast, sigma_low_nn=0.1, sigma_high=10.0).fit(X)
+    assert model.sigma_low_ == pytest.approx(0.1 * 2 / s, rel=1e-6)
+    assert model.sigmas_[0] == pytest.approx(model.sigma_low_, rel=1e-6)
+    # the cap: at most sigma_high / 10; the floor: at least sigma_low
+    assert MULDE(**fast, sigma_low_nn=0.5, sigma_high=1.0).fit(X).sigma_low_ == 0.1
+    assert MULDE(**fast, sigma_low_nn=1e-6, sigma_low=1e-3).fit(X).sigma_low_ == 1e-3
+    # None: the fixed sigma_low (the paper)
+    assert MULDE(**fast, sigma_low_nn=None, sigma_low=1e-2).fit(X).sigma_low_ == 1e-2

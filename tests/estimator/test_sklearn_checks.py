@@ -29,7 +29,8 @@ def test_clone_and_set_params_keep_every_non_default_setting():
 
     changed = {"hidden_sizes": (8,), "layer_norm": True, "dropout": 0.1, "beta": 0.0,
                "regulariser": "constant",
-               "sigma_low": 0.01, "sigma_high": 2.0, "n_levels": 5, "spacing": "geometric",
+               "sigma_low": 0.01, "sigma_high": 2.0, "sigma_low_nn": 0.5, "n_levels": 5,
+               "spacing": "geometric",
                "aggregator": "max_z", "n_components": 3, "covariance_type": "diag",
                "scale_index": 2, "lr": 1e-4, "batch_size": 32, "n_epochs": 3.0,
                "max_steps": 7, "validation_fraction": 0.2, "patience": None,

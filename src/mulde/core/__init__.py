@@ -8,7 +8,7 @@ written atomically through `mulde.io`); from the rest of mulde it imports nothin
 from mulde.core.device import resolve_device
 from mulde.core.loss import DSMLoss, Regulariser
 from mulde.core.network import EnergyMLP
-from mulde.core.schedule import NoiseSchedule, Spacing
+from mulde.core.schedule import NoiseSchedule, Spacing, nearest_neighbour_sigma
 from mulde.core.scoring import multiscale_energy
 from mulde.core.training import TrainConfig, TrainResult, train_energy
 
@@ -21,6 +21,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "multiscale_energy",
+    "nearest_neighbour_sigma",
     "resolve_device",
     "train_energy",
 ]

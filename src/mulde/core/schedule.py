@@ -45,3 +45,47 @@ class NoiseSchedule:
             return torch.linspace(self.low, self.high, n_levels, dtype=torch.float64).float()
         return torch.logspace(math.log10(self.low), math.log10(self.high), n_levels,
                               dtype=torch.float64).float()
+
+
+def nearest_neighbour_sigma(x: torch.Tensor, fraction: float, max_queries: int = 1000,
+                            seed: int = 0, chunk: int = 256) -> float:
+    """Return fraction * median_i(nearest-neighbour distance of row i) / sqrt(d) (torch's
+    median: the lower middle value for an even count): the per-coordinate noise level whose
+    expected norm (sigma sqrt(d) for isotropic noise in R^d) is that fraction of the typical
+    distance between a training row and its closest other row. A noise level well below it
+    only teaches the network the neighbourhoods of single training rows (memorisation on
+    small sets; issue 15, round 2), which is why it serves as a data-relative lower end of
+    the noise range (`MULDE(sigma_low_nn=...)`), in the spirit of choosing the noise range
+    from the data's distances (Song & Ermon, "Improved Techniques for Training Score-Based
+    Generative Models", NeurIPS 2020, technique 1, there for sigma_max).
+
+    x: (n, d) float tensor (standardised training rows). Distances are Euclidean, in float64;
+    a row's distance to itself and to its duplicates is skipped (a duplicate: squared
+    distance <= 1e-9 (|a|^2 + |b|^2), the rounding of the matrix-product form of cdist), so
+    heavily duplicated data measure the distance to the nearest *different* row. Queries: at
+    most max_queries rows drawn without replacement (seeded), each against all n rows, in
+    chunks of `chunk`. Returns 0.0 when no query row has a different row (n < 2 or all rows
+    equal).
+    """
+    if fraction < 0:
+        raise ValueError(f"fraction must be >= 0, got {fraction}")
+    n, d = x.shape
+    if n < 2 or d < 1:
+        return 0.0
+    g = torch.Generator().manual_seed(seed)
+    queries = torch.randperm(n, generator=g)[:max_queries].to(x.device)
+    ref = x.double()
+    ref_sq = ref.pow(2).sum(dim=1)
+    nearest = []
+    for i in range(0, len(queries), chunk):
+        q = queries[i:i + chunk]
+        sq = ref_sq[q, None] + ref_sq[None, :] - 2.0 * ref[q] @ ref.T  # (q, n)
+        same = sq <= 1e-9 * (ref_sq[q, None] + ref_sq[None, :])
+        same[torch.arange(len(q), device=x.device), q] = True  # the row itself
+        sq = torch.where(same, torch.full_like(sq, math.inf), sq.clamp_min(0.0))
+        nearest.append(sq.min(dim=1).values.sqrt())
+    nn = torch.cat(nearest)
+    nn = nn[torch.isfinite(nn)]
+    if nn.numel() == 0:
+        return 0.0
+    return float(fraction * nn.median().item() / math.sqrt(d))

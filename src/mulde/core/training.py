@@ -34,7 +34,7 @@ class TrainConfig:
     adam_betas: tuple[float, float] = (0.5, 0.9)
     batch_size: int = 1024
     n_epochs: float | None = None
-    max_steps: int | None = 1000
+    max_steps: int | None = 2000  # issue 15, round 2 (density-fidelity suite)
     validation_fraction: float = 0.1
     eval_every: int = 100
     patience: int | None = 5

@@ -27,6 +27,7 @@ from mulde.core import (
     TrainConfig,
     TrainResult,
     multiscale_energy,
+    nearest_neighbour_sigma,
     resolve_device,
     train_energy,
 )
@@ -67,6 +68,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         term's own weighting; the default since issue 15) or "constant" (the paper); see
         `mulde.core.Regulariser`.
     sigma_low, sigma_high: the range of the training noise levels, drawn log-uniformly.
+    sigma_low_nn: with a number c, the lower end is set from the standardised training rows:
+        sigma_low_ = min(max(sigma_low, c * median nearest-neighbour distance / sqrt(d)),
+        sigma_high / 10) (`mulde.core.nearest_neighbour_sigma`), so that the smallest noise
+        is not far below the data's own spacing (which only memorises the training rows);
+        None: sigma_low_ = sigma_low (the paper).
     n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "linear" (the paper)
         or "geometric".
     aggregator: "mean_energy" (the mean over levels of the energies minus their training
@@ -109,6 +115,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "regulariser": [StrOptions({r.value for r in Regulariser})],
         "sigma_low": [Interval(Real, 0, None, closed="neither")],
         "sigma_high": [Interval(Real, 0, None, closed="neither")],
+        "sigma_low_nn": [Interval(Real, 0, None, closed="left"), None],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
         "spacing": [StrOptions({s.value for s in Spacing})],
         "aggregator": [StrOptions({a.value for a in Aggregation})],
@@ -135,7 +142,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
                  dropout: float = 0.0, beta: float = 0.1, regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
-                 sigma_high: float = 1.0, n_levels: int = 16, spacing: str = "linear",
+                 sigma_high: float = 1.0, sigma_low_nn: float | None = None,
+                 n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = _TRAIN.lr, batch_size: int = _TRAIN.batch_size,
@@ -155,6 +163,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.regulariser = regulariser
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
+        self.sigma_low_nn = sigma_low_nn
         self.n_levels = n_levels
         self.spacing = spacing
         self.aggregator = aggregator
@@ -215,13 +224,18 @@ class MULDE(OutlierMixin, BaseEstimator):
                           "they are centred but not scaled", stacklevel=2)
         self.scale_ = np.where(constant, 1.0, std + 1e-8)
 
-        schedule = NoiseSchedule(self.sigma_low, self.sigma_high)
+        x = self._to_tensor(X)
+        self.sigma_low_ = float(self.sigma_low)
+        if self.sigma_low_nn is not None:
+            spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
+            self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high / 10)
+        schedule = NoiseSchedule(self.sigma_low_, self.sigma_high)
         self.network_ = EnergyMLP(X.shape[1], tuple(self.hidden_sizes), self.layer_norm,
                                   self.dropout).to(device)
         config = self._train_config(seed)
         start = time.perf_counter()
         loss = DSMLoss(self.beta, self.regulariser)
-        result = train_energy(self.network_, self._to_tensor(X), schedule, loss, config,
+        result = train_energy(self.network_, x, schedule, loss, config,
                               Path(self.checkpoint_dir) if self.checkpoint_dir else None,
                               progress=self.verbose)
         self.fit_seconds_ = time.perf_counter() - start
@@ -369,12 +383,15 @@ class MULDE(OutlierMixin, BaseEstimator):
             # files written before the regulariser became a parameter were trained with the
             # only form there was, the constant one (the default is now "sigma2")
             params.setdefault("regulariser", "constant")
+            params.setdefault("sigma_low_nn", None)  # and with the fixed sigma_low
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))
             model.train_result_ = TrainResult(**json.loads(meta["train_result"]))
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
             model.sigmas_ = arrays["sigmas"]
+            model.sigma_low_ = float(model.sigmas_[0]) if len(model.sigmas_) > 1 else float(
+                params["sigma_low"])
             model.aggregator_state_ = {k.split(".", 1)[1]: v for k, v in arrays.items()
                                        if k.startswith("aggregator.")}
             # built without memory (meta device): a tampered config cannot make it allocate;

@@ -36,11 +36,12 @@ class PyODMULDE(BaseDetector):
                  hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
                  dropout: float = 0.0, beta: float = 0.1, regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
-                 sigma_high: float = 1.0, n_levels: int = 16, spacing: str = "linear",
+                 sigma_high: float = 1.0, sigma_low_nn: float | None = None,
+                 n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = 1e-3, batch_size: int = 1024, n_epochs: float | None = None,
-                 max_steps: int | None = 1000, validation_fraction: float = 0.1,
+                 max_steps: int | None = 2000, validation_fraction: float = 0.1,
                  patience: int | None = 5, eval_every: int = 100,
                  ema_decay: float | None = 0.99, threshold_on: str = "training",
                  device: str = "auto",
@@ -54,6 +55,7 @@ class PyODMULDE(BaseDetector):
         self.regulariser = regulariser
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
+        self.sigma_low_nn = sigma_low_nn
         self.n_levels = n_levels
         self.spacing = spacing
         self.aggregator = aggregator

@@ -28,7 +28,7 @@ stacked: the fit holds max_train_objects x d float64 values whatever the trainin
 one video's objects at a time while the training frames are scored for calibration (every
 training object is scored, not only the subsample: per video, kNN against the subsample of the
 other videos). Per model: MULDE sees at most max_steps x batch_size samples in training anyway
-(the default preset: 1,000 x 1,024), so a subsample of that size changes little; GMM's few
+(the default preset: 2,000 x 1,024), so a subsample of that size changes little; GMM's few
 components (5) need far fewer objects than that; kNN's reference set is the subsample, so its
 distances grow (a sparser reference) and are an approximation of the full-data kNN, consistent
 between training and test. Default None: every object, the published protocol.
