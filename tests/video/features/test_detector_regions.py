@@ -72,7 +72,7 @@ def test_pose_needs_detector_regions_and_the_preset_builds():
         ObjectCentricExtractor(streams=("pose",))
     preset = EXTRACTOR_PRESETS["detector"]
     assert preset.regions.value == "detector"
-    assert set(preset.streams) == {Stream.VELOCITY, Stream.POSE, Stream.APPEARANCE}
+    assert set(preset.streams) == {Stream.VELOCITY, Stream.POSE, Stream.APPEARANCE, Stream.CLASS}
     extractor = build_extractor("objects:detector", settings={"detector_every": 2})
     assert extractor.detection_settings().every == 2
 
