@@ -37,7 +37,8 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
     # registered rule: mean person recall >= 0.95; every 2nd itself gets 0.949, every 3rd 0.914).
     # The class stream (each box's detector score in its class's slot) joined by the rule
     # registered before its number (docs/results.md, "Round 3"): fused MULDE 80.65 / 92.71
-    # without it, 92.27 / 93.70 with it, below "ped2" (96.56 / 98.52) and ~2 frames/s: not default
+    # without it, 92.27 / 93.70 with it; end to end 92.26 / 93.69, below "ped2" (96.56 /
+    # 98.52), 38.5 min from an empty cache on two cores: not the default
     "detector": ObjectCentricExtractor(streams=("velocity", "pose", "appearance", "class"),
                                        regions="detector", detector_input_height=600,
                                        detector_every=2),
