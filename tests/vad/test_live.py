@@ -178,7 +178,8 @@ class FrameDetector:
             dx = float(f[::8, ::8].mean() % 9) + 0.37
             boxes = np.array([[40 + dx, 30.6, 70.2 + dx, 90.5], [150.5, 60 - dx, 200, 100.01]],
                              np.float32)
-            out.append(FrameDetections(boxes, np.array([PERSON, 2]), np.ones(2, np.float32)))
+            scores = np.array([0.87654321, 0.61234987], np.float32)  # cached with 4 decimals
+            out.append(FrameDetections(boxes, np.array([PERSON, 2]), scores))
         return out
 
 
@@ -200,10 +201,13 @@ def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, mon
     _, test, extractor = scene
     monkeypatch.setattr(objects_module, "_detector", lambda *a: FrameDetector(every=2))
     monkeypatch.setattr(pose_module, "MoveNetPose", CentrePose)
-    detecting = replace(extractor, regions="detector", streams=("velocity", "pose"),
+    detecting = replace(extractor, regions="detector", streams=("velocity", "pose", "class"),
                         max_height=None, boxes_cache=str(tmp_path / "boxes"))
     offline = detecting.extract(test)  # boxes through the cache: rounded outwards
     assert list((tmp_path / "boxes").rglob("*.csv"))
     live, _ = _online(detecting, list(test.frames()))
     _same(offline, live)
     assert live["pose"].n_objects == live.n_frames  # one person per frame
+    # the class stream: the scores as the cache holds them (4 decimals), live as offline
+    assert {tuple(np.round(r, 4)) for r in live["class"].features.tolist()} <= {
+        (0.8765, 0, 0, 0, 0, 0, 0), (0, 0.6123, 0, 0, 0, 0, 0), (0,) * 7}

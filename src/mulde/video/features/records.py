@@ -23,6 +23,7 @@ class Stream(str, Enum):
     APPEARANCE = "appearance"  # an image backbone's embedding of the object's crop
     STATIC = "static"  # still objects against the scene background learned from training
     POSE = "pose"  # 17 body keypoints of each detected person, relative to its box (34-d)
+    CLASS = "class"  # the detector's class evidence of each box: its score in its class's slot
     FRAME = "frame"  # one whole-frame object per frame: a window embedding (frame-centric)
 
     def __str__(self) -> str:

@@ -24,11 +24,13 @@ class RegionMode(str, Enum):
 class Region:
     """A region: `box` (x0, y0, x1, y1), x1/y1 exclusive, and its boolean `mask` inside the box
     (shape (y1 - y0, x1 - x0)): the pixels whose flow and appearance describe the object;
-    `label` its detector class id (COCO; -1 when not detected or unknown)."""
+    `label` its detector class id (COCO; -1 when not detected or unknown) and `score` the
+    detector's confidence in it (0 when not detected)."""
 
     box: tuple[int, int, int, int]
     mask: np.ndarray
     label: int = -1
+    score: float = 0.0
 
 
 def median_background(grays: Sequence[np.ndarray], max_frames: int = 100) -> np.ndarray:
@@ -110,17 +112,21 @@ def grid_regions(mask: np.ndarray, cell: int = 32, stride: int = 16,
 
 
 def box_regions(mask: np.ndarray, boxes: np.ndarray,
-                labels: np.ndarray | None = None) -> list[Region]:
+                labels: np.ndarray | None = None,
+                scores: np.ndarray | None = None) -> list[Region]:
     """Return one region per (x0, y0, x1, y1) box inside the frame: its mask is the box's
     foreground pixels, or the whole box when it holds none (an object standing still);
-    `labels` (k,) the boxes' class ids (default -1)."""
+    `labels` (k,) the boxes' class ids (default -1), `scores` (k,) their detector scores
+    (default 1)."""
     out = []
     boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
     labels = np.full(len(boxes), -1) if labels is None else np.asarray(labels).reshape(-1)
-    for (x0, y0, x1, y1), label in zip(boxes.tolist(), labels.tolist(), strict=True):
+    scores = np.ones(len(boxes)) if scores is None else np.asarray(scores).reshape(-1)
+    for (x0, y0, x1, y1), label, score in zip(boxes.tolist(), labels.tolist(), scores.tolist(),
+                                              strict=True):
         sub = mask[y0:y1, x0:x1]
         out.append(Region((x0, y0, x1, y1), sub.copy() if sub.any() else np.ones_like(sub),
-                          int(label)))
+                          int(label), float(score)))
     return out
 
 

@@ -43,8 +43,13 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
     # every 2nd frame, fixed on Ped2 TRAINING frames alone (benchmarks/detector_shortcuts.py):
     # against every-frame detection at 600 px, 400 px keeps 51 % of the person boxes and 300 px
     # 44 %; carrying boxes one frame on keeps 98 % of what detecting that frame keeps.
-    # Ped2 (docs/results.md): micro 88.87 / macro 94.08, below "ped2", ~2 frames/s: not default
-    "detector": ObjectCentricExtractor(streams=("velocity", "pose", "appearance"),
+    # Detecting every 3rd-6th frame instead keeps too few of them (benchmarks/detector_every.py,
+    # registered rule: mean person recall >= 0.95; every 2nd itself gets 0.949, every 3rd 0.914).
+    # The class stream (each box's detector score in its class's slot) joined by the rule
+    # registered before its number (docs/results.md, "Round 3"): fused MULDE 80.65 / 92.71
+    # without it, 92.27 / 93.70 with it; end to end 92.26 / 93.69, below "ped2" (96.56 /
+    # 98.52), 38.5 min from an empty cache on two cores: not the default
+    "detector": ObjectCentricExtractor(streams=("velocity", "pose", "appearance", "class"),
                                        regions="detector", detector_input_height=600,
                                        detector_every=2),
 }

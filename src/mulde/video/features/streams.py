@@ -28,6 +28,9 @@ from mulde.video.source import VideoMismatchError
 GEOMETRY_DIM = 5
 STATIC_DIM = 3
 POSE_DIM = 34
+DETECTOR_CLASSES = (1, 2, 3, 4, 6, 8)
+"""COCO ids of the classes the class stream gives a slot of their own (person, bicycle, car,
+motorcycle, bus, truck: `mulde.video.detection.DetectionSettings.classes`' default)."""
 
 
 def _speed_and_bin(flow: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +100,32 @@ def translation_histogram(flow: np.ndarray, n_bins: int = 8) -> np.ndarray:
 
 MOTIONS = {"magnitude": velocity_histogram, "translation": translation_histogram}
 """How the velocity stream summarises a region's flow."""
+
+
+def class_evidence(labels: np.ndarray, scores: np.ndarray,
+                   classes: tuple[int, ...] = DETECTOR_CLASSES) -> np.ndarray:
+    """Return (n, len(classes) + 1) float32: per object, its detector score in the column of
+    its class (`classes` in order, then one column for every other known class, COCO id >= 0,
+    `OTHER` included), zeros elsewhere; an object without a detected class (label -1: the
+    whole-frame object of a frame without boxes, or a detections CSV without a class column)
+    is all zeros.
+
+    The detector's class evidence as a compact stream (issue 14): a box called bicycle or
+    truck lies off the training pedestrians' (score, 0, ..., 0) rows, whatever its motion.
+    An SSD box carries the score of its top class only, so the vector is that score in one
+    slot (a one-hot vector scaled by the confidence), not a distribution over classes.
+    """
+    labels = np.asarray(labels, np.int64).reshape(-1)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    if len(labels) != len(scores):
+        raise ValueError(f"need one score per label, got {len(labels)} labels and "
+                         f"{len(scores)} scores")
+    out = np.zeros((len(labels), len(classes) + 1), np.float32)
+    slot = {int(c): j for j, c in enumerate(classes)}
+    for i, (label, score) in enumerate(zip(labels.tolist(), scores.tolist(), strict=True)):
+        if label >= 0:
+            out[i, slot.get(label, len(classes))] = score
+    return out
 
 
 def box_geometry(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -174,12 +203,14 @@ class Clip:
     frame_index: np.ndarray = field(init=False)
     boxes: np.ndarray = field(init=False)
     labels: np.ndarray = field(init=False)
+    scores: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.frame_index = np.concatenate([np.full(len(r), i)
                                            for i, r in enumerate(self.regions)])
         self.boxes = np.array([r.box for rs in self.regions for r in rs], np.float32)
         self.labels = np.array([r.label for rs in self.regions for r in rs], np.int64)
+        self.scores = np.array([r.score for rs in self.regions for r in rs], np.float32)
 
     @property
     def n_frames(self) -> int:
@@ -250,6 +281,31 @@ class GeometryStream:
         height, width = clip.shape
         return ObjectFeatures.build(box_geometry(clip.boxes, width, height), clip.frame_index,
                                     clip.boxes, clip.n_frames, GEOMETRY_DIM)
+
+
+@dataclass
+class ClassStream:
+    """Per region, `class_evidence`: the detector's score in the slot of the box's class
+    (`classes`, then "other"); zeros for a region no detector labelled (the whole-frame
+    object). Compact (7-d by default) and cheap: it reads the boxes' classes and scores, no
+    pixels, no flow."""
+
+    classes: tuple[int, ...] = DETECTOR_CLASSES
+    stream = Stream.CLASS
+    needs_flow = False
+    needs_rgb = False
+
+    def key(self) -> dict[str, Any]:
+        return {"classes": [int(c) for c in self.classes]}
+
+    def start(self, clip: Clip) -> None:
+        self._clip = clip
+
+    def finish(self) -> ObjectFeatures:
+        clip = self._clip
+        return ObjectFeatures.build(class_evidence(clip.labels, clip.scores, self.classes),
+                                    clip.frame_index, clip.boxes, clip.n_frames,
+                                    len(self.classes) + 1)
 
 
 @dataclass
