@@ -81,6 +81,7 @@ def test_a_served_stream_that_drops_is_watched_to_the_end_with_its_event(trained
     finally:
         server.wait(timeout=30)
     assert summary["frames"] == 60 and summary["reconnects"] >= 1
+    assert summary["gaps"] == 2  # after frames 30 and 60: no flow across a reconnection
     assert any("after frame 30: the stream ended" in d for d in summary["drops"])
     events = _events(tmp_path)
     assert events, "the runner was not found"
