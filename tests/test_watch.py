@@ -81,6 +81,7 @@ def test_a_served_stream_that_drops_is_watched_to_the_end_with_its_event(trained
     finally:
         server.wait(timeout=30)
     assert summary["frames"] == 60 and summary["reconnects"] >= 1
+    assert summary["gaps"] == 2  # after frames 30 and 60: no flow across a reconnection
     assert any("after frame 30: the stream ended" in d for d in summary["drops"])
     events = _events(tmp_path)
     assert events, "the runner was not found"
@@ -251,3 +252,16 @@ def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scor
     assert live_threshold(model, 2.5) == (2.5, "set by hand (--threshold)")
     with pytest.raises(ValueError, match="no alert threshold; give one with --threshold"):
         live_threshold(SimpleNamespace(threshold=None, train_scores=train))
+
+
+def test_the_manifest_file_names_its_model_and_an_onnx_export_is_told_apart(trained, tmp_path):
+    from mulde.vad.artifact import ArtifactError
+
+    model_dir, _ = trained
+    assert load_model(model_dir / "pipeline.json").streams == load_model(model_dir).streams
+    manifest = json.loads((model_dir / "pipeline.json").read_text())
+    exported = {k: v for k, v in manifest.items() if k != "files"} | {"onnx": {"streams": {}}}
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "pipeline.json").write_text(json.dumps(exported))
+    with pytest.raises(ArtifactError, match="is an ONNX export of a pipeline model"):
+        load_model(tmp_path / "onnx")

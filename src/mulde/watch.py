@@ -46,7 +46,7 @@ import numpy as np
 from mulde.io.atomic import atomic_path, ensure_writable, write_bytes, write_json
 from mulde.vad.events import Event, EventTracker
 from mulde.vad.live import LiveScore, LiveScorer
-from mulde.video.capture import Capture, Prefetched
+from mulde.video.capture import Capture, Gap, Prefetched
 
 
 @dataclass
@@ -152,6 +152,7 @@ class Watcher:
         self.tracker = EventTracker(options.threshold, options.patience)
         self.state = _State()
         self.n_in = 0
+        self.gaps = 0  # reconnections where the features started afresh
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
@@ -169,12 +170,18 @@ class Watcher:
         with _stop_on_signals(stop):
             return self._run(stop)
 
-    def _take(self, frame: np.ndarray, writer: Any) -> None:
-        """One arriving frame: kept for snapshots and clips, pushed to the scorer, and the
-        frames it completes written."""
+    def _take(self, frame: Any, writer: Any, arrived: float) -> None:
+        """One arriving frame (read from the source at `arrived`): kept for snapshots and
+        clips, pushed to the scorer, and the frames it completes written. A `GAP` (a
+        reconnected stream) finishes the frames before it and starts the features afresh."""
+        if isinstance(frame, Gap):
+            self.gaps += 1
+            for s in self.scorer.restart():
+                self._handle(s, writer)
+            return
         self._ring.append((self.n_in, frame))
         self.n_in += 1
-        for s in self.scorer.push(frame):
+        for s in self.scorer.push(frame, arrived):
             self._handle(s, writer)
 
     def _run(self, stop: threading.Event) -> dict[str, Any]:
@@ -193,7 +200,7 @@ class Watcher:
         try:
             try:
                 for frame in frames:
-                    self._take(frame, writer)
+                    self._take(frame, writer, frames.arrived)
                     csv_file.flush()
                     now = time.perf_counter()
                     if self.options.status and now - last_status >= every:
@@ -203,8 +210,8 @@ class Watcher:
                     raise KeyboardInterrupt
             except KeyboardInterrupt as err:
                 stopped, interrupted = "interrupted (Ctrl-C or SIGTERM)", err
-                for frame in frames.drain():  # decoded before the stop: scored too
-                    self._take(frame, writer)
+                for arrived, frame in frames.drain():  # decoded before the stop: scored
+                    self._take(frame, writer, arrived)
             for s in self.scorer.finish():
                 self._handle(s, writer)
         except Exception as err:  # the source or a frame failed: score what has arrived
@@ -338,7 +345,7 @@ class Watcher:
             "smoothing": {"filter": "causal half-Gaussian (mulde.vad.live)",
                           "lag_frames": self.scorer.smoother.lag},
             "features_exact": self.scorer.online.exact, "events": len(st.events),
-            "reconnects": self.capture.reconnects, "drops": self.capture.drops,
+            "reconnects": self.capture.reconnects, "gaps": self.gaps, "drops": self.capture.drops,
             "stopped": stopped}
         write_json(self.out / "watch.json", summary)
         return summary

@@ -102,6 +102,32 @@ def test_live_unsmoothed_scores_are_the_offline_scores(scene):
     assert all(s.latency >= 0 for s in scores)
 
 
+def test_a_gap_restarts_the_features_and_frame_numbers_go_on(scene):
+    train, test, extractor = scene
+    ensemble = StreamEnsemble("knn").fit({v.name: extractor.extract(v) for v in train})
+    frames = list(test.frames())
+    first, second = frames[:20], frames[20:]
+    scorer = LiveScorer(extractor, ensemble, sigmas=3.0)
+    scores = [s for f in first for s in scorer.push(f)] + scorer.restart()
+    scores += [s for f in second for s in scorer.push(f)] + scorer.finish()
+    assert [s.index for s in scores] == list(range(len(frames)))
+    for part, got in ((first, scores[:20]), (second, scores[20:])):  # each side on its own
+        alone = ensemble.score_video(extractor.extract(part))
+        np.testing.assert_array_equal([s.score for s in got], alone.fused)
+        np.testing.assert_array_equal([s.smoothed for s in got], causal_smooth(alone.fused, 3))
+
+
+def test_latency_counts_from_the_given_arrival_time(scene):
+    train, test, extractor = scene
+    ensemble = StreamEnsemble("knn").fit({v.name: extractor.extract(v) for v in train})
+    scorer = LiveScorer(extractor, ensemble, sigmas=3.0)
+    import time
+
+    arrived = time.perf_counter() - 5.0  # read off the source 5 s ago: the scorer lags
+    scores = [s for f in test.frames() for s in scorer.push(f, arrived)] + scorer.finish()
+    assert all(s.latency >= 5.0 for s in scores)
+
+
 def test_settings_that_cannot_run_live_are_refused(scene, tmp_path):
     _, _, extractor = scene
     boxes = tmp_path / "boxes"

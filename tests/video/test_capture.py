@@ -85,7 +85,7 @@ def test_a_stop_ends_the_iteration_and_drain_returns_what_was_decoded():
         if len(got) == 3:
             time.sleep(0.3)  # the reader fills its 5 places
             stop.set()
-    rest = [int(f[0, 0, 0]) for f in frames.drain()]
+    rest = [int(f[0, 0, 0]) for _, f in frames.drain()]
     assert got + rest == list(range(len(got) + len(rest)))  # nothing lost, nothing repeated
     assert 3 <= len(got) <= 4 and 1 <= len(rest) <= 6 and closed == [True]
     with pytest.raises(ValueError, match="size must be >= 1"):

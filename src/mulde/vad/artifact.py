@@ -195,9 +195,12 @@ def _load_stream(entry: Mapping[str, Any], path: Path) -> Any:
 
 def pipeline_folder(path: str | Path) -> Path | None:
     """The model folder `path` names: `path` itself when it holds the manifest, else its
-    `model/` sub-folder when that does (the output folder of `mulde run/train --out DIR`);
-    None when neither does (e.g. a MULDE model file)."""
+    `model/` sub-folder when that does (the output folder of `mulde run/train --out DIR`),
+    or the folder of the manifest file itself; None when none does (e.g. a MULDE model
+    file)."""
     path = Path(path)
+    if path.name == MANIFEST and path.is_file():  # the manifest itself was named
+        return path.parent
     for folder in (path, path / "model"):
         if (folder / MANIFEST).is_file():
             return folder
@@ -438,6 +441,10 @@ class PipelineModel:
         if not isinstance(m, dict) or m.get("format") != FORMAT:
             raise ArtifactError(f"{mpath}: not a mulde pipeline manifest (format "
                                 f"{m.get('format') if isinstance(m, dict) else None!r})")
+        if "onnx" in m and "files" not in m:
+            raise ArtifactError(f"{folder} is an ONNX export of a pipeline model (`mulde "
+                                "export`): run its graphs with ONNX Runtime; mulde watch, "
+                                "info and export take the model folder it came from")
         version = m.get("format_version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ArtifactError(f"{mpath}: format version {version!r} from mulde "

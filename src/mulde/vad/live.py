@@ -78,7 +78,8 @@ class LiveScore:
     fused calibrated frame score (the offline pipeline's unsmoothed score), `smoothed` after
     the causal filter, `streams` each stream's calibrated score, the top object's `stream`
     and `box` (x0, y0, x1, y1; NaN when none), and `latency` in seconds: from the frame's
-    arrival (`LiveScorer.push`) to its score."""
+    arrival (the `arrived` time given to `LiveScorer.push`, e.g. when it was decoded; else
+    the push) to its score, so a scorer that falls behind its source shows it."""
 
     index: int
     score: float
@@ -112,23 +113,39 @@ class LiveScorer:
             raise ValueError(f"the model scores the {', '.join(missing)} stream(s), which its "
                              f"extractor does not compute ({have})")
         self.ensemble = ensemble
+        self._sigmas = sigmas
+        self._source = source
+        self._base = 0  # frames of the stream before the last `restart`
         self.smoother = CausalSmoother(sigmas)
         self._dims: dict | None = None
         self._arrival: deque[float] = deque()
         self.seconds = {"features": 0.0, "scoring": 0.0}
 
-    def push(self, frame: np.ndarray) -> list[LiveScore]:
+    def push(self, frame: np.ndarray, arrived: float | None = None) -> list[LiveScore]:
+        """Push the next frame; `arrived`: its `time.perf_counter()` arrival time (default:
+        now). Returns the scores of the frames now complete."""
         now = time.perf_counter()
-        self._arrival.append(now)
+        self._arrival.append(now if arrived is None else arrived)
         frames = self.online.push(frame)
         self.seconds["features"] += time.perf_counter() - now
         return self._score(frames)
 
     def finish(self) -> list[LiveScore]:
+        """End the stream: score the frames still waiting for their flow window."""
         now = time.perf_counter()
         frames = self.online.finish()
         self.seconds["features"] += time.perf_counter() - now
         return self._score(frames)
+
+    def restart(self) -> list[LiveScore]:
+        """A gap in the stream (a dropped connection): `finish` the frames before it, then
+        start afresh, so no flow is computed across the gap and the causal filter does not
+        mix both sides; frame indices go on counting. Returns the finished frames' scores."""
+        out = self.finish()
+        self._base += self.online.n_out
+        self.online = OnlineObjectExtractor(self.online.extractor, self._source)
+        self.smoother = CausalSmoother(self._sigmas)
+        return out
 
     def _score(self, frames: list[FrameObjects]) -> list[LiveScore]:
         if not frames:
@@ -144,7 +161,7 @@ class LiveScorer:
         for i, f in enumerate(frames):
             fused = float(scored.fused[i])
             out.append(LiveScore(
-                f.index, fused, self.smoother.update(fused),
+                self._base + f.index, fused, self.smoother.update(fused),
                 {s.value: float(v[i]) for s, v in scored.streams.items()},
                 scored.top.stream[i], scored.top.box[i].copy(),
                 now - self._arrival.popleft()))

@@ -65,14 +65,26 @@ class Capture:
 _DONE = object()
 
 
+class Gap:
+    """Yielded by a network stream's frames between a dropped connection's last frame and the
+    reconnected stream's first: the frames on either side are not consecutive."""
+
+    def __repr__(self) -> str:
+        return "GAP"
+
+
+GAP = Gap()
+
+
 class Prefetched:
     """The frames of `frames`, in order and all of them, read by a background thread that
     stays at most `size` frames ahead: PyAV decodes (and a file's `realtime` pacing sleeps)
     with the interpreter lock released, so on two cores the next frames decode while the
     caller computes features. Iterate once; an error of the source is raised there, after
     the frames before it; the iteration ends early once `until` is set (checked between
-    frames and every 0.1 s while waiting). `drain()` stops the reader and returns the
-    frames it had already decoded (after Ctrl-C: they are scored too); `close()` stops it.
+    frames and every 0.1 s while waiting); `arrived` is when the frame last yielded was read
+    from the source. `drain()` stops the reader and returns the frames it had already
+    decoded (after Ctrl-C: they are scored too); `close()` stops it.
     The source iterator is closed by the reader thread that owns it. Memory: `size` decoded
     frames."""
 
@@ -85,6 +97,7 @@ class Prefetched:
         self._buffer: queue.Queue = queue.Queue(maxsize=size)
         self._stop = threading.Event()
         self._held: object = None  # taken from the queue after `until` was set
+        self.arrived = 0.0  # time.perf_counter() when the frame last yielded was read
         self._reader = threading.Thread(target=self._read, name="mulde-capture", daemon=True)
         self._reader.start()
 
@@ -100,7 +113,7 @@ class Prefetched:
     def _read(self) -> None:
         try:
             for frame in self._frames:
-                if not self._put(frame):
+                if not self._put((time.perf_counter(), frame)):
                     break
             self._put(_DONE)
         except BaseException as err:  # handed to the consumer, raised there
@@ -125,22 +138,24 @@ class Prefetched:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            self.arrived, frame = item
+            yield frame
 
     def _buffer_front(self, item: object) -> None:
         self._held = item
 
     def drain(self) -> list[np.ndarray]:
-        """Stop reading; return the frames decoded but not yet taken, in order."""
+        """Stop reading; return (arrival time, frame) of the frames decoded but not yet
+        taken, in order."""
         self.close()
         held, self._held = self._held, None
-        out = [held] if isinstance(held, np.ndarray) else []
+        out = [held] if isinstance(held, tuple) else []
         while True:
             try:
                 item = self._buffer.get_nowait()
             except queue.Empty:
                 return out
-            if isinstance(item, np.ndarray):
+            if isinstance(item, tuple):
                 out.append(item)
 
     def close(self) -> None:
@@ -236,6 +251,8 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
             reason = "the stream ended"
         except (av.FFmpegError, OSError) as err:
             reason = str(err)
+        if received and failed == 0:
+            yield GAP  # what follows, if anything, is not the next frame of what came before
         if failed >= tries:
             if received == 0:
                 raise VideoReadError(f"{url}: cannot read the stream ({reason}; "

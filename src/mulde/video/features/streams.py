@@ -173,10 +173,11 @@ def read_scene_background(path: str, shape: tuple[int, ...],
     if image.shape != tuple(shape):
         raise VideoMismatchError(
             f"{source}: frames are {shape[1]}x{shape[0]} but the scene background learned "
-            f"from the training videos ({path}) is "
-            f"{image.shape[1]}x{image.shape[0]}: another camera view or resolution, so the "
-            "static stream cannot describe it (put each camera view in its own dataset "
-            f"folder, or re-encode the video at {image.shape[1]}x{image.shape[0]})")
+            f"from the training videos ({path}) is {image.shape[1]}x{image.shape[0]} (both "
+            "after the extractor's downscale to its max_height, if any): another camera view "
+            "or resolution, which the model cannot describe; give it video of the training "
+            "videos' camera, resolution and aspect ratio, or train a model per camera view "
+            "(one dataset folder each)")
     return image
 
 
