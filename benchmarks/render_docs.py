@@ -407,7 +407,10 @@ def adbench_round2_section(old: dict, runs: list[tuple[str, dict]]) -> str:
         mulde[label] = {(e["dataset"], e["seed"]): e["auc"] for e in src
                         if e["method"] == "MULDE" and "error" not in e}
     last = runs[-1][1]
-    seeds = sorted({e["seed"] for e in last["entries"]})
+    count = defaultdict(int)  # a seed still running is left out until it has every data set
+    for e in last["entries"]:
+        count[e["seed"]] += 1
+    seeds = sorted(s for s in count if count[s] == max(count.values()))
     peers = [m for m in METHOD_ORDER if m != "MULDE"]
     per = []
     for ds in sorted({ds for ds, _ in mulde[runs[-1][0]]}):
