@@ -202,6 +202,11 @@ def test_train_refuses_a_folder_without_videos_and_info_a_broken_model(tmp_path,
     assert main(["info", str(model)]) == 2
     err = capsys.readouterr().err
     assert "pipeline.json: not readable JSON" in err and "Traceback" not in err
+    (tmp_path / "clip.mp4").write_bytes(b"\x00" * 64)  # a video given as the model
+    for given in (tmp_path / "clip.mp4", tmp_path / "empty"):
+        assert main(["info", str(given)]) == 2
+        err = capsys.readouterr().err
+        assert "is not a model: `mulde info` takes" in err and err.count("\n") == 1
 
 
 def test_extractor_weights_come_from_the_command_line(tmp_path, capsys):

@@ -145,11 +145,17 @@ def _score(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.vad.artifact import PipelineModel, pipeline_folder
+    from mulde.video.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     folder = pipeline_folder(args.model)
     if folder is not None:
         print(json.dumps(PipelineModel.load(folder).describe(), indent=2, default=str))
         return 0
+    path = Path(args.model)
+    if path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
+        raise UsageError(f"{path} is not a model: `mulde info` takes a model file of `mulde "
+                         "fit` (.safetensors) or a pipeline model folder (DIR/model of `mulde "
+                         "run` or `mulde train --out DIR`)")
     print(json.dumps(MULDE.load(args.model).summary(), indent=2, default=str))
     return 0
 

@@ -90,3 +90,11 @@ def test_a_stop_ends_the_iteration_and_drain_returns_what_was_decoded():
     assert 3 <= len(got) <= 4 and 1 <= len(rest) <= 6 and closed == [True]
     with pytest.raises(ValueError, match="size must be >= 1"):
         Prefetched(iter([]), size=0)
+
+
+def test_a_silent_udp_source_says_no_data_arrived():
+    from fakes import free_port
+
+    capture = open_capture(f"udp://127.0.0.1:{free_port()}", timeout_s=1.0, reconnect_tries=0)
+    with pytest.raises(VideoReadError, match=r"no data arrived within 1 s"):
+        list(capture.frames())

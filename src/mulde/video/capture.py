@@ -249,6 +249,8 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     received += 1
                     yield frame.to_ndarray(format="rgb24")
             reason = "the stream ended"
+        except av.ExitError:  # FFmpeg gave up waiting: its message is "Immediate exit requested"
+            reason = f"no data arrived within {timeout_s:g} s"
         except (av.FFmpegError, OSError) as err:
             reason = str(err)
         if received and failed == 0:
