@@ -114,7 +114,6 @@ class LiveScorer:
                              f"extractor does not compute ({have})")
         self.ensemble = ensemble
         self._sigmas = sigmas
-        self._source = source
         self._base = 0  # frames of the stream before the last `restart`
         self.smoother = CausalSmoother(sigmas)
         self._dims: dict | None = None
@@ -143,7 +142,7 @@ class LiveScorer:
         mix both sides; frame indices go on counting. Returns the finished frames' scores."""
         out = self.finish()
         self._base += self.online.n_out
-        self.online = OnlineObjectExtractor(self.online.extractor, self._source)
+        self.online = OnlineObjectExtractor(self.online.extractor, self.online.source)
         self.smoother = CausalSmoother(self._sigmas)
         return out
 

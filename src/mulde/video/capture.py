@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -132,7 +133,7 @@ class Prefetched:
                     return
                 continue
             if self._until.is_set():  # asked to stop: the rest is for `drain`
-                self._buffer_front(item)
+                self._held = item
                 return
             if item is _DONE:
                 return
@@ -141,10 +142,7 @@ class Prefetched:
             self.arrived, frame = item
             yield frame
 
-    def _buffer_front(self, item: object) -> None:
-        self._held = item
-
-    def drain(self) -> list[np.ndarray]:
+    def drain(self) -> list[tuple[float, Any]]:
         """Stop reading; return (arrival time, frame) of the frames decoded but not yet
         taken, in order."""
         self.close()

@@ -295,6 +295,11 @@ class ObjectCentricExtractor:
             write_bytes(path, png)
         return replace(self, scene_background=str(path))
 
+    def foreground(self, gray: np.ndarray, background: np.ndarray) -> np.ndarray:
+        """The frame's boolean foreground mask against `background` with the extractor's
+        `threshold`, `blur` and `open_size` (`foreground_mask`)."""
+        return foreground_mask(gray, background, self.threshold, self.blur, self.open_size)
+
     def find_regions(self, gray: np.ndarray, background: np.ndarray,
                      mode: RegionMode | None = None, boxes: np.ndarray | None = None,
                      labels: np.ndarray | None = None, scores: np.ndarray | None = None
@@ -302,8 +307,7 @@ class ObjectCentricExtractor:
         """Return the frame's regions against `background` (the whole frame when none), by
         `mode` (default: `regions`; the boxes modes take the frame's detector `boxes`, their
         class `labels` and `scores`)."""
-        mask = foreground_mask(gray, background, self.threshold, self.blur, self.open_size)
-        return self.mask_regions(mask, mode, boxes, labels, scores)
+        return self.mask_regions(self.foreground(gray, background), mode, boxes, labels, scores)
 
     def mask_regions(self, mask: np.ndarray, mode: RegionMode | None = None,
                      boxes: np.ndarray | None = None, labels: np.ndarray | None = None,
@@ -366,13 +370,13 @@ class ObjectCentricExtractor:
             detected, labels = [d.boxes for d in found], [d.classes for d in found]
             scores = [d.scores for d in found]
             clock = _lap(t, "detection", clock)
-        masks = [foreground_mask(g, background, self.threshold, self.blur, self.open_size)
-                 for g in grays]
+        masks = [self.foreground(g, background) for g in grays]
         per_frame = [self.mask_regions(m, boxes=b, labels=c, scores=p)
                      for m, b, c, p in zip(masks, detected, labels, scores, strict=True)]
         clip = Clip(grays, rgbs, per_frame, self.mask_regions,
                     str(source.path) if isinstance(source, Video) else "the video",
                     masks if self.region_background == "scene" else None)
+        del masks  # kept by the clip only when the static stream can reuse them
         clock = _lap(t, "regions", clock)
         for s in streams:
             s.start(clip)

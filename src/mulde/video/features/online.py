@@ -54,12 +54,7 @@ from mulde.video.features.base import to_gray
 from mulde.video.features.flow import dis_flow
 from mulde.video.features.objects import ObjectCentricExtractor, downscale
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
-from mulde.video.features.regions import (
-    Region,
-    RegionMode,
-    foreground_mask,
-    median_background,
-)
+from mulde.video.features.regions import Region, RegionMode, median_background
 from mulde.video.features.streams import (
     GEOMETRY_DIM,
     POSE_DIM,
@@ -255,7 +250,7 @@ class OnlineObjectExtractor:
                 self._boxes = _rounded(self._detector.detect([rgb])[0], *gray.shape)
             boxes, labels, scores = self._boxes
         ex = self.extractor
-        mask = foreground_mask(gray, self._background, ex.threshold, ex.blur, ex.open_size)
+        mask = ex.foreground(gray, self._background)
         regions = ex.mask_regions(mask, boxes=boxes, labels=labels, scores=scores)
         still = None
         static = self._by_stream.get(Stream.STATIC)
