@@ -191,10 +191,11 @@ class FrameDetector:
     """A fake detector: per frame, a person box and a car box at fractional positions that
     depend on the frame's content (so frames detected alone or in a batch agree)."""
 
-    def __init__(self, every: int):
+    def __init__(self, every: int, carry: str = "hold"):
         from mulde.video.detection import DetectionSettings
 
-        self.settings, self.sha256, self.name = DetectionSettings(every=every), "d" * 64, "fd"
+        self.settings = DetectionSettings(every=every, carry=carry)
+        self.sha256, self.name = "d" * 64, "fd"
 
     def detect(self, frames):
         from mulde.video.detection import PERSON, FrameDetections
@@ -220,12 +221,14 @@ class CentrePose:
         return np.repeat(np.concatenate([centre, np.ones((len(boxes), 1))], 1)[:, None], 17, 1)
 
 
-def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, monkeypatch):
+@pytest.mark.parametrize("every, carry", [(2, "hold"), (3, "flow")])
+def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, monkeypatch,
+                                                            every, carry):
     import mulde.video.detection.pose as pose_module
     from mulde.video.features import objects as objects_module
 
     _, test, extractor = scene
-    monkeypatch.setattr(objects_module, "_detector", lambda *a: FrameDetector(every=2))
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: FrameDetector(every, carry))
     monkeypatch.setattr(pose_module, "MoveNetPose", CentrePose)
     detecting = replace(extractor, regions="detector", streams=("velocity", "pose", "class"),
                         max_height=None, boxes_cache=str(tmp_path / "boxes"))

