@@ -150,8 +150,11 @@ def test_ctrl_c_or_sigterm_stops_cleanly_with_everything_written(stop, trained, 
 def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path, capsys):
     model_dir, video = trained
     out = tmp_path / "out"
-    assert main(["watch", str(model_dir.parent), str(video), "--out", str(out), "--quiet"]) == 0
-    assert "watched 60 frames" in capsys.readouterr().out
+    assert main(["watch", str(model_dir.parent), str(video), "--out", str(out), "--quiet",
+                 "--fps", "7"]) == 0
+    said = capsys.readouterr()
+    assert "watched 60 frames" in said.out
+    assert f"--fps applies to frame folders and to streams that state no rate; {video}" in said.err
     with (out / "scores.csv").open() as f:
         live = np.array([float(r["score"]) for r in csv.DictReader(f)])
     model = PipelineModel.load(model_dir)
@@ -265,3 +268,20 @@ def test_the_manifest_file_names_its_model_and_an_onnx_export_is_told_apart(trai
     (tmp_path / "onnx" / "pipeline.json").write_text(json.dumps(exported))
     with pytest.raises(ArtifactError, match="is an ONNX export of a pipeline model"):
         load_model(tmp_path / "onnx")
+
+
+def test_the_status_line_shows_the_threshold_and_no_latency_before_a_score(trained, tmp_path):
+    import io
+
+    model_dir, video = trained
+    model = load_model(model_dir)
+    frames = list(Video("t", video).frames())[:12]
+    status = io.StringIO()  # not a terminal: one line per refresh
+    scorer = LiveScorer(model.extractor, model.ensemble, model.smoothing_sigma)
+    watcher = Watcher(scorer, Capture("clip", "file", 10.0, lambda: iter(frames)), tmp_path,
+                      WatchOptions(threshold=2.5, status=status), [s.value for s in model.streams])
+    watcher.run()
+    lines = [line for line in status.getvalue().splitlines() if line]
+    assert lines[0].startswith("frame 0 ") and "latency -  score - (threshold 2.50)" in lines[0]
+    assert "nan" not in status.getvalue()
+    assert lines[-1].startswith("frame 12 ") and " ms  score " in lines[-1]

@@ -388,6 +388,9 @@ def _watch(args: argparse.Namespace) -> int:
         raise UsageError(f"--reconnect-tries must be >= 0, got {args.reconnect_tries}")
     if args.fps is not None and not args.fps > 0:
         raise UsageError(f"--fps must be a frame rate > 0 (frames/s), got {args.fps}")
+    if args.fps is not None and Path(args.source).is_file():
+        print(f"mulde: note: --fps applies to frame folders and to streams that state no "
+              f"rate; {args.source} states its own, which is used", file=sys.stderr)
     from mulde.vad.artifact import pipeline_folder
 
     try:
@@ -478,6 +481,8 @@ def _train(args: argparse.Namespace) -> int:
           f"{', '.join(map(str, model.streams))}")
     if t is not None:
         print(f"alert threshold: {t.describe()}")
+        if t.too_short():
+            print(f"  note: {t.too_short()}")
         if t.held_out:
             print(f"  on held-out training videos it gave {t.held_out['events']} false alarm(s) "
                   f"in {t.held_out['hours'] * 60:.1f} min "

@@ -354,10 +354,11 @@ class Watcher:
         st, stream = self.state, self.options.status
         n = len(st.latencies)
         rate = n / seconds if seconds > 0 else 0.0
-        lat = np.mean(st.latencies[-50:]) * 1000 if st.latencies else float("nan")
+        lat = (f"{np.mean(st.latencies[-50:]) * 1000:.0f} ms" if st.latencies else "-")
         score = f"{st.last.smoothed:.2f}" if st.last else "-"
-        line = (f"frame {n}  {rate:.1f} frames/s  latency {lat:.0f} ms  score {score}  "
-                f"events {len(st.events)}" + ("  (event)" if self.tracker.active else ""))
+        line = (f"frame {n}  {rate:.1f} frames/s  latency {lat}  score {score} "
+                f"(threshold {self.options.threshold:.2f})  events {len(st.events)}"
+                + ("  (event)" if self.tracker.active else ""))
         tty = getattr(stream, "isatty", lambda: False)()
         stream.write(("\r" + line.ljust(79)) if tty else line + "\n")
         stream.flush()

@@ -41,6 +41,12 @@ def test_no_event_allowed_in_less_than_an_hour_gives_the_top_training_score():
     assert fit.train_events_per_hour == 0.0
     np.testing.assert_allclose(fit.resolution_per_hour, 15.0)  # one event per 4 minutes
     assert fit.rule == "events_per_hour" and fit.target == 1.0
+    assert fit.too_short() == (
+        "the training video lasts 4.0 min: one false alarm there is already 15 per hour, "
+        "above the target of 1, so the rate cannot be checked; train on at least 60 min of "
+        "normal video for a threshold that keeps it")
+    assert fit_threshold(videos, fps=25.0, sigma=0.0, target=15.0).too_short() is None
+    assert fit_threshold(videos, 25.0, 0.0, "quantile", 0.99).too_short() is None
 
 
 def test_events_per_hour_rule_lowers_the_threshold_to_the_allowed_count():

@@ -230,9 +230,10 @@ class StreamEnsemble:
         return {s: self._factory(specs[s]) for s in sorted(specs, key=lambda s: s.value)}
 
     def _calibration_scores(self, make: Callable[[], StreamModel], model: StreamModel,
-                            X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+                            X: np.ndarray, groups: np.ndarray, bar: Any) -> np.ndarray:
         """Return the training object scores the calibration and the empty-frame fill use:
-        the fitted model's own, or out-of-fold ones (`calibration_folds`)."""
+        the fitted model's own, or out-of-fold ones (`calibration_folds`; `bar` counts the
+        refits)."""
         folds = self.calibration_folds
         if folds is None:
             return model.train_scores()
@@ -241,6 +242,7 @@ class StreamEnsemble:
         for f in range(folds):
             held = fold == f
             out[held] = make().fit(X[~held], groups[~held]).score(X[held])
+            bar.update()
         return out
 
     def fit(self, train: Mapping[str, VideoFeatures]) -> StreamEnsemble:
@@ -252,18 +254,23 @@ class StreamEnsemble:
                              f"many training videos, got {len(train)}")
         plan = self._plan(train)
         self.fits_ = {}
-        for k, (stream, make) in enumerate(tqdm(plan.items(), disable=not self.progress,
-                                                desc="streams")):
+        per_stream = 1 + (self.calibration_folds or 0)  # the model and its out-of-fold refits
+        bar = tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
+                   unit="fit")
+        for k, (stream, make) in enumerate(plan.items()):
+            bar.set_postfix_str(f"{stream.value} stream")
             n = sum(vf[stream].n_objects for vf in train.values())
             if self.max_train_objects is not None and n > self.max_train_objects:
                 self.fits_[stream] = self._fit_subsample(train, stream, k, make)
+                bar.update(per_stream)
                 continue
             X, groups = stack_stream(train, stream)
             t0 = time.perf_counter()
             model = make().fit(X, groups)
+            bar.update()
             fit_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            train_obj = self._calibration_scores(make, model, X, groups)
+            train_obj = self._calibration_scores(make, model, X, groups, bar)
             fill = float(train_obj.min())
             train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
                             for i, vf in enumerate(train.values())]
@@ -272,6 +279,7 @@ class StreamEnsemble:
             self.fits_[stream] = StreamFit(model, fill, calibration, int(X.shape[1]), len(X),
                                            fit_s, time.perf_counter() - t0,
                                            train_frames=train_frames)
+        bar.close()
         return self
 
     def _fit_subsample(self, train: Mapping[str, VideoFeatures], stream: Stream,

@@ -111,6 +111,20 @@ class ThresholdFit:
                 f"{self.sigma:g} frames ({what}; "
                 f"{'out-of-fold' if self.out_of_sample else 'in-sample'} training scores)")
 
+    def too_short(self) -> str | None:
+        """A sentence when the training video is too short to check an events-per-hour
+        target (one false alarm on it is already more than the target: the threshold is then
+        the lowest that raises none there), else None."""
+        if self.rule != "events_per_hour" or self.target >= self.resolution_per_hour:
+            return None
+        need = 60.0 / self.target if self.target > 0 else float("inf")
+        longer = (f"at least {need:.0f} min of normal video" if np.isfinite(need)
+                  else "more normal video")
+        return (f"the training video lasts {self.train_hours * 60:.1f} min: one false alarm "
+                f"there is already {self.resolution_per_hour:.3g} per hour, above the target "
+                f"of {self.target:g}, so the rate cannot be checked; train on {longer} for "
+                f"a threshold that keeps it")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"definition": self.describe()}
 
