@@ -190,6 +190,13 @@ def test_a_folder_without_videos_or_without_test_is_refused_leaving_no_folder(tm
     assert not out.exists()
 
 
+def test_train_given_one_video_s_frames_says_to_give_their_folder(tmp_path, capsys):
+    write_square_frames(tmp_path / "t0", np.ones(8))
+    assert main(["train", str(tmp_path / "t0"), "--out", str(tmp_path / "out")]) == 2
+    assert ("t0: no videos (video files or folders of frames) in it; it is itself one "
+            "video's frames: put it in a folder of its own") in _error(capsys)
+
+
 def test_a_failed_run_removes_the_empty_folders_it_made_and_keeps_others(tmp_path, capsys):
     """Every training video unreadable: the static stream has no scene background. The run
     stops with one line, and the output and cache folders it made (empty) are gone."""

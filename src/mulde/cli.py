@@ -468,7 +468,13 @@ def _train(args: argparse.Namespace) -> int:
                            "files and/or folders of frames)")
     videos = tuple(Video(name, path) for name, path in list_videos(folder).items())
     if not videos:
-        raise DatasetError(f"{folder}: no videos (video files or folders of frames) in it")
+        from mulde.video.decode import is_image_file
+
+        frames = any(is_image_file(p) for p in folder.iterdir())
+        raise DatasetError(f"{folder}: no videos (video files or folders of frames) in it"
+                           + (f"; it is itself one video's frames: put it in a folder of its "
+                              f"own (e.g. {folder.parent / 'train' / folder.name}) and give "
+                              f"that folder" if frames else ""))
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
     with _removed_if_left_empty(args.out, args.cache):

@@ -141,7 +141,17 @@ def test_folder_without_images_is_a_read_error(tmp_path):
     folder = tmp_path / "v"
     folder.mkdir()
     (folder / "readme.txt").write_text("x")
-    with pytest.raises(VideoReadError, match="no image files"):
+    with pytest.raises(VideoReadError, match=r"no image files \(suffixes [^)]*\)$"):
+        probe(folder)
+
+
+def test_a_folder_of_videos_given_as_one_video_names_one_of_them(tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("b.mp4", "a.AVI"):
+        (folder / name).write_bytes(b"")
+    with pytest.raises(VideoReadError, match=r"it holds 2 video file\(s\): give one of them "
+                       r"\(e.g. .*a.AVI\), not the folder"):
         probe(folder)
 
 

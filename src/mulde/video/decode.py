@@ -130,8 +130,11 @@ def list_frame_files(folder: str | os.PathLike[str]) -> list[Path]:
     except OSError as error:  # e.g. no read permission: this video fails, not the whole run
         raise VideoReadError(f"{folder}: cannot list the frame folder ({error})") from error
     if not files:
+        videos = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        hint = (f"; it holds {len(videos)} video file(s): give one of them (e.g. "
+                f"{folder / videos[0]}), not the folder" if videos else "")
         raise VideoReadError(
-            f"{folder}: no image files (suffixes {', '.join(sorted(IMAGE_SUFFIXES))})"
+            f"{folder}: no image files (suffixes {', '.join(sorted(IMAGE_SUFFIXES))}){hint}"
         )
     files.sort(key=lambda p: natural_key(p.name))
     _check_numbering(folder, files)
