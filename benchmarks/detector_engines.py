@@ -1,0 +1,85 @@
+"""OpenCV 5's two DNN engines on the SSD of `objects:detector`, side by side in one run.
+
+OpenCV 5 reads a TensorFlow graph with its new engine unless told otherwise; the classic
+engine is the one OpenCV 4 had. Both run the same SSD-MobileNet-v2 graph on the same UCSD Ped2
+frames (test 04, frames 60-91, upscaled to the preset's 900x600 input), at 1 and 2 threads
+and batches of 1 and 4 frames; reported: seconds a frame (best of `--repeats` passes after a
+warm-up pass), the classic / new time ratio, and the largest difference between the
+engines' detection rows (class, score, corners) scoring >= 0.3.
+
+    flock /work/helpers/heavy.lock python benchmarks/detector_engines.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from common import DATA_ROOT, RESULTS_DIR, new_header, write_json
+
+ENGINES = ("ENGINE_CLASSIC", "ENGINE_NEW")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=DATA_ROOT / "ucsd_ped2")
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "detector_engines.json")
+    args = parser.parse_args()
+    from mulde.video.detection.weights import SSD_GRAPH, SSD_TEXT_GRAPH, resolve
+
+    files = sorted((args.root / "testing" / "frames" / "04").glob("*.jpg"))[60:60 + args.frames]
+    if not files:
+        print(f"no Ped2 test frames under {args.root}", file=sys.stderr)
+        return 2
+    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
+    graph, text = str(resolve(SSD_GRAPH, None, False)), str(resolve(SSD_TEXT_GRAPH, None, False))
+    rows: list[dict] = []
+    outputs: dict[str, list[np.ndarray]] = {}
+    for threads in (1, 2):
+        cv2.setNumThreads(threads)
+        for batch in (1, 4):
+            seconds = {}
+            for engine in ENGINES:
+                net = cv2.dnn.readNetFromTensorflow(graph, text, getattr(cv2.dnn, engine))
+
+                def run(net=net, batch=batch) -> list[np.ndarray]:
+                    out = []
+                    for s in range(0, len(frames), batch):
+                        net.setInput(cv2.dnn.blobFromImages(frames[s:s + batch], size=(900, 600),
+                                                            swapRB=False))
+                        out.append(net.forward().reshape(-1, 7))
+                    return out
+
+                outputs[engine] = run()  # warm-up
+                best = float("inf")
+                for _ in range(args.repeats):
+                    start = time.perf_counter()
+                    run()
+                    best = min(best, time.perf_counter() - start)
+                seconds[engine] = best / len(frames)
+            rows.append({"threads": threads, "batch": batch,
+                         **{f"{e.split('_')[1].lower()}_s_per_frame": seconds[e] for e in ENGINES},
+                         "classic_over_new": seconds["ENGINE_CLASSIC"] / seconds["ENGINE_NEW"]})
+            print(rows[-1], flush=True)
+    differences = []
+    for a, b in zip(outputs["ENGINE_CLASSIC"], outputs["ENGINE_NEW"], strict=True):
+        a, b = a[a[:, 2] >= 0.3], b[b[:, 2] >= 0.3]
+        differences.append(float(np.abs(a[:, 1:] - b[:, 1:]).max()) if len(a) == len(b)
+                           else float("inf"))
+    result = new_header("detector_engines", frames=[f"04/{f.name}" for f in files],
+                        input_size=[900, 600], rows=rows,
+                        max_row_difference=max(differences),
+                        same_detections=all(np.isfinite(differences)))
+    write_json(args.out, result)
+    print({"max_row_difference": max(differences)})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
