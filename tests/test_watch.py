@@ -237,26 +237,6 @@ def test_a_watch_that_fails_records_why_in_watch_json(trained, tmp_path):
     assert summary["frames"] == 12
 
 
-def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scores():
-    from types import SimpleNamespace
-
-    from mulde.vad.live import causal_smooth
-    from mulde.vad.thresholds import fit_threshold
-    from mulde.watch import live_threshold
-
-    rng = np.random.default_rng(0)
-    train = [rng.gamma(2.0, 0.2, 300) for _ in range(3)]
-    offline = fit_threshold(train, fps=25.0, sigma=3.0, rule="quantile", target=0.99)
-    model = SimpleNamespace(threshold=offline, train_scores=train, smoothing_sigma=3.0)
-    value, definition = live_threshold(model)
-    causal = [causal_smooth(s, 3.0) for s in train]
-    assert value == float(np.quantile(np.concatenate(causal), 0.99)) != offline.value
-    assert "causal half-Gaussian" in definition and "0.99 quantile" in definition
-    assert live_threshold(model, 2.5) == (2.5, "set by hand (--threshold)")
-    with pytest.raises(ValueError, match="no alert threshold; give one with --threshold"):
-        live_threshold(SimpleNamespace(threshold=None, train_scores=train))
-
-
 def test_the_manifest_file_names_its_model_and_an_onnx_export_is_told_apart(trained, tmp_path):
     from mulde.vad.artifact import ArtifactError
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from mulde.io.atomic import atomic_path, ensure_writable, write_bytes, write_json
 from mulde.vad.events import Event, EventTracker
-from mulde.vad.live import LiveScore, LiveScorer
+from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
 
 
@@ -376,38 +376,6 @@ def load_model(path: str | Path) -> Any:
     from mulde.vad.artifact import PipelineModel, pipeline_folder
 
     return PipelineModel.load(pipeline_folder(path) or path)
-
-
-def live_threshold(model: Any, override: float | None = None) -> tuple[float, str]:
-    """Return (the alert threshold on the causally smoothed score, its definition).
-
-    `override`: a value given by hand. Else the model's threshold rule (`ThresholdFit`) is
-    refitted on the model's out-of-fold training scores smoothed by the causal filter
-    (`mulde.vad.thresholds.fit_threshold` with sigma 0 on pre-filtered scores), so that its
-    meaning (e.g. one false alarm per hour of normal video) holds for the live scores; a
-    model without training scores keeps its offline value. ValueError when the model has no
-    threshold and none is given."""
-    from mulde.vad.live import causal_smooth
-    from mulde.vad.thresholds import fit_threshold
-
-    if override is not None:
-        return float(override), "set by hand (--threshold)"
-    fit = model.threshold
-    if fit is None:
-        raise ValueError("the model has no alert threshold; give one with --threshold")
-    if not model.train_scores or fit.rule == "value":
-        return float(fit.value), (fit.describe() + "; applied to the causally smoothed score")
-    causal = [causal_smooth(s, model.smoothing_sigma) for s in model.train_scores]
-    refit = fit_threshold(causal, fit.fps, 0.0, fit.rule, fit.target, fit.patience,
-                          fit.out_of_sample)
-    what = {"events_per_hour": f"at most {fit.target:g} false alarm(s) per hour of normal "
-                               "training video",
-            "quantile": f"the {fit.target:g} quantile of the training frame scores"}[fit.rule]
-    return refit.value, (f"{refit.value:.4g} on the fused calibrated score smoothed by the "
-                         f"causal half-Gaussian filter (sigma {model.smoothing_sigma:g} "
-                         f"frames): {what}, refitted on the causally smoothed "
-                         f"{'out-of-fold' if fit.out_of_sample else 'in-sample'} training "
-                         f"scores (offline threshold {fit.value:.4g})")
 
 
 def watch_source(model: Any, source: str, out: str | Path, *, view: str | None = None,

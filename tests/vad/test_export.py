@@ -13,6 +13,7 @@ from mulde.vad import StreamEnsemble
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.export import export_pipeline
 from mulde.vad.fusion import objects_to_frames
+from mulde.vad.live import causal_smooth, live_threshold
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.objects import ObjectCentricExtractor
 
@@ -65,6 +66,14 @@ def test_the_graphs_and_the_frame_rule_give_the_pipelines_scores(data, detector,
         fused += frames
     np.testing.assert_allclose(fused, expected.fused, rtol=1e-5, atol=1e-4)
     assert manifest["threshold"]["value"] == model.threshold.value
+    # the live rule, read from the manifest alone, is what `mulde watch` applies
+    live = manifest["onnx"]["live"]
+    (w,) = [np.array(w) for w in live["smoothing"]["weights"]]
+    by_hand = [float(np.dot(w[:k], fused[t::-1][:k]) / w[:k].sum())
+               for t in range(len(fused)) for k in [min(len(w), t + 1)]]
+    np.testing.assert_allclose(by_hand, causal_smooth(expected.fused, 1.0), rtol=1e-4)
+    assert live["threshold"]["value"] == live_threshold(model)[0]
+    assert "causal half-Gaussian" in live["threshold"]["definition"]
 
 
 def test_a_knn_pipeline_is_refused_and_the_cli_exports_a_saved_one(data, tmp_path, capsys):

@@ -240,3 +240,22 @@ def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, mon
     # the class stream: the scores as the cache holds them (4 decimals), live as offline
     assert {tuple(np.round(r, 4)) for r in live["class"].features.tolist()} <= {
         (0.8765, 0, 0, 0, 0, 0, 0), (0, 0.6123, 0, 0, 0, 0, 0), (0,) * 7}
+
+
+def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scores():
+    from types import SimpleNamespace
+
+    from mulde.vad.live import causal_smooth, live_threshold
+    from mulde.vad.thresholds import fit_threshold
+
+    rng = np.random.default_rng(0)
+    train = [rng.gamma(2.0, 0.2, 300) for _ in range(3)]
+    offline = fit_threshold(train, fps=25.0, sigma=3.0, rule="quantile", target=0.99)
+    model = SimpleNamespace(threshold=offline, train_scores=train, smoothing_sigma=3.0)
+    value, definition = live_threshold(model)
+    causal = [causal_smooth(s, 3.0) for s in train]
+    assert value == float(np.quantile(np.concatenate(causal), 0.99)) != offline.value
+    assert "causal half-Gaussian" in definition and "0.99 quantile" in definition
+    assert live_threshold(model, 2.5) == (2.5, "set by hand (--threshold)")
+    with pytest.raises(ValueError, match="no alert threshold; give one with --threshold"):
+        live_threshold(SimpleNamespace(threshold=None, train_scores=train))

@@ -9,20 +9,25 @@ chain several libraries and are not one graph), and the few lines that turn obje
 into a frame score, written down in the exported pipeline.json ("frame_rule"): per stream,
 a frame's score is the largest calibrated score of its objects (a frame without objects:
 the stream's calibrated `fill`), the fused score is the sum over streams, smoothed and
-compared with the threshold as the manifest's "smoothing" and "threshold" say.
+compared with the threshold as the manifest's "smoothing" and "threshold" say (offline, the
+whole video at once), or, for a live stream as `mulde watch` scores it, as its "onnx"/"live"
+block says: the causal half-Gaussian filter's weights and the threshold refitted for it.
 kNN streams are not exported: they keep every training object (use MULDE or GMM streams).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from mulde.estimator.export import ExportError, GaussianMixtureNLL, _Scorer, save_onnx
 from mulde.io.atomic import write_json
 from mulde.vad.artifact import PipelineModel
+from mulde.vad.live import causal_gaussian_weights, live_threshold
 from mulde.vad.stream_models import GMMStream, MULDEStream
 
 OUTPUTS = ["anomaly_score", "calibrated_score"]
@@ -70,9 +75,28 @@ class _GMMScore(nn.Module):
         return self.nll((x.to(torch.float64) - self.mean) / self.scale)
 
 
+def live_rule(model: PipelineModel) -> dict[str, Any]:
+    """What `mulde watch` does with the fused frame scores of a live stream, as data: the
+    causal filter (`mulde.vad.live.CausalSmoother`: per filter, the weights w[k] of the score
+    k frames back; at the start of a stream the weights of frames not yet seen are left out
+    and the rest renormalised) and the alert threshold on its output (`live_threshold`: the
+    model's rule refitted on the causally smoothed training scores; None without one)."""
+    sigmas = np.ravel(model.smoothing_sigma).astype(float).tolist()
+    threshold = None
+    if model.threshold is not None:
+        value, definition = live_threshold(model)
+        threshold = {"value": value, "definition": definition, "patience": model.threshold.patience}
+    return {"smoothing": {"kind": "causal half-Gaussian", "sigmas": sigmas,
+                          "weights": [causal_gaussian_weights(s).tolist() for s in sigmas],
+                          "rule": "per filter, in order: smoothed[t] = sum_k w[k] x[t-k] / "
+                                  "sum_k w[k], over the k = 0..len(w)-1 whose frame t-k exists"},
+            "threshold": threshold}
+
+
 def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
     """Write `<stream>.onnx` per stream and pipeline.json (the model's manifest plus, per
-    stream, its graph file, feature width and calibrated fill, and the frame rule) into
+    stream, its graph file, feature width and calibrated fill, the frame rule and the live
+    rule, `live_rule`) into
     `folder`; return the folder.
 
     Each graph: input `x` float32 (n objects, d) of that stream's features; outputs
@@ -98,7 +122,8 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
         graphs[stream.value] = {"file": file, "input_dim": fit.dim, "outputs": OUTPUTS,
                                 "calibrated_fill": float(calibration.transform(fit.fill))}
     manifest = {**model.manifest(), "onnx": {"streams": graphs, "frame_rule": FRAME_RULE,
-                                             "input": "x float32 (n objects, input_dim)"}}
+                                             "input": "x float32 (n objects, input_dim)",
+                                             "live": live_rule(model)}}
     write_json(folder / "pipeline.json", manifest)  # as PipelineModel.save writes it
     return folder
 
