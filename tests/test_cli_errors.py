@@ -63,6 +63,22 @@ def test_every_subcommand_has_help_and_a_bare_mulde_says_what_to_choose(capsys):
     assert build_parser().prog == "mulde"
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["run", "ucsd_ped2"], "mulde run: error: the following arguments are required: --root, "
+                           "--out (see mulde run --help)"),
+    (["watch", "m", "s", "--out", "o", "--nope"], "mulde watch: error: unrecognized arguments: "
+                                                   "--nope (see mulde watch --help)"),
+    (["train", "v", "--out", "o", "--threads", "two"], "mulde train: error: argument "
+                                                        "--threads: invalid int value: 'two'"),
+])
+def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(message)
+
+
 @pytest.mark.parametrize("params, message", [
     ("{bad", r"--params is not valid JSON \(.*\); write an object such as"),
     ("[1, 2]", "--params must be a JSON object of MULDE parameters"),

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 
@@ -588,10 +589,19 @@ def set_threads(n: int) -> None:
     cv2.setNumThreads(n)
 
 
+class _SubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser whose mistakes are one line (its usage block is long: the
+    line points to --help instead)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the `mulde` command."""
     parser = argparse.ArgumentParser(prog="mulde", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
+    parser.subcommands = sub.choices  # type: ignore[attr-defined]  # name -> its parser
 
     def threads_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--threads", type=int,
@@ -863,7 +873,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mulde.video.source import VideoReadError
 
     try:
-        args = build_parser().parse_args(argv)  # --help may meet a closed pipe too
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)  # --help may meet a closed pipe too
+        if extra:  # said by the subcommand, in its one line
+            parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
         if getattr(args, "threads", None) is not None:
             set_threads(args.threads)
         return args.func(args)
