@@ -210,7 +210,8 @@ def test_train_given_one_video_s_frames_says_to_give_their_folder(tmp_path, caps
     write_square_frames(tmp_path / "t0", np.ones(8))
     assert main(["train", str(tmp_path / "t0"), "--out", str(tmp_path / "out")]) == 2
     assert ("t0: no videos (video files or folders of frames) in it; it is itself one "
-            "video's frames: put it in a folder of its own") in _error(capsys)
+            f"video's frames: move it into a folder of its own (e.g. {tmp_path / 'train' / 't0'})"
+            f" and give {tmp_path / 'train'}") in _error(capsys)
 
 
 def test_a_failed_run_removes_the_empty_folders_it_made_and_keeps_others(tmp_path, capsys):

@@ -154,7 +154,7 @@ def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path
                  "--fps", "7"]) == 0
     said = capsys.readouterr()
     assert "watched 60 frames" in said.out
-    assert f"--fps applies to frame folders and to streams that state no rate; {video}" in said.err
+    assert f"--fps applies to frame folders and network streams; the video file {video}" in said.err
     with (out / "scores.csv").open() as f:
         live = np.array([float(r["score"]) for r in csv.DictReader(f)])
     model = PipelineModel.load(model_dir)
@@ -262,6 +262,6 @@ def test_the_status_line_shows_the_threshold_and_no_latency_before_a_score(train
                       WatchOptions(threshold=2.5, status=status), [s.value for s in model.streams])
     watcher.run()
     lines = [line for line in status.getvalue().splitlines() if line]
-    assert lines[0].startswith("frame 0 ") and "latency -  score - (threshold 2.50)" in lines[0]
+    assert lines[0].startswith("frame 0 ") and "latency -  score - (threshold 2.5)" in lines[0]
     assert "nan" not in status.getvalue()
     assert lines[-1].startswith("frame 12 ") and " ms  score " in lines[-1]

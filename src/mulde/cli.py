@@ -390,8 +390,8 @@ def _watch(args: argparse.Namespace) -> int:
     if args.fps is not None and not args.fps > 0:
         raise UsageError(f"--fps must be a frame rate > 0 (frames/s), got {args.fps}")
     if args.fps is not None and Path(args.source).is_file():
-        print(f"mulde: note: --fps applies to frame folders and to streams that state no "
-              f"rate; {args.source} states its own, which is used", file=sys.stderr)
+        print(f"mulde: note: --fps applies to frame folders and network streams; the video "
+              f"file {args.source} keeps its own rate (25 if it states none)", file=sys.stderr)
     from mulde.vad.artifact import pipeline_folder
 
     try:
@@ -473,9 +473,9 @@ def _train(args: argparse.Namespace) -> int:
 
         frames = any(is_image_file(p) for p in folder.iterdir())
         raise DatasetError(f"{folder}: no videos (video files or folders of frames) in it"
-                           + (f"; it is itself one video's frames: put it in a folder of its "
-                              f"own (e.g. {folder.parent / 'train' / folder.name}) and give "
-                              f"that folder" if frames else ""))
+                           + (f"; it is itself one video's frames: move it into a folder of "
+                              f"its own (e.g. {folder.parent / 'train' / folder.name}) and give "
+                              f"{folder.parent / 'train'}" if frames else ""))
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
     with _removed_if_left_empty(args.out, args.cache):
@@ -488,8 +488,9 @@ def _train(args: argparse.Namespace) -> int:
           f"{', '.join(map(str, model.streams))}")
     if t is not None:
         print(f"alert threshold: {t.describe()}")
-        if t.too_short():
-            print(f"  note: {t.too_short()}")
+        short = t.too_short()
+        if short:
+            print(f"  note: {short}")
         if t.held_out:
             print(f"  on held-out training videos it gave {t.held_out['events']} false alarm(s) "
                   f"in {t.held_out['hours'] * 60:.1f} min "
@@ -589,6 +590,12 @@ def set_threads(n: int) -> None:
     cv2.setNumThreads(n)
 
 
+class _MuldeParser(argparse.ArgumentParser):
+    """The `mulde` parser; `subcommands` maps each subcommand to its parser."""
+
+    subcommands: dict[str, argparse.ArgumentParser]
+
+
 class _SubcommandParser(argparse.ArgumentParser):
     """A subcommand's parser whose mistakes are one line (its usage block is long: the
     line points to --help instead)."""
@@ -597,11 +604,11 @@ class _SubcommandParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _MuldeParser:
     """Return the argument parser of the `mulde` command."""
-    parser = argparse.ArgumentParser(prog="mulde", description=__doc__)
+    parser = _MuldeParser(prog="mulde", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
-    parser.subcommands = sub.choices  # type: ignore[attr-defined]  # name -> its parser
+    parser.subcommands = sub.choices
 
     def threads_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--threads", type=int,
@@ -805,8 +812,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "events.json, events/ (snapshots, clips), watch.json")
     p.add_argument("--realtime", action="store_true", help="replay a file or folder at its "
                    "frame rate (default: as fast as it decodes)")
-    p.add_argument("--fps", type=float, help="frame rate of a frame folder or of a stream "
-                   "that states none (default 25)")
+    p.add_argument("--fps", type=float, help="frame rate of a frame folder or a network "
+                   "stream (default: a stream's stated rate, else 25; a video file keeps its "
+                   "own)")
     p.add_argument("--view", help="camera view of the source, for a model trained on several")
     p.add_argument("--threshold", type=float, help="alert threshold on the causally smoothed "
                    "score (default: the model's rule refitted for the causal filter)")
@@ -875,8 +883,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)  # --help may meet a closed pipe too
-        if extra:  # said by the subcommand, in its one line
-            parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:  # said by the parser they were given to (a subcommand's: in one line)
+            given = list(sys.argv[1:] if argv is None else argv)
+            before = extra[0] in given[:given.index(args.command)]
+            (parser if before else parser.subcommands[args.command]).error(
+                f"unrecognized arguments: {' '.join(extra)}")
         if getattr(args, "threads", None) is not None:
             set_threads(args.threads)
         return args.func(args)

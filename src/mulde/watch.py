@@ -357,7 +357,7 @@ class Watcher:
         lat = (f"{np.mean(st.latencies[-50:]) * 1000:.0f} ms" if st.latencies else "-")
         score = f"{st.last.smoothed:.2f}" if st.last else "-"
         line = (f"frame {n}  {rate:.1f} frames/s  latency {lat}  score {score} "
-                f"(threshold {self.options.threshold:.2f})  events {len(st.events)}"
+                f"(threshold {self.options.threshold:.3g})  events {len(st.events)}"
                 + ("  (event)" if self.tracker.active else ""))
         tty = getattr(stream, "isatty", lambda: False)()
         stream.write(("\r" + line.ljust(79)) if tty else line + "\n")

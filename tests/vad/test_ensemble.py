@@ -170,6 +170,22 @@ def test_out_of_fold_calibration_scores_each_video_with_the_other_folds_model():
     assert (own.calibration.low, own.calibration.high, own.fill) == (4.0, 6.0, 4.0)
 
 
+def test_progress_counts_every_model_fit_with_the_out_of_fold_refits(capsys):
+    """Two streams, 2 folds: each stream's model and its two refits, 6 fits in all."""
+    train = {"a": video(velocity=[[0.0], [2.0]], geometry=[[1.0], [1.0]]),
+             "b": video(velocity=[[10.0], [12.0]], geometry=[[3.0], [5.0]])}
+    fitted: list[str] = []
+
+    class Counted(DistanceToMean):
+        def fit(self, X, groups):
+            fitted.append("fit")
+            return super().fit(X, groups)
+
+    StreamEnsemble(Counted, calibration_folds=2, progress=True).fit(train)
+    err = capsys.readouterr().err
+    assert len(fitted) == 6 and "model fits" in err and "6/6" in err and "velocity stream" in err
+
+
 def test_knn_by_name_calibrates_on_leave_one_video_out_scores():
     """Objects 0, 2 | 4, 6 standardised by (mean 3, std sqrt 5): leave-one-video-out
     distances [4, 2, 2, 4] / sqrt 5, so calibration (2, 4) / sqrt 5; test objects 1 and 9

@@ -42,9 +42,11 @@ def test_no_event_allowed_in_less_than_an_hour_gives_the_top_training_score():
     np.testing.assert_allclose(fit.resolution_per_hour, 15.0)  # one event per 4 minutes
     assert fit.rule == "events_per_hour" and fit.target == 1.0
     assert fit.too_short() == (
-        "the training video lasts 4.0 min: one false alarm there is already 15 per hour, "
-        "above the target of 1, so the rate cannot be checked; train on at least 60 min of "
-        "normal video for a threshold that keeps it")
+        "the training videos last 4.0 min in all: one false alarm there is already 15 per "
+        "hour, above the target of 1, so the rate cannot be checked; train on at least 60 min "
+        "of normal video for a threshold that keeps it")
+    assert "at least 6 min" in fit_threshold(videos, 25.0, 0.0, target=11.0).too_short()  # 5.45
+    assert fit_threshold(videos, fps=25.0, sigma=0.0, target=0.0).too_short() is None
     assert fit_threshold(videos, fps=25.0, sigma=0.0, target=15.0).too_short() is None
     assert fit_threshold(videos, 25.0, 0.0, "quantile", 0.99).too_short() is None
 

@@ -255,31 +255,30 @@ class StreamEnsemble:
         plan = self._plan(train)
         self.fits_ = {}
         per_stream = 1 + (self.calibration_folds or 0)  # the model and its out-of-fold refits
-        bar = tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
-                   unit="fit")
-        for k, (stream, make) in enumerate(plan.items()):
-            bar.set_postfix_str(f"{stream.value} stream")
-            n = sum(vf[stream].n_objects for vf in train.values())
-            if self.max_train_objects is not None and n > self.max_train_objects:
-                self.fits_[stream] = self._fit_subsample(train, stream, k, make)
-                bar.update(per_stream)
-                continue
-            X, groups = stack_stream(train, stream)
-            t0 = time.perf_counter()
-            model = make().fit(X, groups)
-            bar.update()
-            fit_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            train_obj = self._calibration_scores(make, model, X, groups, bar)
-            fill = float(train_obj.min())
-            train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
-                            for i, vf in enumerate(train.values())]
-            calibration = Calibration.fit(train_obj if self.calibrate_on == "objects"
-                                          else np.concatenate(train_frames))
-            self.fits_[stream] = StreamFit(model, fill, calibration, int(X.shape[1]), len(X),
-                                           fit_s, time.perf_counter() - t0,
-                                           train_frames=train_frames)
-        bar.close()
+        with tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
+                  unit="fit") as bar:
+            for k, (stream, make) in enumerate(plan.items()):
+                bar.set_postfix_str(f"{stream.value} stream")
+                n = sum(vf[stream].n_objects for vf in train.values())
+                if self.max_train_objects is not None and n > self.max_train_objects:
+                    self.fits_[stream] = self._fit_subsample(train, stream, k, make)
+                    bar.update(per_stream)
+                    continue
+                X, groups = stack_stream(train, stream)
+                t0 = time.perf_counter()
+                model = make().fit(X, groups)
+                bar.update()
+                fit_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                train_obj = self._calibration_scores(make, model, X, groups, bar)
+                fill = float(train_obj.min())
+                train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
+                                for i, vf in enumerate(train.values())]
+                calibration = Calibration.fit(train_obj if self.calibrate_on == "objects"
+                                              else np.concatenate(train_frames))
+                self.fits_[stream] = StreamFit(model, fill, calibration, int(X.shape[1]), len(X),
+                                               fit_s, time.perf_counter() - t0,
+                                               train_frames=train_frames)
         return self
 
     def _fit_subsample(self, train: Mapping[str, VideoFeatures], stream: Stream,

@@ -85,7 +85,11 @@ def live_rule(model: PipelineModel) -> dict[str, Any]:
     threshold = None
     if model.threshold is not None:
         value, definition = live_threshold(model)
-        threshold = {"value": value, "definition": definition, "patience": model.threshold.patience}
+        threshold = {"value": value, "definition": definition,
+                     "patience": model.threshold.patience,
+                     "events": "an event starts at the first frame whose smoothed score is "
+                               "above value and ends after `patience` frames in a row at or "
+                               "below it (mulde.vad.events.EventTracker)"}
     return {"smoothing": {"kind": "causal half-Gaussian", "sigmas": sigmas,
                           "weights": [causal_gaussian_weights(s).tolist() for s in sigmas],
                           "rule": "per filter, in order: smoothed[t] = sum_k w[k] x[t-k] / "

@@ -26,6 +26,7 @@ the events found over all folds per hour of their video is the realised false-al
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -115,15 +116,14 @@ class ThresholdFit:
         """A sentence when the training video is too short to check an events-per-hour
         target (one false alarm on it is already more than the target: the threshold is then
         the lowest that raises none there), else None."""
-        if self.rule != "events_per_hour" or self.target >= self.resolution_per_hour:
-            return None
-        need = 60.0 / self.target if self.target > 0 else float("inf")
-        longer = (f"at least {need:.0f} min of normal video" if np.isfinite(need)
-                  else "more normal video")
-        return (f"the training video lasts {self.train_hours * 60:.1f} min: one false alarm "
-                f"there is already {self.resolution_per_hour:.3g} per hour, above the target "
-                f"of {self.target:g}, so the rate cannot be checked; train on {longer} for "
-                f"a threshold that keeps it")
+        if (self.rule != "events_per_hour" or self.target == 0
+                or self.target >= self.resolution_per_hour):
+            return None  # a target of 0 is checked on any length: no alarm on the training
+        return (f"the training videos last {self.train_hours * 60:.1f} min in all: one false "
+                f"alarm there is already {self.resolution_per_hour:.3g} per hour, above the "
+                f"target of {self.target:g}, so the rate cannot be checked; train on at least "
+                f"{math.ceil(60.0 / self.target)} min of normal video for a threshold that "
+                f"keeps it")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"definition": self.describe()}

@@ -88,5 +88,6 @@ def test_detect_frames_carries_boxes_by_the_setting(carry, expected_x):
 def test_carry_is_in_the_cache_key_only_when_it_moves_boxes():
     assert "carry" not in DetectionSettings(every=2).key()  # caches made before it stay
     assert DetectionSettings(every=2, carry="flow").key()["carry"] == "flow"
+    assert "carry" not in DetectionSettings(every=1, carry="flow").key()  # every frame detected
     with pytest.raises(ValueError, match="carry must be 'hold' or 'flow', got 'drift'"):
         DetectionSettings(carry="drift")

@@ -79,10 +79,10 @@ class DetectionSettings:
 
     def key(self) -> dict[str, Any]:
         """The settings as JSON-ready values (the batch size does not change boxes; `carry`
-        is absent when "hold", so the keys of caches made before it existed stay)."""
+        is absent when it moves no box, so the keys of caches made before it existed stay)."""
         d = asdict(self)
         d.pop("batch")
-        if self.carry == "hold":
+        if self.carry == "hold" or self.every == 1:  # nothing is carried
             d.pop("carry")
         d["classes"] = list(self.classes)
         return d

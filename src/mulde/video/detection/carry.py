@@ -3,7 +3,8 @@
 When the detector runs on every k-th frame only (`DetectionSettings.every`), each frame
 between takes the boxes of the frame before it, either held where they were
 (`carry="hold"`) or moved by the objects' motion (`carry="flow"`): OpenCV DIS optical flow
-from the previous frame to this one (the extractor's `medium` preset), each box shifted by
+(its `medium` preset, whatever the extractor's own flow uses) from the previous frame to this
+one, each box shifted by
 the median flow over its central half (the box shrunk by a quarter of its width and height
 on every side, where the object rather than the ground behind it fills the box), its size,
 class and score kept. Only the frame and those before it are used, so a live stream gets the
@@ -28,8 +29,8 @@ def central_region(box: Sequence[float], width: int, height: int
                    ) -> tuple[int, int, int, int]:
     """Return the pixel bounds (x0, y0, x1, y1; x1/y1 exclusive) of the central half of `box`
     (x0, y0, x1, y1 in pixels): shrunk by a quarter of its width and height on each side,
-    rounded outwards, clipped to the width x height frame, at least one pixel each way when
-    the box overlaps the frame (an empty range when it lies outside)."""
+    rounded outwards, clipped to the width x height frame; at least one pixel each way for a
+    box inside the frame (detector boxes are), possibly empty for one reaching past an edge."""
     x0, y0, x1, y1 = (float(v) for v in box)
     qw, qh = (x1 - x0) / 4, (y1 - y0) / 4
     cx0 = min(max(0, math.floor(x0 + qw)), width)
@@ -47,7 +48,8 @@ def carry_boxes(detections: FrameDetections, flow: np.ndarray) -> FrameDetection
     """Return `detections` moved by `flow`, the float32 (H, W, 2) optical flow (dx, dy) in
     pixels from their frame to the next: each box shifted by the median flow over its
     central half (`central_region`; unmoved when that is empty), then clipped to the frame;
-    boxes left without area are dropped. Classes and scores are kept."""
+    boxes left without area are dropped (a thin one at an edge stays: `skip_edges` drops
+    regions touching the frame edge downstream). Classes and scores are kept."""
     height, width = flow.shape[:2]
     moved, keep = [], []
     for i, box in enumerate(detections.boxes.tolist()):

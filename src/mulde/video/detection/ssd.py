@@ -21,9 +21,17 @@ from mulde.video.detection.base import (
 from mulde.video.detection.weights import SSD_GRAPH, SSD_TEXT_GRAPH, resolve
 
 _CLASSIC_ENGINE = ((cv2.dnn.ENGINE_CLASSIC,) if hasattr(cv2.dnn, "ENGINE_CLASSIC") else ())
-"""OpenCV 5's classic DNN engine: on this SSD it runs a 900x600 batch of 4 in about 0.8 of
-the time of the new engine that OpenCV 5 picks by default, with the same detections (scores
-and corners within 1e-5; benchmarks/detector_engines.py); older OpenCV has only this one."""
+"""OpenCV 5's classic DNN engine: on this SSD at 900x600 it takes 0.82-0.86 of the time of
+the new engine that OpenCV 5 picks by default, with the same detections (rows within 5e-6;
+benchmarks/detector_engines.py, docs/results.md); older OpenCV has only this one."""
+
+
+def _read_graph(graph: str, text_graph: str) -> cv2.dnn.Net:
+    """The graph on the classic engine where OpenCV offers the choice, else OpenCV's own."""
+    try:
+        return cv2.dnn.readNetFromTensorflow(graph, text_graph, *_CLASSIC_ENGINE)
+    except TypeError:  # an OpenCV whose reader takes no engine argument
+        return cv2.dnn.readNetFromTensorflow(graph, text_graph)
 
 
 class OpenCVSSD:
@@ -49,8 +57,7 @@ class OpenCVSSD:
         self.graph, self.text_graph = Path(graph), Path(text_graph)
         try:
             self.sha256 = file_sha256(self.graph)
-            self._net = cv2.dnn.readNetFromTensorflow(str(self.graph), str(self.text_graph),
-                                                      *_CLASSIC_ENGINE)
+            self._net = _read_graph(str(self.graph), str(self.text_graph))
         except (OSError, cv2.error) as err:
             raise DetectorError(f"{self.graph}: cannot load the SSD graph with "
                                 f"{self.text_graph} ({str(err).strip().splitlines()[-1]})"
