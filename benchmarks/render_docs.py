@@ -388,7 +388,7 @@ def adbench_new_default_table(old: dict, new: dict, seeds: list[int], head: bool
 
 
 def adbench_round2_section(old: dict, runs: list[tuple[str, dict]]) -> str:
-    """Issue 15, round 2: several MULDE defaults (`runs`: label and a MULDE-only run of
+    """Issue 15, rounds 2 on: several MULDE defaults (`runs`: label and a MULDE-only run of
     benchmarks/adbench_accuracy.py; the first label is the pre-issue-15 default's rows of `old`
     when given as None) against the peers' rows of `old` (the same splits), on the (data set,
     seed) pairs every run has finished, the seeds the last run has. Per run: mean AUC, mean
