@@ -82,6 +82,11 @@ VARIANTS: dict[str, dict] = {
     "nn0.5_beta0": {"beta": 0.0, "sigma_low_nn": 0.5},
     "low0.1_sigma2": {"beta": 0.1, "regulariser": "sigma2", "sigma_low": 0.1},
     "steps2000_sigma2": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000},
+    # round 3 (density_fidelity.md): the round-2 default without the regulariser, and with
+    # decoupled weight decay
+    "beta0_steps2000": {"beta": 0.0, "max_steps": 2000},
+    "wd0.5_sigma2": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                     "weight_decay": 0.5},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy")

@@ -388,7 +388,7 @@ def adbench_new_default_table(old: dict, new: dict, seeds: list[int], head: bool
 
 
 def adbench_round2_section(old: dict, runs: list[tuple[str, dict]]) -> str:
-    """Issue 15, round 2: several MULDE defaults (`runs`: label and a MULDE-only run of
+    """Issue 15, rounds 2 on: several MULDE defaults (`runs`: label and a MULDE-only run of
     benchmarks/adbench_accuracy.py; the first label is the pre-issue-15 default's rows of `old`
     when given as None) against the peers' rows of `old` (the same splits), on the (data set,
     seed) pairs every run has finished, the seeds the last run has. Per run: mean AUC, mean
@@ -437,11 +437,12 @@ def adbench_round2_section(old: dict, runs: list[tuple[str, dict]]) -> str:
                          ranks[0], f"{place} of 9", min(zip(ranks[1:], peers, strict=True))[1],
                          sum(m[label] > m["KNN"] for _, _, m in sel)])
     return "\n".join([
-        "### MULDE's default, issue 15 round 2\n", machine(last), commands(last, nice=19),
+        f"### MULDE's default, issue 15 {runs[-1][0]}\n", machine(last),
+        commands(last, nice=19),
         f"Seeds {seeds}; {len(per)} data sets finished by every run. Each MULDE row is ranked "
         "among itself and the eight peers of the run above (same splits; by seed-mean AUC per "
-        "data set, ties averaged). The round-2 default was chosen on the label-free "
-        "density-fidelity suite (\"Density fidelity\", round 2), never on these labels.\n",
+        "data set, ties averaged). The defaults of issue 15's rounds were chosen on the "
+        "label-free density-fidelity suite (\"Density fidelity\"), never on these labels.\n",
         table(["data sets", "count", "MULDE", "mean AUC", "mean rank", "place", "best peer",
                "sets above KNN"], rows),
         "\nPer data set (seed-mean AUC):\n",
@@ -579,6 +580,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--accuracy-round2", type=Path,
                    default=RESULTS_DIR / "adbench_mulde_round2.json",
                    help="MULDE rows of the default chosen in issue 15's round 2")
+    p.add_argument("--accuracy-round3", type=Path,
+                   default=RESULTS_DIR / "adbench_mulde_round3.json",
+                   help="MULDE rows of the default chosen in issue 15's round 3")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -594,8 +598,10 @@ def main(argv: list[str] | None = None) -> None:
         parts.append(adbench_new_default_section(acc, acc_new))
     acc_r2 = read_json(args.accuracy_round2)
     if acc and acc_new and acc_r2:
-        parts.append(adbench_round2_section(acc, [("before issue 15", None),
-                                                  ("round 1", acc_new), ("round 2", acc_r2)]))
+        runs = [("before issue 15", None), ("round 1", acc_new), ("round 2", acc_r2)]
+        acc_r3 = read_json(args.accuracy_round3)
+        parts.append(adbench_round2_section(acc, runs + ([("round 3", acc_r3)] if acc_r3
+                                                         else [])))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))

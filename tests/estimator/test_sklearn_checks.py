@@ -34,7 +34,7 @@ def test_clone_and_set_params_keep_every_non_default_setting():
                "aggregator": "max_z", "n_components": 3, "covariance_type": "diag",
                "scale_index": 2, "lr": 1e-4, "batch_size": 32, "n_epochs": 3.0,
                "max_steps": 7, "validation_fraction": 0.2, "patience": None,
-               "eval_every": 9, "ema_decay": None, "contamination": 0.2,
+               "eval_every": 9, "ema_decay": None, "weight_decay": 0.3, "contamination": 0.2,
                "threshold_on": "validation", "device": "cpu",
                "random_state": 4, "checkpoint_dir": "ckpt", "checkpoint_every": 7,
                "verbose": True}

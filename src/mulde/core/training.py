@@ -39,6 +39,7 @@ class TrainConfig:
     eval_every: int = 100
     patience: int | None = 5
     ema_decay: float | None = 0.99
+    weight_decay: float = 0.0
     seed: int = 0
     checkpoint_every: int = 500
 
@@ -75,6 +76,19 @@ def ema_decay_at(step: int, decay: float) -> float:
     """EMA decay after optimiser step `step` (0-based): min(decay, (1 + t) / (10 + t)), a
     warm-up so that early averages are not dominated by the random initialisation."""
     return min(decay, (1 + step) / (10 + step))
+
+
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam(lr, adam_betas) over params; with config.weight_decay = w > 0, AdamW: the
+    decoupled decay p <- p (1 - lr w) at every step before Adam's update (Loshchilov & Hutter,
+    "Decoupled weight decay regularization", ICLR 2019), applied to every parameter. Without
+    data support a weight shrinks by exp(-lr w t) after t steps; w = 0 is plain Adam."""
+    if config.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {config.weight_decay}")
+    if config.weight_decay == 0:
+        return torch.optim.Adam(params, lr=config.lr, betas=config.adam_betas)
+    return torch.optim.AdamW(params, lr=config.lr, betas=config.adam_betas,
+                             weight_decay=config.weight_decay)
 
 
 def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,7 +136,7 @@ def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_
     steps_per_epoch = math.ceil(n_train / batch)
     total = config.total_steps(n_train)
 
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr, betas=config.adam_betas)
+    opt = make_optimizer(net.parameters(), config)
     ema = copy.deepcopy(net).requires_grad_(False) if config.ema_decay else None
     kept = ema if ema is not None else net  # the weights that are validated and returned
     state = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_evals": 0, "history": []}

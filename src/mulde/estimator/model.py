@@ -87,6 +87,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         stop training (None: never stop early); the best validated weights are kept.
     ema_decay: decay of the exponential moving average of the weights that is validated and
         kept (None: the raw weights).
+    weight_decay: decoupled weight decay w (AdamW: every weight shrinks by a factor
+        1 - lr * w per step before Adam's update; `mulde.core.training.make_optimizer`);
+        0: plain Adam.
     checkpoint_dir, checkpoint_every: with a folder, training state is saved there every
         checkpoint_every steps and when training ends; a fit finding a checkpoint of the same
         training configuration resumes from it, and refuses one of another (ValueError).
@@ -130,6 +133,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "patience": [Interval(Integral, 0, None, closed="left"), None],
         "eval_every": [Interval(Integral, 1, None, closed="left")],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "threshold_on": [StrOptions({"training", "validation"})],
         "device": [str],
@@ -151,7 +155,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                  max_steps: int | None = _TRAIN.max_steps,
                  validation_fraction: float = _TRAIN.validation_fraction,
                  patience: int | None = _TRAIN.patience, eval_every: int = _TRAIN.eval_every,
-                 ema_decay: float | None = _TRAIN.ema_decay, contamination: str | float = "auto",
+                 ema_decay: float | None = _TRAIN.ema_decay,
+                 weight_decay: float = _TRAIN.weight_decay, contamination: str | float = "auto",
                  threshold_on: str = "training", device: str = "auto",
                  random_state: int | None = None,
                  checkpoint_dir: str | None = None,
@@ -178,6 +183,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.patience = patience
         self.eval_every = eval_every
         self.ema_decay = ema_decay
+        self.weight_decay = weight_decay
         self.contamination = contamination
         self.threshold_on = threshold_on
         self.device = device
@@ -259,7 +265,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                            max_steps=self.max_steps,
                            validation_fraction=self.validation_fraction,
                            eval_every=self.eval_every, patience=self.patience,
-                           ema_decay=self.ema_decay, seed=seed,
+                           ema_decay=self.ema_decay, weight_decay=self.weight_decay,
+                           seed=seed,
                            checkpoint_every=self.checkpoint_every)
 
     def _set_offset(self, train_anomaly: np.ndarray, held: np.ndarray) -> None:
@@ -384,6 +391,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             # only form there was, the constant one (the default is now "sigma2")
             params.setdefault("regulariser", "constant")
             params.setdefault("sigma_low_nn", None)  # and with the fixed sigma_low
+            params.setdefault("weight_decay", 0.0)  # and without weight decay
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))

@@ -25,6 +25,7 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "validation_fraction": 0.0,
         "patience": None,
         "ema_decay": None,
+        "weight_decay": 0.0,
         "aggregator": "gmm",
         "n_components": 1,
         "beta": 0.1,

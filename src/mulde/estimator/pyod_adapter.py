@@ -43,7 +43,8 @@ class PyODMULDE(BaseDetector):
                  lr: float = 1e-3, batch_size: int = 1024, n_epochs: float | None = None,
                  max_steps: int | None = 2000, validation_fraction: float = 0.1,
                  patience: int | None = 5, eval_every: int = 100,
-                 ema_decay: float | None = 0.99, threshold_on: str = "training",
+                 ema_decay: float | None = 0.99, weight_decay: float = 0.0,
+                 threshold_on: str = "training",
                  device: str = "auto",
                  random_state: int | None = None, checkpoint_dir: str | None = None,
                  checkpoint_every: int = 500, verbose: bool = False) -> None:
@@ -70,6 +71,7 @@ class PyODMULDE(BaseDetector):
         self.patience = patience
         self.eval_every = eval_every
         self.ema_decay = ema_decay
+        self.weight_decay = weight_decay
         self.threshold_on = threshold_on
         self.device = device
         self.random_state = random_state
