@@ -89,3 +89,10 @@ def test_a_checkpoint_of_another_config_is_refused_and_tuples_match_lists(tmp_pa
     other = asdict(TrainConfig(max_steps=8, seed=3))
     with pytest.raises(ValueError, match=f"{CHECKPOINT_NAME}.*another training config"):
         load_checkpoint(path, net, ema, opt, other)
+
+
+def test_checkpoints_written_before_weight_decay_existed_still_resume():
+    from mulde.core.training import _checkpoint_config
+
+    assert "weight_decay" not in _checkpoint_config(TrainConfig())  # as older files hold it
+    assert _checkpoint_config(TrainConfig(weight_decay=0.5))["weight_decay"] == 0.5

@@ -78,6 +78,15 @@ def ema_decay_at(step: int, decay: float) -> float:
     return min(decay, (1 + step) / (10 + step))
 
 
+def _checkpoint_config(config: TrainConfig) -> dict:
+    """The configuration a checkpoint is written with and must match to resume; settings added
+    since (weight_decay) are left out at their default, so older checkpoints still resume."""
+    out = asdict(config)
+    if out.get("weight_decay") == 0:
+        out.pop("weight_decay")
+    return out
+
+
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(lr, adam_betas) over params; with config.weight_decay = w > 0, AdamW: the
     decoupled decay p <- p (1 - lr w) at every step before Adam's update (Loshchilov & Hutter,
@@ -144,7 +153,7 @@ def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():
-            state, best = load_checkpoint(ckpt, net, ema, opt, asdict(config))
+            state, best = load_checkpoint(ckpt, net, ema, opt, _checkpoint_config(config))
 
     stopped_early = False
     perm = None
@@ -192,7 +201,7 @@ def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_
         if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or stopped_early
                                            or step == total):
             save_checkpoint(Path(checkpoint_dir) / CHECKPOINT_NAME, net, ema, opt, state,
-                            best, asdict(config))
+                            best, _checkpoint_config(config))
         if stopped_early:
             break
     bar.close()
