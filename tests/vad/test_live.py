@@ -220,7 +220,9 @@ class CentrePose:
         return np.repeat(np.concatenate([centre, np.ones((len(boxes), 1))], 1)[:, None], 17, 1)
 
 
-def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, monkeypatch):
+@pytest.mark.parametrize("motion_boxes", [False, True])
+def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, monkeypatch,
+                                                            motion_boxes):
     import mulde.video.detection.pose as pose_module
     from mulde.video.features import objects as objects_module
 
@@ -228,7 +230,8 @@ def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, mon
     monkeypatch.setattr(objects_module, "_detector", lambda *a: FrameDetector(every=2))
     monkeypatch.setattr(pose_module, "MoveNetPose", CentrePose)
     detecting = replace(extractor, regions="detector", streams=("velocity", "pose", "class"),
-                        max_height=None, boxes_cache=str(tmp_path / "boxes"))
+                        max_height=None, boxes_cache=str(tmp_path / "boxes"),
+                        motion_boxes=motion_boxes)
     offline = detecting.extract(test)  # boxes through the cache: rounded outwards
     assert list((tmp_path / "boxes").rglob("*.csv"))
     live, _ = _online(detecting, list(test.frames()))
@@ -237,3 +240,7 @@ def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, mon
     # the class stream: the scores as the cache holds them (4 decimals), live as offline
     assert {tuple(np.round(r, 4)) for r in live["class"].features.tolist()} <= {
         (0.8765, 0, 0, 0, 0, 0, 0), (0, 0.6123, 0, 0, 0, 0, 0), (0,) * 7}
+    # the foreground outside the boxes: unlabelled objects beside the two boxes of a frame
+    # (the demo's walkers and runner), live as offline
+    extra = live["velocity"].objects_per_frame() > 2
+    assert extra.any() if motion_boxes else not extra.any()

@@ -121,3 +121,52 @@ def test_the_class_stream_reads_the_boxes_classes_and_scores(monkeypatch):
 def test_the_class_stream_needs_detector_boxes():
     with pytest.raises(ValueError, match="class stream needs detector boxes"):
         ObjectCentricExtractor(streams=("velocity", "class"))
+
+
+def test_motion_regions_keep_the_foreground_outside_the_grown_boxes_by_hand():
+    from mulde.video.features.regions import motion_regions
+
+    mask = np.zeros((40, 60), bool)
+    mask[5:15, 5:15] = True  # a 10 x 10 blob inside the box below: covered
+    mask[5:15, 17:19] = True  # 2 px right of the box's edge x1 = 16: inside the 2 px margin
+    mask[20:32, 30:40] = True  # a 10 x 12 blob far from any box: an object
+    mask[35:37, 5:30] = True  # a 25 x 2 sliver: aspect 12.5 > 10, dropped
+    mask[22:27, 50:55] = True  # a 5 x 5 blob: 25 px box area < 100, dropped
+    box = np.array([[4, 4, 16, 16]])
+    regions = motion_regions(mask, box, min_area=10, close_size=(0, 0), min_box_area=100)
+    assert [r.box for r in regions] == [(30, 20, 40, 32)]
+    assert regions[0].label == -1 and regions[0].score == 0.0 and regions[0].mask.all()
+    # a 1 px margin no longer covers the strip at x = 17..18 (2 x 10 px, 20 px box area)
+    thin = motion_regions(mask, box, 10, (0, 0), min_box_area=20, margin=1)
+    assert (17, 5, 19, 15) in [r.box for r in thin]
+    # without boxes every blob above the size bar is an object
+    assert len(motion_regions(mask, np.zeros((0, 4)), 10, (0, 0), 100)) == 2
+    with pytest.raises(ValueError, match="max_aspect >= 1"):
+        motion_regions(mask, box, max_aspect=0.5)
+
+
+def test_motion_boxes_add_unlabelled_objects_beside_the_detector_boxes(monkeypatch):
+    detector = FixedDetector([[10, 10, 20, 30]], [PERSON])
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: detector)
+    frames = [np.full((64, 80, 3), 20, np.uint8) for _ in range(5)]
+    for i, f in enumerate(frames):  # a 12 x 12 square running right below the box, on each
+        f[40:52, 6 + 14 * i:18 + 14 * i] = 220  # pixel once: the median is the empty ground
+        f[12:28, 12:18] = 220 if i % 2 else 20  # flicker inside the person's box
+    plain = ObjectCentricExtractor(streams=("velocity", "class"), regions="detector")
+    moving = ObjectCentricExtractor(streams=("velocity", "class"), regions="detector",
+                                    motion_boxes=True)
+    assert plain.extract(frames)[Stream.VELOCITY].objects_per_frame().tolist() == [1] * 5
+    vf = moving.extract(frames)
+    velocity = vf[Stream.VELOCITY]
+    assert velocity.objects_per_frame().tolist() == [2] * 5
+    x0, y0, x1, y1 = velocity.boxes[1].tolist()  # frame 0's square (blurred), unlabelled
+    assert 4 <= x0 <= 6 and 38 <= y0 <= 40 and 18 <= x1 <= 20 and 52 <= y1 <= 54
+    np.testing.assert_array_equal(vf[Stream.CLASS].features[1], 0)  # no class: zeros
+    assert vf[Stream.CLASS].features[0, 0] == 1  # the person keeps its score
+    # keyed only when on, so the caches of the extractors without it stay valid
+    assert "motion_boxes" not in plain.params["regions"]
+    assert moving.params["regions"]["motion_min_box"] == 100
+    with pytest.raises(ValueError, match="motion_boxes .* needs regions='detector' or 'boxes'"):
+        ObjectCentricExtractor(motion_boxes=True)
+    with pytest.raises(ValueError, match="motion_min_box must be a whole number"):
+        ObjectCentricExtractor(regions="detector", motion_min_box=-1)
