@@ -170,3 +170,17 @@ def test_motion_boxes_add_unlabelled_objects_beside_the_detector_boxes(monkeypat
         ObjectCentricExtractor(motion_boxes=True)
     with pytest.raises(ValueError, match="motion_min_box must be a whole number"):
         ObjectCentricExtractor(regions="detector", motion_min_box=-1)
+
+
+def test_the_detector_preset_takes_the_datasets_velocity_bins_unless_set():
+    from mulde.video.features.registry import for_dataset
+
+    detector = build_extractor("objects:detector")
+    assert detector.n_bins == 8
+    assert for_dataset("objects:detector", detector, 1).n_bins == 1  # Ped2's protocol
+    assert for_dataset("objects:detector", detector, None).n_bins == 8  # the dataset names none
+    mine = build_extractor("objects:detector", settings={"n_bins": 4})
+    assert for_dataset("objects:detector", mine, 1, {"n_bins": 4}).n_bins == 4  # the user's
+    default = build_extractor("objects")  # presets of their own settings stay as they are
+    assert for_dataset("objects", default, 1) is default
+    assert for_dataset("objects:velocity", EXTRACTOR_PRESETS["velocity"], 1).n_bins == 8

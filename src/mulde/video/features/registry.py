@@ -55,6 +55,24 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
 }
 
 
+PROTOCOL_PRESETS = ("detector",)
+"""Presets that follow a benchmark's published object-centric protocol (AI-VAD's per-dataset
+settings, `mulde.datasets.Dataset.velocity_bins`) unless the user sets the field."""
+
+
+def for_dataset(name: str, extractor: Extractor, velocity_bins: int | None,
+                settings: dict[str, Any] | None = None) -> Extractor:
+    """Return the extractor `build_extractor(name, ..., settings)` made, given the per-dataset
+    protocol of the benchmark it runs on: for a preset of `PROTOCOL_PRESETS`, `n_bins`
+    becomes the dataset's `velocity_bins` (AI-VAD: 1 on UCSD Ped2) unless `settings` sets
+    `n_bins` or the dataset names none; every other extractor is returned as it is."""
+    kind, _, preset = name.partition(":")
+    if (kind != "objects" or preset not in PROTOCOL_PRESETS or velocity_bins is None
+            or "n_bins" in (settings or {})):
+        return extractor
+    return with_settings(extractor, {"n_bins": int(velocity_bins)})
+
+
 def extractor_names() -> list[str]:
     """Return the names `build_extractor` accepts."""
     return ["objects", *(f"objects:{p}" for p in EXTRACTOR_PRESETS), "frames", "frames:hiera"]
