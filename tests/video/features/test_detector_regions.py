@@ -184,3 +184,36 @@ def test_the_detector_preset_takes_the_datasets_velocity_bins_unless_set():
     default = build_extractor("objects")  # presets of their own settings stay as they are
     assert for_dataset("objects", default, 1) is default
     assert for_dataset("objects:velocity", EXTRACTOR_PRESETS["velocity"], 1).n_bins == 8
+
+
+def test_pose_min_confidence_drops_the_persons_movenet_is_unsure_of(monkeypatch):
+    from mulde.video.features.streams import PoseStream
+
+    keypoints = np.zeros((3, 17, 3))
+    keypoints[:, :, 2] = [[0.2], [0.3], [0.5]]  # mean confidences 0.2, 0.3, 0.5
+    keypoints[:, :, :2] = 15.0  # every keypoint at (15, 15)
+    boxes = np.array([[10, 10, 20, 30], [0, 0, 30, 30], [5, 5, 25, 25]], np.float32)
+    features, kept = PoseStream(min_confidence=0.3).select(keypoints, boxes)
+    assert kept.tolist() == [False, True, True]
+    np.testing.assert_allclose(features[:, :2], [[0.5, 0.5], [0.5, 0.5]])  # (15-0)/30, (15-5)/20
+    assert PoseStream().select(keypoints, boxes)[1].all()  # 0: every person
+    with pytest.raises(ValueError, match="min_confidence must be in"):
+        PoseStream(min_confidence=1.5)
+
+    detector = FixedDetector([[10, 10, 20, 30], [30, 5, 50, 40]], [PERSON, PERSON])
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: detector)
+
+    class SureOfTheLeftOne:  # confidence 0.9 for the person left of x = 25, else 0.1
+        def keypoints(self, frame, boxes):
+            out = np.zeros((len(boxes), 17, 3))
+            out[:, :, 2] = np.where(boxes[:, :1] < 25, 0.9, 0.1)
+            return out
+
+    import mulde.video.detection.pose as pose_module
+
+    monkeypatch.setattr(pose_module, "load_movenet", lambda *args: SureOfTheLeftOne())
+    monkeypatch.setattr("mulde.video.features.streams.PoseStream.key", lambda self: {})
+    pose = ObjectCentricExtractor(streams=("pose",), regions="detector", skip_edges=False,
+                                  pose_min_confidence=0.5).extract(_frames())[Stream.POSE]
+    assert pose.objects_per_frame().tolist() == [1, 1, 1, 1]
+    assert pose.boxes.tolist() == [[10, 10, 20, 30]] * 4

