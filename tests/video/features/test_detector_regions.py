@@ -73,6 +73,7 @@ def test_pose_needs_detector_regions_and_the_preset_builds():
     preset = EXTRACTOR_PRESETS["detector"]
     assert preset.regions.value == "detector"
     assert set(preset.streams) == {Stream.VELOCITY, Stream.POSE, Stream.APPEARANCE, Stream.CLASS}
+    assert preset.motion_boxes  # round 4, rule 1 (docs/results.md)
     extractor = build_extractor("objects:detector", settings={"detector_every": 2})
     assert extractor.detection_settings().every == 2
 
