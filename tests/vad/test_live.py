@@ -210,19 +210,22 @@ class FrameDetector:
 
 
 class CentrePose:
-    """A fake MoveNet: every keypoint at the box's centre."""
+    """A fake MoveNet: every keypoint at the box's centre, its confidence a function of the
+    frame in [0, 1)."""
 
     def __init__(self, *args):
         pass
 
     def keypoints(self, frame, boxes):
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + frame[0, 0, 0] / 255
-        return np.repeat(np.concatenate([centre, np.ones((len(boxes), 1))], 1)[:, None], 17, 1)
+        confidence = np.full((len(boxes), 1), float(frame[::8, ::8].mean() % 1.0))
+        return np.repeat(np.concatenate([centre, confidence], 1)[:, None], 17, 1)
 
 
-@pytest.mark.parametrize("motion_boxes", [False, True])
+@pytest.mark.parametrize(("motion_boxes", "min_confidence"), [(False, 0.0), (True, 0.0),
+                                                              (True, 0.5)])
 def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, monkeypatch,
-                                                            motion_boxes):
+                                                            motion_boxes, min_confidence):
     import mulde.video.detection.pose as pose_module
     from mulde.video.features import objects as objects_module
 
@@ -231,12 +234,15 @@ def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, mon
     monkeypatch.setattr(pose_module, "MoveNetPose", CentrePose)
     detecting = replace(extractor, regions="detector", streams=("velocity", "pose", "class"),
                         max_height=None, boxes_cache=str(tmp_path / "boxes"),
-                        motion_boxes=motion_boxes)
+                        motion_boxes=motion_boxes, pose_min_confidence=min_confidence)
     offline = detecting.extract(test)  # boxes through the cache: rounded outwards
     assert list((tmp_path / "boxes").rglob("*.csv"))
     live, _ = _online(detecting, list(test.frames()))
     _same(offline, live)
-    assert live["pose"].n_objects == live.n_frames  # one person per frame
+    if min_confidence == 0:
+        assert live["pose"].n_objects == live.n_frames  # one person per frame
+    else:  # the persons of the frames MoveNet is unsure in dropped, live as offline
+        assert 0 < live["pose"].n_objects < live.n_frames
     # the class stream: the scores as the cache holds them (4 decimals), live as offline
     assert {tuple(np.round(r, 4)) for r in live["class"].features.tolist()} <= {
         (0.8765, 0, 0, 0, 0, 0, 0), (0, 0.6123, 0, 0, 0, 0, 0), (0,) * 7}
