@@ -9,7 +9,8 @@ calibration, seed 0) on the training videos' kept persons and measures Spearman'
 between the out-of-fold frame scores (maximum over the frame's kept persons; the stream's
 fill where none is kept) and the frame's head count (all person boxes). No test video is
 read. The registered rule (docs/results.md, "Round 4", rule 3) picks the smallest level with
-rho <= 0.1 that keeps at least a quarter of the training persons.
+rho <= 0.1 that keeps at least a quarter of the training persons; the levels are fitted in
+increasing order and, unless --all, the first passing one ends the search.
 
 Reads a finished run's feature cache (the pose objects' boxes and features) and runs MoveNet
 again on those boxes for the confidences, which the cache does not hold (the features it
@@ -60,6 +61,8 @@ def main() -> int:
     parser.add_argument("--key", required=True, help="the feature cache key, objects-...")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--all", action="store_true", help="fit every level (default: stop "
+                        "at the first level that passes, which the rule then chooses)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "detector_pose_confidence.json")
     args = parser.parse_args()
     import cv2
@@ -113,6 +116,8 @@ def main() -> int:
                          [train[v.name][Stream.POSE].objects_per_frame() > 0 for v in videos]))),
                      "fit_s": time.perf_counter() - t0})
         print(rows[-1], flush=True)
+        if not args.all and level > 0 and choose([level], [rho], [kept]) is not None:
+            break  # the smallest passing level: the rule's choice, larger ones cannot win
     chosen = choose(levels, [r["spearman_vs_heads"] for r in rows],
                     [r["persons_kept"] for r in rows])
     print(f"chosen level (rho <= {MAX_RHO}, persons kept >= {MIN_KEPT}): {chosen}")
