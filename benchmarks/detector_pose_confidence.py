@@ -116,7 +116,7 @@ def main() -> int:
                          [train[v.name][Stream.POSE].objects_per_frame() > 0 for v in videos]))),
                      "fit_s": time.perf_counter() - t0})
         print(rows[-1], flush=True)
-        if not args.all and level > 0 and choose([level], [rho], [kept]) is not None:
+        if not args.all and choose([level], [rho], [kept]) is not None:
             break  # the smallest passing level: the rule's choice, larger ones cannot win
     chosen = choose(levels, [r["spearman_vs_heads"] for r in rows],
                     [r["persons_kept"] for r in rows])
