@@ -249,6 +249,26 @@ def test_extractor_settings_from_the_command_line(tmp_path, capsys):
     assert all('"n_bins": 1' in p.read_text() for p in sidecars)
 
 
+def test_the_detector_preset_on_a_dataset_takes_its_velocity_bins():
+    """`mulde run/extract DATASET --extractor objects:detector` follows the dataset's published
+    velocity bins (UCSD Ped2: 1) unless --set n_bins says otherwise."""
+    import argparse
+    from types import SimpleNamespace
+
+    from mulde.cli import _extractor
+
+    def extractor(*settings):
+        args = argparse.Namespace(extractor="objects:detector", weights=None, boxes=None,
+                                  min_box_score=0.0, set=list(settings))
+        return _extractor(args, SimpleNamespace(velocity_bins=1))
+
+    try:
+        assert extractor().n_bins == 1
+    except ValueError as err:  # UsageError: no detector weights installed here
+        pytest.skip(f"no SSD weights: {err}")
+    assert extractor("n_bins=8").n_bins == 8
+
+
 def _python(code: str, **env: str) -> str:
     """Run code in a fresh interpreter whose environment names no OpenMP wait policy."""
     base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}

@@ -298,12 +298,17 @@ class UsageError(ValueError):
     """A command-line option that does not fit (an unknown extractor, --boxes on frames)."""
 
 
-def _extractor(args: argparse.Namespace):
-    from mulde.video.features.registry import build_extractor
+def _extractor(args: argparse.Namespace, dataset=None):
+    """The extractor of --extractor/--set; given the `dataset`, with its per-dataset protocol
+    settings where the preset follows them (`registry.for_dataset`)."""
+    from mulde.video.features.registry import build_extractor, for_dataset
 
     try:
+        settings = _settings(args.set or [])
         extractor = build_extractor(args.extractor, args.weights, args.boxes,
-                                    args.min_box_score, _settings(args.set or []))
+                                    args.min_box_score, settings)
+        if dataset is not None:
+            extractor = for_dataset(args.extractor, extractor, dataset.velocity_bins, settings)
         if getattr(extractor, "regions", None) == "detector":
             extractor.params  # noqa: B018 (loads the detector and checks every weights file)
         return extractor
@@ -335,7 +340,7 @@ def _extract(args: argparse.Namespace) -> int:
         raise UsageError(f"--shard: {err}") from None
     engine = _engine(args)
     dataset = _dataset(args)
-    extractor = _extractor(args)
+    extractor = _extractor(args, dataset)
     with _removed_if_left_empty(args.cache):
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
                                   shard_spec=args.shard, ray=engine)
@@ -366,7 +371,8 @@ def _run(args: argparse.Namespace) -> int:
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
-    dataset, extractor = _dataset(args), _extractor(args)
+    dataset = _dataset(args)
+    extractor = _extractor(args, dataset)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,

@@ -156,6 +156,7 @@ def test_ped2_real_loader():
         np.testing.assert_array_equal(a.labels, b.labels)
     dataset = load_dataset("ucsd_ped2", root, check=True)
     assert dataset.name == "ucsd_ped2" and dataset.smoothing_sigma == 3.0
+    assert dataset.velocity_bins == 1  # AI-VAD's Ped2 velocity: the mean speed
     assert [v.name for v in dataset.test] == [f"{i:02d}" for i in range(1, 13)]
     assert [len(v.labels) for v in dataset.test] == PED2_COUNTS
     assert sum(int(v.labels.sum()) for v in dataset.test) == 1648
@@ -210,6 +211,7 @@ def test_ped1_frame_folders_with_liu_mat(tmp_path):
     savemat(tmp_path / "ped1.mat", {"gt": gt})
     dataset = load_dataset("ucsd_ped1", tmp_path)
     assert dataset.name == "ucsd_ped1" and dataset.smoothing_sigma == 3.0
+    assert dataset.velocity_bins is None  # no published object protocol on Ped1
     assert dataset.test[0].labels.tolist() == [0, 1, 1, 0, 0, 0]
     assert dataset.test[1].labels.tolist() == [1, 0, 0, 1]
     savemat(tmp_path / "ped1.mat", {"gt": cell([np.array([[1], [2]])])})

@@ -213,19 +213,24 @@ class FrameDetector:
 
 
 class CentrePose:
-    """A fake MoveNet: every keypoint at the box's centre."""
+    """A fake MoveNet: every keypoint at the box's centre, its confidence a function of the
+    frame in [0, 1)."""
 
     def __init__(self, *args):
         pass
 
     def keypoints(self, frame, boxes):
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + frame[0, 0, 0] / 255
-        return np.repeat(np.concatenate([centre, np.ones((len(boxes), 1))], 1)[:, None], 17, 1)
+        confidence = np.full((len(boxes), 1), float(frame[::8, ::8].mean() % 1.0))
+        return np.repeat(np.concatenate([centre, confidence], 1)[:, None], 17, 1)
 
 
-@pytest.mark.parametrize("every, carry", [(2, "hold"), (3, "flow")])
+@pytest.mark.parametrize(("every", "carry", "motion_boxes", "min_confidence"), [
+    (2, "hold", False, 0.0), (3, "flow", False, 0.0), (2, "hold", True, 0.0),
+    (3, "flow", True, 0.5)])
 def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, monkeypatch,
-                                                            every, carry):
+                                                            every, carry, motion_boxes,
+                                                            min_confidence):
     import mulde.video.detection.pose as pose_module
     from mulde.video.features import objects as objects_module
 
@@ -233,15 +238,23 @@ def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, mon
     monkeypatch.setattr(objects_module, "_detector", lambda *a: FrameDetector(every, carry))
     monkeypatch.setattr(pose_module, "MoveNetPose", CentrePose)
     detecting = replace(extractor, regions="detector", streams=("velocity", "pose", "class"),
-                        max_height=None, boxes_cache=str(tmp_path / "boxes"))
+                        max_height=None, boxes_cache=str(tmp_path / "boxes"),
+                        motion_boxes=motion_boxes, pose_min_confidence=min_confidence)
     offline = detecting.extract(test)  # boxes through the cache: rounded outwards
     assert list((tmp_path / "boxes").rglob("*.csv"))
     live, _ = _online(detecting, list(test.frames()))
     _same(offline, live)
-    assert live["pose"].n_objects == live.n_frames  # one person per frame
+    if min_confidence == 0:
+        assert live["pose"].n_objects == live.n_frames  # one person per frame
+    else:  # the persons of the frames MoveNet is unsure in dropped, live as offline
+        assert 0 < live["pose"].n_objects < live.n_frames
     # the class stream: the scores as the cache holds them (4 decimals), live as offline
     assert {tuple(np.round(r, 4)) for r in live["class"].features.tolist()} <= {
         (0.8765, 0, 0, 0, 0, 0, 0), (0, 0.6123, 0, 0, 0, 0, 0), (0,) * 7}
+    # the foreground outside the boxes: unlabelled objects beside the two boxes of a frame
+    # (the demo's walkers and runner), live as offline
+    extra = live["velocity"].objects_per_frame() > 2
+    assert extra.any() if motion_boxes else not extra.any()
 
 
 def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scores():

@@ -23,3 +23,8 @@ class Dataset:
     # with several views: a video name -> its camera view (one scene model per view), or None
     # when the dataset does not say which camera took which video
     view_of: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
+    # the velocity histogram's bins in the published object-centric protocol of this
+    # benchmark (AI-VAD's feature_extraction.py: 1 on UCSD Ped2, the mean speed; 8 elsewhere),
+    # which the extractors that follow that protocol take (`registry.for_dataset`); None:
+    # the extractor's own
+    velocity_bins: int | None = None

@@ -34,6 +34,9 @@ from mulde.datasets.matfile import load_mat
 from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 3.0
+VELOCITY_BINS = {2: 1}
+"""Velocity bins of the published object-centric protocol per UCSD set: AI-VAD (Reiss &
+Hoshen, feature_extraction.py) uses 1 bin, the mean flow speed, on Ped2; Ped1 has none."""
 # frame counts of the official test clips (UCSD Anomaly Detection Dataset; Ped2's as listed in
 # ../shared/data/README.md and checked against its frame folders in tests/test_datasets.py)
 TEST_FRAMES = {
@@ -182,7 +185,8 @@ def _load(root: Path, *, number: int, gt_path: Path | None) -> Dataset:
                 ranges, n_frames, first_frame=1, source=f"{gt_path} (test video {name})"
             )
         test.append(Video(name, path, labels))
-    return Dataset(f"ucsd_ped{number}", root, tuple(train), tuple(test), SMOOTHING_SIGMA)
+    return Dataset(f"ucsd_ped{number}", root, tuple(train), tuple(test), SMOOTHING_SIGMA,
+                   velocity_bins=VELOCITY_BINS.get(number))
 
 
 def _find_gt(root: Path, tag: str, number: int) -> Path:

@@ -73,6 +73,7 @@ def test_pose_needs_detector_regions_and_the_preset_builds():
     preset = EXTRACTOR_PRESETS["detector"]
     assert preset.regions.value == "detector"
     assert set(preset.streams) == {Stream.VELOCITY, Stream.POSE, Stream.APPEARANCE, Stream.CLASS}
+    assert preset.motion_boxes  # round 4, rule 1 (docs/results.md)
     extractor = build_extractor("objects:detector", settings={"detector_every": 2})
     assert extractor.detection_settings().every == 2
 
@@ -121,3 +122,99 @@ def test_the_class_stream_reads_the_boxes_classes_and_scores(monkeypatch):
 def test_the_class_stream_needs_detector_boxes():
     with pytest.raises(ValueError, match="class stream needs detector boxes"):
         ObjectCentricExtractor(streams=("velocity", "class"))
+
+
+def test_motion_regions_keep_the_foreground_outside_the_grown_boxes_by_hand():
+    from mulde.video.features.regions import motion_regions
+
+    mask = np.zeros((40, 60), bool)
+    mask[5:15, 5:15] = True  # a 10 x 10 blob inside the box below: covered
+    mask[5:15, 17:19] = True  # 2 px right of the box's edge x1 = 16: inside the 2 px margin
+    mask[20:32, 30:40] = True  # a 10 x 12 blob far from any box: an object
+    mask[35:37, 5:30] = True  # a 25 x 2 sliver: aspect 12.5 > 10, dropped
+    mask[22:27, 50:55] = True  # a 5 x 5 blob: 25 px box area < 100, dropped
+    box = np.array([[4, 4, 16, 16]])
+    regions = motion_regions(mask, box, min_area=10, close_size=(0, 0), min_box_area=100)
+    assert [r.box for r in regions] == [(30, 20, 40, 32)]
+    assert regions[0].label == -1 and regions[0].score == 0.0 and regions[0].mask.all()
+    # a 1 px margin no longer covers the strip at x = 17..18 (2 x 10 px, 20 px box area)
+    thin = motion_regions(mask, box, 10, (0, 0), min_box_area=20, margin=1)
+    assert (17, 5, 19, 15) in [r.box for r in thin]
+    # without boxes every blob above the size bar is an object
+    assert len(motion_regions(mask, np.zeros((0, 4)), 10, (0, 0), 100)) == 2
+    with pytest.raises(ValueError, match="max_aspect >= 1"):
+        motion_regions(mask, box, max_aspect=0.5)
+
+
+def test_motion_boxes_add_unlabelled_objects_beside_the_detector_boxes(monkeypatch):
+    detector = FixedDetector([[10, 10, 20, 30]], [PERSON])
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: detector)
+    frames = [np.full((64, 80, 3), 20, np.uint8) for _ in range(5)]
+    for i, f in enumerate(frames):  # a 12 x 12 square running right below the box, on each
+        f[40:52, 6 + 14 * i:18 + 14 * i] = 220  # pixel once: the median is the empty ground
+        f[12:28, 12:18] = 220 if i % 2 else 20  # flicker inside the person's box
+    plain = ObjectCentricExtractor(streams=("velocity", "class"), regions="detector")
+    moving = ObjectCentricExtractor(streams=("velocity", "class"), regions="detector",
+                                    motion_boxes=True)
+    assert plain.extract(frames)[Stream.VELOCITY].objects_per_frame().tolist() == [1] * 5
+    vf = moving.extract(frames)
+    velocity = vf[Stream.VELOCITY]
+    assert velocity.objects_per_frame().tolist() == [2] * 5
+    x0, y0, x1, y1 = velocity.boxes[1].tolist()  # frame 0's square (blurred), unlabelled
+    assert 4 <= x0 <= 6 and 38 <= y0 <= 40 and 18 <= x1 <= 20 and 52 <= y1 <= 54
+    np.testing.assert_array_equal(vf[Stream.CLASS].features[1], 0)  # no class: zeros
+    assert vf[Stream.CLASS].features[0, 0] == 1  # the person keeps its score
+    # keyed only when on, so the caches of the extractors without it stay valid
+    assert "motion_boxes" not in plain.params["regions"]
+    assert moving.params["regions"]["motion_min_box"] == 100
+    with pytest.raises(ValueError, match="motion_boxes .* needs regions='detector' or 'boxes'"):
+        ObjectCentricExtractor(motion_boxes=True)
+    with pytest.raises(ValueError, match="motion_min_box must be a whole number"):
+        ObjectCentricExtractor(regions="detector", motion_min_box=-1)
+
+
+def test_the_detector_preset_takes_the_datasets_velocity_bins_unless_set():
+    from mulde.video.features.registry import for_dataset
+
+    detector = build_extractor("objects:detector")
+    assert detector.n_bins == 8
+    assert for_dataset("objects:detector", detector, 1).n_bins == 1  # Ped2's protocol
+    assert for_dataset("objects:detector", detector, None).n_bins == 8  # the dataset names none
+    mine = build_extractor("objects:detector", settings={"n_bins": 4})
+    assert for_dataset("objects:detector", mine, 1, {"n_bins": 4}).n_bins == 4  # the user's
+    default = build_extractor("objects")  # presets of their own settings stay as they are
+    assert for_dataset("objects", default, 1) is default
+    assert for_dataset("objects:velocity", EXTRACTOR_PRESETS["velocity"], 1).n_bins == 8
+
+
+def test_pose_min_confidence_drops_the_persons_movenet_is_unsure_of(monkeypatch):
+    from mulde.video.features.streams import PoseStream
+
+    keypoints = np.zeros((3, 17, 3))
+    keypoints[:, :, 2] = [[0.2], [0.3], [0.5]]  # mean confidences 0.2, 0.3, 0.5
+    keypoints[:, :, :2] = 15.0  # every keypoint at (15, 15)
+    boxes = np.array([[10, 10, 20, 30], [0, 0, 30, 30], [5, 5, 25, 25]], np.float32)
+    features, kept = PoseStream(min_confidence=0.3).select(keypoints, boxes)
+    assert kept.tolist() == [False, True, True]
+    np.testing.assert_allclose(features[:, :2], [[0.5, 0.5], [0.5, 0.5]])  # (15-0)/30, (15-5)/20
+    assert PoseStream().select(keypoints, boxes)[1].all()  # 0: every person
+    with pytest.raises(ValueError, match="min_confidence must be in"):
+        PoseStream(min_confidence=1.5)
+
+    detector = FixedDetector([[10, 10, 20, 30], [30, 5, 50, 40]], [PERSON, PERSON])
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: detector)
+
+    class SureOfTheLeftOne:  # confidence 0.9 for the person left of x = 25, else 0.1
+        def keypoints(self, frame, boxes):
+            out = np.zeros((len(boxes), 17, 3))
+            out[:, :, 2] = np.where(boxes[:, :1] < 25, 0.9, 0.1)
+            return out
+
+    import mulde.video.detection.pose as pose_module
+
+    monkeypatch.setattr(pose_module, "load_movenet", lambda *args: SureOfTheLeftOne())
+    monkeypatch.setattr("mulde.video.features.streams.PoseStream.key", lambda self: {})
+    pose = ObjectCentricExtractor(streams=("pose",), regions="detector", skip_edges=False,
+                                  pose_min_confidence=0.5).extract(_frames())[Stream.POSE]
+    assert pose.objects_per_frame().tolist() == [1, 1, 1, 1]
+    assert pose.boxes.tolist() == [[10, 10, 20, 30]] * 4

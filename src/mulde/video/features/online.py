@@ -50,7 +50,6 @@ from typing import Any
 import numpy as np
 
 from mulde.video.detection.base import PERSON
-from mulde.video.detection.pose import normalised_pose
 from mulde.video.features.base import to_gray
 from mulde.video.features.flow import dis_flow
 from mulde.video.features.objects import ObjectCentricExtractor, downscale
@@ -309,7 +308,8 @@ class OnlineObjectExtractor:
                         from mulde.video.detection.pose import MoveNetPose
 
                         self._pose = MoveNetPose(s.weights_path, s.margin)
-                    feats = normalised_pose(self._pose.keypoints(p.rgb, people), people)
+                    feats, kept = s.select(self._pose.keypoints(p.rgb, people), people)
+                    people = people[kept]
                 out[s.stream] = (np.asarray(feats, np.float32), people)
             elif s.stream is Stream.CLASS:
                 out[s.stream] = (class_evidence([r.label for r in p.regions],

