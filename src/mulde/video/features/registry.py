@@ -53,7 +53,9 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
     # foreground outside every detector box as unlabelled objects (`motion_boxes`, AI-VAD's
     # "foreground" boxes beside its detector's) joined, 92.26 / 93.69 -> 94.29 / 95.27; so
     # did the published per-dataset velocity bins (`Dataset.velocity_bins`, taken through
-    # `for_dataset` unless n_bins is set: 1 on Ped2): 94.74 / 96.49, still below "ped2"
+    # `for_dataset` unless n_bins is set: 1 on Ped2): 94.74 / 96.49, still below "ped2".
+    # Boxes moved by the optical flow between detections (`detector_carry="flow"`) keep more
+    # people over long gaps but no k >= 3 passes the recall rule either: held, every 2nd.
     "detector": ObjectCentricExtractor(streams=("velocity", "pose", "appearance", "class"),
                                        regions="detector", detector_input_height=600,
                                        detector_every=2, motion_boxes=True),
