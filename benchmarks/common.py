@@ -61,6 +61,24 @@ def load_ped2(root: Path):
     return load_dataset("ucsd_ped2", root)
 
 
+def ped2_training_folders(root: Path) -> list[Path] | None:
+    """The frame folders of UCSD Ped2's training videos under root, in order, or None after
+    saying on stderr that there are none (the benchmark then exits with status 2)."""
+    folder = root / "training" / "frames"
+    folders = sorted(folder.iterdir()) if folder.is_dir() else []
+    if not folders:
+        print(f"no training videos under {root}", file=sys.stderr)
+        return None
+    return folders
+
+
+def read_rgb(path: Path):
+    """One image file as an RGB uint8 (H, W, 3) array (OpenCV reads BGR)."""
+    import cv2
+
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
 def command_line() -> str:
     """Return the command that launched this process, as one shell-quoted line."""
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import DATA_ROOT, RESULTS_DIR, new_header, write_json
+from common import DATA_ROOT, RESULTS_DIR, new_header, read_rgb, write_json
 
 ENGINES = ("ENGINE_CLASSIC", "ENGINE_NEW")
 
@@ -37,7 +37,7 @@ def main() -> int:
     if not files:
         print(f"no Ped2 test frames under {args.root}", file=sys.stderr)
         return 2
-    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
+    frames = [read_rgb(f) for f in files]
     graph, text = str(resolve(SSD_GRAPH, None, False)), str(resolve(SSD_TEXT_GRAPH, None, False))
     rows: list[dict] = []
     for threads in (1, 2):

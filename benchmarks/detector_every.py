@@ -23,12 +23,11 @@ instead of held; both carries are measured on the same detections and written si
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
-from common import DATA_ROOT, RESULTS_DIR, new_header, write_json
+from common import DATA_ROOT, RESULTS_DIR, new_header, ped2_training_folders, read_rgb, write_json
 from detector_shortcuts import matched, persons
 
 MAX_HOLD = 5
@@ -56,12 +55,10 @@ def main() -> int:
     from mulde.video.features.base import to_gray
 
     cv2.setNumThreads(args.threads)
-    folders = sorted((args.root / "training" / "frames").iterdir())
-    if not folders:
-        print(f"no training videos under {args.root}", file=sys.stderr)
+    folders = ped2_training_folders(args.root)
+    if folders is None:
         return 2
     net = OpenCVSSD(DetectionSettings(input_height=600, batch=1))
-    read = lambda p: cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)  # noqa: E731
     carries = ["hold"] + (["flow"] if args.carry == "flow" else [])
     hits = {c: [0] * (MAX_HOLD + 1) for c in carries}
     totals = [0] * (MAX_HOLD + 1)
@@ -69,7 +66,7 @@ def main() -> int:
     for folder in folders:
         files = sorted(folder.glob("*.jpg"))
         for t in np.linspace(MAX_HOLD, len(files) - 1, args.per_video).astype(int):
-            rgbs = [read(files[t - j]) for j in range(MAX_HOLD + 1)]  # rgbs[j]: frame t - j
+            rgbs = [read_rgb(files[t - j]) for j in range(MAX_HOLD + 1)]  # rgbs[j]: frame t - j
             found = [net.detect([rgb])[0] for rgb in rgbs]
             grays = [to_gray(rgb) for rgb in rgbs]
             reference = persons(found[0])

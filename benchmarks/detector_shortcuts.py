@@ -15,13 +15,12 @@ Also seconds per frame of each input size, at batch 1 and 4, on the threads give
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from common import DATA_ROOT, RESULTS_DIR, new_header, write_json
+from common import DATA_ROOT, RESULTS_DIR, new_header, ped2_training_folders, read_rgb, write_json
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -66,13 +65,11 @@ def main() -> int:
     from mulde.video.detection.ssd import OpenCVSSD
 
     cv2.setNumThreads(args.threads)
-    folders = sorted((args.root / "training" / "frames").iterdir())
-    if not folders:
-        print(f"no training videos under {args.root}", file=sys.stderr)
+    folders = ped2_training_folders(args.root)
+    if folders is None:
         return 2
     heights, carries = (300, 400, 600), (1, 2)
     nets = {h: OpenCVSSD(DetectionSettings(input_height=h, batch=1)) for h in heights}
-    read = lambda p: cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)  # noqa: E731
     hits = {f"height{h}": 0 for h in heights[:-1]} | {f"carry{c}": 0 for c in carries}
     totals = dict.fromkeys(hits, 0)
     seconds = {h: 0.0 for h in heights}
@@ -80,7 +77,7 @@ def main() -> int:
     for folder in folders:
         files = sorted(folder.glob("*.jpg"))
         for f in np.linspace(0, len(files) - 1 - max(carries), args.per_video).astype(int):
-            frames = [read(files[f + j]) for j in range(max(carries) + 1)]
+            frames = [read_rgb(files[f + j]) for j in range(max(carries) + 1)]
             ref = [persons(nets[600].detect([x])[0]) for x in frames]
             at = {}
             for h in heights:
@@ -97,7 +94,7 @@ def main() -> int:
             n_anchor += 1
     recall = {k: hits[k] / max(totals[k], 1) for k in hits}
     batch = {}
-    sample = [read(f) for f in sorted(folders[0].glob("*.jpg"))[:8]]
+    sample = [read_rgb(f) for f in sorted(folders[0].glob("*.jpg"))[:8]]
     for h in heights:
         for b in (1, 4):
             net = OpenCVSSD(DetectionSettings(input_height=h, batch=b))
