@@ -144,6 +144,7 @@ class OnlineObjectExtractor:
                          or self.detecting)
         self._detector: Any = extractor.build_detector() if self.detecting else None
         self._found: Any = None  # the last frame's detections, as detected or carried
+        self._boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # ... rounded
         self._found_gray: np.ndarray | None = None  # the frame they belong to
         self._carrier: Any = None
         if self.detecting and self._detector.settings.carry == "flow":
@@ -252,12 +253,15 @@ class OnlineObjectExtractor:
         self.n_regioned += 1
         boxes = labels = scores = None
         if self.detecting:
+            found = None
             if t % self._detector.settings.every == 0:
-                self._found = self._detector.detect([rgb])[0]
+                found = self._detector.detect([rgb])[0]
             elif self._carrier is not None:
-                self._found = self._carrier.step(self._found, self._found_gray, gray)
+                found = self._carrier.step(self._found, self._found_gray, gray)
+            if found is not None:  # held boxes keep their rounding
+                self._found, self._boxes = found, _rounded(found, *gray.shape)
             self._found_gray = gray
-            boxes, labels, scores = _rounded(self._found, *gray.shape)
+            boxes, labels, scores = self._boxes
         ex = self.extractor
         mask = ex.foreground(gray, self._background)
         regions = ex.mask_regions(mask, boxes=boxes, labels=labels, scores=scores)
