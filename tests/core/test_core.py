@@ -181,12 +181,12 @@ def test_validation_split_is_seeded_and_disjoint():
     assert len(split_validation(5, 0.5, 0)[1]) == 0  # too small to hold rows out
 
 
-def _train(tmp_path=None, loss_fn=None, steps=60, ema=None):
+def _train(tmp_path=None, loss_fn=None, steps=60, ema=None, lr_schedule="constant"):
     torch.manual_seed(1)
     net = EnergyMLP(3, (16, 16))
     x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
     cfg = TrainConfig(batch_size=64, max_steps=steps, eval_every=20, checkpoint_every=20,
-                      patience=None, ema_decay=ema, seed=5)
+                      patience=None, ema_decay=ema, seed=5, lr_schedule=lr_schedule)
     result = train_energy(net, x, NoiseSchedule(), loss_fn or DSMLoss(0.1), cfg, tmp_path)
     return net, result
 
@@ -250,8 +250,9 @@ class _Crash(Exception):
     pass
 
 
-def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
-    reference, _ = _train()
+@pytest.mark.parametrize("lr_schedule", ["constant", "cosine"])
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule):
+    reference, _ = _train(lr_schedule=lr_schedule)
     calls = {"n": 0}
     base = DSMLoss(0.1)
 
@@ -262,9 +263,9 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
         return base(net, x, sigma, eps, create_graph)
 
     with pytest.raises(_Crash):
-        _train(tmp_path, crashing)
+        _train(tmp_path, crashing, lr_schedule=lr_schedule)
     assert (tmp_path / CHECKPOINT_NAME).exists()
-    resumed, result = _train(tmp_path)
+    resumed, result = _train(tmp_path, lr_schedule=lr_schedule)
     assert result.steps == 60
     for p1, p2 in zip(reference.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(p1, p2)
@@ -384,3 +385,72 @@ def test_weight_decay_reaches_the_optimiser_of_a_fit():
     norm = [sum(p.detach().pow(2).sum().item() for p in m.network_.parameters())
             for m in (a, b)]
     assert norm[1] < norm[0]
+
+
+def test_an_ensemble_energy_is_the_mean_of_its_members():
+    """EnergyEnsemble: forward and energy_multiscale are the members' means (by hand, two
+    members); energy_network builds one MLP for n_members 1 and refuses an ensemble of 1."""
+    from mulde.core import EnergyEnsemble, energy_network
+
+    torch.manual_seed(0)
+    ens = energy_network(3, (8,), n_members=2)
+    assert isinstance(ens, EnergyEnsemble) and len(ens.members) == 2
+    assert isinstance(energy_network(3, (8,)), EnergyMLP)
+    x, sigma = torch.randn(5, 3), torch.full((5, 1), 0.3)
+    a, b = (m(x, sigma) for m in ens.members)
+    torch.testing.assert_close(ens(x, sigma), (a + b) / 2)
+    sigmas = torch.tensor([0.1, 0.5])
+    multi = ens.energy_multiscale(x, sigmas)
+    assert multi.shape == (5, 2)
+    torch.testing.assert_close(multi[:, 1], ens(x, torch.full((5, 1), 0.5)))
+    with pytest.raises(ValueError, match="n_members >= 2"):
+        EnergyEnsemble(3, (8,), n_members=1)
+
+
+def test_the_loss_of_an_ensemble_is_the_mean_of_its_members_own_losses():
+    """Each member is trained on its own DSM loss (the gradient of its own energy), not on
+    the ensemble mean's: the loss of two members is the mean of their separate losses, and
+    differs from the loss of the mean energy."""
+    from mulde.core import EnergyEnsemble
+
+    torch.manual_seed(1)
+    ens = EnergyEnsemble(2, (8,), n_members=2)
+    x, sigma, eps = torch.randn(6, 2), torch.full((6, 1), 0.5), torch.randn(6, 2)
+    loss = DSMLoss(beta=0.1)
+    separate = [loss(m, x, sigma, eps) for m in ens.members]
+    torch.testing.assert_close(loss(ens, x, sigma, eps), (separate[0] + separate[1]) / 2)
+
+    class Mean(torch.nn.Module):  # the same weights, trained as one network
+        def forward(self, x, sigma):
+            return ens(x, sigma)
+
+    assert not torch.isclose(loss(Mean(), x, sigma, eps), loss(ens, x, sigma, eps))
+
+
+def test_cosine_learning_rate_by_hand():
+    """learning_rate_at: lr at step 0, lr / 2 half way, lr (1 + cos(pi / 4)) / 2 a quarter of
+    the way, 0 at the end; "constant" keeps lr; an unknown schedule is refused."""
+    from mulde.core.training import learning_rate_at
+
+    cos = TrainConfig(lr=0.2, lr_schedule="cosine")
+    assert learning_rate_at(0, 100, cos) == pytest.approx(0.2)
+    assert learning_rate_at(25, 100, cos) == pytest.approx(0.1 * (1 + math.sqrt(0.5)))
+    assert learning_rate_at(50, 100, cos) == pytest.approx(0.1)
+    assert learning_rate_at(100, 100, cos) == pytest.approx(0.0, abs=1e-12)
+    assert learning_rate_at(70, 100, TrainConfig(lr=0.2)) == 0.2
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        learning_rate_at(0, 10, TrainConfig(lr_schedule="step"))
+
+
+def test_the_cosine_schedule_reaches_the_optimiser_and_its_checkpoints():
+    """A cosine run ends with other weights than a constant one of the same seed (the
+    schedule is applied, not ignored), and its checkpoint config names it, so a constant
+    run's checkpoint is never resumed as a cosine one (the constant default is left out, as
+    older checkpoints hold no such field)."""
+    from mulde.core.training import _checkpoint_config
+
+    (a, _), (b, _) = _train(lr_schedule="cosine"), _train()
+    assert any(not torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(),
+                                                     strict=True))
+    assert _checkpoint_config(TrainConfig(lr_schedule="cosine"))["lr_schedule"] == "cosine"
+    assert "lr_schedule" not in _checkpoint_config(TrainConfig())

@@ -41,6 +41,17 @@ def test_onnxruntime_scores_equal_the_library_for_every_aggregate(kind, data, tm
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)
 
 
+def test_an_ensemble_exports_with_the_library_energies(data, tmp_path):
+    """The exported graph of a deep ensemble (n_members 3) holds every member: its energies
+    are the library's mean of the members'."""
+    X, X_test = data
+    model = MULDE(n_members=3, **SMALL).fit(X)
+    score, energies = _run(export_onnx(model, tmp_path / "e.onnx"), X_test)
+    np.testing.assert_allclose(energies, model.score_samples_multiscale(X_test),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("covariance_type", ["tied", "diag", "spherical"])
 def test_every_gmm_covariance_type_gives_the_library_score_in_the_exported_module(
         covariance_type, data):

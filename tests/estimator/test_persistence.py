@@ -81,6 +81,30 @@ def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
         MULDE.load(path)
 
 
+def test_an_ensemble_round_trips_with_identical_scores(tmp_path):
+    """A deep ensemble (n_members 2) is saved as its members' weights and rebuilt as an
+    ensemble of the stored size, scoring bit for bit as before."""
+    X = np.random.default_rng(1).standard_normal((200, 3))
+    model = MULDE(hidden_sizes=(8,), n_members=2, max_steps=10, random_state=0).fit(X)
+    loaded = MULDE.load(model.save(tmp_path / "e.safetensors"))
+    assert len(loaded.network_.members) == 2
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+
+
+def test_a_file_from_before_the_ensemble_and_lr_schedule_options_loads_as_one_network(
+        fitted, tmp_path):
+    """Models saved before n_members / lr_schedule existed were one network trained at a
+    constant learning rate; they load as that and score as they did."""
+    model, X = fitted
+    path = model.save(tmp_path / "m.safetensors")
+    params = model.get_params()
+    del params["n_members"], params["lr_schedule"]
+    _rewrite(path, params=json.dumps(params))
+    loaded = MULDE.load(path)
+    assert loaded.n_members == 1 and loaded.lr_schedule == "constant"
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+
+
 def test_a_file_from_before_the_regulariser_option_loads_as_the_constant_form(fitted, tmp_path):
     """Models saved before issue 15 have no `regulariser` parameter; they were trained with
     the constant form (the default is now sigma2), and score as they did."""

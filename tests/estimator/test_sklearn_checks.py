@@ -27,12 +27,14 @@ def test_clone_and_set_params_keep_every_non_default_setting():
     set_params round trip (a setting stored under another name, or dropped, fails here)."""
     from sklearn.base import clone
 
-    changed = {"hidden_sizes": (8,), "layer_norm": True, "dropout": 0.1, "beta": 0.0,
+    changed = {"hidden_sizes": (8,), "n_members": 3, "layer_norm": True, "dropout": 0.1,
+               "beta": 0.0,
                "regulariser": "constant",
                "sigma_low": 0.01, "sigma_high": 2.0, "sigma_low_nn": 0.5, "n_levels": 5,
                "spacing": "geometric",
                "aggregator": "max_z", "n_components": 3, "covariance_type": "diag",
-               "scale_index": 2, "lr": 1e-4, "batch_size": 32, "n_epochs": 3.0,
+               "scale_index": 2, "lr": 1e-4, "lr_schedule": "cosine", "batch_size": 32,
+               "n_epochs": 3.0,
                "max_steps": 7, "validation_fraction": 0.2, "patience": None,
                "eval_every": 9, "ema_decay": None, "weight_decay": 0.3, "contamination": 0.2,
                "threshold_on": "validation", "device": "cpu",

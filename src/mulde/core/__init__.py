@@ -7,20 +7,23 @@ written atomically through `mulde.io`); from the rest of mulde it imports nothin
 
 from mulde.core.device import resolve_device
 from mulde.core.loss import DSMLoss, Regulariser
-from mulde.core.network import EnergyMLP
+from mulde.core.network import EnergyEnsemble, EnergyMLP, EnergyNetwork, energy_network
 from mulde.core.schedule import NoiseSchedule, Spacing, nearest_neighbour_sigma
 from mulde.core.scoring import multiscale_energy
 from mulde.core.training import TrainConfig, TrainResult, train_energy
 
 __all__ = [
     "DSMLoss",
+    "EnergyEnsemble",
     "EnergyMLP",
+    "EnergyNetwork",
     "NoiseSchedule",
     "Regulariser",
     "Spacing",
     "TrainConfig",
     "TrainResult",
     "multiscale_energy",
+    "energy_network",
     "nearest_neighbour_sigma",
     "resolve_device",
     "train_energy",

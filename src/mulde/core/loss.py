@@ -7,7 +7,7 @@ from enum import Enum
 
 import torch
 
-from mulde.core.network import EnergyMLP
+from mulde.core.network import EnergyEnsemble, EnergyNetwork
 
 
 class Regulariser(str, Enum):
@@ -34,7 +34,9 @@ class DSMLoss:
 
     with w(sigma) = 1 (regulariser "constant", the paper) or sigma^2 ("sigma2", see
     `Regulariser`). The regulariser uses the clean x with the same sigma; it pins f's free
-    additive constant at every sigma so that the scales are comparable.
+    additive constant at every sigma so that the scales are comparable. For an
+    `EnergyEnsemble` the loss is the mean of its members' own losses (each member is trained
+    as if alone).
     """
 
     beta: float = 0.1
@@ -43,9 +45,12 @@ class DSMLoss:
     def __post_init__(self) -> None:
         object.__setattr__(self, "regulariser", Regulariser(self.regulariser))
 
-    def __call__(self, net: EnergyMLP, x: torch.Tensor, sigma: torch.Tensor,
+    def __call__(self, net: EnergyNetwork, x: torch.Tensor, sigma: torch.Tensor,
                  eps: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
         """Return the scalar loss for clean x (n, d), sigma (n, 1) and noise eps (n, d)."""
+        if isinstance(net, EnergyEnsemble):
+            return torch.stack([self(m, x, sigma, eps, create_graph)
+                                for m in net.members]).mean()
         x_noisy = (x + sigma * eps).requires_grad_(True)
         with torch.enable_grad():
             f_noisy = net(x_noisy, sigma)

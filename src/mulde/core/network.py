@@ -55,3 +55,44 @@ class EnergyMLP(nn.Module):
         h = shared.unsqueeze(1) + sigmas.reshape(1, -1, 1) * w_sigma  # (n, L, H)
         n, n_levels, width = h.shape
         return self.rest(h.reshape(n * n_levels, width)).reshape(n, n_levels)
+
+
+class EnergyEnsemble(nn.Module):
+    """M independently initialised `EnergyMLP` members; the energy is their mean.
+
+    A deep ensemble (Lakshminarayanan et al., "Simple and scalable predictive uncertainty
+    estimation using deep ensembles", NeurIPS 2017) of energy networks: `DSMLoss` trains every
+    member on its own score-matching loss (the members see the same batches and noise and
+    differ by their initial weights), so no member fits the others' errors; the mean of M
+    energies has the members' shared trend and less of each one's memorised detail.
+    forward and energy_multiscale have `EnergyMLP`'s shapes: (n,) and (n, L).
+    """
+
+    def __init__(self, n_features: int, hidden: Sequence[int] = (256, 256),
+                 layer_norm: bool = False, dropout: float = 0.0, n_members: int = 2) -> None:
+        super().__init__()
+        if n_members < 2:
+            raise ValueError(f"an ensemble needs n_members >= 2, got {n_members}")
+        self.n_features = n_features
+        self.members = nn.ModuleList(EnergyMLP(n_features, hidden, layer_norm, dropout)
+                                     for _ in range(n_members))
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """Return the members' mean f(x, sigma), shape (n,), for x (n, d), sigma (n, 1)."""
+        return torch.stack([m(x, sigma) for m in self.members]).mean(dim=0)
+
+    def energy_multiscale(self, x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+        """Return the members' mean f(x, sigma_l), shape (n, L)."""
+        return torch.stack([m.energy_multiscale(x, sigmas) for m in self.members]).mean(dim=0)
+
+
+EnergyNetwork = EnergyMLP | EnergyEnsemble
+
+
+def energy_network(n_features: int, hidden: Sequence[int] = (256, 256), layer_norm: bool = False,
+                   dropout: float = 0.0, n_members: int = 1) -> EnergyNetwork:
+    """The energy network of a MULDE model: one `EnergyMLP` (n_members 1) or an
+    `EnergyEnsemble` of n_members of them, each with the given hidden widths."""
+    if n_members == 1:
+        return EnergyMLP(n_features, hidden, layer_norm, dropout)
+    return EnergyEnsemble(n_features, hidden, layer_norm, dropout, n_members)

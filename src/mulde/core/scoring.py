@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from mulde.core.network import EnergyMLP
+from mulde.core.network import EnergyNetwork
 
 
 @torch.no_grad()
-def multiscale_energy(net: EnergyMLP, x: torch.Tensor, sigmas: torch.Tensor,
+def multiscale_energy(net: EnergyNetwork, x: torch.Tensor, sigmas: torch.Tensor,
                       batch_size: int = 512) -> torch.Tensor:
     """Return the (n, L) matrix f(x_i, sigma_l) (energies: higher = more anomalous).
 

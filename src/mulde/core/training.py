@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from mulde.core.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mulde.core.loss import DSMLoss
-from mulde.core.network import EnergyMLP
+from mulde.core.network import EnergyNetwork
 from mulde.core.schedule import NoiseSchedule
 
 
@@ -28,6 +28,7 @@ class TrainConfig:
     These defaults are the `MULDE` estimator's (its signature reads them from here): a small,
     fast CPU setting; the paper's setting is the estimator's `paper` preset.
     eval_every and checkpoint_every count optimiser steps; patience counts evaluations.
+    lr_schedule: "constant" (lr at every step) or "cosine" (`learning_rate_at`).
     """
 
     lr: float = 1e-3
@@ -40,6 +41,7 @@ class TrainConfig:
     patience: int | None = 5
     ema_decay: float | None = 0.99
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"
     seed: int = 0
     checkpoint_every: int = 500
 
@@ -84,7 +86,24 @@ def _checkpoint_config(config: TrainConfig) -> dict:
     out = asdict(config)
     if out.get("weight_decay") == 0:
         out.pop("weight_decay")
+    if out.get("lr_schedule") == "constant":
+        out.pop("lr_schedule")
     return out
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_at(step: int, total: int, config: TrainConfig) -> float:
+    """The learning rate of optimiser step `step` (0-based) of `total`: config.lr throughout
+    ("constant"), or cosine annealing to 0 over the run, lr (1 + cos(pi t / total)) / 2
+    (Loshchilov & Hutter, "SGDR: stochastic gradient descent with warm restarts", ICLR 2017,
+    without restarts). A function of the step alone, so a resumed run continues it exactly."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
+    raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}")
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -108,7 +127,7 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, 
     return perm[n_val:], perm[:n_val]
 
 
-def _validation_loss(net: EnergyMLP, loss_fn: DSMLoss, x_val: torch.Tensor,
+def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
                      schedule: NoiseSchedule, seed: int, repeats: int = 4) -> float:
     """DSM loss on the validation rows with noise fixed by the seed (comparable across steps)."""
     g = _generator(seed, -2, x_val.device)
@@ -126,7 +145,7 @@ def _validation_loss(net: EnergyMLP, loss_fn: DSMLoss, x_val: torch.Tensor,
     return total / n
 
 
-def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
+def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
                  config: TrainConfig, checkpoint_dir: Path | None = None,
                  progress: bool = False) -> TrainResult:
     """Train net on standardised normal data x (n, d) in place; return the run's history.
@@ -171,6 +190,8 @@ def train_energy(net: EnergyMLP, x: torch.Tensor, schedule: NoiseSchedule, loss_
         sigma = schedule.sample(xb.shape[0], g, device)
         eps = torch.randn(xb.shape, generator=g, device=device)
         loss = loss_fn(net, xb, sigma, eps)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate_at(step, total, config)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

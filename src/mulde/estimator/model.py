@@ -20,18 +20,18 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mulde.core import (
     DSMLoss,
-    EnergyMLP,
     NoiseSchedule,
     Regulariser,
     Spacing,
     TrainConfig,
     TrainResult,
+    energy_network,
     multiscale_energy,
     nearest_neighbour_sigma,
     resolve_device,
     train_energy,
 )
-from mulde.core.training import split_validation
+from mulde.core.training import LR_SCHEDULES, split_validation
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
@@ -63,6 +63,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     Parameters (the method's terms are those of docs/method.md, "The model"):
 
     hidden_sizes, layer_norm, dropout: the MLP's widths, and LayerNorm / dropout per block.
+    n_members: 1 (one MLP) or M >= 2: a deep ensemble of M MLPs of those widths, each trained
+        on its own DSM loss from its own initial weights; the energy is their mean
+        (`mulde.core.EnergyEnsemble`).
     beta: weight of the regulariser beta * f(x, sigma)^2 / 2 (0 turns it off).
     regulariser: its weighting across noise levels, "sigma2" (times sigma^2, the score
         term's own weighting; the default since issue 15) or "constant" (the paper); see
@@ -81,6 +84,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         z-scores with training statistics) or "single" (the level scale_index; default the
         middle one). See `mulde.estimator.aggregation`.
     lr, batch_size: Adam's learning rate (betas (0.5, 0.9)) and the rows per step.
+    lr_schedule: "constant" (lr at every step) or "cosine" (annealed to 0 over the steps;
+        `mulde.core.training.learning_rate_at`).
     n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
     validation_fraction, eval_every, patience: the share of training rows held out, the
         steps between validation evaluations, and how many evaluations without improvement
@@ -112,6 +117,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     # (a ValueError) "The 'max_steps' parameter of MULDE must be ... Got -5 instead."
     _parameter_constraints: dict = {
         "hidden_sizes": ["array-like"],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -143,14 +150,16 @@ class MULDE(OutlierMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
-                 dropout: float = 0.0, beta: float = 0.1, regulariser: str = "sigma2",
+    def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
+                 layer_norm: bool = False, dropout: float = 0.0, beta: float = 0.1,
+                 regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 lr: float = _TRAIN.lr, batch_size: int = _TRAIN.batch_size,
+                 lr: float = _TRAIN.lr, lr_schedule: str = _TRAIN.lr_schedule,
+                 batch_size: int = _TRAIN.batch_size,
                  n_epochs: float | None = _TRAIN.n_epochs,
                  max_steps: int | None = _TRAIN.max_steps,
                  validation_fraction: float = _TRAIN.validation_fraction,
@@ -162,6 +171,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  checkpoint_dir: str | None = None,
                  checkpoint_every: int = _TRAIN.checkpoint_every, verbose: bool = False) -> None:
         self.hidden_sizes = hidden_sizes
+        self.n_members = n_members
         self.layer_norm = layer_norm
         self.dropout = dropout
         self.beta = beta
@@ -176,6 +186,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.covariance_type = covariance_type
         self.scale_index = scale_index
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.max_steps = max_steps
@@ -236,8 +247,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
             self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high / 10)
         schedule = NoiseSchedule(self.sigma_low_, self.sigma_high)
-        self.network_ = EnergyMLP(X.shape[1], tuple(self.hidden_sizes), self.layer_norm,
-                                  self.dropout).to(device)
+        self.network_ = energy_network(X.shape[1], tuple(self.hidden_sizes), self.layer_norm,
+                                       self.dropout, self.n_members).to(device)
         config = self._train_config(seed)
         start = time.perf_counter()
         loss = DSMLoss(self.beta, self.regulariser)
@@ -261,7 +272,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         return self
 
     def _train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(lr=self.lr, batch_size=self.batch_size, n_epochs=self.n_epochs,
+        return TrainConfig(lr=self.lr, lr_schedule=self.lr_schedule,
+                           batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,
                            validation_fraction=self.validation_fraction,
                            eval_every=self.eval_every, patience=self.patience,
@@ -392,6 +404,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("regulariser", "constant")
             params.setdefault("sigma_low_nn", None)  # and with the fixed sigma_low
             params.setdefault("weight_decay", 0.0)  # and without weight decay
+            params.setdefault("n_members", 1)  # one network
+            params.setdefault("lr_schedule", "constant")
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))
@@ -405,8 +419,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             # built without memory (meta device): a tampered config cannot make it allocate;
             # the stored tensors, whose shapes must match the config, become its weights
             with torch.device("meta"):
-                net = EnergyMLP(model.n_features_in_, params["hidden_sizes"],
-                                params["layer_norm"], params["dropout"])
+                net = energy_network(model.n_features_in_, params["hidden_sizes"],
+                                     params["layer_norm"], params["dropout"],
+                                     params["n_members"])
             state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
                      if k.startswith("network.")}
             net.load_state_dict(state, strict=True, assign=True)

@@ -33,14 +33,16 @@ class PyODMULDE(BaseDetector):
     """
 
     def __init__(self, contamination: float = 0.1, *,
-                 hidden_sizes: tuple[int, ...] = (256, 256), layer_norm: bool = False,
+                 hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
+                 layer_norm: bool = False,
                  dropout: float = 0.0, beta: float = 0.1, regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 lr: float = 1e-3, batch_size: int = 1024, n_epochs: float | None = None,
+                 lr: float = 1e-3, lr_schedule: str = "constant", batch_size: int = 1024,
+                 n_epochs: float | None = None,
                  max_steps: int | None = 2000, validation_fraction: float = 0.1,
                  patience: int | None = 5, eval_every: int = 100,
                  ema_decay: float | None = 0.99, weight_decay: float = 0.0,
@@ -50,6 +52,7 @@ class PyODMULDE(BaseDetector):
                  checkpoint_every: int = 500, verbose: bool = False) -> None:
         super().__init__(contamination=contamination)
         self.hidden_sizes = hidden_sizes
+        self.n_members = n_members
         self.layer_norm = layer_norm
         self.dropout = dropout
         self.beta = beta
@@ -64,6 +67,7 @@ class PyODMULDE(BaseDetector):
         self.covariance_type = covariance_type
         self.scale_index = scale_index
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.max_steps = max_steps
