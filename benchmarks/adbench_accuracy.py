@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from common import (
     DATA_ROOT,
     RESULTS_DIR,
     command_line,
+    in_parallel,
     new_header,
     read_json,
     set_single_thread,
@@ -73,14 +75,16 @@ def split(X: np.ndarray, y: np.ndarray, seed: int, max_train: int,
     return (X_train - mean) / std, (X_test - mean) / std, y_test
 
 
-def make_scorer(method: str, seed: int, n_features: int
+def make_scorer(method: str, seed: int, n_features: int, mulde: dict | None = None
                 ) -> Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
-    """Return fit(X_train) -> score(X_test) for the method (score higher = more anomalous)."""
+    """Return fit(X_train) -> score(X_test) for the method (score higher = more anomalous);
+    `mulde` overrides MULDE's `default` preset (e.g. {"device": "cuda", "n_members": 4})."""
     if method == "MULDE":
         from mulde import MULDE
 
         def fit(X):
-            model = MULDE.from_preset("default", random_state=seed, device="cpu").fit(X)
+            params = {"random_state": seed, "device": "cpu", **(mulde or {})}
+            model = MULDE.from_preset("default", **params).fit(X)
             return model.anomaly_score
         return fit
     if method == "GMM":
@@ -123,13 +127,13 @@ def make_scorer(method: str, seed: int, n_features: int
 
 
 def run_one(method: str, X_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-            seed: int) -> dict:
+            seed: int, mulde: dict | None = None) -> dict:
     """Fit and score one method; return AUC, AP, fit and score seconds (or the error)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
-            score = make_scorer(method, seed, X_train.shape[1])(X_train)
+            score = make_scorer(method, seed, X_train.shape[1], mulde)(X_train)
             t1 = time.perf_counter()
             s = np.asarray(score(X_test), dtype=np.float64)
             t2 = time.perf_counter()
@@ -142,6 +146,16 @@ def run_one(method: str, X_train: np.ndarray, X_test: np.ndarray, y_test: np.nda
             "ap": float(average_precision_score(y_test, s)),
             "fit_s": t1 - t0, "score_s": t2 - t1, "n_train": int(len(X_train)),
             "n_test": int(len(X_test)), "n_features": int(X_train.shape[1])}
+
+
+def run_split(path: Path, seed: int, methods: list[str], max_train: int, max_test: int,
+              mulde: dict | None = None) -> list[dict]:
+    """Fit and score each method on one data set's split of one seed; return the entries."""
+    with np.load(path) as z:
+        X, y = z["X"].astype(np.float64), z["y"].astype(int).ravel()
+    X_train, X_test, y_test = split(X, y, seed, max_train, max_test)
+    return [{"dataset": path.stem, "group": path.parent.name, "seed": seed, "method": method,
+             **run_one(method, X_train, X_test, y_test, seed, mulde)} for method in methods]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,7 +171,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true",
                    help="3 smallest datasets, seed 0 (a smoke test; writes adbench_quick.json)")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
+                   help="MULDE settings over the default preset, e.g. n_members=4 "
+                        'hidden_sizes=[128,128] device=\"cuda\" (recorded in the file)')
+    p.add_argument("--jobs", type=int, default=1,
+                   help="(data set, seed) splits run at once in worker processes")
     args = p.parse_args(argv)
+    try:
+        mulde = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    except ValueError as err:
+        raise SystemExit(f"--set takes KEY=JSON items, e.g. n_members=4: {err}") from None
     if args.quick:
         args.seeds, args.max_datasets = [0], args.max_datasets or 3
     out = args.out or RESULTS_DIR / ("adbench_quick.json" if args.quick else "adbench.json")
@@ -168,31 +191,29 @@ def main(argv: list[str] | None = None) -> None:
     files = files[: args.max_datasets] if args.max_datasets else files
     results = read_json(out) or new_header(
         "adbench_accuracy", protocol={"max_train": args.max_train, "max_test": args.max_test,
-                                      "split": "normal rows 50/50 per seed"}, entries=[])
+                                      "split": "normal rows 50/50 per seed"},
+        mulde_settings=mulde, entries=[])
     if results["protocol"]["max_train"] != args.max_train or \
             results["protocol"]["max_test"] != args.max_test:
         raise SystemExit(f"{out}: written with other caps {results['protocol']}; use --out")
+    if results.get("mulde_settings", {}) != mulde:
+        raise SystemExit(f"{out}: written with MULDE settings {results.get('mulde_settings')}"
+                         f", not {mulde}; use --out")
     if command_line() not in results["commands"]:
         results["commands"].append(command_line())
     done = {(e["dataset"], e["seed"], e["method"]) for e in results["entries"]}
 
-    for f in files:
-        with np.load(f) as z:
-            X, y = z["X"].astype(np.float64), z["y"].astype(int).ravel()
-        for seed in args.seeds:
-            todo = [m for m in args.methods if (f.stem, seed, m) not in done]
-            if not todo:
-                continue
-            X_train, X_test, y_test = split(X, y, seed, args.max_train, args.max_test)
-            for method in todo:
-                entry = {"dataset": f.stem, "group": f.parent.name, "seed": seed,
-                         "method": method, **run_one(method, X_train, X_test, y_test, seed)}
-                results["entries"].append(entry)
-                write_json(out, results)
-                msg = entry.get("error") or (f"auc={entry['auc']:.4f} ap={entry['ap']:.4f} "
-                                             f"fit={entry['fit_s']:.1f}s")
-                print(f"{f.stem:28s} seed={seed} {method:9s} {msg}", flush=True)
-
+    calls = [(f, seed, todo, args.max_train, args.max_test, mulde)
+             for f in files for seed in args.seeds
+             if (todo := [m for m in args.methods if (f.stem, seed, m) not in done])]
+    for entries in in_parallel(run_split, calls, args.jobs):
+        results["entries"] += entries
+        write_json(out, results)
+        for entry in entries:
+            msg = entry.get("error") or (f"auc={entry['auc']:.4f} ap={entry['ap']:.4f} "
+                                         f"fit={entry['fit_s']:.1f}s")
+            print(f"{entry['dataset']:28s} seed={entry['seed']} {entry['method']:9s} {msg}",
+                  flush=True)
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,24 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
+
+
+def in_parallel(fn: Callable[..., Any], calls: list[tuple], n_jobs: int) -> Iterator[Any]:
+    """Yield fn(*args) for each args of `calls`, in the order they finish: in this process
+    when n_jobs is 1, else in n_jobs worker processes started fresh ("spawn", so that a worker
+    may use CUDA; each runs set_single_thread first). Used to fill a many-core or GPU machine
+    with independent fits; never for timings."""
+    if n_jobs <= 1:
+        for args in calls:
+            yield fn(*args)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=set_single_thread) as pool:
+        for future in as_completed([pool.submit(fn, *args) for args in calls]):
+            yield future.result()
 
 
 def set_single_thread() -> None:

@@ -40,6 +40,7 @@ import numpy as np
 from common import (
     RESULTS_DIR,
     command_line,
+    in_parallel,
     new_header,
     read_json,
     set_single_thread,
@@ -87,6 +88,13 @@ VARIANTS: dict[str, dict] = {
     "beta0_steps2000": {"beta": 0.0, "max_steps": 2000},
     "wd0.5_sigma2": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
                      "weight_decay": 0.5},
+    # round 4 (density_fidelity.md): a deep ensemble at the default's cost, a cosine rate
+    "ens4_w128": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000, "n_members": 4,
+                  "hidden_sizes": (128, 128)},
+    "cosine": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+               "lr_schedule": "cosine"},
+    "ens4_w128_cosine": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                         "n_members": 4, "hidden_sizes": (128, 128), "lr_schedule": "cosine"},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy")
@@ -117,7 +125,8 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
 
 
 def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray], seed: int,
-                       cache: Path | None) -> tuple[list[np.ndarray], float, float]:
+                       cache: Path | None, device: str = "cpu"
+                       ) -> tuple[list[np.ndarray], float, float]:
     """Fit MULDE (`default` preset + the variant) once; return the (n, L) energies of the
     training data and of each set, the fit seconds and the lowest noise level (the first
     scoring level; read from cache when there)."""
@@ -128,7 +137,7 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
                     float(z["fit_s"]), float(z["sigmas"][0]))
     from mulde import MULDE
 
-    model = MULDE.from_preset("default", random_state=seed, device="cpu", **VARIANTS[variant])
+    model = MULDE.from_preset("default", random_state=seed, device=device, **VARIANTS[variant])
     t0 = time.perf_counter()
     model.fit(x_train)
     fit_s = time.perf_counter() - t0
@@ -186,8 +195,13 @@ def peer_scorer(name: str, x: np.ndarray, seed: int
     return -g.score_samples(x), lambda z: -g.score_samples(z)
 
 
+def _log(line: str) -> None:
+    print(line, flush=True)
+
+
 def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
-             peers: list[str], energies_dir: Path | None, log: Callable[[str], None]) -> dict:
+             peers: list[str], energies_dir: Path | None, log: Callable[[str], None] = _log,
+             device: str = "cpu") -> dict:
     """Draw the case's data, fit every variant and peer, return its metrics."""
     dist = make_distribution(dist_name, d, seed=0)
     rng = np.random.default_rng([seed, n, d, DISTRIBUTIONS.index(dist_name)])
@@ -199,7 +213,7 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
         cache = (energies_dir / f"{dist_name}_d{d}_n{n}_s{seed}_{variant}.npz"
                  if energies_dir else None)
         (e_tr, e_f, e_b), fit_s, sigma_low = fit_mulde_energies(
-            variant, x_train, [fresh, broad], seed, cache)
+            variant, x_train, [fresh, broad], seed, cache, device)
         per_agg = {}
         for agg in AGGREGATES:
             try:
@@ -209,8 +223,8 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
                 per_agg[agg] = {"error": f"{type(err).__name__}: {err}"[:200]}
         per_scale = [metrics(e_tr[:, i], e_f[:, i], e_b[:, i], nll_f, nll_b)["rho_fresh"]
                      for i in range(e_tr.shape[1])]
-        case["mulde"][variant] = {"fit_s": fit_s, "sigma_low": sigma_low, "aggregates": per_agg,
-                                  "rho_fresh_per_scale": per_scale}
+        case["mulde"][variant] = {"device": device, "fit_s": fit_s, "sigma_low": sigma_low,
+                                  "aggregates": per_agg, "rho_fresh_per_scale": per_scale}
         best = {a: round(m.get("rho_fresh", float("nan")), 3) for a, m in per_agg.items()}
         log(f"{dist_name:11s} d={d:<3d} n={n:<5d} MULDE {variant:17s} fit={fit_s:5.1f}s "
             f"rho_fresh {best}")
@@ -261,18 +275,21 @@ def main(argv: list[str] | None = None) -> None:
                    default=RESULTS_DIR / "density_fidelity_energies",
                    help="where the MULDE energies per case and variant are saved and reread")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "density_fidelity.json")
+    p.add_argument("--device", default="cpu", help="where MULDE trains: cpu, cuda, cuda:N")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="cases fitted at once in worker processes (a many-core or GPU machine)")
     args = p.parse_args(argv)
     set_single_thread()
     results = read_json(args.out) or new_header("density_fidelity", n_eval=N_EVAL, cases=[])
     if command_line() not in results["commands"]:
         results["commands"].append(command_line())
-    for dist_name, d, n in select_cases(args):
-        key = (dist_name, d, n, args.seed)
+    calls = [(dist_name, d, n, args.seed, args.variants, args.peers, args.energies_dir,
+              _log, args.device) for dist_name, d, n in select_cases(args)]
+    for case in in_parallel(run_case, calls, args.jobs):
+        key = (case["dist"], case["d"], case["n"], case["seed"])
         old = [c for c in results["cases"] if (c["dist"], c["d"], c["n"], c["seed"]) == key]
         results["cases"] = [c for c in results["cases"]
                             if (c["dist"], c["d"], c["n"], c["seed"]) != key]
-        case = run_case(dist_name, d, n, args.seed, args.variants, args.peers,
-                        args.energies_dir, lambda s: print(s, flush=True))
         if old:  # the variants and peers not run now keep their earlier results
             case["mulde"] = {**old[0]["mulde"], **case["mulde"]}
             case["peers"] = {**old[0]["peers"], **case["peers"]}

@@ -1,0 +1,80 @@
+"""Apply a density-fidelity round's decision rule (benchmarks/density_fidelity.md, rounds 3-4)
+to a results file of benchmarks/density_fidelity.py; print the winner and write the decision.
+
+A challenger replaces the incumbent only if its merit exceeds the incumbent's by more than
+--margin with a calibration no worse than the incumbent's + --cal-slack, or its merit is no
+more than --margin below the incumbent's with a calibration better by more than --cal-gain.
+Among those that pass, the best merit wins; those within --margin of it count as tied and the
+tie goes to the best calibration. Merit: the mean over the cases of (rho_fresh + rho_broad) / 2
+of the --aggregate; calibration: the mean of |far - 0.01|. Every variant must have run on
+every case of the file (a variant missing a case is reported, never compared).
+
+    python benchmarks/density_decide.py results/density_fidelity_round4.json \\
+        --incumbent steps2000_sigma2 --challengers ens4_w128 cosine ens4_w128_cosine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from common import write_json
+
+
+def scores(res: dict, variant: str, aggregate: str) -> tuple[float, float, int]:
+    """(merit, calibration, cases) of one MULDE variant over the cases that ran it."""
+    ms = [c["mulde"][variant]["aggregates"][aggregate] for c in res["cases"]
+          if variant in c["mulde"]]
+    if not ms or any("error" in m for m in ms):
+        raise SystemExit(f"{variant}: no results for the {aggregate} aggregate, or errors")
+    return (float(np.mean([(m["rho_fresh"] + m["rho_broad"]) / 2 for m in ms])),
+            float(np.mean([abs(m["far"] - 0.01) for m in ms])), len(ms))
+
+
+def decide(table: dict[str, tuple[float, float, int]], incumbent: str, challengers: list[str],
+           margin: float, cal_slack: float, cal_gain: float) -> tuple[str, list[str]]:
+    """Return (winner, the challengers that passed) under the rule of the module docstring."""
+    merit0, cal0, _ = table[incumbent]
+    passed = [c for c in challengers
+              if (table[c][0] > merit0 + margin and table[c][1] <= cal0 + cal_slack)
+              or (table[c][0] >= merit0 - margin and table[c][1] < cal0 - cal_gain)]
+    if not passed:
+        return incumbent, []
+    best = max(table[c][0] for c in passed)
+    tied = [c for c in passed if table[c][0] >= best - margin]
+    return min(tied, key=lambda c: table[c][1]), passed
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results", type=Path)
+    p.add_argument("--incumbent", required=True)
+    p.add_argument("--challengers", nargs="+", required=True)
+    p.add_argument("--aggregate", default="mean_energy")
+    p.add_argument("--margin", type=float, default=0.003)
+    p.add_argument("--cal-slack", type=float, default=0.002)
+    p.add_argument("--cal-gain", type=float, default=0.005)
+    p.add_argument("--out", type=Path, default=None, help="write the decision as JSON")
+    args = p.parse_args(argv)
+    res = json.loads(args.results.read_text())
+    names = [args.incumbent, *args.challengers]
+    table = {v: scores(res, v, args.aggregate) for v in names}
+    if len({t[2] for t in table.values()}) != 1:
+        raise SystemExit(f"the variants ran on different numbers of cases: {table}")
+    winner, passed = decide(table, args.incumbent, args.challengers, args.margin,
+                            args.cal_slack, args.cal_gain)
+    for v in names:
+        print(f"{v:20s} merit {table[v][0]:.4f} calibration {table[v][1]:.4f} "
+              f"cases {table[v][2]}")
+    print(f"passed: {passed or 'none'}; winner: {winner}")
+    if args.out:
+        write_json(args.out, {"results": str(args.results), "rule": vars(args) | {
+            "results": str(args.results), "out": str(args.out)},
+            "table": {v: {"merit": t[0], "calibration": t[1], "cases": t[2]}
+                      for v, t in table.items()}, "passed": passed, "winner": winner})
+
+
+if __name__ == "__main__":
+    main()
