@@ -95,6 +95,11 @@ VARIANTS: dict[str, dict] = {
                "lr_schedule": "cosine"},
     "ens4_w128_cosine": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
                          "n_members": 4, "hidden_sizes": (128, 128), "lr_schedule": "cosine"},
+    # round 5: members of full width on smaller batches, at about the default's cost
+    "ens2_b512": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000, "n_members": 2,
+                  "batch_size": 512},
+    "ens4_b256": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000, "n_members": 4,
+                  "batch_size": 256},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy")
