@@ -35,7 +35,8 @@ def test_fit_score_info(features, capsys):
     # the written scores are the library's, for the saved model
     from mulde import MULDE
 
-    model, X = MULDE.load(d / "m.safetensors"), np.load(d / "test.npy")
+    # on the device `mulde score` picks by default (a GPU where there is one)
+    model, X = MULDE.load(d / "m.safetensors", device="auto"), np.load(d / "test.npy")
     np.testing.assert_array_equal(np.load(d / "s.npy"), model.anomaly_score(X))
     energies = model.score_samples_multiscale(X)
     with open(d / "e.csv") as fh:

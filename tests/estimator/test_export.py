@@ -52,6 +52,19 @@ def test_an_ensemble_exports_with_the_library_energies(data, tmp_path):
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_exporting_a_gpu_model_leaves_it_on_the_gpu(data, tmp_path):
+    """The export runs on a CPU copy of the network: the fitted model stays on its GPU and
+    scores there afterwards, and the file gives its scores."""
+    X, X_test = data
+    model = MULDE(device="cuda", **SMALL).fit(X)
+    before = model.anomaly_score(X_test)
+    score, _ = _run(export_onnx(model, tmp_path / "g.onnx"), X_test)
+    assert next(model.network_.parameters()).device.type == "cuda"
+    np.testing.assert_array_equal(model.anomaly_score(X_test), before)
+    np.testing.assert_allclose(score, before, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("covariance_type", ["tied", "diag", "spherical"])
 def test_every_gmm_covariance_type_gives_the_library_score_in_the_exported_module(
         covariance_type, data):

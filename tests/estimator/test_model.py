@@ -28,9 +28,9 @@ def test_gaussian_score_matches_the_analytic_gradient(gaussian_model):
     model = gaussian_model
     x = torch.as_tensor(np.random.default_rng(1).standard_normal((500, 8)), dtype=torch.float32)
     x = ((x.double().numpy() - model.mean_) / model.scale_)
-    x = torch.as_tensor(x, dtype=torch.float32).requires_grad_(True)
+    x = torch.as_tensor(x, dtype=torch.float32, device=model.device_).requires_grad_(True)
     for sigma in (0.1, 0.3, 0.6, 1.0):
-        f = model.network_(x, torch.full((500, 1), sigma))
+        f = model.network_(x, torch.full((500, 1), sigma, device=model.device_))
         (grad,) = torch.autograd.grad(f.sum(), x)
         cos = torch.nn.functional.cosine_similarity(grad, x / (1 + sigma**2), dim=1)
         assert cos.mean().item() > 0.99, (sigma, cos.mean().item())
@@ -90,7 +90,8 @@ def test_conventions_of_scores_and_predictions(small_model):
     _, val = split_validation(600, model.validation_fraction, seed)
     held = X[val.numpy()]
     assert len(held) == 60 and np.sum(model.predict(held) == -1) == 2
-    assert model.offset_ == np.sort(model.score_samples(held))[2]
+    # exact on a CPU; a GPU's kernels may round a row differently in another batch
+    assert model.offset_ == pytest.approx(np.sort(model.score_samples(held))[2], rel=1e-6)
     multi = model.score_samples_multiscale(X[:5])
     assert multi.shape == (5, model.n_levels)
 

@@ -19,7 +19,7 @@ from mulde.io.features import FeatureFileError, read_features
 def fitted():
     X = np.random.default_rng(0).standard_normal((300, 5))
     model = MULDE(hidden_sizes=(32, 32), max_steps=40, batch_size=128, random_state=0,
-                  n_components=2).fit(X)
+                  n_components=2, device="cpu").fit(X)
     return model, X
 
 
@@ -31,6 +31,19 @@ def test_save_load_gives_bitwise_identical_scores(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert loaded.get_params() == model.get_params() | {"device": "cpu"}
     assert loaded.summary()["n_features_in"] == 5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_model_fitted_on_a_gpu_loads_and_scores_on_the_cpu(tmp_path):
+    """Fitted on CUDA, saved, loaded onto the CPU: the same scores up to the two devices'
+    float32 rounding, and the same threshold decisions away from it."""
+    X = np.random.default_rng(2).standard_normal((300, 5))
+    model = MULDE(hidden_sizes=(32, 32), max_steps=40, random_state=0, device="cuda").fit(X)
+    assert model.device_.startswith("cuda")
+    loaded = MULDE.load(model.save(tmp_path / "g.safetensors"), device="cpu")
+    assert next(loaded.network_.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(loaded.score_samples(X), model.score_samples(X), rtol=1e-4,
+                               atol=1e-4)
 
 
 def test_save_into_a_folder(fitted, tmp_path):
@@ -85,7 +98,8 @@ def test_an_ensemble_round_trips_with_identical_scores(tmp_path):
     """A deep ensemble (n_members 2) is saved as its members' weights and rebuilt as an
     ensemble of the stored size, scoring bit for bit as before."""
     X = np.random.default_rng(1).standard_normal((200, 3))
-    model = MULDE(hidden_sizes=(8,), n_members=2, max_steps=10, random_state=0).fit(X)
+    model = MULDE(hidden_sizes=(8,), n_members=2, max_steps=10, random_state=0,
+                  device="cpu").fit(X)
     loaded = MULDE.load(model.save(tmp_path / "e.safetensors"))
     assert len(loaded.network_.members) == 2
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))

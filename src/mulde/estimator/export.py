@@ -15,6 +15,7 @@ float32 round-off (tests/estimator/test_export.py).
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import tempfile
@@ -85,7 +86,8 @@ class _Scorer(nn.Module):
 
     def __init__(self, model: MULDE) -> None:
         super().__init__()
-        self.network = model.network_.to("cpu").eval()
+        # a copy: Module.to moves in place, and the model (on a GPU, say) must stay usable
+        self.network = copy.deepcopy(model.network_).to("cpu").eval()
         f32 = dict(dtype=torch.float32)
         f64 = dict(dtype=torch.float64)
         self.register_buffer("mean", torch.tensor(model.mean_, **f64))

@@ -244,7 +244,10 @@ def _header_count(stream: av.VideoStream) -> int | None:
 def _display_turns(frame: av.VideoFrame, path: Path) -> int:
     """Quarter turns counter-clockwise (np.rot90's k) that the frame's display matrix asks
     for; 0 without one. Refuses mirrored matrices and angles off a multiple of 90 degrees."""
-    for data in frame.side_data:
+    side = frame.side_data
+    # by position: PyAV <= 18 iterates the entries themselves, PyAV 19 their Type keys (a
+    # Mapping), and both index an int positionally
+    for data in (side[i] for i in range(len(side))):
         if getattr(data.type, "name", str(data.type)) != "DISPLAYMATRIX":
             continue
         m = np.frombuffer(bytes(data), dtype=np.int32)[:9].astype(np.float64) / 65536.0

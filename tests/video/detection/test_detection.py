@@ -180,7 +180,9 @@ def _tiny_onnx(path: Path) -> Path:
          helper.make_node("Mul", ["rows", "factor"], ["detections"])],
         "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 32, 48])],
         [helper.make_tensor_value_info("detections", TensorProto.FLOAT, [1, 2, 6])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    # IR version 8 (what opset 13 needs): a newer onnx writes its own latest version by
+    # default, which an older onnxruntime refuses to load
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     onnx.save(model, path)
     return path
 
