@@ -4,6 +4,7 @@ timestamps, display rotation, odd sizes and resolution changes (`mulde.video.dec
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from fractions import Fraction
 
 import cv2
@@ -164,6 +165,58 @@ def test_display_matrices_that_are_not_quarter_turns_are_refused(tmp_path, rotat
     for call in (lambda: list(iter_frames(path)), lambda: probe(path)):
         with pytest.raises(VideoReadError, match=f"selfie.mp4: {message}.*re-encode"):
             call()
+
+
+class _Entry:
+    """A side-data entry: its type (an enum member with a name) and its bytes."""
+
+    def __init__(self, name, payload=b""):
+        self.type = type("Type", (), {"name": name})()
+        self.payload = payload
+
+    def __bytes__(self):
+        return self.payload
+
+
+class _SideData18(Mapping):
+    """PyAV 13-18's frame.side_data: a Mapping that iterates (and counts) its entries."""
+
+    def __init__(self, entries):
+        self.entries, self.by_type = entries, {e.type.name: e for e in entries}
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __getitem__(self, key):
+        return self.entries[key] if isinstance(key, int) else self.by_type[key]
+
+
+class _SideData19(_SideData18):
+    """PyAV 19's: iterates its type keys and counts distinct types (commit 939d06cb)."""
+
+    def __len__(self):
+        return len(self.by_type)
+
+    def __iter__(self):
+        return iter(self.by_type)
+
+
+@pytest.mark.parametrize("container", [_SideData18, _SideData19])
+def test_the_display_matrix_is_found_behind_repeated_side_data_in_pyav_18_and_19(container):
+    """Two entries of one type (SEI user data, say) before a quarter-turn display matrix:
+    found with both PyAV's containers, whose iteration and len differ (19's len counts the
+    types, 2, so reading positions 0..len-1 never reaches the matrix at position 2)."""
+    from mulde.video.decode import _display_turns
+
+    matrix = (np.array([0, -1, 0, 1, 0, 0, 0, 0, 1]) * 65536).astype(np.int32).tobytes()
+    side = container([_Entry("SEI_UNREGISTERED"), _Entry("SEI_UNREGISTERED"),
+                      _Entry("DISPLAYMATRIX", matrix)])
+    frame = type("Frame", (), {"side_data": side})()
+    assert _display_turns(frame, "v.mp4") == 1
+    assert _display_turns(type("Frame", (), {"side_data": container([])})(), "v.mp4") == 0
 
 
 @pytest.mark.parametrize("size", [(121, 161), (17, 33)])

@@ -244,29 +244,28 @@ def _header_count(stream: av.VideoStream) -> int | None:
 def _display_turns(frame: av.VideoFrame, path: Path) -> int:
     """Quarter turns counter-clockwise (np.rot90's k) that the frame's display matrix asks
     for; 0 without one. Refuses mirrored matrices and angles off a multiple of 90 degrees."""
-    side = frame.side_data
-    # by position: PyAV <= 18 iterates the entries themselves, PyAV 19 their Type keys (a
-    # Mapping), and both index an int positionally
-    for data in (side[i] for i in range(len(side))):
-        if getattr(data.type, "name", str(data.type)) != "DISPLAYMATRIX":
-            continue
-        m = np.frombuffer(bytes(data), dtype=np.int32)[:9].astype(np.float64) / 65536.0
-        a, b, c, d = m[0], m[1], m[3], m[4]
-        if math.hypot(a, c) == 0 or math.hypot(b, d) == 0:
-            return 0  # a degenerate matrix states no rotation (libavutil: NaN)
-        if a * d - b * c < 0:
-            raise VideoReadError(f"{path}: the display matrix mirrors the picture, which is "
-                                 "not supported; re-encode the video with ffmpeg, which "
-                                 "applies it (ffmpeg -i IN OUT.mp4)")
-        # the angle libavutil's av_display_rotation_get reports (counter-clockwise, degrees)
-        angle = -math.degrees(math.atan2(b / math.hypot(b, d), a / math.hypot(a, c)))
-        turns = round(angle / 90)
-        if abs(angle - 90 * turns) > 1:
-            raise VideoReadError(f"{path}: display rotation of {angle:.1f} degrees is not a "
-                                 "multiple of 90; re-encode the video with ffmpeg, which "
-                                 "applies it (ffmpeg -i IN OUT.mp4)")
-        return turns % 4
-    return 0
+    # by its type's name, which every PyAV since 13 maps to the entry: iterating differs
+    # (PyAV <= 18 yields the entries, 19 their Type keys) and so does len (19 counts the
+    # distinct types, so positions past it are unreachable when a type repeats)
+    data = frame.side_data.get("DISPLAYMATRIX")
+    if data is None:
+        return 0
+    m = np.frombuffer(bytes(data), dtype=np.int32)[:9].astype(np.float64) / 65536.0
+    a, b, c, d = m[0], m[1], m[3], m[4]
+    if math.hypot(a, c) == 0 or math.hypot(b, d) == 0:
+        return 0  # a degenerate matrix states no rotation (libavutil: NaN)
+    if a * d - b * c < 0:
+        raise VideoReadError(f"{path}: the display matrix mirrors the picture, which is "
+                             "not supported; re-encode the video with ffmpeg, which "
+                             "applies it (ffmpeg -i IN OUT.mp4)")
+    # the angle libavutil's av_display_rotation_get reports (counter-clockwise, degrees)
+    angle = -math.degrees(math.atan2(b / math.hypot(b, d), a / math.hypot(a, c)))
+    turns = round(angle / 90)
+    if abs(angle - 90 * turns) > 1:
+        raise VideoReadError(f"{path}: display rotation of {angle:.1f} degrees is not a "
+                             "multiple of 90; re-encode the video with ffmpeg, which "
+                             "applies it (ffmpeg -i IN OUT.mp4)")
+    return turns % 4
 
 
 def _display_shape(frame: av.VideoFrame, path: Path) -> tuple[int, int]:
