@@ -277,6 +277,21 @@ def test_checkpoint_from_another_config_is_refused(tmp_path):
         _train(tmp_path, steps=40)
 
 
+def test_checkpoint_of_another_network_is_refused_with_a_clear_error(tmp_path):
+    """A checkpoint of one MLP resumed by a 2-member ensemble of the same training config:
+    a ValueError naming the file and what differs, not torch's state-dict traceback."""
+    from mulde.core import EnergyEnsemble
+
+    _train(tmp_path, steps=20)
+    cfg = TrainConfig(batch_size=64, max_steps=20, eval_every=20, checkpoint_every=20,
+                      patience=None, ema_decay=None, seed=5)  # _train's
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
+    with pytest.raises(ValueError, match="checkpoint.safetensors: checkpoint holds another "
+                                         "network .*n_members"):
+        train_energy(EnergyEnsemble(3, (16, 16)), x, NoiseSchedule(), DSMLoss(0.1), cfg,
+                     tmp_path)
+
+
 def test_total_steps_takes_the_first_limit():
     assert TrainConfig(batch_size=100, n_epochs=2, max_steps=None).total_steps(250) == 6
     assert TrainConfig(batch_size=100, n_epochs=2, max_steps=4).total_steps(250) == 4

@@ -105,6 +105,20 @@ def test_an_ensemble_round_trips_with_identical_scores(tmp_path):
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
 
 
+@pytest.mark.parametrize("n_members", [1, 3, 10**9, "2"])
+def test_an_ensemble_size_other_than_the_stored_networks_is_refused_before_building(
+        tmp_path, n_members):
+    """A file of 2 members whose config claims another count (10**9 would take hours to
+    build, even without memory) is refused at once, naming both counts."""
+    X = np.random.default_rng(1).standard_normal((200, 3))
+    path = MULDE(hidden_sizes=(8,), n_members=2, max_steps=5, random_state=0,
+                 device="cpu").fit(X).save(tmp_path / "e.safetensors")
+    params = MULDE.load(path).get_params()
+    _rewrite(path, params=json.dumps(params | {"n_members": n_members}))
+    with pytest.raises(ModelFileError, match=f"n_members={n_members!r}, the file holds 2"):
+        MULDE.load(path)
+
+
 def test_a_file_from_before_the_ensemble_and_lr_schedule_options_loads_as_one_network(
         fitted, tmp_path):
     """Models saved before n_members / lr_schedule existed were one network trained at a

@@ -63,7 +63,7 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     counters and the best weights' state dict.
 
     Raises ValueError naming the file when it was written with another configuration (resuming
-    it would silently train a different model).
+    it would silently train a different model) or for another network architecture.
     """
     path = Path(path)
     with safe_open(str(path), framework="pt") as f:
@@ -76,9 +76,14 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     def part(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
-    net.load_state_dict(part("net."))
-    if ema is not None:
-        ema.load_state_dict(part("ema."))
+    try:
+        net.load_state_dict(part("net."))
+        if ema is not None:
+            ema.load_state_dict(part("ema."))
+    except RuntimeError as err:  # the config matched; the network's shape did not
+        raise ValueError(f"{path}: checkpoint holds another network (other hidden_sizes, "
+                         "n_members or layer_norm); remove it or use another checkpoint "
+                         f"folder ({str(err).splitlines()[0]})") from err
     opt_state = opt.state_dict()
     for i in opt_state["param_groups"][0]["params"]:
         s = part(f"opt.{i}.")

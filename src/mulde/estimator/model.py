@@ -417,7 +417,14 @@ class MULDE(OutlierMixin, BaseEstimator):
             model.aggregator_state_ = {k.split(".", 1)[1]: v for k, v in arrays.items()
                                        if k.startswith("aggregator.")}
             # built without memory (meta device): a tampered config cannot make it allocate;
-            # the stored tensors, whose shapes must match the config, become its weights
+            # the stored tensors, whose shapes must match the config, become its weights.
+            # The member count is checked first: building millions of (empty) modules takes
+            # as long as allocating them
+            stored = {k.split(".")[2] for k in arrays if k.startswith("network.members.")}
+            if params["n_members"] != max(len(stored), 1):
+                raise ModelFileError(f"{path}: the config says n_members="
+                                     f"{params['n_members']!r}, the file holds "
+                                     f"{max(len(stored), 1)} network(s)")
             with torch.device("meta"):
                 net = energy_network(model.n_features_in_, params["hidden_sizes"],
                                      params["layer_norm"], params["dropout"],
