@@ -130,8 +130,13 @@ def in_parallel(fn: Callable[..., Any], calls: list[tuple], n_jobs: int) -> Iter
 
     with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=set_single_thread) as pool:
-        for future in as_completed([pool.submit(fn, *args) for args in calls]):
-            yield future.result()
+        futures = [pool.submit(fn, *args) for args in calls]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:  # a failed call, or the caller stopped: drop the queued calls
+            pool.shutdown(wait=False, cancel_futures=True)  # (exiting `with` would run them)
+            raise
 
 
 def set_single_thread() -> None:

@@ -7,7 +7,7 @@ more than --margin below the incumbent's with a calibration better by more than 
 Among those that pass, the best merit wins; those within --margin of it count as tied and the
 tie goes to the best calibration. Merit: the mean over the cases of (rho_fresh + rho_broad) / 2
 of the --aggregate; calibration: the mean of |far - 0.01|. Every variant must have run on
-every case of the file (a variant missing a case is reported, never compared).
+the same cases (a case one of them lacks is reported, never compared).
 
     python benchmarks/density_decide.py results/density_fidelity_round4.json \\
         --incumbent steps2000_sigma2 --challengers ens4_w128 cosine ens4_w128_cosine
@@ -61,8 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     res = json.loads(args.results.read_text())
     names = [args.incumbent, *args.challengers]
     table = {v: scores(res, v, args.aggregate) for v in names}
-    if len({t[2] for t in table.values()}) != 1:
-        raise SystemExit(f"the variants ran on different numbers of cases: {table}")
+    ran = {v: {(c["dist"], c["d"], c["n"], c["seed"]) for c in res["cases"]
+               if v in c["mulde"]} for v in names}
+    if any(ran[v] != ran[args.incumbent] for v in names):
+        missing = {v: sorted(ran[args.incumbent] ^ ran[v]) for v in names
+                   if ran[v] != ran[args.incumbent]}
+        raise SystemExit(f"the variants ran on different cases (differences from "
+                         f"{args.incumbent}'s): {missing}")
     winner, passed = decide(table, args.incumbent, args.challengers, args.margin,
                             args.cal_slack, args.cal_gain)
     for v in names:
