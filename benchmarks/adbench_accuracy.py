@@ -181,6 +181,13 @@ def main(argv: list[str] | None = None) -> None:
         mulde = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     except ValueError as err:
         raise SystemExit(f"--set takes KEY=JSON items, e.g. n_members=4: {err}") from None
+    if "MULDE" in args.methods:  # a misspelt or out-of-range setting fails now, not per fit
+        from mulde import MULDE
+
+        try:
+            MULDE.from_preset("default", **mulde)._check_params()
+        except (TypeError, ValueError) as err:
+            raise SystemExit(f"--set: {err}") from None
     if args.quick:
         args.seeds, args.max_datasets = [0], args.max_datasets or 3
     out = args.out or RESULTS_DIR / ("adbench_quick.json" if args.quick else "adbench.json")
@@ -207,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
              for f in files for seed in args.seeds
              if (todo := [m for m in args.methods if (f.stem, seed, m) not in done])]
     for entries in in_parallel(run_split, calls, args.jobs):
-        results["entries"] += entries
+        # fit_s of a split run beside others (--jobs) is contended: say how many ran at once
+        results["entries"] += [e | {"jobs": args.jobs} for e in entries]
         write_json(out, results)
         for entry in entries:
             msg = entry.get("error") or (f"auc={entry['auc']:.4f} ap={entry['ap']:.4f} "

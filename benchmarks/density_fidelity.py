@@ -131,15 +131,17 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
 
 def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray], seed: int,
                        cache: Path | None, device: str = "cpu"
-                       ) -> tuple[list[np.ndarray], float, float]:
+                       ) -> tuple[list[np.ndarray], float, float, str]:
     """Fit MULDE (`default` preset + the variant) once; return the (n, L) energies of the
-    training data and of each set, the fit seconds and the lowest noise level (the first
-    scoring level; read from cache when there)."""
+    training data and of each set, the fit seconds, the lowest noise level (the first
+    scoring level) and the device it was fitted on (all read from cache when there; files
+    written before the device was stored were fitted on the CPU)."""
     if cache is not None and cache.exists():
         with np.load(cache) as z:
             # float64 as the estimator's own energies (the network's float32 values, widened)
             return ([z[f"e{i}"].astype(np.float64) for i in range(len(sets) + 1)],
-                    float(z["fit_s"]), float(z["sigmas"][0]))
+                    float(z["fit_s"]), float(z["sigmas"][0]),
+                    str(z["device"]) if "device" in z.files else "cpu")
     from mulde import MULDE
 
     model = MULDE.from_preset("default", random_state=seed, device=device, **VARIANTS[variant])
@@ -150,10 +152,10 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, fit_s=fit_s, sigmas=model.sigmas_,
+        np.savez_compressed(tmp, fit_s=fit_s, sigmas=model.sigmas_, device=model.device_,
                             **{f"e{i}": e.astype(np.float32) for i, e in enumerate(energies)})
         tmp.replace(cache)
-    return energies, fit_s, float(model.sigmas_[0])
+    return energies, fit_s, float(model.sigmas_[0]), model.device_
 
 
 def peer_scorer(name: str, x: np.ndarray, seed: int
@@ -217,7 +219,7 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
     for variant in variants:
         cache = (energies_dir / f"{dist_name}_d{d}_n{n}_s{seed}_{variant}.npz"
                  if energies_dir else None)
-        (e_tr, e_f, e_b), fit_s, sigma_low = fit_mulde_energies(
+        (e_tr, e_f, e_b), fit_s, sigma_low, fitted_on = fit_mulde_energies(
             variant, x_train, [fresh, broad], seed, cache, device)
         per_agg = {}
         for agg in AGGREGATES:
@@ -228,7 +230,7 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
                 per_agg[agg] = {"error": f"{type(err).__name__}: {err}"[:200]}
         per_scale = [metrics(e_tr[:, i], e_f[:, i], e_b[:, i], nll_f, nll_b)["rho_fresh"]
                      for i in range(e_tr.shape[1])]
-        case["mulde"][variant] = {"device": device, "fit_s": fit_s, "sigma_low": sigma_low,
+        case["mulde"][variant] = {"device": fitted_on, "fit_s": fit_s, "sigma_low": sigma_low,
                                   "aggregates": per_agg, "rho_fresh_per_scale": per_scale}
         best = {a: round(m.get("rho_fresh", float("nan")), 3) for a, m in per_agg.items()}
         log(f"{dist_name:11s} d={d:<3d} n={n:<5d} MULDE {variant:17s} fit={fit_s:5.1f}s "
@@ -291,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     calls = [(dist_name, d, n, args.seed, args.variants, args.peers, args.energies_dir,
               _log, args.device) for dist_name, d, n in select_cases(args)]
     for case in in_parallel(run_case, calls, args.jobs):
+        case["jobs"] = args.jobs  # cases fitted side by side: their fit_s are contended
         key = (case["dist"], case["d"], case["n"], case["seed"])
         old = [c for c in results["cases"] if (c["dist"], c["d"], c["n"], c["seed"]) == key]
         results["cases"] = [c for c in results["cases"]

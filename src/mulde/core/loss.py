@@ -36,7 +36,9 @@ class DSMLoss:
     `Regulariser`). The regulariser uses the clean x with the same sigma; it pins f's free
     additive constant at every sigma so that the scales are comparable. For an
     `EnergyEnsemble` the loss is the mean of its members' own losses (each member is trained
-    as if alone).
+    as if alone); early stopping therefore validates that mean too, not the loss of the mean
+    energy the ensemble scores with (which is never higher, the loss being convex in f's
+    gradient).
     """
 
     beta: float = 0.1

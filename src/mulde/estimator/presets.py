@@ -26,6 +26,8 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "patience": None,
         "ema_decay": None,
         "weight_decay": 0.0,
+        "n_members": 1,
+        "lr_schedule": "constant",
         "aggregator": "gmm",
         "n_components": 1,
         "beta": 0.1,
