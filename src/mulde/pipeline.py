@@ -39,7 +39,9 @@ class Extraction:
     n_extracted: int = 0
     seconds: float = 0.0
     frames_extracted: int = 0
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # per extraction stage
+    # per extraction stage; on Ray the workers' seconds summed (side by side, so the sum can
+    # exceed `seconds`)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     extractor: Extractor | None = None  # as used: fitted to the scene when it needs that
     # the static stream on several camera views: view -> its scene background image (the
     # `extractor` above is then the first view's)
@@ -159,6 +161,8 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
         result.n_cached += o.cached
         result.n_extracted += not o.cached
         result.frames_extracted += o.n_frames
+        for stage, seconds in o.stage_seconds.items():  # summed over the workers
+            result.stage_seconds[stage] = result.stage_seconds.get(stage, 0.0) + seconds
         result.features.setdefault(o.split, {})[o.video.name] = o.features
     result.seconds = time.perf_counter() - start
     return result
