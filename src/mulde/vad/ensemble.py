@@ -40,12 +40,11 @@ PyTorch's threads), each with one PyTorch and one BLAS thread. Each fit seeds it
 this process (MULDE from its random_state), so the models and scores are the serial path's
 up to the float rounding that a different thread count gives (equal when the serial path
 also runs one thread). This holds every stream's training matrix at once (the serial path
-one stream's) plus a pickled copy per busy worker; fitted models come back pickled. Fits
-start by features, then rows, largest first. A model factory that cannot be pickled (a
-lambda) makes the whole fit serial. With `max_train_objects` the subsample is fitted in a
-worker like any other fit; the calibration scoring stays in this process. Scripts that fit
-with n_jobs > 1 need the usual `if __name__ == "__main__":` guard (spawned workers import
-the main module).
+one stream's) plus a pickled copy per busy worker. Fits start by features, then rows,
+largest first. A model factory that cannot be pickled (a lambda) makes the whole fit
+serial. With `max_train_objects` the subsample is fitted in a worker like any other fit;
+the calibration scoring stays in this process. Scripts that fit with n_jobs > 1 need the
+usual `if __name__ == "__main__":` guard (spawned workers import the main module).
 """
 
 from __future__ import annotations
@@ -133,29 +132,20 @@ class FitJob:
 
 @dataclass
 class FitResult:
-    """What a `FitJob` left: the fitted model (fold None; pickled bytes when it came from a
-    worker process) or the held-out fold's scores (m,), and the fit's seconds."""
+    """What a `FitJob` left: the fitted model (fold None) or the held-out fold's scores
+    (m,), and the fit's seconds."""
 
-    fitted: StreamModel | bytes | None
+    model: StreamModel | None
     scores: np.ndarray | None
     seconds: float
 
-    def model(self) -> StreamModel:
-        """The fitted model (unpickled when it came from a worker)."""
-        if isinstance(self.fitted, bytes):
-            return pickle.loads(self.fitted)
-        assert self.fitted is not None, "a fold's refit keeps its scores, not its model"
-        return self.fitted
 
-
-def run_fit_job(job: FitJob, pickled: bool = False) -> FitResult:
-    """Run one `FitJob` (in this process or a worker's). `pickled`: return the fitted model
-    as pickle bytes (plain pickle, so its tensors travel by value, not as shared memory)."""
+def run_fit_job(job: FitJob) -> FitResult:
+    """Run one `FitJob` (in this process or a worker's)."""
     t0 = time.perf_counter()
     if job.fold is None or job.folds is None:
         model = job.make().fit(job.X, job.groups)
-        return FitResult(pickle.dumps(model) if pickled else model, None,
-                         time.perf_counter() - t0)
+        return FitResult(model, None, time.perf_counter() - t0)
     held = job.groups % job.folds == job.fold
     scores = job.make().fit(job.X[~held], job.groups[~held]).score(job.X[held])
     return FitResult(None, scores, time.perf_counter() - t0)
@@ -355,7 +345,8 @@ class StreamEnsemble:
         out-of-fold, or per video of a subsample), the empty-frame fill and the
         calibration. `fit_s` is the model's fit, `calibrate_s` the refits' seconds (summed,
         also when they ran side by side in worker processes) plus the calibration's."""
-        model, fit_s = done[None].model(), done[None].seconds
+        model, fit_s = done[None].model, done[None].seconds
+        assert model is not None
         t0 = time.perf_counter()
         if subsampled:  # score every training object, one video at a time
             per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
@@ -428,7 +419,7 @@ class StreamEnsemble:
         context = multiprocessing.get_context("spawn")  # never fork a process holding torch
         with ProcessPoolExecutor(min(self.n_jobs, len(jobs)), mp_context=context,
                                  initializer=_one_thread) as pool:
-            futures = {pool.submit(run_fit_job, job, True): (stream, job.fold)
+            futures = {pool.submit(run_fit_job, job): (stream, job.fold)
                        for stream, job in jobs}
             for future in as_completed(futures):
                 stream, fold = futures[future]
