@@ -49,13 +49,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", default="", help="how the runs were made (recorded as is)")
     p.add_argument("--extracted-frames", type=int, help="frames the first run extracted (all "
                    "the dataset's from an empty cache, fewer when it resumed from a cache)")
+    p.add_argument("--wall", nargs=2, action="append", default=[], metavar=("LABEL", "SECONDS"),
+                   help="a run's whole-command wall time, measured outside it (e.g. by "
+                   "/usr/bin/time): recorded as its timings' 'command'")
+    p.add_argument("--frames", nargs=2, action="append", default=[], metavar=("LABEL", "N"),
+                   help="frames a run other than the first extracted (for its frames/s)")
     args = p.parse_args(argv)
+    frames_of = {label: int(n) for label, n in args.frames}
+    wall = {label: float(seconds) for label, seconds in args.wall}
     runs = {}
     for i, (spec, command) in enumerate(args.run):
         label, _, out = spec.partition("=")
         try:
             runs[label] = {"command": command,
-                           **summary(Path(out), args.extracted_frames if i == 0 else None)}
+                           **summary(Path(out), frames_of.get(
+                               label, args.extracted_frames if i == 0 else None))}
+            if label in wall:
+                runs[label]["timings"]["command"] = wall[label]
         except FileNotFoundError as err:
             print(err, file=sys.stderr)
             return 2

@@ -186,7 +186,8 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--calibration-folds", "1"], "--calibration-folds must be auto, none or a whole number"),
     (["--alarm-quantile", "2"], "--alarm-quantile must be in [0, 1]"),
     (["--alarms-per-hour", "-1"], "--alarms-per-hour must be >= 0"),
-    (["--fps", "0"], "--fps must be a positive number")])
+    (["--fps", "0"], "--fps must be a positive number"),
+    (["--fit-jobs", "0"], "--fit-jobs must be >= 1")])
 def test_train_options_are_checked(tmp_path, capsys, args, message):
     from fakes import write_square_frames
 
@@ -194,6 +195,17 @@ def test_train_options_are_checked(tmp_path, capsys, args, message):
     assert main(["train", str(tmp_path / "videos"), "--out", str(tmp_path / "o"), *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_fit_jobs_default_to_the_threads():
+    """Unset, --fit-jobs is --threads, else PyTorch's thread count (1 here: conftest)."""
+    from argparse import Namespace
+
+    from mulde.cli import _fit_jobs
+
+    assert _fit_jobs(Namespace(fit_jobs=None, threads=3)) == 3
+    assert _fit_jobs(Namespace(fit_jobs=None, threads=None)) == 1
+    assert _fit_jobs(Namespace(fit_jobs=2, threads=1)) == 2
 
 
 def test_train_refuses_a_folder_without_videos_and_info_a_broken_model(tmp_path, capsys):

@@ -30,3 +30,22 @@ def test_pose_confidence_rule_picks_the_smallest_passing_level_by_hand():
                                   [[0, 0, 1, 1]] * 3, 3, 2)
     left = keep(record, np.array([0.5, 0.1, 0.3]), 0.3)
     assert left.features.tolist() == [[0, 1], [4, 5]] and left.frame_index.tolist() == [0, 2]
+
+
+def test_cache_compare_counts_person_recall_frame_by_frame_by_hand():
+    import numpy as np
+    from detector_cache_compare import PERSON, compare_boxes
+
+    # frame 0: two persons, the candidate finds one (shifted 1 px on a 10 px box: IoU 0.82)
+    # and a bicycle (not a person: not counted); frame 1: one person, found exactly
+    ref = np.array([[0, 0, 0, 10, 10, 0.9, PERSON], [0, 50, 50, 60, 60, 0.8, PERSON],
+                    [1, 0, 0, 10, 10, 0.9, PERSON]])
+    cand = np.array([[0, 1, 0, 11, 10, 0.9, PERSON], [0, 50, 50, 60, 60, 0.8, 2],
+                     [1, 0, 0, 10, 10, 0.7, PERSON]])
+    out = compare_boxes(ref, cand)
+    assert (out["reference_persons"], out["matched_persons"]) == (3, 2)
+    assert out["recall"] == pytest.approx(2 / 3)
+    assert out["max_box_diff"] is None  # the classes differ: rows are not comparable
+    same = compare_boxes(ref, ref + [0, 0.5, 0, 0, 0, -0.1, 0])
+    assert same["recall"] == 1.0 and same["max_box_diff"] == 0.5
+    assert same["max_score_diff"] == pytest.approx(0.1)

@@ -87,6 +87,8 @@ def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, de
     # the calibration and threshold saw out-of-fold training scores (kNN: leave-one-video-out)
     assert saved["config"]["calibration_folds"] == (None if detector == "knn" else 3)
     assert threshold["out_of_sample"] and threshold["held_out"]["folds"] == 3
+    # the training stage's time is the ensemble's wall time (fits one after another here)
+    assert saved["config"]["fit_jobs"] == 1 and saved["timings"]["train"] > 0
 
 
 def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp_path):

@@ -457,7 +457,21 @@ def _training_options(args: argparse.Namespace) -> dict:
             raise UsageError(f"--alarm-quantile must be in [0, 1], got {args.alarm_quantile}")
         rule, target = "quantile", args.alarm_quantile
     return {"max_train_objects": args.max_train_objects, "calibration_folds": folds,
-            "fps": args.fps, "threshold_rule": rule, "threshold_target": target}
+            "fps": args.fps, "threshold_rule": rule, "threshold_target": target,
+            "fit_jobs": _fit_jobs(args)}
+
+
+def _fit_jobs(args: argparse.Namespace) -> int:
+    """--fit-jobs, checked; unset: --threads, else PyTorch's thread count (every core)."""
+    if args.fit_jobs is not None:
+        if args.fit_jobs < 1:
+            raise UsageError(f"--fit-jobs must be >= 1, got {args.fit_jobs}")
+        return args.fit_jobs
+    if getattr(args, "threads", None) is not None:
+        return max(args.threads, 1)  # --threads < 1 is refused before this
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -784,6 +798,10 @@ def build_parser() -> _MuldeParser:
                        "scores out-of-fold over K folds of the training videos; 'none': the "
                        "models' own training scores (default auto: 4 folds, none for knn, "
                        "whose training scores are leave-one-video-out)")
+        p.add_argument("--fit-jobs", type=int, metavar="N",
+                       help="fit the stream models and their calibration refits N at a time, "
+                       "each in a worker process with one thread; 1: one after another in "
+                       "this process (default: --threads, else every core)")
         p.add_argument("--fps", type=float, help="frame rate of the training videos in "
                        "frames/s, for the false-alarm rate (default: the videos' own; 25 for "
                        "folders of frames)")

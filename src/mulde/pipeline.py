@@ -39,7 +39,9 @@ class Extraction:
     n_extracted: int = 0
     seconds: float = 0.0
     frames_extracted: int = 0
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # per extraction stage
+    # per extraction stage; on Ray the workers' seconds summed (side by side, so the sum can
+    # exceed `seconds`)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     extractor: Extractor | None = None  # as used: fitted to the scene when it needs that
     # the static stream on several camera views: view -> its scene background image (the
     # `extractor` above is then the first view's)
@@ -159,6 +161,8 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
         result.n_cached += o.cached
         result.n_extracted += not o.cached
         result.frames_extracted += o.n_frames
+        for stage, seconds in o.stage_seconds.items():  # summed over the workers
+            result.stage_seconds[stage] = result.stage_seconds.get(stage, 0.0) + seconds
         result.features.setdefault(o.split, {})[o.video.name] = o.features
     result.seconds = time.perf_counter() - start
     return result
@@ -187,11 +191,12 @@ def default_calibration_folds(detector: str, n_videos: int,
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
                     mulde_params: dict[str, Any] | None = None, progress: bool = True,
                     max_train_objects: int | None = None,
-                    calibration_folds: int | None | str = "auto",
+                    calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
                     ) -> tuple[StreamEnsemble, dict[str, VideoScores]]:
     """Fit the `StreamEnsemble` on the training videos and score every test video (each
     stream fitted on at most `max_train_objects`, a seeded subsample; None: all;
-    `calibration_folds` "auto": `default_calibration_folds`).
+    `calibration_folds` "auto": `default_calibration_folds`; the fits `fit_jobs` at a time
+    in worker processes, `StreamEnsemble.n_jobs`).
 
     Returns (the fitted ensemble, `VideoScores` per test video). Raises DatasetError when
     there is no readable training or test video."""
@@ -205,21 +210,22 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                 if skipped else "") + "; the pipeline needs at least one training and one "
                 "test video")
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds)
+                            calibration_folds, fit_jobs)
     return ensemble, ensemble.score(test)
 
 
 def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed: int = 0,
                  mulde_params: dict[str, Any] | None = None, progress: bool = True,
                  max_train_objects: int | None = None,
-                 calibration_folds: int | None | str = "auto") -> StreamEnsemble:
+                 calibration_folds: int | None | str = "auto", fit_jobs: int = 1
+                 ) -> StreamEnsemble:
     """Return the `StreamEnsemble` fitted on the training videos' features (the settings as
-    `train_and_score`)."""
+    `train_and_score`; `fit_jobs`: worker processes for the fits, `StreamEnsemble.n_jobs`)."""
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
     return StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
                           calibration_folds=calibration_folds,  # type: ignore[arg-type]
-                          max_train_objects=max_train_objects).fit(train)
+                          max_train_objects=max_train_objects, n_jobs=fit_jobs).fit(train)
 
 
 def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Dataset,
@@ -253,7 +259,8 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    ray: RayOptions | None = None, max_train_objects: int | None = None,
                    calibration_folds: int | None | str = "auto", fps: float | None = None,
                    threshold_rule: ThresholdRule = "events_per_hour",
-                   threshold_target: float = DEFAULT_EVENTS_PER_HOUR) -> PipelineModel:
+                   threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
+                   fit_jobs: int = 1) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
     training video is readable."""
@@ -269,7 +276,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         raise DatasetError(f"no readable training video: all {len(extraction.failed)} were "
                            "skipped (see the messages above)")
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds)
+                            calibration_folds, fit_jobs)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
     model.save(out_dir / MODEL_DIR)
     return model
@@ -282,7 +289,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  max_train_objects: int | None = None,
                  calibration_folds: int | None | str = "auto", fps: float | None = None,
                  threshold_rule: ThresholdRule = "events_per_hour",
-                 threshold_target: float = DEFAULT_EVENTS_PER_HOUR) -> dict[str, Any]:
+                 threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
+                 fit_jobs: int = 1) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
@@ -294,13 +302,14 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
     ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
-                                             progress, max_train_objects, calibration_folds)
+                                             progress, max_train_objects, calibration_folds,
+                                             fit_jobs)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
     model.save(out_dir / MODEL_DIR)
     threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
     scores = {name: s.fused for name, s in video_scores.items()}
     top = {name: s.top for name, s in video_scores.items()}
-    timings = {"train": sum(f.fit_s + f.calibrate_s for f in ensemble.fits_.values()),
+    timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
                "score": sum(f.score_s for f in ensemble.fits_.values())}
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
@@ -316,7 +325,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             **({"scene_backgrounds": extraction.scene_backgrounds}
                                if extraction.scene_backgrounds else {})},
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
-              "calibration_folds": ensemble.calibration_folds, "fps": model.fps,
+              "calibration_folds": ensemble.calibration_folds, "fit_jobs": fit_jobs,
+              "fps": model.fps,
               "model": str(out_dir / MODEL_DIR),
               "threshold": None if threshold is None else threshold.to_dict(),
               **({"max_train_objects": max_train_objects} if max_train_objects else {}),

@@ -286,3 +286,57 @@ def test_knn_on_a_subsample_scores_every_training_object_leave_one_video_out():
         videos["v1"][Stream.VELOCITY].features.astype(np.float64), 1), expected)
     # the calibration saw every training frame's max over all its objects
     assert fit.fill <= expected.min()
+
+
+# ------------------------------------------------------------------ fits in worker processes
+
+
+def test_fits_in_worker_processes_give_the_hand_computed_out_of_fold_calibration():
+    """The out-of-fold example above (calibration (9, 11), fill 9, model mean 6, test object
+    7 -> (1 - 9) / 2) with its model and two refits in 2 worker processes; a lambda factory,
+    which cannot be sent to a worker, fits in this process and gives the same."""
+    train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
+    test = video(velocity=[[7.0], []])
+    for make in (DistanceToMean, lambda: DistanceToMean()):
+        ens = StreamEnsemble(make, calibration_folds=2, n_jobs=2).fit(train)
+        fit = ens.fits_[Stream.VELOCITY]
+        assert (fit.calibration.low, fit.calibration.high, fit.fill) == (9.0, 11.0, 9.0)
+        assert fit.model.mean_ == 6.0 and ens.fit_seconds_ > 0
+        np.testing.assert_allclose(ens.score_video(test).fused, [(1 - 9) / 2, 0.0])
+
+
+def test_mulde_fits_in_worker_processes_equal_the_serial_fits():
+    """Two MULDE streams, 2 calibration folds: the 6 fits in 2 workers (one thread each)
+    give exactly the serial path's calibrations, training frame scores and test scores when
+    this process also runs one thread (conftest): each fit seeds itself."""
+    import torch
+
+    assert torch.get_num_threads() == 1
+    rng = np.random.default_rng(0)
+
+    def features(n_frames: int) -> VideoFeatures:
+        out = {}
+        for stream, d in ((Stream.VELOCITY, 1), (Stream.POSE, 4)):
+            index = np.repeat(np.arange(n_frames), 2)
+            out[stream] = ObjectFeatures.build(rng.normal(size=(len(index), d)), index,
+                                               [(0, 0, 1, 1)] * len(index), n_frames, d)
+        return VideoFeatures.of(out)
+
+    train = {f"v{i}": features(20) for i in range(4)}
+    test = features(20)
+    params = {"max_steps": 20, "hidden_sizes": (16, 16), "batch_size": 32}
+    serial, parallel = (StreamEnsemble("mulde", 0, params, calibration_folds=2, n_jobs=n)
+                        .fit(train) for n in (1, 2))
+    for stream in (Stream.POSE, Stream.VELOCITY):
+        a, b = serial.fits_[stream], parallel.fits_[stream]
+        assert a.calibration == b.calibration and a.fill == b.fill
+        for x, y in zip(a.train_frames, b.train_frames, strict=True):
+            np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(serial.score_video(test).fused,
+                                  parallel.score_video(test).fused)
+
+
+def test_n_jobs_must_be_a_positive_integer():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_jobs must be an integer >= 1"):
+            StreamEnsemble(n_jobs=bad)

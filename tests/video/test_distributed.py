@@ -64,6 +64,9 @@ def test_ray_fills_the_same_cache_as_one_process(ray_session, dataset_root, tmp_
     assert dist.failed == local.failed and [f["video"] for f in dist.failed] == ["broken"]
     assert "broken.avi" in dist.failed[0]["error"]
     assert dist.frames_extracted == local.frames_extracted == 48
+    # the workers' seconds per stage come back, summed (what metrics.json's timings show)
+    assert dist.stage_seconds.keys() == local.stage_seconds.keys() != set()
+    assert all(v > 0 for v in dist.stage_seconds.values())
     _assert_same_cache(tmp_path / "local", tmp_path / "ray")
     for split, videos in local.features.items():
         assert list(dist.features[split]) == list(videos)

@@ -32,13 +32,30 @@ other videos). Per model: MULDE sees at most max_steps x batch_size samples in t
 components (5) need far fewer objects than that; kNN's reference set is the subsample, so its
 distances grow (a sparser reference) and are an approximation of the full-data kNN, consistent
 between training and test. Default None: every object, the published protocol.
+
+Parallel fitting (`n_jobs` > 1): the fits are independent, one per stream plus one per
+out-of-fold calibration fold (4 streams x (1 + 4 folds) = 20 on `mulde run`'s Ped2 detector
+preset), so they run in `n_jobs` worker processes (spawned, never forked: the parent holds
+PyTorch's threads), each with one PyTorch and one BLAS thread. Each fit seeds itself as in
+this process (MULDE from its random_state), so the models and scores are the serial path's
+up to the float rounding that a different thread count gives (equal when the serial path
+also runs one thread). This holds every stream's training matrix at once (the serial path
+one stream's) plus a pickled copy per busy worker. Fits start by features, then rows,
+largest first. A model factory that cannot be pickled (a lambda) makes the whole fit
+serial. With `max_train_objects` the subsample is fitted in a worker like any other fit;
+the calibration scoring stays in this process. Scripts that fit with n_jobs > 1 need the
+usual `if __name__ == "__main__":` guard (spawned workers import the main module).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -90,6 +107,70 @@ class VideoScores:
     fused: np.ndarray
     streams: dict[Stream, np.ndarray]
     top: TopObjects
+
+
+@dataclass
+class FitJob:
+    """One model fit of one stream: a fresh `make()` fitted on the objects X (n, d) float64
+    with their training videos `groups` (n,) int: all of them (`fold` None), or, for the
+    out-of-fold calibration over `folds` folds, those outside fold `fold` (video id mod
+    folds), whose own objects are then scored."""
+
+    make: Callable[[], StreamModel]
+    X: np.ndarray
+    groups: np.ndarray
+    folds: int | None
+    fold: int | None
+
+    @property
+    def rows(self) -> int:
+        """How many objects the fit sees."""
+        if self.fold is None or self.folds is None:
+            return len(self.X)
+        return int(np.count_nonzero(self.groups % self.folds != self.fold))
+
+
+@dataclass
+class FitResult:
+    """What a `FitJob` left: the fitted model (fold None) or the held-out fold's scores
+    (m,), and the fit's seconds."""
+
+    model: StreamModel | None
+    scores: np.ndarray | None
+    seconds: float
+
+
+def run_fit_job(job: FitJob) -> FitResult:
+    """Run one `FitJob` (in this process or a worker's)."""
+    t0 = time.perf_counter()
+    if job.fold is None or job.folds is None:
+        model = job.make().fit(job.X, job.groups)
+        return FitResult(model, None, time.perf_counter() - t0)
+    held = job.groups % job.folds == job.fold
+    scores = job.make().fit(job.X[~held], job.groups[~held]).score(job.X[held])
+    return FitResult(None, scores, time.perf_counter() - t0)
+
+
+_LIMITS: list[Any] = []  # a worker's BLAS thread limit, kept alive for its lifetime
+
+
+def _one_thread() -> None:
+    """Worker initialiser: one PyTorch and one BLAS/OpenMP thread, so that n_jobs workers
+    use n_jobs cores."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    _LIMITS.append(threadpool_limits(1))
+
+
+def _picklable(make: Callable[[], StreamModel]) -> bool:
+    """Whether a model factory can be sent to a worker process (a lambda cannot)."""
+    try:
+        pickle.dumps(make)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
 
 
 @dataclass
@@ -166,6 +247,8 @@ class StreamEnsemble:
     is unknown, or there are fewer training videos than calibration folds.
     `max_train_objects`: fit each stream on at most this many training objects, a seeded
     subsample (module docstring; not with `calibration_folds`); None: all.
+    `n_jobs`: worker processes for the fits (module docstring, "Parallel fitting"); 1
+    (default): every fit in this process, one after another.
     """
 
     detector: StreamModelSpec | Mapping[Stream | str, StreamModelSpec] = "mulde"
@@ -175,7 +258,9 @@ class StreamEnsemble:
     calibrate_on: Literal["frames", "objects"] = "frames"
     calibration_folds: int | None = None
     max_train_objects: int | None = None
+    n_jobs: int = 1
     fits_: dict[Stream, StreamFit] = field(default_factory=dict, init=False, repr=False)
+    fit_seconds_: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.calibrate_on not in ("frames", "objects"):
@@ -191,6 +276,9 @@ class StreamEnsemble:
         if cap is not None and folds is not None:
             raise ValueError("max_train_objects and calibration_folds do not combine: the "
                              "subsample is fitted once, not per fold")
+        jobs = self.n_jobs
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ValueError(f"n_jobs must be an integer >= 1, got {jobs!r}")
 
     @property
     def streams(self) -> list[Stream]:
@@ -204,7 +292,8 @@ class StreamEnsemble:
     def _factory(self, spec: StreamModelSpec) -> Callable[[], StreamModel]:
         if isinstance(spec, str):
             make_stream_model(spec)  # an unknown name fails here, before any fitting
-            return lambda: make_stream_model(spec, self.seed, self.mulde_params)
+            # a partial, not a lambda: it pickles, so worker processes can run it (n_jobs)
+            return partial(make_stream_model, spec, self.seed, dict(self.mulde_params))
         if callable(spec):
             return spec
         raise ValueError(f"a stream model is 'mulde', 'knn', 'gmm' or a factory of stream "
@@ -229,77 +318,117 @@ class StreamEnsemble:
                                  f"(streams: {', '.join(map(str, vf))})")
         return {s: self._factory(specs[s]) for s in sorted(specs, key=lambda s: s.value)}
 
-    def _calibration_scores(self, make: Callable[[], StreamModel], model: StreamModel,
-                            X: np.ndarray, groups: np.ndarray, bar: Any) -> np.ndarray:
-        """Return the training object scores the calibration and the empty-frame fill use:
-        the fitted model's own, or out-of-fold ones (`calibration_folds`; `bar` counts the
-        refits)."""
-        folds = self.calibration_folds
-        if folds is None:
-            return model.train_scores()
-        out = np.empty(len(X))
-        fold = groups % folds
-        for f in range(folds):
-            held = fold == f
-            out[held] = make().fit(X[~held], groups[~held]).score(X[held])
-            bar.update()
-        return out
+    def _stream_data(self, train: Mapping[str, VideoFeatures], stream: Stream, k: int
+                     ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Return (X, groups, subsampled) of one stream: every training object, or the seeded
+        subsample of `max_train_objects` (k: the stream's place, which seeds the draw)."""
+        n = sum(vf[stream].n_objects for vf in train.values())
+        if self.max_train_objects is not None and n > self.max_train_objects:
+            X, groups = subsample_stream(train, stream, int(self.max_train_objects),
+                                         np.random.default_rng([self.seed, k]))
+            return X, groups, True
+        return (*stack_stream(train, stream), False)
+
+    def _jobs(self, make: Callable[[], StreamModel], X: np.ndarray, groups: np.ndarray,
+              subsampled: bool) -> list[FitJob]:
+        """The fits of one stream: the model on all its objects, then one refit per
+        out-of-fold calibration fold (none on a subsample)."""
+        folds = None if subsampled else self.calibration_folds
+        return [FitJob(make, X, groups, folds, fold)
+                for fold in [None, *range(folds or 0)]]
+
+    def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, X: np.ndarray,
+                  groups: np.ndarray, subsampled: bool,
+                  done: Mapping[int | None, FitResult]) -> StreamFit:
+        """Return the stream's `StreamFit` from its finished fits (`done`: fold -> result,
+        None the model on all objects): the calibration's training scores (the model's own,
+        out-of-fold, or per video of a subsample), the empty-frame fill and the
+        calibration. `fit_s` is the model's fit, `calibrate_s` the refits' seconds (summed,
+        also when they ran side by side in worker processes) plus the calibration's."""
+        model, fit_s = done[None].model, done[None].seconds
+        assert model is not None
+        t0 = time.perf_counter()
+        if subsampled:  # score every training object, one video at a time
+            per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
+                         for i, vf in enumerate(train.values())]
+            fill = float(min(s.min() for s in per_video if s.size))
+            train_frames = [frame_scores(s, vf[stream], fill)
+                            for s, vf in zip(per_video, train.values(), strict=True)]
+            train_obj = np.concatenate(per_video)
+        else:
+            if self.calibration_folds is None:
+                train_obj = model.train_scores()
+            else:
+                train_obj = np.empty(len(X))
+                fold = groups % self.calibration_folds
+                for f in range(self.calibration_folds):
+                    train_obj[fold == f] = done[f].scores
+            fill = float(train_obj.min())
+            train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
+                            for i, vf in enumerate(train.values())]
+        calibration = Calibration.fit(train_obj if self.calibrate_on == "objects"
+                                      else np.concatenate(train_frames))
+        refits_s = sum(r.seconds for f, r in done.items() if f is not None)
+        return StreamFit(model, fill, calibration, int(X.shape[1]), len(X), fit_s,
+                         time.perf_counter() - t0 + refits_s, train_frames=train_frames)
 
     def fit(self, train: Mapping[str, VideoFeatures]) -> StreamEnsemble:
-        """Fit every stream of the training videos (all must have the streams fitted)."""
+        """Fit every stream of the training videos (all must have the streams fitted).
+
+        With `n_jobs` > 1 the fits (each stream's model and its out-of-fold refits) run in
+        that many worker processes (module docstring, "Parallel fitting"); `fit_seconds_`
+        is the wall time of the whole fit either way."""
         if not train:
             raise ValueError("need at least one readable training video")
         if self.calibration_folds is not None and len(train) < self.calibration_folds:
             raise ValueError(f"calibration_folds={self.calibration_folds} needs at least as "
                              f"many training videos, got {len(train)}")
         plan = self._plan(train)
+        start = time.perf_counter()
         self.fits_ = {}
         per_stream = 1 + (self.calibration_folds or 0)  # the model and its out-of-fold refits
         with tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
                   unit="fit") as bar:
-            for k, (stream, make) in enumerate(plan.items()):
-                bar.set_postfix_str(f"{stream.value} stream")
-                n = sum(vf[stream].n_objects for vf in train.values())
-                if self.max_train_objects is not None and n > self.max_train_objects:
-                    self.fits_[stream] = self._fit_subsample(train, stream, k, make)
-                    bar.update(per_stream)
-                    continue
-                X, groups = stack_stream(train, stream)
-                t0 = time.perf_counter()
-                model = make().fit(X, groups)
-                bar.update()
-                fit_s = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                train_obj = self._calibration_scores(make, model, X, groups, bar)
-                fill = float(train_obj.min())
-                train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
-                                for i, vf in enumerate(train.values())]
-                calibration = Calibration.fit(train_obj if self.calibrate_on == "objects"
-                                              else np.concatenate(train_frames))
-                self.fits_[stream] = StreamFit(model, fill, calibration, int(X.shape[1]), len(X),
-                                               fit_s, time.perf_counter() - t0,
-                                               train_frames=train_frames)
+            if self.n_jobs > 1 and all(_picklable(make) for make in plan.values()):
+                self._fit_in_workers(train, plan, bar)
+            else:  # one stream at a time: one stream's training matrix held at once
+                for k, (stream, make) in enumerate(plan.items()):
+                    bar.set_postfix_str(f"{stream.value} stream")
+                    X, groups, sub = self._stream_data(train, stream, k)
+                    done: dict[int | None, FitResult] = {}
+                    for job in self._jobs(make, X, groups, sub):
+                        done[job.fold] = run_fit_job(job)
+                        bar.update()
+                    bar.update(per_stream - len(done))
+                    self.fits_[stream] = self._assemble(train, stream, X, groups, sub, done)
+        self.fit_seconds_ = time.perf_counter() - start
         return self
 
-    def _fit_subsample(self, train: Mapping[str, VideoFeatures], stream: Stream,
-                       k: int, make: Callable[[], StreamModel]) -> StreamFit:
-        """Fit one stream on a seeded subsample of `max_train_objects` objects; score every
-        training object, one video at a time, for the calibration."""
-        X, groups = subsample_stream(train, stream, int(self.max_train_objects),
-                                     np.random.default_rng([self.seed, k]))
-        t0 = time.perf_counter()
-        model = make().fit(X, groups)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
-                     for i, vf in enumerate(train.values())]
-        fill = float(min(s.min() for s in per_video if s.size))
-        train_frames = [frame_scores(s, vf[stream], fill)
-                        for s, vf in zip(per_video, train.values(), strict=True)]
-        calibration = Calibration.fit(np.concatenate(per_video) if self.calibrate_on == "objects"
-                                      else np.concatenate(train_frames))
-        return StreamFit(model, fill, calibration, int(X.shape[1]), len(X), fit_s,
-                         time.perf_counter() - t0, train_frames=train_frames)
+    def _fit_in_workers(self, train: Mapping[str, VideoFeatures],
+                        plan: Mapping[Stream, Callable[[], StreamModel]], bar: Any) -> None:
+        """Run every fit of every stream in `n_jobs` spawned worker processes (one torch and
+        one BLAS thread each), the largest first, and assemble the streams in name order."""
+        data = {stream: self._stream_data(train, stream, k) for k, stream in enumerate(plan)}
+        jobs = [(stream, job) for stream, make in plan.items()
+                for job in self._jobs(make, *data[stream])]
+        # longest first, so the big stream's fits are not left for the end while a worker
+        # idles: a MULDE fit costs its fixed number of steps times a cost growing with the
+        # features, a GMM or kNN fit grows with the rows too
+        jobs.sort(key=lambda sj: (-sj[1].X.shape[1], -sj[1].rows))
+        done: dict[Stream, dict[int | None, FitResult]] = {s: {} for s in plan}
+        context = multiprocessing.get_context("spawn")  # never fork a process holding torch
+        with ProcessPoolExecutor(min(self.n_jobs, len(jobs)), mp_context=context,
+                                 initializer=_one_thread) as pool:
+            futures = {pool.submit(run_fit_job, job): (stream, job.fold)
+                       for stream, job in jobs}
+            for future in as_completed(futures):
+                stream, fold = futures[future]
+                done[stream][fold] = future.result()
+                bar.update()
+        per_stream = 1 + (self.calibration_folds or 0)
+        bar.update(len(plan) * per_stream - len(jobs))
+        for stream in plan:
+            self.fits_[stream] = self._assemble(train, stream, *data[stream], done[stream])
 
     def score_video(self, features: VideoFeatures) -> VideoScores:
         """Return the `VideoScores` of one video's features."""

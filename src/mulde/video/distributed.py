@@ -25,12 +25,13 @@ fitted by the pipeline before the map, so every actor receives the fitted one.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,8 @@ class Outcome:
     n_frames: int = 0
     seconds: float = 0.0
     error: str | None = None
+    # seconds per extraction stage on its worker (the extractor's `timings`; empty if cached)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 class _ExtractWorker:
@@ -108,13 +111,14 @@ class _ExtractWorker:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows: dict[str, list[Any]] = {"index": [], "n_frames": [], "seconds": [], "error": [],
-                                      "fatal": []}
+                                      "fatal": [], "stages": []}
         for index in batch["index"]:
             split, video, extractor = self.jobs[int(index)]
             t0 = time.perf_counter()
             n_frames, error, fatal = 0, "", ""
+            stages: dict[str, float] = {}
             try:
-                vf = extractor.extract(video)
+                vf = extractor.extract(video, stages)
             except (VideoReadError, DetectionsError) as err:
                 error = str(err)
             except Exception as err:  # a bug, not a bad video: stops the run, as locally
@@ -127,11 +131,13 @@ class _ExtractWorker:
             rows["seconds"].append(time.perf_counter() - t0)
             rows["error"].append(error)
             rows["fatal"].append(fatal)
+            rows["stages"].append(json.dumps(stages))
         return {"index": np.asarray(rows["index"], np.int64),
                 "n_frames": np.asarray(rows["n_frames"], np.int64),
                 "seconds": np.asarray(rows["seconds"], np.float64),
                 "error": np.asarray(rows["error"], dtype=str),
-                "fatal": np.asarray(rows["fatal"], dtype=str)}
+                "fatal": np.asarray(rows["fatal"], dtype=str),
+                "stages": np.asarray(rows["stages"], dtype=str)}
 
 
 def _connect(options: RayOptions):
@@ -187,7 +193,7 @@ def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
                     f"its worker process died {options.max_retries + 1} time(s) while "
                     "extracting it (a crash or out of memory; see the Ray logs)"))
                 continue
-            n_frames, seconds, error = results[i]
+            n_frames, seconds, error, stages = results[i]
             if error:
                 outcomes[i] = Outcome(split, video, None, error=error)
                 continue
@@ -197,14 +203,15 @@ def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
                     f"its worker wrote no readable cache entry under {cache.root} (is the "
                     "cache on a filesystem every node shares?)"))
                 continue
-            outcomes[i] = Outcome(split, video, vf, n_frames=n_frames, seconds=seconds)
+            outcomes[i] = Outcome(split, video, vf, n_frames=n_frames, seconds=seconds,
+                                  stage_seconds=stages)
     return [o for o in outcomes if o is not None]
 
 
 def _map(dataset: str, jobs: list, missing: list[int], cache: FeatureCache,
          options: RayOptions, progress: bool, tqdm: Callable) -> dict[int, tuple]:
-    """Run the missing jobs on Ray; return {job index: (n_frames, seconds, error)} for every
-    video whose worker answered."""
+    """Run the missing jobs on Ray; return {job index: (n_frames, seconds, error, seconds per
+    stage)} for every video whose worker answered."""
     ray, started = _connect(options)
     from ray.data import DataContext
 
@@ -242,7 +249,7 @@ def _map(dataset: str, jobs: list, missing: list[int], cache: FeatureCache,
         try:
             for row in mapped.iter_rows():
                 results[int(row["index"])] = (int(row["n_frames"]), float(row["seconds"]),
-                                              str(row["error"]))
+                                              str(row["error"]), json.loads(row["stages"]))
                 frames += int(row["n_frames"])
                 bar.update(1)
                 bar.set_postfix_str(f"{frames / max(time.perf_counter() - start, 1e-9):.0f} "
