@@ -167,3 +167,35 @@ def test_a_run_on_ray_records_its_engine_and_scores_like_the_local_run(ray_sessi
                                         "max_retries": 1}
     assert (tmp_path / "ray" / "frame_scores.csv").read_bytes() == \
         (tmp_path / "local" / "frame_scores.csv").read_bytes()
+
+
+def _fake_ray(monkeypatch, seen: list):
+    """A stand-in `ray` module whose init records the worker niceness it would start with."""
+    import sys
+    import types
+
+    fake = types.SimpleNamespace(
+        is_initialized=lambda: False,
+        init=lambda **kw: seen.append((os.environ.get("RAY_worker_niceness"), kw)))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    return fake
+
+
+def test_a_local_ray_starts_its_workers_at_normal_priority_unless_the_user_says(monkeypatch):
+    """Ray's workers run at niceness 15 by default and lose the CPU to every other process;
+    a local node mulde starts gets 0 (the environment is restored after the start), a
+    user's RAY_worker_niceness is kept, and a cluster reached by address is left alone."""
+    from mulde.video.distributed import RayOptions, _connect
+
+    seen: list = []
+    _fake_ray(monkeypatch, seen)
+    monkeypatch.delenv("RAY_worker_niceness", raising=False)
+    _connect(RayOptions(workers=2))
+    assert seen[-1][0] == "0" and "RAY_worker_niceness" not in os.environ
+    monkeypatch.setenv("RAY_worker_niceness", "7")
+    _connect(RayOptions(workers=2))
+    assert seen[-1][0] == "7" and os.environ["RAY_worker_niceness"] == "7"
+    monkeypatch.delenv("RAY_worker_niceness")
+    _connect(RayOptions(address="ray://head:10001"))
+    assert seen[-1] == (None, {"address": "ray://head:10001", "log_to_driver": False})
