@@ -223,5 +223,6 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{entry['dataset']:28s} seed={entry['seed']} {entry['method']:9s} {msg}",
                   flush=True)
 
+
 if __name__ == "__main__":
     main()
