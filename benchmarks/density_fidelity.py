@@ -100,6 +100,9 @@ VARIANTS: dict[str, dict] = {
                   "batch_size": 512},
     "ens4_b256": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000, "n_members": 4,
                   "batch_size": 256},
+    # round 6: Ledoit-Wolf whitening of the standardised rows
+    "lw_whiten": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                  "whiten": "ledoit_wolf"},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy")

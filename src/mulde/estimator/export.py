@@ -1,9 +1,10 @@
 """Export a fitted MULDE's scoring function as an ONNX graph, to run it outside Python.
 
 The graph computes what `MULDE.anomaly_score` computes, from the raw feature vectors on:
-standardisation with the training mean and scale, the energy network at the L noise levels
-(`EnergyMLP.energy_multiscale`), and the fitted aggregate (mean of the centred energies, GMM
-negative log-likelihood, mean or max of per-scale z-scores, or one scale). Input: `x`,
+standardisation with the training mean and scale (then the whitening, when fitted), the
+energy network at the L noise levels (`EnergyMLP.energy_multiscale`), and the fitted
+aggregate (mean of the centred energies, GMM negative log-likelihood, mean or max of
+per-scale z-scores, or one scale). Input: `x`,
 float32 (n, d). Outputs: `anomaly_score`, float64 (n,) (higher = more anomalous, as the
 library), and `energies`, float32 (n, L). As in the library, the standardisation runs in
 float64, the network in float32 and the aggregate in float64 (a GMM over nearly collinear
@@ -92,6 +93,10 @@ class _Scorer(nn.Module):
         f64 = dict(dtype=torch.float64)
         self.register_buffer("mean", torch.tensor(model.mean_, **f64))
         self.register_buffer("scale", torch.tensor(model.scale_, **f64))
+        whitening = getattr(model, "whitening_", None)
+        self.whiten = whitening is not None
+        if self.whiten:
+            self.register_buffer("whitening", torch.tensor(whitening, **f64))
         self.register_buffer("sigmas", torch.tensor(model.sigmas_, **f32))
         self.kind = Aggregation(model.aggregator)
         state = model.aggregator_state_
@@ -108,7 +113,10 @@ class _Scorer(nn.Module):
             raise ExportError(f"the {self.kind.value!r} aggregate has no ONNX export yet")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = ((x.to(torch.float64) - self.mean) / self.scale).to(torch.float32)
+        z = (x.to(torch.float64) - self.mean) / self.scale
+        if self.whiten:
+            z = z @ self.whitening
+        z = z.to(torch.float32)
         energies = self.network.energy_multiscale(z, self.sigmas)
         e = energies.to(torch.float64)
         if self.kind is Aggregation.GMM:

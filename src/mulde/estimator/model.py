@@ -35,6 +35,7 @@ from mulde.core.training import LR_SCHEDULES, split_validation
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
+from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
 
 # The training settings' defaults are TrainConfig's: defined there once, read here.
 _TRAIN = TrainConfig()
@@ -76,6 +77,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         sigma_high / 10) (`mulde.core.nearest_neighbour_sigma`), so that the smallest noise
         is not far below the data's own spacing (which only memorises the training rows);
         None: sigma_low_ = sigma_low (the paper).
+    whiten: None (the rows are standardised per column, the paper) or "ledoit_wolf": the
+        standardised rows are then multiplied by C^(-1/2), C their Ledoit-Wolf shrunk
+        covariance on the training rows (`mulde.estimator.whitening`), so the noise levels
+        are the same fraction of the data's spread in every direction.
     n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "linear" (the paper)
         or "geometric".
     aggregator: "mean_energy" (the mean over levels of the energies minus their training
@@ -126,6 +131,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "sigma_low": [Interval(Real, 0, None, closed="neither")],
         "sigma_high": [Interval(Real, 0, None, closed="neither")],
         "sigma_low_nn": [Interval(Real, 0, None, closed="left"), None],
+        "whiten": [StrOptions(set(WHITENINGS)), None],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
         "spacing": [StrOptions({s.value for s in Spacing})],
         "aggregator": [StrOptions({a.value for a in Aggregation})],
@@ -155,6 +161,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
+                 whiten: str | None = None,
                  n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -179,6 +186,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
         self.sigma_low_nn = sigma_low_nn
+        self.whiten = whiten
         self.n_levels = n_levels
         self.spacing = spacing
         self.aggregator = aggregator
@@ -240,6 +248,9 @@ class MULDE(OutlierMixin, BaseEstimator):
                           f"training data (e.g. column {int(np.flatnonzero(constant)[0])}); "
                           "they are centred but not scaled", stacklevel=2)
         self.scale_ = np.where(constant, 1.0, std + 1e-8)
+        self.whitening_ = None
+        if self.whiten is not None:
+            self.whitening_ = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
 
         x = self._to_tensor(X)
         self.sigma_low_ = float(self.sigma_low)
@@ -305,6 +316,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         with np.errstate(over="ignore"):
             z = X - self.mean_
             z /= self.scale_  # in place: one float64 temporary, not three
+            whitening = getattr(self, "whitening_", None)  # models older than the option
+            if whitening is not None:
+                z = z @ whitening
         limit = np.finfo(np.float32).max
         if z.size and not (z.max() <= limit and z.min() >= -limit):
             _refuse_rows(np.abs(z) > limit, "lie beyond the float32 range once standardised "
@@ -363,7 +377,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         """Write the fitted model to one safetensors file (no pickle); return its path.
 
         path: a file, or a folder that gets model.safetensors. The file holds the network's
-        weights (`network.*`), the standardisation (`mean`, `scale`), the noise levels
+        weights (`network.*`), the standardisation (`mean`, `scale`, and `whitening` when
+        fitted with `whiten`), the noise levels
         (`sigmas`) and the aggregator's arrays (`aggregator.*`), with `get_params()`, the
         feature count, the offset and the training record as JSON metadata
         (`mulde.estimator.persistence` adds the format fields and writes it atomically).
@@ -373,6 +388,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             f"network.{k}": v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()
         }
         arrays |= {"mean": self.mean_, "scale": self.scale_, "sigmas": self.sigmas_}
+        if self.whitening_ is not None:
+            arrays["whitening"] = self.whitening_
         arrays |= {f"aggregator.{k}": np.asarray(v) for k, v in self.aggregator_state_.items()}
         meta = {
             "params": json.dumps(self.get_params()),
@@ -406,11 +423,13 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("weight_decay", 0.0)  # and without weight decay
             params.setdefault("n_members", 1)  # one network
             params.setdefault("lr_schedule", "constant")
+            params.setdefault("whiten", None)  # and standardised per column only
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))
             model.train_result_ = TrainResult(**json.loads(meta["train_result"]))
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
+            model.whitening_ = arrays.get("whitening")
             model.sigmas_ = arrays["sigmas"]
             model.sigma_low_ = float(model.sigmas_[0]) if len(model.sigmas_) > 1 else float(
                 params["sigma_low"])
@@ -439,6 +458,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         if model.mean_.shape != (model.n_features_in_,):
             raise ModelFileError(f"{path}: standardisation has shape {model.mean_.shape}, "
                                  f"expected ({model.n_features_in_},)")
+        d = model.n_features_in_
+        if model.whitening_ is not None and model.whitening_.shape != (d, d):
+            raise ModelFileError(f"{path}: whitening has shape {model.whitening_.shape}, "
+                                 f"expected ({d}, {d})")
         model.device_ = str(resolve_device(device))
         model.network_ = net.to(model.device_).eval()
         return model

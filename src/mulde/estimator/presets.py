@@ -34,6 +34,7 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "regulariser": "constant",
         "sigma_low": 1e-3,
         "sigma_low_nn": None,
+        "whiten": None,
         "sigma_high": 1.0,
     }),
 })
