@@ -19,6 +19,7 @@ from mulde.core import (
     NoiseSchedule,
     Regulariser,
     TrainConfig,
+    largest_distance_sigma,
     multiscale_energy,
     nearest_neighbour_sigma,
     train_energy,
@@ -355,6 +356,21 @@ def test_nearest_neighbour_sigma_by_hand():
     assert nearest_neighbour_sigma(torch.zeros(1, 3), 1.0) == 0.0
     with pytest.raises(ValueError, match="fraction must be >= 0"):
         nearest_neighbour_sigma(x, -1.0)
+
+
+def test_largest_distance_sigma_by_hand():
+    """Rows (0, 0), (3, 4), (0, 1): the largest distance is 5 ((0, 0)-(3, 4)); divided by
+    sqrt(d) = sqrt(2) and times the fraction. A subsample of 2 rows is one of the three
+    pairs, so at most 5."""
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
+    assert largest_distance_sigma(x, 1.0) == pytest.approx(5 / math.sqrt(2))
+    assert largest_distance_sigma(x, 0.5) == pytest.approx(2.5 / math.sqrt(2))
+    assert largest_distance_sigma(x, 1.0, max_rows=2) * math.sqrt(2) in (
+        pytest.approx(5.0), pytest.approx(math.sqrt(18.0)), pytest.approx(1.0))
+    assert largest_distance_sigma(torch.ones(4, 3), 1.0) == 0.0  # all rows equal
+    assert largest_distance_sigma(torch.zeros(1, 3), 1.0) == 0.0
+    with pytest.raises(ValueError, match="fraction must be >= 0"):
+        largest_distance_sigma(x, -1.0)
 
 
 def test_nearest_neighbour_sigma_skips_the_row_itself_despite_rounding():

@@ -366,3 +366,20 @@ def test_sigma_low_nn_sets_the_noise_range_from_the_data_spacing():
     assert MULDE(**fast, sigma_low_nn=1e-6, sigma_low=1e-3).fit(X).sigma_low_ == 1e-3
     # None: the fixed sigma_low (the paper)
     assert MULDE(**fast, sigma_low_nn=None, sigma_low=1e-2).fit(X).sigma_low_ == 1e-2
+
+
+def test_sigma_high_span_raises_the_noise_range_to_the_data_spread():
+    """sigma_high_span = c: sigma_high_ = max(sigma_high, c * largest distance / sqrt(d)) on
+    the standardised rows. Rows 0, 2, 5 (d = 1) standardise to a largest distance 5 / s
+    (s their std, ddof 1); the scoring levels end there."""
+    X = np.array([[0.0], [2.0], [5.0]])
+    s = np.std(X[:, 0], ddof=1)
+    fast = FAST | {"max_steps": 2, "validation_fraction": 0.0}
+    model = MULDE(**fast, sigma_high_span=1.0).fit(X)
+    assert model.sigma_high_ == pytest.approx(5 / s, rel=1e-6)
+    assert model.sigmas_[-1] == pytest.approx(model.sigma_high_, rel=1e-6)
+    # only ever raised: a span below sigma_high leaves it
+    assert MULDE(**fast, sigma_high_span=0.1).fit(X).sigma_high_ == 1.0
+    # None: the fixed sigma_high (the paper); the paper preset pins it
+    assert MULDE(**fast).fit(X).sigma_high_ == 1.0
+    assert MULDE.from_preset("paper").sigma_high_span is None

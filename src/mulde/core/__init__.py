@@ -8,7 +8,12 @@ written atomically through `mulde.io`); from the rest of mulde it imports nothin
 from mulde.core.device import resolve_device
 from mulde.core.loss import DSMLoss, Regulariser
 from mulde.core.network import EnergyEnsemble, EnergyMLP, EnergyNetwork, energy_network
-from mulde.core.schedule import NoiseSchedule, Spacing, nearest_neighbour_sigma
+from mulde.core.schedule import (
+    NoiseSchedule,
+    Spacing,
+    largest_distance_sigma,
+    nearest_neighbour_sigma,
+)
 from mulde.core.scoring import multiscale_energy
 from mulde.core.training import TrainConfig, TrainResult, train_energy
 
@@ -24,6 +29,7 @@ __all__ = [
     "TrainResult",
     "energy_network",
     "multiscale_energy",
+    "largest_distance_sigma",
     "nearest_neighbour_sigma",
     "resolve_device",
     "train_energy",

@@ -89,3 +89,30 @@ def nearest_neighbour_sigma(x: torch.Tensor, fraction: float, max_queries: int =
     if nn.numel() == 0:
         return 0.0
     return float(fraction * nn.median().item() / math.sqrt(d))
+
+
+def largest_distance_sigma(x: torch.Tensor, fraction: float, max_rows: int = 2000,
+                           seed: int = 0) -> float:
+    """Return fraction * D_max / sqrt(d), D_max the largest Euclidean distance between two
+    rows of x: the per-coordinate noise level whose expected norm (sigma sqrt(d) for
+    isotropic noise in R^d) is that fraction of the data's largest distance. It serves as a
+    data-relative upper end of the noise range (`MULDE(sigma_high_span=...)`; issue 15,
+    round 7), after Song & Ermon, "Improved Techniques for Training Score-Based Generative
+    Models", NeurIPS 2020, technique 1 (sigma_max as large as the largest pairwise distance;
+    there without the sqrt(d), for sampling).
+
+    x: (n, d) float tensor (standardised training rows); at most max_rows rows drawn
+    without replacement (seeded) enter, so on larger sets D_max is that subsample's (a lower
+    bound of the whole set's). Distances in float64 (the matrix-product form of cdist,
+    clamped at 0). Returns 0.0 for n < 2.
+    """
+    if fraction < 0:
+        raise ValueError(f"fraction must be >= 0, got {fraction}")
+    n, d = x.shape
+    if n < 2 or d < 1:
+        return 0.0
+    g = torch.Generator().manual_seed(seed)
+    rows = x.double()[torch.randperm(n, generator=g)[:max_rows].to(x.device)]
+    sq = rows.pow(2).sum(dim=1)
+    largest = (sq[:, None] + sq[None, :] - 2.0 * rows @ rows.T).clamp_min(0.0).max()
+    return float(fraction * largest.sqrt().item() / math.sqrt(d))

@@ -26,6 +26,7 @@ from mulde.core import (
     TrainConfig,
     TrainResult,
     energy_network,
+    largest_distance_sigma,
     multiscale_energy,
     nearest_neighbour_sigma,
     resolve_device,
@@ -77,6 +78,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         sigma_high / 10) (`mulde.core.nearest_neighbour_sigma`), so that the smallest noise
         is not far below the data's own spacing (which only memorises the training rows);
         None: sigma_low_ = sigma_low (the paper).
+    sigma_high_span: with a number c, the upper end is raised to the data's spread:
+        sigma_high_ = max(sigma_high, c * largest distance between two standardised
+        training rows / sqrt(d)) (`mulde.core.largest_distance_sigma`, at most 2,000 seeded
+        rows; Song & Ermon 2020's rule for the largest noise level); None: sigma_high_ =
+        sigma_high (the paper).
     whiten: None (the rows are standardised per column, the paper) or "ledoit_wolf": the
         standardised rows are then multiplied by C^(-1/2), C their Ledoit-Wolf shrunk
         covariance on the training rows (`mulde.estimator.whitening`), so the noise levels
@@ -131,6 +137,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "sigma_low": [Interval(Real, 0, None, closed="neither")],
         "sigma_high": [Interval(Real, 0, None, closed="neither")],
         "sigma_low_nn": [Interval(Real, 0, None, closed="left"), None],
+        "sigma_high_span": [Interval(Real, 0, None, closed="left"), None],
         "whiten": [StrOptions(set(WHITENINGS)), None],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
         "spacing": [StrOptions({s.value for s in Spacing})],
@@ -161,7 +168,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
-                 whiten: str | None = None,
+                 sigma_high_span: float | None = None, whiten: str | None = None,
                  n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -186,6 +193,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
         self.sigma_low_nn = sigma_low_nn
+        self.sigma_high_span = sigma_high_span
         self.whiten = whiten
         self.n_levels = n_levels
         self.spacing = spacing
@@ -253,11 +261,15 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.whitening_ = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
 
         x = self._to_tensor(X)
+        self.sigma_high_ = float(self.sigma_high)
+        if self.sigma_high_span is not None:
+            spread = largest_distance_sigma(x, self.sigma_high_span, seed=seed)
+            self.sigma_high_ = max(self.sigma_high_, spread)
         self.sigma_low_ = float(self.sigma_low)
         if self.sigma_low_nn is not None:
             spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
-            self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high / 10)
-        schedule = NoiseSchedule(self.sigma_low_, self.sigma_high)
+            self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
+        schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
         self.network_ = energy_network(X.shape[1], tuple(self.hidden_sizes), self.layer_norm,
                                        self.dropout, self.n_members).to(device)
         config = self._train_config(seed)
@@ -424,6 +436,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("n_members", 1)  # one network
             params.setdefault("lr_schedule", "constant")
             params.setdefault("whiten", None)  # and standardised per column only
+            params.setdefault("sigma_high_span", None)  # and the fixed sigma_high
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))
@@ -433,6 +446,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             model.sigmas_ = arrays["sigmas"]
             model.sigma_low_ = float(model.sigmas_[0]) if len(model.sigmas_) > 1 else float(
                 params["sigma_low"])
+            model.sigma_high_ = float(model.sigmas_[-1]) if len(model.sigmas_) > 1 else float(
+                params["sigma_high"])
             model.aggregator_state_ = {k.split(".", 1)[1]: v for k, v in arrays.items()
                                        if k.startswith("aggregator.")}
             # built without memory (meta device): a tampered config cannot make it allocate;

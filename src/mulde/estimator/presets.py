@@ -36,5 +36,6 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "sigma_low_nn": None,
         "whiten": None,
         "sigma_high": 1.0,
+        "sigma_high_span": None,
     }),
 })

@@ -38,7 +38,8 @@ class PyODMULDE(BaseDetector):
                  dropout: float = 0.0, beta: float = 0.1, regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
-                 whiten: str | None = None, n_levels: int = 16, spacing: str = "linear",
+                 sigma_high_span: float | None = None, whiten: str | None = None,
+                 n_levels: int = 16, spacing: str = "linear",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = 1e-3, lr_schedule: str = "constant", batch_size: int = 1024,
@@ -60,6 +61,7 @@ class PyODMULDE(BaseDetector):
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
         self.sigma_low_nn = sigma_low_nn
+        self.sigma_high_span = sigma_high_span
         self.whiten = whiten
         self.n_levels = n_levels
         self.spacing = spacing
