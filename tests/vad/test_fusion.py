@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mulde.vad.fusion import Calibration, FusionError, fuse, objects_to_frames
+from mulde.vad.fusion import Calibration, FusionError, fuse, objects_to_frames, sidak_frames
 
 
 def test_objects_to_frames_max_and_empty_fill():
@@ -151,3 +151,34 @@ def test_calibration_of_a_subnormal_spread_is_refused_or_finite():
         Calibration.fit([0.0, 2.2250738585e-313])
     cal = Calibration.fit([0.0, 1e-11], percentile=100)
     assert cal.transform([1e-11]) == 1.0 and np.isfinite(cal.transform([1.0])).all()
+
+
+def test_sidak_frames_by_hand():
+    """Reference 1, 2, 3, 4 (n = 4): p(s) = (1 + #{ref >= s}) / 5. Frame 0: one object at 5,
+    p 0.2 -> -log 0.2. Frame 1: 2.5 (p 0.6) and 0.5 (p 1): -log(1 - 0.4^2). Frame 2: none
+    -> 0. Frame 3: three objects at 5: -log(1 - 0.8^3), below frame 0's: the same largest
+    score among more objects is less surprising."""
+    scores = sidak_frames([5.0, 2.5, 0.5, 5.0, 5.0, 5.0], [0, 1, 1, 3, 3, 3], 4,
+                          [3.0, 1.0, 4.0, 2.0])
+    expected = [-math.log(0.2), -math.log(1 - 0.4 ** 2), 0.0, -math.log(1 - 0.8 ** 3)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+
+
+def test_sidak_frames_do_not_grow_with_the_crowd_under_independent_draws():
+    """Objects drawn from the reference distribution: the score is -log of a uniform, Exp(1)
+    whatever k, so frames of 1 and of 10 objects average 1; the plain maximum grows with k."""
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal(100_000)
+    for k in (1, 10):
+        frames = 4000
+        s = rng.standard_normal(frames * k)
+        idx = np.repeat(np.arange(frames), k)
+        assert sidak_frames(s, idx, frames, reference).mean() == pytest.approx(1.0, abs=0.05)
+    assert objects_to_frames(s, idx, frames).mean() > 1.5  # k = 10: E max of 10 normals 1.54
+
+
+def test_sidak_frames_refuse_bad_input():
+    with pytest.raises(FusionError, match="reference"):
+        sidak_frames([1.0], [0], 1, [])
+    with pytest.raises(FusionError, match="outside"):
+        sidak_frames([1.0], [3], 2, [0.0, 1.0])

@@ -67,6 +67,33 @@ def objects_to_frames(
     return out
 
 
+def sidak_frames(object_scores: ArrayLike, frame_index: ArrayLike, n_frames: int,
+                 reference: ArrayLike) -> np.ndarray:
+    """Return one score per frame that a crowd alone does not raise: the Sidak-corrected
+    maximum of the frame's k object scores, -log(1 - (1 - p_min)^k), where p_min is the
+    smallest tail probability among them against the training object scores `reference`
+    (n,): p(s) = (1 + #{reference >= s}) / (n + 1). If the k objects were independent draws
+    of the reference distribution, the score would follow one distribution whatever k
+    (Sidak, "On multivariate normal probabilities of rectangles", 1967: P(min of k uniform
+    p <= t) = 1 - (1 - t)^k). A frame without objects scores 0 (the least anomalous). Higher
+    = more anomalous, like `objects_to_frames`, whose input checks it shares (FusionError).
+    Issue 14, round 7 (docs/results.md).
+    """
+    s = np.asarray(object_scores, dtype=np.float64)
+    ref = np.sort(np.asarray(reference, dtype=np.float64).ravel())
+    if ref.size == 0 or not np.isfinite(ref).all():
+        raise FusionError("the reference (training object scores) must be non-empty and finite")
+    idx = np.asarray(frame_index)
+    objects_to_frames(s, idx, n_frames, empty=0.0)  # its checks: shapes, frames, finite
+    tail = (1.0 + ref.size - np.searchsorted(ref, s, side="left")) / (ref.size + 1.0)
+    p_min = np.ones(n_frames)
+    np.minimum.at(p_min, idx.astype(np.intp), tail)
+    k = np.bincount(idx.astype(np.intp), minlength=n_frames)
+    # 1 - (1 - p)^k without cancellation for small p; k = 0 gives 0 (p_min = 1 there too)
+    at_least_one = -np.expm1(k * np.log1p(-np.minimum(p_min, 1.0 - 1e-16)))
+    return np.where(k > 0, -np.log(at_least_one), 0.0)
+
+
 def _spread(low: float, high: float) -> bool:
     """Return whether high exceeds low by more than rounding (1e-12 relative, 1e-12 absolute
     near 0): a smaller spread would turn (s - low) / (high - low) into inf."""
