@@ -209,6 +209,22 @@ def test_pca_option_reads_stream_and_components():
     assert _pca(Namespace(pca=["appearance=128", "pose=8"])) == {"appearance": 128, "pose": 8}
 
 
+def test_pca_defaults_to_the_presets_and_none_turns_it_off():
+    """Unset, --pca is the preset's (objects:detector: appearance=128, only when the
+    extractor computes appearance); --pca none reduces nothing; a given stream is kept."""
+    from argparse import Namespace
+
+    from mulde.cli import _pca, _resolve_pca
+
+    detector = Namespace(streams=("velocity", "pose", "appearance", "class"))
+    assert _resolve_pca(None, "objects:detector", detector) == {"appearance": 128}
+    assert _resolve_pca(None, "objects:detector", Namespace(streams=("velocity",))) is None
+    assert _resolve_pca(None, "objects", Namespace(streams=("velocity", "static"))) is None
+    assert _pca(Namespace(pca=["none"])) == {}
+    assert _resolve_pca({}, "objects:detector", detector) is None
+    assert _resolve_pca({"pose": 8}, "objects:detector", detector) == {"pose": 8}
+
+
 def test_fit_jobs_default_to_the_threads():
     """Unset, --fit-jobs is --threads, else PyTorch's thread count (1 here: conftest)."""
     from argparse import Namespace

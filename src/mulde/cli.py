@@ -373,7 +373,7 @@ def _run(args: argparse.Namespace) -> int:
     training = _training_options(args)
     dataset = _dataset(args)
     extractor = _extractor(args, dataset)
-    _check_pca(training["pca"], extractor)
+    training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -463,11 +463,14 @@ def _training_options(args: argparse.Namespace) -> dict:
 
 
 def _pca(args: argparse.Namespace) -> dict[str, int] | None:
-    """--pca STREAM=K ..., checked: stream -> number of principal components (None: unset)."""
+    """--pca STREAM=K ..., checked: stream -> number of principal components (None: unset,
+    {}: `--pca none`, no stream reduced)."""
     from mulde.video.features.records import Stream
 
     if not getattr(args, "pca", None):
         return None
+    if args.pca == ["none"]:
+        return {}
     names = sorted(s.value for s in Stream)
     out: dict[str, int] = {}
     for item in args.pca:
@@ -480,17 +483,24 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
     return out
 
 
-def _check_pca(pca: dict[str, int] | None, extractor: object) -> None:
-    """Refuse --pca of a stream the extractor does not compute, before any extraction."""
+def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
+                 ) -> dict[str, int] | None:
+    """The streams to reduce: --pca as given (None when it reduces none), else the preset's
+    (`registry.PRESET_PCA`, for the streams the extractor computes). A given stream the
+    extractor does not compute is refused before any extraction (`UsageError`)."""
+    from mulde.video.features.registry import preset_pca
+
     streams = getattr(extractor, "streams", None)
+    if pca is None:
+        return preset_pca(name, streams) or None
     if not pca or streams is None:
-        return
+        return pca or None
     names = [str(getattr(s, "value", s)) for s in streams]
     missing = sorted(set(pca) - set(names))
     if missing:
-        name = getattr(extractor, "name", "chosen")
         raise UsageError(f"--pca {missing[0]}=...: the {name} extractor computes no "
                          f"{missing[0]} stream (streams: {', '.join(names)})")
+    return pca
 
 
 def _fit_jobs(args: argparse.Namespace) -> int:
@@ -530,7 +540,7 @@ def _train(args: argparse.Namespace) -> int:
                               f"{folder.parent / 'train'}" if frames else ""))
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
-    _check_pca(training["pca"], extractor)
+    training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
     with _removed_if_left_empty(args.out, args.cache):
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -838,7 +848,8 @@ def build_parser() -> _MuldeParser:
         p.add_argument("--pca", nargs="+", action="extend", metavar="STREAM=K",
                        help="fit that stream's model on its first K principal components, "
                        "the PCA fitted on the training objects of each fit (e.g. "
-                       "appearance=128; default: none)")
+                       "appearance=128); 'none': no stream reduced (default: the preset's: "
+                       "appearance=128 for objects:detector, else none)")
         p.add_argument("--fps", type=float, help="frame rate of the training videos in "
                        "frames/s, for the false-alarm rate (default: the videos' own; 25 for "
                        "folders of frames)")
