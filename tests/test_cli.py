@@ -187,7 +187,10 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--alarm-quantile", "2"], "--alarm-quantile must be in [0, 1]"),
     (["--alarms-per-hour", "-1"], "--alarms-per-hour must be >= 0"),
     (["--fps", "0"], "--fps must be a positive number"),
-    (["--fit-jobs", "0"], "--fit-jobs must be >= 1")])
+    (["--fit-jobs", "0"], "--fit-jobs must be >= 1"),
+    (["--pca", "appearance=0"], "--pca appearance=0: give STREAM=K"),
+    (["--pca", "colour=3"], "--pca colour=3: give STREAM=K"),
+    (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)")])
 def test_train_options_are_checked(tmp_path, capsys, args, message):
     from fakes import write_square_frames
 
@@ -195,6 +198,31 @@ def test_train_options_are_checked(tmp_path, capsys, args, message):
     assert main(["train", str(tmp_path / "videos"), "--out", str(tmp_path / "o"), *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_pca_option_reads_stream_and_components():
+    from argparse import Namespace
+
+    from mulde.cli import _pca
+
+    assert _pca(Namespace(pca=None)) is None
+    assert _pca(Namespace(pca=["appearance=128", "pose=8"])) == {"appearance": 128, "pose": 8}
+
+
+def test_pca_defaults_to_the_presets_and_none_turns_it_off():
+    """Unset, --pca is the preset's (objects:detector: appearance=128, only when the
+    extractor computes appearance); --pca none reduces nothing; a given stream is kept."""
+    from argparse import Namespace
+
+    from mulde.cli import _pca, _resolve_pca
+
+    detector = Namespace(streams=("velocity", "pose", "appearance", "class"))
+    assert _resolve_pca(None, "objects:detector", detector) == {"appearance": 128}
+    assert _resolve_pca(None, "objects:detector", Namespace(streams=("velocity",))) is None
+    assert _resolve_pca(None, "objects", Namespace(streams=("velocity", "static"))) is None
+    assert _pca(Namespace(pca=["none"])) == {}
+    assert _resolve_pca({}, "objects:detector", detector) is None
+    assert _resolve_pca({"pose": 8}, "objects:detector", detector) == {"pose": 8}
 
 
 def test_fit_jobs_default_to_the_threads():

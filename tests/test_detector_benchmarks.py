@@ -49,3 +49,20 @@ def test_cache_compare_counts_person_recall_frame_by_frame_by_hand():
     same = compare_boxes(ref, ref + [0, 0.5, 0, 0, 0, -0.1, 0])
     assert same["recall"] == 1.0 and same["max_box_diff"] == 0.5
     assert same["max_score_diff"] == pytest.approx(0.1)
+
+
+def test_motion_crops_pad_grow_clip_and_merge_by_hand():
+    from detector_crops import motion_crops
+
+    # a 20 x 40 box padded by 16: (84, 84, 136, 156), 52 wide -> grown to 64 about x = 110
+    assert motion_crops([(100, 100, 120, 140)], 360, 240) == [(78, 84, 142, 156)]
+    # at the corner: padded (-11, -11, 21, 21) grown to 64 about 5 -> (-27, 37), clipped
+    assert motion_crops([(5, 5, 5, 5)], 360, 240) == [(0, 0, 37, 37)]
+    # two crops that overlap merge into their bounding box; a far one stays apart
+    crops = motion_crops([(100, 100, 120, 140), (130, 110, 150, 150), (300, 10, 320, 30)],
+                         360, 240)
+    assert crops == [(278, 0, 342, 52), (78, 84, 172, 166)]  # far: 52 -> 64 about (310, 20)
+    # crops that only touch stay apart; no components: no crops
+    assert motion_crops([(0, 0, 64, 64), (96, 0, 160, 64)], 360, 240, pad=16,
+                        min_side=0) == [(0, 0, 80, 80), (80, 0, 176, 80)]
+    assert motion_crops([], 360, 240) == []

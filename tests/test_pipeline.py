@@ -91,6 +91,21 @@ def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, de
     assert saved["config"]["fit_jobs"] == 1 and saved["timings"]["train"] > 0
 
 
+def test_a_reduced_stream_is_recorded_in_the_metrics_and_the_model(dataset_root, tmp_path):
+    """--pca velocity=1: the run's config names it with the share of the training variance
+    kept (of the 2-d speed and background: less than all), and the saved model holds the
+    projection beside the stream's model."""
+    ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+    metrics = run_pipeline(ds, SpeedExtractor(), out, detector="knn", progress=False,
+                           pca={"velocity": 1})
+    assert metrics["micro_auc"] > 0.9
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["config"]["pca"]["velocity"]["n_components"] == 1
+    assert 0.5 < saved["config"]["pca"]["velocity"]["explained_variance"] < 1.0
+    assert (out / "model" / "streams" / "velocity.pca.safetensors").exists()
+
+
 def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp_path):
     from mulde.video.features.registry import build_extractor
 

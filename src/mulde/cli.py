@@ -373,6 +373,7 @@ def _run(args: argparse.Namespace) -> int:
     training = _training_options(args)
     dataset = _dataset(args)
     extractor = _extractor(args, dataset)
+    training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -458,7 +459,48 @@ def _training_options(args: argparse.Namespace) -> dict:
         rule, target = "quantile", args.alarm_quantile
     return {"max_train_objects": args.max_train_objects, "calibration_folds": folds,
             "fps": args.fps, "threshold_rule": rule, "threshold_target": target,
-            "fit_jobs": _fit_jobs(args)}
+            "fit_jobs": _fit_jobs(args), "pca": _pca(args)}
+
+
+def _pca(args: argparse.Namespace) -> dict[str, int] | None:
+    """--pca STREAM=K ..., checked: stream -> number of principal components (None: unset,
+    {}: `--pca none`, no stream reduced)."""
+    from mulde.video.features.records import Stream
+
+    if not getattr(args, "pca", None):
+        return None
+    if args.pca == ["none"]:
+        return {}
+    names = sorted(s.value for s in Stream)
+    out: dict[str, int] = {}
+    for item in args.pca:
+        stream, sep, k = item.partition("=")
+        if not sep or stream not in names or not k.isdigit() or int(k) < 1:
+            raise UsageError(f"--pca {item}: give STREAM=K, a stream ({', '.join(names)}) and "
+                             "a whole number of principal components >= 1, e.g. "
+                             "appearance=128")
+        out[stream] = int(k)
+    return out
+
+
+def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
+                 ) -> dict[str, int] | None:
+    """The streams to reduce: --pca as given (None when it reduces none), else the preset's
+    (`registry.PRESET_PCA`, for the streams the extractor computes). A given stream the
+    extractor does not compute is refused before any extraction (`UsageError`)."""
+    from mulde.video.features.registry import preset_pca
+
+    streams = getattr(extractor, "streams", None)
+    if pca is None:
+        return preset_pca(name, streams) or None
+    if not pca or streams is None:
+        return pca or None
+    names = [str(getattr(s, "value", s)) for s in streams]
+    missing = sorted(set(pca) - set(names))
+    if missing:
+        raise UsageError(f"--pca {missing[0]}=...: the {name} extractor computes no "
+                         f"{missing[0]} stream (streams: {', '.join(names)})")
+    return pca
 
 
 def _fit_jobs(args: argparse.Namespace) -> int:
@@ -498,6 +540,7 @@ def _train(args: argparse.Namespace) -> int:
                               f"{folder.parent / 'train'}" if frames else ""))
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
+    training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
     with _removed_if_left_empty(args.out, args.cache):
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -802,6 +845,11 @@ def build_parser() -> _MuldeParser:
                        help="fit the stream models and their calibration refits N at a time, "
                        "each in a worker process with one thread; 1: one after another in "
                        "this process (default: --threads, else every core)")
+        p.add_argument("--pca", nargs="+", action="extend", metavar="STREAM=K",
+                       help="fit that stream's model on its first K principal components, "
+                       "the PCA fitted on the training objects of each fit (e.g. "
+                       "appearance=128); 'none': no stream reduced (default: the preset's: "
+                       "appearance=128 for objects:detector, else none)")
         p.add_argument("--fps", type=float, help="frame rate of the training videos in "
                        "frames/s, for the false-alarm rate (default: the videos' own; 25 for "
                        "folders of frames)")

@@ -24,7 +24,7 @@ from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import FeatureCache, shard
 from mulde.video.distributed import RayOptions
-from mulde.video.features import Extractor, VideoFeatures
+from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
 from mulde.video.source import Video, VideoReadError
 
@@ -192,11 +192,13 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                     mulde_params: dict[str, Any] | None = None, progress: bool = True,
                     max_train_objects: int | None = None,
                     calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
+                    pca: dict[str, int] | None = None,
                     ) -> tuple[StreamEnsemble, dict[str, VideoScores]]:
     """Fit the `StreamEnsemble` on the training videos and score every test video (each
     stream fitted on at most `max_train_objects`, a seeded subsample; None: all;
     `calibration_folds` "auto": `default_calibration_folds`; the fits `fit_jobs` at a time
-    in worker processes, `StreamEnsemble.n_jobs`).
+    in worker processes, `StreamEnsemble.n_jobs`; `pca` stream -> k: those streams' models
+    on their first k principal components, `StreamEnsemble.pca`).
 
     Returns (the fitted ensemble, `VideoScores` per test video). Raises DatasetError when
     there is no readable training or test video."""
@@ -210,22 +212,24 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                 if skipped else "") + "; the pipeline needs at least one training and one "
                 "test video")
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds, fit_jobs)
+                            calibration_folds, fit_jobs, pca)
     return ensemble, ensemble.score(test)
 
 
 def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed: int = 0,
                  mulde_params: dict[str, Any] | None = None, progress: bool = True,
                  max_train_objects: int | None = None,
-                 calibration_folds: int | None | str = "auto", fit_jobs: int = 1
-                 ) -> StreamEnsemble:
+                 calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
+                 pca: dict[str, int] | None = None) -> StreamEnsemble:
     """Return the `StreamEnsemble` fitted on the training videos' features (the settings as
-    `train_and_score`; `fit_jobs`: worker processes for the fits, `StreamEnsemble.n_jobs`)."""
+    `train_and_score`; `fit_jobs`: worker processes for the fits, `StreamEnsemble.n_jobs`;
+    `pca`: `StreamEnsemble.pca`)."""
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
     return StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
                           calibration_folds=calibration_folds,  # type: ignore[arg-type]
-                          max_train_objects=max_train_objects, n_jobs=fit_jobs).fit(train)
+                          max_train_objects=max_train_objects, n_jobs=fit_jobs,
+                          pca=dict(pca) if pca else None).fit(train)
 
 
 def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Dataset,
@@ -260,7 +264,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    calibration_folds: int | None | str = "auto", fps: float | None = None,
                    threshold_rule: ThresholdRule = "events_per_hour",
                    threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
-                   fit_jobs: int = 1) -> PipelineModel:
+                   fit_jobs: int = 1, pca: dict[str, int] | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
     training video is readable."""
@@ -276,7 +280,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         raise DatasetError(f"no readable training video: all {len(extraction.failed)} were "
                            "skipped (see the messages above)")
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds, fit_jobs)
+                            calibration_folds, fit_jobs, pca)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
     model.save(out_dir / MODEL_DIR)
     return model
@@ -290,7 +294,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  calibration_folds: int | None | str = "auto", fps: float | None = None,
                  threshold_rule: ThresholdRule = "events_per_hour",
                  threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
-                 fit_jobs: int = 1) -> dict[str, Any]:
+                 fit_jobs: int = 1, pca: dict[str, int] | None = None) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
@@ -303,7 +307,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
     ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                              progress, max_train_objects, calibration_folds,
-                                             fit_jobs)
+                                             fit_jobs, pca)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
     model.save(out_dir / MODEL_DIR)
     threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
@@ -330,6 +334,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "model": str(out_dir / MODEL_DIR),
               "threshold": None if threshold is None else threshold.to_dict(),
               **({"max_train_objects": max_train_objects} if max_train_objects else {}),
+              **({"pca": {s: {"n_components": k, "explained_variance": getattr(
+                  ensemble.fits_[Stream(s)].model, "explained_variance_", None)}
+                          for s, k in pca.items()}} if pca else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
     skipped = [f"skipped {f['split']}/{f['video']} (unreadable, left out of training and "

@@ -213,3 +213,37 @@ def test_every_file_of_the_model_gets_the_usual_permissions(data, tmp_path):
     modes = {p.name: p.stat().st_mode & 0o777 for p in folder.rglob("*") if p.is_file()}
     assert "training_scores.safetensors" in modes
     assert set(modes.values()) == {0o666 & ~umask}, modes
+
+
+@pytest.mark.parametrize("detector", ["knn", "gmm", "mulde"])
+def test_a_reduced_stream_travels_with_its_pca(data, detector, tmp_path):
+    """velocity (3-d) on 2 principal components: the projection is saved beside the model
+    (streams/velocity.pca.safetensors, hashed like every file) and the loaded model scores
+    exactly as the fitted one; geometry stays unreduced."""
+    from mulde.vad.stream_models import PCAStream
+
+    train, test = data
+    ens = StreamEnsemble(detector, mulde_params=dict(FAST), calibration_folds=2,
+                         pca={"velocity": 2})
+    model = PipelineModel.fit(ObjectCentricExtractor(streams=("velocity", "geometry")), train,
+                              ens, fps=10.0, smoothing_sigma=1.0)
+    before = model.score(test)
+    model.save(tmp_path / "model")
+    loaded = PipelineModel.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.score(test).fused, before.fused)
+    fit = loaded.ensemble.fits_[Stream.VELOCITY]
+    assert isinstance(fit.model, PCAStream) and fit.dim == 3
+    np.testing.assert_array_equal(fit.model.components_,
+                                  model.ensemble.fits_[Stream.VELOCITY].model.components_)
+    assert not isinstance(loaded.ensemble.fits_[Stream.GEOMETRY].model, PCAStream)
+    info = loaded.describe()
+    entry = info["streams"]["velocity"]["model"]
+    assert entry["kind"] == detector and entry["pca"]["n_components"] == 2
+    assert entry["pca"]["kept"] == 2 and 0 < entry["pca"]["explained_variance"] <= 1
+    assert info["ensemble"]["pca"] == {"velocity": 2}
+    pca_file = tmp_path / "model" / "streams" / "velocity.pca.safetensors"
+    assert "streams/velocity.pca.safetensors" in json.loads(
+        (tmp_path / "model" / MANIFEST).read_text())["files"]
+    pca_file.write_bytes(pca_file.read_bytes()[:40])
+    with pytest.raises(ArtifactError, match="velocity.pca.safetensors"):
+        PipelineModel.load(tmp_path / "model")

@@ -340,3 +340,46 @@ def test_n_jobs_must_be_a_positive_integer():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="n_jobs must be an integer >= 1"):
             StreamEnsemble(n_jobs=bad)
+
+
+# ------------------------------------------------------------------ reduced streams (pca)
+
+
+def flat(rows: list[tuple[float, float]]) -> VideoFeatures:
+    """A velocity stream of 2-D objects, one a frame."""
+    X = np.asarray(rows, dtype=np.float64)
+    return VideoFeatures.of({Stream.VELOCITY: ObjectFeatures.build(
+        X, np.arange(len(X)), [(0, 0, 1, 1)] * len(X), len(X), 2)})
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_each_out_of_fold_refit_fits_its_pca_on_its_own_folds(n_jobs):
+    """Video a = (0, 0), (4, 0) (spread along x), b = (10, 1), (10, 5) (along y); 2 folds,
+    1 component, then |z - mean of the fitted z|. a's refit (fitted on b alone: mean (10, 3),
+    component y) scores a's rows |0 - 3| = 3, 3; b's refit (fitted on a: mean (2, 0),
+    component x) scores b's |10 - 2| = 8, 8. A PCA fitted on all four rows (mean (6, 1.5),
+    mostly x) would score a's rows 10.4 and 6.7 instead. So calibration (3, 8), fill 3; the
+    model for new video has its PCA on all four rows."""
+    train = {"a": flat([(0, 0), (4, 0)]), "b": flat([(10, 1), (10, 5)])}
+    ens = StreamEnsemble(DistanceToMean, calibration_folds=2, pca={"velocity": 1},
+                         n_jobs=n_jobs).fit(train)
+    fit = ens.fits_[Stream.VELOCITY]
+    np.testing.assert_allclose(np.concatenate(fit.train_frames), [3, 3, 8, 8], atol=1e-9)
+    np.testing.assert_allclose([fit.calibration.low, fit.calibration.high, fit.fill],
+                               [3, 8, 3], atol=1e-9)
+    np.testing.assert_allclose(fit.model.mean_, [6.0, 1.5], atol=1e-12)
+    assert fit.dim == 2 and fit.model.components_.shape == (1, 2)
+    # the test row (6, 1.5) is the training mean: z = 0, and the fitted z average 0
+    np.testing.assert_allclose(ens.score_video(flat([(6.0, 1.5)])).fused, [(0 - 3) / 5],
+                               atol=1e-9)
+
+
+def test_pca_must_name_a_fitted_stream_and_a_positive_count():
+    train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
+    with pytest.raises(ValueError, match="pca names the pose stream, which is not fitted"):
+        StreamEnsemble(DistanceToMean, pca={"pose": 2}).fit(train)
+    with pytest.raises(ValueError, match="pca: unknown stream 'colour'"):
+        StreamEnsemble(pca={"colour": 2})
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="whole number of components >= 1"):
+            StreamEnsemble(pca={"velocity": bad})

@@ -84,3 +84,21 @@ def test_a_knn_pipeline_is_refused_and_the_cli_exports_a_saved_one(data, tmp_pat
     assert "geometry.onnx, velocity.onnx and pipeline.json" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "run" / "onnx").iterdir()) == [
         "geometry.onnx", "pipeline.json", "velocity.onnx"]
+
+
+@pytest.mark.parametrize("detector", ["mulde", "gmm"])
+def test_a_reduced_streams_graph_projects_its_full_features(data, detector, tmp_path):
+    """velocity on 2 principal components: its graph still takes the 3-d features and gives
+    the pipeline's scores (the projection is inside the graph)."""
+    extractor = ObjectCentricExtractor(streams=("velocity", "geometry"))
+    ensemble = StreamEnsemble(detector, mulde_params=dict(FAST), pca={"velocity": 2})
+    model = PipelineModel.fit(extractor, data[0], ensemble, fps=10.0, smoothing_sigma=1.0)
+    out = export_pipeline(model, tmp_path / "onnx")
+    entry = json.loads((out / "pipeline.json").read_text())["onnx"]["streams"]["velocity"]
+    assert entry["input_dim"] == 3
+    session = ort.InferenceSession(str(out / entry["file"]), providers=["CPUExecutionProvider"])
+    x = data[1][Stream.VELOCITY].features
+    raw, _ = session.run(None, {"x": x.astype(np.float32)})
+    fit = model.ensemble.fits_[Stream.VELOCITY]
+    np.testing.assert_allclose(raw, fit.model.score(x.astype(np.float64)), rtol=1e-5,
+                               atol=1e-4)

@@ -93,3 +93,74 @@ def test_make_stream_model_by_name():
     assert isinstance(gmm, GMMStream) and (gmm.seed, gmm.n_components) == (2, 5)
     with pytest.raises(ValueError, match="unknown detector 'svm'; choose mulde, knn or gmm"):
         make_stream_model("svm")
+
+
+# ------------------------------------------------------------------ PCAStream, by hand
+
+
+class Recorder:
+    """A stream model that keeps what it was fitted on and scores by the first feature."""
+
+    name = "recorder"
+
+    def fit(self, X, groups):
+        self.X_, self.groups_ = X, groups
+        return self
+
+    def train_scores(self):
+        return self.X_[:, 0].copy()
+
+    def score(self, X):
+        return X[:, 0].copy()
+
+    def score_training_video(self, X, group):
+        return self.score(X)
+
+
+# rows (1, 1) +- (2, 0) and +- (0, 1): mean (1, 1); variances 8/3 along x, 2/3 along y, so the
+# first principal component is the x axis and keeps 8 / (8 + 2) = 0.8 of the variance
+P = np.array([[3.0, 1.0], [-1.0, 1.0], [1.0, 2.0], [1.0, 0.0]])
+
+
+def test_pca_rows_are_the_centred_rows_on_the_first_component():
+    from mulde.vad.stream_models import PCAStream
+
+    model = PCAStream(Recorder(), 1).fit(P, np.array([0, 0, 1, 1]))
+    np.testing.assert_allclose(model.mean_, [1.0, 1.0], atol=1e-12)
+    assert model.components_.shape == (1, 2)
+    sign = np.sign(model.components_[0, 0])  # a component's sign is a convention
+    np.testing.assert_allclose(model.components_[0], [sign, 0.0], atol=1e-12)
+    np.testing.assert_allclose(model.inner.X_, sign * np.array([[2.0], [-2.0], [0.0], [0.0]]),
+                               atol=1e-12)
+    np.testing.assert_array_equal(model.inner.groups_, [0, 0, 1, 1])
+    assert model.explained_variance_ == pytest.approx(0.8)
+    # new rows go through the same projection: (4, 5) -> 4 - 1 = 3 along x
+    np.testing.assert_allclose(model.score(np.array([[4.0, 5.0]])), [sign * 3.0], atol=1e-12)
+    np.testing.assert_allclose(model.train_scores(), sign * np.array([2.0, -2.0, 0, 0]),
+                               atol=1e-12)
+    np.testing.assert_allclose(model.score_training_video(np.array([[0.0, 0.0]]), 0),
+                               [-sign], atol=1e-12)
+
+
+def test_pca_keeps_at_most_the_rows_and_the_features():
+    from mulde.vad.stream_models import PCAStream
+
+    model = PCAStream(Recorder(), 5).fit(P, np.zeros(4, int))
+    assert model.components_.shape == (2, 2) and model.inner.X_.shape == (4, 2)
+    assert model.explained_variance_ == pytest.approx(1.0)
+    assert PCAStream(Recorder(), 5).fit(P[:1], np.zeros(1, int)).components_.shape[0] == 1
+    for bad in (0, -3, True):
+        with pytest.raises(ValueError, match="n_components must be an integer >= 1"):
+            PCAStream(Recorder(), bad)
+
+
+def test_with_pca_makes_a_fresh_reduced_model_each_call():
+    import pickle
+
+    from mulde.vad.stream_models import PCAStream, WithPCA
+
+    make = WithPCA(KNNStream, 3)
+    a, b = make(), make()
+    assert isinstance(a, PCAStream) and a is not b and a.inner is not b.inner
+    assert a.n_components == 3 and isinstance(a.inner, KNNStream)
+    assert pickle.loads(pickle.dumps(make)) == make  # worker processes receive it

@@ -9,6 +9,8 @@ threshold (`mulde.vad.thresholds`). `save(folder)` writes:
     pipeline.json              manifest: format, versions, extractor, streams, threshold, ...
     streams/<stream>.safetensors  one model per stream: MULDE's own file (`MULDE.save`), kNN's
                                training arrays, GMM's parameters (format "mulde-stream")
+    streams/<stream>.pca.safetensors  a reduced stream's PCA (mean, components: the
+                               projection its model was fitted on; `PCAStream`)
     scene/<view>.png           the static stream's scene background per camera view
     training_scores.safetensors  the fused frame scores of the training videos (to refit a
                                threshold for another smoothing or rule without retraining)
@@ -43,7 +45,7 @@ from mulde.io.hashing import sha256_file
 from mulde.vad.ensemble import StreamEnsemble, StreamFit, VideoScores
 from mulde.vad.events import Event, find_events
 from mulde.vad.fusion import Calibration, FusionError
-from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream
+from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream, PCAStream
 from mulde.vad.thresholds import (
     DEFAULT_EVENTS_PER_HOUR,
     ThresholdFit,
@@ -108,7 +110,17 @@ def rebuild_extractor(name: str, version: str, settings: Mapping[str, Any],
 # ------------------------------------------------------------------------ one stream's model
 def _stream_spec(model: Any) -> dict[str, Any] | None:
     """The manifest entry of a stream model (its kind and settings), None for a model an
-    artefact cannot hold (exact types: a subclass may hold more state)."""
+    artefact cannot hold (exact types: a subclass may hold more state). A `PCAStream`: its
+    model's entry plus "pca" (the components asked for and kept, the variance they hold)."""
+    if type(model) is PCAStream:
+        inner = _stream_spec(model.inner)
+        if inner is None or "pca" in inner:
+            return None
+        kept = getattr(model, "components_", None)
+        return {**inner, "pca": {"n_components": int(model.n_components),
+                                 "kept": None if kept is None else int(kept.shape[0]),
+                                 "explained_variance": getattr(model, "explained_variance_",
+                                                               None)}}
     if type(model) is MULDEStream:
         return {"kind": "mulde", "params": model.params, "seed": model.seed}
     if type(model) is KNNStream:
@@ -120,11 +132,24 @@ def _stream_spec(model: Any) -> dict[str, Any] | None:
     return None
 
 
+def _pca_path(path: Path) -> Path:
+    """Where a reduced stream's PCA is written beside its model file."""
+    return path.with_name(path.name.removesuffix(".safetensors") + ".pca.safetensors")
+
+
 def _save_stream(fit: StreamFit, path: Path) -> dict[str, Any]:
-    """Write one stream's model to `path`; return its manifest entry (no file fields)."""
+    """Write one stream's model to `path` (a `PCAStream`'s projection to `_pca_path(path)`);
+    return its manifest entry (no file fields)."""
     model, spec = fit.model, _stream_spec(fit.model)
     if spec is None:  # PipelineModel.save checks the types first
         raise ArtifactError(f"{path}: cannot save a {type(model).__name__} stream model")
+    if "pca" in spec:
+        meta = {"format": _STREAM_FORMAT + "-pca", "mulde_version": __version__}
+        with atomic_path(_pca_path(path)) as tmp:
+            save_file({"mean": np.ascontiguousarray(model.mean_),
+                       "components": np.ascontiguousarray(model.components_)}, str(tmp),
+                      metadata=meta)
+        model = model.inner
     if spec["kind"] == "mulde":
         model.model.save(path)
         return spec
@@ -153,7 +178,19 @@ def _read_arrays(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
 
 
 def _load_stream(entry: Mapping[str, Any], path: Path) -> Any:
-    """Return the fitted stream model of a manifest entry, read from `path`."""
+    """Return the fitted stream model of a manifest entry, read from `path` (a reduced
+    stream's projection from `_pca_path(path)`)."""
+    if "pca" in entry:
+        inner = _load_stream({k: v for k, v in entry.items() if k != "pca"}, path)
+        pca_path = _pca_path(path)
+        meta, a = _read_arrays(pca_path)
+        if meta.get("format") != _STREAM_FORMAT + "-pca" or {"mean", "components"} - set(a):
+            raise ArtifactError(f"{pca_path}: not the PCA of a reduced stream of a mulde "
+                                "artefact (needs its mean and components)")
+        model = PCAStream(inner, int(entry["pca"]["n_components"]))
+        model.mean_, model.components_ = a["mean"], a["components"]
+        model.explained_variance_ = entry["pca"].get("explained_variance")
+        return model
     kind = entry.get("kind")
     if kind == "mulde":
         from mulde.estimator.model import MULDE
@@ -351,6 +388,9 @@ class PipelineModel:
             "ensemble": {"calibrate_on": self.ensemble.calibrate_on,
                          "calibration_folds": self.ensemble.calibration_folds,
                          "max_train_objects": self.ensemble.max_train_objects,
+                         **({"pca": {str(getattr(k, "value", k)): int(v)
+                                     for k, v in self.ensemble.pca.items()}}
+                            if self.ensemble.pca else {}),
                          "seed": self.ensemble.seed, "fusion": "sum of calibrated streams"},
             "smoothing": {"sigma": self.smoothing_sigma, "kind": "gaussian",
                           "mode": "reflect", "truncate": 4.0},
@@ -385,6 +425,8 @@ class PipelineModel:
                 manifest["streams"][stream.value]["model"] = _save_stream(fit, tmp / rel)
                 manifest["streams"][stream.value]["file"] = rel
                 files[rel] = ""
+                if "pca" in manifest["streams"][stream.value]["model"]:
+                    files[_pca_path(Path(rel)).as_posix()] = ""
             scenes = dict(self.scene_backgrounds)
             if not scenes and getattr(self.extractor, "scene_background", None):
                 scenes = {"": str(self.extractor.scene_background)}  # type: ignore[attr-defined]
@@ -466,8 +508,11 @@ class PipelineModel:
                     extractor, scene_background=next(iter(scenes.values())))
             e = m["ensemble"]
             kinds = {name: s["model"]["kind"] for name, s in m["streams"].items()}
+            pca = {name: int(s["model"]["pca"]["n_components"])
+                   for name, s in m["streams"].items() if "pca" in s["model"]}
             ensemble = StreamEnsemble(kinds, int(e["seed"]), calibrate_on=e["calibrate_on"],
-                                      calibration_folds=e["calibration_folds"])
+                                      calibration_folds=e["calibration_folds"],
+                                      pca=pca or None)
             fits = {}
             for name, s in sorted(m["streams"].items()):
                 model = _load_stream(s["model"], folder / s["file"])

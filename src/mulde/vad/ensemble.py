@@ -45,6 +45,12 @@ largest first. A model factory that cannot be pickled (a lambda) makes the whole
 serial. With `max_train_objects` the subsample is fitted in a worker like any other fit;
 the calibration scoring stays in this process. Scripts that fit with n_jobs > 1 need the
 usual `if __name__ == "__main__":` guard (spawned workers import the main module).
+
+Reduced streams (`pca`, stream -> k): that stream's model is fitted on the first k principal
+components of its rows (`mulde.vad.stream_models.PCAStream`), the PCA fitted inside each fit
+on that fit's rows alone: the model on all training objects, every out-of-fold refit on its
+own training folds (issue 14, round 6: the 1,280-d appearance stream's fits dominated the
+training time). The cached features are unchanged.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mulde.vad.fusion import Calibration, fuse, objects_to_frames
-from mulde.vad.stream_models import StreamModel, make_stream_model
+from mulde.vad.stream_models import StreamModel, WithPCA, make_stream_model
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 
 StreamModelSpec = str | Callable[[], StreamModel]
@@ -249,6 +255,8 @@ class StreamEnsemble:
     subsample (module docstring; not with `calibration_folds`); None: all.
     `n_jobs`: worker processes for the fits (module docstring, "Parallel fitting"); 1
     (default): every fit in this process, one after another.
+    `pca`: stream -> k, streams whose model sees only their first k principal components
+    (module docstring, "Reduced streams"); every stream so named must be fitted.
     """
 
     detector: StreamModelSpec | Mapping[Stream | str, StreamModelSpec] = "mulde"
@@ -259,6 +267,7 @@ class StreamEnsemble:
     calibration_folds: int | None = None
     max_train_objects: int | None = None
     n_jobs: int = 1
+    pca: Mapping[Stream | str, int] | None = None
     fits_: dict[Stream, StreamFit] = field(default_factory=dict, init=False, repr=False)
     fit_seconds_: float = field(default=0.0, init=False, repr=False)
 
@@ -279,6 +288,14 @@ class StreamEnsemble:
         jobs = self.n_jobs
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ValueError(f"n_jobs must be an integer >= 1, got {jobs!r}")
+        streams = {m.value for m in Stream}
+        for stream, k in (self.pca or {}).items():
+            if str(getattr(stream, "value", stream)) not in streams:
+                raise ValueError(f"pca: unknown stream {stream!r} (streams: "
+                                 f"{', '.join(sorted(streams))})")
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ValueError(f"pca: the {stream} stream needs a whole number of "
+                                 f"components >= 1, got {k!r}")
 
     @property
     def streams(self) -> list[Stream]:
@@ -316,7 +333,16 @@ class StreamEnsemble:
             if missing:
                 raise ValueError(f"training video {name} has no {', '.join(missing)} stream "
                                  f"(streams: {', '.join(map(str, vf))})")
-        return {s: self._factory(specs[s]) for s in sorted(specs, key=lambda s: s.value)}
+        reduce = {Stream(s): int(k) for s, k in (self.pca or {}).items()}
+        unfitted = sorted(s.value for s in set(reduce) - set(specs))
+        if unfitted:
+            raise ValueError(f"pca names the {', '.join(unfitted)} stream, which is not fitted "
+                             f"(streams: {', '.join(sorted(s.value for s in specs))})")
+        plan = {}
+        for s in sorted(specs, key=lambda s: s.value):
+            make = self._factory(specs[s])
+            plan[s] = WithPCA(make, reduce[s]) if s in reduce else make
+        return plan
 
     def _stream_data(self, train: Mapping[str, VideoFeatures], stream: Stream, k: int
                      ) -> tuple[np.ndarray, np.ndarray, bool]:

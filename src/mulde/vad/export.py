@@ -28,7 +28,7 @@ from mulde.estimator.export import ExportError, GaussianMixtureNLL, _Scorer, sav
 from mulde.io.atomic import write_json
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.live import causal_gaussian_weights, live_threshold
-from mulde.vad.stream_models import GMMStream, MULDEStream
+from mulde.vad.stream_models import GMMStream, MULDEStream, PCAStream
 
 OUTPUTS = ["anomaly_score", "calibrated_score"]
 FRAME_RULE = ("per stream: frame score = max over the frame's objects of calibrated_score "
@@ -75,6 +75,22 @@ class _GMMScore(nn.Module):
         return self.nll((x.to(torch.float64) - self.mean) / self.scale)
 
 
+class _Projected(nn.Module):
+    """PCAStream.score: project on the training PCA, (x - mean) @ components.T (in float64,
+    returned in x's dtype), then the inner model's scorer."""
+
+    def __init__(self, model: PCAStream, scorer: nn.Module) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(model.mean_, dtype=torch.float64))
+        self.register_buffer("components", torch.tensor(model.components_.T,
+                                                        dtype=torch.float64))
+        self.scorer = scorer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x.to(torch.float64) - self.mean) @ self.components
+        return self.scorer(z.to(x.dtype))
+
+
 def live_rule(model: PipelineModel) -> dict[str, Any]:
     """What `mulde watch` does with the fused frame scores of a live stream, as data: the
     causal filter (`mulde.vad.live.CausalSmoother`: per filter, the weights w[k] of the score
@@ -111,14 +127,18 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     graphs: dict[str, dict] = {}
     for stream, fit in model.ensemble.fits_.items():
-        if type(fit.model) is MULDEStream:
-            scorer: nn.Module = _MULDEScore(_Scorer(fit.model.model))
-        elif type(fit.model) is GMMStream:
-            scorer = _GMMScore(fit.model)
+        reduced = fit.model if type(fit.model) is PCAStream else None
+        inner = reduced.inner if reduced is not None else fit.model
+        if type(inner) is MULDEStream:
+            scorer: nn.Module = _MULDEScore(_Scorer(inner.model))
+        elif type(inner) is GMMStream:
+            scorer = _GMMScore(inner)
         else:
-            raise ExportError(f"the {stream} stream's model ({type(fit.model).__name__}) has no "
+            raise ExportError(f"the {stream} stream's model ({type(inner).__name__}) has no "
                               "ONNX export: only MULDE and GMM streams do (a kNN model keeps "
                               "every training object); train with --detector mulde or gmm")
+        if reduced is not None:  # a reduced stream: its graph takes the full features
+            scorer = _Projected(reduced, scorer)
         calibration = fit.calibration
         file = f"{stream.value}.onnx"
         save_onnx(_Calibrated(scorer, calibration.low, calibration.high), fit.dim, OUTPUTS,

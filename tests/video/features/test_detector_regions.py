@@ -187,6 +187,18 @@ def test_the_detector_preset_takes_the_datasets_velocity_bins_unless_set():
     assert for_dataset("objects:velocity", EXTRACTOR_PRESETS["velocity"], 1).n_bins == 8
 
 
+def test_the_detector_preset_reduces_its_appearance_stream_unless_it_has_none():
+    """Round 6's rule adopted 128 appearance components for objects:detector only; a preset
+    run without the appearance stream reduces nothing."""
+    from mulde.video.features.registry import preset_pca
+
+    assert preset_pca("objects:detector") == {"appearance": 128}
+    assert preset_pca("objects:detector", ("velocity", "pose", "appearance")) == {
+        "appearance": 128}
+    assert preset_pca("objects:detector", ("velocity", "class")) == {}
+    assert preset_pca("objects") == preset_pca("objects:ped2") == preset_pca("frames") == {}
+
+
 def test_pose_min_confidence_drops_the_persons_movenet_is_unsure_of(monkeypatch):
     from mulde.video.features.streams import PoseStream
 
