@@ -374,6 +374,7 @@ def _run(args: argparse.Namespace) -> int:
     dataset = _dataset(args)
     extractor = _extractor(args, dataset)
     training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
+    _check_streams("--frame-score", training["sidak"], args.extractor, extractor)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -459,7 +460,7 @@ def _training_options(args: argparse.Namespace) -> dict:
         rule, target = "quantile", args.alarm_quantile
     return {"max_train_objects": args.max_train_objects, "calibration_folds": folds,
             "fps": args.fps, "threshold_rule": rule, "threshold_target": target,
-            "fit_jobs": _fit_jobs(args), "pca": _pca(args)}
+            "fit_jobs": _fit_jobs(args), "pca": _pca(args), "sidak": _frame_score(args)}
 
 
 def _pca(args: argparse.Namespace) -> dict[str, int] | None:
@@ -483,6 +484,39 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
     return out
 
 
+def _frame_score(args: argparse.Namespace) -> list[str] | None:
+    """--frame-score STREAM=RULE ..., checked: the streams whose frame score is the
+    Sidak-corrected maximum (None: every stream takes the maximum, the protocol's)."""
+    from mulde.video.features.records import Stream
+
+    names = sorted(s.value for s in Stream)
+    sidak = []
+    for item in getattr(args, "frame_score", None) or []:
+        stream, sep, rule = item.partition("=")
+        if not sep or stream not in names or rule not in ("maximum", "sidak"):
+            raise UsageError(f"--frame-score {item}: give STREAM=maximum or STREAM=sidak, a "
+                             f"stream among {', '.join(names)}, e.g. pose=sidak")
+        if rule == "sidak":
+            sidak.append(stream)
+        elif stream in sidak:
+            sidak.remove(stream)
+    return sorted(set(sidak)) or None
+
+
+def _check_streams(option: str, streams: list[str] | None, name: str,
+                   extractor: object) -> None:
+    """Refuse (`UsageError`), before any extraction, an option's stream that the extractor
+    does not compute."""
+    computed = getattr(extractor, "streams", None)
+    if not streams or computed is None:
+        return
+    names = [str(getattr(s, "value", s)) for s in computed]
+    missing = sorted(set(streams) - set(names))
+    if missing:
+        raise UsageError(f"{option} {missing[0]}=...: the {name} extractor computes no "
+                         f"{missing[0]} stream (streams: {', '.join(names)})")
+
+
 def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
                  ) -> dict[str, int] | None:
     """The streams to reduce: --pca as given (None when it reduces none), else the preset's
@@ -495,11 +529,7 @@ def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
         return preset_pca(name, streams) or None
     if not pca or streams is None:
         return pca or None
-    names = [str(getattr(s, "value", s)) for s in streams]
-    missing = sorted(set(pca) - set(names))
-    if missing:
-        raise UsageError(f"--pca {missing[0]}=...: the {name} extractor computes no "
-                         f"{missing[0]} stream (streams: {', '.join(names)})")
+    _check_streams("--pca", list(pca), name, extractor)
     return pca
 
 
@@ -541,6 +571,7 @@ def _train(args: argparse.Namespace) -> int:
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
     training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
+    _check_streams("--frame-score", training["sidak"], args.extractor, extractor)
     with _removed_if_left_empty(args.out, args.cache):
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -850,6 +881,11 @@ def build_parser() -> _MuldeParser:
                        "the PCA fitted on the training objects of each fit (e.g. "
                        "appearance=128); 'none': no stream reduced (default: the preset's: "
                        "appearance=128 for objects:detector, else none)")
+        p.add_argument("--frame-score", nargs="+", action="extend", metavar="STREAM=RULE",
+                       help="how a stream's object scores become a frame score: 'maximum' "
+                       "(the protocol's, default) or 'sidak' (the maximum corrected for the "
+                       "number of objects in the frame, so a crowd alone does not raise it), "
+                       "e.g. pose=sidak")
         p.add_argument("--fps", type=float, help="frame rate of the training videos in "
                        "frames/s, for the false-alarm rate (default: the videos' own; 25 for "
                        "folders of frames)")

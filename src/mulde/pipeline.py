@@ -193,12 +193,14 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                     max_train_objects: int | None = None,
                     calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
                     pca: dict[str, int] | None = None,
+                    sidak: list[str] | None = None,
                     ) -> tuple[StreamEnsemble, dict[str, VideoScores]]:
     """Fit the `StreamEnsemble` on the training videos and score every test video (each
     stream fitted on at most `max_train_objects`, a seeded subsample; None: all;
     `calibration_folds` "auto": `default_calibration_folds`; the fits `fit_jobs` at a time
     in worker processes, `StreamEnsemble.n_jobs`; `pca` stream -> k: those streams' models
-    on their first k principal components, `StreamEnsemble.pca`).
+    on their first k principal components, `StreamEnsemble.pca`; `sidak`: streams whose
+    frame score is the Sidak-corrected maximum, `StreamEnsemble.sidak`).
 
     Returns (the fitted ensemble, `VideoScores` per test video). Raises DatasetError when
     there is no readable training or test video."""
@@ -212,7 +214,7 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                 if skipped else "") + "; the pipeline needs at least one training and one "
                 "test video")
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds, fit_jobs, pca)
+                            calibration_folds, fit_jobs, pca, sidak)
     return ensemble, ensemble.score(test)
 
 
@@ -220,16 +222,18 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
                  mulde_params: dict[str, Any] | None = None, progress: bool = True,
                  max_train_objects: int | None = None,
                  calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
-                 pca: dict[str, int] | None = None) -> StreamEnsemble:
+                 pca: dict[str, int] | None = None,
+                 sidak: list[str] | None = None) -> StreamEnsemble:
     """Return the `StreamEnsemble` fitted on the training videos' features (the settings as
     `train_and_score`; `fit_jobs`: worker processes for the fits, `StreamEnsemble.n_jobs`;
-    `pca`: `StreamEnsemble.pca`)."""
+    `pca`: `StreamEnsemble.pca`; `sidak`: `StreamEnsemble.sidak`)."""
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
     return StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
                           calibration_folds=calibration_folds,  # type: ignore[arg-type]
                           max_train_objects=max_train_objects, n_jobs=fit_jobs,
-                          pca=dict(pca) if pca else None).fit(train)
+                          pca=dict(pca) if pca else None,
+                          sidak=list(sidak) if sidak else None).fit(train)
 
 
 def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Dataset,
@@ -264,7 +268,8 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    calibration_folds: int | None | str = "auto", fps: float | None = None,
                    threshold_rule: ThresholdRule = "events_per_hour",
                    threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
-                   fit_jobs: int = 1, pca: dict[str, int] | None = None) -> PipelineModel:
+                   fit_jobs: int = 1, pca: dict[str, int] | None = None,
+                   sidak: list[str] | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
     training video is readable."""
@@ -280,7 +285,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         raise DatasetError(f"no readable training video: all {len(extraction.failed)} were "
                            "skipped (see the messages above)")
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds, fit_jobs, pca)
+                            calibration_folds, fit_jobs, pca, sidak)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
     model.save(out_dir / MODEL_DIR)
     return model
@@ -294,7 +299,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  calibration_folds: int | None | str = "auto", fps: float | None = None,
                  threshold_rule: ThresholdRule = "events_per_hour",
                  threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
-                 fit_jobs: int = 1, pca: dict[str, int] | None = None) -> dict[str, Any]:
+                 fit_jobs: int = 1, pca: dict[str, int] | None = None,
+                 sidak: list[str] | None = None) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
@@ -307,7 +313,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
     ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                              progress, max_train_objects, calibration_folds,
-                                             fit_jobs, pca)
+                                             fit_jobs, pca, sidak)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
     model.save(out_dir / MODEL_DIR)
     threshold = model.threshold  # the alert threshold (on the smoothed fused scores)

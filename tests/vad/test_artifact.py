@@ -247,3 +247,33 @@ def test_a_reduced_stream_travels_with_its_pca(data, detector, tmp_path):
     pca_file.write_bytes(pca_file.read_bytes()[:40])
     with pytest.raises(ArtifactError, match="velocity.pca.safetensors"):
         PipelineModel.load(tmp_path / "model")
+
+
+def test_a_sidak_stream_travels_with_its_reference_and_is_not_exported(data, tmp_path):
+    """The training object scores of a Sidak stream are saved (streams/velocity.reference.
+    safetensors, hashed like every file); the loaded model scores exactly as the fitted one;
+    the ONNX export, whose manifest describes the maximum only, refuses it."""
+    from mulde.estimator.export import ExportError
+    from mulde.vad.export import export_pipeline
+
+    train, test = data
+    ens = StreamEnsemble("gmm", calibration_folds=2, sidak=["velocity"])
+    model = PipelineModel.fit(ObjectCentricExtractor(streams=("velocity", "geometry")), train,
+                              ens, fps=10.0, smoothing_sigma=1.0)
+    before = model.score(test)
+    model.save(tmp_path / "model")
+    loaded = PipelineModel.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.score(test).fused, before.fused)
+    np.testing.assert_array_equal(loaded.ensemble.fits_[Stream.VELOCITY].reference,
+                                  model.ensemble.fits_[Stream.VELOCITY].reference)
+    assert loaded.ensemble.fits_[Stream.GEOMETRY].reference is None
+    info = loaded.describe()
+    assert info["streams"]["velocity"]["frame_score"] == "sidak"
+    assert info["streams"]["geometry"]["frame_score"] == "maximum"
+    assert info["ensemble"]["sidak"] == ["velocity"]
+    with pytest.raises(ExportError, match="velocity stream's frame score is the Sidak"):
+        export_pipeline(loaded, tmp_path / "onnx")
+    ref = tmp_path / "model" / "streams" / "velocity.reference.safetensors"
+    ref.write_bytes(ref.read_bytes()[:40])
+    with pytest.raises(ArtifactError, match="velocity.reference.safetensors"):
+        PipelineModel.load(tmp_path / "model")

@@ -383,3 +383,32 @@ def test_pca_must_name_a_fitted_stream_and_a_positive_count():
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="whole number of components >= 1"):
             StreamEnsemble(pca={"velocity": bad})
+
+
+def test_a_sidak_stream_corrects_each_frame_maximum_for_its_object_count():
+    """Videos a = [0, 2], b = [10, 12] in-sample with DistanceToMean (mean 6): training object
+    scores [6, 4, 4, 6]; p(s) = (1 + #{>= s}) / 5. Training frames: 6 -> p 0.6, -log 0.6;
+    4 -> p 1, 0. Test frame 0 holds 13 and 6 (scores 7 and 0: p_min 0.2, k 2): -log(1 -
+    0.8^2); frame 1 none: 0. Calibration on the training frames (low 0, high ~ -log 0.6)."""
+    from mulde.vad.fusion import sidak_frames
+
+    train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
+    ens = StreamEnsemble(DistanceToMean, sidak=["velocity"]).fit(train)
+    fit = ens.fits_[Stream.VELOCITY]
+    np.testing.assert_array_equal(fit.reference, [4.0, 4.0, 6.0, 6.0])
+    np.testing.assert_allclose(np.concatenate(fit.train_frames),
+                               [-np.log(0.6), 0.0, 0.0, -np.log(0.6)], rtol=1e-12)
+    raw = ens.score_video(video(velocity=[[13.0, 6.0], []])).streams[Stream.VELOCITY]
+    expected = sidak_frames([7.0, 0.0], [0, 0], 2, [6.0, 4.0, 4.0, 6.0])
+    np.testing.assert_allclose(expected, [-np.log(1 - 0.8 ** 2), 0.0], rtol=1e-12)
+    np.testing.assert_allclose(raw, fit.calibration.transform(expected), rtol=1e-12)
+    # the other streams keep the maximum
+    assert StreamEnsemble(DistanceToMean).fit(train).fits_[Stream.VELOCITY].reference is None
+
+
+def test_sidak_must_name_known_fitted_streams():
+    train = {"a": video(velocity=[[0.0], [2.0]])}
+    with pytest.raises(ValueError, match="sidak: unknown stream 'nose'"):
+        StreamEnsemble(DistanceToMean, sidak=["nose"])
+    with pytest.raises(ValueError, match="sidak names the pose stream, which is not fitted"):
+        StreamEnsemble(DistanceToMean, sidak=["pose"]).fit(train)

@@ -11,6 +11,8 @@ threshold (`mulde.vad.thresholds`). `save(folder)` writes:
                                training arrays, GMM's parameters (format "mulde-stream")
     streams/<stream>.pca.safetensors  a reduced stream's PCA (mean, components: the
                                projection its model was fitted on; `PCAStream`)
+    streams/<stream>.reference.safetensors  a Sidak stream's sorted training object scores
+                               (`scores`), against which its frame scores are corrected
     scene/<view>.png           the static stream's scene background per camera view
     training_scores.safetensors  the fused frame scores of the training videos (to refit a
                                threshold for another smoothing or rule without retraining)
@@ -135,6 +137,11 @@ def _stream_spec(model: Any) -> dict[str, Any] | None:
 def _pca_path(path: Path) -> Path:
     """Where a reduced stream's PCA is written beside its model file."""
     return path.with_name(path.name.removesuffix(".safetensors") + ".pca.safetensors")
+
+
+def _reference_path(path: Path) -> Path:
+    """Where a Sidak stream's training object scores are written beside its model file."""
+    return path.with_name(path.name.removesuffix(".safetensors") + ".reference.safetensors")
 
 
 def _save_stream(fit: StreamFit, path: Path) -> dict[str, Any]:
@@ -378,6 +385,7 @@ class PipelineModel:
         for stream, fit in self.ensemble.fits_.items():
             streams[stream.value] = {
                 "model": _stream_spec(fit.model), "fill": fit.fill,
+                "frame_score": "maximum" if fit.reference is None else "sidak",
                 "calibration": fit.calibration.to_dict(), "dim": fit.dim,
                 "train_objects": fit.train_objects, "fit_seconds": fit.fit_s}
         return {
@@ -391,6 +399,8 @@ class PipelineModel:
                          **({"pca": {str(getattr(k, "value", k)): int(v)
                                      for k, v in self.ensemble.pca.items()}}
                             if self.ensemble.pca else {}),
+                         **({"sidak": sorted(s.value for s in self.ensemble.sidak_streams)}
+                            if self.ensemble.sidak else {}),
                          "seed": self.ensemble.seed, "fusion": "sum of calibrated streams"},
             "smoothing": {"sigma": self.smoothing_sigma, "kind": "gaussian",
                           "mode": "reflect", "truncate": 4.0},
@@ -427,6 +437,14 @@ class PipelineModel:
                 files[rel] = ""
                 if "pca" in manifest["streams"][stream.value]["model"]:
                     files[_pca_path(Path(rel)).as_posix()] = ""
+                if fit.reference is not None:
+                    ref = _reference_path(Path(rel)).as_posix()
+                    with atomic_path(tmp / ref) as part:
+                        save_file({"scores": np.ascontiguousarray(fit.reference)}, str(part),
+                                  metadata={"format": _STREAM_FORMAT + "-reference",
+                                            "mulde_version": __version__})
+                    manifest["streams"][stream.value]["reference_file"] = ref
+                    files[ref] = ""
             scenes = dict(self.scene_backgrounds)
             if not scenes and getattr(self.extractor, "scene_background", None):
                 scenes = {"": str(self.extractor.scene_background)}  # type: ignore[attr-defined]
@@ -510,15 +528,27 @@ class PipelineModel:
             kinds = {name: s["model"]["kind"] for name, s in m["streams"].items()}
             pca = {name: int(s["model"]["pca"]["n_components"])
                    for name, s in m["streams"].items() if "pca" in s["model"]}
+            sidak = sorted(name for name, s in m["streams"].items()
+                           if s.get("frame_score", "maximum") == "sidak")
             ensemble = StreamEnsemble(kinds, int(e["seed"]), calibrate_on=e["calibrate_on"],
                                       calibration_folds=e["calibration_folds"],
-                                      pca=pca or None)
+                                      pca=pca or None, sidak=sidak or None)
             fits = {}
             for name, s in sorted(m["streams"].items()):
                 model = _load_stream(s["model"], folder / s["file"])
+                reference = None
+                if name in sidak:
+                    meta, a = _read_arrays(folder / s["reference_file"])
+                    reference = a.get("scores")
+                    if (meta.get("format") != _STREAM_FORMAT + "-reference" or reference is None
+                            or reference.ndim != 1 or reference.size == 0):
+                        raise ArtifactError(f"{folder / s['reference_file']}: not the training "
+                                            "object scores of a Sidak stream of a mulde "
+                                            "artefact")
                 fits[Stream(name)] = StreamFit(
                     model, float(s["fill"]), Calibration.from_dict(s["calibration"]),
-                    int(s["dim"]), int(s["train_objects"]), float(s.get("fit_seconds", 0)), 0.0)
+                    int(s["dim"]), int(s["train_objects"]), float(s.get("fit_seconds", 0)), 0.0,
+                    reference=reference)
             ensemble.fits_ = fits
             train_scores: list[np.ndarray] = []
             if "training_scores.safetensors" in m["files"]:

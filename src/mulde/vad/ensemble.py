@@ -51,6 +51,12 @@ components of its rows (`mulde.vad.stream_models.PCAStream`), the PCA fitted ins
 on that fit's rows alone: the model on all training objects, every out-of-fold refit on its
 own training folds (issue 14, round 6: the 1,280-d appearance stream's fits dominated the
 training time). The cached features are unchanged.
+
+Sidak streams (`sidak`): a frame's score in that stream is not the maximum over its objects
+but the Sidak-corrected maximum against the stream's training object scores (the ones the
+calibration uses, out-of-fold with `calibration_folds`; `mulde.vad.fusion.sidak_frames`), so
+that a frame with many objects is not more anomalous for that alone (issue 14, round 7: the
+pose stream's maximum rose with the number of people in the frame).
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
@@ -67,7 +73,7 @@ from typing import Any, Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from mulde.vad.fusion import Calibration, fuse, objects_to_frames
+from mulde.vad.fusion import Calibration, fuse, objects_to_frames, sidak_frames
 from mulde.vad.stream_models import StreamModel, WithPCA, make_stream_model
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 
@@ -197,6 +203,9 @@ class StreamFit:
     # the calibration rule saw: out-of-fold with `calibration_folds` (what a threshold that
     # must hold on new video is fitted on: `mulde.vad.thresholds`)
     train_frames: list[np.ndarray] = field(default_factory=list, repr=False)
+    # a Sidak stream's sorted training object scores (`frame_scores`' reference); None: the
+    # frame score is the maximum over the frame's objects
+    reference: np.ndarray | None = field(default=None, repr=False)
 
 
 def stack_stream(videos: Mapping[str, VideoFeatures], stream: Stream
@@ -231,9 +240,13 @@ def subsample_stream(videos: Mapping[str, VideoFeatures], stream: Stream, m: int
     return X, groups
 
 
-def frame_scores(object_scores: np.ndarray, record: ObjectFeatures, fill: float) -> np.ndarray:
+def frame_scores(object_scores: np.ndarray, record: ObjectFeatures, fill: float,
+                 reference: np.ndarray | None = None) -> np.ndarray:
     """Return (n_frames,) frame scores of one stream of one video: the max over each frame's
-    objects, `fill` for a frame without objects."""
+    objects, `fill` for a frame without objects; with `reference` (the stream's training
+    object scores), the Sidak-corrected maximum instead (`sidak_frames`; 0 without objects)."""
+    if reference is not None:
+        return sidak_frames(object_scores, record.frame_index, record.n_frames, reference)
     return objects_to_frames(object_scores, record.frame_index, record.n_frames, empty=fill)
 
 
@@ -257,6 +270,8 @@ class StreamEnsemble:
     (default): every fit in this process, one after another.
     `pca`: stream -> k, streams whose model sees only their first k principal components
     (module docstring, "Reduced streams"); every stream so named must be fitted.
+    `sidak`: streams whose frame score is the Sidak-corrected maximum (module docstring,
+    "Sidak streams"); every stream so named must be fitted.
     """
 
     detector: StreamModelSpec | Mapping[Stream | str, StreamModelSpec] = "mulde"
@@ -268,6 +283,7 @@ class StreamEnsemble:
     max_train_objects: int | None = None
     n_jobs: int = 1
     pca: Mapping[Stream | str, int] | None = None
+    sidak: Collection[Stream | str] | None = None
     fits_: dict[Stream, StreamFit] = field(default_factory=dict, init=False, repr=False)
     fit_seconds_: float = field(default=0.0, init=False, repr=False)
 
@@ -289,6 +305,10 @@ class StreamEnsemble:
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ValueError(f"n_jobs must be an integer >= 1, got {jobs!r}")
         streams = {m.value for m in Stream}
+        for stream in self.sidak or ():
+            if str(getattr(stream, "value", stream)) not in streams:
+                raise ValueError(f"sidak: unknown stream {stream!r} (streams: "
+                                 f"{', '.join(sorted(streams))})")
         for stream, k in (self.pca or {}).items():
             if str(getattr(stream, "value", stream)) not in streams:
                 raise ValueError(f"pca: unknown stream {stream!r} (streams: "
@@ -338,6 +358,10 @@ class StreamEnsemble:
         if unfitted:
             raise ValueError(f"pca names the {', '.join(unfitted)} stream, which is not fitted "
                              f"(streams: {', '.join(sorted(s.value for s in specs))})")
+        unfitted = sorted(s.value for s in self.sidak_streams - set(specs))
+        if unfitted:
+            raise ValueError(f"sidak names the {', '.join(unfitted)} stream, which is not "
+                             f"fitted (streams: {', '.join(sorted(s.value for s in specs))})")
         plan = {}
         for s in sorted(specs, key=lambda s: s.value):
             make = self._factory(specs[s])
@@ -378,8 +402,6 @@ class StreamEnsemble:
             per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
                          for i, vf in enumerate(train.values())]
             fill = float(min(s.min() for s in per_video if s.size))
-            train_frames = [frame_scores(s, vf[stream], fill)
-                            for s, vf in zip(per_video, train.values(), strict=True)]
             train_obj = np.concatenate(per_video)
         else:
             if self.calibration_folds is None:
@@ -390,13 +412,21 @@ class StreamEnsemble:
                 for f in range(self.calibration_folds):
                     train_obj[fold == f] = done[f].scores
             fill = float(train_obj.min())
-            train_frames = [frame_scores(train_obj[groups == i], vf[stream], fill)
-                            for i, vf in enumerate(train.values())]
+            per_video = [train_obj[groups == i] for i in range(len(train))]
+        reference = np.sort(train_obj) if stream in self.sidak_streams else None
+        train_frames = [frame_scores(s, vf[stream], fill, reference)
+                        for s, vf in zip(per_video, train.values(), strict=True)]
         calibration = Calibration.fit(train_obj if self.calibrate_on == "objects"
                                       else np.concatenate(train_frames))
         refits_s = sum(r.seconds for f, r in done.items() if f is not None)
         return StreamFit(model, fill, calibration, int(X.shape[1]), len(X), fit_s,
-                         time.perf_counter() - t0 + refits_s, train_frames=train_frames)
+                         time.perf_counter() - t0 + refits_s, train_frames=train_frames,
+                         reference=reference)
+
+    @property
+    def sidak_streams(self) -> set[Stream]:
+        """The streams whose frame score is the Sidak-corrected maximum (`sidak`)."""
+        return {Stream(getattr(s, "value", s)) for s in self.sidak or ()}
 
     def fit(self, train: Mapping[str, VideoFeatures]) -> StreamEnsemble:
         """Fit every stream of the training videos (all must have the streams fitted).
@@ -469,7 +499,7 @@ class StreamEnsemble:
             t0 = time.perf_counter()
             record = features[stream]
             obj = fit.model.score(record.features.astype(np.float64))
-            raw[stream] = frame_scores(obj, record, fit.fill)
+            raw[stream] = frame_scores(obj, record, fit.fill, fit.reference)
             if record.n_objects:
                 top.update(stream.value, fit.calibration.transform(obj), record.frame_index,
                            record.boxes)

@@ -127,6 +127,11 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     graphs: dict[str, dict] = {}
     for stream, fit in model.ensemble.fits_.items():
+        if fit.reference is not None:
+            raise ExportError(f"the {stream} stream's frame score is the Sidak-corrected "
+                              "maximum, which the exported manifest's frame rule (the maximum "
+                              "over a frame's objects) does not describe; export a model "
+                              "trained without --frame-score")
         reduced = fit.model if type(fit.model) is PCAStream else None
         inner = reduced.inner if reduced is not None else fit.model
         if type(inner) is MULDEStream:

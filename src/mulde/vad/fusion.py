@@ -89,9 +89,10 @@ def sidak_frames(object_scores: ArrayLike, frame_index: ArrayLike, n_frames: int
     p_min = np.ones(n_frames)
     np.minimum.at(p_min, idx.astype(np.intp), tail)
     k = np.bincount(idx.astype(np.intp), minlength=n_frames)
-    # 1 - (1 - p)^k without cancellation for small p; k = 0 gives 0 (p_min = 1 there too)
-    at_least_one = -np.expm1(k * np.log1p(-np.minimum(p_min, 1.0 - 1e-16)))
-    return np.where(k > 0, -np.log(at_least_one), 0.0)
+    # 1 - (1 - p)^k without cancellation for small p; exactly 1 (score 0) at p = 1
+    below = p_min < 1.0
+    log_none = np.where(below, k * np.log1p(-np.where(below, p_min, 0.0)), -np.inf)
+    return np.where(k > 0, -np.log(-np.expm1(log_none)), 0.0) + 0.0  # + 0.0: no -0.0
 
 
 def _spread(low: float, high: float) -> bool:
