@@ -215,6 +215,19 @@ def test_every_file_of_the_model_gets_the_usual_permissions(data, tmp_path):
     assert set(modes.values()) == {0o666 & ~umask}, modes
 
 
+def _round_trip(ens, data, folder):
+    """Fit `ens` on velocity + geometry, save it into `folder`, load it; check the loaded
+    model scores the test video exactly as the fitted one; return (fitted, loaded)."""
+    train, test = data
+    model = PipelineModel.fit(ObjectCentricExtractor(streams=("velocity", "geometry")), train,
+                              ens, fps=10.0, smoothing_sigma=1.0)
+    before = model.score(test)
+    model.save(folder)
+    loaded = PipelineModel.load(folder)
+    np.testing.assert_array_equal(loaded.score(test).fused, before.fused)
+    return model, loaded
+
+
 @pytest.mark.parametrize("detector", ["knn", "gmm", "mulde"])
 def test_a_reduced_stream_travels_with_its_pca(data, detector, tmp_path):
     """velocity (3-d) on 2 principal components: the projection is saved beside the model
@@ -222,15 +235,9 @@ def test_a_reduced_stream_travels_with_its_pca(data, detector, tmp_path):
     exactly as the fitted one; geometry stays unreduced."""
     from mulde.vad.stream_models import PCAStream
 
-    train, test = data
     ens = StreamEnsemble(detector, mulde_params=dict(FAST), calibration_folds=2,
                          pca={"velocity": 2})
-    model = PipelineModel.fit(ObjectCentricExtractor(streams=("velocity", "geometry")), train,
-                              ens, fps=10.0, smoothing_sigma=1.0)
-    before = model.score(test)
-    model.save(tmp_path / "model")
-    loaded = PipelineModel.load(tmp_path / "model")
-    np.testing.assert_array_equal(loaded.score(test).fused, before.fused)
+    model, loaded = _round_trip(ens, data, tmp_path / "model")
     fit = loaded.ensemble.fits_[Stream.VELOCITY]
     assert isinstance(fit.model, PCAStream) and fit.dim == 3
     np.testing.assert_array_equal(fit.model.components_,
@@ -256,14 +263,8 @@ def test_a_sidak_stream_travels_with_its_reference_and_is_not_exported(data, tmp
     from mulde.estimator.export import ExportError
     from mulde.vad.export import export_pipeline
 
-    train, test = data
     ens = StreamEnsemble("gmm", calibration_folds=2, sidak=["velocity"])
-    model = PipelineModel.fit(ObjectCentricExtractor(streams=("velocity", "geometry")), train,
-                              ens, fps=10.0, smoothing_sigma=1.0)
-    before = model.score(test)
-    model.save(tmp_path / "model")
-    loaded = PipelineModel.load(tmp_path / "model")
-    np.testing.assert_array_equal(loaded.score(test).fused, before.fused)
+    model, loaded = _round_trip(ens, data, tmp_path / "model")
     np.testing.assert_array_equal(loaded.ensemble.fits_[Stream.VELOCITY].reference,
                                   model.ensemble.fits_[Stream.VELOCITY].reference)
     assert loaded.ensemble.fits_[Stream.GEOMETRY].reference is None

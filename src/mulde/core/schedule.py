@@ -47,6 +47,20 @@ class NoiseSchedule:
                               dtype=torch.float64).float()
 
 
+def _seeded_rows(x: torch.Tensor, fraction: float, limit: int, seed: int
+                 ) -> torch.Tensor | None:
+    """The indices (on x's device) of at most `limit` rows of x (n, d) drawn without
+    replacement with `seed`, for the data-relative noise levels below; None when x has fewer
+    than 2 rows or no column. ValueError for a negative `fraction`."""
+    if fraction < 0:
+        raise ValueError(f"fraction must be >= 0, got {fraction}")
+    n, d = x.shape
+    if n < 2 or d < 1:
+        return None
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=g)[:limit].to(x.device)
+
+
 def nearest_neighbour_sigma(x: torch.Tensor, fraction: float, max_queries: int = 1000,
                             seed: int = 0, chunk: int = 256) -> float:
     """Return fraction * median_i(nearest-neighbour distance of row i) / sqrt(d) (torch's
@@ -67,13 +81,10 @@ def nearest_neighbour_sigma(x: torch.Tensor, fraction: float, max_queries: int =
     chunks of `chunk`. Returns 0.0 when no query row has a different row (n < 2 or all rows
     equal).
     """
-    if fraction < 0:
-        raise ValueError(f"fraction must be >= 0, got {fraction}")
-    n, d = x.shape
-    if n < 2 or d < 1:
+    queries = _seeded_rows(x, fraction, max_queries, seed)
+    if queries is None:
         return 0.0
-    g = torch.Generator().manual_seed(seed)
-    queries = torch.randperm(n, generator=g)[:max_queries].to(x.device)
+    d = x.shape[1]
     ref = x.double()
     ref_sq = ref.pow(2).sum(dim=1)
     nearest = []
@@ -106,13 +117,11 @@ def largest_distance_sigma(x: torch.Tensor, fraction: float, max_rows: int = 200
     bound of the whole set's). Distances in float64 (the matrix-product form of cdist,
     clamped at 0). Returns 0.0 for n < 2.
     """
-    if fraction < 0:
-        raise ValueError(f"fraction must be >= 0, got {fraction}")
-    n, d = x.shape
-    if n < 2 or d < 1:
+    picked = _seeded_rows(x, fraction, max_rows, seed)
+    if picked is None:
         return 0.0
-    g = torch.Generator().manual_seed(seed)
-    rows = x.double()[torch.randperm(n, generator=g)[:max_rows].to(x.device)]
+    d = x.shape[1]
+    rows = x.double()[picked]
     sq = rows.pow(2).sum(dim=1)
     largest = (sq[:, None] + sq[None, :] - 2.0 * rows @ rows.T).clamp_min(0.0).max()
     return float(fraction * largest.sqrt().item() / math.sqrt(d))
