@@ -412,3 +412,11 @@ def test_sidak_must_name_known_fitted_streams():
         StreamEnsemble(DistanceToMean, sidak=["nose"])
     with pytest.raises(ValueError, match="sidak names the pose stream, which is not fitted"):
         StreamEnsemble(DistanceToMean, sidak=["pose"]).fit(train)
+
+
+def test_sidak_refuses_a_calibration_on_object_scores():
+    """calibrate_on="objects" fits the calibration on the energies of the objects, but a
+    Sidak stream's frame scores are -log of a probability: the two scales do not meet (with
+    DistanceToMean on [0, 2 | 10, 12], objects 4..6 against frames 0..0.51)."""
+    with pytest.raises(ValueError, match="sidak needs calibrate_on='frames'"):
+        StreamEnsemble(DistanceToMean, calibrate_on="objects", sidak=["velocity"])

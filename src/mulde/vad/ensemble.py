@@ -271,7 +271,8 @@ class StreamEnsemble:
     `pca`: stream -> k, streams whose model sees only their first k principal components
     (module docstring, "Reduced streams"); every stream so named must be fitted.
     `sidak`: streams whose frame score is the Sidak-corrected maximum (module docstring,
-    "Sidak streams"); every stream so named must be fitted.
+    "Sidak streams"); every stream so named must be fitted, and only with
+    calibrate_on="frames".
     """
 
     detector: StreamModelSpec | Mapping[Stream | str, StreamModelSpec] = "mulde"
@@ -309,6 +310,12 @@ class StreamEnsemble:
             if str(getattr(stream, "value", stream)) not in streams:
                 raise ValueError(f"sidak: unknown stream {stream!r} (streams: "
                                  f"{', '.join(sorted(streams))})")
+        if self.sidak and self.calibrate_on == "objects":
+            # the calibration maps the scores it was fitted on to [0, 1]; fitted on object
+            # scores it would be applied to the Sidak frame scores, -log of a probability,
+            # another scale altogether
+            raise ValueError("sidak needs calibrate_on='frames': a Sidak stream's frame "
+                             "scores are not on its object scores' scale")
         for stream, k in (self.pca or {}).items():
             if str(getattr(stream, "value", stream)) not in streams:
                 raise ValueError(f"pca: unknown stream {stream!r} (streams: "
