@@ -190,7 +190,13 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--fit-jobs", "0"], "--fit-jobs must be >= 1"),
     (["--pca", "appearance=0"], "--pca appearance=0: give STREAM=K"),
     (["--pca", "colour=3"], "--pca colour=3: give STREAM=K"),
-    (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)")])
+    (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)"),
+    (["--frame-score", "pose=foo"], "--frame-score pose=foo: give STREAM=maximum or "
+                                    "STREAM=sidak"),
+    (["--frame-score", "nose=sidak"], "--frame-score nose=sidak: give STREAM=maximum"),
+    (["--frame-score", "velocity"], "--frame-score velocity: give STREAM=maximum"),
+    (["--frame-score", "pose=sidak"], "--frame-score pose=...: the objects extractor "
+                                      "computes no pose stream (streams: velocity, static)")])
 def test_train_options_are_checked(tmp_path, capsys, args, message):
     from fakes import write_square_frames
 
