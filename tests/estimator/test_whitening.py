@@ -154,3 +154,18 @@ def test_a_model_with_a_constant_column_scores_it_unscaled():
                       device="cpu").fit(X)
     z = model._to_tensor(np.array([[model.mean_[0], model.mean_[1], 8.0]])).numpy()
     np.testing.assert_allclose(z, [[0.0, 0.0, 1.0]], atol=1e-6)
+
+
+def test_a_model_pickled_before_the_option_still_scores_and_saves(tmp_path):
+    """A MULDE pickled by a version without `whiten` has no whitening_ attribute: scoring
+    already read it with getattr; saving must too (it raised AttributeError)."""
+    import pickle
+
+    X = np.random.default_rng(0).standard_normal((100, 3))
+    model = MULDE(hidden_sizes=(8,), max_steps=3, random_state=0, device="cpu").fit(X)
+    old = pickle.loads(pickle.dumps(model))
+    del old.whitening_
+    np.testing.assert_array_equal(old.score_samples(X), model.score_samples(X))
+    loaded = MULDE.load(old.save(tmp_path / "old.safetensors"))
+    assert loaded.whitening_ is None
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
