@@ -231,6 +231,21 @@ def test_pca_defaults_to_the_presets_and_none_turns_it_off():
     assert _resolve_pca({"pose": 8}, "objects:detector", detector) == {"pose": 8}
 
 
+def test_frame_score_option_the_last_rule_of_a_stream_holds():
+    from argparse import Namespace
+
+    from mulde.cli import _frame_score
+
+    assert _frame_score(Namespace(frame_score=None)) is None
+    assert _frame_score(Namespace(frame_score=["pose=sidak", "velocity=sidak"])) == [
+        "pose", "velocity"]
+    assert _frame_score(Namespace(frame_score=["pose=sidak", "pose=maximum"])) is None
+    # given twice, then maximum: maximum (a list that removed one copy kept the other)
+    assert _frame_score(Namespace(frame_score=["pose=sidak", "pose=sidak",
+                                               "pose=maximum"])) is None
+    assert _frame_score(Namespace(frame_score=["pose=maximum", "pose=sidak"])) == ["pose"]
+
+
 def test_fit_jobs_default_to_the_threads():
     """Unset, --fit-jobs is --threads, else PyTorch's thread count (1 here: conftest)."""
     from argparse import Namespace
