@@ -12,7 +12,7 @@ object scores). The registered rule: (b) <= 0.1 makes the candidate eligible for
 end-to-end comparison. No test video is read.
 
     OMP_NUM_THREADS=1 nice -n 19 python benchmarks/detector_pose_crowd_sidak.py \\
-        --cache /tmp/a14d_empty_cache --key objects-8221db159e --jobs 1
+        --cache /tmp/a14d_empty_cache --key objects-8221db159e
 """
 
 from __future__ import annotations
@@ -30,14 +30,19 @@ MAX_RHO = 0.1
 FOLDS = 4
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (the module docstring's command is tested against it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=DATA_ROOT / "ucsd_ped2")
     parser.add_argument("--cache", type=Path, required=True, help="the run's cache folder")
     parser.add_argument("--key", required=True, help="the feature cache key, objects-...")
     parser.add_argument("--out", type=Path,
                         default=RESULTS_DIR / "detector_pose_crowd_sidak.json")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
     import torch
     from scipy.stats import spearmanr
 

@@ -190,7 +190,13 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--fit-jobs", "0"], "--fit-jobs must be >= 1"),
     (["--pca", "appearance=0"], "--pca appearance=0: give STREAM=K"),
     (["--pca", "colour=3"], "--pca colour=3: give STREAM=K"),
-    (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)")])
+    (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)"),
+    (["--frame-score", "pose=foo"], "--frame-score pose=foo: give STREAM=maximum or "
+                                    "STREAM=sidak"),
+    (["--frame-score", "nose=sidak"], "--frame-score nose=sidak: give STREAM=maximum"),
+    (["--frame-score", "velocity"], "--frame-score velocity: give STREAM=maximum"),
+    (["--frame-score", "pose=sidak"], "--frame-score pose=...: the objects extractor "
+                                      "computes no pose stream (streams: velocity, static)")])
 def test_train_options_are_checked(tmp_path, capsys, args, message):
     from fakes import write_square_frames
 
@@ -223,6 +229,21 @@ def test_pca_defaults_to_the_presets_and_none_turns_it_off():
     assert _pca(Namespace(pca=["none"])) == {}
     assert _resolve_pca({}, "objects:detector", detector) is None
     assert _resolve_pca({"pose": 8}, "objects:detector", detector) == {"pose": 8}
+
+
+def test_frame_score_option_the_last_rule_of_a_stream_holds():
+    from argparse import Namespace
+
+    from mulde.cli import _frame_score
+
+    assert _frame_score(Namespace(frame_score=None)) is None
+    assert _frame_score(Namespace(frame_score=["pose=sidak", "velocity=sidak"])) == [
+        "pose", "velocity"]
+    assert _frame_score(Namespace(frame_score=["pose=sidak", "pose=maximum"])) is None
+    # given twice, then maximum: maximum (a list that removed one copy kept the other)
+    assert _frame_score(Namespace(frame_score=["pose=sidak", "pose=sidak",
+                                               "pose=maximum"])) is None
+    assert _frame_score(Namespace(frame_score=["pose=maximum", "pose=sidak"])) == ["pose"]
 
 
 def test_fit_jobs_default_to_the_threads():

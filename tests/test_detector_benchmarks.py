@@ -66,3 +66,16 @@ def test_motion_crops_pad_grow_clip_and_merge_by_hand():
     assert motion_crops([(0, 0, 64, 64), (96, 0, 160, 64)], 360, 240, pad=16,
                         min_side=0) == [(0, 0, 80, 80), (80, 0, 176, 80)]
     assert motion_crops([], 360, 240) == []
+
+
+def test_the_pose_crowd_sidak_command_in_its_docstring_parses():
+    """The docstring's command is what a reader reruns: it must be one the script takes."""
+    import shlex
+
+    import detector_pose_crowd_sidak as bench
+
+    doc = bench.__doc__.replace("\\\n", " ")
+    line = next(ln for ln in doc.splitlines() if "detector_pose_crowd_sidak.py" in ln)
+    argv = shlex.split(line.split("detector_pose_crowd_sidak.py", 1)[1])
+    args = bench.build_parser().parse_args(argv)
+    assert args.key.startswith("objects-")

@@ -19,3 +19,18 @@ def test_method_citations_name_existing_sections():
     assert cited, "no section citations found: the pattern no longer matches the docstrings"
     missing = {section: files for section, files in cited.items() if section not in headings}
     assert not missing, f"sections cited but absent from docs/method.md: {missing}"
+
+
+def test_the_readme_run_usage_names_every_run_option():
+    """The README's `mulde run` usage line lists each option of the parser (Ray's own
+    options stand behind `--engine local|ray ...`)."""
+    from mulde.cli import build_parser
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    usage = next(line for line in readme.splitlines() if line.startswith("mulde run DATASET"))
+    run = build_parser().subcommands["run"]
+    ray = {"--address", "--workers", "--gpus-per-worker", "--max-retries"}
+    options = {o for a in run._actions for o in a.option_strings if o.startswith("--")}
+    missing = sorted(o for o in options - ray - {"--help"} if f"[{o}" not in usage
+                     and f" {o} " not in usage and f"| {o}" not in usage)
+    assert not missing, f"README's mulde run usage lacks {missing}"

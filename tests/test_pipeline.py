@@ -106,6 +106,19 @@ def test_a_reduced_stream_is_recorded_in_the_metrics_and_the_model(dataset_root,
     assert (out / "model" / "streams" / "velocity.pca.safetensors").exists()
 
 
+def test_a_sidak_stream_is_recorded_in_the_metrics(dataset_root, tmp_path):
+    """--frame-score velocity=sidak: the run's config says which streams took the Sidak
+    frame score (what tells two runs of a comparison apart); without it, no entry."""
+    ds = load_dataset("folder", dataset_root)
+    run_pipeline(ds, SpeedExtractor(), tmp_path / "a", detector="knn", progress=False,
+                 sidak=["velocity"])
+    saved = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert saved["config"]["frame_score"] == {"velocity": "sidak"}
+    run_pipeline(ds, SpeedExtractor(), tmp_path / "b", detector="knn", progress=False)
+    assert "frame_score" not in json.loads((tmp_path / "b" / "metrics.json").read_text())[
+        "config"]
+
+
 def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp_path):
     from mulde.video.features.registry import build_extractor
 

@@ -490,17 +490,14 @@ def _frame_score(args: argparse.Namespace) -> list[str] | None:
     from mulde.video.features.records import Stream
 
     names = sorted(s.value for s in Stream)
-    sidak = []
+    rules = {}  # a stream given twice: the last rule holds
     for item in getattr(args, "frame_score", None) or []:
         stream, sep, rule = item.partition("=")
         if not sep or stream not in names or rule not in ("maximum", "sidak"):
             raise UsageError(f"--frame-score {item}: give STREAM=maximum or STREAM=sidak, a "
                              f"stream among {', '.join(names)}, e.g. pose=sidak")
-        if rule == "sidak":
-            sidak.append(stream)
-        elif stream in sidak:
-            sidak.remove(stream)
-    return sorted(set(sidak)) or None
+        rules[stream] = rule
+    return sorted(s for s, rule in rules.items() if rule == "sidak") or None
 
 
 def _check_streams(option: str, streams: list[str] | None, name: str,

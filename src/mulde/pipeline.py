@@ -343,6 +343,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               **({"pca": {s: {"n_components": k, "explained_variance": getattr(
                   ensemble.fits_[Stream(s)].model, "explained_variance_", None)}
                           for s, k in pca.items()}} if pca else {}),
+              **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
     skipped = [f"skipped {f['split']}/{f['video']} (unreadable, left out of training and "

@@ -31,16 +31,23 @@ def test_a_single_row_is_refused():
 @given(arrays(np.float64, st.tuples(st.integers(3, 30), st.integers(1, 6)),
               elements=st.floats(-100, 100, allow_subnormal=False)))
 def test_the_matrix_is_symmetric_and_inverts_the_shrunk_covariance(Z):
-    """W is symmetric and W C W = I for C the Ledoit-Wolf covariance, whenever Z has spread."""
+    """W is symmetric and W C W = I for C the Ledoit-Wolf covariance of the columns that
+    vary, whenever Z has spread; the constant columns get the identity."""
     Z = Z - Z.mean(axis=0)
     W = ledoit_wolf_whitening(Z)
-    C = LedoitWolf(assume_centered=True).fit(Z).covariance_
-    if np.abs(Z).max() < 1e-6:
+    varying = (Z != Z[0]).any(axis=0)
+    if not varying.any():
+        assert W is None
         return
     assert W is not None
     np.testing.assert_allclose(W, W.T, atol=1e-9 * np.abs(W).max())
-    if np.linalg.cond(C) < 1e8:
-        np.testing.assert_allclose(W @ C @ W, np.eye(len(C)), atol=1e-6)
+    still = ~varying
+    np.testing.assert_array_equal(W[np.ix_(still, still)], np.eye(int(still.sum())))
+    assert not W[np.ix_(still, varying)].any()
+    C = LedoitWolf(assume_centered=True).fit(Z[:, varying]).covariance_
+    Wv = W[np.ix_(varying, varying)]
+    if np.abs(Z).max() >= 1e-6 and np.linalg.cond(C) < 1e8:
+        np.testing.assert_allclose(Wv @ C @ Wv, np.eye(len(C)), atol=1e-6)
 
 
 def test_a_rotated_anisotropic_gaussian_comes_out_isotropic():
@@ -121,3 +128,44 @@ def test_a_whitened_model_exports_with_the_library_scores(whitened, tmp_path):
     np.testing.assert_allclose(energies, model.score_samples_multiscale(X), rtol=1e-4,
                                atol=1e-4)
     np.testing.assert_allclose(score, model.anomaly_score(X), rtol=1e-4, atol=1e-4)
+
+
+def test_a_constant_column_is_left_as_it_is():
+    """A column without spread gets the identity: the shrunk covariance would give it the
+    variance a * mu alone (here a ~ 8e-4 and mu ~ 0.5: W 51 there), and a new row moving in
+    that column would be blown up 51-fold. The other column is whitened on its own (1 / its
+    standard deviation, up to its tiny shrinkage)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(5000)
+    x -= x.mean()
+    W = ledoit_wolf_whitening(np.c_[x, np.zeros(5000)])
+    assert W[1, 1] == 1.0 and W[0, 1] == W[1, 0] == 0.0
+    np.testing.assert_allclose(W[0, 0], ledoit_wolf_whitening(x[:, None])[0, 0], rtol=1e-12)
+    assert W[0, 0] == pytest.approx(1 / x.std(), rel=1e-3)
+
+
+def test_a_model_with_a_constant_column_scores_it_unscaled():
+    """MULDE's constant training columns are centred but not scaled (its warning says so);
+    with whiten they stay that way: one unit off in that column is one unit to the network."""
+    rng = np.random.default_rng(1)
+    X = np.c_[rng.standard_normal((300, 2)), np.full(300, 7.0)]
+    with pytest.warns(UserWarning, match="constant"):
+        model = MULDE(hidden_sizes=(8,), max_steps=3, random_state=0, whiten="ledoit_wolf",
+                      device="cpu").fit(X)
+    z = model._to_tensor(np.array([[model.mean_[0], model.mean_[1], 8.0]])).numpy()
+    np.testing.assert_allclose(z, [[0.0, 0.0, 1.0]], atol=1e-6)
+
+
+def test_a_model_pickled_before_the_option_still_scores_and_saves(tmp_path):
+    """A MULDE pickled by a version without `whiten` has no whitening_ attribute: scoring
+    already read it with getattr; saving must too (it raised AttributeError)."""
+    import pickle
+
+    X = np.random.default_rng(0).standard_normal((100, 3))
+    model = MULDE(hidden_sizes=(8,), max_steps=3, random_state=0, device="cpu").fit(X)
+    old = pickle.loads(pickle.dumps(model))
+    del old.whitening_
+    np.testing.assert_array_equal(old.score_samples(X), model.score_samples(X))
+    loaded = MULDE.load(old.save(tmp_path / "old.safetensors"))
+    assert loaded.whitening_ is None
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))

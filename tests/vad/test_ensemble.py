@@ -412,3 +412,25 @@ def test_sidak_must_name_known_fitted_streams():
         StreamEnsemble(DistanceToMean, sidak=["nose"])
     with pytest.raises(ValueError, match="sidak names the pose stream, which is not fitted"):
         StreamEnsemble(DistanceToMean, sidak=["pose"]).fit(train)
+
+
+def test_sidak_refuses_a_calibration_on_object_scores():
+    """calibrate_on="objects" fits the calibration on the energies of the objects, but a
+    Sidak stream's frame scores are -log of a probability: the two scales do not meet (with
+    DistanceToMean on [0, 2 | 10, 12], objects 4..6 against frames 0..0.51)."""
+    with pytest.raises(ValueError, match="sidak needs calibrate_on='frames'"):
+        StreamEnsemble(DistanceToMean, calibrate_on="objects", sidak=["velocity"])
+
+
+def test_a_sidak_streams_top_object_is_ranked_on_its_frame_scores_scale():
+    """The calibration of a Sidak stream is fitted on Sidak frame scores (0 .. -log 0.6 on
+    the training videos of the test above), so the top object's calibrated score must be
+    on that scale too: in test frame 0 (13 and 6, k 2) the object at 13 is the top one and
+    its calibrated score is the stream's calibrated frame score, -log(1 - 0.8^2) mapped,
+    not the raw distance 7 mapped (about 14)."""
+    train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
+    ens = StreamEnsemble(DistanceToMean, sidak=["velocity"]).fit(train)
+    scores = ens.score_video(video(velocity=[[13.0, 6.0], [], [6.0]]))
+    frame = scores.streams[Stream.VELOCITY]
+    np.testing.assert_allclose(scores.top.score[[0, 2]], frame[[0, 2]], rtol=1e-12)
+    assert scores.top.stream[0] == "velocity" and np.isinf(scores.top.score[1])

@@ -12,7 +12,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mulde.vad.fusion import Calibration, FusionError, fuse, objects_to_frames, sidak_frames
+from mulde.vad.fusion import (
+    Calibration,
+    FusionError,
+    fuse,
+    objects_to_frames,
+    sidak_frames,
+    sidak_objects,
+)
 
 
 def test_objects_to_frames_max_and_empty_fill():
@@ -182,3 +189,18 @@ def test_sidak_frames_refuse_bad_input():
         sidak_frames([1.0], [0], 1, [])
     with pytest.raises(FusionError, match="outside"):
         sidak_frames([1.0], [3], 2, [0.0, 1.0])
+
+
+def test_sidak_objects_by_hand_and_their_frame_maximum_is_the_frame_score():
+    """The reference and objects of test_sidak_frames_by_hand: frame 1's 2.5 (p 0.6, k 2)
+    scores -log(1 - 0.4^2) and its 0.5 (p 1) 0; frame 3's three objects at 5 each
+    -log(1 - 0.8^3); the largest per frame is sidak_frames' score."""
+    s, idx, ref = [5.0, 2.5, 0.5, 5.0, 5.0, 5.0], [0, 1, 1, 3, 3, 3], [3.0, 1.0, 4.0, 2.0]
+    objects = sidak_objects(s, idx, 4, ref)
+    np.testing.assert_allclose(objects, [-math.log(0.2), -math.log(1 - 0.4 ** 2), 0.0]
+                               + [-math.log(1 - 0.8 ** 3)] * 3, rtol=1e-12)
+    frames = sidak_frames(s, idx, 4, ref)
+    np.testing.assert_allclose(objects_to_frames(objects, idx, 4, empty=0.0), frames,
+                               rtol=1e-12)
+    with pytest.raises(FusionError, match="reference"):
+        sidak_objects([1.0], [0], 1, [])

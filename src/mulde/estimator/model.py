@@ -400,8 +400,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             f"network.{k}": v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()
         }
         arrays |= {"mean": self.mean_, "scale": self.scale_, "sigmas": self.sigmas_}
-        if self.whitening_ is not None:
-            arrays["whitening"] = self.whitening_
+        whitening = getattr(self, "whitening_", None)  # a model pickled before the option
+        if whitening is not None:
+            arrays["whitening"] = whitening
         arrays |= {f"aggregator.{k}": np.asarray(v) for k, v in self.aggregator_state_.items()}
         meta = {
             "params": json.dumps(self.get_params()),

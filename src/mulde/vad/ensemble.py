@@ -56,7 +56,9 @@ Sidak streams (`sidak`): a frame's score in that stream is not the maximum over 
 but the Sidak-corrected maximum against the stream's training object scores (the ones the
 calibration uses, out-of-fold with `calibration_folds`; `mulde.vad.fusion.sidak_frames`), so
 that a frame with many objects is not more anomalous for that alone (issue 14, round 7: the
-pose stream's maximum rose with the number of people in the frame).
+pose stream's maximum rose with the number of people in the frame). For the top-scoring
+object, its objects are ranked on that scale too (`mulde.vad.fusion.sidak_objects`: the
+frame's top object's calibrated score is the stream's calibrated frame score).
 """
 
 from __future__ import annotations
@@ -73,7 +75,13 @@ from typing import Any, Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from mulde.vad.fusion import Calibration, fuse, objects_to_frames, sidak_frames
+from mulde.vad.fusion import (
+    Calibration,
+    fuse,
+    objects_to_frames,
+    sidak_frames,
+    sidak_objects,
+)
 from mulde.vad.stream_models import StreamModel, WithPCA, make_stream_model
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 
@@ -271,7 +279,8 @@ class StreamEnsemble:
     `pca`: stream -> k, streams whose model sees only their first k principal components
     (module docstring, "Reduced streams"); every stream so named must be fitted.
     `sidak`: streams whose frame score is the Sidak-corrected maximum (module docstring,
-    "Sidak streams"); every stream so named must be fitted.
+    "Sidak streams"); every stream so named must be fitted, and only with
+    calibrate_on="frames".
     """
 
     detector: StreamModelSpec | Mapping[Stream | str, StreamModelSpec] = "mulde"
@@ -309,6 +318,12 @@ class StreamEnsemble:
             if str(getattr(stream, "value", stream)) not in streams:
                 raise ValueError(f"sidak: unknown stream {stream!r} (streams: "
                                  f"{', '.join(sorted(streams))})")
+        if self.sidak and self.calibrate_on == "objects":
+            # the calibration maps the scores it was fitted on to [0, 1]; fitted on object
+            # scores it would be applied to the Sidak frame scores, -log of a probability,
+            # another scale altogether
+            raise ValueError("sidak needs calibrate_on='frames': a Sidak stream's frame "
+                             "scores are not on its object scores' scale")
         for stream, k in (self.pca or {}).items():
             if str(getattr(stream, "value", stream)) not in streams:
                 raise ValueError(f"pca: unknown stream {stream!r} (streams: "
@@ -501,8 +516,10 @@ class StreamEnsemble:
             obj = fit.model.score(record.features.astype(np.float64))
             raw[stream] = frame_scores(obj, record, fit.fill, fit.reference)
             if record.n_objects:
-                top.update(stream.value, fit.calibration.transform(obj), record.frame_index,
-                           record.boxes)
+                ranked = obj if fit.reference is None else sidak_objects(
+                    obj, record.frame_index, record.n_frames, fit.reference)
+                top.update(stream.value, fit.calibration.transform(ranked),
+                           record.frame_index, record.boxes)
             fit.test_objects += record.n_objects
             fit.score_s += time.perf_counter() - t0
         calibrations = self.calibrations

@@ -95,6 +95,28 @@ def sidak_frames(object_scores: ArrayLike, frame_index: ArrayLike, n_frames: int
     return np.where(k > 0, -np.log(-np.expm1(log_none)), 0.0) + 0.0  # + 0.0: no -0.0
 
 
+def sidak_objects(object_scores: ArrayLike, frame_index: ArrayLike, n_frames: int,
+                  reference: ArrayLike) -> np.ndarray:
+    """Return (n,) per-object scores on the scale of `sidak_frames`: object i in a frame of
+    k objects scores -log(1 - (1 - p_i)^k), p_i its tail probability against `reference`
+    (as in `sidak_frames`). The score falls as p_i rises, so the frame's largest is its
+    `sidak_frames` score: what a stream's calibration, fitted on those frame scores, can
+    rank objects by (the report's top object of a frame). Same inputs and errors as
+    `sidak_frames`.
+    """
+    s = np.asarray(object_scores, dtype=np.float64)
+    ref = np.sort(np.asarray(reference, dtype=np.float64).ravel())
+    if ref.size == 0 or not np.isfinite(ref).all():
+        raise FusionError("the reference (training object scores) must be non-empty and finite")
+    idx = np.asarray(frame_index)
+    objects_to_frames(s, idx, n_frames, empty=0.0)  # its checks: shapes, frames, finite
+    tail = (1.0 + ref.size - np.searchsorted(ref, s, side="left")) / (ref.size + 1.0)
+    k = np.bincount(idx.astype(np.intp), minlength=n_frames)[idx.astype(np.intp)]
+    below = tail < 1.0
+    log_none = np.where(below, k * np.log1p(-np.where(below, tail, 0.0)), -np.inf)
+    return -np.log(-np.expm1(log_none)) + 0.0  # + 0.0: no -0.0
+
+
 def _spread(low: float, high: float) -> bool:
     """Return whether high exceeds low by more than rounding (1e-12 relative, 1e-12 absolute
     near 0): a smaller spread would turn (s - low) / (high - low) into inf."""
