@@ -79,20 +79,10 @@ def sidak_frames(object_scores: ArrayLike, frame_index: ArrayLike, n_frames: int
     = more anomalous, like `objects_to_frames`, whose input checks it shares (FusionError).
     Issue 14, round 7 (docs/results.md).
     """
-    s = np.asarray(object_scores, dtype=np.float64)
-    ref = np.sort(np.asarray(reference, dtype=np.float64).ravel())
-    if ref.size == 0 or not np.isfinite(ref).all():
-        raise FusionError("the reference (training object scores) must be non-empty and finite")
-    idx = np.asarray(frame_index)
-    objects_to_frames(s, idx, n_frames, empty=0.0)  # its checks: shapes, frames, finite
-    tail = (1.0 + ref.size - np.searchsorted(ref, s, side="left")) / (ref.size + 1.0)
-    p_min = np.ones(n_frames)
-    np.minimum.at(p_min, idx.astype(np.intp), tail)
-    k = np.bincount(idx.astype(np.intp), minlength=n_frames)
-    # 1 - (1 - p)^k without cancellation for small p; exactly 1 (score 0) at p = 1
-    below = p_min < 1.0
-    log_none = np.where(below, k * np.log1p(-np.where(below, p_min, 0.0)), -np.inf)
-    return np.where(k > 0, -np.log(-np.expm1(log_none)), 0.0) + 0.0  # + 0.0: no -0.0
+    scores = sidak_objects(object_scores, frame_index, n_frames, reference)
+    out = np.zeros(n_frames)  # a frame without objects: 0; every object's score is >= 0
+    np.maximum.at(out, np.asarray(frame_index).astype(np.intp), scores)
+    return out
 
 
 def sidak_objects(object_scores: ArrayLike, frame_index: ArrayLike, n_frames: int,
