@@ -79,7 +79,6 @@ from mulde.vad.fusion import (
     Calibration,
     fuse,
     objects_to_frames,
-    sidak_frames,
     sidak_objects,
 )
 from mulde.vad.stream_models import StreamModel, WithPCA, make_stream_model
@@ -248,14 +247,31 @@ def subsample_stream(videos: Mapping[str, VideoFeatures], stream: Stream, m: int
     return X, groups
 
 
+def ranked_objects(object_scores: np.ndarray, record: ObjectFeatures,
+                   reference: np.ndarray | None = None) -> np.ndarray:
+    """Return the (n_objects,) scores a frame's score is the maximum of: the objects' own,
+    or with `reference` (the stream's training object scores) their Sidak-corrected scores
+    (`mulde.vad.fusion.sidak_objects`, whose per-frame maximum is `sidak_frames`)."""
+    if reference is None:
+        return object_scores
+    return sidak_objects(object_scores, record.frame_index, record.n_frames, reference)
+
+
 def frame_scores(object_scores: np.ndarray, record: ObjectFeatures, fill: float,
                  reference: np.ndarray | None = None) -> np.ndarray:
     """Return (n_frames,) frame scores of one stream of one video: the max over each frame's
     objects, `fill` for a frame without objects; with `reference` (the stream's training
-    object scores), the Sidak-corrected maximum instead (`sidak_frames`; 0 without objects)."""
-    if reference is not None:
-        return sidak_frames(object_scores, record.frame_index, record.n_frames, reference)
-    return objects_to_frames(object_scores, record.frame_index, record.n_frames, empty=fill)
+    object scores), the Sidak-corrected maximum instead (`sidak_frames`; 0 without objects).
+    `object_scores` are the objects' own scores, as `ranked_objects` takes them."""
+    return _frames(ranked_objects(object_scores, record, reference), record, fill, reference)
+
+
+def _frames(ranked: np.ndarray, record: ObjectFeatures, fill: float,
+            reference: np.ndarray | None) -> np.ndarray:
+    """The per-frame maximum of `ranked_objects`' scores; a frame without objects gets
+    `fill`, or 0 for a Sidak stream (`sidak_frames`' rule)."""
+    empty = fill if reference is None else 0.0
+    return objects_to_frames(ranked, record.frame_index, record.n_frames, empty=empty)
 
 
 @dataclass
@@ -514,10 +530,10 @@ class StreamEnsemble:
             t0 = time.perf_counter()
             record = features[stream]
             obj = fit.model.score(record.features.astype(np.float64))
-            raw[stream] = frame_scores(obj, record, fit.fill, fit.reference)
+            # a Sidak stream's corrected scores, computed once for the frames and the top
+            ranked = ranked_objects(obj, record, fit.reference)
+            raw[stream] = _frames(ranked, record, fit.fill, fit.reference)
             if record.n_objects:
-                ranked = obj if fit.reference is None else sidak_objects(
-                    obj, record.frame_index, record.n_frames, fit.reference)
                 top.update(stream.value, fit.calibration.transform(ranked),
                            record.frame_index, record.boxes)
             fit.test_objects += record.n_objects
