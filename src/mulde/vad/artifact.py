@@ -134,28 +134,41 @@ def _stream_spec(model: Any) -> dict[str, Any] | None:
     return None
 
 
-def _pca_path(path: Path) -> Path:
-    """Where a reduced stream's PCA is written beside its model file."""
-    return path.with_name(path.name.removesuffix(".safetensors") + ".pca.safetensors")
+def _side_path(path: Path, part: str) -> Path:
+    """Where a stream's `part` ("pca": a reduced stream's projection; "reference": a Sidak
+    stream's training object scores) is written beside its model file."""
+    return path.with_name(path.name.removesuffix(".safetensors") + f".{part}.safetensors")
 
 
-def _reference_path(path: Path) -> Path:
-    """Where a Sidak stream's training object scores are written beside its model file."""
-    return path.with_name(path.name.removesuffix(".safetensors") + ".reference.safetensors")
+def _write_arrays(path: Path, arrays: Mapping[str, np.ndarray],
+                  metadata: dict[str, str]) -> None:
+    """Write `arrays` to the safetensors file `path` atomically (the usual permissions)."""
+    with atomic_path(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
+                  metadata=metadata)
+
+
+def _read_side(path: Path, part: str, names: set[str], what: str) -> dict[str, np.ndarray]:
+    """The arrays of a stream's side file `part` (`_side_path`), refused (ArtifactError
+    naming the file and `what` it should be) unless it has that format and every array of
+    `names`."""
+    meta, arrays = _read_arrays(path)
+    if meta.get("format") != f"{_STREAM_FORMAT}-{part}" or names - set(arrays):
+        raise ArtifactError(f"{path}: not {what} of a mulde artefact (needs "
+                            f"{', '.join(sorted(names))})")
+    return arrays
 
 
 def _save_stream(fit: StreamFit, path: Path) -> dict[str, Any]:
-    """Write one stream's model to `path` (a `PCAStream`'s projection to `_pca_path(path)`);
-    return its manifest entry (no file fields)."""
+    """Write one stream's model to `path` (a `PCAStream`'s projection to
+    `_side_path(path, "pca")`); return its manifest entry (no file fields)."""
     model, spec = fit.model, _stream_spec(fit.model)
     if spec is None:  # PipelineModel.save checks the types first
         raise ArtifactError(f"{path}: cannot save a {type(model).__name__} stream model")
     if "pca" in spec:
-        meta = {"format": _STREAM_FORMAT + "-pca", "mulde_version": __version__}
-        with atomic_path(_pca_path(path)) as tmp:
-            save_file({"mean": np.ascontiguousarray(model.mean_),
-                       "components": np.ascontiguousarray(model.components_)}, str(tmp),
-                      metadata=meta)
+        _write_arrays(_side_path(path, "pca"),
+                      {"mean": model.mean_, "components": model.components_},
+                      {"format": _STREAM_FORMAT + "-pca", "mulde_version": __version__})
         model = model.inner
     if spec["kind"] == "mulde":
         model.model.save(path)
@@ -168,10 +181,8 @@ def _save_stream(fit: StreamFit, path: Path) -> dict[str, Any]:
         arrays = {"mean": model.mean_, "scale": model.scale_, "weights": g.weights_,
                   "means": g.means_, "covariances": g.covariances_,
                   "precisions_cholesky": g.precisions_cholesky_}
-    meta = {"format": _STREAM_FORMAT, "mulde_version": __version__, "spec": json.dumps(spec)}
-    with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
-                  metadata=meta)
+    _write_arrays(path, arrays, {"format": _STREAM_FORMAT, "mulde_version": __version__,
+                                 "spec": json.dumps(spec)})
     return spec
 
 
@@ -186,14 +197,11 @@ def _read_arrays(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
 
 def _load_stream(entry: Mapping[str, Any], path: Path) -> Any:
     """Return the fitted stream model of a manifest entry, read from `path` (a reduced
-    stream's projection from `_pca_path(path)`)."""
+    stream's projection from `_side_path(path, "pca")`)."""
     if "pca" in entry:
         inner = _load_stream({k: v for k, v in entry.items() if k != "pca"}, path)
-        pca_path = _pca_path(path)
-        meta, a = _read_arrays(pca_path)
-        if meta.get("format") != _STREAM_FORMAT + "-pca" or {"mean", "components"} - set(a):
-            raise ArtifactError(f"{pca_path}: not the PCA of a reduced stream of a mulde "
-                                "artefact (needs its mean and components)")
+        a = _read_side(_side_path(path, "pca"), "pca", {"mean", "components"},
+                       "the PCA of a reduced stream")
         model = PCAStream(inner, int(entry["pca"]["n_components"]))
         model.mean_, model.components_ = a["mean"], a["components"]
         model.explained_variance_ = entry["pca"].get("explained_variance")
@@ -436,13 +444,12 @@ class PipelineModel:
                 manifest["streams"][stream.value]["file"] = rel
                 files[rel] = ""
                 if "pca" in manifest["streams"][stream.value]["model"]:
-                    files[_pca_path(Path(rel)).as_posix()] = ""
+                    files[_side_path(Path(rel), "pca").as_posix()] = ""
                 if fit.reference is not None:
-                    ref = _reference_path(Path(rel)).as_posix()
-                    with atomic_path(tmp / ref) as part:
-                        save_file({"scores": np.ascontiguousarray(fit.reference)}, str(part),
-                                  metadata={"format": _STREAM_FORMAT + "-reference",
-                                            "mulde_version": __version__})
+                    ref = _side_path(Path(rel), "reference").as_posix()
+                    _write_arrays(tmp / ref, {"scores": fit.reference},
+                                  {"format": _STREAM_FORMAT + "-reference",
+                                   "mulde_version": __version__})
                     manifest["streams"][stream.value]["reference_file"] = ref
                     files[ref] = ""
             scenes = dict(self.scene_backgrounds)
@@ -462,10 +469,8 @@ class PipelineModel:
             if self.train_scores:
                 rel = "training_scores.safetensors"
                 lengths = np.array([len(s) for s in self.train_scores], np.int64)
-                with atomic_path(tmp / rel) as part:  # the usual permissions, as the rest
-                    save_file({"fused": np.concatenate(self.train_scores).astype(np.float64),
-                               "lengths": lengths}, str(part),
-                              metadata={"format": _STREAM_FORMAT + "-scores"})
+                _write_arrays(tmp / rel, {"fused": np.concatenate(self.train_scores).astype(
+                    np.float64), "lengths": lengths}, {"format": _STREAM_FORMAT + "-scores"})
                 files[rel] = ""
             manifest["files"] = {rel: sha256_file(tmp / rel) for rel in files}
             write_json(tmp / MANIFEST, manifest)
@@ -538,13 +543,11 @@ class PipelineModel:
                 model = _load_stream(s["model"], folder / s["file"])
                 reference = None
                 if name in sidak:
-                    meta, a = _read_arrays(folder / s["reference_file"])
-                    reference = a.get("scores")
-                    if (meta.get("format") != _STREAM_FORMAT + "-reference" or reference is None
-                            or reference.ndim != 1 or reference.size == 0):
-                        raise ArtifactError(f"{folder / s['reference_file']}: not the training "
-                                            "object scores of a Sidak stream of a mulde "
-                                            "artefact")
+                    what = "the training object scores of a Sidak stream"
+                    ref_path = folder / s["reference_file"]
+                    reference = _read_side(ref_path, "reference", {"scores"}, what)["scores"]
+                    if reference.ndim != 1 or reference.size == 0:
+                        raise ArtifactError(f"{ref_path}: not {what} of a mulde artefact")
                 fits[Stream(name)] = StreamFit(
                     model, float(s["fill"]), Calibration.from_dict(s["calibration"]),
                     int(s["dim"]), int(s["train_objects"]), float(s.get("fit_seconds", 0)), 0.0,
