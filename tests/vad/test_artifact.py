@@ -278,3 +278,24 @@ def test_a_sidak_stream_travels_with_its_reference_and_is_not_exported(data, tmp
     ref.write_bytes(ref.read_bytes()[:40])
     with pytest.raises(ArtifactError, match="velocity.reference.safetensors"):
         PipelineModel.load(tmp_path / "model")
+
+
+@pytest.mark.parametrize("options, version", [({}, 1), ({"pca": {"velocity": 2}}, 2),
+                                              ({"sidak": ["velocity"]}, 2)])
+def test_format_version_is_raised_only_by_side_files(data, options, version, tmp_path,
+                                                     monkeypatch):
+    """A model with a reduced or a Sidak stream is format version 2, so that a mulde that
+    reads version 1 only (simulated here) refuses it instead of scoring without its
+    projection or with the maximum; a model without either stays readable as version 1."""
+    from mulde.vad import artifact
+
+    ens = StreamEnsemble("gmm", calibration_folds=2, **options)
+    _round_trip(ens, data, tmp_path / "model")
+    manifest = json.loads((tmp_path / "model" / MANIFEST).read_text())
+    assert manifest["format_version"] == version
+    monkeypatch.setattr(artifact, "FORMAT_VERSION", 1)
+    if version == 1:
+        PipelineModel.load(tmp_path / "model")
+    else:
+        with pytest.raises(ArtifactError, match="format version 2.*upgrade mulde"):
+            PipelineModel.load(tmp_path / "model")

@@ -60,7 +60,12 @@ from mulde.video.features.base import Extractor, FrameSource
 from mulde.video.features.records import Stream, VideoFeatures
 
 FORMAT = "mulde-pipeline"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest manifest version this mulde reads and writes. Version 2 added the side files
+of reduced streams (`streams/<s>.pca.safetensors`) and Sidak frame scores
+(`streams/<s>.reference.safetensors`, the manifest's "frame_score"), which a version-1 reader
+would ignore and so score wrongly; a model without either is still written as version 1, so
+that older mulde reads it."""
 MANIFEST = "pipeline.json"
 _STREAM_FORMAT = "mulde-stream"
 # settings that point at files of the training run, not at how features are computed
@@ -396,8 +401,11 @@ class PipelineModel:
                 "frame_score": "maximum" if fit.reference is None else "sidak",
                 "calibration": fit.calibration.to_dict(), "dim": fit.dim,
                 "train_objects": fit.train_objects, "fit_seconds": fit.fit_s}
+        side_files = any("pca" in (s["model"] or {}) or s["frame_score"] != "maximum"
+                         for s in streams.values())
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "mulde_version": __version__,
+            "format": FORMAT, "format_version": FORMAT_VERSION if side_files else 1,
+            "mulde_version": __version__,
             "extractor": {"name": ex.name, "version": ex.version,
                           "settings": extractor_settings(ex), "params": params},
             "streams": streams,
