@@ -106,6 +106,9 @@ VARIANTS: dict[str, dict] = {
     # round 7: the noise range's upper end from the data's largest pairwise distance
     "span1": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
               "sigma_high_span": 1.0},
+    # round 8: both, the span measured on the whitened rows
+    "lw_whiten_span1": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                        "whiten": "ledoit_wolf", "sigma_high_span": 1.0},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy")
