@@ -305,6 +305,10 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
 
+    `pca` is applied as given: the reductions a preset makes by default on the command line
+    (`mulde run --extractor objects:detector`) are `registry.preset_pca(name, streams)`; pass
+    them here to train the same models.
+
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
     require_videos(dataset)  # before any folder is made
