@@ -231,6 +231,28 @@ def test_pca_defaults_to_the_presets_and_none_turns_it_off():
     assert _resolve_pca({"pose": 8}, "objects:detector", detector) == {"pose": 8}
 
 
+def test_calibration_folds_auto_is_the_presets_own_number():
+    """Round 8 adopted 2 folds for objects:detector: auto gives 2 there (none for kNN or a
+    subsample, fewer with fewer videos); other extractors keep auto (4, resolved by the
+    pipeline); a number the user gives is kept."""
+    from argparse import Namespace
+
+    from mulde.cli import _resolve_folds
+
+    def folds(extractor, given="auto", detector="mulde", videos=16, subsample=None):
+        args = Namespace(extractor=extractor, detector=detector)
+        training = {"calibration_folds": given, "max_train_objects": subsample}
+        return _resolve_folds(training, args, Namespace(train=[None] * videos))
+
+    assert folds("objects:detector") == 2
+    assert folds("objects:detector", videos=1) is None
+    assert folds("objects:detector", detector="knn") is None
+    assert folds("objects:detector", subsample=1000) is None
+    assert folds("objects:detector", given=4) == 4
+    assert folds("objects:detector", given=None) is None
+    assert folds("objects:ped2") == folds("frames") == "auto"
+
+
 def test_frame_score_option_the_last_rule_of_a_stream_holds():
     from argparse import Namespace
 

@@ -359,3 +359,17 @@ def test_event_times_use_a_video_files_frame_rate_and_none_for_frame_folders(tmp
     write_video(tmp_path / "test" / "clip.avi", 5, fps=12)
     ds = load_dataset("folder", tmp_path)
     assert _frame_rates(ds, {"folder", "clip"}) == {"folder": None, "clip": 12.0}
+
+
+def test_more_calibration_folds_than_readable_training_videos_is_a_clear_error():
+    """A fold count the training videos cannot fill (given, or a preset's when videos were
+    skipped) is a DatasetError naming both numbers, not the ensemble's ValueError."""
+    from mulde.datasets import DatasetError
+    from mulde.pipeline import fit_ensemble
+
+    rng = np.random.default_rng(0)
+    one = ObjectFeatures.build(rng.normal(size=(4, 2)), np.arange(4), np.ones((4, 4)), 4, 2)
+    train = {"a": VideoFeatures.of({Stream.VELOCITY: one})}
+    with pytest.raises(DatasetError, match="2 calibration folds need at least 2 readable "
+                       "training videos, 1 were read"):
+        fit_ensemble(train, "gmm", calibration_folds=2, progress=False)

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 
@@ -374,6 +374,7 @@ def _run(args: argparse.Namespace) -> int:
     dataset = _dataset(args)
     extractor = _extractor(args, dataset)
     training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
+    training["calibration_folds"] = _resolve_folds(training, args, dataset)
     _check_streams("--frame-score", training["sidak"], args.extractor, extractor)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
@@ -530,6 +531,22 @@ def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
     return pca
 
 
+def _resolve_folds(training: dict, args: argparse.Namespace, dataset: Any
+                   ) -> int | str | None:
+    """--calibration-folds as given, or at auto the preset's own number of folds
+    (`registry.PRESET_CALIBRATION_FOLDS`) through `pipeline.default_calibration_folds`;
+    auto without a preset number stays auto (the pipeline resolves it)."""
+    from mulde.pipeline import default_calibration_folds
+    from mulde.video.features.registry import preset_calibration_folds
+
+    folds = training["calibration_folds"]
+    preset = preset_calibration_folds(args.extractor)
+    if folds != "auto" or preset is None:
+        return folds
+    return default_calibration_folds(args.detector, len(dataset.train),
+                                     training["max_train_objects"], folds=preset)
+
+
 def _fit_jobs(args: argparse.Namespace) -> int:
     """--fit-jobs, checked; unset: --threads, else PyTorch's thread count (every core)."""
     if args.fit_jobs is not None:
@@ -568,6 +585,7 @@ def _train(args: argparse.Namespace) -> int:
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
     training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
+    training["calibration_folds"] = _resolve_folds(training, args, dataset)
     _check_streams("--frame-score", training["sidak"], args.extractor, extractor)
     with _removed_if_left_empty(args.out, args.cache):
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
@@ -867,8 +885,9 @@ def build_parser() -> _MuldeParser:
         p.add_argument("--calibration-folds", default="auto", metavar="K",
                        help="calibrate each stream (and fit the alert threshold) on training "
                        "scores out-of-fold over K folds of the training videos; 'none': the "
-                       "models' own training scores (default auto: 4 folds, none for knn, "
-                       "whose training scores are leave-one-video-out)")
+                       "models' own training scores (default auto: 4 folds, 2 for "
+                       "objects:detector, none for knn, whose training scores are "
+                       "leave-one-video-out)")
         p.add_argument("--fit-jobs", type=int, metavar="N",
                        help="fit the stream models and their calibration refits N at a time, "
                        "each in a worker process with one thread; 1: one after another in "

@@ -178,14 +178,16 @@ false alarms on left-out normal video (4 -> 2 events in 102 s) at about 1.4x the
 
 
 def default_calibration_folds(detector: str, n_videos: int,
-                              max_train_objects: int | None = None) -> int | None:
+                              max_train_objects: int | None = None,
+                              folds: int = CALIBRATION_FOLDS) -> int | None:
     """The `StreamEnsemble.calibration_folds` a run uses unless told: None for kNN (its
     training scores are already leave-one-video-out) and with `max_train_objects` (the two
-    do not combine), else `CALIBRATION_FOLDS` folds of the training videos (fewer when there
-    are fewer videos; None for a single video, whose scores then stay in-sample)."""
+    do not combine), else `folds` folds of the training videos (default `CALIBRATION_FOLDS`;
+    a preset's own in `registry.PRESET_CALIBRATION_FOLDS`; fewer when there are fewer videos;
+    None for a single video, whose scores then stay in-sample)."""
     if detector == "knn" or max_train_objects is not None or n_videos < 2:
         return None
-    return min(CALIBRATION_FOLDS, n_videos)
+    return min(folds, n_videos)
 
 
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
@@ -229,6 +231,10 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
     `pca`: `StreamEnsemble.pca`; `sidak`: `StreamEnsemble.sidak`)."""
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
+    elif isinstance(calibration_folds, int) and len(train) < calibration_folds:
+        raise DatasetError(f"{calibration_folds} calibration folds need at least "
+                           f"{calibration_folds} readable training videos, {len(train)} "
+                           "were read: give fewer folds (--calibration-folds) or none")
     return StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
                           calibration_folds=calibration_folds,  # type: ignore[arg-type]
                           max_train_objects=max_train_objects, n_jobs=fit_jobs,

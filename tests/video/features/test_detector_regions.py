@@ -199,6 +199,15 @@ def test_the_detector_preset_reduces_its_appearance_stream_unless_it_has_none():
     assert preset_pca("objects") == preset_pca("objects:ped2") == preset_pca("frames") == {}
 
 
+def test_the_detector_preset_calibrates_on_two_folds():
+    """Round 8's rule adopted 2 calibration folds for objects:detector only."""
+    from mulde.video.features.registry import preset_calibration_folds
+
+    assert preset_calibration_folds("objects:detector") == 2
+    assert preset_calibration_folds("objects:ped2") is None
+    assert preset_calibration_folds("objects") is preset_calibration_folds("frames") is None
+
+
 def test_pose_min_confidence_drops_the_persons_movenet_is_unsure_of(monkeypatch):
     from mulde.video.features.streams import PoseStream
 
