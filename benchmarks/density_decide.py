@@ -11,6 +11,9 @@ the same cases (a case one of them lacks is reported, never compared).
 
     python benchmarks/density_decide.py results/density_fidelity_round4.json \\
         --incumbent steps2000_sigma2 --challengers ens4_w128 cosine ens4_w128_cosine
+
+A name VARIANT@AGGREGATE scores that variant with another aggregate than --aggregate (round
+9: the same network under two aggregates).
 """
 
 from __future__ import annotations
@@ -60,9 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     res = json.loads(args.results.read_text())
     names = [args.incumbent, *args.challengers]
-    table = {v: scores(res, v, args.aggregate) for v in names}
+    def split(name: str) -> tuple[str, str]:
+        variant, _, aggregate = name.partition("@")
+        return variant, aggregate or args.aggregate
+
+    table = {v: scores(res, *split(v)) for v in names}
     ran = {v: {(c["dist"], c["d"], c["n"], c["seed"]) for c in res["cases"]
-               if v in c["mulde"]} for v in names}
+               if split(v)[0] in c["mulde"]} for v in names}
     if any(ran[v] != ran[args.incumbent] for v in names):
         missing = {v: sorted(ran[args.incumbent] ^ ran[v]) for v in names
                    if ran[v] != ran[args.incumbent]}

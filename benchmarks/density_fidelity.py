@@ -111,7 +111,8 @@ VARIANTS: dict[str, dict] = {
                         "whiten": "ledoit_wolf", "sigma_high_span": 1.0},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
-AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy")
+AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
+              "mean_energy_validated")
 PEERS = ("kNN", "KDE", "GMM")
 
 
@@ -125,6 +126,17 @@ def metrics(train: np.ndarray, fresh: np.ndarray, broad: np.ndarray, nll_fresh: 
             "far": float(np.mean(fresh > threshold))}
 
 
+def held_rows(n: int, seed: int) -> np.ndarray:
+    """The training rows MULDE(random_state=seed) holds out for validation (never fitted):
+    the estimator's own seeded split (`MULDE.fit`), at the default validation fraction."""
+    from sklearn.utils import check_random_state
+
+    from mulde.core.training import TrainConfig, split_validation
+
+    fit_seed = int(check_random_state(seed).randint(2**31 - 1))
+    return split_validation(n, TrainConfig().validation_fraction, fit_seed)[1].numpy()
+
+
 def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
                      seed: int) -> list[np.ndarray]:
     """Fit the aggregate on the training energies (n, L); return the scores of the training
@@ -133,7 +145,9 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
 
     kind, kw = {"gmm": ("gmm", {}), "gmm_k3": ("gmm", {"n_components": 3}),
                 "mean_z": ("mean_z", {}), "max_z": ("max_z", {}),
-                "single_mid": ("single", {}), "mean_energy": ("mean_energy", {})}[name]
+                "single_mid": ("single", {}), "mean_energy": ("mean_energy", {}),
+                "mean_energy_validated": ("mean_energy_validated",
+                                          {"held": held_rows(len(e_train), seed)})}[name]
     state = fit_aggregator(kind, e_train, seed=seed, **kw)
     return [aggregate(kind, state, e) for e in (e_train, *others)]
 

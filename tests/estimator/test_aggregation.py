@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mulde import MULDE
-from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
+from mulde.estimator.aggregation import (
+    Aggregation,
+    aggregate,
+    fit_aggregator,
+    generalising_levels,
+)
 
 # Training energies (n = 3, L = 2): column means (3, 10), population stds (sqrt(8/3), 0).
 TRAIN = np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]])
@@ -44,7 +49,80 @@ def test_mean_energy_by_hand():
     np.testing.assert_allclose(aggregate("mean_energy", state, TRAIN), [-1.0, 0.0, 1.0])
 
 
-MONOTONE = ("mean_energy", "mean_z", "max_z", "single")
+def memorised(levels_memorised: list[bool]) -> np.ndarray:
+    """Energies (40, L): rows 0-9 are the held rows. At a memorised level the held rows
+    score 100-109 and the 30 fitted rows 0-29 (AUC 1); at the others both interleave:
+    held rows 0, 4, ..., 36 and fitted rows the other 30 of 0-39 (AUC 0.45)."""
+    held_even = np.arange(0, 40, 4)
+    fitted_rest = np.setdiff1d(np.arange(40), held_even)
+    cols = []
+    for m in levels_memorised:
+        cols.append(np.concatenate([100.0 + np.arange(10), np.arange(30.0)]) if m
+                    else np.concatenate([held_even, fitted_rest]).astype(float))
+    return np.stack(cols, axis=1)
+
+
+HELD = np.arange(10)
+# SE = sqrt((10 + 30 + 1) / (12 * 10 * 30)) = 0.1067: a level passes with AUC <= 0.713.
+# Interleaved: U = sum over held h = 0, 4, ..., 36 of the fitted rows below h = 3 * k for
+# h = 4k (each block of 4 holds 3 fitted rows), so U = 3 * (0 + ... + 9) = 135 and AUC =
+# 135 / 300 = 0.45.
+
+
+def test_generalising_levels_by_hand():
+    """Memorisation at the smallest levels drops them; the kept levels are the block at the
+    top down to the first failure; the top alone when it fails; all without held rows."""
+    e = memorised([True, True, False, False])
+    np.testing.assert_array_equal(generalising_levels(e, HELD), [2, 3])
+    e = memorised([False, True, False, False])  # a level below a failure is not kept
+    np.testing.assert_array_equal(generalising_levels(e, HELD), [2, 3])
+    e = memorised([False, False, False, True])
+    np.testing.assert_array_equal(generalising_levels(e, HELD), [3])
+    e = memorised([False, False, False, False])
+    np.testing.assert_array_equal(generalising_levels(e, HELD), [0, 1, 2, 3])
+    np.testing.assert_array_equal(generalising_levels(e, None), [0, 1, 2, 3])
+    np.testing.assert_array_equal(generalising_levels(e, np.arange(40)), [0, 1, 2, 3])
+    # the bound: with z = 0 the interleaved AUC 0.45 still passes; a held row above every
+    # fitted row at the top (AUC 0.45 -> 0.45 + 30 / 300 = 0.55 > 0.5) does not
+    e = memorised([False, False])
+    e[0, 1] = 1000.0  # held row 0 (score 0) now above all 30 fitted rows: U 135 -> 165
+    np.testing.assert_array_equal(generalising_levels(e, HELD, z=0.0), [1])
+    np.testing.assert_array_equal(generalising_levels(e, HELD), [0, 1])
+
+
+def test_mean_energy_validated_is_mean_energy_over_the_kept_levels():
+    e = memorised([True, False, False])
+    state = fit_aggregator("mean_energy_validated", e, held=HELD)
+    np.testing.assert_array_equal(state["levels"], [1, 2])
+    np.testing.assert_allclose(state["mean"], e.mean(axis=0))
+    row = np.array([[500.0, 30.0, 12.0]])  # the memorised level is ignored
+    expected = ((30.0 - e[:, 1].mean()) + (12.0 - e[:, 2].mean())) / 2
+    np.testing.assert_allclose(aggregate("mean_energy_validated", state, row), [expected])
+    # without held rows it is mean_energy
+    plain = fit_aggregator("mean_energy_validated", TRAIN)
+    np.testing.assert_allclose(aggregate("mean_energy_validated", plain, TEST),
+                               [0.0, 3.0, 2.5])
+
+
+def test_mulde_validates_its_levels_on_its_own_validation_rows():
+    """MULDE(aggregator="mean_energy_validated") keeps the levels `generalising_levels`
+    gives for its training energies and the rows its training held out."""
+    from sklearn.utils import check_random_state
+
+    from mulde.core.training import split_validation
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    model = MULDE(aggregator="mean_energy_validated", max_steps=30, hidden_sizes=(16,),
+                  random_state=3).fit(x)
+    seed = int(check_random_state(3).randint(2**31 - 1))
+    _, val = split_validation(len(x), model.validation_fraction, seed)
+    np.testing.assert_array_equal(
+        model.aggregator_state_["levels"],
+        generalising_levels(model.score_samples_multiscale(x), val.numpy()))
+
+
+MONOTONE = ("mean_energy", "mean_energy_validated", "mean_z", "max_z", "single")
 
 
 @settings(max_examples=60, deadline=None)
@@ -56,7 +134,7 @@ def test_default_and_monotone_aggregates_never_lower_the_score_when_an_energy_ri
         train, row, level, bump, kind):
     """A higher energy at any level never makes a sample look more normal (issue 15), for the
     estimator's default aggregate and every aggregate documented as monotone."""
-    state = fit_aggregator(kind, train, scale_index=level)
+    state = fit_aggregator(kind, train, scale_index=level, held=np.arange(3))
     higher = row.copy()
     higher[level] += bump
     before, after = aggregate(kind, state, np.stack([row, higher]))

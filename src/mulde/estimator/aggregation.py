@@ -1,9 +1,13 @@
 """Aggregators: turn the (n, L) multiscale energies into one anomaly score per sample.
 
-MEAN_ENERGY, MEAN_Z, MAX_Z and SINGLE are monotone in the energies (a higher energy at any
-level never makes a sample look more normal); GMM is not (it is two-sided: a sample whose
-energies are far *below* the training ones is flagged as well). MEAN_ENERGY keeps each level's
-own spread (the levels are aligned by the regulariser), MEAN_Z gives every level unit weight.
+MEAN_ENERGY, MEAN_ENERGY_VALIDATED, MEAN_Z, MAX_Z and SINGLE are monotone in the energies (a
+higher energy at any level never makes a sample look more normal); GMM is not (it is
+two-sided: a sample whose energies are far *below* the training ones is flagged as well).
+MEAN_ENERGY keeps each level's own spread (the levels are aligned by the regulariser), MEAN_Z
+gives every level unit weight. MEAN_ENERGY_VALIDATED is MEAN_ENERGY over the noise levels at
+which the training rows the network never fitted (its validation rows) score like the rows
+it fitted (`generalising_levels`): a level at which the fitted rows score lower has
+memorised them, and its energies rank new samples by their distance to training rows.
 
 Every aggregator is fitted on the training samples' energies only (never on test labels) and
 returns anomaly scores (higher = more anomalous). Their state is a dict of arrays, so that a
@@ -15,6 +19,7 @@ from __future__ import annotations
 from enum import Enum
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.mixture import GaussianMixture
 
 
@@ -26,12 +31,51 @@ class Aggregation(str, Enum):
     MAX_Z = "max_z"  # max over scales of per-scale z-scores
     MEAN_ENERGY = "mean_energy"  # mean over scales of the energies, centred per scale
     SINGLE = "single"  # the energy at one scale
+    MEAN_ENERGY_VALIDATED = "mean_energy_validated"  # MEAN_ENERGY over generalising levels
+
+
+MEMORISATION_Z = 2.0
+"""How many null standard errors a level's held-out AUC may exceed 0.5 and still count as
+generalising (`generalising_levels`)."""
+
+
+def generalising_levels(energies: np.ndarray, held: np.ndarray | None,
+                        z: float = MEMORISATION_Z) -> np.ndarray:
+    """Return the indices of the noise levels whose energies generalise, highest levels first
+    kept: the levels are ordered by noise level (ascending, the estimator's `sigmas_`).
+
+    energies: (n, L) of the training rows; held: indices of the rows the network never
+    fitted (its validation rows). Per level, the AUC of the held rows against the fitted rows
+    (Mann-Whitney U / (n_held n_fitted), ties counted half: the chance that a held row scores
+    higher) measures memorisation: 0.5 when both come from one distribution, as they do for a
+    network that generalises. A level passes when its AUC is at most 0.5 + z * SE, SE =
+    sqrt((n_held + n_fitted + 1) / (12 n_held n_fitted)) the AUC's standard error under that
+    null (Hanley & McNeil 1982). Kept: the largest level and every level below it down to the
+    first that fails (memorisation grows as the noise shrinks, so the kept levels are one
+    block at the top); the largest level alone when it fails too. Without held rows (none,
+    or all rows held) every level is kept.
+    """
+    n, n_levels = energies.shape
+    held = np.unique(np.asarray(held if held is not None else [], dtype=np.int64))
+    if held.size == 0 or held.size >= n:
+        return np.arange(n_levels)
+    fitted = np.setdiff1d(np.arange(n), held)
+    n_h, n_f = held.size, fitted.size
+    se = np.sqrt((n_h + n_f + 1) / (12.0 * n_h * n_f))
+    ranks = rankdata(np.concatenate([energies[held], energies[fitted]]), axis=0)
+    auc = (ranks[:n_h].sum(axis=0) - n_h * (n_h + 1) / 2) / (n_h * n_f)
+    passed = auc <= 0.5 + z * se
+    first = n_levels - 1
+    while first > 0 and passed[first - 1] and passed[first]:
+        first -= 1
+    return np.arange(first, n_levels)
 
 
 def fit_aggregator(kind: Aggregation | str, energies: np.ndarray, *, n_components: int = 1,
                    covariance_type: str = "full", scale_index: int | None = None,
-                   seed: int = 0) -> dict[str, np.ndarray]:
-    """Fit the aggregator on training energies (n, L); return its state as arrays."""
+                   seed: int = 0, held: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Fit the aggregator on training energies (n, L); return its state as arrays. `held`:
+    the indices of the rows the network never fitted (MEAN_ENERGY_VALIDATED only)."""
     kind = Aggregation(kind)
     n_levels = energies.shape[1]
     if kind is Aggregation.GMM:
@@ -51,6 +95,8 @@ def fit_aggregator(kind: Aggregation | str, energies: np.ndarray, *, n_component
     mu = energies.mean(axis=0)
     if kind is Aggregation.MEAN_ENERGY:
         return {"mean": mu}
+    if kind is Aggregation.MEAN_ENERGY_VALIDATED:
+        return {"mean": mu, "levels": generalising_levels(energies, held)}
     sd = energies.std(axis=0)
     return {"mean": mu, "std": np.where(sd > 0, sd, 1.0)}
 
@@ -65,6 +111,9 @@ def aggregate(kind: Aggregation | str, state: dict[str, np.ndarray], energies: n
         return energies[:, int(state["index"][0])].astype(np.float64)
     if kind is Aggregation.MEAN_ENERGY:
         return (energies - state["mean"]).mean(axis=1)
+    if kind is Aggregation.MEAN_ENERGY_VALIDATED:
+        levels = state["levels"]
+        return (energies[:, levels] - state["mean"][levels]).mean(axis=1)
     z = (energies - state["mean"]) / state["std"]
     return z.mean(axis=1) if kind is Aggregation.MEAN_Z else z.max(axis=1)
 

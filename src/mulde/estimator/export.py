@@ -104,8 +104,12 @@ class _Scorer(nn.Module):
             self.gmm = GaussianMixtureNLL(state, model.covariance_type)
         elif self.kind is Aggregation.SINGLE:
             self.index = int(state["index"][0])
-        elif self.kind is Aggregation.MEAN_ENERGY:
+        elif self.kind in (Aggregation.MEAN_ENERGY, Aggregation.MEAN_ENERGY_VALIDATED):
             self.register_buffer("e_mean", torch.tensor(state["mean"], **f64))
+            kept = np.asarray(state.get("levels", np.arange(len(state["mean"]))))
+            weights = np.zeros(len(state["mean"]))
+            weights[kept] = 1.0 / len(kept)  # the mean over the kept levels
+            self.register_buffer("e_weights", torch.tensor(weights, **f64))
         elif self.kind in (Aggregation.MEAN_Z, Aggregation.MAX_Z):
             self.register_buffer("e_mean", torch.tensor(state["mean"], **f64))
             self.register_buffer("e_std", torch.tensor(state["std"], **f64))
@@ -123,8 +127,8 @@ class _Scorer(nn.Module):
             score = self.gmm(e)
         elif self.kind is Aggregation.SINGLE:
             score = e[:, self.index]
-        elif self.kind is Aggregation.MEAN_ENERGY:
-            score = (e - self.e_mean).mean(dim=1)
+        elif self.kind in (Aggregation.MEAN_ENERGY, Aggregation.MEAN_ENERGY_VALIDATED):
+            score = (e - self.e_mean) @ self.e_weights
         else:
             z = (e - self.e_mean) / self.e_std
             score = z.mean(dim=1) if self.kind is Aggregation.MEAN_Z else z.max(dim=1).values

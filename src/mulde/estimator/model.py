@@ -92,8 +92,10 @@ class MULDE(OutlierMixin, BaseEstimator):
     aggregator: "mean_energy" (the mean over levels of the energies minus their training
         means), "gmm" (-log-likelihood of a Gaussian mixture of n_components with
         covariance_type, fitted on the training L-vectors), "mean_z", "max_z" (per-scale
-        z-scores with training statistics) or "single" (the level scale_index; default the
-        middle one). See `mulde.estimator.aggregation`.
+        z-scores with training statistics), "single" (the level scale_index; default the
+        middle one) or "mean_energy_validated" (mean_energy over the levels at which the
+        validation rows, never fitted, score like the fitted rows: the levels that have not
+        memorised; every level without validation rows). See `mulde.estimator.aggregation`.
     lr, batch_size: Adam's learning rate (betas (0.5, 0.9)) and the rows per step.
     lr_schedule: "constant" (lr at every step) or "cosine" (annealed to 0 over the steps;
         `mulde.core.training.learning_rate_at`).
@@ -284,12 +286,13 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.sigmas_ = schedule.grid(self.n_levels, self.spacing).numpy().astype(np.float32)
 
         energies = self._energies(X)
-        self.aggregator_state_ = fit_aggregator(
-            self.aggregator, energies, n_components=self.n_components,
-            covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed)
         # the rows training held out for validation (the same seeded split): the network never
         # fitted them, so they score like new normal samples
         _, val_idx = split_validation(len(X), config.validation_fraction, config.seed)
+        self.aggregator_state_ = fit_aggregator(
+            self.aggregator, energies, n_components=self.n_components,
+            covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
+            held=val_idx.numpy())
         held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
         self._set_offset(self._aggregate(energies), held)
         return self
