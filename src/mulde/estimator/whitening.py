@@ -33,7 +33,9 @@ def ledoit_wolf_whitening(Z: np.ndarray) -> np.ndarray | None:
     moves in such a column would come out multiplied by 1 / sqrt(a mu), many-fold when a is
     small (50-fold at n 5,000 in d 2). The whitening is fitted on the other columns.
 
-    Returns None when Z has no spread at all (every column constant: nothing to whiten).
+    Returns None when Z has no spread at all (every column constant: nothing to whiten), or
+    a spread whose squares underflow to 0 (values below about 1e-154: no covariance to
+    invert; a standardised column never gets there).
     """
     Z = np.asarray(Z, dtype=np.float64)
     if Z.ndim != 2 or len(Z) < 2:
@@ -42,8 +44,11 @@ def ledoit_wolf_whitening(Z: np.ndarray) -> np.ndarray | None:
     if not varying.any():
         return None
     if not varying.all():
+        inner = ledoit_wolf_whitening(Z[:, varying])
+        if inner is None:  # the varying columns' spread underflows
+            return None
         W = np.eye(Z.shape[1])
-        W[np.ix_(varying, varying)] = ledoit_wolf_whitening(Z[:, varying])
+        W[np.ix_(varying, varying)] = inner
         return W
     C = LedoitWolf(assume_centered=True).fit(Z).covariance_
     eigenvalues, vectors = np.linalg.eigh((C + C.T) / 2)
