@@ -110,3 +110,20 @@ def test_an_unfitted_model_and_a_missing_exporter_are_refused(data, tmp_path, mo
     with pytest.raises(ExportError, match=r"pip install 'mulde\[export\]'"):
         export_onnx(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_validated_aggregate_exports_the_mean_over_its_kept_levels_only(data, tmp_path):
+    """The exported mean_energy_validated averages only the levels the fit kept: with the top
+    three of the levels kept (a small fit keeps them all, so the subset is set here), the
+    graph's score is the library's, and differs from the mean over every level."""
+    X, X_test = data
+    model = MULDE(aggregator="mean_energy_validated", **SMALL).fit(X)
+    top = np.arange(model.n_levels - 3, model.n_levels)
+    model.aggregator_state_["levels"] = top
+    score, _ = _run(export_onnx(model, tmp_path / "m.onnx"), X_test)
+    want = model.anomaly_score(X_test)
+    e = model.score_samples_multiscale(X_test)
+    mean = model.aggregator_state_["mean"]
+    np.testing.assert_allclose(want, (e[:, top] - mean[top]).mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(score, want, rtol=1e-4, atol=1e-4)
+    assert np.abs(score - (e - mean).mean(axis=1)).max() > 1e-2  # not every level's mean
