@@ -278,7 +278,8 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    sidak: list[str] | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
-    training video is readable."""
+    training video is readable. `pca` and `calibration_folds` as in `run_pipeline` (a
+    preset's defaults of `mulde train` are not applied here)."""
     dataset = dataclasses.replace(dataset, test=())
     if not dataset.train:
         raise DatasetError(f"{dataset.root}: no training videos (video files or folders of "
@@ -311,9 +312,11 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
 
-    `pca` is applied as given: the reductions a preset makes by default on the command line
-    (`mulde run --extractor objects:detector`) are `registry.preset_pca(name, streams)`; pass
-    them here to train the same models.
+    `pca` and `calibration_folds` are applied as given ("auto":
+    `default_calibration_folds`, `CALIBRATION_FOLDS` folds): what a preset sets by default
+    on the command line (`mulde run --extractor objects:detector`) is
+    `registry.preset_pca(name, streams)` and `registry.preset_calibration_folds(name)` (2
+    folds for objects:detector); pass them here to train the same models.
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
