@@ -237,7 +237,7 @@ def test_calibration_folds_auto_is_the_presets_own_number():
     pipeline); a number the user gives is kept."""
     from argparse import Namespace
 
-    from mulde.cli import _resolve_folds
+    from mulde.cli import UsageError, _resolve_folds
 
     def folds(extractor, given="auto", detector="mulde", videos=16, subsample=None):
         args = Namespace(extractor=extractor, detector=detector)
@@ -251,6 +251,11 @@ def test_calibration_folds_auto_is_the_presets_own_number():
     assert folds("objects:detector", given=4) == 4
     assert folds("objects:detector", given=None) is None
     assert folds("objects:ped2") == folds("frames") == "auto"
+    # a number the listed videos cannot fill is refused before any extraction
+    with pytest.raises(UsageError, match="--calibration-folds 5 needs at least 5 training "
+                       "videos, 4 are listed"):
+        folds("objects:ped2", given=5, videos=4)
+    assert folds("objects:ped2", given=4, videos=4) == 4
 
 
 def test_frame_score_option_the_last_rule_of_a_stream_holds():

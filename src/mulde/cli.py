@@ -535,11 +535,15 @@ def _resolve_folds(training: dict, args: argparse.Namespace, dataset: Any
                    ) -> int | str | None:
     """--calibration-folds as given, or at auto the preset's own number of folds
     (`registry.PRESET_CALIBRATION_FOLDS`) through `pipeline.default_calibration_folds`;
-    auto without a preset number stays auto (the pipeline resolves it)."""
+    auto without a preset number stays auto (the pipeline resolves it). A number above the
+    training videos listed is a `UsageError` here, before any video is decoded."""
     from mulde.pipeline import default_calibration_folds
     from mulde.video.features.registry import preset_calibration_folds
 
     folds = training["calibration_folds"]
+    if isinstance(folds, int) and folds > len(dataset.train):
+        raise UsageError(f"--calibration-folds {folds} needs at least {folds} training videos, "
+                         f"{len(dataset.train)} are listed: give fewer folds or none")
     preset = preset_calibration_folds(args.extractor)
     if folds != "auto" or preset is None:
         return folds
