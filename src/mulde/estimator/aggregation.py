@@ -41,8 +41,9 @@ generalising (`generalising_levels`)."""
 
 def generalising_levels(energies: np.ndarray, held: np.ndarray | None,
                         z: float = MEMORISATION_Z) -> np.ndarray:
-    """Return the indices of the noise levels whose energies generalise, highest levels first
-    kept: the levels are ordered by noise level (ascending, the estimator's `sigmas_`).
+    """Return the indices (ascending) of the noise levels whose energies generalise: a block
+    ending at the largest level, the columns being ordered by noise level (ascending, the
+    estimator's `sigmas_`).
 
     energies: (n, L) of the training rows; held: indices of the rows the network never
     fitted (its validation rows). Per level, the AUC of the held rows against the fitted rows
