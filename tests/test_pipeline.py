@@ -361,15 +361,25 @@ def test_event_times_use_a_video_files_frame_rate_and_none_for_frame_folders(tmp
     assert _frame_rates(ds, {"folder", "clip"}) == {"folder": None, "clip": 12.0}
 
 
-def test_more_calibration_folds_than_readable_training_videos_is_a_clear_error():
-    """A fold count the training videos cannot fill (given, or a preset's when videos were
-    skipped) is a DatasetError naming both numbers, not the ensemble's ValueError."""
-    from mulde.datasets import DatasetError
+def test_more_calibration_folds_than_readable_training_videos_fall_back_with_a_warning():
+    """A fold count the readable training videos cannot fill (a preset's 2 when one of two
+    listed videos was skipped) costs folds, never the run: fewer folds, or in-sample
+    calibration for a single video, with a warning naming both numbers."""
     from mulde.pipeline import fit_ensemble
 
     rng = np.random.default_rng(0)
-    one = ObjectFeatures.build(rng.normal(size=(4, 2)), np.arange(4), np.ones((4, 4)), 4, 2)
-    train = {"a": VideoFeatures.of({Stream.VELOCITY: one})}
-    with pytest.raises(DatasetError, match="2 calibration folds need at least 2 readable "
-                       "training videos, 1 were read"):
-        fit_ensemble(train, "gmm", calibration_folds=2, progress=False)
+
+    def video():
+        x = rng.normal(size=(40, 2))
+        return VideoFeatures.of({Stream.VELOCITY: ObjectFeatures.build(
+            x, np.arange(40), np.ones((40, 4)), 40, 2)})
+
+    with pytest.warns(UserWarning, match="2 calibration folds need 2 readable training "
+                      "videos, 1 were read: calibrating on the models' own"):
+        ens = fit_ensemble({"a": video()}, "gmm", calibration_folds=2, progress=False)
+    assert ens.calibration_folds is None
+    with pytest.warns(UserWarning, match="3 calibration folds need 3 .* 2 were read: "
+                      "calibrating on 2 folds"):
+        ens = fit_ensemble({"a": video(), "b": video()}, "gmm", calibration_folds=3,
+                           progress=False)
+    assert ens.calibration_folds == 2

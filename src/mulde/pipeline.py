@@ -232,9 +232,14 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
     elif isinstance(calibration_folds, int) and len(train) < calibration_folds:
-        raise DatasetError(f"{calibration_folds} calibration folds need at least "
-                           f"{calibration_folds} readable training videos, {len(train)} "
-                           "were read: give fewer folds (--calibration-folds) or none")
+        # videos were skipped after the folds were chosen: fewer folds, never a lost run
+        fewer = default_calibration_folds(detector, len(train), max_train_objects,
+                                          folds=calibration_folds)
+        warnings.warn(f"{calibration_folds} calibration folds need {calibration_folds} "
+                      f"readable training videos, {len(train)} were read: calibrating on "
+                      + (f"{fewer} folds" if fewer else "the models' own training scores"),
+                      stacklevel=2)
+        calibration_folds = fewer
     return StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
                           calibration_folds=calibration_folds,  # type: ignore[arg-type]
                           max_train_objects=max_train_objects, n_jobs=fit_jobs,
