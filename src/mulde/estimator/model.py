@@ -119,7 +119,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         flags at most that fraction of NEW normal samples (in expectation), the threshold
         set on the validation rows that training held out (split conformal,
         `_set_offset`); with too few of them (fewer than 1/contamination - 1) it flags none
-        and warns.
+        and warns. With aggregator="mean_energy_validated" the same rows also choose the
+        levels, so the promise is no longer exact (the rows are not exchangeable with new
+        ones after choosing).
     device: "auto" (CUDA, then MPS, then CPU) or a torch device name.
     random_state: seed of the initialisation, the validation split and every draw of training.
     verbose: show a progress bar while training.
