@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -99,6 +100,29 @@ class OnnxLayout:
         return boxes, cls, np.asarray(score, np.float64)
 
 
+def cpu_session(path: Path, threads: int | None, what: str) -> tuple[Any, str, int]:
+    """Open an ONNX file with ONNX Runtime on the CPU; return (session, the file's SHA-256,
+    the intra-op threads). `threads` None: OpenCV's thread count, which the CLI's --threads
+    sets for the whole run (ONNX Runtime's own default is every core, whatever --threads
+    says); one graph at a time. `what` names the model in the one-line `DetectorError`
+    raised when onnxruntime is missing or the file does not load."""
+    try:
+        import onnxruntime as ort
+    except ImportError as err:
+        raise DetectorError(f"{what} needs onnxruntime (pip install onnxruntime, or "
+                            "mulde[models])") from err
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or max(1, cv2.getNumThreads())
+    options.inter_op_num_threads = 1
+    try:
+        sha256 = file_sha256(path)
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise DetectorError(f"{path}: cannot load {what} "
+                            f"({str(err).strip().splitlines()[0]})") from err
+    return session, sha256, options.intra_op_num_threads
+
+
 class OnnxDetector:
     """An ONNX detector run by ONNX Runtime on the CPU, read by `layout` (`OnnxLayout`); the
     model file is the user's (`path`), its SHA-256 goes into the box cache key. A fixed input
@@ -109,29 +133,13 @@ class OnnxDetector:
     def __init__(self, path: str | Path, layout: OnnxLayout | None = None,
                  settings: DetectionSettings | None = None, threads: int | None = None
                  ) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as err:
-            raise DetectorError("the ONNX backend needs onnxruntime (pip install onnxruntime, "
-                                "or mulde[models])") from err
         self.path, self.layout = Path(path), layout or OnnxLayout()
         self.settings = settings or DetectionSettings()
         if not self.path.is_file():
             raise DetectorError(f"{self.path}: no such ONNX detector file (routes: a local "
                                 "file only; pass the .onnx path)")
-        options = ort.SessionOptions()
-        # OpenCV's thread count, which the CLI's --threads sets for the whole run (ONNX
-        # Runtime's own default is every core, whatever --threads says); one graph at a time
-        options.intra_op_num_threads = threads or max(1, cv2.getNumThreads())
-        options.inter_op_num_threads = 1
-        self.threads = options.intra_op_num_threads
-        try:
-            self.sha256 = file_sha256(self.path)
-            self._session = ort.InferenceSession(str(self.path), options,
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own exception types
-            raise DetectorError(f"{self.path}: cannot load the ONNX detector "
-                                f"({str(err).strip().splitlines()[0]})") from err
+        self._session, self.sha256, self.threads = cpu_session(
+            self.path, threads, "the ONNX detector")
         shape = self._session.get_inputs()[0].shape
         self._input = self._session.get_inputs()[0].name
         self._fixed = (tuple(shape[2:]) if len(shape) == 4 and all(isinstance(s, int)

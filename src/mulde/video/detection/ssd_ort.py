@@ -27,13 +27,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mulde.io.hashing import file_sha256
 from mulde.video.detection.base import (
     DetectionSettings,
     DetectorError,
     FrameDetections,
     apply_policy,
 )
+from mulde.video.detection.onnx import cpu_session
 from mulde.video.detection.weights import SSD_ONNX, resolve
 
 ANCHOR_SIZES: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = (
@@ -166,11 +166,6 @@ class OrtSSD:
     def __init__(self, settings: DetectionSettings | None = None,
                  model: str | Path | None = None, threads: int | None = None,
                  verify: bool = True) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as err:
-            raise DetectorError("the ONNX Runtime SSD needs onnxruntime (pip install "
-                                "onnxruntime, or mulde[models])") from err
         self.settings = settings or DetectionSettings()
         if verify or model is None:
             self.path = resolve(SSD_ONNX, model, download=False)
@@ -178,16 +173,8 @@ class OrtSSD:
             raise DetectorError(f"{model}: no such ONNX file of the SSD")
         else:
             self.path = Path(model)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or max(1, cv2.getNumThreads())
-        options.inter_op_num_threads = 1
-        try:
-            self.sha256 = file_sha256(self.path)
-            self._session = ort.InferenceSession(str(self.path), options,
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own exception types
-            raise DetectorError(f"{self.path}: cannot load the SSD's ONNX file "
-                                f"({str(err).strip().splitlines()[0]})") from err
+        self._session, self.sha256, _ = cpu_session(self.path, threads,
+                                                    "the SSD's ONNX file")
         self._input = self._session.get_inputs()[0].name
         self._anchors: dict[tuple, np.ndarray] = {}
         self.name = f"ort-ssd:{self.path.name}"
