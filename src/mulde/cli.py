@@ -373,9 +373,7 @@ def _run(args: argparse.Namespace) -> int:
     training = _training_options(args)
     dataset = _dataset(args)
     extractor = _extractor(args, dataset)
-    training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
-    training["calibration_folds"] = _resolve_folds(training, args, dataset)
-    _check_streams("--frame-score", training["sidak"], args.extractor, extractor)
+    _resolve_presets(training, args, extractor, dataset)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -515,6 +513,16 @@ def _check_streams(option: str, streams: list[str] | None, name: str,
                          f"{missing[0]} stream (streams: {', '.join(names)})")
 
 
+def _resolve_presets(training: dict, args: argparse.Namespace, extractor: object,
+                     dataset: Any) -> None:
+    """Complete run's and train's training options in place, before any extraction: the
+    preset's PCA and calibration folds where the user left them unset (`_resolve_pca`,
+    `_resolve_folds`), and every stream an option names checked against the extractor's."""
+    training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
+    training["calibration_folds"] = _resolve_folds(training, args, dataset)
+    _check_streams("--frame-score", training["sidak"], args.extractor, extractor)
+
+
 def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
                  ) -> dict[str, int] | None:
     """The streams to reduce: --pca as given (None when it reduces none), else the preset's
@@ -522,13 +530,10 @@ def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
     extractor does not compute is refused before any extraction (`UsageError`)."""
     from mulde.video.features.registry import preset_pca
 
-    streams = getattr(extractor, "streams", None)
     if pca is None:
-        return preset_pca(name, streams) or None
-    if not pca or streams is None:
-        return pca or None
+        return preset_pca(name, getattr(extractor, "streams", None)) or None
     _check_streams("--pca", list(pca), name, extractor)
-    return pca
+    return pca or None
 
 
 def _resolve_folds(training: dict, args: argparse.Namespace, dataset: Any
@@ -588,9 +593,7 @@ def _train(args: argparse.Namespace) -> int:
                               f"{folder.parent / 'train'}" if frames else ""))
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
-    training["pca"] = _resolve_pca(training["pca"], args.extractor, extractor)
-    training["calibration_folds"] = _resolve_folds(training, args, dataset)
-    _check_streams("--frame-score", training["sidak"], args.extractor, extractor)
+    _resolve_presets(training, args, extractor, dataset)
     with _removed_if_left_empty(args.out, args.cache):
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,

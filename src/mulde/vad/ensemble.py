@@ -215,6 +215,15 @@ class StreamFit:
     reference: np.ndarray | None = field(default=None, repr=False)
 
 
+def _known_streams(option: str, named: Collection[Stream | str]) -> None:
+    """Refuse (ValueError naming `option`) a stream name that is not a `Stream`."""
+    streams = {m.value for m in Stream}
+    for stream in named:
+        if str(getattr(stream, "value", stream)) not in streams:
+            raise ValueError(f"{option}: unknown stream {stream!r} (streams: "
+                             f"{', '.join(sorted(streams))})")
+
+
 def stack_stream(videos: Mapping[str, VideoFeatures], stream: Stream
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Return (X (n_objects, d) float64, groups (n_objects,) int) of one stream over videos in
@@ -329,11 +338,8 @@ class StreamEnsemble:
         jobs = self.n_jobs
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ValueError(f"n_jobs must be an integer >= 1, got {jobs!r}")
-        streams = {m.value for m in Stream}
-        for stream in self.sidak or ():
-            if str(getattr(stream, "value", stream)) not in streams:
-                raise ValueError(f"sidak: unknown stream {stream!r} (streams: "
-                                 f"{', '.join(sorted(streams))})")
+        _known_streams("sidak", self.sidak or ())
+        _known_streams("pca", self.pca or {})
         if self.sidak and self.calibrate_on == "objects":
             # the calibration maps the scores it was fitted on to [0, 1]; fitted on object
             # scores it would be applied to the Sidak frame scores, -log of a probability,
@@ -341,9 +347,6 @@ class StreamEnsemble:
             raise ValueError("sidak needs calibrate_on='frames': a Sidak stream's frame "
                              "scores are not on its object scores' scale")
         for stream, k in (self.pca or {}).items():
-            if str(getattr(stream, "value", stream)) not in streams:
-                raise ValueError(f"pca: unknown stream {stream!r} (streams: "
-                                 f"{', '.join(sorted(streams))})")
             if isinstance(k, bool) or not isinstance(k, int) or k < 1:
                 raise ValueError(f"pca: the {stream} stream needs a whole number of "
                                  f"components >= 1, got {k!r}")
@@ -385,14 +388,12 @@ class StreamEnsemble:
                 raise ValueError(f"training video {name} has no {', '.join(missing)} stream "
                                  f"(streams: {', '.join(map(str, vf))})")
         reduce = {Stream(s): int(k) for s, k in (self.pca or {}).items()}
-        unfitted = sorted(s.value for s in set(reduce) - set(specs))
-        if unfitted:
-            raise ValueError(f"pca names the {', '.join(unfitted)} stream, which is not fitted "
-                             f"(streams: {', '.join(sorted(s.value for s in specs))})")
-        unfitted = sorted(s.value for s in self.sidak_streams - set(specs))
-        if unfitted:
-            raise ValueError(f"sidak names the {', '.join(unfitted)} stream, which is not "
-                             f"fitted (streams: {', '.join(sorted(s.value for s in specs))})")
+        for option, named in (("pca", set(reduce)), ("sidak", self.sidak_streams)):
+            unfitted = sorted(s.value for s in named - set(specs))
+            if unfitted:
+                raise ValueError(f"{option} names the {', '.join(unfitted)} stream, which is "
+                                 f"not fitted (streams: "
+                                 f"{', '.join(sorted(s.value for s in specs))})")
         plan = {}
         for s in sorted(specs, key=lambda s: s.value):
             make = self._factory(specs[s])

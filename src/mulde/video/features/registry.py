@@ -78,8 +78,7 @@ model-side setting: the features and their cache are the preset's, whatever k is
 def preset_pca(name: str, streams: Any = None) -> dict[str, int]:
     """Return `PRESET_PCA`'s reduction of extractor `name` (e.g. 'objects:detector'), only for
     the streams among `streams` (the extractor's, when given); {} for any other extractor."""
-    kind, _, preset = name.partition(":")
-    pca = dict(PRESET_PCA.get(preset, {})) if kind == "objects" else {}
+    pca = dict(PRESET_PCA.get(_objects_preset(name), {}))
     if streams is not None:
         names = {str(getattr(s, "value", s)) for s in streams}
         pca = {s: k for s, k in pca.items() if s in names}
@@ -100,8 +99,13 @@ at auto (`mulde.pipeline.default_calibration_folds`; the others use its `CALIBRA
 def preset_calibration_folds(name: str) -> int | None:
     """Return `PRESET_CALIBRATION_FOLDS`' folds of extractor `name` (e.g. 'objects:detector'),
     None for an extractor without its own."""
+    return PRESET_CALIBRATION_FOLDS.get(_objects_preset(name))
+
+
+def _objects_preset(name: str) -> str:
+    """The preset of an `objects:<preset>` extractor name, "" for any other name."""
     kind, _, preset = name.partition(":")
-    return PRESET_CALIBRATION_FOLDS.get(preset) if kind == "objects" else None
+    return preset if kind == "objects" else ""
 
 
 PROTOCOL_PRESETS = ("detector",)
