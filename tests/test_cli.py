@@ -231,6 +231,26 @@ def test_pca_defaults_to_the_presets_and_none_turns_it_off():
     assert _resolve_pca({"pose": 8}, "objects:detector", detector) == {"pose": 8}
 
 
+def test_mulde_params_default_to_the_presets_and_params_win():
+    """Round 9 adopted 1,000 MULDE steps for objects:detector: its stream models get them
+    unless --params sets max_steps; other extractors and the other detectors get none."""
+    from argparse import Namespace
+
+    from mulde.cli import UsageError, _detector_params
+
+    def params(extractor, given=None, detector="mulde"):
+        return _detector_params(Namespace(extractor=extractor, detector=detector, params=given))
+
+    assert params("objects:detector") == {"max_steps": 1000}
+    assert params("objects:detector", '{"max_steps": 3000, "beta": 0.2}') == {
+        "max_steps": 3000, "beta": 0.2}
+    assert params("objects:detector", '{"beta": 0.2}') == {"max_steps": 1000, "beta": 0.2}
+    assert params("objects:ped2") == params("objects") == params("frames") == {}
+    assert params("objects:detector", detector="knn") == {}
+    with pytest.raises(UsageError, match="--detector gmm takes none"):
+        params("objects:detector", '{"beta": 0.2}', detector="gmm")
+
+
 def test_calibration_folds_auto_is_the_presets_own_number():
     """Round 8 adopted 2 folds for objects:detector: auto gives 2 there (none for kNN or a
     subsample, fewer with fewer videos); other extractors keep auto (4, resolved by the

