@@ -239,3 +239,48 @@ def test_pose_min_confidence_drops_the_persons_movenet_is_unsure_of(monkeypatch)
                                   pose_min_confidence=0.5).extract(_frames())[Stream.POSE]
     assert pose.objects_per_frame().tolist() == [1, 1, 1, 1]
     assert pose.boxes.tolist() == [[10, 10, 20, 30]] * 4
+
+
+def test_pose_carry_every_reuses_the_keypoints_of_held_boxes_only():
+    """Round 9: with carry_every k, frame t (t not a multiple of k) takes the keypoints of
+    frame t - 1 when it holds exactly that frame's boxes; a detected frame, other boxes or a
+    gap before it run the model."""
+    from mulde.video.features.streams import PoseStream
+
+    class Counting:
+        calls = 0
+
+        def keypoints(self, frame, boxes):
+            Counting.calls += 1
+            return np.full((len(boxes), 17, 3), float(Counting.calls))
+
+    model, frame = Counting(), np.zeros((4, 4, 3), np.uint8)
+    boxes = np.array([[1, 2, 3, 4]], np.float32)
+    stream = PoseStream(carry_every=2)
+    first = stream.keypoints(model, 4, frame, boxes, None)  # detected frame: the model
+    assert Counting.calls == 1
+    before = (boxes, first, 4)
+    assert stream.keypoints(model, 5, frame, boxes.copy(), before) is first  # held: carried
+    assert Counting.calls == 1
+    stream.keypoints(model, 6, frame, boxes, (boxes, first, 5))  # detected again: the model
+    stream.keypoints(model, 5, frame, boxes + 1, before)  # other boxes: the model
+    stream.keypoints(model, 7, frame, boxes, before)  # frame 6 missing in between: the model
+    PoseStream().keypoints(model, 5, frame, boxes, before)  # carry_every 1: every frame
+    assert Counting.calls == 5
+    assert PoseStream(carry_every=2).key()["carry_every"] == 2
+    assert "carry_every" not in PoseStream().key()  # the cache keys before round 9 stay
+    with pytest.raises(ValueError, match="carry_every must be a whole number >= 1"):
+        PoseStream(carry_every=0)
+
+
+def test_pose_carry_held_follows_the_detectors_schedule_and_the_preset_uses_it():
+    extractor = ObjectCentricExtractor(streams=("pose",), regions="detector", detector_every=3,
+                                       pose_carry_held=True)
+    assert extractor.stream_objects()[0].carry_every == 3
+    assert ObjectCentricExtractor(streams=("pose",), regions="detector", detector_every=3
+                                  ).stream_objects()[0].carry_every == 1
+    with pytest.raises(ValueError, match="pose_carry_held .* needs detector_carry='hold'"):
+        ObjectCentricExtractor(streams=("pose",), regions="detector", detector_every=3,
+                               detector_carry="flow", pose_carry_held=True)
+    preset = EXTRACTOR_PRESETS["detector"]
+    assert preset.pose_carry_held and preset.detector_every == 2
