@@ -179,7 +179,12 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
         labels[int(a):int(b) + 1] = True
     assert scores.fused[labels].mean() > scores.fused[~labels].mean()
     assert main(["info", str(out / "model")]) == 0
-    assert json.loads(capsys.readouterr().out)["ensemble"]["calibration_folds"] is None
+    info = json.loads(capsys.readouterr().out)
+    assert info["ensemble"]["calibration_folds"] is None
+    # the threshold check's folds, there without calibration folds, say what they are
+    held = info["threshold"]["held_out"]
+    assert f"each of {held['folds']} folds of the training videos (the folds of this check, " \
+           "not the calibration's)" in held["definition"]
 
 
 @pytest.mark.parametrize("args, message", [

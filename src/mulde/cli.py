@@ -627,7 +627,9 @@ def _train(args: argparse.Namespace) -> int:
         if t.held_out:
             print(f"  on held-out training videos it gave {t.held_out['events']} false alarm(s) "
                   f"in {t.held_out['hours'] * 60:.1f} min "
-                  f"({t.held_out['events_per_hour']:.3g} per hour)")
+                  f"({t.held_out['events_per_hour']:.3g} per hour"
+                  + ("" if t.out_of_sample else "; in-sample model scores: only the threshold "
+                     "was held out, so this is optimistic") + ")")
     print(f"model: {Path(args.out) / MODEL_DIR}")
     for failure in model.training.get("skipped", []):
         print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
