@@ -732,11 +732,13 @@ class _MuldeParser(argparse.ArgumentParser):
 
 
 class _SubcommandParser(argparse.ArgumentParser):
-    """A subcommand's parser whose mistakes are one line (its usage block is long: the
-    line points to --help instead)."""
+    """A subcommand's parser whose mistakes are one line in the command's own form,
+    `mulde: error: ...` (argparse would write `mulde run: error:`), and point to the
+    subcommand's --help instead of printing its long usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        command = self.prog.split()[0]  # "mulde run" -> "mulde"
+        self.exit(2, f"{command}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> _MuldeParser:
