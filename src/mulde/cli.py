@@ -174,7 +174,8 @@ def _export(args: argparse.Namespace) -> int:
 
             out = args.out if args.out is not None else folder.parent / "onnx"
             model = PipelineModel.load(folder)
-            export_pipeline(model, out)
+            with _removed_if_left_empty(out):  # a graph the exporter fails on: no empty --out
+                export_pipeline(model, out)
             print(f"wrote {out}: {', '.join(f'{s}.onnx' for s in model.streams)} and "
                   "pipeline.json (calibrations, fusion, smoothing, threshold)")
             return 0
@@ -472,8 +473,13 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
 
     if not getattr(args, "pca", None):
         return None
-    if args.pca == ["none"]:
+    if set(args.pca) == {"none"}:
         return {}
+    if "none" in args.pca:
+        others = " ".join(item for item in args.pca if item != "none")
+        raise UsageError(f"--pca none turns reduction off for every stream and cannot be "
+                         f"combined with per-stream values ({others}): give either none or "
+                         "STREAM=K items")
     names = sorted(s.value for s in Stream)
     out: dict[str, int] = {}
     for item in args.pca:
@@ -482,8 +488,18 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
             raise UsageError(f"--pca {item}: give STREAM=K, a stream ({', '.join(names)}) and "
                              "a whole number of principal components >= 1, e.g. "
                              "appearance=128")
+        _once("--pca", stream, out, item)
         out[stream] = int(k)
     return out
+
+
+def _once(option: str, stream: str, given: dict, item: str) -> None:
+    """Refuse (`UsageError`) a stream that `option` names a second time (`given`: the
+    stream -> value read so far), rather than letting one of the two values win silently."""
+    if stream in given:
+        first = f"{stream}={given[stream]}"
+        raise UsageError(f"{option} names the {stream} stream twice ({first} and {item}): "
+                         "give each stream once")
 
 
 def _frame_score(args: argparse.Namespace) -> list[str] | None:
@@ -492,12 +508,13 @@ def _frame_score(args: argparse.Namespace) -> list[str] | None:
     from mulde.video.features.records import Stream
 
     names = sorted(s.value for s in Stream)
-    rules = {}  # a stream given twice: the last rule holds
+    rules: dict[str, str] = {}
     for item in getattr(args, "frame_score", None) or []:
         stream, sep, rule = item.partition("=")
         if not sep or stream not in names or rule not in ("maximum", "sidak"):
             raise UsageError(f"--frame-score {item}: give STREAM=maximum or STREAM=sidak, a "
                              f"stream among {', '.join(names)}, e.g. pose=sidak")
+        _once("--frame-score", stream, rules, item)
         rules[stream] = rule
     return sorted(s for s, rule in rules.items() if rule == "sidak") or None
 
@@ -613,7 +630,9 @@ def _train(args: argparse.Namespace) -> int:
         if t.held_out:
             print(f"  on held-out training videos it gave {t.held_out['events']} false alarm(s) "
                   f"in {t.held_out['hours'] * 60:.1f} min "
-                  f"({t.held_out['events_per_hour']:.3g} per hour)")
+                  f"({t.held_out['events_per_hour']:.3g} per hour"
+                  + ("" if t.out_of_sample else "; in-sample model scores: only the threshold "
+                     "was held out, so this is optimistic") + ")")
     print(f"model: {Path(args.out) / MODEL_DIR}")
     for failure in model.training.get("skipped", []):
         print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
@@ -716,11 +735,13 @@ class _MuldeParser(argparse.ArgumentParser):
 
 
 class _SubcommandParser(argparse.ArgumentParser):
-    """A subcommand's parser whose mistakes are one line (its usage block is long: the
-    line points to --help instead)."""
+    """A subcommand's parser whose mistakes are one line in the command's own form,
+    `mulde: error: ...` (argparse would write `mulde run: error:`), and point to the
+    subcommand's --help instead of printing its long usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        command = self.prog.split()[0]  # "mulde run" -> "mulde"
+        self.exit(2, f"{command}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> _MuldeParser:
@@ -906,13 +927,14 @@ def build_parser() -> _MuldeParser:
         p.add_argument("--pca", nargs="+", action="extend", metavar="STREAM=K",
                        help="fit that stream's model on its first K principal components, "
                        "the PCA fitted on the training objects of each fit (e.g. "
-                       "appearance=128); 'none': no stream reduced (default: the preset's: "
-                       "appearance=128 for objects:detector, else none)")
+                       "appearance=128), each stream at most once; 'none' alone: no stream "
+                       "reduced (default: the preset's: appearance=128 for objects:detector, "
+                       "else none)")
         p.add_argument("--frame-score", nargs="+", action="extend", metavar="STREAM=RULE",
                        help="how a stream's object scores become a frame score: 'maximum' "
                        "(the protocol's, default) or 'sidak' (the maximum corrected for the "
                        "number of objects in the frame, so a crowd alone does not raise it), "
-                       "e.g. pose=sidak")
+                       "e.g. pose=sidak; each stream at most once")
         p.add_argument("--fps", type=float, help="frame rate of the training videos in "
                        "frames/s, for the false-alarm rate (default: the videos' own; 25 for "
                        "folders of frames)")

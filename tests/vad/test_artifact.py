@@ -274,6 +274,7 @@ def test_a_sidak_stream_travels_with_its_reference_and_is_not_exported(data, tmp
     assert info["ensemble"]["sidak"] == ["velocity"]
     with pytest.raises(ExportError, match="velocity stream's frame score is the Sidak"):
         export_pipeline(loaded, tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()  # refused before anything was written
     ref = tmp_path / "model" / "streams" / "velocity.reference.safetensors"
     ref.write_bytes(ref.read_bytes()[:40])
     with pytest.raises(ArtifactError, match="velocity.reference.safetensors"):
@@ -299,3 +300,24 @@ def test_format_version_is_raised_only_by_side_files(data, options, version, tmp
     else:
         with pytest.raises(ArtifactError, match="format version 2.*upgrade mulde"):
             PipelineModel.load(tmp_path / "model")
+
+
+def test_a_refused_cli_export_leaves_no_folder_it_made_and_keeps_one_that_was_there(
+        data, tmp_path, capsys):
+    """`mulde export` of a Sidak pipeline: one `mulde: error:` line, exit 2, and --out is not
+    created (it used to be left behind empty); a folder that existed before stays."""
+    from mulde.cli import main
+
+    _round_trip(StreamEnsemble("gmm", calibration_folds=2, sidak=["velocity"]), data,
+                tmp_path / "model")
+    out = tmp_path / "exported"
+    assert main(["export", str(tmp_path / "model"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mulde: error: the velocity stream's frame score is the Sidak")
+    assert err.count("\n") == 1 and not out.exists()
+    assert main(["export", str(tmp_path / "model")]) == 2  # the default DIR/onnx
+    assert not (tmp_path / "onnx").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert main(["export", str(tmp_path / "model"), "--out", str(kept)]) == 2
+    assert kept.is_dir()

@@ -385,6 +385,31 @@ def test_pca_must_name_a_fitted_stream_and_a_positive_count():
             StreamEnsemble(pca={"velocity": bad})
 
 
+def test_more_components_than_the_stream_has_warns_and_keeps_all(recwarn):
+    """velocity=4 on a 1-d stream (objects:ped2's velocity): the run goes on with the one
+    dimension, and a warning names the stream, the 4 asked and the 1 it has; 2 components of
+    2-d rows reduce nothing either but are what was asked: no warning. 4 components of 5-d
+    rows but 3 training objects: 3 kept, said too."""
+    train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
+    with pytest.warns(UserWarning, match=r"pca velocity=4: the velocity stream has 1 "
+                      r"dimension, fewer than the 4 principal components asked: all 1 are "
+                      r"kept \(no reduction\)"):
+        ens = StreamEnsemble(DistanceToMean, pca={"velocity": 4}).fit(train)
+    assert ens.fits_[Stream.VELOCITY].model.components_.shape == (1, 1)
+    recwarn.clear()
+    StreamEnsemble(DistanceToMean, pca={"velocity": 2}).fit(
+        {"a": flat([(0, 0), (4, 0)]), "b": flat([(10, 1), (10, 5)])})
+    assert not [w for w in recwarn if "pca" in str(w.message)]
+    def wide(row):  # one 5-d object in one frame
+        return VideoFeatures.of({Stream.VELOCITY: ObjectFeatures.build(
+            np.array([row], dtype=float), [0], [(0, 0, 1, 1)], 1, 5)})
+
+    wide = {"a": wide([0, 1, 2, 3, 4]), "b": wide([5, 1, 2, 3, 9]), "c": wide([1, 0, 0, 0, 0])}
+    with pytest.warns(UserWarning, match="velocity stream has 3 training objects, fewer than "
+                      "the 4 principal components asked: 3 are kept"):
+        StreamEnsemble(DistanceToMean, pca={"velocity": 4}).fit(wide)
+
+
 def test_a_sidak_stream_corrects_each_frame_maximum_for_its_object_count():
     """Videos a = [0, 2], b = [10, 12] in-sample with DistanceToMean (mean 6): training object
     scores [6, 4, 4, 6]; p(s) = (1 + #{>= s}) / 5. Training frames: 6 -> p 0.6, -log 0.6;

@@ -100,6 +100,14 @@ def test_held_out_rate_refits_without_each_fold():
     held = held_out_rate(videos, fit, folds=4)
     assert held["folds"] == 4 and held["hours"] == 4.0
     assert held["events"] == 4 and held["events_per_hour"] == 1.0
+    # the folds are the check's own (there without calibration folds); in-sample scores hold
+    # out the threshold only, which the record says
+    assert ("each of 4 folds of the training videos (the folds of this check, not the "
+            "calibration's)") in held["definition"]
+    assert "new to the models too" in held["definition"]  # fit_threshold's default
+    in_sample = fit_threshold(videos, 1.0, 0.0, target=1.0, out_of_sample=False)
+    assert ("only the threshold is held out and the rate is optimistic"
+            in held_out_rate(videos, in_sample, folds=2)["definition"])
 
 
 def test_held_out_rate_counts_what_the_others_threshold_misses():

@@ -66,6 +66,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import time
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -394,11 +395,34 @@ class StreamEnsemble:
                 raise ValueError(f"{option} names the {', '.join(unfitted)} stream, which is "
                                  f"not fitted (streams: "
                                  f"{', '.join(sorted(s.value for s in specs))})")
+        for s, k in reduce.items():
+            self._warn_if_unreduced(train, s, k)
         plan = {}
         for s in sorted(specs, key=lambda s: s.value):
             make = self._factory(specs[s])
             plan[s] = WithPCA(make, reduce[s]) if s in reduce else make
         return plan
+
+    def _warn_if_unreduced(self, train: Mapping[str, VideoFeatures], stream: Stream,
+                           k: int) -> None:
+        """Warn (the fit goes on) when `pca` asks `stream` for more components than it has:
+        `PCAStream` keeps min(k, rows, dimension), so a stream of fewer dimensions (or fewer
+        training objects) than k keeps all it has, which is no reduction. Not an error: the
+        dimension is known only after extraction, and fewer components than asked is what the
+        PCA (and the GMM's mixture size) already does with too few rows."""
+        dim = next(iter(train.values()))[stream].dim
+        rows = sum(vf[stream].n_objects for vf in train.values())
+        if self.max_train_objects is not None:
+            rows = min(rows, int(self.max_train_objects))
+        if k <= min(dim, rows):
+            return
+        if dim < k:
+            why = (f"has {dim} dimension{'s' if dim != 1 else ''}, fewer than the {k} "
+                   f"principal components asked: all {dim} are kept (no reduction)")
+        else:
+            why = (f"has {rows} training object{'s' if rows != 1 else ''}, fewer than the {k} "
+                   f"principal components asked: {rows} are kept")
+        warnings.warn(f"pca {stream.value}={k}: the {stream.value} stream {why}", stacklevel=4)
 
     def _stream_data(self, train: Mapping[str, VideoFeatures], stream: Stream, k: int
                      ) -> tuple[np.ndarray, np.ndarray, bool]:

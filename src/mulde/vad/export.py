@@ -27,8 +27,10 @@ from torch import nn
 from mulde.estimator.export import ExportError, GaussianMixtureNLL, _Scorer, save_onnx
 from mulde.io.atomic import write_json
 from mulde.vad.artifact import PipelineModel
+from mulde.vad.ensemble import StreamFit
 from mulde.vad.live import causal_gaussian_weights, live_threshold
 from mulde.vad.stream_models import GMMStream, MULDEStream, PCAStream
+from mulde.video.features.records import Stream
 
 OUTPUTS = ["anomaly_score", "calibrated_score"]
 FRAME_RULE = ("per stream: frame score = max over the frame's objects of calibrated_score "
@@ -123,36 +125,42 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
     `anomaly_score` float64 (n,) (the stream model's score) and `calibrated_score` float64
     (n,). Raises ExportError for a kNN or custom stream model, or when PyTorch's exporter is
     missing."""
+    modules = {stream: _stream_graph(stream, fit)
+               for stream, fit in model.ensemble.fits_.items()}  # every refusal before a write
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     graphs: dict[str, dict] = {}
     for stream, fit in model.ensemble.fits_.items():
-        if fit.reference is not None:
-            raise ExportError(f"the {stream} stream's frame score is the Sidak-corrected "
-                              "maximum, which the exported manifest's frame rule (the maximum "
-                              "over a frame's objects) does not describe; export a model "
-                              "trained without --frame-score")
-        reduced = fit.model if type(fit.model) is PCAStream else None
-        inner = reduced.inner if reduced is not None else fit.model
-        if type(inner) is MULDEStream:
-            scorer: nn.Module = _MULDEScore(_Scorer(inner.model))
-        elif type(inner) is GMMStream:
-            scorer = _GMMScore(inner)
-        else:
-            raise ExportError(f"the {stream} stream's model ({type(inner).__name__}) has no "
-                              "ONNX export: only MULDE and GMM streams do (a kNN model keeps "
-                              "every training object); train with --detector mulde or gmm")
-        if reduced is not None:  # a reduced stream: its graph takes the full features
-            scorer = _Projected(reduced, scorer)
-        calibration = fit.calibration
         file = f"{stream.value}.onnx"
-        save_onnx(_Calibrated(scorer, calibration.low, calibration.high), fit.dim, OUTPUTS,
-                  folder / file)
+        save_onnx(modules[stream], fit.dim, OUTPUTS, folder / file)
         graphs[stream.value] = {"file": file, "input_dim": fit.dim, "outputs": OUTPUTS,
-                                "calibrated_fill": float(calibration.transform(fit.fill))}
+                                "calibrated_fill": float(fit.calibration.transform(fit.fill))}
     manifest = {**model.manifest(), "onnx": {"streams": graphs, "frame_rule": FRAME_RULE,
                                              "input": "x float32 (n objects, input_dim)",
                                              "live": live_rule(model)}}
     write_json(folder / "pipeline.json", manifest)  # as PipelineModel.save writes it
     return folder
+
+
+def _stream_graph(stream: Stream, fit: StreamFit) -> nn.Module:
+    """One stream's scorer and calibration as a torch module, `_Calibrated`; ExportError for
+    a Sidak stream or a model without an export."""
+    if fit.reference is not None:
+        raise ExportError(f"the {stream} stream's frame score is the Sidak-corrected "
+                          "maximum, which the exported manifest's frame rule (the maximum "
+                          "over a frame's objects) does not describe; export a model "
+                          "trained without --frame-score")
+    reduced = fit.model if type(fit.model) is PCAStream else None
+    inner = reduced.inner if reduced is not None else fit.model
+    if type(inner) is MULDEStream:
+        scorer: nn.Module = _MULDEScore(_Scorer(inner.model))
+    elif type(inner) is GMMStream:
+        scorer = _GMMScore(inner)
+    else:
+        raise ExportError(f"the {stream} stream's model ({type(inner).__name__}) has no "
+                          "ONNX export: only MULDE and GMM streams do (a kNN model keeps "
+                          "every training object); train with --detector mulde or gmm")
+    if reduced is not None:  # a reduced stream: its graph takes the full features
+        scorer = _Projected(reduced, scorer)
+    return _Calibrated(scorer, fit.calibration.low, fit.calibration.high)
 

