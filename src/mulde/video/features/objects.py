@@ -230,12 +230,14 @@ class ObjectCentricExtractor:
         }
 
     def _pose_carry_every(self) -> int:
-        """The pose stream's `carry_every`: the detector's `every` with `pose_carry_held`."""
-        if not self.pose_carry_held:
+        """The pose stream's `carry_every`: the detector's `every` with `pose_carry_held`
+        (ValueError when the pose stream is on and the boxes are not held)."""
+        if not self.pose_carry_held or Stream.POSE not in self.streams:
             return 1
         if self.detector_carry != "hold":
             raise ValueError("pose_carry_held reuses the keypoints of held boxes: it needs "
-                             f"detector_carry='hold', got {self.detector_carry!r}")
+                             f"detector_carry='hold', got {self.detector_carry!r} (set "
+                             "pose_carry_held=false to run MoveNet on every frame)")
         return self.detector_every
 
     def _scene_path(self) -> str:
