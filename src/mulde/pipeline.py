@@ -283,8 +283,8 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    sidak: list[str] | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
-    training video is readable. `pca` and `calibration_folds` as in `run_pipeline` (a
-    preset's defaults of `mulde train` are not applied here)."""
+    training video is readable. `pca`, `calibration_folds` and `mulde_params` as in
+    `run_pipeline` (a preset's defaults of `mulde train` are not applied here)."""
     dataset = dataclasses.replace(dataset, test=())
     if not dataset.train:
         raise DatasetError(f"{dataset.root}: no training videos (video files or folders of "
@@ -320,8 +320,11 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     `pca` and `calibration_folds` are applied as given ("auto":
     `default_calibration_folds`, `CALIBRATION_FOLDS` folds): what a preset sets by default
     on the command line (`mulde run --extractor objects:detector`) is
-    `registry.preset_pca(name, streams)` and `registry.preset_calibration_folds(name)` (2
-    folds for objects:detector); pass them here to train the same models.
+    `registry.preset_pca(name, streams)`, `registry.preset_calibration_folds(name)` (2
+    folds for objects:detector) and, under --params, `registry.preset_mulde_params(name)`
+    (max_steps 1000 for objects:detector; here `mulde_params` alone, the estimator's 2,000
+    steps by default); pass them here to train the same models. The extractor's own
+    settings (objects:detector's `pose_carry_held`) come with `build_extractor`.
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """

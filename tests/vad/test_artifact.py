@@ -195,6 +195,22 @@ def test_model_of_another_extractor_version_is_refused(saved):
         PipelineModel.load(saved)
 
 
+def test_a_model_saved_before_pose_carry_held_keeps_movenet_on_every_frame():
+    """objects:detector sets pose_carry_held since round 9; a model trained before (its
+    manifest's settings without the field) is rebuilt as trained, MoveNet on every frame:
+    the manifest names the extractor "objects", whose preset leaves the field False."""
+    from mulde.vad.artifact import extractor_settings, rebuild_extractor
+    from mulde.video.features.registry import build_extractor
+
+    extractor = build_extractor("objects:detector")
+    settings = extractor_settings(extractor)
+    assert settings.pop("pose_carry_held") is True
+    old = rebuild_extractor(extractor.name, extractor.version, settings)
+    assert old.pose_carry_held is False and old.stream_objects()[1].carry_every == 1
+    assert rebuild_extractor(extractor.name, extractor.version,
+                             extractor_settings(extractor)).pose_carry_held is True
+
+
 def test_features_of_another_extractor_are_refused(saved):
     model = PipelineModel.load(saved)
     rng = np.random.default_rng(0)
