@@ -85,7 +85,9 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
 @pytest.mark.parametrize("params, message", [
     ("{bad", r"--params is not valid JSON \(.*\); write an object such as"),
     ("[1, 2]", "--params must be a JSON object of MULDE parameters"),
-    ('{"max_step": 5}', "--params: unknown MULDE parameter.* max_step; known: .*max_steps"),
+    ('{"max_step": 5}', r"--params: unknown MULDE parameter.* max_step \(did you mean "
+                        r"max_steps\?\); known: .*max_steps"),
+    ('{"zzz": 5}', "--params: unknown MULDE parameter.* zzz; known: "),
     ('{"max_steps": -5}', "--params: The 'max_steps' parameter of MULDE must be an int in"),
     ('{"sigma_low": 0.5, "sigma_high": 0.1}', r"sigma_high \(0.1\) must be above sigma_low"),
     ('{"hidden_sizes": []}', "hidden_sizes must be a non-empty list"),

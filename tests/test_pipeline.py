@@ -159,6 +159,11 @@ def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_r
                       "frames/s assumed .* give the real rate with --fps"):
         metrics = run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False)
     assert "micro_auc" not in metrics and metrics["labelled"] is False
+    # the run's own warning reaches metrics.json and the report, not only the console
+    assumed = [w for w in metrics["warnings"] if "which record no frame rate" in w]
+    assert len(assumed) == 1
+    assert json.loads((out / "metrics.json").read_text())["warnings"] == metrics["warnings"]
+    assert "which record no frame rate" in (out / "report.html").read_text()
     rows = (out / "frame_scores.csv").read_text().splitlines()
     assert len(rows) == 1 + 80  # header + every frame of the two test videos
     assert sorted(p.name for p in (out / "plots").glob("video_*.png")) == [

@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,11 +333,13 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     require_videos(dataset)  # before any folder is made
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
-    extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
-    ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
-                                             progress, max_train_objects, calibration_folds,
-                                             fit_jobs, pca, sidak)
-    model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
+    with recorded_warnings() as run_warnings:
+        extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
+        ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
+                                                 progress, max_train_objects,
+                                                 calibration_folds, fit_jobs, pca, sidak)
+        model = build_model(extraction, ensemble, dataset, fps, threshold_rule,
+                            threshold_target)
     model.save(out_dir / MODEL_DIR)
     threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
     scores = {name: s.fused for name, s in video_scores.items()}
@@ -368,7 +372,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
     skipped = [f"skipped {f['split']}/{f['video']} (unreadable, left out of training and "
-               f"metrics): {f['error']}" for f in extraction.failed]
+               f"metrics): {f['error']}" for f in extraction.failed] + run_warnings
     # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
@@ -387,6 +391,30 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings["report"] = time.perf_counter() - t0
     return metrics
 
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[str]]:
+    """Yield a list that receives, once each, the messages of the `UserWarning`s that mulde's
+    own code raises inside the block (an assumed frame rate, fewer calibration folds, fewer
+    principal components than asked), for metrics.json's "warnings" and the report; every
+    warning is still shown as usual (the CLI prints it as one `mulde: warning:` line)."""
+    found: list[str] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield found
+    finally:  # outside the recording, so that showing a warning does not record it again
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+            text = str(w.message)
+            if (issubclass(w.category, UserWarning) and _is_mulde_file(w.filename)
+                    and text not in found):
+                found.append(text)
+
+
+def _is_mulde_file(filename: str) -> bool:
+    """Whether a warning's source file is part of this package."""
+    return Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
 
 
 def _frame_rates(dataset: Dataset, names) -> dict[str, float | None]:

@@ -459,3 +459,29 @@ def test_a_sidak_streams_top_object_is_ranked_on_its_frame_scores_scale():
     frame = scores.streams[Stream.VELOCITY]
     np.testing.assert_allclose(scores.top.score[[0, 2]], frame[[0, 2]], rtol=1e-12)
     assert scores.top.stream[0] == "velocity" and np.isinf(scores.top.score[1])
+
+
+class SaysConstant(DistanceToMean):
+    """DistanceToMean that warns as MULDE does about constant columns, with the count of
+    its own training rows, so the model and each refit say something different."""
+
+    def fit(self, X, groups=None):
+        import warnings
+
+        warnings.warn(f"a column is constant ({len(X)} rows)", UserWarning, stacklevel=2)
+        warnings.warn("the same every time", UserWarning, stacklevel=2)
+        return super().fit(X, groups)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_fits_warnings_name_their_stream_once_each_in_this_process(recwarn, n_jobs):
+    """A model's warnings during the model fit and its 2 refits (also in worker processes,
+    whose warnings would otherwise be printed there, unnamed) come back once each, naming
+    the stream."""
+    train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
+    StreamEnsemble(SaysConstant, calibration_folds=2, n_jobs=n_jobs).fit(train)
+    said = sorted(str(w.message) for w in recwarn if "constant" in str(w.message)
+                  or "same" in str(w.message))
+    assert said == ["velocity stream: a column is constant (2 rows)",
+                    "velocity stream: a column is constant (4 rows)",
+                    "velocity stream: the same every time"]

