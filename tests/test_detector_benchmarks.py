@@ -79,3 +79,21 @@ def test_the_pose_crowd_sidak_command_in_its_docstring_parses():
     argv = shlex.split(line.split("detector_pose_crowd_sidak.py", 1)[1])
     args = bench.build_parser().parse_args(argv)
     assert args.key.startswith("objects-")
+
+
+def test_stream_scores_find_the_one_extraction_of_a_video(tmp_path):
+    """detector_stream_scores reads the cache key from the cached test files, and asks for
+    --key when a video has no extraction or several."""
+    from detector_stream_scores import cache_key
+
+    folder = tmp_path / "ucsd_ped2" / "test"
+    folder.mkdir(parents=True)
+    (folder / "01.objects-aaa.npz").touch()
+    (folder / "01.objects-aaa.json").touch()
+    (folder / "02.objects-bbb.npz").touch()
+    assert cache_key(tmp_path, "ucsd_ped2", "01") == "objects-aaa"
+    with pytest.raises(SystemExit, match="found none: give --key"):
+        cache_key(tmp_path, "ucsd_ped2", "03")
+    (folder / "01.objects-ccc.npz").touch()
+    with pytest.raises(SystemExit, match="objects-aaa.*objects-ccc.*give --key"):
+        cache_key(tmp_path, "ucsd_ped2", "01")
