@@ -398,18 +398,21 @@ def recorded_warnings() -> Iterator[list[str]]:
     """Yield a list that receives, once each, the messages of the `UserWarning`s that mulde's
     own code raises inside the block (an assumed frame rate, fewer calibration folds, fewer
     principal components than asked), for metrics.json's "warnings" and the report; every
-    warning is still shown as usual (the CLI prints it as one `mulde: warning:` line)."""
+    warning is still shown as usual, when it is raised (the CLI prints it as one
+    `mulde: warning:` line)."""
     found: list[str] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            yield found
-    finally:  # outside the recording, so that showing a warning does not record it again
-        for w in caught:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-            text = str(w.message)
-            if (issubclass(w.category, UserWarning) and _is_mulde_file(w.filename)
+    with warnings.catch_warnings():  # restores warnings.showwarning on the way out
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            shown(message, category, filename, lineno, file, line)
+            text = str(message)
+            if (issubclass(category, UserWarning) and _is_mulde_file(filename)
                     and text not in found):
                 found.append(text)
+
+        warnings.showwarning = show
+        yield found
 
 
 def _is_mulde_file(filename: str) -> bool:
