@@ -464,8 +464,9 @@ class StreamEnsemble:
         model, fit_s = done[None].model, done[None].seconds
         assert model is not None
         said = dict.fromkeys(m for result in done.values() for m in result.warnings)
-        for message in said:  # once per stream, naming it, whichever of its fits said it
-            warnings.warn(f"{stream.value} stream: {message}", UserWarning, stacklevel=2)
+        # once per stream, naming it, whichever of its fits said it; `fit` warns once the
+        # progress bar is closed, so that no warning lands on the bar's line
+        self._said += [f"{stream.value} stream: {message}" for message in said]
         t0 = time.perf_counter()
         if subsampled:  # score every training object, one video at a time
             per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
@@ -511,6 +512,7 @@ class StreamEnsemble:
         plan = self._plan(train)
         start = time.perf_counter()
         self.fits_ = {}
+        self._said: list[str] = []
         per_stream = 1 + (self.calibration_folds or 0)  # the model and its out-of-fold refits
         with tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
                   unit="fit") as bar:
@@ -526,6 +528,8 @@ class StreamEnsemble:
                         bar.update()
                     bar.update(per_stream - len(done))
                     self.fits_[stream] = self._assemble(train, stream, X, groups, sub, done)
+        for message in self._said:
+            warnings.warn(message, UserWarning, stacklevel=2)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
