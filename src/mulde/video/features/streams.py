@@ -488,7 +488,7 @@ class PoseStream:
         index - 1 with exactly these boxes (held ones); else `model.keypoints(rgb, boxes)`
         (`mulde.video.detection.pose.MoveNetPose`)."""
         if (index % self.carry_every and before is not None and before[2] == index - 1
-                and before[0].shape == boxes.shape and np.array_equal(before[0], boxes)):
+                and np.array_equal(before[0], boxes)):
             return before[1]
         return model.keypoints(rgb, boxes)
 
