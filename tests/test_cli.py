@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -212,7 +213,12 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--fps", "0"], "--fps must be a positive number"),
     (["--fit-jobs", "0"], "--fit-jobs must be >= 1"),
     (["--pca", "appearance=0"], "--pca appearance=0: give STREAM=K"),
-    (["--pca", "colour=3"], "--pca colour=3: give STREAM=K"),
+    (["--pca", "colour=3"], "--pca colour=3: give STREAM=K, a stream of the objects "
+                            "extractor (velocity, static) and"),
+    (["--extractor", "objects:detector", "--pca", "colour=3"],
+     "a stream of the objects:detector extractor (velocity, pose, appearance, class) and"),
+    (["--set", "streams=geometry", "--frame-score", "colour=sidak"],
+     "a stream of the objects extractor (geometry), e.g. pose=sidak"),
     (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)"),
     (["--frame-score", "pose=foo"], "--frame-score pose=foo: give STREAM=maximum or "
                                     "STREAM=sidak"),
@@ -263,10 +269,16 @@ def test_info_summary_names_reduced_streams_folds_and_a_missing_threshold():
 def test_pca_option_reads_stream_and_components():
     from argparse import Namespace
 
-    from mulde.cli import _pca
+    from mulde.cli import UsageError, _pca
 
     assert _pca(Namespace(pca=None)) is None
     assert _pca(Namespace(pca=["appearance=128", "pose=8"])) == {"appearance": 128, "pose": 8}
+    # with no extractor to ask (or one whose settings are wrong), every stream is listed
+    everything = "(appearance, class, frame, geometry, pose, static, velocity)"
+    for args in (Namespace(pca=["colour=3"]),
+                 Namespace(pca=["colour=3"], extractor="objects", set=["streams=colour"])):
+        with pytest.raises(UsageError, match=re.escape(f"give STREAM=K, a stream {everything}")):
+            _pca(args)
 
 
 def test_pca_defaults_to_the_presets_and_none_turns_it_off():

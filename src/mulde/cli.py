@@ -549,17 +549,41 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
         raise UsageError(f"--pca none turns reduction off for every stream and cannot be "
                          f"combined with per-stream values ({others}): give either none or "
                          "STREAM=K items")
-    names = sorted(s.value for s in Stream)
+    names = {s.value for s in Stream}
     out: dict[str, int] = {}
     for item in args.pca:
         stream, sep, k = item.partition("=")
         if not sep or stream not in names or not k.isdigit() or int(k) < 1:
-            raise UsageError(f"--pca {item}: give STREAM=K, a stream ({', '.join(names)}) and "
+            raise UsageError(f"--pca {item}: give STREAM=K, a stream {_streams_of(args)} and "
                              "a whole number of principal components >= 1, e.g. "
                              "appearance=128")
         _once("--pca", stream, out, item)
         out[stream] = int(k)
     return out
+
+
+def _streams_of(args: argparse.Namespace) -> str:
+    """The streams an option such as --pca may name, for its error message: "of the NAME
+    extractor (a, b)" when the extractor of --extractor (with --boxes and --set) can be made
+    here, before any work, else "(...)" of every stream the package knows (no extractor in
+    `args`, a mistake in its options that is refused when it is built, or one that does not
+    name its streams)."""
+    from mulde.video.features.records import Stream
+    from mulde.video.features.registry import build_extractor
+
+    name = getattr(args, "extractor", None)
+    if name is not None:
+        try:
+            extractor = build_extractor(name, None, getattr(args, "boxes", None),
+                                        getattr(args, "min_box_score", 0.0),
+                                        _settings(getattr(args, "set", None) or []))
+        except ValueError:  # UsageError included: said again when the extractor is built
+            extractor = None
+        computed = getattr(extractor, "streams", None)
+        if computed:
+            return (f"of the {name} extractor "
+                    f"({', '.join(str(getattr(s, 'value', s)) for s in computed)})")
+    return f"({', '.join(sorted(s.value for s in Stream))})"
 
 
 def _once(option: str, stream: str, given: dict, item: str) -> None:
@@ -576,13 +600,13 @@ def _frame_score(args: argparse.Namespace) -> list[str] | None:
     Sidak-corrected maximum (None: every stream takes the maximum, the protocol's)."""
     from mulde.video.features.records import Stream
 
-    names = sorted(s.value for s in Stream)
+    names = {s.value for s in Stream}
     rules: dict[str, str] = {}
     for item in getattr(args, "frame_score", None) or []:
         stream, sep, rule = item.partition("=")
         if not sep or stream not in names or rule not in ("maximum", "sidak"):
             raise UsageError(f"--frame-score {item}: give STREAM=maximum or STREAM=sidak, a "
-                             f"stream among {', '.join(names)}, e.g. pose=sidak")
+                             f"stream {_streams_of(args)}, e.g. pose=sidak")
         _once("--frame-score", stream, rules, item)
         rules[stream] = rule
     return sorted(s for s, rule in rules.items() if rule == "sidak") or None
