@@ -39,15 +39,15 @@ lint: $(STAMP)
 # TensorFlow and tf2onnx conflict with mulde's protobuf, so they go into their own venv
 # ($(TF_VENV), about 700 MB); these pinned versions give the recorded SHA-256.
 TF_VENV := .venv-tf
-# the graph is located first: when no route gives it, one line naming the routes and a stop,
-# before the 700 MB TensorFlow venv is built
+# the graph is located first, once (one shell line, so the path is kept in a variable): when no
+# route gives it, one line naming the routes and a stop, before the 700 MB TensorFlow venv is
+# built
 ssd-onnx: $(STAMP)
-	$(BIN)/python tools/convert_ssd_onnx.py --locate graph >/dev/null
-	test -x $(TF_VENV)/bin/python || $(PY) -m venv $(TF_VENV)
-	$(TF_VENV)/bin/python -m pip install -q tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2
-	$(TF_VENV)/bin/python tools/convert_ssd_onnx.py \
-	  --graph "$$($(BIN)/python tools/convert_ssd_onnx.py --locate graph)" \
-	  --out "$$($(BIN)/python tools/convert_ssd_onnx.py --locate out)"
+	graph="$$($(BIN)/python tools/convert_ssd_onnx.py --locate graph)" && \
+	out="$$($(BIN)/python tools/convert_ssd_onnx.py --locate out)" && \
+	{ test -x $(TF_VENV)/bin/python || $(PY) -m venv $(TF_VENV); } && \
+	$(TF_VENV)/bin/python -m pip install -q tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2 && \
+	$(TF_VENV)/bin/python tools/convert_ssd_onnx.py --graph "$$graph" --out "$$out"
 
 clean:
 	rm -rf $(VENV) $(TF_VENV) demo_out

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -44,9 +45,18 @@ def test_fit_score_info(features, capsys):
     np.testing.assert_array_equal(np.loadtxt(d / "e.csv", delimiter=",", skiprows=1), energies)
     assert np.ptp(energies) > 0
     capsys.readouterr()
-    assert main(["info", str(d / "m.safetensors")]) == 0
+    assert main(["info", str(d / "m.safetensors"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["n_features_in"] == 3 and info["params"]["max_steps"] == 20
+    # without --json: a short summary first, then the same JSON
+    assert main(["info", str(d / "m.safetensors")]) == 0
+    summary, _, rest = capsys.readouterr().out.partition("full description (JSON; --json "
+                                                           "prints it alone):\n")
+    assert json.loads(rest) == info
+    assert summary.startswith(f"MULDE model {d / 'm.safetensors'}: 3 features, network 16x16 "
+                              f"({info['n_parameters']} parameters)\n")
+    assert "training: 20 steps" in summary and len(summary.splitlines()) == 4
+    assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
 
 
 def test_threads_option_sets_torch_and_opencv(features, monkeypatch, capsys):
@@ -145,7 +155,7 @@ def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys)
     assert main(["run", "nope", "--root", str(root), "--out", str(out)]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
     capsys.readouterr()
-    assert main(["info", str(out)]) == 0  # the run folder: its model/ is described
+    assert main(["info", str(out), "--json"]) == 0  # the run folder: its model/ is described
     info = json.loads(capsys.readouterr().out)
     assert info["extractor"]["name"] == "objects" and list(info["streams"]) == ["static",
                                                                               "velocity"]
@@ -178,9 +188,18 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
         _, a, b = line.split(",")
         labels[int(a):int(b) + 1] = True
     assert scores.fused[labels].mean() > scores.fused[~labels].mean()
-    assert main(["info", str(out / "model")]) == 0
+    assert main(["info", str(out / "model"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["ensemble"]["calibration_folds"] is None
+    assert main(["info", str(out / "model")]) == 0
+    summary = capsys.readouterr().out.split("full description (JSON")[0].splitlines()
+    assert summary[0] == (f"pipeline model {out / 'model'} (written by mulde "
+                          f"{info['mulde_version']}): objects features (extractor version "
+                          f"{info['extractor']['version']}), 2 stream(s)")
+    assert summary[1].startswith("  static: knn detector on 3 features, ")
+    assert "training: 3 videos, 120 frames (0.2 min at 10 frames/s)" in summary
+    assert "by the models' own training scores" in summary[4]
+    assert summary[5] == f"threshold: {info['threshold']['definition']}"
     # the threshold check's folds, there without calibration folds, say what they are
     held = info["threshold"]["held_out"]
     assert f"each of {held['folds']} folds of the training videos (the folds of this check, " \
@@ -194,7 +213,12 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--fps", "0"], "--fps must be a positive number"),
     (["--fit-jobs", "0"], "--fit-jobs must be >= 1"),
     (["--pca", "appearance=0"], "--pca appearance=0: give STREAM=K"),
-    (["--pca", "colour=3"], "--pca colour=3: give STREAM=K"),
+    (["--pca", "colour=3"], "--pca colour=3: give STREAM=K, a stream of the objects "
+                            "extractor (velocity, static) and"),
+    (["--extractor", "objects:detector", "--pca", "colour=3"],
+     "a stream of the objects:detector extractor (velocity, pose, appearance, class) and"),
+    (["--set", "streams=geometry", "--frame-score", "colour=sidak"],
+     "a stream of the objects extractor (geometry), e.g. pose=sidak"),
     (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)"),
     (["--frame-score", "pose=foo"], "--frame-score pose=foo: give STREAM=maximum or "
                                     "STREAM=sidak"),
@@ -218,13 +242,43 @@ def test_train_options_are_checked(tmp_path, capsys, args, message):
     assert not (tmp_path / "o").exists()
 
 
+def test_info_summary_names_reduced_streams_folds_and_a_missing_threshold():
+    """The summary of a pipeline whose stream is PCA-reduced and Sidak-scored, calibrated
+    out-of-fold, without a threshold (the branches the trained knn model does not reach)."""
+    from mulde.cli import _pipeline_summary
+
+    described = {
+        "path": "m", "mulde_version": "9", "fps": 25.0,
+        "extractor": {"name": "objects:detector", "version": "3"},
+        "streams": {"appearance": {"model": {"kind": "mulde", "pca": {
+            "n_components": 128, "kept": 40, "explained_variance": 0.9}}, "dim": 1280,
+            "train_objects": 40, "frame_score": "sidak"}},
+        "ensemble": {"calibrate_on": "objects", "calibration_folds": 2,
+                     "fusion": "sum of calibrated streams"},
+        "training": {}, "threshold": None}
+    assert _pipeline_summary(described) == [
+        "pipeline model m (written by mulde 9): objects:detector features (extractor "
+        "version 3), 1 stream(s)",
+        "  appearance: mulde detector on first 40 principal components of 1280 features, 40 "
+        "training objects, frame score sidak",
+        "calibration: each stream's object scores mapped onto [0, 1] by out-of-fold training "
+        "scores (2 folds of the training videos); fused as the sum of calibrated streams",
+        "threshold: none (scores only, no alerts)"]
+
+
 def test_pca_option_reads_stream_and_components():
     from argparse import Namespace
 
-    from mulde.cli import _pca
+    from mulde.cli import UsageError, _pca
 
     assert _pca(Namespace(pca=None)) is None
     assert _pca(Namespace(pca=["appearance=128", "pose=8"])) == {"appearance": 128, "pose": 8}
+    # with no extractor to ask (or one whose settings are wrong), every stream is listed
+    everything = "(appearance, class, frame, geometry, pose, static, velocity)"
+    for args in (Namespace(pca=["colour=3"]),
+                 Namespace(pca=["colour=3"], extractor="objects", set=["streams=colour"])):
+        with pytest.raises(UsageError, match=re.escape(f"give STREAM=K, a stream {everything}")):
+            _pca(args)
 
 
 def test_pca_defaults_to_the_presets_and_none_turns_it_off():

@@ -102,8 +102,25 @@ def test_a_reduced_stream_is_recorded_in_the_metrics_and_the_model(dataset_root,
     assert metrics["micro_auc"] > 0.9
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["config"]["pca"]["velocity"]["n_components"] == 1
+    assert saved["config"]["pca"]["velocity"]["kept"] == 1
     assert 0.5 < saved["config"]["pca"]["velocity"]["explained_variance"] < 1.0
     assert (out / "model" / "streams" / "velocity.pca.safetensors").exists()
+
+
+def test_a_reduction_asking_more_than_the_stream_has_records_what_was_kept(dataset_root,
+                                                                           tmp_path):
+    """--pca velocity=5 on the 2-d speed stream: the config keeps the 5 asked under
+    `n_components` (the key earlier runs wrote) and records the 2 kept beside it, all of the
+    variance, as the run's warning says."""
+    ds = load_dataset("folder", dataset_root)
+    with pytest.warns(UserWarning, match="fewer than the 5 principal components asked"):
+        run_pipeline(ds, SpeedExtractor(), tmp_path / "out", detector="knn", progress=False,
+                     pca={"velocity": 5})
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    record = saved["config"]["pca"]["velocity"]
+    assert record["n_components"] == 5 and record["kept"] == 2
+    assert record["explained_variance"] == pytest.approx(1.0)
+    assert any("all 2 are kept" in w for w in saved["warnings"])
 
 
 def test_a_sidak_stream_is_recorded_in_the_metrics(dataset_root, tmp_path):

@@ -51,3 +51,42 @@ def test_the_cpu_wheel_index_is_one_variable_away():
     assert f"--index-url {url}" in torch_line
     mulde_line = next(line for line in steps.splitlines() if "-e '.[dev]'" in line)
     assert "--index-url" not in mulde_line  # only torch comes from PyTorch's index
+
+
+def _logging_script(path, log, body: str = "") -> None:
+    """Write an executable sh script at `path` that appends its name and arguments to `log`,
+    then runs `body`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\necho "{path.parent.name} $*" >> "{log}"\n{body}\n')
+    path.chmod(0o755)
+
+
+def test_ssd_onnx_locates_the_graph_once_and_stops_before_the_tensorflow_venv_without_it(
+        tmp_path):
+    """`make ssd-onnx` with stand-ins for mulde's Python, the TensorFlow venv's and the venv
+    builder: without the graph it stops at the one locating call (status 2's line shown),
+    building no venv; with it, the graph is located once and its path reaches the
+    conversion."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    log, found = tmp_path / "calls.log", tmp_path / "found"
+    _logging_script(tmp_path / "mulde" / "python", log, f"""case "$*" in
+  *"--locate graph"*) if [ -e "{found}" ]; then echo /g/frozen.pb; else
+    echo "convert_ssd_onnx: error: no route gives the graph" >&2; exit 2; fi;;
+  *"--locate out"*) echo /w/ssd.onnx;;
+esac""")
+    _logging_script(tmp_path / "builder" / "python3", log)
+    _logging_script(tmp_path / "tf" / "bin" / "python", log)
+    make = ["make", "-C", str(REPO), "ssd-onnx", "STAMP=", f"BIN={tmp_path / 'mulde'}",
+            f"PY={tmp_path / 'builder' / 'python3'}", f"TF_VENV={tmp_path / 'tf'}"]
+    done = subprocess.run(make, capture_output=True, text=True)
+    assert done.returncode != 0 and "no route gives the graph" in done.stderr
+    assert log.read_text().splitlines() == ["mulde tools/convert_ssd_onnx.py --locate graph"]
+    log.unlink()
+    found.touch()
+    subprocess.run(make, capture_output=True, text=True, check=True)
+    assert log.read_text().splitlines() == [
+        "mulde tools/convert_ssd_onnx.py --locate graph",
+        "mulde tools/convert_ssd_onnx.py --locate out",
+        "bin -m pip install -q tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2",
+        "bin tools/convert_ssd_onnx.py --graph /g/frozen.pb --out /w/ssd.onnx"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -154,15 +155,79 @@ def _info(args: argparse.Namespace) -> int:
 
     folder = pipeline_folder(args.model)
     if folder is not None:
-        print(json.dumps(PipelineModel.load(folder).describe(), indent=2, default=str))
-        return 0
-    path = Path(args.model)
-    if path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
-        raise UsageError(f"{path} is not a model: `mulde info` takes a model file of `mulde "
-                         "fit` (.safetensors) or a pipeline model folder (DIR/model of `mulde "
-                         "run` or `mulde train --out DIR`)")
-    print(json.dumps(MULDE.load(args.model).summary(), indent=2, default=str))
+        described = PipelineModel.load(folder).describe()
+        lines = _pipeline_summary(described)
+    else:
+        path = Path(args.model)
+        if path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
+            raise UsageError(f"{path} is not a model: `mulde info` takes a model file of "
+                             "`mulde fit` (.safetensors) or a pipeline model folder (DIR/model "
+                             "of `mulde run` or `mulde train --out DIR`)")
+        described = MULDE.load(args.model).summary()
+        lines = _mulde_summary(described, path)
+    if not args.json:
+        print("\n".join(lines))
+        print("full description (JSON; --json prints it alone):")
+    print(json.dumps(described, indent=2, default=str))
     return 0
+
+
+def _pipeline_summary(d: dict[str, Any]) -> list[str]:
+    """A few lines on a pipeline model, from its `PipelineModel.describe()` dict `d`: what it
+    is, its streams and their detectors, its training data, calibration and threshold."""
+    ex = d["extractor"]
+    lines = [f"pipeline model {d.get('path', '')} (written by mulde {d['mulde_version']}): "
+             f"{ex['name']} features (extractor version {ex['version']}), "
+             f"{len(d['streams'])} stream(s)"]
+    for name, s in d["streams"].items():
+        model = s["model"] or {}
+        pca = model.get("pca")
+        features = (f"first {pca.get('kept') or pca['n_components']} principal components "
+                    f"of {s['dim']} features"
+                    if pca else f"{s['dim']} features")
+        lines.append(f"  {name}: {model.get('kind', '?')} detector on {features}, "
+                     f"{s['train_objects']} training objects, frame score {s['frame_score']}")
+    t = d["training"] or {}
+    if "videos" in t:
+        lines.append(f"training: {t['videos']} videos, {t['frames']} frames "
+                     f"({t['hours'] * 60:.1f} min at {d['fps']:g} frames/s)")
+    e = d["ensemble"]
+    folds = e["calibration_folds"]
+    source = (f"out-of-fold training scores ({folds} folds of the training videos)" if folds
+              else "the models' own training scores")
+    lines.append(f"calibration: each stream's {e['calibrate_on'][:-1]} scores mapped onto "
+                 f"[0, 1] by {source}; fused as the {e['fusion']}")
+    threshold = d["threshold"]
+    lines.append("threshold: " + (threshold["definition"] if threshold else
+                                  "none (scores only, no alerts)"))
+    held = (threshold or {}).get("held_out")
+    if held:
+        lines.append(f"  on held-out training videos: {held['events']} false alarm(s) in "
+                     f"{held['hours'] * 60:.1f} min ({held['events_per_hour']:.3g} per hour)")
+    return lines
+
+
+def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
+    """A few lines on a MULDE model file, from its `MULDE.summary()` dict `d`."""
+    params, train = d["params"], d["train"]
+    sigmas = d["sigmas"]
+    hidden = "x".join(str(h) for h in params["hidden_sizes"])
+    lines = [f"MULDE model {path}: {d['n_features_in']} features, network {hidden} "
+             f"({d['n_parameters']} parameters)",
+             f"noise levels: {len(sigmas)}, sigma {sigmas[0]:.3g} to {sigmas[-1]:.3g} "
+             f"({params['spacing']}); anomaly score: {params['aggregator']}",
+             f"training: {train['steps']} steps"
+             + ("" if train["best_val_loss"] is None else
+                f" (best validation loss {train['best_val_loss']:.4g} at step "
+                f"{train['best_step']})") + (", stopped early" if train["stopped_early"]
+                                           else "")]
+    fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
+    offset = d["offset"]
+    lines.append("threshold (predict): " + (
+        "none: too few validation rows to flag within the contamination" if offset == -math.inf
+        else f"anomaly score above {-offset:.4g} is an outlier (contamination {fraction:g} of "
+        f"the {params['threshold_on']} samples)"))
+    return lines
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -484,17 +549,41 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
         raise UsageError(f"--pca none turns reduction off for every stream and cannot be "
                          f"combined with per-stream values ({others}): give either none or "
                          "STREAM=K items")
-    names = sorted(s.value for s in Stream)
+    names = {s.value for s in Stream}
     out: dict[str, int] = {}
     for item in args.pca:
         stream, sep, k = item.partition("=")
         if not sep or stream not in names or not k.isdigit() or int(k) < 1:
-            raise UsageError(f"--pca {item}: give STREAM=K, a stream ({', '.join(names)}) and "
+            raise UsageError(f"--pca {item}: give STREAM=K, a stream {_streams_of(args)} and "
                              "a whole number of principal components >= 1, e.g. "
                              "appearance=128")
         _once("--pca", stream, out, item)
         out[stream] = int(k)
     return out
+
+
+def _streams_of(args: argparse.Namespace) -> str:
+    """The streams an option such as --pca may name, for its error message: "of the NAME
+    extractor (a, b)" when the extractor of --extractor (with --boxes and --set) can be made
+    here, before any work, else "(...)" of every stream the package knows (no extractor in
+    `args`, a mistake in its options that is refused when it is built, or one that does not
+    name its streams)."""
+    from mulde.video.features.records import Stream
+    from mulde.video.features.registry import build_extractor
+
+    name = getattr(args, "extractor", None)
+    if name is not None:
+        try:
+            extractor = build_extractor(name, None, getattr(args, "boxes", None),
+                                        getattr(args, "min_box_score", 0.0),
+                                        _settings(getattr(args, "set", None) or []))
+        except ValueError:  # UsageError included: said again when the extractor is built
+            extractor = None
+        computed = getattr(extractor, "streams", None)
+        if computed:
+            return (f"of the {name} extractor "
+                    f"({', '.join(str(getattr(s, 'value', s)) for s in computed)})")
+    return f"({', '.join(sorted(s.value for s in Stream))})"
 
 
 def _once(option: str, stream: str, given: dict, item: str) -> None:
@@ -511,13 +600,13 @@ def _frame_score(args: argparse.Namespace) -> list[str] | None:
     Sidak-corrected maximum (None: every stream takes the maximum, the protocol's)."""
     from mulde.video.features.records import Stream
 
-    names = sorted(s.value for s in Stream)
+    names = {s.value for s in Stream}
     rules: dict[str, str] = {}
     for item in getattr(args, "frame_score", None) or []:
         stream, sep, rule = item.partition("=")
         if not sep or stream not in names or rule not in ("maximum", "sidak"):
             raise UsageError(f"--frame-score {item}: give STREAM=maximum or STREAM=sidak, a "
-                             f"stream among {', '.join(names)}, e.g. pose=sidak")
+                             f"stream {_streams_of(args)}, e.g. pose=sidak")
         _once("--frame-score", stream, rules, item)
         rules[stream] = rule
     return sorted(s for s, rule in rules.items() if rule == "sidak") or None
@@ -783,6 +872,8 @@ def build_parser() -> _MuldeParser:
     p = sub.add_parser("info", help="describe a fitted model: a MULDE model file or a "
                        "trained pipeline (OUT/model of run or train)")
     p.add_argument("model", type=Path)
+    p.add_argument("--json", action="store_true", help="print the full description as JSON "
+                   "alone, without the summary lines before it (default: off)")
     p.set_defaults(func=_info)
 
     p = sub.add_parser("export", help="write a fitted model's scoring function as ONNX")

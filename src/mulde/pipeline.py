@@ -365,8 +365,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "model": str(out_dir / MODEL_DIR),
               "threshold": None if threshold is None else threshold.to_dict(),
               **({"max_train_objects": max_train_objects} if max_train_objects else {}),
-              **({"pca": {s: {"n_components": k, "explained_variance": getattr(
-                  ensemble.fits_[Stream(s)].model, "explained_variance_", None)}
+              **({"pca": {s: _pca_record(ensemble.fits_[Stream(s)].model, k)
                           for s, k in pca.items()}} if pca else {}),
               **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
@@ -391,6 +390,19 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings["report"] = time.perf_counter() - t0
     return metrics
 
+
+
+def _pca_record(model: Any, asked: int) -> dict[str, Any]:
+    """metrics.json's `config.pca` entry of one reduced stream (`model`: its fitted
+    `PCAStream`): `n_components`, the components asked (the key earlier runs wrote, with
+    the same meaning), `kept`, those the PCA kept (fewer when the stream has fewer
+    dimensions or training objects than asked, which a warning says), and
+    `explained_variance`, the share of the training variance the kept ones hold. `kept` and
+    `explained_variance` are None for a model without a fitted projection."""
+    components = getattr(model, "components_", None)
+    return {"n_components": int(asked),
+            "kept": None if components is None else int(components.shape[0]),
+            "explained_variance": getattr(model, "explained_variance_", None)}
 
 
 @contextlib.contextmanager

@@ -455,18 +455,19 @@ class StreamEnsemble:
 
     def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, X: np.ndarray,
                   groups: np.ndarray, subsampled: bool,
-                  done: Mapping[int | None, FitResult]) -> StreamFit:
+                  done: Mapping[int | None, FitResult]) -> tuple[StreamFit, list[str]]:
         """Return the stream's `StreamFit` from its finished fits (`done`: fold -> result,
         None the model on all objects): the calibration's training scores (the model's own,
         out-of-fold, or per video of a subsample), the empty-frame fill and the
         calibration. `fit_s` is the model's fit, `calibrate_s` the refits' seconds (summed,
-        also when they ran side by side in worker processes) plus the calibration's."""
+        also when they ran side by side in worker processes) plus the calibration's.
+        Returned with it: the warnings its fits recorded, each once and naming the stream
+        (whichever of its fits said it), for `fit` to give once its progress bar is closed,
+        so that no warning lands on the bar's line."""
         model, fit_s = done[None].model, done[None].seconds
         assert model is not None
         said = dict.fromkeys(m for result in done.values() for m in result.warnings)
-        # once per stream, naming it, whichever of its fits said it; `fit` warns once the
-        # progress bar is closed, so that no warning lands on the bar's line
-        self._said += [f"{stream.value} stream: {message}" for message in said]
+        messages = [f"{stream.value} stream: {message}" for message in said]
         t0 = time.perf_counter()
         if subsampled:  # score every training object, one video at a time
             per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
@@ -491,7 +492,7 @@ class StreamEnsemble:
         refits_s = sum(r.seconds for f, r in done.items() if f is not None)
         return StreamFit(model, fill, calibration, int(X.shape[1]), len(X), fit_s,
                          time.perf_counter() - t0 + refits_s, train_frames=train_frames,
-                         reference=reference)
+                         reference=reference), messages
 
     @property
     def sidak_streams(self) -> set[Stream]:
@@ -512,12 +513,12 @@ class StreamEnsemble:
         plan = self._plan(train)
         start = time.perf_counter()
         self.fits_ = {}
-        self._said: list[str] = []
+        said: list[str] = []  # the streams' fit warnings, given once the bar is closed
         per_stream = 1 + (self.calibration_folds or 0)  # the model and its out-of-fold refits
         with tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
                   unit="fit") as bar:
             if self.n_jobs > 1 and all(_picklable(make) for make in plan.values()):
-                self._fit_in_workers(train, plan, bar)
+                said = self._fit_in_workers(train, plan, bar)
             else:  # one stream at a time: one stream's training matrix held at once
                 for k, (stream, make) in enumerate(plan.items()):
                     bar.set_postfix_str(f"{stream.value} stream")
@@ -527,16 +528,20 @@ class StreamEnsemble:
                         done[job.fold] = run_fit_job(job)
                         bar.update()
                     bar.update(per_stream - len(done))
-                    self.fits_[stream] = self._assemble(train, stream, X, groups, sub, done)
-        for message in self._said:
+                    self.fits_[stream], messages = self._assemble(train, stream, X, groups,
+                                                                  sub, done)
+                    said += messages
+        for message in said:
             warnings.warn(message, UserWarning, stacklevel=2)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
     def _fit_in_workers(self, train: Mapping[str, VideoFeatures],
-                        plan: Mapping[Stream, Callable[[], StreamModel]], bar: Any) -> None:
+                        plan: Mapping[Stream, Callable[[], StreamModel]], bar: Any
+                        ) -> list[str]:
         """Run every fit of every stream in `n_jobs` spawned worker processes (one torch and
-        one BLAS thread each), the largest first, and assemble the streams in name order."""
+        one BLAS thread each), the largest first, and assemble the streams in name order;
+        return their warnings in that order (`_assemble`), for `fit` to give."""
         data = {stream: self._stream_data(train, stream, k) for k, stream in enumerate(plan)}
         jobs = [(stream, job) for stream, make in plan.items()
                 for job in self._jobs(make, *data[stream])]
@@ -556,8 +561,12 @@ class StreamEnsemble:
                 bar.update()
         per_stream = 1 + (self.calibration_folds or 0)
         bar.update(len(plan) * per_stream - len(jobs))
+        said: list[str] = []
         for stream in plan:
-            self.fits_[stream] = self._assemble(train, stream, *data[stream], done[stream])
+            self.fits_[stream], messages = self._assemble(train, stream, *data[stream],
+                                                          done[stream])
+            said += messages
+        return said
 
     def score_video(self, features: VideoFeatures) -> VideoScores:
         """Return the `VideoScores` of one video's features."""
