@@ -216,7 +216,7 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--pca", "colour=3"], "--pca colour=3: give STREAM=K, a stream of the objects "
                             "extractor (velocity, static) and"),
     (["--extractor", "objects:detector", "--pca", "colour=3"],
-     "a stream of the objects:detector extractor (velocity, pose, appearance, class) and"),
+     "a stream of the objects:detector extractor (velocity, appearance, class) and"),
     (["--set", "streams=geometry", "--frame-score", "colour=sidak"],
      "a stream of the objects extractor (geometry), e.g. pose=sidak"),
     (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)"),
