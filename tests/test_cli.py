@@ -198,7 +198,8 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
                           f"{info['extractor']['version']}), 2 stream(s)")
     assert summary[1].startswith("  static: knn detector on 3 features, ")
     assert "training: 3 videos, 120 frames (0.2 min at 10 frames/s)" in summary
-    assert "by the models' own training scores" in summary[4]
+    assert "the minimum of the models' own training scores to 0 and their 99.9th " \
+           "percentile to 1" in summary[4]
     assert summary[5] == f"threshold: {info['threshold']['definition']}"
     # the threshold check's folds, there without calibration folds, say what they are
     held = info["threshold"]["held_out"]
@@ -218,7 +219,10 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--extractor", "objects:detector", "--pca", "colour=3"],
      "a stream of the objects:detector extractor (velocity, appearance, class) and"),
     (["--set", "streams=geometry", "--frame-score", "colour=sidak"],
-     "a stream of the objects extractor (geometry), e.g. pose=sidak"),
+     "a stream of the objects extractor (geometry), e.g. geometry=sidak"),
+    # the example is a stream the extractor computes: objects:detector has no pose stream
+    (["--extractor", "objects:detector", "--frame-score", "colour=sidak"],
+     "(velocity, appearance, class), e.g. velocity=sidak"),
     (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)"),
     (["--frame-score", "pose=foo"], "--frame-score pose=foo: give STREAM=maximum or "
                                     "STREAM=sidak"),
@@ -252,17 +256,19 @@ def test_info_summary_names_reduced_streams_folds_and_a_missing_threshold():
         "extractor": {"name": "objects:detector", "version": "3"},
         "streams": {"appearance": {"model": {"kind": "mulde", "pca": {
             "n_components": 128, "kept": 40, "explained_variance": 0.9}}, "dim": 1280,
-            "train_objects": 40, "frame_score": "sidak"}},
+            "train_objects": 40, "frame_score": "sidak",
+            "calibration": {"low": 0.0, "high": 1.0, "percentile": 99.9}}},
         "ensemble": {"calibrate_on": "objects", "calibration_folds": 2,
                      "fusion": "sum of calibrated streams"},
         "training": {}, "threshold": None}
     assert _pipeline_summary(described) == [
         "pipeline model m (written by mulde 9): objects:detector features (extractor "
         "version 3), 1 stream(s)",
-        "  appearance: mulde detector on first 40 principal components of 1280 features, 40 "
-        "training objects, frame score sidak",
-        "calibration: each stream's object scores mapped onto [0, 1] by out-of-fold training "
-        "scores (2 folds of the training videos); fused as the sum of calibrated streams",
+        "  appearance: mulde detector on the first 40 principal components of 1280 features, "
+        "40 training objects, frame score sidak",
+        "calibration: each stream's object scores mapped affinely, the minimum of "
+        "out-of-fold training scores (2 folds of the training videos) to 0 and their 99.9th "
+        "percentile to 1; fused as the sum of calibrated streams",
         "threshold: none (scores only, no alerts)"]
 
 

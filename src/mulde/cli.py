@@ -182,7 +182,7 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     for name, s in d["streams"].items():
         model = s["model"] or {}
         pca = model.get("pca")
-        features = (f"first {pca.get('kept') or pca['n_components']} principal components "
+        features = (f"the first {pca.get('kept') or pca['n_components']} principal components "
                     f"of {s['dim']} features"
                     if pca else f"{s['dim']} features")
         lines.append(f"  {name}: {model.get('kind', '?')} detector on {features}, "
@@ -195,8 +195,13 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     folds = e["calibration_folds"]
     source = (f"out-of-fold training scores ({folds} folds of the training videos)" if folds
               else "the models' own training scores")
-    lines.append(f"calibration: each stream's {e['calibrate_on'][:-1]} scores mapped onto "
-                 f"[0, 1] by {source}; fused as the {e['fusion']}")
+    # an affine map, not a clip: a test score above the training percentile is above 1
+    percentile = next((st["calibration"].get("percentile") for st in d["streams"].values()
+                       if st.get("calibration")), None)
+    top = "a high percentile" if percentile is None else f"{percentile:g}th percentile"
+    lines.append(f"calibration: each stream's {e['calibrate_on'][:-1]} scores mapped "
+                 f"affinely, the minimum of {source} to 0 and their {top} to 1; fused as "
+                 f"the {e['fusion']}")
     threshold = d["threshold"]
     lines.append("threshold: " + (threshold["definition"] if threshold else
                                   "none (scores only, no alerts)"))
@@ -554,7 +559,8 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
     for item in args.pca:
         stream, sep, k = item.partition("=")
         if not sep or stream not in names or not k.isdigit() or int(k) < 1:
-            raise UsageError(f"--pca {item}: give STREAM=K, a stream {_streams_of(args)} and "
+            listed = _streams_of(args)[0]
+            raise UsageError(f"--pca {item}: give STREAM=K, a stream {listed} and "
                              "a whole number of principal components >= 1, e.g. "
                              "appearance=128")
         _once("--pca", stream, out, item)
@@ -562,12 +568,13 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
     return out
 
 
-def _streams_of(args: argparse.Namespace) -> str:
-    """The streams an option such as --pca may name, for its error message: "of the NAME
-    extractor (a, b)" when the extractor of --extractor (with --boxes and --set) can be made
-    here, before any work, else "(...)" of every stream the package knows (no extractor in
-    `args`, a mistake in its options that is refused when it is built, or one that does not
-    name its streams)."""
+def _streams_of(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The streams an option such as --pca may name, for its error message: ("of the NAME
+    extractor (a, b)", [a, b]) when the extractor of --extractor (with --boxes and --set) can
+    be made here, before any work, else ("(...)", [...]) of every stream the package knows
+    (no extractor in `args`, a mistake in its options that is refused when it is built, or
+    one that does not name its streams). The list, in the extractor's order, gives the
+    message's example a stream the extractor computes."""
     from mulde.video.features.records import Stream
     from mulde.video.features.registry import build_extractor
 
@@ -579,11 +586,12 @@ def _streams_of(args: argparse.Namespace) -> str:
                                         _settings(getattr(args, "set", None) or []))
         except ValueError:  # UsageError included: said again when the extractor is built
             extractor = None
-        computed = getattr(extractor, "streams", None)
+        computed = [str(getattr(s, "value", s)) for s in getattr(extractor, "streams", None)
+                    or ()]
         if computed:
-            return (f"of the {name} extractor "
-                    f"({', '.join(str(getattr(s, 'value', s)) for s in computed)})")
-    return f"({', '.join(sorted(s.value for s in Stream))})"
+            return f"of the {name} extractor ({', '.join(computed)})", computed
+    every = sorted(s.value for s in Stream)
+    return f"({', '.join(every)})", every
 
 
 def _once(option: str, stream: str, given: dict, item: str) -> None:
@@ -605,8 +613,11 @@ def _frame_score(args: argparse.Namespace) -> list[str] | None:
     for item in getattr(args, "frame_score", None) or []:
         stream, sep, rule = item.partition("=")
         if not sep or stream not in names or rule not in ("maximum", "sidak"):
+            # the example names a stream the extractor computes (objects:detector has no
+            # pose stream since issue 14's round 10)
+            listed, streams = _streams_of(args)
             raise UsageError(f"--frame-score {item}: give STREAM=maximum or STREAM=sidak, a "
-                             f"stream {_streams_of(args)}, e.g. pose=sidak")
+                             f"stream {listed}, e.g. {streams[0]}=sidak")
         _once("--frame-score", stream, rules, item)
         rules[stream] = rule
     return sorted(s for s, rule in rules.items() if rule == "sidak") or None
