@@ -1,9 +1,11 @@
-"""Label-free evidence on the pose models, from UCSD Ped2's TRAINING frames alone.
+"""Label-free evidence on the pose models, from a dataset's TRAINING frames alone.
 
 MoveNet-Lightning (the pose stream's model) against BlazePose GHUM full (MediaPipe's
 `pose_landmark_full.tflite`, Apache-2.0; its 33 landmarks mapped to the 17 COCO keypoints), on
 the person boxes that `objects:detector`'s SSD finds (600 px input, score >= 0.5) on every
-`--step`-th frame of the 16 training videos. Per person and model:
+`--step`-th frame of the dataset's training videos (`--dataset`, default UCSD Ped2's 16;
+decoded by `mulde.video.decode.iter_frames`, as the pipeline decodes them). Per person and
+model:
 
 - confidence: the mean over the 17 keypoints of the model's own keypoint score (MoveNet's
   heatmap score; BlazePose's visibility, a sigmoid of its logit). The two are different
@@ -20,6 +22,11 @@ No test frame and no label is read. BlazePose's crop is the one MoveNet gets (a 
 `mediapipe/modules/pose_landmark/pose_landmark_full.tflite` from the wheel (SHA-256 e9a5c5cb...).
 
     OMP_NUM_THREADS=1 python benchmarks/detector_pose_models.py --blazepose PATH --step 20
+    OMP_NUM_THREADS=1 python benchmarks/detector_pose_models.py --dataset avenue \
+        --root ../shared/data/avenue --out results/detector_pose_models_avenue.json
+
+Without `--blazepose` only MoveNet is measured. The median box height (px) of the persons is
+recorded too: the size the pose model sees them at.
 """
 
 from __future__ import annotations
@@ -96,30 +103,36 @@ def summary(confidence: list[float], error: list[float], seconds: float) -> dict
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=DATA_ROOT / "ucsd_ped2")
-    parser.add_argument("--blazepose", type=Path, required=True,
-                        help="pose_landmark_full.tflite from the mediapipe 0.10.14 wheel")
+    parser.add_argument("--dataset", default="ucsd_ped2", help="a mulde dataset name")
+    parser.add_argument("--root", type=Path, help="its root (default: the shared data's)")
+    parser.add_argument("--blazepose", type=Path,
+                        help="pose_landmark_full.tflite from the mediapipe 0.10.14 wheel "
+                        "(default: MoveNet alone)")
     parser.add_argument("--step", type=int, default=20, help="every STEP-th training frame")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "detector_pose_models.json")
     args = parser.parse_args()
-    import cv2
-
+    from mulde.datasets import load_dataset
+    from mulde.video.decode import iter_frames
     from mulde.video.detection import PERSON, DetectionSettings, build_detector
     from mulde.video.detection.pose import load_movenet
 
     detector = build_detector("ssd-mobilenet-v2-opencv", DetectionSettings(input_height=600))
-    models = {"movenet_lightning": load_movenet(threads=1),
-              "blazepose_full": BlazePose(args.blazepose)}
+    models = {"movenet_lightning": load_movenet(threads=1)}
+    if args.blazepose is not None:
+        models["blazepose_full"] = BlazePose(args.blazepose)
     seen = {name: ([], [], 0.0) for name in models}
-    frames = 0
-    for video in sorted((args.root / "training" / "frames").iterdir()):
-        for path in sorted(video.glob("*.jpg"))[::args.step]:
-            rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    frames, heights = 0, []
+    dataset = load_dataset(args.dataset, args.root or DATA_ROOT / args.dataset)
+    for video in dataset.train:
+        for i, rgb in enumerate(iter_frames(video.path)):
+            if i % args.step:
+                continue
             found = detector.detect([rgb])[0]
             boxes = found.boxes[found.classes == PERSON].astype(np.float64)
             frames += 1
             if not len(boxes):
                 continue
+            heights += (boxes[:, 3] - boxes[:, 1]).tolist()
             for name, model in models.items():
                 t0 = time.perf_counter()
                 confidence, error = flip_error(model, rgb, boxes)
@@ -133,8 +146,11 @@ def main() -> int:
               f">= 0.5: {r['share_confidence_at_least_0.5']:.3f}  median flip error "
               f"{r['median_flip_error_box_heights']:.4f} box heights  {r['ms_per_crop']:.1f} "
               "ms a crop")
-    write_json(args.out, new_header("detector_pose_models", step=args.step,
-                                    training_frames=frames, persons=persons, models=result))
+    print(f"median person box height {np.median(heights):.0f} px")
+    write_json(args.out, new_header("detector_pose_models", dataset=args.dataset,
+                                    step=args.step, training_frames=frames, persons=persons,
+                                    median_box_height_px=float(np.median(heights)),
+                                    models=result))
     return 0
 
 
