@@ -63,8 +63,10 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
     # Round 10 ("Round 10: the pose stream on Ped2"; rule registered before its numbers): the
     # pose stream left out. On Ped2's training persons MoveNet's own confidence has a median of
     # 0.38 and the stream's training frame score follows the head count (rounds 4 and 7); without
-    # it 94.99 / 97.16 against 94.89 / 96.27, and no pose stage. `--set 'streams=[...]'` with
-    # "pose" brings it back (carried between detections, as round 9 set).
+    # it 94.99 / 97.16 against 94.89 / 96.27, and no pose stage. On the partial Avenue copy pose
+    # helps (45.97 / 87.02 with it, 41.01 / 83.40 without) and no label-free rule found yet tells
+    # the two apart. `--set 'streams=[...]'` with "pose" brings it back (carried between
+    # detections, as round 9 set).
     "detector": ObjectCentricExtractor(streams=("velocity", "appearance", "class"),
                                        regions="detector", detector_input_height=600,
                                        detector_every=2, motion_boxes=True,
