@@ -97,3 +97,60 @@ def test_stream_scores_find_the_one_extraction_of_a_video(tmp_path):
     (folder / "01.objects-ccc.npz").touch()
     with pytest.raises(SystemExit, match="objects-aaa.*objects-ccc.*give --key"):
         cache_key(tmp_path, "ucsd_ped2", "01")
+
+
+class _MirrorPose:
+    """A pose model that sees the body: keypoint k at (x0 + u_k w, y0 + v_k h) in its box,
+    with a keypoint and its left-right counterpart m(k) at u_m(k) = 1 - u_k, v_m(k) = v_k."""
+
+    def keypoints(self, frame, boxes):
+        import numpy as np
+
+        b = np.asarray(boxes, np.float64)
+        u = np.r_[0.5, np.repeat(np.linspace(0.1, 0.4, 8), 2)]
+        u[2::2] = 1 - u[2::2]  # COCO: 1, 3, ... left; 2, 4, ... their right counterparts
+        v = np.r_[0.05, np.repeat(np.linspace(0.1, 0.9, 8), 2)]
+        out = np.zeros((len(b), 17, 3))
+        out[:, :, 0] = b[:, :1] + u * (b[:, 2:3] - b[:, :1])
+        out[:, :, 1] = b[:, 1:2] + v * (b[:, 3:4] - b[:, 1:2])
+        out[:, :, 2] = 0.25
+        return out
+
+
+def test_flip_error_is_zero_for_a_mirror_consistent_model_and_grows_when_it_is_not():
+    import numpy as np
+    from detector_pose_models import MIRRORED, flip_error
+
+    assert sorted(MIRRORED) == list(range(17))
+    assert all(MIRRORED[MIRRORED[k]] == k for k in range(17))
+    frame = np.zeros((40, 60, 3), np.uint8)
+    boxes = np.array([[10.0, 5.0, 20.0, 35.0], [30.0, 0.0, 50.0, 20.0]])
+    confidence, error = flip_error(_MirrorPose(), frame, boxes)
+    np.testing.assert_allclose(confidence, 0.25)
+    np.testing.assert_allclose(error, 0.0, atol=1e-12)
+
+    class Shifted(_MirrorPose):  # 3 px to the right whatever the image: not mirror-consistent
+        def keypoints(self, frame, boxes):
+            out = super().keypoints(frame, boxes)
+            out[:, :, 0] += 3.0
+            return out
+
+    _, error = flip_error(Shifted(), frame, boxes)
+    # the mirrored run's +3 comes back as -3: 6 px apart, in box heights 30 and 20
+    np.testing.assert_allclose(error, [6 / 30, 6 / 20])
+
+
+def test_people_per_frame_come_from_the_pose_stream_else_the_class_streams_person_slot():
+    import numpy as np
+    from detector_stream_counts import people
+
+    from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
+
+    cls = np.zeros((4, 7))
+    cls[[0, 1, 3], 0] = 0.9  # persons in frames 0, 0, 2; the third object is a bicycle
+    cls[2, 1] = 0.8
+    klass = ObjectFeatures.build(cls, np.array([0, 0, 1, 2]), np.zeros((4, 4)), 3, 7)
+    assert people(VideoFeatures({Stream.CLASS: klass}, 3)).tolist() == [2, 0, 1]
+    pose = ObjectFeatures.build(np.zeros((1, 34)), np.array([1]), np.zeros((1, 4)), 3, 34)
+    both = VideoFeatures({Stream.CLASS: klass, Stream.POSE: pose}, 3)
+    assert people(both).tolist() == [0, 1, 0]
