@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from common import DATA_ROOT, RESULTS_DIR, new_header, write_json
+from detector_streams import load_split
 
 PERSON_SLOT = 0
 """The class stream's column of the person class (`streams.DETECTOR_CLASSES` order)."""
@@ -32,8 +33,6 @@ PERSON_SLOT = 0
 def load_train(cache: Path, dataset: str, videos, key: str | None) -> tuple[dict, str]:
     """name -> VideoFeatures of the training videos from the feature cache's .npz files, and
     the cache key used (the only `objects-*` one there unless `key` names it)."""
-    from mulde.video.features.records import ObjectFeatures, VideoFeatures
-
     folder = cache / dataset / "train"
     if key is None:
         found = sorted({p.name.split(".")[1] for p in folder.glob("*.objects-*.npz")})
@@ -41,17 +40,7 @@ def load_train(cache: Path, dataset: str, videos, key: str | None) -> tuple[dict
             raise SystemExit(f"{folder}: expected one objects-* extraction, found "
                              f"{found or 'none'}: give --key")
         key = found[0]
-    out = {}
-    for v in videos:
-        path = folder / f"{v.name}.{key}.npz"
-        with np.load(path, allow_pickle=False) as data:
-            fields: dict[str, dict[str, np.ndarray]] = {}
-            for k in data.files:
-                stream, field = k.split("/", 1)
-                fields.setdefault(stream, {})[field] = data[k]
-        out[v.name] = VideoFeatures({s: ObjectFeatures.from_arrays(a, v.n_frames, str(path))
-                                     for s, a in fields.items()}, v.n_frames)
-    return out, key
+    return load_split(cache, "train", key, videos, dataset), key
 
 
 def people(features) -> np.ndarray:

@@ -28,13 +28,13 @@ import numpy as np
 from common import DATA_ROOT, RESULTS_DIR, new_header, write_json
 
 
-def load_split(cache: Path, split: str, key: str, videos) -> dict:
-    """name -> VideoFeatures of one split from the feature cache's .npz files."""
+def load_split(cache: Path, split: str, key: str, videos, dataset: str = "ucsd_ped2") -> dict:
+    """name -> VideoFeatures of one split of `dataset` from the feature cache's .npz files."""
     from mulde.video.features.records import ObjectFeatures, VideoFeatures
 
     out = {}
     for v in videos:
-        path = cache / "ucsd_ped2" / split / f"{v.name}.{key}.npz"
+        path = cache / dataset / split / f"{v.name}.{key}.npz"
         with np.load(path, allow_pickle=False) as data:
             fields: dict[str, dict[str, np.ndarray]] = {}
             for k in data.files:
