@@ -60,17 +60,12 @@ class BlazePose:
                           for d in self.model.get_output_details()}["Identity"]
 
     def keypoints(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        import cv2
+        from mulde.video.detection.pose import square_crop
 
         out = np.zeros((len(boxes), 17, 3), np.float32)
-        for i, (x0, y0, x1, y1) in enumerate(boxes):
-            side = self.margin * max(x1 - x0, y1 - y0, 1.0)
-            sx0, sy0, scale = (x0 + x1 - side) / 2, (y0 + y1 - side) / 2, side / 256
-            m = np.array([[scale, 0, sx0 + 0.5 * scale - 0.5],
-                          [0, scale, sy0 + 0.5 * scale - 0.5]])
-            crop = cv2.warpAffine(frame, m, (256, 256),
-                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                  borderMode=cv2.BORDER_REPLICATE)
+        for i, box in enumerate(boxes):
+            crop, sx0, sy0, side = square_crop(frame, box, self.margin, 256)
+            scale = side / 256
             self.model.set_tensor(self.input, (crop[None] / 255.0).astype(np.float32))
             self.model.invoke()
             lm = self.model.get_tensor(self.landmarks).reshape(39, 5)[list(COCO_FROM_BLAZEPOSE)]

@@ -27,7 +27,7 @@ from mulde.video.detection import (
 from mulde.video.detection import weights as weights_module
 from mulde.video.detection.cache import cache_file, cached_detections, detect_frames
 from mulde.video.detection.onnx import OnnxDetector, OnnxLayout
-from mulde.video.detection.pose import normalised_pose
+from mulde.video.detection.pose import normalised_pose, square_crop
 from mulde.video.detection.weights import SSD_GRAPH, ModelFile, resolve, wheel_file
 
 HAVE_WHEEL = wheel_file(SSD_GRAPH) is not None
@@ -286,3 +286,16 @@ def test_normalised_pose_by_hand():
     got = normalised_pose(keypoints, np.array([[10, 20, 20, 40]]))
     assert got.shape == (1, 34) and got[0, :2].tolist() == [0.5, 1.0]
     assert got[0, 2:4].tolist() == [-1.0, -1.0]
+
+
+def test_square_crop_is_a_centred_square_of_margin_times_the_longer_side_by_hand():
+    # a frame whose pixel (y, x) holds x in channel 0 and y in channel 1
+    ys, xs = np.mgrid[0:50, 0:80]
+    frame = np.stack([xs, ys, np.zeros_like(xs)], axis=2).astype(np.uint8)
+    crop, x, y, side = square_crop(frame, np.array([20.0, 10.0, 30.0, 30.0]), 1.5, 30)
+    # longer side 20 -> 30 px square centred on (25, 20): corner (10, 5); one crop px = 1 px
+    assert (x, y, side) == (10.0, 5.0, 30.0) and crop.shape == (30, 30, 3)
+    assert crop[0, 0, :2].tolist() == [10, 5] and crop[29, 29, :2].tolist() == [39, 34]
+    # outside the frame the edge pixels are replicated
+    edge, x, y, _ = square_crop(frame, np.array([0.0, 0.0, 10.0, 10.0]), 2.0, 20)
+    assert (x, y) == (-5.0, -5.0) and edge[0, 0, :2].tolist() == [0, 0]

@@ -55,15 +55,8 @@ class MoveNetPose:
         b = np.asarray(boxes, np.float64).reshape(-1, 4)
         out = np.zeros((len(b), N_KEYPOINTS, 3), np.float32)
         size = self._size
-        for i, (x0, y0, x1, y1) in enumerate(b):
-            side = self.margin * max(x1 - x0, y1 - y0, 1.0)
-            sx0, sy0 = (x0 + x1 - side) / 2, (y0 + y1 - side) / 2
-            scale = side / size
-            m = np.array([[scale, 0, sx0 + 0.5 * scale - 0.5],
-                          [0, scale, sy0 + 0.5 * scale - 0.5]])
-            crop = cv2.warpAffine(frame, m, (size, size),
-                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                  borderMode=cv2.BORDER_REPLICATE)
+        for i, box in enumerate(b):
+            crop, sx0, sy0, side = square_crop(frame, box, self.margin, size)
             self._model.set_tensor(self._in, crop[None].astype(self._dtype))
             self._model.invoke()
             yxc = self._model.get_tensor(self._out).reshape(N_KEYPOINTS, 3)
@@ -71,6 +64,25 @@ class MoveNetPose:
             out[i, :, 1] = sy0 + yxc[:, 0] * side
             out[i, :, 2] = yxc[:, 2]
         return out
+
+
+def square_crop(frame: np.ndarray, box: np.ndarray, margin: float, size: int
+                ) -> tuple[np.ndarray, np.float64, np.float64, np.float64]:
+    """Return (crop, x, y, side): the (size, size, 3) crop of an (H, W, 3) frame around the
+    (x0, y0, x1, y1) box, a square of `margin` times the box's longer side (at least 1 px)
+    centred on it, edge pixels replicated outside the frame, and that square's top-left
+    corner (x, y) and side in frame pixels (a point (u, v) of the crop in [0, 1] units is at
+    (x + u side, y + v side)). Single-person pose models expect such a centred square."""
+    # NumPy float64 scalars, not Python floats: the keypoints computed from them stay in
+    # float64 arithmetic against the model's float32 output
+    x0, y0, x1, y1 = np.asarray(box, np.float64).reshape(4)
+    side = margin * max(x1 - x0, y1 - y0, 1.0)
+    sx0, sy0 = (x0 + x1 - side) / 2, (y0 + y1 - side) / 2
+    scale = side / size
+    m = np.array([[scale, 0, sx0 + 0.5 * scale - 0.5], [0, scale, sy0 + 0.5 * scale - 0.5]])
+    crop = cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return crop, sx0, sy0, side
 
 
 def normalised_pose(keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:
