@@ -126,8 +126,11 @@ class LiveScorer:
     """Score a stream frame by frame with a fitted ensemble: `push(frame)` returns the
     `LiveScore`s of the frames now complete (`OnlineObjectExtractor`: flow_baseline frames
     back), `finish()` the rest. The unsmoothed scores are those of
-    `ensemble.score_video(extractor.extract(video))` on the same frames (tested; see
-    `OnlineObjectExtractor.exact`). `sigmas`: the causal smoothing (`CausalSmoother`).
+    `ensemble.score_video(extractor.extract(video))` on the same frames, to float32
+    precision (a MULDE network scores a few frames' objects at a time live, where some CPUs
+    round differently than for the whole video at once; tested; see
+    `OnlineObjectExtractor.exact` for the features). `sigmas`: the causal smoothing
+    (`CausalSmoother`).
 
     Raises ValueError when the extractor cannot run live or the ensemble is not fitted to
     the extractor's streams. `seconds` accumulates the time spent on features and on
