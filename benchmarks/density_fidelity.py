@@ -109,6 +109,8 @@ VARIANTS: dict[str, dict] = {
     # round 8: both, the span measured on the whitened rows
     "lw_whiten_span1": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
                         "whiten": "ledoit_wolf", "sigma_high_span": 1.0},
+    # round 10: a cap twice as high; early stopping on the validation loss unchanged
+    "steps4000_sigma2": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 4000},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
@@ -154,17 +156,20 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
 
 def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray], seed: int,
                        cache: Path | None, device: str = "cpu"
-                       ) -> tuple[list[np.ndarray], float, float, str]:
+                       ) -> tuple[list[np.ndarray], float, float, str, dict | None]:
     """Fit MULDE (`default` preset + the variant) once; return the (n, L) energies of the
     training data and of each set, the fit seconds, the lowest noise level (the first
-    scoring level) and the device it was fitted on (all read from cache when there; files
-    written before the device was stored were fitted on the CPU)."""
+    scoring level), the device it was fitted on and how training ended ({"steps",
+    "best_step", "stopped_early"}) (all read from cache when there; files written before the
+    device was stored were fitted on the CPU; before the training record: None)."""
     if cache is not None and cache.exists():
         with np.load(cache) as z:
             # float64 as the estimator's own energies (the network's float32 values, widened)
+            training = ({k: int(z[k]) for k in ("steps", "best_step", "stopped_early")}
+                        if "steps" in z.files else None)
             return ([z[f"e{i}"].astype(np.float64) for i in range(len(sets) + 1)],
                     float(z["fit_s"]), float(z["sigmas"][0]),
-                    str(z["device"]) if "device" in z.files else "cpu")
+                    str(z["device"]) if "device" in z.files else "cpu", training)
     from mulde import MULDE
 
     model = MULDE.from_preset("default", random_state=seed, device=device, **VARIANTS[variant])
@@ -172,13 +177,17 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     model.fit(x_train)
     fit_s = time.perf_counter() - t0
     energies = [model.score_samples_multiscale(x) for x in (x_train, *sets)]
+    result = model.train_result_
+    training = {"steps": int(result.steps), "best_step": int(result.best_step),
+                "stopped_early": int(result.stopped_early)}
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, fit_s=fit_s, sigmas=model.sigmas_, device=model.device_,
+                            **training,
                             **{f"e{i}": e.astype(np.float32) for i, e in enumerate(energies)})
         tmp.replace(cache)
-    return energies, fit_s, float(model.sigmas_[0]), model.device_
+    return energies, fit_s, float(model.sigmas_[0]), model.device_, training
 
 
 def peer_scorer(name: str, x: np.ndarray, seed: int
@@ -242,7 +251,7 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
     for variant in variants:
         cache = (energies_dir / f"{dist_name}_d{d}_n{n}_s{seed}_{variant}.npz"
                  if energies_dir else None)
-        (e_tr, e_f, e_b), fit_s, sigma_low, fitted_on = fit_mulde_energies(
+        (e_tr, e_f, e_b), fit_s, sigma_low, fitted_on, training = fit_mulde_energies(
             variant, x_train, [fresh, broad], seed, cache, device)
         per_agg = {}
         for agg in AGGREGATES:
@@ -254,7 +263,8 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
         per_scale = [metrics(e_tr[:, i], e_f[:, i], e_b[:, i], nll_f, nll_b)["rho_fresh"]
                      for i in range(e_tr.shape[1])]
         case["mulde"][variant] = {"device": fitted_on, "fit_s": fit_s, "sigma_low": sigma_low,
-                                  "aggregates": per_agg, "rho_fresh_per_scale": per_scale}
+                                  "training": training, "aggregates": per_agg,
+                                  "rho_fresh_per_scale": per_scale}
         best = {a: round(m.get("rho_fresh", float("nan")), 3) for a, m in per_agg.items()}
         log(f"{dist_name:11s} d={d:<3d} n={n:<5d} MULDE {variant:17s} fit={fit_s:5.1f}s "
             f"rho_fresh {best}")
