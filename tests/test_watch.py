@@ -20,7 +20,7 @@ from mulde.cli import main
 from mulde.demo.scene import generate_scene
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble
-from mulde.vad.live import LiveScorer
+from mulde.vad.live import LiveScorer, causal_smooth
 from mulde.video.capture import Capture, open_capture
 from mulde.video.decode import VideoReadError
 from mulde.video.features.registry import build_extractor
@@ -156,12 +156,20 @@ def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path
     assert "watched 60 frames" in said.out
     assert f"--fps applies to frame folders and network streams; the video file {video}" in said.err
     with (out / "scores.csv").open() as f:
-        live = np.array([float(r["score"]) for r in csv.DictReader(f)])
+        rows = list(csv.DictReader(f))
+    live = np.array([float(r["score"]) for r in rows])
     model = PipelineModel.load(model_dir)
     offline = model.score(model.extractor.extract(Video("t", video))).fused
     np.testing.assert_allclose(live, offline, rtol=1e-8)  # scores.csv keeps 9 digits
     summary = json.loads((out / "watch.json").read_text())
     assert summary["features_exact"] and "causal" in summary["threshold_definition"]
+    # the causal filter starts from the training median: frames before the stream count as it
+    start = float(np.median(np.concatenate(model.train_scores)))
+    assert summary["smoothing"]["start_level"] == pytest.approx(start)
+    assert "started at the training median" in summary["threshold_definition"]
+    np.testing.assert_allclose([float(r["smoothed"]) for r in rows],
+                               causal_smooth(offline, model.smoothing_sigma, start=start),
+                               rtol=1e-7)
 
 
 @pytest.mark.parametrize("source, message", [

@@ -343,7 +343,8 @@ class Watcher:
             "threshold": self.options.threshold, "threshold_definition": self.definition,
             "patience": self.options.patience,
             "smoothing": {"filter": "causal half-Gaussian (mulde.vad.live)",
-                          "lag_frames": self.scorer.smoother.lag},
+                          "lag_frames": self.scorer.smoother.lag,
+                          "start_level": self.scorer.smoother.start},
             "features_exact": self.scorer.online.exact, "events": len(st.events),
             "reconnects": self.capture.reconnects, "gaps": self.gaps, "drops": self.capture.drops,
             "stopped": stopped}
@@ -389,7 +390,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     per note (reconnections, a model whose features live are not exactly the offline ones).
     Raises VideoReadError for a source that cannot be opened, ValueError for a model that
     cannot run live or has no threshold; KeyboardInterrupt after the outputs are written."""
-    from mulde.vad.live import LiveScorer
+    from mulde.vad.live import LiveScorer, start_level
     from mulde.video.capture import open_capture
 
     def note(line: str) -> None:
@@ -401,7 +402,8 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     value, definition = live_threshold(model, threshold)
     capture = open_capture(source, realtime=realtime, fps=fps, reconnect_tries=reconnect_tries,
                            backoff_s=backoff_s, timeout_s=timeout_s, log=note)
-    scorer = LiveScorer(extractor, model.ensemble, model.smoothing_sigma, source)
+    scorer = LiveScorer(extractor, model.ensemble, model.smoothing_sigma, source,
+                        start=start_level(model))
     if getattr(extractor, "region_background", "scene") != "scene":
         note(f"this model finds regions against each video's median background, which needs "
              f"the whole video; live, the median of the first "

@@ -69,9 +69,12 @@ def test_the_graphs_and_the_frame_rule_give_the_pipelines_scores(data, detector,
     # the live rule, read from the manifest alone, is what `mulde watch` applies
     live = manifest["onnx"]["live"]
     (w,) = [np.array(w) for w in live["smoothing"]["weights"]]
-    by_hand = [float(np.dot(w[:k], fused[t::-1][:k]) / w[:k].sum())
-               for t in range(len(fused)) for k in [min(len(w), t + 1)]]
-    np.testing.assert_allclose(by_hand, causal_smooth(expected.fused, 1.0), rtol=1e-4)
+    start = live["smoothing"]["start"]  # frames before the stream count as this score
+    assert start == float(np.median(np.concatenate(model.train_scores)))
+    padded = np.r_[[start] * (len(w) - 1), fused]
+    by_hand = [float(np.dot(w, padded[t + len(w) - 1::-1][:len(w)])) for t in range(len(fused))]
+    np.testing.assert_allclose(by_hand, causal_smooth(expected.fused, 1.0, start=start),
+                               rtol=1e-4)
     assert live["threshold"]["value"] == live_threshold(model)[0]
     assert "causal half-Gaussian" in live["threshold"]["definition"]
 

@@ -170,12 +170,34 @@ def test_the_causal_filter_uses_the_past_only_renormalised_at_the_start():
         (causal_gaussian_weights(3.0) * np.arange(13)).sum())
 
 
+def test_the_causal_filter_starts_from_the_start_level_by_hand():
+    w = causal_gaussian_weights(1.0, truncate=2.0)  # 3 weights
+    out = causal_smooth([6.0, 0.0, 0.0, 0.0], 1.0, truncate=2.0, start=1.0)
+    np.testing.assert_allclose(out, [6 * w[0] + w[1] + w[2], 6 * w[1] + w[2], 6 * w[2], 0.0])
+    assert causal_smooth([6.0], 1.0)[0] == 6.0  # without a start level: judged alone
+    assert CausalSmoother(3.0, start=0.25).start == 0.25
+    with pytest.raises(ValueError, match="start level must be a finite number, got nan"):
+        CausalSmoother(3.0, start=float("nan"))
+
+
+def test_the_start_level_is_the_median_training_score():
+    from types import SimpleNamespace
+
+    from mulde.vad.live import start_level
+
+    model = SimpleNamespace(train_scores=[np.array([0.1, 0.9, 0.2]), np.array([0.3, 5.0])])
+    assert start_level(model) == 0.3
+    assert start_level(SimpleNamespace(train_scores=[])) is None
+
+
 @given(st.lists(st.floats(-100, 100), min_size=1, max_size=40), st.floats(0, 4),
-       st.floats(-10, 10))
-def test_the_causal_filter_is_a_weighted_mean_of_the_past(scores, sigma, constant):
-    out = causal_smooth(scores, sigma)
+       st.floats(-10, 10), st.none() | st.floats(-100, 100))
+def test_the_causal_filter_is_a_weighted_mean_of_the_past(scores, sigma, constant, start):
+    out = causal_smooth(scores, sigma, start=start)
     x = np.asarray(scores)
     prefix_min, prefix_max = np.minimum.accumulate(x), np.maximum.accumulate(x)
+    if start is not None:  # the frames before the start count as the start level
+        prefix_min, prefix_max = np.minimum(prefix_min, start), np.maximum(prefix_max, start)
     assert np.all(out >= prefix_min - 1e-9) and np.all(out <= prefix_max + 1e-9)
     # a constant comes back (atol: a subnormal constant such as 5e-324 rounds to its neighbour)
     np.testing.assert_allclose(causal_smooth([constant] * len(scores), sigma), constant,
@@ -283,7 +305,8 @@ def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scor
     offline = fit_threshold(train, fps=25.0, sigma=3.0, rule="quantile", target=0.99)
     model = SimpleNamespace(threshold=offline, train_scores=train, smoothing_sigma=3.0)
     value, definition = live_threshold(model)
-    causal = [causal_smooth(s, 3.0) for s in train]
+    start = float(np.median(np.concatenate(train)))  # each video starts at the median
+    causal = [causal_smooth(s, 3.0, start=start) for s in train]
     assert value == float(np.quantile(np.concatenate(causal), 0.99)) != offline.value
     assert "causal half-Gaussian" in definition and "0.99 quantile" in definition
     assert live_threshold(model, 2.5) == (2.5, "set by hand (--threshold)")

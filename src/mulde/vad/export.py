@@ -28,7 +28,7 @@ from mulde.estimator.export import ExportError, GaussianMixtureNLL, _Scorer, sav
 from mulde.io.atomic import write_json
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamFit
-from mulde.vad.live import causal_gaussian_weights, live_threshold
+from mulde.vad.live import causal_gaussian_weights, live_threshold, start_level
 from mulde.vad.stream_models import GMMStream, MULDEStream, PCAStream
 from mulde.video.features.records import Stream
 
@@ -96,10 +96,13 @@ class _Projected(nn.Module):
 def live_rule(model: PipelineModel) -> dict[str, Any]:
     """What `mulde watch` does with the fused frame scores of a live stream, as data: the
     causal filter (`mulde.vad.live.CausalSmoother`: per filter, the weights w[k] of the score
-    k frames back; at the start of a stream the weights of frames not yet seen are left out
-    and the rest renormalised) and the alert threshold on its output (`live_threshold`: the
-    model's rule refitted on the causally smoothed training scores; None without one)."""
+    k frames back; frames before the start of a stream count as the start level, the
+    training median `start_level`, or, for a model without training scores (start null),
+    are left out and the rest renormalised) and the alert threshold on its output
+    (`live_threshold`: the model's rule refitted on the causally smoothed training scores;
+    None without one)."""
     sigmas = np.ravel(model.smoothing_sigma).astype(float).tolist()
+    start = start_level(model)
     threshold = None
     if model.threshold is not None:
         value, definition = live_threshold(model)
@@ -110,8 +113,12 @@ def live_rule(model: PipelineModel) -> dict[str, Any]:
                                "below it (mulde.vad.events.EventTracker)"}
     return {"smoothing": {"kind": "causal half-Gaussian", "sigmas": sigmas,
                           "weights": [causal_gaussian_weights(s).tolist() for s in sigmas],
-                          "rule": "per filter, in order: smoothed[t] = sum_k w[k] x[t-k] / "
-                                  "sum_k w[k], over the k = 0..len(w)-1 whose frame t-k exists"},
+                          "start": start,
+                          "rule": "per filter, in order: smoothed[t] = sum_k w[k] x[t-k] over "
+                                  "k = 0..len(w)-1, where x[t-k] for a frame before the "
+                                  "stream's start is `start`; when start is null those terms "
+                                  "are left out and the sum divided by the sum of the w[k] "
+                                  "kept"},
             "threshold": threshold}
 
 

@@ -6,9 +6,13 @@ The offline protocol smooths each video's frame scores with a two-sided Gaussian
 sigma frames (`mulde.evaluation.protocol.smooth`), which needs 4 sigma frames of the future.
 Live, the filter is its causal half: `causal_gaussian_weights`, the Gaussian's weights on the
 current and the past ceil(4 sigma) frames (the same truncation, `truncate=4`), renormalised
-to sum to 1; at the start of a stream the weights of the frames that exist are renormalised.
-It lags by the weights' mean, about 0.8 sigma frames (2.4 frames, 0.1 s at 25 frames/s for
-sigma 3), and needs no future frame. Several sigmas (STG-NF's protocol) apply one causal
+to sum to 1. It lags by the weights' mean, about 0.8 sigma frames (2.4 frames, 0.1 s at 25
+frames/s for sigma 3), and needs no future frame. At the start of a stream the filter has no
+past: with a model's `start_level` (the median fused score of its normal training frames) it
+starts as if the stream had been at that level before, so one high first frame counts with
+its weight w[0] (about 0.13 for sigma 3) instead of being judged alone; without one, the
+weights of the frames that exist are renormalised. The live threshold is refitted on training
+scores filtered the same way. Several sigmas (STG-NF's protocol) apply one causal
 filter after another, as offline.
 """
 
@@ -41,18 +45,30 @@ def causal_gaussian_weights(sigma: float, truncate: float = 4.0) -> np.ndarray:
 
 
 def causal_smooth(scores: Sequence[float] | np.ndarray, sigmas: Sequence[float] | float,
-                  truncate: float = 4.0) -> np.ndarray:
+                  truncate: float = 4.0, start: float | None = None) -> np.ndarray:
     """Return the (T,) scores filtered causally by `CausalSmoother` (offline, for the AUC
-    comparison and the tests: the same numbers as the live filter)."""
-    smoother = CausalSmoother(sigmas, truncate)
+    comparison, the live threshold and the tests: the same numbers as the live filter)."""
+    smoother = CausalSmoother(sigmas, truncate, start)
     return np.array([smoother.update(float(s)) for s in np.ravel(scores)], dtype=np.float64)
+
+
+def start_level(model: Any) -> float | None:
+    """Return the level the live filter starts from (`CausalSmoother`'s `start`): the median
+    of the model's fused, unsmoothed frame scores on its normal training videos (out-of-fold
+    when it was fitted with calibration folds), a typical normal score; None for a model
+    saved without training scores (the filter then renormalises at the start)."""
+    scores = getattr(model, "train_scores", None)
+    if not scores or not sum(len(s) for s in scores):
+        return None
+    return float(np.median(np.concatenate([np.ravel(s) for s in scores])))
 
 
 def live_threshold(model: Any, override: float | None = None) -> tuple[float, str]:
     """Return (the alert threshold on the causally smoothed score, its definition).
 
     `override`: a value given by hand. Else the model's threshold rule (`ThresholdFit`) is
-    refitted on the model's out-of-fold training scores smoothed by the causal filter
+    refitted on the model's out-of-fold training scores smoothed by the causal filter, each
+    video started from `start_level(model)` as a live stream is
     (`mulde.vad.thresholds.fit_threshold` with sigma 0 on pre-filtered scores), so that its
     meaning (e.g. one false alarm per hour of normal video) holds for the live scores; a
     model without training scores keeps its offline value. ValueError when the model has no
@@ -66,7 +82,8 @@ def live_threshold(model: Any, override: float | None = None) -> tuple[float, st
         raise ValueError("the model has no alert threshold; give one with --threshold")
     if not model.train_scores or fit.rule == "value":
         return float(fit.value), (fit.describe() + "; applied to the causally smoothed score")
-    causal = [causal_smooth(s, model.smoothing_sigma) for s in model.train_scores]
+    start = start_level(model)
+    causal = [causal_smooth(s, model.smoothing_sigma, start=start) for s in model.train_scores]
     refit = fit_threshold(causal, fit.fps, 0.0, fit.rule, fit.target, fit.patience,
                           fit.out_of_sample)
     what = {"events_per_hour": f"at most {fit.target:g} false alarm(s) per hour of normal "
@@ -74,21 +91,30 @@ def live_threshold(model: Any, override: float | None = None) -> tuple[float, st
             "quantile": f"the {fit.target:g} quantile of the training frame scores"}[fit.rule]
     return refit.value, (f"{refit.value:.4g} on the fused calibrated score smoothed by the "
                          f"causal half-Gaussian filter (sigma {model.smoothing_sigma:g} "
-                         f"frames): {what}, refitted on the causally smoothed "
+                         f"frames, started at the training median {start:.4g}): {what}, "
+                         "refitted on the causally smoothed "
                          f"{'out-of-fold' if fit.out_of_sample else 'in-sample'} training "
                          f"scores (offline threshold {fit.value:.4g})")
 
 
 class CausalSmoother:
     """`update(score)` once per frame, in order; returns the smoothed score of that frame:
-    the weighted mean of it and the past frames' (`causal_gaussian_weights`), the weights of
-    missing frames at the start left out and the rest renormalised. Several sigmas: one
-    filter after another. Holds the last r + 1 values per filter."""
+    the weighted mean of it and the past frames' (`causal_gaussian_weights`). At the start,
+    `start` None: the weights of missing frames are left out and the rest renormalised; a
+    number: the missing frames count as scores of that value (`start_level`: a typical
+    normal score), so the first frames are not judged alone. Several sigmas: one filter
+    after another (a constant start passes through each unchanged). Holds the last r + 1
+    values per filter. ValueError for a start that is not a finite number."""
 
-    def __init__(self, sigmas: Sequence[float] | float, truncate: float = 4.0) -> None:
+    def __init__(self, sigmas: Sequence[float] | float, truncate: float = 4.0,
+                 start: float | None = None) -> None:
         sigmas = [sigmas] if np.ndim(sigmas) == 0 else list(sigmas)
+        if start is not None and not np.isfinite(start):
+            raise ValueError(f"the filter's start level must be a finite number, got {start}")
+        self.start = None if start is None else float(start)
         self.weights = [causal_gaussian_weights(float(s), truncate) for s in sigmas]
-        self._past = [deque(maxlen=len(w)) for w in self.weights]
+        self._past = [deque([] if start is None else [self.start] * len(w), maxlen=len(w))
+                      for w in self.weights]
 
     @property
     def lag(self) -> float:
@@ -132,13 +158,15 @@ class LiveScorer:
     `OnlineObjectExtractor.exact` for the features). `sigmas`: the causal smoothing
     (`CausalSmoother`).
 
-    Raises ValueError when the extractor cannot run live or the ensemble is not fitted to
-    the extractor's streams. `seconds` accumulates the time spent on features and on
+    `start`: the causal filter's start level (`start_level(model)`; None: renormalised at
+    the start). Raises ValueError when the extractor cannot run live or the ensemble is not
+    fitted to the extractor's streams. `seconds` accumulates the time spent on features and on
     scoring (the models, calibration and smoothing).
     """
 
     def __init__(self, extractor: ObjectCentricExtractor, ensemble: StreamEnsemble,
-                 sigmas: Sequence[float] | float = 3.0, source: str = "the stream") -> None:
+                 sigmas: Sequence[float] | float = 3.0, source: str = "the stream",
+                 start: float | None = None) -> None:
         if not ensemble.fits_:
             raise ValueError("the ensemble is not fitted")
         self.online = OnlineObjectExtractor(extractor, source)
@@ -150,7 +178,7 @@ class LiveScorer:
         self.ensemble = ensemble
         self._sigmas = sigmas
         self._base = 0  # frames of the stream before the last `restart`
-        self.smoother = CausalSmoother(sigmas)
+        self.smoother = CausalSmoother(sigmas, start=start)
         self._dims: dict | None = None
         self._arrival: deque[float] = deque()
         self.seconds = {"features": 0.0, "scoring": 0.0}
@@ -178,7 +206,7 @@ class LiveScorer:
         out = self.finish()
         self._base += self.online.n_out
         self.online = OnlineObjectExtractor(self.online.extractor, self.online.source)
-        self.smoother = CausalSmoother(self._sigmas)
+        self.smoother = CausalSmoother(self._sigmas, start=self.smoother.start)
         return out
 
     def _score(self, frames: list[FrameObjects]) -> list[LiveScore]:
