@@ -201,6 +201,14 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     assert "the minimum of the models' own training scores to 0 and their 99.9th " \
            "percentile to 1" in summary[4]
     assert summary[5] == f"threshold: {info['threshold']['definition']}"
+    # 0.2 min of training video cannot check 2 alarms per hour: info warns as train did,
+    # in the summary only (the JSON keeps the threshold's own fields)
+    assert summary[6] == ("  warning: the training videos last 0.2 min in all: one false "
+                          "alarm there is already 300 per hour, above the target of 2, so the "
+                          "rate cannot be checked; train on at least 30 min of normal video "
+                          "for a threshold that keeps it")
+    assert summary[7].startswith("  on held-out training videos: ")
+    assert "warning" not in json.dumps(info)
     # the threshold check's folds, there without calibration folds, say what they are
     held = info["threshold"]["held_out"]
     assert f"each of {held['folds']} folds of the training videos (the folds of this check, " \
@@ -270,6 +278,36 @@ def test_info_summary_names_reduced_streams_folds_and_a_missing_threshold():
         "out-of-fold training scores (2 folds of the training videos) to 0 and their 99.9th "
         "percentile to 1; fused as the sum of calibrated streams",
         "threshold: none (scores only, no alerts)"]
+
+
+def test_info_summary_warns_when_the_training_video_cannot_check_the_alarm_rate():
+    """A threshold fitted on too little video for its events-per-hour target gets a warning
+    line (`ThresholdFit.too_short`) after the threshold; one that can be checked, a quantile
+    rule, or an entry of an older manifest without the fields gets none."""
+    from mulde.cli import _pipeline_summary
+    from mulde.vad.thresholds import ThresholdFit
+
+    def summary(*dropped, **changes):
+        fit = ThresholdFit(value=0.5, rule="events_per_hour", target=1.0, patience=10,
+                           sigma=3.0, fps=25.0, train_hours=0.1, train_events_per_hour=0.0,
+                           resolution_per_hour=10.0, out_of_sample=True)
+        threshold = {k: v for k, v in fit.to_dict().items() if k not in dropped} | changes
+        return _pipeline_summary({
+            "path": "m", "mulde_version": "9", "fps": 25.0,
+            "extractor": {"name": "objects", "version": "2"}, "streams": {},
+            "ensemble": {"calibrate_on": "frames", "calibration_folds": None,
+                         "fusion": "sum of calibrated streams"},
+            "training": {}, "threshold": threshold})
+
+    lines = summary()
+    assert lines[-2].startswith("threshold: 0.5 on the fused calibrated score")
+    assert lines[-1] == ("  warning: the training videos last 6.0 min in all: one false alarm "
+                         "there is already 10 per hour, above the target of 1, so the rate "
+                         "cannot be checked; train on at least 60 min of normal video for a "
+                         "threshold that keeps it")
+    for lines in (summary(resolution_per_hour=0.5), summary(rule="quantile", target=0.99),
+                  summary(target=0.0), summary("resolution_per_hour")):
+        assert lines[-1].startswith("threshold: ")
 
 
 def test_pca_option_reads_stream_and_components():

@@ -205,11 +205,28 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     threshold = d["threshold"]
     lines.append("threshold: " + (threshold["definition"] if threshold else
                                   "none (scores only, no alerts)"))
+    short = _too_short(threshold)
+    if short:
+        lines.append(f"  warning: {short}")
     held = (threshold or {}).get("held_out")
     if held:
         lines.append(f"  on held-out training videos: {held['events']} false alarm(s) in "
                      f"{held['hours'] * 60:.1f} min ({held['events_per_hour']:.3g} per hour)")
     return lines
+
+
+def _too_short(threshold: dict[str, Any] | None) -> str | None:
+    """`ThresholdFit.too_short`'s sentence for a manifest's threshold entry: the training
+    video is too short to check its events-per-hour target (None when it is not, or when the
+    entry lacks a field this mulde's `ThresholdFit` needs)."""
+    from mulde.vad.thresholds import ThresholdFit
+
+    if not threshold:
+        return None
+    try:
+        return ThresholdFit.from_dict(threshold).too_short()
+    except (TypeError, KeyError):
+        return None
 
 
 def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
