@@ -59,6 +59,39 @@ def test_fit_score_info(features, capsys):
     assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
 
 
+def test_one_feature_is_said_in_the_singular(tmp_path, capsys):
+    """fit, info and score's mismatch error say "1 feature" (they said "1 features"); a
+    pipeline stream of one feature reduced to one component likewise."""
+    from mulde.cli import _pipeline_summary
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "one.npy", rng.standard_normal((100, 1)))
+    np.save(tmp_path / "two.npy", rng.standard_normal((100, 2)))
+    small = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
+    for name in ("one", "two"):
+        assert main(["fit", str(tmp_path / f"{name}.npy"), "--out",
+                     str(tmp_path / f"{name}.safetensors"), "--params", small, "--quiet"]) == 0
+    fitted = capsys.readouterr().out.splitlines()
+    assert fitted[0].startswith("fitted on 100 x 1 feature in ")
+    assert fitted[1].startswith("fitted on 100 x 2 features in ")
+    assert main(["info", str(tmp_path / "one.safetensors")]) == 0
+    assert f"MULDE model {tmp_path / 'one.safetensors'}: 1 feature, network 8 " in \
+        capsys.readouterr().out
+    assert main(["score", str(tmp_path / "two.safetensors"), str(tmp_path / "one.npy"),
+                 "--out", str(tmp_path / "s.npy")]) == 2
+    assert f"{tmp_path / 'one.npy'} has 1 feature, but the model" in capsys.readouterr().err
+    stream = {"model": {"kind": "mulde", "pca": {"n_components": 1, "kept": 1}}, "dim": 1,
+              "train_objects": 5, "frame_score": "maximum"}
+    lines = _pipeline_summary({
+        "mulde_version": "9", "fps": 25.0, "extractor": {"name": "objects", "version": "2"},
+        "streams": {"velocity": stream, "static": stream | {"model": {"kind": "knn"}}},
+        "ensemble": {"calibrate_on": "frames", "calibration_folds": None,
+                     "fusion": "sum of calibrated streams"}, "training": {}, "threshold": None})
+    assert lines[1] == ("  velocity: mulde detector on the first principal component of 1 "
+                        "feature, 5 training objects, frame score maximum")
+    assert lines[2].startswith("  static: knn detector on 1 feature, ")
+
+
 def test_threads_option_sets_torch_and_opencv(features, monkeypatch, capsys):
     import cv2
     import torch

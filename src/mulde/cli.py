@@ -105,7 +105,8 @@ def _fit(args: argparse.Namespace) -> int:
         ensure_writable(overrides["checkpoint_dir"])
     model.fit(X)
     path = model.save(args.out)
-    print(f"fitted on {X.shape[0]} x {X.shape[1]} features in {model.fit_seconds_:.1f} s "
+    print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
+          f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps); saved {path}")
     return 0
 
@@ -135,7 +136,7 @@ def _score(args: argparse.Namespace) -> int:
     model = MULDE.load(args.model, device=_device(args.device))
     X = read_features(args.features, key=args.key)
     if X.shape[1] != model.n_features_in_:
-        raise UsageError(f"{args.features} has {X.shape[1]} features, but the model "
+        raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
                          f"{args.model} expects {model.n_features_in_}")
     scores = model.score_samples_multiscale(X) if args.multiscale else model.anomaly_score(X)
     path = write_scores(args.out, scores)
@@ -182,9 +183,12 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     for name, s in d["streams"].items():
         model = s["model"] or {}
         pca = model.get("pca")
-        features = (f"the first {pca.get('kept') or pca['n_components']} principal components "
-                    f"of {s['dim']} features"
-                    if pca else f"{s['dim']} features")
+        features = _count(s["dim"], "feature")
+        if pca:
+            kept = pca.get("kept") or pca["n_components"]
+            first = ("the first principal component" if kept == 1
+                     else f"the first {kept} principal components")
+            features = f"{first} of {features}"
         lines.append(f"  {name}: {model.get('kind', '?')} detector on {features}, "
                      f"{s['train_objects']} training objects, frame score {s['frame_score']}")
     t = d["training"] or {}
@@ -215,6 +219,11 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _count(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless `n` is 1: "1 feature", "8 features"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _too_short(threshold: dict[str, Any] | None) -> str | None:
     """`ThresholdFit.too_short`'s sentence for a manifest's threshold entry: the training
     video is too short to check its events-per-hour target (None when it is not, or when the
@@ -234,7 +243,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     params, train = d["params"], d["train"]
     sigmas = d["sigmas"]
     hidden = "x".join(str(h) for h in params["hidden_sizes"])
-    lines = [f"MULDE model {path}: {d['n_features_in']} features, network {hidden} "
+    lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, network {hidden} "
              f"({d['n_parameters']} parameters)",
              f"noise levels: {len(sigmas)}, sigma {sigmas[0]:.3g} to {sigmas[-1]:.3g} "
              f"({params['spacing']}); anomaly score: {params['aggregator']}",
