@@ -242,6 +242,13 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
                           "for a threshold that keeps it")
     assert summary[7].startswith("  on held-out training videos: ")
     assert "warning" not in json.dumps(info)
+    # the settings shown are those the plain objects extractor uses; the manifest keeps all
+    shown = info["extractor"]["settings"]
+    saved = json.loads((out / "model" / "pipeline.json").read_text())["extractor"]["settings"]
+    assert "n_bins" in shown and "dwell_frames" in shown and shown["streams"] == [
+        "velocity", "static"]
+    assert not [k for k in shown if k.startswith(("detector", "pose_", "crop_"))]
+    assert {"detector_score", "pose_weights", "backbone"} <= set(saved) - set(shown)
     # the threshold check's folds, there without calibration folds, say what they are
     held = info["threshold"]["held_out"]
     assert f"each of {held['folds']} folds of the training videos (the folds of this check, " \
@@ -341,6 +348,35 @@ def test_info_summary_warns_when_the_training_video_cannot_check_the_alarm_rate(
     for lines in (summary(resolution_per_hour=0.5), summary(rule="quantile", target=0.99),
                   summary(target=0.0), summary("resolution_per_hour")):
         assert lines[-1].startswith("threshold: ")
+
+
+def test_info_shows_the_extractor_settings_its_configuration_uses():
+    """Detector settings only with detector regions, pose settings only with the pose
+    stream, a stream's own settings only with that stream; what is left out is what the
+    extractor does not use: rebuilt from the shown settings it is the same extractor."""
+    from mulde.cli import _settings_in_use
+    from mulde.vad.artifact import extractor_settings, rebuild_extractor
+    from mulde.video.features.registry import build_extractor
+
+    def shown(name, **settings):
+        extractor = build_extractor(name, settings=settings)
+        used = _settings_in_use(extractor_settings(extractor))
+        assert rebuild_extractor(name, extractor.version, used) == extractor
+        return used
+
+    plain = shown("objects")
+    assert not [k for k in plain if k.startswith(("detector", "pose_", "crop_", "motion_b"))]
+    assert {"boxes_dir", "backbone", "weights_path"}.isdisjoint(plain)
+    assert {"n_bins", "motion", "dwell_frames", "cell", "flow_preset"} <= set(plain)
+    assert "dwell_frames" not in shown("objects:ped2")
+    detector = shown("objects:detector")
+    assert {"detector_every", "detector_carry", "motion_boxes", "backbone", "crop_size"} <= set(
+        detector)
+    assert not [k for k in detector if k.startswith("pose_")] and "boxes_dir" not in detector
+    pose = shown("objects:detector", streams=["velocity", "pose"])
+    assert {"pose_weights", "pose_carry_held"} <= set(pose) and "backbone" not in pose
+    frames = extractor_settings(build_extractor("frames"))
+    assert _settings_in_use(frames) == frames  # not the object extractor: all of them
 
 
 def test_pca_option_reads_stream_and_components():

@@ -157,6 +157,8 @@ def _info(args: argparse.Namespace) -> int:
     folder = pipeline_folder(args.model)
     if folder is not None:
         described = PipelineModel.load(folder).describe()
+        ex = described["extractor"]
+        ex["settings"] = _settings_in_use(ex.get("settings") or {})
         lines = _pipeline_summary(described)
     else:
         path = Path(args.model)
@@ -171,6 +173,39 @@ def _info(args: argparse.Namespace) -> int:
         print("full description (JSON; --json prints it alone):")
     print(json.dumps(described, indent=2, default=str))
     return 0
+
+
+_OBJECT_SETTINGS_USED_WHEN: dict[str, Any] = {
+    **dict.fromkeys(("detector", "detector_weights", "detector_layout",
+                     "detector_input_height", "detector_score", "detector_every",
+                     "detector_carry"), lambda regions, streams: regions == "detector"),
+    **dict.fromkeys(("pose_weights", "pose_min_confidence", "pose_carry_held"),
+                    lambda regions, streams: "pose" in streams),
+    **dict.fromkeys(("boxes_dir", "min_box_score"), lambda regions, streams: regions == "boxes"),
+    **dict.fromkeys(("motion_boxes", "motion_min_box"),
+                    lambda regions, streams: regions in ("boxes", "detector")),
+    **dict.fromkeys(("backbone", "weights_path", "crop_size", "crop_margin", "crop_min_side"),
+                    lambda regions, streams: "appearance" in streams),
+    **dict.fromkeys(("n_bins", "motion"), lambda regions, streams: "velocity" in streams),
+    "dwell_frames": lambda regions, streams: "static" in streams,
+}
+"""The object extractor's settings that only some of its configurations use, each with the
+test (of its `regions` and `streams` settings) that says whether one does."""
+
+
+def _settings_in_use(settings: dict[str, Any]) -> dict[str, Any]:
+    """The extractor `settings` of a pipeline manifest that its extractor uses, for display
+    (`mulde info`): the object extractor's detector and pose settings only with detector
+    regions and the pose stream, a stream's own settings only with that stream (and so on,
+    `_OBJECT_SETTINGS_USED_WHEN`). The manifest keeps every field, so that any mulde that
+    reads it rebuilds the same extractor; other extractors' settings are returned whole."""
+    regions, streams = settings.get("regions"), settings.get("streams")
+    if regions is None or streams is None:
+        return dict(settings)
+    streams = [streams] if isinstance(streams, str) else list(streams)
+    return {k: v for k, v in settings.items()
+            if k not in _OBJECT_SETTINGS_USED_WHEN or _OBJECT_SETTINGS_USED_WHEN[k](regions,
+                                                                                    streams)}
 
 
 def _pipeline_summary(d: dict[str, Any]) -> list[str]:
