@@ -257,6 +257,13 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
 
 @pytest.mark.parametrize("args, message", [
     (["--calibration-folds", "1"], "--calibration-folds must be auto, none or a whole number"),
+    # a list typed without JSON's quotes (or whose quotes the shell took): how to write it
+    (["--set", "streams=[velocity,pose]"], "--set streams=[velocity,pose]: the value is not "
+     "JSON (the shell takes away quotes that are not inside single quotes); write --set "
+     "'streams=[\"velocity\",\"pose\"]'\n"),
+    (["--set", "close_size=[3, x]"], "write --set 'close_size=[3,\"x\"]'\n"),
+    (["--set", "n_bins={a:1}"], "write --set 'n_bins=JSON' with strings in double quotes, "
+     "e.g. --set 'streams=[\"velocity\",\"appearance\"]'\n"),
     (["--alarm-quantile", "2"], "--alarm-quantile must be in [0, 1]"),
     (["--alarms-per-hour", "-1"], "--alarms-per-hour must be >= 0"),
     (["--fps", "0"], "--fps must be a positive number"),

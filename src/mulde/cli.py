@@ -462,8 +462,30 @@ def _settings(items: list[str]) -> dict:
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
+            if value.lstrip().startswith(("[", "{")):  # a list or object, not a bare word
+                raise UsageError(f"--set {item}: the value is not JSON (the shell takes away "
+                                 "quotes that are not inside single quotes); write "
+                                 f"{_quoted_setting(key, value)}") from None
             out[key] = value
     return out
+
+
+def _quoted_setting(key: str, value: str) -> str:
+    """How to write `--set KEY=VALUE` whose list lost its JSON quotes in the shell
+    (streams=[velocity,pose] -> --set 'streams=["velocity","pose"]'); an object, or a list
+    that is not a flat list of words and numbers, gets a general example."""
+    inner = value.strip()
+    if inner.startswith("[") and inner.endswith("]") and not any(c in inner[1:-1]
+                                                                   for c in "[]{}"):
+        items = []
+        for word in (w.strip().strip("'\"") for w in inner[1:-1].split(",") if w.strip()):
+            try:
+                items.append(json.loads(word))
+            except json.JSONDecodeError:
+                items.append(word)
+        return f"--set '{key}={json.dumps(items, separators=(',', ':'))}'"
+    return (f"--set '{key}=JSON' with strings in double quotes, e.g. --set "
+            '\'streams=["velocity","appearance"]\'')
 
 
 def _extract(args: argparse.Namespace) -> int:
