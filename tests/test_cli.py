@@ -279,6 +279,18 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--extractor", "objects:detector", "--frame-score", "colour=sidak"],
      "(velocity, appearance, class), e.g. velocity=sidak"),
     (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)"),
+    # the pose and class streams: the extractor that computes them, and how to ask for pose,
+    # which objects:detector's default streams leave out
+    (["--set", "streams=pose"], "the pose stream needs regions='detector' (person boxes); the "
+     "pose stream is computed by --extractor objects:detector\n"),
+    (["--set", 'streams=["velocity","class"]'], "the class stream is computed by --extractor "
+     "objects:detector\n"),
+    (["--frame-score", "pose=sidak"], "(streams: velocity, static); the pose stream is computed "
+     "by --extractor objects:detector --set 'streams=[\"velocity\",\"appearance\",\"class\","
+     "\"pose\"]' (its default streams leave pose out)\n"),
+    (["--pca", "class=3"], "--pca class=...: the objects extractor computes no class stream "
+     "(streams: velocity, static); the class stream is computed by --extractor "
+     "objects:detector\n"),
     (["--frame-score", "pose=foo"], "--frame-score pose=foo: give STREAM=maximum or "
                                     "STREAM=sidak"),
     (["--frame-score", "nose=sidak"], "--frame-score nose=sidak: give STREAM=maximum"),
@@ -399,6 +411,27 @@ def test_pca_option_reads_stream_and_components():
                  Namespace(pca=["colour=3"], extractor="objects", set=["streams=colour"])):
         with pytest.raises(UsageError, match=re.escape(f"give STREAM=K, a stream {everything}")):
             _pca(args)
+
+
+def test_a_stream_the_detector_extractor_leaves_out_is_added_by_its_streams():
+    """With detector boxes the pose (and class) stream is one --set streams away: the error
+    says that setting; a stream no boxes give gets no hint."""
+    from argparse import Namespace
+
+    from mulde.cli import UsageError, _check_streams
+
+    detector = Namespace(streams=("velocity", "appearance", "class"), regions="detector")
+    with pytest.raises(UsageError, match=re.escape(
+            "--frame-score pose=...: the objects:detector extractor computes no pose stream "
+            "(streams: velocity, appearance, class); add it to the streams: --set "
+            "'streams=[\"velocity\",\"appearance\",\"class\",\"pose\"]'") + "$"):
+        _check_streams("--frame-score", ["pose"], "objects:detector", detector)
+    boxes = Namespace(streams=("velocity",), regions="boxes")
+    with pytest.raises(UsageError, match=re.escape(
+            "add it to the streams: --set 'streams=[\"velocity\",\"class\"]'") + "$"):
+        _check_streams("--pca", ["class"], "objects", boxes)
+    with pytest.raises(UsageError, match=r"computes no static stream \(streams: velocity\)$"):
+        _check_streams("--pca", ["static"], "objects", boxes)
 
 
 def test_pca_defaults_to_the_presets_and_none_turns_it_off():

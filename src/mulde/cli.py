@@ -439,8 +439,8 @@ def _extractor(args: argparse.Namespace, dataset=None):
     settings where the preset follows them (`registry.for_dataset`)."""
     from mulde.video.features.registry import build_extractor, for_dataset
 
+    settings = _settings(args.set or [])
     try:
-        settings = _settings(args.set or [])
         extractor = build_extractor(args.extractor, args.weights, args.boxes,
                                     args.min_box_score, settings)
         if dataset is not None:
@@ -449,7 +449,47 @@ def _extractor(args: argparse.Namespace, dataset=None):
             extractor.params  # noqa: B018 (loads the detector and checks every weights file)
         return extractor
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        asked = settings.get("streams") or []
+        asked = [asked] if isinstance(asked, str) else [str(s) for s in asked]
+        regions = settings.get("regions") or ("boxes" if args.boxes
+                                              else _preset_regions(args.extractor))
+        hints = [_detector_stream_hint(s, regions, asked, asked=True)
+                 for s in ("pose", "class") if s in asked]
+        raise UsageError(str(err) + next((h for h in hints if h), "")) from err
+
+
+def _preset_regions(name: str) -> str | None:
+    """The regions mode of an `objects[:preset]` extractor name, None for another name."""
+    from mulde.video.features.registry import EXTRACTOR_PRESETS
+
+    kind, _, preset = name.partition(":")
+    found = EXTRACTOR_PRESETS.get(preset or "default") if kind == "objects" else None
+    return None if found is None else str(found.regions.value)
+
+
+def _detector_stream_hint(stream: str, regions: object, streams: Sequence[str],
+                          asked: bool = False) -> str:
+    """The end of an error about the pose or class `stream`, which an extractor with these
+    `regions` and `streams` does not compute: the extractor that does (objects:detector) and,
+    where its default streams leave the stream out, how to add it. `asked`: `streams` are
+    the user's own --set, which already names the stream. "" for another stream or when
+    the extractor's boxes could give it (then the streams are what to change)."""
+    from mulde.video.features.registry import EXTRACTOR_PRESETS
+
+    if stream not in ("pose", "class"):
+        return ""
+    regions = getattr(regions, "value", regions)
+    if regions == "detector" or (stream == "class" and regions == "boxes"):
+        if asked:
+            return ""
+        wanted = json.dumps([*streams, stream], separators=(",", ":"))
+        return f"; add it to the streams: --set 'streams={wanted}'"
+    hint = f"; the {stream} stream is computed by --extractor objects:detector"
+    preset = [s.value for s in EXTRACTOR_PRESETS["detector"].streams]
+    if stream in preset or asked:
+        return hint
+    wanted = json.dumps([*preset, stream], separators=(",", ":"))
+    return f"{hint} --set 'streams={wanted}' (its default streams leave {stream} out)"
 
 
 def _settings(items: list[str]) -> dict:
@@ -716,8 +756,9 @@ def _check_streams(option: str, streams: list[str] | None, name: str,
     names = [str(getattr(s, "value", s)) for s in computed]
     missing = sorted(set(streams) - set(names))
     if missing:
+        hint = _detector_stream_hint(missing[0], getattr(extractor, "regions", None), names)
         raise UsageError(f"{option} {missing[0]}=...: the {name} extractor computes no "
-                         f"{missing[0]} stream (streams: {', '.join(names)})")
+                         f"{missing[0]} stream (streams: {', '.join(names)}){hint}")
 
 
 def _resolve_presets(training: dict, args: argparse.Namespace, extractor: object,
