@@ -151,6 +151,7 @@ def _score(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from mulde import MULDE
+    from mulde.estimator.persistence import ModelFileError
     from mulde.vad.artifact import PipelineModel, pipeline_folder
     from mulde.video.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -162,11 +163,19 @@ def _info(args: argparse.Namespace) -> int:
         lines = _pipeline_summary(described)
     else:
         path = Path(args.model)
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder; {_INFO_TAKES}")
         if path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
-            raise UsageError(f"{path} is not a model: `mulde info` takes a model file of "
-                             "`mulde fit` (.safetensors) or a pipeline model folder (DIR/model "
-                             "of `mulde run` or `mulde train --out DIR`)")
-        described = MULDE.load(args.model).summary()
+            raise UsageError(f"{path} is not a model: {_INFO_TAKES}{_pipeline_near(path)}")
+        try:
+            described = MULDE.load(args.model).summary()
+        except ModelFileError as err:
+            if _mulde_format(path):  # a MULDE model file (of a newer mulde): its own words
+                raise
+            near = _pipeline_near(path)
+            raise UsageError(f"{err}; `mulde info` also takes a pipeline model folder" + (
+                near or " (the model/ folder that `mulde run/train --out DIR` writes, or DIR "
+                "itself)")) from None
         lines = _mulde_summary(described, path)
     if not args.json:
         print("\n".join(lines))
@@ -191,6 +200,38 @@ _OBJECT_SETTINGS_USED_WHEN: dict[str, Any] = {
 }
 """The object extractor's settings that only some of its configurations use, each with the
 test (of its `regions` and `streams` settings) that says whether one does."""
+
+
+_INFO_TAKES = ("`mulde info` takes a model file of `mulde fit` (.safetensors) or a pipeline "
+               "model folder: the model/ folder that `mulde run/train --out DIR` writes, or DIR "
+               "itself")
+"""What `mulde info` accepts, for its errors about a path that is not a model."""
+
+
+def _pipeline_near(path: Path) -> str:
+    """", e.g. the one here: mulde info FOLDER" when `path` lies in or beside a pipeline model
+    (a stream file in model/streams/, report.html of an output folder), else ""."""
+    from mulde.vad.artifact import pipeline_folder
+
+    for folder in (path.parent, path.parent.parent):
+        found = pipeline_folder(folder)
+        if found is not None:
+            return f", e.g. the one here: mulde info {found}"
+    return ""
+
+
+def _mulde_format(path: Path) -> bool:
+    """Whether `path` is a safetensors file whose metadata names the MULDE model format
+    (whatever its version)."""
+    from safetensors import SafetensorError, safe_open
+
+    from mulde.estimator.persistence import FORMAT
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return (f.metadata() or {}).get("format") == FORMAT
+    except (SafetensorError, OSError, ValueError):  # not readable as one: not one
+        return False
 
 
 def _settings_in_use(settings: dict[str, Any]) -> dict[str, Any]:
