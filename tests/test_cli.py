@@ -269,10 +269,16 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--fps", "0"], "--fps must be a positive number"),
     (["--fit-jobs", "0"], "--fit-jobs must be >= 1"),
     (["--pca", "appearance=0"], "--pca appearance=0: give STREAM=K"),
+    # the example names a stream the extractor computes: appearance only where it has one
     (["--pca", "colour=3"], "--pca colour=3: give STREAM=K, a stream of the objects "
-                            "extractor (velocity, static) and"),
+                            "extractor (velocity, static) and a whole number of principal "
+                            "components >= 1, e.g. velocity=2\n"),
     (["--extractor", "objects:detector", "--pca", "colour=3"],
-     "a stream of the objects:detector extractor (velocity, appearance, class) and"),
+     "a stream of the objects:detector extractor (velocity, appearance, class) and a whole "
+     "number of principal components >= 1, e.g. appearance=128\n"),
+    (["--set", "streams=static", "--pca", "static"], "a stream of the objects extractor "
+                                                     "(static) and a whole number of principal "
+                                                     "components >= 1, e.g. static=2\n"),
     (["--set", "streams=geometry", "--frame-score", "colour=sidak"],
      "a stream of the objects extractor (geometry), e.g. geometry=sidak"),
     # the example is a stream the extractor computes: objects:detector has no pose stream

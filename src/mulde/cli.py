@@ -723,10 +723,13 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
     for item in args.pca:
         stream, sep, k = item.partition("=")
         if not sep or stream not in names or not k.isdigit() or int(k) < 1:
-            listed = _streams_of(args)[0]
+            # the example names a stream the extractor computes (the preset's reduction
+            # where it has appearance, a few components of its first stream otherwise)
+            listed, streams = _streams_of(args)
+            example = "appearance=128" if "appearance" in streams else f"{streams[0]}=2"
             raise UsageError(f"--pca {item}: give STREAM=K, a stream {listed} and "
                              "a whole number of principal components >= 1, e.g. "
-                             "appearance=128")
+                             f"{example}")
         _once("--pca", stream, out, item)
         out[stream] = int(k)
     return out
