@@ -59,6 +59,39 @@ def test_fit_score_info(features, capsys):
     assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
 
 
+def test_one_feature_is_said_in_the_singular(tmp_path, capsys):
+    """fit, info and score's mismatch error say "1 feature" (they said "1 features"); a
+    pipeline stream of one feature reduced to one component likewise."""
+    from mulde.cli import _pipeline_summary
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "one.npy", rng.standard_normal((100, 1)))
+    np.save(tmp_path / "two.npy", rng.standard_normal((100, 2)))
+    small = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
+    for name in ("one", "two"):
+        assert main(["fit", str(tmp_path / f"{name}.npy"), "--out",
+                     str(tmp_path / f"{name}.safetensors"), "--params", small, "--quiet"]) == 0
+    fitted = capsys.readouterr().out.splitlines()
+    assert fitted[0].startswith("fitted on 100 x 1 feature in ")
+    assert fitted[1].startswith("fitted on 100 x 2 features in ")
+    assert main(["info", str(tmp_path / "one.safetensors")]) == 0
+    assert f"MULDE model {tmp_path / 'one.safetensors'}: 1 feature, network 8 " in \
+        capsys.readouterr().out
+    assert main(["score", str(tmp_path / "two.safetensors"), str(tmp_path / "one.npy"),
+                 "--out", str(tmp_path / "s.npy")]) == 2
+    assert f"{tmp_path / 'one.npy'} has 1 feature, but the model" in capsys.readouterr().err
+    stream = {"model": {"kind": "mulde", "pca": {"n_components": 1, "kept": 1}}, "dim": 1,
+              "train_objects": 5, "frame_score": "maximum"}
+    lines = _pipeline_summary({
+        "mulde_version": "9", "fps": 25.0, "extractor": {"name": "objects", "version": "2"},
+        "streams": {"velocity": stream, "static": stream | {"model": {"kind": "knn"}}},
+        "ensemble": {"calibrate_on": "frames", "calibration_folds": None,
+                     "fusion": "sum of calibrated streams"}, "training": {}, "threshold": None})
+    assert lines[1] == ("  velocity: mulde detector on the first principal component of 1 "
+                        "feature, 5 training objects, frame score maximum")
+    assert lines[2].startswith("  static: knn detector on 1 feature, ")
+
+
 def test_threads_option_sets_torch_and_opencv(features, monkeypatch, capsys):
     import cv2
     import torch
@@ -201,6 +234,21 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     assert "the minimum of the models' own training scores to 0 and their 99.9th " \
            "percentile to 1" in summary[4]
     assert summary[5] == f"threshold: {info['threshold']['definition']}"
+    # 0.2 min of training video cannot check 2 alarms per hour: info warns as train did,
+    # in the summary only (the JSON keeps the threshold's own fields)
+    assert summary[6] == ("  warning: the training videos last 0.2 min in all: one false "
+                          "alarm there is already 300 per hour, above the target of 2, so the "
+                          "rate cannot be checked; train on at least 30 min of normal video "
+                          "for a threshold that keeps it")
+    assert summary[7].startswith("  on held-out training videos: ")
+    assert "warning" not in json.dumps(info)
+    # the settings shown are those the plain objects extractor uses; the manifest keeps all
+    shown = info["extractor"]["settings"]
+    saved = json.loads((out / "model" / "pipeline.json").read_text())["extractor"]["settings"]
+    assert "n_bins" in shown and "dwell_frames" in shown and shown["streams"] == [
+        "velocity", "static"]
+    assert not [k for k in shown if k.startswith(("detector", "pose_", "crop_"))]
+    assert {"detector_score", "pose_weights", "backbone"} <= set(saved) - set(shown)
     # the threshold check's folds, there without calibration folds, say what they are
     held = info["threshold"]["held_out"]
     assert f"each of {held['folds']} folds of the training videos (the folds of this check, " \
@@ -209,21 +257,46 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
 
 @pytest.mark.parametrize("args, message", [
     (["--calibration-folds", "1"], "--calibration-folds must be auto, none or a whole number"),
+    # a list typed without JSON's quotes (or whose quotes the shell took): how to write it
+    (["--set", "streams=[velocity,pose]"], "--set streams=[velocity,pose]: the value is not "
+     "JSON (the shell takes away quotes that are not inside single quotes); write --set "
+     "'streams=[\"velocity\",\"pose\"]'\n"),
+    (["--set", "close_size=[3, x]"], "write --set 'close_size=[3,\"x\"]'\n"),
+    (["--set", "n_bins={a:1}"], "write --set 'n_bins=JSON' with strings in double quotes, "
+     "e.g. --set 'streams=[\"velocity\",\"appearance\"]'\n"),
     (["--alarm-quantile", "2"], "--alarm-quantile must be in [0, 1]"),
     (["--alarms-per-hour", "-1"], "--alarms-per-hour must be >= 0"),
     (["--fps", "0"], "--fps must be a positive number"),
     (["--fit-jobs", "0"], "--fit-jobs must be >= 1"),
     (["--pca", "appearance=0"], "--pca appearance=0: give STREAM=K"),
+    # the example names a stream the extractor computes: appearance only where it has one
     (["--pca", "colour=3"], "--pca colour=3: give STREAM=K, a stream of the objects "
-                            "extractor (velocity, static) and"),
+                            "extractor (velocity, static) and a whole number of principal "
+                            "components >= 1, e.g. velocity=2\n"),
     (["--extractor", "objects:detector", "--pca", "colour=3"],
-     "a stream of the objects:detector extractor (velocity, appearance, class) and"),
+     "a stream of the objects:detector extractor (velocity, appearance, class) and a whole "
+     "number of principal components >= 1, e.g. appearance=128\n"),
+    (["--set", "streams=static", "--pca", "static"], "a stream of the objects extractor "
+                                                     "(static) and a whole number of principal "
+                                                     "components >= 1, e.g. static=2\n"),
     (["--set", "streams=geometry", "--frame-score", "colour=sidak"],
      "a stream of the objects extractor (geometry), e.g. geometry=sidak"),
     # the example is a stream the extractor computes: objects:detector has no pose stream
     (["--extractor", "objects:detector", "--frame-score", "colour=sidak"],
      "(velocity, appearance, class), e.g. velocity=sidak"),
     (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)"),
+    # the pose and class streams: the extractor that computes them, and how to ask for pose,
+    # which objects:detector's default streams leave out
+    (["--set", "streams=pose"], "the pose stream needs regions='detector' (person boxes); the "
+     "pose stream is computed by --extractor objects:detector\n"),
+    (["--set", 'streams=["velocity","class"]'], "the class stream is computed by --extractor "
+     "objects:detector\n"),
+    (["--frame-score", "pose=sidak"], "(streams: velocity, static); the pose stream is computed "
+     "by --extractor objects:detector --set 'streams=[\"velocity\",\"appearance\",\"class\","
+     "\"pose\"]' (its default streams leave pose out)\n"),
+    (["--pca", "class=3"], "--pca class=...: the objects extractor computes no class stream "
+     "(streams: velocity, static); the class stream is computed by --extractor "
+     "objects:detector\n"),
     (["--frame-score", "pose=foo"], "--frame-score pose=foo: give STREAM=maximum or "
                                     "STREAM=sidak"),
     (["--frame-score", "nose=sidak"], "--frame-score nose=sidak: give STREAM=maximum"),
@@ -272,6 +345,65 @@ def test_info_summary_names_reduced_streams_folds_and_a_missing_threshold():
         "threshold: none (scores only, no alerts)"]
 
 
+def test_info_summary_warns_when_the_training_video_cannot_check_the_alarm_rate():
+    """A threshold fitted on too little video for its events-per-hour target gets a warning
+    line (`ThresholdFit.too_short`) after the threshold; one that can be checked, a quantile
+    rule, or an entry of an older manifest without the fields gets none."""
+    from mulde.cli import _pipeline_summary
+    from mulde.vad.thresholds import ThresholdFit
+
+    def summary(*dropped, **changes):
+        fit = ThresholdFit(value=0.5, rule="events_per_hour", target=1.0, patience=10,
+                           sigma=3.0, fps=25.0, train_hours=0.1, train_events_per_hour=0.0,
+                           resolution_per_hour=10.0, out_of_sample=True)
+        threshold = {k: v for k, v in fit.to_dict().items() if k not in dropped} | changes
+        return _pipeline_summary({
+            "path": "m", "mulde_version": "9", "fps": 25.0,
+            "extractor": {"name": "objects", "version": "2"}, "streams": {},
+            "ensemble": {"calibrate_on": "frames", "calibration_folds": None,
+                         "fusion": "sum of calibrated streams"},
+            "training": {}, "threshold": threshold})
+
+    lines = summary()
+    assert lines[-2].startswith("threshold: 0.5 on the fused calibrated score")
+    assert lines[-1] == ("  warning: the training videos last 6.0 min in all: one false alarm "
+                         "there is already 10 per hour, above the target of 1, so the rate "
+                         "cannot be checked; train on at least 60 min of normal video for a "
+                         "threshold that keeps it")
+    for lines in (summary(resolution_per_hour=0.5), summary(rule="quantile", target=0.99),
+                  summary(target=0.0), summary("resolution_per_hour")):
+        assert lines[-1].startswith("threshold: ")
+
+
+def test_info_shows_the_extractor_settings_its_configuration_uses():
+    """Detector settings only with detector regions, pose settings only with the pose
+    stream, a stream's own settings only with that stream; what is left out is what the
+    extractor does not use: rebuilt from the shown settings it is the same extractor."""
+    from mulde.cli import _settings_in_use
+    from mulde.vad.artifact import extractor_settings, rebuild_extractor
+    from mulde.video.features.registry import build_extractor
+
+    def shown(name, **settings):
+        extractor = build_extractor(name, settings=settings)
+        used = _settings_in_use(extractor_settings(extractor))
+        assert rebuild_extractor(name, extractor.version, used) == extractor
+        return used
+
+    plain = shown("objects")
+    assert not [k for k in plain if k.startswith(("detector", "pose_", "crop_", "motion_b"))]
+    assert {"boxes_dir", "backbone", "weights_path"}.isdisjoint(plain)
+    assert {"n_bins", "motion", "dwell_frames", "cell", "flow_preset"} <= set(plain)
+    assert "dwell_frames" not in shown("objects:ped2")
+    detector = shown("objects:detector")
+    assert {"detector_every", "detector_carry", "motion_boxes", "backbone", "crop_size"} <= set(
+        detector)
+    assert not [k for k in detector if k.startswith("pose_")] and "boxes_dir" not in detector
+    pose = shown("objects:detector", streams=["velocity", "pose"])
+    assert {"pose_weights", "pose_carry_held"} <= set(pose) and "backbone" not in pose
+    frames = extractor_settings(build_extractor("frames"))
+    assert _settings_in_use(frames) == frames  # not the object extractor: all of them
+
+
 def test_pca_option_reads_stream_and_components():
     from argparse import Namespace
 
@@ -285,6 +417,27 @@ def test_pca_option_reads_stream_and_components():
                  Namespace(pca=["colour=3"], extractor="objects", set=["streams=colour"])):
         with pytest.raises(UsageError, match=re.escape(f"give STREAM=K, a stream {everything}")):
             _pca(args)
+
+
+def test_a_stream_the_detector_extractor_leaves_out_is_added_by_its_streams():
+    """With detector boxes the pose (and class) stream is one --set streams away: the error
+    says that setting; a stream no boxes give gets no hint."""
+    from argparse import Namespace
+
+    from mulde.cli import UsageError, _check_streams
+
+    detector = Namespace(streams=("velocity", "appearance", "class"), regions="detector")
+    with pytest.raises(UsageError, match=re.escape(
+            "--frame-score pose=...: the objects:detector extractor computes no pose stream "
+            "(streams: velocity, appearance, class); add it to the streams: --set "
+            "'streams=[\"velocity\",\"appearance\",\"class\",\"pose\"]'") + "$"):
+        _check_streams("--frame-score", ["pose"], "objects:detector", detector)
+    boxes = Namespace(streams=("velocity",), regions="boxes")
+    with pytest.raises(UsageError, match=re.escape(
+            "add it to the streams: --set 'streams=[\"velocity\",\"class\"]'") + "$"):
+        _check_streams("--pca", ["class"], "objects", boxes)
+    with pytest.raises(UsageError, match=r"computes no static stream \(streams: velocity\)$"):
+        _check_streams("--pca", ["static"], "objects", boxes)
 
 
 def test_pca_defaults_to_the_presets_and_none_turns_it_off():

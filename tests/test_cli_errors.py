@@ -128,6 +128,41 @@ def test_swapped_model_and_features_and_foreign_model_files_are_named(model, cap
     assert "notes.safetensors: a text file, not a MULDE model" in _error(capsys)
 
 
+def test_info_given_something_else_says_it_takes_pipeline_model_folders_too(model, capsys):
+    """A report, a missing path or a pipeline's own files given to `mulde info`: one line
+    saying it also takes a pipeline model folder, naming the one beside the file; a MULDE
+    model file of a newer mulde keeps its own message."""
+    from safetensors.numpy import save_file
+
+    d = model.parent
+    takes = ("`mulde info` also takes a pipeline model folder (the model/ folder that `mulde "
+             "run/train --out DIR` writes, or DIR itself)")
+    (d / "report.html").write_text("<html></html>\n")
+    assert main(["info", str(d / "report.html")]) == 2
+    assert _error(capsys).endswith(f"report.html: a text file, not a MULDE model (a "
+                                   f".safetensors file written by `mulde fit` or MULDE.save); "
+                                   f"{takes}")
+    assert main(["info", str(d / "gone")]) == 2
+    assert _error(capsys).endswith(
+        "gone: no such file or folder; `mulde info` takes a model file of `mulde fit` "
+        "(.safetensors) or a pipeline model folder: the model/ folder that `mulde run/train "
+        "--out DIR` writes, or DIR itself")
+    run = d / "run"
+    (run / "model" / "streams").mkdir(parents=True)
+    (run / "model" / "pipeline.json").write_text("{}")
+    (run / "report.html").write_text("<html></html>\n")
+    save_file({"x": np.zeros(2)}, str(run / "model" / "streams" / "velocity.safetensors"))
+    for given in (run / "report.html", run / "model" / "streams" / "velocity.safetensors"):
+        assert main(["info", str(given)]) == 2
+        assert _error(capsys).endswith("`mulde info` also takes a pipeline model folder, e.g. "
+                                       f"the one here: mulde info {run / 'model'}")
+    save_file({"x": np.zeros(2)}, str(d / "new.safetensors"),
+              metadata={"format": "mulde", "format_version": "99", "mulde_version": "99"})
+    assert main(["info", str(d / "new.safetensors")]) == 2
+    line = _error(capsys)
+    assert "written by a newer mulde" in line and "also takes" not in line
+
+
 def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys):
     d = model.parent
     before = (d / "test.npy").read_bytes()

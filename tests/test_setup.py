@@ -44,6 +44,17 @@ def test_make_announces_the_install_and_shows_pips_progress():
     assert "--index-url" not in steps  # pip's configured index unless asked
 
 
+def test_the_readme_names_make_venv_which_sets_up_and_runs_nothing():
+    """`make venv`, the set-up without the demo or the tests, is in the README's quick start
+    and does what it says there."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "\nmake venv   # the set-up alone" in quick_start
+    steps = _dry_run("venv")
+    assert "-e '.[dev]'" in steps
+    assert "mulde demo" not in steps and "pytest" not in steps and "ruff" not in steps
+
+
 def test_the_cpu_wheel_index_is_one_variable_away():
     url = "https://download.pytorch.org/whl/cpu"
     steps = _dry_run("venv", f"TORCH_INDEX={url}")

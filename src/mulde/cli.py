@@ -105,7 +105,8 @@ def _fit(args: argparse.Namespace) -> int:
         ensure_writable(overrides["checkpoint_dir"])
     model.fit(X)
     path = model.save(args.out)
-    print(f"fitted on {X.shape[0]} x {X.shape[1]} features in {model.fit_seconds_:.1f} s "
+    print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
+          f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps); saved {path}")
     return 0
 
@@ -135,7 +136,7 @@ def _score(args: argparse.Namespace) -> int:
     model = MULDE.load(args.model, device=_device(args.device))
     X = read_features(args.features, key=args.key)
     if X.shape[1] != model.n_features_in_:
-        raise UsageError(f"{args.features} has {X.shape[1]} features, but the model "
+        raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
                          f"{args.model} expects {model.n_features_in_}")
     scores = model.score_samples_multiscale(X) if args.multiscale else model.anomaly_score(X)
     path = write_scores(args.out, scores)
@@ -150,26 +151,102 @@ def _score(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from mulde import MULDE
+    from mulde.estimator.persistence import ModelFileError
     from mulde.vad.artifact import PipelineModel, pipeline_folder
     from mulde.video.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     folder = pipeline_folder(args.model)
     if folder is not None:
         described = PipelineModel.load(folder).describe()
+        ex = described["extractor"]
+        ex["settings"] = _settings_in_use(ex.get("settings") or {})
         lines = _pipeline_summary(described)
     else:
         path = Path(args.model)
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder; {_INFO_TAKES}")
         if path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
-            raise UsageError(f"{path} is not a model: `mulde info` takes a model file of "
-                             "`mulde fit` (.safetensors) or a pipeline model folder (DIR/model "
-                             "of `mulde run` or `mulde train --out DIR`)")
-        described = MULDE.load(args.model).summary()
+            raise UsageError(f"{path} is not a model: {_INFO_TAKES}{_pipeline_near(path)}")
+        try:
+            described = MULDE.load(args.model).summary()
+        except ModelFileError as err:
+            if _mulde_format(path):  # a MULDE model file (of a newer mulde): its own words
+                raise
+            near = _pipeline_near(path)
+            raise UsageError(f"{err}; `mulde info` also takes a pipeline model folder" + (
+                near or " (the model/ folder that `mulde run/train --out DIR` writes, or DIR "
+                "itself)")) from None
         lines = _mulde_summary(described, path)
     if not args.json:
         print("\n".join(lines))
         print("full description (JSON; --json prints it alone):")
     print(json.dumps(described, indent=2, default=str))
     return 0
+
+
+_OBJECT_SETTINGS_USED_WHEN: dict[str, Any] = {
+    **dict.fromkeys(("detector", "detector_weights", "detector_layout",
+                     "detector_input_height", "detector_score", "detector_every",
+                     "detector_carry"), lambda regions, streams: regions == "detector"),
+    **dict.fromkeys(("pose_weights", "pose_min_confidence", "pose_carry_held"),
+                    lambda regions, streams: "pose" in streams),
+    **dict.fromkeys(("boxes_dir", "min_box_score"), lambda regions, streams: regions == "boxes"),
+    **dict.fromkeys(("motion_boxes", "motion_min_box"),
+                    lambda regions, streams: regions in ("boxes", "detector")),
+    **dict.fromkeys(("backbone", "weights_path", "crop_size", "crop_margin", "crop_min_side"),
+                    lambda regions, streams: "appearance" in streams),
+    **dict.fromkeys(("n_bins", "motion"), lambda regions, streams: "velocity" in streams),
+    "dwell_frames": lambda regions, streams: "static" in streams,
+}
+"""The object extractor's settings that only some of its configurations use, each with the
+test (of its `regions` and `streams` settings) that says whether one does."""
+
+
+_INFO_TAKES = ("`mulde info` takes a model file of `mulde fit` (.safetensors) or a pipeline "
+               "model folder: the model/ folder that `mulde run/train --out DIR` writes, or DIR "
+               "itself")
+"""What `mulde info` accepts, for its errors about a path that is not a model."""
+
+
+def _pipeline_near(path: Path) -> str:
+    """", e.g. the one here: mulde info FOLDER" when `path` lies in or beside a pipeline model
+    (a stream file in model/streams/, report.html of an output folder), else ""."""
+    from mulde.vad.artifact import pipeline_folder
+
+    for folder in (path.parent, path.parent.parent):
+        found = pipeline_folder(folder)
+        if found is not None:
+            return f", e.g. the one here: mulde info {found}"
+    return ""
+
+
+def _mulde_format(path: Path) -> bool:
+    """Whether `path` is a safetensors file whose metadata names the MULDE model format
+    (whatever its version)."""
+    from safetensors import SafetensorError, safe_open
+
+    from mulde.estimator.persistence import FORMAT
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return (f.metadata() or {}).get("format") == FORMAT
+    except (SafetensorError, OSError, ValueError):  # not readable as one: not one
+        return False
+
+
+def _settings_in_use(settings: dict[str, Any]) -> dict[str, Any]:
+    """The extractor `settings` of a pipeline manifest that its extractor uses, for display
+    (`mulde info`): the object extractor's detector and pose settings only with detector
+    regions and the pose stream, a stream's own settings only with that stream (and so on,
+    `_OBJECT_SETTINGS_USED_WHEN`). The manifest keeps every field, so that any mulde that
+    reads it rebuilds the same extractor; other extractors' settings are returned whole."""
+    regions, streams = settings.get("regions"), settings.get("streams")
+    if regions is None or streams is None:
+        return dict(settings)
+    streams = [streams] if isinstance(streams, str) else list(streams)
+    return {k: v for k, v in settings.items()
+            if k not in _OBJECT_SETTINGS_USED_WHEN or _OBJECT_SETTINGS_USED_WHEN[k](regions,
+                                                                                    streams)}
 
 
 def _pipeline_summary(d: dict[str, Any]) -> list[str]:
@@ -182,9 +259,12 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     for name, s in d["streams"].items():
         model = s["model"] or {}
         pca = model.get("pca")
-        features = (f"the first {pca.get('kept') or pca['n_components']} principal components "
-                    f"of {s['dim']} features"
-                    if pca else f"{s['dim']} features")
+        features = _count(s["dim"], "feature")
+        if pca:
+            kept = pca.get("kept") or pca["n_components"]
+            first = ("the first principal component" if kept == 1
+                     else f"the first {kept} principal components")
+            features = f"{first} of {features}"
         lines.append(f"  {name}: {model.get('kind', '?')} detector on {features}, "
                      f"{s['train_objects']} training objects, frame score {s['frame_score']}")
     t = d["training"] or {}
@@ -205,6 +285,9 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     threshold = d["threshold"]
     lines.append("threshold: " + (threshold["definition"] if threshold else
                                   "none (scores only, no alerts)"))
+    short = _too_short(threshold)
+    if short:
+        lines.append(f"  warning: {short}")
     held = (threshold or {}).get("held_out")
     if held:
         lines.append(f"  on held-out training videos: {held['events']} false alarm(s) in "
@@ -212,12 +295,31 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _count(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless `n` is 1: "1 feature", "8 features"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _too_short(threshold: dict[str, Any] | None) -> str | None:
+    """`ThresholdFit.too_short`'s sentence for a manifest's threshold entry: the training
+    video is too short to check its events-per-hour target (None when it is not, or when the
+    entry lacks a field this mulde's `ThresholdFit` needs)."""
+    from mulde.vad.thresholds import ThresholdFit
+
+    if not threshold:
+        return None
+    try:
+        return ThresholdFit.from_dict(threshold).too_short()
+    except (TypeError, KeyError):
+        return None
+
+
 def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     """A few lines on a MULDE model file, from its `MULDE.summary()` dict `d`."""
     params, train = d["params"], d["train"]
     sigmas = d["sigmas"]
     hidden = "x".join(str(h) for h in params["hidden_sizes"])
-    lines = [f"MULDE model {path}: {d['n_features_in']} features, network {hidden} "
+    lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, network {hidden} "
              f"({d['n_parameters']} parameters)",
              f"noise levels: {len(sigmas)}, sigma {sigmas[0]:.3g} to {sigmas[-1]:.3g} "
              f"({params['spacing']}); anomaly score: {params['aggregator']}",
@@ -378,8 +480,8 @@ def _extractor(args: argparse.Namespace, dataset=None):
     settings where the preset follows them (`registry.for_dataset`)."""
     from mulde.video.features.registry import build_extractor, for_dataset
 
+    settings = _settings(args.set or [])
     try:
-        settings = _settings(args.set or [])
         extractor = build_extractor(args.extractor, args.weights, args.boxes,
                                     args.min_box_score, settings)
         if dataset is not None:
@@ -388,7 +490,47 @@ def _extractor(args: argparse.Namespace, dataset=None):
             extractor.params  # noqa: B018 (loads the detector and checks every weights file)
         return extractor
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        asked = settings.get("streams") or []
+        asked = [asked] if isinstance(asked, str) else [str(s) for s in asked]
+        regions = settings.get("regions") or ("boxes" if args.boxes
+                                              else _preset_regions(args.extractor))
+        hints = [_detector_stream_hint(s, regions, asked, asked=True)
+                 for s in ("pose", "class") if s in asked]
+        raise UsageError(str(err) + next((h for h in hints if h), "")) from err
+
+
+def _preset_regions(name: str) -> str | None:
+    """The regions mode of an `objects[:preset]` extractor name, None for another name."""
+    from mulde.video.features.registry import EXTRACTOR_PRESETS
+
+    kind, _, preset = name.partition(":")
+    found = EXTRACTOR_PRESETS.get(preset or "default") if kind == "objects" else None
+    return None if found is None else str(found.regions.value)
+
+
+def _detector_stream_hint(stream: str, regions: object, streams: Sequence[str],
+                          asked: bool = False) -> str:
+    """The end of an error about the pose or class `stream`, which an extractor with these
+    `regions` and `streams` does not compute: the extractor that does (objects:detector) and,
+    where its default streams leave the stream out, how to add it. `asked`: `streams` are
+    the user's own --set, which already names the stream. "" for another stream or when
+    the extractor's boxes could give it (then the streams are what to change)."""
+    from mulde.video.features.registry import EXTRACTOR_PRESETS
+
+    if stream not in ("pose", "class"):
+        return ""
+    regions = getattr(regions, "value", regions)
+    if regions == "detector" or (stream == "class" and regions == "boxes"):
+        if asked:
+            return ""
+        wanted = json.dumps([*streams, stream], separators=(",", ":"))
+        return f"; add it to the streams: --set 'streams={wanted}'"
+    hint = f"; the {stream} stream is computed by --extractor objects:detector"
+    preset = [s.value for s in EXTRACTOR_PRESETS["detector"].streams]
+    if stream in preset or asked:
+        return hint
+    wanted = json.dumps([*preset, stream], separators=(",", ":"))
+    return f"{hint} --set 'streams={wanted}' (its default streams leave {stream} out)"
 
 
 def _settings(items: list[str]) -> dict:
@@ -401,8 +543,30 @@ def _settings(items: list[str]) -> dict:
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
+            if value.lstrip().startswith(("[", "{")):  # a list or object, not a bare word
+                raise UsageError(f"--set {item}: the value is not JSON (the shell takes away "
+                                 "quotes that are not inside single quotes); write "
+                                 f"{_quoted_setting(key, value)}") from None
             out[key] = value
     return out
+
+
+def _quoted_setting(key: str, value: str) -> str:
+    """How to write `--set KEY=VALUE` whose list lost its JSON quotes in the shell
+    (streams=[velocity,pose] -> --set 'streams=["velocity","pose"]'); an object, or a list
+    that is not a flat list of words and numbers, gets a general example."""
+    inner = value.strip()
+    if inner.startswith("[") and inner.endswith("]") and not any(c in inner[1:-1]
+                                                                   for c in "[]{}"):
+        items = []
+        for word in (w.strip().strip("'\"") for w in inner[1:-1].split(",") if w.strip()):
+            try:
+                items.append(json.loads(word))
+            except json.JSONDecodeError:
+                items.append(word)
+        return f"--set '{key}={json.dumps(items, separators=(',', ':'))}'"
+    return (f"--set '{key}=JSON' with strings in double quotes, e.g. --set "
+            '\'streams=["velocity","appearance"]\'')
 
 
 def _extract(args: argparse.Namespace) -> int:
@@ -559,10 +723,13 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
     for item in args.pca:
         stream, sep, k = item.partition("=")
         if not sep or stream not in names or not k.isdigit() or int(k) < 1:
-            listed = _streams_of(args)[0]
+            # the example names a stream the extractor computes (the preset's reduction
+            # where it has appearance, a few components of its first stream otherwise)
+            listed, streams = _streams_of(args)
+            example = "appearance=128" if "appearance" in streams else f"{streams[0]}=2"
             raise UsageError(f"--pca {item}: give STREAM=K, a stream {listed} and "
                              "a whole number of principal components >= 1, e.g. "
-                             "appearance=128")
+                             f"{example}")
         _once("--pca", stream, out, item)
         out[stream] = int(k)
     return out
@@ -633,8 +800,9 @@ def _check_streams(option: str, streams: list[str] | None, name: str,
     names = [str(getattr(s, "value", s)) for s in computed]
     missing = sorted(set(streams) - set(names))
     if missing:
+        hint = _detector_stream_hint(missing[0], getattr(extractor, "regions", None), names)
         raise UsageError(f"{option} {missing[0]}=...: the {name} extractor computes no "
-                         f"{missing[0]} stream (streams: {', '.join(names)})")
+                         f"{missing[0]} stream (streams: {', '.join(names)}){hint}")
 
 
 def _resolve_presets(training: dict, args: argparse.Namespace, extractor: object,
