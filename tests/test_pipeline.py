@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,6 +201,38 @@ def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
     assert again.n_cached == 5 and again.n_extracted == 0
     a = first.features["test"]["a"]["velocity"].features
     np.testing.assert_array_equal(again.features["test"]["a"]["velocity"].features, a)
+
+
+def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, capsys):
+    """A corrupt training and test file (random bytes): each is named in one printed line
+    (not also by the loader's probe for labels.csv, nor by the static stream's scene
+    background) that says it was skipped and what to do, without FFmpeg's error number, and
+    in one warning of the report; the run goes on without them."""
+    from mulde.video.features import ObjectCentricExtractor
+
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        (dataset_root / split / "broken.mp4").write_bytes(
+            rng.integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    out = tmp_path / "out"
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        ds = load_dataset("folder", dataset_root)  # labels.csv: the test videos are probed
+        metrics = run_pipeline(ds, ObjectCentricExtractor(streams=("velocity", "static"),
+                                                          blur=1),
+                               out, detector="knn", progress=False)
+    assert not [w for w in shown if "broken" in str(w.message)]
+    printed = capsys.readouterr()
+    assert "broken" not in printed.err
+    lines = [line for line in printed.out.splitlines() if "broken" in line]
+    what = ("cannot read video, the file is damaged, incomplete or not a video; re-encode it "
+            "(ffmpeg -i IN OUT.mp4) or remove it (Invalid data found when processing input)")
+    assert lines == [f"skipped train/broken.mp4: {what}", f"skipped test/broken.mp4: {what}"]
+    assert [w for w in metrics["warnings"] if "broken" in w] == lines
+    html = (out / "report.html").read_text()
+    assert html.count("Warning:</b> skipped train/broken.mp4") == 1
+    assert html.count("Warning:</b> skipped test/broken.mp4") == 1
+    assert "Errno" not in html and sorted(metrics["per_video_auc"]) == ["a", "b"]
 
 
 def test_shards_partition_the_videos_and_fill_one_cache(dataset_root, tmp_path):

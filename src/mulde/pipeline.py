@@ -28,6 +28,7 @@ from mulde.video.cache import FeatureCache, shard
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
+from mulde.video.features.objects import SceneBackgroundWarning
 from mulde.video.source import Video, VideoReadError
 
 
@@ -57,7 +58,9 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
 
     The cache folder is checked first (writable, enough free space: `ensure_writable`) and
     cleared of temp files that writers killed over a day ago left (`sweep_stale_temp`). A
-    video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
+    video that cannot be decoded is skipped and listed in `failed`, never stopping the run,
+    and named once, in one printed line (`skip_line`): the scene background's note about
+    it is held back, and a loader does not warn when it cannot probe it.
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed. An extractor
     that `needs_scene` (the static stream) first learns the scene background from the training
     videos (saved beside the cache entries; every shard computes the same file); on a dataset
@@ -85,11 +88,15 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         views: dict[str | None, list[Video]] = {}
         for v in dataset.train:
             views.setdefault(dataset.view_of(v.name) if per_view else None, []).append(v)
-        try:
-            fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(
-                views.items(), key=lambda kv: str(kv[0]))}
-        except ValueError as err:  # no readable training frame at all
-            raise DatasetError(f"{dataset.name}: {err}") from err
+        # the videos left out of a background are skipped and named by the loop below:
+        # its warning is held back, and shown only when no video is left to extract
+        with _held_back(SceneBackgroundWarning) as left_out:
+            try:
+                fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(
+                    views.items(), key=lambda kv: str(kv[0]))}
+            except ValueError as err:  # no readable training frame at all
+                raise DatasetError(f"{dataset.name}: {err}" + "".join(
+                    f"; {note}" for note in left_out)) from err
         if per_view:
             result.scene_backgrounds = {view: ex.scene_background for view, ex in fitted.items()}
         result.extractor = next(iter(fitted.values()))
@@ -107,7 +114,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             result.failed.append({"split": split, "video": video.name, "error": (
                 f"no training video shows its camera view {view!r}, so the static stream has "
                 "no scene background for it")})
-            tqdm.write(f"skipped {split}/{video.name}: no training video of view {view!r}")
+            tqdm.write(skip_line(dataset, result.failed[-1]))
             continue
         extractor = fitted[view]
         vf = cache.load(dataset.name, split, video, extractor) if cache else None
@@ -119,7 +126,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
                 vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
                 result.failed.append({"split": split, "video": video.name, "error": str(err)})
-                tqdm.write(f"skipped {split}/{video.name}: {err}")
+                tqdm.write(skip_line(dataset, result.failed[-1]))
                 continue
             result.n_extracted += 1
             result.frames_extracted += vf.n_frames
@@ -158,7 +165,7 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
         o = next(outcomes)
         if o.features is None:
             result.failed.append({"split": o.split, "video": o.video.name, "error": o.error})
-            tqdm.write(f"skipped {o.split}/{o.video.name}: {o.error}")
+            tqdm.write(skip_line(dataset, result.failed[-1]))
             continue
         result.n_cached += o.cached
         result.n_extracted += not o.cached
@@ -168,6 +175,36 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
         result.features.setdefault(o.split, {})[o.video.name] = o.features
     result.seconds = time.perf_counter() - start
     return result
+
+
+def skip_line(dataset: Dataset, failure: dict[str, str]) -> str:
+    """The one line that tells the user a video was skipped (an entry of
+    `Extraction.failed`): the file, relative to the dataset's root, then what is wrong and
+    what to do, as the error says it (without repeating the path)."""
+    videos = dataset.train if failure["split"] == "train" else dataset.test
+    path = next((Path(v.path) for v in videos if v.name == failure["video"]), None)
+    if path is None:
+        return f"skipped {failure['split']}/{failure['video']}: {failure['error']}"
+    shown = path.relative_to(dataset.root) if path.is_relative_to(dataset.root) else path
+    return f"skipped {shown.as_posix()}: {failure['error'].removeprefix(f'{path}: ')}"
+
+
+@contextlib.contextmanager
+def _held_back(category: type[Warning]) -> Iterator[list[str]]:
+    """Yield a list that receives the messages of the `category` warnings raised inside the
+    block instead of showing them; every other warning is shown as usual."""
+    held: list[str] = []
+    with warnings.catch_warnings():  # restores warnings.showwarning on the way out
+        shown = warnings.showwarning
+
+        def show(message, kind, filename, lineno, file=None, line=None) -> None:
+            if issubclass(kind, category):
+                held.append(str(message))
+            else:
+                shown(message, kind, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield held
 
 
 MODEL_DIR = "model"
@@ -370,8 +407,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
-    skipped = [f"skipped {f['split']}/{f['video']} (unreadable, left out of training and "
-               f"metrics): {f['error']}" for f in extraction.failed] + run_warnings
+    skipped = [skip_line(dataset, f) for f in extraction.failed] + run_warnings
     # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:

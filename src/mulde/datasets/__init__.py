@@ -18,7 +18,6 @@ from mulde.datasets.base import Dataset
 from mulde.datasets.common import (
     DatasetError,
     MissingVideosWarning,
-    UnreadableVideoWarning,
     VideoProblem,
     check_dataset,
 )
@@ -114,7 +113,6 @@ __all__ = [
     "GROUND_TRUTH",
     "GroundTruth",
     "MissingVideosWarning",
-    "UnreadableVideoWarning",
     "Video",
     "VideoProblem",
     "VideoTruth",

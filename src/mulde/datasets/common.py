@@ -4,9 +4,9 @@ Policies shared by every loader:
 
 - Loaders are lazy: they list files and parse ground truth, but decode nothing. A video's
   length is probed (container header / file names) only where its labels need it (ranges,
-  or all-normal videos); a video that cannot be probed then is kept with labels=None and an
-  `UnreadableVideoWarning` naming it, so a corrupt file surfaces when it is decoded (the
-  pipeline skips and reports it) or through `check_dataset`.
+  or all-normal videos); a video that cannot be probed then is kept with labels=None,
+  silently: a corrupt file surfaces when it is decoded (the pipeline skips it and says so,
+  once) or through `check_dataset`.
 - Videos whose ground truth exists but whose file is missing are left out with one
   `MissingVideosWarning` listing them; a test video present without ground truth is an error.
 - Training videos are normal by definition and carry labels=None.
@@ -38,10 +38,6 @@ class DatasetError(ValueError):
 
 class MissingVideosWarning(UserWarning):
     """Ground truth names videos that are not on disk; they are left out of the dataset."""
-
-
-class UnreadableVideoWarning(UserWarning):
-    """A video could not be probed while loading; it is kept with labels=None."""
 
 
 @dataclass(frozen=True)
@@ -149,11 +145,12 @@ def warn_missing(names: Iterable[str], what: str, where: Path) -> None:
 
 
 def probed_length(path: Path) -> int | None:
-    """Return the probed frame count of `path`, or None with an `UnreadableVideoWarning`."""
+    """Return the probed frame count of `path`, or None when it cannot be probed (no warning:
+    decoding the video, or `check_dataset`, reports why, and a warning here would name the
+    same file a second time in a run)."""
     try:
         return probe(path).n_frames
-    except VideoReadError as error:
-        warnings.warn(f"{error}; kept with labels=None", UnreadableVideoWarning, stacklevel=3)
+    except VideoReadError:
         return None
 
 
