@@ -17,6 +17,7 @@ from mulde.datasets import avenue, folder, shanghaitech, ubnormal, ucf_crime, uc
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import (
     DatasetError,
+    IgnoredFilesWarning,
     MissingVideosWarning,
     VideoProblem,
     check_dataset,
@@ -112,6 +113,7 @@ __all__ = [
     "DatasetError",
     "GROUND_TRUTH",
     "GroundTruth",
+    "IgnoredFilesWarning",
     "MissingVideosWarning",
     "Video",
     "VideoProblem",
