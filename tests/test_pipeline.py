@@ -1,6 +1,7 @@
 """The video pipeline end to end on small on-disk videos with a simple motion extractor."""
 
 import json
+import re
 import shutil
 import subprocess
 import warnings
@@ -135,6 +136,26 @@ def test_a_sidak_stream_is_recorded_in_the_metrics(dataset_root, tmp_path):
     run_pipeline(ds, SpeedExtractor(), tmp_path / "b", detector="knn", progress=False)
     assert "frame_score" not in json.loads((tmp_path / "b" / "metrics.json").read_text())[
         "config"]
+
+
+def test_a_threshold_on_too_little_training_video_is_flagged_in_the_output_and_report(
+        dataset_root, tmp_path):
+    """4.8 s of training video (3 x 40 frames at 25 frames/s): one false alarm there is 750
+    per hour, so the 1-per-hour target cannot be checked; the run warns when it happens and
+    the report says so where it states the threshold (once: not also among its warnings)."""
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match=r"^alert threshold: the training videos last 0.1 min "
+                      r"in all: one false alarm there is already 750 per hour, above the "
+                      r"target of 1, so the rate cannot be checked; train on at least 60 min"):
+        metrics = run_pipeline(load_dataset("folder", dataset_root), SpeedExtractor(), out,
+                               detector="knn", progress=False)
+    note = metrics["threshold"]["note"]
+    assert note.startswith("the training videos last 0.1 min in all")
+    assert not [w for w in metrics["warnings"] if "training videos last" in w]
+    html = (out / "report.html").read_text()
+    assert html.count("the training videos last 0.1 min") == 1
+    assert re.search(r"<b>Alert threshold:</b> [^<]*<b>Warning:</b> the training videos last",
+                     html)
 
 
 def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp_path):

@@ -365,6 +365,10 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     steps by default); pass them here to train the same models. The extractor's own
     settings (objects:detector's `pose_carry_held`) come with `build_extractor`.
 
+    When the training videos are too short to check the threshold's events-per-hour target
+    (`ThresholdFit.too_short`), a warning says so and the report repeats it beside the
+    threshold (metrics.json: `threshold.note`).
+
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
     require_videos(dataset)  # before any folder is made
@@ -379,6 +383,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)
     threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
+    too_short = None if threshold is None else threshold.too_short()
+    if too_short:  # shown now, and in the report beside the threshold (not twice there)
+        warnings.warn(f"alert threshold: {too_short}", stacklevel=2)
     scores = {name: s.fused for name, s in video_scores.items()}
     top = {name: s.top for name, s in video_scores.items()}
     timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
@@ -420,6 +427,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         title=f"MULDE on {dataset.name}", snapshots=snapshots, warnings=skipped,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
+        threshold_note=too_short,
         stream_scores={n: s.streams for n, s in video_scores.items()},
         fps=_frame_rates(dataset, scores), event_frames=frame_renderer(dataset, top,
                                                                        detections))
