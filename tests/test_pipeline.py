@@ -229,7 +229,7 @@ def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, ca
     (not also by the loader's probe for labels.csv, nor by the static stream's scene
     background) that says it was skipped and what to do, without FFmpeg's error number, and
     in one warning of the report; the run goes on without them."""
-    from mulde.video.features import ObjectCentricExtractor
+    from mulde.video.features.registry import build_extractor
 
     rng = np.random.default_rng(1)
     for split in ("train", "test"):
@@ -239,9 +239,8 @@ def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, ca
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
         ds = load_dataset("folder", dataset_root)  # labels.csv: the test videos are probed
-        metrics = run_pipeline(ds, ObjectCentricExtractor(streams=("velocity", "static"),
-                                                          blur=1),
-                               out, detector="knn", progress=False)
+        metrics = run_pipeline(ds, build_extractor("objects", settings={"blur": 1}), out,
+                               detector="knn", progress=False)
     assert not [w for w in shown if "broken" in str(w.message)]
     printed = capsys.readouterr()
     assert "broken" not in printed.err
@@ -254,6 +253,28 @@ def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, ca
     assert html.count("Warning:</b> skipped train/broken.mp4") == 1
     assert html.count("Warning:</b> skipped test/broken.mp4") == 1
     assert "Errno" not in html and sorted(metrics["per_video_auc"]) == ["a", "b"]
+    # the title names the extractor as --extractor does, and a setting changed from it
+    assert "<h1>MULDE on folder with objects (blur changed)</h1>" in html
+    assert "<title>MULDE on folder with objects (blur changed)</title>" in html
+
+
+def test_the_report_title_names_the_extractor_preset(tmp_path):
+    """The preset a run's extractor came from, whatever the run filled in (weights, scene,
+    a benchmark protocol's velocity bins); else the nearest preset and what differs."""
+    from mulde.pipeline import extractor_label
+    from mulde.video.features.registry import build_extractor, for_dataset
+
+    detector = build_extractor("objects:detector", weights_path=str(tmp_path / "w.tflite"))
+    assert extractor_label(detector) == "objects:detector"
+    assert extractor_label(for_dataset("objects:detector", detector, 1)) == "objects:detector"
+    assert extractor_label(build_extractor("objects")) == "objects"
+    assert extractor_label(build_extractor("objects:ped2")) == "objects:ped2"
+    assert extractor_label(build_extractor("objects:ped2", settings={"cell": 24, "blur": 3})
+                           ) == "objects:ped2 (cell, blur changed)"
+    assert extractor_label(build_extractor("objects:ped2", boxes_dir=str(tmp_path))
+                           ) == "objects:ped2 + boxes"
+    assert extractor_label(build_extractor("frames:hiera")) == "frames:hiera"
+    assert extractor_label(SpeedExtractor()) == "speed"
 
 
 def test_shards_partition_the_videos_and_fill_one_cache(dataset_root, tmp_path):

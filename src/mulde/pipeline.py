@@ -424,7 +424,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         out_dir, scores, labels, protocol=protocol,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
-        title=f"MULDE on {dataset.name}", snapshots=snapshots, warnings=skipped,
+        title=f"MULDE on {dataset.name} with {extractor_label(extractor)}",
+        snapshots=snapshots, warnings=skipped,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,
@@ -434,6 +435,45 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings["report"] = time.perf_counter() - t0
     return metrics
 
+
+
+_RUN_FIELDS = frozenset({"weights_path", "scene_background", "boxes_cache"})
+"""Extractor settings a run fills in, not part of what a preset chose."""
+_BOX_FIELDS = frozenset({"regions", "boxes_dir", "min_box_score", "max_height"})
+"""The settings that detector boxes from files (`mulde run --boxes`) change."""
+
+
+def extractor_label(extractor: Extractor) -> str:
+    """The extractor as `mulde run --extractor` names it ("objects:detector", "frames:hiera"),
+    for the report's title: the object-centric preset whose settings it has, leaving aside
+    those a run fills in (weights file, scene background, box cache) and a benchmark
+    protocol's velocity bins; else the nearest preset and the settings that differ
+    ("objects:ped2 (blur changed)"); " + boxes" with detector boxes from files. Any other
+    extractor goes by its `name`."""
+    from mulde.video.features import FrameCentricExtractor, ObjectCentricExtractor
+    from mulde.video.features.regions import RegionMode
+    from mulde.video.features.registry import EXTRACTOR_PRESETS, PROTOCOL_PRESETS
+
+    if isinstance(extractor, FrameCentricExtractor):
+        return {"efficientnet-lite0": "frames", "hiera": "frames:hiera"}.get(
+            extractor.backbone, f"frames ({extractor.backbone} backbone)")
+    if not isinstance(extractor, ObjectCentricExtractor):
+        return extractor.name
+    boxes = extractor.regions is RegionMode.BOXES
+    ignored = _RUN_FIELDS | (_BOX_FIELDS if boxes else frozenset())
+    fields = [f.name for f in dataclasses.fields(extractor) if f.init and f.name not in ignored]
+    nearest: tuple[str, list[str]] | None = None
+    for preset, base in EXTRACTOR_PRESETS.items():
+        differ = [f for f in fields if getattr(extractor, f) != getattr(base, f)
+                  and not (f == "n_bins" and preset in PROTOCOL_PRESETS)]
+        if nearest is None or len(differ) < len(nearest[1]):
+            nearest = (preset, differ)
+    assert nearest is not None
+    preset, differ = nearest
+    label = "objects" if preset == "default" else f"objects:{preset}"
+    if differ:
+        label += f" ({', '.join(differ[:3])}{', ...' if len(differ) > 3 else ''} changed)"
+    return label + (" + boxes" if boxes else "")
 
 
 def _pca_record(model: Any, asked: int) -> dict[str, Any]:
