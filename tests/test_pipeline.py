@@ -1,8 +1,10 @@
 """The video pipeline end to end on small on-disk videos with a simple motion extractor."""
 
 import json
+import re
 import shutil
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +138,26 @@ def test_a_sidak_stream_is_recorded_in_the_metrics(dataset_root, tmp_path):
         "config"]
 
 
+def test_a_threshold_on_too_little_training_video_is_flagged_in_the_output_and_report(
+        dataset_root, tmp_path):
+    """4.8 s of training video (3 x 40 frames at 25 frames/s): one false alarm there is 750
+    per hour, so the 1-per-hour target cannot be checked; the run warns when it happens and
+    the report says so where it states the threshold (once: not also among its warnings)."""
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match=r"^alert threshold: the training videos last 0.1 min "
+                      r"in all: one false alarm there is already 750 per hour, above the "
+                      r"target of 1, so the rate cannot be checked; train on at least 60 min"):
+        metrics = run_pipeline(load_dataset("folder", dataset_root), SpeedExtractor(), out,
+                               detector="knn", progress=False)
+    note = metrics["threshold"]["note"]
+    assert note.startswith("the training videos last 0.1 min in all")
+    assert not [w for w in metrics["warnings"] if "training videos last" in w]
+    html = (out / "report.html").read_text()
+    assert html.count("the training videos last 0.1 min") == 1
+    assert re.search(r"<b>Alert threshold:</b> [^<]*<b>Warning:</b> the training videos last",
+                     html)
+
+
 def test_report_shows_the_peak_frame_with_the_fast_mover_boxed(dataset_root, tmp_path):
     from mulde.video.features.registry import build_extractor
 
@@ -200,6 +222,59 @@ def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
     assert again.n_cached == 5 and again.n_extracted == 0
     a = first.features["test"]["a"]["velocity"].features
     np.testing.assert_array_equal(again.features["test"]["a"]["velocity"].features, a)
+
+
+def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, capsys):
+    """A corrupt training and test file (random bytes): each is named in one printed line
+    (not also by the loader's probe for labels.csv, nor by the static stream's scene
+    background) that says it was skipped and what to do, without FFmpeg's error number, and
+    in one warning of the report; the run goes on without them."""
+    from mulde.video.features.registry import build_extractor
+
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        (dataset_root / split / "broken.mp4").write_bytes(
+            rng.integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    out = tmp_path / "out"
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        ds = load_dataset("folder", dataset_root)  # labels.csv: the test videos are probed
+        metrics = run_pipeline(ds, build_extractor("objects", settings={"blur": 1}), out,
+                               detector="knn", progress=False)
+    assert not [w for w in shown if "broken" in str(w.message)]
+    printed = capsys.readouterr()
+    assert "broken" not in printed.err
+    lines = [line for line in printed.out.splitlines() if "broken" in line]
+    what = ("cannot read video, the file is damaged, incomplete or not a video; re-encode it "
+            "(ffmpeg -i IN OUT.mp4) or remove it (Invalid data found when processing input)")
+    assert lines == [f"skipped train/broken.mp4: {what}", f"skipped test/broken.mp4: {what}"]
+    assert [w for w in metrics["warnings"] if "broken" in w] == lines
+    html = (out / "report.html").read_text()
+    assert html.count("Warning:</b> skipped train/broken.mp4") == 1
+    assert html.count("Warning:</b> skipped test/broken.mp4") == 1
+    assert "Errno" not in html and sorted(metrics["per_video_auc"]) == ["a", "b"]
+    # the title names the extractor as --extractor does, and a setting changed from it
+    assert "<h1>MULDE on folder with objects (blur changed)</h1>" in html
+    assert "<title>MULDE on folder with objects (blur changed)</title>" in html
+
+
+def test_the_report_title_names_the_extractor_preset(tmp_path):
+    """The preset a run's extractor came from, whatever the run filled in (weights, scene,
+    a benchmark protocol's velocity bins); else the nearest preset and what differs."""
+    from mulde.pipeline import extractor_label
+    from mulde.video.features.registry import build_extractor, for_dataset
+
+    detector = build_extractor("objects:detector", weights_path=str(tmp_path / "w.tflite"))
+    assert extractor_label(detector) == "objects:detector"
+    assert extractor_label(for_dataset("objects:detector", detector, 1)) == "objects:detector"
+    assert extractor_label(build_extractor("objects")) == "objects"
+    assert extractor_label(build_extractor("objects:ped2")) == "objects:ped2"
+    assert extractor_label(build_extractor("objects:ped2", settings={"cell": 24, "blur": 3})
+                           ) == "objects:ped2 (cell, blur changed)"
+    assert extractor_label(build_extractor("objects:ped2", boxes_dir=str(tmp_path))
+                           ) == "objects:ped2 + boxes"
+    assert extractor_label(build_extractor("frames:hiera")) == "frames:hiera"
+    assert extractor_label(SpeedExtractor()) == "speed"
 
 
 def test_shards_partition_the_videos_and_fill_one_cache(dataset_root, tmp_path):

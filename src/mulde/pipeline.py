@@ -28,6 +28,7 @@ from mulde.video.cache import FeatureCache, shard
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
+from mulde.video.features.objects import SceneBackgroundWarning
 from mulde.video.source import Video, VideoReadError
 
 
@@ -57,7 +58,9 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
 
     The cache folder is checked first (writable, enough free space: `ensure_writable`) and
     cleared of temp files that writers killed over a day ago left (`sweep_stale_temp`). A
-    video that cannot be decoded is skipped and listed in `failed`, never stopping the run.
+    video that cannot be decoded is skipped and listed in `failed`, never stopping the run,
+    and named once, in one printed line (`skip_line`): the scene background's note about
+    it is held back, and a loader does not warn when it cannot probe it.
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed. An extractor
     that `needs_scene` (the static stream) first learns the scene background from the training
     videos (saved beside the cache entries; every shard computes the same file); on a dataset
@@ -85,11 +88,15 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         views: dict[str | None, list[Video]] = {}
         for v in dataset.train:
             views.setdefault(dataset.view_of(v.name) if per_view else None, []).append(v)
-        try:
-            fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(
-                views.items(), key=lambda kv: str(kv[0]))}
-        except ValueError as err:  # no readable training frame at all
-            raise DatasetError(f"{dataset.name}: {err}") from err
+        # the videos left out of a background are skipped and named by the loop below:
+        # its warning is held back, and shown only when no video is left to extract
+        with _held_back(SceneBackgroundWarning) as left_out:
+            try:
+                fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(
+                    views.items(), key=lambda kv: str(kv[0]))}
+            except ValueError as err:  # no readable training frame at all
+                raise DatasetError(f"{dataset.name}: {err}" + "".join(
+                    f"; {note}" for note in left_out)) from err
         if per_view:
             result.scene_backgrounds = {view: ex.scene_background for view, ex in fitted.items()}
         result.extractor = next(iter(fitted.values()))
@@ -107,7 +114,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             result.failed.append({"split": split, "video": video.name, "error": (
                 f"no training video shows its camera view {view!r}, so the static stream has "
                 "no scene background for it")})
-            tqdm.write(f"skipped {split}/{video.name}: no training video of view {view!r}")
+            tqdm.write(skip_line(dataset, result.failed[-1]))
             continue
         extractor = fitted[view]
         vf = cache.load(dataset.name, split, video, extractor) if cache else None
@@ -119,7 +126,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
                 vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
                 result.failed.append({"split": split, "video": video.name, "error": str(err)})
-                tqdm.write(f"skipped {split}/{video.name}: {err}")
+                tqdm.write(skip_line(dataset, result.failed[-1]))
                 continue
             result.n_extracted += 1
             result.frames_extracted += vf.n_frames
@@ -158,7 +165,7 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
         o = next(outcomes)
         if o.features is None:
             result.failed.append({"split": o.split, "video": o.video.name, "error": o.error})
-            tqdm.write(f"skipped {o.split}/{o.video.name}: {o.error}")
+            tqdm.write(skip_line(dataset, result.failed[-1]))
             continue
         result.n_cached += o.cached
         result.n_extracted += not o.cached
@@ -168,6 +175,36 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
         result.features.setdefault(o.split, {})[o.video.name] = o.features
     result.seconds = time.perf_counter() - start
     return result
+
+
+def skip_line(dataset: Dataset, failure: dict[str, str]) -> str:
+    """The one line that tells the user a video was skipped (an entry of
+    `Extraction.failed`): the file, relative to the dataset's root, then what is wrong and
+    what to do, as the error says it (without repeating the path)."""
+    videos = dataset.train if failure["split"] == "train" else dataset.test
+    path = next((Path(v.path) for v in videos if v.name == failure["video"]), None)
+    if path is None:
+        return f"skipped {failure['split']}/{failure['video']}: {failure['error']}"
+    shown = path.relative_to(dataset.root) if path.is_relative_to(dataset.root) else path
+    return f"skipped {shown.as_posix()}: {failure['error'].removeprefix(f'{path}: ')}"
+
+
+@contextlib.contextmanager
+def _held_back(category: type[Warning]) -> Iterator[list[str]]:
+    """Yield a list that receives the messages of the `category` warnings raised inside the
+    block instead of showing them; every other warning is shown as usual."""
+    held: list[str] = []
+    with warnings.catch_warnings():  # restores warnings.showwarning on the way out
+        shown = warnings.showwarning
+
+        def show(message, kind, filename, lineno, file=None, line=None) -> None:
+            if issubclass(kind, category):
+                held.append(str(message))
+            else:
+                shown(message, kind, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield held
 
 
 MODEL_DIR = "model"
@@ -328,6 +365,10 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     steps by default); pass them here to train the same models. The extractor's own
     settings (objects:detector's `pose_carry_held`) come with `build_extractor`.
 
+    When the training videos are too short to check the threshold's events-per-hour target
+    (`ThresholdFit.too_short`), a warning says so and the report repeats it beside the
+    threshold (metrics.json: `threshold.note`).
+
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
     require_videos(dataset)  # before any folder is made
@@ -342,6 +383,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)
     threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
+    too_short = None if threshold is None else threshold.too_short()
+    if too_short:  # shown now, and in the report beside the threshold (not twice there)
+        warnings.warn(f"alert threshold: {too_short}", stacklevel=2)
     scores = {name: s.fused for name, s in video_scores.items()}
     top = {name: s.top for name, s in video_scores.items()}
     timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
@@ -370,8 +414,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
-    skipped = [f"skipped {f['split']}/{f['video']} (unreadable, left out of training and "
-               f"metrics): {f['error']}" for f in extraction.failed] + run_warnings
+    skipped = [skip_line(dataset, f) for f in extraction.failed] + run_warnings
     # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
@@ -381,15 +424,56 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         out_dir, scores, labels, protocol=protocol,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
-        title=f"MULDE on {dataset.name}", snapshots=snapshots, warnings=skipped,
+        title=f"MULDE on {dataset.name} with {extractor_label(extractor)}",
+        snapshots=snapshots, warnings=skipped,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
+        threshold_note=too_short,
         stream_scores={n: s.streams for n, s in video_scores.items()},
         fps=_frame_rates(dataset, scores), event_frames=frame_renderer(dataset, top,
                                                                        detections))
     timings["report"] = time.perf_counter() - t0
     return metrics
 
+
+
+_RUN_FIELDS = frozenset({"weights_path", "scene_background", "boxes_cache"})
+"""Extractor settings a run fills in, not part of what a preset chose."""
+_BOX_FIELDS = frozenset({"regions", "boxes_dir", "min_box_score", "max_height"})
+"""The settings that detector boxes from files (`mulde run --boxes`) change."""
+
+
+def extractor_label(extractor: Extractor) -> str:
+    """The extractor as `mulde run --extractor` names it ("objects:detector", "frames:hiera"),
+    for the report's title: the object-centric preset whose settings it has, leaving aside
+    those a run fills in (weights file, scene background, box cache) and a benchmark
+    protocol's velocity bins; else the nearest preset and the settings that differ
+    ("objects:ped2 (blur changed)"); " + boxes" with detector boxes from files. Any other
+    extractor goes by its `name`."""
+    from mulde.video.features import FrameCentricExtractor, ObjectCentricExtractor
+    from mulde.video.features.regions import RegionMode
+    from mulde.video.features.registry import EXTRACTOR_PRESETS, PROTOCOL_PRESETS
+
+    if isinstance(extractor, FrameCentricExtractor):
+        return {"efficientnet-lite0": "frames", "hiera": "frames:hiera"}.get(
+            extractor.backbone, f"frames ({extractor.backbone} backbone)")
+    if not isinstance(extractor, ObjectCentricExtractor):
+        return extractor.name
+    boxes = extractor.regions is RegionMode.BOXES
+    ignored = _RUN_FIELDS | (_BOX_FIELDS if boxes else frozenset())
+    fields = [f.name for f in dataclasses.fields(extractor) if f.init and f.name not in ignored]
+    nearest: tuple[str, list[str]] | None = None
+    for preset, base in EXTRACTOR_PRESETS.items():
+        differ = [f for f in fields if getattr(extractor, f) != getattr(base, f)
+                  and not (f == "n_bins" and preset in PROTOCOL_PRESETS)]
+        if nearest is None or len(differ) < len(nearest[1]):
+            nearest = (preset, differ)
+    assert nearest is not None
+    preset, differ = nearest
+    label = "objects" if preset == "default" else f"objects:{preset}"
+    if differ:
+        label += f" ({', '.join(differ[:3])}{', ...' if len(differ) > 3 else ''} changed)"
+    return label + (" + boxes" if boxes else "")
 
 
 def _pca_record(model: Any, asked: int) -> dict[str, Any]:

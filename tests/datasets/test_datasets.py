@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from mulde.datasets import (
     DATASETS,
     DatasetError,
+    IgnoredFilesWarning,
     MissingVideosWarning,
-    UnreadableVideoWarning,
     avenue,
     check_dataset,
     labels_to_ranges,
@@ -520,6 +520,32 @@ def test_folder_without_labels(tmp_path):
     assert check_dataset(dataset) == []
 
 
+def test_folder_names_what_it_ignores_once_per_kind(tmp_path):
+    """Stray files and folders that hold no video are left out with one line per kind; frame
+    folders and video files are videos, hidden files are ignored silently."""
+    root = _folder_fake(tmp_path)  # with train/notes.txt
+    (root / "test" / "notes.txt").write_text("x")
+    (root / "test" / "empty").mkdir()
+    (root / "train" / ".DS_Store").write_text("x")
+    write_frames(root / "train" / "b" / "nested", 2, size=SMALL)  # inside a frame folder
+    write_frames(root / "train", 2, size=SMALL, names=["still_1.jpg", "still_2.jpg"])
+    write_video(root / "test" / "cam1" / "e.mp4", 3, size=SMALL)  # one folder too deep
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        dataset = load_dataset("folder", root)
+    assert [v.name for v in dataset.train] == ["a", "b"]
+    assert [v.name for v in dataset.test] == ["c", "d"]
+    assert all(w.category is IgnoredFilesWarning for w in shown)
+    assert sorted(str(w.message) for w in shown) == [
+        "ignored 1 empty folder: test/empty",
+        "ignored 1 folder without frame images: test/cam1 (video files go directly in train/"
+        " or test/, not in a sub-folder)",
+        "ignored 2 files that are not videos: test/notes.txt, train/notes.txt",
+        "ignored 2 image files outside a frame folder: train/still_1.jpg, train/still_2.jpg "
+        "(the frames of a video go in a sub-folder of their own, one per video)",
+    ]
+
+
 def test_folder_with_labels_csv(tmp_path):
     root = _folder_fake(tmp_path)
     (root / "labels.csv").write_text("video,start,end\nc,1,2\nc,5,5\n")
@@ -567,8 +593,11 @@ def test_folder_corrupt_video_is_found_by_check_not_by_loading(tmp_path):
     with pytest.raises(DatasetError, match="1 problem"):
         load_dataset("folder", root, check=True)
     (root / "labels.csv").write_text("video,start,end\nc,0,0\n")
-    with pytest.warns(UnreadableVideoWarning, match="broken.mp4"):
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
         labelled = load_dataset("folder", root)
+    # silent about it: extraction names it once, when it skips it
+    assert not [w for w in shown if "broken" in str(w.message)]
     assert labelled.test[0].labels is None and labelled.test[1].labels.tolist()[:2] == [1, 0]
 
 

@@ -281,10 +281,19 @@ def test_wrong_dimension_and_nan_are_refused(small_model):
 
 
 def test_constant_column_warns_and_is_not_scaled():
+    import pickle
+
+    from mulde.estimator.model import ConstantFeaturesWarning
+
     X = np.random.default_rng(6).standard_normal((200, 3))
     X[:, 1] = 7.0
-    with pytest.warns(UserWarning, match="constant"):
+    with pytest.warns(ConstantFeaturesWarning, match=r"^1 of the 3 features have the same value "
+                      r"in every training sample \(the first: column 1, counting from 0\); "
+                      "they are centred but not scaled") as caught:
         model = MULDE(**FAST | {"max_steps": 20}).fit(X)
+    said = caught[0].message
+    assert (said.n_constant, said.n_features, said.first) == (1, 3, 1)
+    assert str(pickle.loads(pickle.dumps(said))) == str(said)
     assert model.scale_[1] == 1.0
     assert np.isfinite(model.score_samples(X)).all()
 

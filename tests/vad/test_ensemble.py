@@ -412,6 +412,26 @@ def test_more_components_than_the_stream_has_warns_and_keeps_all(recwarn):
         StreamEnsemble(DistanceToMean, pca={"velocity": 4}).fit(wide)
 
 
+def test_constant_features_are_said_in_a_videos_words_naming_the_stream():
+    """MULDE's warning about features with one value in every training sample, as a run
+    shows it: the stream, how many of its values never change over the training objects,
+    the first one, what that does and when it is fine."""
+    train = _videos([30, 30], d=3)
+    for vf in train.values():
+        vf[Stream.VELOCITY].features[:, 2] = 0.5
+    with pytest.warns(UserWarning) as caught:
+        StreamEnsemble("mulde", mulde_params={"hidden_sizes": (8, 8), "max_steps": 5,
+                                              "batch_size": 32}, progress=False).fit(train)
+    said = [str(w.message) for w in caught if "feature values" in str(w.message)]
+    assert said == [
+        "velocity stream: 1 of its 3 feature values are the same for every training object "
+        "(the first: value 2, counting from 0), so a test object whose value there differs "
+        "scores as more unusual. Expected when the normal video never varies there (e.g. a "
+        "direction nobody moves in); if normal activity varies in ways the training video "
+        "does not show, train on more of it"]
+    assert not [w for w in caught if "column" in str(w.message)]
+
+
 def test_a_sidak_stream_corrects_each_frame_maximum_for_its_object_count():
     """Videos a = [0, 2], b = [10, 12] in-sample with DistanceToMean (mean 6): training object
     scores [6, 4, 4, 6]; p(s) = (1 + #{>= s}) / 5. Training frames: 6 -> p 0.6, -log 0.6;

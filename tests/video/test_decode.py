@@ -86,10 +86,47 @@ def test_missing_path_is_named(tmp_path):
 def test_garbage_file_is_a_read_error(tmp_path):
     path = tmp_path / "garbage.mp4"
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, np.uint8).tobytes())
-    with pytest.raises(VideoReadError, match="garbage.mp4"):
+    # what to do, then FFmpeg's reason in words, without its error number or the path again
+    said = (f"{path}: cannot read video, the file is damaged, incomplete or not a video; "
+            "re-encode it (ffmpeg -i IN OUT.mp4) or remove it (Invalid data found when "
+            "processing input)")
+    with pytest.raises(VideoReadError) as probed:
         probe(path)
-    with pytest.raises(VideoReadError, match="garbage.mp4"):
+    with pytest.raises(VideoReadError) as decoded:
         list(iter_frames(path))
+    assert str(probed.value) == str(decoded.value) == said
+
+
+def test_a_decoding_error_midway_says_after_which_frame_and_what_to_do(tmp_path, monkeypatch):
+    video = write_video(tmp_path / "clip.mp4", 6, size=SMALL)
+    real_open = av.open
+
+    class FailsAtFrame4:  # the container, whose decoding fails after 4 frames
+        def __init__(self, container):
+            self.container = container
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.container.__exit__(*exc)
+
+        def __getattr__(self, name):
+            return getattr(self.container, name)
+
+        def decode(self, stream):
+            for i, frame in enumerate(self.container.decode(stream)):
+                if i == 4:
+                    raise av.error.InvalidDataError(1094995529, "Invalid data found when "
+                                                    "processing input", str(video))
+                yield frame
+
+    monkeypatch.setattr(av, "open", lambda *a, **k: FailsAtFrame4(real_open(*a, **k)))
+    with pytest.raises(VideoReadError) as failed:
+        list(iter_frames(video))
+    assert str(failed.value) == (f"{video}: corrupt video, decoding failed after 4 frames; "
+                                 "re-encode it (ffmpeg -i IN OUT.mp4) or remove it (Invalid "
+                                 "data found when processing input)")
 
 
 def test_truncated_avi_fails_after_the_decodable_frames(tmp_path):
@@ -220,7 +257,8 @@ def test_permission_denied_video_is_a_read_error_naming_it(tmp_path, monkeypatch
         raise av.error.PermissionError(errno.EACCES, "Permission denied", str(path))
 
     monkeypatch.setattr(av, "open", denied)
-    with pytest.raises(VideoReadError, match="locked.avi: cannot read video"):
+    with pytest.raises(VideoReadError, match=r"locked.avi: cannot read video \(Permission "
+                       r"denied\)$"):
         probe(video)
     with pytest.raises(VideoReadError, match="locked.avi"):
         list(iter_frames(video))

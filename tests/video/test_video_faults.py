@@ -5,6 +5,7 @@ videos alike, for every stream of the object-centric extractor."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from mulde.pipeline import extract_features, run_pipeline
 from mulde.video import backbones as appearance_module
 from mulde.video.cache import FeatureCache
 from mulde.video.features import FrameCentricExtractor, ObjectCentricExtractor
+from mulde.video.features.objects import SceneBackgroundWarning
 
 
 def _scene(root, *, bad_train=None, bad_test=None, n_train=2):
@@ -48,13 +50,12 @@ def test_a_resolution_switch_midway_skips_that_video_in_training_and_test(tmp_pa
         extractor = FrameCentricExtractor(backbone="mean", length=4, size=8)
     else:
         extractor = ObjectCentricExtractor(streams=streams, blur=1)
-    if "static" in streams:
-        with pytest.warns(UserWarning, match=r"left out of the scene background: .*switch.ts.*"
-                          r"frame size changes at frame 10"):
-            result = extract_features(ds, extractor, FeatureCache(tmp_path / "c"),
-                                      progress=False)
-    else:
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
         result = extract_features(ds, extractor, FeatureCache(tmp_path / "c"), progress=False)
+    # the static stream's scene background leaves the training switch.ts out too, but only
+    # the extraction names it (once, as skipped)
+    assert not [w for w in shown if "scene background" in str(w.message)]
     failed = {(f["split"], f["video"]): f["error"] for f in result.failed}
     assert set(failed) == {("train", "switch"), ("test", "switch")}
     for error in failed.values():
@@ -82,18 +83,24 @@ def test_a_test_video_of_another_size_than_the_scene_background_is_skipped_not_f
     scores = json.loads((out / "metrics.json").read_text())
     assert scores["config"]["skipped_videos"] == skipped
     assert scores["config"]["engine"] == "local"
-    assert [w for w in scores["warnings"] if w.startswith("skipped test/small (unreadable")]
-    assert "Warning:</b> skipped test/small" in (out / "report.html").read_text()
+    assert [w for w in scores["warnings"] if w.startswith("skipped test/small: frames are "
+                                                          "96x32 but the scene background")]
+    assert "Warning:</b> skipped test/small: frames are" in (out / "report.html").read_text()
 
 
 def test_a_training_video_of_another_size_is_left_out_of_the_background_and_skipped(tmp_path):
     root = _scene(tmp_path / "data", bad_train=_other_size)
     ds = load_dataset("folder", root)
-    with pytest.warns(UserWarning, match=r"left out of the scene background: .*small \(frames "
-                      r"96x32, the other training videos 120x40"):
-        result = extract_features(ds, ObjectCentricExtractor(streams=("static",), blur=1),
-                                  FeatureCache(tmp_path / "c"), progress=False)
+    extractor = ObjectCentricExtractor(streams=("static",), blur=1)
+    with pytest.warns(SceneBackgroundWarning, match=r"left out of the scene background: .*small "
+                      r"\(frames 96x32, the other training videos 120x40"):
+        extractor.with_scene(ds.train, tmp_path / "scene")  # called alone, it says so
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        result = extract_features(ds, extractor, FeatureCache(tmp_path / "c"), progress=False)
+    assert not shown  # in a run, the extraction names it once, as skipped
     assert [(f["split"], f["video"]) for f in result.failed] == [("train", "small")]
+    assert "frames are 96x32 but the scene background" in result.failed[0]["error"]
     assert sorted(result.features["train"]) == ["t0", "t1"]
 
 
@@ -103,7 +110,10 @@ def test_no_readable_training_video_is_a_dataset_error_naming_the_cause(tmp_path
     (root / "train" / "broken.avi").write_bytes(b"not a video")
     write_square_frames(root / "test" / "ok", np.ones(10))
     ds = load_dataset("folder", root)
-    with pytest.warns(UserWarning, match="broken.avi"):
-        with pytest.raises(DatasetError, match="no readable training video"):
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with pytest.raises(DatasetError, match=r"no readable training video; left out of the "
+                           r"scene background: .*broken.avi \(.*cannot read video"):
             extract_features(ds, ObjectCentricExtractor(streams=("static",)),
                              FeatureCache(tmp_path / "c"), progress=False)
+    assert not shown  # named in the error alone

@@ -17,8 +17,8 @@ from mulde.datasets import avenue, folder, shanghaitech, ubnormal, ucf_crime, uc
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import (
     DatasetError,
+    IgnoredFilesWarning,
     MissingVideosWarning,
-    UnreadableVideoWarning,
     VideoProblem,
     check_dataset,
 )
@@ -113,8 +113,8 @@ __all__ = [
     "DatasetError",
     "GROUND_TRUTH",
     "GroundTruth",
+    "IgnoredFilesWarning",
     "MissingVideosWarning",
-    "UnreadableVideoWarning",
     "Video",
     "VideoProblem",
     "VideoTruth",

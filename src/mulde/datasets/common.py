@@ -4,9 +4,9 @@ Policies shared by every loader:
 
 - Loaders are lazy: they list files and parse ground truth, but decode nothing. A video's
   length is probed (container header / file names) only where its labels need it (ranges,
-  or all-normal videos); a video that cannot be probed then is kept with labels=None and an
-  `UnreadableVideoWarning` naming it, so a corrupt file surfaces when it is decoded (the
-  pipeline skips and reports it) or through `check_dataset`.
+  or all-normal videos); a video that cannot be probed then is kept with labels=None,
+  silently: a corrupt file surfaces when it is decoded (the pipeline skips it and says so,
+  once) or through `check_dataset`.
 - Videos whose ground truth exists but whose file is missing are left out with one
   `MissingVideosWarning` listing them; a test video present without ground truth is an error.
 - Training videos are normal by definition and carry labels=None.
@@ -38,10 +38,6 @@ class DatasetError(ValueError):
 
 class MissingVideosWarning(UserWarning):
     """Ground truth names videos that are not on disk; they are left out of the dataset."""
-
-
-class UnreadableVideoWarning(UserWarning):
-    """A video could not be probed while loading; it is kept with labels=None."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +100,12 @@ def nearby_root(root: Path, holds: Callable[[Path], bool], levels_up: int = 1
     return next((c for c in candidates if c != root and holds(c)), None)
 
 
-def list_videos(folder: Path) -> dict[str, Path]:
+def list_videos(folder: Path, ignored: list[Path] | None = None) -> dict[str, Path]:
     """Return {name: path} of the videos in `folder`, in natural name order.
 
     A video is a file with a video suffix (name = file stem) or a sub-folder holding at least
-    one image file (name = folder name). Other entries, and hidden ones, are ignored. Two
+    one image file (name = folder name). Other entries, and hidden ones, are ignored (the
+    other files and folders, not the hidden ones, are appended to `ignored` when given). Two
     videos with the same name (e.g. `a.avi` and `a.mp4`) raise `DatasetError`.
     """
     found: dict[str, Path] = {}
@@ -119,16 +116,64 @@ def list_videos(folder: Path) -> dict[str, Path]:
                 continue
             if entry.is_dir():
                 if not _has_image(path):
+                    if ignored is not None:
+                        ignored.append(path)
                     continue
                 name = path.name
             elif entry.is_file() and is_video_file(path):
                 name = path.stem
             else:
+                if ignored is not None:
+                    ignored.append(path)
                 continue
             if name in found:
                 raise DatasetError(f"{folder}: two videos named {name!r}: {found[name]}, {path}")
             found[name] = path
     return {name: found[name] for name in sorted(found, key=natural_key)}
+
+
+class IgnoredFilesWarning(UserWarning):
+    """Files or folders of a user's video folder that are no video were left out."""
+
+
+MAX_NAMED = 5
+"""Ignored entries named in an `IgnoredFilesWarning`; more are counted."""
+
+
+_IGNORED_KINDS = {  # kind: (one, several, what to do)
+    "image": ("image file outside a frame folder", "image files outside a frame folder",
+              "the frames of a video go in a sub-folder of their own, one per video"),
+    "other": ("file that is not a video", "files that are not videos", ""),
+    "empty": ("empty folder", "empty folders", ""),
+    "frameless": ("folder without frame images", "folders without frame images", ""),
+}
+
+
+def warn_ignored(paths: Iterable[Path], root: Path) -> None:
+    """Emit one `IgnoredFilesWarning` per kind of entry that `list_videos` left out of a
+    user's folder (`root`: paths are shown relative to it): image files outside a frame
+    folder, other files that are not videos, empty folders, and folders without frame images
+    (which hold video files when the videos were put one folder too deep); each names up to
+    `MAX_NAMED` of them."""
+    kinds: dict[str, list[str]] = {}
+    nested_videos = False
+    for path in sorted(paths, key=lambda p: natural_key(str(p))):
+        if path.is_dir():
+            contents = [p for p in path.iterdir() if not p.name.startswith(".")]
+            kind = "frameless" if contents else "empty"
+            nested_videos |= any(is_video_file(p) for p in contents)
+        else:
+            kind = "image" if is_image_file(path) else "other"
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        kinds.setdefault(kind, []).append(shown.as_posix())
+    for kind, names in kinds.items():
+        one, several, hint = _IGNORED_KINDS[kind]
+        if kind == "frameless" and nested_videos:
+            hint = "video files go directly in train/ or test/, not in a sub-folder"
+        listed = ", ".join(names[:MAX_NAMED]) + (
+            f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+        warnings.warn(f"ignored {len(names)} {one if len(names) == 1 else several}: {listed}"
+                      + (f" ({hint})" if hint else ""), IgnoredFilesWarning, stacklevel=3)
 
 
 def _has_image(folder: Path) -> bool:
@@ -149,11 +194,12 @@ def warn_missing(names: Iterable[str], what: str, where: Path) -> None:
 
 
 def probed_length(path: Path) -> int | None:
-    """Return the probed frame count of `path`, or None with an `UnreadableVideoWarning`."""
+    """Return the probed frame count of `path`, or None when it cannot be probed (no warning:
+    decoding the video, or `check_dataset`, reports why, and a warning here would name the
+    same file a second time in a run)."""
     try:
         return probe(path).n_frames
-    except VideoReadError as error:
-        warnings.warn(f"{error}; kept with labels=None", UnreadableVideoWarning, stacklevel=3)
+    except VideoReadError:
         return None
 
 

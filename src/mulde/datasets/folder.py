@@ -2,7 +2,9 @@
 
 Each folder holds video files and/or frame folders (see `common.list_videos`); a missing
 folder gives an empty split (at least one must exist; the pipeline needs both), a folder
-without any video is an error. Test labels come from the optional
+without any video is an error. Other entries (a stray file, an empty folder, a folder
+without frame images; hidden ones aside) are left out with one `IgnoredFilesWarning` per
+kind naming them. Test labels come from the optional
 `root/labels.csv` (or `labels=`), with a header and the columns `video,start,end`: the
 video's name (file stem or frame-folder name) and one anomalous frame range per row,
 0-based with an inclusive end; a video may have several rows, test videos without rows
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mulde.datasets.base import Dataset
-from mulde.datasets.common import DatasetError, list_videos, probed_length
+from mulde.datasets.common import DatasetError, list_videos, probed_length, warn_ignored
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, ranges_to_labels
 from mulde.video.decode import VIDEO_SUFFIXES
@@ -106,13 +108,15 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
     if not train_dir.is_dir() and not test_dir.is_dir():
         raise DatasetError(f"{root}: neither a train/ nor a test/ folder; put normal videos "
                            f"in {train_dir} and the videos to score in {test_dir}")
-    train = list_videos(train_dir) if train_dir.is_dir() else {}
-    tests = list_videos(test_dir) if test_dir.is_dir() else {}
+    ignored: list[Path] = []
+    train = list_videos(train_dir, ignored) if train_dir.is_dir() else {}
+    tests = list_videos(test_dir, ignored) if test_dir.is_dir() else {}
     for folder, videos in ((train_dir, train), (test_dir, tests)):
         if folder.is_dir() and not videos:
             raise DatasetError(
                 f"{folder}: no videos; put video files ({', '.join(sorted(VIDEO_SUFFIXES))}) "
                 "or folders of frame images directly in it")
+    warn_ignored(ignored, root)
     csv_path = Path(labels) if labels is not None else root / "labels.csv"
     if labels is None and not csv_path.is_file():
         test = tuple(Video(n, p) for n, p in tests.items())

@@ -42,6 +42,24 @@ from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
 _TRAIN = TrainConfig()
 
 
+class ConstantFeaturesWarning(UserWarning):
+    """Some features have one value in every training sample: `n_constant` of the
+    `n_features`, the first at column `first` (0-based). They are centred but not scaled
+    (there is no spread to scale by), so a sample that differs there is scored by the raw
+    size of the difference."""
+
+    def __init__(self, n_constant: int, n_features: int, first: int) -> None:
+        self.n_constant, self.n_features, self.first = n_constant, n_features, first
+        super().__init__(
+            f"{n_constant} of the {n_features} features have the same value in every training "
+            f"sample (the first: column {first}, counting from 0); they are centred but not "
+            "scaled, so a sample that differs there scores as more anomalous by the raw size "
+            "of the difference")
+
+    def __reduce__(self):  # pickled (a worker process's warning) with its three numbers
+        return type(self), (self.n_constant, self.n_features, self.first)
+
+
 class MULDE(OutlierMixin, BaseEstimator):
     """Multiscale log-density estimation (MULDE) as a one-class anomaly detector.
 
@@ -256,9 +274,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.mean_, std = _mean_std(X)
         constant = std == 0
         if constant.any():
-            warnings.warn(f"{int(constant.sum())} feature column(s) are constant in the "
-                          f"training data (e.g. column {int(np.flatnonzero(constant)[0])}); "
-                          "they are centred but not scaled", stacklevel=2)
+            warnings.warn(ConstantFeaturesWarning(int(constant.sum()), len(constant),
+                                                  int(np.flatnonzero(constant)[0])),
+                          stacklevel=2)
         self.scale_ = np.where(constant, 1.0, std + 1e-8)
         self.whitening_ = None
         if self.whiten is not None:

@@ -349,6 +349,7 @@ def write_report(
     fps: float | Mapping[str, float | None] | None = None,
     event_frames: FrameRenderer | None = None,
     event_patience: int = 1,
+    threshold_note: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
 
@@ -390,6 +391,9 @@ def write_report(
     of each video's `MAX_THUMBNAILS` highest events as thumbnails (plots/event_*.png).
     `event_patience` (frames): how many frames in a row at or below the threshold end an
     event (`find_events`' patience; use the live watcher's, so both list the same events).
+    `threshold_note`: a warning about the threshold (e.g. `ThresholdFit.too_short`), kept in
+    metrics.json's "threshold" as "note" and shown as a warning where the report states the
+    threshold (ignored without a threshold).
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()
@@ -433,6 +437,8 @@ def write_report(
     result["protocol"]["fusion"] = fusion
     result["warnings"] = [*result.get("warnings", []), *warnings]
     _alerts(result, final, y, streams, threshold, fps, protocol, calibrated, event_patience)
+    if result["threshold"] is not None and threshold_note:
+        result["threshold"]["note"] = threshold_note
     result["config"] = dict(config) if config is not None else None
     result["seed"] = seed
     result["versions"] = dict(versions) if versions is not None else library_versions()
@@ -671,6 +677,8 @@ def _html(
                      f"{e(m['threshold']['scale'])} scale (the dashed line on every curve); "
                      "an event is a run of frames above it, ended by "
                      f"{m['threshold']['patience']} frame(s) in a row at or below it.")
+        if m["threshold"].get("note"):
+            parts.append(f" <b>Warning:</b> {e(m['threshold']['note'])}.")
     else:
         parts.append(f"<br><b>Alert threshold:</b> none; {e(m.get('events_note', ''))}.")
     parts.append("</p>")

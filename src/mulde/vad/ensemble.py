@@ -176,9 +176,24 @@ def run_fit_job(job: FitJob) -> FitResult:
     for w in caught:  # other warnings are shown as usual
         if not issubclass(w.category, UserWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    said = tuple(dict.fromkeys(str(w.message) for w in caught
+    said = tuple(dict.fromkeys(_for_a_stream(w.message) for w in caught
                                if issubclass(w.category, UserWarning)))
     return FitResult(model, scores, time.perf_counter() - t0, said)
+
+
+def _for_a_stream(message: Warning | str) -> str:
+    """A fit's warning as the run shows it after "<stream> stream: " (`StreamEnsemble.
+    _assemble`): constant features in the words of a video's objects, others as they are."""
+    from mulde.estimator.model import ConstantFeaturesWarning  # torch: only once a fit warned
+
+    if not isinstance(message, ConstantFeaturesWarning):
+        return str(message)
+    m = message
+    return (f"{m.n_constant} of its {m.n_features} feature values are the same for every "
+            f"training object (the first: value {m.first}, counting from 0), so a test object "
+            "whose value there differs scores as more unusual. Expected when the normal video "
+            "never varies there (e.g. a direction nobody moves in); if normal activity varies "
+            "in ways the training video does not show, train on more of it")
 
 
 _LIMITS: list[Any] = []  # a worker's BLAS thread limit, kept alive for its lifetime

@@ -5,7 +5,9 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
 - Video files: the first video stream is decoded with PyAV. A file that cannot be opened,
   has no video stream, decodes to zero frames, or decodes to fewer frames than its
   container declares (a truncated file) is an error; the shortfall is only known at the end
-  of iteration, after the frames that could be decoded were yielded.
+  of iteration, after the frames that could be decoded were yielded. The message of a
+  damaged file says to re-encode or remove it and ends with FFmpeg's reason in words,
+  without FFmpeg's error number.
 - Frame timeline (video files): frames are returned on the constant-rate grid of the
   stream's frame rate, as ffmpeg's constant-frame-rate output (`-fps_mode cfr`, the default
   when ffmpeg extracts frames to images) and AVI's one-chunk-per-frame index count them, so
@@ -178,7 +180,7 @@ def probe(path: str | os.PathLike[str], *, fps: float | None = None) -> VideoInf
             first = next(container.decode(stream), None)
             height, width = (None, None) if first is None else _display_shape(first, path)
     except av.FFmpegError as error:
-        raise VideoReadError(f"{path}: cannot read video ({error})") from error
+        raise _unreadable(path, error) from error
     if n_frames is None:  # no count, or one the rate does not explain: count the timeline
         with warnings.catch_warnings():  # decoding warns about the timeline, probing not
             warnings.simplefilter("ignore", FrameTimelineWarning)
@@ -345,20 +347,36 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
                 previous = image
                 number += 1
     except av.FFmpegError as error:
-        raise VideoReadError(
-            f"{path}: corrupt video, decoding failed after {decoded} frames ({error})"
-        ) from error
+        raise _unreadable(path, error, decoded) from error
     if decoded == 0:
         raise VideoReadError(f"{path}: video has no frames")
     _warn_timeline(path, events, rate)
     if expected is not None and number != expected:
         raise VideoReadError(
             f"{path}: truncated or corrupt video, decoded {number} of the {expected} frames "
-            "its container declares" if number < expected else
+            f"its container declares; {REENCODE_OR_REMOVE}" if number < expected else
             f"{path}: the timestamps place {number} frames, but the container declares "
             f"{expected}; re-encode the video at a constant rate (ffmpeg -i IN -fps_mode cfr "
             "OUT.mp4)"
         )
+
+
+REENCODE_OR_REMOVE = "re-encode it (ffmpeg -i IN OUT.mp4) or remove it"
+"""What to do about a video file that does not decode, in `VideoReadError` messages."""
+
+
+def _unreadable(path: Path, error: av.FFmpegError, decoded: int = 0) -> VideoReadError:
+    """The `VideoReadError` of a PyAV error: what failed, what to do about a damaged file, and
+    FFmpeg's reason last, without its error number (the "[Errno 1094995529]" of str(error),
+    a code that says nothing to a user) or the path again."""
+    reason = error.strerror or str(error)
+    if decoded:
+        return VideoReadError(f"{path}: corrupt video, decoding failed after {decoded} frames; "
+                              f"{REENCODE_OR_REMOVE} ({reason})")
+    if isinstance(error, av.InvalidDataError):
+        return VideoReadError(f"{path}: cannot read video, the file is damaged, incomplete or "
+                              f"not a video; {REENCODE_OR_REMOVE} ({reason})")
+    return VideoReadError(f"{path}: cannot read video ({reason})")
 
 
 _TIMELINE_EVENTS = {

@@ -476,6 +476,12 @@ def downscale(frame: np.ndarray, max_height: int | None) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
+class SceneBackgroundWarning(UserWarning):
+    """Training videos were left out of the scene background (unreadable, or of another
+    size); the pipeline, whose extraction then skips and reports each of them, holds it back
+    so that a video is named once."""
+
+
 def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
                         max_height: int | None = None) -> np.ndarray:
     """Return the uint8 grayscale median of up to `max_frames` frames spread evenly over the
@@ -484,7 +490,7 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
 
     A video that cannot be read (`VideoReadError`), and videos whose frame size is not the
     one most of the sampled frames have (another camera view or resolution), are left out
-    with a `UserWarning` naming them; ValueError when no frame is left."""
+    with a `SceneBackgroundWarning` naming them; ValueError when no frame is left."""
     videos = list(videos)
     names = [str(v.path) if isinstance(v, Video) else f"video {i}" for i, v in enumerate(videos)]
     skipped: list[str] = []
@@ -526,7 +532,8 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
     else:
         grays = []
     if skipped:
-        warnings.warn(f"left out of the scene background: {'; '.join(skipped)}", stacklevel=2)
+        warnings.warn(f"left out of the scene background: {'; '.join(skipped)}",
+                      SceneBackgroundWarning, stacklevel=2)
     if not grays:
         raise ValueError("no frames to learn the scene background of the static stream "
                          "from: no readable training video")
