@@ -329,6 +329,7 @@ def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_pat
                  SMALL]) == 0
     printed = capsys.readouterr().out
     assert "skipped test/phone: " in printed and "frames are 96x32 but the scene" in printed
+    assert printed.count("phone") == 1  # named once, as it is skipped, not again at the end
     skipped = json.loads((out / "metrics.json").read_text())["config"]["skipped_videos"]
     assert [s["video"] for s in skipped] == ["phone"]
 

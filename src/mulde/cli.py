@@ -586,8 +586,6 @@ def _extract(args: argparse.Namespace) -> int:
     fps = result.frames_extracted / max(result.seconds, 1e-9)
     print(f"{result.n_extracted} videos extracted ({fps:.1f} frames/s), {result.n_cached} "
           f"cached, {len(result.failed)} skipped")
-    for failure in result.failed:
-        print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
     return 0
 
 
@@ -621,8 +619,6 @@ def _run(args: argparse.Namespace) -> int:
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
                                ray=engine, **training)
     _print_metrics(metrics, args.out)
-    for failure in (metrics.get("config") or {}).get("skipped_videos", []):
-        print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
     return 0
 
 
@@ -863,7 +859,7 @@ def _fit_jobs(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from mulde.datasets.base import Dataset
-    from mulde.datasets.common import DatasetError, list_videos
+    from mulde.datasets.common import DatasetError, list_videos, warn_ignored
     from mulde.pipeline import MODEL_DIR, train_pipeline
     from mulde.video.source import Video
 
@@ -874,7 +870,8 @@ def _train(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise DatasetError(f"{folder}: not a folder; give a folder of normal videos (video "
                            "files and/or folders of frames)")
-    videos = tuple(Video(name, path) for name, path in list_videos(folder).items())
+    ignored: list[Path] = []
+    videos = tuple(Video(name, path) for name, path in list_videos(folder, ignored).items())
     if not videos:
         from mulde.video.decode import is_image_file
 
@@ -883,6 +880,7 @@ def _train(args: argparse.Namespace) -> int:
                            + (f"; it is itself one video's frames: move it into a folder of "
                               f"its own (e.g. {folder.parent / 'train' / folder.name}) and give "
                               f"{folder.parent / 'train'}" if frames else ""))
+    warn_ignored(ignored, folder)
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
     _resolve_presets(training, args, extractor, dataset)
@@ -906,8 +904,6 @@ def _train(args: argparse.Namespace) -> int:
                   + ("" if t.out_of_sample else "; in-sample model scores: only the threshold "
                      "was held out, so this is optimistic") + ")")
     print(f"model: {Path(args.out) / MODEL_DIR}")
-    for failure in model.training.get("skipped", []):
-        print(f"  skipped {failure['split']}/{failure['video']}: {failure['error']}")
     return 0
 
 

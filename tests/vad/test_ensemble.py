@@ -425,7 +425,7 @@ def test_constant_features_are_said_in_a_videos_words_naming_the_stream():
     said = [str(w.message) for w in caught if "feature values" in str(w.message)]
     assert said == [
         "velocity stream: 1 of its 3 feature values are the same for every training object "
-        "(the first: value 2, counting from 0), so a test object whose value there differs "
+        "(the first is feature 2, counting from 0), so a test object whose value there differs "
         "scores as more unusual. Expected when the normal video never varies there (e.g. a "
         "direction nobody moves in); if normal activity varies in ways the training video "
         "does not show, train on more of it"]
