@@ -111,6 +111,9 @@ VARIANTS: dict[str, dict] = {
                         "whiten": "ledoit_wolf", "sigma_high_span": 1.0},
     # round 10: a cap twice as high; early stopping on the validation loss unchanged
     "steps4000_sigma2": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 4000},
+    # round 11: S1's training (spacing is not used there), scored at log-spaced levels
+    "geometric_sigma2": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                         "spacing": "geometric"},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
