@@ -151,7 +151,7 @@ def test_a_model_with_a_constant_column_scores_it_unscaled():
     with whiten they stay that way: one unit off in that column is one unit to the network."""
     rng = np.random.default_rng(1)
     X = np.c_[rng.standard_normal((300, 2)), np.full(300, 7.0)]
-    with pytest.warns(UserWarning, match="constant"):
+    with pytest.warns(UserWarning, match="same value in every training sample"):
         model = MULDE(hidden_sizes=(8,), max_steps=3, random_state=0, whiten="ledoit_wolf",
                       device="cpu").fit(X)
     z = model._to_tensor(np.array([[model.mean_[0], model.mean_[1], 8.0]])).numpy()
