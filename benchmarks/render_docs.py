@@ -580,9 +580,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--accuracy-round2", type=Path,
                    default=RESULTS_DIR / "adbench_mulde_round2.json",
                    help="MULDE rows of the default chosen in issue 15's round 2")
-    p.add_argument("--accuracy-round3", type=Path,
-                   default=RESULTS_DIR / "adbench_mulde_round3.json",
-                   help="MULDE rows of the default chosen in issue 15's round 3")
+    p.add_argument("--accuracy-round11", type=Path,
+                   default=RESULTS_DIR / "adbench_mulde_round11.json",
+                   help="MULDE rows of the default chosen in issue 15's round 11")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -599,8 +599,8 @@ def main(argv: list[str] | None = None) -> None:
     acc_r2 = read_json(args.accuracy_round2)
     if acc and acc_new and acc_r2:
         runs = [("before issue 15", None), ("round 1", acc_new), ("round 2", acc_r2)]
-        acc_r3 = read_json(args.accuracy_round3)
-        parts.append(adbench_round2_section(acc, runs + ([("round 3", acc_r3)] if acc_r3
+        acc_r11 = read_json(args.accuracy_round11)
+        parts.append(adbench_round2_section(acc, runs + ([("round 11", acc_r11)] if acc_r11
                                                          else [])))
     over = read_json(args.overfit)
     if over:

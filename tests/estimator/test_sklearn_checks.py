@@ -33,7 +33,7 @@ def test_clone_and_set_params_keep_every_non_default_setting():
                "sigma_low": 0.01, "sigma_high": 2.0, "sigma_low_nn": 0.5, "whiten": "ledoit_wolf",
                "sigma_high_span": 1.5,
                "n_levels": 5,
-               "spacing": "geometric",
+               "spacing": "linear",
                "aggregator": "max_z", "n_components": 3, "covariance_type": "diag",
                "scale_index": 2, "lr": 1e-4, "lr_schedule": "cosine", "batch_size": 32,
                "n_epochs": 3.0,

@@ -11,9 +11,10 @@ from typing import Any
 # GMM aggregation (K = 1), the constant regulariser beta f^2 / 2: exactly the published method.
 # `default`: a small, fast CPU setting: width 256 x 2, lr 1e-3, batch 1024, at most 2000 steps,
 # EMA of weights (0.99), early stopping on a 10 % validation split, the regulariser weighted by
-# sigma^2 and the monotone mean_energy aggregate, chosen on the label-free density-fidelity
-# suite (docs/benchmarks.md, "Density fidelity"; issue 15 round 1: regulariser and aggregate,
-# round 2: 2000 steps instead of 1000; README has its numbers).
+# sigma^2 and the monotone mean_energy aggregate over 16 log-spaced levels, chosen on the
+# label-free density-fidelity suite (docs/benchmarks.md, "Density fidelity"; issue 15 round 1:
+# regulariser and aggregate, round 2: 2000 steps instead of 1000, round 11: log-spaced scoring
+# levels instead of linear; README has its numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
     "paper": MappingProxyType({
@@ -37,5 +38,6 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "whiten": None,
         "sigma_high": 1.0,
         "sigma_high_span": None,
+        "spacing": "linear",
     }),
 })

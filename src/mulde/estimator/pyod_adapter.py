@@ -39,7 +39,7 @@ class PyODMULDE(BaseDetector):
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, whiten: str | None = None,
-                 n_levels: int = 16, spacing: str = "linear",
+                 n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = 1e-3, lr_schedule: str = "constant", batch_size: int = 1024,
