@@ -293,6 +293,12 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
      "pose stream is computed by --extractor objects:detector\n"),
     (["--set", 'streams=["velocity","class"]'], "the class stream is computed by --extractor "
      "objects:detector\n"),
+    # streams that are not a list of names: the extractor's own error, not a crash in the hint
+    # (its current value as --set writes it, not as enum reprs)
+    (["--set", "streams=5"], "objects extractor setting streams: expected a list (like its "
+     "current value ['velocity', 'static']), got 5\n"),
+    (["--set", "regions=5"], "setting regions: expected a text (like its current value "
+     "'grid'), got 5\n"),
     (["--frame-score", "pose=sidak"], "(streams: velocity, static); the pose stream is computed "
      "by --extractor objects:detector --set 'streams=[\"velocity\",\"appearance\",\"class\","
      "\"pose\"]' (its default streams leave pose out)\n"),

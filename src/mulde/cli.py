@@ -490,8 +490,9 @@ def _extractor(args: argparse.Namespace, dataset=None):
             extractor.params  # noqa: B018 (loads the detector and checks every weights file)
         return extractor
     except ValueError as err:
-        asked = settings.get("streams") or []
-        asked = [asked] if isinstance(asked, str) else [str(s) for s in asked]
+        asked = settings.get("streams") or []  # as typed: maybe not a list of names
+        asked = ([asked] if isinstance(asked, str) else
+                 [str(s) for s in asked] if isinstance(asked, list | tuple) else [])
         regions = settings.get("regions") or ("boxes" if args.boxes
                                               else _preset_regions(args.extractor))
         hints = [_detector_stream_hint(s, regions, asked, asked=True)

@@ -287,13 +287,16 @@ def test_constant_column_warns_and_is_not_scaled():
 
     X = np.random.default_rng(6).standard_normal((200, 3))
     X[:, 1] = 7.0
-    with pytest.warns(ConstantFeaturesWarning, match=r"^1 of the 3 features have the same value "
-                      r"in every training sample \(the first: column 1, counting from 0\); "
+    with pytest.warns(ConstantFeaturesWarning, match=r"^1 of the 3 features has the same value "
+                      r"in every training sample \(column 1, counting from 0\); "
                       "they are centred but not scaled") as caught:
         model = MULDE(**FAST | {"max_steps": 20}).fit(X)
     said = caught[0].message
     assert (said.n_constant, said.n_features, said.first) == (1, 3, 1)
     assert str(pickle.loads(pickle.dumps(said))) == str(said)
+    assert str(ConstantFeaturesWarning(2, 5, 3)).startswith(
+        "2 of the 5 features have the same value in every training sample (the first: "
+        "column 3, counting from 0)")
     assert model.scale_[1] == 1.0
     assert np.isfinite(model.score_samples(X)).all()
 

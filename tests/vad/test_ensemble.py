@@ -424,12 +424,18 @@ def test_constant_features_are_said_in_a_videos_words_naming_the_stream():
                                               "batch_size": 32}, progress=False).fit(train)
     said = [str(w.message) for w in caught if "feature values" in str(w.message)]
     assert said == [
-        "velocity stream: 1 of its 3 feature values are the same for every training object "
-        "(the first is feature 2, counting from 0), so a test object whose value there differs "
+        "velocity stream: 1 of its 3 feature values is the same for every training object "
+        "(feature 2, counting from 0), so a test object whose value there differs "
         "scores as more unusual. Expected when the normal video never varies there (e.g. a "
         "direction nobody moves in); if normal activity varies in ways the training video "
         "does not show, train on more of it"]
     assert not [w for w in caught if "column" in str(w.message)]
+    from mulde.estimator.model import ConstantFeaturesWarning
+    from mulde.vad.ensemble import _for_a_stream
+
+    assert _for_a_stream(ConstantFeaturesWarning(5, 8, 1)).startswith(
+        "5 of its 8 feature values are the same for every training object (the first is "
+        "feature 1, counting from 0)")
 
 
 def test_a_sidak_stream_corrects_each_frame_maximum_for_its_object_count():

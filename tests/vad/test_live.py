@@ -168,6 +168,9 @@ def test_the_causal_filter_uses_the_past_only_renormalised_at_the_start():
                                causal_smooth(causal_smooth([0, 6, 0, 0], 1), 2))
     assert CausalSmoother(3.0).lag == pytest.approx(
         (causal_gaussian_weights(3.0) * np.arange(13)).sum())
+    # the module docstring's numbers for sigma 3: a 2.1-frame lag, w[0] about 0.23
+    assert CausalSmoother(3.0).lag == pytest.approx(2.1, abs=0.05)
+    assert causal_gaussian_weights(3.0)[0] == pytest.approx(0.23, abs=0.01)
 
 
 def test_the_causal_filter_starts_from_the_start_level_by_hand():

@@ -50,11 +50,12 @@ class ConstantFeaturesWarning(UserWarning):
 
     def __init__(self, n_constant: int, n_features: int, first: int) -> None:
         self.n_constant, self.n_features, self.first = n_constant, n_features, first
+        one = n_constant == 1
         super().__init__(
-            f"{n_constant} of the {n_features} features have the same value in every training "
-            f"sample (the first: column {first}, counting from 0); they are centred but not "
-            "scaled, so a sample that differs there scores as more anomalous by the raw size "
-            "of the difference")
+            f"{n_constant} of the {n_features} features {'has' if one else 'have'} the same "
+            f"value in every training sample ({'' if one else 'the first: '}column {first}, "
+            "counting from 0); they are centred but not scaled, so a sample that differs there "
+            "scores as more anomalous by the raw size of the difference")
 
     def __reduce__(self):  # pickled (a worker process's warning) with its three numbers
         return type(self), (self.n_constant, self.n_features, self.first)

@@ -188,10 +188,11 @@ def _for_a_stream(message: Warning | str) -> str:
 
     if not isinstance(message, ConstantFeaturesWarning):
         return str(message)
-    m = message
-    return (f"{m.n_constant} of its {m.n_features} feature values are the same for every "
-            f"training object (the first is feature {m.first}, counting from 0), so a test object "
-            "whose value there differs scores as more unusual. Expected when the normal video "
+    m, one = message, message.n_constant == 1
+    return (f"{m.n_constant} of its {m.n_features} feature values {'is' if one else 'are'} the "
+            f"same for every training object ({'' if one else 'the first is '}feature {m.first}"
+            ", counting from 0), so a test object whose value there differs scores as more "
+            "unusual. Expected when the normal video "
             "never varies there (e.g. a direction nobody moves in); if normal activity varies "
             "in ways the training video does not show, train on more of it")
 

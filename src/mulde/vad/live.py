@@ -6,11 +6,11 @@ The offline protocol smooths each video's frame scores with a two-sided Gaussian
 sigma frames (`mulde.evaluation.protocol.smooth`), which needs 4 sigma frames of the future.
 Live, the filter is its causal half: `causal_gaussian_weights`, the Gaussian's weights on the
 current and the past ceil(4 sigma) frames (the same truncation, `truncate=4`), renormalised
-to sum to 1. It lags by the weights' mean, about 0.8 sigma frames (2.4 frames, 0.1 s at 25
+to sum to 1. It lags by the weights' mean, about 0.7 sigma frames (2.1 frames, 0.08 s at 25
 frames/s for sigma 3), and needs no future frame. At the start of a stream the filter has no
 past: with a model's `start_level` (the median fused score of its normal training frames) it
 starts as if the stream had been at that level before, so one high first frame counts with
-its weight w[0] (about 0.13 for sigma 3) instead of being judged alone; without one, the
+its weight w[0] (about 0.23 for sigma 3) instead of being judged alone; without one, the
 weights of the frames that exist are renormalised. The live threshold is refitted on training
 scores filtered the same way. Several sigmas (STG-NF's protocol) apply one causal
 filter after another, as offline.

@@ -219,6 +219,14 @@ def _fits(value: Any, kind: str) -> bool:
     return isinstance(value, (tuple, list, str))  # a list, or one name for a list of names
 
 
+def _plain(value: Any) -> Any:
+    """`value` as a user writes it with --set: enums by their value ('grid', not
+    <RegionMode.GRID: 'grid'>), a tuple as a list."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return getattr(value, "value", value)
+
+
 def with_settings(extractor: Extractor, settings: dict[str, Any]) -> Extractor:
     """Return `extractor` with the fields in `settings` changed; an unknown field is an error
     that lists the known ones, and a value of another kind than the field's current one (a
@@ -233,8 +241,8 @@ def with_settings(extractor: Extractor, settings: dict[str, Any]) -> Extractor:
         kind = _kind(getattr(extractor, key))
         if kind is not None and value is not None and not _fits(value, kind):
             raise ValueError(f"{extractor.name} extractor setting {key}: expected {kind} "
-                             f"(like its current value {getattr(extractor, key)!r}), got "
-                             f"{value!r}")
+                             f"(like its current value {_plain(getattr(extractor, key))!r}), "
+                             f"got {value!r}")
     try:
         return dataclasses.replace(extractor, **settings)
     except TypeError as err:  # a value of the wrong kind, e.g. a number for streams
