@@ -211,7 +211,7 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     printed = capsys.readouterr().out
     assert "trained on 3 videos (120 frames, 0.2 min at 10 frames/s)" in printed
     assert "at most 2 false alarm(s) per hour" in printed and "held-out training videos" in printed
-    assert ("note: the training videos last 0.2 min in all: one false alarm there is already "
+    assert ("note: the training videos last 12 s in all: one false alarm there is already "
             "300 per hour, above the target of 2, so the rate cannot be checked; train on at "
             "least 30 min of normal video") in printed
     model = PipelineModel.load(out / "model")
@@ -238,7 +238,7 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     assert summary[5] == f"threshold: {info['threshold']['definition']}"
     # 0.2 min of training video cannot check 2 alarms per hour: info warns as train did,
     # in the summary only (the JSON keeps the threshold's own fields)
-    assert summary[6] == ("  warning: the training videos last 0.2 min in all: one false "
+    assert summary[6] == ("  warning: the training videos last 12 s in all: one false "
                           "alarm there is already 300 per hour, above the target of 2, so the "
                           "rate cannot be checked; train on at least 30 min of normal video "
                           "for a threshold that keeps it")

@@ -144,16 +144,16 @@ def test_a_threshold_on_too_little_training_video_is_flagged_in_the_output_and_r
     per hour, so the 1-per-hour target cannot be checked; the run warns when it happens and
     the report says so where it states the threshold (once: not also among its warnings)."""
     out = tmp_path / "out"
-    with pytest.warns(UserWarning, match=r"^alert threshold: the training videos last 0.1 min "
+    with pytest.warns(UserWarning, match=r"^alert threshold: the training videos last 5 s "
                       r"in all: one false alarm there is already 750 per hour, above the "
                       r"target of 1, so the rate cannot be checked; train on at least 60 min"):
         metrics = run_pipeline(load_dataset("folder", dataset_root), SpeedExtractor(), out,
                                detector="knn", progress=False)
     note = metrics["threshold"]["note"]
-    assert note.startswith("the training videos last 0.1 min in all")
+    assert note.startswith("the training videos last ") and " 5 s in all: " in note
     assert not [w for w in metrics["warnings"] if "training videos last" in w]
     html = (out / "report.html").read_text()
-    assert html.count("the training videos last 0.1 min") == 1
+    assert html.count("the training videos last 5 s in all") == 1
     assert re.search(r"<b>Alert threshold:</b> [^<]*<b>Warning:</b> the training videos last",
                      html)
 

@@ -69,7 +69,7 @@ def test_the_graphs_and_the_frame_rule_give_the_pipelines_scores(data, detector,
     # the live rule, read from the manifest alone, is what `mulde watch` applies
     live = manifest["onnx"]["live"]
     (w,) = [np.array(w) for w in live["smoothing"]["weights"]]
-    start = live["smoothing"]["start"]  # frames before the stream count as this score
+    start = live["smoothing"]["start_level"]  # frames before the stream count as it
     assert start == float(np.median(np.concatenate(model.train_scores)))
     padded = np.r_[[start] * (len(w) - 1), fused]
     by_hand = [float(np.dot(w, padded[t + len(w) - 1::-1][:len(w)])) for t in range(len(fused))]

@@ -47,6 +47,9 @@ def test_no_event_allowed_in_less_than_an_hour_gives_the_top_training_score():
         "of normal video for a threshold that keeps it")
     assert "at least 6 min" in fit_threshold(videos, 25.0, 0.0, target=11.0).too_short()  # 5.45
     assert fit_threshold(videos, fps=25.0, sigma=0.0, target=0.0).too_short() is None
+    short = fit_threshold([v[:300] for v in videos[:1]], 25.0, 0.0).too_short()  # 12 s
+    assert short.startswith("the training videos last 12 s in all: one false alarm there is "
+                            "already 300 per hour")
     assert fit_threshold(videos, fps=25.0, sigma=0.0, target=15.0).too_short() is None
     assert fit_threshold(videos, 25.0, 0.0, "quantile", 0.99).too_short() is None
 

@@ -113,10 +113,10 @@ def live_rule(model: PipelineModel) -> dict[str, Any]:
                                "below it (mulde.vad.events.EventTracker)"}
     return {"smoothing": {"kind": "causal half-Gaussian", "sigmas": sigmas,
                           "weights": [causal_gaussian_weights(s).tolist() for s in sigmas],
-                          "start": start,
+                          "start_level": start,
                           "rule": "per filter, in order: smoothed[t] = sum_k w[k] x[t-k] over "
                                   "k = 0..len(w)-1, where x[t-k] for a frame before the "
-                                  "stream's start is `start`; when start is null those terms "
+                                  "stream's start is `start_level`; when it is null those terms "
                                   "are left out and the sum divided by the sum of the w[k] "
                                   "kept"},
             "threshold": threshold}

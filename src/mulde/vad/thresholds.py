@@ -119,11 +119,14 @@ class ThresholdFit:
         if (self.rule != "events_per_hour" or self.target == 0
                 or self.target >= self.resolution_per_hour):
             return None  # a target of 0 is checked on any length: no alarm on the training
-        return (f"the training videos last {self.train_hours * 60:.1f} min in all: one false "
-                f"alarm there is already {self.resolution_per_hour:.3g} per hour, above the "
-                f"target of {self.target:g}, so the rate cannot be checked; train on at least "
-                f"{math.ceil(60.0 / self.target)} min of normal video for a threshold that "
-                f"keeps it")
+        minutes = self.train_hours * 60
+        length = f"{minutes:.1f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
+        rate = self.resolution_per_hour
+        per_hour = f"{rate:.0f}" if rate >= 100 else f"{rate:.3g}"
+        return (f"the training videos last {length} in all: one false alarm there is already "
+                f"{per_hour} per hour, above the target of {self.target:g}, so the rate cannot "
+                f"be checked; train on at least {math.ceil(60.0 / self.target)} min of normal "
+                "video for a threshold that keeps it")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"definition": self.describe()}
