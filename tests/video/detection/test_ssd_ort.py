@@ -22,7 +22,16 @@ from mulde.video.detection.ssd_ort import (
     greedy_nms,
     ssd_anchors,
 )
-from mulde.video.detection.weights import SSD_GRAPH, SSD_ONNX, folder_path, resolve, wheel_file
+from mulde.video.detection.weights import (
+    SSD_GRAPH,
+    SSD_ONNX,
+    SSD_ONNX_BUILDS,
+    ModelFile,
+    folder_copies,
+    folder_path,
+    resolve,
+    wheel_file,
+)
 
 
 def test_anchors_by_hand_centres_follow_the_grid_sizes_stay_in_input_pixels():
@@ -155,6 +164,51 @@ def test_missing_converted_file_names_the_routes_and_how_to_make_it(tmp_path, mo
         resolve(SSD_ONNX, None)
 
 
+def _two_builds(first: bytes, second: bytes) -> ModelFile:
+    """A derived file with two known builds, as SSD_ONNX (one per CPU family)."""
+    import hashlib
+
+    return ModelFile("net.onnx", hashlib.sha256(first).hexdigest(), None, None,
+                     made_by="`make net`",
+                     builds=((hashlib.sha256(first).hexdigest(), "CPU one"),
+                             (hashlib.sha256(second).hexdigest(), "CPU two")))
+
+
+def test_weights_folder_lookup_finds_whichever_known_build_is_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("MULDE_WEIGHTS", str(tmp_path))
+    model = _two_builds(b"build one", b"build two")
+    one, two = (folder_path(model, sha256) for sha256 in model.known())
+    assert model.known() == dict(model.builds) and one != two
+    assert one == tmp_path / one.parent.name / "net.onnx" and len(one.parent.name) == 12
+    with pytest.raises(DetectorError, match=rf"weights folder: {one} or {two}: absent; make it "
+                       "with `make net`"):
+        resolve(model, None, download=False)
+    two.parent.mkdir()
+    two.write_bytes(b"build two")  # only the second build's folder holds it
+    assert folder_copies(model) == [two] and resolve(model, None, download=False) == two
+    one.parent.mkdir()
+    one.write_bytes(b"corrupt")  # a bad copy of the first build does not hide the good one
+    assert folder_copies(model) == [one, two] and resolve(model, None, download=False) == two
+    two.unlink()
+    expected = " or ".join(f"{sha256[:12]}..." for sha256 in model.known())
+    with pytest.raises(DetectorError, match=rf"weights folder: {one}: SHA-256 .* is not the "
+                       rf"expected {expected} \(corrupt"):
+        resolve(model, None, download=False)
+    local = tmp_path / "mine.onnx"
+    local.write_bytes(b"build two")  # either build is accepted as a local file too
+    assert resolve(model, local) == local
+    with pytest.raises(DetectorError, match=" or ".join(model.known())):
+        resolve(model, one)
+
+
+def test_the_ssd_onnx_record_names_each_build_and_what_made_it():
+    assert [what for _, what in SSD_ONNX_BUILDS] == ["an Intel Xeon", "an AMD EPYC"]
+    assert SSD_ONNX.known() == dict(SSD_ONNX_BUILDS)
+    assert SSD_ONNX.sha256 == SSD_ONNX_BUILDS[0][0]  # the build the recorded results used
+    assert all(len(sha256) == 64 and int(sha256, 16) >= 0 for sha256 in SSD_ONNX.known())
+    assert SSD_GRAPH.known() == {SSD_GRAPH.sha256: "the published file"}
+
+
 def test_default_ssd_uses_onnx_runtime_only_when_the_converted_file_is_there(tmp_path,
                                                                              monkeypatch):
     import mulde.video.detection.ssd as ssd_module
@@ -170,7 +224,7 @@ def test_default_ssd_uses_onnx_runtime_only_when_the_converted_file_is_there(tmp
     monkeypatch.setattr(ort_module, "OrtSSD", type("OrtSSD", (Fake,), {}))
     monkeypatch.setenv("MULDE_WEIGHTS", str(tmp_path))
     build_detector("ssd-mobilenet-v2")
-    target = folder_path(SSD_ONNX)
+    target = folder_path(SSD_ONNX, SSD_ONNX_BUILDS[1][0])  # the AMD build's folder
     target.parent.mkdir(parents=True)
     target.write_bytes(b"x")  # OrtSSD verifies it (here faked): its error would name the file
     build_detector("ssd-mobilenet-v2")

@@ -60,7 +60,7 @@ def _ssd(name: str, settings: DetectionSettings | None, weights: str | None) -> 
 
     from mulde.video.detection.ssd import OpenCVSSD
     from mulde.video.detection.ssd_ort import OrtSSD
-    from mulde.video.detection.weights import SSD_ONNX, folder_path
+    from mulde.video.detection.weights import SSD_ONNX, folder_copies
 
     onnx_file = weights is not None and str(weights).lower().endswith(".onnx")
     if name == "ssd-mobilenet-v2-ort" or onnx_file:
@@ -68,7 +68,7 @@ def _ssd(name: str, settings: DetectionSettings | None, weights: str | None) -> 
             raise DetectorError(f"{weights}: the OpenCV SSD reads a frozen graph (.pb), not "
                                 "an ONNX file; use ssd-mobilenet-v2-ort")
         return OrtSSD(settings, weights)
-    if (name == "ssd-mobilenet-v2" and weights is None and folder_path(SSD_ONNX).is_file()
+    if (name == "ssd-mobilenet-v2" and weights is None and folder_copies(SSD_ONNX)
             and importlib.util.find_spec("onnxruntime") is not None):
         return OrtSSD(settings)  # a corrupt file there is an error naming it, no fallback
     return OpenCVSSD(settings, weights)
