@@ -37,17 +37,18 @@ lint: $(STAMP)
 # Optional, for a faster objects:detector (docs/results.md, round 8): the SSD converted to ONNX
 # (tools/convert_ssd_onnx.py) into the weights folder, where mulde then finds and prefers it.
 # TensorFlow and tf2onnx conflict with mulde's protobuf, so they go into their own venv
-# ($(TF_VENV), about 700 MB); these pinned versions give the recorded SHA-256.
+# ($(TF_VENV), about 700 MB); these pinned versions give one of the known builds (one per CPU
+# family: weights.SSD_ONNX_BUILDS), written into that build's folder of the weights folder.
 TF_VENV := .venv-tf
 # the graph is located first, once (one shell line, so the path is kept in a variable): when no
 # route gives it, one line naming the routes and a stop, before the 700 MB TensorFlow venv is
 # built
 ssd-onnx: $(STAMP)
 	graph="$$($(BIN)/python tools/convert_ssd_onnx.py --locate graph)" && \
-	out="$$($(BIN)/python tools/convert_ssd_onnx.py --locate out)" && \
+	folder="$$($(BIN)/python tools/convert_ssd_onnx.py --locate folder)" && \
 	{ test -x $(TF_VENV)/bin/python || $(PY) -m venv $(TF_VENV); } && \
 	$(TF_VENV)/bin/python -m pip install -q tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2 && \
-	$(TF_VENV)/bin/python tools/convert_ssd_onnx.py --graph "$$graph" --out "$$out"
+	$(TF_VENV)/bin/python tools/convert_ssd_onnx.py --graph "$$graph" --weights-folder "$$folder"
 
 clean:
 	rm -rf $(VENV) $(TF_VENV) demo_out

@@ -84,7 +84,7 @@ def test_ssd_onnx_locates_the_graph_once_and_stops_before_the_tensorflow_venv_wi
     _logging_script(tmp_path / "mulde" / "python", log, f"""case "$*" in
   *"--locate graph"*) if [ -e "{found}" ]; then echo /g/frozen.pb; else
     echo "convert_ssd_onnx: error: no route gives the graph" >&2; exit 2; fi;;
-  *"--locate out"*) echo /w/ssd.onnx;;
+  *"--locate folder"*) echo /w;;
 esac""")
     _logging_script(tmp_path / "builder" / "python3", log)
     _logging_script(tmp_path / "tf" / "bin" / "python", log)
@@ -98,6 +98,6 @@ esac""")
     subprocess.run(make, capture_output=True, text=True, check=True)
     assert log.read_text().splitlines() == [
         "mulde tools/convert_ssd_onnx.py --locate graph",
-        "mulde tools/convert_ssd_onnx.py --locate out",
+        "mulde tools/convert_ssd_onnx.py --locate folder",
         "bin -m pip install -q tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2",
-        "bin tools/convert_ssd_onnx.py --graph /g/frozen.pb --out /w/ssd.onnx"]
+        "bin tools/convert_ssd_onnx.py --graph /g/frozen.pb --weights-folder /w"]

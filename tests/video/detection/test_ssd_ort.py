@@ -265,10 +265,38 @@ def test_real_network_gives_opencvs_detections_on_a_ped2_frame():
 
 
 def test_weights_module_keeps_the_ssd_onnx_record_in_the_conversion_tool():
-    tool = Path(__file__).resolve().parents[3] / "tools" / "convert_ssd_onnx.py"
-    text = tool.read_text()
-    assert f'ONNX_SHA256 = "{SSD_ONNX.sha256}"' in text
-    assert f'GRAPH_SHA256 = "{weights_module.SSD_GRAPH.sha256}"' in text
+    tool = _conversion_tool()  # it runs in TensorFlow's venv, without mulde: its own copy
+    assert tool.ONNX_BUILDS == SSD_ONNX.known() == dict(SSD_ONNX_BUILDS)
+    assert list(tool.ONNX_BUILDS) == [sha256 for sha256, _ in SSD_ONNX_BUILDS]
+    assert tool.ONNX_NAME == SSD_ONNX.name
+    assert tool.GRAPH_SHA256 == weights_module.SSD_GRAPH.sha256
+
+
+def test_the_conversion_tool_writes_a_known_build_where_mulde_finds_it_and_nothing_else(
+        tmp_path, monkeypatch, capsys):
+    import hashlib
+
+    monkeypatch.setenv("MULDE_WEIGHTS", str(tmp_path / "weights"))
+    tool = _conversion_tool()
+    assert tool.write_known_build(b"a third build", None, tmp_path / "weights") == 1
+    captured = capsys.readouterr()
+    line, = captured.err.splitlines()
+    digest = hashlib.sha256(b"a third build").hexdigest()
+    assert line.startswith(f"the converted file has SHA-256 {digest}, not a known build ("
+                           "bcaa189cfa33... (made on an Intel Xeon), 3f99ba705a90... (made on "
+                           "an AMD EPYC)): another CPU family may round")
+    assert "Nothing written; report this SHA-256" in line and captured.out == ""
+    assert not (tmp_path / "weights").exists()
+    # a build made on another CPU, once added to the record, goes to its own folder
+    monkeypatch.setitem(tool.ONNX_BUILDS, digest, "a test CPU")
+    assert tool.write_known_build(b"a third build", None, tmp_path / "weights") == 0
+    written = folder_path(SSD_ONNX, digest)
+    assert written.read_bytes() == b"a third build" and written.stat().st_mode & 0o777 == 0o644
+    assert capsys.readouterr().out.strip() == (f"wrote {written} (SHA-256 {digest}, the build "
+                                               "made on a test CPU)")
+    assert [p.name for p in written.parent.iterdir()] == [SSD_ONNX.name]  # no .part left
+    assert tool.write_known_build(b"a third build", tmp_path / "any.onnx", None) == 0
+    assert (tmp_path / "any.onnx").read_bytes() == b"a third build"
 
 
 def _conversion_tool():
@@ -302,8 +330,14 @@ def test_the_conversion_tool_says_in_one_line_that_the_graph_is_nowhere(tmp_path
     assert lines[0].startswith("convert_ssd_onnx: error: frozen_inference_graph.pb: no "
                                "verified copy found. Tried (1) a local file")
     assert "(2) the wheel" in lines[0] and "(3) the official download" in lines[0]
-    assert tool.main(["--locate", "out"]) == 0
-    assert capsys.readouterr().out.strip() == str(folder_path(SSD_ONNX))
+    assert tool.main(["--locate", "folder"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "weights")
     with pytest.raises(SystemExit) as done:  # neither --locate nor --graph/--out
         tool.main([])
+    assert done.value.code == 2
+    with pytest.raises(SystemExit) as done:  # a graph but nowhere to write
+        tool.main(["--graph", "g.pb"])
+    assert done.value.code == 2
+    with pytest.raises(SystemExit) as done:  # two places to write
+        tool.main(["--graph", "g.pb", "--out", "a.onnx", "--weights-folder", "w"])
     assert done.value.code == 2

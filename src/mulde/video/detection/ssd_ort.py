@@ -156,10 +156,10 @@ class OrtSSD:
     of `weights.resolve` (a local file, the weights folder where the conversion writes it);
     verified against the known builds' SHA-256 (`weights.SSD_ONNX_BUILDS`, one per CPU family
     that made it) unless `verify` is False (another file of the same network and outputs, e.g.
-    a quantized one: used as it is); the file's own SHA-256 and name enter the box cache key. Frames are resized to `settings.input_size`
-    (bilinear, RGB, x * 2/255 - 1 as the graph's preprocessor) and go through the network
-    `settings.batch` at a time. `threads`: ONNX Runtime's intra-op threads (None: OpenCV's
-    thread count, which the CLI's --threads sets).
+    a quantized one: used as it is); the file's own SHA-256 and name enter the box cache key.
+    Frames are resized to `settings.input_size` (bilinear, RGB, x * 2/255 - 1 as the graph's
+    preprocessor) and go through the network `settings.batch` at a time. `threads`: ONNX
+    Runtime's intra-op threads (None: OpenCV's thread count, which the CLI's --threads sets).
     Raises `DetectorError` when the file is missing, corrupt or onnxruntime is absent.
     """
 
