@@ -330,6 +330,9 @@ def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_pat
     printed = capsys.readouterr().out
     assert "skipped test/phone: " in printed and "frames are 96x32 but the scene" in printed
     assert printed.count("phone") == 1  # named once, as it is skipped, not again at the end
+    # no labels, so no AUC: the console still says what to look at
+    assert re.search(r"alert threshold [0-9.e+-]+: \d+ events? in \d+ of 1 test video \(",
+                     printed)
     skipped = json.loads((out / "metrics.json").read_text())["config"]["skipped_videos"]
     assert [s["video"] for s in skipped] == ["phone"]
 

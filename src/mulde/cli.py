@@ -953,6 +953,13 @@ def _print_metrics(metrics: dict, out: Path) -> None:
     keys = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
     shown = {k: round(metrics[k], 4) for k in keys if k in metrics}
     print(json.dumps(shown or {"note": metrics.get("note")}, indent=2))
+    threshold, events = metrics.get("threshold"), metrics.get("events")
+    if threshold and isinstance(events, dict):  # what to look at, labels or not
+        n = sum(len(v) for v in events.values())
+        where = sum(1 for v in events.values() if v)
+        print(f"alert threshold {threshold['value']:.4g}: {n} event{'s' * (n != 1)} in "
+              f"{where} of {len(events)} test video{'s' * (len(events) != 1)} (listed in the "
+              "report and metrics.json)")
     print(f"report: {Path(out) / 'report.html'}")
 
 
