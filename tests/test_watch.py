@@ -4,6 +4,7 @@ anomaly are found with their snapshot and clip; Ctrl-C and a stream that never c
 end with every output written; bad sources and models are one-line errors."""
 
 import csv
+import io
 import json
 import os
 import signal
@@ -273,3 +274,20 @@ def test_the_status_line_shows_the_threshold_and_no_latency_before_a_score(train
     assert lines[0].startswith("frame 0 ") and "latency -  score - (threshold 2.5)" in lines[0]
     assert "nan" not in status.getvalue()
     assert lines[-1].startswith("frame 12 ") and " ms  score " in lines[-1]
+
+
+def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
+    """A frame folder records no rate: watch takes the model's (here 10 frames/s) for the
+    times and the alert's patience, not a default of 25, and says so."""
+    model_dir, video = trained
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(Video("t", video).frames()):
+        Image.fromarray(frame).save(folder / f"{i:03d}.png")
+    log = io.StringIO()
+    summary = watch_source(load_model(model_dir), str(folder), tmp_path / "out", log=log)
+    assert summary["fps"] == 10.0 and summary["frames"] == 60
+    assert "the model's 10 frames/s is assumed" in log.getvalue()
+    with (tmp_path / "out" / "scores.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows[1]["time_s"] == "0.100"
