@@ -64,6 +64,8 @@ def _events(out):
     for e in events:
         assert {"start", "end", "peak", "score", "snapshot", "clip"} <= set(e)
         assert e["start"] <= e["peak"] <= e["end"] and not e["ongoing"]
+        fps = e["start"] / e["start_s"] if e["start"] else None  # the end of the last frame:
+        assert fps is None or e["end_s"] == pytest.approx((e["end"] + 1) / fps)  # as offline
     return events
 
 

@@ -11,7 +11,8 @@ events. Outputs in the output folder, written as the stream goes:
   score) and `top_stream` (the stream of the frame's top object);
 - `events.json`: the list of events, rewritten atomically when one starts and when one ends:
   `start`, `end` (inclusive frame indices), `peak`, `score` (peak smoothed score), the same
-  in seconds (`start_s`, `end_s`, `peak_s`), `stream` and `box` (the top object at the peak,
+  in seconds (`start_s`, `end_s` the end of the last frame, (end + 1) / fps, as offline in
+  `mulde.evaluation.alerts`; `peak_s`), `stream` and `box` (the top object at the peak,
   box (x0, y0, x1, y1) in source pixels or null), `snapshot` and `clip` (file names under
   `events/`), and `ongoing` (true until the event has ended);
 - `events/event_NNNN.png`: the peak frame with the top object boxed; `events/event_NNNN.mp4`:
@@ -298,7 +299,7 @@ class Watcher:
             box = [float(v) * f for v, f in zip(peak.box, self._box_scale(), strict=True)]
         record.update(event.to_dict())
         record.update({"ongoing": False, "start_s": event.start / self.fps,
-                       "end_s": event.end / self.fps, "peak_s": event.peak / self.fps,
+                       "end_s": (event.end + 1) / self.fps, "peak_s": event.peak / self.fps,
                        "stream": peak.stream if peak is not None else "", "box": box})
         if st.peak_frame is not None:
             label = f"{peak.stream} {peak.smoothed:.2f}"
