@@ -681,3 +681,10 @@ def test_cli_fit_refuses_a_full_or_unwritable_output_before_training(tmp_path, m
                  "--params", params, "--quiet"]) == 2
     assert "file: a file, not a folder; give a folder for the outputs" in \
         capsys.readouterr().err
+
+
+def test_the_top_level_help_is_for_users(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "Video anomaly detection with MULDE" in out and "process-wide" not in out

@@ -197,6 +197,20 @@ def test_a_frame_rate_that_is_not_positive_is_a_one_line_error(trained, tmp_path
     assert not (tmp_path / "o").exists()
 
 
+def test_a_bad_patience_or_the_model_folder_as_out_is_a_one_line_error(trained, tmp_path,
+                                                                       capsys):
+    model_dir, video = trained
+    assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "o"),
+                 "--patience", "-2"]) == 2
+    err = capsys.readouterr().err
+    assert "--patience must be at least 1 frame, got -2" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()  # checked before any folder is made
+    before = sorted(p.name for p in model_dir.iterdir())
+    assert main(["watch", str(model_dir), str(video), "--out", str(model_dir)]) == 2
+    assert "holds a model; give watch an output folder of its own" in capsys.readouterr().err
+    assert sorted(p.name for p in model_dir.iterdir()) == before
+
+
 def test_a_bad_model_is_a_one_line_error(tmp_path, capsys, trained):
     _, video = trained
     (tmp_path / "empty").mkdir()

@@ -633,6 +633,8 @@ def _watch(args: argparse.Namespace) -> int:
                              f"{getattr(args, name)}")
     if args.reconnect_tries < 0:
         raise UsageError(f"--reconnect-tries must be >= 0, got {args.reconnect_tries}")
+    if args.patience is not None and args.patience < 1:
+        raise UsageError(f"--patience must be at least 1 frame, got {args.patience}")
     if args.fps is not None and not args.fps > 0:
         raise UsageError(f"--fps must be a frame rate > 0 (frames/s), got {args.fps}")
     if args.fps is not None and Path(args.source).is_file():
@@ -647,6 +649,9 @@ def _watch(args: argparse.Namespace) -> int:
             raise UsageError(f"the model comes first: mulde watch {args.source} "
                              f"{args.model} ... (you gave the model as SOURCE)") from None
         raise UsageError(str(err)) from None
+    if pipeline_folder(args.out) == Path(args.out):  # its files would mix with the model's
+        raise UsageError(f"--out {args.out} holds a model; give watch an output folder of "
+                         "its own (e.g. --out watch_out)")
     try:
         summary = watch_source(
             model, args.source, args.out, view=args.view, threshold=args.threshold,
@@ -1022,7 +1027,11 @@ class _SubcommandParser(argparse.ArgumentParser):
 
 def build_parser() -> _MuldeParser:
     """Return the argument parser of the `mulde` command."""
-    parser = _MuldeParser(prog="mulde", description=__doc__)
+    parser = _MuldeParser(prog="mulde", description=(
+        "Video anomaly detection with MULDE (multiscale log-density estimation): fit and "
+        "score feature vectors, run the video pipeline on a dataset or a folder of videos, "
+        "train on normal video, watch a live source, evaluate any method's frame scores. "
+        "`mulde COMMAND --help` for each command."))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
     parser.subcommands = sub.choices
 
