@@ -243,6 +243,10 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
                           "rate cannot be checked; train on at least 30 min of normal video "
                           "for a threshold that keeps it")
     assert summary[7].startswith("  on held-out training videos: ")
+    from mulde.vad.live import live_threshold  # what watch applies, said beside the offline
+
+    assert summary[8] == (f"  live (mulde watch): {live_threshold(model)[0]:.4g} on the "
+                          "causally smoothed score, the same rule refitted for it")
     assert "warning" not in json.dumps(info)
     # the settings shown are those the plain objects extractor uses; the manifest keeps all
     shown = info["extractor"]["settings"]

@@ -157,10 +157,17 @@ def _info(args: argparse.Namespace) -> int:
 
     folder = pipeline_folder(args.model)
     if folder is not None:
-        described = PipelineModel.load(folder).describe()
+        model = PipelineModel.load(folder)
+        described = model.describe()
         ex = described["extractor"]
         ex["settings"] = _settings_in_use(ex.get("settings") or {})
         lines = _pipeline_summary(described)
+        if model.threshold is not None:  # what `mulde watch` applies instead
+            from mulde.vad.live import live_threshold
+
+            value, _ = live_threshold(model)
+            lines.append(f"  live (mulde watch): {value:.4g} on the causally smoothed "
+                         "score, the same rule refitted for it")
     else:
         path = Path(args.model)
         if not path.exists():

@@ -331,3 +331,13 @@ def test_event_patience_joins_events_split_by_a_short_dip(tmp_path):
     assert spans == {1: [(5, 6), (9, 9)], 2: [(5, 6), (9, 9)], 3: [(5, 9)]}
     with pytest.raises(EvaluationError, match="patience"):
         write_report(tmp_path / "x", scores, versions={}, threshold=1.0, event_patience=0)
+
+
+def test_the_summary_line_counts_one_video_in_the_singular():
+    from mulde.evaluation.report import _summary
+
+    assert _summary({"labelled": False, "n_videos": 1, "n_frames": 40}) == \
+        "1 video, 40 frames, no labels"
+    assert _summary({"labelled": True, "n_videos": 2, "n_frames": 80, "n_anomalous_frames": 9,
+                     "unlabelled_videos": []}) == \
+        "2 labelled test videos, 80 frames, 9 anomalous"

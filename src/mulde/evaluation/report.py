@@ -527,9 +527,11 @@ def _pct(v: float | None) -> str:
 
 def _summary(m: Mapping[str, Any]) -> str:
     if not m["labelled"]:
-        return f"{m['n_videos']} videos, {m['n_frames']} frames, no labels"
+        return f"{m['n_videos']} video{'s' * (m['n_videos'] != 1)}, {m['n_frames']} frames, " \
+            "no labels"
     text = (
-        f"{m['n_videos']} labelled test videos, {m['n_frames']} frames, "
+        f"{m['n_videos']} labelled test video{'s' * (m['n_videos'] != 1)}, "
+        f"{m['n_frames']} frames, "
         f"{m['n_anomalous_frames']} anomalous"
     )
     if m["unlabelled_videos"]:
