@@ -589,7 +589,7 @@ def test_extractor_settings_from_the_command_line(tmp_path, capsys):
     args = ["extract", "folder", "--root", str(tmp_path / "data"), "--cache",
             str(tmp_path / "cache"), "--threads", "1", "--extractor", "objects:velocity"]
     assert main([*args, "--set", "celll=24"]) == 2
-    assert "no setting celll; settable:" in capsys.readouterr().err
+    assert "no setting celll (did you mean cell?); settable:" in capsys.readouterr().err
     assert main([*args, "--set", "cell"]) == 2
     assert "expected KEY=VALUE" in capsys.readouterr().err
     assert main([*args, "--set", 'streams=["velocity","appearance"]', "backbone=clip",

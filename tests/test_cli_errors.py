@@ -254,6 +254,13 @@ def test_train_given_one_video_s_frames_says_to_give_their_folder(tmp_path, caps
             f" and give {tmp_path / 'train'}") in _error(capsys)
 
 
+def test_train_given_a_dataset_root_names_its_train_folder(tmp_path, capsys):
+    write_square_frames(tmp_path / "data" / "train" / "t0", np.ones(8))
+    assert main(["train", str(tmp_path / "data"), "--out", str(tmp_path / "out")]) == 2
+    assert (f"data: no videos (video files or folders of frames) in it; it holds train/: give "
+            f"the normal videos' folder, {tmp_path / 'data' / 'train'}") in _error(capsys)
+
+
 def test_a_failed_run_removes_the_empty_folders_it_made_and_keeps_others(tmp_path, capsys):
     """Every training video unreadable: the static stream has no scene background. The run
     stops with one line, and the output and cache folders it made (empty) are gone."""

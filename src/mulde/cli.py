@@ -889,10 +889,13 @@ def _train(args: argparse.Namespace) -> int:
         from mulde.video.decode import is_image_file
 
         frames = any(is_image_file(p) for p in folder.iterdir())
+        inner = folder / "train"
         raise DatasetError(f"{folder}: no videos (video files or folders of frames) in it"
                            + (f"; it is itself one video's frames: move it into a folder of "
                               f"its own (e.g. {folder.parent / 'train' / folder.name}) and give "
-                              f"{folder.parent / 'train'}" if frames else ""))
+                              f"{folder.parent / 'train'}" if frames else "")
+                           + (f"; it holds train/: give the normal videos' folder, {inner}"
+                              if inner.is_dir() else ""))
     warn_ignored(ignored, folder)
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from typing import Any
 
 from mulde.video.features.base import Extractor
@@ -235,7 +236,9 @@ def with_settings(extractor: Extractor, settings: dict[str, Any]) -> Extractor:
     fields = {f.name for f in dataclasses.fields(extractor) if f.init}
     unknown = sorted(set(settings) - fields)
     if unknown:
-        raise ValueError(f"{extractor.name} extractor has no setting {', '.join(unknown)}; "
+        named = [f"{u} (did you mean {match[0]}?)" if (match := difflib.get_close_matches(
+            u, sorted(fields), n=1)) else u for u in unknown]
+        raise ValueError(f"{extractor.name} extractor has no setting {', '.join(named)}; "
                          f"settable: {', '.join(sorted(fields))}")
     for key, value in settings.items():
         kind = _kind(getattr(extractor, key))
