@@ -31,22 +31,9 @@ from common import RESULTS_DIR, new_header, write_json
 from mulde.evaluation import EvaluationProtocol, compute_metrics
 from mulde.evaluation.report import read_frame_scores
 from mulde.vad.artifact import PipelineModel, pipeline_folder
+from mulde.vad.events import find_events
 from mulde.vad.live import CausalSmoother, causal_smooth, start_level
-from mulde.vad.thresholds import count_events, fit_threshold, held_out_rate
-
-
-def _events(smoothed: np.ndarray, threshold: float, patience: int) -> list[int]:
-    """The start frames of the events `count_events` counts (runs merged across gaps
-    shorter than `patience`)."""
-    above = smoothed > threshold
-    starts, last_end = [], -(10**9)
-    edges = np.diff(np.r_[0, above.astype(np.int8), 0])
-    for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        if s - last_end >= patience or not starts:
-            starts.append(int(s))
-        last_end = e
-    assert len(starts) == count_events(smoothed, threshold, patience)
-    return starts
+from mulde.vad.thresholds import fit_threshold, held_out_rate
 
 
 def rule_row(model: PipelineModel, start: float | None, test: dict[str, np.ndarray],
@@ -62,7 +49,7 @@ def rule_row(model: PipelineModel, start: float | None, test: dict[str, np.ndarr
     causal = {name: causal_smooth(s, sigma, start=start) for name, s in test.items()}
     events = early = early_normal = 0
     for name, s in causal.items():
-        starts = _events(s, refit.value, fit.patience)
+        starts = [e.start for e in find_events(s, refit.value, fit.patience)]
         events += len(starts)
         for f in starts:
             if f < window:

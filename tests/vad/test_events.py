@@ -60,3 +60,15 @@ def test_events_cover_exactly_the_frames_above_the_threshold(scores, threshold, 
     assert np.all(covered[x > threshold])
     for a, b in zip(events, events[1:], strict=False):
         assert b.start - a.end > patience  # separated by at least `patience` quiet frames
+
+
+def test_event_starts_by_hand_with_runs_merged_across_short_gaps():
+    s = np.array([2.0, 2.0, 0.0, 2.0, 0.0, 0.0, 0.0, 2.0, 0.0])
+
+    def starts(patience: int) -> list[int]:
+        return [e.start for e in find_events(s, 1.0, patience)]
+
+    assert starts(1) == [0, 3, 7]  # every run its own event
+    assert starts(2) == [0, 7]  # the 1-frame gap merges the first two
+    assert starts(4) == [0]  # the 3-frame gap too
+    assert find_events(np.zeros(5), 1.0) == []
