@@ -972,9 +972,9 @@ def _print_metrics(metrics: dict, out: Path) -> None:
     if threshold and isinstance(events, dict):  # what to look at, labels or not
         n = sum(len(v) for v in events.values())
         where = sum(1 for v in events.values() if v)
-        print(f"alert threshold {threshold['value']:.4g}: {n} event{'s' * (n != 1)} in "
-              f"{where} of {len(events)} test video{'s' * (len(events) != 1)} (listed in the "
-              "report and metrics.json)")
+        print(f"alert threshold {threshold['value']:.4g}: {_count(n, 'event')} in "
+              f"{where} of {_count(len(events), 'test video')} (listed in the report and "
+              "metrics.json)")
     print(f"report: {Path(out) / 'report.html'}")
 
 
