@@ -114,6 +114,9 @@ VARIANTS: dict[str, dict] = {
     # round 11: S1's training (spacing is not used there), scored at log-spaced levels
     "geometric_sigma2": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
                          "spacing": "geometric"},
+    # round 12: G1 with the noise level fed to the network as ln(sigma) / 4
+    "logsigma_geometric": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                           "spacing": "geometric", "noise_input": "log"},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",

@@ -25,6 +25,7 @@ from mulde.core import (
     train_energy,
 )
 from mulde.core.checkpoint import CHECKPOINT_NAME
+from mulde.core.network import EnergyEnsemble, noise_feature
 from mulde.core.training import _validation_loss, ema_decay_at, split_validation
 
 
@@ -59,9 +60,36 @@ def test_sample_is_log_uniform_within_bounds(low, factor):
     assert abs(sig.log().mean().item() - mid) < 0.05 * max(math.log(factor), 1e-3) + 0.02
 
 
-def test_multiscale_shares_first_layer_and_equals_per_level_forward():
+def test_noise_feature_by_hand():
+    """'sigma' passes the level through; 'log' is ln(sigma) / 4: ln(1) = 0, ln(e^-4) / 4 = -1,
+    ln(1e-3) / 4 = -1.7269."""
+    sigma = torch.tensor([1.0, math.exp(-4.0), 1e-3], dtype=torch.float64)
+    torch.testing.assert_close(noise_feature(sigma, "sigma"), sigma)
+    torch.testing.assert_close(noise_feature(sigma, "log"),
+                               torch.tensor([0.0, -1.0, -1.726938820], dtype=torch.float64))
+    with pytest.raises(ValueError, match="noise_input must be one of"):
+        noise_feature(sigma, "sqrt")
+    with pytest.raises(ValueError, match="noise_input must be one of"):
+        EnergyMLP(3, (8,), noise_input="sqrt")
+
+
+def test_log_noise_input_feeds_ln_sigma_over_4_to_the_first_layer():
+    """With noise_input='log', f(x, sigma) is the 'sigma' network with the same weights fed
+    ln(sigma) / 4 in place of sigma; an ensemble passes the setting to every member."""
     torch.manual_seed(0)
-    net = EnergyMLP(5, (32, 16))
+    net = EnergyMLP(3, (16,), noise_input="log")
+    raw = EnergyMLP(3, (16,))
+    raw.load_state_dict(net.state_dict())
+    x, sigma = torch.randn(5, 3), torch.tensor([1e-3, 0.01, 0.1, 0.5, 1.0])
+    torch.testing.assert_close(net(x, sigma), raw(x, torch.log(sigma) / 4))
+    ens = EnergyEnsemble(3, (8,), n_members=2, noise_input="log")
+    assert [m.noise_input for m in ens.members] == ["log", "log"]
+
+
+@pytest.mark.parametrize("noise_input", ["sigma", "log"])
+def test_multiscale_shares_first_layer_and_equals_per_level_forward(noise_input):
+    torch.manual_seed(0)
+    net = EnergyMLP(5, (32, 16), noise_input=noise_input)
     x = torch.randn(7, 5)
     sig = NoiseSchedule().grid(4)
     multi = net.energy_multiscale(x, sig)

@@ -41,11 +41,13 @@ def test_onnxruntime_scores_equal_the_library_for_every_aggregate(kind, data, tm
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)
 
 
-def test_an_ensemble_exports_with_the_library_energies(data, tmp_path):
+@pytest.mark.parametrize("noise_input", ["sigma", "log"])
+def test_an_ensemble_exports_with_the_library_energies(noise_input, data, tmp_path):
     """The exported graph of a deep ensemble (n_members 3) holds every member: its energies
-    are the library's mean of the members'."""
+    are the library's mean of the members', with either noise input (ln(sigma) / 4 is
+    computed in the graph)."""
     X, X_test = data
-    model = MULDE(n_members=3, **SMALL).fit(X)
+    model = MULDE(n_members=3, noise_input=noise_input, **SMALL).fit(X)
     score, energies = _run(export_onnx(model, tmp_path / "e.onnx"), X_test)
     np.testing.assert_allclose(energies, model.score_samples_multiscale(X_test),
                                rtol=1e-5, atol=1e-5)

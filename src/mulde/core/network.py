@@ -7,20 +7,43 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+NOISE_INPUTS = ("sigma", "log")
+"""How the noise level enters the network: "sigma" the raw level sigma (the paper's [x, sigma]),
+"log" c(sigma) = ln(sigma) / 4 (Karras et al. 2022, "Elucidating the design space of
+diffusion-based generative models", the c_noise of their Table 1)."""
+
+
+def noise_feature(sigma: torch.Tensor, noise_input: str) -> torch.Tensor:
+    """Return the network's noise input for levels `sigma` (any shape, all > 0), same shape:
+    sigma itself ("sigma") or ln(sigma) / 4 ("log"). Over [1e-3, 1] the raw level leaves
+    the lower half of a log-uniform draw within 0.03 of 0, where the first layer barely tells
+    the levels apart; ln(sigma) / 4 spreads them evenly over [-1.73, 0]. ValueError for
+    another `noise_input`."""
+    if noise_input == "sigma":
+        return sigma
+    if noise_input == "log":
+        return torch.log(sigma) / 4
+    raise ValueError(f"noise_input must be one of {NOISE_INPUTS}, got {noise_input!r}")
+
 
 class EnergyMLP(nn.Module):
-    """MLP on [x, sigma] -> scalar energy f(x, sigma) (approximately -log q_sigma(x) + c).
+    """MLP on [x, c(sigma)] -> scalar energy f(x, sigma) (approximately -log q_sigma(x) + c).
 
-    The first layer is W [x; sigma] + b = W_x x + w_sigma sigma + b; `energy_multiscale`
-    computes W_x x once and shares it across all noise levels.
+    c is `noise_feature` with `noise_input` ("sigma": c(sigma) = sigma, the paper; "log":
+    ln(sigma) / 4). The first layer is W [x; c] + b = W_x x + w_sigma c + b;
+    `energy_multiscale` computes W_x x once and shares it across all noise levels.
     """
 
     def __init__(self, n_features: int, hidden: Sequence[int] = (256, 256),
-                 layer_norm: bool = False, dropout: float = 0.0) -> None:
+                 layer_norm: bool = False, dropout: float = 0.0,
+                 noise_input: str = "sigma") -> None:
         super().__init__()
         if n_features < 1 or not hidden:
             raise ValueError("need n_features >= 1 and at least one hidden layer")
+        if noise_input not in NOISE_INPUTS:
+            raise ValueError(f"noise_input must be one of {NOISE_INPUTS}, got {noise_input!r}")
         self.n_features = n_features
+        self.noise_input = noise_input
         self.first = nn.Linear(n_features + 1, hidden[0])
         blocks: list[nn.Module] = []
         width = hidden[0]
@@ -41,7 +64,8 @@ class EnergyMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Return f(x, sigma) of shape (n,) for x (n, d) and sigma (n, 1) or (n,)."""
-        return self.rest(self.first(torch.cat([x, sigma.reshape(-1, 1)], dim=1))).squeeze(1)
+        c = noise_feature(sigma.reshape(-1, 1), self.noise_input)
+        return self.rest(self.first(torch.cat([x, c], dim=1))).squeeze(1)
 
     def energy_multiscale(self, x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
         """Return f(x, sigma_l) for every row of x and level of sigmas, shape (n, L).
@@ -52,7 +76,8 @@ class EnergyMLP(nn.Module):
         w_x = self.first.weight[:, : self.n_features]
         w_sigma = self.first.weight[:, self.n_features]
         shared = torch.addmm(self.first.bias, x, w_x.t())  # (n, H)
-        h = shared.unsqueeze(1) + sigmas.reshape(1, -1, 1) * w_sigma  # (n, L, H)
+        c = noise_feature(sigmas.reshape(1, -1, 1), self.noise_input)
+        h = shared.unsqueeze(1) + c * w_sigma  # (n, L, H)
         n, n_levels, width = h.shape
         return self.rest(h.reshape(n * n_levels, width)).reshape(n, n_levels)
 
@@ -69,12 +94,15 @@ class EnergyEnsemble(nn.Module):
     """
 
     def __init__(self, n_features: int, hidden: Sequence[int] = (256, 256),
-                 layer_norm: bool = False, dropout: float = 0.0, n_members: int = 2) -> None:
+                 layer_norm: bool = False, dropout: float = 0.0, n_members: int = 2,
+                 noise_input: str = "sigma") -> None:
         super().__init__()
         if n_members < 2:
             raise ValueError(f"an ensemble needs n_members >= 2, got {n_members}")
         self.n_features = n_features
-        self.members = nn.ModuleList(EnergyMLP(n_features, hidden, layer_norm, dropout)
+        self.noise_input = noise_input
+        self.members = nn.ModuleList(EnergyMLP(n_features, hidden, layer_norm, dropout,
+                                               noise_input)
                                      for _ in range(n_members))
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -90,9 +118,11 @@ EnergyNetwork = EnergyMLP | EnergyEnsemble
 
 
 def energy_network(n_features: int, hidden: Sequence[int] = (256, 256), layer_norm: bool = False,
-                   dropout: float = 0.0, n_members: int = 1) -> EnergyNetwork:
+                   dropout: float = 0.0, n_members: int = 1,
+                   noise_input: str = "sigma") -> EnergyNetwork:
     """The energy network of a MULDE model: one `EnergyMLP` (n_members 1) or an
-    `EnergyEnsemble` of n_members of them, each with the given hidden widths."""
+    `EnergyEnsemble` of n_members of them, each with the given hidden widths and noise input
+    (`NOISE_INPUTS`)."""
     if n_members == 1:
-        return EnergyMLP(n_features, hidden, layer_norm, dropout)
-    return EnergyEnsemble(n_features, hidden, layer_norm, dropout, n_members)
+        return EnergyMLP(n_features, hidden, layer_norm, dropout, noise_input)
+    return EnergyEnsemble(n_features, hidden, layer_norm, dropout, n_members, noise_input)

@@ -32,6 +32,7 @@ from mulde.core import (
     resolve_device,
     train_energy,
 )
+from mulde.core.network import NOISE_INPUTS
 from mulde.core.training import LR_SCHEDULES, split_validation
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
@@ -87,6 +88,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     n_members: 1 (one MLP) or M >= 2: a deep ensemble of M MLPs of those widths, each trained
         on its own DSM loss from its own initial weights; the energy is their mean
         (`mulde.core.EnergyEnsemble`).
+    noise_input: how the noise level enters the network: "sigma" (the raw level, the paper)
+        or "log" (ln(sigma) / 4, Karras et al. 2022's c_noise), which tells the small levels
+        apart (`mulde.core.network.noise_feature`).
     beta: weight of the regulariser beta * f(x, sigma)^2 / 2 (0 turns it off).
     regulariser: its weighting across noise levels, "sigma2" (times sigma^2, the score
         term's own weighting; the default since issue 15) or "constant" (the paper); see
@@ -156,6 +160,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "noise_input": [StrOptions(set(NOISE_INPUTS))],
         "beta": [Interval(Real, 0, None, closed="left")],
         "regulariser": [StrOptions({r.value for r in Regulariser})],
         "sigma_low": [Interval(Real, 0, None, closed="neither")],
@@ -188,7 +193,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     }
 
     def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
-                 layer_norm: bool = False, dropout: float = 0.0, beta: float = 0.1,
+                 layer_norm: bool = False, dropout: float = 0.0,
+                 noise_input: str = "sigma", beta: float = 0.1,
                  regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
@@ -212,6 +218,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.n_members = n_members
         self.layer_norm = layer_norm
         self.dropout = dropout
+        self.noise_input = noise_input
         self.beta = beta
         self.regulariser = regulariser
         self.sigma_low = sigma_low
@@ -295,7 +302,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
         schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
         self.network_ = energy_network(X.shape[1], tuple(self.hidden_sizes), self.layer_norm,
-                                       self.dropout, self.n_members).to(device)
+                                       self.dropout, self.n_members,
+                                       self.noise_input).to(device)
         config = self._train_config(seed)
         start = time.perf_counter()
         loss = DSMLoss(self.beta, self.regulariser)
@@ -463,6 +471,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("lr_schedule", "constant")
             params.setdefault("whiten", None)  # and standardised per column only
             params.setdefault("sigma_high_span", None)  # and the fixed sigma_high
+            params.setdefault("noise_input", "sigma")  # and the raw noise level as input
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))
@@ -488,7 +497,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             with torch.device("meta"):
                 net = energy_network(model.n_features_in_, params["hidden_sizes"],
                                      params["layer_norm"], params["dropout"],
-                                     params["n_members"])
+                                     params["n_members"], params["noise_input"])
             state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
                      if k.startswith("network.")}
             net.load_state_dict(state, strict=True, assign=True)

@@ -39,5 +39,6 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "sigma_high": 1.0,
         "sigma_high_span": None,
         "spacing": "linear",
+        "noise_input": "sigma",
     }),
 })

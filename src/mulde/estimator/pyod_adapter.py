@@ -35,7 +35,8 @@ class PyODMULDE(BaseDetector):
     def __init__(self, contamination: float = 0.1, *,
                  hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
                  layer_norm: bool = False,
-                 dropout: float = 0.0, beta: float = 0.1, regulariser: str = "sigma2",
+                 dropout: float = 0.0, noise_input: str = "sigma", beta: float = 0.1,
+                 regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, whiten: str | None = None,
@@ -56,6 +57,7 @@ class PyODMULDE(BaseDetector):
         self.n_members = n_members
         self.layer_norm = layer_norm
         self.dropout = dropout
+        self.noise_input = noise_input
         self.beta = beta
         self.regulariser = regulariser
         self.sigma_low = sigma_low
