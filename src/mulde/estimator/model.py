@@ -106,6 +106,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         training rows / sqrt(d)) (`mulde.core.largest_distance_sigma`, at most 2,000 seeded
         rows; Song & Ermon 2020's rule for the largest noise level); None: sigma_high_ =
         sigma_high (the paper).
+    scaling: how the rows are scaled after centring: "column" (each column by its standard
+        deviation, the paper) or "global" (every column by one scale, the root mean square
+        of the column standard deviations), which keeps the columns' relative spreads, e.g.
+        of principal components (`mulde.vad.stream_models.PCAStream`), where per-column
+        scaling would whiten them.
     whiten: None (the rows are standardised per column, the paper) or "ledoit_wolf": the
         standardised rows are then multiplied by C^(-1/2), C their Ledoit-Wolf shrunk
         covariance on the training rows (`mulde.estimator.whitening`), so the noise levels
@@ -161,6 +166,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "noise_input": [StrOptions(set(NOISE_INPUTS))],
+        "scaling": [StrOptions({"column", "global"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "regulariser": [StrOptions({r.value for r in Regulariser})],
         "sigma_low": [Interval(Real, 0, None, closed="neither")],
@@ -198,7 +204,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                  regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
-                 sigma_high_span: float | None = None, whiten: str | None = None,
+                 sigma_high_span: float | None = None, scaling: str = "column",
+                 whiten: str | None = None,
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -225,6 +232,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.sigma_high = sigma_high
         self.sigma_low_nn = sigma_low_nn
         self.sigma_high_span = sigma_high_span
+        self.scaling = scaling
         self.whiten = whiten
         self.n_levels = n_levels
         self.spacing = spacing
@@ -287,6 +295,9 @@ class MULDE(OutlierMixin, BaseEstimator):
                                                   int(np.flatnonzero(constant)[0])),
                           stacklevel=2)
         self.scale_ = np.where(constant, 1.0, std + 1e-8)
+        if self.scaling == "global":
+            spread = float(np.sqrt(np.mean(std[~constant] ** 2))) if (~constant).any() else 0.0
+            self.scale_ = np.full_like(std, spread + 1e-8 if spread > 0 else 1.0)
         self.whitening_ = None
         if self.whiten is not None:
             self.whitening_ = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
@@ -472,6 +483,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("whiten", None)  # and standardised per column only
             params.setdefault("sigma_high_span", None)  # and the fixed sigma_high
             params.setdefault("noise_input", "sigma")  # and the raw noise level as input
+            params.setdefault("scaling", "column")  # and per-column scaling
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))

@@ -40,5 +40,6 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "sigma_high_span": None,
         "spacing": "linear",
         "noise_input": "sigma",
+        "scaling": "column",
     }),
 })

@@ -39,7 +39,8 @@ class PyODMULDE(BaseDetector):
                  regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
-                 sigma_high_span: float | None = None, whiten: str | None = None,
+                 sigma_high_span: float | None = None, scaling: str = "column",
+                 whiten: str | None = None,
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -64,6 +65,7 @@ class PyODMULDE(BaseDetector):
         self.sigma_high = sigma_high
         self.sigma_low_nn = sigma_low_nn
         self.sigma_high_span = sigma_high_span
+        self.scaling = scaling
         self.whiten = whiten
         self.n_levels = n_levels
         self.spacing = spacing
