@@ -383,6 +383,20 @@ def test_sigma_low_nn_sets_the_noise_range_from_the_data_spacing():
     assert MULDE(**fast, sigma_low_nn=None, sigma_low=1e-2).fit(X).sigma_low_ == 1e-2
 
 
+def test_global_scaling_divides_every_column_by_the_rms_of_their_stds():
+    """scaling='global': columns of std 1, 2, 2 (and a constant one) are all divided by
+    sqrt((1 + 4 + 4) / 3) = sqrt(3) (constant columns do not count); 'column' divides each by
+    its own."""
+    X = np.array([[-1.0, -2, 2, 5], [0, 0, 0, 5], [1, 2, -2, 5]])  # stds 1, 2, 2, 0
+    fast = FAST | {"max_steps": 1, "validation_fraction": 0.0}
+    with pytest.warns(UserWarning):
+        model = MULDE(**fast, scaling="global").fit(X)
+    np.testing.assert_allclose(model.scale_, np.full(4, np.sqrt(3.0)), rtol=1e-7)
+    with pytest.warns(UserWarning):
+        column = MULDE(**fast).fit(X)
+    np.testing.assert_allclose(column.scale_, [1, 2, 2, 1], rtol=1e-7)
+
+
 def test_sigma_high_span_raises_the_noise_range_to_the_data_spread():
     """sigma_high_span = c: sigma_high_ = max(sigma_high, c * largest distance / sqrt(d)) on
     the standardised rows. Rows 0, 2, 5 (d = 1) standardise to a largest distance 5 / s

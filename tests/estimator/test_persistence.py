@@ -146,16 +146,18 @@ def test_a_file_from_before_the_regulariser_option_loads_as_the_constant_form(fi
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
 
 
-def test_a_file_from_before_the_noise_input_option_loads_with_the_raw_level(fitted, tmp_path):
-    """Models saved before `noise_input` existed fed the raw sigma to the network; they load
-    as that and score as they did, and a 'log' model round-trips with its setting."""
+def test_a_file_from_before_noise_input_and_scaling_loads_as_it_was_fitted(fitted, tmp_path):
+    """Models saved before `noise_input` and `scaling` existed fed the raw sigma to the network
+    and scaled per column; they load as that and score as they did, and a 'log' model
+    round-trips with its setting."""
     model, X = fitted
     path = model.save(tmp_path / "m.safetensors")
     params = model.get_params()
-    del params["noise_input"]
+    del params["noise_input"], params["scaling"]
     _rewrite(path, params=json.dumps(params))
     loaded = MULDE.load(path)
     assert loaded.noise_input == "sigma" and loaded.network_.noise_input == "sigma"
+    assert loaded.scaling == "column"
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
     log_model = MULDE(hidden_sizes=(16,), max_steps=20, batch_size=128, random_state=0,
                       noise_input="log", device="cpu").fit(X)
