@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mulde.vad import StreamEnsemble, TopObjects
-from mulde.vad.stream_models import KNNStream
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 
 
@@ -375,21 +374,6 @@ def test_each_out_of_fold_refit_fits_its_pca_on_its_own_folds(n_jobs):
     # the test row (6, 1.5) is the training mean: z = 0, and the fitted z average 0
     np.testing.assert_allclose(ens.score_video(flat([(6.0, 1.5)])).fused, [(0 - 3) / 5],
                                atol=1e-9)
-
-
-def test_mulde_on_a_reduced_stream_keeps_the_components_spread_unless_params_say():
-    """A MULDE made by name for a PCA stream gets scaling='global' (its components keep their
-    relative spreads); an unreduced stream keeps MULDE's per-column default, and a `scaling`
-    in mulde_params wins on every stream."""
-    train = {"a": video(velocity=[[0.0, 1.0], [2.0, 0.0]]),
-             "b": video(velocity=[[10.0, 3.0], [12.0, 1.0]])}
-    ens = StreamEnsemble("mulde", pca={"velocity": 2}, mulde_params={"max_steps": 1})
-    assert ens._plan(train)[Stream.VELOCITY]().inner.params["scaling"] == "global"
-    assert "scaling" not in StreamEnsemble("mulde")._plan(train)[Stream.VELOCITY]().params
-    user = StreamEnsemble("mulde", pca={"velocity": 2}, mulde_params={"scaling": "column"})
-    assert user._plan(train)[Stream.VELOCITY]().inner.params["scaling"] == "column"
-    assert isinstance(StreamEnsemble("knn", pca={"velocity": 2})._plan(train)[
-        Stream.VELOCITY]().inner, KNNStream)
 
 
 def test_pca_must_name_a_fitted_stream_and_a_positive_count():

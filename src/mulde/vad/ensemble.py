@@ -50,10 +50,7 @@ Reduced streams (`pca`, stream -> k): that stream's model is fitted on the first
 components of its rows (`mulde.vad.stream_models.PCAStream`), the PCA fitted inside each fit
 on that fit's rows alone: the model on all training objects, every out-of-fold refit on its
 own training folds (issue 14, round 6: the 1,280-d appearance stream's fits dominated the
-training time). The cached features are unchanged. A MULDE model made by name scales the
-components by one common scale (`MULDE(scaling="global")`) unless `mulde_params` sets
-`scaling`: per-column scaling would give the last kept component, mostly noise, the spread
-of the first (whitening them; issue 14, round 11).
+training time). The cached features are unchanged.
 
 Sidak streams (`sidak`): a frame's score in that stream is not the maximum over its objects
 but the Sidak-corrected maximum against the stream's training object scores (the ones the
@@ -390,18 +387,11 @@ class StreamEnsemble:
     def calibrations(self) -> dict[Stream, Calibration]:
         return {s: f.calibration for s, f in self.fits_.items()}
 
-    def _factory(self, spec: StreamModelSpec, reduced: bool = False
-                 ) -> Callable[[], StreamModel]:
-        """The model factory of a spec; on a `reduced` (PCA) stream, MULDE scales the
-        principal components by one common scale unless `mulde_params` sets `scaling`
-        (module docstring, "Reduced streams")."""
+    def _factory(self, spec: StreamModelSpec) -> Callable[[], StreamModel]:
         if isinstance(spec, str):
             make_stream_model(spec)  # an unknown name fails here, before any fitting
-            params = dict(self.mulde_params)
-            if reduced:
-                params.setdefault("scaling", "global")
             # a partial, not a lambda: it pickles, so worker processes can run it (n_jobs)
-            return partial(make_stream_model, spec, self.seed, params)
+            return partial(make_stream_model, spec, self.seed, dict(self.mulde_params))
         if callable(spec):
             return spec
         raise ValueError(f"a stream model is 'mulde', 'knn', 'gmm' or a factory of stream "
@@ -435,7 +425,7 @@ class StreamEnsemble:
             self._warn_if_unreduced(train, s, k)
         plan = {}
         for s in sorted(specs, key=lambda s: s.value):
-            make = self._factory(specs[s], reduced=s in reduce)
+            make = self._factory(specs[s])
             plan[s] = WithPCA(make, reduce[s]) if s in reduce else make
         return plan
 
