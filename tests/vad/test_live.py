@@ -297,6 +297,30 @@ def test_detector_regions_live_are_the_offline_cached_boxes(scene, tmp_path, mon
     assert extra.any() if motion_boxes else not extra.any()
 
 
+def test_velocity_on_grid_cells_beside_detector_boxes_live_and_offline(scene, tmp_path,
+                                                                       monkeypatch):
+    """velocity_regions='grid' with detector boxes: the velocity stream's objects are the grid
+    extractor's cells and features (the same foreground), the class stream keeps the boxes,
+    and live scoring gives the offline features bit for bit."""
+    from mulde.video.features import objects as objects_module
+
+    _, test, extractor = scene
+    monkeypatch.setattr(objects_module, "_detector", lambda *a: FrameDetector(2, "hold"))
+    detecting = replace(extractor, regions="detector", streams=("velocity", "class"),
+                        max_height=None, boxes_cache=str(tmp_path / "boxes"),
+                        detector_every=2, velocity_regions="grid")
+    offline = detecting.extract(test)
+    grid = replace(extractor, streams=("velocity",), max_height=None).extract(test)
+    _same({"velocity": grid["velocity"]}, {"velocity": offline["velocity"]})
+    assert offline["class"].objects_per_frame().max() == 2  # the two boxes
+    live, _ = _online(detecting, list(test.frames()))
+    _same(offline, live)
+    assert detecting.params["velocity"]["regions"] == "grid"
+    assert "regions" not in replace(detecting, velocity_regions=None).params["velocity"]
+    with pytest.raises(ValueError, match="velocity_regions must be 'grid' or 'components'"):
+        replace(detecting, velocity_regions="detector")
+
+
 def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scores():
     from types import SimpleNamespace
 

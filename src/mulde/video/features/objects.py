@@ -88,7 +88,9 @@ class ObjectCentricExtractor:
     Flow: DIS `flow_preset` over a window of +-`flow_baseline` frames centred on each frame.
     velocity: `velocity_histogram` (`n_bins`) over the region's foreground pixels
     (`motion="magnitude"`), or `translation_histogram`, the speed of their mean flow vector
-    (`motion="translation"`);
+    (`motion="translation"`); over the extraction's regions, or with `velocity_regions`
+    ("grid" or "components") over regions of that mode of its own, found in the same
+    foreground (e.g. grid cells beside the boxes modes' boxes; `VelocityStream.regions`);
     geometry: `box_geometry`; appearance: `backbone` embedding of a square crop
     (`crop_size`, `crop_margin`, `crop_min_side`), weights from `weights_path` if given.
     pose: MoveNet keypoints of each detected person (`regions="detector"` only), from
@@ -137,6 +139,7 @@ class ObjectCentricExtractor:
     flow_baseline: int = 2
     n_bins: int = 8
     motion: str = "magnitude"
+    velocity_regions: RegionMode | None = None
     backbone: str = "efficientnet-lite0"
     weights_path: str | None = None
     crop_size: int = 64
@@ -176,6 +179,9 @@ class ObjectCentricExtractor:
                              f"{tuple(s.value for s in STREAMS)}, got {self.streams}")
         object.__setattr__(self, "streams", streams)
         object.__setattr__(self, "regions", RegionMode(self.regions))
+        if self.velocity_regions is not None:  # 'grid' or 'components' only
+            object.__setattr__(self, "velocity_regions",
+                               VelocityStream(regions=self.velocity_regions).regions)
         object.__setattr__(self, "flow_preset", FlowPreset(self.flow_preset))
         object.__setattr__(self, "close_size", tuple(self.close_size))
         if self.max_height is not None and (isinstance(self.max_height, bool)
@@ -215,7 +221,8 @@ class ObjectCentricExtractor:
 
     def _stream_makers(self) -> dict[Stream, Any]:
         return {
-            Stream.VELOCITY: lambda: VelocityStream(self.n_bins, self.motion),
+            Stream.VELOCITY: lambda: VelocityStream(self.n_bins, self.motion,
+                                                    self.velocity_regions),
             Stream.GEOMETRY: GeometryStream,
             Stream.APPEARANCE: lambda: AppearanceStream(
                 self.backbone, self.weights_path, self.crop_size, self.crop_margin,
@@ -413,9 +420,11 @@ class ObjectCentricExtractor:
         masks = [self.foreground(g, background) for g in grays]
         per_frame = [self.mask_regions(m, boxes=b, labels=c, scores=p)
                      for m, b, c, p in zip(masks, detected, labels, scores, strict=True)]
+        own = self.velocity_regions is not None and Stream.VELOCITY in self.streams
         clip = Clip(grays, rgbs, per_frame, self.mask_regions,
                     str(source.path) if isinstance(source, Video) else "the video",
-                    masks if self.region_background == "scene" else None)
+                    masks if self.region_background == "scene" else None,
+                    masks if own else None)
         del masks  # kept by the clip only when the static stream can reuse them
         clock = _lap(t, "regions", clock)
         for s in streams:

@@ -103,6 +103,7 @@ class _Pending:
     regions: list[Region]
     still: tuple[list[Region], list[float]] | None
     rgb: np.ndarray | None
+    moving: list[Region] | None = None  # the velocity stream's own regions, if it has them
 
 
 class OnlineObjectExtractor:
@@ -275,8 +276,11 @@ class OnlineObjectExtractor:
                                                       ex.mask_regions,
                                                       mask if self.scene_mode else None)
             still = (regions_s, dwell)
+        velocity = self._by_stream.get(Stream.VELOCITY)
+        moving = (ex.mask_regions(mask, velocity.regions)
+                  if velocity is not None and velocity.regions is not None else None)
         self._grays.append(gray)
-        self._pending.append(_Pending(t, regions, still, rgb))
+        self._pending.append(_Pending(t, regions, still, rgb, moving))
         ready = t - self.b
         return [self._complete(ready, t)] if ready >= 0 else []
 
@@ -297,8 +301,10 @@ class OnlineObjectExtractor:
         out: dict[Stream, tuple[np.ndarray, np.ndarray]] = {}
         for s in self.streams:
             if s.stream is Stream.VELOCITY:
-                feats = np.array(s.rows(p.regions, flow), np.float32).reshape(-1, s.n_bins)
-                out[s.stream] = (feats, boxes)
+                moving = p.regions if p.moving is None else p.moving
+                feats = np.array(s.rows(moving, flow), np.float32).reshape(-1, s.n_bins)
+                out[s.stream] = (feats, boxes if p.moving is None else np.array(
+                    [r.box for r in moving], np.float32).reshape(-1, 4))
             elif s.stream is Stream.GEOMETRY:
                 out[s.stream] = (box_geometry(boxes, width, height), boxes)
             elif s.stream is Stream.STATIC:

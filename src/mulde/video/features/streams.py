@@ -192,7 +192,9 @@ class Clip:
     for streams that look at another foreground (the static stream); `source` names the video
     in errors (its path, or "the video" for in-memory frames); `scene_masks`: per frame, its
     foreground mask against the scene background when the regions were found against it
-    (the static stream's foreground then; None otherwise).
+    (the static stream's foreground then; None otherwise); `masks`: per frame, the
+    foreground mask the regions were found in, kept when a stream finds its own regions in
+    it (`VelocityStream.regions`; None otherwise).
     """
 
     grays: list[np.ndarray]
@@ -201,6 +203,7 @@ class Clip:
     regions_of: Callable[[np.ndarray, RegionMode], list[Region]]
     source: str = "the video"
     scene_masks: list[np.ndarray] | None = None
+    masks: list[np.ndarray] | None = None
     frame_index: np.ndarray = field(init=False)
     boxes: np.ndarray = field(init=False)
     labels: np.ndarray = field(init=False)
@@ -226,10 +229,16 @@ class Clip:
 @dataclass
 class VelocityStream:
     """Per region, `MOTIONS[motion]` of the flow over its pixels: an `n_bins` orientation
-    histogram of flow magnitude (AI-VAD's velocity; 1 bin = mean speed, their Ped2 setting)."""
+    histogram of flow magnitude (AI-VAD's velocity; 1 bin = mean speed, their Ped2 setting).
+
+    `regions`: None (default) the extraction's regions; a `RegionMode` ("grid" or
+    "components"): the stream's own regions of that mode, found in the same foreground
+    masks (`Clip.masks`), e.g. grid cells beside a detector's boxes (issue 14, round 12).
+    """
 
     n_bins: int = 8
     motion: str = "magnitude"
+    regions: RegionMode | None = None
     stream = Stream.VELOCITY
     needs_flow = True
     needs_rgb = False
@@ -237,15 +246,29 @@ class VelocityStream:
     def __post_init__(self) -> None:
         if self.motion not in MOTIONS:
             raise ValueError(f"motion must be one of {sorted(MOTIONS)}, got {self.motion!r}")
+        if self.regions is not None:
+            own = str(getattr(self.regions, "value", self.regions))
+            if own not in (RegionMode.GRID.value, RegionMode.COMPONENTS.value):
+                raise ValueError(f"velocity_regions must be 'grid' or 'components' (regions "
+                                 f"found in the foreground), got {own!r}")
+            self.regions = RegionMode(own)
 
     def key(self) -> dict[str, Any]:
-        return {"n_bins": self.n_bins, "motion": self.motion}
+        own = {} if self.regions is None else {"regions": self.regions.value}
+        return {"n_bins": self.n_bins, "motion": self.motion} | own  # cache keys stay
 
     def start(self, clip: Clip) -> None:
         self._clip, self._rows = clip, []
+        self._own: list[list[Region]] | None = None
+        if self.regions is not None:
+            if clip.masks is None:
+                raise ValueError("the velocity stream's own regions need the clip's "
+                                 "foreground masks (Clip.masks)")
+            self._own = [clip.regions_of(m, self.regions) for m in clip.masks]
 
     def frame(self, i: int, flow: np.ndarray) -> None:
-        self._rows.extend(self.rows(self._clip.regions[i], flow))
+        regions = self._clip.regions[i] if self._own is None else self._own[i]
+        self._rows.extend(self.rows(regions, flow))
 
     def rows(self, regions: list[Region], flow: np.ndarray) -> list[np.ndarray]:
         """The (n_bins,) feature of each of one frame's regions, given its flow."""
@@ -259,8 +282,13 @@ class VelocityStream:
 
     def finish(self) -> ObjectFeatures:
         clip = self._clip
-        return ObjectFeatures.build(np.array(self._rows), clip.frame_index, clip.boxes,
-                                    clip.n_frames, self.n_bins)
+        if self._own is None:
+            return ObjectFeatures.build(np.array(self._rows), clip.frame_index, clip.boxes,
+                                        clip.n_frames, self.n_bins)
+        return ObjectFeatures.build(
+            np.array(self._rows), np.concatenate([np.full(len(r), i)
+                                                  for i, r in enumerate(self._own)]),
+            [r.box for rs in self._own for r in rs], clip.n_frames, self.n_bins)
 
 
 @dataclass
