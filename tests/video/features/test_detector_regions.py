@@ -78,6 +78,7 @@ def test_pose_needs_detector_regions_and_the_preset_builds():
         "streams": ["velocity", "pose", "appearance", "class"]})
     assert Stream.POSE in with_pose.streams and with_pose.pose_carry_held
     assert preset.motion_boxes  # round 4, rule 1 (docs/results.md)
+    assert preset.velocity_regions.value == "grid"  # round 12: velocity on grid cells
     extractor = build_extractor("objects:detector", settings={"detector_every": 2})
     assert extractor.detection_settings().every == 2
 
