@@ -480,3 +480,30 @@ def test_more_calibration_folds_than_readable_training_videos_fall_back_with_a_w
         ens = fit_ensemble({"a": video(), "b": video()}, "gmm", calibration_folds=3,
                            progress=False)
     assert ens.calibration_folds == 2
+
+
+def test_the_fit_note_is_printed_once_before_the_model_fits(dataset_root, tmp_path, capsys,
+                                                             monkeypatch):
+    """`fit_note` (the command line's hint on making the fits faster) is printed once to
+    stderr by run and train, after the features and before the first fit."""
+    import mulde.pipeline as pipeline
+    from mulde.pipeline import train_pipeline
+
+    seen: list[str] = []
+    fit = pipeline.fit_ensemble
+
+    def spy(*args, **kwargs):
+        seen.append(capsys.readouterr().err)  # what was printed when the fits start
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fit_ensemble", spy)
+    ds = load_dataset("folder", dataset_root)
+    note = "mulde: note: the fits take long"
+    run_pipeline(ds, SpeedExtractor(), tmp_path / "run", detector="gmm", progress=False,
+                 fit_note=note)
+    train_pipeline(ds, SpeedExtractor(), tmp_path / "train", detector="gmm", progress=False,
+                   fit_note=note)
+    assert [s.count(note) for s in seen] == [1, 1]
+    assert note not in capsys.readouterr().err  # not again after the fits
+    run_pipeline(ds, SpeedExtractor(), tmp_path / "quiet", detector="gmm", progress=False)
+    assert seen[-1].strip() == ""  # no note given: nothing printed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import tempfile
 import time
 import warnings
@@ -319,11 +320,12 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    threshold_rule: ThresholdRule = "events_per_hour",
                    threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
                    fit_jobs: int = 1, pca: dict[str, int] | None = None,
-                   sidak: list[str] | None = None) -> PipelineModel:
+                   sidak: list[str] | None = None,
+                   fit_note: str | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
-    training video is readable. `pca`, `calibration_folds` and `mulde_params` as in
-    `run_pipeline` (a preset's defaults of `mulde train` are not applied here)."""
+    training video is readable. `pca`, `calibration_folds`, `mulde_params` and `fit_note`
+    as in `run_pipeline` (a preset's defaults of `mulde train` are not applied here)."""
     dataset = dataclasses.replace(dataset, test=())
     if not dataset.train:
         raise DatasetError(f"{dataset.root}: no training videos (video files or folders of "
@@ -335,6 +337,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     if not train:
         raise DatasetError(f"no readable training video: all {len(extraction.failed)} were "
                            "skipped (see the messages above)")
+    _say(fit_note)
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
                             calibration_folds, fit_jobs, pca, sidak)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
@@ -351,7 +354,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  threshold_rule: ThresholdRule = "events_per_hour",
                  threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
                  fit_jobs: int = 1, pca: dict[str, int] | None = None,
-                 sidak: list[str] | None = None) -> dict[str, Any]:
+                 sidak: list[str] | None = None,
+                 fit_note: str | None = None) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
@@ -367,7 +371,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
 
     When the training videos are too short to check the threshold's events-per-hour target
     (`ThresholdFit.too_short`), a warning says so and the report repeats it beside the
-    threshold (metrics.json: `threshold.note`).
+    threshold (metrics.json: `threshold.note`). `fit_note`: a line printed (to stderr) once
+    the features are there, before the model fits start (the command line's hint on making
+    them faster); None: nothing.
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
@@ -376,6 +382,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     with recorded_warnings() as run_warnings:
         extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
+        _say(fit_note)
         ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                                  progress, max_train_objects,
                                                  calibration_folds, fit_jobs, pca, sidak)
@@ -435,6 +442,11 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings["report"] = time.perf_counter() - t0
     return metrics
 
+
+def _say(line: str | None) -> None:
+    """Print a line for the user to stderr, past any progress bar (nothing for None)."""
+    if line:
+        tqdm.write(line, file=sys.stderr)
 
 
 _RUN_FIELDS = frozenset({"weights_path", "scene_background", "boxes_cache"})
