@@ -210,6 +210,32 @@ def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_r
     assert "no metrics" in (out / "report.html").read_text()
 
 
+def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tmp_path):
+    """What the loader left out of train/ and test/ (its IgnoredFilesWarning on the console)
+    is kept with the run: listed in metrics.json and said in the report's warnings, where
+    skipped videos are."""
+    (dataset_root / "train" / "notes.txt").write_text("not a video")
+    (dataset_root / "test" / "empty").mkdir()
+    with pytest.warns(UserWarning, match="ignored 1 empty folder: test/empty"):
+        ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+    metrics = run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["config"]["ignored_files"] == ["test/empty", "train/notes.txt"]
+    lines = ["ignored 1 empty folder: test/empty",
+             "ignored 1 file that is not a video: train/notes.txt"]
+    assert saved["warnings"][:2] == metrics["warnings"][:2] == lines
+    html = (out / "report.html").read_text()
+    assert all(html.count(f"Warning:</b> {line}</p>") == 1 for line in lines)
+    clean = tmp_path / "clean"
+    (dataset_root / "train" / "notes.txt").unlink()
+    (dataset_root / "test" / "empty").rmdir()
+    metrics = run_pipeline(load_dataset("folder", dataset_root), SpeedExtractor(), clean,
+                           detector="gmm", progress=False)
+    assert metrics["config"]["ignored_files"] == []
+    assert not [w for w in metrics["warnings"] if w.startswith("ignored")]
+
+
 def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
     (dataset_root / "test" / "broken.avi").write_bytes(b"not a video at all")
     ds = load_dataset("folder", dataset_root)

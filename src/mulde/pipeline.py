@@ -18,7 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from mulde.datasets.base import Dataset
-from mulde.datasets.common import DatasetError, require_videos
+from mulde.datasets.common import DatasetError, ignored_lines, require_videos, shown_path
 from mulde.evaluation import EvaluationProtocol, write_report
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
@@ -26,6 +26,7 @@ from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import FeatureCache, shard
+from mulde.video.decode import natural_key
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
@@ -371,9 +372,12 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
 
     When the training videos are too short to check the threshold's events-per-hour target
     (`ThresholdFit.too_short`), a warning says so and the report repeats it beside the
-    threshold (metrics.json: `threshold.note`). `fit_note`: a line printed (to stderr) once
-    the features are there, before the model fits start (the command line's hint on making
-    them faster); None: nothing.
+    threshold (metrics.json: `threshold.note`). Videos skipped as unreadable and the entries
+    of a user's folders that are no video (`Dataset.ignored`, in the words of the loader's
+    `IgnoredFilesWarning`) are listed among the report's warnings and in metrics.json
+    (`config.skipped_videos`, `config.ignored_files`). `fit_note`: a line printed (to
+    stderr) once the features are there, before the model fits start (the command line's
+    hint on making them faster); None: nothing.
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
@@ -411,6 +415,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             **({"scene_backgrounds": extraction.scene_backgrounds}
                                if extraction.scene_backgrounds else {})},
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
+              "ignored_files": sorted((shown_path(p, dataset.root) for p in dataset.ignored),
+                                      key=natural_key),
               "calibration_folds": ensemble.calibration_folds, "fit_jobs": fit_jobs,
               "fps": model.fps,
               "model": str(out_dir / MODEL_DIR),
@@ -421,7 +427,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
-    skipped = [skip_line(dataset, f) for f in extraction.failed] + run_warnings
+    skipped = [skip_line(dataset, f) for f in extraction.failed] + ignored_lines(
+        dataset.ignored, dataset.root) + run_warnings
     # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
