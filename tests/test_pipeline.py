@@ -207,7 +207,8 @@ def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_r
     assert len(rows) == 1 + 80  # header + every frame of the two test videos
     assert sorted(p.name for p in (out / "plots").glob("video_*.png")) == [
         "video_001_a.png", "video_002_b.png"]  # 1-based, as in the report
-    assert "no metrics" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "no labels were given, so no AUC is computed" in html and "Micro AUC" not in html
 
 
 def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tmp_path):
@@ -280,8 +281,20 @@ def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, ca
     assert html.count("Warning:</b> skipped test/broken.mp4") == 1
     assert "Errno" not in html and sorted(metrics["per_video_auc"]) == ["a", "b"]
     # the title names the extractor as --extractor does, and a setting changed from it
-    assert "<h1>MULDE on folder with objects (blur changed)</h1>" in html
-    assert "<title>MULDE on folder with objects (blur changed)</title>" in html
+    assert "<h1>MULDE on data with objects (blur changed)</h1>" in html  # the folder's name
+    assert "<title>MULDE on data with objects (blur changed)</title>" in html
+
+
+def test_the_report_title_names_the_dataset_folder(tmp_path):
+    """A user's folder by its name, a benchmark by its name and its folder's when they
+    differ."""
+    from mulde.datasets.base import Dataset
+    from mulde.pipeline import dataset_label
+
+    assert dataset_label(Dataset("folder", tmp_path / "lobby", (), ())) == "lobby"
+    assert dataset_label(Dataset("ucsd_ped2", tmp_path / "ucsd_ped2", (), ())) == "ucsd_ped2"
+    assert dataset_label(Dataset("ucsd_ped2", tmp_path / "UCSDped2", (), ())
+                         ) == "ucsd_ped2 (UCSDped2)"
 
 
 def test_the_report_title_names_the_extractor_preset(tmp_path):

@@ -438,7 +438,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         out_dir, scores, labels, protocol=protocol,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
-        title=f"MULDE on {dataset.name} with {extractor_label(extractor)}",
+        title=f"MULDE on {dataset_label(dataset)} with {extractor_label(extractor)}",
         snapshots=snapshots, warnings=skipped,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
@@ -460,6 +460,16 @@ _RUN_FIELDS = frozenset({"weights_path", "scene_background", "boxes_cache"})
 """Extractor settings a run fills in, not part of what a preset chose."""
 _BOX_FIELDS = frozenset({"regions", "boxes_dir", "min_box_score", "max_height"})
 """The settings that detector boxes from files (`mulde run --boxes`) change."""
+
+
+def dataset_label(dataset: Dataset) -> str:
+    """The dataset as the report's title names it: a user's folder by its name ("lobby"),
+    a benchmark by its name and, when the folder is named otherwise, the folder's
+    ("ucsd_ped2 (UCSDped2)")."""
+    folder = Path(dataset.root).resolve().name
+    if dataset.name == "folder":
+        return folder or dataset.name
+    return dataset.name if folder in ("", dataset.name) else f"{dataset.name} ({folder})"
 
 
 def extractor_label(extractor: Extractor) -> str:
