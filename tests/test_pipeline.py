@@ -83,6 +83,8 @@ def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, de
     assert saved["config"]["detector"] == detector
     manifest = json.loads((out / "model" / "pipeline.json").read_text())
     assert manifest["streams"]["velocity"]["model"]["kind"] == detector
+    # the training videos' own frame size (width, height), for watch to name a mismatch
+    assert manifest["training"]["frame_sizes"] == {"": [120, 40]}
     assert (out / "model" / "streams" / "velocity.safetensors").exists()
     threshold = saved["config"]["threshold"]
     assert threshold == manifest["threshold"] and threshold["rule"] == "events_per_hour"

@@ -26,7 +26,7 @@ from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import FeatureCache, shard
-from mulde.video.decode import natural_key
+from mulde.video.decode import natural_key, probe
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
@@ -310,7 +310,28 @@ def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Datas
         threshold_target=threshold_target, scene_backgrounds=extraction.scene_backgrounds,
         training={"dataset": dataset.name, "root": str(dataset.root),
                   "names": list(train), "skipped": [f for f in extraction.failed
-                                                    if f["split"] == "train"]})
+                                                    if f["split"] == "train"],
+                  "frame_sizes": _frame_sizes(dataset, train,
+                                              bool(extraction.scene_backgrounds))})
+
+
+def _frame_sizes(dataset: Dataset, train: dict[str, VideoFeatures], per_view: bool
+                 ) -> dict[str, list[int]]:
+    """{camera view ("" for one view): [width, height] of its first readable training
+    video}, for a trained model to name the size of its training videos (`mulde watch`
+    given a camera of another size); a video that cannot be probed is passed over."""
+    sizes: dict[str, list[int]] = {}
+    for video in dataset.train:
+        view = dataset.view_of(video.name) if per_view and dataset.view_of else ""
+        if video.name not in train or view in sizes:
+            continue
+        try:
+            info = probe(video.path)
+        except VideoReadError:
+            continue
+        if info.width and info.height:
+            sizes[view] = [int(info.width), int(info.height)]
+    return sizes
 
 
 def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
