@@ -692,3 +692,34 @@ def test_the_top_level_help_is_for_users(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "Video anomaly detection with MULDE" in out and "process-wide" not in out
+
+
+def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monkeypatch):
+    """Before the model fits (minutes on a CPU), run and train name --fit-jobs and --params
+    max_steps with their values now; not for kNN or GMM, whose fits are quick."""
+    import mulde.pipeline
+    from mulde.datasets import DatasetError
+    from mulde.demo.scene import generate_scene
+
+    root = generate_scene(tmp_path / "scene", n_train=2, n_test=1, n_frames=10, seed=1)
+    notes: list[str | None] = []
+
+    def stop(*args, fit_note=None, **kwargs):
+        notes.append(fit_note)
+        raise DatasetError("stopped before any work")
+
+    monkeypatch.setattr(mulde.pipeline, "run_pipeline", stop)
+    monkeypatch.setattr(mulde.pipeline, "train_pipeline", stop)
+    common = ["--out", str(tmp_path / "out"), "--fit-jobs", "3"]
+    assert main(["run", "folder", "--root", str(root), *common]) == 2
+    assert main(["train", str(root / "train"), *common, "--params",
+                 '{"max_steps": 400}']) == 2
+    assert main(["run", "folder", "--root", str(root), *common, "--detector", "knn"]) == 2
+    assert notes == [
+        "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
+        "--fit-jobs N fits the stream models in N processes (now 3), --params "
+        "'{\"max_steps\": 500}' trains 500 steps instead of 2000 (faster, rougher)",
+        "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
+        "--fit-jobs N fits the stream models in N processes (now 3), --params "
+        "'{\"max_steps\": 100}' trains 100 steps instead of 400 (faster, rougher)",
+        None]

@@ -83,6 +83,8 @@ def test_run_writes_report_and_detects_the_fast_mover(dataset_root, tmp_path, de
     assert saved["config"]["detector"] == detector
     manifest = json.loads((out / "model" / "pipeline.json").read_text())
     assert manifest["streams"]["velocity"]["model"]["kind"] == detector
+    # the training videos' own frame size (width, height), for watch to name a mismatch
+    assert manifest["training"]["frame_sizes"] == {"": [120, 40]}
     assert (out / "model" / "streams" / "velocity.safetensors").exists()
     threshold = saved["config"]["threshold"]
     assert threshold == manifest["threshold"] and threshold["rule"] == "events_per_hour"
@@ -207,7 +209,34 @@ def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_r
     assert len(rows) == 1 + 80  # header + every frame of the two test videos
     assert sorted(p.name for p in (out / "plots").glob("video_*.png")) == [
         "video_001_a.png", "video_002_b.png"]  # 1-based, as in the report
-    assert "no metrics" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "no labels were given, so no AUC is computed" in html and "Micro AUC" not in html
+
+
+def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tmp_path):
+    """What the loader left out of train/ and test/ (its IgnoredFilesWarning on the console)
+    is kept with the run: listed in metrics.json and said in the report's warnings, where
+    skipped videos are."""
+    (dataset_root / "train" / "notes.txt").write_text("not a video")
+    (dataset_root / "test" / "empty").mkdir()
+    with pytest.warns(UserWarning, match="ignored 1 empty folder: test/empty"):
+        ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+    metrics = run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["config"]["ignored_files"] == ["test/empty", "train/notes.txt"]
+    lines = ["ignored 1 empty folder: test/empty",
+             "ignored 1 file that is not a video: train/notes.txt"]
+    assert saved["warnings"][:2] == metrics["warnings"][:2] == lines
+    html = (out / "report.html").read_text()
+    assert all(html.count(f"Warning:</b> {line}</p>") == 1 for line in lines)
+    clean = tmp_path / "clean"
+    (dataset_root / "train" / "notes.txt").unlink()
+    (dataset_root / "test" / "empty").rmdir()
+    metrics = run_pipeline(load_dataset("folder", dataset_root), SpeedExtractor(), clean,
+                           detector="gmm", progress=False)
+    assert metrics["config"]["ignored_files"] == []
+    assert not [w for w in metrics["warnings"] if w.startswith("ignored")]
 
 
 def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
@@ -254,8 +283,20 @@ def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, ca
     assert html.count("Warning:</b> skipped test/broken.mp4") == 1
     assert "Errno" not in html and sorted(metrics["per_video_auc"]) == ["a", "b"]
     # the title names the extractor as --extractor does, and a setting changed from it
-    assert "<h1>MULDE on folder with objects (blur changed)</h1>" in html
-    assert "<title>MULDE on folder with objects (blur changed)</title>" in html
+    assert "<h1>MULDE on data with objects (blur changed)</h1>" in html  # the folder's name
+    assert "<title>MULDE on data with objects (blur changed)</title>" in html
+
+
+def test_the_report_title_names_the_dataset_folder(tmp_path):
+    """A user's folder by its name, a benchmark by its name and its folder's when they
+    differ."""
+    from mulde.datasets.base import Dataset
+    from mulde.pipeline import dataset_label
+
+    assert dataset_label(Dataset("folder", tmp_path / "lobby", (), ())) == "lobby"
+    assert dataset_label(Dataset("ucsd_ped2", tmp_path / "ucsd_ped2", (), ())) == "ucsd_ped2"
+    assert dataset_label(Dataset("ucsd_ped2", tmp_path / "UCSDped2", (), ())
+                         ) == "ucsd_ped2 (UCSDped2)"
 
 
 def test_the_report_title_names_the_extractor_preset(tmp_path):
@@ -480,3 +521,30 @@ def test_more_calibration_folds_than_readable_training_videos_fall_back_with_a_w
         ens = fit_ensemble({"a": video(), "b": video()}, "gmm", calibration_folds=3,
                            progress=False)
     assert ens.calibration_folds == 2
+
+
+def test_the_fit_note_is_printed_once_before_the_model_fits(dataset_root, tmp_path, capsys,
+                                                             monkeypatch):
+    """`fit_note` (the command line's hint on making the fits faster) is printed once to
+    stderr by run and train, after the features and before the first fit."""
+    import mulde.pipeline as pipeline
+    from mulde.pipeline import train_pipeline
+
+    seen: list[str] = []
+    fit = pipeline.fit_ensemble
+
+    def spy(*args, **kwargs):
+        seen.append(capsys.readouterr().err)  # what was printed when the fits start
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fit_ensemble", spy)
+    ds = load_dataset("folder", dataset_root)
+    note = "mulde: note: the fits take long"
+    run_pipeline(ds, SpeedExtractor(), tmp_path / "run", detector="gmm", progress=False,
+                 fit_note=note)
+    train_pipeline(ds, SpeedExtractor(), tmp_path / "train", detector="gmm", progress=False,
+                   fit_note=note)
+    assert [s.count(note) for s in seen] == [1, 1]
+    assert note not in capsys.readouterr().err  # not again after the fits
+    run_pipeline(ds, SpeedExtractor(), tmp_path / "quiet", detector="gmm", progress=False)
+    assert seen[-1].strip() == ""  # no note given: nothing printed

@@ -14,7 +14,7 @@ import sys
 import av
 import numpy as np
 import pytest
-from fakes import ENV, REPO, free_port
+from fakes import ENV, REPO, free_port, write_video
 from PIL import Image
 
 from mulde.cli import main
@@ -241,6 +241,32 @@ def test_a_view_is_refused_by_a_model_without_named_views(trained, tmp_path, cap
                  "--view", "north"]) == 2
     err = capsys.readouterr().err
     assert "knows no camera views by name" in err and "'north'" in err
+
+
+def test_a_camera_of_another_size_is_refused_naming_the_sizes_the_user_knows(trained, tmp_path,
+                                                                            capsys):
+    """A 640x360 camera for a model of 240x160 video: the one-line error quotes the source's
+    own size, not the 427x240 the extractor downscales it to; with the training videos'
+    size recorded in the model (run and train record it), that one too."""
+    model_dir, _ = trained
+    camera = write_video(tmp_path / "camera.mp4", 3, size=(360, 640))
+    assert main(["watch", str(model_dir), str(camera), "--out", str(tmp_path / "o1"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mulde: error: ")
+    assert (f"{camera}: frames are 640x360 (427x240 after the extractor's downscale) but the "
+            "scene background learned from the training videos (") in err
+    assert "is 240x160: another camera view or resolution" in err
+    model = load_model(model_dir)
+    model.training["frame_sizes"] = {"": [240, 160]}
+    model.save(tmp_path / "recorded")
+    assert main(["watch", str(tmp_path / "recorded"), str(camera), "--out",
+                 str(tmp_path / "o2"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"mulde: error: {camera}: frames are 640x360 but the model was trained on "
+                   "240x160 video: another camera view or resolution, which the model cannot "
+                   "describe; give it video of the training videos' camera, resolution and "
+                   "aspect ratio, or train a model per camera view (one dataset folder each)\n")
 
 
 def test_a_watch_that_fails_records_why_in_watch_json(trained, tmp_path):

@@ -625,9 +625,26 @@ def _run(args: argparse.Namespace) -> int:
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
-                               ray=engine, **training)
+                               ray=engine, fit_note=_fit_note(args, overrides, training),
+                               **training)
     _print_metrics(metrics, args.out)
     return 0
+
+
+def _fit_note(args: argparse.Namespace, overrides: dict, training: dict) -> str | None:
+    """The line run and train print before the model fits, which take minutes on a CPU:
+    the two options that make them faster, with their values now (None for a detector
+    other than MULDE, whose fits are quick and take no --params)."""
+    if args.detector != "mulde":
+        return None
+    from mulde import MULDE
+
+    steps = overrides.get("max_steps", MULDE().get_params()["max_steps"])
+    fewer = max(steps // 4, 1)
+    return ("mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
+            f"--fit-jobs N fits the stream models in N processes (now {training['fit_jobs']}), "
+            f"--params '{{\"max_steps\": {fewer}}}' trains {fewer} steps instead of {steps} "
+            "(faster, rougher)")
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -903,7 +920,8 @@ def _train(args: argparse.Namespace) -> int:
     with _removed_if_left_empty(args.out, args.cache):
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
-                               ray=engine, **training)
+                               ray=engine, fit_note=_fit_note(args, overrides, training),
+                               **training)
     t = model.threshold
     print(f"trained on {model.training['videos']} videos ({model.training['frames']} frames, "
           f"{model.training['hours'] * 60:.1f} min at {model.fps:g} frames/s), streams "

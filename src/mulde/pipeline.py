@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import tempfile
 import time
 import warnings
@@ -17,7 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from mulde.datasets.base import Dataset
-from mulde.datasets.common import DatasetError, require_videos
+from mulde.datasets.common import DatasetError, ignored_lines, require_videos, shown_path
 from mulde.evaluation import EvaluationProtocol, write_report
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
@@ -25,6 +26,7 @@ from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import FeatureCache, shard
+from mulde.video.decode import natural_key, probe
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
@@ -308,7 +310,28 @@ def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Datas
         threshold_target=threshold_target, scene_backgrounds=extraction.scene_backgrounds,
         training={"dataset": dataset.name, "root": str(dataset.root),
                   "names": list(train), "skipped": [f for f in extraction.failed
-                                                    if f["split"] == "train"]})
+                                                    if f["split"] == "train"],
+                  "frame_sizes": _frame_sizes(dataset, train,
+                                              bool(extraction.scene_backgrounds))})
+
+
+def _frame_sizes(dataset: Dataset, train: dict[str, VideoFeatures], per_view: bool
+                 ) -> dict[str, list[int]]:
+    """{camera view ("" for one view): [width, height] of its first readable training
+    video}, for a trained model to name the size of its training videos (`mulde watch`
+    given a camera of another size); a video that cannot be probed is passed over."""
+    sizes: dict[str, list[int]] = {}
+    for video in dataset.train:
+        view = dataset.view_of(video.name) if per_view and dataset.view_of else ""
+        if video.name not in train or view in sizes:
+            continue
+        try:
+            info = probe(video.path)
+        except VideoReadError:
+            continue
+        if info.width and info.height:
+            sizes[view] = [int(info.width), int(info.height)]
+    return sizes
 
 
 def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
@@ -319,11 +342,12 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    threshold_rule: ThresholdRule = "events_per_hour",
                    threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
                    fit_jobs: int = 1, pca: dict[str, int] | None = None,
-                   sidak: list[str] | None = None) -> PipelineModel:
+                   sidak: list[str] | None = None,
+                   fit_note: str | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
-    training video is readable. `pca`, `calibration_folds` and `mulde_params` as in
-    `run_pipeline` (a preset's defaults of `mulde train` are not applied here)."""
+    training video is readable. `pca`, `calibration_folds`, `mulde_params` and `fit_note`
+    as in `run_pipeline` (a preset's defaults of `mulde train` are not applied here)."""
     dataset = dataclasses.replace(dataset, test=())
     if not dataset.train:
         raise DatasetError(f"{dataset.root}: no training videos (video files or folders of "
@@ -335,6 +359,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     if not train:
         raise DatasetError(f"no readable training video: all {len(extraction.failed)} were "
                            "skipped (see the messages above)")
+    _say(fit_note)
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
                             calibration_folds, fit_jobs, pca, sidak)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
@@ -351,7 +376,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  threshold_rule: ThresholdRule = "events_per_hour",
                  threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
                  fit_jobs: int = 1, pca: dict[str, int] | None = None,
-                 sidak: list[str] | None = None) -> dict[str, Any]:
+                 sidak: list[str] | None = None,
+                 fit_note: str | None = None) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
@@ -367,7 +393,12 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
 
     When the training videos are too short to check the threshold's events-per-hour target
     (`ThresholdFit.too_short`), a warning says so and the report repeats it beside the
-    threshold (metrics.json: `threshold.note`).
+    threshold (metrics.json: `threshold.note`). Videos skipped as unreadable and the entries
+    of a user's folders that are no video (`Dataset.ignored`, in the words of the loader's
+    `IgnoredFilesWarning`) are listed among the report's warnings and in metrics.json
+    (`config.skipped_videos`, `config.ignored_files`). `fit_note`: a line printed (to
+    stderr) once the features are there, before the model fits start (the command line's
+    hint on making them faster); None: nothing.
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
@@ -376,6 +407,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     with recorded_warnings() as run_warnings:
         extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
+        _say(fit_note)
         ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                                  progress, max_train_objects,
                                                  calibration_folds, fit_jobs, pca, sidak)
@@ -404,6 +436,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             **({"scene_backgrounds": extraction.scene_backgrounds}
                                if extraction.scene_backgrounds else {})},
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
+              "ignored_files": sorted((shown_path(p, dataset.root) for p in dataset.ignored),
+                                      key=natural_key),
               "calibration_folds": ensemble.calibration_folds, "fit_jobs": fit_jobs,
               "fps": model.fps,
               "model": str(out_dir / MODEL_DIR),
@@ -414,7 +448,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
-    skipped = [skip_line(dataset, f) for f in extraction.failed] + run_warnings
+    skipped = [skip_line(dataset, f) for f in extraction.failed] + ignored_lines(
+        dataset.ignored, dataset.root) + run_warnings
     # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
@@ -424,7 +459,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         out_dir, scores, labels, protocol=protocol,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
-        title=f"MULDE on {dataset.name} with {extractor_label(extractor)}",
+        title=f"MULDE on {dataset_label(dataset)} with {extractor_label(extractor)}",
         snapshots=snapshots, warnings=skipped,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
@@ -436,11 +471,26 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     return metrics
 
 
+def _say(line: str | None) -> None:
+    """Print a line for the user to stderr, past any progress bar (nothing for None)."""
+    if line:
+        tqdm.write(line, file=sys.stderr)
+
 
 _RUN_FIELDS = frozenset({"weights_path", "scene_background", "boxes_cache"})
 """Extractor settings a run fills in, not part of what a preset chose."""
 _BOX_FIELDS = frozenset({"regions", "boxes_dir", "min_box_score", "max_height"})
 """The settings that detector boxes from files (`mulde run --boxes`) change."""
+
+
+def dataset_label(dataset: Dataset) -> str:
+    """The dataset as the report's title names it: a user's folder by its name ("lobby"),
+    a benchmark by its name and, when the folder is named otherwise, the folder's
+    ("ucsd_ped2 (UCSDped2)")."""
+    folder = Path(dataset.root).resolve().name
+    if dataset.name == "folder":
+        return folder or dataset.name
+    return dataset.name if folder in ("", dataset.name) else f"{dataset.name} ({folder})"
 
 
 def extractor_label(extractor: Extractor) -> str:

@@ -391,7 +391,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     per note (reconnections, a model whose features live are not exactly the offline ones).
     Raises VideoReadError for a source that cannot be opened, ValueError for a model that
     cannot run live or has no threshold; KeyboardInterrupt after the outputs are written."""
-    from mulde.vad.live import LiveScorer, start_level
+    from mulde.vad.live import LiveScorer, start_level, trained_frame_shape
     from mulde.video.capture import open_capture
 
     def note(line: str) -> None:
@@ -409,7 +409,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     capture = open_capture(source, realtime=realtime, fps=fps, reconnect_tries=reconnect_tries,
                            backoff_s=backoff_s, timeout_s=timeout_s, log=note)
     scorer = LiveScorer(extractor, model.ensemble, model.smoothing_sigma, source,
-                        start=start_level(model))
+                        start=start_level(model), trained_shape=trained_frame_shape(model, view))
     if getattr(extractor, "region_background", "scene") != "scene":
         note(f"this model finds regions against each video's median background, which needs "
              f"the whole video; live, the median of the first "

@@ -544,6 +544,10 @@ def test_folder_names_what_it_ignores_once_per_kind(tmp_path):
         "ignored 2 image files outside a frame folder: train/still_1.jpg, train/still_2.jpg "
         "(the frames of a video go in a sub-folder of their own, one per video)",
     ]
+    # the dataset keeps them, for a run to record (the hidden file is no news)
+    assert sorted(p.relative_to(root).as_posix() for p in dataset.ignored) == [
+        "test/cam1", "test/empty", "test/notes.txt", "train/notes.txt", "train/still_1.jpg",
+        "train/still_2.jpg"]
 
 
 def test_folder_with_labels_csv(tmp_path):

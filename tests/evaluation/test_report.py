@@ -132,6 +132,15 @@ def test_report_without_labels(tmp_path):
     assert len(list((tmp_path / "plots").glob("video_*.png"))) == 3
     page = (tmp_path / "report.html").read_text()
     assert "no metrics" in page and page.count("data:image/png;base64,") == 3
+    # said plainly, and nothing of the labelled evaluation's protocol (AUCs, *_unsmoothed)
+    assert "no labels were given, so no AUC is computed" in page
+    assert "<b>Scores.</b> No temporal smoothing.\n" in page and "<b>Protocol." not in page
+    assert not re.search("AUC (?!is computed)|_unsmoothed|AI-VAD|EER", page.split("<h2>")[0])
+    assert m["protocol"]["description"] == "No temporal smoothing." and "macro" not in m[
+        "protocol"]
+    labelled = write_report(tmp_path / "labelled", *_videos(), versions={})
+    assert "macro AUC (padded)" in labelled["protocol"]["description"]
+    assert "<b>Protocol.</b>" in (tmp_path / "labelled" / "report.html").read_text()
 
 
 def test_report_partial_labels_and_rewrite_removes_stale_plots(tmp_path):

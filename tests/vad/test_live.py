@@ -339,3 +339,20 @@ def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scor
     assert live_threshold(model, 2.5) == (2.5, "set by hand (--threshold)")
     with pytest.raises(ValueError, match="no alert threshold; give one with --threshold"):
         live_threshold(SimpleNamespace(threshold=None, train_scores=train))
+
+
+def test_the_training_videos_frame_size_is_read_per_view_from_the_model():
+    """`trained_frame_shape`: (H, W) from the model's record (width, height per view), the
+    only or first view by default; None for a model without the record."""
+    from types import SimpleNamespace
+
+    from mulde.vad.live import trained_frame_shape
+
+    one = SimpleNamespace(training={"frame_sizes": {"": [360, 240]}})
+    assert trained_frame_shape(one) == (240, 360)
+    views = SimpleNamespace(training={"frame_sizes": {"south": [856, 480], "north": [640, 360]}})
+    assert trained_frame_shape(views) == (360, 640)  # the first view, as extractor_for
+    assert trained_frame_shape(views, "south") == (480, 856)
+    assert trained_frame_shape(views, "east") is None
+    assert trained_frame_shape(SimpleNamespace(training={})) is None
+    assert trained_frame_shape(SimpleNamespace()) is None

@@ -28,3 +28,7 @@ class Dataset:
     # which the extractors that follow that protocol take (`registry.for_dataset`); None:
     # the extractor's own
     velocity_bins: int | None = None
+    # entries of a user's train/ or test/ folder that are no video (a stray file, an empty
+    # folder), left out with an `IgnoredFilesWarning`; a run records them
+    # (`datasets.common.ignored_lines`)
+    ignored: tuple[Path, ...] = field(default=(), compare=False)

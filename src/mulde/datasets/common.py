@@ -150,8 +150,14 @@ _IGNORED_KINDS = {  # kind: (one, several, what to do)
 
 
 def warn_ignored(paths: Iterable[Path], root: Path) -> None:
-    """Emit one `IgnoredFilesWarning` per kind of entry that `list_videos` left out of a
-    user's folder (`root`: paths are shown relative to it): image files outside a frame
+    """Emit one `IgnoredFilesWarning` per line of `ignored_lines` (nothing when empty)."""
+    for line in ignored_lines(paths, root):
+        warnings.warn(line, IgnoredFilesWarning, stacklevel=3)
+
+
+def ignored_lines(paths: Iterable[Path], root: Path) -> list[str]:
+    """One sentence per kind of entry that `list_videos` left out of a user's folder
+    (`root`: paths are shown relative to it, `shown_path`): image files outside a frame
     folder, other files that are not videos, empty folders, and folders without frame images
     (which hold video files when the videos were put one folder too deep); each names up to
     `MAX_NAMED` of them."""
@@ -164,16 +170,22 @@ def warn_ignored(paths: Iterable[Path], root: Path) -> None:
             nested_videos |= any(is_video_file(p) for p in contents)
         else:
             kind = "image" if is_image_file(path) else "other"
-        shown = path.relative_to(root) if path.is_relative_to(root) else path
-        kinds.setdefault(kind, []).append(shown.as_posix())
+        kinds.setdefault(kind, []).append(shown_path(path, root))
+    lines = []
     for kind, names in kinds.items():
         one, several, hint = _IGNORED_KINDS[kind]
         if kind == "frameless" and nested_videos:
             hint = "video files go directly in train/ or test/, not in a sub-folder"
         listed = ", ".join(names[:MAX_NAMED]) + (
             f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
-        warnings.warn(f"ignored {len(names)} {one if len(names) == 1 else several}: {listed}"
-                      + (f" ({hint})" if hint else ""), IgnoredFilesWarning, stacklevel=3)
+        lines.append(f"ignored {len(names)} {one if len(names) == 1 else several}: {listed}"
+                     + (f" ({hint})" if hint else ""))
+    return lines
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """`path` as messages show it: relative to the dataset's `root` when inside it."""
+    return (path.relative_to(root) if path.is_relative_to(root) else path).as_posix()
 
 
 def _has_image(folder: Path) -> bool:

@@ -132,7 +132,8 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
             for n, p in tests.items()
         )
     return Dataset(
-        "folder", root, tuple(Video(n, p) for n, p in train.items()), test, SMOOTHING_SIGMA
+        "folder", root, tuple(Video(n, p) for n, p in train.items()), test, SMOOTHING_SIGMA,
+        ignored=tuple(ignored),
     )
 
 

@@ -230,8 +230,10 @@ class EvaluationProtocol:
             out = smooth(out, sigma, self.smoothing_mode, self.smoothing_truncate)
         return out
 
-    def describe(self) -> str:
-        """One sentence stating the protocol the reported numbers follow."""
+    def describe(self, labelled: bool = True) -> str:
+        """One sentence stating the protocol the reported numbers follow; `labelled=False`
+        (scores without ground truth): only the steps the scores went through, without the
+        metrics, which are not computed then."""
         steps = []
         if self.direction == "normality":
             steps.append("scores negated (the input scores are normality scores)")
@@ -253,10 +255,14 @@ class EvaluationProtocol:
             smoothing = (
                 f"each test video's frame scores smoothed with {filters} (scipy "
                 f"gaussian_filter1d, mode={self.smoothing_mode}, "
-                f"truncate={self.smoothing_truncate:g}); the *_unsmoothed numbers use the "
-                "frame scores before smoothing"
+                f"truncate={self.smoothing_truncate:g})"
+                + ("; the *_unsmoothed numbers use the frame scores before smoothing"
+                   if labelled else "")
             )
         steps.append(smoothing)
+        if not labelled:
+            text = "; ".join(steps)
+            return f"{text[0].upper()}{text[1:]}."
         if self.macro is MacroAUC.PADDED:
             macro = (
                 "macro AUC (padded) = mean of per-video ROC-AUCs, each video padded with a "

@@ -35,7 +35,8 @@ from mulde.io.atomic import write_bytes
 from mulde.vad.fusion import Calibration
 
 CSV_COLUMNS = ("video", "frame", "label", "score", "score_unsmoothed")
-NO_LABELS_NOTE = "no ground-truth labels: frame scores and plots only, no metrics"
+NO_LABELS_NOTE = ("no labels were given, so no AUC is computed: frame scores and plots only, "
+                  "no metrics")
 NO_THRESHOLD_NOTE = ("no alert threshold given: no threshold line on the curves and no events "
                      "listed")
 MAX_THUMBNAILS = 8  # per video: the events with the highest peaks get a thumbnail
@@ -357,9 +358,11 @@ def write_report(
     turns them into finite anomaly scores (direction, non-finite policy, normalisation, over
     all videos given) before anything else. `labels`: {video: 0/1 per frame}, None or
     missing entries when unknown; metrics use the labelled videos only, and with no labels
-    at all only scores and plots are written. `protocol` (default EvaluationProtocol()) sets
-    those steps, smoothing and the macro AUC definition; `calibration` ({stream:
-    Calibration}) and `fusion` (a description) are recorded in metrics.json.
+    at all only scores and plots are written (the report says no labels were given and
+    states the scores' steps, not the metrics' protocol). `protocol` (default
+    EvaluationProtocol()) sets those steps, smoothing and the macro AUC definition;
+    `calibration` ({stream: Calibration}) and `fusion` (a description) are recorded in
+    metrics.json.
 
     Writes into `out_dir` (created if needed): frame_scores.csv (columns video, frame (0-based),
     label (empty when unknown), score (final, smoothed), score_unsmoothed (prepared, before
@@ -430,7 +433,9 @@ def write_report(
         result["note"] = NO_LABELS_NOTE
         result["n_videos"] = len(raw)
         result["n_frames"] = int(sum(s.size for s in raw.values()))
-        result["protocol"] = protocol.to_dict()
+        # the scores' own steps, without the metrics' definitions (the macro AUC's)
+        result["protocol"] = {**protocol.to_dict(), "description": protocol.describe(False)}
+        del result["protocol"]["macro"]
     result["protocol"]["calibration"] = (
         None if calibration is None else {k: c.to_dict() for k, c in calibration.items()}
     )
@@ -665,7 +670,8 @@ def _html(
         parts.append(f'<p class="note">{e(m["note"])}</p>')
     for warning in m.get("warnings", []):
         parts.append(f'<p class="note"><b>Warning:</b> {e(warning)}</p>')
-    parts.append(f'<p class="proto"><b>Protocol.</b> {e(p["description"])}')
+    heading = "Protocol" if m["labelled"] else "Scores"  # no labels: no evaluation protocol
+    parts.append(f'<p class="proto"><b>{heading}.</b> {e(p["description"])}')
     if p.get("calibration"):
         cal = "; ".join(
             f"{e(k)}: [{v['low']:.6g}, {v['high']:.6g}] (min, p{v['percentile']:g})"

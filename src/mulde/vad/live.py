@@ -63,6 +63,17 @@ def start_level(model: Any) -> float | None:
     return float(np.median(np.concatenate([np.ravel(s) for s in scores])))
 
 
+def trained_frame_shape(model: Any, view: str | None = None) -> tuple[int, int] | None:
+    """Return the (H, W) of the model's training videos of camera `view` (None: the only or
+    first view, as `PipelineModel.extractor_for`), from its record `training["frame_sizes"]`
+    (view -> [width, height], "" for a model of one view); None when it has none."""
+    sizes = (getattr(model, "training", None) or {}).get("frame_sizes") or {}
+    if view is None:
+        view = "" if "" in sizes else min(sizes, default=None)
+    size = sizes.get(view)
+    return None if not size else (int(size[1]), int(size[0]))
+
+
 def live_threshold(model: Any, override: float | None = None) -> tuple[float, str]:
     """Return (the alert threshold on the causally smoothed score, its definition).
 
@@ -159,17 +170,20 @@ class LiveScorer:
     (`CausalSmoother`).
 
     `start`: the causal filter's start level (`start_level(model)`; None: renormalised at
-    the start). Raises ValueError when the extractor cannot run live or the ensemble is not
-    fitted to the extractor's streams. `seconds` accumulates the time spent on features and on
-    scoring (the models, calibration and smoothing).
+    the start). `trained_shape`: the training videos' (H, W), named when the stream's frames
+    do not fit the model (`trained_frame_shape(model)`; None: unknown). Raises ValueError
+    when the extractor cannot run live or the ensemble is not fitted to the extractor's
+    streams. `seconds` accumulates the time spent on features and on scoring (the models,
+    calibration and smoothing).
     """
 
     def __init__(self, extractor: ObjectCentricExtractor, ensemble: StreamEnsemble,
                  sigmas: Sequence[float] | float = 3.0, source: str = "the stream",
-                 start: float | None = None) -> None:
+                 start: float | None = None,
+                 trained_shape: tuple[int, int] | None = None) -> None:
         if not ensemble.fits_:
             raise ValueError("the ensemble is not fitted")
-        self.online = OnlineObjectExtractor(extractor, source)
+        self.online = OnlineObjectExtractor(extractor, source, trained_shape)
         missing = sorted(s.value for s in set(ensemble.streams) - set(extractor.streams))
         if missing:
             have = ", ".join(map(str, extractor.streams))
@@ -205,7 +219,8 @@ class LiveScorer:
         mix both sides; frame indices go on counting. Returns the finished frames' scores."""
         out = self.finish()
         self._base += self.online.n_out
-        self.online = OnlineObjectExtractor(self.online.extractor, self.online.source)
+        self.online = OnlineObjectExtractor(self.online.extractor, self.online.source,
+                                            self.online.trained_shape)
         self.smoother = CausalSmoother(self._sigmas, start=self.smoother.start)
         return out
 

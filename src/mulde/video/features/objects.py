@@ -389,7 +389,9 @@ class ObjectCentricExtractor:
         streams = self.stream_objects()
         keep_rgb = any(s.needs_rgb for s in streams) or self.regions is RegionMode.DETECTOR
         rgbs, grays = [], []
+        source_shape = None  # the first frame's own size, for an error naming it
         for frame in iter_source(source):
+            source_shape = source_shape or frame.shape[:2]
             grays.append(downscale(to_gray(frame), self.max_height))
             if keep_rgb:
                 rgbs.append(downscale(frame, self.max_height))
@@ -398,7 +400,8 @@ class ObjectCentricExtractor:
             raise ValueError("the video has no frames")
         clock = _lap(t, "decode", clock)
         background = (read_scene_background(self._scene_path(), grays[0].shape,
-                                            str(getattr(source, "path", "the video")))
+                                            str(getattr(source, "path", "the video")),
+                                            source_shape=source_shape)
                       if self.region_background == "scene"
                       else median_background(grays, self.background_frames))
         detected: list[np.ndarray | None] = [None] * n

@@ -115,10 +115,12 @@ class OnlineObjectExtractor:
     Raises ValueError for an extractor setting not supported live (detector regions, the
     pose stream, a missing scene background), a frame of another size than the first, or a
     frame that is not RGB uint8; `VideoMismatchError` when the frames are not the size of
-    the scene background. `source` names the stream in errors.
+    the scene background. `source` names the stream in errors, `trained_shape` (H, W) the
+    training videos' frame size (in that error; None: unknown).
     """
 
-    def __init__(self, extractor: ObjectCentricExtractor, source: str = "the stream") -> None:
+    def __init__(self, extractor: ObjectCentricExtractor, source: str = "the stream",
+                 trained_shape: tuple[int, int] | None = None) -> None:
         if extractor.regions is RegionMode.BOXES:
             raise ValueError("live scoring finds regions in the frames (regions 'grid', "
                              "'components' or 'detector'); this model's extractor reads "
@@ -129,6 +131,7 @@ class OnlineObjectExtractor:
                              f"stream; supported: "
                              f"{', '.join(sorted(s.value for s in LIVE_STREAMS))}")
         self.extractor = extractor
+        self.trained_shape = trained_shape
         self.source = source
         self.streams = extractor.stream_objects()
         self._by_stream = {s.stream: s for s in self.streams}
@@ -211,7 +214,7 @@ class OnlineObjectExtractor:
         gray = downscale(to_gray(frame), self.extractor.max_height)  # as `extract` does
         if self._shape is None:
             self._shape = gray.shape
-            self._start(self._shape)
+            self._start(self._shape, frame.shape[:2])
         elif gray.shape != self._shape:
             raise ValueError(f"{self.source}: frame {self.n_in} is {gray.shape[1]}x"
                              f"{gray.shape[0]}, the first frame {self._shape[1]}x"
@@ -234,10 +237,12 @@ class OnlineObjectExtractor:
             out.append(self._complete(t, min(n - 1, t + self.b)))
         return out
 
-    def _start(self, shape: tuple[int, int]) -> None:
+    def _start(self, shape: tuple[int, int], source_shape: tuple[int, int]) -> None:
         ex = self.extractor
         if ex.scene_background is not None:
-            self._scene = read_scene_background(ex.scene_background, shape, self.source)
+            self._scene = read_scene_background(ex.scene_background, shape, self.source,
+                                                source_shape=source_shape,
+                                                trained_shape=self.trained_shape)
         if self.scene_mode:
             self._background = self._scene
         self._run = np.zeros(shape, np.int32)

@@ -162,22 +162,32 @@ def crop_boxes(frame: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarr
     return out
 
 
-def read_scene_background(path: str, shape: tuple[int, ...],
-                          source: str = "the video") -> np.ndarray:
+def read_scene_background(path: str, shape: tuple[int, ...], source: str = "the video", *,
+                          source_shape: tuple[int, ...] | None = None,
+                          trained_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Return the uint8 (H, W) scene background image at `path` (ValueError when it cannot
-    be read), checked against the (H, W) `shape` of the frames of `source`
-    (`VideoMismatchError` naming both sizes when they differ)."""
+    be read), checked against the (H, W) `shape` of the frames of `source` after the
+    extractor's downscale (`VideoMismatchError` when they differ). The error names the
+    sizes the user knows where the caller gives them: `source_shape`, the (H, W) of the
+    source's own frames, and `trained_shape`, that of the training videos (recorded in a
+    trained model); else the scene background's, after the downscale."""
     image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ValueError(f"{path}: cannot read the scene background")
     if image.shape != tuple(shape):
+        given = tuple(source_shape or shape)[:2]
+        frames = f"frames are {given[1]}x{given[0]}"
+        if trained_shape is not None and tuple(trained_shape)[:2] != given:
+            model = f"the model was trained on {trained_shape[1]}x{trained_shape[0]} video"
+        else:
+            if given != tuple(shape):
+                frames += f" ({shape[1]}x{shape[0]} after the extractor's downscale)"
+            model = (f"the scene background learned from the training videos ({path}) is "
+                     f"{image.shape[1]}x{image.shape[0]}")
         raise VideoMismatchError(
-            f"{source}: frames are {shape[1]}x{shape[0]} but the scene background learned "
-            f"from the training videos ({path}) is {image.shape[1]}x{image.shape[0]} (both "
-            "after the extractor's downscale to its max_height, if any): another camera view "
-            "or resolution, which the model cannot describe; give it video of the training "
-            "videos' camera, resolution and aspect ratio, or train a model per camera view "
-            "(one dataset folder each)")
+            f"{source}: {frames} but {model}: another camera view or resolution, which the "
+            "model cannot describe; give it video of the training videos' camera, resolution "
+            "and aspect ratio, or train a model per camera view (one dataset folder each)")
     return image
 
 
