@@ -117,6 +117,9 @@ VARIANTS: dict[str, dict] = {
     # round 12: G1 with the noise level fed to the network as ln(sigma) / 4
     "logsigma_geometric": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
                            "spacing": "geometric", "noise_input": "log"},
+    # round 13: L1 with the lowest noise level at the data's nearest-neighbour spacing
+    "logsigma_nn1": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                     "spacing": "geometric", "noise_input": "log", "sigma_low_nn": 1.0},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
