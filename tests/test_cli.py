@@ -715,6 +715,9 @@ def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monk
     assert main(["train", str(root / "train"), *common, "--params",
                  '{"max_steps": 400}']) == 2
     assert main(["run", "folder", "--root", str(root), *common, "--detector", "knn"]) == 2
+    # training by epochs alone (max_steps null): no step count to quarter, no crash
+    assert main(["train", str(root / "train"), *common, "--params",
+                 '{"max_steps": null, "n_epochs": 2}']) == 2
     assert notes == [
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
         "--fit-jobs N fits the stream models in N processes (now 3), --params "
@@ -722,4 +725,6 @@ def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monk
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
         "--fit-jobs N fits the stream models in N processes (now 3), --params "
         "'{\"max_steps\": 100}' trains 100 steps instead of 400 (faster, rougher)",
-        None]
+        None,
+        "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
+        "--fit-jobs N fits the stream models in N processes (now 3)"]
