@@ -410,6 +410,8 @@ def test_info_shows_the_extractor_settings_its_configuration_uses():
     assert {"detector_every", "detector_carry", "motion_boxes", "backbone", "crop_size"} <= set(
         detector)
     assert not [k for k in detector if k.startswith("pose_")] and "boxes_dir" not in detector
+    assert detector["velocity_regions"] == "grid"  # round 12: the velocity stream's own cells
+    assert "velocity_regions" not in shown("objects", streams=["static"])
     pose = shown("objects:detector", streams=["velocity", "pose"])
     assert {"pose_weights", "pose_carry_held"} <= set(pose) and "backbone" not in pose
     frames = extractor_settings(build_extractor("frames"))

@@ -202,7 +202,8 @@ _OBJECT_SETTINGS_USED_WHEN: dict[str, Any] = {
                     lambda regions, streams: regions in ("boxes", "detector")),
     **dict.fromkeys(("backbone", "weights_path", "crop_size", "crop_margin", "crop_min_side"),
                     lambda regions, streams: "appearance" in streams),
-    **dict.fromkeys(("n_bins", "motion"), lambda regions, streams: "velocity" in streams),
+    **dict.fromkeys(("n_bins", "motion", "velocity_regions"),
+                    lambda regions, streams: "velocity" in streams),
     "dwell_frames": lambda regions, streams: "static" in streams,
 }
 """The object extractor's settings that only some of its configurations use, each with the
