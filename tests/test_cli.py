@@ -410,6 +410,8 @@ def test_info_shows_the_extractor_settings_its_configuration_uses():
     assert {"detector_every", "detector_carry", "motion_boxes", "backbone", "crop_size"} <= set(
         detector)
     assert not [k for k in detector if k.startswith("pose_")] and "boxes_dir" not in detector
+    assert detector["velocity_regions"] == "grid"  # round 12: the velocity stream's own cells
+    assert "velocity_regions" not in shown("objects", streams=["static"])
     pose = shown("objects:detector", streams=["velocity", "pose"])
     assert {"pose_weights", "pose_carry_held"} <= set(pose) and "backbone" not in pose
     frames = extractor_settings(build_extractor("frames"))
@@ -715,6 +717,9 @@ def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monk
     assert main(["train", str(root / "train"), *common, "--params",
                  '{"max_steps": 400}']) == 2
     assert main(["run", "folder", "--root", str(root), *common, "--detector", "knn"]) == 2
+    # training by epochs alone (max_steps null): no step count to quarter, no crash
+    assert main(["train", str(root / "train"), *common, "--params",
+                 '{"max_steps": null, "n_epochs": 2}']) == 2
     assert notes == [
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
         "--fit-jobs N fits the stream models in N processes (now 3), --params "
@@ -722,4 +727,6 @@ def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monk
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
         "--fit-jobs N fits the stream models in N processes (now 3), --params "
         "'{\"max_steps\": 100}' trains 100 steps instead of 400 (faster, rougher)",
-        None]
+        None,
+        "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
+        "--fit-jobs N fits the stream models in N processes (now 3)"]

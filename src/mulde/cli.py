@@ -202,7 +202,8 @@ _OBJECT_SETTINGS_USED_WHEN: dict[str, Any] = {
                     lambda regions, streams: regions in ("boxes", "detector")),
     **dict.fromkeys(("backbone", "weights_path", "crop_size", "crop_margin", "crop_min_side"),
                     lambda regions, streams: "appearance" in streams),
-    **dict.fromkeys(("n_bins", "motion"), lambda regions, streams: "velocity" in streams),
+    **dict.fromkeys(("n_bins", "motion", "velocity_regions"),
+                    lambda regions, streams: "velocity" in streams),
     "dwell_frames": lambda regions, streams: "static" in streams,
 }
 """The object extractor's settings that only some of its configurations use, each with the
@@ -640,11 +641,14 @@ def _fit_note(args: argparse.Namespace, overrides: dict, training: dict) -> str 
     from mulde import MULDE
 
     steps = overrides.get("max_steps", MULDE().get_params()["max_steps"])
-    fewer = max(steps // 4, 1)
-    return ("mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
-            f"--fit-jobs N fits the stream models in N processes (now {training['fit_jobs']}), "
-            f"--params '{{\"max_steps\": {fewer}}}' trains {fewer} steps instead of {steps} "
-            "(faster, rougher)")
+    note = ("mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
+            f"--fit-jobs N fits the stream models in N processes (now {training['fit_jobs']})")
+    # max_steps null (training by n_epochs alone) or already tiny: no fewer steps to offer
+    if steps is not None and steps >= 4:
+        fewer = steps // 4
+        note += (f", --params '{{\"max_steps\": {fewer}}}' trains {fewer} steps instead of "
+                 f"{steps} (faster, rougher)")
+    return note
 
 
 def _watch(args: argparse.Namespace) -> int:

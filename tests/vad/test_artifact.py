@@ -215,6 +215,24 @@ def test_a_model_saved_before_pose_carry_held_keeps_movenet_on_every_frame():
                              extractor_settings(extractor)).pose_carry_held is True
 
 
+def test_a_model_saved_before_velocity_regions_keeps_velocity_on_the_boxes():
+    """objects:detector computes its velocity on grid cells since issue 14's round 12; a
+    model trained before (settings without the field) is rebuilt as trained, the velocity
+    on the extraction's own regions (the detector's boxes): its manifest names the
+    extractor "objects", whose preset leaves the field None."""
+    from mulde.vad.artifact import extractor_settings, rebuild_extractor
+    from mulde.video.features.registry import build_extractor
+
+    extractor = build_extractor("objects:detector")
+    settings = extractor_settings(extractor)
+    assert settings.pop("velocity_regions") == "grid"
+    old = rebuild_extractor(extractor.name, extractor.version, settings)
+    velocity = [s for s in old.stream_objects() if s.stream is Stream.VELOCITY]
+    assert old.velocity_regions is None and velocity[0].regions is None
+    assert rebuild_extractor(extractor.name, extractor.version,
+                             extractor_settings(extractor)) == extractor
+
+
 def test_features_of_another_extractor_are_refused(saved):
     model = PipelineModel.load(saved)
     rng = np.random.default_rng(0)

@@ -319,6 +319,10 @@ def test_velocity_on_grid_cells_beside_detector_boxes_live_and_offline(scene, tm
     assert "regions" not in replace(detecting, velocity_regions=None).params["velocity"]
     with pytest.raises(ValueError, match="velocity_regions must be 'grid' or 'components'"):
         replace(detecting, velocity_regions="detector")
+    # the user who wants the boxes back is told the value that does it
+    with pytest.raises(ValueError, match=r"or null \(the extraction's regions, e.g. the "
+                       r"detector's boxes\), got 'boxes'$"):
+        replace(detecting, velocity_regions="boxes")
 
 
 def test_the_live_threshold_is_the_model_rule_on_causally_smoothed_training_scores():

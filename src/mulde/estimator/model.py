@@ -90,7 +90,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         (`mulde.core.EnergyEnsemble`).
     noise_input: how the noise level enters the network: "sigma" (the raw level, the paper)
         or "log" (ln(sigma) / 4, Karras et al. 2022's c_noise), which tells the small levels
-        apart (`mulde.core.network.noise_feature`).
+        apart (`mulde.core.network.noise_feature`); not the default, as those levels then
+        memorise single training rows (benchmarks/density_fidelity.md, round 12).
     beta: weight of the regulariser beta * f(x, sigma)^2 / 2 (0 turns it off).
     regulariser: its weighting across noise levels, "sigma2" (times sigma^2, the score
         term's own weighting; the default since issue 15) or "constant" (the paper); see
@@ -108,9 +109,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         sigma_high (the paper).
     scaling: how the rows are scaled after centring: "column" (each column by its standard
         deviation, the paper) or "global" (every column by one scale, the root mean square
-        of the column standard deviations), which keeps the columns' relative spreads, e.g.
-        of principal components (`mulde.vad.stream_models.PCAStream`), where per-column
-        scaling would whiten them.
+        of the non-constant columns' standard deviations), which keeps the columns' relative
+        spreads, e.g. of principal components (`mulde.vad.stream_models.PCAStream`), where
+        per-column scaling would whiten them (not adopted there: docs/results.md, issue 14
+        round 11).
     whiten: None (the rows are standardised per column, the paper) or "ledoit_wolf": the
         standardised rows are then multiplied by C^(-1/2), C their Ledoit-Wolf shrunk
         covariance on the training rows (`mulde.estimator.whitening`), so the noise levels

