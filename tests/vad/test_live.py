@@ -317,7 +317,9 @@ def test_velocity_on_grid_cells_beside_detector_boxes_live_and_offline(scene, tm
     _same(offline, live)
     assert detecting.params["velocity"]["regions"] == "grid"
     assert "regions" not in replace(detecting, velocity_regions=None).params["velocity"]
-    with pytest.raises(ValueError, match="velocity_regions must be 'grid' or 'components'"):
+    with pytest.raises(ValueError, match=r"velocity_regions must be 'grid' or 'components' "
+                       r"\(regions found in the foreground\) or null \(the regions the other "
+                       r"streams use\), got 'detector'"):
         replace(detecting, velocity_regions="detector")
 
 

@@ -260,7 +260,8 @@ class VelocityStream:
             own = str(getattr(self.regions, "value", self.regions))
             if own not in (RegionMode.GRID.value, RegionMode.COMPONENTS.value):
                 raise ValueError(f"velocity_regions must be 'grid' or 'components' (regions "
-                                 f"found in the foreground), got {own!r}")
+                                 f"found in the foreground) or null (the regions the other "
+                                 f"streams use), got {own!r}")
             self.regions = RegionMode(own)
 
     def key(self) -> dict[str, Any]:
