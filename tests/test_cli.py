@@ -209,7 +209,7 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
         assert main(["train", str(root / "train"), "--out", str(out), "--detector", "knn",
                      "--alarms-per-hour", "2"]) == 0
     printed = capsys.readouterr().out
-    assert "trained on 3 videos (120 frames, 0.2 min at 10 frames/s)" in printed
+    assert "trained on 3 videos (120 frames, 12 s at 10 frames/s)" in printed
     assert "at most 2 false alarm(s) per hour" in printed and "held-out training videos" in printed
     assert ("note: the training videos last 12 s in all: one false alarm there is already "
             "300 per hour, above the target of 2, so the rate cannot be checked; train on at "
@@ -232,7 +232,10 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
                           f"{info['mulde_version']}): objects features (extractor version "
                           f"{info['extractor']['version']}), 2 stream(s)")
     assert summary[1].startswith("  static: knn detector on 3 features, ")
-    assert "training: 3 videos, 120 frames (0.2 min at 10 frames/s)" in summary
+    # under a minute in seconds (it read "0.0 min" for a few seconds), with the frame size
+    # that `mulde watch` needs of a camera
+    width, height = info["training"]["frame_sizes"][""]
+    assert f"training: 3 videos, 120 frames (12 s at 10 frames/s, {width}x{height})" in summary
     assert "the minimum of the models' own training scores to 0 and their 99.9th " \
            "percentile to 1" in summary[4]
     assert summary[5] == f"threshold: {info['threshold']['definition']}"
@@ -243,6 +246,7 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
                           "rate cannot be checked; train on at least 30 min of normal video "
                           "for a threshold that keeps it")
     assert summary[7].startswith("  on held-out training videos: ")
+    assert " in 12 s (" in summary[7]
     from mulde.vad.live import live_threshold  # what watch applies, said beside the offline
 
     assert summary[8] == (f"  live (mulde watch): {live_threshold(model)[0]:.4g} on the "

@@ -260,6 +260,8 @@ def _settings_in_use(settings: dict[str, Any]) -> dict[str, Any]:
 def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     """A few lines on a pipeline model, from its `PipelineModel.describe()` dict `d`: what it
     is, its streams and their detectors, its training data, calibration and threshold."""
+    from mulde.vad.thresholds import video_length
+
     ex = d["extractor"]
     lines = [f"pipeline model {d.get('path', '')} (written by mulde {d['mulde_version']}): "
              f"{ex['name']} features (extractor version {ex['version']}), "
@@ -278,7 +280,7 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     t = d["training"] or {}
     if "videos" in t:
         lines.append(f"training: {t['videos']} videos, {t['frames']} frames "
-                     f"({t['hours'] * 60:.1f} min at {d['fps']:g} frames/s)")
+                     f"({video_length(t['hours'])} at {d['fps']:g} frames/s{_sizes(t)})")
     e = d["ensemble"]
     folds = e["calibration_folds"]
     source = (f"out-of-fold training scores ({folds} folds of the training videos)" if folds
@@ -299,8 +301,16 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     held = (threshold or {}).get("held_out")
     if held:
         lines.append(f"  on held-out training videos: {held['events']} false alarm(s) in "
-                     f"{held['hours'] * 60:.1f} min ({held['events_per_hour']:.3g} per hour)")
+                     f"{video_length(held['hours'])} ({held['events_per_hour']:.3g} per hour)")
     return lines
+
+
+def _sizes(training: dict[str, Any]) -> str:
+    """", 360x240" (the training videos' frame size, per camera view when there are
+    several), for the summary's training line; "" when the model does not record it."""
+    sizes = training.get("frame_sizes") or {}
+    said = [f"{view + ' ' if view else ''}{w}x{h}" for view, (w, h) in sorted(sizes.items())]
+    return f", {', '.join(said)}" if said else ""
 
 
 def _count(n: int, noun: str) -> str:
@@ -895,6 +905,7 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.datasets.base import Dataset
     from mulde.datasets.common import DatasetError, list_videos, warn_ignored
     from mulde.pipeline import MODEL_DIR, train_pipeline
+    from mulde.vad.thresholds import video_length
     from mulde.video.source import Video
 
     overrides = _detector_params(args)
@@ -928,7 +939,7 @@ def _train(args: argparse.Namespace) -> int:
                                **training)
     t = model.threshold
     print(f"trained on {model.training['videos']} videos ({model.training['frames']} frames, "
-          f"{model.training['hours'] * 60:.1f} min at {model.fps:g} frames/s), streams "
+          f"{video_length(model.training['hours'])} at {model.fps:g} frames/s), streams "
           f"{', '.join(map(str, model.streams))}")
     if t is not None:
         print(f"alert threshold: {t.describe()}")
@@ -937,7 +948,7 @@ def _train(args: argparse.Namespace) -> int:
             print(f"  note: {short}")
         if t.held_out:
             print(f"  on held-out training videos it gave {t.held_out['events']} false alarm(s) "
-                  f"in {t.held_out['hours'] * 60:.1f} min "
+                  f"in {video_length(t.held_out['hours'])} "
                   f"({t.held_out['events_per_hour']:.3g} per hour"
                   + ("" if t.out_of_sample else "; in-sample model scores: only the threshold "
                      "was held out, so this is optimistic") + ")")

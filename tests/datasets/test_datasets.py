@@ -581,6 +581,11 @@ def test_folder_csv_errors_against_the_videos(tmp_path):
     (root / "labels.csv").write_text("video,start,end\nzz,1,2\n")
     with pytest.raises(DatasetError, match="labels for videos not in .*test: zz"):
         load_dataset("folder", root)
+    names = ", ".join(sorted(p.stem for p in (root / "test").iterdir()))
+    (root / "labels.csv").write_text("video,start,end\nd.avi,1,2\n")  # a file name
+    with pytest.raises(DatasetError, match=rf"test: d\.avi; its videos are {names} \(a "
+                       r"video file's name without its suffix, or a frame folder's name\)"):
+        load_dataset("folder", root)
     (root / "labels.csv").write_text("video,start,end\nd,3,5\n")
     with pytest.raises(DatasetError, match=r"labels.csv \(d\): range 3..5 lies outside the 5"):
         load_dataset("folder", root)

@@ -286,6 +286,20 @@ def test_report_lists_events_at_the_threshold(tmp_path):
     assert page.count("data:image/png;base64,") == 6
 
 
+def test_events_of_a_video_without_frame_rate_show_one_dash_for_their_seconds(tmp_path):
+    """A frame folder records no frame rate: its events' seconds are a dash, not
+    '&ndash;&ndash;&ndash;' (a dash for the start, the range's own dash, one for the end)."""
+    scores, labels, streams = _alert_videos()
+    m = write_report(tmp_path, scores, labels, protocol=EvaluationProtocol(0), versions={},
+                     threshold=2.5, stream_scores=streams, fps={"01": 10.0, "calm": None},
+                     event_frames=FakeFrames())
+    assert "start_s" not in m["events"]["calm"][0] and "start_s" in m["events"]["01"][0]
+    page = (tmp_path / "report.html").read_text()
+    assert re.search(r"<td class='n'>20&ndash;22</td><td class='n'>&ndash;</td>"
+                     r"<td class='n'>\d+</td><td class='n'>&ndash;</td>", page)
+    assert "&ndash;&ndash;" not in page and "4.50&ndash;5.10" in page
+
+
 def test_report_without_threshold_says_so(tmp_path):
     scores, labels, streams = _alert_videos()
     m = write_report(tmp_path, scores, labels, protocol=EvaluationProtocol(0), versions={},

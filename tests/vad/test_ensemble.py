@@ -438,6 +438,30 @@ def test_constant_features_are_said_in_a_videos_words_naming_the_stream():
         "feature 1, counting from 0)")
 
 
+def test_constant_features_are_said_for_the_saved_model_not_its_calibration_refits():
+    """With out-of-fold calibration each refit sees part of the videos, where a feature can
+    be constant that varies over all of them: only the full fit's count is said, once."""
+    params = {"hidden_sizes": (8, 8), "max_steps": 5, "batch_size": 32}
+    train = _videos([30, 30], d=3)
+    train["v0"][Stream.VELOCITY].features[:, 2] = 0.5  # constant within each video only
+    train["v1"][Stream.VELOCITY].features[:, 2] = 1.5
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        StreamEnsemble("mulde", mulde_params=params, progress=False,
+                       calibration_folds=2).fit(train)
+    assert not [w for w in caught if "feature values" in str(w.message)]
+    train["v1"][Stream.VELOCITY].features[:, 2] = 0.5  # now constant over all: said once
+    train["v1"][Stream.VELOCITY].features[:, 1] = 0.25  # and constant in fold 0's refit
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        StreamEnsemble("mulde", mulde_params=params, progress=False,
+                       calibration_folds=2).fit(train)
+    said = [str(w.message) for w in caught if "feature values" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("velocity stream: 1 of its 3 feature values "
+                                                 "is the same for every training object "
+                                                 "(feature 2,")
+
+
 def test_a_sidak_stream_corrects_each_frame_maximum_for_its_object_count():
     """Videos a = [0, 2], b = [10, 12] in-sample with DistanceToMean (mean 6): training object
     scores [6, 4, 4, 6]; p(s) = (1 + #{>= s}) / 5. Training frames: 6 -> p 0.6, -log 0.6;

@@ -317,7 +317,8 @@ def test_velocity_on_grid_cells_beside_detector_boxes_live_and_offline(scene, tm
     _same(offline, live)
     assert detecting.params["velocity"]["regions"] == "grid"
     assert "regions" not in replace(detecting, velocity_regions=None).params["velocity"]
-    with pytest.raises(ValueError, match="velocity_regions must be 'grid' or 'components'"):
+    with pytest.raises(ValueError, match=r"velocity_regions must be 'grid' or 'components' "
+                       r"\(regions of its own in the foreground\) or null .*got 'detector'"):
         replace(detecting, velocity_regions="detector")
     # the user who wants the boxes back is told the value that does it
     with pytest.raises(ValueError, match=r"or null \(the extraction's regions, e.g. the "
@@ -360,3 +361,28 @@ def test_the_training_videos_frame_size_is_read_per_view_from_the_model():
     assert trained_frame_shape(views, "east") is None
     assert trained_frame_shape(SimpleNamespace(training={})) is None
     assert trained_frame_shape(SimpleNamespace()) is None
+
+
+def test_frames_of_another_size_are_said_by_a_model_without_scene_background(scene):
+    """The scene background refuses frames of another size (`VideoMismatchError`); a model
+    without one (the per-video median, e.g. objects:detector) scores them but warns with
+    the source's and the training videos' sizes, unless the downscale makes them equal."""
+    import warnings
+
+    from mulde.video.features.online import FrameSizeWarning
+
+    _, test, extractor = scene
+    plain = replace(extractor, region_background="video", streams=("velocity",),
+                    scene_background=None)
+    frames = list(test.frames())[:3]
+    h, w = frames[0].shape[:2]
+    online = OnlineObjectExtractor(plain, "cam", trained_shape=(2 * h, 2 * w))
+    with pytest.warns(FrameSizeWarning, match=rf"^cam: frames are {w}x{h} but the model was "
+                      rf"trained on {2 * w}x{2 * h} video; .* train a model on this camera"):
+        online.push(frames[0])
+    for trained, rows in (((h, w), None), ((2 * h, 2 * w), h)):
+        online = OnlineObjectExtractor(replace(plain, max_height=rows), "cam",
+                                       trained_shape=trained)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            online.push(frames[0])

@@ -121,3 +121,12 @@ def test_held_out_rate_counts_what_the_others_threshold_misses():
     held = held_out_rate(videos, fit, folds=3)
     assert held["events"] == 1  # video 2 (peak 5) above the others' threshold 1
     assert held["frames_above"] == pytest.approx(1 / 300)
+
+
+def test_video_lengths_read_in_seconds_under_a_minute():
+    from mulde.vad.thresholds import video_length
+
+    assert video_length(70 / 25 / 3600) == "3 s"  # 70 frames at 25/s: not "0.0 min"
+    assert video_length(59 / 3600) == "59 s"
+    assert video_length(1 / 60) == "1.0 min"
+    assert video_length(1.7 / 60) == "1.7 min"

@@ -90,9 +90,7 @@ def ground_truth(root: Path, *, labels: Path | None = None) -> GroundTruth:
     ranges = read_labels_csv(csv_path)
     test_dir = root / "test"
     names = list(list_videos(test_dir)) if test_dir.is_dir() else list(ranges)
-    unknown = sorted(set(ranges) - set(names))
-    if unknown:
-        raise DatasetError(f"{csv_path}: labels for videos not in {test_dir}: {', '.join(unknown)}")
+    _check_named(csv_path, test_dir, ranges, names)
     return GroundTruth(
         "folder",
         root,
@@ -122,11 +120,7 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
         test = tuple(Video(n, p) for n, p in tests.items())
     else:
         ranges = read_labels_csv(csv_path)
-        unknown = sorted(set(ranges) - set(tests))
-        if unknown:
-            raise DatasetError(
-                f"{csv_path}: labels for videos not in {test_dir}: {', '.join(unknown)}"
-            )
+        _check_named(csv_path, test_dir, ranges, list(tests))
         test = tuple(
             Video(n, p, _labels(p, ranges.get(n, []), f"{csv_path} ({n})"))
             for n, p in tests.items()
@@ -135,6 +129,21 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
         "folder", root, tuple(Video(n, p) for n, p in train.items()), test, SMOOTHING_SIGMA,
         ignored=tuple(ignored),
     )
+
+
+def _check_named(csv_path: Path, test_dir: Path, ranges: dict[str, list[Range]],
+                 names: list[str]) -> None:
+    """Refuse labels of videos that `test_dir` does not hold, naming the ones it does (a
+    label row names a video by its file name without the suffix: `cart`, not `cart.avi`)."""
+    unknown = sorted(set(ranges) - set(names))
+    if not unknown:
+        return
+    shown = sorted(names)[:10]
+    more = f" and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+    raise DatasetError(
+        f"{csv_path}: labels for videos not in {test_dir}: {', '.join(unknown)}; its videos "
+        f"are {', '.join(shown) or 'none'}{more} (a video file's name without its suffix, or "
+        "a frame folder's name)")
 
 
 def _labels(path: Path, ranges: list[Range], source: str) -> np.ndarray | None:

@@ -548,6 +548,14 @@ def _seconds(event: Mapping[str, Any], key: str) -> str:
     return "&ndash;" if key not in event else f"{event[key]:.2f}"
 
 
+def _span_s(event: Mapping[str, Any]) -> str:
+    """The event's first and last second, or one dash without a frame rate (a frame
+    folder): three dashes in a row read like a rendering fault."""
+    if "start_s" not in event:
+        return "&ndash;"
+    return f"{_seconds(event, 'start_s')}&ndash;{_seconds(event, 'end_s')}"
+
+
 def _events_html(
     m: Mapping[str, Any],
     raw: Mapping[str, np.ndarray],
@@ -609,7 +617,7 @@ def _events_html(
                       else "<td><b>false alarm</b></td>")
             parts.append(
                 f"<tr><td class='n'>{k}</td><td class='n'>{ev['start']}&ndash;{ev['end']}</td>"
-                f"<td class='n'>{_seconds(ev, 'start_s')}&ndash;{_seconds(ev, 'end_s')}</td>"
+                f"<td class='n'>{_span_s(ev)}</td>"
                 f"<td class='n'>{ev['peak']}</td><td class='n'>{_seconds(ev, 'peak_s')}</td>"
                 f"<td class='n'>{ev['score']:.4g}</td>"
                 + (f"<td>{e(ev.get('stream', ''))}</td>" if has_stream else "")

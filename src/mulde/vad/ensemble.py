@@ -177,8 +177,21 @@ def run_fit_job(job: FitJob) -> FitResult:
         if not issubclass(w.category, UserWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     said = tuple(dict.fromkeys(_for_a_stream(w.message) for w in caught
-                               if issubclass(w.category, UserWarning)))
+                               if issubclass(w.category, UserWarning)
+                               and not (job.fold is not None and _constant_features(w.message))))
     return FitResult(model, scores, time.perf_counter() - t0, said)
+
+
+def _constant_features(message: Warning | str) -> bool:
+    """Whether a fit's warning is MULDE's `ConstantFeaturesWarning`. A calibration refit sees
+    a part of the training videos only, where more features can look constant than over all
+    of them: its count would contradict the saved model's (a run showed "4 of its 7" and "5
+    of its 7" for one stream), so `run_fit_job` keeps this warning of the full fit alone."""
+    if not isinstance(message, Warning):
+        return False
+    from mulde.estimator.model import ConstantFeaturesWarning  # torch: only once a fit warned
+
+    return isinstance(message, ConstantFeaturesWarning)
 
 
 def _for_a_stream(message: Warning | str) -> str:

@@ -42,6 +42,13 @@ can check one alert an hour; a rate stated in events per hour does not depend on
 rate or the length of the training videos, unlike a score quantile)."""
 
 
+def video_length(hours: float) -> str:
+    """A length of video as people say it: "12 s" under a minute, else "1.7 min" (a short
+    training set read "0.0 min" before)."""
+    minutes = float(hours) * 60
+    return f"{minutes:.1f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
+
+
 def smooth_scores(scores: np.ndarray, sigma: float) -> np.ndarray:
     """Return one video's (T,) scores filtered with a Gaussian of std `sigma` frames (scipy's
     `gaussian_filter1d`, mode "reflect", truncate 4: the evaluation protocol's smoothing);
@@ -119,8 +126,7 @@ class ThresholdFit:
         if (self.rule != "events_per_hour" or self.target == 0
                 or self.target >= self.resolution_per_hour):
             return None  # a target of 0 is checked on any length: no alarm on the training
-        minutes = self.train_hours * 60
-        length = f"{minutes:.1f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
+        length = video_length(self.train_hours)
         rate = self.resolution_per_hour
         per_hour = f"{rate:.0f}" if rate >= 100 else f"{rate:.3g}"
         return (f"the training videos last {length} in all: one false alarm there is already "

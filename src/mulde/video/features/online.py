@@ -43,6 +43,7 @@ which a detector that batches frames may compute with other float rounding. Exte
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,11 @@ def frames_to_features(frames: list[FrameObjects], dims: dict[Stream, int]) -> V
     return VideoFeatures(out, len(frames))
 
 
+class FrameSizeWarning(UserWarning):
+    """A live stream's frames are not the size of the model's training videos, and the
+    model has no scene background to refuse them by (`OnlineObjectExtractor`)."""
+
+
 @dataclass
 class _Pending:
     """A frame whose regions are known, waiting for its flow."""
@@ -116,7 +122,8 @@ class OnlineObjectExtractor:
     pose stream, a missing scene background), a frame of another size than the first, or a
     frame that is not RGB uint8; `VideoMismatchError` when the frames are not the size of
     the scene background. `source` names the stream in errors, `trained_shape` (H, W) the
-    training videos' frame size (in that error; None: unknown).
+    training videos' frame size (in that error, or, for a model without a scene background,
+    in a `FrameSizeWarning` when the frames are of another size; None: unknown).
     """
 
     def __init__(self, extractor: ObjectCentricExtractor, source: str = "the stream",
@@ -243,9 +250,30 @@ class OnlineObjectExtractor:
             self._scene = read_scene_background(ex.scene_background, shape, self.source,
                                                 source_shape=source_shape,
                                                 trained_shape=self.trained_shape)
+        elif self.trained_shape is not None:
+            self._warn_size(shape, source_shape)
         if self.scene_mode:
             self._background = self._scene
         self._run = np.zeros(shape, np.int32)
+
+    def _warn_size(self, shape: tuple[int, int], source_shape: tuple[int, int]) -> None:
+        """Without a scene background nothing refuses frames of another size than the
+        training videos' (`read_scene_background` does for the models that have one): say
+        it, with the sizes the user knows, since the pixel-sized settings and speeds were
+        learnt at the training size."""
+        assert self.trained_shape is not None
+        height, width = self.trained_shape
+        rows = self.extractor.max_height
+        expected = (height, width) if rows is None or height <= rows else (
+            rows, max(1, round(width * rows / height)))
+        if tuple(shape) == expected:
+            return
+        warnings.warn(FrameSizeWarning(
+            f"{self.source}: frames are {source_shape[1]}x{source_shape[0]} but the model was "
+            f"trained on {width}x{height} video; it has no scene background that would refuse "
+            "them, so it scores them, but its sizes in pixels (cells, minimum regions, speeds "
+            "in pixels per frame) were learnt at the training size and these scores may not "
+            "compare: train a model on this camera's video"), stacklevel=4)
 
     def _end_warmup(self) -> list[FrameObjects]:
         grays = [g for g, _ in self._warmup]
