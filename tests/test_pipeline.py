@@ -239,6 +239,32 @@ def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tm
     assert not [w for w in metrics["warnings"] if w.startswith("ignored")]
 
 
+def test_test_videos_of_another_frame_size_are_named_in_one_warning(dataset_root, tmp_path):
+    """An object extractor without a scene background scores a test video of another frame
+    size (its speeds in pixels do not compare), so the run says so, naming the video and both
+    sizes, in the console and the report; a video of twice the size that `max_height` brings
+    back to the training size passes."""
+    from mulde.pipeline import warn_other_sizes
+    from mulde.video.features.registry import build_extractor
+
+    shutil.rmtree(dataset_root / "test" / "b")
+    write_square_frames(dataset_root / "test" / "b", np.ones(40), size=(30, 90))
+    write_square_frames(dataset_root / "test" / "c", np.ones(40), size=(80, 240))
+    (dataset_root / "labels.csv").write_text("video,start,end\na,15,24\n")
+    ds = load_dataset("folder", dataset_root)
+    extractor = build_extractor("objects:velocity", settings={"max_height": 40})
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match=r"^1 test video of another frame size than the "
+                      r"training videos \(120x40\): b \(90x30\); their objects' sizes"):
+        metrics = run_pipeline(ds, extractor, out, detector="knn", progress=False)
+    assert [w for w in metrics["warnings"] if "b (90x30)" in w]
+    assert "b (90x30)" in (out / "report.html").read_text()
+    # a scene-free extractor that is not object-centric, or one size everywhere: no warning
+    extraction = extract_features(ds, SpeedExtractor(), FeatureCache(tmp_path / "c2"),
+                                  progress=False)
+    assert warn_other_sizes(ds, extraction) == []
+
+
 def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
     (dataset_root / "test" / "broken.avi").write_bytes(b"not a video at all")
     ds = load_dataset("folder", dataset_root)

@@ -30,7 +30,7 @@ from mulde.video.decode import natural_key, probe
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
-from mulde.video.features.objects import SceneBackgroundWarning
+from mulde.video.features.objects import ObjectCentricExtractor, SceneBackgroundWarning
 from mulde.video.source import Video, VideoReadError
 
 
@@ -315,6 +315,54 @@ def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Datas
                                               bool(extraction.scene_backgrounds))})
 
 
+def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:
+    """Warn (one line; the run goes on) when test videos differ in frame size from the
+    training videos, all of one size, of an object extractor without a scene background:
+    their objects' sizes and speeds are in pixels, so they do not compare (with a scene
+    background such a video is skipped and reported instead). Sizes are compared after the
+    extractor's `max_height` downscale, so a video of the same view at twice the resolution
+    passes. Returns the '<name> (WxH)' of each such test video; [] when the training videos
+    have more than one size (a dataset of several cameras) or a size cannot be probed."""
+    extractor = extraction.extractor
+    if (not isinstance(extractor, ObjectCentricExtractor) or extraction.scene_backgrounds
+            or extractor.scene_background is not None):
+        return []
+
+    def size(video: Video) -> tuple[int, int] | None:
+        try:
+            info = probe(video.path)
+        except VideoReadError:
+            return None
+        width, height = int(info.width), int(info.height)
+        top = extractor.max_height
+        if top is not None and height > top:
+            width, height = max(1, round(width * top / height)), int(top)
+        return width, height
+
+    trained = extraction.features.get("train", {})
+    sizes: set[tuple[int, int] | None] = set()
+    for video in dataset.train:  # stops at a second size: several cameras, nothing to say
+        if video.name in trained:
+            sizes.add(size(video))
+            if len(sizes) > 1 or None in sizes:
+                return []
+    if not sizes:
+        return []
+    (expected,) = sizes
+    other = []
+    for video in dataset.test:
+        found = size(video) if video.name in extraction.features.get("test", {}) else None
+        if found is not None and found != expected:
+            other.append(f"{video.name} ({found[0]}x{found[1]})")
+    if other:
+        warnings.warn(f"{len(other)} test video{'s' if len(other) > 1 else ''} of another "
+                      f"frame size than the training videos ({expected[0]}x{expected[1]}): "
+                      f"{', '.join(other)}; their objects' sizes and speeds in pixels do not "
+                      "compare with the training ones, so score video of the training "
+                      "camera and resolution, or train on such video", stacklevel=2)
+    return other
+
+
 def _frame_sizes(dataset: Dataset, train: dict[str, VideoFeatures], per_view: bool
                  ) -> dict[str, list[int]]:
     """{camera view ("" for one view): [width, height] of its first readable training
@@ -407,6 +455,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     with recorded_warnings() as run_warnings:
         extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
+        warn_other_sizes(dataset, extraction)
         _say(fit_note)
         ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                                  progress, max_train_objects,
