@@ -283,16 +283,16 @@ class _Crash(Exception):
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule):
     reference, _ = _train(lr_schedule=lr_schedule)
     calls = {"n": 0}
-    base = DSMLoss(0.1)
 
-    def crashing(net, x, sigma, eps, create_graph=True):
-        calls["n"] += create_graph  # count training steps only
-        if calls["n"] > 50:
-            raise _Crash
-        return base(net, x, sigma, eps, create_graph)
+    class Crashing(DSMLoss):  # DSMLoss(0.1), _train's loss, until its 51st training step
+        def __call__(self, net, x, sigma, eps, create_graph=True):
+            calls["n"] += create_graph  # count training steps only
+            if calls["n"] > 50:
+                raise _Crash
+            return super().__call__(net, x, sigma, eps, create_graph)
 
     with pytest.raises(_Crash):
-        _train(tmp_path, crashing, lr_schedule=lr_schedule)
+        _train(tmp_path, Crashing(0.1), lr_schedule=lr_schedule)
     assert (tmp_path / CHECKPOINT_NAME).exists()
     resumed, result = _train(tmp_path, lr_schedule=lr_schedule)
     assert result.steps == 60
@@ -304,6 +304,31 @@ def test_checkpoint_from_another_config_is_refused(tmp_path):
     _train(tmp_path, steps=20)
     with pytest.raises(ValueError, match="another training config"):
         _train(tmp_path, steps=40)
+
+
+@pytest.mark.parametrize("change", ["beta", "regulariser", "noise_input", "noise_range",
+                                    "data"])
+def test_a_checkpoint_of_another_model_is_refused_not_resumed(tmp_path, change):
+    """Same training settings, but another loss, noise input, noise range or training rows
+    (e.g. another standardisation): resuming would continue from the wrong weights, so the
+    checkpoint is refused; the same everything resumes."""
+    cfg = TrainConfig(batch_size=64, max_steps=20, eval_every=20, checkpoint_every=20,
+                      patience=None, ema_decay=None, seed=5)
+
+    def fit(beta=0.1, regulariser="constant", noise_input="sigma", high=1.0, scale=1.0):
+        torch.manual_seed(1)
+        x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2)) * scale
+        return train_energy(EnergyMLP(3, (16,), noise_input=noise_input), x,
+                            NoiseSchedule(1e-3, high), DSMLoss(beta, regulariser), cfg, tmp_path)
+
+    first = fit()
+    assert fit().steps == first.steps  # resumed from the finished checkpoint
+    other = {"beta": {"beta": 0.0}, "regulariser": {"regulariser": "sigma2"},
+             "noise_input": {"noise_input": "log"}, "noise_range": {"high": 2.0},
+             "data": {"scale": 2.0}}[change]
+    with pytest.raises(ValueError, match=r"another training config \(settings, loss, noise "
+                                         r"range or training data\)"):
+        fit(**other)
 
 
 def test_checkpoint_of_another_network_is_refused_with_a_clear_error(tmp_path):

@@ -69,8 +69,9 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     if json.loads(meta.get("config", "null")) != _as_json(config):
-        raise ValueError(f"{path}: checkpoint was written with another training config; "
-                         "remove it or use another checkpoint folder")
+        raise ValueError(f"{path}: checkpoint was written with another training config "
+                         "(settings, loss, noise range or training data); remove it or use "
+                         "another checkpoint folder")
     tensors = load_file(str(path), device=str(next(net.parameters()).device))
 
     def part(prefix: str) -> dict[str, torch.Tensor]:

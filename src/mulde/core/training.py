@@ -11,6 +11,7 @@ import copy
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -80,14 +81,34 @@ def ema_decay_at(step: int, decay: float) -> float:
     return min(decay, (1 + step) / (10 + step))
 
 
-def _checkpoint_config(config: TrainConfig) -> dict:
-    """The configuration a checkpoint is written with and must match to resume; settings added
-    since (weight_decay) are left out at their default, so older checkpoints still resume."""
+def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
+                       schedule: NoiseSchedule | None = None, loss_fn: Any = None,
+                       net: Any = None) -> dict:
+    """The configuration a checkpoint is written with and must match to resume: the training
+    settings (those added since, weight_decay and lr_schedule, left out at their default),
+    and what else decides the trained network: the loss's beta and regulariser, the noise
+    range, the network's noise input, and the training rows (their shape, and their sum and
+    sum of squares to 6 significant digits: other data or another standardisation changes
+    them). A resumed fit of another model would otherwise continue silently from the wrong
+    weights."""
     out = asdict(config)
     if out.get("weight_decay") == 0:
         out.pop("weight_decay")
     if out.get("lr_schedule") == "constant":
         out.pop("lr_schedule")
+    if x is not None:
+        rows = x.detach().double()
+        out["data"] = {"shape": list(rows.shape),
+                       "sum": float(f"{float(rows.sum()):.6g}"),
+                       "sum_sq": float(f"{float((rows * rows).sum()):.6g}")}
+    if schedule is not None:
+        out["noise_range"] = [schedule.low, schedule.high]
+    if hasattr(loss_fn, "beta"):
+        out["loss"] = {"beta": float(loss_fn.beta),
+                       "regulariser": str(getattr(loss_fn.regulariser, "value",
+                                                  loss_fn.regulariser))}
+    if net is not None:
+        out["noise_input"] = getattr(net, "noise_input", "sigma")
     return out
 
 
@@ -169,10 +190,11 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     kept = ema if ema is not None else net  # the weights that are validated and returned
     state = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_evals": 0, "history": []}
     best = copy.deepcopy(kept.state_dict())
+    identity = _checkpoint_config(config, x, schedule, loss_fn, net)
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():
-            state, best = load_checkpoint(ckpt, net, ema, opt, _checkpoint_config(config))
+            state, best = load_checkpoint(ckpt, net, ema, opt, identity)
 
     stopped_early = False
     perm = None
@@ -222,7 +244,7 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
         if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or stopped_early
                                            or step == total):
             save_checkpoint(Path(checkpoint_dir) / CHECKPOINT_NAME, net, ema, opt, state,
-                            best, _checkpoint_config(config))
+                            best, identity)
         if stopped_early:
             break
     bar.close()
