@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -157,6 +158,7 @@ def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path
                  "--fps", "7"]) == 0
     said = capsys.readouterr()
     assert "watched 60 frames" in said.out
+    assert re.search(r": (1 event|\d+ events|0 events), ", said.out)  # counted in words
     assert f"--fps applies to frame folders and network streams; the video file {video}" in said.err
     with (out / "scores.csv").open() as f:
         rows = list(csv.DictReader(f))

@@ -703,9 +703,10 @@ def _watch(args: argparse.Namespace) -> int:
     except ValueError as err:  # a model or setting that cannot run live
         raise UsageError(str(err)) from None
     lat = summary["latency_s"]
-    print(f"watched {summary['frames']} frames at {summary['frames_per_s'] or 0:.1f} frames/s "
+    print(f"watched {_count(summary['frames'], 'frame')} at "
+          f"{summary['frames_per_s'] or 0:.1f} frames/s "
           f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
-          f"{lat['p95'] * 1000:.0f} ms): {summary['events']} event(s), "
+          f"{lat['p95'] * 1000:.0f} ms): {_count(summary['events'], 'event')}, "
           f"{summary['stopped']}; outputs in {args.out}")
     return 0
 
