@@ -30,7 +30,11 @@ from mulde.video.decode import natural_key, probe
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
-from mulde.video.features.objects import ObjectCentricExtractor, SceneBackgroundWarning
+from mulde.video.features.objects import (
+    ObjectCentricExtractor,
+    SceneBackgroundWarning,
+    downscaled_size,
+)
 from mulde.video.source import Video, VideoReadError
 
 
@@ -333,11 +337,7 @@ def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:
             info = probe(video.path)
         except VideoReadError:
             return None
-        width, height = int(info.width), int(info.height)
-        top = extractor.max_height
-        if top is not None and height > top:
-            width, height = max(1, round(width * top / height)), int(top)
-        return width, height
+        return downscaled_size(int(info.width), int(info.height), extractor.max_height)
 
     trained = extraction.features.get("train", {})
     sizes: set[tuple[int, int] | None] = set()

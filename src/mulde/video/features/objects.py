@@ -478,14 +478,23 @@ def _detector(name: str, settings: Any, weights: str | None, layout: str | None)
     return build_detector(name, settings, weights, layout)
 
 
+def downscaled_size(width: int, height: int, max_height: int | None) -> tuple[int, int]:
+    """The (width, height) in pixels that `downscale` gives a frame of that size:
+    (round(W * max_height / H), max_height) when it is taller than `max_height`, else its
+    own. For checks that compare sizes without decoding a frame."""
+    if max_height is None or height <= max_height:
+        return width, height
+    return max(1, round(width * max_height / height)), int(max_height)
+
+
 def downscale(frame: np.ndarray, max_height: int | None) -> np.ndarray:
-    """Return the frame resized to `max_height` rows (width round(W * max_height / H),
-    OpenCV's area interpolation) when it is taller, else the frame itself."""
+    """Return the frame resized to `max_height` rows (`downscaled_size`, OpenCV's area
+    interpolation) when it is taller, else the frame itself."""
     height, width = frame.shape[:2]
     if max_height is None or height <= max_height:
         return frame
-    size = (max(1, round(width * max_height / height)), int(max_height))
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(frame, downscaled_size(width, height, max_height),
+                      interpolation=cv2.INTER_AREA)
 
 
 class SceneBackgroundWarning(UserWarning):

@@ -53,7 +53,7 @@ import numpy as np
 from mulde.video.detection.base import PERSON
 from mulde.video.features.base import to_gray
 from mulde.video.features.flow import dis_flow
-from mulde.video.features.objects import ObjectCentricExtractor, downscale
+from mulde.video.features.objects import ObjectCentricExtractor, downscale, downscaled_size
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.regions import Region, RegionMode, median_background
 from mulde.video.features.streams import (
@@ -263,10 +263,7 @@ class OnlineObjectExtractor:
         learnt at the training size."""
         assert self.trained_shape is not None
         height, width = self.trained_shape
-        rows = self.extractor.max_height
-        expected = (height, width) if rows is None or height <= rows else (
-            rows, max(1, round(width * rows / height)))
-        if tuple(shape) == expected:
+        if downscaled_size(width, height, self.extractor.max_height) == (shape[1], shape[0]):
             return
         warnings.warn(FrameSizeWarning(
             f"{self.source}: frames are {source_shape[1]}x{source_shape[0]} but the model was "
