@@ -191,6 +191,14 @@ def read_scene_background(path: str, shape: tuple[int, ...], source: str = "the 
     return image
 
 
+def objects_of(per_frame: list[list[Region]]) -> tuple[np.ndarray, np.ndarray]:
+    """(frame_index (n,) int, boxes (n, 4) float32) of the regions of consecutive frames
+    (at least one frame), objects in frame order: the index and boxes of an `ObjectFeatures`
+    record whose streams' rows follow the same order."""
+    return (np.concatenate([np.full(len(r), i) for i, r in enumerate(per_frame)]),
+            np.array([r.box for rs in per_frame for r in rs], np.float32).reshape(-1, 4))
+
+
 @dataclass
 class Clip:
     """One decoded video and its regions, as every stream of an extraction sees it.
@@ -222,9 +230,7 @@ class Clip:
     scores: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        self.frame_index = np.concatenate([np.full(len(r), i)
-                                           for i, r in enumerate(self.regions)])
-        self.boxes = np.array([r.box for rs in self.regions for r in rs], np.float32)
+        self.frame_index, self.boxes = objects_of(self.regions)
         self.labels = np.array([r.label for rs in self.regions for r in rs], np.int64)
         self.scores = np.array([r.score for rs in self.regions for r in rs], np.float32)
 
@@ -298,10 +304,8 @@ class VelocityStream:
         if self._own is None:
             return ObjectFeatures.build(np.array(self._rows), clip.frame_index, clip.boxes,
                                         clip.n_frames, self.n_bins)
-        return ObjectFeatures.build(
-            np.array(self._rows), np.concatenate([np.full(len(r), i)
-                                                  for i, r in enumerate(self._own)]),
-            [r.box for rs in self._own for r in rs], clip.n_frames, self.n_bins)
+        return ObjectFeatures.build(np.array(self._rows), *objects_of(self._own),
+                                    clip.n_frames, self.n_bins)
 
 
 @dataclass
@@ -474,10 +478,8 @@ class StaticStream:
 
     def finish(self) -> ObjectFeatures:
         still = self._still
-        return ObjectFeatures.build(
-            np.array(self._rows),
-            np.concatenate([np.full(len(r), i) for i, r in enumerate(still)]),
-            [r.box for rs in still for r in rs], self._clip.n_frames, STATIC_DIM)
+        return ObjectFeatures.build(np.array(self._rows), *objects_of(still),
+                                    self._clip.n_frames, STATIC_DIM)
 
 
 @dataclass
