@@ -120,6 +120,9 @@ VARIANTS: dict[str, dict] = {
     # round 13: L1 with the lowest noise level at the data's nearest-neighbour spacing
     "logsigma_nn1": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
                      "spacing": "geometric", "noise_input": "log", "sigma_low_nn": 1.0},
+    # round 14: G1 with each row's noise drawn as the pair (eps, -eps), at the same cost a step
+    "antithetic_geometric": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                             "spacing": "geometric", "antithetic": True},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",

@@ -30,6 +30,9 @@ class TrainConfig:
     fast CPU setting; the paper's setting is the estimator's `paper` preset.
     eval_every and checkpoint_every count optimiser steps; patience counts evaluations.
     lr_schedule: "constant" (lr at every step) or "cosine" (`learning_rate_at`).
+    antithetic: each step takes batch_size // 2 rows, each with one noise level and the
+    noise pair (eps, -eps) (`antithetic_batch`), so a step still evaluates batch_size noisy
+    rows; False (the paper): batch_size rows with one draw each.
     """
 
     lr: float = 1e-3
@@ -43,6 +46,7 @@ class TrainConfig:
     ema_decay: float | None = 0.99
     weight_decay: float = 0.0
     lr_schedule: str = "constant"
+    antithetic: bool = False
     seed: int = 0
     checkpoint_every: int = 500
 
@@ -85,7 +89,8 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
                        schedule: NoiseSchedule | None = None, loss_fn: Any = None,
                        net: Any = None) -> dict:
     """The configuration a checkpoint is written with and must match to resume: the training
-    settings (those added since, weight_decay and lr_schedule, left out at their default),
+    settings (those added since, weight_decay, lr_schedule and antithetic, left out at their
+    default),
     and what else decides the trained network: the loss's beta and regulariser, the noise
     range, the network's noise input, and the training rows (their shape, and their sum and
     sum of squares to 6 significant digits: other data or another standardisation changes
@@ -96,6 +101,8 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
         out.pop("weight_decay")
     if out.get("lr_schedule") == "constant":
         out.pop("lr_schedule")
+    if not out.get("antithetic", True):
+        out.pop("antithetic")
     if x is not None:
         rows = x.detach().double()
         out["data"] = {"shape": list(rows.shape),
@@ -148,6 +155,22 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, 
     return perm[n_val:], perm[:n_val]
 
 
+def antithetic_batch(x: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return rows x (m, d), levels sigma (m, 1) and noise eps (m, d) as 2m rows: each row
+    twice, at its own level, with eps and with -eps.
+
+    Per row the DSM loss 0.5 ||eps - sigma grad f(x + sigma eps, sigma)||^2 has a term odd in
+    eps, -sigma eps . grad f(x, sigma), of mean 0 whose variance dominates the loss's gradient
+    at small sigma (DSM estimates the score poorly at low noise: De Bortoli et al. 2024,
+    "Target score matching"). In the pair's mean it cancels exactly (antithetic sampling; the
+    same Taylor term as the control variate of Jeha et al. 2024, "Variance reduction of
+    diffusion model's gradients with Taylor approximation-based control variate"); the loss's
+    expectation is unchanged, eps and -eps being equally likely. Issue 15, round 14 of the
+    density-fidelity suite (benchmarks/density_fidelity.md)."""
+    return torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([eps, -eps])
+
+
 def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
                      schedule: NoiseSchedule, seed: int, repeats: int = 4) -> float:
     """DSM loss on the validation rows with noise fixed by the seed (comparable across steps)."""
@@ -181,7 +204,8 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     train_idx, val_idx = split_validation(x.shape[0], config.validation_fraction, config.seed)
     x_train, x_val = x[train_idx.to(device)], x[val_idx.to(device)]
     n_train = x_train.shape[0]
-    batch = min(config.batch_size, n_train)
+    batch = min(config.batch_size // 2 if config.antithetic else config.batch_size, n_train)
+    batch = max(batch, 1)
     steps_per_epoch = math.ceil(n_train / batch)
     total = config.total_steps(n_train)
 
@@ -211,6 +235,8 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
         xb = x_train[idx]
         sigma = schedule.sample(xb.shape[0], g, device)
         eps = torch.randn(xb.shape, generator=g, device=device)
+        if config.antithetic:
+            xb, sigma, eps = antithetic_batch(xb, sigma, eps)
         loss = loss_fn(net, xb, sigma, eps)
         for group in opt.param_groups:
             group["lr"] = learning_rate_at(step, total, config)

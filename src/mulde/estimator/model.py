@@ -130,6 +130,10 @@ class MULDE(OutlierMixin, BaseEstimator):
     lr, batch_size: Adam's learning rate (betas (0.5, 0.9)) and the rows per step.
     lr_schedule: "constant" (lr at every step) or "cosine" (annealed to 0 over the steps;
         `mulde.core.training.learning_rate_at`).
+    antithetic: False (the paper): each step draws one noise vector for each of batch_size
+        rows; True: batch_size // 2 rows, each with one level and the noise pair (eps, -eps),
+        which cancels the DSM loss's noise-odd term at small noise at the same cost a step
+        (`mulde.core.training.antithetic_batch`; issue 15, round 14).
     n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
     validation_fraction, eval_every, patience: the share of training rows held out, the
         steps between validation evaluations, and how many evaluations without improvement
@@ -167,6 +171,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "hidden_sizes": ["array-like"],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+        "antithetic": ["boolean"],
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "noise_input": [StrOptions(set(NOISE_INPUTS))],
@@ -214,7 +219,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = _TRAIN.lr, lr_schedule: str = _TRAIN.lr_schedule,
-                 batch_size: int = _TRAIN.batch_size,
+                 antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
                  n_epochs: float | None = _TRAIN.n_epochs,
                  max_steps: int | None = _TRAIN.max_steps,
                  validation_fraction: float = _TRAIN.validation_fraction,
@@ -246,6 +251,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.scale_index = scale_index
         self.lr = lr
         self.lr_schedule = lr_schedule
+        self.antithetic = antithetic
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.max_steps = max_steps
@@ -343,7 +349,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         return self
 
     def _train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(lr=self.lr, lr_schedule=self.lr_schedule,
+        return TrainConfig(lr=self.lr, lr_schedule=self.lr_schedule, antithetic=self.antithetic,
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,
                            validation_fraction=self.validation_fraction,
@@ -484,6 +490,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("weight_decay", 0.0)  # and without weight decay
             params.setdefault("n_members", 1)  # one network
             params.setdefault("lr_schedule", "constant")
+            params.setdefault("antithetic", False)  # and single noise draws
             params.setdefault("whiten", None)  # and standardised per column only
             params.setdefault("sigma_high_span", None)  # and the fixed sigma_high
             params.setdefault("noise_input", "sigma")  # and the raw noise level as input

@@ -29,6 +29,7 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "weight_decay": 0.0,
         "n_members": 1,
         "lr_schedule": "constant",
+        "antithetic": False,
         "aggregator": "gmm",
         "n_components": 1,
         "beta": 0.1,

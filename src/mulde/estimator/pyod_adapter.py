@@ -44,7 +44,8 @@ class PyODMULDE(BaseDetector):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 lr: float = 1e-3, lr_schedule: str = "constant", batch_size: int = 1024,
+                 lr: float = 1e-3, lr_schedule: str = "constant", antithetic: bool = False,
+                 batch_size: int = 1024,
                  n_epochs: float | None = None,
                  max_steps: int | None = 2000, validation_fraction: float = 0.1,
                  patience: int | None = 5, eval_every: int = 100,
@@ -75,6 +76,7 @@ class PyODMULDE(BaseDetector):
         self.scale_index = scale_index
         self.lr = lr
         self.lr_schedule = lr_schedule
+        self.antithetic = antithetic
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.max_steps = max_steps
