@@ -29,6 +29,16 @@ MARKS = (("06", 5, (230, 100, 280, 140)), ("06", 20, (195, 85, 240, 135)),
 CLASSES = {2: "bicycle", 3: "car", 4: "motorcycle", 6: "bus", 8: "truck", 0: "other"}
 
 
+def best_in_region(boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray,
+                   region: tuple[float, float, float, float], class_id: int) -> float:
+    """The highest score of a `class_id` box (x0, y0, x1, y1) whose centre lies in `region`
+    (edges included); 0.0 when there is none."""
+    x0, y0, x1, y1 = region
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    hit = (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1) & (classes == class_id)
+    return float(scores[hit].max()) if hit.any() else 0.0
+
+
 def detector(threads: int):
     """The preset's SSD with every box down to a score of 0.05 kept."""
     import cv2
@@ -69,15 +79,11 @@ def main() -> int:
         print(f"  {name:10s} boxes >= 0.05: {t['boxes']:5d}  >= 0.2: {t['at_least_0.2']:4d}  "
               f"p99 {t['p99']:.2f}  max {t['max']:.2f}")
     marked = []
-    for video, frame, (x0, y0, x1, y1) in MARKS:
+    for video, frame, region in MARKS:
         path = sorted((args.root / "testing" / "frames" / video).glob("*"))[frame]
         found = ssd.detect([read_rgb(path)])[0]
-        cx = (found.boxes[:, 0] + found.boxes[:, 2]) / 2
-        cy = (found.boxes[:, 1] + found.boxes[:, 3]) / 2
-        inside = (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
-        bikes = found.scores[inside & (found.classes == 2)]
-        best = float(bikes.max()) if len(bikes) else 0.0
-        marked.append({"video": video, "frame": frame, "region": [x0, y0, x1, y1],
+        best = best_in_region(found.boxes, found.classes, found.scores, region, 2)
+        marked.append({"video": video, "frame": frame, "region": list(region),
                        "bicycle": best})
         print(f"test {video} frame {frame}: best bicycle score in the marked region {best:.2f}")
     write_json(args.out, new_header("detector_far_objects", step=args.step,

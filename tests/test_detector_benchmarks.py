@@ -154,3 +154,16 @@ def test_people_per_frame_come_from_the_pose_stream_else_the_class_streams_perso
     pose = ObjectFeatures.build(np.zeros((1, 34)), np.array([1]), np.zeros((1, 4)), 3, 34)
     both = VideoFeatures({Stream.CLASS: klass, Stream.POSE: pose}, 3)
     assert people(both).tolist() == [0, 1, 0]
+
+
+def test_best_in_region_takes_the_class_boxes_centred_inside_by_hand():
+    import numpy as np
+    from detector_far_objects import best_in_region
+
+    boxes = np.array([[0, 0, 10, 10], [8, 8, 12, 12], [20, 20, 30, 30], [0, 0, 20, 20]],
+                     np.float32)  # centres (5, 5), (10, 10), (25, 25), (10, 10)
+    classes, scores = np.array([2, 2, 2, 1]), np.array([0.3, 0.2, 0.9, 0.8], np.float32)
+    assert best_in_region(boxes, classes, scores, (0, 0, 10, 10), 2) == pytest.approx(0.3)
+    assert best_in_region(boxes, classes, scores, (6, 6, 10, 10), 2) == pytest.approx(0.2)
+    assert best_in_region(boxes, classes, scores, (0, 0, 10, 10), 1) == pytest.approx(0.8)
+    assert best_in_region(boxes, classes, scores, (40, 40, 50, 50), 2) == 0.0
