@@ -123,6 +123,9 @@ VARIANTS: dict[str, dict] = {
     # round 14: G1 with each row's noise drawn as the pair (eps, -eps), at the same cost a step
     "antithetic_geometric": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
                              "spacing": "geometric", "antithetic": True},
+    # round 15: G1 with a Gaussian base energy under the network
+    "gaussbase_geometric": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                            "spacing": "geometric", "base": "gaussian"},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
+
+from mulde.core.base import GaussianBase
 
 NOISE_INPUTS = ("sigma", "log")
 """How the noise level enters the network: "sigma" the raw level sigma (the paper's [x, sigma]),
@@ -32,11 +35,14 @@ class EnergyMLP(nn.Module):
     c is `noise_feature` with `noise_input` ("sigma": c(sigma) = sigma, the paper; "log":
     ln(sigma) / 4). The first layer is W [x; c] + b = W_x x + w_sigma c + b;
     `energy_multiscale` computes W_x x once and shares it across all noise levels.
+    With `base_rank` k the energy is a `GaussianBase` of rank k plus the MLP's output (the
+    MLP learns the departure from that Gaussian; `fit_base` sets its covariance); None (the
+    paper): the MLP's output alone.
     """
 
     def __init__(self, n_features: int, hidden: Sequence[int] = (256, 256),
                  layer_norm: bool = False, dropout: float = 0.0,
-                 noise_input: str = "sigma") -> None:
+                 noise_input: str = "sigma", base_rank: int | None = None) -> None:
         super().__init__()
         if n_features < 1 or not hidden:
             raise ValueError("need n_features >= 1 and at least one hidden layer")
@@ -53,6 +59,14 @@ class EnergyMLP(nn.Module):
             width = h
         blocks.append(nn.Linear(width, 1))
         self.rest = nn.Sequential(*blocks)
+        self.base = GaussianBase(n_features, base_rank) if base_rank else None
+
+    def fit_base(self, z: np.ndarray) -> None:
+        """Set the Gaussian base's covariance from the centred rows z (n, d)
+        (`GaussianBase.fit_covariance`); ValueError without a base."""
+        if self.base is None:
+            raise ValueError("this network has no Gaussian base (base_rank None)")
+        self.base.fit_covariance(z)
 
     @staticmethod
     def _post(width: int, layer_norm: bool, dropout: float) -> list[nn.Module]:
@@ -65,7 +79,8 @@ class EnergyMLP(nn.Module):
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Return f(x, sigma) of shape (n,) for x (n, d) and sigma (n, 1) or (n,)."""
         c = noise_feature(sigma.reshape(-1, 1), self.noise_input)
-        return self.rest(self.first(torch.cat([x, c], dim=1))).squeeze(1)
+        out = self.rest(self.first(torch.cat([x, c], dim=1))).squeeze(1)
+        return out if self.base is None else out + self.base(x, sigma)
 
     def energy_multiscale(self, x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
         """Return f(x, sigma_l) for every row of x and level of sigmas, shape (n, L).
@@ -79,7 +94,8 @@ class EnergyMLP(nn.Module):
         c = noise_feature(sigmas.reshape(1, -1, 1), self.noise_input)
         h = shared.unsqueeze(1) + c * w_sigma  # (n, L, H)
         n, n_levels, width = h.shape
-        return self.rest(h.reshape(n * n_levels, width)).reshape(n, n_levels)
+        out = self.rest(h.reshape(n * n_levels, width)).reshape(n, n_levels)
+        return out if self.base is None else out + self.base.multiscale(x, sigmas)
 
 
 class EnergyEnsemble(nn.Module):
@@ -95,15 +111,20 @@ class EnergyEnsemble(nn.Module):
 
     def __init__(self, n_features: int, hidden: Sequence[int] = (256, 256),
                  layer_norm: bool = False, dropout: float = 0.0, n_members: int = 2,
-                 noise_input: str = "sigma") -> None:
+                 noise_input: str = "sigma", base_rank: int | None = None) -> None:
         super().__init__()
         if n_members < 2:
             raise ValueError(f"an ensemble needs n_members >= 2, got {n_members}")
         self.n_features = n_features
         self.noise_input = noise_input
         self.members = nn.ModuleList(EnergyMLP(n_features, hidden, layer_norm, dropout,
-                                               noise_input)
+                                               noise_input, base_rank)
                                      for _ in range(n_members))
+
+    def fit_base(self, z: np.ndarray) -> None:
+        """Set every member's Gaussian base from the centred rows z (`EnergyMLP.fit_base`)."""
+        for member in self.members:
+            member.fit_base(z)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Return the members' mean f(x, sigma), shape (n,), for x (n, d), sigma (n, 1)."""
@@ -119,10 +140,11 @@ EnergyNetwork = EnergyMLP | EnergyEnsemble
 
 def energy_network(n_features: int, hidden: Sequence[int] = (256, 256), layer_norm: bool = False,
                    dropout: float = 0.0, n_members: int = 1,
-                   noise_input: str = "sigma") -> EnergyNetwork:
+                   noise_input: str = "sigma", base_rank: int | None = None) -> EnergyNetwork:
     """The energy network of a MULDE model: one `EnergyMLP` (n_members 1) or an
-    `EnergyEnsemble` of n_members of them, each with the given hidden widths and noise input
-    (`NOISE_INPUTS`)."""
+    `EnergyEnsemble` of n_members of them, each with the given hidden widths, noise input
+    (`NOISE_INPUTS`) and Gaussian base of rank `base_rank` (None: none)."""
     if n_members == 1:
-        return EnergyMLP(n_features, hidden, layer_norm, dropout, noise_input)
-    return EnergyEnsemble(n_features, hidden, layer_norm, dropout, n_members, noise_input)
+        return EnergyMLP(n_features, hidden, layer_norm, dropout, noise_input, base_rank)
+    return EnergyEnsemble(n_features, hidden, layer_norm, dropout, n_members, noise_input,
+                          base_rank)

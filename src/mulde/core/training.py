@@ -90,12 +90,11 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
                        net: Any = None) -> dict:
     """The configuration a checkpoint is written with and must match to resume: the training
     settings (those added since, weight_decay, lr_schedule and antithetic, left out at their
-    default),
-    and what else decides the trained network: the loss's beta and regulariser, the noise
-    range, the network's noise input, and the training rows (their shape, and their sum and
-    sum of squares to 6 significant digits: other data or another standardisation changes
-    them). A resumed fit of another model would otherwise continue silently from the wrong
-    weights."""
+    default), and what else decides the trained network: the loss's beta and regulariser,
+    the noise range, the network's noise input and Gaussian base, and the training rows
+    (their shape, and their sum and sum of squares to 6 significant digits: other data or
+    another standardisation changes them). A resumed fit of another model would otherwise
+    continue silently from the wrong weights."""
     out = asdict(config)
     if out.get("weight_decay") == 0:
         out.pop("weight_decay")
@@ -116,6 +115,10 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
                                                   loss_fn.regulariser))}
     if net is not None:
         out["noise_input"] = getattr(net, "noise_input", "sigma")
+        first = net.members[0] if hasattr(net, "members") else net
+        base = getattr(first, "base", None)
+        if base is not None:  # left out without one, as older checkpoints hold no such field
+            out["base_rank"] = int(base.vectors.shape[1])
     return out
 
 

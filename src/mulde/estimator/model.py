@@ -32,6 +32,7 @@ from mulde.core import (
     resolve_device,
     train_energy,
 )
+from mulde.core.base import BASES, base_rank
 from mulde.core.network import NOISE_INPUTS
 from mulde.core.training import LR_SCHEDULES, split_validation
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
@@ -113,6 +114,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         spreads, e.g. of principal components (`mulde.vad.stream_models.PCAStream`), where
         per-column scaling would whiten them (not adopted there: docs/results.md, issue 14
         round 11).
+    base: None (the paper: the energy is the network's output) or "gaussian": the energy is
+        x^T (C + sigma^2 I)^-1 x / 2 plus the network's output, C the Ledoit-Wolf covariance of
+        the rows the network sees in probabilistic-PCA form (`mulde.core.base.GaussianBase`,
+        rank min(d, 64)), so the network learns the departure from that Gaussian (issue 15,
+        round 15).
     whiten: None (the rows are standardised per column, the paper) or "ledoit_wolf": the
         standardised rows are then multiplied by C^(-1/2), C their Ledoit-Wolf shrunk
         covariance on the training rows (`mulde.estimator.whitening`), so the noise levels
@@ -183,6 +189,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "sigma_low_nn": [Interval(Real, 0, None, closed="left"), None],
         "sigma_high_span": [Interval(Real, 0, None, closed="left"), None],
         "whiten": [StrOptions(set(WHITENINGS)), None],
+        "base": [StrOptions(set(BASES)), None],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
         "spacing": [StrOptions({s.value for s in Spacing})],
         "aggregator": [StrOptions({a.value for a in Aggregation})],
@@ -214,7 +221,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, scaling: str = "column",
-                 whiten: str | None = None,
+                 whiten: str | None = None, base: str | None = None,
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -243,6 +250,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.sigma_high_span = sigma_high_span
         self.scaling = scaling
         self.whiten = whiten
+        self.base = base
         self.n_levels = n_levels
         self.spacing = spacing
         self.aggregator = aggregator
@@ -322,9 +330,13 @@ class MULDE(OutlierMixin, BaseEstimator):
             spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
             self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
         schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
+        rank = base_rank(X.shape[1]) if self.base is not None else None
         self.network_ = energy_network(X.shape[1], tuple(self.hidden_sizes), self.layer_norm,
                                        self.dropout, self.n_members,
-                                       self.noise_input).to(device)
+                                       self.noise_input, rank)
+        if rank is not None:  # on the rows the network sees (standardised, centred)
+            self.network_.fit_base(x.detach().cpu().numpy())
+        self.network_ = self.network_.to(device)
         config = self._train_config(seed)
         start = time.perf_counter()
         loss = DSMLoss(self.beta, self.regulariser)
@@ -495,6 +507,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("sigma_high_span", None)  # and the fixed sigma_high
             params.setdefault("noise_input", "sigma")  # and the raw noise level as input
             params.setdefault("scaling", "column")  # and per-column scaling
+            params.setdefault("base", None)  # and no Gaussian base
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))
@@ -520,7 +533,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             with torch.device("meta"):
                 net = energy_network(model.n_features_in_, params["hidden_sizes"],
                                      params["layer_norm"], params["dropout"],
-                                     params["n_members"], params["noise_input"])
+                                     params["n_members"], params["noise_input"],
+                                     base_rank(model.n_features_in_) if params["base"]
+                                     else None)
             state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
                      if k.startswith("network.")}
             net.load_state_dict(state, strict=True, assign=True)

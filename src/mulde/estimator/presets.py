@@ -42,5 +42,6 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "spacing": "linear",
         "noise_input": "sigma",
         "scaling": "column",
+        "base": None,
     }),
 })

@@ -40,7 +40,7 @@ class PyODMULDE(BaseDetector):
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, scaling: str = "column",
-                 whiten: str | None = None,
+                 whiten: str | None = None, base: str | None = None,
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -68,6 +68,7 @@ class PyODMULDE(BaseDetector):
         self.sigma_high_span = sigma_high_span
         self.scaling = scaling
         self.whiten = whiten
+        self.base = base
         self.n_levels = n_levels
         self.spacing = spacing
         self.aggregator = aggregator
