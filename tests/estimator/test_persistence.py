@@ -121,17 +121,17 @@ def test_an_ensemble_size_other_than_the_stored_networks_is_refused_before_build
 
 def test_a_file_from_before_the_ensemble_and_lr_schedule_options_loads_as_one_network(
         fitted, tmp_path):
-    """Models saved before n_members / lr_schedule / antithetic existed were one network
-    trained at a constant learning rate with single noise draws; they load as that and score
-    as they did."""
+    """Models saved before n_members / lr_schedule / antithetic / base existed were one
+    network without a Gaussian base, trained at a constant learning rate with single noise
+    draws; they load as that and score as they did."""
     model, X = fitted
     path = model.save(tmp_path / "m.safetensors")
     params = model.get_params()
-    del params["n_members"], params["lr_schedule"], params["antithetic"]
+    del params["n_members"], params["lr_schedule"], params["antithetic"], params["base"]
     _rewrite(path, params=json.dumps(params))
     loaded = MULDE.load(path)
     assert loaded.n_members == 1 and loaded.lr_schedule == "constant"
-    assert loaded.antithetic is False
+    assert loaded.antithetic is False and loaded.base is None
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
 
 
@@ -231,3 +231,14 @@ def test_a_tampered_config_cannot_make_loading_allocate_a_huge_network(tmp_path,
     with pytest.raises(ModelFileError, match="m.safetensors: inconsistent"):
         MULDE.load(path)
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("n_members", [1, 2])
+def test_a_model_with_a_gaussian_base_round_trips(tmp_path, n_members):
+    """The base's covariance is saved with the network and scores exactly as before."""
+    X = np.random.default_rng(5).standard_normal((300, 4)) * [3.0, 1.0, 0.2, 1.0]
+    model = MULDE(hidden_sizes=(8,), n_members=n_members, base="gaussian", max_steps=10,
+                  random_state=0, device="cpu").fit(X)
+    loaded = MULDE.load(model.save(tmp_path / "b.safetensors"))
+    assert loaded.base == "gaussian"
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
