@@ -54,6 +54,19 @@ def test_an_ensemble_exports_with_the_library_energies(noise_input, data, tmp_pa
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("n_members", [1, 2])
+def test_a_gaussian_base_exports_with_the_library_energies(n_members, data, tmp_path):
+    """The base's quadratic (its eigenvectors, variances and shared rest variance) is part
+    of the exported graph: onnxruntime's energies are the library's, alone and in an
+    ensemble, on test rows far outside the training spread."""
+    X, X_test = data
+    model = MULDE(base="gaussian", n_members=n_members, **SMALL).fit(X)
+    score, energies = _run(export_onnx(model, tmp_path / "b.onnx"), X_test)
+    np.testing.assert_allclose(energies, model.score_samples_multiscale(X_test),
+                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_exporting_a_gpu_model_leaves_it_on_the_gpu(data, tmp_path):
     """The export runs on a CPU copy of the network: the fitted model stays on its GPU and
