@@ -514,6 +514,8 @@ def test_two_shards_at_once_fill_one_complete_consistent_cache(scene, tmp_path):
 
 
 def test_event_times_use_a_video_files_frame_rate_and_none_for_frame_folders(tmp_path):
+    """A frame folder gets no seconds unless the user gives its rate (--fps); a file keeps
+    its own rate whatever is given."""
     from fakes import write_video
 
     from mulde.pipeline import _frame_rates
@@ -523,6 +525,7 @@ def test_event_times_use_a_video_files_frame_rate_and_none_for_frame_folders(tmp
     write_video(tmp_path / "test" / "clip.avi", 5, fps=12)
     ds = load_dataset("folder", tmp_path)
     assert _frame_rates(ds, {"folder", "clip"}) == {"folder": None, "clip": 12.0}
+    assert _frame_rates(ds, {"folder", "clip"}, 10.0) == {"folder": 10.0, "clip": 12.0}
 
 
 def test_more_calibration_folds_than_readable_training_videos_fall_back_with_a_warning():

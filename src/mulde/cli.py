@@ -1268,7 +1268,8 @@ def build_parser() -> _MuldeParser:
                        "e.g. pose=sidak; each stream at most once")
         p.add_argument("--fps", type=float, help="frame rate of the training videos in "
                        "frames/s, for the false-alarm rate (default: the videos' own; 25 for "
-                       "folders of frames)")
+                       "folders of frames); with run also the rate of test frame folders, "
+                       "whose events then get times in seconds in the report")
         alarm = p.add_mutually_exclusive_group()
         alarm.add_argument("--alarms-per-hour", type=float, metavar="R",
                            help="alert threshold: at most R false alarms per hour of normal "

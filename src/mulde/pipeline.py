@@ -514,7 +514,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,
         stream_scores={n: s.streams for n, s in video_scores.items()},
-        fps=_frame_rates(dataset, scores), event_frames=frame_renderer(dataset, top,
+        fps=_frame_rates(dataset, scores, fps), event_frames=frame_renderer(dataset, top,
                                                                        detections))
     timings["report"] = time.perf_counter() - t0
     return metrics
@@ -615,15 +615,17 @@ def _is_mulde_file(filename: str) -> bool:
     return Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
 
 
-def _frame_rates(dataset: Dataset, names) -> dict[str, float | None]:
-    """{test video: frames/s of its file, for event times; None for a frame folder (its rate
-    is not recorded anywhere: a guess would give wrong seconds) or a file that cannot be
-    probed again}."""
+def _frame_rates(dataset: Dataset, names, folder_fps: float | None = None
+                 ) -> dict[str, float | None]:
+    """{test video: frames/s of its file, for event times; for a frame folder `folder_fps`
+    (the rate the user gave, `mulde run --fps`), else None (its rate is not recorded
+    anywhere: a guess would give wrong seconds); None for a file that cannot be probed
+    again}."""
     out: dict[str, float | None] = {}
     for video in dataset.test:
         if video.name in names:
             try:
-                out[video.name] = None if Path(video.path).is_dir() else video.fps
+                out[video.name] = folder_fps if Path(video.path).is_dir() else video.fps
             except (VideoReadError, OSError):
                 out[video.name] = None
     return out
