@@ -349,6 +349,8 @@ def test_checkpoint_of_another_network_is_refused_with_a_clear_error(tmp_path):
 def test_total_steps_takes_the_first_limit():
     assert TrainConfig(batch_size=100, n_epochs=2, max_steps=None).total_steps(250) == 6
     assert TrainConfig(batch_size=100, n_epochs=2, max_steps=4).total_steps(250) == 4
+    # fewer rows than a batch: one step an epoch
+    assert TrainConfig(batch_size=100, n_epochs=2, max_steps=None).total_steps(60) == 2
     with pytest.raises(ValueError):
         TrainConfig(n_epochs=None, max_steps=None).total_steps(10)
 
@@ -617,3 +619,29 @@ def test_antithetic_training_takes_half_the_rows_a_step_and_its_checkpoint_says_
                                                      strict=True))
     assert _checkpoint_config(cfg)["antithetic"] is True
     assert "antithetic" not in _checkpoint_config(TrainConfig())
+
+
+def test_an_antithetic_epoch_is_every_row_once_in_steps_of_half_a_batch():
+    """Antithetic steps take batch_size // 2 rows, so n_epochs counts twice as many steps as
+    with single draws (every training row once an epoch, as the loop reshuffles), at least
+    one row a step and never more rows than there are."""
+    pairs = TrainConfig(batch_size=100, n_epochs=2, max_steps=None, antithetic=True)
+    assert pairs.rows_per_step(250) == 50 and pairs.total_steps(250) == 10
+    assert pairs.rows_per_step(30) == 30 and pairs.total_steps(30) == 2
+    assert TrainConfig(batch_size=1, antithetic=True).rows_per_step(30) == 1
+    assert TrainConfig(batch_size=100).rows_per_step(250) == 100
+    sizes = []
+    base = DSMLoss(0.1)
+
+    def recording(net, x, sigma, eps, create_graph=True):
+        if create_graph:
+            sizes.append(x.shape[0])
+        return base(net, x, sigma, eps, create_graph)
+
+    torch.manual_seed(1)
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
+    cfg = TrainConfig(batch_size=64, n_epochs=1, max_steps=None, patience=None,
+                      ema_decay=None, antithetic=True)
+    result = train_energy(EnergyMLP(3, (8,)), x, NoiseSchedule(), recording, cfg)
+    # 270 fitted rows (30 held out): 8 steps of 32 rows and one of 14, each row twice
+    assert result.steps == 9 and sizes == [64] * 8 + [28]
