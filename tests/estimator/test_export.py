@@ -54,6 +54,23 @@ def test_an_ensemble_exports_with_the_library_energies(noise_input, data, tmp_pa
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("rank", [4, 2])
+def test_a_gaussian_base_exports_with_the_library_energies(rank, data, tmp_path, monkeypatch):
+    """The graph holds the base's quadratic under the network: at full rank, and with a rank
+    below d (rank 2 of 4 here, as the cap of 64 makes it for d > 64), whose other directions
+    share one variance; far rows (6 times the spread) make the quadratic the larger part."""
+    import mulde.estimator.model as model_module
+
+    monkeypatch.setattr(model_module, "base_rank", lambda d: min(d, rank))
+    X, X_test = data
+    model = MULDE(base="gaussian", n_members=2, **SMALL).fit(X)
+    assert model.network_.members[0].base.vectors.shape == (4, rank)
+    score, energies = _run(export_onnx(model, tmp_path / "b.onnx"), X_test)
+    np.testing.assert_allclose(energies, model.score_samples_multiscale(X_test),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_exporting_a_gpu_model_leaves_it_on_the_gpu(data, tmp_path):
     """The export runs on a CPU copy of the network: the fitted model stays on its GPU and
