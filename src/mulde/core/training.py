@@ -32,9 +32,10 @@ class TrainConfig:
     lr_schedule: "constant" (lr at every step) or "cosine" (`learning_rate_at`).
     antithetic: each step takes batch_size // 2 rows, each with one noise level and the
     noise pair (eps, -eps) (`antithetic_batch`), so a step still evaluates batch_size noisy
-    rows and an epoch (of n_epochs) is twice as many steps; False (the paper): batch_size
-    rows with one draw each. Either way a step takes at most the n_train training rows
-    (`rows_per_step`), so with fewer rows than that an antithetic step evaluates 2 n_train.
+    rows (one fewer when odd; at batch_size 1, one row twice) and an epoch (of n_epochs) is
+    twice as many steps; False (the paper): batch_size rows with one draw each. Either way a
+    step takes at most the n_train training rows (`rows_per_step`), so with fewer rows than
+    that an antithetic step evaluates 2 n_train.
     """
 
     lr: float = 1e-3
