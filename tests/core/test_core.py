@@ -210,12 +210,16 @@ def test_validation_split_is_seeded_and_disjoint():
     assert len(split_validation(5, 0.5, 0)[1]) == 0  # too small to hold rows out
 
 
-def _train(tmp_path=None, loss_fn=None, steps=60, ema=None, lr_schedule="constant"):
+def _train(tmp_path=None, loss_fn=None, steps=60, ema=None, lr_schedule="constant",
+           antithetic=False, base=False):
     torch.manual_seed(1)
-    net = EnergyMLP(3, (16, 16))
+    net = EnergyMLP(3, (16, 16), base_rank=3 if base else None)
     x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
+    if base:
+        net.fit_base(x.numpy())
     cfg = TrainConfig(batch_size=64, max_steps=steps, eval_every=20, checkpoint_every=20,
-                      patience=None, ema_decay=ema, seed=5, lr_schedule=lr_schedule)
+                      patience=None, ema_decay=ema, seed=5, lr_schedule=lr_schedule,
+                      antithetic=antithetic)
     result = train_energy(net, x, NoiseSchedule(), loss_fn or DSMLoss(0.1), cfg, tmp_path)
     return net, result
 
@@ -279,9 +283,12 @@ class _Crash(Exception):
     pass
 
 
-@pytest.mark.parametrize("lr_schedule", ["constant", "cosine"])
-def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule):
-    reference, _ = _train(lr_schedule=lr_schedule)
+@pytest.mark.parametrize(("lr_schedule", "options"),
+                         [("constant", {}), ("cosine", {}),
+                          ("constant", {"antithetic": True, "base": True})])
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule, options):
+    """Also with antithetic pairs and a Gaussian base (whose buffers the checkpoint holds)."""
+    reference, _ = _train(lr_schedule=lr_schedule, **options)
     calls = {"n": 0}
 
     class Crashing(DSMLoss):  # DSMLoss(0.1), _train's loss, until its 51st training step
@@ -292,12 +299,17 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule)
             return super().__call__(net, x, sigma, eps, create_graph)
 
     with pytest.raises(_Crash):
-        _train(tmp_path, Crashing(0.1), lr_schedule=lr_schedule)
+        _train(tmp_path, Crashing(0.1), lr_schedule=lr_schedule, **options)
     assert (tmp_path / CHECKPOINT_NAME).exists()
-    resumed, result = _train(tmp_path, lr_schedule=lr_schedule)
+    resumed, result = _train(tmp_path, lr_schedule=lr_schedule, **options)
     assert result.steps == 60
-    for p1, p2 in zip(reference.parameters(), resumed.parameters(), strict=True):
-        assert torch.equal(p1, p2)
+    for (n1, p1), (n2, p2) in zip(reference.state_dict().items(),
+                                  resumed.state_dict().items(), strict=True):
+        assert n1 == n2 and torch.equal(p1, p2)
+    if options:  # and a checkpoint of either option is never resumed without it
+        for without in ({"antithetic": False}, {"base": False}):
+            with pytest.raises(ValueError, match="another training config"):
+                _train(tmp_path, lr_schedule=lr_schedule, **(options | without))
 
 
 def test_checkpoint_from_another_config_is_refused(tmp_path):
@@ -349,6 +361,8 @@ def test_checkpoint_of_another_network_is_refused_with_a_clear_error(tmp_path):
 def test_total_steps_takes_the_first_limit():
     assert TrainConfig(batch_size=100, n_epochs=2, max_steps=None).total_steps(250) == 6
     assert TrainConfig(batch_size=100, n_epochs=2, max_steps=4).total_steps(250) == 4
+    # fewer rows than a batch: one step an epoch
+    assert TrainConfig(batch_size=100, n_epochs=2, max_steps=None).total_steps(60) == 2
     with pytest.raises(ValueError):
         TrainConfig(n_epochs=None, max_steps=None).total_steps(10)
 
@@ -617,3 +631,29 @@ def test_antithetic_training_takes_half_the_rows_a_step_and_its_checkpoint_says_
                                                      strict=True))
     assert _checkpoint_config(cfg)["antithetic"] is True
     assert "antithetic" not in _checkpoint_config(TrainConfig())
+
+
+def test_an_antithetic_epoch_is_every_row_once_in_steps_of_half_a_batch():
+    """Antithetic steps take batch_size // 2 rows, so n_epochs counts twice as many steps as
+    with single draws (every training row once an epoch, as the loop reshuffles), at least
+    one row a step and never more rows than there are."""
+    pairs = TrainConfig(batch_size=100, n_epochs=2, max_steps=None, antithetic=True)
+    assert pairs.rows_per_step(250) == 50 and pairs.total_steps(250) == 10
+    assert pairs.rows_per_step(30) == 30 and pairs.total_steps(30) == 2
+    assert TrainConfig(batch_size=1, antithetic=True).rows_per_step(30) == 1
+    assert TrainConfig(batch_size=100).rows_per_step(250) == 100
+    sizes = []
+    base = DSMLoss(0.1)
+
+    def recording(net, x, sigma, eps, create_graph=True):
+        if create_graph:
+            sizes.append(x.shape[0])
+        return base(net, x, sigma, eps, create_graph)
+
+    torch.manual_seed(1)
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
+    cfg = TrainConfig(batch_size=64, n_epochs=1, max_steps=None, patience=None,
+                      ema_decay=None, antithetic=True)
+    result = train_energy(EnergyMLP(3, (8,)), x, NoiseSchedule(), recording, cfg)
+    # 270 fitted rows (30 held out): 8 steps of 32 rows and one of 14, each row twice
+    assert result.steps == 9 and sizes == [64] * 8 + [28]

@@ -32,7 +32,10 @@ class TrainConfig:
     lr_schedule: "constant" (lr at every step) or "cosine" (`learning_rate_at`).
     antithetic: each step takes batch_size // 2 rows, each with one noise level and the
     noise pair (eps, -eps) (`antithetic_batch`), so a step still evaluates batch_size noisy
-    rows; False (the paper): batch_size rows with one draw each.
+    rows (one fewer when odd; at batch_size 1, one row twice) and an epoch (of n_epochs) is
+    twice as many steps; False (the paper): batch_size rows with one draw each. Either way a
+    step takes at most the n_train training rows (`rows_per_step`), so with fewer rows than
+    that an antithetic step evaluates 2 n_train.
     """
 
     lr: float = 1e-3
@@ -50,13 +53,20 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
 
+    def rows_per_step(self, n_train: int) -> int:
+        """Distinct training rows a step takes: batch_size (batch_size // 2 when antithetic),
+        at most n_train and at least 1."""
+        rows = self.batch_size // 2 if self.antithetic else self.batch_size
+        return max(1, min(rows, n_train))
+
     def total_steps(self, n_train: int) -> int:
-        """Number of optimiser steps for n_train training rows."""
+        """Number of optimiser steps for n_train training rows (an epoch: every row once, in
+        steps of `rows_per_step`)."""
         if self.n_epochs is None and self.max_steps is None:
             raise ValueError("set n_epochs or max_steps")
         steps = math.inf
         if self.n_epochs is not None:
-            steps = math.ceil(self.n_epochs * math.ceil(n_train / self.batch_size))
+            steps = math.ceil(self.n_epochs * math.ceil(n_train / self.rows_per_step(n_train)))
         if self.max_steps is not None:
             steps = min(steps, self.max_steps)
         return max(1, int(steps))
@@ -207,8 +217,7 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     train_idx, val_idx = split_validation(x.shape[0], config.validation_fraction, config.seed)
     x_train, x_val = x[train_idx.to(device)], x[val_idx.to(device)]
     n_train = x_train.shape[0]
-    batch = min(config.batch_size // 2 if config.antithetic else config.batch_size, n_train)
-    batch = max(batch, 1)
+    batch = config.rows_per_step(n_train)
     steps_per_epoch = math.ceil(n_train / batch)
     total = config.total_steps(n_train)
 
