@@ -1,7 +1,7 @@
 """A Gaussian base energy under the network: f(x, sigma) = x^T (C + sigma^2 I)^-1 x / 2 + g.
 
 The exact energy of N(0, C) convolved with the noise N(0, sigma^2 I), for the covariance C of
-the rows the network sees, so the network g learns only the data's departure from that
+the training rows after scaling, so the network g learns only the data's departure from that
 Gaussian, and far from every training row the energy keeps growing with each direction's own
 spread (issue 15, round 15 of the density-fidelity suite, benchmarks/density_fidelity.md).
 """

@@ -116,9 +116,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         round 11).
     base: None (the paper: the energy is the network's output) or "gaussian": the energy is
         x^T (C + sigma^2 I)^-1 x / 2 plus the network's output, C the Ledoit-Wolf covariance of
-        the rows the network sees in probabilistic-PCA form (`mulde.core.base.GaussianBase`,
-        rank min(d, 64)), so the network learns the departure from that Gaussian (issue 15,
-        round 15).
+        all training rows after scaling (the validation split included, as for `whiten`; so
+        held-out rows are not quite unseen by the base) in probabilistic-PCA form
+        (`mulde.core.base.GaussianBase`, rank min(d, 64)), so the network learns the
+        departure from that Gaussian (issue 15, round 15).
     whiten: None (the rows are standardised per column, the paper) or "ledoit_wolf": the
         standardised rows are then multiplied by C^(-1/2), C their Ledoit-Wolf shrunk
         covariance on the training rows (`mulde.estimator.whitening`), so the noise levels
@@ -335,7 +336,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.network_ = energy_network(X.shape[1], tuple(self.hidden_sizes), self.layer_norm,
                                        self.dropout, self.n_members,
                                        self.noise_input, rank)
-        if rank is not None:  # on the rows the network sees (standardised, centred)
+        if rank is not None:  # on every training row after scaling (validation split too)
             self.network_.fit_base(x.detach().cpu().numpy())
         self.network_ = self.network_.to(device)
         config = self._train_config(seed)
