@@ -59,6 +59,24 @@ def test_fit_score_info(features, capsys):
     assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
 
 
+def test_params_may_set_the_seed_verbosity_and_device(features, capsys):
+    """--params with random_state, verbose or device fits (it raised TypeError: the keys
+    were also given from --seed, --quiet and --device); --params wins, as for `mulde run`."""
+    d = features
+    params = json.dumps({**json.loads(PARAMS), "random_state": 3, "verbose": False,
+                         "device": "cpu"})
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
+                 "--params", params, "--seed", "4"]) == 0
+    assert "training:" not in capsys.readouterr().err  # verbose False: no progress bar
+    assert main(["info", str(d / "m.safetensors"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["params"]["random_state"] == 3 and info["params"]["device"] == "cpu"
+    params = json.dumps({**json.loads(PARAMS), "device": "nowhere"})
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "n.safetensors"),
+                 "--params", params]) == 2
+    assert "--device 'nowhere' is not a device" in capsys.readouterr().err
+
+
 def test_one_feature_is_said_in_the_singular(tmp_path, capsys):
     """fit, info and score's mismatch error say "1 feature" (they said "1 features"); a
     pipeline stream of one feature reduced to one component likewise."""

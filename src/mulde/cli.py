@@ -96,9 +96,12 @@ def _fit(args: argparse.Namespace) -> int:
                          "give a name such as model.safetensors (this name looks like a "
                          "features or scores file, which it would overwrite)")
     overrides = _mulde_params(args.params)
-    model = _checked(MULDE.from_preset(args.preset, random_state=args.seed,
-                                       verbose=not args.quiet, device=_device(args.device),
-                                       **overrides))
+    # --params wins over --seed, --quiet and --device, as it does for `mulde run`'s models
+    given = {"random_state": args.seed, "verbose": not args.quiet, "device": args.device,
+             **overrides}
+    if isinstance(given["device"], str):
+        given["device"] = _device(given["device"])
+    model = _checked(MULDE.from_preset(args.preset, **given))
     X = read_features(args.features, key=args.key)
     ensure_writable(_output_folder(args.out))  # refuse before training, not after
     if overrides.get("checkpoint_dir"):
