@@ -91,11 +91,29 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
     ('{"max_steps": -5}', "--params: The 'max_steps' parameter of MULDE must be an int in"),
     ('{"sigma_low": 0.5, "sigma_high": 0.1}', r"sigma_high \(0.1\) must be above sigma_low"),
     ('{"hidden_sizes": []}', "hidden_sizes must be a non-empty list"),
+    ('{"aggregator": "single", "scale_index": 40}',
+     r"--params: scale_index 40 out of range for 16 noise levels \(n_levels\)"),
 ])
 def test_params_mistakes_are_refused_before_training(feats, capsys, params, message):
     out = feats / "bad.safetensors"
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params]) == 2
     assert re.search(message, _error(capsys))
+    assert not out.exists()
+
+
+def test_too_few_rows_for_the_fit_are_refused_before_training(feats, capsys):
+    """One row, or fewer rows than GMM components, is a one-line error naming the file
+    (both raised a traceback, the GMM's only after the whole training)."""
+    np.save(feats / "one.npy", np.ones((1, 3)))
+    out = feats / "x.safetensors"
+    assert main(["fit", str(feats / "one.npy"), "--out", str(out), "--params", SMALL]) == 2
+    assert _error(capsys) == f"mulde: error: {feats / 'one.npy'}: fitting needs at least 2 " \
+                             "samples, got 1"
+    np.save(feats / "three.npy", np.arange(9.0).reshape(3, 3))
+    params = json.dumps({**json.loads(SMALL), "aggregator": "gmm", "n_components": 5})
+    assert main(["fit", str(feats / "three.npy"), "--out", str(out), "--params", params]) == 2
+    assert _error(capsys) == f"mulde: error: {feats / 'three.npy'}: GMM with 5 components " \
+                             "needs at least as many training samples, got 3"
     assert not out.exists()
 
 

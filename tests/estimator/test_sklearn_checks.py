@@ -70,3 +70,20 @@ def test_every_parameter_is_validated_with_an_informative_error():
         MULDE(sigma_low=0.01, sigma_high=0.001).fit(X)
     with pytest.raises(ValueError, match="hidden_sizes must be a non-empty list of positive"):
         MULDE(hidden_sizes=(16, 0)).fit(X)
+    with pytest.raises(ValueError, match="scale_index 3 out of range for 3 noise levels"):
+        MULDE(aggregator="single", scale_index=3, n_levels=3).fit(X)
+
+
+def test_too_few_samples_for_the_gmm_are_refused_before_training(monkeypatch):
+    """n_components above the number of rows raised only after the whole training."""
+    import pytest
+
+    import mulde.estimator.model as model_module
+
+    def trained(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(model_module, "train_energy", trained)
+    with pytest.raises(ValueError, match="GMM with 4 components needs at least as many "
+                                         "training samples, got 3"):
+        MULDE(aggregator="gmm", n_components=4).fit([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])

@@ -297,11 +297,24 @@ class MULDE(OutlierMixin, BaseEstimator):
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")
+        if (self.aggregator == "single" and self.scale_index is not None
+                and not -self.n_levels <= self.scale_index < self.n_levels):
+            raise ValueError(f"scale_index {self.scale_index} out of range for "
+                             f"{self.n_levels} noise levels (n_levels)")
+
+    def _check_samples(self, n: int) -> None:
+        """Refuse, before training, a training set of n rows the fit cannot use; ValueError."""
+        if n < 2:
+            raise ValueError(f"fitting needs at least 2 samples, got {n}")
+        if self.aggregator == "gmm" and n < self.n_components:
+            raise ValueError(f"GMM with {self.n_components} components needs at least as "
+                             f"many training samples, got {n}")
 
     def fit(self, X: Any, y: None = None) -> MULDE:
         """Fit on normal samples X (n, d); y is ignored. Returns self."""
         self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        self._check_samples(len(X))  # before training, not after it
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         torch.manual_seed(seed)
