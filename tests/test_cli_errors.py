@@ -135,6 +135,26 @@ def test_a_1d_array_is_refused_saying_how_to_reshape_it(feats, capsys):
            "array: save x.reshape(-1, 1)" in _error(capsys)
 
 
+def test_export_refuses_an_out_that_is_not_an_onnx_file(model, capsys):
+    """`mulde export m.safetensors --out m.safetensors` overwrote the model with the graph,
+    and any other name (a features file, a folder) was overwritten likewise."""
+    d = model.parent
+    before = model.read_bytes()
+    assert main(["export", str(model), "--out", str(model)]) == 2
+    assert _error(capsys) == (f"mulde: error: --out {model}: a model's graph is written as "
+                              "one .onnx file; give a name such as model.onnx")
+    features = (d / "train.npy").read_bytes()
+    (d / "graphs.onnx").mkdir()
+    for out in (d / "train.npy", d / "graphs", d / "graphs.onnx"):
+        assert main(["export", str(model), "--out", str(out)]) == 2
+        assert "a model's graph is written as one .onnx file" in _error(capsys)
+    assert (d / "train.npy").read_bytes() == features and not (d / "graphs").exists()
+    assert model.read_bytes() == before
+    (d / "m.onnx").write_bytes(before)  # a model file named .onnx: the default --out is itself
+    assert main(["export", str(d / "m.onnx")]) == 2
+    assert "would overwrite the model; choose another file" in _error(capsys)
+
+
 def test_swapped_model_and_features_and_foreign_model_files_are_named(model, capsys):
     d = model.parent
     assert main(["score", str(d / "test.npy"), str(model), "--out", str(d / "s.npy")]) == 2

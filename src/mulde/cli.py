@@ -380,8 +380,13 @@ def _export(args: argparse.Namespace) -> int:
             print(f"wrote {out}: {', '.join(f'{s}.onnx' for s in model.streams)} and "
                   "pipeline.json (calibrations, fusion, smoothing, threshold)")
             return 0
-        model = MULDE.load(args.model)
         out = args.out if args.out is not None else args.model.with_suffix(".onnx")
+        if out.suffix.lower() != ".onnx" or out.is_dir():
+            raise UsageError(f"--out {args.out}: a model's graph is written as one .onnx file; "
+                             "give a name such as model.onnx")
+        if out.resolve() == args.model.resolve():
+            raise UsageError(f"--out {args.out} would overwrite the model; choose another file")
+        model = MULDE.load(args.model)
         export_onnx(model, out)
     except ExportError as err:
         raise UsageError(str(err)) from err
