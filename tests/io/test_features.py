@@ -27,13 +27,15 @@ def test_npy_npz_csv_round_trip(tmp_path):
 
 def test_errors_name_file_row_and_field(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,x\n")
-    with pytest.raises(FeatureFileError, match=r"bad.csv: data row 2, column 2: 'x'"):
+    with pytest.raises(FeatureFileError, match=r"bad.csv: line 3, column 2 \('b'\): 'x'"):
         read_features(tmp_path / "bad.csv")
     (tmp_path / "ragged.csv").write_text("1,2\n3\n")
-    with pytest.raises(FeatureFileError, match="row 2 has 1 fields, expected 2"):
+    with pytest.raises(FeatureFileError, match="line 2 has 1 fields, expected 2$"):
         read_features(tmp_path / "ragged.csv")
     np.save(tmp_path / "nan.npy", np.array([[0.0, 1], [np.nan, 2], [3, np.inf]]))
-    with pytest.raises(FeatureFileError, match=r"nan.npy: 2 row\(s\).*rows 1, 2"):
+    with pytest.raises(FeatureFileError, match=r"nan.npy: 2 row\(s\).*rows 1, 2; the first in "
+                                               r"column 0, counting from 0: nan\); impute or "
+                                               "remove them$"):
         read_features(tmp_path / "nan.npy")
     np.save(tmp_path / "obj.npy", np.array([np.zeros(2), np.zeros(3)], dtype=object))
     with pytest.raises(FeatureFileError, match="obj.npy"):
@@ -92,6 +94,38 @@ def test_a_csv_first_row_with_a_typo_is_an_error_not_a_header(tmp_path):
     np.testing.assert_array_equal(read_features(tmp_path / "h.csv"), [[4, 5, 6]])
 
 
+def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
+    """Lines as an editor counts them (the header and blank lines included), columns from 1
+    with their header name; the NaN/inf rows by their lines too (they were "0-based rows"
+    while the other errors counted "data rows" from 1, neither the file's line)."""
+    path = tmp_path / "x.csv"
+    path.write_text("speed,size\n1,2\n\n3,fast\n")
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 4, column 2 \('size'\): 'fast' is "
+                                               "not a number$"):
+        read_features(path)
+    path.write_text("speed,size\n1,2\n\n3,4\n5,inf\n")
+    with pytest.raises(FeatureFileError, match=r"x.csv: 1 row\(s\) hold NaN or inf values \(line "
+                                               r"5; the first in column 2 \('size'\): 'inf'\); "
+                                               "impute or remove them$"):
+        read_features(path)
+    path.write_text("1,2\n3,4,5\n")
+    with pytest.raises(FeatureFileError, match="x.csv: line 2 has 3 fields, expected 2$"):
+        read_features(path)
+    path.write_text("speed,size\n")
+    with pytest.raises(FeatureFileError, match="x.csv: a header row and no data rows$"):
+        read_features(path)
+    path.write_text(",speed,size\n0,1,2\n1,3,4\n")  # pandas' DataFrame.to_csv, index and all
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 1: the first column has no name, "
+                                               r".*pandas.*write the file with index=False"):
+        read_features(path)
+    path.write_text("speed;size\n1;2\n")
+    with pytest.raises(FeatureFileError, match=r"'1;2' is not a number \(fields are separated "
+                                               r"by commas, not semicolons\)$"):
+        read_features(path)
+    path.write_bytes("1,2\n3,4\n".encode("utf-8-sig"))  # Excel's "CSV UTF-8"
+    np.testing.assert_array_equal(read_features(path), [[1, 2], [3, 4]])
+
+
 FINITE = st.floats(allow_nan=False, allow_infinity=False)  # the whole float64 range
 
 
@@ -136,7 +170,15 @@ def test_feature_readers_refuse_any_non_finite_value_naming_its_rows(X, data):
                 read_features(path)
             message = str(raised.value)
             assert name in message and f"{len(rows)} row(s)" in message
-            assert f"rows {', '.join(map(str, rows[:5]))}" in message
+            if name == "x.csv":  # the file's lines, after the header line
+                shown = ", ".join(str(r + 2) for r in rows[:5])
+                assert f"line{'s' if len(rows) > 1 else ''} {shown}" in message
+            else:
+                assert f"rows {', '.join(map(str, rows[:5]))}" in message
+            first = min(j for i, j in cells if i == rows[0])
+            column = f"column {first + 1} ('f{first}')" if name == "x.csv" else \
+                f"column {first}, counting from 0"
+            assert f"the first in {column}: " in message
 
 
 @given(arrays(np.float64, st.integers(1, 30), elements=FINITE))

@@ -49,30 +49,56 @@ def _read_npz(path: Path, key: str | None) -> np.ndarray:
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    """Read the numbers of a .csv file; errors name the line (as an editor counts it, blank
+    lines included) and the column (from 1, with its name when there is a header)."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark
+        reader = csv.reader(fh)
+        rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
     if not rows:
         raise FeatureFileError(f"{path}: empty CSV file")
-    numeric = [_is_number(c) for c in rows[0]]
-    if not any(numeric):
-        rows = rows[1:]  # a header of column names
+    first, cells = rows[0]
+    numeric = [_is_number(c) for c in cells]
+    names: list[str] | None = None
+    if not any(numeric):  # a header of column names
+        names, rows = cells, rows[1:]
+        if not names[0].strip() and any(n.strip() for n in names[1:]):
+            raise FeatureFileError(
+                f"{path}: line {first}: the first column has no name, as the index column that "
+                "pandas' DataFrame.to_csv writes; it would be read as a feature: write the file "
+                "with index=False, or drop that column")
+        if not rows:
+            raise FeatureFileError(f"{path}: a header row and no data rows")
     elif not all(numeric):  # a data row with a typo must not pass for a header
         j = numeric.index(False)
-        raise FeatureFileError(f"{path}: line 1, column {j + 1}: {rows[0][j]!r} is not a "
+        raise FeatureFileError(f"{path}: line {first}, column {j + 1}: {cells[j]!r} is not a "
                                "number (a header row holds only column names)")
-    width = len(rows[0]) if rows else 0
+    width = len(names if names is not None else rows[0][1])
+
+    def column(j: int) -> str:
+        return f"column {j + 1}" + (f" ({names[j]!r})" if names is not None else "")
+
     out = np.empty((len(rows), width))
-    for i, row in enumerate(rows):
-        line = i + 1
+    for i, (line, row) in enumerate(rows):
         if len(row) != width:
-            raise FeatureFileError(f"{path}: data row {line} has {len(row)} fields, "
-                                   f"expected {width}")
+            raise FeatureFileError(f"{path}: line {line} has {len(row)} fields, expected "
+                                   f"{width}" + (" as in the header" if names else ""))
         for j, cell in enumerate(row):
             try:
                 out[i, j] = float(cell)
             except ValueError:
-                raise FeatureFileError(f"{path}: data row {line}, column {j + 1}: "
-                                       f"{cell!r} is not a number") from None
+                hint = next((f" (fields are separated by commas, not {name})" for sep, name in
+                             ((";", "semicolons"), ("\t", "tabs")) if sep in cell), "")
+                raise FeatureFileError(f"{path}: line {line}, {column(j)}: {cell!r} is not a "
+                                       f"number{hint}") from None
+    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    if bad.size:
+        j = int(np.flatnonzero(~np.isfinite(out[bad[0]]))[0])
+        lines = ", ".join(str(rows[int(r)][0]) for r in bad[:5]) + (
+            ", ..." if bad.size > 5 else "")
+        raise FeatureFileError(f"{path}: {bad.size} row(s) hold NaN or inf values (line"
+                               f"{'s' if bad.size > 1 else ''} {lines}; the first in "
+                               f"{column(j)}: {rows[int(bad[0])][1][j].strip()!r}); impute or "
+                               "remove them")
     return out
 
 
@@ -108,8 +134,11 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
     bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
     if bad.size:
         shown = ", ".join(str(int(r)) for r in bad[:5])
+        j = int(np.flatnonzero(~np.isfinite(X[bad[0]]))[0])
         raise FeatureFileError(f"{source}: {bad.size} row(s) hold NaN or inf values "
-                               f"(0-based rows {shown}{', ...' if bad.size > 5 else ''})")
+                               f"(0-based rows {shown}{', ...' if bad.size > 5 else ''}; the "
+                               f"first in column {j}, counting from 0: {X[bad[0], j]}); "
+                               "impute or remove them")
     return X
 
 
