@@ -77,6 +77,18 @@ def test_params_may_set_the_seed_verbosity_and_device(features, capsys):
     assert "--device 'nowhere' is not a device" in capsys.readouterr().err
 
 
+def test_info_names_the_methods_options_a_model_uses(features, capsys):
+    """A model fitted with antithetic draws and the Gaussian base says so in the summary
+    (before, only the JSON below it showed them); a default model gets no such line."""
+    d = features
+    params = json.dumps({**json.loads(PARAMS), "antithetic": True, "base": "gaussian"})
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
+                 "--params", params, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(d / "m.safetensors")]) == 0
+    assert "\noptions: antithetic=True, base='gaussian'\n" in capsys.readouterr().out
+
+
 def test_one_feature_is_said_in_the_singular(tmp_path, capsys):
     """fit, info and score's mismatch error say "1 feature" (they said "1 features"); a
     pipeline stream of one feature reduced to one component likewise."""

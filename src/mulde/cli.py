@@ -339,6 +339,11 @@ def _too_short(threshold: dict[str, Any] | None) -> str | None:
         return None
 
 
+# the README's options of the method, off by default; `mulde info` lists those a model uses
+_MULDE_OPTIONS = ("noise_input", "antithetic", "base", "whiten", "n_members", "weight_decay",
+                  "lr_schedule", "sigma_low_nn", "sigma_high_span", "scaling")
+
+
 def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     """A few lines on a MULDE model file, from its `MULDE.summary()` dict `d`."""
     params, train = d["params"], d["train"]
@@ -353,6 +358,13 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                 f" (best validation loss {train['best_val_loss']:.4g} at step "
                 f"{train['best_step']})") + (", stopped early" if train["stopped_early"]
                                            else "")]
+    from mulde import MULDE
+
+    defaults = MULDE().get_params()
+    chosen = [f"{k}={params[k]!r}" for k in _MULDE_OPTIONS if params.get(k, defaults[k])
+              != defaults[k]]
+    if chosen:  # the method's options that are off by default: antithetic=True, ...
+        lines.append(f"options: {', '.join(chosen)}")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     lines.append("threshold (predict): " + (
