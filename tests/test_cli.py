@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import _disk_with
+from fakes import ENV, REPO, _disk_with
 
 from mulde.cli import main
 
@@ -764,3 +764,16 @@ def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monk
         None,
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
         "--fit-jobs N fits the stream models in N processes (now 3)"]
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["fit"], ["watch"]])
+def test_help_loads_neither_torch_nor_scipy(command):
+    """`mulde --help` and a command's `--help` answer without importing the numeric stack
+    (seconds on a small machine); the user-error classes are imported only when one is
+    raised."""
+    code = ("import sys\nfrom mulde.cli import main\ntry:\n"
+            f"    main({[*command, '--help']!r})\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'scipy', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=ENV, cwd=REPO).stdout.strip().splitlines()[-1]
+    assert out == "[]"

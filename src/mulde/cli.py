@@ -1383,16 +1383,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     (`mulde: error: ...`, no traceback). A reader that closes the output early (`| head`)
     ends the command quietly with status 141, Ctrl-C with 130."""
     process_settings()  # first: before anything can import torch
-    from mulde.datasets import DatasetError
-    from mulde.estimator.persistence import ModelFileError
-    from mulde.evaluation import EvaluationError
-    from mulde.io.features import FeatureFileError
-    from mulde.vad.artifact import ArtifactError
-    from mulde.vad.fusion import FusionError
-    from mulde.video.backbones import WeightsError
-    from mulde.video.distributed import EngineError
-    from mulde.video.source import VideoReadError
-
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)  # --help may meet a closed pipe too
@@ -1414,12 +1404,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mulde: interrupted", file=sys.stderr)
         return 130
-    except (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
-            FusionError, ArtifactError, WeightsError, VideoReadError, EngineError,
-            json.JSONDecodeError,
-            OSError, ImportError) as err:
+    except Exception as err:
+        if not isinstance(err, _user_errors()):
+            raise
         print(f"mulde: error: {err}", file=sys.stderr)
         return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors that are a user's mistake (a bad file, dataset, model or option): one line
+    and status 2, no traceback. Imported only once one is raised, so that `mulde --help` and
+    a command's `--help` do not load scipy, scikit-learn and torch first (seconds)."""
+    from mulde.datasets import DatasetError
+    from mulde.estimator.persistence import ModelFileError
+    from mulde.evaluation import EvaluationError
+    from mulde.io.features import FeatureFileError
+    from mulde.vad.artifact import ArtifactError
+    from mulde.vad.fusion import FusionError
+    from mulde.video.backbones import WeightsError
+    from mulde.video.distributed import EngineError
+    from mulde.video.source import VideoReadError
+
+    return (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
+            FusionError, ArtifactError, WeightsError, VideoReadError, EngineError,
+            json.JSONDecodeError, OSError, ImportError)
 
 
 if __name__ == "__main__":
