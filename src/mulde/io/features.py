@@ -90,9 +90,8 @@ def _read_csv(path: Path) -> np.ndarray:
                              ((";", "semicolons"), ("\t", "tabs")) if sep in cell), "")
                 raise FeatureFileError(f"{path}: line {line}, {column(j)}: {cell!r} is not a "
                                        f"number{hint}") from None
-    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    bad, j = _nonfinite(out)
     if bad.size:
-        j = int(np.flatnonzero(~np.isfinite(out[bad[0]]))[0])
         lines = ", ".join(str(rows[int(r)][0]) for r in bad[:5]) + (
             ", ..." if bad.size > 5 else "")
         raise FeatureFileError(f"{path}: {bad.size} row(s) hold NaN or inf values (line"
@@ -100,6 +99,13 @@ def _read_csv(path: Path) -> np.ndarray:
                                f"{column(j)}: {rows[int(bad[0])][1][j].strip()!r}); impute or "
                                "remove them")
     return out
+
+
+def _nonfinite(X: np.ndarray) -> tuple[np.ndarray, int]:
+    """The 0-based rows of float X (n, d) that hold NaN or inf, and the column of the first
+    such value in the first of them (-1 when there is none)."""
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    return bad, int(np.flatnonzero(~np.isfinite(X[bad[0]]))[0]) if bad.size else -1
 
 
 def _is_number(cell: str) -> bool:
@@ -131,10 +137,9 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
     if X.size == 0:
         raise FeatureFileError(f"{source}: empty array of shape {X.shape}")
     X = X.astype(np.float64)
-    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    bad, j = _nonfinite(X)
     if bad.size:
         shown = ", ".join(str(int(r)) for r in bad[:5])
-        j = int(np.flatnonzero(~np.isfinite(X[bad[0]]))[0])
         raise FeatureFileError(f"{source}: {bad.size} row(s) hold NaN or inf values "
                                f"(0-based rows {shown}{', ...' if bad.size > 5 else ''}; the "
                                f"first in column {j}, counting from 0: {X[bad[0], j]}); "
