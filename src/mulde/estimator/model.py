@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mulde.core import (
     DSMLoss,
+    EnergyNetwork,
     NoiseSchedule,
     Regulariser,
     Spacing,
@@ -345,11 +346,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
             self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
         schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
-        rank = base_rank(X.shape[1]) if self.base is not None else None
-        self.network_ = energy_network(X.shape[1], tuple(self.hidden_sizes), self.layer_norm,
-                                       self.dropout, self.n_members,
-                                       self.noise_input, rank)
-        if rank is not None:  # on every training row after scaling (validation split too)
+        self.network_ = self._new_network(X.shape[1])
+        if self.base is not None:  # on every training row after scaling (validation split too)
             self.network_.fit_base(x.detach().cpu().numpy())
         self.network_ = self.network_.to(device)
         config = self._train_config(seed)
@@ -374,6 +372,13 @@ class MULDE(OutlierMixin, BaseEstimator):
         held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
         self._set_offset(self._aggregate(energies), held)
         return self
+
+    def _new_network(self, n_features: int) -> EnergyNetwork:
+        """An untrained energy network of this model's architecture for n_features inputs
+        (fit trains it; load fills it with the stored weights)."""
+        rank = base_rank(n_features) if self.base is not None else None
+        return energy_network(n_features, tuple(self.hidden_sizes), self.layer_norm,
+                              self.dropout, self.n_members, self.noise_input, rank)
 
     def _train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(lr=self.lr, lr_schedule=self.lr_schedule, antithetic=self.antithetic,
@@ -546,11 +551,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      f"{params['n_members']!r}, the file holds "
                                      f"{max(len(stored), 1)} network(s)")
             with torch.device("meta"):
-                net = energy_network(model.n_features_in_, params["hidden_sizes"],
-                                     params["layer_norm"], params["dropout"],
-                                     params["n_members"], params["noise_input"],
-                                     base_rank(model.n_features_in_) if params["base"]
-                                     else None)
+                net = model._new_network(model.n_features_in_)
             state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
                      if k.startswith("network.")}
             net.load_state_dict(state, strict=True, assign=True)
