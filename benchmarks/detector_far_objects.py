@@ -10,9 +10,12 @@ input height, `mulde.video.detection`) and a score floor of 0.05 instead of the 
   no such object (what a lower threshold would let in);
 - on test frames named by hand after looking at them (declared: they are test frames; this
   chooses nothing): the highest bicycle score among boxes whose centre lies in the marked
-  region around the cyclist.
+  region around the cyclist;
+- with `--scores` (a finished run's frame_scores.csv, test labels: an error analysis that
+  chooses nothing): per video of `--videos`, the anomalous frames scoring no higher than the
+  video's highest normal frame.
 
-    OMP_NUM_THREADS=2 python benchmarks/detector_far_objects.py
+    OMP_NUM_THREADS=2 python benchmarks/detector_far_objects.py --scores RUN/frame_scores.csv
 """
 
 from __future__ import annotations
@@ -39,6 +42,22 @@ def best_in_region(boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray,
     return float(scores[hit].max()) if hit.any() else 0.0
 
 
+def missed_frames(csv_path: Path, video: str) -> tuple[list[int], int]:
+    """(the anomalous frames of `video` in a run's frame_scores.csv whose smoothed score is at
+    most the highest normal frame's, its number of anomalous frames); ([], n) when it has no
+    normal frame."""
+    import csv
+
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["video"] == video]
+    normal = [float(r["score"]) for r in rows if r["label"] == "0"]
+    anomalous = [(int(r["frame"]), float(r["score"])) for r in rows if r["label"] == "1"]
+    if not normal:
+        return [], len(anomalous)
+    top = max(normal)
+    return [f for f, s in anomalous if s <= top], len(anomalous)
+
+
 def detector(threads: int):
     """The preset's SSD with every box down to a score of 0.05 kept."""
     import cv2
@@ -55,6 +74,8 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=DATA_ROOT / "ucsd_ped2")
     parser.add_argument("--step", type=int, default=10, help="every k-th training frame")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--scores", type=Path, help="a finished run's frame_scores.csv")
+    parser.add_argument("--videos", nargs="+", default=["06", "12"])
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "detector_far_objects.json")
     args = parser.parse_args()
     folders = ped2_training_folders(args.root)
@@ -86,9 +107,16 @@ def main() -> int:
         marked.append({"video": video, "frame": frame, "region": list(region),
                        "bicycle": best})
         print(f"test {video} frame {frame}: best bicycle score in the marked region {best:.2f}")
+    missed = {}
+    for video in args.videos if args.scores else ():
+        frames, n_anomalous = missed_frames(args.scores, video)
+        missed[video] = {"frames": frames, "anomalous": n_anomalous}
+        print(f"test {video}: {len(frames)} of {n_anomalous} anomalous frames at or below its "
+              f"highest normal frame: {frames}")
     write_json(args.out, new_header("detector_far_objects", step=args.step,
                                     training_frames=n_frames, training=training,
-                                    marked=marked))
+                                    marked=marked, scores=str(args.scores or ""),
+                                    missed=missed))
     return 0
 
 

@@ -167,3 +167,13 @@ def test_best_in_region_takes_the_class_boxes_centred_inside_by_hand():
     assert best_in_region(boxes, classes, scores, (6, 6, 10, 10), 2) == pytest.approx(0.2)
     assert best_in_region(boxes, classes, scores, (0, 0, 10, 10), 1) == pytest.approx(0.8)
     assert best_in_region(boxes, classes, scores, (40, 40, 50, 50), 2) == 0.0
+
+
+def test_missed_frames_are_the_anomalous_ones_at_or_below_the_top_normal_frame(tmp_path):
+    from detector_far_objects import missed_frames
+
+    csv = tmp_path / "frame_scores.csv"
+    csv.write_text("video,frame,label,score,score_unsmoothed\n"
+                   "06,0,1,0.5,0\n06,1,1,2.0,0\n06,2,0,0.9,0\n06,3,1,0.9,0\n07,0,1,0.1,0\n")
+    assert missed_frames(csv, "06") == ([0, 3], 3)  # 0.5 and 0.9 <= 0.9; 2.0 is above
+    assert missed_frames(csv, "07") == ([], 1)  # no normal frame: nothing to miss against
