@@ -126,6 +126,9 @@ VARIANTS: dict[str, dict] = {
     # round 15: G1 with a Gaussian base energy under the network
     "gaussbase_geometric": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
                             "spacing": "geometric", "base": "gaussian"},
+    # round 16: G1 with the network's input scaled by (C + sigma^2 I)^-1/2
+    "precondition_geometric": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
+                               "spacing": "geometric", "precondition": "covariance"},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",

@@ -81,12 +81,14 @@ def test_info_names_the_methods_options_a_model_uses(features, capsys):
     """A model fitted with antithetic draws and the Gaussian base says so in the summary
     (before, only the JSON below it showed them); a default model gets no such line."""
     d = features
-    params = json.dumps({**json.loads(PARAMS), "antithetic": True, "base": "gaussian"})
+    params = json.dumps({**json.loads(PARAMS), "antithetic": True, "base": "gaussian",
+                         "precondition": "covariance"})
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
                  "--params", params, "--quiet"]) == 0
     capsys.readouterr()
     assert main(["info", str(d / "m.safetensors")]) == 0
-    assert "\noptions: antithetic=True, base='gaussian'\n" in capsys.readouterr().out
+    assert ("\noptions: antithetic=True, base='gaussian', precondition='covariance'\n"
+            in capsys.readouterr().out)
 
 
 def test_one_feature_is_said_in_the_singular(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""The Gaussian base energy (mulde.core.base) by hand values and against its closed form."""
+"""The Gaussian base energy and the input scaling (mulde.core.base) by hand values and against
+their closed forms."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mulde.core import TrainConfig
-from mulde.core.base import BASE_RANK, GaussianBase, base_rank
+from mulde.core.base import BASE_RANK, CovarianceScaling, GaussianBase, base_rank
 from mulde.core.network import EnergyEnsemble, EnergyMLP, energy_network
 from mulde.core.training import _checkpoint_config
 
 
-def _base(vectors, variances, rest):
-    b = GaussianBase(len(vectors), len(variances))
+def _base(vectors, variances, rest, kind=GaussianBase):
+    b = kind(len(vectors), len(variances))
     b.vectors.copy_(torch.tensor(vectors, dtype=torch.float32))
     b.variances.copy_(torch.tensor(variances, dtype=torch.float32))
     b.rest.fill_(rest)
@@ -92,7 +93,7 @@ def test_a_network_with_a_base_adds_it_to_its_output_at_every_level():
     plain, based = EnergyMLP(3, (8,)), EnergyMLP(3, (8,), base_rank=3)
     based.load_state_dict(plain.state_dict(), strict=False)
     z = np.random.default_rng(3).standard_normal((100, 3))
-    based.fit_base(z)
+    based.fit_covariance(z)
     x, sigmas = torch.randn(5, 3), torch.tensor([0.01, 1.0])
     torch.testing.assert_close(based.energy_multiscale(x, sigmas),
                                plain.energy_multiscale(x, sigmas) + based.base.multiscale(x,
@@ -100,15 +101,81 @@ def test_a_network_with_a_base_adds_it_to_its_output_at_every_level():
     torch.testing.assert_close(based(x, sigmas[:1].expand(5, 1)),
                                plain(x, sigmas[:1].expand(5, 1)) + based.base(x, sigmas[:1]
                                                                              .expand(5, 1)))
-    with pytest.raises(ValueError, match="no Gaussian base"):
-        plain.fit_base(z)
+    with pytest.raises(ValueError, match="neither a Gaussian base"):
+        plain.fit_covariance(z)
 
 
 def test_every_ensemble_member_gets_the_base_and_checkpoints_name_it():
     net = energy_network(4, (8,), n_members=2, base_rank=4)
     assert isinstance(net, EnergyEnsemble)
-    net.fit_base(np.random.default_rng(4).standard_normal((50, 4)))
+    net.fit_covariance(np.random.default_rng(4).standard_normal((50, 4)))
     a, b = (m.base for m in net.members)
     assert torch.equal(a.vectors, b.vectors) and a.variances.min() > 0
     assert _checkpoint_config(TrainConfig(), net=net)["base_rank"] == 4
     assert "base_rank" not in _checkpoint_config(TrainConfig(), net=energy_network(4, (8,)))
+
+
+def test_input_scaling_by_hand():
+    # d 3, rank 1: C = 4 e1 e1^T + 0.5 (I - e1 e1^T); at x = (2, 1, -1), sigma 0.5:
+    # u = (2 / sqrt(4.25), 1 / sqrt(0.75), -1 / sqrt(0.75))
+    s = _base([[1.0], [0.0], [0.0]], [4.0], 0.5, CovarianceScaling)
+    u = s(torch.tensor([[2.0, 1.0, -1.0]]), torch.tensor([0.5]))
+    expected = [2 / 4.25**0.5, 1 / 0.75**0.5, -1 / 0.75**0.5]
+    assert u[0].tolist() == pytest.approx(expected, rel=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_input_scaling_is_the_inverse_square_root_of_the_noisy_covariance(d, seed):
+    """u = (C + sigma^2 I)^-1/2 x against the matrix function from an eigendecomposition, at a
+    rank below d (the rest sharing one variance) and at full rank; and the multiscale linear
+    layer equals the layer on each level's u."""
+    g = torch.Generator().manual_seed(seed)
+    k = max(1, d - 1)
+    vectors, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    variances = torch.rand(k, generator=g, dtype=torch.float64) + 0.1
+    s = _base(vectors[:, :k].tolist(), variances.tolist(), 0.3, CovarianceScaling).double()
+    v = vectors[:, :k]
+    cov = v @ torch.diag(variances) @ v.T + 0.3 * (torch.eye(d, dtype=torch.float64) - v @ v.T)
+    x = torch.randn(7, d, generator=g, dtype=torch.float64)
+    sigmas = torch.tensor([1e-3, 0.1, 1.0], dtype=torch.float64)
+    weight = torch.randn(5, d, generator=g, dtype=torch.float64)
+    bias = torch.randn(5, generator=g, dtype=torch.float64)
+    layer = s.linear_multiscale(x, sigmas, weight, bias)
+    for level, sigma in enumerate(sigmas):
+        w, q = torch.linalg.eigh(cov + sigma**2 * torch.eye(d, dtype=torch.float64))
+        exact = x @ (q @ torch.diag(w**-0.5) @ q.T)
+        u = s(x, sigma.expand(7))
+        torch.testing.assert_close(u, exact)
+        torch.testing.assert_close(layer[:, level], u @ weight.T + bias)
+
+
+def test_scaled_rows_of_a_gaussian_have_unit_covariance_at_every_level():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((3, 3))
+    cov = a @ a.T + 0.01 * np.eye(3)
+    z = rng.multivariate_normal(np.zeros(3), cov, size=20_000)
+    s = CovarianceScaling(3, 3).fit_covariance(z)
+    for sigma in (1e-3, 0.3):
+        noisy = z + sigma * rng.standard_normal(z.shape)
+        u = s(torch.tensor(noisy, dtype=torch.float32), torch.full((len(z),), sigma)).numpy()
+        np.testing.assert_allclose(np.cov(u.T), np.eye(3), atol=0.05)
+
+
+def test_a_network_with_input_scaling_reads_the_scaled_rows():
+    torch.manual_seed(0)
+    plain, scaled = EnergyMLP(3, (8,)), EnergyMLP(3, (8,), scaling_rank=3)
+    scaled.load_state_dict(plain.state_dict(), strict=False)
+    z = np.random.default_rng(6).standard_normal((100, 3)) * [3.0, 1.0, 0.1]
+    scaled.fit_covariance(z)
+    x, sigmas = torch.randn(5, 3), torch.tensor([0.01, 1.0])
+    for level, sigma in enumerate(sigmas):
+        u = scaled.scaling(x, sigma.expand(5))
+        torch.testing.assert_close(scaled(x, sigma.expand(5)), plain(u, sigma.expand(5)))
+        torch.testing.assert_close(scaled.energy_multiscale(x, sigmas)[:, level],
+                                   plain(u, sigma.expand(5)))
+    net = energy_network(4, (8,), n_members=2, scaling_rank=4)
+    net.fit_covariance(np.random.default_rng(7).standard_normal((50, 4)))
+    assert torch.equal(net.members[0].scaling.variances, net.members[1].scaling.variances)
+    assert _checkpoint_config(TrainConfig(), net=net)["scaling_rank"] == 4
+    assert "scaling_rank" not in _checkpoint_config(TrainConfig(), net=energy_network(4, (8,)))

@@ -216,7 +216,7 @@ def _train(tmp_path=None, loss_fn=None, steps=60, ema=None, lr_schedule="constan
     net = EnergyMLP(3, (16, 16), base_rank=3 if base else None)
     x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
     if base:
-        net.fit_base(x.numpy())
+        net.fit_covariance(x.numpy())
     cfg = TrainConfig(batch_size=64, max_steps=steps, eval_every=20, checkpoint_every=20,
                       patience=None, ema_decay=ema, seed=5, lr_schedule=lr_schedule,
                       antithetic=antithetic)

@@ -55,19 +55,21 @@ def test_an_ensemble_exports_with_the_library_energies(noise_input, data, tmp_pa
 
 
 @pytest.mark.parametrize(("n_members", "rank"), [(1, 4), (2, 2)])
-def test_a_gaussian_base_exports_with_the_library_energies(n_members, rank, data, tmp_path,
-                                                           monkeypatch):
-    """The graph holds the base's quadratic under the network, alone and in an ensemble: at
-    full rank, and with a rank below d (rank 2 of 4 here, as the cap of 64 makes it for
-    d > 64), whose other directions share one variance; far rows (6 times the spread) make
-    the quadratic the larger part."""
+@pytest.mark.parametrize("option", [{"base": "gaussian"}, {"precondition": "covariance"}])
+def test_a_gaussian_base_or_input_scaling_exports_with_the_library_energies(
+        n_members, rank, option, data, tmp_path, monkeypatch):
+    """The graph holds the base's quadratic under the network, or the input scaling before
+    it, alone and in an ensemble: at full rank, and with a rank below d (rank 2 of 4 here, as
+    the cap of 64 makes it for d > 64), whose other directions share one variance; far rows
+    (6 times the spread) make the quadratic the larger part."""
     import mulde.estimator.model as model_module
 
     monkeypatch.setattr(model_module, "base_rank", lambda d: min(d, rank))
     X, X_test = data
-    model = MULDE(base="gaussian", n_members=n_members, **SMALL).fit(X)
+    model = MULDE(n_members=n_members, **option, **SMALL).fit(X)
     first = model.network_.members[0] if n_members > 1 else model.network_
-    assert first.base.vectors.shape == (4, rank)
+    part = first.base if "base" in option else first.scaling
+    assert part.vectors.shape == (4, rank)
     score, energies = _run(export_onnx(model, tmp_path / "b.onnx"), X_test)
     np.testing.assert_allclose(energies, model.score_samples_multiscale(X_test),
                                rtol=1e-5, atol=1e-4)

@@ -234,11 +234,13 @@ def test_a_tampered_config_cannot_make_loading_allocate_a_huge_network(tmp_path,
 
 
 @pytest.mark.parametrize("n_members", [1, 2])
-def test_a_model_with_a_gaussian_base_round_trips(tmp_path, n_members):
-    """The base's covariance is saved with the network and scores exactly as before."""
+@pytest.mark.parametrize("option", [{"base": "gaussian"}, {"precondition": "covariance"}])
+def test_a_model_with_a_gaussian_base_or_input_scaling_round_trips(tmp_path, n_members, option):
+    """The covariance of the base or of the input scaling is saved with the network, and the
+    loaded model scores exactly as before."""
     X = np.random.default_rng(5).standard_normal((300, 4)) * [3.0, 1.0, 0.2, 1.0]
-    model = MULDE(hidden_sizes=(8,), n_members=n_members, base="gaussian", max_steps=10,
-                  random_state=0, device="cpu").fit(X)
+    model = MULDE(hidden_sizes=(8,), n_members=n_members, max_steps=10, random_state=0,
+                  device="cpu", **option).fit(X)
     loaded = MULDE.load(model.save(tmp_path / "b.safetensors"))
-    assert loaded.base == "gaussian"
+    assert {k: loaded.get_params()[k] for k in option} == option
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mulde.core.base import GaussianBase
+from mulde.core.base import CovarianceScaling, GaussianBase
 
 NOISE_INPUTS = ("sigma", "log")
 """How the noise level enters the network: "sigma" the raw level sigma (the paper's [x, sigma]),
@@ -36,13 +36,16 @@ class EnergyMLP(nn.Module):
     ln(sigma) / 4). The first layer is W [x; c] + b = W_x x + w_sigma c + b;
     `energy_multiscale` computes W_x x once and shares it across all noise levels.
     With `base_rank` k the energy is a `GaussianBase` of rank k plus the MLP's output (the
-    MLP learns the departure from that Gaussian; `fit_base` sets its covariance); None (the
-    paper): the MLP's output alone.
+    MLP learns the departure from that Gaussian); None (the paper): the MLP's output alone.
+    With `scaling_rank` k the MLP reads [u, c(sigma)], u = (C + sigma^2 I)^-1/2 x the row
+    scaled by a `CovarianceScaling` of rank k, instead of [x, c(sigma)]; None (the paper):
+    the row as it is. `fit_covariance` sets C for both from the training rows.
     """
 
     def __init__(self, n_features: int, hidden: Sequence[int] = (256, 256),
                  layer_norm: bool = False, dropout: float = 0.0,
-                 noise_input: str = "sigma", base_rank: int | None = None) -> None:
+                 noise_input: str = "sigma", base_rank: int | None = None,
+                 scaling_rank: int | None = None) -> None:
         super().__init__()
         if n_features < 1 or not hidden:
             raise ValueError("need n_features >= 1 and at least one hidden layer")
@@ -60,13 +63,16 @@ class EnergyMLP(nn.Module):
         blocks.append(nn.Linear(width, 1))
         self.rest = nn.Sequential(*blocks)
         self.base = GaussianBase(n_features, base_rank) if base_rank else None
+        self.scaling = CovarianceScaling(n_features, scaling_rank) if scaling_rank else None
 
-    def fit_base(self, z: np.ndarray) -> None:
-        """Set the Gaussian base's covariance from the centred rows z (n, d)
-        (`GaussianBase.fit_covariance`); ValueError without a base."""
-        if self.base is None:
-            raise ValueError("this network has no Gaussian base (base_rank None)")
-        self.base.fit_covariance(z)
+    def fit_covariance(self, z: np.ndarray) -> None:
+        """Set the covariance of the Gaussian base and of the input scaling from the centred
+        rows z (n, d) (`NoisyCovariance.fit_covariance`); ValueError with neither."""
+        if self.base is None and self.scaling is None:
+            raise ValueError("this network has neither a Gaussian base nor an input scaling")
+        for part in (self.base, self.scaling):
+            if part is not None:
+                part.fit_covariance(z)
 
     @staticmethod
     def _post(width: int, layer_norm: bool, dropout: float) -> list[nn.Module]:
@@ -79,20 +85,24 @@ class EnergyMLP(nn.Module):
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Return f(x, sigma) of shape (n,) for x (n, d) and sigma (n, 1) or (n,)."""
         c = noise_feature(sigma.reshape(-1, 1), self.noise_input)
-        out = self.rest(self.first(torch.cat([x, c], dim=1))).squeeze(1)
+        u = x if self.scaling is None else self.scaling(x, sigma)
+        out = self.rest(self.first(torch.cat([u, c], dim=1))).squeeze(1)
         return out if self.base is None else out + self.base(x, sigma)
 
     def energy_multiscale(self, x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
         """Return f(x, sigma_l) for every row of x and level of sigmas, shape (n, L).
 
         Equal to calling forward once per level, but the x-part of the first layer
-        (W_x x + b) is computed once and shared by all L levels.
+        (W_x x + b) is computed once and shared by all L levels (with an input scaling, its
+        projection of x is).
         """
         w_x = self.first.weight[:, : self.n_features]
         w_sigma = self.first.weight[:, self.n_features]
-        shared = torch.addmm(self.first.bias, x, w_x.t())  # (n, H)
         c = noise_feature(sigmas.reshape(1, -1, 1), self.noise_input)
-        h = shared.unsqueeze(1) + c * w_sigma  # (n, L, H)
+        if self.scaling is None:
+            h = torch.addmm(self.first.bias, x, w_x.t()).unsqueeze(1) + c * w_sigma
+        else:
+            h = self.scaling.linear_multiscale(x, sigmas, w_x, self.first.bias) + c * w_sigma
         n, n_levels, width = h.shape
         out = self.rest(h.reshape(n * n_levels, width)).reshape(n, n_levels)
         return out if self.base is None else out + self.base.multiscale(x, sigmas)
@@ -111,20 +121,21 @@ class EnergyEnsemble(nn.Module):
 
     def __init__(self, n_features: int, hidden: Sequence[int] = (256, 256),
                  layer_norm: bool = False, dropout: float = 0.0, n_members: int = 2,
-                 noise_input: str = "sigma", base_rank: int | None = None) -> None:
+                 noise_input: str = "sigma", base_rank: int | None = None,
+                 scaling_rank: int | None = None) -> None:
         super().__init__()
         if n_members < 2:
             raise ValueError(f"an ensemble needs n_members >= 2, got {n_members}")
         self.n_features = n_features
         self.noise_input = noise_input
         self.members = nn.ModuleList(EnergyMLP(n_features, hidden, layer_norm, dropout,
-                                               noise_input, base_rank)
+                                               noise_input, base_rank, scaling_rank)
                                      for _ in range(n_members))
 
-    def fit_base(self, z: np.ndarray) -> None:
-        """Set every member's Gaussian base from the centred rows z (`EnergyMLP.fit_base`)."""
+    def fit_covariance(self, z: np.ndarray) -> None:
+        """Set every member's covariance from the centred rows z (`EnergyMLP.fit_covariance`)."""
         for member in self.members:
-            member.fit_base(z)
+            member.fit_covariance(z)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Return the members' mean f(x, sigma), shape (n,), for x (n, d), sigma (n, 1)."""
@@ -140,11 +151,14 @@ EnergyNetwork = EnergyMLP | EnergyEnsemble
 
 def energy_network(n_features: int, hidden: Sequence[int] = (256, 256), layer_norm: bool = False,
                    dropout: float = 0.0, n_members: int = 1,
-                   noise_input: str = "sigma", base_rank: int | None = None) -> EnergyNetwork:
+                   noise_input: str = "sigma", base_rank: int | None = None,
+                   scaling_rank: int | None = None) -> EnergyNetwork:
     """The energy network of a MULDE model: one `EnergyMLP` (n_members 1) or an
     `EnergyEnsemble` of n_members of them, each with the given hidden widths, noise input
-    (`NOISE_INPUTS`) and Gaussian base of rank `base_rank` (None: none)."""
+    (`NOISE_INPUTS`), Gaussian base of rank `base_rank` and input scaling of rank
+    `scaling_rank` (None: none)."""
     if n_members == 1:
-        return EnergyMLP(n_features, hidden, layer_norm, dropout, noise_input, base_rank)
+        return EnergyMLP(n_features, hidden, layer_norm, dropout, noise_input, base_rank,
+                         scaling_rank)
     return EnergyEnsemble(n_features, hidden, layer_norm, dropout, n_members, noise_input,
-                          base_rank)
+                          base_rank, scaling_rank)

@@ -101,10 +101,10 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
     """The configuration a checkpoint is written with and must match to resume: the training
     settings (those added since, weight_decay, lr_schedule and antithetic, left out at their
     default), and what else decides the trained network: the loss's beta and regulariser,
-    the noise range, the network's noise input and Gaussian base, and the training rows
-    (their shape, and their sum and sum of squares to 6 significant digits: other data or
-    another standardisation changes them). A resumed fit of another model would otherwise
-    continue silently from the wrong weights."""
+    the noise range, the network's noise input, Gaussian base and input scaling, and the
+    training rows (their shape, and their sum and sum of squares to 6 significant digits:
+    other data or another standardisation changes them). A resumed fit of another model
+    would otherwise continue silently from the wrong weights."""
     out = asdict(config)
     if out.get("weight_decay") == 0:
         out.pop("weight_decay")
@@ -129,6 +129,9 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
         base = getattr(first, "base", None)
         if base is not None:  # left out without one, as older checkpoints hold no such field
             out["base_rank"] = int(base.vectors.shape[1])
+        scaling = getattr(first, "scaling", None)
+        if scaling is not None:  # likewise
+            out["scaling_rank"] = int(scaling.vectors.shape[1])
     return out
 
 

@@ -33,7 +33,7 @@ from mulde.core import (
     resolve_device,
     train_energy,
 )
-from mulde.core.base import BASES, base_rank
+from mulde.core.base import BASES, PRECONDITIONS, base_rank
 from mulde.core.network import NOISE_INPUTS
 from mulde.core.training import LR_SCHEDULES, split_validation
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
@@ -121,6 +121,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         held-out rows are not quite unseen by the base) in probabilistic-PCA form
         (`mulde.core.base.GaussianBase`, rank min(d, 64)), so the network learns the
         departure from that Gaussian (issue 15, round 15).
+    precondition: None (the paper: the network reads the noisy row x as it is) or
+        "covariance": it reads u = (C + sigma^2 I)^(-1/2) x, the noisy row at level sigma
+        scaled to unit covariance in every direction, C as for `base`
+        (`mulde.core.base.CovarianceScaling`): the matrix form of the input scaling
+        c_in(sigma) of Karras et al. 2022 (Table 1). The noise, the loss and the energy's
+        meaning are unchanged; thin directions get O(1) inputs (issue 15, round 16).
     whiten: None (the rows are standardised per column, the paper) or "ledoit_wolf": the
         standardised rows are then multiplied by C^(-1/2), C their Ledoit-Wolf shrunk
         covariance on the training rows (`mulde.estimator.whitening`), so the noise levels
@@ -193,6 +199,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "sigma_high_span": [Interval(Real, 0, None, closed="left"), None],
         "whiten": [StrOptions(set(WHITENINGS)), None],
         "base": [StrOptions(set(BASES)), None],
+        "precondition": [StrOptions(set(PRECONDITIONS)), None],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
         "spacing": [StrOptions({s.value for s in Spacing})],
         "aggregator": [StrOptions({a.value for a in Aggregation})],
@@ -225,6 +232,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, scaling: str = "column",
                  whiten: str | None = None, base: str | None = None,
+                 precondition: str | None = None,
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -254,6 +262,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.scaling = scaling
         self.whiten = whiten
         self.base = base
+        self.precondition = precondition
         self.n_levels = n_levels
         self.spacing = spacing
         self.aggregator = aggregator
@@ -347,8 +356,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
         schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
         self.network_ = self._new_network(X.shape[1])
-        if self.base is not None:  # on every training row after scaling (validation split too)
-            self.network_.fit_base(x.detach().cpu().numpy())
+        if self.base is not None or self.precondition is not None:
+            # on every training row after scaling (the validation split too)
+            self.network_.fit_covariance(x.detach().cpu().numpy())
         self.network_ = self.network_.to(device)
         config = self._train_config(seed)
         start = time.perf_counter()
@@ -376,9 +386,11 @@ class MULDE(OutlierMixin, BaseEstimator):
     def _new_network(self, n_features: int) -> EnergyNetwork:
         """An untrained energy network of this model's architecture for n_features inputs
         (fit trains it; load fills it with the stored weights)."""
-        rank = base_rank(n_features) if self.base is not None else None
+        rank = base_rank(n_features)
         return energy_network(n_features, tuple(self.hidden_sizes), self.layer_norm,
-                              self.dropout, self.n_members, self.noise_input, rank)
+                              self.dropout, self.n_members, self.noise_input,
+                              rank if self.base is not None else None,
+                              rank if self.precondition is not None else None)
 
     def _train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(lr=self.lr, lr_schedule=self.lr_schedule, antithetic=self.antithetic,
@@ -528,6 +540,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("noise_input", "sigma")  # and the raw noise level as input
             params.setdefault("scaling", "column")  # and per-column scaling
             params.setdefault("base", None)  # and no Gaussian base
+            params.setdefault("precondition", None)  # and the noisy rows as the input
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))

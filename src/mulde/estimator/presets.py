@@ -43,5 +43,6 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "noise_input": "sigma",
         "scaling": "column",
         "base": None,
+        "precondition": None,
     }),
 })
