@@ -129,6 +129,11 @@ VARIANTS: dict[str, dict] = {
     # round 16: G1 with the network's input scaled by (C + sigma^2 I)^-1/2
     "precondition_geometric": {"beta": 0.1, "regulariser": "sigma2", "max_steps": 2000,
                                "spacing": "geometric", "precondition": "covariance"},
+    # round 17: G1 without the regulariser (beta 0), at the 2,000-step cap and at 1,000
+    "beta0_geometric": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                        "spacing": "geometric"},
+    "beta0_steps1000_geometric": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 1000,
+                                  "spacing": "geometric"},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
