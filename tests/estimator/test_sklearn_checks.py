@@ -29,7 +29,7 @@ def test_clone_and_set_params_keep_every_non_default_setting():
 
     changed = {"hidden_sizes": (8,), "n_members": 3, "layer_norm": True, "dropout": 0.1,
                "noise_input": "log", "scaling": "global",
-               "beta": 0.0,
+               "beta": 0.1,
                "regulariser": "constant",
                "sigma_low": 0.01, "sigma_high": 2.0, "sigma_low_nn": 0.5, "whiten": "ledoit_wolf",
                "base": "gaussian", "precondition": "covariance",

@@ -10,11 +10,12 @@ from typing import Any
 # Adam(0.5, 0.9) at lr 4e-5, batch 2048, 1000 epochs, 16 linearly spaced levels in [1e-3, 1],
 # GMM aggregation (K = 1), the constant regulariser beta f^2 / 2: exactly the published method.
 # `default`: a small, fast CPU setting: width 256 x 2, lr 1e-3, batch 1024, at most 2000 steps,
-# EMA of weights (0.99), early stopping on a 10 % validation split, the regulariser weighted by
-# sigma^2 and the monotone mean_energy aggregate over 16 log-spaced levels, chosen on the
-# label-free density-fidelity suite (docs/benchmarks.md, "Density fidelity"; issue 15 round 1:
-# regulariser and aggregate, round 2: 2000 steps instead of 1000, round 11: log-spaced scoring
-# levels instead of linear; README has its numbers).
+# EMA of weights (0.99), early stopping on a 10 % validation split, no regulariser (beta 0) and
+# the monotone mean_energy aggregate over 16 log-spaced levels, chosen on the label-free
+# density-fidelity suite (docs/benchmarks.md, "Density fidelity"; issue 15 round 1: the
+# regulariser weighted by sigma^2 and the aggregate, round 2: 2000 steps instead of 1000,
+# round 11: log-spaced scoring levels instead of linear, round 17: beta 0 instead of 0.1;
+# README has its numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
     "paper": MappingProxyType({

@@ -35,12 +35,13 @@ class PyODMULDE(BaseDetector):
     def __init__(self, contamination: float = 0.1, *,
                  hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
                  layer_norm: bool = False,
-                 dropout: float = 0.0, noise_input: str = "sigma", beta: float = 0.1,
+                 dropout: float = 0.0, noise_input: str = "sigma", beta: float = 0.0,
                  regulariser: str = "sigma2",
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, scaling: str = "column",
                  whiten: str | None = None, base: str | None = None,
+                 precondition: str | None = None,
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -69,6 +70,7 @@ class PyODMULDE(BaseDetector):
         self.scaling = scaling
         self.whiten = whiten
         self.base = base
+        self.precondition = precondition
         self.n_levels = n_levels
         self.spacing = spacing
         self.aggregator = aggregator
