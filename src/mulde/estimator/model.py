@@ -481,6 +481,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         feature count, the offset and the training record as JSON metadata
         (`mulde.estimator.persistence` adds the format fields and writes it atomically).
         """
+        arrays, meta = self._file_contents()
+        return save_arrays(path, arrays, meta)
+
+    def _file_contents(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """The arrays and metadata `save` writes (a wrapper such as the PyOD adapter adds
+        its own fields to them and writes one file that `load` still reads)."""
         check_is_fitted(self, "network_")
         arrays: dict[str, np.ndarray] = {
             f"network.{k}": v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()
@@ -496,7 +502,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             "offset": json.dumps(self.offset_),
             "train_result": json.dumps(asdict(self.train_result_)),
         }
-        return save_arrays(path, arrays, meta)
+        return arrays, meta
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> MULDE:
@@ -507,6 +513,13 @@ class MULDE(OutlierMixin, BaseEstimator):
         """
         path = model_file(path)
         meta, arrays = read_model_file(path)
+        return cls._from_file_contents(path, meta, arrays, device)
+
+    @classmethod
+    def _from_file_contents(cls, path: Path, meta: dict[str, str],
+                            arrays: dict[str, np.ndarray], device: str) -> MULDE:
+        """The model that `read_model_file(path)`'s (meta, arrays) describe, on `device`
+        (`load`; a wrapper that read the file for its own fields builds its model here)."""
         try:
             params: dict[str, Any] = json.loads(meta["params"])
             unknown = sorted(set(params) - set(cls().get_params()))
