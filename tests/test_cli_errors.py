@@ -220,6 +220,10 @@ def test_multiscale_scores_are_reported_as_energies_per_noise_level(model, capsy
     assert ("wrote the energies of 7 samples at 4 noise levels (7 x 4, higher = more "
             "anomalous)") in capsys.readouterr().out
     assert np.load(d / "e.npy").shape == (7, 4)
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "e.csv"),
+                 "--multiscale"]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("; columns energy_sigma_0.001 ... energy_sigma_1")
 
 
 def test_model_and_score_files_follow_the_umask(feats, capsys):

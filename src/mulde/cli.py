@@ -121,7 +121,7 @@ def _fit(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.io.atomic import ensure_writable
-    from mulde.io.features import read_features, write_scores
+    from mulde.io.features import energy_columns, read_features, write_scores
 
     if (Path(args.model).suffix.lower() in FEATURE_SUFFIXES
             and Path(args.features).suffix.lower() == ".safetensors"):
@@ -146,11 +146,15 @@ def _score(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
                          f"{args.model} expects {model.n_features_in_}")
     scores = model.score_samples_multiscale(X) if args.multiscale else model.anomaly_score(X)
-    path = write_scores(args.out, scores)
+    # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
+    columns = energy_columns(model.sigmas_) if args.multiscale else None
+    path = write_scores(args.out, scores, columns)
     if args.multiscale:
+        named = (f"; columns {columns[0]} ... {columns[-1]}"
+                 if path.suffix.lower() == ".csv" else "")
         print(f"wrote the energies of {scores.shape[0]} samples at {scores.shape[1]} noise "
               f"levels ({scores.shape[0]} x {scores.shape[1]}, higher = more anomalous) to "
-              f"{path}")
+              f"{path}{named}")
     else:
         print(f"wrote {len(scores)} anomaly scores (higher = more anomalous) to {path}")
     return 0
@@ -1126,7 +1130,9 @@ def build_parser() -> _MuldeParser:
     p.add_argument("model", type=Path)
     features_args(p)
     p.add_argument("--out", required=True, type=Path, help="scores file (.npy or .csv)")
-    p.add_argument("--multiscale", action="store_true", help="write the (n, L) energies")
+    p.add_argument("--multiscale", action="store_true",
+                   help="write the (n, L) energies at the model's noise levels (in a .csv: "
+                        "columns energy_sigma_S, S the level)")
     p.set_defaults(func=_score)
 
     p = sub.add_parser("info", help="describe a fitted model: a MULDE model file or a "
