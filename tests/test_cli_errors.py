@@ -127,6 +127,27 @@ def test_device_mistakes_are_named(feats, capsys, device, message):
     assert message in _error(capsys)
 
 
+def test_a_bad_device_in_params_is_named_as_given_there(feats, tmp_path, capsys):
+    """A "device" inside --params (which wins over --device) was reported as "--device ...",
+    an option the user had not given; run and train did not check it before the fit."""
+    bad = json.dumps({**json.loads(SMALL), "device": "xyz"})
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
+                 "--params", bad]) == 2
+    said = ('mulde: error: --params "device": "xyz" is not a device; use auto, cpu, cuda, '
+            "cuda:N or mps")
+    assert _error(capsys) == said
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
+                 "--params", json.dumps({"device": "cuda:99"})]) == 2
+    assert _error(capsys).startswith('mulde: error: --params "device": "cuda:99": ')
+    out = tmp_path / "o"
+    for command in ("run", "train"):
+        where = (["folder", "--root", str(tmp_path / "nowhere")] if command == "run"
+                 else [str(tmp_path / "nowhere")])
+        assert main([command, *where, "--out", str(out), "--params", '{"device": "xyz"}']) == 2
+        assert _error(capsys) == said
+    assert not out.exists()
+
+
 def test_a_1d_array_is_refused_saying_how_to_reshape_it(feats, capsys):
     np.save(feats / "one.npy", np.arange(50.0))
     assert main(["fit", str(feats / "one.npy"), "--out", str(feats / "x.safetensors"),

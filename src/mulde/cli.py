@@ -62,27 +62,33 @@ def _checked(model):
     return model
 
 
-def _device(device: str) -> str:
-    """Check --device: a name torch knows, and a GPU that is there; `UsageError` if not."""
+def _device(device: str, where: str = "--device") -> str:
+    """Check a device name: one torch knows, and a GPU that is there; `UsageError` if not.
+    `where` is where the user gave it, named in the message: "--device", or "--params" for
+    a "device" inside --params (that value wins over --device)."""
     if device == "auto":
         return device
     import torch
 
+    if where == "--device":
+        said, quoted, other = f"--device {device}", f"--device {device!r}", "--device cpu or auto"
+    else:  # as written in the JSON
+        said = quoted = f'{where} "device": {json.dumps(device)}'
+        other = '"device": "cpu" or "auto"'
     try:
         kind = torch.device(device)
     except (RuntimeError, ValueError):
-        raise UsageError(f"--device {device!r} is not a device; use auto, cpu, cuda, cuda:N "
-                         "or mps") from None
+        raise UsageError(f"{quoted} is not a device; use auto, cpu, cuda, cuda:N or mps"
+                         ) from None
     if kind.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: this PyTorch sees no CUDA GPU "
-                         "(torch.cuda.is_available() is False); use --device cpu or auto")
+        raise UsageError(f"{said}: this PyTorch sees no CUDA GPU "
+                         f"(torch.cuda.is_available() is False); use {other}")
     if kind.type == "cuda" and kind.index is not None and kind.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {device}: there are {torch.cuda.device_count()} CUDA "
+        raise UsageError(f"{said}: there are {torch.cuda.device_count()} CUDA "
                          "GPU(s), numbered from 0")
     mps = getattr(torch.backends, "mps", None)
     if kind.type == "mps" and not (mps and mps.is_available()):
-        raise UsageError(f"--device {device}: no Apple GPU (MPS) available; use --device cpu "
-                         "or auto")
+        raise UsageError(f"{said}: no Apple GPU (MPS) available; use {other}")
     return device
 
 
@@ -99,8 +105,9 @@ def _fit(args: argparse.Namespace) -> int:
     # --params wins over --seed, --quiet and --device, as it does for `mulde run`'s models
     given = {"random_state": args.seed, "verbose": not args.quiet, "device": args.device,
              **overrides}
-    if isinstance(given["device"], str):
-        given["device"] = _device(given["device"])
+    if isinstance(given["device"], str):  # a device of another type: _checked names it
+        given["device"] = _device(given["device"], "--params" if "device" in overrides
+                                  else "--device")
     model = _checked(MULDE.from_preset(args.preset, **given))
     X = read_features(args.features, key=args.key)
     try:
@@ -649,6 +656,8 @@ def _detector_params(args: argparse.Namespace) -> dict:
 
         overrides = {**preset_mulde_params(args.extractor), **overrides}
         _checked(MULDE(**overrides))
+        if "device" in overrides:  # before extraction, not when the first model fits
+            _device(overrides["device"], "--params")
     return overrides
 
 
