@@ -7,7 +7,9 @@ import io
 import json
 import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,6 +117,26 @@ def test_too_few_rows_for_the_fit_are_refused_before_training(feats, capsys):
     assert _error(capsys) == f"mulde: error: {feats / 'three.npy'}: GMM with 5 components " \
                              "needs at least as many training samples, got 3"
     assert not out.exists()
+
+
+def test_a_fit_on_few_rows_warns_in_one_line(feats, tmp_path):
+    """3 rows fit, with one `mulde: warning:` line saying that none is held out for
+    validation (run as a user would: the warning goes to stderr, not to pytest)."""
+    np.save(feats / "three.npy", np.random.default_rng(0).standard_normal((3, 3)))
+    code = "import sys; from mulde.cli import main; sys.exit(main())"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code, "fit", str(feats / "three.npy"),
+                           "--out", str(tmp_path / "m.safetensors"), "--params", SMALL,
+                           "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines == ["mulde: warning: fitting on only 3 training samples, fewer than 10: none "
+                     "is held out for validation (no early stopping; threshold_on='validation' "
+                     "falls back to the training samples), and a density fitted to so few "
+                     "points says little about new ones; fit on more normal samples "
+                     "(FewSamplesWarning)"]
+    assert done.stdout.startswith("fitted on 3 x 3 features")
 
 
 @pytest.mark.parametrize("device, message", [

@@ -35,7 +35,7 @@ from mulde.core import (
 )
 from mulde.core.base import BASES, base_rank
 from mulde.core.network import NOISE_INPUTS
-from mulde.core.training import LR_SCHEDULES, split_validation
+from mulde.core.training import LR_SCHEDULES, VALIDATION_MIN_ROWS, split_validation
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
@@ -62,6 +62,26 @@ class ConstantFeaturesWarning(UserWarning):
 
     def __reduce__(self):  # pickled (a worker process's warning) with its three numbers
         return type(self), (self.n_constant, self.n_features, self.first)
+
+
+class FewSamplesWarning(UserWarning):
+    """A fit on `n` training samples, fewer than `minimum` (`VALIDATION_MIN_ROWS`, 10): the
+    threshold is where training starts to hold rows out for validation, so below it training
+    neither validates nor stops early, `threshold_on="validation"` and
+    `aggregator="mean_energy_validated"` have no held-out rows to work with (the training
+    rows stand in), and a density fitted to a handful of points says little about new
+    ones."""
+
+    def __init__(self, n: int, minimum: int) -> None:
+        self.n, self.minimum = n, minimum
+        super().__init__(
+            f"fitting on only {n} training samples, fewer than {minimum}: none is held out "
+            "for validation (no early stopping; threshold_on='validation' falls back to the "
+            "training samples), and a density fitted to so few points says little about new "
+            "ones; fit on more normal samples")
+
+    def __reduce__(self):  # pickled (a worker process's warning) with its two numbers
+        return type(self), (self.n, self.minimum)
 
 
 class MULDE(OutlierMixin, BaseEstimator):
@@ -146,7 +166,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
     validation_fraction, eval_every, patience: the share of training rows held out, the
         steps between validation evaluations, and how many evaluations without improvement
-        stop training (None: never stop early); the best validated weights are kept.
+        stop training (None: never stop early); the best validated weights are kept. No
+        row is held out of fewer than 10 (`VALIDATION_MIN_ROWS`): such a fit warns
+        (`FewSamplesWarning`).
     ema_decay: decay of the exponential moving average of the weights that is validated and
         kept (None: the raw weights).
     weight_decay: decoupled weight decay w (AdamW: every weight shrinks by a factor
@@ -312,10 +334,13 @@ class MULDE(OutlierMixin, BaseEstimator):
                              f"many training samples, got {n}")
 
     def fit(self, X: Any, y: None = None) -> MULDE:
-        """Fit on normal samples X (n, d); y is ignored. Returns self."""
+        """Fit on normal samples X (n, d); y is ignored. Returns self. At least 2 rows
+        (ValueError); fewer than 10 fit but warn (`FewSamplesWarning`: no validation)."""
         self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self._check_samples(len(X))  # before training, not after it
+        if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
+            warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS), stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         torch.manual_seed(seed)
