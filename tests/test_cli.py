@@ -40,8 +40,10 @@ def test_fit_score_info(features, capsys):
     model, X = MULDE.load(d / "m.safetensors", device="auto"), np.load(d / "test.npy")
     np.testing.assert_array_equal(np.load(d / "s.npy"), model.anomaly_score(X))
     energies = model.score_samples_multiscale(X)
-    with open(d / "e.csv") as fh:
-        assert fh.readline().strip() == ",".join(f"score_{j}" for j in range(1, 17))
+    with open(d / "e.csv") as fh:  # each energy column named by its noise level
+        header = fh.readline().strip().split(",")
+    assert header == [f"energy_sigma_{s:.3g}" for s in model.sigmas_]
+    assert header[0] == "energy_sigma_0.001" and header[-1] == "energy_sigma_1"
     np.testing.assert_array_equal(np.loadtxt(d / "e.csv", delimiter=",", skiprows=1), energies)
     assert np.ptp(energies) > 0
     capsys.readouterr()

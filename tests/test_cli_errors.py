@@ -7,7 +7,9 @@ import io
 import json
 import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,6 +119,26 @@ def test_too_few_rows_for_the_fit_are_refused_before_training(feats, capsys):
     assert not out.exists()
 
 
+def test_a_fit_on_few_rows_warns_in_one_line(feats, tmp_path):
+    """3 rows fit, with one `mulde: warning:` line saying that none is held out for
+    validation (run as a user would: the warning goes to stderr, not to pytest)."""
+    np.save(feats / "three.npy", np.random.default_rng(0).standard_normal((3, 3)))
+    code = "import sys; from mulde.cli import main; sys.exit(main())"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code, "fit", str(feats / "three.npy"),
+                           "--out", str(tmp_path / "m.safetensors"), "--params", SMALL,
+                           "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines == ["mulde: warning: fitting on only 3 training samples, fewer than 10: none "
+                     "is held out for validation (no early stopping; threshold_on='validation' "
+                     "falls back to the training samples), and a density fitted to so few "
+                     "points says little about new ones; fit on more normal samples "
+                     "(FewSamplesWarning)"]
+    assert done.stdout.startswith("fitted on 3 x 3 features")
+
+
 @pytest.mark.parametrize("device, message", [
     ("banana", "--device 'banana' is not a device; use auto, cpu, cuda, cuda:N or mps"),
     ("cuda:99", "--device cuda:99: "),
@@ -125,6 +147,27 @@ def test_device_mistakes_are_named(feats, capsys, device, message):
     assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
                  "--device", device, "--params", SMALL]) == 2
     assert message in _error(capsys)
+
+
+def test_a_bad_device_in_params_is_named_as_given_there(feats, tmp_path, capsys):
+    """A "device" inside --params (which wins over --device) was reported as "--device ...",
+    an option the user had not given; run and train did not check it before the fit."""
+    bad = json.dumps({**json.loads(SMALL), "device": "xyz"})
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
+                 "--params", bad]) == 2
+    said = ('mulde: error: --params "device": "xyz" is not a device; use auto, cpu, cuda, '
+            "cuda:N or mps")
+    assert _error(capsys) == said
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
+                 "--params", json.dumps({"device": "cuda:99"})]) == 2
+    assert _error(capsys).startswith('mulde: error: --params "device": "cuda:99": ')
+    out = tmp_path / "o"
+    for command in ("run", "train"):
+        where = (["folder", "--root", str(tmp_path / "nowhere")] if command == "run"
+                 else [str(tmp_path / "nowhere")])
+        assert main([command, *where, "--out", str(out), "--params", '{"device": "xyz"}']) == 2
+        assert _error(capsys) == said
+    assert not out.exists()
 
 
 def test_a_1d_array_is_refused_saying_how_to_reshape_it(feats, capsys):
@@ -220,6 +263,10 @@ def test_multiscale_scores_are_reported_as_energies_per_noise_level(model, capsy
     assert ("wrote the energies of 7 samples at 4 noise levels (7 x 4, higher = more "
             "anomalous)") in capsys.readouterr().out
     assert np.load(d / "e.npy").shape == (7, 4)
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "e.csv"),
+                 "--multiscale"]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("; columns energy_sigma_0.001 ... energy_sigma_1")
 
 
 def test_model_and_score_files_follow_the_umask(feats, capsys):

@@ -62,27 +62,33 @@ def _checked(model):
     return model
 
 
-def _device(device: str) -> str:
-    """Check --device: a name torch knows, and a GPU that is there; `UsageError` if not."""
+def _device(device: str, where: str = "--device") -> str:
+    """Check a device name: one torch knows, and a GPU that is there; `UsageError` if not.
+    `where` is where the user gave it, named in the message: "--device", or "--params" for
+    a "device" inside --params (that value wins over --device)."""
     if device == "auto":
         return device
     import torch
 
+    if where == "--device":
+        said, quoted, other = f"--device {device}", f"--device {device!r}", "--device cpu or auto"
+    else:  # as written in the JSON
+        said = quoted = f'{where} "device": {json.dumps(device)}'
+        other = '"device": "cpu" or "auto"'
     try:
         kind = torch.device(device)
     except (RuntimeError, ValueError):
-        raise UsageError(f"--device {device!r} is not a device; use auto, cpu, cuda, cuda:N "
-                         "or mps") from None
+        raise UsageError(f"{quoted} is not a device; use auto, cpu, cuda, cuda:N or mps"
+                         ) from None
     if kind.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: this PyTorch sees no CUDA GPU "
-                         "(torch.cuda.is_available() is False); use --device cpu or auto")
+        raise UsageError(f"{said}: this PyTorch sees no CUDA GPU "
+                         f"(torch.cuda.is_available() is False); use {other}")
     if kind.type == "cuda" and kind.index is not None and kind.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {device}: there are {torch.cuda.device_count()} CUDA "
+        raise UsageError(f"{said}: there are {torch.cuda.device_count()} CUDA "
                          "GPU(s), numbered from 0")
     mps = getattr(torch.backends, "mps", None)
     if kind.type == "mps" and not (mps and mps.is_available()):
-        raise UsageError(f"--device {device}: no Apple GPU (MPS) available; use --device cpu "
-                         "or auto")
+        raise UsageError(f"{said}: no Apple GPU (MPS) available; use {other}")
     return device
 
 
@@ -99,8 +105,9 @@ def _fit(args: argparse.Namespace) -> int:
     # --params wins over --seed, --quiet and --device, as it does for `mulde run`'s models
     given = {"random_state": args.seed, "verbose": not args.quiet, "device": args.device,
              **overrides}
-    if isinstance(given["device"], str):
-        given["device"] = _device(given["device"])
+    if isinstance(given["device"], str):  # a device of another type: _checked names it
+        given["device"] = _device(given["device"], "--params" if "device" in overrides
+                                  else "--device")
     model = _checked(MULDE.from_preset(args.preset, **given))
     X = read_features(args.features, key=args.key)
     try:
@@ -121,7 +128,7 @@ def _fit(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.io.atomic import ensure_writable
-    from mulde.io.features import read_features, write_scores
+    from mulde.io.features import energy_columns, read_features, write_scores
 
     if (Path(args.model).suffix.lower() in FEATURE_SUFFIXES
             and Path(args.features).suffix.lower() == ".safetensors"):
@@ -146,11 +153,15 @@ def _score(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
                          f"{args.model} expects {model.n_features_in_}")
     scores = model.score_samples_multiscale(X) if args.multiscale else model.anomaly_score(X)
-    path = write_scores(args.out, scores)
+    # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
+    columns = energy_columns(model.sigmas_) if args.multiscale else None
+    path = write_scores(args.out, scores, columns)
     if args.multiscale:
+        named = (f"; columns {columns[0]} ... {columns[-1]}"
+                 if path.suffix.lower() == ".csv" else "")
         print(f"wrote the energies of {scores.shape[0]} samples at {scores.shape[1]} noise "
               f"levels ({scores.shape[0]} x {scores.shape[1]}, higher = more anomalous) to "
-              f"{path}")
+              f"{path}{named}")
     else:
         print(f"wrote {len(scores)} anomaly scores (higher = more anomalous) to {path}")
     return 0
@@ -645,6 +656,8 @@ def _detector_params(args: argparse.Namespace) -> dict:
 
         overrides = {**preset_mulde_params(args.extractor), **overrides}
         _checked(MULDE(**overrides))
+        if "device" in overrides:  # before extraction, not when the first model fits
+            _device(overrides["device"], "--params")
     return overrides
 
 
@@ -1126,7 +1139,9 @@ def build_parser() -> _MuldeParser:
     p.add_argument("model", type=Path)
     features_args(p)
     p.add_argument("--out", required=True, type=Path, help="scores file (.npy or .csv)")
-    p.add_argument("--multiscale", action="store_true", help="write the (n, L) energies")
+    p.add_argument("--multiscale", action="store_true",
+                   help="write the (n, L) energies at the model's noise levels (in a .csv: "
+                        "columns energy_sigma_S, S the level)")
     p.set_defaults(func=_score)
 
     p = sub.add_parser("info", help="describe a fitted model: a MULDE model file or a "

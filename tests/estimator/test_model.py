@@ -283,6 +283,32 @@ def test_wrong_dimension_and_nan_are_refused(small_model):
         model.score_samples(np.array([[np.nan, 0, 0, 0]]))
 
 
+def test_a_fit_on_fewer_than_10_rows_warns_that_nothing_is_validated():
+    """2 to 9 rows fit (1 is refused), but no row is held out for validation below 10
+    (`split_validation`), so the fit says so; 10 rows fit quietly."""
+    import pickle
+    import warnings
+
+    from mulde.core.training import VALIDATION_MIN_ROWS, split_validation
+    from mulde.estimator.model import FewSamplesWarning
+
+    assert VALIDATION_MIN_ROWS == 10
+    X = np.random.default_rng(8).standard_normal((10, 2))
+    fast = FAST | {"max_steps": 2}
+    for n in (2, 3, 9):
+        assert split_validation(n, 0.5, 0)[1].numel() == 0
+        with pytest.warns(FewSamplesWarning, match=rf"^fitting on only {n} training samples, "
+                          "fewer than 10: none is held out for validation") as caught:
+            MULDE(**fast).fit(X[:n])
+        said = caught[0].message
+        assert (said.n, said.minimum) == (n, 10) and issubclass(FewSamplesWarning, UserWarning)
+        assert str(pickle.loads(pickle.dumps(said))) == str(said)
+    assert split_validation(10, 0.1, 0)[1].numel() == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewSamplesWarning)
+        MULDE(**fast).fit(X)
+
+
 def test_constant_column_warns_and_is_not_scaled():
     import pickle
 

@@ -2,6 +2,7 @@
 MULDE setting through get_params / set_params / clone (what grid searches and ensembles do)."""
 
 import inspect
+import json
 
 import numpy as np
 import pytest
@@ -104,3 +105,81 @@ def test_a_grid_search_trains_each_candidate_with_its_settings():
 ])
 def test_sklearn_parameter_checks(check):
     getattr(estimator_checks, check)("PyODMULDE", PyODMULDE(**SMALL))
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A fitted detector, its saved file and rows it never saw."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((150, 3))
+    det = PyODMULDE(contamination=0.07, **SMALL).fit(X)
+    path = det.save(tmp_path_factory.mktemp("pyod") / "d.safetensors")
+    new = np.vstack([rng.standard_normal((10, 3)), rng.standard_normal((3, 3)) + 5])
+    return det, path, new
+
+
+def test_save_load_round_trips_scores_threshold_labels_and_contamination(saved):
+    det, path, new = saved
+    loaded = PyODMULDE.load(path)
+    np.testing.assert_array_equal(loaded.decision_function(new), det.decision_function(new))
+    np.testing.assert_array_equal(loaded.decision_scores_, det.decision_scores_)
+    np.testing.assert_array_equal(loaded.labels_, det.labels_)
+    assert loaded.threshold_ == det.threshold_ and loaded.contamination == 0.07
+    np.testing.assert_array_equal(loaded.predict(new), det.predict(new))
+    np.testing.assert_array_equal(loaded.predict_proba(new), det.predict_proba(new))
+    np.testing.assert_array_equal(loaded.predict_proba(new, method="unify"),
+                                  det.predict_proba(new, method="unify"))
+    assert loaded.get_params() == det.get_params() | {"device": "cpu"}
+    # one MULDE model file: MULDE.load reads the wrapped model from it
+    np.testing.assert_array_equal(MULDE.load(path).anomaly_score(new),
+                                  det.decision_function(new))
+
+
+def test_save_into_a_folder_and_load_from_it(saved, tmp_path):
+    det, _, new = saved
+    assert det.save(tmp_path).name == "model.safetensors"
+    np.testing.assert_array_equal(PyODMULDE.load(tmp_path).decision_function(new),
+                                  det.decision_function(new))
+
+
+def test_loading_a_wrong_or_damaged_file_names_it_in_one_line(saved, tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from mulde.estimator.persistence import ModelFileError
+
+    det, path, _ = saved
+    with pytest.raises(ModelFileError, match=r"m\.safetensors: no such model file"):
+        PyODMULDE.load(tmp_path / "m.safetensors")
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ModelFileError, match=r"cut\.safetensors: not a readable safetensors"):
+        PyODMULDE.load(cut)
+    plain = det.detector_.save(tmp_path / "plain.safetensors")  # MULDE.save: no PyOD fields
+    with pytest.raises(ModelFileError, match=r"plain\.safetensors: a MULDE model without the "
+                       r"PyOD adapter's fields .*load it with MULDE\.load$"):
+        PyODMULDE.load(plain)
+    with safe_open(str(path), framework="numpy") as f:
+        meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    bad = tmp_path / "bad.safetensors"
+    for changed_meta, changed in (({"pyod": json.dumps({"contamination": 0.9, "threshold": 1.0,
+                                                         "n_classes": 2})}, {}),
+                                  ({"pyod": "{"}, {}),
+                                  ({}, {"pyod.labels": arrays["pyod.labels"][:5]})):
+        save_file(arrays | changed, str(bad), metadata=meta | changed_meta)
+        with pytest.raises(ModelFileError, match=r"bad\.safetensors: inconsistent PyODMULDE") as e:
+            PyODMULDE.load(bad)
+        assert "\n" not in str(e.value)
+
+
+def test_save_refuses_an_unfitted_detector_and_a_thresholder_object(saved, tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        PyODMULDE(**SMALL).save(tmp_path / "u.safetensors")
+    det = clone(saved[0])
+    det.__dict__.update(saved[0].__dict__)
+    det.contamination = object()  # a PyThresh thresholder stands here
+    with pytest.raises(ValueError, match="numeric contamination"):
+        det.save(tmp_path / "t.safetensors")
+    assert not (tmp_path / "t.safetensors").exists()

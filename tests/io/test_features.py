@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mulde.io.features import FeatureFileError, check_features, read_features, write_scores
+from mulde.io.features import (
+    FeatureFileError,
+    check_features,
+    energy_columns,
+    read_features,
+    write_scores,
+)
 
 
 def test_npy_npz_csv_round_trip(tmp_path):
@@ -66,6 +72,30 @@ def test_write_scores_npy_and_csv(tmp_path):
     np.testing.assert_array_equal(np.load(write_scores(tmp_path / "s.npy", s)), s)
     text = write_scores(tmp_path / "s.csv", s).read_text().splitlines()
     assert text[0] == "score" and [float(t) for t in text[1:]] == list(s)
+
+
+def test_energy_columns_name_each_noise_level_uniquely_with_few_digits(tmp_path):
+    from mulde.core import NoiseSchedule
+
+    sigmas = NoiseSchedule(1e-3, 1.0).grid(16, "geometric").numpy()  # float32, as models
+    names = energy_columns(sigmas)
+    assert names[:3] == ["energy_sigma_0.001", "energy_sigma_0.00158", "energy_sigma_0.00251"]
+    assert names[-1] == "energy_sigma_1" and len(set(names)) == 16
+    assert energy_columns(sigmas.copy()) == names  # the levels alone decide
+    # close levels get the digits that tell them apart; equal ones their position
+    dense = energy_columns(NoiseSchedule(1e-3, 1.0).grid(1000, "geometric").numpy())
+    assert dense[:2] == ["energy_sigma_0.001", "energy_sigma_0.001007"]
+    assert len(set(dense)) == 1000
+    assert energy_columns(np.array([0.5, 0.5], dtype=np.float32)) == [
+        "energy_sigma_0.5_level_1", "energy_sigma_0.5_level_2"]
+    e = np.arange(6.0).reshape(3, 2)
+    text = write_scores(tmp_path / "e.csv", e, ["energy_sigma_0.1", "energy_sigma_1"])
+    assert text.read_text().splitlines()[0] == "energy_sigma_0.1,energy_sigma_1"
+    np.testing.assert_array_equal(read_features(text), e)
+    assert (write_scores(tmp_path / "d.csv", e).read_text().splitlines()[0]
+            == "score_1,score_2")
+    with pytest.raises(ValueError, match="1 column names for 2 columns"):
+        write_scores(tmp_path / "x.csv", e, ["energy_sigma_1"])
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.int16, np.uint8, np.bool_])

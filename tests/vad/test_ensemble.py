@@ -462,6 +462,19 @@ def test_constant_features_are_said_for_the_saved_model_not_its_calibration_refi
                                                  "(feature 2,")
 
 
+def test_a_stream_of_few_training_objects_is_said_once_in_its_words():
+    """MULDE's FewSamplesWarning as a run shows it: the stream and its object count, from
+    the full fit only (the calibration refits, on fewer objects, would give other counts)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        StreamEnsemble("mulde", mulde_params={"hidden_sizes": (8,), "max_steps": 2},
+                       progress=False, calibration_folds=2).fit(_videos([4, 4]))
+    said = [str(w.message) for w in caught if "training object" in str(w.message)]
+    assert said == ["velocity stream: only 8 training objects, fewer than 10: its model is "
+                    "fitted without validation and says little about new objects; train on "
+                    "more normal video"]
+
+
 def test_a_sidak_stream_corrects_each_frame_maximum_for_its_object_count():
     """Videos a = [0, 2], b = [10, 12] in-sample with DistanceToMean (mean 6): training object
     scores [6, 4, 4, 6]; p(s) = (1 + #{>= s}) / 5. Training frames: 6 -> p 0.6, -log 0.6;

@@ -163,9 +163,16 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
                              weight_decay=config.weight_decay)
 
 
+VALIDATION_MIN_ROWS = 10
+"""The fewest training rows of which `split_validation` holds any out: with fewer, a tenth
+(the default fraction) would round to no row, and a row held out of so few is missed by
+training more than it tells about the fit."""
+
+
 def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (train_idx, val_idx): a seeded random split keeping >= 1 training row."""
-    n_val = int(round(n * fraction)) if n >= 10 else 0
+    """Return (train_idx, val_idx): a seeded random split keeping >= 1 training row; no
+    validation rows from fewer than `VALIDATION_MIN_ROWS`."""
+    n_val = int(round(n * fraction)) if n >= VALIDATION_MIN_ROWS else 0
     n_val = min(n_val, n - 1)
     perm = torch.randperm(n, generator=_generator(seed, -1, torch.device("cpu")))
     return perm[n_val:], perm[:n_val]

@@ -35,7 +35,7 @@ from mulde.core import (
 )
 from mulde.core.base import BASES, PRECONDITIONS, base_rank
 from mulde.core.network import NOISE_INPUTS
-from mulde.core.training import LR_SCHEDULES, split_validation
+from mulde.core.training import LR_SCHEDULES, VALIDATION_MIN_ROWS, split_validation
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
@@ -62,6 +62,26 @@ class ConstantFeaturesWarning(UserWarning):
 
     def __reduce__(self):  # pickled (a worker process's warning) with its three numbers
         return type(self), (self.n_constant, self.n_features, self.first)
+
+
+class FewSamplesWarning(UserWarning):
+    """A fit on `n` training samples, fewer than `minimum` (`VALIDATION_MIN_ROWS`, 10): the
+    threshold is where training starts to hold rows out for validation, so below it training
+    neither validates nor stops early, `threshold_on="validation"` and
+    `aggregator="mean_energy_validated"` have no held-out rows to work with (the training
+    rows stand in), and a density fitted to a handful of points says little about new
+    ones."""
+
+    def __init__(self, n: int, minimum: int) -> None:
+        self.n, self.minimum = n, minimum
+        super().__init__(
+            f"fitting on only {n} training samples, fewer than {minimum}: none is held out "
+            "for validation (no early stopping; threshold_on='validation' falls back to the "
+            "training samples), and a density fitted to so few points says little about new "
+            "ones; fit on more normal samples")
+
+    def __reduce__(self):  # pickled (a worker process's warning) with its two numbers
+        return type(self), (self.n, self.minimum)
 
 
 class MULDE(OutlierMixin, BaseEstimator):
@@ -154,7 +174,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
     validation_fraction, eval_every, patience: the share of training rows held out, the
         steps between validation evaluations, and how many evaluations without improvement
-        stop training (None: never stop early); the best validated weights are kept.
+        stop training (None: never stop early); the best validated weights are kept. No
+        row is held out of fewer than 10 (`VALIDATION_MIN_ROWS`): such a fit warns
+        (`FewSamplesWarning`).
     ema_decay: decay of the exponential moving average of the weights that is validated and
         kept (None: the raw weights).
     weight_decay: decoupled weight decay w (AdamW: every weight shrinks by a factor
@@ -323,10 +345,13 @@ class MULDE(OutlierMixin, BaseEstimator):
                              f"many training samples, got {n}")
 
     def fit(self, X: Any, y: None = None) -> MULDE:
-        """Fit on normal samples X (n, d); y is ignored. Returns self."""
+        """Fit on normal samples X (n, d); y is ignored. Returns self. At least 2 rows
+        (ValueError); fewer than 10 fit but warn (`FewSamplesWarning`: no validation)."""
         self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self._check_samples(len(X))  # before training, not after it
+        if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
+            warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS), stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         torch.manual_seed(seed)
@@ -495,6 +520,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         feature count, the offset and the training record as JSON metadata
         (`mulde.estimator.persistence` adds the format fields and writes it atomically).
         """
+        arrays, meta = self._file_contents()
+        return save_arrays(path, arrays, meta)
+
+    def _file_contents(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """The arrays and metadata `save` writes (a wrapper such as the PyOD adapter adds
+        its own fields to them and writes one file that `load` still reads)."""
         check_is_fitted(self, "network_")
         arrays: dict[str, np.ndarray] = {
             f"network.{k}": v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()
@@ -510,7 +541,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             "offset": json.dumps(self.offset_),
             "train_result": json.dumps(asdict(self.train_result_)),
         }
-        return save_arrays(path, arrays, meta)
+        return arrays, meta
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> MULDE:
@@ -521,6 +552,13 @@ class MULDE(OutlierMixin, BaseEstimator):
         """
         path = model_file(path)
         meta, arrays = read_model_file(path)
+        return cls._from_file_contents(path, meta, arrays, device)
+
+    @classmethod
+    def _from_file_contents(cls, path: Path, meta: dict[str, str],
+                            arrays: dict[str, np.ndarray], device: str) -> MULDE:
+        """The model that `read_model_file(path)`'s (meta, arrays) describe, on `device`
+        (`load`; a wrapper that read the file for its own fields builds its model here)."""
         try:
             params: dict[str, Any] = json.loads(meta["params"])
             unknown = sorted(set(params) - set(cls().get_params()))

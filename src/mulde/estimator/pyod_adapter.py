@@ -6,6 +6,8 @@ PyOD detectors score higher = more anomalous, label 1 = outlier, and expose
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,11 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     raise ImportError("the PyOD adapter needs PyOD: pip install 'mulde[pyod]'") from err
 
 from mulde.estimator.model import MULDE
+from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
+
+# the metadata field and array names the adapter adds to a MULDE model file
+_META = "pyod"
+_SCORES, _LABELS = "pyod.decision_scores", "pyod.labels"
 
 
 class PyODMULDE(BaseDetector):
@@ -29,7 +36,8 @@ class PyODMULDE(BaseDetector):
     training samples labelled 1 (`threshold_` is the (1 - contamination) quantile of
     `decision_scores_`); MULDE's own `contamination`, which sets its scikit-learn `offset_`,
     is left at 'auto' and plays no part in PyOD's labels. `mulde_params` returns the MULDE
-    settings as a dict.
+    settings as a dict. `save` / `load` keep a fitted detector in one MULDE model file (no
+    pickle), which `MULDE.load` and the `mulde` command read as the wrapped MULDE.
     """
 
     def __init__(self, contamination: float = 0.1, *,
@@ -116,3 +124,64 @@ class PyODMULDE(BaseDetector):
         """Return the (n,) anomaly scores of X, higher = more anomalous."""
         check_is_fitted(self, "detector_")
         return self.detector_.anomaly_score(X)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted detector to one safetensors file (no pickle); return its path.
+
+        path: a file, or a folder that gets model.safetensors. The file is a MULDE model file
+        (`MULDE.save`: network weights, standardisation, noise levels, aggregator, MULDE's
+        parameters and training record), so `MULDE.load` and `mulde score` / `mulde info`
+        read it as the wrapped MULDE. The adapter adds what PyOD's attributes need: the
+        training scores `decision_scores_` (array `pyod.decision_scores`) and `labels_`
+        (`pyod.labels`), and JSON metadata `pyod` with PyOD's `contamination`, `threshold_`
+        and the class count. A PyThresh object as contamination cannot be stored: ValueError.
+        """
+        check_is_fitted(self, "detector_")
+        if not isinstance(self.contamination, (int, float)):  # PyOD's own test
+            raise ValueError(f"save stores a numeric contamination, not "
+                             f"{type(self.contamination).__name__}; refit with a fraction "
+                             "in (0, 0.5] to save")
+        arrays, meta = self.detector_._file_contents()
+        arrays |= {_SCORES: np.asarray(self.decision_scores_, dtype=np.float64),
+                   _LABELS: np.asarray(self.labels_, dtype=np.int64)}
+        meta[_META] = json.dumps({"contamination": float(self.contamination),
+                                  "threshold": float(self.threshold_),
+                                  "n_classes": int(getattr(self, "_classes", 2))})
+        return save_arrays(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> PyODMULDE:
+        """Load a detector written by `save` onto `device` (a GPU-trained one loads on CPU).
+
+        The detector's parameters are the saved ones, but `device` is the one given (as
+        `MULDE.load`); `decision_scores_`, `labels_`, `threshold_` and `contamination` are
+        the saved values, so `decision_function`, `predict` and `predict_proba` answer as
+        before saving. Raises ModelFileError naming the file when it is missing,
+        unreadable, foreign, newer or inconsistent, or a MULDE model saved without the
+        adapter (`MULDE.save`, `mulde fit`: load it with `MULDE.load`).
+        """
+        path = model_file(path)
+        meta, arrays = read_model_file(path)
+        if _META not in meta:
+            raise ModelFileError(f"{path}: a MULDE model without the PyOD adapter's fields "
+                                 "(saved by MULDE.save or `mulde fit`, not PyODMULDE.save): "
+                                 "load it with MULDE.load")
+        detector = MULDE._from_file_contents(path, meta, arrays, device)
+        try:
+            extra = json.loads(meta[_META])
+            scores = np.asarray(arrays[_SCORES], dtype=np.float64)
+            labels = np.asarray(arrays[_LABELS], dtype=np.int64)
+            params = detector.get_params()
+            params.pop("contamination")  # MULDE's own, always 'auto' under the adapter
+            model = cls(contamination=float(extra["contamination"]), **params)
+            threshold, n_classes = float(extra["threshold"]), int(extra["n_classes"])
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
+            raise ModelFileError(f"{path}: inconsistent PyODMULDE model file: {err}") from err
+        if scores.ndim != 1 or labels.shape != scores.shape:
+            raise ModelFileError(f"{path}: inconsistent PyODMULDE model file: "
+                                 f"{scores.shape} training scores but {labels.shape} labels")
+        model.detector_ = detector
+        model.decision_scores_, model.labels_ = scores, labels
+        model.threshold_, model._classes = threshold, n_classes
+        model._mu, model._sigma = np.mean(scores), np.std(scores)  # as PyOD's fit sets them
+        return model

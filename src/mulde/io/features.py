@@ -147,14 +147,34 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
     return X
 
 
-def write_scores(path: str | Path, scores: np.ndarray) -> Path:
-    """Atomically write scores as .npy, or as a .csv with header `score` (one column, or
-    `score_1..score_L` for (n, L) scores) and 17 significant digits (exact float64)."""
+def energy_columns(sigmas: np.ndarray) -> list[str]:
+    """CSV column names for the (n, L) energies at noise levels `sigmas` (L,):
+    `energy_sigma_S`, S each level written with the fewest significant digits (3 at least)
+    that tell all of them apart, e.g. energy_sigma_0.001, energy_sigma_0.00158, ... The
+    names depend on the levels alone, so a model gives the same names on every run. Levels
+    equal even at float32's 9 digits (possible only with millions of levels) get their
+    1-based position added: energy_sigma_0.001_level_2."""
+    values = [float(s) for s in np.asarray(sigmas, dtype=np.float64).ravel()]
+    for digits in range(3, 10):
+        names = [f"energy_sigma_{v:.{digits}g}" for v in values]
+        if len(set(names)) == len(names):
+            return names
+    return [f"{name}_level_{j + 1}" for j, name in enumerate(names)]
+
+
+def write_scores(path: str | Path, scores: np.ndarray,
+                 columns: list[str] | None = None) -> Path:
+    """Atomically write scores as .npy, or as a .csv with 17 significant digits (exact
+    float64) under a header: `score` for (n,) scores; for (n, L) scores `columns` (L names,
+    e.g. `energy_columns(model.sigmas_)`), by default `score_1..score_L`."""
     path = Path(path)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
             scores = np.asarray(scores)
+            if scores.ndim == 2 and columns is not None and len(columns) != scores.shape[1]:
+                raise ValueError(f"{len(columns)} column names for {scores.shape[1]} columns")
             header = ("score" if scores.ndim == 1 else
+                      ",".join(columns) if columns is not None else
                       ",".join(f"score_{j + 1}" for j in range(scores.shape[1])))
             np.savetxt(tmp, scores, delimiter=",", header=header, comments="", fmt="%.17g")
         else:

@@ -178,27 +178,39 @@ def run_fit_job(job: FitJob) -> FitResult:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     said = tuple(dict.fromkeys(_for_a_stream(w.message) for w in caught
                                if issubclass(w.category, UserWarning)
-                               and not (job.fold is not None and _constant_features(w.message))))
+                               and not (job.fold is not None and _full_fit_only(w.message))))
     return FitResult(model, scores, time.perf_counter() - t0, said)
 
 
-def _constant_features(message: Warning | str) -> bool:
-    """Whether a fit's warning is MULDE's `ConstantFeaturesWarning`. A calibration refit sees
-    a part of the training videos only, where more features can look constant than over all
-    of them: its count would contradict the saved model's (a run showed "4 of its 7" and "5
-    of its 7" for one stream), so `run_fit_job` keeps this warning of the full fit alone."""
+def _full_fit_only(message: Warning | str) -> bool:
+    """Whether a fit's warning is MULDE's `ConstantFeaturesWarning` or `FewSamplesWarning`,
+    which count the training rows' features or rows. A calibration refit sees a part of the
+    training videos only, where more features can look constant, and fewer objects are, than
+    over all of them: its count would contradict the saved model's (a run showed "4 of its 7"
+    and "5 of its 7" for one stream), so `run_fit_job` keeps these warnings of the full fit
+    alone."""
     if not isinstance(message, Warning):
         return False
-    from mulde.estimator.model import ConstantFeaturesWarning  # torch: only once a fit warned
+    from mulde.estimator.model import (  # torch: only once a fit warned
+        ConstantFeaturesWarning,
+        FewSamplesWarning,
+    )
 
-    return isinstance(message, ConstantFeaturesWarning)
+    return isinstance(message, ConstantFeaturesWarning | FewSamplesWarning)
 
 
 def _for_a_stream(message: Warning | str) -> str:
     """A fit's warning as the run shows it after "<stream> stream: " (`StreamEnsemble.
     _assemble`): constant features in the words of a video's objects, others as they are."""
-    from mulde.estimator.model import ConstantFeaturesWarning  # torch: only once a fit warned
+    from mulde.estimator.model import (  # torch: only once a fit warned
+        ConstantFeaturesWarning,
+        FewSamplesWarning,
+    )
 
+    if isinstance(message, FewSamplesWarning):
+        return (f"only {message.n} training object{'s' if message.n != 1 else ''}, fewer "
+                f"than {message.minimum}: its model is fitted without validation and says "
+                "little about new objects; train on more normal video")
     if not isinstance(message, ConstantFeaturesWarning):
         return str(message)
     m, one = message, message.n_constant == 1
