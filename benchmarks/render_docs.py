@@ -583,6 +583,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--accuracy-round11", type=Path,
                    default=RESULTS_DIR / "adbench_mulde_round11.json",
                    help="MULDE rows of the default chosen in issue 15's round 11")
+    p.add_argument("--accuracy-round17", type=Path,
+                   default=RESULTS_DIR / "adbench_mulde_round17.json",
+                   help="MULDE rows of the default chosen in issue 15's round 17 (seed 0)")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -600,8 +603,11 @@ def main(argv: list[str] | None = None) -> None:
     if acc and acc_new and acc_r2:
         runs = [("before issue 15", None), ("round 1", acc_new), ("round 2", acc_r2)]
         acc_r11 = read_json(args.accuracy_round11)
-        parts.append(adbench_round2_section(acc, runs + ([("round 11", acc_r11)] if acc_r11
-                                                         else [])))
+        runs += [("round 11", acc_r11)] if acc_r11 else []
+        parts.append(adbench_round2_section(acc, runs))
+        acc_r17 = read_json(args.accuracy_round17)
+        if acc_r17:  # its own section: a later round may have fewer seeds than the others
+            parts.append(adbench_round2_section(acc, [*runs, ("round 17", acc_r17)]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
