@@ -260,9 +260,11 @@ def speed_section(res: dict) -> str:
         out.append("Wall seconds of `MULDE.from_preset('default').fit` on 20,000 standard normal "
                    "rows (training, scoring the training rows, fitting the aggregate), fastest "
                    "of the rounds, the settings alternating; the previous default (before issue "
-                   "15) is the preset with `aggregator='gmm', regulariser='constant'` and the "
-                   "fixed noise range [1e-3, 1] at 1,000 steps, the round-1 default the preset "
-                   "with that noise range and 1,000 steps (issue 15's limit: at most 2x).\n")
+                   "15) is the preset with `aggregator='gmm', beta=0.1, "
+                   "regulariser='constant'` and the fixed noise range [1e-3, 1] at 1,000 "
+                   "steps, the round-1 default the "
+                   "preset with `beta=0.1`, that noise range and 1,000 steps, both with linear "
+                   "levels (issue 15's limit: at most 2x).\n")
         out.append(table(["d", "rows", "rounds", "default s", "previous default s", "ratio",
                           "round-1 default s", "ratio to round 1"],
                          [[r["d"], r["n_rows"], r["rounds"], r["default_fit_s"],

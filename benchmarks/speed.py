@@ -52,10 +52,14 @@ N_LEVELS = 16
 K = 5
 PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
 # the `default` preset's overrides that give the default before issue 15, and the default of
-# issue 15's first round (noise range fixed at [1e-3, 1], 1,000 steps)
-PREVIOUS_DEFAULT = {"aggregator": "gmm", "regulariser": "constant", "sigma_low_nn": None,
-                    "sigma_low": 1e-3, "max_steps": 1000}
-ROUND1_DEFAULT = {"sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000}
+# issue 15's first round (noise range fixed at [1e-3, 1], 1,000 steps); both had the
+# regulariser's beta 0.1 (the default is 0 since round 17: one forward pass less a step) and
+# linearly spaced levels (log-spaced since round 11), so each names them
+PREVIOUS_DEFAULT = {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
+                    "sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000,
+                    "spacing": "linear"}
+ROUND1_DEFAULT = {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": None,
+                  "sigma_low": 1e-3, "max_steps": 1000, "spacing": "linear"}
 
 
 def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20) -> float:
