@@ -87,15 +87,15 @@ class FewSamplesWarning(UserWarning):
 class MULDE(OutlierMixin, BaseEstimator):
     """Multiscale log-density estimation (MULDE) as a one-class anomaly detector.
 
-    Fit on normal samples only. A noise-conditioned MLP f(x, sigma) is trained with
-    multiscale denoising score matching (lambda(sigma) = sigma^2, sigma ~ LogUniform
-    [sigma_low, sigma_high]) plus the alignment regulariser beta * f(x, sigma)^2 / 2, so that
-    f(x, sigma) approximates -log q_sigma(x) + c. At test time f is evaluated at n_levels noise
-    levels and the L-vector is aggregated: by default the mean over levels of the energies
-    centred per level ("mean_energy", monotone: a higher energy at any level never makes a
-    sample look more normal); the paper's Gaussian mixture is aggregator="gmm" (the `paper`
-    preset). The defaults were chosen on the label-free density-fidelity suite
-    (docs/benchmarks.md, "Density fidelity").
+    Fit on normal samples only. A noise-conditioned MLP f(x, sigma) is trained with multiscale
+    denoising score matching (lambda(sigma) = sigma^2, sigma ~ LogUniform [sigma_low,
+    sigma_high]), with the paper's alignment regulariser beta * f(x, sigma)^2 / 2 off by default
+    (beta 0), so that f(x, sigma) approximates -log q_sigma(x) + c_sigma. At test time f is
+    evaluated at n_levels noise levels and the L-vector is aggregated: by default the mean over
+    levels of the energies centred per level ("mean_energy", monotone: a higher energy at any
+    level never makes a sample look more normal); the paper's Gaussian mixture is
+    aggregator="gmm" (the `paper` preset). The defaults were chosen on the label-free
+    density-fidelity suite (docs/benchmarks.md, "Density fidelity").
 
     Conventions follow scikit-learn's outlier detectors: `score_samples` is higher for more
     normal samples, `decision_function = score_samples - offset_` is negative for outliers,
