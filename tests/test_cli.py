@@ -81,16 +81,19 @@ def test_params_may_set_the_seed_verbosity_and_device(features, capsys):
 
 def test_info_names_the_methods_options_a_model_uses(features, capsys):
     """A model fitted with antithetic draws and the Gaussian base says so in the summary
-    (before, only the JSON below it showed them); a default model gets no such line."""
+    (before, only the JSON below it showed them); a default model gets no such line. The
+    regulariser, off by default since round 17, is one of them: a model of the earlier
+    default (beta 0.1) or of the paper's (constant) says so."""
     d = features
     params = json.dumps({**json.loads(PARAMS), "antithetic": True, "base": "gaussian",
-                         "precondition": "covariance"})
+                         "precondition": "covariance", "beta": 0.1,
+                         "regulariser": "constant"})
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
                  "--params", params, "--quiet"]) == 0
     capsys.readouterr()
     assert main(["info", str(d / "m.safetensors")]) == 0
-    assert ("\noptions: antithetic=True, base='gaussian', precondition='covariance'\n"
-            in capsys.readouterr().out)
+    assert ("\noptions: beta=0.1, regulariser='constant', antithetic=True, base='gaussian', "
+            "precondition='covariance'\n" in capsys.readouterr().out)
 
 
 def test_one_feature_is_said_in_the_singular(tmp_path, capsys):
