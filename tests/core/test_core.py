@@ -211,11 +211,12 @@ def test_validation_split_is_seeded_and_disjoint():
 
 
 def _train(tmp_path=None, loss_fn=None, steps=60, ema=None, lr_schedule="constant",
-           antithetic=False, base=False):
+           antithetic=False, base=False, scaling=False):
     torch.manual_seed(1)
-    net = EnergyMLP(3, (16, 16), base_rank=3 if base else None)
+    net = EnergyMLP(3, (16, 16), base_rank=3 if base else None,
+                    scaling_rank=2 if scaling else None)
     x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
-    if base:
+    if base or scaling:
         net.fit_covariance(x.numpy())
     cfg = TrainConfig(batch_size=64, max_steps=steps, eval_every=20, checkpoint_every=20,
                       patience=None, ema_decay=ema, seed=5, lr_schedule=lr_schedule,
@@ -285,9 +286,11 @@ class _Crash(Exception):
 
 @pytest.mark.parametrize(("lr_schedule", "options"),
                          [("constant", {}), ("cosine", {}),
-                          ("constant", {"antithetic": True, "base": True})])
+                          ("constant", {"antithetic": True, "base": True}),
+                          ("constant", {"scaling": True})])
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule, options):
-    """Also with antithetic pairs and a Gaussian base (whose buffers the checkpoint holds)."""
+    """Also with antithetic pairs and a Gaussian base, or an input scaling of rank 2 < d
+    (whose buffers the checkpoint holds)."""
     reference, _ = _train(lr_schedule=lr_schedule, **options)
     calls = {"n": 0}
 
@@ -306,8 +309,8 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule,
     for (n1, p1), (n2, p2) in zip(reference.state_dict().items(),
                                   resumed.state_dict().items(), strict=True):
         assert n1 == n2 and torch.equal(p1, p2)
-    if options:  # and a checkpoint of either option is never resumed without it
-        for without in ({"antithetic": False}, {"base": False}):
+    if options:  # and a checkpoint of each option is never resumed without it
+        for without in ({k: False} for k in options):
             with pytest.raises(ValueError, match="another training config"):
                 _train(tmp_path, lr_schedule=lr_schedule, **(options | without))
 
