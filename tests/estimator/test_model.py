@@ -337,6 +337,12 @@ def test_presets():
     paper = MULDE.from_preset("paper")
     assert paper.hidden_sizes == (4096, 4096) and paper.n_epochs == 1000
     assert paper.lr == 4e-5 and paper.batch_size == 2048 and paper.beta == 0.1
+    # the paper's regulariser and raw input stay, whatever the default (beta 0 since round 17)
+    assert paper.regulariser == "constant" and paper.base is None and paper.precondition is None
+    default = MULDE.from_preset("default")
+    assert (default.beta, default.regulariser, default.spacing, default.aggregator) == (
+        0.0, "sigma2", "geometric", "mean_energy")  # the README's `default` row
+    assert default.base is None and default.precondition is None
     assert MULDE.from_preset("default", max_steps=10).max_steps == 10
     with pytest.raises(ValueError, match="unknown preset"):
         MULDE.from_preset("nope")
