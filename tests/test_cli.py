@@ -76,7 +76,7 @@ def test_params_may_set_the_seed_verbosity_and_device(features, capsys):
     params = json.dumps({**json.loads(PARAMS), "device": "nowhere"})
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "n.safetensors"),
                  "--params", params]) == 2
-    assert "--device 'nowhere' is not a device" in capsys.readouterr().err
+    assert '--params "device": "nowhere" is not a device' in capsys.readouterr().err
 
 
 def test_info_names_the_methods_options_a_model_uses(features, capsys):
