@@ -23,6 +23,14 @@ def _base(vectors, variances, rest, kind=GaussianBase):
     return b
 
 
+def _gaussian_rows(seed, d, ridge, n=20_000):
+    """(rng, C, n rows of N(0, C)) for a random covariance C = A A^T + ridge I."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((d, d))
+    cov = a @ a.T + ridge * np.eye(d)
+    return rng, cov, rng.multivariate_normal(np.zeros(d), cov, size=n)
+
+
 def test_full_rank_energy_by_hand():
     # C = diag(4, 1); at x = (2, 1), sigma = 1: (4 / 5 + 1 / 2) / 2 = 0.65
     b = _base([[1.0, 0.0], [0.0, 1.0]], [4.0, 1.0], 1.0)
@@ -53,10 +61,7 @@ def test_multiscale_equals_one_level_at_a_time(d, seed):
 
 def test_fit_covariance_recovers_a_gaussian_and_its_energy():
     """On 20,000 rows of N(0, C) the base is C's own energy: x^T (C + sigma^2 I)^-1 x / 2."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((4, 4))
-    cov = a @ a.T + 0.05 * np.eye(4)
-    z = rng.multivariate_normal(np.zeros(4), cov, size=20_000)
+    rng, cov, z = _gaussian_rows(0, 4, 0.05)
     b = GaussianBase(4, 4).fit_covariance(z)
     x = rng.standard_normal((50, 4))
     for sigma in (0.01, 0.5):
@@ -151,10 +156,7 @@ def test_input_scaling_is_the_inverse_square_root_of_the_noisy_covariance(d, see
 
 
 def test_scaled_rows_of_a_gaussian_have_unit_covariance_at_every_level():
-    rng = np.random.default_rng(5)
-    a = rng.standard_normal((3, 3))
-    cov = a @ a.T + 0.01 * np.eye(3)
-    z = rng.multivariate_normal(np.zeros(3), cov, size=20_000)
+    rng, _, z = _gaussian_rows(5, 3, 0.01)
     s = CovarianceScaling(3, 3).fit_covariance(z)
     for sigma in (1e-3, 0.3):
         noisy = z + sigma * rng.standard_normal(z.shape)
