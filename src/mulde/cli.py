@@ -201,6 +201,9 @@ def _info(args: argparse.Namespace) -> int:
             raise UsageError(f"{err}; `mulde info` also takes a pipeline model folder" + (
                 near or " (the model/ folder that `mulde run/train --out DIR` writes, or DIR "
                 "itself)")) from None
+        pyod = _pyod_fields(path)
+        if pyod is not None:  # PyODMULDE.save's file: its own threshold besides MULDE's
+            described["pyod"] = pyod
         lines = _mulde_summary(described, path)
     if not args.json:
         print("\n".join(lines))
@@ -244,6 +247,23 @@ def _pipeline_near(path: Path) -> str:
         if found is not None:
             return f", e.g. the one here: mulde info {found}"
     return ""
+
+
+def _pyod_fields(path: Path) -> dict[str, float] | None:
+    """PyOD's contamination and threshold_ that `PyODMULDE.save` stored in a MULDE model
+    file, None for a file without them (or with fields `PyODMULDE.load` would refuse)."""
+    from safetensors import safe_open
+
+    from mulde.estimator.persistence import PYOD_META
+
+    with safe_open(str(path), framework="numpy") as f:  # MULDE.load has read it already
+        raw = (f.metadata() or {}).get(PYOD_META)
+    try:
+        fields = json.loads(raw)
+        return {"contamination": float(fields["contamination"]),
+                "threshold": float(fields["threshold"])}
+    except (TypeError, KeyError, ValueError):  # none, or not PyODMULDE.load's to describe
+        return None
 
 
 def _mulde_format(path: Path) -> bool:
@@ -381,10 +401,15 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
         lines.append(f"options: {', '.join(chosen)}")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
-    lines.append("threshold (predict): " + (
+    pyod = d.get("pyod")  # a file of PyODMULDE.save: MULDE's predict is not PyOD's
+    lines.append(("threshold (MULDE.load's predict): " if pyod else "threshold (predict): ") + (
         "none: too few validation rows to flag within the contamination" if offset == -math.inf
         else f"anomaly score above {-offset:.4g} is an outlier (contamination {fraction:g} of "
         f"the {params['threshold_on']} samples)"))
+    if pyod:
+        lines.append(f"PyOD threshold_ (PyODMULDE.load's labels and predict): decision score "
+                     f"above {pyod['threshold']:.4g} is labelled 1 (contamination "
+                     f"{pyod['contamination']:g} of the training samples)")
     return lines
 
 
