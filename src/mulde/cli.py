@@ -152,7 +152,12 @@ def _score(args: argparse.Namespace) -> int:
     if X.shape[1] != model.n_features_in_:
         raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
                          f"{args.model} expects {model.n_features_in_}")
-    scores = model.score_samples_multiscale(X) if args.multiscale else model.anomaly_score(X)
+    _check_columns(args.features, model, args.model)
+    with warnings.catch_warnings():  # the columns are checked above, where the file names them
+        warnings.filterwarnings("ignore", message="X does not have valid feature names",
+                                category=UserWarning)
+        scores = (model.score_samples_multiscale(X) if args.multiscale
+                  else model.anomaly_score(X))
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
     columns = energy_columns(model.sigmas_) if args.multiscale else None
     path = write_scores(args.out, scores, columns)
@@ -165,6 +170,31 @@ def _score(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {len(scores)} anomaly scores (higher = more anomalous) to {path}")
     return 0
+
+
+def _check_columns(features: Path, model: Any, model_path: Path) -> None:
+    """Refuse (`UsageError`) a CSV whose header names other columns, or the same in another
+    order, than the DataFrame the model was fitted on (`feature_names_in_`); a file without
+    names (no header, .npy, .npz) is taken in the model's order."""
+    from mulde.io.features import csv_header
+
+    fitted = getattr(model, "feature_names_in_", None)
+    header = csv_header(features)
+    if fitted is None or header is None:
+        return
+    fitted = [str(n) for n in fitted]
+    header = [h.strip() for h in header]
+    if header == fitted:
+        return
+    j = next(j for j, (h, f) in enumerate(zip(header, fitted, strict=True)) if h != f)
+    order = ("the same columns in another order; write them in the model's order"
+             if sorted(header) == sorted(fitted) else
+             "name the model's columns, in its order, or drop the header row (a file "
+             "without one is read in the model's order)")
+    listed = ", ".join(fitted[:8]) + (f", ... ({len(fitted)} in all)" if len(fitted) > 8
+                                      else "")
+    raise UsageError(f"{features}: column {j + 1} is {header[j]!r}, but the model {model_path} "
+                     f"was fitted with {fitted[j]!r} there (its columns: {listed}): {order}")
 
 
 def _info(args: argparse.Namespace) -> int:

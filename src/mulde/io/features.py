@@ -48,6 +48,20 @@ def _read_npz(path: Path, key: str | None) -> np.ndarray:
         return data[key]
 
 
+def csv_header(path: str | Path) -> list[str] | None:
+    """The column names of a .csv feature file's header row (`read_features` skips it), None
+    for a file without one, or not a .csv, or not readable text."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            first = next((r for r in csv.reader(fh) if r and any(c.strip() for c in r)), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None if first is None or any(_is_number(c) for c in first) else first
+
+
 def _not_utf8(path: Path) -> str:
     """The message for a .csv file that is not UTF-8 text: UTF-16 (the byte-order mark of
     Excel's "Unicode text"), binary, or the line of its first byte that is not UTF-8 (as an
