@@ -96,6 +96,34 @@ def test_info_names_the_methods_options_a_model_uses(features, capsys):
             "precondition='covariance'\n" in capsys.readouterr().out)
 
 
+def test_info_gives_a_pyod_files_own_threshold(features, capsys):
+    """A file of PyODMULDE.save states PyOD's threshold_ and contamination, which label its
+    training rows: the summary showed only MULDE's own 1 % threshold (the adapter leaves
+    MULDE's contamination at 'auto'), as if it were the detector's."""
+    pytest.importorskip("pyod")
+    from mulde.estimator.pyod_adapter import PyODMULDE
+
+    d = features
+    X = np.load(d / "train.npy")
+    det = PyODMULDE(contamination=0.05, random_state=0, **json.loads(PARAMS)).fit(X)
+    det.save(d / "p.safetensors")
+    assert main(["info", str(d / "p.safetensors")]) == 0
+    summary, _, rest = capsys.readouterr().out.partition("full description (JSON; --json "
+                                                           "prints it alone):\n")
+    assert ("\nthreshold (MULDE.load's predict): anomaly score above "
+            f"{-det.detector_.offset_:.4g} is an outlier (contamination 0.01 " in summary)
+    assert (f"\nPyOD threshold_ (PyODMULDE.load's labels and predict): decision score above "
+            f"{det.threshold_:.4g} is labelled 1 (contamination 0.05 of the training samples)\n"
+            in summary)
+    assert json.loads(rest)["pyod"] == {"contamination": 0.05, "threshold": det.threshold_}
+    assert np.mean(det.decision_scores_ > det.threshold_) == pytest.approx(0.05, abs=0.01)
+    # a plain MULDE file of the same network has neither line nor field
+    det.detector_.save(d / "m.safetensors")
+    assert main(["info", str(d / "m.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "PyOD" not in out and "\nthreshold (predict): " in out
+
+
 def test_one_feature_is_said_in_the_singular(tmp_path, capsys):
     """fit, info and score's mismatch error say "1 feature" (they said "1 features"); a
     pipeline stream of one feature reduced to one component likewise."""

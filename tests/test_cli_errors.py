@@ -453,3 +453,37 @@ def test_demo_into_an_unwritable_folder_is_one_line(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["demo", "--out", str(blocker / "demo")]) == 2
     assert "demo" in _error(capsys)
+
+
+def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp_path, capsys):
+    """A model fitted on a DataFrame keeps its column names in the file; `mulde score` refuses
+    a CSV whose header has them in another order or names others (it scored them by position
+    without a word), and scores a matching or header-less file without scikit-learn's
+    "X does not have valid feature names" warning."""
+    pd = pytest.importorskip("pandas")
+    from mulde import MULDE
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.standard_normal((100, 3)), columns=["speed", "size", "angle"])
+    model = MULDE(**json.loads(SMALL), device="cpu").fit(X)
+    path = model.save(tmp_path / "m.safetensors")
+    X.to_csv(tmp_path / "same.csv", index=False)
+    X.to_csv(tmp_path / "bare.csv", index=False, header=False)
+    X[["angle", "size", "speed"]].to_csv(tmp_path / "swapped.csv", index=False)
+    X.set_axis(["speed", "mass", "angle"], axis=1).to_csv(tmp_path / "other.csv", index=False)
+    for name in ("same", "bare"):
+        assert main(["score", str(path), str(tmp_path / f"{name}.csv"),
+                     "--out", str(tmp_path / f"s_{name}.npy")]) == 0
+        assert "warning" not in capsys.readouterr().err
+        np.testing.assert_array_equal(np.load(tmp_path / f"s_{name}.npy"),
+                                      model.anomaly_score(X))
+    assert main(["score", str(path), str(tmp_path / "swapped.csv"),
+                 "--out", str(tmp_path / "s.npy")]) == 2
+    assert _error(capsys).endswith(
+        "swapped.csv: column 1 is 'angle', but the model " + str(path) + " was fitted with "
+        "'speed' there (its columns: speed, size, angle): the same columns in another order; "
+        "write them in the model's order")
+    assert main(["score", str(path), str(tmp_path / "other.csv"),
+                 "--out", str(tmp_path / "s.npy")]) == 2
+    assert "other.csv: column 2 is 'mass', but the model" in _error(capsys)
+    assert not (tmp_path / "s.npy").exists()

@@ -152,7 +152,12 @@ def _score(args: argparse.Namespace) -> int:
     if X.shape[1] != model.n_features_in_:
         raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
                          f"{args.model} expects {model.n_features_in_}")
-    scores = model.score_samples_multiscale(X) if args.multiscale else model.anomaly_score(X)
+    _check_columns(args.features, model, args.model)
+    with warnings.catch_warnings():  # the columns are checked above, where the file names them
+        warnings.filterwarnings("ignore", message="X does not have valid feature names",
+                                category=UserWarning)
+        scores = (model.score_samples_multiscale(X) if args.multiscale
+                  else model.anomaly_score(X))
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
     columns = energy_columns(model.sigmas_) if args.multiscale else None
     path = write_scores(args.out, scores, columns)
@@ -165,6 +170,31 @@ def _score(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {len(scores)} anomaly scores (higher = more anomalous) to {path}")
     return 0
+
+
+def _check_columns(features: Path, model: Any, model_path: Path) -> None:
+    """Refuse (`UsageError`) a CSV whose header names other columns, or the same in another
+    order, than the DataFrame the model was fitted on (`feature_names_in_`); a file without
+    names (no header, .npy, .npz) is taken in the model's order."""
+    from mulde.io.features import csv_header
+
+    fitted = getattr(model, "feature_names_in_", None)
+    header = csv_header(features)
+    if fitted is None or header is None:
+        return
+    fitted = [str(n) for n in fitted]
+    header = [h.strip() for h in header]
+    if header == fitted:
+        return
+    j = next(j for j, (h, f) in enumerate(zip(header, fitted, strict=True)) if h != f)
+    order = ("the same columns in another order; write them in the model's order"
+             if sorted(header) == sorted(fitted) else
+             "name the model's columns, in its order, or drop the header row (a file "
+             "without one is read in the model's order)")
+    listed = ", ".join(fitted[:8]) + (f", ... ({len(fitted)} in all)" if len(fitted) > 8
+                                      else "")
+    raise UsageError(f"{features}: column {j + 1} is {header[j]!r}, but the model {model_path} "
+                     f"was fitted with {fitted[j]!r} there (its columns: {listed}): {order}")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -201,6 +231,9 @@ def _info(args: argparse.Namespace) -> int:
             raise UsageError(f"{err}; `mulde info` also takes a pipeline model folder" + (
                 near or " (the model/ folder that `mulde run/train --out DIR` writes, or DIR "
                 "itself)")) from None
+        pyod = _pyod_fields(path)
+        if pyod is not None:  # PyODMULDE.save's file: its own threshold besides MULDE's
+            described["pyod"] = pyod
         lines = _mulde_summary(described, path)
     if not args.json:
         print("\n".join(lines))
@@ -244,6 +277,23 @@ def _pipeline_near(path: Path) -> str:
         if found is not None:
             return f", e.g. the one here: mulde info {found}"
     return ""
+
+
+def _pyod_fields(path: Path) -> dict[str, float] | None:
+    """PyOD's contamination and threshold_ that `PyODMULDE.save` stored in a MULDE model
+    file, None for a file without them (or with fields `PyODMULDE.load` would refuse)."""
+    from safetensors import safe_open
+
+    from mulde.estimator.persistence import PYOD_META
+
+    with safe_open(str(path), framework="numpy") as f:  # MULDE.load has read it already
+        raw = (f.metadata() or {}).get(PYOD_META)
+    try:
+        fields = json.loads(raw)
+        return {"contamination": float(fields["contamination"]),
+                "threshold": float(fields["threshold"])}
+    except (TypeError, KeyError, ValueError):  # none, or not PyODMULDE.load's to describe
+        return None
 
 
 def _mulde_format(path: Path) -> bool:
@@ -381,10 +431,15 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
         lines.append(f"options: {', '.join(chosen)}")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
-    lines.append("threshold (predict): " + (
+    pyod = d.get("pyod")  # a file of PyODMULDE.save: MULDE's predict is not PyOD's
+    lines.append(("threshold (MULDE.load's predict): " if pyod else "threshold (predict): ") + (
         "none: too few validation rows to flag within the contamination" if offset == -math.inf
         else f"anomaly score above {-offset:.4g} is an outlier (contamination {fraction:g} of "
         f"the {params['threshold_on']} samples)"))
+    if pyod:
+        lines.append(f"PyOD threshold_ (PyODMULDE.load's labels and predict): decision score "
+                     f"above {pyod['threshold']:.4g} is labelled 1 (contamination "
+                     f"{pyod['contamination']:g} of the training samples)")
     return lines
 
 

@@ -247,3 +247,31 @@ def test_a_model_with_a_gaussian_base_or_input_scaling_round_trips(tmp_path, n_m
     loaded = MULDE.load(model.save(tmp_path / "b.safetensors"))
     assert {k: loaded.get_params()[k] for k in option} == option
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+
+
+def test_a_model_fitted_on_a_dataframe_keeps_its_column_names(tmp_path):
+    """The column names of a DataFrame fitted on survive save -> load: they were dropped, so
+    the loaded model scored a DataFrame with its columns in another order without a word
+    (the fitted one refuses it), and warned about none of scikit-learn's name checks."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.standard_normal((200, 3)) * [1.0, 10.0, 100.0],
+                     columns=["speed", "size", "angle"])
+    model = MULDE(hidden_sizes=(16, 16), max_steps=20, batch_size=64, random_state=0,
+                  device="cpu").fit(X)
+    loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
+    assert list(loaded.feature_names_in_) == ["speed", "size", "angle"]
+    np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        loaded.anomaly_score(X[["angle", "size", "speed"]])
+    # a file without the field (an array fitted on, or an older mulde's file) has no names
+    plain = MULDE.load(MULDE(hidden_sizes=(16, 16), max_steps=5, device="cpu").fit(
+        X.to_numpy()).save(tmp_path / "p.safetensors"))
+    assert not hasattr(plain, "feature_names_in_")
+    path = tmp_path / "bad.safetensors"
+    arrays, meta = model._file_contents()
+    save_file(arrays, str(path), metadata=meta | {"format": "mulde", "format_version": "1",
+                                                  "feature_names": '["speed"]'})
+    with pytest.raises(ModelFileError, match="bad.safetensors: feature_names is not a list of "
+                                             "3 column names"):
+        MULDE.load(path)

@@ -156,6 +156,29 @@ def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
     np.testing.assert_array_equal(read_features(path), [[1, 2], [3, 4]])
 
 
+def test_a_csv_that_is_not_utf8_text_is_named_with_its_line_and_what_to_do(tmp_path):
+    """A Latin-1 header, Excel's UTF-16 "Unicode text" and a renamed .npy gave Python's
+    decoder message ("'utf-8' codec can't decode byte 0xe9 in position 5: ..."), with
+    neither a line nor what to do."""
+    path = tmp_path / "x.csv"
+    path.write_bytes("speed,température\n1,2\n3,4\n".encode("latin-1"))
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 1 is not UTF-8 text \(byte 0xe9, "
+                                               r".*\); save it as UTF-8 \(Excel: \"CSV UTF-8\"\)$"):
+        read_features(path)
+    path.write_bytes(b"a,b\n1,2\n\n3,\xb5\n")  # the line as an editor counts it
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 4 is not UTF-8 text \(byte 0xb5"):
+        read_features(path)
+    path.write_bytes("a,b\n1,2\n".encode("utf-16"))
+    with pytest.raises(FeatureFileError, match=r"x.csv: UTF-16 text, not UTF-8; save it as "
+                                               "UTF-8"):
+        read_features(path)
+    np.save(tmp_path / "a.npy", np.ones((3, 2)))
+    path.write_bytes((tmp_path / "a.npy").read_bytes())
+    with pytest.raises(FeatureFileError, match=r"x.csv: a binary file, not comma-separated "
+                                               r"text; .*\(\.npy, \.npz\)$"):
+        read_features(path)
+
+
 FINITE = st.floats(allow_nan=False, allow_infinity=False)  # the whole float64 range
 
 

@@ -517,8 +517,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         weights (`network.*`), the standardisation (`mean`, `scale`, and `whitening` when
         fitted with `whiten`), the noise levels
         (`sigmas`) and the aggregator's arrays (`aggregator.*`), with `get_params()`, the
-        feature count, the offset and the training record as JSON metadata
-        (`mulde.estimator.persistence` adds the format fields and writes it atomically).
+        feature count, the column names of a DataFrame it was fitted on (`feature_names`, so
+        the loaded model refuses columns in another order, as the fitted one does), the offset
+        and the training record as JSON metadata (`mulde.estimator.persistence` adds the
+        format fields and writes it atomically).
         """
         arrays, meta = self._file_contents()
         return save_arrays(path, arrays, meta)
@@ -541,6 +543,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             "offset": json.dumps(self.offset_),
             "train_result": json.dumps(asdict(self.train_result_)),
         }
+        names = getattr(self, "feature_names_in_", None)  # fitted on a DataFrame's columns
+        if names is not None:
+            meta["feature_names"] = json.dumps([str(n) for n in names])
         return arrays, meta
 
     @classmethod
@@ -594,6 +599,13 @@ class MULDE(OutlierMixin, BaseEstimator):
                 params["sigma_high"])
             model.aggregator_state_ = {k.split(".", 1)[1]: v for k, v in arrays.items()
                                        if k.startswith("aggregator.")}
+            if "feature_names" in meta:  # scikit-learn checks a DataFrame's columns by them
+                names = json.loads(meta["feature_names"])
+                if (not isinstance(names, list) or len(names) != model.n_features_in_
+                        or not all(isinstance(n, str) for n in names)):
+                    raise ModelFileError(f"{path}: feature_names is not a list of "
+                                         f"{model.n_features_in_} column names")
+                model.feature_names_in_ = np.asarray(names, dtype=object)
             # built without memory (meta device): a tampered config cannot make it allocate;
             # the stored tensors, whose shapes must match the config, become its weights.
             # The member count is checked first: building millions of (empty) modules takes

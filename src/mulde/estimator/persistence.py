@@ -22,6 +22,9 @@ FORMAT = "mulde"
 FORMAT_VERSION = 1
 DEFAULT_NAME = "model.safetensors"
 _FORMAT_KEYS = ("format", "format_version", "mulde_version")
+# the metadata field that `PyODMULDE.save` adds (JSON: PyOD's contamination, threshold_ and
+# class count); named here so that `mulde info` can read it without importing PyOD
+PYOD_META = "pyod"
 
 
 class ModelFileError(ValueError):

@@ -19,10 +19,16 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     raise ImportError("the PyOD adapter needs PyOD: pip install 'mulde[pyod]'") from err
 
 from mulde.estimator.model import MULDE
-from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
+from mulde.estimator.persistence import (
+    PYOD_META,
+    ModelFileError,
+    model_file,
+    read_model_file,
+    save_arrays,
+)
 
 # the metadata field and array names the adapter adds to a MULDE model file
-_META = "pyod"
+_META = PYOD_META
 _SCORES, _LABELS = "pyod.decision_scores", "pyod.labels"
 
 

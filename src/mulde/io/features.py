@@ -48,12 +48,49 @@ def _read_npz(path: Path, key: str | None) -> np.ndarray:
         return data[key]
 
 
+def csv_header(path: str | Path) -> list[str] | None:
+    """The column names of a .csv feature file's header row (`read_features` skips it), None
+    for a file without one, or not a .csv, or not readable text."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            first = next((r for r in csv.reader(fh) if r and any(c.strip() for c in r)), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None if first is None or any(_is_number(c) for c in first) else first
+
+
+def _not_utf8(path: Path) -> str:
+    """The message for a .csv file that is not UTF-8 text: UTF-16 (the byte-order mark of
+    Excel's "Unicode text"), binary, or the line of its first byte that is not UTF-8 (as an
+    editor counts lines); and what to do."""
+    data = path.read_bytes()
+    fix = 'save it as UTF-8 (Excel: "CSV UTF-8")'
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return f"{path}: UTF-16 text, not UTF-8; {fix}"
+    if b"\x00" in data[:4096]:  # no text file holds NUL bytes: a .npy, .npz, ... renamed
+        return (f"{path}: a binary file, not comma-separated text; give a .csv of numbers, "
+                "or the file under its own suffix (.npy, .npz)")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        return (f"{path}: line {line} is not UTF-8 text (byte 0x{data[err.start]:02x}, e.g. "
+                f"a Latin-1 or Windows-1252 character); {fix}")
+    return f"{path}: not UTF-8 text; {fix}"  # pragma: no cover - open() refused it
+
+
 def _read_csv(path: Path) -> np.ndarray:
     """Read the numbers of a .csv file; errors name the line (as an editor counts it, blank
     lines included) and the column (from 1, with its name when there is a header)."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark
-        reader = csv.reader(fh)
-        rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark
+            reader = csv.reader(fh)
+            rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+    except UnicodeDecodeError:
+        raise FeatureFileError(_not_utf8(path)) from None
     if not rows:
         raise FeatureFileError(f"{path}: empty CSV file")
     first, cells = rows[0]
