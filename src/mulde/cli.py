@@ -425,8 +425,9 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     from mulde import MULDE
 
     defaults = MULDE().get_params()
+    off = params.get("beta", defaults["beta"]) == 0  # the regulariser's form plays no part
     chosen = [f"{k}={params[k]!r}" for k in _MULDE_OPTIONS if params.get(k, defaults[k])
-              != defaults[k]]
+              != defaults[k] and not (off and k == "regulariser")]
     if chosen:  # the method's options that are off by default: antithetic=True, ...
         lines.append(f"options: {', '.join(chosen)}")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
