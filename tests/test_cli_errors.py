@@ -110,7 +110,7 @@ def test_too_few_rows_for_the_fit_are_refused_before_training(feats, capsys):
     out = feats / "x.safetensors"
     assert main(["fit", str(feats / "one.npy"), "--out", str(out), "--params", SMALL]) == 2
     assert _error(capsys) == f"mulde: error: {feats / 'one.npy'}: fitting needs at least 2 " \
-                             "samples, got 1"
+                             "samples, got 1; give more rows of normal data"
     np.save(feats / "three.npy", np.arange(9.0).reshape(3, 3))
     params = json.dumps({**json.loads(SMALL), "aggregator": "gmm", "n_components": 5})
     assert main(["fit", str(feats / "three.npy"), "--out", str(out), "--params", params]) == 2

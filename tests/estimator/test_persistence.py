@@ -53,6 +53,15 @@ def test_save_into_a_folder(fitted, tmp_path):
     np.testing.assert_array_equal(MULDE.load(tmp_path).score_samples(X), model.score_samples(X))
 
 
+def test_a_new_folder_named_with_a_trailing_separator_gets_the_model_file(fitted, tmp_path):
+    """`mulde fit --out new_dir/` wrote a file called new_dir: the separator marks a folder."""
+    model, X = fitted
+    path = model.save(f"{tmp_path / 'new_dir'}/")
+    assert path == tmp_path / "new_dir" / "model.safetensors" and path.is_file()
+    np.testing.assert_array_equal(MULDE.load(tmp_path / "new_dir").score_samples(X),
+                                  model.score_samples(X))
+
+
 def test_truncated_file_is_refused(fitted, tmp_path):
     path = fitted[0].save(tmp_path / "m.safetensors")
     data = path.read_bytes()

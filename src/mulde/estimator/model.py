@@ -339,7 +339,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     def _check_samples(self, n: int) -> None:
         """Refuse, before training, a training set of n rows the fit cannot use; ValueError."""
         if n < 2:
-            raise ValueError(f"fitting needs at least 2 samples, got {n}")
+            raise ValueError(f"fitting needs at least 2 samples, got {n}; give more rows "
+                             "of normal data")
         if self.aggregator == "gmm" and n < self.n_components:
             raise ValueError(f"GMM with {self.n_components} components needs at least as "
                              f"many training samples, got {n}")

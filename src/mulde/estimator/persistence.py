@@ -8,6 +8,7 @@ hands it arrays and metadata, and `MULDE.load` builds the estimator from what
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,9 +33,12 @@ class ModelFileError(ValueError):
 
 
 def model_file(path: str | Path) -> Path:
-    """The model file meant by `path`: path itself, or `path/model.safetensors` for a folder."""
+    """The model file meant by `path`: path itself, or `path/model.safetensors` for a folder,
+    an existing one or a string ending in a path separator (`mulde fit --out new_dir/`; Path
+    drops the separator, which would make the folder's name a file)."""
+    folder = isinstance(path, str) and path.endswith(("/", os.sep))
     path = Path(path)
-    return path / DEFAULT_NAME if path.is_dir() else path
+    return path / DEFAULT_NAME if folder or path.is_dir() else path
 
 
 def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
