@@ -487,3 +487,30 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
                  "--out", str(tmp_path / "s.npy")]) == 2
     assert "other.csv: column 2 is 'mass', but the model" in _error(capsys)
     assert not (tmp_path / "s.npy").exists()
+
+
+def test_a_model_fitted_from_a_csv_keeps_its_header_and_score_checks_it(tmp_path, capsys):
+    """`mulde fit` on a CSV with a header records its column names, as a DataFrame's are, so
+    `mulde score` refuses a file whose header swaps them (before, only models fitted on a
+    DataFrame from Python were checked); a file without a header fits without names."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 3))
+    np.savetxt(tmp_path / "train.csv", X, delimiter=",", header="speed,size,angle",
+               comments="")
+    np.savetxt(tmp_path / "swapped.csv", X[:, [1, 0, 2]], delimiter=",",
+               header="size,speed,angle", comments="")
+    np.savetxt(tmp_path / "bare.csv", X, delimiter=",")
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(tmp_path / "train.csv"), "--out", str(model), "--params", SMALL,
+                 "--quiet"]) == 0
+    assert main(["score", str(model), str(tmp_path / "bare.csv"),
+                 "--out", str(tmp_path / "s.npy")]) == 0
+    capsys.readouterr()
+    assert main(["score", str(model), str(tmp_path / "swapped.csv"),
+                 "--out", str(tmp_path / "t.npy")]) == 2
+    assert "swapped.csv: column 1 is 'size', but the model" in _error(capsys)
+    assert main(["fit", str(tmp_path / "bare.csv"), "--out", str(tmp_path / "n.safetensors"),
+                 "--params", SMALL, "--quiet"]) == 0
+    from mulde import MULDE
+
+    assert not hasattr(MULDE.load(tmp_path / "n.safetensors"), "feature_names_in_")

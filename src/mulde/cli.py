@@ -93,9 +93,11 @@ def _device(device: str, where: str = "--device") -> str:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from mulde import MULDE
     from mulde.io.atomic import ensure_writable
-    from mulde.io.features import read_features
+    from mulde.io.features import csv_header, read_features
 
     if Path(args.out).suffix.lower() in FEATURE_SUFFIXES:
         raise UsageError(f"--out {args.out}: the model is written as one .safetensors file; "
@@ -118,6 +120,11 @@ def _fit(args: argparse.Namespace) -> int:
     if overrides.get("checkpoint_dir"):
         ensure_writable(overrides["checkpoint_dir"])
     model.fit(X)
+    names = [h.strip() for h in csv_header(args.features) or []]
+    if len(names) == X.shape[1] and len(set(names)) == len(names):
+        # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
+        # refuses a file whose header puts other columns there
+        model.feature_names_in_ = np.asarray(names, dtype=object)
     path = model.save(args.out)
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
