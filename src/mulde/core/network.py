@@ -67,12 +67,14 @@ class EnergyMLP(nn.Module):
 
     def fit_covariance(self, z: np.ndarray) -> None:
         """Set the covariance of the Gaussian base and of the input scaling from the centred
-        rows z (n, d) (`NoisyCovariance.fit_covariance`); ValueError with neither."""
-        if self.base is None and self.scaling is None:
+        rows z (n, d) (`NoisyCovariance.fit_covariance`, computed once for both); ValueError
+        with neither."""
+        parts = [part for part in (self.base, self.scaling) if part is not None]
+        if not parts:
             raise ValueError("this network has neither a Gaussian base nor an input scaling")
-        for part in (self.base, self.scaling):
-            if part is not None:
-                part.fit_covariance(z)
+        parts[0].fit_covariance(z)
+        for part in parts[1:]:  # the same rows give the same covariance
+            part.load_state_dict(parts[0].state_dict())
 
     @staticmethod
     def _post(width: int, layer_norm: bool, dropout: float) -> list[nn.Module]:
@@ -133,9 +135,15 @@ class EnergyEnsemble(nn.Module):
                                      for _ in range(n_members))
 
     def fit_covariance(self, z: np.ndarray) -> None:
-        """Set every member's covariance from the centred rows z (`EnergyMLP.fit_covariance`)."""
-        for member in self.members:
-            member.fit_covariance(z)
+        """Set every member's covariance from the centred rows z (`EnergyMLP.fit_covariance`,
+        computed once: every member sees the same rows)."""
+        first = self.members[0]
+        first.fit_covariance(z)
+        for member in self.members[1:]:
+            for name in ("base", "scaling"):
+                part = getattr(member, name)
+                if part is not None:
+                    part.load_state_dict(getattr(first, name).state_dict())
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Return the members' mean f(x, sigma), shape (n,), for x (n, d), sigma (n, 1)."""
