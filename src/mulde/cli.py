@@ -120,7 +120,7 @@ def _fit(args: argparse.Namespace) -> int:
     if overrides.get("checkpoint_dir"):
         ensure_writable(overrides["checkpoint_dir"])
     model.fit(X)
-    names = [h.strip() for h in csv_header(args.features) or []]
+    names = csv_header(args.features) or []
     if len(names) == X.shape[1] and len(set(names)) == len(names):
         # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
         # refuses a file whose header puts other columns there
@@ -190,7 +190,6 @@ def _check_columns(features: Path, model: Any, model_path: Path) -> None:
     if fitted is None or header is None:
         return
     fitted = [str(n) for n in fitted]
-    header = [h.strip() for h in header]
     if header == fitted:
         return
     j = next(j for j, (h, f) in enumerate(zip(header, fitted, strict=True)) if h != f)

@@ -49,8 +49,9 @@ def _read_npz(path: Path, key: str | None) -> np.ndarray:
 
 
 def csv_header(path: str | Path) -> list[str] | None:
-    """The column names of a .csv feature file's header row (`read_features` skips it), None
-    for a file without one, or not a .csv, or not readable text."""
+    """The column names of a .csv feature file's header row (`read_features` skips it),
+    stripped of surrounding spaces; None for a file without one, or not a .csv, or not
+    readable text."""
     path = Path(path)
     if path.suffix.lower() != ".csv":
         return None
@@ -59,7 +60,9 @@ def csv_header(path: str | Path) -> list[str] | None:
             first = next((r for r in csv.reader(fh) if r and any(c.strip() for c in r)), None)
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    return None if first is None or any(_is_number(c) for c in first) else first
+    if first is None or any(_is_number(c) for c in first):
+        return None
+    return [c.strip() for c in first]
 
 
 def _not_utf8(path: Path) -> str:
