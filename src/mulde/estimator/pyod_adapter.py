@@ -27,8 +27,7 @@ from mulde.estimator.persistence import (
     save_arrays,
 )
 
-# the metadata field and array names the adapter adds to a MULDE model file
-_META = PYOD_META
+# the array names the adapter adds to a MULDE model file (and its metadata field PYOD_META)
 _SCORES, _LABELS = "pyod.decision_scores", "pyod.labels"
 
 
@@ -150,7 +149,7 @@ class PyODMULDE(BaseDetector):
         arrays, meta = self.detector_._file_contents()
         arrays |= {_SCORES: np.asarray(self.decision_scores_, dtype=np.float64),
                    _LABELS: np.asarray(self.labels_, dtype=np.int64)}
-        meta[_META] = json.dumps({"contamination": float(self.contamination),
+        meta[PYOD_META] = json.dumps({"contamination": float(self.contamination),
                                   "threshold": float(self.threshold_),
                                   "n_classes": int(getattr(self, "_classes", 2))})
         return save_arrays(path, arrays, meta)
@@ -168,13 +167,13 @@ class PyODMULDE(BaseDetector):
         """
         path = model_file(path)
         meta, arrays = read_model_file(path)
-        if _META not in meta:
+        if PYOD_META not in meta:
             raise ModelFileError(f"{path}: a MULDE model without the PyOD adapter's fields "
                                  "(saved by MULDE.save or `mulde fit`, not PyODMULDE.save): "
                                  "load it with MULDE.load")
         detector = MULDE._from_file_contents(path, meta, arrays, device)
         try:
-            extra = json.loads(meta[_META])
+            extra = json.loads(meta[PYOD_META])
             scores = np.asarray(arrays[_SCORES], dtype=np.float64)
             labels = np.asarray(arrays[_LABELS], dtype=np.int64)
             params = detector.get_params()
