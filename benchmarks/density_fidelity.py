@@ -134,6 +134,10 @@ VARIANTS: dict[str, dict] = {
                         "spacing": "geometric"},
     "beta0_steps1000_geometric": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 1000,
                                   "spacing": "geometric"},
+    "timescore1_beta0": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                         "spacing": "geometric", "time_score": 1.0},
+    "timescore0.25_beta0": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                            "spacing": "geometric", "time_score": 0.25},
 }
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",

@@ -201,6 +201,56 @@ def test_sigma2_regulariser_weights_f_squared_by_sigma_squared_by_hand():
         DSMLoss(0.1, "cubic")
 
 
+def test_time_score_term_matches_hand_computation():
+    """f(x, sigma) = x_1 + 3 sigma^2: grad_x f = (1, 0), df/dsigma = 6 sigma. The term is
+    0.5 gamma (sigma * 6 sigma + |eps|^2 - d)^2 / (2 d), with d = 2."""
+    def net(x, sigma):
+        return x[:, 0] + 3.0 * sigma.reshape(-1) ** 2
+
+    x = torch.tensor([[1.0, 0.0], [1.0, 5.0]])
+    sigma = torch.tensor([[0.5], [2.0]])
+    eps = torch.tensor([[1.0, 1.0], [0.0, -1.0]])
+    score = np.array([0.625, 2.5])  # 0.5 |eps - sigma (1, 0)|^2, as above
+    # residuals: 6 * 0.25 + 2 - 2 = 1.5 and 6 * 4 + 1 - 2 = 23
+    gamma = 0.4
+    expected = score + 0.5 * gamma * np.array([1.5, 23.0]) ** 2 / 4
+    loss = DSMLoss(0.0, "sigma2", time_score=gamma)(net, x, sigma, eps).item()
+    assert loss == pytest.approx(expected.mean(), rel=1e-6)
+    assert DSMLoss(0.0, "sigma2", time_score=0.0)(net, x, sigma, eps).item() == (
+        pytest.approx(score.mean()))
+
+
+def test_time_score_term_vanishes_in_expectation_for_the_true_noisy_energy():
+    """For x ~ N(0, I_d), q_sigma = N(0, (1 + sigma^2) I) and the exact energy
+    f = |x|^2 / (2 (1 + sigma^2)) + d/2 ln(1 + sigma^2) has sigma df/dsigma =
+    -E[|eps|^2 - d | x~]: the residual averages to 0 over many draws, and its mean square is
+    the irreducible noise, smaller than with the sigma-dependence left out."""
+    d, n = 3, 200_000
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, d, generator=g)
+    eps = torch.randn(n, d, generator=g)
+    sigma = torch.full((n, 1), 0.8)
+
+    def exact(z, s):
+        v = 1 + s.reshape(-1) ** 2
+        return (z**2).sum(1) / (2 * v) + 0.5 * d * torch.log(v)
+
+    def frozen(z, s):  # the same energy at every level as far as d/dsigma sees: no sigma term
+        return (z**2).sum(1) / (2 * (1 + 0.64))
+
+    only_score = DSMLoss(0.0, "sigma2")(exact, x, sigma, eps).item()
+    with_exact = DSMLoss(0.0, "sigma2", time_score=1.0)(exact, x, sigma, eps).item()
+    with_frozen = DSMLoss(0.0, "sigma2", time_score=1.0)(frozen, x, sigma, eps).item()
+    assert with_exact < with_frozen
+    level = sigma.clone().requires_grad_(True)
+    xn = (x + sigma * eps).requires_grad_(True)
+    (ds,) = torch.autograd.grad(exact(xn, level).sum(), level)
+    residual = (sigma * ds).reshape(-1) + (eps**2).sum(1) - d
+    assert abs(residual.mean().item()) < 0.03
+    assert with_exact - only_score == pytest.approx(
+        (0.25 / d * residual.pow(2)).mean().item(), rel=1e-4)
+
+
 def test_validation_split_is_seeded_and_disjoint():
     tr, va = split_validation(100, 0.2, seed=3)
     tr2, va2 = split_validation(100, 0.2, seed=3)
@@ -321,8 +371,8 @@ def test_checkpoint_from_another_config_is_refused(tmp_path):
         _train(tmp_path, steps=40)
 
 
-@pytest.mark.parametrize("change", ["beta", "regulariser", "noise_input", "noise_range",
-                                    "data"])
+@pytest.mark.parametrize("change", ["beta", "regulariser", "time_score", "noise_input",
+                                    "noise_range", "data"])
 def test_a_checkpoint_of_another_model_is_refused_not_resumed(tmp_path, change):
     """Same training settings, but another loss, noise input, noise range or training rows
     (e.g. another standardisation): resuming would continue from the wrong weights, so the
@@ -330,15 +380,18 @@ def test_a_checkpoint_of_another_model_is_refused_not_resumed(tmp_path, change):
     cfg = TrainConfig(batch_size=64, max_steps=20, eval_every=20, checkpoint_every=20,
                       patience=None, ema_decay=None, seed=5)
 
-    def fit(beta=0.1, regulariser="constant", noise_input="sigma", high=1.0, scale=1.0):
+    def fit(beta=0.1, regulariser="constant", noise_input="sigma", high=1.0, scale=1.0,
+            time_score=0.0):
         torch.manual_seed(1)
         x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2)) * scale
         return train_energy(EnergyMLP(3, (16,), noise_input=noise_input), x,
-                            NoiseSchedule(1e-3, high), DSMLoss(beta, regulariser), cfg, tmp_path)
+                            NoiseSchedule(1e-3, high), DSMLoss(beta, regulariser, time_score),
+                            cfg, tmp_path)
 
     first = fit()
     assert fit().steps == first.steps  # resumed from the finished checkpoint
     other = {"beta": {"beta": 0.0}, "regulariser": {"regulariser": "sigma2"},
+             "time_score": {"time_score": 1.0},
              "noise_input": {"noise_input": "log"}, "noise_range": {"high": 2.0},
              "data": {"scale": 2.0}}[change]
     with pytest.raises(ValueError, match=r"another training config \(settings, loss, noise "

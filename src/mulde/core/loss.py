@@ -31,6 +31,7 @@ class DSMLoss:
 
     0.5 * || eps - sigma * grad_x f(x + sigma eps, sigma) ||^2
         + 0.5 * beta * w(sigma) * f(x, sigma)^2
+        + 0.5 * gamma * (sigma * df/dsigma(x + sigma eps, sigma) + ||eps||^2 - d)^2 / (2 d)
 
     with w(sigma) = 1 (regulariser "constant", the paper) or sigma^2 ("sigma2", see
     `Regulariser`). The regulariser uses the clean x with the same sigma; it pins f's free
@@ -39,10 +40,24 @@ class DSMLoss:
     as if alone); early stopping therefore validates that mean too, not the loss of the mean
     energy the ensemble scores with (which is never higher, the loss being convex in f's
     gradient).
+
+    The last term (gamma = `time_score` > 0; 0, the paper: absent) is denoising time-score
+    matching (Choi et al., "Density ratio estimation via infinitesimal classification",
+    AISTATS 2022, there in the diffusion time): for x_noisy = x + sigma eps,
+    d/dsigma log q_sigma(x_noisy) = E[(||eps||^2 - d) / sigma | x_noisy], so its minimiser has
+    sigma df/dsigma = -E[||eps||^2 - d | x_noisy], the noise level's own score. Score matching
+    in x leaves f's dependence on sigma free (a constant per level, and per mode where modes
+    are apart compared with sigma: issue 15, round 18); this term ties the levels together so
+    that f(x, sigma) - f(x, sigma') is the log-density ratio of the two noise levels, and the
+    relative heights of separated modes at small sigma follow those at large sigma, where the
+    modes overlap. The residual's irreducible noise, Var(||eps||^2) = 2d, grows with d while
+    that of each coordinate of the score term is 1, so the term is divided by 2d: gamma = 1
+    weighs it as one more such coordinate (inverse-variance weighting).
     """
 
     beta: float = 0.1
     regulariser: Regulariser | str = Regulariser.CONSTANT
+    time_score: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regulariser", Regulariser(self.regulariser))
@@ -55,9 +70,20 @@ class DSMLoss:
                                 for m in net.members]).mean()
         x_noisy = (x + sigma * eps).requires_grad_(True)
         with torch.enable_grad():
-            f_noisy = net(x_noisy, sigma)
-            (grad,) = torch.autograd.grad(f_noisy.sum(), x_noisy, create_graph=create_graph)
+            if self.time_score > 0:
+                level = sigma.detach().clone().requires_grad_(True)
+                f_noisy = net(x_noisy, level)
+                grad, grad_sigma = torch.autograd.grad(
+                    f_noisy.sum(), (x_noisy, level), create_graph=create_graph,
+                    materialize_grads=True)  # an energy without sigma: df/dsigma = 0
+            else:
+                f_noisy = net(x_noisy, sigma)
+                (grad,) = torch.autograd.grad(f_noisy.sum(), x_noisy, create_graph=create_graph)
         loss = 0.5 * (eps - sigma * grad).pow(2).sum(dim=1)
+        if self.time_score > 0:
+            residual = ((sigma * grad_sigma).reshape(-1) + eps.pow(2).sum(dim=1)
+                        - eps.shape[1])
+            loss = loss + 0.25 * self.time_score / eps.shape[1] * residual.pow(2)
         if self.beta > 0:  # a separate pass: the double backward need not cover the clean rows
             reg = net(x, sigma).pow(2)
             if self.regulariser is Regulariser.SIGMA2:

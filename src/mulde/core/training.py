@@ -100,9 +100,9 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
                        net: Any = None) -> dict:
     """The configuration a checkpoint is written with and must match to resume: the training
     settings (those added since, weight_decay, lr_schedule and antithetic, left out at their
-    default), and what else decides the trained network: the loss's beta and regulariser,
-    the noise range, the network's noise input, Gaussian base and input scaling, and the
-    training rows (their shape, and their sum and sum of squares to 6 significant digits:
+    default), and what else decides the trained network: the loss's beta, regulariser and
+    time-score weight, the noise range, the network's noise input, Gaussian base and input
+    scaling, and the training rows (their shape, and their sum and sum of squares to 6 significant digits:
     other data or another standardisation changes them). A resumed fit of another model
     would otherwise continue silently from the wrong weights."""
     out = asdict(config)
@@ -123,6 +123,8 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
         out["loss"] = {"beta": float(loss_fn.beta),
                        "regulariser": str(getattr(loss_fn.regulariser, "value",
                                                   loss_fn.regulariser))}
+        if getattr(loss_fn, "time_score", 0):  # left out at 0, as older checkpoints hold none
+            out["loss"]["time_score"] = float(loss_fn.time_score)
     if net is not None:
         out["noise_input"] = getattr(net, "noise_input", "sigma")
         first = net.members[0] if hasattr(net, "members") else net

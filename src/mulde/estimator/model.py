@@ -120,6 +120,10 @@ class MULDE(OutlierMixin, BaseEstimator):
     regulariser: its weighting across noise levels, "sigma2" (times sigma^2, the score
         term's own weighting; the default since issue 15) or "constant" (the paper); see
         `mulde.core.Regulariser`.
+    time_score: weight gamma of the time-score matching term (`mulde.core.DSMLoss`; 1: as
+        much as one coordinate of the score term), which fits f's dependence on the noise
+        level as well, so that the levels share one additive constant and separated modes keep
+        their relative heights at small sigma; 0 (the paper) leaves it out.
     sigma_low, sigma_high: the range of the training noise levels, drawn log-uniformly.
     sigma_low_nn: with a number c, the lower end is set from the standardised training rows:
         sigma_low_ = min(max(sigma_low, c * median nearest-neighbour distance / sqrt(d)),
@@ -217,6 +221,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "scaling": [StrOptions({"column", "global"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "regulariser": [StrOptions({r.value for r in Regulariser})],
+        "time_score": [Interval(Real, 0, None, closed="left")],
         "sigma_low": [Interval(Real, 0, None, closed="neither")],
         "sigma_high": [Interval(Real, 0, None, closed="neither")],
         "sigma_low_nn": [Interval(Real, 0, None, closed="left"), None],
@@ -251,7 +256,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
                  layer_norm: bool = False, dropout: float = 0.0,
                  noise_input: str = "sigma", beta: float = 0.0,
-                 regulariser: str = "sigma2",
+                 regulariser: str = "sigma2", time_score: float = 0.0,
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, scaling: str = "column",
@@ -279,6 +284,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.noise_input = noise_input
         self.beta = beta
         self.regulariser = regulariser
+        self.time_score = time_score
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
         self.sigma_low_nn = sigma_low_nn
@@ -390,7 +396,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.network_ = self.network_.to(device)
         config = self._train_config(seed)
         start = time.perf_counter()
-        loss = DSMLoss(self.beta, self.regulariser)
+        loss = DSMLoss(self.beta, self.regulariser, self.time_score)
         result = train_energy(self.network_, x, schedule, loss, config,
                               Path(self.checkpoint_dir) if self.checkpoint_dir else None,
                               progress=self.verbose)
@@ -587,6 +593,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("scaling", "column")  # and per-column scaling
             params.setdefault("base", None)  # and no Gaussian base
             params.setdefault("precondition", None)  # and the noisy rows as the input
+            params.setdefault("time_score", 0.0)  # and without time-score matching
             model = cls(**params)
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))
