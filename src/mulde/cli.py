@@ -409,9 +409,9 @@ def _too_short(threshold: dict[str, Any] | None) -> str | None:
 # the README's options of the method, off by default; `mulde info` lists those a model uses
 # (the regulariser too since round 17 turned it off: a model of an earlier default, beta 0.1,
 # says so)
-_MULDE_OPTIONS = ("beta", "regulariser", "time_score", "noise_input", "antithetic", "base", "precondition",
-                  "whiten", "n_members", "weight_decay", "lr_schedule", "sigma_low_nn",
-                  "sigma_high_span", "scaling")
+_MULDE_OPTIONS = ("beta", "regulariser", "time_score", "noise_input", "antithetic", "base",
+                  "precondition", "whiten", "n_members", "weight_decay", "lr_schedule",
+                  "sigma_low_nn", "sigma_high_span", "scaling")
 
 
 def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:

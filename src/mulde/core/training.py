@@ -102,9 +102,9 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
     settings (those added since, weight_decay, lr_schedule and antithetic, left out at their
     default), and what else decides the trained network: the loss's beta, regulariser and
     time-score weight, the noise range, the network's noise input, Gaussian base and input
-    scaling, and the training rows (their shape, and their sum and sum of squares to 6 significant digits:
-    other data or another standardisation changes them). A resumed fit of another model
-    would otherwise continue silently from the wrong weights."""
+    scaling, and the training rows (their shape, and their sum and sum of squares to 6
+    significant digits: other data or another standardisation changes them). A resumed fit
+    of another model would otherwise continue silently from the wrong weights."""
     out = asdict(config)
     if out.get("weight_decay") == 0:
         out.pop("weight_decay")
