@@ -588,6 +588,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--accuracy-round17", type=Path,
                    default=RESULTS_DIR / "adbench_mulde_round17.json",
                    help="MULDE rows of the default chosen in issue 15's round 17 (seed 0)")
+    p.add_argument("--accuracy-round19", type=Path,
+                   default=RESULTS_DIR / "adbench_mulde_round19.json",
+                   help="MULDE rows of the default chosen in issue 15's round 19 (seed 0)")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -610,6 +613,10 @@ def main(argv: list[str] | None = None) -> None:
         acc_r17 = read_json(args.accuracy_round17)
         if acc_r17:  # its own section: a later round may have fewer seeds than the others
             parts.append(adbench_round2_section(acc, [*runs, ("round 17", acc_r17)]))
+            acc_r19 = read_json(args.accuracy_round19)
+            if acc_r19:
+                parts.append(adbench_round2_section(
+                    acc, [*runs, ("round 17", acc_r17), ("round 19", acc_r19)]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))

@@ -10,12 +10,12 @@ from typing import Any
 # Adam(0.5, 0.9) at lr 4e-5, batch 2048, 1000 epochs, 16 linearly spaced levels in [1e-3, 1],
 # GMM aggregation (K = 1), the constant regulariser beta f^2 / 2: exactly the published method.
 # `default`: a small, fast CPU setting: width 256 x 2, lr 1e-3, batch 1024, at most 2000 steps,
-# EMA of weights (0.99), early stopping on a 10 % validation split, no regulariser (beta 0) and
-# the monotone mean_energy aggregate over 16 log-spaced levels, chosen on the label-free
-# density-fidelity suite (docs/benchmarks.md, "Density fidelity"; issue 15 round 1: the
-# regulariser weighted by sigma^2 and the aggregate, round 2: 2000 steps instead of 1000,
-# round 11: log-spaced scoring levels instead of linear, round 17: beta 0 instead of 0.1;
-# README has its numbers).
+# EMA of weights (0.99), early stopping on a 10 % validation split, no regulariser (beta 0),
+# time-score matching (weight 0.25) and the monotone mean_energy aggregate over 16 log-spaced
+# levels, chosen on the label-free density-fidelity suite (docs/benchmarks.md, "Density
+# fidelity"; issue 15 round 1: the regulariser weighted by sigma^2 and the aggregate, round 2:
+# 2000 steps instead of 1000, round 11: log-spaced scoring levels instead of linear, round 17:
+# beta 0 instead of 0.1, rounds 18-19: the time-score term; README has its numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
     "paper": MappingProxyType({
@@ -35,6 +35,7 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "n_components": 1,
         "beta": 0.1,
         "regulariser": "constant",
+        "time_score": 0.0,
         "sigma_low": 1e-3,
         "sigma_low_nn": None,
         "whiten": None,
