@@ -49,7 +49,7 @@ class PyODMULDE(BaseDetector):
                  hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
                  layer_norm: bool = False,
                  dropout: float = 0.0, noise_input: str = "sigma", beta: float = 0.0,
-                 regulariser: str = "sigma2",
+                 regulariser: str = "sigma2", time_score: float = 0.25,
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, scaling: str = "column",
@@ -76,6 +76,7 @@ class PyODMULDE(BaseDetector):
         self.noise_input = noise_input
         self.beta = beta
         self.regulariser = regulariser
+        self.time_score = time_score
         self.sigma_low = sigma_low
         self.sigma_high = sigma_high
         self.sigma_low_nn = sigma_low_nn
