@@ -29,13 +29,14 @@ from mulde import MULDE
 
 # issue 15's round-1 default (1,000 steps), the current default, and the default before issue
 # 15 (the paper's GMM aggregate and constant regulariser at the small width); the two earlier
-# defaults name their beta 0.1 (0 since round 17) and linear levels (log-spaced since round 11)
+# defaults name their beta 0.1 (0 since round 17), linear levels (log-spaced since round 11)
+# and no time-score term (0.25 since round 19)
 SETTINGS: dict[str, dict] = {
     "MULDE round-1 default": {"max_steps": 1000, "beta": 0.1, "regulariser": "sigma2",
-                              "spacing": "linear"},
+                              "spacing": "linear", "time_score": 0.0},
     "MULDE default": {},
     "MULDE before issue 15": {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
-                              "max_steps": 1000, "spacing": "linear"},
+                              "max_steps": 1000, "spacing": "linear", "time_score": 0.0},
 }
 
 

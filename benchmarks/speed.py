@@ -53,13 +53,15 @@ K = 5
 PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
 # the `default` preset's overrides that give the default before issue 15, and the default of
 # issue 15's first round (noise range fixed at [1e-3, 1], 1,000 steps); both had the
-# regulariser's beta 0.1 (the default is 0 since round 17: one forward pass less a step) and
-# linearly spaced levels (log-spaced since round 11), so each names them
+# regulariser's beta 0.1 (the default is 0 since round 17: one forward pass less a step),
+# linearly spaced levels (log-spaced since round 11) and no time-score term (0.25 since round
+# 19), so each names them
 PREVIOUS_DEFAULT = {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                     "sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000,
-                    "spacing": "linear"}
+                    "spacing": "linear", "time_score": 0.0}
 ROUND1_DEFAULT = {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": None,
-                  "sigma_low": 1e-3, "max_steps": 1000, "spacing": "linear"}
+                  "sigma_low": 1e-3, "max_steps": 1000, "spacing": "linear",
+                  "time_score": 0.0}
 
 
 def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20) -> float:
@@ -147,12 +149,11 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = 20_000,
     x = torch.randn(n_rows, d)
     cfg = dict(lr=params["lr"], batch_size=params["batch_size"], validation_fraction=0.0,
                patience=None, eval_every=10**9, ema_decay=params["ema_decay"], seed=0)
+    loss = DSMLoss(params["beta"], params["regulariser"], params["time_score"])
     if warmup:
-        train_energy(net, x, NoiseSchedule(), DSMLoss(params["beta"], params["regulariser"]),
-                     TrainConfig(max_steps=1, **cfg))
+        train_energy(net, x, NoiseSchedule(), loss, TrainConfig(max_steps=1, **cfg))
     t0 = time.perf_counter()
-    train_energy(net, x, NoiseSchedule(), DSMLoss(params["beta"], params["regulariser"]),
-                 TrainConfig(max_steps=steps, **cfg))
+    train_energy(net, x, NoiseSchedule(), loss, TrainConfig(max_steps=steps, **cfg))
     sec = (time.perf_counter() - t0) / steps
     batch = params["batch_size"]
     return {"preset": preset, "d": d, "batch_size": batch, "steps_timed": steps, "warmup": warmup,

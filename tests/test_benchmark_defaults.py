@@ -1,8 +1,10 @@
 """The benchmark scripts that time or score an earlier default name every setting in which it
 differs from today's, so a later change of a default does not silently change what they
-measure under the old name (round 17 turned the regulariser off, beta 0.1 -> 0)."""
+measure under the old name (round 17 turned the regulariser off, beta 0.1 -> 0; round 19
+added the time-score term, 0 -> 0.25)."""
 
 import pytest
+from density_fidelity import VARIANTS
 from digits_nines import SETTINGS
 from speed import PREVIOUS_DEFAULT, ROUND1_DEFAULT
 
@@ -11,9 +13,9 @@ from mulde import MULDE
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
 BEFORE_ISSUE_15 = {"beta": 0.1, "regulariser": "constant", "aggregator": "gmm",
-                   "spacing": "linear", "max_steps": 1000}
+                   "spacing": "linear", "max_steps": 1000, "time_score": 0.0}
 ROUND_1 = {"beta": 0.1, "regulariser": "sigma2", "aggregator": "mean_energy",
-           "spacing": "linear", "max_steps": 1000}
+           "spacing": "linear", "max_steps": 1000, "time_score": 0.0}
 
 
 @pytest.mark.parametrize(("overrides", "then"), [
@@ -24,3 +26,16 @@ ROUND_1 = {"beta": 0.1, "regulariser": "sigma2", "aggregator": "mean_energy",
 def test_an_earlier_default_is_rebuilt_with_its_own_settings(overrides, then):
     params = MULDE.from_preset("default", **overrides).get_params()
     assert {k: params[k] for k in then} == then
+
+
+def test_the_density_suites_variants_keep_the_settings_of_their_round():
+    """Round 19 made time_score 0.25 the default; the variants registered before it (the
+    incumbent Z1 `beta0_geometric` of round 19's own rerun among them) were fitted without the
+    term and must still be, while the rounds 18-19 challengers keep their own weights."""
+    z1 = MULDE.from_preset("default", **VARIANTS["beta0_geometric"]).get_params()
+    assert z1["time_score"] == 0.0 and z1["beta"] == 0.0 and z1["spacing"] == "geometric"
+    weights = {name: MULDE.from_preset("default", **over).get_params()["time_score"]
+               for name, over in VARIANTS.items()}
+    assert weights.pop("timescore1_beta0") == 1.0
+    assert weights.pop("timescore0.25_beta0") == 0.25
+    assert set(weights.values()) == {0.0}
