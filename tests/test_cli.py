@@ -103,6 +103,28 @@ def test_info_names_the_methods_options_a_model_uses(features, capsys):
     assert "options:" not in capsys.readouterr().out
 
 
+def test_info_says_a_model_has_no_time_score_term_where_it_has_none(features, capsys):
+    """The default has time-score matching (0.25) since round 19: a model fitted without it,
+    or saved before the option existed (no time_score in its parameters, loaded as 0), says
+    so; one with the default's term has no options line."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    d = features
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
+                 "--params", PARAMS, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(d / "m.safetensors")]) == 0
+    assert "options:" not in capsys.readouterr().out
+    with safe_open(str(d / "m.safetensors"), framework="numpy") as f:
+        meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    params = json.loads(meta["params"])
+    assert params.pop("time_score") == 0.25
+    save_file(arrays, str(d / "old.safetensors"), metadata=meta | {"params": json.dumps(params)})
+    assert main(["info", str(d / "old.safetensors")]) == 0
+    assert "\noptions: time_score=0.0\n" in capsys.readouterr().out
+
+
 def test_info_gives_a_pyod_files_own_threshold(features, capsys):
     """A file of PyODMULDE.save states PyOD's threshold_ and contamination, which label its
     training rows: the summary showed only MULDE's own 1 % threshold (the adapter leaves

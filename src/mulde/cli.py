@@ -406,9 +406,10 @@ def _too_short(threshold: dict[str, Any] | None) -> str | None:
         return None
 
 
-# the README's options of the method, off by default; `mulde info` lists those a model uses
-# (the regulariser too since round 17 turned it off: a model of an earlier default, beta 0.1,
-# says so)
+# the README's options of the method; `mulde info` lists those in which a model differs from
+# today's default (the regulariser, off since round 17: a model of an earlier default, beta
+# 0.1, says so; time_score, on since round 19: a model without the term, or saved before it
+# existed, says time_score=0.0)
 _MULDE_OPTIONS = ("beta", "regulariser", "time_score", "noise_input", "antithetic", "base",
                   "precondition", "whiten", "n_members", "weight_decay", "lr_schedule",
                   "sigma_low_nn", "sigma_high_span", "scaling")
@@ -434,7 +435,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     off = params.get("beta", defaults["beta"]) == 0  # the regulariser's form plays no part
     chosen = [f"{k}={params[k]!r}" for k in _MULDE_OPTIONS if params.get(k, defaults[k])
               != defaults[k] and not (off and k == "regulariser")]
-    if chosen:  # the method's options that are off by default: antithetic=True, ...
+    if chosen:  # the method's options set otherwise than by default: antithetic=True, ...
         lines.append(f"options: {', '.join(chosen)}")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
