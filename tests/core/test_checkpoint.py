@@ -96,3 +96,16 @@ def test_checkpoints_written_before_weight_decay_existed_still_resume():
 
     assert "weight_decay" not in _checkpoint_config(TrainConfig())  # as older files hold it
     assert _checkpoint_config(TrainConfig(weight_decay=0.5))["weight_decay"] == 0.5
+
+
+def test_checkpoints_written_before_the_time_score_term_existed_still_resume():
+    """A loss without the term writes the loss fields older checkpoints hold (beta and
+    regulariser only), so their runs resume; one with the term names its weight, so neither
+    is ever resumed as the other."""
+    from mulde.core import DSMLoss
+    from mulde.core.training import _checkpoint_config
+
+    old = {"beta": 0.0, "regulariser": "sigma2"}
+    assert _checkpoint_config(TrainConfig(), loss_fn=DSMLoss(0.0, "sigma2"))["loss"] == old
+    assert _checkpoint_config(TrainConfig(), loss_fn=DSMLoss(0.0, "sigma2", 0.25))["loss"] == (
+        old | {"time_score": 0.25})
