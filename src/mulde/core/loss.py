@@ -1,4 +1,5 @@
-"""Multiscale denoising score matching loss with the alignment regulariser (MULDE, Eq. 7-8)."""
+"""Multiscale denoising score matching loss with the alignment regulariser (MULDE, Eq. 7-8)
+and, optionally, denoising time-score matching in the noise level."""
 
 from __future__ import annotations
 

@@ -90,7 +90,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     Fit on normal samples only. A noise-conditioned MLP f(x, sigma) is trained with multiscale
     denoising score matching (lambda(sigma) = sigma^2, sigma ~ LogUniform [sigma_low,
     sigma_high]), with the paper's alignment regulariser beta * f(x, sigma)^2 / 2 off by default
-    (beta 0), so that f(x, sigma) approximates -log q_sigma(x) + c_sigma. At test time f is
+    (beta 0) and, by default (time_score 0.25), denoising time-score matching, which fits f's
+    dependence on sigma too, so that f(x, sigma) approximates -log q_sigma(x) + c with one
+    constant c for all levels (without it, c_sigma: a constant per level). At test time f is
     evaluated at n_levels noise levels and the L-vector is aggregated: by default the mean over
     levels of the energies centred per level ("mean_energy", monotone: a higher energy at any
     level never makes a sample look more normal); the paper's Gaussian mixture is
