@@ -119,6 +119,30 @@ def test_too_few_rows_for_the_fit_are_refused_before_training(feats, capsys):
     assert not out.exists()
 
 
+def test_a_checkpoint_of_another_time_score_is_one_line_naming_it(feats, capsys):
+    """`mulde fit` resuming from a checkpoint folder written with another time-score weight
+    (or network) refuses in one line naming the field and its two values, not a traceback,
+    and writes no model; the same settings resume."""
+    ckpt = feats / "ckpt"
+    params = {**json.loads(SMALL), "checkpoint_dir": str(ckpt), "checkpoint_every": 5}
+    out = feats / "m.safetensors"
+
+    def fit(**change) -> int:
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--params", json.dumps({**params, **change})])
+
+    assert fit() == 0 and (ckpt / "checkpoint.safetensors").exists()
+    out.unlink()
+    assert fit(time_score=0) == 2
+    line = _error(capsys)
+    assert "checkpoint.safetensors: checkpoint was written with another training config" in line
+    assert "it differs in loss.time_score (0.25 in the checkpoint, 0.0 now)" in line
+    assert fit(hidden_sizes=[4]) == 2
+    assert "checkpoint holds another network" in _error(capsys)
+    assert not out.exists()
+    assert fit() == 0
+
+
 def test_a_fit_on_few_rows_warns_in_one_line(feats, tmp_path):
     """3 rows fit, with one `mulde: warning:` line saying that none is held out for
     validation (run as a user would: the warning goes to stderr, not to pytest)."""

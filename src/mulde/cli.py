@@ -1496,6 +1496,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The errors that are a user's mistake (a bad file, dataset, model or option): one line
     and status 2, no traceback. Imported only once one is raised, so that `mulde --help` and
     a command's `--help` do not load scipy, scikit-learn and torch first (seconds)."""
+    from mulde.core.checkpoint import CheckpointMismatchError
     from mulde.datasets import DatasetError
     from mulde.estimator.persistence import ModelFileError
     from mulde.evaluation import EvaluationError
@@ -1507,6 +1508,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from mulde.video.source import VideoReadError
 
     return (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
+            CheckpointMismatchError,
             FusionError, ArtifactError, WeightsError, VideoReadError, EngineError,
             json.JSONDecodeError, OSError, ImportError)
 

@@ -406,7 +406,8 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule,
 
 def test_checkpoint_from_another_config_is_refused(tmp_path):
     _train(tmp_path, steps=20)
-    with pytest.raises(ValueError, match="another training config"):
+    with pytest.raises(ValueError, match=r"another training config .*; it differs in "
+                                         r"max_steps \(20 in the checkpoint, 40 now\); remove"):
         _train(tmp_path, steps=40)
 
 
@@ -434,8 +435,16 @@ def test_a_checkpoint_of_another_model_is_refused_not_resumed(tmp_path, change):
              "noise_input": {"noise_input": "log"}, "noise_range": {"high": 2.0},
              "data": {"scale": 2.0}}[change]
     with pytest.raises(ValueError, match=r"another training config \(settings, loss, noise "
-                                         r"range or training data\)"):
+                                         r"range or training data\)") as refused:
         fit(**other)
+    # the message names what differs, a field left out at its default by that default
+    named = {"beta": "loss.beta (0.1 in the checkpoint, 0.0 now)",
+             "regulariser": 'loss.regulariser ("constant" in the checkpoint, "sigma2" now)',
+             "time_score": "loss.time_score (0.0 in the checkpoint, 1.0 now)",
+             "noise_input": 'noise_input ("sigma" in the checkpoint, "log" now)',
+             "noise_range": "noise_range ([0.001, 1.0] in the checkpoint, [0.001, 2.0] now)",
+             "data": "data.sum_sq ("}[change]
+    assert named in str(refused.value)
 
 
 def test_checkpoint_of_another_network_is_refused_with_a_clear_error(tmp_path):

@@ -24,6 +24,37 @@ from mulde.io.atomic import atomic_path
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint written by another training run (other settings, loss, noise range,
+    training rows or network): resuming it would continue from the wrong weights."""
+
+
+_ABSENT = object()
+
+
+def _differences(saved: Any, now: Any, implied: Mapping[str, Any], prefix: str = ""
+                 ) -> list[str]:
+    """The fields in which a checkpoint's configuration differs from the run's, each as
+    "name (value in the checkpoint, value now)", nested fields with dotted names; a field
+    left out is shown as its value in `implied` (by dotted name), else as "not set"."""
+    if not (isinstance(saved, dict) and isinstance(now, dict)):
+        return [] if saved == now else [f"{prefix.rstrip('.') or 'config'} ({_shown(saved)} "
+                                        f"in the checkpoint, {_shown(now)} now)"]
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        name = prefix + key
+        a, b = (d.get(key, implied.get(name, _ABSENT)) for d in (saved, now))
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, implied, f"{name}.")
+        elif a != b:
+            out.append(f"{name} ({_shown(a)} in the checkpoint, {_shown(b)} now)")
+    return out
+
+
+def _shown(value: Any) -> str:
+    return "not set" if value is _ABSENT else json.dumps(value)
+
+
 def _as_json(config: Mapping[str, Any]) -> Any:
     """The configuration as it reads back from JSON (tuples become lists)."""
     return json.loads(json.dumps(dict(config)))
@@ -55,23 +86,31 @@ def save_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
 
 
 def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
-                    opt: torch.optim.Optimizer,
-                    config: Mapping[str, Any]) -> tuple[dict, dict[str, torch.Tensor]]:
+                    opt: torch.optim.Optimizer, config: Mapping[str, Any],
+                    implied: Mapping[str, Any] | None = None
+                    ) -> tuple[dict, dict[str, torch.Tensor]]:
     """Restore net, ema and opt in place from a checkpoint written by `save_checkpoint`.
 
     Tensors are loaded onto the device of net's parameters. Returns (state, best): the loop's
     counters and the best weights' state dict.
 
-    Raises ValueError naming the file when it was written with another configuration (resuming
-    it would silently train a different model) or for another network architecture.
+    Raises `CheckpointMismatchError` (a ValueError) naming the file, and the fields that
+    differ, when it was written with another configuration (resuming it would silently train
+    a different model), or for another network architecture. implied: the value that a field
+    the configuration leaves out at its default stands for, by dotted name (e.g.
+    {"loss.time_score": 0.0}), to name it in that message.
     """
     path = Path(path)
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
-    if json.loads(meta.get("config", "null")) != _as_json(config):
-        raise ValueError(f"{path}: checkpoint was written with another training config "
-                         "(settings, loss, noise range or training data); remove it or use "
-                         "another checkpoint folder")
+    saved, now = json.loads(meta.get("config", "null")), _as_json(config)
+    if saved != now:
+        diffs = _differences(saved, now, implied or {})
+        named = "; ".join(diffs[:3]) + (f"; {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        raise CheckpointMismatchError(
+            f"{path}: checkpoint was written with another training config (settings, loss, "
+            f"noise range or training data); it differs in {named}; remove it or use another "
+            "checkpoint folder")
     tensors = load_file(str(path), device=str(next(net.parameters()).device))
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
@@ -82,9 +121,10 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
         if ema is not None:
             ema.load_state_dict(part("ema."))
     except RuntimeError as err:  # the config matched; the network's shape did not
-        raise ValueError(f"{path}: checkpoint holds another network (other hidden_sizes, "
-                         "n_members or layer_norm); remove it or use another checkpoint "
-                         f"folder ({str(err).splitlines()[0]})") from err
+        raise CheckpointMismatchError(
+            f"{path}: checkpoint holds another network (other hidden_sizes, n_members or "
+            f"layer_norm); remove it or use another checkpoint folder "
+            f"({str(err).splitlines()[0]})") from err
     opt_state = opt.state_dict()
     for i in opt_state["param_groups"][0]["params"]:
         s = part(f"opt.{i}.")

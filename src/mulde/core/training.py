@@ -95,6 +95,12 @@ def ema_decay_at(step: int, decay: float) -> float:
     return min(decay, (1 + step) / (10 + step))
 
 
+# the fields `_checkpoint_config` leaves out at these values, as older checkpoints hold none
+# (named with them when a checkpoint is refused)
+_LEFT_OUT = {"weight_decay": 0.0, "lr_schedule": "constant", "antithetic": False,
+             "loss.time_score": 0.0}
+
+
 def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
                        schedule: NoiseSchedule | None = None, loss_fn: Any = None,
                        net: Any = None) -> dict:
@@ -242,7 +248,7 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():
-            state, best = load_checkpoint(ckpt, net, ema, opt, identity)
+            state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT)
 
     stopped_early = False
     perm = None
