@@ -46,6 +46,23 @@ def test_a_model_fitted_on_a_gpu_loads_and_scores_on_the_cpu(tmp_path):
                                atol=1e-4)
 
 
+def test_numpy_scalar_parameters_save_and_checkpoint_as_python_numbers(tmp_path):
+    """Parameters taken from NumPy (a grid's np.arange gives np.int64; a float32 array gives
+    np.float32): fit, checkpoint, resume and save work, and the file holds plain numbers
+    (json refused them after the whole training)."""
+    X = np.random.default_rng(1).standard_normal((120, 3))
+    params = dict(hidden_sizes=(8,), max_steps=np.int64(10), time_score=np.float32(0.5),
+                  lr=np.float32(1e-3), n_levels=np.int32(4), random_state=0, device="cpu",
+                  checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=5)
+    model = MULDE(**params).fit(X)
+    loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    assert loaded.max_steps == 10 and type(loaded.max_steps) is int
+    assert loaded.time_score == 0.5 and type(loaded.time_score) is float
+    resumed = MULDE(**params).fit(X)  # the finished checkpoint matches the same numbers
+    np.testing.assert_array_equal(resumed.score_samples(X), model.score_samples(X))
+
+
 def test_save_into_a_folder(fitted, tmp_path):
     model, X = fitted
     path = model.save(tmp_path)

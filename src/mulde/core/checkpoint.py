@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mulde.io.atomic import atomic_path
+from mulde.io.jsonable import json_default
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -57,7 +58,7 @@ def _shown(value: Any) -> str:
 
 def _as_json(config: Mapping[str, Any]) -> Any:
     """The configuration as it reads back from JSON (tuples become lists)."""
-    return json.loads(json.dumps(dict(config)))
+    return json.loads(json.dumps(dict(config), default=json_default))
 
 
 def save_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
@@ -80,7 +81,8 @@ def save_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
         for k, v in s.items():
             tensors[f"opt.{i}.{k}"] = torch.as_tensor(v)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {"state": json.dumps(dict(state)), "config": json.dumps(dict(config))}
+    meta = {"state": json.dumps(dict(state)),
+            "config": json.dumps(dict(config), default=json_default)}
     with atomic_path(Path(path)) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 

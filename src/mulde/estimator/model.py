@@ -40,6 +40,7 @@ from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
+from mulde.io.jsonable import json_default
 
 # The training settings' defaults are TrainConfig's: defined there once, read here.
 _TRAIN = TrainConfig()
@@ -549,7 +550,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             arrays["whitening"] = whitening
         arrays |= {f"aggregator.{k}": np.asarray(v) for k, v in self.aggregator_state_.items()}
         meta = {
-            "params": json.dumps(self.get_params()),
+            "params": json.dumps(self.get_params(), default=json_default),
             "n_features_in": str(self.n_features_in_),
             "offset": json.dumps(self.offset_),
             "train_result": json.dumps(asdict(self.train_result_)),
