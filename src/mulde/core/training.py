@@ -226,10 +226,11 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     """Train net on standardised normal data x (n, d) in place; return the run's history.
 
     With validation (validation_fraction > 0 and n >= 10), the weights with the lowest
-    validation DSM loss are kept (early stopping after `patience` evaluations without
-    improvement). With ema_decay, the exponential moving average of the weights (decay
-    `ema_decay_at`) is validated and kept. With checkpoint_dir, state is saved every
-    checkpoint_every steps and a run finding a checkpoint there resumes from it.
+    validation loss (loss_fn on the held-out rows, its time-score term included) are kept
+    (early stopping after `patience` evaluations without improvement). With ema_decay, the
+    exponential moving average of the weights (decay `ema_decay_at`) is validated and kept.
+    With checkpoint_dir, state is saved every checkpoint_every steps and a run finding a
+    checkpoint there resumes from it.
     """
     device = x.device
     train_idx, val_idx = split_validation(x.shape[0], config.validation_fraction, config.seed)
