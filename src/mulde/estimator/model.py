@@ -127,8 +127,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         much as one coordinate of the score term), which fits f's dependence on the noise
         level as well, so that the levels share one additive constant and separated modes keep
         their relative heights at small sigma. 0.25 (the default since issue 15's rounds 18-19
-        of the density-fidelity suite: the 2-D toy's fresh samples rank 0.890 -> 0.993); 0
-        (the paper, the `paper` preset) leaves it out.
+        of the density-fidelity suite: the 2-D toy's fresh samples rank 0.885 -> 0.995 over
+        3 seeds); 0 (the paper, the `paper` preset) leaves it out.
     sigma_low, sigma_high: the range of the training noise levels, drawn log-uniformly.
     sigma_low_nn: with a number c, the lower end is set from the standardised training rows:
         sigma_low_ = min(max(sigma_low, c * median nearest-neighbour distance / sqrt(d)),
