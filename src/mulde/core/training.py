@@ -112,12 +112,9 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
     significant digits: other data or another standardisation changes them). A resumed fit
     of another model would otherwise continue silently from the wrong weights."""
     out = asdict(config)
-    if out.get("weight_decay") == 0:
-        out.pop("weight_decay")
-    if out.get("lr_schedule") == "constant":
-        out.pop("lr_schedule")
-    if not out.get("antithetic", True):
-        out.pop("antithetic")
+    for key, value in _LEFT_OUT.items():
+        if key in out and out[key] == value:
+            out.pop(key)
     if x is not None:
         rows = x.detach().double()
         out["data"] = {"shape": list(rows.shape),
@@ -129,8 +126,9 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
         out["loss"] = {"beta": float(loss_fn.beta),
                        "regulariser": str(getattr(loss_fn.regulariser, "value",
                                                   loss_fn.regulariser))}
-        if getattr(loss_fn, "time_score", 0):  # left out at 0, as older checkpoints hold none
-            out["loss"]["time_score"] = float(loss_fn.time_score)
+        time_score = float(getattr(loss_fn, "time_score", _LEFT_OUT["loss.time_score"]))
+        if time_score != _LEFT_OUT["loss.time_score"]:
+            out["loss"]["time_score"] = time_score
     if net is not None:
         out["noise_input"] = getattr(net, "noise_input", "sigma")
         first = net.members[0] if hasattr(net, "members") else net
