@@ -610,13 +610,14 @@ def main(argv: list[str] | None = None) -> None:
         acc_r11 = read_json(args.accuracy_round11)
         runs += [("round 11", acc_r11)] if acc_r11 else []
         parts.append(adbench_round2_section(acc, runs))
-        acc_r17 = read_json(args.accuracy_round17)
-        if acc_r17:  # its own section: a later round may have fewer seeds than the others
-            parts.append(adbench_round2_section(acc, [*runs, ("round 17", acc_r17)]))
-            acc_r19 = read_json(args.accuracy_round19)
-            if acc_r19:
-                parts.append(adbench_round2_section(
-                    acc, [*runs, ("round 17", acc_r17), ("round 19", acc_r19)]))
+        # each later round its own section: it may have fewer seeds than the rounds before
+        for label, path in (("round 17", args.accuracy_round17),
+                            ("round 19", args.accuracy_round19)):
+            later = read_json(path)
+            if not later:
+                break
+            runs.append((label, later))
+            parts.append(adbench_round2_section(acc, runs))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
