@@ -147,7 +147,7 @@ for _overrides in VARIANTS.values():
     _overrides.setdefault("time_score", 0.0)
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
-              "mean_energy_validated")
+              "mean_energy_validated", "cv_level", "stacked")
 PEERS = ("kNN", "KDE", "GMM")
 
 
@@ -182,7 +182,9 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
                 "mean_z": ("mean_z", {}), "max_z": ("max_z", {}),
                 "single_mid": ("single", {}), "mean_energy": ("mean_energy", {}),
                 "mean_energy_validated": ("mean_energy_validated",
-                                          {"held": held_rows(len(e_train), seed)})}[name]
+                                          {"held": held_rows(len(e_train), seed)}),
+                "cv_level": ("cv_level", {"held": held_rows(len(e_train), seed)}),
+                "stacked": ("stacked", {"held": held_rows(len(e_train), seed)})}[name]
     state = fit_aggregator(kind, e_train, seed=seed, **kw)
     return [aggregate(kind, state, e) for e in (e_train, *others)]
 

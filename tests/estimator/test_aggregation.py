@@ -13,8 +13,10 @@ from mulde import MULDE
 from mulde.estimator.aggregation import (
     Aggregation,
     aggregate,
+    cv_level,
     fit_aggregator,
     generalising_levels,
+    stacking_weights,
 )
 
 # Training energies (n = 3, L = 2): column means (3, 10), population stds (sqrt(8/3), 0).
@@ -122,7 +124,8 @@ def test_mulde_validates_its_levels_on_its_own_validation_rows():
         generalising_levels(model.score_samples_multiscale(x), val.numpy()))
 
 
-MONOTONE = ("mean_energy", "mean_energy_validated", "mean_z", "max_z", "single")
+MONOTONE = ("mean_energy", "mean_energy_validated", "mean_z", "max_z", "single", "cv_level",
+            "stacked")
 
 
 @settings(max_examples=60, deadline=None)
@@ -199,3 +202,65 @@ def test_gmm_needs_as_many_samples_as_components_and_unknown_kinds_are_refused()
         fit_aggregator("gmm", SQUARE[:2], n_components=3)
     with pytest.raises(ValueError, match="median"):
         fit_aggregator("median", SQUARE)
+
+
+# Held-out energies (3 rows, L = 2) of levels with disjoint support: rows 0 and 1 have
+# density only at level 0 (energy 50 nats above at level 1), row 2 only at level 1. The
+# stacked weights are the shares of rows each level explains: (2/3, 1/3).
+DISJOINT = np.array([[0.0, 50.0], [0.0, 50.0], [50.0, 0.0]])
+
+
+def test_cv_level_is_the_level_of_lowest_mean_held_out_energy_by_hand():
+    energies = np.array([[5.0, 1.0, 3.0], [1.0, 4.0, 0.0], [9.0, 9.0, 9.0]])
+    # held rows 0 and 1: means (3, 2.5, 1.5) -> level 2; row 2 (not held) plays no part
+    assert cv_level(energies, np.array([0, 1])) == 2
+    state = fit_aggregator("cv_level", energies, held=np.array([0, 1]))
+    np.testing.assert_array_equal(state["levels"], [2])
+    row = np.array([[100.0, 100.0, 6.0]])  # scored by level 2 alone, minus its mean 4
+    np.testing.assert_allclose(aggregate("cv_level", state, row), [2.0])
+    assert cv_level(np.array([[1.0, 1.0]]), np.array([0])) == 0  # ties: the lowest index
+
+
+def test_stacking_weights_by_hand_and_invariant_to_the_shared_constant():
+    np.testing.assert_allclose(stacking_weights(DISJOINT), [2 / 3, 1 / 3], atol=1e-9)
+    np.testing.assert_allclose(stacking_weights(DISJOINT + 17.0), [2 / 3, 1 / 3], atol=1e-9)
+    # one row: all the weight on its most likely level (EM converges towards it)
+    w = stacking_weights(np.array([[1.0, 0.0, 3.0]]))
+    assert w[1] > 0.99 and np.isclose(w.sum(), 1.0)
+    # the weights maximise the held-out log-likelihood: no nearby mixture does better
+    rng = np.random.default_rng(0)
+    held = rng.normal(size=(40, 4)) + np.array([0.0, 0.5, 1.0, 2.0])
+    w = stacking_weights(held)
+
+    def loglik(v: np.ndarray) -> float:
+        return float(np.log(np.exp(-held) @ v).mean())
+
+    for _ in range(20):
+        v = np.clip(w + rng.normal(0, 0.02, 4), 0, None)
+        assert loglik(v / v.sum()) <= loglik(w) + 1e-9
+
+
+def test_stacked_score_is_the_mixtures_negative_log_density_by_hand():
+    train = np.vstack([DISJOINT, [[7.0, 7.0]]])  # row 3 is fitted, not held
+    state = fit_aggregator("stacked", train, held=np.array([0, 1, 2]))
+    np.testing.assert_allclose(state["weights"], [2 / 3, 1 / 3], atol=1e-9)
+    row = np.array([[1.0, 2.0]])
+    expected = -math.log(2 / 3 * math.exp(-1.0) + 1 / 3 * math.exp(-2.0))
+    np.testing.assert_allclose(aggregate("stacked", state, row), [expected], rtol=1e-6)
+    # far-off energies do not overflow: the log-sum-exp keeps the score finite
+    assert np.isfinite(aggregate("stacked", state, np.array([[2000.0, 3000.0]]))).all()
+
+
+@pytest.mark.parametrize("kind", ["cv_level", "stacked"])
+def test_level_comparing_aggregates_are_mean_energy_without_held_rows(kind):
+    state = fit_aggregator(kind, TRAIN)
+    np.testing.assert_allclose(aggregate(kind, state, TEST), [0.0, 3.0, 2.5])
+
+
+def test_mulde_refuses_level_comparing_aggregates_without_time_score_matching():
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(ValueError, match="time_score > 0"):
+        MULDE(aggregator="stacked", time_score=0.0).fit(x)
+    model = MULDE(aggregator="cv_level", max_steps=20, hidden_sizes=(16,),
+                  random_state=0).fit(x)
+    assert model.aggregator_state_["levels"].shape == (1,)

@@ -9,6 +9,15 @@ which the training rows the network never fitted (its validation rows) score lik
 it fitted (`generalising_levels`): a level at which the fitted rows score lower has
 memorised them, and its energies rank new samples by their distance to training rows.
 
+CV_LEVEL and STACKED compare the levels' energies with one another, which is meaningful only
+for a network trained with time-score matching (`time_score > 0`): the levels' energies are
+then -log q_sigma(x) up to one constant shared by all levels, so the validation rows' energies
+are their held-out negative log-likelihoods under each smoothed density, up to that constant.
+CV_LEVEL scores with the level of the highest held-out likelihood (the noise level chosen as a
+kernel density estimate's bandwidth is, by held-out likelihood); STACKED with the mixture of
+the levels' densities whose weights maximise it (Smyth & Wolpert 1999, "Linearly combining
+density estimators via stacking"). Both are monotone in the energies.
+
 Every aggregator is fitted on the training samples' energies only (never on test labels) and
 returns anomaly scores (higher = more anomalous). Their state is a dict of arrays, so that a
 model saves to safetensors without pickle.
@@ -32,11 +41,19 @@ class Aggregation(str, Enum):
     MEAN_ENERGY = "mean_energy"  # mean over scales of the energies, centred per scale
     SINGLE = "single"  # the energy at one scale
     MEAN_ENERGY_VALIDATED = "mean_energy_validated"  # MEAN_ENERGY over generalising levels
+    CV_LEVEL = "cv_level"  # the level with the highest held-out likelihood
+    STACKED = "stacked"  # mixture of the levels' densities, weights by held-out likelihood
 
 
 MEMORISATION_Z = 2.0
 """How many null standard errors a level's held-out AUC may exceed 0.5 and still count as
 generalising (`generalising_levels`)."""
+
+
+def _held_rows(n: int, held: np.ndarray | None) -> np.ndarray | None:
+    """The unique held-out row indices, or None when they cannot serve (none, or all rows)."""
+    held = np.unique(np.asarray(held if held is not None else [], dtype=np.int64))
+    return None if held.size == 0 or held.size >= n else held
 
 
 def generalising_levels(energies: np.ndarray, held: np.ndarray | None,
@@ -57,8 +74,8 @@ def generalising_levels(energies: np.ndarray, held: np.ndarray | None,
     or all rows held) every level is kept.
     """
     n, n_levels = energies.shape
-    held = np.unique(np.asarray(held if held is not None else [], dtype=np.int64))
-    if held.size == 0 or held.size >= n:
+    held = _held_rows(n, held)
+    if held is None:
         return np.arange(n_levels)
     fitted = np.setdiff1d(np.arange(n), held)
     n_h, n_f = held.size, fitted.size
@@ -70,6 +87,47 @@ def generalising_levels(energies: np.ndarray, held: np.ndarray | None,
     while first > 0 and passed[first - 1] and passed[first]:
         first -= 1
     return np.arange(first, n_levels)
+
+
+STACKING_MAX_ITER = 1000
+STACKING_TOL = 1e-9
+"""The EM of `stacking_weights` stops after this many iterations, or once the held-out mean
+log-likelihood rises by less than STACKING_TOL nats in one."""
+
+
+def cv_level(energies: np.ndarray, held: np.ndarray) -> int:
+    """Return the index of the level whose held-out rows have the lowest mean energy, i.e.
+    the highest mean held-out log-likelihood when the levels share one constant (time-score
+    matching). energies: (n, L) of the training rows; held: indices (m,) of the rows the
+    network never fitted. Ties go to the lowest index."""
+    return int(np.argmin(energies[held].mean(axis=0)))
+
+
+def stacking_weights(held_energies: np.ndarray, max_iter: int = STACKING_MAX_ITER,
+                     tol: float = STACKING_TOL) -> np.ndarray:
+    """Return the mixture weights w (L,), w >= 0 summing to 1, that maximise the mean of
+    log sum_l w_l exp(-f_l) over the held-out rows' energies f (m, L): stacked density
+    estimation (Smyth & Wolpert 1999) of the levels' densities exp(-f_l), which share one
+    unknown constant that leaves w unchanged. EM from equal weights (the objective is concave
+    in w): responsibilities r_il = w_l exp(-f_il) / sum_k w_k exp(-f_ik), then w_l = mean_i
+    r_il; stops after max_iter iterations or when the objective rises by less than tol."""
+    log_p = -np.asarray(held_energies, dtype=np.float64)
+    log_p = log_p - log_p.max()  # the shared constant: any shift leaves w unchanged
+    m, n_levels = log_p.shape
+    w = np.full(n_levels, 1.0 / n_levels)
+    previous = -np.inf
+    for _ in range(max_iter):
+        with np.errstate(divide="ignore"):
+            joint = log_p + np.log(w)
+        top = joint.max(axis=1, keepdims=True)
+        mix = top[:, 0] + np.log(np.exp(joint - top).sum(axis=1))
+        objective = float(mix.mean())
+        if objective - previous < tol:
+            break
+        previous = objective
+        w = np.exp(joint - mix[:, None]).mean(axis=0)
+        w = w / w.sum()
+    return w
 
 
 def fit_aggregator(kind: Aggregation | str, energies: np.ndarray, *, n_components: int = 1,
@@ -94,6 +152,13 @@ def fit_aggregator(kind: Aggregation | str, energies: np.ndarray, *, n_component
             raise ValueError(f"scale_index {index} out of range for {n_levels} noise levels")
         return {"index": np.array([index % n_levels])}
     mu = energies.mean(axis=0)
+    if kind in (Aggregation.CV_LEVEL, Aggregation.STACKED):
+        rows = _held_rows(energies.shape[0], held)
+        if rows is None:  # nothing held out: MEAN_ENERGY
+            return {"mean": mu, "levels": np.arange(n_levels)}
+        if kind is Aggregation.CV_LEVEL:
+            return {"mean": mu, "levels": np.array([cv_level(energies, rows)])}
+        return {"weights": stacking_weights(energies[rows])}
     if kind is Aggregation.MEAN_ENERGY:
         return {"mean": mu}
     if kind is Aggregation.MEAN_ENERGY_VALIDATED:
@@ -112,7 +177,12 @@ def aggregate(kind: Aggregation | str, state: dict[str, np.ndarray], energies: n
         return energies[:, int(state["index"][0])].astype(np.float64)
     if kind is Aggregation.MEAN_ENERGY:
         return (energies - state["mean"]).mean(axis=1)
-    if kind is Aggregation.MEAN_ENERGY_VALIDATED:
+    if kind is Aggregation.STACKED and "weights" in state:
+        with np.errstate(divide="ignore"):
+            joint = np.log(state["weights"]) - np.asarray(energies, dtype=np.float64)
+        top = joint.max(axis=1, keepdims=True)
+        return -(top[:, 0] + np.log(np.exp(joint - top).sum(axis=1)))
+    if kind in (Aggregation.MEAN_ENERGY_VALIDATED, Aggregation.CV_LEVEL, Aggregation.STACKED):
         levels = state["levels"]
         return (energies[:, levels] - state["mean"][levels]).mean(axis=1)
     z = (energies - state["mean"]) / state["std"]

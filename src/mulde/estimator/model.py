@@ -68,10 +68,10 @@ class ConstantFeaturesWarning(UserWarning):
 class FewSamplesWarning(UserWarning):
     """A fit on `n` training samples, fewer than `minimum` (`VALIDATION_MIN_ROWS`, 10): the
     threshold is where training starts to hold rows out for validation, so below it training
-    neither validates nor stops early, `threshold_on="validation"` and
-    `aggregator="mean_energy_validated"` have no held-out rows to work with (the training
-    rows stand in), and a density fitted to a handful of points says little about new
-    ones."""
+    neither validates nor stops early, `threshold_on="validation"` and the aggregators
+    "mean_energy_validated", "cv_level" and "stacked" have no held-out rows to work with (the
+    training rows stand in), and a density fitted to a handful of points says little about
+    new ones."""
 
     def __init__(self, n: int, minimum: int) -> None:
         self.n, self.minimum = n, minimum
@@ -171,7 +171,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         z-scores with training statistics), "single" (the level scale_index; default the
         middle one) or "mean_energy_validated" (mean_energy over the levels at which the
         validation rows, never fitted, score like the fitted rows: the levels that have not
-        memorised; every level without validation rows). See `mulde.estimator.aggregation`.
+        memorised; every level without validation rows), "cv_level" (the one level with
+        the highest likelihood of the validation rows) or "stacked" (the mixture of the
+        levels' densities whose weights maximise that likelihood); the last two compare
+        levels, so they need time_score > 0 (ValueError) and fall back to mean_energy
+        without validation rows (density-fidelity round 20: neither beat mean_energy). See
+        `mulde.estimator.aggregation`.
     lr, batch_size: Adam's learning rate (betas (0.5, 0.9)) and the rows per step.
     lr_schedule: "constant" (lr at every step) or "cosine" (annealed to 0 over the steps;
         `mulde.core.training.learning_rate_at`).
@@ -204,9 +209,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         flags at most that fraction of NEW normal samples (in expectation), the threshold
         set on the validation rows that training held out (split conformal,
         `_set_offset`); with too few of them (fewer than 1/contamination - 1) it flags none
-        and warns. With aggregator="mean_energy_validated" the same rows also choose the
-        levels, so the promise is no longer exact (the rows are not exchangeable with new
-        ones after choosing).
+        and warns. With aggregator="mean_energy_validated", "cv_level" or "stacked" the same
+        rows also choose the levels (or their weights), so the promise is no longer exact
+        (the rows are not exchangeable with new ones after choosing).
     device: "auto" (CUDA, then MPS, then CPU) or a torch device name.
     random_state: seed of the initialisation, the validation split and every draw of training.
     verbose: show a progress bar while training.
@@ -342,6 +347,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")
+        if self.aggregator in ("cv_level", "stacked") and self.time_score == 0:
+            raise ValueError(f"aggregator={self.aggregator!r} compares the noise levels' "
+                             "energies, which share one constant only when trained with "
+                             "time-score matching; set time_score > 0 (the default is "
+                             "0.25) or choose another aggregator")
         if (self.aggregator == "single" and self.scale_index is not None
                 and not -self.n_levels <= self.scale_index < self.n_levels):
             raise ValueError(f"scale_index {self.scale_index} out of range for "
