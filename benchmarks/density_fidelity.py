@@ -139,6 +139,9 @@ VARIANTS: dict[str, dict] = {
                          "spacing": "geometric", "time_score": 1.0},
     "timescore0.25_beta0": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
                             "spacing": "geometric", "time_score": 0.25},
+    # round 21: H2 with Adam's own betas in place of the authors' (0.5, 0.9)
+    "adam_default": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                     "spacing": "geometric", "time_score": 0.25, "adam_betas": (0.9, 0.999)},
 }
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent

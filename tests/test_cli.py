@@ -87,13 +87,13 @@ def test_info_names_the_methods_options_a_model_uses(features, capsys):
     d = features
     params = json.dumps({**json.loads(PARAMS), "antithetic": True, "base": "gaussian",
                          "precondition": "covariance", "beta": 0.1,
-                         "regulariser": "constant"})
+                         "regulariser": "constant", "adam_betas": [0.9, 0.999]})
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
                  "--params", params, "--quiet"]) == 0
     capsys.readouterr()
     assert main(["info", str(d / "m.safetensors")]) == 0
     assert ("\noptions: beta=0.1, regulariser='constant', antithetic=True, base='gaussian', "
-            "precondition='covariance'\n" in capsys.readouterr().out)
+            "precondition='covariance', adam_betas=(0.9, 0.999)\n" in capsys.readouterr().out)
     # with beta 0 the regulariser's form is not an option the model uses
     params = json.dumps({**json.loads(PARAMS), "beta": 0.0, "regulariser": "constant"})
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "z.safetensors"),

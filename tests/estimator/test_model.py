@@ -497,3 +497,26 @@ def test_time_score_matching_fits_how_the_energy_changes_with_the_noise_level():
     slope0, intercept0, _ = fit_line(0.0)
     assert abs(slope0 - want_slope) > abs(slope - want_slope)
     assert abs(intercept0 - want_intercept) > abs(intercept - want_intercept)
+
+
+def test_adam_betas_reach_the_optimiser_and_bad_ones_are_refused(monkeypatch):
+    """MULDE(adam_betas=...) trains with those betas (the default is the authors' (0.5, 0.9));
+    anything but two numbers in [0, 1) is refused before training, naming the parameter."""
+    import mulde.core.training as training
+
+    seen = []
+    original = training.make_optimizer
+
+    def spy(params, config):
+        optimiser = original(params, config)
+        seen.append(optimiser.param_groups[0]["betas"])
+        return optimiser
+
+    monkeypatch.setattr(training, "make_optimizer", spy)
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    MULDE(max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
+    MULDE(adam_betas=[0.9, 0.999], max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
+    assert seen == [(0.5, 0.9), (0.9, 0.999)]
+    for bad in [(0.9,), (0.9, 1.0), (-0.1, 0.9), ("a", 0.9), (True, 0.9)]:
+        with pytest.raises(ValueError, match="adam_betas must be two numbers in"):
+            MULDE(adam_betas=bad).fit(x)

@@ -148,20 +148,21 @@ def test_an_ensemble_size_other_than_the_stored_networks_is_refused_before_build
 def test_a_file_from_before_the_ensemble_and_lr_schedule_options_loads_as_one_network(
         fitted, tmp_path):
     """Models saved before n_members / lr_schedule / antithetic / base / precondition /
-    time_score existed were one network without a Gaussian base that read the noisy rows as
-    they are, trained at a constant learning rate with single noise draws and no time-score
-    term; they load as that and score as they did."""
+    time_score / adam_betas existed were one network without a Gaussian base that read the
+    noisy rows as they are, trained at a constant learning rate with Adam's betas (0.5, 0.9),
+    single noise draws and no time-score term; they load as that and score as they did."""
     model, X = fitted
     path = model.save(tmp_path / "m.safetensors")
     params = model.get_params()
     for name in ("n_members", "lr_schedule", "antithetic", "base", "precondition",
-                 "time_score"):
+                 "time_score", "adam_betas"):
         del params[name]
     _rewrite(path, params=json.dumps(params))
     loaded = MULDE.load(path)
     assert loaded.n_members == 1 and loaded.lr_schedule == "constant"
     assert loaded.antithetic is False and loaded.base is None and loaded.precondition is None
     assert loaded.network_.scaling is None and loaded.time_score == 0.0
+    assert loaded.adam_betas == (0.5, 0.9)
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
 
 

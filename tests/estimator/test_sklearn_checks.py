@@ -38,6 +38,7 @@ def test_clone_and_set_params_keep_every_non_default_setting():
                "spacing": "linear",
                "aggregator": "max_z", "n_components": 3, "covariance_type": "diag",
                "scale_index": 2, "lr": 1e-4, "lr_schedule": "cosine", "antithetic": True,
+               "adam_betas": (0.9, 0.999),
                "time_score": 0.5,
                "batch_size": 32,
                "n_epochs": 3.0,

@@ -177,7 +177,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         levels, so they need time_score > 0 (ValueError) and fall back to mean_energy
         without validation rows (density-fidelity round 20: neither beat mean_energy). See
         `mulde.estimator.aggregation`.
-    lr, batch_size: Adam's learning rate (betas (0.5, 0.9)) and the rows per step.
+    lr, batch_size: Adam's learning rate and the rows per step.
+    adam_betas: Adam's (beta_1, beta_2), each in [0, 1): (0.5, 0.9) as in the authors' code
+        (the default and the `paper` preset); (0.9, 0.999) is Adam's own default
+        (`mulde.core.training.make_optimizer`).
     lr_schedule: "constant" (lr at every step) or "cosine" (annealed to 0 over the steps;
         `mulde.core.training.learning_rate_at`).
     antithetic: False (the paper): each step draws one noise vector for each of batch_size
@@ -224,6 +227,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "hidden_sizes": ["array-like"],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+        "adam_betas": [tuple, list],
         "antithetic": ["boolean"],
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -276,6 +280,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = _TRAIN.lr, lr_schedule: str = _TRAIN.lr_schedule,
+                 adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
                  n_epochs: float | None = _TRAIN.n_epochs,
                  max_steps: int | None = _TRAIN.max_steps,
@@ -311,6 +316,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.scale_index = scale_index
         self.lr = lr
         self.lr_schedule = lr_schedule
+        self.adam_betas = adam_betas
         self.antithetic = antithetic
         self.batch_size = batch_size
         self.n_epochs = n_epochs
@@ -344,6 +350,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         if not sizes or not all(isinstance(h, Integral) and h >= 1 for h in sizes):
             raise ValueError(f"hidden_sizes must be a non-empty list of positive layer widths, "
                              f"got {self.hidden_sizes!r}")
+        betas = list(self.adam_betas)
+        if len(betas) != 2 or not all(isinstance(b, Real) and not isinstance(b, bool)
+                                      and 0 <= b < 1 for b in betas):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1) (beta_1, beta_2), "
+                             f"got {self.adam_betas!r}")
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")
@@ -443,6 +454,7 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def _train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(lr=self.lr, lr_schedule=self.lr_schedule, antithetic=self.antithetic,
+                           adam_betas=tuple(float(b) for b in self.adam_betas),
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,
                            validation_fraction=self.validation_fraction,
@@ -593,6 +605,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                 raise ModelFileError(f"{path}: unknown parameter(s) {unknown} in the model "
                                      "config")
             params["hidden_sizes"] = tuple(params["hidden_sizes"])
+            # files written before the betas became a parameter were trained with (0.5, 0.9)
+            params["adam_betas"] = tuple(params.get("adam_betas", (0.5, 0.9)))
             params["device"] = device
             # files written before the regulariser became a parameter were trained with the
             # only form there was, the constant one (the default is now "sigma2")

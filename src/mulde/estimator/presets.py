@@ -31,6 +31,7 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "n_members": 1,
         "lr_schedule": "constant",
         "antithetic": False,
+        "adam_betas": (0.5, 0.9),
         "aggregator": "gmm",
         "n_components": 1,
         "beta": 0.1,

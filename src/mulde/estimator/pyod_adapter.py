@@ -59,7 +59,7 @@ class PyODMULDE(BaseDetector):
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  lr: float = 1e-3, lr_schedule: str = "constant", antithetic: bool = False,
-                 batch_size: int = 1024,
+                 adam_betas: tuple[float, float] = (0.5, 0.9), batch_size: int = 1024,
                  n_epochs: float | None = None,
                  max_steps: int | None = 2000, validation_fraction: float = 0.1,
                  patience: int | None = 5, eval_every: int = 100,
@@ -94,6 +94,7 @@ class PyODMULDE(BaseDetector):
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.antithetic = antithetic
+        self.adam_betas = adam_betas
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.max_steps = max_steps
