@@ -591,6 +591,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--accuracy-round19", type=Path,
                    default=RESULTS_DIR / "adbench_mulde_round19.json",
                    help="MULDE rows of the default chosen in issue 15's round 19 (seed 0)")
+    p.add_argument("--accuracy-round19-seeds12", type=Path,
+                   default=RESULTS_DIR / "adbench_mulde_round19_seeds12.json",
+                   help="MULDE rows of round 19's default on seeds 1 and 2")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -618,6 +621,17 @@ def main(argv: list[str] | None = None) -> None:
                 break
             runs.append((label, later))
             parts.append(adbench_round2_section(acc, runs))
+        more = read_json(args.accuracy_round19_seeds12)
+        if more and runs[-1][0] == "round 19":  # round 19 on three seeds, beside the rounds
+            # that have the same three
+            label, seed0 = runs[-1]
+            both = more | {"entries": seed0["entries"] + more["entries"],
+                           "commands": seed0["commands"] + more["commands"]}
+            seeds = {e["seed"] for e in both["entries"]}
+            same = [(lab, r) for lab, r in runs[:-1]
+                    if seeds <= {e["seed"] for e in (acc if r is None else r)["entries"]
+                                 if e["method"] == "MULDE"}]
+            parts.append(adbench_round2_section(acc, [*same, ("round 19, seeds 0-2", both)]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))

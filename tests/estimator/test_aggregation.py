@@ -264,3 +264,13 @@ def test_mulde_refuses_level_comparing_aggregates_without_time_score_matching():
     model = MULDE(aggregator="cv_level", max_steps=20, hidden_sizes=(16,),
                   random_state=0).fit(x)
     assert model.aggregator_state_["levels"].shape == (1,)
+
+
+def test_a_stacked_model_saves_and_loads_with_its_weights(tmp_path):
+    x = np.random.default_rng(1).normal(size=(60, 3))
+    model = MULDE(aggregator="stacked", max_steps=20, hidden_sizes=(16,), n_levels=4,
+                  random_state=0).fit(x)
+    loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(loaded.aggregator_state_["weights"],
+                                  model.aggregator_state_["weights"])
+    np.testing.assert_array_equal(loaded.anomaly_score(x), model.anomaly_score(x))
