@@ -38,4 +38,5 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
                for name, over in VARIANTS.items()}
     assert weights.pop("timescore1_beta0") == 1.0
     assert weights.pop("timescore0.25_beta0") == 0.25
+    assert weights.pop("adam_default") == 0.25  # round 21: H2 with Adam's own betas
     assert set(weights.values()) == {0.0}

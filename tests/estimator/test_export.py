@@ -151,3 +151,16 @@ def test_the_validated_aggregate_exports_the_mean_over_its_kept_levels_only(data
     np.testing.assert_allclose(want, (e[:, top] - mean[top]).mean(axis=1), rtol=1e-12)
     np.testing.assert_allclose(score, want, rtol=1e-4, atol=1e-4)
     assert np.abs(score - (e - mean).mean(axis=1)).max() > 1e-2  # not every level's mean
+
+
+def test_a_stacked_model_with_a_zero_weight_exports_its_scores(data, tmp_path):
+    """EM can drive a level's weight to exactly 0 (log 0 = -inf): the graph scores as the
+    library does, without NaN."""
+    X, X_test = data
+    model = MULDE(aggregator="stacked", **SMALL).fit(X)
+    weights = np.zeros(model.n_levels)
+    weights[[0, -1]] = [0.25, 0.75]
+    model.aggregator_state_["weights"] = weights
+    score, _ = _run(export_onnx(model, tmp_path / "s.onnx"), X_test)
+    assert np.isfinite(score).all()
+    np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)

@@ -3,8 +3,9 @@
 The graph computes what `MULDE.anomaly_score` computes, from the raw feature vectors on:
 standardisation with the training mean and scale (then the whitening, when fitted), the
 energy network at the L noise levels (`EnergyMLP.energy_multiscale`), and the fitted
-aggregate (mean of the centred energies, GMM negative log-likelihood, mean or max of
-per-scale z-scores, or one scale). Input: `x`,
+aggregate (mean of the centred energies over every or the kept levels, GMM negative
+log-likelihood, mean or max of per-scale z-scores, one scale, or the stacked mixture's
+negative log-likelihood). Input: `x`,
 float32 (n, d). Outputs: `anomaly_score`, float64 (n,) (higher = more anomalous, as the
 library), and `energies`, float32 (n, L). As in the library, the standardisation runs in
 float64, the network in float32 and the aggregate in float64 (a GMM over nearly collinear
@@ -104,7 +105,11 @@ class _Scorer(nn.Module):
             self.gmm = GaussianMixtureNLL(state, model.covariance_type)
         elif self.kind is Aggregation.SINGLE:
             self.index = int(state["index"][0])
-        elif self.kind in (Aggregation.MEAN_ENERGY, Aggregation.MEAN_ENERGY_VALIDATED):
+        elif self.kind is Aggregation.STACKED and "weights" in state:
+            with np.errstate(divide="ignore"):  # a weight of 0: log 0 = -inf, as the library
+                self.register_buffer("log_w", torch.tensor(np.log(state["weights"]), **f64))
+        elif self.kind in (Aggregation.MEAN_ENERGY, Aggregation.MEAN_ENERGY_VALIDATED,
+                           Aggregation.CV_LEVEL, Aggregation.STACKED):
             self.register_buffer("e_mean", torch.tensor(state["mean"], **f64))
             kept = np.asarray(state.get("levels", np.arange(len(state["mean"]))))
             weights = np.zeros(len(state["mean"]))
@@ -127,7 +132,9 @@ class _Scorer(nn.Module):
             score = self.gmm(e)
         elif self.kind is Aggregation.SINGLE:
             score = e[:, self.index]
-        elif self.kind in (Aggregation.MEAN_ENERGY, Aggregation.MEAN_ENERGY_VALIDATED):
+        elif hasattr(self, "log_w"):  # STACKED: the mixture of the levels' densities
+            score = -torch.logsumexp(self.log_w - e, dim=1)
+        elif hasattr(self, "e_weights"):  # the mean over (the kept) levels
             score = (e - self.e_mean) @ self.e_weights
         else:
             z = (e - self.e_mean) / self.e_std
