@@ -2,6 +2,7 @@
 small training energies."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -274,3 +275,15 @@ def test_a_stacked_model_saves_and_loads_with_its_weights(tmp_path):
     np.testing.assert_array_equal(loaded.aggregator_state_["weights"],
                                   model.aggregator_state_["weights"])
     np.testing.assert_array_equal(loaded.anomaly_score(x), model.anomaly_score(x))
+
+
+def test_a_stacked_weight_that_underflows_to_zero_leaves_the_weights_and_scores_finite():
+    """Levels 800 nats apart on every held row: the far level's weight underflows to exactly
+    0 (log 0 = -inf inside the EM and the score), yet the weights still sum to 1, raise no
+    warning, and the score is the remaining level's energy whatever the zero-weight level's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        w = stacking_weights(np.array([[0.0, 800.0], [3.0, 803.0]]))
+        np.testing.assert_array_equal(w, [1.0, 0.0])
+        scores = aggregate("stacked", {"weights": w}, np.array([[2.0, -1e5], [2.0, 1e5]]))
+    np.testing.assert_allclose(scores, [2.0, 2.0])

@@ -70,8 +70,8 @@ class FewSamplesWarning(UserWarning):
     threshold is where training starts to hold rows out for validation, so below it training
     neither validates nor stops early, `threshold_on="validation"` and the aggregators
     "mean_energy_validated", "cv_level" and "stacked" have no held-out rows to work with (the
-    training rows stand in), and a density fitted to a handful of points says little about
-    new ones."""
+    threshold is set on the training rows, and those aggregators score as "mean_energy"),
+    and a density fitted to a handful of points says little about new ones."""
 
     def __init__(self, n: int, minimum: int) -> None:
         self.n, self.minimum = n, minimum
