@@ -8,6 +8,7 @@ from mulde import MULDE
 from mulde.core.training import split_validation
 from mulde.demo.toy import kde_baseline, toy_data
 from mulde.estimator.aggregation import aggregate, fit_aggregator
+from mulde.estimator.model import NoValidationWarning
 
 FAST = {"hidden_sizes": (64, 64), "max_steps": 300, "batch_size": 256, "random_state": 0}
 
@@ -129,8 +130,10 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
     assert model.offset_ == -np.inf
     with pytest.warns(UserWarning, match=r"too few to flag at most 0.01 .*takes 99 validation"):
         assert set(model.predict(np.full((2, 3), 50.0))) == {1}
-    plain = MULDE(**FAST | {"max_steps": 20, "validation_fraction": 0.0,
-                            "threshold_on": "validation"}).fit(X)
+    with pytest.warns(NoValidationWarning, match="threshold_on='validation' sets the "
+                      "threshold on the training samples"):
+        plain = MULDE(**FAST | {"max_steps": 20, "validation_fraction": 0.0,
+                                "threshold_on": "validation"}).fit(X)
     assert np.mean(plain.predict(X) == -1) == pytest.approx(0.01, abs=0.005)
 
 

@@ -35,7 +35,12 @@ from mulde.core import (
 )
 from mulde.core.base import BASES, PRECONDITIONS, base_rank
 from mulde.core.network import NOISE_INPUTS
-from mulde.core.training import LR_SCHEDULES, VALIDATION_MIN_ROWS, split_validation
+from mulde.core.training import (
+    LR_SCHEDULES,
+    VALIDATION_MIN_ROWS,
+    split_validation,
+    validation_rows,
+)
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
@@ -70,8 +75,8 @@ class FewSamplesWarning(UserWarning):
     threshold is where training starts to hold rows out for validation, so below it training
     neither validates nor stops early, `threshold_on="validation"` and the aggregators
     "mean_energy_validated", "cv_level" and "stacked" have no held-out rows to work with (the
-    training rows stand in), and a density fitted to a handful of points says little about
-    new ones."""
+    threshold falls back to the training rows, the aggregators to "mean_energy"), and a
+    density fitted to a handful of points says little about new ones."""
 
     def __init__(self, n: int, minimum: int) -> None:
         self.n, self.minimum = n, minimum
@@ -83,6 +88,34 @@ class FewSamplesWarning(UserWarning):
 
     def __reduce__(self):  # pickled (a worker process's warning) with its two numbers
         return type(self), (self.n, self.minimum)
+
+
+# the aggregators that choose their levels (or weights) on the validation rows, and score as
+# "mean_energy" without them
+_VALIDATED_AGGREGATORS = ("mean_energy_validated", "cv_level", "stacked")
+
+
+class NoValidationWarning(UserWarning):
+    """A fit on 10 or more samples whose `validation_fraction` holds none of them out, with
+    settings that need validation rows: `aggregator` "mean_energy_validated", "cv_level" or
+    "stacked" then scores as "mean_energy" (every level, none chosen), and/or
+    `threshold_on="validation"` sets the threshold on the training samples (in-sample, no
+    promise about new ones). Fewer than 10 samples warn with `FewSamplesWarning` instead."""
+
+    def __init__(self, fraction: float, aggregator: str | None, threshold: bool) -> None:
+        self.fraction, self.aggregator, self.threshold = fraction, aggregator, threshold
+        lost = []
+        if aggregator is not None:
+            lost.append(f"aggregator={aggregator!r} has no rows to choose its levels on and "
+                        "scores as 'mean_energy'")
+        if threshold:
+            lost.append("threshold_on='validation' sets the threshold on the training samples")
+        super().__init__(
+            f"validation_fraction={fraction:g} holds out no training sample, so "
+            f"{' and '.join(lost)}; set validation_fraction > 0 (the default is 0.1)")
+
+    def __reduce__(self):  # pickled (a worker process's warning) with its three fields
+        return type(self), (self.fraction, self.aggregator, self.threshold)
 
 
 class MULDE(OutlierMixin, BaseEstimator):
@@ -193,7 +226,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         steps between validation evaluations, and how many evaluations without improvement
         stop training (None: never stop early); the best validated weights are kept. No
         row is held out of fewer than 10 (`VALIDATION_MIN_ROWS`): such a fit warns
-        (`FewSamplesWarning`).
+        (`FewSamplesWarning`). A validation_fraction that holds none out of more rows (0,
+        as in the `paper` preset) warns when the aggregator or `threshold_on` needs them
+        (`NoValidationWarning`).
     ema_decay: decay of the exponential moving average of the weights that is validated and
         kept (None: the raw weights).
     weight_decay: decoupled weight decay w (AdamW: every weight shrinks by a factor
@@ -385,6 +420,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         self._check_samples(len(X))  # before training, not after it
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS), stacklevel=2)
+        elif validation_rows(len(X), self.validation_fraction) == 0:
+            chooses = self.aggregator in _VALIDATED_AGGREGATORS
+            if chooses or self.threshold_on == "validation":  # said before training, not after
+                warnings.warn(NoValidationWarning(
+                    float(self.validation_fraction), self.aggregator if chooses else None,
+                    self.threshold_on == "validation"), stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         torch.manual_seed(seed)
