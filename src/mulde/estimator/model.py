@@ -211,7 +211,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         without validation rows (density-fidelity round 20: neither beat mean_energy). See
         `mulde.estimator.aggregation`.
     lr, batch_size: Adam's learning rate and the rows per step.
-    adam_betas: Adam's (beta_1, beta_2), each in [0, 1): (0.5, 0.9) as in the authors' code
+    adam_betas: Adam's (beta_1, beta_2), a tuple, list or array of two numbers in [0, 1)
+        (anything else is refused, ValueError): (0.5, 0.9) as in the authors' code
         (the default and the `paper` preset); (0.9, 0.999) is Adam's own default
         (`mulde.core.training.make_optimizer`).
     lr_schedule: "constant" (lr at every step) or "cosine" (annealed to 0 over the steps;
@@ -262,7 +263,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "hidden_sizes": ["array-like"],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
-        "adam_betas": [tuple, list],
+        "adam_betas": "no_validation",  # checked in _check_params: one message for every mistake
         "antithetic": ["boolean"],
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -385,11 +386,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         if not sizes or not all(isinstance(h, Integral) and h >= 1 for h in sizes):
             raise ValueError(f"hidden_sizes must be a non-empty list of positive layer widths, "
                              f"got {self.hidden_sizes!r}")
-        betas = list(self.adam_betas)
-        if len(betas) != 2 or not all(isinstance(b, Real) and not isinstance(b, bool)
-                                      and 0 <= b < 1 for b in betas):
+        betas = self.adam_betas
+        pair = list(betas) if isinstance(betas, (tuple, list, np.ndarray)) else []
+        if len(pair) != 2 or not all(isinstance(b, Real) and not isinstance(b, bool)
+                                     and 0 <= b < 1 for b in pair):
             raise ValueError(f"adam_betas must be two numbers in [0, 1) (beta_1, beta_2), "
-                             f"got {self.adam_betas!r}")
+                             f"such as (0.9, 0.999); got {betas!r}")
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")
