@@ -274,6 +274,10 @@ def test_a_stacked_model_saves_and_loads_with_its_weights(tmp_path):
     np.testing.assert_array_equal(loaded.aggregator_state_["weights"],
                                   model.aggregator_state_["weights"])
     np.testing.assert_array_equal(loaded.anomaly_score(x), model.anomaly_score(x))
+    assert loaded.summary()["aggregate"] == {
+        "sigmas": [float(s) for s in model.sigmas_],
+        "weights": [float(w) for w in model.aggregator_state_["weights"]]}
+    assert "aggregate" not in MULDE(max_steps=2, hidden_sizes=(8,)).fit(x).summary()
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.001])

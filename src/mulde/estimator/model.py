@@ -716,12 +716,33 @@ class MULDE(OutlierMixin, BaseEstimator):
         return model
 
     def summary(self) -> dict[str, Any]:
-        """Return a JSON-friendly description of the fitted model."""
+        """Return a JSON-friendly description of the fitted model. With an aggregator that
+        chooses on the validation rows, "aggregate" says what it chose (`_chosen_levels`)."""
         check_is_fitted(self, "network_")
-        return {"params": self.get_params(), "n_features_in": int(self.n_features_in_),
-                "n_parameters": sum(p.numel() for p in self.network_.parameters()),
-                "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
-                "train": asdict(self.train_result_) | {"history": None}}
+        out = {"params": self.get_params(), "n_features_in": int(self.n_features_in_),
+               "n_parameters": sum(p.numel() for p in self.network_.parameters()),
+               "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
+               "train": asdict(self.train_result_) | {"history": None}}
+        chosen = self._chosen_levels()
+        if chosen is not None:
+            out["aggregate"] = chosen
+        return out
+
+    def _chosen_levels(self) -> dict[str, Any] | None:
+        """What a validation-choosing aggregator chose, None for the others: "sigmas", the
+        levels it scores with ("cv_level": one; "mean_energy_validated": those kept), and for
+        "stacked" the mixture's "weights" on every level; "as": "mean_energy" when
+        "cv_level" or "stacked" had no validation rows and score with every level alike."""
+        if self.aggregator not in _VALIDATED_AGGREGATORS:
+            return None
+        state, sigmas = self.aggregator_state_, [float(s) for s in self.sigmas_]
+        if "weights" in state:
+            return {"sigmas": sigmas, "weights": [float(w) for w in state["weights"]]}
+        levels = [int(i) for i in state["levels"]]
+        out: dict[str, Any] = {"sigmas": [sigmas[i] for i in levels]}
+        if self.aggregator != "mean_energy_validated" and len(levels) == len(sigmas) > 1:
+            out["as"] = "mean_energy"
+        return out
 
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()
