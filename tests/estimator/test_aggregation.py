@@ -284,6 +284,7 @@ def test_a_stacked_model_saves_and_loads_with_its_weights(tmp_path):
 def test_a_level_choosing_aggregate_without_validation_rows_warns_and_is_mean_energy(fraction):
     """validation_fraction 0 (the paper preset's) or one that rounds to no row of 40: the
     level-choosing aggregate has nothing to choose on, scores as mean_energy, and says so."""
+    import pickle
     import warnings
 
     from mulde.estimator.model import FewSamplesWarning, NoValidationWarning
@@ -298,6 +299,8 @@ def test_a_level_choosing_aggregate_without_validation_rows_warns_and_is_mean_en
         f"validation_fraction={fraction:g} holds out no training sample, so "
         "aggregator='stacked' has no rows to choose its levels on and scores as "
         "'mean_energy'; set validation_fraction > 0 (the default is 0.1)")
+    # a worker process's fit (mulde run --fit-jobs) sends it back pickled, intact
+    assert str(pickle.loads(pickle.dumps(caught[0].message))) == str(caught[0].message)
     plain = MULDE(aggregator="mean_energy", **fast)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing to say for an aggregate that needs no rows
