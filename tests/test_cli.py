@@ -79,6 +79,37 @@ def test_params_may_set_the_seed_verbosity_and_device(features, capsys):
     assert '--params "device": "nowhere" is not a device' in capsys.readouterr().err
 
 
+def test_info_says_what_a_level_choosing_aggregate_chose(features, capsys):
+    """cv_level names its level, stacked its largest mixture weights, mean_energy_validated
+    its kept levels; without validation rows cv_level and stacked say they scored as
+    mean_energy (before, `mulde info` said "stacked" for such a model too)."""
+    from mulde import MULDE
+    from mulde.cli import _chosen
+
+    d = features
+    levels = []
+    for name, extra in [("cv", {"aggregator": "cv_level"}),
+                        ("none", {"aggregator": "stacked", "validation_fraction": 0})]:
+        assert main(["fit", str(d / "train.npy"), "--out", str(d / f"{name}.safetensors"),
+                     "--params", json.dumps({**json.loads(PARAMS), **extra}), "--quiet"]) == 0
+        capsys.readouterr()
+        assert main(["info", str(d / f"{name}.safetensors")]) == 0
+        levels.append(capsys.readouterr().out.splitlines()[1])
+    model = MULDE.load(d / "cv.safetensors")
+    sigma = model.sigmas_[model.aggregator_state_["levels"][0]]
+    assert levels[0].endswith(f"anomaly score: cv_level (level sigma {sigma:.3g}, chosen on "
+                              "the validation rows)")
+    assert levels[1].endswith("anomaly score: stacked, as mean_energy (no validation rows to "
+                              "choose the levels on)")
+    sigmas = [0.001, 0.01, 0.1, 0.5, 1.0, 2.0]
+    assert _chosen({"sigmas": sigmas, "weights": [0.0, 0.1, 0.5, 0.002, 0.3, 0.098]}, 6) == (
+        " (mixture weights sigma 0.1: 0.50, sigma 1: 0.30, sigma 0.01: 0.10, sigma 2: 0.10)")
+    assert _chosen({"sigmas": sigmas, "weights": [0.2] * 5 + [0.0]}, 6).endswith(", 1 more)")
+    assert _chosen({"sigmas": [0.1, 0.5, 1.0]}, 16) == (
+        " (3 of 16 levels, sigma 0.1 to 1, kept on the validation rows)")
+    assert _chosen(None, 16) == ""
+
+
 def test_info_names_the_methods_options_a_model_uses(features, capsys):
     """A model fitted with antithetic draws and the Gaussian base says so in the summary
     (before, only the JSON below it showed them); a default model gets no such line. The

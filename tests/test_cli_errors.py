@@ -95,6 +95,10 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
     ('{"hidden_sizes": []}', "hidden_sizes must be a non-empty list"),
     ('{"aggregator": "single", "scale_index": 40}',
      r"--params: scale_index 40 out of range for 16 noise levels \(n_levels\)"),
+    ('{"adam_betas": "0.9,0.999"}', r"--params: adam_betas must be two numbers in \[0, 1\) "
+                                    r"\(beta_1, beta_2\), such as \(0.9, 0.999\); got "
+                                    r"'0.9,0.999'$"),
+    ('{"adam_betas": [0.9]}', r"--params: adam_betas must be two .*; got \[0.9\]$"),
 ])
 def test_params_mistakes_are_refused_before_training(feats, capsys, params, message):
     out = feats / "bad.safetensors"

@@ -415,6 +415,26 @@ _MULDE_OPTIONS = ("beta", "regulariser", "time_score", "noise_input", "antitheti
                   "sigma_low_nn", "sigma_high_span", "scaling", "adam_betas")
 
 
+def _chosen(aggregate: dict[str, Any] | None, n_levels: int) -> str:
+    """What a validation-choosing aggregator chose (`MULDE.summary()["aggregate"]`), after
+    its name on the summary's levels line; "" for the other aggregators."""
+    if not aggregate:
+        return ""
+    sigmas = aggregate["sigmas"]
+    if aggregate.get("as"):  # no validation rows: every level alike
+        return f", as {aggregate['as']} (no validation rows to choose the levels on)"
+    if "weights" in aggregate:
+        weighted = sorted(zip(aggregate["weights"], sigmas, strict=True), reverse=True)
+        shown = [f"sigma {s:.3g}: {w:.2f}" for w, s in weighted[:4] if w >= 0.005]
+        rest = sum(w >= 0.005 for w, _ in weighted[4:])
+        return (f" (mixture weights {', '.join(shown)}" + (f", {rest} more" if rest else "")
+                + ")")
+    if len(sigmas) == 1:
+        return f" (level sigma {sigmas[0]:.3g}, chosen on the validation rows)"
+    return (f" ({len(sigmas)} of {n_levels} levels, sigma {sigmas[0]:.3g} to "
+            f"{sigmas[-1]:.3g}, kept on the validation rows)")
+
+
 def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     """A few lines on a MULDE model file, from its `MULDE.summary()` dict `d`."""
     params, train = d["params"], d["train"]
@@ -423,7 +443,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, network {hidden} "
              f"({d['n_parameters']} parameters)",
              f"noise levels: {len(sigmas)}, sigma {sigmas[0]:.3g} to {sigmas[-1]:.3g} "
-             f"({params['spacing']}); anomaly score: {params['aggregator']}",
+             f"({params['spacing']}); anomaly score: {params['aggregator']}"
+             + _chosen(d.get("aggregate"), len(sigmas)),
              f"training: {train['steps']} steps"
              + ("" if train["best_val_loss"] is None else
                 f" (best validation loss {train['best_val_loss']:.4g} at step "

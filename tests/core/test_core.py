@@ -26,7 +26,12 @@ from mulde.core import (
 )
 from mulde.core.checkpoint import CHECKPOINT_NAME
 from mulde.core.network import EnergyEnsemble, noise_feature
-from mulde.core.training import _validation_loss, ema_decay_at, split_validation
+from mulde.core.training import (
+    _validation_loss,
+    ema_decay_at,
+    split_validation,
+    validation_rows,
+)
 
 
 def test_grid_linear_and_geometric_endpoints():
@@ -297,6 +302,13 @@ def test_validation_split_is_seeded_and_disjoint():
     assert set(tr.tolist()).isdisjoint(va.tolist())
     assert torch.equal(va, va2) and torch.equal(tr, tr2)
     assert len(split_validation(5, 0.5, 0)[1]) == 0  # too small to hold rows out
+
+
+@pytest.mark.parametrize("n, fraction, held", [(100, 0.2, 20), (5, 0.5, 0), (10, 0.99, 9),
+                                               (178, 0.001, 0), (2000, 0.001, 2),
+                                               (40, 0.0, 0)])
+def test_validation_rows_counts_the_rows_the_split_holds_out(n, fraction, held):
+    assert validation_rows(n, fraction) == held == len(split_validation(n, fraction, 1)[1])
 
 
 def _train(tmp_path=None, loss_fn=None, steps=60, ema=None, lr_schedule="constant",

@@ -275,6 +275,45 @@ def test_a_stacked_model_saves_and_loads_with_its_weights(tmp_path):
     np.testing.assert_array_equal(loaded.aggregator_state_["weights"],
                                   model.aggregator_state_["weights"])
     np.testing.assert_array_equal(loaded.anomaly_score(x), model.anomaly_score(x))
+    assert loaded.summary()["aggregate"] == {
+        "sigmas": [float(s) for s in model.sigmas_],
+        "weights": [float(w) for w in model.aggregator_state_["weights"]]}
+    assert "aggregate" not in MULDE(max_steps=2, hidden_sizes=(8,)).fit(x).summary()
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.001])
+def test_a_level_choosing_aggregate_without_validation_rows_warns_and_is_mean_energy(fraction):
+    """validation_fraction 0 (the paper preset's) or one that rounds to no row of 40: the
+    level-choosing aggregate has nothing to choose on, scores as mean_energy, and says so."""
+    import pickle
+    import warnings
+
+    from mulde.estimator.model import FewSamplesWarning, NoValidationWarning
+
+    x = np.random.default_rng(2).normal(size=(40, 2))
+    fast = {"max_steps": 10, "hidden_sizes": (16,), "n_levels": 4, "random_state": 0,
+            "validation_fraction": fraction}
+    with pytest.warns(NoValidationWarning) as caught:
+        model = MULDE(aggregator="stacked", **fast).fit(x)
+    assert len(caught) == 1
+    assert str(caught[0].message) == (
+        f"validation_fraction={fraction:g} holds out no training sample, so "
+        "aggregator='stacked' has no rows to choose its levels on and scores as "
+        "'mean_energy'; set validation_fraction > 0 (the default is 0.1)")
+    # a worker process's fit (mulde run --fit-jobs) sends it back pickled, intact
+    assert str(pickle.loads(pickle.dumps(caught[0].message))) == str(caught[0].message)
+    plain = MULDE(aggregator="mean_energy", **fast)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to say for an aggregate that needs no rows
+        plain.fit(x)
+    np.testing.assert_allclose(model.anomaly_score(x), plain.anomaly_score(x))
+    with pytest.warns(NoValidationWarning, match="aggregator='cv_level' .* and "
+                      "threshold_on='validation' sets the threshold on the training"):
+        MULDE(aggregator="cv_level", threshold_on="validation", **fast).fit(x)
+    with warnings.catch_warnings(record=True) as few:  # 5 rows: FewSamplesWarning alone
+        warnings.simplefilter("always")
+        MULDE(aggregator="stacked", **fast).fit(x[:5])
+    assert [w.category for w in few] == [FewSamplesWarning]
 
 
 def test_a_stacked_weight_that_underflows_to_zero_leaves_the_weights_and_scores_finite():

@@ -8,6 +8,7 @@ from mulde import MULDE
 from mulde.core.training import split_validation
 from mulde.demo.toy import kde_baseline, toy_data
 from mulde.estimator.aggregation import aggregate, fit_aggregator
+from mulde.estimator.model import NoValidationWarning
 
 FAST = {"hidden_sizes": (64, 64), "max_steps": 300, "batch_size": 256, "random_state": 0}
 
@@ -129,8 +130,10 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
     assert model.offset_ == -np.inf
     with pytest.warns(UserWarning, match=r"too few to flag at most 0.01 .*takes 99 validation"):
         assert set(model.predict(np.full((2, 3), 50.0))) == {1}
-    plain = MULDE(**FAST | {"max_steps": 20, "validation_fraction": 0.0,
-                            "threshold_on": "validation"}).fit(X)
+    with pytest.warns(NoValidationWarning, match="threshold_on='validation' sets the "
+                      "threshold on the training samples"):
+        plain = MULDE(**FAST | {"max_steps": 20, "validation_fraction": 0.0,
+                                "threshold_on": "validation"}).fit(X)
     assert np.mean(plain.predict(X) == -1) == pytest.approx(0.01, abs=0.005)
 
 
@@ -516,7 +519,15 @@ def test_adam_betas_reach_the_optimiser_and_bad_ones_are_refused(monkeypatch):
     x = np.random.default_rng(0).normal(size=(40, 2))
     MULDE(max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
     MULDE(adam_betas=[0.9, 0.999], max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
-    assert seen == [(0.5, 0.9), (0.9, 0.999)]
-    for bad in [(0.9,), (0.9, 1.0), (-0.1, 0.9), ("a", 0.9), (True, 0.9)]:
-        with pytest.raises(ValueError, match="adam_betas must be two numbers in"):
+    MULDE(adam_betas=np.array([0.9, 0.99]), max_steps=2, hidden_sizes=(8,),
+          random_state=0).fit(x)
+    assert seen == [(0.5, 0.9), (0.9, 0.999), (0.9, 0.99)]
+    # the same one line whatever the mistake, a wrong type too (a string from a config file,
+    # one number, None): never scikit-learn's "must be an instance of 'tuple' or 'list'"
+    for bad in [(0.9,), (0.9, 1.0), (-0.1, 0.9), ("a", 0.9), (True, 0.9), (0.9, float("nan")),
+                "0.9,0.999", 0.9, None, {"beta_1": 0.9, "beta_2": 0.999},
+                np.array([[0.9, 0.999]])]:
+        with pytest.raises(ValueError) as refused:
             MULDE(adam_betas=bad).fit(x)
+        assert str(refused.value) == ("adam_betas must be two numbers in [0, 1) (beta_1, "
+                                      f"beta_2), such as (0.9, 0.999); got {bad!r}")

@@ -175,11 +175,17 @@ VALIDATION_MIN_ROWS = 10
 training more than it tells about the fit."""
 
 
+def validation_rows(n: int, fraction: float) -> int:
+    """How many of n training rows `split_validation` holds out: round(n * fraction), at
+    most n - 1, and none from fewer than `VALIDATION_MIN_ROWS`."""
+    n_val = int(round(n * fraction)) if n >= VALIDATION_MIN_ROWS else 0
+    return max(min(n_val, n - 1), 0)
+
+
 def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (train_idx, val_idx): a seeded random split keeping >= 1 training row; no
-    validation rows from fewer than `VALIDATION_MIN_ROWS`."""
-    n_val = int(round(n * fraction)) if n >= VALIDATION_MIN_ROWS else 0
-    n_val = min(n_val, n - 1)
+    validation rows from fewer than `VALIDATION_MIN_ROWS` (`validation_rows` of them)."""
+    n_val = validation_rows(n, fraction)
     perm = torch.randperm(n, generator=_generator(seed, -1, torch.device("cpu")))
     return perm[n_val:], perm[:n_val]
 

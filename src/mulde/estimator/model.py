@@ -35,7 +35,12 @@ from mulde.core import (
 )
 from mulde.core.base import BASES, PRECONDITIONS, base_rank
 from mulde.core.network import NOISE_INPUTS
-from mulde.core.training import LR_SCHEDULES, VALIDATION_MIN_ROWS, split_validation
+from mulde.core.training import (
+    LR_SCHEDULES,
+    VALIDATION_MIN_ROWS,
+    split_validation,
+    validation_rows,
+)
 from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
@@ -70,8 +75,8 @@ class FewSamplesWarning(UserWarning):
     threshold is where training starts to hold rows out for validation, so below it training
     neither validates nor stops early, `threshold_on="validation"` and the aggregators
     "mean_energy_validated", "cv_level" and "stacked" have no held-out rows to work with (the
-    threshold is set on the training rows, and those aggregators score as "mean_energy"),
-    and a density fitted to a handful of points says little about new ones."""
+    threshold falls back to the training rows, the aggregators to "mean_energy"), and a
+    density fitted to a handful of points says little about new ones."""
 
     def __init__(self, n: int, minimum: int) -> None:
         self.n, self.minimum = n, minimum
@@ -83,6 +88,34 @@ class FewSamplesWarning(UserWarning):
 
     def __reduce__(self):  # pickled (a worker process's warning) with its two numbers
         return type(self), (self.n, self.minimum)
+
+
+# the aggregators that choose their levels (or weights) on the validation rows, and score as
+# "mean_energy" without them
+_VALIDATED_AGGREGATORS = ("mean_energy_validated", "cv_level", "stacked")
+
+
+class NoValidationWarning(UserWarning):
+    """A fit on 10 or more samples whose `validation_fraction` holds none of them out, with
+    settings that need validation rows: `aggregator` "mean_energy_validated", "cv_level" or
+    "stacked" then scores as "mean_energy" (every level, none chosen), and/or
+    `threshold_on="validation"` sets the threshold on the training samples (in-sample, no
+    promise about new ones). Fewer than 10 samples warn with `FewSamplesWarning` instead."""
+
+    def __init__(self, fraction: float, aggregator: str | None, threshold: bool) -> None:
+        self.fraction, self.aggregator, self.threshold = fraction, aggregator, threshold
+        lost = []
+        if aggregator is not None:
+            lost.append(f"aggregator={aggregator!r} has no rows to choose its levels on and "
+                        "scores as 'mean_energy'")
+        if threshold:
+            lost.append("threshold_on='validation' sets the threshold on the training samples")
+        super().__init__(
+            f"validation_fraction={fraction:g} holds out no training sample, so "
+            f"{' and '.join(lost)}; set validation_fraction > 0 (the default is 0.1)")
+
+    def __reduce__(self):  # pickled (a worker process's warning) with its three fields
+        return type(self), (self.fraction, self.aggregator, self.threshold)
 
 
 class MULDE(OutlierMixin, BaseEstimator):
@@ -178,7 +211,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         without validation rows (density-fidelity round 20: neither beat mean_energy). See
         `mulde.estimator.aggregation`.
     lr, batch_size: Adam's learning rate and the rows per step.
-    adam_betas: Adam's (beta_1, beta_2), each in [0, 1): (0.5, 0.9) as in the authors' code
+    adam_betas: Adam's (beta_1, beta_2), a tuple, list or array of two numbers in [0, 1)
+        (anything else is refused, ValueError): (0.5, 0.9) as in the authors' code
         (the default and the `paper` preset); (0.9, 0.999) is Adam's own default
         (`mulde.core.training.make_optimizer`).
     lr_schedule: "constant" (lr at every step) or "cosine" (annealed to 0 over the steps;
@@ -193,7 +227,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         steps between validation evaluations, and how many evaluations without improvement
         stop training (None: never stop early); the best validated weights are kept. No
         row is held out of fewer than 10 (`VALIDATION_MIN_ROWS`): such a fit warns
-        (`FewSamplesWarning`).
+        (`FewSamplesWarning`). A validation_fraction that holds none out of more rows (0,
+        as in the `paper` preset) warns when the aggregator or `threshold_on` needs them
+        (`NoValidationWarning`).
     ema_decay: decay of the exponential moving average of the weights that is validated and
         kept (None: the raw weights).
     weight_decay: decoupled weight decay w (AdamW: every weight shrinks by a factor
@@ -227,7 +263,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "hidden_sizes": ["array-like"],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
-        "adam_betas": [tuple, list],
+        "adam_betas": "no_validation",  # checked in _check_params: one message for every mistake
         "antithetic": ["boolean"],
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -350,11 +386,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         if not sizes or not all(isinstance(h, Integral) and h >= 1 for h in sizes):
             raise ValueError(f"hidden_sizes must be a non-empty list of positive layer widths, "
                              f"got {self.hidden_sizes!r}")
-        betas = list(self.adam_betas)
-        if len(betas) != 2 or not all(isinstance(b, Real) and not isinstance(b, bool)
-                                      and 0 <= b < 1 for b in betas):
+        betas = self.adam_betas
+        pair = list(betas) if isinstance(betas, (tuple, list, np.ndarray)) else []
+        if len(pair) != 2 or not all(isinstance(b, Real) and not isinstance(b, bool)
+                                     and 0 <= b < 1 for b in pair):
             raise ValueError(f"adam_betas must be two numbers in [0, 1) (beta_1, beta_2), "
-                             f"got {self.adam_betas!r}")
+                             f"such as (0.9, 0.999); got {betas!r}")
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")
@@ -385,6 +422,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         self._check_samples(len(X))  # before training, not after it
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS), stacklevel=2)
+        elif validation_rows(len(X), self.validation_fraction) == 0:
+            chooses = self.aggregator in _VALIDATED_AGGREGATORS
+            if chooses or self.threshold_on == "validation":  # said before training, not after
+                warnings.warn(NoValidationWarning(
+                    float(self.validation_fraction), self.aggregator if chooses else None,
+                    self.threshold_on == "validation"), stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         torch.manual_seed(seed)
@@ -673,12 +716,33 @@ class MULDE(OutlierMixin, BaseEstimator):
         return model
 
     def summary(self) -> dict[str, Any]:
-        """Return a JSON-friendly description of the fitted model."""
+        """Return a JSON-friendly description of the fitted model. With an aggregator that
+        chooses on the validation rows, "aggregate" says what it chose (`_chosen_levels`)."""
         check_is_fitted(self, "network_")
-        return {"params": self.get_params(), "n_features_in": int(self.n_features_in_),
-                "n_parameters": sum(p.numel() for p in self.network_.parameters()),
-                "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
-                "train": asdict(self.train_result_) | {"history": None}}
+        out = {"params": self.get_params(), "n_features_in": int(self.n_features_in_),
+               "n_parameters": sum(p.numel() for p in self.network_.parameters()),
+               "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
+               "train": asdict(self.train_result_) | {"history": None}}
+        chosen = self._chosen_levels()
+        if chosen is not None:
+            out["aggregate"] = chosen
+        return out
+
+    def _chosen_levels(self) -> dict[str, Any] | None:
+        """What a validation-choosing aggregator chose, None for the others: "sigmas", the
+        levels it scores with ("cv_level": one; "mean_energy_validated": those kept), and for
+        "stacked" the mixture's "weights" on every level; "as": "mean_energy" when
+        "cv_level" or "stacked" had no validation rows and score with every level alike."""
+        if self.aggregator not in _VALIDATED_AGGREGATORS:
+            return None
+        state, sigmas = self.aggregator_state_, [float(s) for s in self.sigmas_]
+        if "weights" in state:
+            return {"sigmas": sigmas, "weights": [float(w) for w in state["weights"]]}
+        levels = [int(i) for i in state["levels"]]
+        out: dict[str, Any] = {"sigmas": [sigmas[i] for i in levels]}
+        if self.aggregator != "mean_energy_validated" and len(levels) == len(sigmas) > 1:
+            out["as"] = "mean_energy"
+        return out
 
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()
