@@ -91,6 +91,18 @@ def test_a_checkpoint_of_another_config_is_refused_and_tuples_match_lists(tmp_pa
         load_checkpoint(path, net, ema, opt, other)
 
 
+def test_a_resume_may_save_its_checkpoints_more_or_less_often(tmp_path):
+    """checkpoint_every decides when a run saves, not what it trains: a resume with another
+    value is not refused (the newcomer of stop 34 found it refused)."""
+    net, ema, opt, _ = _run(0, steps=1)
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(path, net, ema, opt, {"step": 1}, copy.deepcopy(net.state_dict()), CONFIG)
+    state, _ = load_checkpoint(path, net, ema, opt, CONFIG | {"checkpoint_every": 7})
+    assert state == {"step": 1}
+    with pytest.raises(ValueError, match="it differs in eval_every"):  # but not the others
+        load_checkpoint(path, net, ema, opt, CONFIG | {"eval_every": 7})
+
+
 def test_checkpoints_written_before_weight_decay_existed_still_resume():
     from mulde.core.training import _checkpoint_config
 

@@ -312,14 +312,15 @@ def test_validation_rows_counts_the_rows_the_split_holds_out(n, fraction, held):
 
 
 def _train(tmp_path=None, loss_fn=None, steps=60, ema=None, lr_schedule="constant",
-           antithetic=False, base=False, scaling=False):
+           antithetic=False, base=False, scaling=False, checkpoint_every=20):
     torch.manual_seed(1)
     net = EnergyMLP(3, (16, 16), base_rank=3 if base else None,
                     scaling_rank=2 if scaling else None)
     x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
     if base or scaling:
         net.fit_covariance(x.numpy())
-    cfg = TrainConfig(batch_size=64, max_steps=steps, eval_every=20, checkpoint_every=20,
+    cfg = TrainConfig(batch_size=64, max_steps=steps, eval_every=20,
+                      checkpoint_every=checkpoint_every,
                       patience=None, ema_decay=ema, seed=5, lr_schedule=lr_schedule,
                       antithetic=antithetic)
     result = train_energy(net, x, NoiseSchedule(), loss_fn or DSMLoss(0.1), cfg, tmp_path)
@@ -414,6 +415,28 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule,
         for without in ({k: False} for k in options):
             with pytest.raises(ValueError, match="another training config"):
                 _train(tmp_path, lr_schedule=lr_schedule, **(options | without))
+
+
+def test_a_resume_that_saves_more_often_trains_the_same_weights(tmp_path):
+    """A run interrupted after its step-40 checkpoint (saving every 20 steps) and resumed
+    saving every 7 ends with the weights of a run never interrupted."""
+    reference, _ = _train()
+    calls = {"n": 0}
+
+    class Crashing(DSMLoss):
+        def __call__(self, net, x, sigma, eps, create_graph=True):
+            calls["n"] += create_graph
+            if calls["n"] > 50:
+                raise _Crash
+            return super().__call__(net, x, sigma, eps, create_graph)
+
+    with pytest.raises(_Crash):
+        _train(tmp_path, Crashing(0.1))
+    resumed, result = _train(tmp_path, checkpoint_every=7)
+    assert result.steps == 60
+    for p1, p2 in zip(reference.state_dict().values(), resumed.state_dict().values(),
+                      strict=True):
+        assert torch.equal(p1, p2)
 
 
 def test_checkpoint_from_another_config_is_refused(tmp_path):

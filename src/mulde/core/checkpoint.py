@@ -32,6 +32,10 @@ class CheckpointMismatchError(ValueError):
 
 _ABSENT = object()
 
+NOT_COMPARED = frozenset({"checkpoint_every"})
+"""Configuration fields a resume may change: how often a run saves its checkpoint does not
+change the weights it trains."""
+
 
 def _differences(saved: Any, now: Any, implied: Mapping[str, Any], prefix: str = ""
                  ) -> list[str]:
@@ -97,8 +101,9 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     counters and the best weights' state dict.
 
     Raises `CheckpointMismatchError` (a ValueError) naming the file, and the fields that
-    differ, when it was written with another configuration (resuming it would silently train
-    a different model), or for another network architecture. implied: the value that a field
+    differ (but those of `NOT_COMPARED`), when it was written with another configuration
+    (resuming it would silently train a different model), or for another network
+    architecture. implied: the value that a field
     the configuration leaves out at its default stands for, by dotted name (e.g.
     {"loss.time_score": 0.0}), to name it in that message.
     """
@@ -106,6 +111,9 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     saved, now = json.loads(meta.get("config", "null")), _as_json(config)
+    if isinstance(saved, dict):
+        saved, now = ({k: v for k, v in c.items() if k not in NOT_COMPARED}
+                      for c in (saved, now))
     if saved != now:
         diffs = _differences(saved, now, implied or {})
         named = "; ".join(diffs[:3]) + (f"; {len(diffs) - 3} more" if len(diffs) > 3 else "")

@@ -238,8 +238,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     checkpoint_dir, checkpoint_every: with a folder, training state is saved there every
         checkpoint_every steps and when training ends; a fit finding a checkpoint of the same
         training configuration resumes from it, and refuses one of another (ValueError): other
-        training settings, loss, noise range or noise input, or other (or otherwise scaled)
-        training rows.
+        training settings (checkpoint_every aside), loss, noise range or noise input, or
+        other (or otherwise scaled) training rows.
     contamination: "auto" (1 %) or a fraction, which `threshold_on` gives its meaning.
     threshold_on: where `offset_` is set. "training" (default; scikit-learn's convention for
         `contamination`): `predict` flags that fraction of the training samples; new normal
