@@ -314,6 +314,8 @@ def test_a_level_choosing_aggregate_without_validation_rows_warns_and_is_mean_en
         warnings.simplefilter("always")
         MULDE(aggregator="stacked", **fast).fit(x[:5])
     assert [w.category for w in few] == [FewSamplesWarning]
+    assert "aggregator='stacked' scores as 'mean_energy'" in str(few[0].message)
+    assert str(pickle.loads(pickle.dumps(few[0].message))) == str(few[0].message)
 
 
 def test_a_stacked_weight_that_underflows_to_zero_leaves_the_weights_and_scores_finite():

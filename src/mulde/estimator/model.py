@@ -78,16 +78,18 @@ class FewSamplesWarning(UserWarning):
     threshold falls back to the training rows, the aggregators to "mean_energy"), and a
     density fitted to a handful of points says little about new ones."""
 
-    def __init__(self, n: int, minimum: int) -> None:
-        self.n, self.minimum = n, minimum
+    def __init__(self, n: int, minimum: int, aggregator: str | None = None) -> None:
+        self.n, self.minimum, self.aggregator = n, minimum, aggregator
+        chosen = ("" if aggregator is None else
+                  f"; aggregator={aggregator!r} scores as 'mean_energy'")
         super().__init__(
             f"fitting on only {n} training samples, fewer than {minimum}: none is held out "
             "for validation (no early stopping; threshold_on='validation' falls back to the "
-            "training samples), and a density fitted to so few points says little about new "
-            "ones; fit on more normal samples")
+            f"training samples{chosen}), and a density fitted to so few points says little "
+            "about new ones; fit on more normal samples")
 
-    def __reduce__(self):  # pickled (a worker process's warning) with its two numbers
-        return type(self), (self.n, self.minimum)
+    def __reduce__(self):  # pickled (a worker process's warning) with its three fields
+        return type(self), (self.n, self.minimum, self.aggregator)
 
 
 # the aggregators that choose their levels (or weights) on the validation rows, and score as
@@ -421,7 +423,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self._check_samples(len(X))  # before training, not after it
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
-            warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS), stacklevel=2)
+            chooses = self.aggregator in _VALIDATED_AGGREGATORS  # then it says it does not
+            warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS,
+                                            self.aggregator if chooses else None),
+                          stacklevel=2)
         elif validation_rows(len(X), self.validation_fraction) == 0:
             chooses = self.aggregator in _VALIDATED_AGGREGATORS
             if chooses or self.threshold_on == "validation":  # said before training, not after
