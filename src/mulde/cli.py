@@ -454,12 +454,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
 
     defaults = MULDE().get_params()
     off = params.get("beta", defaults["beta"]) == 0  # the regulariser's form plays no part
-    def value(v: Any) -> Any:  # a saved tuple comes back from JSON as a list
-        return tuple(v) if isinstance(v, list) else v
-
-    chosen = [f"{k}={value(params[k])!r}" for k in _MULDE_OPTIONS
-              if value(params.get(k, defaults[k])) != defaults[k]
-              and not (off and k == "regulariser")]
+    chosen = [f"{k}={params[k]!r}" for k in _MULDE_OPTIONS if params.get(k, defaults[k])
+              != defaults[k] and not (off and k == "regulariser")]
     if chosen:  # the method's options set otherwise than by default: antithetic=True, ...
         lines.append(f"options: {', '.join(chosen)}")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])

@@ -45,6 +45,14 @@ class Aggregation(str, Enum):
     STACKED = "stacked"  # mixture of the levels' densities, weights by held-out likelihood
 
 
+LEVEL_COMPARING = (Aggregation.CV_LEVEL, Aggregation.STACKED)
+"""Aggregators that compare the levels' energies with one another: they need time-score
+matching (one constant shared by the levels)."""
+HELD_OUT_CHOOSING = (Aggregation.MEAN_ENERGY_VALIDATED, *LEVEL_COMPARING)
+"""Aggregators that choose their levels (or weights) on the held-out rows, and are
+MEAN_ENERGY over every level without them."""
+
+
 MEMORISATION_Z = 2.0
 """How many null standard errors a level's held-out AUC may exceed 0.5 and still count as
 generalising (`generalising_levels`)."""
@@ -152,7 +160,7 @@ def fit_aggregator(kind: Aggregation | str, energies: np.ndarray, *, n_component
             raise ValueError(f"scale_index {index} out of range for {n_levels} noise levels")
         return {"index": np.array([index % n_levels])}
     mu = energies.mean(axis=0)
-    if kind in (Aggregation.CV_LEVEL, Aggregation.STACKED):
+    if kind in LEVEL_COMPARING:
         rows = _held_rows(energies.shape[0], held)
         if rows is None:  # nothing held out: MEAN_ENERGY
             return {"mean": mu, "levels": np.arange(n_levels)}
@@ -182,7 +190,7 @@ def aggregate(kind: Aggregation | str, state: dict[str, np.ndarray], energies: n
             joint = np.log(state["weights"]) - np.asarray(energies, dtype=np.float64)
         top = joint.max(axis=1, keepdims=True)
         return -(top[:, 0] + np.log(np.exp(joint - top).sum(axis=1)))
-    if kind in (Aggregation.MEAN_ENERGY_VALIDATED, Aggregation.CV_LEVEL, Aggregation.STACKED):
+    if kind in HELD_OUT_CHOOSING:
         levels = state["levels"]
         return (energies[:, levels] - state["mean"][levels]).mean(axis=1)
     z = (energies - state["mean"]) / state["std"]

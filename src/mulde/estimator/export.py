@@ -29,7 +29,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from mulde.estimator.aggregation import Aggregation
+from mulde.estimator.aggregation import HELD_OUT_CHOOSING, Aggregation
 from mulde.estimator.model import MULDE
 from mulde.io.atomic import write_bytes
 
@@ -108,8 +108,7 @@ class _Scorer(nn.Module):
         elif self.kind is Aggregation.STACKED and "weights" in state:
             with np.errstate(divide="ignore"):  # a weight of 0: log 0 = -inf, as the library
                 self.register_buffer("log_w", torch.tensor(np.log(state["weights"]), **f64))
-        elif self.kind in (Aggregation.MEAN_ENERGY, Aggregation.MEAN_ENERGY_VALIDATED,
-                           Aggregation.CV_LEVEL, Aggregation.STACKED):
+        elif self.kind in (Aggregation.MEAN_ENERGY, *HELD_OUT_CHOOSING):
             self.register_buffer("e_mean", torch.tensor(state["mean"], **f64))
             kept = np.asarray(state.get("levels", np.arange(len(state["mean"]))))
             weights = np.zeros(len(state["mean"]))

@@ -41,7 +41,13 @@ from mulde.core.training import (
     split_validation,
     validation_rows,
 )
-from mulde.estimator.aggregation import Aggregation, aggregate, fit_aggregator
+from mulde.estimator.aggregation import (
+    HELD_OUT_CHOOSING,
+    LEVEL_COMPARING,
+    Aggregation,
+    aggregate,
+    fit_aggregator,
+)
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
@@ -90,11 +96,6 @@ class FewSamplesWarning(UserWarning):
 
     def __reduce__(self):  # pickled (a worker process's warning) with its three fields
         return type(self), (self.n, self.minimum, self.aggregator)
-
-
-# the aggregators that choose their levels (or weights) on the validation rows, and score as
-# "mean_energy" without them
-_VALIDATED_AGGREGATORS = ("mean_energy_validated", "cv_level", "stacked")
 
 
 class NoValidationWarning(UserWarning):
@@ -397,7 +398,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")
-        if self.aggregator in ("cv_level", "stacked") and self.time_score == 0:
+        if self.aggregator in LEVEL_COMPARING and self.time_score == 0:
             raise ValueError(f"aggregator={self.aggregator!r} compares the noise levels' "
                              "energies, which share one constant only when trained with "
                              "time-score matching; set time_score > 0 (the default is "
@@ -422,13 +423,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self._check_samples(len(X))  # before training, not after it
+        chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
-            chooses = self.aggregator in _VALIDATED_AGGREGATORS  # then it says it does not
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS,
                                             self.aggregator if chooses else None),
                           stacklevel=2)
         elif validation_rows(len(X), self.validation_fraction) == 0:
-            chooses = self.aggregator in _VALIDATED_AGGREGATORS
             if chooses or self.threshold_on == "validation":  # said before training, not after
                 warnings.warn(NoValidationWarning(
                     float(self.validation_fraction), self.aggregator if chooses else None,
@@ -738,14 +738,14 @@ class MULDE(OutlierMixin, BaseEstimator):
         levels it scores with ("cv_level": one; "mean_energy_validated": those kept), and for
         "stacked" the mixture's "weights" on every level; "as": "mean_energy" when
         "cv_level" or "stacked" had no validation rows and score with every level alike."""
-        if self.aggregator not in _VALIDATED_AGGREGATORS:
+        if self.aggregator not in HELD_OUT_CHOOSING:
             return None
         state, sigmas = self.aggregator_state_, [float(s) for s in self.sigmas_]
         if "weights" in state:
             return {"sigmas": sigmas, "weights": [float(w) for w in state["weights"]]}
         levels = [int(i) for i in state["levels"]]
         out: dict[str, Any] = {"sigmas": [sigmas[i] for i in levels]}
-        if self.aggregator != "mean_energy_validated" and len(levels) == len(sigmas) > 1:
+        if self.aggregator in LEVEL_COMPARING and len(levels) == len(sigmas) > 1:
             out["as"] = "mean_energy"
         return out
 
