@@ -179,15 +179,12 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
                      seed: int) -> list[np.ndarray]:
     """Fit the aggregate on the training energies (n, L); return the scores of the training
     energies and of each array of `others` (higher = more anomalous)."""
-    from mulde.estimator.aggregation import aggregate, fit_aggregator
+    from mulde.estimator.aggregation import HELD_OUT_CHOOSING, aggregate, fit_aggregator
 
-    kind, kw = {"gmm": ("gmm", {}), "gmm_k3": ("gmm", {"n_components": 3}),
-                "mean_z": ("mean_z", {}), "max_z": ("max_z", {}),
-                "single_mid": ("single", {}), "mean_energy": ("mean_energy", {}),
-                "mean_energy_validated": ("mean_energy_validated",
-                                          {"held": held_rows(len(e_train), seed)}),
-                "cv_level": ("cv_level", {"held": held_rows(len(e_train), seed)}),
-                "stacked": ("stacked", {"held": held_rows(len(e_train), seed)})}[name]
+    kind, kw = {"gmm_k3": ("gmm", {"n_components": 3}),
+                "single_mid": ("single", {})}.get(name, (name, {}))
+    if kind in HELD_OUT_CHOOSING:  # the rows the estimator held out, as it passes them
+        kw = {"held": held_rows(len(e_train), seed)}
     state = fit_aggregator(kind, e_train, seed=seed, **kw)
     return [aggregate(kind, state, e) for e in (e_train, *others)]
 
