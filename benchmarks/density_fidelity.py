@@ -142,6 +142,9 @@ VARIANTS: dict[str, dict] = {
     # round 21: H2 with Adam's own betas in place of the authors' (0.5, 0.9)
     "adam_default": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
                      "spacing": "geometric", "time_score": 0.25, "adam_betas": (0.9, 0.999)},
+    # round 22: H2 with three times the learning rate (3e-3 in place of 1e-3)
+    "lr3e-3": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+               "spacing": "geometric", "time_score": 0.25, "lr": 3e-3},
 }
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
