@@ -44,10 +44,9 @@ def _mulde_params(text: str | None) -> dict:
     known = MULDE().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:
-        import difflib
+        from mulde.suggest import with_suggestions
 
-        close = [f"{u} (did you mean {match[0]}?)" if (match := difflib.get_close_matches(
-            u, list(known), n=1)) else u for u in unknown]
+        close = with_suggestions(unknown, known)
         raise UsageError(f"--params: unknown MULDE parameter(s) {', '.join(close)}; known: "
                          f"{', '.join(sorted(known))}")
     return params

@@ -8,9 +8,9 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from typing import Any
 
+from mulde.suggest import with_suggestions
 from mulde.video.features.base import Extractor
 from mulde.video.features.frame_centric import FrameCentricExtractor
 from mulde.video.features.objects import ObjectCentricExtractor
@@ -240,8 +240,7 @@ def with_settings(extractor: Extractor, settings: dict[str, Any]) -> Extractor:
     fields = {f.name for f in dataclasses.fields(extractor) if f.init}
     unknown = sorted(set(settings) - fields)
     if unknown:
-        named = [f"{u} (did you mean {match[0]}?)" if (match := difflib.get_close_matches(
-            u, sorted(fields), n=1)) else u for u in unknown]
+        named = with_suggestions(unknown, fields)
         raise ValueError(f"{extractor.name} extractor has no setting {', '.join(named)}; "
                          f"settable: {', '.join(sorted(fields))}")
     for key, value in settings.items():

@@ -1,0 +1,19 @@
+"""Unknown names in a user's input, each with the closest known name suggested: the one way
+the command line and the extractor settings answer a misspelt parameter or setting."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def with_suggestions(unknown: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Return each unknown name as "name (did you mean close?)" where `difflib` finds a close
+    known name (its default similarity cutoff, 0.6), else the name alone; same order, same
+    length as `unknown`."""
+    choices = sorted(known)
+    out = []
+    for name in unknown:
+        match = difflib.get_close_matches(name, choices, n=1)
+        out.append(f"{name} (did you mean {match[0]}?)" if match else name)
+    return out

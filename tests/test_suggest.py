@@ -1,0 +1,21 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mulde.suggest import with_suggestions
+
+
+def test_a_misspelt_name_gets_the_closest_known_one():
+    assert with_suggestions(["max_step", "zzz"], ["max_steps", "lr", "beta"]) == [
+        "max_step (did you mean max_steps?)", "zzz"]
+
+
+def test_the_known_names_order_does_not_change_the_suggestion():
+    # two equally close names: the alphabetically first, whatever order they come in
+    assert with_suggestions(["ab"], ["ac", "aa"]) == with_suggestions(["ab"], ["aa", "ac"])
+
+
+@given(st.lists(st.text(min_size=1, max_size=8)), st.lists(st.text(min_size=1, max_size=8)))
+def test_every_unknown_name_comes_back_first_in_its_own_entry(unknown, known):
+    out = with_suggestions(unknown, known)
+    assert len(out) == len(unknown)
+    assert all(entry.startswith(name) for entry, name in zip(out, unknown, strict=True))
