@@ -112,7 +112,7 @@ def _fit(args: argparse.Namespace) -> int:
     model = _checked(MULDE.from_preset(args.preset, **given))
     X = read_features(args.features, key=args.key)
     try:
-        model._check_samples(X.shape[0])
+        model.check_samples(X.shape[0])
     except ValueError as err:
         raise UsageError(f"{args.features}: {err}") from None
     ensure_writable(_output_folder(args.out))  # refuse before training, not after

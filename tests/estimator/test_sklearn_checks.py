@@ -89,3 +89,14 @@ def test_too_few_samples_for_the_gmm_are_refused_before_training(monkeypatch):
     with pytest.raises(ValueError, match="GMM with 4 components needs at least as many "
                                          "training samples, got 3"):
         MULDE(aggregator="gmm", n_components=4).fit([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+
+
+def test_check_samples_answers_before_any_fit():
+    """`mulde fit` asks an unfitted model whether its rows are enough before it trains."""
+    import pytest
+
+    MULDE().check_samples(2)
+    with pytest.raises(ValueError, match="at least 2 samples, got 1"):
+        MULDE().check_samples(1)
+    with pytest.raises(ValueError, match="GMM with 3 components"):
+        MULDE(aggregator="gmm", n_components=3).check_samples(2)

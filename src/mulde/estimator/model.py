@@ -408,8 +408,10 @@ class MULDE(OutlierMixin, BaseEstimator):
             raise ValueError(f"scale_index {self.scale_index} out of range for "
                              f"{self.n_levels} noise levels (n_levels)")
 
-    def _check_samples(self, n: int) -> None:
-        """Refuse, before training, a training set of n rows the fit cannot use; ValueError."""
+    def check_samples(self, n: int) -> None:
+        """Refuse a training set of n rows that `fit` cannot use, before any training (a
+        caller that reads the rows itself, such as `mulde fit`, asks before it spends time):
+        ValueError for n < 2, or for n below `n_components` with the GMM aggregate."""
         if n < 2:
             raise ValueError(f"fitting needs at least 2 samples, got {n}; give more rows "
                              "of normal data")
@@ -422,7 +424,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         (ValueError); fewer than 10 fit but warn (`FewSamplesWarning`: no validation)."""
         self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        self._check_samples(len(X))  # before training, not after it
+        self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS,
