@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +58,24 @@ def csv_header(path: str | Path) -> list[str] | None:
         return None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            first = next((r for r in csv.reader(fh) if r and any(c.strip() for c in r)), None)
+            first = next(_filled_rows(fh), None)
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    if first is None or any(_is_number(c) for c in first):
+    if first is None or not _is_header(first[1]):
         return None
-    return [c.strip() for c in first]
+    return [c.strip() for c in first[1]]
+
+
+def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
+    """The rows of an open .csv file that hold something, each with its line number (as an
+    editor counts lines, blank ones included)."""
+    reader = csv.reader(fh)
+    return ((reader.line_num, r) for r in reader if r and any(c.strip() for c in r))
+
+
+def _is_header(cells: list[str]) -> bool:
+    """Whether a first row names the columns: none of its cells is a number."""
+    return not any(_is_number(c) for c in cells)
 
 
 def _not_utf8(path: Path) -> str:
@@ -90,8 +103,7 @@ def _read_csv(path: Path) -> np.ndarray:
     lines included) and the column (from 1, with its name when there is a header)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark
-            reader = csv.reader(fh)
-            rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+            rows = list(_filled_rows(fh))
     except UnicodeDecodeError:
         raise FeatureFileError(_not_utf8(path)) from None
     if not rows:
@@ -99,7 +111,7 @@ def _read_csv(path: Path) -> np.ndarray:
     first, cells = rows[0]
     numeric = [_is_number(c) for c in cells]
     names: list[str] | None = None
-    if not any(numeric):  # a header of column names
+    if _is_header(cells):
         names, rows = cells, rows[1:]
         if not names[0].strip() and any(n.strip() for n in names[1:]):
             raise FeatureFileError(
