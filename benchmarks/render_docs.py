@@ -569,6 +569,24 @@ def video_section(res: dict) -> str:
     return "\n".join(out)
 
 
+ADBENCH_MULDE_RUNS = {
+    "new": ("adbench_mulde_issue15.json", "the default chosen in issue 15"),
+    "round2": ("adbench_mulde_round2.json", "the default chosen in issue 15's round 2"),
+    "round11": ("adbench_mulde_round11.json", "the default chosen in issue 15's round 11"),
+    "round17": ("adbench_mulde_round17.json",
+                "the default chosen in issue 15's round 17 (seed 0)"),
+    "round19": ("adbench_mulde_round19.json",
+                "the default chosen in issue 15's round 19 (seed 0)"),
+    "round19-seeds12": ("adbench_mulde_round19_seeds12.json",
+                        "round 19's default on seeds 1 and 2"),
+}
+"""The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
+read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
+LATER_ROUNDS = ("round17", "round19")
+"""The rounds after 11 that each get their own ADBench section (one seed each, so they are not
+averaged with the three-seed rounds before them)."""
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--accuracy", type=Path, default=RESULTS_DIR / "adbench.json")
@@ -576,24 +594,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--overfit", type=Path, default=RESULTS_DIR / "mulde_overfit.json")
     p.add_argument("--video", type=Path, default=RESULTS_DIR / "video_stages.json")
     p.add_argument("--density", type=Path, default=RESULTS_DIR / "density_fidelity.json")
-    p.add_argument("--accuracy-new", type=Path,
-                   default=RESULTS_DIR / "adbench_mulde_issue15.json",
-                   help="MULDE rows of the default chosen in issue 15")
-    p.add_argument("--accuracy-round2", type=Path,
-                   default=RESULTS_DIR / "adbench_mulde_round2.json",
-                   help="MULDE rows of the default chosen in issue 15's round 2")
-    p.add_argument("--accuracy-round11", type=Path,
-                   default=RESULTS_DIR / "adbench_mulde_round11.json",
-                   help="MULDE rows of the default chosen in issue 15's round 11")
-    p.add_argument("--accuracy-round17", type=Path,
-                   default=RESULTS_DIR / "adbench_mulde_round17.json",
-                   help="MULDE rows of the default chosen in issue 15's round 17 (seed 0)")
-    p.add_argument("--accuracy-round19", type=Path,
-                   default=RESULTS_DIR / "adbench_mulde_round19.json",
-                   help="MULDE rows of the default chosen in issue 15's round 19 (seed 0)")
-    p.add_argument("--accuracy-round19-seeds12", type=Path,
-                   default=RESULTS_DIR / "adbench_mulde_round19_seeds12.json",
-                   help="MULDE rows of round 19's default on seeds 1 and 2")
+    for key, (name, about) in ADBENCH_MULDE_RUNS.items():
+        p.add_argument(f"--accuracy-{key}", type=Path, default=RESULTS_DIR / name,
+                       help=f"MULDE rows of {about}")
     p.add_argument("--out", type=Path, default=DOC)
     args = p.parse_args(argv)
     parts = ["# Benchmarks\n",
@@ -614,9 +617,9 @@ def main(argv: list[str] | None = None) -> None:
         runs += [("round 11", acc_r11)] if acc_r11 else []
         parts.append(adbench_round2_section(acc, runs))
         # each later round its own section: it may have fewer seeds than the rounds before
-        for label, path in (("round 17", args.accuracy_round17),
-                            ("round 19", args.accuracy_round19)):
-            later = read_json(path)
+        for key in LATER_ROUNDS:
+            label = key.replace("round", "round ")
+            later = read_json(getattr(args, f"accuracy_{key}"))
             if not later:
                 break
             runs.append((label, later))
