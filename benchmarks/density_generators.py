@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import gammaln, ive, logsumexp
 
 DISTRIBUTIONS = ("gauss_iso", "gauss_aniso", "mixture", "student_t", "circle", "toy2d",
-                 "lowrank_mix")
+                 "lowrank_mix", "mfa")
 
 
 def _orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -161,6 +161,12 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
                 0.12, 0.08), means B m_k with m_k ~ N(0, 4 I_4), covariances
                 B diag(s_k^2) B^T + 0.1^2 I_d with s_k ~ U[0.3, 1]^4, B a random orthonormal
                 (d, 4) basis (needs d >= 4); a Gaussian mixture, so its density is exact
+    mfa         a mixture of factor analysers (Ghahramani & Hinton 1996): eight clusters, each
+                varying along its own 4-dimensional subspace (as classes of digits or
+                objects do in image features), weights (0.25, 0.2, 0.15, 0.12, 0.1, 0.08,
+                0.06, 0.04), means m_k ~ N(0, 0.3^2 I_d), covariances
+                B_k diag(s_k^2) B_k^T + 0.1^2 I_d with s_k ~ U[0.3, 1]^4 and B_k a random
+                orthonormal (d, 4) basis per cluster (needs d >= 4); a Gaussian mixture
     Raises ValueError for an unknown name or a d the distribution cannot have.
     """
     rng = np.random.default_rng([seed, d, DISTRIBUTIONS.index(name) if name in DISTRIBUTIONS
@@ -168,7 +174,7 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
     if name not in DISTRIBUTIONS:
         raise ValueError(f"unknown distribution {name!r}; choose from {DISTRIBUTIONS}")
     if d < 1 or (name == "circle" and d < 2) or (name == "toy2d" and d != 2) or (
-            name == "lowrank_mix" and d < 4):
+            name in ("lowrank_mix", "mfa") and d < 4):
         raise ValueError(f"{name} cannot have d = {d}")
     eye = np.eye(d)
     if name == "gauss_iso":
@@ -194,6 +200,12 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
         covs = np.einsum("ia,ka,ja->kij", basis, latent_stds ** 2, basis) + 0.01 * eye
         return GaussianMixture(np.array([0.4, 0.25, 0.15, 0.12, 0.08]),
                                latent_means @ basis.T, covs)
+    if name == "mfa":
+        bases = np.stack([_orthogonal(d, rng)[:, :4] for _ in range(8)])  # (8, d, 4)
+        latent_stds = rng.uniform(0.3, 1.0, size=(8, 4))
+        covs = np.einsum("kia,ka,kja->kij", bases, latent_stds ** 2, bases) + 0.01 * eye
+        weights = np.array([0.25, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04])
+        return GaussianMixture(weights, 0.3 * rng.standard_normal((8, d)), covs)
     centres = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     return GaussianMixture(np.full(4, 0.25), 4 * centres / math.sqrt(2),
                            np.tile(eye * 0.09 / 2, (4, 1, 1)))

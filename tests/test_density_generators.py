@@ -99,7 +99,7 @@ def test_samples_follow_the_density_in_2d(name):
 
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
 def test_mean_cov_and_broader(name):
-    d = {"toy2d": 2, "lowrank_mix": 5}.get(name, 3)
+    d = {"toy2d": 2, "lowrank_mix": 5, "mfa": 5}.get(name, 3)
     dist = make_distribution(name, d)
     x = dist.sample(200_000, np.random.default_rng(5))
     np.testing.assert_allclose(x.mean(0), dist.mean, atol=0.05)
@@ -117,3 +117,25 @@ def test_distributions_are_fixed_by_seed_and_bad_requests_are_refused():
         make_distribution("banana", 2)
     with pytest.raises(ValueError, match="toy2d cannot have d = 3"):
         make_distribution("toy2d", 3)
+
+
+def test_mfa_clusters_each_vary_along_their_own_4d_subspace():
+    mfa = make_distribution("mfa", 9)
+    np.testing.assert_allclose(mfa.weights.sum(), 1.0)
+    assert len(mfa.weights) == 8 and np.all(np.diff(mfa.weights) < 0)
+    spans = []
+    for cov in mfa.covariances:
+        values, vectors = np.linalg.eigh(cov)
+        # 5 directions of the noise alone (0.01), 4 of variation s^2 + 0.01, s in [0.3, 1]
+        np.testing.assert_allclose(values[:5], 0.01, rtol=1e-9)
+        assert np.all((values[5:] >= 0.1 - 1e-9) & (values[5:] <= 1.01 + 1e-9))
+        spans.append(vectors[:, 5:])
+    # unlike lowrank_mix, the clusters do not share one subspace: two spans of 4 directions
+    # in R^9 meet at angles above 0 (a shared one would give singular values of 1)
+    assert np.linalg.svd(spans[0].T @ spans[1], compute_uv=False).min() < 0.99
+    x = np.random.default_rng(4).standard_normal((30, 9))
+    dens = sum(w * multivariate_normal(m, c).pdf(x)
+               for w, m, c in zip(mfa.weights, mfa.means, mfa.covariances, strict=True))
+    np.testing.assert_allclose(mfa.log_density(x), np.log(dens), rtol=1e-8)
+    with pytest.raises(ValueError, match="mfa cannot have d = 3"):
+        make_distribution("mfa", 3)
