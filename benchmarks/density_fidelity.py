@@ -145,6 +145,9 @@ VARIANTS: dict[str, dict] = {
     # round 22: H2 with three times the learning rate (3e-3 in place of 1e-3)
     "lr3e-3": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
                "spacing": "geometric", "time_score": 0.25, "lr": 3e-3},
+    # round 24: H2 with the rate from the training rows (1e-3 up to 1,000, 3e-3 from 3,000)
+    "lr_rows": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                "spacing": "geometric", "time_score": 0.25, "lr": "auto"},
 }
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent

@@ -40,4 +40,5 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("timescore0.25_beta0") == 0.25
     assert weights.pop("adam_default") == 0.25  # round 21: H2 with Adam's own betas
     assert weights.pop("lr3e-3") == 0.25  # round 22: H2 with lr 3e-3
+    assert weights.pop("lr_rows") == 0.25  # round 24: H2 with lr="auto"
     assert set(weights.values()) == {0.0}

@@ -29,6 +29,7 @@ from mulde.core.network import EnergyEnsemble, noise_feature
 from mulde.core.training import (
     _validation_loss,
     ema_decay_at,
+    learning_rate_for_rows,
     split_validation,
     validation_rows,
 )
@@ -796,3 +797,20 @@ def test_an_antithetic_epoch_is_every_row_once_in_steps_of_half_a_batch():
     result = train_energy(EnergyMLP(3, (8,)), x, NoiseSchedule(), recording, cfg)
     # 270 fitted rows (30 held out): 8 steps of 32 rows and one of 14, each row twice
     assert result.steps == 9 and sizes == [64] * 8 + [28]
+
+
+def test_learning_rate_for_rows_by_hand():
+    """1e-3 up to 1,000 rows, in proportion to the rows above, 3e-3 from 3,000 on."""
+    assert learning_rate_for_rows(1) == pytest.approx(1e-3)
+    assert learning_rate_for_rows(1000) == pytest.approx(1e-3)
+    assert learning_rate_for_rows(2000) == pytest.approx(2e-3)
+    assert learning_rate_for_rows(3000) == pytest.approx(3e-3)
+    assert learning_rate_for_rows(50_000) == pytest.approx(3e-3)
+    with pytest.raises(ValueError, match="at least 1 training row, got 0"):
+        learning_rate_for_rows(0)
+
+
+@given(st.integers(1, 10**7), st.integers(1, 10**7))
+def test_learning_rate_for_rows_grows_with_the_rows_within_its_bounds(a, b):
+    lo, hi = sorted((a, b))
+    assert 1e-3 - 1e-15 <= learning_rate_for_rows(lo) <= learning_rate_for_rows(hi) <= 3e-3

@@ -531,3 +531,32 @@ def test_adam_betas_reach_the_optimiser_and_bad_ones_are_refused(monkeypatch):
             MULDE(adam_betas=bad).fit(x)
         assert str(refused.value) == ("adam_betas must be two numbers in [0, 1) (beta_1, "
                                       f"beta_2), such as (0.9, 0.999); got {bad!r}")
+
+
+def test_lr_auto_trains_at_the_rate_of_the_rows_and_records_it(tmp_path, monkeypatch):
+    """lr="auto" resolves by the training rows (validation split included) before training;
+    the rate trained with is in train_result_ and in the saved file; a fixed lr is kept."""
+    import mulde.core.training as training
+
+    seen = []
+    original = training.make_optimizer
+
+    def spy(params, config):
+        optimiser = original(params, config)
+        seen.append(optimiser.param_groups[0]["lr"])
+        return optimiser
+
+    monkeypatch.setattr(training, "make_optimizer", spy)
+    x = np.random.default_rng(0).normal(size=(2000, 2))
+    small = MULDE(lr="auto", max_steps=2, hidden_sizes=(8,), random_state=0).fit(x[:400])
+    large = MULDE(lr="auto", max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
+    fixed = MULDE(lr=5e-4, max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
+    assert seen == [pytest.approx(1e-3), pytest.approx(2e-3), pytest.approx(5e-4)]
+    assert [m.train_result_.lr for m in (small, large, fixed)] == pytest.approx(
+        [1e-3, 2e-3, 5e-4])
+    large.save(tmp_path / "m.safetensors")
+    loaded = MULDE.load(tmp_path / "m.safetensors")
+    assert loaded.lr == "auto" and loaded.train_result_.lr == pytest.approx(2e-3)
+    assert loaded.summary()["train"]["lr"] == pytest.approx(2e-3)
+    with pytest.raises(ValueError, match="'lr' parameter of MULDE must be .* among {'auto'}"):
+        MULDE(lr="fast").fit(x)

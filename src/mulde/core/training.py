@@ -81,6 +81,8 @@ class TrainResult:
     best_val_loss: float | None
     stopped_early: bool
     history: list[dict[str, float]] = field(default_factory=list)
+    lr: float | None = None
+    """The learning rate trained with (None in files written before it was recorded)."""
 
 
 def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
@@ -142,6 +144,23 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
 
 
 LR_SCHEDULES = ("constant", "cosine")
+ROWS_LR = 1e-3
+"""`learning_rate_for_rows`: the rate up to `ROWS_LR_FROM` training rows."""
+ROWS_LR_FROM = 1000
+ROWS_LR_MAX_FACTOR = 3.0
+
+
+def learning_rate_for_rows(n: int) -> float:
+    """The learning rate `MULDE(lr="auto")` trains n rows with: 1e-3 up to 1,000 rows, in
+    proportion to the rows above that, at most 3e-3 (from 3,000 rows on).
+
+    Why (benchmarks/density_fidelity.md, issue 15 rounds 22-24): within the 2,000-step cap a
+    rate of 3e-3 trains sets of thousands of rows further than 1e-3 (they are still improving
+    at the cap, as 23 of 24 large ADBench training halves are), while sets of at most 1,000
+    rows memorise sooner at 3e-3 than early stopping can catch. ValueError for n < 1."""
+    if n < 1:
+        raise ValueError(f"need at least 1 training row, got {n}")
+    return ROWS_LR * min(max(n / ROWS_LR_FROM, 1.0), ROWS_LR_MAX_FACTOR)
 
 
 def learning_rate_at(step: int, total: int, config: TrainConfig) -> float:
@@ -317,4 +336,4 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     best_val = state["best_val"] if len(x_val) else None
     return TrainResult(steps=state["step"], best_step=state["best_step"] if len(x_val)
                        else state["step"], best_val_loss=best_val, stopped_early=stopped_early,
-                       history=state["history"])
+                       history=state["history"], lr=config.lr)

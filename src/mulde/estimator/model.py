@@ -38,6 +38,7 @@ from mulde.core.network import NOISE_INPUTS
 from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
+    learning_rate_for_rows,
     split_validation,
     validation_rows,
 )
@@ -213,7 +214,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         levels, so they need time_score > 0 (ValueError) and fall back to mean_energy
         without validation rows (density-fidelity round 20: neither beat mean_energy). See
         `mulde.estimator.aggregation`.
-    lr, batch_size: Adam's learning rate and the rows per step.
+    lr, batch_size: Adam's learning rate and the rows per step. lr="auto": the rate from the
+        training rows n, 1e-3 up to 1,000 rows, in proportion to n above, at most 3e-3
+        (`mulde.core.training.learning_rate_for_rows`; density-fidelity rounds 22-24). The
+        rate trained with is `train_result_.lr`.
     adam_betas: Adam's (beta_1, beta_2), a tuple, list or array of two numbers in [0, 1)
         (anything else is refused, ValueError): (0.5, 0.9) as in the authors' code
         (the default and the `paper` preset); (0.9, 0.999) is Adam's own default
@@ -288,7 +292,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
         "scale_index": [Integral, None],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
@@ -318,7 +322,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 lr: float = _TRAIN.lr, lr_schedule: str = _TRAIN.lr_schedule,
+                 lr: float | str = _TRAIN.lr, lr_schedule: str = _TRAIN.lr_schedule,
                  adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
                  n_epochs: float | None = _TRAIN.n_epochs,
@@ -470,7 +474,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             # on every training row after scaling (the validation split too)
             self.network_.fit_covariance(x.detach().cpu().numpy())
         self.network_ = self.network_.to(device)
-        config = self._train_config(seed)
+        config = self._train_config(seed, len(X))
         start = time.perf_counter()
         loss = DSMLoss(self.beta, self.regulariser, self.time_score)
         result = train_energy(self.network_, x, schedule, loss, config,
@@ -502,8 +506,11 @@ class MULDE(OutlierMixin, BaseEstimator):
                               rank if self.base is not None else None,
                               rank if self.precondition is not None else None)
 
-    def _train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(lr=self.lr, lr_schedule=self.lr_schedule, antithetic=self.antithetic,
+    def _train_config(self, seed: int, n_rows: int) -> TrainConfig:
+        """The training settings of a fit on n_rows rows (all of them, the validation split
+        included), lr="auto" resolved by `learning_rate_for_rows`."""
+        lr = learning_rate_for_rows(n_rows) if self.lr == "auto" else self.lr
+        return TrainConfig(lr=lr, lr_schedule=self.lr_schedule, antithetic=self.antithetic,
                            adam_betas=tuple(float(b) for b in self.adam_betas),
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,
