@@ -57,7 +57,7 @@ def test_fit_score_info(features, capsys):
     assert json.loads(rest) == info
     assert summary.startswith(f"MULDE model {d / 'm.safetensors'}: 3 features, network 16x16 "
                               f"({info['n_parameters']} parameters)\n")
-    assert "training: 20 steps" in summary and len(summary.splitlines()) == 4
+    assert "training: 20 steps at lr 0.001" in summary and len(summary.splitlines()) == 4
     assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
 
 

@@ -445,6 +445,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
              f"({params['spacing']}); anomaly score: {params['aggregator']}"
              + _chosen(d.get("aggregate"), len(sigmas)),
              f"training: {train['steps']} steps"
+             + ("" if train.get("lr") is None else f" at lr {train['lr']:.3g}")
              + ("" if train["best_val_loss"] is None else
                 f" (best validation loss {train['best_val_loss']:.4g} at step "
                 f"{train['best_step']})") + (", stopped early" if train["stopped_early"]

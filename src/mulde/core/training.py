@@ -336,4 +336,4 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     best_val = state["best_val"] if len(x_val) else None
     return TrainResult(steps=state["step"], best_step=state["best_step"] if len(x_val)
                        else state["step"], best_val_loss=best_val, stopped_early=stopped_early,
-                       history=state["history"], lr=config.lr)
+                       history=state["history"], lr=float(config.lr))
