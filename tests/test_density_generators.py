@@ -44,6 +44,13 @@ def test_mixture_and_toy_are_weighted_sums_of_gaussians():
     np.testing.assert_allclose(toy.log_density(y), np.log(dens), rtol=1e-8)
 
 
+def _assert_is_its_gaussian_mixture(dist, x):
+    """dist.log_density(x) is the log of its components' weighted densities (scipy's)."""
+    dens = sum(w * multivariate_normal(m, c).pdf(x)
+               for w, m, c in zip(dist.weights, dist.means, dist.covariances, strict=True))
+    np.testing.assert_allclose(dist.log_density(x), np.log(dens), rtol=1e-8)
+
+
 def test_lowrank_mixture_is_a_mixture_of_gaussians_on_a_4d_subspace():
     lr = make_distribution("lowrank_mix", 7)
     np.testing.assert_allclose(lr.weights, [0.4, 0.25, 0.15, 0.12, 0.08])
@@ -54,10 +61,7 @@ def test_lowrank_mixture_is_a_mixture_of_gaussians_on_a_4d_subspace():
         assert np.all((eig[3:] >= 0.09 + 0.01 - 1e-9) & (eig[3:] <= 1.01 + 1e-9))
     # the means lie in the same 4-dimensional subspace as the covariances' variation
     assert np.linalg.matrix_rank(lr.means, tol=1e-8) == 4
-    x = np.random.default_rng(3).standard_normal((30, 7))
-    dens = sum(w * multivariate_normal(m, c).pdf(x)
-               for w, m, c in zip(lr.weights, lr.means, lr.covariances, strict=True))
-    np.testing.assert_allclose(lr.log_density(x), np.log(dens), rtol=1e-8)
+    _assert_is_its_gaussian_mixture(lr, np.random.default_rng(3).standard_normal((30, 7)))
     with pytest.raises(ValueError, match="lowrank_mix cannot have d = 3"):
         make_distribution("lowrank_mix", 3)
 
@@ -133,9 +137,6 @@ def test_mfa_clusters_each_vary_along_their_own_4d_subspace():
     # unlike lowrank_mix, the clusters do not share one subspace: two spans of 4 directions
     # in R^9 meet at angles above 0 (a shared one would give singular values of 1)
     assert np.linalg.svd(spans[0].T @ spans[1], compute_uv=False).min() < 0.99
-    x = np.random.default_rng(4).standard_normal((30, 9))
-    dens = sum(w * multivariate_normal(m, c).pdf(x)
-               for w, m, c in zip(mfa.weights, mfa.means, mfa.covariances, strict=True))
-    np.testing.assert_allclose(mfa.log_density(x), np.log(dens), rtol=1e-8)
+    _assert_is_its_gaussian_mixture(mfa, np.random.default_rng(4).standard_normal((30, 9)))
     with pytest.raises(ValueError, match="mfa cannot have d = 3"):
         make_distribution("mfa", 3)

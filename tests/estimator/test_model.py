@@ -502,26 +502,32 @@ def test_time_score_matching_fits_how_the_energy_changes_with_the_noise_level():
     assert abs(intercept0 - want_intercept) > abs(intercept - want_intercept)
 
 
-def test_adam_betas_reach_the_optimiser_and_bad_ones_are_refused(monkeypatch):
-    """MULDE(adam_betas=...) trains with those betas (the default is the authors' (0.5, 0.9));
-    anything but two numbers in [0, 1) is refused before training, naming the parameter."""
+@pytest.fixture
+def optimisers(monkeypatch):
+    """The first parameter group (lr, betas, ...) of every optimiser a fit makes, in order."""
     import mulde.core.training as training
 
-    seen = []
+    groups = []
     original = training.make_optimizer
 
     def spy(params, config):
         optimiser = original(params, config)
-        seen.append(optimiser.param_groups[0]["betas"])
+        groups.append(optimiser.param_groups[0])
         return optimiser
 
     monkeypatch.setattr(training, "make_optimizer", spy)
+    return groups
+
+
+def test_adam_betas_reach_the_optimiser_and_bad_ones_are_refused(optimisers):
+    """MULDE(adam_betas=...) trains with those betas (the default is the authors' (0.5, 0.9));
+    anything but two numbers in [0, 1) is refused before training, naming the parameter."""
     x = np.random.default_rng(0).normal(size=(40, 2))
     MULDE(max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
     MULDE(adam_betas=[0.9, 0.999], max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
     MULDE(adam_betas=np.array([0.9, 0.99]), max_steps=2, hidden_sizes=(8,),
           random_state=0).fit(x)
-    assert seen == [(0.5, 0.9), (0.9, 0.999), (0.9, 0.99)]
+    assert [g["betas"] for g in optimisers] == [(0.5, 0.9), (0.9, 0.999), (0.9, 0.99)]
     # the same one line whatever the mistake, a wrong type too (a string from a config file,
     # one number, None): never scikit-learn's "must be an instance of 'tuple' or 'list'"
     for bad in [(0.9,), (0.9, 1.0), (-0.1, 0.9), ("a", 0.9), (True, 0.9), (0.9, float("nan")),
@@ -533,25 +539,14 @@ def test_adam_betas_reach_the_optimiser_and_bad_ones_are_refused(monkeypatch):
                                       f"beta_2), such as (0.9, 0.999); got {bad!r}")
 
 
-def test_lr_auto_trains_at_the_rate_of_the_rows_and_records_it(tmp_path, monkeypatch):
+def test_lr_auto_trains_at_the_rate_of_the_rows_and_records_it(tmp_path, optimisers):
     """lr="auto" resolves by the training rows (validation split included) before training;
     the rate trained with is in train_result_ and in the saved file; a fixed lr is kept."""
-    import mulde.core.training as training
-
-    seen = []
-    original = training.make_optimizer
-
-    def spy(params, config):
-        optimiser = original(params, config)
-        seen.append(optimiser.param_groups[0]["lr"])
-        return optimiser
-
-    monkeypatch.setattr(training, "make_optimizer", spy)
     x = np.random.default_rng(0).normal(size=(2000, 2))
     small = MULDE(lr="auto", max_steps=2, hidden_sizes=(8,), random_state=0).fit(x[:400])
     large = MULDE(lr="auto", max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
     fixed = MULDE(lr=5e-4, max_steps=2, hidden_sizes=(8,), random_state=0).fit(x)
-    assert seen == [pytest.approx(1e-3), pytest.approx(2e-3), pytest.approx(5e-4)]
+    assert [g["lr"] for g in optimisers] == pytest.approx([1e-3, 2e-3, 5e-4])
     assert [m.train_result_.lr for m in (small, large, fixed)] == pytest.approx(
         [1e-3, 2e-3, 5e-4])
     large.save(tmp_path / "m.safetensors")
