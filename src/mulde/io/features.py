@@ -109,7 +109,6 @@ def _read_csv(path: Path) -> np.ndarray:
     if not rows:
         raise FeatureFileError(f"{path}: empty CSV file")
     first, cells = rows[0]
-    numeric = [_is_number(c) for c in cells]
     names: list[str] | None = None
     if _is_header(cells):
         names, rows = cells, rows[1:]
@@ -120,10 +119,11 @@ def _read_csv(path: Path) -> np.ndarray:
                 "with index=False, or drop that column")
         if not rows:
             raise FeatureFileError(f"{path}: a header row and no data rows")
-    elif not all(numeric):  # a data row with a typo must not pass for a header
-        j = numeric.index(False)
-        raise FeatureFileError(f"{path}: line {first}, column {j + 1}: {cells[j]!r} is not a "
-                               "number (a header row holds only column names)")
+    else:  # a data row with a typo must not pass for a header
+        typo = next((j for j, c in enumerate(cells) if not _is_number(c)), None)
+        if typo is not None:
+            raise FeatureFileError(f"{path}: line {first}, column {typo + 1}: {cells[typo]!r} "
+                                   "is not a number (a header row holds only column names)")
     width = len(names if names is not None else rows[0][1])
 
     def column(j: int) -> str:
