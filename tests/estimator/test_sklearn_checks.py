@@ -100,3 +100,17 @@ def test_check_samples_answers_before_any_fit():
         MULDE().check_samples(1)
     with pytest.raises(ValueError, match="GMM with 3 components"):
         MULDE(aggregator="gmm", n_components=3).check_samples(2)
+
+
+def test_a_flag_for_a_numeric_parameter_is_refused():
+    """scikit-learn's checks take True for the number 1: a JSON true for lr would train at a
+    rate of 1. Numeric parameters refuse flags; flag parameters keep taking them."""
+    import numpy as np
+    import pytest
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    for name in ("lr", "time_score", "beta", "sigma_high"):
+        with pytest.raises(ValueError, match=rf"^{name} must be a number, not True; give its "
+                                             rf"value \(MULDE\(\)\.{name} is the default, "):
+            MULDE(**{name: True}).fit(X)
+    MULDE(layer_norm=True, antithetic=False, max_steps=2, hidden_sizes=(8,)).fit(X)

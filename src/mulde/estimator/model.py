@@ -389,6 +389,14 @@ class MULDE(OutlierMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Validate the parameters (types and ranges, then how they relate); ValueError."""
         self._validate_params()
+        for name, value in self.get_params(deep=False).items():
+            allowed = self._parameter_constraints.get(name, [])
+            # scikit-learn counts True as the number 1: a numeric setting given a flag (a
+            # JSON true for a rate, say) is a mistake, not a request for the value 1
+            if (isinstance(value, bool) and isinstance(allowed, list) and "boolean" not in allowed
+                    and any(isinstance(c, Interval) for c in allowed)):
+                raise ValueError(f"{name} must be a number, not {value!r}; give its value "
+                                 f"(MULDE().{name} is the default, {getattr(MULDE(), name)!r})")
         sizes = list(self.hidden_sizes)
         if not sizes or not all(isinstance(h, Integral) and h >= 1 for h in sizes):
             raise ValueError(f"hidden_sizes must be a non-empty list of positive layer widths, "
