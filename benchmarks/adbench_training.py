@@ -31,6 +31,8 @@ from common import (
     write_json,
 )
 
+from mulde import MULDE
+
 LAST_CHECKS = 6
 """How many of the last held-out evaluations each entry keeps (100 steps apart by default)."""
 
@@ -46,8 +48,6 @@ def how_training_ends(path: Path, seed: int, max_train: int, min_rows: int,
                       params: dict) -> dict | None:
     """Fit MULDE on one set's training half; return how its training ended (None for a half
     of fewer than min_rows rows)."""
-    from mulde import MULDE
-
     x = training_half(path, seed, max_train)
     if len(x) < min_rows:
         return None
@@ -62,27 +62,43 @@ def how_training_ends(path: Path, seed: int, max_train: int, min_rows: int,
             "last_checks": checks[-LAST_CHECKS:], "fit_s": model.fit_seconds_}
 
 
+def _params(text: str) -> dict:
+    """--params: a JSON object (argparse reports the ArgumentTypeError as one line)."""
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err})") from None
+    if not isinstance(params, dict):
+        raise argparse.ArgumentTypeError('give a JSON object such as {"lr": "auto"}')
+    return params
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--root", type=Path, default=DATA_ROOT)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-train", type=int, default=10_000)
     p.add_argument("--min-rows", type=int, default=1000)
-    p.add_argument("--params", type=json.loads, default={},
-                   help="MULDE parameters over the default preset, as JSON")
+    p.add_argument("--params", type=_params, default={},
+                   help="MULDE parameters over the default preset, as a JSON object")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "adbench_training.json")
     args = p.parse_args(argv)
+    try:  # refused before any data is read or fitted
+        MULDE.from_preset("default", **args.params)._check_params()
+        files = list_datasets(args.root)
+    except (TypeError, ValueError, FileNotFoundError) as err:
+        p.error(str(err))
     set_single_thread()
-    calls = [(f, args.seed, args.max_train, args.min_rows, args.params)
-             for f in list_datasets(args.root)]
+    calls = [(f, args.seed, args.max_train, args.min_rows, args.params) for f in files]
     entries = [e for e in in_parallel(how_training_ends, calls, args.jobs) if e is not None]
     entries.sort(key=lambda e: (e["n_train"] * e["n_features"], e["dataset"]))
     ended_by_cap = [e for e in entries if not e["stopped_early"]
                     and e["best_step"] == e["steps"]]
     write_json(args.out, new_header("adbench_training", params=args.params, entries=entries))
-    print(f"{len(entries)} sets with >= {args.min_rows} training rows; the cap ended "
-          f"{len(ended_by_cap)} with the best held-out loss at the last check; wrote {args.out}")
+    print(f"{len(entries)} of {len(files)} sets have >= {args.min_rows} training rows (the "
+          f"others are not fitted); the cap ended {len(ended_by_cap)} with the best held-out "
+          f"loss at the last check; wrote {args.out}")
 
 
 if __name__ == "__main__":

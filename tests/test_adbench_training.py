@@ -32,3 +32,16 @@ def test_only_large_training_halves_are_fitted_and_their_end_is_recorded(tmp_pat
     assert half.shape == (40, 3)
     np.testing.assert_allclose(half.std(axis=0), 1.0)
     assert len(training_half(folder / "big.npz", 0, 25)) == 25  # --max-train caps it
+
+
+def test_bad_params_and_a_missing_root_are_one_line_errors_before_any_fit(tmp_path, capsys):
+    import pytest
+
+    for args, said in ((["--params", "[30]"], "give a JSON object"),
+                       (["--params", "{max_steps: 3}"], "not valid JSON"),
+                       (["--params", '{"lr": "fast"}'], "'lr' parameter of MULDE must be"),
+                       ([], "no ADBench .npz files under")):
+        with pytest.raises(SystemExit) as stop:
+            main(["--root", str(tmp_path), "--out", str(tmp_path / "t.json"), *args])
+        assert stop.value.code == 2 and said in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()
