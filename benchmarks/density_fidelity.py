@@ -151,9 +151,11 @@ VARIANTS: dict[str, dict] = {
 }
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
-# Z1 `beta0_geometric`, say) fits what its round did
+# Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
+# trained at lr 1e-3, the default until `lr="auto"` replaced it
 for _overrides in VARIANTS.values():
     _overrides.setdefault("time_score", 0.0)
+    _overrides.setdefault("lr", 1e-3)
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
               "mean_energy_validated", "cv_level", "stacked")

@@ -29,14 +29,15 @@ from mulde import MULDE
 
 # issue 15's round-1 default (1,000 steps), the current default, and the default before issue
 # 15 (the paper's GMM aggregate and constant regulariser at the small width); the two earlier
-# defaults name their beta 0.1 (0 since round 17), linear levels (log-spaced since round 11)
-# and no time-score term (0.25 since round 19)
+# defaults name their beta 0.1 (0 since round 17), linear levels (log-spaced since round 11),
+# no time-score term (0.25 since round 19) and lr 1e-3 ("auto" since round 24)
 SETTINGS: dict[str, dict] = {
     "MULDE round-1 default": {"max_steps": 1000, "beta": 0.1, "regulariser": "sigma2",
-                              "spacing": "linear", "time_score": 0.0},
+                              "spacing": "linear", "time_score": 0.0, "lr": 1e-3},
     "MULDE default": {},
     "MULDE before issue 15": {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
-                              "max_steps": 1000, "spacing": "linear", "time_score": 0.0},
+                              "max_steps": 1000, "spacing": "linear", "time_score": 0.0,
+                              "lr": 1e-3},
 }
 
 

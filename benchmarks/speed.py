@@ -46,6 +46,7 @@ from mulde.core import (
     multiscale_energy,
     train_energy,
 )
+from mulde.core.training import learning_rate_for_rows
 
 WIDTHS = {"default": (256, 256), "paper": (4096, 4096)}
 N_LEVELS = 16
@@ -54,14 +55,14 @@ PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
 # the `default` preset's overrides that give the default before issue 15, and the default of
 # issue 15's first round (noise range fixed at [1e-3, 1], 1,000 steps); both had the
 # regulariser's beta 0.1 (the default is 0 since round 17: one forward pass less a step),
-# linearly spaced levels (log-spaced since round 11) and no time-score term (0.25 since round
-# 19), so each names them
+# linearly spaced levels (log-spaced since round 11), no time-score term (0.25 since round
+# 19) and lr 1e-3 ("auto" since round 24), so each names them
 PREVIOUS_DEFAULT = {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                     "sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000,
-                    "spacing": "linear", "time_score": 0.0}
+                    "spacing": "linear", "time_score": 0.0, "lr": 1e-3}
 ROUND1_DEFAULT = {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": None,
                   "sigma_low": 1e-3, "max_steps": 1000, "spacing": "linear",
-                  "time_score": 0.0}
+                  "time_score": 0.0, "lr": 1e-3}
 
 
 def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20) -> float:
@@ -147,7 +148,8 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = 20_000,
     params = MULDE.from_preset(preset).get_params()
     net = EnergyMLP(d, tuple(params["hidden_sizes"]))
     x = torch.randn(n_rows, d)
-    cfg = dict(lr=params["lr"], batch_size=params["batch_size"], validation_fraction=0.0,
+    lr = learning_rate_for_rows(n_rows) if params["lr"] == "auto" else params["lr"]
+    cfg = dict(lr=lr, batch_size=params["batch_size"], validation_fraction=0.0,
                patience=None, eval_every=10**9, ema_decay=params["ema_decay"], seed=0)
     loss = DSMLoss(params["beta"], params["regulariser"], params["time_score"])
     if warmup:

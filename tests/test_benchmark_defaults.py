@@ -1,7 +1,8 @@
 """The benchmark scripts that time or score an earlier default name every setting in which it
 differs from today's, so a later change of a default does not silently change what they
 measure under the old name (round 17 turned the regulariser off, beta 0.1 -> 0; round 19
-added the time-score term, 0 -> 0.25)."""
+added the time-score term, 0 -> 0.25; round 24 set the learning rate from the rows, 1e-3 ->
+"auto")."""
 
 import pytest
 from density_fidelity import VARIANTS
@@ -13,9 +14,9 @@ from mulde import MULDE
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
 BEFORE_ISSUE_15 = {"beta": 0.1, "regulariser": "constant", "aggregator": "gmm",
-                   "spacing": "linear", "max_steps": 1000, "time_score": 0.0}
+                   "spacing": "linear", "max_steps": 1000, "time_score": 0.0, "lr": 1e-3}
 ROUND_1 = {"beta": 0.1, "regulariser": "sigma2", "aggregator": "mean_energy",
-           "spacing": "linear", "max_steps": 1000, "time_score": 0.0}
+           "spacing": "linear", "max_steps": 1000, "time_score": 0.0, "lr": 1e-3}
 
 
 @pytest.mark.parametrize(("overrides", "then"), [
@@ -42,3 +43,14 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("lr3e-3") == 0.25  # round 22: H2 with lr 3e-3
     assert weights.pop("lr_rows") == 0.25  # round 24: H2 with lr="auto"
     assert set(weights.values()) == {0.0}
+
+
+def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
+    """Round 24 made lr="auto" the default; every variant before it trained at 1e-3 (H2
+    `timescore0.25_beta0`, the incumbent of rounds 19-24, among them) and must still."""
+    rates = {name: MULDE.from_preset("default", **over).get_params()["lr"]
+             for name, over in VARIANTS.items()}
+    assert MULDE().get_params()["lr"] == "auto"
+    assert rates.pop("lr3e-3") == 3e-3
+    assert rates.pop("lr_rows") == "auto"
+    assert set(rates.values()) == {1e-3}

@@ -356,19 +356,23 @@ def test_presets():
 
 
 def test_training_defaults_are_the_documented_ones_and_shared_with_train_config():
-    """README's default preset: lr 1e-3, batch 1024, at most 2,000 steps, EMA 0.99, early
-    stopping on a 10 % validation split; TrainConfig must agree (issue 12: it said 2000 / None)."""
+    """README's default preset: lr "auto", batch 1024, at most 2,000 steps, EMA 0.99, early
+    stopping on a 10 % validation split; TrainConfig must agree (issue 12: it said 2000 / None),
+    its lr (a number) being the one "auto" gives a set of at most 1,000 rows (round 24)."""
     from dataclasses import asdict
 
     from mulde.core import TrainConfig
+    from mulde.core.training import learning_rate_for_rows
 
     params = MULDE().get_params()
-    documented = {"lr": 1e-3, "batch_size": 1024, "n_epochs": None, "max_steps": 2000,
+    documented = {"batch_size": 1024, "n_epochs": None, "max_steps": 2000,
                   "ema_decay": 0.99, "validation_fraction": 0.1, "patience": 5,
                   "eval_every": 100, "checkpoint_every": 500}
     assert {k: params[k] for k in documented} == documented
     config = asdict(TrainConfig())
     assert {k: config[k] for k in documented} == documented
+    assert params["lr"] == "auto"
+    assert config["lr"] == learning_rate_for_rows(1) == learning_rate_for_rows(1000) == 1e-3
 
 
 def test_checkpoint_every_reaches_the_training_loop(tmp_path, monkeypatch):

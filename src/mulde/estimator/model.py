@@ -214,8 +214,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         levels, so they need time_score > 0 (ValueError) and fall back to mean_energy
         without validation rows (density-fidelity round 20: neither beat mean_energy). See
         `mulde.estimator.aggregation`.
-    lr, batch_size: Adam's learning rate and the rows per step. lr="auto": the rate from the
-        training rows n, 1e-3 up to 1,000 rows, in proportion to n above, at most 3e-3
+    lr, batch_size: Adam's learning rate and the rows per step. lr="auto" (the default since
+        issue 15's round 24; 1e-3 before): the rate from the training rows n, 1e-3 up to
+        1,000 rows, in proportion to n above, at most 3e-3
         (`mulde.core.training.learning_rate_for_rows`; density-fidelity rounds 22-24). The
         rate trained with is `train_result_.lr`.
     adam_betas: Adam's (beta_1, beta_2), a tuple, list or array of two numbers in [0, 1)
@@ -261,7 +262,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     device: "auto" (CUDA, then MPS, then CPU) or a torch device name.
     random_state: seed of the initialisation, the validation split and every draw of training.
     verbose: show a progress bar while training.
-    The training defaults (lr through ema_decay, checkpoint_every) are `TrainConfig`'s.
+    The other training defaults (lr_schedule through ema_decay, checkpoint_every) are
+    `TrainConfig`'s.
     """
 
     # scikit-learn's parameter validation: a wrong type or value raises InvalidParameterError
@@ -322,7 +324,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 lr: float | str = _TRAIN.lr, lr_schedule: str = _TRAIN.lr_schedule,
+                 lr: float | str = "auto", lr_schedule: str = _TRAIN.lr_schedule,
                  adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
                  n_epochs: float | None = _TRAIN.n_epochs,

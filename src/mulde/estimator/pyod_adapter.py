@@ -58,7 +58,7 @@ class PyODMULDE(BaseDetector):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 lr: float | str = 1e-3, lr_schedule: str = "constant", antithetic: bool = False,
+                 lr: float | str = "auto", lr_schedule: str = "constant", antithetic: bool = False,
                  adam_betas: tuple[float, float] = (0.5, 0.9), batch_size: int = 1024,
                  n_epochs: float | None = None,
                  max_steps: int | None = 2000, validation_fraction: float = 0.1,
