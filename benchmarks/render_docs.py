@@ -579,10 +579,12 @@ ADBENCH_MULDE_RUNS = {
                 "the default chosen in issue 15's round 19 (seed 0)"),
     "round19-seeds12": ("adbench_mulde_round19_seeds12.json",
                         "round 19's default on seeds 1 and 2"),
+    "round24": ("adbench_mulde_round24.json",
+                "the default chosen in issue 15's round 24 (seed 0)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
-LATER_ROUNDS = ("round17", "round19")
+LATER_ROUNDS = ("round17", "round19", "round24")
 """The rounds after 11 that each get their own ADBench section (one seed each, so they are not
 averaged with the three-seed rounds before them)."""
 
@@ -624,17 +626,18 @@ def main(argv: list[str] | None = None) -> None:
                 break
             runs.append((label, later))
             parts.append(adbench_round2_section(acc, runs))
-        more = read_json(args.accuracy_round19_seeds12)
-        if more and runs[-1][0] == "round 19":  # round 19 on three seeds, beside the rounds
-            # that have the same three
-            label, seed0 = runs[-1]
-            both = more | {"entries": seed0["entries"] + more["entries"],
-                           "commands": seed0["commands"] + more["commands"]}
-            seeds = {e["seed"] for e in both["entries"]}
-            same = [(lab, r) for lab, r in runs[:-1]
-                    if seeds <= {e["seed"] for e in (acc if r is None else r)["entries"]
-                                 if e["method"] == "MULDE"}]
-            parts.append(adbench_round2_section(acc, [*same, ("round 19, seeds 0-2", both)]))
+            more = (read_json(getattr(args, f"accuracy_{key}_seeds12"))
+                    if f"{key}-seeds12" in ADBENCH_MULDE_RUNS else None)
+            if more:  # the round on seeds 1 and 2 as well: a section with its three seeds,
+                # beside the rounds that have the same three
+                both = more | {"entries": later["entries"] + more["entries"],
+                               "commands": later["commands"] + more["commands"]}
+                seeds = {e["seed"] for e in both["entries"]}
+                same = [(lab, r) for lab, r in runs[:-1]
+                        if seeds <= {e["seed"] for e in (acc if r is None else r)["entries"]
+                                     if e["method"] == "MULDE"}]
+                parts.append(adbench_round2_section(acc, [*same, (f"{label}, seeds 0-2",
+                                                                  both)]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
