@@ -181,13 +181,17 @@ def main(argv: list[str] | None = None) -> None:
         mulde = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     except ValueError as err:
         raise SystemExit(f"--set takes KEY=JSON items, e.g. n_members=4: {err}") from None
+    params = None  # every parameter the MULDE rows are fitted with, the defaults included
     if "MULDE" in args.methods:  # a misspelt or out-of-range setting fails now, not per fit
         from mulde import MULDE
 
         try:
-            MULDE.from_preset("default", **mulde)._check_params()
+            model = MULDE.from_preset("default", **mulde)
+            model._check_params()
         except (TypeError, ValueError) as err:
             raise SystemExit(f"--set: {err}") from None
+        # as JSON stores them (tuples become lists), so a resumed run compares like with like
+        params = json.loads(json.dumps(model.get_params()))
     if args.quick:
         args.seeds, args.max_datasets = [0], args.max_datasets or 3
     out = args.out or RESULTS_DIR / ("adbench_quick.json" if args.quick else "adbench.json")
@@ -199,13 +203,22 @@ def main(argv: list[str] | None = None) -> None:
     results = read_json(out) or new_header(
         "adbench_accuracy", protocol={"max_train": args.max_train, "max_test": args.max_test,
                                       "split": "normal rows 50/50 per seed"},
-        mulde_settings=mulde, entries=[])
+        mulde_settings=mulde, mulde_params=params, entries=[])
     if results["protocol"]["max_train"] != args.max_train or \
             results["protocol"]["max_test"] != args.max_test:
         raise SystemExit(f"{out}: written with other caps {results['protocol']}; use --out")
     if results.get("mulde_settings", {}) != mulde:
         raise SystemExit(f"{out}: written with MULDE settings {results.get('mulde_settings')}"
                          f", not {mulde}; use --out")
+    # the same settings over another default (lr 1e-3 -> "auto" in issue 15's round 24) fit
+    # another MULDE: its rows must not join the file's (files before this check lack the key)
+    stored = results.get("mulde_params")
+    if params is not None and stored is not None and stored != params:
+        changed = sorted(k for k in params.keys() | stored.keys()
+                         if params.get(k) != stored.get(k))
+        raise SystemExit(f"{out}: its MULDE rows were fitted with other parameters ("
+                         + ", ".join(f"{k} {stored.get(k)!r}, now {params.get(k)!r}"
+                                     for k in changed) + "); use --out")
     if command_line() not in results["commands"]:
         results["commands"].append(command_line())
     done = {(e["dataset"], e["seed"], e["method"]) for e in results["entries"]}

@@ -264,7 +264,9 @@ def speed_section(res: dict) -> str:
                    "regulariser='constant'` and the fixed noise range [1e-3, 1] at 1,000 "
                    "steps, the round-1 default the "
                    "preset with `beta=0.1`, that noise range and 1,000 steps, both with linear "
-                   "levels (issue 15's limit: at most 2x).\n")
+                   "levels, no time-score term and lr 1e-3 (issue 15's limit: at most 2x). "
+                   "Early stopping ends a fit before its step cap when the held-out loss stops "
+                   "falling, so the seconds also depend on how soon each setting stops.\n")
         out.append(table(["d", "rows", "rounds", "default s", "previous default s", "ratio",
                           "round-1 default s", "ratio to round 1"],
                          [[r["d"], r["n_rows"], r["rounds"], r["default_fit_s"],
@@ -619,6 +621,7 @@ def main(argv: list[str] | None = None) -> None:
         runs += [("round 11", acc_r11)] if acc_r11 else []
         parts.append(adbench_round2_section(acc, runs))
         # each later round its own section: it may have fewer seeds than the rounds before
+        three: list[tuple[str, dict]] = []  # the later rounds run on seeds 1 and 2 as well
         for key in LATER_ROUNDS:
             label = key.replace("round", "round ")
             later = read_json(getattr(args, f"accuracy_{key}"))
@@ -628,16 +631,15 @@ def main(argv: list[str] | None = None) -> None:
             parts.append(adbench_round2_section(acc, runs))
             more = (read_json(getattr(args, f"accuracy_{key}_seeds12"))
                     if f"{key}-seeds12" in ADBENCH_MULDE_RUNS else None)
-            if more:  # the round on seeds 1 and 2 as well: a section with its three seeds,
-                # beside the rounds that have the same three
+            if more:  # the round on seeds 0-2: a section beside every run with those seeds
                 both = more | {"entries": later["entries"] + more["entries"],
                                "commands": later["commands"] + more["commands"]}
                 seeds = {e["seed"] for e in both["entries"]}
                 same = [(lab, r) for lab, r in runs[:-1]
                         if seeds <= {e["seed"] for e in (acc if r is None else r)["entries"]
                                      if e["method"] == "MULDE"}]
-                parts.append(adbench_round2_section(acc, [*same, (f"{label}, seeds 0-2",
-                                                                  both)]))
+                three.append((f"{label}, seeds 0-2", both))
+                parts.append(adbench_round2_section(acc, [*same, *three]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))

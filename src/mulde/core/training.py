@@ -26,8 +26,10 @@ from mulde.core.schedule import NoiseSchedule
 class TrainConfig:
     """Optimisation settings. Training stops after n_epochs or max_steps, whichever is first.
 
-    These defaults are the `MULDE` estimator's (its signature reads them from here): a small,
-    fast CPU setting; the paper's setting is the estimator's `paper` preset.
+    These defaults are the `MULDE` estimator's (its signature reads them from here), lr aside:
+    the estimator's default is lr="auto" (`learning_rate_for_rows`, which gives this 1e-3 up to
+    1,000 training rows). A small, fast CPU setting; the paper's setting is the estimator's
+    `paper` preset.
     eval_every and checkpoint_every count optimiser steps; patience counts evaluations.
     lr_schedule: "constant" (lr at every step) or "cosine" (`learning_rate_at`).
     antithetic: each step takes batch_size // 2 rows, each with one noise level and the
