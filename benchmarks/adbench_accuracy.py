@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
 
         try:
             model = MULDE.from_preset("default", **mulde)
-            model._check_params()
+            model.check_params()
         except (TypeError, ValueError) as err:
             raise SystemExit(f"--set: {err}") from None
         # as JSON stores them (tuples become lists), so a resumed run compares like with like

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "adbench_training.json")
     args = p.parse_args(argv)
     try:  # refused before any data is read or fitted
-        MULDE.from_preset("default", **args.params)._check_params()
+        MULDE.from_preset("default", **args.params).check_params()
         files = list_datasets(args.root)
     except (TypeError, ValueError, FileNotFoundError) as err:
         p.error(str(err))

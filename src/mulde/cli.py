@@ -55,7 +55,7 @@ def _mulde_params(text: str | None) -> dict:
 def _checked(model):
     """Return the MULDE model after checking its parameters (`UsageError` for a bad one)."""
     try:
-        model._check_params()
+        model.check_params()
     except (ValueError, TypeError) as err:
         raise UsageError(f"--params: {err}") from None
     return model

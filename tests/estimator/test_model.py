@@ -559,3 +559,15 @@ def test_lr_auto_trains_at_the_rate_of_the_rows_and_records_it(tmp_path, optimis
     assert loaded.summary()["train"]["lr"] == pytest.approx(2e-3)
     with pytest.raises(ValueError, match="'lr' parameter of MULDE must be .* among {'auto'}"):
         MULDE(lr="fast").fit(x)
+
+
+def test_check_params_refuses_before_any_data():
+    """`check_params` is what `fit` asks first, public so a caller that reads its own rows
+    (the CLI, the benchmarks) can refuse a bad setting before spending time on them."""
+    MULDE().check_params()
+    with pytest.raises(ValueError, match=r"sigma_high \(0.5\) must be above sigma_low"):
+        MULDE(sigma_low=1.0, sigma_high=0.5).check_params()
+    with pytest.raises(ValueError, match="'lr' parameter of MULDE must be"):
+        MULDE(lr="fast").check_params()
+    with pytest.raises(ValueError, match="lr must be a number, not True"):
+        MULDE(lr=True).check_params()

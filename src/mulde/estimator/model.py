@@ -272,7 +272,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "hidden_sizes": ["array-like"],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
-        "adam_betas": "no_validation",  # checked in _check_params: one message for every mistake
+        "adam_betas": "no_validation",  # checked in check_params: one message for every mistake
         "antithetic": ["boolean"],
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -388,8 +388,13 @@ class MULDE(OutlierMixin, BaseEstimator):
         return cls(**{**ESTIMATOR_PRESETS[name], **overrides})
 
     # ----------------------------------------------------------------------------- fitting
-    def _check_params(self) -> None:
-        """Validate the parameters (types and ranges, then how they relate); ValueError."""
+    def check_params(self) -> None:
+        """Refuse parameters `fit` cannot use, before any data is read or training starts (a
+        caller such as `mulde fit --params` asks first): their types and ranges
+        (scikit-learn's `_parameter_constraints`; a flag given for a number is refused as
+        well), then how they relate (sigma_high above sigma_low, an aggregator that compares
+        levels needs time_score > 0, scale_index within the levels, ...). ValueError naming
+        the parameter (scikit-learn's InvalidParameterError is one)."""
         self._validate_params()
         for name, value in self.get_params(deep=False).items():
             allowed = self._parameter_constraints.get(name, [])
@@ -436,7 +441,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     def fit(self, X: Any, y: None = None) -> MULDE:
         """Fit on normal samples X (n, d); y is ignored. Returns self. At least 2 rows
         (ValueError); fewer than 10 fit but warn (`FewSamplesWarning`: no validation)."""
-        self._check_params()
+        self.check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
