@@ -569,5 +569,15 @@ def test_check_params_refuses_before_any_data():
         MULDE(sigma_low=1.0, sigma_high=0.5).check_params()
     with pytest.raises(ValueError, match="'lr' parameter of MULDE must be"):
         MULDE(lr="fast").check_params()
-    with pytest.raises(ValueError, match="lr must be a number, not True"):
+    with pytest.raises(ValueError, match="^lr must be a number or 'auto', not True"):
         MULDE(lr=True).check_params()
+
+
+def test_a_flag_refused_for_a_setting_that_takes_a_word_names_the_word():
+    """lr takes "auto" as well as a number: the message for a flag says so, rather than
+    "must be a number" beside a default of 'auto' (a JSON true in `mulde fit --params`)."""
+    with pytest.raises(ValueError, match=r"^lr must be a number or 'auto', not True; give its "
+                                         r"value \(MULDE\(\)\.lr is the default, 'auto'\)$"):
+        MULDE(lr=True).check_params()
+    with pytest.raises(ValueError, match=r"^beta must be a number, not False; "):
+        MULDE(beta=False).check_params()

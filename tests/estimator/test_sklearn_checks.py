@@ -110,7 +110,8 @@ def test_a_flag_for_a_numeric_parameter_is_refused():
 
     X = np.random.default_rng(0).normal(size=(30, 2))
     for name in ("lr", "time_score", "beta", "sigma_high"):
-        with pytest.raises(ValueError, match=rf"^{name} must be a number, not True; give its "
+        kinds = "a number or 'auto'" if name == "lr" else "a number"
+        with pytest.raises(ValueError, match=rf"^{name} must be {kinds}, not True; give its "
                                              rf"value \(MULDE\(\)\.{name} is the default, "):
             MULDE(**{name: True}).fit(X)
     MULDE(layer_norm=True, antithetic=False, max_steps=2, hidden_sizes=(8,)).fit(X)

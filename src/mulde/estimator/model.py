@@ -402,7 +402,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             # JSON true for a rate, say) is a mistake, not a request for the value 1
             if (isinstance(value, bool) and isinstance(allowed, list) and "boolean" not in allowed
                     and any(isinstance(c, Interval) for c in allowed)):
-                raise ValueError(f"{name} must be a number, not {value!r}; give its value "
+                words = sorted(w for c in allowed if isinstance(c, StrOptions) for w in c.options)
+                kinds = " or ".join(["a number", *(repr(w) for w in words)])
+                raise ValueError(f"{name} must be {kinds}, not {value!r}; give its value "
                                  f"(MULDE().{name} is the default, {getattr(MULDE(), name)!r})")
         sizes = list(self.hidden_sizes)
         if not sizes or not all(isinstance(h, Integral) and h >= 1 for h in sizes):
