@@ -127,7 +127,9 @@ def _fit(args: argparse.Namespace) -> int:
     path = model.save(args.out)
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
-          f"({model.train_result_.steps} steps); saved {path}")
+          f"({model.train_result_.steps} steps at lr {model.train_result_.lr:.3g}"
+          + (f', lr "auto" for {X.shape[0]} rows' if model.lr == "auto" else "")
+          + f"); saved {path}")
     return 0
 
 
@@ -445,7 +447,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
              f"({params['spacing']}); anomaly score: {params['aggregator']}"
              + _chosen(d.get("aggregate"), len(sigmas)),
              f"training: {train['steps']} steps"
-             + ("" if train.get("lr") is None else f" at lr {train['lr']:.3g}")
+             + ("" if train.get("lr") is None else f" at lr {train['lr']:.3g}"
+                + (' ("auto": from the training rows)' if params.get("lr") == "auto" else ""))
              + ("" if train["best_val_loss"] is None else
                 f" (best validation loss {train['best_val_loss']:.4g} at step "
                 f"{train['best_step']})") + (", stopped early" if train["stopped_early"]
