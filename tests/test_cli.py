@@ -57,7 +57,7 @@ def test_fit_score_info(features, capsys):
     assert json.loads(rest) == info
     assert summary.startswith(f"MULDE model {d / 'm.safetensors'}: 3 features, network 16x16 "
                               f"({info['n_parameters']} parameters)\n")
-    assert 'training: 20 steps at lr 0.001 ("auto": from the training rows)' in summary
+    assert 'training: 20 steps at lr 0.001, set by "auto" from the training rows (best' in summary
     assert len(summary.splitlines()) == 4
     assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
 
@@ -69,7 +69,7 @@ def test_fit_and_info_say_the_learning_rate_trained_with(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((1500, 2)))
     small = {"hidden_sizes": [8], "max_steps": 2, "batch_size": 64, "n_levels": 4}
     for lr, fitted, trained in (("auto", 'at lr 0.0015, lr "auto" for 1500 rows)',
-                                 'at lr 0.0015 ("auto": from the training rows)'),
+                                 'at lr 0.0015, set by "auto" from the training rows (best'),
                                 (0.002, "at lr 0.002)", "at lr 0.002 (best")):
         out = str(tmp_path / f"{lr}.safetensors")
         assert main(["fit", str(tmp_path / "x.npy"), "--out", out, "--quiet",

@@ -448,7 +448,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
              + _chosen(d.get("aggregate"), len(sigmas)),
              f"training: {train['steps']} steps"
              + ("" if train.get("lr") is None else f" at lr {train['lr']:.3g}"
-                + (' ("auto": from the training rows)' if params.get("lr") == "auto" else ""))
+                + (', set by "auto" from the training rows' if params.get("lr") == "auto" else ""))
              + ("" if train["best_val_loss"] is None else
                 f" (best validation loss {train['best_val_loss']:.4g} at step "
                 f"{train['best_step']})") + (", stopped early" if train["stopped_early"]
