@@ -583,6 +583,8 @@ ADBENCH_MULDE_RUNS = {
                         "round 19's default on seeds 1 and 2"),
     "round24": ("adbench_mulde_round24.json",
                 "the default chosen in issue 15's round 24 (seed 0)"),
+    "round24-seeds12": ("adbench_mulde_round24_seeds12.json",
+                        "round 24's default on seeds 1 and 2"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
