@@ -183,3 +183,11 @@ def test_save_refuses_an_unfitted_detector_and_a_thresholder_object(saved, tmp_p
     with pytest.raises(ValueError, match="numeric contamination"):
         det.save(tmp_path / "t.safetensors")
     assert not (tmp_path / "t.safetensors").exists()
+
+
+def test_check_params_refuses_a_bad_mulde_setting_before_any_data():
+    PyODMULDE().check_params()
+    with pytest.raises(ValueError, match=r"sigma_high \(0.5\) must be above sigma_low"):
+        PyODMULDE(sigma_low=1.0, sigma_high=0.5).check_params()
+    with pytest.raises(ValueError, match="^lr must be a number or 'auto', not True"):
+        PyODMULDE(lr=True).check_params()

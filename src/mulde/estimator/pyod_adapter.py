@@ -118,6 +118,12 @@ class PyODMULDE(BaseDetector):
         params.pop("contamination")
         return params
 
+    def check_params(self) -> None:
+        """Refuse MULDE settings that `fit` cannot use, before any data is read
+        (`MULDE.check_params`: ValueError naming the parameter and what it must be); PyOD
+        checks `contamination` itself when the detector is made."""
+        MULDE(**self.mulde_params).check_params()
+
     def fit(self, X: Any, y: None = None) -> PyODMULDE:
         """Fit on X (n, d) normal samples; set decision_scores_, threshold_ and labels_ as
         PyOD does. y is ignored."""
