@@ -46,7 +46,7 @@ from mulde.core import (
     multiscale_energy,
     train_energy,
 )
-from mulde.core.training import learning_rate_for_rows
+from mulde.core.training import resolve_lr
 
 WIDTHS = {"default": (256, 256), "paper": (4096, 4096)}
 N_LEVELS = 16
@@ -148,9 +148,9 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = 20_000,
     params = MULDE.from_preset(preset).get_params()
     net = EnergyMLP(d, tuple(params["hidden_sizes"]))
     x = torch.randn(n_rows, d)
-    lr = learning_rate_for_rows(n_rows) if params["lr"] == "auto" else params["lr"]
-    cfg = dict(lr=lr, batch_size=params["batch_size"], validation_fraction=0.0,
-               patience=None, eval_every=10**9, ema_decay=params["ema_decay"], seed=0)
+    cfg = dict(lr=resolve_lr(params["lr"], n_rows), batch_size=params["batch_size"],
+               validation_fraction=0.0, patience=None, eval_every=10**9,
+               ema_decay=params["ema_decay"], seed=0)
     loss = DSMLoss(params["beta"], params["regulariser"], params["time_score"])
     if warmup:
         train_energy(net, x, NoiseSchedule(), loss, TrainConfig(max_steps=1, **cfg))

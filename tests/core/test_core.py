@@ -30,6 +30,7 @@ from mulde.core.training import (
     _validation_loss,
     ema_decay_at,
     learning_rate_for_rows,
+    resolve_lr,
     split_validation,
     validation_rows,
 )
@@ -808,6 +809,13 @@ def test_learning_rate_for_rows_by_hand():
     assert learning_rate_for_rows(50_000) == pytest.approx(3e-3)
     with pytest.raises(ValueError, match="at least 1 training row, got 0"):
         learning_rate_for_rows(0)
+
+
+def test_resolve_lr_keeps_a_number_and_resolves_auto_by_the_rows():
+    assert resolve_lr(0.002, 10) == 0.002
+    assert resolve_lr(0.002, 50_000) == 0.002
+    assert resolve_lr("auto", 1500) == pytest.approx(1.5e-3)
+    assert resolve_lr("auto", 500) == pytest.approx(1e-3)
 
 
 @given(st.integers(1, 10**7), st.integers(1, 10**7))

@@ -165,6 +165,12 @@ def learning_rate_for_rows(n: int) -> float:
     return ROWS_LR * min(max(n / ROWS_LR_FROM, 1.0), ROWS_LR_MAX_FACTOR)
 
 
+def resolve_lr(lr: float | str, n: int) -> float:
+    """The learning rate a fit on n rows trains with, given MULDE's `lr` setting: the number
+    itself, or `learning_rate_for_rows(n)` for "auto"."""
+    return learning_rate_for_rows(n) if lr == "auto" else float(lr)
+
+
 def learning_rate_at(step: int, total: int, config: TrainConfig) -> float:
     """The learning rate of optimiser step `step` (0-based) of `total`: config.lr throughout
     ("constant"), or cosine annealing to 0 over the run, lr (1 + cos(pi t / total)) / 2

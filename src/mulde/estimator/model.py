@@ -38,7 +38,7 @@ from mulde.core.network import NOISE_INPUTS
 from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
-    learning_rate_for_rows,
+    resolve_lr,
     split_validation,
     validation_rows,
 )
@@ -525,9 +525,9 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def _train_config(self, seed: int, n_rows: int) -> TrainConfig:
         """The training settings of a fit on n_rows rows (all of them, the validation split
-        included), lr="auto" resolved by `learning_rate_for_rows`."""
-        lr = learning_rate_for_rows(n_rows) if self.lr == "auto" else self.lr
-        return TrainConfig(lr=lr, lr_schedule=self.lr_schedule, antithetic=self.antithetic,
+        included), lr="auto" resolved by `resolve_lr`."""
+        return TrainConfig(lr=resolve_lr(self.lr, n_rows), lr_schedule=self.lr_schedule,
+                           antithetic=self.antithetic,
                            adam_betas=tuple(float(b) for b in self.adam_betas),
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,
