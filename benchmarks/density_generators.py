@@ -46,10 +46,16 @@ class GaussianMixture:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Return n samples, (n, d)."""
+        return self.sample_with_components(n, rng)[0]
+
+    def sample_with_components(self, n: int, rng: np.random.Generator
+                               ) -> tuple[np.ndarray, np.ndarray]:
+        """Return n samples (n, d) and the component each was drawn from (n,) int: the same
+        samples `sample` draws from the same rng state."""
         k = rng.choice(len(self.weights), size=n, p=self.weights)
         chol = np.linalg.cholesky(self.covariances)
         z = rng.standard_normal((n, self.d))
-        return self.means[k] + np.einsum("nij,nj->ni", chol[k], z)
+        return self.means[k] + np.einsum("nij,nj->ni", chol[k], z), k
 
     def log_density(self, x: np.ndarray) -> np.ndarray:
         """Return log p(x) for x (n, d)."""
