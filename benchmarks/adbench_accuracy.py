@@ -45,7 +45,8 @@ def list_datasets(root: Path) -> list[Path]:
     files = [f for g in GROUPS for f in sorted((root / "adbench" / g).glob("*.npz"))]
     if not files:
         raise FileNotFoundError(f"no ADBench .npz files under {root / 'adbench'} "
-                                "(set MULDE_DATA to the shared data folder)")
+                                "(give the shared data folder: --root where the script "
+                                "takes one, else set MULDE_DATA)")
 
     def size(f: Path) -> int:
         with np.load(f) as z:
