@@ -148,7 +148,12 @@ VARIANTS: dict[str, dict] = {
     # round 24: H2 with the rate from the training rows (1e-3 up to 1,000, 3e-3 from 3,000)
     "lr_rows": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
                 "spacing": "geometric", "time_score": 0.25, "lr": "auto"},
+    # round 25: R1 with a deep ensemble on small sets (`members_for_rows`)
+    "ens_rows": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                 "spacing": "geometric", "time_score": 0.25, "lr": "auto"},
 }
+# variants whose n_members follows the training rows (`members_for_rows`)
+MEMBERS_BY_ROWS = ("ens_rows",)
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -197,6 +202,13 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
     return [aggregate(kind, state, e) for e in (e_train, *others)]
 
 
+def members_for_rows(n: int) -> int:
+    """Round 25's rule: M = min(4, max(1, floor(1,000 / n))) members for a fit of n rows, so
+    that M members on n rows do no more work a step than one network on 1,000 rows (4 up to
+    250 rows, 3 up to 333, 2 up to 500, 1 from 501 on)."""
+    return min(4, max(1, 1000 // n))
+
+
 def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray], seed: int,
                        cache: Path | None, device: str = "cpu"
                        ) -> tuple[list[np.ndarray], float, float, str, dict | None]:
@@ -215,7 +227,10 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
                     str(z["device"]) if "device" in z.files else "cpu", training)
     from mulde import MULDE
 
-    model = MULDE.from_preset("default", random_state=seed, device=device, **VARIANTS[variant])
+    params = dict(VARIANTS[variant])
+    if variant in MEMBERS_BY_ROWS:
+        params["n_members"] = members_for_rows(len(x_train))
+    model = MULDE.from_preset("default", random_state=seed, device=device, **params)
     t0 = time.perf_counter()
     model.fit(x_train)
     fit_s = time.perf_counter() - t0
