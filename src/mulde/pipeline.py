@@ -475,7 +475,11 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
     t0 = time.perf_counter()
     detections = _detections_lookup(extraction.extractor, dataset)
-    snapshots = most_anomalous_moments(dataset, scores, top, protocol, detections=detections)
+    # the objects' boxes are in the pixels of the frames the extractor saw (downscaled to its
+    # max_height, where it has one): the report draws them on the decoded frames
+    max_height = getattr(extraction.extractor, "max_height", None)
+    snapshots = most_anomalous_moments(dataset, scores, top, protocol, detections=detections,
+                                       max_height=max_height)
     timings["snapshots"] = time.perf_counter() - t0
     timings = {"extract": extraction.seconds,
                **{f"extract.{k}": v for k, v in extraction.stage_seconds.items()}, **timings}
@@ -514,8 +518,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,
         stream_scores={n: s.streams for n, s in video_scores.items()},
-        fps=_frame_rates(dataset, scores, fps), event_frames=frame_renderer(dataset, top,
-                                                                       detections))
+        fps=_frame_rates(dataset, scores, fps),
+        event_frames=frame_renderer(dataset, top, detections, max_height=max_height))
     timings["report"] = time.perf_counter() - t0
     return metrics
 

@@ -48,6 +48,7 @@ from mulde.io.atomic import atomic_path, ensure_writable, write_bytes, write_jso
 from mulde.vad.events import Event, EventTracker
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
+from mulde.video.features.objects import box_in_frame
 
 
 @dataclass
@@ -295,8 +296,9 @@ class Watcher:
         record = st.events[k]
         peak = st.peak_score
         box = None
-        if peak is not None and np.all(np.isfinite(peak.box)):
-            box = [float(v) * f for v, f in zip(peak.box, self._box_scale(), strict=True)]
+        if peak is not None and np.all(np.isfinite(peak.box)) and self._ring:
+            height, width = self._ring[-1][1].shape[:2]
+            box = box_in_frame(peak.box, width, height, self.max_height).tolist()
         record.update(event.to_dict())
         record.update({"ongoing": False, "start_s": event.start / self.fps,
                        "end_s": (event.end + 1) / self.fps, "peak_s": event.peak / self.fps,
@@ -309,17 +311,6 @@ class Watcher:
             record["snapshot"] = None
         st.post_until = event.end + self._frames_for(self.options.post_s)
         self._write_events()
-
-    def _box_scale(self) -> tuple[float, float, float, float]:
-        """Source pixels per model pixel along x, y, x, y."""
-        if not self._ring:
-            return (1.0, 1.0, 1.0, 1.0)
-        height, width = self._ring[-1][1].shape[:2]
-        if self.max_height is None or height <= self.max_height:
-            return (1.0, 1.0, 1.0, 1.0)
-        sx = width / max(1, round(width * self.max_height / height))
-        sy = height / self.max_height
-        return (sx, sy, sx, sy)
 
     def _write_events(self) -> None:
         write_json(self.out / "events.json", self.state.events)

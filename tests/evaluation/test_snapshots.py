@@ -67,3 +67,19 @@ def test_frame_renderer_decodes_the_frames_asked_for(tmp_path):
     assert shots[3].score == 2.0 and "box" not in shots[7].details
     assert _red(_rgb(shots[3].png)).any() and not _red(_rgb(shots[7].png)).any()
     assert render("not a test video", [1]) == {}
+
+
+def test_boxes_of_downscaled_frames_are_drawn_at_the_decoded_frames_pixels(tmp_path):
+    """An extractor with max_height scores frames of 40 rows at 20: its boxes are in those
+    pixels, and the report draws them on the decoded 40-row frame, twice as large."""
+    for split, name in (("train", "t"), ("test", "a")):
+        write_square_frames(tmp_path / split / name, np.ones(5))  # 40 x 120, square at y 15
+    dataset = load_dataset("folder", tmp_path)
+    top = TopObjects.empty(5)
+    top.update("velocity", np.array([2.0]), np.array([1]), np.array([[1.5, 7.5, 5.5, 11.5]]))
+    shot = frame_renderer(dataset, {"a": top}, max_height=20)("a", [1])[1]
+    assert shot.details["box"] == [3, 15, 11, 23]  # where the square is in the 40-row frame
+    drawn = _red(_rgb(shot.png))
+    assert drawn[15, 3:11].mean() > 0.9 and not drawn[30:].any()
+    same = frame_renderer(dataset, {"a": top}, max_height=40)("a", [1])[1]
+    assert same.details["box"] == [2, 8, 6, 12]  # not downscaled: the box as it is (rounded)

@@ -14,6 +14,7 @@ from mulde.datasets.base import Dataset
 from mulde.evaluation.protocol import EvaluationProtocol
 from mulde.evaluation.report import FrameRenderer, Snapshot
 from mulde.vad.ensemble import TopObjects
+from mulde.video.features.objects import box_in_frame
 from mulde.video.features.regions import is_whole_frame
 from mulde.video.source import VideoReadError
 
@@ -89,11 +90,15 @@ def render_snapshot(frame: np.ndarray, box: Sequence[float] | None = None,
 
 def frame_renderer(dataset: Dataset, top: Mapping[str, TopObjects],
                    detections: Callable[[str, int], list[tuple[Sequence[float], str]]]
-                   | None = None, max_side: int = 480) -> FrameRenderer:
+                   | None = None, max_side: int = 480,
+                   max_height: int | None = None) -> FrameRenderer:
     """Return a `FrameRenderer` for `write_report`'s event thumbnails: (test video name,
     frames) -> {frame: Snapshot}, each frame decoded again (one pass over the video up to
     the last frame asked for) and drawn by `render_snapshot` with the frame's top object
-    (`top`) and detector boxes (`detections`). Snapshot.score is the top object's calibrated
+    (`top`) and detector boxes (`detections`). `max_height`: the extractor's (frames taller
+    than it were scored at that height, `mulde.video.features.objects.downscale`), so the top
+    object's box is taken back to the decoded frame's pixels (`box_in_frame`); None: the
+    boxes are in the frame's pixels already. Snapshot.score is the top object's calibrated
     score (NaN without objects). A video that is not a test video of `dataset` or cannot be
     decoded again gives {}."""
     videos = {v.name: v for v in dataset.test}
@@ -113,7 +118,8 @@ def frame_renderer(dataset: Dataset, top: Mapping[str, TopObjects],
                 details: dict[str, Any] = {}
                 if objects is not None and t < len(objects.stream) and objects.stream[t]:
                     details["top object"] = objects.stream[t]
-                    box = objects.box[t]
+                    box = box_in_frame(objects.box[t], frame.shape[1], frame.shape[0],
+                                       max_height)
                 drawn = render_snapshot(frame, box, detections(name, t) if detections else (),
                                         max_side)
                 if drawn is None:
@@ -132,18 +138,19 @@ def most_anomalous_moments(dataset: Dataset, scores: dict[str, np.ndarray],
                            top: dict[str, TopObjects], protocol: EvaluationProtocol,
                            limit: int = 24,
                            detections: Callable[[str, int], list[tuple[Sequence[float], str]]]
-                           | None = None) -> dict[str, Snapshot]:
+                           | None = None, max_height: int | None = None
+                           ) -> dict[str, Snapshot]:
     """Return a `Snapshot` of the `limit` test videos with the highest peak final (smoothed)
     score, highest first: the peak frame, decoded again, with the box of its top object
     (`render_snapshot`: a zoomed panel beside the frame when the box is small), at most 640 px
     on the frame's longer side. A video that cannot be decoded again gets none (its scores
     are reported as usual). `detections(video name, frame)`, when given, returns the frame's
     detector boxes (x0, y0, x1, y1) with their class names, drawn thin in green and labelled
-    (the top object's box stays red)."""
+    (the top object's box stays red). `max_height`: as for `frame_renderer`."""
     peaks = {name: protocol.smooth(s) for name, s in scores.items()}
     videos = {v.name: v for v in dataset.test}
     ranked = sorted((n for n in peaks if n in videos), key=lambda n: -float(peaks[n].max()))
-    render = frame_renderer(dataset, top, detections, max_side=640)
+    render = frame_renderer(dataset, top, detections, max_side=640, max_height=max_height)
     out: dict[str, Snapshot] = {}
     for name in ranked[:limit]:
         t = int(np.argmax(peaks[name]))

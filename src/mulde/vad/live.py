@@ -146,7 +146,9 @@ class LiveScore:
     """The score of one frame of a live stream: `index` (0-based in the stream), `score` the
     fused calibrated frame score (the offline pipeline's unsmoothed score), `smoothed` after
     the causal filter, `streams` each stream's calibrated score, the top object's `stream`
-    and `box` (x0, y0, x1, y1; NaN when none), and `latency` in seconds: from the frame's
+    and `box` (x0, y0, x1, y1; NaN when none; in the pixels of the frame the extractor saw,
+    downscaled to its `max_height` when taller: `mulde.video.features.objects.box_in_frame`
+    takes it to the source frame's), and `latency` in seconds: from the frame's
     arrival (the `arrived` time given to `LiveScorer.push`, e.g. when it was decoded; else
     the push) to its score, so a scorer that falls behind its source shows it."""
 

@@ -40,6 +40,7 @@ from mulde.video.features import (
     window_indices,
 )
 from mulde.video.features.flow import dis_flow
+from mulde.video.features.objects import box_in_frame
 from mulde.video.features.regions import is_whole_frame
 from mulde.video.source import VideoMismatchError
 
@@ -498,3 +499,12 @@ def test_end_to_end_on_three_ped2_frames():
     vf = ex.extract(frames)
     assert vf.n_frames == 3 and set(vf) == {"velocity", "geometry", "appearance"}
     assert vf["velocity"].boxes is not None
+
+
+def test_a_box_of_a_downscaled_frame_is_taken_back_to_the_source_pixels():
+    """640 x 360 scored at 240 rows (427 x 240): x by 640 / 427, y by 360 / 240."""
+    box = box_in_frame([100.0, 50, 200, 150], 640, 360, 240)
+    np.testing.assert_allclose(box, [100 * 640 / 427, 75, 200 * 640 / 427, 225])
+    assert box_in_frame([1.0, 2, 3, 4], 640, 360, None).tolist() == [1, 2, 3, 4]
+    assert box_in_frame([1.0, 2, 3, 4], 640, 360, 360).tolist() == [1, 2, 3, 4]
+    assert np.isnan(box_in_frame([np.nan] * 4, 640, 360, 240)).all()

@@ -487,6 +487,18 @@ def downscaled_size(width: int, height: int, max_height: int | None) -> tuple[in
     return max(1, round(width * max_height / height)), int(max_height)
 
 
+def box_in_frame(box: Sequence[float] | np.ndarray, width: int, height: int,
+                 max_height: int | None) -> np.ndarray:
+    """Return an object's box (x0, y0, x1, y1), in the pixels of the frame the extractor saw
+    (`downscale` to `max_height` rows), in the pixels of the source frame of `width` x
+    `height`: shape (4,) float64. The box itself when the frame was not downscaled."""
+    out = np.asarray(box, dtype=np.float64).copy()
+    small_w, small_h = downscaled_size(width, height, max_height)
+    out[[0, 2]] *= width / small_w
+    out[[1, 3]] *= height / small_h
+    return out
+
+
 def downscale(frame: np.ndarray, max_height: int | None) -> np.ndarray:
     """Return the frame resized to `max_height` rows (`downscaled_size`, OpenCV's area
     interpolation) when it is taller, else the frame itself."""
