@@ -23,7 +23,7 @@ from fakes import (
 from PIL import Image
 
 from mulde.datasets import load_dataset
-from mulde.pipeline import extract_features, run_pipeline
+from mulde.pipeline import _held_back, extract_features, run_pipeline
 from mulde.video.cache import FeatureCache, shard
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.base import SceneFree
@@ -577,3 +577,22 @@ def test_the_fit_note_is_printed_once_before_the_model_fits(dataset_root, tmp_pa
     assert note not in capsys.readouterr().err  # not again after the fits
     run_pipeline(ds, SpeedExtractor(), tmp_path / "quiet", detector="gmm", progress=False)
     assert seen[-1].strip() == ""  # no note given: nothing printed
+
+
+def test_held_back_warnings_reach_the_error_even_when_ignored_or_repeated():
+    """The scene background's skipped videos are held back for the error that follows; under
+    -W ignore, or when the same text was warned before in the process, they were lost and
+    the error said no more than "no readable training video" (a test failed on that)."""
+    import warnings
+
+    from mulde.video.features.objects import SceneBackgroundWarning
+
+    def warn() -> None:
+        warnings.warn("left out: train/broken.avi", SceneBackgroundWarning, stacklevel=1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(2):
+            with _held_back(SceneBackgroundWarning) as held:
+                warn()
+            assert held == ["left out: train/broken.avi"]

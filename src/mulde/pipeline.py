@@ -201,6 +201,10 @@ def _held_back(category: type[Warning]) -> Iterator[list[str]]:
     block instead of showing them; every other warning is shown as usual."""
     held: list[str] = []
     with warnings.catch_warnings():  # restores warnings.showwarning on the way out
+        # every one, even under -W ignore or when the same text was warned before in this
+        # process (the registry shows a repeat once): what is held back may be all a later
+        # error can say about why
+        warnings.simplefilter("always", category)
         shown = warnings.showwarning
 
         def show(message, kind, filename, lineno, file=None, line=None) -> None:
