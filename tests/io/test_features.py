@@ -5,13 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mulde.io.features import (
     FeatureFileError,
     check_features,
+    csv_header,
     energy_columns,
     read_features,
     write_scores,
@@ -62,6 +63,9 @@ def test_errors_name_file_row_and_field(tmp_path):
               elements=st.floats(-1e12, 1e12)))
 @settings(max_examples=30, deadline=None)
 def test_csv_reader_round_trips_any_finite_matrix(tmp_path_factory, X):
+    """Any matrix but one whose first row is 0, 1, ..., d - 1 from d = 3 (pandas' column
+    names: a header)."""
+    assume(X.shape[1] < 3 or not np.array_equal(X[0], np.arange(X.shape[1])))
     path = tmp_path_factory.mktemp("csv") / "x.csv"
     np.savetxt(path, X, delimiter=",", fmt="%.17g")
     np.testing.assert_array_equal(read_features(path), X)
@@ -124,6 +128,30 @@ def test_a_csv_first_row_with_a_typo_is_an_error_not_a_header(tmp_path):
     np.testing.assert_array_equal(read_features(tmp_path / "h.csv"), [[4, 5, 6]])
 
 
+def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
+    """`pd.DataFrame(X).to_csv(index=False)` names the columns 0, 1, ..., d - 1: numbers that
+    were read as a first training sample (found by a newcomer); from 3 columns on they are the
+    header, with the index column refused as for named columns."""
+    path = tmp_path / "x.csv"
+    path.write_text("0,1,2\n5.5,6,7\n8,9,10\n")
+    np.testing.assert_array_equal(read_features(path), [[5.5, 6, 7], [8, 9, 10]])
+    assert csv_header(path) == ["0", "1", "2"]
+    path.write_text(",0,1,2\n0,5.5,6,7\n")
+    with pytest.raises(FeatureFileError, match="the first column has no name"):
+        read_features(path)
+    path.write_text("0,1\n5,6\n")  # two columns: 0,1 is as likely a row of data
+    np.testing.assert_array_equal(read_features(path), [[0, 1], [5, 6]])
+    path.write_text("0,2,1\n5,6,7\n")  # not in order: data
+    assert read_features(path).shape == (2, 3)
+
+
+def test_an_npy_of_python_objects_says_to_save_numbers(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([["a", 1]], dtype=object), allow_pickle=True)
+    with pytest.raises(FeatureFileError, match=r"x.npy: holds Python objects .*not numbers; save "
+                                               r"a numeric array"):
+        read_features(tmp_path / "x.npy")
+
+
 def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
     """Lines as an editor counts them (the header and blank lines included), columns from 1
     with their header name; the NaN/inf rows by their lines too (they were "0-based rows"
@@ -131,7 +159,15 @@ def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("speed,size\n1,2\n\n3,fast\n")
     with pytest.raises(FeatureFileError, match=r"x.csv: line 4, column 2 \('size'\): 'fast' is "
-                                               "not a number$"):
+                                               "not a number; every column must hold numbers: "
+                                               r"drop or encode columns of text \(names"):
+        read_features(path)
+    path.write_text("speed,size\n1,2\n3,\n")
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 3, column 2 \('size'\): empty \(a "
+                                               r"missing value\); impute or remove it$"):
+        read_features(path)
+    path.write_text("")
+    with pytest.raises(FeatureFileError, match="x.csv: empty CSV file; give one row of numbers"):
         read_features(path)
     path.write_text("speed,size\n1,2\n\n3,4\n5,inf\n")
     with pytest.raises(FeatureFileError, match=r"x.csv: 1 row\(s\) hold NaN or inf values \(line "

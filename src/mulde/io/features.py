@@ -35,6 +35,10 @@ def read_features(path: str | Path, key: str | None = None) -> np.ndarray:
     except FeatureFileError:
         raise
     except ValueError as err:  # numpy's refusal of object arrays, corrupt headers, ...
+        if "allow_pickle" in str(err):
+            raise FeatureFileError(
+                f"{path}: holds Python objects (strings, mixed types), not numbers; save a "
+                "numeric array (np.save(path, X.astype(float)))") from err
         raise FeatureFileError(f"{path}: cannot read as {suffix}: {err}") from err
     return check_features(X, path)
 
@@ -74,7 +78,14 @@ def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
 
 
 def _is_header(cells: list[str]) -> bool:
-    """Whether a first row names the columns: none of its cells is a number."""
+    """Whether a first row names the columns: none of its cells is a number, or, from 3
+    columns on, it holds the names pandas gives an array's columns, 0, 1, ..., d - 1
+    (`pd.DataFrame(X).to_csv("f.csv", index=False)`; with the index, an empty first name
+    before them), which no other row of features is likely to be."""
+    names = [c.strip() for c in cells]
+    default = [str(i) for i in range(len(names))]
+    if len(names) >= 3 and (names == default or (names[0] == "" and names[1:] == default[:-1])):
+        return True
     return not any(_is_number(c) for c in cells)
 
 
@@ -107,7 +118,7 @@ def _read_csv(path: Path) -> np.ndarray:
     except UnicodeDecodeError:
         raise FeatureFileError(_not_utf8(path)) from None
     if not rows:
-        raise FeatureFileError(f"{path}: empty CSV file")
+        raise FeatureFileError(f"{path}: empty CSV file; give one row of numbers per sample")
     first, cells = rows[0]
     names: list[str] | None = None
     if _is_header(cells):
@@ -138,8 +149,14 @@ def _read_csv(path: Path) -> np.ndarray:
             try:
                 out[i, j] = float(cell)
             except ValueError:
+                if not cell.strip():
+                    raise FeatureFileError(
+                        f"{path}: line {line}, {column(j)}: empty (a missing value); impute "
+                        "or remove it") from None
                 hint = next((f" (fields are separated by commas, not {name})" for sep, name in
-                             ((";", "semicolons"), ("\t", "tabs")) if sep in cell), "")
+                             ((";", "semicolons"), ("\t", "tabs")) if sep in cell),
+                            "; every column must hold numbers: drop or encode columns of "
+                            "text (names, ids, class labels)")
                 raise FeatureFileError(f"{path}: line {line}, {column(j)}: {cell!r} is not a "
                                        f"number{hint}") from None
     bad, j = _nonfinite(out)
