@@ -588,24 +588,53 @@ class MULDE(OutlierMixin, BaseEstimator):
         return np.asarray(X, dtype=np.float64)  # no copy when already float64
 
     def score_samples_multiscale(self, X: Any) -> np.ndarray:
-        """Return the (n, L) energies f(x, sigma_l) on clean x (higher = more anomalous)."""
+        """Return the energies f(x, sigma_l) of the clean rows X (n, d) at the model's L noise
+        levels (`sigmas_`, smallest first): (n, L) float64, higher = more anomalous (approx.
+        -log q_sigma(x) + c, the paper's multiscale log-density up to a constant).
+        Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
+        numeric, holds NaN or inf, has another number of columns than the training data, or
+        (a DataFrame) other column names; ValueError naming the rows whose energies are not
+        finite (too far from the training data for float32)."""
         return self._energies(self._validated(X))
 
     def anomaly_score(self, X: Any) -> np.ndarray:
-        """Return the aggregated anomaly score (higher = more anomalous) = -score_samples."""
+        """Return the anomaly score of the rows X (n, d): (n,) float64, higher = more
+        anomalous; the `aggregator`'s summary of `score_samples_multiscale` (the default
+        "mean_energy": the mean over levels of the energies centred per level). Equal to
+        -score_samples.
+        Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
+        numeric, holds NaN or inf, has another number of columns than the training data, or
+        (a DataFrame) other column names; ValueError naming the rows whose energies are not
+        finite (too far from the training data for float32)."""
         return self._aggregate(self.score_samples_multiscale(X))
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Return the aggregated log-likelihood-like score (higher = more normal)."""
+        """Return -anomaly_score(X) for the rows X (n, d): (n,) float64, higher = more normal
+        (scikit-learn's convention for outlier detectors).
+        Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
+        numeric, holds NaN or inf, has another number of columns than the training data, or
+        (a DataFrame) other column names; ValueError naming the rows whose energies are not
+        finite (too far from the training data for float32)."""
         return -self.anomaly_score(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Return score_samples - offset_: negative for outliers, positive for inliers."""
+        """Return score_samples(X) - offset_ for the rows X (n, d): (n,) float64, negative
+        for outliers, positive for inliers (the threshold set by `contamination` and
+        `threshold_on`).
+        Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
+        numeric, holds NaN or inf, has another number of columns than the training data, or
+        (a DataFrame) other column names; ValueError naming the rows whose energies are not
+        finite (too far from the training data for float32)."""
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:
-        """Return +1 for inliers and -1 for outliers (`contamination`, `threshold_on`). Warns
-        when the validation rows were too few to flag anything within the promise."""
+        """Return +1 for inliers and -1 for outliers among the rows X (n, d): (n,) int
+        (decision_function < 0 is an outlier; `contamination`, `threshold_on`). Warns when
+        the validation rows were too few to flag anything within the promise.
+        Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
+        numeric, holds NaN or inf, has another number of columns than the training data, or
+        (a DataFrame) other column names; ValueError naming the rows whose energies are not
+        finite (too far from the training data for float32)."""
         check_is_fitted(self, "network_")
         if self.offset_ == -np.inf:
             fraction = 0.01 if self.contamination == "auto" else float(self.contamination)
