@@ -1,10 +1,10 @@
 """Reference estimators for the density-fidelity suite: what the training rows support.
 
-Issue 15 asks MULDE's score to rank fresh samples by their true density with Spearman >= 0.95
-on every suite case of >= 1,000 training rows. This script asks, for the same cases, seeds
-and samples as `density_fidelity.py`, how far estimators that are told part of the truth get
-from the same rows. None of them is a peer a user could run (each is given something no
-detector has); they bound what the rows hold, to read MULDE's numbers against:
+For the cases, seeds and samples of `density_fidelity.py`, how well do estimators that are
+told part of the truth rank the samples by their true density, from the same rows? None of
+them is a peer a user could run (each is given something no detector has); they bound what
+the rows hold, to read MULDE's numbers against (issue 15's target, Spearman >= 0.95 on every
+case of >= 1,000 training rows, included):
 
   gaussian_lw  one Gaussian: the rows' mean and Ledoit-Wolf covariance (Ledoit & Wolf 2004,
                `sklearn.covariance.LedoitWolf`). Knows nothing, like a detector.
@@ -25,7 +25,10 @@ detector has); they bound what the rows hold, to read MULDE's numbers against:
 
 Each is scored by its exact log-density (the generators' own classes) and measured as the
 suite measures (`density_fidelity.metrics`; the training scores in-sample). Label-free: only
-the synthetic generators' truth is read. Seconds per case.
+the synthetic generators' truth is read. Seconds per case. Writes --out (JSON) and prints a
+table: per case, the seeds' mean rho_fresh / rho_broad / far of each reference, and MULDE's
+from a `density_fidelity.py` results file ("-": not there for these seeds, or the reference
+does not apply).
 
     python benchmarks/density_reference.py --seeds 3 4 6
 """
@@ -173,6 +176,20 @@ def mulde_metrics(path: Path, variant: str, aggregate: str) -> dict[tuple, dict]
     return out
 
 
+def _case(text: str, parser: argparse.ArgumentParser) -> tuple[str, int, int]:
+    """DIST:D:N as a case, or the parser's one-line error."""
+    parts = text.split(":")
+    if len(parts) != 3 or parts[0] not in DISTRIBUTIONS or not all(
+            p.isdigit() for p in parts[1:]):
+        parser.error(f"--cases {text!r}: give DIST:D:N, e.g. circle:64:1000, DIST one of "
+                     f"{', '.join(DISTRIBUTIONS)}")
+    try:
+        make_distribution(parts[0], int(parts[1]))
+    except ValueError as err:
+        parser.error(f"--cases {text!r}: {err}")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", nargs="+", type=int, default=[3, 4, 6])
@@ -184,15 +201,17 @@ def main(argv: list[str] | None = None) -> None:
                    "mean_energy, the default's)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "density_reference.json")
     args = p.parse_args(argv)
-    cases = ([(a, int(b), int(c)) for a, b, c in (s.split(":") for s in args.cases)]
-             if args.cases else list(CASES))
+    cases = [_case(c, p) for c in args.cases] if args.cases else list(CASES)
     results = new_header("density_reference", n_eval=N_EVAL, cases=[])
     results["commands"].append(command_line())
     for name, d, n in cases:
         for seed in args.seeds:
             results["cases"].append(run_case(name, d, n, seed))
     write_json(args.out, results)
+    print("rho_fresh / rho_broad / far, mean over seeds "
+          f"{', '.join(map(str, args.seeds))}; MULDE: {args.variant} in {args.mulde.name}\n")
     print(table(results["cases"], mulde_metrics(args.mulde, args.variant, "mean_energy")))
+    print(f"\nwrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 fitted form against the truth it should recover, and the samples against the suite's."""
 
 import numpy as np
+import pytest
 from density_generators import GaussianMixture, NoisyCircle, make_distribution
-from density_reference import _ppca, circle_of, references, run_case
+from density_reference import _ppca, circle_of, main, references, run_case
 
 
 def test_samples_with_components_are_the_samples_of_the_suite():
@@ -46,3 +47,10 @@ def test_a_case_with_the_truth_as_structure_ranks_almost_perfectly():
     assert refs["structure"]["rho_fresh"] > 0.99 and refs["family_ml"]["rho_broad"] > 0.99
     assert 0.0 <= refs["gaussian_lw"]["far"] <= 0.05
     assert run_case("student_t", 2, 100, seed=0)["references"]["structure"] is None
+
+
+def test_a_malformed_case_is_one_line_not_a_traceback(capsys):
+    for bad in ("gauss_iso", "lowrank_mix:2:100", "nope:2:10"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--cases", bad, "--out", "/dev/null"])
+        assert exit_.value.code == 2 and f"--cases {bad!r}" in capsys.readouterr().err
