@@ -278,6 +278,8 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "test.npy"),
                  "--params", SMALL]) == 2
     assert "--out " in _error(capsys) and (d / "test.npy").read_bytes() == before
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.pkl"), "--params", SMALL]) == 2
+    assert "not a .pkl pickle" in _error(capsys) and not (d / "m.pkl").exists()
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "test.npy")]) == 2
     assert "would overwrite an input" in _error(capsys)
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.txt")]) == 2

@@ -98,10 +98,15 @@ def _fit(args: argparse.Namespace) -> int:
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import csv_header, read_features
 
-    if Path(args.out).suffix.lower() in FEATURE_SUFFIXES:
+    suffix = Path(args.out).suffix.lower()
+    if suffix in FEATURE_SUFFIXES:
         raise UsageError(f"--out {args.out}: the model is written as one .safetensors file; "
                          "give a name such as model.safetensors (this name looks like a "
                          "features or scores file, which it would overwrite)")
+    if suffix in (".pkl", ".pickle", ".joblib", ".pt", ".pth"):
+        raise UsageError(f"--out {args.out}: the model is written as one .safetensors file, "
+                         f"not a {suffix} pickle (safe to load: no code runs); give a name "
+                         "such as model.safetensors")
     overrides = _mulde_params(args.params)
     # --params wins over --seed, --quiet and --device, as it does for `mulde run`'s models
     given = {"random_state": args.seed, "verbose": not args.quiet, "device": args.device,
