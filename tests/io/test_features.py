@@ -128,6 +128,14 @@ def test_a_csv_first_row_with_a_typo_is_an_error_not_a_header(tmp_path):
     np.testing.assert_array_equal(read_features(tmp_path / "h.csv"), [[4, 5, 6]])
 
 
+def test_an_empty_cell_in_the_first_row_is_a_missing_value(tmp_path):
+    """As in later rows (it was "'' is not a number (a header row holds only column names)")."""
+    (tmp_path / "x.csv").write_text("1,,3\n4,5,6\n")
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 1, column 2: empty \(a missing "
+                                               r"value\); impute or remove it$"):
+        read_features(tmp_path / "x.csv")
+
+
 def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
     """`pd.DataFrame(X).to_csv(index=False)` names the columns 0, 1, ..., d - 1: numbers that
     were read as a first training sample (found by a newcomer); from 3 columns on they are the
@@ -137,6 +145,9 @@ def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
     np.testing.assert_array_equal(read_features(path), [[5.5, 6, 7], [8, 9, 10]])
     assert csv_header(path) == ["0", "1", "2"]
     path.write_text(",0,1,2\n0,5.5,6,7\n")
+    with pytest.raises(FeatureFileError, match="the first column has no name"):
+        read_features(path)
+    path.write_text(",0\n0,5.5\n1,6\n")  # one column with the index: refused as such too
     with pytest.raises(FeatureFileError, match="the first column has no name"):
         read_features(path)
     path.write_text("0,1\n5,6\n")  # two columns: 0,1 is as likely a row of data

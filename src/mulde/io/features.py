@@ -80,11 +80,14 @@ def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
 def _is_header(cells: list[str]) -> bool:
     """Whether a first row names the columns: none of its cells is a number, or, from 3
     columns on, it holds the names pandas gives an array's columns, 0, 1, ..., d - 1
-    (`pd.DataFrame(X).to_csv("f.csv", index=False)`; with the index, an empty first name
-    before them), which no other row of features is likely to be."""
+    (`pd.DataFrame(X).to_csv("f.csv", index=False)`), which no other row of features is
+    likely to be; with the index, an empty first name before them, from 2 columns on (refused
+    by `_read_csv` as an index column, as a row with an empty first cell would be)."""
     names = [c.strip() for c in cells]
     default = [str(i) for i in range(len(names))]
-    if len(names) >= 3 and (names == default or (names[0] == "" and names[1:] == default[:-1])):
+    if len(names) >= 3 and names == default:
+        return True
+    if len(names) >= 2 and names[0] == "" and names[1:] == default[:-1]:
         return True
     return not any(_is_number(c) for c in cells)
 
@@ -132,6 +135,9 @@ def _read_csv(path: Path) -> np.ndarray:
             raise FeatureFileError(f"{path}: a header row and no data rows")
     else:  # a data row with a typo must not pass for a header
         typo = next((j for j, c in enumerate(cells) if not _is_number(c)), None)
+        if typo is not None and not cells[typo].strip():
+            raise FeatureFileError(f"{path}: line {first}, column {typo + 1}: empty (a missing "
+                                   "value); impute or remove it")
         if typo is not None:
             raise FeatureFileError(f"{path}: line {first}, column {typo + 1}: {cells[typo]!r} "
                                    "is not a number (a header row holds only column names)")
