@@ -335,3 +335,28 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     with (tmp_path / "out" / "scores.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert rows[1]["time_s"] == "0.100"
+
+
+@pytest.mark.parametrize("max_height", [None, 20, 40])
+def test_an_events_box_is_in_the_source_frames_pixels_once(tmp_path, max_height):
+    """The scorer's box is in the pixels of the frame the extractor saw (40 rows scored at 20
+    with max_height 20): events.json and the snapshot take it to the source frame's, once;
+    a frame that was not downscaled keeps it as it is."""
+    from mulde.vad.events import Event
+    from mulde.vad.live import LiveScore
+
+    frame = np.zeros((40, 120, 3), np.uint8)
+    watcher = Watcher(None, Capture("clip", "file", 10.0, lambda: iter(())), tmp_path,
+                      WatchOptions(threshold=1.0), ["velocity"], max_height=max_height)
+    watcher._ring.append((5, frame))
+    watcher.state.events = [{"snapshot": "event_0001.png", "clip": "event_0001.mp4"}]
+    watcher.state.peak_frame = frame
+    watcher.state.peak_score = LiveScore(5, 2.0, 2.0, {"velocity": 2.0}, "velocity",
+                                         np.array([1.5, 7.5, 5.5, 11.5]), 0.0)
+    watcher._end_event(Event(3, 6, 5, 2.0), 0)
+    box = json.loads((tmp_path / "events.json").read_text())[0]["box"]
+    assert box == ([3, 15, 11, 23] if max_height == 20 else [1.5, 7.5, 5.5, 11.5])
+    drawn = np.asarray(Image.open(tmp_path / "events" / "event_0001.png"))
+    red = (drawn[..., 0] > 200) & (drawn[..., 1] < 50)  # the box's red outline (RGB)
+    rows = np.flatnonzero(red.any(axis=1))
+    assert rows.max() <= (24 if max_height == 20 else 13)
