@@ -890,3 +890,21 @@ def test_help_loads_neither_torch_nor_scipy(command):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=ENV, cwd=REPO).stdout.strip().splitlines()[-1]
     assert out == "[]"
+
+
+def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
+    """pandas' default names 0, 1, 2 (and named columns) are a header, and `mulde fit` says
+    so; a first row of numbers that is data is not mentioned."""
+    rng = np.random.default_rng(0)
+    rows = "\n".join(",".join(f"{v:.3f}" for v in r) for r in rng.standard_normal((40, 3)))
+    small = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
+    for name, head in (("pandas", "0,1,2\n"), ("named", "a,b,c\n"), ("plain", "")):
+        (tmp_path / f"{name}.csv").write_text(head + rows + "\n")
+        assert main(["fit", str(tmp_path / f"{name}.csv"), "--out",
+                     str(tmp_path / f"{name}.safetensors"), "--params", small, "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{tmp_path / 'pandas.csv'}: the first row is a header of column names " \
+                     "(0, 1, 2), not a sample"
+    assert out[1].startswith("fitted on 40 x 3 features")
+    assert "(a, b, c)" in out[2] and out[3].startswith("fitted on 40 x 3 features")
+    assert out[4].startswith("fitted on 40 x 3 features") and len(out) == 5

@@ -130,6 +130,10 @@ def _fit(args: argparse.Namespace) -> int:
         # refuses a file whose header puts other columns there
         model.feature_names_in_ = np.asarray(names, dtype=object)
     path = model.save(args.out)
+    if names:  # said, so that a first row taken for a header (or not) is seen
+        shown = ", ".join(names[:4]) + (f", ... {names[-1]}" if len(names) > 4 else "")
+        print(f"{args.features}: the first row is a header of column names ({shown}), not a "
+              "sample")
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps at lr {model.train_result_.lr:.3g}"

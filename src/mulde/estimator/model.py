@@ -593,8 +593,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         -log q_sigma(x) + c, the paper's multiscale log-density up to a constant).
         Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
         numeric, holds NaN or inf, has another number of columns than the training data, or
-        (a DataFrame) other column names; ValueError naming the rows whose energies are not
-        finite (too far from the training data for float32)."""
+        (a DataFrame) other column names; ValueError naming the rows that lie beyond the
+        float32 range once standardised, or whose energies are not finite (too far from the
+        training data for float32)."""
         return self._energies(self._validated(X))
 
     def anomaly_score(self, X: Any) -> np.ndarray:
@@ -604,8 +605,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         -score_samples.
         Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
         numeric, holds NaN or inf, has another number of columns than the training data, or
-        (a DataFrame) other column names; ValueError naming the rows whose energies are not
-        finite (too far from the training data for float32)."""
+        (a DataFrame) other column names; ValueError naming the rows that lie beyond the
+        float32 range once standardised, or whose energies are not finite (too far from the
+        training data for float32)."""
         return self._aggregate(self.score_samples_multiscale(X))
 
     def score_samples(self, X: Any) -> np.ndarray:
@@ -613,8 +615,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         (scikit-learn's convention for outlier detectors).
         Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
         numeric, holds NaN or inf, has another number of columns than the training data, or
-        (a DataFrame) other column names; ValueError naming the rows whose energies are not
-        finite (too far from the training data for float32)."""
+        (a DataFrame) other column names; ValueError naming the rows that lie beyond the
+        float32 range once standardised, or whose energies are not finite (too far from the
+        training data for float32)."""
         return -self.anomaly_score(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -623,8 +626,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         `threshold_on`).
         Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
         numeric, holds NaN or inf, has another number of columns than the training data, or
-        (a DataFrame) other column names; ValueError naming the rows whose energies are not
-        finite (too far from the training data for float32)."""
+        (a DataFrame) other column names; ValueError naming the rows that lie beyond the
+        float32 range once standardised, or whose energies are not finite (too far from the
+        training data for float32)."""
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:
@@ -633,8 +637,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         the validation rows were too few to flag anything within the promise.
         Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
         numeric, holds NaN or inf, has another number of columns than the training data, or
-        (a DataFrame) other column names; ValueError naming the rows whose energies are not
-        finite (too far from the training data for float32)."""
+        (a DataFrame) other column names; ValueError naming the rows that lie beyond the
+        float32 range once standardised, or whose energies are not finite (too far from the
+        training data for float32)."""
         check_is_fitted(self, "network_")
         if self.offset_ == -np.inf:
             fraction = 0.01 if self.contamination == "auto" else float(self.contamination)
