@@ -208,8 +208,10 @@ def main(argv: list[str] | None = None) -> None:
         for seed in args.seeds:
             results["cases"].append(run_case(name, d, n, seed))
     write_json(args.out, results)
-    print("rho_fresh / rho_broad / far, mean over seeds "
-          f"{', '.join(map(str, args.seeds))}; MULDE: {args.variant} in {args.mulde.name}\n")
+    seeds = ("seeds " if len(args.seeds) > 1 else "seed ") + ", ".join(map(str, args.seeds))
+    print(f"each cell: rho_fresh / rho_broad / far, the mean over {seeds}; MULDE: "
+          f"{args.variant} in {args.mulde.name}; '-': the reference does not apply to the "
+          "case, or MULDE has no row for these seeds\n")
     print(table(results["cases"], mulde_metrics(args.mulde, args.variant, "mean_energy")))
     print(f"\nwrote {args.out}")
 

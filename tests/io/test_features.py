@@ -63,9 +63,9 @@ def test_errors_name_file_row_and_field(tmp_path):
               elements=st.floats(-1e12, 1e12)))
 @settings(max_examples=30, deadline=None)
 def test_csv_reader_round_trips_any_finite_matrix(tmp_path_factory, X):
-    """Any matrix but one whose first row is 0, 1, ..., d - 1 from d = 3 (pandas' column
-    names: a header)."""
-    assume(X.shape[1] < 3 or not np.array_equal(X[0], np.arange(X.shape[1])))
+    """Any matrix but one whose first row is 0, 1, ..., d - 1 (pandas' column names: a header
+    from d = 3, and below when other rows are not whole numbers)."""
+    assume(not np.array_equal(X[0], np.arange(X.shape[1])))
     path = tmp_path_factory.mktemp("csv") / "x.csv"
     np.savetxt(path, X, delimiter=",", fmt="%.17g")
     np.testing.assert_array_equal(read_features(path), X)
@@ -139,7 +139,8 @@ def test_an_empty_cell_in_the_first_row_is_a_missing_value(tmp_path):
 def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
     """`pd.DataFrame(X).to_csv(index=False)` names the columns 0, 1, ..., d - 1: numbers that
     were read as a first training sample (found by a newcomer); from 3 columns on they are the
-    header, with the index column refused as for named columns."""
+    header, with 1 or 2 when the rows below are not all whole numbers, and the index column is
+    refused as for named columns."""
     path = tmp_path / "x.csv"
     path.write_text("0,1,2\n5.5,6,7\n8,9,10\n")
     np.testing.assert_array_equal(read_features(path), [[5.5, 6, 7], [8, 9, 10]])
@@ -150,8 +151,16 @@ def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
     path.write_text(",0\n0,5.5\n1,6\n")  # one column with the index: refused as such too
     with pytest.raises(FeatureFileError, match="the first column has no name"):
         read_features(path)
-    path.write_text("0,1\n5,6\n")  # two columns: 0,1 is as likely a row of data
+    path.write_text("0,1\n5,6\n")  # two columns of whole numbers: 0,1 may be a row of data
     np.testing.assert_array_equal(read_features(path), [[0, 1], [5, 6]])
+    path.write_text("0,1\n5,6\n5.5,6\n")  # but not among numbers written with decimals
+    np.testing.assert_array_equal(read_features(path), [[5, 6], [5.5, 6]])
+    assert csv_header(path) == ["0", "1"]
+    path.write_text("0\n0.25\n1.5\n")  # one column (a second newcomer's case)
+    np.testing.assert_array_equal(read_features(path), [[0.25], [1.5]])
+    path.write_text("0\n1\n2\n")
+    np.testing.assert_array_equal(read_features(path), [[0], [1], [2]])
+    assert csv_header(path) is None
     path.write_text("0,2,1\n5,6,7\n")  # not in order: data
     assert read_features(path).shape == (2, 3)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,12 +63,12 @@ def csv_header(path: str | Path) -> list[str] | None:
         return None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            first = next(_filled_rows(fh), None)
+            head = list(itertools.islice(_filled_rows(fh), HEADER_LOOKAHEAD + 1))
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    if first is None or not _is_header(first[1]):
+    if not head or not _is_header(head[0][1], [r for _, r in head[1:]]):
         return None
-    return [c.strip() for c in first[1]]
+    return [c.strip() for c in head[0][1]]
 
 
 def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
@@ -77,19 +78,28 @@ def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
     return ((reader.line_num, r) for r in reader if r and any(c.strip() for c in r))
 
 
-def _is_header(cells: list[str]) -> bool:
-    """Whether a first row names the columns: none of its cells is a number, or, from 3
-    columns on, it holds the names pandas gives an array's columns, 0, 1, ..., d - 1
-    (`pd.DataFrame(X).to_csv("f.csv", index=False)`), which no other row of features is
-    likely to be; with the index, an empty first name before them, from 2 columns on (refused
-    by `_read_csv` as an index column, as a row with an empty first cell would be)."""
+def _is_header(cells: list[str], following: list[list[str]] = ()) -> bool:
+    """Whether a first row names the columns: none of its cells is a number, or it holds the
+    names pandas gives an array's columns, 0, 1, ..., d - 1 (`pd.DataFrame(X).to_csv("f.csv",
+    index=False)`): from 3 columns on always (no other row of features is likely to be that),
+    with 1 or 2 columns when a `following` row holds a number that is not a whole one (a row
+    "0,1" of whole-number data stays data); with the index, an empty first name before them,
+    from 2 columns on (refused by `_read_csv` as an index column, as a row with an empty
+    first cell would be)."""
     names = [c.strip() for c in cells]
     default = [str(i) for i in range(len(names))]
-    if len(names) >= 3 and names == default:
+    if names == default and (len(names) >= 3 or any(
+            _is_number(c) and not c.strip().lstrip("+-").isdigit()
+            for row in following for c in row)):
         return True
     if len(names) >= 2 and names[0] == "" and names[1:] == default[:-1]:
         return True
     return not any(_is_number(c) for c in cells)
+
+
+HEADER_LOOKAHEAD = 20
+"""The rows after the first that `_is_header` reads to tell pandas' names 0 (, 1) of a one-
+or two-column file from a row of whole numbers."""
 
 
 def _not_utf8(path: Path) -> str:
@@ -124,7 +134,7 @@ def _read_csv(path: Path) -> np.ndarray:
         raise FeatureFileError(f"{path}: empty CSV file; give one row of numbers per sample")
     first, cells = rows[0]
     names: list[str] | None = None
-    if _is_header(cells):
+    if _is_header(cells, [r for _, r in rows[1:HEADER_LOOKAHEAD + 1]]):
         names, rows = cells, rows[1:]
         if not names[0].strip() and any(n.strip() for n in names[1:]):
             raise FeatureFileError(
