@@ -34,6 +34,7 @@ import argparse
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,13 @@ from common import (
     set_single_thread,
     write_json,
 )
-from density_generators import DISTRIBUTIONS, broader, make_distribution
+from density_generators import (
+    DISTRIBUTIONS,
+    Distribution,
+    GaussianMixture,
+    broader,
+    make_distribution,
+)
 from scipy.stats import spearmanr
 
 N_EVAL = 2000
@@ -296,15 +303,42 @@ def _log(line: str) -> None:
     print(line, flush=True)
 
 
+@dataclass(frozen=True)
+class CaseData:
+    """One case's samples: the n training rows `x` (with the mixture component each came
+    from, None for a distribution that is no mixture), N_EVAL `fresh` and `broad` samples and
+    their true -log p (`nll_fresh`, `nll_broad`)."""
+
+    dist: Distribution
+    x: np.ndarray
+    components: np.ndarray | None
+    fresh: np.ndarray
+    broad: np.ndarray
+    nll_fresh: np.ndarray
+    nll_broad: np.ndarray
+
+
+def draw_case(dist_name: str, d: int, n: int, seed: int) -> CaseData:
+    """The samples of a case, drawn from one generator seeded by (seed, n, d, distribution):
+    every script of the suite scores the same rows."""
+    dist = make_distribution(dist_name, d, seed=0)
+    rng = np.random.default_rng([seed, n, d, DISTRIBUTIONS.index(dist_name)])
+    if isinstance(dist, GaussianMixture):  # the same rows `sample` draws, with components
+        x, components = dist.sample_with_components(n, rng)
+    else:
+        x, components = dist.sample(n, rng), None
+    fresh, broad = dist.sample(N_EVAL, rng), broader(dist).sample(N_EVAL, rng)
+    return CaseData(dist, x, components, fresh, broad, -dist.log_density(fresh),
+                    -dist.log_density(broad))
+
+
 def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
              peers: list[str], energies_dir: Path | None, log: Callable[[str], None] = _log,
              device: str = "cpu") -> dict:
-    """Draw the case's data, fit every variant and peer, return its metrics."""
-    dist = make_distribution(dist_name, d, seed=0)
-    rng = np.random.default_rng([seed, n, d, DISTRIBUTIONS.index(dist_name)])
-    x_train = dist.sample(n, rng)
-    fresh, broad = dist.sample(N_EVAL, rng), broader(dist).sample(N_EVAL, rng)
-    nll_f, nll_b = -dist.log_density(fresh), -dist.log_density(broad)
+    """Draw the case's data (`draw_case`), fit every variant and peer, return its metrics."""
+    data = draw_case(dist_name, d, n, seed)
+    x_train, fresh, broad = data.x, data.fresh, data.broad
+    nll_f, nll_b = data.nll_fresh, data.nll_broad
     case = {"dist": dist_name, "d": d, "n": n, "seed": seed, "mulde": {}, "peers": {}}
     for variant in variants:
         cache = (energies_dir / f"{dist_name}_d{d}_n{n}_s{seed}_{variant}.npz"

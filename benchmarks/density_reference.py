@@ -41,12 +41,11 @@ from pathlib import Path
 
 import numpy as np
 from common import RESULTS_DIR, command_line, new_header, write_json
-from density_fidelity import DEFAULT_CASES, N_EVAL, metrics, read_json
+from density_fidelity import DEFAULT_CASES, N_EVAL, draw_case, metrics, read_json
 from density_generators import (
     DISTRIBUTIONS,
     GaussianMixture,
     NoisyCircle,
-    broader,
     make_distribution,
 )
 from sklearn.covariance import LedoitWolf
@@ -124,23 +123,17 @@ def references(name: str, x: np.ndarray, components: np.ndarray | None) -> dict:
 
 
 def run_case(name: str, d: int, n: int, seed: int) -> dict:
-    """The case's samples as `density_fidelity.run_case` draws them; every reference's
-    metrics (None where it does not apply)."""
-    dist = make_distribution(name, d, seed=0)
-    rng = np.random.default_rng([seed, n, d, DISTRIBUTIONS.index(name)])
-    if isinstance(dist, GaussianMixture):
-        x, components = dist.sample_with_components(n, rng)
-    else:
-        x, components = dist.sample(n, rng), None
-    fresh, broad = dist.sample(N_EVAL, rng), broader(dist).sample(N_EVAL, rng)
-    nll_f, nll_b = -dist.log_density(fresh), -dist.log_density(broad)
+    """The case's samples as the suite draws them (`density_fidelity.draw_case`); every
+    reference's metrics (None where it does not apply)."""
+    data = draw_case(name, d, n, seed)
     case = {"dist": name, "d": d, "n": n, "seed": seed, "references": {}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = references(name, x, components)
+        fitted = references(name, data.x, data.components)
     for ref, density in fitted.items():
         case["references"][ref] = None if density is None else metrics(
-            *(-density.log_density(z) for z in (x, fresh, broad)), nll_f, nll_b)
+            *(-density.log_density(z) for z in (data.x, data.fresh, data.broad)),
+            data.nll_fresh, data.nll_broad)
     return case
 
 
