@@ -144,10 +144,8 @@ def _read_csv(path: Path) -> np.ndarray:
         if not rows:
             raise FeatureFileError(f"{path}: a header row and no data rows")
     else:  # a data row with a typo must not pass for a header
-        typo = next((j for j, c in enumerate(cells) if not _is_number(c)), None)
-        if typo is not None and not cells[typo].strip():
-            raise FeatureFileError(f"{path}: line {first}, column {typo + 1}: empty (a missing "
-                                   "value); impute or remove it")
+        # (an empty cell is a missing value: the loop below says so, as on any row)
+        typo = next((j for j, c in enumerate(cells) if c.strip() and not _is_number(c)), None)
         if typo is not None:
             raise FeatureFileError(f"{path}: line {first}, column {typo + 1}: {cells[typo]!r} "
                                    "is not a number (a header row holds only column names)")
