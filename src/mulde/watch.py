@@ -296,9 +296,11 @@ class Watcher:
         record = st.events[k]
         peak = st.peak_score
         box = None
-        if peak is not None and np.all(np.isfinite(peak.box)) and self._ring:
-            height, width = self._ring[-1][1].shape[:2]
-            box = box_in_frame(peak.box, width, height, self.max_height).tolist()
+        if peak is not None and np.all(np.isfinite(peak.box)):
+            box = [float(v) for v in peak.box]
+            if self._ring:  # in the source frame's pixels (the stream's frames share a size)
+                height, width = self._ring[-1][1].shape[:2]
+                box = box_in_frame(peak.box, width, height, self.max_height).tolist()
         record.update(event.to_dict())
         record.update({"ongoing": False, "start_s": event.start / self.fps,
                        "end_s": (event.end + 1) / self.fps, "peak_s": event.peak / self.fps,
