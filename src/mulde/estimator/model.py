@@ -603,43 +603,31 @@ class MULDE(OutlierMixin, BaseEstimator):
         anomalous; the `aggregator`'s summary of `score_samples_multiscale` (the default
         "mean_energy": the mean over levels of the energies centred per level). Equal to
         -score_samples.
-        Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
-        numeric, holds NaN or inf, has another number of columns than the training data, or
-        (a DataFrame) other column names; ValueError naming the rows that lie beyond the
-        float32 range once standardised, or whose energies are not finite (too far from the
-        training data for float32)."""
+        Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
+        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
         return self._aggregate(self.score_samples_multiscale(X))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Return -anomaly_score(X) for the rows X (n, d): (n,) float64, higher = more normal
         (scikit-learn's convention for outlier detectors).
-        Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
-        numeric, holds NaN or inf, has another number of columns than the training data, or
-        (a DataFrame) other column names; ValueError naming the rows that lie beyond the
-        float32 range once standardised, or whose energies are not finite (too far from the
-        training data for float32)."""
+        Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
+        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
         return -self.anomaly_score(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Return score_samples(X) - offset_ for the rows X (n, d): (n,) float64, negative
         for outliers, positive for inliers (the threshold set by `contamination` and
         `threshold_on`).
-        Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
-        numeric, holds NaN or inf, has another number of columns than the training data, or
-        (a DataFrame) other column names; ValueError naming the rows that lie beyond the
-        float32 range once standardised, or whose energies are not finite (too far from the
-        training data for float32)."""
+        Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
+        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:
         """Return +1 for inliers and -1 for outliers among the rows X (n, d): (n,) int
         (decision_function < 0 is an outlier; `contamination`, `threshold_on`). Warns when
         the validation rows were too few to flag anything within the promise.
-        Raises sklearn's NotFittedError before `fit`; ValueError for X that is not 2-D
-        numeric, holds NaN or inf, has another number of columns than the training data, or
-        (a DataFrame) other column names; ValueError naming the rows that lie beyond the
-        float32 range once standardised, or whose energies are not finite (too far from the
-        training data for float32)."""
+        Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
+        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
         check_is_fitted(self, "network_")
         if self.offset_ == -np.inf:
             fraction = 0.01 if self.contamination == "auto" else float(self.contamination)
