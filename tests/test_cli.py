@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from fakes import ENV, REPO, _disk_with
 
+import mulde
 from mulde.cli import main
 
 PARAMS = json.dumps({"hidden_sizes": [16, 16], "max_steps": 20, "batch_size": 64})
@@ -908,3 +909,10 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
     assert out[1].startswith("fitted on 40 x 3 features")
     assert "(a, b, c)" in out[2] and out[3].startswith("fitted on 40 x 3 features")
     assert out[4].startswith("fitted on 40 x 3 features") and len(out) == 5
+
+
+def test_version_prints_the_package_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mulde {mulde.__version__}"

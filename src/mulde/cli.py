@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+from mulde._version import __version__
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 
 
@@ -1212,6 +1213,7 @@ def build_parser() -> _MuldeParser:
         "score feature vectors, run the video pipeline on a dataset or a folder of videos, "
         "train on normal video, watch a live source, evaluate any method's frame scores. "
         "`mulde COMMAND --help` for each command."))
+    parser.add_argument("--version", action="version", version=f"mulde {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
     parser.subcommands = sub.choices
 
