@@ -417,10 +417,10 @@ def _too_short(threshold: dict[str, Any] | None) -> str | None:
         return None
 
 
-# the README's options of the method; `mulde info` lists those in which a model differs from
-# today's default (the regulariser, off since round 17: a model of an earlier default, beta
-# 0.1, says so; time_score, on since round 19: a model without the term, or saved before it
-# existed, says time_score=0.0)
+# the options of the method (README, "The detector"; docs/detector.md); `mulde info` lists
+# those in which a model differs from today's default (the regulariser, off since round 17: a
+# model of an earlier default, beta 0.1, says so; time_score, on since round 19: a model
+# without the term, or saved before it existed, says time_score=0.0)
 _MULDE_OPTIONS = ("beta", "regulariser", "time_score", "noise_input", "antithetic", "base",
                   "precondition", "whiten", "n_members", "weight_decay", "lr_schedule",
                   "sigma_low_nn", "sigma_high_span", "scaling", "adam_betas")

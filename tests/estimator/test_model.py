@@ -19,8 +19,8 @@ GAUSS = np.random.default_rng(0).standard_normal((4000, 8))
 @pytest.fixture(scope="module")
 def gaussian_model():
     """Pure multiscale DSM (beta = 0, no time-score term, which the default has since issue
-    15's round 19): its optimum is the score of q_sigma (README, "A finding about the
-    regulariser")."""
+    15's round 19): its optimum is the score of q_sigma (docs/detector.md, "A finding
+    about the regulariser")."""
     params = FAST | {"max_steps": 2000, "batch_size": 512, "lr": 2e-3, "patience": None,
                      "beta": 0.0, "time_score": 0.0, "ema_decay": 0.99}
     return MULDE(**params).fit(GAUSS)
@@ -56,8 +56,9 @@ def test_toy_gmm_auc_is_within_001_of_cross_validated_kde():
     ranking of a whole square of the plane by the known density, which is not saturated: a
     Spearman correlation within 0.03 of the cross-validated KDE's (0.97; the smallest scale
     alone reaches 0.89), with the paper's linear grid of levels. The default's log-spaced
-    grid (issue 15 round 11) ranks this square at 0.91 (README, "Scoring"): most of it lies
-    far from the data, where the few large levels it keeps decide the order."""
+    grid (issue 15 round 11) ranks this square at 0.91 (docs/detector.md, "Noise levels and
+    scoring"): most of it lies far from the data, where the few large levels it keeps decide
+    the order."""
     from scipy.stats import spearmanr
     from sklearn.metrics import roc_auc_score
 
