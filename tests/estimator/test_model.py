@@ -124,10 +124,13 @@ def test_contamination_bounds_the_outlier_rate_on_new_normal_samples():
 
 
 def test_too_few_validation_rows_flag_nothing_and_say_so():
-    """100 samples, 10 validation rows: a 1 % promise needs 99; predict flags none and
-    warns. Without validation rows the training quantile is used (in-sample)."""
+    """100 samples, 10 validation rows: a 1 % promise needs 99; fit says so before training,
+    predict flags none and warns again. Without validation rows the training quantile is used
+    (in-sample)."""
     X = np.random.default_rng(4).standard_normal((100, 3))
-    model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit(X)
+    with pytest.warns(UserWarning, match=r"the 10 validation rows .* too few to flag at most "
+                      r"0.01 .*takes 99 validation"):
+        model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit(X)
     assert model.offset_ == -np.inf
     with pytest.warns(UserWarning, match=r"too few to flag at most 0.01 .*takes 99 validation"):
         assert set(model.predict(np.full((2, 3), 50.0))) == {1}

@@ -99,6 +99,22 @@ class FewSamplesWarning(UserWarning):
         return type(self), (self.n, self.minimum, self.aggregator)
 
 
+def _held_out_rank(fraction: float, n_held: int) -> int:
+    """k of `MULDE._set_offset`'s split-conformal threshold on n_held validation rows (the
+    k-th lowest normality): floor(fraction * (n_held + 1)); 0 when too few to flag any."""
+    return int(np.floor(fraction * (n_held + 1) + 1e-9))
+
+
+def _too_few_held_out(fraction: float, n_held: int | None = None) -> str:
+    """Why `threshold_on="validation"` flags nothing, and what to do (said by fit and
+    predict)."""
+    held = "" if n_held is None else f"{n_held} "
+    return (f"the {held}validation rows held out of training are too few to flag at most "
+            f"{fraction:g} of new normal samples (it takes {int(np.ceil(1 / fraction - 1))} "
+            "validation rows): predict flags none; fit on more samples, raise contamination "
+            "or validation_fraction, or threshold decision_function yourself")
+
+
 class NoValidationWarning(UserWarning):
     """A fit on 10 or more samples whose `validation_fraction` holds none of them out, with
     settings that need validation rows: `aggregator` "mean_energy_validated", "cv_level" or
@@ -456,6 +472,10 @@ class MULDE(OutlierMixin, BaseEstimator):
                 warnings.warn(NoValidationWarning(
                     float(self.validation_fraction), self.aggregator if chooses else None,
                     self.threshold_on == "validation"), stacklevel=2)
+        elif self.threshold_on == "validation":  # a threshold that can flag nothing: say so now
+            n_held = validation_rows(len(X), self.validation_fraction)
+            if _held_out_rank(self._fraction(), n_held) == 0:
+                warnings.warn(_too_few_held_out(self._fraction(), n_held), stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         torch.manual_seed(seed)
@@ -548,13 +568,17 @@ class MULDE(OutlierMixin, BaseEstimator):
         1 / fraction - 1), nothing can be flagged within the promise: offset -inf, and
         `predict` warns. Without validation rows (validation_fraction 0 or n < 10), the
         training rows' quantile, which memorised rows make optimistic."""
-        fraction = 0.01 if self.contamination == "auto" else float(self.contamination)
+        fraction = self._fraction()
         if held.size == 0:
             self.offset_ = float(np.percentile(-train_anomaly, 100.0 * fraction))
             return
         normality = np.sort(-train_anomaly[held])
-        k = int(np.floor(fraction * (len(normality) + 1) + 1e-9))
+        k = _held_out_rank(fraction, len(normality))
         self.offset_ = float(normality[k - 1]) if k else -np.inf
+
+    def _fraction(self) -> float:
+        """The share of samples `predict` flags: `contamination`, 0.01 for "auto"."""
+        return 0.01 if self.contamination == "auto" else float(self.contamination)
 
     # ----------------------------------------------------------------------------- scoring
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
@@ -630,13 +654,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         rows it cannot score (shape, NaN/inf, columns, float32 range)."""
         check_is_fitted(self, "network_")
         if self.offset_ == -np.inf:
-            fraction = 0.01 if self.contamination == "auto" else float(self.contamination)
-            warnings.warn(f"the validation rows held out of training are too few to flag at "
-                          f"most {fraction:g} of new normal samples (it takes "
-                          f"{int(np.ceil(1 / fraction - 1))} validation rows): predict flags "
-                          "none; fit on more samples, raise contamination or "
-                          "validation_fraction, or "
-                          "threshold decision_function yourself", stacklevel=2)
+            warnings.warn(_too_few_held_out(self._fraction()), stacklevel=2)
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     # ----------------------------------------------------------------------------- persistence
