@@ -422,8 +422,8 @@ def _too_short(threshold: dict[str, Any] | None) -> str | None:
 # model of an earlier default, beta 0.1, says so; time_score, on since round 19: a model
 # without the term, or saved before it existed, says time_score=0.0)
 _MULDE_OPTIONS = ("beta", "regulariser", "time_score", "noise_input", "antithetic", "base",
-                  "precondition", "whiten", "n_members", "weight_decay", "lr_schedule",
-                  "sigma_low_nn", "sigma_high_span", "scaling", "adam_betas")
+                  "precondition", "whiten", "n_members", "max_samples", "weight_decay",
+                  "lr_schedule", "sigma_low_nn", "sigma_high_span", "scaling", "adam_betas")
 
 
 def _chosen(aggregate: dict[str, Any] | None, n_levels: int) -> str:

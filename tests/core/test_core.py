@@ -30,6 +30,7 @@ from mulde.core.training import (
     _validation_loss,
     ema_decay_at,
     learning_rate_for_rows,
+    member_bags,
     resolve_lr,
     split_validation,
     validation_rows,
@@ -822,3 +823,67 @@ def test_resolve_lr_keeps_a_number_and_resolves_auto_by_the_rows():
 def test_learning_rate_for_rows_grows_with_the_rows_within_its_bounds(a, b):
     lo, hi = sorted((a, b))
     assert 1e-3 - 1e-15 <= learning_rate_for_rows(lo) <= learning_rate_for_rows(hi) <= 3e-3
+
+
+def test_member_bags_give_each_member_its_own_seeded_draw():
+    """member_bags: round(max_samples * n) rows per member (at least 1), without
+    replacement, another draw per member, the same for the same seed; None at 1."""
+    bags = member_bags(10, 3, 0.5, seed=4)
+    assert bags.shape == (10, 3) and bags.dtype == torch.bool
+    assert bags.sum(dim=0).tolist() == [5, 5, 5]
+    assert len({tuple(bags[:, m].tolist()) for m in range(3)}) == 3
+    assert torch.equal(bags, member_bags(10, 3, 0.5, seed=4))
+    assert not torch.equal(bags, member_bags(10, 3, 0.5, seed=5))
+    assert member_bags(10, 2, 0.01, seed=0).sum(dim=0).tolist() == [1, 1]
+    assert member_bags(10, 3, 1.0, seed=4) is None
+
+
+def test_the_loss_of_bagged_members_takes_each_over_its_own_rows():
+    """With rows, member j's loss is its DSM loss over the rows its column marks (by hand,
+    two members); a member without rows in the batch adds nothing."""
+    torch.manual_seed(1)
+    ens = EnergyEnsemble(2, (8,), n_members=2)
+    x, sigma, eps = torch.randn(6, 2), torch.full((6, 1), 0.5), torch.randn(6, 2)
+    rows = torch.tensor([[1, 0], [1, 1], [0, 1], [1, 0], [0, 0], [0, 1]], dtype=torch.bool)
+    loss = DSMLoss(beta=0.0, time_score=0.25)
+    own = [loss(m, x[rows[:, j]], sigma[rows[:, j]], eps[rows[:, j]])
+           for j, m in enumerate(ens.members)]
+    torch.testing.assert_close(loss(ens, x, sigma, eps, rows=rows), (own[0] + own[1]) / 2)
+    only_first = rows.clone()
+    only_first[:, 1] = False
+    torch.testing.assert_close(loss(ens, x, sigma, eps, rows=only_first), own[0])
+    none = torch.zeros_like(rows)
+    zero = loss(ens, x, sigma, eps, rows=none)
+    assert zero.item() == 0.0 and zero.requires_grad
+
+
+def test_bagged_training_shows_each_member_only_its_rows_and_its_checkpoint_says_so():
+    """train_energy with max_samples < 1: every batch passes each member's rows of its bag
+    (the bags drawn over the fitted rows, after the validation split), so a member never
+    fits a row outside its bag; the checkpoint config names the setting (left out at 1, as
+    older checkpoints hold none)."""
+    from mulde.core.training import _checkpoint_config
+
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    base = DSMLoss(0.0)
+
+    def recording(net, x, sigma, eps, create_graph=True, rows=None):
+        if create_graph:
+            seen.append((x.clone(), rows.clone()))
+        return base(net, x, sigma, eps, create_graph, rows=rows)
+
+    torch.manual_seed(1)
+    ens = EnergyEnsemble(3, (8,), n_members=2)
+    x = torch.randn(100, 3, generator=torch.Generator().manual_seed(2))
+    cfg = TrainConfig(batch_size=32, max_steps=8, eval_every=4, patience=None,
+                      ema_decay=None, seed=5, max_samples=0.5)
+    train_energy(ens, x, NoiseSchedule(), recording, cfg)
+    train_idx, _ = split_validation(100, cfg.validation_fraction, cfg.seed)
+    bags = member_bags(len(train_idx), 2, 0.5, cfg.seed)
+    for j in range(2):
+        bag_rows = {tuple(r) for r in x[train_idx][bags[:, j]].tolist()}
+        given = [tuple(r) for xb, rows in seen for r in xb[rows[:, j]].tolist()]
+        assert given and set(given) <= bag_rows
+    assert len(seen) == 8 and all(r.any(dim=0).all() for _, r in seen)
+    assert _checkpoint_config(cfg)["max_samples"] == 0.5
+    assert "max_samples" not in _checkpoint_config(TrainConfig())

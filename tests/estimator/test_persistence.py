@@ -121,14 +121,16 @@ def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
 
 
 def test_an_ensemble_round_trips_with_identical_scores(tmp_path):
-    """A deep ensemble (n_members 2) is saved as its members' weights and rebuilt as an
-    ensemble of the stored size, scoring bit for bit as before."""
+    """A deep ensemble (n_members 2; bagged, max_samples 0.5, as well) is saved as its
+    members' weights and rebuilt as an ensemble of the stored size, scoring bit for bit as
+    before, with its settings."""
     X = np.random.default_rng(1).standard_normal((200, 3))
-    model = MULDE(hidden_sizes=(8,), n_members=2, max_steps=10, random_state=0,
-                  device="cpu").fit(X)
-    loaded = MULDE.load(model.save(tmp_path / "e.safetensors"))
-    assert len(loaded.network_.members) == 2
-    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    for max_samples in (1.0, 0.5):
+        model = MULDE(hidden_sizes=(8,), n_members=2, max_samples=max_samples, max_steps=10,
+                      random_state=0, device="cpu").fit(X)
+        loaded = MULDE.load(model.save(tmp_path / "e.safetensors"))
+        assert len(loaded.network_.members) == 2 and loaded.max_samples == max_samples
+        np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
 
 
 @pytest.mark.parametrize("n_members", [1, 3, 10**9, "2"])
@@ -147,19 +149,21 @@ def test_an_ensemble_size_other_than_the_stored_networks_is_refused_before_build
 
 def test_a_file_from_before_the_ensemble_and_lr_schedule_options_loads_as_one_network(
         fitted, tmp_path):
-    """Models saved before n_members / lr_schedule / antithetic / base / precondition /
-    time_score / adam_betas existed were one network without a Gaussian base that read the
-    noisy rows as they are, trained at a constant learning rate with Adam's betas (0.5, 0.9),
-    single noise draws and no time-score term; they load as that and score as they did."""
+    """Models saved before n_members / max_samples / lr_schedule / antithetic / base /
+    precondition / time_score / adam_betas existed were one network on every fitted row,
+    without a Gaussian base, that read the noisy rows as they are, trained at a constant
+    learning rate with Adam's betas (0.5, 0.9), single noise draws and no time-score term;
+    they load as that and score as they did."""
     model, X = fitted
     path = model.save(tmp_path / "m.safetensors")
     params = model.get_params()
-    for name in ("n_members", "lr_schedule", "antithetic", "base", "precondition",
-                 "time_score", "adam_betas"):
+    for name in ("n_members", "max_samples", "lr_schedule", "antithetic", "base",
+                 "precondition", "time_score", "adam_betas"):
         del params[name]
     _rewrite(path, params=json.dumps(params))
     loaded = MULDE.load(path)
     assert loaded.n_members == 1 and loaded.lr_schedule == "constant"
+    assert loaded.max_samples == 1.0
     assert loaded.antithetic is False and loaded.base is None and loaded.precondition is None
     assert loaded.network_.scaling is None and loaded.time_score == 0.0
     assert loaded.adam_betas == (0.5, 0.9)

@@ -27,7 +27,8 @@ def test_clone_and_set_params_keep_every_non_default_setting():
     set_params round trip (a setting stored under another name, or dropped, fails here)."""
     from sklearn.base import clone
 
-    changed = {"hidden_sizes": (8,), "n_members": 3, "layer_norm": True, "dropout": 0.1,
+    changed = {"hidden_sizes": (8,), "n_members": 3, "max_samples": 0.5, "layer_norm": True,
+               "dropout": 0.1,
                "noise_input": "log", "scaling": "global",
                "beta": 0.1,
                "regulariser": "constant",

@@ -64,8 +64,20 @@ class DSMLoss:
         object.__setattr__(self, "regulariser", Regulariser(self.regulariser))
 
     def __call__(self, net: EnergyNetwork, x: torch.Tensor, sigma: torch.Tensor,
-                 eps: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
-        """Return the scalar loss for clean x (n, d), sigma (n, 1) and noise eps (n, d)."""
+                 eps: torch.Tensor, create_graph: bool = True,
+                 rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Return the scalar loss for clean x (n, d), sigma (n, 1) and noise eps (n, d).
+
+        rows: None (every member on every row) or (n, M) bool, member m's loss taken over the
+        rows its column marks (`mulde.core.training.member_bags`); a member with none of this
+        batch's rows adds nothing (the mean is over the members that have rows)."""
+        members = net.members if isinstance(net, EnergyEnsemble) else [net]
+        if rows is not None:
+            losses = [self(m, x[rows[:, j]], sigma[rows[:, j]], eps[rows[:, j]], create_graph)
+                      for j, m in enumerate(members) if bool(rows[:, j].any())]
+            if not losses:  # a zero with a graph, so that a training step still runs
+                return sum(0.0 * p.sum() for p in net.parameters())
+            return torch.stack(losses).mean()
         if isinstance(net, EnergyEnsemble):
             return torch.stack([self(m, x, sigma, eps, create_graph)
                                 for m in net.members]).mean()

@@ -52,6 +52,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_schedule: str = "constant"
     antithetic: bool = False
+    max_samples: float = 1.0
     seed: int = 0
     checkpoint_every: int = 500
 
@@ -102,7 +103,7 @@ def ema_decay_at(step: int, decay: float) -> float:
 # the fields `_checkpoint_config` leaves out at these values, as older checkpoints hold none
 # (named with them when a checkpoint is refused)
 _LEFT_OUT = {"weight_decay": 0.0, "lr_schedule": "constant", "antithetic": False,
-             "loss.time_score": 0.0}
+             "max_samples": 1.0, "loss.time_score": 0.0}
 
 
 def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
@@ -217,6 +218,28 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, 
     return perm[n_val:], perm[:n_val]
 
 
+def member_bags(n_train: int, n_members: int, max_samples: float, seed: int
+                ) -> torch.Tensor | None:
+    """Which training rows each member of the network trains on: (n_train, n_members) bool,
+    member m's column marking round(max_samples * n_train) rows (at least 1) drawn without
+    replacement from a generator seeded by (seed, m), so each member gets its own draw; None
+    for max_samples 1 (every member trains on every row).
+
+    Subsampled members (bagging: Breiman 1996, "Bagging predictors"; without replacement as
+    scikit-learn's `BaggingRegressor(max_samples=..., bootstrap=False)`) memorise different
+    rows, so the ensemble's mean energy holds less of what each one memorised than members
+    that all see the same rows (issue 15, rounds 25 and 27 of the density-fidelity suite,
+    benchmarks/density_fidelity.md)."""
+    if max_samples >= 1.0:
+        return None
+    size = max(1, int(round(max_samples * n_train)))
+    bags = torch.zeros((n_train, n_members), dtype=torch.bool)
+    for m in range(n_members):
+        g = _generator(seed, -3 - m, torch.device("cpu"))
+        bags[torch.randperm(n_train, generator=g)[:size], m] = True
+    return bags
+
+
 def antithetic_batch(x: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return rows x (m, d), levels sigma (m, 1) and noise eps (m, d) as 2m rows: each row
@@ -282,6 +305,8 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
         if ckpt.exists():
             state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT)
 
+    n_members = len(net.members) if hasattr(net, "members") else 1
+    bags = member_bags(n_train, n_members, config.max_samples, config.seed)
     stopped_early = False
     perm = None
     bar = tqdm(total=total, initial=state["step"], disable=not progress, desc="training",
@@ -297,9 +322,12 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
         xb = x_train[idx]
         sigma = schedule.sample(xb.shape[0], g, device)
         eps = torch.randn(xb.shape, generator=g, device=device)
+        rows = None if bags is None else bags[idx.cpu()].to(device)
         if config.antithetic:
             xb, sigma, eps = antithetic_batch(xb, sigma, eps)
-        loss = loss_fn(net, xb, sigma, eps)
+            rows = None if rows is None else torch.cat([rows, rows])
+        loss = (loss_fn(net, xb, sigma, eps) if rows is None
+                else loss_fn(net, xb, sigma, eps, rows=rows))
         for group in opt.param_groups:
             group["lr"] = learning_rate_at(step, total, config)
         opt.zero_grad(set_to_none=True)

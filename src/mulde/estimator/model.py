@@ -166,6 +166,11 @@ class MULDE(OutlierMixin, BaseEstimator):
     n_members: 1 (one MLP) or M >= 2: a deep ensemble of M MLPs of those widths, each trained
         on its own DSM loss from its own initial weights; the energy is their mean
         (`mulde.core.EnergyEnsemble`).
+    max_samples: the share of the training rows (those not held out for validation) each
+        member trains on, in (0, 1]: 1 (the default), every row; below 1, each member its own
+        seeded draw of round(max_samples * n) rows without replacement (bagging; with
+        n_members 1, one network on a subsample), so that members memorise different rows
+        (`mulde.core.training.member_bags`; issue 15, round 27).
     noise_input: how the noise level enters the network: "sigma" (the raw level, the paper)
         or "log" (ln(sigma) / 4, Karras et al. 2022's c_noise), which tells the small levels
         apart (`mulde.core.network.noise_feature`); not the default, as those levels then
@@ -287,6 +292,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "hidden_sizes": ["array-like"],
         "n_members": [Interval(Integral, 1, None, closed="left")],
+        "max_samples": [Interval(Real, 0, 1, closed="right")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "adam_betas": "no_validation",  # checked in check_params: one message for every mistake
         "antithetic": ["boolean"],
@@ -329,6 +335,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     }
 
     def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
+                 max_samples: float = _TRAIN.max_samples,
                  layer_norm: bool = False, dropout: float = 0.0,
                  noise_input: str = "sigma", beta: float = 0.0,
                  regulariser: str = "sigma2", time_score: float = 0.25,
@@ -355,6 +362,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  checkpoint_every: int = _TRAIN.checkpoint_every, verbose: bool = False) -> None:
         self.hidden_sizes = hidden_sizes
         self.n_members = n_members
+        self.max_samples = max_samples
         self.layer_norm = layer_norm
         self.dropout = dropout
         self.noise_input = noise_input
@@ -547,7 +555,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         """The training settings of a fit on n_rows rows (all of them, the validation split
         included), lr="auto" resolved by `resolve_lr`."""
         return TrainConfig(lr=resolve_lr(self.lr, n_rows), lr_schedule=self.lr_schedule,
-                           antithetic=self.antithetic,
+                           antithetic=self.antithetic, max_samples=self.max_samples,
                            adam_betas=tuple(float(b) for b in self.adam_betas),
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,
@@ -728,6 +736,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("sigma_low_nn", None)  # and with the fixed sigma_low
             params.setdefault("weight_decay", 0.0)  # and without weight decay
             params.setdefault("n_members", 1)  # one network
+            params.setdefault("max_samples", 1.0)  # on every training row
             params.setdefault("lr_schedule", "constant")
             params.setdefault("antithetic", False)  # and single noise draws
             params.setdefault("whiten", None)  # and standardised per column only

@@ -47,7 +47,7 @@ class PyODMULDE(BaseDetector):
 
     def __init__(self, contamination: float = 0.1, *,
                  hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
-                 layer_norm: bool = False,
+                 max_samples: float = 1.0, layer_norm: bool = False,
                  dropout: float = 0.0, noise_input: str = "sigma", beta: float = 0.0,
                  regulariser: str = "sigma2", time_score: float = 0.25,
                  sigma_low: float = 1e-3,
@@ -71,6 +71,7 @@ class PyODMULDE(BaseDetector):
         super().__init__(contamination=contamination)
         self.hidden_sizes = hidden_sizes
         self.n_members = n_members
+        self.max_samples = max_samples
         self.layer_norm = layer_norm
         self.dropout = dropout
         self.noise_input = noise_input
