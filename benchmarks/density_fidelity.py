@@ -158,9 +158,13 @@ VARIANTS: dict[str, dict] = {
     # round 25: R1 with a deep ensemble on small sets (`members_for_rows`)
     "ens_rows": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
                  "spacing": "geometric", "time_score": 0.25, "lr": "auto"},
+    # round 27: E2's members, each on its own half of the rows (bagging)
+    "bag_rows": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                 "spacing": "geometric", "time_score": 0.25, "lr": "auto"},
 }
-# variants whose n_members follows the training rows (`members_for_rows`)
-MEMBERS_BY_ROWS = ("ens_rows",)
+# variants whose n_members follows the training rows (`members_for_rows`), and the share of
+# the rows each member of an ensemble (M >= 2) then trains on (`MULDE(max_samples=)`)
+MEMBERS_BY_ROWS = {"ens_rows": 1.0, "bag_rows": 0.5}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -237,6 +241,8 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     params = dict(VARIANTS[variant])
     if variant in MEMBERS_BY_ROWS:
         params["n_members"] = members_for_rows(len(x_train))
+        if params["n_members"] > 1:
+            params["max_samples"] = MEMBERS_BY_ROWS[variant]
     model = MULDE.from_preset("default", random_state=seed, device=device, **params)
     t0 = time.perf_counter()
     model.fit(x_train)
