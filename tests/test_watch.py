@@ -360,3 +360,85 @@ def test_an_events_box_is_in_the_source_frames_pixels_once(tmp_path, max_height)
     red = (drawn[..., 0] > 200) & (drawn[..., 1] < 50)  # the box's red outline (RGB)
     rows = np.flatnonzero(red.any(axis=1))
     assert rows.max() <= (24 if max_height == 20 else 13)
+
+
+class _FakeScorer:
+    """A `LiveScorer` stand-in: frame i of the source gets the fused score `fused[i]` (split
+    between the streams as `parts[i]`), smoothed by the causal filter, without any model."""
+
+    def __init__(self, parts, sigma=1.0, box=(2.0, 2.0, 10.0, 10.0)):
+        from mulde.vad.live import CausalSmoother
+
+        self.parts, self.box = parts, np.array(box)
+        self.smoother = CausalSmoother(sigma)
+        self.online = type("Online", (), {"exact": True})()
+        self.n = 0
+
+    def push(self, frame, arrived=None):
+        from mulde.vad.live import LiveScore
+
+        part = self.parts[self.n]
+        fused = sum(part.values())
+        top = max(part, key=lambda k: part[k])  # the top object's stream: the largest now
+        score = LiveScore(self.n, fused, self.smoother.update(fused), dict(part), top,
+                          self.box.copy(), 0.0)
+        self.n += 1
+        return [score]
+
+    def finish(self):
+        return []
+
+    def restart(self):
+        return []
+
+
+def _fake_watch(out, parts, threshold=1.0):
+    frames = [np.full((24, 32, 3), 40 * (i % 5), np.uint8) for i in range(len(parts))]
+    watcher = Watcher(_FakeScorer(parts), Capture("clip", "file", 10.0, lambda: iter(frames)),
+                      out, WatchOptions(threshold=threshold, pre_s=0.2, post_s=0.2),
+                      sorted(parts[0]))
+    return watcher, watcher.run()
+
+
+def test_an_earlier_watchs_outputs_are_replaced_and_other_files_kept(tmp_path):
+    """A second watch into the folder of one that found 2 events finds none: events.json is
+    [] and the first watch's snapshots, clips and leftover temp files are gone, while files
+    that watch never writes stay."""
+    quiet = [{"velocity": 0.1, "static": 0.1}] * 12
+    loud = quiet[:3] + [{"velocity": 3.0, "static": 0.5}] * 2 + quiet[:4] + \
+        [{"velocity": 0.5, "static": 3.0}] * 2 + quiet[:1]
+    _fake_watch(tmp_path, loud)
+    first = sorted(p.name for p in (tmp_path / "events").iterdir())
+    assert first == ["event_0001.mp4", "event_0001.png", "event_0002.mp4", "event_0002.png"]
+    (tmp_path / "events" / ".event_0003.mp4.4242.0123abcd.tmp").write_bytes(b"killed")
+    (tmp_path / ".events.json.4242.89abcdef.tmp").write_text("[")
+    mine = ["notes.txt", "events/event_1.png", "events/mine.mp4",
+            "events/.mine.png.4242.0123abcd.tmp", ".report.json.4242.0123abcd.tmp"]
+    for name in mine:
+        (tmp_path / name).write_text("mine")
+    watcher, summary = _fake_watch(tmp_path, quiet)
+    assert watcher.replaced == 3 + 4 + 2  # scores, events, watch.json; 4 event files; 2 temps
+    assert summary["events"] == 0 and json.loads((tmp_path / "events.json").read_text()) == []
+    assert not list((tmp_path / "events").glob("event_0*"))
+    for name in mine:
+        assert (tmp_path / name).read_text() == "mine"
+    with (tmp_path / "scores.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 12
+
+
+def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys):
+    model_dir, video = trained
+    out = tmp_path / "out"
+    (out / "events").mkdir(parents=True)
+    for name in ("scores.csv", "events.json", "events/event_0001.png", "events/event_0001.mp4"):
+        (out / name).write_text("earlier")
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
+                 "--threshold", "1e9"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("replaced") == 1
+    assert f"mulde watch: {out} held an earlier watch's outputs: replaced 4 files (" in err
+    assert json.loads((out / "events.json").read_text()) == []
+    assert sorted(p.name for p in (out / "events").iterdir()) == []
+    assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "new"),
+                 "--quiet", "--threshold", "1e9"]) == 0
+    assert "replaced" not in capsys.readouterr().err  # a fresh folder: nothing said

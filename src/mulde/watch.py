@@ -9,7 +9,8 @@ events. Outputs in the output folder, written as the stream goes:
   `time_s` (frame / fps), `score` (the fused calibrated score, the offline pipeline's
   unsmoothed one), `smoothed` (the causal filter's), one column per stream (its calibrated
   score) and `top_stream` (the stream of the frame's top object);
-- `events.json`: the list of events, rewritten atomically when one starts and when one ends:
+- `events.json`: the list of events, written atomically at the start (empty) and rewritten
+  when one starts and when one ends:
   `start`, `end` (inclusive frame indices), `peak`, `score` (peak smoothed score), the same
   in seconds (`start_s`, `end_s` the end of the last frame, (end + 1) / fps, as offline in
   `mulde.evaluation.alerts`; `peak_s`), `stream` and `box` (the top object at the peak,
@@ -22,7 +23,9 @@ events. Outputs in the output folder, written as the stream goes:
 - `watch.json`: at the end, what was watched and how fast (frames/s, per-frame latency),
   reconnections, why it stopped.
 
-Ctrl-C (KeyboardInterrupt) stops the loop; the pending frames are scored, the open event
+An output folder that holds an earlier watch's outputs is cleared of them first
+(`clear_earlier_outputs`: only the names above; other files stay), so the folder never mixes
+two runs. Ctrl-C (KeyboardInterrupt) stops the loop; the pending frames are scored, the open event
 is closed and every file written, then it is raised again for the caller.
 """
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import re
 import signal
 import sys
 import threading
@@ -49,6 +53,44 @@ from mulde.vad.events import Event, EventTracker
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
 from mulde.video.features.objects import box_in_frame
+
+# what a watch writes into its output folder (module docstring); nothing else is removed
+_OUTPUTS = ("events.json", "watch.json", "scores.csv")  # the summaries first: never listing
+_EVENT_FILE = re.compile(r"^event_\d{4,}\.(png|mp4)$")  # files already gone
+_TEMP_OF = re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8}\.tmp$")  # `atomic_path`'s temp names
+
+
+def _own_temp(path: Path, in_events: bool) -> bool:
+    """Whether `path` is a temp file `atomic_path` made for a watch output (its writer was
+    killed before renaming it into place); `in_events`: `path` lies in `events/`."""
+    m = _TEMP_OF.match(path.name)
+    if m is None:
+        return False
+    return _EVENT_FILE.match(m.group(1)) is not None if in_events else m.group(1) in _OUTPUTS
+
+
+def clear_earlier_outputs(out: str | Path) -> int:
+    """Remove from the folder `out` what an earlier watch wrote there (`scores.csv`,
+    `events.json`, `watch.json`, `events/event_NNNN.png|mp4` and their temp files), so that
+    a new watch into the same folder does not leave the earlier events beside its own;
+    return how many files went. Only those names are touched (the `events/` folder stays,
+    and any other file in either folder). events.json and watch.json go first, so that an
+    interrupted clearing never leaves them naming files that are gone."""
+    out = Path(out)
+    top = [out / name for name in _OUTPUTS]
+    events = out / "events"
+    inside = sorted(p for p in events.iterdir() if p.is_file()) if events.is_dir() else []
+    temps = sorted(p for p in out.iterdir() if p.is_file()) if out.is_dir() else []
+    removed = 0
+    for path in [*top, *(p for p in inside if _EVENT_FILE.match(p.name) or _own_temp(p, True)),
+                 *(p for p in temps if _own_temp(p, False))]:
+        try:
+            if path.is_file():
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # gone meanwhile
+            continue
+    return removed
 
 
 @dataclass
@@ -148,6 +190,7 @@ class Watcher:
                  max_height: int | None = None) -> None:
         self.scorer, self.capture, self.options = scorer, capture, options
         self.out = ensure_writable(Path(out))
+        self.replaced = clear_earlier_outputs(self.out)  # an earlier watch's, said by the caller
         (self.out / "events").mkdir(exist_ok=True)
         self.streams = streams
         self.max_height = max_height
@@ -158,6 +201,7 @@ class Watcher:
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
+        self._write_events()  # no event yet: what a reader of the folder sees meanwhile
 
     @property
     def fps(self) -> float:
@@ -415,6 +459,10 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     watcher = Watcher(scorer, capture, out, options, [s.value for s in model.streams],
                       getattr(extractor, "max_height", None))
     watcher.definition = definition
+    if watcher.replaced:
+        n = watcher.replaced
+        note(f"{out} held an earlier watch's outputs: replaced {n} file{'s' if n != 1 else ''} "
+             "(scores.csv, events.json, watch.json, events/event_*; other files stay)")
     return watcher.run()
 
 
