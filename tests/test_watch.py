@@ -15,7 +15,7 @@ import sys
 import av
 import numpy as np
 import pytest
-from fakes import ENV, REPO, free_port, write_video
+from fakes import ENV, FAST, REPO, free_port, write_video
 from PIL import Image
 
 from mulde.cli import main
@@ -234,6 +234,34 @@ def test_swapped_arguments_and_a_pipeline_model_given_to_score_say_what_to_do(
     err = capsys.readouterr().err
     assert "is a video pipeline model" in err and "mulde watch" in err
     assert err.count("\n") == 1
+
+
+def test_a_feature_model_of_fit_or_a_file_of_the_pipeline_says_what_watch_takes(
+        trained, tmp_path, capsys):
+    """`mulde watch` given a `mulde fit` model file says what it is and what watch needs,
+    not 'no such model folder'; a file inside a pipeline model names its folder."""
+    from mulde import MULDE
+
+    model_dir, video = trained
+    fit = MULDE(**FAST).fit(np.random.default_rng(0).normal(size=(64, 3)))
+    path = fit.save(tmp_path / "cardio.safetensors")
+    assert main(["watch", str(path), str(video), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"mulde: error: {path} is a feature model of `mulde fit` (a file, which "
+                   "`mulde score` takes); mulde watch needs a trained video pipeline: the "
+                   "model folder that `mulde train` or `mulde run` writes (OUT/model of --out "
+                   "OUT)\n")
+    assert not (tmp_path / "o").exists()
+    stream_file = next((model_dir / "streams").iterdir())
+    assert main(["watch", str(stream_file), str(video), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert (f"{stream_file} is a file of the pipeline model {model_dir}; give watch that "
+            f"folder: mulde watch {model_dir} {video} --out DIR") in err
+    (tmp_path / "notes.txt").write_text("not a model")
+    assert main(["watch", str(tmp_path / "notes.txt"), str(video), "--out",
+                 str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "notes.txt: a file, not a model folder" in err and err.count("\n") == 1
 
 
 def test_a_view_is_refused_by_a_model_without_named_views(trained, tmp_path, capsys):

@@ -175,6 +175,8 @@ def test_missing_folder_and_a_mulde_model_file_are_named(saved, tmp_path):
         PipelineModel.load(tmp_path / "nowhere")
     with pytest.raises(ArtifactError, match="pipeline.json: missing"):
         PipelineModel.load(saved / "streams")
+    with pytest.raises(ArtifactError, match=r"velocity\.safetensors: a file, not a model fo"):
+        PipelineModel.load(saved / "streams" / "velocity.safetensors")
 
 
 def test_foreign_and_newer_formats_are_refused(saved):

@@ -503,8 +503,9 @@ class PipelineModel:
         folder = Path(folder)
         mpath = folder / MANIFEST
         if not folder.is_dir():
-            raise ArtifactError(f"{folder}: no such model folder (a folder written by "
-                                "`mulde train` or `mulde run --out DIR`: DIR/model)")
+            what = "a file, not a model folder" if folder.exists() else "no such model folder"
+            raise ArtifactError(f"{folder}: {what} (a folder written by `mulde train` or "
+                                "`mulde run --out DIR`: DIR/model)")
         if not mpath.is_file():
             raise ArtifactError(f"{mpath}: missing; {folder} is not a mulde pipeline model")
         try:
