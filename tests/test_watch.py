@@ -264,13 +264,18 @@ def test_a_feature_model_of_fit_or_a_file_of_the_pipeline_says_what_watch_takes(
     assert "notes.txt: a file, not a model folder" in err and err.count("\n") == 1
 
 
-def test_a_view_is_refused_by_a_model_without_named_views(trained, tmp_path, capsys):
+def test_a_view_the_model_does_not_have_is_refused_naming_the_one_it_has(trained, tmp_path,
+                                                                         capsys):
+    """A model of one camera view (its scene background in model/scene/0.png) refuses
+    --view north saying that its one view is the unnamed one, used without --view."""
     model_dir, video = trained
-    assert not load_model(model_dir).scene_backgrounds
+    assert not load_model(model_dir).scene_backgrounds  # no views by name
     assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "o"),
                  "--view", "north"]) == 2
     err = capsys.readouterr().err
-    assert "knows no camera views by name" in err and "'north'" in err
+    assert err == ("mulde: error: the model has no camera view 'north': it has one view, the "
+                   "unnamed one of its training videos (scene background "
+                   f"{model_dir / 'scene' / '0.png'}), which is used when --view is left out\n")
 
 
 def test_a_camera_of_another_size_is_refused_naming_the_sizes_the_user_knows(trained, tmp_path,
