@@ -22,12 +22,13 @@ from mulde.cli import main
 from mulde.demo.scene import generate_scene
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble
+from mulde.vad.events import leading_stream
 from mulde.vad.live import LiveScorer, causal_smooth
 from mulde.video.capture import Capture, open_capture
 from mulde.video.decode import VideoReadError
 from mulde.video.features.registry import build_extractor
 from mulde.video.source import Video
-from mulde.watch import Watcher, WatchOptions, load_model, watch_source
+from mulde.watch import Watcher, WatchOptions, load_model, snapshot_label, watch_source
 
 ANOMALY = (8, 45)  # test_01 of the scene below: a runner and a wrong-way walker (labels.csv)
 
@@ -396,14 +397,16 @@ def test_an_events_box_is_in_the_source_frames_pixels_once(tmp_path, max_height)
 
 
 class _FakeScorer:
-    """A `LiveScorer` stand-in: frame i of the source gets the fused score `fused[i]` (split
-    between the streams as `parts[i]`), smoothed by the causal filter, without any model."""
+    """A `LiveScorer` stand-in without any model: frame i of the source gets the stream
+    scores `parts[i]`, their sum as the fused score, each smoothed by the causal filter (as
+    `LiveScorer` does), and the stream of the largest as the top object's."""
 
     def __init__(self, parts, sigma=1.0, box=(2.0, 2.0, 10.0, 10.0)):
         from mulde.vad.live import CausalSmoother
 
         self.parts, self.box = parts, np.array(box)
         self.smoother = CausalSmoother(sigma)
+        self.streams = {name: CausalSmoother(sigma) for name in parts[0]}
         self.online = type("Online", (), {"exact": True})()
         self.n = 0
 
@@ -413,8 +416,9 @@ class _FakeScorer:
         part = self.parts[self.n]
         fused = sum(part.values())
         top = max(part, key=lambda k: part[k])  # the top object's stream: the largest now
+        smoothed = {k: s.update(part[k]) for k, s in self.streams.items()}
         score = LiveScore(self.n, fused, self.smoother.update(fused), dict(part), top,
-                          self.box.copy(), 0.0)
+                          self.box.copy(), 0.0, smoothed)
         self.n += 1
         return [score]
 
@@ -475,3 +479,27 @@ def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys
     assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "new"),
                  "--quiet", "--threshold", "1e9"]) == 0
     assert "replaced" not in capsys.readouterr().err  # a fresh folder: nothing said
+
+
+def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_report(
+        tmp_path, monkeypatch):
+    """At the peak the velocity object tops the frame (1.1 against 1.0), but the smoothed
+    score the event is found in is mostly the static stream's (1.0 against 0.79): the label
+    reads "score 1.79 (static highest)", events.json names static as the stream that fired
+    (the report's rule) and velocity as the top object's stream, not "velocity 1.79"."""
+    import mulde.watch
+
+    labels = []
+    draw = mulde.watch._snapshot
+    monkeypatch.setattr(mulde.watch, "_snapshot",
+                        lambda frame, box, label: labels.append(label) or draw(frame, box, label))
+    velocity = [0.1] * 4 + [0.3, 0.4, 1.1, 0.2] + [0.1] * 6
+    _fake_watch(tmp_path, [{"static": 1.0, "velocity": v} for v in velocity], threshold=1.5)
+    (event,) = _events(tmp_path)
+    assert event["peak"] == 6 and event["top_stream"] == "velocity"
+    assert event["stream"] == "static" == leading_stream(event["stream_scores"])
+    assert sum(event["stream_scores"].values()) == pytest.approx(event["score"])
+    assert event["stream_scores"]["velocity"] == pytest.approx(0.789, abs=1e-3)
+    assert labels == [f"score {event['score']:.2f} (static highest)"] == ["score 1.79 (static "
+                                                                         "highest)"]
+    assert snapshot_label(1.234, {"velocity": 2.0}) == "score 1.23 (velocity)"  # one stream

@@ -13,10 +13,15 @@ events. Outputs in the output folder, written as the stream goes:
   when one starts and when one ends:
   `start`, `end` (inclusive frame indices), `peak`, `score` (peak smoothed score), the same
   in seconds (`start_s`, `end_s` the end of the last frame, (end + 1) / fps, as offline in
-  `mulde.evaluation.alerts`; `peak_s`), `stream` and `box` (the top object at the peak,
-  box (x0, y0, x1, y1) in source pixels or null), `snapshot` and `clip` (file names under
-  `events/`), and `ongoing` (true until the event has ended);
-- `events/event_NNNN.png`: the peak frame with the top object boxed; `events/event_NNNN.mp4`:
+  `mulde.evaluation.alerts`; `peak_s`), `stream` (the stream that fired: the largest of
+  `stream_scores`, each stream's causally smoothed score at the peak, which add up to
+  `score`; `mulde.vad.events.leading_stream`, the offline report's rule), `top_stream` and
+  `box` (the top object at the peak, box (x0, y0, x1, y1) in source pixels or null),
+  `snapshot` and `clip` (file names under `events/`), and `ongoing` (true until the event
+  has ended);
+- `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
+  event's score and the stream that fired ("score 1.65 (static highest)");
+  `events/event_NNNN.mp4`:
   a clip from `pre_s` seconds before the event's start to `post_s` after its end (at most
   `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
   place when complete;
@@ -49,7 +54,7 @@ import cv2
 import numpy as np
 
 from mulde.io.atomic import atomic_path, ensure_writable, write_bytes, write_json
-from mulde.vad.events import Event, EventTracker
+from mulde.vad.events import Event, EventTracker, leading_stream
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
 from mulde.video.features.objects import box_in_frame
@@ -157,15 +162,28 @@ def _open_clip(path: Path, fps: float, shape: tuple[int, ...], event: int) -> _C
     return _Clip(event, path, tmp, container, stream)
 
 
+def snapshot_label(score: float, shares: dict[str, float]) -> str:
+    """The label of an event's snapshot: its smoothed peak `score` and the stream that fired
+    there (`leading_stream` of the streams' smoothed `shares`, the offline report's rule),
+    e.g. "score 1.65 (static highest)"; a single stream is named alone."""
+    if not shares:
+        return f"score {score:.2f}"
+    fired = leading_stream(shares)
+    return f"score {score:.2f} ({fired}{' highest' if len(shares) > 1 else ''})"
+
+
 def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
-    """PNG bytes of the frame with `box` (x0, y0, x1, y1) drawn, thick enough to see."""
+    """PNG bytes of the frame with `box` (x0, y0, x1, y1) drawn, thick enough to see, and
+    `label` above it (at the top left without a box)."""
     image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     thick = max(2, round(max(image.shape[:2]) / 200))
+    at = (4, 16)
     if box is not None and np.all(np.isfinite(box)):
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 255), thick)
-        cv2.putText(image, label, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                    max(0.4, image.shape[0] / 600), (0, 0, 255), max(1, thick // 2))
+        at = (x0, max(12, y0 - 4))
+    cv2.putText(image, label, at, cv2.FONT_HERSHEY_SIMPLEX, max(0.4, image.shape[0] / 600),
+                (0, 0, 255), max(1, thick // 2))
     return cv2.imencode(".png", image)[1].tobytes()
 
 
@@ -345,12 +363,17 @@ class Watcher:
             if self._ring:  # in the source frame's pixels (the stream's frames share a size)
                 height, width = self._ring[-1][1].shape[:2]
                 box = box_in_frame(peak.box, width, height, self.max_height).tolist()
+        # the stream that fired, by the offline report's rule, from the streams' shares of
+        # the smoothed score the event is found in (the top object's stream is another thing)
+        shares = (peak.smoothed_streams or peak.streams) if peak is not None else {}
+        fired = leading_stream(shares)
         record.update(event.to_dict())
         record.update({"ongoing": False, "start_s": event.start / self.fps,
                        "end_s": (event.end + 1) / self.fps, "peak_s": event.peak / self.fps,
-                       "stream": peak.stream if peak is not None else "", "box": box})
+                       "stream": fired, "stream_scores": shares,
+                       "top_stream": peak.stream if peak is not None else "", "box": box})
         if st.peak_frame is not None:
-            label = f"{peak.stream} {peak.smoothed:.2f}"
+            label = snapshot_label(peak.smoothed, shares)
             write_bytes(self.out / "events" / record["snapshot"],
                         _snapshot(st.peak_frame, None if box is None else np.array(box), label))
         else:
