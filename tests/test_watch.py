@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import av
+import cv2
 import numpy as np
 import pytest
 from fakes import ENV, FAST, REPO, free_port, write_video
@@ -503,3 +504,16 @@ def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_rep
     assert labels == [f"score {event['score']:.2f} (static highest)"] == ["score 1.79 (static "
                                                                          "highest)"]
     assert snapshot_label(1.234, {"velocity": 2.0}) == "score 1.23 (velocity)"  # one stream
+
+
+def test_a_snapshot_label_beside_the_right_edge_is_drawn_whole():
+    """A box at the frame's right edge: its label is moved left so that it ends inside the
+    frame (the newcomer's "score 1.65 (static highe" was cut off)."""
+    from mulde.watch import _snapshot
+
+    frame = np.zeros((120, 200, 3), np.uint8)
+    png = _snapshot(frame, np.array([180.0, 60.0, 200.0, 80.0]), "score 1.65 (static highest)")
+    drawn = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    text = drawn[:58, :, 2] > 100  # the label, red, above the box
+    cols = np.flatnonzero(text.any(axis=0))
+    assert cols.min() < 100 and cols.max() < 199  # starts well left of the box, ends inside

@@ -182,8 +182,10 @@ def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 255), thick)
         at = (x0, max(12, y0 - 4))
-    cv2.putText(image, label, at, cv2.FONT_HERSHEY_SIMPLEX, max(0.4, image.shape[0] / 600),
-                (0, 0, 255), max(1, thick // 2))
+    scale, weight = max(0.4, image.shape[0] / 600), max(1, thick // 2)
+    width = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)[0][0]
+    at = (max(0, min(at[0], image.shape[1] - width - 2)), at[1])  # whole, near the right edge
+    cv2.putText(image, label, at, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 255), weight)
     return cv2.imencode(".png", image)[1].tobytes()
 
 
