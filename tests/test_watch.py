@@ -13,21 +13,23 @@ import subprocess
 import sys
 
 import av
+import cv2
 import numpy as np
 import pytest
-from fakes import ENV, REPO, free_port, write_video
+from fakes import ENV, FAST, REPO, free_port, write_video
 from PIL import Image
 
 from mulde.cli import main
 from mulde.demo.scene import generate_scene
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble
+from mulde.vad.events import leading_stream
 from mulde.vad.live import LiveScorer, causal_smooth
 from mulde.video.capture import Capture, open_capture
 from mulde.video.decode import VideoReadError
 from mulde.video.features.registry import build_extractor
 from mulde.video.source import Video
-from mulde.watch import Watcher, WatchOptions, load_model, watch_source
+from mulde.watch import Watcher, WatchOptions, load_model, snapshot_label, watch_source
 
 ANOMALY = (8, 45)  # test_01 of the scene below: a runner and a wrong-way walker (labels.csv)
 
@@ -236,13 +238,46 @@ def test_swapped_arguments_and_a_pipeline_model_given_to_score_say_what_to_do(
     assert err.count("\n") == 1
 
 
-def test_a_view_is_refused_by_a_model_without_named_views(trained, tmp_path, capsys):
+def test_a_feature_model_of_fit_or_a_file_of_the_pipeline_says_what_watch_takes(
+        trained, tmp_path, capsys):
+    """`mulde watch` given a `mulde fit` model file says what it is and what watch needs,
+    not 'no such model folder'; a file inside a pipeline model names its folder."""
+    from mulde import MULDE
+
     model_dir, video = trained
-    assert not load_model(model_dir).scene_backgrounds
+    fit = MULDE(**FAST).fit(np.random.default_rng(0).normal(size=(64, 3)))
+    path = fit.save(tmp_path / "cardio.safetensors")
+    assert main(["watch", str(path), str(video), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"mulde: error: {path} is a feature model of `mulde fit` (a file, which "
+                   "`mulde score` takes); mulde watch needs a trained video pipeline: the "
+                   "model folder that `mulde train` or `mulde run` writes (OUT/model of --out "
+                   "OUT)\n")
+    assert not (tmp_path / "o").exists()
+    stream_file = next((model_dir / "streams").iterdir())
+    assert main(["watch", str(stream_file), str(video), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert (f"{stream_file} is a file of the pipeline model {model_dir}; give watch that "
+            f"folder: mulde watch {model_dir} {video} --out DIR") in err
+    (tmp_path / "notes.txt").write_text("not a model")
+    assert main(["watch", str(tmp_path / "notes.txt"), str(video), "--out",
+                 str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "notes.txt: a file, not a model folder" in err and err.count("\n") == 1
+
+
+def test_a_view_the_model_does_not_have_is_refused_naming_the_one_it_has(trained, tmp_path,
+                                                                         capsys):
+    """A model of one camera view (its scene background in model/scene/0.png) refuses
+    --view north saying that its one view is the unnamed one, used without --view."""
+    model_dir, video = trained
+    assert not load_model(model_dir).scene_backgrounds  # no views by name
     assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "o"),
                  "--view", "north"]) == 2
     err = capsys.readouterr().err
-    assert "knows no camera views by name" in err and "'north'" in err
+    assert err == ("mulde: error: the model has no camera view 'north': it has one view, the "
+                   "unnamed one of its training videos (scene background "
+                   f"{model_dir / 'scene' / '0.png'}), which is used when --view is left out\n")
 
 
 def test_a_camera_of_another_size_is_refused_naming_the_sizes_the_user_knows(trained, tmp_path,
@@ -360,3 +395,125 @@ def test_an_events_box_is_in_the_source_frames_pixels_once(tmp_path, max_height)
     red = (drawn[..., 0] > 200) & (drawn[..., 1] < 50)  # the box's red outline (RGB)
     rows = np.flatnonzero(red.any(axis=1))
     assert rows.max() <= (24 if max_height == 20 else 13)
+
+
+class _FakeScorer:
+    """A `LiveScorer` stand-in without any model: frame i of the source gets the stream
+    scores `parts[i]`, their sum as the fused score, each smoothed by the causal filter (as
+    `LiveScorer` does), and the stream of the largest as the top object's."""
+
+    def __init__(self, parts, sigma=1.0, box=(2.0, 2.0, 10.0, 10.0)):
+        from mulde.vad.live import CausalSmoother
+
+        self.parts, self.box = parts, np.array(box)
+        self.smoother = CausalSmoother(sigma)
+        self.streams = {name: CausalSmoother(sigma) for name in parts[0]}
+        self.online = type("Online", (), {"exact": True})()
+        self.n = 0
+
+    def push(self, frame, arrived=None):
+        from mulde.vad.live import LiveScore
+
+        part = self.parts[self.n]
+        fused = sum(part.values())
+        top = max(part, key=lambda k: part[k])  # the top object's stream: the largest now
+        smoothed = {k: s.update(part[k]) for k, s in self.streams.items()}
+        score = LiveScore(self.n, fused, self.smoother.update(fused), dict(part), top,
+                          self.box.copy(), 0.0, smoothed)
+        self.n += 1
+        return [score]
+
+    def finish(self):
+        return []
+
+    def restart(self):
+        return []
+
+
+def _fake_watch(out, parts, threshold=1.0):
+    frames = [np.full((24, 32, 3), 40 * (i % 5), np.uint8) for i in range(len(parts))]
+    watcher = Watcher(_FakeScorer(parts), Capture("clip", "file", 10.0, lambda: iter(frames)),
+                      out, WatchOptions(threshold=threshold, pre_s=0.2, post_s=0.2),
+                      sorted(parts[0]))
+    return watcher, watcher.run()
+
+
+def test_an_earlier_watchs_outputs_are_replaced_and_other_files_kept(tmp_path):
+    """A second watch into the folder of one that found 2 events finds none: events.json is
+    [] and the first watch's snapshots, clips and leftover temp files are gone, while files
+    that watch never writes stay."""
+    quiet = [{"velocity": 0.1, "static": 0.1}] * 12
+    loud = quiet[:3] + [{"velocity": 3.0, "static": 0.5}] * 2 + quiet[:4] + \
+        [{"velocity": 0.5, "static": 3.0}] * 2 + quiet[:1]
+    _fake_watch(tmp_path, loud)
+    first = sorted(p.name for p in (tmp_path / "events").iterdir())
+    assert first == ["event_0001.mp4", "event_0001.png", "event_0002.mp4", "event_0002.png"]
+    (tmp_path / "events" / ".event_0003.mp4.4242.0123abcd.tmp").write_bytes(b"killed")
+    (tmp_path / ".events.json.4242.89abcdef.tmp").write_text("[")
+    mine = ["notes.txt", "events/event_1.png", "events/mine.mp4",
+            "events/.mine.png.4242.0123abcd.tmp", ".report.json.4242.0123abcd.tmp"]
+    for name in mine:
+        (tmp_path / name).write_text("mine")
+    watcher, summary = _fake_watch(tmp_path, quiet)
+    assert watcher.replaced == 3 + 4 + 2  # scores, events, watch.json; 4 event files; 2 temps
+    assert summary["events"] == 0 and json.loads((tmp_path / "events.json").read_text()) == []
+    assert not list((tmp_path / "events").glob("event_0*"))
+    for name in mine:
+        assert (tmp_path / name).read_text() == "mine"
+    with (tmp_path / "scores.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 12
+
+
+def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys):
+    model_dir, video = trained
+    out = tmp_path / "out"
+    (out / "events").mkdir(parents=True)
+    for name in ("scores.csv", "events.json", "events/event_0001.png", "events/event_0001.mp4"):
+        (out / name).write_text("earlier")
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
+                 "--threshold", "1e9"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("replaced") == 1
+    assert f"mulde watch: {out} held an earlier watch's outputs: replaced 4 files (" in err
+    assert json.loads((out / "events.json").read_text()) == []
+    assert sorted(p.name for p in (out / "events").iterdir()) == []
+    assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "new"),
+                 "--quiet", "--threshold", "1e9"]) == 0
+    assert "replaced" not in capsys.readouterr().err  # a fresh folder: nothing said
+
+
+def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_report(
+        tmp_path, monkeypatch):
+    """At the peak the velocity object tops the frame (1.1 against 1.0), but the smoothed
+    score the event is found in is mostly the static stream's (1.0 against 0.79): the label
+    reads "score 1.79 (static highest)", events.json names static as the stream that fired
+    (the report's rule) and velocity as the top object's stream, not "velocity 1.79"."""
+    import mulde.watch
+
+    labels = []
+    draw = mulde.watch._snapshot
+    monkeypatch.setattr(mulde.watch, "_snapshot",
+                        lambda frame, box, label: labels.append(label) or draw(frame, box, label))
+    velocity = [0.1] * 4 + [0.3, 0.4, 1.1, 0.2] + [0.1] * 6
+    _fake_watch(tmp_path, [{"static": 1.0, "velocity": v} for v in velocity], threshold=1.5)
+    (event,) = _events(tmp_path)
+    assert event["peak"] == 6 and event["top_stream"] == "velocity"
+    assert event["stream"] == "static" == leading_stream(event["stream_scores"])
+    assert sum(event["stream_scores"].values()) == pytest.approx(event["score"])
+    assert event["stream_scores"]["velocity"] == pytest.approx(0.789, abs=1e-3)
+    assert labels == [f"score {event['score']:.2f} (static highest)"] == ["score 1.79 (static "
+                                                                         "highest)"]
+    assert snapshot_label(1.234, {"velocity": 2.0}) == "score 1.23 (velocity)"  # one stream
+
+
+def test_a_snapshot_label_beside_the_right_edge_is_drawn_whole():
+    """A box at the frame's right edge: its label is moved left so that it ends inside the
+    frame (the newcomer's "score 1.65 (static highe" was cut off)."""
+    from mulde.watch import _snapshot
+
+    frame = np.zeros((120, 200, 3), np.uint8)
+    png = _snapshot(frame, np.array([180.0, 60.0, 200.0, 80.0]), "score 1.65 (static highest)")
+    drawn = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    text = drawn[:58, :, 2] > 100  # the label, red, above the box
+    cols = np.flatnonzero(text.any(axis=0))
+    assert cols.min() < 100 and cols.max() < 199  # starts well left of the box, ends inside

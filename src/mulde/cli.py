@@ -284,16 +284,23 @@ _INFO_TAKES = ("`mulde info` takes a model file of `mulde fit` (.safetensors) or
 """What `mulde info` accepts, for its errors about a path that is not a model."""
 
 
-def _pipeline_near(path: Path) -> str:
-    """", e.g. the one here: mulde info FOLDER" when `path` lies in or beside a pipeline model
-    (a stream file in model/streams/, report.html of an output folder), else ""."""
+def _pipeline_of(path: Path) -> Path | None:
+    """The pipeline model folder `path` lies in or beside (a stream file in model/streams/,
+    report.html of an output folder), None when there is none."""
     from mulde.vad.artifact import pipeline_folder
 
     for folder in (path.parent, path.parent.parent):
         found = pipeline_folder(folder)
         if found is not None:
-            return f", e.g. the one here: mulde info {found}"
-    return ""
+            return found
+    return None
+
+
+def _pipeline_near(path: Path) -> str:
+    """", e.g. the one here: mulde info FOLDER" when `path` lies in or beside a pipeline model
+    (`_pipeline_of`), else ""."""
+    found = _pipeline_of(path)
+    return "" if found is None else f", e.g. the one here: mulde info {found}"
 
 
 def _pyod_fields(path: Path) -> dict[str, float] | None:
@@ -798,6 +805,23 @@ def _fit_note(args: argparse.Namespace, overrides: dict, training: dict) -> str 
     return note
 
 
+def _not_a_pipeline(path: Path, source: str) -> str | None:
+    """What to say when `mulde watch` is given the file `path` as its model: a file of a
+    pipeline model (its folder is the model), or a feature model of `mulde fit` (told apart
+    as `mulde info` does); None for anything else (the loader's own error says it)."""
+    if not path.is_file():
+        return None
+    found = _pipeline_of(path)
+    if found is not None:
+        return (f"{path} is a file of the pipeline model {found}; give watch that folder: "
+                f"mulde watch {found} {source} --out DIR")
+    if _mulde_format(path):
+        return (f"{path} is a feature model of `mulde fit` (a file, which `mulde score` "
+                "takes); mulde watch needs a trained video pipeline: the model folder that "
+                "`mulde train` or `mulde run` writes (OUT/model of --out OUT)")
+    return None
+
+
 def _watch(args: argparse.Namespace) -> int:
     from mulde.vad.artifact import ArtifactError
     from mulde.watch import default_status, load_model, watch_source
@@ -823,7 +847,7 @@ def _watch(args: argparse.Namespace) -> int:
         if pipeline_folder(args.source) is not None:
             raise UsageError(f"the model comes first: mulde watch {args.source} "
                              f"{args.model} ... (you gave the model as SOURCE)") from None
-        raise UsageError(str(err)) from None
+        raise UsageError(_not_a_pipeline(Path(args.model), args.source) or str(err)) from None
     if pipeline_folder(args.out) == Path(args.out):  # its files would mix with the model's
         raise UsageError(f"--out {args.out} holds a model; give watch an output folder of "
                          "its own (e.g. --out watch_out)")

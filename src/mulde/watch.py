@@ -9,20 +9,28 @@ events. Outputs in the output folder, written as the stream goes:
   `time_s` (frame / fps), `score` (the fused calibrated score, the offline pipeline's
   unsmoothed one), `smoothed` (the causal filter's), one column per stream (its calibrated
   score) and `top_stream` (the stream of the frame's top object);
-- `events.json`: the list of events, rewritten atomically when one starts and when one ends:
+- `events.json`: the list of events, written atomically at the start (empty) and rewritten
+  when one starts and when one ends:
   `start`, `end` (inclusive frame indices), `peak`, `score` (peak smoothed score), the same
   in seconds (`start_s`, `end_s` the end of the last frame, (end + 1) / fps, as offline in
-  `mulde.evaluation.alerts`; `peak_s`), `stream` and `box` (the top object at the peak,
-  box (x0, y0, x1, y1) in source pixels or null), `snapshot` and `clip` (file names under
-  `events/`), and `ongoing` (true until the event has ended);
-- `events/event_NNNN.png`: the peak frame with the top object boxed; `events/event_NNNN.mp4`:
+  `mulde.evaluation.alerts`; `peak_s`), `stream` (the stream that fired: the largest of
+  `stream_scores`, each stream's causally smoothed score at the peak, which add up to
+  `score`; `mulde.vad.events.leading_stream`, the offline report's rule), `top_stream` and
+  `box` (the top object at the peak, box (x0, y0, x1, y1) in source pixels or null),
+  `snapshot` and `clip` (file names under `events/`), and `ongoing` (true until the event
+  has ended);
+- `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
+  event's score and the stream that fired ("score 1.65 (static highest)");
+  `events/event_NNNN.mp4`:
   a clip from `pre_s` seconds before the event's start to `post_s` after its end (at most
   `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
   place when complete;
 - `watch.json`: at the end, what was watched and how fast (frames/s, per-frame latency),
   reconnections, why it stopped.
 
-Ctrl-C (KeyboardInterrupt) stops the loop; the pending frames are scored, the open event
+An output folder that holds an earlier watch's outputs is cleared of them first
+(`clear_earlier_outputs`: only the names above; other files stay), so the folder never mixes
+two runs. Ctrl-C (KeyboardInterrupt) stops the loop; the pending frames are scored, the open event
 is closed and every file written, then it is raised again for the caller.
 """
 
@@ -31,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import re
 import signal
 import sys
 import threading
@@ -45,10 +54,48 @@ import cv2
 import numpy as np
 
 from mulde.io.atomic import atomic_path, ensure_writable, write_bytes, write_json
-from mulde.vad.events import Event, EventTracker
+from mulde.vad.events import Event, EventTracker, leading_stream
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
 from mulde.video.features.objects import box_in_frame
+
+# what a watch writes into its output folder (module docstring); nothing else is removed
+_OUTPUTS = ("events.json", "watch.json", "scores.csv")  # the summaries first: never listing
+_EVENT_FILE = re.compile(r"^event_\d{4,}\.(png|mp4)$")  # files already gone
+_TEMP_OF = re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8}\.tmp$")  # `atomic_path`'s temp names
+
+
+def _own_temp(path: Path, in_events: bool) -> bool:
+    """Whether `path` is a temp file `atomic_path` made for a watch output (its writer was
+    killed before renaming it into place); `in_events`: `path` lies in `events/`."""
+    m = _TEMP_OF.match(path.name)
+    if m is None:
+        return False
+    return _EVENT_FILE.match(m.group(1)) is not None if in_events else m.group(1) in _OUTPUTS
+
+
+def clear_earlier_outputs(out: str | Path) -> int:
+    """Remove from the folder `out` what an earlier watch wrote there (`scores.csv`,
+    `events.json`, `watch.json`, `events/event_NNNN.png|mp4` and their temp files), so that
+    a new watch into the same folder does not leave the earlier events beside its own;
+    return how many files went. Only those names are touched (the `events/` folder stays,
+    and any other file in either folder). events.json and watch.json go first, so that an
+    interrupted clearing never leaves them naming files that are gone."""
+    out = Path(out)
+    top = [out / name for name in _OUTPUTS]
+    events = out / "events"
+    inside = sorted(p for p in events.iterdir() if p.is_file()) if events.is_dir() else []
+    temps = sorted(p for p in out.iterdir() if p.is_file()) if out.is_dir() else []
+    removed = 0
+    for path in [*top, *(p for p in inside if _EVENT_FILE.match(p.name) or _own_temp(p, True)),
+                 *(p for p in temps if _own_temp(p, False))]:
+        try:
+            if path.is_file():
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # gone meanwhile
+            continue
+    return removed
 
 
 @dataclass
@@ -115,15 +162,30 @@ def _open_clip(path: Path, fps: float, shape: tuple[int, ...], event: int) -> _C
     return _Clip(event, path, tmp, container, stream)
 
 
+def snapshot_label(score: float, shares: dict[str, float]) -> str:
+    """The label of an event's snapshot: its smoothed peak `score` and the stream that fired
+    there (`leading_stream` of the streams' smoothed `shares`, the offline report's rule),
+    e.g. "score 1.65 (static highest)"; a single stream is named alone."""
+    if not shares:
+        return f"score {score:.2f}"
+    fired = leading_stream(shares)
+    return f"score {score:.2f} ({fired}{' highest' if len(shares) > 1 else ''})"
+
+
 def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
-    """PNG bytes of the frame with `box` (x0, y0, x1, y1) drawn, thick enough to see."""
+    """PNG bytes of the frame with `box` (x0, y0, x1, y1) drawn, thick enough to see, and
+    `label` above it (at the top left without a box)."""
     image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     thick = max(2, round(max(image.shape[:2]) / 200))
+    at = (4, 16)
     if box is not None and np.all(np.isfinite(box)):
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 255), thick)
-        cv2.putText(image, label, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                    max(0.4, image.shape[0] / 600), (0, 0, 255), max(1, thick // 2))
+        at = (x0, max(12, y0 - 4))
+    scale, weight = max(0.4, image.shape[0] / 600), max(1, thick // 2)
+    width = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)[0][0]
+    at = (max(0, min(at[0], image.shape[1] - width - 2)), at[1])  # whole, near the right edge
+    cv2.putText(image, label, at, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 255), weight)
     return cv2.imencode(".png", image)[1].tobytes()
 
 
@@ -148,6 +210,7 @@ class Watcher:
                  max_height: int | None = None) -> None:
         self.scorer, self.capture, self.options = scorer, capture, options
         self.out = ensure_writable(Path(out))
+        self.replaced = clear_earlier_outputs(self.out)  # an earlier watch's, said by the caller
         (self.out / "events").mkdir(exist_ok=True)
         self.streams = streams
         self.max_height = max_height
@@ -158,6 +221,7 @@ class Watcher:
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
+        self._write_events()  # no event yet: what a reader of the folder sees meanwhile
 
     @property
     def fps(self) -> float:
@@ -301,12 +365,17 @@ class Watcher:
             if self._ring:  # in the source frame's pixels (the stream's frames share a size)
                 height, width = self._ring[-1][1].shape[:2]
                 box = box_in_frame(peak.box, width, height, self.max_height).tolist()
+        # the stream that fired, by the offline report's rule, from the streams' shares of
+        # the smoothed score the event is found in (the top object's stream is another thing)
+        shares = (peak.smoothed_streams or peak.streams) if peak is not None else {}
+        fired = leading_stream(shares)
         record.update(event.to_dict())
         record.update({"ongoing": False, "start_s": event.start / self.fps,
                        "end_s": (event.end + 1) / self.fps, "peak_s": event.peak / self.fps,
-                       "stream": peak.stream if peak is not None else "", "box": box})
+                       "stream": fired, "stream_scores": shares,
+                       "top_stream": peak.stream if peak is not None else "", "box": box})
         if st.peak_frame is not None:
-            label = f"{peak.stream} {peak.smoothed:.2f}"
+            label = snapshot_label(peak.smoothed, shares)
             write_bytes(self.out / "events" / record["snapshot"],
                         _snapshot(st.peak_frame, None if box is None else np.array(box), label))
         else:
@@ -415,6 +484,10 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     watcher = Watcher(scorer, capture, out, options, [s.value for s in model.streams],
                       getattr(extractor, "max_height", None))
     watcher.definition = definition
+    if watcher.replaced:
+        n = watcher.replaced
+        note(f"{out} held an earlier watch's outputs: replaced {n} file{'s' if n != 1 else ''} "
+             "(scores.csv, events.json, watch.json, events/event_*; other files stay)")
     return watcher.run()
 
 

@@ -119,6 +119,35 @@ def test_scene_background_travels_inside_the_model(tmp_path):
                                   model.score(train["v0"]).fused)
 
 
+def test_a_view_is_one_the_model_has_and_an_error_names_those(tmp_path):
+    """extractor_for: a view of a model of several names the views it has; a model of one
+    view (with its scene background) and one without any say so; none says it was 'trained
+    without a scene background' when it has one."""
+    rng = np.random.default_rng(2)
+    videos = [[rng.integers(0, 255, (24, 32, 3), dtype=np.uint8) for _ in range(4)]]
+    extractor = ObjectCentricExtractor(streams=("velocity", "static")).with_scene(
+        videos, tmp_path / "scene")
+    model = PipelineModel(extractor, StreamEnsemble("knn"))  # the views need no fitting
+    scene = extractor.scene_background
+    with pytest.raises(ArtifactError) as err:
+        model.extractor_for("3")
+    assert str(err.value) == (
+        "the model has no camera view '3': it has one view, the unnamed one of its training "
+        f"videos (scene background {scene}), which is used when --view is left out")
+    assert model.extractor_for("") is model.extractor_for(None) is model.extractor
+    model.scene_backgrounds = {"north": scene, "east": scene}
+    assert model.extractor_for("east").scene_background == scene
+    with pytest.raises(ArtifactError, match=r"^the model has no camera view '3': its training "
+                       r"videos showed the views east, north, one scene background each; "
+                       r"--view must be one of them$"):
+        model.extractor_for("3")
+    with pytest.raises(ArtifactError, match=r"^the model has no camera views \(its objects "
+                       r"extractor uses no scene background\), so view '3' does not apply: "
+                       r"leave --view out$"):
+        PipelineModel(ObjectCentricExtractor(streams=("velocity",)),
+                      StreamEnsemble("knn")).extractor_for("3")
+
+
 def test_saving_replaces_a_model_but_never_another_folder(data, tmp_path):
     model = fitted(data, "knn")
     model.save(tmp_path / "m")
@@ -175,6 +204,8 @@ def test_missing_folder_and_a_mulde_model_file_are_named(saved, tmp_path):
         PipelineModel.load(tmp_path / "nowhere")
     with pytest.raises(ArtifactError, match="pipeline.json: missing"):
         PipelineModel.load(saved / "streams")
+    with pytest.raises(ArtifactError, match=r"velocity\.safetensors: a file, not a model fo"):
+        PipelineModel.load(saved / "streams" / "velocity.safetensors")
 
 
 def test_foreign_and_newer_formats_are_refused(saved):

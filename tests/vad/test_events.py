@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mulde.vad.events import Event, EventTracker, find_events
+from mulde.vad.events import Event, EventTracker, find_events, leading_stream
 
 
 def test_runs_above_the_threshold_become_events_with_their_peak():
@@ -72,3 +72,25 @@ def test_event_starts_by_hand_with_runs_merged_across_short_gaps():
     assert starts(2) == [0, 7]  # the 1-frame gap merges the first two
     assert starts(4) == [0]  # the 3-frame gap too
     assert find_events(np.zeros(5), 1.0) == []
+
+
+def test_the_stream_that_fired_is_the_largest_first_when_tied():
+    assert leading_stream({"velocity": 0.876, "static": 0.93}) == "static"
+    assert leading_stream({"velocity": 1.0, "static": 1.0}) == "velocity"  # the first
+    assert leading_stream({"static": 1.0, "velocity": 1.0}) == "static"
+    assert leading_stream({}) == ""
+
+
+@given(st.lists(st.tuples(st.floats(0, 3), st.sampled_from([0.0, 1.0, 2.0])), min_size=1,
+                max_size=40))
+def test_the_offline_report_names_the_stream_by_the_same_rule(rows):
+    """The report's events (`describe_events`) name the stream `leading_stream` names for
+    the streams' scores at the peak, ties included: one rule offline and in mulde watch."""
+    from mulde.evaluation.alerts import describe_events
+
+    a = np.array([r[0] for r in rows])
+    b = np.array([r[1] for r in rows])  # ties with a at 0, 1 and 2
+    for streams in ({"velocity": a, "static": b}, {"static": b, "velocity": a}):
+        for d in describe_events(a + b, 0.5, streams):
+            assert d["stream"] == leading_stream(d["stream_scores"])
+            assert d["stream_scores"] == {k: float(v[d["peak"]]) for k, v in streams.items()}

@@ -123,6 +123,26 @@ def test_a_gap_restarts_the_features_and_frame_numbers_go_on(scene):
         np.testing.assert_array_equal([s.smoothed for s in got], causal_smooth(alone.fused, 3))
 
 
+def test_the_streams_smoothed_scores_are_the_shares_of_the_smoothed_score(scene):
+    """Each stream's score through the same causal filter, started at an equal share of the
+    start level (on both sides of a gap): they add up to the smoothed fused score, so the
+    largest is the largest share of the score an event is found in."""
+    train, test, extractor = scene
+    ensemble = StreamEnsemble("knn").fit({v.name: extractor.extract(v) for v in train})
+    frames = list(test.frames())
+    scorer = LiveScorer(extractor, ensemble, sigmas=3.0, start=0.9)
+    scores = [s for f in frames[:20] for s in scorer.push(f)] + scorer.restart()
+    scores += [s for f in frames[20:] for s in scorer.push(f)] + scorer.finish()
+    np.testing.assert_allclose([sum(s.smoothed_streams.values()) for s in scores],
+                               [s.smoothed for s in scores], rtol=1e-12)
+    n = len(ensemble.streams)
+    for part, got in ((frames[:20], scores[:20]), (frames[20:], scores[20:])):
+        alone = ensemble.score_video(extractor.extract(part))
+        for stream, values in alone.streams.items():
+            np.testing.assert_allclose([s.smoothed_streams[stream.value] for s in got],
+                                       causal_smooth(values, 3, start=0.9 / n), rtol=1e-12)
+
+
 def test_latency_counts_from_the_given_arrival_time(scene):
     train, test, extractor = scene
     ensemble = StreamEnsemble("knn").fit({v.name: extractor.extract(v) for v in train})

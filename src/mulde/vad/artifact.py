@@ -332,20 +332,28 @@ class PipelineModel:
         return self.ensemble.streams
 
     def extractor_for(self, view: str | None = None) -> Extractor:
-        """The extractor for new video of camera `view` (None: the only or first view).
-        Raises ArtifactError for a view the training videos did not show, or any view for a
-        model without per-view scene backgrounds."""
+        """The extractor for new video of camera `view` (None: the only or first view; ""
+        too for a model of one view). Raises ArtifactError for a view the model does not
+        have, naming those it has."""
         if view is None:
             return self.extractor
-        if not self.scene_backgrounds:
-            raise ArtifactError(f"this model knows no camera views by name (it was trained "
-                                f"without a scene background per view), so view {view!r} "
-                                "does not apply; leave the view out")
-        if view not in self.scene_backgrounds:
-            raise ArtifactError(f"no training video showed camera view {view!r}; the model "
-                                f"knows {', '.join(sorted(self.scene_backgrounds))}")
-        return dataclasses.replace(self.extractor,  # type: ignore[type-var]
-                                   scene_background=self.scene_backgrounds[view])
+        if view in self.scene_backgrounds:
+            return dataclasses.replace(self.extractor,  # type: ignore[type-var]
+                                       scene_background=self.scene_backgrounds[view])
+        if self.scene_backgrounds:
+            raise ArtifactError(f"the model has no camera view {view!r}: its training videos "
+                                f"showed the views {', '.join(sorted(self.scene_backgrounds))}"
+                                ", one scene background each; --view must be one of them")
+        scene = getattr(self.extractor, "scene_background", None)
+        if scene:
+            if view == "":  # the one view's own (empty) name
+                return self.extractor
+            raise ArtifactError(f"the model has no camera view {view!r}: it has one view, the "
+                                f"unnamed one of its training videos (scene background "
+                                f"{scene}), which is used when --view is left out")
+        raise ArtifactError(f"the model has no camera views (its {self.extractor.name} "
+                            f"extractor uses no scene background), so view {view!r} does not "
+                            "apply: leave --view out")
 
     def check_features(self, features: VideoFeatures) -> None:
         """Raise ArtifactError when `features` lack a stream of the model or have another
@@ -503,8 +511,9 @@ class PipelineModel:
         folder = Path(folder)
         mpath = folder / MANIFEST
         if not folder.is_dir():
-            raise ArtifactError(f"{folder}: no such model folder (a folder written by "
-                                "`mulde train` or `mulde run --out DIR`: DIR/model)")
+            what = "a file, not a model folder" if folder.exists() else "no such model folder"
+            raise ArtifactError(f"{folder}: {what} (a folder written by `mulde train` or "
+                                "`mulde run --out DIR`: DIR/model)")
         if not mpath.is_file():
             raise ArtifactError(f"{mpath}: missing; {folder} is not a mulde pipeline model")
         try:

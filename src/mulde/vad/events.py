@@ -9,6 +9,7 @@ give the same events for the same scores.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -90,3 +91,12 @@ def find_events(scores: ArrayLike, threshold: float, patience: int = 1) -> list[
     events = [e for s in np.asarray(scores, dtype=float).ravel() if (e := tracker.update(s))]
     last = tracker.close()
     return [*events, last] if last else events
+
+
+def leading_stream(scores: Mapping[str, float]) -> str:
+    """The stream that fired at an event's peak: the one with the largest score there, the
+    first in the mapping's order when tied; `scores` ({stream: its calibrated score at the
+    peak}) smoothed as the event's fused score is, so the streams' scores add up to it and
+    the leader is the largest share. One rule for the offline report's events and `mulde
+    watch`'s (events.json, the snapshot's label). "" for no stream."""
+    return max(scores, key=lambda k: scores[k]) if scores else ""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -150,7 +150,11 @@ class LiveScore:
     downscaled to its `max_height` when taller: `mulde.video.features.objects.box_in_frame`
     takes it to the source frame's), and `latency` in seconds: from the frame's
     arrival (the `arrived` time given to `LiveScorer.push`, e.g. when it was decoded; else
-    the push) to its score, so a scorer that falls behind its source shows it."""
+    the push) to its score, so a scorer that falls behind its source shows it.
+    `smoothed_streams`: each stream's score after the same causal filter, started at an equal
+    share of its start level, so that they add up to `smoothed` (to rounding): the shares of
+    the smoothed score, from which `mulde.vad.events.leading_stream` names the stream that
+    fired."""
 
     index: int
     score: float
@@ -159,6 +163,7 @@ class LiveScore:
     stream: str
     box: np.ndarray
     latency: float
+    smoothed_streams: dict[str, float] = field(default_factory=dict)
 
 
 class LiveScorer:
@@ -195,6 +200,7 @@ class LiveScorer:
         self._sigmas = sigmas
         self._base = 0  # frames of the stream before the last `restart`
         self.smoother = CausalSmoother(sigmas, start=start)
+        self._stream_smoothers = self._split_smoothers()
         self._dims: dict | None = None
         self._arrival: deque[float] = deque()
         self.seconds = {"features": 0.0, "scoring": 0.0}
@@ -224,7 +230,16 @@ class LiveScorer:
         self.online = OnlineObjectExtractor(self.online.extractor, self.online.source,
                                             self.online.trained_shape)
         self.smoother = CausalSmoother(self._sigmas, start=self.smoother.start)
+        self._stream_smoothers = self._split_smoothers()
         return out
+
+    def _split_smoothers(self) -> dict[str, CausalSmoother]:
+        """One causal filter per stream, each started at an equal share of the fused one's
+        start level: the filter is linear, so the streams' smoothed scores add up to the
+        smoothed fused score."""
+        start, n = self.smoother.start, len(self.ensemble.streams)
+        return {s.value: CausalSmoother(self._sigmas, start=None if start is None else start / n)
+                for s in self.ensemble.streams}
 
     def _score(self, frames: list[FrameObjects]) -> list[LiveScore]:
         if not frames:
@@ -239,11 +254,12 @@ class LiveScorer:
         out = []
         for i, f in enumerate(frames):
             fused = float(scored.fused[i])
+            streams = {s.value: float(v[i]) for s, v in scored.streams.items()}
             out.append(LiveScore(
-                self._base + f.index, fused, self.smoother.update(fused),
-                {s.value: float(v[i]) for s, v in scored.streams.items()},
+                self._base + f.index, fused, self.smoother.update(fused), streams,
                 scored.top.stream[i], scored.top.box[i].copy(),
-                now - self._arrival.popleft()))
+                now - self._arrival.popleft(),
+                {k: self._stream_smoothers[k].update(v) for k, v in streams.items()}))
         self.seconds["scoring"] += time.perf_counter() - start
         return out
 
