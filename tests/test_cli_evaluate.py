@@ -112,6 +112,27 @@ def test_csv_labels_without_dataset_and_the_column_used_is_said(tmp_path, capsys
     assert code == 0 and "column score of" in out
 
 
+def test_excel_csv_spaced_header_and_any_score_column_read(tmp_path, gt, capsys):
+    # Excel's "CSV UTF-8" starts with a byte-order mark; auto still finds score_unsmoothed
+    text = _csv(tmp_path / "s.csv", SCORES).read_text()
+    rows = [r.split(",") for r in text.splitlines()]
+    report = "video, frame, score, score_unsmoothed\n" + "".join(
+        f"{v}, {f}, 0, {s}\n" for v, f, s in rows[1:])
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + report.encode())
+    code, m, out, err = _run(tmp_path, capsys, tmp_path / "bom.csv", gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+    assert "column score_unsmoothed" in out
+    named = tmp_path / "named.csv"
+    named.write_text(text.replace("video,frame,score", "video,frame,anomaly_score"))
+    code, _, _, err = _run(tmp_path, capsys, named, gt_root=gt)
+    assert code == 2 and "the file has columns ['video', 'frame', 'anomaly_score']" in err
+    assert "--column anomaly_score" in err
+    code, m, out, _ = _run(tmp_path, capsys, named, "--column", "anomaly_score", gt_root=gt)
+    assert code == 0 and "scores: column anomaly_score of" in out
+    _hand_values(m)
+
+
 def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_report(
         tmp_path, gt, capsys):
     path = _csv(tmp_path / "s.csv", SCORES)

@@ -1283,8 +1283,9 @@ def build_parser() -> _MuldeParser:
                    "array of all test frames in the dataset's order (.npy/.txt/.npz; needs "
                    "--dataset); auto: folder, .csv, .npz -> npz, .npy/.txt -> array "
                    "(default: %(default)s)")
-    p.add_argument("--column", default="auto", choices=["auto", "score", "score_unsmoothed"],
-                   help="CSV column to read; auto: score_unsmoothed when present (a mulde "
+    p.add_argument("--column", default="auto", metavar="NAME",
+                   help="CSV column of the scores: score, score_unsmoothed or any other column "
+                   "name (e.g. anomaly_score); auto: score_unsmoothed when present (a mulde "
                    "report), else score (default: %(default)s)")
     p.add_argument("--key", help="array name inside .npz files of formats folder and array "
                    "(default: the file's only array)")

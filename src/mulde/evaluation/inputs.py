@@ -2,9 +2,10 @@
 
 Score files (`read_scores`, `format=`):
 
-- "csv": columns `video,frame,score[,label]` (any order, extra columns ignored), frames of
-  each video listed 0..n-1 in order; a mulde report's `frame_scores.csv` has the columns
-  `score` (smoothed) and `score_unsmoothed` (`column=`, see `read_frame_scores`).
+- "csv": columns `video,frame,score[,label]` (any order, extra columns ignored; `column=`
+  names another column of scores), frames of each video listed 0..n-1 in order; UTF-8 with
+  or without Excel's byte-order mark; a mulde report's `frame_scores.csv` has the columns
+  `score` (smoothed) and `score_unsmoothed` (see `read_frame_scores`).
 - "folder": one file per video, the video's name being the file stem: `.npy` (a 1-D array),
   `.npz` (its only array, or the array named `key`) or `.txt` (numbers separated by
   whitespace, commas or line breaks; `#` starts a comment).
@@ -166,7 +167,7 @@ def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
 
 def _csv_columns(path: Path) -> list[str]:
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # as read_frame_scores
             return [c.strip() for c in next(csv.reader(fh), [])]
     except UnicodeDecodeError as error:
         raise EvaluationError(f"{path}: not a UTF-8 CSV file ({error})") from None
@@ -191,8 +192,9 @@ def read_scores(
 ) -> ScoreFile:
     """Read a score file or folder in `format` (see the module docstring).
 
-    `column` (CSV only): "score", "score_unsmoothed", or "auto": `score_unsmoothed` when the
-    file has it (a mulde report, whose `score` column is already smoothed), else `score`.
+    `column` (CSV only): the column of the scores ("score", "score_unsmoothed", or the name
+    another method gives them), or "auto": `score_unsmoothed` when the file has it (a mulde
+    report, whose `score` column is already smoothed), else `score`.
     `key`: the array to read from an `.npz` holding several ("folder" and "array").
     Raises `EvaluationError` naming the file (and row, line or array) at fault.
     """
@@ -209,9 +211,6 @@ def read_scores(
     if fmt != "folder" and path.is_dir():
         raise EvaluationError(f"{path}: a folder; use format folder (one file per video)")
     if fmt == "csv":
-        if column not in ("auto", "score", "score_unsmoothed"):
-            raise EvaluationError(
-                f"column must be auto, score or score_unsmoothed, got {column!r}")
         if column == "auto":
             column = ("score_unsmoothed" if "score_unsmoothed" in _csv_columns(path)
                       else "score")
