@@ -133,6 +133,27 @@ def test_excel_csv_spaced_header_and_any_score_column_read(tmp_path, gt, capsys)
     _hand_values(m)
 
 
+def test_a_report_folder_and_a_watch_csv_say_what_to_evaluate_instead(tmp_path, gt, capsys):
+    path = _csv(tmp_path / "s.csv", SCORES)
+    assert main(["evaluate", str(path), "--out", str(tmp_path / "run"), "--dataset",
+                 "shanghaitech", "--root", str(gt), "--smoothing-sigma", "0"]) == 0
+    capsys.readouterr()
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "run", gt_root=gt, out="again")
+    assert code == 2 and err.count("\n") == 1
+    assert (f"{tmp_path / 'run'}: a mulde report folder, not one score file per video; "
+            f"evaluate its frame scores: {tmp_path / 'run' / 'frame_scores.csv'}") in err
+    code, m, _, _ = _run(tmp_path, capsys, tmp_path / "run" / "frame_scores.csv", gt_root=gt,
+                         out="again")
+    assert code == 0
+    _hand_values(m)
+    watch = tmp_path / "scores.csv"  # mulde watch's: one stream, no video column
+    watch.write_text("frame,time_s,score,smoothed,velocity,top_stream\n"
+                     "0,0.000,0.4,0.5,0.4,velocity\n")
+    code, _, _, err = _run(tmp_path, capsys, watch, gt_root=gt)
+    assert code == 2 and err.count("\n") == 1
+    assert "mulde watch" in err and "add a column video naming the video" in err
+
+
 def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_report(
         tmp_path, gt, capsys):
     path = _csv(tmp_path / "s.csv", SCORES)

@@ -152,6 +152,10 @@ def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith("."))
     if not files:
+        report = folder / "frame_scores.csv"
+        if report.is_file():  # a `mulde run` or `mulde evaluate` output folder
+            raise EvaluationError(f"{folder}: a mulde report folder, not one score file per "
+                                  f"video; evaluate its frame scores: {report}")
         raise EvaluationError(f"{folder}: no score files (.npy, .npz or .txt, one per video)")
     out: dict[str, np.ndarray] = {}
     seen: dict[str, Path] = {}
