@@ -228,6 +228,69 @@ def test_length_mismatch_names_the_video_and_both_counts(tmp_path, gt, capsys):
         FrameAlignment(frames_per_score=2).to_frames("v", np.zeros(3), 3)
 
 
+def test_length_mismatch_names_the_option_that_fits(tmp_path, gt, capsys):
+    # A has 4 frames, B 3: scores from frame 1 on -> 3 and 2 scores
+    np.savez(tmp_path / "late.npz", **{"01_0001": [2.0, 4.0, 3.0], "01_0002": [1.5, 2.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "late.npz", gt_root=gt)
+    assert code == 2 and err.count("\n") == 1
+    assert "found 3: if the method scores from frame 1 on" in err and "--frame-offset 1" in err
+    code, _, _, _ = _run(tmp_path, capsys, tmp_path / "late.npz", "--frame-offset", "1",
+                         gt_root=gt)
+    assert code == 0
+    np.savez(tmp_path / "pairs.npz", **{"01_0001": [1.0, 4.0], "01_0002": [1.0, 2.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "pairs.npz", gt_root=gt)
+    # 2 scores of 4 frames fit segments of 2 or 3 frames
+    assert "found 2: one score per 2 to 3 frames fits: --frames-per-score N" in err
+    code, _, _, _ = _run(tmp_path, capsys, tmp_path / "pairs.npz", "--frames-per-score", "2",
+                         gt_root=gt)
+    assert code == 0
+    np.save(tmp_path / "flat.npy", np.zeros(5))  # the one-array form: 7 frames, 2 videos
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "flat.npy", gt_root=gt)
+    assert "need 7: if the method scores from frame 1 on" in err
+    np.save(tmp_path / "far.npy", np.zeros(6))  # 1 frame short in total: no offset fits
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "far.npy", gt_root=gt)
+    assert code == 2 and "need 7\n" in err
+
+
+def test_remedy_ranges_and_limits():
+    def error(alignment, found, n=180):
+        with pytest.raises(EvaluationError) as err:
+            alignment.to_frames("01", np.zeros(found), n)
+        return str(err.value)
+
+    assert error(FrameAlignment(), 176).endswith(
+        "found 176: if the method scores from frame 4 on (e.g. future-frame prediction), give "
+        "--frame-offset 4 (or --end-offset 4 for frames without a score at the end)")
+    assert error(FrameAlignment(frame_offset=4), 170).endswith("--frame-offset 10 (or "
+                                                               "--end-offset 6 for frames "
+                                                               "without a score at the end)")
+    assert error(FrameAlignment(), 60).endswith("--frames-per-score 3")
+    # 12 scores of 180 frames fit segments of 14, 15 or 16 frames
+    assert error(FrameAlignment(), 12).endswith("one score per 14 to 16 frames fits: "
+                                                "--frames-per-score N, N the frames each score "
+                                                "covers")
+    assert error(FrameAlignment(frames_per_score=16), 10).endswith("--frame-offset 20 (or "
+                                                                   "--end-offset 20 for "
+                                                                   "frames without a score "
+                                                                   "at the end)")
+    for found in (1, 100, 140, 181):  # too far off, or too many: no option is named
+        assert error(FrameAlignment(), found).endswith(f"found {found}")
+
+
+def test_ped2_future_frame_scores_are_told_their_offset(tmp_path, capsys):
+    root = data_dir("ucsd_ped2", "UCSDped2.m").parent
+    counts = [180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180]
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "s.npz", **{f"{i:02d}": rng.random(n - 4)
+                                    for i, n in enumerate(counts, start=1)})
+    argv = ["evaluate", str(tmp_path / "s.npz"), "--dataset", "ucsd_ped2", "--root", str(root),
+            "--out", str(tmp_path / "r"), "--metrics-only"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "video '01': the ground truth has 180 frames" in err and "--frame-offset 4" in err
+    assert main([*argv, "--frame-offset", "4"]) == 0
+
+
 def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **{"01_0001": SCORES["01_0001"], "01_0099": [1.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)

@@ -34,8 +34,8 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +44,9 @@ import numpy as np
 from mulde.evaluation.metrics import EvaluationError
 
 SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
+SMALL_OFFSET = 32
+"""The most frames per video a wrong count may lack for its error to suggest `--frame-offset`
+(future-frame prediction skips a few first frames, clip models up to a clip's length)."""
 UNSCORED_POLICIES = ("drop", "edge")
 _SUFFIXES = (".npy", ".npz", ".txt")
 _SPLIT = re.compile(r"[,\s]+")
@@ -290,6 +293,35 @@ class FrameAlignment:
             return (0, 0)
         return m // self.frames_per_score, math.ceil(m / self.frames_per_score)
 
+    def _remedy(self, frames: int, found: int, fits: Callable[[FrameAlignment], bool],
+               videos: int = 1) -> str:
+        """The end of a wrong-count error: the option that makes `found` scores fit `frames`
+        frames to score (summed over `videos` videos) when one does, checked with `fits`:
+        `--frames-per-score N` when found is about 1 / k of the scores expected (k >= 2; the
+        range of N that fits is named when several do), else `--frame-offset` when a few
+        (`SMALL_OFFSET`) frames per video have no score; "" when neither fits."""
+        if found < 1 or frames < 1:
+            return ""
+        # about 1 / 2, 1 / 3, ... of the scores expected (and not 1 score, which fits any
+        # segment length)
+        if found >= 2 and frames / (found * self.frames_per_score) >= 1.5:
+            low, high = frames // (found + 1), -(-frames // (found - 1))
+            sizes = [k for k in range(max(low, self.frames_per_score + 1), high + 1)
+                     if fits(replace(self, frames_per_score=k))]
+            if len(sizes) == 1:
+                return f": one score per {sizes[0]} frames fits: --frames-per-score {sizes[0]}"
+            if sizes:
+                return (f": one score per {sizes[0]} to {sizes[-1]} frames fits: "
+                        "--frames-per-score N, N the frames each score covers")
+        gap, rest = divmod(frames - found * self.frames_per_score, videos)
+        if rest == 0 and 0 < gap <= SMALL_OFFSET:
+            start = self.frame_offset + gap
+            if fits(replace(self, frame_offset=start)):
+                return (f": if the method scores from frame {start} on (e.g. future-frame "
+                        f"prediction), give --frame-offset {start} (or --end-offset "
+                        f"{self.end_offset + gap} for frames without a score at the end)")
+        return ""
+
     def _expected_text(self, n_frames: int) -> str:
         low, high = self.expected(n_frames)
         return str(high) if low == high else f"{high} or {low}"
@@ -302,10 +334,13 @@ class FrameAlignment:
         Raises `EvaluationError` naming the video when the count does not fit the rule."""
         low, high = self.expected(n_frames)
         if high == 0 or scores.size not in (low, high):
+            found = scores.size
+            fix = self._remedy(n_frames - self.frame_offset - self.end_offset, found,
+                              lambda a: found in a.expected(n_frames))
             raise EvaluationError(
                 f"video {name!r}: the ground truth has {n_frames} frames, so "
                 f"{self._expected_text(n_frames) if high else 'at least 1'} scores are "
-                f"expected ({self.describe()}); found {scores.size}"
+                f"expected ({self.describe()}); found {found}{fix}"
             )
         frames = np.full(n_frames, np.nan)
         covered = np.zeros(n_frames, dtype=bool)
@@ -341,9 +376,18 @@ class FrameAlignment:
         else:
             need = str(ceil_total) if ceil_total == floor_total else (
                 f"{ceil_total} (last partial segments scored) or {floor_total}")
+
+            def fits(a: FrameAlignment) -> bool:
+                counts = [a.expected(n) for n in frame_counts.values()]
+                return all(high for _, high in counts) and array.size in (
+                    sum(high for _, high in counts), sum(low for low, _ in counts))
+
+            scored = sum(frame_counts.values()) - len(frame_counts) * (
+                self.frame_offset + self.end_offset)
+            fix = self._remedy(scored, array.size, fits, len(frame_counts))
             raise EvaluationError(
                 f"{where}: {array.size} scores, but the {len(frame_counts)} test videos "
-                f"({sum(frame_counts.values())} frames; {self.describe()}) need {need}")
+                f"({sum(frame_counts.values())} frames; {self.describe()}) need {need}{fix}")
         parts = np.split(array, np.cumsum(counts)[:-1])
         return dict(zip(frame_counts, parts, strict=True))
 
