@@ -112,6 +112,16 @@ def test_csv_labels_without_dataset_and_the_column_used_is_said(tmp_path, capsys
     assert code == 0 and "column score of" in out
 
 
+def test_out_naming_a_file_is_a_one_line_error(tmp_path, gt, capsys):
+    path = _csv(tmp_path / "s.csv", SCORES)
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("x")
+    code, _, _, err = _run(tmp_path, capsys, path, gt_root=gt, out="report.txt")
+    assert code == 2 and blocker.read_text() == "x"
+    assert err == (f"mulde: error: {blocker}: a file, not a folder; give a folder for the "
+                   "outputs\n")
+
+
 def test_excel_csv_spaced_header_and_any_score_column_read(tmp_path, gt, capsys):
     # Excel's "CSV UTF-8" starts with a byte-order mark; auto still finds score_unsmoothed
     text = _csv(tmp_path / "s.csv", SCORES).read_text()

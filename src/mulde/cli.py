@@ -526,7 +526,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationProtocol, write_report
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
+    from mulde.io.atomic import ensure_writable
 
+    ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
     if bool(args.dataset) != bool(args.root):
         raise UsageError("--dataset and --root go together: the dataset's name and the folder "
                          "holding its ground truth (videos are not needed)")
