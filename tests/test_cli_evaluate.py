@@ -177,6 +177,15 @@ def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_repor
                  "shanghaitech", "--root", str(gt)]) == 0
     assert {"metrics.json", "report.html", "frame_scores.csv", "plots"} <= {
         p.name for p in (tmp_path / "full").iterdir()}
+    # --metrics-only into the same folder: the earlier report goes, and the user is told
+    capsys.readouterr()
+    code, _, out, _ = _run(tmp_path, capsys, path, gt_root=gt, out="full")
+    assert code == 0 and sorted(p.name for p in (tmp_path / "full").iterdir()) == [
+        "metrics.json"]
+    said = [line for line in out.splitlines() if line.startswith("removed")]
+    assert said == [f"removed the earlier report's frame_scores.csv, report.html, plots/roc.png "
+                    f"and 2 more from {tmp_path / 'full'}: they do not match the new "
+                    "metrics.json (--metrics-only writes it alone)"]
 
 
 # ----------------------------------------------------------------------------- alignment

@@ -526,6 +526,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationProtocol, write_report
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
+    from mulde.evaluation.report import report_files
     from mulde.io.atomic import ensure_writable
 
     ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
@@ -571,6 +572,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                "score_unsmoothed" else " (--column auto: no score_unsmoothed column)"
                if args.column == "auto" else "")
         print(f"scores: column {scored.column} of {args.scores}{why}")
+    earlier = report_files(args.out) if args.metrics_only else []  # removed by write_report
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
                            metrics_only=args.metrics_only)
     keys = ("micro_auc", "macro_auc", "average_precision", "eer", "micro_auc_unsmoothed",
@@ -586,6 +588,11 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         print(f"mulde: warning: {warning}", file=sys.stderr)
     what = "metrics.json" if args.metrics_only else "the report"
     print(f"wrote {what} to {args.out}")
+    if earlier:
+        names = [p.relative_to(args.out).as_posix() for p in earlier]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        print(f"removed the earlier report's {shown} from {args.out}: they do not match the "
+              "new metrics.json (--metrics-only writes it alone)")
     return 0
 
 

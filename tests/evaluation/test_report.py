@@ -21,6 +21,7 @@ from mulde.evaluation import (
     read_frame_scores,
     write_report,
 )
+from mulde.evaluation.report import report_files
 from mulde.vad.fusion import Calibration
 
 WEIRD = 'cam <b>&"1"</b> $x$'  # HTML specials and matplotlib mathtext markers
@@ -405,3 +406,20 @@ def test_read_frame_scores_reads_any_named_column_of_scores(tmp_path):
     assert scores["a"].tolist() == [0.25, 0.75]
     with pytest.raises(EvaluationError, match="'frame' is not a score column"):
         read_frame_scores(p, column="frame")
+
+
+def test_metrics_only_removes_an_earlier_full_report_and_nothing_else(tmp_path):
+    _write(tmp_path)
+    out = tmp_path / "run"
+    (out / "notes.txt").write_text("mine")
+    listed = {p.relative_to(out).as_posix() for p in report_files(out)}
+    assert {"frame_scores.csv", "report.html", "plots/roc.png"} <= listed
+    assert sum(name.startswith("plots/video_") for name in listed) == 3
+    _write(tmp_path, metrics_only=True)
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "notes.txt"]
+    assert report_files(out) == []
+    _write(tmp_path)  # a plots/ holding a file of the user's stays, with that file alone
+    (out / "plots" / "mine.png").write_bytes(b"x")
+    _write(tmp_path, metrics_only=True)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "metrics.json", "notes.txt", "plots", "plots/mine.png"]

@@ -371,6 +371,24 @@ def _thumbnails(
     return images
 
 
+_PLOT_PATTERNS = ("roc.png", "video_*.png", "snapshot_*.png", "event_*.png")
+
+
+def report_files(out_dir: str | os.PathLike) -> list[Path]:
+    """The files of a full report that `out_dir` holds (frame_scores.csv, report.html and the
+    plots `write_report` names: plots/roc.png, video_*, snapshot_*, event_*.png), which
+    `write_report(..., metrics_only=True)` removes as no longer matching its metrics.json;
+    other files are never listed."""
+    out = Path(out_dir)
+    files = [out / name for name in ("frame_scores.csv", "report.html")
+             if (out / name).is_file()]
+    plots = out / "plots"
+    if plots.is_dir():
+        files += sorted(p for pattern in _PLOT_PATTERNS for p in plots.glob(pattern)
+                        if p.is_file())
+    return files
+
+
 def write_report(
     out_dir: str | os.PathLike,
     scores: Mapping[str, ArrayLike],
@@ -413,7 +431,9 @@ def write_report(
     survives an EvaluationError raised by the metrics. `snapshots` ({video: Snapshot}, in the
     order to show) add plots/snapshot_NNN_<name>.png and a section "Most anomalous moments";
     their frame, score and details go into metrics.json.
-    `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks).
+    `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks) and
+    removes the full report an earlier call left in `out_dir` (`report_files`; plots/ too
+    when nothing else is left in it), which would not match the new metrics.
     `warnings`: sentences from the caller (e.g. videos skipped as unreadable), listed in
     metrics.json's "warnings" after the metrics' own and shown at the top of the report.
 
@@ -494,6 +514,10 @@ def write_report(
         result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
         write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
+        for stale in report_files(out):
+            stale.unlink(missing_ok=True)
+        if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
+            (out / "plots").rmdir()
         return json.loads(text)
 
     order = {n: i for i, n in enumerate(raw, start=1)}
