@@ -164,6 +164,19 @@ def test_a_report_folder_and_a_watch_csv_say_what_to_evaluate_instead(tmp_path, 
     assert "mulde watch" in err and "add a column video naming the video" in err
 
 
+def test_a_csv_label_column_ignored_for_the_dataset_is_warned(tmp_path, gt, capsys):
+    flipped = {n: [1 - y for y in ys] for n, ys in LABELS.items()}  # would change every AUC
+    path = _csv(tmp_path / "s.csv", SCORES, flipped)
+    code, m, _, err = _run(tmp_path, capsys, path, gt_root=gt)
+    assert code == 0
+    _hand_values(m)  # the ground truth's labels
+    said = (f"{path}: its label column is ignored; the labels are the shanghaitech ground "
+            "truth's (--dataset)")
+    assert err == f"mulde: warning: {said}\n" and said in m["warnings"]
+    code, _, _, err = _run(tmp_path, capsys, _csv(tmp_path / "n.csv", SCORES), gt_root=gt)
+    assert code == 0 and err == ""  # no label column: nothing to say
+
+
 def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_report(
         tmp_path, gt, capsys):
     path = _csv(tmp_path / "s.csv", SCORES)

@@ -543,7 +543,11 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                     "root": None if args.root is None else str(args.root),
                     "alignment": {"rule": alignment.describe(), "unscored": alignment.unscored}}
     sigma = args.smoothing_sigma
+    warned: list[str] = []
     if args.dataset:
+        if any(y is not None for y in (scored.labels or {}).values()):
+            warned.append(f"{args.scores}: its label column is ignored; the labels are the "
+                          f"{args.dataset} ground truth's (--dataset)")
         from mulde.datasets import load_ground_truth
 
         truth = load_ground_truth(args.dataset, args.root)
@@ -574,7 +578,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         print(f"scores: column {scored.column} of {args.scores}{why}")
     earlier = report_files(args.out) if args.metrics_only else []  # removed by write_report
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
-                           metrics_only=args.metrics_only)
+                           metrics_only=args.metrics_only, warnings=warned)
     keys = ("micro_auc", "macro_auc", "average_precision", "eer", "micro_auc_unsmoothed",
             "macro_auc_unsmoothed", "average_precision_unsmoothed", "eer_unsmoothed",
             "macro_definition")
@@ -1282,8 +1286,9 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--out", required=True, type=Path, help="report folder")
     p.add_argument("--dataset", help="take the labels from this dataset's official ground "
                    "truth (ground-truth files only, no videos needed): ucsd_ped2, ucsd_ped1, "
-                   "avenue, shanghaitech, ubnormal, ucf_crime, folder (default: none; a CSV's "
-                   "label column, if any)")
+                   "avenue, shanghaitech, ubnormal, ucf_crime, folder; a CSV's label column "
+                   "is then ignored, with a warning (default: none; a CSV's label column, if "
+                   "any)")
     p.add_argument("--root", type=Path, help="the folder holding the dataset's ground truth "
                    "(default: none; required with --dataset)")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "npz", "array"],
