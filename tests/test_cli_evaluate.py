@@ -5,6 +5,7 @@ published ShanghaiTech scores of ../shared/data reproduced."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -498,6 +499,30 @@ def test_every_evaluate_option_and_default_is_in_help_and_readme():
             assert f"| {shown} |" in rows[option] or f"| `{shown}` |" in rows[option], option
         elif option != "--out":
             assert "(default: " in help_text, option
+
+
+def test_readme_names_the_ucsd_videos_as_the_ground_truth_does(tmp_path):
+    from mulde.datasets import load_ground_truth
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Evaluating any method's scores"):]
+    row = next(line for line in section.splitlines() if line.startswith("| `ucsd_ped2`"))
+    gt_file = data_dir("ucsd_ped2", "UCSDped2.m")
+    alone = tmp_path / "alone"  # the label file alone in the root, as a newcomer had it
+    alone.mkdir()
+    shutil.copy(gt_file, alone)
+    official = tmp_path / "official" / "UCSDped2" / "Test"  # UCSD's own layout
+    official.mkdir(parents=True)
+    shutil.copy(gt_file, official)
+    for i in range(1, 13):
+        (official / f"Test{i:03d}").mkdir()
+        (official / f"Test{i:03d}" / "001.tif").write_bytes(b"")
+        (official / f"Test{i:03d}_gt").mkdir()  # the pixel masks' folders are no videos
+    for root, first in ((alone, "01"), (tmp_path / "official", "Test001"),
+                        (gt_file.parent, "01")):  # testing/frames/01..
+        names = list(load_ground_truth("ucsd_ped2", root).videos)
+        assert len(names) == 12 and names[0] == first
+        assert f"`{first}`" in row
 
 
 # ----------------------------------------------------------------------------- real data
