@@ -5,6 +5,7 @@ published ShanghaiTech scores of ../shared/data reproduced."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,71 @@ def test_csv_labels_without_dataset_and_the_column_used_is_said(tmp_path, capsys
     assert code == 0 and "column score of" in out
 
 
+def test_out_naming_a_file_is_a_one_line_error(tmp_path, gt, capsys):
+    path = _csv(tmp_path / "s.csv", SCORES)
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("x")
+    code, _, _, err = _run(tmp_path, capsys, path, gt_root=gt, out="report.txt")
+    assert code == 2 and blocker.read_text() == "x"
+    assert err == (f"mulde: error: {blocker}: a file, not a folder; give a folder for the "
+                   "outputs\n")
+
+
+def test_excel_csv_spaced_header_and_any_score_column_read(tmp_path, gt, capsys):
+    # Excel's "CSV UTF-8" starts with a byte-order mark; auto still finds score_unsmoothed
+    text = _csv(tmp_path / "s.csv", SCORES).read_text()
+    rows = [r.split(",") for r in text.splitlines()]
+    report = "video, frame, score, score_unsmoothed\n" + "".join(
+        f"{v}, {f}, 0, {s}\n" for v, f, s in rows[1:])
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + report.encode())
+    code, m, out, err = _run(tmp_path, capsys, tmp_path / "bom.csv", gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+    assert "column score_unsmoothed" in out
+    named = tmp_path / "named.csv"
+    named.write_text(text.replace("video,frame,score", "video,frame,anomaly_score"))
+    code, _, _, err = _run(tmp_path, capsys, named, gt_root=gt)
+    assert code == 2 and "the file has columns ['video', 'frame', 'anomaly_score']" in err
+    assert "--column anomaly_score" in err
+    code, m, out, _ = _run(tmp_path, capsys, named, "--column", "anomaly_score", gt_root=gt)
+    assert code == 0 and "scores: column anomaly_score of" in out
+    _hand_values(m)
+
+
+def test_a_report_folder_and_a_watch_csv_say_what_to_evaluate_instead(tmp_path, gt, capsys):
+    path = _csv(tmp_path / "s.csv", SCORES)
+    assert main(["evaluate", str(path), "--out", str(tmp_path / "run"), "--dataset",
+                 "shanghaitech", "--root", str(gt), "--smoothing-sigma", "0"]) == 0
+    capsys.readouterr()
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "run", gt_root=gt, out="again")
+    assert code == 2 and err.count("\n") == 1
+    assert (f"{tmp_path / 'run'}: a mulde report folder, not one score file per video; "
+            f"evaluate its frame scores: {tmp_path / 'run' / 'frame_scores.csv'}") in err
+    code, m, _, _ = _run(tmp_path, capsys, tmp_path / "run" / "frame_scores.csv", gt_root=gt,
+                         out="again")
+    assert code == 0
+    _hand_values(m)
+    watch = tmp_path / "scores.csv"  # mulde watch's: one stream, no video column
+    watch.write_text("frame,time_s,score,smoothed,velocity,top_stream\n"
+                     "0,0.000,0.4,0.5,0.4,velocity\n")
+    code, _, _, err = _run(tmp_path, capsys, watch, gt_root=gt)
+    assert code == 2 and err.count("\n") == 1
+    assert "mulde watch" in err and "add a column video naming the video" in err
+
+
+def test_a_csv_label_column_ignored_for_the_dataset_is_warned(tmp_path, gt, capsys):
+    flipped = {n: [1 - y for y in ys] for n, ys in LABELS.items()}  # would change every AUC
+    path = _csv(tmp_path / "s.csv", SCORES, flipped)
+    code, m, _, err = _run(tmp_path, capsys, path, gt_root=gt)
+    assert code == 0
+    _hand_values(m)  # the ground truth's labels
+    said = (f"{path}: its label column is ignored; the labels are the shanghaitech ground "
+            "truth's (--dataset)")
+    assert err == f"mulde: warning: {said}\n" and said in m["warnings"]
+    code, _, _, err = _run(tmp_path, capsys, _csv(tmp_path / "n.csv", SCORES), gt_root=gt)
+    assert code == 0 and err == ""  # no label column: nothing to say
+
+
 def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_report(
         tmp_path, gt, capsys):
     path = _csv(tmp_path / "s.csv", SCORES)
@@ -125,6 +191,15 @@ def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_repor
                  "shanghaitech", "--root", str(gt)]) == 0
     assert {"metrics.json", "report.html", "frame_scores.csv", "plots"} <= {
         p.name for p in (tmp_path / "full").iterdir()}
+    # --metrics-only into the same folder: the earlier report goes, and the user is told
+    capsys.readouterr()
+    code, _, out, _ = _run(tmp_path, capsys, path, gt_root=gt, out="full")
+    assert code == 0 and sorted(p.name for p in (tmp_path / "full").iterdir()) == [
+        "metrics.json"]
+    said = [line for line in out.splitlines() if line.startswith("removed")]
+    assert said == [f"removed the earlier report's frame_scores.csv, report.html, plots/roc.png "
+                    f"and 2 more from {tmp_path / 'full'}: they do not match the new "
+                    "metrics.json (--metrics-only writes it alone)"]
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -184,6 +259,69 @@ def test_length_mismatch_names_the_video_and_both_counts(tmp_path, gt, capsys):
     assert "8 scores, but the 2 test videos (7 frames; frame offset 0" in err and "need 7" in err
     with pytest.raises(EvaluationError, match="so 2 or 1 scores are expected"):
         FrameAlignment(frames_per_score=2).to_frames("v", np.zeros(3), 3)
+
+
+def test_length_mismatch_names_the_option_that_fits(tmp_path, gt, capsys):
+    # A has 4 frames, B 3: scores from frame 1 on -> 3 and 2 scores
+    np.savez(tmp_path / "late.npz", **{"01_0001": [2.0, 4.0, 3.0], "01_0002": [1.5, 2.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "late.npz", gt_root=gt)
+    assert code == 2 and err.count("\n") == 1
+    assert "found 3: if the method scores from frame 1 on" in err and "--frame-offset 1" in err
+    code, _, _, _ = _run(tmp_path, capsys, tmp_path / "late.npz", "--frame-offset", "1",
+                         gt_root=gt)
+    assert code == 0
+    np.savez(tmp_path / "pairs.npz", **{"01_0001": [1.0, 4.0], "01_0002": [1.0, 2.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "pairs.npz", gt_root=gt)
+    # 2 scores of 4 frames fit segments of 2 or 3 frames
+    assert "found 2: one score per 2 to 3 frames fits: --frames-per-score N" in err
+    code, _, _, _ = _run(tmp_path, capsys, tmp_path / "pairs.npz", "--frames-per-score", "2",
+                         gt_root=gt)
+    assert code == 0
+    np.save(tmp_path / "flat.npy", np.zeros(5))  # the one-array form: 7 frames, 2 videos
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "flat.npy", gt_root=gt)
+    assert "need 7: if the method scores from frame 1 on" in err
+    np.save(tmp_path / "far.npy", np.zeros(6))  # 1 frame short in total: no offset fits
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "far.npy", gt_root=gt)
+    assert code == 2 and "need 7\n" in err
+
+
+def test_remedy_ranges_and_limits():
+    def error(alignment, found, n=180):
+        with pytest.raises(EvaluationError) as err:
+            alignment.to_frames("01", np.zeros(found), n)
+        return str(err.value)
+
+    assert error(FrameAlignment(), 176).endswith(
+        "found 176: if the method scores from frame 4 on (e.g. future-frame prediction), give "
+        "--frame-offset 4 (or --end-offset 4 for frames without a score at the end)")
+    assert error(FrameAlignment(frame_offset=4), 170).endswith("--frame-offset 10 (or "
+                                                               "--end-offset 6 for frames "
+                                                               "without a score at the end)")
+    assert error(FrameAlignment(), 60).endswith("--frames-per-score 3")
+    # 12 scores of 180 frames fit segments of 14, 15 or 16 frames
+    assert error(FrameAlignment(), 12).endswith("one score per 14 to 16 frames fits: "
+                                                "--frames-per-score N, N the frames each score "
+                                                "covers")
+    assert error(FrameAlignment(frames_per_score=16), 10).endswith("--frame-offset 20 (or "
+                                                                   "--end-offset 20 for "
+                                                                   "frames without a score "
+                                                                   "at the end)")
+    for found in (1, 100, 140, 181):  # too far off, or too many: no option is named
+        assert error(FrameAlignment(), found).endswith(f"found {found}")
+
+
+def test_ped2_future_frame_scores_are_told_their_offset(tmp_path, capsys):
+    root = data_dir("ucsd_ped2", "UCSDped2.m").parent
+    counts = [180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180]
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "s.npz", **{f"{i:02d}": rng.random(n - 4)
+                                    for i, n in enumerate(counts, start=1)})
+    argv = ["evaluate", str(tmp_path / "s.npz"), "--dataset", "ucsd_ped2", "--root", str(root),
+            "--out", str(tmp_path / "r"), "--metrics-only"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "video '01': the ground truth has 180 frames" in err and "--frame-offset 4" in err
+    assert main([*argv, "--frame-offset", "4"]) == 0
 
 
 def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
@@ -361,6 +499,30 @@ def test_every_evaluate_option_and_default_is_in_help_and_readme():
             assert f"| {shown} |" in rows[option] or f"| `{shown}` |" in rows[option], option
         elif option != "--out":
             assert "(default: " in help_text, option
+
+
+def test_readme_names_the_ucsd_videos_as_the_ground_truth_does(tmp_path):
+    from mulde.datasets import load_ground_truth
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Evaluating any method's scores"):]
+    row = next(line for line in section.splitlines() if line.startswith("| `ucsd_ped2`"))
+    gt_file = data_dir("ucsd_ped2", "UCSDped2.m")
+    alone = tmp_path / "alone"  # the label file alone in the root, as a newcomer had it
+    alone.mkdir()
+    shutil.copy(gt_file, alone)
+    official = tmp_path / "official" / "UCSDped2" / "Test"  # UCSD's own layout
+    official.mkdir(parents=True)
+    shutil.copy(gt_file, official)
+    for i in range(1, 13):
+        (official / f"Test{i:03d}").mkdir()
+        (official / f"Test{i:03d}" / "001.tif").write_bytes(b"")
+        (official / f"Test{i:03d}_gt").mkdir()  # the pixel masks' folders are no videos
+    for root, first in ((alone, "01"), (tmp_path / "official", "Test001"),
+                        (gt_file.parent, "01")):  # testing/frames/01..
+        names = list(load_ground_truth("ucsd_ped2", root).videos)
+        assert len(names) == 12 and names[0] == first
+        assert f"`{first}`" in row
 
 
 # ----------------------------------------------------------------------------- real data

@@ -533,7 +533,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationProtocol, write_report
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
+    from mulde.evaluation.report import report_files
+    from mulde.io.atomic import ensure_writable
 
+    ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
     if bool(args.dataset) != bool(args.root):
         raise UsageError("--dataset and --root go together: the dataset's name and the folder "
                          "holding its ground truth (videos are not needed)")
@@ -547,7 +550,11 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                     "root": None if args.root is None else str(args.root),
                     "alignment": {"rule": alignment.describe(), "unscored": alignment.unscored}}
     sigma = args.smoothing_sigma
+    warned: list[str] = []
     if args.dataset:
+        if any(y is not None for y in (scored.labels or {}).values()):
+            warned.append(f"{args.scores}: its label column is ignored; the labels are the "
+                          f"{args.dataset} ground truth's (--dataset)")
         from mulde.datasets import load_ground_truth
 
         truth = load_ground_truth(args.dataset, args.root)
@@ -576,8 +583,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                "score_unsmoothed" else " (--column auto: no score_unsmoothed column)"
                if args.column == "auto" else "")
         print(f"scores: column {scored.column} of {args.scores}{why}")
+    earlier = report_files(args.out) if args.metrics_only else []  # removed by write_report
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
-                           metrics_only=args.metrics_only)
+                           metrics_only=args.metrics_only, warnings=warned)
     keys = ("micro_auc", "macro_auc", "average_precision", "eer", "micro_auc_unsmoothed",
             "macro_auc_unsmoothed", "average_precision_unsmoothed", "eer_unsmoothed",
             "macro_definition")
@@ -591,6 +599,11 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         print(f"mulde: warning: {warning}", file=sys.stderr)
     what = "metrics.json" if args.metrics_only else "the report"
     print(f"wrote {what} to {args.out}")
+    if earlier:
+        names = [p.relative_to(args.out).as_posix() for p in earlier]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        print(f"removed the earlier report's {shown} from {args.out}: they do not match the "
+              "new metrics.json (--metrics-only writes it alone)")
     return 0
 
 
@@ -1297,8 +1310,9 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--out", required=True, type=Path, help="report folder")
     p.add_argument("--dataset", help="take the labels from this dataset's official ground "
                    "truth (ground-truth files only, no videos needed): ucsd_ped2, ucsd_ped1, "
-                   "avenue, shanghaitech, ubnormal, ucf_crime, folder (default: none; a CSV's "
-                   "label column, if any)")
+                   "avenue, shanghaitech, ubnormal, ucf_crime, folder; a CSV's label column "
+                   "is then ignored, with a warning (default: none; a CSV's label column, if "
+                   "any)")
     p.add_argument("--root", type=Path, help="the folder holding the dataset's ground truth "
                    "(default: none; required with --dataset)")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "npz", "array"],
@@ -1307,8 +1321,9 @@ def build_parser() -> _MuldeParser:
                    "array of all test frames in the dataset's order (.npy/.txt/.npz; needs "
                    "--dataset); auto: folder, .csv, .npz -> npz, .npy/.txt -> array "
                    "(default: %(default)s)")
-    p.add_argument("--column", default="auto", choices=["auto", "score", "score_unsmoothed"],
-                   help="CSV column to read; auto: score_unsmoothed when present (a mulde "
+    p.add_argument("--column", default="auto", metavar="NAME",
+                   help="CSV column of the scores: score, score_unsmoothed or any other column "
+                   "name (e.g. anomaly_score); auto: score_unsmoothed when present (a mulde "
                    "report), else score (default: %(default)s)")
     p.add_argument("--key", help="array name inside .npz files of formats folder and array "
                    "(default: the file's only array)")

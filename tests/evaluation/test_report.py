@@ -21,6 +21,7 @@ from mulde.evaluation import (
     read_frame_scores,
     write_report,
 )
+from mulde.evaluation.report import report_files
 from mulde.vad.fusion import Calibration
 
 WEIRD = 'cam <b>&"1"</b> $x$'  # HTML specials and matplotlib mathtext markers
@@ -364,3 +365,61 @@ def test_the_summary_line_counts_one_video_in_the_singular():
     assert _summary({"labelled": True, "n_videos": 2, "n_frames": 80, "n_anomalous_frames": 9,
                      "unlabelled_videos": []}) == \
         "2 labelled test videos, 80 frames, 9 anomalous"
+
+
+def test_read_frame_scores_reads_excel_bom_and_spaces_in_the_header(tmp_path):
+    p = tmp_path / "f.csv"
+    p.write_bytes(b"\xef\xbb\xbfvideo, frame, score, label\n01, 0, 1.5, 0\n01, 1, 2.5, 1\n")
+    scores, labels = read_frame_scores(p)
+    assert list(scores) == ["01"]
+    assert scores["01"].tolist() == [1.5, 2.5] and labels["01"].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(("header", "column", "said"), [
+    ("video,frame,anomaly_score", "score",
+     "no column 'score' of scores; the file has columns ['video', 'frame', 'anomaly_score']: "
+     "name the scores' column score (or score_unsmoothed), or give its name with --column "
+     "(e.g. --column anomaly_score)"),
+    ("video;frame;score", "score",
+     "the header 'video;frame;score' is one field; fields are separated by commas, not "
+     "semicolons"),
+    ("video\tframe\tscore", "score", "fields are separated by commas, not tabs"),
+    ("name,frame,score", "score",
+     "no column(s) ['video']; the file has columns ['name', 'frame', 'score']: a score CSV has "
+     "a header row naming the columns video, frame and score"),
+    ("frame,time_s,score,smoothed,velocity,top_stream", "score",
+     "the scores of one stream as mulde watch writes them (no video column); add a column "
+     "video naming the video on every row"),
+])
+def test_read_frame_scores_names_the_columns_found_and_the_fix(tmp_path, header, column, said):
+    p = tmp_path / "f.csv"
+    p.write_text(header + "\n")
+    with pytest.raises(EvaluationError) as err:
+        read_frame_scores(p, column=column)
+    assert said in str(err.value) and "\n" not in str(err.value)
+
+
+def test_read_frame_scores_reads_any_named_column_of_scores(tmp_path):
+    p = tmp_path / "f.csv"
+    p.write_text("video,frame,anomaly_score\na,0,0.25\na,1,0.75\n")
+    scores, _ = read_frame_scores(p, column="anomaly_score")
+    assert scores["a"].tolist() == [0.25, 0.75]
+    with pytest.raises(EvaluationError, match="'frame' is not a score column"):
+        read_frame_scores(p, column="frame")
+
+
+def test_metrics_only_removes_an_earlier_full_report_and_nothing_else(tmp_path):
+    _write(tmp_path)
+    out = tmp_path / "run"
+    (out / "notes.txt").write_text("mine")
+    listed = {p.relative_to(out).as_posix() for p in report_files(out)}
+    assert {"frame_scores.csv", "report.html", "plots/roc.png"} <= listed
+    assert sum(name.startswith("plots/video_") for name in listed) == 3
+    _write(tmp_path, metrics_only=True)
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "notes.txt"]
+    assert report_files(out) == []
+    _write(tmp_path)  # a plots/ holding a file of the user's stays, with that file alone
+    (out / "plots" / "mine.png").write_bytes(b"x")
+    _write(tmp_path, metrics_only=True)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "metrics.json", "notes.txt", "plots", "plots/mine.png"]

@@ -2,9 +2,10 @@
 
 Score files (`read_scores`, `format=`):
 
-- "csv": columns `video,frame,score[,label]` (any order, extra columns ignored), frames of
-  each video listed 0..n-1 in order; a mulde report's `frame_scores.csv` has the columns
-  `score` (smoothed) and `score_unsmoothed` (`column=`, see `read_frame_scores`).
+- "csv": columns `video,frame,score[,label]` (any order, extra columns ignored; `column=`
+  names another column of scores), frames of each video listed 0..n-1 in order; UTF-8 with
+  or without Excel's byte-order mark; a mulde report's `frame_scores.csv` has the columns
+  `score` (smoothed) and `score_unsmoothed` (see `read_frame_scores`).
 - "folder": one file per video, the video's name being the file stem: `.npy` (a 1-D array),
   `.npz` (its only array, or the array named `key`) or `.txt` (numbers separated by
   whitespace, commas or line breaks; `#` starts a comment).
@@ -33,8 +34,8 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +44,9 @@ import numpy as np
 from mulde.evaluation.metrics import EvaluationError
 
 SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
+SMALL_OFFSET = 32
+"""The most frames per video a wrong count may lack for its error to suggest `--frame-offset`
+(future-frame prediction skips a few first frames, clip models up to a clip's length)."""
 UNSCORED_POLICIES = ("drop", "edge")
 _SUFFIXES = (".npy", ".npz", ".txt")
 _SPLIT = re.compile(r"[,\s]+")
@@ -151,6 +155,10 @@ def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith("."))
     if not files:
+        report = folder / "frame_scores.csv"
+        if report.is_file():  # a `mulde run` or `mulde evaluate` output folder
+            raise EvaluationError(f"{folder}: a mulde report folder, not one score file per "
+                                  f"video; evaluate its frame scores: {report}")
         raise EvaluationError(f"{folder}: no score files (.npy, .npz or .txt, one per video)")
     out: dict[str, np.ndarray] = {}
     seen: dict[str, Path] = {}
@@ -166,7 +174,7 @@ def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
 
 def _csv_columns(path: Path) -> list[str]:
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # as read_frame_scores
             return [c.strip() for c in next(csv.reader(fh), [])]
     except UnicodeDecodeError as error:
         raise EvaluationError(f"{path}: not a UTF-8 CSV file ({error})") from None
@@ -191,8 +199,9 @@ def read_scores(
 ) -> ScoreFile:
     """Read a score file or folder in `format` (see the module docstring).
 
-    `column` (CSV only): "score", "score_unsmoothed", or "auto": `score_unsmoothed` when the
-    file has it (a mulde report, whose `score` column is already smoothed), else `score`.
+    `column` (CSV only): the column of the scores ("score", "score_unsmoothed", or the name
+    another method gives them), or "auto": `score_unsmoothed` when the file has it (a mulde
+    report, whose `score` column is already smoothed), else `score`.
     `key`: the array to read from an `.npz` holding several ("folder" and "array").
     Raises `EvaluationError` naming the file (and row, line or array) at fault.
     """
@@ -209,9 +218,6 @@ def read_scores(
     if fmt != "folder" and path.is_dir():
         raise EvaluationError(f"{path}: a folder; use format folder (one file per video)")
     if fmt == "csv":
-        if column not in ("auto", "score", "score_unsmoothed"):
-            raise EvaluationError(
-                f"column must be auto, score or score_unsmoothed, got {column!r}")
         if column == "auto":
             column = ("score_unsmoothed" if "score_unsmoothed" in _csv_columns(path)
                       else "score")
@@ -287,6 +293,35 @@ class FrameAlignment:
             return (0, 0)
         return m // self.frames_per_score, math.ceil(m / self.frames_per_score)
 
+    def _remedy(self, frames: int, found: int, fits: Callable[[FrameAlignment], bool],
+               videos: int = 1) -> str:
+        """The end of a wrong-count error: the option that makes `found` scores fit `frames`
+        frames to score (summed over `videos` videos) when one does, checked with `fits`:
+        `--frames-per-score N` when found is about 1 / k of the scores expected (k >= 2; the
+        range of N that fits is named when several do), else `--frame-offset` when a few
+        (`SMALL_OFFSET`) frames per video have no score; "" when neither fits."""
+        if found < 1 or frames < 1:
+            return ""
+        # about 1 / 2, 1 / 3, ... of the scores expected (and not 1 score, which fits any
+        # segment length)
+        if found >= 2 and frames / (found * self.frames_per_score) >= 1.5:
+            low, high = frames // (found + 1), -(-frames // (found - 1))
+            sizes = [k for k in range(max(low, self.frames_per_score + 1), high + 1)
+                     if fits(replace(self, frames_per_score=k))]
+            if len(sizes) == 1:
+                return f": one score per {sizes[0]} frames fits: --frames-per-score {sizes[0]}"
+            if sizes:
+                return (f": one score per {sizes[0]} to {sizes[-1]} frames fits: "
+                        "--frames-per-score N, N the frames each score covers")
+        gap, rest = divmod(frames - found * self.frames_per_score, videos)
+        if rest == 0 and 0 < gap <= SMALL_OFFSET:
+            start = self.frame_offset + gap
+            if fits(replace(self, frame_offset=start)):
+                return (f": if the method scores from frame {start} on (e.g. future-frame "
+                        f"prediction), give --frame-offset {start} (or --end-offset "
+                        f"{self.end_offset + gap} for frames without a score at the end)")
+        return ""
+
     def _expected_text(self, n_frames: int) -> str:
         low, high = self.expected(n_frames)
         return str(high) if low == high else f"{high} or {low}"
@@ -299,10 +334,13 @@ class FrameAlignment:
         Raises `EvaluationError` naming the video when the count does not fit the rule."""
         low, high = self.expected(n_frames)
         if high == 0 or scores.size not in (low, high):
+            found = scores.size
+            fix = self._remedy(n_frames - self.frame_offset - self.end_offset, found,
+                              lambda a: found in a.expected(n_frames))
             raise EvaluationError(
                 f"video {name!r}: the ground truth has {n_frames} frames, so "
                 f"{self._expected_text(n_frames) if high else 'at least 1'} scores are "
-                f"expected ({self.describe()}); found {scores.size}"
+                f"expected ({self.describe()}); found {found}{fix}"
             )
         frames = np.full(n_frames, np.nan)
         covered = np.zeros(n_frames, dtype=bool)
@@ -338,9 +376,18 @@ class FrameAlignment:
         else:
             need = str(ceil_total) if ceil_total == floor_total else (
                 f"{ceil_total} (last partial segments scored) or {floor_total}")
+
+            def fits(a: FrameAlignment) -> bool:
+                counts = [a.expected(n) for n in frame_counts.values()]
+                return all(high for _, high in counts) and array.size in (
+                    sum(high for _, high in counts), sum(low for low, _ in counts))
+
+            scored = sum(frame_counts.values()) - len(frame_counts) * (
+                self.frame_offset + self.end_offset)
+            fix = self._remedy(scored, array.size, fits, len(frame_counts))
             raise EvaluationError(
                 f"{where}: {array.size} scores, but the {len(frame_counts)} test videos "
-                f"({sum(frame_counts.values())} frames; {self.describe()}) need {need}")
+                f"({sum(frame_counts.values())} frames; {self.describe()}) need {need}{fix}")
         parts = np.split(array, np.cumsum(counts)[:-1])
         return dict(zip(frame_counts, parts, strict=True))
 

@@ -118,33 +118,46 @@ def _frame_scores_csv(
     return buf.getvalue().encode("utf-8")
 
 
+KEY_COLUMNS = ("video", "frame", "label")
+"""The columns of a score CSV that are not scores: the video's name, the 0-based frame and the
+optional 0/1 label."""
+
+WATCH_COLUMNS = ("frame", "time_s", "score", "smoothed")
+"""The first columns of `mulde watch`'s scores.csv (one stream, no video column)."""
+
+
 def read_frame_scores(
     path: str | os.PathLike, column: str = "score"
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
     """Read a frame_scores.csv; return ({video: scores}, {video: labels or None}).
 
-    `column` is "score" (the final, smoothed scores the metrics use) or "score_unsmoothed".
-    The `label` column is optional (any method's `video,frame,score` CSV reads too).
-    Frames must be listed in order 0..n-1 per video; errors name the file and row.
+    `column` is the column of the scores: "score" (in a mulde report, the final, smoothed
+    scores the metrics use), "score_unsmoothed", or the name another method gives its scores.
+    The `label` column is optional (any method's `video,frame,score` CSV reads too). The file
+    is UTF-8, with or without the byte-order mark Excel writes; spaces around the header's
+    names and the video names are ignored. Frames must be listed in order 0..n-1 per video;
+    errors name the file and row, and a header without the columns needed names the columns
+    it has and what to do.
     """
-    if column not in ("score", "score_unsmoothed"):
-        raise EvaluationError(f"column must be 'score' or 'score_unsmoothed', got {column!r}")
+    if column in KEY_COLUMNS:
+        raise EvaluationError(f"column {column!r} is not a score column (video, frame and "
+                              "label name the frames); give the column of the scores")
     path = Path(path)
     scores: dict[str, list[float]] = {}
     labels: dict[str, list[int | None]] = {}
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's byte-order mark
         reader = csv.DictReader(f)
-        missing = [
-            c for c in ("video", "frame", column) if c not in (reader.fieldnames or [])
-        ]
-        if missing:
-            raise EvaluationError(f"{path}: missing column(s) {missing}")
+        found = [c.strip() for c in reader.fieldnames or []]
+        reader.fieldnames = found
+        problem = _header_problem(path, found, column)
+        if problem:
+            raise EvaluationError(problem)
         for row_no, row in enumerate(reader, start=2):
-            name = row["video"]
+            name = (row["video"] or "").strip()
             s = scores.setdefault(name, [])
             try:
                 frame, score = int(row["frame"]), float(row[column])
-                label = None if row.get("label", "") in ("", None) else int(row["label"])
+                label = None if (row.get("label") or "").strip() == "" else int(row["label"])
             except (TypeError, ValueError) as e:
                 raise EvaluationError(f"{path}, row {row_no}: {e}") from None
             if frame != len(s):
@@ -160,6 +173,35 @@ def read_frame_scores(
             raise EvaluationError(f"{path}: video {name!r} has labels for some frames only")
         out_labels[name] = np.asarray(ys, dtype=np.int8) if all(known) else None
     return {n: np.asarray(s, dtype=np.float64) for n, s in scores.items()}, out_labels
+
+
+def _header_problem(path: Path, found: list[str], column: str) -> str | None:
+    """The one-line error for a score CSV whose header `found` lacks video, frame or the
+    scores' `column`: the columns it has and what to do (None when nothing is missing)."""
+    from mulde.io.features import other_separator
+
+    missing = [c for c in ("video", "frame", column) if c not in found]
+    if not missing:
+        return None
+    if not found:
+        return (f"{path}: empty; a score CSV has a header row video,frame,{column} (label "
+                "optional), then one row per frame")
+    other = other_separator(found[0]) if len(found) == 1 else None
+    if other:
+        return f"{path}: the header {found[0]!r} is one field; {other}"
+    if "video" in missing and all(c in found for c in WATCH_COLUMNS):
+        return (f"{path}: the scores of one stream as mulde watch writes them (no video "
+                "column); add a column video naming the video on every row (with --dataset: "
+                "its test video's name, and --partial to evaluate that video alone)")
+    has = f"the file has columns {found}"
+    if missing == [column]:
+        others = [c for c in found if c not in KEY_COLUMNS]
+        example = f" (e.g. --column {others[0]})" if others else ""
+        return (f"{path}: no column {column!r} of scores; {has}: name the scores' column "
+                f"score (or score_unsmoothed), or give its name with --column{example}")
+    return (f"{path}: no column(s) {missing}; {has}: a score CSV has a header row naming the "
+            f"columns video, frame and {column} (any order; label optional), then one row per "
+            "frame")
 
 
 def _video_note(y: np.ndarray | None, events: Sequence[Mapping[str, Any]] | None) -> str | None:
@@ -329,6 +371,24 @@ def _thumbnails(
     return images
 
 
+_PLOT_PATTERNS = ("roc.png", "video_*.png", "snapshot_*.png", "event_*.png")
+
+
+def report_files(out_dir: str | os.PathLike) -> list[Path]:
+    """The files of a full report that `out_dir` holds (frame_scores.csv, report.html and the
+    plots `write_report` names: plots/roc.png, video_*, snapshot_*, event_*.png), which
+    `write_report(..., metrics_only=True)` removes as no longer matching its metrics.json;
+    other files are never listed."""
+    out = Path(out_dir)
+    files = [out / name for name in ("frame_scores.csv", "report.html")
+             if (out / name).is_file()]
+    plots = out / "plots"
+    if plots.is_dir():
+        files += sorted(p for pattern in _PLOT_PATTERNS for p in plots.glob(pattern)
+                        if p.is_file())
+    return files
+
+
 def write_report(
     out_dir: str | os.PathLike,
     scores: Mapping[str, ArrayLike],
@@ -371,7 +431,9 @@ def write_report(
     survives an EvaluationError raised by the metrics. `snapshots` ({video: Snapshot}, in the
     order to show) add plots/snapshot_NNN_<name>.png and a section "Most anomalous moments";
     their frame, score and details go into metrics.json.
-    `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks).
+    `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks) and
+    removes the full report an earlier call left in `out_dir` (`report_files`; plots/ too
+    when nothing else is left in it), which would not match the new metrics.
     `warnings`: sentences from the caller (e.g. videos skipped as unreadable), listed in
     metrics.json's "warnings" after the metrics' own and shown at the top of the report.
 
@@ -452,6 +514,10 @@ def write_report(
         result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
         write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
+        for stale in report_files(out):
+            stale.unlink(missing_ok=True)
+        if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
+            (out / "plots").rmdir()
         return json.loads(text)
 
     order = {n: i for i, n in enumerate(raw, start=1)}

@@ -167,10 +167,9 @@ def _read_csv(path: Path) -> np.ndarray:
                     raise FeatureFileError(
                         f"{path}: line {line}, {column(j)}: empty (a missing value); impute "
                         "or remove it") from None
-                hint = next((f" (fields are separated by commas, not {name})" for sep, name in
-                             ((";", "semicolons"), ("\t", "tabs")) if sep in cell),
-                            "; every column must hold numbers: drop or encode columns of "
-                            "text (names, ids, class labels)")
+                other = other_separator(cell)
+                hint = (f" ({other})" if other else "; every column must hold numbers: drop "
+                        "or encode columns of text (names, ids, class labels)")
                 raise FeatureFileError(f"{path}: line {line}, {column(j)}: {cell!r} is not a "
                                        f"number{hint}") from None
     bad, j = _nonfinite(out)
@@ -182,6 +181,14 @@ def _read_csv(path: Path) -> np.ndarray:
                                f"{column(j)}: {rows[int(bad[0])][1][j].strip()!r}); impute or "
                                "remove them")
     return out
+
+
+def other_separator(text: str) -> str | None:
+    """The sentence for a CSV field that holds a semicolon or a tab, the separators of other
+    locales' CSV and of TSV ("fields are separated by commas, not semicolons"); None when it
+    holds neither."""
+    return next((f"fields are separated by commas, not {name}" for sep, name in
+                 ((";", "semicolons"), ("\t", "tabs")) if sep in text), None)
 
 
 def _nonfinite(X: np.ndarray) -> tuple[np.ndarray, int]:
