@@ -197,7 +197,12 @@ def test_report_errors(tmp_path):
 def test_read_frame_scores_rejects_gaps(tmp_path):
     p = tmp_path / "f.csv"
     p.write_text("video,frame,label,score\na,0,0,1.0\na,2,1,2.0\n")
-    with pytest.raises(EvaluationError, match=r"row 3: video 'a' frame 2, expected 1"):
+    with pytest.raises(EvaluationError, match=r"row 3: video 'a' frame 2, expected 1; each "
+                       r"video's rows must be its frames 0, 1, 2, \.\.\. in order"):
+        read_frame_scores(p)
+    p.write_text("video,frame,score\na,1,1.0\na,2,2.0\n")  # 1-based frame numbers
+    with pytest.raises(EvaluationError, match=r"row 2: video 'a' frame 1, expected 0; frames "
+                       "count from 0: subtract 1 from 1-based frame numbers"):
         read_frame_scores(p)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mulde.evaluation.plots import anomalous_ranges
-from mulde.vad.events import Event, find_events
+from mulde.vad.events import Event, find_events, leading_stream
 
 EVENT_PR_DEFINITION = (
     "an event is a true positive when it overlaps a ground-truth anomalous interval (a run "
@@ -56,7 +56,7 @@ def describe_events(
             d.update(start_s=e.start / fps, end_s=(e.end + 1) / fps, peak_s=e.peak / fps)
         if streams:
             at_peak = {str(k): float(v[e.peak]) for k, v in streams.items()}
-            d["stream"] = max(at_peak, key=lambda k: at_peak[k])  # first of the maxima
+            d["stream"] = leading_stream(at_peak)
             d["stream_scores"] = at_peak
         if labels is not None:
             d["overlaps_anomaly"] = any(_overlaps((e.start, e.end), r) for r in runs)

@@ -161,9 +161,12 @@ def read_frame_scores(
             except (TypeError, ValueError) as e:
                 raise EvaluationError(f"{path}, row {row_no}: {e}") from None
             if frame != len(s):
-                raise EvaluationError(
-                    f"{path}, row {row_no}: video {name!r} frame {frame}, expected {len(s)}"
-                )
+                hint = ("frames count from 0: subtract 1 from 1-based frame numbers"
+                        if frame == len(s) + 1 and not s else
+                        "each video's rows must be its frames 0, 1, 2, ... in order, one "
+                        "row per frame")
+                raise EvaluationError(f"{path}, row {row_no}: video {name!r} frame {frame}, "
+                                      f"expected {len(s)}; {hint}")
             s.append(score)
             labels.setdefault(name, []).append(label)
     out_labels: dict[str, np.ndarray | None] = {}
