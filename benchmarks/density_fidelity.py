@@ -408,7 +408,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="exactly these cases, e.g. circle:64:1000 (overrides --grid)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
+    p.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS,
+                   help="the peers to run (default: all); a bare --peers runs none, and the "
+                        "peers' earlier results in --out are kept")
     p.add_argument("--energies-dir", type=Path,
                    default=RESULTS_DIR / "density_fidelity_energies",
                    help="where the MULDE energies per case and variant are saved and reread")
