@@ -200,6 +200,16 @@ def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_repor
     assert said == [f"removed the earlier report's frame_scores.csv, report.html, plots/roc.png "
                     f"and 2 more from {tmp_path / 'full'}: they do not match the new "
                     "metrics.json (--metrics-only writes it alone)"]
+    # the earlier report's own frame_scores.csv, evaluated into its own folder, is kept
+    assert main(["evaluate", str(path), "--out", str(tmp_path / "again"), "--dataset",
+                 "shanghaitech", "--root", str(gt)]) == 0
+    own = tmp_path / "again" / "frame_scores.csv"
+    before = own.read_bytes()
+    capsys.readouterr()
+    assert main(["evaluate", str(own), "--out", str(tmp_path / "again"), "--dataset",
+                 "shanghaitech", "--root", str(gt), "--metrics-only"]) == 0
+    assert own.read_bytes() == before and not (tmp_path / "again" / "report.html").exists()
+    assert "frame_scores.csv" not in capsys.readouterr().out.split("removed")[-1]
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -308,6 +318,15 @@ def test_remedy_ranges_and_limits():
                                                                    "at the end)")
     for found in (1, 100, 140, 181):  # too far off, or too many: no option is named
         assert error(FrameAlignment(), found).endswith(f"found {found}")
+    # 2 scores of a million frames fit any length from 333,334 to a million: the error says
+    # about which, after trying a sample of the lengths near frames / found
+    assert error(FrameAlignment(), 2, n=1_000_000).endswith(
+        "about one score per 500000 frames: --frames-per-score N, N the frames each score "
+        "covers")
+    # one array of 3 scores for 4 videos: no option gives each video a score
+    with pytest.raises(EvaluationError) as err:
+        FrameAlignment().split_array(np.zeros(3), {"a": 9, "b": 9, "c": 9, "d": 9})
+    assert str(err.value).endswith("need 36")
 
 
 def test_ped2_future_frame_scores_are_told_their_offset(tmp_path, capsys):

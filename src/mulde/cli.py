@@ -583,9 +583,11 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                "score_unsmoothed" else " (--column auto: no score_unsmoothed column)"
                if args.column == "auto" else "")
         print(f"scores: column {scored.column} of {args.scores}{why}")
-    earlier = report_files(args.out) if args.metrics_only else []  # removed by write_report
+    # the earlier report's files that write_report removes; never the scores being read
+    earlier = report_files(args.out, keep=[args.scores]) if args.metrics_only else []
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
-                           metrics_only=args.metrics_only, warnings=warned)
+                           metrics_only=args.metrics_only, keep=[args.scores],
+                           warnings=warned)
     keys = ("micro_auc", "macro_auc", "average_precision", "eer", "micro_auc_unsmoothed",
             "macro_auc_unsmoothed", "average_precision_unsmoothed", "eer_unsmoothed",
             "macro_definition")

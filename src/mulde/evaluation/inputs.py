@@ -249,6 +249,10 @@ class _Truth(Protocol):
     def to_labels(self, n_frames: int | None = None) -> np.ndarray: ...
 
 
+_REMEDY_SIZES = 256
+"""`FrameAlignment._remedy` tries at most about this many segment lengths."""
+
+
 @dataclass(frozen=True)
 class FrameAlignment:
     """Which frames a video's scores belong to (see the module docstring for the rule).
@@ -300,14 +304,23 @@ class FrameAlignment:
         `--frames-per-score N` when found is about 1 / k of the scores expected (k >= 2; the
         range of N that fits is named when several do), else `--frame-offset` when a few
         (`SMALL_OFFSET`) frames per video have no score; "" when neither fits."""
-        if found < 1 or frames < 1:
+        if found < videos or frames < 1:  # every video needs one score at least
             return ""
         # about 1 / 2, 1 / 3, ... of the scores expected (and not 1 score, which fits any
         # segment length)
         if found >= 2 and frames / (found * self.frames_per_score) >= 1.5:
             low, high = frames // (found + 1), -(-frames // (found - 1))
-            sizes = [k for k in range(max(low, self.frames_per_score + 1), high + 1)
-                     if fits(replace(self, frames_per_score=k))]
+            low = max(low, self.frames_per_score + 1)
+            if high - low > _REMEDY_SIZES:  # few scores for many frames: the lengths nearest
+                centre = round(frames / found)  # frames / found, not every one in between
+                candidates = range(max(low, centre - _REMEDY_SIZES // 2),
+                                   min(high, centre + _REMEDY_SIZES // 2) + 1)
+            else:
+                candidates = range(low, high + 1)
+            sizes = [k for k in candidates if fits(replace(self, frames_per_score=k))]
+            if sizes and len(candidates) < high - low + 1:  # a sample of the lengths
+                return (f": about one score per {round(frames / found)} frames: "
+                        "--frames-per-score N, N the frames each score covers")
             if len(sizes) == 1:
                 return f": one score per {sizes[0]} frames fits: --frames-per-score {sizes[0]}"
             if sizes:

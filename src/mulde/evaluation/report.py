@@ -18,7 +18,7 @@ import os
 import platform
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -377,14 +377,16 @@ def _thumbnails(
 _PLOT_PATTERNS = ("roc.png", "video_*.png", "snapshot_*.png", "event_*.png")
 
 
-def report_files(out_dir: str | os.PathLike) -> list[Path]:
+def report_files(out_dir: str | os.PathLike,
+                 keep: Collection[str | os.PathLike] = ()) -> list[Path]:
     """The files of a full report that `out_dir` holds (frame_scores.csv, report.html and the
     plots `write_report` names: plots/roc.png, video_*, snapshot_*, event_*.png), which
     `write_report(..., metrics_only=True)` removes as no longer matching its metrics.json;
-    other files are never listed."""
+    other files, and those in `keep` (e.g. the scores being evaluated), are never listed."""
     out = Path(out_dir)
+    kept = {Path(k).resolve() for k in keep}
     files = [out / name for name in ("frame_scores.csv", "report.html")
-             if (out / name).is_file()]
+             if (out / name).is_file() and (out / name).resolve() not in kept]
     plots = out / "plots"
     if plots.is_dir():
         files += sorted(p for pattern in _PLOT_PATTERNS for p in plots.glob(pattern)
@@ -407,6 +409,7 @@ def write_report(
     title: str = "MULDE evaluation",
     snapshots: Mapping[str, Snapshot] | None = None,
     metrics_only: bool = False,
+    keep: Collection[str | os.PathLike] = (),
     warnings: Sequence[str] = (),
     threshold: float | None = None,
     stream_scores: Mapping[str, Mapping[Any, ArrayLike]] | None = None,
@@ -436,7 +439,8 @@ def write_report(
     their frame, score and details go into metrics.json.
     `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks) and
     removes the full report an earlier call left in `out_dir` (`report_files`; plots/ too
-    when nothing else is left in it), which would not match the new metrics.
+    when nothing else is left in it), which would not match the new metrics, except the
+    files in `keep` (the scores file read, when it is the earlier report's frame_scores.csv).
     `warnings`: sentences from the caller (e.g. videos skipped as unreadable), listed in
     metrics.json's "warnings" after the metrics' own and shown at the top of the report.
 
@@ -517,7 +521,7 @@ def write_report(
         result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
         write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
-        for stale in report_files(out):
+        for stale in report_files(out, keep):
             stale.unlink(missing_ok=True)
         if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
             (out / "plots").rmdir()
@@ -531,16 +535,13 @@ def write_report(
         images[_video_png_name(order[name], name, "snapshot")] = snap.png
     for fname, png in images.items():
         write_bytes(out / "plots" / fname, png)
-    # plots of an earlier report in out_dir
-    for pattern in ("video_*.png", "snapshot_*.png", "event_*.png"):
+    for pattern in _PLOT_PATTERNS:  # plots of an earlier report that this one does not have
         for stale in (out / "plots").glob(pattern):
             if stale.name not in images:
                 stale.unlink()
     if snaps:
         result["snapshots"] = {n: {"frame": snap.frame, "score": snap.score, **snap.details}
                                for n, snap in snaps.items()}
-    if "roc.png" not in images:
-        (out / "plots" / "roc.png").unlink(missing_ok=True)
 
     result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
     result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
