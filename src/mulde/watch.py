@@ -53,7 +53,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from mulde.io.atomic import atomic_path, ensure_writable, write_bytes, write_json
+from mulde.io.atomic import atomic_path, ensure_writable, temp_target, write_bytes, write_json
 from mulde.vad.events import Event, EventTracker, leading_stream
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
@@ -62,16 +62,15 @@ from mulde.video.features.objects import box_in_frame
 # what a watch writes into its output folder (module docstring); nothing else is removed
 _OUTPUTS = ("events.json", "watch.json", "scores.csv")  # the summaries first: never listing
 _EVENT_FILE = re.compile(r"^event_\d{4,}\.(png|mp4)$")  # files already gone
-_TEMP_OF = re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8}\.tmp$")  # `atomic_path`'s temp names
 
 
 def _own_temp(path: Path, in_events: bool) -> bool:
     """Whether `path` is a temp file `atomic_path` made for a watch output (its writer was
     killed before renaming it into place); `in_events`: `path` lies in `events/`."""
-    m = _TEMP_OF.match(path.name)
-    if m is None:
+    target = temp_target(path.name)
+    if target is None:
         return False
-    return _EVENT_FILE.match(m.group(1)) is not None if in_events else m.group(1) in _OUTPUTS
+    return _EVENT_FILE.match(target) is not None if in_events else target in _OUTPUTS
 
 
 def clear_earlier_outputs(out: str | Path) -> int:
@@ -367,7 +366,7 @@ class Watcher:
                 box = box_in_frame(peak.box, width, height, self.max_height).tolist()
         # the stream that fired, by the offline report's rule, from the streams' shares of
         # the smoothed score the event is found in (the top object's stream is another thing)
-        shares = (peak.smoothed_streams or peak.streams) if peak is not None else {}
+        shares = peak.smoothed_streams if peak is not None else {}
         fired = leading_stream(shares)
         record.update(event.to_dict())
         record.update({"ongoing": False, "start_s": event.start / self.fps,

@@ -887,3 +887,30 @@ def test_bagged_training_shows_each_member_only_its_rows_and_its_checkpoint_says
     assert len(seen) == 8 and all(r.any(dim=0).all() for _, r in seen)
     assert _checkpoint_config(cfg)["max_samples"] == 0.5
     assert "max_samples" not in _checkpoint_config(TrainConfig())
+
+
+def test_a_batch_of_no_members_rows_moves_no_weight():
+    """A batch holding none of the bagged members' rows (possible with tiny bags and
+    batches) leaves every weight as it was, weight decay included: the optimiser does not
+    step on a zero loss."""
+    from mulde.core.training import _generator
+
+    x = torch.randn(20, 3, generator=torch.Generator().manual_seed(2))
+    for seed in range(100):  # a seed whose first batch (one row) is in no bag
+        train_idx, _ = split_validation(20, 0.1, seed)
+        bags = member_bags(len(train_idx), 2, 0.05, seed)
+        first = torch.randperm(len(train_idx), generator=_generator(seed, 1,
+                                                                    torch.device("cpu")))[0]
+        if not bags[first].any():
+            break
+    torch.manual_seed(1)
+    ens = EnergyEnsemble(3, (8,), n_members=2)
+    before = [p.detach().clone() for p in ens.parameters()]
+    cfg = TrainConfig(batch_size=1, max_steps=1, eval_every=1, patience=None, ema_decay=None,
+                      seed=seed, max_samples=0.05, weight_decay=0.3)
+    train_energy(ens, x, NoiseSchedule(), DSMLoss(0.0), cfg)
+    assert all(torch.equal(p, q) for p, q in zip(ens.parameters(), before, strict=True))
+    cfg = TrainConfig(batch_size=1, max_steps=1, eval_every=1, patience=None, ema_decay=None,
+                      seed=seed, weight_decay=0.3)  # the same batch, unbagged, moves them
+    train_energy(ens, x, NoiseSchedule(), DSMLoss(0.0), cfg)
+    assert any(not torch.equal(p, q) for p, q in zip(ens.parameters(), before, strict=True))

@@ -8,7 +8,7 @@ from mulde import MULDE
 from mulde.core.training import split_validation
 from mulde.demo.toy import kde_baseline, toy_data
 from mulde.estimator.aggregation import aggregate, fit_aggregator
-from mulde.estimator.model import NoValidationWarning
+from mulde.estimator.model import FewValidationRowsWarning, NoValidationWarning
 
 FAST = {"hidden_sizes": (64, 64), "max_steps": 300, "batch_size": 256, "random_state": 0}
 
@@ -128,11 +128,12 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
     predict flags none and warns again. Without validation rows the training quantile is used
     (in-sample)."""
     X = np.random.default_rng(4).standard_normal((100, 3))
-    with pytest.warns(UserWarning, match=r"the 10 validation rows .* too few to flag at most "
-                      r"0.01 .*takes 99 validation"):
+    with pytest.warns(FewValidationRowsWarning, match=r"the 10 validation rows .* too few to "
+                      r"flag at most 0.01 .*takes 99 validation"):
         model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit(X)
     assert model.offset_ == -np.inf
-    with pytest.warns(UserWarning, match=r"too few to flag at most 0.01 .*takes 99 validation"):
+    with pytest.warns(FewValidationRowsWarning,
+                      match=r"too few to flag at most 0.01 .*takes 99 validation"):
         assert set(model.predict(np.full((2, 3), 50.0))) == {1}
     with pytest.warns(NoValidationWarning, match="threshold_on='validation' sets the "
                       "threshold on the training samples"):

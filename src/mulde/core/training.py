@@ -332,7 +332,8 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
             group["lr"] = learning_rate_at(step, total, config)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        if rows is None or bool(rows.any()):  # a batch of no member's rows moves no weight
+            opt.step()                         # (Adam's momentum and decay would)
         if ema is not None:
             decay = ema_decay_at(step, config.ema_decay)
             with torch.no_grad():

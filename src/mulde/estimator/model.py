@@ -105,14 +105,22 @@ def _held_out_rank(fraction: float, n_held: int) -> int:
     return int(np.floor(fraction * (n_held + 1) + 1e-9))
 
 
-def _too_few_held_out(fraction: float, n_held: int | None = None) -> str:
-    """Why `threshold_on="validation"` flags nothing, and what to do (said by fit and
-    predict)."""
-    held = "" if n_held is None else f"{n_held} "
-    return (f"the {held}validation rows held out of training are too few to flag at most "
+class FewValidationRowsWarning(UserWarning):
+    """`threshold_on="validation"` with fewer validation rows than the promise needs (1 /
+    fraction - 1 of them; 99 for the default 1 %): `predict` can flag no sample and keep
+    it. Said by `fit` (before training, with the count) and again by `predict`."""
+
+    def __init__(self, fraction: float, n_held: int | None = None) -> None:
+        self.fraction, self.n_held = fraction, n_held
+        held = "" if n_held is None else f"{n_held} "
+        super().__init__(
+            f"the {held}validation rows held out of training are too few to flag at most "
             f"{fraction:g} of new normal samples (it takes {int(np.ceil(1 / fraction - 1))} "
             "validation rows): predict flags none; fit on more samples, raise contamination "
             "or validation_fraction, or threshold decision_function yourself")
+
+    def __reduce__(self):  # pickled (a worker process's warning) with its fields
+        return type(self), (self.fraction, self.n_held)
 
 
 class NoValidationWarning(UserWarning):
@@ -483,7 +491,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         elif self.threshold_on == "validation":  # a threshold that can flag nothing: say so now
             n_held = validation_rows(len(X), self.validation_fraction)
             if _held_out_rank(self._fraction(), n_held) == 0:
-                warnings.warn(_too_few_held_out(self._fraction(), n_held), stacklevel=2)
+                warnings.warn(FewValidationRowsWarning(self._fraction(), n_held), stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         torch.manual_seed(seed)
@@ -662,7 +670,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         rows it cannot score (shape, NaN/inf, columns, float32 range)."""
         check_is_fitted(self, "network_")
         if self.offset_ == -np.inf:
-            warnings.warn(_too_few_held_out(self._fraction()), stacklevel=2)
+            warnings.warn(FewValidationRowsWarning(self._fraction()), stacklevel=2)
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     # ----------------------------------------------------------------------------- persistence

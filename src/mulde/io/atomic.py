@@ -25,7 +25,7 @@ MIN_FREE_BYTES = 100 * 10**6
 """Default free space an output folder must have (a rough minimum for caches, models and
 reports); the environment variable MULDE_MIN_FREE_MB overrides it (0 disables the check)."""
 
-_TEMP_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")  # what atomic_path creates
+_TEMP_NAME = re.compile(r"^\.(.+)\.\d+\.[0-9a-f]{8}\.tmp$")  # what atomic_path creates
 
 _WRITE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
@@ -137,6 +137,13 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None) -> P
     return folder
 
 
+def temp_target(name: str) -> str | None:
+    """The name of the file an `atomic_path` temp file named `name` was to replace
+    (".scores.csv.123.0a1b2c3d.tmp" -> "scores.csv"); None for any other name."""
+    m = _TEMP_NAME.match(name)
+    return None if m is None else m.group(1)
+
+
 def sweep_stale_temp(folder: str | os.PathLike, max_age_s: float = 86400.0) -> int:
     """Remove the temp files `atomic_path` left under `folder` (recursively) when a writer
     was killed (SIGKILL, power loss) more than `max_age_s` ago; return how many went.
@@ -150,7 +157,7 @@ def sweep_stale_temp(folder: str | os.PathLike, max_age_s: float = 86400.0) -> i
     removed = 0
     for path in root.rglob(".*.tmp"):
         try:
-            if _TEMP_NAME.match(path.name) and path.is_file() and path.stat().st_mtime < cutoff:
+            if temp_target(path.name) and path.is_file() and path.stat().st_mtime < cutoff:
                 path.unlink()
                 removed += 1
         except FileNotFoundError:  # another process swept it first
