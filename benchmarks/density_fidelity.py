@@ -56,6 +56,8 @@ from density_generators import (
 )
 from scipy.stats import spearmanr
 
+from mulde.core.training import members_for_rows  # rounds 25 and 27's rule, now the default's
+
 N_EVAL = 2000
 # (distribution, d, n): the default run. The issue's Gaussian (d 8, n 4,000) first; each
 # family at n >= 1,000 (the targets' range); a small set, a wider one and a higher d.
@@ -169,9 +171,13 @@ MEMBERS_BY_ROWS = {"ens_rows": 1.0, "bag_rows": 0.5}
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
 # trained at lr 1e-3, the default until `lr="auto"` replaced it
+# and every variant but rounds 25 and 27's trained one network on every row, the default
+# until round 27 made `n_members` and `max_samples` "auto"
 for _overrides in VARIANTS.values():
     _overrides.setdefault("time_score", 0.0)
     _overrides.setdefault("lr", 1e-3)
+    _overrides.setdefault("n_members", 1)
+    _overrides.setdefault("max_samples", 1.0)
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
               "mean_energy_validated", "cv_level", "stacked")
@@ -211,13 +217,6 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
         kw = {"held": held_rows(len(e_train), seed)}
     state = fit_aggregator(kind, e_train, seed=seed, **kw)
     return [aggregate(kind, state, e) for e in (e_train, *others)]
-
-
-def members_for_rows(n: int) -> int:
-    """Round 25's rule: M = min(4, max(1, floor(1,000 / n))) members for a fit of n rows, so
-    that M members on n rows do no more work a step than one network on 1,000 rows (4 up to
-    250 rows, 3 up to 333, 2 up to 500, 1 from 501 on)."""
-    return min(4, max(1, 1000 // n))
 
 
 def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray], seed: int,

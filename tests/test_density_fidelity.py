@@ -21,7 +21,17 @@ def test_the_suites_validated_aggregate_uses_the_estimators_own_held_rows():
     np.testing.assert_allclose(scores, model.anomaly_score(new), rtol=1e-6, atol=1e-9)
 
 
-def test_round_25_members_keep_a_small_fit_within_the_work_of_1000_rows():
-    """M = min(4, max(1, floor(1,000 / n))): 4 up to 250 rows, 3 up to 333, 2 up to 500."""
-    got = {n: members_for_rows(n) for n in (10, 50, 250, 251, 333, 334, 500, 501, 4000)}
-    assert got == {10: 4, 50: 4, 250: 4, 251: 3, 333: 3, 334: 2, 500: 2, 501: 1, 4000: 1}
+def test_variants_before_round_27_train_one_network_on_every_row():
+    """The stored commands of rounds 1-24 keep fitting what they fitted: one network on every
+    row, though the default's n_members and max_samples are now "auto"; rounds 25 and 27 set
+    theirs from the rows (`members_for_rows`, the library's rule)."""
+    from density_fidelity import MEMBERS_BY_ROWS, VARIANTS
+
+    from mulde.core.training import members_for_rows as library_rule
+    assert members_for_rows is library_rule
+    for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
+        assert overrides["max_samples"] == 1.0, name
+        assert overrides["n_members"] == (1 if "ens" not in name else
+                                          {"ens4_w128": 4, "ens4_w128_cosine": 4,
+                                           "ens2_b512": 2, "ens4_b256": 4}.get(name, 1)), name
+    assert MEMBERS_BY_ROWS == {"ens_rows": 1.0, "bag_rows": 0.5}

@@ -31,7 +31,10 @@ from mulde.core.training import (
     ema_decay_at,
     learning_rate_for_rows,
     member_bags,
+    members_for_rows,
     resolve_lr,
+    resolve_max_samples,
+    resolve_members,
     split_validation,
     validation_rows,
 )
@@ -914,3 +917,17 @@ def test_a_batch_of_no_members_rows_moves_no_weight():
                       seed=seed, weight_decay=0.3)  # the same batch, unbagged, moves them
     train_energy(ens, x, NoiseSchedule(), DSMLoss(0.0), cfg)
     assert any(not torch.equal(p, q) for p, q in zip(ens.parameters(), before, strict=True))
+
+
+def test_members_for_rows_keep_a_small_fit_within_the_work_of_1000_rows():
+    """M = min(4, max(1, floor(1,000 / n))): 4 up to 250 rows, 3 up to 333, 2 up to 500,
+    one network from 501; "auto" resolves to it, a number stays; an ensemble's "auto" share
+    is a half, one network's every row."""
+    got = {n: members_for_rows(n) for n in (1, 10, 50, 250, 251, 333, 334, 500, 501, 4000)}
+    assert got == {1: 4, 10: 4, 50: 4, 250: 4, 251: 3, 333: 3, 334: 2, 500: 2, 501: 1,
+                   4000: 1}
+    assert resolve_members("auto", 300) == 3 and resolve_members(2, 4000) == 2
+    assert resolve_max_samples("auto", 3) == 0.5 and resolve_max_samples("auto", 1) == 1.0
+    assert resolve_max_samples(0.7, 1) == 0.7
+    with pytest.raises(ValueError, match="at least 1 training row"):
+        members_for_rows(0)

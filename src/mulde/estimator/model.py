@@ -39,6 +39,8 @@ from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
     resolve_lr,
+    resolve_max_samples,
+    resolve_members,
     split_validation,
     validation_rows,
 )
@@ -171,14 +173,20 @@ class MULDE(OutlierMixin, BaseEstimator):
     Parameters (the method's terms are those of docs/method.md, "The model"):
 
     hidden_sizes, layer_norm, dropout: the MLP's widths, and LayerNorm / dropout per block.
-    n_members: 1 (one MLP) or M >= 2: a deep ensemble of M MLPs of those widths, each trained
-        on its own DSM loss from its own initial weights; the energy is their mean
-        (`mulde.core.EnergyEnsemble`).
+    n_members: "auto" (the default since issue 15's round 27): `members_for_rows(n)` networks
+        for n rows given to `fit` (4 up to 250 rows, 3 up to 333, 2 up to 500, one from 501
+        on; `mulde.core.training.members_for_rows`); or 1 (one MLP), or M >= 2: a deep ensemble
+        of M MLPs of those widths, each trained on its own DSM loss from its own initial
+        weights; the energy is their mean (`mulde.core.EnergyEnsemble`). The count trained
+        is `train_result_.n_members`.
     max_samples: the share of the training rows (those not held out for validation) each
-        member trains on, in (0, 1]: 1 (the default), every row; below 1, each member its own
-        seeded draw of round(max_samples * n) rows without replacement (bagging; with
-        n_members 1, one network on a subsample), so that members memorise different rows
-        (`mulde.core.training.member_bags`; issue 15, round 27).
+        member trains on: "auto" (the default since round 27): half of them for an ensemble
+        (each member its own half), all of them for one network; or a number in (0, 1]: 1,
+        every row; below 1, each member its own seeded draw of round(max_samples * n) rows
+        without replacement (bagging; with one network, a subsample), so that members
+        memorise different rows (`mulde.core.training.member_bags`; issue 15, rounds 25 and
+        27 of the density-fidelity suite). The share trained with is
+        `train_result_.max_samples`.
     noise_input: how the noise level enters the network: "sigma" (the raw level, the paper)
         or "log" (ln(sigma) / 4, Karras et al. 2022's c_noise), which tells the small levels
         apart (`mulde.core.network.noise_feature`); not the default, as those levels then
@@ -299,8 +307,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     # (a ValueError) "The 'max_steps' parameter of MULDE must be ... Got -5 instead."
     _parameter_constraints: dict = {
         "hidden_sizes": ["array-like"],
-        "n_members": [Interval(Integral, 1, None, closed="left")],
-        "max_samples": [Interval(Real, 0, 1, closed="right")],
+        "n_members": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_samples": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "adam_betas": "no_validation",  # checked in check_params: one message for every mistake
         "antithetic": ["boolean"],
@@ -342,8 +350,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
-                 max_samples: float = _TRAIN.max_samples,
+    def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256),
+                 n_members: int | str = "auto", max_samples: float | str = "auto",
                  layer_norm: bool = False, dropout: float = 0.0,
                  noise_input: str = "sigma", beta: float = 0.0,
                  regulariser: str = "sigma2", time_score: float = 0.25,
@@ -522,12 +530,13 @@ class MULDE(OutlierMixin, BaseEstimator):
             spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
             self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
         schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
-        self.network_ = self._new_network(X.shape[1])
+        n_members = resolve_members(self.n_members, len(X))
+        self.network_ = self._new_network(X.shape[1], n_members)
         if self.base is not None or self.precondition is not None:
             # on every training row after scaling (the validation split too)
             self.network_.fit_covariance(x.detach().cpu().numpy())
         self.network_ = self.network_.to(device)
-        config = self._train_config(seed, len(X))
+        config = self._train_config(seed, len(X), n_members)
         start = time.perf_counter()
         loss = DSMLoss(self.beta, self.regulariser, self.time_score)
         result = train_energy(self.network_, x, schedule, loss, config,
@@ -550,20 +559,22 @@ class MULDE(OutlierMixin, BaseEstimator):
         self._set_offset(self._aggregate(energies), held)
         return self
 
-    def _new_network(self, n_features: int) -> EnergyNetwork:
-        """An untrained energy network of this model's architecture for n_features inputs
-        (fit trains it; load fills it with the stored weights)."""
+    def _new_network(self, n_features: int, n_members: int) -> EnergyNetwork:
+        """An untrained energy network of this model's architecture, of n_members networks,
+        for n_features inputs (fit trains it; load fills it with the stored weights)."""
         rank = base_rank(n_features)
         return energy_network(n_features, tuple(self.hidden_sizes), self.layer_norm,
-                              self.dropout, self.n_members, self.noise_input,
+                              self.dropout, n_members, self.noise_input,
                               rank if self.base is not None else None,
                               rank if self.precondition is not None else None)
 
-    def _train_config(self, seed: int, n_rows: int) -> TrainConfig:
-        """The training settings of a fit on n_rows rows (all of them, the validation split
-        included), lr="auto" resolved by `resolve_lr`."""
+    def _train_config(self, seed: int, n_rows: int, n_members: int) -> TrainConfig:
+        """The training settings of a fit of n_members networks on n_rows rows (all of them,
+        the validation split included), lr="auto" resolved by `resolve_lr` and
+        max_samples="auto" by `resolve_max_samples`."""
         return TrainConfig(lr=resolve_lr(self.lr, n_rows), lr_schedule=self.lr_schedule,
-                           antithetic=self.antithetic, max_samples=self.max_samples,
+                           antithetic=self.antithetic,
+                           max_samples=resolve_max_samples(self.max_samples, n_members),
                            adam_betas=tuple(float(b) for b in self.adam_betas),
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,
@@ -779,12 +790,12 @@ class MULDE(OutlierMixin, BaseEstimator):
             # The member count is checked first: building millions of (empty) modules takes
             # as long as allocating them
             stored = {k.split(".")[2] for k in arrays if k.startswith("network.members.")}
-            if params["n_members"] != max(len(stored), 1):
+            if params["n_members"] not in ("auto", max(len(stored), 1)):
                 raise ModelFileError(f"{path}: the config says n_members="
                                      f"{params['n_members']!r}, the file holds "
                                      f"{max(len(stored), 1)} network(s)")
             with torch.device("meta"):
-                net = model._new_network(model.n_features_in_)
+                net = model._new_network(model.n_features_in_, max(len(stored), 1))
             state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
                      if k.startswith("network.")}
             net.load_state_dict(state, strict=True, assign=True)

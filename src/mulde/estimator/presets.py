@@ -31,6 +31,7 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "ema_decay": None,
         "weight_decay": 0.0,
         "n_members": 1,
+        "max_samples": 1.0,
         "lr_schedule": "constant",
         "antithetic": False,
         "adam_betas": (0.5, 0.9),

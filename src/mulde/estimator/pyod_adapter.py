@@ -46,8 +46,8 @@ class PyODMULDE(BaseDetector):
     """
 
     def __init__(self, contamination: float = 0.1, *,
-                 hidden_sizes: tuple[int, ...] = (256, 256), n_members: int = 1,
-                 max_samples: float = 1.0, layer_norm: bool = False,
+                 hidden_sizes: tuple[int, ...] = (256, 256), n_members: int | str = "auto",
+                 max_samples: float | str = "auto", layer_norm: bool = False,
                  dropout: float = 0.0, noise_input: str = "sigma", beta: float = 0.0,
                  regulariser: str = "sigma2", time_score: float = 0.25,
                  sigma_low: float = 1e-3,
