@@ -458,7 +458,10 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     params, train = d["params"], d["train"]
     sigmas = d["sigmas"]
     hidden = "x".join(str(h) for h in params["hidden_sizes"])
-    lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, network {hidden} "
+    members = train.get("n_members") or params["n_members"]
+    networks = f"{members} networks of {hidden}" if members not in (1, "auto") else (
+        f"network {hidden}")
+    lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks} "
              f"({d['n_parameters']} parameters)",
              f"noise levels: {len(sigmas)}, sigma {sigmas[0]:.3g} to {sigmas[-1]:.3g} "
              f"({params['spacing']}); anomaly score: {params['aggregator']}"
@@ -537,6 +540,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.io.atomic import ensure_writable
 
     ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
+    if (Path(args.out) / "model").is_dir():  # a run's or train's report would be replaced
+        raise UsageError(f"{args.out} is the output folder of mulde run or mulde train (it "
+                         "holds model/): evaluating into it would replace that run's report; "
+                         "give another --out")
     if bool(args.dataset) != bool(args.root):
         raise UsageError("--dataset and --root go together: the dataset's name and the folder "
                          "holding its ground truth (videos are not needed)")

@@ -200,6 +200,10 @@ def test_read_frame_scores_rejects_gaps(tmp_path):
     with pytest.raises(EvaluationError, match=r"row 3: video 'a' frame 2, expected 1; each "
                        r"video's rows must be its frames 0, 1, 2, \.\.\. in order"):
         read_frame_scores(p)
+    p.write_text("video,frame,score\na,4,1.0\na,5,2.0\n")  # scores from video frame 4 on
+    with pytest.raises(EvaluationError, match=r"frame 4, expected 0; frame counts each video's "
+                       r"scores from 0, .* give --frame-offset 4"):
+        read_frame_scores(p)
     p.write_text("video,frame,score\na,1,1.0\na,2,2.0\n")  # 1-based frame numbers
     with pytest.raises(EvaluationError, match=r"row 2: video 'a' frame 1, expected 0; frames "
                        "count from 0: subtract 1 from 1-based frame numbers"):

@@ -206,7 +206,8 @@ def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
         read_features(path)
     path.write_text("speed;size\n1;2\n")
     with pytest.raises(FeatureFileError, match=r"'1;2' is not a number \(fields are separated "
-                                               r"by commas, not semicolons\)$"):
+                                               r"by commas, not semicolons: save the file as "
+                                               r"CSV with commas \(e.g. pandas' to_csv\)\)$"):
         read_features(path)
     path.write_bytes("1,2\n3,4\n".encode("utf-8-sig"))  # Excel's "CSV UTF-8"
     np.testing.assert_array_equal(read_features(path), [[1, 2], [3, 4]])

@@ -162,7 +162,10 @@ def read_frame_scores(
                 raise EvaluationError(f"{path}, row {row_no}: {e}") from None
             if frame != len(s):
                 hint = ("frames count from 0: subtract 1 from 1-based frame numbers"
-                        if frame == len(s) + 1 and not s else
+                        if frame == 1 and not s else
+                        "frame counts each video's scores from 0, not its video frames: "
+                        "number the rows 0, 1, 2, ...; for scores that start at video frame "
+                        f"{frame}, give --frame-offset {frame}" if frame > 1 and not s else
                         "each video's rows must be its frames 0, 1, 2, ... in order, one "
                         "row per frame")
                 raise EvaluationError(f"{path}, row {row_no}: video {name!r} frame {frame}, "

@@ -187,7 +187,8 @@ def other_separator(text: str) -> str | None:
     """The sentence for a CSV field that holds a semicolon or a tab, the separators of other
     locales' CSV and of TSV ("fields are separated by commas, not semicolons"); None when it
     holds neither."""
-    return next((f"fields are separated by commas, not {name}" for sep, name in
+    return next((f"fields are separated by commas, not {name}: save the file as CSV with "
+                 "commas (e.g. pandas' to_csv)" for sep, name in
                  ((";", "semicolons"), ("\t", "tabs")) if sep in text), None)
 
 
