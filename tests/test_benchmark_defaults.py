@@ -43,6 +43,7 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("lr3e-3") == 0.25  # round 22: H2 with lr 3e-3
     assert weights.pop("lr_rows") == 0.25  # round 24: H2 with lr="auto"
     assert weights.pop("ens_rows") == 0.25  # round 25: R1 with members by the rows
+    assert weights.pop("bag_rows") == 0.25  # round 27: E2 with each member on half the rows
     assert set(weights.values()) == {0.0}
 
 
@@ -55,4 +56,5 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("lr3e-3") == 3e-3
     assert rates.pop("lr_rows") == "auto"
     assert rates.pop("ens_rows") == "auto"  # round 25: R1 (lr_rows) with an ensemble
+    assert rates.pop("bag_rows") == "auto"  # round 27: bagged members
     assert set(rates.values()) == {1e-3}

@@ -131,6 +131,12 @@ def test_an_ensemble_round_trips_with_identical_scores(tmp_path):
         loaded = MULDE.load(model.save(tmp_path / "e.safetensors"))
         assert len(loaded.network_.members) == 2 and loaded.max_samples == max_samples
         np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    # the default ("auto"): 4 networks for 200 rows, each on half of them, as recorded
+    model = MULDE(hidden_sizes=(8,), max_steps=10, random_state=0, device="cpu").fit(X)
+    loaded = MULDE.load(model.save(tmp_path / "a.safetensors"))
+    assert loaded.n_members == "auto" and len(loaded.network_.members) == 4
+    assert (loaded.train_result_.n_members, loaded.train_result_.max_samples) == (4, 0.5)
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
 
 
 @pytest.mark.parametrize("n_members", [1, 3, 10**9, "2"])
@@ -154,7 +160,9 @@ def test_a_file_from_before_the_ensemble_and_lr_schedule_options_loads_as_one_ne
     without a Gaussian base, that read the noisy rows as they are, trained at a constant
     learning rate with Adam's betas (0.5, 0.9), single noise draws and no time-score term;
     they load as that and score as they did."""
-    model, X = fitted
+    _, X = fitted
+    model = MULDE(hidden_sizes=(32, 32), max_steps=40, batch_size=128, random_state=0,
+                  n_components=2, device="cpu", n_members=1, max_samples=1.0).fit(X)
     path = model.save(tmp_path / "m.safetensors")
     params = model.get_params()
     for name in ("n_members", "max_samples", "lr_schedule", "antithetic", "base",
