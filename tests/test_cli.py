@@ -56,7 +56,8 @@ def test_fit_score_info(features, capsys):
     summary, _, rest = capsys.readouterr().out.partition("full description (JSON; --json "
                                                            "prints it alone):\n")
     assert json.loads(rest) == info
-    assert summary.startswith(f"MULDE model {d / 'm.safetensors'}: 3 features, network 16x16 "
+    assert summary.startswith(f"MULDE model {d / 'm.safetensors'}: 3 features, 4 networks of "
+                              "16x16, each trained on 0.5 of the rows "
                               f"({info['n_parameters']} parameters)\n")
     assert 'training: 20 steps at lr 0.001, set by "auto" from the training rows (best' in summary
     assert len(summary.splitlines()) == 4
@@ -219,7 +220,7 @@ def test_one_feature_is_said_in_the_singular(tmp_path, capsys):
     assert fitted[0].startswith("fitted on 100 x 1 feature in ")
     assert fitted[1].startswith("fitted on 100 x 2 features in ")
     assert main(["info", str(tmp_path / "one.safetensors")]) == 0
-    assert f"MULDE model {tmp_path / 'one.safetensors'}: 1 feature, network 8 " in \
+    assert f"MULDE model {tmp_path / 'one.safetensors'}: 1 feature, 4 networks of 8, " in \
         capsys.readouterr().out
     assert main(["score", str(tmp_path / "two.safetensors"), str(tmp_path / "one.npy"),
                  "--out", str(tmp_path / "s.npy")]) == 2
@@ -916,3 +917,19 @@ def test_version_prints_the_package_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"mulde {mulde.__version__}"
+
+
+def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, capsys):
+    """Round 27's default on 200 rows: 4 networks, each on half of the rows; fit and info
+    say so (one network on 1,200 rows says nothing of it)."""
+    out = features / "m.safetensors"
+    assert main(["fit", str(features / "train.npy"), "--out", str(out), "--params", PARAMS,
+                 "--quiet"]) == 0
+    assert "4 networks, each on 0.5 of the rows); saved" in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    assert "3 features, 4 networks of 16x16, each trained on 0.5 of the rows (" in (
+        capsys.readouterr().out)
+    np.save(features / "big.npy", np.random.default_rng(1).standard_normal((1200, 3)))
+    assert main(["fit", str(features / "big.npy"), "--out", str(out), "--params", PARAMS,
+                 "--quiet"]) == 0
+    assert "networks" not in capsys.readouterr().out

@@ -139,8 +139,17 @@ def _fit(args: argparse.Namespace) -> int:
           f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps at lr {model.train_result_.lr:.3g}"
           + (f', lr "auto" for {X.shape[0]} rows' if model.lr == "auto" else "")
-          + f"); saved {path}")
+          + _members_said(model.train_result_) + f"); saved {path}")
     return 0
+
+
+def _members_said(train: Any) -> str:
+    """", 4 networks, each on half the rows" for an ensemble fit (`TrainResult`); "" for
+    one network."""
+    members, share = train.n_members or 1, train.max_samples or 1.0
+    if members == 1:
+        return ""
+    return f", {members} networks" + (f", each on {share:g} of the rows" if share < 1 else "")
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -459,8 +468,10 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     sigmas = d["sigmas"]
     hidden = "x".join(str(h) for h in params["hidden_sizes"])
     members = train.get("n_members") or params["n_members"]
-    networks = f"{members} networks of {hidden}" if members not in (1, "auto") else (
-        f"network {hidden}")
+    share = train.get("max_samples") or 1.0
+    networks = (f"{members} networks of {hidden}"
+                + (f", each trained on {share:g} of the rows" if share < 1 else "")
+                if members not in (1, "auto") else f"network {hidden}")
     lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks} "
              f"({d['n_parameters']} parameters)",
              f"noise levels: {len(sigmas)}, sigma {sigmas[0]:.3g} to {sigmas[-1]:.3g} "
