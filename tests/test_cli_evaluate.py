@@ -580,3 +580,16 @@ def test_published_mulde_scores_reproduce_the_source_and_ignore_a_shift(tmp_path
         shifted = json.loads((tmp_path / "s" / "metrics.json").read_text())
         for key in ("micro_auc", "macro_auc", "macro_auc_unsmoothed", "average_precision"):
             assert shifted[key] == pytest.approx(base[key], abs=1e-12), (key, shift)
+
+
+def test_a_run_folder_is_not_an_evaluate_output(tmp_path, gt, capsys):
+    """--out a folder of mulde run or train (it holds model/): refused in one line before
+    anything is written, so the run's report is kept."""
+    path = _csv(tmp_path / "s.csv", SCORES)
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "metrics.json").write_text("{}")
+    code, _, _, err = _run(tmp_path, capsys, path, gt_root=gt, out="run")
+    assert code == 2 and err.strip().endswith(
+        "is the output folder of mulde run or mulde train (it holds model/): evaluating into it "
+        "would replace that run's report; give another --out")
+    assert (tmp_path / "run" / "metrics.json").read_text() == "{}"
