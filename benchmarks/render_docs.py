@@ -585,10 +585,13 @@ ADBENCH_MULDE_RUNS = {
                 "the default chosen in issue 15's round 24 (seed 0)"),
     "round24-seeds12": ("adbench_mulde_round24_seeds12.json",
                         "round 24's default on seeds 1 and 2"),
+    "round27": ("adbench_mulde_round27.json",
+                "the default chosen in issue 15's round 27 (seed 0; only the 28 sets of at "
+                "most 500 training rows, the ones it changes)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
-LATER_ROUNDS = ("round17", "round19", "round24")
+LATER_ROUNDS = ("round17", "round19", "round24", "round27")
 """The rounds after 11 that each get their own ADBench section (one seed each, so they are not
 averaged with the three-seed rounds before them)."""
 
