@@ -593,3 +593,21 @@ def test_a_run_folder_is_not_an_evaluate_output(tmp_path, gt, capsys):
         "is the output folder of mulde run or mulde train (it holds model/): evaluating into it "
         "would replace that run's report; give another --out")
     assert (tmp_path / "run" / "metrics.json").read_text() == "{}"
+
+
+def test_a_full_report_over_an_earlier_one_says_which_plots_it_removed(tmp_path, gt, capsys):
+    """A report written into a folder holding an earlier one replaces its files; the plots of
+    videos this report does not have are removed and said in one line, other files stay."""
+    path = _csv(tmp_path / "s.csv", SCORES)
+    argv = ["evaluate", str(path), "--out", str(tmp_path / "full"), "--dataset",
+            "shanghaitech", "--root", str(gt)]
+    assert main(argv) == 0
+    stale = tmp_path / "full" / "plots" / "video_009_gone.png"
+    stale.write_bytes(b"png")
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(argv) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("removed")]
+    assert said == [f"removed the earlier report's plots/video_009_gone.png from "
+                    f"{tmp_path / 'full'}: the new report has no such plots"]
+    assert not stale.exists() and (tmp_path / "full" / "notes.txt").read_text() == "mine"

@@ -601,8 +601,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                "score_unsmoothed" else " (--column auto: no score_unsmoothed column)"
                if args.column == "auto" else "")
         print(f"scores: column {scored.column} of {args.scores}{why}")
-    # the earlier report's files that write_report removes; never the scores being read
-    earlier = report_files(args.out, keep=[args.scores]) if args.metrics_only else []
+    # an earlier report's files: those write_report removes (all with --metrics-only, else
+    # the plots this report does not have) are said below; never the scores being read
+    earlier = report_files(args.out, keep=[args.scores])
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
                            metrics_only=args.metrics_only, keep=[args.scores],
                            warnings=warned)
@@ -619,11 +620,13 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         print(f"mulde: warning: {warning}", file=sys.stderr)
     what = "metrics.json" if args.metrics_only else "the report"
     print(f"wrote {what} to {args.out}")
-    if earlier:
-        names = [p.relative_to(args.out).as_posix() for p in earlier]
+    removed = [p for p in earlier if not p.exists()]
+    if removed:
+        names = [p.relative_to(args.out).as_posix() for p in removed]
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        print(f"removed the earlier report's {shown} from {args.out}: they do not match the "
-              "new metrics.json (--metrics-only writes it alone)")
+        why = ("they do not match the new metrics.json (--metrics-only writes it alone)"
+               if args.metrics_only else "the new report has no such plots")
+        print(f"removed the earlier report's {shown} from {args.out}: {why}")
     return 0
 
 
