@@ -75,7 +75,7 @@ class DSMLoss:
         if rows is not None:
             losses = [self(m, x[rows[:, j]], sigma[rows[:, j]], eps[rows[:, j]], create_graph)
                       for j, m in enumerate(members) if bool(rows[:, j].any())]
-            if not losses:  # a zero with a graph, so that a training step still runs
+            if not losses:  # a zero with a graph for backward; train_energy takes no step
                 return sum(0.0 * p.sum() for p in net.parameters())
             return torch.stack(losses).mean()
         if isinstance(net, EnergyEnsemble):
