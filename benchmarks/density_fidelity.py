@@ -56,8 +56,6 @@ from density_generators import (
 )
 from scipy.stats import spearmanr
 
-from mulde.core.training import members_for_rows  # rounds 25 and 27's rule, now the default's
-
 N_EVAL = 2000
 # (distribution, d, n): the default run. The issue's Gaussian (d 8, n 4,000) first; each
 # family at n >= 1,000 (the targets' range); a small set, a wider one and a higher d.
@@ -157,16 +155,17 @@ VARIANTS: dict[str, dict] = {
     # round 24: H2 with the rate from the training rows (1e-3 up to 1,000, 3e-3 from 3,000)
     "lr_rows": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
                 "spacing": "geometric", "time_score": 0.25, "lr": "auto"},
-    # round 25: R1 with a deep ensemble on small sets (`members_for_rows`)
+    # round 25: R1 with a deep ensemble on small sets (n_members "auto":
+    # `mulde.core.training.members_for_rows`), every member on every row
     "ens_rows": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
-                 "spacing": "geometric", "time_score": 0.25, "lr": "auto"},
-    # round 27: E2's members, each on its own half of the rows (bagging)
+                 "spacing": "geometric", "time_score": 0.25, "lr": "auto",
+                 "n_members": "auto", "max_samples": 1.0},
+    # round 27: E2's members, each on its own half of the rows (max_samples "auto": a half for
+    # an ensemble, every row for one network); the default since
     "bag_rows": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
-                 "spacing": "geometric", "time_score": 0.25, "lr": "auto"},
+                 "spacing": "geometric", "time_score": 0.25, "lr": "auto",
+                 "n_members": "auto", "max_samples": "auto"},
 }
-# variants whose n_members follows the training rows (`members_for_rows`), and the share of
-# the rows each member of an ensemble (M >= 2) then trains on (`MULDE(max_samples=)`)
-MEMBERS_BY_ROWS = {"ens_rows": 1.0, "bag_rows": 0.5}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -237,12 +236,7 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
                     str(z["device"]) if "device" in z.files else "cpu", training)
     from mulde import MULDE
 
-    params = dict(VARIANTS[variant])
-    if variant in MEMBERS_BY_ROWS:
-        params["n_members"] = members_for_rows(len(x_train))
-        if params["n_members"] > 1:
-            params["max_samples"] = MEMBERS_BY_ROWS[variant]
-    model = MULDE.from_preset("default", random_state=seed, device=device, **params)
+    model = MULDE.from_preset("default", random_state=seed, device=device, **VARIANTS[variant])
     t0 = time.perf_counter()
     model.fit(x_train)
     fit_s = time.perf_counter() - t0

@@ -2,7 +2,7 @@
 with the aggregates the estimator computes itself."""
 
 import numpy as np
-from density_fidelity import aggregate_scores, held_rows, members_for_rows
+from density_fidelity import aggregate_scores, held_rows
 
 from mulde import MULDE
 
@@ -24,14 +24,24 @@ def test_the_suites_validated_aggregate_uses_the_estimators_own_held_rows():
 def test_variants_before_round_27_train_one_network_on_every_row():
     """The stored commands of rounds 1-24 keep fitting what they fitted: one network on every
     row, though the default's n_members and max_samples are now "auto"; rounds 25 and 27 set
-    theirs from the rows (`members_for_rows`, the library's rule)."""
-    from density_fidelity import MEMBERS_BY_ROWS, VARIANTS
+    theirs from the rows by the library's rule (`members_for_rows`): 3 networks on 300 rows,
+    every one on every row (round 25) or each on its own half (round 27), and one network on
+    every row of 1,000."""
+    from density_fidelity import VARIANTS
 
-    from mulde.core.training import members_for_rows as library_rule
-    assert members_for_rows is library_rule
+    from mulde.core.training import resolve_max_samples, resolve_members
+    rows_rule = {"ens_rows", "bag_rows"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
+        if name in rows_rule:
+            continue
         assert overrides["max_samples"] == 1.0, name
         assert overrides["n_members"] == (1 if "ens" not in name else
                                           {"ens4_w128": 4, "ens4_w128_cosine": 4,
                                            "ens2_b512": 2, "ens4_b256": 4}.get(name, 1)), name
-    assert MEMBERS_BY_ROWS == {"ens_rows": 1.0, "bag_rows": 0.5}
+
+    def resolved(name, n):
+        m = resolve_members(VARIANTS[name]["n_members"], n)
+        return m, resolve_max_samples(VARIANTS[name]["max_samples"], m)
+
+    assert resolved("ens_rows", 300) == (3, 1.0) and resolved("bag_rows", 300) == (3, 0.5)
+    assert resolved("ens_rows", 1000) == resolved("bag_rows", 1000) == (1, 1.0)
