@@ -165,6 +165,14 @@ VARIANTS: dict[str, dict] = {
     "bag_rows": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
                  "spacing": "geometric", "time_score": 0.25, "lr": "auto",
                  "n_members": "auto", "max_samples": "auto"},
+    # round 28: B2 with the first hidden layer at least d (W1) or 2 d (W2) wide, so that its
+    # weights can have full rank in x (`first_width_per_feature`, resolved by `variant_params`)
+    "width_d": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                "spacing": "geometric", "time_score": 0.25, "lr": "auto",
+                "n_members": "auto", "max_samples": "auto", "first_width_per_feature": 1},
+    "width_2d": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                 "spacing": "geometric", "time_score": 0.25, "lr": "auto",
+                 "n_members": "auto", "max_samples": "auto", "first_width_per_feature": 2},
 }
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
@@ -218,6 +226,17 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
     return [aggregate(kind, state, e) for e in (e_train, *others)]
 
 
+def variant_params(variant: str, n_features: int) -> dict:
+    """The `MULDE` keyword arguments of a variant for rows of `n_features` columns: its entry
+    of VARIANTS, with round 28's `first_width_per_feature` k resolved to hidden_sizes
+    (max(256, k d), 256)."""
+    params = dict(VARIANTS[variant])
+    per_feature = params.pop("first_width_per_feature", None)
+    if per_feature is not None:
+        params["hidden_sizes"] = (max(256, per_feature * n_features), 256)
+    return params
+
+
 def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray], seed: int,
                        cache: Path | None, device: str = "cpu"
                        ) -> tuple[list[np.ndarray], float, float, str, dict | None]:
@@ -236,7 +255,8 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
                     str(z["device"]) if "device" in z.files else "cpu", training)
     from mulde import MULDE
 
-    model = MULDE.from_preset("default", random_state=seed, device=device, **VARIANTS[variant])
+    model = MULDE.from_preset("default", random_state=seed, device=device,
+                              **variant_params(variant, x_train.shape[1]))
     t0 = time.perf_counter()
     model.fit(x_train)
     fit_s = time.perf_counter() - t0

@@ -5,7 +5,7 @@ added the time-score term, 0 -> 0.25; round 24 set the learning rate from the ro
 "auto")."""
 
 import pytest
-from density_fidelity import VARIANTS
+from density_fidelity import VARIANTS, variant_params
 from digits_nines import SETTINGS
 from speed import PREVIOUS_DEFAULT, ROUND1_DEFAULT
 
@@ -35,8 +35,8 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     term and must still be, while the rounds 18-19 challengers keep their own weights."""
     z1 = MULDE.from_preset("default", **VARIANTS["beta0_geometric"]).get_params()
     assert z1["time_score"] == 0.0 and z1["beta"] == 0.0 and z1["spacing"] == "geometric"
-    weights = {name: MULDE.from_preset("default", **over).get_params()["time_score"]
-               for name, over in VARIANTS.items()}
+    weights = {name: MULDE.from_preset("default", **variant_params(name, 8)).get_params()[
+        "time_score"] for name in VARIANTS}
     assert weights.pop("timescore1_beta0") == 1.0
     assert weights.pop("timescore0.25_beta0") == 0.25
     assert weights.pop("adam_default") == 0.25  # round 21: H2 with Adam's own betas
@@ -44,17 +44,19 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("lr_rows") == 0.25  # round 24: H2 with lr="auto"
     assert weights.pop("ens_rows") == 0.25  # round 25: R1 with members by the rows
     assert weights.pop("bag_rows") == 0.25  # round 27: E2 with each member on half the rows
+    assert weights.pop("width_d") == weights.pop("width_2d") == 0.25  # round 28: B2, wider
     assert set(weights.values()) == {0.0}
 
 
 def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     """Round 24 made lr="auto" the default; every variant before it trained at 1e-3 (H2
     `timescore0.25_beta0`, the incumbent of rounds 19-24, among them) and must still."""
-    rates = {name: MULDE.from_preset("default", **over).get_params()["lr"]
-             for name, over in VARIANTS.items()}
+    rates = {name: MULDE.from_preset("default", **variant_params(name, 8)).get_params()["lr"]
+             for name in VARIANTS}
     assert MULDE().get_params()["lr"] == "auto"
     assert rates.pop("lr3e-3") == 3e-3
     assert rates.pop("lr_rows") == "auto"
     assert rates.pop("ens_rows") == "auto"  # round 25: R1 (lr_rows) with an ensemble
     assert rates.pop("bag_rows") == "auto"  # round 27: bagged members
+    assert rates.pop("width_d") == rates.pop("width_2d") == "auto"  # round 28: B2, wider
     assert set(rates.values()) == {1e-3}

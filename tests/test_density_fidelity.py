@@ -30,7 +30,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     from density_fidelity import VARIANTS
 
     from mulde.core.training import resolve_max_samples, resolve_members
-    rows_rule = {"ens_rows", "bag_rows"}
+    rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -45,3 +45,20 @@ def test_variants_before_round_27_train_one_network_on_every_row():
 
     assert resolved("ens_rows", 300) == (3, 1.0) and resolved("bag_rows", 300) == (3, 0.5)
     assert resolved("ens_rows", 1000) == resolved("bag_rows", 1000) == (1, 1.0)
+
+
+def test_round_28s_variants_widen_only_the_first_layer_and_only_past_256_inputs():
+    """W1 `width_d` and W2 `width_2d` are B2 `bag_rows` with hidden_sizes (max(256, k d),
+    256), k = 1 and 2: the default's (256, 256) on every case of rounds 24-27 (d <= 128)."""
+    from density_fidelity import VARIANTS, variant_params
+
+    base = variant_params("bag_rows", 512)
+    for name, k in (("width_d", 1), ("width_2d", 2)):
+        for d, first in ((8, 256), (128, 256), (512, 512 * k)):
+            params = variant_params(name, d)
+            assert params.pop("hidden_sizes") == (first, 256), (name, d)
+            assert params == base, name
+        assert "first_width_per_feature" in VARIANTS[name]  # the table itself is not changed
+    assert variant_params("width_d", 200)["hidden_sizes"] == (256, 256)
+    assert variant_params("width_d", 300)["hidden_sizes"] == (300, 256)
+    assert variant_params("width_2d", 129)["hidden_sizes"] == (258, 256)
