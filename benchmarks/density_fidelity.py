@@ -179,12 +179,15 @@ VARIANTS: dict[str, dict] = {
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
 # trained at lr 1e-3, the default until `lr="auto"` replaced it
 # and every variant but rounds 25 and 27's trained one network on every row, the default
-# until round 27 made `n_members` and `max_samples` "auto"
+# until round 27 made `n_members` and `max_samples` "auto"; and every variant but round 28's
+# had 256 x 2 hidden widths whatever d, the default until round 28 set the first from d
 for _overrides in VARIANTS.values():
     _overrides.setdefault("time_score", 0.0)
     _overrides.setdefault("lr", 1e-3)
     _overrides.setdefault("n_members", 1)
     _overrides.setdefault("max_samples", 1.0)
+    if "first_width_per_feature" not in _overrides:
+        _overrides.setdefault("hidden_sizes", (256, 256))
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
               "mean_energy_validated", "cv_level", "stacked")

@@ -30,14 +30,16 @@ from mulde import MULDE
 # issue 15's round-1 default (1,000 steps), the current default, and the default before issue
 # 15 (the paper's GMM aggregate and constant regulariser at the small width); the two earlier
 # defaults name their beta 0.1 (0 since round 17), linear levels (log-spaced since round 11),
-# no time-score term (0.25 since round 19) and lr 1e-3 ("auto" since round 24)
+# no time-score term (0.25 since round 19), lr 1e-3 ("auto" since round 24) and 256 x 2 hidden
+# widths (the first from d since round 28: the same on these 64 columns)
 SETTINGS: dict[str, dict] = {
     "MULDE round-1 default": {"max_steps": 1000, "beta": 0.1, "regulariser": "sigma2",
-                              "spacing": "linear", "time_score": 0.0, "lr": 1e-3},
+                              "spacing": "linear", "time_score": 0.0, "lr": 1e-3,
+                              "hidden_sizes": (256, 256)},
     "MULDE default": {},
     "MULDE before issue 15": {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                               "max_steps": 1000, "spacing": "linear", "time_score": 0.0,
-                              "lr": 1e-3},
+                              "lr": 1e-3, "hidden_sizes": (256, 256)},
 }
 
 

@@ -44,6 +44,7 @@ from mulde.core import (
     NoiseSchedule,
     TrainConfig,
     multiscale_energy,
+    resolve_hidden_sizes,
     train_energy,
 )
 from mulde.core.training import resolve_lr
@@ -59,10 +60,11 @@ PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
 # 19) and lr 1e-3 ("auto" since round 24), so each names them
 PREVIOUS_DEFAULT = {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                     "sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000,
-                    "spacing": "linear", "time_score": 0.0, "lr": 1e-3}
+                    "spacing": "linear", "time_score": 0.0, "lr": 1e-3,
+                    "hidden_sizes": (256, 256)}
 ROUND1_DEFAULT = {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": None,
                   "sigma_low": 1e-3, "max_steps": 1000, "spacing": "linear",
-                  "time_score": 0.0, "lr": 1e-3}
+                  "time_score": 0.0, "lr": 1e-3, "hidden_sizes": (256, 256)}
 
 
 def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20) -> float:
@@ -146,7 +148,7 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = 20_000,
                       warmup: bool = True) -> dict:
     """Time `steps` optimiser steps of the preset (after 1 warm-up step) on random data."""
     params = MULDE.from_preset(preset).get_params()
-    net = EnergyMLP(d, tuple(params["hidden_sizes"]))
+    net = EnergyMLP(d, resolve_hidden_sizes(params["hidden_sizes"], d))
     x = torch.randn(n_rows, d)
     cfg = dict(lr=resolve_lr(params["lr"], n_rows), batch_size=params["batch_size"],
                validation_fraction=0.0, patience=None, eval_every=10**9,

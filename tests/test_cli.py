@@ -81,6 +81,21 @@ def test_fit_and_info_say_the_learning_rate_trained_with(tmp_path, capsys):
         assert f"training: 2 steps {trained}" in capsys.readouterr().out
 
 
+def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
+    """hidden_sizes "auto" (the default) is said as the widths the fit built for its d (here
+    a first layer wider than 256 for 300 features), not as "auto"."""
+    from mulde.core.network import widths_for_features
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((600, 300)))
+    out = str(tmp_path / "w.safetensors")
+    assert main(["fit", str(tmp_path / "x.npy"), "--out", out, "--quiet",
+                 "--params", '{"max_steps": 1, "n_levels": 2}']) == 0
+    capsys.readouterr()
+    assert main(["info", out]) == 0
+    first, second = widths_for_features(300)
+    assert f"300 features, network {first}x{second} (" in capsys.readouterr().out
+
+
 def test_params_may_set_the_seed_verbosity_and_device(features, capsys):
     """--params with random_state, verbose or device fits (it raised TypeError: the keys
     were also given from --seed, --quiet and --device); --params wins, as for `mulde run`."""

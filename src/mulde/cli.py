@@ -466,7 +466,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     """A few lines on a MULDE model file, from its `MULDE.summary()` dict `d`."""
     params, train = d["params"], d["train"]
     sigmas = d["sigmas"]
-    hidden = "x".join(str(h) for h in params["hidden_sizes"])
+    hidden = "x".join(str(h) for h in d.get("hidden_sizes", params["hidden_sizes"]))
     members = train.get("n_members") or params["n_members"]
     share = train.get("max_samples") or 1.0
     networks = (f"{members} networks of {hidden}"

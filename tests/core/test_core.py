@@ -25,7 +25,12 @@ from mulde.core import (
     train_energy,
 )
 from mulde.core.checkpoint import CHECKPOINT_NAME
-from mulde.core.network import EnergyEnsemble, noise_feature
+from mulde.core.network import (
+    EnergyEnsemble,
+    noise_feature,
+    resolve_hidden_sizes,
+    widths_for_features,
+)
 from mulde.core.training import (
     _validation_loss,
     ema_decay_at,
@@ -931,3 +936,35 @@ def test_members_for_rows_keep_a_small_fit_within_the_work_of_1000_rows():
     assert resolve_max_samples(0.7, 1) == 0.7
     with pytest.raises(ValueError, match="at least 1 training row"):
         members_for_rows(0)
+
+
+def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs():
+    """(max(256, k d), 256), k = WIDTH_PER_FEATURE; "auto" resolves to it, widths given stay."""
+    from mulde.core.network import WIDTH_PER_FEATURE as K
+
+    assert widths_for_features(1) == widths_for_features(34) == (256, 256)
+    assert widths_for_features(512) == (512 * K, 256)
+    assert widths_for_features(1280) == (1280 * K, 256)
+    assert resolve_hidden_sizes("auto", 600) == (600 * K, 256)
+    assert resolve_hidden_sizes([64, 32], 600) == (64, 32)
+    assert resolve_hidden_sizes(np.array([16]), 600) == (16,)
+    with pytest.raises(ValueError, match="at least 1 feature"):
+        widths_for_features(0)
+
+
+def test_a_first_layer_narrower_than_the_input_leaves_the_energy_flat_along_some_directions():
+    """The reason for `widths_for_features`: f(x, sigma) = g(W [x; c] + b) cannot change along
+    the null space of W_x, which a (256, d) first layer has for d > 256 (a move along it leaves
+    every energy equal), and a first layer of the "auto" width has not (its W_x has full rank
+    d at initialisation)."""
+    torch.manual_seed(0)
+    d = 300
+    x, sigma = torch.randn(5, d), torch.full((5, 1), 0.5)
+    narrow, wide = EnergyMLP(d, (256, 256)), EnergyMLP(d, widths_for_features(d))
+    w_narrow = narrow.first.weight[:, :d].detach()
+    null = torch.linalg.svd(w_narrow, full_matrices=True).Vh[-1]  # W_x null = 0
+    assert torch.linalg.norm(w_narrow @ null) < 1e-4
+    with torch.no_grad():
+        torch.testing.assert_close(narrow(x + 3.0 * null, sigma), narrow(x, sigma))
+        assert torch.linalg.matrix_rank(wide.first.weight[:, :d]) == d
+        assert not torch.allclose(wide(x + 3.0 * null, sigma), wide(x, sigma))

@@ -315,3 +315,18 @@ def test_a_model_fitted_on_a_dataframe_keeps_its_column_names(tmp_path):
     with pytest.raises(ModelFileError, match="bad.safetensors: feature_names is not a list of "
                                              "3 column names"):
         MULDE.load(path)
+
+
+def test_the_auto_widths_are_rebuilt_from_the_stored_feature_count(tmp_path):
+    """hidden_sizes "auto" (the default) is stored as "auto" and the loaded network has the
+    widths the fit built from its d (here 300 features: a first layer wider than 256), so it
+    scores bit for bit as before; `summary()` says the widths."""
+    from mulde.core.network import widths_for_features
+
+    X = np.random.default_rng(2).standard_normal((40, 300))
+    model = MULDE(max_steps=2, random_state=0, device="cpu").fit(X)
+    assert model.network_.members[0].first.out_features == widths_for_features(300)[0]
+    loaded = MULDE.load(model.save(tmp_path / "w.safetensors"))
+    assert loaded.hidden_sizes == "auto"
+    assert loaded.summary()["hidden_sizes"] == list(widths_for_features(300))
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))

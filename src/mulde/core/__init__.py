@@ -7,7 +7,14 @@ written atomically through `mulde.io`); from the rest of mulde it imports nothin
 
 from mulde.core.device import resolve_device
 from mulde.core.loss import DSMLoss, Regulariser
-from mulde.core.network import EnergyEnsemble, EnergyMLP, EnergyNetwork, energy_network
+from mulde.core.network import (
+    EnergyEnsemble,
+    EnergyMLP,
+    EnergyNetwork,
+    energy_network,
+    resolve_hidden_sizes,
+    widths_for_features,
+)
 from mulde.core.schedule import (
     NoiseSchedule,
     Spacing,
@@ -32,5 +39,7 @@ __all__ = [
     "largest_distance_sigma",
     "nearest_neighbour_sigma",
     "resolve_device",
+    "resolve_hidden_sizes",
     "train_energy",
+    "widths_for_features",
 ]

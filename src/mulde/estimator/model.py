@@ -34,7 +34,7 @@ from mulde.core import (
     train_energy,
 )
 from mulde.core.base import BASES, PRECONDITIONS, base_rank
-from mulde.core.network import NOISE_INPUTS
+from mulde.core.network import NOISE_INPUTS, resolve_hidden_sizes
 from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
@@ -172,7 +172,12 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     Parameters (the method's terms are those of docs/method.md, "The model"):
 
-    hidden_sizes, layer_norm, dropout: the MLP's widths, and LayerNorm / dropout per block.
+    hidden_sizes: the MLP's hidden widths: "auto" (the default since issue 15's round 28):
+        (max(256, d), 256) for d features (`mulde.core.network.widths_for_features`: a first
+        layer narrower than d leaves the energy constant along d - width directions); or
+        the widths, such as (256, 256) (the default before round 28) or the `paper`
+        preset's (4096, 4096). The widths built are `summary()["hidden_sizes"]`.
+    layer_norm, dropout: LayerNorm / dropout per block.
     n_members: "auto" (the default since issue 15's round 27): `members_for_rows(n)` networks
         for n rows given to `fit` (4 up to 250 rows, 3 up to 333, 2 up to 500, one from 501
         on; `mulde.core.training.members_for_rows`); or 1 (one MLP), or M >= 2: a deep ensemble
@@ -306,7 +311,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     # scikit-learn's parameter validation: a wrong type or value raises InvalidParameterError
     # (a ValueError) "The 'max_steps' parameter of MULDE must be ... Got -5 instead."
     _parameter_constraints: dict = {
-        "hidden_sizes": ["array-like"],
+        "hidden_sizes": ["array-like", StrOptions({"auto"})],
         "n_members": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_samples": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
@@ -350,7 +355,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, hidden_sizes: tuple[int, ...] = (256, 256),
+    def __init__(self, *, hidden_sizes: tuple[int, ...] | str = "auto",
                  n_members: int | str = "auto", max_samples: float | str = "auto",
                  layer_norm: bool = False, dropout: float = 0.0,
                  noise_input: str = "sigma", beta: float = 0.0,
@@ -446,7 +451,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                 kinds = " or ".join(["a number", *(repr(w) for w in words)])
                 raise ValueError(f"{name} must be {kinds}, not {value!r}; give its value "
                                  f"(MULDE().{name} is the default, {getattr(MULDE(), name)!r})")
-        sizes = list(self.hidden_sizes)
+        sizes = [256] if isinstance(self.hidden_sizes, str) else list(self.hidden_sizes)
         if not sizes or not all(isinstance(h, Integral) and h >= 1 for h in sizes):
             raise ValueError(f"hidden_sizes must be a non-empty list of positive layer widths, "
                              f"got {self.hidden_sizes!r}")
@@ -563,8 +568,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         """An untrained energy network of this model's architecture, of n_members networks,
         for n_features inputs (fit trains it; load fills it with the stored weights)."""
         rank = base_rank(n_features)
-        return energy_network(n_features, tuple(self.hidden_sizes), self.layer_norm,
-                              self.dropout, n_members, self.noise_input,
+        return energy_network(n_features, resolve_hidden_sizes(self.hidden_sizes, n_features),
+                              self.layer_norm, self.dropout, n_members, self.noise_input,
                               rank if self.base is not None else None,
                               rank if self.precondition is not None else None)
 
@@ -745,7 +750,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             if unknown:
                 raise ModelFileError(f"{path}: unknown parameter(s) {unknown} in the model "
                                      "config")
-            params["hidden_sizes"] = tuple(params["hidden_sizes"])
+            if not isinstance(params["hidden_sizes"], str):  # "auto" since round 28
+                params["hidden_sizes"] = tuple(params["hidden_sizes"])
             # files written before the betas became a parameter were trained with (0.5, 0.9)
             params["adam_betas"] = tuple(params.get("adam_betas", (0.5, 0.9)))
             params["device"] = device
@@ -819,6 +825,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         chooses on the validation rows, "aggregate" says what it chose (`_chosen_levels`)."""
         check_is_fitted(self, "network_")
         out = {"params": self.get_params(), "n_features_in": int(self.n_features_in_),
+               "hidden_sizes": list(resolve_hidden_sizes(self.hidden_sizes,
+                                                         int(self.n_features_in_))),
                "n_parameters": sum(p.numel() for p in self.network_.parameters()),
                "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
                "train": asdict(self.train_result_) | {"history": None}}

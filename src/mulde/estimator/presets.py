@@ -9,7 +9,8 @@ from typing import Any
 # `paper`: the published setting (docs/method.md, "The model"): width 4096 x 2, beta 0.1,
 # Adam(0.5, 0.9) at lr 4e-5, batch 2048, 1000 epochs, 16 linearly spaced levels in [1e-3, 1],
 # GMM aggregation (K = 1), the constant regulariser beta f^2 / 2: exactly the published method.
-# `default`: a small, fast CPU setting: width 256 x 2, lr "auto" (1e-3 up to 1,000 training
+# `default`: a small, fast CPU setting: width 256 x 2 (the first layer max(256, d) wide for d
+# features, round 28), lr "auto" (1e-3 up to 1,000 training
 # rows, rising with the rows to 3e-3 at 3,000), batch 1024, at most 2000 steps,
 # EMA of weights (0.99), early stopping on a 10 % validation split, no regulariser (beta 0),
 # time-score matching (weight 0.25) and the monotone mean_energy aggregate over 16 log-spaced
@@ -17,7 +18,8 @@ from typing import Any
 # fidelity"; issue 15 round 1: the regulariser weighted by sigma^2 and the aggregate, round 2:
 # 2000 steps instead of 1000, round 11: log-spaced scoring levels instead of linear, round 17:
 # beta 0 instead of 0.1, rounds 18-19: the time-score term, rounds 22-24: lr "auto" instead
-# of 1e-3; docs/detector.md has their numbers).
+# of 1e-3, round 27: bagged members below 501 rows, round 28: the first layer's width from d;
+# docs/detector.md has their numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
     "paper": MappingProxyType({

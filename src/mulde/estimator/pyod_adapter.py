@@ -46,7 +46,7 @@ class PyODMULDE(BaseDetector):
     """
 
     def __init__(self, contamination: float = 0.1, *,
-                 hidden_sizes: tuple[int, ...] = (256, 256), n_members: int | str = "auto",
+                 hidden_sizes: tuple[int, ...] | str = "auto", n_members: int | str = "auto",
                  max_samples: float | str = "auto", layer_norm: bool = False,
                  dropout: float = 0.0, noise_input: str = "sigma", beta: float = 0.0,
                  regulariser: str = "sigma2", time_score: float = 0.25,
