@@ -173,6 +173,16 @@ VARIANTS: dict[str, dict] = {
     "width_2d": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
                  "spacing": "geometric", "time_score": 0.25, "lr": "auto",
                  "n_members": "auto", "max_samples": "auto", "first_width_per_feature": 2},
+    # round 29: W1 (the default since round 28) with the rate lowered past 256 features: by
+    # fan-in (L1) or by counting the rows per feature (L2) (`lr_past_256`, `variant_params`)
+    "lr_fan_in": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                  "spacing": "geometric", "time_score": 0.25, "lr": "auto",
+                  "n_members": "auto", "max_samples": "auto", "hidden_sizes": "auto",
+                  "lr_past_256": "fan_in"},
+    "lr_rows_per_feature": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                            "spacing": "geometric", "time_score": 0.25, "lr": "auto",
+                            "n_members": "auto", "max_samples": "auto",
+                            "hidden_sizes": "auto", "lr_past_256": "rows_per_feature"},
 }
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
@@ -186,7 +196,7 @@ for _overrides in VARIANTS.values():
     _overrides.setdefault("lr", 1e-3)
     _overrides.setdefault("n_members", 1)
     _overrides.setdefault("max_samples", 1.0)
-    if "first_width_per_feature" not in _overrides:
+    if "first_width_per_feature" not in _overrides:  # round 29's name "auto" themselves
         _overrides.setdefault("hidden_sizes", (256, 256))
 # Aggregates computed from one network's energies (docs/benchmarks.md lists the rules).
 AGGREGATES = ("gmm", "gmm_k3", "mean_z", "max_z", "single_mid", "mean_energy",
@@ -229,14 +239,26 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
     return [aggregate(kind, state, e) for e in (e_train, *others)]
 
 
-def variant_params(variant: str, n_features: int) -> dict:
-    """The `MULDE` keyword arguments of a variant for rows of `n_features` columns: its entry
-    of VARIANTS, with round 28's `first_width_per_feature` k resolved to hidden_sizes
-    (max(256, k d), 256)."""
+def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
+    """The `MULDE` keyword arguments of a variant for n_rows rows of n_features columns: its
+    entry of VARIANTS, with round 28's `first_width_per_feature` k resolved to hidden_sizes
+    (max(256, k d), 256) and round 29's `lr_past_256` to a rate: "fan_in"
+    learning_rate_for_rows(n) x min(1, 256 / d), "rows_per_feature"
+    learning_rate_for_rows(n x min(1, 256 / d))."""
+    from mulde.core.training import learning_rate_for_rows
+
     params = dict(VARIANTS[variant])
     per_feature = params.pop("first_width_per_feature", None)
     if per_feature is not None:
         params["hidden_sizes"] = (max(256, per_feature * n_features), 256)
+    past = params.pop("lr_past_256", None)
+    share = 256 / n_features
+    if past is None or share >= 1.0:  # up to 256 features: lr "auto" itself
+        return params
+    if past == "fan_in":
+        params["lr"] = learning_rate_for_rows(n_rows) * share
+    elif past == "rows_per_feature":
+        params["lr"] = learning_rate_for_rows(max(1, round(n_rows * share)))
     return params
 
 
@@ -259,7 +281,7 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     from mulde import MULDE
 
     model = MULDE.from_preset("default", random_state=seed, device=device,
-                              **variant_params(variant, x_train.shape[1]))
+                              **variant_params(variant, x_train.shape[1], len(x_train)))
     t0 = time.perf_counter()
     model.fit(x_train)
     fit_s = time.perf_counter() - t0

@@ -37,7 +37,7 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     term and must still be, while the rounds 18-19 challengers keep their own weights."""
     z1 = MULDE.from_preset("default", **VARIANTS["beta0_geometric"]).get_params()
     assert z1["time_score"] == 0.0 and z1["beta"] == 0.0 and z1["spacing"] == "geometric"
-    weights = {name: MULDE.from_preset("default", **variant_params(name, 8)).get_params()[
+    weights = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000)).get_params()[
         "time_score"] for name in VARIANTS}
     assert weights.pop("timescore1_beta0") == 1.0
     assert weights.pop("timescore0.25_beta0") == 0.25
@@ -47,13 +47,14 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("ens_rows") == 0.25  # round 25: R1 with members by the rows
     assert weights.pop("bag_rows") == 0.25  # round 27: E2 with each member on half the rows
     assert weights.pop("width_d") == weights.pop("width_2d") == 0.25  # round 28: B2, wider
+    assert weights.pop("lr_fan_in") == weights.pop("lr_rows_per_feature") == 0.25  # round 29
     assert set(weights.values()) == {0.0}
 
 
 def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     """Round 24 made lr="auto" the default; every variant before it trained at 1e-3 (H2
     `timescore0.25_beta0`, the incumbent of rounds 19-24, among them) and must still."""
-    rates = {name: MULDE.from_preset("default", **variant_params(name, 8)).get_params()["lr"]
+    rates = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000)).get_params()["lr"]
              for name in VARIANTS}
     assert MULDE().get_params()["lr"] == "auto"
     assert rates.pop("lr3e-3") == 3e-3
@@ -61,4 +62,6 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("ens_rows") == "auto"  # round 25: R1 (lr_rows) with an ensemble
     assert rates.pop("bag_rows") == "auto"  # round 27: bagged members
     assert rates.pop("width_d") == rates.pop("width_2d") == "auto"  # round 28: B2, wider
+    # round 29: W1 with the rate lowered past 256 features only ("auto" at these 8)
+    assert rates.pop("lr_fan_in") == rates.pop("lr_rows_per_feature") == "auto"
     assert set(rates.values()) == {1e-3}

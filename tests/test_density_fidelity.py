@@ -2,6 +2,7 @@
 with the aggregates the estimator computes itself."""
 
 import numpy as np
+import pytest
 from density_fidelity import aggregate_scores, held_rows
 
 from mulde import MULDE
@@ -30,7 +31,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     from density_fidelity import VARIANTS
 
     from mulde.core.training import resolve_max_samples, resolve_members
-    rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d"}
+    rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -52,13 +53,34 @@ def test_round_28s_variants_widen_only_the_first_layer_and_only_past_256_inputs(
     256), k = 1 and 2: the default's (256, 256) on every case of rounds 24-27 (d <= 128)."""
     from density_fidelity import VARIANTS, variant_params
 
-    base = variant_params("bag_rows", 512)
+    base = variant_params("bag_rows", 512, 4000)
+    assert base.pop("hidden_sizes") == (256, 256)  # pinned: the default's widths until round 28
     for name, k in (("width_d", 1), ("width_2d", 2)):
         for d, first in ((8, 256), (128, 256), (512, 512 * k)):
-            params = variant_params(name, d)
+            params = variant_params(name, d, 4000)
             assert params.pop("hidden_sizes") == (first, 256), (name, d)
             assert params == base, name
         assert "first_width_per_feature" in VARIANTS[name]  # the table itself is not changed
-    assert variant_params("width_d", 200)["hidden_sizes"] == (256, 256)
-    assert variant_params("width_d", 300)["hidden_sizes"] == (300, 256)
-    assert variant_params("width_2d", 129)["hidden_sizes"] == (258, 256)
+    assert variant_params("width_d", 200, 50)["hidden_sizes"] == (256, 256)
+    assert variant_params("width_d", 300, 50)["hidden_sizes"] == (300, 256)
+    assert variant_params("width_2d", 129, 50)["hidden_sizes"] == (258, 256)
+
+
+def test_round_29s_variants_lower_the_rate_only_past_256_features():
+    """L1 `lr_fan_in`: learning_rate_for_rows(n) x min(1, 256 / d); L2 `lr_rows_per_feature`:
+    learning_rate_for_rows(n x min(1, 256 / d)); both W1 (the default's "auto" widths) with
+    lr "auto" itself up to 256 features."""
+    from density_fidelity import variant_params
+
+    from mulde import MULDE
+
+    for name in ("lr_fan_in", "lr_rows_per_feature"):
+        for d, n in ((8, 4000), (256, 200), (128, 4000)):
+            params = variant_params(name, d, n)
+            assert params["lr"] == "auto" and params["hidden_sizes"] == "auto", (name, d)
+            default = MULDE().get_params()
+            assert {k: default[k] for k in params} == params, name
+    assert variant_params("lr_fan_in", 512, 4000)["lr"] == pytest.approx(1.5e-3)
+    assert variant_params("lr_rows_per_feature", 512, 4000)["lr"] == pytest.approx(2e-3)
+    assert variant_params("lr_fan_in", 1555, 799)["lr"] == pytest.approx(1e-3 * 256 / 1555)
+    assert variant_params("lr_rows_per_feature", 1555, 799)["lr"] == pytest.approx(1e-3)
