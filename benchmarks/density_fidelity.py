@@ -242,9 +242,10 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
 def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
     """The `MULDE` keyword arguments of a variant for n_rows rows of n_features columns: its
     entry of VARIANTS, with round 28's `first_width_per_feature` k resolved to hidden_sizes
-    (max(256, k d), 256) and round 29's `lr_past_256` to a rate: "fan_in"
-    learning_rate_for_rows(n) x min(1, 256 / d), "rows_per_feature"
-    learning_rate_for_rows(n x min(1, 256 / d))."""
+    (max(256, k d), 256) and, past 256 features, lr "auto" to the rate of its round: round
+    29's `lr_past_256` "fan_in" learning_rate_for_rows(n) x 256 / d, "rows_per_feature" the
+    library's "auto" (the default since round 29: the rows counted as n x 256 / d), and every
+    earlier variant the rate from the rows alone (the "auto" of rounds 24-28)."""
     from mulde.core.training import learning_rate_for_rows
 
     params = dict(VARIANTS[variant])
@@ -253,12 +254,12 @@ def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
         params["hidden_sizes"] = (max(256, per_feature * n_features), 256)
     past = params.pop("lr_past_256", None)
     share = 256 / n_features
-    if past is None or share >= 1.0:  # up to 256 features: lr "auto" itself
+    if params["lr"] != "auto" or share >= 1.0:  # up to 256 features: lr "auto" itself
         return params
     if past == "fan_in":
         params["lr"] = learning_rate_for_rows(n_rows) * share
-    elif past == "rows_per_feature":
-        params["lr"] = learning_rate_for_rows(max(1, round(n_rows * share)))
+    elif past is None:
+        params["lr"] = learning_rate_for_rows(n_rows)
     return params
 
 

@@ -49,7 +49,13 @@ from mulde.core import (
 )
 from mulde.core.training import resolve_lr
 
-WIDTHS = {"default": (256, 256), "paper": (4096, 4096)}
+
+def widths(preset: str, d: int) -> tuple[int, ...]:
+    """The hidden widths the preset's network has on d features (the default's first layer
+    is max(256, d) wide since issue 15's round 28; the paper's 4,096 x 2)."""
+    return resolve_hidden_sizes(MULDE.from_preset(preset).hidden_sizes, d)
+
+
 N_LEVELS = 16
 K = 5
 PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
@@ -150,7 +156,7 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = 20_000,
     params = MULDE.from_preset(preset).get_params()
     net = EnergyMLP(d, resolve_hidden_sizes(params["hidden_sizes"], d))
     x = torch.randn(n_rows, d)
-    cfg = dict(lr=resolve_lr(params["lr"], n_rows), batch_size=params["batch_size"],
+    cfg = dict(lr=resolve_lr(params["lr"], n_rows, d), batch_size=params["batch_size"],
                validation_fraction=0.0, patience=None, eval_every=10**9,
                ema_decay=params["ema_decay"], seed=0)
     loss = DSMLoss(params["beta"], params["regulariser"], params["time_score"])
@@ -212,7 +218,7 @@ def part_mulde(quick: bool, ds: list[int], paper: bool) -> dict:
         for preset in ("default", "paper") if paper else ("default",):
             model = fitted_mulde(d, preset)
             n_q = 4096 if preset == "default" else 256
-            h1, h2 = WIDTHS[preset]
+            h1, h2 = widths(preset, d)
             q = np.random.default_rng(1).standard_normal((n_q, d))
             xt = model._to_tensor(q)
             sig = torch.as_tensor(model.sigmas_)
@@ -225,7 +231,7 @@ def part_mulde(quick: bool, ds: list[int], paper: bool) -> dict:
                                1.0 if quick else 6.0, 10)
             t, t_net = ts["full"], ts["network"]
             mm_gflops = 2 * (n_q * d * h1 + n_q * N_LEVELS * h1 * h2) / ts["matmul"] / 1e9
-            fl = mulde_flops(d, WIDTHS[preset])
+            fl = mulde_flops(d, widths(preset, d))
             row = {"method": f"MULDE_{preset}", "d": d, "n_train": None, "n_query": n_q,
                    "score_s": t, "samples_per_s": n_q / t, "network_s": t_net,
                    "flops_per_sample": fl["total"], "matmul_flops_per_sample": fl["matmul"],
@@ -336,7 +342,7 @@ def part_ablation(quick: bool, ds: list[int], paper: bool) -> dict:
     for preset in ("default", "paper") if paper else ("default",):
         for d in ds:
             torch.manual_seed(0)
-            net = EnergyMLP(d, WIDTHS[preset]).eval()
+            net = EnergyMLP(d, widths(preset, d)).eval()
             n = 2048 if preset == "default" else 128
             x = torch.randn(n, d)
             with torch.no_grad():
@@ -356,7 +362,7 @@ def part_ablation(quick: bool, ds: list[int], paper: bool) -> dict:
     for preset in ("default", "paper") if paper else ("default",):
         d = ds[0]
         torch.manual_seed(0)
-        net = EnergyMLP(d, WIDTHS[preset]).eval()
+        net = EnergyMLP(d, widths(preset, d)).eval()
         n = 8192 if preset == "default" else 512
         x = torch.randn(n, d)
         sizes = (128, 512, 2048, 8192) if preset == "default" else (32, 128, 512)
@@ -368,7 +374,7 @@ def part_ablation(quick: bool, ds: list[int], paper: bool) -> dict:
     loss_rows = []
     for d in ds[:2]:
         torch.manual_seed(0)
-        net = EnergyMLP(d, WIDTHS["default"])
+        net = EnergyMLP(d, widths("default", d))
         x, eps = torch.randn(1024, d), torch.randn(1024, d)
         sigma = NoiseSchedule().sample(1024, torch.Generator().manual_seed(0))
         def step(fn, net=net, x=x, sigma=sigma, eps=eps):

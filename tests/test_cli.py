@@ -90,10 +90,13 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     out = str(tmp_path / "w.safetensors")
     assert main(["fit", str(tmp_path / "x.npy"), "--out", out, "--quiet",
                  "--params", '{"max_steps": 1, "n_levels": 2}']) == 0
-    capsys.readouterr()
+    assert 'lr "auto" for 600 rows of 300 features' in capsys.readouterr().out
     assert main(["info", out]) == 0
     first, second = widths_for_features(300)
-    assert f"300 features, network {first}x{second} (" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"300 features, network {first}x{second} (" in out
+    # lr "auto" counts the rows for less past 256 features (round 29), and says so
+    assert 'set by "auto" from the training rows and features' in out
 
 
 def test_params_may_set_the_seed_verbosity_and_device(features, capsys):

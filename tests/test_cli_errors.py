@@ -92,7 +92,7 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
     ('{"zzz": 5}', "--params: unknown MULDE parameter.* zzz; known: "),
     ('{"max_steps": -5}', "--params: The 'max_steps' parameter of MULDE must be an int in"),
     ('{"sigma_low": 0.5, "sigma_high": 0.1}', r"sigma_high \(0.1\) must be above sigma_low"),
-    ('{"hidden_sizes": []}', "hidden_sizes must be a non-empty list"),
+    ('{"hidden_sizes": []}', 'hidden_sizes must be "auto" or a non-empty list'),
     ('{"aggregator": "single", "scale_index": 40}',
      r"--params: scale_index 40 out of range for 16 noise levels \(n_levels\)"),
     ('{"adam_betas": "0.9,0.999"}', r"--params: adam_betas must be two numbers in \[0, 1\) "

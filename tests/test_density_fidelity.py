@@ -53,10 +53,10 @@ def test_round_28s_variants_widen_only_the_first_layer_and_only_past_256_inputs(
     256), k = 1 and 2: the default's (256, 256) on every case of rounds 24-27 (d <= 128)."""
     from density_fidelity import VARIANTS, variant_params
 
-    base = variant_params("bag_rows", 512, 4000)
-    assert base.pop("hidden_sizes") == (256, 256)  # pinned: the default's widths until round 28
     for name, k in (("width_d", 1), ("width_2d", 2)):
         for d, first in ((8, 256), (128, 256), (512, 512 * k)):
+            base = variant_params("bag_rows", d, 4000)
+            assert base.pop("hidden_sizes") == (256, 256)  # pinned: the widths until round 28
             params = variant_params(name, d, 4000)
             assert params.pop("hidden_sizes") == (first, 256), (name, d)
             assert params == base, name
@@ -80,7 +80,15 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
             assert params["lr"] == "auto" and params["hidden_sizes"] == "auto", (name, d)
             default = MULDE().get_params()
             assert {k: default[k] for k in params} == params, name
+    from mulde.core.training import resolve_lr
+
     assert variant_params("lr_fan_in", 512, 4000)["lr"] == pytest.approx(1.5e-3)
-    assert variant_params("lr_rows_per_feature", 512, 4000)["lr"] == pytest.approx(2e-3)
     assert variant_params("lr_fan_in", 1555, 799)["lr"] == pytest.approx(1e-3 * 256 / 1555)
-    assert variant_params("lr_rows_per_feature", 1555, 799)["lr"] == pytest.approx(1e-3)
+    # L2 is the library's "auto" since it passed
+    assert variant_params("lr_rows_per_feature", 512, 4000)["lr"] == "auto"
+    assert resolve_lr("auto", 4000, 512) == pytest.approx(2e-3)
+    assert resolve_lr("auto", 799, 1555) == pytest.approx(1e-3)
+    # the "auto" variants of rounds 24-28 keep the rate from the rows alone past 256 features
+    for name in ("lr_rows", "bag_rows", "width_d", "width_2d"):
+        assert variant_params(name, 512, 4000)["lr"] == pytest.approx(3e-3), name
+        assert variant_params(name, 256, 4000)["lr"] == "auto", name

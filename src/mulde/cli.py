@@ -96,6 +96,7 @@ def _fit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mulde import MULDE
+    from mulde.core.training import FEATURES_LR_FROM
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import csv_header, read_features
 
@@ -138,7 +139,9 @@ def _fit(args: argparse.Namespace) -> int:
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps at lr {model.train_result_.lr:.3g}"
-          + (f', lr "auto" for {X.shape[0]} rows' if model.lr == "auto" else "")
+          + (f', lr "auto" for {X.shape[0]} rows'
+             + (f" of {X.shape[1]} features" if X.shape[1] > FEATURES_LR_FROM else "")
+             if model.lr == "auto" else "")
           + _members_said(model.train_result_) + f"); saved {path}")
     return 0
 
@@ -464,6 +467,8 @@ def _chosen(aggregate: dict[str, Any] | None, n_levels: int) -> str:
 
 def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     """A few lines on a MULDE model file, from its `MULDE.summary()` dict `d`."""
+    from mulde.core.training import FEATURES_LR_FROM
+
     params, train = d["params"], d["train"]
     sigmas = d["sigmas"]
     hidden = "x".join(str(h) for h in d.get("hidden_sizes", params["hidden_sizes"]))
@@ -479,7 +484,9 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
              + _chosen(d.get("aggregate"), len(sigmas)),
              f"training: {train['steps']} steps"
              + ("" if train.get("lr") is None else f" at lr {train['lr']:.3g}"
-                + (', set by "auto" from the training rows' if params.get("lr") == "auto" else ""))
+                + (', set by "auto" from the training rows'
+                   + (" and features" if d["n_features_in"] > FEATURES_LR_FROM else "")
+                   if params.get("lr") == "auto" else ""))
              + ("" if train["best_val_loss"] is None else
                 f" (best validation loss {train['best_val_loss']:.4g} at step "
                 f"{train['best_step']})") + (", stopped early" if train["stopped_early"]

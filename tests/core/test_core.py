@@ -825,6 +825,28 @@ def test_resolve_lr_keeps_a_number_and_resolves_auto_by_the_rows():
     assert resolve_lr(0.002, 50_000) == 0.002
     assert resolve_lr("auto", 1500) == pytest.approx(1.5e-3)
     assert resolve_lr("auto", 500) == pytest.approx(1e-3)
+    assert resolve_lr(0.002, 4000, 512) == 0.002
+    assert resolve_lr("auto", 4000, 512) == pytest.approx(2e-3)
+
+
+def test_learning_rate_counts_the_rows_for_less_past_256_features_by_hand():
+    """Round 29: the rows counted as n x min(1, 256 / d): 4,000 rows of 512 features count as
+    2,000 (2e-3), of 1,024 as 1,000 (1e-3); up to 256 features nothing changes; never below
+    1e-3."""
+    assert learning_rate_for_rows(4000, 256) == learning_rate_for_rows(4000) == 3e-3
+    assert learning_rate_for_rows(4000, 512) == pytest.approx(2e-3)
+    assert learning_rate_for_rows(4000, 1024) == pytest.approx(1e-3)
+    assert learning_rate_for_rows(12_000, 1024) == pytest.approx(3e-3)
+    assert learning_rate_for_rows(1, 100_000) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="at least 1 feature"):
+        learning_rate_for_rows(10, 0)
+
+
+@given(st.integers(1, 100_000), st.integers(1, 5000), st.integers(1, 5000))
+@settings(max_examples=60, deadline=None)
+def test_learning_rate_never_rises_with_the_features(n, d1, d2):
+    lo, hi = sorted((d1, d2))
+    assert 1e-3 - 1e-15 <= learning_rate_for_rows(n, hi) <= learning_rate_for_rows(n, lo)
 
 
 @given(st.integers(1, 10**7), st.integers(1, 10**7))
@@ -948,8 +970,12 @@ def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs
     assert resolve_hidden_sizes("auto", 600) == (600 * K, 256)
     assert resolve_hidden_sizes([64, 32], 600) == (64, 32)
     assert resolve_hidden_sizes(np.array([16]), 600) == (16,)
+    assert widths_for_features(2048 // K) == (2048, 256)
+    assert widths_for_features(12_288) == (2048, 256)  # the cap: a bound on the cost
     with pytest.raises(ValueError, match="at least 1 feature"):
         widths_for_features(0)
+    with pytest.raises(ValueError, match='hidden_sizes must be "auto" or a list'):
+        resolve_hidden_sizes("wide", 8)
 
 
 def test_a_first_layer_narrower_than_the_input_leaves_the_energy_flat_along_some_directions():

@@ -269,11 +269,15 @@ def test_a_tampered_config_cannot_make_loading_allocate_a_huge_network(tmp_path,
     with safe_open(str(path), framework="numpy") as f:
         meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     params = json.loads(meta["params"]) | {"hidden_sizes": [2**20, 2**20]}  # 4 TB of weights
-    save_file(tensors, str(path), metadata=meta | {"params": json.dumps(params)})
-    start = time.perf_counter()
-    with pytest.raises(ModelFileError, match="m.safetensors: inconsistent"):
-        MULDE.load(path)
-    assert time.perf_counter() - start < 5
+    huge = json.dumps([2**20, 2**20])
+    for tampered in ({"params": json.dumps(params)},  # the config alone
+                     {"params": json.dumps(params), "hidden_sizes": huge},  # and the widths
+                     {"hidden_sizes": huge}):  # the widths alone
+        save_file(tensors, str(path), metadata=meta | tampered)
+        start = time.perf_counter()
+        with pytest.raises(ModelFileError, match="m.safetensors: inconsistent"):
+            MULDE.load(path)
+        assert time.perf_counter() - start < 5
 
 
 @pytest.mark.parametrize("n_members", [1, 2])
@@ -330,3 +334,22 @@ def test_the_auto_widths_are_rebuilt_from_the_stored_feature_count(tmp_path):
     assert loaded.hidden_sizes == "auto"
     assert loaded.summary()["hidden_sizes"] == list(widths_for_features(300))
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+
+    # the widths built are stored: a later "auto" rule does not change the network a file
+    # holds, and a file whose widths are not whole numbers is refused in one line
+    import mulde.core.network as network
+    from mulde.estimator.persistence import read_model_file, save_arrays
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(network, "WIDTH_PER_FEATURE", 2)
+    try:
+        again = MULDE.load(tmp_path / "w.safetensors")
+    finally:
+        monkey.undo()
+    np.testing.assert_array_equal(again.score_samples(X), model.score_samples(X))
+    meta, arrays = read_model_file(tmp_path / "w.safetensors")
+    own = {k: v for k, v in meta.items()
+           if k not in ("format", "format_version", "mulde_version")}  # the format's own
+    save_arrays(tmp_path / "bad.safetensors", arrays, own | {"hidden_sizes": '["300", 256]'})
+    with pytest.raises(ModelFileError, match="widths .* are not a list of positive whole"):
+        MULDE.load(tmp_path / "bad.safetensors")

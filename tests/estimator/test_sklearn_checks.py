@@ -71,7 +71,8 @@ def test_every_parameter_is_validated_with_an_informative_error():
         MULDE(max_steps=-5).fit(X)
     with pytest.raises(ValueError, match=r"sigma_high \(0.001\) must be above sigma_low"):
         MULDE(sigma_low=0.01, sigma_high=0.001).fit(X)
-    with pytest.raises(ValueError, match="hidden_sizes must be a non-empty list of positive"):
+    with pytest.raises(ValueError,
+                       match='hidden_sizes must be "auto" or a non-empty list of positive'):
         MULDE(hidden_sizes=(16, 0)).fit(X)
     with pytest.raises(ValueError, match="scale_index 3 out of range for 3 noise levels"):
         MULDE(aggregator="single", scale_index=3, n_levels=3).fit(X)

@@ -158,11 +158,13 @@ EnergyNetwork = EnergyMLP | EnergyEnsemble
 
 WIDTH = 256
 WIDTH_PER_FEATURE = 1
+WIDTH_MAX = 2048
 
 
 def widths_for_features(n_features: int) -> tuple[int, int]:
     """The hidden widths `MULDE(hidden_sizes="auto")` gives a network on n_features inputs:
-    (max(256, k n_features), 256) with k = `WIDTH_PER_FEATURE`.
+    (min(max(256, k n_features), 2,048), 256) with k = `WIDTH_PER_FEATURE` (1) and the cap
+    `WIDTH_MAX`.
 
     Why (benchmarks/density_fidelity.md, issue 15 round 28): the first layer's weights on x
     have shape (width, d), so their rank is at most min(width, d); with a first layer narrower
@@ -170,16 +172,23 @@ def widths_for_features(n_features: int) -> tuple[int, int]:
     whatever training does, and a sample that departs from the data along them is not
     penalised (at d 512 a 256-wide first layer capped the ranking of fresh Gaussian samples
     near sqrt(256 / 512) = 0.71). A first layer at least as wide as the input removes that
-    cap; the second layer is left at 256. ValueError for n_features < 1."""
+    cap; the second layer is left at 256. The first layer's weights, and a step's work on
+    them, grow as d x width, so past 2,048 features the width stops growing (a cost bound,
+    not a measured optimum: reduce such features, e.g. by PCA, for full rank). ValueError for
+    n_features < 1."""
     if n_features < 1:
         raise ValueError(f"need at least 1 feature, got {n_features}")
-    return max(WIDTH, WIDTH_PER_FEATURE * n_features), WIDTH
+    return min(max(WIDTH, WIDTH_PER_FEATURE * n_features), WIDTH_MAX), WIDTH
 
 
 def resolve_hidden_sizes(hidden_sizes: Sequence[int] | str, n_features: int) -> tuple[int, ...]:
     """The widths a network on n_features inputs is built with, given MULDE's `hidden_sizes`
-    setting: `widths_for_features(n_features)` for "auto", else the widths given."""
-    if isinstance(hidden_sizes, str) and hidden_sizes == "auto":
+    setting: `widths_for_features(n_features)` for "auto", else the widths given.
+    ValueError for any other string."""
+    if isinstance(hidden_sizes, str):
+        if hidden_sizes != "auto":
+            raise ValueError(f'hidden_sizes must be "auto" or a list of layer widths, got '
+                             f'{hidden_sizes!r}')
         return widths_for_features(n_features)
     return tuple(int(h) for h in hidden_sizes)
 

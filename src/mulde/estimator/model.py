@@ -173,10 +173,12 @@ class MULDE(OutlierMixin, BaseEstimator):
     Parameters (the method's terms are those of docs/method.md, "The model"):
 
     hidden_sizes: the MLP's hidden widths: "auto" (the default since issue 15's round 28):
-        (max(256, d), 256) for d features (`mulde.core.network.widths_for_features`: a first
-        layer narrower than d leaves the energy constant along d - width directions); or
+        (min(max(256, d), 2048), 256) for d features (`mulde.core.network.
+        widths_for_features`: a first layer narrower than d leaves the energy constant along
+        d - width directions; the 2,048 cap bounds the cost); or
         the widths, such as (256, 256) (the default before round 28) or the `paper`
-        preset's (4096, 4096). The widths built are `summary()["hidden_sizes"]`.
+        preset's (4096, 4096). The widths built are `hidden_sizes_` (stored in the model
+        file, so a later rule does not change a saved network) and `summary()["hidden_sizes"]`.
     layer_norm, dropout: LayerNorm / dropout per block.
     n_members: "auto" (the default since issue 15's round 27): `members_for_rows(n)` networks
         for n rows given to `fit` (4 up to 250 rows, 3 up to 333, 2 up to 500, one from 501
@@ -258,9 +260,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         `mulde.estimator.aggregation`.
     lr, batch_size: Adam's learning rate and the rows per step. lr="auto" (the default since
         issue 15's round 24; 1e-3 before): the rate from the training rows n, 1e-3 up to
-        1,000 rows, in proportion to n above, at most 3e-3
-        (`mulde.core.training.learning_rate_for_rows`; density-fidelity rounds 22-24). The
-        rate trained with is `train_result_.lr`.
+        1,000 rows, in proportion to n above, at most 3e-3, the rows counted as n x 256 / d
+        for d > 256 features (since round 29)
+        (`mulde.core.training.learning_rate_for_rows`; density-fidelity rounds 22-24, 29).
+        The rate trained with is `train_result_.lr`.
     adam_betas: Adam's (beta_1, beta_2), a tuple, list or array of two numbers in [0, 1)
         (anything else is refused, ValueError): (0.5, 0.9) as in the authors' code
         (the default and the `paper` preset); (0.9, 0.999) is Adam's own default
@@ -453,8 +456,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                                  f"(MULDE().{name} is the default, {getattr(MULDE(), name)!r})")
         sizes = [256] if isinstance(self.hidden_sizes, str) else list(self.hidden_sizes)
         if not sizes or not all(isinstance(h, Integral) and h >= 1 for h in sizes):
-            raise ValueError(f"hidden_sizes must be a non-empty list of positive layer widths, "
-                             f"got {self.hidden_sizes!r}")
+            raise ValueError(f"hidden_sizes must be \"auto\" or a non-empty list of positive "
+                             f"layer widths, got {self.hidden_sizes!r}")
         betas = self.adam_betas
         pair = list(betas) if isinstance(betas, (tuple, list, np.ndarray)) else []
         if len(pair) != 2 or not all(isinstance(b, Real) and not isinstance(b, bool)
@@ -536,12 +539,13 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
         schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
         n_members = resolve_members(self.n_members, len(X))
+        self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1])
         self.network_ = self._new_network(X.shape[1], n_members)
         if self.base is not None or self.precondition is not None:
             # on every training row after scaling (the validation split too)
             self.network_.fit_covariance(x.detach().cpu().numpy())
         self.network_ = self.network_.to(device)
-        config = self._train_config(seed, len(X), n_members)
+        config = self._train_config(seed, len(X), n_members, X.shape[1])
         start = time.perf_counter()
         loss = DSMLoss(self.beta, self.regulariser, self.time_score)
         result = train_energy(self.network_, x, schedule, loss, config,
@@ -565,19 +569,22 @@ class MULDE(OutlierMixin, BaseEstimator):
         return self
 
     def _new_network(self, n_features: int, n_members: int) -> EnergyNetwork:
-        """An untrained energy network of this model's architecture, of n_members networks,
-        for n_features inputs (fit trains it; load fills it with the stored weights)."""
+        """An untrained energy network of this model's architecture (the widths
+        `hidden_sizes_` fit or load set), of n_members networks, for n_features inputs (fit
+        trains it; load fills it with the stored weights)."""
         rank = base_rank(n_features)
-        return energy_network(n_features, resolve_hidden_sizes(self.hidden_sizes, n_features),
+        return energy_network(n_features, self.hidden_sizes_,
                               self.layer_norm, self.dropout, n_members, self.noise_input,
                               rank if self.base is not None else None,
                               rank if self.precondition is not None else None)
 
-    def _train_config(self, seed: int, n_rows: int, n_members: int) -> TrainConfig:
+    def _train_config(self, seed: int, n_rows: int, n_members: int,
+                      n_features: int) -> TrainConfig:
         """The training settings of a fit of n_members networks on n_rows rows (all of them,
-        the validation split included), lr="auto" resolved by `resolve_lr` and
-        max_samples="auto" by `resolve_max_samples`."""
-        return TrainConfig(lr=resolve_lr(self.lr, n_rows), lr_schedule=self.lr_schedule,
+        the validation split included) of n_features features, lr="auto" resolved by
+        `resolve_lr` and max_samples="auto" by `resolve_max_samples`."""
+        return TrainConfig(lr=resolve_lr(self.lr, n_rows, n_features),
+                           lr_schedule=self.lr_schedule,
                            antithetic=self.antithetic,
                            max_samples=resolve_max_samples(self.max_samples, n_members),
                            adam_betas=tuple(float(b) for b in self.adam_betas),
@@ -722,6 +729,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             "n_features_in": str(self.n_features_in_),
             "offset": json.dumps(self.offset_),
             "train_result": json.dumps(asdict(self.train_result_)),
+            "hidden_sizes": json.dumps(list(self.hidden_sizes_)),
         }
         names = getattr(self, "feature_names_in_", None)  # fitted on a DataFrame's columns
         if names is not None:
@@ -775,6 +783,20 @@ class MULDE(OutlierMixin, BaseEstimator):
             model.n_features_in_ = int(meta["n_features_in"])
             model.offset_ = float(json.loads(meta["offset"]))
             model.train_result_ = TrainResult(**json.loads(meta["train_result"]))
+            # the widths built (files from before round 28 name them in hidden_sizes itself);
+            # stored, so that a later "auto" rule cannot change the network a file holds
+            built = (json.loads(meta["hidden_sizes"]) if "hidden_sizes" in meta
+                     else params["hidden_sizes"])
+            if (isinstance(built, str) or not isinstance(built, list | tuple) or not built
+                    or not all(isinstance(h, int) and h >= 1 for h in built)):
+                raise ModelFileError(f"{path}: the network's widths {built!r} are not a list "
+                                     "of positive whole numbers")
+            if not isinstance(params["hidden_sizes"], str) and tuple(built) != tuple(
+                    params["hidden_sizes"]):
+                raise ModelFileError(f"{path}: inconsistent MULDE model file: the config says "
+                                     f"hidden_sizes={list(params['hidden_sizes'])}, the network "
+                                     f"stored has widths {list(built)}")
+            model.hidden_sizes_ = tuple(built)
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
             model.whitening_ = arrays.get("whitening")
             model.sigmas_ = arrays["sigmas"]
@@ -825,8 +847,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         chooses on the validation rows, "aggregate" says what it chose (`_chosen_levels`)."""
         check_is_fitted(self, "network_")
         out = {"params": self.get_params(), "n_features_in": int(self.n_features_in_),
-               "hidden_sizes": list(resolve_hidden_sizes(self.hidden_sizes,
-                                                         int(self.n_features_in_))),
+               "hidden_sizes": list(self.hidden_sizes_),
                "n_parameters": sum(p.numel() for p in self.network_.parameters()),
                "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
                "train": asdict(self.train_result_) | {"history": None}}

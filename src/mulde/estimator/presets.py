@@ -18,7 +18,8 @@ from typing import Any
 # fidelity"; issue 15 round 1: the regulariser weighted by sigma^2 and the aggregate, round 2:
 # 2000 steps instead of 1000, round 11: log-spaced scoring levels instead of linear, round 17:
 # beta 0 instead of 0.1, rounds 18-19: the time-score term, rounds 22-24: lr "auto" instead
-# of 1e-3, round 27: bagged members below 501 rows, round 28: the first layer's width from d;
+# of 1e-3, round 27: bagged members below 501 rows, round 28: the first layer's width from d,
+# round 29: the rate's rows counted as n x 256 / d past 256 features;
 # docs/detector.md has their numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
