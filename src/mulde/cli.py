@@ -111,8 +111,9 @@ def _fit(args: argparse.Namespace) -> int:
                          "such as model.safetensors")
     overrides = _mulde_params(args.params)
     # --params wins over --seed, --quiet and --device, as it does for `mulde run`'s models
-    given = {"random_state": args.seed, "verbose": not args.quiet, "device": args.device,
-             **overrides}
+    # the progress bar is drawn on a terminal only: redirected, it filled logs with updates
+    given = {"random_state": args.seed, "verbose": not args.quiet and sys.stderr.isatty(),
+             "device": args.device, **overrides}
     if isinstance(given["device"], str):  # a device of another type: _checked names it
         given["device"] = _device(given["device"], "--params" if "device" in overrides
                                   else "--device")
@@ -1300,7 +1301,8 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--preset", default="default", choices=sorted(ESTIMATOR_PRESETS))
     p.add_argument("--params", help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (there is none either when stderr is not a terminal)")
     p.set_defaults(func=_fit)
 
     p = sub.add_parser("score", help="score features with a fitted model")

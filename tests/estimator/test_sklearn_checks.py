@@ -74,6 +74,8 @@ def test_every_parameter_is_validated_with_an_informative_error():
     with pytest.raises(ValueError,
                        match='hidden_sizes must be "auto" or a non-empty list of positive'):
         MULDE(hidden_sizes=(16, 0)).fit(X)
+    with pytest.raises(ValueError, match="got \\[True\\]"):  # a JSON true is no width
+        MULDE(hidden_sizes=[True]).fit(X)
     with pytest.raises(ValueError, match="scale_index 3 out of range for 3 noise levels"):
         MULDE(aggregator="single", scale_index=3, n_levels=3).fit(X)
 

@@ -50,6 +50,9 @@ def test_errors_name_file_row_and_field(tmp_path):
     np.savez(tmp_path / "two.npz", a=np.zeros((2, 2)), b=np.zeros((2, 2)))
     with pytest.raises(FeatureFileError, match=r"--key.*\['a', 'b'\]"):
         read_features(tmp_path / "two.npz")
+    with pytest.raises(FeatureFileError, match=r"two.npz: holds no array 'Z' \(--key\); it "
+                                               r"holds \['a', 'b'\]$"):
+        read_features(tmp_path / "two.npz", key="Z")
     with pytest.raises(FeatureFileError, match="unsupported suffix"):
         (tmp_path / "x.txt").write_text("1")
         read_features(tmp_path / "x.txt")
@@ -205,10 +208,28 @@ def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
                                                r".*pandas.*write the file with index=False"):
         read_features(path)
     path.write_text("speed;size\n1;2\n")
-    with pytest.raises(FeatureFileError, match=r"'1;2' is not a number \(fields are separated "
-                                               r"by commas, not semicolons: save the file as "
-                                               r"CSV with commas \(e.g. pandas' to_csv\)\)$"):
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 1 is one field \('speed;size'\): "
+                                               r"fields are separated by commas, not "
+                                               r"semicolons: save the file as CSV with commas"):
         read_features(path)
+    path.write_text("speed,size\n1;2,3\n")  # a semicolon inside a field of a comma file
+    with pytest.raises(FeatureFileError, match=r"'1;2' is not a number \(fields are separated "
+                                               r"by commas, not semicolons"):
+        read_features(path)
+    # np.savetxt's default: numbers separated by spaces (or tabs), each row one long field,
+    # said in one short line that quotes only the start of the field
+    wide = np.arange(600.0).reshape(2, 300)
+    for sep, name in ((" ", "spaces"), ("\t", "tabs")):
+        np.savetxt(path, wide, delimiter=sep)
+        with pytest.raises(FeatureFileError, match=rf"x.csv: line 1 is one field \('0\.0.*'"
+                                                   rf"\.\.\.\): fields are separated by "
+                                                   rf"commas, not {name}") as err:
+            read_features(path)
+        assert len(str(err.value).replace(str(path), "")) < 250 and "\n" not in str(err.value)
+    path.write_text("speed,size\n1,2\n3," + "x" * 5000 + "\n")  # a long field is cut
+    with pytest.raises(FeatureFileError, match=r"'xxxx*'\.\.\. is not a number") as err:
+        read_features(path)
+    assert len(str(err.value).replace(str(path), "")) < 250
     path.write_bytes("1,2\n3,4\n".encode("utf-8-sig"))  # Excel's "CSV UTF-8"
     np.testing.assert_array_equal(read_features(path), [[1, 2], [3, 4]])
 

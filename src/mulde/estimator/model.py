@@ -455,7 +455,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                 raise ValueError(f"{name} must be {kinds}, not {value!r}; give its value "
                                  f"(MULDE().{name} is the default, {getattr(MULDE(), name)!r})")
         sizes = [256] if isinstance(self.hidden_sizes, str) else list(self.hidden_sizes)
-        if not sizes or not all(isinstance(h, Integral) and h >= 1 for h in sizes):
+        if not sizes or not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
+                                for h in sizes):  # a JSON true is no width
             raise ValueError(f"hidden_sizes must be \"auto\" or a non-empty list of positive "
                              f"layer widths, got {self.hidden_sizes!r}")
         betas = self.adam_betas

@@ -49,8 +49,10 @@ def _read_npz(path: Path, key: str | None) -> np.ndarray:
         names = list(data.keys())
         if key is None:
             key = "X" if "X" in names else (names[0] if len(names) == 1 else None)
-        if key is None or key not in names:
+        if key is None:
             raise FeatureFileError(f"{path}: choose the array with --key; it holds {names}")
+        if key not in names:
+            raise FeatureFileError(f"{path}: holds no array {key!r} (--key); it holds {names}")
         return data[key]
 
 
@@ -133,6 +135,10 @@ def _read_csv(path: Path) -> np.ndarray:
     if not rows:
         raise FeatureFileError(f"{path}: empty CSV file; give one row of numbers per sample")
     first, cells = rows[0]
+    other = other_separator(cells[0]) if len(cells) == 1 else None
+    if other:  # one field holding the whole row: another separator, not a header
+        raise FeatureFileError(f"{path}: line {first} is one field ({_shown(cells[0])}): "
+                               f"{other}")
     names: list[str] | None = None
     if _is_header(cells, [r for _, r in rows[1:HEADER_LOOKAHEAD + 1]]):
         names, rows = cells, rows[1:]
@@ -147,12 +153,13 @@ def _read_csv(path: Path) -> np.ndarray:
         # (an empty cell is a missing value: the loop below says so, as on any row)
         typo = next((j for j, c in enumerate(cells) if c.strip() and not _is_number(c)), None)
         if typo is not None:
-            raise FeatureFileError(f"{path}: line {first}, column {typo + 1}: {cells[typo]!r} "
-                                   "is not a number (a header row holds only column names)")
+            raise FeatureFileError(f"{path}: line {first}, column {typo + 1}: "
+                                   f"{_shown(cells[typo])} is not a number (a header row holds "
+                                   "only column names)")
     width = len(names if names is not None else rows[0][1])
 
     def column(j: int) -> str:
-        return f"column {j + 1}" + (f" ({names[j]!r})" if names is not None else "")
+        return f"column {j + 1}" + (f" ({_shown(names[j])})" if names is not None else "")
 
     out = np.empty((len(rows), width))
     for i, (line, row) in enumerate(rows):
@@ -170,8 +177,8 @@ def _read_csv(path: Path) -> np.ndarray:
                 other = other_separator(cell)
                 hint = (f" ({other})" if other else "; every column must hold numbers: drop "
                         "or encode columns of text (names, ids, class labels)")
-                raise FeatureFileError(f"{path}: line {line}, {column(j)}: {cell!r} is not a "
-                                       f"number{hint}") from None
+                raise FeatureFileError(f"{path}: line {line}, {column(j)}: {_shown(cell)} is "
+                                       f"not a number{hint}") from None
     bad, j = _nonfinite(out)
     if bad.size:
         lines = ", ".join(str(rows[int(r)][0]) for r in bad[:5]) + (
@@ -185,11 +192,20 @@ def _read_csv(path: Path) -> np.ndarray:
 
 def other_separator(text: str) -> str | None:
     """The sentence for a CSV field that holds a semicolon or a tab, the separators of other
-    locales' CSV and of TSV ("fields are separated by commas, not semicolons"); None when it
-    holds neither."""
-    return next((f"fields are separated by commas, not {name}: save the file as CSV with "
-                 "commas (e.g. pandas' to_csv)" for sep, name in
-                 ((";", "semicolons"), ("\t", "tabs")) if sep in text), None)
+    locales' CSV and of TSV, or numbers separated by spaces (numpy's `savetxt` default):
+    "fields are separated by commas, not semicolons"; None when it holds none of them."""
+    tokens = text.split()
+    name = next((name for sep, name in ((";", "semicolons"), ("\t", "tabs")) if sep in text),
+                "spaces" if len(tokens) > 1 and all(map(_is_number, tokens)) else None)
+    return None if name is None else (
+        f"fields are separated by commas, not {name}: save the file as CSV with commas (e.g. "
+        "pandas' to_csv, or np.savetxt(path, X, delimiter=','))")
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """repr(text), cut to its first `limit` characters and "..." when longer: a message
+    quotes a field, not a whole row that failed to split."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 def _nonfinite(X: np.ndarray) -> tuple[np.ndarray, int]:

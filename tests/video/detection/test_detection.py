@@ -249,6 +249,16 @@ def test_ssd_finds_the_people_and_the_cart_of_a_ped2_frame():
 
 
 @needs_wheel
+def test_an_opencv_without_the_tensorflow_importer_is_named_with_the_fix(monkeypatch):
+    """OpenCV 5.1 removed cv2.dnn.readNetFromTensorflow: loading the SSD then says which
+    OpenCV to install, in one line, instead of an AttributeError."""
+    monkeypatch.delattr(cv2.dnn, "readNetFromTensorflow", raising=False)
+    with pytest.raises(DetectorError, match=r"cannot read TensorFlow graphs .*"
+                                            r"'opencv-python-headless>=4.8,<5.1'"):
+        build_detector("ssd-mobilenet-v2", DetectionSettings(input_height=600))
+
+
+@needs_wheel
 def test_movenet_keypoints_land_inside_the_person_boxes():
     pytest.importorskip("ai_edge_litert")
     from mulde.video.detection.pose import MoveNetPose

@@ -27,7 +27,12 @@ benchmarks/detector_engines.py, docs/results.md); older OpenCV has only this one
 
 
 def _read_graph(graph: str, text_graph: str) -> cv2.dnn.Net:
-    """The graph on the classic engine where OpenCV offers the choice, else OpenCV's own."""
+    """The graph on the classic engine where OpenCV offers the choice, else OpenCV's own.
+    DetectorError for an OpenCV without the TensorFlow importer (removed in 5.1)."""
+    if not hasattr(cv2.dnn, "readNetFromTensorflow"):
+        raise DetectorError(f"OpenCV {cv2.__version__} cannot read TensorFlow graphs (its "
+                            "TensorFlow importer was removed in 5.1); install "
+                            "'opencv-python-headless>=4.8,<5.1' (mulde's requirement)")
     try:
         return cv2.dnn.readNetFromTensorflow(graph, text_graph, *_CLASSIC_ENGINE)
     except TypeError:  # an OpenCV whose reader takes no engine argument
