@@ -112,7 +112,8 @@ def _fit(args: argparse.Namespace) -> int:
     overrides = _mulde_params(args.params)
     # --params wins over --seed, --quiet and --device, as it does for `mulde run`'s models
     # the progress bar is drawn on a terminal only: redirected, it filled logs with updates
-    given = {"random_state": args.seed, "verbose": not args.quiet and sys.stderr.isatty(),
+    terminal = getattr(sys.stderr, "isatty", lambda: False)()  # no stderr under pythonw
+    given = {"random_state": args.seed, "verbose": not args.quiet and terminal,
              "device": args.device, **overrides}
     if isinstance(given["device"], str):  # a device of another type: _checked names it
         given["device"] = _device(given["device"], "--params" if "device" in overrides

@@ -226,6 +226,16 @@ def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
                                                    rf"commas, not {name}") as err:
             read_features(path)
         assert len(str(err.value).replace(str(path), "")) < 250 and "\n" not in str(err.value)
+    # one-column files whose header or cells hold a separator, and a lost comma, are not
+    # taken for files of another separator
+    for text, expect in (("1\t\n2\t\n", [[1], [2]]), ("score (mean; sd)\n1\n", [[1]]),
+                         ("score;normalised\n1\n2\n", [[1], [2]]),
+                         ("2019 2020\n1\n2\n", [[1], [2]])):
+        path.write_text(text)
+        np.testing.assert_array_equal(read_features(path), expect)
+    path.write_text("a,b\n1 2,3\n")
+    with pytest.raises(FeatureFileError, match=r"'1 2' is not a number; every column must "):
+        read_features(path)
     path.write_text("speed,size\n1,2\n3," + "x" * 5000 + "\n")  # a long field is cut
     with pytest.raises(FeatureFileError, match=r"'xxxx*'\.\.\. is not a number") as err:
         read_features(path)

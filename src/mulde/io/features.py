@@ -135,8 +135,10 @@ def _read_csv(path: Path) -> np.ndarray:
     if not rows:
         raise FeatureFileError(f"{path}: empty CSV file; give one row of numbers per sample")
     first, cells = rows[0]
-    other = other_separator(cells[0]) if len(cells) == 1 else None
-    if other:  # one field holding the whole row: another separator, not a header
+    other = _one_field_of_another_separator(cells)
+    # the first row and the next, one field each with another separator: a whole file of
+    # another separator (a one-column header such as "score (mean; sd)" has numbers below)
+    if other and (len(rows) == 1 or _one_field_of_another_separator(rows[1][1])):
         raise FeatureFileError(f"{path}: line {first} is one field ({_shown(cells[0])}): "
                                f"{other}")
     names: list[str] | None = None
@@ -174,7 +176,7 @@ def _read_csv(path: Path) -> np.ndarray:
                     raise FeatureFileError(
                         f"{path}: line {line}, {column(j)}: empty (a missing value); impute "
                         "or remove it") from None
-                other = other_separator(cell)
+                other = other_separator(cell, spaces=width == 1)  # "1 2,3": a lost comma
                 hint = (f" ({other})" if other else "; every column must hold numbers: drop "
                         "or encode columns of text (names, ids, class labels)")
                 raise FeatureFileError(f"{path}: line {line}, {column(j)}: {_shown(cell)} is "
@@ -190,16 +192,26 @@ def _read_csv(path: Path) -> np.ndarray:
     return out
 
 
-def other_separator(text: str) -> str | None:
+def other_separator(text: str, spaces: bool = True) -> str | None:
     """The sentence for a CSV field that holds a semicolon or a tab, the separators of other
-    locales' CSV and of TSV, or numbers separated by spaces (numpy's `savetxt` default):
-    "fields are separated by commas, not semicolons"; None when it holds none of them."""
+    locales' CSV and of TSV, or (with `spaces`) only numbers separated by spaces (numpy's
+    `savetxt` default): "fields are separated by commas, not semicolons"; None when it holds
+    none of them (surrounding spaces and tabs do not count)."""
+    text = text.strip()
     tokens = text.split()
     name = next((name for sep, name in ((";", "semicolons"), ("\t", "tabs")) if sep in text),
-                "spaces" if len(tokens) > 1 and all(map(_is_number, tokens)) else None)
-    return None if name is None else (
-        f"fields are separated by commas, not {name}: save the file as CSV with commas (e.g. "
-        "pandas' to_csv, or np.savetxt(path, X, delimiter=','))")
+                "spaces" if spaces and len(tokens) > 1 and all(map(_is_number, tokens))
+                else None)
+    return None if name is None else (f"fields are separated by commas, not {name}: save the "
+                                      "file as CSV with commas (e.g. pandas' to_csv)")
+
+
+def _one_field_of_another_separator(cells: list[str]) -> str | None:
+    """`other_separator`'s sentence for a row that is one field, not a number, holding
+    another separator (a whole row of a semicolon, tab or space separated file); else None."""
+    if len(cells) != 1 or _is_number(cells[0]):
+        return None
+    return other_separator(cells[0])
 
 
 def _shown(text: str, limit: int = 40) -> str:
