@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -179,6 +180,14 @@ def widths_for_features(n_features: int) -> tuple[int, int]:
     if n_features < 1:
         raise ValueError(f"need at least 1 feature, got {n_features}")
     return min(max(WIDTH, WIDTH_PER_FEATURE * n_features), WIDTH_MAX), WIDTH
+
+
+def are_widths(sizes: object) -> bool:
+    """Whether `sizes` is a non-empty list, tuple or array of layer widths: whole numbers
+    >= 1, booleans not counted (a JSON true is no width)."""
+    return (isinstance(sizes, list | tuple | np.ndarray) and len(sizes) > 0
+            and all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
+                    for h in sizes))
 
 
 def resolve_hidden_sizes(hidden_sizes: Sequence[int] | str, n_features: int) -> tuple[int, ...]:

@@ -34,7 +34,7 @@ from mulde.core import (
     train_energy,
 )
 from mulde.core.base import BASES, PRECONDITIONS, base_rank
-from mulde.core.network import NOISE_INPUTS, resolve_hidden_sizes
+from mulde.core.network import NOISE_INPUTS, are_widths, resolve_hidden_sizes
 from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
@@ -454,9 +454,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                 kinds = " or ".join(["a number", *(repr(w) for w in words)])
                 raise ValueError(f"{name} must be {kinds}, not {value!r}; give its value "
                                  f"(MULDE().{name} is the default, {getattr(MULDE(), name)!r})")
-        sizes = [256] if isinstance(self.hidden_sizes, str) else list(self.hidden_sizes)
-        if not sizes or not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
-                                for h in sizes):  # a JSON true is no width
+        if not isinstance(self.hidden_sizes, str) and not are_widths(self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be \"auto\" or a non-empty list of positive "
                              f"layer widths, got {self.hidden_sizes!r}")
         betas = self.adam_betas
@@ -788,8 +786,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             # stored, so that a later "auto" rule cannot change the network a file holds
             built = (json.loads(meta["hidden_sizes"]) if "hidden_sizes" in meta
                      else params["hidden_sizes"])
-            if (isinstance(built, str) or not isinstance(built, list | tuple) or not built
-                    or not all(isinstance(h, int) and h >= 1 for h in built)):
+            if not are_widths(built):
                 raise ModelFileError(f"{path}: the network's widths {built!r} are not a list "
                                      "of positive whole numbers")
             if not isinstance(params["hidden_sizes"], str) and tuple(built) != tuple(
