@@ -183,6 +183,13 @@ VARIANTS: dict[str, dict] = {
                             "spacing": "geometric", "time_score": 0.25, "lr": "auto",
                             "n_members": "auto", "max_samples": "auto",
                             "hidden_sizes": "auto", "lr_past_256": "rows_per_feature"},
+    # round 30: L2 (the default since round 29) with 4 members, each on its own half of the
+    # rows, whenever the rows are fewer than ten per feature (`members_per_feature`,
+    # resolved by `variant_params`)
+    "bag_per_feature": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                        "spacing": "geometric", "time_score": 0.25, "lr": "auto",
+                        "n_members": "auto", "max_samples": "auto", "hidden_sizes": "auto",
+                        "lr_past_256": "rows_per_feature", "members_per_feature": 10},
 }
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
@@ -245,13 +252,17 @@ def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
     (max(256, k d), 256) and, past 256 features, lr "auto" to the rate of its round: round
     29's `lr_past_256` "fan_in" learning_rate_for_rows(n) x 256 / d, "rows_per_feature" the
     library's "auto" (the default since round 29: the rows counted as n x 256 / d), and every
-    earlier variant the rate from the rows alone (the "auto" of rounds 24-28)."""
-    from mulde.core.training import learning_rate_for_rows
+    earlier variant the rate from the rows alone (the "auto" of rounds 24-28); round 30's
+    `members_per_feature` k: MEMBERS_MAX members when n_rows < k d."""
+    from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows
 
     params = dict(VARIANTS[variant])
     per_feature = params.pop("first_width_per_feature", None)
     if per_feature is not None:
         params["hidden_sizes"] = (max(256, per_feature * n_features), 256)
+    per_feature_rows = params.pop("members_per_feature", None)
+    if per_feature_rows is not None and n_rows < per_feature_rows * n_features:
+        params["n_members"] = MEMBERS_MAX
     past = params.pop("lr_past_256", None)
     share = 256 / n_features
     if params["lr"] != "auto" or share >= 1.0:  # up to 256 features: lr "auto" itself
