@@ -960,6 +960,27 @@ def test_members_for_rows_keep_a_small_fit_within_the_work_of_1000_rows():
         members_for_rows(0)
 
 
+def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
+    """Round 30: n < 10 d trains 4 members whatever n (4,000 rows of 512 features: a thin
+    set); from 10 rows per feature on, the rows alone decide, as before; "auto" passes d."""
+    assert members_for_rows(4000, 512) == 4 and members_for_rows(5119, 512) == 4
+    assert members_for_rows(5120, 512) == 1 and members_for_rows(4000, 128) == 1
+    assert members_for_rows(300, 64) == 4 and members_for_rows(300, 8) == 3
+    assert members_for_rows(1000, 64) == 1 and members_for_rows(50, 1) == 4
+    assert resolve_members("auto", 799, 1555) == 4 and resolve_members(1, 799, 1555) == 1
+    with pytest.raises(ValueError, match="at least 1 feature"):
+        members_for_rows(10, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 100_000), st.integers(1, 4096))
+def test_members_for_rows_never_trains_fewer_networks_than_the_rows_alone_ask(n, d):
+    """The per-feature rule only adds members: M(n, d) >= M(n), and M(n, 1) is the rows'
+    rule up to 10 rows (where both give 4)."""
+    assert members_for_rows(n, d) >= members_for_rows(n)
+    assert members_for_rows(n, 1) == members_for_rows(n)
+
+
 def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs():
     """(max(256, k d), 256), k = WIDTH_PER_FEATURE; "auto" resolves to it, widths given stay."""
     from mulde.core.network import WIDTH_PER_FEATURE as K

@@ -191,28 +191,39 @@ def resolve_lr(lr: float | str, n: int, n_features: int = 1) -> float:
 
 MEMBERS_MAX = 4
 MEMBERS_ROWS = 1000
+MEMBERS_ROWS_PER_FEATURE = 10
 BAG_SHARE = 0.5
 
 
-def members_for_rows(n: int) -> int:
-    """The networks `MULDE(n_members="auto")` trains on n rows: min(4, max(1, floor(1,000 /
-    n))): 4 up to 250 rows, 3 up to 333, 2 up to 500, one network from 501 rows on, so that
-    the members on n rows do no more work a step than one network on 1,000 rows.
+def members_for_rows(n: int, n_features: int = 1) -> int:
+    """The networks `MULDE(n_members="auto")` trains on n rows of n_features features:
+    `MEMBERS_MAX` (4) when the rows are fewer than ten per feature (n < 10 d), otherwise
+    min(4, max(1, floor(1,000 / n))): 4 up to 250 rows, 3 up to 333, 2 up to 500, one network
+    from 501 rows on, so that the members on n rows do no more work a step than one network
+    on 1,000 rows.
 
-    Why (benchmarks/density_fidelity.md, issue 15 rounds 25 and 27): on small sets the held-
-    out false alarms are worst (memorisation); members each trained on their own half of the
-    rows (`resolve_max_samples`) memorise different rows, and their mean lowered the suite's
-    false alarms (calibration 0.0195 -> 0.0133) at a small cost in ranking (merit 0.9363 ->
-    0.9348). ValueError for n < 1."""
+    Why (benchmarks/density_fidelity.md, issue 15 rounds 25, 27 and 30): where the rows are
+    few, the held-out false alarms are worst (memorisation); members each trained on their own
+    half of the rows (`resolve_max_samples`) memorise different rows, and their mean lowered
+    the suite's false alarms (round 27, calibration 0.0195 -> 0.0133, at a small cost in
+    ranking). Round 30 counts the rows against the features too: fewer than ten per feature
+    (the rule of thumb of Jain, Duin & Mao, "Statistical pattern recognition: a review",
+    IEEE TPAMI 2000) is a thin set whatever n, e.g. 4,000 rows of 512 features, where one
+    network raised 9-10 % false alarms. Such fits cost up to four networks' steps.
+    ValueError for n < 1 or n_features < 1."""
     if n < 1:
         raise ValueError(f"need at least 1 training row, got {n}")
+    if n_features < 1:
+        raise ValueError(f"need at least 1 feature, got {n_features}")
+    if n < MEMBERS_ROWS_PER_FEATURE * n_features:
+        return MEMBERS_MAX
     return min(MEMBERS_MAX, max(1, MEMBERS_ROWS // n))
 
 
-def resolve_members(n_members: int | str, n: int) -> int:
-    """The networks a fit on n rows trains, given MULDE's `n_members` setting: the number
-    itself, or `members_for_rows(n)` for "auto"."""
-    return members_for_rows(n) if n_members == "auto" else int(n_members)
+def resolve_members(n_members: int | str, n: int, n_features: int = 1) -> int:
+    """The networks a fit on n rows of n_features features trains, given MULDE's `n_members`
+    setting: the number itself, or `members_for_rows(n, n_features)` for "auto"."""
+    return members_for_rows(n, n_features) if n_members == "auto" else int(n_members)
 
 
 def resolve_max_samples(max_samples: float | str, n_members: int) -> float:

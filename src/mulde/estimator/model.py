@@ -180,9 +180,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         preset's (4096, 4096). The widths built are `hidden_sizes_` (stored in the model
         file, so a later rule does not change a saved network) and `summary()["hidden_sizes"]`.
     layer_norm, dropout: LayerNorm / dropout per block.
-    n_members: "auto" (the default since issue 15's round 27): `members_for_rows(n)` networks
-        for n rows given to `fit` (4 up to 250 rows, 3 up to 333, 2 up to 500, one from 501
-        on; `mulde.core.training.members_for_rows`); or 1 (one MLP), or M >= 2: a deep ensemble
+    n_members: "auto" (the default since issue 15's round 27): `members_for_rows(n, d)`
+        networks for n rows of d features given to `fit` (4 up to 250 rows, 3 up to 333, 2
+        up to 500, one from 501 on; 4 whenever n < 10 d, since round 30;
+        `mulde.core.training.members_for_rows`); or 1 (one MLP), or M >= 2: a deep ensemble
         of M MLPs of those widths, each trained on its own DSM loss from its own initial
         weights; the energy is their mean (`mulde.core.EnergyEnsemble`). The count trained
         is `train_result_.n_members`.
@@ -537,7 +538,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
             self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
         schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
-        n_members = resolve_members(self.n_members, len(X))
+        n_members = resolve_members(self.n_members, len(X), X.shape[1])
         self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1])
         self.network_ = self._new_network(X.shape[1], n_members)
         if self.base is not None or self.precondition is not None:

@@ -39,7 +39,9 @@ class PyODMULDE(BaseDetector):
     them: grid searches and PyOD's ensembles (e.g. `FeatureBagging`), which clone the
     detector, train the configured network. `contamination` is PyOD's: the fraction of
     training samples labelled 1 (`threshold_` is the (1 - contamination) quantile of
-    `decision_scores_`); MULDE's own `contamination`, which sets its scikit-learn `offset_`,
+    `decision_scores_`), by default PyOD's 0.1, so `labels_` and `predict` flag 10 % of the
+    training rows where `MULDE.predict` flags 1 % (pass contamination=0.01 for MULDE's
+    rate); MULDE's own `contamination`, which sets its scikit-learn `offset_`,
     is left at 'auto' and plays no part in PyOD's labels. `mulde_params` returns the MULDE
     settings as a dict. `save` / `load` keep a fitted detector in one MULDE model file (no
     pickle), which `MULDE.load` and the `mulde` command read as the wrapped MULDE.
