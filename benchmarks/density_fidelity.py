@@ -252,17 +252,21 @@ def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
     (max(256, k d), 256) and, past 256 features, lr "auto" to the rate of its round: round
     29's `lr_past_256` "fan_in" learning_rate_for_rows(n) x 256 / d, "rows_per_feature" the
     library's "auto" (the default since round 29: the rows counted as n x 256 / d), and every
-    earlier variant the rate from the rows alone (the "auto" of rounds 24-28); round 30's
-    `members_per_feature` k: MEMBERS_MAX members when n_rows < k d."""
-    from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows
+    earlier variant the rate from the rows alone (the "auto" of rounds 24-28); n_members
+    "auto" resolved to `members_for_rows(n)` (rounds 25-29's rule, from the rows alone), or
+    with round 30's `members_per_feature` k to MEMBERS_MAX when n_rows < k d (the library's
+    "auto" since)."""
+    from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
     params = dict(VARIANTS[variant])
     per_feature = params.pop("first_width_per_feature", None)
     if per_feature is not None:
         params["hidden_sizes"] = (max(256, per_feature * n_features), 256)
     per_feature_rows = params.pop("members_per_feature", None)
-    if per_feature_rows is not None and n_rows < per_feature_rows * n_features:
-        params["n_members"] = MEMBERS_MAX
+    if params["n_members"] == "auto":  # rounds 25-29: the members from the rows alone
+        params["n_members"] = members_for_rows(n_rows)
+        if per_feature_rows is not None and n_rows < per_feature_rows * n_features:
+            params["n_members"] = MEMBERS_MAX
     past = params.pop("lr_past_256", None)
     share = 256 / n_features
     if params["lr"] != "auto" or share >= 1.0:  # up to 256 features: lr "auto" itself

@@ -31,7 +31,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     from density_fidelity import VARIANTS
 
     from mulde.core.training import resolve_max_samples, resolve_members
-    rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature"}
+    rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
+                 "bag_per_feature"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -46,6 +47,20 @@ def test_variants_before_round_27_train_one_network_on_every_row():
 
     assert resolved("ens_rows", 300) == (3, 1.0) and resolved("bag_rows", 300) == (3, 0.5)
     assert resolved("ens_rows", 1000) == resolved("bag_rows", 1000) == (1, 1.0)
+
+
+def test_variants_before_round_30_count_members_from_the_rows_alone():
+    """Rounds 25-29's variants keep fitting what they fitted where the library's "auto" now
+    trains 4 members (fewer than ten rows per feature): one network on 4,000 rows of 512
+    features, 3 on 300 rows of 64; round 30's B3 `bag_per_feature` is the library's rule."""
+    from density_fidelity import variant_params
+
+    from mulde.core.training import members_for_rows
+    for name in ("ens_rows", "bag_rows", "width_d", "lr_fan_in", "lr_rows_per_feature"):
+        assert variant_params(name, 512, 4000)["n_members"] == 1, name
+        assert variant_params(name, 64, 300)["n_members"] == 3, name
+    for d, n in ((512, 4000), (64, 300), (64, 1000), (8, 200), (512, 5120)):
+        assert variant_params("bag_per_feature", d, n)["n_members"] == members_for_rows(n, d)
 
 
 def test_round_28s_variants_widen_only_the_first_layer_and_only_past_256_inputs():
@@ -73,11 +88,14 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
     from density_fidelity import variant_params
 
     from mulde import MULDE
+    from mulde.core.training import members_for_rows
 
     for name in ("lr_fan_in", "lr_rows_per_feature"):
         for d, n in ((8, 4000), (256, 200), (128, 4000)):
             params = variant_params(name, d, n)
             assert params["lr"] == "auto" and params["hidden_sizes"] == "auto", (name, d)
+            # n_members resolved from the rows (rounds 25-29's "auto"; test above)
+            assert params.pop("n_members") == members_for_rows(n), name
             default = MULDE().get_params()
             assert {k: default[k] for k in params} == params, name
     from mulde.core.training import resolve_lr
