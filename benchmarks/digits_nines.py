@@ -31,15 +31,18 @@ from mulde import MULDE
 # 15 (the paper's GMM aggregate and constant regulariser at the small width); the two earlier
 # defaults name their beta 0.1 (0 since round 17), linear levels (log-spaced since round 11),
 # no time-score term (0.25 since round 19), lr 1e-3 ("auto" since round 24) and 256 x 2 hidden
-# widths (the first from d since round 28: the same on these 64 columns)
+# widths (the first from d since round 28: the same on these 64 columns) and one network on
+# every row (members from the rows and features since rounds 27 and 30: one on these rows)
 SETTINGS: dict[str, dict] = {
     "MULDE round-1 default": {"max_steps": 1000, "beta": 0.1, "regulariser": "sigma2",
                               "spacing": "linear", "time_score": 0.0, "lr": 1e-3,
-                              "hidden_sizes": (256, 256)},
+                              "hidden_sizes": (256, 256), "n_members": 1,
+                              "max_samples": 1.0},
     "MULDE default": {},
     "MULDE before issue 15": {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                               "max_steps": 1000, "spacing": "linear", "time_score": 0.0,
-                              "lr": 1e-3, "hidden_sizes": (256, 256)},
+                              "lr": 1e-3, "hidden_sizes": (256, 256), "n_members": 1,
+                              "max_samples": 1.0},
 }
 
 

@@ -63,14 +63,16 @@ PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
 # issue 15's first round (noise range fixed at [1e-3, 1], 1,000 steps); both had the
 # regulariser's beta 0.1 (the default is 0 since round 17: one forward pass less a step),
 # linearly spaced levels (log-spaced since round 11), no time-score term (0.25 since round
-# 19) and lr 1e-3 ("auto" since round 24), so each names them
+# 19), lr 1e-3 ("auto" since round 24) and one network on every row ("auto" members since
+# rounds 27 and 30), so each names them
 PREVIOUS_DEFAULT = {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                     "sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000,
                     "spacing": "linear", "time_score": 0.0, "lr": 1e-3,
-                    "hidden_sizes": (256, 256)}
+                    "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0}
 ROUND1_DEFAULT = {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": None,
                   "sigma_low": 1e-3, "max_steps": 1000, "spacing": "linear",
-                  "time_score": 0.0, "lr": 1e-3, "hidden_sizes": (256, 256)}
+                  "time_score": 0.0, "lr": 1e-3, "hidden_sizes": (256, 256),
+                  "n_members": 1, "max_samples": 1.0}
 
 
 def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20) -> float:

@@ -48,6 +48,7 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("bag_rows") == 0.25  # round 27: E2 with each member on half the rows
     assert weights.pop("width_d") == weights.pop("width_2d") == 0.25  # round 28: B2, wider
     assert weights.pop("lr_fan_in") == weights.pop("lr_rows_per_feature") == 0.25  # round 29
+    assert weights.pop("bag_per_feature") == 0.25  # round 30: L2, members when n < 10 d
     assert set(weights.values()) == {0.0}
 
 
@@ -64,4 +65,5 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("width_d") == rates.pop("width_2d") == "auto"  # round 28: B2, wider
     # round 29: W1 with the rate lowered past 256 features only ("auto" at these 8)
     assert rates.pop("lr_fan_in") == rates.pop("lr_rows_per_feature") == "auto"
+    assert rates.pop("bag_per_feature") == "auto"  # round 30: L2 with members by the features
     assert set(rates.values()) == {1e-3}

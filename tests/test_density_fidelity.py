@@ -28,7 +28,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     theirs from the rows by the library's rule (`members_for_rows`): 3 networks on 300 rows,
     every one on every row (round 25) or each on its own half (round 27), and one network on
     every row of 1,000."""
-    from density_fidelity import VARIANTS
+    from density_fidelity import VARIANTS, variant_params
 
     from mulde.core.training import resolve_max_samples, resolve_members
     rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
@@ -41,8 +41,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                                           {"ens4_w128": 4, "ens4_w128_cosine": 4,
                                            "ens2_b512": 2, "ens4_b256": 4}.get(name, 1)), name
 
-    def resolved(name, n):
-        m = resolve_members(VARIANTS[name]["n_members"], n)
+    def resolved(name, n, d=8):  # what the suite fits: variant_params resolves the members
+        m = resolve_members(variant_params(name, d, n)["n_members"], n, d)
         return m, resolve_max_samples(VARIANTS[name]["max_samples"], m)
 
     assert resolved("ens_rows", 300) == (3, 1.0) and resolved("bag_rows", 300) == (3, 0.5)
@@ -90,12 +90,12 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
     from mulde import MULDE
     from mulde.core.training import members_for_rows
 
-    for name in ("lr_fan_in", "lr_rows_per_feature"):
+    for name in ("lr_fan_in", "lr_rows_per_feature", "bag_per_feature"):
         for d, n in ((8, 4000), (256, 200), (128, 4000)):
             params = variant_params(name, d, n)
             assert params["lr"] == "auto" and params["hidden_sizes"] == "auto", (name, d)
             # n_members resolved from the rows (rounds 25-29's "auto"; test above)
-            assert params.pop("n_members") == members_for_rows(n), name
+            assert params.pop("n_members") == members_for_rows(n, d if "bag" in name else 1)
             default = MULDE().get_params()
             assert {k: default[k] for k in params} == params, name
     from mulde.core.training import resolve_lr

@@ -953,7 +953,7 @@ def test_members_for_rows_keep_a_small_fit_within_the_work_of_1000_rows():
     got = {n: members_for_rows(n) for n in (1, 10, 50, 250, 251, 333, 334, 500, 501, 4000)}
     assert got == {1: 4, 10: 4, 50: 4, 250: 4, 251: 3, 333: 3, 334: 2, 500: 2, 501: 1,
                    4000: 1}
-    assert resolve_members("auto", 300) == 3 and resolve_members(2, 4000) == 2
+    assert resolve_members("auto", 300, 8) == 3 and resolve_members(2, 4000, 8) == 2
     assert resolve_max_samples("auto", 3) == 0.5 and resolve_max_samples("auto", 1) == 1.0
     assert resolve_max_samples(0.7, 1) == 0.7
     with pytest.raises(ValueError, match="at least 1 training row"):

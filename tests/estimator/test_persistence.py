@@ -353,3 +353,22 @@ def test_the_auto_widths_are_rebuilt_from_the_stored_feature_count(tmp_path):
     save_arrays(tmp_path / "bad.safetensors", arrays, own | {"hidden_sizes": '["300", 256]'})
     with pytest.raises(ModelFileError, match="widths .* are not a list of positive whole"):
         MULDE.load(tmp_path / "bad.safetensors")
+
+
+def test_an_auto_file_keeps_the_networks_it_holds_whatever_the_rule_now_says(tmp_path):
+    """A file saved with n_members "auto" before round 30 (one network on 600 rows of 100
+    features, which the rule now gives 4: fewer than ten rows per feature) loads as the one
+    network it holds and scores as before: the rule decides fits, never loads."""
+    from mulde.core import EnergyEnsemble
+
+    X = np.random.default_rng(2).standard_normal((600, 100))
+    model = MULDE(hidden_sizes=(8,), n_members=1, max_steps=10, random_state=0,
+                  device="cpu").fit(X)
+    path = model.save(tmp_path / "m.safetensors")
+    _rewrite(path, params=json.dumps(model.get_params() | {"n_members": "auto",
+                                                           "max_samples": "auto"}))
+    loaded = MULDE.load(path)
+    assert loaded.n_members == "auto" and not isinstance(loaded.network_, EnergyEnsemble)
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    assert MULDE(hidden_sizes=(8,), max_steps=10, random_state=0, device="cpu").fit(
+        X).train_result_.n_members == 4

@@ -220,7 +220,7 @@ def members_for_rows(n: int, n_features: int = 1) -> int:
     return min(MEMBERS_MAX, max(1, MEMBERS_ROWS // n))
 
 
-def resolve_members(n_members: int | str, n: int, n_features: int = 1) -> int:
+def resolve_members(n_members: int | str, n: int, n_features: int) -> int:
     """The networks a fit on n rows of n_features features trains, given MULDE's `n_members`
     setting: the number itself, or `members_for_rows(n, n_features)` for "auto"."""
     return members_for_rows(n, n_features) if n_members == "auto" else int(n_members)
