@@ -94,7 +94,8 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     assert main(["info", out]) == 0
     first, second = widths_for_features(300)
     out = capsys.readouterr().out
-    assert f"300 features, network {first}x{second} (" in out
+    # 600 rows of 300 features: fewer than ten per feature, so four networks (round 30)
+    assert f"300 features, 4 networks of {first}x{second}, each trained on 0.5 of the rows" in out
     # lr "auto" counts the rows for less past 256 features (round 29), and says so
     assert 'set by "auto" from the training rows and features' in out
 
