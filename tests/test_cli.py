@@ -95,9 +95,37 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     first, second = widths_for_features(300)
     out = capsys.readouterr().out
     # 600 rows of 300 features: fewer than ten per feature, so four networks (round 30)
-    assert f"300 features, 4 networks of {first}x{second}, each trained on 0.5 of the rows" in out
+    assert (f"300 features, 4 networks of {first}x{second}, each trained on 0.5 of the rows, "
+            'set by "auto" from the training rows and features') in out
     # lr "auto" counts the rows for less past 256 features (round 29), and says so
-    assert 'set by "auto" from the training rows and features' in out
+    assert 'at lr 0.001, set by "auto" from the training rows and features' in out
+
+
+def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
+    """n_members "auto" names its reason in fit's line (fewer than ten rows per feature, or
+    fewer than 501 rows); a number given is not explained."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "wide.npy", rng.standard_normal((600, 100)))
+    np.save(tmp_path / "few.npy", rng.standard_normal((200, 3)))
+    for name, reason in (("wide", "fewer than ten rows per feature"),
+                         ("few", "fewer than 501 rows")):
+        assert main(["fit", str(tmp_path / f"{name}.npy"), "--out", str(tmp_path / "m.st"),
+                     "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
+        assert f'4 networks ("auto": {reason}), each on 0.5 of the rows' in \
+            capsys.readouterr().out
+    assert main(["fit", str(tmp_path / "few.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
+                 "--params", '{"max_steps": 1, "hidden_sizes": [8], "n_members": 2}']) == 0
+    assert ", 2 networks, each on 0.5 of the rows" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_the_command(tmp_path):
+    """`python -m mulde` is the `mulde` command."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mulde", "--version"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("mulde ")
 
 
 def test_fit_draws_its_progress_bar_on_a_terminal_only(tmp_path, capsys, monkeypatch):

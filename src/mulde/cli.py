@@ -96,7 +96,7 @@ def _fit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mulde import MULDE
-    from mulde.core.training import FEATURES_LR_FROM
+    from mulde.core.training import FEATURES_LR_FROM, members_reason
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import csv_header, read_features
 
@@ -144,17 +144,21 @@ def _fit(args: argparse.Namespace) -> int:
           + (f', lr "auto" for {X.shape[0]} rows'
              + (f" of {X.shape[1]} features" if X.shape[1] > FEATURES_LR_FROM else "")
              if model.lr == "auto" else "")
-          + _members_said(model.train_result_) + f"); saved {path}")
+          + _members_said(model.train_result_,
+                          members_reason(*X.shape) if model.n_members == "auto" else "")
+          + f"); saved {path}")
     return 0
 
 
-def _members_said(train: Any) -> str:
-    """", 4 networks, each on half the rows" for an ensemble fit (`TrainResult`); "" for
-    one network."""
+def _members_said(train: Any, reason: str = "") -> str:
+    """", 4 networks, each on 0.5 of the rows" for an ensemble fit (`TrainResult`), with
+    n_members "auto"'s reason when given (`members_reason`): ', 4 networks ("auto": fewer
+    than ten rows per feature), ...'; "" for one network."""
     members, share = train.n_members or 1, train.max_samples or 1.0
     if members == 1:
         return ""
-    return f", {members} networks" + (f", each on {share:g} of the rows" if share < 1 else "")
+    return (f", {members} networks" + (f' ("auto": {reason})' if reason else "")
+            + (f", each on {share:g} of the rows" if share < 1 else ""))
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -478,6 +482,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     share = train.get("max_samples") or 1.0
     networks = (f"{members} networks of {hidden}"
                 + (f", each trained on {share:g} of the rows" if share < 1 else "")
+                + (', set by "auto" from the training rows and features'
+                   if params["n_members"] == "auto" else "")
                 if members not in (1, "auto") else f"network {hidden}")
     lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks} "
              f"({d['n_parameters']} parameters)",

@@ -970,6 +970,10 @@ def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
     assert resolve_members("auto", 799, 1555) == 4 and resolve_members(1, 799, 1555) == 1
     with pytest.raises(ValueError, match="at least 1 feature"):
         members_for_rows(10, 0)
+    from mulde.core.training import members_reason
+    assert members_reason(4000, 512) == "fewer than ten rows per feature"
+    assert members_reason(300, 8) == "fewer than 501 rows"
+    assert members_reason(501, 8) == members_reason(5120, 512) == ""
 
 
 @settings(max_examples=200, deadline=None)

@@ -220,6 +220,14 @@ def members_for_rows(n: int, n_features: int = 1) -> int:
     return min(MEMBERS_MAX, max(1, MEMBERS_ROWS // n))
 
 
+def members_reason(n: int, n_features: int) -> str:
+    """Why `members_for_rows(n, n_features)` trains more than one network, in words for a
+    report: "fewer than ten rows per feature", "fewer than 501 rows", or "" (one network)."""
+    if n < MEMBERS_ROWS_PER_FEATURE * n_features:
+        return "fewer than ten rows per feature"
+    return f"fewer than {MEMBERS_ROWS // 2 + 1} rows" if members_for_rows(n) > 1 else ""
+
+
 def resolve_members(n_members: int | str, n: int, n_features: int) -> int:
     """The networks a fit on n rows of n_features features trains, given MULDE's `n_members`
     setting: the number itself, or `members_for_rows(n, n_features)` for "auto"."""
