@@ -57,8 +57,9 @@ def test_fit_score_info(features, capsys):
                                                            "prints it alone):\n")
     assert json.loads(rest) == info
     assert summary.startswith(f"MULDE model {d / 'm.safetensors'}: 3 features, 4 networks of "
-                              "16x16, each trained on 0.5 of the rows "
-                              f"({info['n_parameters']} parameters)\n")
+                              "16x16, each trained on 0.5 of the rows, set by \"auto\" from the "
+                              f"training rows and features ({info['n_parameters']} "
+                              "parameters)\n")
     assert 'training: 20 steps at lr 0.001, set by "auto" from the training rows (best' in summary
     assert len(summary.splitlines()) == 4
     assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
@@ -985,10 +986,11 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
     out = features / "m.safetensors"
     assert main(["fit", str(features / "train.npy"), "--out", str(out), "--params", PARAMS,
                  "--quiet"]) == 0
-    assert "4 networks, each on 0.5 of the rows); saved" in capsys.readouterr().out
+    assert ('4 networks ("auto": fewer than 501 rows), each on 0.5 of the rows); saved'
+            in capsys.readouterr().out)
     assert main(["info", str(out)]) == 0
-    assert "3 features, 4 networks of 16x16, each trained on 0.5 of the rows (" in (
-        capsys.readouterr().out)
+    assert ("3 features, 4 networks of 16x16, each trained on 0.5 of the rows, set by "
+            '"auto" from the training rows and features (') in capsys.readouterr().out
     np.save(features / "big.npy", np.random.default_rng(1).standard_normal((1200, 3)))
     assert main(["fit", str(features / "big.npy"), "--out", str(out), "--params", PARAMS,
                  "--quiet"]) == 0
