@@ -57,9 +57,8 @@ def test_fit_score_info(features, capsys):
                                                            "prints it alone):\n")
     assert json.loads(rest) == info
     assert summary.startswith(f"MULDE model {d / 'm.safetensors'}: 3 features, 4 networks of "
-                              "16x16, each trained on 0.5 of the rows, set by \"auto\" from the "
-                              f"training rows and features ({info['n_parameters']} "
-                              "parameters)\n")
+                              "16x16 (n_members \"auto\"), each trained on 0.5 of the rows "
+                              f"({info['n_parameters']} parameters)\n")
     assert 'training: 20 steps at lr 0.001, set by "auto" from the training rows (best' in summary
     assert len(summary.splitlines()) == 4
     assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
@@ -96,8 +95,8 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     first, second = widths_for_features(300)
     out = capsys.readouterr().out
     # 600 rows of 300 features: fewer than ten per feature, so four networks (round 30)
-    assert (f"300 features, 4 networks of {first}x{second}, each trained on 0.5 of the rows, "
-            'set by "auto" from the training rows and features') in out
+    assert (f'300 features, 4 networks of {first}x{second} (n_members "auto"), each trained '
+            "on 0.5 of the rows") in out
     # lr "auto" counts the rows for less past 256 features (round 29), and says so
     assert 'at lr 0.001, set by "auto" from the training rows and features' in out
 
@@ -108,7 +107,7 @@ def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "wide.npy", rng.standard_normal((600, 100)))
     np.save(tmp_path / "few.npy", rng.standard_normal((200, 3)))
-    for name, reason in (("wide", "fewer than ten rows per feature"),
+    for name, reason in (("wide", "fewer than 10 rows per feature"),
                          ("few", "fewer than 501 rows")):
         assert main(["fit", str(tmp_path / f"{name}.npy"), "--out", str(tmp_path / "m.st"),
                      "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
@@ -281,8 +280,8 @@ def test_one_feature_is_said_in_the_singular(tmp_path, capsys):
     assert fitted[0].startswith("fitted on 100 x 1 feature in ")
     assert fitted[1].startswith("fitted on 100 x 2 features in ")
     assert main(["info", str(tmp_path / "one.safetensors")]) == 0
-    assert f"MULDE model {tmp_path / 'one.safetensors'}: 1 feature, 4 networks of 8, " in \
-        capsys.readouterr().out
+    assert (f"MULDE model {tmp_path / 'one.safetensors'}: 1 feature, 4 networks of 8 "
+            '(n_members "auto"), ') in capsys.readouterr().out
     assert main(["score", str(tmp_path / "two.safetensors"), str(tmp_path / "one.npy"),
                  "--out", str(tmp_path / "s.npy")]) == 2
     assert f"{tmp_path / 'one.npy'} has 1 feature, but the model" in capsys.readouterr().err
@@ -989,9 +988,18 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
     assert ('4 networks ("auto": fewer than 501 rows), each on 0.5 of the rows); saved'
             in capsys.readouterr().out)
     assert main(["info", str(out)]) == 0
-    assert ("3 features, 4 networks of 16x16, each trained on 0.5 of the rows, set by "
-            '"auto" from the training rows and features (') in capsys.readouterr().out
+    assert ('3 features, 4 networks of 16x16 (n_members "auto"), each trained on 0.5 of the '
+            "rows (") in capsys.readouterr().out
     np.save(features / "big.npy", np.random.default_rng(1).standard_normal((1200, 3)))
     assert main(["fit", str(features / "big.npy"), "--out", str(out), "--params", PARAMS,
                  "--quiet"]) == 0
     assert "networks" not in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    assert "3 features, network 16x16 (" in capsys.readouterr().out
+    # a number given is not "auto": no reason in fit, none in info
+    assert main(["fit", str(features / "train.npy"), "--out", str(out), "--params",
+                 json.dumps(json.loads(PARAMS) | {"n_members": 3}), "--quiet"]) == 0
+    assert ", 3 networks, each on 0.5 of the rows); saved" in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    assert "3 features, 4 networks" not in (said := capsys.readouterr().out)
+    assert "3 networks of 16x16, each trained on 0.5 of the rows (" in said

@@ -153,7 +153,7 @@ def _fit(args: argparse.Namespace) -> int:
 def _members_said(train: Any, reason: str = "") -> str:
     """", 4 networks, each on 0.5 of the rows" for an ensemble fit (`TrainResult`), with
     n_members "auto"'s reason when given (`members_reason`): ', 4 networks ("auto": fewer
-    than ten rows per feature), ...'; "" for one network."""
+    than 10 rows per feature), ...'; "" for one network."""
     members, share = train.n_members or 1, train.max_samples or 1.0
     if members == 1:
         return ""
@@ -481,9 +481,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     members = train.get("n_members") or params["n_members"]
     share = train.get("max_samples") or 1.0
     networks = (f"{members} networks of {hidden}"
+                + (' (n_members "auto")' if params["n_members"] == "auto" else "")
                 + (f", each trained on {share:g} of the rows" if share < 1 else "")
-                + (', set by "auto" from the training rows and features'
-                   if params["n_members"] == "auto" else "")
                 if members not in (1, "auto") else f"network {hidden}")
     lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks} "
              f"({d['n_parameters']} parameters)",

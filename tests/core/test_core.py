@@ -971,9 +971,19 @@ def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
     with pytest.raises(ValueError, match="at least 1 feature"):
         members_for_rows(10, 0)
     from mulde.core.training import members_reason
-    assert members_reason(4000, 512) == "fewer than ten rows per feature"
-    assert members_reason(300, 8) == "fewer than 501 rows"
+    assert members_reason(4000, 512) == "fewer than 10 rows per feature"
+    assert members_reason(300, 64) == "fewer than 10 rows per feature"  # 4, not the rows' 3
+    assert members_reason(300, 8) == members_reason(500, 8) == "fewer than 501 rows"
     assert members_reason(501, 8) == members_reason(5120, 512) == ""
+    with pytest.raises(ValueError, match="at least 1 training row"):
+        members_reason(0, 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 100_000), st.integers(1, 4096))
+def test_members_reason_is_given_exactly_when_several_networks_are_trained(n, d):
+    from mulde.core.training import members_reason
+    assert (members_reason(n, d) != "") == (members_for_rows(n, d) > 1)
 
 
 @settings(max_examples=200, deadline=None)

@@ -222,10 +222,13 @@ def members_for_rows(n: int, n_features: int = 1) -> int:
 
 def members_reason(n: int, n_features: int) -> str:
     """Why `members_for_rows(n, n_features)` trains more than one network, in words for a
-    report: "fewer than ten rows per feature", "fewer than 501 rows", or "" (one network)."""
+    report: "fewer than 10 rows per feature" (which wins where both hold: it is what gives
+    4), "fewer than 501 rows", or "" (one network). ValueError as `members_for_rows`."""
+    if members_for_rows(n, n_features) == 1:
+        return ""
     if n < MEMBERS_ROWS_PER_FEATURE * n_features:
-        return "fewer than ten rows per feature"
-    return f"fewer than {MEMBERS_ROWS // 2 + 1} rows" if members_for_rows(n) > 1 else ""
+        return f"fewer than {MEMBERS_ROWS_PER_FEATURE} rows per feature"
+    return f"fewer than {MEMBERS_ROWS // 2 + 1} rows"
 
 
 def resolve_members(n_members: int | str, n: int, n_features: int) -> int:
