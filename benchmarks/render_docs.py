@@ -591,14 +591,10 @@ ADBENCH_MULDE_RUNS = {
     "round28": ("adbench_mulde_round28.json",
                 "the default chosen in issue 15's round 28 (seed 0; only the 16 sets of more "
                 "than 256 features, the ones it changes)"),
-    "round30": ("adbench_mulde_round30.json",
-                "the default chosen in issue 15's round 30 (seed 0; only 25_musk and "
-                "17_InternetAds, the sets of more than 500 rows with fewer than ten per "
-                "feature, the ones it changes)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
-LATER_ROUNDS = ("round17", "round19", "round24", "round27", "round28", "round30")
+LATER_ROUNDS = ("round17", "round19", "round24", "round27", "round28")
 """The rounds after 11 that each get their own ADBench section (one seed each, so they are not
 averaged with the three-seed rounds before them)."""
 
