@@ -195,6 +195,12 @@ MEMBERS_ROWS_PER_FEATURE = 10
 BAG_SHARE = 0.5
 
 
+def _few_rows_per_feature(n: int, n_features: int) -> bool:
+    """Whether n rows of n_features features are fewer than `MEMBERS_ROWS_PER_FEATURE` per
+    feature (round 30's thin set)."""
+    return n < MEMBERS_ROWS_PER_FEATURE * n_features
+
+
 def members_for_rows(n: int, n_features: int = 1) -> int:
     """The networks `MULDE(n_members="auto")` trains on n rows of n_features features:
     `MEMBERS_MAX` (4) when the rows are fewer than ten per feature (n < 10 d), otherwise
@@ -215,7 +221,7 @@ def members_for_rows(n: int, n_features: int = 1) -> int:
         raise ValueError(f"need at least 1 training row, got {n}")
     if n_features < 1:
         raise ValueError(f"need at least 1 feature, got {n_features}")
-    if n < MEMBERS_ROWS_PER_FEATURE * n_features:
+    if _few_rows_per_feature(n, n_features):
         return MEMBERS_MAX
     return min(MEMBERS_MAX, max(1, MEMBERS_ROWS // n))
 
@@ -226,7 +232,7 @@ def members_reason(n: int, n_features: int) -> str:
     4), "fewer than 501 rows", or "" (one network). ValueError as `members_for_rows`."""
     if members_for_rows(n, n_features) == 1:
         return ""
-    if n < MEMBERS_ROWS_PER_FEATURE * n_features:
+    if _few_rows_per_feature(n, n_features):
         return f"fewer than {MEMBERS_ROWS_PER_FEATURE} rows per feature"
     return f"fewer than {MEMBERS_ROWS // 2 + 1} rows"
 
