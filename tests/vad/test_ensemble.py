@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mulde.vad import StreamEnsemble, TopObjects
+from mulde.vad import MULDEStream, StreamEnsemble, TopObjects
+from mulde.vad.ensemble import FitJob, run_fit_job
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 
 
@@ -170,6 +171,28 @@ def test_out_of_fold_calibration_scores_each_video_with_the_other_folds_model():
     # in-sample (the default): training scores [6, 4, 4, 6] -> calibration (4, 6), fill 4
     own = StreamEnsemble(DistanceToMean).fit(train).fits_[Stream.VELOCITY]
     assert (own.calibration.low, own.calibration.high, own.fill) == (4.0, 6.0, 4.0)
+
+
+class MembersSeen(MULDEStream):
+    """A MULDE stream that trains nothing: it scores every object with the n_members its fit
+    was given ("auto" when unresolved)."""
+
+    def fit(self, X: np.ndarray, groups: np.ndarray) -> "MembersSeen":
+        self.seen = self.params.get("n_members", "auto")
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return np.full(len(X), float(self.seen) if self.seen != "auto" else np.nan)
+
+
+def test_out_of_fold_refits_train_the_deployed_models_networks():
+    """600 rows of 2 features train one network ("auto": 501 rows or more); each of the two
+    folds' refits fits 300 of them, where "auto" alone would train three. The refits are
+    settled from the whole stream, so the held-out fold is scored by one network too."""
+    X = np.random.default_rng(0).normal(size=(600, 2))
+    groups = np.arange(600) % 4
+    result = run_fit_job(FitJob(MembersSeen, X, groups, folds=2, fold=0))
+    np.testing.assert_array_equal(result.scores, np.ones(300))
 
 
 def test_progress_counts_every_model_fit_with_the_out_of_fold_refits(capsys):

@@ -82,7 +82,7 @@ from mulde.vad.fusion import (
     objects_to_frames,
     sidak_objects,
 )
-from mulde.vad.stream_models import StreamModel, WithPCA, make_stream_model
+from mulde.vad.stream_models import StreamModel, WithPCA, make_stream_model, settle_auto
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 
 StreamModelSpec = str | Callable[[], StreamModel]
@@ -134,7 +134,8 @@ class FitJob:
     """One model fit of one stream: a fresh `make()` fitted on the objects X (n, d) float64
     with their training videos `groups` (n,) int: all of them (`fold` None), or, for the
     out-of-fold calibration over `folds` folds, those outside fold `fold` (video id mod
-    folds), whose own objects are then scored."""
+    folds), whose own objects are then scored. A refit's row-resolved settings are those of
+    the fit on all of X (`mulde.vad.stream_models.settle_auto`)."""
 
     make: Callable[[], StreamModel]
     X: np.ndarray
@@ -172,7 +173,8 @@ def run_fit_job(job: FitJob) -> FitResult:
         else:
             held = job.groups % job.folds == job.fold
             model = None
-            scores = job.make().fit(job.X[~held], job.groups[~held]).score(job.X[held])
+            refit = settle_auto(job.make(), *job.X.shape)  # the deployed model's settings
+            scores = refit.fit(job.X[~held], job.groups[~held]).score(job.X[held])
     for w in caught:  # other warnings are shown as usual
         if not issubclass(w.category, UserWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)

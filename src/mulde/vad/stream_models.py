@@ -221,6 +221,29 @@ class WithPCA:
         return PCAStream(self.make(), int(self.n_components))
 
 
+def settle_auto(model: StreamModel, n_rows: int, n_features: int) -> StreamModel:
+    """Fix `model`'s settings that MULDE resolves from the rows it is fitted on, as a fit on
+    n_rows rows of n_features features would resolve them, and return it.
+
+    An out-of-fold calibration refit (`mulde.vad.ensemble.run_fit_job`) sees about (k-1)/k of
+    a stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.members_for_rows`)
+    and lr="auto" (`learning_rate_for_rows`) count them: near a threshold a refit would train
+    other networks than the model it calibrates for (e.g. 15,300 rows of 1,280 features train
+    one network, 11,500 of them four). Settled from the whole stream, every refit trains the
+    deployed model's settings on fewer rows. A `PCAStream` settles its inner model for its k
+    = min(n_components, n_rows, n_features) components; kNN and GMM resolve nothing."""
+    if isinstance(model, PCAStream):
+        settle_auto(model.inner, n_rows, min(int(model.n_components), n_rows, n_features))
+    elif isinstance(model, MULDEStream):
+        from mulde.core.training import resolve_lr, resolve_members
+
+        params = model.params
+        params["n_members"] = resolve_members(params.get("n_members", "auto"), n_rows,
+                                              n_features)
+        params["lr"] = resolve_lr(params.get("lr", "auto"), n_rows, n_features)
+    return model
+
+
 def make_stream_model(kind: str, seed: int = 0,
                       mulde_params: dict[str, Any] | None = None) -> StreamModel:
     """Return a fresh model of `kind`: 'mulde', 'knn' or 'gmm'."""
