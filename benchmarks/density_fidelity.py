@@ -190,6 +190,22 @@ VARIANTS: dict[str, dict] = {
                         "spacing": "geometric", "time_score": 0.25, "lr": "auto",
                         "n_members": "auto", "max_samples": "auto", "hidden_sizes": "auto",
                         "lr_past_256": "rows_per_feature", "members_per_feature": 10},
+    # round 31: B3 (the default since round 30) with smaller bags where the rows are fewer
+    # than ten per feature and more than 500 (B3's members come from the features alone
+    # there): 8 members each on a quarter (Q8) or 4 on a quarter (Q4) of the rows
+    # (`thin_members`, `thin_share`, resolved by `variant_params`)
+    "quarters8_per_feature": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                              "spacing": "geometric", "time_score": 0.25, "lr": "auto",
+                              "n_members": "auto", "max_samples": "auto",
+                              "hidden_sizes": "auto", "lr_past_256": "rows_per_feature",
+                              "members_per_feature": 10, "thin_members": 8,
+                              "thin_share": 0.25},
+    "quarters4_per_feature": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
+                              "spacing": "geometric", "time_score": 0.25, "lr": "auto",
+                              "n_members": "auto", "max_samples": "auto",
+                              "hidden_sizes": "auto", "lr_past_256": "rows_per_feature",
+                              "members_per_feature": 10, "thin_members": 4,
+                              "thin_share": 0.25},
 }
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
@@ -255,7 +271,8 @@ def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
     earlier variant the rate from the rows alone (the "auto" of rounds 24-28); n_members
     "auto" resolved to `members_for_rows(n)` (rounds 25-29's rule, from the rows alone), or
     with round 30's `members_per_feature` k to MEMBERS_MAX when n_rows < k d (the library's
-    "auto" since)."""
+    "auto" since), there, when the rows alone would train one network (n_rows > 500), round
+    31's `thin_members` members each on `thin_share` of the rows when the variant names them."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
     params = dict(VARIANTS[variant])
@@ -263,10 +280,14 @@ def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
     if per_feature is not None:
         params["hidden_sizes"] = (max(256, per_feature * n_features), 256)
     per_feature_rows = params.pop("members_per_feature", None)
+    thin_members = params.pop("thin_members", MEMBERS_MAX)
+    thin_share = params.pop("thin_share", None)
     if params["n_members"] == "auto":  # rounds 25-29: the members from the rows alone
         params["n_members"] = members_for_rows(n_rows)
         if per_feature_rows is not None and n_rows < per_feature_rows * n_features:
             params["n_members"] = MEMBERS_MAX
+            if thin_share is not None and members_for_rows(n_rows) == 1:
+                params["n_members"], params["max_samples"] = thin_members, thin_share
     past = params.pop("lr_past_256", None)
     share = 256 / n_features
     if params["lr"] != "auto" or share >= 1.0:  # up to 256 features: lr "auto" itself

@@ -32,7 +32,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
 
     from mulde.core.training import resolve_max_samples, resolve_members
     rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
-                 "bag_per_feature"}
+                 "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -61,6 +61,20 @@ def test_variants_before_round_30_count_members_from_the_rows_alone():
         assert variant_params(name, 64, 300)["n_members"] == 3, name
     for d, n in ((512, 4000), (64, 300), (64, 1000), (8, 200), (512, 5120)):
         assert variant_params("bag_per_feature", d, n)["n_members"] == members_for_rows(n, d)
+
+
+def test_round_31s_variants_change_the_bags_of_thin_sets_only():
+    """Q8 and Q4 are B3 `bag_per_feature` with 8 or 4 members each on a quarter of the rows
+    where 500 < n < 10 d; elsewhere (ten rows per feature or more, or at most 500 rows, where
+    the rows alone train several networks) B3 itself."""
+    from density_fidelity import variant_params
+
+    for name, members in (("quarters8_per_feature", 8), ("quarters4_per_feature", 4)):
+        for d, n in ((512, 4000), (64, 501)):
+            params = variant_params(name, d, n)
+            assert (params["n_members"], params["max_samples"]) == (members, 0.25), name
+        for d, n in ((8, 4000), (64, 1000), (512, 5120), (8, 200), (64, 300), (64, 500)):
+            assert variant_params(name, d, n) == variant_params("bag_per_feature", d, n)
 
 
 def test_round_28s_variants_widen_only_the_first_layer_and_only_past_256_inputs():
