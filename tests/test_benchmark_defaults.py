@@ -50,6 +50,8 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("width_d") == weights.pop("width_2d") == 0.25  # round 28: B2, wider
     assert weights.pop("lr_fan_in") == weights.pop("lr_rows_per_feature") == 0.25  # round 29
     assert weights.pop("bag_per_feature") == 0.25  # round 30: L2, members when n < 10 d
+    # round 31: B3 with smaller bags on thin sets
+    assert weights.pop("quarters8_per_feature") == weights.pop("quarters4_per_feature") == 0.25
     assert set(weights.values()) == {0.0}
 
 
@@ -67,4 +69,6 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     # round 29: W1 with the rate lowered past 256 features only ("auto" at these 8)
     assert rates.pop("lr_fan_in") == rates.pop("lr_rows_per_feature") == "auto"
     assert rates.pop("bag_per_feature") == "auto"  # round 30: L2 with members by the features
+    # round 31: B3 with smaller bags on thin sets
+    assert rates.pop("quarters8_per_feature") == rates.pop("quarters4_per_feature") == "auto"
     assert set(rates.values()) == {1e-3}

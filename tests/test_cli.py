@@ -94,9 +94,10 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     assert main(["info", out]) == 0
     first, second = widths_for_features(300)
     out = capsys.readouterr().out
-    # 600 rows of 300 features: fewer than ten per feature, so four networks (round 30)
-    assert (f'300 features, 4 networks of {first}x{second} (n_members "auto"), each trained '
-            "on 0.5 of the rows") in out
+    # 600 rows of 300 features: fewer than ten per feature and more than 500, so eight
+    # networks, each on a quarter of the rows (round 31)
+    assert (f'300 features, 8 networks of {first}x{second} (n_members "auto"), each trained '
+            "on 0.25 of the rows") in out
     # lr "auto" counts the rows for less past 256 features (round 29), and says so
     assert 'at lr 0.001, set by "auto" from the training rows and features' in out
 
@@ -107,11 +108,12 @@ def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "wide.npy", rng.standard_normal((600, 100)))
     np.save(tmp_path / "few.npy", rng.standard_normal((200, 3)))
-    for name, reason in (("wide", "fewer than 10 rows per feature"),
-                         ("few", "fewer than 501 rows")):
+    for name, networks, reason in (("wide", "8 networks", "fewer than 10 rows per feature"),
+                                   ("few", "4 networks", "fewer than 501 rows")):
+        share = 0.25 if name == "wide" else 0.5
         assert main(["fit", str(tmp_path / f"{name}.npy"), "--out", str(tmp_path / "m.st"),
                      "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
-        assert f'4 networks ("auto": {reason}), each on 0.5 of the rows' in \
+        assert f'{networks} ("auto": {reason}), each on {share} of the rows' in \
             capsys.readouterr().out
     assert main(["fit", str(tmp_path / "few.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
                  "--params", '{"max_steps": 1, "hidden_sizes": [8], "n_members": 2}']) == 0

@@ -52,15 +52,24 @@ def test_variants_before_round_27_train_one_network_on_every_row():
 def test_variants_before_round_30_count_members_from_the_rows_alone():
     """Rounds 25-29's variants keep fitting what they fitted where the library's "auto" now
     trains 4 members (fewer than ten rows per feature): one network on 4,000 rows of 512
-    features, 3 on 300 rows of 64; round 30's B3 `bag_per_feature` is the library's rule."""
+    features, 3 on 300 rows of 64; round 30's B3 `bag_per_feature` four on the former, and
+    round 31's Q8 `quarters8_per_feature` is the library's rule."""
     from density_fidelity import variant_params
 
     from mulde.core.training import members_for_rows
     for name in ("ens_rows", "bag_rows", "width_d", "lr_fan_in", "lr_rows_per_feature"):
         assert variant_params(name, 512, 4000)["n_members"] == 1, name
         assert variant_params(name, 64, 300)["n_members"] == 3, name
-    for d, n in ((512, 4000), (64, 300), (64, 1000), (8, 200), (512, 5120)):
+    for d, n in ((64, 300), (64, 1000), (8, 200), (512, 5120)):
         assert variant_params("bag_per_feature", d, n)["n_members"] == members_for_rows(n, d)
+    assert variant_params("bag_per_feature", 512, 4000)["n_members"] == 4  # round 31: 8
+    from mulde.core.training import resolve_max_samples
+    for d, n in ((512, 4000), (64, 300), (64, 1000), (8, 200), (512, 5120), (64, 501)):
+        params = variant_params("quarters8_per_feature", d, n)  # the library's "auto" since
+        members = members_for_rows(n, d)
+        assert params["n_members"] == members, (d, n)
+        assert resolve_max_samples(params["max_samples"], members) == resolve_max_samples(
+            "auto", members), (d, n)
 
 
 def test_round_31s_variants_change_the_bags_of_thin_sets_only():

@@ -961,13 +961,15 @@ def test_members_for_rows_keep_a_small_fit_within_the_work_of_1000_rows():
 
 
 def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
-    """Round 30: n < 10 d trains 4 members whatever n (4,000 rows of 512 features: a thin
-    set); from 10 rows per feature on, the rows alone decide, as before; "auto" passes d."""
-    assert members_for_rows(4000, 512) == 4 and members_for_rows(5119, 512) == 4
+    """Rounds 30-31: n < 10 d trains 8 members where the rows alone give one (500 < n: 4,000
+    rows of 512 features, a thin set) and 4 where they give several (n <= 500); from 10 rows
+    per feature on, the rows alone decide, as before; "auto" passes d."""
+    assert members_for_rows(4000, 512) == 8 and members_for_rows(5119, 512) == 8
+    assert members_for_rows(501, 64) == 8 and members_for_rows(500, 64) == 4
     assert members_for_rows(5120, 512) == 1 and members_for_rows(4000, 128) == 1
     assert members_for_rows(300, 64) == 4 and members_for_rows(300, 8) == 3
     assert members_for_rows(1000, 64) == 1 and members_for_rows(50, 1) == 4
-    assert resolve_members("auto", 799, 1555) == 4 and resolve_members(1, 799, 1555) == 1
+    assert resolve_members("auto", 799, 1555) == 8 and resolve_members(1, 799, 1555) == 1
     with pytest.raises(ValueError, match="at least 1 feature"):
         members_for_rows(10, 0)
     from mulde.core.training import members_reason
@@ -977,6 +979,14 @@ def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
     assert members_reason(501, 8) == members_reason(5120, 512) == ""
     with pytest.raises(ValueError, match="at least 1 training row"):
         members_reason(0, 1)
+
+
+def test_auto_bags_put_a_row_in_about_two_members_at_most_half_the_rows_each():
+    """min(1/2, 2 / M) for M >= 2 members: a half for 2-4 (rounds 27-30), a quarter for the
+    8 of a thin set (round 31), an eighth for 16; a number given stays."""
+    assert [resolve_max_samples("auto", m) for m in (1, 2, 3, 4, 8, 16)] == [
+        1.0, 0.5, 0.5, 0.5, 0.25, 0.125]
+    assert resolve_max_samples(0.5, 8) == 0.5
 
 
 @settings(max_examples=200, deadline=None)

@@ -357,7 +357,7 @@ def test_the_auto_widths_are_rebuilt_from_the_stored_feature_count(tmp_path):
 
 def test_an_auto_file_keeps_the_networks_it_holds_whatever_the_rule_now_says(tmp_path):
     """A file saved with n_members "auto" before round 30 (one network on 600 rows of 100
-    features, which the rule now gives 4: fewer than ten rows per feature) loads as the one
+    features, which the rule now gives 8: fewer than ten rows per feature) loads as the one
     network it holds and scores as before: the rule decides fits, never loads."""
     from mulde.core import EnergyEnsemble
 
@@ -371,4 +371,4 @@ def test_an_auto_file_keeps_the_networks_it_holds_whatever_the_rule_now_says(tmp
     assert loaded.n_members == "auto" and not isinstance(loaded.network_, EnergyEnsemble)
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
     assert MULDE(hidden_sizes=(8,), max_steps=10, random_state=0, device="cpu").fit(
-        X).train_result_.n_members == 4
+        X).train_result_.n_members == 8

@@ -167,13 +167,13 @@ def test_with_pca_makes_a_fresh_reduced_model_each_call():
 
 
 def test_settle_auto_resolves_members_and_rate_from_the_given_rows():
-    """4,000 rows of 512 features are fewer than ten per feature: four networks; 6,000 are
+    """4,000 rows of 512 features are fewer than ten per feature: eight networks; 6,000 are
     not: one. lr "auto" becomes the number `learning_rate_for_rows` gives; set values stay."""
     from mulde.core.training import learning_rate_for_rows
     from mulde.vad.stream_models import settle_auto
 
     thin = settle_auto(MULDEStream(), 4000, 512)
-    assert thin.params["n_members"] == 4
+    assert thin.params["n_members"] == 8
     assert thin.params["lr"] == learning_rate_for_rows(4000, 512)
     assert settle_auto(MULDEStream(), 6000, 512).params["n_members"] == 1
     fixed = settle_auto(MULDEStream({"n_members": 2, "lr": 5e-4}), 4000, 512)
@@ -182,11 +182,11 @@ def test_settle_auto_resolves_members_and_rate_from_the_given_rows():
 
 def test_settle_auto_counts_a_pca_streams_components():
     """600 rows of 1,280 features reduced to 128 components are fewer than ten per
-    component (600 < 1,280): four networks; 2,000 rows are enough (2,000 >= 1,280): one,
-    where the unreduced 1,280 features would have asked for four."""
+    component (600 < 1,280): eight networks; 2,000 rows are enough (2,000 >= 1,280): one,
+    where the unreduced 1,280 features would have asked for eight."""
     from mulde.vad.stream_models import PCAStream, settle_auto
 
-    assert settle_auto(PCAStream(MULDEStream(), 128), 600, 1280).inner.params["n_members"] == 4
+    assert settle_auto(PCAStream(MULDEStream(), 128), 600, 1280).inner.params["n_members"] == 8
     assert settle_auto(PCAStream(MULDEStream(), 128), 2000, 1280).inner.params[
         "n_members"] == 1
 

@@ -182,14 +182,16 @@ class MULDE(OutlierMixin, BaseEstimator):
     layer_norm, dropout: LayerNorm / dropout per block.
     n_members: "auto" (the default since issue 15's round 27): `members_for_rows(n, d)`
         networks for n rows of d features given to `fit` (4 up to 250 rows, 3 up to 333, 2
-        up to 500, one from 501 on; 4 whenever n < 10 d, since round 30;
+        up to 500, one from 501 on; whenever n < 10 d at least 4 (round 30), and 8 from 501
+        rows on (round 31);
         `mulde.core.training.members_for_rows`); or 1 (one MLP), or M >= 2: a deep ensemble
         of M MLPs of those widths, each trained on its own DSM loss from its own initial
         weights; the energy is their mean (`mulde.core.EnergyEnsemble`). The count trained
         is `train_result_.n_members`.
     max_samples: the share of the training rows (those not held out for validation) each
-        member trains on: "auto" (the default since round 27): half of them for an ensemble
-        (each member its own half), all of them for one network; or a number in (0, 1]: 1,
+        member trains on: "auto" (the default since round 27): min(1/2, 2 / M) of them for
+        an ensemble of M (each member its own draw: a half for 2-4 members, a quarter for 8,
+        round 31; `resolve_max_samples`), all of them for one network; or a number in (0, 1]: 1,
         every row; below 1, each member its own seeded draw of round(max_samples * n) rows
         without replacement (bagging; with one network, a subsample), so that members
         memorise different rows (`mulde.core.training.member_bags`; issue 15, rounds 25 and

@@ -20,7 +20,8 @@ from typing import Any
 # beta 0 instead of 0.1, rounds 18-19: the time-score term, rounds 22-24: lr "auto" instead
 # of 1e-3, round 27: bagged members below 501 rows, round 28: the first layer's width from d,
 # round 29: the rate's rows counted as n x 256 / d past 256 features, round 30: 4 bagged
-# members whenever the rows are fewer than ten per feature;
+# members whenever the rows are fewer than ten per feature, round 31: 8 on quarters there
+# from 501 rows on;
 # docs/detector.md has their numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
