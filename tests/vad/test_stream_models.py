@@ -195,4 +195,25 @@ def test_settle_auto_leaves_knn_and_gmm_alone():
     from mulde.vad.stream_models import settle_auto
 
     knn, gmm = KNNStream(), GMMStream()
-    assert settle_auto(knn, 100, 3) == KNNStream() and settle_auto(gmm, 100, 3) == GMMStream()
+    assert settle_auto(knn, 100, 3) is knn and knn == KNNStream()
+    assert settle_auto(gmm, 100, 3) is gmm and gmm == GMMStream()
+
+
+def test_settle_auto_never_changes_a_factorys_shared_params():
+    """A factory may hand one params dict to every model it makes (a partial, a lambda):
+    settling a refit's model gives it its own dict, so a later fit still sees "auto"."""
+    from mulde.vad.stream_models import settle_auto
+
+    shared = {"n_members": "auto", "max_steps": 5}
+    settled = settle_auto(MULDEStream(shared), 600, 2)
+    assert shared == {"n_members": "auto", "max_steps": 5}
+    assert settled.params == {"n_members": 1, "lr": 1e-3, "max_steps": 5}  # 600 rows: 1e-3
+    assert settle_auto(MULDEStream(shared), 4000, 512).params["n_members"] == 8
+
+
+def test_settle_auto_leaves_values_other_than_auto_to_mulde():
+    """Only "auto" is settled: a wrong value reaches MULDE's own parameter check unchanged."""
+    from mulde.vad.stream_models import settle_auto
+
+    params = settle_auto(MULDEStream({"lr": "AUTO", "n_members": True}), 600, 2).params
+    assert params == {"lr": "AUTO", "n_members": True}

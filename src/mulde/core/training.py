@@ -189,7 +189,7 @@ def resolve_lr(lr: float | str, n: int, n_features: int = 1) -> float:
     return learning_rate_for_rows(n, n_features) if lr == "auto" else float(lr)
 
 
-MEMBERS_MAX = 4
+MEMBERS_MAX = 4  # the most networks the rows alone give (and thin sets of at most 500 rows)
 MEMBERS_ROWS = 1000
 MEMBERS_ROWS_PER_FEATURE = 10
 MEMBERS_THIN = 8
@@ -218,11 +218,13 @@ def members_for_rows(n: int, n_features: int = 1) -> int:
     ranking). Round 30 counts the rows against the features too: fewer than ten per feature
     (the rule of thumb of Jain, Duin & Mao, "Statistical pattern recognition: a review",
     IEEE TPAMI 2000) is a thin set whatever n, e.g. 4,000 rows of 512 features, where one
-    network raised 9-10 % false alarms; four on halves 5-6 %. Round 31: eight members, each on
-    a quarter of the rows, so that a row is still fitted by about two of them but weighs a
-    quarter of the mean instead of a half (merit 0.865 -> 0.881, calibration 0.034 -> 0.030;
-    d-512 false alarms 4-6 %). Every member evaluates every batch, so such a fit does about
-    eight networks' work a step; it stopped sooner, at 0.85-0.96x round 30's seconds.
+    network raised 9-10 % false alarms on the Gaussian and the circle; four on halves 5-6 %.
+    Round 31: eight members, each on a quarter of the rows, so that a row is still fitted by
+    about two of them but weighs a quarter of the mean instead of a half (merit 0.865 ->
+    0.881, calibration 0.034 -> 0.030; Gaussian and circle d 512 false alarms 4-6 %). A
+    member's loss takes only its bag's rows of a batch, so a training step costs about what
+    four members on halves cost (and these fits stopped sooner: 0.86-0.96x round 30's
+    seconds); scoring evaluates all eight networks, twice round 30's four.
     ValueError for n < 1 or n_features < 1."""
     if n < 1:
         raise ValueError(f"need at least 1 training row, got {n}")

@@ -229,18 +229,21 @@ def settle_auto(model: StreamModel, n_rows: int, n_features: int) -> StreamModel
     a stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.members_for_rows`)
     and lr="auto" (`learning_rate_for_rows`) count them: near a threshold a refit would train
     other networks than the model it calibrates for (e.g. 15,300 rows of 1,280 features train
-    one network, 11,500 of them four). Settled from the whole stream, every refit trains the
-    deployed model's settings on fewer rows. A `PCAStream` settles its inner model for its k
-    = min(n_components, n_rows, n_features) components; kNN and GMM resolve nothing."""
+    one network, 11,500 of them eight), and below 3,000 rows at another rate. Settled from the
+    whole stream, every refit trains the deployed model's settings on fewer rows. Only the
+    values "auto" (also when unset) are replaced, in a new `params` dict (a factory may hand
+    one dict to every model it makes); any other value is left for MULDE to validate. A
+    `PCAStream` settles its inner model for its k = min(n_components, n_rows, n_features)
+    components; kNN and GMM resolve nothing."""
     if isinstance(model, PCAStream):
         settle_auto(model.inner, n_rows, min(int(model.n_components), n_rows, n_features))
     elif isinstance(model, MULDEStream):
-        from mulde.core.training import resolve_lr, resolve_members
+        from mulde.core.training import learning_rate_for_rows, members_for_rows
 
-        params = model.params
-        params["n_members"] = resolve_members(params.get("n_members", "auto"), n_rows,
-                                              n_features)
-        params["lr"] = resolve_lr(params.get("lr", "auto"), n_rows, n_features)
+        settled = {"n_members": members_for_rows(n_rows, n_features),
+                   "lr": learning_rate_for_rows(n_rows, n_features)}
+        model.params = {**model.params, **{key: value for key, value in settled.items()
+                                           if model.params.get(key, "auto") == "auto"}}
     return model
 
 
