@@ -281,6 +281,9 @@ def test_report_lists_events_at_the_threshold(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert "Alert threshold:</b> 2.5 on the calibrated, fused" in page
     assert "Events at the alert threshold" in page
+    # the videos that fired, out of all (a video without events is not counted as firing)
+    silent = sum(1 for v in m["events"].values() if not v)
+    assert f"3 event(s) in 2 of {2 + silent} video(s)" in page
     # one row per event: frames, seconds, peak, score, stream, ground truth
     assert re.search(r"<td class='n'>2</td><td class='n'>45&ndash;50</td>"
                      r"<td class='n'>4.50&ndash;5.10</td><td class='n'>47</td>"

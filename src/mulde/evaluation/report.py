@@ -645,7 +645,9 @@ def _events_html(
         return parts
     th = m["threshold"]
     total = sum(len(v) for v in events.values())
-    parts.append(f"<p class='sub'>{total} event(s) in {len(events)} video(s): runs of frames "
+    firing = sum(1 for v in events.values() if v)
+    parts.append(f"<p class='sub'>{total} event(s) in {firing} of {len(events)} video(s): runs "
+                 "of frames "
                  f"whose score is above the threshold {th['value']:.6g} ({e(th['scale'])}). "
                  "Numbers match the markers on the curves; the stream that fired is the one "
                  "with the largest calibrated score at the peak; seconds count from the "
