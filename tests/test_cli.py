@@ -974,6 +974,29 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
     assert out[4].startswith("fitted on 40 x 3 features") and len(out) == 5
 
 
+def test_info_names_the_columns_a_model_was_fitted_on(tmp_path, capsys):
+    """A CSV with a header stores its column names, which `score` checks; info shows them
+    (the first four and the last of more than five), and a model of plain rows names none."""
+    rng = np.random.default_rng(0)
+    small = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
+    for name, cols in (("wide", [f"f{i}" for i in range(7)]), ("narrow", ["a", "b"]),
+                       ("plain", None)):
+        rows = "\n".join(",".join(f"{v:.3f}" for v in r)
+                         for r in rng.standard_normal((40, len(cols or "xy"))))
+        head = ",".join(cols) + "\n" if cols else ""
+        (tmp_path / f"{name}.csv").write_text(head + rows + "\n")
+        assert main(["fit", str(tmp_path / f"{name}.csv"), "--out",
+                     str(tmp_path / f"{name}.safetensors"), "--params", small, "--quiet"]) == 0
+    capsys.readouterr()
+    firsts = []
+    for name in ("wide", "narrow", "plain"):
+        assert main(["info", str(tmp_path / f"{name}.safetensors")]) == 0
+        firsts.append(capsys.readouterr().out.splitlines()[0])
+    assert firsts[0].endswith("parameters); columns f0, f1, f2, f3, ..., f6")
+    assert firsts[1].endswith("parameters); columns a, b")
+    assert firsts[2].endswith("parameters)")
+
+
 def test_version_prints_the_package_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])

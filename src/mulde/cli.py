@@ -484,8 +484,11 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                 + (' (n_members "auto")' if params["n_members"] == "auto" else "")
                 + (f", each trained on {share:g} of the rows" if share < 1 else "")
                 if members not in (1, "auto") else f"network {hidden}")
+    names = d.get("feature_names") or []
+    shown = names if len(names) <= 5 else [*names[:4], "...", names[-1]]
+    columns = f"; columns {', '.join(shown)}" if names else ""
     lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks} "
-             f"({d['n_parameters']} parameters)",
+             f"({d['n_parameters']} parameters)" + columns,
              f"noise levels: {len(sigmas)}, sigma {sigmas[0]:.3g} to {sigmas[-1]:.3g} "
              f"({params['spacing']}); anomaly score: {params['aggregator']}"
              + _chosen(d.get("aggregate"), len(sigmas)),

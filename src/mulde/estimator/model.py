@@ -845,9 +845,12 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def summary(self) -> dict[str, Any]:
         """Return a JSON-friendly description of the fitted model. With an aggregator that
-        chooses on the validation rows, "aggregate" says what it chose (`_chosen_levels`)."""
+        chooses on the validation rows, "aggregate" says what it chose (`_chosen_levels`);
+        fitted on named columns (a DataFrame, or a CSV with a header through `mulde fit`),
+        "feature_names" lists them in order (what scoring checks)."""
         check_is_fitted(self, "network_")
-        out = {"params": self.get_params(), "n_features_in": int(self.n_features_in_),
+        out: dict[str, Any] = {"params": self.get_params(),
+                               "n_features_in": int(self.n_features_in_),
                "hidden_sizes": list(self.hidden_sizes_),
                "n_parameters": sum(p.numel() for p in self.network_.parameters()),
                "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
@@ -855,6 +858,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         chosen = self._chosen_levels()
         if chosen is not None:
             out["aggregate"] = chosen
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            out["feature_names"] = [str(n) for n in names]
         return out
 
     def _chosen_levels(self) -> dict[str, Any] | None:
