@@ -293,6 +293,20 @@ def test_wrong_dimension_and_nan_are_refused(small_model):
         model.score_samples(np.array([[np.nan, 0, 0, 0]]))
 
 
+def test_nan_and_inf_are_refused_with_the_rows_that_hold_them(small_model):
+    """One line naming the rows and the first bad value, for fit and scoring alike (not
+    scikit-learn's advice to use a supervised HistGradientBoosting model)."""
+    model, _ = small_model
+    X = np.zeros((12, 4))
+    X[3, 1], X[9, 0] = np.inf, np.nan
+    message = (r"^X: 2 row\(s\) hold NaN or inf values \(0-based rows 3, 9; the first in "
+               r"column 1, counting from 0: inf\); impute or remove them$")
+    with pytest.raises(ValueError, match=message):
+        model.anomaly_score(X)
+    with pytest.raises(ValueError, match=message):
+        MULDE(max_steps=1).fit(X)
+
+
 def test_a_fit_on_fewer_than_10_rows_warns_that_nothing_is_validated():
     """2 to 9 rows fit (1 is refused), but no row is held out for validation below 10
     (`split_validation`), so the fit says so; 10 rows fit quietly."""

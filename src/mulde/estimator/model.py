@@ -492,9 +492,11 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: None = None) -> MULDE:
         """Fit on normal samples X (n, d); y is ignored. Returns self. At least 2 rows
-        (ValueError); fewer than 10 fit but warn (`FewSamplesWarning`: no validation)."""
+        (ValueError), every value finite (ValueError naming the rows); fewer than 10 fit
+        but warn (`FewSamplesWarning`: no validation)."""
         self.check_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = _finite(validate_data(self, X, dtype=[np.float64, np.float32],
+                                  ensure_min_samples=2, ensure_all_finite=False))
         self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
@@ -649,7 +651,8 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = _finite(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
+                                  ensure_all_finite=False))
         return np.asarray(X, dtype=np.float64)  # no copy when already float64
 
     def score_samples_multiscale(self, X: Any) -> np.ndarray:
@@ -883,6 +886,18 @@ class MULDE(OutlierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _finite(X: np.ndarray) -> np.ndarray:
+    """X itself when every value is finite, else ValueError naming the rows that hold NaN or
+    inf (`mulde.io.features.nonfinite_rows`; scikit-learn's own message points a supervised
+    learner at HistGradientBoosting)."""
+    from mulde.io.features import nonfinite_rows
+
+    problem = nonfinite_rows(X, "X")
+    if problem:
+        raise ValueError(problem)
+    return X
 
 
 def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

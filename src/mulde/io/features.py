@@ -256,14 +256,23 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
     if X.size == 0:
         raise FeatureFileError(f"{source}: empty array of shape {X.shape}")
     X = X.astype(np.float64)
-    bad, j = _nonfinite(X)
-    if bad.size:
-        shown = ", ".join(str(int(r)) for r in bad[:5])
-        raise FeatureFileError(f"{source}: {bad.size} row(s) hold NaN or inf values "
-                               f"(0-based rows {shown}{', ...' if bad.size > 5 else ''}; the "
-                               f"first in column {j}, counting from 0: {X[bad[0], j]}); "
-                               "impute or remove them")
+    problem = nonfinite_rows(X, source)
+    if problem:
+        raise FeatureFileError(problem)
     return X
+
+
+def nonfinite_rows(X: np.ndarray, source: str) -> str:
+    """The one-line error for a float array X (n, d) that holds NaN or inf: how many rows,
+    the first five (0-based), the first value's column and value, and what to do; "" when
+    every value is finite. `source` names the array (a file, or "X")."""
+    bad, j = _nonfinite(X)
+    if not bad.size:
+        return ""
+    shown = ", ".join(str(int(r)) for r in bad[:5])
+    return (f"{source}: {bad.size} row(s) hold NaN or inf values (0-based rows {shown}"
+            f"{', ...' if bad.size > 5 else ''}; the first in column {j}, counting from 0: "
+            f"{X[bad[0], j]}); impute or remove them")
 
 
 def energy_columns(sigmas: np.ndarray) -> list[str]:
