@@ -200,13 +200,8 @@ VARIANTS: dict[str, dict] = {
                               "hidden_sizes": "auto", "lr_past_256": "rows_per_feature",
                               "members_per_feature": 10, "thin_members": 8,
                               "thin_share": 0.25},
-    "quarters4_per_feature": {"beta": 0.0, "regulariser": "sigma2", "max_steps": 2000,
-                              "spacing": "geometric", "time_score": 0.25, "lr": "auto",
-                              "n_members": "auto", "max_samples": "auto",
-                              "hidden_sizes": "auto", "lr_past_256": "rows_per_feature",
-                              "members_per_feature": 10, "thin_members": 4,
-                              "thin_share": 0.25},
 }
+VARIANTS["quarters4_per_feature"] = {**VARIANTS["quarters8_per_feature"], "thin_members": 4}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
