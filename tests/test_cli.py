@@ -992,9 +992,34 @@ def test_info_names_the_columns_a_model_was_fitted_on(tmp_path, capsys):
     for name in ("wide", "narrow", "plain"):
         assert main(["info", str(tmp_path / f"{name}.safetensors")]) == 0
         firsts.append(capsys.readouterr().out.splitlines()[0])
-    assert firsts[0].endswith("parameters); columns f0, f1, f2, f3, ..., f6")
+    assert firsts[0].endswith("parameters); columns f0, f1, f2, f3, ..., f6 (7 in all)")
     assert firsts[1].endswith("parameters); columns a, b")
     assert firsts[2].endswith("parameters)")
+
+
+def test_column_lists_quote_commas_cut_long_names_and_shorten_long_lists():
+    """One way to list columns (fit's header line, info, score's refusal): a name with a
+    comma or surrounding spaces quoted, one over 40 characters cut, more than first + 1
+    names as the first ones, "...", the last and the count."""
+    from mulde.cli import _columns
+
+    assert _columns(["a, b", "c", " d"]) == "'a, b', c, ' d'"
+    assert _columns(["x" * 50]) == "x" * 37 + "..."
+    assert _columns([f"f{i}" for i in range(5)]) == "f0, f1, f2, f3, f4"
+    assert _columns([f"f{i}" for i in range(9)], first=2) == "f0, f1, ..., f8 (9 in all)"
+
+
+def test_info_json_keeps_unicode_column_names_readable(tmp_path, capsys):
+    rows = "\n".join(f"{i * 0.1:.2f},{i * 0.2:.2f}" for i in range(40))
+    (tmp_path / "u.csv").write_text("température,vitesse\n" + rows + "\n")
+    small = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
+    assert main(["fit", str(tmp_path / "u.csv"), "--out", str(tmp_path / "u.safetensors"),
+                 "--params", small, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "u.safetensors"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["feature_names"] == ["température", "vitesse"]
+    assert main(["info", str(tmp_path / "u.safetensors"), "--json"]) == 0
+    assert '"température"' in capsys.readouterr().out
 
 
 def test_version_prints_the_package_version(capsys):

@@ -135,9 +135,8 @@ def _fit(args: argparse.Namespace) -> int:
         model.feature_names_in_ = np.asarray(names, dtype=object)
     path = model.save(args.out)
     if names:  # said, so that a first row taken for a header (or not) is seen
-        shown = ", ".join(names[:4]) + (f", ... {names[-1]}" if len(names) > 4 else "")
-        print(f"{args.features}: the first row is a header of column names ({shown}), not a "
-              "sample")
+        print(f"{args.features}: the first row is a header of column names "
+              f"({_columns(names)}), not a sample")
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps at lr {model.train_result_.lr:.3g}"
@@ -208,6 +207,20 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _columns(names: list[str], first: int = 4) -> str:
+    """Column names in one line: the first `first` and the last ("a, b, c, d, ..., z (26 in
+    all)") when there are more than first + 1; a name with a comma, surrounding spaces or
+    nothing in it quoted, one longer than 40 characters cut with "..."."""
+    def one(name: str) -> str:
+        name = name if len(name) <= 40 else name[:37] + "..."
+        return repr(name) if "," in name or name != name.strip() or not name else name
+
+    if len(names) <= first + 1:
+        return ", ".join(map(one, names))
+    return (", ".join(map(one, names[:first])) + f", ..., {one(names[-1])} ({len(names)} "
+            "in all)")
+
+
 def _check_columns(features: Path, model: Any, model_path: Path) -> None:
     """Refuse (`UsageError`) a CSV whose header names other columns, or the same in another
     order, than the DataFrame the model was fitted on (`feature_names_in_`); a file without
@@ -226,10 +239,9 @@ def _check_columns(features: Path, model: Any, model_path: Path) -> None:
              if sorted(header) == sorted(fitted) else
              "name the model's columns, in its order, or drop the header row (a file "
              "without one is read in the model's order)")
-    listed = ", ".join(fitted[:8]) + (f", ... ({len(fitted)} in all)" if len(fitted) > 8
-                                      else "")
     raise UsageError(f"{features}: column {j + 1} is {header[j]!r}, but the model {model_path} "
-                     f"was fitted with {fitted[j]!r} there (its columns: {listed}): {order}")
+                     f"was fitted with {fitted[j]!r} there (its columns: {_columns(fitted, 8)}): "
+                     f"{order}")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -273,7 +285,7 @@ def _info(args: argparse.Namespace) -> int:
     if not args.json:
         print("\n".join(lines))
         print("full description (JSON; --json prints it alone):")
-    print(json.dumps(described, indent=2, default=str))
+    print(json.dumps(described, indent=2, default=str, ensure_ascii=False))
     return 0
 
 
@@ -485,8 +497,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                 + (f", each trained on {share:g} of the rows" if share < 1 else "")
                 if members not in (1, "auto") else f"network {hidden}")
     names = d.get("feature_names") or []
-    shown = names if len(names) <= 5 else [*names[:4], "...", names[-1]]
-    columns = f"; columns {', '.join(shown)}" if names else ""
+    columns = f"; columns {_columns(names)}" if names else ""
     lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks} "
              f"({d['n_parameters']} parameters)" + columns,
              f"noise levels: {len(sigmas)}, sigma {sigmas[0]:.3g} to {sigmas[-1]:.3g} "

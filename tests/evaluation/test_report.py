@@ -281,9 +281,7 @@ def test_report_lists_events_at_the_threshold(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert "Alert threshold:</b> 2.5 on the calibrated, fused" in page
     assert "Events at the alert threshold" in page
-    # the videos that fired, out of all (a video without events is not counted as firing)
-    silent = sum(1 for v in m["events"].values() if not v)
-    assert f"3 event(s) in 2 of {2 + silent} video(s)" in page
+    assert "3 event(s) in 2 of 2 video(s)" in page
     # one row per event: frames, seconds, peak, score, stream, ground truth
     assert re.search(r"<td class='n'>2</td><td class='n'>45&ndash;50</td>"
                      r"<td class='n'>4.50&ndash;5.10</td><td class='n'>47</td>"
@@ -297,6 +295,21 @@ def test_report_lists_events_at_the_threshold(tmp_path):
     assert "nothing is chosen from it" in page
     # thumbnails are embedded: ROC + 2 curves + 3 event thumbnails
     assert page.count("data:image/png;base64,") == 6
+
+
+def test_the_events_line_counts_only_the_videos_that_fired(tmp_path):
+    """A third video that stays below the threshold is counted among the videos, not among
+    those with events: "3 event(s) in 2 of 3 video(s)", as the CLI's line says it."""
+    scores, labels, streams = _alert_videos()
+    scores["quiet"], labels["quiet"] = np.zeros(30), np.zeros(30, int)
+    streams["quiet"] = {"static": np.zeros(30), "velocity": np.zeros(30)}
+    m = write_report(tmp_path, scores, labels, protocol=EvaluationProtocol(0),
+                     calibration={"static": Calibration(0.0, 1.0),
+                                  "velocity": Calibration(0.0, 1.0)},
+                     versions={}, threshold=2.5, stream_scores=streams, fps=10.0,
+                     event_frames=FakeFrames())
+    assert m["events"]["quiet"] == []
+    assert "3 event(s) in 2 of 3 video(s)" in (tmp_path / "report.html").read_text()
 
 
 def test_events_of_a_video_without_frame_rate_show_one_dash_for_their_seconds(tmp_path):

@@ -854,10 +854,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         check_is_fitted(self, "network_")
         out: dict[str, Any] = {"params": self.get_params(),
                                "n_features_in": int(self.n_features_in_),
-               "hidden_sizes": list(self.hidden_sizes_),
-               "n_parameters": sum(p.numel() for p in self.network_.parameters()),
-               "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
-               "train": asdict(self.train_result_) | {"history": None}}
+                               "hidden_sizes": list(self.hidden_sizes_),
+                               "n_parameters": sum(p.numel() for p in self.network_.parameters()),
+                               "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
+                               "train": asdict(self.train_result_) | {"history": None}}
         chosen = self._chosen_levels()
         if chosen is not None:
             out["aggregate"] = chosen
