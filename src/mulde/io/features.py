@@ -262,7 +262,7 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
     return X
 
 
-def nonfinite_rows(X: np.ndarray, source: str) -> str:
+def nonfinite_rows(X: np.ndarray, source: str | Path) -> str:
     """The one-line error for a float array X (n, d) that holds NaN or inf: how many rows,
     the first five (0-based), the first value's column and value, and what to do; "" when
     every value is finite. `source` names the array (a file, or "X")."""

@@ -180,7 +180,7 @@ class PCAStream:
         from sklearn.decomposition import PCA
 
         X = np.asarray(X, dtype=np.float64)
-        k = min(int(self.n_components), *X.shape)
+        k = self.components_for(*X.shape)
         if len(X) < 2:  # no variance to rank: the first k features, centred
             self.mean_ = X.mean(axis=0)
             self.components_ = np.eye(X.shape[1])[:k]
@@ -193,6 +193,11 @@ class PCAStream:
             self.explained_variance_ = kept if np.isfinite(kept) else 1.0  # constant rows
         self.inner.fit(self.transform(X), groups)
         return self
+
+    def components_for(self, n_rows: int, n_features: int) -> int:
+        """The k components a fit on n_rows rows of n_features features keeps:
+        min(n_components, n_rows, n_features)."""
+        return min(int(self.n_components), n_rows, n_features)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Return the rows X (m, d) projected on the fitted components: (m, k) float64."""
@@ -233,10 +238,10 @@ def settle_auto(model: StreamModel, n_rows: int, n_features: int) -> StreamModel
     whole stream, every refit trains the deployed model's settings on fewer rows. Only the
     values "auto" (also when unset) are replaced, in a new `params` dict (a factory may hand
     one dict to every model it makes); any other value is left for MULDE to validate. A
-    `PCAStream` settles its inner model for its k = min(n_components, n_rows, n_features)
-    components; kNN and GMM resolve nothing."""
+    `PCAStream` settles its inner model for the k components its fit keeps
+    (`PCAStream.components_for`); kNN and GMM resolve nothing."""
     if isinstance(model, PCAStream):
-        settle_auto(model.inner, n_rows, min(int(model.n_components), n_rows, n_features))
+        settle_auto(model.inner, n_rows, model.components_for(n_rows, n_features))
     elif isinstance(model, MULDEStream):
         from mulde.core.training import learning_rate_for_rows, members_for_rows
 
