@@ -202,6 +202,12 @@ VARIANTS: dict[str, dict] = {
                               "thin_share": 0.25},
 }
 VARIANTS["quarters4_per_feature"] = {**VARIANTS["quarters8_per_feature"], "thin_members": 4}
+# round 33: Q8 (the default since round 31) also where the rows are more than 500 but fewer
+# than 50 per principal direction (`mulde.core.training.principal_directions`: those that
+# hold 90 % of the standardised variance), with ten or more rows per feature
+# (`members_per_direction`, resolved by `variant_params`)
+VARIANTS["quarters8_per_direction"] = {**VARIANTS["quarters8_per_feature"],
+                                       "members_per_direction": 50}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -257,7 +263,8 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
     return [aggregate(kind, state, e) for e in (e_train, *others)]
 
 
-def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
+def variant_params(variant: str, n_features: int, n_rows: int,
+                   directions: int | None = None) -> dict:
     """The `MULDE` keyword arguments of a variant for n_rows rows of n_features columns: its
     entry of VARIANTS, with round 28's `first_width_per_feature` k resolved to hidden_sizes
     (max(256, k d), 256) and, past 256 features, lr "auto" to the rate of its round: round
@@ -267,7 +274,10 @@ def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
     "auto" resolved to `members_for_rows(n)` (rounds 25-29's rule, from the rows alone), or
     with round 30's `members_per_feature` k to MEMBERS_MAX when n_rows < k d (the library's
     "auto" since), there, when the rows alone would train one network (n_rows > 500), round
-    31's `thin_members` members each on `thin_share` of the rows when the variant names them."""
+    31's `thin_members` members each on `thin_share` of the rows when the variant names them,
+    and with round 33's `members_per_direction` k the same where n_rows > 500 rows are fewer
+    than k x `directions` (the training rows' `principal_directions`, which such a variant
+    needs: ValueError without)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
     params = dict(VARIANTS[variant])
@@ -277,12 +287,18 @@ def variant_params(variant: str, n_features: int, n_rows: int) -> dict:
     per_feature_rows = params.pop("members_per_feature", None)
     thin_members = params.pop("thin_members", MEMBERS_MAX)
     thin_share = params.pop("thin_share", None)
+    per_direction = params.pop("members_per_direction", None)
+    if per_direction is not None and directions is None:
+        raise ValueError(f"{variant} counts the rows per principal direction: give directions")
     if params["n_members"] == "auto":  # rounds 25-29: the members from the rows alone
         params["n_members"] = members_for_rows(n_rows)
         if per_feature_rows is not None and n_rows < per_feature_rows * n_features:
             params["n_members"] = MEMBERS_MAX
             if thin_share is not None and members_for_rows(n_rows) == 1:
                 params["n_members"], params["max_samples"] = thin_members, thin_share
+        elif (per_direction is not None and members_for_rows(n_rows) == 1
+              and n_rows < per_direction * directions):
+            params["n_members"], params["max_samples"] = thin_members, thin_share
     past = params.pop("lr_past_256", None)
     share = 256 / n_features
     if params["lr"] != "auto" or share >= 1.0:  # up to 256 features: lr "auto" itself
@@ -311,9 +327,13 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
                     float(z["fit_s"]), float(z["sigmas"][0]),
                     str(z["device"]) if "device" in z.files else "cpu", training)
     from mulde import MULDE
+    from mulde.core.training import principal_directions
 
+    directions = (principal_directions(x_train)
+                  if "members_per_direction" in VARIANTS[variant] else None)
     model = MULDE.from_preset("default", random_state=seed, device=device,
-                              **variant_params(variant, x_train.shape[1], len(x_train)))
+                              **variant_params(variant, x_train.shape[1], len(x_train),
+                                               directions))
     t0 = time.perf_counter()
     model.fit(x_train)
     fit_s = time.perf_counter() - t0

@@ -38,7 +38,7 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     term and must still be, while the rounds 18-19 challengers keep their own weights."""
     z1 = MULDE.from_preset("default", **VARIANTS["beta0_geometric"]).get_params()
     assert z1["time_score"] == 0.0 and z1["beta"] == 0.0 and z1["spacing"] == "geometric"
-    weights = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000)).get_params()[
+    weights = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000, 8)).get_params()[
         "time_score"] for name in VARIANTS}
     assert weights.pop("timescore1_beta0") == 1.0
     assert weights.pop("timescore0.25_beta0") == 0.25
@@ -52,14 +52,15 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("bag_per_feature") == 0.25  # round 30: L2, members when n < 10 d
     # round 31: B3 with smaller bags on thin sets
     assert weights.pop("quarters8_per_feature") == weights.pop("quarters4_per_feature") == 0.25
+    assert weights.pop("quarters8_per_direction") == 0.25  # round 33: Q8 by directions too
     assert set(weights.values()) == {0.0}
 
 
 def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     """Round 24 made lr="auto" the default; every variant before it trained at 1e-3 (H2
     `timescore0.25_beta0`, the incumbent of rounds 19-24, among them) and must still."""
-    rates = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000)).get_params()["lr"]
-             for name in VARIANTS}
+    rates = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000, 8)).get_params()[
+        "lr"] for name in VARIANTS}
     assert MULDE().get_params()["lr"] == "auto"
     assert rates.pop("lr3e-3") == 3e-3
     assert rates.pop("lr_rows") == "auto"
@@ -71,4 +72,5 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("bag_per_feature") == "auto"  # round 30: L2 with members by the features
     # round 31: B3 with smaller bags on thin sets
     assert rates.pop("quarters8_per_feature") == rates.pop("quarters4_per_feature") == "auto"
+    assert rates.pop("quarters8_per_direction") == "auto"  # round 33: Q8 by directions too
     assert set(rates.values()) == {1e-3}

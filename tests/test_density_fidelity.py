@@ -32,7 +32,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
 
     from mulde.core.training import resolve_max_samples, resolve_members
     rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
-                 "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature"}
+                 "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature",
+                 "quarters8_per_direction"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -84,6 +85,24 @@ def test_round_31s_variants_change_the_bags_of_thin_sets_only():
             assert (params["n_members"], params["max_samples"]) == (members, 0.25), name
         for d, n in ((8, 4000), (64, 1000), (512, 5120), (8, 200), (64, 300), (64, 500)):
             assert variant_params(name, d, n) == variant_params("bag_per_feature", d, n)
+
+
+def test_round_33s_variant_bags_sets_of_few_rows_per_principal_direction_only():
+    """`quarters8_per_direction` is Q8 `quarters8_per_feature` with 8 members each on a
+    quarter of the rows also where 500 < n < 50 x the principal directions (and n >= 10 d);
+    elsewhere Q8 itself. It refuses to resolve without the directions."""
+    import pytest
+    from density_fidelity import variant_params
+
+    name = "quarters8_per_direction"
+    for d, n, k in ((128, 4000, 111), (64, 1000, 23), (32, 1000, 26), (64, 501, 11)):
+        params = variant_params(name, d, n, k)
+        assert (params["n_members"], params["max_samples"]) == (8, 0.25), (d, n, k)
+    for d, n, k in ((64, 1000, 4), (64, 4000, 22), (8, 4000, 8), (64, 500, 64), (512, 4000, 417),
+                    (64, 300, 4), (128, 6400, 128)):
+        assert variant_params(name, d, n, k) == variant_params("quarters8_per_feature", d, n)
+    with pytest.raises(ValueError, match="principal direction"):
+        variant_params(name, 128, 4000)
 
 
 def test_round_28s_variants_widen_only_the_first_layer_and_only_past_256_inputs():

@@ -37,6 +37,7 @@ from mulde.core.training import (
     learning_rate_for_rows,
     member_bags,
     members_for_rows,
+    principal_directions,
     resolve_lr,
     resolve_max_samples,
     resolve_members,
@@ -944,6 +945,33 @@ def test_a_batch_of_no_members_rows_moves_no_weight():
                       seed=seed, weight_decay=0.3)  # the same batch, unbagged, moves them
     train_energy(ens, x, NoiseSchedule(), DSMLoss(0.0), cfg)
     assert any(not torch.equal(p, q) for p, q in zip(ens.parameters(), before, strict=True))
+
+
+def test_principal_directions_by_hand():
+    """Two uncorrelated columns of equal variance: one direction holds half the variance,
+    both hold all of it. Two identical columns: one direction holds all. A constant column
+    adds none."""
+    square = np.array([[1.0, 0], [-1, 0], [0, 1], [0, -1]])
+    assert principal_directions(square, 0.5) == 1
+    assert principal_directions(square, 0.9) == principal_directions(square, 1.0) == 2
+    a = np.array([0.0, 1, 3, 7])
+    assert principal_directions(np.c_[a, 2 * a + 5], 0.9) == 1
+    assert principal_directions(np.c_[square, np.full(4, 3.0)], 0.9) == 2
+    assert principal_directions(np.ones((5, 3))) == 0
+    with pytest.raises(ValueError, match="share"):
+        principal_directions(square, 0.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 12), st.integers(2, 12), st.integers(0, 2**16))
+def test_principal_directions_agree_with_the_correlation_spectrum(n, d, seed):
+    """Fewer rows than columns (the Gram matrix) or more (the covariance): the count is the
+    one read off the correlation matrix's own eigenvalues, and at most min(n, d)."""
+    X = np.random.default_rng(seed).normal(size=(n, d))
+    eigenvalues = np.sort(np.linalg.eigvalsh(np.corrcoef(X, rowvar=False)))[::-1]
+    expected = int(np.searchsorted(np.cumsum(eigenvalues), 0.9 * d - 1e-9) + 1)
+    assert principal_directions(X) == min(expected, d)
+    assert 1 <= principal_directions(X) <= min(n, d)
 
 
 def test_members_for_rows_keep_a_small_fit_within_the_work_of_1000_rows():

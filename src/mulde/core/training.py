@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -201,6 +202,33 @@ def _few_rows_per_feature(n: int, n_features: int) -> bool:
     """Whether n rows of n_features features are fewer than `MEMBERS_ROWS_PER_FEATURE` per
     feature (round 30's thin set)."""
     return n < MEMBERS_ROWS_PER_FEATURE * n_features
+
+
+VARIANCE_SHARE = 0.9
+
+
+def principal_directions(X: np.ndarray, share: float = VARIANCE_SHARE) -> int:
+    """How many principal directions of the rows X (n, d) hold `share` of their variance
+    once each column is standardised (zero mean, unit variance; constant columns dropped):
+    the fewest leading eigenvalues of their correlation matrix whose sum reaches share x
+    the trace. Between 1 and min(n, d') for d' varying columns; 0 when no column varies.
+    Label-free (the training rows alone): a count of the directions a density model of the
+    rows must spread over, d for isotropic data, a few for data near a low-dimensional set
+    whatever its column count (issue 15, round 33; benchmarks/density_fidelity.md). The
+    eigenvalues come from the smaller of the d' x d' covariance and the n x n Gram matrix
+    (the same nonzero spectrum). ValueError for share outside (0, 1]."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    X = np.asarray(X, dtype=np.float64)
+    std = X.std(axis=0)
+    varying = std > 0
+    if not varying.any():
+        return 0
+    Z = (X[:, varying] - X[:, varying].mean(axis=0)) / std[varying]
+    small = Z @ Z.T if len(Z) < Z.shape[1] else Z.T @ Z
+    eigenvalues = np.clip(np.linalg.eigvalsh(small), 0.0, None)[::-1]
+    cumulative = np.cumsum(eigenvalues)
+    return int(min(np.searchsorted(cumulative, share * cumulative[-1]) + 1, len(cumulative)))
 
 
 def members_for_rows(n: int, n_features: int = 1) -> int:
