@@ -307,6 +307,22 @@ def test_nan_and_inf_are_refused_with_the_rows_that_hold_them(small_model):
         MULDE(max_steps=1).fit(X)
 
 
+def test_a_dataframe_with_nan_is_refused_by_its_index_labels_and_column_names(small_model):
+    """A DataFrame names its rows and columns: the refusal says which, not positions."""
+    pd = pytest.importorskip("pandas")
+    model, _ = small_model
+    X = pd.DataFrame(np.zeros((12, 4)), columns=["speed", "area", "x", "y"],
+                     index=[f"obj{i}" for i in range(12)])
+    X.loc["obj3", "area"] = np.nan
+    message = (r"^X: 1 row\(s\) hold NaN or inf values \(rows labelled 'obj3'; the first in "
+               r"column 'area': nan\); impute or remove them$")
+    with pytest.raises(ValueError, match=message):
+        MULDE(max_steps=1).fit(X)
+    fitted = MULDE(max_steps=1, random_state=0).fit(X.fillna(0.0))
+    with pytest.raises(ValueError, match=message):
+        fitted.score_samples(X)
+
+
 def test_a_fit_on_fewer_than_10_rows_warns_that_nothing_is_validated():
     """2 to 9 rows fit (1 is refused), but no row is held out for validation below 10
     (`split_validation`), so the fit says so; 10 rows fit quietly."""

@@ -496,7 +496,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         but warn (`FewSamplesWarning`: no validation)."""
         self.check_params()
         X = _finite(validate_data(self, X, dtype=[np.float64, np.float32],
-                                  ensure_min_samples=2, ensure_all_finite=False))
+                                  ensure_min_samples=2, ensure_all_finite=False), X)
         self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
@@ -652,7 +652,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "network_")
         X = _finite(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
-                                  ensure_all_finite=False))
+                                  ensure_all_finite=False), X)
         return np.asarray(X, dtype=np.float64)  # no copy when already float64
 
     def score_samples_multiscale(self, X: Any) -> np.ndarray:
@@ -888,13 +888,19 @@ class MULDE(OutlierMixin, BaseEstimator):
         return tags
 
 
-def _finite(X: np.ndarray) -> np.ndarray:
+def _finite(X: np.ndarray, given: Any = None) -> np.ndarray:
     """X itself when every value is finite, else ValueError naming the rows that hold NaN or
     inf (`mulde.io.features.nonfinite_rows`; scikit-learn's own message points a supervised
-    learner at HistGradientBoosting)."""
+    learner at HistGradientBoosting): by their index labels and column names when the data
+    were `given` as a DataFrame (anything with `index` and `columns` of X's lengths), else by
+    their positions."""
     from mulde.io.features import nonfinite_rows
 
-    problem = nonfinite_rows(X, "X")
+    index, columns = getattr(given, "index", None), getattr(given, "columns", None)
+    labelled = (index is not None and columns is not None and len(index) == len(X)
+                and len(columns) == X.shape[1])
+    problem = nonfinite_rows(X, "X", list(index) if labelled else None,
+                             list(columns) if labelled else None)
     if problem:
         raise ValueError(problem)
     return X

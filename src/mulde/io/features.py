@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -262,17 +263,25 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
     return X
 
 
-def nonfinite_rows(X: np.ndarray, source: str | Path) -> str:
+def nonfinite_rows(X: np.ndarray, source: str | Path, row_labels: Sequence[Any] | None = None,
+                   column_labels: Sequence[Any] | None = None) -> str:
     """The one-line error for a float array X (n, d) that holds NaN or inf: how many rows,
-    the first five (0-based), the first value's column and value, and what to do; "" when
-    every value is finite. `source` names the array (a file, or "X")."""
+    the first five, the first value's column and value, and what to do; "" when every value
+    is finite. `source` names the array (a file, or "X"). Rows and columns are 0-based
+    positions, or given `row_labels` (n,) and `column_labels` (d,) (a DataFrame's index and
+    columns), their labels."""
     bad, j = _nonfinite(X)
     if not bad.size:
         return ""
-    shown = ", ".join(str(int(r)) for r in bad[:5])
-    return (f"{source}: {bad.size} row(s) hold NaN or inf values (0-based rows {shown}"
-            f"{', ...' if bad.size > 5 else ''}; the first in column {j}, counting from 0: "
-            f"{X[bad[0], j]}); impute or remove them")
+    more = ", ..." if bad.size > 5 else ""
+    if row_labels is None:
+        rows = "0-based rows " + ", ".join(str(int(r)) for r in bad[:5]) + more
+    else:
+        rows = "rows labelled " + ", ".join(repr(row_labels[int(r)]) for r in bad[:5]) + more
+    column = (f"column {j}, counting from 0" if column_labels is None
+              else f"column {column_labels[j]!r}")
+    return (f"{source}: {bad.size} row(s) hold NaN or inf values ({rows}; the first in "
+            f"{column}: {X[bad[0], j]}); impute or remove them")
 
 
 def energy_columns(sigmas: np.ndarray) -> list[str]:
