@@ -144,7 +144,8 @@ def _fit(args: argparse.Namespace) -> int:
              + (f" of {X.shape[1]} features" if X.shape[1] > FEATURES_LR_FROM else "")
              if model.lr == "auto" else "")
           + _members_said(model.train_result_,
-                          members_reason(*X.shape) if model.n_members == "auto" else "")
+                          members_reason(*X.shape, model.principal_directions_)
+                          if model.n_members == "auto" else "")
           + f"); saved {path}")
     return 0
 

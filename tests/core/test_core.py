@@ -1017,19 +1017,37 @@ def test_auto_bags_put_a_row_in_about_two_members_at_most_half_the_rows_each():
     assert resolve_max_samples(0.5, 8) == 0.5
 
 
+def test_members_for_rows_bag_fits_of_fewer_than_50_rows_per_principal_direction():
+    """Round 33: from 501 rows on, eight networks where the rows are fewer than 50 per
+    principal direction (Gaussian d 128 n 4,000: 111 directions; circle d 64 n 1,000: 23),
+    one where they are not (`lowrank_mix` d 64 n 1,000: 4; `mfa` d 64 n 4,000: 22); the
+    directions are counted only where they can matter, and change no smaller fit."""
+    from mulde.core.training import directions_matter, members_reason
+
+    assert members_for_rows(4000, 128, 111) == 8 and members_for_rows(1000, 64, 23) == 8
+    assert members_for_rows(1000, 64, 4) == 1 and members_for_rows(4000, 64, 22) == 1
+    assert members_for_rows(4000, 128) == 1  # not counted: the features alone
+    assert members_for_rows(300, 8, 8) == 3 and members_for_rows(500, 64, 64) == 4
+    assert members_reason(4000, 128, 111) == "fewer than 50 rows per principal direction"
+    assert members_reason(4000, 512, 417) == "fewer than 10 rows per feature"
+    assert directions_matter(4000, 128) and directions_matter(501, 11)
+    assert not directions_matter(4000, 64)  # 50 rows per feature: never fewer per direction
+    assert not directions_matter(4000, 512) and not directions_matter(500, 64)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 100_000), st.integers(1, 4096))
-def test_members_reason_is_given_exactly_when_several_networks_are_trained(n, d):
+@given(st.integers(1, 100_000), st.integers(1, 4096), st.none() | st.integers(1, 4096))
+def test_members_reason_is_given_exactly_when_several_networks_are_trained(n, d, k):
     from mulde.core.training import members_reason
-    assert (members_reason(n, d) != "") == (members_for_rows(n, d) > 1)
+    assert (members_reason(n, d, k) != "") == (members_for_rows(n, d, k) > 1)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 100_000), st.integers(1, 4096))
-def test_members_for_rows_never_trains_fewer_networks_than_the_rows_alone_ask(n, d):
-    """The per-feature rule only adds members: M(n, d) >= M(n), and M(n, 1) is the rows'
-    rule up to 10 rows (where both give 4)."""
-    assert members_for_rows(n, d) >= members_for_rows(n)
+@given(st.integers(1, 100_000), st.integers(1, 4096), st.none() | st.integers(1, 4096))
+def test_members_for_rows_never_trains_fewer_networks_than_the_rows_alone_ask(n, d, k):
+    """The per-feature and per-direction rules only add members: M(n, d, k) >= M(n, d) >=
+    M(n), and M(n, 1) is the rows' rule up to 10 rows (where both give 4)."""
+    assert members_for_rows(n, d, k) >= members_for_rows(n, d) >= members_for_rows(n)
     assert members_for_rows(n, 1) == members_for_rows(n)
 
 

@@ -616,3 +616,17 @@ def test_a_flag_refused_for_a_setting_that_takes_a_word_names_the_word():
         MULDE(lr=True).check_params()
     with pytest.raises(ValueError, match=r"^beta must be a number, not False; "):
         MULDE(beta=False).check_params()
+
+
+def test_mulde_counts_the_principal_directions_of_its_standardised_rows():
+    """600 rows of 16 features: 37.5 per feature, so the directions decide. Isotropic rows
+    (14 directions, 43 rows each) train eight networks; rows near a plane (2) one. A set
+    n_members leaves them uncounted."""
+    rng = np.random.default_rng(0)
+    quick = {"max_steps": 2, "eval_every": 1, "random_state": 0}
+    spread = MULDE(**quick).fit(rng.normal(size=(600, 16)))
+    assert spread.principal_directions_ == 14 and spread.train_result_.n_members == 8
+    plane = rng.normal(size=(600, 2)) @ rng.normal(size=(2, 16))
+    near = MULDE(**quick).fit(plane + 1e-3 * rng.normal(size=(600, 16)))
+    assert near.principal_directions_ == 2 and near.train_result_.n_members == 1
+    assert MULDE(n_members=1, **quick).fit(plane).principal_directions_ is None

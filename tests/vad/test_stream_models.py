@@ -166,37 +166,55 @@ def test_with_pca_makes_a_fresh_reduced_model_each_call():
     assert pickle.loads(pickle.dumps(make)) == make  # worker processes receive it
 
 
+def _isotropic(n: int, d: int) -> np.ndarray:
+    """n rows of d independent standard normal features: about 0.9 d principal directions."""
+    return np.random.default_rng(0).normal(size=(n, d))
+
+
+def _near_a_plane(n: int, d: int) -> np.ndarray:
+    """n rows of d features near a random plane: two principal directions."""
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(n, 2)) @ rng.normal(size=(2, d)) + 1e-3 * rng.normal(size=(n, d))
+
+
 def test_settle_auto_resolves_members_and_rate_from_the_given_rows():
     """4,000 rows of 512 features are fewer than ten per feature: eight networks; 6,000 are
-    not: one. lr "auto" becomes the number `learning_rate_for_rows` gives; set values stay."""
+    not, and near a plane (two principal directions) they train one, isotropic (about 460
+    directions, fewer than 50 rows each) eight. lr "auto" becomes the number
+    `learning_rate_for_rows` gives; set values stay."""
     from mulde.core.training import learning_rate_for_rows
     from mulde.vad.stream_models import settle_auto
 
-    thin = settle_auto(MULDEStream(), 4000, 512)
+    thin = settle_auto(MULDEStream(), _isotropic(4000, 512))
     assert thin.params["n_members"] == 8
     assert thin.params["lr"] == learning_rate_for_rows(4000, 512)
-    assert settle_auto(MULDEStream(), 6000, 512).params["n_members"] == 1
-    fixed = settle_auto(MULDEStream({"n_members": 2, "lr": 5e-4}), 4000, 512)
+    assert settle_auto(MULDEStream(), _near_a_plane(6000, 512)).params["n_members"] == 1
+    assert settle_auto(MULDEStream(), _isotropic(6000, 512)).params["n_members"] == 8
+    fixed = settle_auto(MULDEStream({"n_members": 2, "lr": 5e-4}), _isotropic(4000, 512))
     assert (fixed.params["n_members"], fixed.params["lr"]) == (2, 5e-4)
 
 
 def test_settle_auto_counts_a_pca_streams_components():
     """600 rows of 1,280 features reduced to 128 components are fewer than ten per
-    component (600 < 1,280): eight networks; 2,000 rows are enough (2,000 >= 1,280): one,
-    where the unreduced 1,280 features would have asked for eight."""
+    component (600 < 1,280): eight networks. 7,000 rows are enough per component and per
+    principal direction of the projection (standardised, its 128 columns are uncorrelated:
+    116 directions, 5,800 rows): one, where the unreduced 1,280 features would have asked
+    for eight; 2,000 are fewer than 50 per direction: eight."""
     from mulde.vad.stream_models import PCAStream, settle_auto
 
-    assert settle_auto(PCAStream(MULDEStream(), 128), 600, 1280).inner.params["n_members"] == 8
-    assert settle_auto(PCAStream(MULDEStream(), 128), 2000, 1280).inner.params[
-        "n_members"] == 1
+    def members(n: int) -> int:
+        model = settle_auto(PCAStream(MULDEStream(), 128), _near_a_plane(n, 1280))
+        return model.inner.params["n_members"]
+
+    assert members(600) == 8 and members(2000) == 8 and members(7000) == 1
 
 
 def test_settle_auto_leaves_knn_and_gmm_alone():
     from mulde.vad.stream_models import settle_auto
 
     knn, gmm = KNNStream(), GMMStream()
-    assert settle_auto(knn, 100, 3) is knn and knn == KNNStream()
-    assert settle_auto(gmm, 100, 3) is gmm and gmm == GMMStream()
+    assert settle_auto(knn, _isotropic(100, 3)) is knn and knn == KNNStream()
+    assert settle_auto(gmm, _isotropic(100, 3)) is gmm and gmm == GMMStream()
 
 
 def test_settle_auto_never_changes_a_factorys_shared_params():
@@ -205,15 +223,16 @@ def test_settle_auto_never_changes_a_factorys_shared_params():
     from mulde.vad.stream_models import settle_auto
 
     shared = {"n_members": "auto", "max_steps": 5}
-    settled = settle_auto(MULDEStream(shared), 600, 2)
+    settled = settle_auto(MULDEStream(shared), _isotropic(600, 2))
     assert shared == {"n_members": "auto", "max_steps": 5}
     assert settled.params == {"n_members": 1, "lr": 1e-3, "max_steps": 5}  # 600 rows: 1e-3
-    assert settle_auto(MULDEStream(shared), 4000, 512).params["n_members"] == 8
+    assert settle_auto(MULDEStream(shared), _isotropic(4000, 512)).params["n_members"] == 8
 
 
 def test_settle_auto_leaves_values_other_than_auto_to_mulde():
     """Only "auto" is settled: a wrong value reaches MULDE's own parameter check unchanged."""
     from mulde.vad.stream_models import settle_auto
 
-    params = settle_auto(MULDEStream({"lr": "AUTO", "n_members": True}), 600, 2).params
+    params = settle_auto(MULDEStream({"lr": "AUTO", "n_members": True}),
+                         _isotropic(600, 2)).params
     assert params == {"lr": "AUTO", "n_members": True}

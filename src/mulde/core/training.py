@@ -194,6 +194,7 @@ MEMBERS_MAX = 4  # the most networks the rows alone give (and thin sets of at mo
 MEMBERS_ROWS = 1000
 MEMBERS_ROWS_PER_FEATURE = 10
 MEMBERS_THIN = 8
+MEMBERS_ROWS_PER_DIRECTION = 50
 BAG_SHARE = 0.5
 BAGS_PER_ROW = 2
 
@@ -231,13 +232,31 @@ def principal_directions(X: np.ndarray, share: float = VARIANCE_SHARE) -> int:
     return int(min(np.searchsorted(cumulative, share * cumulative[-1]) + 1, len(cumulative)))
 
 
-def members_for_rows(n: int, n_features: int = 1) -> int:
+def directions_matter(n: int, n_features: int) -> bool:
+    """Whether the principal directions of n rows of n_features features can change
+    `members_for_rows(n, n_features, directions)`: only where neither the rows alone nor the
+    rows per feature give several networks (n > 500 and n >= 10 d) and n < 50 d (there are
+    at most d directions)."""
+    return (members_for_rows(n, n_features) == 1
+            and n < MEMBERS_ROWS_PER_DIRECTION * n_features)
+
+
+def rule_directions(X: np.ndarray) -> int | None:
+    """The principal directions `members_for_rows` counts for the rows X (n, d):
+    `principal_directions(X)` where they can change its answer (`directions_matter`), else
+    None (not computed: a d x d eigendecomposition saved)."""
+    return principal_directions(X) if directions_matter(*np.shape(X)) else None
+
+
+def members_for_rows(n: int, n_features: int = 1, directions: int | None = None) -> int:
     """The networks `MULDE(n_members="auto")` trains on n rows of n_features features. From
     the rows alone, min(4, max(1, floor(1,000 / n))): 4 up to 250 rows, 3 up to 333, 2 up to
     500, one network from 501 rows on, so that the members on n rows do no more work a step
     than one network on 1,000 rows. Where the rows are fewer than ten per feature (n < 10 d),
     at least `MEMBERS_MAX` (4), and `MEMBERS_THIN` (8) where the rows alone would give one
     network (500 < n < 10 d), each then on a quarter of the rows (`resolve_max_samples`).
+    Given the rows' `principal_directions`, `MEMBERS_THIN` also where the rows are more than
+    500 but fewer than `MEMBERS_ROWS_PER_DIRECTION` (50) per direction.
 
     Why (benchmarks/density_fidelity.md, issue 15 rounds 25, 27 and 30): where the rows are
     few, the held-out false alarms are worst (memorisation); members each trained on their own
@@ -252,7 +271,11 @@ def members_for_rows(n: int, n_features: int = 1) -> int:
     0.881, calibration 0.034 -> 0.030; Gaussian and circle d 512 false alarms 4-6 %). A
     member's loss takes only its bag's rows of a batch, so a training step costs about what
     four members on halves cost (and these fits stopped sooner: 0.86-0.96x round 30's
-    seconds); scoring evaluates all eight networks, twice round 30's four.
+    seconds); scoring evaluates all eight networks, twice round 30's four. Round 33: the
+    same eight also where the rows spread over many directions for their number, fewer
+    than 50 per principal direction (Gaussian d 128 n 4,000, circle d 64 n 1,000 and a
+    mixture d 32 n 1,000), not where they lie near a few (`lowrank_mix`, `mfa`: there
+    bagging lost ranking).
     ValueError for n < 1 or n_features < 1."""
     if n < 1:
         raise ValueError(f"need at least 1 training row, got {n}")
@@ -261,24 +284,32 @@ def members_for_rows(n: int, n_features: int = 1) -> int:
     rows = min(MEMBERS_MAX, max(1, MEMBERS_ROWS // n))
     if _few_rows_per_feature(n, n_features):
         return MEMBERS_THIN if rows == 1 else MEMBERS_MAX
+    if rows == 1 and directions is not None and n < MEMBERS_ROWS_PER_DIRECTION * directions:
+        return MEMBERS_THIN
     return rows
 
 
-def members_reason(n: int, n_features: int) -> str:
-    """Why `members_for_rows(n, n_features)` trains more than one network, in words for a
-    report: "fewer than 10 rows per feature" (which wins where both hold: it is what gives
-    4 or 8), "fewer than 501 rows", or "" (one network). ValueError as `members_for_rows`."""
-    if members_for_rows(n, n_features) == 1:
+def members_reason(n: int, n_features: int, directions: int | None = None) -> str:
+    """Why `members_for_rows(n, n_features, directions)` trains more than one network, in
+    words for a report: "fewer than 10 rows per feature" (which wins where it holds with
+    another: it is what gives 4 or 8), "fewer than 50 rows per principal direction",
+    "fewer than 501 rows", or "" (one network). ValueError as `members_for_rows`."""
+    if members_for_rows(n, n_features, directions) == 1:
         return ""
     if _few_rows_per_feature(n, n_features):
         return f"fewer than {MEMBERS_ROWS_PER_FEATURE} rows per feature"
+    if members_for_rows(n) == 1:  # the rows alone give one: the directions gave eight
+        return f"fewer than {MEMBERS_ROWS_PER_DIRECTION} rows per principal direction"
     return f"fewer than {MEMBERS_ROWS // 2 + 1} rows"
 
 
-def resolve_members(n_members: int | str, n: int, n_features: int) -> int:
+def resolve_members(n_members: int | str, n: int, n_features: int,
+                    directions: int | None = None) -> int:
     """The networks a fit on n rows of n_features features trains, given MULDE's `n_members`
-    setting: the number itself, or `members_for_rows(n, n_features)` for "auto"."""
-    return members_for_rows(n, n_features) if n_members == "auto" else int(n_members)
+    setting: the number itself, or `members_for_rows(n, n_features, directions)` for
+    "auto"."""
+    return (members_for_rows(n, n_features, directions) if n_members == "auto"
+            else int(n_members))
 
 
 def resolve_max_samples(max_samples: float | str, n_members: int) -> float:

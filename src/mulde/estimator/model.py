@@ -41,6 +41,7 @@ from mulde.core.training import (
     resolve_lr,
     resolve_max_samples,
     resolve_members,
+    rule_directions,
     split_validation,
     validation_rows,
 )
@@ -183,7 +184,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     n_members: "auto" (the default since issue 15's round 27): `members_for_rows(n, d)`
         networks for n rows of d features given to `fit` (4 up to 250 rows, 3 up to 333, 2
         up to 500, one from 501 on; whenever n < 10 d at least 4 (round 30), and 8 from 501
-        rows on (round 31);
+        rows on (round 31); 8 also from 501 rows on where the rows are fewer than 50 per
+        principal direction of the standardised rows (round 33; the count, where it was
+        needed, is `principal_directions_`, else None);
         `mulde.core.training.members_for_rows`); or 1 (one MLP), or M >= 2: a deep ensemble
         of M MLPs of those widths, each trained on its own DSM loss from its own initial
         weights; the energy is their mean (`mulde.core.EnergyEnsemble`). The count trained
@@ -542,7 +545,11 @@ class MULDE(OutlierMixin, BaseEstimator):
             spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
             self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
         schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
-        n_members = resolve_members(self.n_members, len(X), X.shape[1])
+        # n_members "auto" counts the standardised rows' principal directions where they
+        # can matter (round 33); None where they were not counted
+        self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
+        n_members = resolve_members(self.n_members, len(X), X.shape[1],
+                                    self.principal_directions_)
         self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1])
         self.network_ = self._new_network(X.shape[1], n_members)
         if self.base is not None or self.precondition is not None:

@@ -175,7 +175,7 @@ def run_fit_job(job: FitJob) -> FitResult:
         else:
             held = job.groups % job.folds == job.fold
             model = None
-            refit = settle_auto(job.make(), *job.X.shape)  # the deployed model's settings
+            refit = settle_auto(job.make(), job.X)  # the deployed model's settings
             scores = refit.fit(job.X[~held], job.groups[~held]).score(job.X[held])
     for w in caught:  # other warnings are shown as usual
         if not issubclass(w.category, UserWarning):

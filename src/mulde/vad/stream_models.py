@@ -147,6 +147,22 @@ class GMMStream:
         return self.score(X)
 
 
+def principal_axes(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mean (d,), components (k, d), explained share) of the rows X (n, d): the first k
+    principal axes (`sklearn.decomposition.PCA`, exact solver: the eigenvectors of the
+    covariance; signed by sklearn's deterministic rule) and the fraction of the variance
+    they hold. A single row has no variance to rank: its first k features, share 1."""
+    from sklearn.decomposition import PCA
+
+    X = np.asarray(X, dtype=np.float64)
+    if len(X) < 2:
+        return X.mean(axis=0), np.eye(X.shape[1])[:k], 1.0
+    pca = PCA(n_components=k, svd_solver="covariance_eigh").fit(X)
+    kept = float(pca.explained_variance_ratio_.sum())
+    return (pca.mean_.astype(np.float64), pca.components_.astype(np.float64),
+            kept if np.isfinite(kept) else 1.0)  # constant rows: no share to give
+
+
 @dataclass
 class PCAStream:
     """Another stream model on the stream's first `n_components` principal components.
@@ -177,20 +193,9 @@ class PCAStream:
 
     def fit(self, X: np.ndarray, groups: np.ndarray) -> PCAStream:
         """Fit the PCA on X (n, d) and `inner` on its (n, k) projection."""
-        from sklearn.decomposition import PCA
-
         X = np.asarray(X, dtype=np.float64)
-        k = self.components_for(*X.shape)
-        if len(X) < 2:  # no variance to rank: the first k features, centred
-            self.mean_ = X.mean(axis=0)
-            self.components_ = np.eye(X.shape[1])[:k]
-            self.explained_variance_ = 1.0
-        else:
-            pca = PCA(n_components=k, svd_solver="covariance_eigh").fit(X)
-            self.mean_ = pca.mean_.astype(np.float64)
-            self.components_ = pca.components_.astype(np.float64)
-            kept = float(pca.explained_variance_ratio_.sum())
-            self.explained_variance_ = kept if np.isfinite(kept) else 1.0  # constant rows
+        self.mean_, self.components_, self.explained_variance_ = principal_axes(
+            X, self.components_for(*X.shape))
         self.inner.fit(self.transform(X), groups)
         return self
 
@@ -226,27 +231,41 @@ class WithPCA:
         return PCAStream(self.make(), int(self.n_components))
 
 
-def settle_auto(model: StreamModel, n_rows: int, n_features: int) -> StreamModel:
+def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     """Fix `model`'s settings that MULDE resolves from the rows it is fitted on, as a fit on
-    n_rows rows of n_features features would resolve them, and return it.
+    the rows X (n, d) would resolve them, and return it.
 
     An out-of-fold calibration refit (`mulde.vad.ensemble.run_fit_job`) sees about (k-1)/k of
-    a stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.members_for_rows`)
-    and lr="auto" (`learning_rate_for_rows`) count them: near a threshold a refit would train
+    a stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.members_for_rows`,
+    from the rows, the features and where it matters the principal directions) and
+    lr="auto" (`learning_rate_for_rows`) count them: near a threshold a refit would train
     other networks than the model it calibrates for (e.g. 15,300 rows of 1,280 features train
     one network, 11,500 of them eight), and below 3,000 rows at another rate. Settled from the
     whole stream, every refit trains the deployed model's settings on fewer rows. Only the
     values "auto" (also when unset) are replaced, in a new `params` dict (a factory may hand
     one dict to every model it makes); any other value is left for MULDE to validate. A
-    `PCAStream` settles its inner model for the k components its fit keeps
-    (`PCAStream.components_for`); kNN and GMM resolve nothing."""
-    if isinstance(model, PCAStream):
-        settle_auto(model.inner, n_rows, model.components_for(n_rows, n_features))
-    elif isinstance(model, MULDEStream):
-        from mulde.core.training import learning_rate_for_rows, members_for_rows
+    `PCAStream` settles its inner model on X's projection on its k components
+    (`PCAStream.components_for`; the principal axes fitted on X, as the full fit's are);
+    kNN and GMM resolve nothing."""
+    from mulde.core.training import (  # torch only for a MULDE stream
+        directions_matter,
+        learning_rate_for_rows,
+        members_for_rows,
+        rule_directions,
+    )
 
-        settled = {"n_members": members_for_rows(n_rows, n_features),
-                   "lr": learning_rate_for_rows(n_rows, n_features)}
+    if isinstance(model, PCAStream):
+        n, d = np.shape(X)
+        k = model.components_for(n, d)
+        if directions_matter(n, k):  # the inner model counts the projection's directions
+            mean, components, _ = principal_axes(X, k)
+            settle_auto(model.inner, (np.asarray(X, dtype=np.float64) - mean) @ components.T)
+        else:  # the counts alone decide: no projection needed
+            settle_auto(model.inner, np.empty((n, k)))
+    elif isinstance(model, MULDEStream):
+        n, d = np.shape(X)
+        settled = {"n_members": members_for_rows(n, d, rule_directions(X)),
+                   "lr": learning_rate_for_rows(n, d)}
         model.params = {**model.params, **{key: value for key, value in settled.items()
                                            if model.params.get(key, "auto") == "auto"}}
     return model
