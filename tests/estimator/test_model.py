@@ -626,7 +626,9 @@ def test_mulde_counts_the_principal_directions_of_its_standardised_rows():
     quick = {"max_steps": 2, "eval_every": 1, "random_state": 0}
     spread = MULDE(**quick).fit(rng.normal(size=(600, 16)))
     assert spread.principal_directions_ == 14 and spread.train_result_.n_members == 8
+    assert spread.summary()["principal_directions"] == 14
     plane = rng.normal(size=(600, 2)) @ rng.normal(size=(2, 16))
     near = MULDE(**quick).fit(plane + 1e-3 * rng.normal(size=(600, 16)))
     assert near.principal_directions_ == 2 and near.train_result_.n_members == 1
     assert MULDE(n_members=1, **quick).fit(plane).principal_directions_ is None
+

@@ -717,8 +717,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         fitted with `whiten`), the noise levels
         (`sigmas`) and the aggregator's arrays (`aggregator.*`), with `get_params()`, the
         feature count, the column names of a DataFrame it was fitted on (`feature_names`, so
-        the loaded model refuses columns in another order, as the fitted one does), the offset
-        and the training record as JSON metadata (`mulde.estimator.persistence` adds the
+        the loaded model refuses columns in another order, as the fitted one does), the offset,
+        the principal directions n_members "auto" counted and the training record as JSON
+        metadata (`mulde.estimator.persistence` adds the
         format fields and writes it atomically).
         """
         arrays, meta = self._file_contents()
@@ -742,6 +743,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             "offset": json.dumps(self.offset_),
             "train_result": json.dumps(asdict(self.train_result_)),
             "hidden_sizes": json.dumps(list(self.hidden_sizes_)),
+            "principal_directions": json.dumps(getattr(self, "principal_directions_", None)),
         }
         names = getattr(self, "feature_names_in_", None)  # fitted on a DataFrame's columns
         if names is not None:
@@ -808,6 +810,14 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      f"hidden_sizes={list(params['hidden_sizes'])}, the network "
                                      f"stored has widths {list(built)}")
             model.hidden_sizes_ = tuple(built)
+            # what n_members "auto" counted (round 33; files from before it: not counted)
+            directions = json.loads(meta.get("principal_directions", "null"))
+            if directions is not None and (isinstance(directions, bool)
+                                           or not isinstance(directions, int)
+                                           or directions < 0):
+                raise ModelFileError(f"{path}: principal_directions {directions!r} is not a "
+                                     "whole number of at least 0")
+            model.principal_directions_ = directions
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
             model.whitening_ = arrays.get("whitening")
             model.sigmas_ = arrays["sigmas"]
@@ -857,7 +867,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         """Return a JSON-friendly description of the fitted model. With an aggregator that
         chooses on the validation rows, "aggregate" says what it chose (`_chosen_levels`);
         fitted on named columns (a DataFrame, or a CSV with a header through `mulde fit`),
-        "feature_names" lists them in order (what scoring checks)."""
+        "feature_names" lists them in order (what scoring checks); where n_members "auto"
+        counted them, "principal_directions" (round 33)."""
         check_is_fitted(self, "network_")
         out: dict[str, Any] = {"params": self.get_params(),
                                "n_features_in": int(self.n_features_in_),
@@ -868,6 +879,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         chosen = self._chosen_levels()
         if chosen is not None:
             out["aggregate"] = chosen
+        directions = getattr(self, "principal_directions_", None)
+        if directions is not None:  # counted by n_members "auto" (round 33)
+            out["principal_directions"] = int(directions)
         names = getattr(self, "feature_names_in_", None)
         if names is not None:
             out["feature_names"] = [str(n) for n in names]
