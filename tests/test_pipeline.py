@@ -596,3 +596,19 @@ def test_held_back_warnings_reach_the_error_even_when_ignored_or_repeated():
             with _held_back(SceneBackgroundWarning) as held:
                 warn()
             assert held == ["left out: train/broken.avi"]
+
+
+def test_the_scratch_folder_of_a_run_without_a_cache_is_removed_at_exit(monkeypatch):
+    """Without a cache the scene background goes to a temporary folder; the process's exit
+    removes it (it used to stay in the temp directory after every such run)."""
+    import mulde.pipeline
+
+    at_exit = []
+    monkeypatch.setattr(mulde.pipeline.atexit, "register",
+                        lambda f, *a, **k: at_exit.append((f, a, k)))
+    folder = mulde.pipeline.scratch_folder()
+    (folder / "scene_background.png").write_bytes(b"png")
+    assert folder.is_dir() and folder.name.startswith("mulde_scene_") and len(at_exit) == 1
+    f, args, kwargs = at_exit[0]
+    f(*args, **kwargs)
+    assert not folder.exists()

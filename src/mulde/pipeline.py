@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
+import shutil
 import sys
 import tempfile
 import time
@@ -57,6 +59,16 @@ class Extraction:
     scene_backgrounds: dict[str, str] = field(default_factory=dict)
 
 
+def scratch_folder() -> Path:
+    """A new temporary folder (prefix mulde_scene_) for what an extraction without a cache
+    learns (the scene background), removed when the process exits: the extractor reads it
+    for as long as the process runs, and a saved model keeps its own copy
+    (`mulde.vad.artifact.PipelineModel.save`)."""
+    folder = Path(tempfile.mkdtemp(prefix="mulde_scene_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
                      shard_spec: str | None = None, progress: bool = True,
                      ray: RayOptions | None = None) -> Extraction:
@@ -90,7 +102,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     fitted: dict[str | None, Extractor] = {None: extractor}
     if extractor.needs_scene:  # learns what the empty scene looks like from training videos
         folder = (Path(cache.root) / dataset.name if cache is not None
-                  else Path(tempfile.mkdtemp(prefix="mulde_scene_")))
+                  else scratch_folder())
         views: dict[str | None, list[Video]] = {}
         for v in dataset.train:
             views.setdefault(dataset.view_of(v.name) if per_view else None, []).append(v)
