@@ -103,18 +103,26 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
 
 
 def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
-    """n_members "auto" names its reason in fit's line (fewer than ten rows per feature, or
-    fewer than 501 rows); a number given is not explained."""
+    """n_members "auto" names its reason in fit's line (fewer than ten rows per feature,
+    fewer than 50 rows per principal direction, or fewer than 501 rows), and `info` the
+    directions it counted; a number given is not explained."""
     rng = np.random.default_rng(0)
     np.save(tmp_path / "wide.npy", rng.standard_normal((600, 100)))
+    np.save(tmp_path / "spread.npy", rng.standard_normal((600, 16)))  # 14 directions
     np.save(tmp_path / "few.npy", rng.standard_normal((200, 3)))
-    for name, networks, reason in (("wide", "8 networks", "fewer than 10 rows per feature"),
-                                   ("few", "4 networks", "fewer than 501 rows")):
-        share = 0.25 if name == "wide" else 0.5
+    for name, networks, reason in (
+            ("wide", "8 networks", "fewer than 10 rows per feature"),
+            ("spread", "8 networks", "fewer than 50 rows per principal direction"),
+            ("few", "4 networks", "fewer than 501 rows")):
+        share = 0.5 if name == "few" else 0.25
         assert main(["fit", str(tmp_path / f"{name}.npy"), "--out", str(tmp_path / "m.st"),
                      "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
         assert f'{networks} ("auto": {reason}), each on {share} of the rows' in \
             capsys.readouterr().out
+        if name == "spread":
+            assert main(["info", str(tmp_path / "m.st")]) == 0
+            assert '8 networks of 8 (n_members "auto": 14 principal directions)' in \
+                capsys.readouterr().out
     assert main(["fit", str(tmp_path / "few.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
                  "--params", '{"max_steps": 1, "hidden_sizes": [8], "n_members": 2}']) == 0
     assert ", 2 networks, each on 0.5 of the rows" in capsys.readouterr().out

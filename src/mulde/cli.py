@@ -493,10 +493,14 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     hidden = "x".join(str(h) for h in d.get("hidden_sizes", params["hidden_sizes"]))
     members = train.get("n_members") or params["n_members"]
     share = train.get("max_samples") or 1.0
-    networks = (f"{members} networks of {hidden}"
-                + (' (n_members "auto")' if params["n_members"] == "auto" else "")
+    counted = d.get("principal_directions")  # n_members "auto" counted them (round 33)
+    auto = (' (n_members "auto"' + (f": {_count(counted, 'principal direction')}"
+                                    if counted is not None else "") + ")"
+            if params["n_members"] == "auto" else "")
+    networks = (f"{members} networks of {hidden}" + auto
                 + (f", each trained on {share:g} of the rows" if share < 1 else "")
-                if members not in (1, "auto") else f"network {hidden}")
+                if members not in (1, "auto") else f"network {hidden}"
+                + (auto if counted is not None else ""))
     names = d.get("feature_names") or []
     columns = f"; columns {_columns(names)}" if names else ""
     lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks} "

@@ -63,7 +63,8 @@ def scratch_folder() -> Path:
     """A new temporary folder (prefix mulde_scene_) for what an extraction without a cache
     learns (the scene background), removed when the process exits: the extractor reads it
     for as long as the process runs, and a saved model keeps its own copy
-    (`mulde.vad.artifact.PipelineModel.save`)."""
+    (`mulde.vad.artifact.PipelineModel.save`; a model pickled instead loses it at exit).
+    A long-lived process gets one such folder per extraction: give a cache to reuse one."""
     folder = Path(tempfile.mkdtemp(prefix="mulde_scene_"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder

@@ -962,6 +962,20 @@ def test_principal_directions_by_hand():
         principal_directions(square, 0.0)
 
 
+def test_principal_directions_drop_constants_exactly_at_any_scale_and_layout():
+    """A constant 0.1 (not exact in binary) is constant whatever the memory layout (a
+    DataFrame's values are Fortran-ordered), and the count does not depend on the scale of
+    the values, even near the ends of float64's range. Fewer than 2 rows: 0."""
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(1000, 22)), np.full(1000, 0.1)]
+    assert principal_directions(X) == principal_directions(np.asfortranarray(X)) \
+        == principal_directions(X[:, :22])
+    Y = rng.normal(size=(600, 16))
+    assert principal_directions(Y) == principal_directions(Y * 1e200) \
+        == principal_directions(Y * 1e-300) == 14
+    assert principal_directions(Y[:1]) == principal_directions(Y[:0]) == 0
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(2, 12), st.integers(2, 12), st.integers(0, 2**16))
 def test_principal_directions_agree_with_the_correlation_spectrum(n, d, seed):

@@ -4,6 +4,7 @@ training scores, the Gaussian mixture, the MULDE wrapper and the factory, by han
 import numpy as np
 import pytest
 
+from mulde import MULDE
 from mulde.vad import GMMStream, KNNStream, MULDEStream, make_stream_model
 
 # 1-D objects 0, 2 (video 0) and 4, 6 (video 1): mean 3, population std sqrt(5)
@@ -199,7 +200,9 @@ def test_settle_auto_counts_a_pca_streams_components():
     component (600 < 1,280): eight networks. 7,000 rows are enough per component and per
     principal direction of the projection (standardised, its 128 columns are uncorrelated:
     116 directions, 5,800 rows): one, where the unreduced 1,280 features would have asked
-    for eight; 2,000 are fewer than 50 per direction: eight."""
+    for eight; 2,000 are fewer than 50 per direction: eight. The rows lie near a plane, yet
+    the projection counts 116: standardising principal component scores whitens them, so on
+    a PCA stream the count is ceil(0.9 k) whenever the rows have k directions at all."""
     from mulde.vad.stream_models import PCAStream, settle_auto
 
     def members(n: int) -> int:
@@ -236,3 +239,35 @@ def test_settle_auto_leaves_values_other_than_auto_to_mulde():
     params = settle_auto(MULDEStream({"lr": "AUTO", "n_members": True}),
                          _isotropic(600, 2)).params
     assert params == {"lr": "AUTO", "n_members": True}
+
+
+def test_settle_auto_gives_the_networks_a_full_fit_trains():
+    """What settle_auto fixes for a refit is what MULDE's own "auto" resolves on the same
+    rows, on both sides of the principal-directions rule (600 rows of 16 features:
+    isotropic, 14 directions, eight networks; near a plane, 2, one)."""
+    from mulde.vad.stream_models import settle_auto
+
+    for X in (_isotropic(600, 16), _near_a_plane(600, 16)):
+        fitted = MULDE(max_steps=1, eval_every=1, random_state=0).fit(X)
+        assert settle_auto(MULDEStream(), X).params["n_members"] == \
+            fitted.train_result_.n_members
+
+
+def test_settle_auto_counts_no_directions_a_model_will_not_use(monkeypatch):
+    """A set n_members, or an inner model other than MULDE, needs no principal directions:
+    neither the count nor a PCA stream's projection is computed."""
+    import mulde.core.training
+    import mulde.vad.stream_models as stream_models
+    from mulde.vad.stream_models import PCAStream, settle_auto
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed")
+
+    monkeypatch.setattr(mulde.core.training, "rule_directions", refuse)
+    monkeypatch.setattr(stream_models, "principal_axes", refuse)
+    X = _isotropic(2000, 200)  # 500 < n < 50 d: the directions would matter
+    assert settle_auto(MULDEStream({"n_members": 2}), X).params["n_members"] == 2
+    assert settle_auto(PCAStream(MULDEStream({"n_members": 2}), 128), X).inner.params[
+        "n_members"] == 2
+    knn = PCAStream(KNNStream(), 128)
+    assert settle_auto(knn, X) is knn

@@ -212,20 +212,34 @@ def principal_directions(X: np.ndarray, share: float = VARIANCE_SHARE) -> int:
     """How many principal directions of the rows X (n, d) hold `share` of their variance
     once each column is standardised (zero mean, unit variance; constant columns dropped):
     the fewest leading eigenvalues of their correlation matrix whose sum reaches share x
-    the trace. Between 1 and min(n, d') for d' varying columns; 0 when no column varies.
-    Label-free (the training rows alone): a count of the directions a density model of the
-    rows must spread over, d for isotropic data, a few for data near a low-dimensional set
-    whatever its column count (issue 15, round 33; benchmarks/density_fidelity.md). The
-    eigenvalues come from the smaller of the d' x d' covariance and the n x n Gram matrix
-    (the same nonzero spectrum). ValueError for share outside (0, 1]."""
+    the trace. Between 1 and min(n, d') for d' varying columns; 0 when no column varies
+    (also for fewer than 2 rows). A column is constant when its largest value equals its
+    smallest, exactly, so a constant 0.1 counts as constant in any memory layout; columns
+    are first divided by their largest absolute value, so values near 1e200 or 1e-300 count
+    as values near 1 do. Label-free (the training rows alone): a count of the directions a
+    density model of the rows must spread over, d for isotropic data, a few for data near a
+    low-dimensional set whatever its column count (issue 15, round 33;
+    benchmarks/density_fidelity.md). The eigenvalues come from the smaller of the d' x d'
+    and the n x n product of the standardised rows (the same nonzero spectrum); one copy of
+    X is made and scaled in place. ValueError for share outside (0, 1]."""
     if not 0 < share <= 1:
         raise ValueError(f"share must be in (0, 1], got {share}")
-    X = np.asarray(X, dtype=np.float64)
-    std = X.std(axis=0)
-    varying = std > 0
-    if not varying.any():
+    Z = np.array(X, dtype=np.float64)  # a copy, scaled in place
+    if len(Z) < 2:
         return 0
-    Z = (X[:, varying] - X[:, varying].mean(axis=0)) / std[varying]
+    varying = Z.max(axis=0) > Z.min(axis=0)
+    if not varying.all():
+        Z = Z[:, varying]
+    if Z.shape[1] == 0:
+        return 0
+    Z /= np.abs(Z).max(axis=0)  # peaks of 1: the squares below neither overflow nor vanish
+    Z -= Z.mean(axis=0)
+    norms = np.sqrt(np.einsum("ij,ij->j", Z, Z))
+    if not (norms > 0).all():  # values a rounding apart: nothing left to vary
+        Z, norms = Z[:, norms > 0], norms[norms > 0]
+        if Z.shape[1] == 0:
+            return 0
+    Z /= norms  # unit columns: the correlation matrix up to the factor n
     small = Z @ Z.T if len(Z) < Z.shape[1] else Z.T @ Z
     eigenvalues = np.clip(np.linalg.eigvalsh(small), 0.0, None)[::-1]
     cumulative = np.cumsum(eigenvalues)

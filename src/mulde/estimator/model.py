@@ -917,6 +917,8 @@ def _finite(X: np.ndarray, given: Any = None) -> np.ndarray:
     their positions."""
     from mulde.io.features import nonfinite_rows
 
+    if np.isfinite(X).all():  # the common case: no labels listed
+        return X
     index, columns = getattr(given, "index", None), getattr(given, "columns", None)
     labelled = (index is not None and columns is not None and len(index) == len(X)
                 and len(columns) == X.shape[1])

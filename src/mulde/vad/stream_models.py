@@ -231,6 +231,12 @@ class WithPCA:
         return PCAStream(self.make(), int(self.n_components))
 
 
+def _counts_directions(model: StreamModel) -> bool:
+    """Whether fitting `model` counts its rows' principal directions: a MULDE stream whose
+    n_members is "auto" (also when unset)."""
+    return isinstance(model, MULDEStream) and model.params.get("n_members", "auto") == "auto"
+
+
 def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     """Fix `model`'s settings that MULDE resolves from the rows it is fitted on, as a fit on
     the rows X (n, d) would resolve them, and return it.
@@ -239,14 +245,16 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     a stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.members_for_rows`,
     from the rows, the features and where it matters the principal directions) and
     lr="auto" (`learning_rate_for_rows`) count them: near a threshold a refit would train
-    other networks than the model it calibrates for (e.g. 15,300 rows of 1,280 features train
-    one network, 11,500 of them eight), and below 3,000 rows at another rate. Settled from the
+    other networks than the model it calibrates for (e.g. 15,300 rows of 1,280 features over
+    at most 306 principal directions train one network, 11,500 of them eight), and below
+    3,000 rows at another rate. Settled from the
     whole stream, every refit trains the deployed model's settings on fewer rows. Only the
     values "auto" (also when unset) are replaced, in a new `params` dict (a factory may hand
     one dict to every model it makes); any other value is left for MULDE to validate. A
     `PCAStream` settles its inner model on X's projection on its k components
-    (`PCAStream.components_for`; the principal axes fitted on X, as the full fit's are);
-    kNN and GMM resolve nothing."""
+    (`PCAStream.components_for`; the principal axes fitted on X, as the full fit's are;
+    projected only where the inner MULDE would count the directions); kNN and GMM resolve
+    nothing."""
     from mulde.core.training import (  # torch only for a MULDE stream
         directions_matter,
         learning_rate_for_rows,
@@ -257,14 +265,16 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     if isinstance(model, PCAStream):
         n, d = np.shape(X)
         k = model.components_for(n, d)
-        if directions_matter(n, k):  # the inner model counts the projection's directions
+        if _counts_directions(model.inner) and directions_matter(n, k):
+            # the inner model counts the directions of X's projection
             mean, components, _ = principal_axes(X, k)
             settle_auto(model.inner, (np.asarray(X, dtype=np.float64) - mean) @ components.T)
         else:  # the counts alone decide: no projection needed
             settle_auto(model.inner, np.empty((n, k)))
     elif isinstance(model, MULDEStream):
         n, d = np.shape(X)
-        settled = {"n_members": members_for_rows(n, d, rule_directions(X)),
+        directions = rule_directions(X) if _counts_directions(model) else None
+        settled = {"n_members": members_for_rows(n, d, directions),
                    "lr": learning_rate_for_rows(n, d)}
         model.params = {**model.params, **{key: value for key, value in settled.items()
                                            if model.params.get(key, "auto") == "auto"}}
