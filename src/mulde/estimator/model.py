@@ -63,21 +63,25 @@ _TRAIN = TrainConfig()
 
 class ConstantFeaturesWarning(UserWarning):
     """Some features have one value in every training sample: `n_constant` of the
-    `n_features`, the first at column `first` (0-based). They are centred but not scaled
+    `n_features`, the first at column `first` (0-based), named `name` when fitted on a
+    DataFrame (else None). They are centred but not scaled
     (there is no spread to scale by), so a sample that differs there is scored by the raw
     size of the difference."""
 
-    def __init__(self, n_constant: int, n_features: int, first: int) -> None:
+    def __init__(self, n_constant: int, n_features: int, first: int,
+                 name: str | None = None) -> None:
         self.n_constant, self.n_features, self.first = n_constant, n_features, first
+        self.name = name
         one = n_constant == 1
+        where = f"column {first}, counting from 0" if name is None else f"column {name!r}"
         super().__init__(
             f"{n_constant} of the {n_features} features {'has' if one else 'have'} the same "
-            f"value in every training sample ({'' if one else 'the first: '}column {first}, "
-            "counting from 0); they are centred but not scaled, so a sample that differs there "
-            "scores as more anomalous by the raw size of the difference")
+            f"value in every training sample ({'' if one else 'the first: '}{where}); they are "
+            "centred but not scaled, so a sample that differs there scores as more anomalous "
+            "by the raw size of the difference")
 
-    def __reduce__(self):  # pickled (a worker process's warning) with its three numbers
-        return type(self), (self.n_constant, self.n_features, self.first)
+    def __reduce__(self):  # pickled (a worker process's warning) with its fields
+        return type(self), (self.n_constant, self.n_features, self.first, self.name)
 
 
 class FewSamplesWarning(UserWarning):
@@ -495,9 +499,11 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: None = None) -> MULDE:
         """Fit on normal samples X (n, d); y is ignored. Returns self. At least 2 rows
-        (ValueError), every value finite (ValueError naming the rows); fewer than 10 fit
-        but warn (`FewSamplesWarning`: no validation)."""
+        (ValueError), every value finite (ValueError naming the rows), a DataFrame's columns
+        all numbers (ValueError naming the column and row: `mulde.estimator.tables`); fewer
+        than 10 fit but warn (`FewSamplesWarning`: no validation)."""
         self.check_params()
+        _refuse_table(X)
         X = _finite(validate_data(self, X, dtype=[np.float64, np.float32],
                                   ensure_min_samples=2, ensure_all_finite=False), X)
         self.check_samples(len(X))  # before training, not after it
@@ -524,9 +530,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.mean_, std = _mean_std(X)
         constant = std == 0
         if constant.any():
-            warnings.warn(ConstantFeaturesWarning(int(constant.sum()), len(constant),
-                                                  int(np.flatnonzero(constant)[0])),
-                          stacklevel=2)
+            first = int(np.flatnonzero(constant)[0])
+            names = getattr(self, "feature_names_in_", None)  # fitted on a DataFrame
+            warnings.warn(ConstantFeaturesWarning(
+                int(constant.sum()), len(constant), first,
+                None if names is None else str(names[first])), stacklevel=2)
         self.scale_ = np.where(constant, 1.0, std + 1e-8)
         if self.scaling == "global":
             spread = float(np.sqrt(np.mean(std[~constant] ** 2))) if (~constant).any() else 0.0
@@ -658,6 +666,7 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "network_")
+        _refuse_table(X, getattr(self, "feature_names_in_", None))
         X = _finite(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
                                   ensure_all_finite=False), X)
         return np.asarray(X, dtype=np.float64)  # no copy when already float64
@@ -907,6 +916,17 @@ class MULDE(OutlierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _refuse_table(X: Any, fitted_names: Any = None) -> None:
+    """ValueError in one line when X is a DataFrame whose columns cannot be the model's
+    input (`mulde.estimator.tables.dataframe_problem`: their types, or other names than
+    `fitted_names`)."""
+    from mulde.estimator.tables import dataframe_problem
+
+    problem = dataframe_problem(X, fitted_names)
+    if problem:
+        raise ValueError(problem)
 
 
 def _finite(X: np.ndarray, given: Any = None) -> np.ndarray:

@@ -1,0 +1,80 @@
+"""Checks of a pandas DataFrame given to an estimator, before scikit-learn converts it.
+
+scikit-learn turns a DataFrame into an array and, when a column cannot be one, passes on
+pandas' or numpy's own error ("could not convert string to float: 'abc'", a dtype-promotion
+error listing every column's type), or its several-line message on column names. These
+checks say in one line which column (and row) is at fault and what to do, as `mulde fit`
+does for a CSV file (`mulde.io.features`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _listed(names: Sequence[str], limit: int = 5) -> str:
+    """Names quoted and joined, at most `limit` of them: "'a', 'b' and 3 more"."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (so that repr shows 5, not np.int64(5))."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, str) else value
+
+
+def dataframe_problem(X: Any, fitted_names: Sequence[Any] | None = None) -> str:
+    """What is wrong with X as an estimator's input, in one line, or "" (also when X is not
+    a pandas DataFrame: arrays are checked by scikit-learn).
+
+    X (n, d): a DataFrame. `fitted_names`: the column names the model was fitted on
+    (`feature_names_in_`), given when scoring. In this order: a column name used twice; other
+    columns than the fitted ones (missing, unexpected, or the same in another order, with
+    the fix `X[model.feature_names_in_]`); a column of dates or times, a categorical column,
+    or a column with a cell that is not a number (named by its row label and value). Columns
+    of numbers stored as text pass, as scikit-learn converts them; missing values (NaN,
+    None, pd.NA) are left to the NaN check (`mulde.io.features.nonfinite_rows`)."""
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(X, pd.DataFrame):
+        return ""
+    names = [str(c) for c in X.columns]
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        return (f"X: the column name {twice!r} appears more than once; give every column its "
+                "own name")
+    if fitted_names is not None:
+        fitted = [str(n) for n in fitted_names]
+        if names != fitted:
+            missing = [n for n in fitted if n not in names]
+            extra = [n for n in names if n not in fitted]
+            if not missing and not extra:
+                return ("X: the model's columns in another order; pass "
+                        "X[model.feature_names_in_] to put them in the order it was fitted on")
+            said = ([f"lacks {_listed(missing)}"] if missing else []) + (
+                [f"has {_listed(extra)}, which the model was not fitted on"] if extra else [])
+            return (f"X {' and '.join(said)}; give the {len(fitted)} columns the model was "
+                    "fitted on, in its order (model.feature_names_in_)")
+    types = pd.api.types
+    for name, column in zip(names, (X.iloc[:, j] for j in range(X.shape[1])), strict=True):
+        dtype = column.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            return (f"X: column {name!r} is categorical; encode it as numbers (one-hot or "
+                    "its codes) or drop it")
+        if (types.is_datetime64_any_dtype(dtype) or types.is_timedelta64_dtype(dtype)
+                or isinstance(dtype, pd.PeriodDtype)):
+            return (f"X: column {name!r} holds dates or times ({dtype}); convert it to numbers "
+                    "(such as seconds) or drop it")
+        if types.is_numeric_dtype(dtype):  # bool included
+            continue
+        numbers = pd.to_numeric(column, errors="coerce")
+        bad = (column.notna() & numbers.isna()).to_numpy()
+        if bad.any():
+            i = int(bad.argmax())
+            value = column.iloc[i]
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            return (f"X: column {name!r}, row labelled {_plain(X.index[i])!r}: {shown} is not "
+                    "a number; every column must hold numbers: drop or encode columns of text "
+                    "(names, ids, class labels)")
+    return ""

@@ -1,0 +1,81 @@
+"""DataFrames refused in one line naming the column (and row), before scikit-learn's own
+messages (pandas' conversion error, numpy's dtype promotion, the feature-name check)."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mulde import MULDE
+from mulde.estimator.model import ConstantFeaturesWarning
+from mulde.estimator.tables import dataframe_problem
+
+
+def _frame(n: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                         "c": rng.integers(0, 5, size=n)}, index=[f"r{i}" for i in range(n)])
+
+
+def test_numeric_frames_and_arrays_pass():
+    frame = _frame()
+    assert dataframe_problem(frame) == dataframe_problem(frame.to_numpy()) == ""
+    assert dataframe_problem(frame.assign(d=frame.a > 0)) == ""  # bool is a number
+    assert dataframe_problem(frame.assign(d=["1.5"] * len(frame))) == ""  # text of numbers
+    assert dataframe_problem(frame.assign(d=[None] + [1.0] * (len(frame) - 1))) == ""  # NaN: later
+    assert dataframe_problem(frame, ["a", "b", "c"]) == ""
+
+
+def test_a_text_cell_is_named_by_column_row_label_and_value():
+    frame = _frame().astype({"b": object})
+    frame.loc["r7", "b"] = "abc"
+    assert dataframe_problem(frame) == (
+        "X: column 'b', row labelled 'r7': 'abc' is not a number; every column must hold "
+        "numbers: drop or encode columns of text (names, ids, class labels)")
+    numbered = frame.reset_index(drop=True)  # an integer label shows as 7, not np.int64(7)
+    assert "row labelled 7: 'abc'" in dataframe_problem(numbered)
+
+
+def test_dates_and_categories_are_named_with_what_to_do():
+    frame = _frame()
+    dated = frame.assign(when=pd.date_range("2026-01-01", periods=len(frame)))
+    assert dataframe_problem(dated) == (f"X: column 'when' holds dates or times "
+                                        f"({dated['when'].dtype}); convert it to numbers (such "
+                                        "as seconds) or drop it")
+    assert "column 'c' is categorical; encode it" in dataframe_problem(
+        frame.astype({"c": "category"}))
+
+
+def test_columns_other_than_the_fitted_ones_are_named():
+    frame = _frame()
+    assert dataframe_problem(frame[["b", "a", "c"]], ["a", "b", "c"]) == (
+        "X: the model's columns in another order; pass X[model.feature_names_in_] to put "
+        "them in the order it was fitted on")
+    assert dataframe_problem(frame.rename(columns={"c": "z"}), ["a", "b", "c"]) == (
+        "X lacks 'c' and has 'z', which the model was not fitted on; give the 3 columns the "
+        "model was fitted on, in its order (model.feature_names_in_)")
+    twice = frame.set_axis(["a", "b", "a"], axis=1)
+    assert "the column name 'a' appears more than once" in dataframe_problem(twice)
+
+
+def test_mulde_refuses_them_in_fit_and_in_scoring():
+    frame = _frame(60)
+    model = MULDE(max_steps=1, eval_every=1, random_state=0).fit(frame)
+    with pytest.raises(ValueError, match="^X: the model's columns in another order"):
+        model.score_samples(frame[["c", "a", "b"]])
+    with pytest.raises(ValueError, match="^X: column 'when' holds dates"):
+        model.fit(frame.assign(when=pd.Timestamp("2026-01-01")))
+    np.testing.assert_array_equal(model.score_samples(frame),
+                                  model.score_samples(frame.to_numpy()))
+
+
+def test_the_constant_column_warning_names_a_dataframes_column():
+    frame = _frame(60).assign(flat=0.0)
+    with pytest.warns(ConstantFeaturesWarning, match="column 'flat'\\)"):
+        MULDE(max_steps=1, eval_every=1, random_state=0).fit(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MULDE(max_steps=1, eval_every=1, random_state=0).fit(frame.to_numpy())
+    said = [str(w.message) for w in caught if w.category is ConstantFeaturesWarning]
+    assert said and "column 3, counting from 0" in said[0]
