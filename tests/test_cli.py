@@ -980,6 +980,15 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
     assert out[1].startswith("fitted on 40 x 3 features")
     assert "(a, b, c)" in out[2] and out[3].startswith("fitted on 40 x 3 features")
     assert out[4].startswith("fitted on 40 x 3 features") and len(out) == 5
+    # two columns of whole numbers under "0,1": kept as a sample, and said
+    (tmp_path / "ints.csv").write_text("0,1\n" + "\n".join(f"{i},{i % 7}" for i in range(40)))
+    assert main(["fit", str(tmp_path / "ints.csv"), "--out", str(tmp_path / "i.safetensors"),
+                 "--params", small, "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"{tmp_path / 'ints.csv'}: the first row (0, 1) is taken as a sample; if "
+                      "it is pandas' header of column numbers, remove it (to_csv(index=False, "
+                      "header=False)) and fit again")
+    assert out[1].startswith("fitted on 41 x 2 features")
 
 
 def test_info_names_the_columns_a_model_was_fitted_on(tmp_path, capsys):

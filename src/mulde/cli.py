@@ -98,7 +98,7 @@ def _fit(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.core.training import FEATURES_LR_FROM, members_reason
     from mulde.io.atomic import ensure_writable
-    from mulde.io.features import csv_header, read_features
+    from mulde.io.features import csv_header, numbered_first_row, read_features
 
     suffix = Path(args.out).suffix.lower()
     if suffix in FEATURE_SUFFIXES:
@@ -137,6 +137,10 @@ def _fit(args: argparse.Namespace) -> int:
     if names:  # said, so that a first row taken for a header (or not) is seen
         print(f"{args.features}: the first row is a header of column names "
               f"({_columns(names)}), not a sample")
+    elif numbered_first_row(args.features):  # whole numbers throughout: data or pandas' names?
+        print(f"{args.features}: the first row ({', '.join(map(str, range(X.shape[1])))}) is "
+              "taken as a sample; if it is pandas' header of column numbers, remove it "
+              "(to_csv(index=False, header=False)) and fit again")
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps at lr {model.train_result_.lr:.3g}"

@@ -14,6 +14,7 @@ from mulde.io.features import (
     check_features,
     csv_header,
     energy_columns,
+    numbered_first_row,
     read_features,
     write_scores,
 )
@@ -166,6 +167,18 @@ def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
     assert csv_header(path) is None
     path.write_text("0,2,1\n5,6,7\n")  # not in order: data
     assert read_features(path).shape == (2, 3)
+
+
+def test_a_numbered_first_row_kept_as_data_is_told_apart(tmp_path):
+    """"0" or "0,1" over whole numbers stays a sample (above), and `numbered_first_row` says
+    so, for `mulde fit` to mention; a header, other numbers, or 3 columns are not it."""
+    path = tmp_path / "x.csv"
+    for text, expected in (("0,1\n5,6\n", True), ("0\n1\n2\n", True),
+                           ("0,1\n5,6\n5.5,6\n", False), ("1,0\n5,6\n", False),
+                           ("a,b\n5,6\n", False), ("0,1,2\n5,6,7\n", False)):
+        path.write_text(text)
+        assert numbered_first_row(path) is expected, text
+    assert numbered_first_row(tmp_path / "x.npy") is False
 
 
 def test_an_npy_of_python_objects_says_to_save_numbers(tmp_path):

@@ -74,6 +74,22 @@ def csv_header(path: str | Path) -> list[str] | None:
     return [c.strip() for c in head[0][1]]
 
 
+def numbered_first_row(path: str | Path) -> bool:
+    """Whether a .csv feature file's first row, read as a sample, is "0" or "0,1": the names
+    pandas gives one or two unnamed columns, which `_is_header` keeps as data when every
+    other row holds whole numbers too (so `mulde fit` can say which it took)."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv" or csv_header(path) is not None:
+        return False
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            first = next(_filled_rows(fh), (0, []))[1]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    names = [c.strip() for c in first]
+    return len(names) in (1, 2) and names == [str(i) for i in range(len(names))]
+
+
 def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
     """The rows of an open .csv file that hold something, each with its line number (as an
     editor counts lines, blank ones included)."""
