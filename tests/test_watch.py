@@ -294,6 +294,7 @@ def test_a_camera_of_another_size_is_refused_naming_the_sizes_the_user_knows(tra
     assert (f"{camera}: frames are 640x360 (427x240 after the extractor's downscale) but the "
             "scene background learned from the training videos (") in err
     assert "is 240x160: another camera view or resolution" in err
+    assert not (tmp_path / "o1").exists()  # no frame scored: the folder it made is gone
     model = load_model(model_dir)
     model.training["frame_sizes"] = {"": [240, 160]}
     model.save(tmp_path / "recorded")
@@ -517,3 +518,19 @@ def test_a_snapshot_label_beside_the_right_edge_is_drawn_whole():
     text = drawn[:58, :, 2] > 100  # the label, red, above the box
     cols = np.flatnonzero(text.any(axis=0))
     assert cols.min() < 100 and cols.max() < 199  # starts well left of the box, ends inside
+
+
+def test_a_truncated_video_says_how_many_frames_were_scored_before_it_broke(trained, tmp_path,
+                                                                           capsys):
+    """The frames decoded before the damage are scored and written; the one-line error says
+    so (a newcomer saw only the error and took the outputs for nothing)."""
+    model_dir, _ = trained
+    cut = write_video(tmp_path / "cut.avi", 40, size=(160, 240))  # AVI: read frame by frame
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 2 // 3])
+    assert main(["watch", str(model_dir), str(cut), "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    scored = json.loads((tmp_path / "o" / "watch.json").read_text())["frames"]
+    assert scored > 0 and err.count("\n") == 1
+    assert err.rstrip().endswith(f"; the {scored} frames before it are scored: outputs in "
+                                 f"{tmp_path / 'o'}")

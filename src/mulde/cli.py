@@ -895,6 +895,26 @@ def _not_a_pipeline(path: Path, source: str) -> str | None:
     return None
 
 
+def _left_by_failed_watch(out: Path, created: bool) -> str:
+    """The end of a failed `mulde watch`'s error line: where the frames scored before the
+    failure are ("; the 129 frames before it are scored: outputs in OUT"), or "" when none
+    was scored, after removing the empty outputs (and `out`, when this watch created it and
+    nothing else is in it)."""
+    from mulde.watch import clear_earlier_outputs
+
+    try:
+        frames = int(json.loads((out / "watch.json").read_text(encoding="utf-8"))["frames"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if frames > 0:
+        return f"; the {_count(frames, 'frame')} before it are scored: outputs in {out}"
+    clear_earlier_outputs(out)
+    if created:
+        _rmdir_quietly(out / "events")
+        _rmdir_quietly(out)
+    return ""
+
+
 def _watch(args: argparse.Namespace) -> int:
     from mulde.vad.artifact import ArtifactError
     from mulde.watch import default_status, load_model, watch_source
@@ -924,6 +944,7 @@ def _watch(args: argparse.Namespace) -> int:
     if pipeline_folder(args.out) == Path(args.out):  # its files would mix with the model's
         raise UsageError(f"--out {args.out} holds a model; give watch an output folder of "
                          "its own (e.g. --out watch_out)")
+    created = not Path(args.out).exists()
     try:
         summary = watch_source(
             model, args.source, args.out, view=args.view, threshold=args.threshold,
@@ -934,8 +955,10 @@ def _watch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"mulde: interrupted; outputs written to {args.out}", file=sys.stderr)
         return 130
-    except ValueError as err:  # a model or setting that cannot run live
-        raise UsageError(str(err)) from None
+    except Exception as err:  # a source, model or setting that failed: say what is left
+        if not isinstance(err, (ValueError, *_user_errors())):
+            raise
+        raise UsageError(f"{err}{_left_by_failed_watch(Path(args.out), created)}") from None
     lat = summary["latency_s"]
     print(f"watched {_count(summary['frames'], 'frame')} at "
           f"{summary['frames_per_s'] or 0:.1f} frames/s "
