@@ -561,7 +561,10 @@ def test_folder_with_labels_csv(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("video,begin,end\nc,1,2\n", "row 1: header must be video,start,end"),
+        ("video,begin,end\nc,1,2\n", "row 1: header must be video,start,end, got "
+                                     "video,begin,end$"),
+        ("monday,13,65\n", "row 1: header must be video,start,end, got monday,13,65 "
+                          "\\(a range: add the line video,start,end above it\\)"),
         ("video,start,end\nc,1,2\nc,x,3\n", "row 3, field start: not an integer"),
         ("video,start,end\nc,4,2\n", "row 2, field end: end 2 is before start 4"),
         ("video,start,end\nc,-1,2\n", "row 2, field start: negative frame"),

@@ -46,9 +46,12 @@ def read_labels_csv(path: Path) -> dict[str, list[Range]]:
             reader = csv.DictReader(handle)
             header = [h.strip() for h in reader.fieldnames or []]
             if header != list(CSV_COLUMNS):
+                a_range = len(header) == 3 and all(h.isdigit() for h in header[1:])
                 raise DatasetError(
                     f"{path}, row 1: header must be {','.join(CSV_COLUMNS)}, got "
                     f"{','.join(header) or 'nothing'}"
+                    + (f" (a range: add the line {','.join(CSV_COLUMNS)} above it)"
+                       if a_range else "")
                 )
             reader.fieldnames = header
             for row in reader:

@@ -82,4 +82,24 @@ def check_layout(name: str, root: Path) -> None:
     near = nearby_root(root, lambda folder: _holds(name, folder), levels_up=2)
     if near is not None:
         message += f"; {near} has that layout: use it as the root"
+    cased = _other_case(root, [r for options in missing for r in options.split(" or ")])
+    if cased:
+        message += ("; folder names are case-sensitive: rename "
+                    + ", ".join(f"{have}/ to {want}" for have, want in cased))
     raise DatasetError(message)
+
+
+def _other_case(root: Path, wanted: Sequence[str]) -> list[tuple[str, str]]:
+    """(folder found, name wanted) for each wanted 'name/' that `root` holds only in another
+    case (Train/ for train/): the loaders match names exactly, on every system alike."""
+    try:
+        here = [p.name for p in root.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    found = []
+    for want in wanted:
+        name = want.rstrip("/")
+        if "/" in name or "*" in name:
+            continue
+        found += [(have, want) for have in here if have != name and have.lower() == name.lower()]
+    return found

@@ -1,0 +1,26 @@
+"""check_layout: a dataset root without an accepted layout is named with what is missing."""
+
+import pytest
+
+from mulde.datasets.common import DatasetError
+from mulde.datasets.layouts import check_layout
+
+
+def test_a_folder_in_another_case_is_named_with_its_rename(tmp_path):
+    """Train/ and Test/ for the folder dataset's train/ and test/ (a newcomer's layout):
+    the loaders match names exactly, so the error says which folder to rename; a correct
+    layout passes, and an unrelated folder is not suggested."""
+    (tmp_path / "Train").mkdir()
+    (tmp_path / "Test").mkdir()
+    (tmp_path / "trains").mkdir()
+    with pytest.raises(DatasetError) as err:
+        check_layout("folder", tmp_path)
+    assert str(err.value).endswith("; folder names are case-sensitive: rename Train/ to "
+                                   "train/, Test/ to test/")
+    avenue = tmp_path / "avenue"
+    (avenue / "Training_Videos").mkdir(parents=True)
+    (avenue / "testing_videos").mkdir()
+    with pytest.raises(DatasetError, match="rename Training_Videos/ to training_videos/$"):
+        check_layout("avenue", avenue)
+    (tmp_path / "train").mkdir()
+    check_layout("folder", tmp_path)
