@@ -295,6 +295,16 @@ def test_a_camera_of_another_size_is_refused_naming_the_sizes_the_user_knows(tra
             "scene background learned from the training videos (") in err
     assert "is 240x160: another camera view or resolution" in err
     assert not (tmp_path / "o1").exists()  # no frame scored: the folder it made is gone
+    # into a folder of the user's with an earlier watch's record: no count of that watch's
+    # frames is claimed, and the user's own file and the folder stay
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    (kept / "watch.json").write_text(json.dumps({"frames": 129}))
+    assert main(["watch", str(model_dir), str(camera), "--out", str(kept), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "frames before it" not in err and "another camera view" in err
+    assert (kept / "notes.txt").read_text() == "mine"
     model = load_model(model_dir)
     model.training["frame_sizes"] = {"": [240, 160]}
     model.save(tmp_path / "recorded")

@@ -895,22 +895,40 @@ def _not_a_pipeline(path: Path, source: str) -> str | None:
     return None
 
 
-def _left_by_failed_watch(out: Path, created: bool) -> str:
+def _record_stamp(out: Path) -> int | None:
+    """The modification time (ns) of out/watch.json, None when there is none."""
+    try:
+        return (out / "watch.json").stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _left_by_failed_watch(out: Path, created: bool, had_events: bool,
+                          earlier: int | None) -> str:
     """The end of a failed `mulde watch`'s error line: where the frames scored before the
     failure are ("; the 129 frames before it are scored: outputs in OUT"), or "" when none
-    was scored, after removing the empty outputs (and `out`, when this watch created it and
-    nothing else is in it)."""
+    was. Only a watch.json other than the `earlier` one (its `_record_stamp` before this
+    watch started) is this watch's. With no frame scored, this watch's empty outputs go,
+    and so do the folder `out` (when `created`) and its events/ folder (unless
+    `had_events`) when nothing else is in them; a watch that failed before writing leaves
+    an earlier watch's files as they were."""
     from mulde.watch import clear_earlier_outputs
 
+    record = out / "watch.json"
+    frames = 0
     try:
-        frames = int(json.loads((out / "watch.json").read_text(encoding="utf-8"))["frames"])
+        if _record_stamp(out) not in (None, earlier):
+            frames = int(json.loads(record.read_text(encoding="utf-8"))["frames"])
+            if frames == 0:
+                clear_earlier_outputs(out)
     except (OSError, ValueError, KeyError, TypeError):
-        return ""
+        pass
     if frames > 0:
-        return f"; the {_count(frames, 'frame')} before it are scored: outputs in {out}"
-    clear_earlier_outputs(out)
-    if created:
+        return (f"; the {_count(frames, 'frame')} before it "
+                f"{'is' if frames == 1 else 'are'} scored: outputs in {out}")
+    if not had_events:
         _rmdir_quietly(out / "events")
+    if created:
         _rmdir_quietly(out)
     return ""
 
@@ -944,7 +962,8 @@ def _watch(args: argparse.Namespace) -> int:
     if pipeline_folder(args.out) == Path(args.out):  # its files would mix with the model's
         raise UsageError(f"--out {args.out} holds a model; give watch an output folder of "
                          "its own (e.g. --out watch_out)")
-    created = not Path(args.out).exists()
+    created, earlier = not Path(args.out).exists(), _record_stamp(Path(args.out))
+    had_events = (Path(args.out) / "events").is_dir()
     try:
         summary = watch_source(
             model, args.source, args.out, view=args.view, threshold=args.threshold,
@@ -958,7 +977,8 @@ def _watch(args: argparse.Namespace) -> int:
     except Exception as err:  # a source, model or setting that failed: say what is left
         if not isinstance(err, (ValueError, *_user_errors())):
             raise
-        raise UsageError(f"{err}{_left_by_failed_watch(Path(args.out), created)}") from None
+        left = _left_by_failed_watch(Path(args.out), created, had_events, earlier)
+        raise UsageError(f"{err}{left}") from None
     lat = summary["latency_s"]
     print(f"watched {_count(summary['frames'], 'frame')} at "
           f"{summary['frames_per_s'] or 0:.1f} frames/s "

@@ -4,12 +4,13 @@ messages (pandas' conversion error, numpy's dtype promotion, the feature-name ch
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from mulde import MULDE
 from mulde.estimator.model import ConstantFeaturesWarning
-from mulde.estimator.tables import dataframe_problem
+from mulde.estimator.tables import dataframe_problem, numeric_frame
+
+pd = pytest.importorskip("pandas")  # not a dependency of mulde: the checks need it only here
 
 
 def _frame(n: int = 40) -> pd.DataFrame:
@@ -79,3 +80,33 @@ def test_the_constant_column_warning_names_a_dataframes_column():
         MULDE(max_steps=1, eval_every=1, random_state=0).fit(frame.to_numpy())
     said = [str(w.message) for w in caught if w.category is ConstantFeaturesWarning]
     assert said and "column 3, counting from 0" in said[0]
+
+
+def test_missing_values_in_text_columns_reach_the_nan_check():
+    """None, pd.NA and the text "nan" in a column of numbers written as text become NaN
+    (`numeric_frame`), which the NaN check names by row; scikit-learn's own conversion
+    stopped at pd.NA with a TypeError."""
+    frame = _frame(60)
+    frame["b"] = pd.array([f"{v:.3f}" for v in frame.b], dtype="string")
+    assert dataframe_problem(frame) == ""
+    model = MULDE(max_steps=1, eval_every=1, random_state=0).fit(frame)
+    for missing in (pd.NA, "nan"):
+        holey = frame.copy()
+        holey.loc["r5", "b"] = missing
+        assert dataframe_problem(holey) == ""
+        assert np.isnan(numeric_frame(holey).loc["r5", "b"])
+        with pytest.raises(ValueError, match="rows labelled 'r5'; the first in column 'b'"):
+            model.score_samples(holey)
+
+
+def test_a_frame_of_numbered_columns_is_taken_in_the_models_order():
+    """scikit-learn records no names for columns that are not strings: such a frame is
+    scored in the model's order, as an array is (with scikit-learn's warning), not refused
+    for lacking the fitted names."""
+    frame = _frame(60)
+    model = MULDE(max_steps=1, eval_every=1, random_state=0).fit(frame)
+    numbered = pd.DataFrame(frame.to_numpy())
+    assert dataframe_problem(numbered, list(model.feature_names_in_)) == ""
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        scores = model.score_samples(numbered)
+    np.testing.assert_array_equal(scores, model.score_samples(frame))

@@ -503,7 +503,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         all numbers (ValueError naming the column and row: `mulde.estimator.tables`); fewer
         than 10 fit but warn (`FewSamplesWarning`: no validation)."""
         self.check_params()
-        _refuse_table(X)
+        X = _refuse_table(X)
         X = _finite(validate_data(self, X, dtype=[np.float64, np.float32],
                                   ensure_min_samples=2, ensure_all_finite=False), X)
         self.check_samples(len(X))  # before training, not after it
@@ -666,7 +666,7 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "network_")
-        _refuse_table(X, getattr(self, "feature_names_in_", None))
+        X = _refuse_table(X, getattr(self, "feature_names_in_", None))
         X = _finite(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
                                   ensure_all_finite=False), X)
         return np.asarray(X, dtype=np.float64)  # no copy when already float64
@@ -918,15 +918,17 @@ class MULDE(OutlierMixin, BaseEstimator):
         return tags
 
 
-def _refuse_table(X: Any, fitted_names: Any = None) -> None:
-    """ValueError in one line when X is a DataFrame whose columns cannot be the model's
-    input (`mulde.estimator.tables.dataframe_problem`: their types, or other names than
+def _refuse_table(X: Any, fitted_names: Any = None) -> Any:
+    """X, its columns of numbers written as text converted (`numeric_frame`); ValueError in
+    one line when X is a DataFrame whose columns cannot be the model's input
+    (`mulde.estimator.tables.dataframe_problem`: their types, or other names than
     `fitted_names`)."""
-    from mulde.estimator.tables import dataframe_problem
+    from mulde.estimator.tables import dataframe_problem, numeric_frame
 
     problem = dataframe_problem(X, fitted_names)
     if problem:
         raise ValueError(problem)
+    return numeric_frame(X)
 
 
 def _finite(X: np.ndarray, given: Any = None) -> np.ndarray:

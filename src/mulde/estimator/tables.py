@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 
 def _listed(names: Sequence[str], limit: int = 5) -> str:
     """Names quoted and joined, at most `limit` of them: "'a', 'b' and 3 more"."""
@@ -30,25 +32,28 @@ def dataframe_problem(X: Any, fitted_names: Sequence[Any] | None = None) -> str:
     a pandas DataFrame: arrays are checked by scikit-learn).
 
     X (n, d): a DataFrame. `fitted_names`: the column names the model was fitted on
-    (`feature_names_in_`), given when scoring. In this order: a column name used twice; other
-    columns than the fitted ones (missing, unexpected, or the same in another order, with
-    the fix `X[model.feature_names_in_]`); a column of dates or times, a categorical column,
-    or a column with a cell that is not a number (named by its row label and value). Columns
-    of numbers stored as text pass, as scikit-learn converts them; missing values (NaN,
-    None, pd.NA) are left to the NaN check (`mulde.io.features.nonfinite_rows`)."""
+    (`feature_names_in_`), given when scoring; compared only when all of X's column names are
+    strings (scikit-learn records no others: a frame of numbered columns is taken in the
+    model's order, as an array is, with scikit-learn's warning). In this order: a column name
+    used twice; other columns than the fitted ones (missing, unexpected, or the same in
+    another order, with the fix `X[model.feature_names_in_]`); a column of dates or times, a
+    categorical column, or a column with a cell that is not a number (named by its row label
+    and value). Columns of numbers stored as text pass (`numeric_frame` converts them), and
+    so do missing values and the text "nan", left to the NaN check
+    (`mulde.io.features.nonfinite_rows`). Complex numbers are left to scikit-learn."""
     pd = sys.modules.get("pandas")
     if pd is None or not isinstance(X, pd.DataFrame):
         return ""
-    names = [str(c) for c in X.columns]
-    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
-    if twice is not None:
-        return (f"X: the column name {twice!r} appears more than once; give every column its "
-                "own name")
-    if fitted_names is not None:
-        fitted = [str(n) for n in fitted_names]
+    repeated = X.columns[X.columns.duplicated()]
+    if len(repeated):
+        return (f"X: the column name {_plain(repeated[0])!r} appears more than once; give "
+                "every column its own name")
+    if fitted_names is not None and all(isinstance(c, str) for c in X.columns):
+        names, fitted = list(X.columns), [str(n) for n in fitted_names]
         if names != fitted:
-            missing = [n for n in fitted if n not in names]
-            extra = [n for n in names if n not in fitted]
+            have, want = set(names), set(fitted)
+            missing = [n for n in fitted if n not in have]
+            extra = [n for n in names if n not in want]
             if not missing and not extra:
                 return ("X: the model's columns in another order; pass "
                         "X[model.feature_names_in_] to put them in the order it was fitted on")
@@ -57,8 +62,10 @@ def dataframe_problem(X: Any, fitted_names: Sequence[Any] | None = None) -> str:
             return (f"X {' and '.join(said)}; give the {len(fitted)} columns the model was "
                     "fitted on, in its order (model.feature_names_in_)")
     types = pd.api.types
-    for name, column in zip(names, (X.iloc[:, j] for j in range(X.shape[1])), strict=True):
-        dtype = column.dtype
+    for j, dtype in enumerate(X.dtypes):
+        if types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+            continue  # bool included; only the other columns are looked at, one by one
+        name = _plain(X.columns[j])
         if isinstance(dtype, pd.CategoricalDtype):
             return (f"X: column {name!r} is categorical; encode it as numbers (one-hot or "
                     "its codes) or drop it")
@@ -66,10 +73,10 @@ def dataframe_problem(X: Any, fitted_names: Sequence[Any] | None = None) -> str:
                 or isinstance(dtype, pd.PeriodDtype)):
             return (f"X: column {name!r} holds dates or times ({dtype}); convert it to numbers "
                     "(such as seconds) or drop it")
-        if types.is_numeric_dtype(dtype):  # bool included
-            continue
+        column = X.iloc[:, j]
         numbers = pd.to_numeric(column, errors="coerce")
-        bad = (column.notna() & numbers.isna()).to_numpy()
+        said_nan = column.astype(str).str.strip().str.lower().isin(("nan", "+nan", "-nan"))
+        bad = (column.notna() & numbers.isna() & ~said_nan).to_numpy()
         if bad.any():
             i = int(bad.argmax())
             value = column.iloc[i]
@@ -78,3 +85,23 @@ def dataframe_problem(X: Any, fitted_names: Sequence[Any] | None = None) -> str:
                     "a number; every column must hold numbers: drop or encode columns of text "
                     "(names, ids, class labels)")
     return ""
+
+
+def numeric_frame(X: Any) -> Any:
+    """X with each column that is not numeric (text of numbers, which `dataframe_problem`
+    let pass) converted by `pandas.to_numeric`, so that a missing value there (None, pd.NA,
+    "nan") becomes NaN, which the NaN check names by row, instead of failing scikit-learn's
+    conversion; X itself when it is no DataFrame or every column is numeric."""
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(X, pd.DataFrame):
+        return X
+    types = pd.api.types
+    text = [j for j, dtype in enumerate(X.dtypes) if not types.is_numeric_dtype(dtype)
+            or isinstance(dtype, pd.CategoricalDtype)]
+    if not text:
+        return X
+    X = X.copy()
+    for j in text:
+        X.isetitem(j, pd.to_numeric(X.iloc[:, j].astype(object).where(
+            X.iloc[:, j].notna(), np.nan), errors="coerce").astype(np.float64))
+    return X
