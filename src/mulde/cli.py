@@ -229,14 +229,18 @@ def _columns(names: list[str], first: int = 4) -> str:
 def _check_columns(features: Path, model: Any, model_path: Path) -> None:
     """Refuse (`UsageError`) a CSV whose header names other columns, or the same in another
     order, than the DataFrame the model was fitted on (`feature_names_in_`); a file without
-    names (no header, .npy, .npz) is taken in the model's order."""
+    names (no header, .npy, .npz) is taken in the model's order, with a note saying so."""
     from mulde.io.features import csv_header
 
     fitted = getattr(model, "feature_names_in_", None)
     header = csv_header(features)
-    if fitted is None or header is None:
+    if fitted is None:
         return
     fitted = [str(n) for n in fitted]
+    if header is None:  # said, so that a file of other columns is not scored unseen
+        print(f"mulde: note: {features} names no columns: they are read in the order the "
+              f"model was fitted on ({_columns(fitted, 8)})", file=sys.stderr)
+        return
     if header == fitted:
         return
     j = next(j for j, (h, f) in enumerate(zip(header, fitted, strict=True)) if h != f)
