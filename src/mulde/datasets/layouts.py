@@ -82,24 +82,24 @@ def check_layout(name: str, root: Path) -> None:
     near = nearby_root(root, lambda folder: _holds(name, folder), levels_up=2)
     if near is not None:
         message += f"; {near} has that layout: use it as the root"
-    cased = _other_case(root, [r for options in missing for r in options.split(" or ")])
+    cased = _other_case(root, [r for layout in layouts for options in layout for r in options])
     if cased:
         message += ("; folder names are case-sensitive: rename "
-                    + ", ".join(f"{have}/ to {want}" for have, want in cased))
+                    + ", ".join(f"{have}/ to {want}/" for have, want in cased))
     raise DatasetError(message)
 
 
-def _other_case(root: Path, wanted: Sequence[str]) -> list[tuple[str, str]]:
-    """(folder found, name wanted) for each wanted 'name/' that `root` holds only in another
-    case (Train/ for train/): the loaders match names exactly, on every system alike."""
+def _other_case(root: Path, required: Sequence[str]) -> list[tuple[str, str]]:
+    """(folder found, name required) for each required folder of one level that `root`
+    lacks but holds in another case (Train/ for train/): the loaders match names exactly,
+    on every system alike."""
     try:
         here = [p.name for p in root.iterdir() if p.is_dir()]
     except OSError:
         return []
     found = []
-    for want in wanted:
-        name = want.rstrip("/")
-        if "/" in name or "*" in name:
+    for name in dict.fromkeys(required):  # in order, once each
+        if "/" in name or "*" in name or _exists(root, name):
             continue
-        found += [(have, want) for have in here if have != name and have.lower() == name.lower()]
+        found += [(have, name) for have in here if have.lower() == name.lower()]
     return found

@@ -27,6 +27,13 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, str) else value
 
 
+def _not_numbers(dtype: Any, pd: Any) -> bool:
+    """Whether a DataFrame column of this dtype is not plainly numbers (bool counts as
+    numbers; a categorical column does not, whatever its categories)."""
+    return (not pd.api.types.is_numeric_dtype(dtype)
+            or isinstance(dtype, pd.CategoricalDtype))
+
+
 def dataframe_problem(X: Any, fitted_names: Sequence[Any] | None = None) -> str:
     """What is wrong with X as an estimator's input, in one line, or "" (also when X is not
     a pandas DataFrame: arrays are checked by scikit-learn).
@@ -63,8 +70,8 @@ def dataframe_problem(X: Any, fitted_names: Sequence[Any] | None = None) -> str:
                     "fitted on, in its order (model.feature_names_in_)")
     types = pd.api.types
     for j, dtype in enumerate(X.dtypes):
-        if types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
-            continue  # bool included; only the other columns are looked at, one by one
+        if not _not_numbers(dtype, pd):
+            continue  # only the other columns are looked at, one by one
         name = _plain(X.columns[j])
         if isinstance(dtype, pd.CategoricalDtype):
             return (f"X: column {name!r} is categorical; encode it as numbers (one-hot or "
@@ -95,9 +102,7 @@ def numeric_frame(X: Any) -> Any:
     pd = sys.modules.get("pandas")
     if pd is None or not isinstance(X, pd.DataFrame):
         return X
-    types = pd.api.types
-    text = [j for j, dtype in enumerate(X.dtypes) if not types.is_numeric_dtype(dtype)
-            or isinstance(dtype, pd.CategoricalDtype)]
+    text = [j for j, dtype in enumerate(X.dtypes) if _not_numbers(dtype, pd)]
     if not text:
         return X
     X = X.copy()

@@ -147,6 +147,12 @@ class GMMStream:
         return self.score(X)
 
 
+def project(X: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """The rows X (m, d) centred on `mean` (d,) and projected on `components` (k, d):
+    (m, k) float64."""
+    return (np.asarray(X, dtype=np.float64) - mean) @ components.T
+
+
 def principal_axes(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
     """(mean (d,), components (k, d), explained share) of the rows X (n, d): the first k
     principal axes (`sklearn.decomposition.PCA`, exact solver: the eigenvectors of the
@@ -206,7 +212,7 @@ class PCAStream:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Return the rows X (m, d) projected on the fitted components: (m, k) float64."""
-        return (np.asarray(X, dtype=np.float64) - self.mean_) @ self.components_.T
+        return project(X, self.mean_, self.components_)
 
     def train_scores(self) -> np.ndarray:
         return self.inner.train_scores()
@@ -268,9 +274,9 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
         if _counts_directions(model.inner) and directions_matter(n, k):
             # the inner model counts the directions of X's projection
             mean, components, _ = principal_axes(X, k)
-            settle_auto(model.inner, (np.asarray(X, dtype=np.float64) - mean) @ components.T)
-        else:  # the counts alone decide: no projection needed
-            settle_auto(model.inner, np.empty((n, k)))
+            settle_auto(model.inner, project(X, mean, components))
+        else:  # the counts alone decide: rows of the projection's shape, none allocated
+            settle_auto(model.inner, np.broadcast_to(0.0, (n, k)))
     elif isinstance(model, MULDEStream):
         n, d = np.shape(X)
         directions = rule_directions(X) if _counts_directions(model) else None
