@@ -457,6 +457,9 @@ def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_pat
                      printed)
     skipped = json.loads((out / "metrics.json").read_text())["config"]["skipped_videos"]
     assert [s["video"] for s in skipped] == ["phone"]
+    # its line scrolled past between progress bars: the end of the run counts it again
+    assert ("\n1 video skipped (1 test, not scored): why is in the report's warnings and "
+            "metrics.json (config.skipped_videos)\nreport: ") in printed
 
 
 def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_path, capsys):

@@ -18,7 +18,9 @@ from fakes import (
     _kill_when,
     assert_same_entries,
     cache_entries,
+    write_frames,
     write_square_frames,
+    write_video,
 )
 from PIL import Image
 
@@ -612,3 +614,33 @@ def test_the_scratch_folder_of_a_run_without_a_cache_is_removed_at_exit(monkeypa
     f, args, kwargs = at_exit[0]
     f(*args, **kwargs)
     assert not folder.exists()
+
+
+def test_test_videos_at_another_frame_rate_are_named_in_one_warning(tmp_path):
+    """Speeds are per frame, so a test video file at another rate than the training files is
+    named with both rates (a newcomer's 8 frames/s copy of normal video raised an alert); a
+    frame folder records no rate and training files at several rates (several cameras) leave
+    nothing to compare with."""
+    from mulde.pipeline import Extraction, warn_other_rates
+
+    root = tmp_path / "data"
+    for name in ("t0", "t1"):
+        write_video(root / "train" / f"{name}.mp4", 4, fps=25)
+    write_video(root / "test" / "same.mp4", 4, fps=25)
+    write_video(root / "test" / "slow.mp4", 4, fps=8)
+    write_frames(root / "test" / "frames", 4)
+    ds = load_dataset("folder", root)
+    scored = {"train": {"t0": None, "t1": None},
+              "test": {"same": None, "slow": None, "frames": None}}
+    with pytest.warns(UserWarning) as shown:
+        assert warn_other_rates(ds, Extraction(features=scored)) == ["slow (8 frames/s)"]
+    assert [str(w.message) for w in shown] == [
+        "1 test video at another frame rate than the training videos (25 frames/s): slow (8 "
+        "frames/s); speeds are measured per frame, so they do not compare with the training "
+        "ones: score video at the training rate, or train on such video"]
+    # a test video that was not scored (skipped) is not named
+    assert warn_other_rates(ds, Extraction(features={**scored, "test": {"same": None}})) == []
+    write_video(root / "train" / "t1.mp4", 4, fps=30)  # two cameras' rates: no reference
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_other_rates(load_dataset("folder", root), Extraction(features=scored)) == []

@@ -378,9 +378,17 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     summary = watch_source(load_model(model_dir), str(folder), tmp_path / "out", log=log)
     assert summary["fps"] == 10.0 and summary["frames"] == 60
     assert "the model's 10 frames/s is assumed" in log.getvalue()
+    assert "speeds are measured per frame" not in log.getvalue()  # the model's rate
     with (tmp_path / "out" / "scores.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert rows[1]["time_s"] == "0.100"
+    # the same frames said to run at twice the rate: each moves half as far per frame
+    log = io.StringIO()
+    watch_source(load_model(model_dir), str(folder), tmp_path / "out20", fps=20.0, log=log)
+    assert (f"{folder} runs at 20 frames/s, the model's training videos at 10: speeds are "
+            "measured per frame, so they do not compare with the training ones and normal "
+            "motion can look anomalous; watch video at the training rate, or train on such "
+            "video") in log.getvalue()
 
 
 @pytest.mark.parametrize("max_height", [None, 20, 40])

@@ -1290,6 +1290,13 @@ def _print_metrics(metrics: dict, out: Path) -> None:
         print(f"alert threshold {threshold['value']:.4g}: {_count(n, 'event')} in "
               f"{where} of {_count(len(events), 'test video')} (listed in the report and "
               "metrics.json)")
+    skipped = (metrics.get("config") or {}).get("skipped_videos") or []
+    if skipped:  # their messages scrolled past between the progress bars
+        tests = sum(1 for f in skipped if f.get("split") == "test")
+        parts = [f"{tests} test, not scored"] * bool(tests) + [
+            f"{len(skipped) - tests} training"] * bool(len(skipped) - tests)
+        print(f"{_count(len(skipped), 'video')} skipped ({'; '.join(parts)}): why is in the "
+              "report's warnings and metrics.json (config.skipped_videos)")
     print(f"report: {Path(out) / 'report.html'}")
 
 

@@ -28,7 +28,7 @@ from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import FeatureCache, shard
-from mulde.video.decode import natural_key, probe
+from mulde.video.decode import natural_key, other_rate, probe
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
@@ -380,6 +380,40 @@ def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:
     return other
 
 
+def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
+    """Warn (one line; the run goes on) when test video files run at another frame rate than
+    the training video files, all at one rate: speeds are measured in pixels per frame and
+    time windows in frames, so a video at a third of the rate moves three times as far per
+    frame and looks anomalous (a newcomer's 8.3 frames/s copy of normal video raised an
+    event that its 25 frames/s original did not). Frame folders record no rate and are
+    left out. Returns the '<name> (<rate> frames/s)' of each such test video; [] when the
+    training files run at more than one rate (several cameras) or none can be probed."""
+
+    def rate(video: Video) -> float | None:
+        if Path(video.path).is_dir():
+            return None
+        try:
+            return float(probe(video.path).fps) or None
+        except VideoReadError:
+            return None
+
+    trained_names = extraction.features.get("train", {})
+    rates = [r for v in dataset.train if v.name in trained_names if (r := rate(v))]
+    if not rates or any(other_rate(r, rates[0]) for r in rates):
+        return []
+    expected = rates[0]
+    scored = extraction.features.get("test", {})
+    other = [f"{v.name} ({r:g} frames/s)" for v in dataset.test
+             if v.name in scored and other_rate(r := rate(v), expected)]
+    if other:
+        warnings.warn(f"{len(other)} test video{'s' if len(other) > 1 else ''} at another "
+                      f"frame rate than the training videos ({expected:g} frames/s): "
+                      f"{', '.join(other)}; speeds are measured per frame, so they do not "
+                      "compare with the training ones: score video at the training rate, or "
+                      "train on such video", stacklevel=2)
+    return other
+
+
 def _frame_sizes(dataset: Dataset, train: dict[str, VideoFeatures], per_view: bool
                  ) -> dict[str, list[int]]:
     """{camera view ("" for one view): [width, height] of its first readable training
@@ -473,6 +507,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     with recorded_warnings() as run_warnings:
         extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
         warn_other_sizes(dataset, extraction)
+        warn_other_rates(dataset, extraction)
         _say(fit_note)
         ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                                  progress, max_train_objects,

@@ -454,6 +454,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     cannot run live or has no threshold; KeyboardInterrupt after the outputs are written."""
     from mulde.vad.live import LiveScorer, start_level, trained_frame_shape
     from mulde.video.capture import open_capture
+    from mulde.video.decode import other_rate
 
     def note(line: str) -> None:
         if log is not None:
@@ -469,6 +470,12 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
              "these frames run at another rate")
     capture = open_capture(source, realtime=realtime, fps=fps, reconnect_tries=reconnect_tries,
                            backoff_s=backoff_s, timeout_s=timeout_s, log=note)
+    trained_fps = getattr(model, "fps", None)
+    if capture.kind in ("file", "folder") and other_rate(capture.fps, trained_fps):
+        note(f"{source} runs at {capture.fps:g} frames/s, the model's training videos at "
+             f"{trained_fps:g}: speeds are measured per frame, so they do not compare with "
+             "the training ones and normal motion can look anomalous; watch video at the "
+             "training rate, or train on such video")
     scorer = LiveScorer(extractor, model.ensemble, model.smoothing_sigma, source,
                         start=start_level(model), trained_shape=trained_frame_shape(model, view))
     if getattr(extractor, "region_background", "scene") != "scene":

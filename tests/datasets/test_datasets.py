@@ -16,6 +16,7 @@ from mulde.datasets import (
     DATASETS,
     DatasetError,
     IgnoredFilesWarning,
+    LabelsNotFoundWarning,
     MissingVideosWarning,
     avenue,
     check_dataset,
@@ -518,6 +519,26 @@ def test_folder_without_labels(tmp_path):
     assert [(v.name, v.labels) for v in dataset.test] == [("c", None), ("d", None)]
     assert dataset.smoothing_sigma == 5.0
     assert check_dataset(dataset) == []
+
+
+@pytest.mark.parametrize("where", ["test/labels.csv", "label.csv", "train/Labels.CSV"])
+def test_folder_says_when_its_labels_file_is_elsewhere(tmp_path, where):
+    """A labels file in test/ or misnamed would only show as "no labels were given" after the
+    whole run: loading says at once where it was found and where it is read from."""
+    root = _folder_fake(tmp_path)
+    (root / where).write_text("video,start,end\nc,1,2\n")
+    with pytest.warns(LabelsNotFoundWarning) as shown:
+        dataset = load_dataset("folder", root)
+    (message,) = [str(w.message) for w in shown if w.category is LabelsNotFoundWarning]
+    assert message == (f"{root}: no labels.csv, so the test videos are scored without labels "
+                       f"(no AUC); found {where}: the labels file is read from "
+                       f"{root / 'labels.csv'} only (move or rename it there)")
+    assert all(v.labels is None for v in dataset.test)
+    (root / where).rename(root / "labels.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LabelsNotFoundWarning)
+        dataset = load_dataset("folder", root)
+    assert dataset.test[0].labels is not None
 
 
 def test_folder_names_what_it_ignores_once_per_kind(tmp_path):

@@ -18,6 +18,7 @@ from mulde.video.decode import (
     iter_frames,
     list_frame_files,
     natural_key,
+    other_rate,
     probe,
 )
 from mulde.video.source import Video, VideoReadError, source_checksum
@@ -275,3 +276,18 @@ def test_unlistable_frame_folder_is_a_read_error_naming_it(tmp_path, monkeypatch
     monkeypatch.setattr(decode.os, "scandir", denied)
     with pytest.raises(VideoReadError, match="locked: cannot list the frame folder"):
         decode.list_frame_files(folder)
+
+
+@pytest.mark.parametrize(("rate", "trained", "other"), [
+    (25.0, 25.0, False),
+    (29.97, 30.0, False),  # a container's rounding is one rate
+    (8.333, 25.0, True),
+    (30.0, 25.0, True),
+    (25.0, 25.25, False),  # within 1 %
+    (25.0, 25.3, True),
+    (None, 25.0, False),  # unknown: nothing to say
+    (25.0, None, False),
+    (0.0, 25.0, False),
+])
+def test_other_rate_lets_one_percent_pass(rate, trained, other):
+    assert other_rate(rate, trained) is other

@@ -18,6 +18,7 @@ from mulde.datasets.base import Dataset
 from mulde.datasets.common import (
     DatasetError,
     IgnoredFilesWarning,
+    LabelsNotFoundWarning,
     MissingVideosWarning,
     VideoProblem,
     check_dataset,
@@ -114,6 +115,7 @@ __all__ = [
     "GROUND_TRUTH",
     "GroundTruth",
     "IgnoredFilesWarning",
+    "LabelsNotFoundWarning",
     "MissingVideosWarning",
     "Video",
     "VideoProblem",

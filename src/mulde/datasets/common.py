@@ -136,6 +136,11 @@ class IgnoredFilesWarning(UserWarning):
     """Files or folders of a user's video folder that are no video were left out."""
 
 
+class LabelsNotFoundWarning(UserWarning):
+    """A user's video folder has no labels file where it is read, but a CSV file elsewhere
+    in it (misplaced or misnamed): its test videos are scored without labels."""
+
+
 MAX_NAMED = 5
 """Ignored entries named in an `IgnoredFilesWarning`; more are counted."""
 

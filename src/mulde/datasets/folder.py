@@ -19,12 +19,21 @@ it exists, else by the CSV.
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from mulde.datasets.base import Dataset
-from mulde.datasets.common import DatasetError, list_videos, probed_length, warn_ignored
+from mulde.datasets.common import (
+    MAX_NAMED,
+    DatasetError,
+    LabelsNotFoundWarning,
+    list_videos,
+    probed_length,
+    shown_path,
+    warn_ignored,
+)
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, ranges_to_labels
 from mulde.video.decode import VIDEO_SUFFIXES
@@ -120,6 +129,7 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
     warn_ignored(ignored, root)
     csv_path = Path(labels) if labels is not None else root / "labels.csv"
     if labels is None and not csv_path.is_file():
+        _warn_other_csv(root, csv_path)
         test = tuple(Video(n, p) for n, p in tests.items())
     else:
         ranges = read_labels_csv(csv_path)
@@ -132,6 +142,21 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
         "folder", root, tuple(Video(n, p) for n, p in train.items()), test, SMOOTHING_SIGMA,
         ignored=tuple(ignored),
     )
+
+
+def _warn_other_csv(root: Path, csv_path: Path) -> None:
+    """Warn (`LabelsNotFoundWarning`) when `csv_path` is missing but `root`, its train/ or
+    its test/ holds a CSV file: a labels file misplaced or misnamed (test/labels.csv,
+    label.csv) would otherwise only show as "no labels were given" after the whole run."""
+    found = sorted(p for folder in (root, root / "train", root / "test") if folder.is_dir()
+                   for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    if found:
+        shown = ", ".join(shown_path(p, root) for p in found[:MAX_NAMED])
+        more = f" and {len(found) - MAX_NAMED} more" if len(found) > MAX_NAMED else ""
+        warnings.warn(f"{root}: no {csv_path.name}, so the test videos are scored without "
+                      f"labels (no AUC); found {shown}{more}: the labels file is read from "
+                      f"{csv_path} only (move or rename it there)", LabelsNotFoundWarning,
+                      stacklevel=3)
 
 
 def _check_named(csv_path: Path, test_dir: Path, ranges: dict[str, list[Range]],

@@ -432,3 +432,16 @@ def _iter_folder(folder: Path, files: list[Path]) -> Iterator[np.ndarray]:
                 f"{frame.shape[1]}x{frame.shape[0]} but {files[0].name} is {shape[1]}x{shape[0]}"
             )
         yield frame
+
+
+RATE_TOLERANCE = 0.01
+"""The relative difference of two frame rates that `other_rate` lets pass (rates a
+container rounds, 29.97 against 30, are one rate)."""
+
+
+def other_rate(rate: float | None, trained: float | None) -> bool:
+    """Whether a video's frame rate `rate` (frames/s) differs from the training videos'
+    `trained` by more than `RATE_TOLERANCE`; False when either is unknown (None or 0)."""
+    if not rate or not trained:
+        return False
+    return abs(rate - trained) > RATE_TOLERANCE * trained
