@@ -644,3 +644,25 @@ def test_test_videos_at_another_frame_rate_are_named_in_one_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert warn_other_rates(load_dataset("folder", root), Extraction(features=scored)) == []
+
+
+def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, capsys):
+    """The fits are most of a run: a rerun on the same cache reads each finished fit back
+    (fits/ in the cache), says so, and reports exactly what the first run did."""
+    ds = load_dataset("folder", dataset_root)
+    cache = tmp_path / "cache"
+    first = run_pipeline(ds, SpeedExtractor(), tmp_path / "a", cache_dir=cache,
+                         mulde_params=PARAMS, progress=False)
+    assert first["config"]["fits_reused"] == 0
+    assert len(list((cache / "fits").glob("*.json"))) == 4  # the model and 3 refits
+    capsys.readouterr()
+    second = run_pipeline(ds, SpeedExtractor(), tmp_path / "b", cache_dir=cache,
+                          mulde_params=PARAMS, progress=False)
+    assert second["config"]["fits_reused"] == 4
+    assert f"4 model fits of an earlier run read back from {cache / 'fits'}" in \
+        capsys.readouterr().err
+    for key in ("micro_auc", "macro_auc", "threshold"):
+        assert second[key] == first[key]
+    other = run_pipeline(ds, SpeedExtractor(), tmp_path / "c", cache_dir=cache,
+                         mulde_params={**PARAMS, "max_steps": 100}, progress=False)
+    assert other["config"]["fits_reused"] == 0  # another setting: other fits

@@ -257,14 +257,15 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                     max_train_objects: int | None = None,
                     calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
                     pca: dict[str, int] | None = None,
-                    sidak: list[str] | None = None,
+                    sidak: list[str] | None = None, fit_cache: Path | None = None,
                     ) -> tuple[StreamEnsemble, dict[str, VideoScores]]:
     """Fit the `StreamEnsemble` on the training videos and score every test video (each
     stream fitted on at most `max_train_objects`, a seeded subsample; None: all;
     `calibration_folds` "auto": `default_calibration_folds`; the fits `fit_jobs` at a time
     in worker processes, `StreamEnsemble.n_jobs`; `pca` stream -> k: those streams' models
     on their first k principal components, `StreamEnsemble.pca`; `sidak`: streams whose
-    frame score is the Sidak-corrected maximum, `StreamEnsemble.sidak`).
+    frame score is the Sidak-corrected maximum, `StreamEnsemble.sidak`; `fit_cache`: a
+    folder of finished fits, `StreamEnsemble.fit_cache`).
 
     Returns (the fitted ensemble, `VideoScores` per test video). Raises DatasetError when
     there is no readable training or test video."""
@@ -278,8 +279,14 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                 if skipped else "") + "; the pipeline needs at least one training and one "
                 "test video")
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds, fit_jobs, pca, sidak)
+                            calibration_folds, fit_jobs, pca, sidak, fit_cache)
     return ensemble, ensemble.score(test)
+
+
+def fit_cache_folder(cache: FeatureCache) -> Path:
+    """Where a run keeps its finished model fits (`mulde.vad.fit_cache`): `fits/` in its
+    feature cache, so that a rerun with the same cache resumes its fits as its extraction."""
+    return Path(cache.root) / "fits"
 
 
 def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed: int = 0,
@@ -287,10 +294,12 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
                  max_train_objects: int | None = None,
                  calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
                  pca: dict[str, int] | None = None,
-                 sidak: list[str] | None = None) -> StreamEnsemble:
+                 sidak: list[str] | None = None,
+                 fit_cache: Path | None = None) -> StreamEnsemble:
     """Return the `StreamEnsemble` fitted on the training videos' features (the settings as
     `train_and_score`; `fit_jobs`: worker processes for the fits, `StreamEnsemble.n_jobs`;
-    `pca`: `StreamEnsemble.pca`; `sidak`: `StreamEnsemble.sidak`)."""
+    `pca`: `StreamEnsemble.pca`; `sidak`: `StreamEnsemble.sidak`; `fit_cache`:
+    `StreamEnsemble.fit_cache`). Says on stderr how many fits an earlier run had finished."""
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
     elif isinstance(calibration_folds, int) and len(train) < calibration_folds:
@@ -302,11 +311,20 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
                       + (f"{fewer} folds" if fewer else "the models' own training scores"),
                       stacklevel=2)
         calibration_folds = fewer
-    return StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
-                          calibration_folds=calibration_folds,  # type: ignore[arg-type]
-                          max_train_objects=max_train_objects, n_jobs=fit_jobs,
-                          pca=dict(pca) if pca else None,
-                          sidak=list(sidak) if sidak else None).fit(train)
+    ensemble = StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
+                              calibration_folds=calibration_folds,  # type: ignore[arg-type]
+                              max_train_objects=max_train_objects, n_jobs=fit_jobs,
+                              pca=dict(pca) if pca else None,
+                              sidak=list(sidak) if sidak else None,
+                              fit_cache=fit_cache).fit(train)
+    if ensemble.fits_reused_:
+        _say(f"{_count_fits(ensemble.fits_reused_)} of an earlier run read back from "
+             f"{fit_cache} instead of run again")
+    return ensemble
+
+
+def _count_fits(n: int) -> str:
+    return f"{n} model fit" + ("" if n == 1 else "s")
 
 
 def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Dataset,
@@ -460,7 +478,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                            "skipped (see the messages above)")
     _say(fit_note)
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds, fit_jobs, pca, sidak)
+                            calibration_folds, fit_jobs, pca, sidak, fit_cache_folder(cache))
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
     model.save(out_dir / MODEL_DIR)
     return model
@@ -511,7 +529,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         _say(fit_note)
         ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                                  progress, max_train_objects,
-                                                 calibration_folds, fit_jobs, pca, sidak)
+                                                 calibration_folds, fit_jobs, pca, sidak,
+                                                 fit_cache_folder(cache))
         model = build_model(extraction, ensemble, dataset, fps, threshold_rule,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)
@@ -544,6 +563,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "ignored_files": sorted((shown_path(p, dataset.root) for p in dataset.ignored),
                                       key=natural_key),
               "calibration_folds": ensemble.calibration_folds, "fit_jobs": fit_jobs,
+              "fits_reused": ensemble.fits_reused_,
               "fps": model.fps,
               "model": str(out_dir / MODEL_DIR),
               "threshold": None if threshold is None else threshold.to_dict(),

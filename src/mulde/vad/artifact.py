@@ -38,16 +38,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
 
 from mulde._version import __version__
-from mulde.io.atomic import atomic_path, write_json
+from mulde.io.atomic import write_json
 from mulde.io.hashing import sha256_file
 from mulde.vad.ensemble import StreamEnsemble, StreamFit, VideoScores
 from mulde.vad.events import Event, find_events
 from mulde.vad.fusion import Calibration, FusionError
-from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream, PCAStream
+from mulde.vad.stream_files import (
+    STREAM_FORMAT,
+    ArtifactError,
+    load_stream,
+    read_arrays,
+    read_side,
+    save_stream,
+    side_path,
+    stream_spec,
+    write_arrays,
+)
+from mulde.vad.stream_models import KNNStream
 from mulde.vad.thresholds import (
     DEFAULT_EVENTS_PER_HOUR,
     ThresholdFit,
@@ -67,13 +76,8 @@ of reduced streams (`streams/<s>.pca.safetensors`) and Sidak frame scores
 would ignore and so score wrongly; a model without either is still written as version 1, so
 that older mulde reads it."""
 MANIFEST = "pipeline.json"
-_STREAM_FORMAT = "mulde-stream"
 # settings that point at files of the training run, not at how features are computed
 _EPHEMERAL = ("scene_background", "boxes_cache")
-
-
-class ArtifactError(ValueError):
-    """A pipeline artefact that cannot be written or read; the message names the file."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -112,142 +116,6 @@ def rebuild_extractor(name: str, version: str, settings: Mapping[str, Any],
                             "features, which the models were not trained on: retrain "
                             "(`mulde train`)")
     return extractor
-
-
-# ------------------------------------------------------------------------ one stream's model
-def _stream_spec(model: Any) -> dict[str, Any] | None:
-    """The manifest entry of a stream model (its kind and settings), None for a model an
-    artefact cannot hold (exact types: a subclass may hold more state). A `PCAStream`: its
-    model's entry plus "pca" (the components asked for and kept, the variance they hold)."""
-    if type(model) is PCAStream:
-        inner = _stream_spec(model.inner)
-        if inner is None or "pca" in inner:
-            return None
-        kept = getattr(model, "components_", None)
-        return {**inner, "pca": {"n_components": int(model.n_components),
-                                 "kept": None if kept is None else int(kept.shape[0]),
-                                 "explained_variance": getattr(model, "explained_variance_",
-                                                               None)}}
-    if type(model) is MULDEStream:
-        return {"kind": "mulde", "params": model.params, "seed": model.seed}
-    if type(model) is KNNStream:
-        return {"kind": "knn", "k": model.k, "standardise": model.standardise,
-                "squared": model.squared}
-    if type(model) is GMMStream:
-        return {"kind": "gmm", "n_components": model.n_components,
-                "covariance_type": model.covariance_type, "seed": model.seed}
-    return None
-
-
-def _side_path(path: Path, part: str) -> Path:
-    """Where a stream's `part` ("pca": a reduced stream's projection; "reference": a Sidak
-    stream's training object scores) is written beside its model file."""
-    return path.with_name(path.name.removesuffix(".safetensors") + f".{part}.safetensors")
-
-
-def _write_arrays(path: Path, arrays: Mapping[str, np.ndarray],
-                  metadata: dict[str, str]) -> None:
-    """Write `arrays` to the safetensors file `path` atomically (the usual permissions)."""
-    with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
-                  metadata=metadata)
-
-
-def _read_side(path: Path, part: str, names: set[str], what: str) -> dict[str, np.ndarray]:
-    """The arrays of a stream's side file `part` (`_side_path`), refused (ArtifactError
-    naming the file and `what` it should be) unless it has that format and every array of
-    `names`."""
-    meta, arrays = _read_arrays(path)
-    if meta.get("format") != f"{_STREAM_FORMAT}-{part}" or names - set(arrays):
-        raise ArtifactError(f"{path}: not {what} of a mulde artefact (needs "
-                            f"{', '.join(sorted(names))})")
-    return arrays
-
-
-def _save_stream(fit: StreamFit, path: Path) -> dict[str, Any]:
-    """Write one stream's model to `path` (a `PCAStream`'s projection to
-    `_side_path(path, "pca")`); return its manifest entry (no file fields)."""
-    model, spec = fit.model, _stream_spec(fit.model)
-    if spec is None:  # PipelineModel.save checks the types first
-        raise ArtifactError(f"{path}: cannot save a {type(model).__name__} stream model")
-    if "pca" in spec:
-        _write_arrays(_side_path(path, "pca"),
-                      {"mean": model.mean_, "components": model.components_},
-                      {"format": _STREAM_FORMAT + "-pca", "mulde_version": __version__})
-        model = model.inner
-    if spec["kind"] == "mulde":
-        model.model.save(path)
-        return spec
-    if spec["kind"] == "knn":
-        arrays = {"X": model.X_, "groups": model.groups_, "mean": model.mean_,
-                  "scale": model.scale_}
-    else:
-        g = model.gmm_
-        arrays = {"mean": model.mean_, "scale": model.scale_, "weights": g.weights_,
-                  "means": g.means_, "covariances": g.covariances_,
-                  "precisions_cholesky": g.precisions_cholesky_}
-    _write_arrays(path, arrays, {"format": _STREAM_FORMAT, "mulde_version": __version__,
-                                 "spec": json.dumps(spec)})
-    return spec
-
-
-def _read_arrays(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ArtifactError(f"{path}: not a readable safetensors file (truncated or "
-                            f"corrupt?): {err}") from None
-
-
-def _load_stream(entry: Mapping[str, Any], path: Path) -> Any:
-    """Return the fitted stream model of a manifest entry, read from `path` (a reduced
-    stream's projection from `_side_path(path, "pca")`)."""
-    if "pca" in entry:
-        inner = _load_stream({k: v for k, v in entry.items() if k != "pca"}, path)
-        a = _read_side(_side_path(path, "pca"), "pca", {"mean", "components"},
-                       "the PCA of a reduced stream")
-        model = PCAStream(inner, int(entry["pca"]["n_components"]))
-        model.mean_, model.components_ = a["mean"], a["components"]
-        model.explained_variance_ = entry["pca"].get("explained_variance")
-        return model
-    kind = entry.get("kind")
-    if kind == "mulde":
-        from mulde.estimator.model import MULDE
-        from mulde.estimator.persistence import ModelFileError
-
-        model = MULDEStream(dict(entry.get("params") or {}), int(entry.get("seed", 0)))
-        try:
-            model.model = MULDE.load(path)
-        except ModelFileError as err:
-            raise ArtifactError(str(err)) from None
-        return model
-    meta, a = _read_arrays(path)
-    if meta.get("format") != _STREAM_FORMAT:
-        raise ArtifactError(f"{path}: a safetensors file, but not a {kind} stream model of "
-                            "a mulde artefact")
-    try:
-        if kind == "knn":
-            model = KNNStream(k=int(entry["k"]), standardise=bool(entry["standardise"]),
-                              squared=bool(entry["squared"]))
-            model.X_, model.groups_ = a["X"], a["groups"]
-            model.mean_, model.scale_ = a["mean"], a["scale"]
-            return model
-        if kind == "gmm":
-            from sklearn.mixture import GaussianMixture
-
-            model = GMMStream(int(entry["n_components"]), str(entry["covariance_type"]),
-                              int(entry["seed"]))
-            g = GaussianMixture(len(a["weights"]), covariance_type=model.covariance_type)
-            g.weights_, g.means_ = a["weights"], a["means"]
-            g.covariances_, g.precisions_cholesky_ = a["covariances"], a["precisions_cholesky"]
-            g.n_features_in_ = a["means"].shape[1]
-            g.converged_, g.n_iter_, g.lower_bound_ = True, 0, 0.0
-            model.gmm_, model.mean_, model.scale_ = g, a["mean"], a["scale"]
-            return model
-    except KeyError as err:
-        raise ArtifactError(f"{path}: the {kind} model lacks {err.args[0]!r}") from None
-    raise ArtifactError(f"{path}: unknown stream model kind {kind!r} (mulde, knn, gmm)")
 
 
 def pipeline_folder(path: str | Path) -> Path | None:
@@ -405,7 +273,7 @@ class PipelineModel:
         streams = {}
         for stream, fit in self.ensemble.fits_.items():
             streams[stream.value] = {
-                "model": _stream_spec(fit.model), "fill": fit.fill,
+                "model": stream_spec(fit.model), "fill": fit.fill,
                 "frame_score": "maximum" if fit.reference is None else "sidak",
                 "calibration": fit.calibration.to_dict(), "dim": fit.dim,
                 "train_objects": fit.train_objects, "fit_seconds": fit.fit_s}
@@ -444,7 +312,7 @@ class PipelineModel:
             raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
                                 "new or empty folder (or a model folder to replace)")
         for stream, fit in self.ensemble.fits_.items():
-            if _stream_spec(fit.model) is None:
+            if stream_spec(fit.model) is None:
                 raise ArtifactError(f"{folder}: the {type(fit.model).__name__} model of stream "
                                     f"{stream} cannot be saved; an artefact holds mulde, knn "
                                     "or gmm stream models")
@@ -456,15 +324,15 @@ class PipelineModel:
             for stream, fit in self.ensemble.fits_.items():
                 rel = f"streams/{stream.value}.safetensors"
                 (tmp / "streams").mkdir(parents=True, exist_ok=True)
-                manifest["streams"][stream.value]["model"] = _save_stream(fit, tmp / rel)
+                manifest["streams"][stream.value]["model"] = save_stream(fit.model, tmp / rel)
                 manifest["streams"][stream.value]["file"] = rel
                 files[rel] = ""
                 if "pca" in manifest["streams"][stream.value]["model"]:
-                    files[_side_path(Path(rel), "pca").as_posix()] = ""
+                    files[side_path(Path(rel), "pca").as_posix()] = ""
                 if fit.reference is not None:
-                    ref = _side_path(Path(rel), "reference").as_posix()
-                    _write_arrays(tmp / ref, {"scores": fit.reference},
-                                  {"format": _STREAM_FORMAT + "-reference",
+                    ref = side_path(Path(rel), "reference").as_posix()
+                    write_arrays(tmp / ref, {"scores": fit.reference},
+                                  {"format": STREAM_FORMAT + "-reference",
                                    "mulde_version": __version__})
                     manifest["streams"][stream.value]["reference_file"] = ref
                     files[ref] = ""
@@ -485,8 +353,8 @@ class PipelineModel:
             if self.train_scores:
                 rel = "training_scores.safetensors"
                 lengths = np.array([len(s) for s in self.train_scores], np.int64)
-                _write_arrays(tmp / rel, {"fused": np.concatenate(self.train_scores).astype(
-                    np.float64), "lengths": lengths}, {"format": _STREAM_FORMAT + "-scores"})
+                write_arrays(tmp / rel, {"fused": np.concatenate(self.train_scores).astype(
+                    np.float64), "lengths": lengths}, {"format": STREAM_FORMAT + "-scores"})
                 files[rel] = ""
             manifest["files"] = {rel: sha256_file(tmp / rel) for rel in files}
             write_json(tmp / MANIFEST, manifest)
@@ -557,12 +425,12 @@ class PipelineModel:
                                       pca=pca or None, sidak=sidak or None)
             fits = {}
             for name, s in sorted(m["streams"].items()):
-                model = _load_stream(s["model"], folder / s["file"])
+                model = load_stream(s["model"], folder / s["file"])
                 reference = None
                 if name in sidak:
                     what = "the training object scores of a Sidak stream"
                     ref_path = folder / s["reference_file"]
-                    reference = _read_side(ref_path, "reference", {"scores"}, what)["scores"]
+                    reference = read_side(ref_path, "reference", {"scores"}, what)["scores"]
                     if reference.ndim != 1 or reference.size == 0:
                         raise ArtifactError(f"{ref_path}: not {what} of a mulde artefact")
                 fits[Stream(name)] = StreamFit(
@@ -572,7 +440,7 @@ class PipelineModel:
             ensemble.fits_ = fits
             train_scores: list[np.ndarray] = []
             if "training_scores.safetensors" in m["files"]:
-                _, a = _read_arrays(folder / "training_scores.safetensors")
+                _, a = read_arrays(folder / "training_scores.safetensors")
                 train_scores = np.split(a["fused"], np.cumsum(a["lengths"])[:-1])
             threshold = (None if m["threshold"] is None
                          else ThresholdFit.from_dict(m["threshold"]))

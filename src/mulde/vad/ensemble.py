@@ -73,17 +73,20 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from mulde.vad.fit_cache import FitCache, job_key
 from mulde.vad.fusion import (
     Calibration,
     fuse,
     objects_to_frames,
     sidak_objects,
 )
+from mulde.vad.stream_files import stream_spec
 from mulde.vad.stream_models import StreamModel, WithPCA, make_stream_model, settle_auto
 from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 
@@ -362,6 +365,10 @@ class StreamEnsemble:
     `sidak`: streams whose frame score is the Sidak-corrected maximum (module docstring,
     "Sidak streams"); every stream so named must be fitted, and only with
     calibrate_on="frames".
+    `fit_cache`: a folder of finished fits (`mulde.vad.fit_cache`): each fit found there
+    for the same objects and settings is read back instead of run, and each fit run is
+    written there, so an interrupted fit resumes; `fits_reused_` counts the fits read back.
+    None (default): every fit runs.
     """
 
     detector: StreamModelSpec | Mapping[Stream | str, StreamModelSpec] = "mulde"
@@ -374,8 +381,10 @@ class StreamEnsemble:
     n_jobs: int = 1
     pca: Mapping[Stream | str, int] | None = None
     sidak: Collection[Stream | str] | None = None
+    fit_cache: str | Path | None = None
     fits_: dict[Stream, StreamFit] = field(default_factory=dict, init=False, repr=False)
     fit_seconds_: float = field(default=0.0, init=False, repr=False)
+    fits_reused_: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.calibrate_on not in ("frames", "objects"):
@@ -490,6 +499,34 @@ class StreamEnsemble:
             return X, groups, True
         return (*stack_stream(train, stream), False)
 
+    def _cache_key(self, job: FitJob) -> tuple[FitCache, str] | None:
+        """The fit cache and the key of `job` (`mulde.vad.fit_cache.job_key`); None without
+        a `fit_cache` or for a model the trained pipeline cannot save."""
+        if self.fit_cache is None:
+            return None
+        spec = stream_spec(job.make())
+        if spec is None:
+            return None
+        return FitCache(Path(self.fit_cache)), job_key(spec, job.X, job.groups, job.folds,
+                                                      job.fold)
+
+    def _reused(self, job: FitJob) -> FitResult | None:
+        """`job`'s result read back from the fit cache, None when it must run."""
+        found = self._cache_key(job)
+        stored = None if found is None else found[0].load(found[1])
+        if stored is None:
+            return None
+        self.fits_reused_ += 1
+        return FitResult(*stored)
+
+    def _kept(self, job: FitJob, result: FitResult) -> FitResult:
+        """Write `job`'s finished `result` to the fit cache (when there is one); return it."""
+        found = self._cache_key(job)
+        if found is not None:
+            found[0].store(found[1], result.model, result.scores, result.seconds,
+                           result.warnings)
+        return result
+
     def _jobs(self, make: Callable[[], StreamModel], X: np.ndarray, groups: np.ndarray,
               subsampled: bool) -> list[FitJob]:
         """The fits of one stream: the model on all its objects, then one refit per
@@ -557,7 +594,7 @@ class StreamEnsemble:
                              f"many training videos, got {len(train)}")
         plan = self._plan(train)
         start = time.perf_counter()
-        self.fits_ = {}
+        self.fits_, self.fits_reused_ = {}, 0
         said: list[str] = []  # the streams' fit warnings, given once the bar is closed
         per_stream = 1 + (self.calibration_folds or 0)  # the model and its out-of-fold refits
         with tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
@@ -570,7 +607,7 @@ class StreamEnsemble:
                     X, groups, sub = self._stream_data(train, stream, k)
                     done: dict[int | None, FitResult] = {}
                     for job in self._jobs(make, X, groups, sub):
-                        done[job.fold] = run_fit_job(job)
+                        done[job.fold] = self._reused(job) or self._kept(job, run_fit_job(job))
                         bar.update()
                     bar.update(per_stream - len(done))
                     self.fits_[stream], messages = self._assemble(train, stream, X, groups,
@@ -595,14 +632,21 @@ class StreamEnsemble:
         # features, a GMM or kNN fit grows with the rows too
         jobs.sort(key=lambda sj: (-sj[1].X.shape[1], -sj[1].rows))
         done: dict[Stream, dict[int | None, FitResult]] = {s: {} for s in plan}
+        todo = []
+        for stream, job in jobs:
+            reused = self._reused(job)
+            if reused is None:
+                todo.append((stream, job))
+            else:
+                done[stream][job.fold] = reused
+                bar.update()
         context = multiprocessing.get_context("spawn")  # never fork a process holding torch
-        with ProcessPoolExecutor(min(self.n_jobs, len(jobs)), mp_context=context,
+        with ProcessPoolExecutor(max(1, min(self.n_jobs, len(todo))), mp_context=context,
                                  initializer=_one_thread) as pool:
-            futures = {pool.submit(run_fit_job, job): (stream, job.fold)
-                       for stream, job in jobs}
+            futures = {pool.submit(run_fit_job, job): (stream, job) for stream, job in todo}
             for future in as_completed(futures):
-                stream, fold = futures[future]
-                done[stream][fold] = future.result()
+                stream, job = futures[future]
+                done[stream][job.fold] = self._kept(job, future.result())
                 bar.update()
         per_stream = 1 + (self.calibration_folds or 0)
         bar.update(len(plan) * per_stream - len(jobs))

@@ -1,0 +1,105 @@
+"""The folder of finished fits that lets an interrupted `mulde run` resume its model fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mulde.vad.ensemble as ensemble_module
+from mulde.vad import StreamEnsemble
+from mulde.vad.fit_cache import FitCache, job_key
+from mulde.vad.stream_models import KNNStream, MULDEStream
+from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
+
+SPEC = {"kind": "knn", "k": 1, "standardise": True, "squared": False}
+PARAMS = {"max_steps": 20, "hidden_sizes": (16, 16), "batch_size": 32}
+
+
+def features(rng: np.random.Generator, n_frames: int = 20) -> VideoFeatures:
+    out = {}
+    for stream, d in ((Stream.VELOCITY, 1), (Stream.POSE, 3)):
+        index = np.repeat(np.arange(n_frames), 2)
+        out[stream] = ObjectFeatures.build(rng.normal(size=(len(index), d)), index,
+                                           [(0, 0, 1, 1)] * len(index), n_frames, d)
+    return VideoFeatures.of(out)
+
+
+def test_the_key_names_the_objects_the_settings_and_the_fold():
+    X, groups = np.arange(6.0).reshape(3, 2), np.array([0, 0, 1])
+    key = job_key(SPEC, X, groups, 2, None)
+    assert key == job_key(SPEC, X.copy(), groups.copy(), 2, None)  # the values, not the object
+    others = [job_key(SPEC, X + 1e-12 * (X == 5), groups, 2, None),  # one value
+              job_key(SPEC, X.reshape(2, 3), groups, 2, None),  # same bytes, another shape
+              job_key(SPEC, X.astype(np.float32), groups, 2, None),
+              job_key(SPEC, X, np.array([0, 1, 1]), 2, None),  # another video of one object
+              job_key({**SPEC, "k": 2}, X, groups, 2, None),
+              job_key(SPEC, X, groups, 2, 0), job_key(SPEC, X, groups, 3, None)]
+    assert len({key, *others}) == 1 + len(others)
+
+
+def test_scores_and_a_model_read_back_as_they_were_stored(tmp_path):
+    cache = FitCache(tmp_path / "fits")
+    assert cache.load("0" * 64) is None  # nothing stored
+    held = np.array([0.5, 1.5, -2.0])
+    assert cache.store("a" * 64, None, held, 1.25, ("a warning",))
+    model, scores, seconds, said = cache.load("a" * 64)
+    assert model is None and seconds == 1.25 and said == ("a warning",)
+    np.testing.assert_array_equal(scores, held)
+    rng = np.random.default_rng(0)
+    X, groups, new = rng.normal(size=(40, 3)), np.repeat(np.arange(4), 10), rng.normal(size=(5, 3))
+    for fitted in (KNNStream(k=1).fit(X, groups), MULDEStream(PARAMS, seed=0).fit(X, groups)):
+        assert cache.store(fitted.__class__.__name__, fitted, None, 2.0, ())
+        back, none, _, _ = cache.load(fitted.__class__.__name__)
+        assert type(back) is type(fitted) and none is None
+        np.testing.assert_array_equal(back.score(new), fitted.score(new))
+
+
+def test_an_entry_that_cannot_be_read_back_is_fitted_again(tmp_path):
+    cache = FitCache(tmp_path)
+    cache.store("b" * 64, None, np.ones(3), 1.0, ())
+    (tmp_path / f"{'b' * 64}.safetensors").write_bytes(b"truncated")
+    assert cache.load("b" * 64) is None
+    (tmp_path / f"{'c' * 64}.json").write_text('{"format": "mulde-fit-0"}')
+    assert cache.load("c" * 64) is None
+    (tmp_path / f"{'d' * 64}.json").write_text("{not json")
+    assert cache.load("d" * 64) is None
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_an_interrupted_fit_resumes_to_the_uninterrupted_ensemble(tmp_path, monkeypatch, n_jobs):
+    """Two MULDE streams with 2 calibration folds: 6 fits. A fit that stops after its third
+    (serially: a Ctrl-C) leaves three in the cache; the next fit runs the other three and
+    scores exactly as a fit that was never stopped; a third reads all six back."""
+    rng = np.random.default_rng(0)
+    train = {f"v{i}": features(rng) for i in range(4)}
+    test = features(rng)
+
+    def fit(cache):
+        return StreamEnsemble("mulde", 0, PARAMS, calibration_folds=2, n_jobs=n_jobs,
+                              fit_cache=cache).fit(train)
+
+    whole = fit(None)
+    real, calls = ensemble_module.run_fit_job, []
+
+    def stopping(job):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(job.fold)
+        return real(job)
+
+    monkeypatch.setattr(ensemble_module, "run_fit_job", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        StreamEnsemble("mulde", 0, PARAMS, calibration_folds=2,
+                       fit_cache=tmp_path / "fits").fit(train)  # serially: stops at the 4th
+    assert len(list((tmp_path / "fits").glob("*.json"))) == 3
+    monkeypatch.setattr(ensemble_module, "run_fit_job", real)
+    resumed = fit(tmp_path / "fits")
+    assert resumed.fits_reused_ == 3
+    again = fit(tmp_path / "fits")
+    assert again.fits_reused_ == 6
+    for ens in (resumed, again):
+        for stream in (Stream.POSE, Stream.VELOCITY):
+            a, b = whole.fits_[stream], ens.fits_[stream]
+            assert a.calibration == b.calibration and a.fill == b.fill
+        np.testing.assert_array_equal(whole.score_video(test).fused,
+                                      ens.score_video(test).fused)
