@@ -24,3 +24,16 @@ def test_a_folder_in_another_case_is_named_with_its_rename(tmp_path):
         check_layout("avenue", avenue)
     (tmp_path / "train").mkdir()
     check_layout("folder", tmp_path)
+
+
+def test_a_folder_under_another_datasets_name_is_named_with_its_rename(tmp_path):
+    """training/ and testing_videos/ (the ShanghaiTech and Avenue names) for the folder
+    dataset's train/ and test/: the error says which to rename; a present train/ is not
+    suggested again."""
+    (tmp_path / "training").mkdir()
+    (tmp_path / "Testing_Videos").mkdir()
+    with pytest.raises(DatasetError) as err:
+        check_layout("folder", tmp_path)
+    assert str(err.value).endswith("; rename training/ to train/, Testing_Videos/ to test/")
+    (tmp_path / "train").mkdir()
+    check_layout("folder", tmp_path)  # train/ alone is a layout (a training-only root)

@@ -50,6 +50,13 @@ DESCRIPTION: dict[str, str] = {
 }
 
 
+# other names a user's own folders go by (other datasets' layouts): a rename hint for them
+OTHER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "folder": {"train": ("training", "training_videos", "train_videos"),
+               "test": ("testing", "testing_videos", "test_videos")},
+}
+
+
 def _exists(root: Path, relative: str) -> bool:
     if "*" in relative:
         return any(p.is_dir() for p in root.glob(relative))
@@ -86,7 +93,21 @@ def check_layout(name: str, root: Path) -> None:
     if cased:
         message += ("; folder names are case-sensitive: rename "
                     + ", ".join(f"{have}/ to {want}/" for have, want in cased))
+    named = _other_name(root, OTHER_NAMES.get(name, {}))
+    if named:
+        message += "; rename " + ", ".join(f"{have}/ to {want}/" for have, want in named)
     raise DatasetError(message)
+
+
+def _other_name(root: Path, names: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    """(folder found, name required) for each required folder that `root` lacks but holds
+    under one of its other names (`OTHER_NAMES`: training/ for train/), in any case."""
+    try:
+        here = [p.name for p in root.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    return [(have, want) for want, others in names.items() if not _exists(root, want)
+            for have in here if have.lower() in others]
 
 
 def _other_case(root: Path, required: Sequence[str]) -> list[tuple[str, str]]:
