@@ -246,7 +246,8 @@ class FakeFrames:
         self.calls.append((name, list(frames)))
         buf = io.BytesIO()
         Image.new("RGB", (32, 24), (90, 90, 90)).save(buf, format="PNG")
-        return {t: Snapshot(buf.getvalue(), t, 1.0, {"box": [1, 2, 3, 4]}) for t in frames}
+        return {t: Snapshot(buf.getvalue(), t, 1.0, {"box": [1, 2, 3, 4], "top object": "static"})
+                for t in frames}
 
 
 def test_report_lists_events_at_the_threshold(tmp_path):
@@ -275,6 +276,8 @@ def test_report_lists_events_at_the_threshold(tmp_path):
     # thumbnails: one render call per video with the events' peak frames
     assert sorted(frames.calls) == [("01", [5, 47]), ("calm", [20])]
     assert ev[1]["thumbnail"] == "plots/event_001_01_002.png" and ev[1]["box"] == [1, 2, 3, 4]
+    # the box is the frame's top object, here of another stream than the event's: said
+    assert ev[1]["stream"] == "velocity" and ev[1]["box_stream"] == "static"
     assert (tmp_path / "plots" / "event_002_calm_001.png").exists()
     assert json.loads((tmp_path / "metrics.json").read_text()) == m
 
@@ -288,6 +291,7 @@ def test_report_lists_events_at_the_threshold(tmp_path):
                      r"<td class='n'>4.70</td><td class='n'>40</td><td>velocity</td>"
                      r"<td>overlaps an anomaly</td>", page)
     assert page.count("<b>false alarm</b>") == 2
+    assert page.count("boxed: top object, static stream</div>") == 3
     calm_row = re.search(r"<tr><td>calm</td>.*?</tr>", page).group(0)
     assert "1 false alarm at the threshold" in calm_row and "100.00" not in calm_row
     assert m["per_video_auc"]["calm"] == 1.0  # the macro still pads it, as documented

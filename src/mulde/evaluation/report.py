@@ -374,6 +374,8 @@ def _thumbnails(
             box = snap.details.get("box")
             if box is not None:
                 events[k]["box"] = box
+                if snap.details.get("top object"):  # may differ from the event's stream
+                    events[k]["box_stream"] = snap.details["top object"]
     return images
 
 
@@ -453,7 +455,7 @@ def write_report(
     drawn on every per-video curve, and the events above it (`mulde.vad.events.find_events`
     on the final scores) go into metrics.json "events" ({video: [{start, end, peak, score,
     n_frames, start_s, end_s, peak_s (with `fps`), stream (with `stream_scores`),
-    overlaps_anomaly (labelled videos), thumbnail, box}]}), with
+    overlaps_anomaly (labelled videos), thumbnail, box, box_stream}]}), with
     "false_alarms_in_normal_videos" (labelled videos without an anomalous frame: their
     event counts) and, with labels, "event_metrics" (event-level precision and recall,
     `mulde.evaluation.alerts`; for information, nothing is chosen from them). None (default):
@@ -650,7 +652,9 @@ def _events_html(
                  "of frames "
                  f"whose score is above the threshold {th['value']:.6g} ({e(th['scale'])}). "
                  "Numbers match the markers on the curves; the stream that fired is the one "
-                 "with the largest calibrated score at the peak; seconds count from the "
+                 "with the largest calibrated score at the peak; the box is the peak frame's "
+                 "highest-scoring object over all streams, which can belong to another "
+                 "stream (its stream is written under it); seconds count from the "
                  "video's start at its file's frame rate (&ndash; for frame folders, which "
                  "record none).</p>")
     em = m.get("event_metrics")
@@ -685,7 +689,9 @@ def _events_html(
             thumb = ev.get("thumbnail", "")
             png = images.get(thumb.removeprefix("plots/")) if thumb else None
             alt = f"frame {ev['peak']} of {name}"
-            cell = f"<div class='thumb'>{_img(png, alt)}</div>" if png else "&ndash;"
+            boxed = (f"<div class='sub'>boxed: top object, {e(ev['box_stream'])} stream</div>"
+                     if png and ev.get("box_stream") else "")
+            cell = f"<div class='thumb'>{_img(png, alt)}</div>{boxed}" if png else "&ndash;"
             gt = ""
             if y is not None:
                 gt = ("<td>overlaps an anomaly</td>" if ev.get("overlaps_anomaly")
