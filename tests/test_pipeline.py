@@ -636,8 +636,8 @@ def test_test_videos_at_another_frame_rate_are_named_in_one_warning(tmp_path):
         assert warn_other_rates(ds, Extraction(features=scored)) == ["slow (8 frames/s)"]
     assert [str(w.message) for w in shown] == [
         "1 test video at another frame rate than the training videos (25 frames/s): slow (8 "
-        "frames/s); speeds are measured per frame, so they do not compare with the training "
-        "ones: score video at the training rate, or train on such video"]
+        "frames/s); speeds and time windows are counted in frames, so they do not compare "
+        "with the training ones: score video at the training rate, or train on such video"]
     # a test video that was not scored (skipped) is not named
     assert warn_other_rates(ds, Extraction(features={**scored, "test": {"same": None}})) == []
     write_video(root / "train" / "t1.mp4", 4, fps=30)  # two cameras' rates: no reference
@@ -659,8 +659,9 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
     second = run_pipeline(ds, SpeedExtractor(), tmp_path / "b", cache_dir=cache,
                           mulde_params=PARAMS, progress=False)
     assert second["config"]["fits_reused"] == 4
-    assert f"4 model fits of an earlier run read back from {cache / 'fits'}" in \
-        capsys.readouterr().err
+    assert re.search(rf"4 model fits of an earlier run read back from {re.escape(str(cache))}"
+                     r"/fits instead of run again \(it holds \d+ MB of fits; delete it to "
+                     r"reclaim them\)", capsys.readouterr().err)
     for key in ("micro_auc", "macro_auc", "threshold"):
         assert second[key] == first[key]
     other = run_pipeline(ds, SpeedExtractor(), tmp_path / "c", cache_dir=cache,

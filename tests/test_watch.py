@@ -286,7 +286,7 @@ def test_a_camera_of_another_size_is_refused_naming_the_sizes_the_user_knows(tra
     own size, not the 427x240 the extractor downscales it to; with the training videos'
     size recorded in the model (run and train record it), that one too."""
     model_dir, _ = trained
-    camera = write_video(tmp_path / "camera.mp4", 3, size=(360, 640))
+    camera = write_video(tmp_path / "camera.mp4", 3, size=(360, 640), fps=10)  # the model's
     assert main(["watch", str(model_dir), str(camera), "--out", str(tmp_path / "o1"),
                  "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -378,17 +378,18 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     summary = watch_source(load_model(model_dir), str(folder), tmp_path / "out", log=log)
     assert summary["fps"] == 10.0 and summary["frames"] == 60
     assert "the model's 10 frames/s is assumed" in log.getvalue()
-    assert "speeds are measured per frame" not in log.getvalue()  # the model's rate
+    assert "counted in frames" not in log.getvalue()  # the model's rate
     with (tmp_path / "out" / "scores.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert rows[1]["time_s"] == "0.100"
     # the same frames said to run at twice the rate: each moves half as far per frame
     log = io.StringIO()
     watch_source(load_model(model_dir), str(folder), tmp_path / "out20", fps=20.0, log=log)
-    assert (f"{folder} runs at 20 frames/s, the model's training videos at 10: speeds are "
-            "measured per frame, so they do not compare with the training ones and normal "
-            "motion can look anomalous; watch video at the training rate, or train on such "
-            "video") in log.getvalue()
+    assert (f"{folder} runs at 20 frames/s, the model at 10 (its first training video's "
+            "rate, or the --fps it was trained with): speeds and time windows are counted in "
+            "frames, so they do not compare with the training ones and normal motion can look "
+            "anomalous; watch video at the training rate, or train on such video"
+            ) in log.getvalue()
 
 
 @pytest.mark.parametrize("max_height", [None, 20, 40])
@@ -543,7 +544,7 @@ def test_a_truncated_video_says_how_many_frames_were_scored_before_it_broke(trai
     """The frames decoded before the damage are scored and written; the one-line error says
     so (a newcomer saw only the error and took the outputs for nothing)."""
     model_dir, _ = trained
-    cut = write_video(tmp_path / "cut.avi", 40, size=(160, 240))  # AVI: read frame by frame
+    cut = write_video(tmp_path / "cut.avi", 40, size=(160, 240), fps=10)  # AVI: frame by frame
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 2 // 3])
     assert main(["watch", str(model_dir), str(cut), "--out", str(tmp_path / "o"),
                  "--quiet"]) == 2

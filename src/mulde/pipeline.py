@@ -26,9 +26,10 @@ from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
+from mulde.vad.fit_cache import FitCache
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import FeatureCache, shard
-from mulde.video.decode import natural_key, other_rate, probe
+from mulde.video.decode import natural_key, other_rate, probe, stated_rate
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
@@ -318,8 +319,10 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
                               sidak=list(sidak) if sidak else None,
                               fit_cache=fit_cache).fit(train)
     if ensemble.fits_reused_:
+        held = FitCache(Path(fit_cache)).size_bytes() / 2**20 if fit_cache else 0.0
         _say(f"{_count_fits(ensemble.fits_reused_)} of an earlier run read back from "
-             f"{fit_cache} instead of run again")
+             f"{fit_cache} instead of run again (it holds {held:.0f} MB of fits; delete it "
+             "to reclaim them)")
     return ensemble
 
 
@@ -400,35 +403,29 @@ def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:
 
 def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
     """Warn (one line; the run goes on) when test video files run at another frame rate than
-    the training video files, all at one rate: speeds are measured in pixels per frame and
-    time windows in frames, so a video at a third of the rate moves three times as far per
-    frame and looks anomalous (a newcomer's 8.3 frames/s copy of normal video raised an
-    event that its 25 frames/s original did not). Frame folders record no rate and are
-    left out. Returns the '<name> (<rate> frames/s)' of each such test video; [] when the
+    the training video files, all at one rate (as their containers state it,
+    `mulde.video.decode.stated_rate`): speeds are measured in pixels per frame and time
+    windows in frames, so a video at a third of the rate moves three times as far per frame
+    and looks anomalous (a newcomer's 8.3 frames/s copy of normal video raised an event that
+    its 25 frames/s original did not). Frame folders and files that state no rate are left
+    out. Returns the '<name> (<rate> frames/s)' of each such test video; [] when the
     training files run at more than one rate (several cameras) or none can be probed."""
 
-    def rate(video: Video) -> float | None:
-        if Path(video.path).is_dir():
-            return None
-        try:
-            return float(probe(video.path).fps) or None
-        except VideoReadError:
-            return None
-
     trained_names = extraction.features.get("train", {})
-    rates = [r for v in dataset.train if v.name in trained_names if (r := rate(v))]
+    rates = [r for v in dataset.train if v.name in trained_names
+             if (r := stated_rate(v.path))]
     if not rates or any(other_rate(r, rates[0]) for r in rates):
         return []
     expected = rates[0]
     scored = extraction.features.get("test", {})
     other = [f"{v.name} ({r:g} frames/s)" for v in dataset.test
-             if v.name in scored and other_rate(r := rate(v), expected)]
+             if v.name in scored and other_rate(r := stated_rate(v.path), expected)]
     if other:
         warnings.warn(f"{len(other)} test video{'s' if len(other) > 1 else ''} at another "
                       f"frame rate than the training videos ({expected:g} frames/s): "
-                      f"{', '.join(other)}; speeds are measured per frame, so they do not "
-                      "compare with the training ones: score video at the training rate, or "
-                      "train on such video", stacklevel=2)
+                      f"{', '.join(other)}; speeds and time windows are counted in frames, so "
+                      "they do not compare with the training ones: score video at the "
+                      "training rate, or train on such video", stacklevel=2)
     return other
 
 

@@ -472,10 +472,11 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
                            backoff_s=backoff_s, timeout_s=timeout_s, log=note)
     trained_fps = getattr(model, "fps", None)
     if capture.kind in ("file", "folder") and other_rate(capture.fps, trained_fps):
-        note(f"{source} runs at {capture.fps:g} frames/s, the model's training videos at "
-             f"{trained_fps:g}: speeds are measured per frame, so they do not compare with "
-             "the training ones and normal motion can look anomalous; watch video at the "
-             "training rate, or train on such video")
+        note(f"{source} runs at {capture.fps:g} frames/s, the model at {trained_fps:g} (its "
+             "first training video's rate, or the --fps it was trained with): speeds and "
+             "time windows are counted in frames, so they do not compare with the training "
+             "ones and normal motion can look anomalous; watch video at the training rate, "
+             "or train on such video")
     scorer = LiveScorer(extractor, model.ensemble, model.smoothing_sigma, source,
                         start=start_level(model), trained_shape=trained_frame_shape(model, view))
     if getattr(extractor, "region_background", "scene") != "scene":

@@ -531,9 +531,15 @@ def test_folder_says_when_its_labels_file_is_elsewhere(tmp_path, where):
         dataset = load_dataset("folder", root)
     (message,) = [str(w.message) for w in shown if w.category is LabelsNotFoundWarning]
     assert message == (f"{root}: no labels.csv, so the test videos are scored without labels "
-                       f"(no AUC); found {where}: the labels file is read from "
-                       f"{root / 'labels.csv'} only (move or rename it there)")
+                       f"(no AUC); found {where}: labels are read from {root / 'labels.csv'} "
+                       "only (if that is the labels file, move or rename it there)")
     assert all(v.labels is None for v in dataset.test)
+    # another CSV a user keeps (no "label" in its name, no "video" field) is not named
+    (root / "camera_log.csv").write_text("time,temperature\n0,21\n")
+    (root / where).rename(root / "test" / "events.csv")  # the labels' header: named
+    with pytest.warns(LabelsNotFoundWarning, match="found test/events.csv: labels"):
+        load_dataset("folder", root)
+    (root / "test" / "events.csv").rename(root / where)
     (root / where).rename(root / "labels.csv")
     with warnings.catch_warnings():
         warnings.simplefilter("error", LabelsNotFoundWarning)

@@ -39,30 +39,58 @@ def test_the_key_names_the_objects_the_settings_and_the_fold():
 
 def test_scores_and_a_model_read_back_as_they_were_stored(tmp_path):
     cache = FitCache(tmp_path / "fits")
-    assert cache.load("0" * 64) is None  # nothing stored
+    assert cache.load("0" * 64) is None and cache.size_bytes() == 0  # nothing stored
     held = np.array([0.5, 1.5, -2.0])
-    assert cache.store("a" * 64, None, held, 1.25, ("a warning",))
+    cache.store("a" * 64, None, held, 1.25, ("a warning",))
     model, scores, seconds, said = cache.load("a" * 64)
     assert model is None and seconds == 1.25 and said == ("a warning",)
     np.testing.assert_array_equal(scores, held)
     rng = np.random.default_rng(0)
     X, groups, new = rng.normal(size=(40, 3)), np.repeat(np.arange(4), 10), rng.normal(size=(5, 3))
     for fitted in (KNNStream(k=1).fit(X, groups), MULDEStream(PARAMS, seed=0).fit(X, groups)):
-        assert cache.store(fitted.__class__.__name__, fitted, None, 2.0, ())
-        back, none, _, _ = cache.load(fitted.__class__.__name__)
-        assert type(back) is type(fitted) and none is None
+        name = fitted.__class__.__name__
+        cache.store(name, fitted, fitted.train_scores(), 2.0, ())
+        back, own, _, _ = cache.load(name)
+        assert type(back) is type(fitted)
         np.testing.assert_array_equal(back.score(new), fitted.score(new))
+        np.testing.assert_array_equal(own, fitted.train_scores())
+    assert cache.size_bytes() == sum(p.stat().st_size for p in (tmp_path / "fits").iterdir())
 
 
 def test_an_entry_that_cannot_be_read_back_is_fitted_again(tmp_path):
     cache = FitCache(tmp_path)
     cache.store("b" * 64, None, np.ones(3), 1.0, ())
-    (tmp_path / f"{'b' * 64}.safetensors").write_bytes(b"truncated")
+    (tmp_path / f"{'b' * 64}.scores.safetensors").write_bytes(b"truncated")
     assert cache.load("b" * 64) is None
     (tmp_path / f"{'c' * 64}.json").write_text('{"format": "mulde-fit-0"}')
     assert cache.load("c" * 64) is None
     (tmp_path / f"{'d' * 64}.json").write_text("{not json")
     assert cache.load("d" * 64) is None
+    (tmp_path / f"{'e' * 64}.json").write_text("[1, 2]")  # JSON, but not an entry
+    assert cache.load("e" * 64) is None
+
+
+def test_changed_fitting_code_is_another_key(monkeypatch):
+    """A developer's checkout keeps the version number while the fitting code changes: the
+    source digest in the key keeps an older fit from being read back."""
+    import mulde.vad.fit_cache as fit_cache
+
+    X, groups = np.ones((2, 1)), np.zeros(2, int)
+    key = job_key(SPEC, X, groups, None, None)
+    monkeypatch.setattr(fit_cache, "fitting_code_digest", lambda: "another")
+    assert job_key(SPEC, X, groups, None, None) != key
+
+
+def test_a_cache_that_cannot_be_written_is_said_once_and_the_fit_goes_on(tmp_path):
+    rng = np.random.default_rng(0)
+    train = {f"v{i}": features(rng) for i in range(2)}
+    blocked = tmp_path / "fits"
+    blocked.write_text("a file where the folder should be")
+    with pytest.warns(UserWarning, match=r"^finished model fits cannot be kept in .*fits \(") \
+            as shown:
+        ens = StreamEnsemble("gmm", 0, calibration_folds=2, fit_cache=blocked).fit(train)
+    assert len([w for w in shown if "cannot be kept" in str(w.message)]) == 1
+    assert set(ens.fits_) == {Stream.POSE, Stream.VELOCITY}
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
@@ -74,9 +102,9 @@ def test_an_interrupted_fit_resumes_to_the_uninterrupted_ensemble(tmp_path, monk
     train = {f"v{i}": features(rng) for i in range(4)}
     test = features(rng)
 
-    def fit(cache):
+    def fit(cache, **options):
         return StreamEnsemble("mulde", 0, PARAMS, calibration_folds=2, n_jobs=n_jobs,
-                              fit_cache=cache).fit(train)
+                              fit_cache=cache, **options).fit(train)
 
     whole = fit(None)
     real, calls = ensemble_module.run_fit_job, []
@@ -103,3 +131,25 @@ def test_an_interrupted_fit_resumes_to_the_uninterrupted_ensemble(tmp_path, monk
             assert a.calibration == b.calibration and a.fill == b.fill
         np.testing.assert_array_equal(whole.score_video(test).fused,
                                       ens.score_video(test).fused)
+
+
+@pytest.mark.parametrize(("detector", "options"), [
+    ("mulde", {}), ("gmm", {}), ("gmm", {"pca": {"pose": 2}}), ("knn", {}),
+    ("mulde", {"max_train_objects": 50})])
+def test_fits_calibrated_on_their_own_training_scores_read_back_alike(tmp_path, detector,
+                                                                      options):
+    """Without calibration folds (one training video, `--calibration-folds none`) a stream is
+    calibrated on its model's own training scores: they are kept with the model, so a rerun
+    reads both back and fuses exactly as the first fit (a reviewer found the rerun crashing
+    on a model read back without them)."""
+    rng = np.random.default_rng(1)
+    train = {f"v{i}": features(rng) for i in range(3)}
+    test = features(rng)
+    params = PARAMS if detector == "mulde" else {}
+    first, again = (StreamEnsemble(detector, 0, params, fit_cache=tmp_path / "fits",
+                                   **options).fit(train) for _ in range(2))
+    assert (first.fits_reused_, again.fits_reused_) == (0, 2)
+    for stream in (Stream.POSE, Stream.VELOCITY):
+        a, b = first.fits_[stream], again.fits_[stream]
+        assert a.calibration == b.calibration and a.fill == b.fill
+    np.testing.assert_array_equal(first.score_video(test).fused, again.score_video(test).fused)

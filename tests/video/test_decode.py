@@ -20,6 +20,7 @@ from mulde.video.decode import (
     natural_key,
     other_rate,
     probe,
+    stated_rate,
 )
 from mulde.video.source import Video, VideoReadError, source_checksum
 
@@ -291,3 +292,14 @@ def test_unlistable_frame_folder_is_a_read_error_naming_it(tmp_path, monkeypatch
 ])
 def test_other_rate_lets_one_percent_pass(rate, trained, other):
     assert other_rate(rate, trained) is other
+
+
+def test_stated_rate_reads_the_header_only(tmp_path):
+    """The container's rate without decoding (an .mkv states no frame count, so `probe`
+    decodes it all); None for a frame folder, a file that is no video, or no file."""
+    for suffix, fps in ((".mp4", 8), (".mkv", 30)):
+        assert stated_rate(write_video(tmp_path / f"v{suffix}", 3, fps=fps)) == fps
+    assert stated_rate(write_frames(tmp_path / "frames", 2)) is None
+    (tmp_path / "notes.avi").write_text("not a video")
+    assert stated_rate(tmp_path / "notes.avi") is None
+    assert stated_rate(tmp_path / "missing.mp4") is None

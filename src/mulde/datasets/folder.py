@@ -129,7 +129,8 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
     warn_ignored(ignored, root)
     csv_path = Path(labels) if labels is not None else root / "labels.csv"
     if labels is None and not csv_path.is_file():
-        _warn_other_csv(root, csv_path)
+        if tests:  # labels for test videos that are there
+            _warn_other_csv(root, csv_path)
         test = tuple(Video(n, p) for n, p in tests.items())
     else:
         ranges = read_labels_csv(csv_path)
@@ -146,17 +147,32 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
 
 def _warn_other_csv(root: Path, csv_path: Path) -> None:
     """Warn (`LabelsNotFoundWarning`) when `csv_path` is missing but `root`, its train/ or
-    its test/ holds a CSV file: a labels file misplaced or misnamed (test/labels.csv,
-    label.csv) would otherwise only show as "no labels were given" after the whole run."""
+    its test/ holds a CSV file that looks like labels (its name holds "label", or its first
+    line a "video" field): a labels file misplaced or misnamed (test/labels.csv, label.csv)
+    would otherwise only show as "no labels were given" after the whole run."""
     found = sorted(p for folder in (root, root / "train", root / "test") if folder.is_dir()
-                   for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+                   for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() == ".csv" and _looks_like_labels(p))
     if found:
         shown = ", ".join(shown_path(p, root) for p in found[:MAX_NAMED])
         more = f" and {len(found) - MAX_NAMED} more" if len(found) > MAX_NAMED else ""
         warnings.warn(f"{root}: no {csv_path.name}, so the test videos are scored without "
-                      f"labels (no AUC); found {shown}{more}: the labels file is read from "
-                      f"{csv_path} only (move or rename it there)", LabelsNotFoundWarning,
-                      stacklevel=3)
+                      f"labels (no AUC); found {shown}{more}: labels are read from "
+                      f"{csv_path} only (if that is the labels file, move or rename it there)",
+                      LabelsNotFoundWarning, stacklevel=3)
+
+
+def _looks_like_labels(path: Path) -> bool:
+    """Whether the CSV file `path` may be a labels file: "label" in its name, or a field
+    "video" in its first line (any case, spaces around it)."""
+    if "label" in path.name.lower():
+        return True
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as f:
+            first = f.readline(4096)
+    except OSError:
+        return False
+    return "video" in (field.strip().lower() for field in first.split(","))
 
 
 def _check_named(csv_path: Path, test_dir: Path, ranges: dict[str, list[Range]],

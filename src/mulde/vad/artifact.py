@@ -332,8 +332,8 @@ class PipelineModel:
                 if fit.reference is not None:
                     ref = side_path(Path(rel), "reference").as_posix()
                     write_arrays(tmp / ref, {"scores": fit.reference},
-                                  {"format": STREAM_FORMAT + "-reference",
-                                   "mulde_version": __version__})
+                                 {"format": STREAM_FORMAT + "-reference",
+                                  "mulde_version": __version__})
                     manifest["streams"][stream.value]["reference_file"] = ref
                     files[ref] = ""
             scenes = dict(self.scene_backgrounds)

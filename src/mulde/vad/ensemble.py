@@ -140,13 +140,16 @@ class FitJob:
     with their training videos `groups` (n,) int: all of them (`fold` None), or, for the
     out-of-fold calibration over `folds` folds, those outside fold `fold` (video id mod
     folds), whose own objects are then scored. A refit's row-resolved settings are those of
-    the fit on all of X (`mulde.vad.stream_models.settle_auto`)."""
+    the fit on all of X (`mulde.vad.stream_models.settle_auto`). `own_scores`: the fit on
+    all of X also returns its model's scores of the training objects (`train_scores`), which
+    calibrate the stream when there are no calibration folds."""
 
     make: Callable[[], StreamModel]
     X: np.ndarray
     groups: np.ndarray
     folds: int | None
     fold: int | None
+    own_scores: bool = False  # the fit on all of X keeps its model's training scores
 
     @property
     def rows(self) -> int:
@@ -158,9 +161,10 @@ class FitJob:
 
 @dataclass
 class FitResult:
-    """What a `FitJob` left: the fitted model (fold None) or the held-out fold's scores
-    (m,), the fit's seconds, and the messages of the `UserWarning`s the fit raised (given
-    back to the main process, which names the stream: `StreamEnsemble._assemble`)."""
+    """What a `FitJob` left: the fitted model (fold None; with `own_scores`, `scores` its
+    training objects' scores (n,)) or the held-out fold's scores (m,), the fit's seconds,
+    and the messages of the `UserWarning`s the fit raised (given back to the main process,
+    which names the stream: `StreamEnsemble._assemble`)."""
 
     model: StreamModel | None
     scores: np.ndarray | None
@@ -174,7 +178,8 @@ def run_fit_job(job: FitJob) -> FitResult:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         if job.fold is None or job.folds is None:
-            model, scores = job.make().fit(job.X, job.groups), None
+            model = job.make().fit(job.X, job.groups)
+            scores = model.train_scores() if job.own_scores else None
         else:
             held = job.groups % job.folds == job.fold
             model = None
@@ -385,6 +390,7 @@ class StreamEnsemble:
     fits_: dict[Stream, StreamFit] = field(default_factory=dict, init=False, repr=False)
     fit_seconds_: float = field(default=0.0, init=False, repr=False)
     fits_reused_: int = field(default=0, init=False, repr=False)
+    _cache_off: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.calibrate_on not in ("frames", "objects"):
@@ -502,7 +508,7 @@ class StreamEnsemble:
     def _cache_key(self, job: FitJob) -> tuple[FitCache, str] | None:
         """The fit cache and the key of `job` (`mulde.vad.fit_cache.job_key`); None without
         a `fit_cache` or for a model the trained pipeline cannot save."""
-        if self.fit_cache is None:
+        if self.fit_cache is None or self._cache_off:
             return None
         spec = stream_spec(job.make())
         if spec is None:
@@ -514,17 +520,25 @@ class StreamEnsemble:
         """`job`'s result read back from the fit cache, None when it must run."""
         found = self._cache_key(job)
         stored = None if found is None else found[0].load(found[1])
-        if stored is None:
+        if stored is None or (stored[1] is None and (job.own_scores or job.fold is not None)):
             return None
         self.fits_reused_ += 1
         return FitResult(*stored)
 
     def _kept(self, job: FitJob, result: FitResult) -> FitResult:
-        """Write `job`'s finished `result` to the fit cache (when there is one); return it."""
+        """Write `job`'s finished `result` to the fit cache (when there is one); return it.
+        A cache that cannot be written (a full disk, a read-only folder) is said once and
+        not used again by this fit: the run goes on, it only cannot resume."""
         found = self._cache_key(job)
         if found is not None:
-            found[0].store(found[1], result.model, result.scores, result.seconds,
-                           result.warnings)
+            try:
+                found[0].store(found[1], result.model, result.scores, result.seconds,
+                               result.warnings)
+            except (OSError, ValueError) as err:
+                warnings.warn(f"finished model fits cannot be kept in {self.fit_cache} "
+                              f"({err}); this run goes on, but an interrupted run will fit "
+                              "again", UserWarning, stacklevel=2)
+                self._cache_off = True
         return result
 
     def _jobs(self, make: Callable[[], StreamModel], X: np.ndarray, groups: np.ndarray,
@@ -532,7 +546,8 @@ class StreamEnsemble:
         """The fits of one stream: the model on all its objects, then one refit per
         out-of-fold calibration fold (none on a subsample)."""
         folds = None if subsampled else self.calibration_folds
-        return [FitJob(make, X, groups, folds, fold)
+        own = folds is None and not subsampled  # calibrated on the model's own scores
+        return [FitJob(make, X, groups, folds, fold, own_scores=own and fold is None)
                 for fold in [None, *range(folds or 0)]]
 
     def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, X: np.ndarray,
@@ -558,7 +573,7 @@ class StreamEnsemble:
             train_obj = np.concatenate(per_video)
         else:
             if self.calibration_folds is None:
-                train_obj = model.train_scores()
+                train_obj = done[None].scores  # the model's own (`FitJob.own_scores`)
             else:
                 train_obj = np.empty(len(X))
                 fold = groups % self.calibration_folds
@@ -594,7 +609,7 @@ class StreamEnsemble:
                              f"many training videos, got {len(train)}")
         plan = self._plan(train)
         start = time.perf_counter()
-        self.fits_, self.fits_reused_ = {}, 0
+        self.fits_, self.fits_reused_, self._cache_off = {}, 0, False
         said: list[str] = []  # the streams' fit warnings, given once the bar is closed
         per_stream = 1 + (self.calibration_folds or 0)  # the model and its out-of-fold refits
         with tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",

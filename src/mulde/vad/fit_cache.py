@@ -4,17 +4,19 @@ A `StreamEnsemble` runs one `FitJob` per stream and calibration fold: the stream
 all training objects, and each out-of-fold refit whose held-out scores calibrate it (module
 `mulde.vad.ensemble`). They are most of a run's time (minutes each for MULDE on a CPU), so a
 run stopped by Ctrl-C, a crash or a lost machine should not redo the ones it finished. Each
-finished job is written here under a key that names exactly what it fitted: the SHA-256 of
-the stream model's settings (its artefact entry: kind, parameters, seed, PCA), the fold, the
-training objects X and their videos (bytes, dtype and shape), and the mulde and torch
-versions. The next run with the same features and settings reads the fit back instead of
-running it; anything else (other features, a parameter, a new mulde) is another key.
+finished job is written here under a key that names exactly what it fitted (`job_key`): the
+stream model's settings, the fold, the training objects and the code that fits them. The
+next run with the same features and settings reads the fit back instead of running it;
+anything else (other features, a parameter, changed fitting code, other library versions)
+is another key.
 
-Per job, `<key>.safetensors` holds the fit ("model": the fitted stream model, written as the
-trained pipeline writes it, `mulde.vad.stream_files`; "scores": a refit's held-out scores),
-and `<key>.json`, written last so that a job killed while saving leaves no entry, its kind,
-the seconds it took and the warnings it gave. An entry that cannot be read back (truncated,
-another format) is fitted again and overwritten.
+Per job, `<key>.safetensors` holds the fitted stream model (written as a trained pipeline
+writes it, `mulde.vad.stream_files`) and `<key>.scores.safetensors` its scores (a refit's
+held-out objects, or the model's own training objects when those calibrate it); `<key>.json`,
+written last so that a job killed while saving leaves no entry, names them with the seconds
+the fit took and the warnings it gave. An entry that cannot be read back (truncated, another
+format) is fitted again and overwritten. Nothing is pruned: delete the folder to reclaim its
+space (`size_bytes` measures it).
 """
 
 from __future__ import annotations
@@ -22,44 +24,67 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mulde import __version__
+from mulde._version import __version__
 from mulde.io.atomic import write_json
 from mulde.vad.stream_files import (
     ArtifactError,
     load_stream,
     read_arrays,
     save_stream,
-    stream_spec,
     write_arrays,
 )
 
 FORMAT = "mulde-fit-1"
 """The format name of an entry's JSON; a future layout gets another, so old entries are
 fitted again rather than misread."""
+FITTING_CODE = ("core", "estimator", "vad/stream_models.py", "vad/ensemble.py")
+"""The parts of the package (under src/mulde) whose source decides what a fit returns: their
+digest is in every key, so changed fitting code never reads back an older fit, also between
+releases that keep the version number (a developer's checkout)."""
+LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn")
 
 
-def _torch_version() -> str:
-    try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:  # kNN / GMM runs need no torch
-        return ""
+@cache
+def fitting_code_digest() -> str:
+    """The SHA-256 of the source files of `FITTING_CODE` (paths and contents, in order)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for part in FITTING_CODE:
+        files = [root / part] if part.endswith(".py") else sorted((root / part).rglob("*.py"))
+        for path in files:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0")
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@cache
+def _library_versions() -> dict[str, str]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # kNN / GMM runs need no torch
+            out[name] = ""
+    return out
 
 
 def job_key(spec: dict[str, Any], X: np.ndarray, groups: np.ndarray, folds: int | None,
             fold: int | None) -> str:
     """The hex SHA-256 naming one fit: the unfitted stream model's artefact entry `spec`
-    (`mulde.vad.stream_files.stream_spec`), the training objects X (n, d) and their video ids
-    `groups` (n,), the calibration `folds` and `fold` (None: the fit on all of X), and the
-    mulde and torch versions."""
+    (`mulde.vad.stream_files.stream_spec`: kind, parameters, seed, PCA), the training objects
+    X (n, d) and their video ids `groups` (n,) (values, dtype and shape), the calibration
+    `folds` and `fold` (None: the fit on all of X), the mulde version, the digest of its
+    fitting code (`fitting_code_digest`) and the versions of `LIBRARIES`."""
     h = hashlib.sha256()
-    head = {"format": FORMAT, "mulde": __version__, "torch": _torch_version(),
-            "spec": spec, "folds": folds, "fold": fold}
+    head = {"format": FORMAT, "mulde": __version__, "code": fitting_code_digest(),
+            "libraries": _library_versions(), "spec": spec, "folds": folds, "fold": fold}
     h.update(json.dumps(head, sort_keys=True, default=str).encode())
     for a in (X, groups):
         a = np.ascontiguousarray(a)
@@ -74,42 +99,47 @@ class FitCache:
 
     folder: Path
 
-    def _paths(self, key: str) -> tuple[Path, Path]:
-        return self.folder / f"{key}.json", self.folder / f"{key}.safetensors"
+    def _paths(self, key: str) -> tuple[Path, Path, Path]:
+        return (self.folder / f"{key}.json", self.folder / f"{key}.safetensors",
+                self.folder / f"{key}.scores.safetensors")
 
     def load(self, key: str) -> tuple[Any, np.ndarray | None, float, tuple[str, ...]] | None:
-        """Return (model or None, held-out scores or None, seconds, warnings) of the fit
-        stored under `key`; None when there is none or it cannot be read back."""
-        entry_path, path = self._paths(key)
+        """Return (model or None, scores or None, seconds, warnings) of the fit stored under
+        `key`; None when there is none or it cannot be read back. A MULDE model's networks
+        load on the device its parameters name ("auto" when they name none), as a fit
+        would place them."""
+        entry_path, model_path, scores_path = self._paths(key)
         try:
             entry = json.loads(entry_path.read_text())
-            if entry.get("format") != FORMAT or entry.get("key") != key:
+            if not isinstance(entry, dict) or entry.get("format") != FORMAT \
+                    or entry.get("key") != key:
                 return None
-            said = tuple(str(w) for w in entry.get("warnings", ()))
-            seconds = float(entry.get("seconds", 0.0))
-            if entry.get("kind") == "scores":
-                return None, read_arrays(path)[1]["scores"], seconds, said
-            if entry.get("kind") == "model":
-                return load_stream(entry["spec"], path), None, seconds, said
-        except (OSError, ValueError, KeyError, TypeError, ArtifactError):
+            spec = entry.get("model")
+            device = str((spec or {}).get("params", {}).get("device", "auto"))
+            model = None if spec is None else load_stream(spec, model_path, device)
+            scores = read_arrays(scores_path)[1]["scores"] if entry.get("scores") else None
+            return (model, scores, float(entry.get("seconds", 0.0)),
+                    tuple(str(w) for w in entry.get("warnings", ())))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ArtifactError):
             return None
-        return None
 
     def store(self, key: str, model: Any, scores: np.ndarray | None, seconds: float,
-              said: tuple[str, ...]) -> bool:
-        """Write one finished fit under `key` (the model of a fit on all objects, or a
-        refit's held-out `scores`); return False, writing no entry, for a model the
-        trained pipeline cannot save (`mulde.vad.stream_files.stream_spec` None)."""
+              said: tuple[str, ...]) -> None:
+        """Write one finished fit under `key`: its model (None for a refit) and `scores`
+        (None when it has none). OSError when the folder cannot be written (full, read-only);
+        ArtifactError for a model the trained pipeline cannot save."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        entry_path, path = self._paths(key)
+        entry_path, model_path, scores_path = self._paths(key)
         entry: dict[str, Any] = {"format": FORMAT, "key": key, "seconds": seconds,
-                                 "warnings": list(said)}
+                                 "warnings": list(said), "scores": scores is not None,
+                                 "model": None if model is None else save_stream(model,
+                                                                                 model_path)}
         if scores is not None:
-            write_arrays(path, {"scores": np.asarray(scores)}, {"format": FORMAT})
-            entry["kind"] = "scores"
-        else:
-            if stream_spec(model) is None:
-                return False
-            entry["kind"], entry["spec"] = "model", save_stream(model, path)
+            write_arrays(scores_path, {"scores": np.asarray(scores)}, {"format": FORMAT})
         write_json(entry_path, entry)  # last: a job killed before it leaves no entry
-        return True
+
+    def size_bytes(self) -> int:
+        """The bytes the folder's files take (0 when it does not exist)."""
+        if not self.folder.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())

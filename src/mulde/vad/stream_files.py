@@ -24,6 +24,8 @@ from mulde.io.atomic import atomic_path
 from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream, PCAStream
 
 STREAM_FORMAT = "mulde-stream"
+"""The format name in the metadata of a kNN or GMM stream model's safetensors file (and,
+with a suffix, of a pipeline's side files: "-pca", "-reference", "-scores")."""
 
 
 class ArtifactError(ValueError):
@@ -61,7 +63,7 @@ def side_path(path: Path, part: str) -> Path:
 
 
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray],
-                  metadata: dict[str, str]) -> None:
+                 metadata: dict[str, str]) -> None:
     """Write `arrays` to the safetensors file `path` atomically (the usual permissions)."""
     with atomic_path(path) as tmp:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
@@ -88,8 +90,8 @@ def save_stream(model: Any, path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: cannot save a {type(model).__name__} stream model")
     if "pca" in spec:
         write_arrays(side_path(path, "pca"),
-                      {"mean": model.mean_, "components": model.components_},
-                      {"format": STREAM_FORMAT + "-pca", "mulde_version": __version__})
+                     {"mean": model.mean_, "components": model.components_},
+                     {"format": STREAM_FORMAT + "-pca", "mulde_version": __version__})
         model = model.inner
     if spec["kind"] == "mulde":
         model.model.save(path)
@@ -103,11 +105,13 @@ def save_stream(model: Any, path: Path) -> dict[str, Any]:
                   "means": g.means_, "covariances": g.covariances_,
                   "precisions_cholesky": g.precisions_cholesky_}
     write_arrays(path, arrays, {"format": STREAM_FORMAT, "mulde_version": __version__,
-                                 "spec": json.dumps(spec)})
+                                "spec": json.dumps(spec)})
     return spec
 
 
 def read_arrays(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """Return (metadata, {name: array}) of the safetensors file `path`; ArtifactError naming
+    the file when it cannot be read (missing, truncated, not safetensors)."""
     try:
         with safe_open(str(path), framework="numpy") as f:
             return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
@@ -116,11 +120,13 @@ def read_arrays(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
                             f"corrupt?): {err}") from None
 
 
-def load_stream(entry: Mapping[str, Any], path: Path) -> Any:
+def load_stream(entry: Mapping[str, Any], path: Path, device: str = "cpu") -> Any:
     """Return the fitted stream model of a manifest entry, read from `path` (a reduced
-    stream's projection from `side_path(path, "pca")`)."""
+    stream's projection from `side_path(path, "pca")`); a MULDE stream's networks on
+    `device` (a trained pipeline loads on the CPU). ArtifactError naming the file when it
+    cannot be read."""
     if "pca" in entry:
-        inner = load_stream({k: v for k, v in entry.items() if k != "pca"}, path)
+        inner = load_stream({k: v for k, v in entry.items() if k != "pca"}, path, device)
         a = read_side(side_path(path, "pca"), "pca", {"mean", "components"},
                        "the PCA of a reduced stream")
         model = PCAStream(inner, int(entry["pca"]["n_components"]))
@@ -134,7 +140,7 @@ def load_stream(entry: Mapping[str, Any], path: Path) -> Any:
 
         model = MULDEStream(dict(entry.get("params") or {}), int(entry.get("seed", 0)))
         try:
-            model.model = MULDE.load(path)
+            model.model = MULDE.load(path, device=device)
         except ModelFileError as err:
             raise ArtifactError(str(err)) from None
         return model

@@ -434,6 +434,23 @@ def _iter_folder(folder: Path, files: list[Path]) -> Iterator[np.ndarray]:
         yield frame
 
 
+def stated_rate(path: str | os.PathLike[str]) -> float | None:
+    """The frame rate (frames/s) a video file's container states, read from its header
+    without decoding (`probe` may decode a whole file to count its frames); None for a frame
+    folder, a file that states none, or one that cannot be opened."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            rate = _frame_rate(container.streams.video[0])
+    except av.FFmpegError:
+        return None
+    return float(rate) if rate else None
+
+
 RATE_TOLERANCE = 0.01
 """The relative difference of two frame rates that `other_rate` lets pass (rates a
 container rounds, 29.97 against 30, are one rate)."""
