@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out, new_header("ped2_pipeline_candidate", base=args.base, changes=changes,
                                extractor_params=extractor.params, registered=args.registered,
                                wall_seconds=wall,
+                               # fits read back from an earlier run's cache in --out: then
+                               # wall_seconds is not a fitting time
+                               fits_reused=metrics["config"].get("fits_reused", 0),
                                metrics={k: metrics.get(k) for k in keep}))
     print(f"micro {100 * metrics['micro_auc']:.2f} macro {100 * metrics['macro_auc']:.2f} "
           f"({wall:.0f} s); wrote {out}")
