@@ -591,12 +591,19 @@ ADBENCH_MULDE_RUNS = {
     "round28": ("adbench_mulde_round28.json",
                 "the default chosen in issue 15's round 28 (seed 0; only the 16 sets of more "
                 "than 256 features, the ones it changes)"),
+    "round33": ("adbench_mulde_round33_all.json",
+                "the default after issue 15's round 33 (seed 0, all 58 sets)"),
+    "round33-seeds12": ("adbench_mulde_round33_seeds12.json",
+                        "round 33's default on seeds 1 and 2 (all sets but 17_InternetAds)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
 LATER_ROUNDS = ("round17", "round19", "round24", "round27", "round28")
 """The rounds after 11 that each get their own ADBench section (one seed each, so they are not
 averaged with the three-seed rounds before them)."""
+SUBSET_ROUNDS = ("round27", "round28")
+"""The later rounds run only on the sets they change: left out of a run over all sets, whose
+section would otherwise keep only the sets every run has."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -648,6 +655,19 @@ def main(argv: list[str] | None = None) -> None:
                                      if e["method"] == "MULDE"}]
                 three.append((f"{label}, seeds 0-2", both))
                 parts.append(adbench_round2_section(acc, [*same, *three]))
+        current = read_json(args.accuracy_round33)
+        if current and len(runs) == 4 + len(LATER_ROUNDS):  # every round's run is there
+            whole = [(label, r) for label, r in runs
+                     if label.replace(" ", "") not in SUBSET_ROUNDS]
+            parts.append(adbench_round2_section(acc, [*whole, ("round 33", current)]))
+            more = read_json(args.accuracy_round33_seeds12)
+            if more and three:  # beside round 24 on seeds 0-2 (the sets both have)
+                sets = {e["dataset"] for e in more["entries"]}  # 17_InternetAds: seed 0 only
+                both = more | {"entries": [e for e in current["entries"] if e["dataset"] in sets]
+                               + more["entries"],
+                               "commands": current["commands"] + more["commands"]}
+                parts.append(adbench_round2_section(
+                    acc, [("before issue 15", None), three[-1], ("round 33, seeds 0-2", both)]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
