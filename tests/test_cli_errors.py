@@ -357,7 +357,10 @@ def test_a_folder_without_videos_or_without_test_is_refused_leaving_no_folder(tm
     assert "empty/train: no videos; put video files (.avi" in _error(capsys)
     write_square_frames(tmp_path / "notest" / "train" / "t0", np.ones(8))
     assert main(["run", "folder", "--root", str(tmp_path / "notest"), "--out", str(out)]) == 2
-    assert "notest: no test videos; put normal videos" in _error(capsys)
+    error = _error(capsys)
+    assert "notest: no test videos; put normal videos" in error
+    assert error.rstrip().endswith(f", or train a model on the training videos alone with "
+                                   f"`mulde train {tmp_path / 'notest' / 'train'} --out DIR`")
     assert not out.exists()
 
 

@@ -64,6 +64,9 @@ def require_videos(dataset: Dataset) -> None:
     if dataset.name == "folder":
         where = (f"; put normal videos (files or folders of frames) in {dataset.root / 'train'}"
                  f" and the videos to score in {dataset.root / 'test'}")
+        if empty == ["test"]:  # a model alone needs no test videos
+            where += (f", or train a model on the training videos alone with `mulde train "
+                      f"{dataset.root / 'train'} --out DIR`")
     raise DatasetError(f"{dataset.root}: no {' and no '.join(empty)} videos{where}")
 
 
