@@ -596,7 +596,10 @@ def test_folder_with_labels_csv(tmp_path):
         ("video,start,end\nc,4,2\n", "row 2, field end: end 2 is before start 4"),
         ("video,start,end\nc,-1,2\n", "row 2, field start: negative frame"),
         ("video,start,end\n,1,2\n", "row 2, field video: empty video name"),
-        ("video,start,end\nc,1\n", "row 2: expected 3 fields"),
+        ("video,start,end\nc,1\n", "row 2: expected 3 fields \\(video,start,end\\), found 2$"),
+        ("video,start,end\nc,1,2,3\n", "row 2: expected 3 fields \\(video,start,end\\), found 4$"),
+        ("video,start,end\nc;1;2\n", "row 2: expected 3 fields \\(video,start,end\\), found 1; "
+         "separate them with commas, not semicolons$"),
     ],
 )
 def test_folder_malformed_csv_names_file_row_and_field(tmp_path, text, message):

@@ -66,7 +66,12 @@ def read_labels_csv(path: Path) -> dict[str, list[Range]]:
             for row in reader:
                 line = reader.line_num
                 if None in row or any(row[c] is None for c in CSV_COLUMNS):
-                    raise DatasetError(f"{path}, row {line}: expected 3 fields")
+                    found = sum(row[c] is not None for c in CSV_COLUMNS) + len(row.get(None) or [])
+                    semicolons = any(";" in (row[c] or "") for c in CSV_COLUMNS)
+                    raise DatasetError(
+                        f"{path}, row {line}: expected 3 fields ({','.join(CSV_COLUMNS)}), "
+                        f"found {found}" + ("; separate them with commas, not semicolons"
+                                            if semicolons else ""))
                 name = row["video"].strip()
                 if not name:
                     raise DatasetError(f"{path}, row {line}, field video: empty video name")
