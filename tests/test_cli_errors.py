@@ -364,6 +364,24 @@ def test_a_folder_without_videos_or_without_test_is_refused_leaving_no_folder(tm
     assert not out.exists()
 
 
+def test_run_or_train_into_a_model_folder_is_refused_before_any_work(tmp_path, capsys):
+    """--out runs/plaza/model (the model a run wrote) would mix a report, a cache and a nested
+    model/ into the model's files; the run's own output folder, which holds model/, is fine
+    (a rerun)."""
+    model = tmp_path / "runs" / "model"
+    model.mkdir(parents=True)
+    (model / "pipeline.json").write_text("{}")
+    write_square_frames(tmp_path / "data" / "train" / "t0", np.ones(8))
+    write_square_frames(tmp_path / "data" / "test" / "a", np.ones(8))
+    for command in (["run", "folder", "--root", str(tmp_path / "data")],
+                    ["train", str(tmp_path / "data" / "train")]):
+        assert main([*command, "--out", str(model)]) == 2
+        assert _error(capsys) == (f"mulde: error: --out {model} holds a trained model (its "
+                                  "pipeline.json); give the run an output folder of its own "
+                                  "(e.g. --out runs/next)")
+    assert sorted(p.name for p in model.iterdir()) == ["pipeline.json"]
+
+
 def test_train_given_one_video_s_frames_says_to_give_their_folder(tmp_path, capsys):
     write_square_frames(tmp_path / "t0", np.ones(8))
     assert main(["train", str(tmp_path / "t0"), "--out", str(tmp_path / "out")]) == 2

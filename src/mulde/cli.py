@@ -845,9 +845,20 @@ def _detector_params(args: argparse.Namespace) -> dict:
     return overrides
 
 
+def _not_into_a_model(out: Path) -> None:
+    """Refuse an --out of run or train that is a trained model folder: the report, the cache
+    and a nested model/ would be written among the model's files."""
+    from mulde.vad.artifact import pipeline_folder
+
+    if pipeline_folder(out) == Path(out):
+        raise UsageError(f"--out {out} holds a trained model (its pipeline.json); give the "
+                         "run an output folder of its own (e.g. --out runs/next)")
+
+
 def _run(args: argparse.Namespace) -> int:
     from mulde.pipeline import run_pipeline
 
+    _not_into_a_model(args.out)
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
@@ -1190,6 +1201,7 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.vad.thresholds import video_length
     from mulde.video.source import Video
 
+    _not_into_a_model(args.out)
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
