@@ -88,6 +88,25 @@ def test_disk_full_during_an_atomic_write_leaves_nothing_and_names_the_path(tmp_
     assert json.loads(old.read_text()) == {"v": 1}
 
 
+def test_a_writer_wrapping_the_system_error_still_gives_the_oserror(tmp_path):
+    """safetensors reports a full disk or a read-only folder as its own SafetensorError with
+    "(os error N)" in its text: the atomic write gives the OSError of that errno naming the
+    target, as for any other writer (a user's read-only fit cache crashed the run); an error
+    without one is left as it is."""
+    from safetensors import SafetensorError
+
+    target = tmp_path / "m.safetensors"
+    for code in (errno.ENOSPC, errno.EACCES):
+        with pytest.raises(OSError, match=f"cannot write {re.escape(str(target))} \\(") as raised:
+            with atomic_path(target):
+                raise SafetensorError(f"Error while serializing: I/O error: x (os error {code})")
+        assert raised.value.errno == code
+    with pytest.raises(SafetensorError, match="header too large"):
+        with atomic_path(target):
+            raise SafetensorError("header too large")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_disk_full_while_caching_leaves_no_entry_and_the_next_run_completes(small_folder,
                                                                            tmp_path,
                                                                            monkeypatch):

@@ -93,6 +93,31 @@ def test_a_cache_that_cannot_be_written_is_said_once_and_the_fit_goes_on(tmp_pat
     assert set(ens.fits_) == {Stream.POSE, Stream.VELOCITY}
 
 
+def test_a_full_disk_under_a_safetensors_write_is_said_once_and_the_fit_goes_on(tmp_path,
+                                                                               monkeypatch):
+    """safetensors raises its own error class on a full disk or a read-only folder (a user's
+    read-only fits/ crashed the run with a traceback): the atomic write turns it into the
+    OSError the ensemble expects, so the fit goes on with one warning."""
+    from safetensors import SafetensorError
+
+    import mulde.vad.stream_files as stream_files
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device "
+                              "(os error 28)")
+
+    monkeypatch.setattr(stream_files, "save_file", full)
+    rng = np.random.default_rng(0)
+    train = {f"v{i}": features(rng) for i in range(2)}
+    with pytest.warns(UserWarning, match=r"cannot be kept in .*No space left on device") \
+            as shown:
+        ens = StreamEnsemble("gmm", 0, calibration_folds=2,
+                             fit_cache=tmp_path / "fits").fit(train)
+    assert len([w for w in shown if "cannot be kept" in str(w.message)]) == 1
+    assert set(ens.fits_) == {Stream.POSE, Stream.VELOCITY}
+    assert not list((tmp_path / "fits").glob("*.json"))
+
+
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_an_interrupted_fit_resumes_to_the_uninterrupted_ensemble(tmp_path, monkeypatch, n_jobs):
     """Two MULDE streams with 2 calibration folds: 6 fits. A fit that stops after its third

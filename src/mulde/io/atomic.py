@@ -54,8 +54,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise
         raise OSError(err.errno, f"cannot write {path} ({err.strerror or err}); "
                                  "nothing was written") from err
+    except Exception as err:  # a writer that wraps the system's error in its own class
+        code = _wrapped_errno(err)
+        if code not in _WRITE_ERRNOS:
+            raise
+        raise OSError(code, f"cannot write {path} ({os.strerror(code)}); "
+                            "nothing was written") from err
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _wrapped_errno(err: Exception) -> int | None:
+    """The errno a writer's own exception carries in its text as Rust's std::io reports it,
+    "(os error 28)" (safetensors' `SafetensorError` on a full disk or a read-only folder);
+    None when it carries none."""
+    found = re.search(r"\(os error (\d+)\)", str(err))
+    return int(found.group(1)) if found else None
 
 
 def _umask() -> int:
