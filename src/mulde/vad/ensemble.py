@@ -72,7 +72,7 @@ import warnings
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,6 +150,14 @@ class FitJob:
     folds: int | None
     fold: int | None
     own_scores: bool = False  # the fit on all of X keeps its model's training scores
+
+    @cached_property
+    def cache_key(self) -> str | None:
+        """The key of this fit in a fit cache (`mulde.vad.fit_cache.job_key`), computed once
+        (it hashes X); None for a model the trained pipeline cannot save."""
+        spec = stream_spec(self.make())
+        return None if spec is None else job_key(spec, self.X, self.groups, self.folds,
+                                                 self.fold)
 
     @property
     def rows(self) -> int:
@@ -508,13 +516,9 @@ class StreamEnsemble:
     def _cache_key(self, job: FitJob) -> tuple[FitCache, str] | None:
         """The fit cache and the key of `job` (`mulde.vad.fit_cache.job_key`); None without
         a `fit_cache` or for a model the trained pipeline cannot save."""
-        if self.fit_cache is None or self._cache_off:
+        if self.fit_cache is None or self._cache_off or job.cache_key is None:
             return None
-        spec = stream_spec(job.make())
-        if spec is None:
-            return None
-        return FitCache(Path(self.fit_cache)), job_key(spec, job.X, job.groups, job.folds,
-                                                      job.fold)
+        return FitCache(Path(self.fit_cache)), job.cache_key
 
     def _reused(self, job: FitJob) -> FitResult | None:
         """`job`'s result read back from the fit cache, None when it must run."""
