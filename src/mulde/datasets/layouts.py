@@ -9,7 +9,7 @@ truth, file names) with their own errors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mulde.datasets.common import DatasetError, nearby_root
@@ -102,25 +102,23 @@ def check_layout(name: str, root: Path) -> None:
 def _other_name(root: Path, names: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
     """(folder found, name required) for each required folder that `root` lacks but holds
     under one of its other names (`OTHER_NAMES`: training/ for train/), in any case."""
+    return _renames(root, names)
+
+
+def _renames(root: Path, accepted: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
+    """(folder found, name required), in order, for each required name that `root` lacks
+    and each of its folders whose lower-case name is among that name's `accepted` ones."""
     try:
         here = [p.name for p in root.iterdir() if p.is_dir()]
     except OSError:
         return []
-    return [(have, want) for want, others in names.items() if not _exists(root, want)
-            for have in here if have.lower() in others]
+    return [(have, want) for want, names in accepted.items() if not _exists(root, want)
+            for have in here if have.lower() in names]
 
 
 def _other_case(root: Path, required: Sequence[str]) -> list[tuple[str, str]]:
     """(folder found, name required) for each required folder of one level that `root`
     lacks but holds in another case (Train/ for train/): the loaders match names exactly,
     on every system alike."""
-    try:
-        here = [p.name for p in root.iterdir() if p.is_dir()]
-    except OSError:
-        return []
-    found = []
-    for name in dict.fromkeys(required):  # in order, once each
-        if "/" in name or "*" in name or _exists(root, name):
-            continue
-        found += [(have, name) for have in here if have.lower() == name.lower()]
-    return found
+    return _renames(root, {name: (name.lower(),) for name in required  # in order, once each
+                           if "/" not in name and "*" not in name})
