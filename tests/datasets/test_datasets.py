@@ -49,6 +49,21 @@ def test_ranges_to_labels_hand_computed():
     assert ranges_to_labels([], 3).dtype == np.int8
 
 
+def test_a_range_one_past_the_end_hints_at_frames_counted_from_one():
+    """Where frames count from 0 (a folder's labels.csv), a range from frame 1 or later that
+    ends one past the last frame is what 1-based numbers give: the error says to subtract 1.
+    Not for a range that starts at 0, ends further out, or numbers counted from 1."""
+    hint = "(frames here count from 0: if yours count from 1, subtract 1 from every frame number)"
+    with pytest.raises(DatasetError) as caught:
+        ranges_to_labels([(3, 10)], 10, source="labels.csv (v)")
+    assert str(caught.value) == ("labels.csv (v): range 3..10 lies outside the 10 frames "
+                                 f"numbered 0..9 {hint}")
+    for ranges, first in (([(0, 10)], 0), ([(3, 11)], 0), ([(3, 11)], 1)):
+        with pytest.raises(DatasetError) as caught:
+            ranges_to_labels(ranges, 10, first_frame=first)
+        assert "subtract" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("ranges", "first_frame", "message"),
     [([(5, 4)], 0, "ends before it starts"), ([(0, 10)], 0, "outside"), ([(0, 3)], 1, "outside")],

@@ -33,9 +33,13 @@ def ranges_to_labels(
         if end < start:
             raise DatasetError(f"{source}: range {start}..{end} ends before it starts")
         if start < first_frame or end > last:
+            # one past the last frame, from the second on: numbered from 1 where 0 is asked
+            off_by_one = first_frame == 0 and end == last + 1 and start > 0
             raise DatasetError(
                 f"{source}: range {start}..{end} lies outside the {n_frames} frames "
                 f"numbered {first_frame}..{last}"
+                + (" (frames here count from 0: if yours count from 1, subtract 1 from "
+                   "every frame number)" if off_by_one else "")
             )
         labels[start - first_frame : end - first_frame + 1] = 1
     return labels
