@@ -562,13 +562,13 @@ def test_the_fit_note_is_printed_once_before_the_model_fits(dataset_root, tmp_pa
     from mulde.pipeline import train_pipeline
 
     seen: list[str] = []
-    fit = pipeline.fit_ensemble
+    fit = pipeline.StreamEnsemble.fit
 
     def spy(*args, **kwargs):
         seen.append(capsys.readouterr().err)  # what was printed when the fits start
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "fit_ensemble", spy)
+    monkeypatch.setattr(pipeline.StreamEnsemble, "fit", spy)
     ds = load_dataset("folder", dataset_root)
     note = "mulde: note: the fits take long"
     run_pipeline(ds, SpeedExtractor(), tmp_path / "run", detector="gmm", progress=False,
@@ -646,6 +646,45 @@ def test_test_videos_at_another_frame_rate_are_named_in_one_warning(tmp_path):
         assert warn_other_rates(load_dataset("folder", root), Extraction(features=scored)) == []
 
 
+def test_a_test_video_copied_from_training_is_named_in_one_warning(tmp_path):
+    """A scored test file with a training file's bytes is named with its twin; a file of
+    the same size but other bytes, a skipped copy and frame folders are not."""
+    import shutil
+    import warnings
+
+    from mulde.pipeline import Extraction, warn_training_copies
+
+    root = tmp_path / "videos"
+    write_video(root / "train" / "t0.mp4", 4, fps=25)
+    write_video(root / "train" / "t1.mp4", 6, fps=25)
+    write_frames(root / "train" / "f0", 4)
+    (root / "test").mkdir()
+    shutil.copy(root / "train" / "t1.mp4", root / "test" / "copy.mp4")
+    shutil.copy(root / "train" / "t1.mp4", root / "test" / "skipped.mp4")
+    other = bytearray((root / "train" / "t0.mp4").read_bytes())
+    other[-1] ^= 1  # same size, other bytes
+    (root / "test" / "edited.mp4").write_bytes(bytes(other))
+    write_frames(root / "test" / "f1", 4)
+    shutil.copytree(root / "train" / "f0", root / "test" / "f0copy")
+    ds = load_dataset("folder", root)
+    scored = {"train": {"t0": None, "t1": None, "f0": None},
+              "test": {"copy": None, "edited": None, "f1": None, "f0copy": None}}
+    with pytest.warns(UserWarning) as shown:
+        assert warn_training_copies(ds, Extraction(features=scored)) == ["copy (= t1)"]
+    assert [str(w.message) for w in shown] == [
+        "1 test video is a copy of a training video: copy (= t1); its scores measure what the "
+        "model remembers, not detection in unseen video: take it out of test/ (or out of "
+        "train/)"]
+    scored["test"]["skipped"] = None
+    with pytest.warns(UserWarning, match=r"^2 test videos are copies of training videos: "
+                      r"copy \(= t1\), skipped \(= t1\); their scores .* take them out"):
+        warn_training_copies(ds, Extraction(features=scored))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # t1 not trained on (skipped): no twin to name
+        assert warn_training_copies(ds, Extraction(features={**scored, "train": {"t0": None}})
+                                    ) == []
+
+
 def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, capsys):
     """The fits are most of a run: a rerun on the same cache reads each finished fit back
     (fits/ in the cache), says so, and reports exactly what the first run did."""
@@ -656,14 +695,23 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
     assert first["config"]["fits_reused"] == 0
     assert len(list((cache / "fits").glob("*.json"))) == 4  # the model and 3 refits
     capsys.readouterr()
+    note = "mulde: note: the fits take long"
     second = run_pipeline(ds, SpeedExtractor(), tmp_path / "b", cache_dir=cache,
-                          mulde_params=PARAMS, progress=False)
+                          mulde_params=PARAMS, progress=False, fit_note=note)
     assert second["config"]["fits_reused"] == 4
-    assert re.search(rf"4 model fits of an earlier run read back from {re.escape(str(cache))}"
-                     r"/fits instead of run again \(it holds \d+ MB of fits; delete it to "
-                     r"reclaim them\)", capsys.readouterr().err)
+    said = capsys.readouterr().err
+    assert re.search(rf"all 4 of 4 model fits finished by an earlier run: read back from "
+                     rf"{re.escape(str(cache))}/fits, not run again \(it holds \d+\.\d MB of "
+                     r"fits; delete it to reclaim them\)", said)
+    assert note not in said  # nothing is fitted: no hint on fitting faster
     for key in ("micro_auc", "macro_auc", "threshold"):
         assert second[key] == first[key]
+    sorted((cache / "fits").glob("*.json"))[0].unlink()  # one fit lost: it runs again
+    third = run_pipeline(ds, SpeedExtractor(), tmp_path / "b2", cache_dir=cache,
+                         mulde_params=PARAMS, progress=False, fit_note=note)
+    said = capsys.readouterr().err
+    assert third["config"]["fits_reused"] == 3 and third["micro_auc"] == first["micro_auc"]
+    assert note in said and "\n3 of 4 model fits finished by an earlier run" in said
     other = run_pipeline(ds, SpeedExtractor(), tmp_path / "c", cache_dir=cache,
                          mulde_params={**PARAMS, "max_steps": 100}, progress=False)
     assert other["config"]["fits_reused"] == 0  # another setting: other fits

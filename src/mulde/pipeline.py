@@ -24,6 +24,7 @@ from mulde.datasets.common import DatasetError, ignored_lines, require_videos, s
 from mulde.evaluation import EvaluationProtocol, write_report
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
+from mulde.io.hashing import file_sha256
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import FitCache
@@ -259,6 +260,7 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                     calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
                     pca: dict[str, int] | None = None,
                     sidak: list[str] | None = None, fit_cache: Path | None = None,
+                    fit_note: str | None = None,
                     ) -> tuple[StreamEnsemble, dict[str, VideoScores]]:
     """Fit the `StreamEnsemble` on the training videos and score every test video (each
     stream fitted on at most `max_train_objects`, a seeded subsample; None: all;
@@ -266,7 +268,7 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
     in worker processes, `StreamEnsemble.n_jobs`; `pca` stream -> k: those streams' models
     on their first k principal components, `StreamEnsemble.pca`; `sidak`: streams whose
     frame score is the Sidak-corrected maximum, `StreamEnsemble.sidak`; `fit_cache`: a
-    folder of finished fits, `StreamEnsemble.fit_cache`).
+    folder of finished fits, `StreamEnsemble.fit_cache`; `fit_note`: `fit_ensemble`'s).
 
     Returns (the fitted ensemble, `VideoScores` per test video). Raises DatasetError when
     there is no readable training or test video."""
@@ -280,7 +282,7 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
                 if skipped else "") + "; the pipeline needs at least one training and one "
                 "test video")
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds, fit_jobs, pca, sidak, fit_cache)
+                            calibration_folds, fit_jobs, pca, sidak, fit_cache, fit_note)
     return ensemble, ensemble.score(test)
 
 
@@ -296,11 +298,14 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
                  calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
                  pca: dict[str, int] | None = None,
                  sidak: list[str] | None = None,
-                 fit_cache: Path | None = None) -> StreamEnsemble:
+                 fit_cache: Path | None = None,
+                 fit_note: str | None = None) -> StreamEnsemble:
     """Return the `StreamEnsemble` fitted on the training videos' features (the settings as
     `train_and_score`; `fit_jobs`: worker processes for the fits, `StreamEnsemble.n_jobs`;
     `pca`: `StreamEnsemble.pca`; `sidak`: `StreamEnsemble.sidak`; `fit_cache`:
-    `StreamEnsemble.fit_cache`). Says on stderr how many fits an earlier run had finished."""
+    `StreamEnsemble.fit_cache`). Before the fits it says on stderr how many of them an
+    earlier run finished (read back from `fit_cache`), and prints `fit_note` (the hint on
+    making the fits faster) unless every fit is read back."""
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
     elif isinstance(calibration_folds, int) and len(train) < calibration_folds:
@@ -317,13 +322,16 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
                               max_train_objects=max_train_objects, n_jobs=fit_jobs,
                               pca=dict(pca) if pca else None,
                               sidak=list(sidak) if sidak else None,
-                              fit_cache=fit_cache).fit(train)
-    if ensemble.fits_reused_:
+                              fit_cache=fit_cache)
+    found, total = ensemble.stored_fits(train)
+    if found < total:
+        _say(fit_note)
+    if found:
         held = FitCache(Path(fit_cache)).size_bytes() / 2**20 if fit_cache else 0.0
-        _say(f"{_count_fits(ensemble.fits_reused_)} of an earlier run read back from "
-             f"{fit_cache} instead of run again (it holds {held:.0f} MB of fits; delete it "
-             "to reclaim them)")
-    return ensemble
+        _say(f"{'all ' if found == total else ''}{found} of {_count_fits(total)} finished by "
+             f"an earlier run: read back from {fit_cache}, not run again (it holds "
+             f"{held:.1f} MB of fits; delete it to reclaim them)")
+    return ensemble.fit(train)
 
 
 def _count_fits(n: int) -> str:
@@ -429,6 +437,41 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
     return other
 
 
+def warn_training_copies(dataset: Dataset, extraction: Extraction) -> list[str]:
+    """Warn (one line; the run goes on) when a scored test video file has the same bytes as
+    a training video file: its scores, and the AUCs they enter, measure how well the model
+    remembers its training data, not how it detects anomalies in unseen video (a newcomer's
+    test/ held a copy of a training clip, unflagged). Files are compared by size first, and
+    by SHA-256 only where sizes match, so a dataset of distinct videos costs one stat per
+    file; frame folders are not compared. Returns '<test name> (= <training name>)' per
+    such test video."""
+    trained = extraction.features.get("train", {})
+    scored = extraction.features.get("test", {})
+    by_size: dict[int, list[Video]] = {}
+    for video in dataset.train:
+        if video.name in trained and video.path.is_file():
+            by_size.setdefault(video.path.stat().st_size, []).append(video)
+    copies = []
+    for video in dataset.test:
+        if video.name not in scored or not video.path.is_file():
+            continue
+        same_size = by_size.get(video.path.stat().st_size, [])
+        if not same_size:
+            continue
+        digest = file_sha256(video.path)
+        twin = next((t for t in same_size if file_sha256(t.path) == digest), None)
+        if twin is not None:
+            copies.append(f"{video.name} (= {twin.name})")
+    if copies:
+        many = len(copies) > 1
+        what = ("s are copies of training videos" if many else " is a copy of a training video")
+        warnings.warn(f"{len(copies)} test video{what}: {', '.join(copies)}; "
+                      f"{'their' if many else 'its'} scores measure what the model remembers, "
+                      f"not detection in unseen video: take {'them' if many else 'it'} out of "
+                      "test/ (or out of train/)", stacklevel=2)
+    return copies
+
+
 def _frame_sizes(dataset: Dataset, train: dict[str, VideoFeatures], per_view: bool
                  ) -> dict[str, list[int]]:
     """{camera view ("" for one view): [width, height] of its first readable training
@@ -473,9 +516,9 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     if not train:
         raise DatasetError(f"no readable training video: all {len(extraction.failed)} were "
                            "skipped (see the messages above)")
-    _say(fit_note)
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
-                            calibration_folds, fit_jobs, pca, sidak, fit_cache_folder(cache))
+                            calibration_folds, fit_jobs, pca, sidak, fit_cache_folder(cache),
+                            fit_note)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
     model.save(out_dir / MODEL_DIR)
     return model
@@ -523,11 +566,11 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
         warn_other_sizes(dataset, extraction)
         warn_other_rates(dataset, extraction)
-        _say(fit_note)
+        warn_training_copies(dataset, extraction)
         ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                                  progress, max_train_objects,
                                                  calibration_folds, fit_jobs, pca, sidak,
-                                                 fit_cache_folder(cache))
+                                                 fit_cache_folder(cache), fit_note)
         model = build_model(extraction, ensemble, dataset, fps, threshold_rule,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)

@@ -37,6 +37,20 @@ def test_the_key_names_the_objects_the_settings_and_the_fold():
     assert len({key, *others}) == 1 + len(others)
 
 
+def test_has_tells_an_entry_without_loading_it(tmp_path):
+    """`has` is what `load` would find: an entry of this format and key, with scores where
+    they are needed; a missing, damaged or foreign entry is not one."""
+    cache = FitCache(tmp_path / "fits")
+    cache.store("a", None, np.arange(3.0), 1.0, ())
+    cache.store("b", None, None, 1.0, ())
+    assert cache.has("a", need_scores=True) and cache.has("b")
+    assert not cache.has("b", need_scores=True) and not cache.has("c")
+    (tmp_path / "fits" / "b.json").write_text("{trunc")
+    assert not cache.has("b")
+    (tmp_path / "fits" / "a.json").replace(tmp_path / "fits" / "c.json")  # names "a"
+    assert not cache.has("c")
+
+
 def test_scores_and_a_model_read_back_as_they_were_stored(tmp_path):
     cache = FitCache(tmp_path / "fits")
     assert cache.load("0" * 64) is None and cache.size_bytes() == 0  # nothing stored
@@ -145,9 +159,16 @@ def test_an_interrupted_fit_resumes_to_the_uninterrupted_ensemble(tmp_path, monk
         StreamEnsemble("mulde", 0, PARAMS, calibration_folds=2,
                        fit_cache=tmp_path / "fits").fit(train)  # serially: stops at the 4th
     assert len(list((tmp_path / "fits").glob("*.json"))) == 3
+
+    def stored(cache):  # told before fitting: 2 streams x (the model + 2 refits)
+        return StreamEnsemble("mulde", 0, PARAMS, calibration_folds=2,
+                              fit_cache=cache).stored_fits(train)
+
+    assert (stored(None), stored(tmp_path / "fits")) == ((0, 6), (3, 6))
     monkeypatch.setattr(ensemble_module, "run_fit_job", real)
     resumed = fit(tmp_path / "fits")
     assert resumed.fits_reused_ == 3
+    assert stored(tmp_path / "fits") == (6, 6)
     again = fit(tmp_path / "fits")
     assert again.fits_reused_ == 6
     for ens in (resumed, again):

@@ -520,6 +520,24 @@ class StreamEnsemble:
             return None
         return FitCache(Path(self.fit_cache)), job.cache_key
 
+    def stored_fits(self, train: Mapping[str, VideoFeatures]) -> tuple[int, int]:
+        """Return (the fits of `fit(train)` that `fit_cache` holds, all its fits), so that a
+        caller can say before the fits start how many will be read back (`FitCache.has`:
+        an entry found damaged when it is read is fitted again). Hashes each stream's
+        training objects, one stream at a time; (0, all) without a fit cache."""
+        with warnings.catch_warnings():  # `fit` gives the plan's warnings
+            warnings.simplefilter("ignore")
+            plan = self._plan(train)
+        total = len(plan) * (1 + (self.calibration_folds or 0))
+        if self.fit_cache is None:
+            return 0, total
+        cache, found = FitCache(Path(self.fit_cache)), 0
+        for k, (stream, make) in enumerate(plan.items()):
+            for job in self._jobs(make, *self._stream_data(train, stream, k)):
+                need_scores = job.own_scores or job.fold is not None
+                found += job.cache_key is not None and cache.has(job.cache_key, need_scores)
+        return found, total
+
     def _reused(self, job: FitJob) -> FitResult | None:
         """`job`'s result read back from the fit cache, None when it must run."""
         found = self._cache_key(job)

@@ -123,6 +123,17 @@ class FitCache:
         except (OSError, ValueError, KeyError, TypeError, AttributeError, ArtifactError):
             return None
 
+    def has(self, key: str, need_scores: bool = False) -> bool:
+        """Whether a fit is stored under `key` (its entry names it in this format; with
+        `need_scores`, with scores): what `load` reads back, told without loading the model,
+        unless its files are damaged."""
+        try:
+            entry = json.loads(self._paths(key)[0].read_text())
+        except (OSError, ValueError):
+            return False
+        return (isinstance(entry, dict) and entry.get("format") == FORMAT
+                and entry.get("key") == key and (bool(entry.get("scores")) or not need_scores))
+
     def store(self, key: str, model: Any, scores: np.ndarray | None, seconds: float,
               said: tuple[str, ...]) -> None:
         """Write one finished fit under `key`: its model (None for a refit) and `scores`
