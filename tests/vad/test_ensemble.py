@@ -2,7 +2,13 @@
 (on frames or objects, in-sample or out-of-fold), fusion, and the top-scoring object of each
 frame over streams (what the report's snapshots box)."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -580,3 +586,39 @@ def test_a_fits_warnings_name_their_stream_once_each_in_this_process(n_jobs):
                       or "same" in str(w.message))
         assert said == expected
     assert not [name for name in vars(ens) if "said" in name]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_fit_workers_end_when_the_run_is_killed(tmp_path):
+    """A run killed with SIGKILL (no clean-up runs) takes its fit workers with it: each worker
+    asks the kernel for a signal when its parent ends (a reviewer found them left running)."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing, os, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from mulde.vad.ensemble import _one_thread\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'),\n"
+        "                               initializer=_one_thread)\n"
+        "    print(pool.submit(os.getpid).result(), flush=True)\n"
+        "    pool.submit(time.sleep, 600)\n"
+        "    time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        os.kill(worker, 0)  # running
+    finally:
+        parent.kill()
+        parent.wait()
+    def running() -> bool:  # a zombie (ended, not yet reaped by its new parent) has ended
+        try:
+            return Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    for _ in range(200):  # the kernel signals at once; allow a loaded machine 10 s
+        if not running():
+            return
+        time.sleep(0.05)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail(f"worker {worker} outlived its killed parent")

@@ -65,8 +65,12 @@ frame's top object's calibrated score is the stream's calibrated frame score).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import pickle
+import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable, Collection, Mapping
@@ -245,9 +249,31 @@ def _for_a_stream(message: Warning | str) -> str:
 _LIMITS: list[Any] = []  # a worker's BLAS thread limit, kept alive for its lifetime
 
 
+PR_SET_PDEATHSIG = 1
+"""prctl's option: the signal a process gets when its parent ends (linux/prctl.h)."""
+
+
+def _end_with_parent() -> None:
+    """Have Linux kill this worker process when the process that started it ends, also by
+    SIGKILL, which runs no clean-up (prctl PR_SET_PDEATHSIG; without it a `mulde run` killed
+    with kill -9 left its fit workers running their fits to the end). A worker whose parent
+    had already ended exits. Elsewhere, or where prctl cannot be called: nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
+
+
 def _one_thread() -> None:
     """Worker initialiser: one PyTorch and one BLAS/OpenMP thread, so that n_jobs workers
-    use n_jobs cores."""
+    use n_jobs cores; the worker ends with the process that started it (`_end_with_parent`)."""
+    _end_with_parent()
     import torch
     from threadpoolctl import threadpool_limits
 
