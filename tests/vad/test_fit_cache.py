@@ -37,6 +37,18 @@ def test_the_key_names_the_objects_the_settings_and_the_fold():
     assert len({key, *others}) == 1 + len(others)
 
 
+def test_a_mulde_setting_written_at_its_default_names_the_same_fit():
+    """--params '{"lr": "auto"}' is what leaving lr out gives: the same key; another value,
+    or another seed, is another."""
+    X, groups = np.arange(6.0).reshape(3, 2), np.array([0, 0, 1])
+
+    def key(params, seed=0):
+        return job_key({"kind": "mulde", "params": params, "seed": seed}, X, groups, 2, None)
+
+    assert key({}) == key({"lr": "auto"}) == key({"random_state": 0}) == key({"lr": "auto"}, 0)
+    assert len({key({}), key({"lr": 1e-3}), key({}, seed=1), key({"max_steps": 20})}) == 4
+
+
 def test_has_tells_an_entry_without_loading_it(tmp_path):
     """`has` is what `load` would find: an entry of this format and key, with scores where
     they are needed; a missing, damaged or foreign entry is not one."""

@@ -75,16 +75,30 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
+def settled_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with a MULDE stream's parameters as the estimator holds them: every parameter,
+    the defaults included (`MULDE.get_params`), so that a setting written out at its default
+    value (`--params '{"lr": "auto"}'`) names the same fit as one left out. Other kinds are
+    returned as they are (their entries list every setting already)."""
+    if spec.get("kind") != "mulde":
+        return spec
+    from mulde import MULDE
+
+    params = MULDE(**{"random_state": spec.get("seed"), **spec.get("params", {})}).get_params()
+    return {**spec, "params": params}
+
+
 def job_key(spec: dict[str, Any], X: np.ndarray, groups: np.ndarray, folds: int | None,
             fold: int | None) -> str:
     """The hex SHA-256 naming one fit: the unfitted stream model's artefact entry `spec`
-    (`mulde.vad.stream_files.stream_spec`: kind, parameters, seed, PCA), the training objects
-    X (n, d) and their video ids `groups` (n,) (values, dtype and shape), the calibration
-    `folds` and `fold` (None: the fit on all of X), the mulde version, the digest of its
-    fitting code (`fitting_code_digest`) and the versions of `LIBRARIES`."""
+    (`mulde.vad.stream_files.stream_spec`: kind, parameters, seed, PCA; `settled_spec`), the
+    training objects X (n, d) and their video ids `groups` (n,) (values, dtype and shape),
+    the calibration `folds` and `fold` (None: the fit on all of X), the mulde version, the
+    digest of its fitting code (`fitting_code_digest`) and the versions of `LIBRARIES`."""
     h = hashlib.sha256()
     head = {"format": FORMAT, "mulde": __version__, "code": fitting_code_digest(),
-            "libraries": _library_versions(), "spec": spec, "folds": folds, "fold": fold}
+            "libraries": _library_versions(), "spec": settled_spec(spec), "folds": folds,
+            "fold": fold}
     h.update(json.dumps(head, sort_keys=True, default=str).encode())
     for a in (X, groups):
         a = np.ascontiguousarray(a)
