@@ -646,6 +646,21 @@ def test_test_videos_at_another_frame_rate_are_named_in_one_warning(tmp_path):
         assert warn_other_rates(load_dataset("folder", root), Extraction(features=scored)) == []
 
 
+def test_a_model_records_each_training_rate_once(tmp_path):
+    """`mulde watch` compares a source with every rate the trained video files state: each
+    distinct rate once (within 1 %), ascending; frame folders and untrained files add none."""
+    from mulde.pipeline import _training_rates
+
+    root = tmp_path / "data"
+    for name, fps in (("a", 30), ("b", 25), ("c", 25), ("skipped", 8)):
+        write_video(root / "train" / f"{name}.mp4", 4, fps=fps)
+    write_frames(root / "train" / "frames", 4)
+    write_video(root / "test" / "t.mp4", 4, fps=25)
+    ds = load_dataset("folder", root)
+    assert _training_rates(ds, {"a": None, "b": None, "c": None, "frames": None}) == [25.0, 30.0]
+    assert _training_rates(ds, {"frames": None}) == []
+
+
 def test_a_test_video_copied_from_training_is_named_in_one_warning(tmp_path):
     """A scored test file with a training file's bytes is named with its twin; a file of
     the same size but other bytes, a skipped copy and frame folders are not."""

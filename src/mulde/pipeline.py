@@ -362,7 +362,20 @@ def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Datas
                   "names": list(train), "skipped": [f for f in extraction.failed
                                                     if f["split"] == "train"],
                   "frame_sizes": _frame_sizes(dataset, train,
-                                              bool(extraction.scene_backgrounds))})
+                                              bool(extraction.scene_backgrounds)),
+                  "frame_rates": _training_rates(dataset, train)})
+
+
+def _training_rates(dataset: Dataset, train: dict[str, VideoFeatures]) -> list[float]:
+    """The distinct frame rates (frames/s, ascending) the trained video files' containers
+    state (`stated_rate`), for `mulde watch` to compare a source with every training rate;
+    frame folders and files that state none are left out ([] when none states one)."""
+    rates: list[float] = []
+    for video in dataset.train:
+        rate = stated_rate(video.path) if video.name in train else None
+        if rate and not any(not other_rate(rate, known) for known in rates):
+            rates.append(round(float(rate), 3))
+    return sorted(rates)
 
 
 def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:

@@ -471,9 +471,15 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     capture = open_capture(source, realtime=realtime, fps=fps, reconnect_tries=reconnect_tries,
                            backoff_s=backoff_s, timeout_s=timeout_s, log=note)
     trained_fps = getattr(model, "fps", None)
-    if capture.kind in ("file", "folder") and other_rate(capture.fps, trained_fps):
-        note(f"{source} runs at {capture.fps:g} frames/s, the model at {trained_fps:g} (its "
-             "first training video's rate, or the --fps it was trained with): speeds and "
+    rates = [float(r) for r in getattr(model, "training", {}).get("frame_rates", [])]
+    if capture.kind in ("file", "folder") and (rates or trained_fps) and all(
+            other_rate(capture.fps, r) for r in rates or [trained_fps]):
+        trained = (f"the training videos at {', '.join(f'{r:g}' for r in rates)}"
+                   if len(rates) > 1 else
+                   f"the model at {rates[0]:g} (its training videos' rate)" if rates else
+                   f"the model at {trained_fps:g} (the --fps it was trained with, or its "
+                   "first training video's rate)")
+        note(f"{source} runs at {capture.fps:g} frames/s, {trained}: speeds and "
              "time windows are counted in frames, so they do not compare with the training "
              "ones and normal motion can look anomalous; watch video at the training rate, "
              "or train on such video")
