@@ -19,7 +19,8 @@ is why a score norm might rank better; for a Gaussian ||grad log p|| = |x| ranks
 while for Student-t (ascending then descending in |x|) and at the saddles between a
 mixture's modes it does not.
 
-    OMP_NUM_THREADS=1 nice -n 19 python benchmarks/density_score_norm.py --seed 5 \\
+    cd benchmarks
+    OMP_NUM_THREADS=1 nice -n 19 python density_score_norm.py --seed 5 \\
         --cases gauss_iso:8:4000 circle:64:1000 --out results/density_score_norm_seed5.json
 """
 

@@ -685,14 +685,16 @@ def test_a_test_video_copied_from_training_is_named_in_one_warning(tmp_path):
     scored = {"train": {"t0": None, "t1": None, "f0": None},
               "test": {"copy": None, "edited": None, "f1": None, "f0copy": None}}
     with pytest.warns(UserWarning) as shown:
-        assert warn_training_copies(ds, Extraction(features=scored)) == ["copy (= t1)"]
+        assert warn_training_copies(ds, Extraction(features=scored)) == [
+            "test/copy.mp4 (= train/t1.mp4)"]
     assert [str(w.message) for w in shown] == [
-        "1 test video is a copy of a training video: copy (= t1); its scores measure what the "
-        "model remembers, not detection in unseen video: take it out of test/ (or out of "
-        "train/)"]
+        "1 test video is a copy of a training video: test/copy.mp4 (= train/t1.mp4); its "
+        "scores measure what the model remembers, not detection in unseen video: take it out "
+        "of the test videos (or the training ones)"]
     scored["test"]["skipped"] = None
     with pytest.warns(UserWarning, match=r"^2 test videos are copies of training videos: "
-                      r"copy \(= t1\), skipped \(= t1\); their scores .* take them out"):
+                      r"test/copy.mp4 \(= train/t1.mp4\), test/skipped.mp4 \(= train/t1.mp4\); "
+                      r"their scores .* take them out"):
         warn_training_copies(ds, Extraction(features=scored))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # t1 not trained on (skipped): no twin to name
@@ -715,7 +717,7 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
                           mulde_params=PARAMS, progress=False, fit_note=note)
     assert second["config"]["fits_reused"] == 4
     said = capsys.readouterr().err
-    assert re.search(rf"all 4 of 4 model fits finished by an earlier run: read back from "
+    assert re.search(rf"all 4 model fits were finished by an earlier run: read back from "
                      rf"{re.escape(str(cache))}/fits, not run again \(it holds \d+\.\d MB of "
                      r"fits; delete it to reclaim them\)", said)
     assert note not in said  # nothing is fitted: no hint on fitting faster
@@ -726,7 +728,17 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
                          mulde_params=PARAMS, progress=False, fit_note=note)
     said = capsys.readouterr().err
     assert third["config"]["fits_reused"] == 3 and third["micro_auc"] == first["micro_auc"]
-    assert note in said and "\n3 of 4 model fits finished by an earlier run" in said
+    assert note in said and "\n3 of 4 model fits were finished by an earlier run" in said
+    assert "could not be read back" not in said
+    model = next(p for p in (cache / "fits").glob("*.safetensors")
+                 if not p.name.endswith(".scores.safetensors"))
+    model.write_bytes(b"damaged")  # its JSON entry is whole: counted, then fitted again
+    fourth = run_pipeline(ds, SpeedExtractor(), tmp_path / "b3", cache_dir=cache,
+                          mulde_params=PARAMS, progress=False)
+    said = capsys.readouterr().err
+    assert fourth["config"]["fits_reused"] == 3 and fourth["micro_auc"] == first["micro_auc"]
+    assert "all 4 model fits were finished" in said
+    assert "\n1 of them could not be read back (damaged files) and was fitted again" in said
     other = run_pipeline(ds, SpeedExtractor(), tmp_path / "c", cache_dir=cache,
                          mulde_params={**PARAMS, "max_steps": 100}, progress=False)
     assert other["config"]["fits_reused"] == 0  # another setting: other fits

@@ -385,11 +385,10 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     # the same frames said to run at twice the rate: each moves half as far per frame
     log = io.StringIO()
     watch_source(load_model(model_dir), str(folder), tmp_path / "out20", fps=20.0, log=log)
-    assert (f"{folder} runs at 20 frames/s, the model at 10 (the --fps it was trained with, "
-            "or its first training video's rate): speeds and time windows are counted in "
-            "frames, so they do not compare with the training ones and normal motion can look "
-            "anomalous; watch video at the training rate, or train on such video"
-            ) in log.getvalue()
+    assert (f"{folder} runs at 20 frames/s, the model at 10 (its training videos' rate, or "
+            "the --fps it was trained with): speeds and time windows are counted in frames, so "
+            "they do not compare with the training ones and normal motion can look anomalous; "
+            "watch video at the training rate, or train on such video") in log.getvalue()
     # a model trained on video at two rates (two cameras, `training["frame_rates"]` as
     # `mulde run` records them) notes only a third rate
     model = load_model(model_dir)
@@ -399,6 +398,15 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     assert "counted in frames" not in log.getvalue()
     watch_source(model, str(folder), tmp_path / "three", fps=30.0, log=log)
     assert f"{folder} runs at 30 frames/s, the training videos at 10, 20: speeds" in log.getvalue()
+    # files stating 30 frames/s trained with --fps 10: neither rate is noted, nor the folder
+    # watched at the model's rate (a reviewer found that note contradicting the one before)
+    model.training["frame_rates"] = [30.0]
+    log = io.StringIO()
+    for fps in (None, 30.0):
+        watch_source(model, str(folder), tmp_path / f"fps{fps}", fps=fps, log=log)
+    assert "counted in frames" not in log.getvalue()
+    watch_source(model, str(folder), tmp_path / "fps20", fps=20.0, log=log)
+    assert "runs at 20 frames/s, the training videos at 10, 30: speeds" in log.getvalue()
 
 
 @pytest.mark.parametrize("max_height", [None, 20, 40])

@@ -328,14 +328,16 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
         _say(fit_note)
     if found:
         held = FitCache(Path(fit_cache)).size_bytes() / 2**20 if fit_cache else 0.0
-        _say(f"{'all ' if found == total else ''}{found} of {_count_fits(total)} finished by "
-             f"an earlier run: read back from {fit_cache}, not run again (it holds "
-             f"{held:.1f} MB of fits; delete it to reclaim them)")
-    return ensemble.fit(train)
-
-
-def _count_fits(n: int) -> str:
-    return f"{n} model fit" + ("" if n == 1 else "s")
+        which = ("the model fit was" if total == 1 else f"all {total} model fits were"
+                 if found == total else f"{found} of {total} model fits were")
+        _say(f"{which} finished by an earlier run: read back from {fit_cache}, not run again "
+             f"(it holds {held:.1f} MB of fits; delete it to reclaim them)")
+    ensemble.fit(train)
+    if ensemble.fits_reused_ < found:  # an entry damaged past its JSON (`FitCache.has`)
+        lost = found - ensemble.fits_reused_
+        _say(f"{lost} of them could not be read back (damaged files) and "
+             f"{'was' if lost == 1 else 'were'} fitted again")
+    return ensemble
 
 
 def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Dataset,
@@ -456,8 +458,8 @@ def warn_training_copies(dataset: Dataset, extraction: Extraction) -> list[str]:
     remembers its training data, not how it detects anomalies in unseen video (a newcomer's
     test/ held a copy of a training clip, unflagged). Files are compared by size first, and
     by SHA-256 only where sizes match, so a dataset of distinct videos costs one stat per
-    file; frame folders are not compared. Returns '<test name> (= <training name>)' per
-    such test video."""
+    file; frame folders are not compared. Returns '<test file> (= <training file>)' per such
+    test video, the paths relative to the dataset's root."""
     trained = extraction.features.get("train", {})
     scored = extraction.features.get("test", {})
     by_size: dict[int, list[Video]] = {}
@@ -474,14 +476,15 @@ def warn_training_copies(dataset: Dataset, extraction: Extraction) -> list[str]:
         digest = file_sha256(video.path)
         twin = next((t for t in same_size if file_sha256(t.path) == digest), None)
         if twin is not None:
-            copies.append(f"{video.name} (= {twin.name})")
+            copies.append(f"{shown_path(video.path, dataset.root)} (= "
+                          f"{shown_path(twin.path, dataset.root)})")
     if copies:
         many = len(copies) > 1
         what = ("s are copies of training videos" if many else " is a copy of a training video")
         warnings.warn(f"{len(copies)} test video{what}: {', '.join(copies)}; "
                       f"{'their' if many else 'its'} scores measure what the model remembers, "
                       f"not detection in unseen video: take {'them' if many else 'it'} out of "
-                      "test/ (or out of train/)", stacklevel=2)
+                      "the test videos (or the training ones)", stacklevel=2)
     return copies
 
 
@@ -568,7 +571,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     `IgnoredFilesWarning`) are listed among the report's warnings and in metrics.json
     (`config.skipped_videos`, `config.ignored_files`). `fit_note`: a line printed (to
     stderr) once the features are there, before the model fits start (the command line's
-    hint on making them faster); None: nothing.
+    hint on making them faster), unless every fit is read back from the fit cache
+    (`fit_ensemble`); None: nothing.
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """

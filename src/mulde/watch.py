@@ -470,15 +470,17 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
              "these frames run at another rate")
     capture = open_capture(source, realtime=realtime, fps=fps, reconnect_tries=reconnect_tries,
                            backoff_s=backoff_s, timeout_s=timeout_s, log=note)
-    trained_fps = getattr(model, "fps", None)
+    # the rates the training files state (`training.frame_rates`) and the model's own (the
+    # --fps it was trained with, or its first training video's): a source at any is not noted
     rates = [float(r) for r in getattr(model, "training", {}).get("frame_rates", [])]
-    if capture.kind in ("file", "folder") and (rates or trained_fps) and all(
-            other_rate(capture.fps, r) for r in rates or [trained_fps]):
+    trained_fps = getattr(model, "fps", None)
+    if trained_fps and all(other_rate(trained_fps, r) for r in rates):
+        rates = sorted([*rates, float(trained_fps)])
+    if capture.kind in ("file", "folder") and rates and all(
+            other_rate(capture.fps, r) for r in rates):
         trained = (f"the training videos at {', '.join(f'{r:g}' for r in rates)}"
-                   if len(rates) > 1 else
-                   f"the model at {rates[0]:g} (its training videos' rate)" if rates else
-                   f"the model at {trained_fps:g} (the --fps it was trained with, or its "
-                   "first training video's rate)")
+                   if len(rates) > 1 else f"the model at {rates[0]:g} (its training videos' "
+                   "rate, or the --fps it was trained with)")
         note(f"{source} runs at {capture.fps:g} frames/s, {trained}: speeds and "
              "time windows are counted in frames, so they do not compare with the training "
              "ones and normal motion can look anomalous; watch video at the training rate, "

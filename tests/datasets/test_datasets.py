@@ -49,19 +49,27 @@ def test_ranges_to_labels_hand_computed():
     assert ranges_to_labels([], 3).dtype == np.int8
 
 
-def test_a_range_one_past_the_end_hints_at_frames_counted_from_one():
-    """Where frames count from 0 (a folder's labels.csv), a range from frame 1 or later that
-    ends one past the last frame is what 1-based numbers give: the error says to subtract 1.
-    Not for a range that starts at 0, ends further out, or numbers counted from 1."""
+def test_a_range_one_past_the_end_hints_at_frames_counted_from_one(tmp_path):
+    """In a user's own file whose frames count from 0 (a folder's labels.csv), a range from
+    frame 1 or later that ends one past the last frame is what 1-based numbers give: the error
+    says to subtract 1. Not for a range that starts at 0, ends further out, numbers counted
+    from 1, or an official file (UBnormal's tracks: there a video decoded a frame short)."""
     hint = "(frames here count from 0: if yours count from 1, subtract 1 from every frame number)"
     with pytest.raises(DatasetError) as caught:
-        ranges_to_labels([(3, 10)], 10, source="labels.csv (v)")
+        ranges_to_labels([(3, 10)], 10, source="labels.csv (v)", one_based_hint=True)
     assert str(caught.value) == ("labels.csv (v): range 3..10 lies outside the 10 frames "
                                  f"numbered 0..9 {hint}")
-    for ranges, first in (([(0, 10)], 0), ([(3, 11)], 0), ([(3, 11)], 1)):
+    for ranges, first, hinted in (([(0, 10)], 0, True), ([(3, 11)], 0, True),
+                                  ([(3, 11)], 1, True), ([(3, 10)], 0, False)):
         with pytest.raises(DatasetError) as caught:
-            ranges_to_labels(ranges, 10, first_frame=first)
+            ranges_to_labels(ranges, 10, first_frame=first, one_based_hint=hinted)
         assert "subtract" not in str(caught.value)
+    write_frames(tmp_path / "train" / "a", 4)  # the folder dataset's labels.csv hints
+    write_frames(tmp_path / "test" / "v", 5)
+    (tmp_path / "labels.csv").write_text("video,start,end\nv,2,5\n")
+    with pytest.raises(DatasetError, match=r"range 2..5 lies outside the 5 frames numbered "
+                       r"0..4 \(frames here count from 0"):
+        load_dataset("folder", tmp_path).test[0].labels()
 
 
 @pytest.mark.parametrize(

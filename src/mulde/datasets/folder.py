@@ -199,4 +199,5 @@ def _labels(path: Path, ranges: list[Range], source: str) -> np.ndarray | None:
     n_frames = probed_length(path)
     if n_frames is None:
         return None
-    return ranges_to_labels(ranges, n_frames, first_frame=0, source=source)
+    return ranges_to_labels(ranges, n_frames, first_frame=0, source=source,
+                            one_based_hint=True)

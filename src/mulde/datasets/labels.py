@@ -17,12 +17,17 @@ Range = tuple[int, int]
 
 
 def ranges_to_labels(
-    ranges: Iterable[Range], n_frames: int, *, first_frame: int = 0, source: str = ""
+    ranges: Iterable[Range], n_frames: int, *, first_frame: int = 0, source: str = "",
+    one_based_hint: bool = False,
 ) -> np.ndarray:
     """Return int8 labels of length `n_frames`, 1 inside any inclusive [start, end] range.
 
     Frame numbers count from `first_frame`. Ranges may overlap. A range with end < start or
     outside [first_frame, first_frame + n_frames - 1] raises `DatasetError` naming `source`.
+    `one_based_hint` (for a user's own file, whose frames count from 0): a range from frame 1
+    on that ends one past the last frame, as numbers counted from 1 do, adds to that error
+    to subtract 1 from every frame number (not for an official file, where such a range means
+    a video decoded a frame short).
     """
     if n_frames < 0:
         raise DatasetError(f"{source}: negative frame count {n_frames}")
@@ -34,7 +39,7 @@ def ranges_to_labels(
             raise DatasetError(f"{source}: range {start}..{end} ends before it starts")
         if start < first_frame or end > last:
             # one past the last frame, from the second on: numbered from 1 where 0 is asked
-            off_by_one = first_frame == 0 and end == last + 1 and start > 0
+            off_by_one = one_based_hint and first_frame == 0 and end == last + 1 and start > 0
             raise DatasetError(
                 f"{source}: range {start}..{end} lies outside the {n_frames} frames "
                 f"numbered {first_frame}..{last}"

@@ -83,7 +83,7 @@ from typing import Any, Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from mulde.vad.fit_cache import FitCache, job_key
+from mulde.vad.fit_cache import FitCache, data_digest, job_key
 from mulde.vad.fusion import (
     Calibration,
     fuse,
@@ -154,14 +154,18 @@ class FitJob:
     folds: int | None
     fold: int | None
     own_scores: bool = False  # the fit on all of X keeps its model's training scores
+    data: str | None = None  # `data_digest(X, groups)` when known (shared by a stream's fits)
 
     @cached_property
     def cache_key(self) -> str | None:
         """The key of this fit in a fit cache (`mulde.vad.fit_cache.job_key`), computed once
-        (it hashes X); None for a model the trained pipeline cannot save."""
+        (hashing X unless `data` is given); None for a model the trained pipeline cannot
+        save."""
         spec = stream_spec(self.make())
-        return None if spec is None else job_key(spec, self.X, self.groups, self.folds,
-                                                 self.fold)
+        if spec is None:
+            return None
+        return job_key(spec, self.data or data_digest(self.X, self.groups), self.folds,
+                       self.fold)
 
     @property
     def rows(self) -> int:
@@ -539,10 +543,12 @@ class StreamEnsemble:
             return X, groups, True
         return (*stack_stream(train, stream), False)
 
-    def _cache_key(self, job: FitJob) -> tuple[FitCache, str] | None:
+    def _cache_key(self, job: FitJob, writing: bool = False) -> tuple[FitCache, str] | None:
         """The fit cache and the key of `job` (`mulde.vad.fit_cache.job_key`); None without
-        a `fit_cache` or for a model the trained pipeline cannot save."""
-        if self.fit_cache is None or self._cache_off or job.cache_key is None:
+        a `fit_cache`, for a model the trained pipeline cannot save, or, `writing`, once a
+        write failed (a full disk still lets the run read its finished fits back)."""
+        if (self.fit_cache is None or (writing and self._cache_off)
+                or job.cache_key is None):
             return None
         return FitCache(Path(self.fit_cache)), job.cache_key
 
@@ -550,12 +556,15 @@ class StreamEnsemble:
         """Return (the fits of `fit(train)` that `fit_cache` holds, all its fits), so that a
         caller can say before the fits start how many will be read back (`FitCache.has`:
         an entry found damaged when it is read is fitted again). Hashes each stream's
-        training objects, one stream at a time; (0, all) without a fit cache."""
+        training objects once, one stream at a time; (0, all) without a fit cache or with
+        an empty one. ValueError without training videos, as `fit`."""
+        if not train:
+            raise ValueError("need at least one readable training video")
         with warnings.catch_warnings():  # `fit` gives the plan's warnings
             warnings.simplefilter("ignore")
             plan = self._plan(train)
         total = len(plan) * (1 + (self.calibration_folds or 0))
-        if self.fit_cache is None:
+        if self.fit_cache is None or FitCache(Path(self.fit_cache)).is_empty():
             return 0, total
         cache, found = FitCache(Path(self.fit_cache)), 0
         for k, (stream, make) in enumerate(plan.items()):
@@ -577,7 +586,7 @@ class StreamEnsemble:
         """Write `job`'s finished `result` to the fit cache (when there is one); return it.
         A cache that cannot be written (a full disk, a read-only folder) is said once and
         not used again by this fit: the run goes on, it only cannot resume."""
-        found = self._cache_key(job)
+        found = self._cache_key(job, writing=True)
         if found is not None:
             try:
                 found[0].store(found[1], result.model, result.scores, result.seconds,
@@ -595,8 +604,9 @@ class StreamEnsemble:
         out-of-fold calibration fold (none on a subsample)."""
         folds = None if subsampled else self.calibration_folds
         own = folds is None and not subsampled  # calibrated on the model's own scores
-        return [FitJob(make, X, groups, folds, fold, own_scores=own and fold is None)
-                for fold in [None, *range(folds or 0)]]
+        data = None if self.fit_cache is None else data_digest(X, groups)  # once a stream
+        return [FitJob(make, X, groups, folds, fold, own_scores=own and fold is None,
+                       data=data) for fold in [None, *range(folds or 0)]]
 
     def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, X: np.ndarray,
                   groups: np.ndarray, subsampled: bool,

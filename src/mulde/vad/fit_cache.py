@@ -88,23 +88,27 @@ def settled_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "params": params}
 
 
-def job_key(spec: dict[str, Any], X: np.ndarray, groups: np.ndarray, folds: int | None,
-            fold: int | None) -> str:
-    """The hex SHA-256 naming one fit: the unfitted stream model's artefact entry `spec`
-    (`mulde.vad.stream_files.stream_spec`: kind, parameters, seed, PCA; `settled_spec`), the
-    training objects X (n, d) and their video ids `groups` (n,) (values, dtype and shape),
-    the calibration `folds` and `fold` (None: the fit on all of X), the mulde version, the
-    digest of its fitting code (`fitting_code_digest`) and the versions of `LIBRARIES`."""
+def data_digest(X: np.ndarray, groups: np.ndarray) -> str:
+    """The hex SHA-256 of the training objects X (n, d) and their video ids `groups` (n,):
+    values, dtype and shape. Computed once per stream and shared by its fits' `job_key`s."""
     h = hashlib.sha256()
-    head = {"format": FORMAT, "mulde": __version__, "code": fitting_code_digest(),
-            "libraries": _library_versions(), "spec": settled_spec(spec), "folds": folds,
-            "fold": fold}
-    h.update(json.dumps(head, sort_keys=True, default=str).encode())
     for a in (X, groups):
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.data)
     return h.hexdigest()
+
+
+def job_key(spec: dict[str, Any], data: str, folds: int | None, fold: int | None) -> str:
+    """The hex SHA-256 naming one fit: the unfitted stream model's artefact entry `spec`
+    (`mulde.vad.stream_files.stream_spec`: kind, parameters, seed, PCA; `settled_spec`), the
+    `data_digest` of its training objects and their video ids, the calibration `folds` and
+    `fold` (None: the fit on all of the objects), the mulde version, the digest of its
+    fitting code (`fitting_code_digest`) and the versions of `LIBRARIES`."""
+    head = {"format": FORMAT, "mulde": __version__, "code": fitting_code_digest(),
+            "libraries": _library_versions(), "spec": settled_spec(spec), "data": data,
+            "folds": folds, "fold": fold}
+    return hashlib.sha256(json.dumps(head, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,11 @@ class FitCache:
         if scores is not None:
             write_arrays(scores_path, {"scores": np.asarray(scores)}, {"format": FORMAT})
         write_json(entry_path, entry)  # last: a job killed before it leaves no entry
+
+    def is_empty(self) -> bool:
+        """Whether no entry was ever written here (the folder is missing or holds no
+        `<key>.json`): a first run, which has nothing to look up."""
+        return not self.folder.is_dir() or next(self.folder.glob("*.json"), None) is None
 
     def size_bytes(self) -> int:
         """The bytes the folder's files take (0 when it does not exist)."""
