@@ -345,6 +345,34 @@ def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys, feats):
     assert capsys.readouterr().err.strip() == "mulde: interrupted"
 
 
+def test_an_interrupted_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path):
+    """Ctrl-C during `mulde run` (or train, extract): the features and fits finished so far
+    stay in the cache, and the message says so and how to resume (a newcomer was not told);
+    before any cache is written, nothing is promised."""
+    import mulde.pipeline
+
+    def interrupted(*args, **kwargs):
+        (tmp_path / "out" / "cache").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / "cache" / "a.npz").write_bytes(b"")  # what it had kept
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mulde.pipeline, "run_pipeline", interrupted)
+    root = tmp_path / "videos"
+    write_video(root / "train" / "a.mp4", 4)
+    write_video(root / "test" / "b.mp4", 4)
+    assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "out")]) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"mulde: interrupted; the features and model fits finished so far are kept in "
+        f"{tmp_path / 'out' / 'cache'}: rerun the same command to resume")
+
+    def early(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mulde.pipeline, "run_pipeline", early)
+    assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "other")]) == 130
+    assert capsys.readouterr().err.strip() == "mulde: interrupted"
+
+
 # ------------------------------------------------------------------ datasets and runs
 
 

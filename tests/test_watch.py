@@ -361,9 +361,9 @@ def test_the_status_line_shows_the_threshold_and_no_latency_before_a_score(train
                       WatchOptions(threshold=2.5, status=status), [s.value for s in model.streams])
     watcher.run()
     lines = [line for line in status.getvalue().splitlines() if line]
-    assert lines[0].startswith("frame 0 ") and "latency -  score - (threshold 2.5)" in lines[0]
+    assert lines[0].startswith("0 frames ") and "latency -  score - (threshold 2.5)" in lines[0]
     assert "nan" not in status.getvalue()
-    assert lines[-1].startswith("frame 12 ") and " ms  score " in lines[-1]
+    assert lines[-1].startswith("12 frames ") and " ms  score " in lines[-1]
 
 
 def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):

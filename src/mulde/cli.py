@@ -1660,11 +1660,26 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
     return f"mulde: warning: {message} ({category.__name__})\n"
 
 
+def _resume_hint(args: argparse.Namespace | None) -> str:
+    """What an interrupted run, train, extract or (scene) demo keeps: the feature cache with
+    its finished model fits (`fits/`), which the same command reads back; "" for other
+    commands, or when no cache was written yet."""
+    if args is None or args.command not in ("run", "train", "extract", "demo") \
+            or getattr(args, "kind", "scene") == "toy":
+        return ""
+    cache = getattr(args, "cache", None) or Path(args.out) / "cache"
+    if not Path(cache).is_dir():
+        return ""
+    kept = "features" if args.command == "extract" else "features and model fits"
+    return f"; the {kept} finished so far are kept in {cache}: rerun the same command to resume"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors about user input exit with status 2 and one message
     (`mulde: error: ...`, no traceback). A reader that closes the output early (`| head`)
     ends the command quietly with status 141, Ctrl-C with 130."""
     process_settings()  # first: before anything can import torch
+    args = None
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)  # --help may meet a closed pipe too
@@ -1684,7 +1699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return 141  # as a command killed by SIGPIPE
     except KeyboardInterrupt:
-        print("mulde: interrupted", file=sys.stderr)
+        print("mulde: interrupted" + _resume_hint(args), file=sys.stderr)
         return 130
     except Exception as err:
         if not isinstance(err, _user_errors()):
