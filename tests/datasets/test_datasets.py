@@ -69,7 +69,17 @@ def test_a_range_one_past_the_end_hints_at_frames_counted_from_one(tmp_path):
     (tmp_path / "labels.csv").write_text("video,start,end\nv,2,5\n")
     with pytest.raises(DatasetError, match=r"range 2..5 lies outside the 5 frames numbered "
                        r"0..4 \(frames here count from 0"):
-        load_dataset("folder", tmp_path).test[0].labels()
+        load_dataset("folder", tmp_path)
+    # every video whose ranges do not fit is named at once, in one line
+    write_frames(tmp_path / "test" / "w", 3)
+    write_frames(tmp_path / "test" / "x", 3)
+    (tmp_path / "labels.csv").write_text("video,start,end\nv,2,5\nw,1,3\nx,0,1\n")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset("folder", tmp_path)
+    message = str(caught.value)
+    assert message.startswith("2 test videos' labels do not fit them: ")
+    assert "(v): range 2..5 lies outside" in message and "(w): range 1..3 lies" in message
+    assert "(x)" not in message and "\n" not in message
 
 
 @pytest.mark.parametrize(

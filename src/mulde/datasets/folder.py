@@ -140,10 +140,7 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
     else:
         ranges = read_labels_csv(csv_path)
         _check_named(csv_path, test_dir, ranges, list(tests))
-        test = tuple(
-            Video(n, p, _labels(p, ranges.get(n, []), f"{csv_path} ({n})"))
-            for n, p in tests.items()
-        )
+        test = _labelled(csv_path, ranges, tests)
     return Dataset(
         "folder", root, tuple(Video(n, p) for n, p in train.items()), test, SMOOTHING_SIGMA,
         ignored=tuple(ignored),
@@ -193,6 +190,27 @@ def _check_named(csv_path: Path, test_dir: Path, ranges: dict[str, list[Range]],
         f"{csv_path}: labels for videos not in {test_dir}: {', '.join(unknown)}; its videos "
         f"are {', '.join(shown) or 'none'}{more} (a video file's name without its suffix, or "
         "a frame folder's name)")
+
+
+def _labelled(csv_path: Path, ranges: dict[str, list[Range]], tests: dict[str, Path]
+              ) -> tuple[Video, ...]:
+    """The test videos with their labels; every video whose ranges do not fit it is named
+    in one `DatasetError` (a file numbered from 1 has one per video: all are said at once,
+    not one per attempt)."""
+    videos, problems = [], []
+    for name, path in tests.items():
+        try:
+            videos.append(Video(name, path, _labels(path, ranges.get(name, []),
+                                                    f"{csv_path} ({name})")))
+        except DatasetError as err:
+            problems.append(str(err))
+    if len(problems) == 1:
+        raise DatasetError(problems[0])
+    if problems:
+        more = f"; and {len(problems) - MAX_NAMED} more" if len(problems) > MAX_NAMED else ""
+        raise DatasetError(f"{len(problems)} test videos' labels do not fit them: "
+                           + "; ".join(problems[:MAX_NAMED]) + more)
+    return tuple(videos)
 
 
 def _labels(path: Path, ranges: list[Range], source: str) -> np.ndarray | None:
