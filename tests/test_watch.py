@@ -405,8 +405,12 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     for fps in (None, 30.0):
         watch_source(model, str(folder), tmp_path / f"fps{fps}", fps=fps, log=log)
     assert "counted in frames" not in log.getvalue()
-    watch_source(model, str(folder), tmp_path / "fps20", fps=20.0, log=log)
+    summary = watch_source(model, str(folder), tmp_path / "fps20", fps=20.0, log=log)
     assert "runs at 20 frames/s, the training videos at 10, 30: speeds" in log.getvalue()
+    assert [n for n in summary["notes"] if "runs at 20" in n] == [  # kept in watch.json
+        n for n in json.loads((tmp_path / "fps20" / "watch.json").read_text())["notes"]
+        if "runs at 20" in n]
+    assert len([n for n in summary["notes"] if "runs at 20" in n]) == 1
 
 
 @pytest.mark.parametrize("max_height", [None, 20, 40])

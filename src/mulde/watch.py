@@ -220,6 +220,7 @@ class Watcher:
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
+        self.notes: list[str] = []  # the caller's notes on the source, for watch.json
         self._write_events()  # no event yet: what a reader of the folder sees meanwhile
 
     @property
@@ -409,7 +410,7 @@ class Watcher:
                           "start_level": self.scorer.smoother.start},
             "features_exact": self.scorer.online.exact, "events": len(st.events),
             "reconnects": self.capture.reconnects, "gaps": self.gaps, "drops": self.capture.drops,
-            "stopped": stopped}
+            "stopped": stopped, "notes": self.notes}
         write_json(self.out / "watch.json", summary)
         return summary
 
@@ -456,7 +457,10 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     from mulde.video.capture import open_capture
     from mulde.video.decode import other_rate
 
+    said: list[str] = []
+
     def note(line: str) -> None:
+        said.append(line)
         if log is not None:
             log.write(f"mulde watch: {line}\n")
             log.flush()
@@ -503,6 +507,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
         n = watcher.replaced
         note(f"{out} held an earlier watch's outputs: replaced {n} file{'s' if n != 1 else ''} "
              "(scores.csv, events.json, watch.json, events/event_*; other files stay)")
+    watcher.notes = list(said)  # the notes on the source and model, kept in watch.json
     return watcher.run()
 
 
