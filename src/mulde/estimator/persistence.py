@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
 
 from mulde._version import __version__
-from mulde.io.atomic import atomic_path
+from mulde.io.tensors import write_safetensors
 
 FORMAT = "mulde"
 FORMAT_VERSION = 1
@@ -56,10 +55,7 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
     path = model_file(path)
     header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
               "mulde_version": __version__, **meta}
-    with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
-                  metadata=header)
-    return path
+    return write_safetensors(path, arrays, header)
 
 
 _MAGIC = ((b"\x93NUMPY", "a NumPy .npy array"), (b"PK\x03\x04", "a zip archive (e.g. .npz)"),

@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
 
 from mulde._version import __version__
-from mulde.io.atomic import atomic_path
+from mulde.io.tensors import write_safetensors
 from mulde.vad.stream_models import GMMStream, KNNStream, MULDEStream, PCAStream
 
 STREAM_FORMAT = "mulde-stream"
@@ -64,10 +63,9 @@ def side_path(path: Path, part: str) -> Path:
 
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray],
                  metadata: dict[str, str]) -> None:
-    """Write `arrays` to the safetensors file `path` atomically (the usual permissions)."""
-    with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
-                  metadata=metadata)
+    """Write `arrays` to the safetensors file `path` atomically (the usual permissions),
+    byte for byte the same for the same arrays and metadata (`write_safetensors`)."""
+    write_safetensors(path, arrays, metadata)
 
 
 def read_side(path: Path, part: str, names: set[str], what: str) -> dict[str, np.ndarray]:
