@@ -723,6 +723,9 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
     assert note not in said  # nothing is fitted: no hint on fitting faster
     for key in ("micro_auc", "macro_auc", "threshold"):
         assert second[key] == first[key]
+    files = [json.loads((tmp_path / run / "model" / "pipeline.json").read_text())["files"]
+             for run in ("a", "b")]
+    assert files[0] == files[1]  # the same model files, byte for byte, from another process
     sorted((cache / "fits").glob("*.json"))[0].unlink()  # one fit lost: it runs again
     third = run_pipeline(ds, SpeedExtractor(), tmp_path / "b2", cache_dir=cache,
                          mulde_params=PARAMS, progress=False, fit_note=note)

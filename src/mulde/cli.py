@@ -1665,7 +1665,7 @@ def _resume_hint(args: argparse.Namespace | None) -> str:
     its finished model fits (`fits/`), which the same command reads back; "" for other
     commands, or when no cache was written yet."""
     if args is None or args.command not in ("run", "train", "extract", "demo") \
-            or getattr(args, "kind", "scene") == "toy":
+            or getattr(args, "kind", None) == "toy":
         return ""
     cache = getattr(args, "cache", None) or Path(args.out) / "cache"
     if not Path(cache).is_dir():

@@ -420,7 +420,8 @@ class Watcher:
         rate = n / seconds if seconds > 0 else 0.0
         lat = (f"{np.mean(st.latencies[-50:]) * 1000:.0f} ms" if st.latencies else "-")
         score = f"{st.last.smoothed:.2f}" if st.last else "-"
-        line = (f"{n} frames  {rate:.1f} frames/s  latency {lat}  score {score} "
+        line = (f"{n} frame{'' if n == 1 else 's'}  {rate:.1f} frames/s  latency {lat}  "
+                f"score {score} "
                 f"(threshold {self.options.threshold:.3g})  events {len(st.events)}"
                 + ("  (event)" if self.tracker.active else ""))
         tty = getattr(stream, "isatty", lambda: False)()

@@ -35,7 +35,7 @@ from mulde.datasets.common import (
     warn_ignored,
 )
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
-from mulde.datasets.labels import Range, ranges_to_labels
+from mulde.datasets.labels import ONE_BASED_HINT, Range, ranges_to_labels
 from mulde.video.decode import VIDEO_SUFFIXES
 from mulde.video.source import Video
 
@@ -194,22 +194,24 @@ def _check_named(csv_path: Path, test_dir: Path, ranges: dict[str, list[Range]],
 
 def _labelled(csv_path: Path, ranges: dict[str, list[Range]], tests: dict[str, Path]
               ) -> tuple[Video, ...]:
-    """The test videos with their labels; every video whose ranges do not fit it is named
-    in one `DatasetError` (a file numbered from 1 has one per video: all are said at once,
-    not one per attempt)."""
+    """The test videos with their labels. Every video whose ranges do not fit it is named in
+    one `DatasetError`, the file once and the hint on frames counted from 1 once (a file
+    numbered from 1 has a problem in most videos: all are said at once, not one per run)."""
     videos, problems = [], []
     for name, path in tests.items():
         try:
-            videos.append(Video(name, path, _labels(path, ranges.get(name, []),
-                                                    f"{csv_path} ({name})")))
-        except DatasetError as err:
-            problems.append(str(err))
+            videos.append(Video(name, path, _labels(path, ranges.get(name, []), name)))
+        except DatasetError as err:  # "<name>: range ..."
+            problems.append((name, str(err).removeprefix(f"{name}: ")))
     if len(problems) == 1:
-        raise DatasetError(problems[0])
+        (name, problem), = problems
+        raise DatasetError(f"{csv_path} ({name}): {problem}")
     if problems:
-        more = f"; and {len(problems) - MAX_NAMED} more" if len(problems) > MAX_NAMED else ""
-        raise DatasetError(f"{len(problems)} test videos' labels do not fit them: "
-                           + "; ".join(problems[:MAX_NAMED]) + more)
+        hinted = any(ONE_BASED_HINT in p for _, p in problems)
+        listed = "; ".join(f"{name}: {p.replace(f' {ONE_BASED_HINT}', '')}"
+                           for name, p in problems)
+        raise DatasetError(f"{csv_path}: the ranges of {len(problems)} test videos do not fit "
+                           f"them: {listed}" + (f" {ONE_BASED_HINT}" if hinted else ""))
     return tuple(videos)
 
 

@@ -14,6 +14,9 @@ import numpy as np
 from mulde.datasets.common import DatasetError
 
 Range = tuple[int, int]
+ONE_BASED_HINT = ("(frames here count from 0: if yours count from 1, subtract 1 from every "
+                  "frame number)")
+"""What `ranges_to_labels(one_based_hint=True)` adds to a range one past a video's end."""
 
 
 def ranges_to_labels(
@@ -43,8 +46,7 @@ def ranges_to_labels(
             raise DatasetError(
                 f"{source}: range {start}..{end} lies outside the {n_frames} frames "
                 f"numbered {first_frame}..{last}"
-                + (" (frames here count from 0: if yours count from 1, subtract 1 from "
-                   "every frame number)" if off_by_one else "")
+                + (f" {ONE_BASED_HINT}" if off_by_one else "")
             )
         labels[start - first_frame : end - first_frame + 1] = 1
     return labels
