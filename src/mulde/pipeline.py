@@ -30,7 +30,7 @@ from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import FitCache
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import FeatureCache, shard
-from mulde.video.decode import natural_key, other_rate, probe, stated_rate
+from mulde.video.decode import distinct_rates, natural_key, other_rate, probe, stated_rate
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
@@ -370,14 +370,12 @@ def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Datas
 
 def _training_rates(dataset: Dataset, train: dict[str, VideoFeatures]) -> list[float]:
     """The distinct frame rates (frames/s, ascending) the trained video files' containers
-    state (`stated_rate`), for `mulde watch` to compare a source with every training rate;
-    frame folders and files that state none are left out ([] when none states one)."""
-    rates: list[float] = []
-    for video in dataset.train:
-        rate = stated_rate(video.path) if video.name in train else None
-        if rate and not any(not other_rate(rate, known) for known in rates):
-            rates.append(round(float(rate), 3))
-    return sorted(rates)
+    state (`stated_rate`, `distinct_rates`), for `mulde watch` to compare a source with
+    every training rate; frame folders and files that state none are left out ([] when none
+    states one)."""
+    return [round(rate, 3) for rate in distinct_rates(stated_rate(video.path)
+                                                      for video in dataset.train
+                                                      if video.name in train)]
 
 
 def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:

@@ -456,7 +456,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     cannot run live or has no threshold; KeyboardInterrupt after the outputs are written."""
     from mulde.vad.live import LiveScorer, start_level, trained_frame_shape
     from mulde.video.capture import open_capture
-    from mulde.video.decode import other_rate
+    from mulde.video.decode import distinct_rates, other_rate
 
     said: list[str] = []
 
@@ -477,10 +477,8 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
                            backoff_s=backoff_s, timeout_s=timeout_s, log=note)
     # the rates the training files state (`training.frame_rates`) and the model's own (the
     # --fps it was trained with, or its first training video's): a source at any is not noted
-    rates = [float(r) for r in getattr(model, "training", {}).get("frame_rates", [])]
-    trained_fps = getattr(model, "fps", None)
-    if trained_fps and all(other_rate(trained_fps, r) for r in rates):
-        rates = sorted([*rates, float(trained_fps)])
+    rates = distinct_rates([*getattr(model, "training", {}).get("frame_rates", []),
+                            getattr(model, "fps", None)])
     if capture.kind in ("file", "folder") and rates and all(
             other_rate(capture.fps, r) for r in rates):
         trained = (f"the training videos at {', '.join(f'{r:g}' for r in rates)}"

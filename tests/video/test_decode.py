@@ -15,6 +15,7 @@ from PIL import Image
 from mulde.video.decode import (
     DEFAULT_FOLDER_FPS,
     VideoInfo,
+    distinct_rates,
     iter_frames,
     list_frame_files,
     natural_key,
@@ -292,6 +293,13 @@ def test_unlistable_frame_folder_is_a_read_error_naming_it(tmp_path, monkeypatch
 ])
 def test_other_rate_lets_one_percent_pass(rate, trained, other):
     assert other_rate(rate, trained) is other
+
+
+def test_distinct_rates_keeps_each_rate_once_within_one_percent():
+    """30 and 29.97 are one rate (the first kept); unknown rates (None, 0) are left out."""
+    assert distinct_rates([30, None, 25, 29.97, 0, 12.5, 25.1]) == [12.5, 25.0, 30.0]
+    assert distinct_rates([29.97, 30]) == [29.97]
+    assert distinct_rates([None]) == []
 
 
 def test_stated_rate_reads_the_header_only(tmp_path):

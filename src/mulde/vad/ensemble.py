@@ -168,6 +168,13 @@ class FitJob:
                        self.fold)
 
     @property
+    def needs_scores(self) -> bool:
+        """Whether the fit must give back scores: a refit its held-out objects', the fit on
+        all of X with `own_scores` its training objects' (a stored fit without them is
+        fitted again)."""
+        return self.own_scores or self.fold is not None
+
+    @property
     def rows(self) -> int:
         """How many objects the fit sees."""
         if self.fold is None or self.folds is None:
@@ -564,20 +571,21 @@ class StreamEnsemble:
             warnings.simplefilter("ignore")
             plan = self._plan(train)
         total = len(plan) * (1 + (self.calibration_folds or 0))
-        if self.fit_cache is None or FitCache(Path(self.fit_cache)).is_empty():
+        cache = None if self.fit_cache is None else FitCache(Path(self.fit_cache))
+        if cache is None or cache.is_empty():
             return 0, total
-        cache, found = FitCache(Path(self.fit_cache)), 0
+        found = 0
         for k, (stream, make) in enumerate(plan.items()):
             for job in self._jobs(make, *self._stream_data(train, stream, k)):
-                need_scores = job.own_scores or job.fold is not None
-                found += job.cache_key is not None and cache.has(job.cache_key, need_scores)
+                found += job.cache_key is not None and cache.has(job.cache_key,
+                                                                 job.needs_scores)
         return found, total
 
     def _reused(self, job: FitJob) -> FitResult | None:
         """`job`'s result read back from the fit cache, None when it must run."""
         found = self._cache_key(job)
         stored = None if found is None else found[0].load(found[1])
-        if stored is None or (stored[1] is None and (job.own_scores or job.fold is not None)):
+        if stored is None or (stored[1] is None and job.needs_scores):
             return None
         self.fits_reused_ += 1
         return FitResult(*stored)

@@ -126,12 +126,11 @@ class FitCache:
         `key`; None when there is none or it cannot be read back. A MULDE model's networks
         load on the device its parameters name ("auto" when they name none), as a fit
         would place them."""
-        entry_path, model_path, scores_path = self._paths(key)
+        _, model_path, scores_path = self._paths(key)
+        entry = self._entry(key)
+        if entry is None:
+            return None
         try:
-            entry = json.loads(entry_path.read_text())
-            if not isinstance(entry, dict) or entry.get("format") != FORMAT \
-                    or entry.get("key") != key:
-                return None
             spec = entry.get("model")
             device = str((spec or {}).get("params", {}).get("device", "auto"))
             model = None if spec is None else load_stream(spec, model_path, device)
@@ -141,16 +140,24 @@ class FitCache:
         except (OSError, ValueError, KeyError, TypeError, AttributeError, ArtifactError):
             return None
 
+    def _entry(self, key: str) -> dict[str, Any] | None:
+        """The JSON entry of the fit stored under `key`; None when there is none, it cannot
+        be read, or it is of another format or names another key."""
+        try:
+            entry = json.loads(self._paths(key)[0].read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("format") != FORMAT \
+                or entry.get("key") != key:
+            return None
+        return entry
+
     def has(self, key: str, need_scores: bool = False) -> bool:
         """Whether a fit is stored under `key` (its entry names it in this format; with
         `need_scores`, with scores): what `load` reads back, told without loading the model,
         unless its files are damaged."""
-        try:
-            entry = json.loads(self._paths(key)[0].read_text())
-        except (OSError, ValueError):
-            return False
-        return (isinstance(entry, dict) and entry.get("format") == FORMAT
-                and entry.get("key") == key and (bool(entry.get("scores")) or not need_scores))
+        entry = self._entry(key)
+        return entry is not None and (bool(entry.get("scores")) or not need_scores)
 
     def store(self, key: str, model: Any, scores: np.ndarray | None, seconds: float,
               said: tuple[str, ...]) -> None:

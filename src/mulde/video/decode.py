@@ -53,7 +53,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -462,3 +462,13 @@ def other_rate(rate: float | None, trained: float | None) -> bool:
     if not rate or not trained:
         return False
     return abs(rate - trained) > RATE_TOLERANCE * trained
+
+
+def distinct_rates(rates: Iterable[float | None]) -> list[float]:
+    """The known frame rates among `rates` (frames/s; None and 0 left out), each once and
+    ascending: a rate that is not `other_rate` to one kept before it is the same rate."""
+    kept: list[float] = []
+    for rate in rates:
+        if rate and all(other_rate(rate, known) for known in kept):
+            kept.append(float(rate))
+    return sorted(kept)
