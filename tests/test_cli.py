@@ -675,15 +675,21 @@ def test_a_stream_the_detector_extractor_leaves_out_is_added_by_its_streams():
 
 def test_pca_defaults_to_the_presets_and_none_turns_it_off():
     """Unset, --pca is the preset's (objects:detector: appearance=128, only when the
-    extractor computes appearance); --pca none reduces nothing; a given stream is kept."""
+    extractor computes appearance; frames: frame=128); --pca none reduces nothing; a given
+    stream is kept."""
     from argparse import Namespace
 
     from mulde.cli import _pca, _resolve_pca
+    from mulde.video.features.registry import build_extractor
 
     detector = Namespace(streams=("velocity", "pose", "appearance", "class"))
     assert _resolve_pca(None, "objects:detector", detector) == {"appearance": 128}
     assert _resolve_pca(None, "objects:detector", Namespace(streams=("velocity",))) is None
     assert _resolve_pca(None, "objects", Namespace(streams=("velocity", "static"))) is None
+    frames = build_extractor("frames")  # computes one stream and names none
+    assert _resolve_pca(None, "frames", frames) == {"frame": 128}
+    assert _resolve_pca({}, "frames", frames) is None
+    assert _resolve_pca(None, "frames:hiera", Namespace()) is None
     assert _pca(Namespace(pca=["none"])) == {}
     assert _resolve_pca({}, "objects:detector", detector) is None
     assert _resolve_pca({"pose": 8}, "objects:detector", detector) == {"pose": 8}

@@ -1565,8 +1565,8 @@ def build_parser() -> _MuldeParser:
                        help="fit that stream's model on its first K principal components, "
                        "the PCA fitted on the training objects of each fit (e.g. "
                        "appearance=128), each stream at most once; 'none' alone: no stream "
-                       "reduced (default: the preset's: appearance=128 for objects:detector, "
-                       "else none)")
+                       "reduced (default: the extractor's: appearance=128 for objects:detector, "
+                       "frame=128 for frames, else none)")
         p.add_argument("--frame-score", nargs="+", action="extend", metavar="STREAM=RULE",
                        help="how a stream's object scores become a frame score: 'maximum' "
                        "(the protocol's, default) or 'sidak' (the maximum corrected for the "

@@ -201,7 +201,17 @@ def test_the_detector_preset_reduces_its_appearance_stream_unless_it_has_none():
     assert preset_pca("objects:detector", ("velocity", "pose", "appearance")) == {
         "appearance": 128}
     assert preset_pca("objects:detector", ("velocity", "class")) == {}
-    assert preset_pca("objects") == preset_pca("objects:ped2") == preset_pca("frames") == {}
+    assert preset_pca("objects") == preset_pca("objects:ped2") == {}
+
+
+def test_the_frames_extractor_reduces_its_frame_stream_and_hiera_keeps_it_whole():
+    """Issue 15's cost rule: the `frames` embedding (the appearance stream's backbone) is
+    modelled on 128 components; `frames:hiera` keeps the paper's whole features."""
+    from mulde.video.features.registry import preset_pca
+
+    assert preset_pca("frames") == {"frame": 128}
+    assert preset_pca("frames", ("frame",)) == {"frame": 128}
+    assert preset_pca("frames:hiera") == {}
 
 
 def test_the_detector_preset_calibrates_on_two_folds():

@@ -80,22 +80,31 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
 
 
 PRESET_PCA: dict[str, dict[str, int]] = {
-    # round 6 (docs/results.md, "Round 6: cost, appearance"; rule registered before its
+    # issue 14, round 6 (docs/results.md, "Round 6: cost, appearance"; rule registered before its
     # numbers): the 1,280-d appearance embedding reduced to 128 principal components on the
     # model side (each fit's own training objects) cut the training stage from 1,084 s to
     # 566 s (the appearance model's fit 365 -> 74 s) at MULDE micro / macro 94.99 / 96.37
     # (94.74 / 96.49 unreduced): within the registered 0.3 points, so adopted
-    "detector": {"appearance": 128},
+    "objects:detector": {"appearance": 128},
+    # issue 15 cost (docs/results.md, "The `frames` stream on 128 principal components"; rule
+    # registered before its numbers, adopted whatever the test said): the same backbone's
+    # 1,280-d embedding as the appearance stream above; since issue 15's rounds 28-31 the
+    # network's first layer is as wide as its input and thin sets train eight networks, so the
+    # unreduced stream cost about 20x the fits before. `frames:hiera` is left whole (the paper
+    # feeds the video model's features to MULDE as they are)
+    "frames": {"frame": 128},
 }
-"""The streams a preset's models see reduced to their first k principal components unless
-the user says otherwise (`mulde run/train --pca`; `mulde.vad.stream_models.PCAStream`). A
-model-side setting: the features and their cache are the preset's, whatever k is."""
+"""The streams an extractor's models see reduced to their first k principal components
+(keyed by extractor name) unless the user says otherwise (`mulde run/train --pca`;
+`mulde.vad.stream_models.PCAStream`). A model-side setting: the features and their cache are
+the extractor's, whatever k is."""
 
 
 def preset_pca(name: str, streams: Any = None) -> dict[str, int]:
-    """Return `PRESET_PCA`'s reduction of extractor `name` (e.g. 'objects:detector'), only for
-    the streams among `streams` (the extractor's, when given); {} for any other extractor."""
-    pca = dict(PRESET_PCA.get(_objects_preset(name), {}))
+    """Return `PRESET_PCA`'s reduction of extractor `name` (e.g. 'objects:detector',
+    'frames'), only for the streams among `streams` (the extractor's, when given); {} for any
+    other extractor."""
+    pca = dict(PRESET_PCA.get(name, {}))
     if streams is not None:
         names = {str(getattr(s, "value", s)) for s in streams}
         pca = {s: k for s, k in pca.items() if s in names}
