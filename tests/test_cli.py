@@ -426,7 +426,7 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     printed = capsys.readouterr().out
     assert "trained on 3 videos (120 frames, 12 s at 10 frames/s)" in printed
     assert "at most 2 false alarm(s) per hour" in printed and "held-out training videos" in printed
-    assert ("note: the training videos last 12 s in all: one false alarm there is already "
+    assert ("  warning: the training videos last 12 s in all: one false alarm there is already "
             "300 per hour, above the target of 2, so the rate cannot be checked; train on at "
             "least 30 min of normal video") in printed
     model = PipelineModel.load(out / "model")

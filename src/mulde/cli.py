@@ -1238,8 +1238,8 @@ def _train(args: argparse.Namespace) -> int:
     if t is not None:
         print(f"alert threshold: {t.describe()}")
         short = t.too_short()
-        if short:
-            print(f"  note: {short}")
+        if short:  # a warning, as `mulde run` and `mulde info` say it
+            print(f"  warning: {short}")
         if t.held_out:
             print(f"  on held-out training videos it gave {t.held_out['events']} false alarm(s) "
                   f"in {video_length(t.held_out['hours'])} "

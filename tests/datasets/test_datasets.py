@@ -59,6 +59,9 @@ def test_a_range_one_past_the_end_hints_at_frames_counted_from_one(tmp_path):
         ranges_to_labels([(3, 10)], 10, source="labels.csv (v)", one_based_hint=True)
     assert str(caught.value) == ("labels.csv (v): range 3..10 lies outside the 10 frames "
                                  f"numbered 0..9 {hint}")
+    # the parts a caller listing many videos needs, without parsing the message
+    assert caught.value.problem == "range 3..10 lies outside the 10 frames numbered 0..9"
+    assert caught.value.one_based is True
     for ranges, first, hinted in (([(0, 10)], 0, True), ([(3, 11)], 0, True),
                                   ([(3, 11)], 1, True), ([(3, 10)], 0, False)):
         with pytest.raises(DatasetError) as caught:

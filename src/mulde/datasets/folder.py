@@ -35,7 +35,7 @@ from mulde.datasets.common import (
     warn_ignored,
 )
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
-from mulde.datasets.labels import ONE_BASED_HINT, Range, ranges_to_labels
+from mulde.datasets.labels import ONE_BASED_HINT, Range, RangeError, ranges_to_labels
 from mulde.video.decode import VIDEO_SUFFIXES
 from mulde.video.source import Video
 
@@ -201,17 +201,16 @@ def _labelled(csv_path: Path, ranges: dict[str, list[Range]], tests: dict[str, P
     for name, path in tests.items():
         try:
             videos.append(Video(name, path, _labels(path, ranges.get(name, []), name)))
-        except DatasetError as err:  # "<name>: range ..."
-            problems.append((name, str(err).removeprefix(f"{name}: ")))
+        except RangeError as err:
+            problems.append((name, err))
+    hint = f" {ONE_BASED_HINT}" if any(err.one_based for _, err in problems) else ""
     if len(problems) == 1:
-        (name, problem), = problems
-        raise DatasetError(f"{csv_path} ({name}): {problem}")
+        (name, err), = problems
+        raise DatasetError(f"{csv_path} ({name}): {err.problem}{hint}")
     if problems:
-        hinted = any(ONE_BASED_HINT in p for _, p in problems)
-        listed = "; ".join(f"{name}: {p.replace(f' {ONE_BASED_HINT}', '')}"
-                           for name, p in problems)
+        listed = "; ".join(f"{name}: {err.problem}" for name, err in problems)
         raise DatasetError(f"{csv_path}: the ranges of {len(problems)} test videos do not fit "
-                           f"them: {listed}" + (f" {ONE_BASED_HINT}" if hinted else ""))
+                           f"them: {listed}{hint}")
     return tuple(videos)
 
 

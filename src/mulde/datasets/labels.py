@@ -19,6 +19,17 @@ ONE_BASED_HINT = ("(frames here count from 0: if yours count from 1, subtract 1 
 """What `ranges_to_labels(one_based_hint=True)` adds to a range one past a video's end."""
 
 
+class RangeError(DatasetError):
+    """A labelled range that does not fit its video (`ranges_to_labels`). The message is
+    "<source>: <problem>" (plus `ONE_BASED_HINT` where it applies); `problem` is the part
+    after the source and `one_based` whether the hint applies, so that a caller listing many
+    videos can say each problem once and the hint once."""
+
+    def __init__(self, source: str, problem: str, one_based: bool = False) -> None:
+        super().__init__(f"{source}: {problem}" + (f" {ONE_BASED_HINT}" if one_based else ""))
+        self.problem, self.one_based = problem, one_based
+
+
 def ranges_to_labels(
     ranges: Iterable[Range], n_frames: int, *, first_frame: int = 0, source: str = "",
     one_based_hint: bool = False,
@@ -26,7 +37,8 @@ def ranges_to_labels(
     """Return int8 labels of length `n_frames`, 1 inside any inclusive [start, end] range.
 
     Frame numbers count from `first_frame`. Ranges may overlap. A range with end < start or
-    outside [first_frame, first_frame + n_frames - 1] raises `DatasetError` naming `source`.
+    outside [first_frame, first_frame + n_frames - 1] raises `RangeError` (a `DatasetError`)
+    naming `source`.
     `one_based_hint` (for a user's own file, whose frames count from 0): a range from frame 1
     on that ends one past the last frame, as numbers counted from 1 do, adds to that error
     to subtract 1 from every frame number (not for an official file, where such a range means
@@ -39,15 +51,12 @@ def ranges_to_labels(
     for start, end in ranges:
         start, end = int(start), int(end)
         if end < start:
-            raise DatasetError(f"{source}: range {start}..{end} ends before it starts")
+            raise RangeError(source, f"range {start}..{end} ends before it starts")
         if start < first_frame or end > last:
             # one past the last frame, from the second on: numbered from 1 where 0 is asked
             off_by_one = one_based_hint and first_frame == 0 and end == last + 1 and start > 0
-            raise DatasetError(
-                f"{source}: range {start}..{end} lies outside the {n_frames} frames "
-                f"numbered {first_frame}..{last}"
-                + (f" {ONE_BASED_HINT}" if off_by_one else "")
-            )
+            raise RangeError(source, f"range {start}..{end} lies outside the {n_frames} frames "
+                             f"numbered {first_frame}..{last}", off_by_one)
         labels[start - first_frame : end - first_frame + 1] = 1
     return labels
 
