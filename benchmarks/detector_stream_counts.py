@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from common import DATA_ROOT, RESULTS_DIR, new_header, write_json
@@ -80,7 +81,8 @@ def main() -> int:
     ensemble = fit_ensemble(train, "mulde", 0, preset_mulde_params("objects:detector"),
                             False, None, preset_calibration_folds("objects:detector")
                             or "auto", args.fit_jobs,
-                            preset_pca("objects:detector", [s.value for s in streams]))
+                            preset_pca("objects:detector",
+                                       SimpleNamespace(streams=[s.value for s in streams])))
     fit_s = time.perf_counter() - t0
     heads = np.concatenate([people(vf) for vf in train.values()])
     result = {}

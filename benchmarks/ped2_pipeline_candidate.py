@@ -5,6 +5,9 @@ Runs `mulde.pipeline.run_pipeline` on UCSD Ped2 with the extractor `--base` (def
 (JSON values, e.g. `streams='["velocity", "static"]'`), writes the usual report folder and
 a JSON under benchmarks/results with the metrics, per-stage times and the registration text
 (docs/results.md, "Pre-registered candidates", holds each registration and its rule).
+The command line's per-extractor defaults (`registry.preset_pca`, the calibration folds and
+MULDE parameters of objects:detector; since 2026-12-03 the `frames` stream's 128 principal
+components) are not applied here: `run_pipeline` trains what it is given.
 
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/ped2_pipeline_candidate.py --name static \\
         --set 'streams=["velocity", "static"]' --out runs/ped2_static

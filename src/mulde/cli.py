@@ -1156,7 +1156,7 @@ def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
     from mulde.video.features.registry import preset_pca
 
     if pca is None:
-        return preset_pca(name, getattr(extractor, "streams", None)) or None
+        return preset_pca(name, extractor) or None
     _check_streams("--pca", list(pca), name, extractor)
     return pca or None
 

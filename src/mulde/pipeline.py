@@ -554,9 +554,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
 
     `pca` and `calibration_folds` are applied as given ("auto":
-    `default_calibration_folds`, `CALIBRATION_FOLDS` folds): what a preset sets by default
+    `default_calibration_folds`, `CALIBRATION_FOLDS` folds): what an extractor sets by default
     on the command line (`mulde run --extractor objects:detector`) is
-    `registry.preset_pca(name, streams)` (128 components of objects:detector's appearance
+    `registry.preset_pca(name, extractor)` (128 components of objects:detector's appearance
     stream and of the frames extractor's stream), `registry.preset_calibration_folds(name)` (2
     folds for objects:detector) and, under --params, `registry.preset_mulde_params(name)`
     (max_steps 1000 for objects:detector; here `mulde_params` alone, the estimator's 2,000

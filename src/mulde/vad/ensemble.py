@@ -520,24 +520,19 @@ class StreamEnsemble:
 
     def _warn_if_unreduced(self, train: Mapping[str, VideoFeatures], stream: Stream,
                            k: int) -> None:
-        """Warn (the fit goes on) when `pca` asks `stream` for more components than it has:
-        `PCAStream` keeps min(k, rows, dimension), so a stream of fewer dimensions (or fewer
-        training objects) than k keeps all it has, which is no reduction. Not an error: the
-        dimension is known only after extraction, and fewer components than asked is what the
-        PCA (and the GMM's mixture size) already does with too few rows."""
+        """Warn (the fit goes on) when `pca` asks `stream` for more components than it has
+        dimensions: `PCAStream` keeps min(k, rows, dimension), so such a stream keeps all it
+        has, which is no reduction. Not an error: the dimension is known only after
+        extraction. Fewer training objects than k (and than the dimension) still reduce the
+        stream, to as many components as objects, as the PCA does with too few rows: not
+        warned (a short training set would be warned about a default it never set, e.g. the
+        `frames` extractor's 128); metrics.json's `config.pca` records the number kept."""
         dim = next(iter(train.values()))[stream].dim
-        rows = sum(vf[stream].n_objects for vf in train.values())
-        if self.max_train_objects is not None:
-            rows = min(rows, int(self.max_train_objects))
-        if k <= min(dim, rows):
+        if k <= dim:
             return
-        if dim < k:
-            why = (f"has {dim} dimension{'s' if dim != 1 else ''}, fewer than the {k} "
-                   f"principal components asked: all {dim} are kept (no reduction)")
-        else:
-            why = (f"has {rows} training object{'s' if rows != 1 else ''}, fewer than the {k} "
-                   f"principal components asked: {rows} are kept")
-        warnings.warn(f"pca {stream.value}={k}: the {stream.value} stream {why}", stacklevel=4)
+        warnings.warn(f"pca {stream.value}={k}: the {stream.value} stream has {dim} "
+                      f"dimension{'s' if dim != 1 else ''}, fewer than the {k} principal "
+                      f"components asked: all {dim} are kept (no reduction)", stacklevel=4)
 
     def _stream_data(self, train: Mapping[str, VideoFeatures], stream: Stream, k: int
                      ) -> tuple[np.ndarray, np.ndarray, bool]:

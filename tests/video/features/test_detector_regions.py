@@ -195,23 +195,15 @@ def test_the_detector_preset_takes_the_datasets_velocity_bins_unless_set():
 def test_the_detector_preset_reduces_its_appearance_stream_unless_it_has_none():
     """Round 6's rule adopted 128 appearance components for objects:detector only; a preset
     run without the appearance stream reduces nothing."""
+    from types import SimpleNamespace
+
     from mulde.video.features.registry import preset_pca
 
     assert preset_pca("objects:detector") == {"appearance": 128}
-    assert preset_pca("objects:detector", ("velocity", "pose", "appearance")) == {
-        "appearance": 128}
-    assert preset_pca("objects:detector", ("velocity", "class")) == {}
+    computes = SimpleNamespace(streams=("velocity", "pose", "appearance"))
+    assert preset_pca("objects:detector", computes) == {"appearance": 128}
+    assert preset_pca("objects:detector", SimpleNamespace(streams=("velocity", "class"))) == {}
     assert preset_pca("objects") == preset_pca("objects:ped2") == {}
-
-
-def test_the_frames_extractor_reduces_its_frame_stream_and_hiera_keeps_it_whole():
-    """Issue 15's cost rule: the `frames` embedding (the appearance stream's backbone) is
-    modelled on 128 components; `frames:hiera` keeps the paper's whole features."""
-    from mulde.video.features.registry import preset_pca
-
-    assert preset_pca("frames") == {"frame": 128}
-    assert preset_pca("frames", ("frame",)) == {"frame": 128}
-    assert preset_pca("frames:hiera") == {}
 
 
 def test_the_detector_preset_calibrates_on_two_folds():

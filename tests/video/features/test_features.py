@@ -476,6 +476,23 @@ def test_frame_centric_extractor_averages_the_window(monkeypatch):
     appearance_module.load_backbone.cache_clear()
 
 
+def test_the_frame_centric_default_reduction_goes_by_the_backbone_built():
+    """Issue 15's cost rule: EfficientNet-Lite0's 1,280-d frame embedding (the appearance
+    stream's backbone) is modelled on 128 components, whatever name built it; Hiera's is
+    kept whole (the paper's), and so is another image backbone's (the rule was not measured
+    there)."""
+    from mulde.video.features.registry import build_extractor, preset_pca
+
+    assert preset_pca("frames") == {"frame": 128}  # the name alone (nothing built yet)
+    assert preset_pca("frames", build_extractor("frames")) == {"frame": 128}
+    assert preset_pca("frames:hiera", build_extractor("frames:hiera")) == {}
+    for name, backbone, reduced in (("frames", "hiera", False),
+                                    ("frames:hiera", "efficientnet-lite0", True),
+                                    ("frames", "clip", False)):
+        built = build_extractor(name, settings={"backbone": backbone})
+        assert preset_pca(name, built) == ({"frame": 128} if reduced else {})
+
+
 # ---------------------------------------------------------------- real data
 def test_end_to_end_on_three_ped2_frames():
     pytest.importorskip("efficientnet_lite_pytorch")

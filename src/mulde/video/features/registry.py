@@ -95,16 +95,25 @@ PRESET_PCA: dict[str, dict[str, int]] = {
     "frames": {"frame": 128},
 }
 """The streams an extractor's models see reduced to their first k principal components
-(keyed by extractor name) unless the user says otherwise (`mulde run/train --pca`;
+(keyed by the extractor's full name, unlike the tables below, which are keyed by object
+preset: this one also covers `frames`; `preset_pca` names a frame-centric extractor by its
+backbone) unless the user says otherwise (`mulde run/train --pca`;
 `mulde.vad.stream_models.PCAStream`). A model-side setting: the features and their cache are
 the extractor's, whatever k is."""
 
 
-def preset_pca(name: str, streams: Any = None) -> dict[str, int]:
+def preset_pca(name: str, extractor: Any = None) -> dict[str, int]:
     """Return `PRESET_PCA`'s reduction of extractor `name` (e.g. 'objects:detector',
-    'frames'), only for the streams among `streams` (the extractor's, when given); {} for any
-    other extractor."""
+    'frames'), only for the streams the built `extractor` computes (its `streams`, when it
+    has them; any object with `streams`, names or `Stream`s, will do); {} for any other
+    extractor. A frame-centric extractor goes by its backbone, not
+    the name typed: 'frames' with `backbone=hiera` is 'frames:hiera' (unreduced), and
+    'frames:hiera' with `backbone=efficientnet-lite0` is 'frames'; another image backbone is
+    not reduced (the rule was measured on EfficientNet-Lite0's embedding)."""
+    if isinstance(extractor, FrameCentricExtractor):
+        name = "frames" if extractor.backbone == FrameCentricExtractor.backbone else ""
     pca = dict(PRESET_PCA.get(name, {}))
+    streams = getattr(extractor, "streams", None)
     if streams is not None:
         names = {str(getattr(s, "value", s)) for s in streams}
         pca = {s: k for s, k in pca.items() if s in names}
