@@ -510,6 +510,11 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (["--extractor", "objects:detector", "--frame-score", "colour=sidak"],
      "(velocity, appearance, class), e.g. velocity=sidak"),
     (["--pca", "pose=3"], "computes no pose stream (streams: velocity, static)"),
+    # the frame-centric extractor names its one stream, before any frame is decoded
+    (["--extractor", "frames", "--pca", "appearance=128"], "--pca appearance=...: the frames "
+     "extractor computes no appearance stream (streams: frame)\n"),
+    (["--extractor", "frames", "--frame-score", "appearance=sidak"], "--frame-score "
+     "appearance=...: the frames extractor computes no appearance stream (streams: frame)\n"),
     # the pose and class streams: the extractor that computes them, and how to ask for pose,
     # which objects:detector's default streams leave out
     (["--set", "streams=pose"], "the pose stream needs regions='detector' (person boxes); the "

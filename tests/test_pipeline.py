@@ -126,7 +126,7 @@ def test_a_reduction_asking_more_than_the_stream_has_records_what_was_kept(datas
     record = saved["config"]["pca"]["velocity"]
     assert record["n_components"] == 5 and record["kept"] == 2
     assert record["explained_variance"] == pytest.approx(1.0)
-    assert any("all 2 are kept" in w for w in saved["warnings"])
+    assert any("it keeps at most its 2" in w for w in saved["warnings"])
 
 
 def test_a_sidak_stream_is_recorded_in_the_metrics(dataset_root, tmp_path):

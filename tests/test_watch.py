@@ -574,3 +574,40 @@ def test_a_truncated_video_says_how_many_frames_were_scored_before_it_broke(trai
     assert scored > 0 and err.count("\n") == 1
     assert err.rstrip().endswith(f"; the {scored} frames before it are scored: outputs in "
                                  f"{tmp_path / 'o'}")
+
+
+def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
+        tmp_path, monkeypatch):
+    """A frame-centric model (the `frame` stream) scores a video live as offline; scores.csv
+    names that stream's column `frame_score`, so `frame` stays the frame index, and the first
+    columns are those `mulde evaluate` reads (`report.WATCH_COLUMNS`)."""
+    from fakes import MeanBackbone
+
+    from mulde.evaluation.report import WATCH_COLUMNS
+    from mulde.video import backbones
+    from mulde.video.features.frame_centric import FrameCentricExtractor
+    from mulde.watch import SCORES_COLUMNS, stream_column
+
+    assert SCORES_COLUMNS == WATCH_COLUMNS
+    assert [stream_column(s) for s in ("frame", "velocity", "top_stream")] == [
+        "frame_score", "velocity", "top_stream_score"]
+    monkeypatch.setitem(backbones.BACKBONES, "mean", MeanBackbone)
+    backbones.load_backbone.cache_clear()
+    root = generate_scene(tmp_path / "scene", n_train=2, n_test=1, n_frames=30, seed=3)
+    extractor = FrameCentricExtractor(backbone="mean", length=4, size=8)
+    train = {p.stem: extractor.extract(Video(p.stem, p))
+             for p in sorted((root / "train").glob("*.mp4"))}
+    PipelineModel.fit(extractor, train, StreamEnsemble("knn"), fps=10.0).save(tmp_path / "m")
+    model = load_model(tmp_path / "m")
+    video = Video("test_01", root / "test" / "test_01.mp4")
+    offline = model.score_video(video).fused
+    summary = watch_source(model, str(video.path), tmp_path / "out")
+    backbones.load_backbone.cache_clear()
+    assert summary["frames"] == 30
+    with (tmp_path / "out" / "scores.csv").open() as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == ["frame", "time_s", "score", "smoothed", "frame_score",
+                                     "top_stream"]
+        rows = list(reader)
+    assert [int(r["frame"]) for r in rows] == list(range(30))
+    np.testing.assert_allclose([float(r["score"]) for r in rows], offline, rtol=1e-6)

@@ -8,7 +8,9 @@ events. Outputs in the output folder, written as the stream goes:
 - `scores.csv`: one row per frame, appended and flushed as it is scored: `frame` (0-based),
   `time_s` (frame / fps), `score` (the fused calibrated score, the offline pipeline's
   unsmoothed one), `smoothed` (the causal filter's), one column per stream (its calibrated
-  score) and `top_stream` (the stream of the frame's top object);
+  score; named after the stream, `frame_score` for the frame-centric stream `frame`, which
+  would repeat the first column's name: `stream_column`) and `top_stream` (the stream of the
+  frame's top object);
 - `events.json`: the list of events, written atomically at the start (empty) and rewritten
   when one starts and when one ends:
   `start`, `end` (inclusive frame indices), `peak`, `score` (peak smoothed score), the same
@@ -199,6 +201,19 @@ class _State:
     last: LiveScore | None = None
 
 
+
+SCORES_COLUMNS = ("frame", "time_s", "score", "smoothed")
+"""scores.csv's first columns; `mulde.evaluation.report.WATCH_COLUMNS`, which reads such files,
+names the same (tested; not imported here, where the report's plotting library is not
+needed)."""
+
+def stream_column(stream: str) -> str:
+    """scores.csv's column of a stream's calibrated score: the stream's name, with "_score"
+    added where the name is one of the fixed columns (`SCORES_COLUMNS`, "top_stream"): the
+    frame-centric stream `frame` is `frame_score`, so that a CSV reader (`mulde evaluate`)
+    finds one `frame` column, the frame index."""
+    return f"{stream}_score" if stream in (*SCORES_COLUMNS, "top_stream") else stream
+
 class Watcher:
     """The watch loop over one capture (see the module docstring); `run()` returns the
     summary written to watch.json. `max_height`: the model's `downscale` of the frames
@@ -256,7 +271,7 @@ class Watcher:
         interrupted: BaseException | None = None
         csv_file = open(self.out / "scores.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
         writer = csv.writer(csv_file)
-        writer.writerow(["frame", "time_s", "score", "smoothed", *self.streams, "top_stream"])
+        writer.writerow([*SCORES_COLUMNS, *map(stream_column, self.streams), "top_stream"])
         csv_file.flush()
         last_status = 0.0
         tty = self.options.status is not None and getattr(self.options.status, "isatty",

@@ -420,12 +420,12 @@ def test_more_components_than_the_stream_has_warns_and_keeps_all(recwarn):
     """velocity=4 on a 1-d stream (objects:ped2's velocity): the run goes on with the one
     dimension, and a warning names the stream, the 4 asked and the 1 it has; 2 components of
     2-d rows reduce nothing either but are what was asked: no warning. 4 components of 5-d
-    rows but 3 training objects: 3 kept, a reduction all the same, not warned (a short
+    rows but 3 training objects: the 2 directions they span kept, a reduction, not warned (a short
     training set is not warned about the `frames` extractor's default 128)."""
     train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
     with pytest.warns(UserWarning, match=r"pca velocity=4: the velocity stream has 1 "
-                      r"dimension, fewer than the 4 principal components asked: all 1 are "
-                      r"kept \(no reduction\)"):
+                      r"dimension, fewer than the 4 principal components asked: it keeps at "
+                      r"most its 1, as many as its training objects span"):
         ens = StreamEnsemble(DistanceToMean, pca={"velocity": 4}).fit(train)
     assert ens.fits_[Stream.VELOCITY].model.components_.shape == (1, 1)
     recwarn.clear()
@@ -440,7 +440,7 @@ def test_more_components_than_the_stream_has_warns_and_keeps_all(recwarn):
     recwarn.clear()
     ens = StreamEnsemble(DistanceToMean, pca={"velocity": 4}).fit(wide)
     assert not [w for w in recwarn if "pca" in str(w.message)]
-    assert ens.fits_[Stream.VELOCITY].model.components_.shape == (3, 5)
+    assert ens.fits_[Stream.VELOCITY].model.components_.shape == (2, 5)  # 3 rows span 2
 
 
 def test_constant_features_are_said_in_a_videos_words_naming_the_stream():

@@ -155,6 +155,23 @@ def test_pca_keeps_at_most_the_rows_and_the_features():
             PCAStream(Recorder(), bad)
 
 
+def test_pca_keeps_only_the_directions_the_rows_span():
+    """Centred, n rows span at most n - 1 directions (P[:2]: one), and dependent rows fewer:
+    rows on a plane in 5-d keep 2 components, not 5 whose last 3 have rounding-sized spread
+    that the stream's model would scale up to unit spread. Constant rows keep one."""
+    from mulde.vad.stream_models import PCAStream, principal_axes, project
+
+    assert PCAStream(Recorder(), 5).fit(P[:2], np.zeros(2, int)).components_.shape == (1, 2)
+    rng = np.random.default_rng(0)
+    plane = rng.normal(size=(40, 2)) @ rng.normal(size=(2, 5)) + 3.0  # 40 rows, rank 2
+    mean, components, share = principal_axes(plane, 5)
+    assert components.shape == (2, 5) and share == pytest.approx(1.0)
+    np.testing.assert_allclose(project(plane, mean, components) @ components + mean, plane,
+                               atol=1e-9)  # nothing of the rows is lost
+    assert PCAStream(Recorder(), 5).components_for(40, 5) == 5  # asked; the fit keeps 2
+    assert principal_axes(np.ones((6, 3)), 3)[1].shape == (1, 3)
+
+
 def test_with_pca_makes_a_fresh_reduced_model_each_call():
     import pickle
 

@@ -521,18 +521,20 @@ class StreamEnsemble:
     def _warn_if_unreduced(self, train: Mapping[str, VideoFeatures], stream: Stream,
                            k: int) -> None:
         """Warn (the fit goes on) when `pca` asks `stream` for more components than it has
-        dimensions: `PCAStream` keeps min(k, rows, dimension), so such a stream keeps all it
-        has, which is no reduction. Not an error: the dimension is known only after
-        extraction. Fewer training objects than k (and than the dimension) still reduce the
-        stream, to as many components as objects, as the PCA does with too few rows: not
-        warned (a short training set would be warned about a default it never set, e.g. the
-        `frames` extractor's 128); metrics.json's `config.pca` records the number kept."""
+        dimensions: `PCAStream` keeps at most min(k, rows - 1, dimension), as many as the
+        rows span, so such a stream is reduced only where its rows span fewer directions.
+        Not an error: the dimension is known only after extraction. Fewer training objects
+        than k (and than the dimension) still reduce the stream, to the directions they
+        span: not warned (a short training set would be warned about a default it never
+        set, e.g. the `frames` extractor's 128); metrics.json's `config.pca` records the
+        number kept."""
         dim = next(iter(train.values()))[stream].dim
         if k <= dim:
             return
         warnings.warn(f"pca {stream.value}={k}: the {stream.value} stream has {dim} "
                       f"dimension{'s' if dim != 1 else ''}, fewer than the {k} principal "
-                      f"components asked: all {dim} are kept (no reduction)", stacklevel=4)
+                      f"components asked: it keeps at most its {dim}, as many as its "
+                      "training objects span", stacklevel=4)
 
     def _stream_data(self, train: Mapping[str, VideoFeatures], stream: Stream, k: int
                      ) -> tuple[np.ndarray, np.ndarray, bool]:

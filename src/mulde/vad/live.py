@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from mulde.vad.ensemble import StreamEnsemble
+from mulde.video.features.frame_centric import FrameCentricExtractor
 from mulde.video.features.objects import ObjectCentricExtractor
-from mulde.video.features.online import FrameObjects, OnlineObjectExtractor, frames_to_features
+from mulde.video.features.online import FrameObjects, frames_to_features
+from mulde.video.features.online_frames import online_extractor
 
 
 def causal_gaussian_weights(sigma: float, truncate: float = 4.0) -> np.ndarray:
@@ -169,7 +171,8 @@ class LiveScore:
 class LiveScorer:
     """Score a stream frame by frame with a fitted ensemble: `push(frame)` returns the
     `LiveScore`s of the frames now complete (`OnlineObjectExtractor`: flow_baseline frames
-    back), `finish()` the rest. The unsmoothed scores are those of
+    back; `OnlineFrameExtractor` for a frame-centric model: (length - 1) // 2 frames back),
+    `finish()` the rest. The unsmoothed scores are those of
     `ensemble.score_video(extractor.extract(video))` on the same frames, to float32
     precision (a MULDE network scores a few frames' objects at a time live, where some CPUs
     round differently than for the whole video at once; tested; see
@@ -184,13 +187,14 @@ class LiveScorer:
     calibration and smoothing).
     """
 
-    def __init__(self, extractor: ObjectCentricExtractor, ensemble: StreamEnsemble,
+    def __init__(self, extractor: ObjectCentricExtractor | FrameCentricExtractor,
+                 ensemble: StreamEnsemble,
                  sigmas: Sequence[float] | float = 3.0, source: str = "the stream",
                  start: float | None = None,
                  trained_shape: tuple[int, int] | None = None) -> None:
         if not ensemble.fits_:
             raise ValueError("the ensemble is not fitted")
-        self.online = OnlineObjectExtractor(extractor, source, trained_shape)
+        self.online = online_extractor(extractor, source, trained_shape)
         missing = sorted(s.value for s in set(ensemble.streams) - set(extractor.streams))
         if missing:
             have = ", ".join(map(str, extractor.streams))
@@ -227,8 +231,8 @@ class LiveScorer:
         mix both sides; frame indices go on counting. Returns the finished frames' scores."""
         out = self.finish()
         self._base += self.online.n_out
-        self.online = OnlineObjectExtractor(self.online.extractor, self.online.source,
-                                            self.online.trained_shape)
+        self.online = online_extractor(self.online.extractor, self.online.source,
+                                       self.online.trained_shape)
         self.smoother = CausalSmoother(self._sigmas, start=self.smoother.start)
         self._stream_smoothers = self._split_smoothers()
         return out

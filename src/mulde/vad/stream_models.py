@@ -153,20 +153,34 @@ def project(X: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarr
     return (np.asarray(X, dtype=np.float64) - mean) @ components.T
 
 
+SPREAD_TOLERANCE = 1e-6
+"""A principal component whose standard deviation is at most this share of the first's holds
+no variation of the rows (float32 features carry about 7 significant digits; the exact
+solver's eigenvalues of such directions are rounding): `principal_axes` leaves it out. Kept,
+it would be scaled to unit spread by the stream's model (MULDE and kNN standardise each
+column), and new rows' rounding-sized offsets along it would dominate their scores."""
+
+
 def principal_axes(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """(mean (d,), components (k, d), explained share) of the rows X (n, d): the first k
+    """(mean (d,), components (k', d), explained share) of the rows X (n, d): the first k
     principal axes (`sklearn.decomposition.PCA`, exact solver: the eigenvectors of the
-    covariance; signed by sklearn's deterministic rule) and the fraction of the variance
-    they hold. A single row has no variance to rank: its first k features, share 1."""
+    covariance; signed by sklearn's deterministic rule) that hold variation, k' <= k of them
+    (those whose spread exceeds `SPREAD_TOLERANCE` of the first's; at least one), and the
+    fraction of the variance they hold. Centred, n rows span at most n - 1 directions, and
+    fewer when they are dependent (overlapping windows of a short video). A single row has
+    no variance to rank: its first k features, share 1."""
     from sklearn.decomposition import PCA
 
     X = np.asarray(X, dtype=np.float64)
     if len(X) < 2:
         return X.mean(axis=0), np.eye(X.shape[1])[:k], 1.0
-    pca = PCA(n_components=k, svd_solver="covariance_eigh").fit(X)
-    kept = float(pca.explained_variance_ratio_.sum())
-    return (pca.mean_.astype(np.float64), pca.components_.astype(np.float64),
-            kept if np.isfinite(kept) else 1.0)  # constant rows: no share to give
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant rows: 0 / 0 shares
+        pca = PCA(n_components=k, svd_solver="covariance_eigh").fit(X)
+    variance = pca.explained_variance_
+    spanned = max(1, int(np.count_nonzero(variance > variance[0] * SPREAD_TOLERANCE**2)))
+    share = float(pca.explained_variance_ratio_[:spanned].sum())
+    return (pca.mean_.astype(np.float64), pca.components_[:spanned].astype(np.float64),
+            share if np.isfinite(share) else 1.0)  # constant rows: no share to give
 
 
 @dataclass
@@ -176,7 +190,8 @@ class PCAStream:
     `fit(X (n, d), groups)` fits a PCA (`sklearn.decomposition.PCA`, exact solver: the
     eigenvectors of the training covariance; centred, not whitened; components signed by
     sklearn's deterministic rule) on the rows it is given, and only on them, projects them
-    to (n, k) with k = min(n_components, n, d), and fits `inner` on the projection; every
+    to (n, k) with k <= min(n_components, n - 1, d) (`components_for`; `principal_axes`
+    keeps those that hold variation), and fits `inner` on the projection; every
     later score projects the new rows with the same mean and components first:
     Z = (X - mean_) @ components_.T. So an out-of-fold calibration refit, which is fitted on
     its training folds alone, fits its own PCA on those folds (the held-out fold never shapes
@@ -206,9 +221,11 @@ class PCAStream:
         return self
 
     def components_for(self, n_rows: int, n_features: int) -> int:
-        """The k components a fit on n_rows rows of n_features features keeps:
-        min(n_components, n_rows, n_features)."""
-        return min(int(self.n_components), n_rows, n_features)
+        """The k components a fit on n_rows rows of n_features features asks for:
+        min(n_components, n_rows - 1, n_features) (centred rows span at most n_rows - 1
+        directions; one for a single row); `principal_axes` keeps fewer where the rows span
+        fewer."""
+        return min(int(self.n_components), max(1, n_rows - 1), n_features)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Return the rows X (m, d) projected on the fitted components: (m, k) float64."""

@@ -103,6 +103,11 @@ class FrameCentricExtractor(SceneFree):
         check_backbone(self.backbone)
 
     @property
+    def streams(self) -> tuple[Stream, ...]:
+        """The one stream it computes, `Stream.FRAME` (as an object extractor's `streams`)."""
+        return (Stream.FRAME,)
+
+    @property
     def params(self) -> dict[str, Any]:
         """The parameters (JSON-ready) that decide the features; recorded in the cache."""
         p = asdict(self)

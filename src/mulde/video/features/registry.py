@@ -207,8 +207,8 @@ def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str |
     if settings.get("regions") in ("boxes", "detector") and "max_height" not in settings:
         settings["max_height"] = None  # detector boxes are in the source's pixels
     extractor = with_settings(base, settings)
-    if weights_path is not None and "appearance" not in getattr(extractor, "streams",
-                                                                ("appearance",)):
+    if (weights_path is not None and isinstance(extractor, ObjectCentricExtractor)
+            and "appearance" not in extractor.streams):  # a frame extractor's backbone runs
         raise ValueError(f"--weights {weights_path}: the {name} extractor runs no backbone "
                          "unless the appearance stream is on (e.g. --set "
                          "'streams=[\"velocity\",\"appearance\"]')")

@@ -1,0 +1,140 @@
+"""Frame-centric features of a live stream, one frame at a time, with bounded memory.
+
+`OnlineFrameExtractor` wraps a `FrameCentricExtractor` with an image backbone and computes,
+frame by frame, the window embeddings its `extract` computes for a whole video: each frame
+is resized (`resize_frame`) and embedded once as it arrives, and frame t's feature is the
+mean of the embeddings of its window (`window_indices`: `length` frames, t at position
+length // 2). Frame t is returned once its window can no longer change (`ready_after`):
+under "clamp" when frame t + (length - 1) // 2 has arrived; under "shift", whose windows
+near the start slide forward to frames 0 .. length - 1, when frame
+max(0, t - length // 2) + length - 1 has; at the stream's end (known at `finish`) the rest.
+
+Memory: the last `length` embeddings. Exactness: the same windows and means as offline; the
+backbone embeds one frame at a time here and a batch offline, equal to float32 rounding.
+Not live: the video backbone (`frames:hiera`, which embeds whole windows) and a `stride`
+above 1 (windows embedded every stride frames, each frame taking the nearest).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from mulde.video.features.frame_centric import (
+    FrameCentricExtractor,
+    WindowPolicy,
+    resize_frame,
+    window_indices,
+)
+from mulde.video.features.online import FrameObjects
+from mulde.video.features.records import Stream
+
+
+class OnlineFrameExtractor:
+    """`push(frame)` one RGB uint8 (H, W, 3) frame at a time, in order; it returns the
+    `FrameObjects` of the frames now complete (`ready_after`; with the default clamped
+    16-frame window, the frame 7 frames back); `finish()` ends the stream and returns the rest. Each
+    frame holds one object of `Stream.FRAME`: its window embedding (1, dim) float32 and the
+    whole frame as its box (0, 0, W, H), as `FrameCentricExtractor.extract`.
+
+    Raises ValueError for a setting not supported live (the Hiera video backbone, stride
+    above 1), a frame that is not RGB uint8, or one of another size than the first (the
+    module docstring says what is exact). `source` names the stream in errors;
+    `trained_shape` is accepted for the object-centric extractor's interface (a whole frame
+    is resized to the backbone's input whatever its size).
+    """
+
+    def __init__(self, extractor: FrameCentricExtractor, source: str = "the stream",
+                 trained_shape: tuple[int, int] | None = None) -> None:
+        if extractor.backbone == "hiera":
+            raise ValueError("live scoring embeds one frame at a time with an image backbone; "
+                             "this model's extractor embeds whole windows with the Hiera video "
+                             "backbone (frames:hiera), which is not run live")
+        if extractor.stride != 1:
+            raise ValueError(f"live scoring embeds every frame (stride 1); this model's "
+                             f"extractor embeds every {extractor.stride}th frame")
+        self.extractor = extractor
+        self.source = source
+        self.trained_shape = trained_shape
+        self.length = int(extractor.length)
+        self._after = (self.length - 1) // 2  # frames after the centre in its window
+        self._embedded: deque[np.ndarray] = deque(maxlen=self.length)  # frames n - length..n-1
+        self._backbone: Any = None
+        self._shape: tuple[int, int] | None = None
+        self.n_in = 0  # frames pushed
+        self.n_out = 0  # frames returned
+
+    @property
+    def exact(self) -> bool:
+        """Always: the features are those of `extract` on the same frames (to float32
+        rounding of the backbone)."""
+        return True
+
+    @property
+    def dims(self) -> dict[Stream, int]:
+        """The feature dimension of the frame stream: the backbone's."""
+        return {Stream.FRAME: int(self._load_backbone().dim)}
+
+    def _load_backbone(self) -> Any:
+        if self._backbone is None:
+            from mulde.video.backbones import load_backbone
+
+            self._backbone = load_backbone(self.extractor.backbone, self.extractor.weights_path)
+        return self._backbone
+
+    def push(self, frame: np.ndarray) -> list[FrameObjects]:
+        """Embed the next frame; return the frame whose window it completes, if any."""
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"{self.source}: frame {self.n_in}: need RGB uint8 (H, W, 3), got "
+                             f"{frame.dtype} {frame.shape}")
+        if self._shape is None:
+            self._shape = frame.shape[:2]
+        elif frame.shape[:2] != self._shape:
+            raise ValueError(f"{self.source}: frame {self.n_in} is {frame.shape[1]}x"
+                             f"{frame.shape[0]}, the first frame {self._shape[1]}x"
+                             f"{self._shape[0]}; one stream must keep one frame size")
+        image = resize_frame(frame, self.extractor.size, self.extractor.center_crop)
+        self._embedded.append(self._load_backbone().embed(image[None])[0])
+        self.n_in += 1
+        out = []
+        while self.n_out < self.n_in and self.ready_after(self.n_out) <= self.n_in:
+            out.append(self._complete(self.n_out, self.n_in))
+        return out
+
+    def ready_after(self, t: int) -> int:
+        """The frames that must have arrived before frame t's window is fixed: t + (length -
+        1) // 2 + 1 under "clamp", max(0, t - length // 2) + length under "shift"."""
+        if self.extractor.policy is WindowPolicy.CLAMP:
+            return t + self._after + 1
+        return max(0, t - self.length // 2) + self.length
+
+    def finish(self) -> list[FrameObjects]:
+        """End the stream: the last frames get the windows of a stream of this length."""
+        return [self._complete(t, self.n_in) for t in range(self.n_out, self.n_in)]
+
+    def _complete(self, t: int, n: int) -> FrameObjects:
+        """Frame t's feature, its window taken in a stream of n frames (the oldest kept
+        embedding is frame n - len(kept))."""
+        window = window_indices(n, t, self.length, self.extractor.policy)
+        first = n - len(self._embedded)
+        feature = np.mean([self._embedded[i - first] for i in window], axis=0)
+        height, width = self._shape  # type: ignore[misc]
+        self.n_out = t + 1
+        return FrameObjects(t, {Stream.FRAME: (
+            feature.astype(np.float32)[None],
+            np.array([[0, 0, width, height]], np.float32))})
+
+
+def online_extractor(extractor: Any, source: str = "the stream",
+                     trained_shape: tuple[int, int] | None = None) -> Any:
+    """The live form of a model's extractor: `OnlineFrameExtractor` for a
+    `FrameCentricExtractor`, else `mulde.video.features.online.OnlineObjectExtractor`
+    (which raises ValueError for what it cannot run live)."""
+    if isinstance(extractor, FrameCentricExtractor):
+        return OnlineFrameExtractor(extractor, source, trained_shape)
+    from mulde.video.features.online import OnlineObjectExtractor
+
+    return OnlineObjectExtractor(extractor, source, trained_shape)
