@@ -1081,3 +1081,24 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
     assert main(["info", str(out)]) == 0
     assert "3 features, 4 networks" not in (said := capsys.readouterr().out)
     assert "3 networks of 16x16, each trained on 0.5 of the rows (" in said
+
+
+def test_train_lists_a_reduced_stream_with_its_principal_components():
+    """`mulde train`'s summary line says which streams see principal components (the
+    `frames` extractor's default 128), and how many the rows gave."""
+    from types import SimpleNamespace
+
+    from mulde.cli import _stream_line
+    from mulde.vad.stream_models import PCAStream
+
+    class First:  # a stream model scoring by its first feature
+        def fit(self, X, groups):
+            return self
+
+    rows = np.random.default_rng(0).normal(size=(6, 4))
+    reduced = PCAStream(First(), 128).fit(rows, np.zeros(6, int))  # 6 rows span 4 of 4
+    fits = {"frame": SimpleNamespace(model=reduced, dim=4),
+            "velocity": SimpleNamespace(model=First(), dim=1)}
+    model = SimpleNamespace(ensemble=SimpleNamespace(fits_=fits))
+    assert _stream_line(model, "frame") == "frame on 4 principal components of 4 features"
+    assert _stream_line(model, "velocity") == "velocity"

@@ -1234,7 +1234,7 @@ def _train(args: argparse.Namespace) -> int:
     t = model.threshold
     print(f"trained on {model.training['videos']} videos ({model.training['frames']} frames, "
           f"{video_length(model.training['hours'])} at {model.fps:g} frames/s), streams "
-          f"{', '.join(map(str, model.streams))}")
+          f"{', '.join(_stream_line(model, s) for s in model.streams)}")
     if t is not None:
         print(f"alert threshold: {t.describe()}")
         short = t.too_short()
@@ -1248,6 +1248,19 @@ def _train(args: argparse.Namespace) -> int:
                      "was held out, so this is optimistic") + ")")
     print(f"model: {Path(args.out) / MODEL_DIR}")
     return 0
+
+
+def _stream_line(model: Any, stream: Any) -> str:
+    """A trained stream as `mulde train` lists it: its name, and where its model sees
+    principal components (a `--pca` or the extractor's default), how many of how many
+    features ("frame on 128 principal components of 1280 features")."""
+    from mulde.vad.stream_models import PCAStream
+
+    fit = model.ensemble.fits_[stream]
+    if not isinstance(fit.model, PCAStream):
+        return str(stream)
+    return (f"{stream} on {fit.model.components_.shape[0]} principal components of "
+            f"{fit.dim} features")
 
 
 @contextmanager
