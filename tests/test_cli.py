@@ -1097,8 +1097,12 @@ def test_train_lists_a_reduced_stream_with_its_principal_components():
 
     rows = np.random.default_rng(0).normal(size=(6, 4))
     reduced = PCAStream(First(), 128).fit(rows, np.zeros(6, int))  # 6 rows span 4 of 4
-    fits = {"frame": SimpleNamespace(model=reduced, dim=4),
-            "velocity": SimpleNamespace(model=First(), dim=1)}
+    one = PCAStream(First(), 1).fit(rows, np.zeros(6, int))
+    fits = {"frame": SimpleNamespace(model=reduced, dim=5), "pose": SimpleNamespace(
+        model=one, dim=4), "static": SimpleNamespace(model=reduced, dim=4),
+        "velocity": SimpleNamespace(model=First(), dim=1)}
     model = SimpleNamespace(ensemble=SimpleNamespace(fits_=fits))
-    assert _stream_line(model, "frame") == "frame on 4 principal components of 4 features"
+    assert _stream_line(model, "frame") == "frame on 4 principal components of 5 features"
+    assert _stream_line(model, "pose") == "pose on 1 principal component of 4 features"
+    assert _stream_line(model, "static") == "static"  # all its features kept: no reduction
     assert _stream_line(model, "velocity") == "velocity"

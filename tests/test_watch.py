@@ -593,16 +593,19 @@ def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
         "frame_score", "velocity", "top_stream_score"]
     monkeypatch.setitem(backbones.BACKBONES, "mean", MeanBackbone)
     backbones.load_backbone.cache_clear()
-    root = generate_scene(tmp_path / "scene", n_train=2, n_test=1, n_frames=30, seed=3)
-    extractor = FrameCentricExtractor(backbone="mean", length=4, size=8)
-    train = {p.stem: extractor.extract(Video(p.stem, p))
-             for p in sorted((root / "train").glob("*.mp4"))}
-    PipelineModel.fit(extractor, train, StreamEnsemble("knn"), fps=10.0).save(tmp_path / "m")
-    model = load_model(tmp_path / "m")
-    video = Video("test_01", root / "test" / "test_01.mp4")
-    offline = model.score_video(video).fused
-    summary = watch_source(model, str(video.path), tmp_path / "out")
-    backbones.load_backbone.cache_clear()
+    try:
+        root = generate_scene(tmp_path / "scene", n_train=2, n_test=1, n_frames=30, seed=3)
+        extractor = FrameCentricExtractor(backbone="mean", length=4, size=8)
+        train = {p.stem: extractor.extract(Video(p.stem, p))
+                 for p in sorted((root / "train").glob("*.mp4"))}
+        PipelineModel.fit(extractor, train, StreamEnsemble("knn"), fps=10.0).save(
+            tmp_path / "m")
+        model = load_model(tmp_path / "m")
+        video = Video("test_01", root / "test" / "test_01.mp4")
+        offline = model.score_video(video).fused
+        summary = watch_source(model, str(video.path), tmp_path / "out")
+    finally:
+        backbones.load_backbone.cache_clear()  # no "mean" backbone for later tests
     assert summary["frames"] == 30
     with (tmp_path / "out" / "scores.csv").open() as f:
         reader = csv.DictReader(f)

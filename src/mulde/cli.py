@@ -1257,10 +1257,10 @@ def _stream_line(model: Any, stream: Any) -> str:
     from mulde.vad.stream_models import PCAStream
 
     fit = model.ensemble.fits_[stream]
-    if not isinstance(fit.model, PCAStream):
+    kept = fit.model.components_.shape[0] if isinstance(fit.model, PCAStream) else fit.dim
+    if kept >= fit.dim:
         return str(stream)
-    return (f"{stream} on {fit.model.components_.shape[0]} principal components of "
-            f"{fit.dim} features")
+    return f"{stream} on {_count(kept, 'principal component')} of {_count(fit.dim, 'feature')}"
 
 
 @contextmanager

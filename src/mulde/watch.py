@@ -201,11 +201,11 @@ class _State:
     last: LiveScore | None = None
 
 
-
 SCORES_COLUMNS = ("frame", "time_s", "score", "smoothed")
 """scores.csv's first columns; `mulde.evaluation.report.WATCH_COLUMNS`, which reads such files,
 names the same (tested; not imported here, where the report's plotting library is not
 needed)."""
+
 
 def stream_column(stream: str) -> str:
     """scores.csv's column of a stream's calibrated score: the stream's name, with "_score"
@@ -213,6 +213,7 @@ def stream_column(stream: str) -> str:
     frame-centric stream `frame` is `frame_score`, so that a CSV reader (`mulde evaluate`)
     finds one `frame` column, the frame index."""
     return f"{stream}_score" if stream in (*SCORES_COLUMNS, "top_stream") else stream
+
 
 class Watcher:
     """The watch loop over one capture (see the module docstring); `run()` returns the

@@ -229,6 +229,21 @@ def test_settle_auto_counts_a_pca_streams_components():
     assert members(600) == 8 and members(2000) == 8 and members(7000) == 1
 
 
+def test_settle_auto_settles_on_the_components_a_pca_fit_keeps():
+    """600 rows of 200 features spanning 10 directions: the PCA keeps 10 of the 128 asked,
+    and the refits are settled on those 10 columns, as the full fit resolves them (on 128
+    columns the rows would be fewer than 10 per feature: eight networks)."""
+    from mulde.vad.stream_models import PCAStream, settle_auto
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 10)) @ rng.normal(size=(10, 200))
+    settled = settle_auto(PCAStream(MULDEStream(), 128), X).inner.params
+    reduced = PCAStream(MULDEStream({"max_steps": 1, "eval_every": 1}), 128).fit(
+        X, np.zeros(600, int))
+    assert reduced.components_.shape == (10, 200)
+    assert settled["n_members"] == reduced.inner.model.train_result_.n_members == 1
+
+
 def test_settle_auto_leaves_knn_and_gmm_alone():
     from mulde.vad.stream_models import settle_auto
 
@@ -271,8 +286,9 @@ def test_settle_auto_gives_the_networks_a_full_fit_trains():
 
 
 def test_settle_auto_counts_no_directions_a_model_will_not_use(monkeypatch):
-    """A set n_members, or an inner model other than MULDE, needs no principal directions:
-    neither the count nor a PCA stream's projection is computed."""
+    """A set n_members, or an inner model other than MULDE, needs no principal directions,
+    and a PCA stream whose MULDE resolves nothing needs no PCA: neither the count nor a PCA
+    stream's projection is computed."""
     import mulde.core.training
     import mulde.vad.stream_models as stream_models
     from mulde.vad.stream_models import PCAStream, settle_auto
@@ -284,7 +300,7 @@ def test_settle_auto_counts_no_directions_a_model_will_not_use(monkeypatch):
     monkeypatch.setattr(stream_models, "principal_axes", refuse)
     X = _isotropic(2000, 200)  # 500 < n < 50 d: the directions would matter
     assert settle_auto(MULDEStream({"n_members": 2}), X).params["n_members"] == 2
-    assert settle_auto(PCAStream(MULDEStream({"n_members": 2}), 128), X).inner.params[
-        "n_members"] == 2
+    fixed = PCAStream(MULDEStream({"n_members": 2, "lr": 1e-3}), 128)
+    assert settle_auto(fixed, X).inner.params == {"n_members": 2, "lr": 1e-3}
     knn = PCAStream(KNNStream(), 128)
     assert settle_auto(knn, X) is knn

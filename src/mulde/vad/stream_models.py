@@ -274,10 +274,10 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     whole stream, every refit trains the deployed model's settings on fewer rows. Only the
     values "auto" (also when unset) are replaced, in a new `params` dict (a factory may hand
     one dict to every model it makes); any other value is left for MULDE to validate. A
-    `PCAStream` settles its inner model on X's projection on its k components
-    (`PCAStream.components_for`; the principal axes fitted on X, as the full fit's are;
-    projected only where the inner MULDE would count the directions); kNN and GMM resolve
-    nothing."""
+    `PCAStream` settles its inner MULDE on X's projection on the components the full fit
+    keeps (`principal_axes` fitted on X, as the full fit's are: those X spans, which may be
+    fewer than `PCAStream.components_for` asks; projected only where the inner MULDE would
+    count the directions); kNN and GMM resolve nothing."""
     from mulde.core.training import (  # torch only for a MULDE stream
         directions_matter,
         learning_rate_for_rows,
@@ -286,11 +286,15 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     )
 
     if isinstance(model, PCAStream):
+        if not (isinstance(model.inner, MULDEStream) and any(
+                model.inner.params.get(key, "auto") == "auto" for key in ("n_members", "lr"))):
+            return model  # nothing to resolve: no PCA fitted for it
         n, d = np.shape(X)
-        k = model.components_for(n, d)
+        # the components the full fit keeps (those X spans, which may be fewer than asked)
+        mean, components, _ = principal_axes(X, model.components_for(n, d))
+        k = len(components)
         if _counts_directions(model.inner) and directions_matter(n, k):
             # the inner model counts the directions of X's projection
-            mean, components, _ = principal_axes(X, k)
             settle_auto(model.inner, project(X, mean, components))
         else:  # the counts alone decide: rows of the projection's shape, none allocated
             settle_auto(model.inner, np.broadcast_to(0.0, (n, k)))

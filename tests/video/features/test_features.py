@@ -491,6 +491,11 @@ def test_the_frame_centric_default_reduction_goes_by_the_backbone_built():
                                     ("frames", "clip", False)):
         built = build_extractor(name, settings={"backbone": backbone})
         assert preset_pca(name, built) == ({"frame": 128} if reduced else {})
+    # its backbone always runs: --weights is taken (refused only by object extractors
+    # without the appearance stream)
+    assert build_extractor("frames", weights_path="w.tflite").weights_path == "w.tflite"
+    with pytest.raises(ValueError, match="runs no backbone unless the appearance stream"):
+        build_extractor("objects", weights_path="w.tflite")
 
 
 # ---------------------------------------------------------------- real data

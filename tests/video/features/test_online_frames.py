@@ -60,9 +60,9 @@ def test_live_window_embeddings_are_the_offline_ones(mean_backbone, policy, leng
 
 
 def test_settings_not_run_live_and_bad_frames_are_refused(mean_backbone):
-    with pytest.raises(ValueError, match="Hiera video backbone"):
+    with pytest.raises(ValueError, match="with the hiera video backbone, which is not run"):
         OnlineFrameExtractor(FrameCentricExtractor(backbone="hiera"))
-    with pytest.raises(ValueError, match="embeds every 2th frame"):
+    with pytest.raises(ValueError, match=r"embeds one frame in 2 \(stride 2\)"):
         OnlineFrameExtractor(FrameCentricExtractor(backbone="mean", stride=2))
     online = OnlineFrameExtractor(FrameCentricExtractor(backbone="mean", size=8), "cam")
     online.push(_frames(1)[0])

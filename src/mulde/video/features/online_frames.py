@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mulde.video.backbones import VIDEO_BACKBONES
 from mulde.video.features.frame_centric import (
     FrameCentricExtractor,
     WindowPolicy,
@@ -48,13 +49,14 @@ class OnlineFrameExtractor:
 
     def __init__(self, extractor: FrameCentricExtractor, source: str = "the stream",
                  trained_shape: tuple[int, int] | None = None) -> None:
-        if extractor.backbone == "hiera":
-            raise ValueError("live scoring embeds one frame at a time with an image backbone; "
-                             "this model's extractor embeds whole windows with the Hiera video "
-                             "backbone (frames:hiera), which is not run live")
+        if extractor.backbone in VIDEO_BACKBONES:
+            raise ValueError(f"live scoring embeds one frame at a time with an image backbone; "
+                             f"this model's extractor embeds whole windows with the "
+                             f"{extractor.backbone} video backbone, which is not run live")
         if extractor.stride != 1:
             raise ValueError(f"live scoring embeds every frame (stride 1); this model's "
-                             f"extractor embeds every {extractor.stride}th frame")
+                             f"extractor embeds one frame in {extractor.stride} (stride "
+                             f"{extractor.stride})")
         self.extractor = extractor
         self.source = source
         self.trained_shape = trained_shape
