@@ -96,6 +96,24 @@ def frames_to_features(frames: list[FrameObjects], dims: dict[Stream, int]) -> V
     return VideoFeatures(out, len(frames))
 
 
+def live_frame(frame: np.ndarray, source: str, index: int) -> np.ndarray:
+    """The pushed `frame` as an array, or ValueError naming `source` and the frame `index`
+    when it is not RGB uint8 (H, W, 3)."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"{source}: frame {index}: need RGB uint8 (H, W, 3), got "
+                         f"{frame.dtype} {frame.shape}")
+    return frame
+
+
+def size_change(source: str, index: int, shape: tuple[int, ...],
+                first: tuple[int, ...]) -> ValueError:
+    """The error of a live stream's frame `index` of (H, W) `shape` after a first frame of
+    `first`: one stream must keep one frame size."""
+    return ValueError(f"{source}: frame {index} is {shape[1]}x{shape[0]}, the first frame "
+                      f"{first[1]}x{first[0]}; one stream must keep one frame size")
+
+
 class FrameSizeWarning(UserWarning):
     """A live stream's frames are not the size of the model's training videos, and the
     model has no scene background to refuse them by (`OnlineObjectExtractor`)."""
@@ -214,18 +232,13 @@ class OnlineObjectExtractor:
         return self._backbone
 
     def push(self, frame: np.ndarray) -> list[FrameObjects]:
-        frame = np.asarray(frame)
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"{self.source}: frame {self.n_in}: need RGB uint8 (H, W, 3), got "
-                             f"{frame.dtype} {frame.shape}")
+        frame = live_frame(frame, self.source, self.n_in)
         gray = downscale(to_gray(frame), self.extractor.max_height)  # as `extract` does
         if self._shape is None:
             self._shape = gray.shape
             self._start(self._shape, frame.shape[:2])
         elif gray.shape != self._shape:
-            raise ValueError(f"{self.source}: frame {self.n_in} is {gray.shape[1]}x"
-                             f"{gray.shape[0]}, the first frame {self._shape[1]}x"
-                             f"{self._shape[0]}; one stream must keep one frame size")
+            raise size_change(self.source, self.n_in, gray.shape, self._shape)
         self.n_in += 1
         rgb = downscale(frame, self.extractor.max_height) if self.keep_rgb else None
         if self._background is None:  # "video" mode, warming up

@@ -29,7 +29,7 @@ from mulde.video.features.frame_centric import (
     resize_frame,
     window_indices,
 )
-from mulde.video.features.online import FrameObjects
+from mulde.video.features.online import FrameObjects, live_frame, size_change
 from mulde.video.features.records import Stream
 
 
@@ -88,16 +88,11 @@ class OnlineFrameExtractor:
 
     def push(self, frame: np.ndarray) -> list[FrameObjects]:
         """Embed the next frame; return the frame whose window it completes, if any."""
-        frame = np.asarray(frame)
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"{self.source}: frame {self.n_in}: need RGB uint8 (H, W, 3), got "
-                             f"{frame.dtype} {frame.shape}")
+        frame = live_frame(frame, self.source, self.n_in)
         if self._shape is None:
             self._shape = frame.shape[:2]
         elif frame.shape[:2] != self._shape:
-            raise ValueError(f"{self.source}: frame {self.n_in} is {frame.shape[1]}x"
-                             f"{frame.shape[0]}, the first frame {self._shape[1]}x"
-                             f"{self._shape[0]}; one stream must keep one frame size")
+            raise size_change(self.source, self.n_in, frame.shape[:2], self._shape)
         image = resize_frame(frame, self.extractor.size, self.extractor.center_crop)
         self._embedded.append(self._load_backbone().embed(image[None])[0])
         self.n_in += 1
