@@ -573,8 +573,8 @@ def test_info_summary_names_reduced_streams_folds_and_a_missing_threshold():
     assert _pipeline_summary(described) == [
         "pipeline model m (written by mulde 9): objects:detector features (extractor "
         "version 3), 1 stream(s)",
-        "  appearance: mulde detector on the first 40 principal components of 1280 features, "
-        "40 training objects, frame score sidak",
+        "  appearance: mulde detector on the first 40 principal components of 1280 features "
+        "(128 asked; the training objects span 40), 40 training objects, frame score sidak",
         "calibration: each stream's object scores mapped affinely, the minimum of "
         "out-of-fold training scores (2 folds of the training videos) to 0 and their 99.9th "
         "percentile to 1; fused as the sum of calibrated streams",
@@ -1102,7 +1102,8 @@ def test_train_lists_a_reduced_stream_with_its_principal_components():
         model=one, dim=4), "static": SimpleNamespace(model=reduced, dim=4),
         "velocity": SimpleNamespace(model=First(), dim=1)}
     model = SimpleNamespace(ensemble=SimpleNamespace(fits_=fits))
-    assert _stream_line(model, "frame") == "frame on 4 principal components of 5 features"
+    assert _stream_line(model, "frame") == ("frame on 4 principal components of 5 features "
+                                            "(128 asked; the training objects span 4)")
     assert _stream_line(model, "pose") == "pose on 1 principal component of 4 features"
     assert _stream_line(model, "static") == "static"  # all its features kept: no reduction
     assert _stream_line(model, "velocity") == "velocity"

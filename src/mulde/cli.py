@@ -405,7 +405,7 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
             kept = pca.get("kept") or pca["n_components"]
             first = ("the first principal component" if kept == 1
                      else f"the first {kept} principal components")
-            features = f"{first} of {features}"
+            features = f"{first} of {features}" + _fewer_than_asked(kept, pca["n_components"])
         lines.append(f"  {name}: {model.get('kind', '?')} detector on {features}, "
                      f"{s['train_objects']} training objects, frame score {s['frame_score']}")
     t = d["training"] or {}
@@ -1260,7 +1260,14 @@ def _stream_line(model: Any, stream: Any) -> str:
     kept = fit.model.components_.shape[0] if isinstance(fit.model, PCAStream) else fit.dim
     if kept >= fit.dim:
         return str(stream)
-    return f"{stream} on {_count(kept, 'principal component')} of {_count(fit.dim, 'feature')}"
+    return (f"{stream} on {_count(kept, 'principal component')} of "
+            f"{_count(fit.dim, 'feature')}{_fewer_than_asked(kept, fit.model.n_components)}")
+
+
+def _fewer_than_asked(kept: int, asked: int) -> str:
+    """" (N asked; the training objects span K)" when a PCA kept fewer components than asked
+    (as many directions as its rows span), else ""."""
+    return f" ({asked} asked; the training objects span {kept})" if kept < asked else ""
 
 
 @contextmanager
