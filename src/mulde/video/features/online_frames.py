@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mulde.video.backbones import VIDEO_BACKBONES
+from mulde.video.backbones import VIDEO_BACKBONES, load_backbone
 from mulde.video.features.frame_centric import (
     FrameCentricExtractor,
     WindowPolicy,
@@ -81,8 +81,6 @@ class OnlineFrameExtractor:
 
     def _load_backbone(self) -> Any:
         if self._backbone is None:
-            from mulde.video.backbones import load_backbone
-
             self._backbone = load_backbone(self.extractor.backbone, self.extractor.weights_path)
         return self._backbone
 
