@@ -171,7 +171,8 @@ class LiveScore:
 class LiveScorer:
     """Score a stream frame by frame with a fitted ensemble: `push(frame)` returns the
     `LiveScore`s of the frames now complete (`OnlineObjectExtractor`: flow_baseline frames
-    back; `OnlineFrameExtractor` for a frame-centric model: (length - 1) // 2 frames back),
+    back; `OnlineFrameExtractor` for a frame-centric model: (length - 1) // 2 frames back, up to
+    stride // 2 more),
     `finish()` the rest. The unsmoothed scores are those of
     `ensemble.score_video(extractor.extract(video))` on the same frames, to float32
     precision (a MULDE network scores a few frames' objects at a time live, where some CPUs

@@ -53,17 +53,58 @@ def test_live_window_embeddings_are_the_offline_ones(mean_backbone, policy, leng
     assert [f.index for f in out] == list(range(n))
     if (policy, length, n) == ("shift", 5, 12):  # by hand: frames 0-2 wait for frame 4
         assert [online.ready_after(t) for t in range(5)] == [5, 5, 5, 6, 7]
+    _assert_same(out, online, offline)
+
+
+def _assert_same(out, online, offline):
     live = frames_to_features(out, online.dims)[Stream.FRAME]
     np.testing.assert_array_equal(live.features, offline.features)
     np.testing.assert_array_equal(live.boxes, offline.boxes)
     np.testing.assert_array_equal(live.frame_index, offline.frame_index)
 
 
+@pytest.mark.parametrize("policy", ["clamp", "shift"])
+@pytest.mark.parametrize("stride", [2, 3, 5])
+@pytest.mark.parametrize("length,n", [(16, 40), (5, 12), (4, 3), (3, 11), (1, 7), (16, 1)])
+def test_a_strided_extractor_is_live_as_offline(mean_backbone, policy, stride, length, n):
+    """With a stride, each frame takes the nearest centre's window as offline (the last
+    frame a centre too), whatever the stream's length; a frame waits at most stride frames
+    more than at stride 1, and at most three window means are kept."""
+    ex = FrameCentricExtractor(backbone="mean", length=length, stride=stride, size=8,
+                               policy=policy)
+    frames = _frames(n, seed=stride)
+    offline = ex.extract(frames)[Stream.FRAME]
+    online = OnlineFrameExtractor(ex)
+    out = []
+    for i, frame in enumerate(frames):
+        out += online.push(frame)
+        due = [t for t in range(i + 1) if online.ready_after(t) + stride // 2 <= i + 1]
+        assert len(out) >= len(due)
+        assert len(online._means) <= 3 and len(online._embedded) <= length
+    out += online.finish()
+    assert [f.index for f in out] == list(range(n))
+    _assert_same(out, online, offline)
+
+
+def test_a_strided_frame_waits_for_the_nearer_centre(mean_backbone):
+    """Stride 4 (centres 0, 4, 8, ...), length 1, by hand: frame 1 takes centre 0 once frame
+    2 has arrived (a stream ending at frame 1 would make it its own centre); frame 2, tied
+    between centres 0 and 4, takes 0 only once frame 4 has arrived (a stream ending at frame
+    2 or 3 would make that frame a nearer centre), and frame 3 takes centre 4 then."""
+    online = OnlineFrameExtractor(FrameCentricExtractor(backbone="mean", length=1, stride=4,
+                                                        size=8))
+    frames = _frames(5)
+    got = [[f.index for f in online.push(frame)] for frame in frames[:4]]
+    assert got == [[0], [], [1], []]
+    assert [online.centre_of(t) for t in (1, 2, 3)] == [0, None, None]
+    assert [f.index for f in online.push(frames[4])] == [2, 3, 4]
+    assert [online.centre_of(t) for t in (2, 3)] == [0, 4]
+    assert online.finish() == []
+
+
 def test_settings_not_run_live_and_bad_frames_are_refused(mean_backbone):
     with pytest.raises(ValueError, match="with the hiera video backbone, which is not run"):
         OnlineFrameExtractor(FrameCentricExtractor(backbone="hiera"))
-    with pytest.raises(ValueError, match=r"embeds one frame in 2 \(stride 2\)"):
-        OnlineFrameExtractor(FrameCentricExtractor(backbone="mean", stride=2))
     online = OnlineFrameExtractor(FrameCentricExtractor(backbone="mean", size=8), "cam")
     online.push(_frames(1)[0])
     with pytest.raises(ValueError, match=r"cam: frame 1 is 20x10, the first frame 16x12"):
@@ -82,10 +123,11 @@ def test_the_live_form_follows_the_extractor(mean_backbone):
     assert isinstance(online_extractor(objects), OnlineObjectExtractor)
 
 
-def test_a_frames_model_scores_live_as_offline(mean_backbone):
+@pytest.mark.parametrize("stride", [1, 3])
+def test_a_frames_model_scores_live_as_offline(mean_backbone, stride):
     """`mulde watch` on a frames model: the live scorer's unsmoothed scores are the offline
-    `score_video` scores of the same frames."""
-    ex = FrameCentricExtractor(backbone="mean", length=4, size=8)
+    `score_video` scores of the same frames (strided too)."""
+    ex = FrameCentricExtractor(backbone="mean", length=4, size=8, stride=stride)
     train = {f"t{i}": ex.extract(_frames(30, seed=i)) for i in range(3)}
     ensemble = StreamEnsemble("knn").fit(train)
     test = _frames(25, seed=9)

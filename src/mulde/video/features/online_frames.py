@@ -9,10 +9,18 @@ under "clamp" when frame t + (length - 1) // 2 has arrived; under "shift", whose
 near the start slide forward to frames 0 .. length - 1, when frame
 max(0, t - length // 2) + length - 1 has; at the stream's end (known at `finish`) the rest.
 
-Memory: the last `length` embeddings. Exactness: the same windows and means as offline; the
-backbone embeds one frame at a time here and a batch offline, equal to float32 rounding.
-Not live: the video backbone (`frames:hiera`, which embeds whole windows) and a `stride`
-above 1 (windows embedded every stride frames, each frame taking the nearest).
+With a `stride` s above 1, offline embeds the windows centred on frames 0, s, 2s, ... and the
+last frame, and each frame takes the nearest centre's window (ties: the earlier;
+`window_centres`, `nearest_centre`). Live, frame t's centre is known once no end of the stream
+could change it (`centre_of`): the earlier centre c when frame t + (t - c) has arrived (the
+last frame could no longer be nearer), the later one when it has arrived; so a frame waits up
+to s // 2 frames more than at stride 1. Every frame is still embedded (any of them can fall in
+the last frame's window).
+
+Memory: the last `length` embeddings and the window means of at most three centres.
+Exactness: the same windows and means as offline; the backbone embeds one frame at a time
+here and a batch offline, equal to float32 rounding. Not live: the video backbone
+(`frames:hiera`, which embeds whole windows).
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ from mulde.video.backbones import VIDEO_BACKBONES, load_backbone
 from mulde.video.features.frame_centric import (
     FrameCentricExtractor,
     WindowPolicy,
+    nearest_centre,
     resize_frame,
+    window_centres,
     window_indices,
 )
 from mulde.video.features.online import FrameObjects, live_frame, size_change
@@ -35,14 +45,15 @@ from mulde.video.features.records import Stream
 
 class OnlineFrameExtractor:
     """`push(frame)` one RGB uint8 (H, W, 3) frame at a time, in order; it returns the
-    `FrameObjects` of the frames now complete (`ready_after`; with the default clamped
-    16-frame window, the frame 7 frames back); `finish()` ends the stream and returns the rest. Each
-    frame holds one object of `Stream.FRAME`: its window embedding (1, dim) float32 and the
-    whole frame as its box (0, 0, W, H), as `FrameCentricExtractor.extract`.
+    `FrameObjects` of the frames now complete (`ready_after`, `centre_of`; with the default
+    clamped 16-frame window at stride 1, the frame 7 frames back); `finish()` ends the stream
+    and returns the rest. Each frame holds one object of `Stream.FRAME`: its window embedding
+    (1, dim) float32 and the whole frame as its box (0, 0, W, H), as
+    `FrameCentricExtractor.extract` (strided: the nearest centre's window).
 
-    Raises ValueError for a setting not supported live (the Hiera video backbone, stride
-    above 1), a frame that is not RGB uint8, or one of another size than the first (the
-    module docstring says what is exact). `source` names the stream in errors;
+    Raises ValueError for the Hiera video backbone (not run live), a frame that is not RGB
+    uint8, or one of another size than the first (the module docstring says what is
+    exact). `source` names the stream in errors;
     `trained_shape` is accepted for the object-centric extractor's interface (a whole frame
     is resized to the backbone's input whatever its size).
     """
@@ -53,16 +64,15 @@ class OnlineFrameExtractor:
             raise ValueError(f"live scoring embeds one frame at a time with an image backbone; "
                              f"this model's extractor embeds whole windows with the "
                              f"{extractor.backbone} video backbone, which is not run live")
-        if extractor.stride != 1:
-            raise ValueError(f"live scoring embeds every frame (stride 1); this model's "
-                             f"extractor embeds one frame in {extractor.stride} (stride "
-                             f"{extractor.stride})")
         self.extractor = extractor
         self.source = source
         self.trained_shape = trained_shape
         self.length = int(extractor.length)
+        self.stride = int(extractor.stride)
         self._after = (self.length - 1) // 2  # frames after the centre in its window
         self._embedded: deque[np.ndarray] = deque(maxlen=self.length)  # frames n - length..n-1
+        self._means: dict[int, np.ndarray] = {}  # centre -> its window's mean, once fixed
+        self._next_centre = 0  # the next multiple of the stride whose mean is not yet taken
         self._backbone: Any = None
         self._shape: tuple[int, int] | None = None
         self.n_in = 0  # frames pushed
@@ -94,10 +104,27 @@ class OnlineFrameExtractor:
         image = resize_frame(frame, self.extractor.size, self.extractor.center_crop)
         self._embedded.append(self._load_backbone().embed(image[None])[0])
         self.n_in += 1
+        while self.ready_after(self._next_centre) <= self.n_in:
+            self._means[self._next_centre] = self._mean(self._next_centre, self.n_in)
+            self._next_centre += self.stride
         out = []
-        while self.n_out < self.n_in and self.ready_after(self.n_out) <= self.n_in:
-            out.append(self._complete(self.n_out, self.n_in))
+        while self.n_out < self.n_in:
+            centre = self.centre_of(self.n_out)
+            if centre is None or centre not in self._means:
+                break
+            out.append(self._complete(self.n_out, centre))
         return out
+
+    def centre_of(self, t: int) -> int | None:
+        """The centre whose window frame t takes (`nearest_centre`, ties to the earlier), once
+        no later end of the stream can change it, else None: frame t itself at stride 1; the
+        multiple c of the stride at or before t when frame 2 t - c has arrived (a last frame
+        at or after it is no nearer), the next multiple when that frame has arrived."""
+        earlier = t - t % self.stride
+        later = earlier + self.stride
+        if t - earlier <= later - t:
+            return earlier if self.n_in > 2 * t - earlier else None
+        return later if self.n_in > later else None
 
     def ready_after(self, t: int) -> int:
         """The frames that must have arrived before frame t's window is fixed: t + (length -
@@ -107,15 +134,34 @@ class OnlineFrameExtractor:
         return max(0, t - self.length // 2) + self.length
 
     def finish(self) -> list[FrameObjects]:
-        """End the stream: the last frames get the windows of a stream of this length."""
-        return [self._complete(t, self.n_in) for t in range(self.n_out, self.n_in)]
+        """End the stream: the last frames get the centres and windows of a stream of this
+        length (the last frame a centre too, as offline)."""
+        n = self.n_in
+        if self.n_out >= n:
+            return []
+        centres = window_centres(n, self.stride)
+        nearest = centres[nearest_centre(n, centres)]
+        out = []
+        for t in range(self.n_out, n):
+            centre = int(nearest[t])
+            if centre not in self._means:  # its window reaches the end: taken at this n
+                self._means[centre] = self._mean(centre, n)
+            out.append(self._complete(t, centre))
+        return out
 
-    def _complete(self, t: int, n: int) -> FrameObjects:
-        """Frame t's feature, its window taken in a stream of n frames (the oldest kept
-        embedding is frame n - len(kept))."""
-        window = window_indices(n, t, self.length, self.extractor.policy)
+    def _mean(self, centre: int, n: int) -> np.ndarray:
+        """The mean embedding of the window of `centre` in a stream of n frames (the oldest
+        kept embedding is frame n - len(kept))."""
+        window = window_indices(n, centre, self.length, self.extractor.policy)
         first = n - len(self._embedded)
-        feature = np.mean([self._embedded[i - first] for i in window], axis=0)
+        return np.mean([self._embedded[i - first] for i in window], axis=0)
+
+    def _complete(self, t: int, centre: int) -> FrameObjects:
+        """Frame t's feature, the window mean of `centre`; the means of earlier centres,
+        which no later frame takes, are dropped."""
+        feature = self._means[centre]
+        for old in [c for c in self._means if c < centre]:
+            del self._means[old]
         height, width = self._shape  # type: ignore[misc]
         self.n_out = t + 1
         return FrameObjects(t, {Stream.FRAME: (
