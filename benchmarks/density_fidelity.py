@@ -208,6 +208,10 @@ VARIANTS["quarters4_per_feature"] = {**VARIANTS["quarters8_per_feature"], "thin_
 # (`members_per_direction`, resolved by `variant_params`)
 VARIANTS["quarters8_per_direction"] = {**VARIANTS["quarters8_per_feature"],
                                        "members_per_direction": 50}
+# round 34: P8 (the default since round 33) with a cap of 8,000 steps where the rows are at
+# least 50 per feature (`long_steps_per_feature`, `long_steps`, resolved by `variant_params`)
+VARIANTS["steps8000_per_feature"] = {**VARIANTS["quarters8_per_direction"],
+                                     "long_steps_per_feature": 50, "long_steps": 8000}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -277,7 +281,8 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     31's `thin_members` members each on `thin_share` of the rows when the variant names them,
     and with round 33's `members_per_direction` k the same where n_rows > 500 rows are fewer
     than k x `directions` (the training rows' `principal_directions`, which such a variant
-    needs: ValueError without)."""
+    needs: ValueError without); round 34's `long_steps_per_feature` k sets max_steps to
+    `long_steps` where n_rows >= k d."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
     params = dict(VARIANTS[variant])
@@ -288,6 +293,10 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     thin_members = params.pop("thin_members", MEMBERS_MAX)
     thin_share = params.pop("thin_share", None)
     per_direction = params.pop("members_per_direction", None)
+    long_per_feature = params.pop("long_steps_per_feature", None)
+    long_steps = params.pop("long_steps", None)
+    if long_per_feature is not None and n_rows >= long_per_feature * n_features:
+        params["max_steps"] = long_steps
     if per_direction is not None and directions is None:
         raise ValueError(f"{variant} counts the rows per principal direction: give directions")
     if params["n_members"] == "auto":  # rounds 25-29: the members from the rows alone
