@@ -113,6 +113,30 @@ def test_settings_not_run_live_and_bad_frames_are_refused(mean_backbone):
         online.push(np.zeros((12, 16), np.uint8))
 
 
+@pytest.mark.parametrize("crop", [False, True])
+def test_a_camera_of_another_aspect_ratio_is_warned_about(mean_backbone, crop):
+    """Training video 16x12 (aspect 1.33): a 32x24 camera is resized alike (no warning); a
+    32x18 one (1.78) is stretched (or cut) otherwise, which the warning says, once."""
+    import warnings
+
+    from mulde.video.features.online import FrameSizeWarning
+
+    ex = FrameCentricExtractor(backbone="mean", size=8, center_crop=crop)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = OnlineFrameExtractor(ex, "cam", trained_shape=(12, 16))
+        for frame in _frames(2, shape=(24, 32)):
+            same.push(frame)
+    wide = OnlineFrameExtractor(ex, "cam", trained_shape=(12, 16))
+    changed = "cut" if crop else "stretched"
+    with pytest.warns(FrameSizeWarning, match=rf"^cam: frames are 32x18 \(aspect 1.78\) but "
+                      rf"the model was trained on 16x12 video \(aspect 1.33\).*this view is "
+                      rf"{changed} otherwise than in training") as caught:
+        for frame in _frames(3, shape=(18, 32)):
+            wide.push(frame)
+    assert len(caught) == 1
+
+
 def test_the_live_form_follows_the_extractor(mean_backbone):
     from mulde.video.features.registry import build_extractor
 

@@ -25,6 +25,7 @@ here and a batch offline, equal to float32 rounding. Not live: the video backbon
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from typing import Any
 
@@ -39,7 +40,12 @@ from mulde.video.features.frame_centric import (
     window_centres,
     window_indices,
 )
-from mulde.video.features.online import FrameObjects, live_frame, size_change
+from mulde.video.features.online import (
+    FrameObjects,
+    FrameSizeWarning,
+    live_frame,
+    size_change,
+)
 from mulde.video.features.records import Stream
 
 
@@ -53,10 +59,16 @@ class OnlineFrameExtractor:
 
     Raises ValueError for the Hiera video backbone (not run live), a frame that is not RGB
     uint8, or one of another size than the first (the module docstring says what is
-    exact). `source` names the stream in errors;
-    `trained_shape` is accepted for the object-centric extractor's interface (a whole frame
-    is resized to the backbone's input whatever its size).
+    exact). `source` names the stream in errors; `trained_shape` (H, W), the training
+    videos' frame size: a first frame of another aspect ratio (by more than
+    `ASPECT_TOLERANCE`) gives a `FrameSizeWarning`, since every frame is resized to the
+    backbone's square input (or cropped to it) and the scene is then stretched (or cut)
+    otherwise than in training; another size of the same aspect ratio is resized alike.
     """
+
+    ASPECT_TOLERANCE = 0.02
+    """The relative difference of width / height from the training videos' that is warned
+    about (a 640x480 camera against 320x240 training video is not; 640x360 is)."""
 
     def __init__(self, extractor: FrameCentricExtractor, source: str = "the stream",
                  trained_shape: tuple[int, int] | None = None) -> None:
@@ -99,6 +111,7 @@ class OnlineFrameExtractor:
         frame = live_frame(frame, self.source, self.n_in)
         if self._shape is None:
             self._shape = frame.shape[:2]
+            self._warn_aspect(self._shape)
         elif frame.shape[:2] != self._shape:
             raise size_change(self.source, self.n_in, frame.shape[:2], self._shape)
         image = resize_frame(frame, self.extractor.size, self.extractor.center_crop)
@@ -114,6 +127,24 @@ class OnlineFrameExtractor:
                 break
             out.append(self._complete(self.n_out, centre))
         return out
+
+    def _warn_aspect(self, shape: tuple[int, int]) -> None:
+        """Warn (`FrameSizeWarning`) when the stream's aspect ratio is not the training
+        videos' (nothing when they are unknown)."""
+        if self.trained_shape is None:
+            return
+        height, width = self.trained_shape
+        aspect, trained = shape[1] / shape[0], width / height
+        if abs(aspect / trained - 1) <= self.ASPECT_TOLERANCE:
+            return
+        how, changed = (("centre-cropped to a square", "cut") if self.extractor.center_crop
+                        else ("resized whole to a square", "stretched"))
+        warnings.warn(FrameSizeWarning(
+            f"{self.source}: frames are {shape[1]}x{shape[0]} (aspect {aspect:.3g}) but the "
+            f"model was trained on {width}x{height} video (aspect {trained:.3g}); each frame "
+            f"is {how} for the backbone, so this view is {changed} otherwise "
+            "than in training and its scores may not compare: train a model on "
+            "this camera's video"), stacklevel=3)
 
     def centre_of(self, t: int) -> int | None:
         """The centre whose window frame t takes (`nearest_centre`, ties to the earlier), once
