@@ -153,12 +153,13 @@ def test_fit_draws_its_progress_bar_on_a_terminal_only(tmp_path, capsys, monkeyp
 
 def test_params_may_set_the_seed_verbosity_and_device(features, capsys):
     """--params with random_state, verbose or device fits (it raised TypeError: the keys
-    were also given from --seed, --quiet and --device); --params wins, as for `mulde run`."""
+    were also given from --seed, --quiet and --device); --params wins over the defaults, as
+    for `mulde run` (a --seed that differs is refused: test_cli_errors.py)."""
     d = features
     params = json.dumps({**json.loads(PARAMS), "random_state": 3, "verbose": False,
                          "device": "cpu"})
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
-                 "--params", params, "--seed", "4"]) == 0
+                 "--params", params]) == 0
     assert "training:" not in capsys.readouterr().err  # verbose False: no progress bar
     assert main(["info", str(d / "m.safetensors"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -708,7 +709,8 @@ def test_mulde_params_default_to_the_presets_and_params_win():
     from mulde.cli import UsageError, _detector_params
 
     def params(extractor, given=None, detector="mulde"):
-        return _detector_params(Namespace(extractor=extractor, detector=detector, params=given))
+        return _detector_params(Namespace(extractor=extractor, detector=detector, params=given,
+                                           seed=None))
 
     assert params("objects:detector") == {"max_steps": 1000}
     assert params("objects:detector", '{"max_steps": 3000, "beta": 0.2}') == {

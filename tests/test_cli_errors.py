@@ -177,6 +177,49 @@ def test_device_mistakes_are_named(feats, capsys, device, message):
     assert message in _error(capsys)
 
 
+def test_a_failed_command_leaves_no_empty_folders_it_created(feats, capsys):
+    """`mulde score ... --out q1/a/s.csv` on a missing features file left q1/a behind, and
+    `mulde evaluate --out q3/r` left q3 (found by a newcomer): the folders a failed command
+    created on the way are removed too, a folder that was there is kept."""
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "m.safetensors"),
+                 "--params", SMALL]) == 0
+    capsys.readouterr()
+    assert main(["score", str(feats / "m.safetensors"), str(feats / "nothere.npy"),
+                 "--out", str(feats / "q1" / "a" / "s.csv")]) == 2
+    assert "nothere.npy: no such file" in _error(capsys)
+    assert not (feats / "q1").exists()
+    np.save(feats / "wide.npy", np.zeros((4, 5)))
+    (feats / "kept").mkdir()
+    assert main(["score", str(feats / "m.safetensors"), str(feats / "wide.npy"),
+                 "--out", str(feats / "kept" / "b" / "s.npy")]) == 2
+    assert "has 5 features" in _error(capsys)
+    assert (feats / "kept").is_dir() and not (feats / "kept" / "b").exists()
+    (feats / "bad.csv").write_text("video,frame,score\n")
+    assert main(["evaluate", str(feats / "bad.csv"), "--out", str(feats / "q3" / "r")]) == 2
+    capsys.readouterr()
+    assert not (feats / "q3").exists()
+
+
+def test_a_seed_given_twice_differently_is_refused(feats, tmp_path, capsys):
+    """--params' random_state won over --seed without a word (found by a newcomer)."""
+    out = feats / "x.safetensors"
+    params = json.dumps({**json.loads(SMALL), "random_state": 1})
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
+                 "--seed", "2"]) == 2
+    assert _error(capsys) == ("mulde: error: --seed 2 and --params random_state 1 disagree; "
+                              "give the seed once")
+    assert not out.exists()
+    assert main(["run", "folder", "--root", str(tmp_path / "nowhere"), "--out",
+                 str(tmp_path / "o"), "--params", '{"random_state": 1}', "--seed", "2"]) == 2
+    assert "--seed 2 and --params random_state 1 disagree" in _error(capsys)
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
+                 "--seed", "1"]) == 0
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params]) == 0
+    from mulde import MULDE
+
+    assert MULDE.load(out).random_state == 1
+
+
 def test_a_bad_device_in_params_is_named_as_given_there(feats, tmp_path, capsys):
     """A "device" inside --params (which wins over --device) was reported as "--device ...",
     an option the user had not given; run and train did not check it before the fit."""
@@ -572,6 +615,29 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
                  "--out", str(tmp_path / "s.npy")]) == 2
     assert "other.csv: column 2 is 'mass', but the model" in _error(capsys)
     assert not (tmp_path / "s.npy").exists()
+
+
+def test_a_header_of_the_fitted_numeric_names_is_a_header_when_scoring(tmp_path, capsys):
+    """Columns named by years over whole-number counts: the header "2019,2020,2021" was
+    scored as a sample, one score too many (found by a newcomer); the model's own column
+    names make it a header, and the count is said with the right plural."""
+    pd = pytest.importorskip("pandas")
+    from mulde import MULDE
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.integers(0, 50, (60, 3)).astype(float),
+                     columns=["2019", "2020", "2021"])
+    path = MULDE(**json.loads(SMALL), device="cpu").fit(X).save(tmp_path / "m.safetensors")
+    X.to_csv(tmp_path / "years.csv", index=False)
+    X.iloc[:1].to_csv(tmp_path / "one.csv", index=False)
+    assert main(["score", str(path), str(tmp_path / "years.csv"),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    captured = capsys.readouterr()
+    assert "names no columns" not in captured.err
+    assert "wrote 60 anomaly scores" in captured.out
+    assert main(["score", str(path), str(tmp_path / "one.csv"),
+                 "--out", str(tmp_path / "s1.csv")]) == 0
+    assert "wrote 1 anomaly score (higher" in capsys.readouterr().out
 
 
 def test_a_model_fitted_from_a_csv_keeps_its_header_and_score_checks_it(tmp_path, capsys):

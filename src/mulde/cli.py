@@ -53,6 +53,18 @@ def _mulde_params(text: str | None) -> dict:
     return params
 
 
+def _resolve_seed(args: argparse.Namespace, overrides: dict) -> None:
+    """Set args.seed to the seed used (0 when --seed is not given); `UsageError` when --seed
+    and --params' random_state are both given and differ (which of two seeds was meant
+    cannot be told)."""
+    if (args.seed is not None and "random_state" in overrides
+            and overrides["random_state"] != args.seed):
+        raise UsageError(f"--seed {args.seed} and --params random_state "
+                         f"{overrides['random_state']} disagree; give the seed once")
+    if args.seed is None:
+        args.seed = 0
+
+
 def _checked(model):
     """Return the MULDE model after checking its parameters (`UsageError` for a bad one)."""
     try:
@@ -63,33 +75,20 @@ def _checked(model):
 
 
 def _device(device: str, where: str = "--device") -> str:
-    """Check a device name: one torch knows, and a GPU that is there; `UsageError` if not.
-    `where` is where the user gave it, named in the message: "--device", or "--params" for
-    a "device" inside --params (that value wins over --device)."""
-    if device == "auto":
-        return device
-    import torch
+    """Check a device name: one torch knows, and a GPU that is there
+    (`mulde.core.device.device_problem`); `UsageError` if not. `where` is where the user
+    gave it, named in the message: "--device", or "--params" for a "device" inside --params
+    (that value wins over --device)."""
+    from mulde.core.device import device_problem
 
+    problem = device_problem(device)
+    if problem is None:
+        return device
     if where == "--device":
-        said, quoted, other = f"--device {device}", f"--device {device!r}", "--device cpu or auto"
+        said = f"--device {device!r}" if problem.startswith("is not") else f"--device {device}"
     else:  # as written in the JSON
-        said = quoted = f'{where} "device": {json.dumps(device)}'
-        other = '"device": "cpu" or "auto"'
-    try:
-        kind = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"{quoted} is not a device; use auto, cpu, cuda, cuda:N or mps"
-                         ) from None
-    if kind.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"{said}: this PyTorch sees no CUDA GPU "
-                         f"(torch.cuda.is_available() is False); use {other}")
-    if kind.type == "cuda" and kind.index is not None and kind.index >= torch.cuda.device_count():
-        raise UsageError(f"{said}: there are {torch.cuda.device_count()} CUDA "
-                         "GPU(s), numbered from 0")
-    mps = getattr(torch.backends, "mps", None)
-    if kind.type == "mps" and not (mps and mps.is_available()):
-        raise UsageError(f"{said}: no Apple GPU (MPS) available; use {other}")
-    return device
+        said = f'{where} "device": {json.dumps(device)}'
+    raise UsageError(f"{said}{'' if problem.startswith(':') else ' '}{problem}")
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -110,7 +109,8 @@ def _fit(args: argparse.Namespace) -> int:
                          f"not a {suffix} pickle (safe to load: no code runs); give a name "
                          "such as model.safetensors")
     overrides = _mulde_params(args.params)
-    # --params wins over --seed, --quiet and --device, as it does for `mulde run`'s models
+    _resolve_seed(args, overrides)
+    # --params wins over --quiet and --device, as it does for `mulde run`'s models
     # the progress bar is drawn on a terminal only: redirected, it filled logs with updates
     terminal = getattr(sys.stderr, "isatty", lambda: False)()  # no stderr under pythonw
     given = {"random_state": args.seed, "verbose": not args.quiet and terminal,
@@ -124,16 +124,17 @@ def _fit(args: argparse.Namespace) -> int:
         model.check_samples(X.shape[0])
     except ValueError as err:
         raise UsageError(f"{args.features}: {err}") from None
-    ensure_writable(_output_folder(args.out))  # refuse before training, not after
-    if overrides.get("checkpoint_dir"):
-        ensure_writable(overrides["checkpoint_dir"])
-    model.fit(X)
-    names = csv_header(args.features) or []
-    if len(names) == X.shape[1] and len(set(names)) == len(names):
-        # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
-        # refuses a file whose header puts other columns there
-        model.feature_names_in_ = np.asarray(names, dtype=object)
-    path = model.save(args.out)
+    with _removed_if_left_empty(_output_folder(args.out), overrides.get("checkpoint_dir")):
+        ensure_writable(_output_folder(args.out))  # refuse before training, not after
+        if overrides.get("checkpoint_dir"):
+            ensure_writable(overrides["checkpoint_dir"])
+        model.fit(X)
+        names = csv_header(args.features) or []
+        if len(names) == X.shape[1] and len(set(names)) == len(names):
+            # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
+            # refuses a file whose header puts other columns there
+            model.feature_names_in_ = np.asarray(names, dtype=object)
+        path = model.save(args.out)
     if names:  # said, so that a first row taken for a header (or not) is seen
         print(f"{args.features}: the first row is a header of column names "
               f"({_columns(names)}), not a sample")
@@ -166,10 +167,6 @@ def _members_said(train: Any, reason: str = "") -> str:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from mulde import MULDE
-    from mulde.io.atomic import ensure_writable
-    from mulde.io.features import energy_columns, read_features, write_scores
-
     if (Path(args.model).suffix.lower() in FEATURE_SUFFIXES
             and Path(args.features).suffix.lower() == ".safetensors"):
         raise UsageError(f"the model comes first: mulde score {args.features} {args.model} "
@@ -186,9 +183,20 @@ def _score(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.model} is a video pipeline model (from `mulde run` or `mulde "
                          f"train`); `mulde score` takes a model file from `mulde fit`. Score "
                          f"video with: mulde watch {folder} VIDEO --out DIR")
+    with _removed_if_left_empty(_output_folder(args.out)):
+        return _score_into(args)
+
+
+def _score_into(args: argparse.Namespace) -> int:
+    from mulde import MULDE
+    from mulde.io.atomic import ensure_writable
+    from mulde.io.features import energy_columns, read_features, write_scores
+
     ensure_writable(_output_folder(args.out))
     model = MULDE.load(args.model, device=_device(args.device))
-    X = read_features(args.features, key=args.key)
+    fitted = getattr(model, "feature_names_in_", None)  # a first row of these is a header
+    X = read_features(args.features, key=args.key,
+                      names=None if fitted is None else [str(n) for n in fitted])
     if X.shape[1] != model.n_features_in_:
         raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
                          f"{args.model} expects {model.n_features_in_}")
@@ -208,7 +216,8 @@ def _score(args: argparse.Namespace) -> int:
               f"levels ({scores.shape[0]} x {scores.shape[1]}, higher = more anomalous) to "
               f"{path}{named}")
     else:
-        print(f"wrote {len(scores)} anomaly scores (higher = more anomalous) to {path}")
+        print(f"wrote {_count(len(scores), 'anomaly score')} (higher = more anomalous) to "
+              f"{path}")
     return 0
 
 
@@ -233,10 +242,10 @@ def _check_columns(features: Path, model: Any, model_path: Path) -> None:
     from mulde.io.features import csv_header
 
     fitted = getattr(model, "feature_names_in_", None)
-    header = csv_header(features)
     if fitted is None:
         return
     fitted = [str(n) for n in fitted]
+    header = csv_header(features, fitted)
     if header is None:  # said, so that a file of other columns is not scored unseen
         print(f"mulde: note: {features} names no columns: they are read in the order the "
               f"model was fitted on ({_columns(fitted, 8)})", file=sys.stderr)
@@ -831,6 +840,7 @@ def _detector_params(args: argparse.Namespace) -> dict:
     """The MULDE overrides of --params over the extractor preset's own
     (`registry.PRESET_MULDE_PARAMS`), checked before any work (run and train)."""
     overrides = _mulde_params(args.params)
+    _resolve_seed(args, overrides)
     if overrides and args.detector != "mulde":
         raise UsageError(f"--params sets MULDE parameters; --detector {args.detector} takes "
                          "none")
@@ -839,9 +849,9 @@ def _detector_params(args: argparse.Namespace) -> dict:
         from mulde.video.features.registry import preset_mulde_params
 
         overrides = {**preset_mulde_params(args.extractor), **overrides}
-        _checked(MULDE(**overrides))
         if "device" in overrides:  # before extraction, not when the first model fits
             _device(overrides["device"], "--params")
+        _checked(MULDE(**overrides))
     return overrides
 
 
@@ -1273,8 +1283,9 @@ def _fewer_than_asked(kept: int, asked: int) -> str:
 @contextmanager
 def _removed_if_left_empty(*folders: Path | None) -> Iterator[None]:
     """On an error, remove those of `folders` (and the folders inside them) that this command
-    created and that hold no file: a failed run leaves no empty output or cache folder."""
-    created = [Path(f) for f in folders if f is not None and not Path(f).exists()]
+    created and that hold no file, with the folders above them it created on the way
+    (`--out new/a/b`: new/ too): a failed run leaves no empty output or cache folder."""
+    created = [top for top in map(_first_missing, folders) if top is not None]
     try:
         yield
     except BaseException:
@@ -1284,6 +1295,17 @@ def _removed_if_left_empty(*folders: Path | None) -> Iterator[None]:
                     _rmdir_quietly(path)
             _rmdir_quietly(folder)
         raise
+
+
+def _first_missing(folder: Path | None) -> Path | None:
+    """The highest of `folder` and the folders above it that does not exist yet (what
+    creating `folder` creates first); None when `folder` is None or exists."""
+    top = None
+    for path in ([] if folder is None else [Path(folder), *Path(folder).parents]):
+        if path.exists():
+            break
+        top = path
+    return top
 
 
 def _rmdir_quietly(folder: Path) -> None:
@@ -1415,7 +1437,8 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--out", required=True, type=Path, help="model file (.safetensors)")
     p.add_argument("--preset", default="default", choices=sorted(ESTIMATOR_PRESETS))
     p.add_argument("--params", help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="the model's random_state (default: 0, or --params' random_state)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar (there is none either when stderr is not a terminal)")
     p.set_defaults(func=_fit)
@@ -1567,7 +1590,9 @@ def build_parser() -> _MuldeParser:
         p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
         p.add_argument("--params", help="JSON of MULDE parameter overrides, over the "
                        "preset's own (objects:detector: max_steps 1000)")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=int, default=None,
+                       help="seed of the models (unless --params sets random_state), the "
+                       "--max-train-objects subsample and the calibration folds (default: 0)")
         p.add_argument("--max-train-objects", type=int, metavar="N",
                        help="fit each stream on at most N training objects, a subsample drawn "
                        "with --seed, for training data larger than memory (default: all)")

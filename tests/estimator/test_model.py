@@ -608,6 +608,19 @@ def test_check_params_refuses_before_any_data():
         MULDE(lr=True).check_params()
 
 
+def test_a_device_this_machine_lacks_is_refused_before_training():
+    """`device` was passed to torch only when the first tensor moved: "bogus" ended in
+    torch's RuntimeError and "cuda" on a CPU-only torch in an AssertionError deep in training
+    (found by a newcomer); the README promises a ValueError naming the parameter."""
+    with pytest.raises(ValueError, match=r"^device='bogus' is not a device; use auto, cpu, "
+                                         r"cuda, cuda:N or mps$"):
+        MULDE(device="bogus").check_params()
+    MULDE(device="cpu").check_params()
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"^device='cuda': this PyTorch sees no CUDA GPU"):
+            MULDE(device="cuda", max_steps=2).fit(np.zeros((20, 2)))
+
+
 def test_a_flag_refused_for_a_setting_that_takes_a_word_names_the_word():
     """lr takes "auto" as well as a number: the message for a flag says so, rather than
     "must be a number" beside a default of 'auto' (a JSON true in `mulde fit --params`)."""

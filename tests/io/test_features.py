@@ -68,8 +68,11 @@ def test_errors_name_file_row_and_field(tmp_path):
 @settings(max_examples=30, deadline=None)
 def test_csv_reader_round_trips_any_finite_matrix(tmp_path_factory, X):
     """Any matrix but one whose first row is 0, 1, ..., d - 1 (pandas' column names: a header
-    from d = 3, and below when other rows are not whole numbers)."""
+    from d = 3, and below when other rows are not whole numbers) or whole numbers above rows
+    of fractions only (names such as years)."""
     assume(not np.array_equal(X[0], np.arange(X.shape[1])))
+    whole = X == np.round(X)
+    assume(not (len(X) > 1 and whole[0].all() and not whole[1:21].any()))
     path = tmp_path_factory.mktemp("csv") / "x.csv"
     np.savetxt(path, X, delimiter=",", fmt="%.17g")
     np.testing.assert_array_equal(read_features(path), X)
@@ -130,6 +133,46 @@ def test_a_csv_first_row_with_a_typo_is_an_error_not_a_header(tmp_path):
         read_features(tmp_path / "x.csv")
     (tmp_path / "h.csv").write_text("speed,size,angle\n4,5,6\n")
     np.testing.assert_array_equal(read_features(tmp_path / "h.csv"), [[4, 5, 6]])
+
+
+def test_whole_number_names_above_fractions_are_a_header(tmp_path):
+    """Years as column names ("2019,2020,2021") over rows of fractions were read as a first
+    sample (found by a newcomer); a first row of whole numbers above any whole-number cell
+    stays data, unless it equals the columns a model was fitted on."""
+    (tmp_path / "y.csv").write_text("2019,2020,2021\n0.5,1.25,-2.5\n3.5,0.1,2.2\n")
+    np.testing.assert_array_equal(read_features(tmp_path / "y.csv"),
+                                  [[0.5, 1.25, -2.5], [3.5, 0.1, 2.2]])
+    assert csv_header(tmp_path / "y.csv") == ["2019", "2020", "2021"]
+    (tmp_path / "c.csv").write_text("2019,2020\n3,1.5\n4.5,2.5\n")  # a whole 3 below
+    assert read_features(tmp_path / "c.csv").shape == (3, 2)
+    assert csv_header(tmp_path / "c.csv") is None
+    fitted = ["2019", "2020"]
+    np.testing.assert_array_equal(read_features(tmp_path / "c.csv", names=fitted),
+                                  [[3, 1.5], [4.5, 2.5]])
+    assert csv_header(tmp_path / "c.csv", fitted) == fitted
+    assert read_features(tmp_path / "c.csv", names=["2019", "2021"]).shape == (3, 2)
+
+
+def test_a_first_row_of_names_and_numbers_says_both_ways_out(tmp_path):
+    (tmp_path / "m.csv").write_text("temp,pressure,2\n1.5,2.5,3.5\n")
+    with pytest.raises(FeatureFileError, match=r"^\S*m.csv: line 1, column 1: 'temp' is not a "
+                       r"number, column 3 \('2'\) is: if line 1 is a header, give column 3 a "
+                       r"name that is not a number; if it is a sample, fix that cell$"):
+        read_features(tmp_path / "m.csv")
+
+
+def test_trailing_commas_and_missing_value_markers_are_named(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b,c,\n1,2,3,\n4,5,6,\n")
+    with pytest.raises(FeatureFileError, match=r"t.csv: every line ends with a comma \(an "
+                       r"empty column 4, no values in it\); remove the trailing commas$"):
+        read_features(tmp_path / "t.csv")
+    (tmp_path / "n.csv").write_text("1,2,3,\n4,5,6,\n")
+    with pytest.raises(FeatureFileError, match="every line ends with a comma"):
+        read_features(tmp_path / "n.csv")
+    (tmp_path / "na.csv").write_text("a,b\n1,2\n3,NA\n")
+    with pytest.raises(FeatureFileError, match=r"na.csv: line 3, column 2 \('b'\): 'NA', a "
+                       r"missing value; impute or remove it$"):
+        read_features(tmp_path / "na.csv")
 
 
 def test_an_empty_cell_in_the_first_row_is_a_missing_value(tmp_path):

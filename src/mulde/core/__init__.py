@@ -5,7 +5,7 @@ No NumPy at this layer. Its only file I/O is the training checkpoint (`mulde.cor
 written atomically through `mulde.io`); from the rest of mulde it imports nothing but `mulde.io`
 (tests/test_imports.py checks this)."""
 
-from mulde.core.device import resolve_device
+from mulde.core.device import device_problem, resolve_device
 from mulde.core.loss import DSMLoss, Regulariser
 from mulde.core.network import (
     EnergyEnsemble,
@@ -38,6 +38,7 @@ __all__ = [
     "multiscale_energy",
     "largest_distance_sigma",
     "nearest_neighbour_sigma",
+    "device_problem",
     "resolve_device",
     "resolve_hidden_sizes",
     "train_energy",

@@ -20,3 +20,26 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def device_problem(device: str | torch.device) -> str | None:
+    """Why `device` cannot be used on this machine, as a phrase that goes after its name
+    ("is not a device; use auto, cpu, cuda, cuda:N or mps", ": this PyTorch sees no CUDA
+    GPU ...; use cpu or auto", ...), or None when it can ("auto" always can: it falls back to
+    the CPU). Checked before training (`MULDE.check_params`, the command line), where torch
+    would fail only when the first tensor moves there."""
+    if isinstance(device, str) and device == "auto":
+        return None
+    try:
+        kind = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        return "is not a device; use auto, cpu, cuda, cuda:N or mps"
+    if kind.type == "cuda" and not torch.cuda.is_available():
+        return (": this PyTorch sees no CUDA GPU (torch.cuda.is_available() is False); use "
+                "cpu or auto")
+    if kind.type == "cuda" and kind.index is not None and kind.index >= torch.cuda.device_count():
+        return f": there are {torch.cuda.device_count()} CUDA GPU(s), numbered from 0"
+    mps = getattr(torch.backends, "mps", None)
+    if kind.type == "mps" and not (mps and mps.is_available()):
+        return ": no Apple GPU (MPS) available; use cpu or auto"
+    return None

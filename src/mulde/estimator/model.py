@@ -26,6 +26,7 @@ from mulde.core import (
     Spacing,
     TrainConfig,
     TrainResult,
+    device_problem,
     energy_network,
     largest_distance_sigma,
     multiscale_energy,
@@ -473,6 +474,10 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      and 0 <= b < 1 for b in pair):
             raise ValueError(f"adam_betas must be two numbers in [0, 1) (beta_1, beta_2), "
                              f"such as (0.9, 0.999); got {betas!r}")
+        problem = device_problem(self.device)
+        if problem is not None:
+            raise ValueError(f"device={self.device!r}{'' if problem.startswith(':') else ' '}"
+                             f"{problem}")
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")

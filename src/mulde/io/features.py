@@ -17,9 +17,12 @@ class FeatureFileError(ValueError):
     """A feature file cannot be used; the message names the file and the row or field."""
 
 
-def read_features(path: str | Path, key: str | None = None) -> np.ndarray:
+def read_features(path: str | Path, key: str | None = None,
+                  names: Sequence[str] | None = None) -> np.ndarray:
     """Return the (n, d) float64 array stored in a .npy, .npz (array `key`, `X`, or the only
-    array) or .csv file (comma-separated numbers, an optional header row of names only)."""
+    array) or .csv file (comma-separated numbers, an optional header row of names:
+    `_is_header`; a first row equal to `names`, the columns a model was fitted on, is a
+    header even when the names are numbers, such as years)."""
     path = Path(path)
     if not path.is_file():
         raise FeatureFileError(f"{path}: no such file")
@@ -30,7 +33,7 @@ def read_features(path: str | Path, key: str | None = None) -> np.ndarray:
         elif suffix == ".npz":
             X = _read_npz(path, key)
         elif suffix == ".csv":
-            X = _read_csv(path)
+            X = _read_csv(path, names)
         else:
             raise FeatureFileError(f"{path}: unsupported suffix {suffix!r} "
                                    "(use .npy, .npz or .csv)")
@@ -57,10 +60,10 @@ def _read_npz(path: Path, key: str | None) -> np.ndarray:
         return data[key]
 
 
-def csv_header(path: str | Path) -> list[str] | None:
-    """The column names of a .csv feature file's header row (`read_features` skips it),
-    stripped of surrounding spaces; None for a file without one, or not a .csv, or not
-    readable text."""
+def csv_header(path: str | Path, names: Sequence[str] | None = None) -> list[str] | None:
+    """The column names of a .csv feature file's header row (`read_features` skips it, given
+    the same `names`), stripped of surrounding spaces; None for a file without one, or not a
+    .csv, or not readable text."""
     path = Path(path)
     if path.suffix.lower() != ".csv":
         return None
@@ -69,7 +72,7 @@ def csv_header(path: str | Path) -> list[str] | None:
             head = list(itertools.islice(_filled_rows(fh), HEADER_LOOKAHEAD + 1))
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    if not head or not _is_header(head[0][1], [r for _, r in head[1:]]):
+    if not head or not _is_header(head[0][1], [r for _, r in head[1:]], names):
         return None
     return [c.strip() for c in head[0][1]]
 
@@ -97,24 +100,37 @@ def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
     return ((reader.line_num, r) for r in reader if r and any(c.strip() for c in r))
 
 
-def _is_header(cells: list[str], following: list[list[str]] = ()) -> bool:
-    """Whether a first row names the columns: none of its cells is a number, or it holds the
-    names pandas gives an array's columns, 0, 1, ..., d - 1 (`pd.DataFrame(X).to_csv("f.csv",
-    index=False)`): from 3 columns on always (no other row of features is likely to be that),
-    with 1 or 2 columns when a `following` row holds a number that is not a whole one (a row
-    "0,1" of whole-number data stays data); with the index, an empty first name before them,
-    from 2 columns on (refused by `_read_csv` as an index column, as a row with an empty
-    first cell would be)."""
+def _is_header(cells: list[str], following: Sequence[list[str]] = (),
+               fitted: Sequence[str] | None = None) -> bool:
+    """Whether a first row names the columns: none of its cells is a number; or it equals
+    `fitted` (the columns a model was fitted on); or it holds the names pandas gives an
+    array's columns, 0, 1, ..., d - 1 (`pd.DataFrame(X).to_csv("f.csv", index=False)`): from
+    3 columns on always (no other row of features is likely to be that), with 1 or 2 columns
+    when a `following` row holds a number that is not a whole one (a row "0,1" of
+    whole-number data stays data); with the index, an empty first name before them, from 2
+    columns on (refused by `_read_csv` as an index column, as a row with an empty first cell
+    would be); or its cells are all whole numbers (names such as years) above columns whose
+    every `following` cell is a fraction (no sample is likely to be whole in every column
+    where no other one is in any)."""
     names = [c.strip() for c in cells]
+    if fitted is not None and names == [str(n).strip() for n in fitted]:
+        return True
+    if following and all(_is_whole(c) for c in names) and all(
+            len(row) == len(names) and all(_is_number(c) and not _is_whole(c) for c in row)
+            for row in following):
+        return True
     default = [str(i) for i in range(len(names))]
     if names == default and (len(names) >= 3 or any(
-            _is_number(c) and not c.strip().lstrip("+-").isdigit()
-            for row in following for c in row)):
+            _is_number(c) and not _is_whole(c) for row in following for c in row)):
         return True
     if len(names) >= 2 and names[0] == "" and names[1:] == default[:-1]:
         return True
     return not any(_is_number(c) for c in cells)
 
+
+MISSING_MARKERS = frozenset({"NA", "N/A", "NULL", "NONE", "?", "-", "#N/A"})
+"""Cells (upper-cased) that spreadsheets and R write for a missing value, said to be one
+("nan" is read as NaN and refused as a non-finite value)."""
 
 HEADER_LOOKAHEAD = 20
 """The rows after the first that `_is_header` reads to tell pandas' names 0 (, 1) of a one-
@@ -141,9 +157,10 @@ def _not_utf8(path: Path) -> str:
     return f"{path}: not UTF-8 text; {fix}"  # pragma: no cover - open() refused it
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    """Read the numbers of a .csv file; errors name the line (as an editor counts it, blank
-    lines included) and the column (from 1, with its name when there is a header)."""
+def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
+    """Read the numbers of a .csv file (a first row equal to `fitted` is a header, see
+    `_is_header`); errors name the line (as an editor counts it, blank lines included) and
+    the column (from 1, with its name when there is a header)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark
             rows = list(_filled_rows(fh))
@@ -159,7 +176,7 @@ def _read_csv(path: Path) -> np.ndarray:
         raise FeatureFileError(f"{path}: line {first} is one field ({_shown(cells[0])}): "
                                f"{other}")
     names: list[str] | None = None
-    if _is_header(cells, [r for _, r in rows[1:HEADER_LOOKAHEAD + 1]]):
+    if _is_header(cells, [r for _, r in rows[1:HEADER_LOOKAHEAD + 1]], fitted):
         names, rows = cells, rows[1:]
         if not names[0].strip() and any(n.strip() for n in names[1:]):
             raise FeatureFileError(
@@ -172,10 +189,17 @@ def _read_csv(path: Path) -> np.ndarray:
         # (an empty cell is a missing value: the loop below says so, as on any row)
         typo = next((j for j, c in enumerate(cells) if c.strip() and not _is_number(c)), None)
         if typo is not None:
-            raise FeatureFileError(f"{path}: line {first}, column {typo + 1}: "
-                                   f"{_shown(cells[typo])} is not a number (a header row holds "
-                                   "only column names)")
+            number = next(j for j, c in enumerate(cells) if _is_number(c))
+            raise FeatureFileError(
+                f"{path}: line {first}, column {typo + 1}: {_shown(cells[typo])} is not a "
+                f"number, column {number + 1} ({_shown(cells[number])}) is: if line {first} "
+                f"is a header, give column {number + 1} a name that is not a number; if it is "
+                "a sample, fix that cell")
     width = len(names if names is not None else rows[0][1])
+    if width > 1 and all(not row[-1].strip() for _, row in rows) and (
+            names is None or not names[-1].strip()):
+        raise FeatureFileError(f"{path}: every line ends with a comma (an empty column "
+                               f"{width}, no values in it); remove the trailing commas")
 
     def column(j: int) -> str:
         return f"column {j + 1}" + (f" ({_shown(names[j])})" if names is not None else "")
@@ -193,6 +217,10 @@ def _read_csv(path: Path) -> np.ndarray:
                     raise FeatureFileError(
                         f"{path}: line {line}, {column(j)}: empty (a missing value); impute "
                         "or remove it") from None
+                if cell.strip().upper() in MISSING_MARKERS:
+                    raise FeatureFileError(
+                        f"{path}: line {line}, {column(j)}: {_shown(cell)}, a missing value; "
+                        "impute or remove it") from None
                 other = other_separator(cell, spaces=width == 1)  # "1 2,3": a lost comma
                 hint = (f" ({other})" if other else "; every column must hold numbers: drop "
                         "or encode columns of text (names, ids, class labels)")
@@ -242,6 +270,11 @@ def _nonfinite(X: np.ndarray) -> tuple[np.ndarray, int]:
     such value in the first of them (-1 when there is none)."""
     bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
     return bad, int(np.flatnonzero(~np.isfinite(X[bad[0]]))[0]) if bad.size else -1
+
+
+def _is_whole(cell: str) -> bool:
+    """Whether a cell is a whole number written without a point or exponent ("12", "-3")."""
+    return cell.strip().lstrip("+-").isdigit()
 
 
 def _is_number(cell: str) -> bool:
