@@ -219,7 +219,7 @@ def test_read_frame_scores_rejects_gaps(tmp_path):
 
 def test_read_frame_scores_says_rows_out_of_order_instead_of_an_offset(tmp_path):
     """Rows shuffled are not taken for scores from a later frame on: --frame-offset would
-    not help, sorting does (issue 47, item 1)."""
+    not help, sorting does."""
     p = tmp_path / "shuffled.csv"
     p.write_text("video,frame,score\nc,33,0.1\nc,34,0.2\nc,2,0.3\n")
     with pytest.raises(EvaluationError, match=r"shuffled.csv, row 4: frames out of order: "
