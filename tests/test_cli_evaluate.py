@@ -346,7 +346,9 @@ def test_ped2_future_frame_scores_are_told_their_offset(tmp_path, capsys):
 def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **{"01_0001": SCORES["01_0001"], "01_0099": [1.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)
-    assert code == 2 and "1 video(s) are not test videos of shanghaitech: 01_0099" in err
+    assert code == 2 and err.strip().endswith(
+        "s.npz: 1 video is not a test video of shanghaitech: 01_0099 (its 2 test videos: "
+        "01_0001, 01_0002)")  # a benchmark's fixed test set: no way to add one
     np.savez(tmp_path / "a.npz", **{"01_0001": SCORES["01_0001"]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "a.npz", gt_root=gt)
     assert code == 2 and "no scores for 1 of the 2 test videos of shanghaitech: 01_0002" in err
@@ -354,6 +356,44 @@ def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
     code, m, _, _ = _run(tmp_path, capsys, tmp_path / "a.npz", "--partial", gt_root=gt)
     assert code == 0 and m["n_videos"] == 1 and m["micro_auc"] == 1.0
     assert m["config"]["videos_without_scores"] == ["01_0002"]
+
+
+def test_an_extra_video_of_a_folder_says_how_to_make_it_a_test_video(tmp_path, capsys):
+    """A folder dataset with labels.csv alone names the anomalous videos only; an all-normal
+    video scored too is told the test/ folder (labels.csv has no row for it) or the CSV's own
+    labels, and with test/ holding it, it is evaluated."""
+    root = tmp_path / "gt"
+    root.mkdir()
+    (root / "labels.csv").write_text("video,start,end\nvidA,1,2\nvidB,0,0\n")
+    rows = [f"{v},{f},{s},{y}" for v, ss, ys in (
+        ("vidA", [0.1, 0.9, 0.8, 0.2], [0, 1, 1, 0]), ("vidB", [0.7, 0.3], [1, 0]),
+        ("vidC", [0.2, 0.1, 0.3], [0, 0, 0])) for f, (s, y) in enumerate(zip(ss, ys, strict=True))]
+    scores = tmp_path / "s.csv"
+    scores.write_text("video,frame,score,label\n" + "\n".join(rows) + "\n")
+    argv = ["evaluate", str(scores), "--out", str(tmp_path / "r"), "--dataset", "folder",
+            "--root", str(root), "--smoothing-sigma", "0", "--metrics-only"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"mulde: error: {scores}: 1 video is not a test video of folder: vidC (its 2 test "
+        f"videos: vidA, vidB); {root} has no test/ folder, so the test videos are those "
+        "labels.csv names, and it names only videos with an anomalous range: for all-normal "
+        f"test videos too, put every test video in {root / 'test'} (video files or frame "
+        f"folders; labels.csv keeps the ranges), or drop --dataset and --root to take the "
+        f"labels from {scores}'s label column")
+    (root / "test").mkdir()
+    for name in ("vidA", "vidB"):
+        (root / "test" / f"{name}.mp4").write_bytes(b"")  # names only: evaluate decodes none
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"(its 2 test videos: vidA, vidB); the test videos are those in {root / 'test'}: put "
+        f"the video there, or drop --dataset and --root to take the labels from {scores}'s "
+        "label column")
+    (root / "test" / "vidC.mp4").write_bytes(b"")
+    assert main(argv) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["n_videos"] == 3 and m["n_anomalous_frames"] == 3 and m["micro_auc"] == 1.0
+    assert main(argv[:4] + argv[8:]) == 0  # without --dataset: the CSV's labels, the same
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["micro_auc"] == 1.0
 
 
 def test_option_combinations_that_cannot_work_are_one_line_errors(tmp_path, gt, capsys):
@@ -396,7 +436,7 @@ def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path
     np.save(tmp_path / "flat.npy", np.zeros(6))
     assert main(["evaluate", str(tmp_path / "flat.npy"), "--out", str(tmp_path / "r2"),
                  "--dataset", "ucf_crime", "--root", str(ann.parent)]) == 2
-    assert "states ranges only for 2 video(s)" in capsys.readouterr().err
+    assert "states ranges only for 2 videos (first Abuse028_x264)" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- protocol
@@ -411,6 +451,13 @@ def test_direction_normality_and_the_warning_below_one_half(tmp_path, gt, capsys
                            gt_root=gt, out="fixed")
     _hand_values(m)
     assert err == "" and m["protocol"]["direction"] == "normality"
+    np.savez(tmp_path / "a.npz", **SCORES)  # anomaly scores, given as normality scores
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "a.npz", "--direction", "normality",
+                           gt_root=gt, out="flipped")
+    assert code == 0 and err.startswith("mulde: warning: micro AUC 0.1667 is below 0.5 with "
+                                        "the scores taken as normality scores")
+    assert err.rstrip().endswith("evaluate with score direction 'anomaly' (drop --direction "
+                                 "normality)") and "(--direction normality)" not in err
 
 
 def test_nonfinite_error_and_replace_hand_computed(tmp_path, gt, capsys):

@@ -689,21 +689,28 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
             raise UsageError(
                 f"{scored.path}: one array of all frames needs every test video's frame count, "
                 f"but the {truth.dataset} ground truth states ranges only for "
-                f"{len(ranges_only)} video(s) (first {ranges_only[0]}); give one score file "
-                "per video (format folder, npz or csv)")
+                f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); give one score "
+                "file per video (format folder, npz or csv)")
         counts = {n: int(v.n_frames) for n, v in truth.videos.items()}
         return alignment.split_array(scored.array, counts, where=str(scored.path))
     unknown = [n for n in scored.videos if n not in truth.videos]
     if unknown:
         listing = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        are = ("is not a test video" if len(unknown) == 1 else "are not test videos")
+        fix = f"; {truth.to_add_a_video}" if truth.to_add_a_video else ""
+        if fix and scored.labels and all(y is not None for y in scored.labels.values()):
+            fix += (f", or drop --dataset and --root to take the labels from {scored.path}'s "
+                    "label column")
         raise UsageError(
-            f"{scored.path}: {len(unknown)} video(s) are not test videos of {truth.dataset}: "
-            f"{', '.join(unknown[:5])} (its {len(names)} test videos: {listing})")
+            f"{scored.path}: {_count(len(unknown), 'video')} {are} of {truth.dataset}: "
+            f"{', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''} (its "
+            f"{_count(len(names), 'test video')}: {listing}){fix}")
     missing = [n for n in names if n not in scored.videos]
     if missing and not partial:
         raise UsageError(
-            f"{scored.path}: no scores for {len(missing)} of the {len(names)} test videos of "
-            f"{truth.dataset}: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
+            f"{scored.path}: no scores for {len(missing)} of the "
+            f"{_count(len(names), 'test video')} of {truth.dataset}: "
+            f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
             " (score every test video, or pass --partial to evaluate the scored ones)")
     return {n: scored.videos[n] for n in names if n in scored.videos}
 

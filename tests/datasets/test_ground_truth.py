@@ -111,11 +111,18 @@ def test_ucf_crime_and_folder_ground_truth_are_ranges(tmp_path):
     folder = load_ground_truth("folder", tmp_path)
     assert list(folder.videos) == ["c"] and folder.videos["c"].to_labels(4).tolist() == [
         0, 1, 1, 0]
+    assert folder.to_add_a_video.startswith(  # labels.csv cannot name an all-normal video
+        f"{tmp_path} has no test/ folder, so the test videos are those labels.csv names, and "
+        "it names only videos with an anomalous range: for all-normal test videos too, put "
+        f"every test video in {tmp_path / 'test'}")
+    assert gt.to_add_a_video == ""  # UCF-Crime's test set is fixed
     (tmp_path / "test" / "d").mkdir(parents=True)
     (tmp_path / "test" / "d" / "0.png").write_bytes(b"")
     (tmp_path / "test" / "c.mp4").write_bytes(b"")
     folder = load_ground_truth("folder", tmp_path)  # names from test/, d all normal
     assert list(folder.videos) == ["c", "d"] and folder.videos["d"].ranges == ()
+    assert folder.to_add_a_video == (f"the test videos are those in {tmp_path / 'test'}: put "
+                                     "the video there")
 
 
 # ---------------------------------------------------------------- real data

@@ -245,6 +245,19 @@ def test_warning_when_micro_auc_below_one_half():
     assert fixed["warnings"] == []
 
 
+def test_the_warning_below_one_half_names_the_direction_not_given():
+    """Anomaly scores evaluated as normality scores are told to drop the direction given,
+    not to give it."""
+    scores, labels = _toy()
+    wrong = compute_metrics(scores, labels, EvaluationProtocol(direction="normality"))
+    assert wrong["warnings"] == [
+        f"micro AUC {min(wrong['micro_auc'], wrong['micro_auc_unsmoothed']):.4f} is below 0.5 "
+        "with the scores taken as "
+        "normality scores (direction 'normality': negated): they look like anomaly scores "
+        "(higher = more anomalous); if they are, evaluate with score direction 'anomaly' (drop "
+        "--direction normality)"]
+
+
 def test_smooth_truncate_hand_computed():
     # truncate 1 at sigma 1: a 3-tap kernel [w1, 1, w1] / (1 + 2 w1), w1 = exp(-1/2)
     w1 = math.exp(-0.5)

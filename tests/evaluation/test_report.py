@@ -201,13 +201,85 @@ def test_read_frame_scores_rejects_gaps(tmp_path):
                        r"video's rows must be its frames 0, 1, 2, \.\.\. in order"):
         read_frame_scores(p)
     p.write_text("video,frame,score\na,4,1.0\na,5,2.0\n")  # scores from video frame 4 on
-    with pytest.raises(EvaluationError, match=r"frame 4, expected 0; frame counts each video's "
-                       r"scores from 0, .* give --frame-offset 4"):
+    with pytest.raises(EvaluationError, match=r"row 2: video 'a' frame 4, expected 0; the "
+                       r"frame column counts each video's scores from 0, not its video "
+                       r"frames: for scores that start at video frame 4, number the rows 0, 1, "
+                       r"2, \.\.\. \(subtract 4\) and give --frame-offset 4$"):
         read_frame_scores(p)
     p.write_text("video,frame,score\na,1,1.0\na,2,2.0\n")  # 1-based frame numbers
     with pytest.raises(EvaluationError, match=r"row 2: video 'a' frame 1, expected 0; frames "
                        "count from 0: subtract 1 from 1-based frame numbers"):
         read_frame_scores(p)
+    p.write_text("video,frame,score\na,4,1.0\na,6,2.0\n")  # from frame 4, then a gap
+    with pytest.raises(EvaluationError, match=r"row 2: video 'a' frame 4, expected 0; each "
+                       r"video's rows must be its frames 0, 1, 2, \.\.\. in order, one row per "
+                       r"frame$"):
+        read_frame_scores(p)
+
+
+def test_read_frame_scores_says_rows_out_of_order_instead_of_an_offset(tmp_path):
+    """Rows shuffled are not taken for scores from a later frame on: --frame-offset would
+    not help, sorting does."""
+    p = tmp_path / "shuffled.csv"
+    p.write_text("video,frame,score\nc,33,0.1\nc,34,0.2\nc,2,0.3\n")
+    with pytest.raises(EvaluationError, match=r"shuffled.csv, row 4: frames out of order: "
+                       r"video 'c' frame 2 after frame 34 \(row 3\); sort the rows by video "
+                       r"and frame$"):
+        read_frame_scores(p)
+    p.write_text("video,frame,score\na,0,0.1\nb,0,0.2\na,1,0.3\n")  # video a's rows apart
+    with pytest.raises(EvaluationError, match=r"row 4: frames out of order: video 'a' again "
+                       r"after video 'b' \(its rows before ended at row 2\); sort the rows by "
+                       r"video and frame$"):
+        read_frame_scores(p)
+    p.write_text("video,frame,score\na,0,0.1\na,1,0.2\na,1,0.3\n")
+    with pytest.raises(EvaluationError, match=r"row 4: video 'a' frame 1 again \(row 3\); one "
+                       r"row per frame$"):
+        read_frame_scores(p)
+    sorted_rows = "video,frame,score\na,0,0.1\na,1,0.3\nc,0,0.3\n"
+    p.write_text(sorted_rows)
+    assert [list(v) for v in read_frame_scores(p)[0].values()] == [[0.1, 0.3], [0.3]]
+
+
+@pytest.mark.parametrize("row, said", [
+    ("a,2,,0", r"row 4, column 'score': empty \(a missing score\); every row needs a score: "
+     r"score every frame, or leave out the rows of a video's unscored first or last frames "
+     r"and give --frame-offset or --end-offset$"),
+    ("a,2,x,0", r"row 4, column 'score': 'x' is not a number; write each score as a number "
+     r"\(e\.g\. 0\.25 or 1e-3\)$"),
+    ("a,2.0,1,0", r"row 4, column 'frame': '2\.0' is not a whole number; number each video's "
+     r"rows 0, 1, 2, \.\.\.$"),
+    ("a,,1,0", r"row 4, column 'frame': empty; every row needs its frame number \(0, 1, 2, "
+     r"\.\.\. per video\)$"),
+    ("a,2,1,yes", r"row 4, column 'label': 'yes' is not a label; write 1 \(anomalous\) or 0 "
+     r"\(normal\), or True / False$"),
+    ("a,2", r"row 4, column 'score': missing \(the row has 2 fields, the header 4\); give "
+     r"every row a value for each column of the header$"),
+])
+def test_read_frame_scores_names_row_column_and_value_of_a_bad_cell(tmp_path, row, said):
+    p = tmp_path / "s.csv"
+    p.write_text(f"video,frame,score,label\na,0,0.5,0\na,1,0.5,1\n{row}\n")
+    with pytest.raises(EvaluationError, match=rf"s\.csv, {said}"):
+        read_frame_scores(p)
+
+
+def test_read_frame_scores_rows_are_lines_as_an_editor_counts_them(tmp_path):
+    """Blank lines and a quoted field over two lines count, as in an editor: the row named
+    is the line the bad row starts on."""
+    p = tmp_path / "s.csv"
+    p.write_text('video,frame,score\n\na,0,0.5\n"a",1,0.5\n\n"a\n",2,x\n')
+    with pytest.raises(EvaluationError, match=r"s\.csv, row 6, column 'score': 'x' is not"):
+        read_frame_scores(p)
+    p.write_text("video,frame,score\n\na,0,0.5\n\na,3,0.5\n")
+    with pytest.raises(EvaluationError, match=r"s\.csv, row 5: video 'a' frame 3, expected 1"):
+        read_frame_scores(p)
+
+
+def test_read_frame_scores_reads_true_false_labels_as_pandas_writes_them(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("video,frame,score,label\na,0,0.5,False\na,1,0.7,True\na,2,0.1,false\n"
+                 "a,3,0.2,TRUE\na,4,0.2,1\n")
+    scores, labels = read_frame_scores(p)
+    assert labels["a"].tolist() == [0, 1, 0, 1, 1] and labels["a"].dtype == np.int8
 
 
 def test_library_versions_tolerates_missing(monkeypatch):

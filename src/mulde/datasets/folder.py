@@ -13,7 +13,8 @@ only test videos named in the CSV (and the others, for their all-normal labels) 
 for their frame count. Smoothing sigma: 3 (the Ped2/Avenue protocol value; override it with
 `load_dataset(..., smoothing_sigma=...)`). `ground_truth(root)` reads `labels.csv` alone:
 ranges only (the frame count comes from the caller), the test videos named by `test/` when
-it exists, else by the CSV.
+it exists, else by the CSV (which then cannot name an all-normal test video: a row is an
+anomalous range).
 """
 
 from __future__ import annotations
@@ -108,11 +109,19 @@ def ground_truth(root: Path, *, labels: Path | None = None) -> GroundTruth:
     test_dir = root / "test"
     names = list(list_videos(test_dir)) if test_dir.is_dir() else list(ranges)
     _check_named(csv_path, test_dir, ranges, names)
+    if test_dir.is_dir():
+        to_add = f"the test videos are those in {test_dir}: put the video there"
+    else:  # a labels.csv row is an anomalous range: no row declares an all-normal video
+        to_add = (f"{root} has no test/ folder, so the test videos are those {csv_path.name} "
+                  "names, and it names only videos with an anomalous range: for all-normal "
+                  f"test videos too, put every test video in {test_dir} (video files or "
+                  f"frame folders; {csv_path.name} keeps the ranges)")
     return GroundTruth(
         "folder",
         root,
         {n: VideoTruth(n, str(csv_path), ranges=tuple(ranges.get(n, []))) for n in names},
         SMOOTHING_SIGMA,
+        to_add_a_video=to_add,
     )
 
 

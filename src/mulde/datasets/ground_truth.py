@@ -89,13 +89,16 @@ class VideoTruth:
 class GroundTruth:
     """The test ground truth of a dataset: `videos` in the dataset's test order.
 
-    `smoothing_sigma` is the dataset's protocol value (as in `Dataset`).
+    `smoothing_sigma` is the dataset's protocol value (as in `Dataset`). `to_add_a_video`:
+    how another video becomes a test video, for an error about scores of a video that is
+    not one ("" where the test videos are the dataset's fixed set).
     """
 
     dataset: str
     root: Path
     videos: Mapping[str, VideoTruth] = field(default_factory=dict)
     smoothing_sigma: float = 3.0
+    to_add_a_video: str = ""
 
     def __post_init__(self) -> None:
         if not self.videos:

@@ -309,7 +309,8 @@ def compute_metrics(
     `_unsmoothed` (prepared scores before smoothing), macro_definition (the `MacroAUC` value
     both macro numbers follow), single_class_videos (left out of the macro AUC under
     "skip_single_class", padded under "padded"), n_videos, n_frames, n_anomalous_frames,
-    warnings (sentences, e.g. when the micro AUC is below 0.5) and `protocol`
+    warnings (sentences, e.g. when the micro AUC is below 0.5, naming the score direction
+    other than the protocol's) and `protocol`
     (EvaluationProtocol.to_dict()).
     """
     protocol = protocol or EvaluationProtocol()
@@ -335,12 +336,19 @@ def compute_metrics(
     out["n_anomalous_frames"] = n_anomalous
     out["warnings"] = []
     low = min(out["micro_auc"], out["micro_auc_unsmoothed"])
-    if low < 0.5:
+    if low < 0.5 and protocol.direction == "anomaly":
         out["warnings"].append(
             f"micro AUC {low:.4f} is below 0.5: the scores rank normal frames above anomalous "
             "ones; if higher scores mean more normal (normality, PSNR, regularity, "
             "log-likelihood), evaluate with score direction 'normality' (--direction "
             "normality)"
+        )
+    elif low < 0.5:  # the other direction already: the scores look like anomaly scores
+        out["warnings"].append(
+            f"micro AUC {low:.4f} is below 0.5 with the scores taken as normality scores "
+            "(direction 'normality': negated): they look like anomaly scores (higher = more "
+            "anomalous); if they are, evaluate with score direction 'anomaly' (drop "
+            "--direction normality)"
         )
     out["protocol"] = protocol.to_dict()
     return out

@@ -133,11 +133,15 @@ def read_frame_scores(
 
     `column` is the column of the scores: "score" (in a mulde report, the final, smoothed
     scores the metrics use), "score_unsmoothed", or the name another method gives its scores.
-    The `label` column is optional (any method's `video,frame,score` CSV reads too). The file
+    The `label` column is optional (any method's `video,frame,score` CSV reads too); a label
+    is 1 or 0, or True or False in any case (as pandas writes a column of booleans). The file
     is UTF-8, with or without the byte-order mark Excel writes; spaces around the header's
-    names and the video names are ignored. Frames must be listed in order 0..n-1 per video;
-    errors name the file and row, and a header without the columns needed names the columns
-    it has and what to do.
+    names and the video names are ignored. Each video's rows come together, its frames 0..n-1
+    in order. Errors name the file and the row (its line as an editor counts them, the header
+    line 1, blank lines included), and the column of a bad cell: an empty or non-numeric
+    score or frame, a label other than 0/1/True/False, frames out of order (not taken for
+    scores that start at a later frame, which `--frame-offset` is for). A header without the
+    columns needed names the columns it has and what to do.
     """
     if column in KEY_COLUMNS:
         raise EvaluationError(f"column {column!r} is not a score column (video, frame and "
@@ -145,33 +149,32 @@ def read_frame_scores(
     path = Path(path)
     scores: dict[str, list[float]] = {}
     labels: dict[str, list[int | None]] = {}
+    rows: list[tuple[int, str, int]] = []  # (line, video, frame), for the order of frames
     with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's byte-order mark
-        reader = csv.DictReader(f)
-        found = [c.strip() for c in reader.fieldnames or []]
-        reader.fieldnames = found
+        reader = csv.reader(f)
+        found = [c.strip() for c in next(reader, [])]
         problem = _header_problem(path, found, column)
         if problem:
             raise EvaluationError(problem)
-        for row_no, row in enumerate(reader, start=2):
-            name = (row["video"] or "").strip()
-            s = scores.setdefault(name, [])
-            try:
-                frame, score = int(row["frame"]), float(row[column])
-                label = None if (row.get("label") or "").strip() == "" else int(row["label"])
-            except (TypeError, ValueError) as e:
-                raise EvaluationError(f"{path}, row {row_no}: {e}") from None
-            if frame != len(s):
-                hint = ("frames count from 0: subtract 1 from 1-based frame numbers"
-                        if frame == 1 and not s else
-                        "frame counts each video's scores from 0, not its video frames: "
-                        "number the rows 0, 1, 2, ...; for scores that start at video frame "
-                        f"{frame}, give --frame-offset {frame}" if frame > 1 and not s else
-                        "each video's rows must be its frames 0, 1, 2, ... in order, one "
-                        "row per frame")
-                raise EvaluationError(f"{path}, row {row_no}: video {name!r} frame {frame}, "
-                                      f"expected {len(s)}; {hint}")
-            s.append(score)
+        at = {c: found.index(c) for c in ("video", "frame", column, "label") if c in found}
+        line = reader.line_num
+        for fields in reader:
+            line, last = line + 1, reader.line_num  # the row's first line (a quoted field
+            if not fields:  # may span lines); a blank line is no row, as csv.DictReader says
+                line = last
+                continue
+            cell = _cells(path, line, fields, len(found))
+            name = (cell(at["video"], "video") or "").strip()
+            frame = _whole_number(path, line, "frame", cell(at["frame"], "frame"))
+            score = _score(path, line, column, cell(at[column], column))
+            label = None if "label" not in at else _label(path, line, fields, at["label"])
+            rows.append((line, name, frame))
+            scores.setdefault(name, []).append(score)
             labels.setdefault(name, []).append(label)
+            line = last
+    problem = _frame_order_problem(path, rows)
+    if problem:
+        raise EvaluationError(problem)
     out_labels: dict[str, np.ndarray | None] = {}
     for name, ys in labels.items():
         known = [y is not None for y in ys]
@@ -179,6 +182,116 @@ def read_frame_scores(
             raise EvaluationError(f"{path}: video {name!r} has labels for some frames only")
         out_labels[name] = np.asarray(ys, dtype=np.int8) if all(known) else None
     return {n: np.asarray(s, dtype=np.float64) for n, s in scores.items()}, out_labels
+
+
+def _cells(path: Path, line: int, fields: list[str], n_columns: int) -> Callable[[int, str], str]:
+    """The cell of `fields` at an index, or an error naming the column when the row ends
+    before it."""
+    def cell(index: int, name: str) -> str:
+        if index >= len(fields):
+            raise EvaluationError(
+                f"{path}, row {line}, column {name!r}: missing (the row has {len(fields)} "
+                f"field{'s' if len(fields) != 1 else ''}, the header {n_columns}); give every "
+                "row a value for each column of the header")
+        return fields[index]
+    return cell
+
+
+def _whole_number(path: Path, line: int, column: str, text: str) -> int:
+    value = text.strip()
+    if not value:
+        raise EvaluationError(f"{path}, row {line}, column {column!r}: empty; every row needs "
+                              "its frame number (0, 1, 2, ... per video)")
+    try:
+        return int(value)
+    except ValueError:
+        raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} is not a "
+                              "whole number; number each video's rows 0, 1, 2, ...") from None
+
+
+def _score(path: Path, line: int, column: str, text: str) -> float:
+    value = text.strip()
+    if not value:
+        raise EvaluationError(f"{path}, row {line}, column {column!r}: empty (a missing "
+                              "score); every row needs a score: score every frame, or leave "
+                              "out the rows of a video's unscored first or last frames and "
+                              "give --frame-offset or --end-offset")
+    try:
+        return float(value)
+    except ValueError:
+        raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} is not a "
+                              "number; write each score as a number (e.g. 0.25 or 1e-3)"
+                              ) from None
+
+
+_LABELS = {"0": 0, "1": 1, "false": 0, "true": 1}
+
+
+def _label(path: Path, line: int, fields: list[str], index: int) -> int | None:
+    """The label of a row: 0 or 1 (also False / True), None for an empty or missing cell."""
+    value = fields[index].strip() if index < len(fields) else ""
+    if not value:
+        return None
+    if value.lower() not in _LABELS:
+        raise EvaluationError(f"{path}, row {line}, column 'label': {value!r} is not a label; "
+                              "write 1 (anomalous) or 0 (normal), or True / False")
+    return _LABELS[value.lower()]
+
+
+def _frame_order_problem(path: Path, rows: Sequence[tuple[int, str, int]]) -> str | None:
+    """The one-line error for (line, video, frame) rows whose frames are not each video's
+    0, 1, 2, ... in order, its rows together; None when they are.
+
+    Rows out of order (a video's frame lower than or equal to an earlier one of it, or its
+    rows apart) are said first, anywhere in the file: sorting them is the fix, not an
+    option. Then the first row in the file that misses a frame: a video whose rows run
+    k, k+1, ... to its end is a method's scores from frame k on (k = 1: frames counted from
+    1), any other gap is named."""
+    last: dict[str, tuple[int, int]] = {}  # video: (line, frame) of its latest row
+    before = None
+    for line, name, frame in rows:
+        if name in last and name != before:
+            return (f"{path}, row {line}: frames out of order: video {name!r} again after "
+                    f"video {before!r} (its rows before ended at row {last[name][0]}); sort "
+                    "the rows by video and frame")
+        if name in last and frame <= last[name][1]:
+            seen, earlier = last[name]
+            if frame == earlier:
+                return (f"{path}, row {line}: video {name!r} frame {frame} again (row "
+                        f"{seen}); one row per frame")
+            return (f"{path}, row {line}: frames out of order: video {name!r} frame {frame} "
+                    f"after frame {earlier} (row {seen}); sort the rows by video and frame")
+        last[name], before = (line, frame), name
+    expected: dict[str, int] = {}
+    for i, (line, name, frame) in enumerate(rows):
+        want = expected.get(name, 0)
+        expected[name] = frame + 1
+        if frame == want:
+            continue
+        said = f"{path}, row {line}: video {name!r} frame {frame}, expected {want}; "
+        if want == 0 and frame > 0 and _runs_on(rows, i):
+            if frame == 1:
+                return said + "frames count from 0: subtract 1 from 1-based frame numbers"
+            return said + ("the frame column counts each video's scores from 0, not its "
+                           f"video frames: for scores that start at video frame {frame}, "
+                           f"number the rows 0, 1, 2, ... (subtract {frame}) and give "
+                           f"--frame-offset {frame}")
+        return said + ("each video's rows must be its frames 0, 1, 2, ... in order, one row "
+                       "per frame")
+    return None
+
+
+def _runs_on(rows: Sequence[tuple[int, str, int]], first: int) -> bool:
+    """Whether the video of `rows[first]` (its first row) runs on by one frame a row to its
+    last row (its rows together, as checked before)."""
+    _, name, frame = rows[first]
+    for _, other, number in rows[first + 1:]:
+        if other != name:
+            break
+        if number != frame + 1:
+            return False
+        frame = number
+    return True
 
 
 def _header_problem(path: Path, found: list[str], column: str) -> str | None:
