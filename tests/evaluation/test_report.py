@@ -277,9 +277,9 @@ def test_read_frame_scores_rows_are_lines_as_an_editor_counts_them(tmp_path):
 def test_read_frame_scores_reads_true_false_labels_as_pandas_writes_them(tmp_path):
     p = tmp_path / "s.csv"
     p.write_text("video,frame,score,label\na,0,0.5,False\na,1,0.7,True\na,2,0.1,false\n"
-                 "a,3,0.2,TRUE\na,4,0.2,1\n")
+                 "a,3,0.2,TRUE\na,4,0.2,1\na,5,0.3,1.0\na,6,0.3,0.0\n")
     scores, labels = read_frame_scores(p)
-    assert labels["a"].tolist() == [0, 1, 0, 1, 1] and labels["a"].dtype == np.int8
+    assert labels["a"].tolist() == [0, 1, 0, 1, 1, 1, 0] and labels["a"].dtype == np.int8
 
 
 def test_library_versions_tolerates_missing(monkeypatch):

@@ -275,7 +275,8 @@ class FrameAlignment:
             if int(getattr(self, name)) < 0:
                 raise EvaluationError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.frames_per_score < 1:
-            raise EvaluationError(f"frames_per_score must be >= 1, got {self.frames_per_score}")
+            raise EvaluationError(f"frames_per_score (--frames-per-score) must be >= 1, got "
+                                  f"{self.frames_per_score}")
         if self.unscored not in UNSCORED_POLICIES:
             raise EvaluationError(
                 f"unscored-frame policy {self.unscored!r} is not one of {UNSCORED_POLICIES}")

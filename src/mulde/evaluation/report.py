@@ -224,11 +224,14 @@ def _score(path: Path, line: int, column: str, text: str) -> float:
                               ) from None
 
 
-_LABELS = {"0": 0, "1": 1, "false": 0, "true": 1}
+_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
+"""Label cells (lower-cased): 0 / 1, as pandas writes them in a column of floats (0.0 /
+1.0) or of booleans (False / True)."""
 
 
 def _label(path: Path, line: int, fields: list[str], index: int) -> int | None:
-    """The label of a row: 0 or 1 (also False / True), None for an empty or missing cell."""
+    """The label of a row: 0 or 1 (also 0.0 / 1.0 and False / True), None for an empty or
+    missing cell."""
     value = fields[index].strip() if index < len(fields) else ""
     if not value:
         return None
