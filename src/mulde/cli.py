@@ -53,11 +53,13 @@ def _mulde_params(text: str | None) -> dict:
     return params
 
 
-def _resolve_seed(args: argparse.Namespace, overrides: dict) -> None:
-    """Set args.seed to the seed used (0 when --seed is not given); `UsageError` when --seed
-    and --params' random_state are both given and differ (which of two seeds was meant
-    cannot be told)."""
-    if (args.seed is not None and "random_state" in overrides
+def _resolve_seed(args: argparse.Namespace, overrides: dict, one_model: bool) -> None:
+    """Set args.seed to 0 when --seed is not given. `one_model` (`mulde fit`): `UsageError`
+    when --seed and --params' random_state are both given and differ (both seed the one
+    model, so which was meant cannot be told; the model takes --params' random_state, else
+    --seed). Else (`mulde run`, `train`) --seed also draws the subsample and the calibration
+    folds, which --params' random_state (the models' seed) does not, so both may be given."""
+    if (one_model and args.seed is not None and "random_state" in overrides
             and overrides["random_state"] != args.seed):
         raise UsageError(f"--seed {args.seed} and --params random_state "
                          f"{overrides['random_state']} disagree; give the seed once")
@@ -109,7 +111,7 @@ def _fit(args: argparse.Namespace) -> int:
                          f"not a {suffix} pickle (safe to load: no code runs); give a name "
                          "such as model.safetensors")
     overrides = _mulde_params(args.params)
-    _resolve_seed(args, overrides)
+    _resolve_seed(args, overrides, one_model=True)
     # --params wins over --quiet and --device, as it does for `mulde run`'s models
     # the progress bar is drawn on a terminal only: redirected, it filled logs with updates
     terminal = getattr(sys.stderr, "isatty", lambda: False)()  # no stderr under pythonw
@@ -238,11 +240,16 @@ def _columns(names: list[str], first: int = 4) -> str:
 def _check_columns(features: Path, model: Any, model_path: Path) -> None:
     """Refuse (`UsageError`) a CSV whose header names other columns, or the same in another
     order, than the DataFrame the model was fitted on (`feature_names_in_`); a file without
-    names (no header, .npy, .npz) is taken in the model's order, with a note saying so."""
+    names (no header, .npy, .npz) is taken in the model's order, with a note saying so. For a
+    model without column names, a note says when a CSV's first row is taken as a header."""
     from mulde.io.features import csv_header
 
     fitted = getattr(model, "feature_names_in_", None)
     if fitted is None:
+        header = csv_header(features)
+        if header:  # said, as `mulde fit` says it, so that a first row taken is seen
+            print(f"mulde: note: {features}: the first row is a header of column names "
+                  f"({_columns(header)}), not a sample", file=sys.stderr)
         return
     fitted = [str(n) for n in fitted]
     header = csv_header(features, fitted)
@@ -847,7 +854,7 @@ def _detector_params(args: argparse.Namespace) -> dict:
     """The MULDE overrides of --params over the extractor preset's own
     (`registry.PRESET_MULDE_PARAMS`), checked before any work (run and train)."""
     overrides = _mulde_params(args.params)
-    _resolve_seed(args, overrides)
+    _resolve_seed(args, overrides, one_model=False)
     if overrides and args.detector != "mulde":
         raise UsageError(f"--params sets MULDE parameters; --detector {args.detector} takes "
                          "none")
@@ -1290,17 +1297,24 @@ def _fewer_than_asked(kept: int, asked: int) -> str:
 @contextmanager
 def _removed_if_left_empty(*folders: Path | None) -> Iterator[None]:
     """On an error, remove those of `folders` (and the folders inside them) that this command
-    created and that hold no file, with the folders above them it created on the way
-    (`--out new/a/b`: new/ too): a failed run leaves no empty output or cache folder."""
-    created = [top for top in map(_first_missing, folders) if top is not None]
+    created and that hold no file, and the folders above them it created on the way when
+    they are left empty (`--out new/a/b`: new/a and new/ too, not their other contents): a
+    failed run leaves no empty output or cache folder."""
+    created = [(Path(f), top) for f in folders
+               if f is not None and (top := _first_missing(f)) is not None]
     try:
         yield
     except BaseException:
-        for folder in created:
+        for folder, top in created:
             for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
                 if path.is_dir() and not path.is_symlink():
                     _rmdir_quietly(path)
-            _rmdir_quietly(folder)
+            # the folders above it that it created: that chain alone, each only when empty
+            # (another command may have put its own folders beside it meanwhile)
+            for path in [folder, *folder.parents]:
+                _rmdir_quietly(path)
+                if path == top:
+                    break
         raise
 
 

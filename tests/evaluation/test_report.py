@@ -226,10 +226,12 @@ def test_read_frame_scores_says_rows_out_of_order_instead_of_an_offset(tmp_path)
                        r"video 'c' frame 2 after frame 34 \(row 3\); sort the rows by video "
                        r"and frame$"):
         read_frame_scores(p)
-    p.write_text("video,frame,score\na,0,0.1\nb,0,0.2\na,1,0.3\n")  # video a's rows apart
-    with pytest.raises(EvaluationError, match=r"row 4: frames out of order: video 'a' again "
-                       r"after video 'b' \(its rows before ended at row 2\); sort the rows by "
-                       r"video and frame$"):
+    p.write_text("video,frame,score\na,0,0.1\nb,0,0.2\na,1,0.3\nb,1,0.4\n")  # frame by frame
+    assert {v: list(s) for v, s in read_frame_scores(p)[0].items()} == {
+        "a": [0.1, 0.3], "b": [0.2, 0.4]}
+    p.write_text("video,frame,score\na,3,0.1\nb,0,0.2\na,4,0.3\n")  # a from frame 3 on
+    with pytest.raises(EvaluationError, match=r"row 2: video 'a' frame 3, expected 0; .*"
+                       r"--frame-offset 3$"):
         read_frame_scores(p)
     p.write_text("video,frame,score\na,0,0.1\na,1,0.2\na,1,0.3\n")
     with pytest.raises(EvaluationError, match=r"row 4: video 'a' frame 1 again \(row 3\); one "

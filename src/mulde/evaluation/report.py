@@ -224,39 +224,40 @@ def _score(path: Path, line: int, column: str, text: str) -> float:
                               ) from None
 
 
-_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
-"""Label cells (lower-cased): 0 / 1, as pandas writes them in a column of floats (0.0 /
-1.0) or of booleans (False / True)."""
+_BOOLEAN_LABELS = {"false": 0, "true": 1}
 
 
 def _label(path: Path, line: int, fields: list[str], index: int) -> int | None:
-    """The label of a row: 0 or 1 (also 0.0 / 1.0 and False / True), None for an empty or
+    """The label of a row: 0 or 1 as any number equal to them (0, 1, 0.0 and 1.0 as pandas
+    writes a column of floats, 01, +1) or False / True in any case; None for an empty or
     missing cell."""
     value = fields[index].strip() if index < len(fields) else ""
     if not value:
         return None
-    if value.lower() not in _LABELS:
+    if value.lower() in _BOOLEAN_LABELS:
+        return _BOOLEAN_LABELS[value.lower()]
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number not in (0.0, 1.0):
         raise EvaluationError(f"{path}, row {line}, column 'label': {value!r} is not a label; "
                               "write 1 (anomalous) or 0 (normal), or True / False")
-    return _LABELS[value.lower()]
+    return int(number)
 
 
 def _frame_order_problem(path: Path, rows: Sequence[tuple[int, str, int]]) -> str | None:
     """The one-line error for (line, video, frame) rows whose frames are not each video's
-    0, 1, 2, ... in order, its rows together; None when they are.
+    0, 1, 2, ... in order; None when they are. The videos' rows may be together or
+    interleaved (frame by frame): only each video's own rows are compared.
 
-    Rows out of order (a video's frame lower than or equal to an earlier one of it, or its
-    rows apart) are said first, anywhere in the file: sorting them is the fix, not an
-    option. Then the first row in the file that misses a frame: a video whose rows run
-    k, k+1, ... to its end is a method's scores from frame k on (k = 1: frames counted from
-    1), any other gap is named."""
+    Rows out of order (a video's frame lower than or equal to an earlier one of it) are
+    said first, anywhere in the file: sorting them is the fix, not an option. Then the
+    first row in the file that misses a frame: a video whose rows run k, k+1, ... to its end
+    is a method's scores from frame k on (k = 1: frames counted from 1), any other gap is
+    named."""
     last: dict[str, tuple[int, int]] = {}  # video: (line, frame) of its latest row
-    before = None
     for line, name, frame in rows:
-        if name in last and name != before:
-            return (f"{path}, row {line}: frames out of order: video {name!r} again after "
-                    f"video {before!r} (its rows before ended at row {last[name][0]}); sort "
-                    "the rows by video and frame")
         if name in last and frame <= last[name][1]:
             seen, earlier = last[name]
             if frame == earlier:
@@ -264,7 +265,7 @@ def _frame_order_problem(path: Path, rows: Sequence[tuple[int, str, int]]) -> st
                         f"{seen}); one row per frame")
             return (f"{path}, row {line}: frames out of order: video {name!r} frame {frame} "
                     f"after frame {earlier} (row {seen}); sort the rows by video and frame")
-        last[name], before = (line, frame), name
+        last[name] = (line, frame)
     expected: dict[str, int] = {}
     for i, (line, name, frame) in enumerate(rows):
         want = expected.get(name, 0)
@@ -286,11 +287,11 @@ def _frame_order_problem(path: Path, rows: Sequence[tuple[int, str, int]]) -> st
 
 def _runs_on(rows: Sequence[tuple[int, str, int]], first: int) -> bool:
     """Whether the video of `rows[first]` (its first row) runs on by one frame a row to its
-    last row (its rows together, as checked before)."""
+    last row (its other rows, wherever they are: in order, as checked before)."""
     _, name, frame = rows[first]
     for _, other, number in rows[first + 1:]:
         if other != name:
-            break
+            continue
         if number != frame + 1:
             return False
         frame = number

@@ -109,15 +109,17 @@ def _is_header(cells: list[str], following: Sequence[list[str]] = (),
     when a `following` row holds a number that is not a whole one (a row "0,1" of
     whole-number data stays data); with the index, an empty first name before them, from 2
     columns on (refused by `_read_csv` as an index column, as a row with an empty first cell
-    would be); or its cells are all whole numbers (names such as years) above columns whose
-    every `following` cell is a fraction (no sample is likely to be whole in every column
-    where no other one is in any)."""
+    would be); or it holds 2 or more distinct whole numbers (names such as years) above at
+    least 2 `following` rows (the next `HEADER_LOOKAHEAD`) of fractions only, written with a
+    point or an exponent (no sample is likely to be distinct whole numbers in every column
+    where no other is whole in any; a first row such as 0,0,0 stays a sample)."""
     names = [c.strip() for c in cells]
     if fitted is not None and names == [str(n).strip() for n in fitted]:
         return True
-    if following and all(_is_whole(c) for c in names) and all(
-            len(row) == len(names) and all(_is_number(c) and not _is_whole(c) for c in row)
-            for row in following):
+    if (len(names) >= 2 and len(set(names)) == len(names) and len(following) >= 2
+            and all(_is_whole(c) for c in names) and all(
+                len(row) == len(names) and all(_is_number(c) and not _is_whole(c) for c in row)
+                for row in following)):
         return True
     default = [str(i) for i in range(len(names))]
     if names == default and (len(names) >= 3 or any(

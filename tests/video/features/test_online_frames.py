@@ -68,8 +68,8 @@ def _assert_same(out, online, offline):
 @pytest.mark.parametrize("length,n", [(16, 40), (5, 12), (4, 3), (3, 11), (1, 7), (16, 1)])
 def test_a_strided_extractor_is_live_as_offline(mean_backbone, policy, stride, length, n):
     """With a stride, each frame takes the nearest centre's window as offline (the last
-    frame a centre too), whatever the stream's length; a frame waits at most stride frames
-    more than at stride 1, and at most three window means are kept."""
+    frame a centre too), whatever the stream's length; a frame waits at most stride // 2
+    frames more than at stride 1, and between pushes at most three window means are kept."""
     ex = FrameCentricExtractor(backbone="mean", length=length, stride=stride, size=8,
                                policy=policy)
     frames = _frames(n, seed=stride)

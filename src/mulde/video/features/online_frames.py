@@ -17,7 +17,9 @@ last frame could no longer be nearer), the later one when it has arrived; so a f
 to s // 2 frames more than at stride 1. Every frame is still embedded (any of them can fall in
 the last frame's window).
 
-Memory: the last `length` embeddings and the window means of at most three centres.
+Memory: the last `length` embeddings and the window means of the centres whose windows are
+fixed and whose frames are not all returned (a few; about length // (2 stride) + 2 near the
+start under "shift", where the first windows are fixed together).
 Exactness: the same windows and means as offline; the backbone embeds one frame at a time
 here and a batch offline, equal to float32 rounding. Not live: the video backbone
 (`frames:hiera`, which embeds whole windows).
