@@ -33,7 +33,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     from mulde.core.training import resolve_max_samples, resolve_members
     rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
                  "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature",
-                 "quarters8_per_direction"}
+                 "quarters8_per_direction", "steps8000_per_feature"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -103,6 +103,19 @@ def test_round_33s_variant_bags_sets_of_few_rows_per_principal_direction_only():
         assert variant_params(name, d, n, k) == variant_params("quarters8_per_feature", d, n)
     with pytest.raises(ValueError, match="principal direction"):
         variant_params(name, 128, 4000)
+
+
+def test_round_34s_variant_raises_the_step_cap_from_50_rows_per_feature_only():
+    """`steps8000_per_feature` is P8 `quarters8_per_direction` with max_steps 8,000 where
+    n >= 50 d, and P8 itself below."""
+    from density_fidelity import variant_params
+
+    name, default = "steps8000_per_feature", "quarters8_per_direction"
+    for d, n, k in ((8, 4000, 8), (64, 4000, 22), (2, 10000, 2), (16, 800, 14)):
+        assert variant_params(name, d, n, k) == {**variant_params(default, d, n, k),
+                                                 "max_steps": 8000}, (d, n)
+    for d, n, k in ((64, 1000, 4), (128, 4000, 111), (16, 799, 14), (512, 4000, 417)):
+        assert variant_params(name, d, n, k) == variant_params(default, d, n, k), (d, n)
 
 
 def test_round_28s_variants_widen_only_the_first_layer_and_only_past_256_inputs():
