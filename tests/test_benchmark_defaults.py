@@ -53,6 +53,7 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     # round 31: B3 with smaller bags on thin sets
     assert weights.pop("quarters8_per_feature") == weights.pop("quarters4_per_feature") == 0.25
     assert weights.pop("quarters8_per_direction") == 0.25  # round 33: Q8 by directions too
+    assert weights.pop("steps8000_per_feature") == 0.25  # round 34: P8, a higher step cap
     assert set(weights.values()) == {0.0}
 
 
@@ -73,4 +74,5 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     # round 31: B3 with smaller bags on thin sets
     assert rates.pop("quarters8_per_feature") == rates.pop("quarters4_per_feature") == "auto"
     assert rates.pop("quarters8_per_direction") == "auto"  # round 33: Q8 by directions too
+    assert rates.pop("steps8000_per_feature") == "auto"  # round 34: P8, a higher step cap
     assert set(rates.values()) == {1e-3}
