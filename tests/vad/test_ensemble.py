@@ -624,3 +624,60 @@ def test_fit_workers_end_when_the_run_is_killed(tmp_path):
         time.sleep(0.05)
     os.kill(worker, signal.SIGKILL)
     pytest.fail(f"worker {worker} outlived its killed parent")
+
+
+def test_distinct_frames_points_every_row_to_the_first_of_its_run_in_its_video():
+    from mulde.vad.ensemble import distinct_frames
+
+    a, b = [1.0, 2.0], [3.0, 4.0]
+    X = np.array([a, a, b, b, b, a])
+    groups = np.array([0, 0, 0, 0, 1, 1])  # row 4 repeats row 3 in another video: kept
+    assert distinct_frames(X, groups).tolist() == [0, 0, 2, 2, 4, 5]
+    assert distinct_frames(X[:1], groups[:1]).tolist() == [0]
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 4)), min_size=1, max_size=12))
+@settings(max_examples=40, deadline=None)
+def test_distinct_frames_undoes_any_repetition(runs):
+    """Runs of copies (value, length) rebuild the rows exactly from the distinct ones."""
+    from mulde.vad.ensemble import distinct_frames
+
+    X = np.array([[float(v)] for v, n in runs for _ in range(n)])
+    groups = np.zeros(len(X), int)
+    objects = distinct_frames(X, groups)
+    keep = np.unique(objects)
+    np.testing.assert_array_equal(X[keep][np.searchsorted(keep, objects)], X)
+    assert (np.diff(objects) >= 0).all()
+    assert all(X[i - 1, 0] != X[i, 0] for i in keep[1:])
+
+
+def _strided_frames(n_videos=4, n=30, stride=3, dim=4, seed=0):
+    """Frame-stream features as a strided `FrameCentricExtractor` gives them: each window's
+    features repeated over the `stride` frames nearest its centre."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for v in range(n_videos):
+        windows = rng.normal(size=(-(-n // stride), dim)).astype(np.float32)
+        feats = np.repeat(windows, stride, axis=0)[:n]
+        out[f"v{v}"] = VideoFeatures.of({Stream.FRAME: ObjectFeatures.build(
+            feats, np.arange(n), np.tile([0, 0, 8, 8], (n, 1)), n, dim)})
+    return out
+
+
+def test_a_strided_frame_stream_is_fitted_on_its_distinct_windows():
+    """Each window once (a newcomer found stride 4 fitting every window 4 times, copies in
+    the validation rows so that early stopping never fired); every training frame still gets
+    its out-of-fold score, the same as its window's."""
+    train = _strided_frames()
+    ensemble = StreamEnsemble("knn", calibration_folds=2).fit(train)
+    fit = ensemble.fits_[Stream.FRAME]
+    assert fit.train_objects == 4 * 10  # 10 windows of 3 frames per 30-frame video
+    assert [len(s) for s in fit.train_frames] == [30] * 4
+    for scores in fit.train_frames:
+        np.testing.assert_array_equal(scores, np.repeat(scores[::3], 3))
+    once = {name: VideoFeatures.of({Stream.FRAME: ObjectFeatures.build(
+        vf[Stream.FRAME].features[::3], np.arange(10), np.tile([0, 0, 8, 8], (10, 1)), 10, 4)})
+        for name, vf in train.items()}
+    alone = StreamEnsemble("knn", calibration_folds=2).fit(once).fits_[Stream.FRAME]
+    for scores, window in zip(fit.train_frames, alone.train_frames, strict=True):
+        np.testing.assert_array_equal(scores[::3], window)

@@ -125,7 +125,7 @@ def test_a_cache_that_cannot_be_written_still_reads_its_fits_back(tmp_path, monk
     first = ensemble().fit(train)
     assert len(list((tmp_path / "fits").glob("*.json"))) == 6
     stream, make = next(iter(first._plan(train).items()))  # the first fit run, serially
-    job = first._jobs(make, *first._stream_data(train, stream, 0))[0]
+    job = first._jobs(make, first._stream_data(train, stream, 0))[0]
     (tmp_path / "fits" / f"{job.cache_key}.json").unlink()
 
     def full(*args, **kwargs):

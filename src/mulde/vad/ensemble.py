@@ -78,7 +78,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -343,6 +343,33 @@ def stack_stream(videos: Mapping[str, VideoFeatures], stream: Stream
     return X, groups
 
 
+def distinct_frames(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """For each row of a frame stream (n, d) with its videos `groups` (n,), the index of the
+    first row of its run of identical rows in the same video (n,), nondecreasing: a
+    `FrameCentricExtractor` with stride s gives each frame the nearest embedded window's
+    features, so s consecutive rows are one window. Fitted once each, the copies neither
+    weigh a window s times nor leave a copy of a training row among the held-out validation
+    rows (where early stopping would never see a new sample)."""
+    same = np.zeros(len(X), bool)
+    if len(X) > 1:
+        same[1:] = (groups[1:] == groups[:-1]) & np.all(X[1:] == X[:-1], axis=1)
+    starts = np.flatnonzero(~same)
+    return starts[np.cumsum(~same) - 1]
+
+
+class StreamData(NamedTuple):
+    """One stream's training rows as fitted: X (m, d) float64, groups (m,) the 0-based
+    training video of each row, `subsampled` (the rows are a `max_train_objects` draw:
+    every object is then scored per video), and `objects` (n,) the row of X of each training
+    object when the rows are the frame stream's distinct windows (`distinct_frames`), else
+    None (row i is object i)."""
+
+    X: np.ndarray
+    groups: np.ndarray
+    subsampled: bool
+    objects: np.ndarray | None = None
+
+
 def subsample_stream(videos: Mapping[str, VideoFeatures], stream: Stream, m: int,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Return (X (m, d) float64, groups (m,) int) like `stack_stream`, for m objects drawn
@@ -537,15 +564,26 @@ class StreamEnsemble:
                       "training objects span", stacklevel=4)
 
     def _stream_data(self, train: Mapping[str, VideoFeatures], stream: Stream, k: int
-                     ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Return (X, groups, subsampled) of one stream: every training object, or the seeded
-        subsample of `max_train_objects` (k: the stream's place, which seeds the draw)."""
+                     ) -> StreamData:
+        """Return the `StreamData` of one stream: every training object, or the seeded
+        subsample of `max_train_objects` (k: the stream's place, which seeds the draw); the
+        frame stream without the copies a strided extractor gives (`distinct_frames`)."""
         n = sum(vf[stream].n_objects for vf in train.values())
         if self.max_train_objects is not None and n > self.max_train_objects:
             X, groups = subsample_stream(train, stream, int(self.max_train_objects),
                                          np.random.default_rng([self.seed, k]))
-            return X, groups, True
-        return (*stack_stream(train, stream), False)
+            if stream is Stream.FRAME:
+                keep = np.unique(distinct_frames(X, groups))
+                X, groups = X[keep], groups[keep]
+            return StreamData(X, groups, True)
+        X, groups = stack_stream(train, stream)
+        if stream is not Stream.FRAME:
+            return StreamData(X, groups, False)
+        objects = distinct_frames(X, groups)
+        if objects[-1] == len(X) - 1:  # no copies
+            return StreamData(X, groups, False)
+        keep = np.unique(objects)
+        return StreamData(X[keep], groups[keep], False, np.searchsorted(keep, objects))
 
     def _cache_key(self, job: FitJob, writing: bool = False) -> tuple[FitCache, str] | None:
         """The fit cache and the key of `job` (`mulde.vad.fit_cache.job_key`); None without
@@ -573,7 +611,7 @@ class StreamEnsemble:
             return 0, total
         found = 0
         for k, (stream, make) in enumerate(plan.items()):
-            for job in self._jobs(make, *self._stream_data(train, stream, k)):
+            for job in self._jobs(make, self._stream_data(train, stream, k)):
                 found += job.cache_key is not None and cache.has(job.cache_key,
                                                                  job.needs_scores)
         return found, total
@@ -603,24 +641,24 @@ class StreamEnsemble:
                 self._cache_off = True
         return result
 
-    def _jobs(self, make: Callable[[], StreamModel], X: np.ndarray, groups: np.ndarray,
-              subsampled: bool) -> list[FitJob]:
-        """The fits of one stream: the model on all its objects, then one refit per
+    def _jobs(self, make: Callable[[], StreamModel], data: StreamData) -> list[FitJob]:
+        """The fits of one stream: the model on all its rows (`data`), then one refit per
         out-of-fold calibration fold (none on a subsample)."""
+        X, groups, subsampled, _ = data
         folds = None if subsampled else self.calibration_folds
         own = folds is None and not subsampled  # calibrated on the model's own scores
         data = None if self.fit_cache is None else data_digest(X, groups)  # once a stream
         return [FitJob(make, X, groups, folds, fold, own_scores=own and fold is None,
                        data=data) for fold in [None, *range(folds or 0)]]
 
-    def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, X: np.ndarray,
-                  groups: np.ndarray, subsampled: bool,
+    def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, data: StreamData,
                   done: Mapping[int | None, FitResult]) -> tuple[StreamFit, list[str]]:
         """Return the stream's `StreamFit` from its finished fits (`done`: fold -> result,
         None the model on all objects): the calibration's training scores (the model's own,
-        out-of-fold, or per video of a subsample), the empty-frame fill and the
-        calibration. `fit_s` is the model's fit, `calibrate_s` the refits' seconds (summed,
-        also when they ran side by side in worker processes) plus the calibration's.
+        out-of-fold, or per video of a subsample; of distinct rows, given back to every
+        object that is a copy of one), the empty-frame fill and the calibration. `fit_s` is
+        the model's fit, `calibrate_s` the refits' seconds (summed, also when they ran side
+        by side in worker processes) plus the calibration's.
         Returned with it: the warnings its fits recorded, each once and naming the stream
         (whichever of its fits said it), for `fit` to give once its progress bar is closed,
         so that no warning lands on the bar's line."""
@@ -629,6 +667,7 @@ class StreamEnsemble:
         said = dict.fromkeys(m for result in done.values() for m in result.warnings)
         messages = [f"{stream.value} stream: {message}" for message in said]
         t0 = time.perf_counter()
+        X, groups, subsampled, objects = data
         if subsampled:  # score every training object, one video at a time
             per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
                          for i, vf in enumerate(train.values())]
@@ -642,6 +681,8 @@ class StreamEnsemble:
                 fold = groups % self.calibration_folds
                 for f in range(self.calibration_folds):
                     train_obj[fold == f] = done[f].scores
+            if objects is not None:  # every object the score of its distinct row
+                train_obj, groups = train_obj[objects], groups[objects]
             fill = float(train_obj.min())
             per_video = [train_obj[groups == i] for i in range(len(train))]
         reference = np.sort(train_obj) if stream in self.sidak_streams else None
@@ -682,14 +723,13 @@ class StreamEnsemble:
             else:  # one stream at a time: one stream's training matrix held at once
                 for k, (stream, make) in enumerate(plan.items()):
                     bar.set_postfix_str(f"{stream.value} stream")
-                    X, groups, sub = self._stream_data(train, stream, k)
+                    data = self._stream_data(train, stream, k)
                     done: dict[int | None, FitResult] = {}
-                    for job in self._jobs(make, X, groups, sub):
+                    for job in self._jobs(make, data):
                         done[job.fold] = self._reused(job) or self._kept(job, run_fit_job(job))
                         bar.update()
                     bar.update(per_stream - len(done))
-                    self.fits_[stream], messages = self._assemble(train, stream, X, groups,
-                                                                  sub, done)
+                    self.fits_[stream], messages = self._assemble(train, stream, data, done)
                     said += messages
         for message in said:
             warnings.warn(message, UserWarning, stacklevel=2)
@@ -704,7 +744,7 @@ class StreamEnsemble:
         return their warnings in that order (`_assemble`), for `fit` to give."""
         data = {stream: self._stream_data(train, stream, k) for k, stream in enumerate(plan)}
         jobs = [(stream, job) for stream, make in plan.items()
-                for job in self._jobs(make, *data[stream])]
+                for job in self._jobs(make, data[stream])]
         # longest first, so the big stream's fits are not left for the end while a worker
         # idles: a MULDE fit costs its fixed number of steps times a cost growing with the
         # features, a GMM or kNN fit grows with the rows too
@@ -730,7 +770,7 @@ class StreamEnsemble:
         bar.update(len(plan) * per_stream - len(jobs))
         said: list[str] = []
         for stream in plan:
-            self.fits_[stream], messages = self._assemble(train, stream, *data[stream],
+            self.fits_[stream], messages = self._assemble(train, stream, data[stream],
                                                           done[stream])
             said += messages
         return said
