@@ -604,9 +604,19 @@ def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
         video = Video("test_01", root / "test" / "test_01.mp4")
         offline = model.score_video(video).fused
         summary = watch_source(model, str(video.path), tmp_path / "out")
+        model.training = {**(model.training or {}), "frame_sizes": {"": [64, 32]}}
+        from mulde.video.features.online import FrameSizeWarning
+
+        with pytest.warns(FrameSizeWarning, match="trained on 64x32 video"):
+            wide = watch_source(model, str(video.path), tmp_path / "out2")
     finally:
         backbones.load_backbone.cache_clear()  # no "mean" backbone for later tests
-    assert summary["frames"] == 30
+    assert summary["frames"] == 30 and summary["notes"] == []
+    # the warning said on stderr is kept with the outputs (a newcomer found it lost there)
+    assert [n for n in wide["notes"] if "trained on 64x32 video" in n] == [
+        n for n in json.loads((tmp_path / "out2" / "watch.json").read_text())["notes"]
+        if "64x32" in n]
+    assert any("trained on 64x32 video" in n for n in wide["notes"])
     with (tmp_path / "out" / "scores.csv").open() as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == ["frame", "time_s", "score", "smoothed", "frame_score",

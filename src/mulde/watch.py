@@ -46,6 +46,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from mulde.vad.events import Event, EventTracker, leading_stream
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
 from mulde.video.features.objects import box_in_frame
+from mulde.video.features.online import FrameSizeWarning
 
 # what a watch writes into its output folder (module docstring); nothing else is removed
 _OUTPUTS = ("events.json", "watch.json", "scores.csv")  # the summaries first: never listing
@@ -263,7 +265,18 @@ class Watcher:
             return
         self._ring.append((self.n_in, frame))
         self.n_in += 1
-        for s in self.scorer.push(frame, arrived):
+        if self.n_in > 1:
+            scored = self.scorer.push(frame, arrived)
+        else:  # the first frame: a frame-size warning said there is kept in watch.json too
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                scored = self.scorer.push(frame, arrived)
+            for said in caught:
+                if issubclass(said.category, FrameSizeWarning):
+                    self.notes.append(str(said.message))
+                warnings.warn_explicit(said.message, said.category, said.filename,
+                                       said.lineno)
+        for s in scored:
             self._handle(s, writer)
 
     def _run(self, stop: threading.Event) -> dict[str, Any]:
@@ -521,7 +534,8 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     if watcher.replaced:
         n = watcher.replaced
         note(f"{out} held an earlier watch's outputs: replaced {n} file{'s' if n != 1 else ''} "
-             "(scores.csv, events.json, watch.json, events/event_*; other files stay)")
+             "of those it writes (scores.csv, events.json, watch.json, events/event_*; other files "
+             "stay)")
     watcher.notes = list(said)  # the notes on the source and model, kept in watch.json
     return watcher.run()
 

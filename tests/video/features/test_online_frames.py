@@ -116,7 +116,8 @@ def test_settings_not_run_live_and_bad_frames_are_refused(mean_backbone):
 @pytest.mark.parametrize("crop", [False, True])
 def test_a_camera_of_another_aspect_ratio_is_warned_about(mean_backbone, crop):
     """Training video 16x12 (aspect 1.33): a 32x24 camera is resized alike (no warning); a
-    32x18 one (1.78) is stretched (or cut) otherwise, which the warning says, once."""
+    32x18 one (1.78) is stretched (or cut) otherwise, which the warning says, once; an 8x6
+    one holds less detail, which it says too."""
     import warnings
 
     from mulde.video.features.online import FrameSizeWarning
@@ -135,6 +136,12 @@ def test_a_camera_of_another_aspect_ratio_is_warned_about(mean_backbone, crop):
         for frame in _frames(3, shape=(18, 32)):
             wide.push(frame)
     assert len(caught) == 1
+    small = OnlineFrameExtractor(ex, "cam", trained_shape=(12, 16))
+    with pytest.warns(FrameSizeWarning, match=r"^cam: frames are 8x6 \(aspect 1.33\) but the "
+                      r"model was trained on 16x12 video \(aspect 1.33\); the frames hold "
+                      r"less detail than the training ones \(the backbone sees them "
+                      r"enlarged\) and the scores may not compare"):
+        small.push(_frames(1, shape=(6, 8))[0])
 
 
 def test_the_live_form_follows_the_extractor(mean_backbone):

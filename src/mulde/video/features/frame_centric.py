@@ -98,8 +98,9 @@ class FrameCentricExtractor(SceneFree):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "policy", WindowPolicy(self.policy))
-        if self.length < 1 or self.stride < 1 or self.size < 1:
-            raise ValueError("length, stride and size must be >= 1")
+        for name in ("length", "stride", "size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         check_backbone(self.backbone)
 
     @property

@@ -65,12 +65,17 @@ class OnlineFrameExtractor:
     videos' frame size: a first frame of another aspect ratio (by more than
     `ASPECT_TOLERANCE`) gives a `FrameSizeWarning`, since every frame is resized to the
     backbone's square input (or cropped to it) and the scene is then stretched (or cut)
-    otherwise than in training; another size of the same aspect ratio is resized alike.
+    otherwise than in training; so does a smaller one of the same aspect ratio (by more than
+    `SMALLER_TOLERANCE`), which holds less detail; a larger one is resized alike.
     """
 
     ASPECT_TOLERANCE = 0.02
     """The relative difference of width / height from the training videos' that is warned
     about (a 640x480 camera against 320x240 training video is not; 640x360 is)."""
+    SMALLER_TOLERANCE = 0.1
+    """How much narrower than the training videos (same aspect ratio) frames may be before
+    it is warned about: a newcomer measured 180x120 frames of a view trained at 360x240
+    moving scores by half the alert threshold, 720x480 ones not at all."""
 
     def __init__(self, extractor: FrameCentricExtractor, source: str = "the stream",
                  trained_shape: tuple[int, int] | None = None) -> None:
@@ -113,7 +118,7 @@ class OnlineFrameExtractor:
         frame = live_frame(frame, self.source, self.n_in)
         if self._shape is None:
             self._shape = frame.shape[:2]
-            self._warn_aspect(self._shape)
+            self._warn_size(self._shape)
         elif frame.shape[:2] != self._shape:
             raise size_change(self.source, self.n_in, frame.shape[:2], self._shape)
         image = resize_frame(frame, self.extractor.size, self.extractor.center_crop)
@@ -130,23 +135,29 @@ class OnlineFrameExtractor:
             out.append(self._complete(self.n_out, centre))
         return out
 
-    def _warn_aspect(self, shape: tuple[int, int]) -> None:
-        """Warn (`FrameSizeWarning`) when the stream's aspect ratio is not the training
-        videos' (nothing when they are unknown)."""
+    def _warn_size(self, shape: tuple[int, int]) -> None:
+        """Warn (`FrameSizeWarning`) when the stream's frames are not of the training videos'
+        aspect ratio, or are smaller than them by more than `SMALLER_TOLERANCE` (nothing when
+        the training size is unknown)."""
         if self.trained_shape is None:
             return
         height, width = self.trained_shape
         aspect, trained = shape[1] / shape[0], width / height
-        if abs(aspect / trained - 1) <= self.ASPECT_TOLERANCE:
+        said = (f"{self.source}: frames are {shape[1]}x{shape[0]} (aspect {aspect:.3g}) but "
+                f"the model was trained on {width}x{height} video (aspect {trained:.3g}); ")
+        if abs(aspect / trained - 1) > self.ASPECT_TOLERANCE:
+            how, changed = (("centre-cropped to a square", "cut") if self.extractor.center_crop
+                            else ("resized whole to a square", "stretched"))
+            said += (f"each frame is {how} for the backbone, so this view is {changed} "
+                     "otherwise than in training")
+        elif shape[1] < (1 - self.SMALLER_TOLERANCE) * width:
+            said += ("the frames hold less detail than the training ones (the backbone sees "
+                     "them enlarged)")
+        else:
             return
-        how, changed = (("centre-cropped to a square", "cut") if self.extractor.center_crop
-                        else ("resized whole to a square", "stretched"))
         warnings.warn(FrameSizeWarning(
-            f"{self.source}: frames are {shape[1]}x{shape[0]} (aspect {aspect:.3g}) but the "
-            f"model was trained on {width}x{height} video (aspect {trained:.3g}); each frame "
-            f"is {how} for the backbone, so this view is {changed} otherwise "
-            "than in training and its scores may not compare: train a model on "
-            "this camera's video"), stacklevel=3)
+            said + " and the scores may not compare: train a model on this camera's video"),
+            stacklevel=3)
 
     def centre_of(self, t: int) -> int | None:
         """The centre whose window frame t takes (`nearest_centre`, ties to the earlier), once
