@@ -515,7 +515,8 @@ def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys
                  "--threshold", "1e9"]) == 0
     err = capsys.readouterr().err
     assert err.count("replaced") == 1
-    assert f"mulde watch: {out} held an earlier watch's outputs: replaced 4 files of those it writes (" in err
+    assert (f"mulde watch: {out} held an earlier watch's outputs: replaced 4 files of those "
+            "it writes (") in err
     assert json.loads((out / "events.json").read_text()) == []
     assert sorted(p.name for p in (out / "events").iterdir()) == []
     assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "new"),

@@ -653,12 +653,14 @@ def test_distinct_frames_undoes_any_repetition(runs):
 
 def _strided_frames(n_videos=4, n=30, stride=3, dim=4, seed=0):
     """Frame-stream features as a strided `FrameCentricExtractor` gives them: each window's
-    features repeated over the `stride` frames nearest its centre."""
+    features repeated over the `stride` frames nearest its centre, and the last frame its
+    own window (a centre too, as offline)."""
     rng = np.random.default_rng(seed)
     out = {}
     for v in range(n_videos):
         windows = rng.normal(size=(-(-n // stride), dim)).astype(np.float32)
         feats = np.repeat(windows, stride, axis=0)[:n]
+        feats[-1] = rng.normal(size=dim)
         out[f"v{v}"] = VideoFeatures.of({Stream.FRAME: ObjectFeatures.build(
             feats, np.arange(n), np.tile([0, 0, 8, 8], (n, 1)), n, dim)})
     return out
@@ -671,13 +673,15 @@ def test_a_strided_frame_stream_is_fitted_on_its_distinct_windows():
     train = _strided_frames()
     ensemble = StreamEnsemble("knn", calibration_folds=2).fit(train)
     fit = ensemble.fits_[Stream.FRAME]
-    assert fit.train_objects == 4 * 10  # 10 windows of 3 frames per 30-frame video
-    assert [len(s) for s in fit.train_frames] == [30] * 4
+    assert fit.train_objects == 4 * 11  # 10 windows of 3 frames per 30-frame video, and
+    assert [len(s) for s in fit.train_frames] == [30] * 4  # the last frame's own window
+    first = [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 29]  # the first frame of each window
     for scores in fit.train_frames:
-        np.testing.assert_array_equal(scores, np.repeat(scores[::3], 3))
+        np.testing.assert_array_equal(scores[:27], np.repeat(scores[:27:3], 3))
+        assert scores[27] == scores[28]
     once = {name: VideoFeatures.of({Stream.FRAME: ObjectFeatures.build(
-        vf[Stream.FRAME].features[::3], np.arange(10), np.tile([0, 0, 8, 8], (10, 1)), 10, 4)})
-        for name, vf in train.items()}
+        vf[Stream.FRAME].features[first], np.arange(11), np.tile([0, 0, 8, 8], (11, 1)), 11,
+        4)}) for name, vf in train.items()}
     alone = StreamEnsemble("knn", calibration_folds=2).fit(once).fits_[Stream.FRAME]
     for scores, window in zip(fit.train_frames, alone.train_frames, strict=True):
-        np.testing.assert_array_equal(scores[::3], window)
+        np.testing.assert_array_equal(scores[first], window)

@@ -580,9 +580,9 @@ class StreamEnsemble:
         if stream is not Stream.FRAME:
             return StreamData(X, groups, False)
         objects = distinct_frames(X, groups)
-        if objects[-1] == len(X) - 1:  # no copies
-            return StreamData(X, groups, False)
         keep = np.unique(objects)
+        if len(keep) == len(X):  # no copies
+            return StreamData(X, groups, False)
         return StreamData(X[keep], groups[keep], False, np.searchsorted(keep, objects))
 
     def _cache_key(self, job: FitJob, writing: bool = False) -> tuple[FitCache, str] | None:
