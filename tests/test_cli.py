@@ -580,6 +580,9 @@ def test_info_summary_names_reduced_streams_folds_and_a_missing_threshold():
         "out-of-fold training scores (2 folds of the training videos) to 0 and their 99.9th "
         "percentile to 1; fused as the sum of calibrated streams",
         "threshold: none (scores only, no alerts)"]
+    # the frame stream is fitted on its distinct windows (a strided extractor's copies out)
+    described["streams"] = {"frame": {**described["streams"]["appearance"], "train_objects": 57}}
+    assert ", 57 distinct windows, frame score sidak" in _pipeline_summary(described)[1]
 
 
 def test_info_summary_warns_when_the_training_video_cannot_check_the_alarm_rate():

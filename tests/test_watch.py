@@ -617,7 +617,7 @@ def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
     assert [n for n in wide["notes"] if "trained on 64x32 video" in n] == [
         n for n in json.loads((tmp_path / "out2" / "watch.json").read_text())["notes"]
         if "64x32" in n]
-    assert any("trained on 64x32 video" in n for n in wide["notes"])
+    assert sum("trained on 64x32 video" in n for n in wide["notes"]) == 1
     with (tmp_path / "out" / "scores.csv").open() as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == ["frame", "time_s", "score", "smoothed", "frame_score",

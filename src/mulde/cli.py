@@ -422,8 +422,10 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
             first = ("the first principal component" if kept == 1
                      else f"the first {kept} principal components")
             features = f"{first} of {features}" + _fewer_than_asked(kept, pca["n_components"])
-        lines.append(f"  {name}: {model.get('kind', '?')} detector on {features}, "
-                     f"{s['train_objects']} training objects, frame score {s['frame_score']}")
+        rows = (f"{s['train_objects']} distinct windows" if name == "frame"
+                else f"{s['train_objects']} training objects")
+        lines.append(f"  {name}: {model.get('kind', '?')} detector on {features}, {rows}, "
+                     f"frame score {s['frame_score']}")
     t = d["training"] or {}
     if "videos" in t:
         lines.append(f"training: {t['videos']} videos, {t['frames']} frames "

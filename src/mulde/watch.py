@@ -238,7 +238,7 @@ class Watcher:
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
-        self.notes: list[str] = []  # the caller's notes on the source, for watch.json
+        self.notes: list[str] = []  # notes on the source, for watch.json (`_noting` adds)
         self._write_events()  # no event yet: what a reader of the folder sees meanwhile
 
     @property
@@ -251,8 +251,27 @@ class Watcher:
     def run(self) -> dict[str, Any]:
         """Watch the source to its end (or Ctrl-C / SIGTERM); return watch.json's dict."""
         stop = threading.Event()
-        with _stop_on_signals(stop):
+        with _stop_on_signals(stop), self._noting(FrameSizeWarning):
             return self._run(stop)
+
+    @contextlib.contextmanager
+    def _noting(self, category: type[Warning]) -> Iterator[None]:
+        """While watching, a warning of `category` that is shown (the frames' size against
+        the training videos', said at the first frame and again if a reconnected camera
+        changes it) is also kept in `notes`, for watch.json; every warning is shown as
+        before, by the hook that was there."""
+        shown = warnings.showwarning
+
+        def show(message: Any, kind: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(kind, category):
+                self.notes.append(str(message))
+            shown(message, kind, *args, **kwargs)
+
+        warnings.showwarning = show
+        try:
+            yield
+        finally:
+            warnings.showwarning = shown
 
     def _take(self, frame: Any, writer: Any, arrived: float) -> None:
         """One arriving frame (read from the source at `arrived`): kept for snapshots and
@@ -265,18 +284,7 @@ class Watcher:
             return
         self._ring.append((self.n_in, frame))
         self.n_in += 1
-        if self.n_in > 1:
-            scored = self.scorer.push(frame, arrived)
-        else:  # the first frame: a frame-size warning said there is kept in watch.json too
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                scored = self.scorer.push(frame, arrived)
-            for said in caught:
-                if issubclass(said.category, FrameSizeWarning):
-                    self.notes.append(str(said.message))
-                warnings.warn_explicit(said.message, said.category, said.filename,
-                                       said.lineno)
-        for s in scored:
+        for s in self.scorer.push(frame, arrived):
             self._handle(s, writer)
 
     def _run(self, stop: threading.Event) -> dict[str, Any]:

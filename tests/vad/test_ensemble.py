@@ -652,9 +652,9 @@ def test_distinct_frames_undoes_any_repetition(runs):
 
 
 def _strided_frames(n_videos=4, n=30, stride=3, dim=4, seed=0):
-    """Frame-stream features as a strided `FrameCentricExtractor` gives them: each window's
-    features repeated over the `stride` frames nearest its centre, and the last frame its
-    own window (a centre too, as offline)."""
+    """Frame-stream features of the shape a strided `FrameCentricExtractor` gives: runs of
+    `stride` frames sharing one window's features, and the last frame its own window (a
+    centre too, as offline)."""
     rng = np.random.default_rng(seed)
     out = {}
     for v in range(n_videos):
@@ -685,3 +685,17 @@ def test_a_strided_frame_stream_is_fitted_on_its_distinct_windows():
     alone = StreamEnsemble("knn", calibration_folds=2).fit(once).fits_[Stream.FRAME]
     for scores, window in zip(fit.train_frames, alone.train_frames, strict=True):
         np.testing.assert_array_equal(scores[first], window)
+
+
+def test_a_strided_frame_streams_cap_counts_and_draws_its_distinct_windows():
+    """`max_train_objects` counts the windows, not the frames: 44 windows under a cap of 100
+    (120 frames) are all fitted, not a subsample; a cap of 20 draws 20 distinct windows."""
+    train = _strided_frames()
+    whole = StreamEnsemble("knn", max_train_objects=100)
+    data = whole._stream_data(train, Stream.FRAME, 0)
+    assert (len(data.X), data.subsampled, len(data.objects)) == (44, False, 120)
+    drawn = StreamEnsemble("knn", max_train_objects=20)._stream_data(train, Stream.FRAME, 0)
+    assert (len(drawn.X), drawn.subsampled, drawn.objects) == (20, True, None)
+    assert len(np.unique(drawn.X, axis=0)) == 20
+    fit = StreamEnsemble("knn", max_train_objects=20).fit(train).fits_[Stream.FRAME]
+    assert fit.train_objects == 20 and [len(s) for s in fit.train_frames] == [30] * 4

@@ -310,7 +310,7 @@ class StreamFit:
     fill: float
     calibration: Calibration
     dim: int
-    train_objects: int
+    train_objects: int  # the rows fitted: the frame stream's distinct windows (`_frame_data`)
     fit_s: float
     calibrate_s: float
     test_objects: int = 0
@@ -347,9 +347,11 @@ def distinct_frames(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """For each row of a frame stream (n, d) with its videos `groups` (n,), the index of the
     first row of its run of identical rows in the same video (n,), nondecreasing: a
     `FrameCentricExtractor` with stride s gives each frame the nearest embedded window's
-    features, so s consecutive rows are one window. Fitted once each, the copies neither
-    weigh a window s times nor leave a copy of a training row among the held-out validation
-    rows (where early stopping would never see a new sample)."""
+    features, so s consecutive rows are one window (so are identical windows at stride 1:
+    those of the first and last frames under policy "shift", or of a frozen camera).
+    Fitted once each, the copies neither weigh a window s times nor leave a copy of a
+    training row among the held-out validation rows (where early stopping would never see
+    a new sample)."""
     same = np.zeros(len(X), bool)
     if len(X) > 1:
         same[1:] = (groups[1:] == groups[:-1]) & np.all(X[1:] == X[:-1], axis=1)
@@ -568,22 +570,42 @@ class StreamEnsemble:
         """Return the `StreamData` of one stream: every training object, or the seeded
         subsample of `max_train_objects` (k: the stream's place, which seeds the draw); the
         frame stream without the copies a strided extractor gives (`distinct_frames`)."""
+        if stream is Stream.FRAME:
+            return self._frame_data(train, stream, k)
         n = sum(vf[stream].n_objects for vf in train.values())
         if self.max_train_objects is not None and n > self.max_train_objects:
             X, groups = subsample_stream(train, stream, int(self.max_train_objects),
                                          np.random.default_rng([self.seed, k]))
-            if stream is Stream.FRAME:
-                keep = np.unique(distinct_frames(X, groups))
-                X, groups = X[keep], groups[keep]
             return StreamData(X, groups, True)
-        X, groups = stack_stream(train, stream)
-        if stream is not Stream.FRAME:
-            return StreamData(X, groups, False)
-        objects = distinct_frames(X, groups)
-        keep = np.unique(objects)
-        if len(keep) == len(X):  # no copies
-            return StreamData(X, groups, False)
-        return StreamData(X[keep], groups[keep], False, np.searchsorted(keep, objects))
+        return StreamData(*stack_stream(train, stream), False)
+
+    def _frame_data(self, train: Mapping[str, VideoFeatures], stream: Stream, k: int
+                    ) -> StreamData:
+        """The frame stream's `StreamData`: its distinct rows (`distinct_frames`, found one
+        video at a time, the copies never stacked), all of them, or a seeded draw of
+        `max_train_objects` of them when there are more (each window as likely as any
+        other, however many frames took it)."""
+        records = [vf[stream] for vf in train.values()]
+        firsts = [distinct_frames(r.features, np.zeros(r.n_objects, np.int64))
+                  for r in records]
+        keeps = [np.unique(first) for first in firsts]
+        counts = np.array([len(keep) for keep in keeps])
+        offsets = np.r_[0, np.cumsum(counts)]
+        subsampled = self.max_train_objects is not None and offsets[-1] > self.max_train_objects
+        if subsampled:
+            rng = np.random.default_rng([self.seed, k])
+            pick = np.sort(rng.choice(int(offsets[-1]), int(self.max_train_objects),
+                                      replace=False))
+            keeps = [keep[pick[(pick >= lo) & (pick < hi)] - lo]
+                     for keep, lo, hi in zip(keeps, offsets[:-1], offsets[1:], strict=True)]
+        X = np.concatenate([r.features[keep] for r, keep in zip(records, keeps, strict=True)]
+                           ).astype(np.float64)
+        groups = np.concatenate([np.full(len(keep), i) for i, keep in enumerate(keeps)])
+        if subsampled or len(X) == sum(r.n_objects for r in records):
+            return StreamData(X, groups, subsampled)
+        objects = np.concatenate([np.searchsorted(keep, first) + lo for keep, first, lo
+                                  in zip(keeps, firsts, offsets[:-1], strict=True)])
+        return StreamData(X, groups, False, objects)
 
     def _cache_key(self, job: FitJob, writing: bool = False) -> tuple[FitCache, str] | None:
         """The fit cache and the key of `job` (`mulde.vad.fit_cache.job_key`); None without
@@ -647,9 +669,9 @@ class StreamEnsemble:
         X, groups, subsampled, _ = data
         folds = None if subsampled else self.calibration_folds
         own = folds is None and not subsampled  # calibrated on the model's own scores
-        data = None if self.fit_cache is None else data_digest(X, groups)  # once a stream
+        digest = None if self.fit_cache is None else data_digest(X, groups)  # once a stream
         return [FitJob(make, X, groups, folds, fold, own_scores=own and fold is None,
-                       data=data) for fold in [None, *range(folds or 0)]]
+                       data=digest) for fold in [None, *range(folds or 0)]]
 
     def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, data: StreamData,
                   done: Mapping[int | None, FitResult]) -> tuple[StreamFit, list[str]]:
