@@ -161,26 +161,27 @@ def test_whole_number_names_above_fractions_are_a_header(tmp_path):
     assert read_features(tmp_path / "one.csv").shape == (3, 1)
 
 
+def _refused(tmp_path, name: str, text: str, match: str) -> None:
+    """Write `text` to the CSV `name` and check `read_features` refuses it as `match` says."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(FeatureFileError, match=match):
+        read_features(tmp_path / name)
+
+
 def test_a_first_row_of_names_and_numbers_says_both_ways_out(tmp_path):
-    (tmp_path / "m.csv").write_text("temp,pressure,2\n1.5,2.5,3.5\n")
-    with pytest.raises(FeatureFileError, match=r"^\S*m.csv: line 1, column 1: 'temp' is not a "
-                       r"number, column 3 \('2'\) is: if line 1 is a header, give column 3 a "
-                       r"name that is not a number; if it is a sample, fix that cell$"):
-        read_features(tmp_path / "m.csv")
+    _refused(tmp_path, "m.csv", "temp,pressure,2\n1.5,2.5,3.5\n",
+             r"^\S*m.csv: line 1, column 1: 'temp' is not a number, column 3 \('2'\) is: if "
+             r"line 1 is a header, give column 3 a name that is not a number; if it is a "
+             r"sample, fix that cell$")
 
 
 def test_trailing_commas_and_missing_value_markers_are_named(tmp_path):
-    (tmp_path / "t.csv").write_text("a,b,c,\n1,2,3,\n4,5,6,\n")
-    with pytest.raises(FeatureFileError, match=r"t.csv: every line ends with a comma \(an "
-                       r"empty column 4, no values in it\); remove the trailing commas$"):
-        read_features(tmp_path / "t.csv")
-    (tmp_path / "n.csv").write_text("1,2,3,\n4,5,6,\n")
-    with pytest.raises(FeatureFileError, match="every line ends with a comma"):
-        read_features(tmp_path / "n.csv")
-    (tmp_path / "na.csv").write_text("a,b\n1,2\n3,NA\n")
-    with pytest.raises(FeatureFileError, match=r"na.csv: line 3, column 2 \('b'\): 'NA', a "
-                       r"missing value; impute or remove it$"):
-        read_features(tmp_path / "na.csv")
+    _refused(tmp_path, "t.csv", "a,b,c,\n1,2,3,\n4,5,6,\n",
+             r"t.csv: every line ends with a comma \(an empty column 4, no values in it\); "
+             r"remove the trailing commas$")
+    _refused(tmp_path, "n.csv", "1,2,3,\n4,5,6,\n", "every line ends with a comma")
+    _refused(tmp_path, "na.csv", "a,b\n1,2\n3,NA\n",
+             r"na.csv: line 3, column 2 \('b'\): 'NA', a missing value; impute or remove it$")
 
 
 def test_an_empty_cell_in_the_first_row_is_a_missing_value(tmp_path):
