@@ -372,25 +372,28 @@ class StreamData(NamedTuple):
     objects: np.ndarray | None = None
 
 
+def draw_per_video(counts: np.ndarray, m: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """min(m, sum(counts)) of the rows of videos holding `counts` rows each, drawn uniformly
+    without replacement (in video and row order): per video, the indices of its rows drawn."""
+    offsets = np.r_[0, np.cumsum(counts)]
+    pick = np.sort(rng.choice(int(offsets[-1]), size=min(m, int(offsets[-1])), replace=False))
+    bounds = np.searchsorted(pick, offsets)
+    return [pick[bounds[i]:bounds[i + 1]] - offsets[i] for i in range(len(counts))]
+
+
 def subsample_stream(videos: Mapping[str, VideoFeatures], stream: Stream, m: int,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Return (X (m, d) float64, groups (m,) int) like `stack_stream`, for m objects drawn
-    uniformly without replacement (in video and object order), never stacking the rest: the
-    memory is m x d float64 values plus the index of the draw. All objects when m >= their
-    number."""
+    uniformly without replacement (`draw_per_video`), never stacking the rest: the memory is
+    m x d float64 values plus the index of the draw. All objects when m >= their number."""
     records = [vf[stream] for vf in videos.values()]
-    counts = np.array([r.n_objects for r in records])
-    offsets = np.r_[0, np.cumsum(counts)]
-    m = min(m, int(offsets[-1]))
-    pick = np.sort(rng.choice(int(offsets[-1]), size=m, replace=False))
-    d = records[0].features.shape[1]
-    X = np.empty((m, d), np.float64)
-    groups = np.empty(m, np.int64)
-    bounds = np.searchsorted(pick, offsets)
-    for i, r in enumerate(records):
-        lo, hi = bounds[i], bounds[i + 1]
-        X[lo:hi] = r.features[pick[lo:hi] - offsets[i]]
-        groups[lo:hi] = i
+    drawn = draw_per_video(np.array([r.n_objects for r in records]), m, rng)
+    bounds = np.r_[0, np.cumsum([len(rows) for rows in drawn])]
+    X = np.empty((int(bounds[-1]), records[0].features.shape[1]), np.float64)
+    groups = np.empty(int(bounds[-1]), np.int64)
+    for i, (r, rows) in enumerate(zip(records, drawn, strict=True)):
+        X[bounds[i]:bounds[i + 1]] = r.features[rows]
+        groups[bounds[i]:bounds[i + 1]] = i
     return X, groups
 
 
@@ -593,11 +596,9 @@ class StreamEnsemble:
         offsets = np.r_[0, np.cumsum(counts)]
         subsampled = self.max_train_objects is not None and offsets[-1] > self.max_train_objects
         if subsampled:
-            rng = np.random.default_rng([self.seed, k])
-            pick = np.sort(rng.choice(int(offsets[-1]), int(self.max_train_objects),
-                                      replace=False))
-            keeps = [keep[pick[(pick >= lo) & (pick < hi)] - lo]
-                     for keep, lo, hi in zip(keeps, offsets[:-1], offsets[1:], strict=True)]
+            drawn = draw_per_video(counts, int(self.max_train_objects),
+                                   np.random.default_rng([self.seed, k]))
+            keeps = [keep[rows] for keep, rows in zip(keeps, drawn, strict=True)]
         X = np.concatenate([r.features[keep] for r, keep in zip(records, keeps, strict=True)]
                            ).astype(np.float64)
         groups = np.concatenate([np.full(len(keep), i) for i, keep in enumerate(keeps)])
