@@ -116,7 +116,9 @@ def size_change(source: str, index: int, shape: tuple[int, ...],
 
 class FrameSizeWarning(UserWarning):
     """A live stream's frames are not the size of the model's training videos, and the
-    model has no scene background to refuse them by (`OnlineObjectExtractor`)."""
+    model has no scene background to refuse them by (`OnlineObjectExtractor`), or, for a
+    frame-centric model, are of another aspect ratio or narrower
+    (`mulde.video.features.online_frames.OnlineFrameExtractor`)."""
 
 
 @dataclass
