@@ -25,6 +25,7 @@ from mulde.evaluation import EvaluationProtocol, write_report
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
+from mulde.recorded import recorded_warnings
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import FitCache
@@ -718,33 +719,6 @@ def _pca_record(model: Any, asked: int) -> dict[str, Any]:
     return {"n_components": int(asked),
             "kept": None if components is None else int(components.shape[0]),
             "explained_variance": getattr(model, "explained_variance_", None)}
-
-
-@contextlib.contextmanager
-def recorded_warnings() -> Iterator[list[str]]:
-    """Yield a list that receives, once each, the messages of the `UserWarning`s that mulde's
-    own code raises inside the block (an assumed frame rate, fewer calibration folds, fewer
-    principal components than asked), for metrics.json's "warnings" and the report; every
-    warning is still shown as usual, when it is raised (the CLI prints it as one
-    `mulde: warning:` line)."""
-    found: list[str] = []
-    with warnings.catch_warnings():  # restores warnings.showwarning on the way out
-        shown = warnings.showwarning
-
-        def show(message, category, filename, lineno, file=None, line=None) -> None:
-            shown(message, category, filename, lineno, file, line)
-            text = str(message)
-            if (issubclass(category, UserWarning) and _is_mulde_file(filename)
-                    and text not in found):
-                found.append(text)
-
-        warnings.showwarning = show
-        yield found
-
-
-def _is_mulde_file(filename: str) -> bool:
-    """Whether a warning's source file is part of this package."""
-    return Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
 
 
 def _frame_rates(dataset: Dataset, names, folder_fps: float | None = None

@@ -46,7 +46,6 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ import cv2
 import numpy as np
 
 from mulde.io.atomic import atomic_path, ensure_writable, temp_target, write_bytes, write_json
+from mulde.recorded import recorded_warnings
 from mulde.vad.events import Event, EventTracker, leading_stream
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
@@ -238,7 +238,7 @@ class Watcher:
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
-        self.notes: list[str] = []  # notes on the source, for watch.json (`_noting` adds)
+        self.notes: list[str] = []  # notes on the source, for watch.json (`run` adds)
         self._write_events()  # no event yet: what a reader of the folder sees meanwhile
 
     @property
@@ -251,27 +251,10 @@ class Watcher:
     def run(self) -> dict[str, Any]:
         """Watch the source to its end (or Ctrl-C / SIGTERM); return watch.json's dict."""
         stop = threading.Event()
-        with _stop_on_signals(stop), self._noting(FrameSizeWarning):
+        # a frame-size warning (said at the first frame, and again if a reconnected camera
+        # changes it) is kept in watch.json too
+        with _stop_on_signals(stop), recorded_warnings(FrameSizeWarning, into=self.notes):
             return self._run(stop)
-
-    @contextlib.contextmanager
-    def _noting(self, category: type[Warning]) -> Iterator[None]:
-        """While watching, a warning of `category` that is shown (the frames' size against
-        the training videos', said at the first frame and again if a reconnected camera
-        changes it) is also kept in `notes`, for watch.json; every warning is shown as
-        before, by the hook that was there."""
-        shown = warnings.showwarning
-
-        def show(message: Any, kind: type[Warning], *args: Any, **kwargs: Any) -> None:
-            if issubclass(kind, category):
-                self.notes.append(str(message))
-            shown(message, kind, *args, **kwargs)
-
-        warnings.showwarning = show
-        try:
-            yield
-        finally:
-            warnings.showwarning = shown
 
     def _take(self, frame: Any, writer: Any, arrived: float) -> None:
         """One arriving frame (read from the source at `arrived`): kept for snapshots and
