@@ -745,3 +745,24 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
     other = run_pipeline(ds, SpeedExtractor(), tmp_path / "c", cache_dir=cache,
                          mulde_params={**PARAMS, "max_steps": 100}, progress=False)
     assert other["config"]["fits_reused"] == 0  # another setting: other fits
+
+
+def test_test_frames_below_the_calibration_are_warned_per_stream():
+    """The pipeline counts each stream's calibrated test frames below 0 over every test video
+    and hands them, with the training frames the calibration saw, to the shared rule."""
+    from types import SimpleNamespace
+
+    from mulde.pipeline import warn_below_calibration
+    from mulde.vad.ensemble import VideoScores
+    from mulde.vad.fusion import CalibrationWarning
+
+    fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=30,
+                          train_frames=[np.zeros(20), np.zeros(19)])
+    ensemble = SimpleNamespace(fits_={Stream.VELOCITY: fit, Stream.STATIC: fit},
+                               calibration_folds=2)
+    scores = {name: VideoScores(np.zeros(len(v)), {Stream.VELOCITY: np.array(v),
+                                                   Stream.STATIC: np.ones(len(v))}, None)
+              for name, v in (("a", [-1.0, -0.5, 0.2]), ("b", [-0.1, 0.0]))}
+    with pytest.warns(CalibrationWarning, match=r"^stream velocity: 60% of the 5 test frames "
+                      r".*expected about 1 in 40\)"):
+        assert warn_below_calibration(ensemble, scores) == ["velocity (60% of 5 frames)"]

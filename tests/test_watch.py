@@ -625,3 +625,26 @@ def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
         rows = list(reader)
     assert [int(r["frame"]) for r in rows] == list(range(30))
     np.testing.assert_allclose([float(r["score"]) for r in rows], offline, rtol=1e-6)
+
+
+def test_a_stream_below_its_calibration_is_warned_and_noted(tmp_path):
+    """Most watched frames of one stream calibrated below 0: one warning at the end naming
+    that stream, kept in watch.json's notes; the other stream is not named."""
+    from types import SimpleNamespace
+
+    from mulde.vad.fusion import CalibrationWarning
+
+    parts = [{"velocity": -0.2, "static": 0.1}] * 9 + [{"velocity": 0.3, "static": 0.1}] * 3
+    scorer = _FakeScorer(parts)
+    fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=40)
+    scorer.ensemble = SimpleNamespace(fits_={"velocity": fit, "static": fit},
+                                      calibration_folds=4)
+    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    watcher = Watcher(scorer, Capture("clip", "file", 10.0, lambda: iter(frames)), tmp_path,
+                      WatchOptions(threshold=1.0), sorted(parts[0]), training_frames=50)
+    with pytest.warns(CalibrationWarning, match=r"^stream velocity: 75% of the 12 frames "
+                      r"watched score below every training frame .* about 1 in 51\)"):
+        summary = watcher.run()
+    notes = json.loads((tmp_path / "watch.json").read_text())["notes"]
+    assert notes == summary["notes"]
+    assert len(notes) == 1 and notes[0].startswith("stream velocity: 75% of the 12 frames")

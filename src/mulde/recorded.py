@@ -10,11 +10,12 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def recorded_warnings(category: type[Warning] = UserWarning,
+def recorded_warnings(category: type[Warning] | tuple[type[Warning], ...] = UserWarning,
                       into: list[str] | None = None) -> Iterator[list[str]]:
     """Yield a list (`into`, or a new one) that receives, once each, the messages of the
-    `category` warnings that mulde's own code raises inside the block and that are shown
-    (e.g. an assumed frame rate, fewer calibration folds, a camera of another frame size);
+    `category` warnings (a class or a tuple of classes) that mulde's own code raises inside
+    the block and that are shown (e.g. an assumed frame rate, fewer calibration folds, a
+    camera of another frame size);
     every warning is still shown as usual, when it is raised (the CLI prints it as one
     `mulde: warning:` line)."""
     found: list[str] = [] if into is None else into

@@ -28,7 +28,9 @@ events. Outputs in the output folder, written as the stream goes:
   `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
   place when complete;
 - `watch.json`: at the end, what was watched and how fast (frames/s, per-frame latency),
-  reconnections, why it stopped.
+  reconnections, why it stopped, and `notes`: what was said about the source and the model
+  (e.g. another frame rate or size than training; a stream whose calibration most watched
+  frames fall below, `mulde.vad.fusion.warn_below_calibration`).
 
 An output folder that holds an earlier watch's outputs is cleared of them first
 (`clear_earlier_outputs`: only the names above; other files stay), so the folder never mixes
@@ -58,6 +60,7 @@ import numpy as np
 from mulde.io.atomic import atomic_path, ensure_writable, temp_target, write_bytes, write_json
 from mulde.recorded import recorded_warnings
 from mulde.vad.events import Event, EventTracker, leading_stream
+from mulde.vad.fusion import CalibrationWarning, warn_below_calibration
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
 from mulde.video.features.objects import box_in_frame
@@ -201,6 +204,8 @@ class _State:
     post_until: int = -1
     latencies: list[float] = field(default_factory=list)
     last: LiveScore | None = None
+    # per stream: [frames calibrated below 0, frames scored] (`warn_below_calibration`)
+    below: dict[str, list[int]] = field(default_factory=dict)
 
 
 SCORES_COLUMNS = ("frame", "time_s", "score", "smoothed")
@@ -220,17 +225,21 @@ def stream_column(stream: str) -> str:
 class Watcher:
     """The watch loop over one capture (see the module docstring); `run()` returns the
     summary written to watch.json. `max_height`: the model's `downscale` of the frames
-    (None: none), to put the boxes of snapshots and events.json in source pixels."""
+    (None: none), to put the boxes of snapshots and events.json in source pixels.
+    `training_frames`: how many training frame scores the model's calibration saw; given, a
+    stream most of whose watched frames calibrate below 0 is warned of at the end and noted
+    in watch.json (`mulde.vad.fusion.warn_below_calibration`)."""
 
     def __init__(self, scorer: LiveScorer, capture: Capture, out: str | Path,
                  options: WatchOptions, streams: list[str],
-                 max_height: int | None = None) -> None:
+                 max_height: int | None = None, training_frames: int | None = None) -> None:
         self.scorer, self.capture, self.options = scorer, capture, options
         self.out = ensure_writable(Path(out))
         self.replaced = clear_earlier_outputs(self.out)  # an earlier watch's, said by the caller
         (self.out / "events").mkdir(exist_ok=True)
         self.streams = streams
         self.max_height = max_height
+        self.training_frames = training_frames
         self.tracker = EventTracker(options.threshold, options.patience)
         self.state = _State()
         self.n_in = 0
@@ -253,7 +262,8 @@ class Watcher:
         stop = threading.Event()
         # a frame-size warning (said at the first frame, and again if a reconnected camera
         # changes it) is kept in watch.json too
-        with _stop_on_signals(stop), recorded_warnings(FrameSizeWarning, into=self.notes):
+        with _stop_on_signals(stop), recorded_warnings((FrameSizeWarning, CalibrationWarning),
+                                                       into=self.notes):
             return self._run(stop)
 
     def _take(self, frame: Any, writer: Any, arrived: float) -> None:
@@ -333,6 +343,10 @@ class Watcher:
         st = self.state
         st.last = s
         st.latencies.append(s.latency)
+        for name, value in s.streams.items():
+            counts = st.below.setdefault(name, [0, 0])
+            counts[0] += int(value < 0)
+            counts[1] += 1
         writer.writerow([s.index, f"{s.index / self.fps:.3f}", f"{s.score:.9g}",
                          f"{s.smoothed:.9g}", *(f"{s.streams.get(n, float('nan')):.9g}"
                                                 for n in self.streams), s.stream])
@@ -415,6 +429,10 @@ class Watcher:
             st.clip.close()
             st.clip = None
         self._write_events()
+        if self.training_frames is not None:  # shown, and kept in notes (`run`)
+            warn_below_calibration(self.scorer.ensemble, {k: (b, n) for k, (b, n)
+                                                          in st.below.items()},
+                                   self.training_frames, "frames watched")
         lat = np.array(st.latencies)
         n = len(st.latencies)
         summary = {
@@ -520,7 +538,8 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
         patience = model.threshold.patience if model.threshold is not None else 1
     options = WatchOptions(value, patience, pre_s, post_s, status=status)
     watcher = Watcher(scorer, capture, out, options, [s.value for s in model.streams],
-                      getattr(extractor, "max_height", None))
+                      getattr(extractor, "max_height", None),
+                      sum(len(s) for s in model.train_scores) or None)
     watcher.definition = definition
     if watcher.replaced:
         n = watcher.replaced

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -204,3 +205,50 @@ def test_sidak_objects_by_hand_and_their_frame_maximum_is_the_frame_score():
                                rtol=1e-12)
     with pytest.raises(FusionError, match="reference"):
         sidak_objects([1.0], [0], 1, [])
+
+
+def _fitted(folds=4, components=None):
+    """A stand-in for a fitted `StreamEnsemble`: what `warn_below_calibration` reads."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace() if components is None else SimpleNamespace(
+        components_=np.zeros((components, 5)))
+    fit = SimpleNamespace(model=model, dim=1280 if components else 16, train_objects=210)
+    return SimpleNamespace(fits_={"frame": fit, "velocity": fit}, calibration_folds=folds)
+
+
+def test_below_calibration_flags_a_stream_most_of_whose_frames_fall_below_zero():
+    from mulde.vad.fusion import CalibrationWarning, warn_below_calibration
+
+    with pytest.warns(CalibrationWarning) as caught:
+        flagged = warn_below_calibration(_fitted(3, components=128),
+                                         {"frame": (6, 10), "velocity": (1, 10)}, 210)
+    assert flagged == ["frame (60% of 10 frames)"]
+    assert len(caught) == 1
+    said = str(caught[0].message)
+    assert said.startswith("stream frame: 60% of the 10 test frames score below every "
+                           "training frame its calibration saw")
+    assert "expected about 1 in 211" in said
+    assert "each of the 3 calibration folds" in said
+    assert "(210 training rows of 128 principal components of 1280 features)" in said
+    assert said.endswith("(--pca frame=K with fewer components)")
+
+
+def test_below_calibration_leaves_half_or_fewer_and_empty_streams_alone():
+    from mulde.vad.fusion import warn_below_calibration
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_below_calibration(_fitted(), {"frame": (5, 10), "velocity": (0, 0)},
+                                      99) == []
+        assert warn_below_calibration(_fitted(), {"other": (9, 10)}, 99) == []  # not fitted
+
+
+def test_below_calibration_without_folds_names_the_training_scores():
+    from mulde.vad.fusion import CalibrationWarning, warn_below_calibration
+
+    with pytest.warns(CalibrationWarning, match=r"the training scores the calibration saw are "
+                      r"higher than the model's scores of new video \(210 training rows of "
+                      r"16 features\)") as caught:
+        warn_below_calibration(_fitted(None), {"velocity": (3, 3)}, 7, "frames watched")
+    assert "100% of the 3 frames watched" in str(caught[0].message)

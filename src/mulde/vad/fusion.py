@@ -5,6 +5,7 @@ calibrated streams (`fuse`)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -113,6 +114,11 @@ def _spread(low: float, high: float) -> bool:
     return high - low > 1e-12 * max(1.0, abs(low))
 
 
+class CalibrationWarning(UserWarning):
+    """A stream's calibration does not fit the scores of new video: most of its test frames
+    score below every training frame score it saw (`mulde.pipeline.warn_below_calibration`)."""
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Affine map of one stream's scores: training min -> 0, training percentile -> 1.
@@ -191,3 +197,52 @@ def fuse(streams: Mapping[str, ArrayLike], calibrations: Mapping[str, Calibratio
         total = c if total is None else total + c
     assert total is not None
     return total
+
+
+BELOW_CALIBRATION_SHARE = 0.5
+"""`warn_below_calibration`'s rule, written down before any measurement: a stream is flagged
+when more than this share of the frames it scored calibrate below 0."""
+
+
+def warn_below_calibration(ensemble: Any, counts: Mapping[str, tuple[int, int]],
+                           training_frames: int, frames: str = "test frames") -> list[str]:
+    """Warn (`CalibrationWarning`, one line per stream) for each stream of which more than
+    `BELOW_CALIBRATION_SHARE` of the scored frames score below every training frame score its
+    calibration saw (calibrated score < 0: `Calibration` maps the lowest to 0). For new video
+    of the training scene that should be about one frame in as many as there are training
+    frames. A larger share means the training scores the calibration saw are higher than the
+    deployed model's scores of new video: with calibration folds, the models fitted without
+    each fold score their held-out training videos higher than the model fitted on all of
+    them scores new video, as happens with few training rows per feature (a newcomer's 21 s
+    `frames` run: 210 windows of 128 principal components, every test frame below 0, no
+    event though AUC 0.96). The alert threshold then fires too rarely.
+
+    `ensemble`: the fitted `mulde.vad.ensemble.StreamEnsemble` (its `fits_`, keyed by stream,
+    and `calibration_folds`); `counts`: stream name -> (frames below 0, frames scored);
+    `training_frames`: how many training frame scores the calibration saw; `frames`: what
+    the scored frames are, for the message ("test frames", "frames watched").
+    Returns '<stream> (<share> of <n> frames)' per flagged stream, in name order."""
+    flagged = []
+    fits = {getattr(stream, "value", stream): fit for stream, fit in ensemble.fits_.items()}
+    folds = ensemble.calibration_folds
+    for name in sorted(counts):
+        below, n = counts[name]
+        if n == 0 or below <= BELOW_CALIBRATION_SHARE * n or name not in fits:
+            continue
+        fit = fits[name]
+        flagged.append(f"{name} ({below / n:.0%} of {n} frames)")
+        cause = (f"the models fitted without each of the {folds} calibration folds score "
+                 "their held-out training videos higher than the model fitted on all of "
+                 "them scores new video, as happens with few training rows per feature"
+                 if folds else "the training scores the calibration saw are higher than "
+                 "the model's scores of new video")
+        components = getattr(fit.model, "components_", None)
+        seen = (f"{len(components)} principal components of " if components is not None
+                else "") + f"{fit.dim} features"
+        warnings.warn(
+            f"stream {name}: {below / n:.0%} of the {n} {frames} score below every training "
+            f"frame its calibration saw (calibrated score < 0; expected about 1 in "
+            f"{training_frames + 1}): {cause} ({fit.train_objects} training rows of {seen}), "
+            "so the alert threshold fires too rarely; train on more normal video, or reduce the "
+            f"stream (--pca {name}=K with fewer components)", CalibrationWarning, stacklevel=3)
+    return flagged
