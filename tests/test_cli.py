@@ -1007,6 +1007,25 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
     assert out[1].startswith("fitted on 41 x 2 features")
 
 
+def test_fit_warns_of_a_column_that_counts_the_rows(tmp_path, capsys):
+    """An id column (1, 2, ..., n) is fitted as a feature, so `mulde fit` names it, before
+    fitting, with what to do; a file without one says nothing of it."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    small = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
+    (tmp_path / "ids.csv").write_text("x,id,y\n" + "\n".join(
+        f"{a:.3f},{i + 1},{b:.3f}" for i, (a, b) in enumerate(X)) + "\n")
+    assert main(["fit", str(tmp_path / "ids.csv"), "--out", str(tmp_path / "m.safetensors"),
+                 "--params", small, "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert (f"mulde: warning: {tmp_path / 'ids.csv'}: column 2 ('id') counts the rows (1, 2, "
+            "..., 40): a row index or id, not a feature") in err
+    np.savetxt(tmp_path / "plain.csv", X, delimiter=",")
+    assert main(["fit", str(tmp_path / "plain.csv"), "--out", str(tmp_path / "p.safetensors"),
+                 "--params", small, "--quiet"]) == 0
+    assert "counts the rows" not in capsys.readouterr().err
+
+
 def test_info_names_the_columns_a_model_was_fitted_on(tmp_path, capsys):
     """A CSV with a header stores its column names, which `score` checks; info shows them
     (the first four and the last of more than five), and a model of plain rows names none."""

@@ -99,7 +99,12 @@ def _fit(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.core.training import FEATURES_LR_FROM, members_reason
     from mulde.io.atomic import ensure_writable
-    from mulde.io.features import csv_header, numbered_first_row, read_features
+    from mulde.io.features import (
+        csv_header,
+        numbered_first_row,
+        read_features,
+        row_number_columns,
+    )
 
     suffix = Path(args.out).suffix.lower()
     if suffix in FEATURE_SUFFIXES:
@@ -126,12 +131,20 @@ def _fit(args: argparse.Namespace) -> int:
         model.check_samples(X.shape[0])
     except ValueError as err:
         raise UsageError(f"{args.features}: {err}") from None
+    header = csv_header(args.features) or []
+    for j in row_number_columns(X):  # said before the fit, which it would shape
+        name = f" ({header[j]!r})" if j < len(header) else ""
+        first = int(X[0, j])
+        print(f"mulde: warning: {args.features}: column {j + 1}{name} counts the rows ("
+              f"{first}, {first + 1}, ..., {first + X.shape[0] - 1}): a row index or id, not a "
+              "feature, yet fitted as one (new rows would look anomalous by their number); "
+              "drop that column (pandas: to_csv(index=False)) and fit again", file=sys.stderr)
     with _removed_if_left_empty(_output_folder(args.out), overrides.get("checkpoint_dir")):
         ensure_writable(_output_folder(args.out))  # refuse before training, not after
         if overrides.get("checkpoint_dir"):
             ensure_writable(overrides["checkpoint_dir"])
         model.fit(X)
-        names = csv_header(args.features) or []
+        names = header
         if len(names) == X.shape[1] and len(set(names)) == len(names):
             # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
             # refuses a file whose header puts other columns there

@@ -16,6 +16,7 @@ from mulde.io.features import (
     energy_columns,
     numbered_first_row,
     read_features,
+    row_number_columns,
     write_scores,
 )
 
@@ -408,3 +409,23 @@ def test_check_features_equals_a_float64_cast_for_any_real_dtype(dtype, data):
     out = check_features(X)
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, X.astype(np.float64))
+
+
+def test_row_number_columns_finds_a_row_index_from_0_or_1():
+    n = 5
+    X = np.column_stack([np.arange(n), np.arange(1, n + 1), np.arange(2, n + 2),
+                         np.arange(n)[::-1], np.ones(n), np.r_[0, 2, 1, 3, 4]])
+    assert row_number_columns(X) == [0, 1]  # from 2, backwards, constant, shuffled: not
+    assert row_number_columns(X[:2]) == []  # two rows: too few to tell
+    assert row_number_columns(np.arange(3.0)[:, None] + 0.5) == []
+
+
+@given(arrays(np.float64, st.tuples(st.integers(3, 20), st.integers(1, 4)),
+              elements=st.floats(-1e3, 1e3)))
+@settings(max_examples=50, deadline=None)
+def test_row_number_columns_are_exactly_the_counting_ones(X):
+    n = X.shape[0]
+    for j in row_number_columns(X):
+        assert X[0, j] in (0, 1) and np.array_equal(X[:, j], np.arange(n) + X[0, j])
+    X = np.column_stack([X, np.arange(n)])
+    assert row_number_columns(X)[-1] == X.shape[1] - 1

@@ -93,6 +93,18 @@ def numbered_first_row(path: str | Path) -> bool:
     return len(names) in (1, 2) and names == [str(i) for i in range(len(names))]
 
 
+def row_number_columns(X: np.ndarray) -> list[int]:
+    """The 0-based columns of X (n, d) that count the rows, 0, 1, ..., n - 1 or 1, 2, ..., n
+    in order (a row index written as a column, e.g. by pandas' `to_csv()` or a database id),
+    when there are at least 3 rows: a feature that only says where a row is in the file."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] < 3:
+        return []
+    steps = np.arange(X.shape[0], dtype=np.float64)
+    return [j for j in range(X.shape[1])
+            if X[0, j] in (0, 1) and np.array_equal(X[:, j], steps + X[0, j])]
+
+
 def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
     """The rows of an open .csv file that hold something, each with its line number (as an
     editor counts lines, blank ones included)."""
