@@ -241,6 +241,28 @@ def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tm
     assert not [w for w in metrics["warnings"] if w.startswith("ignored")]
 
 
+def test_videos_left_out_of_a_partial_dataset_are_recorded_with_the_run(dataset_root,
+                                                                        tmp_path):
+    """A loader's missing videos (`Dataset.left_out`: a partial copy of a benchmark) are kept
+    in metrics.json and said among the report's warnings, with why the metrics then do not
+    compare with published ones; a complete dataset records none."""
+    import dataclasses
+
+    line = "gt: 2 test video(s) with ground truth are missing and left out: 03, 04"
+    ds = dataclasses.replace(load_dataset("folder", dataset_root), left_out=(line,))
+    out = tmp_path / "out"
+    metrics = run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["config"]["left_out"] == [line]
+    said = (f"{line}; the metrics cover the videos present and do not compare with results "
+            "on the complete dataset")
+    assert said in saved["warnings"] and said in metrics["warnings"]
+    assert (out / "report.html").read_text().count(f"Warning:</b> {said}</p>") == 1
+    assert run_pipeline(load_dataset("folder", dataset_root), SpeedExtractor(),
+                        tmp_path / "whole", detector="gmm",
+                        progress=False)["config"]["left_out"] == []
+
+
 def test_test_videos_of_another_frame_size_are_named_in_one_warning(dataset_root, tmp_path):
     """An object extractor without a scene background scores a test video of another frame
     size (its speeds in pixels do not compare), so the run says so, naming the video and both

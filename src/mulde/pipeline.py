@@ -585,7 +585,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     threshold (metrics.json: `threshold.note`). Videos skipped as unreadable and the entries
     of a user's folders that are no video (`Dataset.ignored`, in the words of the loader's
     `IgnoredFilesWarning`) are listed among the report's warnings and in metrics.json
-    (`config.skipped_videos`, `config.ignored_files`). `fit_note`: a line printed (to
+    (`config.skipped_videos`, `config.ignored_files`), and so are the videos a partial copy
+    of a benchmark lacks (`Dataset.left_out`, `config.left_out`), said not to compare with
+    results on the complete dataset. `fit_note`: a line printed (to
     stderr) once the features are there, before the model fits start (the command line's
     hint on making them faster), unless every fit is read back from the fit cache
     (`fit_ensemble`); None: nothing.
@@ -636,6 +638,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
               "ignored_files": sorted((shown_path(p, dataset.root) for p in dataset.ignored),
                                       key=natural_key),
+              "left_out": list(dataset.left_out),
               "calibration_folds": ensemble.calibration_folds, "fit_jobs": fit_jobs,
               "fits_reused": ensemble.fits_reused_,
               "fps": model.fps,
@@ -648,7 +651,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
     skipped = [skip_line(dataset, f) for f in extraction.failed] + ignored_lines(
-        dataset.ignored, dataset.root) + run_warnings
+        dataset.ignored, dataset.root) + [
+        f"{line}; the metrics cover the videos present and do not compare with results on "
+        "the complete dataset" for line in dataset.left_out] + run_warnings
     # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:

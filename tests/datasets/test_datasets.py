@@ -292,8 +292,9 @@ def test_mask_reader_on_written_files(tmp_path, compress):
 
 def test_avenue_real_partial_loader_warns_missing():
     root = data_dir("avenue")
-    with pytest.warns(MissingVideosWarning, match="15 test video.*: 01, 02, .*, 16$"):
+    with pytest.warns(MissingVideosWarning, match="15 test video.*: 01, 02, .*, 16$") as said:
         dataset = load_dataset("avenue", root, check=True)
+    assert dataset.left_out == (str(said[0].message),)  # kept for the run to record
     assert [v.name for v in dataset.test] == ["08", "17", "18", "19", "20", "21"]
     assert [v.name for v in dataset.train] == ["12", "16"]
     assert dataset.test[0].labels.tolist() == [1] * 36

@@ -172,7 +172,7 @@ def load(root: Path, *, gt_path: Path | None = None) -> Dataset:
     unlabelled = sorted(set(tests) - available)
     if unlabelled:
         raise DatasetError(f"{gt_path}: no ground truth for test videos {', '.join(unlabelled)}")
-    warn_missing(available - set(tests), "test", root / "testing_videos")
+    left_out = warn_missing(available - set(tests), "test", root / "testing_videos")
     counts = ({n: probed_length(p) for n, p in tests.items()}
               if gt_format(gt_path) == "liu" else None)
     labels = read_gt(gt_path, list(tests), counts)
@@ -182,4 +182,5 @@ def load(root: Path, *, gt_path: Path | None = None) -> Dataset:
         tuple(Video(n, p) for n, p in train.items()),
         tuple(Video(n, p, labels[n]) for n, p in tests.items()),
         SMOOTHING_SIGMA,
+        left_out=left_out,
     )

@@ -32,3 +32,7 @@ class Dataset:
     # folder), left out with an `IgnoredFilesWarning`; a run records them
     # (`datasets.common.ignored_lines`)
     ignored: tuple[Path, ...] = field(default=(), compare=False)
+    # the videos the dataset's ground truth or split lists name but that are not on disk, in
+    # the words of the loader's `MissingVideosWarning` (`datasets.common.warn_missing`): a
+    # partial copy of a benchmark, whose metrics do not compare with the published ones
+    left_out: tuple[str, ...] = field(default=(), compare=False)

@@ -201,16 +201,16 @@ def _has_image(folder: Path) -> bool:
         return any(e.is_file() and is_image_file(Path(e.name)) for e in entries)
 
 
-def warn_missing(names: Iterable[str], what: str, where: Path) -> None:
-    """Emit one `MissingVideosWarning` listing `names` (nothing when empty)."""
+def warn_missing(names: Iterable[str], what: str, where: Path) -> tuple[str, ...]:
+    """Emit one `MissingVideosWarning` listing `names`, and return its message as a 1-tuple
+    (a loader keeps it as `Dataset.left_out`, which a run records); () when none is missing."""
     names = sorted(names, key=natural_key)
-    if names:
-        warnings.warn(
-            f"{where}: {len(names)} {what} video(s) with ground truth are missing and left "
-            f"out: {', '.join(names)}",
-            MissingVideosWarning,
-            stacklevel=3,
-        )
+    if not names:
+        return ()
+    message = (f"{where}: {len(names)} {what} video(s) with ground truth are missing and left "
+               f"out: {', '.join(names)}")
+    warnings.warn(message, MissingVideosWarning, stacklevel=3)
+    return (message,)
 
 
 def probed_length(path: Path) -> int | None:

@@ -93,7 +93,7 @@ def load(root: Path, *, scenes: Iterable[int | str] | None = None) -> Dataset:
     unlabelled = sorted(set(selected(tests)) - set(available))
     if unlabelled:
         raise DatasetError(f"{gt_dir}: no ground truth for test videos {', '.join(unlabelled)}")
-    warn_missing(set(available) - set(tests), "test", test_dir)
+    left_out = warn_missing(set(available) - set(tests), "test", test_dir)
     if keep is not None:
         present = {scene_of(n) for n in [*train, *tests]}
         absent = sorted(keep - present)
@@ -108,5 +108,6 @@ def load(root: Path, *, scenes: Iterable[int | str] | None = None) -> Dataset:
         tuple(Video(n, tests[n], labels[n]) for n in selected(tests)),
         SMOOTHING_SIGMA,
         one_view=len(views) <= 1,
+        left_out=left_out,
         view_of=scene_of,
     )

@@ -171,7 +171,7 @@ def load(root: Path, *, split: str = "test", splits_dir: Path | None = None) -> 
     names_train = read_split(splits_dir, "normal", "training")
     names_test = _test_names(splits_dir, split)
     missing = [n for n in [*names_train, *names_test] if n not in index]
-    warn_missing(missing, f"training or {split}", root)
+    left_out = warn_missing(missing, f"training or {split}", root)
     train = tuple(Video(n, index[n]) for n in names_train if n in index)
     test = []
     for name in names_test:
@@ -189,7 +189,8 @@ def load(root: Path, *, split: str = "test", splits_dir: Path | None = None) -> 
             else:
                 labels = read_labels(gt, n_frames)
         test.append(Video(name, index[name], labels))
-    return Dataset("ubnormal", root, train, tuple(test), SMOOTHING_SIGMA, one_view=False)
+    return Dataset("ubnormal", root, train, tuple(test), SMOOTHING_SIGMA, one_view=False,
+                   left_out=left_out)
 
 
 def _video_index(root: Path) -> dict[str, Path]:

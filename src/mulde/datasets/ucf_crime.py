@@ -109,14 +109,14 @@ def load(
                            "the 290 test videos) not found anywhere under this folder")
     train_list = Path(train_list) if train_list else _find(root, "Anomaly_Train.txt")
     index = _video_index(root)
-
+    left_out: tuple[str, ...] = ()
     if train_list is not None:
         entries = [
             line.strip().replace("\\", "/")
             for line in train_list.read_text(encoding="utf-8").splitlines()
         ]
         wanted = [Path(e).name for e in entries if e.split("/", 1)[0] == TRAIN_NORMAL_DIR]
-        warn_missing([n for n in wanted if n not in index], "training", root)
+        left_out = warn_missing([n for n in wanted if n not in index], "training", root)
         train_paths = [index[n] for n in wanted if n in index]
     else:
         train_paths = sorted(
@@ -124,7 +124,8 @@ def load(
             key=lambda p: natural_key(p.name),
         )
     annotations = parse_annotation(annotation_path)
-    warn_missing([a.video for a in annotations if a.video not in index], "test", root)
+    left_out = left_out + warn_missing([a.video for a in annotations if a.video not in index],
+                                       "test", root)
     test = []
     clipped = []
     for annotation in annotations:
@@ -155,7 +156,8 @@ def load(
             stacklevel=2,
         )
     train = tuple(Video(p.stem, p) for p in train_paths)
-    return Dataset("ucf_crime", root, train, tuple(test), SMOOTHING_SIGMA, one_view=False)
+    return Dataset("ucf_crime", root, train, tuple(test), SMOOTHING_SIGMA, one_view=False,
+                   left_out=left_out)
 
 
 def _find(root: Path, file_name: str) -> Path | None:
