@@ -318,6 +318,29 @@ def test_scene_background_is_the_median_over_the_training_videos():
         scene_background_of([[]])
 
 
+def test_a_video_failing_part_way_leaves_the_scene_background_as_without_it():
+    """A truncated video (its count says 40 frames; it fails after 7) is named and left
+    out as if absent: the frame step and the sampled frames are the other videos' alone."""
+    from mulde.video.source import VideoReadError
+
+    rng = np.random.default_rng(0)
+    a, b = ([rng.integers(0, 256, (12, 16, 3), np.uint8) for _ in range(n)] for n in (30, 25))
+
+    class Truncated:
+        def __len__(self):
+            return 40
+
+        def __iter__(self):
+            yield from a[:7]
+            raise VideoReadError("truncated or corrupt video, decoded 7 of the 40 frames")
+
+    expected = scene_background_of([a, b], max_frames=10)
+    with pytest.warns(UserWarning, match=r"left out of the scene background: video 1 "
+                      r"\(truncated or corrupt video, decoded 7 of the 40 frames\)$"):
+        np.testing.assert_array_equal(
+            scene_background_of([a, Truncated(), b], max_frames=10), expected)
+
+
 def test_static_stream_finds_an_object_that_stays_and_measures_how_long(tmp_path):
     train, _, bg = _square_video(n=12, size=(64, 96), textured=True)
     still = []

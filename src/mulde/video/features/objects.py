@@ -523,7 +523,11 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
 
     A video that cannot be read (`VideoReadError`), and videos whose frame size is not the
     one most of the sampled frames have (another camera view or resolution), are left out
-    with a `SceneBackgroundWarning` naming them; ValueError when no frame is left."""
+    with a `SceneBackgroundWarning` naming them; ValueError when no frame is left. A video
+    that fails part-way (a truncated file) is left out as if it were not there: the frames
+    are sampled again over the others, so the background is the one they alone give (a
+    newcomer's truncated clip, skipped from training, still changed the background's frame
+    step and so the model)."""
     videos = list(videos)
     names = [str(v.path) if isinstance(v, Video) else f"video {i}" for i, v in enumerate(videos)]
     skipped: list[str] = []
@@ -533,23 +537,17 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
             counts.append(video.n_frames if hasattr(video, "n_frames") else len(video))
         except VideoReadError as err:
             counts.append(0)
-            skipped.append(f"{name} ({err})")
-    step = max(1, int(np.ceil(sum(counts) / max_frames)))
-    sampled: list[tuple[str, list[np.ndarray]]] = []
-    seen = 0
-    for video, name, count in zip(videos, names, counts, strict=True):
-        if count == 0 and isinstance(video, Video):
-            continue  # could not be probed: already named
-        grays = []
-        try:
-            for frame in iter_source(video):
-                if seen % step == 0:
-                    grays.append(downscale(to_gray(frame), max_height))
-                seen += 1
-        except VideoReadError as err:
-            skipped.append(f"{name} ({err})")
-            continue
-        sampled.append((name, grays))
+            skipped.append(_failure(name, err))
+    # a probed count of 0 on a `Video`: could not be probed, already named
+    kept = [i for i, (video, count) in enumerate(zip(videos, counts, strict=True))
+            if count or not isinstance(video, Video)]
+    while True:
+        sampled, failed = _sampled_grays([videos[i] for i in kept], [names[i] for i in kept],
+                                         [counts[i] for i in kept], max_frames, max_height)
+        if failed is None:
+            break
+        skipped.append(failed[1])
+        del kept[failed[0]]  # sampled again without it: the others' frames, the others' step
     by_shape: dict[tuple[int, ...], int] = {}
     for _, grays in sampled:
         for g in grays:
@@ -571,6 +569,34 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
         raise ValueError("no frames to learn the scene background of the static stream "
                          "from: no readable training video")
     return median_background(grays, len(grays))
+
+
+def _sampled_grays(videos: list[FrameSource], names: list[str], counts: list[int],
+                   max_frames: int, max_height: int | None
+                   ) -> tuple[list[tuple[str, list[np.ndarray]]], tuple[int, str] | None]:
+    """Every k-th frame over the videos, k = ceil(sum(counts) / max_frames), in grayscale
+    downscaled to max_height, per video: ([(name, grays)], None); at the first video that
+    fails to decode, (what was sampled, (its place in `videos`, "<name> (<error>)"))."""
+    step = max(1, int(np.ceil(sum(counts) / max_frames)))
+    sampled: list[tuple[str, list[np.ndarray]]] = []
+    seen = 0
+    for k, (video, name) in enumerate(zip(videos, names, strict=True)):
+        grays = []
+        try:
+            for frame in iter_source(video):
+                if seen % step == 0:
+                    grays.append(downscale(to_gray(frame), max_height))
+                seen += 1
+        except VideoReadError as err:
+            return sampled, (k, _failure(name, err))
+        sampled.append((name, grays))
+    return sampled, None
+
+
+def _failure(name: str, err: Exception) -> str:
+    """"<name> (<error>)", or the error alone when it starts with the name (a
+    `VideoReadError` names its file)."""
+    return str(err) if str(err).startswith(name) else f"{name} ({err})"
 
 
 def _sha256_text(items: list) -> str:
