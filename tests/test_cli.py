@@ -81,6 +81,20 @@ def test_fit_and_info_say_the_learning_rate_trained_with(tmp_path, capsys):
         assert f"training: 2 steps {trained}" in capsys.readouterr().out
 
 
+def test_fit_out_a_folder_writes_model_safetensors_in_it(tmp_path, capsys, monkeypatch):
+    """--out new_dir/ (a trailing separator) and --out existing_dir both mean a folder that
+    gets model.safetensors, as `MULDE.save` takes them; a plain new name stays a file."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((40, 2)))
+    small = json.dumps({"hidden_sizes": [8], "max_steps": 2, "batch_size": 64, "n_levels": 4})
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "there").mkdir()
+    for out, written in (("new_dir/", "new_dir/model.safetensors"),
+                         ("there", "there/model.safetensors"), ("plain", "plain")):
+        assert main(["fit", "x.npy", "--out", out, "--quiet", "--params", small]) == 0
+        assert capsys.readouterr().out.rstrip().endswith(f"saved {written}")
+        assert (tmp_path / written).is_file()
+
+
 def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     """hidden_sizes "auto" (the default) is said as the widths the fit built for its d (here
     a first layer wider than 256 for 300 features), not as "auto"."""

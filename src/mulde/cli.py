@@ -98,6 +98,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     from mulde import MULDE
     from mulde.core.training import FEATURES_LR_FROM, members_reason
+    from mulde.estimator.persistence import model_file
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import (
         csv_header,
@@ -106,7 +107,8 @@ def _fit(args: argparse.Namespace) -> int:
         row_number_columns,
     )
 
-    suffix = Path(args.out).suffix.lower()
+    args.out = model_file(args.out)  # new_dir/ or an existing folder: its model.safetensors
+    suffix = args.out.suffix.lower()
     if suffix in FEATURE_SUFFIXES:
         raise UsageError(f"--out {args.out}: the model is written as one .safetensors file; "
                          "give a name such as model.safetensors (this name looks like a "
@@ -1470,7 +1472,9 @@ def build_parser() -> _MuldeParser:
 
     p = sub.add_parser("fit", help="fit a MULDE model on normal features")
     features_args(p)
-    p.add_argument("--out", required=True, type=Path, help="model file (.safetensors)")
+    # a string: a trailing separator (--out new_dir/) names a folder, which Path would drop
+    p.add_argument("--out", required=True, help="model file (.safetensors), or a folder "
+                   "(an existing one, or a name ending in /) that gets model.safetensors")
     p.add_argument("--preset", default="default", choices=sorted(ESTIMATOR_PRESETS))
     p.add_argument("--params", help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
     p.add_argument("--seed", type=int, default=None,
