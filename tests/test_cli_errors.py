@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -527,6 +528,29 @@ def test_run_options_are_checked_before_any_extraction(tmp_path, capsys):
                  "--shard", "2/2"]) == 2
     assert "--shard: shard must be 'i/n' with 0 <= i < n, got '2/2'" in _error(capsys)
     assert not out.exists() and not (tmp_path / "c").exists()
+
+
+def test_an_extractor_mistake_is_said_alone_and_the_loaders_warnings_after_good_ones(
+        tmp_path, capsys):
+    """The loader's warnings (here a stray file) wait until the extractor's options are
+    known to be good: a mistyped extractor or setting is its error line alone."""
+    root = tmp_path / "data"
+    write_square_frames(root / "train" / "t0", np.ones(8))
+    write_square_frames(root / "test" / "a", np.ones(8))
+    (root / "test" / "notes.txt").write_text("not a video")
+    for command in ("run", "extract"):
+        where = ["--out", str(tmp_path / "out")] if command == "run" else [
+            "--cache", str(tmp_path / "c")]
+        for wrong in (["--extractor", "foo"], ["--set", "max_height=abc"]):
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                assert main([command, "folder", "--root", str(root), *where, *wrong]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("mulde: error:") and len(err.strip().splitlines()) == 1
+            assert not said, [str(w.message) for w in said]
+    with pytest.warns(UserWarning, match="ignored 1 file that is not a video: test/notes.txt"):
+        assert main(["extract", "folder", "--root", str(root), "--cache",
+                     str(tmp_path / "c")]) == 0
 
 
 def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_path, capsys):

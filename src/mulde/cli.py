@@ -752,6 +752,19 @@ class UsageError(ValueError):
     """A command-line option that does not fit (an unknown extractor, --boxes on frames)."""
 
 
+def _dataset_and_extractor(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The dataset (`_dataset`) and its extractor (`_extractor`), the loader's warnings (a
+    partial dataset, ignored files) held back until the extractor's options are known to be
+    good, so that a mistyped option gives its error line alone, before any other word."""
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")  # every one kept here; the filters apply below
+        dataset = _dataset(args)
+    extractor = _extractor(args, dataset)
+    for w in held:  # issued again as raised, through the filters in force (-W ignore too)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return dataset, extractor
+
+
 def _extractor(args: argparse.Namespace, dataset=None):
     """The extractor of --extractor/--set; given the `dataset`, with its per-dataset protocol
     settings where the preset follows them (`registry.for_dataset`)."""
@@ -856,8 +869,7 @@ def _extract(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"--shard: {err}") from None
     engine = _engine(args)
-    dataset = _dataset(args)
-    extractor = _extractor(args, dataset)
+    dataset, extractor = _dataset_and_extractor(args)
     with _removed_if_left_empty(args.cache):
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
                                   shard_spec=args.shard, ray=engine)
@@ -903,8 +915,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
-    dataset = _dataset(args)
-    extractor = _extractor(args, dataset)
+    dataset, extractor = _dataset_and_extractor(args)
     _resolve_presets(training, args, extractor, dataset)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,

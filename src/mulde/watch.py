@@ -506,13 +506,15 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
 
     extractor = model.extractor_for(view)
     value, definition = live_threshold(model, threshold)
-    if fps is None and Path(source).is_dir() and getattr(model, "fps", None):
+    assumed = fps is None and Path(source).is_dir() and getattr(model, "fps", None)
+    if assumed:
         fps = float(model.fps)  # a frame folder records no rate: the model's, not a default
+    capture = open_capture(source, realtime=realtime, fps=fps, reconnect_tries=reconnect_tries,
+                           backoff_s=backoff_s, timeout_s=timeout_s, log=note)
+    if assumed:  # said once the folder is known to hold frames (an error alone otherwise)
         note(f"{source} is a frame folder, which records no frame rate: the model's "
              f"{fps:g} frames/s is assumed for times and the alert's patience; give --fps if "
              "these frames run at another rate")
-    capture = open_capture(source, realtime=realtime, fps=fps, reconnect_tries=reconnect_tries,
-                           backoff_s=backoff_s, timeout_s=timeout_s, log=note)
     # the rates the training files state (`training.frame_rates`) and the model's own (the
     # --fps it was trained with, or its first training video's): a source at any is not noted
     rates = distinct_rates([*getattr(model, "training", {}).get("frame_rates", []),
