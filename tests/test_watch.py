@@ -648,3 +648,37 @@ def test_a_stream_below_its_calibration_is_warned_and_noted(tmp_path):
     notes = json.loads((tmp_path / "watch.json").read_text())["notes"]
     assert notes == summary["notes"]
     assert len(notes) == 1 and notes[0].startswith("stream velocity: 75% of the 12 frames")
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_live_source_scored_slower_than_its_rate_is_said_once(tmp_path, live):
+    """A camera at 100 frames/s scored at about 40: one warning at the end with the rate and
+    the lag, kept in watch.json's notes; a file read as fast as it scores says nothing."""
+    import time
+    import warnings
+
+    from mulde.watch import FallingBehindWarning
+
+    class Slow(_FakeScorer):
+        def push(self, frame, arrived=None):
+            time.sleep(0.025)
+            return super().push(frame, arrived)
+
+    parts = [{"velocity": 0.1, "static": 0.1}] * 12
+    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    capture = Capture("cam", "webcam" if live else "file", 100.0, lambda: iter(frames),
+                      live=live)
+    watcher = Watcher(Slow(parts), capture, tmp_path, WatchOptions(threshold=1.0),
+                      sorted(parts[0]))
+    watcher.BEHIND_MIN_S = 0.1  # the default 2 s would make this test slow
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        summary = watcher.run()
+    behind = [str(w.message) for w in said if w.category is FallingBehindWarning]
+    if not live:
+        assert behind == [] and summary["notes"] == []
+        return
+    (line,) = behind
+    assert re.match(r"cam: scored \d+\.\d frames/s, slower than the source's 100: its frames "
+                    r"waited, and the last were scored about 0\.\d s late", line), line
+    assert json.loads((tmp_path / "watch.json").read_text())["notes"] == [line]

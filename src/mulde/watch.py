@@ -48,6 +48,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -222,6 +223,10 @@ def stream_column(stream: str) -> str:
     return f"{stream}_score" if stream in (*SCORES_COLUMNS, "top_stream") else stream
 
 
+class FallingBehindWarning(UserWarning):
+    """A live source was scored slower than its frame rate (`Watcher._warn_behind`)."""
+
+
 class Watcher:
     """The watch loop over one capture (see the module docstring); `run()` returns the
     summary written to watch.json. `max_height`: the model's `downscale` of the frames
@@ -262,8 +267,8 @@ class Watcher:
         stop = threading.Event()
         # a frame-size warning (said at the first frame, and again if a reconnected camera
         # changes it) is kept in watch.json too
-        with _stop_on_signals(stop), recorded_warnings((FrameSizeWarning, CalibrationWarning),
-                                                       into=self.notes):
+        kept = (FrameSizeWarning, CalibrationWarning, FallingBehindWarning)
+        with _stop_on_signals(stop), recorded_warnings(kept, into=self.notes):
             return self._run(stop)
 
     def _take(self, frame: Any, writer: Any, arrived: float) -> None:
@@ -429,6 +434,7 @@ class Watcher:
             st.clip.close()
             st.clip = None
         self._write_events()
+        self._warn_behind(len(st.latencies), seconds)
         if self.training_frames is not None:  # shown, and kept in notes (`run`)
             warn_below_calibration(self.scorer.ensemble, {k: (b, n) for k, (b, n)
                                                           in st.below.items()},
@@ -451,6 +457,28 @@ class Watcher:
             "stopped": stopped, "notes": self.notes}
         write_json(self.out / "watch.json", summary)
         return summary
+
+    BEHIND_SHARE = 0.9
+    """A live source scored at less than this share of its frame rate, over at least
+    `BEHIND_MIN_S` seconds, is said to have fallen behind (`_warn_behind`)."""
+    BEHIND_MIN_S = 2.0
+
+    def _warn_behind(self, n: int, seconds: float) -> None:
+        """Warn (`FallingBehindWarning`, kept in watch.json's notes) when a live source
+        (`Capture.live`: a camera, a stream, a file with --realtime) was scored slower than
+        its frame rate: its frames waited, so the last ones were scored about seconds - n /
+        fps late, a lag the per-frame latency does not show (it starts when a frame is read,
+        and a slow reader reads late)."""
+        fps = self.capture.fps
+        if not (self.capture.live and fps and seconds >= self.BEHIND_MIN_S and n
+                and n / seconds < self.BEHIND_SHARE * fps):
+            return
+        warnings.warn(FallingBehindWarning(
+            f"{self.capture.name}: scored {n / seconds:.1f} frames/s, slower than the "
+            f"source's {fps:g}: its frames waited, and the last were scored about "
+            f"{max(0.0, seconds - n / fps):.1f} s late, so alerts came that late; give the "
+            "watch more CPU threads (--threads) or a lighter model, or watch at a lower "
+            "frame rate"), stacklevel=2)
 
     def _status(self, seconds: float) -> None:
         st, stream = self.state, self.options.status

@@ -113,7 +113,7 @@ def test_no_readable_training_video_is_a_dataset_error_naming_the_cause(tmp_path
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
         with pytest.raises(DatasetError, match=r"no readable training video; left out of the "
-                           r"scene background: .*broken.avi \(.*cannot read video"):
+                           r"scene background: .*broken.avi: cannot read video"):
             extract_features(ds, ObjectCentricExtractor(streams=("static",)),
                              FeatureCache(tmp_path / "c"), progress=False)
     assert not shown  # named in the error alone

@@ -50,7 +50,9 @@ class Capture:
     """An open frame source. `kind`: "file", "folder", "webcam" or "network"; `fps` its frame
     rate (frames/s: the container's, a folder's `fps`, or a live stream's nominal rate, 25
     when it states none); `frames()` the frame iterator (call once); `reconnects` how many
-    times a network stream was reopened, `drops` why (one line each)."""
+    times a network stream was reopened, `drops` why (one line each). `live`: frames come
+    at the source's pace whatever the reader does (a webcam, a network stream, a file read
+    with `realtime`), so a reader slower than `fps` falls behind it."""
 
     name: str
     kind: str
@@ -58,6 +60,7 @@ class Capture:
     _frames: Callable[[], Iterator[np.ndarray]] = field(repr=False)
     reconnects: int = 0
     drops: list[str] = field(default_factory=list)
+    live: bool = False
 
     def frames(self) -> Iterator[np.ndarray]:
         return self._frames()
@@ -177,7 +180,7 @@ def open_capture(source: str, *, realtime: bool = False, fps: float | None = Non
             raise VideoReadError(f"{source}: unknown stream scheme {scheme!r}; use one of "
                                  f"{', '.join(s + '://' for s in NETWORK_SCHEMES)}, a video "
                                  "file, a frame folder or a webcam index")
-        capture = Capture(source, "network", float(fps or 0), lambda: iter(()))
+        capture = Capture(source, "network", float(fps or 0), lambda: iter(()), live=True)
         capture._frames = lambda: _network_frames(capture, source, reconnect_tries, backoff_s,
                                                   backoff_max_s, timeout_s, log)
         return capture
@@ -192,13 +195,15 @@ def open_capture(source: str, *, realtime: bool = False, fps: float | None = Non
             container.close()
             raise VideoReadError(f"webcam {source} ({device}): no video stream")
         rate = float(stream.guessed_rate or stream.average_rate or fps or 25.0)
-        return Capture(source, "webcam", rate, lambda: _live_frames(container, stream))
+        return Capture(source, "webcam", rate, lambda: _live_frames(container, stream),
+                       live=True)
     path = Path(source)
     info = decode.probe(path, fps=fps)  # VideoReadError: no such file or folder, no frames
     frames = lambda: decode.iter_frames(path)  # noqa: E731
     if realtime:
         frames = lambda: _paced(decode.iter_frames(path), info.fps)  # noqa: E731
-    return Capture(source, "folder" if path.is_dir() else "file", info.fps, frames)
+    return Capture(source, "folder" if path.is_dir() else "file", info.fps, frames,
+                   live=realtime)
 
 
 def _webcam(index: int) -> tuple[str, str]:
