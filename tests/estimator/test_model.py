@@ -1,5 +1,7 @@
 """The MULDE estimator: the method's acceptance facts and scikit-learn's conventions."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -368,6 +370,52 @@ def test_constant_column_warns_and_is_not_scaled():
         "column 3, counting from 0)")
     assert model.scale_[1] == 1.0
     assert np.isfinite(model.score_samples(X)).all()
+
+
+def test_a_column_of_one_value_left_a_rounding_spread_is_constant():
+    """A column of one value (0.1) whose computed std is a rounding's 2.8e-17, not 0, is
+    constant: warned, centred, not scaled (scale 1, not 1e-8), so a sample 1e-6 away there
+    scores as the one on it (within 1e-6), not as far out. A column that truly varies, if
+    tinily (1e-9 * randn), is still scaled by its own std."""
+    from mulde.estimator.model import ConstantFeaturesWarning
+
+    X = np.random.RandomState(0).randn(100, 3)
+    X[:, 2] = 0.1
+    assert 0 < X[:, 2].std(ddof=1) < 1e-16  # the rounding the exact test missed
+    tiny = {"hidden_sizes": [8], "max_steps": 5, "random_state": 0}
+    with pytest.warns(ConstantFeaturesWarning, match=r"\(column 2, counting from 0\)"):
+        model = MULDE(**tiny).fit(X)
+    assert model.scale_[2] == 1.0
+    on, off = X[:2].copy(), X[:2].copy()
+    off[:, 2] += 1e-6
+    np.testing.assert_allclose(model.anomaly_score(off), model.anomaly_score(on), atol=1e-5)
+
+    X[:, 2] = 1e-9 * np.random.RandomState(1).randn(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConstantFeaturesWarning)
+        model = MULDE(**tiny).fit(X)
+    assert model.scale_[2] == X[:, 2].std(ddof=1) + 1e-8
+
+
+def test_constant_columns_rule_is_relative_to_the_columns_size():
+    """_constant_columns: a range max - min of at most 32 float64 eps times the column's
+    largest |x| (the exact constants, a zero column too), at any magnitude; a wider one
+    varies. The computed std would not do: on 1,654 rows of one value it is 83 eps of it."""
+    from mulde.estimator.model import _constant_columns, _mean_std
+
+    eps = np.finfo(np.float64).eps
+    X = np.zeros((3, 6))
+    X[:, 1] = [1e6, 1e6 * (1 - 16 * eps), 1e6]        # 16 eps: rounding
+    X[:, 2] = [-1e-12, -1e-12 * (1 - 32 * eps), -1e-12]  # 32 eps: still rounding
+    X[:, 3] = [1e-12, 1e-12 * (1 + 64 * eps), 1e-12]  # 64 eps: varies
+    X[:, 4] = [5.0, 6.0, 5.0]
+    X[:, 5] = [-1e308, 1e308, 0.0]  # a range beyond float64 varies
+    np.testing.assert_array_equal(_constant_columns(X),
+                                  [True, True, True, False, False, False])
+    cardio = np.full((1654, 2), -0.061400640063)
+    cardio[:, 1] = np.arange(1654)
+    assert _mean_std(cardio)[1][0] > 32 * eps * 0.0614  # the std's rounding grows with n
+    np.testing.assert_array_equal(_constant_columns(cardio), [True, False])
 
 
 def test_presets():
