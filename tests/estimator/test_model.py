@@ -418,6 +418,60 @@ def test_constant_columns_rule_is_relative_to_the_columns_size():
     np.testing.assert_array_equal(_constant_columns(cardio), [True, False])
 
 
+def test_fit_leaves_the_global_random_states_as_they_were():
+    """A fit draws from torch's global generators (initialisation, dropout) seeded for it
+    and restored after: the caller's torch stream continues as if no fit had run, with a
+    random_state or without (before, fit reseeded it: equal draws after every fit), and
+    numpy's global stream is untouched by a fit with a random_state."""
+    X = np.random.RandomState(0).randn(40, 3)
+    tiny = {"hidden_sizes": [8], "max_steps": 5, "dropout": 0.2, "n_members": 2}
+    for random_state in (0, None):
+        torch.manual_seed(1)
+        expected = torch.rand(3)
+        torch.manual_seed(1)
+        numpy_state = np.random.get_state(legacy=False)  # noqa: NPY002 (what is tested)
+        MULDE(**tiny, random_state=random_state).fit(X)
+        assert torch.equal(torch.rand(3), expected)
+        if random_state is not None:
+            after = np.random.get_state(legacy=False)  # noqa: NPY002
+            assert after["state"]["pos"] == numpy_state["state"]["pos"]
+            np.testing.assert_array_equal(after["state"]["key"], numpy_state["state"]["key"])
+
+
+def test_a_seeded_fit_draws_what_torch_manual_seed_gave_and_repeats():
+    """_torch_seeded(seed) gives the draws torch.manual_seed(seed) gives (so a fit with a
+    random_state trains as it did when fit reseeded the process), then restores the stream;
+    two fits with random_state=0 score alike whatever the caller seeded around them."""
+    from mulde.estimator.model import _torch_seeded
+
+    torch.manual_seed(3)
+    expected = torch.rand(5)
+    torch.manual_seed(7)
+    after = torch.rand(2)
+    torch.manual_seed(7)
+    with _torch_seeded(3, torch.device("cpu")):
+        assert torch.equal(torch.rand(5), expected)
+    assert torch.equal(torch.rand(2), after)
+
+    X = np.random.RandomState(0).randn(40, 3)
+    tiny = {"hidden_sizes": [8], "max_steps": 5, "dropout": 0.2, "random_state": 0}
+    torch.manual_seed(1)
+    first = MULDE(**tiny).fit(X).anomaly_score(X)
+    torch.manual_seed(2)
+    np.testing.assert_array_equal(MULDE(**tiny).fit(X).anomaly_score(X), first)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_fit_on_cuda_restores_the_gpus_generator_too():
+    """On CUDA the device's generator (dropout's) is seeded for the fit and restored."""
+    torch.cuda.manual_seed(1)
+    expected = torch.rand(3, device="cuda")
+    torch.cuda.manual_seed(1)
+    MULDE(hidden_sizes=[8], max_steps=5, dropout=0.2, random_state=0, device="cuda").fit(
+        np.random.RandomState(0).randn(40, 3))
+    assert torch.equal(torch.rand(3, device="cuda"), expected)
+
+
 def test_presets():
     from mulde.estimator.presets import ESTIMATOR_PRESETS
 

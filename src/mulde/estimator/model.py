@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict
 from numbers import Integral, Real
 from pathlib import Path
@@ -319,6 +321,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         (the rows are not exchangeable with new ones after choosing).
     device: "auto" (CUDA, then MPS, then CPU) or a torch device name.
     random_state: seed of the initialisation, the validation split and every draw of training.
+        A fit seeds torch's global generators (the CPU's and the training device's) for its
+        own draws and restores them afterwards, so it reseeds and advances no process-wide
+        random state; None draws the seed from numpy's global RandomState (scikit-learn's
+        convention: `np.random.seed` then repeats such fits), one draw.
     verbose: show a progress bar while training.
     The other training defaults (lr_schedule through ema_decay, checkpoint_every) are
     `TrainConfig`'s.
@@ -530,7 +536,6 @@ class MULDE(OutlierMixin, BaseEstimator):
                 warnings.warn(FewValidationRowsWarning(self._fraction(), n_held), stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        torch.manual_seed(seed)
         device = resolve_device(self.device)
         self.device_ = str(device)
 
@@ -550,48 +555,52 @@ class MULDE(OutlierMixin, BaseEstimator):
         if self.whiten is not None:
             self.whitening_ = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
 
-        x = self._to_tensor(X)
-        self.sigma_high_ = float(self.sigma_high)
-        if self.sigma_high_span is not None:
-            spread = largest_distance_sigma(x, self.sigma_high_span, seed=seed)
-            self.sigma_high_ = max(self.sigma_high_, spread)
-        self.sigma_low_ = float(self.sigma_low)
-        if self.sigma_low_nn is not None:
-            spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
-            self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
-        schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
-        # n_members "auto" counts the standardised rows' principal directions where they
-        # can matter (round 33); None where they were not counted
-        self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
-        n_members = resolve_members(self.n_members, len(X), X.shape[1],
-                                    self.principal_directions_)
-        self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1])
-        self.network_ = self._new_network(X.shape[1], n_members)
-        if self.base is not None or self.precondition is not None:
-            # on every training row after scaling (the validation split too)
-            self.network_.fit_covariance(x.detach().cpu().numpy())
-        self.network_ = self.network_.to(device)
-        config = self._train_config(seed, len(X), n_members, X.shape[1])
-        start = time.perf_counter()
-        loss = DSMLoss(self.beta, self.regulariser, self.time_score)
-        result = train_energy(self.network_, x, schedule, loss, config,
-                              Path(self.checkpoint_dir) if self.checkpoint_dir else None,
-                              progress=self.verbose)
-        self.fit_seconds_ = time.perf_counter() - start
-        self.network_.eval()
-        self.train_result_ = result
-        self.sigmas_ = schedule.grid(self.n_levels, self.spacing).numpy().astype(np.float32)
+        # the weights' initialisation and dropout draw from torch's global generators (CPU
+        # and the training device's), seeded here as before and restored afterwards, so that
+        # a fit leaves the caller's random streams as they were
+        with _torch_seeded(seed, device):
+            x = self._to_tensor(X)
+            self.sigma_high_ = float(self.sigma_high)
+            if self.sigma_high_span is not None:
+                spread = largest_distance_sigma(x, self.sigma_high_span, seed=seed)
+                self.sigma_high_ = max(self.sigma_high_, spread)
+            self.sigma_low_ = float(self.sigma_low)
+            if self.sigma_low_nn is not None:
+                spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
+                self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
+            schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
+            # n_members "auto" counts the standardised rows' principal directions where they
+            # can matter (round 33); None where they were not counted
+            self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
+            n_members = resolve_members(self.n_members, len(X), X.shape[1],
+                                        self.principal_directions_)
+            self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1])
+            self.network_ = self._new_network(X.shape[1], n_members)
+            if self.base is not None or self.precondition is not None:
+                # on every training row after scaling (the validation split too)
+                self.network_.fit_covariance(x.detach().cpu().numpy())
+            self.network_ = self.network_.to(device)
+            config = self._train_config(seed, len(X), n_members, X.shape[1])
+            start = time.perf_counter()
+            loss = DSMLoss(self.beta, self.regulariser, self.time_score)
+            result = train_energy(self.network_, x, schedule, loss, config,
+                                  Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+                                  progress=self.verbose)
+            self.fit_seconds_ = time.perf_counter() - start
+            self.network_.eval()
+            self.train_result_ = result
+            self.sigmas_ = schedule.grid(self.n_levels, self.spacing).numpy().astype(np.float32)
 
-        energies = self._energies(X)
-        # the rows training held out for validation (the same seeded split): the network never
-        # fitted them, so they score like new normal samples
-        _, val_idx = split_validation(len(X), config.validation_fraction, config.seed)
-        self.aggregator_state_ = fit_aggregator(
-            self.aggregator, energies, n_components=self.n_components,
-            covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
-            held=val_idx.numpy())
-        held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
-        self._set_offset(self._aggregate(energies), held)
+            energies = self._energies(X)
+            # the rows training held out for validation (the same seeded split): the network never
+            # fitted them, so they score like new normal samples
+            _, val_idx = split_validation(len(X), config.validation_fraction, config.seed)
+            self.aggregator_state_ = fit_aggregator(
+                self.aggregator, energies, n_components=self.n_components,
+                covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
+                held=val_idx.numpy())
+            held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
+            self._set_offset(self._aggregate(energies), held)
         return self
 
     def _new_network(self, n_features: int, n_members: int) -> EnergyNetwork:
@@ -923,6 +932,24 @@ class MULDE(OutlierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+@contextlib.contextmanager
+def _torch_seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global generators that a fit on `device` draws from, the CPU's and
+    `device`'s, with `seed` (as `torch.manual_seed` does: the same draws, so the same fit),
+    and restore their states on leaving (`torch.random.fork_rng`): the process's other
+    draws are neither reseeded nor advanced. Other devices' generators are not touched."""
+    accelerator = device.type not in ("cpu", "meta")
+    with torch.random.fork_rng(devices=[device] if accelerator else [],
+                               device_type=device.type if accelerator else "cuda"):
+        torch.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(device):  # the current one when no index is given
+                torch.cuda.manual_seed(seed)
+        elif accelerator:
+            torch.get_device_module(device.type).manual_seed(seed)
+        yield
 
 
 def _refuse_table(X: Any, fitted_names: Any = None) -> Any:
