@@ -472,6 +472,29 @@ def test_a_fit_on_cuda_restores_the_gpus_generator_too():
     assert torch.equal(torch.rand(3, device="cuda"), expected)
 
 
+def test_1d_and_complex_input_are_refused_in_one_line():
+    """A 1-D array (178 values) is refused in one line that counts its values and names
+    both reshapes, not scikit-learn's print of every value; so is one number, and complex
+    numbers (whose matrix scikit-learn printed); ValueError all, for fit and scoring."""
+    x = np.arange(178.0)
+    said = ("X is a 1-D array of 178 values; MULDE takes a 2-D (n_samples, n_features) "
+            "array. Reshape your data: x.reshape(-1, 1) for samples of one feature, or "
+            "x.reshape(1, -1) for one sample")
+    with pytest.raises(ValueError) as caught:
+        MULDE().fit(x)
+    assert str(caught.value) == said
+    with pytest.raises(ValueError, match=r"^X is one number; MULDE takes a 2-D"):
+        MULDE().fit(5.0)
+    with pytest.raises(ValueError) as caught:
+        MULDE().fit(np.ones((30, 3)) + 1j)
+    assert str(caught.value) == ("Complex data not supported: X holds complex numbers (dtype "
+                                 "complex128); features must be real")
+    model = MULDE(hidden_sizes=[8], max_steps=1, random_state=0).fit(
+        np.random.RandomState(0).randn(20, 3))
+    with pytest.raises(ValueError, match=r"^X is a 1-D array of 3 values; MULDE takes"):
+        model.score_samples(np.arange(3.0))
+
+
 def test_presets():
     from mulde.estimator.presets import ESTIMATOR_PRESETS
 

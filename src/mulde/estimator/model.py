@@ -517,8 +517,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         than 10 fit but warn (`FewSamplesWarning`: no validation)."""
         self.check_params()
         X = _refuse_table(X)
-        X = _finite(validate_data(self, X, dtype=[np.float64, np.float32],
-                                  ensure_min_samples=2, ensure_all_finite=False), X)
+        X = _finite(_validate_rows(self, X, ensure_min_samples=2), X)
         self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
@@ -683,8 +682,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "network_")
         X = _refuse_table(X, getattr(self, "feature_names_in_", None))
-        X = _finite(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
-                                  ensure_all_finite=False), X)
+        X = _finite(_validate_rows(self, X, reset=False), X)
         return np.asarray(X, dtype=np.float64)  # no copy when already float64
 
     def score_samples_multiscale(self, X: Any) -> np.ndarray:
@@ -963,6 +961,29 @@ def _refuse_table(X: Any, fitted_names: Any = None) -> Any:
     if problem:
         raise ValueError(problem)
     return numeric_frame(X)
+
+
+def _validate_rows(model: MULDE, X: Any, **checks: Any) -> np.ndarray:
+    """scikit-learn's `validate_data(model, X, **checks)` as float64 or float32 (NaN and inf
+    are left to `_finite`), with a one-line ValueError where scikit-learn's message prints
+    every value of X: a 1-D array (one feature or one sample? as `mulde fit` says of a
+    1-D file) or one number, and complex numbers (the messages keep the phrases scikit-learn's
+    estimator checks match). A sparse matrix stays scikit-learn's TypeError."""
+    try:
+        return validate_data(model, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
+                             **checks)
+    except ValueError as err:
+        said = str(err)
+        if said.startswith(("Expected 2D array, got 1D array", "Expected 2D array, got scalar")):
+            what = (f"a 1-D array of {len(X)} values" if np.ndim(X) == 1 else "one number")
+            raise ValueError(
+                f"X is {what}; {type(model).__name__} takes a 2-D (n_samples, n_features) "
+                "array. Reshape your data: x.reshape(-1, 1) for samples of one feature, or "
+                "x.reshape(1, -1) for one sample") from None
+        if said.startswith("Complex data not supported"):
+            raise ValueError(f"Complex data not supported: X holds complex numbers (dtype "
+                             f"{np.asarray(X).dtype}); features must be real") from None
+        raise
 
 
 def _finite(X: np.ndarray, given: Any = None) -> np.ndarray:
