@@ -495,6 +495,32 @@ def test_1d_and_complex_input_are_refused_in_one_line():
         model.score_samples(np.arange(3.0))
 
 
+def test_the_class_docstring_lists_every_fitted_attribute_and_sparse_input_is_a_typeerror():
+    """MULDE's Attributes section names every public attribute a fit sets (a DataFrame's
+    fit sets them all, feature_names_in_ included), with the shapes checked here; sparse
+    rows raise TypeError from each scoring method, as their docstrings say."""
+    import re
+
+    import pandas as pd
+    import scipy.sparse
+
+    frame = pd.DataFrame(np.random.RandomState(0).randn(20, 2), columns=["a", "b"])
+    model = MULDE(hidden_sizes=[8], max_steps=1, n_levels=4, random_state=0).fit(frame)
+    fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+    section = MULDE.__doc__.split("\n    Attributes")[1]
+    listed = set(re.findall(r"^    ([a-z_]+_)[:,]", section, re.M))
+    listed |= set(re.findall(r"^    [a-z_]+_, ([a-z_]+_):", section, re.M))
+    assert listed == fitted
+    assert (model.mean_.shape, model.scale_.shape, model.sigmas_.shape) == ((2,), (2,), (4,))
+    assert model.sigmas_.dtype == np.float32 and model.feature_names_in_.shape == (2,)
+    assert model.aggregator_state_["mean"].shape == (4,) and model.whitening_ is None
+    for method in ("score_samples", "decision_function", "predict"):
+        assert "TypeError for a" in getattr(MULDE, method).__doc__
+        with pytest.raises(TypeError, match="^Sparse data was passed"):
+            getattr(model, method)(scipy.sparse.csr_matrix(frame.to_numpy()))
+    assert "fraction in (0, 0.5]" in MULDE.__doc__
+
+
 def test_presets():
     from mulde.estimator.presets import ESTIMATOR_PRESETS
 

@@ -205,3 +205,21 @@ def test_a_bad_setting_names_the_adapter_not_mulde():
                            r"PyODMULDE must be an int in the range \[1, inf\) or None\. "
                            r"Got -1 instead\.$"):
             call(PyODMULDE(max_steps=-1))
+
+
+def test_decision_function_raises_what_its_docstring_lists():
+    """NotFittedError before fit, ValueError for rows of another width, TypeError for a
+    sparse matrix."""
+    import scipy.sparse
+    from sklearn.exceptions import NotFittedError
+
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    with pytest.raises(NotFittedError):
+        PyODMULDE().decision_function(X)
+    det = PyODMULDE(hidden_sizes=[8], max_steps=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        det.decision_function(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="^Sparse data was passed"):
+        det.decision_function(scipy.sparse.csr_matrix(X))
+    said = PyODMULDE.decision_function.__doc__
+    assert "NotFittedError" in said and "ValueError" in said and "TypeError" in said

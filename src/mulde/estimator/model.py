@@ -308,7 +308,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         training configuration resumes from it, and refuses one of another (ValueError): other
         training settings (checkpoint_every aside), loss, noise range or noise input, or
         other (or otherwise scaled) training rows.
-    contamination: "auto" (1 %) or a fraction, which `threshold_on` gives its meaning.
+    contamination: "auto" (1 %) or a fraction in (0, 0.5] (anything else is refused,
+        ValueError), which `threshold_on` gives its meaning.
     threshold_on: where `offset_` is set. "training" (default; scikit-learn's convention for
         `contamination`): `predict` flags that fraction of the training samples; new normal
         samples are flagged more often when the network memorises its training rows
@@ -328,6 +329,36 @@ class MULDE(OutlierMixin, BaseEstimator):
     verbose: show a progress bar while training.
     The other training defaults (lr_schedule through ema_decay, checkpoint_every) are
     `TrainConfig`'s.
+
+    Attributes (set by `fit`, and by `load` but for fit_seconds_; d features, L = n_levels):
+
+    n_features_in_: d, the number of columns fitted.
+    feature_names_in_: (d,) object array of the column names, only where there are any:
+        fitted on a DataFrame whose column names are all strings (scikit-learn's rule), or
+        by `mulde fit` on a CSV with a header; scoring refuses other columns.
+    mean_: (d,) float64, the training rows' column means (subtracted before scoring).
+    scale_: (d,) float64, what the centred columns are divided by: each column's standard
+        deviation (ddof 1) + 1e-8; 1.0 for a constant column (`ConstantFeaturesWarning`);
+        with scaling="global", one value for every column.
+    whitening_: (d, d) float64, the matrix the standardised rows are multiplied by with
+        whiten="ledoit_wolf" (C^(-1/2)); None without.
+    sigma_low_, sigma_high_: float, the range of the training noise levels (`sigma_low`,
+        `sigma_high`, moved by `sigma_low_nn`, `sigma_high_span`).
+    sigmas_: (L,) float32, the scoring noise levels, smallest first.
+    hidden_sizes_: tuple of int, the widths built ("auto" resolved).
+    principal_directions_: int or None, the standardised rows' principal directions that
+        n_members="auto" counted (None where not counted).
+    network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
+        several members), in eval mode, on `device_`.
+    device_: str, the torch device the network is on ("auto" resolved).
+    train_result_: `mulde.core.TrainResult`: the steps taken, the best step and validation
+        loss, whether training stopped early, the loss history, and the lr, member count
+        and max_samples trained with.
+    aggregator_state_: dict of str to numpy arrays, the `aggregator`'s fitted state (for
+        "mean_energy", "mean": (L,) the training rows' mean energy per level).
+    offset_: float, the threshold: `decision_function = score_samples - offset_`; -inf
+        where threshold_on="validation" had too few validation rows to flag any.
+    fit_seconds_: float, the seconds training took (fit only).
     """
 
     # scikit-learn's parameter validation: a wrong type or value raises InvalidParameterError
@@ -513,8 +544,10 @@ class MULDE(OutlierMixin, BaseEstimator):
     def fit(self, X: Any, y: None = None) -> MULDE:
         """Fit on normal samples X (n, d); y is ignored. Returns self. At least 2 rows
         (ValueError), every value finite (ValueError naming the rows), a DataFrame's columns
-        all numbers (ValueError naming the column and row: `mulde.estimator.tables`); fewer
-        than 10 fit but warn (`FewSamplesWarning`: no validation)."""
+        all numbers (ValueError naming the column and row: `mulde.estimator.tables`), real
+        and 2-D (ValueError; a 1-D array is one feature or one sample: reshape it), dense
+        (TypeError for a sparse matrix); fewer than 10 fit but warn (`FewSamplesWarning`:
+        no validation)."""
         self.check_params()
         X = _refuse_table(X)
         X = _finite(_validate_rows(self, X, ensure_min_samples=2), X)
@@ -693,7 +726,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         numeric, holds NaN or inf, has another number of columns than the training data, or
         (a DataFrame) other column names; ValueError naming the rows that lie beyond the
         float32 range once standardised, or whose energies are not finite (too far from the
-        training data for float32)."""
+        training data for float32); TypeError (scikit-learn's) for a sparse matrix: the rows
+        must be dense (`X.toarray()`)."""
         return self._energies(self._validated(X))
 
     def anomaly_score(self, X: Any) -> np.ndarray:
@@ -702,14 +736,16 @@ class MULDE(OutlierMixin, BaseEstimator):
         "mean_energy": the mean over levels of the energies centred per level). Equal to
         -score_samples.
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
-        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
+        rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
+        sparse matrix (dense rows only: `X.toarray()`)."""
         return self._aggregate(self.score_samples_multiscale(X))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Return -anomaly_score(X) for the rows X (n, d): (n,) float64, higher = more normal
         (scikit-learn's convention for outlier detectors).
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
-        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
+        rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
+        sparse matrix (dense rows only: `X.toarray()`)."""
         return -self.anomaly_score(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -717,7 +753,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         for outliers, positive for inliers (the threshold set by `contamination` and
         `threshold_on`).
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
-        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
+        rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
+        sparse matrix (dense rows only: `X.toarray()`)."""
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:
@@ -725,7 +762,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         (decision_function < 0 is an outlier; `contamination`, `threshold_on`). Warns when
         the validation rows were too few to flag anything within the promise.
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
-        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
+        rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
+        sparse matrix (dense rows only: `X.toarray()`)."""
         check_is_fitted(self, "network_")
         if self.offset_ == -np.inf:
             warnings.warn(FewValidationRowsWarning(self._fraction()), stacklevel=2)

@@ -148,7 +148,11 @@ class PyODMULDE(BaseDetector):
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Return the (n,) anomaly scores of X, higher = more anomalous."""
+        """Return the (n,) anomaly scores of X (n, d), higher = more anomalous
+        (`MULDE.anomaly_score` of the fitted model). Raises sklearn's NotFittedError before
+        `fit`; ValueError for rows it cannot score (not 2-D, NaN or inf, another number of
+        columns than fitted or, for a DataFrame, other column names, values beyond float32
+        once standardised); TypeError for a sparse matrix (dense rows only: `X.toarray()`)."""
         check_is_fitted(self, "detector_")
         return self.detector_.anomaly_score(X)
 
