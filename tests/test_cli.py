@@ -1145,3 +1145,20 @@ def test_train_lists_a_reduced_stream_with_its_principal_components():
     assert _stream_line(model, "pose") == "pose on 1 principal component of 4 features"
     assert _stream_line(model, "static") == "static"  # all its features kept: no reduction
     assert _stream_line(model, "velocity") == "velocity"
+
+
+def test_fit_warns_of_a_column_of_one_value_whose_std_rounds_above_zero(tmp_path):
+    """`mulde fit` says a column of one value is constant though its computed std is not 0
+    (on 1,654 rows, numpy's row-by-row sums leave ~1e-15, as in ADBench cardio's column 5 of
+    its normal rows but one): it is centred, not scaled by 1e-8."""
+    from mulde.estimator.model import ConstantFeaturesWarning
+
+    X = np.random.default_rng(0).standard_normal((1654, 3))
+    X[:, 1] = -0.061400640063
+    assert X.std(axis=0, ddof=1)[1] > 0
+    np.save(tmp_path / "x.npy", X)
+    with pytest.warns(ConstantFeaturesWarning, match=r"^1 of the 3 features has the same "
+                      r"value in every training sample \(column 1, counting from 0\)"):
+        assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "m.safetensors"),
+                     "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
+    assert mulde.MULDE.load(tmp_path / "m.safetensors").scale_[1] == 1.0

@@ -1,5 +1,7 @@
 """The MULDE estimator: the method's acceptance facts and scikit-learn's conventions."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -368,6 +370,155 @@ def test_constant_column_warns_and_is_not_scaled():
         "column 3, counting from 0)")
     assert model.scale_[1] == 1.0
     assert np.isfinite(model.score_samples(X)).all()
+
+
+def test_a_column_of_one_value_left_a_rounding_spread_is_constant():
+    """A column of one value (0.1) whose computed std is a rounding's 2.8e-17, not 0, is
+    constant: warned, centred, not scaled (scale 1, not 1e-8), so a sample 1e-6 away there
+    scores as the one on it (within 1e-6), not as far out. A column that truly varies, if
+    tinily (1e-9 * randn), is still scaled by its own std."""
+    from mulde.estimator.model import ConstantFeaturesWarning
+
+    X = np.random.RandomState(0).randn(100, 3)
+    X[:, 2] = 0.1
+    assert 0 < X[:, 2].std(ddof=1) < 1e-16  # the rounding the exact test missed
+    tiny = {"hidden_sizes": [8], "max_steps": 5, "random_state": 0}
+    with pytest.warns(ConstantFeaturesWarning, match=r"\(column 2, counting from 0\)"):
+        model = MULDE(**tiny).fit(X)
+    assert model.scale_[2] == 1.0
+    on, off = X[:2].copy(), X[:2].copy()
+    off[:, 2] += 1e-6
+    np.testing.assert_allclose(model.anomaly_score(off), model.anomaly_score(on), atol=1e-5)
+
+    X[:, 2] = 1e-9 * np.random.RandomState(1).randn(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConstantFeaturesWarning)
+        model = MULDE(**tiny).fit(X)
+    assert model.scale_[2] == X[:, 2].std(ddof=1) + 1e-8
+
+
+def test_constant_columns_rule_is_relative_to_the_columns_size():
+    """_constant_columns: a range max - min of at most 32 float64 eps times the column's
+    largest |x| (the exact constants, a zero column too), at any magnitude; a wider one
+    varies. The computed std would not do: on 1,654 rows of one value it is 83 eps of it."""
+    from mulde.estimator.model import _constant_columns, _mean_std
+
+    eps = np.finfo(np.float64).eps
+    X = np.zeros((3, 6))
+    X[:, 1] = [1e6, 1e6 * (1 - 16 * eps), 1e6]        # 16 eps: rounding
+    X[:, 2] = [-1e-12, -1e-12 * (1 - 32 * eps), -1e-12]  # 32 eps: still rounding
+    X[:, 3] = [1e-12, 1e-12 * (1 + 64 * eps), 1e-12]  # 64 eps: varies
+    X[:, 4] = [5.0, 6.0, 5.0]
+    X[:, 5] = [-1e308, 1e308, 0.0]  # a range beyond float64 varies
+    np.testing.assert_array_equal(_constant_columns(X),
+                                  [True, True, True, False, False, False])
+    cardio = np.full((1654, 2), -0.061400640063)
+    cardio[:, 1] = np.arange(1654)
+    assert _mean_std(cardio)[1][0] > 32 * eps * 0.0614  # the std's rounding grows with n
+    np.testing.assert_array_equal(_constant_columns(cardio), [True, False])
+
+
+def test_fit_leaves_the_global_random_states_as_they_were():
+    """A fit draws from torch's global generators (initialisation, dropout) seeded for it
+    and restored after: the caller's torch stream continues as if no fit had run, with a
+    random_state or without (before, fit reseeded it: equal draws after every fit), and
+    numpy's global stream is untouched by a fit with a random_state."""
+    X = np.random.RandomState(0).randn(40, 3)
+    tiny = {"hidden_sizes": [8], "max_steps": 5, "dropout": 0.2, "n_members": 2}
+    for random_state in (0, None):
+        torch.manual_seed(1)
+        expected = torch.rand(3)
+        torch.manual_seed(1)
+        numpy_state = np.random.get_state(legacy=False)  # noqa: NPY002 (what is tested)
+        MULDE(**tiny, random_state=random_state).fit(X)
+        assert torch.equal(torch.rand(3), expected)
+        if random_state is not None:
+            after = np.random.get_state(legacy=False)  # noqa: NPY002
+            assert after["state"]["pos"] == numpy_state["state"]["pos"]
+            np.testing.assert_array_equal(after["state"]["key"], numpy_state["state"]["key"])
+
+
+def test_a_seeded_fit_draws_what_torch_manual_seed_gave_and_repeats():
+    """_torch_seeded(seed) gives the draws torch.manual_seed(seed) gives (so a fit with a
+    random_state trains as it did when fit reseeded the process), then restores the stream;
+    two fits with random_state=0 score alike whatever the caller seeded around them."""
+    from mulde.estimator.model import _torch_seeded
+
+    torch.manual_seed(3)
+    expected = torch.rand(5)
+    torch.manual_seed(7)
+    after = torch.rand(2)
+    torch.manual_seed(7)
+    with _torch_seeded(3, torch.device("cpu")):
+        assert torch.equal(torch.rand(5), expected)
+    assert torch.equal(torch.rand(2), after)
+
+    X = np.random.RandomState(0).randn(40, 3)
+    tiny = {"hidden_sizes": [8], "max_steps": 5, "dropout": 0.2, "random_state": 0}
+    torch.manual_seed(1)
+    first = MULDE(**tiny).fit(X).anomaly_score(X)
+    torch.manual_seed(2)
+    np.testing.assert_array_equal(MULDE(**tiny).fit(X).anomaly_score(X), first)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_fit_on_cuda_restores_the_gpus_generator_too():
+    """On CUDA the device's generator (dropout's) is seeded for the fit and restored."""
+    torch.cuda.manual_seed(1)
+    expected = torch.rand(3, device="cuda")
+    torch.cuda.manual_seed(1)
+    MULDE(hidden_sizes=[8], max_steps=5, dropout=0.2, random_state=0, device="cuda").fit(
+        np.random.RandomState(0).randn(40, 3))
+    assert torch.equal(torch.rand(3, device="cuda"), expected)
+
+
+def test_1d_and_complex_input_are_refused_in_one_line():
+    """A 1-D array (178 values) is refused in one line that counts its values and names
+    both reshapes, not scikit-learn's print of every value; so is one number, and complex
+    numbers (whose matrix scikit-learn printed); ValueError all, for fit and scoring."""
+    x = np.arange(178.0)
+    said = ("X is a 1-D array of 178 values; MULDE takes a 2-D (n_samples, n_features) "
+            "array. Reshape your data: x.reshape(-1, 1) for samples of one feature, or "
+            "x.reshape(1, -1) for one sample")
+    with pytest.raises(ValueError) as caught:
+        MULDE().fit(x)
+    assert str(caught.value) == said
+    with pytest.raises(ValueError, match=r"^X is one number; MULDE takes a 2-D"):
+        MULDE().fit(5.0)
+    with pytest.raises(ValueError) as caught:
+        MULDE().fit(np.ones((30, 3)) + 1j)
+    assert str(caught.value) == ("Complex data not supported: X holds complex numbers (dtype "
+                                 "complex128); features must be real")
+    model = MULDE(hidden_sizes=[8], max_steps=1, random_state=0).fit(
+        np.random.RandomState(0).randn(20, 3))
+    with pytest.raises(ValueError, match=r"^X is a 1-D array of 3 values; MULDE takes"):
+        model.score_samples(np.arange(3.0))
+
+
+def test_the_class_docstring_lists_every_fitted_attribute_and_sparse_input_is_a_typeerror():
+    """MULDE's Attributes section names every public attribute a fit sets (a DataFrame's
+    fit sets them all, feature_names_in_ included), with the shapes checked here; sparse
+    rows raise TypeError from each scoring method, as their docstrings say."""
+    import re
+
+    import pandas as pd
+    import scipy.sparse
+
+    frame = pd.DataFrame(np.random.RandomState(0).randn(20, 2), columns=["a", "b"])
+    model = MULDE(hidden_sizes=[8], max_steps=1, n_levels=4, random_state=0).fit(frame)
+    fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+    section = MULDE.__doc__.split("\n    Attributes")[1]
+    listed = set(re.findall(r"^    ([a-z_]+_)[:,]", section, re.M))
+    listed |= set(re.findall(r"^    [a-z_]+_, ([a-z_]+_):", section, re.M))
+    assert listed == fitted
+    assert (model.mean_.shape, model.scale_.shape, model.sigmas_.shape) == ((2,), (2,), (4,))
+    assert model.sigmas_.dtype == np.float32 and model.feature_names_in_.shape == (2,)
+    assert model.aggregator_state_["mean"].shape == (4,) and model.whitening_ is None
+    for method in ("score_samples", "decision_function", "predict"):
+        assert "TypeError for a" in getattr(MULDE, method).__doc__
+        with pytest.raises(TypeError, match="^Sparse data was passed"):
+            getattr(model, method)(scipy.sparse.csr_matrix(frame.to_numpy()))
+    assert "fraction in (0, 0.5]" in MULDE.__doc__
 
 
 def test_presets():

@@ -189,5 +189,37 @@ def test_check_params_refuses_a_bad_mulde_setting_before_any_data():
     PyODMULDE().check_params()
     with pytest.raises(ValueError, match=r"sigma_high \(0.5\) must be above sigma_low"):
         PyODMULDE(sigma_low=1.0, sigma_high=0.5).check_params()
-    with pytest.raises(ValueError, match="^lr must be a number or 'auto', not True"):
+    with pytest.raises(ValueError, match="^lr must be a number or 'auto', not True; give its "
+                       r"value \(PyODMULDE\(\).lr is the default, 'auto'\)$"):
         PyODMULDE(lr=True).check_params()
+
+
+def test_a_bad_setting_names_the_adapter_not_mulde():
+    """scikit-learn's message names the class validated, MULDE inside the adapter: fit and
+    check_params name PyODMULDE, the class the user made, and keep the error's type."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    for call in (lambda d: d.fit(X), lambda d: d.check_params()):
+        with pytest.raises(InvalidParameterError, match=r"^The 'max_steps' parameter of "
+                           r"PyODMULDE must be an int in the range \[1, inf\) or None\. "
+                           r"Got -1 instead\.$"):
+            call(PyODMULDE(max_steps=-1))
+
+
+def test_decision_function_raises_what_its_docstring_lists():
+    """NotFittedError before fit, ValueError for rows of another width, TypeError for a
+    sparse matrix."""
+    import scipy.sparse
+    from sklearn.exceptions import NotFittedError
+
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    with pytest.raises(NotFittedError):
+        PyODMULDE().decision_function(X)
+    det = PyODMULDE(hidden_sizes=[8], max_steps=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        det.decision_function(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="^Sparse data was passed"):
+        det.decision_function(scipy.sparse.csr_matrix(X))
+    said = PyODMULDE.decision_function.__doc__
+    assert "NotFittedError" in said and "ValueError" in said and "TypeError" in said

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict
 from numbers import Integral, Real
 from pathlib import Path
@@ -65,7 +67,9 @@ _TRAIN = TrainConfig()
 class ConstantFeaturesWarning(UserWarning):
     """Some features have one value in every training sample: `n_constant` of the
     `n_features`, the first at column `first` (0-based), named `name` when fitted on a
-    DataFrame (else None). They are centred but not scaled
+    DataFrame (else None). One value up to float rounding: the values lie within 32 float64
+    epsilons (about 7e-15) times the column's largest magnitude of one another
+    (`_constant_columns`). They are centred but not scaled
     (there is no spread to scale by), so a sample that differs there is scored by the raw
     size of the difference."""
 
@@ -304,7 +308,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         training configuration resumes from it, and refuses one of another (ValueError): other
         training settings (checkpoint_every aside), loss, noise range or noise input, or
         other (or otherwise scaled) training rows.
-    contamination: "auto" (1 %) or a fraction, which `threshold_on` gives its meaning.
+    contamination: "auto" (1 %) or a fraction in (0, 0.5] (anything else is refused,
+        ValueError), which `threshold_on` gives its meaning.
     threshold_on: where `offset_` is set. "training" (default; scikit-learn's convention for
         `contamination`): `predict` flags that fraction of the training samples; new normal
         samples are flagged more often when the network memorises its training rows
@@ -317,9 +322,43 @@ class MULDE(OutlierMixin, BaseEstimator):
         (the rows are not exchangeable with new ones after choosing).
     device: "auto" (CUDA, then MPS, then CPU) or a torch device name.
     random_state: seed of the initialisation, the validation split and every draw of training.
+        A fit seeds torch's global generators (the CPU's and the training device's) for its
+        own draws and restores them afterwards, so it reseeds and advances no process-wide
+        random state; None draws the seed from numpy's global RandomState (scikit-learn's
+        convention: `np.random.seed` then repeats such fits), one draw.
     verbose: show a progress bar while training.
     The other training defaults (lr_schedule through ema_decay, checkpoint_every) are
     `TrainConfig`'s.
+
+    Attributes (set by `fit`, and by `load` but for fit_seconds_; d features, L = n_levels):
+
+    n_features_in_: d, the number of columns fitted.
+    feature_names_in_: (d,) object array of the column names, only where there are any:
+        fitted on a DataFrame whose column names are all strings (scikit-learn's rule), or
+        by `mulde fit` on a CSV with a header; scoring refuses other columns.
+    mean_: (d,) float64, the training rows' column means (subtracted before scoring).
+    scale_: (d,) float64, what the centred columns are divided by: each column's standard
+        deviation (ddof 1) + 1e-8; 1.0 for a constant column (`ConstantFeaturesWarning`);
+        with scaling="global", one value for every column.
+    whitening_: (d, d) float64, the matrix the standardised rows are multiplied by with
+        whiten="ledoit_wolf" (C^(-1/2)); None without.
+    sigma_low_, sigma_high_: float, the range of the training noise levels (`sigma_low`,
+        `sigma_high`, moved by `sigma_low_nn`, `sigma_high_span`).
+    sigmas_: (L,) float32, the scoring noise levels, smallest first.
+    hidden_sizes_: tuple of int, the widths built ("auto" resolved).
+    principal_directions_: int or None, the standardised rows' principal directions that
+        n_members="auto" counted (None where not counted).
+    network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
+        several members), in eval mode, on `device_`.
+    device_: str, the torch device the network is on ("auto" resolved).
+    train_result_: `mulde.core.TrainResult`: the steps taken, the best step and validation
+        loss, whether training stopped early, the loss history, and the lr, member count
+        and max_samples trained with.
+    aggregator_state_: dict of str to numpy arrays, the `aggregator`'s fitted state (for
+        "mean_energy", "mean": (L,) the training rows' mean energy per level).
+    offset_: float, the threshold: `decision_function = score_samples - offset_`; -inf
+        where threshold_on="validation" had too few validation rows to flag any.
+    fit_seconds_: float, the seconds training took (fit only).
     """
 
     # scikit-learn's parameter validation: a wrong type or value raises InvalidParameterError
@@ -505,12 +544,13 @@ class MULDE(OutlierMixin, BaseEstimator):
     def fit(self, X: Any, y: None = None) -> MULDE:
         """Fit on normal samples X (n, d); y is ignored. Returns self. At least 2 rows
         (ValueError), every value finite (ValueError naming the rows), a DataFrame's columns
-        all numbers (ValueError naming the column and row: `mulde.estimator.tables`); fewer
-        than 10 fit but warn (`FewSamplesWarning`: no validation)."""
+        all numbers (ValueError naming the column and row: `mulde.estimator.tables`), real
+        and 2-D (ValueError; a 1-D array is one feature or one sample: reshape it), dense
+        (TypeError for a sparse matrix); fewer than 10 fit but warn (`FewSamplesWarning`:
+        no validation)."""
         self.check_params()
         X = _refuse_table(X)
-        X = _finite(validate_data(self, X, dtype=[np.float64, np.float32],
-                                  ensure_min_samples=2, ensure_all_finite=False), X)
+        X = _finite(_validate_rows(self, X, ensure_min_samples=2), X)
         self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
@@ -528,12 +568,11 @@ class MULDE(OutlierMixin, BaseEstimator):
                 warnings.warn(FewValidationRowsWarning(self._fraction(), n_held), stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        torch.manual_seed(seed)
         device = resolve_device(self.device)
         self.device_ = str(device)
 
         self.mean_, std = _mean_std(X)
-        constant = std == 0
+        constant = _constant_columns(X)
         if constant.any():
             first = int(np.flatnonzero(constant)[0])
             names = getattr(self, "feature_names_in_", None)  # fitted on a DataFrame
@@ -548,48 +587,52 @@ class MULDE(OutlierMixin, BaseEstimator):
         if self.whiten is not None:
             self.whitening_ = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
 
-        x = self._to_tensor(X)
-        self.sigma_high_ = float(self.sigma_high)
-        if self.sigma_high_span is not None:
-            spread = largest_distance_sigma(x, self.sigma_high_span, seed=seed)
-            self.sigma_high_ = max(self.sigma_high_, spread)
-        self.sigma_low_ = float(self.sigma_low)
-        if self.sigma_low_nn is not None:
-            spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
-            self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
-        schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
-        # n_members "auto" counts the standardised rows' principal directions where they
-        # can matter (round 33); None where they were not counted
-        self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
-        n_members = resolve_members(self.n_members, len(X), X.shape[1],
-                                    self.principal_directions_)
-        self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1])
-        self.network_ = self._new_network(X.shape[1], n_members)
-        if self.base is not None or self.precondition is not None:
-            # on every training row after scaling (the validation split too)
-            self.network_.fit_covariance(x.detach().cpu().numpy())
-        self.network_ = self.network_.to(device)
-        config = self._train_config(seed, len(X), n_members, X.shape[1])
-        start = time.perf_counter()
-        loss = DSMLoss(self.beta, self.regulariser, self.time_score)
-        result = train_energy(self.network_, x, schedule, loss, config,
-                              Path(self.checkpoint_dir) if self.checkpoint_dir else None,
-                              progress=self.verbose)
-        self.fit_seconds_ = time.perf_counter() - start
-        self.network_.eval()
-        self.train_result_ = result
-        self.sigmas_ = schedule.grid(self.n_levels, self.spacing).numpy().astype(np.float32)
+        # the weights' initialisation and dropout draw from torch's global generators (CPU
+        # and the training device's), seeded here as before and restored afterwards, so that
+        # a fit leaves the caller's random streams as they were
+        with _torch_seeded(seed, device):
+            x = self._to_tensor(X)
+            self.sigma_high_ = float(self.sigma_high)
+            if self.sigma_high_span is not None:
+                spread = largest_distance_sigma(x, self.sigma_high_span, seed=seed)
+                self.sigma_high_ = max(self.sigma_high_, spread)
+            self.sigma_low_ = float(self.sigma_low)
+            if self.sigma_low_nn is not None:
+                spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
+                self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
+            schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
+            # n_members "auto" counts the standardised rows' principal directions where they
+            # can matter (round 33); None where they were not counted
+            self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
+            n_members = resolve_members(self.n_members, len(X), X.shape[1],
+                                        self.principal_directions_)
+            self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1])
+            self.network_ = self._new_network(X.shape[1], n_members)
+            if self.base is not None or self.precondition is not None:
+                # on every training row after scaling (the validation split too)
+                self.network_.fit_covariance(x.detach().cpu().numpy())
+            self.network_ = self.network_.to(device)
+            config = self._train_config(seed, len(X), n_members, X.shape[1])
+            start = time.perf_counter()
+            loss = DSMLoss(self.beta, self.regulariser, self.time_score)
+            result = train_energy(self.network_, x, schedule, loss, config,
+                                  Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+                                  progress=self.verbose)
+            self.fit_seconds_ = time.perf_counter() - start
+            self.network_.eval()
+            self.train_result_ = result
+            self.sigmas_ = schedule.grid(self.n_levels, self.spacing).numpy().astype(np.float32)
 
-        energies = self._energies(X)
-        # the rows training held out for validation (the same seeded split): the network never
-        # fitted them, so they score like new normal samples
-        _, val_idx = split_validation(len(X), config.validation_fraction, config.seed)
-        self.aggregator_state_ = fit_aggregator(
-            self.aggregator, energies, n_components=self.n_components,
-            covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
-            held=val_idx.numpy())
-        held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
-        self._set_offset(self._aggregate(energies), held)
+            energies = self._energies(X)
+            # the rows training held out for validation (the same seeded split): the network never
+            # fitted them, so they score like new normal samples
+            _, val_idx = split_validation(len(X), config.validation_fraction, config.seed)
+            self.aggregator_state_ = fit_aggregator(
+                self.aggregator, energies, n_components=self.n_components,
+                covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
+                held=val_idx.numpy())
+            held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
+            self._set_offset(self._aggregate(energies), held)
         return self
 
     def _new_network(self, n_features: int, n_members: int) -> EnergyNetwork:
@@ -672,8 +715,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "network_")
         X = _refuse_table(X, getattr(self, "feature_names_in_", None))
-        X = _finite(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
-                                  ensure_all_finite=False), X)
+        X = _finite(_validate_rows(self, X, reset=False), X)
         return np.asarray(X, dtype=np.float64)  # no copy when already float64
 
     def score_samples_multiscale(self, X: Any) -> np.ndarray:
@@ -684,7 +726,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         numeric, holds NaN or inf, has another number of columns than the training data, or
         (a DataFrame) other column names; ValueError naming the rows that lie beyond the
         float32 range once standardised, or whose energies are not finite (too far from the
-        training data for float32)."""
+        training data for float32); TypeError (scikit-learn's) for a sparse matrix: the rows
+        must be dense (`X.toarray()`)."""
         return self._energies(self._validated(X))
 
     def anomaly_score(self, X: Any) -> np.ndarray:
@@ -693,14 +736,16 @@ class MULDE(OutlierMixin, BaseEstimator):
         "mean_energy": the mean over levels of the energies centred per level). Equal to
         -score_samples.
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
-        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
+        rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
+        sparse matrix (dense rows only: `X.toarray()`)."""
         return self._aggregate(self.score_samples_multiscale(X))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Return -anomaly_score(X) for the rows X (n, d): (n,) float64, higher = more normal
         (scikit-learn's convention for outlier detectors).
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
-        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
+        rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
+        sparse matrix (dense rows only: `X.toarray()`)."""
         return -self.anomaly_score(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -708,7 +753,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         for outliers, positive for inliers (the threshold set by `contamination` and
         `threshold_on`).
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
-        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
+        rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
+        sparse matrix (dense rows only: `X.toarray()`)."""
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:
@@ -716,7 +762,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         (decision_function < 0 is an outlier; `contamination`, `threshold_on`). Warns when
         the validation rows were too few to flag anything within the promise.
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
-        rows it cannot score (shape, NaN/inf, columns, float32 range)."""
+        rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
+        sparse matrix (dense rows only: `X.toarray()`)."""
         check_is_fitted(self, "network_")
         if self.offset_ == -np.inf:
             warnings.warn(FewValidationRowsWarning(self._fraction()), stacklevel=2)
@@ -923,6 +970,24 @@ class MULDE(OutlierMixin, BaseEstimator):
         return tags
 
 
+@contextlib.contextmanager
+def _torch_seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global generators that a fit on `device` draws from, the CPU's and
+    `device`'s, with `seed` (as `torch.manual_seed` does: the same draws, so the same fit),
+    and restore their states on leaving (`torch.random.fork_rng`): the process's other
+    draws are neither reseeded nor advanced. Other devices' generators are not touched."""
+    accelerator = device.type not in ("cpu", "meta")
+    with torch.random.fork_rng(devices=[device] if accelerator else [],
+                               device_type=device.type if accelerator else "cuda"):
+        torch.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(device):  # the current one when no index is given
+                torch.cuda.manual_seed(seed)
+        elif accelerator:
+            torch.get_device_module(device.type).manual_seed(seed)
+        yield
+
+
 def _refuse_table(X: Any, fitted_names: Any = None) -> Any:
     """X, its columns of numbers written as text converted (`numeric_frame`); ValueError in
     one line when X is a DataFrame whose columns cannot be the model's input
@@ -934,6 +999,29 @@ def _refuse_table(X: Any, fitted_names: Any = None) -> Any:
     if problem:
         raise ValueError(problem)
     return numeric_frame(X)
+
+
+def _validate_rows(model: MULDE, X: Any, **checks: Any) -> np.ndarray:
+    """scikit-learn's `validate_data(model, X, **checks)` as float64 or float32 (NaN and inf
+    are left to `_finite`), with a one-line ValueError where scikit-learn's message prints
+    every value of X: a 1-D array (one feature or one sample? as `mulde fit` says of a
+    1-D file) or one number, and complex numbers (the messages keep the phrases scikit-learn's
+    estimator checks match). A sparse matrix stays scikit-learn's TypeError."""
+    try:
+        return validate_data(model, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
+                             **checks)
+    except ValueError as err:
+        said = str(err)
+        if said.startswith(("Expected 2D array, got 1D array", "Expected 2D array, got scalar")):
+            what = (f"a 1-D array of {len(X)} values" if np.ndim(X) == 1 else "one number")
+            raise ValueError(
+                f"X is {what}; {type(model).__name__} takes a 2-D (n_samples, n_features) "
+                "array. Reshape your data: x.reshape(-1, 1) for samples of one feature, or "
+                "x.reshape(1, -1) for one sample") from None
+        if said.startswith("Complex data not supported"):
+            raise ValueError(f"Complex data not supported: X holds complex numbers (dtype "
+                             f"{np.asarray(X).dtype}); features must be real") from None
+        raise
 
 
 def _finite(X: np.ndarray, given: Any = None) -> np.ndarray:
@@ -967,6 +1055,29 @@ def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     peak = np.where(peak > 0, peak, 1.0)
     scaled = X / peak
     return scaled.mean(axis=0) * peak, scaled.std(axis=0, ddof=1) * peak
+
+
+# A column counts as constant when its values lie within this many float64 epsilons of its
+# largest magnitude of one another (max - min <= 32 eps max |x|, about 32 units in the last
+# place): one value, or one value computed along slightly different float paths, which differ
+# by a few units in the last place. The range, not the computed std, is compared: numpy's
+# column sums add row by row, so the std of a column of one value is the mean's rounding
+# error, which grows with the rows (1.1e-15, 83 eps of the value, on 1,654 rows of ADBench
+# cardio's column 5) where the range stays exactly 0. A column that varies by more than
+# about 7e-15 of its own size, at any magnitude (1e-9 * randn, say), is scaled.
+_CONSTANT_EPS = 32
+
+
+def _constant_columns(X: np.ndarray) -> np.ndarray:
+    """The (d,) mask of X's columns that hold one value up to float rounding: their range
+    max - min at most `_CONSTANT_EPS` float64 epsilons times their largest |x|. Exact
+    comparison of the std with 0 missed a column of one value whose computed mean is
+    rounded, leaving a std of about 1e-17 to 1e-15 and a scale of 1e-8, so that a new sample
+    1e-6 away there scored as far out."""
+    low, high = X.min(axis=0), X.max(axis=0)
+    with np.errstate(over="ignore"):  # a range beyond float64 is no constant
+        spread = high - low
+    return spread <= _CONSTANT_EPS * np.finfo(np.float64).eps * np.maximum(-low, high)
 
 
 def _refuse_rows(bad: np.ndarray, what: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 try:
@@ -123,13 +124,23 @@ class PyODMULDE(BaseDetector):
 
     def check_params(self) -> None:
         """Refuse MULDE settings that `fit` cannot use, before any data is read
-        (`MULDE.check_params`: ValueError naming the parameter and what it must be); PyOD
-        checks `contamination` itself when the detector is made."""
-        MULDE(**self.mulde_params).check_params()
+        (`MULDE.check_params`: ValueError naming the parameter and what it must be, and
+        this class: "The 'max_steps' parameter of PyODMULDE must be ..."); PyOD checks
+        `contamination` itself when the detector is made."""
+        try:
+            MULDE(**self.mulde_params).check_params()
+        except ValueError as err:  # scikit-learn's InvalidParameterError is one
+            said = str(err).replace("parameter of MULDE must", "parameter of PyODMULDE must", 1)
+            said = said.replace("(MULDE().", "(PyODMULDE().", 1)
+            if said == str(err) or type(err) not in (ValueError, InvalidParameterError):
+                raise
+            raise type(err)(said) from None
 
     def fit(self, X: Any, y: None = None) -> PyODMULDE:
         """Fit on X (n, d) normal samples; set decision_scores_, threshold_ and labels_ as
-        PyOD does. y is ignored."""
+        PyOD does. y is ignored. Raises ValueError as `check_params` for a setting it cannot
+        use (naming PyODMULDE), and as `MULDE.fit` for samples it cannot fit on."""
+        self.check_params()
         self._set_n_classes(y)
         self.detector_ = MULDE(**self.mulde_params).fit(X)
         self.decision_scores_ = self.detector_.anomaly_score(X)
@@ -137,7 +148,11 @@ class PyODMULDE(BaseDetector):
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Return the (n,) anomaly scores of X, higher = more anomalous."""
+        """Return the (n,) anomaly scores of X (n, d), higher = more anomalous
+        (`MULDE.anomaly_score` of the fitted model). Raises sklearn's NotFittedError before
+        `fit`; ValueError for rows it cannot score (not 2-D, NaN or inf, another number of
+        columns than fitted or, for a DataFrame, other column names, values beyond float32
+        once standardised); TypeError for a sparse matrix (dense rows only: `X.toarray()`)."""
         check_is_fitted(self, "detector_")
         return self.detector_.anomaly_score(X)
 
