@@ -98,13 +98,20 @@ def test_foreign_safetensors_and_non_safetensors_are_refused(tmp_path):
         MULDE.load(tmp_path / "missing.safetensors")
 
 
-def _rewrite(path, **meta_changes):
+def _rewrite(path, arrays_changed=None, dropped=(), **meta_changes):
+    """Rewrite the model file `path` with some metadata fields changed, some arrays changed
+    (`arrays_changed`) or removed (`dropped`), and the checksum of the arrays then stored: a
+    consistent file of other contents, as an editor that knows the format writes it."""
     from safetensors import safe_open
+
+    from mulde.estimator.persistence import CHECKSUM, tensors_checksum
 
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata()
         arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    save_file(arrays, str(path), metadata=meta | meta_changes)
+    arrays = {k: v for k, v in (arrays | (arrays_changed or {})).items() if k not in dropped}
+    save_file(arrays, str(path),
+              metadata=meta | {CHECKSUM: tensors_checksum(arrays)} | meta_changes)
 
 
 def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
@@ -212,34 +219,90 @@ def test_a_file_from_before_noise_input_and_scaling_loads_as_it_was_fitted(fitte
 
 
 def test_tampered_tensor_shape_is_refused(fitted, tmp_path):
+    """An array of another shape is refused by the checksum stored at saving, and by its
+    shape in a file whose checksum fits (recomputed, or a file saved before it existed)."""
     path = fitted[0].save(tmp_path / "m.safetensors")
     from safetensors import safe_open
+
+    from mulde.estimator.persistence import CHECKSUM
 
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata()
         arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    arrays["network.first.weight"] = np.zeros((3, 3), dtype=np.float32)
+    name = next(k for k in arrays if k.endswith("first.weight"))
+    arrays[name] = np.zeros((3, 3), dtype=np.float32)
     save_file(arrays, str(path), metadata=meta)
-    with pytest.raises(ModelFileError, match="inconsistent"):
+    with pytest.raises(ModelFileError, match="m.safetensors: its weights do not match"):
         MULDE.load(path)
+    save_file(arrays, str(path), metadata={k: v for k, v in meta.items() if k != CHECKSUM})
+    with pytest.raises(ModelFileError, match="m.safetensors: inconsistent"):
+        MULDE.load(path)
+
+
+def test_corrupted_weight_bytes_are_refused_by_the_stored_checksum(fitted, tmp_path):
+    """100 bytes overwritten inside the tensor data: the file still parses, and loaded and
+    scored as if nothing had happened (scores off by 1e36); the SHA-256 of the arrays stored
+    at saving refuses it, naming the file."""
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    data = bytearray(path.read_bytes())
+    data[-1000:-900] = bytes(range(100))
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    assert str(err.value) == (f"{path}: its weights do not match the checksum stored when it "
+                              "was saved: the file was changed or damaged; fit and save it "
+                              "again")
+
+
+def test_the_checksum_covers_names_dtypes_shapes_and_bytes_in_any_order():
+    from mulde.estimator.persistence import tensors_checksum
+
+    a = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "y": np.array(1.5)}
+    same = tensors_checksum(a)
+    assert tensors_checksum(dict(reversed(a.items()))) == same
+    assert tensors_checksum(a | {"x": a["x"].astype(">f4")}) == same  # stored little-endian
+    assert tensors_checksum(a | {"x": np.asfortranarray(a["x"])}) == same  # stored C order
+    for other in ({"x": a["x"].reshape(3, 2)}, {"x": a["x"].astype(np.int32)},
+                  {"x": a["x"] + 1}, {"z": a["x"], "x": None}):
+        changed = {k: v for k, v in (a | other).items() if v is not None}
+        assert tensors_checksum(changed) != same, other
+
+
+def test_a_file_saved_before_the_checksum_loads_and_scores_as_before(fitted, tmp_path):
+    """Files of earlier mulde versions have no checksum: they load unchecked (the format
+    version is still 1), and score as the model did."""
+    from mulde.estimator.persistence import CHECKSUM
+
+    model, X = fitted
+    arrays, meta = model._file_contents()
+    path = tmp_path / "old.safetensors"
+    save_file(arrays, str(path), metadata=meta | {"format": "mulde", "format_version": "1",
+                                                  "mulde_version": "0.1.0"})
+    loaded = MULDE.load(path)
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    from mulde.estimator.persistence import read_model_file
+
+    assert CHECKSUM not in read_model_file(path)[0]
+    assert CHECKSUM in read_model_file(model.save(tmp_path / "new.safetensors"))[0]
 
 
 def test_the_file_layer_round_trips_arrays_and_metadata_without_an_estimator(tmp_path):
     from mulde import __version__
-    from mulde.estimator.persistence import read_model_file, save_arrays
+    from mulde.estimator.persistence import read_model_file, save_arrays, tensors_checksum
 
     arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b.c": np.array([7])}
     path = save_arrays(tmp_path, arrays, {"note": "x"})
     assert path == tmp_path / "model.safetensors"
     meta, back = read_model_file(tmp_path)
     assert meta == {"format": "mulde", "format_version": "1", "mulde_version": __version__,
-                    "note": "x"}
+                    "tensors_sha256": tensors_checksum(arrays), "note": "x"}
     assert back.keys() == arrays.keys()
     for k in arrays:
         np.testing.assert_array_equal(back[k], arrays[k])
         assert back[k].dtype == arrays[k].dtype
-    with pytest.raises(ValueError, match="reserved"):
-        save_arrays(tmp_path / "x.safetensors", arrays, {"format": "other"})
+    for field in ("format", "tensors_sha256"):
+        with pytest.raises(ValueError, match="reserved"):
+            save_arrays(tmp_path / "x.safetensors", arrays, {field: "other"})
 
 
 def test_loading_never_unpickles_a_crafted_payload(tmp_path):
@@ -349,7 +412,7 @@ def test_the_auto_widths_are_rebuilt_from_the_stored_feature_count(tmp_path):
     np.testing.assert_array_equal(again.score_samples(X), model.score_samples(X))
     meta, arrays = read_model_file(tmp_path / "w.safetensors")
     own = {k: v for k, v in meta.items()
-           if k not in ("format", "format_version", "mulde_version")}  # the format's own
+           if k not in ("format", "format_version", "mulde_version", "tensors_sha256")}
     save_arrays(tmp_path / "bad.safetensors", arrays, own | {"hidden_sizes": '["300", 256]'})
     with pytest.raises(ModelFileError, match="widths .* are not a list of positive whole"):
         MULDE.load(tmp_path / "bad.safetensors")

@@ -8,6 +8,8 @@ hands it arrays and metadata, and `MULDE.load` builds the estimator from what
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,14 +23,35 @@ from mulde.io.tensors import write_safetensors
 FORMAT = "mulde"
 FORMAT_VERSION = 1
 DEFAULT_NAME = "model.safetensors"
-_FORMAT_KEYS = ("format", "format_version", "mulde_version")
+# the metadata field of the stored arrays' SHA-256 (`tensors_checksum`), which `save_arrays`
+# writes and `read_model_file` checks. Files saved before it existed load unchecked, as they
+# did; the format version stays 1 (as with the other fields added since): a mulde that does
+# not know the field reads the file as before
+CHECKSUM = "tensors_sha256"
+_FORMAT_KEYS = ("format", "format_version", "mulde_version", CHECKSUM)
 # the metadata field that `PyODMULDE.save` adds (JSON: PyOD's contamination, threshold_ and
 # class count); named here so that `mulde info` can read it without importing PyOD
 PYOD_META = "pyod"
 
 
 class ModelFileError(ValueError):
-    """A model file is missing, truncated, foreign, from a newer version, or inconsistent."""
+    """A model file is missing, truncated, foreign, from a newer version, changed since it was
+    saved, or inconsistent."""
+
+
+def tensors_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    """The hex SHA-256 of named arrays as a safetensors file stores them, independent of the
+    order they were given in: for each name in sorted order, a JSON line [name, dtype, shape]
+    (dtype as NumPy names it, "float32") and then the array's bytes, C order, little-endian.
+    `save_arrays` stores it in the metadata (`CHECKSUM`), `read_model_file` recomputes it."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        if a.dtype.byteorder == ">":  # safetensors stores little-endian
+            a = a.astype(a.dtype.newbyteorder("<"))
+        digest.update(json.dumps([name, a.dtype.name, list(a.shape)]).encode() + b"\n")
+        digest.update(a.view(np.uint8).reshape(-1) if a.ndim else a.tobytes())
+    return digest.hexdigest()
 
 
 def model_file(path: str | Path) -> Path:
@@ -46,7 +69,8 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
 
     path: a file, or a folder that gets model.safetensors. arrays: any shapes and numeric
     dtypes (stored C-contiguous). meta: the caller's string fields; the format's own fields
-    (format, format_version, mulde_version) are added first and may not be given. Written
+    (format, format_version, mulde_version, and tensors_sha256: the arrays' `tensors_checksum`,
+    which `read_model_file` checks) are added first and may not be given: ValueError. Written
     atomically (`mulde.io.atomic`): a crash leaves the previous file, never a partial one.
     """
     clash = sorted(set(meta) & set(_FORMAT_KEYS))
@@ -54,7 +78,7 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
         raise ValueError(f"metadata fields {clash} are reserved for the file format")
     path = model_file(path)
     header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-              "mulde_version": __version__, **meta}
+              "mulde_version": __version__, CHECKSUM: tensors_checksum(arrays), **meta}
     return write_safetensors(path, arrays, header)
 
 
@@ -84,8 +108,10 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
 
     path: a file, or a folder holding model.safetensors. The metadata includes the format's
     own fields. Raises ModelFileError, naming the file, when it is missing, not a readable
-    safetensors file (truncated, corrupt, a pickle), a safetensors file of something else, or
-    written in a newer format than this mulde reads.
+    safetensors file (truncated, corrupt, a pickle), a safetensors file of something else,
+    written in a newer format than this mulde reads, or holds arrays whose checksum differs
+    from the one stored when it was saved (`tensors_checksum`; files saved before mulde stored
+    it are not checked).
     """
     path = model_file(path)
     if not path.exists():
@@ -109,4 +135,9 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
         raise ModelFileError(f"{path}: written by a newer mulde (format {version}, library "
                              f"{meta.get('mulde_version')}); this mulde {__version__} reads "
                              f"format {FORMAT_VERSION} or older: upgrade mulde")
+    stored = meta.get(CHECKSUM)
+    if stored is not None and stored != tensors_checksum(arrays):
+        raise ModelFileError(f"{path}: its weights do not match the checksum stored when it "
+                             "was saved: the file was changed or damaged; fit and save it "
+                             "again")
     return meta, arrays
