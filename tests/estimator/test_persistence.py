@@ -127,6 +127,20 @@ def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
         MULDE.load(path)
 
 
+@pytest.mark.parametrize("version", ["1.0", "one", ""])
+def test_a_format_version_that_is_not_a_whole_number_is_refused_by_name(fitted, tmp_path,
+                                                                        version):
+    """It gave `ValueError: invalid literal for int()` without the file's name (and a
+    traceback from `mulde score`)."""
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    _rewrite(path, format_version=version)
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    assert str(err.value) == (f"{path}: metadata field 'format_version' is {version!r}, not a "
+                              "whole number: the file was changed or damaged; fit and save "
+                              "it again")
+
+
 def test_an_ensemble_round_trips_with_identical_scores(tmp_path):
     """A deep ensemble (n_members 2; bagged, max_samples 0.5, as well) is saved as its
     members' weights and rebuilt as an ensemble of the stored size, scoring bit for bit as

@@ -109,9 +109,9 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
     path: a file, or a folder holding model.safetensors. The metadata includes the format's
     own fields. Raises ModelFileError, naming the file, when it is missing, not a readable
     safetensors file (truncated, corrupt, a pickle), a safetensors file of something else,
-    written in a newer format than this mulde reads, or holds arrays whose checksum differs
-    from the one stored when it was saved (`tensors_checksum`; files saved before mulde stored
-    it are not checked).
+    one whose format_version is not a whole number, written in a newer format than this
+    mulde reads, or holds arrays whose checksum differs from the one stored when it was saved
+    (`tensors_checksum`; files saved before mulde stored it are not checked).
     """
     path = model_file(path)
     if not path.exists():
@@ -130,7 +130,13 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{path}: a safetensors file, but not a MULDE model "
                              "(metadata 'format' is missing or foreign)")
-    version = int(meta.get("format_version", "0"))
+    raw = meta.get("format_version", "0")
+    try:
+        version = int(raw)
+    except ValueError:
+        raise ModelFileError(f"{path}: metadata field 'format_version' is {raw!r}, not a whole "
+                             "number: the file was changed or damaged; fit and save it "
+                             "again") from None
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: written by a newer mulde (format {version}, library "
                              f"{meta.get('mulde_version')}); this mulde {__version__} reads "
