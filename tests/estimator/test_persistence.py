@@ -98,6 +98,25 @@ def test_foreign_safetensors_and_non_safetensors_are_refused(tmp_path):
         MULDE.load(tmp_path / "missing.safetensors")
 
 
+@pytest.mark.parametrize("how", ["joblib", "pickle"])
+def test_a_pickle_or_joblib_file_is_named_as_one_and_never_unpickled(fitted, tmp_path, how):
+    """MULDE.load('m.joblib') said "not a readable safetensors file (truncated or
+    corrupt?): ... header too large"; it is a pickle, which MULDE does not load, and the
+    message says what to do instead."""
+    joblib = pytest.importorskip("joblib")
+    path = tmp_path / f"m.{how}"
+    if how == "joblib":
+        joblib.dump(fitted[0], path)
+    else:
+        path.write_bytes(pickle.dumps(fitted[0], protocol=2))
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    assert str(err.value) == (f"{path}: a pickle (or joblib) file, which MULDE does not load, "
+                              "since unpickling can run code the file holds; if you trust it, "
+                              "read it with joblib.load or pickle.load, and save a MULDE "
+                              "model with model.save (a .safetensors file)")
+
+
 def _rewrite(path, arrays_changed=None, dropped=(), **meta_changes):
     """Rewrite the model file `path` with some metadata fields changed, some arrays changed
     (`arrays_changed`) or removed (`dropped`), and the checksum of the arrays then stored: a

@@ -86,6 +86,11 @@ _MAGIC = ((b"\x93NUMPY", "a NumPy .npy array"), (b"PK\x03\x04", "a zip archive (
           (b"\x89HDF", "an HDF5 file"))
 
 
+_PICKLE = "a pickle"
+"""What `_foreign_kind` calls a pickle: pickle.dump's and joblib.dump's files (protocol 2 and
+newer start with byte 0x80, then the protocol number)."""
+
+
 def _foreign_kind(path: Path) -> str | None:
     """What a file that is not safetensors is, from its first bytes (None when unknown)."""
     try:
@@ -95,6 +100,8 @@ def _foreign_kind(path: Path) -> str | None:
         return None
     if head[8:9] == b"{":  # a safetensors header (8-byte length, then JSON): damaged, not foreign
         return None
+    if head[:1] == b"\x80" and head[1:2] and 2 <= head[1] <= 5:  # pickle protocol 2 to 5
+        return _PICKLE
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
@@ -108,7 +115,8 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
 
     path: a file, or a folder holding model.safetensors. The metadata includes the format's
     own fields. Raises ModelFileError, naming the file, when it is missing, not a readable
-    safetensors file (truncated, corrupt, a pickle), a safetensors file of something else,
+    safetensors file (truncated, corrupt; a pickle or joblib file, never unpickled, a NumPy,
+    zip, HDF5 or text file are named as such), a safetensors file of something else,
     one whose format_version is not a whole number, written in a newer format than this
     mulde reads, or holds arrays whose checksum differs from the one stored when it was saved
     (`tensors_checksum`; files saved before mulde stored it are not checked).
@@ -122,6 +130,11 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
             arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as err:
         kind = _foreign_kind(path)
+        if kind == _PICKLE:
+            raise ModelFileError(f"{path}: a pickle (or joblib) file, which MULDE does not "
+                                 "load, since unpickling can run code the file holds; if you "
+                                 "trust it, read it with joblib.load or pickle.load, and save "
+                                 "a MULDE model with model.save (a .safetensors file)") from err
         if kind:
             raise ModelFileError(f"{path}: {kind}, not a MULDE model (a .safetensors file "
                                  "written by `mulde fit` or MULDE.save)") from err
