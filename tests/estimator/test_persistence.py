@@ -46,6 +46,31 @@ def test_a_model_fitted_on_a_gpu_loads_and_scores_on_the_cpu(tmp_path):
                                atol=1e-4)
 
 
+def test_a_device_this_machine_cannot_use_is_refused_before_the_file_is_read(
+        fitted, tmp_path, monkeypatch):
+    """load refuses a device as fit does (`device_problem`), with fit's ValueError, before it
+    reads the file: it gave torch's "AssertionError: Torch not compiled with CUDA enabled"
+    for 'cuda' on a CPU-only torch, and a raw RuntimeError for 'banana'."""
+    import mulde.estimator.model as model_module
+
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    read = []
+    monkeypatch.setattr(model_module, "read_model_file", lambda p: read.append(p))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only torch
+    with pytest.raises(ValueError) as err:
+        MULDE.load(path, device="cuda")
+    assert str(err.value) == ("device='cuda': this PyTorch sees no CUDA GPU "
+                              "(torch.cuda.is_available() is False); use cpu or auto")
+    assert not isinstance(err.value, ModelFileError)
+    with pytest.raises(ValueError) as err:
+        MULDE.load(tmp_path / "missing.safetensors", device="banana")
+    assert str(err.value) == ("device='banana' is not a device; use auto, cpu, cuda, cuda:N "
+                              "or mps")
+    with pytest.raises(ValueError, match="^device='banana' is not a device"):
+        MULDE(device="banana").fit(np.zeros((10, 2)))  # the same words as fit's
+    assert read == []
+
+
 def test_numpy_scalar_parameters_save_and_checkpoint_as_python_numbers(tmp_path):
     """Parameters taken from NumPy (a grid's np.arange gives np.int64; a float32 array gives
     np.float32): fit, checkpoint, resume and save work, and the file holds plain numbers

@@ -173,6 +173,11 @@ def test_loading_a_wrong_or_damaged_file_names_it_in_one_line(saved, tmp_path):
         assert "\n" not in str(e.value)
 
 
+def test_loading_onto_a_device_that_is_not_there_is_refused_as_fit_does(saved):
+    with pytest.raises(ValueError, match="^device='banana' is not a device; use auto, cpu"):
+        PyODMULDE.load(saved[1], device="banana")
+
+
 def test_save_refuses_an_unfitted_detector_and_a_thresholder_object(saved, tmp_path):
     from sklearn.exceptions import NotFittedError
 

@@ -474,10 +474,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      and 0 <= b < 1 for b in pair):
             raise ValueError(f"adam_betas must be two numbers in [0, 1) (beta_1, beta_2), "
                              f"such as (0.9, 0.999); got {betas!r}")
-        problem = device_problem(self.device)
-        if problem is not None:
-            raise ValueError(f"device={self.device!r}{'' if problem.startswith(':') else ' '}"
-                             f"{problem}")
+        check_device(self.device)
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")
@@ -770,7 +767,10 @@ class MULDE(OutlierMixin, BaseEstimator):
 
         Raises ModelFileError naming the file when it is missing, unreadable, foreign, newer,
         or inconsistent (unknown parameters, arrays that do not fit the stored configuration).
+        ValueError, before the file is read, for a device this machine cannot use (as `fit`:
+        not a device name, or a GPU that is not there).
         """
+        check_device(device)
         path = model_file(path)
         meta, arrays = read_model_file(path)
         return cls._from_file_contents(path, meta, arrays, device)
@@ -921,6 +921,15 @@ class MULDE(OutlierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def check_device(device: Any) -> None:
+    """Refuse a device this machine cannot use (`mulde.core.device.device_problem`: not a
+    device name, a GPU that is not there): ValueError "device='cuda': this PyTorch sees no
+    CUDA GPU ...", before `fit` trains or `load` reads a file."""
+    problem = device_problem(device)
+    if problem is not None:
+        raise ValueError(f"device={device!r}{'' if problem.startswith(':') else ' '}{problem}")
 
 
 def _refuse_table(X: Any, fitted_names: Any = None) -> Any:
