@@ -185,6 +185,108 @@ def test_a_format_version_that_is_not_a_whole_number_is_refused_by_name(fitted, 
                               "it again")
 
 
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny model (one network, 16 levels, mean_energy), its file, its data."""
+    X = np.random.default_rng(3).standard_normal((60, 3))
+    model = MULDE(hidden_sizes=(8,), n_members=1, max_steps=5, random_state=0,
+                  device="cpu").fit(X)
+    return model, model.save(tmp_path_factory.mktemp("tiny") / "m.safetensors"), X
+
+
+def _edited(tiny, tmp_path, old=False, params=None, **rewrite):
+    """A copy of the tiny model's file, rewritten consistently (`_rewrite`: the checksum of
+    what it stores), its parameters updated by `params`; `old`: without the checksum, as a
+    file saved before it existed."""
+    model, saved, _ = tiny
+    path = tmp_path / "e.safetensors"
+    path.write_bytes(saved.read_bytes())
+    if params is not None:
+        rewrite["params"] = json.dumps(model.get_params() | params)
+    _rewrite(path, **rewrite)
+    if old:
+        from safetensors import safe_open
+
+        from mulde.estimator.persistence import CHECKSUM
+
+        with safe_open(str(path), framework="numpy") as f:
+            meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        del meta[CHECKSUM]
+        save_file(arrays, str(path), metadata=meta)
+    return path
+
+
+E = "e.safetensors: inconsistent MULDE model file: "
+AGAIN = "; fit and save it again$"
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["recomputed_checksum", "no_checksum"])
+@pytest.mark.parametrize("edit, said", [
+    (dict(arrays_changed={"sigmas": np.geomspace(1e-3, 1, 4).astype(np.float32)}),
+     r"array 'sigmas' has shape \(4,\), expected \(16,\) \(n_levels=16\)"),
+    (dict(dropped=("aggregator.mean",)),
+     r"array 'aggregator.mean' is missing \(n_levels=16, aggregator='mean_energy'\)"),
+    (dict(arrays_changed={"aggregator.mean": np.arange(16)}),
+     r"array 'aggregator.mean' holds int64 values, not floating-point numbers"),
+    (dict(arrays_changed={"mean": np.array([0.0, np.nan, 0.0])}),
+     r"array 'mean' holds non-finite values \(NaN or infinite\)"),
+    (dict(arrays_changed={"scale": np.ones(2)}),
+     r"array 'scale' has shape \(2,\), expected \(3,\) \(n_features_in=3\)"),
+    (dict(dropped=("sigmas",)), r"array 'sigmas' is missing \(n_levels=16\)"),
+    (dict(arrays_changed={"whitening": np.eye(3)}),
+     r"array 'whitening' is stored, but the config says whiten=None"),
+    (dict(params={"whiten": "ledoit_wolf"}),
+     r"array 'whitening' is missing \(whiten='ledoit_wolf', n_features_in=3\)"),
+    (dict(params={"aggregator": "mean_energy_validated"}),
+     r"array 'aggregator.levels' is missing \(aggregator='mean_energy_validated'\)"),
+    (dict(params={"aggregator": "mean_energy_validated"},
+          arrays_changed={"aggregator.levels": np.array([15, 16])}),
+     r"array 'aggregator.levels' holds level indices outside 0 to 15 \(n_levels=16\)"),
+    (dict(params={"aggregator": "gmm", "n_components": 2}),
+     r"array 'aggregator.weights' is missing \(n_levels=16, n_components=2, "
+     r"covariance_type='full'\)"),
+    (dict(arrays_changed={"network.first.weight": np.zeros((8, 4), dtype=np.int64)}),
+     r"array 'network.first.weight' holds int64 values, not float32"),
+    (dict(arrays_changed={"network.first.weight": np.zeros((8, 5), dtype=np.float32)}),
+     r"array 'network.first.weight' has shape \(8, 5\), the network the config describes "
+     r"\(8, 4\)"),
+    (dict(dropped=("network.first.bias",)),
+     r"array 'network.first.bias' is missing \(the network the config describes has it\)"),
+    (dict(params={"n_levels": "x"}),
+     r"its stored parameters are not valid: The 'n_levels' parameter of MULDE must be an int "
+     r"in the range \[1, inf\)\. Got 'x' instead\."),
+    (dict(params={"max_steps": -3}),
+     r"its stored parameters are not valid: The 'max_steps' parameter of MULDE must be .*"
+     r"Got -3 instead\."),
+    (dict(params={"sigma_low": 2.0}),
+     r"its stored parameters are not valid: sigma_high \(1\.0\) must be above sigma_low "
+     r"\(2\.0\)"),
+    (dict(n_features_in="x"), r"metadata field 'n_features_in' is 'x', not a whole number of "
+                              r"at least 1"),
+])
+def test_arrays_and_parameters_that_do_not_fit_the_configuration_are_refused_by_name(
+        tiny, tmp_path, edit, said, old):
+    """A file whose arrays or parameters do not fit its configuration loaded and failed later
+    without the file's name (numpy's broadcast error for 4 sigmas against the aggregator's
+    16 means, KeyError 'mean'), or loaded and scored differently (an int64 mean) or not at
+    all (n_levels 'x', max_steps -3). Refused at load, naming the file and the array or
+    field, whether its checksum fits (rewritten consistently) or it has none (saved before
+    the checksum)."""
+    path = _edited(tiny, tmp_path, old=old, **edit)
+    with pytest.raises(ModelFileError, match=E + said + AGAIN) as err:
+        MULDE.load(path)
+    assert "\n" not in str(err.value)
+
+
+def test_consistent_edits_and_old_files_still_load(tiny, tmp_path):
+    """The checks refuse what does not fit, nothing else: a file rewritten with the same
+    contents, with or without its checksum, loads and scores as the model."""
+    model, _, X = tiny
+    for old in (False, True):
+        loaded = MULDE.load(_edited(tiny, tmp_path, old=old))
+        np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+
+
 def test_an_ensemble_round_trips_with_identical_scores(tmp_path):
     """A deep ensemble (n_members 2; bagged, max_samples 0.5, as well) is saved as its
     members' weights and rebuilt as an ensemble of the stored size, scoring bit for bit as

@@ -114,7 +114,8 @@ def test_a_whitened_model_round_trips_and_a_wrong_matrix_is_refused(whitened, tm
     assert json.loads(meta["params"])["whiten"] == "ledoit_wolf"
     stored["whitening"] = np.eye(3)  # with the checksum of what is stored: consistent
     save_file(stored, str(path), metadata=meta | {CHECKSUM: tensors_checksum(stored)})
-    with pytest.raises(ModelFileError, match=r"whitening has shape \(3, 3\), expected \(4, 4\)"):
+    with pytest.raises(ModelFileError, match=r"w\.safetensors: inconsistent MULDE model file: "
+                       r"array 'whitening' has shape \(3, 3\), expected \(4, 4\)"):
         MULDE.load(path)
 
 
