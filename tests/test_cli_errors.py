@@ -314,6 +314,27 @@ def test_info_given_something_else_says_it_takes_pipeline_model_folders_too(mode
     assert "written by a newer mulde" in line and "also takes" not in line
 
 
+def test_score_refuses_a_changed_or_foreign_model_file_in_one_line(model, capsys):
+    """A model file with 100 weight bytes overwritten was scored (off by 1e36) with exit 0;
+    one whose format_version is not a number gave a traceback; a joblib file was called
+    corrupt. Each is one `mulde: error:` line naming the file, exit 2, no scores written."""
+    import joblib
+
+    d = model.parent
+    data = bytearray(model.read_bytes())
+    start = 8 + int.from_bytes(data[:8], "little")  # the tensor data, after the header
+    data[start + 16:start + 116] = bytes(range(100))
+    (d / "bad.safetensors").write_bytes(bytes(data))
+    joblib.dump({"a": 1}, d / "m.joblib")
+    for name, said in (("bad.safetensors", "its weights do not match the checksum stored "
+                                           "when it was saved"),
+                       ("m.joblib", "a pickle (or joblib) file, which MULDE does not load")):
+        assert main(["score", str(d / name), str(d / "test.npy"), "--out",
+                     str(d / "s.npy")]) == 2
+        assert _error(capsys).startswith(f"mulde: error: {d / name}: {said}")
+        assert not (d / "s.npy").exists()
+
+
 def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys):
     d = model.parent
     before = (d / "test.npy").read_bytes()

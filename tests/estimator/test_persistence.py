@@ -46,6 +46,31 @@ def test_a_model_fitted_on_a_gpu_loads_and_scores_on_the_cpu(tmp_path):
                                atol=1e-4)
 
 
+def test_a_device_this_machine_cannot_use_is_refused_before_the_file_is_read(
+        fitted, tmp_path, monkeypatch):
+    """load refuses a device as fit does (`device_problem`), with fit's ValueError, before it
+    reads the file: it gave torch's "AssertionError: Torch not compiled with CUDA enabled"
+    for 'cuda' on a CPU-only torch, and a raw RuntimeError for 'banana'."""
+    import mulde.estimator.model as model_module
+
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    read = []
+    monkeypatch.setattr(model_module, "read_model_file", lambda p: read.append(p))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only torch
+    with pytest.raises(ValueError) as err:
+        MULDE.load(path, device="cuda")
+    assert str(err.value) == ("device='cuda': this PyTorch sees no CUDA GPU "
+                              "(torch.cuda.is_available() is False); use cpu or auto")
+    assert not isinstance(err.value, ModelFileError)
+    with pytest.raises(ValueError) as err:
+        MULDE.load(tmp_path / "missing.safetensors", device="banana")
+    assert str(err.value) == ("device='banana' is not a device; use auto, cpu, cuda, cuda:N "
+                              "or mps")
+    with pytest.raises(ValueError, match="^device='banana' is not a device"):
+        MULDE(device="banana").fit(np.zeros((10, 2)))  # the same words as fit's
+    assert read == []
+
+
 def test_numpy_scalar_parameters_save_and_checkpoint_as_python_numbers(tmp_path):
     """Parameters taken from NumPy (a grid's np.arange gives np.int64; a float32 array gives
     np.float32): fit, checkpoint, resume and save work, and the file holds plain numbers
@@ -98,13 +123,39 @@ def test_foreign_safetensors_and_non_safetensors_are_refused(tmp_path):
         MULDE.load(tmp_path / "missing.safetensors")
 
 
-def _rewrite(path, **meta_changes):
+@pytest.mark.parametrize("how", ["joblib", "pickle"])
+def test_a_pickle_or_joblib_file_is_named_as_one_and_never_unpickled(fitted, tmp_path, how):
+    """MULDE.load('m.joblib') said "not a readable safetensors file (truncated or
+    corrupt?): ... header too large"; it is a pickle, which MULDE does not load, and the
+    message says what to do instead."""
+    joblib = pytest.importorskip("joblib")
+    path = tmp_path / f"m.{how}"
+    if how == "joblib":
+        joblib.dump(fitted[0], path)
+    else:
+        path.write_bytes(pickle.dumps(fitted[0], protocol=2))
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    assert str(err.value) == (f"{path}: a pickle (or joblib) file, which MULDE does not load, "
+                              "since unpickling can run code the file holds; if you trust it, "
+                              "read it with joblib.load or pickle.load, and save a MULDE "
+                              "model with model.save (a .safetensors file)")
+
+
+def _rewrite(path, arrays_changed=None, dropped=(), **meta_changes):
+    """Rewrite the model file `path` with some metadata fields changed, some arrays changed
+    (`arrays_changed`) or removed (`dropped`), and the checksum of the arrays then stored: a
+    consistent file of other contents, as an editor that knows the format writes it."""
     from safetensors import safe_open
+
+    from mulde.estimator.persistence import CHECKSUM, tensors_checksum
 
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata()
         arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    save_file(arrays, str(path), metadata=meta | meta_changes)
+    arrays = {k: v for k, v in (arrays | (arrays_changed or {})).items() if k not in dropped}
+    save_file(arrays, str(path),
+              metadata=meta | {CHECKSUM: tensors_checksum(arrays)} | meta_changes)
 
 
 def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
@@ -118,6 +169,122 @@ def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
     _rewrite(path, params=json.dumps(params | {"surprise": 1}))
     with pytest.raises(ModelFileError, match="unknown parameter.*surprise"):
         MULDE.load(path)
+
+
+@pytest.mark.parametrize("version", ["1.0", "one", ""])
+def test_a_format_version_that_is_not_a_whole_number_is_refused_by_name(fitted, tmp_path,
+                                                                        version):
+    """It gave `ValueError: invalid literal for int()` without the file's name (and a
+    traceback from `mulde score`)."""
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    _rewrite(path, format_version=version)
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    assert str(err.value) == (f"{path}: metadata field 'format_version' is {version!r}, not a "
+                              "whole number: the file was changed or damaged; fit and save "
+                              "it again")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny model (one network, 16 levels, mean_energy), its file, its data."""
+    X = np.random.default_rng(3).standard_normal((60, 3))
+    model = MULDE(hidden_sizes=(8,), n_members=1, max_steps=5, random_state=0,
+                  device="cpu").fit(X)
+    return model, model.save(tmp_path_factory.mktemp("tiny") / "m.safetensors"), X
+
+
+def _edited(tiny, tmp_path, old=False, params=None, **rewrite):
+    """A copy of the tiny model's file, rewritten consistently (`_rewrite`: the checksum of
+    what it stores), its parameters updated by `params`; `old`: without the checksum, as a
+    file saved before it existed."""
+    model, saved, _ = tiny
+    path = tmp_path / "e.safetensors"
+    path.write_bytes(saved.read_bytes())
+    if params is not None:
+        rewrite["params"] = json.dumps(model.get_params() | params)
+    _rewrite(path, **rewrite)
+    if old:
+        from safetensors import safe_open
+
+        from mulde.estimator.persistence import CHECKSUM
+
+        with safe_open(str(path), framework="numpy") as f:
+            meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        del meta[CHECKSUM]
+        save_file(arrays, str(path), metadata=meta)
+    return path
+
+
+E = "e.safetensors: inconsistent MULDE model file: "
+AGAIN = "; fit and save it again$"
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["recomputed_checksum", "no_checksum"])
+@pytest.mark.parametrize("edit, said", [
+    (dict(arrays_changed={"sigmas": np.geomspace(1e-3, 1, 4).astype(np.float32)}),
+     r"array 'sigmas' has shape \(4,\), expected \(16,\) \(n_levels=16\)"),
+    (dict(dropped=("aggregator.mean",)),
+     r"array 'aggregator.mean' is missing \(n_levels=16, aggregator='mean_energy'\)"),
+    (dict(arrays_changed={"aggregator.mean": np.arange(16)}),
+     r"array 'aggregator.mean' holds int64 values, not floating-point numbers"),
+    (dict(arrays_changed={"mean": np.array([0.0, np.nan, 0.0])}),
+     r"array 'mean' holds non-finite values \(NaN or infinite\)"),
+    (dict(arrays_changed={"scale": np.ones(2)}),
+     r"array 'scale' has shape \(2,\), expected \(3,\) \(n_features_in=3\)"),
+    (dict(dropped=("sigmas",)), r"array 'sigmas' is missing \(n_levels=16\)"),
+    (dict(arrays_changed={"whitening": np.eye(3)}),
+     r"array 'whitening' is stored, but the config says whiten=None"),
+    (dict(params={"whiten": "ledoit_wolf"}),
+     r"array 'whitening' is missing \(whiten='ledoit_wolf', n_features_in=3\)"),
+    (dict(params={"aggregator": "mean_energy_validated"}),
+     r"array 'aggregator.levels' is missing \(aggregator='mean_energy_validated'\)"),
+    (dict(params={"aggregator": "mean_energy_validated"},
+          arrays_changed={"aggregator.levels": np.array([15, 16])}),
+     r"array 'aggregator.levels' holds level indices outside 0 to 15 \(n_levels=16\)"),
+    (dict(params={"aggregator": "gmm", "n_components": 2}),
+     r"array 'aggregator.weights' is missing \(n_levels=16, n_components=2, "
+     r"covariance_type='full'\)"),
+    (dict(arrays_changed={"network.first.weight": np.zeros((8, 4), dtype=np.int64)}),
+     r"array 'network.first.weight' holds int64 values, not float32"),
+    (dict(arrays_changed={"network.first.weight": np.zeros((8, 5), dtype=np.float32)}),
+     r"array 'network.first.weight' has shape \(8, 5\), the network the config describes "
+     r"\(8, 4\)"),
+    (dict(dropped=("network.first.bias",)),
+     r"array 'network.first.bias' is missing \(the network the config describes has it\)"),
+    (dict(params={"n_levels": "x"}),
+     r"its stored parameters are not valid: The 'n_levels' parameter of MULDE must be an int "
+     r"in the range \[1, inf\)\. Got 'x' instead\."),
+    (dict(params={"max_steps": -3}),
+     r"its stored parameters are not valid: The 'max_steps' parameter of MULDE must be .*"
+     r"Got -3 instead\."),
+    (dict(params={"sigma_low": 2.0}),
+     r"its stored parameters are not valid: sigma_high \(1\.0\) must be above sigma_low "
+     r"\(2\.0\)"),
+    (dict(n_features_in="x"), r"metadata field 'n_features_in' is 'x', not a whole number of "
+                              r"at least 1"),
+])
+def test_arrays_and_parameters_that_do_not_fit_the_configuration_are_refused_by_name(
+        tiny, tmp_path, edit, said, old):
+    """A file whose arrays or parameters do not fit its configuration loaded and failed later
+    without the file's name (numpy's broadcast error for 4 sigmas against the aggregator's
+    16 means, KeyError 'mean'), or loaded and scored differently (an int64 mean) or not at
+    all (n_levels 'x', max_steps -3). Refused at load, naming the file and the array or
+    field, whether its checksum fits (rewritten consistently) or it has none (saved before
+    the checksum)."""
+    path = _edited(tiny, tmp_path, old=old, **edit)
+    with pytest.raises(ModelFileError, match=E + said + AGAIN) as err:
+        MULDE.load(path)
+    assert "\n" not in str(err.value)
+
+
+def test_consistent_edits_and_old_files_still_load(tiny, tmp_path):
+    """The checks refuse what does not fit, nothing else: a file rewritten with the same
+    contents, with or without its checksum, loads and scores as the model."""
+    model, _, X = tiny
+    for old in (False, True):
+        loaded = MULDE.load(_edited(tiny, tmp_path, old=old))
+        np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
 
 
 def test_an_ensemble_round_trips_with_identical_scores(tmp_path):
@@ -212,34 +379,90 @@ def test_a_file_from_before_noise_input_and_scaling_loads_as_it_was_fitted(fitte
 
 
 def test_tampered_tensor_shape_is_refused(fitted, tmp_path):
+    """An array of another shape is refused by the checksum stored at saving, and by its
+    shape in a file whose checksum fits (recomputed, or a file saved before it existed)."""
     path = fitted[0].save(tmp_path / "m.safetensors")
     from safetensors import safe_open
+
+    from mulde.estimator.persistence import CHECKSUM
 
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata()
         arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    arrays["network.first.weight"] = np.zeros((3, 3), dtype=np.float32)
+    name = next(k for k in arrays if k.endswith("first.weight"))
+    arrays[name] = np.zeros((3, 3), dtype=np.float32)
     save_file(arrays, str(path), metadata=meta)
-    with pytest.raises(ModelFileError, match="inconsistent"):
+    with pytest.raises(ModelFileError, match="m.safetensors: its weights do not match"):
         MULDE.load(path)
+    save_file(arrays, str(path), metadata={k: v for k, v in meta.items() if k != CHECKSUM})
+    with pytest.raises(ModelFileError, match="m.safetensors: inconsistent"):
+        MULDE.load(path)
+
+
+def test_corrupted_weight_bytes_are_refused_by_the_stored_checksum(fitted, tmp_path):
+    """100 bytes overwritten inside the tensor data: the file still parses, and loaded and
+    scored as if nothing had happened (scores off by 1e36); the SHA-256 of the arrays stored
+    at saving refuses it, naming the file."""
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    data = bytearray(path.read_bytes())
+    data[-1000:-900] = bytes(range(100))
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    assert str(err.value) == (f"{path}: its weights do not match the checksum stored when it "
+                              "was saved: the file was changed or damaged; fit and save it "
+                              "again")
+
+
+def test_the_checksum_covers_names_dtypes_shapes_and_bytes_in_any_order():
+    from mulde.estimator.persistence import tensors_checksum
+
+    a = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "y": np.array(1.5)}
+    same = tensors_checksum(a)
+    assert tensors_checksum(dict(reversed(a.items()))) == same
+    assert tensors_checksum(a | {"x": a["x"].astype(">f4")}) == same  # stored little-endian
+    assert tensors_checksum(a | {"x": np.asfortranarray(a["x"])}) == same  # stored C order
+    for other in ({"x": a["x"].reshape(3, 2)}, {"x": a["x"].astype(np.int32)},
+                  {"x": a["x"] + 1}, {"z": a["x"], "x": None}):
+        changed = {k: v for k, v in (a | other).items() if v is not None}
+        assert tensors_checksum(changed) != same, other
+
+
+def test_a_file_saved_before_the_checksum_loads_and_scores_as_before(fitted, tmp_path):
+    """Files of earlier mulde versions have no checksum: they load unchecked (the format
+    version is still 1), and score as the model did."""
+    from mulde.estimator.persistence import CHECKSUM
+
+    model, X = fitted
+    arrays, meta = model._file_contents()
+    path = tmp_path / "old.safetensors"
+    save_file(arrays, str(path), metadata=meta | {"format": "mulde", "format_version": "1",
+                                                  "mulde_version": "0.1.0"})
+    loaded = MULDE.load(path)
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    from mulde.estimator.persistence import read_model_file
+
+    assert CHECKSUM not in read_model_file(path)[0]
+    assert CHECKSUM in read_model_file(model.save(tmp_path / "new.safetensors"))[0]
 
 
 def test_the_file_layer_round_trips_arrays_and_metadata_without_an_estimator(tmp_path):
     from mulde import __version__
-    from mulde.estimator.persistence import read_model_file, save_arrays
+    from mulde.estimator.persistence import read_model_file, save_arrays, tensors_checksum
 
     arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b.c": np.array([7])}
     path = save_arrays(tmp_path, arrays, {"note": "x"})
     assert path == tmp_path / "model.safetensors"
     meta, back = read_model_file(tmp_path)
     assert meta == {"format": "mulde", "format_version": "1", "mulde_version": __version__,
-                    "note": "x"}
+                    "tensors_sha256": tensors_checksum(arrays), "note": "x"}
     assert back.keys() == arrays.keys()
     for k in arrays:
         np.testing.assert_array_equal(back[k], arrays[k])
         assert back[k].dtype == arrays[k].dtype
-    with pytest.raises(ValueError, match="reserved"):
-        save_arrays(tmp_path / "x.safetensors", arrays, {"format": "other"})
+    for field in ("format", "tensors_sha256"):
+        with pytest.raises(ValueError, match="reserved"):
+            save_arrays(tmp_path / "x.safetensors", arrays, {field: "other"})
 
 
 def test_loading_never_unpickles_a_crafted_payload(tmp_path):
@@ -349,7 +572,7 @@ def test_the_auto_widths_are_rebuilt_from_the_stored_feature_count(tmp_path):
     np.testing.assert_array_equal(again.score_samples(X), model.score_samples(X))
     meta, arrays = read_model_file(tmp_path / "w.safetensors")
     own = {k: v for k, v in meta.items()
-           if k not in ("format", "format_version", "mulde_version")}  # the format's own
+           if k not in ("format", "format_version", "mulde_version", "tensors_sha256")}
     save_arrays(tmp_path / "bad.safetensors", arrays, own | {"hidden_sizes": '["300", 256]'})
     with pytest.raises(ModelFileError, match="widths .* are not a list of positive whole"):
         MULDE.load(tmp_path / "bad.safetensors")

@@ -146,7 +146,7 @@ def test_loading_a_wrong_or_damaged_file_names_it_in_one_line(saved, tmp_path):
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
-    from mulde.estimator.persistence import ModelFileError
+    from mulde.estimator.persistence import CHECKSUM, ModelFileError, tensors_checksum
 
     det, path, _ = saved
     with pytest.raises(ModelFileError, match=r"m\.safetensors: no such model file"):
@@ -166,10 +166,16 @@ def test_loading_a_wrong_or_damaged_file_names_it_in_one_line(saved, tmp_path):
                                                          "n_classes": 2})}, {}),
                                   ({"pyod": "{"}, {}),
                                   ({}, {"pyod.labels": arrays["pyod.labels"][:5]})):
-        save_file(arrays | changed, str(bad), metadata=meta | changed_meta)
+        checksum = {CHECKSUM: tensors_checksum(arrays | changed)}  # consistent, but wrong
+        save_file(arrays | changed, str(bad), metadata=meta | checksum | changed_meta)
         with pytest.raises(ModelFileError, match=r"bad\.safetensors: inconsistent PyODMULDE") as e:
             PyODMULDE.load(bad)
         assert "\n" not in str(e.value)
+
+
+def test_loading_onto_a_device_that_is_not_there_is_refused_as_fit_does(saved):
+    with pytest.raises(ValueError, match="^device='banana' is not a device; use auto, cpu"):
+        PyODMULDE.load(saved[1], device="banana")
 
 
 def test_save_refuses_an_unfitted_detector_and_a_thresholder_object(saved, tmp_path):

@@ -513,10 +513,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      and 0 <= b < 1 for b in pair):
             raise ValueError(f"adam_betas must be two numbers in [0, 1) (beta_1, beta_2), "
                              f"such as (0.9, 0.999); got {betas!r}")
-        problem = device_problem(self.device)
-        if problem is not None:
-            raise ValueError(f"device={self.device!r}{'' if problem.startswith(':') else ' '}"
-                             f"{problem}")
+        check_device(self.device)
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")
@@ -815,9 +812,17 @@ class MULDE(OutlierMixin, BaseEstimator):
     def load(cls, path: str | Path, device: str = "cpu") -> MULDE:
         """Load a model written by `save` onto `device` (a GPU-trained model loads on CPU).
 
-        Raises ModelFileError naming the file when it is missing, unreadable, foreign, newer,
-        or inconsistent (unknown parameters, arrays that do not fit the stored configuration).
+        Raises ModelFileError naming the file when it is missing, unreadable, a pickle,
+        foreign, newer, changed since it was saved (the checksum of its arrays differs), or
+        inconsistent, naming the field or array: unknown parameters, parameters the
+        estimator's own checks refuse (`check_params`), a metadata field missing or not a
+        whole number, or an array missing, of another dtype kind or shape than the stored
+        configuration gives (n_features_in, n_levels, the aggregator's, the network's), or
+        with non-finite values; files saved before the checksum are checked alike.
+        ValueError, before the file is read, for a device this machine cannot use (as `fit`:
+        not a device name, or a GPU that is not there).
         """
+        check_device(device)
         path = model_file(path)
         meta, arrays = read_model_file(path)
         return cls._from_file_contents(path, meta, arrays, device)
@@ -855,7 +860,20 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("precondition", None)  # and the noisy rows as the input
             params.setdefault("time_score", 0.0)  # and without time-score matching
             model = cls(**params)
-            model.n_features_in_ = int(meta["n_features_in"])
+            # the member count first: a huge one is refused before anything is built, and a
+            # count that is not a number is named with the number of networks the file holds
+            stored = {k.split(".")[2] for k in arrays if k.startswith("network.members.")}
+            if params["n_members"] not in ("auto", max(len(stored), 1)):
+                raise ModelFileError(f"{path}: the config says n_members="
+                                     f"{params['n_members']!r}, the file holds "
+                                     f"{max(len(stored), 1)} network(s)")
+            try:  # the estimator's own rules: types, ranges, and how the settings relate
+                model.check_params()
+            except ValueError as err:
+                raise ModelFileError(f"{path}: inconsistent MULDE model file: its stored "
+                                     f"parameters are not valid: {err}; fit and save it "
+                                     "again") from None
+            model.n_features_in_ = _whole_field(path, meta, "n_features_in", 1)
             model.offset_ = float(json.loads(meta["offset"]))
             model.train_result_ = TrainResult(**json.loads(meta["train_result"]))
             # the widths built (files from before round 28 name them in hidden_sizes itself);
@@ -879,6 +897,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                 raise ModelFileError(f"{path}: principal_directions {directions!r} is not a "
                                      "whole number of at least 0")
             model.principal_directions_ = directions
+            _check_arrays(path, model, arrays)
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
             model.whitening_ = arrays.get("whitening")
             model.sigmas_ = arrays["sigmas"]
@@ -896,30 +915,22 @@ class MULDE(OutlierMixin, BaseEstimator):
                                          f"{model.n_features_in_} column names")
                 model.feature_names_in_ = np.asarray(names, dtype=object)
             # built without memory (meta device): a tampered config cannot make it allocate;
-            # the stored tensors, whose shapes must match the config, become its weights.
-            # The member count is checked first: building millions of (empty) modules takes
-            # as long as allocating them
-            stored = {k.split(".")[2] for k in arrays if k.startswith("network.members.")}
-            if params["n_members"] not in ("auto", max(len(stored), 1)):
-                raise ModelFileError(f"{path}: the config says n_members="
-                                     f"{params['n_members']!r}, the file holds "
-                                     f"{max(len(stored), 1)} network(s)")
+            # the stored tensors, whose names, shapes and dtypes must be the ones it has,
+            # become its weights
             with torch.device("meta"):
                 net = model._new_network(model.n_features_in_, max(len(stored), 1))
-            state = {k.split(".", 1)[1]: torch.from_numpy(v.copy()) for k, v in arrays.items()
+            state = {k.split(".", 1)[1]: v for k, v in arrays.items()
                      if k.startswith("network.")}
-            net.load_state_dict(state, strict=True, assign=True)
+            _check_network(path, net, state)
+            net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()},
+                                strict=True, assign=True)
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:
+        except KeyError as err:
+            raise ModelFileError(f"{path}: inconsistent MULDE model file: its field {err} is "
+                                 "missing; fit and save it again") from err
+        except (TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:
             raise ModelFileError(f"{path}: inconsistent MULDE model file: {err}") from err
-        if model.mean_.shape != (model.n_features_in_,):
-            raise ModelFileError(f"{path}: standardisation has shape {model.mean_.shape}, "
-                                 f"expected ({model.n_features_in_},)")
-        d = model.n_features_in_
-        if model.whitening_ is not None and model.whitening_.shape != (d, d):
-            raise ModelFileError(f"{path}: whitening has shape {model.whitening_.shape}, "
-                                 f"expected ({d}, {d})")
         model.device_ = str(resolve_device(device))
         model.network_ = net.to(model.device_).eval()
         return model
@@ -986,6 +997,125 @@ def _torch_seeded(seed: int, device: torch.device) -> Iterator[None]:
         elif accelerator:
             torch.get_device_module(device.type).manual_seed(seed)
         yield
+
+
+def _whole_field(path: Path, meta: dict[str, str], name: str, least: int) -> int:
+    """The metadata field `name` of the model file `path` as a whole number of at least
+    `least`; ModelFileError naming the file and the field when it is not one."""
+    raw = meta[name]
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < least:
+        raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field {name!r} "
+                             f"is {raw!r}, not a whole number of at least {least}; fit and "
+                             "save it again")
+    return value
+
+
+def _expected_arrays(model: MULDE) -> dict[str, tuple[tuple[int, ...], str, str]]:
+    """The arrays other than the network's that a file of `model`'s configuration (its
+    parameters and n_features_in_ set) holds: name -> (shape, "float" or "int", what fixes
+    the shape, for messages). The aggregator's depend on what it chose: "stacked" stores
+    "weights" or (without validation rows) "mean" and "levels", whose count is its own."""
+    d, n_levels = model.n_features_in_, model.n_levels
+    by_d, by_l = f"n_features_in={d}", f"n_levels={n_levels}"
+    out = {"mean": ((d,), "float", by_d), "scale": ((d,), "float", by_d),
+           "sigmas": ((n_levels,), "float", by_l)}
+    if model.whiten is not None:
+        out["whitening"] = ((d, d), "float", f"whiten={model.whiten!r}, {by_d}")
+    kind = Aggregation(model.aggregator)
+    level = ((n_levels,), "float", f"{by_l}, aggregator={kind.value!r}")
+    if kind is Aggregation.GMM:
+        k, how = model.n_components, model.covariance_type
+        why = f"{by_l}, n_components={k}, covariance_type={how!r}"
+        covariance = {"full": (k, n_levels, n_levels), "tied": (n_levels, n_levels),
+                      "diag": (k, n_levels), "spherical": (k,)}[how]
+        state = {"weights": ((k,), "float", why), "means": ((k, n_levels), "float", why),
+                 "covariances": (covariance, "float", why),
+                 "precisions_cholesky": (covariance, "float", why)}
+    elif kind is Aggregation.SINGLE:
+        state = {"index": ((1,), "int", f"aggregator={kind.value!r}")}
+    elif kind in (Aggregation.MEAN_Z, Aggregation.MAX_Z):
+        state = {"mean": level, "std": level}
+    elif kind is Aggregation.MEAN_ENERGY:
+        state = {"mean": level}
+    else:  # the held-out choosing ones: the levels kept (their count is theirs), or weights
+        state = {"mean": level, "levels": ((-1,), "int", f"aggregator={kind.value!r}")}
+    return out | {f"aggregator.{k}": v for k, v in state.items()}
+
+
+def _check_arrays(path: Path, model: MULDE, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse, naming the file and the array, stored arrays other than the network's that do
+    not fit `model`'s configuration (`_expected_arrays`): missing, of another dtype kind
+    (floating, or whole numbers for level indices), another shape, non-finite values, or
+    level indices outside the noise levels. Whatever the checksum says: a file can be
+    consistent and still wrong (a rewritten one, or one saved before the checksum)."""
+    expected = _expected_arrays(model)
+    if model.aggregator == Aggregation.STACKED and "aggregator.weights" in arrays:
+        expected = {k: v for k, v in expected.items() if not k.startswith("aggregator.")}
+        expected["aggregator.weights"] = ((model.n_levels,), "float",
+                                          f"n_levels={model.n_levels}, aggregator='stacked'")
+    end = "; fit and save it again"
+    if model.whiten is None and "whitening" in arrays:  # it would whiten what fit did not
+        raise ModelFileError(f"{path}: inconsistent MULDE model file: array 'whitening' is "
+                             f"stored, but the config says whiten=None{end}")
+    for name, (shape, kind, why) in expected.items():
+        start = f"{path}: inconsistent MULDE model file: array {name!r}"
+        if name not in arrays:
+            raise ModelFileError(f"{start} is missing ({why}){end}")
+        a = arrays[name]
+        dtype = np.floating if kind == "float" else np.integer
+        if not np.issubdtype(a.dtype, dtype):
+            said = "floating-point numbers" if kind == "float" else "whole numbers"
+            raise ModelFileError(f"{start} holds {a.dtype} values, not {said}{end}")
+        if shape == (-1,):  # levels kept: one to all of them
+            if a.ndim != 1 or not 1 <= len(a) <= model.n_levels:
+                raise ModelFileError(f"{start} has shape {a.shape}, expected 1 to "
+                                     f"{model.n_levels} level indices ({why}){end}")
+        elif a.shape != shape:
+            raise ModelFileError(f"{start} has shape {a.shape}, expected {shape} ({why}){end}")
+        if kind == "float" and not np.isfinite(a).all():
+            raise ModelFileError(f"{start} holds non-finite values (NaN or infinite){end}")
+        if kind == "int" and a.size and not (0 <= a.min() and a.max() < model.n_levels):
+            raise ModelFileError(f"{start} holds level indices outside 0 to "
+                                 f"{model.n_levels - 1} (n_levels={model.n_levels}){end}")
+
+
+def _check_network(path: Path, net: torch.nn.Module, state: dict[str, np.ndarray]) -> None:
+    """Refuse, naming the file and the array, stored network arrays that are not the ones
+    of `net` (built on the meta device from the stored configuration): a missing or extra
+    one, another shape, another dtype (torch would assign an int64 array as a weight)."""
+    wanted = net.state_dict()
+    start = f"{path}: inconsistent MULDE model file"
+    missing = sorted(set(wanted) - set(state))
+    if missing:
+        raise ModelFileError(f"{start}: array 'network.{missing[0]}' is missing (the network "
+                             f"the config describes has it); fit and save it again")
+    extra = sorted(set(state) - set(wanted))
+    if extra:
+        raise ModelFileError(f"{start}: array 'network.{extra[0]}' is not one of the network "
+                             "the config describes; fit and save it again")
+    for name, tensor in wanted.items():
+        a, dtype = state[name], str(tensor.dtype).removeprefix("torch.")
+        # a 0-d tensor is stored with shape (1,) (np.ascontiguousarray), and torch loads it
+        if a.shape != tuple(tensor.shape) and not (tensor.dim() == 0 and a.shape == (1,)):
+            raise ModelFileError(f"{start}: array 'network.{name}' has shape {a.shape}, the "
+                                 f"network the config describes {tuple(tensor.shape)}; fit "
+                                 "and save it again")
+        if a.dtype.name != dtype:
+            raise ModelFileError(f"{start}: array 'network.{name}' holds {a.dtype} values, "
+                                 f"not {dtype}; fit and save it again")
+
+
+def check_device(device: Any) -> None:
+    """Refuse a device this machine cannot use (`mulde.core.device.device_problem`: not a
+    device name, a GPU that is not there): ValueError "device='cuda': this PyTorch sees no
+    CUDA GPU ...", before `fit` trains or `load` reads a file."""
+    problem = device_problem(device)
+    if problem is not None:
+        raise ValueError(f"device={device!r}{'' if problem.startswith(':') else ' '}{problem}")
 
 
 def _refuse_table(X: Any, fitted_names: Any = None) -> Any:

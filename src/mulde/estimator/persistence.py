@@ -8,6 +8,8 @@ hands it arrays and metadata, and `MULDE.load` builds the estimator from what
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,14 +23,35 @@ from mulde.io.tensors import write_safetensors
 FORMAT = "mulde"
 FORMAT_VERSION = 1
 DEFAULT_NAME = "model.safetensors"
-_FORMAT_KEYS = ("format", "format_version", "mulde_version")
+# the metadata field of the stored arrays' SHA-256 (`tensors_checksum`), which `save_arrays`
+# writes and `read_model_file` checks. Files saved before it existed load unchecked, as they
+# did; the format version stays 1 (as with the other fields added since): a mulde that does
+# not know the field reads the file as before
+CHECKSUM = "tensors_sha256"
+_FORMAT_KEYS = ("format", "format_version", "mulde_version", CHECKSUM)
 # the metadata field that `PyODMULDE.save` adds (JSON: PyOD's contamination, threshold_ and
 # class count); named here so that `mulde info` can read it without importing PyOD
 PYOD_META = "pyod"
 
 
 class ModelFileError(ValueError):
-    """A model file is missing, truncated, foreign, from a newer version, or inconsistent."""
+    """A model file is missing, truncated, foreign, from a newer version, changed since it was
+    saved, or inconsistent."""
+
+
+def tensors_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    """The hex SHA-256 of named arrays as a safetensors file stores them, independent of the
+    order they were given in: for each name in sorted order, a JSON line [name, dtype, shape]
+    (dtype as NumPy names it, "float32") and then the array's bytes, C order, little-endian.
+    `save_arrays` stores it in the metadata (`CHECKSUM`), `read_model_file` recomputes it."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        if a.dtype.byteorder == ">":  # safetensors stores little-endian
+            a = a.astype(a.dtype.newbyteorder("<"))
+        digest.update(json.dumps([name, a.dtype.name, list(a.shape)]).encode() + b"\n")
+        digest.update(a.view(np.uint8).reshape(-1) if a.ndim else a.tobytes())
+    return digest.hexdigest()
 
 
 def model_file(path: str | Path) -> Path:
@@ -46,7 +69,8 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
 
     path: a file, or a folder that gets model.safetensors. arrays: any shapes and numeric
     dtypes (stored C-contiguous). meta: the caller's string fields; the format's own fields
-    (format, format_version, mulde_version) are added first and may not be given. Written
+    (format, format_version, mulde_version, and tensors_sha256: the arrays' `tensors_checksum`,
+    which `read_model_file` checks) are added first and may not be given: ValueError. Written
     atomically (`mulde.io.atomic`): a crash leaves the previous file, never a partial one.
     """
     clash = sorted(set(meta) & set(_FORMAT_KEYS))
@@ -54,12 +78,17 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
         raise ValueError(f"metadata fields {clash} are reserved for the file format")
     path = model_file(path)
     header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-              "mulde_version": __version__, **meta}
+              "mulde_version": __version__, CHECKSUM: tensors_checksum(arrays), **meta}
     return write_safetensors(path, arrays, header)
 
 
 _MAGIC = ((b"\x93NUMPY", "a NumPy .npy array"), (b"PK\x03\x04", "a zip archive (e.g. .npz)"),
           (b"\x89HDF", "an HDF5 file"))
+
+
+_PICKLE = "a pickle"
+"""What `_foreign_kind` calls a pickle: pickle.dump's and joblib.dump's files (protocol 2 and
+newer start with byte 0x80, then the protocol number)."""
 
 
 def _foreign_kind(path: Path) -> str | None:
@@ -71,6 +100,8 @@ def _foreign_kind(path: Path) -> str | None:
         return None
     if head[8:9] == b"{":  # a safetensors header (8-byte length, then JSON): damaged, not foreign
         return None
+    if head[:1] == b"\x80" and head[1:2] and 2 <= head[1] <= 5:  # pickle protocol 2 to 5
+        return _PICKLE
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
@@ -84,8 +115,11 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
 
     path: a file, or a folder holding model.safetensors. The metadata includes the format's
     own fields. Raises ModelFileError, naming the file, when it is missing, not a readable
-    safetensors file (truncated, corrupt, a pickle), a safetensors file of something else, or
-    written in a newer format than this mulde reads.
+    safetensors file (truncated, corrupt; a pickle or joblib file, never unpickled, a NumPy,
+    zip, HDF5 or text file are named as such), a safetensors file of something else,
+    one whose format_version is not a whole number, written in a newer format than this
+    mulde reads, or holds arrays whose checksum differs from the one stored when it was saved
+    (`tensors_checksum`; files saved before mulde stored it are not checked).
     """
     path = model_file(path)
     if not path.exists():
@@ -96,6 +130,11 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
             arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as err:
         kind = _foreign_kind(path)
+        if kind == _PICKLE:
+            raise ModelFileError(f"{path}: a pickle (or joblib) file, which MULDE does not "
+                                 "load, since unpickling can run code the file holds; if you "
+                                 "trust it, read it with joblib.load or pickle.load, and save "
+                                 "a MULDE model with model.save (a .safetensors file)") from err
         if kind:
             raise ModelFileError(f"{path}: {kind}, not a MULDE model (a .safetensors file "
                                  "written by `mulde fit` or MULDE.save)") from err
@@ -104,9 +143,20 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{path}: a safetensors file, but not a MULDE model "
                              "(metadata 'format' is missing or foreign)")
-    version = int(meta.get("format_version", "0"))
+    raw = meta.get("format_version", "0")
+    try:
+        version = int(raw)
+    except ValueError:
+        raise ModelFileError(f"{path}: metadata field 'format_version' is {raw!r}, not a whole "
+                             "number: the file was changed or damaged; fit and save it "
+                             "again") from None
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: written by a newer mulde (format {version}, library "
                              f"{meta.get('mulde_version')}); this mulde {__version__} reads "
                              f"format {FORMAT_VERSION} or older: upgrade mulde")
+    stored = meta.get(CHECKSUM)
+    if stored is not None and stored != tensors_checksum(arrays):
+        raise ModelFileError(f"{path}: its weights do not match the checksum stored when it "
+                             "was saved: the file was changed or damaged; fit and save it "
+                             "again")
     return meta, arrays

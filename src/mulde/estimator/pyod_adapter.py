@@ -19,7 +19,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError("the PyOD adapter needs PyOD: pip install 'mulde[pyod]'") from err
 
-from mulde.estimator.model import MULDE
+from mulde.estimator.model import MULDE, check_device
 from mulde.estimator.persistence import (
     PYOD_META,
     ModelFileError,
@@ -189,8 +189,10 @@ class PyODMULDE(BaseDetector):
         the saved values, so `decision_function`, `predict` and `predict_proba` answer as
         before saving. Raises ModelFileError naming the file when it is missing,
         unreadable, foreign, newer or inconsistent, or a MULDE model saved without the
-        adapter (`MULDE.save`, `mulde fit`: load it with `MULDE.load`).
+        adapter (`MULDE.save`, `mulde fit`: load it with `MULDE.load`). ValueError, before
+        the file is read, for a device this machine cannot use (as `MULDE.load`).
         """
+        check_device(device)
         path = model_file(path)
         meta, arrays = read_model_file(path)
         if PYOD_META not in meta:
