@@ -54,6 +54,19 @@ def test_knn_leaves_a_constant_column_unscaled():
     np.testing.assert_allclose(knn.score(np.array([[0.0, 8.0]])), [1.0], rtol=1e-12)
 
 
+def test_knn_leaves_a_column_constant_up_to_rounding_unscaled():
+    """A column of one value whose computed std is a rounding error (0.1 on 100 rows: about
+    1e-17) is constant too, not scaled by ~1e17 (a new row 1e-6 away would be far out)."""
+    rng = np.random.default_rng(0)
+    train = np.c_[rng.standard_normal(100), np.full(100, 0.1)]
+    assert 0 < train[:, 1].std() < 1e-15
+    knn = KNNStream().fit(train, np.arange(100) % 4)
+    assert knn.scale_[1] == 1.0
+    row = train[:1].copy()
+    row[0, 1] += 1e-6
+    np.testing.assert_allclose(knn.score(row), knn.score(train[:1]), atol=1e-5)
+
+
 def test_gmm_one_component_is_a_gaussian_negative_log_likelihood():
     """Objects -1, 1 standardise to -1, 1: one Gaussian of mean 0 and variance 1 + reg_covar
     (1e-3), so -log p(z) = log(2 pi v) / 2 + z^2 / (2 v)."""

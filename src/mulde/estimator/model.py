@@ -55,6 +55,7 @@ from mulde.estimator.aggregation import (
     aggregate,
     fit_aggregator,
 )
+from mulde.estimator.columns import constant_columns
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
@@ -69,7 +70,7 @@ class ConstantFeaturesWarning(UserWarning):
     `n_features`, the first at column `first` (0-based), named `name` when fitted on a
     DataFrame (else None). One value up to float rounding: the values lie within 32 float64
     epsilons (about 7e-15) times the column's largest magnitude of one another
-    (`_constant_columns`). They are centred but not scaled
+    (`mulde.estimator.columns.constant_columns`). They are centred but not scaled
     (there is no spread to scale by), so a sample that differs there is scored by the raw
     size of the difference."""
 
@@ -569,7 +570,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.device_ = str(device)
 
         self.mean_, std = _mean_std(X)
-        constant = _constant_columns(X)
+        constant = constant_columns(X)
         if constant.any():
             first = int(np.flatnonzero(constant)[0])
             names = getattr(self, "feature_names_in_", None)  # fitted on a DataFrame
@@ -1185,29 +1186,6 @@ def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     peak = np.where(peak > 0, peak, 1.0)
     scaled = X / peak
     return scaled.mean(axis=0) * peak, scaled.std(axis=0, ddof=1) * peak
-
-
-# A column counts as constant when its values lie within this many float64 epsilons of its
-# largest magnitude of one another (max - min <= 32 eps max |x|, about 32 units in the last
-# place): one value, or one value computed along slightly different float paths, which differ
-# by a few units in the last place. The range, not the computed std, is compared: numpy's
-# column sums add row by row, so the std of a column of one value is the mean's rounding
-# error, which grows with the rows (1.1e-15, 83 eps of the value, on 1,654 rows of ADBench
-# cardio's column 5) where the range stays exactly 0. A column that varies by more than
-# about 7e-15 of its own size, at any magnitude (1e-9 * randn, say), is scaled.
-_CONSTANT_EPS = 32
-
-
-def _constant_columns(X: np.ndarray) -> np.ndarray:
-    """The (d,) mask of X's columns that hold one value up to float rounding: their range
-    max - min at most `_CONSTANT_EPS` float64 epsilons times their largest |x|. Exact
-    comparison of the std with 0 missed a column of one value whose computed mean is
-    rounded, leaving a std of about 1e-17 to 1e-15 and a scale of 1e-8, so that a new sample
-    1e-6 away there scored as far out."""
-    low, high = X.min(axis=0), X.max(axis=0)
-    with np.errstate(over="ignore"):  # a range beyond float64 is no constant
-        spread = high - low
-    return spread <= _CONSTANT_EPS * np.finfo(np.float64).eps * np.maximum(-low, high)
 
 
 def _refuse_rows(bad: np.ndarray, what: str) -> None:

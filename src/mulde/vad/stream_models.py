@@ -29,8 +29,11 @@ class StreamModel(Protocol):
 
 
 def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    std = X.std(axis=0)
-    return X.mean(axis=0), np.where(std > 0, std, 1.0)
+    """The columns' means and scales: the std, 1 for a column constant up to float rounding
+    (`constant_columns`: its computed std, a rounding error, would scale it by ~1e15)."""
+    from mulde.estimator.columns import constant_columns
+
+    return X.mean(axis=0), np.where(constant_columns(X), 1.0, X.std(axis=0))
 
 
 @dataclass
