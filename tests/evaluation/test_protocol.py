@@ -22,6 +22,7 @@ from mulde.evaluation import (
     replace_nonfinite,
     smooth,
 )
+from mulde.evaluation.protocol import INVERSION_MARGIN
 
 # normalised weights of a sigma=1 Gaussian kernel truncated at 4 sigma (scipy's default)
 W = [math.exp(-(k**2) / 2) for k in range(5)]
@@ -243,6 +244,22 @@ def test_warning_when_micro_auc_below_one_half():
                             EvaluationProtocol(direction="normality"))
     assert fixed["micro_auc"] == compute_metrics(scores, labels)["micro_auc"]
     assert fixed["warnings"] == []
+
+
+def test_the_warning_below_one_half_needs_a_margin_below_chance():
+    """Chance-level scores (AUC a little below 0.5) are not told to flip their direction:
+    only an AUC more than INVERSION_MARGIN below 0.5 is warned about."""
+    # one anomalous frame among 100 normal ones, ranked above k of them: AUC = k / 100
+    labels = {"v": np.array([1] + [0] * 100)}
+    p = EvaluationProtocol(smoothing_sigma=0)
+    for k, warned in ((49, False), (46, False), (44, True), (10, True)):
+        scores = {"v": np.array([k - 0.5] + list(range(100)), dtype=float)}
+        m = compute_metrics(scores, labels, p)
+        assert m["micro_auc"] == pytest.approx(k / 100)
+        assert bool(m["warnings"]) is warned, k
+    assert INVERSION_MARGIN == 0.05
+    assert compute_metrics({"v": np.array([43.5] + list(range(100)))}, labels, p)[
+        "warnings"][0].startswith("micro AUC 0.4400 is below 0.5: the scores rank normal")
 
 
 def test_the_warning_below_one_half_names_the_direction_not_given():

@@ -29,6 +29,9 @@ from mulde.evaluation.metrics import (
 )
 
 SMOOTHING_MODES = ("reflect", "nearest", "mirror", "constant", "wrap")
+INVERSION_MARGIN = 0.05
+"""How far below chance (0.5) the micro AUC must be for `compute_metrics` to warn that the
+scores look inverted (see there)."""
 
 
 def _check_smoothing(sigma: float, mode: str, truncate: float) -> None:
@@ -309,9 +312,17 @@ def compute_metrics(
     `_unsmoothed` (prepared scores before smoothing), macro_definition (the `MacroAUC` value
     both macro numbers follow), single_class_videos (left out of the macro AUC under
     "skip_single_class", padded under "padded"), n_videos, n_frames, n_anomalous_frames,
-    warnings (sentences, e.g. when the micro AUC is below 0.5, naming the score direction
-    other than the protocol's) and `protocol`
-    (EvaluationProtocol.to_dict()).
+    warnings (sentences, e.g. when the scores look inverted, naming the score direction
+    other than the protocol's) and `protocol` (EvaluationProtocol.to_dict()).
+
+    The inversion warning's rule: the lower of the smoothed and unsmoothed micro AUCs is
+    below 0.5 by more than `INVERSION_MARGIN` (0.05), i.e. below 0.45. Chance-level scores
+    give about 0.5 give or take a few hundredths (random scores: 0.496-0.499 on Avenue,
+    UBnormal, UCF-Crime), and flipping them would only flatter a chance result; a margin
+    fixed in AUC, not a standard error from the frame counts, because neighbouring frames'
+    scores and labels are strongly correlated and the frame count would overstate how
+    certain the AUC is. Real inversions (normality scores such as STG-NF's taken as anomaly
+    scores) fall far below it.
     """
     protocol = protocol or EvaluationProtocol()
     raw = (
@@ -336,14 +347,15 @@ def compute_metrics(
     out["n_anomalous_frames"] = n_anomalous
     out["warnings"] = []
     low = min(out["micro_auc"], out["micro_auc_unsmoothed"])
-    if low < 0.5 and protocol.direction == "anomaly":
+    inverted = low < 0.5 - INVERSION_MARGIN
+    if inverted and protocol.direction == "anomaly":
         out["warnings"].append(
             f"micro AUC {low:.4f} is below 0.5: the scores rank normal frames above anomalous "
             "ones; if higher scores mean more normal (normality, PSNR, regularity, "
             "log-likelihood), evaluate with score direction 'normality' (--direction "
             "normality)"
         )
-    elif low < 0.5:  # the other direction already: the scores look like anomaly scores
+    elif inverted:  # the other direction already: the scores look like anomaly scores
         out["warnings"].append(
             f"micro AUC {low:.4f} is below 0.5 with the scores taken as normality scores "
             "(direction 'normality': negated): they look like anomaly scores (higher = more "
