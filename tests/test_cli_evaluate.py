@@ -95,6 +95,24 @@ def test_every_input_format_gives_the_hand_computed_metrics(tmp_path, gt, capsys
     _hand_values(m)
 
 
+def test_a_split_array_says_the_order_it_assumed(tmp_path, gt, capsys):
+    """A concatenated array is split in the ground truth's order, which is said in one note
+    line and recorded; per-video formats get no such note."""
+    np.save(tmp_path / "all.npy", np.concatenate([SCORES["01_0001"], SCORES["01_0002"]]))
+    code, m, out, _ = _run(tmp_path, capsys, tmp_path / "all.npy", gt_root=gt)
+    note = (f"{tmp_path / 'all.npy'}: one array of 7 scores split into the 2 test videos in "
+            "the ground truth's order (01_0001 first, 01_0002 last); concatenated in another "
+            "order, the numbers are wrong: then give one score file per video (format "
+            "folder, npz or csv)")
+    assert code == 0 and f"note: {note}\n" in out and m["notes"] == [note]
+    assert m["config"]["array_order"] == {"assumed": "ground truth", "n_videos": 2,
+                                          "first": "01_0001", "last": "01_0002"}
+    np.savez(tmp_path / "all.npz", **SCORES)
+    code, m, out, _ = _run(tmp_path, capsys, tmp_path / "all.npz", gt_root=gt, out="npz")
+    assert code == 0 and "note:" not in out and m["notes"] == []
+    assert "array_order" not in m["config"]
+
+
 def test_csv_labels_without_dataset_and_the_column_used_is_said(tmp_path, capsys):
     path = _csv(tmp_path / "s.csv", SCORES, LABELS)
     code, m, out, _ = _run(tmp_path, capsys, path)

@@ -643,6 +643,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                     "alignment": {"rule": alignment.describe(), "unscored": alignment.unscored}}
     sigma = args.smoothing_sigma
     warned: list[str] = []
+    notes: list[str] = []
     if args.dataset:
         if any(y is not None for y in (scored.labels or {}).values()):
             warned.append(f"{args.scores}: its label column is ignored; the labels are the "
@@ -654,6 +655,15 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         scores, labels, info = align(per_video, truth.videos, alignment)
         config["alignment"].update(info)
         config["videos_without_scores"] = [n for n in truth.videos if n not in per_video]
+        if scored.array is not None:  # split in the ground truth's order: say which
+            order = list(per_video)
+            config["array_order"] = {"assumed": "ground truth", "n_videos": len(order),
+                                     "first": order[0], "last": order[-1]}
+            notes.append(
+                f"{args.scores}: one array of {scored.array.size} scores split into the "
+                f"{_count(len(order), 'test video')} in the ground truth's order ({order[0]} "
+                f"first, {order[-1]} last); concatenated in another order, the numbers are "
+                "wrong: then give one score file per video (format folder, npz or csv)")
         sigma = [truth.smoothing_sigma] if sigma is None else sigma
     else:
         if scored.array is not None:
@@ -680,7 +690,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     earlier = report_files(args.out, keep=[args.scores])
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
                            metrics_only=args.metrics_only, keep=[args.scores],
-                           warnings=warned)
+                           warnings=warned, notes=notes)
     keys = ("micro_auc", "macro_auc", "average_precision", "eer", "micro_auc_unsmoothed",
             "macro_auc_unsmoothed", "average_precision_unsmoothed", "eer_unsmoothed",
             "macro_definition")
@@ -690,6 +700,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     if unscored:
         action = "left out" if alignment.unscored == "drop" else "given the nearest score"
         print(f"{unscored} frame(s) without a score ({alignment.describe()}): {action}")
+    for note in metrics.get("notes", []):
+        print(f"note: {note}")
     for warning in metrics.get("warnings", []):
         print(f"mulde: warning: {warning}", file=sys.stderr)
     what = "metrics.json" if args.metrics_only else "the report"

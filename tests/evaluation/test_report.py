@@ -526,3 +526,10 @@ def test_metrics_only_removes_an_earlier_full_report_and_nothing_else(tmp_path):
     _write(tmp_path, metrics_only=True)
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         "metrics.json", "notes.txt", "plots", "plots/mine.png"]
+
+
+def test_notes_are_recorded_after_the_metrics_own_and_shown_in_the_html(tmp_path):
+    m, _, _ = _write(tmp_path, notes=["scores split in the ground truth's order"])
+    assert m["notes"][-1] == "scores split in the ground truth's order"
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "<b>Note:</b> scores split in the ground truth&#x27;s order" in page

@@ -533,6 +533,7 @@ def write_report(
     metrics_only: bool = False,
     keep: Collection[str | os.PathLike] = (),
     warnings: Sequence[str] = (),
+    notes: Sequence[str] = (),
     threshold: float | None = None,
     stream_scores: Mapping[str, Mapping[Any, ArrayLike]] | None = None,
     fps: float | Mapping[str, float | None] | None = None,
@@ -565,6 +566,9 @@ def write_report(
     files in `keep` (the scores file read, when it is the earlier report's frame_scores.csv).
     `warnings`: sentences from the caller (e.g. videos skipped as unreadable), listed in
     metrics.json's "warnings" after the metrics' own and shown at the top of the report.
+    `notes`: sentences that qualify the numbers without being faults (e.g. how a concatenated
+    array was split), listed in metrics.json's "notes" after the metrics' and the report's
+    own and shown below the warnings.
 
     Alerts. `threshold`: the alert threshold in the units of the final curve (the prepared
     scores after smoothing; with `calibration` given, the calibrated fused scale, where 1 is
@@ -632,6 +636,7 @@ def write_report(
     )
     result["protocol"]["fusion"] = fusion
     result["warnings"] = [*result.get("warnings", []), *warnings]
+    result["notes"] = [*result.get("notes", []), *notes]
     _alerts(result, final, y, streams, threshold, fps, protocol, calibrated, event_patience)
     if result["threshold"] is not None and threshold_note:
         result["threshold"]["note"] = threshold_note
@@ -876,6 +881,8 @@ def _html(
         parts.append(f'<p class="note">{e(m["note"])}</p>')
     for warning in m.get("warnings", []):
         parts.append(f'<p class="note"><b>Warning:</b> {e(warning)}</p>')
+    for note in m.get("notes", []):
+        parts.append(f'<p class="note"><b>Note:</b> {e(note)}</p>')
     heading = "Protocol" if m["labelled"] else "Scores"  # no labels: no evaluation protocol
     parts.append(f'<p class="proto"><b>{heading}.</b> {e(p["description"])}')
     if p.get("calibration"):
