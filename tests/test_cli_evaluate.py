@@ -496,6 +496,27 @@ def test_nonfinite_error_and_replace_hand_computed(tmp_path, gt, capsys):
     assert code == 2 and "video '01_0001': score of frame 1 is NaN" in err
 
 
+def test_nonfinite_replace_says_how_many_and_with_what(tmp_path, gt, capsys):
+    """--nonfinite replace says how many scores it replaced and with which values (in the
+    file's units, in either direction), on stdout and in metrics.json."""
+    np.savez(tmp_path / "s.npz", **{"01_0001": [1.0, 2.0, np.inf, 3.0],
+                                    "01_0002": [-np.inf, 1.5, 2.0]})
+    note = ("non-finite policy 'replace' (--nonfinite replace): 2 of 7 scores (28.6 %) "
+            "replaced, 1 +inf by the largest finite score of all videos, 3 and 1 -inf by the "
+            "smallest finite score of all videos, 1 (the scores as given, before any negation)")
+    for i, direction in enumerate(("anomaly", "normality")):
+        code, m, out, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--nonfinite", "replace",
+                               "--direction", direction, gt_root=gt, out=f"r{i}")
+        assert code == 0 and f"note: {note}\n" in out and m["notes"] == [note]
+        assert m["nonfinite_replaced"] == {"n_replaced": 2, "n_scores": 7, "share": 2 / 7,
+                                           "+inf": {"count": 1, "value": 3.0},
+                                           "-inf": {"count": 1, "value": 1.0}}
+    np.savez(tmp_path / "f.npz", **SCORES)
+    code, m, out, _ = _run(tmp_path, capsys, tmp_path / "f.npz", "--nonfinite", "replace",
+                           gt_root=gt, out="finite")
+    assert code == 0 and "note:" not in out and m["nonfinite_replaced"] is None
+
+
 def test_normalize_options_hand_computed(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **SCORES)
     # video_minmax: A [0, 1/3, 1, 2/3], B [0, 0.75, 1]; positives {1, 2/3, 0.75} vs negatives

@@ -113,12 +113,7 @@ def replace_nonfinite(
                 )
     if policy == "error":
         return {n: s.copy() for n, s in arrays.items()}
-    finite = [s[np.isfinite(s)] for s in arrays.values()]
-    finite = [f for f in finite if f.size]
-    if not finite:
-        raise EvaluationError("no finite score in any video: nothing to replace +-inf with")
-    low = min(float(f.min()) for f in finite)
-    high = max(float(f.max()) for f in finite)
+    low, high = _finite_bounds(arrays)
     out = {}
     for name, s in arrays.items():
         s = s.copy()
@@ -126,6 +121,47 @@ def replace_nonfinite(
         s[s == -np.inf] = low
         out[name] = s
     return out
+
+
+def _finite_bounds(arrays: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """(smallest, largest) finite score of all videos together: what -inf / +inf become."""
+    finite = [s[np.isfinite(s)] for s in arrays.values()]
+    finite = [f for f in finite if f.size]
+    if not finite:
+        raise EvaluationError("no finite score in any video: nothing to replace +-inf with")
+    return min(float(f.min()) for f in finite), max(float(f.max()) for f in finite)
+
+
+def nonfinite_replaced(scores: Mapping[str, ArrayLike]) -> dict[str, Any] | None:
+    """What `replace_nonfinite(..., "replace")` does to the scores as given (before `orient`,
+    in the file's units): {"n_replaced", "n_scores", "share", "+inf": {"count", "value"},
+    "-inf": {...}} (an infinity only when present), or None when no score is infinite.
+    In the file's units +inf always becomes the largest and -inf the smallest finite score
+    of all videos, in either direction (negation swaps both the infinities and the ends).
+    """
+    arrays = {n: np.asarray(s, dtype=np.float64) for n, s in scores.items()}
+    total = int(sum(s.size for s in arrays.values()))
+    counts = {sign: int(sum(np.count_nonzero(s == sign * np.inf) for s in arrays.values()))
+              for sign in (1, -1)}
+    if not any(counts.values()):
+        return None
+    low, high = _finite_bounds(arrays)
+    out: dict[str, Any] = {"n_replaced": counts[1] + counts[-1], "n_scores": total}
+    out["share"] = out["n_replaced"] / total
+    for sign, key, value in ((1, "+inf", high), (-1, "-inf", low)):
+        if counts[sign]:
+            out[key] = {"count": counts[sign], "value": value}
+    return out
+
+
+def nonfinite_note(replaced: Mapping[str, Any]) -> str:
+    """One sentence saying what `nonfinite_replaced` found and the values used."""
+    parts = [f"{replaced[k]['count']} {k} by the {'largest' if k == '+inf' else 'smallest'} "
+             f"finite score of all videos, {replaced[k]['value']:.6g}"
+             for k in ("+inf", "-inf") if k in replaced]
+    return (f"non-finite policy 'replace' (--nonfinite replace): {replaced['n_replaced']} of "
+            f"{replaced['n_scores']} scores ({100 * replaced['share']:.1f} %) replaced, "
+            f"{' and '.join(parts)} (the scores as given, before any negation)")
 
 
 def normalize(scores: Mapping[str, ArrayLike], method: str = "none") -> dict[str, np.ndarray]:

@@ -30,7 +30,12 @@ from numpy.typing import ArrayLike
 from mulde.evaluation.alerts import FOR_INFORMATION, describe_events, event_precision_recall
 from mulde.evaluation.metrics import EvaluationError, check_labels, micro_roc_curve
 from mulde.evaluation.plots import roc_png, video_png
-from mulde.evaluation.protocol import EvaluationProtocol, compute_metrics
+from mulde.evaluation.protocol import (
+    EvaluationProtocol,
+    compute_metrics,
+    nonfinite_note,
+    nonfinite_replaced,
+)
 from mulde.io.atomic import write_bytes
 from mulde.vad.fusion import Calibration
 
@@ -568,7 +573,9 @@ def write_report(
     metrics.json's "warnings" after the metrics' own and shown at the top of the report.
     `notes`: sentences that qualify the numbers without being faults (e.g. how a concatenated
     array was split), listed in metrics.json's "notes" after the metrics' and the report's
-    own and shown below the warnings.
+    own and shown below the warnings. With the non-finite policy "replace", metrics.json's
+    "nonfinite_replaced" (`nonfinite_replaced`: counts, share and values used; null when no
+    score was infinite) and a note say what was replaced.
 
     Alerts. `threshold`: the alert threshold in the units of the final curve (the prepared
     scores after smoothing; with `calibration` given, the calibrated fused scale, where 1 is
@@ -607,6 +614,7 @@ def write_report(
     if not scores:
         raise EvaluationError("no videos to report (empty scores)")
     raw = protocol.prepare(scores)
+    replaced = nonfinite_replaced(scores) if protocol.nonfinite == "replace" else None
     y = {
         n: None if labels.get(n) is None else check_labels(n, labels[n], s.size)
         for n, s in raw.items()
@@ -636,7 +644,9 @@ def write_report(
     )
     result["protocol"]["fusion"] = fusion
     result["warnings"] = [*result.get("warnings", []), *warnings]
-    result["notes"] = [*result.get("notes", []), *notes]
+    result["nonfinite_replaced"] = replaced
+    result["notes"] = [*result.get("notes", []),
+                       *([nonfinite_note(replaced)] if replaced else []), *notes]
     _alerts(result, final, y, streams, threshold, fps, protocol, calibrated, event_patience)
     if result["threshold"] is not None and threshold_note:
         result["threshold"]["note"] = threshold_note
