@@ -246,6 +246,30 @@ def test_warning_when_micro_auc_below_one_half():
     assert fixed["warnings"] == []
 
 
+def test_many_single_class_videos_give_the_macro_auc_of_the_two_class_videos():
+    """With at least a quarter of the videos of one class (each 1.0 in the padded macro
+    AUC), a note gives the macro AUC over the two-class videos alone."""
+    # a: labels [0, 1, 0, 1] scores [1, 2, 3, 0]: 1 of 4 pairs -> AUC 0.25, padded
+    # (1 + 2 + 2 + 1) / 9 = 2/3; b (all normal) padded 1.0 -> padded macro 5/6
+    labels = {"a": np.array([0, 1, 0, 1]), "b": np.zeros(3)}
+    scores = {"a": np.array([1.0, 2.0, 3.0, 0.0]), "b": np.array([1.0, 2.0, 3.0])}
+    m = compute_metrics(scores, labels, EvaluationProtocol(smoothing_sigma=0))
+    assert m["macro_auc"] == pytest.approx(5 / 6)
+    assert m["macro_auc_two_class"] == m["macro_auc_two_class_unsmoothed"] == 0.25
+    assert m["notes"] == [
+        "1 of the 2 videos hold a single class and count 1.0 each in the padded macro AUC "
+        "0.8333, which lifts even chance scores; over the 1 two-class videos alone the macro "
+        "AUC is 0.2500 (unsmoothed 0.2500; --macro skip_single_class)"]
+    # fewer than a quarter single-class, or skip_single_class already: no note, no keys
+    more = {**labels, **{f"c{i}": np.array([0, 1]) for i in range(4)}}
+    few = compute_metrics({**scores, **{f"c{i}": np.array([0.0, 1.0]) for i in range(4)}},
+                          more, EvaluationProtocol(smoothing_sigma=0))
+    assert few["notes"] == [] and "macro_auc_two_class" not in few
+    skip = compute_metrics(scores, labels, EvaluationProtocol(smoothing_sigma=0,
+                                                              macro="skip_single_class"))
+    assert skip["notes"] == [] and "macro_auc_two_class" not in skip
+
+
 def test_the_warning_below_one_half_needs_a_margin_below_chance():
     """Chance-level scores (AUC a little below 0.5) are not told to flip their direction:
     only an AUC more than INVERSION_MARGIN below 0.5 is warned about."""

@@ -349,7 +349,14 @@ def compute_metrics(
     both macro numbers follow), single_class_videos (left out of the macro AUC under
     "skip_single_class", padded under "padded"), n_videos, n_frames, n_anomalous_frames,
     warnings (sentences, e.g. when the scores look inverted, naming the score direction
-    other than the protocol's) and `protocol` (EvaluationProtocol.to_dict()).
+    other than the protocol's), notes (sentences qualifying the numbers) and `protocol`
+    (EvaluationProtocol.to_dict()).
+
+    Under the padded macro AUC, when at least a quarter of the videos (and not all) hold a
+    single class, each of which counts 1.0 in it (random scores reach 0.76 on UCF-Crime),
+    a note says how many and gives the macro AUC over the two-class videos alone, also
+    recorded as macro_auc_two_class and macro_auc_two_class_unsmoothed (the
+    skip_single_class definition).
 
     The inversion warning's rule: the lower of the smoothed and unsmoothed micro AUCs is
     below 0.5 by more than `INVERSION_MARGIN` (0.05), i.e. below 0.45. Chance-level scores
@@ -377,6 +384,19 @@ def compute_metrics(
         out["per_video_auc" + suffix] = per_video
     out["macro_definition"] = protocol.macro.value
     out["single_class_videos"] = single_class_videos({n: labels[n] for n in raw})
+    out["notes"] = []
+    single = len(out["single_class_videos"])
+    if (protocol.macro is MacroAUC.PADDED and single * 4 >= len(raw)
+            and single < len(raw)):
+        for suffix, sc in (("", smoothed), ("_unsmoothed", raw)):
+            out["macro_auc_two_class" + suffix] = macro_auc(
+                sc, labels, MacroAUC.SKIP_SINGLE_CLASS)[0]
+        out["notes"].append(
+            f"{single} of the {len(raw)} videos hold a single class and count 1.0 each in "
+            f"the padded macro AUC {out['macro_auc']:.4f}, which lifts even chance scores; "
+            f"over the {len(raw) - single} two-class videos alone the macro AUC is "
+            f"{out['macro_auc_two_class']:.4f} (unsmoothed "
+            f"{out['macro_auc_two_class_unsmoothed']:.4f}; --macro skip_single_class)")
     n_anomalous = sum(int(np.count_nonzero(np.asarray(labels[n]))) for n in raw)
     out["n_videos"] = len(raw)
     out["n_frames"] = int(sum(s.size for s in raw.values()))
