@@ -549,6 +549,19 @@ def test_smoothing_options_and_macro_definition_are_recorded(tmp_path, gt, capsy
         "smoothing_sigma"] == 7.0
 
 
+def test_stdout_says_the_smoothing_of_the_numbers_it_prints(tmp_path, gt, capsys):
+    np.savez(tmp_path / "s.npz", **SCORES)
+    for i, (sigmas, said) in enumerate((
+            (["0"], "AUC, AP and EER: unsmoothed too (sigma 0)"),
+            (["3"], "AUC, AP and EER: smoothed (Gaussian, sigma 3 frames)"),
+            (["1", "2"], "AUC, AP and EER: smoothed (Gaussian, sigma 1, 2 frames in turn)"))):
+        code, m, out, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--smoothing-sigma",
+                               *sigmas, gt_root=gt, out=f"r{i}")
+        assert code == 0
+        assert out.splitlines()[0] == f"{said}; the *_unsmoothed ones unsmoothed"
+        assert out.splitlines()[1] == "{" and "micro_auc_unsmoothed" in m
+
+
 def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([np.zeros(2), np.zeros(3)], dtype=object),
             allow_pickle=True)

@@ -695,6 +695,11 @@ def _evaluate_into(args: argparse.Namespace) -> int:
             "macro_auc_unsmoothed", "average_precision_unsmoothed", "eer_unsmoothed",
             "macro_definition")
     shown = {k: metrics[k] for k in keys if k in metrics} or {"note": metrics.get("note")}
+    if "micro_auc" in metrics:  # which numbers are smoothed, and how
+        smoothed = (f"smoothed (Gaussian, sigma {protocol.sigma_text()} frames"
+                    f"{' in turn' if len(protocol.sigmas) > 1 else ''})"
+                    if protocol.smooths else "unsmoothed too (sigma 0)")
+        print(f"AUC, AP and EER: {smoothed}; the *_unsmoothed ones unsmoothed")
     print(json.dumps(shown, indent=2))
     unscored = sum(config["alignment"].get("n_unscored_frames", {}).values())
     if unscored:
