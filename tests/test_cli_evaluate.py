@@ -457,6 +457,29 @@ def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path
     assert "states ranges only for 2 videos (first Abuse028_x264)" in capsys.readouterr().err
 
 
+def test_segment_scores_for_ranges_only_ground_truth_are_told_to_repeat(tmp_path, capsys):
+    """UCF-Crime scores one per 16-frame segment end before the annotated ranges: the error
+    says they look like segment scores and how to make them one per frame."""
+    ann = tmp_path / "ucf" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    ann.parent.mkdir()
+    ann.write_text("Abuse028_x264.mp4 Abuse 165 240 -1 -1\n")
+    np.savez(tmp_path / "s.npz", Abuse028_x264=np.zeros(28))
+    argv = ["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "r"),
+            "--dataset", "ucf_crime", "--root", str(ann.parent), "--metrics-only"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"mulde: error: {ann} (Abuse028_x264): range 164..239 (0-based) starts after the last "
+        "frame 27: the 28 scores are far fewer than the annotated frames (up to 239), so they "
+        "look like one score per segment of frames (C3D/I3D clips: 16 frames), but mulde "
+        "evaluate needs one score per frame here: repeat each segment's score over its "
+        "frames, e.g. np.repeat(s, 16)\n")
+    np.savez(tmp_path / "s.npz", Abuse028_x264=np.zeros(200))  # a bit short: no hint
+    ann.write_text("Abuse028_x264.mp4 Abuse 221 240 -1 -1\n")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "220..239 (0-based) starts after the last frame 199" in err and "np.repeat" not in err
+
+
 # ----------------------------------------------------------------------------- protocol
 
 

@@ -407,6 +407,25 @@ class FrameAlignment:
         return dict(zip(frame_counts, parts, strict=True))
 
 
+SEGMENT_FRAMES = 16
+"""Frames per clip of the C3D / I3D features that weakly supervised methods score (UCF-Crime,
+XD-Violence): their scores are one per segment of this many frames."""
+
+
+def _segment_hint(truth: _Truth, n_scores: int) -> str:
+    """The end of the error about a ranges-only video whose annotated ranges run past its
+    `n_scores` scores (its frame count taken from them): when they reach beyond twice that
+    many frames, the scores look like one score per segment of frames, which mulde
+    evaluate does not take for such ground truth; "" otherwise."""
+    ends = [end for _, end in getattr(truth, "ranges", ())]
+    if not ends or max(ends) + 1 < 2 * n_scores:
+        return ""
+    return (f": the {n_scores} scores are far fewer than the annotated frames (up to "
+            f"{max(ends)}), so they look like one score per segment of frames (C3D/I3D clips: "
+            f"{SEGMENT_FRAMES} frames), but mulde evaluate needs one score per frame here: "
+            f"repeat each segment's score over its frames, e.g. np.repeat(s, {SEGMENT_FRAMES})")
+
+
 def align(
     scores: Mapping[str, np.ndarray],
     truth: Mapping[str, _Truth],
@@ -437,7 +456,13 @@ def align(
                 )
             n = s.size
             from_scores.append(name)
-        y = np.asarray(t.to_labels(n))
+        try:
+            y = np.asarray(t.to_labels(n))
+        except ValueError as error:  # a range past the scores: maybe one score per segment
+            hint = _segment_hint(t, n) if name in from_scores else ""
+            if not hint:
+                raise
+            raise type(error)(f"{error}{hint}") from None
         frames, covered = alignment.to_frames(name, np.asarray(s, dtype=np.float64), n)
         keep = covered if alignment.unscored == "drop" else np.ones(n, dtype=bool)
         if not covered.all():
