@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -738,8 +739,13 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
     if unknown:
         listing = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         are = ("is not a test video" if len(unknown) == 1 else "are not test videos")
+        renamed = _renamed_test_videos(unknown, names)
         fix = f"; {truth.to_add_a_video}" if truth.to_add_a_video else ""
-        if fix and scored.labels and all(y is not None for y in scored.labels.values()):
+        if renamed:  # the same videos under other spellings: renaming is the fix
+            first = unknown[0]
+            fix = ("; they differ from the test videos' names only by leading zeros or an "
+                   f"extension: rename them ({first} -> {renamed[first]})")
+        elif fix and scored.labels and all(y is not None for y in scored.labels.values()):
             fix += (f", or drop --dataset and --root to take the labels from {scored.path}'s "
                     "label column")
         raise UsageError(
@@ -754,6 +760,28 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
             f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
             " (score every test video, or pass --partial to evaluate the scored ones)")
     return {n: scored.videos[n] for n in names if n in scored.videos}
+
+
+def _name_key(name: str) -> str:
+    """A video name without a file extension and without the leading zeros of its numbers:
+    "01_0014", "1_0014" and "01_0014.avi" give the same key."""
+    stem = re.sub(r"\.[A-Za-z][A-Za-z0-9]*$", "", name)
+    return re.sub(r"\d+", lambda m: str(int(m.group())), stem)
+
+
+def _renamed_test_videos(unknown: Sequence[str], names: Sequence[str]) -> dict[str, str]:
+    """{unknown name: the test video it names} when every unknown name maps to exactly one
+    test video by `_name_key` (leading zeros, extension); {} otherwise."""
+    keyed: dict[str, list[str]] = {}
+    for name in names:
+        keyed.setdefault(_name_key(name), []).append(name)
+    out = {}
+    for name in unknown:
+        match = keyed.get(_name_key(name), [])
+        if len(match) != 1:
+            return {}
+        out[name] = match[0]
+    return out
 
 
 def _dataset(args: argparse.Namespace):
