@@ -300,8 +300,8 @@ def test_length_mismatch_names_the_option_that_fits(tmp_path, gt, capsys):
     assert code == 0
     np.savez(tmp_path / "pairs.npz", **{"01_0001": [1.0, 4.0], "01_0002": [1.0, 2.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "pairs.npz", gt_root=gt)
-    # 2 scores of 4 frames fit segments of 2 or 3 frames
-    assert "found 2: one score per 2 to 3 frames fits: --frames-per-score N" in err
+    # 2 scores of 4 frames fit segments of 2 or 3 frames, but B's 2 of 3 frames only 2
+    assert "found 2: one score per 2 frames fits: --frames-per-score 2" in err
     code, _, _, _ = _run(tmp_path, capsys, tmp_path / "pairs.npz", "--frames-per-score", "2",
                          gt_root=gt)
     assert code == 0
@@ -311,6 +311,26 @@ def test_length_mismatch_names_the_option_that_fits(tmp_path, gt, capsys):
     np.save(tmp_path / "far.npy", np.zeros(6))  # 1 frame short in total: no offset fits
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "far.npy", gt_root=gt)
     assert code == 2 and "need 7\n" in err
+
+
+def test_an_offset_is_suggested_only_when_it_fits_every_video(tmp_path, gt, capsys):
+    """--frame-offset shifts every video: one video a frame short is named alone, videos off
+    by different counts are listed, and no option is suggested for either."""
+    np.savez(tmp_path / "one.npz", **{"01_0001": [1.0, 2.0, 4.0], "01_0002": [0.0, 1.5, 2.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "one.npz", gt_root=gt)
+    assert code == 2 and err == (
+        "mulde: error: video '01_0001': the ground truth has 4 frames, so 4 scores are "
+        "expected (frame offset 0, end offset 0, 1 frame per score); found 3; the other 1 "
+        "scored video fits, so no option (each shifts every video) fixes it: check how this "
+        "video was scored\n")
+    np.savez(tmp_path / "two.npz", **{"01_0001": [1.0, 2.0, 4.0], "01_0002": [0.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "two.npz", gt_root=gt)
+    assert code == 2 and err == (
+        "mulde: error: 2 of the 2 scored videos have a number of scores their frame count "
+        "does not fit (frame offset 0, end offset 0, 1 frame per score): video '01_0001': 4 "
+        "frames, 4 scores expected, 3 found; video '01_0002': 3 frames, 3 scores expected, 1 "
+        "found; no one option (--frame-offset, --end-offset, --frames-per-score) fits them "
+        "all: check how these videos were scored\n")
 
 
 def test_remedy_ranges_and_limits():

@@ -407,6 +407,53 @@ class FrameAlignment:
         return dict(zip(frame_counts, parts, strict=True))
 
 
+_LISTED = 3
+"""The most videos a count error names one by one."""
+
+
+def _count_problem(
+    scores: Mapping[str, np.ndarray], truth: Mapping[str, _Truth], alignment: FrameAlignment
+) -> str | None:
+    """The one-line error when any scored video's number of scores does not fit its frame
+    count under `alignment` (videos whose ground truth fixes it), checked over all videos
+    first: an option (`FrameAlignment._remedy`) is suggested only when it fits every video,
+    as every option shifts every video; else the videos that do not fit are named with
+    their frame counts and both numbers of scores. None when all fit."""
+    counts = {name: (np.asarray(s).size, truth[name].n_frames) for name, s in scores.items()
+              if truth[name].n_frames is not None}
+    bad = [(name, found, n) for name, (found, n) in counts.items()
+           if found not in alignment.expected(n) or not alignment.expected(n)[1]]
+    if not bad:
+        return None
+
+    def fits(a: FrameAlignment) -> bool:
+        return all(f in a.expected(m) and a.expected(m)[1] for f, m in counts.values())
+
+    def expected(m: int) -> str:
+        return alignment._expected_text(m) if alignment.expected(m)[1] else "at least 1"
+
+    name, found, n = bad[0]
+    fix = alignment._remedy(n - alignment.frame_offset - alignment.end_offset, found, fits)
+    fitting = len(counts) - len(bad)
+    if fix or len(bad) == 1:
+        said = (f"video {name!r}: the ground truth has {n} frames, so {expected(n)} scores are "
+                f"expected ({alignment.describe()}); found {found}")
+        if fix or not fitting:
+            return said + fix
+        return (said + f"; the other {fitting} scored video"
+                f"{'s fit' if fitting != 1 else ' fits'}, so no "
+                "option (each shifts every video) fixes it: check how this video was scored")
+    listed = "; ".join(f"video {v!r}: {m} frames, {expected(m)} scores expected, {f} found"
+                       for v, f, m in bad[:_LISTED])
+    more = f"; and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
+    why = (f"the other {fitting} fit, so no option (each shifts every video) fixes them"
+           if fitting else "no one option (--frame-offset, --end-offset, --frames-per-score) "
+           "fits them all")
+    return (f"{len(bad)} of the {len(counts)} scored videos have a number of scores their "
+            f"frame count does not fit ({alignment.describe()}): {listed}{more}; {why}: check "
+            "how these videos were scored")
+
+
 SEGMENT_FRAMES = 16
 """Frames per clip of the C3D / I3D features that weakly supervised methods score (UCF-Crime,
 XD-Violence): their scores are one per segment of this many frames."""
@@ -440,6 +487,9 @@ def align(
     those with any), frames_from_scores (videos whose frame count came from the scores).
     """
     alignment = alignment or FrameAlignment()
+    problem = _count_problem(scores, truth, alignment)
+    if problem:
+        raise EvaluationError(problem)
     out_scores: dict[str, np.ndarray] = {}
     out_labels: dict[str, np.ndarray] = {}
     unscored: dict[str, int] = {}
