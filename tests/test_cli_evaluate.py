@@ -391,9 +391,17 @@ def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "a.npz", gt_root=gt)
     assert code == 2 and "no scores for 1 of the 2 test videos of shanghaitech: 01_0002" in err
     assert "--partial" in err
-    code, m, _, _ = _run(tmp_path, capsys, tmp_path / "a.npz", "--partial", gt_root=gt)
+    code, m, out, _ = _run(tmp_path, capsys, tmp_path / "a.npz", "--partial", gt_root=gt)
     assert code == 0 and m["n_videos"] == 1 and m["micro_auc"] == 1.0
     assert m["config"]["videos_without_scores"] == ["01_0002"]
+    note = ("partial evaluation (--partial): 1 of the 2 test videos of shanghaitech evaluated "
+            "(1 without scores, first 01_0002): the numbers are not the benchmark's")
+    assert f"note: {note}\n" in out and m["notes"] == [note]
+    code = main(["evaluate", str(tmp_path / "a.npz"), "--out", str(tmp_path / "full"),
+                 "--dataset", "shanghaitech", "--root", str(gt), "--partial"])
+    page = (tmp_path / "full" / "report.html").read_text()
+    assert code == 0 and ("1 labelled test video, 4 frames, 2 anomalous; <b>partial: 1 of 2 "
+                          "test videos evaluated, not the benchmark's numbers</b>") in page
 
 
 def test_names_differing_by_leading_zeros_or_an_extension_are_told_to_rename(

@@ -656,6 +656,13 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         scores, labels, info = align(per_video, truth.videos, alignment)
         config["alignment"].update(info)
         config["videos_without_scores"] = [n for n in truth.videos if n not in per_video]
+        if config["videos_without_scores"]:  # --partial: not the benchmark's numbers
+            left = config["videos_without_scores"]
+            notes.append(
+                f"partial evaluation (--partial): {len(per_video)} of the "
+                f"{_count(len(truth.videos), 'test video')} of {truth.dataset} evaluated "
+                f"({len(left)} without scores, first {left[0]}): the numbers are not the "
+                "benchmark's")
         if scored.array is not None:  # split in the ground truth's order: say which
             order = list(per_video)
             config["array_order"] = {"assumed": "ground truth", "n_videos": len(order),

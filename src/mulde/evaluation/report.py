@@ -748,6 +748,10 @@ def _summary(m: Mapping[str, Any]) -> str:
     )
     if m["unlabelled_videos"]:
         text += f"; {len(m['unlabelled_videos'])} unlabelled video(s) plotted, not scored"
+    left = (m.get("config") or {}).get("videos_without_scores") or []
+    if left:  # mulde evaluate --partial: some test videos of the benchmark were not scored
+        text += (f"; <b>partial: {m['n_videos']} of {m['n_videos'] + len(left)} test videos "
+                 "evaluated, not the benchmark's numbers</b>")
     return text
 
 
