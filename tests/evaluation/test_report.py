@@ -248,7 +248,7 @@ def test_read_frame_scores_says_rows_out_of_order_instead_of_an_offset(tmp_path)
      r"and give --frame-offset or --end-offset$"),
     ("a,2,x,0", r"row 4, column 'score': 'x' is not a number; write each score as a number "
      r"\(e\.g\. 0\.25 or 1e-3\)$"),
-    ("a,2.0,1,0", r"row 4, column 'frame': '2\.0' is not a whole number; number each video's "
+    ("a,2.5,1,0", r"row 4, column 'frame': '2\.5' is not a whole number; number each video's "
      r"rows 0, 1, 2, \.\.\.$"),
     ("a,,1,0", r"row 4, column 'frame': empty; every row needs its frame number \(0, 1, 2, "
      r"\.\.\. per video\)$"),
@@ -282,6 +282,18 @@ def test_read_frame_scores_reads_true_false_labels_as_pandas_writes_them(tmp_pat
                  "a,3,0.2,TRUE\na,4,0.2,1\na,5,0.3,1.0\na,6,0.3,0.0\n")
     scores, labels = read_frame_scores(p)
     assert labels["a"].tolist() == [0, 1, 0, 1, 1, 1, 0] and labels["a"].dtype == np.int8
+
+
+def test_read_frame_scores_reads_whole_float_frames_as_pandas_writes_them(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("video,frame,score\na,0.0,0.5\na,1.0,0.7\na,2,0.1\na,3e0,0.2\n")
+    scores, _ = read_frame_scores(p)
+    assert scores["a"].tolist() == [0.5, 0.7, 0.1, 0.2]
+    for bad in ("0.5", "inf", "nan"):
+        p.write_text(f"video,frame,score\na,0,0.5\na,{bad},0.7\n")
+        with pytest.raises(EvaluationError, match=rf"s\.csv, row 3, column 'frame': '{bad}' is "
+                           r"not a whole number; number each video's rows 0, 1, 2, \.\.\.$"):
+            read_frame_scores(p)
 
 
 def test_library_versions_tolerates_missing(monkeypatch):

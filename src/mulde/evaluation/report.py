@@ -14,6 +14,7 @@ import importlib
 import importlib.metadata
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -142,7 +143,7 @@ def read_frame_scores(
     is 1 or 0, or True or False in any case (as pandas writes a column of booleans). The file
     is UTF-8, with or without the byte-order mark Excel writes; spaces around the header's
     names and the video names are ignored. Each video's rows come together, its frames 0..n-1
-    in order. Errors name the file and the row (its line as an editor counts them, the header
+    in order (whole numbers, also written as floats: 0.0, 1.0). Errors name the file and the row (its line as an editor counts them, the header
     line 1, blank lines included), and the column of a bad cell: an empty or non-numeric
     score or frame, a label other than 0/1/True/False, frames out of order (not taken for
     scores that start at a later frame, which `--frame-offset` is for). A header without the
@@ -210,8 +211,15 @@ def _whole_number(path: Path, line: int, column: str, text: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} is not a "
-                              "whole number; number each video's rows 0, 1, 2, ...") from None
+        pass
+    try:  # a whole float as pandas writes a column of floats (0.0, 1.0), as labels are read
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if math.isfinite(number) and number.is_integer():
+        return int(number)
+    raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} is not a "
+                          "whole number; number each video's rows 0, 1, 2, ...")
 
 
 def _score(path: Path, line: int, column: str, text: str) -> float:
