@@ -143,11 +143,12 @@ def read_frame_scores(
     is 1 or 0, or True or False in any case (as pandas writes a column of booleans). The file
     is UTF-8, with or without the byte-order mark Excel writes; spaces around the header's
     names and the video names are ignored. Each video's rows come together, its frames 0..n-1
-    in order (whole numbers, also written as floats: 0.0, 1.0). Errors name the file and the row (its line as an editor counts them, the header
-    line 1, blank lines included), and the column of a bad cell: an empty or non-numeric
-    score or frame, a label other than 0/1/True/False, frames out of order (not taken for
-    scores that start at a later frame, which `--frame-offset` is for). A header without the
-    columns needed names the columns it has and what to do.
+    in order (whole numbers, also written as floats: 0.0, 1.0). Errors name the file and the
+    row (its line as an editor counts them, the header line 1, blank lines included), and
+    the column of a bad cell: an empty or non-numeric score or frame, a label other than
+    0/1/True/False, frames out of order (not taken for scores that start at a later frame,
+    which `--frame-offset` is for). A header without the columns needed names the columns it
+    has and what to do.
     """
     if column in KEY_COLUMNS:
         raise EvaluationError(f"column {column!r} is not a score column (video, frame and "
