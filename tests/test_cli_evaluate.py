@@ -553,6 +553,9 @@ def test_nonfinite_error_and_replace_hand_computed(tmp_path, gt, capsys):
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)
     assert code == 2 and "video '01_0001': score of frame 2 is inf" in err
     assert "--nonfinite replace" in err
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--direction", "normality",
+                           gt_root=gt)  # the file's +inf, not the -inf after negation
+    assert code == 2 and "video '01_0001': score of frame 2 is inf (1 infinite" in err
     code, m, _, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--nonfinite", "replace",
                          gt_root=gt)
     # positives {3, 3, 1.5} vs negatives {1, 2, 1, 2}: 4 + 4 + 2 = 10 of 12

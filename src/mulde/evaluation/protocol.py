@@ -87,8 +87,9 @@ def replace_nonfinite(
     "error" (default): any non-finite score raises `EvaluationError` naming video and frame.
     "replace": +inf becomes the largest and -inf the smallest finite score of all videos
     together (the convention of STG-NF's `scoring_utils.py`, where frames without a person
-    carry +inf normality; applied after `orient`, so it is the same rule in either
-    direction). NaN has no place in the order of scores and stays an error.
+    carry +inf normality). `EvaluationProtocol.prepare` applies it before `orient`, to the
+    scores as given, so errors show the file's values; after `orient` it would give the same
+    scores. NaN has no place in the order of scores and stays an error.
     """
     if policy not in NONFINITE_POLICIES:
         raise EvaluationError(f"non-finite policy {policy!r} is not one of {NONFINITE_POLICIES}")
@@ -258,9 +259,13 @@ class EvaluationProtocol:
 
         Global steps (non-finite replacement, global rank) use all the videos given.
         """
-        oriented = {name: orient(s, self.direction) for name, s in scores.items()}
-        finite = replace_nonfinite(oriented, self.nonfinite)
-        return normalize({n: check_scores(n, s) for n, s in finite.items()}, self.normalization)
+        # non-finite scores first, so that errors show the file's values (+inf, not the
+        # -inf of a negated normality score); replacing before or after `orient` gives
+        # the same scores (negation swaps both the infinities and the finite extremes)
+        finite = replace_nonfinite(scores, self.nonfinite)
+        oriented = {name: orient(s, self.direction) for name, s in finite.items()}
+        return normalize({n: check_scores(n, s) for n, s in oriented.items()},
+                         self.normalization)
 
     def smooth(self, scores: ArrayLike) -> np.ndarray:
         """Return one video's scores smoothed with this protocol's filter(s), in turn."""
