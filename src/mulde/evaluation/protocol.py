@@ -397,9 +397,11 @@ def compute_metrics(
             out["macro_auc_two_class" + suffix] = macro_auc(
                 sc, labels, MacroAUC.SKIP_SINGLE_CLASS)[0]
         out["notes"].append(
-            f"{single} of the {len(raw)} videos hold a single class and count 1.0 each in "
-            f"the padded macro AUC {out['macro_auc']:.4f}, which lifts even chance scores; "
-            f"over the {len(raw) - single} two-class videos alone the macro AUC is "
+            f"{single} of the {len(raw)} videos {'holds' if single == 1 else 'hold'} a "
+            f"single class and count{'s' * (single == 1)} 1.0 each in the padded macro AUC "
+            f"{out['macro_auc']:.4f}, which lifts even chance scores; over the "
+            f"{len(raw) - single} two-class video{'s' * (len(raw) - single != 1)} alone the "
+            "macro AUC is "
             f"{out['macro_auc_two_class']:.4f} (unsmoothed "
             f"{out['macro_auc_two_class_unsmoothed']:.4f}; --macro skip_single_class)")
     n_anomalous = sum(int(np.count_nonzero(np.asarray(labels[n]))) for n in raw)
