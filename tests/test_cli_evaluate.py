@@ -540,7 +540,8 @@ def test_direction_normality_and_the_warning_below_one_half(tmp_path, gt, capsys
     np.savez(tmp_path / "a.npz", **SCORES)  # anomaly scores, given as normality scores
     code, m, _, err = _run(tmp_path, capsys, tmp_path / "a.npz", "--direction", "normality",
                            gt_root=gt, out="flipped")
-    assert code == 0 and err.startswith("mulde: warning: micro AUC 0.1667 is below 0.5 with "
+    assert code == 0 and err.startswith("mulde: warning: micro AUC 0.1667 is below 0.5 by "
+                                        "more than 0.05 with "
                                         "the scores taken as normality scores")
     assert err.rstrip().endswith("evaluate with score direction 'anomaly' (drop --direction "
                                  "normality)") and "(--direction normality)" not in err

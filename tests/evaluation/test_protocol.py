@@ -283,7 +283,8 @@ def test_the_warning_below_one_half_needs_a_margin_below_chance():
         assert bool(m["warnings"]) is warned, k
     assert INVERSION_MARGIN == 0.05
     assert compute_metrics({"v": np.array([43.5] + list(range(100)))}, labels, p)[
-        "warnings"][0].startswith("micro AUC 0.4400 is below 0.5: the scores rank normal")
+        "warnings"][0].startswith("micro AUC 0.4400 is below 0.5 by more than 0.05: the "
+                                  "scores rank normal")
 
 
 def test_the_warning_below_one_half_names_the_direction_not_given():
@@ -293,6 +294,7 @@ def test_the_warning_below_one_half_names_the_direction_not_given():
     wrong = compute_metrics(scores, labels, EvaluationProtocol(direction="normality"))
     assert wrong["warnings"] == [
         f"micro AUC {min(wrong['micro_auc'], wrong['micro_auc_unsmoothed']):.4f} is below 0.5 "
+        "by more than 0.05 "
         "with the scores taken as "
         "normality scores (direction 'normality': negated): they look like anomaly scores "
         "(higher = more anomalous); if they are, evaluate with score direction 'anomaly' (drop "

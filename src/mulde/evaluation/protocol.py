@@ -413,14 +413,16 @@ def compute_metrics(
     inverted = low < 0.5 - INVERSION_MARGIN
     if inverted and protocol.direction == "anomaly":
         out["warnings"].append(
-            f"micro AUC {low:.4f} is below 0.5: the scores rank normal frames above anomalous "
+            f"micro AUC {low:.4f} is below 0.5 by more than {INVERSION_MARGIN:g}: the scores "
+            "rank normal frames above anomalous "
             "ones; if higher scores mean more normal (normality, PSNR, regularity, "
             "log-likelihood), evaluate with score direction 'normality' (--direction "
             "normality)"
         )
     elif inverted:  # the other direction already: the scores look like anomaly scores
         out["warnings"].append(
-            f"micro AUC {low:.4f} is below 0.5 with the scores taken as normality scores "
+            f"micro AUC {low:.4f} is below 0.5 by more than {INVERSION_MARGIN:g} with the "
+            "scores taken as normality scores "
             "(direction 'normality': negated): they look like anomaly scores (higher = more "
             "anomalous); if they are, evaluate with score direction 'anomaly' (drop "
             "--direction normality)"
