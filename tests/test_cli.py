@@ -1162,3 +1162,14 @@ def test_fit_warns_of_a_column_of_one_value_whose_std_rounds_above_zero(tmp_path
         assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "m.safetensors"),
                      "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
     assert mulde.MULDE.load(tmp_path / "m.safetensors").scale_[1] == 1.0
+
+
+def test_run_prints_the_metrics_notes_after_the_aucs(capsys, tmp_path):
+    """`mulde run` prints metrics.json's notes (e.g. the padded macro AUC's single-class
+    videos) as `mulde evaluate` does, one `note:` line each after the AUCs."""
+    from mulde.cli import _print_metrics
+
+    _print_metrics({"micro_auc": 0.9, "macro_auc": 0.8,
+                    "notes": ["4 of the 12 videos hold a single class"]}, tmp_path)
+    out = capsys.readouterr().out.splitlines()
+    assert out[out.index("}") + 1] == "note: 4 of the 12 videos hold a single class"

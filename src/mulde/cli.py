@@ -1438,6 +1438,8 @@ def _print_metrics(metrics: dict, out: Path) -> None:
     keys = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
     shown = {k: round(metrics[k], 4) for k in keys if k in metrics}
     print(json.dumps(shown or {"note": metrics.get("note")}, indent=2))
+    for note in metrics.get("notes", []):  # as `mulde evaluate` prints them
+        print(f"note: {note}")
     threshold, events = metrics.get("threshold"), metrics.get("events")
     if threshold and isinstance(events, dict):  # what to look at, labels or not
         n = sum(len(v) for v in events.values())
