@@ -326,8 +326,8 @@ def test_score_refuses_a_changed_or_foreign_model_file_in_one_line(model, capsys
     data[start + 16:start + 116] = bytes(range(100))
     (d / "bad.safetensors").write_bytes(bytes(data))
     joblib.dump({"a": 1}, d / "m.joblib")
-    for name, said in (("bad.safetensors", "its weights do not match the checksum stored "
-                                           "when it was saved"),
+    for name, said in (("bad.safetensors", "its weights or settings do not match the checksum "
+                                           "stored when it was saved"),
                        ("m.joblib", "a pickle (or joblib) file, which MULDE does not load")):
         assert main(["score", str(d / name), str(d / "test.npy"), "--out",
                      str(d / "s.npy")]) == 2

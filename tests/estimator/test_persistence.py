@@ -144,18 +144,18 @@ def test_a_pickle_or_joblib_file_is_named_as_one_and_never_unpickled(fitted, tmp
 
 def _rewrite(path, arrays_changed=None, dropped=(), **meta_changes):
     """Rewrite the model file `path` with some metadata fields changed, some arrays changed
-    (`arrays_changed`) or removed (`dropped`), and the checksum of the arrays then stored: a
+    (`arrays_changed`) or removed (`dropped`), and the checksum of the content then stored: a
     consistent file of other contents, as an editor that knows the format writes it."""
     from safetensors import safe_open
 
-    from mulde.estimator.persistence import CHECKSUM, tensors_checksum
+    from mulde.estimator.persistence import CHECKSUM, content_checksum
 
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata()
         arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     arrays = {k: v for k, v in (arrays | (arrays_changed or {})).items() if k not in dropped}
-    save_file(arrays, str(path),
-              metadata=meta | {CHECKSUM: tensors_checksum(arrays)} | meta_changes)
+    meta = meta | meta_changes
+    save_file(arrays, str(path), metadata=meta | {CHECKSUM: content_checksum(arrays, meta)})
 
 
 def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
@@ -392,7 +392,7 @@ def test_tampered_tensor_shape_is_refused(fitted, tmp_path):
     name = next(k for k in arrays if k.endswith("first.weight"))
     arrays[name] = np.zeros((3, 3), dtype=np.float32)
     save_file(arrays, str(path), metadata=meta)
-    with pytest.raises(ModelFileError, match="m.safetensors: its weights do not match"):
+    with pytest.raises(ModelFileError, match="m.safetensors: its weights or settings do not match"):
         MULDE.load(path)
     save_file(arrays, str(path), metadata={k: v for k, v in meta.items() if k != CHECKSUM})
     with pytest.raises(ModelFileError, match="m.safetensors: inconsistent"):
@@ -409,23 +409,43 @@ def test_corrupted_weight_bytes_are_refused_by_the_stored_checksum(fitted, tmp_p
     path.write_bytes(bytes(data))
     with pytest.raises(ModelFileError) as err:
         MULDE.load(path)
-    assert str(err.value) == (f"{path}: its weights do not match the checksum stored when it "
-                              "was saved: the file was changed or damaged; fit and save it "
-                              "again")
+    assert str(err.value) == (f"{path}: its weights or settings do not match the checksum "
+                              "stored when it was saved: the file was changed or damaged; fit "
+                              "and save it again")
 
 
-def test_the_checksum_covers_names_dtypes_shapes_and_bytes_in_any_order():
-    from mulde.estimator.persistence import tensors_checksum
+def test_the_checksum_covers_arrays_and_settings_in_any_order():
+    """Names, dtypes, shapes and bytes of the arrays, and the caller's metadata fields (not
+    the format's own), each in any order given."""
+    from mulde.estimator.persistence import content_checksum
 
     a = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "y": np.array(1.5)}
-    same = tensors_checksum(a)
-    assert tensors_checksum(dict(reversed(a.items()))) == same
-    assert tensors_checksum(a | {"x": a["x"].astype(">f4")}) == same  # stored little-endian
-    assert tensors_checksum(a | {"x": np.asfortranarray(a["x"])}) == same  # stored C order
+    meta = {"offset": "1.25", "params": "{}"}
+    same = content_checksum(a, meta)
+    assert content_checksum(dict(reversed(a.items())), dict(reversed(meta.items()))) == same
+    assert content_checksum(a | {"x": a["x"].astype(">f4")}, meta) == same  # little-endian
+    assert content_checksum(a | {"x": np.asfortranarray(a["x"])}, meta) == same  # C order
+    assert content_checksum(a, meta | {"format_version": "1", "sha256": "x"}) == same
     for other in ({"x": a["x"].reshape(3, 2)}, {"x": a["x"].astype(np.int32)},
                   {"x": a["x"] + 1}, {"z": a["x"], "x": None}):
         changed = {k: v for k, v in (a | other).items() if v is not None}
-        assert tensors_checksum(changed) != same, other
+        assert content_checksum(changed, meta) != same, other
+    for other in ({"offset": "1.26"}, {"note": "x"}):
+        assert content_checksum(a, meta | other) != same, other
+
+
+def test_an_edited_setting_is_refused_as_edited_weights_are(fitted, tmp_path):
+    """The threshold offset changed in the file's metadata (a plausible value that no other
+    check would catch): refused by the checksum."""
+    from safetensors import safe_open
+
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="numpy") as f:
+        meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    assert "offset" in meta
+    save_file(arrays, str(path), metadata=meta | {"offset": str(float(meta["offset"]) + 1)})
+    with pytest.raises(ModelFileError, match="its weights or settings do not match"):
+        MULDE.load(path)
 
 
 def test_a_file_saved_before_the_checksum_loads_and_scores_as_before(fitted, tmp_path):
@@ -448,19 +468,19 @@ def test_a_file_saved_before_the_checksum_loads_and_scores_as_before(fitted, tmp
 
 def test_the_file_layer_round_trips_arrays_and_metadata_without_an_estimator(tmp_path):
     from mulde import __version__
-    from mulde.estimator.persistence import read_model_file, save_arrays, tensors_checksum
+    from mulde.estimator.persistence import content_checksum, read_model_file, save_arrays
 
     arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b.c": np.array([7])}
     path = save_arrays(tmp_path, arrays, {"note": "x"})
     assert path == tmp_path / "model.safetensors"
     meta, back = read_model_file(tmp_path)
     assert meta == {"format": "mulde", "format_version": "1", "mulde_version": __version__,
-                    "tensors_sha256": tensors_checksum(arrays), "note": "x"}
+                    "sha256": content_checksum(arrays, {"note": "x"}), "note": "x"}
     assert back.keys() == arrays.keys()
     for k in arrays:
         np.testing.assert_array_equal(back[k], arrays[k])
         assert back[k].dtype == arrays[k].dtype
-    for field in ("format", "tensors_sha256"):
+    for field in ("format", "sha256"):
         with pytest.raises(ValueError, match="reserved"):
             save_arrays(tmp_path / "x.safetensors", arrays, {field: "other"})
 
@@ -491,6 +511,7 @@ def test_a_tampered_config_cannot_make_loading_allocate_a_huge_network(tmp_path,
     path = unit_model.save(tmp_path / "m.safetensors")
     with safe_open(str(path), framework="numpy") as f:
         meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    del meta["sha256"]  # as a file saved before the checksum: the configuration's own checks
     params = json.loads(meta["params"]) | {"hidden_sizes": [2**20, 2**20]}  # 4 TB of weights
     huge = json.dumps([2**20, 2**20])
     for tampered in ({"params": json.dumps(params)},  # the config alone
@@ -572,7 +593,7 @@ def test_the_auto_widths_are_rebuilt_from_the_stored_feature_count(tmp_path):
     np.testing.assert_array_equal(again.score_samples(X), model.score_samples(X))
     meta, arrays = read_model_file(tmp_path / "w.safetensors")
     own = {k: v for k, v in meta.items()
-           if k not in ("format", "format_version", "mulde_version", "tensors_sha256")}
+           if k not in ("format", "format_version", "mulde_version", "sha256")}
     save_arrays(tmp_path / "bad.safetensors", arrays, own | {"hidden_sizes": '["300", 256]'})
     with pytest.raises(ModelFileError, match="widths .* are not a list of positive whole"):
         MULDE.load(tmp_path / "bad.safetensors")

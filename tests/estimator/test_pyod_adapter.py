@@ -146,7 +146,7 @@ def test_loading_a_wrong_or_damaged_file_names_it_in_one_line(saved, tmp_path):
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
-    from mulde.estimator.persistence import CHECKSUM, ModelFileError, tensors_checksum
+    from mulde.estimator.persistence import CHECKSUM, ModelFileError, content_checksum
 
     det, path, _ = saved
     with pytest.raises(ModelFileError, match=r"m\.safetensors: no such model file"):
@@ -166,7 +166,8 @@ def test_loading_a_wrong_or_damaged_file_names_it_in_one_line(saved, tmp_path):
                                                          "n_classes": 2})}, {}),
                                   ({"pyod": "{"}, {}),
                                   ({}, {"pyod.labels": arrays["pyod.labels"][:5]})):
-        checksum = {CHECKSUM: tensors_checksum(arrays | changed)}  # consistent, but wrong
+        # consistent, but wrong
+        checksum = {CHECKSUM: content_checksum(arrays | changed, meta | changed_meta)}
         save_file(arrays | changed, str(bad), metadata=meta | checksum | changed_meta)
         with pytest.raises(ModelFileError, match=r"bad\.safetensors: inconsistent PyODMULDE") as e:
             PyODMULDE.load(bad)

@@ -101,7 +101,7 @@ def test_a_whitened_model_round_trips_and_a_wrong_matrix_is_refused(whitened, tm
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
-    from mulde.estimator.persistence import CHECKSUM, ModelFileError, tensors_checksum
+    from mulde.estimator.persistence import CHECKSUM, ModelFileError, content_checksum
 
     model, X = whitened
     path = model.save(tmp_path / "w.safetensors")
@@ -113,7 +113,7 @@ def test_a_whitened_model_round_trips_and_a_wrong_matrix_is_refused(whitened, tm
         stored = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     assert json.loads(meta["params"])["whiten"] == "ledoit_wolf"
     stored["whitening"] = np.eye(3)  # with the checksum of what is stored: consistent
-    save_file(stored, str(path), metadata=meta | {CHECKSUM: tensors_checksum(stored)})
+    save_file(stored, str(path), metadata=meta | {CHECKSUM: content_checksum(stored, meta)})
     with pytest.raises(ModelFileError, match=r"w\.safetensors: inconsistent MULDE model file: "
                        r"array 'whitening' has shape \(3, 3\), expected \(4, 4\)"):
         MULDE.load(path)

@@ -27,7 +27,7 @@ DEFAULT_NAME = "model.safetensors"
 # writes and `read_model_file` checks. Files saved before it existed load unchecked, as they
 # did; the format version stays 1 (as with the other fields added since): a mulde that does
 # not know the field reads the file as before
-CHECKSUM = "tensors_sha256"
+CHECKSUM = "sha256"
 _FORMAT_KEYS = ("format", "format_version", "mulde_version", CHECKSUM)
 # the metadata field that `PyODMULDE.save` adds (JSON: PyOD's contamination, threshold_ and
 # class count); named here so that `mulde info` can read it without importing PyOD
@@ -39,12 +39,18 @@ class ModelFileError(ValueError):
     saved, or inconsistent."""
 
 
-def tensors_checksum(arrays: Mapping[str, np.ndarray]) -> str:
-    """The hex SHA-256 of named arrays as a safetensors file stores them, independent of the
-    order they were given in: for each name in sorted order, a JSON line [name, dtype, shape]
-    (dtype as NumPy names it, "float32") and then the array's bytes, C order, little-endian.
-    `save_arrays` stores it in the metadata (`CHECKSUM`), `read_model_file` recomputes it."""
+def content_checksum(arrays: Mapping[str, np.ndarray], meta: Mapping[str, str]) -> str:
+    """The hex SHA-256 of a model file's content: its named arrays as a safetensors file
+    stores them, and its caller's metadata fields (`save_arrays`' `meta`: the parameters,
+    the threshold offset, column names, ...), each independent of the order given. First a
+    JSON line of the metadata's [key, value] pairs sorted by key (the format's own fields
+    and the checksum itself left out), then for each array name in sorted order a JSON line
+    [name, dtype, shape] (dtype as NumPy names it, "float32") and the array's bytes, C order,
+    little-endian. `save_arrays` stores it in the metadata (`CHECKSUM`), `read_model_file`
+    recomputes it, so an edited offset is refused as edited weights are."""
     digest = hashlib.sha256()
+    fields = sorted((k, str(v)) for k, v in meta.items() if k not in _FORMAT_KEYS)
+    digest.update(json.dumps(fields).encode() + b"\n")
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         if a.dtype.byteorder == ">":  # safetensors stores little-endian
@@ -69,7 +75,7 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
 
     path: a file, or a folder that gets model.safetensors. arrays: any shapes and numeric
     dtypes (stored C-contiguous). meta: the caller's string fields; the format's own fields
-    (format, format_version, mulde_version, and tensors_sha256: the arrays' `tensors_checksum`,
+    (format, format_version, mulde_version, and sha256: the arrays' and meta's `content_checksum`,
     which `read_model_file` checks) are added first and may not be given: ValueError. Written
     atomically (`mulde.io.atomic`): a crash leaves the previous file, never a partial one.
     """
@@ -78,7 +84,7 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
         raise ValueError(f"metadata fields {clash} are reserved for the file format")
     path = model_file(path)
     header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-              "mulde_version": __version__, CHECKSUM: tensors_checksum(arrays), **meta}
+              "mulde_version": __version__, CHECKSUM: content_checksum(arrays, meta), **meta}
     return write_safetensors(path, arrays, header)
 
 
@@ -118,8 +124,8 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
     safetensors file (truncated, corrupt; a pickle or joblib file, never unpickled, a NumPy,
     zip, HDF5 or text file are named as such), a safetensors file of something else,
     one whose format_version is not a whole number, written in a newer format than this
-    mulde reads, or holds arrays whose checksum differs from the one stored when it was saved
-    (`tensors_checksum`; files saved before mulde stored it are not checked).
+    mulde reads, or holds arrays or settings whose checksum differs from the one stored when
+    it was saved (`content_checksum`; files saved before mulde stored it are not checked).
     """
     path = model_file(path)
     if not path.exists():
@@ -155,8 +161,8 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
                              f"{meta.get('mulde_version')}); this mulde {__version__} reads "
                              f"format {FORMAT_VERSION} or older: upgrade mulde")
     stored = meta.get(CHECKSUM)
-    if stored is not None and stored != tensors_checksum(arrays):
-        raise ModelFileError(f"{path}: its weights do not match the checksum stored when it "
-                             "was saved: the file was changed or damaged; fit and save it "
-                             "again")
+    if stored is not None and stored != content_checksum(arrays, meta):
+        raise ModelFileError(f"{path}: its weights or settings do not match the checksum "
+                             "stored when it was saved: the file was changed or damaged; fit "
+                             "and save it again")
     return meta, arrays
