@@ -93,6 +93,8 @@ def test_fit_out_a_folder_writes_model_safetensors_in_it(tmp_path, capsys, monke
         assert main(["fit", "x.npy", "--out", out, "--quiet", "--params", small]) == 0
         assert capsys.readouterr().out.rstrip().endswith(f"saved {written}")
         assert (tmp_path / written).is_file()
+    assert main(["info", "new_dir/"]) == 0  # the folder, as score, export and load take it
+    assert "2 features" in capsys.readouterr().out
 
 
 def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):

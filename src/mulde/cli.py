@@ -287,7 +287,7 @@ def _check_columns(features: Path, model: Any, model_path: Path) -> None:
 
 def _info(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.estimator.persistence import ModelFileError
+    from mulde.estimator.persistence import DEFAULT_NAME, ModelFileError
     from mulde.vad.artifact import PipelineModel, pipeline_folder
     from mulde.video.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -308,6 +308,9 @@ def _info(args: argparse.Namespace) -> int:
         path = Path(args.model)
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder; {_INFO_TAKES}")
+        if path.is_dir() and (path / DEFAULT_NAME).is_file():  # `mulde fit --out DIR/`'s
+            path = path / DEFAULT_NAME
+            args.model = path
         if path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
             raise UsageError(f"{path} is not a model: {_INFO_TAKES}{_pipeline_near(path)}")
         try:
@@ -349,7 +352,8 @@ _OBJECT_SETTINGS_USED_WHEN: dict[str, Any] = {
 test (of its `regions` and `streams` settings) that says whether one does."""
 
 
-_INFO_TAKES = ("`mulde info` takes a model file of `mulde fit` (.safetensors) or a pipeline "
+_INFO_TAKES = ("`mulde info` takes a model file of `mulde fit` (.safetensors, or the folder "
+               "holding it as model.safetensors) or a pipeline "
                "model folder: the model/ folder that `mulde run/train --out DIR` writes, or DIR "
                "itself")
 """What `mulde info` accepts, for its errors about a path that is not a model."""

@@ -185,6 +185,15 @@ def test_a_format_version_that_is_not_a_whole_number_is_refused_by_name(fitted, 
                               "it again")
 
 
+@pytest.mark.parametrize("version", ["0", "-1"])
+def test_a_format_version_below_the_first_is_refused_by_name(fitted, tmp_path, version):
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    _rewrite(path, format_version=version)
+    with pytest.raises(ModelFileError, match=rf"'format_version' is '{version}', below the "
+                       "first format 1: the file was changed or damaged"):
+        MULDE.load(path)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny model (one network, 16 levels, mean_energy), its file, its data."""

@@ -212,6 +212,13 @@ def test_foreign_and_newer_formats_are_refused(saved):
     edit_manifest(saved, lambda m: m.update(format_version=99))
     with pytest.raises(ArtifactError, match="format version 99.*upgrade mulde"):
         PipelineModel.load(saved)
+    for bad in (1.5, "abc", None, "2", True, 0, -1):  # not "upgrade": a changed manifest
+        edit_manifest(saved, lambda m, bad=bad: m.update(format_version=bad))
+        with pytest.raises(ArtifactError) as err:
+            PipelineModel.load(saved)
+        assert str(err.value).endswith(f"pipeline.json: format version {bad!r} is not a whole "
+                                       "number from 1 to 2: the manifest was changed or "
+                                       "damaged; restore it, or train the model again")
     edit_manifest(saved, lambda m: m.update(format="something", format_version=1))
     with pytest.raises(ArtifactError, match="not a mulde pipeline manifest"):
         PipelineModel.load(saved)

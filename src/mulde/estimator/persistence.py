@@ -156,6 +156,10 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
         raise ModelFileError(f"{path}: metadata field 'format_version' is {raw!r}, not a whole "
                              "number: the file was changed or damaged; fit and save it "
                              "again") from None
+    if version < 1:
+        raise ModelFileError(f"{path}: metadata field 'format_version' is {raw!r}, below the "
+                             "first format 1: the file was changed or damaged; fit and save it "
+                             "again")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: written by a newer mulde (format {version}, library "
                              f"{meta.get('mulde_version')}); this mulde {__version__} reads "

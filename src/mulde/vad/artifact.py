@@ -396,7 +396,11 @@ class PipelineModel:
                                 "export`): run its graphs with ONNX Runtime; mulde watch, "
                                 "info and export take the model folder it came from")
         version = m.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ArtifactError(f"{mpath}: format version {version!r} is not a whole number "
+                                f"from 1 to {FORMAT_VERSION}: the manifest was changed or "
+                                "damaged; restore it, or train the model again")
+        if version > FORMAT_VERSION:
             raise ArtifactError(f"{mpath}: format version {version!r} from mulde "
                                 f"{m.get('mulde_version')}; this mulde {__version__} reads "
                                 f"version {FORMAT_VERSION} or older: upgrade mulde")
