@@ -296,8 +296,8 @@ def test_info_given_something_else_says_it_takes_pipeline_model_folders_too(mode
     assert main(["info", str(d / "gone")]) == 2
     assert _error(capsys).endswith(
         "gone: no such file or folder; `mulde info` takes a model file of `mulde fit` "
-        "(.safetensors) or a pipeline model folder: the model/ folder that `mulde run/train "
-        "--out DIR` writes, or DIR itself")
+        "(.safetensors, or the folder holding it as model.safetensors) or a pipeline model "
+        "folder: the model/ folder that `mulde run/train --out DIR` writes, or DIR itself")
     run = d / "run"
     (run / "model" / "streams").mkdir(parents=True)
     (run / "model" / "pipeline.json").write_text("{}")
