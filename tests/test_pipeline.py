@@ -774,7 +774,7 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     and hands them, with the training frames the calibration saw, to the shared rule."""
     from types import SimpleNamespace
 
-    from mulde.pipeline import warn_below_calibration
+    from mulde.pipeline import warn_test_frames_below_calibration
     from mulde.vad.ensemble import VideoScores
     from mulde.vad.fusion import CalibrationWarning
 
@@ -787,4 +787,5 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
               for name, v in (("a", [-1.0, -0.5, 0.2]), ("b", [-0.1, 0.0]))}
     with pytest.warns(CalibrationWarning, match=r"^stream velocity: 60% of the 5 test frames "
                       r".*expected about 1 in 40\)"):
-        assert warn_below_calibration(ensemble, scores) == ["velocity (60% of 5 frames)"]
+        assert warn_test_frames_below_calibration(ensemble, scores) == [
+            "velocity (60% of 5 frames)"]

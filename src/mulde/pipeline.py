@@ -30,7 +30,7 @@ from mulde.recorded import recorded_warnings
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import FitCache
-from mulde.vad.fusion import warn_below_calibration as warn_below_calibration_of
+from mulde.vad.fusion import warn_below_calibration
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import FeatureCache, shard
 from mulde.video.decode import distinct_rates, natural_key, other_rate, probe, stated_rate
@@ -453,18 +453,20 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
     return other
 
 
-def warn_below_calibration(ensemble: StreamEnsemble,
-                           video_scores: Mapping[str, VideoScores]) -> list[str]:
+def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
+                                       video_scores: Mapping[str, VideoScores]) -> list[str]:
     """Warn (`mulde.vad.fusion.warn_below_calibration`; the run goes on) for each stream most
     of whose test frames calibrate below 0. Returns '<stream> (<share> of <frames> frames)'
     per flagged stream; [] when none is."""
-    counts, training = {}, 0
-    for stream, fit in ensemble.fits_.items():
-        training = sum(len(t) for t in fit.train_frames)  # every stream's: the same frames
+    counts = {}
+    for stream in ensemble.fits_:
         frames = [s.streams[stream] for s in video_scores.values() if stream in s.streams]
         counts[stream.value] = (sum(int(np.count_nonzero(f < 0)) for f in frames),
                                 sum(len(f) for f in frames))
-    return warn_below_calibration_of(ensemble, counts, training, "test frames")
+    # every stream's calibration saw the same training frames
+    fit = next(iter(ensemble.fits_.values()))
+    return warn_below_calibration(ensemble, counts, sum(len(t) for t in fit.train_frames),
+                                  "test frames")
 
 
 def warn_training_copies(dataset: Dataset, extraction: Extraction) -> list[str]:
@@ -606,7 +608,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                                                  progress, max_train_objects,
                                                  calibration_folds, fit_jobs, pca, sidak,
                                                  fit_cache_folder(cache), fit_note)
-        warn_below_calibration(ensemble, video_scores)
+        warn_test_frames_below_calibration(ensemble, video_scores)
         model = build_model(extraction, ensemble, dataset, fps, threshold_rule,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)

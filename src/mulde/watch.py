@@ -436,9 +436,8 @@ class Watcher:
         self._write_events()
         self._warn_behind(len(st.latencies), seconds)
         if self.training_frames is not None:  # shown, and kept in notes (`run`)
-            warn_below_calibration(self.scorer.ensemble, {k: (b, n) for k, (b, n)
-                                                          in st.below.items()},
-                                   self.training_frames, "frames watched")
+            warn_below_calibration(self.scorer.ensemble, st.below, self.training_frames,
+                                   "frames watched")
         lat = np.array(st.latencies)
         n = len(st.latencies)
         summary = {

@@ -6,7 +6,7 @@ calibrated streams (`fuse`)."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -116,7 +116,7 @@ def _spread(low: float, high: float) -> bool:
 
 class CalibrationWarning(UserWarning):
     """A stream's calibration does not fit the scores of new video: most of its test frames
-    score below every training frame score it saw (`mulde.pipeline.warn_below_calibration`)."""
+    score below every training frame score it saw (`warn_below_calibration`)."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ BELOW_CALIBRATION_SHARE = 0.5
 when more than this share of the frames it scored calibrate below 0."""
 
 
-def warn_below_calibration(ensemble: Any, counts: Mapping[str, tuple[int, int]],
+def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
                            training_frames: int, frames: str = "test frames") -> list[str]:
     """Warn (`CalibrationWarning`, one line per stream) for each stream of which more than
     `BELOW_CALIBRATION_SHARE` of the scored frames score below every training frame score its
