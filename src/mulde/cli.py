@@ -88,10 +88,10 @@ def _device(device: str, where: str = "--device") -> str:
     if problem is None:
         return device
     if where == "--device":
-        said = f"--device {device!r}" if problem.startswith("is not") else f"--device {device}"
+        said = f"--device {device!r}" if problem.startswith(" is not") else f"--device {device}"
     else:  # as written in the JSON
         said = f'{where} "device": {json.dumps(device)}'
-    raise UsageError(f"{said}{'' if problem.startswith(':') else ' '}{problem}")
+    raise UsageError(f"{said}{problem}")
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -147,15 +147,14 @@ def _fit(args: argparse.Namespace) -> int:
         if overrides.get("checkpoint_dir"):
             ensure_writable(overrides["checkpoint_dir"])
         model.fit(X)
-        names = header
-        if len(names) == X.shape[1] and len(set(names)) == len(names):
+        if len(header) == X.shape[1] and len(set(header)) == len(header):
             # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
             # refuses a file whose header puts other columns there
-            model.feature_names_in_ = np.asarray(names, dtype=object)
+            model.feature_names_in_ = np.asarray(header, dtype=object)
         path = model.save(args.out)
-    if names:  # said, so that a first row taken for a header (or not) is seen
+    if header:  # said, so that a first row taken for a header (or not) is seen
         print(f"{args.features}: the first row is a header of column names "
-              f"({_columns(names)}), not a sample")
+              f"({_columns(header)}), not a sample")
     elif numbered_first_row(args.features):  # whole numbers throughout: data or pandas' names?
         print(f"{args.features}: the first row ({', '.join(map(str, range(X.shape[1])))}) is "
               "taken as a sample; if it is pandas' header of column numbers, remove it "
@@ -287,7 +286,7 @@ def _check_columns(features: Path, model: Any, model_path: Path) -> None:
 
 def _info(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.estimator.persistence import DEFAULT_NAME, ModelFileError
+    from mulde.estimator.persistence import ModelFileError, model_file
     from mulde.vad.artifact import PipelineModel, pipeline_folder
     from mulde.video.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -308,13 +307,12 @@ def _info(args: argparse.Namespace) -> int:
         path = Path(args.model)
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder; {_INFO_TAKES}")
-        if path.is_dir() and (path / DEFAULT_NAME).is_file():  # `mulde fit --out DIR/`'s
-            path = path / DEFAULT_NAME
-            args.model = path
+        if path.is_dir() and model_file(path).is_file():  # `mulde fit --out DIR/`'s folder
+            path = model_file(path)
         if path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
             raise UsageError(f"{path} is not a model: {_INFO_TAKES}{_pipeline_near(path)}")
         try:
-            described = MULDE.load(args.model).summary()
+            described = MULDE.load(path).summary()
         except ModelFileError as err:
             if _mulde_format(path):  # a MULDE model file (of a newer mulde): its own words
                 raise

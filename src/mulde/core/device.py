@@ -23,8 +23,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def device_problem(device: str | torch.device) -> str | None:
-    """Why `device` cannot be used on this machine, as a phrase that goes after its name
-    ("is not a device; use auto, cpu, cuda, cuda:N or mps", ": this PyTorch sees no CUDA
+    """Why `device` cannot be used on this machine, as the end of a sentence that starts with
+    its name, separator included (" is not a device; use auto, cpu, cuda, cuda:N or mps",
+    ": this PyTorch sees no CUDA
     GPU ...; use cpu or auto", ...), or None when it can ("auto" always can: it falls back to
     the CPU). Checked before training (`MULDE.check_params`, the command line), where torch
     would fail only when the first tensor moves there."""
@@ -33,7 +34,7 @@ def device_problem(device: str | torch.device) -> str | None:
     try:
         kind = torch.device(device)
     except (RuntimeError, ValueError, TypeError):
-        return "is not a device; use auto, cpu, cuda, cuda:N or mps"
+        return " is not a device; use auto, cpu, cuda, cuda:N or mps"
     if kind.type == "cuda" and not torch.cuda.is_available():
         return (": this PyTorch sees no CUDA GPU (torch.cuda.is_available() is False); use "
                 "cpu or auto")

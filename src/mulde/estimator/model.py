@@ -1116,7 +1116,7 @@ def check_device(device: Any) -> None:
     CUDA GPU ...", before `fit` trains or `load` reads a file."""
     problem = device_problem(device)
     if problem is not None:
-        raise ValueError(f"device={device!r}{'' if problem.startswith(':') else ' '}{problem}")
+        raise ValueError(f"device={device!r}{problem}")
 
 
 def _refuse_table(X: Any, fitted_names: Any = None) -> Any:
