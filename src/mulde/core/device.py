@@ -25,10 +25,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def device_problem(device: str | torch.device) -> str | None:
     """Why `device` cannot be used on this machine, as the end of a sentence that starts with
     its name, separator included (" is not a device; use auto, cpu, cuda, cuda:N or mps",
-    ": this PyTorch sees no CUDA
-    GPU ...; use cpu or auto", ...), or None when it can ("auto" always can: it falls back to
-    the CPU). Checked before training (`MULDE.check_params`, the command line), where torch
-    would fail only when the first tensor moves there."""
+    ": this PyTorch sees no CUDA GPU ...; use cpu or auto", ...), or None when it can
+    ("auto" always can: it falls back to the CPU). Checked before training
+    (`MULDE.check_params`, the command line), where torch would fail only when the first
+    tensor moves there."""
     if isinstance(device, str) and device == "auto":
         return None
     try:

@@ -814,8 +814,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         """Load a model written by `save` onto `device` (a GPU-trained model loads on CPU).
 
         Raises ModelFileError naming the file when it is missing, unreadable, a pickle,
-        foreign, newer, changed since it was saved (the checksum of its arrays differs), or
-        inconsistent, naming the field or array: unknown parameters, parameters the
+        foreign, newer, changed since it was saved (the checksum of its arrays and settings
+        differs), or inconsistent, naming the field or array: unknown parameters, parameters the
         estimator's own checks refuse (`check_params`), a metadata field missing or not a
         whole number, or an array missing, of another dtype kind or shape than the stored
         configuration gives (n_features_in, n_levels, the aggregator's, the network's), or

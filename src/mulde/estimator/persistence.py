@@ -23,10 +23,10 @@ from mulde.io.tensors import write_safetensors
 FORMAT = "mulde"
 FORMAT_VERSION = 1
 DEFAULT_NAME = "model.safetensors"
-# the metadata field of the stored arrays' SHA-256 (`tensors_checksum`), which `save_arrays`
-# writes and `read_model_file` checks. Files saved before it existed load unchecked, as they
-# did; the format version stays 1 (as with the other fields added since): a mulde that does
-# not know the field reads the file as before
+# the metadata field of the file's SHA-256 (`content_checksum`: the caller's metadata and the
+# arrays), which `save_arrays` writes and `read_model_file` checks. Files saved before it
+# existed load unchecked, as they did; the format version stays 1 (as with the other fields
+# added since): a mulde that does not know the field reads the file as before
 CHECKSUM = "sha256"
 _FORMAT_KEYS = ("format", "format_version", "mulde_version", CHECKSUM)
 # the metadata field that `PyODMULDE.save` adds (JSON: PyOD's contamination, threshold_ and
