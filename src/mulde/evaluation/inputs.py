@@ -338,8 +338,18 @@ class FrameAlignment:
         return ""
 
     def _expected_text(self, n_frames: int) -> str:
+        """The number of scores a video of `n_frames` frames takes, in words ("180", "90 or
+        89", "at least 1" when no frame is left to score)."""
         low, high = self.expected(n_frames)
+        if not high:
+            return "at least 1"
         return str(high) if low == high else f"{high} or {low}"
+
+    def _mismatch(self, name: str, n_frames: int, found: int) -> str:
+        """The sentence saying that video `name`'s `found` scores do not fit its frames."""
+        return (f"video {name!r}: the ground truth has {n_frames} frames, so "
+                f"{self._expected_text(n_frames)} scores are expected ({self.describe()}); "
+                f"found {found}")
 
     def to_frames(
         self, name: str, scores: np.ndarray, n_frames: int
@@ -352,11 +362,7 @@ class FrameAlignment:
             found = scores.size
             fix = self._remedy(n_frames - self.frame_offset - self.end_offset, found,
                               lambda a: found in a.expected(n_frames))
-            raise EvaluationError(
-                f"video {name!r}: the ground truth has {n_frames} frames, so "
-                f"{self._expected_text(n_frames) if high else 'at least 1'} scores are "
-                f"expected ({self.describe()}); found {found}{fix}"
-            )
+            raise EvaluationError(self._mismatch(name, n_frames, found) + fix)
         frames = np.full(n_frames, np.nan)
         covered = np.zeros(n_frames, dtype=bool)
         start = self.frame_offset
@@ -429,22 +435,18 @@ def _count_problem(
     def fits(a: FrameAlignment) -> bool:
         return all(f in a.expected(m) and a.expected(m)[1] for f, m in counts.values())
 
-    def expected(m: int) -> str:
-        return alignment._expected_text(m) if alignment.expected(m)[1] else "at least 1"
-
     name, found, n = bad[0]
     fix = alignment._remedy(n - alignment.frame_offset - alignment.end_offset, found, fits)
     fitting = len(counts) - len(bad)
     if fix or len(bad) == 1:
-        said = (f"video {name!r}: the ground truth has {n} frames, so {expected(n)} scores are "
-                f"expected ({alignment.describe()}); found {found}")
+        said = alignment._mismatch(name, n, found)
         if fix or not fitting:
             return said + fix
         return (said + f"; the other {fitting} scored video"
                 f"{'s fit' if fitting != 1 else ' fits'}, so no "
                 "option (each shifts every video) fixes it: check how this video was scored")
-    listed = "; ".join(f"video {v!r}: {m} frames, {expected(m)} scores expected, {f} found"
-                       for v, f, m in bad[:_LISTED])
+    listed = "; ".join(f"video {v!r}: {m} frames, {alignment._expected_text(m)} scores "
+                       f"expected, {f} found" for v, f, m in bad[:_LISTED])
     more = f"; and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
     why = (f"the other {fitting} fit, so no option (each shifts every video) fixes them"
            if fitting else "no one option (--frame-offset, --end-offset, --frames-per-score) "
