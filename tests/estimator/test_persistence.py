@@ -206,7 +206,7 @@ def tiny(tmp_path_factory):
 def _edited(tiny, tmp_path, old=False, params=None, **rewrite):
     """A copy of the tiny model's file, rewritten consistently (`_rewrite`: the checksum of
     what it stores), its parameters updated by `params`; `old`: without the checksum, as a
-    file saved before it existed."""
+    file saved before it existed (format 1)."""
     model, saved, _ = tiny
     path = tmp_path / "e.safetensors"
     path.write_bytes(saved.read_bytes())
@@ -221,7 +221,7 @@ def _edited(tiny, tmp_path, old=False, params=None, **rewrite):
         with safe_open(str(path), framework="numpy") as f:
             meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
         del meta[CHECKSUM]
-        save_file(arrays, str(path), metadata=meta)
+        save_file(arrays, str(path), metadata=meta | {"format_version": "1"})
     return path
 
 
@@ -403,7 +403,8 @@ def test_tampered_tensor_shape_is_refused(fitted, tmp_path):
     save_file(arrays, str(path), metadata=meta)
     with pytest.raises(ModelFileError, match="m.safetensors: its weights or settings do not match"):
         MULDE.load(path)
-    save_file(arrays, str(path), metadata={k: v for k, v in meta.items() if k != CHECKSUM})
+    old = {k: v for k, v in meta.items() if k != CHECKSUM} | {"format_version": "1"}
+    save_file(arrays, str(path), metadata=old)  # as a file saved before the checksum
     with pytest.raises(ModelFileError, match="m.safetensors: inconsistent"):
         MULDE.load(path)
 
@@ -458,8 +459,8 @@ def test_an_edited_setting_is_refused_as_edited_weights_are(fitted, tmp_path):
 
 
 def test_a_file_saved_before_the_checksum_loads_and_scores_as_before(fitted, tmp_path):
-    """Files of earlier mulde versions have no checksum: they load unchecked (the format
-    version is still 1), and score as the model did."""
+    """Files of earlier mulde versions (format 1) have no checksum: they load unchecked, and
+    score as the model did."""
     from mulde.estimator.persistence import CHECKSUM
 
     model, X = fitted
@@ -475,6 +476,37 @@ def test_a_file_saved_before_the_checksum_loads_and_scores_as_before(fitted, tmp
     assert CHECKSUM in read_model_file(model.save(tmp_path / "new.safetensors"))[0]
 
 
+def test_a_deleted_checksum_is_refused_when_the_format_requires_it(fitted, tmp_path):
+    """Format 2 requires the checksum: deleting the field (with the weights edited or not)
+    passed every check while format 1 stood for both old and new files."""
+    from safetensors import safe_open
+
+    path = fitted[0].save(tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="numpy") as f:
+        meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    assert meta["format_version"] == "2"
+    del meta["sha256"]
+    save_file(arrays, str(path), metadata=meta)
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    assert str(err.value) == (f"{path}: metadata field 'sha256', which format 2 requires, is "
+                              "missing: the file was changed or damaged; fit and save it again")
+
+
+@pytest.mark.parametrize("compress", ["zlib", "gzip", "bz2", "xz", "lzma"])
+def test_a_compressed_joblib_dump_is_named_as_such(tmp_path, compress):
+    """joblib.dump(..., compress=...) files are compressed streams, not pickles at byte 0:
+    they were called 'not a readable safetensors file (truncated or corrupt?)'."""
+    joblib = pytest.importorskip("joblib")
+    path = tmp_path / "model.joblib"
+    joblib.dump({"weights": np.arange(3)}, path, compress=compress)
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    assert str(err.value) == (f"{path}: a compressed file (gzip, zlib, bz2, xz or lzma: e.g. a "
+                              "joblib dump with compress=), not a MULDE model (a .safetensors "
+                              "file written by `mulde fit` or MULDE.save)")
+
+
 def test_the_file_layer_round_trips_arrays_and_metadata_without_an_estimator(tmp_path):
     from mulde import __version__
     from mulde.estimator.persistence import content_checksum, read_model_file, save_arrays
@@ -483,7 +515,7 @@ def test_the_file_layer_round_trips_arrays_and_metadata_without_an_estimator(tmp
     path = save_arrays(tmp_path, arrays, {"note": "x"})
     assert path == tmp_path / "model.safetensors"
     meta, back = read_model_file(tmp_path)
-    assert meta == {"format": "mulde", "format_version": "1", "mulde_version": __version__,
+    assert meta == {"format": "mulde", "format_version": "2", "mulde_version": __version__,
                     "sha256": content_checksum(arrays, {"note": "x"}), "note": "x"}
     assert back.keys() == arrays.keys()
     for k in arrays:
@@ -521,6 +553,7 @@ def test_a_tampered_config_cannot_make_loading_allocate_a_huge_network(tmp_path,
     with safe_open(str(path), framework="numpy") as f:
         meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     del meta["sha256"]  # as a file saved before the checksum: the configuration's own checks
+    meta["format_version"] = "1"
     params = json.loads(meta["params"]) | {"hidden_sizes": [2**20, 2**20]}  # 4 TB of weights
     huge = json.dumps([2**20, 2**20])
     for tampered in ({"params": json.dumps(params)},  # the config alone

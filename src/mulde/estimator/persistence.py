@@ -21,13 +21,14 @@ from mulde._version import __version__
 from mulde.io.tensors import write_safetensors
 
 FORMAT = "mulde"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_NAME = "model.safetensors"
 # the metadata field of the file's SHA-256 (`content_checksum`: the caller's metadata and the
-# arrays), which `save_arrays` writes and `read_model_file` checks. Files saved before it
-# existed load unchecked, as they did; the format version stays 1 (as with the other fields
-# added since): a mulde that does not know the field reads the file as before
+# arrays), which `save_arrays` writes and `read_model_file` checks. Format 2 is format 1 with
+# this field required, so that deleting it is refused as editing it is; format-1 files (saved
+# before the field existed) load unchecked, as they did
 CHECKSUM = "sha256"
+CHECKSUM_SINCE = 2
 _FORMAT_KEYS = ("format", "format_version", "mulde_version", CHECKSUM)
 # the metadata field that `PyODMULDE.save` adds (JSON: PyOD's contamination, threshold_ and
 # class count); named here so that `mulde info` can read it without importing PyOD
@@ -88,8 +89,13 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
     return write_safetensors(path, arrays, header)
 
 
+_COMPRESSED = "a compressed file (gzip, zlib, bz2, xz or lzma: e.g. a joblib dump with compress=)"
 _MAGIC = ((b"\x93NUMPY", "a NumPy .npy array"), (b"PK\x03\x04", "a zip archive (e.g. .npz)"),
-          (b"\x89HDF", "an HDF5 file"))
+          (b"\x89HDF", "an HDF5 file"),
+          # joblib.dump(..., compress=...) writes a compressed stream: zlib, gzip, bz2, xz, lzma
+          (b"\x78\x01", _COMPRESSED), (b"\x78\x5e", _COMPRESSED),
+          (b"\x78\x9c", _COMPRESSED), (b"\x78\xda", _COMPRESSED), (b"\x1f\x8b", _COMPRESSED),
+          (b"BZh", _COMPRESSED), (b"\xfd7zXZ\x00", _COMPRESSED), (b"\x5d\x00\x00", _COMPRESSED))
 
 
 _PICKLE = "a pickle"
@@ -125,7 +131,8 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
     zip, HDF5 or text file are named as such), a safetensors file of something else,
     one whose format_version is not a whole number, written in a newer format than this
     mulde reads, or holds arrays or settings whose checksum differs from the one stored when
-    it was saved (`content_checksum`; files saved before mulde stored it are not checked).
+    it was saved (`content_checksum`), or lacks that checksum though its format requires it
+    (format 2; format-1 files, saved before mulde stored it, are not checked).
     """
     path = model_file(path)
     if not path.exists():
@@ -165,6 +172,10 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
                              f"{meta.get('mulde_version')}); this mulde {__version__} reads "
                              f"format {FORMAT_VERSION} or older: upgrade mulde")
     stored = meta.get(CHECKSUM)
+    if stored is None and version >= CHECKSUM_SINCE:
+        raise ModelFileError(f"{path}: metadata field {CHECKSUM!r}, which format {version} "
+                             "requires, is missing: the file was changed or damaged; fit and "
+                             "save it again")
     if stored is not None and stored != content_checksum(arrays, meta):
         raise ModelFileError(f"{path}: its weights or settings do not match the checksum "
                              "stored when it was saved: the file was changed or damaged; fit "
