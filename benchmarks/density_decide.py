@@ -1,5 +1,6 @@
 """Apply a density-fidelity round's decision rule (benchmarks/density_fidelity.md, rounds 3-4)
-to a results file of benchmarks/density_fidelity.py; print the winner and write the decision.
+to the results of benchmarks/density_fidelity.py (one file, or one per seed: their cases are
+pooled); print the winner and write the decision.
 
 A challenger replaces the incumbent only if its merit exceeds the incumbent's by more than
 --margin with a calibration no worse than the incumbent's + --cal-slack, or its merit is no
@@ -52,7 +53,7 @@ def decide(table: dict[str, tuple[float, float, int]], incumbent: str, challenge
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("results", type=Path)
+    p.add_argument("results", type=Path, nargs="+")
     p.add_argument("--incumbent", required=True)
     p.add_argument("--challengers", nargs="+", required=True)
     p.add_argument("--aggregate", default="mean_energy")
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cal-gain", type=float, default=0.005)
     p.add_argument("--out", type=Path, default=None, help="write the decision as JSON")
     args = p.parse_args(argv)
-    res = json.loads(args.results.read_text())
+    res = {"cases": [c for f in args.results for c in json.loads(f.read_text())["cases"]]}
     names = [args.incumbent, *args.challengers]
     def split(name: str) -> tuple[str, str]:
         variant, _, aggregate = name.partition("@")
@@ -82,8 +83,9 @@ def main(argv: list[str] | None = None) -> None:
               f"cases {table[v][2]}")
     print(f"passed: {passed or 'none'}; winner: {winner}")
     if args.out:
-        write_json(args.out, {"results": str(args.results), "rule": vars(args) | {
-            "results": str(args.results), "out": str(args.out)},
+        files = [str(f) for f in args.results]
+        write_json(args.out, {"results": files[0] if len(files) == 1 else files,
+                              "rule": vars(args) | {"results": files, "out": str(args.out)},
             "table": {v: {"merit": t[0], "calibration": t[1], "cases": t[2]}
                       for v, t in table.items()}, "passed": passed, "winner": winner})
 

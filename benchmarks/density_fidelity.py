@@ -212,14 +212,20 @@ VARIANTS["quarters8_per_direction"] = {**VARIANTS["quarters8_per_feature"],
 # least 50 per feature (`long_steps_per_feature`, `long_steps`, resolved by `variant_params`)
 VARIANTS["steps8000_per_feature"] = {**VARIANTS["quarters8_per_direction"],
                                      "long_steps_per_feature": 50, "long_steps": 8000}
+# round 35: P8 (the default) with uniform dequantisation of the columns whose values lie on a
+# lattice (`MULDE(dequantise=True)`, `mulde.estimator.columns.quantisation_steps`)
+VARIANTS["dequantise_lattice"] = {**VARIANTS["quarters8_per_direction"], "dequantise": True}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
 # trained at lr 1e-3, the default until `lr="auto"` replaced it
 # and every variant but rounds 25 and 27's trained one network on every row, the default
 # until round 27 made `n_members` and `max_samples` "auto"; and every variant but round 28's
-# had 256 x 2 hidden widths whatever d, the default until round 28 set the first from d
+# had 256 x 2 hidden widths whatever d, the default until round 28 set the first from d;
+# and every variant but round 35's trained on the rows as given, the default until round 35
+# made `dequantise` True (on the continuous cases of rounds 1-34 the two fit alike)
 for _overrides in VARIANTS.values():
+    _overrides.setdefault("dequantise", False)
     _overrides.setdefault("time_score", 0.0)
     _overrides.setdefault("lr", 1e-3)
     _overrides.setdefault("n_members", 1)

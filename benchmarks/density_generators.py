@@ -11,7 +11,10 @@ rotation, the mixture means) is drawn from `seed`, so a distribution is a pure f
 Densities: a Gaussian mixture (isotropic, anisotropic, unequal mixture, and the MULDE authors'
 2-D toy) in closed form; the multivariate Student-t in closed form; the noisy circle (a curved
 1-D manifold in a random plane of R^d plus isotropic Gaussian noise) by integrating the noise
-density over the circle, which has the closed form of a modified Bessel function I_0.
+density over the circle, which has the closed form of a modified Bessel function I_0;
+quantised columns (a latent-class model of rounded Gaussians, `QuantisedMixture`) by
+differences of normal CDFs, per unit volume of the dequantised variable, their broader
+samples rounded to the same lattice.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln, ive, logsumexp
+from scipy.special import gammaln, ive, log_ndtr, logsumexp
 
 DISTRIBUTIONS = ("gauss_iso", "gauss_aniso", "mixture", "student_t", "circle", "toy2d",
-                 "lowrank_mix", "mfa")
+                 "lowrank_mix", "mfa", "quantised", "mixed_quantised")
 
 
 def _orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -155,7 +158,77 @@ class NoisyCircle:
         return 0.5 * self.radius ** 2 * self.basis @ self.basis.T + self.noise ** 2 * np.eye(self.d)
 
 
-Distribution = GaussianMixture | StudentT | NoisyCircle
+def log_normal_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """log(Phi(b) - Phi(a)) for a < b elementwise (Phi the standard normal CDF), accurate in
+    either tail: an interval above 0 is mirrored below it (Phi(b) - Phi(a) = Phi(-a) -
+    Phi(-b)), then log Phi(b) + log(1 - Phi(a) / Phi(b)) with log_ndtr."""
+    flip = a > 0
+    a, b = np.where(flip, -b, a), np.where(flip, -a, b)
+    lb, la = log_ndtr(b), log_ndtr(a)
+    return lb + np.log1p(-np.exp(la - lb))
+
+
+@dataclass(frozen=True)
+class QuantisedMixture:
+    """A latent-class model of K components, each a product over the d columns: column j is
+    N(mu_kj, s_kj^2), rounded to the nearest multiple of steps[j] where steps[j] > 0 (a
+    quantised column: counts, codes) and left continuous where steps[j] = 0. Columns depend
+    on one another through the component. Exact log-density, per unit volume of the
+    dequantised variable (each quantised value's probability spread over its cell of width
+    h_j, as uniform dequantisation makes it):
+
+        p(x) = sum_k w_k prod_{continuous j} N(x_j; mu_kj, s_kj^2)
+                         prod_{quantised j} (Phi((x_j + h_j/2 - mu_kj) / s_kj)
+                                             - Phi((x_j - h_j/2 - mu_kj) / s_kj)) / h_j.
+
+    weights (K,), means (K, d), stds (K, d), steps (d,)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    stds: np.ndarray
+    steps: np.ndarray
+
+    @property
+    def d(self) -> int:
+        return self.means.shape[1]
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Return n samples, (n, d): quantised columns on their lattices."""
+        k = rng.choice(len(self.weights), size=n, p=self.weights)
+        z = self.means[k] + self.stds[k] * rng.standard_normal((n, self.d))
+        q = self.steps > 0
+        z[:, q] = np.round(z[:, q] / self.steps[q]) * self.steps[q]
+        return z
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """Return log p(x) for x (n, d) (quantised columns on their lattices)."""
+        q = self.steps > 0
+        h = self.steps[q]
+        parts = []
+        for w, mu, s in zip(self.weights, self.means, self.stds, strict=True):
+            z = (x[:, ~q] - mu[~q]) / s[~q]
+            cont = (-0.5 * z ** 2 - np.log(s[~q]) - 0.5 * math.log(2 * math.pi)).sum(axis=1)
+            lo = (x[:, q] - h / 2 - mu[q]) / s[q]
+            hi = (x[:, q] + h / 2 - mu[q]) / s[q]
+            disc = (log_normal_mass(lo, hi) - np.log(h)).sum(axis=1)
+            parts.append(math.log(w) + cont + disc)
+        return logsumexp(np.stack(parts), axis=0)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The mean of the unrounded variable (rounding to a symmetric lattice moves it by
+        less than h / 2)."""
+        return self.weights @ self.means
+
+    @property
+    def cov(self) -> np.ndarray:
+        """The covariance of the unrounded variable."""
+        m = self.mean
+        spread = np.einsum("k,ki,kj->ij", self.weights, self.means - m, self.means - m)
+        return np.diag(self.weights @ self.stds ** 2) + spread
+
+
+Distribution = GaussianMixture | StudentT | NoisyCircle | QuantisedMixture
 
 
 def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
@@ -180,6 +253,11 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
                 0.06, 0.04), means m_k ~ N(0, 0.3^2 I_d), covariances
                 B_k diag(s_k^2) B_k^T + 0.1^2 I_d with s_k ~ U[0.3, 1]^4 and B_k a random
                 orthonormal (d, 4) basis per cluster (needs d >= 4); a Gaussian mixture
+    quantised   integer-valued columns (counts, codes): a latent-class model
+                (`QuantisedMixture`) of four components, weights (0.4, 0.3, 0.2, 0.1), each
+                column N(mu, s^2) rounded to an integer, mu ~ N(0, 2^2), s log-uniform in
+                [0.25, 2] per component and column (small s: columns of two or three values)
+    mixed_quantised the same with the first half of the columns (d // 2) continuous
     Raises ValueError for an unknown name or a d the distribution cannot have.
     """
     rng = np.random.default_rng([seed, d, DISTRIBUTIONS.index(name) if name in DISTRIBUTIONS
@@ -219,12 +297,25 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
         covs = np.einsum("kia,ka,kja->kij", bases, latent_stds ** 2, bases) + 0.01 * eye
         weights = np.array([0.25, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04])
         return GaussianMixture(weights, 0.3 * rng.standard_normal((8, d)), covs)
+    if name in ("quantised", "mixed_quantised"):
+        means = 2.0 * rng.standard_normal((4, d))
+        stds = np.exp(rng.uniform(math.log(0.25), math.log(2.0), size=(4, d)))
+        steps = np.ones(d)
+        if name == "mixed_quantised":
+            steps[:d // 2] = 0.0
+        return QuantisedMixture(np.array([0.4, 0.3, 0.2, 0.1]), means, stds, steps)
     centres = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     return GaussianMixture(np.full(4, 0.25), 4 * centres / math.sqrt(2),
                            np.tile(eye * 0.09 / 2, (4, 1, 1)))
 
 
-def broader(dist: Distribution) -> GaussianMixture:
+def broader(dist: Distribution) -> GaussianMixture | QuantisedMixture:
     """N(mean, 4 cov) of the distribution: twice its spread, samples that should look
-    anomalous (scored against the *original* density)."""
+    anomalous (scored against the *original* density). For a `QuantisedMixture`, whose
+    density is defined on its lattices only, the product of N(mean_j, 4 var_j) with its
+    quantised columns rounded the same way (one component: the columns' dependence is not
+    kept)."""
+    if isinstance(dist, QuantisedMixture):
+        return QuantisedMixture(np.ones(1), dist.mean[None],
+                                2.0 * np.sqrt(np.diag(dist.cov))[None], dist.steps)
     return GaussianMixture(np.ones(1), dist.mean[None], 4.0 * dist.cov[None])

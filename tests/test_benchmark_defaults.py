@@ -54,7 +54,19 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("quarters8_per_feature") == weights.pop("quarters4_per_feature") == 0.25
     assert weights.pop("quarters8_per_direction") == 0.25  # round 33: Q8 by directions too
     assert weights.pop("steps8000_per_feature") == 0.25  # round 34: P8, a higher step cap
+    assert weights.pop("dequantise_lattice") == 0.25  # round 35: P8, dequantised
     assert set(weights.values()) == {0.0}
+
+
+def test_the_density_suites_variants_before_round_35_train_on_the_rows_as_given():
+    """Round 35 made dequantise=True the default; every variant before it trained on the
+    rows as given and must still (on the continuous cases the two fit alike, but not on the
+    quantised ones round 35 added)."""
+    flags = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000, 8)).get_params()[
+        "dequantise"] for name in VARIANTS}
+    assert MULDE().get_params()["dequantise"] is True
+    assert flags.pop("dequantise_lattice") is True
+    assert set(flags.values()) == {False}
 
 
 def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
@@ -75,4 +87,5 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("quarters8_per_feature") == rates.pop("quarters4_per_feature") == "auto"
     assert rates.pop("quarters8_per_direction") == "auto"  # round 33: Q8 by directions too
     assert rates.pop("steps8000_per_feature") == "auto"  # round 34: P8, a higher step cap
+    assert rates.pop("dequantise_lattice") == "auto"  # round 35: P8, dequantised
     assert set(rates.values()) == {1e-3}

@@ -118,6 +118,32 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     assert 'at lr 0.001, set by "auto" from the training rows and features' in out
 
 
+def test_info_says_which_columns_were_dequantised(tmp_path, capsys):
+    """dequantise (the default since round 35): `info` counts the columns found on a lattice,
+    says nothing where none was, and names the option where it was turned off."""
+    rng = np.random.default_rng(0)
+    counts = np.c_[rng.integers(0, 5, (300, 2)), rng.standard_normal((300, 1))].astype(float)
+    np.save(tmp_path / "c.npy", counts)
+    np.save(tmp_path / "g.npy", rng.standard_normal((300, 3)))
+    fast = '{"max_steps": 1, "n_levels": 2}'
+    for name, said in (("c", True), ("g", False)):
+        assert main(["fit", str(tmp_path / f"{name}.npy"), "--out",
+                     str(tmp_path / f"{name}.safetensors"), "--quiet", "--params", fast]) == 0
+        assert (", 2 of 3 columns dequantised (on a lattice)" in capsys.readouterr().out) is said
+    assert main(["fit", str(tmp_path / "c.npy"), "--out", str(tmp_path / "off.safetensors"),
+                 "--quiet", "--params", '{"max_steps": 1, "n_levels": 2, "dequantise": false}'
+                 ]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "c.safetensors")]) == 0
+    assert ("\ndequantised: 2 of 3 columns on a lattice (each training row spread over its "
+            "value's cell)\n") in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "g.safetensors")]) == 0
+    assert "dequantised" not in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "off.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "options: dequantise=False" in out and "dequantised:" not in out
+
+
 def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
     """n_members "auto" names its reason in fit's line (fewer than ten rows per feature,
     fewer than 50 rows per principal direction, or fewer than 501 rows), and `info` the

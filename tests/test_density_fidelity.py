@@ -33,7 +33,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     from mulde.core.training import resolve_max_samples, resolve_members
     rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
                  "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature",
-                 "quarters8_per_direction", "steps8000_per_feature"}
+                 "quarters8_per_direction", "steps8000_per_feature", "dequantise_lattice"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -151,7 +151,7 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
             assert params["lr"] == "auto" and params["hidden_sizes"] == "auto", (name, d)
             # n_members resolved from the rows (rounds 25-29's "auto"; test above)
             assert params.pop("n_members") == members_for_rows(n, d if "bag" in name else 1)
-            default = MULDE().get_params()
+            default = MULDE(dequantise=False).get_params()  # the default until round 35
             assert {k: default[k] for k in params} == params, name
     from mulde.core.training import resolve_lr
 

@@ -168,8 +168,19 @@ def _fit(args: argparse.Namespace) -> int:
           + _members_said(model.train_result_,
                           members_reason(*X.shape, model.principal_directions_)
                           if model.n_members == "auto" else "")
+          + _dequantised_said(model.quantisation_steps_, X.shape[1])
           + f"); saved {path}")
     return 0
+
+
+def _dequantised_said(steps: Any, n_features: int) -> str:
+    """", 2 of 3 columns dequantised (on a lattice)" where `MULDE(dequantise=True)` found
+    columns on a lattice (`quantisation_steps_`, a (d,) array, or None); "" where it found
+    none or was off."""
+    count = 0 if steps is None else sum(1 for h in steps if h > 0)
+    if not count:
+        return ""
+    return f", {count} of {_count(n_features, 'column')} dequantised (on a lattice)"
 
 
 def _members_said(train: Any, reason: str = "") -> str:
@@ -505,7 +516,8 @@ def _too_short(threshold: dict[str, Any] | None) -> str | None:
 # without the term, or saved before it existed, says time_score=0.0)
 _MULDE_OPTIONS = ("beta", "regulariser", "time_score", "noise_input", "antithetic", "base",
                   "precondition", "whiten", "n_members", "max_samples", "weight_decay",
-                  "lr_schedule", "sigma_low_nn", "sigma_high_span", "scaling", "adam_betas")
+                  "lr_schedule", "sigma_low_nn", "sigma_high_span", "scaling", "adam_betas",
+                  "dequantise")
 
 
 def _chosen(aggregate: dict[str, Any] | None, n_levels: int) -> str:
@@ -569,6 +581,10 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
               != defaults[k] and not (off and k == "regulariser")]
     if chosen:  # the method's options set otherwise than by default: antithetic=True, ...
         lines.append(f"options: {', '.join(chosen)}")
+    quantised = d.get("quantised_columns")
+    if quantised:  # fitted with dequantise, and some column was on a lattice
+        lines.append(f"dequantised: {quantised} of {_count(d['n_features_in'], 'column')} "
+                     "on a lattice (each training row spread over its value's cell)")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     pyod = d.get("pyod")  # a file of PyODMULDE.save: MULDE's predict is not PyOD's

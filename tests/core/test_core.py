@@ -710,6 +710,52 @@ def test_the_cosine_schedule_reaches_the_optimiser_and_its_checkpoints():
     assert "lr_schedule" not in _checkpoint_config(TrainConfig())
 
 
+def test_dequantised_moves_each_row_within_its_cell_by_hand():
+    """x + (u - 1/2) @ cells: with cells diag(h) a row moves by (u_j - 1/2) h_j in each
+    quantised column and not at all elsewhere; whitened cells (full rows) carry the same
+    draw into every coordinate; None returns x itself and draws nothing."""
+    from mulde.core.training import dequantised
+
+    x = torch.tensor([[0.0, 5.0, 1.0], [2.0, -1.0, 3.0]])
+    cells = torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.0, 2.0]])  # columns 0 and 2, h 0.5 and 2
+    u = torch.rand((2, 2), generator=torch.Generator().manual_seed(7))
+    out = dequantised(x, cells, torch.Generator().manual_seed(7))
+    expected = x.clone()
+    expected[:, 0] += (u[:, 0] - 0.5) * 0.5
+    expected[:, 2] += (u[:, 1] - 0.5) * 2.0
+    torch.testing.assert_close(out, expected)
+    assert torch.all((out - x).abs() <= torch.tensor([0.25, 0.0, 1.0]))
+    mixed = torch.tensor([[0.6, 0.8, 0.0], [0.0, 0.0, 1.0]])
+    torch.testing.assert_close(dequantised(x, mixed, torch.Generator().manual_seed(7)),
+                               x + (u - 0.5) @ mixed)
+    g = torch.Generator().manual_seed(3)
+    assert dequantised(x, None, g) is x
+    assert torch.equal(torch.rand(4, generator=g),
+                       torch.rand(4, generator=torch.Generator().manual_seed(3)))
+
+
+def test_training_with_cells_dequantises_and_is_told_apart_by_checkpoints(tmp_path):
+    """cells change the trained weights; training with them is seeded (repeats exactly) and
+    a checkpoint written with them is not resumed by a run without them."""
+    def run(cells, where=None):
+        torch.manual_seed(1)
+        net = EnergyMLP(3, (16, 16))
+        x = torch.randint(0, 3, (300, 3), generator=torch.Generator().manual_seed(2)).float()
+        cfg = TrainConfig(batch_size=64, max_steps=40, eval_every=20, patience=None,
+                          ema_decay=None, seed=5, checkpoint_every=20)
+        train_energy(net, x, NoiseSchedule(), DSMLoss(0.1), cfg, where, cells=cells)
+        return net
+
+    cells = torch.eye(3) * 0.8
+    a, b, plain = run(cells), run(cells), run(None)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert any(not torch.equal(p, q)
+               for p, q in zip(a.parameters(), plain.parameters(), strict=True))
+    run(cells, tmp_path)
+    with pytest.raises(ValueError, match="checkpoint"):
+        run(None, tmp_path)
+
+
 def test_antithetic_batch_pairs_each_row_with_its_negated_noise():
     from mulde.core.training import antithetic_batch
 

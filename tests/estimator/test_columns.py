@@ -26,3 +26,36 @@ def test_constant_columns_rule_is_relative_to_the_columns_size():
     cardio[:, 1] = np.arange(1654)
     assert _mean_std(cardio)[1][0] > 32 * eps * 0.0614  # the std's rounding grows with n
     np.testing.assert_array_equal(constant_columns(cardio), [True, False])
+
+
+def test_quantisation_steps_finds_lattices_by_hand():
+    """quantisation_steps: the smallest gap h where every gap is a whole multiple of it
+    (within 1e-3 h) and the column has at most n / 2 distinct values; 0 otherwise."""
+    from mulde.estimator.columns import quantisation_steps
+
+    X = np.array([
+        # counts   binary  codes 0,1,2.5  two decimals  constant  spaced by 2 and 6
+        [0.0,      1.0,    0.0,           0.10,         7.0,      -3.0],
+        [1.0,      1.0,    1.0,           0.20,         7.0,      -1.0],
+        [3.0,      4.0,    2.5,           0.40,         7.0,      5.0],
+        [3.0,      4.0,    2.5,           0.10,         7.0,      5.0],
+        [0.0,      1.0,    0.0,           0.20,         7.0,      -3.0],
+        [1.0,      4.0,    1.0,           0.40,         7.0,      -1.0],
+    ])
+    np.testing.assert_allclose(quantisation_steps(X), [1.0, 3.0, 0.0, 0.1, 0.0, 2.0])
+    # more than n / 2 distinct values: no lattice is read into them, even integers
+    np.testing.assert_array_equal(quantisation_steps(np.arange(10.0)[:, None]), [0.0])
+    assert quantisation_steps(np.repeat(np.arange(5.0), 2)[:, None])[0] == 1.0  # n / 2
+    # gaps within 1e-3 of a whole multiple count (float rounding of decimal data); beyond, not
+    near = np.array([[0.0], [1.0], [2.0 + 5e-4], [0.0], [1.0], [2.0 + 5e-4]])
+    far = near + np.array([[0.0], [0.0], [0.01], [0.0], [0.0], [0.01]])
+    assert quantisation_steps(near)[0] == 1.0 and quantisation_steps(far)[0] == 0.0
+
+
+def test_continuous_columns_have_no_quantisation_step():
+    from mulde.estimator.columns import quantisation_steps
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.standard_normal(200), rng.standard_normal(200) * 1e-9 + 1.0,
+              np.round(rng.standard_normal(200), 6)]
+    np.testing.assert_array_equal(quantisation_steps(X), [0.0, 0.0, 0.0])

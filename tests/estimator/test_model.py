@@ -775,3 +775,46 @@ def test_mulde_counts_the_principal_directions_of_its_standardised_rows():
     assert near.principal_directions_ == 2 and near.train_result_.n_members == 1
     assert MULDE(n_members=1, **quick).fit(plane).principal_directions_ is None
 
+
+
+def test_dequantise_leaves_continuous_rows_as_the_default_fits_them():
+    """No column on a lattice: nothing is drawn, the network is the default's bit for bit
+    (round 35's premise for the suite's continuous cases)."""
+    X = np.random.default_rng(6).standard_normal((300, 3))
+    params = FAST | {"max_steps": 40}
+    plain = MULDE(dequantise=False, **params).fit(X)
+    spread = MULDE(**params).fit(X)  # dequantise=True, the default since round 35
+    np.testing.assert_array_equal(spread.quantisation_steps_, np.zeros(3))
+    assert plain.quantisation_steps_ is None
+    np.testing.assert_array_equal(spread.score_samples(X), plain.score_samples(X))
+
+
+def test_dequantise_spreads_lattice_columns_and_saves_their_steps(tmp_path):
+    from mulde.estimator.persistence import ModelFileError
+
+    rng = np.random.default_rng(7)
+    X = np.c_[rng.integers(0, 4, 400) * 0.5, rng.standard_normal(400),
+              rng.integers(0, 2, 400)].astype(float)
+    params = FAST | {"max_steps": 40}
+    model = MULDE(**params).fit(X)
+    assert model.dequantise is True
+    np.testing.assert_array_equal(model.quantisation_steps_, [0.5, 0.0, 1.0])
+    assert not np.array_equal(model.score_samples(X),
+                              MULDE(dequantise=False, **params).fit(X).score_samples(X))
+    assert model.summary()["quantised_columns"] == 2
+    path = model.save(tmp_path / "m.safetensors")
+    loaded = MULDE.load(path)
+    np.testing.assert_array_equal(loaded.quantisation_steps_, model.quantisation_steps_)
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    arrays, meta = model._file_contents()
+    from mulde.estimator.persistence import save_arrays
+
+    for bad, said in ((meta | {"quantisation_steps": "[0.5, -1, 1]"}, "numbers >= 0"),
+                      (meta | {"quantisation_steps": "[0.5]"}, "list of 3 numbers"),
+                      (meta | {"params": meta["params"].replace('"dequantise": true',
+                                                                '"dequantise": false')},
+                       "config says dequantise=False")):
+        save_arrays(tmp_path / "bad.safetensors", arrays, bad)
+        with pytest.raises(ModelFileError, match=said):
+            MULDE.load(tmp_path / "bad.safetensors")
+    assert MULDE.from_preset("paper").dequantise is False

@@ -673,3 +673,25 @@ def test_a_loaded_model_keeps_the_principal_directions_it_counted(tmp_path):
         _rewrite(path, principal_directions=bad)
         with pytest.raises(ModelFileError, match=f"principal_directions {json.loads(bad)!r}"):
             MULDE.load(path)
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("params", "{not json", "metadata field 'params' is not valid JSON ('{not json')"),
+    ("params", "[1, 2]", "metadata field 'params' is not a JSON object ('[1, 2]')"),
+    ("offset", "abc", "metadata field 'offset' is not valid JSON ('abc')"),
+    ("offset", '"1"', "metadata field 'offset' is '\"1\"', not a number"),
+    ("train_result", "{}", "metadata field 'train_result' does not describe a training run"),
+    ("hidden_sizes", "x", "metadata field 'hidden_sizes' is not valid JSON ('x')"),
+    ("principal_directions", "{", "metadata field 'principal_directions' is not valid JSON"),
+])
+def test_a_metadata_field_that_is_not_what_it_should_be_is_named(tiny, tmp_path, field, value,
+                                                                 said):
+    """A field rewritten consistently (its checksum fits) but not valid JSON, or not of its
+    kind, was reported by the JSON parser's own words ("Expecting value: line 1 column 1")
+    without the field's name."""
+    path = _edited(tiny, tmp_path)
+    _rewrite(path, **{field: value})
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    assert str(err.value).startswith(f"{path}: inconsistent MULDE model file: {said}")
+    assert str(err.value).endswith("; fit and save it again")

@@ -33,6 +33,7 @@ def test_clone_and_set_params_keep_every_non_default_setting():
                "beta": 0.1,
                "regulariser": "constant",
                "sigma_low": 0.01, "sigma_high": 2.0, "sigma_low_nn": 0.5, "whiten": "ledoit_wolf",
+               "dequantise": False,
                "base": "gaussian", "precondition": "covariance",
                "sigma_high_span": 1.5,
                "n_levels": 5,

@@ -422,13 +422,29 @@ def antithetic_batch(x: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor
     return torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([eps, -eps])
 
 
+def dequantised(x: torch.Tensor, cells: torch.Tensor | None, g: torch.Generator
+                ) -> torch.Tensor:
+    """Rows x (m, d) each moved uniformly within its lattice cell: x + (u - 1/2) @ cells, u
+    uniform on [0, 1)^q drawn from g; cells (q, d) holds, per quantised column, its cell's
+    edge in the network's coordinates (the step h_j, standardised and whitened as the rows
+    are: `MULDE(dequantise=True)`, `mulde.estimator.columns.quantisation_steps`). x itself
+    when cells is None (no quantised column), and g is then not drawn from."""
+    if cells is None:
+        return x
+    u = torch.rand((x.shape[0], cells.shape[0]), generator=g, device=x.device, dtype=x.dtype)
+    return x + (u - 0.5) @ cells
+
+
 def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
-                     schedule: NoiseSchedule, seed: int, repeats: int = 4) -> float:
-    """DSM loss on the validation rows with noise fixed by the seed (comparable across steps)."""
+                     schedule: NoiseSchedule, seed: int, repeats: int = 4,
+                     cells: torch.Tensor | None = None) -> float:
+    """DSM loss on the validation rows with noise (and dequantisation, with `cells`) fixed
+    by the seed (comparable across steps)."""
     g = _generator(seed, -2, x_val.device)
     x = x_val.repeat(repeats, 1)
     sigma = schedule.sample(x.shape[0], g, x.device)
     eps = torch.randn(x.shape, generator=g, device=x.device)
+    x = dequantised(x, cells, g)
     was_training = net.training
     net.eval()
     total, n = 0.0, x.shape[0]
@@ -442,8 +458,12 @@ def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
 
 def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
                  config: TrainConfig, checkpoint_dir: Path | None = None,
-                 progress: bool = False) -> TrainResult:
+                 progress: bool = False, cells: torch.Tensor | None = None) -> TrainResult:
     """Train net on standardised normal data x (n, d) in place; return the run's history.
+
+    cells: (q, d), the lattice cells of q quantised columns in x's coordinates: every
+    step's rows, and the validation rows, are dequantised (`dequantised`) before noise is
+    added; None (the default) trains on the rows as given.
 
     With validation (validation_fraction > 0 and n >= 10), the weights with the lowest
     validation loss (loss_fn on the held-out rows, its time-score term included) are kept
@@ -466,6 +486,9 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     state = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_evals": 0, "history": []}
     best = copy.deepcopy(kept.state_dict())
     identity = _checkpoint_config(config, x, schedule, loss_fn, net)
+    if cells is not None:  # left out without, as older checkpoints hold no such field
+        identity["dequantise"] = {"shape": list(cells.shape),
+                                  "sum": float(f"{float(cells.double().abs().sum()):.6g}")}
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():
@@ -488,6 +511,7 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
         xb = x_train[idx]
         sigma = schedule.sample(xb.shape[0], g, device)
         eps = torch.randn(xb.shape, generator=g, device=device)
+        xb = dequantised(xb, cells, g)
         rows = None if bags is None else bags[idx.cpu()].to(device)
         if config.antithetic:
             xb, sigma, eps = antithetic_batch(xb, sigma, eps)
@@ -509,7 +533,7 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
         bar.update(1)
         record: dict[str, float] = {}
         if len(x_val) and (step % config.eval_every == 0 or step == total):
-            val = _validation_loss(kept, loss_fn, x_val, schedule, config.seed)
+            val = _validation_loss(kept, loss_fn, x_val, schedule, config.seed, cells=cells)
             record = {"step": step, "train_loss": loss.item(), "val_loss": val}
             if val < state["best_val"]:
                 state.update(best_val=val, best_step=step, bad_evals=0)

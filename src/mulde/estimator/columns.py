@@ -27,3 +27,41 @@ def constant_columns(X: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # a range beyond float64 is no constant
         spread = high - low
     return spread <= CONSTANT_EPS * np.finfo(np.float64).eps * np.maximum(-low, high)
+
+
+# `quantisation_steps`: a column counts as quantised only when its rows repeat its values at
+# least twice on average (distinct values <= n / 2), so that a few continuous values, which lie
+# on some lattice by chance (any two do), are not taken for one; and its gaps must be whole
+# multiples of the smallest to within this share of it.
+LATTICE_TOLERANCE = 1e-3
+
+
+def quantisation_steps(X: np.ndarray) -> np.ndarray:
+    """The (d,) quantisation step of each of X's (n, d) columns, in X's units, 0 where none:
+    h > 0 when the column's distinct values lie on a lattice {a + k h} (every gap between
+    consecutive distinct values a whole multiple of the smallest gap h, within
+    `LATTICE_TOLERANCE` h) and the column holds at most n / 2 distinct values (integer counts,
+    binary or ordinal codes, pixel values, readings rounded to a resolution). Constant columns,
+    columns of continuous values and columns of irregularly spaced codes give 0.
+
+    `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
+    h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and
+    Larochelle, NeurIPS 2013; Theis, van den Oord and Bethge, ICLR 2016), which turns the
+    probability of each value into a density of the same ranking, h being one width per
+    column."""
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    steps = np.zeros(d)
+    constant = constant_columns(X)
+    for j in np.flatnonzero(~constant):
+        values = np.unique(X[:, j])
+        if len(values) > n / 2:
+            continue
+        gaps = np.diff(values)
+        h = gaps.min()
+        if h <= CONSTANT_EPS * np.finfo(np.float64).eps * np.abs(values).max():
+            continue  # gaps at the rounding of the values: no lattice to see
+        ratio = gaps / h
+        if np.all(np.abs(ratio - np.rint(ratio)) <= LATTICE_TOLERANCE):
+            steps[j] = h
+    return steps

@@ -7,7 +7,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from numbers import Integral, Real
 from pathlib import Path
@@ -55,7 +55,7 @@ from mulde.estimator.aggregation import (
     aggregate,
     fit_aggregator,
 )
-from mulde.estimator.columns import constant_columns
+from mulde.estimator.columns import constant_columns, quantisation_steps
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
@@ -259,6 +259,15 @@ class MULDE(OutlierMixin, BaseEstimator):
         standardised rows are then multiplied by C^(-1/2), C their Ledoit-Wolf shrunk
         covariance on the training rows (`mulde.estimator.whitening`), so the noise levels
         are the same fraction of the data's spread in every direction.
+    dequantise: True (the default since issue 15's round 35 of the density-fidelity suite) or
+        False (the paper: training noise is added to the rows as given). With True, each
+        quantised column (its values on a lattice of step h, at most n / 2 distinct:
+        integer counts, binary or ordinal codes; `mulde.estimator.columns.quantisation_steps`,
+        recorded in `quantisation_steps_`) is spread uniformly over its value's cell
+        [x - h / 2, x + h / 2) in every training step before the noise (uniform
+        dequantisation, Uria et al. 2013, Theis et al. 2016), so that the network learns a
+        density whose values rank the rows as their probabilities do instead of spikes at
+        the lattice points. Scoring reads the rows as given (the cells' centres).
     n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "geometric" (the
         default: log-spaced, where training draws its levels, log-uniformly; issue 15 round
         11 of the density-fidelity suite) or "linear" (the paper, the `paper` preset).
@@ -349,6 +358,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     hidden_sizes_: tuple of int, the widths built ("auto" resolved).
     principal_directions_: int or None, the standardised rows' principal directions that
         n_members="auto" counted (None where not counted).
+    quantisation_steps_: (d,) float64, with dequantise=True each column's lattice step in
+        its own units (0: not quantised; `mulde.estimator.columns.quantisation_steps`); None
+        without.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -383,6 +395,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "sigma_low_nn": [Interval(Real, 0, None, closed="left"), None],
         "sigma_high_span": [Interval(Real, 0, None, closed="left"), None],
         "whiten": [StrOptions(set(WHITENINGS)), None],
+        "dequantise": ["boolean"],
         "base": [StrOptions(set(BASES)), None],
         "precondition": [StrOptions(set(PRECONDITIONS)), None],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
@@ -417,8 +430,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, scaling: str = "column",
-                 whiten: str | None = None, base: str | None = None,
-                 precondition: str | None = None,
+                 whiten: str | None = None, dequantise: bool = True,
+                 base: str | None = None, precondition: str | None = None,
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -450,6 +463,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.sigma_high_span = sigma_high_span
         self.scaling = scaling
         self.whiten = whiten
+        self.dequantise = dequantise
         self.base = base
         self.precondition = precondition
         self.n_levels = n_levels
@@ -584,6 +598,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.whitening_ = None
         if self.whiten is not None:
             self.whitening_ = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
+        self.quantisation_steps_ = quantisation_steps(X) if self.dequantise else None
 
         # the weights' initialisation and dropout draw from torch's global generators (CPU
         # and the training device's), seeded here as before and restored afterwards, so that
@@ -615,7 +630,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
                                   Path(self.checkpoint_dir) if self.checkpoint_dir else None,
-                                  progress=self.verbose)
+                                  progress=self.verbose, cells=self._cells())
             self.fit_seconds_ = time.perf_counter() - start
             self.network_.eval()
             self.train_result_ = result
@@ -632,6 +647,21 @@ class MULDE(OutlierMixin, BaseEstimator):
             held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
             self._set_offset(self._aggregate(energies), held)
         return self
+
+    def _cells(self) -> torch.Tensor | None:
+        """The (q, d) lattice cells of the q quantised columns in the network's coordinates
+        (`quantisation_steps_` divided by the column's scale, then whitened as the rows are),
+        for `train_energy`'s dequantisation; None without `dequantise` or without a
+        quantised column."""
+        steps = self.quantisation_steps_
+        if steps is None or not (steps > 0).any():
+            return None
+        cols = np.flatnonzero(steps > 0)
+        cells = np.zeros((len(cols), len(steps)))
+        cells[np.arange(len(cols)), cols] = steps[cols] / self.scale_[cols]
+        if self.whitening_ is not None:
+            cells = cells @ self.whitening_
+        return torch.from_numpy(cells.astype(np.float32)).to(self.device_)
 
     def _new_network(self, n_features: int, n_members: int) -> EnergyNetwork:
         """An untrained energy network of this model's architecture (the widths
@@ -804,6 +834,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             "hidden_sizes": json.dumps(list(self.hidden_sizes_)),
             "principal_directions": json.dumps(getattr(self, "principal_directions_", None)),
         }
+        steps = getattr(self, "quantisation_steps_", None)  # models fitted before the option
+        if steps is not None:
+            meta["quantisation_steps"] = json.dumps([float(h) for h in steps])
         names = getattr(self, "feature_names_in_", None)  # fitted on a DataFrame's columns
         if names is not None:
             meta["feature_names"] = json.dumps([str(n) for n in names])
@@ -834,7 +867,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         """The model that `read_model_file(path)`'s (meta, arrays) describe, on `device`
         (`load`; a wrapper that read the file for its own fields builds its model here)."""
         try:
-            params: dict[str, Any] = json.loads(meta["params"])
+            params: dict[str, Any] = _json_field(path, meta, "params", dict)
             unknown = sorted(set(params) - set(cls().get_params()))
             if unknown:
                 raise ModelFileError(f"{path}: unknown parameter(s) {unknown} in the model "
@@ -854,6 +887,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("lr_schedule", "constant")
             params.setdefault("antithetic", False)  # and single noise draws
             params.setdefault("whiten", None)  # and standardised per column only
+            params.setdefault("dequantise", False)  # and trained on the rows as given
             params.setdefault("sigma_high_span", None)  # and the fixed sigma_high
             params.setdefault("noise_input", "sigma")  # and the raw noise level as input
             params.setdefault("scaling", "column")  # and per-column scaling
@@ -875,11 +909,22 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      f"parameters are not valid: {err}; fit and save it "
                                      "again") from None
             model.n_features_in_ = _whole_field(path, meta, "n_features_in", 1)
-            model.offset_ = float(json.loads(meta["offset"]))
-            model.train_result_ = TrainResult(**json.loads(meta["train_result"]))
+            offset = _json_field(path, meta, "offset")
+            if isinstance(offset, bool) or not isinstance(offset, int | float):
+                raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field "
+                                     f"'offset' is {meta['offset'][:40]!r}, not a number; fit "
+                                     "and save it again")
+            model.offset_ = float(offset)
+            record = _json_field(path, meta, "train_result", dict)
+            try:
+                model.train_result_ = TrainResult(**record)
+            except TypeError as err:
+                raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field "
+                                     f"'train_result' does not describe a training run "
+                                     f"({err}); fit and save it again") from None
             # the widths built (files from before round 28 name them in hidden_sizes itself);
             # stored, so that a later "auto" rule cannot change the network a file holds
-            built = (json.loads(meta["hidden_sizes"]) if "hidden_sizes" in meta
+            built = (_json_field(path, meta, "hidden_sizes") if "hidden_sizes" in meta
                      else params["hidden_sizes"])
             if not are_widths(built):
                 raise ModelFileError(f"{path}: the network's widths {built!r} are not a list "
@@ -891,13 +936,14 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      f"stored has widths {list(built)}")
             model.hidden_sizes_ = tuple(built)
             # what n_members "auto" counted (round 33; files from before it: not counted)
-            directions = json.loads(meta.get("principal_directions", "null"))
+            directions = _json_field(path, meta, "principal_directions", default="null")
             if directions is not None and (isinstance(directions, bool)
                                            or not isinstance(directions, int)
                                            or directions < 0):
                 raise ModelFileError(f"{path}: principal_directions {directions!r} is not a "
                                      "whole number of at least 0")
             model.principal_directions_ = directions
+            model.quantisation_steps_ = _stored_steps(path, meta, model)
             _check_arrays(path, model, arrays)
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
             model.whitening_ = arrays.get("whitening")
@@ -909,7 +955,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             model.aggregator_state_ = {k.split(".", 1)[1]: v for k, v in arrays.items()
                                        if k.startswith("aggregator.")}
             if "feature_names" in meta:  # scikit-learn checks a DataFrame's columns by them
-                names = json.loads(meta["feature_names"])
+                names = _json_field(path, meta, "feature_names")
                 if (not isinstance(names, list) or len(names) != model.n_features_in_
                         or not all(isinstance(n, str) for n in names)):
                     raise ModelFileError(f"{path}: feature_names is not a list of "
@@ -955,6 +1001,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         directions = getattr(self, "principal_directions_", None)
         if directions is not None:  # counted by n_members "auto" (round 33)
             out["principal_directions"] = int(directions)
+        steps = getattr(self, "quantisation_steps_", None)
+        if steps is not None:  # fitted with dequantise
+            out["quantised_columns"] = int(np.count_nonzero(steps))
         names = getattr(self, "feature_names_in_", None)
         if names is not None:
             out["feature_names"] = [str(n) for n in names]
@@ -998,6 +1047,25 @@ def _torch_seeded(seed: int, device: torch.device) -> Iterator[None]:
         elif accelerator:
             torch.get_device_module(device.type).manual_seed(seed)
         yield
+
+
+def _json_field(path: Path, meta: Mapping[str, str], name: str, kind: type | None = None,
+                default: str | None = None) -> Any:
+    """The metadata field `name` of the model file `path` read as JSON (`default`, itself
+    JSON, where the field is absent and may be; KeyError where it may not); ModelFileError
+    naming the file and the field when it is not JSON, or not of `kind` (e.g. dict)."""
+    raw = meta[name] if default is None else meta.get(name, default)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field {name!r} "
+                             f"is not valid JSON ({raw[:40]!r}); fit and save it "
+                             "again") from None
+    if kind is not None and not isinstance(value, kind):
+        raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field {name!r} "
+                             f"is not a JSON {'object' if kind is dict else kind.__name__} "
+                             f"({raw[:40]!r}); fit and save it again")
+    return value
 
 
 def _whole_field(path: Path, meta: dict[str, str], name: str, least: int) -> int:
@@ -1045,6 +1113,31 @@ def _expected_arrays(model: MULDE) -> dict[str, tuple[tuple[int, ...], str, str]
     else:  # the held-out choosing ones: the levels kept (their count is theirs), or weights
         state = {"mean": level, "levels": ((-1,), "int", f"aggregator={kind.value!r}")}
     return out | {f"aggregator.{k}": v for k, v in state.items()}
+
+
+def _stored_steps(path: Path, meta: Mapping[str, str], model: MULDE) -> np.ndarray | None:
+    """The quantisation steps a file stores (metadata "quantisation_steps": a JSON list of
+    n_features_in_ numbers >= 0, written with dequantise=True), None where it stores none;
+    ModelFileError naming the file for anything else, or for steps without dequantise."""
+    raw = meta.get("quantisation_steps")
+    if raw is None:
+        return None
+    try:
+        steps = np.asarray(_json_field(path, meta, "quantisation_steps"), dtype=np.float64)
+    except (ValueError, TypeError) as err:
+        if isinstance(err, ModelFileError):
+            raise
+        steps = None
+    if (steps is None or steps.shape != (model.n_features_in_,)
+            or not np.all(np.isfinite(steps) & (steps >= 0))):
+        raise ModelFileError(f"{path}: inconsistent MULDE model file: 'quantisation_steps' "
+                             f"is not a list of {model.n_features_in_} numbers >= 0; fit and "
+                             "save it again")
+    if not model.dequantise:
+        raise ModelFileError(f"{path}: inconsistent MULDE model file: 'quantisation_steps' "
+                             "is stored, but the config says dequantise=False; fit and save "
+                             "it again")
+    return steps
 
 
 def _check_arrays(path: Path, model: MULDE, arrays: dict[str, np.ndarray]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 # of 1e-3, round 27: bagged members below 501 rows, round 28: the first layer's width from d,
 # round 29: the rate's rows counted as n x 256 / d past 256 features, round 30: 4 bagged
 # members whenever the rows are fewer than ten per feature, round 31: 8 on quarters there
-# from 501 rows on;
+# from 501 rows on, round 35: uniform dequantisation of the columns on a lattice;
 # docs/detector.md has their numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
@@ -48,6 +48,7 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "sigma_low": 1e-3,
         "sigma_low_nn": None,
         "whiten": None,
+        "dequantise": False,
         "sigma_high": 1.0,
         "sigma_high_span": None,
         "spacing": "linear",

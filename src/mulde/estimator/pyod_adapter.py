@@ -56,8 +56,8 @@ class PyODMULDE(BaseDetector):
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, scaling: str = "column",
-                 whiten: str | None = None, base: str | None = None,
-                 precondition: str | None = None,
+                 whiten: str | None = None, dequantise: bool = True,
+                 base: str | None = None, precondition: str | None = None,
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
@@ -87,6 +87,7 @@ class PyODMULDE(BaseDetector):
         self.sigma_high_span = sigma_high_span
         self.scaling = scaling
         self.whiten = whiten
+        self.dequantise = dequantise
         self.base = base
         self.precondition = precondition
         self.n_levels = n_levels

@@ -1,0 +1,48 @@
+"""Which ADBench columns lie on a lattice: per data set, the quantised columns of the
+training half (`adbench_accuracy.split`, normal rows only; no test row or label is read) as
+`MULDE(dequantise=True)` finds them (`mulde.estimator.columns.quantisation_steps`), for issue
+15's round 35 (benchmarks/density_fidelity.md).
+
+    MULDE_DATA=../shared/data python benchmarks/adbench_columns.py --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from adbench_accuracy import list_datasets, split
+from common import DATA_ROOT, RESULTS_DIR, command_line, new_header, write_json
+
+from mulde.estimator.columns import constant_columns, quantisation_steps
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-train", type=int, default=10_000)
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "adbench_columns.json")
+    args = p.parse_args(argv)
+    rows = []
+    for path in list_datasets(DATA_ROOT):
+        with np.load(path) as z:
+            X, y = z["X"].astype(np.float64), z["y"].astype(int).ravel()
+        X_train = split(X, y, args.seed, args.max_train, 1)[0]
+        steps = quantisation_steps(X_train)
+        entry = {"dataset": path.stem, "n_train": len(X_train), "d": X_train.shape[1],
+                 "constant": int(constant_columns(X_train).sum()),
+                 "quantised": int(np.count_nonzero(steps))}
+        rows.append(entry)
+        print(f"{entry['dataset']:28s} n {entry['n_train']:6d} d {entry['d']:5d} "
+              f"quantised {entry['quantised']:5d} constant {entry['constant']:4d}", flush=True)
+    touched = [r for r in rows if r["quantised"]]
+    print(f"{len(touched)} of {len(rows)} sets have quantised columns; "
+          f"{sum(r['n_train'] >= 1000 for r in touched)} of them >= 1,000 training rows")
+    write_json(args.out, new_header("adbench_columns", seed=args.seed,
+                                    max_train=args.max_train, command=command_line(),
+                                    entries=rows))
+
+
+if __name__ == "__main__":
+    main()
