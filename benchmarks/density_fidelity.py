@@ -33,8 +33,10 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -213,8 +215,12 @@ VARIANTS["quarters8_per_direction"] = {**VARIANTS["quarters8_per_feature"],
 VARIANTS["steps8000_per_feature"] = {**VARIANTS["quarters8_per_direction"],
                                      "long_steps_per_feature": 50, "long_steps": 8000}
 # round 35: P8 (the default) with uniform dequantisation of the columns whose values lie on a
-# lattice (`MULDE(dequantise=True)`, `mulde.estimator.columns.quantisation_steps`)
-VARIANTS["dequantise_lattice"] = {**VARIANTS["quarters8_per_direction"], "dequantise": True}
+# lattice (`MULDE(dequantise=True)`, `mulde.estimator.columns.quantisation_steps`), two-valued
+# columns included (`lattice_min_values` 2: round 35's rule; `fit_mulde_energies` applies it)
+VARIANTS["dequantise_lattice"] = {**VARIANTS["quarters8_per_direction"], "dequantise": True,
+                                  "lattice_min_values": 2}
+# round 36: the same with only columns of at least three values counted (the library's rule)
+VARIANTS["dequantise_lattice3"] = {**VARIANTS["quarters8_per_direction"], "dequantise": True}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -288,7 +294,8 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     and with round 33's `members_per_direction` k the same where n_rows > 500 rows are fewer
     than k x `directions` (the training rows' `principal_directions`, which such a variant
     needs: ValueError without); round 34's `long_steps_per_feature` k sets max_steps to
-    `long_steps` where n_rows >= k d."""
+    `long_steps` where n_rows >= k d; round 35's `lattice_min_values` is left out (no MULDE
+    parameter: `fit_mulde_energies` applies it)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
     params = dict(VARIANTS[variant])
@@ -301,6 +308,7 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     per_direction = params.pop("members_per_direction", None)
     long_per_feature = params.pop("long_steps_per_feature", None)
     long_steps = params.pop("long_steps", None)
+    params.pop("lattice_min_values", None)  # round 35's rule: `fit_mulde_energies` applies it
     if long_per_feature is not None and n_rows >= long_per_feature * n_features:
         params["max_steps"] = long_steps
     if per_direction is not None and directions is None:
@@ -325,6 +333,23 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     return params
 
 
+@contextmanager
+def _lattice_rule(min_values: int | None) -> Iterator[None]:
+    """Fit with `quantisation_steps(X, min_values)` (round 35's variant counted two-valued
+    columns; the library counts from `LATTICE_MIN_VALUES`); the library's rule for None."""
+    if min_values is None:
+        yield
+        return
+    import mulde.estimator.model as model_module
+
+    original = model_module.quantisation_steps
+    model_module.quantisation_steps = partial(original, min_values=min_values)
+    try:
+        yield
+    finally:
+        model_module.quantisation_steps = original
+
+
 def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray], seed: int,
                        cache: Path | None, device: str = "cpu"
                        ) -> tuple[list[np.ndarray], float, float, str, dict | None]:
@@ -346,11 +371,12 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
 
     directions = (principal_directions(x_train)
                   if "members_per_direction" in VARIANTS[variant] else None)
-    model = MULDE.from_preset("default", random_state=seed, device=device,
-                              **variant_params(variant, x_train.shape[1], len(x_train),
-                                               directions))
+    params = variant_params(variant, x_train.shape[1], len(x_train), directions)
+    min_values = VARIANTS[variant].get("lattice_min_values")
+    model = MULDE.from_preset("default", random_state=seed, device=device, **params)
     t0 = time.perf_counter()
-    model.fit(x_train)
+    with _lattice_rule(min_values):
+        model.fit(x_train)
     fit_s = time.perf_counter() - t0
     energies = [model.score_samples_multiscale(x) for x in (x_train, *sets)]
     result = model.train_result_

@@ -33,7 +33,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     from mulde.core.training import resolve_max_samples, resolve_members
     rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
                  "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature",
-                 "quarters8_per_direction", "steps8000_per_feature", "dequantise_lattice"}
+                 "quarters8_per_direction", "steps8000_per_feature", "dequantise_lattice",
+                 "dequantise_lattice3"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -165,3 +166,19 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
     for name in ("lr_rows", "bag_rows", "width_d", "width_2d"):
         assert variant_params(name, 512, 4000)["lr"] == pytest.approx(3e-3), name
         assert variant_params(name, 256, 4000)["lr"] == "auto", name
+
+
+def test_round_35s_variant_counts_two_valued_columns_and_round_36s_does_not():
+    """Round 35 registered two-valued columns as lattices; the library counts from three
+    values since round 36: the suite fits round 35's variant with its own rule."""
+    from density_fidelity import _lattice_rule, variant_params
+
+    import mulde.estimator.model as model_module
+
+    x = np.c_[np.tile([0.0, 1.0], 50), np.tile([0.0, 1.0, 2.0, 3.0], 25)]
+    assert "lattice_min_values" not in variant_params("dequantise_lattice", 2, 100, 2)
+    with _lattice_rule(2):
+        np.testing.assert_array_equal(model_module.quantisation_steps(x), [1.0, 1.0])
+    np.testing.assert_array_equal(model_module.quantisation_steps(x), [0.0, 1.0])
+    with _lattice_rule(None):
+        np.testing.assert_array_equal(model_module.quantisation_steps(x), [0.0, 1.0])

@@ -711,13 +711,13 @@ def test_the_cosine_schedule_reaches_the_optimiser_and_its_checkpoints():
 
 
 def test_dequantised_moves_each_row_within_its_cell_by_hand():
-    """x + (u - 1/2) @ cells: with cells diag(h) a row moves by (u_j - 1/2) h_j in each
-    quantised column and not at all elsewhere; whitened cells (full rows) carry the same
-    draw into every coordinate; None returns x itself and draws nothing."""
-    from mulde.core.training import dequantised
+    """shift = (u - 1/2) * widths: a row moves by (u_j - 1/2) h_j in each quantised column
+    and not at all elsewhere; with a whitening's rows (mixing) the same draw reaches every
+    coordinate as shift @ mixing; None returns x itself and draws nothing."""
+    from mulde.core.training import LatticeCells, dequantised
 
     x = torch.tensor([[0.0, 5.0, 1.0], [2.0, -1.0, 3.0]])
-    cells = torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.0, 2.0]])  # columns 0 and 2, h 0.5 and 2
+    cells = LatticeCells(torch.tensor([0, 2]), torch.tensor([0.5, 2.0]))  # h 0.5 and 2
     u = torch.rand((2, 2), generator=torch.Generator().manual_seed(7))
     out = dequantised(x, cells, torch.Generator().manual_seed(7))
     expected = x.clone()
@@ -725,9 +725,11 @@ def test_dequantised_moves_each_row_within_its_cell_by_hand():
     expected[:, 2] += (u[:, 1] - 0.5) * 2.0
     torch.testing.assert_close(out, expected)
     assert torch.all((out - x).abs() <= torch.tensor([0.25, 0.0, 1.0]))
-    mixed = torch.tensor([[0.6, 0.8, 0.0], [0.0, 0.0, 1.0]])
+    assert torch.equal(x, torch.tensor([[0.0, 5.0, 1.0], [2.0, -1.0, 3.0]]))  # x untouched
+    mixing = torch.tensor([[0.6, 0.8, 0.0], [0.0, 0.0, 1.0]])
+    mixed = LatticeCells(cells.columns, cells.widths, mixing)
     torch.testing.assert_close(dequantised(x, mixed, torch.Generator().manual_seed(7)),
-                               x + (u - 0.5) @ mixed)
+                               x + ((u - 0.5) * cells.widths) @ mixing)
     g = torch.Generator().manual_seed(3)
     assert dequantised(x, None, g) is x
     assert torch.equal(torch.rand(4, generator=g),
@@ -735,8 +737,10 @@ def test_dequantised_moves_each_row_within_its_cell_by_hand():
 
 
 def test_training_with_cells_dequantises_and_is_told_apart_by_checkpoints(tmp_path):
-    """cells change the trained weights; training with them is seeded (repeats exactly) and
+    """cells change the trained weights; training with them is seeded (repeats exactly), and
     a checkpoint written with them is not resumed by a run without them."""
+    from mulde.core.training import LatticeCells
+
     def run(cells, where=None):
         torch.manual_seed(1)
         net = EnergyMLP(3, (16, 16))
@@ -746,7 +750,7 @@ def test_training_with_cells_dequantises_and_is_told_apart_by_checkpoints(tmp_pa
         train_energy(net, x, NoiseSchedule(), DSMLoss(0.1), cfg, where, cells=cells)
         return net
 
-    cells = torch.eye(3) * 0.8
+    cells = LatticeCells(torch.arange(3), torch.full((3,), 0.8))
     a, b, plain = run(cells), run(cells), run(None)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert any(not torch.equal(p, q)

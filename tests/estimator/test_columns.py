@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mulde.estimator.columns import constant_columns
 
@@ -30,7 +31,7 @@ def test_constant_columns_rule_is_relative_to_the_columns_size():
 
 def test_quantisation_steps_finds_lattices_by_hand():
     """quantisation_steps: the smallest gap h where every gap is a whole multiple of it
-    (within 1e-3 h) and the column has at most n / 2 distinct values; 0 otherwise."""
+    (within 1e-3 h) and the column has 3 to n / 2 distinct values; 0 otherwise."""
     from mulde.estimator.columns import quantisation_steps
 
     X = np.array([
@@ -42,7 +43,10 @@ def test_quantisation_steps_finds_lattices_by_hand():
         [0.0,      1.0,    0.0,           0.20,         7.0,      -3.0],
         [1.0,      4.0,    1.0,           0.40,         7.0,      -1.0],
     ])
-    np.testing.assert_allclose(quantisation_steps(X), [1.0, 3.0, 0.0, 0.1, 0.0, 2.0])
+    np.testing.assert_allclose(quantisation_steps(X), [1.0, 0.0, 0.0, 0.1, 0.0, 2.0])
+    # two values lie on a lattice whatever they are: no evidence of one (round 36), unless
+    # asked for (round 35's rule)
+    assert quantisation_steps(X, min_values=2)[1] == 3.0
     # more than n / 2 distinct values: no lattice is read into them, even integers
     np.testing.assert_array_equal(quantisation_steps(np.arange(10.0)[:, None]), [0.0])
     assert quantisation_steps(np.repeat(np.arange(5.0), 2)[:, None])[0] == 1.0  # n / 2
@@ -52,10 +56,27 @@ def test_quantisation_steps_finds_lattices_by_hand():
     assert quantisation_steps(near)[0] == 1.0 and quantisation_steps(far)[0] == 0.0
 
 
-def test_continuous_columns_have_no_quantisation_step():
+def test_values_a_rounding_apart_count_as_one_lattice_value():
+    """0.1 + 0.2 beside 0.3, or c / 100 beside c * 0.01, differ in the last bits: the lattice
+    is still seen (the column was skipped, its smallest gap being the rounding)."""
+    from mulde.estimator.columns import quantisation_steps
+
+    decimals = np.tile([0.0, 0.1, 0.2, 0.3, 0.1 + 0.2, 0.4], 10)[:, None]
+    assert quantisation_steps(decimals)[0] == pytest.approx(0.1)
+    c = np.random.default_rng(0).integers(0, 500, 5000)
+    assert quantisation_steps(np.r_[c / 100, c * 0.01][:, None])[0] == pytest.approx(0.01)
+
+
+def test_continuous_and_huge_columns_have_no_quantisation_step(recwarn):
+    """Continuous values (by their count), values spread wider than float64 (no warning),
+    and three continuous values that are no lattice (by the gaps)."""
     from mulde.estimator.columns import quantisation_steps
 
     rng = np.random.default_rng(0)
     X = np.c_[rng.standard_normal(200), rng.standard_normal(200) * 1e-9 + 1.0,
               np.round(rng.standard_normal(200), 6)]
     np.testing.assert_array_equal(quantisation_steps(X), [0.0, 0.0, 0.0])
+    huge = np.tile([-1e308, 1e308, 1.5e308], 4)[:, None]  # a gap beyond float64
+    three = np.tile([0.0, 1.0, 2.7183], 4)[:, None]
+    np.testing.assert_array_equal(quantisation_steps(np.c_[huge, three]), [0.0, 0.0])
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

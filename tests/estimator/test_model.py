@@ -794,11 +794,12 @@ def test_dequantise_spreads_lattice_columns_and_saves_their_steps(tmp_path):
 
     rng = np.random.default_rng(7)
     X = np.c_[rng.integers(0, 4, 400) * 0.5, rng.standard_normal(400),
-              rng.integers(0, 2, 400)].astype(float)
+              rng.integers(0, 3, 400), rng.integers(0, 2, 400)].astype(float)
     params = FAST | {"max_steps": 40}
     model = MULDE(**params).fit(X)
     assert model.dequantise is True
-    np.testing.assert_array_equal(model.quantisation_steps_, [0.5, 0.0, 1.0])
+    # the binary column: two values are a lattice whatever they are (round 36)
+    np.testing.assert_array_equal(model.quantisation_steps_, [0.5, 0.0, 1.0, 0.0])
     assert not np.array_equal(model.score_samples(X),
                               MULDE(dequantise=False, **params).fit(X).score_samples(X))
     assert model.summary()["quantised_columns"] == 2
@@ -809,8 +810,8 @@ def test_dequantise_spreads_lattice_columns_and_saves_their_steps(tmp_path):
     arrays, meta = model._file_contents()
     from mulde.estimator.persistence import save_arrays
 
-    for bad, said in ((meta | {"quantisation_steps": "[0.5, -1, 1]"}, "numbers >= 0"),
-                      (meta | {"quantisation_steps": "[0.5]"}, "list of 3 numbers"),
+    for bad, said in ((meta | {"quantisation_steps": "[0.5, -1, 1, 0]"}, "numbers >= 0"),
+                      (meta | {"quantisation_steps": "[0.5]"}, "list of 4 numbers"),
                       (meta | {"params": meta["params"].replace('"dequantise": true',
                                                                 '"dequantise": false')},
                        "config says dequantise=False")):

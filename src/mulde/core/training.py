@@ -422,22 +422,49 @@ def antithetic_batch(x: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor
     return torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([eps, -eps])
 
 
-def dequantised(x: torch.Tensor, cells: torch.Tensor | None, g: torch.Generator
+@dataclass(frozen=True)
+class LatticeCells:
+    """The lattice cells of q quantised columns, in the network's coordinates (`MULDE(
+    dequantise=True)`, `mulde.estimator.columns.quantisation_steps`): `columns` (q,) int64,
+    the columns; `widths` (q,) float, each one's step h_j divided by the column's scale;
+    `mixing` (q, d), the rows of the whitening matrix of those columns, or None without
+    whitening (each column then moves alone)."""
+
+    columns: torch.Tensor
+    widths: torch.Tensor
+    mixing: torch.Tensor | None = None
+
+    def identity(self) -> dict:
+        """What a checkpoint records of them (`train_energy`): the count and the sums, to 6
+        significant digits."""
+        out = {"columns": int(self.columns.numel()),
+               "sum": float(f"{float(self.widths.double().sum()):.6g}")}
+        if self.mixing is not None:
+            out["mixing_sum"] = float(f"{float(self.mixing.double().abs().sum()):.6g}")
+        return out
+
+
+def dequantised(x: torch.Tensor, cells: LatticeCells | None, g: torch.Generator
                 ) -> torch.Tensor:
-    """Rows x (m, d) each moved uniformly within its lattice cell: x + (u - 1/2) @ cells, u
-    uniform on [0, 1)^q drawn from g; cells (q, d) holds, per quantised column, its cell's
-    edge in the network's coordinates (the step h_j, standardised and whitened as the rows
-    are: `MULDE(dequantise=True)`, `mulde.estimator.columns.quantisation_steps`). x itself
-    when cells is None (no quantised column), and g is then not drawn from."""
+    """Rows x (m, d) each moved uniformly within its lattice cells: shift = (u - 1/2) *
+    widths, u uniform on [0, 1)^q drawn from g, added to the quantised columns (or shift @
+    mixing to every coordinate, when the rows are whitened); a new tensor. x itself when
+    cells is None (no quantised column), and g is then not drawn from."""
     if cells is None:
         return x
-    u = torch.rand((x.shape[0], cells.shape[0]), generator=g, device=x.device, dtype=x.dtype)
-    return x + (u - 0.5) @ cells
+    u = torch.rand((x.shape[0], cells.widths.numel()), generator=g, device=x.device,
+                   dtype=x.dtype)
+    shift = (u - 0.5) * cells.widths
+    if cells.mixing is not None:
+        return x + shift @ cells.mixing
+    out = x.clone()
+    out[:, cells.columns] += shift
+    return out
 
 
 def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
                      schedule: NoiseSchedule, seed: int, repeats: int = 4,
-                     cells: torch.Tensor | None = None) -> float:
+                     cells: LatticeCells | None = None) -> float:
     """DSM loss on the validation rows with noise (and dequantisation, with `cells`) fixed
     by the seed (comparable across steps)."""
     g = _generator(seed, -2, x_val.device)
@@ -458,10 +485,10 @@ def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
 
 def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
                  config: TrainConfig, checkpoint_dir: Path | None = None,
-                 progress: bool = False, cells: torch.Tensor | None = None) -> TrainResult:
+                 progress: bool = False, cells: LatticeCells | None = None) -> TrainResult:
     """Train net on standardised normal data x (n, d) in place; return the run's history.
 
-    cells: (q, d), the lattice cells of q quantised columns in x's coordinates: every
+    cells: the lattice cells of q quantised columns in x's coordinates: every
     step's rows, and the validation rows, are dequantised (`dequantised`) before noise is
     added; None (the default) trains on the rows as given.
 
@@ -487,8 +514,7 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     best = copy.deepcopy(kept.state_dict())
     identity = _checkpoint_config(config, x, schedule, loss_fn, net)
     if cells is not None:  # left out without, as older checkpoints hold no such field
-        identity["dequantise"] = {"shape": list(cells.shape),
-                                  "sum": float(f"{float(cells.double().abs().sum()):.6g}")}
+        identity["dequantise"] = cells.identity()
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():

@@ -30,25 +30,31 @@ def constant_columns(X: np.ndarray) -> np.ndarray:
 
 
 # `quantisation_steps`: a column counts as quantised only when its rows repeat its values at
-# least twice on average (distinct values <= n / 2), so that a few continuous values, which lie
-# on some lattice by chance (any two do), are not taken for one; and its gaps must be whole
-# multiples of the smallest to within this share of it.
+# least twice on average (distinct values <= n / 2), so that continuous values are not taken
+# for a lattice; when it holds at least LATTICE_MIN_VALUES distinct values, since any two
+# values lie on a lattice (its step the whole gap between them) and only a third can show
+# one (issue 15, round 36); and when its gaps are whole multiples of the smallest to within
+# LATTICE_TOLERANCE of it. Values closer than the float rounding of the column's magnitude
+# (0.1 + 0.2 beside 0.3) count as one.
 LATTICE_TOLERANCE = 1e-3
+LATTICE_MIN_VALUES = 3
 
 
-def quantisation_steps(X: np.ndarray) -> np.ndarray:
+def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES) -> np.ndarray:
     """The (d,) quantisation step of each of X's (n, d) columns, in X's units, 0 where none:
     h > 0 when the column's distinct values lie on a lattice {a + k h} (every gap between
     consecutive distinct values a whole multiple of the smallest gap h, within
-    `LATTICE_TOLERANCE` h) and the column holds at most n / 2 distinct values (integer counts,
-    binary or ordinal codes, pixel values, readings rounded to a resolution). Constant columns,
-    columns of continuous values and columns of irregularly spaced codes give 0.
+    `LATTICE_TOLERANCE` h; values a float rounding apart count as one), number at least
+    `min_values` (3: two values are on a lattice whatever they are) and at most n / 2
+    (integer counts, ordinal codes, pixel values, readings rounded to a resolution).
+    Constant columns, two-valued columns, columns of continuous values and columns of
+    irregularly spaced codes give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and
     Larochelle, NeurIPS 2013; Theis, van den Oord and Bethge, ICLR 2016), which turns the
-    probability of each value into a density of the same ranking, h being one width per
-    column."""
+    probability of each lattice value into a density of the same ranking, h being one width
+    per column (values off the lattice then score as their cell's value)."""
     X = np.asarray(X, dtype=np.float64)
     n, d = X.shape
     steps = np.zeros(d)
@@ -57,11 +63,14 @@ def quantisation_steps(X: np.ndarray) -> np.ndarray:
         values = np.unique(X[:, j])
         if len(values) > n / 2:
             continue
-        gaps = np.diff(values)
-        h = gaps.min()
-        if h <= CONSTANT_EPS * np.finfo(np.float64).eps * np.abs(values).max():
-            continue  # gaps at the rounding of the values: no lattice to see
-        ratio = gaps / h
-        if np.all(np.abs(ratio - np.rint(ratio)) <= LATTICE_TOLERANCE):
-            steps[j] = h
+        with np.errstate(over="ignore", invalid="ignore"):  # ranges beyond float64: none
+            gaps = np.diff(values)
+            rounding = CONSTANT_EPS * np.finfo(np.float64).eps * np.abs(values).max()
+            gaps = gaps[gaps > rounding]  # values a rounding apart are one value
+            if len(gaps) + 1 < min_values or not np.isfinite(gaps).all():
+                continue
+            h = gaps.min()
+            ratio = gaps / h
+            if np.all(np.abs(ratio - np.rint(ratio)) <= LATTICE_TOLERANCE):
+                steps[j] = h
     return steps

@@ -41,6 +41,7 @@ from mulde.core.network import NOISE_INPUTS, are_widths, resolve_hidden_sizes
 from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
+    LatticeCells,
     resolve_lr,
     resolve_max_samples,
     resolve_members,
@@ -261,13 +262,15 @@ class MULDE(OutlierMixin, BaseEstimator):
         are the same fraction of the data's spread in every direction.
     dequantise: True (the default since issue 15's round 35 of the density-fidelity suite) or
         False (the paper: training noise is added to the rows as given). With True, each
-        quantised column (its values on a lattice of step h, at most n / 2 distinct:
-        integer counts, binary or ordinal codes; `mulde.estimator.columns.quantisation_steps`,
-        recorded in `quantisation_steps_`) is spread uniformly over its value's cell
-        [x - h / 2, x + h / 2) in every training step before the noise (uniform
-        dequantisation, Uria et al. 2013, Theis et al. 2016), so that the network learns a
-        density whose values rank the rows as their probabilities do instead of spikes at
-        the lattice points. Scoring reads the rows as given (the cells' centres).
+        quantised column (at least 3 and at most n / 2 distinct values on a lattice of step
+        h: integer counts, ordinal codes, pixel values; two-valued columns are not counted,
+        round 36; `mulde.estimator.columns.quantisation_steps`, recorded in
+        `quantisation_steps_`) is spread uniformly over its value's cell [x - h / 2, x + h / 2)
+        in every training step before the noise (uniform dequantisation, Uria et al. 2013,
+        Theis et al. 2016), so that the network learns a density whose values rank the rows
+        as their probabilities do instead of spikes at the lattice points. Scoring reads the
+        rows as given (the cells' centres); a value off the lattice within the training
+        range scores as the cell it falls in (use False where such values are the anomalies).
     n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "geometric" (the
         default: log-spaced, where training draws its levels, log-uniformly; issue 15 round
         11 of the density-fidelity suite) or "linear" (the paper, the `paper` preset).
@@ -622,7 +625,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1])
             self.network_ = self._new_network(X.shape[1], n_members)
             if self.base is not None or self.precondition is not None:
-                # on every training row after scaling (the validation split too)
+                # on every training row after scaling (the validation split too), as given:
+                # without the variance h^2 / 12 that dequantisation adds to a quantised column
+                # (as the whitening above)
                 self.network_.fit_covariance(x.detach().cpu().numpy())
             self.network_ = self.network_.to(device)
             config = self._train_config(seed, len(X), n_members, X.shape[1])
@@ -648,20 +653,21 @@ class MULDE(OutlierMixin, BaseEstimator):
             self._set_offset(self._aggregate(energies), held)
         return self
 
-    def _cells(self) -> torch.Tensor | None:
-        """The (q, d) lattice cells of the q quantised columns in the network's coordinates
-        (`quantisation_steps_` divided by the column's scale, then whitened as the rows are),
-        for `train_energy`'s dequantisation; None without `dequantise` or without a
-        quantised column."""
+    def _cells(self) -> LatticeCells | None:
+        """The lattice cells of the quantised columns in the network's coordinates
+        (`quantisation_steps_` divided by the column's scale, with the whitening's rows of
+        those columns when whitened), for `train_energy`'s dequantisation; None without
+        `dequantise` or without a quantised column."""
         steps = self.quantisation_steps_
         if steps is None or not (steps > 0).any():
             return None
         cols = np.flatnonzero(steps > 0)
-        cells = np.zeros((len(cols), len(steps)))
-        cells[np.arange(len(cols)), cols] = steps[cols] / self.scale_[cols]
-        if self.whitening_ is not None:
-            cells = cells @ self.whitening_
-        return torch.from_numpy(cells.astype(np.float32)).to(self.device_)
+        widths = steps[cols] / self.scale_[cols]
+        mixing = None if self.whitening_ is None else self.whitening_[cols]
+        return LatticeCells(torch.from_numpy(cols).to(self.device_),
+                            torch.from_numpy(widths.astype(np.float32)).to(self.device_),
+                            None if mixing is None else
+                            torch.from_numpy(mixing.astype(np.float32)).to(self.device_))
 
     def _new_network(self, n_features: int, n_members: int) -> EnergyNetwork:
         """An untrained energy network of this model's architecture (the widths
