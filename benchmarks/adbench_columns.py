@@ -1,8 +1,8 @@
 """Which ADBench columns lie on a lattice: per data set, the quantised columns of the
 training half (`adbench_accuracy.split`, normal rows only; no test row or label is read) as
 `MULDE(dequantise=True)` finds them (`mulde.estimator.columns.quantisation_steps`), and as
-round 35's rule did (two-valued columns counted too), for issue 15's rounds 35-36
-(benchmarks/density_fidelity.md).
+rounds 35 and 36's rules did (two-valued columns and cells of any width counted), for issue
+15's rounds 35-37 (benchmarks/density_fidelity.md).
 
     MULDE_DATA=../shared/data python benchmarks/adbench_columns.py --seed 0
 """
@@ -34,19 +34,27 @@ def main(argv: list[str] | None = None) -> None:
         entry = {"dataset": path.stem, "n_train": len(X_train), "d": X_train.shape[1],
                  "constant": int(constant_columns(X_train).sum()),
                  "quantised": int(np.count_nonzero(steps)),
-                 # round 35's rule counted two-valued columns too
-                 "quantised_round35": int(np.count_nonzero(quantisation_steps(X_train, 2)))}
+                 # round 36's rule allowed cells of any width, round 35's two-valued columns too
+                 "quantised_round36": int(np.count_nonzero(
+                     quantisation_steps(X_train, max_stds=None))),
+                 "quantised_round35": int(np.count_nonzero(
+                     quantisation_steps(X_train, 2, max_stds=None)))}
         rows.append(entry)
         print(f"{entry['dataset']:28s} n {entry['n_train']:6d} d {entry['d']:5d} "
-              f"quantised {entry['quantised']:5d} (round 35: {entry['quantised_round35']:5d}) "
+              f"quantised {entry['quantised']:5d} (round 36: {entry['quantised_round36']:5d}, "
+              f"round 35: {entry['quantised_round35']:5d}) "
               f"constant {entry['constant']:4d}", flush=True)
-    for key, rule in (("quantised", "now"), ("quantised_round35", "by round 35's rule")):
+    for key, rule in (("quantised", "now"), ("quantised_round36", "by round 36's rule"),
+                      ("quantised_round35", "by round 35's rule")):
         touched = [r for r in rows if r[key]]
         print(f"{len(touched)} of {len(rows)} sets have quantised columns {rule}; "
               f"{sum(r['n_train'] >= 1000 for r in touched)} of them >= 1,000 training rows")
-    moved = [r["dataset"] for r in rows if r["quantised"] != r["quantised_round35"]]
+    moved = [r["dataset"] for r in rows if r["quantised_round36"] != r["quantised_round35"]]
     print(f"{len(moved)} sets have two-valued columns (round 36 trains them as given): "
           + " ".join(moved))
+    moved = [r["dataset"] for r in rows if r["quantised"] != r["quantised_round36"]]
+    print(f"{len(moved)} sets have cells wider than two standard deviations (round 37 trains "
+          "them as given): " + " ".join(moved))
     write_json(args.out, new_header("adbench_columns", seed=args.seed,
                                     max_train=args.max_train, command=command_line(),
                                     entries=rows))

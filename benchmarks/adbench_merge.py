@@ -1,13 +1,14 @@
 """Merge the MULDE rows of several `adbench_accuracy.py --methods MULDE` results into one
-file: per (data set, seed) the row of the last file that has it. For a default whose rule
-leaves some sets on the code path of an earlier default (issue 15, round 36: a set without a
-quantised column trains as round 33's default did), the unchanged sets' rows come from the
-earlier run and the changed ones from the new. The merged file keeps every source's
-commands and names its sources.
+file: per (data set, seed) the row of the last source that has it. A source is FILE, or
+FILE:SET,SET,... for those data sets of it only. For a default whose rule leaves some sets
+on the code path of an earlier default (issue 15, round 36: a set without a quantised column
+trains as round 33's default did; one whose quantised columns are round 35's fits as round
+35's did), the unchanged sets' rows come from the earlier runs and the changed ones from the
+new. The merged file keeps every source's commands and names each row's source.
 
     python benchmarks/adbench_merge.py --out results/adbench_mulde_round36_all.json \\
-        results/adbench_mulde_round33_all.json results/adbench_mulde_round35.json \\
-        results/adbench_mulde_round36.json --only-seed 0
+        --only-seed 0 results/adbench_mulde_round33_all.json:39_vertebral,14_glass,... \\
+        results/adbench_mulde_round35.json:45_wine,... results/adbench_mulde_round36.json
 """
 
 from __future__ import annotations
@@ -20,26 +21,35 @@ from common import command_line, new_header, read_json, write_json
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("sources", type=Path, nargs="+", help="results files, earliest first")
+    p.add_argument("sources", nargs="+",
+                   help="results files (FILE or FILE:SET,SET,...), earliest first")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--only-seed", type=int, default=None)
     args = p.parse_args(argv)
     rows: dict[tuple[str, int], dict] = {}
     commands: list[str] = []
     first = None
-    for path in args.sources:
+    for source in args.sources:
+        name, _, only = source.partition(":")
+        path = Path(name)
+        wanted = set(only.split(",")) if only else None
         res = read_json(path)
         if res is None:
             raise SystemExit(f"{path}: no such results file")
         first = first or res
         commands += [c for c in res.get("commands", []) if c not in commands]
+        found = set()
         for e in res["entries"]:
-            if e["method"] == "MULDE" and (args.only_seed is None or e["seed"] == args.only_seed):
+            if (e["method"] == "MULDE" and (args.only_seed is None or e["seed"] == args.only_seed)
+                    and (wanted is None or e["dataset"] in wanted)):
                 rows[(e["dataset"], e["seed"])] = e | {"source": path.name}
+                found.add(e["dataset"])
+        if wanted is not None and wanted - found:
+            raise SystemExit(f"{path}: no MULDE rows of {sorted(wanted - found)}")
     commands.append(command_line())
     header = new_header("adbench_accuracy", protocol=first["protocol"],
                         mulde_settings=first.get("mulde_settings", {}),
-                        sources=[str(s) for s in args.sources], entries=list(rows.values()))
+                        sources=list(args.sources), entries=list(rows.values()))
     header["commands"] = commands
     write_json(args.out, header)
     counts: dict[str, int] = {}

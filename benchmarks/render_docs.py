@@ -595,6 +595,13 @@ ADBENCH_MULDE_RUNS = {
                 "the default after issue 15's round 33 (seed 0, all 58 sets)"),
     "round33-seeds12": ("adbench_mulde_round33_seeds12.json",
                         "round 33's default on seeds 1 and 2 (all sets but 17_InternetAds)"),
+    "round35": ("adbench_mulde_round35.json",
+                "the default chosen in issue 15's round 35 (seed 0; the 47 sets with quantised "
+                "columns by its rule but 17_InternetAds, stopped once round 36 replaced it)"),
+    "round36": ("adbench_mulde_round36_all.json",
+                "the default after issue 15's round 36 (seed 0, all 58 sets: its 10 changed "
+                "sets refitted, the rest round 35's or round 33's rows, which it fits alike; "
+                "benchmarks/adbench_merge.py)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -668,6 +675,11 @@ def main(argv: list[str] | None = None) -> None:
                                "commands": current["commands"] + more["commands"]}
                 parts.append(adbench_round2_section(
                     acc, [("before issue 15", None), three[-1], ("round 33, seeds 0-2", both)]))
+        for key, label in (("round35", "round 35"), ("round36", "round 36")):
+            later = read_json(getattr(args, f"accuracy_{key}"))
+            if current and later:  # seed 0, beside round 33's default on the same sets
+                parts.append(adbench_round2_section(
+                    acc, [("before issue 15", None), ("round 33", current), (label, later)]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))

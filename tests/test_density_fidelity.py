@@ -34,7 +34,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
                  "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature",
                  "quarters8_per_direction", "steps8000_per_feature", "dequantise_lattice",
-                 "dequantise_lattice3"}
+                 "dequantise_lattice3", "dequantise_cells2sd"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -168,17 +168,20 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
         assert variant_params(name, 256, 4000)["lr"] == "auto", name
 
 
-def test_round_35s_variant_counts_two_valued_columns_and_round_36s_does_not():
-    """Round 35 registered two-valued columns as lattices; the library counts from three
-    values since round 36: the suite fits round 35's variant with its own rule."""
-    from density_fidelity import _lattice_rule, variant_params
+def test_rounds_35_and_36_variants_keep_their_lattice_rules():
+    """Round 35 counted two-valued columns and cells of any width, round 36 cells of any
+    width from three values; the library counts from three values with cells of at most two
+    standard deviations since round 37: the suite fits each round's variant by its rule."""
+    from density_fidelity import VARIANTS, _lattice_rule, variant_params
 
     import mulde.estimator.model as model_module
 
-    x = np.c_[np.tile([0.0, 1.0], 50), np.tile([0.0, 1.0, 2.0, 3.0], 25)]
-    assert "lattice_min_values" not in variant_params("dequantise_lattice", 2, 100, 2)
-    with _lattice_rule(2):
-        np.testing.assert_array_equal(model_module.quantisation_steps(x), [1.0, 1.0])
-    np.testing.assert_array_equal(model_module.quantisation_steps(x), [0.0, 1.0])
-    with _lattice_rule(None):
-        np.testing.assert_array_equal(model_module.quantisation_steps(x), [0.0, 1.0])
+    wide = np.r_[np.zeros(96), [10.0, 10.0, 20.0, 20.0]]  # cells of 3.2 stds
+    x = np.c_[np.tile([0.0, 1.0], 50), np.tile([0.0, 1.0, 2.0, 3.0], 25), wide]
+    assert "lattice_rule" not in variant_params("dequantise_lattice", 3, 100, 3)
+    expected = {"dequantise_lattice": [1.0, 1.0, 10.0], "dequantise_lattice3": [0.0, 1.0, 10.0],
+                "dequantise_cells2sd": [0.0, 1.0, 0.0]}
+    for name, steps in expected.items():
+        with _lattice_rule(VARIANTS[name].get("lattice_rule")):
+            np.testing.assert_array_equal(model_module.quantisation_steps(x), steps)
+    np.testing.assert_array_equal(model_module.quantisation_steps(x), [0.0, 1.0, 0.0])

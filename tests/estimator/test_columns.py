@@ -80,3 +80,33 @@ def test_continuous_and_huge_columns_have_no_quantisation_step(recwarn):
     three = np.tile([0.0, 1.0, 2.7183], 4)[:, None]
     np.testing.assert_array_equal(quantisation_steps(np.c_[huge, three]), [0.0, 0.0])
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_cells_wider_than_two_standard_deviations_are_not_counted():
+    """Round 37: a few outlying codes (0 on 1,996 rows, 1,000 and 2,000 on two each: a step
+    of about 14 standard deviations) are no resolution; a count column's step is."""
+    from mulde.estimator.columns import quantisation_steps
+
+    codes = np.r_[np.zeros(1996), [1000.0, 1000.0, 2000.0, 2000.0]]
+    counts = np.random.default_rng(1).poisson(0.3, 2000).astype(float)  # std ~0.55, step 1
+    assert counts.std(ddof=1) < 1.0
+    np.testing.assert_array_equal(quantisation_steps(np.c_[codes, counts]), [0.0, 1.0])
+    np.testing.assert_array_equal(quantisation_steps(np.c_[codes, counts], max_stds=None),
+                                  [1000.0, 1.0])
+
+
+def test_the_lattice_is_seen_at_the_datas_own_precision():
+    """Whole numbers near 1e15 stay distinct (the rounding rule was 32 eps of the largest
+    value, 7 units there); two-decimal readings stored as float32 lie a few float32 units
+    off their lattice and are still seen, at float32's step."""
+    from mulde.estimator.columns import quantisation_steps
+
+    rng = np.random.default_rng(2)
+    big = 1e15 + rng.poisson(3.0, 1000).astype(float)
+    assert quantisation_steps(big[:, None])[0] == 1.0
+    cents = (1000 + rng.integers(0, 50, 1000) * 0.01)
+    assert quantisation_steps(cents[:, None])[0] == pytest.approx(0.01)
+    as32 = cents.astype(np.float32)[:, None]
+    assert quantisation_steps(as32)[0] == pytest.approx(0.01, rel=1e-2)
+    assert quantisation_steps(as32.astype(np.float64), precision=np.float32)[0] > 0
+    assert quantisation_steps(as32.astype(np.float64))[0] == 0.0  # read as float64: missed

@@ -803,6 +803,7 @@ def test_dequantise_spreads_lattice_columns_and_saves_their_steps(tmp_path):
     assert not np.array_equal(model.score_samples(X),
                               MULDE(dequantise=False, **params).fit(X).score_samples(X))
     assert model.summary()["quantised_columns"] == 2
+    assert model.summary()["quantisation_steps"] == {"0": 0.5, "2": 1.0}
     path = model.save(tmp_path / "m.safetensors")
     loaded = MULDE.load(path)
     np.testing.assert_array_equal(loaded.quantisation_steps_, model.quantisation_steps_)

@@ -514,7 +514,7 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     best = copy.deepcopy(kept.state_dict())
     identity = _checkpoint_config(config, x, schedule, loss_fn, net)
     if cells is not None:  # left out without, as older checkpoints hold no such field
-        identity["dequantise"] = cells.identity()
+        identity["lattice_cells"] = cells.identity()
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():

@@ -29,48 +29,72 @@ def constant_columns(X: np.ndarray) -> np.ndarray:
     return spread <= CONSTANT_EPS * np.finfo(np.float64).eps * np.maximum(-low, high)
 
 
-# `quantisation_steps`: a column counts as quantised only when its rows repeat its values at
-# least twice on average (distinct values <= n / 2), so that continuous values are not taken
-# for a lattice; when it holds at least LATTICE_MIN_VALUES distinct values, since any two
-# values lie on a lattice (its step the whole gap between them) and only a third can show
-# one (issue 15, round 36); and when its gaps are whole multiples of the smallest to within
-# LATTICE_TOLERANCE of it. Values closer than the float rounding of the column's magnitude
-# (0.1 + 0.2 beside 0.3) count as one.
+# `quantisation_steps`: a column counts as quantised when its distinct values (values within
+# ROUNDING_ULPS units in the last place of the data's precision of one another counting as
+# one: 0.1 + 0.2 beside 0.3) number from LATTICE_MIN_VALUES to n / 2 (fewer: any two values
+# lie on a lattice whatever they are, its step their whole gap, so only a third can show one,
+# round 36; more: continuous values); when its gaps are whole multiples of the smallest, h,
+# to within LATTICE_TOLERANCE of h (or ROUNDING_ULPS units of the data's precision, where
+# that is more: float32 readings; not at all where that is more than LATTICE_MAX_SLACK of h,
+# whole numbers beyond about 1e15 in float64); and when h is at most CELL_MAX_STDS standard
+# deviations of the column, so that dequantisation never moves a value by more than one
+# standard deviation (round 37: a column of 0 on 1,996 rows and 1,000 and 2,000 on two each has a
+# step of 14 standard deviations, and -300 scored as normal as 0).
 LATTICE_TOLERANCE = 1e-3
 LATTICE_MIN_VALUES = 3
+ROUNDING_ULPS = 2
+LATTICE_MAX_SLACK = 0.25
+CELL_MAX_STDS = 2.0
 
 
-def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES) -> np.ndarray:
+def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
+                       precision: np.dtype | type | None = None,
+                       max_stds: float | None = CELL_MAX_STDS) -> np.ndarray:
     """The (d,) quantisation step of each of X's (n, d) columns, in X's units, 0 where none:
     h > 0 when the column's distinct values lie on a lattice {a + k h} (every gap between
     consecutive distinct values a whole multiple of the smallest gap h, within
-    `LATTICE_TOLERANCE` h; values a float rounding apart count as one), number at least
-    `min_values` (3: two values are on a lattice whatever they are) and at most n / 2
-    (integer counts, ordinal codes, pixel values, readings rounded to a resolution).
-    Constant columns, two-valued columns, columns of continuous values and columns of
-    irregularly spaced codes give 0.
+    `LATTICE_TOLERANCE` h or `ROUNDING_ULPS` units in the last place of `precision`, at most
+    `LATTICE_MAX_SLACK` h; values closer than those units count as one), number at least
+    `min_values` (3: two values are on a lattice whatever they are) and at most n / 2, and
+    h is at most `max_stds` standard deviations of the column (None: no bound): integer
+    counts, ordinal codes, pixel values, readings rounded to a resolution. precision: the
+    float type the data were given in
+    (float32 readings are a few of its units off their lattice; default X's own, float64 for
+    integers). Constant and two-valued columns, columns of continuous values, of irregularly
+    spaced codes and of cells wider than that bound give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and
     Larochelle, NeurIPS 2013; Theis, van den Oord and Bethge, ICLR 2016), which turns the
     probability of each lattice value into a density of the same ranking, h being one width
     per column (values off the lattice then score as their cell's value)."""
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
+    if precision is None:
+        precision = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
+    X = X.astype(np.float64, copy=False)
     n, d = X.shape
     steps = np.zeros(d)
     constant = constant_columns(X)
-    for j in np.flatnonzero(~constant):
-        values = np.unique(X[:, j])
-        if len(values) > n / 2:
-            continue
-        with np.errstate(over="ignore", invalid="ignore"):  # ranges beyond float64: none
+    with np.errstate(over="ignore", invalid="ignore"):  # ranges beyond float64: no lattice
+        for j in np.flatnonzero(~constant):
+            values = np.unique(X[:, j])
+            if len(values) < min_values:
+                continue
+            ulp = np.spacing(np.abs(values).astype(precision)).astype(np.float64)
             gaps = np.diff(values)
-            rounding = CONSTANT_EPS * np.finfo(np.float64).eps * np.abs(values).max()
-            gaps = gaps[gaps > rounding]  # values a rounding apart are one value
-            if len(gaps) + 1 < min_values or not np.isfinite(gaps).all():
+            values = values[np.r_[True, gaps >= ROUNDING_ULPS * np.maximum(ulp[1:], ulp[:-1])]]
+            if not min_values <= len(values) <= n / 2:
+                continue
+            gaps = np.diff(values)
+            if not np.isfinite(gaps).all():
                 continue
             h = gaps.min()
+            if max_stds is not None and h > max_stds * X[:, j].std(ddof=1):
+                continue
+            slack = max(LATTICE_TOLERANCE, ROUNDING_ULPS * float(ulp.max()) / h)
+            if slack > LATTICE_MAX_SLACK:  # the precision cannot tell a lattice from others
+                continue
             ratio = gaps / h
-            if np.all(np.abs(ratio - np.rint(ratio)) <= LATTICE_TOLERANCE):
+            if np.all(np.abs(ratio - np.rint(ratio)) <= slack):
                 steps[j] = h
     return steps

@@ -260,11 +260,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         standardised rows are then multiplied by C^(-1/2), C their Ledoit-Wolf shrunk
         covariance on the training rows (`mulde.estimator.whitening`), so the noise levels
         are the same fraction of the data's spread in every direction.
-    dequantise: True (the default since issue 15's round 35 of the density-fidelity suite) or
+    dequantise: True (the default since issue 15's rounds 35-37 of the density-fidelity suite) or
         False (the paper: training noise is added to the rows as given). With True, each
         quantised column (at least 3 and at most n / 2 distinct values on a lattice of step
-        h: integer counts, ordinal codes, pixel values; two-valued columns are not counted,
-        round 36; `mulde.estimator.columns.quantisation_steps`, recorded in
+        h, h at most two standard deviations of the column: integer counts, ordinal codes,
+        pixel values; two-valued columns are not counted, round 36, nor wider cells, round
+        37; `mulde.estimator.columns.quantisation_steps`, recorded in
         `quantisation_steps_`) is spread uniformly over its value's cell [x - h / 2, x + h / 2)
         in every training step before the noise (uniform dequantisation, Uria et al. 2013,
         Theis et al. 2016), so that the network learns a density whose values rank the rows
@@ -581,6 +582,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             n_held = validation_rows(len(X), self.validation_fraction)
             if _held_out_rank(self._fraction(), n_held) == 0:
                 warnings.warn(FewValidationRowsWarning(self._fraction(), n_held), stacklevel=2)
+        precision = X.dtype  # float32 readings lie a few of its units off their lattice
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)
@@ -601,7 +603,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.whitening_ = None
         if self.whiten is not None:
             self.whitening_ = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
-        self.quantisation_steps_ = quantisation_steps(X) if self.dequantise else None
+        self.quantisation_steps_ = (quantisation_steps(X, precision=precision)
+                                    if self.dequantise else None)
 
         # the weights' initialisation and dropout draw from torch's global generators (CPU
         # and the training device's), seeded here as before and restored afterwards, so that
@@ -993,7 +996,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         chooses on the validation rows, "aggregate" says what it chose (`_chosen_levels`);
         fitted on named columns (a DataFrame, or a CSV with a header through `mulde fit`),
         "feature_names" lists them in order (what scoring checks); where n_members "auto"
-        counted them, "principal_directions" (round 33)."""
+        counted them, "principal_directions" (round 33); fitted with dequantise,
+        "quantised_columns" (their count) and "quantisation_steps" (column name, or index
+        from 0 without names, -> step, for the columns on a lattice)."""
         check_is_fitted(self, "network_")
         out: dict[str, Any] = {"params": self.get_params(),
                                "n_features_in": int(self.n_features_in_),
@@ -1008,9 +1013,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         if directions is not None:  # counted by n_members "auto" (round 33)
             out["principal_directions"] = int(directions)
         steps = getattr(self, "quantisation_steps_", None)
-        if steps is not None:  # fitted with dequantise
-            out["quantised_columns"] = int(np.count_nonzero(steps))
         names = getattr(self, "feature_names_in_", None)
+        if steps is not None:  # fitted with dequantise: the columns on a lattice, and steps
+            out["quantised_columns"] = int(np.count_nonzero(steps))
+            out["quantisation_steps"] = {
+                (str(names[j]) if names is not None else str(j)): float(steps[j])
+                for j in np.flatnonzero(steps)}
         if names is not None:
             out["feature_names"] = [str(n) for n in names]
         return out
