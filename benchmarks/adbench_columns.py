@@ -1,8 +1,9 @@
 """Which ADBench columns lie on a lattice: per data set, the quantised columns of the
 training half (`adbench_accuracy.split`, normal rows only; no test row or label is read) as
 `MULDE(dequantise=True)` finds them (`mulde.estimator.columns.quantisation_steps`), and as
-rounds 35 and 36's rules did (two-valued columns and cells of any width counted), for issue
-15's rounds 35-37 (benchmarks/density_fidelity.md).
+rounds 35 and 36's rules did (two-valued columns and cells of any width counted; with round
+37's merging of values a rounding apart, not theirs), for issue 15's rounds 35-37
+(benchmarks/density_fidelity.md).
 
     MULDE_DATA=../shared/data python benchmarks/adbench_columns.py --seed 0
 """

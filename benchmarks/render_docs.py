@@ -602,6 +602,13 @@ ADBENCH_MULDE_RUNS = {
                 "the default after issue 15's round 36 (seed 0, all 58 sets: its 10 changed "
                 "sets refitted, the rest round 35's or round 33's rows, which it fits alike; "
                 "benchmarks/adbench_merge.py)"),
+    "round37": ("adbench_mulde_round37_all.json",
+                "the default after issue 15's round 37 (seed 0, all 58 sets, merged as round "
+                "36's with its 4 changed sets refitted)"),
+    "round37-seeds12": ("adbench_mulde_round37_seeds12_all.json",
+                        "round 37's default on seeds 1 and 2 (all sets but 17_InternetAds: "
+                        "its 29 sets with quantised columns refitted, round 33's rows for "
+                        "the rest)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -675,11 +682,25 @@ def main(argv: list[str] | None = None) -> None:
                                "commands": current["commands"] + more["commands"]}
                 parts.append(adbench_round2_section(
                     acc, [("before issue 15", None), three[-1], ("round 33, seeds 0-2", both)]))
-        for key, label in (("round35", "round 35"), ("round36", "round 36")):
+        for key, label in (("round35", "round 35"), ("round36", "round 36"),
+                           ("round37", "round 37")):
             later = read_json(getattr(args, f"accuracy_{key}"))
             if current and later:  # seed 0, beside round 33's default on the same sets
                 parts.append(adbench_round2_section(
                     acc, [("before issue 15", None), ("round 33", current), (label, later)]))
+        r37, r37_more = (read_json(args.accuracy_round37),
+                         read_json(args.accuracy_round37_seeds12))
+        r33_more = read_json(args.accuracy_round33_seeds12)
+        if current and r37 and r37_more and r33_more:  # seeds 0-2, the sets both have
+            def seeds_0_2(seed0: dict, more: dict) -> dict:
+                sets = {e["dataset"] for e in more["entries"]}  # 17_InternetAds: seed 0 only
+                return more | {"entries": [e for e in seed0["entries"] if e["dataset"] in sets]
+                               + more["entries"],
+                               "commands": seed0["commands"] + more["commands"]}
+
+            parts.append(adbench_round2_section(acc, [
+                ("before issue 15", None), ("round 33, seeds 0-2", seeds_0_2(current, r33_more)),
+                ("round 37, seeds 0-2", seeds_0_2(r37, r37_more))]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))

@@ -583,10 +583,12 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
         lines.append(f"options: {', '.join(chosen)}")
     quantised = d.get("quantised_columns")
     if quantised:  # fitted with dequantise, and some column was on a lattice
-        named = [f"{c} (step {h:.3g})" for c, h in d.get("quantisation_steps", {}).items()]
+        steps = list(d.get("quantisation_steps", {}).items())
+        named = ", ".join(f"{_columns([c])} (step {h:.3g})" for c, h in steps[:4]) + (
+            f", ... ({len(steps)} in all)" if len(steps) > 4 else "")
         lines.append(f"dequantised: {quantised} of {_count(d['n_features_in'], 'column')} "
                      "on a lattice, each training row spread over its value's cell"
-                     + (f": {_columns(named)}" if named else ""))
+                     + (f": {named}" if steps else ""))
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     pyod = d.get("pyod")  # a file of PyODMULDE.save: MULDE's predict is not PyOD's

@@ -110,3 +110,15 @@ def test_the_lattice_is_seen_at_the_datas_own_precision():
     assert quantisation_steps(as32)[0] == pytest.approx(0.01, rel=1e-2)
     assert quantisation_steps(as32.astype(np.float64), precision=np.float32)[0] > 0
     assert quantisation_steps(as32.astype(np.float64))[0] == 0.0  # read as float64: missed
+
+
+def test_non_finite_columns_and_non_float_precisions_are_refused():
+    """A column holding NaN has no lattice (NaN sorted last merged into the largest value and
+    passed every comparison); a precision that is no float type is a TypeError (bool read as
+    float16's units merged a whole lattice)."""
+    from mulde.estimator.columns import quantisation_steps
+
+    with_nan = np.r_[np.repeat([0.0, 1.0, 2.0, 3.0], 3), np.nan][:, None]
+    assert quantisation_steps(with_nan)[0] == 0.0
+    with pytest.raises(TypeError, match="precision must be a float type"):
+        quantisation_steps(np.repeat(np.arange(20) * 0.001, 3)[:, None], precision=bool)

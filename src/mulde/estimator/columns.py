@@ -71,6 +71,9 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     X = np.asarray(X)
     if precision is None:
         precision = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
+    precision = np.dtype(precision)
+    if precision.kind != "f":
+        raise TypeError(f"precision must be a float type (the data's), got {precision}")
     X = X.astype(np.float64, copy=False)
     n, d = X.shape
     steps = np.zeros(d)
@@ -78,7 +81,7 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     with np.errstate(over="ignore", invalid="ignore"):  # ranges beyond float64: no lattice
         for j in np.flatnonzero(~constant):
             values = np.unique(X[:, j])
-            if len(values) < min_values:
+            if len(values) < min_values or not np.isfinite(values).all():
                 continue
             ulp = np.spacing(np.abs(values).astype(precision)).astype(np.float64)
             gaps = np.diff(values)
