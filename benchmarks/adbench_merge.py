@@ -7,7 +7,7 @@ trains as round 33's default did; one whose quantised columns are round 35's fit
 new. The merged file keeps every source's commands and names each row's source.
 
     python benchmarks/adbench_merge.py --out results/adbench_mulde_round36_all.json \\
-        --only-seed 0 results/adbench_mulde_round33_all.json:39_vertebral,14_glass,... \\
+        --seeds 0 results/adbench_mulde_round33_all.json:39_vertebral,14_glass,... \\
         results/adbench_mulde_round35.json:45_wine,... results/adbench_mulde_round36.json
 """
 
@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("sources", nargs="+",
                    help="results files (FILE or FILE:SET,SET,...), earliest first")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--only-seed", type=int, default=None)
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="keep these seeds' rows only (default: all)")
     args = p.parse_args(argv)
     rows: dict[tuple[str, int], dict] = {}
     commands: list[str] = []
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         commands += [c for c in res.get("commands", []) if c not in commands]
         found = set()
         for e in res["entries"]:
-            if (e["method"] == "MULDE" and (args.only_seed is None or e["seed"] == args.only_seed)
+            if (e["method"] == "MULDE" and (args.seeds is None or e["seed"] in args.seeds)
                     and (wanted is None or e["dataset"] in wanted)):
                 rows[(e["dataset"], e["seed"])] = e | {"source": path.name}
                 found.add(e["dataset"])
