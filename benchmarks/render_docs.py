@@ -620,6 +620,15 @@ SUBSET_ROUNDS = ("round27", "round28")
 section would otherwise keep only the sets every run has."""
 
 
+def seeds_0_2(seed0: dict, more: dict) -> dict:
+    """One MULDE run over seeds 0-2 from a seed-0 run and a run of seeds 1 and 2: the seed-0
+    rows of the data sets the latter has (17_InternetAds was run on seed 0 only), then its
+    rows, with both runs' commands."""
+    sets = {e["dataset"] for e in more["entries"]}
+    return more | {"entries": [e for e in seed0["entries"] if e["dataset"] in sets]
+                   + more["entries"], "commands": seed0["commands"] + more["commands"]}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--accuracy", type=Path, default=RESULTS_DIR / "adbench.json")
@@ -676,12 +685,9 @@ def main(argv: list[str] | None = None) -> None:
             parts.append(adbench_round2_section(acc, [*whole, ("round 33", current)]))
             more = read_json(args.accuracy_round33_seeds12)
             if more and three:  # beside round 24 on seeds 0-2 (the sets both have)
-                sets = {e["dataset"] for e in more["entries"]}  # 17_InternetAds: seed 0 only
-                both = more | {"entries": [e for e in current["entries"] if e["dataset"] in sets]
-                               + more["entries"],
-                               "commands": current["commands"] + more["commands"]}
                 parts.append(adbench_round2_section(
-                    acc, [("before issue 15", None), three[-1], ("round 33, seeds 0-2", both)]))
+                    acc, [("before issue 15", None), three[-1],
+                          ("round 33, seeds 0-2", seeds_0_2(current, more))]))
         for key, label in (("round35", "round 35"), ("round36", "round 36"),
                            ("round37", "round 37")):
             later = read_json(getattr(args, f"accuracy_{key}"))
@@ -692,12 +698,6 @@ def main(argv: list[str] | None = None) -> None:
                          read_json(args.accuracy_round37_seeds12))
         r33_more = read_json(args.accuracy_round33_seeds12)
         if current and r37 and r37_more and r33_more:  # seeds 0-2, the sets both have
-            def seeds_0_2(seed0: dict, more: dict) -> dict:
-                sets = {e["dataset"] for e in more["entries"]}  # 17_InternetAds: seed 0 only
-                return more | {"entries": [e for e in seed0["entries"] if e["dataset"] in sets]
-                               + more["entries"],
-                               "commands": seed0["commands"] + more["commands"]}
-
             parts.append(adbench_round2_section(acc, [
                 ("before issue 15", None), ("round 33, seeds 0-2", seeds_0_2(current, r33_more)),
                 ("round 37, seeds 0-2", seeds_0_2(r37, r37_more))]))

@@ -114,12 +114,13 @@ _LEFT_OUT = {"weight_decay": 0.0, "lr_schedule": "constant", "antithetic": False
 
 def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
                        schedule: NoiseSchedule | None = None, loss_fn: Any = None,
-                       net: Any = None) -> dict:
+                       net: Any = None, cells: LatticeCells | None = None) -> dict:
     """The configuration a checkpoint is written with and must match to resume: the training
     settings (those added since, weight_decay, lr_schedule and antithetic, left out at their
     default), and what else decides the trained network: the loss's beta, regulariser and
     time-score weight, the noise range, the network's noise input, Gaussian base and input
-    scaling, and the training rows (their shape, and their sum and sum of squares to 6
+    scaling, the lattice cells the rows are dequantised over (left out without), and the
+    training rows (their shape, and their sum and sum of squares to 6
     significant digits: other data or another standardisation changes them). A resumed fit
     of another model would otherwise continue silently from the wrong weights."""
     out = asdict(config)
@@ -149,6 +150,8 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
         scaling = getattr(first, "scaling", None)
         if scaling is not None:  # likewise
             out["scaling_rank"] = int(scaling.vectors.shape[1])
+    if cells is not None:  # likewise
+        out["lattice_cells"] = cells.identity()
     return out
 
 
@@ -512,9 +515,7 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     kept = ema if ema is not None else net  # the weights that are validated and returned
     state = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_evals": 0, "history": []}
     best = copy.deepcopy(kept.state_dict())
-    identity = _checkpoint_config(config, x, schedule, loss_fn, net)
-    if cells is not None:  # left out without, as older checkpoints hold no such field
-        identity["lattice_cells"] = cells.identity()
+    identity = _checkpoint_config(config, x, schedule, loss_fn, net, cells)
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():

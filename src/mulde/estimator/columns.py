@@ -58,10 +58,10 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     `min_values` (3: two values are on a lattice whatever they are) and at most n / 2, and
     h is at most `max_stds` standard deviations of the column (None: no bound): integer
     counts, ordinal codes, pixel values, readings rounded to a resolution. precision: the
-    float type the data were given in
-    (float32 readings are a few of its units off their lattice; default X's own, float64 for
-    integers). Constant and two-valued columns, columns of continuous values, of irregularly
-    spaced codes and of cells wider than that bound give 0.
+    float type the data were given in (float32 readings are a few of its units off their
+    lattice; default X's own, float64 for integers; TypeError for a type that is no float).
+    Constant and two-valued columns, columns holding NaN or infinity, columns of continuous
+    values, of irregularly spaced codes and of cells wider than that bound give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and

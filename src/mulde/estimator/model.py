@@ -1133,14 +1133,12 @@ def _stored_steps(path: Path, meta: Mapping[str, str], model: MULDE) -> np.ndarr
     """The quantisation steps a file stores (metadata "quantisation_steps": a JSON list of
     n_features_in_ numbers >= 0, written with dequantise=True), None where it stores none;
     ModelFileError naming the file for anything else, or for steps without dequantise."""
-    raw = meta.get("quantisation_steps")
-    if raw is None:
+    if "quantisation_steps" not in meta:
         return None
+    stored = _json_field(path, meta, "quantisation_steps")
     try:
-        steps = np.asarray(_json_field(path, meta, "quantisation_steps"), dtype=np.float64)
-    except (ValueError, TypeError) as err:
-        if isinstance(err, ModelFileError):
-            raise
+        steps = np.asarray(stored, dtype=np.float64)
+    except (ValueError, TypeError):  # not numbers
         steps = None
     if (steps is None or steps.shape != (model.n_features_in_,)
             or not np.all(np.isfinite(steps) & (steps >= 0))):
