@@ -144,6 +144,17 @@ def test_info_says_which_columns_were_dequantised(tmp_path, capsys):
     assert "options: dequantise=False" in out and "dequantised:" not in out
 
 
+def test_fit_reads_a_float32_files_lattice_at_float32s_precision(tmp_path, capsys):
+    """Round 38: two-decimal readings saved as float32 are a few float32 units off their
+    lattice; read as float64 (as `mulde fit` did) the lattice was missed."""
+    rng = np.random.default_rng(5)
+    cents = 1000 + rng.integers(0, 50, (400, 1)) * 0.01
+    np.save(tmp_path / "r.npy", np.c_[cents, rng.standard_normal((400, 1))].astype(np.float32))
+    assert main(["fit", str(tmp_path / "r.npy"), "--out", str(tmp_path / "r.safetensors"),
+                 "--quiet", "--params", '{"max_steps": 1, "n_levels": 2}']) == 0
+    assert ", 1 of 2 columns dequantised (on a lattice)" in capsys.readouterr().out
+
+
 def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
     """n_members "auto" names its reason in fit's line (fewer than ten rows per feature,
     fewer than 50 rows per principal direction, or fewer than 501 rows), and `info` the

@@ -96,14 +96,17 @@ def test_cells_wider_than_two_standard_deviations_are_not_counted():
 
 
 def test_the_lattice_is_seen_at_the_datas_own_precision():
-    """Whole numbers near 1e15 stay distinct (the rounding rule was 32 eps of the largest
-    value, 7 units there); two-decimal readings stored as float32 lie a few float32 units
-    off their lattice and are still seen, at float32's step."""
+    """Whole numbers near 1e13 stay distinct (the rounding rule was 32 eps of the largest
+    value, 7 units at 1e15) and on their lattice; near 1e15, two units in the last place are
+    a quarter step, so a gap of two steps cannot be checked and no lattice is claimed
+    (round 38); two-decimal readings stored as float32 lie a few float32 units off their
+    lattice and are still seen, at float32's step."""
     from mulde.estimator.columns import quantisation_steps
 
     rng = np.random.default_rng(2)
-    big = 1e15 + rng.poisson(3.0, 1000).astype(float)
-    assert quantisation_steps(big[:, None])[0] == 1.0
+    counts = rng.poisson(3.0, 1000).astype(float)
+    assert quantisation_steps((1e13 + counts)[:, None])[0] == 1.0
+    assert quantisation_steps((1e15 + counts)[:, None])[0] == 0.0
     cents = (1000 + rng.integers(0, 50, 1000) * 0.01)
     assert quantisation_steps(cents[:, None])[0] == pytest.approx(0.01)
     as32 = cents.astype(np.float32)[:, None]
@@ -122,3 +125,83 @@ def test_non_finite_columns_and_non_float_precisions_are_refused():
     assert quantisation_steps(with_nan)[0] == 0.0
     with pytest.raises(TypeError, match="precision must be a float type"):
         quantisation_steps(np.repeat(np.arange(20) * 0.001, 3)[:, None], precision=bool)
+
+
+def test_a_sparse_float32_tail_keeps_its_lattice():
+    """Round 38: two-decimal float32 readings spread over many steps (a log-normal tail up to
+    hundreds of steps out) and one large reading 10^5 steps out lie on their lattice; the
+    smallest gap's float32 error, k times over, had hidden it (step 0). 10^6 steps out
+    float32 cannot check it, and no lattice is claimed."""
+    from mulde.estimator.columns import quantisation_steps
+
+    rng = np.random.default_rng(0)
+    tail = np.round(np.exp(rng.normal(1.0, 1.0, 5000)), 2).astype(np.float32)[:, None]
+    assert quantisation_steps(tail)[0] == pytest.approx(0.01, rel=1e-5)
+    k = rng.integers(0, 40, 2000)
+    one_far = np.r_[k * 0.001, 100.0].astype(np.float32)[:, None]
+    assert quantisation_steps(one_far)[0] == pytest.approx(0.001, rel=1e-5)
+    assert quantisation_steps(np.r_[k * 0.001, 1000.0].astype(np.float32)[:, None])[0] == 0
+    # one reading off the lattice among the small values is still seen, beside the far one
+    off = np.r_[k * 0.001, 0.1003, 100.0].astype(np.float32)[:, None]
+    assert quantisation_steps(off)[0] == 0.0
+    # far gaps are checked by a step refitted on the near ones: the tail 1,000 steps out
+    for offset in (100.0, 1000.0):
+        shifted = np.round(offset + np.exp(rng.normal(1.0, 1.0, 5000)), 2)
+        assert quantisation_steps(shifted.astype(np.float32)[:, None])[0] == pytest.approx(
+            0.01, rel=1e-4)
+
+
+def test_a_gap_the_precision_cannot_check_is_no_evidence():
+    """Where a gap k steps out carries more than a quarter step of the reference step's
+    rounding, k times over, it is not checked but refused (it had been accepted within a
+    quarter step: a coin flip), unless a step refitted on the near gaps checks it."""
+    from mulde.estimator.columns import quantisation_steps
+
+    found = [quantisation_steps(np.repeat(np.array([1.0, 1.0004, c], np.float32), 2)[:, None])[0]
+             for c in np.linspace(2.0, 100.0, 200)]
+    assert np.count_nonzero(found) == 0
+    found = [quantisation_steps(np.repeat([1.0, 1.001, 1.002, c], 2)[:, None])[0]
+             for c in np.linspace(1e9, 2e9, 200)]
+    assert np.count_nonzero(found) == 0
+
+
+def test_a_run_of_values_wider_than_the_tolerance_is_no_lattice_value():
+    """Values a unit in the last place apart merge as a chain of neighbours; the run is one
+    value while it spans at most the lattice tolerance (1e-3 of the step: one sum of
+    decimals spelled four ways, 40 float64 units at 3.0), and a continuum beyond it (ten
+    float16 units at 3.0 span 0.018 steps: round 37 took them for one value)."""
+    from mulde.estimator.columns import quantisation_steps
+
+    base = np.repeat([0.0, 1.0, 2.0], 50)
+    run64 = np.r_[base, 3.0 + np.arange(40) * np.spacing(3.0)][:, None]
+    assert quantisation_steps(run64)[0] == 1.0
+    cents = np.r_[np.repeat(np.arange(60) / 100, 10), 0.03 + 0.41 + 0.04, 0.02 + 0.46,
+                  0.03 + 0.28 + 0.17][:, None]
+    assert len(np.unique(cents[-4:])) == 1 or quantisation_steps(cents)[0] == 0.01
+    assert quantisation_steps(cents)[0] == pytest.approx(0.01)
+    run16 = np.r_[base, 3 + np.arange(10) * np.spacing(np.float16(3))].astype(np.float16)
+    assert quantisation_steps(run16[:, None])[0] == 0.0
+    assert quantisation_steps(run16[:-8, None])[0] == 1.0  # two units: one value
+
+
+def test_the_precision_is_read_per_column():
+    """A DataFrame's float32 column beside a float64 one is widened to float64 on conversion;
+    given_precision reads each column's type before that, and quantisation_steps takes one
+    type per column (ValueError for another count)."""
+    import pandas as pd
+
+    from mulde.estimator.columns import given_precision, quantisation_steps
+
+    rng = np.random.default_rng(4)
+    cents = (1000 + rng.integers(0, 50, 1000) * 0.01).astype(np.float32)
+    frame = pd.DataFrame({"reading": cents, "other": rng.standard_normal(1000),
+                          "count": rng.poisson(2.0, 1000)})
+    assert given_precision(frame) == [np.float32, np.float64, np.float64]
+    assert given_precision(cents[:, None]) == np.float32
+    assert given_precision([[1, 2], [3, 4]]) == np.float64
+    X = frame.to_numpy(dtype=np.float64)
+    steps = quantisation_steps(X, precision=given_precision(frame))
+    assert steps[0] == pytest.approx(0.01, rel=1e-3) and steps[1] == 0 and steps[2] == 1
+    assert quantisation_steps(X)[0] == 0.0  # read at float64's precision: missed
+    with pytest.raises(ValueError, match="2 float types for 3 columns"):
+        quantisation_steps(X, precision=[np.float32, np.float64])

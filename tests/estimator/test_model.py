@@ -820,3 +820,17 @@ def test_dequantise_spreads_lattice_columns_and_saves_their_steps(tmp_path):
         with pytest.raises(ModelFileError, match=said):
             MULDE.load(tmp_path / "bad.safetensors")
     assert MULDE.from_preset("paper").dequantise is False
+
+
+def test_dequantise_reads_a_dataframes_float32_column_at_its_precision():
+    """A float32 column of two-decimal readings beside a float64 one: the conversion to one
+    float64 array hides its lattice (a few float32 units off it), so fit reads each column's
+    type first (round 38)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"reading": (1000 + rng.integers(0, 50, 400) * 0.01).astype(
+        np.float32), "other": rng.standard_normal(400)})
+    model = MULDE(**FAST).fit(frame)
+    assert model.quantisation_steps_[0] == pytest.approx(0.01, rel=1e-3)
+    assert model.quantisation_steps_[1] == 0.0

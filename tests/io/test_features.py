@@ -30,7 +30,8 @@ def test_npy_npz_csv_round_trip(tmp_path):
     (tmp_path / "e.csv").write_text("\n".join(",".join(map(str, r)) for r in X) + "\n\n")
     for name in ("a.npy", "b.npz", "c.npz", "d.csv", "e.csv"):
         out = read_features(tmp_path / name)
-        assert out.dtype == np.float64
+        # float32 files keep their precision (the lattice check reads it); text is float64
+        assert out.dtype == (np.float64 if name.endswith(".csv") else np.float32)
         np.testing.assert_array_equal(out, X)
 
 
@@ -112,12 +113,14 @@ def test_energy_columns_name_each_noise_level_uniquely_with_few_digits(tmp_path)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.int16, np.uint8, np.bool_])
-def test_feature_dtypes_are_read_as_float64_and_score_like_float64(tmp_path, dtype,
-                                                                   unit_model):
+def test_feature_dtypes_are_read_as_floats_and_score_like_float64(tmp_path, dtype,
+                                                                  unit_model):
+    """Integers and booleans are read as float64; float16 and float32 keep their type (the
+    precision MULDE's lattice check reads), and every one scores as its float64 cast."""
     X = (np.random.default_rng(3).standard_normal((50, 3)) * 4).astype(dtype)
     np.save(tmp_path / "x.npy", X)
     got = read_features(tmp_path / "x.npy")
-    assert got.dtype == np.float64
+    assert got.dtype == (dtype if dtype in (np.float16, np.float32) else np.float64)
     np.testing.assert_array_equal(got, X.astype(np.float64))
     np.testing.assert_array_equal(unit_model.score_samples(X),
                                   unit_model.score_samples(X.astype(float)))
@@ -400,14 +403,14 @@ def test_written_scores_read_back_exactly(scores):
 @given(st.sampled_from([np.int8, np.int64, np.uint16, np.float16, np.float32, np.bool_]),
        st.data())
 @settings(max_examples=30, deadline=None)
-def test_check_features_equals_a_float64_cast_for_any_real_dtype(dtype, data):
+def test_check_features_equals_a_float_cast_for_any_real_dtype(dtype, data):
     width = {np.float16: 16, np.float32: 32}.get(dtype)
     elements = None if width is None else st.floats(width=width, allow_nan=False,
                                                     allow_infinity=False)
     X = data.draw(arrays(dtype, st.tuples(st.integers(1, 8), st.integers(1, 4)),
                          elements=elements))
     out = check_features(X)
-    assert out.dtype == np.float64
+    assert out.dtype == (np.float64 if width is None else dtype)
     np.testing.assert_array_equal(out, X.astype(np.float64))
 
 

@@ -4,6 +4,10 @@ standardisation centres but does not scale (`mulde.MULDE`, the stream models' st
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 # A column counts as constant when its values lie within this many float64 epsilons of its
@@ -31,15 +35,21 @@ def constant_columns(X: np.ndarray) -> np.ndarray:
 
 # `quantisation_steps`: a column counts as quantised when its distinct values (values within
 # ROUNDING_ULPS units in the last place of the data's precision of one another counting as
-# one: 0.1 + 0.2 beside 0.3) number from LATTICE_MIN_VALUES to n / 2 (fewer: any two values
-# lie on a lattice whatever they are, its step their whole gap, so only a third can show one,
-# round 36; more: continuous values); when its gaps are whole multiples of the smallest, h,
-# to within LATTICE_TOLERANCE of h (or ROUNDING_ULPS units of the data's precision, where
-# that is more: float32 readings; not at all where that is more than LATTICE_MAX_SLACK of h,
-# whole numbers beyond about 1e15 in float64); and when h is at most CELL_MAX_STDS standard
-# deviations of the column, so that dequantisation never moves a value by more than one
-# standard deviation (round 37: a column of 0 on 1,996 rows and 1,000 and 2,000 on two each has a
-# step of 14 standard deviations, and -300 scored as normal as 0).
+# one: 0.1 + 0.2 beside 0.3; a chain of such values spanning more than LATTICE_TOLERANCE of
+# the step is no value but a continuum, and the column no lattice) number from
+# LATTICE_MIN_VALUES to n / 2 (fewer: any two values lie on a lattice whatever they are, its
+# step their whole gap, so only a third can show one, round 36; more: continuous values);
+# when its gaps are whole multiples of a reference step h, the gap of least rounding among
+# those equal to the smallest within rounding, each to within LATTICE_TOLERANCE of h or,
+# where that is more, the gap's own rounding (ROUNDING_ULPS units of the precision at its
+# two ends) plus k times h's (round 38: float32 readings k steps out carry k times the
+# reference's error; one large value no longer sets the tolerance of every gap); a gap whose
+# tolerance is more than LATTICE_MAX_SLACK of h cannot be checked: h is read again over the
+# gaps checked, and what stays unchecked makes the column no lattice (whole numbers near
+# 1e15 in float64); and when h is at most CELL_MAX_STDS standard deviations of the column,
+# so that dequantisation never moves a value by more than one standard deviation (round 37:
+# a column of 0 on 1,996 rows and 1,000 and 2,000 on two each has a step of 14 standard
+# deviations, and -300 scored as normal as 0).
 LATTICE_TOLERANCE = 1e-3
 LATTICE_MIN_VALUES = 3
 ROUNDING_ULPS = 2
@@ -48,20 +58,23 @@ CELL_MAX_STDS = 2.0
 
 
 def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
-                       precision: np.dtype | type | None = None,
+                       precision: np.dtype | type | Sequence[np.dtype | type] | None = None,
                        max_stds: float | None = CELL_MAX_STDS) -> np.ndarray:
     """The (d,) quantisation step of each of X's (n, d) columns, in X's units, 0 where none:
     h > 0 when the column's distinct values lie on a lattice {a + k h} (every gap between
-    consecutive distinct values a whole multiple of the smallest gap h, within
-    `LATTICE_TOLERANCE` h or `ROUNDING_ULPS` units in the last place of `precision`, at most
-    `LATTICE_MAX_SLACK` h; values closer than those units count as one), number at least
-    `min_values` (3: two values are on a lattice whatever they are) and at most n / 2, and
-    h is at most `max_stds` standard deviations of the column (None: no bound): integer
-    counts, ordinal codes, pixel values, readings rounded to a resolution. precision: the
-    float type the data were given in (float32 readings are a few of its units off their
-    lattice; default X's own, float64 for integers; TypeError for a type that is no float).
-    Constant and two-valued columns, columns holding NaN or infinity, columns of continuous
-    values, of irregularly spaced codes and of cells wider than that bound give 0.
+    consecutive distinct values a whole multiple of h, the smallest gap read where the
+    values are finest, within `LATTICE_TOLERANCE` h or the rounding of the values at
+    `precision`, which must be at most `LATTICE_MAX_SLACK` h; values closer than
+    `ROUNDING_ULPS` units in the last place count as one), number at least `min_values` (3:
+    two values are on a lattice whatever they are) and at most n / 2, and h is at most
+    `max_stds` standard deviations of the column (None: no bound): integer counts, ordinal
+    codes, pixel values, readings rounded to a resolution. precision: the float type the
+    data were given in, one for all columns or a sequence of d, one per column
+    (`given_precision`, or a DataFrame's dtypes; float32 readings are a few of its units off
+    their lattice; default X's own, float64 for integers; TypeError for a type that is no
+    float, ValueError for a sequence of another length than d). Constant and two-valued
+    columns, columns holding NaN or infinity, columns of continuous values, of irregularly
+    spaced codes and of cells wider than that bound give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and
@@ -69,13 +82,18 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     probability of each lattice value into a density of the same ranking, h being one width
     per column (values off the lattice then score as their cell's value)."""
     X = np.asarray(X)
+    n, d = X.shape
     if precision is None:
         precision = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
-    precision = np.dtype(precision)
-    if precision.kind != "f":
-        raise TypeError(f"precision must be a float type (the data's), got {precision}")
+    one = isinstance(precision, (np.dtype, type, str))  # else one per column: a list,
+    precisions = [np.dtype(getattr(kind, "numpy_dtype", kind))  # a DataFrame's dtypes
+                  for kind in ([precision] * d if one else list(precision))]
+    if len(precisions) != d:
+        raise ValueError(f"precision gives {len(precisions)} float types for {d} columns")
+    for kind in precisions:
+        if kind.kind != "f":
+            raise TypeError(f"precision must be a float type (the data's), got {kind}")
     X = X.astype(np.float64, copy=False)
-    n, d = X.shape
     steps = np.zeros(d)
     constant = constant_columns(X)
     with np.errstate(over="ignore", invalid="ignore"):  # ranges beyond float64: no lattice
@@ -83,21 +101,83 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
             values = np.unique(X[:, j])
             if len(values) < min_values or not np.isfinite(values).all():
                 continue
-            ulp = np.spacing(np.abs(values).astype(precision)).astype(np.float64)
-            gaps = np.diff(values)
-            values = values[np.r_[True, gaps >= ROUNDING_ULPS * np.maximum(ulp[1:], ulp[:-1])]]
-            if not min_values <= len(values) <= n / 2:
-                continue
-            gaps = np.diff(values)
-            if not np.isfinite(gaps).all():
-                continue
-            h = gaps.min()
-            if max_stds is not None and h > max_stds * X[:, j].std(ddof=1):
-                continue
-            slack = max(LATTICE_TOLERANCE, ROUNDING_ULPS * float(ulp.max()) / h)
-            if slack > LATTICE_MAX_SLACK:  # the precision cannot tell a lattice from others
-                continue
-            ratio = gaps / h
-            if np.all(np.abs(ratio - np.rint(ratio)) <= slack):
-                steps[j] = h
+            ulp = np.spacing(np.abs(values).astype(precisions[j])).astype(np.float64)
+            steps[j] = _lattice_step(values, ulp, n, min_values,
+                                     None if max_stds is None
+                                     else max_stds * X[:, j].std(ddof=1))
     return steps
+
+
+def _lattice_step(values: np.ndarray, ulp: np.ndarray, n: int, min_values: int,
+                  widest: float | None) -> float:
+    """The lattice step of one column's sorted distinct finite values (m,), each with its
+    unit in the last place ulp (m,) at the data's precision, from n rows; 0.0 where they are
+    no lattice or its step is above `widest` (`quantisation_steps` gives the rule).
+
+    The gaps g_i between the values kept are checked against a step h known to within r_h:
+    g_i = k_i h within max(LATTICE_TOLERANCE h, r_i + k_i r_h), r_i the gap's own rounding.
+    A gap whose tolerance exceeds LATTICE_MAX_SLACK h cannot be checked at that precision of
+    h; while some cannot, h is read again over the longest run of checked gaps (its span
+    over the K steps it holds, r_h its two ends' rounding over K), and the rest checked
+    again; a gap that fails, or no gain in precision, gives 0."""
+    gaps = np.diff(values)
+    kept = np.r_[True, gaps >= ROUNDING_ULPS * np.maximum(ulp[1:], ulp[:-1])]
+    starts = np.flatnonzero(kept)
+    ends = np.r_[starts[1:], len(values)] - 1
+    spans = values[ends] - values[starts]  # each merged run's width
+    ulp = np.maximum.reduceat(ulp, starts)
+    values = values[starts]
+    if not min_values <= len(values) <= n / 2:
+        return 0.0
+    gaps = np.diff(values)
+    if not np.isfinite(gaps).all():
+        return 0.0
+    rounding = ROUNDING_ULPS * np.maximum(ulp[1:], ulp[:-1])  # each gap's, at most
+    smallest = int(np.argmin(gaps))
+    same = np.flatnonzero(gaps - gaps[smallest] <= rounding + rounding[smallest])
+    ref = same[np.argmin(rounding[same])]  # the step read where the values are finest
+    h, r_h = float(gaps[ref]), float(rounding[ref])
+    if widest is not None and h > widest:
+        return 0.0
+    if (rounding > LATTICE_MAX_SLACK * h).any():  # the precision cannot tell a lattice
+        return 0.0
+    if (spans > np.maximum(LATTICE_TOLERANCE * h, ROUNDING_ULPS * ulp)).any():
+        return 0.0  # a run of values wider than the tolerance: a continuum, not one value
+    for _ in range(len(gaps)):  # each pass checks more gaps, or ends
+        k = np.rint(gaps / h)
+        tolerance = np.maximum(LATTICE_TOLERANCE * h, rounding + k * r_h)
+        checked = tolerance <= LATTICE_MAX_SLACK * h
+        residual = np.abs(gaps - k * h)
+        if (k < 1).any() or (residual[checked] > tolerance[checked]).any():
+            return 0.0
+        if checked.all():
+            return h
+        if not checked.any():  # no gap can be checked at the precision: no lattice seen
+            return 0.0
+        # the step over the longest run of checked gaps, values a to b: K steps apart, each
+        # end off by its rounding at most
+        edges = np.flatnonzero(np.diff(np.r_[False, checked, False]))
+        steps = [k[i:j].sum() for i, j in zip(edges[::2], edges[1::2], strict=True)]
+        longest = int(np.argmax(steps))
+        a, b, span = edges[2 * longest], edges[2 * longest + 1], steps[longest]
+        refined = float(ROUNDING_ULPS * (ulp[a] + ulp[b]) / span)
+        if refined >= r_h:
+            return 0.0  # the step can be read no finer: the far gaps stay unchecked
+        h, r_h = float((values[b] - values[a]) / span), refined
+    return 0.0
+
+def given_precision(X: Any) -> np.dtype | list[np.dtype]:
+    """The float type X's values were given in, for `quantisation_steps`' precision, read
+    before X is converted to one array (which widens float32 to float64 beside a float64
+    column, or float16 to float64): a numpy array's own float type; a pandas DataFrame's per
+    column, one for each of its d columns (float64 for a column of integers or of another
+    kind); float64 for anything else (lists, integer arrays)."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(X, pd.DataFrame):
+        return [_float_type(getattr(kind, "numpy_dtype", kind)) for kind in X.dtypes]
+    return _float_type(getattr(X, "dtype", None))
+
+
+def _float_type(kind: Any) -> np.dtype:
+    """kind itself where it is a numpy float type, else float64."""
+    return kind if isinstance(kind, np.dtype) and kind.kind == "f" else np.dtype(np.float64)

@@ -56,7 +56,7 @@ from mulde.estimator.aggregation import (
     aggregate,
     fit_aggregator,
 )
-from mulde.estimator.columns import constant_columns, quantisation_steps
+from mulde.estimator.columns import constant_columns, given_precision, quantisation_steps
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
@@ -566,6 +566,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         no validation)."""
         self.check_params()
         X = _refuse_table(X)
+        # float32 readings lie a few of its units off their lattice, also where a DataFrame's
+        # float64 column widens them on conversion
+        precision = given_precision(X)
         X = _finite(_validate_rows(self, X, ensure_min_samples=2), X)
         self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
@@ -582,7 +585,6 @@ class MULDE(OutlierMixin, BaseEstimator):
             n_held = validation_rows(len(X), self.validation_fraction)
             if _held_out_rank(self._fraction(), n_held) == 0:
                 warnings.warn(FewValidationRowsWarning(self._fraction(), n_held), stacklevel=2)
-        precision = X.dtype  # float32 readings lie a few of its units off their lattice
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)

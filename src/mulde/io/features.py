@@ -19,8 +19,8 @@ class FeatureFileError(ValueError):
 
 def read_features(path: str | Path, key: str | None = None,
                   names: Sequence[str] | None = None) -> np.ndarray:
-    """Return the (n, d) float64 array stored in a .npy, .npz (array `key`, `X`, or the only
-    array) or .csv file (comma-separated numbers, an optional header row of names:
+    """Return the (n, d) float array (`check_features`) stored in a .npy, .npz (array `key`,
+    `X`, or the only array) or .csv file (comma-separated numbers, an optional header row of names:
     `_is_header`; a first row equal to `names`, the columns a model was fitted on, is a
     header even when the names are numbers, such as years)."""
     path = Path(path)
@@ -300,9 +300,11 @@ def _is_number(cell: str) -> bool:
 
 
 def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray:
-    """Return X as a 2-D float64 array; raise naming the source if it is empty, not real
-    numbers, not 2-D (a 1-D array is refused: it could be one feature or one sample) or has
-    NaN/inf values (listing the first offending rows)."""
+    """Return X as a 2-D float array, float64, or float32 or float16 where X holds those (the
+    precision the values were written in, which `mulde.MULDE`'s lattice check reads: a
+    float32 reading is a few of its units off its lattice); raise naming the source if it is
+    empty, not real numbers, not 2-D (a 1-D array is refused: it could be one feature or one
+    sample) or has NaN/inf values (listing the first offending rows)."""
     X = np.asarray(X)
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
         raise FeatureFileError(f"{source}: array of dtype {X.dtype} is not numeric")
@@ -319,7 +321,8 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
                                f"got shape {X.shape}")
     if X.size == 0:
         raise FeatureFileError(f"{source}: empty array of shape {X.shape}")
-    X = X.astype(np.float64)
+    if X.dtype not in (np.float32, np.float16):
+        X = X.astype(np.float64)
     problem = nonfinite_rows(X, source)
     if problem:
         raise FeatureFileError(problem)
