@@ -225,6 +225,10 @@ VARIANTS["dequantise_lattice3"] = {**VARIANTS["quarters8_per_direction"], "dequa
                                    "lattice_rule": {"max_stds": None}}
 # round 37: the same with cells of at most two standard deviations (the library's rule)
 VARIANTS["dequantise_cells2sd"] = {**VARIANTS["quarters8_per_direction"], "dequantise": True}
+# round 39: D3 (the default) with a third hidden layer of 256 where the rows given to `fit`
+# are at least `deep_rows_per_feature` per feature (resolved by `variant_params`)
+VARIANTS["depth3_per_feature"] = {**VARIANTS["dequantise_cells2sd"],
+                                  "deep_rows_per_feature": 50}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -298,7 +302,8 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     and with round 33's `members_per_direction` k the same where n_rows > 500 rows are fewer
     than k x `directions` (the training rows' `principal_directions`, which such a variant
     needs: ValueError without); round 34's `long_steps_per_feature` k sets max_steps to
-    `long_steps` where n_rows >= k d; rounds 35-36's `lattice_rule` is left out (no MULDE
+    `long_steps` where n_rows >= k d; round 39's `deep_rows_per_feature` k adds a third
+    hidden layer of 256 where n_rows >= k d; rounds 35-36's `lattice_rule` is left out (no MULDE
     parameter: `fit_mulde_energies` applies it)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
@@ -313,6 +318,12 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     long_per_feature = params.pop("long_steps_per_feature", None)
     long_steps = params.pop("long_steps", None)
     params.pop("lattice_rule", None)  # rounds 35-36's rules: `fit_mulde_energies` applies them
+    deep_per_feature = params.pop("deep_rows_per_feature", None)
+    if deep_per_feature is not None and n_rows >= deep_per_feature * n_features:
+        from mulde.core.network import resolve_hidden_sizes
+
+        params["hidden_sizes"] = (*resolve_hidden_sizes(params["hidden_sizes"], n_features),
+                                  256)
     if long_per_feature is not None and n_rows >= long_per_feature * n_features:
         params["max_steps"] = long_steps
     if per_direction is not None and directions is None:

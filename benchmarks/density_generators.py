@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import gammaln, ive, log_ndtr, logsumexp
 
 DISTRIBUTIONS = ("gauss_iso", "gauss_aniso", "mixture", "student_t", "circle", "toy2d",
-                 "lowrank_mix", "mfa", "quantised", "mixed_quantised")
+                 "lowrank_mix", "mfa", "quantised", "mixed_quantised", "clusters")
 
 
 def _orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -229,6 +229,7 @@ class QuantisedMixture:
 
 
 Distribution = GaussianMixture | StudentT | NoisyCircle | QuantisedMixture
+CLUSTERS = 50  # the modes of the `clusters` case
 
 
 def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
@@ -258,6 +259,9 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
                 column N(mu, s^2) rounded to an integer, mu ~ N(0, 2^2), s log-uniform in
                 [0.25, 2] per component and column (small s: columns of two or three values)
     mixed_quantised the same with the first half of the columns (d // 2) continuous
+    clusters    many modes (as the objects of ALOI, the digits of mnist or the land covers of
+                landsat form): 50 isotropic Gaussians with weights ~ Dirichlet(1, ..., 1),
+                means ~ N(0, 3^2 I_d), standard deviations ~ U[0.3, 1]
     Raises ValueError for an unknown name or a d the distribution cannot have.
     """
     rng = np.random.default_rng([seed, d, DISTRIBUTIONS.index(name) if name in DISTRIBUTIONS
@@ -304,6 +308,11 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
         if name == "mixed_quantised":
             steps[:d // 2] = 0.0
         return QuantisedMixture(np.array([0.4, 0.3, 0.2, 0.1]), means, stds, steps)
+    if name == "clusters":
+        weights = rng.dirichlet(np.ones(CLUSTERS))
+        means = 3.0 * rng.standard_normal((CLUSTERS, d))
+        stds = rng.uniform(0.3, 1.0, CLUSTERS)
+        return GaussianMixture(weights, means, np.einsum("k,ij->kij", stds ** 2, eye))
     centres = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     return GaussianMixture(np.full(4, 0.25), 4 * centres / math.sqrt(2),
                            np.tile(eye * 0.09 / 2, (4, 1, 1)))
