@@ -215,6 +215,25 @@ def test_own_videos_without_labels_get_scores_and_plots_but_no_metrics(dataset_r
     assert "no labels were given, so no AUC is computed" in html and "Micro AUC" not in html
 
 
+def test_labels_of_one_class_give_the_report_without_metrics_not_an_error(dataset_root,
+                                                                         tmp_path):
+    """A labels.csv of its header alone ("test videos without a row are all normal"), or
+    whose labelled videos were all skipped: no AUC can be computed, and the run wrote its
+    model and scores first; it ends with the report of scores and events and says why it
+    has no metrics (it had exited 2 with no report)."""
+    (dataset_root / "labels.csv").write_text("video,start,end\n")
+    ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="mark every frame normal, and the AUCs need both "
+                      "classes"):
+        metrics = run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False)
+    assert "micro_auc" not in metrics and metrics["labelled"] is False
+    said = [w for w in metrics["warnings"] if "AUCs need both classes" in w]
+    assert len(said) == 1 and "the 2 scored test video(s)" in said[0]
+    assert "AUCs need both classes" in (out / "report.html").read_text()
+    assert (out / "model" / "pipeline.json").exists()
+
+
 def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tmp_path):
     """What the loader left out of train/ and test/ (its IgnoredFilesWarning on the console)
     is kept with the run: listed in metrics.json and said in the report's warnings, where

@@ -417,7 +417,7 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
 def test_an_events_box_is_in_the_source_frames_pixels_once(tmp_path, max_height):
     """The scorer's box is in the pixels of the frame the extractor saw (40 rows scored at 20
     with max_height 20): events.json and the snapshot take it to the source frame's, once;
-    a frame that was not downscaled keeps it as it is."""
+    a frame that was not downscaled keeps it as it is; whole pixels, as the offline report."""
     from mulde.vad.events import Event
     from mulde.vad.live import LiveScore
 
@@ -431,7 +431,7 @@ def test_an_events_box_is_in_the_source_frames_pixels_once(tmp_path, max_height)
                                          np.array([1.5, 7.5, 5.5, 11.5]), 0.0)
     watcher._end_event(Event(3, 6, 5, 2.0), 0)
     box = json.loads((tmp_path / "events.json").read_text())[0]["box"]
-    assert box == ([3, 15, 11, 23] if max_height == 20 else [1.5, 7.5, 5.5, 11.5])
+    assert box == ([3, 15, 11, 23] if max_height == 20 else [2, 8, 6, 12])  # whole pixels
     drawn = np.asarray(Image.open(tmp_path / "events" / "event_0001.png"))
     red = (drawn[..., 0] > 200) & (drawn[..., 1] < 50)  # the box's red outline (RGB)
     rows = np.flatnonzero(red.any(axis=1))

@@ -621,6 +621,10 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
                "score": sum(f.score_s for f in ensemble.fits_.values())}
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
+    one_class = _one_class_labels(labels)
+    if one_class:  # no AUC to compute: the report of scores and events that unlabelled
+        warnings.warn(one_class, stacklevel=2)  # video gets, rather than no report at all
+        labels = {}
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
     t0 = time.perf_counter()
     detections = _detections_lookup(extraction.extractor, dataset)
@@ -655,7 +659,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     skipped = [skip_line(dataset, f) for f in extraction.failed] + ignored_lines(
         dataset.ignored, dataset.root) + [
         f"{line}; the metrics cover the videos present and do not compare with results on "
-        "the complete dataset" for line in dataset.left_out] + run_warnings
+        "the complete dataset" for line in dataset.left_out] + run_warnings + (
+        [one_class] if one_class else [])
     # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
@@ -675,6 +680,24 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         event_frames=frame_renderer(dataset, top, detections, max_height=max_height))
     timings["report"] = time.perf_counter() - t0
     return metrics
+
+
+def _one_class_labels(labels: dict[str, Any]) -> str | None:
+    """What to say when the labels of the scored test videos ({video: 0/1 per frame, or None})
+    hold one class only, so that no AUC can be computed (a labels.csv of normal videos
+    alone, or the labelled ones skipped as unreadable); None when they hold both, or none
+    is labelled (the report then says no labels were given)."""
+    known = [np.asarray(y) for y in labels.values() if y is not None]
+    if not known:
+        return None
+    values = np.unique(np.concatenate([y.ravel() for y in known]))
+    if len(values) != 1:
+        return None
+    kind = "anomalous" if values[0] else "normal"
+    return (f"the labels of the {len(known)} scored test video(s) mark every frame "
+            f"{kind}, and the AUCs need both classes: the report shows the scores and "
+            "events without metrics; to evaluate, label the anomalous frames of some test "
+            "videos (labels.csv: video,start,end) or keep the labelled ones readable")
 
 
 def _say(line: str | None) -> None:

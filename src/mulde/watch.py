@@ -404,6 +404,7 @@ class Watcher:
             if self._ring:  # in the source frame's pixels (the stream's frames share a size)
                 height, width = self._ring[-1][1].shape[:2]
                 box = box_in_frame(peak.box, width, height, self.max_height).tolist()
+            box = [int(round(v)) for v in box]  # whole pixels, as the offline report's
         # the stream that fired, by the offline report's rule, from the streams' shares of
         # the smoothed score the event is found in (the top object's stream is another thing)
         shares = peak.smoothed_streams if peak is not None else {}

@@ -662,6 +662,22 @@ def test_folder_csv_errors_against_the_videos(tmp_path):
         load_dataset("folder", root)
 
 
+def test_folder_labels_match_names_in_another_unicode_normal_form(tmp_path):
+    """A macOS file name spells "café" as e and a combining accent (NFD), a typed labels.csv
+    as one character (NFC): the label is the file's, named as the file is (it had been
+    refused as "not in test/", listing a name that looked the same)."""
+    import unicodedata
+
+    root = tmp_path / "plaza"
+    write_video(root / "train" / "a.mp4", 4, size=SMALL)
+    write_frames(root / "test" / unicodedata.normalize("NFD", "café"), 5, size=SMALL)
+    (root / "labels.csv").write_text("video,start,end\n" + unicodedata.normalize(
+        "NFC", "café") + ",1,2\n", encoding="utf-8")
+    (video,) = load_dataset("folder", root).test
+    assert video.name == unicodedata.normalize("NFD", "café")
+    assert video.labels.tolist() == [0, 1, 1, 0, 0]
+
+
 def test_folder_corrupt_video_is_found_by_check_not_by_loading(tmp_path):
     root = _folder_fake(tmp_path)
     (root / "test" / "broken.mp4").write_bytes(b"\x00" * 2000)

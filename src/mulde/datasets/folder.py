@@ -20,6 +20,7 @@ anomalous range).
 from __future__ import annotations
 
 import csv
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def load(root: Path, *, labels: Path | None = None) -> Dataset:
             _warn_other_csv(root, csv_path)
         test = tuple(Video(n, p) for n, p in tests.items())
     else:
-        ranges = read_labels_csv(csv_path)
+        ranges = _spelled_as_files(read_labels_csv(csv_path), list(tests))
         _check_named(csv_path, test_dir, ranges, list(tests))
         test = _labelled(csv_path, ranges, tests)
     return Dataset(
@@ -184,6 +185,16 @@ def _looks_like_labels(path: Path) -> bool:
     except OSError:
         return False
     return "video" in (field.strip().lower() for field in first.split(","))
+
+
+def _spelled_as_files(ranges: dict[str, list[Range]], names: list[str]
+                      ) -> dict[str, list[Range]]:
+    """The labels' video names spelled as the files are where the two differ only in their
+    Unicode normal form ("café" typed as one character, "café" in a macOS file name as e and
+    a combining accent: NFC and NFD); other names as written."""
+    files = {unicodedata.normalize("NFC", n): n for n in names}
+    return {n if n in names else files.get(unicodedata.normalize("NFC", n), n): r
+            for n, r in ranges.items()}
 
 
 def _check_named(csv_path: Path, test_dir: Path, ranges: dict[str, list[Range]],
