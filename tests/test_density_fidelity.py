@@ -34,7 +34,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
                  "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature",
                  "quarters8_per_direction", "steps8000_per_feature", "dequantise_lattice",
-                 "dequantise_lattice3", "dequantise_cells2sd"}
+                 "dequantise_lattice3", "dequantise_cells2sd", "depth3_per_feature"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -185,3 +185,14 @@ def test_rounds_35_and_36_variants_keep_their_lattice_rules():
         with _lattice_rule(VARIANTS[name].get("lattice_rule")):
             np.testing.assert_array_equal(model_module.quantisation_steps(x), steps)
     np.testing.assert_array_equal(model_module.quantisation_steps(x), [0.0, 1.0, 0.0])
+
+
+def test_round_39s_third_layer_comes_from_fifty_rows_per_feature():
+    """depth3_per_feature: the default's widths and a third layer of 256 where n >= 50 d,
+    at the boundary included; the default's "auto" widths elsewhere."""
+    from density_fidelity import variant_params
+
+    assert variant_params("depth3_per_feature", 16, 800, 12)["hidden_sizes"] == (256, 256, 256)
+    assert variant_params("depth3_per_feature", 16, 799, 12)["hidden_sizes"] == "auto"
+    assert variant_params("depth3_per_feature", 300, 15_000, 200)["hidden_sizes"] == (
+        300, 256, 256)
