@@ -57,6 +57,7 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("dequantise_lattice") == 0.25  # round 35: P8, dequantised
     assert weights.pop("dequantise_lattice3") == 0.25  # round 36: from three values
     assert weights.pop("dequantise_cells2sd") == 0.25  # round 37: cells of two stds at most
+    assert weights.pop("depth3_per_feature") == 0.25  # round 39: D3 with a third layer
     assert set(weights.values()) == {0.0}
 
 
@@ -68,7 +69,7 @@ def test_the_density_suites_variants_before_round_35_train_on_the_rows_as_given(
         "dequantise"] for name in VARIANTS}
     assert MULDE().get_params()["dequantise"] is True
     assert flags.pop("dequantise_lattice") is flags.pop("dequantise_lattice3") is True
-    assert flags.pop("dequantise_cells2sd") is True
+    assert flags.pop("dequantise_cells2sd") is flags.pop("depth3_per_feature") is True
     assert set(flags.values()) == {False}
 
 
@@ -91,5 +92,5 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("quarters8_per_direction") == "auto"  # round 33: Q8 by directions too
     assert rates.pop("steps8000_per_feature") == "auto"  # round 34: P8, a higher step cap
     assert rates.pop("dequantise_lattice") == rates.pop("dequantise_lattice3") == "auto"
-    assert rates.pop("dequantise_cells2sd") == "auto"
+    assert rates.pop("dequantise_cells2sd") == rates.pop("depth3_per_feature") == "auto"
     assert set(rates.values()) == {1e-3}

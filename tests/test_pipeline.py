@@ -230,7 +230,11 @@ def test_labels_of_one_class_give_the_report_without_metrics_not_an_error(datase
     assert "micro_auc" not in metrics and metrics["labelled"] is False
     said = [w for w in metrics["warnings"] if "AUCs need both classes" in w]
     assert len(said) == 1 and "the 2 scored test video(s)" in said[0]
-    assert "AUCs need both classes" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "AUCs need both classes" in html and "no labels were given" not in html
+    assert metrics["note"].startswith("the labels of the 2 scored test video(s) mark every "
+                                      "frame normal") and "no metrics" in metrics["note"]
+    assert "skipped" not in said[0]  # none was: the advice is about labelling alone
     assert (out / "model" / "pipeline.json").exists()
 
 

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, ignored_lines, require_videos, shown_path
 from mulde.evaluation import EvaluationProtocol, write_report
+from mulde.evaluation.report import NO_LABELS_NOTE
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
@@ -621,7 +622,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
                "score": sum(f.score_s for f in ensemble.fits_.values())}
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
-    one_class = _one_class_labels(labels)
+    one_class = _one_class_labels(labels, bool(extraction.failed))
     if one_class:  # no AUC to compute: the report of scores and events that unlabelled
         warnings.warn(one_class, stacklevel=2)  # video gets, rather than no report at all
         labels = {}
@@ -675,6 +676,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,
+        no_metrics_note=(f"{one_class.split(':')[0]}, so no AUC is computed: frame scores, "
+                         "plots and events only, no metrics") if one_class else NO_LABELS_NOTE,
         stream_scores={n: s.streams for n, s in video_scores.items()},
         fps=_frame_rates(dataset, scores, fps),
         event_frames=frame_renderer(dataset, top, detections, max_height=max_height))
@@ -682,11 +685,11 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     return metrics
 
 
-def _one_class_labels(labels: dict[str, Any]) -> str | None:
+def _one_class_labels(labels: dict[str, Any], skipped: bool) -> str | None:
     """What to say when the labels of the scored test videos ({video: 0/1 per frame, or None})
     hold one class only, so that no AUC can be computed (a labels.csv of normal videos
-    alone, or the labelled ones skipped as unreadable); None when they hold both, or none
-    is labelled (the report then says no labels were given)."""
+    alone, or the labelled ones skipped as unreadable: `skipped`, some video was); None when
+    they hold both, or none is labelled (the report then says no labels were given)."""
     known = [np.asarray(y) for y in labels.values() if y is not None]
     if not known:
         return None
@@ -694,10 +697,12 @@ def _one_class_labels(labels: dict[str, Any]) -> str | None:
     if len(values) != 1:
         return None
     kind = "anomalous" if values[0] else "normal"
+    other = "normal" if values[0] else "anomalous"
     return (f"the labels of the {len(known)} scored test video(s) mark every frame "
             f"{kind}, and the AUCs need both classes: the report shows the scores and "
-            "events without metrics; to evaluate, label the anomalous frames of some test "
-            "videos (labels.csv: video,start,end) or keep the labelled ones readable")
+            f"events without metrics; to evaluate, test videos need {other} frames too "
+            "(labels.csv: video,start,end marks the anomalous ones)"
+            + ("; the skipped videos above are not scored" if skipped else ""))
 
 
 def _say(line: str | None) -> None:

@@ -676,6 +676,9 @@ def test_folder_labels_match_names_in_another_unicode_normal_form(tmp_path):
     (video,) = load_dataset("folder", root).test
     assert video.name == unicodedata.normalize("NFD", "café")
     assert video.labels.tolist() == [0, 1, 1, 0, 0]
+    from mulde.datasets.folder import ground_truth  # what `mulde evaluate` reads
+
+    assert list(ground_truth(root).videos) == [unicodedata.normalize("NFD", "café")]
 
 
 def test_folder_corrupt_video_is_found_by_check_not_by_loading(tmp_path):

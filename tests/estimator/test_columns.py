@@ -203,5 +203,6 @@ def test_the_precision_is_read_per_column():
     steps = quantisation_steps(X, precision=given_precision(frame))
     assert steps[0] == pytest.approx(0.01, rel=1e-3) and steps[1] == 0 and steps[2] == 1
     assert quantisation_steps(X)[0] == 0.0  # read at float64's precision: missed
+    assert quantisation_steps(frame)[0] == pytest.approx(0.01, rel=1e-3)  # its own types
     with pytest.raises(ValueError, match="2 float types for 3 columns"):
         quantisation_steps(X, precision=[np.float32, np.float64])

@@ -109,6 +109,7 @@ def ground_truth(root: Path, *, labels: Path | None = None) -> GroundTruth:
     ranges = read_labels_csv(csv_path)
     test_dir = root / "test"
     names = list(list_videos(test_dir)) if test_dir.is_dir() else list(ranges)
+    ranges = _spelled_as_files(ranges, names)
     _check_named(csv_path, test_dir, ranges, names)
     if test_dir.is_dir():
         to_add = f"the test videos are those in {test_dir}: put the video there"

@@ -71,7 +71,8 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     codes, pixel values, readings rounded to a resolution. precision: the float type the
     data were given in, one for all columns or a sequence of d, one per column
     (`given_precision`, or a DataFrame's dtypes; float32 readings are a few of its units off
-    their lattice; default X's own, float64 for integers; TypeError for a type that is no
+    their lattice; default `given_precision(X)`: X's own, each column's of a DataFrame,
+    float64 for integers; TypeError for a type that is no
     float, ValueError for a sequence of another length than d). Constant and two-valued
     columns, columns holding NaN or infinity, columns of continuous values, of irregularly
     spaced codes and of cells wider than that bound give 0.
@@ -81,10 +82,10 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     Larochelle, NeurIPS 2013; Theis, van den Oord and Bethge, ICLR 2016), which turns the
     probability of each lattice value into a density of the same ranking, h being one width
     per column (values off the lattice then score as their cell's value)."""
+    if precision is None:  # a DataFrame's column types, before conversion widens them
+        precision = given_precision(X)
     X = np.asarray(X)
     n, d = X.shape
-    if precision is None:
-        precision = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
     one = isinstance(precision, (np.dtype, type, str))  # else one per column: a list,
     precisions = [np.dtype(getattr(kind, "numpy_dtype", kind))  # a DataFrame's dtypes
                   for kind in ([precision] * d if one else list(precision))]

@@ -554,6 +554,7 @@ def write_report(
     event_frames: FrameRenderer | None = None,
     event_patience: int = 1,
     threshold_note: str | None = None,
+    no_metrics_note: str = NO_LABELS_NOTE,
 ) -> dict[str, Any]:
     """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
 
@@ -607,7 +608,9 @@ def write_report(
     event (`find_events`' patience; use the live watcher's, so both list the same events).
     `threshold_note`: a warning about the threshold (e.g. `ThresholdFit.too_short`), kept in
     metrics.json's "threshold" as "note" and shown as a warning where the report states the
-    threshold (ignored without a threshold).
+    threshold (ignored without a threshold). `no_metrics_note`: why there are no metrics when
+    no video is labelled (metrics.json "note", shown in the report; by default that no labels
+    were given).
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()
@@ -642,7 +645,7 @@ def write_report(
         )
         result["unlabelled_videos"] = [n for n in raw if n not in labelled]
     else:
-        result["note"] = NO_LABELS_NOTE
+        result["note"] = no_metrics_note
         result["n_videos"] = len(raw)
         result["n_frames"] = int(sum(s.size for s in raw.values()))
         # the scores' own steps, without the metrics' definitions (the macro AUC's)
@@ -748,8 +751,9 @@ def _pct(v: float | None) -> str:
 
 def _summary(m: Mapping[str, Any]) -> str:
     if not m["labelled"]:
+        why = "no labels" if m.get("note", NO_LABELS_NOTE) == NO_LABELS_NOTE else "no metrics"
         return f"{m['n_videos']} video{'s' * (m['n_videos'] != 1)}, {m['n_frames']} frames, " \
-            "no labels"
+            + why
     text = (
         f"{m['n_videos']} labelled test video{'s' * (m['n_videos'] != 1)}, "
         f"{m['n_frames']} frames, "
