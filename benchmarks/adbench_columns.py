@@ -36,6 +36,19 @@ def cells_digest(X: np.ndarray, steps: np.ndarray) -> str:
     return hashlib.sha256(cols.astype(np.int64).tobytes() + widths.tobytes()).hexdigest()[:16]
 
 
+def other_cells(rows: list[dict], earlier: Path, name: str, what: str) -> str:
+    """The line that says which of `rows` (entries of this script or of density_columns.py,
+    named by their field `name` and "seed") have other `cells` than the same entries of the
+    output file `earlier`: "against F: 0 of 174 splits have other cells"."""
+    before = {(r[name], r.get("seed", 0)): r.get("cells")
+              for r in json.loads(earlier.read_text())["entries"]}
+    shared = [r for r in rows if (r[name], r["seed"]) in before]
+    differ = [f"{r[name]} seed {r['seed']}" for r in shared
+              if before[(r[name], r["seed"])] != r["cells"]]
+    return (f"against {earlier}: {len(differ)} of {len(shared)} {what} have other cells"
+            + (": " + ", ".join(differ) if differ else ""))
+
+
 def split_entry(name: str, seed: int, X_train: np.ndarray) -> dict:
     """What the current rule and rounds 35-36's find in one split's training half."""
     steps = quantisation_steps(X_train)
@@ -86,13 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(moved)} {what} have cells wider than two standard deviations (round 37 "
           "trains them as given): " + " ".join(moved))
     if args.against is not None:
-        before = {(r["dataset"], r.get("seed", 0)): r.get("cells")
-                  for r in json.loads(args.against.read_text())["entries"]}
-        shared = [r for r in rows if (r["dataset"], r["seed"]) in before]
-        differ = [f"{r['dataset']} seed {r['seed']}" for r in shared
-                  if before[(r["dataset"], r["seed"])] != r["cells"]]
-        print(f"against {args.against}: {len(differ)} of {len(shared)} splits have other "
-              "cells" + (": " + ", ".join(differ) if differ else ""))
+        print(other_cells(rows, args.against, "dataset", "splits"))
     write_json(args.out, new_header("adbench_columns", seeds=args.seeds,
                                     max_train=args.max_train, command=command_line(),
                                     entries=rows))

@@ -9,10 +9,9 @@ that can differ (`--against`; issue 15 round 38, benchmarks/density_fidelity.md)
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from adbench_columns import cells_digest
+from adbench_columns import cells_digest, other_cells
 from common import RESULTS_DIR, command_line, new_header, write_json
 from density_fidelity import draw_case
 
@@ -41,13 +40,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{case:24s} seed {seed} quantised {rows[-1]['quantised']:3d} "
                   f"cells {rows[-1]['cells']}", flush=True)
     if args.against is not None:
-        before = {(r["case"], r["seed"]): r["cells"]
-                  for r in json.loads(args.against.read_text())["entries"]}
-        shared = [r for r in rows if (r["case"], r["seed"]) in before]
-        differ = [f"{r['case']} seed {r['seed']}" for r in shared
-                  if before[(r["case"], r["seed"])] != r["cells"]]
-        print(f"against {args.against}: {len(differ)} of {len(shared)} fits have other cells"
-              + (": " + ", ".join(differ) if differ else ""))
+        print(other_cells(rows, args.against, "case", "fits"))
     write_json(args.out, new_header("density_columns", seeds=args.seeds,
                                     command=command_line(), entries=rows))
 

@@ -624,7 +624,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
     one_class = _one_class_labels(labels, bool(extraction.failed))
     if one_class:  # no AUC to compute: the report of scores and events that unlabelled
-        warnings.warn(one_class, stacklevel=2)  # video gets, rather than no report at all
+        warnings.warn(one_class.warning, stacklevel=2)  # video gets, not no report at all
         labels = {}
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
     t0 = time.perf_counter()
@@ -661,7 +661,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         dataset.ignored, dataset.root) + [
         f"{line}; the metrics cover the videos present and do not compare with results on "
         "the complete dataset" for line in dataset.left_out] + run_warnings + (
-        [one_class] if one_class else [])
+        [one_class.warning] if one_class else [])
     # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
@@ -676,8 +676,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,
-        no_metrics_note=(f"{one_class.split(':')[0]}, so no AUC is computed: frame scores, "
-                         "plots and events only, no metrics") if one_class else NO_LABELS_NOTE,
+        no_metrics_note=one_class.note if one_class else NO_LABELS_NOTE,
         stream_scores={n: s.streams for n, s in video_scores.items()},
         fps=_frame_rates(dataset, scores, fps),
         event_frames=frame_renderer(dataset, top, detections, max_height=max_height))
@@ -685,7 +684,26 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     return metrics
 
 
-def _one_class_labels(labels: dict[str, Any], skipped: bool) -> str | None:
+@dataclass(frozen=True)
+class _OneClassLabels:
+    """What a run says when its test labels hold one class: the `warning` (console, metrics.json
+    and the report's warnings: the cause and what to do) and the report's `note` (why it has
+    no metrics), both opening with the same `cause`."""
+
+    cause: str
+    advice: str
+
+    @property
+    def warning(self) -> str:
+        return f"{self.cause}: {self.advice}"
+
+    @property
+    def note(self) -> str:
+        return f"{self.cause}, so no AUC is computed: frame scores, plots and events only, no " \
+            "metrics"
+
+
+def _one_class_labels(labels: dict[str, Any], skipped: bool) -> _OneClassLabels | None:
     """What to say when the labels of the scored test videos ({video: 0/1 per frame, or None})
     hold one class only, so that no AUC can be computed (a labels.csv of normal videos
     alone, or the labelled ones skipped as unreadable: `skipped`, some video was); None when
@@ -698,11 +716,12 @@ def _one_class_labels(labels: dict[str, Any], skipped: bool) -> str | None:
         return None
     kind = "anomalous" if values[0] else "normal"
     other = "normal" if values[0] else "anomalous"
-    return (f"the labels of the {len(known)} scored test video(s) mark every frame "
-            f"{kind}, and the AUCs need both classes: the report shows the scores and "
-            f"events without metrics; to evaluate, test videos need {other} frames too "
-            "(labels.csv: video,start,end marks the anomalous ones)"
-            + ("; the skipped videos above are not scored" if skipped else ""))
+    return _OneClassLabels(
+        f"the labels of the {len(known)} scored test video(s) mark every frame {kind}, and "
+        "the AUCs need both classes",
+        f"the report shows the scores and events without metrics; to evaluate, test videos "
+        f"need {other} frames too (labels.csv: video,start,end marks the anomalous ones)"
+        + ("; the skipped videos above are not scored" if skipped else ""))
 
 
 def _say(line: str | None) -> None:

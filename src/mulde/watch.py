@@ -400,10 +400,10 @@ class Watcher:
         peak = st.peak_score
         box = None
         if peak is not None and np.all(np.isfinite(peak.box)):
-            box = [float(v) for v in peak.box]
+            box = peak.box
             if self._ring:  # in the source frame's pixels (the stream's frames share a size)
                 height, width = self._ring[-1][1].shape[:2]
-                box = box_in_frame(peak.box, width, height, self.max_height).tolist()
+                box = box_in_frame(peak.box, width, height, self.max_height)
             box = [int(round(v)) for v in box]  # whole pixels, as the offline report's
         # the stream that fired, by the offline report's rule, from the streams' shares of
         # the smoothed score the event is found in (the top object's stream is another thing)

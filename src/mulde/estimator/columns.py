@@ -72,10 +72,10 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     data were given in, one for all columns or a sequence of d, one per column
     (`given_precision`, or a DataFrame's dtypes; float32 readings are a few of its units off
     their lattice; default `given_precision(X)`: X's own, each column's of a DataFrame,
-    float64 for integers; TypeError for a type that is no
-    float, ValueError for a sequence of another length than d). Constant and two-valued
-    columns, columns holding NaN or infinity, columns of continuous values, of irregularly
-    spaced codes and of cells wider than that bound give 0.
+    float64 for integers; TypeError for a type that is no float, ValueError for a sequence
+    of another length than d). Constant and two-valued columns, columns holding NaN or
+    infinity, columns of continuous values, of irregularly spaced codes and of cells wider
+    than that bound give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and
@@ -166,6 +166,7 @@ def _lattice_step(values: np.ndarray, ulp: np.ndarray, n: int, min_values: int,
             return 0.0  # the step can be read no finer: the far gaps stay unchecked
         h, r_h = float((values[b] - values[a]) / span), refined
     return 0.0
+
 
 def given_precision(X: Any) -> np.dtype | list[np.dtype]:
     """The float type X's values were given in, for `quantisation_steps`' precision, read
