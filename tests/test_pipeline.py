@@ -236,6 +236,15 @@ def test_labels_of_one_class_give_the_report_without_metrics_not_an_error(datase
                                       "frame normal") and "no metrics" in metrics["note"]
     assert "skipped" not in said[0]  # none was: the advice is about labelling alone
     assert (out / "model" / "pipeline.json").exists()
+    # the labels are kept where they mean something without an AUC: every frame's row says
+    # 0, not an empty label, and the events count as false alarms in normal videos
+    rows = (out / "frame_scores.csv").read_text().splitlines()
+    label = rows[0].split(",").index("label")
+    assert {r.split(",")[label] for r in rows[1:]} == {"0"}
+    assert not (out / "plots" / "roc.png").exists()
+    if metrics["events"] is not None:
+        assert metrics["false_alarms_in_normal_videos"] == {
+            n: len(v) for n, v in metrics["events"].items()}
 
 
 def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tmp_path):

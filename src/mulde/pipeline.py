@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, ignored_lines, require_videos, shown_path
 from mulde.evaluation import EvaluationProtocol, write_report
-from mulde.evaluation.report import NO_LABELS_NOTE
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
@@ -625,7 +624,6 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     one_class = _one_class_labels(labels, bool(extraction.failed))
     if one_class:  # no AUC to compute: the report of scores and events that unlabelled
         warnings.warn(one_class.warning, stacklevel=2)  # video gets, not no report at all
-        labels = {}
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
     t0 = time.perf_counter()
     detections = _detections_lookup(extraction.extractor, dataset)
@@ -676,7 +674,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,
-        no_metrics_note=one_class.note if one_class else NO_LABELS_NOTE,
+        no_metrics_note=one_class.note if one_class else None,
         stream_scores={n: s.streams for n, s in video_scores.items()},
         fps=_frame_rates(dataset, scores, fps),
         event_frames=frame_renderer(dataset, top, detections, max_height=max_height))

@@ -369,7 +369,7 @@ def _plot_images(
     score_label = f"smoothed (\u03c3={protocol.sigma_text()})" if smoothed else "score"
     images: dict[str, bytes] = {}
     labelled = {n: y for n, y in labels.items() if y is not None}
-    if labelled:
+    if labelled and metrics["labelled"]:  # not where the caller computed none (one class)
         runs = [(score_label, final, "micro_auc")]
         if smoothed:
             runs.append(("unsmoothed", raw, "micro_auc_unsmoothed"))
@@ -554,7 +554,7 @@ def write_report(
     event_frames: FrameRenderer | None = None,
     event_patience: int = 1,
     threshold_note: str | None = None,
-    no_metrics_note: str = NO_LABELS_NOTE,
+    no_metrics_note: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
 
@@ -608,9 +608,12 @@ def write_report(
     event (`find_events`' patience; use the live watcher's, so both list the same events).
     `threshold_note`: a warning about the threshold (e.g. `ThresholdFit.too_short`), kept in
     metrics.json's "threshold" as "note" and shown as a warning where the report states the
-    threshold (ignored without a threshold). `no_metrics_note`: why there are no metrics when
-    no video is labelled (metrics.json "note", shown in the report; by default that no labels
-    were given).
+    threshold (ignored without a threshold). `no_metrics_note`: None (default) computes the
+    metrics on the labelled videos, and without any says that no labels were given
+    (`NO_LABELS_NOTE`, metrics.json "note", shown in the report); a sentence computes no
+    metrics even where videos are labelled and says why instead (labels of one class, with
+    which no AUC exists): their labels still go into frame_scores.csv, the plots and the
+    events (false alarms in normal videos).
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()
@@ -638,14 +641,15 @@ def write_report(
         write_bytes(out / "frame_scores.csv", _frame_scores_csv(raw, final, y))
 
     labelled = {n: v for n, v in y.items() if v is not None}
-    result: dict[str, Any] = {"title": title, "labelled": bool(labelled)}
-    if labelled:
+    result: dict[str, Any] = {"title": title,
+                              "labelled": bool(labelled) and no_metrics_note is None}
+    if result["labelled"]:
         result.update(
             compute_metrics({n: raw[n] for n in labelled}, labelled, protocol, prepared=True)
         )
         result["unlabelled_videos"] = [n for n in raw if n not in labelled]
     else:
-        result["note"] = no_metrics_note
+        result["note"] = no_metrics_note or NO_LABELS_NOTE
         result["n_videos"] = len(raw)
         result["n_frames"] = int(sum(s.size for s in raw.values()))
         # the scores' own steps, without the metrics' definitions (the macro AUC's)
