@@ -229,6 +229,9 @@ VARIANTS["dequantise_cells2sd"] = {**VARIANTS["quarters8_per_direction"], "dequa
 # are at least `deep_rows_per_feature` per feature (resolved by `variant_params`)
 VARIANTS["depth3_per_feature"] = {**VARIANTS["dequantise_cells2sd"],
                                   "deep_rows_per_feature": 50}
+# round 40: the same from 100 rows per feature (k chosen on round 39's seeds; judged on 7-9)
+VARIANTS["depth3_100_per_feature"] = {**VARIANTS["dequantise_cells2sd"],
+                                      "deep_rows_per_feature": 100}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

@@ -58,6 +58,7 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("dequantise_lattice3") == 0.25  # round 36: from three values
     assert weights.pop("dequantise_cells2sd") == 0.25  # round 37: cells of two stds at most
     assert weights.pop("depth3_per_feature") == 0.25  # round 39: D3 with a third layer
+    assert weights.pop("depth3_100_per_feature") == 0.25  # round 40: from 100 rows per feature
     assert set(weights.values()) == {0.0}
 
 
@@ -70,6 +71,7 @@ def test_the_density_suites_variants_before_round_35_train_on_the_rows_as_given(
     assert MULDE().get_params()["dequantise"] is True
     assert flags.pop("dequantise_lattice") is flags.pop("dequantise_lattice3") is True
     assert flags.pop("dequantise_cells2sd") is flags.pop("depth3_per_feature") is True
+    assert flags.pop("depth3_100_per_feature") is True
     assert set(flags.values()) == {False}
 
 
@@ -93,4 +95,5 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("steps8000_per_feature") == "auto"  # round 34: P8, a higher step cap
     assert rates.pop("dequantise_lattice") == rates.pop("dequantise_lattice3") == "auto"
     assert rates.pop("dequantise_cells2sd") == rates.pop("depth3_per_feature") == "auto"
+    assert rates.pop("depth3_100_per_feature") == "auto"
     assert set(rates.values()) == {1e-3}

@@ -34,7 +34,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
     rows_rule = {"ens_rows", "bag_rows", "width_d", "width_2d", "lr_fan_in", "lr_rows_per_feature",
                  "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature",
                  "quarters8_per_direction", "steps8000_per_feature", "dequantise_lattice",
-                 "dequantise_lattice3", "dequantise_cells2sd", "depth3_per_feature"}
+                 "dequantise_lattice3", "dequantise_cells2sd", "depth3_per_feature",
+                 "depth3_100_per_feature"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -196,3 +197,13 @@ def test_round_39s_third_layer_comes_from_fifty_rows_per_feature():
     assert variant_params("depth3_per_feature", 16, 799, 12)["hidden_sizes"] == "auto"
     assert variant_params("depth3_per_feature", 300, 15_000, 200)["hidden_sizes"] == (
         300, 256, 256)
+
+
+def test_round_40s_third_layer_comes_from_a_hundred_rows_per_feature():
+    """depth3_100_per_feature: as round 39's from n >= 100 d, the boundary included."""
+    from density_fidelity import variant_params
+
+    assert variant_params("depth3_100_per_feature", 16, 1600, 12)["hidden_sizes"] == (
+        256, 256, 256)
+    assert variant_params("depth3_100_per_feature", 16, 1599, 12)["hidden_sizes"] == "auto"
+    assert variant_params("depth3_100_per_feature", 64, 4000, 20)["hidden_sizes"] == "auto"
