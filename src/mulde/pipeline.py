@@ -32,7 +32,7 @@ from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import FitCache
 from mulde.vad.fusion import warn_below_calibration
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
-from mulde.video.cache import FeatureCache, shard
+from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard
 from mulde.video.decode import distinct_rates, natural_key, other_rate, probe, stated_rate
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
@@ -142,6 +142,13 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             continue
         extractor = fitted[view]
         vf = cache.load(dataset.name, split, video, extractor) if cache else None
+        known = None if vf is not None or not cache else cache.failure(
+            dataset.name, split, video, extractor)
+        if known is not None:  # undecodable on an earlier run, and the file is unchanged
+            result.failed.append({"split": split, "video": video.name,
+                                  "error": known + KNOWN_FAILURE})
+            tqdm.write(skip_line(dataset, result.failed[-1]))
+            continue
         if vf is not None:
             result.n_cached += 1
         else:
@@ -151,6 +158,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             except (VideoReadError, DetectionsError) as err:
                 result.failed.append({"split": split, "video": video.name, "error": str(err)})
                 tqdm.write(skip_line(dataset, result.failed[-1]))
+                if cache and isinstance(err, VideoReadError):
+                    cache.store_failure(dataset.name, split, video, extractor, str(err))
                 continue
             result.n_extracted += 1
             result.frames_extracted += vf.n_frames

@@ -59,3 +59,51 @@ def test_a_damaged_cache_entry_is_recomputed_never_unpickled(small_folder, tmp_p
     again = extract_features(dataset, ex, cache, progress=False)
     assert ex.calls == ["a"] and again.features["test"]["a"].n_frames == 6
     assert not marker.exists()
+
+
+def test_an_undecodable_video_is_skipped_on_a_rerun_without_decoding_it_again(small_folder,
+                                                                             tmp_path):
+    """A damaged file leaves a failure record beside the cache entries: a rerun skips it
+    with the same error (and says why it did not try) without decoding it; once the file
+    changes it is decoded again, and a stored entry replaces the record."""
+    from mulde.video.cache import KNOWN_FAILURE
+
+    broken = small_folder / "test" / "broken.avi"
+    broken.write_bytes(b"not a video at all")
+    dataset = load_dataset("folder", small_folder)
+    cache = FeatureCache(tmp_path / "cache")
+    first = extract_features(dataset, MeanColour(), cache, progress=False)
+    assert [f["video"] for f in first.failed] == ["broken"]
+    error = first.failed[0]["error"]
+    assert "broken.avi" in error and not error.endswith(KNOWN_FAILURE)
+    ex = MeanColour()
+    again = extract_features(dataset, ex, cache, progress=False)
+    assert ex.calls == [] and again.n_cached == 3
+    assert again.failed == [{"split": "test", "video": "broken", "error": error + KNOWN_FAILURE}]
+    broken.write_bytes(b"still not a video, but another file")
+    ex = MeanColour()
+    third = extract_features(dataset, ex, cache, progress=False)
+    assert [f["video"] for f in third.failed] == ["broken"]
+    assert not third.failed[0]["error"].endswith(KNOWN_FAILURE)
+    video = next(v for v in dataset.test if v.name == "broken")
+    assert cache.failure(dataset.name, "test", video, ex) is not None
+    cache.store(dataset.name, "test", video, ex, first.features["test"]["a"])
+    assert cache.failure(dataset.name, "test", video, ex) is None
+
+
+def test_a_failure_record_of_another_extractor_setting_or_damaged_is_not_trusted(small_folder,
+                                                                               tmp_path):
+    from dataclasses import replace
+
+    dataset = load_dataset("folder", small_folder)
+    video = dataset.test[0]
+    cache = FeatureCache(tmp_path / "cache")
+    cache.store_failure(dataset.name, "test", video, MeanColour(), "cannot read it")
+    assert cache.failure(dataset.name, "test", video, MeanColour()) == "cannot read it"
+    assert cache.failure(dataset.name, "test", video, replace(MeanColour(), version="2")) is None
+    [record] = (tmp_path / "cache").rglob("*.failed.json")
+    meta = json.loads(record.read_text())
+    record.write_text(json.dumps({**meta, "av_version": "0.0"}))
+    assert cache.failure(dataset.name, "test", video, MeanColour()) is None
+    record.write_text("{not json")
+    assert cache.failure(dataset.name, "test", video, MeanColour()) is None

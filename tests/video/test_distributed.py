@@ -74,6 +74,13 @@ def test_ray_fills_the_same_cache_as_one_process(ray_session, dataset_root, tmp_
             for stream, record in vf.items():
                 np.testing.assert_array_equal(dist.features[split][name][stream].features,
                                               record.features)
+    # a rerun skips the damaged file without decoding it again, on either engine alike
+    from mulde.video.cache import KNOWN_FAILURE
+
+    again = extract_features(ds, extractor, FeatureCache(tmp_path / "ray"), progress=False,
+                             ray=RayOptions(workers=2))
+    assert again.n_cached == 4 and again.n_extracted == 0
+    assert again.failed == [{**local.failed[0], "error": local.failed[0]["error"] + KNOWN_FAILURE}]
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,15 @@ The sidecar is written last and marks the entry complete: an entry without it, o
 sidecar disagrees with the extractor's parameters or the source's checksum, is recomputed.
 Both files are written atomically, so a killed run never leaves a half-written entry that
 reads as complete, and several shards (processes or machines) can fill one cache at once.
+A video that could not be decoded leaves a failure record instead (`.failed.json`: the error,
+the file's checksum and the decoder's version), so that a rerun skips it with the same error
+without decoding it again, until the file or the decoder changes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import re
 import zipfile
@@ -28,6 +32,9 @@ from mulde.video.source import Video, source_checksum
 CACHE_FORMAT = 2
 """Version of the entry layout; entries of another version are recomputed, never read.
 2: streams as `ObjectFeatures` (boxes optional); extractors' keys carry explicit versions."""
+
+KNOWN_FAILURE = " (found on an earlier run; the file is unchanged, so it was not decoded again)"
+"""What a skipped video's error says when it comes from `FeatureCache.failure`."""
 
 
 def extractor_key(extractor: Extractor) -> str:
@@ -66,6 +73,11 @@ class FeatureCache:
             safe += "-" + hashlib.sha256(video.name.encode()).hexdigest()[:8]
         base = Path(self.root) / dataset / split / f"{safe}.{extractor_key(extractor)}"
         return base.with_suffix(base.suffix + ".npz"), base.with_suffix(base.suffix + ".json")
+
+    def _failure_path(self, dataset: str, split: str, video: Video,
+                      extractor: Extractor) -> Path:
+        npz = self._paths(dataset, split, video, extractor)[0]
+        return npz.with_name(npz.name[:-len(".npz")] + ".failed.json")
 
     def load(self, dataset: str, split: str, video: Video,
              extractor: Extractor) -> VideoFeatures | None:
@@ -110,7 +122,55 @@ class FeatureCache:
                 "video": video.name, "source": str(video.path), "n_frames": int(features.n_frames),
                 "source_checksum": source_checksum(video.path), "mulde_version": __version__}
         write_json(side, meta)
+        self._failure_path(dataset, split, video, extractor).unlink(missing_ok=True)
         return npz
+
+    def store_failure(self, dataset: str, split: str, video: Video, extractor: Extractor,
+                      error: str) -> None:
+        """Record that `video` could not be decoded (`VideoReadError`'s message `error`), so
+        that `failure` returns it while the file, the extractor and the decoder stay the
+        same. Written atomically; nothing for a source that is gone (no checksum)."""
+        try:
+            checksum = source_checksum(video.path)
+        except OSError:
+            return
+        write_json(self._failure_path(dataset, split, video, extractor),
+                   {"format": CACHE_FORMAT, **self._failure_key(video, extractor, checksum),
+                    "error": error})
+
+    def failure(self, dataset: str, split: str, video: Video,
+                extractor: Extractor) -> str | None:
+        """The error recorded by `store_failure` for this video, or None: none recorded, or
+        the file, the extractor's version or parameters, mulde's or PyAV's version changed
+        since (then the video is decoded again), or the record is unreadable."""
+        path = self._failure_path(dataset, split, video, extractor)
+        if not path.exists():
+            return None
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            key = self._failure_key(video, extractor, source_checksum(video.path))
+            if (not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT
+                    or any(meta.get(k) != v for k, v in key.items())
+                    or not isinstance(meta.get("error"), str)):
+                return None
+            return meta["error"]
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _failure_key(video: Video, extractor: Extractor, checksum: str) -> dict[str, Any]:
+        from mulde import __version__
+
+        return {"video": video.name, "version": extractor.version,
+                "params": _jsonable(extractor.params), "source_checksum": checksum,
+                "mulde_version": __version__, "av_version": _package_version("av")}
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _jsonable(obj: Any) -> Any:

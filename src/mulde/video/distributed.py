@@ -16,7 +16,8 @@ video: it keeps its extractors, and the backbones they load, for its whole life.
 writes each video's entry into the cache with `FeatureCache.store` (arrays first, sidecar
 last, both atomic), so the cache must be a folder every node sees (docs/scaling.md). A video
 that cannot be decoded (`VideoReadError`, `DetectionsError`) is caught in the actor and
-reported, never retried. A worker process that dies (killed, out of memory, a crash in a
+reported, never retried (a `VideoReadError` leaves a failure record in the cache, which the
+driver reads on a rerun, as the local loop does: `FeatureCache.failure`). A worker process that dies (killed, out of memory, a crash in a
 native decoder) is a system failure: Ray restarts the actor and retries the video up to
 `max_retries` times; a video on which it dies every time is reported as skipped with that
 reason, and the run goes on. Extractors that learn a scene background (`with_scene`) are
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from mulde.video.cache import FeatureCache
+from mulde.video.cache import KNOWN_FAILURE, FeatureCache
 from mulde.video.features.base import Extractor
 from mulde.video.features.detections import DetectionsError
 from mulde.video.features.records import VideoFeatures
@@ -122,6 +123,8 @@ class _ExtractWorker:
                 vf = extractor.extract(video, stages)
             except (VideoReadError, DetectionsError) as err:
                 error = str(err)
+                if isinstance(err, VideoReadError):  # a rerun skips it without decoding
+                    self.cache.store_failure(self.dataset, split, video, extractor, error)
             except Exception as err:  # a bug, not a bad video: stops the run, as locally
                 fatal = f"{split}/{video.name}: {type(err).__name__}: {err}"
             else:
@@ -201,6 +204,10 @@ def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
     missing: list[int] = []
     for i, (split, video, extractor) in enumerate(jobs):
         vf = cache.load(dataset, split, video, extractor)
+        known = None if vf is not None else cache.failure(dataset, split, video, extractor)
+        if known is not None:  # undecodable on an earlier run, and the file is unchanged
+            outcomes.append(Outcome(split, video, None, error=known + KNOWN_FAILURE))
+            continue
         outcomes.append(None if vf is None else Outcome(split, video, vf, cached=True))
         if vf is None:
             missing.append(i)
