@@ -425,11 +425,15 @@ def test_evaluate_with_labels_from_the_official_ped2_ground_truth(tmp_path, caps
                  "--dataset", "ucsd_ped2", "--root", str(root), "--smoothing-sigma", "0"]) == 0
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["micro_auc"] == 1.0 and metrics["n_frames"] == 2010
-    assert (tmp_path / "r" / "report.html").exists()
+    # any method's scores: the title names the file and the benchmark, not MULDE
+    assert metrics["title"] == "Evaluation of s.csv on ucsd_ped2"
+    assert "<h1>Evaluation of s.csv on ucsd_ped2</h1>" in (
+        tmp_path / "r" / "report.html").read_text()
     # re-evaluating our own report with another smoothing reads its unsmoothed column
     assert main(["evaluate", str(tmp_path / "r" / "frame_scores.csv"), "--out",
                  str(tmp_path / "r2"), "--smoothing-sigma", "3"]) == 0
-    assert json.loads((tmp_path / "r2" / "metrics.json").read_text())["micro_auc"] > 0.99
+    again = json.loads((tmp_path / "r2" / "metrics.json").read_text())
+    assert again["micro_auc"] > 0.99 and again["title"] == "Evaluation of frame_scores.csv"
     (tmp_path / "bad.csv").write_text("video,frame,score\n01,0,0.5\n01,2,0.1\n")
     assert main(["evaluate", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r3")]) == 2
     assert "bad.csv, row 3" in capsys.readouterr().err

@@ -636,6 +636,13 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_title(args: argparse.Namespace) -> str:
+    """The report's title for `mulde evaluate`: the scores file it read (any method's, not
+    necessarily MULDE's), and the benchmark whose ground truth labels them."""
+    on = f" on {args.dataset}" if args.dataset else ""
+    return f"Evaluation of {Path(args.scores).name}{on}"
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     with _removed_if_left_empty(args.out):
         return _evaluate_into(args)
@@ -720,7 +727,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     earlier = report_files(args.out, keep=[args.scores])
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
                            metrics_only=args.metrics_only, keep=[args.scores],
-                           warnings=warned, notes=notes)
+                           warnings=warned, notes=notes, title=_evaluate_title(args))
     keys = ("micro_auc", "macro_auc", "average_precision", "eer", "micro_auc_unsmoothed",
             "macro_auc_unsmoothed", "average_precision_unsmoothed", "eer_unsmoothed",
             "macro_definition")

@@ -9,19 +9,19 @@ place that decides which videos, with which fitted extractor, go into which cach
 imported only when this engine runs.
 
 How it runs: the driver loads the entries already in the cache (skip-existing, so an
-interrupted run resumes where it stopped) and makes the missing videos a Ray Dataset of one
-row (and one block) per video. `map_batches` sends each to a pool of actors (`workers` of
-them, `cpus_per_worker` CPUs and `gpus_per_worker` GPUs each); an actor builds nothing per
-video: it keeps its extractors, and the backbones they load, for its whole life. An actor
-writes each video's entry into the cache with `FeatureCache.store` (arrays first, sidecar
-last, both atomic), so the cache must be a folder every node sees (docs/scaling.md). A video
-that cannot be decoded (`VideoReadError`, `DetectionsError`) is caught in the actor and
-reported, never retried (a `VideoReadError` leaves a failure record in the cache, which the
-driver reads on a rerun, as the local loop does: `FeatureCache.failure`). A worker process that dies (killed, out of memory, a crash in a
-native decoder) is a system failure: Ray restarts the actor and retries the video up to
-`max_retries` times; a video on which it dies every time is reported as skipped with that
-reason, and the run goes on. Extractors that learn a scene background (`with_scene`) are
-fitted by the pipeline before the map, so every actor receives the fitted one.
+interrupted run resumes where it stopped) and makes the missing videos a Ray Dataset of one row
+(and one block) per video. `map_batches` sends each to a pool of actors (`workers` of them,
+`cpus_per_worker` CPUs and `gpus_per_worker` GPUs each); an actor builds nothing per video: it
+keeps its extractors, and the backbones they load, for its whole life. An actor writes each
+video's entry into the cache with `FeatureCache.store` (arrays first, sidecar last, both
+atomic), so the cache must be a folder every node sees (docs/scaling.md). A video that cannot
+be decoded (`VideoReadError`, `DetectionsError`) is caught in the actor and reported, never
+retried (a `VideoReadError` leaves a failure record in the cache, which the driver reads on a
+rerun, as the local loop does: `FeatureCache.failure`). A worker process that dies (killed, out
+of memory, a crash in a native decoder) is a system failure: Ray restarts the actor and retries
+the video up to `max_retries` times; a video on which it dies every time is reported as skipped
+with that reason, and the run goes on. Extractors that learn a scene background (`with_scene`)
+are fitted by the pipeline before the map, so every actor receives the fitted one.
 """
 
 from __future__ import annotations
