@@ -433,7 +433,7 @@ def test_evaluate_with_labels_from_the_official_ped2_ground_truth(tmp_path, caps
     assert main(["evaluate", str(tmp_path / "r" / "frame_scores.csv"), "--out",
                  str(tmp_path / "r2"), "--smoothing-sigma", "3"]) == 0
     again = json.loads((tmp_path / "r2" / "metrics.json").read_text())
-    assert again["micro_auc"] > 0.99 and again["title"] == "Evaluation of frame_scores.csv"
+    assert again["micro_auc"] > 0.99 and again["title"] == "Evaluation of r/frame_scores.csv"
     (tmp_path / "bad.csv").write_text("video,frame,score\n01,0,0.5\n01,2,0.1\n")
     assert main(["evaluate", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r3")]) == 2
     assert "bad.csv, row 3" in capsys.readouterr().err

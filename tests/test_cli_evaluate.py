@@ -782,3 +782,31 @@ def test_a_full_report_over_an_earlier_one_says_which_plots_it_removed(tmp_path,
     assert said == [f"removed the earlier report's plots/video_009_gone.png from "
                     f"{tmp_path / 'full'}: the new report has no such plots"]
     assert not stale.exists() and (tmp_path / "full" / "notes.txt").read_text() == "mine"
+
+
+def test_scores_labelled_with_one_class_give_a_report_without_aucs_not_an_error(
+        tmp_path, capsys, monkeypatch):
+    """A run's frame_scores.csv of all-normal test videos (labels of one class): the report
+    of its scores, with its labels and a note that says why there is no AUC, exit 0 (it
+    was 'micro metrics need both classes', exit 2, with a half-written folder); titled by
+    the scores file, its run folder named ('.' named too)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = ["video,frame,label,score"] + [f"{v},{i},0,{(i * 7 % 5) / 5}" for v in ("a", "b")
+                                          for i in range(30)]
+    (run / "frame_scores.csv").write_text("\n".join(rows) + "\n")
+    assert main(["evaluate", str(run / "frame_scores.csv"), "--out", str(tmp_path / "e")]) == 0
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert "micro_auc" not in metrics and "mark every frame normal" in metrics["note"]
+    assert metrics["title"] == "Evaluation of run/frame_scores.csv"
+    assert "mark every frame normal" in capsys.readouterr().out
+    written = (tmp_path / "e" / "frame_scores.csv").read_text().splitlines()
+    assert {r.split(",")[2] for r in written[1:]} == {"0"}
+    folder = tmp_path / "my scores"
+    folder.mkdir()
+    for v in ("a", "b"):
+        np.save(folder / f"{v}.npy", np.linspace(0, 1, 30))
+    monkeypatch.chdir(folder)
+    assert main(["evaluate", ".", "--out", str(tmp_path / "f")]) == 0
+    assert json.loads((tmp_path / "f" / "metrics.json").read_text())["title"] == (
+        "Evaluation of my scores")

@@ -247,6 +247,24 @@ def test_labels_of_one_class_give_the_report_without_metrics_not_an_error(datase
             n: len(v) for n, v in metrics["events"].items()}
 
 
+def test_one_class_advice_names_the_skipped_test_videos_whose_labels_went_with_them():
+    """Where test videos were skipped, the advice names them (their labels are lost with
+    them: a corrupt file cannot even be probed for its length) instead of telling the user
+    to label frames they did label."""
+    from mulde.pipeline import _one_class_labels
+
+    normal = {"a": np.zeros(5), "b": np.zeros(4), "c": None}
+    said = _one_class_labels(normal, ["bad"])
+    assert said.cause == ("the labels of the 2 scored test video(s) mark every frame normal, "
+                          "and the AUCs need both classes")
+    assert "the skipped test video(s) bad are not scored, and their labels go with them" in (
+        said.warning) and "label anomalous frames in the scored ones" in said.warning
+    many = _one_class_labels(normal, ["v1", "v2", "v3", "v4", "v5"]).warning
+    assert "v1, v2, v3 and 2 more" in many
+    assert "labels.csv: video,start,end" in _one_class_labels(normal, []).warning
+    assert _one_class_labels({"a": np.array([0, 1])}, ["bad"]) is None
+
+
 def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tmp_path):
     """What the loader left out of train/ and test/ (its IgnoredFilesWarning on the console)
     is kept with the run: listed in metrics.json and said in the report's warnings, where

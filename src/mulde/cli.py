@@ -637,10 +637,16 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _evaluate_title(args: argparse.Namespace) -> str:
-    """The report's title for `mulde evaluate`: the scores file it read (any method's, not
-    necessarily MULDE's), and the benchmark whose ground truth labels them."""
-    on = f" on {args.dataset}" if args.dataset else ""
-    return f"Evaluation of {Path(args.scores).name}{on}"
+    """The report's title for `mulde evaluate`: the scores it read (any method's, not
+    necessarily MULDE's: the file or folder, with its folder's name where it is a report's
+    frame_scores.csv, which every run names alike), and the dataset whose ground truth labels
+    them (a folder dataset by its folder's name)."""
+    path = Path(args.scores).resolve()
+    name = f"{path.parent.name}/{path.name}" if path.name == "frame_scores.csv" else path.name
+    on = ""
+    if args.dataset:
+        on = f" on {Path(args.root).resolve().name if args.dataset == 'folder' else args.dataset}"
+    return f"Evaluation of {name}{on}"
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, ignored_lines, require_videos, shown_path
 from mulde.evaluation import EvaluationProtocol, write_report
+from mulde.evaluation.report import single_class, single_class_cause, single_class_note
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
@@ -630,7 +631,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
                "score": sum(f.score_s for f in ensemble.fits_.values())}
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
-    one_class = _one_class_labels(labels, bool(extraction.failed))
+    one_class = _one_class_labels(labels, [f["video"] for f in extraction.failed
+                                           if f["split"] == "test"])
     if one_class:  # no AUC to compute: the report of scores and events that unlabelled
         warnings.warn(one_class.warning, stacklevel=2)  # video gets, not no report at all
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
@@ -706,29 +708,32 @@ class _OneClassLabels:
 
     @property
     def note(self) -> str:
-        return f"{self.cause}, so no AUC is computed: frame scores, plots and events only, no " \
-            "metrics"
+        return single_class_note(self.cause)
 
 
-def _one_class_labels(labels: dict[str, Any], skipped: bool) -> _OneClassLabels | None:
+def _one_class_labels(labels: dict[str, Any],
+                      skipped: Sequence[str]) -> _OneClassLabels | None:
     """What to say when the labels of the scored test videos ({video: 0/1 per frame, or None})
     hold one class only, so that no AUC can be computed (a labels.csv of normal videos
-    alone, or the labelled ones skipped as unreadable: `skipped`, some video was); None when
-    they hold both, or none is labelled (the report then says no labels were given)."""
-    known = [np.asarray(y) for y in labels.values() if y is not None]
-    if not known:
+    alone, or the labelled ones skipped as unreadable: `skipped`, the names of the test
+    videos that were, whose labels go with them); None when they hold both, or none is
+    labelled (the report then says no labels were given)."""
+    found = single_class(labels)
+    if found is None:
         return None
-    values = np.unique(np.concatenate([y.ravel() for y in known]))
-    if len(values) != 1:
-        return None
-    kind = "anomalous" if values[0] else "normal"
-    other = "normal" if values[0] else "anomalous"
-    return _OneClassLabels(
-        f"the labels of the {len(known)} scored test video(s) mark every frame {kind}, and "
-        "the AUCs need both classes",
-        f"the report shows the scores and events without metrics; to evaluate, test videos "
-        f"need {other} frames too (labels.csv: video,start,end marks the anomalous ones)"
-        + ("; the skipped videos above are not scored" if skipped else ""))
+    n, value = found
+    other = "normal" if value else "anomalous"
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more"
+                                          if len(skipped) > 3 else "")
+        advice = (f"the skipped test video(s) {shown} are not scored, and their labels go with "
+                  "them: repair or re-encode them (the skip lines above say why) and rerun, or "
+                  f"label {other} frames in the scored ones")
+    else:
+        advice = (f"the report shows the scores and events without metrics; to evaluate, test "
+                  f"videos need {other} frames too (labels.csv: video,start,end marks the "
+                  "anomalous ones)")
+    return _OneClassLabels(single_class_cause(n, value, "scored test video(s)"), advice)
 
 
 def _say(line: str | None) -> None:

@@ -121,6 +121,32 @@ def test_plots_are_pngs(tmp_path):
             assert im.format == "PNG" and im.width >= 400 and im.height >= 200
 
 
+def test_labels_of_one_class_give_a_report_without_aucs_that_keeps_them(tmp_path):
+    """Every labelled frame normal (no AUC exists): no metrics and a note that says why, but
+    the labels stay in frame_scores.csv and the false alarms in normal videos are counted;
+    a caller's own note wins (the pipeline's, which names its scored test videos)."""
+    from mulde.evaluation.report import single_class, single_class_cause
+
+    scores, labels = _videos()
+    normal = {n: np.zeros_like(y) for n, y in labels.items()}
+    m = write_report(tmp_path, scores, normal, protocol=EvaluationProtocol(0), versions={},
+                     threshold=0.5)
+    assert m["labelled"] is False and "micro_auc" not in m
+    assert m["note"] == ("the labels of the 3 labelled video(s) mark every frame normal, and "
+                         "the AUCs need both classes, so no AUC is computed: frame scores and "
+                         "plots, no metrics")
+    _, read_labels = read_frame_scores(tmp_path / "frame_scores.csv")
+    assert all(np.array_equal(read_labels[n], normal[n]) for n in normal)
+    assert m["false_alarms_in_normal_videos"] == {n: len(e) for n, e in m["events"].items()}
+    assert not (tmp_path / "plots" / "roc.png").exists()
+    own = write_report(tmp_path / "own", scores, normal, versions={}, no_metrics_note="why")
+    assert own["note"] == "why"
+    assert single_class({"a": [1, 1], "b": None}) == (1, 1)
+    assert single_class({"a": [0, 1]}) is single_class({"a": None}) is None
+    assert single_class_cause(2, 1, "clips") == ("the labels of the 2 clips mark every frame "
+                                                 "anomalous, and the AUCs need both classes")
+
+
 def test_report_without_labels(tmp_path):
     scores, _ = _videos()
     m = write_report(tmp_path, scores, protocol=EvaluationProtocol(0), versions={})
@@ -186,10 +212,9 @@ def test_report_errors(tmp_path):
     scores, labels = _videos()
     with pytest.raises(EvaluationError, match="labels for video 'zz'"):
         write_report(tmp_path, scores, {**labels, "zz": [0]}, versions={})
-    only_normal = {WEIRD: labels[WEIRD]}
-    with pytest.raises(EvaluationError, match="both classes"):
-        write_report(tmp_path / "b", {WEIRD: scores[WEIRD]}, only_normal, versions={})
-    assert (tmp_path / "b" / "frame_scores.csv").exists()  # scores survive the metric error
+    only_normal = {WEIRD: labels[WEIRD]}  # no AUC exists: a report without one, no error
+    m = write_report(tmp_path / "b", {WEIRD: scores[WEIRD]}, only_normal, versions={})
+    assert "need both classes" in m["note"] and "micro_auc" not in m
     with pytest.raises(EvaluationError, match="no videos"):
         write_report(tmp_path / "c", {}, versions={})
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mulde.datasets import load_dataset
 from mulde.pipeline import extract_features
-from mulde.video.cache import FeatureCache, shard
+from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard
 
 
 @given(st.integers(0, 60), st.integers(1, 9))
@@ -66,7 +66,6 @@ def test_an_undecodable_video_is_skipped_on_a_rerun_without_decoding_it_again(sm
     """A damaged file leaves a failure record beside the cache entries: a rerun skips it
     with the same error (and says why it did not try) without decoding it; once the file
     changes it is decoded again, and a stored entry replaces the record."""
-    from mulde.video.cache import KNOWN_FAILURE
 
     broken = small_folder / "test" / "broken.avi"
     broken.write_bytes(b"not a video at all")
@@ -107,3 +106,25 @@ def test_a_failure_record_of_another_extractor_setting_or_damaged_is_not_trusted
     assert cache.failure(dataset.name, "test", video, MeanColour()) is None
     record.write_text("{not json")
     assert cache.failure(dataset.name, "test", video, MeanColour()) is None
+
+
+def test_a_failure_record_read_through_a_moved_root_names_the_file_where_it_is(small_folder,
+                                                                             tmp_path):
+    """The record keys the file by its bytes, not its path: a dataset moved (or another
+    root sharing the cache) gets the error with the file's path there, not the old one."""
+    import shutil
+
+    (small_folder / "test" / "broken.avi").write_bytes(b"not a video at all")
+    cache = FeatureCache(tmp_path / "cache")
+    first = extract_features(load_dataset("folder", small_folder), MeanColour(), cache,
+                             progress=False)
+    old = str(small_folder / "test" / "broken.avi")
+    assert old in first.failed[0]["error"]
+    moved = tmp_path / "moved"
+    shutil.move(small_folder, moved)
+    again = extract_features(load_dataset("folder", moved), MeanColour(), cache,
+                             progress=False)
+    error = again.failed[0]["error"]
+    assert str(moved / "test" / "broken.avi") in error and old not in error
+    assert error == first.failed[0]["error"].replace(old, str(moved / "test" / "broken.avi")) \
+        + KNOWN_FAILURE

@@ -403,9 +403,9 @@ def compute_metrics(
             f"{len(raw) - single} two-class video{'s' * (len(raw) - single != 1)} alone the "
             "macro AUC is "
             f"{out['macro_auc_two_class']:.4f} (unsmoothed "
-            f"{out['macro_auc_two_class_unsmoothed']:.4f}; `mulde evaluate "
-            "frame_scores.csv --macro skip_single_class --out DIR` reports it as the macro "
-            "AUC)")
+            f"{out['macro_auc_two_class_unsmoothed']:.4f}; `mulde evaluate` with `--macro "
+            "skip_single_class` reports it as the macro AUC, for a run's report from its "
+            "frame_scores.csv)")
     n_anomalous = sum(int(np.count_nonzero(np.asarray(labels[n]))) for n in raw)
     out["n_videos"] = len(raw)
     out["n_frames"] = int(sum(s.size for s in raw.values()))

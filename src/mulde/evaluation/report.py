@@ -62,6 +62,30 @@ _PACKAGES = {  # key in the versions dict -> (distribution name, module name)
 }
 
 
+def single_class(labels: Mapping[str, ArrayLike | None]) -> tuple[int, int] | None:
+    """(n, c) where the n labelled videos of `labels` ({video: 0/1 per frame, or None}) mark
+    every frame with the one class c (0 normal, 1 anomalous), so that no AUC exists; None
+    where they hold both classes or none is labelled."""
+    known = [np.asarray(y) for y in labels.values() if y is not None]
+    if not known:
+        return None
+    values = np.unique(np.concatenate([y.ravel() for y in known]))
+    return (len(known), int(values[0])) if len(values) == 1 else None
+
+
+def single_class_cause(n: int, value: int, videos: str = "labelled video(s)") -> str:
+    """Why a report of n labelled `videos` whose frames all have the class `value` (as
+    `single_class` gives them) has no AUC, in one clause."""
+    kind = "anomalous" if value else "normal"
+    return f"the labels of the {n} {videos} mark every frame {kind}, and the AUCs need both " \
+        "classes"
+
+
+def single_class_note(cause: str) -> str:
+    """The report's note (metrics.json "note") for a report without AUCs for `cause`."""
+    return f"{cause}, so no AUC is computed: frame scores and plots, no metrics"
+
+
 def library_versions() -> dict[str, str | None]:
     """Return {package: version or None when missing} for python, mulde, torch, numpy, scipy,
     sklearn and matplotlib. Reads installed metadata; imports a module only as a fallback."""
@@ -609,8 +633,10 @@ def write_report(
     `threshold_note`: a warning about the threshold (e.g. `ThresholdFit.too_short`), kept in
     metrics.json's "threshold" as "note" and shown as a warning where the report states the
     threshold (ignored without a threshold). `no_metrics_note`: None (default) computes the
-    metrics on the labelled videos, and without any says that no labels were given
-    (`NO_LABELS_NOTE`, metrics.json "note", shown in the report); a sentence computes no
+    metrics on the labelled videos, without any says that no labels were given
+    (`NO_LABELS_NOTE`, metrics.json "note", shown in the report), and where they hold one
+    class only says that (`single_class_note`; their labels are kept as below); a sentence
+    computes no
     metrics even where videos are labelled and says why instead (labels of one class, with
     which no AUC exists): their labels still go into frame_scores.csv, the plots and the
     events (false alarms in normal videos).
@@ -641,6 +667,9 @@ def write_report(
         write_bytes(out / "frame_scores.csv", _frame_scores_csv(raw, final, y))
 
     labelled = {n: v for n, v in y.items() if v is not None}
+    one_class = single_class(labelled)
+    if no_metrics_note is None and one_class is not None:
+        no_metrics_note = single_class_note(single_class_cause(*one_class))
     result: dict[str, Any] = {"title": title,
                               "labelled": bool(labelled) and no_metrics_note is None}
     if result["labelled"]:

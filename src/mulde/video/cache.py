@@ -37,6 +37,11 @@ KNOWN_FAILURE = " (found on an earlier run; the file is unchanged, so it was not
 """What a skipped video's error says when it comes from `FeatureCache.failure`."""
 
 
+_SOURCE = "<source>"
+"""Stands for the video's path in a stored failure's error, so that a record read through
+another root (the dataset moved, a shared cache) names the file where it is now."""
+
+
 def extractor_key(extractor: Extractor) -> str:
     """A file-name-safe key of the extractor's name, version and parameters."""
     blob = json.dumps({"v": extractor.version, "p": extractor.params}, sort_keys=True,
@@ -129,14 +134,15 @@ class FeatureCache:
                       error: str) -> None:
         """Record that `video` could not be decoded (`VideoReadError`'s message `error`), so
         that `failure` returns it while the file, the extractor and the decoder stay the
-        same. Written atomically; nothing for a source that is gone (no checksum)."""
+        same (the file's path in it read as the video's path then). Written atomically;
+        nothing for a source that is gone (no checksum)."""
         try:
             checksum = source_checksum(video.path)
         except OSError:
             return
         write_json(self._failure_path(dataset, split, video, extractor),
                    {"format": CACHE_FORMAT, **self._failure_key(video, extractor, checksum),
-                    "error": error})
+                    "error": error.replace(str(video.path), _SOURCE)})
 
     def failure(self, dataset: str, split: str, video: Video,
                 extractor: Extractor) -> str | None:
@@ -153,7 +159,7 @@ class FeatureCache:
                     or any(meta.get(k) != v for k, v in key.items())
                     or not isinstance(meta.get("error"), str)):
                 return None
-            return meta["error"]
+            return meta["error"].replace(_SOURCE, str(video.path))
         except (OSError, ValueError):
             return None
 
