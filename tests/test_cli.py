@@ -390,7 +390,7 @@ def test_scenes_option_and_scene_backgrounds_per_view(tmp_path, capsys):
     assert "5 videos extracted" in capsys.readouterr().out  # a scene background per view
     assert main(["extract", "shanghaitech", "--root", str(root), "--cache", cache,
                  "--scenes", "1"]) == 0  # one view: the same background, the same cache keys
-    assert "0 videos extracted (0.0 frames/s), 3 cached" in capsys.readouterr().out
+    assert "0 videos extracted, 3 cached" in capsys.readouterr().out
     assert main(["extract", "folder", "--root", str(root), "--cache", cache,
                  "--scenes", "1"]) == 2
     assert "--scenes applies to shanghaitech, not folder" in capsys.readouterr().err

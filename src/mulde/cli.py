@@ -961,8 +961,9 @@ def _extract(args: argparse.Namespace) -> int:
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
                                   shard_spec=args.shard, ray=engine)
     fps = result.frames_extracted / max(result.seconds, 1e-9)
-    print(f"{result.n_extracted} videos extracted ({fps:.1f} frames/s), {result.n_cached} "
-          f"cached, {len(result.failed)} skipped")
+    speed = f" ({fps:.1f} frames/s)" if result.n_extracted else ""  # none: no rate to give
+    print(f"{result.n_extracted} videos extracted{speed}, {result.n_cached} cached, "
+          f"{len(result.failed)} skipped")
     return 0
 
 
