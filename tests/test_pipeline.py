@@ -248,17 +248,20 @@ def test_labels_of_one_class_give_the_report_without_metrics_not_an_error(datase
 
 
 def test_one_class_advice_names_the_skipped_test_videos_whose_labels_went_with_them():
-    """Where test videos were skipped, the advice names them (their labels are lost with
-    them: a corrupt file cannot even be probed for its length) instead of telling the user
-    to label frames they did label."""
+    """Where test videos were skipped, the advice names them as well (their labels, if any,
+    are lost with them: a corrupt file cannot even be probed for its length, so whether
+    labels.csv marked it is not known here), besides labelling the scored ones."""
     from mulde.pipeline import _one_class_labels
 
     normal = {"a": np.zeros(5), "b": np.zeros(4), "c": None}
     said = _one_class_labels(normal, ["bad"])
     assert said.cause == ("the labels of the 2 scored test video(s) mark every frame normal, "
                           "and the AUCs need both classes")
-    assert "the skipped test video(s) bad are not scored, and their labels go with them" in (
-        said.warning) and "label anomalous frames in the scored ones" in said.warning
+    assert said.warning.endswith(
+        "test videos need anomalous frames too (labels.csv: video,start,end marks the "
+        "anomalous ones); the skipped test video(s) bad are not scored: where their labels "
+        "hold anomalous frames, repair or re-encode them (the skip lines above say why) and "
+        "rerun")
     many = _one_class_labels(normal, ["v1", "v2", "v3", "v4", "v5"]).warning
     assert "v1, v2, v3 and 2 more" in many
     assert "labels.csv: video,start,end" in _one_class_labels(normal, []).warning

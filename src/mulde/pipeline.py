@@ -716,23 +716,23 @@ def _one_class_labels(labels: dict[str, Any],
     """What to say when the labels of the scored test videos ({video: 0/1 per frame, or None})
     hold one class only, so that no AUC can be computed (a labels.csv of normal videos
     alone, or the labelled ones skipped as unreadable: `skipped`, the names of the test
-    videos that were, whose labels go with them); None when they hold both, or none is
-    labelled (the report then says no labels were given)."""
+    videos that were, whose labels go with them, whatever they were: the length of a file
+    that cannot be read is unknown, so its labels are); None when they hold both, or none
+    is labelled (the report then says no labels were given)."""
     found = single_class(labels)
     if found is None:
         return None
     n, value = found
     other = "normal" if value else "anomalous"
-    if skipped:
+    advice = (f"the report shows the scores and events without metrics; to evaluate, test "
+              f"videos need {other} frames too (labels.csv: video,start,end marks the "
+              "anomalous ones)")
+    if skipped:  # an unreadable file's labels are unknown (its length cannot be probed)
         shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more"
                                           if len(skipped) > 3 else "")
-        advice = (f"the skipped test video(s) {shown} are not scored, and their labels go with "
-                  "them: repair or re-encode them (the skip lines above say why) and rerun, or "
-                  f"label {other} frames in the scored ones")
-    else:
-        advice = (f"the report shows the scores and events without metrics; to evaluate, test "
-                  f"videos need {other} frames too (labels.csv: video,start,end marks the "
-                  "anomalous ones)")
+        advice += (f"; the skipped test video(s) {shown} are not scored: where their labels "
+                   f"hold {other} frames, repair or re-encode them (the skip lines above say "
+                   "why) and rerun")
     return _OneClassLabels(single_class_cause(n, value, "scored test video(s)"), advice)
 
 

@@ -257,7 +257,7 @@ def test_many_single_class_videos_give_the_macro_auc_of_the_two_class_videos():
     assert m["macro_auc"] == pytest.approx(5 / 6)
     assert m["macro_auc_two_class"] == m["macro_auc_two_class_unsmoothed"] == 0.25
     assert m["notes"] == [
-        "1 of the 2 videos holds a single class and counts 1.0 each in the padded macro AUC "
+        "1 of the 2 videos holds a single class and counts 1.0 in the padded macro AUC "
         "0.8333, which lifts even chance scores; over the 1 two-class video alone the macro "
         "AUC is 0.2500 (unsmoothed 0.2500; `mulde evaluate` with `--macro skip_single_class` "
         "reports it as the macro AUC, for a run's report from its frame_scores.csv)"]

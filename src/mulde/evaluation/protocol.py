@@ -398,7 +398,8 @@ def compute_metrics(
                 sc, labels, MacroAUC.SKIP_SINGLE_CLASS)[0]
         out["notes"].append(
             f"{single} of the {len(raw)} videos {'holds' if single == 1 else 'hold'} a "
-            f"single class and count{'s' * (single == 1)} 1.0 each in the padded macro AUC "
+            f"single class and {'counts 1.0' if single == 1 else 'count 1.0 each'} in the "
+            "padded macro AUC "
             f"{out['macro_auc']:.4f}, which lifts even chance scores; over the "
             f"{len(raw) - single} two-class video{'s' * (len(raw) - single != 1)} alone the "
             "macro AUC is "
