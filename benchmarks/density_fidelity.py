@@ -232,6 +232,13 @@ VARIANTS["depth3_per_feature"] = {**VARIANTS["dequantise_cells2sd"],
 # round 40: the same from 100 rows per feature (k chosen on round 39's seeds; judged on 7-9)
 VARIANTS["depth3_100_per_feature"] = {**VARIANTS["dequantise_cells2sd"],
                                       "deep_rows_per_feature": 100}
+# round 41: D3 and T4 with a fifth of the rows held out for validation (early stopping,
+# the best validated weights) where the rows are at least `held_rows_per_feature` per feature
+# (`held_share`, resolved by `variant_params`)
+VARIANTS["held20_100_per_feature"] = {**VARIANTS["dequantise_cells2sd"],
+                                      "held_rows_per_feature": 100, "held_share": 0.2}
+VARIANTS["depth3_held20_100_per_feature"] = {**VARIANTS["depth3_100_per_feature"],
+                                             "held_rows_per_feature": 100, "held_share": 0.2}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -306,8 +313,9 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     than k x `directions` (the training rows' `principal_directions`, which such a variant
     needs: ValueError without); round 34's `long_steps_per_feature` k sets max_steps to
     `long_steps` where n_rows >= k d; round 39's `deep_rows_per_feature` k adds a third
-    hidden layer of 256 where n_rows >= k d; rounds 35-36's `lattice_rule` is left out (no MULDE
-    parameter: `fit_mulde_energies` applies it)."""
+    hidden layer of 256 where n_rows >= k d; round 41's `held_rows_per_feature` k sets
+    validation_fraction to `held_share` where n_rows >= k d; rounds 35-36's `lattice_rule` is
+    left out (no MULDE parameter: `fit_mulde_energies` applies it)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
     params = dict(VARIANTS[variant])
@@ -322,6 +330,10 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     long_steps = params.pop("long_steps", None)
     params.pop("lattice_rule", None)  # rounds 35-36's rules: `fit_mulde_energies` applies them
     deep_per_feature = params.pop("deep_rows_per_feature", None)
+    held_per_feature = params.pop("held_rows_per_feature", None)
+    held_share = params.pop("held_share", None)
+    if held_per_feature is not None and n_rows >= held_per_feature * n_features:
+        params["validation_fraction"] = held_share
     if deep_per_feature is not None and n_rows >= deep_per_feature * n_features:
         from mulde.core.network import resolve_hidden_sizes
 

@@ -59,6 +59,8 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("dequantise_cells2sd") == 0.25  # round 37: cells of two stds at most
     assert weights.pop("depth3_per_feature") == 0.25  # round 39: D3 with a third layer
     assert weights.pop("depth3_100_per_feature") == 0.25  # round 40: from 100 rows per feature
+    assert weights.pop("held20_100_per_feature") == 0.25  # round 41: a fifth held out
+    assert weights.pop("depth3_held20_100_per_feature") == 0.25
     assert set(weights.values()) == {0.0}
 
 
@@ -72,6 +74,7 @@ def test_the_density_suites_variants_before_round_35_train_on_the_rows_as_given(
     assert flags.pop("dequantise_lattice") is flags.pop("dequantise_lattice3") is True
     assert flags.pop("dequantise_cells2sd") is flags.pop("depth3_per_feature") is True
     assert flags.pop("depth3_100_per_feature") is True
+    assert flags.pop("held20_100_per_feature") is flags.pop("depth3_held20_100_per_feature") is True
     assert set(flags.values()) == {False}
 
 
@@ -96,4 +99,6 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("dequantise_lattice") == rates.pop("dequantise_lattice3") == "auto"
     assert rates.pop("dequantise_cells2sd") == rates.pop("depth3_per_feature") == "auto"
     assert rates.pop("depth3_100_per_feature") == "auto"
+    assert rates.pop("held20_100_per_feature") == rates.pop("depth3_held20_100_per_feature") == (
+        "auto")
     assert set(rates.values()) == {1e-3}

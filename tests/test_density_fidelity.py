@@ -35,7 +35,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "bag_per_feature", "quarters8_per_feature", "quarters4_per_feature",
                  "quarters8_per_direction", "steps8000_per_feature", "dequantise_lattice",
                  "dequantise_lattice3", "dequantise_cells2sd", "depth3_per_feature",
-                 "depth3_100_per_feature"}
+                 "depth3_100_per_feature", "held20_100_per_feature",
+                 "depth3_held20_100_per_feature"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -207,3 +208,18 @@ def test_round_40s_third_layer_comes_from_a_hundred_rows_per_feature():
         256, 256, 256)
     assert variant_params("depth3_100_per_feature", 16, 1599, 12)["hidden_sizes"] == "auto"
     assert variant_params("depth3_100_per_feature", 64, 4000, 20)["hidden_sizes"] == "auto"
+
+
+def test_round_41s_fifth_held_out_comes_from_a_hundred_rows_per_feature():
+    """held20_100_per_feature: validation_fraction 0.2 from n >= 100 d (the boundary
+    included), the default's 0.1 below; the depth-3 variant holds out the same and keeps its
+    third layer."""
+    from density_fidelity import variant_params
+
+    from mulde.core.training import TrainConfig
+
+    assert variant_params("held20_100_per_feature", 16, 1600, 12)["validation_fraction"] == 0.2
+    below = variant_params("held20_100_per_feature", 16, 1599, 12)
+    assert below.get("validation_fraction", TrainConfig().validation_fraction) == 0.1
+    deep = variant_params("depth3_held20_100_per_feature", 16, 1600, 12)
+    assert deep["validation_fraction"] == 0.2 and deep["hidden_sizes"] == (256, 256, 256)
