@@ -393,7 +393,7 @@ def _plot_images(
     score_label = f"smoothed (\u03c3={protocol.sigma_text()})" if smoothed else "score"
     images: dict[str, bytes] = {}
     labelled = {n: y for n, y in labels.items() if y is not None}
-    if labelled and metrics["labelled"]:  # not where the caller computed none (one class)
+    if metrics["labelled"]:  # labelled videos whose metrics were computed (not one class)
         runs = [(score_label, final, "micro_auc")]
         if smoothed:
             runs.append(("unsmoothed", raw, "micro_auc_unsmoothed"))
@@ -636,10 +636,9 @@ def write_report(
     metrics on the labelled videos, without any says that no labels were given
     (`NO_LABELS_NOTE`, metrics.json "note", shown in the report), and where they hold one
     class only says that (`single_class_note`; their labels are kept as below); a sentence
-    computes no
-    metrics even where videos are labelled and says why instead (labels of one class, with
-    which no AUC exists): their labels still go into frame_scores.csv, the plots and the
-    events (false alarms in normal videos).
+    computes no metrics even where videos are labelled and says why instead (labels of one
+    class, with which no AUC exists): their labels still go into frame_scores.csv, the plots
+    and the events (false alarms in normal videos).
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()

@@ -81,8 +81,7 @@ class FeatureCache:
 
     def _failure_path(self, dataset: str, split: str, video: Video,
                       extractor: Extractor) -> Path:
-        npz = self._paths(dataset, split, video, extractor)[0]
-        return npz.with_name(npz.name[:-len(".npz")] + ".failed.json")
+        return self._paths(dataset, split, video, extractor)[0].with_suffix(".failed.json")
 
     def load(self, dataset: str, split: str, video: Video,
              extractor: Extractor) -> VideoFeatures | None:
