@@ -247,8 +247,12 @@ VARIANTS["depth3_held20_100_per_feature"] = {**VARIANTS["depth3_100_per_feature"
 # until round 27 made `n_members` and `max_samples` "auto"; and every variant but round 28's
 # had 256 x 2 hidden widths whatever d, the default until round 28 set the first from d;
 # and every variant but round 35's trained on the rows as given, the default until round 35
-# made `dequantise` True (on the continuous cases of rounds 1-34 the two fit alike)
+# made `dequantise` True (on the continuous cases of rounds 1-34 the two fit alike); and every
+# variant held a tenth of the rows out for validation and, with hidden_sizes "auto", had two
+# hidden layers, the default until round 41 made both depend on the rows per feature (its
+# variants name their share and third layer: `held_rows_per_feature`, `deep_rows_per_feature`)
 for _overrides in VARIANTS.values():
+    _overrides.setdefault("validation_fraction", 0.1)
     _overrides.setdefault("dequantise", False)
     _overrides.setdefault("time_score", 0.0)
     _overrides.setdefault("lr", 1e-3)
@@ -272,27 +276,39 @@ def metrics(train: np.ndarray, fresh: np.ndarray, broad: np.ndarray, nll_fresh: 
             "far": float(np.mean(fresh > threshold))}
 
 
-def held_rows(n: int, seed: int) -> np.ndarray:
-    """The training rows MULDE(random_state=seed) holds out for validation (never fitted):
-    the estimator's own seeded split (`MULDE.fit`), at the default validation fraction."""
+def held_rows(n: int, seed: int, fraction: float) -> np.ndarray:
+    """The training rows MULDE(random_state=seed, validation_fraction=fraction) holds out for
+    validation (never fitted): the estimator's own seeded split (`MULDE.fit`)."""
     from sklearn.utils import check_random_state
 
-    from mulde.core.training import TrainConfig, split_validation
+    from mulde.core.training import split_validation
 
     fit_seed = int(check_random_state(seed).randint(2**31 - 1))
-    return split_validation(n, TrainConfig().validation_fraction, fit_seed)[1].numpy()
+    return split_validation(n, fraction, fit_seed)[1].numpy()
+
+
+def held_fraction(variant: str, n_features: int, n_rows: int) -> float:
+    """The share of n_rows rows of n_features features a variant's fit holds out for
+    validation: round 41's `held_share` where its `held_rows_per_feature` rule applies, else
+    the variant's validation_fraction (a tenth for every variant before round 41)."""
+    overrides = VARIANTS[variant]
+    per_feature = overrides.get("held_rows_per_feature")
+    if per_feature is not None and n_rows >= per_feature * n_features:
+        return float(overrides["held_share"])
+    return float(overrides["validation_fraction"])
 
 
 def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
-                     seed: int) -> list[np.ndarray]:
-    """Fit the aggregate on the training energies (n, L); return the scores of the training
-    energies and of each array of `others` (higher = more anomalous)."""
+                     seed: int, fraction: float = 0.1) -> list[np.ndarray]:
+    """Fit the aggregate on the training energies (n, L) of a fit that held `fraction` of the
+    rows out for validation; return the scores of the training energies and of each array of
+    `others` (higher = more anomalous)."""
     from mulde.estimator.aggregation import HELD_OUT_CHOOSING, aggregate, fit_aggregator
 
     kind, kw = {"gmm_k3": ("gmm", {"n_components": 3}),
                 "single_mid": ("single", {})}.get(name, (name, {}))
     if kind in HELD_OUT_CHOOSING:  # the rows the estimator held out, as it passes them
-        kw = {"held": held_rows(len(e_train), seed)}
+        kw = {"held": held_rows(len(e_train), seed, fraction)}
     state = fit_aggregator(kind, e_train, seed=seed, **kw)
     return [aggregate(kind, state, e) for e in (e_train, *others)]
 
@@ -313,7 +329,8 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     than k x `directions` (the training rows' `principal_directions`, which such a variant
     needs: ValueError without); round 34's `long_steps_per_feature` k sets max_steps to
     `long_steps` where n_rows >= k d; round 39's `deep_rows_per_feature` k adds a third
-    hidden layer of 256 where n_rows >= k d; round 41's `held_rows_per_feature` k sets
+    hidden layer of 256 where n_rows >= k d (hidden_sizes "auto" is otherwise resolved to the
+    library's first two layers: rounds 29-40's "auto"); round 41's `held_rows_per_feature` k sets
     validation_fraction to `held_share` where n_rows >= k d; rounds 35-36's `lattice_rule` is
     left out (no MULDE parameter: `fit_mulde_energies` applies it)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
@@ -334,11 +351,13 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     held_share = params.pop("held_share", None)
     if held_per_feature is not None and n_rows >= held_per_feature * n_features:
         params["validation_fraction"] = held_share
-    if deep_per_feature is not None and n_rows >= deep_per_feature * n_features:
+    if isinstance(params["hidden_sizes"], str):  # "auto": rounds 29-40's two layers
         from mulde.core.network import resolve_hidden_sizes
 
-        params["hidden_sizes"] = (*resolve_hidden_sizes(params["hidden_sizes"], n_features),
-                                  256)
+        params["hidden_sizes"] = resolve_hidden_sizes(params["hidden_sizes"], n_features,
+                                                      n_rows)[:2]
+    if deep_per_feature is not None and n_rows >= deep_per_feature * n_features:
+        params["hidden_sizes"] = (*params["hidden_sizes"], 256)
     if long_per_feature is not None and n_rows >= long_per_feature * n_features:
         params["max_steps"] = long_steps
     if per_direction is not None and directions is None:
@@ -517,7 +536,8 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
         per_agg = {}
         for agg in AGGREGATES:
             try:
-                s_tr, s_f, s_b = aggregate_scores(agg, e_tr, [e_f, e_b], seed)
+                s_tr, s_f, s_b = aggregate_scores(agg, e_tr, [e_f, e_b], seed,
+                                                  held_fraction(variant, d, n))
                 per_agg[agg] = metrics(s_tr, s_f, s_b, nll_f, nll_b)
             except Exception as err:  # noqa: BLE001 - recorded, not fatal
                 per_agg[agg] = {"error": f"{type(err).__name__}: {err}"[:200]}

@@ -49,11 +49,14 @@ from mulde.core import (
 )
 from mulde.core.training import resolve_lr
 
+FIT_ROWS = 20_000  # the training rows of `part_fit`, `train_steps_per_s` and the widths below
 
-def widths(preset: str, d: int) -> tuple[int, ...]:
-    """The hidden widths the preset's network has on d features (the default's first layer
-    is max(256, d) wide since issue 15's round 28; the paper's 4,096 x 2)."""
-    return resolve_hidden_sizes(MULDE.from_preset(preset).hidden_sizes, d)
+
+def widths(preset: str, d: int, n_rows: int = FIT_ROWS) -> tuple[int, ...]:
+    """The hidden widths the preset's network has on d features fitted on n_rows rows (the
+    default's first layer is max(256, d) wide since issue 15's round 28, with a third layer of
+    256 from 100 rows per feature since round 41; the paper's 4,096 x 2)."""
+    return resolve_hidden_sizes(MULDE.from_preset(preset).hidden_sizes, d, n_rows)
 
 
 N_LEVELS = 16
@@ -64,15 +67,17 @@ PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
 # regulariser's beta 0.1 (the default is 0 since round 17: one forward pass less a step),
 # linearly spaced levels (log-spaced since round 11), no time-score term (0.25 since round
 # 19), lr 1e-3 ("auto" since round 24) and one network on every row ("auto" members since
-# rounds 27 and 30), so each names them
+# rounds 27 and 30), two hidden layers and a tenth of the rows held out (a third layer and a
+# fifth from 100 rows per feature since round 41), so each names them
 PREVIOUS_DEFAULT = {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                     "sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000,
                     "spacing": "linear", "time_score": 0.0, "lr": 1e-3,
-                    "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0}
+                    "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0,
+                    "validation_fraction": 0.1}
 ROUND1_DEFAULT = {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": None,
                   "sigma_low": 1e-3, "max_steps": 1000, "spacing": "linear",
                   "time_score": 0.0, "lr": 1e-3, "hidden_sizes": (256, 256),
-                  "n_members": 1, "max_samples": 1.0}
+                  "n_members": 1, "max_samples": 1.0, "validation_fraction": 0.1}
 
 
 def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20) -> float:
@@ -143,20 +148,22 @@ def part_calib(quick: bool) -> dict:
 
 
 def fitted_mulde(d: int, preset: str) -> MULDE:
-    """Return a MULDE of the preset's width fitted for 1 step (scoring cost needs no training)."""
+    """Return a MULDE of the preset's widths (`widths`: as fitted on `FIT_ROWS` rows) fitted
+    for 1 step (scoring cost needs no training)."""
     rng = np.random.default_rng(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return MULDE.from_preset(preset, max_steps=1, n_epochs=None, batch_size=64,
+                                 hidden_sizes=widths(preset, d),
                                  validation_fraction=0.0, patience=None, device="cpu",
                                  random_state=0).fit(rng.standard_normal((256, d)))
 
 
-def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = 20_000,
+def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = FIT_ROWS,
                       warmup: bool = True) -> dict:
     """Time `steps` optimiser steps of the preset (after 1 warm-up step) on random data."""
     params = MULDE.from_preset(preset).get_params()
-    net = EnergyMLP(d, resolve_hidden_sizes(params["hidden_sizes"], d))
+    net = EnergyMLP(d, resolve_hidden_sizes(params["hidden_sizes"], d, n_rows))
     x = torch.randn(n_rows, d)
     cfg = dict(lr=resolve_lr(params["lr"], n_rows, d), batch_size=params["batch_size"],
                validation_fraction=0.0, patience=None, eval_every=10**9,
@@ -220,7 +227,7 @@ def part_mulde(quick: bool, ds: list[int], paper: bool) -> dict:
         for preset in ("default", "paper") if paper else ("default",):
             model = fitted_mulde(d, preset)
             n_q = 4096 if preset == "default" else 256
-            h1, h2 = widths(preset, d)
+            h1, h2 = widths(preset, d)[:2]  # a third layer's product is the second's shape
             q = np.random.default_rng(1).standard_normal((n_q, d))
             xt = model._to_tensor(q)
             sig = torch.as_tensor(model.sigmas_)
@@ -301,7 +308,7 @@ def part_training(quick: bool, ds: list[int], paper_steps: int) -> list[dict]:
     return out
 
 
-def part_fit(ds: list[int], rounds: int, n_rows: int = 20_000) -> list[dict]:
+def part_fit(ds: list[int], rounds: int, n_rows: int = FIT_ROWS) -> list[dict]:
     """Whole-fit wall seconds (training, scoring the training rows, fitting the aggregate) of
     the default preset, the default before issue 15 and the one of its first round,
     alternated `rounds` times."""

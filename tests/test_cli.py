@@ -108,7 +108,7 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
                  "--params", '{"max_steps": 1, "n_levels": 2}']) == 0
     assert 'lr "auto" for 600 rows of 300 features' in capsys.readouterr().out
     assert main(["info", out]) == 0
-    first, second = widths_for_features(300)
+    first, second = widths_for_features(300, 600)
     out = capsys.readouterr().out
     # 600 rows of 300 features: fewer than ten per feature and more than 500, so eight
     # networks, each on a quarter of the rows (round 31)

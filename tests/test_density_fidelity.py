@@ -12,14 +12,17 @@ def test_the_suites_validated_aggregate_uses_the_estimators_own_held_rows():
     """mean_energy_validated needs the rows MULDE held out; the suite recomputes them from
     the seed, and must find the levels and scores of the fitted estimator."""
     rng = np.random.default_rng(1)
-    x, new = rng.normal(size=(120, 2)), rng.normal(size=(7, 2))
-    model = MULDE(aggregator="mean_energy_validated", max_steps=20, hidden_sizes=(8,),
-                  random_state=5).fit(x)
-    assert len(held_rows(len(x), 5)) == round(0.1 * len(x))
-    e_train = model.score_samples_multiscale(x)
-    _, scores = aggregate_scores("mean_energy_validated", e_train,
-                                 [model.score_samples_multiscale(new)], seed=5)
-    np.testing.assert_allclose(scores, model.anomaly_score(new), rtol=1e-6, atol=1e-9)
+    for n, fraction in ((120, 0.1), (300, 0.2)):  # "auto": a fifth from 100 rows per feature
+        x, new = rng.normal(size=(n, 2)), rng.normal(size=(7, 2))
+        model = MULDE(aggregator="mean_energy_validated", max_steps=20, hidden_sizes=(8,),
+                      random_state=5).fit(x)
+        assert model.train_result_.validation_fraction == fraction
+        assert len(held_rows(len(x), 5, fraction)) == round(fraction * len(x))
+        e_train = model.score_samples_multiscale(x)
+        _, scores = aggregate_scores("mean_energy_validated", e_train,
+                                     [model.score_samples_multiscale(new)], seed=5,
+                                     fraction=fraction)
+        np.testing.assert_allclose(scores, model.anomaly_score(new), rtol=1e-6, atol=1e-9)
 
 
 def test_variants_before_round_27_train_one_network_on_every_row():
@@ -151,7 +154,9 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
     for name in ("lr_fan_in", "lr_rows_per_feature", "bag_per_feature"):
         for d, n in ((8, 4000), (256, 200), (128, 4000)):
             params = variant_params(name, d, n)
-            assert params["lr"] == "auto" and params["hidden_sizes"] == "auto", (name, d)
+            assert params["lr"] == "auto" and params.pop("hidden_sizes") == (
+                max(256, d), 256), (name, d)  # rounds 29-40's "auto" widths
+            assert params.pop("validation_fraction") == 0.1  # rounds 1-40's share
             # n_members resolved from the rows (rounds 25-29's "auto"; test above)
             assert params.pop("n_members") == members_for_rows(n, d if "bag" in name else 1)
             default = MULDE(dequantise=False).get_params()  # the default until round 35
@@ -190,12 +195,12 @@ def test_rounds_35_and_36_variants_keep_their_lattice_rules():
 
 
 def test_round_39s_third_layer_comes_from_fifty_rows_per_feature():
-    """depth3_per_feature: the default's widths and a third layer of 256 where n >= 50 d,
-    at the boundary included; the default's "auto" widths elsewhere."""
+    """depth3_per_feature: rounds 29-40's "auto" widths and a third layer of 256 where
+    n >= 50 d, at the boundary included; those two layers elsewhere."""
     from density_fidelity import variant_params
 
     assert variant_params("depth3_per_feature", 16, 800, 12)["hidden_sizes"] == (256, 256, 256)
-    assert variant_params("depth3_per_feature", 16, 799, 12)["hidden_sizes"] == "auto"
+    assert variant_params("depth3_per_feature", 16, 799, 12)["hidden_sizes"] == (256, 256)
     assert variant_params("depth3_per_feature", 300, 15_000, 200)["hidden_sizes"] == (
         300, 256, 256)
 
@@ -206,8 +211,8 @@ def test_round_40s_third_layer_comes_from_a_hundred_rows_per_feature():
 
     assert variant_params("depth3_100_per_feature", 16, 1600, 12)["hidden_sizes"] == (
         256, 256, 256)
-    assert variant_params("depth3_100_per_feature", 16, 1599, 12)["hidden_sizes"] == "auto"
-    assert variant_params("depth3_100_per_feature", 64, 4000, 20)["hidden_sizes"] == "auto"
+    assert variant_params("depth3_100_per_feature", 16, 1599, 12)["hidden_sizes"] == (256, 256)
+    assert variant_params("depth3_100_per_feature", 64, 4000, 20)["hidden_sizes"] == (256, 256)
 
 
 def test_round_41s_fifth_held_out_comes_from_a_hundred_rows_per_feature():
@@ -216,10 +221,27 @@ def test_round_41s_fifth_held_out_comes_from_a_hundred_rows_per_feature():
     third layer."""
     from density_fidelity import variant_params
 
-    from mulde.core.training import TrainConfig
-
     assert variant_params("held20_100_per_feature", 16, 1600, 12)["validation_fraction"] == 0.2
-    below = variant_params("held20_100_per_feature", 16, 1599, 12)
-    assert below.get("validation_fraction", TrainConfig().validation_fraction) == 0.1
+    assert variant_params("held20_100_per_feature", 16, 1599, 12)["validation_fraction"] == 0.1
     deep = variant_params("depth3_held20_100_per_feature", 16, 1600, 12)
     assert deep["validation_fraction"] == 0.2 and deep["hidden_sizes"] == (256, 256, 256)
+
+
+def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
+    """The library's "auto" widths add a third layer, and its "auto" validation_fraction a
+    fifth, from 100 rows per feature since round 41; the earlier variants keep fitting what
+    they fitted (two layers, a tenth), and the winner T5 is the library's rule itself."""
+    from density_fidelity import VARIANTS, held_fraction, variant_params
+
+    from mulde.core.network import resolve_hidden_sizes
+    from mulde.core.training import resolve_validation_fraction
+
+    for d, n in ((16, 4000), (8, 800), (300, 30_000), (64, 4000)):
+        default = variant_params("dequantise_cells2sd", d, n, 12)
+        assert len(default["hidden_sizes"]) == 2 and default["validation_fraction"] == 0.1
+        assert held_fraction("dequantise_cells2sd", d, n) == 0.1
+        t5 = variant_params("depth3_held20_100_per_feature", d, n, 12)
+        assert t5["hidden_sizes"] == resolve_hidden_sizes("auto", d, n)
+        assert t5["validation_fraction"] == resolve_validation_fraction("auto", n, d)
+        assert held_fraction("depth3_held20_100_per_feature", d, n) == t5["validation_fraction"]
+    assert all(v["validation_fraction"] == 0.1 for v in VARIANTS.values())

@@ -1116,21 +1116,57 @@ def test_members_for_rows_never_trains_fewer_networks_than_the_rows_alone_ask(n,
 
 
 def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs():
-    """(max(256, k d), 256), k = WIDTH_PER_FEATURE; "auto" resolves to it, widths given stay."""
+    """(max(256, k d), 256), k = WIDTH_PER_FEATURE, on fewer than 100 rows per feature; "auto"
+    resolves to it, widths given stay."""
     from mulde.core.network import WIDTH_PER_FEATURE as K
 
-    assert widths_for_features(1) == widths_for_features(34) == (256, 256)
-    assert widths_for_features(512) == (512 * K, 256)
-    assert widths_for_features(1280) == (1280 * K, 256)
-    assert resolve_hidden_sizes("auto", 600) == (600 * K, 256)
-    assert resolve_hidden_sizes([64, 32], 600) == (64, 32)
-    assert resolve_hidden_sizes(np.array([16]), 600) == (16,)
-    assert widths_for_features(2048 // K) == (2048, 256)
-    assert widths_for_features(12_288) == (2048, 256)  # the cap: a bound on the cost
+    assert widths_for_features(1, 99) == widths_for_features(34, 3399) == (256, 256)
+    assert widths_for_features(512, 1000) == (512 * K, 256)
+    assert widths_for_features(1280, 1000) == (1280 * K, 256)
+    assert resolve_hidden_sizes("auto", 600, 1000) == (600 * K, 256)
+    assert resolve_hidden_sizes([64, 32], 600, 10**6) == (64, 32)
+    assert resolve_hidden_sizes(np.array([16]), 600, 10**6) == (16,)
+    assert widths_for_features(2048 // K, 1000) == (2048, 256)
+    assert widths_for_features(12_288, 1000) == (2048, 256)  # the cap: a bound on the cost
     with pytest.raises(ValueError, match="at least 1 feature"):
-        widths_for_features(0)
+        widths_for_features(0, 100)
     with pytest.raises(ValueError, match='hidden_sizes must be "auto" or a list'):
-        resolve_hidden_sizes("wide", 8)
+        resolve_hidden_sizes("wide", 8, 100)
+
+
+def test_widths_for_features_add_a_third_layer_from_a_hundred_rows_per_feature():
+    """Issue 15's round 41: a third layer of 256 from n >= 100 d (the boundary included),
+    after the first two as they would be; ValueError naming the rows for n < 1."""
+    assert widths_for_features(16, 1600) == (256, 256, 256)
+    assert widths_for_features(16, 1599) == (256, 256)
+    assert widths_for_features(300, 30_000) == (300, 256, 256)
+    assert widths_for_features(1, 100) == (256, 256, 256)
+    assert resolve_hidden_sizes("auto", 34, 20_000) == (256, 256, 256)
+    with pytest.raises(ValueError, match="at least 1 training row"):
+        widths_for_features(16, 0)
+
+
+@given(st.integers(1, 5000), st.integers(1, 10**6))
+def test_the_third_layer_and_the_fifth_held_out_come_together(d, n):
+    """`validation_fraction_for_rows` holds a fifth out exactly where the "auto" widths have a
+    third layer, else a tenth; the first two widths never depend on the rows."""
+    from mulde.core.training import validation_fraction_for_rows
+
+    widths = widths_for_features(d, n)
+    assert validation_fraction_for_rows(n, d) == (0.2 if len(widths) == 3 else 0.1)
+    assert widths[:2] == widths_for_features(d, 1)
+
+
+def test_resolve_validation_fraction_keeps_a_number_and_refuses_other_strings():
+    """"auto" resolves by the rows per feature; a number is kept; another string is refused
+    by name."""
+    from mulde.core.training import resolve_validation_fraction
+
+    assert resolve_validation_fraction("auto", 1600, 16) == 0.2
+    assert resolve_validation_fraction("auto", 1599, 16) == 0.1
+    assert resolve_validation_fraction(0.0, 10**6, 1) == 0.0
+    with pytest.raises(ValueError, match='validation_fraction must be "auto"'):
+        resolve_validation_fraction("half", 100, 1)
 
 
 def test_a_first_layer_narrower_than_the_input_leaves_the_energy_flat_along_some_directions():
@@ -1141,7 +1177,7 @@ def test_a_first_layer_narrower_than_the_input_leaves_the_energy_flat_along_some
     torch.manual_seed(0)
     d = 300
     x, sigma = torch.randn(5, d), torch.full((5, 1), 0.5)
-    narrow, wide = EnergyMLP(d, (256, 256)), EnergyMLP(d, widths_for_features(d))
+    narrow, wide = EnergyMLP(d, (256, 256)), EnergyMLP(d, widths_for_features(d, 1))
     w_narrow = narrow.first.weight[:, :d].detach()
     null = torch.linalg.svd(w_narrow, full_matrices=True).Vh[-1]  # W_x null = 0
     assert torch.linalg.norm(w_narrow @ null) < 1e-4

@@ -119,7 +119,7 @@ def test_mulde_validates_its_levels_on_its_own_validation_rows():
     model = MULDE(aggregator="mean_energy_validated", max_steps=30, hidden_sizes=(16,),
                   random_state=3).fit(x)
     seed = int(check_random_state(3).randint(2**31 - 1))
-    _, val = split_validation(len(x), model.validation_fraction, seed)
+    _, val = split_validation(len(x), model.train_result_.validation_fraction, seed)
     np.testing.assert_array_equal(
         model.aggregator_state_["levels"],
         generalising_levels(model.score_samples_multiscale(x), val.numpy()))
@@ -299,7 +299,8 @@ def test_a_level_choosing_aggregate_without_validation_rows_warns_and_is_mean_en
     assert str(caught[0].message) == (
         f"validation_fraction={fraction:g} holds out no training sample, so "
         "aggregator='stacked' has no rows to choose its levels on and scores as "
-        "'mean_energy'; set validation_fraction > 0 (the default is 0.1)")
+        "'mean_energy'; set validation_fraction > 0 (the default \"auto\" holds out a tenth, "
+        "or a fifth from 100 rows per feature)")
     # a worker process's fit (mulde run --fit-jobs) sends it back pickled, intact
     assert str(pickle.loads(pickle.dumps(caught[0].message))) == str(caught[0].message)
     plain = MULDE(aggregator="mean_energy", **fast)

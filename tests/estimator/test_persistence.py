@@ -615,10 +615,10 @@ def test_the_auto_widths_are_rebuilt_from_the_stored_feature_count(tmp_path):
 
     X = np.random.default_rng(2).standard_normal((40, 300))
     model = MULDE(max_steps=2, random_state=0, device="cpu").fit(X)
-    assert model.network_.members[0].first.out_features == widths_for_features(300)[0]
+    assert model.network_.members[0].first.out_features == widths_for_features(300, 40)[0]
     loaded = MULDE.load(model.save(tmp_path / "w.safetensors"))
     assert loaded.hidden_sizes == "auto"
-    assert loaded.summary()["hidden_sizes"] == list(widths_for_features(300))
+    assert loaded.summary()["hidden_sizes"] == list(widths_for_features(300, 40))
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
 
     # the widths built are stored: a later "auto" rule does not change the network a file

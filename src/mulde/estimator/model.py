@@ -45,6 +45,7 @@ from mulde.core.training import (
     resolve_lr,
     resolve_max_samples,
     resolve_members,
+    resolve_validation_fraction,
     rule_directions,
     split_validation,
     validation_rows,
@@ -154,7 +155,8 @@ class NoValidationWarning(UserWarning):
             lost.append("threshold_on='validation' sets the threshold on the training samples")
         super().__init__(
             f"validation_fraction={fraction:g} holds out no training sample, so "
-            f"{' and '.join(lost)}; set validation_fraction > 0 (the default is 0.1)")
+            f"{' and '.join(lost)}; set validation_fraction > 0 (the default \"auto\" holds "
+            "out a tenth, or a fifth from 100 rows per feature)")
 
     def __reduce__(self):  # pickled (a worker process's warning) with its three fields
         return type(self), (self.fraction, self.aggregator, self.threshold)
@@ -185,9 +187,11 @@ class MULDE(OutlierMixin, BaseEstimator):
     Parameters (the method's terms are those of docs/method.md, "The model"):
 
     hidden_sizes: the MLP's hidden widths: "auto" (the default since issue 15's round 28):
-        (min(max(256, d), 2048), 256) for d features (`mulde.core.network.
+        (min(max(256, d), 2048), 256) for d features, and a third layer of 256 where the n
+        rows given to `fit` are at least 100 per feature (round 41) (`mulde.core.network.
         widths_for_features`: a first layer narrower than d leaves the energy constant along
-        d - width directions; the 2,048 cap bounds the cost); or
+        d - width directions; the 2,048 cap bounds the cost; the third layer ranks a density
+        of many modes as exact kNN does); or
         the widths, such as (256, 256) (the default before round 28) or the `paper`
         preset's (4096, 4096). The widths built are `hidden_sizes_` (stored in the model
         file, so a later rule does not change a saved network) and `summary()["hidden_sizes"]`.
@@ -305,7 +309,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         (`mulde.core.training.antithetic_batch`; issue 15, round 14); an epoch (n_epochs) is
         then twice as many steps.
     n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
-    validation_fraction, eval_every, patience: the share of training rows held out, the
+    validation_fraction, eval_every, patience: the share of training rows held out ("auto",
+        the default since issue 15's round 41: a tenth, a fifth where the n rows given to
+        `fit` are at least 100 per feature, as "auto" widths add a third layer there;
+        `mulde.core.training.validation_fraction_for_rows`; the share trained with is
+        `train_result_.validation_fraction`), the
         steps between validation evaluations, and how many evaluations without improvement
         stop training (None: never stop early); the best validated weights are kept. No
         row is held out of fewer than 10 (`VALIDATION_MIN_ROWS`): such a fit warns
@@ -412,7 +420,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "patience": [Interval(Integral, 0, None, closed="left"), None],
         "eval_every": [Interval(Integral, 1, None, closed="left")],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
@@ -444,7 +452,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
                  n_epochs: float | None = _TRAIN.n_epochs,
                  max_steps: int | None = _TRAIN.max_steps,
-                 validation_fraction: float = _TRAIN.validation_fraction,
+                 validation_fraction: float | str = "auto",
                  patience: int | None = _TRAIN.patience, eval_every: int = _TRAIN.eval_every,
                  ema_decay: float | None = _TRAIN.ema_decay,
                  weight_decay: float = _TRAIN.weight_decay, contamination: str | float = "auto",
@@ -572,17 +580,18 @@ class MULDE(OutlierMixin, BaseEstimator):
         X = _finite(_validate_rows(self, X, ensure_min_samples=2), X)
         self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
+        fraction = resolve_validation_fraction(self.validation_fraction, len(X), X.shape[1])
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS,
                                             self.aggregator if chooses else None),
                           stacklevel=2)
-        elif validation_rows(len(X), self.validation_fraction) == 0:
+        elif validation_rows(len(X), fraction) == 0:
             if chooses or self.threshold_on == "validation":  # said before training, not after
                 warnings.warn(NoValidationWarning(
-                    float(self.validation_fraction), self.aggregator if chooses else None,
+                    fraction, self.aggregator if chooses else None,
                     self.threshold_on == "validation"), stacklevel=2)
         elif self.threshold_on == "validation":  # a threshold that can flag nothing: say so now
-            n_held = validation_rows(len(X), self.validation_fraction)
+            n_held = validation_rows(len(X), fraction)
             if _held_out_rank(self._fraction(), n_held) == 0:
                 warnings.warn(FewValidationRowsWarning(self._fraction(), n_held), stacklevel=2)
         X = X.astype(np.float64)
@@ -627,7 +636,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
             n_members = resolve_members(self.n_members, len(X), X.shape[1],
                                         self.principal_directions_)
-            self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1])
+            self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X))
             self.network_ = self._new_network(X.shape[1], n_members)
             if self.base is not None or self.precondition is not None:
                 # on every training row after scaling (the validation split too), as given:
@@ -688,7 +697,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                       n_features: int) -> TrainConfig:
         """The training settings of a fit of n_members networks on n_rows rows (all of them,
         the validation split included) of n_features features, lr="auto" resolved by
-        `resolve_lr` and max_samples="auto" by `resolve_max_samples`."""
+        `resolve_lr`, max_samples="auto" by `resolve_max_samples` and validation_fraction="auto"
+        by `resolve_validation_fraction`."""
         return TrainConfig(lr=resolve_lr(self.lr, n_rows, n_features),
                            lr_schedule=self.lr_schedule,
                            antithetic=self.antithetic,
@@ -696,7 +706,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                            adam_betas=tuple(float(b) for b in self.adam_betas),
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,
-                           validation_fraction=self.validation_fraction,
+                           validation_fraction=resolve_validation_fraction(
+                               self.validation_fraction, n_rows, n_features),
                            eval_every=self.eval_every, patience=self.patience,
                            ema_decay=self.ema_decay, weight_decay=self.weight_decay,
                            seed=seed,

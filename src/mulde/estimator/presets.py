@@ -10,9 +10,11 @@ from typing import Any
 # Adam(0.5, 0.9) at lr 4e-5, batch 2048, 1000 epochs, 16 linearly spaced levels in [1e-3, 1],
 # GMM aggregation (K = 1), the constant regulariser beta f^2 / 2: exactly the published method.
 # `default`: a small, fast CPU setting: width 256 x 2 (the first layer max(256, d) wide for d
-# features, round 28), lr "auto" (1e-3 up to 1,000 training
+# features, round 28; a third layer of 256 from 100 training rows per feature, round 41),
+# lr "auto" (1e-3 up to 1,000 training
 # rows, rising with the rows to 3e-3 at 3,000), batch 1024, at most 2000 steps,
-# EMA of weights (0.99), early stopping on a 10 % validation split, no regulariser (beta 0),
+# EMA of weights (0.99), early stopping on a 10 % validation split (20 % from 100 rows per
+# feature, round 41), no regulariser (beta 0),
 # time-score matching (weight 0.25) and the monotone mean_energy aggregate over 16 log-spaced
 # levels, chosen on the label-free density-fidelity suite (docs/benchmarks.md, "Density
 # fidelity"; issue 15 round 1: the regulariser weighted by sigma^2 and the aggregate, round 2:
@@ -21,7 +23,8 @@ from typing import Any
 # of 1e-3, round 27: bagged members below 501 rows, round 28: the first layer's width from d,
 # round 29: the rate's rows counted as n x 256 / d past 256 features, round 30: 4 bagged
 # members whenever the rows are fewer than ten per feature, round 31: 8 on quarters there
-# from 501 rows on, round 35: uniform dequantisation of the columns on a lattice;
+# from 501 rows on, round 35: uniform dequantisation of the columns on a lattice, round 41:
+# the third layer and the fifth held out from 100 rows per feature;
 # docs/detector.md has their numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
