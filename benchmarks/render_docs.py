@@ -609,6 +609,9 @@ ADBENCH_MULDE_RUNS = {
                         "round 37's default on seeds 1 and 2 (all sets but 17_InternetAds: "
                         "its 29 sets with quantised columns refitted, round 33's rows for "
                         "the rest)"),
+    "round41": ("adbench_mulde_round41.json",
+                "the default after issue 15's round 41 (seed 0; only the 16 sets with at least "
+                "100 training rows per feature, the ones its rule changes)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -701,6 +704,10 @@ def main(argv: list[str] | None = None) -> None:
             parts.append(adbench_round2_section(acc, [
                 ("before issue 15", None), ("round 33, seeds 0-2", seeds_0_2(current, r33_more)),
                 ("round 37, seeds 0-2", seeds_0_2(r37, r37_more))]))
+        r41 = read_json(args.accuracy_round41)
+        if r37 and r41:  # seed 0, beside round 37's default on the sets round 41 changes
+            parts.append(adbench_round2_section(
+                acc, [("before issue 15", None), ("round 37", r37), ("round 41", r41)]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
