@@ -118,6 +118,26 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     assert 'at lr 0.001, set by "auto" from the training rows and features' in out
 
 
+def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_path, capsys):
+    """From 100 rows per feature "auto" adds a third layer and holds a fifth of the rows out
+    (issue 15, round 41): `info` says the widths built and the share, and why; a share given
+    as a number is said without the why."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((600, 2)))
+    for params, why in (('{"max_steps": 2, "n_levels": 2}', True),
+                        ('{"max_steps": 2, "n_levels": 2, "validation_fraction": 0.25}', False)):
+        out = str(tmp_path / "w.safetensors")
+        assert main(["fit", str(tmp_path / "x.npy"), "--out", out, "--quiet",
+                     "--params", params]) == 0
+        capsys.readouterr()
+        assert main(["info", out]) == 0
+        text = capsys.readouterr().out
+        share = 0.2 if why else 0.25
+        said = f", on {share:g} of the rows held out"
+        assert said in text, text
+        assert ('set by "auto" from the training rows per feature' in text) is why
+        assert "2 features, network 256x256x256" in text  # 300 rows per feature
+
+
 def test_info_says_which_columns_were_dequantised(tmp_path, capsys):
     """dequantise (the default since round 35): `info` counts the columns found on a lattice,
     says nothing where none was, and names the option where it was turned off."""

@@ -540,6 +540,17 @@ def _chosen(aggregate: dict[str, Any] | None, n_levels: int) -> str:
             f"{sigmas[-1]:.3g}, kept on the validation rows)")
 
 
+def _held_share(train: dict[str, Any], params: dict[str, Any]) -> str:
+    """", on 0.2 of the rows held out" and, for validation_fraction "auto", why that share
+    (round 41); "" in files written before the share was recorded."""
+    share = train.get("validation_fraction")
+    if share is None:
+        return ""
+    why = (', set by "auto" from the training rows per feature'
+           if params.get("validation_fraction") == "auto" else "")
+    return f", on {share:g} of the rows held out{why}"
+
+
 def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     """A few lines on a MULDE model file, from its `MULDE.summary()` dict `d`."""
     from mulde.core.training import FEATURES_LR_FROM
@@ -571,8 +582,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                    if params.get("lr") == "auto" else ""))
              + ("" if train["best_val_loss"] is None else
                 f" (best validation loss {train['best_val_loss']:.4g} at step "
-                f"{train['best_step']})") + (", stopped early" if train["stopped_early"]
-                                           else "")]
+                f"{train['best_step']}" + _held_share(train, params) + ")")
+             + (", stopped early" if train["stopped_early"] else "")]
     from mulde import MULDE
 
     defaults = MULDE().get_params()
