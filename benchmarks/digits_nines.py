@@ -37,12 +37,12 @@ SETTINGS: dict[str, dict] = {
     "MULDE round-1 default": {"max_steps": 1000, "beta": 0.1, "regulariser": "sigma2",
                               "spacing": "linear", "time_score": 0.0, "lr": 1e-3,
                               "hidden_sizes": (256, 256), "n_members": 1,
-                              "max_samples": 1.0},
+                              "max_samples": 1.0, "validation_fraction": 0.1},
     "MULDE default": {},
     "MULDE before issue 15": {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                               "max_steps": 1000, "spacing": "linear", "time_score": 0.0,
                               "lr": 1e-3, "hidden_sizes": (256, 256), "n_members": 1,
-                              "max_samples": 1.0},
+                              "max_samples": 1.0, "validation_fraction": 0.1},
 }
 
 

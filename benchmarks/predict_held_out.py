@@ -22,6 +22,7 @@ from common import RESULTS_DIR, new_header, set_single_thread, write_json
 from sklearn.datasets import load_digits
 
 from mulde import MULDE
+from mulde.core.training import validation_rows
 
 
 def main() -> int:
@@ -44,7 +45,7 @@ def main() -> int:
                 flagged = float(np.mean(model.predict(held) == -1))
             old_offset = float(np.percentile(model.score_samples(fit), 100 * contamination))
             old = float(np.mean(model.score_samples(held) < old_offset))
-            n_val = int(round(len(fit) * model.validation_fraction))
+            n_val = validation_rows(len(fit), model.train_result_.validation_fraction)
             rows.append({"class": c, "contamination": contamination, "fit_rows": len(fit),
                          "validation_rows": n_val, "held_rows": len(held),
                          "flagged_held_out": flagged, "flagged_held_out_in_sample_offset": old,

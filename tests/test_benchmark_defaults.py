@@ -3,7 +3,8 @@ differs from today's, so a later change of a default does not silently change wh
 measure under the old name (round 17 turned the regulariser off, beta 0.1 -> 0; round 19
 added the time-score term, 0 -> 0.25; round 24 set the learning rate from the rows, 1e-3 ->
 "auto"; round 28 the first hidden width from the features, (256, 256) -> "auto"; rounds 27
-and 30 the networks from the rows and features, one on every row -> "auto")."""
+and 30 the networks from the rows and features, one on every row -> "auto"; round 41 a third
+layer and the share held out from the rows per feature, a tenth -> "auto")."""
 
 import pytest
 from density_fidelity import VARIANTS, variant_params
@@ -16,10 +17,12 @@ from mulde import MULDE
 # small width) and issue 15's round 1
 BEFORE_ISSUE_15 = {"beta": 0.1, "regulariser": "constant", "aggregator": "gmm",
                    "spacing": "linear", "max_steps": 1000, "time_score": 0.0, "lr": 1e-3,
-                   "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0}
+                   "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0,
+                   "validation_fraction": 0.1}
 ROUND_1 = {"beta": 0.1, "regulariser": "sigma2", "aggregator": "mean_energy",
            "spacing": "linear", "max_steps": 1000, "time_score": 0.0, "lr": 1e-3,
-           "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0}
+           "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0,
+           "validation_fraction": 0.1}
 
 
 @pytest.mark.parametrize(("overrides", "then"), [

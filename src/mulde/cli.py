@@ -544,8 +544,10 @@ def _held_share(train: dict[str, Any], params: dict[str, Any]) -> str:
     """", on 0.2 of the rows held out" and, for validation_fraction "auto", why that share
     (round 41); "" in files written before the share was recorded."""
     share = train.get("validation_fraction")
-    if share is None:
-        return ""
+    if share is None:  # a file from before it was recorded: the number its params give
+        share = params.get("validation_fraction")
+        if isinstance(share, str) or share is None:
+            return ""
     why = (', set by "auto" from the training rows per feature'
            if params.get("validation_fraction") == "auto" else "")
     return f", on {share:g} of the rows held out{why}"

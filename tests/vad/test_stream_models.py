@@ -225,6 +225,25 @@ def test_settle_auto_resolves_members_and_rate_from_the_given_rows():
     assert (fixed.params["n_members"], fixed.params["lr"]) == (2, 5e-4)
 
 
+def test_settle_auto_gives_refits_the_deployed_models_depth_and_held_out_share():
+    """Issue 15's round 41: 1,000 rows of 8 features (125 per feature) fit three layers with
+    a fifth held out; a refit on three quarters of them (750 rows, 94 per feature) would fit
+    two with a tenth, so the whole stream's settle them; set values stay."""
+    from mulde.vad.stream_models import PCAStream, settle_auto
+
+    X = np.random.default_rng(0).normal(size=(1000, 8))
+    settled = settle_auto(MULDEStream({"max_steps": 1}), X).params
+    assert settled["hidden_sizes"] == [256, 256, 256]
+    assert settled["validation_fraction"] == 0.2
+    refit = MULDEStream(settled).fit(X[:750], np.zeros(750, int)).model
+    assert refit.hidden_sizes_ == (256, 256, 256)
+    assert refit.train_result_.validation_fraction == 0.2
+    fixed = settle_auto(MULDEStream({"hidden_sizes": [64], "validation_fraction": 0.3}), X)
+    assert (fixed.params["hidden_sizes"], fixed.params["validation_fraction"]) == ([64], 0.3)
+    pca = settle_auto(PCAStream(MULDEStream(), 4), X).inner.params  # on the 4 components
+    assert pca["hidden_sizes"] == [256, 256, 256] and pca["validation_fraction"] == 0.2
+
+
 def test_settle_auto_counts_a_pca_streams_components():
     """600 rows of 1,280 features reduced to 128 components are fewer than ten per
     component (600 < 1,280): eight networks. 7,000 rows are enough per component and per
@@ -273,7 +292,9 @@ def test_settle_auto_never_changes_a_factorys_shared_params():
     shared = {"n_members": "auto", "max_steps": 5}
     settled = settle_auto(MULDEStream(shared), _isotropic(600, 2))
     assert shared == {"n_members": "auto", "max_steps": 5}
-    assert settled.params == {"n_members": 1, "lr": 1e-3, "max_steps": 5}  # 600 rows: 1e-3
+    # 600 rows: 1e-3; 300 per feature: three layers, a fifth held out
+    assert settled.params == {"n_members": 1, "lr": 1e-3, "hidden_sizes": [256, 256, 256],
+                              "validation_fraction": 0.2, "max_steps": 5}
     assert settle_auto(MULDEStream(shared), _isotropic(4000, 512)).params["n_members"] == 8
 
 
@@ -281,21 +302,27 @@ def test_settle_auto_leaves_values_other_than_auto_to_mulde():
     """Only "auto" is settled: a wrong value reaches MULDE's own parameter check unchanged."""
     from mulde.vad.stream_models import settle_auto
 
-    params = settle_auto(MULDEStream({"lr": "AUTO", "n_members": True}),
+    params = settle_auto(MULDEStream({"lr": "AUTO", "n_members": True, "hidden_sizes": "wide",
+                                      "validation_fraction": "Auto"}),
                          _isotropic(600, 2)).params
-    assert params == {"lr": "AUTO", "n_members": True}
+    assert params == {"lr": "AUTO", "n_members": True, "hidden_sizes": "wide",
+                      "validation_fraction": "Auto"}
 
 
 def test_settle_auto_gives_the_networks_a_full_fit_trains():
     """What settle_auto fixes for a refit is what MULDE's own "auto" resolves on the same
     rows, on both sides of the principal-directions rule (600 rows of 16 features:
-    isotropic, 14 directions, eight networks; near a plane, 2, one)."""
+    isotropic, 14 directions, eight networks; near a plane, 2, one), and on both sides of
+    round 41's depth and share (2,000 rows of 16 features, 125 per feature: three layers, a
+    fifth held out)."""
     from mulde.vad.stream_models import settle_auto
 
-    for X in (_isotropic(600, 16), _near_a_plane(600, 16)):
+    for X in (_isotropic(600, 16), _near_a_plane(600, 16), _isotropic(2000, 16)):
         fitted = MULDE(max_steps=1, eval_every=1, random_state=0).fit(X)
-        assert settle_auto(MULDEStream(), X).params["n_members"] == \
-            fitted.train_result_.n_members
+        settled = settle_auto(MULDEStream(), X).params
+        assert settled["n_members"] == fitted.train_result_.n_members
+        assert tuple(settled["hidden_sizes"]) == fitted.hidden_sizes_
+        assert settled["validation_fraction"] == fitted.train_result_.validation_fraction
 
 
 def test_settle_auto_counts_no_directions_a_model_will_not_use(monkeypatch):
@@ -313,7 +340,8 @@ def test_settle_auto_counts_no_directions_a_model_will_not_use(monkeypatch):
     monkeypatch.setattr(stream_models, "principal_axes", refuse)
     X = _isotropic(2000, 200)  # 500 < n < 50 d: the directions would matter
     assert settle_auto(MULDEStream({"n_members": 2}), X).params["n_members"] == 2
-    fixed = PCAStream(MULDEStream({"n_members": 2, "lr": 1e-3}), 128)
-    assert settle_auto(fixed, X).inner.params == {"n_members": 2, "lr": 1e-3}
+    given = {"n_members": 2, "lr": 1e-3, "hidden_sizes": [64], "validation_fraction": 0.1}
+    fixed = PCAStream(MULDEStream(given), 128)
+    assert settle_auto(fixed, X).inner.params == given
     knn = PCAStream(KNNStream(), 128)
     assert settle_auto(knn, X) is knn

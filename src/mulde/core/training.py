@@ -27,10 +27,11 @@ from mulde.core.schedule import NoiseSchedule
 class TrainConfig:
     """Optimisation settings. Training stops after n_epochs or max_steps, whichever is first.
 
-    These defaults are the `MULDE` estimator's (its signature reads them from here), lr aside:
-    the estimator's default is lr="auto" (`learning_rate_for_rows`, which gives this 1e-3 up to
-    1,000 training rows). A small, fast CPU setting; the paper's setting is the estimator's
-    `paper` preset.
+    These defaults are the `MULDE` estimator's (its signature reads them from here), lr and
+    validation_fraction aside: the estimator's defaults are lr="auto" (`learning_rate_for_rows`,
+    which gives this 1e-3 up to 1,000 training rows) and validation_fraction="auto"
+    (`validation_fraction_for_rows`, which gives this 0.1 below 100 rows per feature). A
+    small, fast CPU setting; the paper's setting is the estimator's `paper` preset.
     eval_every and checkpoint_every count optimiser steps; patience counts evaluations.
     lr_schedule: "constant" (lr at every step) or "cosine" (`learning_rate_at`).
     antithetic: each step takes batch_size // 2 rows, each with one noise level and the
@@ -93,8 +94,10 @@ class TrainResult:
     """The share of the fitted rows each trained on (None in files written before it was
     recorded)."""
     validation_fraction: float | None = None
-    """The share of the fitted rows held out for validation (`MULDE(validation_fraction=
-    "auto")` resolved; None in files written before it was recorded)."""
+    """The share of the fitted rows asked to be held out for validation (`MULDE(
+    validation_fraction="auto")` resolved; no row is held out of fewer than
+    `VALIDATION_MIN_ROWS`, whatever the share; None in files written before it was
+    recorded)."""
 
 
 def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
@@ -390,7 +393,8 @@ def validation_fraction_for_rows(n: int, n_features: int) -> float:
     that picks the kept weights is less noisy; the third layer alone raised the false-alarm
     rate of held-out normal samples (round 40), the two together passed the suite's rule on
     fresh seeds. A fifth held out of the default two-layer network alone cost ranking (round
-    41's V2), so the share goes with the depth. ValueError for n or n_features < 1."""
+    41's V2), so the share was chosen together with the depth; it is decided by the rows
+    alone, so widths given explicitly get the same share. ValueError for n or n_features < 1."""
     if n < 1 or n_features < 1:
         raise ValueError(f"need at least 1 training row and 1 feature, got {n} rows of "
                          f"{n_features} features")

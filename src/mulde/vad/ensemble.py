@@ -18,8 +18,9 @@ order given) is in fold i mod k and is scored by a model fitted on the other fol
 while new videos are still scored by the model fitted on all of them (a model that
 memorises its training objects, as MULDE can on high-dimensional streams, would otherwise
 put the 99.9th percentile too low; AI-VAD scores kNN leave-one-video-out for that reason).
-Each refit trains the settings MULDE resolves from the whole stream's rows (n_members and lr
-"auto": `mulde.vad.stream_models.settle_auto`), so it calibrates the model it stands for.
+Each refit trains the settings MULDE resolves from the whole stream's rows (n_members, lr,
+hidden_sizes and validation_fraction "auto": `mulde.vad.stream_models.settle_auto`), so it
+calibrates the model it stands for.
 The empty-frame fill is always the minimum of the training object scores the calibration sees.
 
 Training data larger than memory (`max_train_objects`): a stream with more training objects

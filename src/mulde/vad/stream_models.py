@@ -263,16 +263,23 @@ def _counts_directions(model: StreamModel) -> bool:
     return isinstance(model, MULDEStream) and model.params.get("n_members", "auto") == "auto"
 
 
+SETTLED = ("n_members", "lr", "hidden_sizes", "validation_fraction")
+"""MULDE's settings whose "auto" counts the rows fitted on (`settle_auto` fixes them)."""
+
+
 def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     """Fix `model`'s settings that MULDE resolves from the rows it is fitted on, as a fit on
     the rows X (n, d) would resolve them, and return it.
 
     An out-of-fold calibration refit (`mulde.vad.ensemble.run_fit_job`) sees about (k-1)/k of
     a stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.members_for_rows`,
-    from the rows, the features and where it matters the principal directions) and
-    lr="auto" (`learning_rate_for_rows`) count them: near a threshold a refit would train
-    other networks than the model it calibrates for (e.g. 15,300 rows of 1,280 features over
-    at most 306 principal directions train one network, 11,500 of them eight), and below
+    from the rows, the features and where it matters the principal directions),
+    lr="auto" (`learning_rate_for_rows`), hidden_sizes="auto" (`widths_for_features`: a third
+    layer from 100 rows per feature) and validation_fraction="auto"
+    (`validation_fraction_for_rows`: a fifth held out from the same rows) count them: near a
+    threshold a refit would train other networks than the model it calibrates for (e.g.
+    15,300 rows of 1,280 features over at most 306 principal directions train one network,
+    11,500 of them eight; 1,000 rows of 8 features three layers, 750 of them two), and below
     3,000 rows at another rate. Settled from the
     whole stream, every refit trains the deployed model's settings on fewer rows. Only the
     values "auto" (also when unset) are replaced, in a new `params` dict (a factory may hand
@@ -281,16 +288,18 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     keeps (`principal_axes` fitted on X, as the full fit's are: those X spans, which may be
     fewer than `PCAStream.components_for` asks; projected only where the inner MULDE would
     count the directions); kNN and GMM resolve nothing."""
-    from mulde.core.training import (  # torch only for a MULDE stream
+    from mulde.core.network import widths_for_features  # torch only for a MULDE stream
+    from mulde.core.training import (
         directions_matter,
         learning_rate_for_rows,
         members_for_rows,
         rule_directions,
+        validation_fraction_for_rows,
     )
 
     if isinstance(model, PCAStream):
         if not (isinstance(model.inner, MULDEStream) and any(
-                model.inner.params.get(key, "auto") == "auto" for key in ("n_members", "lr"))):
+                model.inner.params.get(key, "auto") == "auto" for key in SETTLED)):
             return model  # nothing to resolve: no PCA fitted for it
         n, d = np.shape(X)
         # the components the full fit keeps (those X spans, which may be fewer than asked)
@@ -305,7 +314,9 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
         n, d = np.shape(X)
         directions = rule_directions(X) if _counts_directions(model) else None
         settled = {"n_members": members_for_rows(n, d, directions),
-                   "lr": learning_rate_for_rows(n, d)}
+                   "lr": learning_rate_for_rows(n, d),
+                   "hidden_sizes": list(widths_for_features(d, n)),
+                   "validation_fraction": validation_fraction_for_rows(n, d)}
         model.params = {**model.params, **{key: value for key, value in settled.items()
                                            if model.params.get(key, "auto") == "auto"}}
     return model
