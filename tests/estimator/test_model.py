@@ -844,3 +844,19 @@ def test_dequantise_reads_a_dataframes_float32_column_at_its_precision():
     model = MULDE(**FAST).fit(frame)
     assert model.quantisation_steps_[0] == pytest.approx(0.01, rel=1e-3)
     assert model.quantisation_steps_[1] == 0.0
+
+
+def test_the_share_held_out_is_recorded_as_trained():
+    """`train_result_.validation_fraction`: "auto" resolved (a tenth below 100 rows per
+    feature, a fifth from there, issue 15's round 41), a number kept, and 0.0 where no row
+    was held out (fewer than 10 rows, or a share that rounds to none)."""
+    import warnings
+
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    fast = {"max_steps": 2, "hidden_sizes": (8,), "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # too few rows: said, and tested elsewhere
+        shares = [MULDE(**fast, **kw).fit(x).train_result_.validation_fraction
+                  for x, kw in ((X, {}), (X[:, :2], {}), (X, {"validation_fraction": 0.3}),
+                                (X[:8], {}), (X, {"validation_fraction": 0.001}))]
+    assert shares == [0.1, 0.2, 0.3, 0.0, 0.0]

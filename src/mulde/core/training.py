@@ -94,10 +94,10 @@ class TrainResult:
     """The share of the fitted rows each trained on (None in files written before it was
     recorded)."""
     validation_fraction: float | None = None
-    """The share of the fitted rows asked to be held out for validation (`MULDE(
-    validation_fraction="auto")` resolved; no row is held out of fewer than
-    `VALIDATION_MIN_ROWS`, whatever the share; None in files written before it was
-    recorded)."""
+    """The share of the fitted rows held out for validation (`MULDE(validation_fraction=
+    "auto")` resolved): the share asked, or 0.0 where it held out no row (fewer than
+    `VALIDATION_MIN_ROWS` rows, or a share that rounds to none); None in files written
+    before it was recorded."""
 
 
 def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
@@ -633,4 +633,5 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
                        else state["step"], best_val_loss=best_val, stopped_early=stopped_early,
                        history=state["history"], lr=float(config.lr), n_members=n_members,
                        max_samples=float(config.max_samples),
-                       validation_fraction=float(config.validation_fraction))
+                       validation_fraction=float(config.validation_fraction)
+                       if len(x_val) else 0.0)

@@ -43,7 +43,10 @@ class PyODMULDE(BaseDetector):
     `decision_scores_`), by default PyOD's 0.1, so `labels_` and `predict` flag 10 % of the
     training rows where `MULDE.predict` flags 1 % (pass contamination=0.01 for MULDE's
     rate); MULDE's own `contamination`, which sets its scikit-learn `offset_`,
-    is left at 'auto' and plays no part in PyOD's labels. `mulde_params` returns the MULDE
+    is left at 'auto' and plays no part in PyOD's labels; nor does `threshold_on`, which
+    moves only that `offset_` (the wrapped MULDE's `predict`, as `MULDE.load` reads the
+    file), never `threshold_`, `labels_` or this detector's `predict`. `mulde_params` returns
+    the MULDE
     settings as a dict. `save` / `load` keep a fitted detector in one MULDE model file (no
     pickle), which `MULDE.load` and the `mulde` command read as the wrapped MULDE.
     """
