@@ -75,6 +75,10 @@ def test_every_subcommand_has_help_and_a_bare_mulde_says_what_to_choose(capsys):
                                                         "--threads: invalid int value: 'two'"),
     (["export", "m", "--format", "tflite"], "mulde: error: argument --format: invalid choice: "
                                             "'tflite'"),
+    (["fit", "x.csv", "--out", "m.safetensors", "--seed", "-1"],  # not "--params: ..."
+     "mulde: error: argument --seed: -1 is not a seed: give a whole number from 0 to "
+     "4294967295"),
+    (["demo", "--seed", "1.5"], "mulde: error: argument --seed: '1.5' is not a whole number"),
 ])
 def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, capsys):
     """`mulde: error:` as every other error of the command (argparse's own prefix would be

@@ -68,6 +68,22 @@ def _resolve_seed(args: argparse.Namespace, overrides: dict, one_model: bool) ->
         args.seed = 0
 
 
+SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's largest integer random_state
+
+
+def _seed(text: str) -> int:
+    """argparse type of --seed: a whole number from 0 to `SEED_MAX` (what a random_state
+    takes), refused as "argument --seed: ..." rather than as a --params error later."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= seed <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{seed} is not a seed: give a whole number from 0 "
+                                         f"to {SEED_MAX}")
+    return seed
+
+
 def _checked(model):
     """Return the MULDE model after checking its parameters (`UsageError` for a bad one)."""
     try:
@@ -1591,7 +1607,7 @@ def build_parser() -> _MuldeParser:
                    "(an existing one, or a name ending in /) that gets model.safetensors")
     p.add_argument("--preset", default="default", choices=sorted(ESTIMATOR_PRESETS))
     p.add_argument("--params", help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=_seed, default=None,
                    help="the model's random_state (default: 0, or --params' random_state)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar (there is none either when stderr is not a terminal)")
@@ -1744,7 +1760,7 @@ def build_parser() -> _MuldeParser:
         p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
         p.add_argument("--params", help="JSON of MULDE parameter overrides, over the "
                        "preset's own (objects:detector: max_steps 1000)")
-        p.add_argument("--seed", type=int, default=None,
+        p.add_argument("--seed", type=_seed, default=None,
                        help="seed of the models (unless --params sets random_state), the "
                        "--max-train-objects subsample and the calibration folds (default: 0)")
         p.add_argument("--max-train-objects", type=int, metavar="N",
@@ -1832,7 +1848,7 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--kind", default="video", choices=["video", "toy"],
                    help="video: the synthetic scene through the whole pipeline; toy: 2-D")
     p.add_argument("--out", type=Path, default=Path("demo_out"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     threads_arg(p)
     p.set_defaults(func=_demo)
     return parser
