@@ -281,6 +281,12 @@ def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
                                                r"fields are separated by commas, not "
                                                r"semicolons: save the file as CSV with commas"):
         read_features(path)
+    path.write_text("temp;load\n21,5;1,25\n20,1;0,75\n")  # a locale's decimal commas
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 2 has 3 fields, expected 1 as in "
+                                               r"the header; the header is one field "
+                                               r"\('temp;load'\): fields are separated by "
+                                               r"commas, not semicolons"):
+        read_features(path)
     path.write_text("speed,size\n1;2,3\n")  # a semicolon inside a field of a comma file
     with pytest.raises(FeatureFileError, match=r"'1;2' is not a number \(fields are separated "
                                                r"by commas, not semicolons"):

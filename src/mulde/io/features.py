@@ -221,8 +221,12 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
     out = np.empty((len(rows), width))
     for i, (line, row) in enumerate(rows):
         if len(row) != width:
+            # a header of another separator over decimal commas ("temp;load" over "21,5;1,25")
+            other = _one_field_of_another_separator(names) if names else None
             raise FeatureFileError(f"{path}: line {line} has {len(row)} fields, expected "
-                                   f"{width}" + (" as in the header" if names else ""))
+                                   f"{width}" + (" as in the header" if names else "")
+                                   + (f"; the header is one field ({_shown(names[0])}): "
+                                      f"{other}" if other else ""))
         for j, cell in enumerate(row):
             try:
                 out[i, j] = float(cell)
