@@ -612,6 +612,13 @@ ADBENCH_MULDE_RUNS = {
     "round41": ("adbench_mulde_round41.json",
                 "the default after issue 15's round 41 (seed 0; only the 16 sets with at least "
                 "100 training rows per feature, the ones its rule changes)"),
+    "round41-all": ("adbench_mulde_round41_all.json",
+                    "the default after issue 15's round 41 (seed 0, all 58 sets: its 16 changed "
+                    "sets refitted, round 37's rows for the rest, which it fits alike; "
+                    "benchmarks/adbench_merge.py)"),
+    "round41-seeds12": ("adbench_mulde_round41_seeds12_all.json",
+                        "round 41's default on seeds 1 and 2 (all sets but 17_InternetAds: "
+                        "its 16 changed sets refitted, round 37's rows for the rest)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -708,6 +715,15 @@ def main(argv: list[str] | None = None) -> None:
         if r37 and r41:  # seed 0, beside round 37's default on the sets round 41 changes
             parts.append(adbench_round2_section(
                 acc, [("before issue 15", None), ("round 37", r37), ("round 41", r41)]))
+        r41_all = read_json(args.accuracy_round41_all)
+        if r37 and r41_all:  # seed 0, all 58 sets
+            parts.append(adbench_round2_section(
+                acc, [("before issue 15", None), ("round 37", r37), ("round 41", r41_all)]))
+        r41_more = read_json(args.accuracy_round41_seeds12)
+        if r37 and r37_more and r41_all and r41_more:  # seeds 0-2, the sets both have
+            parts.append(adbench_round2_section(acc, [
+                ("before issue 15", None), ("round 37, seeds 0-2", seeds_0_2(r37, r37_more)),
+                ("round 41, seeds 0-2", seeds_0_2(r41_all, r41_more))]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))

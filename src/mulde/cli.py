@@ -1848,7 +1848,9 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--kind", default="video", choices=["video", "toy"],
                    help="video: the synthetic scene through the whole pipeline; toy: 2-D")
     p.add_argument("--out", type=Path, default=Path("demo_out"))
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="seed of the demo's scene (or the toy's samples), models and calibration "
+                   "folds (default: 0)")
     threads_arg(p)
     p.set_defaults(func=_demo)
     return parser

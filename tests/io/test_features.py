@@ -287,6 +287,12 @@ def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
                                                r"\('temp;load'\): fields are separated by "
                                                r"commas, not semicolons"):
         read_features(path)
+    path.write_text("21,5;1,25\n20,1;0,75\n")  # the same without a header
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 1, column 2: '5;1' is not a "
+                                               r"number, column 1 \('21'\) is: fields are "
+                                               r"separated by commas, not semicolons: .*, "
+                                               r"with points for decimals$"):
+        read_features(path)
     path.write_text("speed,size\n1;2,3\n")  # a semicolon inside a field of a comma file
     with pytest.raises(FeatureFileError, match=r"'1;2' is not a number \(fields are separated "
                                                r"by commas, not semicolons"):

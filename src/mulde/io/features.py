@@ -204,11 +204,13 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
         typo = next((j for j, c in enumerate(cells) if c.strip() and not _is_number(c)), None)
         if typo is not None:
             number = next(j for j, c in enumerate(cells) if _is_number(c))
+            other = other_separator(cells[typo], spaces=False)  # "21,5;1,25": decimal commas
             raise FeatureFileError(
                 f"{path}: line {first}, column {typo + 1}: {_shown(cells[typo])} is not a "
-                f"number, column {number + 1} ({_shown(cells[number])}) is: if line {first} "
-                f"is a header, give column {number + 1} a name that is not a number; if it is "
-                "a sample, fix that cell")
+                f"number, column {number + 1} ({_shown(cells[number])}) is: "
+                + (f"{other}, with points for decimals" if other else
+                   f"if line {first} is a header, give column {number + 1} a name that is not "
+                   "a number; if it is a sample, fix that cell"))
     width = len(names if names is not None else rows[0][1])
     if width > 1 and all(not row[-1].strip() for _, row in rows) and (
             names is None or not names[-1].strip()):
