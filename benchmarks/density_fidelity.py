@@ -347,10 +347,9 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     long_steps = params.pop("long_steps", None)
     params.pop("lattice_rule", None)  # rounds 35-36's rules: `fit_mulde_energies` applies them
     deep_per_feature = params.pop("deep_rows_per_feature", None)
-    held_per_feature = params.pop("held_rows_per_feature", None)
-    held_share = params.pop("held_share", None)
-    if held_per_feature is not None and n_rows >= held_per_feature * n_features:
-        params["validation_fraction"] = held_share
+    params.pop("held_rows_per_feature", None)
+    params.pop("held_share", None)
+    params["validation_fraction"] = held_fraction(variant, n_features, n_rows)
     if isinstance(params["hidden_sizes"], str):  # "auto": rounds 29-40's two layers
         from mulde.core.network import resolve_hidden_sizes
 

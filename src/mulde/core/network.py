@@ -165,6 +165,12 @@ DEEP_ROWS_PER_FEATURE = 100
 layer (and `validation_fraction="auto"` holds a fifth of the rows out: issue 15, round 41)."""
 
 
+def deep_enough(n_rows: int, n_features: int) -> bool:
+    """Whether n_rows rows of n_features features are at least `DEEP_ROWS_PER_FEATURE` per
+    feature: where "auto" widths add a third layer and "auto" holds a fifth out."""
+    return n_rows >= DEEP_ROWS_PER_FEATURE * n_features
+
+
 def widths_for_features(n_features: int, n_rows: int) -> tuple[int, ...]:
     """The hidden widths `MULDE(hidden_sizes="auto")` gives a network on n_features inputs
     fitted on n_rows rows (the validation rows included): (min(max(256, k n_features),
@@ -192,7 +198,7 @@ def widths_for_features(n_features: int, n_rows: int) -> tuple[int, ...]:
     if n_rows < 1:
         raise ValueError(f"need at least 1 training row, got {n_rows}")
     widths = (min(max(WIDTH, WIDTH_PER_FEATURE * n_features), WIDTH_MAX), WIDTH)
-    return (*widths, WIDTH) if n_rows >= DEEP_ROWS_PER_FEATURE * n_features else widths
+    return (*widths, WIDTH) if deep_enough(n_rows, n_features) else widths
 
 
 def are_widths(sizes: object) -> bool:

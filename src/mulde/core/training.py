@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from mulde.core.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mulde.core.loss import DSMLoss
-from mulde.core.network import DEEP_ROWS_PER_FEATURE, EnergyNetwork
+from mulde.core.network import EnergyNetwork, deep_enough
 from mulde.core.schedule import NoiseSchedule
 
 
@@ -387,8 +387,8 @@ VALIDATION_SHARE_DEEP = 0.2
 def validation_fraction_for_rows(n: int, n_features: int) -> float:
     """The share of n training rows of n_features features that `MULDE(validation_fraction=
     "auto")` holds out for validation: a fifth (`VALIDATION_SHARE_DEEP`) where the rows are at
-    least `DEEP_ROWS_PER_FEATURE` (100) per feature, where "auto" widths add a third hidden
-    layer, else a tenth (`VALIDATION_SHARE`).
+    least `mulde.core.network.DEEP_ROWS_PER_FEATURE` (100) per feature (`deep_enough`), where
+    "auto" widths add a third hidden layer, else a tenth (`VALIDATION_SHARE`).
 
     Why (benchmarks/density_fidelity.md, issue 15 round 41): the held-out rows are never
     fitted, so they score as new normal samples do, and with more of them the validation loss
@@ -400,7 +400,7 @@ def validation_fraction_for_rows(n: int, n_features: int) -> float:
     if n < 1 or n_features < 1:
         raise ValueError(f"need at least 1 training row and 1 feature, got {n} rows of "
                          f"{n_features} features")
-    return VALIDATION_SHARE_DEEP if n >= DEEP_ROWS_PER_FEATURE * n_features else VALIDATION_SHARE
+    return VALIDATION_SHARE_DEEP if deep_enough(n, n_features) else VALIDATION_SHARE
 
 
 def resolve_validation_fraction(fraction: float | str, n: int, n_features: int) -> float:

@@ -644,7 +644,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                 # (as the whitening above)
                 self.network_.fit_covariance(x.detach().cpu().numpy())
             self.network_ = self.network_.to(device)
-            config = self._train_config(seed, len(X), n_members, X.shape[1])
+            config = self._train_config(seed, len(X), n_members, X.shape[1], fraction)
             start = time.perf_counter()
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
@@ -693,12 +693,12 @@ class MULDE(OutlierMixin, BaseEstimator):
                               rank if self.base is not None else None,
                               rank if self.precondition is not None else None)
 
-    def _train_config(self, seed: int, n_rows: int, n_members: int,
-                      n_features: int) -> TrainConfig:
+    def _train_config(self, seed: int, n_rows: int, n_members: int, n_features: int,
+                      validation_fraction: float) -> TrainConfig:
         """The training settings of a fit of n_members networks on n_rows rows (all of them,
         the validation split included) of n_features features, lr="auto" resolved by
-        `resolve_lr`, max_samples="auto" by `resolve_max_samples` and validation_fraction="auto"
-        by `resolve_validation_fraction`."""
+        `resolve_lr` and max_samples="auto" by `resolve_max_samples`, holding out
+        `validation_fraction` ("auto" resolved by `fit`: `resolve_validation_fraction`)."""
         return TrainConfig(lr=resolve_lr(self.lr, n_rows, n_features),
                            lr_schedule=self.lr_schedule,
                            antithetic=self.antithetic,
@@ -706,8 +706,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                            adam_betas=tuple(float(b) for b in self.adam_betas),
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,
-                           validation_fraction=resolve_validation_fraction(
-                               self.validation_fraction, n_rows, n_features),
+                           validation_fraction=validation_fraction,
                            eval_every=self.eval_every, patience=self.patience,
                            ema_decay=self.ema_decay, weight_decay=self.weight_decay,
                            seed=seed,

@@ -46,8 +46,8 @@ class PyODMULDE(BaseDetector):
     is left at 'auto' and plays no part in PyOD's labels; nor does `threshold_on`, which
     moves only that `offset_` (the wrapped MULDE's `predict`, as `MULDE.load` reads the
     file), never `threshold_`, `labels_` or this detector's `predict`. `mulde_params` returns
-    the MULDE settings as a dict. `save` / `load` keep a fitted detector in one MULDE model file (no
-    pickle), which `MULDE.load` and the `mulde` command read as the wrapped MULDE.
+    the MULDE settings as a dict. `save` / `load` keep a fitted detector in one MULDE model
+    file (no pickle), which `MULDE.load` and the `mulde` command read as the wrapped MULDE.
     """
 
     def __init__(self, contamination: float = 0.1, *,
