@@ -545,7 +545,19 @@ def flushed_denormals() -> Iterator[None]:
     computes with them many times slower. The default's fit of 20,000 rows of 34 Gaussian
     features (one thread, this project's Intel Xeon) took 29 ms a step for its first 600
     steps and 55-70 ms from step 700 on, 54 s in all; flushed, 30-35 ms throughout and 37 s,
-    with bit-identical anomaly scores (benchmarks/speed.py's `fit` part measures it)."""
+    with bit-identical anomaly scores (benchmarks/speed.py's `fit` part measures it). The
+    subnormals come from GELU's second derivative (the density of N(0, 1) at pre-activations
+    of 13 to 14.5), which score matching differentiates.
+
+    Threads: the setting is per CPU thread, and the calling thread's is the one set and
+    restored. PyTorch's worker threads take it from the calling thread when they are
+    created, and keep it. So with more than one thread (`torch.set_num_threads`), a fit that
+    creates the pool flushes in every thread, and those workers go on flushing after it (for
+    the process's later PyTorch work too); where the pool was made before the fit, only the
+    calling thread flushes: the same 20,000-row fit on two threads took 18 ms a step at step
+    1,200 with the pool made by the fit, 31 ms with it made before, 34 ms unflushed. Bounding
+    GELU's input instead (so that no subnormal arises) cost more than it saved: 42-54 ms a
+    step on one thread (scratch timing, 2026-12-04)."""
     was = flushing_denormals()
     supported = torch.set_flush_denormal(True)
     try:
