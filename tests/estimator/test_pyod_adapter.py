@@ -230,3 +230,41 @@ def test_decision_function_raises_what_its_docstring_lists():
         det.decision_function(scipy.sparse.csr_matrix(X))
     said = PyODMULDE.decision_function.__doc__
     assert "NotFittedError" in said and "ValueError" in said and "TypeError" in said
+
+
+def test_threshold_on_validation_sets_pyod_threshold_on_the_held_out_rows(tmp_path):
+    """threshold_ is the wrapped MULDE's split-conformal offset at PyOD's contamination, the
+    labels and predict follow it, and a saved file keeps it (MULDE.load predicts alike)."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((400, 3))
+    new = np.vstack([rng.standard_normal((30, 3)), rng.standard_normal((3, 3)) + 6])
+    det = PyODMULDE(contamination=0.05, threshold_on="validation", **SMALL).fit(X)
+    alone = MULDE(contamination=0.05, threshold_on="validation", **SMALL).fit(X)
+    assert det.detector_.contamination == 0.05
+    assert det.threshold_ == -alone.offset_
+    # split conformal: one held-out row's score, not the training scores' 95th percentile
+    assert det.threshold_ in set(det.decision_scores_.tolist())
+    assert det.threshold_ != pytest.approx(np.percentile(det.decision_scores_, 95))
+    np.testing.assert_array_equal(det.labels_, (det.decision_scores_ > det.threshold_))
+    np.testing.assert_array_equal(det.predict(new), alone.predict(new) == -1)
+    assert det.predict(new)[-3:].tolist() == [1, 1, 1]
+    path = det.save(tmp_path / "v.safetensors")
+    loaded = PyODMULDE.load(path)
+    assert loaded.threshold_ == det.threshold_ and loaded.threshold_on == "validation"
+    assert loaded.get_params() == det.get_params() | {"device": "cpu"}
+    np.testing.assert_array_equal(MULDE.load(path).predict(new) == -1, det.predict(new))
+
+
+def test_threshold_on_training_leaves_mulde_contamination_auto():
+    det = PyODMULDE(contamination=0.05, **SMALL)
+    assert "contamination" not in det.mulde_params
+    assert PyODMULDE(contamination=0.05, threshold_on="validation",
+                     **SMALL).mulde_params["contamination"] == 0.05
+
+
+def test_threshold_on_validation_refuses_a_thresholder_object():
+    det = PyODMULDE(**SMALL, threshold_on="validation")
+    det.contamination = object()  # a PyThresh thresholder stands here
+    with pytest.raises(ValueError, match="^threshold_on='validation' sets threshold_ on the "
+                       "held-out rows at a fraction: give contamination as a number"):
+        det.check_params()

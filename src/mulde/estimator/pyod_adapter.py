@@ -42,12 +42,17 @@ class PyODMULDE(BaseDetector):
     training samples labelled 1 (`threshold_` is the (1 - contamination) quantile of
     `decision_scores_`), by default PyOD's 0.1, so `labels_` and `predict` flag 10 % of the
     training rows where `MULDE.predict` flags 1 % (pass contamination=0.01 for MULDE's
-    rate); MULDE's own `contamination`, which sets its scikit-learn `offset_`,
-    is left at 'auto' and plays no part in PyOD's labels; nor does `threshold_on`, which
-    moves only that `offset_` (the wrapped MULDE's `predict`, as `MULDE.load` reads the
-    file), never `threshold_`, `labels_` or this detector's `predict`. `mulde_params` returns
-    the MULDE settings as a dict. `save` / `load` keep a fitted detector in one MULDE model
-    file (no pickle), which `MULDE.load` and the `mulde` command read as the wrapped MULDE.
+    rate). `threshold_on="validation"` sets `threshold_` instead on the rows that training
+    held out for validation (split conformal, as `MULDE(threshold_on="validation")` sets its
+    `offset_`): new normal samples then score above it at most `contamination` of the time
+    (in expectation), where the quantile of the training scores, which the network has
+    memorised, is exceeded more often; `labels_` are the training scores above it, so they
+    may flag fewer than `contamination` of the training rows. The wrapped MULDE's own
+    `contamination` is then this detector's (so `MULDE.load` of a saved file predicts as
+    this detector does); with "training" it is left at 'auto' and plays no part in PyOD's
+    labels. `mulde_params` returns the MULDE settings as a dict. `save` / `load` keep a
+    fitted detector in one MULDE model file (no pickle), which `MULDE.load` and the `mulde`
+    command read as the wrapped MULDE.
     """
 
     def __init__(self, contamination: float = 0.1, *,
@@ -122,14 +127,24 @@ class PyODMULDE(BaseDetector):
         """The keyword arguments this detector passes to `MULDE` (every parameter but
         PyOD's `contamination`)."""
         params = self.get_params(deep=False)
-        params.pop("contamination")
+        contamination = params.pop("contamination")
+        if self.threshold_on == "validation" and isinstance(contamination, (int, float)):
+            params["contamination"] = float(contamination)  # threshold_ is MULDE's offset_
         return params
 
     def check_params(self) -> None:
         """Refuse MULDE settings that `fit` cannot use, before any data is read
         (`MULDE.check_params`: ValueError naming the parameter and what it must be, and
         this class: "The 'max_steps' parameter of PyODMULDE must be ..."); PyOD checks
-        `contamination` itself when the detector is made."""
+        `contamination` itself when the detector is made. A PyThresh object as
+        contamination with threshold_on="validation": ValueError (the threshold is either
+        the held-out rows' or PyThresh's)."""
+        if self.threshold_on == "validation" and not isinstance(self.contamination,
+                                                                 (int, float)):
+            raise ValueError("threshold_on='validation' sets threshold_ on the held-out rows "
+                             "at a fraction: give contamination as a number in (0, 0.5], "
+                             f"not {type(self.contamination).__name__}, or use "
+                             "threshold_on='training' with a PyThresh object")
         try:
             MULDE(**self.mulde_params).check_params()
         except ValueError as err:  # scikit-learn's InvalidParameterError is one
@@ -141,13 +156,20 @@ class PyODMULDE(BaseDetector):
 
     def fit(self, X: Any, y: None = None) -> PyODMULDE:
         """Fit on X (n, d) normal samples; set decision_scores_, threshold_ and labels_ as
-        PyOD does. y is ignored. Raises ValueError as `check_params` for a setting it cannot
-        use (naming PyODMULDE), and as `MULDE.fit` for samples it cannot fit on."""
+        PyOD does, or with threshold_on="validation" threshold_ = -offset_ of the wrapped
+        MULDE (its held-out rows' split-conformal threshold at `contamination`; +inf, so
+        that nothing is flagged, with too few of them, which MULDE warns of). y is ignored.
+        Raises ValueError as `check_params` for a setting it cannot use (naming
+        PyODMULDE), and as `MULDE.fit` for samples it cannot fit on."""
         self.check_params()
         self._set_n_classes(y)
         self.detector_ = MULDE(**self.mulde_params).fit(X)
         self.decision_scores_ = self.detector_.anomaly_score(X)
         self._process_decision_scores()
+        if self.threshold_on == "validation":
+            # MULDE flags score_samples < offset_, i.e. anomaly_score > -offset_
+            self.threshold_ = -float(self.detector_.offset_)
+            self.labels_ = (self.decision_scores_ > self.threshold_).astype(int).ravel()
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -208,7 +230,7 @@ class PyODMULDE(BaseDetector):
             scores = np.asarray(arrays[_SCORES], dtype=np.float64)
             labels = np.asarray(arrays[_LABELS], dtype=np.int64)
             params = detector.get_params()
-            params.pop("contamination")  # MULDE's own, always 'auto' under the adapter
+            params.pop("contamination")  # MULDE's own: 'auto', or PyOD's (mulde_params)
             model = cls(contamination=float(extra["contamination"]), **params)
             threshold, n_classes = float(extra["threshold"]), int(extra["n_classes"])
         except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
