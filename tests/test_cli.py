@@ -134,7 +134,8 @@ def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_pat
         share = 0.2 if why else 0.25
         said = f", on {share:g} of the rows held out"
         assert said in text, text
-        assert ('set by "auto" from the training rows per feature' in text) is why
+        assert ('set by "auto" from the depth and the training rows per feature'
+                in text) is why
         assert "2 features, network 256x256x256" in text  # 300 rows per feature
 
 

@@ -12,9 +12,9 @@ def test_the_suites_validated_aggregate_uses_the_estimators_own_held_rows():
     """mean_energy_validated needs the rows MULDE held out; the suite recomputes them from
     the seed, and must find the levels and scores of the fitted estimator."""
     rng = np.random.default_rng(1)
-    for n, fraction in ((120, 0.1), (300, 0.2)):  # "auto": a fifth from 100 rows per feature
-        x, new = rng.normal(size=(n, 2)), rng.normal(size=(7, 2))
-        model = MULDE(aggregator="mean_energy_validated", max_steps=20, hidden_sizes=(8,),
+    for n, fraction in ((120, 0.1), (300, 0.2)):  # "auto": a fifth of three layers from 100
+        x, new = rng.normal(size=(n, 2)), rng.normal(size=(7, 2))  # rows per feature
+        model = MULDE(aggregator="mean_energy_validated", max_steps=20, hidden_sizes=(8, 8, 8),
                       random_state=5).fit(x)
         assert model.train_result_.validation_fraction == fraction
         assert len(held_rows(len(x), 5, fraction)) == round(fraction * len(x))
@@ -242,6 +242,7 @@ def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
         assert held_fraction("dequantise_cells2sd", d, n) == 0.1
         t5 = variant_params("depth3_held20_100_per_feature", d, n, 12)
         assert t5["hidden_sizes"] == resolve_hidden_sizes("auto", d, n)
-        assert t5["validation_fraction"] == resolve_validation_fraction("auto", n, d)
+        assert t5["validation_fraction"] == resolve_validation_fraction(
+            "auto", n, d, t5["hidden_sizes"])
         assert held_fraction("depth3_held20_100_per_feature", d, n) == t5["validation_fraction"]
     assert all(v["validation_fraction"] == 0.1 for v in VARIANTS.values())

@@ -564,7 +564,7 @@ def _held_share(train: dict[str, Any], params: dict[str, Any]) -> str:
         share = params.get("validation_fraction")
         if isinstance(share, str) or share is None:
             return ""
-    why = (', set by "auto" from the training rows per feature'
+    why = (', set by "auto" from the depth and the training rows per feature'
            if params.get("validation_fraction") == "auto" else "")
     return f", on {share:g} of the rows held out{why}"
 

@@ -1148,25 +1148,41 @@ def test_widths_for_features_add_a_third_layer_from_a_hundred_rows_per_feature()
 
 @given(st.integers(1, 5000), st.integers(1, 10**6))
 def test_the_third_layer_and_the_fifth_held_out_come_together(d, n):
-    """`validation_fraction_for_rows` holds a fifth out exactly where the "auto" widths have a
-    third layer, else a tenth; the first two widths never depend on the rows."""
-    from mulde.core.training import validation_fraction_for_rows
+    """With "auto" widths, `validation_fraction_for_network` holds a fifth out exactly where
+    they have a third layer, else a tenth; the first two widths never depend on the rows."""
+    from mulde.core.training import validation_fraction_for_network
 
     widths = widths_for_features(d, n)
-    assert validation_fraction_for_rows(n, d) == (0.2 if len(widths) == 3 else 0.1)
+    assert validation_fraction_for_network(n, d, widths) == (0.2 if len(widths) == 3 else 0.1)
     assert widths[:2] == widths_for_features(d, 1)
 
 
+def test_the_fifth_held_out_follows_the_depth_built_and_the_rows():
+    """Round 41's follow-up: a fifth only for three or more layers on at least 100 rows per
+    feature (T5's regime); two layers keep a tenth on any rows (round 41's V2 lost to it),
+    three layers on fewer rows too (round 39 ran them with a tenth)."""
+    from mulde.core.training import validation_fraction_for_network
+
+    assert validation_fraction_for_network(1600, 16, (256, 256, 256)) == 0.2
+    assert validation_fraction_for_network(1600, 16, (64, 64, 64, 64)) == 0.2
+    assert validation_fraction_for_network(10**6, 16, (256, 256)) == 0.1
+    assert validation_fraction_for_network(1599, 16, (256, 256, 256)) == 0.1
+    with pytest.raises(ValueError, match="at least 1 training row"):
+        validation_fraction_for_network(0, 16, (256, 256))
+
+
 def test_resolve_validation_fraction_keeps_a_number_and_refuses_other_strings():
-    """"auto" resolves by the rows per feature; a number is kept; another string is refused
-    by name."""
+    """"auto" resolves by the depth and the rows per feature; a number is kept; another
+    string is refused by name."""
     from mulde.core.training import resolve_validation_fraction
 
-    assert resolve_validation_fraction("auto", 1600, 16) == 0.2
-    assert resolve_validation_fraction("auto", 1599, 16) == 0.1
-    assert resolve_validation_fraction(0.0, 10**6, 1) == 0.0
+    deep = (256, 256, 256)
+    assert resolve_validation_fraction("auto", 1600, 16, deep) == 0.2
+    assert resolve_validation_fraction("auto", 1599, 16, deep) == 0.1
+    assert resolve_validation_fraction("auto", 1600, 16, (256, 256)) == 0.1
+    assert resolve_validation_fraction(0.0, 10**6, 1, deep) == 0.0
     with pytest.raises(ValueError, match='validation_fraction must be "auto"'):
-        resolve_validation_fraction("half", 100, 1)
+        resolve_validation_fraction("half", 100, 1, deep)
 
 
 def test_a_first_layer_narrower_than_the_input_leaves_the_energy_flat_along_some_directions():

@@ -25,7 +25,7 @@ def gaussian_model():
     about the regulariser")."""
     params = FAST | {"max_steps": 2000, "batch_size": 512, "lr": 2e-3, "patience": None,
                      "beta": 0.0, "time_score": 0.0, "ema_decay": 0.99,
-                     "validation_fraction": 0.1}  # "auto" holds a fifth out of 500 per feature
+                     "validation_fraction": 0.1}
     return MULDE(**params).fit(GAUSS)
 
 
@@ -94,16 +94,16 @@ def test_conventions_of_scores_and_predictions(small_model):
     np.testing.assert_allclose(model.anomaly_score(far), -s_far)
     np.testing.assert_allclose(model.decision_function(far), s_far - model.offset_)
     assert set(model.predict(far)) == {-1}
-    # the threshold: of the 120 validation rows held out of training (validation_fraction
-    # "auto": a fifth of 600 rows of 4 features, 150 per feature), the k-th lowest
-    # normality, k = floor(0.05 * 121) = 6; so predict flags exactly 5 of them
+    # the threshold: of the 60 validation rows held out of training (validation_fraction
+    # "auto": a tenth of 600 rows for two layers), the k-th lowest normality,
+    # k = floor(0.05 * 61) = 3; so predict flags exactly 2 of them
     seed = int(np.random.RandomState(0).randint(2**31 - 1))  # how fit derives its seed
-    assert model.train_result_.validation_fraction == 0.2
+    assert model.train_result_.validation_fraction == 0.1
     _, val = split_validation(600, model.train_result_.validation_fraction, seed)
     held = X[val.numpy()]
-    assert len(held) == 120 and np.sum(model.predict(held) == -1) == 5
+    assert len(held) == 60 and np.sum(model.predict(held) == -1) == 2
     # exact on a CPU; a GPU's kernels may round a row differently in another batch
-    assert model.offset_ == pytest.approx(np.sort(model.score_samples(held))[5], rel=1e-6)
+    assert model.offset_ == pytest.approx(np.sort(model.score_samples(held))[2], rel=1e-6)
     multi = model.score_samples_multiscale(X[:5])
     assert multi.shape == (5, model.n_levels)
 
@@ -525,14 +525,15 @@ def test_presets():
 
 def test_training_defaults_are_the_documented_ones_and_shared_with_train_config():
     """README's default preset: lr "auto", batch 1024, at most 2,000 steps, EMA 0.99, early
-    stopping on a validation split ("auto": a tenth, a fifth from 100 rows per feature);
+    stopping on a validation split ("auto": a tenth, a fifth of three layers from 100 rows
+    per feature);
     TrainConfig must agree (issue 12: it said 2000 / None), its lr (a number) being the one
     "auto" gives a set of at most 1,000 rows (round 24) and its validation_fraction the one
     "auto" gives fewer than 100 rows per feature (round 41)."""
     from dataclasses import asdict
 
     from mulde.core import TrainConfig
-    from mulde.core.training import learning_rate_for_rows, validation_fraction_for_rows
+    from mulde.core.training import learning_rate_for_rows, validation_fraction_for_network
 
     params = MULDE().get_params()
     documented = {"batch_size": 1024, "n_epochs": None, "max_steps": 2000,
@@ -541,7 +542,8 @@ def test_training_defaults_are_the_documented_ones_and_shared_with_train_config(
     config = asdict(TrainConfig())
     assert {k: config[k] for k in documented} == documented
     assert params["validation_fraction"] == "auto"
-    assert config["validation_fraction"] == validation_fraction_for_rows(99, 1) == 0.1
+    assert config["validation_fraction"] == validation_fraction_for_network(99, 1, (256, 256))
+    assert config["validation_fraction"] == 0.1
     assert params["lr"] == "auto"
     assert config["lr"] == learning_rate_for_rows(1) == learning_rate_for_rows(1000) == 1e-3
 
@@ -848,15 +850,18 @@ def test_dequantise_reads_a_dataframes_float32_column_at_its_precision():
 
 def test_the_share_held_out_is_recorded_as_trained():
     """`train_result_.validation_fraction`: "auto" resolved (a tenth below 100 rows per
-    feature, a fifth from there, issue 15's round 41), a number kept, and 0.0 where no row
-    was held out (fewer than 10 rows, or a share that rounds to none)."""
+    feature, a fifth from there where the network has three layers, issue 15's round 41 and
+    its follow-up; a tenth for the explicit widths of two layers there), a number kept, and
+    0.0 where no row was held out (fewer than 10 rows, or a share that rounds to none)."""
     import warnings
 
     X = np.random.default_rng(0).normal(size=(300, 4))
-    fast = {"max_steps": 2, "hidden_sizes": (8,), "random_state": 0}
+    fast = {"max_steps": 2, "random_state": 0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # too few rows: said, and tested elsewhere
         shares = [MULDE(**fast, **kw).fit(x).train_result_.validation_fraction
-                  for x, kw in ((X, {}), (X[:, :2], {}), (X, {"validation_fraction": 0.3}),
+                  for x, kw in ((X, {}), (X[:, :2], {}), (X[:, :2], {"hidden_sizes": (8, 8)}),
+                                (X[:, :2], {"hidden_sizes": (8, 8, 8)}),
+                                (X, {"validation_fraction": 0.3}),
                                 (X[:8], {}), (X, {"validation_fraction": 0.001}))]
-    assert shares == [0.1, 0.2, 0.3, 0.0, 0.0]
+    assert shares == [0.1, 0.2, 0.1, 0.2, 0.3, 0.0, 0.0]

@@ -240,6 +240,11 @@ def test_settle_auto_gives_refits_the_deployed_models_depth_and_held_out_share()
     assert refit.train_result_.validation_fraction == 0.2
     fixed = settle_auto(MULDEStream({"hidden_sizes": [64], "validation_fraction": 0.3}), X)
     assert (fixed.params["hidden_sizes"], fixed.params["validation_fraction"]) == ([64], 0.3)
+    # widths set, share "auto": the share follows the widths given, as a fit's would
+    two = settle_auto(MULDEStream({"hidden_sizes": [64, 64]}), X).params
+    assert (two["hidden_sizes"], two["validation_fraction"]) == ([64, 64], 0.1)
+    assert MULDEStream(two).fit(X[:750], np.zeros(750, int)).model \
+        .train_result_.validation_fraction == 0.1
     pca = settle_auto(PCAStream(MULDEStream(), 4), X).inner.params  # on the 4 components
     assert pca["hidden_sizes"] == [256, 256, 256] and pca["validation_fraction"] == 0.2
 

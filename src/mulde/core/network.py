@@ -162,12 +162,14 @@ WIDTH_PER_FEATURE = 1
 WIDTH_MAX = 2048
 DEEP_ROWS_PER_FEATURE = 100
 """The training rows per feature from which `MULDE(hidden_sizes="auto")` adds a third hidden
-layer (and `validation_fraction="auto"` holds a fifth of the rows out: issue 15, round 41)."""
+layer (and `validation_fraction="auto"` holds a fifth of the rows out of a network of three
+or more layers: issue 15, round 41)."""
 
 
 def deep_enough(n_rows: int, n_features: int) -> bool:
     """Whether n_rows rows of n_features features are at least `DEEP_ROWS_PER_FEATURE` per
-    feature: where "auto" widths add a third layer and "auto" holds a fifth out."""
+    feature: where "auto" widths add a third layer and "auto" holds a fifth out of a network
+    of three or more layers."""
     return n_rows >= DEEP_ROWS_PER_FEATURE * n_features
 
 
@@ -191,7 +193,7 @@ def widths_for_features(n_features: int, n_rows: int) -> tuple[int, ...]:
     density of many modes as exact kNN does (50 clusters in 16-D, 10,000 rows: Spearman with
     the true log-density of fresh samples 0.895 -> 0.974, kNN 0.976) at 1.3-1.8x the fit time;
     alone it raised the held-out false alarms, which holding a fifth of the rows out for
-    validation (`mulde.core.training.validation_fraction_for_rows`) kept within the suite's
+    validation (`mulde.core.training.validation_fraction_for_network`) kept within the suite's
     bound. ValueError for n_features < 1 or n_rows < 1."""
     if n_features < 1:
         raise ValueError(f"need at least 1 feature, got {n_features}")

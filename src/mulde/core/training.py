@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,8 +32,9 @@ class TrainConfig:
     These defaults are the `MULDE` estimator's (its signature reads them from here), lr and
     validation_fraction aside: the estimator's defaults are lr="auto" (`learning_rate_for_rows`,
     which gives this 1e-3 up to 1,000 training rows) and validation_fraction="auto"
-    (`validation_fraction_for_rows`, which gives this 0.1 below 100 rows per feature). A
-    small, fast CPU setting; the paper's setting is the estimator's `paper` preset.
+    (`validation_fraction_for_network`, which gives this 0.1 but for three layers on at
+    least 100 rows per feature). A small, fast CPU setting; the paper's setting is the
+    estimator's `paper` preset.
     eval_every and checkpoint_every count optimiser steps; patience counts evaluations.
     lr_schedule: "constant" (lr at every step) or "cosine" (`learning_rate_at`).
     antithetic: each step takes batch_size // 2 rows, each with one noise level and the
@@ -384,34 +385,46 @@ VALIDATION_SHARE = 0.1
 VALIDATION_SHARE_DEEP = 0.2
 
 
-def validation_fraction_for_rows(n: int, n_features: int) -> float:
-    """The share of n training rows of n_features features that `MULDE(validation_fraction=
-    "auto")` holds out for validation: a fifth (`VALIDATION_SHARE_DEEP`) where the rows are at
-    least `mulde.core.network.DEEP_ROWS_PER_FEATURE` (100) per feature (`deep_enough`), where
-    "auto" widths add a third hidden layer, else a tenth (`VALIDATION_SHARE`).
+DEEP_DEPTH = 3
+"""The hidden layers of round 41's deeper network (`mulde.core.network.widths_for_features`
+builds it from 100 rows per feature), with which "auto" holds a fifth of the rows out."""
 
-    Why (benchmarks/density_fidelity.md, issue 15 round 41): the held-out rows are never
-    fitted, so they score as new normal samples do, and with more of them the validation loss
-    that picks the kept weights is less noisy; the third layer alone raised the false-alarm
-    rate of held-out normal samples (round 40), the two together passed the suite's rule on
-    fresh seeds. A fifth held out of the default two-layer network alone cost ranking (round
-    41's V2), so the share was chosen together with the depth; it is decided by the rows
-    alone, so widths given explicitly get the same share. ValueError for n or n_features < 1."""
+
+def validation_fraction_for_network(n: int, n_features: int,
+                                    hidden_sizes: Sequence[int]) -> float:
+    """The share of n training rows of n_features features that `MULDE(validation_fraction=
+    "auto")` holds out for validation, for a network of the hidden widths `hidden_sizes` (the
+    widths built: `mulde.core.network.resolve_hidden_sizes`): a fifth
+    (`VALIDATION_SHARE_DEEP`) where the network is round 41's deeper one, at least
+    `DEEP_DEPTH` (3) hidden layers fitted on at least
+    `mulde.core.network.DEEP_ROWS_PER_FEATURE` (100) rows per feature (`deep_enough`), as
+    "auto" widths build there; else a tenth (`VALIDATION_SHARE`).
+
+    Why (benchmarks/density_fidelity.md, issue 15 round 41 and its follow-up): the held-out
+    rows are never fitted, so they score as new normal samples do, and with more of them the
+    validation loss that picks the kept weights is less noisy; the third layer alone raised
+    the false-alarm rate of held-out normal samples (round 40), the two together passed the
+    suite's rule on fresh seeds (T5). A fifth held out of a two-layer network on the same rows
+    cost ranking against a tenth (round 41's V2 against the then default), so two layers keep
+    a tenth also on many rows, widths given explicitly too. Three layers on fewer rows were
+    run only with a tenth (round 39), so they keep it. ValueError for n or n_features < 1."""
     if n < 1 or n_features < 1:
         raise ValueError(f"need at least 1 training row and 1 feature, got {n} rows of "
                          f"{n_features} features")
-    return VALIDATION_SHARE_DEEP if deep_enough(n, n_features) else VALIDATION_SHARE
+    deep = len(hidden_sizes) >= DEEP_DEPTH and deep_enough(n, n_features)
+    return VALIDATION_SHARE_DEEP if deep else VALIDATION_SHARE
 
 
-def resolve_validation_fraction(fraction: float | str, n: int, n_features: int) -> float:
-    """MULDE's `validation_fraction` for n rows of n_features features:
-    `validation_fraction_for_rows(n, n_features)` for "auto", else the fraction given.
-    ValueError for any other string."""
+def resolve_validation_fraction(fraction: float | str, n: int, n_features: int,
+                                hidden_sizes: Sequence[int]) -> float:
+    """MULDE's `validation_fraction` for n rows of n_features features and a network of the
+    hidden widths `hidden_sizes` (those built): `validation_fraction_for_network` for "auto",
+    else the fraction given. ValueError for any other string."""
     if isinstance(fraction, str):
         if fraction != "auto":
             raise ValueError(f'validation_fraction must be "auto" or a number in [0, 1), got '
                              f"{fraction!r}")
-        return validation_fraction_for_rows(n, n_features)
+        return validation_fraction_for_network(n, n_features, hidden_sizes)
     return float(fraction)
 
 

@@ -156,7 +156,7 @@ class NoValidationWarning(UserWarning):
         super().__init__(
             f"validation_fraction={fraction:g} holds out no training sample, so "
             f"{' and '.join(lost)}; set validation_fraction > 0 (the default \"auto\" holds "
-            "out a tenth, or a fifth from 100 rows per feature)")
+            "out a tenth, or a fifth of three layers from 100 rows per feature)")
 
     def __reduce__(self):  # pickled (a worker process's warning) with its three fields
         return type(self), (self.fraction, self.aggregator, self.threshold)
@@ -310,10 +310,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         then twice as many steps.
     n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
     validation_fraction, eval_every, patience: the share of training rows held out ("auto",
-        the default since issue 15's round 41: a tenth, a fifth where the n rows given to
-        `fit` are at least 100 per feature, as "auto" widths add a third layer there;
-        `mulde.core.training.validation_fraction_for_rows`; the share trained with is
-        `train_result_.validation_fraction`), the
+        the default since issue 15's round 41: a tenth, a fifth where the network has three
+        or more hidden layers and the n rows given to `fit` are at least 100 per feature, as
+        "auto" widths build there; `mulde.core.training.validation_fraction_for_network`;
+        the share trained with is `train_result_.validation_fraction`), the
         steps between validation evaluations, and how many evaluations without improvement
         stop training (None: never stop early); the best validated weights are kept. No
         row is held out of fewer than 10 (`VALIDATION_MIN_ROWS`): such a fit warns
@@ -580,7 +580,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         X = _finite(_validate_rows(self, X, ensure_min_samples=2), X)
         self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
-        fraction = resolve_validation_fraction(self.validation_fraction, len(X), X.shape[1])
+        fraction = resolve_validation_fraction(
+            self.validation_fraction, len(X), X.shape[1],
+            resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X)))
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS,
                                             self.aggregator if chooses else None),

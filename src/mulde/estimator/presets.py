@@ -24,7 +24,8 @@ from typing import Any
 # round 29: the rate's rows counted as n x 256 / d past 256 features, round 30: 4 bagged
 # members whenever the rows are fewer than ten per feature, round 31: 8 on quarters there
 # from 501 rows on, round 35: uniform dequantisation of the columns on a lattice, round 41:
-# the third layer and the fifth held out from 100 rows per feature;
+# the third layer and the fifth held out from 100 rows per feature (the fifth of three layers
+# only, since its follow-up);
 # docs/detector.md has their numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),

@@ -275,25 +275,25 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.members_for_rows`, from
     the rows, the features and where it matters the principal directions), lr="auto"
     (`learning_rate_for_rows`), hidden_sizes="auto" (`widths_for_features`: a third layer from
-    100 rows per feature) and validation_fraction="auto" (`validation_fraction_for_rows`: a
-    fifth held out from the same rows) count them: near a threshold a refit would train other
-    networks than the model it calibrates for (e.g. 15,300 rows of 1,280 features over at most
-    306 principal directions train one network, 11,500 of them eight; 1,000 rows of 8 features
-    three layers, 750 of them two), and below 3,000 rows at another rate. Settled from the whole
-    stream, every refit trains the deployed model's settings on fewer rows. Only the values
-    "auto" (also when unset) are replaced, in a new `params` dict (a factory may hand one dict
-    to every model it makes); any other value is left for MULDE to validate. A `PCAStream`
-    settles its inner MULDE on X's projection on the components the full fit keeps
-    (`principal_axes` fitted on X, as the full fit's are: those X spans, which may be fewer than
-    `PCAStream.components_for` asks; projected only where the inner MULDE would count the
-    directions); kNN and GMM resolve nothing."""
+    100 rows per feature) and validation_fraction="auto" (`validation_fraction_for_network`: a
+    fifth held out of three layers on the same rows, from the widths given or settled) count
+    them: near a threshold a refit would train other networks than the model it calibrates for
+    (e.g. 15,300 rows of 1,280 features over at most 306 principal directions train one network,
+    11,500 of them eight; 1,000 rows of 8 features three layers, 750 of them two), and below
+    3,000 rows at another rate. Settled from the whole stream, every refit trains the deployed
+    model's settings on fewer rows. Only the values "auto" (also when unset) are replaced, in a
+    new `params` dict (a factory may hand one dict to every model it makes); any other value is
+    left for MULDE to validate. A `PCAStream` settles its inner MULDE on X's projection on the
+    components the full fit keeps (`principal_axes` fitted on X, as the full fit's are: those X
+    spans, which may be fewer than `PCAStream.components_for` asks; projected only where the
+    inner MULDE would count the directions); kNN and GMM resolve nothing."""
     from mulde.core.network import widths_for_features  # torch only for a MULDE stream
     from mulde.core.training import (
         directions_matter,
         learning_rate_for_rows,
         members_for_rows,
         rule_directions,
-        validation_fraction_for_rows,
+        validation_fraction_for_network,
     )
 
     if isinstance(model, PCAStream):
@@ -312,10 +312,12 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     elif isinstance(model, MULDEStream):
         n, d = np.shape(X)
         directions = rule_directions(X) if _counts_directions(model) else None
+        widths = model.params.get("hidden_sizes", "auto")
+        widths = list(widths_for_features(d, n)) if widths == "auto" else widths
         settled = {"n_members": members_for_rows(n, d, directions),
                    "lr": learning_rate_for_rows(n, d),
-                   "hidden_sizes": list(widths_for_features(d, n)),
-                   "validation_fraction": validation_fraction_for_rows(n, d)}
+                   "hidden_sizes": widths,
+                   "validation_fraction": validation_fraction_for_network(n, d, widths)}
         model.params = {**model.params, **{key: value for key, value in settled.items()
                                            if model.params.get(key, "auto") == "auto"}}
     return model
