@@ -325,8 +325,9 @@ def test_info_says_a_model_has_no_time_score_term_where_it_has_none(features, ca
 
 def test_info_gives_a_pyod_files_own_threshold(features, capsys):
     """A file of PyODMULDE.save states PyOD's threshold_ and contamination, which label its
-    training rows: the summary showed only MULDE's own 1 % threshold (the adapter leaves
-    MULDE's contamination at 'auto'), as if it were the detector's."""
+    training rows: the summary showed only MULDE's own 1 % threshold (with threshold_on
+    "training" the adapter leaves MULDE's contamination at 'auto'), as if it were the
+    detector's. With "validation" the two thresholds are one, set on the validation rows."""
     pytest.importorskip("pyod")
     from mulde.estimator.pyod_adapter import PyODMULDE
 
@@ -349,6 +350,29 @@ def test_info_gives_a_pyod_files_own_threshold(features, capsys):
     assert main(["info", str(d / "m.safetensors")]) == 0
     out = capsys.readouterr().out
     assert "PyOD" not in out and "\nthreshold (predict): " in out
+    # threshold_on="validation": PyOD's threshold_ is MULDE's, set on the validation samples
+    val = PyODMULDE(contamination=0.05, random_state=0, threshold_on="validation",
+                    **json.loads(PARAMS)).fit(X)
+    val.save(d / "v.safetensors")
+    assert main(["info", str(d / "v.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert val.threshold_ == -val.detector_.offset_
+    for line in ("threshold (MULDE.load's predict): anomaly score above "
+                 f"{val.threshold_:.4g} is an outlier (contamination 0.05 of the validation "
+                 "samples)\n",
+                 "PyOD threshold_ (PyODMULDE.load's labels and predict): decision score above "
+                 f"{val.threshold_:.4g} is labelled 1 (contamination 0.05 of the validation "
+                 "samples)\n"):
+        assert line in out, out
+    # too few validation rows to flag within 1 %: neither threshold flags anything
+    with pytest.warns(UserWarning, match="too few"):
+        few = PyODMULDE(contamination=0.01, random_state=0, threshold_on="validation",
+                        **json.loads(PARAMS)).fit(X[:200])
+    few.save(d / "f.safetensors")
+    assert main(["info", str(d / "f.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert ("PyOD threshold_ (PyODMULDE.load's labels and predict): none: too few validation "
+            "rows to flag within the contamination\n") in out, out
 
 
 def test_one_feature_is_said_in_the_singular(tmp_path, capsys):

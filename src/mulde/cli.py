@@ -620,15 +620,18 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      + (f": {named}" if steps else ""))
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
-    pyod = d.get("pyod")  # a file of PyODMULDE.save: MULDE's predict is not PyOD's
+    # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation
+    pyod = d.get("pyod")
+    none = "none: too few validation rows to flag within the contamination"
     lines.append(("threshold (MULDE.load's predict): " if pyod else "threshold (predict): ") + (
-        "none: too few validation rows to flag within the contamination" if offset == -math.inf
+        none if offset == -math.inf
         else f"anomaly score above {-offset:.4g} is an outlier (contamination {fraction:g} of "
         f"the {params['threshold_on']} samples)"))
     if pyod:
-        lines.append(f"PyOD threshold_ (PyODMULDE.load's labels and predict): decision score "
-                     f"above {pyod['threshold']:.4g} is labelled 1 (contamination "
-                     f"{pyod['contamination']:g} of the training samples)")
+        lines.append("PyOD threshold_ (PyODMULDE.load's labels and predict): " + (
+            none if pyod["threshold"] == math.inf
+            else f"decision score above {pyod['threshold']:.4g} is labelled 1 (contamination "
+            f"{pyod['contamination']:g} of the {params['threshold_on']} samples)"))
     return lines
 
 

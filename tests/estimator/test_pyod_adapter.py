@@ -3,6 +3,7 @@ MULDE setting through get_params / set_params / clone (what grid searches and en
 
 import inspect
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -241,7 +242,8 @@ def test_threshold_on_validation_sets_pyod_threshold_on_the_held_out_rows(tmp_pa
     det = PyODMULDE(contamination=0.05, threshold_on="validation", **SMALL).fit(X)
     alone = MULDE(contamination=0.05, threshold_on="validation", **SMALL).fit(X)
     assert det.detector_.contamination == 0.05
-    assert det.threshold_ == -alone.offset_
+    assert det.threshold_ == -det.detector_.offset_
+    assert det.threshold_ == pytest.approx(-alone.offset_)  # the same seeded fit
     # split conformal: one held-out row's score, not the training scores' 95th percentile
     assert det.threshold_ in set(det.decision_scores_.tolist())
     assert det.threshold_ != pytest.approx(np.percentile(det.decision_scores_, 95))
@@ -249,10 +251,28 @@ def test_threshold_on_validation_sets_pyod_threshold_on_the_held_out_rows(tmp_pa
     np.testing.assert_array_equal(det.predict(new), alone.predict(new) == -1)
     assert det.predict(new)[-3:].tolist() == [1, 1, 1]
     path = det.save(tmp_path / "v.safetensors")
-    loaded = PyODMULDE.load(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a file of this version loads without a warning
+        loaded = PyODMULDE.load(path)
     assert loaded.threshold_ == det.threshold_ and loaded.threshold_on == "validation"
     assert loaded.get_params() == det.get_params() | {"device": "cpu"}
     np.testing.assert_array_equal(MULDE.load(path).predict(new) == -1, det.predict(new))
+
+
+def test_a_validation_file_saved_before_the_threshold_reached_pyod_warns(saved, tmp_path):
+    """A file saved when threshold_on="validation" moved only MULDE's offset_ (its MULDE
+    contamination 'auto', threshold_ the training quantile) loads as saved, with a warning."""
+    det = clone(saved[0])
+    det.__dict__.update(saved[0].__dict__)
+    det.threshold_on = "validation"  # as an earlier mulde saved it: MULDE's own left 'auto'
+    det.detector_ = clone(saved[0].detector_)
+    det.detector_.__dict__.update(saved[0].detector_.__dict__)
+    det.detector_.threshold_on = "validation"
+    path = det.save(tmp_path / "old.safetensors")
+    with pytest.warns(UserWarning, match=r"old\.safetensors: saved by an earlier mulde, in "
+                      "which threshold_on='validation' did not reach PyOD"):
+        loaded = PyODMULDE.load(path)
+    assert loaded.threshold_ == det.threshold_
 
 
 def test_threshold_on_training_leaves_mulde_contamination_auto():

@@ -245,6 +245,14 @@ def test_settle_auto_gives_refits_the_deployed_models_depth_and_held_out_share()
     assert (two["hidden_sizes"], two["validation_fraction"]) == ([64, 64], 0.1)
     assert MULDEStream(two).fit(X[:750], np.zeros(750, int)).model \
         .train_result_.validation_fraction == 0.1
+    # widths as an array settle too; widths MULDE will refuse are left for it to refuse
+    arr = settle_auto(MULDEStream({"hidden_sizes": np.array([64, 64, 64])}), X).params
+    assert arr["validation_fraction"] == 0.2
+    for bad in (64, None, "big"):
+        left = settle_auto(MULDEStream({"hidden_sizes": bad}), X).params
+        assert left["hidden_sizes"] == bad and "validation_fraction" not in left
+        with pytest.raises(ValueError, match="hidden_sizes"):
+            MULDEStream(left).fit(X[:50], np.zeros(50, int))
     pca = settle_auto(PCAStream(MULDEStream(), 4), X).inner.params  # on the 4 components
     assert pca["hidden_sizes"] == [256, 256, 256] and pca["validation_fraction"] == 0.2
 

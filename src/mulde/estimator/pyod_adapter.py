@@ -7,6 +7,7 @@ PyOD detectors score higher = more anomalous, label 1 = outlier, and expose
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,11 @@ class PyODMULDE(BaseDetector):
     may flag fewer than `contamination` of the training rows. The wrapped MULDE's own
     `contamination` is then this detector's (so `MULDE.load` of a saved file predicts as
     this detector does); with "training" it is left at 'auto' and plays no part in PyOD's
-    labels. `mulde_params` returns the MULDE settings as a dict. `save` / `load` keep a
-    fitted detector in one MULDE model file (no pickle), which `MULDE.load` and the `mulde`
-    command read as the wrapped MULDE.
+    labels. PyOD's `predict_confidence` still ranks a score among the training scores at
+    `contamination`, so with "validation" a row between the two thresholds may be labelled
+    1 with a confidence below 0.5. `mulde_params` returns the MULDE settings as a dict.
+    `save` / `load` keep a fitted detector in one MULDE model file (no pickle), which
+    `MULDE.load` and the `mulde` command read as the wrapped MULDE.
     """
 
     def __init__(self, contamination: float = 0.1, *,
@@ -238,6 +241,11 @@ class PyODMULDE(BaseDetector):
         if scores.ndim != 1 or labels.shape != scores.shape:
             raise ModelFileError(f"{path}: inconsistent PyODMULDE model file: "
                                  f"{scores.shape} training scores but {labels.shape} labels")
+        if model.threshold_on == "validation" and detector.contamination == "auto":
+            warnings.warn(f"{path}: saved by an earlier mulde, in which threshold_on="
+                          "'validation' did not reach PyOD: threshold_ and labels_ are the "
+                          "training scores' (1 - contamination) quantile, as saved; refit to "
+                          "set them on the validation rows", UserWarning, stacklevel=2)
         model.detector_ = detector
         model.decision_scores_, model.labels_ = scores, labels
         model.threshold_, model._classes = threshold, n_classes

@@ -267,6 +267,12 @@ SETTLED = ("n_members", "lr", "hidden_sizes", "validation_fraction")
 """MULDE's settings whose "auto" counts the rows fitted on (`settle_auto` fixes them)."""
 
 
+def _is_auto(value: Any) -> bool:
+    """Whether a MULDE setting is the string "auto" (any other value, an array of widths
+    included, is not)."""
+    return isinstance(value, str) and value == "auto"
+
+
 def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     """Fix `model`'s settings that MULDE resolves from the rows it is fitted on, as a fit on
     the rows X (n, d) would resolve them, and return it.
@@ -287,7 +293,7 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     components the full fit keeps (`principal_axes` fitted on X, as the full fit's are: those X
     spans, which may be fewer than `PCAStream.components_for` asks; projected only where the
     inner MULDE would count the directions); kNN and GMM resolve nothing."""
-    from mulde.core.network import widths_for_features  # torch only for a MULDE stream
+    from mulde.core.network import are_widths, widths_for_features  # torch: MULDE streams
     from mulde.core.training import (
         directions_matter,
         learning_rate_for_rows,
@@ -298,7 +304,7 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
 
     if isinstance(model, PCAStream):
         if not (isinstance(model.inner, MULDEStream) and any(
-                model.inner.params.get(key, "auto") == "auto" for key in SETTLED)):
+                _is_auto(model.inner.params.get(key, "auto")) for key in SETTLED)):
             return model  # nothing to resolve: no PCA fitted for it
         n, d = np.shape(X)
         # the components the full fit keeps (those X spans, which may be fewer than asked)
@@ -313,13 +319,15 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
         n, d = np.shape(X)
         directions = rule_directions(X) if _counts_directions(model) else None
         widths = model.params.get("hidden_sizes", "auto")
-        widths = list(widths_for_features(d, n)) if widths == "auto" else widths
+        if _is_auto(widths):
+            widths = list(widths_for_features(d, n))
         settled = {"n_members": members_for_rows(n, d, directions),
                    "lr": learning_rate_for_rows(n, d),
-                   "hidden_sizes": widths,
-                   "validation_fraction": validation_fraction_for_network(n, d, widths)}
+                   "hidden_sizes": widths}
+        if are_widths(widths):  # the share follows the widths; bad ones are MULDE's to refuse
+            settled["validation_fraction"] = validation_fraction_for_network(n, d, widths)
         model.params = {**model.params, **{key: value for key, value in settled.items()
-                                           if model.params.get(key, "auto") == "auto"}}
+                                           if _is_auto(model.params.get(key, "auto"))}}
     return model
 
 
