@@ -183,9 +183,11 @@ def speed_section(res: dict) -> str:
         out.append("### Scoring throughput (samples/s; MULDE does not depend on N_train)\n")
         out.append(f"Exact {sc['k']}-NN query (the kNN detector's scoring cost) vs MULDE's "
                    "`anomaly_score` (16 levels and the preset's aggregate: `mean_energy` for the "
-                   "default, the GMM for `paper`; a network of the widths the preset builds on "
-                   "20,000 rows, three layers for the default at d 34 since issue 15's round "
-                   "41, whose scoring cost does not depend on its weights). Random Gaussian "
+                   "default, the GMM for `paper`; the networks the preset builds on 20,000 rows of "
+                   "these features, whose scoring cost does not depend on their weights: for "
+                   "the default one network of three layers at d 34 since issue 15's round 41, "
+                   "eight of two layers at d 512 and 1,152, fewer than 50 rows per direction, "
+                   "since round 33; the efficiency table gives them). Random Gaussian "
                    "data, fp32; each number is the fastest of repeated timed batches.\n")
         head = ["method", *[f"d={d} N={n:.0e}" for d in ds for n in ns]]
         body = []
@@ -227,7 +229,8 @@ def speed_section(res: dict) -> str:
                           *dict.fromkeys(r["method"] for r in knn)], body) + "\n")
         out.append("### Efficiency: achieved fraction of the matmul limit\n")
         out.append(
-            "FLOPs per scored sample of `EnergyMLP.energy_multiscale` (2 FLOPs per multiply-add;"
+            "FLOPs per scored sample of `EnergyMLP.energy_multiscale`, times the networks M "
+            "of an ensemble (2 FLOPs per multiply-add;"
             " H1 ... HK hidden widths, L levels):\n\n"
             "    F = (2 d H1 + H1)                       shared first layer W_x x + b, once\n"
             "      + L * (2 H1                           + sigma_l * w_sigma\n"
@@ -239,10 +242,12 @@ def speed_section(res: dict) -> str:
             "alone. 'limit' = torch matmuls of exactly the network's product shapes, timed "
             "alternately with the MULDE calls in the same loop (the machine is shared, so "
             "its speed varies over time; alternating keeps the ratio fair).\n")
-        body = [[r["method"], r["d"], r["flops_per_sample"] / 1e6, r["samples_per_s"],
+        body = [[r["method"], r["d"], " x ".join(map(str, r.get("hidden_sizes", []))) or "-",
+                 r.get("n_members", 1), r["flops_per_sample"] / 1e6, r["samples_per_s"],
                  r["achieved_gflops"], r["network_gflops"], r["same_shape_matmul_gflops"],
                  r["fraction_of_limit"], r["network_fraction_of_limit"]] for r in mul]
-        out.append(table(["preset", "d", "MFLOP/sample", "samples/s", "GFLOP/s full",
+        out.append(table(["preset", "d", "widths", "networks M", "MFLOP/sample", "samples/s",
+                          "GFLOP/s full",
                           "GFLOP/s network", "GFLOP/s limit", "fraction full",
                           "fraction network"], body) + "\n")
     if "training" in res:

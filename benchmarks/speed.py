@@ -47,7 +47,7 @@ from mulde.core import (
     resolve_hidden_sizes,
     train_energy,
 )
-from mulde.core.training import resolve_lr
+from mulde.core.training import members_for_rows, resolve_lr
 
 FIT_ROWS = 20_000  # the training rows of `part_fit`, `train_steps_per_s` and the widths below
 
@@ -147,14 +147,24 @@ def part_calib(quick: bool) -> dict:
     return {"gflops": out, "peak_gflops": max(out.values())}
 
 
+def members(preset: str, d: int, n_rows: int = FIT_ROWS) -> int:
+    """The networks the preset's model has on n_rows rows of d Gaussian features (n_members
+    "auto": `members_for_rows`, the rows spread over all d principal directions: one network
+    at d 34, eight at d 512 and 1,152 from 20,000 rows); scoring evaluates each of them."""
+    chosen = MULDE.from_preset(preset).n_members
+    return members_for_rows(n_rows, d, d) if chosen == "auto" else int(chosen)
+
+
 def fitted_mulde(d: int, preset: str) -> MULDE:
-    """Return a MULDE of the preset's widths (`widths`: as fitted on `FIT_ROWS` rows) fitted
-    for 1 step (scoring cost needs no training)."""
+    """Return a MULDE of the preset's widths and networks (`widths`, `members`: as fitted on
+    `FIT_ROWS` rows) fitted for 1 step on 256 rows (scoring cost needs no training; the
+    256 rows would give "auto" other members, so they are set)."""
     rng = np.random.default_rng(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return MULDE.from_preset(preset, max_steps=1, n_epochs=None, batch_size=64,
                                  hidden_sizes=widths(preset, d),
+                                 n_members=members(preset, d),
                                  validation_fraction=0.0, patience=None, device="cpu",
                                  random_state=0).fit(rng.standard_normal((256, d)))
 
@@ -240,8 +250,10 @@ def part_mulde(quick: bool, ds: list[int], paper: bool) -> dict:
                                1.0 if quick else 6.0, 10)
             t, t_net = ts["full"], ts["network"]
             mm_gflops = 2 * (n_q * d * h1 + n_q * N_LEVELS * h1 * h2) / ts["matmul"] / 1e9
-            fl = mulde_flops(d, widths(preset, d))
+            m = members(preset, d)  # every network of the ensemble is evaluated
+            fl = {k: m * v for k, v in mulde_flops(d, widths(preset, d)).items()}
             row = {"method": f"MULDE_{preset}", "d": d, "n_train": None, "n_query": n_q,
+                   "n_members": m, "hidden_sizes": list(widths(preset, d)),
                    "score_s": t, "samples_per_s": n_q / t, "network_s": t_net,
                    "flops_per_sample": fl["total"], "matmul_flops_per_sample": fl["matmul"],
                    "achieved_gflops": fl["total"] * n_q / t / 1e9,

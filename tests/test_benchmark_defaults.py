@@ -105,3 +105,18 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("held20_100_per_feature") == rates.pop("depth3_held20_100_per_feature") == (
         "auto")
     assert set(rates.values()) == {1e-3}
+
+
+def test_speed_scores_the_networks_the_default_builds_on_its_rows():
+    """speed.py's scoring part measures the model a fit on 20,000 Gaussian rows builds: one
+    network of three layers at d 34, eight networks at d 512 (fewer than 50 rows per
+    direction, issue 15's round 33), the paper's one; fitted on 256 rows, "auto" would have
+    made four of them everywhere (what the table showed before)."""
+    from speed import FIT_ROWS, fitted_mulde, members, widths
+
+    assert FIT_ROWS == 20_000
+    assert (members("default", 34), widths("default", 34)) == (1, (256, 256, 256))
+    assert (members("default", 512), widths("default", 512)) == (8, (512, 256))
+    assert members("paper", 512) == 1
+    model = fitted_mulde(8, "default")
+    assert model.train_result_.n_members == members("default", 8) == 1
