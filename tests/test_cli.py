@@ -357,12 +357,11 @@ def test_info_gives_a_pyod_files_own_threshold(features, capsys):
     assert main(["info", str(d / "v.safetensors")]) == 0
     out = capsys.readouterr().out
     assert val.threshold_ == -val.detector_.offset_
+    promise = "contamination 0.05: at most that share of new normal samples, set on the "
     for line in ("threshold (MULDE.load's predict): anomaly score above "
-                 f"{val.threshold_:.4g} is an outlier (contamination 0.05 of the validation "
-                 "samples)\n",
+                 f"{val.threshold_:.4g} is an outlier ({promise}validation rows)\n",
                  "PyOD threshold_ (PyODMULDE.load's labels and predict): decision score above "
-                 f"{val.threshold_:.4g} is labelled 1 (contamination 0.05 of the validation "
-                 "samples)\n"):
+                 f"{val.threshold_:.4g} is labelled 1 ({promise}validation rows)\n"):
         assert line in out, out
     # too few validation rows to flag within 1 %: neither threshold flags anything
     with pytest.warns(UserWarning, match="too few"):

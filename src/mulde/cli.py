@@ -623,15 +623,21 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation
     pyod = d.get("pyod")
     none = "none: too few validation rows to flag within the contamination"
+
+    def share(contamination: float) -> str:  # what the contamination promises
+        if params["threshold_on"] == "validation":
+            return (f"contamination {contamination:g}: at most that share of new normal "
+                    "samples, set on the validation rows")
+        return f"contamination {contamination:g} of the training samples"
+
     lines.append(("threshold (MULDE.load's predict): " if pyod else "threshold (predict): ") + (
         none if offset == -math.inf
-        else f"anomaly score above {-offset:.4g} is an outlier (contamination {fraction:g} of "
-        f"the {params['threshold_on']} samples)"))
+        else f"anomaly score above {-offset:.4g} is an outlier ({share(fraction)})"))
     if pyod:
         lines.append("PyOD threshold_ (PyODMULDE.load's labels and predict): " + (
             none if pyod["threshold"] == math.inf
-            else f"decision score above {pyod['threshold']:.4g} is labelled 1 (contamination "
-            f"{pyod['contamination']:g} of the {params['threshold_on']} samples)"))
+            else f"decision score above {pyod['threshold']:.4g} is labelled 1 "
+            f"({share(pyod['contamination'])})"))
     return lines
 
 

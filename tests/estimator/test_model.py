@@ -134,7 +134,8 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
     (in-sample)."""
     X = np.random.default_rng(4).standard_normal((100, 3))
     with pytest.warns(FewValidationRowsWarning, match=r"the 10 validation rows .* too few to "
-                      r"flag at most 0.01 .*takes 99 validation"):
+                      r"flag at most 0.01 .*takes 99 validation.*raise contamination to at "
+                      r"least 0.091 \(what 10 rows can promise\) or validation_fraction"):
         model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit(X)
     assert model.offset_ == -np.inf
     with pytest.warns(FewValidationRowsWarning,

@@ -288,3 +288,25 @@ def test_threshold_on_validation_refuses_a_thresholder_object():
     with pytest.raises(ValueError, match="^threshold_on='validation' sets threshold_ on the "
                        "held-out rows at a fraction: give contamination as a number"):
         det.check_params()
+
+
+def test_a_string_contamination_is_refused_in_one_line():
+    """PyOD takes any non-number for a PyThresh object and failed later with AttributeError;
+    MULDE's own 'auto' is the string a user tries first."""
+    for bad in ("auto", "0.05"):
+        with pytest.raises(ValueError, match=r"^contamination must be a number in \(0, 0.5\]"
+                           r".*not '" + bad + r"' \(MULDE's 'auto' is 0.01\)$"):
+            PyODMULDE(contamination=bad, **SMALL).check_params()
+
+
+def test_predict_warns_again_when_validation_rows_flag_nothing():
+    """Too few validation rows for 1 %: threshold_ is +inf, nothing is flagged, and predict
+    says so again, as MULDE.predict does."""
+    from mulde.estimator.model import FewValidationRowsWarning
+
+    X = np.random.default_rng(2).standard_normal((100, 3))
+    with pytest.warns(FewValidationRowsWarning):
+        det = PyODMULDE(contamination=0.01, threshold_on="validation", **SMALL).fit(X)
+    assert det.threshold_ == np.inf and not det.labels_.any()
+    with pytest.warns(FewValidationRowsWarning, match="too few to flag at most 0.01"):
+        assert not det.predict(np.full((2, 3), 50.0)).any()

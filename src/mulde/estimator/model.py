@@ -128,11 +128,13 @@ class FewValidationRowsWarning(UserWarning):
     def __init__(self, fraction: float, n_held: int | None = None) -> None:
         self.fraction, self.n_held = fraction, n_held
         held = "" if n_held is None else f"{n_held} "
+        least = (f" to at least {1 / (n_held + 1):.2g} (what {n_held} rows can promise)"
+                 if n_held else "")
         super().__init__(
             f"the {held}validation rows held out of training are too few to flag at most "
             f"{fraction:g} of new normal samples (it takes {int(np.ceil(1 / fraction - 1))} "
-            "validation rows): predict flags none; fit on more samples, raise contamination "
-            "or validation_fraction, or threshold decision_function yourself")
+            "validation rows): predict flags none; fit on more samples, raise contamination"
+            f"{least} or validation_fraction, or threshold decision_function yourself")
 
     def __reduce__(self):  # pickled (a worker process's warning) with its fields
         return type(self), (self.fraction, self.n_held)

@@ -20,7 +20,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError("the PyOD adapter needs PyOD: pip install 'mulde[pyod]'") from err
 
-from mulde.estimator.model import MULDE, check_device
+from mulde.estimator.model import MULDE, FewValidationRowsWarning, check_device
 from mulde.estimator.persistence import (
     PYOD_META,
     ModelFileError,
@@ -142,6 +142,10 @@ class PyODMULDE(BaseDetector):
         `contamination` itself when the detector is made. A PyThresh object as
         contamination with threshold_on="validation": ValueError (the threshold is either
         the held-out rows' or PyThresh's)."""
+        if isinstance(self.contamination, str):  # PyOD would take it for a PyThresh object
+            raise ValueError(f"contamination must be a number in (0, 0.5], PyOD's share of "
+                             f"samples labelled 1, or a PyThresh object, not "
+                             f"{self.contamination!r} (MULDE's 'auto' is 0.01)")
         if self.threshold_on == "validation" and not isinstance(self.contamination,
                                                                  (int, float)):
             raise ValueError("threshold_on='validation' sets threshold_ on the held-out rows "
@@ -174,6 +178,14 @@ class PyODMULDE(BaseDetector):
             self.threshold_ = -float(self.detector_.offset_)
             self.labels_ = (self.decision_scores_ > self.threshold_).astype(int).ravel()
         return self
+
+    def predict(self, X: Any, return_confidence: bool = False) -> Any:
+        """PyOD's `predict` (0/1 labels: decision score above `threshold_`), which with
+        threshold_on="validation" and too few validation rows (`threshold_` +inf) flags
+        none and warns again, as `MULDE.predict` does (`FewValidationRowsWarning`)."""
+        if self.threshold_on == "validation" and getattr(self, "threshold_", 0.0) == np.inf:
+            warnings.warn(FewValidationRowsWarning(float(self.contamination)), stacklevel=2)
+        return super().predict(X, return_confidence=return_confidence)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Return the (n,) anomaly scores of X (n, d), higher = more anomalous
