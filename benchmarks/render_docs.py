@@ -239,7 +239,8 @@ def speed_section(res: dict) -> str:
             "GELU and the aggregate of the (n, L) energies are not counted. 'full' = the "
             "public `anomaly_score` (standardise, network, aggregate); 'network' = "
             "`multiscale_energy` "
-            "alone. 'limit' = torch matmuls of exactly the network's product shapes, timed "
+            "alone. 'limit' = the FLOP/s of torch matmuls of one network's first two product "
+            "shapes (a third layer's has the second's; an ensemble repeats them), timed "
             "alternately with the MULDE calls in the same loop (the machine is shared, so "
             "its speed varies over time; alternating keeps the ratio fair).\n")
         body = [[r["method"], r["d"], " x ".join(map(str, r.get("hidden_sizes", []))) or "-",

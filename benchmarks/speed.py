@@ -230,7 +230,9 @@ def part_mulde(quick: bool, ds: list[int], paper: bool) -> dict:
     """MULDE scoring throughput and FLOP efficiency; independent of N_train (one row per d).
 
     The machine's limit is measured in the same loop, alternating with the MULDE calls: torch
-    matmuls of exactly the network's product shapes ((n, d) @ (d, H1) and (n L, H1) @ (H1, H2)).
+    matmuls of one network's first two product shapes ((n, d) @ (d, H1) and (n L, H1) @ (H1,
+    H2)), a rate in FLOP/s: a third layer's product has the second's shape, and the networks
+    of an ensemble repeat the same products.
     """
     rows = []
     for d in ds:

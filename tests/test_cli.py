@@ -363,6 +363,16 @@ def test_info_gives_a_pyod_files_own_threshold(features, capsys):
                  "PyOD threshold_ (PyODMULDE.load's labels and predict): decision score above "
                  f"{val.threshold_:.4g} is labelled 1 ({promise}validation rows)\n"):
         assert line in out, out
+    # threshold_on "validation" without validation rows: the training quantile, no promise
+    with pytest.warns(UserWarning, match="holds out no training sample"):
+        bare = PyODMULDE(contamination=0.05, random_state=0, threshold_on="validation",
+                         validation_fraction=0.0, **json.loads(PARAMS)).fit(X)
+    bare.save(d / "b.safetensors")
+    assert main(["info", str(d / "b.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "new normal samples" not in out
+    assert ("labelled 1 (contamination 0.05 of the training samples; no validation rows "
+            "were held out)\n") in out, out
     # too few validation rows to flag within 1 %: neither threshold flags anything
     with pytest.warns(UserWarning, match="too few"):
         few = PyODMULDE(contamination=0.01, random_state=0, threshold_on="validation",

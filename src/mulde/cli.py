@@ -624,20 +624,27 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     pyod = d.get("pyod")
     none = "none: too few validation rows to flag within the contamination"
 
-    def share(contamination: float) -> str:  # what the contamination promises
-        if params["threshold_on"] == "validation":
+    # a threshold set on validation rows (threshold_on "validation" with rows held out)
+    asked = params["threshold_on"] == "validation"
+    held = asked and train["best_val_loss"] is not None
+    unheld = "; no validation rows were held out" if asked and not held else ""
+
+    def promise(contamination: float, on_validation: bool, note: str) -> str:
+        if on_validation:
             return (f"contamination {contamination:g}: at most that share of new normal "
                     "samples, set on the validation rows")
-        return f"contamination {contamination:g} of the training samples"
+        return f"contamination {contamination:g} of the training samples{note}"
 
     lines.append(("threshold (MULDE.load's predict): " if pyod else "threshold (predict): ") + (
-        none if offset == -math.inf
-        else f"anomaly score above {-offset:.4g} is an outlier ({share(fraction)})"))
-    if pyod:
+        none if offset == -math.inf else f"anomaly score above {-offset:.4g} is an outlier "
+        f"({promise(fraction, held, unheld)})"))
+    if pyod:  # a file saved before "validation" reached PyOD left MULDE's contamination 'auto'
+        old = held and params["contamination"] == "auto"
+        note = "; saved before threshold_on reached PyOD's threshold: refit" if old else unheld
         lines.append("PyOD threshold_ (PyODMULDE.load's labels and predict): " + (
             none if pyod["threshold"] == math.inf
-            else f"decision score above {pyod['threshold']:.4g} is labelled 1 "
-            f"({share(pyod['contamination'])})"))
+            else f"decision score above {pyod['threshold']:.4g} is labelled 1 ("
+            + promise(pyod["contamination"], held and not old, note) + ")"))
     return lines
 
 

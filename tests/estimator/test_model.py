@@ -866,3 +866,15 @@ def test_the_share_held_out_is_recorded_as_trained():
                                 (X, {"validation_fraction": 0.3}),
                                 (X[:8], {}), (X, {"validation_fraction": 0.001}))]
     assert shares == [0.1, 0.2, 0.1, 0.2, 0.3, 0.0, 0.0]
+
+
+def test_the_smallest_contamination_named_flags_something():
+    """FewValidationRowsWarning's advice: the contamination it names, printed as it prints
+    it, gives the split-conformal rank k >= 1 on those rows (rounded up, never down)."""
+    from mulde.estimator.model import _held_out_rank, smallest_contamination
+
+    for n in range(1, 2000):
+        least = float(f"{smallest_contamination(n):g}")
+        assert _held_out_rank(least, n) >= 1, n
+        assert least <= 1.1 / (n + 1) + 1e-12  # and not much above the bound
+    assert smallest_contamination(98) == 0.011 and smallest_contamination(10) == 0.091

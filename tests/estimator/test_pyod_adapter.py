@@ -259,7 +259,8 @@ def test_threshold_on_validation_sets_pyod_threshold_on_the_held_out_rows(tmp_pa
     np.testing.assert_array_equal(MULDE.load(path).predict(new) == -1, det.predict(new))
 
 
-def test_a_validation_file_saved_before_the_threshold_reached_pyod_warns(saved, tmp_path):
+def test_a_validation_file_saved_before_the_threshold_reached_pyod_warns(saved, tmp_path,
+                                                                          capsys):
     """A file saved when threshold_on="validation" moved only MULDE's offset_ (its MULDE
     contamination 'auto', threshold_ the training quantile) loads as saved, with a warning."""
     det = clone(saved[0])
@@ -273,6 +274,12 @@ def test_a_validation_file_saved_before_the_threshold_reached_pyod_warns(saved, 
                       "which threshold_on='validation' did not reach PyOD"):
         loaded = PyODMULDE.load(path)
     assert loaded.threshold_ == det.threshold_
+    from mulde.cli import main
+
+    assert main(["info", str(path)]) == 0  # it reads the file, not PyODMULDE.load
+    out = capsys.readouterr().out
+    assert ("labelled 1 (contamination 0.07 of the training samples; saved before threshold_on "
+            "reached PyOD's threshold: refit)\n") in out, out
 
 
 def test_threshold_on_training_leaves_mulde_contamination_auto():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 import warnings
@@ -120,6 +121,15 @@ def _held_out_rank(fraction: float, n_held: int) -> int:
     return int(np.floor(fraction * (n_held + 1) + 1e-9))
 
 
+def smallest_contamination(n_held: int) -> float:
+    """The smallest contamination, rounded up to two significant digits, with which n_held
+    (>= 1) validation rows flag anything: `_held_out_rank` >= 1 needs fraction >= 1 /
+    (n_held + 1)."""
+    bound = 1.0 / (n_held + 1)
+    scale = 10.0 ** (1 - math.floor(math.log10(bound)))
+    return math.ceil(bound * scale - 1e-9) / scale
+
+
 class FewValidationRowsWarning(UserWarning):
     """`threshold_on="validation"` with fewer validation rows than the promise needs (1 /
     fraction - 1 of them; 99 for the default 1 %): `predict` can flag no sample and keep
@@ -128,8 +138,8 @@ class FewValidationRowsWarning(UserWarning):
     def __init__(self, fraction: float, n_held: int | None = None) -> None:
         self.fraction, self.n_held = fraction, n_held
         held = "" if n_held is None else f"{n_held} "
-        least = (f" to at least {1 / (n_held + 1):.2g} (what {n_held} rows can promise)"
-                 if n_held else "")
+        least = (f" to at least {smallest_contamination(n_held):g} (what {n_held} rows can "
+                 "promise)" if n_held else "")
         super().__init__(
             f"the {held}validation rows held out of training are too few to flag at most "
             f"{fraction:g} of new normal samples (it takes {int(np.ceil(1 / fraction - 1))} "
