@@ -239,7 +239,8 @@ def part_mulde(quick: bool, ds: list[int], paper: bool) -> dict:
         for preset in ("default", "paper") if paper else ("default",):
             model = fitted_mulde(d, preset)
             n_q = 4096 if preset == "default" else 256
-            h1, h2 = widths(preset, d)[:2]  # a third layer's product is the second's shape
+            hidden = widths(preset, d)
+            h1, h2 = hidden[:2]  # a third layer's product is the second's shape
             q = np.random.default_rng(1).standard_normal((n_q, d))
             xt = model._to_tensor(q)
             sig = torch.as_tensor(model.sigmas_)
@@ -253,9 +254,9 @@ def part_mulde(quick: bool, ds: list[int], paper: bool) -> dict:
             t, t_net = ts["full"], ts["network"]
             mm_gflops = 2 * (n_q * d * h1 + n_q * N_LEVELS * h1 * h2) / ts["matmul"] / 1e9
             m = members(preset, d)  # every network of the ensemble is evaluated
-            fl = {k: m * v for k, v in mulde_flops(d, widths(preset, d)).items()}
+            fl = {k: m * v for k, v in mulde_flops(d, hidden).items()}
             row = {"method": f"MULDE_{preset}", "d": d, "n_train": None, "n_query": n_q,
-                   "n_members": m, "hidden_sizes": list(widths(preset, d)),
+                   "n_members": m, "hidden_sizes": list(hidden),
                    "score_s": t, "samples_per_s": n_q / t, "network_s": t_net,
                    "flops_per_sample": fl["total"], "matmul_flops_per_sample": fl["matmul"],
                    "achieved_gflops": fl["total"] * n_q / t / 1e9,

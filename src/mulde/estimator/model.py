@@ -592,9 +592,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         X = _finite(_validate_rows(self, X, ensure_min_samples=2), X)
         self.check_samples(len(X))  # before training, not after it
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
-        fraction = resolve_validation_fraction(
-            self.validation_fraction, len(X), X.shape[1],
-            resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X)))
+        widths = resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X))
+        fraction = resolve_validation_fraction(self.validation_fraction, len(X), X.shape[1],
+                                               widths)
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS,
                                             self.aggregator if chooses else None),
@@ -650,7 +650,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
             n_members = resolve_members(self.n_members, len(X), X.shape[1],
                                         self.principal_directions_)
-            self.hidden_sizes_ = resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X))
+            self.hidden_sizes_ = widths
             self.network_ = self._new_network(X.shape[1], n_members)
             if self.base is not None or self.precondition is not None:
                 # on every training row after scaling (the validation split too), as given:

@@ -260,7 +260,7 @@ class WithPCA:
 def _counts_directions(model: StreamModel) -> bool:
     """Whether fitting `model` counts its rows' principal directions: a MULDE stream whose
     n_members is "auto" (also when unset)."""
-    return isinstance(model, MULDEStream) and model.params.get("n_members", "auto") == "auto"
+    return isinstance(model, MULDEStream) and _is_auto(model.params.get("n_members", "auto"))
 
 
 SETTLED = ("n_members", "lr", "hidden_sizes", "validation_fraction")
