@@ -1201,37 +1201,3 @@ def test_a_first_layer_narrower_than_the_input_leaves_the_energy_flat_along_some
         torch.testing.assert_close(narrow(x + 3.0 * null, sigma), narrow(x, sigma))
         assert torch.linalg.matrix_rank(wide.first.weight[:, :d]) == d
         assert not torch.allclose(wide(x + 3.0 * null, sigma), wide(x, sigma))
-
-
-def test_training_flushes_subnormals_and_restores_the_setting_found():
-    """`flushed_denormals` turns flushing on within its block (where the CPU can) and back to
-    what it found, off or on; `train_energy` trains within it."""
-    from mulde.core import training
-    from mulde.core.training import flushed_denormals, flushing_denormals
-
-    if not torch.set_flush_denormal(False):
-        pytest.skip("this CPU cannot flush subnormals")
-    seen = []
-    original = training._train_energy
-
-    def spy(*args):
-        seen.append(flushing_denormals())
-        return original(*args)
-
-    try:
-        assert not flushing_denormals()
-        with flushed_denormals():
-            assert flushing_denormals()
-        assert not flushing_denormals()
-        torch.set_flush_denormal(True)
-        with flushed_denormals():
-            assert flushing_denormals()
-        assert flushing_denormals()  # a caller's own setting stays
-        torch.set_flush_denormal(False)
-        training._train_energy = spy
-        train_energy(EnergyMLP(2, (8,)), torch.randn(20, 2), NoiseSchedule(), DSMLoss(0.0),
-                     TrainConfig(max_steps=1))
-        assert seen == [True] and not flushing_denormals()
-    finally:
-        training._train_energy = original
-        torch.set_flush_denormal(False)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mulde.core.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from mulde.core.denormals import flushed_denormals
 from mulde.core.loss import DSMLoss
 from mulde.core.network import EnergyNetwork, deep_enough
 from mulde.core.schedule import NoiseSchedule
@@ -540,46 +540,6 @@ def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
         total += loss.item() * x[sl].shape[0]
     net.train(was_training)
     return total / n
-
-
-def flushing_denormals() -> bool:
-    """Whether this thread's CPU arithmetic flushes subnormal float32 results to zero
-    (`torch.set_flush_denormal`, which has no getter): 1e-30 x 1e-10 is subnormal."""
-    tiny = torch.tensor([1e-30], dtype=torch.float32)
-    return bool((tiny * torch.tensor([1e-10], dtype=torch.float32)).item() == 0.0)
-
-
-@contextmanager
-def flushed_denormals() -> Iterator[None]:
-    """Flush subnormal floats to zero on the CPU within the block, then restore the setting
-    found (`torch.set_flush_denormal`; nothing where the CPU cannot, where it returns False).
-
-    Why: values below float32's normal range (1.2e-38) arise as training goes on, and a CPU
-    computes with them many times slower. The default's fit of 20,000 rows of 34 Gaussian
-    features (one thread, this project's Intel Xeon) took 29 ms a step for its first 600
-    steps and 55-70 ms from step 700 on, 54 s in all; flushed, 30-35 ms throughout and 37 s,
-    with bit-identical anomaly scores (benchmarks/speed.py's `fit` part measures it). Other
-    fits can differ in last bits, which training amplifies: Ped2's default run gives 93.39 /
-    97.76 micro / macro AUC flushed, 93.28 / 97.92 not (docs/results.md). The
-    subnormals come from GELU's second derivative (the density of N(0, 1) at pre-activations
-    of 13 to 14.5), which score matching differentiates.
-
-    Threads: the setting is per CPU thread, and the calling thread's is the one set and
-    restored. PyTorch's worker threads take it from the calling thread when they are
-    created, and keep it. So with more than one thread (`torch.set_num_threads`), a fit that
-    creates the pool flushes in every thread, and those workers go on flushing after it (for
-    the process's later PyTorch work too); where the pool was made before the fit, only the
-    calling thread flushes: the same 20,000-row fit on two threads took 18 ms a step at step
-    1,200 with the pool made by the fit, 31 ms with it made before, 34 ms unflushed. Bounding
-    GELU's input instead (so that no subnormal arises) cost more than it saved: 42-54 ms a
-    step on one thread (scratch timing, 2026-12-04)."""
-    was = flushing_denormals()
-    supported = torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if supported:
-            torch.set_flush_denormal(was)
 
 
 def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
