@@ -735,6 +735,7 @@ def test_lr_auto_trains_at_the_rate_of_the_rows_and_records_it(tmp_path, optimis
     loaded = MULDE.load(tmp_path / "m.safetensors")
     assert loaded.lr == "auto" and loaded.train_result_.lr == pytest.approx(2e-3)
     assert loaded.summary()["train"]["lr"] == pytest.approx(2e-3)
+    assert "history" not in loaded.summary()["train"]  # per step; not shown as null
     with pytest.raises(ValueError, match="'lr' parameter of MULDE must be .* among {'auto'}"):
         MULDE(lr="fast").fit(x)
 

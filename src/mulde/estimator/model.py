@@ -1024,14 +1024,17 @@ class MULDE(OutlierMixin, BaseEstimator):
         "feature_names" lists them in order (what scoring checks); where n_members "auto"
         counted them, "principal_directions" (round 33); fitted with dequantise,
         "quantised_columns" (their count) and "quantisation_steps" (column name, or index
-        from 0 without names, -> step, for the columns on a lattice)."""
+        from 0 without names, -> step, for the columns on a lattice). "train" is the training
+        record (`train_result_`) without its per-step loss history."""
         check_is_fitted(self, "network_")
         out: dict[str, Any] = {"params": self.get_params(),
                                "n_features_in": int(self.n_features_in_),
                                "hidden_sizes": list(self.hidden_sizes_),
                                "n_parameters": sum(p.numel() for p in self.network_.parameters()),
                                "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
-                               "train": asdict(self.train_result_) | {"history": None}}
+                               "train": {key: value for key, value
+                                         in asdict(self.train_result_).items()
+                                         if key != "history"}}  # per step: too long
         chosen = self._chosen_levels()
         if chosen is not None:
             out["aggregate"] = chosen
