@@ -325,6 +325,35 @@ def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
     np.testing.assert_array_equal(read_features(path), [[1, 2], [3, 4]])
 
 
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    """Column names decide which column is which when scoring; a name used twice would leave
+    the model without names, so columns given in another order would be scored silently (a
+    newcomer's trial, stop 54). DataFrames are refused the same way (`dataframe_problem`)."""
+    path = tmp_path / "x.csv"
+    path.write_text("a,b , a\n1,2,3\n4,5,6\n")
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 1: the column name 'a' appears more "
+                                               r"than once \(columns 1 and 3\); give every "
+                                               "column its own name$"):
+        read_features(path)
+    path.write_text("a,b,c\n1,2,3\n")
+    assert read_features(path).tolist() == [[1.0, 2.0, 3.0]]
+
+
+@pytest.mark.parametrize("cell", ['"1,5"', '"-0,25"', '",5"', '"1,5e-3"'])
+def test_a_quoted_decimal_comma_says_to_write_decimal_points(tmp_path, cell):
+    """pandas' to_csv(decimal=",") quotes "1,5" in a comma-separated file: the cell is one
+    field that is not a number, and the message says why, not "drop columns of text"."""
+    path = tmp_path / "x.csv"
+    path.write_text(f"speed,size\n1,2\n3,{cell}\n")
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 3, column 2 \('size'\): .* is not "
+                                               "a number; a comma for the decimal point inside "
+                                               "quotes: write the numbers with points"):
+        read_features(path)
+    path.write_text('speed,size\n1,2\n3,"1,2,3"\n')  # not a decimal comma: text
+    with pytest.raises(FeatureFileError, match="drop or encode columns of text"):
+        read_features(path)
+
+
 def test_a_csv_that_is_not_utf8_text_is_named_with_its_line_and_what_to_do(tmp_path):
     """A Latin-1 header, Excel's UTF-16 "Unicode text" and a renamed .npy gave Python's
     decoder message ("'utf-8' codec can't decode byte 0xe9 in position 5: ..."), with

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,13 @@ def _is_header(cells: list[str], following: Sequence[list[str]] = (),
 
 
 MISSING_MARKERS = frozenset({"NA", "N/A", "NULL", "NONE", "?", "-", "#N/A"})
+
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*")
+"""A quoted field such as "1,5": a comma for the decimal point inside a comma-separated file
+(pandas' `to_csv(decimal=",")` writes such fields)."""
+
+DECIMAL_COMMA_HINT = ("; a comma for the decimal point inside quotes: write the numbers with "
+                      "points for decimals (pandas: to_csv(decimal=\".\"))")
 """Cells (upper-cased) that spreadsheets and R write for a missing value, said to be one
 ("nan" is read as NaN and refused as a non-finite value)."""
 
@@ -199,6 +207,14 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                 "with index=False, or drop that column")
         if not rows:
             raise FeatureFileError(f"{path}: a header row and no data rows")
+        seen: dict[str, int] = {}
+        for j, name in enumerate(c.strip() for c in names):
+            if name and name in seen:  # names decide which column is which when scoring
+                raise FeatureFileError(
+                    f"{path}: line {first}: the column name {_shown(name)} appears more than "
+                    f"once (columns {seen[name] + 1} and {j + 1}); give every column its own "
+                    "name")
+            seen.setdefault(name, j)
     else:  # a data row with a typo must not pass for a header
         # (an empty cell is a missing value: the loop below says so, as on any row)
         typo = next((j for j, c in enumerate(cells) if c.strip() and not _is_number(c)), None)
@@ -242,7 +258,9 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                         f"{path}: line {line}, {column(j)}: {_shown(cell)}, a missing value; "
                         "impute or remove it") from None
                 other = other_separator(cell, spaces=width == 1)  # "1 2,3": a lost comma
-                hint = (f" ({other})" if other else "; every column must hold numbers: drop "
+                hint = (f" ({other})" if other else
+                        DECIMAL_COMMA_HINT if _DECIMAL_COMMA.fullmatch(cell) else
+                        "; every column must hold numbers: drop "
                         "or encode columns of text (names, ids, class labels)")
                 raise FeatureFileError(f"{path}: line {line}, {column(j)}: {_shown(cell)} is "
                                        f"not a number{hint}") from None
