@@ -37,3 +37,16 @@ def test_a_folder_under_another_datasets_name_is_named_with_its_rename(tmp_path)
     assert str(err.value).endswith("; rename training/ to train/, Testing_Videos/ to test/")
     (tmp_path / "train").mkdir()
     check_layout("folder", tmp_path)  # train/ alone is a layout (a training-only root)
+
+
+def test_a_folder_of_ones_own_videos_given_as_a_benchmark_points_to_mulde_run_folder(tmp_path):
+    """train/ and test/ given as UCSD Ped2's root (a newcomer's trial, stop 54): the way out
+    is the folder loader, not renaming train/ to Train/."""
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    with pytest.raises(DatasetError) as err:
+        check_layout("ucsd_ped2", tmp_path)
+    assert str(err.value).endswith(f"; {tmp_path} holds train/ and test/, the layout of your "
+                                   f"own videos: run `mulde run folder --root {tmp_path}`")
+    assert "rename" not in str(err.value)
+    check_layout("folder", tmp_path)

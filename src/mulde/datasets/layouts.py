@@ -89,6 +89,11 @@ def check_layout(name: str, root: Path) -> None:
     near = nearby_root(root, lambda folder: _holds(name, folder), levels_up=2)
     if near is not None:
         message += f"; {near} has that layout: use it as the root"
+    if name != "folder" and "folder" in REQUIRED and _holds("folder", root):
+        # a folder of one's own videos given as a benchmark: the loader, not the names
+        held = " and ".join(f"{d}/" for d in ("train", "test") if (root / d).is_dir())
+        raise DatasetError(message + f"; {root} holds {held}, the layout of your own videos: "
+                           f"run `mulde run folder --root {root}`")
     cased = _other_case(root, [r for layout in layouts for options in layout for r in options])
     if cased:
         message += ("; folder names are case-sensitive: rename "
