@@ -1,6 +1,8 @@
 """Subnormals flushed on every thread of PyTorch's team within a block, then restored."""
 
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,6 +28,11 @@ def two_threads():
     """PyTorch on two threads, its pool made before the test (as any parallel operation
     of the process makes it), unflushed; the thread count and setting restored after."""
     if denormals._openmp_parallel() is None:
+        # where torch ships libgomp (its Linux wheels) the runtime must be found: a lookup
+        # broken by a new torch must fail here, not skip the tests that matter
+        shipped = list((Path(torch.__file__).parent / "lib").glob("libgomp*"))
+        assert not (sys.platform.startswith("linux") and shipped), (
+            f"torch ships {shipped[0].name} but its GOMP_parallel was not found")
         pytest.skip("PyTorch's OpenMP runtime is not reachable here")
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -107,3 +114,35 @@ def test_train_energy_trains_with_subnormals_flushed(can_flush, monkeypatch):
     train_energy(EnergyMLP(2, (8,)), torch.randn(20, 2), NoiseSchedule(), DSMLoss(0.0),
                  TrainConfig(max_steps=1))
     assert seen == [True] and not flushing_denormals()
+
+
+def test_an_exception_in_any_thread_is_raised_after_every_thread_ran(two_threads):
+    """ctypes would print and drop an exception of a callback (a Ctrl-C during the flush)."""
+    ran: list[int] = []
+    lock = threading.Lock()
+
+    def fail_in_the_caller() -> None:
+        with lock:
+            ran.append(threading.get_ident())
+        if threading.get_ident() == caller:
+            raise KeyboardInterrupt
+
+    caller = threading.get_ident()
+    with pytest.raises(KeyboardInterrupt):
+        in_every_thread(fail_in_the_caller)
+    assert len(set(ran)) == 2
+
+
+def test_threads_added_within_the_block_get_the_callers_setting_from_before_it(can_flush,
+                                                                              two_threads):
+    """A larger team made inside the block copies the flushing caller; after the block every
+    thread of it is back to what the caller had, and so when the block shrinks it again."""
+    with flushed_denormals():
+        torch.set_num_threads(4)
+        assert _states() == [True] * 4
+    assert _states() == [False] * 4
+    with flushed_denormals():
+        torch.set_num_threads(2)
+    torch.set_num_threads(4)
+    assert _states() == [False] * 4
+    torch.set_num_threads(2)

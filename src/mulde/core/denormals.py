@@ -5,8 +5,9 @@ derivative, the density of N(0, 1) at pre-activations of 13 to 14.5), and a CPU 
 them many times slower. The setting lives in each thread's floating-point control register
 (x86's MXCSR: flush-to-zero and denormals-are-zero), so a block that runs on PyTorch's thread
 pool must set it in each of the pool's threads, not only in the calling one: a thread takes
-the setting of the thread that creates it and keeps it, and PyTorch's pool is created once, by
-the first parallel operation of a process.
+the setting of the thread that creates it and keeps it, and the OpenMP runtime keeps one pool
+for each thread that starts parallel work, made by its first parallel operation and grown or
+shrunk when the thread count changes.
 """
 
 from __future__ import annotations
@@ -61,20 +62,31 @@ def _openmp_parallel() -> Callable[..., None] | None:
     return None
 
 
-def in_every_thread(fn: Callable[[], None]) -> bool:
+def in_every_thread(fn: Callable[[], None], n_threads: int | None = None) -> bool:
     """Call fn() once in each thread of the calling thread's PyTorch CPU team: the caller and
-    its `torch.get_num_threads() - 1` OpenMP workers (one OpenMP parallel region of that size,
-    which reuses the pool PyTorch's kernels run on, or creates it). Returns whether it could:
-    True with one thread (fn runs here) or where the OpenMP runtime is reachable
-    (`_openmp_parallel`); False, having called fn only in the calling thread, elsewhere.
-    fn must not raise (an exception is printed and dropped by ctypes in a worker thread)."""
-    n = torch.get_num_threads()
+    its n_threads - 1 OpenMP workers (default `torch.get_num_threads()`; one OpenMP parallel
+    region of that size, which reuses the pool PyTorch's kernels run on, or creates it).
+    Returns whether it could: True with one thread (fn runs here) or where the OpenMP runtime
+    is reachable (`_openmp_parallel`); False, having called fn only in the calling thread,
+    elsewhere. The first exception fn raises in any thread (KeyboardInterrupt included) is
+    raised here once the region has ended; the other threads have run fn by then."""
+    n = torch.get_num_threads() if n_threads is None else n_threads
     parallel = _openmp_parallel() if n > 1 else None
     if parallel is None:
         fn()
         return n == 1
-    body = _TEAM_BODY(lambda _data: fn())  # referenced until the region has ended
+    raised: list[BaseException] = []
+
+    def run(_data: int | None) -> None:
+        try:
+            fn()
+        except BaseException as err:  # ctypes would print and drop it
+            raised.append(err)
+
+    body = _TEAM_BODY(run)  # referenced until the region has ended
     parallel(body, None, n, 0)
+    if raised:
+        raise raised[0]
     return True
 
 
@@ -94,8 +106,11 @@ def flushed_denormals() -> Iterator[None]:
     no subnormal arises) cost more than it saved: 42-54 ms a step on one thread.
 
     Threads: the setting is per CPU thread. Where PyTorch runs on the OpenMP runtime it ships
-    (its pip wheels), every thread of its pool flushes within the block and gets its own
-    setting back after it, whether the pool was made before the block or within it. Elsewhere
+    (its pip wheels), every thread of the calling thread's pool flushes within the block and
+    gets its own setting back after it, whether the pool was made before the block or within
+    it; a thread that the block's code added (a larger `torch.set_num_threads`) gets the
+    calling thread's setting from before the block, the one it would have been made with.
+    Elsewhere
     (another parallel backend, Windows) only the calling thread is set and restored, and
     workers keep the setting of the thread that created them: those created within the block
     go on flushing after it. What it saves depends on the CPU: on the Intel Xeon, the fit
@@ -105,6 +120,8 @@ def flushed_denormals() -> Iterator[None]:
     2026-12-04)."""
     found: dict[int, bool] = {}
     lock = threading.Lock()
+    caller = threading.get_ident()
+    n_threads = torch.get_num_threads()
 
     def flush() -> None:
         was = flushing_denormals()
@@ -113,12 +130,11 @@ def flushed_denormals() -> Iterator[None]:
                 found[threading.get_ident()] = was
 
     def restore() -> None:
-        was = found.get(threading.get_ident())
-        if was is not None:
-            torch.set_flush_denormal(was)
+        if caller in found:  # the CPU can flush: every thread gets a setting back
+            torch.set_flush_denormal(found.get(threading.get_ident(), found[caller]))
 
-    in_every_thread(flush)
+    in_every_thread(flush, n_threads)
     try:
         yield
-    finally:
-        in_every_thread(restore)
+    finally:  # the team as it is now, or as it was where the block shrank it
+        in_every_thread(restore, max(n_threads, torch.get_num_threads()))
