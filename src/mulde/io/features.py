@@ -241,6 +241,8 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
         if len(row) != width:
             # a header of another separator over decimal commas ("temp;load" over "21,5;1,25")
             other = _one_field_of_another_separator(names) if names else None
+            if other and len(row) > 1:  # its commas split numbers: decimal commas ("2,5")
+                other += ", with points for decimals"
             raise FeatureFileError(f"{path}: line {line} has {len(row)} fields, expected "
                                    f"{width}" + (" as in the header" if names else "")
                                    + (f"; the header is one field ({_shown(names[0])}): "
