@@ -146,3 +146,22 @@ def test_threads_added_within_the_block_get_the_callers_setting_from_before_it(c
     torch.set_num_threads(4)
     assert _states() == [False] * 4
     torch.set_num_threads(2)
+
+
+def test_an_interrupted_flush_restores_the_threads_that_flushed(can_flush, two_threads,
+                                                                monkeypatch):
+    """A Ctrl-C in the caller while its worker has already flushed: the worker is restored."""
+    caller = threading.get_ident()
+    real = denormals.flushing_denormals
+
+    def interrupted() -> bool:
+        if threading.get_ident() == caller:
+            raise KeyboardInterrupt
+        return real()
+
+    monkeypatch.setattr(denormals, "flushing_denormals", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with flushed_denormals():
+            pass
+    monkeypatch.undo()
+    assert _states() == [False, False]

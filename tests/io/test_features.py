@@ -331,6 +331,13 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path):
     the model without names, so columns given in another order would be scored silently (a
     newcomer's trial, stop 54). DataFrames are refused the same way (`dataframe_problem`)."""
     path = tmp_path / "x.csv"
+    path.write_text("a,,,b\n1,2,3,4\n")  # empty names too: "a,,,b" kept no names either
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 1: more than one column has no "
+                                               r"name \(columns 2 and 3\)"):
+        read_features(path)
+    path.write_text("a,b,\n1,2,\n")  # one empty trailing column: said as such
+    with pytest.raises(FeatureFileError, match="every line ends with a comma"):
+        read_features(path)
     path.write_text("a,b , a\n1,2,3\n4,5,6\n")
     with pytest.raises(FeatureFileError, match=r"x.csv: line 1: the column name 'a' appears more "
                                                r"than once \(columns 1 and 3\); give every "
@@ -340,15 +347,19 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path):
     assert read_features(path).tolist() == [[1.0, 2.0, 3.0]]
 
 
-@pytest.mark.parametrize("cell", ['"1,5"', '"-0,25"', '",5"', '"1,5e-3"'])
-def test_a_quoted_decimal_comma_says_to_write_decimal_points(tmp_path, cell):
-    """pandas' to_csv(decimal=",") quotes "1,5" in a comma-separated file: the cell is one
-    field that is not a number, and the message says why, not "drop columns of text"."""
+@pytest.mark.parametrize("cell", ['"1,5"', '"-0,25"', '",5"', '"1,5e-3"', '"1,000"',
+                                  '"12,345,678.5"'])
+def test_a_quoted_number_with_a_comma_says_to_write_plain_numbers(tmp_path, cell):
+    """pandas' to_csv(decimal=",") quotes "1,5" in a comma-separated file, a spreadsheet
+    "1,000": the cell is one field that is not a number, and the message says why (without
+    guessing which of the two it is: "1,000" as a decimal would be 1), not "drop columns of
+    text"."""
     path = tmp_path / "x.csv"
     path.write_text(f"speed,size\n1,2\n3,{cell}\n")
     with pytest.raises(FeatureFileError, match=r"x.csv: line 3, column 2 \('size'\): .* is not "
-                                               "a number; a comma for the decimal point inside "
-                                               "quotes: write the numbers with points"):
+                                               "a number; a number written with a comma .*: "
+                                               "write plain numbers, with a point for decimals "
+                                               "and no thousands separators$"):
         read_features(path)
     path.write_text('speed,size\n1,2\n3,"1,2,3"\n')  # not a decimal comma: text
     with pytest.raises(FeatureFileError, match="drop or encode columns of text"):

@@ -130,11 +130,14 @@ def flushed_denormals() -> Iterator[None]:
                 found[threading.get_ident()] = was
 
     def restore() -> None:
-        if caller in found:  # the CPU can flush: every thread gets a setting back
-            torch.set_flush_denormal(found.get(threading.get_ident(), found[caller]))
+        ident = threading.get_ident()
+        if ident in found:
+            torch.set_flush_denormal(found[ident])
+        elif caller in found:  # a thread made since, from the flushing caller
+            torch.set_flush_denormal(found[caller])
 
-    in_every_thread(flush, n_threads)
-    try:
+    try:  # a Ctrl-C during the flush still restores the threads that flushed
+        in_every_thread(flush, n_threads)
         yield
     finally:  # the team as it is now, or as it was where the block shrank it
         in_every_thread(restore, max(n_threads, torch.get_num_threads()))

@@ -144,15 +144,17 @@ def _is_header(cells: list[str], following: Sequence[list[str]] = (),
 
 
 MISSING_MARKERS = frozenset({"NA", "N/A", "NULL", "NONE", "?", "-", "#N/A"})
-
-_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*")
-"""A quoted field such as "1,5": a comma for the decimal point inside a comma-separated file
-(pandas' `to_csv(decimal=",")` writes such fields)."""
-
-DECIMAL_COMMA_HINT = ("; a comma for the decimal point inside quotes: write the numbers with "
-                      "points for decimals (pandas: to_csv(decimal=\".\"))")
 """Cells (upper-cased) that spreadsheets and R write for a missing value, said to be one
 ("nan" is read as NaN and refused as a non-finite value)."""
+
+_COMMA_NUMBER = re.compile(r"\s*[+-]?(?:\d*,\d+(?:[eE][+-]?\d+)?|\d{1,3}(?:,\d{3})+(?:\.\d+)?)\s*")
+"""A quoted field such as "1,5" or "1,000": a number written with a comma in a comma-separated
+file, as a decimal comma (pandas' `to_csv(decimal=",")`) or a thousands separator (a
+spreadsheet's export)."""
+
+COMMA_NUMBER_HINT = ("; a number written with a comma (a decimal comma or a thousands "
+                     "separator): write plain numbers, with a point for decimals and no "
+                     "thousands separators")
 
 HEADER_LOOKAHEAD = 20
 """The rows after the first that `_is_header` reads to tell pandas' names 0 (, 1) of a one-
@@ -207,14 +209,6 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                 "with index=False, or drop that column")
         if not rows:
             raise FeatureFileError(f"{path}: a header row and no data rows")
-        seen: dict[str, int] = {}
-        for j, name in enumerate(c.strip() for c in names):
-            if name and name in seen:  # names decide which column is which when scoring
-                raise FeatureFileError(
-                    f"{path}: line {first}: the column name {_shown(name)} appears more than "
-                    f"once (columns {seen[name] + 1} and {j + 1}); give every column its own "
-                    "name")
-            seen.setdefault(name, j)
     else:  # a data row with a typo must not pass for a header
         # (an empty cell is a missing value: the loop below says so, as on any row)
         typo = next((j for j, c in enumerate(cells) if c.strip() and not _is_number(c)), None)
@@ -232,6 +226,16 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
             names is None or not names[-1].strip()):
         raise FeatureFileError(f"{path}: every line ends with a comma (an empty column "
                                f"{width}, no values in it); remove the trailing commas")
+    if names is not None:  # names decide which column is which when scoring: each its own
+        seen: dict[str, int] = {}
+        for j, name in enumerate(c.strip() for c in names):
+            if name in seen:
+                said = (f"the column name {_shown(name)} appears more than once" if name else
+                        "more than one column has no name")
+                raise FeatureFileError(f"{path}: line {first}: {said} (columns "
+                                       f"{seen[name] + 1} and {j + 1}); give every column "
+                                       "its own name")
+            seen[name] = j
 
     def column(j: int) -> str:
         return f"column {j + 1}" + (f" ({_shown(names[j])})" if names is not None else "")
@@ -261,7 +265,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                         "impute or remove it") from None
                 other = other_separator(cell, spaces=width == 1)  # "1 2,3": a lost comma
                 hint = (f" ({other})" if other else
-                        DECIMAL_COMMA_HINT if _DECIMAL_COMMA.fullmatch(cell) else
+                        COMMA_NUMBER_HINT if _COMMA_NUMBER.fullmatch(cell) else
                         "; every column must hold numbers: drop "
                         "or encode columns of text (names, ids, class labels)")
                 raise FeatureFileError(f"{path}: line {line}, {column(j)}: {_shown(cell)} is "
