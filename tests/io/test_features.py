@@ -361,6 +361,11 @@ def test_a_quoted_number_with_a_comma_says_to_write_plain_numbers(tmp_path, cell
                                                "write plain numbers, with a point for decimals "
                                                "and no thousands separators$"):
         read_features(path)
+    path.write_text(f"3,{cell}\n1,2\n")  # no header: the first row is a sample with a typo
+    with pytest.raises(FeatureFileError, match=r"x.csv: line 1, column 2: .* is not a number, "
+                                               r"column 1 \('3'\) is: a number written with a "
+                                               "comma"):
+        read_features(path)
     path.write_text('speed,size\n1,2\n3,"1,2,3"\n')  # not a decimal comma: text
     with pytest.raises(FeatureFileError, match="drop or encode columns of text"):
         read_features(path)

@@ -219,6 +219,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                 f"{path}: line {first}, column {typo + 1}: {_shown(cells[typo])} is not a "
                 f"number, column {number + 1} ({_shown(cells[number])}) is: "
                 + (f"{other}, with points for decimals" if other else
+                   COMMA_NUMBER_HINT[2:] if _COMMA_NUMBER.fullmatch(cells[typo]) else
                    f"if line {first} is a header, give column {number + 1} a name that is not "
                    "a number; if it is a sample, fix that cell"))
     width = len(names if names is not None else rows[0][1])
