@@ -163,7 +163,7 @@ def _fit(args: argparse.Namespace) -> int:
         if overrides.get("checkpoint_dir"):
             ensure_writable(overrides["checkpoint_dir"])
         model.fit(X)
-        if len(header) == X.shape[1] and len(set(header)) == len(header):
+        if len(header) == X.shape[1]:  # each name its own (read_features refuses repeats)
             # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
             # refuses a file whose header puts other columns there
             model.feature_names_in_ = np.asarray(header, dtype=object)

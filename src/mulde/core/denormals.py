@@ -110,10 +110,9 @@ def flushed_denormals() -> Iterator[None]:
     gets its own setting back after it, whether the pool was made before the block or within
     it; a thread that the block's code added (a larger `torch.set_num_threads`) gets the
     calling thread's setting from before the block, the one it would have been made with.
-    Elsewhere
-    (another parallel backend, Windows) only the calling thread is set and restored, and
-    workers keep the setting of the thread that created them: those created within the block
-    go on flushing after it. What it saves depends on the CPU: on the Intel Xeon, the fit
+    Elsewhere (another parallel backend, Windows) only the calling thread is set and restored,
+    and workers keep the setting of the thread that created them: those created within the
+    block go on flushing after it. What it saves depends on the CPU: on the Intel Xeon, the fit
     above on two threads with the pool made before it took 31 ms a step with only the calling
     thread flushing against 18 ms with every thread (34 unflushed); on an AMD EPYC, which
     computes with subnormals at no visible cost, 38-43 s either way (scratch timings,

@@ -152,9 +152,9 @@ _COMMA_NUMBER = re.compile(r"\s*[+-]?(?:\d*,\d+(?:[eE][+-]?\d+)?|\d{1,3}(?:,\d{3
 file, as a decimal comma (pandas' `to_csv(decimal=",")`) or a thousands separator (a
 spreadsheet's export)."""
 
-COMMA_NUMBER_HINT = ("; a number written with a comma (a decimal comma or a thousands "
-                     "separator): write plain numbers, with a point for decimals and no "
-                     "thousands separators")
+_COMMA_NUMBER_HINT = ("a number written with a comma (a decimal comma or a thousands "
+                      "separator): write plain numbers, with a point for decimals and no "
+                      "thousands separators")
 
 HEADER_LOOKAHEAD = 20
 """The rows after the first that `_is_header` reads to tell pandas' names 0 (, 1) of a one-
@@ -219,7 +219,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                 f"{path}: line {first}, column {typo + 1}: {_shown(cells[typo])} is not a "
                 f"number, column {number + 1} ({_shown(cells[number])}) is: "
                 + (f"{other}, with points for decimals" if other else
-                   COMMA_NUMBER_HINT[2:] if _COMMA_NUMBER.fullmatch(cells[typo]) else
+                   _COMMA_NUMBER_HINT if _COMMA_NUMBER.fullmatch(cells[typo]) else
                    f"if line {first} is a header, give column {number + 1} a name that is not "
                    "a number; if it is a sample, fix that cell"))
     width = len(names if names is not None else rows[0][1])
@@ -266,7 +266,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                         "impute or remove it") from None
                 other = other_separator(cell, spaces=width == 1)  # "1 2,3": a lost comma
                 hint = (f" ({other})" if other else
-                        COMMA_NUMBER_HINT if _COMMA_NUMBER.fullmatch(cell) else
+                        f"; {_COMMA_NUMBER_HINT}" if _COMMA_NUMBER.fullmatch(cell) else
                         "; every column must hold numbers: drop "
                         "or encode columns of text (names, ids, class labels)")
                 raise FeatureFileError(f"{path}: line {line}, {column(j)}: {_shown(cell)} is "
