@@ -13,6 +13,9 @@ Parts (select with --parts; all write one JSON, default benchmarks/results/speed
            and the single forward pass over [noisy; clean] in the DSM loss (vs two passes)
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py
+
+--device cuda runs calib, training and fit on a GPU (each timing waits for the GPU's queued
+work); the other parts stay on the CPU.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from mulde.core import (
 )
 from mulde.core.training import members_for_rows, resolve_lr
 
+CPU = torch.device("cpu")  # where the parts run unless --device says otherwise
 FIT_ROWS = 20_000  # the training rows of `part_fit`, `train_steps_per_s` and the widths below
 
 
@@ -80,10 +84,20 @@ ROUND1_DEFAULT = {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": None,
                   "n_members": 1, "max_samples": 1.0, "validation_fraction": 0.1}
 
 
-def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20) -> float:
-    """Return the fastest of repeated calls of fn (one warm-up call first), in seconds."""
+def synchronise(device: torch.device) -> None:
+    """Wait for the device's queued work (a CUDA GPU runs it asynchronously), so that a wall
+    clock read afterwards includes it; nothing to wait for on a CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 20,
+              device: torch.device = CPU) -> float:
+    """Return the fastest of repeated calls of fn (one warm-up call first), in seconds, each
+    ended by `synchronise(device)`."""
     t0 = time.perf_counter()
     fn()
+    synchronise(device)
     first = time.perf_counter() - t0
     if first > min_total:
         return first
@@ -91,6 +105,7 @@ def best_time(fn: Callable[[], object], min_total: float = 1.0, max_reps: int = 
     while sum(times) < min_total and len(times) < max_reps:
         t0 = time.perf_counter()
         fn()
+        synchronise(device)
         times.append(time.perf_counter() - t0)
     return min(times)
 
@@ -128,23 +143,24 @@ def mulde_flops(d: int, hidden: tuple[int, ...], n_levels: int = N_LEVELS) -> di
     return {"total": first + n_levels * per_level, "matmul": matmul}
 
 
-def matmul_gflops(m: int, k: int, n: int, min_total: float = 1.0) -> float:
-    """Return the fp32 GFLOP/s of torch (m, k) @ (k, n) on this machine."""
-    a, b = torch.randn(m, k), torch.randn(k, n)
-    t = best_time(lambda: a @ b, min_total)
+def matmul_gflops(m: int, k: int, n: int, min_total: float = 1.0,
+                  device: torch.device = CPU) -> float:
+    """Return the fp32 GFLOP/s of torch (m, k) @ (k, n) on the device."""
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    t = best_time(lambda: a @ b, min_total, device=device)
     return 2 * m * k * n / t / 1e9
 
 
-def part_calib(quick: bool) -> dict:
+def part_calib(quick: bool, device: torch.device = CPU) -> dict:
     shapes = {"square_1024": (1024, 1024, 1024), "square_2048": (2048, 2048, 2048),
               "default_hidden (4096*16 x 256 x 256)": (4096 * 16, 256, 256),
               "paper_hidden (256*16 x 4096 x 4096)": (256 * 16, 4096, 4096),
               "paper_first (256 x 512 x 4096)": (256, 512, 4096)}
     if quick:
         shapes = dict(list(shapes.items())[:1])
-    out = {name: matmul_gflops(*s) for name, s in shapes.items()}
+    out = {name: matmul_gflops(*s, device=device) for name, s in shapes.items()}
     print("calib GFLOP/s", {k: round(v, 1) for k, v in out.items()}, flush=True)
-    return {"gflops": out, "peak_gflops": max(out.values())}
+    return {"device": str(device), "gflops": out, "peak_gflops": max(out.values())}
 
 
 def members(preset: str, d: int, n_rows: int = FIT_ROWS) -> int:
@@ -170,23 +186,27 @@ def fitted_mulde(d: int, preset: str) -> MULDE:
 
 
 def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = FIT_ROWS,
-                      warmup: bool = True) -> dict:
-    """Time `steps` optimiser steps of the preset (after 1 warm-up step) on random data."""
+                      warmup: bool = True, device: torch.device = CPU) -> dict:
+    """Time `steps` optimiser steps of the preset (after 1 warm-up step) on random data, the
+    network and the rows on `device`."""
     params = MULDE.from_preset(preset).get_params()
-    net = EnergyMLP(d, resolve_hidden_sizes(params["hidden_sizes"], d, n_rows))
-    x = torch.randn(n_rows, d)
+    net = EnergyMLP(d, resolve_hidden_sizes(params["hidden_sizes"], d, n_rows)).to(device)
+    x = torch.randn(n_rows, d, device=device)
     cfg = dict(lr=resolve_lr(params["lr"], n_rows, d), batch_size=params["batch_size"],
                validation_fraction=0.0, patience=None, eval_every=10**9,
                ema_decay=params["ema_decay"], seed=0)
     loss = DSMLoss(params["beta"], params["regulariser"], params["time_score"])
     if warmup:
         train_energy(net, x, NoiseSchedule(), loss, TrainConfig(max_steps=1, **cfg))
+    synchronise(device)
     t0 = time.perf_counter()
     train_energy(net, x, NoiseSchedule(), loss, TrainConfig(max_steps=steps, **cfg))
+    synchronise(device)
     sec = (time.perf_counter() - t0) / steps
     batch = params["batch_size"]
-    return {"preset": preset, "d": d, "batch_size": batch, "steps_timed": steps, "warmup": warmup,
-            "s_per_step": sec, "steps_per_s": 1 / sec, "samples_per_s": batch / sec}
+    return {"preset": preset, "d": d, "device": str(device), "batch_size": batch,
+            "steps_timed": steps, "warmup": warmup, "s_per_step": sec, "steps_per_s": 1 / sec,
+            "samples_per_s": batch / sec}
 
 
 def knn_methods() -> dict[str, Callable[[np.ndarray], Callable[[np.ndarray], object]]]:
@@ -312,21 +332,24 @@ def part_knn(quick: bool, ns: list[int], ds: list[int], max_gb: float) -> dict:
     return {"rows": rows, "skipped": skipped, "k": K}
 
 
-def part_training(quick: bool, ds: list[int], paper_steps: int) -> list[dict]:
+def part_training(quick: bool, ds: list[int], paper_steps: int,
+                  device: torch.device = CPU) -> list[dict]:
     out = []
     for d in ds:
-        out.append(train_steps_per_s(d, "default", 5 if quick else 20))
+        out.append(train_steps_per_s(d, "default", 5 if quick else 20, device=device))
         print("training", out[-1], flush=True)
-    if paper_steps:
-        out.append(train_steps_per_s(ds[0], "paper", paper_steps, warmup=False))
+    if paper_steps:  # on a GPU the first step's set-up would dominate a few timed ones
+        out.append(train_steps_per_s(ds[0], "paper", paper_steps, warmup=device.type != "cpu",
+                                     device=device))
         print("training", out[-1], flush=True)
     return out
 
 
-def part_fit(ds: list[int], rounds: int, n_rows: int = FIT_ROWS) -> list[dict]:
+def part_fit(ds: list[int], rounds: int, n_rows: int = FIT_ROWS,
+             device: torch.device = CPU) -> list[dict]:
     """Whole-fit wall seconds (training, scoring the training rows, fitting the aggregate) of
     the default preset, the default before issue 15 and the one of its first round,
-    alternated `rounds` times."""
+    alternated `rounds` times, each fitted on `device`."""
     out = []
     settings = (("default", {}), ("previous_default", PREVIOUS_DEFAULT),
                 ("round1_default", ROUND1_DEFAULT))
@@ -335,11 +358,12 @@ def part_fit(ds: list[int], rounds: int, n_rows: int = FIT_ROWS) -> list[dict]:
         times: dict[str, list[float]] = {name: [] for name, _ in settings}
         for _ in range(rounds):
             for name, over in settings:
-                model = MULDE.from_preset("default", random_state=0, device="cpu", **over)
+                model = MULDE.from_preset("default", random_state=0, device=str(device),
+                                          **over)
                 t0 = time.perf_counter()
-                model.fit(x)
+                model.fit(x)  # returns numpy results: the device's work is done by then
                 times[name].append(time.perf_counter() - t0)
-        out.append({"d": d, "n_rows": n_rows, "rounds": rounds,
+        out.append({"d": d, "n_rows": n_rows, "device": str(device), "rounds": rounds,
                     **{f"{k}_fit_s": min(v) for k, v in times.items()},
                     "ratio": min(times["default"]) / min(times["previous_default"]),
                     "ratio_round1": min(times["default"]) / min(times["round1_default"])})
@@ -429,8 +453,12 @@ def main(argv: list[str] | None = None) -> None:
                    help="paper-width optimiser steps timed (no warm-up; ~30 s each on 1 core)")
     p.add_argument("--quick", action="store_true",
                    help="N_train 1e4, d 34 and 512, no paper width (writes speed_quick.json)")
+    p.add_argument("--device", default="cpu",
+                   help="where the calib, training and fit parts run (cpu, cuda, cuda:N, mps); "
+                        "the other parts stay on the CPU")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
+    device = torch.device(args.device)
     if args.quick:
         args.n_train, args.dims, args.no_paper = [10_000], [34, 512], True
     out = args.out or RESULTS_DIR / ("speed_quick.json" if args.quick else "speed.json")
@@ -441,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         res["commands"].append(command_line())
     if "calib" in args.parts:
-        res["calib"] = part_calib(args.quick)
+        res["calib"] = part_calib(args.quick, device)
         write_json(out, res)
     if "mulde" in args.parts:
         res["mulde"] = part_mulde(args.quick, args.dims, not args.no_paper)
@@ -451,13 +479,13 @@ def main(argv: list[str] | None = None) -> None:
         write_json(out, res)
     if "training" in args.parts:
         res["training"] = part_training(args.quick, args.dims[:2],
-                                        0 if args.no_paper else args.paper_train_steps)
+                                        0 if args.no_paper else args.paper_train_steps, device)
         write_json(out, res)
     if "ablation" in args.parts:
         res["ablation"] = part_ablation(args.quick, args.dims, not args.no_paper)
         write_json(out, res)
     if "fit" in args.parts:
-        res["fit"] = part_fit(args.dims[:2], 1 if args.quick else 2)
+        res["fit"] = part_fit(args.dims[:2], 1 if args.quick else 2, device=device)
         write_json(out, res)
 
 

@@ -270,7 +270,7 @@ def test_mulde_refuses_level_comparing_aggregates_without_time_score_matching():
 def test_a_stacked_model_saves_and_loads_with_its_weights(tmp_path):
     x = np.random.default_rng(1).normal(size=(60, 3))
     model = MULDE(aggregator="stacked", max_steps=20, hidden_sizes=(16,), n_levels=4,
-                  random_state=0).fit(x)
+                  random_state=0, device="cpu").fit(x)  # where it loads back: equal scores
     loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
     np.testing.assert_array_equal(loaded.aggregator_state_["weights"],
                                   model.aggregator_state_["weights"])

@@ -123,7 +123,7 @@ def _ssd_like_onnx(path: Path) -> Path:
                                                          None))
     graph = helper.make_graph(nodes, "ssd_like", [helper.make_tensor_value_info(
         "image", TensorProto.FLOAT, ["batch", "height", "width", 3])], outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.save(model, path)
     return path
 
