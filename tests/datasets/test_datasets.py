@@ -29,7 +29,7 @@ from mulde.datasets import (
     ucsd,
 )
 from mulde.datasets.folder import read_labels_csv
-from mulde.datasets.labels import as_labels
+from mulde.datasets.labels import CsvRange, as_labels
 from mulde.datasets.matfile import cell_any, load_mat
 from mulde.datasets.ucf_crime import AnnotationClippedWarning
 
@@ -62,6 +62,12 @@ def test_a_range_one_past_the_end_hints_at_frames_counted_from_one(tmp_path):
     # the parts a caller listing many videos needs, without parsing the message
     assert caught.value.problem == "range 3..10 lies outside the 10 frames numbered 0..9"
     assert caught.value.one_based is True
+    assert caught.value.bad == (3, 10)
+    row = CsvRange(3, 10, line=7)  # a labels file's range: equal to the tuple, with its line
+    assert row == (3, 10) and row.line == 7 and tuple(row) == (3, 10)
+    with pytest.raises(DatasetError) as caught:
+        ranges_to_labels([(0, 1), row], 10)
+    assert caught.value.bad is row
     for ranges, first, hinted in (([(0, 10)], 0, True), ([(3, 11)], 0, True),
                                   ([(3, 11)], 1, True), ([(3, 10)], 0, False)):
         with pytest.raises(DatasetError) as caught:
@@ -80,10 +86,10 @@ def test_a_range_one_past_the_end_hints_at_frames_counted_from_one(tmp_path):
     with pytest.raises(DatasetError) as caught:
         load_dataset("folder", tmp_path)
     assert str(caught.value) == (
-        f"{tmp_path / 'labels.csv'}: the ranges of 2 test videos do not fit them: v: range "
-        "2..5 lies outside the 5 frames numbered 0..4; w: range 1..3 lies outside the 3 frames "
-        "numbered 0..2 (frames here count from 0: if yours count from 1, subtract 1 from every "
-        "frame number)")
+        f"{tmp_path / 'labels.csv'}: the ranges of 2 test videos do not fit them: v, row 2: "
+        "range 2..5 lies outside the 5 frames numbered 0..4; w, row 3: range 1..3 lies outside "
+        "the 3 frames numbered 0..2 (frames here count from 0: if yours count from 1, subtract "
+        "1 from every frame number)")
 
 
 @pytest.mark.parametrize(
@@ -657,8 +663,9 @@ def test_folder_csv_errors_against_the_videos(tmp_path):
     with pytest.raises(DatasetError, match=rf"test: d\.avi; its videos are {names} \(a "
                        r"video file's name without its suffix, or a frame folder's name\)"):
         load_dataset("folder", root)
-    (root / "labels.csv").write_text("video,start,end\nd,3,5\n")
-    with pytest.raises(DatasetError, match=r"labels.csv \(d\): range 3..5 lies outside the 5"):
+    (root / "labels.csv").write_text("video,start,end\nd,0,1\n\nd,3,5\n")  # the row is named
+    with pytest.raises(DatasetError, match=r"labels.csv \(d, row 4\): range 3..5 lies outside "
+                       "the 5"):
         load_dataset("folder", root)
 
 

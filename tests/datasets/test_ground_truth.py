@@ -111,6 +111,9 @@ def test_ucf_crime_and_folder_ground_truth_are_ranges(tmp_path):
     folder = load_ground_truth("folder", tmp_path)
     assert list(folder.videos) == ["c"] and folder.videos["c"].to_labels(4).tolist() == [
         0, 1, 1, 0]
+    with pytest.raises(DatasetError, match=r"labels.csv \(c, row 2\): range 1..2 lies outside "
+                       r"the 2 frames numbered 0..1$"):  # scores of 2 frames
+        folder.videos["c"].to_labels(2)
     assert folder.to_add_a_video.startswith(  # labels.csv cannot name an all-normal video
         f"{tmp_path} has no test/ folder, so the test videos are those labels.csv names, and "
         "it names only videos with an anomalous range: for all-normal test videos too, put "

@@ -37,7 +37,13 @@ from mulde.datasets.common import (
     warn_ignored,
 )
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
-from mulde.datasets.labels import ONE_BASED_HINT, Range, RangeError, ranges_to_labels
+from mulde.datasets.labels import (
+    ONE_BASED_HINT,
+    CsvRange,
+    Range,
+    RangeError,
+    ranges_to_labels,
+)
 from mulde.video.decode import VIDEO_SUFFIXES
 from mulde.video.source import Video
 
@@ -46,7 +52,8 @@ CSV_COLUMNS = ("video", "start", "end")
 
 
 def read_labels_csv(path: Path) -> dict[str, list[Range]]:
-    """Return {video: [(start, end), ...]} (0-based, inclusive) from a `video,start,end` CSV.
+    """Return {video: [(start, end), ...]} (0-based, inclusive) from a `video,start,end` CSV;
+    each range a `CsvRange`, which keeps its line for the errors of the videos' checks.
 
     Raises `DatasetError` naming file, row (the line number) and field for a missing header,
     an empty video name, a non-integer or negative frame number, or end < start.
@@ -82,7 +89,7 @@ def read_labels_csv(path: Path) -> dict[str, list[Range]]:
                     raise DatasetError(
                         f"{path}, row {line}, field end: end {end} is before start {start}"
                     )
-                ranges.setdefault(name, []).append((start, end))
+                ranges.setdefault(name, []).append(CsvRange(start, end, line))
     except FileNotFoundError as error:
         raise DatasetError(f"{path}: file not found") from error
     except (csv.Error, UnicodeDecodeError) as error:
@@ -223,7 +230,8 @@ def _labelled(csv_path: Path, ranges: dict[str, list[Range]], tests: dict[str, P
         try:
             videos.append(Video(name, path, _labels(path, ranges.get(name, []), name)))
         except RangeError as err:
-            problems.append((name, err))
+            line = getattr(err.bad, "line", None)
+            problems.append((name if line is None else f"{name}, row {line}", err))
     hint = f" {ONE_BASED_HINT}" if any(err.one_based for _, err in problems) else ""
     if len(problems) == 1:
         (name, err), = problems

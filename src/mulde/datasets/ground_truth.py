@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mulde.datasets.common import DatasetError
-from mulde.datasets.labels import Range, ranges_to_labels
+from mulde.datasets.labels import Range, RangeError, ranges_to_labels
 
 
 class AnnotationClippedWarning(UserWarning):
@@ -80,9 +80,16 @@ class VideoTruth:
                     stacklevel=2,
                 )
             ranges = clipped
-        return ranges_to_labels(
-            ranges, n_frames, first_frame=0, source=f"{self.source} ({self.name})"
-        )
+        try:
+            return ranges_to_labels(
+                ranges, n_frames, first_frame=0, source=f"{self.source} ({self.name})"
+            )
+        except RangeError as err:  # a range read from a labels file names its row
+            line = getattr(err.bad, "line", None)
+            if line is None:
+                raise
+            raise RangeError(f"{self.source} ({self.name}, row {line})", err.problem,
+                             err.one_based, err.bad) from None
 
 
 @dataclass(frozen=True)

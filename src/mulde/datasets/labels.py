@@ -22,12 +22,27 @@ ONE_BASED_HINT = ("(frames here count from 0: if yours count from 1, subtract 1 
 class RangeError(DatasetError):
     """A labelled range that does not fit its video (`ranges_to_labels`). The message is
     "<source>: <problem>" (plus `ONE_BASED_HINT` where it applies); `problem` is the part
-    after the source and `one_based` whether the hint applies, so that a caller listing many
-    videos can say each problem once and the hint once."""
+    after the source, `one_based` whether the hint applies, so that a caller listing many
+    videos can say each problem once and the hint once, and `bad` the range itself as the
+    caller gave it (a `CsvRange` says its file's line)."""
 
-    def __init__(self, source: str, problem: str, one_based: bool = False) -> None:
+    def __init__(self, source: str, problem: str, one_based: bool = False,
+                 bad: Range | None = None) -> None:
         super().__init__(f"{source}: {problem}" + (f" {ONE_BASED_HINT}" if one_based else ""))
-        self.problem, self.one_based = problem, one_based
+        self.problem, self.one_based, self.bad = problem, one_based, bad
+
+
+class CsvRange(tuple):
+    """An inclusive (start, end) range read from a labels file, equal to the plain tuple,
+    that also keeps `line`, the file's line it was read from (1 is the header), so that an
+    error about it can name the row."""
+
+    line: int
+
+    def __new__(cls, start: int, end: int, line: int) -> CsvRange:
+        made = super().__new__(cls, (start, end))
+        made.line = line
+        return made
 
 
 def ranges_to_labels(
@@ -48,15 +63,15 @@ def ranges_to_labels(
         raise DatasetError(f"{source}: negative frame count {n_frames}")
     labels = np.zeros(n_frames, dtype=np.int8)
     last = first_frame + n_frames - 1
-    for start, end in ranges:
-        start, end = int(start), int(end)
+    for given in ranges:
+        start, end = (int(v) for v in given)
         if end < start:
-            raise RangeError(source, f"range {start}..{end} ends before it starts")
+            raise RangeError(source, f"range {start}..{end} ends before it starts", bad=given)
         if start < first_frame or end > last:
             # one past the last frame, from the second on: numbered from 1 where 0 is asked
             off_by_one = one_based_hint and first_frame == 0 and end == last + 1 and start > 0
             raise RangeError(source, f"range {start}..{end} lies outside the {n_frames} frames "
-                             f"numbered {first_frame}..{last}", off_by_one)
+                             f"numbered {first_frame}..{last}", off_by_one, bad=given)
         labels[start - first_frame : end - first_frame + 1] = 1
     return labels
 
