@@ -1261,6 +1261,13 @@ def test_fit_warns_of_a_column_of_one_value_whose_std_rounds_above_zero(tmp_path
         assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "m.safetensors"),
                      "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
     assert mulde.MULDE.load(tmp_path / "m.safetensors").scale_[1] == 1.0
+    # a CSV's header names the column, as a DataFrame's names would
+    np.savetxt(tmp_path / "x.csv", X[:200], delimiter=",", header="speed,const,size",
+               comments="")
+    with pytest.warns(ConstantFeaturesWarning, match=r"^1 of the 3 features has the same "
+                      r"value in every training sample \(column 'const'\)"):
+        assert main(["fit", str(tmp_path / "x.csv"), "--out", str(tmp_path / "c.safetensors"),
+                     "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
 
 
 def test_run_prints_the_metrics_notes_after_the_aucs(capsys, tmp_path):

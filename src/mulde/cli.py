@@ -162,7 +162,8 @@ def _fit(args: argparse.Namespace) -> int:
         ensure_writable(_output_folder(args.out))  # refuse before training, not after
         if overrides.get("checkpoint_dir"):
             ensure_writable(overrides["checkpoint_dir"])
-        model.fit(X)
+        with _constant_columns_named(header if len(header) == X.shape[1] else None):
+            model.fit(X)
         if len(header) == X.shape[1]:  # each name its own (read_features refuses repeats)
             # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
             # refuses a file whose header puts other columns there
@@ -208,6 +209,26 @@ def _members_said(train: Any, reason: str = "") -> str:
         return ""
     return (f", {members} networks" + (f' ("auto": {reason})' if reason else "")
             + (f", each on {share:g} of the rows" if share < 1 else ""))
+
+
+@contextmanager
+def _constant_columns_named(header: list[str] | None) -> Iterator[None]:
+    """Show the warnings of the block as they come, except that a `ConstantFeaturesWarning`
+    names its first constant column by the CSV header's name (`header`, one per column; None:
+    as it is): the array fitted has no names, so the estimator counts columns from 0."""
+    from mulde.estimator.model import ConstantFeaturesWarning  # torch: after the checks
+
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+    finally:  # shown also when the block failed
+        for w in caught:
+            message = w.message
+            if header and isinstance(message, ConstantFeaturesWarning) and message.name is None:
+                message = ConstantFeaturesWarning(message.n_constant, message.n_features,
+                                                  message.first, header[message.first])
+            warnings.warn_explicit(message, w.category, w.filename, w.lineno)
 
 
 def _score(args: argparse.Namespace) -> int:
