@@ -269,7 +269,18 @@ def test_export_refuses_an_out_that_is_not_an_onnx_file(model, capsys):
     assert model.read_bytes() == before
     (d / "m.onnx").write_bytes(before)  # a model file named .onnx: the default --out is itself
     assert main(["export", str(d / "m.onnx")]) == 2
+    assert _error(capsys) == (f"mulde: error: {d / 'm.onnx'} ends in .onnx, so the graph's "
+                              f"default name {d / 'm.onnx'} would overwrite it: give --out "
+                              "another file")  # not "--out None" (a newcomer's trial)
+    assert main(["export", str(d / "m.onnx"), "--out", str(d / "m.onnx")]) == 2
     assert "would overwrite the model; choose another file" in _error(capsys)
+    # and mulde fit no longer writes a model under an .onnx name
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "b.onnx")]) == 2
+    assert _error(capsys) == (f"mulde: error: --out {d / 'b.onnx'}: mulde fit writes the model "
+                              "as one .safetensors file; give a name such as model.safetensors, "
+                              "then `mulde export model.safetensors` writes its ONNX graph "
+                              "(model.onnx)")
+    assert not (d / "b.onnx").exists()
 
 
 def test_swapped_model_and_features_and_foreign_model_files_are_named(model, capsys):

@@ -134,6 +134,10 @@ def _fit(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: the model is written as one .safetensors file, "
                          f"not a {suffix} pickle (safe to load: no code runs); give a name "
                          "such as model.safetensors")
+    if suffix == ".onnx":  # the graph comes after the fit, from `mulde export`
+        raise UsageError(f"--out {args.out}: mulde fit writes the model as one .safetensors "
+                         "file; give a name such as model.safetensors, then `mulde export "
+                         "model.safetensors` writes its ONNX graph (model.onnx)")
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     # --params wins over --quiet and --device, as it does for `mulde run`'s models
@@ -689,10 +693,13 @@ def _export(args: argparse.Namespace) -> int:
             return 0
         out = args.out if args.out is not None else args.model.with_suffix(".onnx")
         if out.suffix.lower() != ".onnx" or out.is_dir():
-            raise UsageError(f"--out {args.out}: a model's graph is written as one .onnx file; "
+            raise UsageError(f"--out {out}: a model's graph is written as one .onnx file; "
                              "give a name such as model.onnx")
         if out.resolve() == args.model.resolve():
-            raise UsageError(f"--out {args.out} would overwrite the model; choose another file")
+            raise UsageError(f"{args.model} ends in .onnx, so the graph's default name "
+                             f"{out} would overwrite it: give --out another file"
+                             if args.out is None else
+                             f"--out {out} would overwrite the model; choose another file")
         model = MULDE.load(args.model)
         export_onnx(model, out)
     except ExportError as err:

@@ -135,9 +135,13 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
     X = np.random.default_rng(4).standard_normal((100, 3))
     with pytest.warns(FewValidationRowsWarning, match=r"the 10 validation rows .* too few to "
                       r"flag at most 0.01 .*takes 99 validation.*raise contamination to at "
-                      r"least 0.091 \(what 10 rows can promise\) or validation_fraction"):
+                      r"least 0.091 \(what 10 rows can promise\) or validation_fraction, "
+                      r"or threshold the anomaly scores yourself \(MULDE's anomaly_score, "
+                      r"PyODMULDE's decision_function; MULDE's decision_function is \+inf"):
         model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit(X)
-    assert model.offset_ == -np.inf
+    assert model.offset_ == -np.inf  # so the advice names anomaly_score, which is finite
+    assert np.isposinf(model.decision_function(X)).all()
+    assert np.isfinite(model.anomaly_score(X)).all()
     with pytest.warns(FewValidationRowsWarning,
                       match=r"too few to flag at most 0.01 .*takes 99 validation"):
         assert set(model.predict(np.full((2, 3), 50.0))) == {1}

@@ -144,7 +144,9 @@ class FewValidationRowsWarning(UserWarning):
             f"the {held}validation rows held out of training are too few to flag at most "
             f"{fraction:g} of new normal samples (it takes {int(np.ceil(1 / fraction - 1))} "
             "validation rows): predict flags none; fit on more samples, raise contamination"
-            f"{least} or validation_fraction, or threshold decision_function yourself")
+            f"{least} or validation_fraction, or threshold the anomaly scores yourself "
+            "(MULDE's anomaly_score, PyODMULDE's decision_function; MULDE's decision_function "
+            "is +inf for every sample then)")
 
     def __reduce__(self):  # pickled (a worker process's warning) with its fields
         return type(self), (self.fraction, self.n_held)
