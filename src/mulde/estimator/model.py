@@ -374,8 +374,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         by `mulde fit` on a CSV with a header; scoring refuses other columns.
     mean_: (d,) float64, the training rows' column means (subtracted before scoring).
     scale_: (d,) float64, what the centred columns are divided by: each column's standard
-        deviation (ddof 1) + 1e-8; 1.0 for a constant column (`ConstantFeaturesWarning`);
-        with scaling="global", one value for every column.
+        deviation (ddof 1), so that the scores do not depend on the columns' units (the
+        published code adds 1e-8, which swamps deviations of 1e-8 and less); 1.0 for a
+        constant column (`ConstantFeaturesWarning`); with scaling="global", one value for
+        every column (the root mean square of the deviations).
     whitening_: (d, d) float64, the matrix the standardised rows are multiplied by with
         whiten="ledoit_wolf" (C^(-1/2)); None without.
     sigma_low_, sigma_high_: float, the range of the training noise levels (`sigma_low`,
@@ -623,10 +625,14 @@ class MULDE(OutlierMixin, BaseEstimator):
             warnings.warn(ConstantFeaturesWarning(
                 int(constant.sum()), len(constant), first,
                 None if names is None else str(names[first])), stacklevel=2)
-        self.scale_ = np.where(constant, 1.0, std + 1e-8)
+        # the deviation itself, whatever the column's units: the published +1e-8 swamped
+        # columns of deviation 1e-8 or less (tiny units: farads, metres of a microscope), and
+        # a constant column, the one it guarded against, is scaled by 1 instead
+        scaled = ~constant & (std > 0)  # > 0 but for deviations beyond float64's range
+        self.scale_ = np.where(scaled, std, 1.0)
         if self.scaling == "global":
-            spread = float(np.sqrt(np.mean(std[~constant] ** 2))) if (~constant).any() else 0.0
-            self.scale_ = np.full_like(std, spread + 1e-8 if spread > 0 else 1.0)
+            spread = _root_mean_square(std[scaled])
+            self.scale_ = np.full_like(std, spread if spread > 0 else 1.0)
         self.whitening_ = None
         if self.whiten is not None:
             self.whitening_ = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
@@ -1311,17 +1317,36 @@ def _finite(X: np.ndarray, given: Any = None) -> np.ndarray:
     return X
 
 
+def _root_mean_square(values: np.ndarray) -> float:
+    """sqrt(mean(values ** 2)) of non-negative values, computed relative to their largest so
+    that neither tiny nor huge ones overflow or underflow; 0.0 for none."""
+    if not values.size or not values.max() > 0:
+        return 0.0
+    top = float(values.max())
+    return top * float(np.sqrt(np.mean((values / top) ** 2)))
+
+
+SQUARES_UNDERFLOW = 1e-140
+"""A standard deviation below this may have lost its squares to underflow (they vanish below
+about 1e-308): `_mean_std` computes such a column again on its values divided by its peak."""
+
+
 def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the column means and standard deviations (ddof 1) of float64 X, computed on X
-    divided by its column peaks when the direct sums overflow (|x| above about 1e154)."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    """Return the column means and standard deviations (ddof 1) of float64 X; a column whose
+    direct sums overflow (|x| above about 1e154) or whose squares may underflow (a deviation
+    below `SQUARES_UNDERFLOW`, values of about 1e-160) computed on its values divided by its
+    peak |x|, where neither happens."""
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         mean, std = X.mean(axis=0), X.std(axis=0, ddof=1)
-    if np.isfinite(mean).all() and np.isfinite(std).all():
+    redo = ~np.isfinite(mean) | ~np.isfinite(std) | (std < SQUARES_UNDERFLOW)
+    if not redo.any():
         return mean, std
-    peak = np.abs(X).max(axis=0)
+    peak = np.abs(X[:, redo]).max(axis=0)
     peak = np.where(peak > 0, peak, 1.0)
-    scaled = X / peak
-    return scaled.mean(axis=0) * peak, scaled.std(axis=0, ddof=1) * peak
+    scaled = X[:, redo] / peak
+    with np.errstate(under="ignore"):
+        mean[redo], std[redo] = scaled.mean(axis=0) * peak, scaled.std(axis=0, ddof=1) * peak
+    return mean, std
 
 
 def _refuse_rows(bad: np.ndarray, what: str) -> None:
