@@ -736,6 +736,36 @@ def test_a_model_records_each_training_rate_once(tmp_path):
     assert _training_rates(ds, {"frames": None}) == []
 
 
+def test_training_videos_at_several_rates_are_warned_of_and_timed_by_their_mean(tmp_path):
+    """Training files at 10 and 25 frames/s: one warning names both rates, and the model's
+    rate is their frames over their seconds (what the threshold's events per hour need),
+    whatever order the names give (the first video's rate made 20 s last 14 s or 35 s, a
+    newcomer's trial); one rate, or frame folders only: None (the first video's, as before)."""
+    from types import SimpleNamespace
+
+    from mulde.pipeline import _mixed_training_rate
+
+    root = tmp_path / "data"
+    write_video(root / "train" / "a_slow.mp4", 10, fps=10)
+    write_video(root / "train" / "day.mp4", 25, fps=25)
+    write_frames(root / "train" / "frames", 7)  # states no rate: left out
+    write_video(root / "test" / "t.mp4", 4, fps=25)
+    ds = load_dataset("folder", root)
+    train = {n: SimpleNamespace(n_frames=k) for n, k in (("a_slow", 10), ("day", 25),
+                                                       ("frames", 7))}
+    with pytest.warns(UserWarning) as shown:
+        assert _mixed_training_rate(ds, train) == pytest.approx(35 / 2.0)
+    assert [str(w.message) for w in shown] == [
+        "the training videos run at 2 frame rates (10, 25 frames/s): speeds and time windows "
+        "are counted in frames, so the same motion differs between them; train on video of "
+        "one rate (re-encode it) unless these are cameras that differ. The alert threshold "
+        "and its patience use their mean rate, 17.5 frames/s (35 frames in 2.0 s)"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _mixed_training_rate(ds, {"day": train["day"], "frames": train["frames"]}) is None
+        assert _mixed_training_rate(ds, {"frames": train["frames"]}) is None
+
+
 def test_a_test_video_copied_from_training_is_named_in_one_warning(tmp_path):
     """A scored test file with a training file's bytes is named with its twin; a file of
     the same size but other bytes, a skipped copy and frame folders are not."""

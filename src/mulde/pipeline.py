@@ -362,6 +362,8 @@ def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Datas
     (default: probed from the first readable training video; frame folders report 25)."""
     train = extraction.features.get("train", {})
     if fps is None:
+        fps = _mixed_training_rate(dataset, train)
+    if fps is None:
         first = next(v for v in dataset.train if v.name in train)
         fps = first.fps
         if Path(first.path).is_dir():
@@ -379,6 +381,30 @@ def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Datas
                   "frame_sizes": _frame_sizes(dataset, train,
                                               bool(extraction.scene_backgrounds)),
                   "frame_rates": _training_rates(dataset, train)})
+
+
+def _mixed_training_rate(dataset: Dataset, train: dict[str, VideoFeatures]) -> float | None:
+    """The training videos' mean frame rate when their files state more than one, warning
+    that they do (one line; the run goes on), else None (one rate: the first video's is
+    used). The mean is their frames over their seconds, so that the alert threshold's events
+    per hour count the hours they last, whatever order their names put them in (the first
+    video's rate made 20 s of 10 and 25 frames/s video last 14 s or 35 s by its name).
+    Frame folders and files that state no rate are left out of it."""
+    stated = [(train[v.name].n_frames, rate) for v in dataset.train
+              if v.name in train and (rate := stated_rate(v.path))]
+    rates = distinct_rates(rate for _, rate in stated)
+    if len(rates) < 2:
+        return None
+    frames = sum(n for n, _ in stated)
+    seconds = sum(n / rate for n, rate in stated)
+    mean = frames / seconds
+    warnings.warn(f"the training videos run at {len(rates)} frame rates ("
+                  f"{', '.join(f'{r:g}' for r in rates)} frames/s): speeds and time windows "
+                  "are counted in frames, so the same motion differs between them; train on "
+                  "video of one rate (re-encode it) unless these are cameras that differ. The "
+                  f"alert threshold and its patience use their mean rate, {mean:.3g} frames/s "
+                  f"({frames} frames in {seconds:.1f} s)", stacklevel=3)
+    return mean
 
 
 def _training_rates(dataset: Dataset, train: dict[str, VideoFeatures]) -> list[float]:
