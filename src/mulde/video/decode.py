@@ -17,8 +17,10 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
   the previous frame; a frame whose number is already taken (a duplicate timestamp, or a
   variable frame rate above the nominal one) is dropped; a timestamp that jumps back (or,
   in formats with timestamp discontinuities such as MPEG-TS, more than 10 s forward) starts
-  a new segment right after the previous frame. Each of these emits one
-  `FrameTimelineWarning` per video naming the file, the count and the first frame number.
+  a new segment right after the previous frame. A frame decoded from the cut last packet
+  of a truncated file (`decoded_frames`) is dropped too: decoders fill it with garbage.
+  Each of these emits one `FrameTimelineWarning` per video naming the file, the count and
+  the first frame number.
   Frames without a timestamp follow the previous one.
 - Display rotation: a rotation of the stream's display matrix (phone videos stored
   landscape with a 90-degree display rotation; PyAV's `VideoFrame.rotation`, the
@@ -299,8 +301,11 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
             expected = _header_count(stream)
             rate, time_base = _frame_rate(stream), stream.time_base
             discontinuous = bool(container.format.flags & _TS_DISCONT)
-            for frame in container.decode(stream):
+            for frame, damaged in decoded_frames(container, stream):
                 decoded += 1
+                if damaged:  # concealed garbage: a truncated file's cut last frame
+                    note("damaged", 1)
+                    continue
                 turns = _display_turns(frame, path)
                 size = (frame.width, frame.height) if turns % 2 else (frame.height, frame.width)
                 if shape is None:
@@ -361,6 +366,34 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
         )
 
 
+def decoded_frames(container: av.container.InputContainer, stream: av.VideoStream
+                   ) -> Iterator[tuple[av.VideoFrame, bool]]:
+    """Yield (frame, cut) for each frame `stream` decodes to, in decoding order; cut when the
+    frame came from the file's last packet and the demuxer marks that packet corrupt
+    (FFmpeg's AV_PKT_FLAG_CORRUPT): the end of a truncated file, which the decoder conceals
+    with whatever it has (a truncated AVI's last frame decoded mostly solid green, and
+    `mulde watch` raised an alert on it). A corrupt packet that another follows is taken as
+    intact (MPEG-TS marks the packet before a junction of two recordings, whose frame is
+    whole). A frame is matched to its packet by timestamp, which survives the decoder's
+    reordering and threading; the frames of a corrupt packet are held back until the next
+    packet (or the end) tells which it was."""
+    suspect: set[int] = set()  # timestamps of corrupt packets no packet has followed yet
+    held: list[av.VideoFrame] = []  # their frames
+    for packet in container.demux(stream):  # ends with an empty packet, which flushes
+        if packet.size and suspect:  # a packet followed them: not the end of a cut file
+            suspect.clear()
+            yield from ((frame, False) for frame in held)
+            held.clear()
+        if packet.size and packet.is_corrupt and packet.pts is not None:
+            suspect.add(packet.pts)
+        for frame in packet.decode():
+            if frame.pts is not None and frame.pts in suspect:
+                held.append(frame)
+            else:
+                yield frame, False
+    yield from ((frame, True) for frame in held)
+
+
 REENCODE_OR_REMOVE = "re-encode it (ffmpeg -i IN OUT.mp4) or remove it"
 """What to do about a video file that does not decode, in `VideoReadError` messages."""
 
@@ -389,6 +422,8 @@ _TIMELINE_EVENTS = {
             "before",
     "jump": f"whose timestamp jumps more than {DISCONTINUITY_SECONDS:g} s ahead (a "
             "discontinuity), each starting a new segment right after the frame before",
+    "damaged": "decoded from the cut last packet of a truncated file, dropped (the "
+               "decoder fills such a frame with garbage)",
 }
 
 
