@@ -217,22 +217,26 @@ def _members_said(train: Any, reason: str = "") -> str:
 
 @contextmanager
 def _constant_columns_named(header: list[str] | None) -> Iterator[None]:
-    """Show the warnings of the block as they come, except that a `ConstantFeaturesWarning`
-    names its first constant column by the CSV header's name (`header`, one per column; None:
-    as it is): the array fitted has no names, so the estimator counts columns from 0."""
+    """Within the block, a `ConstantFeaturesWarning` names its first constant column by the
+    CSV header's name (`header`, one per column; None: as it is): the array fitted has no
+    names, so the estimator counts columns from 0. Every warning is shown as it comes (the
+    few-rows ones before training), through the display in force."""
+    if not header:
+        yield
+        return
     from mulde.estimator.model import ConstantFeaturesWarning  # torch: after the checks
 
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            yield
-    finally:  # shown also when the block failed
-        for w in caught:
-            message = w.message
-            if header and isinstance(message, ConstantFeaturesWarning) and message.name is None:
+    with warnings.catch_warnings():  # restores the display after the block
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if isinstance(message, ConstantFeaturesWarning) and message.name is None:
                 message = ConstantFeaturesWarning(message.n_constant, message.n_features,
                                                   message.first, header[message.first])
-            warnings.warn_explicit(message, w.category, w.filename, w.lineno)
+            shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _score(args: argparse.Namespace) -> int:

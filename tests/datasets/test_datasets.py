@@ -65,6 +65,11 @@ def test_a_range_one_past_the_end_hints_at_frames_counted_from_one(tmp_path):
     assert caught.value.bad == (3, 10)
     row = CsvRange(3, 10, line=7)  # a labels file's range: equal to the tuple, with its line
     assert row == (3, 10) and row.line == 7 and tuple(row) == (3, 10)
+    import copy
+    import pickle
+
+    for back in (pickle.loads(pickle.dumps(row)), copy.copy(row), copy.deepcopy(row)):
+        assert type(back) is CsvRange and back == (3, 10) and back.line == 7
     with pytest.raises(DatasetError) as caught:
         ranges_to_labels([(0, 1), row], 10)
     assert caught.value.bad is row

@@ -44,6 +44,9 @@ class CsvRange(tuple):
         made.line = line
         return made
 
+    def __reduce__(self):  # pickled and copied with its line (a tuple's takes no line)
+        return type(self), (self[0], self[1], self.line)
+
 
 def ranges_to_labels(
     ranges: Iterable[Range], n_frames: int, *, first_frame: int = 0, source: str = "",
