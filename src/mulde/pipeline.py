@@ -585,6 +585,8 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     if not train:
         raise DatasetError(f"no readable training video: all {len(extraction.failed)} were "
                            "skipped (see the messages above)")
+    if fps is None:  # said before the fits
+        fps = _mixed_training_rate(dataset, train)
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
                             calibration_folds, fit_jobs, pca, sidak, fit_cache_folder(cache),
                             fit_note)
@@ -639,13 +641,17 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
         warn_other_sizes(dataset, extraction)
         warn_other_rates(dataset, extraction)
+        # the model's rate of training files at several rates, said before the fits
+        # (build_model would say it after them); `fps` stays the user's, for frame folders
+        model_fps = fps if fps is not None else _mixed_training_rate(
+            dataset, extraction.features.get("train", {}))
         warn_training_copies(dataset, extraction)
         ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                                  progress, max_train_objects,
                                                  calibration_folds, fit_jobs, pca, sidak,
                                                  fit_cache_folder(cache), fit_note)
         warn_test_frames_below_calibration(ensemble, video_scores)
-        model = build_model(extraction, ensemble, dataset, fps, threshold_rule,
+        model = build_model(extraction, ensemble, dataset, model_fps, threshold_rule,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)
     threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
