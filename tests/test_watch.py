@@ -572,11 +572,13 @@ def test_a_truncated_video_says_how_many_frames_were_scored_before_it_broke(trai
                  "--quiet"]) == 2
     err = capsys.readouterr().err
     scored = json.loads((tmp_path / "o" / "watch.json").read_text())["frames"]
-    warning, error = err.rstrip("\n").split("\n")  # the cut frame's note, then the error
+    *notes, error = err.rstrip("\n").split("\n")
     assert scored > 0 and error.endswith(f"; the {scored} frames before it are scored: "
                                          f"outputs in {tmp_path / 'o'}")
-    # the cut last frame, which the decoder fills with garbage, is dropped, never scored
-    assert "1 frame(s) decoded from the cut last packet of a truncated file, dropped" in warning
+    # before it at most the note of a cut last frame (dropped, never scored), when the cut
+    # falls inside a frame's data (test_decode.py cuts there on purpose)
+    assert all("decoded from the cut last packet of a truncated file, dropped" in note
+               for note in notes) and len(notes) <= 1
 
 
 def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
