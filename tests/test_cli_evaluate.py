@@ -273,6 +273,14 @@ def test_end_offset_and_frames_per_score_hand_computed(tmp_path, gt, capsys):
                            gt_root=gt, out="end")
     # positives {4, 1.5} vs negatives {1, 2, 0}: 3 + 2 = 5 of 6
     assert code == 0 and m["micro_auc"] == pytest.approx(5 / 6) and m["n_frames"] == 5
+    # offsets that leave a video no frame: the offsets are named, not "at least 1 scores
+    # expected, 2 found" (a newcomer's trial)
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "e.npz", "--end-offset", "3",
+                           gt_root=gt, out="none")
+    assert code == 2 and err.strip().endswith(
+        "--frame-offset 0 and --end-offset 3 leave no frame to score in video '01_0002', which "
+        "has 3 frames: they count the frames without a score at a video's start and end; give "
+        "smaller ones")
 
 
 def test_length_mismatch_names_the_video_and_both_counts(tmp_path, gt, capsys):
@@ -658,6 +666,13 @@ def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
     with pytest.raises(EvaluationError, match="cannot tell the score format from the suffix"):
         read_scores(tmp_path / "s.bak")
     assert read_scores(tmp_path / "s.bak", format="array").array.tolist() == [1.0]
+    # --format npz on what is no archive: said, not a traceback (an .npy) nor a pickle (a CSV)
+    with pytest.raises(EvaluationError, match=r"m.npy: a NumPy .npy array, not an .npz "
+                       r"archive .*--format array"):
+        read_scores(tmp_path / "m.npy", format="npz")
+    with pytest.raises(EvaluationError, match=r"bin.csv: not an .npz archive \(a zip of NumPy "
+                       r"arrays\); give the format it is in \(--format csv"):
+        read_scores(tmp_path / "bin.csv", format="npz")
 
 
 # ----------------------------------------------------------------------------- documentation

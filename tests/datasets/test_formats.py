@@ -122,6 +122,19 @@ def test_ped2_label_files_of_another_format_say_what_they_hold(tmp_path):
         load_dataset("ucsd_ped2", root)
 
 
+def test_another_benchmarks_ground_truth_under_the_root_names_that_dataset(tmp_path):
+    """`--dataset ucsd_ped1` or `avenue` on a Ped2 root said "UCSDped2.m holds a .m file,
+    which is not a format read here", the very file ucsd_ped2 reads (a newcomer's trial): it
+    now names the dataset the file belongs to."""
+    from mulde.datasets import load_ground_truth
+
+    (tmp_path / "UCSDped2.m").write_text("TestVideoFile{end+1}.gt_frame = [61:180];\n")
+    for dataset in ("ucsd_ped1", "avenue"):
+        with pytest.raises(DatasetError, match=r"ground truth not found .*; UCSDped2.m is the "
+                           r"ground truth of ucsd_ped2: did you mean --dataset ucsd_ped2\?$"):
+            load_ground_truth(dataset, tmp_path)
+
+
 def test_real_ped2_ranges_and_avenue_vectors_are_still_read():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingVideosWarning)

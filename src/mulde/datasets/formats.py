@@ -66,6 +66,12 @@ def unknown_format(path: Path, expected: Sequence[str]) -> DatasetError:
 
 LABEL_SUFFIXES = (".mat", ".npy", ".m")
 
+BENCHMARK_LABEL_FILES = {"ucsdped1.m": "ucsd_ped1", "ped1.mat": "ucsd_ped1",
+                         "ucsdped2.m": "ucsd_ped2", "ped2.mat": "ucsd_ped2",
+                         "avenue.mat": "avenue"}
+"""Official ground-truth files (lower-case names) and the `--dataset` that reads each: found
+under another dataset's root, they say which dataset the root holds."""
+
 
 def missing_ground_truth(root: Path, looked_for: Sequence[Path],
                          expected: Sequence[str]) -> DatasetError:
@@ -82,6 +88,11 @@ def missing_ground_truth(root: Path, looked_for: Sequence[Path],
         return DatasetError(f"{message}; {nearby} has it: use --root {nearby}")
     others = sorted(p for p in root.iterdir()
                     if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES) if root.is_dir() else []
+    known = [p for p in others if p.name.lower() in BENCHMARK_LABEL_FILES]
+    if known:  # another benchmark's own labels: the dataset named is the mistake
+        return DatasetError(f"{message}; {known[0].name} is the ground truth of "
+                            f"{BENCHMARK_LABEL_FILES[known[0].name.lower()]}: did you mean "
+                            f"--dataset {BENCHMARK_LABEL_FILES[known[0].name.lower()]}?")
     if others:
         message += (f"; {others[0].name} holds {describe(others[0])}, which is not a format "
                     f"read here")

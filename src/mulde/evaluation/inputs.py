@@ -116,7 +116,24 @@ def _load_npy(path: Path) -> np.ndarray:
     return _vector(values, str(path))
 
 
+NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", b"PK"
+"""How an .npy array and an .npz archive (a zip of .npy arrays) begin."""
+
+
 def _open_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(NPY_MAGIC))
+    except OSError as error:
+        raise EvaluationError(f"{path}: not a readable .npz file ({error})") from None
+    if head.startswith(NPY_MAGIC):  # np.load gives an array, not an archive, for these
+        raise EvaluationError(f"{path}: a NumPy .npy array, not an .npz archive of one array "
+                              "per video; read it as one array of all test frames (--format "
+                              "array, with --dataset)")
+    if not head.startswith(ZIP_MAGIC):
+        raise EvaluationError(f"{path}: not an .npz archive (a zip of NumPy arrays); give "
+                              "the format it is in (--format csv for video,frame,score rows, "
+                              "or --format auto)")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -431,6 +448,14 @@ def _count_problem(
            if found not in alignment.expected(n) or not alignment.expected(n)[1]]
     if not bad:
         return None
+    emptied = [(name, n) for name, _, n in bad if not alignment.expected(n)[1]]
+    if emptied:  # no count fits: the offsets are the mistake, not the scores
+        name, n = emptied[0]
+        more = f" (and {len(emptied) - 1} more videos)" if len(emptied) > 1 else ""
+        return (f"--frame-offset {alignment.frame_offset} and --end-offset "
+                f"{alignment.end_offset} leave no frame to score in video {name!r}, which has "
+                f"{n} frames{more}: they count the frames without a score at a video's start "
+                "and end; give smaller ones")
 
     def fits(a: FrameAlignment) -> bool:
         return all(f in a.expected(m) and a.expected(m)[1] for f, m in counts.values())

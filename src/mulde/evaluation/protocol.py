@@ -34,9 +34,19 @@ INVERSION_MARGIN = 0.05
 scores look inverted (see there)."""
 
 
+MAX_SMOOTHING_SIGMA = 250_000.0
+"""The largest smoothing sigma taken, in frames (almost 3 hours at 25 frames/s): the kernel
+is 8 sigma + 1 frames long, so a sigma of 1e9 asked numpy for 60 GiB; beyond any video's
+length the smoothed scores are flat anyway."""
+
+
 def _check_smoothing(sigma: float, mode: str, truncate: float) -> None:
     if not np.isfinite(sigma) or sigma < 0:
         raise EvaluationError(f"smoothing sigma must be finite and >= 0, got {sigma}")
+    if sigma > MAX_SMOOTHING_SIGMA:
+        raise EvaluationError(f"smoothing sigma {sigma:g} frames is longer than any video "
+                              f"(at most {MAX_SMOOTHING_SIGMA:,.0f} is taken); sigma counts "
+                              "frames: the benchmarks' protocols use 3 to 7")
     if mode not in SMOOTHING_MODES:
         raise EvaluationError(f"smoothing mode {mode!r} is not one of {SMOOTHING_MODES}")
     if not np.isfinite(truncate) or truncate <= 0:
