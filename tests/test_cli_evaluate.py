@@ -526,11 +526,23 @@ def test_segment_scores_for_ranges_only_ground_truth_are_told_to_repeat(tmp_path
         "look like one score per segment of frames (C3D/I3D clips: 16 frames), but mulde "
         "evaluate needs one score per frame here: repeat each segment's score over its "
         "frames, e.g. np.repeat(s, 16)\n")
-    np.savez(tmp_path / "s.npz", Abuse028_x264=np.zeros(200))  # a bit short: no hint
+    # --frames-per-score 16 cannot place them without the frame count: told to repeat too
+    assert main([*argv, "--frames-per-score", "16"]) == 2
+    assert capsys.readouterr().err.rstrip().endswith(
+        "16 frames per score needs the count); repeat each score over its frames instead, "
+        "e.g. np.repeat(s, 16)")
+    # a bit short: the scores, not the annotation, are named, segments only as a possibility
+    # (it blamed the annotation alone: a newcomer's trial)
+    np.savez(tmp_path / "s.npz", Abuse028_x264=np.zeros(200))
     ann.write_text("Abuse028_x264.mp4 Abuse 221 240 -1 -1\n")
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "220..239 (0-based) starts after the last frame 199" in err and "np.repeat" not in err
+    assert err.rstrip().endswith(
+        "220..239 (0-based) starts after the last frame 199: the 200 scores end before the "
+        "annotated frames (up to 239); this ground truth takes a video's frame count from its "
+        "scores, one per frame: if they are one per segment of frames (C3D/I3D clips: 16 "
+        "frames), repeat each over its frames (np.repeat(s, 16)), else score every frame of "
+        "the video")
 
 
 # ----------------------------------------------------------------------------- protocol

@@ -492,12 +492,19 @@ def _segment_hint(truth: _Truth, n_scores: int) -> str:
     many frames, the scores look like one score per segment of frames, which mulde
     evaluate does not take for such ground truth; "" otherwise."""
     ends = [end for _, end in getattr(truth, "ranges", ())]
-    if not ends or max(ends) + 1 < 2 * n_scores:
+    if not ends or max(ends) < n_scores:
         return ""
-    return (f": the {n_scores} scores are far fewer than the annotated frames (up to "
-            f"{max(ends)}), so they look like one score per segment of frames (C3D/I3D clips: "
-            f"{SEGMENT_FRAMES} frames), but mulde evaluate needs one score per frame here: "
-            f"repeat each segment's score over its frames, e.g. np.repeat(s, {SEGMENT_FRAMES})")
+    if max(ends) + 1 >= 2 * n_scores:
+        return (f": the {n_scores} scores are far fewer than the annotated frames (up to "
+                f"{max(ends)}), so they look like one score per segment of frames (C3D/I3D "
+                f"clips: {SEGMENT_FRAMES} frames), but mulde evaluate needs one score per frame "
+                f"here: repeat each segment's score over its frames, e.g. "
+                f"np.repeat(s, {SEGMENT_FRAMES})")
+    return (f": the {n_scores} scores end before the annotated frames (up to {max(ends)}); "
+            "this ground truth takes a video's frame count from its scores, one per frame: if "
+            "they are one per segment of frames (C3D/I3D clips: "
+            f"{SEGMENT_FRAMES} frames), repeat each over its frames (np.repeat(s, "
+            f"{SEGMENT_FRAMES})), else score every frame of the video")
 
 
 def align(
@@ -526,10 +533,12 @@ def align(
         n = t.n_frames
         if n is None:
             if not alignment.is_identity:
+                per = alignment.frames_per_score
                 raise EvaluationError(
                     f"video {name!r}: its ground truth states anomalous ranges only, not the "
                     f"frame count, so the scores must be one per frame ({alignment.describe()} "
-                    "needs the count)"
+                    "needs the count)" + (f"; repeat each score over its frames instead, e.g. "
+                                          f"np.repeat(s, {per})" if per > 1 else "")
                 )
             n = s.size
             from_scores.append(name)
