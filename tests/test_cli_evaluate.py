@@ -281,6 +281,11 @@ def test_end_offset_and_frames_per_score_hand_computed(tmp_path, gt, capsys):
         "--frame-offset 0 and --end-offset 3 leave no frame to score in video '01_0002', which "
         "has 3 frames: they count the frames without a score at a video's start and end; give "
         "smaller ones")
+    # where another video fits them, the offsets are not blamed (review)
+    np.savez(tmp_path / "f.npz", **{"01_0001": [1.0], "01_0002": [0.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "f.npz", "--end-offset", "3",
+                           gt_root=gt, out="fit1")
+    assert code == 2 and "leave no frame" not in err and "01_0002" in err
 
 
 def test_length_mismatch_names_the_video_and_both_counts(tmp_path, gt, capsys):
@@ -680,11 +685,26 @@ def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
     assert read_scores(tmp_path / "s.bak", format="array").array.tolist() == [1.0]
     # --format npz on what is no archive: said, not a traceback (an .npy) nor a pickle (a CSV)
     with pytest.raises(EvaluationError, match=r"m.npy: a NumPy .npy array, not an .npz "
-                       r"archive .*--format array"):
+                       r"archive; read it as what it holds: --format auto reads it by its "
+                       r"suffix$"):
         read_scores(tmp_path / "m.npy", format="npz")
-    with pytest.raises(EvaluationError, match=r"bin.csv: not an .npz archive \(a zip of NumPy "
-                       r"arrays\); give the format it is in \(--format csv"):
+    with pytest.raises(EvaluationError, match=r"bin.csv: not a zip of NumPy arrays \(np.savez\), "
+                       r"not an .npz archive; read it as what it holds"):
         read_scores(tmp_path / "bin.csv", format="npz")
+    # named .npz but not one (an array, text, nothing, a cut download): rename, or is it whole
+    (tmp_path / "a.npz").write_bytes((tmp_path / "m.npy").read_bytes())
+    (tmp_path / "t.npz").write_text("video,frame,score\n")
+    (tmp_path / "e.npz").write_bytes(b"")
+    np.savez(tmp_path / "whole.npz", a=np.zeros(100))
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "whole.npz").read_bytes()[:60])
+    for name, what in (("a", "a NumPy .npy array"), ("t", r"not a zip of NumPy arrays \(np"),
+                       ("e", "an empty file")):
+        with pytest.raises(EvaluationError, match=rf"{name}.npz: {what}.*, not an .npz archive;"
+                           r" rename it to what it holds \(.npy for an array, .csv or .txt"):
+            read_scores(tmp_path / f"{name}.npz")
+    with pytest.raises(EvaluationError, match=r"cut.npz: not a readable .npz file .*is it "
+                       r"whole\?$"):
+        read_scores(tmp_path / "cut.npz")
 
 
 # ----------------------------------------------------------------------------- documentation

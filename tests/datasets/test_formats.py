@@ -133,6 +133,13 @@ def test_another_benchmarks_ground_truth_under_the_root_names_that_dataset(tmp_p
         with pytest.raises(DatasetError, match=r"ground truth not found .*; UCSDped2.m is the "
                            r"ground truth of ucsd_ped2: did you mean --dataset ucsd_ped2\?$"):
             load_ground_truth(dataset, tmp_path)
+    # the dataset's own file where its layout does not read it: where to move it, not "did
+    # you mean" the dataset given (review)
+    (tmp_path / "UCSDped2.m").rename(tmp_path / "ucsdped2.m")
+    (tmp_path / "Test").mkdir()
+    with pytest.raises(DatasetError, match=r"; ucsdped2.m is its ground truth, but this layout "
+                       r"reads it from the paths above: move or rename it to .*UCSDped2.m$"):
+        load_ground_truth("ucsd_ped2", tmp_path)
 
 
 def test_real_ped2_ranges_and_avenue_vectors_are_still_read():

@@ -73,6 +73,8 @@ def test_smooth_truncate_sets_the_kernel_radius_hand_computed():
     # a sigma of 1e9 frames asked numpy for a 60 GiB kernel (a newcomer's trial)
     ({"sigma": 1e9}, "smoothing sigma 1e+09 frames is longer than any video (at most 250,000 "
                      "is taken); sigma counts frames: the benchmarks' protocols use 3 to 7"),
+    ({"sigma": 3, "truncate": 1e9}, "smoothing truncate 1e+09 times sigma 3 makes a kernel "
+                                    "radius of 3e+09 frames, beyond 1,000,000"),
     ({"sigma": 1, "mode": "edge"}, "smoothing mode 'edge' is not one of"),
     ({"sigma": 1, "truncate": 0.0}, "smoothing truncate must be finite and > 0, got 0.0"),
     ({"sigma": 1, "truncate": -2.0}, "smoothing truncate must be finite and > 0, got -2.0"),

@@ -143,7 +143,7 @@ def _find_gt(root: Path) -> Path:
     ]
     gt_path = next((p for p in candidates if p.exists()), None)
     if gt_path is None:
-        raise missing_ground_truth(root, candidates, _EXPECTED)
+        raise missing_ground_truth(root, candidates, _EXPECTED, "avenue")
     return gt_path
 
 

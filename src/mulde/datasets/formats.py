@@ -74,11 +74,13 @@ under another dataset's root, they say which dataset the root holds."""
 
 
 def missing_ground_truth(root: Path, looked_for: Sequence[Path],
-                         expected: Sequence[str]) -> DatasetError:
+                         expected: Sequence[str], dataset: str | None = None) -> DatasetError:
     """Return the `DatasetError` for ground truth not found at any of `looked_for`; label-like
     files (`LABEL_SUFFIXES`) lying in `root` are named with what they hold, since they are
-    most likely the labels in another format, and a folder one level below or above `root`
-    where a looked-for path exists is named as the root to use."""
+    most likely the labels in another format, a benchmark's own file (`BENCHMARK_LABEL_FILES`)
+    with its dataset (another than `dataset`, the one loading: "did you mean"; the same: where
+    to move it), and a folder one level below or above `root` where a looked-for path exists
+    is named as the root to use."""
     message = (f"{root}: ground truth not found (looked for "
                f"{', '.join(str(p) for p in looked_for)})")
     root = Path(root)
@@ -89,10 +91,15 @@ def missing_ground_truth(root: Path, looked_for: Sequence[Path],
     others = sorted(p for p in root.iterdir()
                     if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES) if root.is_dir() else []
     known = [p for p in others if p.name.lower() in BENCHMARK_LABEL_FILES]
-    if known:  # another benchmark's own labels: the dataset named is the mistake
-        return DatasetError(f"{message}; {known[0].name} is the ground truth of "
-                            f"{BENCHMARK_LABEL_FILES[known[0].name.lower()]}: did you mean "
-                            f"--dataset {BENCHMARK_LABEL_FILES[known[0].name.lower()]}?")
+    if known:
+        owner = BENCHMARK_LABEL_FILES[known[0].name.lower()]
+        if owner == dataset:  # its own file, where this layout does not read it
+            return DatasetError(f"{message}; {known[0].name} is its ground truth, but this "
+                                "layout reads it from the paths above: move or rename it "
+                                f"to {looked_for[0]}")
+        # another benchmark's own labels: the dataset named is the mistake
+        return DatasetError(f"{message}; {known[0].name} is the ground truth of {owner}: did "
+                            f"you mean --dataset {owner}?")
     if others:
         message += (f"; {others[0].name} holds {describe(others[0])}, which is not a format "
                     f"read here")

@@ -52,7 +52,7 @@ def _gt_dir(root: Path) -> Path:
     candidates = [root / "testing" / "test_frame_mask", root / "test_frame_mask"]
     gt_dir = next((p for p in candidates if p.exists()), None)
     if gt_dir is None:
-        raise missing_ground_truth(root, candidates, (FRAME_MASKS,))
+        raise missing_ground_truth(root, candidates, (FRAME_MASKS,), "shanghaitech")
     return gt_dir
 
 

@@ -168,7 +168,8 @@ def _load(root: Path, *, number: int, gt_path: Path | None) -> Dataset:
     if gt_path is None:
         gt_path = next((p for p in gt_candidates if p.is_file()), None)
         if gt_path is None:
-            raise missing_ground_truth(root, gt_candidates, (UCSD_M, LIU_RANGES))
+            raise missing_ground_truth(root, gt_candidates, (UCSD_M, LIU_RANGES),
+                                          f"ucsd_ped{number}")
     gt = read_gt(Path(gt_path))
     train = [Video(n, p) for n, p in _videos(train_dir).items()]
     tests = _videos(test_dir)
@@ -199,7 +200,7 @@ def _find_gt(root: Path, tag: str, number: int) -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    raise missing_ground_truth(root, candidates, (UCSD_M, LIU_RANGES))
+    raise missing_ground_truth(root, candidates, (UCSD_M, LIU_RANGES), f"ucsd_ped{number}")
 
 
 def ground_truth(root: Path, *, number: int = 2, gt_path: Path | None = None) -> GroundTruth:

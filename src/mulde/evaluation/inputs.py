@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -126,22 +127,22 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
             head = f.read(len(NPY_MAGIC))
     except OSError as error:
         raise EvaluationError(f"{path}: not a readable .npz file ({error})") from None
-    if head.startswith(NPY_MAGIC):  # np.load gives an array, not an archive, for these
-        raise EvaluationError(f"{path}: a NumPy .npy array, not an .npz archive of one array "
-                              "per video; read it as one array of all test frames (--format "
-                              "array, with --dataset)")
-    if not head.startswith(ZIP_MAGIC):
-        raise EvaluationError(f"{path}: not an .npz archive (a zip of NumPy arrays); give "
-                              "the format it is in (--format csv for video,frame,score rows, "
-                              "or --format auto)")
+    if not head.startswith(ZIP_MAGIC):  # np.load reads no archive in such a file
+        what = ("a NumPy .npy array" if head.startswith(NPY_MAGIC) else
+                "an empty file" if not head else "not a zip of NumPy arrays (np.savez)")
+        fix = ("rename it to what it holds (.npy for an array, .csv or .txt for text)"
+               if path.suffix.lower() == ".npz" else
+               "read it as what it holds: --format auto reads it by its suffix")
+        raise EvaluationError(f"{path}: {what}, not an .npz archive; {fix}")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ValueError as error:
         raise EvaluationError(f"{path}: cannot read .npz ({error}; pickled data is not "
                               "read)") from None
-    except (OSError, EOFError) as error:
-        raise EvaluationError(f"{path}: not a readable .npz file ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:  # a cut download: no directory
+        raise EvaluationError(f"{path}: not a readable .npz file ({error}); is it whole?"
+                              ) from None
 
 
 def _one_array(path: Path, key: str | None) -> np.ndarray:
@@ -449,7 +450,7 @@ def _count_problem(
     if not bad:
         return None
     emptied = [(name, n) for name, _, n in bad if not alignment.expected(n)[1]]
-    if emptied:  # no count fits: the offsets are the mistake, not the scores
+    if emptied and len(bad) == len(counts):  # none fits: the offsets are the mistake
         name, n = emptied[0]
         more = f" (and {len(emptied) - 1} more videos)" if len(emptied) > 1 else ""
         return (f"--frame-offset {alignment.frame_offset} and --end-offset "

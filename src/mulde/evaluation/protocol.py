@@ -51,6 +51,11 @@ def _check_smoothing(sigma: float, mode: str, truncate: float) -> None:
         raise EvaluationError(f"smoothing mode {mode!r} is not one of {SMOOTHING_MODES}")
     if not np.isfinite(truncate) or truncate <= 0:
         raise EvaluationError(f"smoothing truncate must be finite and > 0, got {truncate}")
+    if sigma * truncate > 4 * MAX_SMOOTHING_SIGMA:  # the kernel's radius, in frames
+        raise EvaluationError(f"smoothing truncate {truncate:g} times sigma {sigma:g} makes a "
+                              f"kernel radius of {sigma * truncate:g} frames, beyond "
+                              f"{4 * MAX_SMOOTHING_SIGMA:,.0f}: the protocols truncate at 4 "
+                              "sigmas")
 
 
 def smooth(
