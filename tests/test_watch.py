@@ -398,6 +398,12 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     assert "counted in frames" not in log.getvalue()
     watch_source(model, str(folder), tmp_path / "three", fps=30.0, log=log)
     assert f"{folder} runs at 30 frames/s, the training videos at 10, 20: speeds" in log.getvalue()
+    # the model's rate of files at several rates is their mean, at which no video runs: a
+    # source there is noted, and the mean is not listed among the training videos' rates
+    model.fps, log = 15.0, io.StringIO()
+    watch_source(model, str(folder), tmp_path / "mean", fps=15.0, log=log)
+    assert f"{folder} runs at 15 frames/s, the training videos at 10, 20: speeds" in log.getvalue()
+    model.fps = 10.0
     # files stating 30 frames/s trained with --fps 10: neither rate is noted, nor the folder
     # watched at the model's rate (a reviewer found that note contradicting the one before)
     model.training["frame_rates"] = [30.0]

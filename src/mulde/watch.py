@@ -544,9 +544,12 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
              f"{fps:g} frames/s is assumed for times and the alert's patience; give --fps if "
              "these frames run at another rate")
     # the rates the training files state (`training.frame_rates`) and the model's own (the
-    # --fps it was trained with, or its first training video's): a source at any is not noted
-    rates = distinct_rates([*getattr(model, "training", {}).get("frame_rates", []),
-                            getattr(model, "fps", None)])
+    # --fps it was trained with, or its first training video's): a source at any is not
+    # noted; not the model's own where the files state several, of which it is the mean
+    # (`pipeline._mixed_training_rate`), a rate no training video runs at
+    stated = getattr(model, "training", {}).get("frame_rates", [])
+    rates = distinct_rates([*stated, *([getattr(model, "fps", None)] if len(stated) < 2
+                                       else [])])
     if capture.kind in ("file", "folder") and rates and all(
             other_rate(capture.fps, r) for r in rates):
         trained = (f"the training videos at {', '.join(f'{r:g}' for r in rates)}"
