@@ -550,6 +550,29 @@ def test_segment_scores_for_ranges_only_ground_truth_are_told_to_repeat(tmp_path
         "the video")
 
 
+def test_annotations_clipped_in_many_videos_are_said_in_one_line(tmp_path):
+    """Scores shorter than UCF-Crime's ranges in seven videos: one warning for the file,
+    five videos named and the rest counted (it printed one line per video: about 140 for a
+    newcomer's scores)."""
+    ann = tmp_path / "ucf" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    ann.parent.mkdir()
+    names = [f"Abuse{i:03d}_x264" for i in range(7)]
+    ann.write_text("".join(f"{n}.mp4 Abuse 5 40 -1 -1\n" for n in names))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "s.npz", **{n: rng.random(10) for n in names})
+    from mulde.datasets.ground_truth import AnnotationClippedWarning
+
+    with pytest.warns(AnnotationClippedWarning) as shown:
+        assert main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "r"),
+                     "--dataset", "ucf_crime", "--root", str(ann.parent),
+                     "--metrics-only"]) == 0
+    said = [str(w.message) for w in shown if w.category is AnnotationClippedWarning]
+    assert said == [
+        f"{ann}: anomalies end after the last frame of "
+        + ", ".join(f"{n} (10 frames)" for n in names[:5])
+        + " and 2 more videos; clipped to the last frame"]
+
+
 # ----------------------------------------------------------------------------- protocol
 
 

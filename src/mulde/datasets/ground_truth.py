@@ -25,7 +25,24 @@ from mulde.datasets.labels import Range, RangeError, ranges_to_labels
 
 
 class AnnotationClippedWarning(UserWarning):
-    """An annotated anomaly ends after the last frame of its video; it was clipped."""
+    """Annotated anomalies end after the last frame of their videos; they were clipped.
+    `source`: the annotation file; `videos`: each video as "<name> (<frames> frames)", the
+    first `NAMED_CLIPPED` of them named in the message, the rest counted."""
+
+    def __init__(self, source: str, videos: tuple[str, ...] | list[str]) -> None:
+        self.source, self.videos = str(source), tuple(videos)
+        more = len(self.videos) - NAMED_CLIPPED
+        super().__init__(f"{self.source}: anomalies end after the last frame of "
+                         f"{', '.join(self.videos[:NAMED_CLIPPED])}"
+                         + (f" and {more} more videos" if more > 0 else "")
+                         + "; clipped to the last frame")
+
+    def __reduce__(self):  # pickled (a worker process's warning) with its fields
+        return type(self), (self.source, self.videos)
+
+
+NAMED_CLIPPED = 5
+"""The most videos an `AnnotationClippedWarning` names one by one."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +90,8 @@ class VideoTruth:
                 )
             clipped = [(s, min(e, n_frames - 1)) for s, e in ranges]
             if clipped != ranges:
-                warnings.warn(
-                    f"{self.source}: anomalies end after the last frame of {self.name} "
-                    f"({n_frames} frames); clipped to the last frame",
-                    AnnotationClippedWarning,
-                    stacklevel=2,
-                )
+                warnings.warn(AnnotationClippedWarning(
+                    self.source, [f"{self.name} ({n_frames} frames)"]), stacklevel=2)
             ranges = clipped
         try:
             return ranges_to_labels(

@@ -149,12 +149,7 @@ def load(
             )
         test.append(Video(Path(annotation.video).stem, path, labels))
     if clipped:
-        warnings.warn(
-            f"{annotation_path}: anomalies end after the last frame of {', '.join(clipped)}; "
-            "clipped to the last frame",
-            AnnotationClippedWarning,
-            stacklevel=2,
-        )
+        warnings.warn(AnnotationClippedWarning(str(annotation_path), clipped), stacklevel=2)
     train = tuple(Video(p.stem, p) for p in train_paths)
     return Dataset("ucf_crime", root, train, tuple(test), SMOOTHING_SIGMA, one_view=False,
                    left_out=left_out)

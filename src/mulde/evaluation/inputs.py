@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -525,6 +526,28 @@ def align(
     problem = _count_problem(scores, truth, alignment)
     if problem:
         raise EvaluationError(problem)
+    from mulde.datasets.ground_truth import AnnotationClippedWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AnnotationClippedWarning)
+        result = _aligned(scores, truth, alignment)
+    clipped: dict[str, list[str]] = {}  # per annotation file: one line, not one per video
+    for w in caught:
+        if isinstance(w.message, AnnotationClippedWarning):
+            clipped.setdefault(w.message.source, []).extend(w.message.videos)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for source, videos in clipped.items():
+        warnings.warn(AnnotationClippedWarning(source, videos), stacklevel=2)
+    return result
+
+
+def _aligned(
+    scores: Mapping[str, np.ndarray],
+    truth: Mapping[str, _Truth],
+    alignment: FrameAlignment,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """`align`'s work, its counts checked."""
     out_scores: dict[str, np.ndarray] = {}
     out_labels: dict[str, np.ndarray] = {}
     unscored: dict[str, int] = {}
