@@ -359,10 +359,9 @@ def build_model(extraction: Extraction, ensemble: StreamEnsemble, dataset: Datas
     """Return the trained pipeline (`PipelineModel`) of a fitted ensemble: the extractor as
     used, its scene backgrounds, the dataset's smoothing, and the alert threshold fitted on
     the ensemble's (out-of-fold) training scores. `fps`: the training videos' frame rate
-    (default: probed from the first readable training video; frame folders report 25)."""
+    (default: probed from the first readable training video; frame folders report 25; the
+    pipelines pass `_mixed_training_rate` for files at several rates, said before the fits)."""
     train = extraction.features.get("train", {})
-    if fps is None:
-        fps = _mixed_training_rate(dataset, train)
     if fps is None:
         first = next(v for v in dataset.train if v.name in train)
         fps = first.fps
