@@ -230,8 +230,7 @@ def _labelled(csv_path: Path, ranges: dict[str, list[Range]], tests: dict[str, P
         try:
             videos.append(Video(name, path, _labels(path, ranges.get(name, []), name)))
         except RangeError as err:
-            line = getattr(err.bad, "line", None)
-            problems.append((name if line is None else f"{name}, row {line}", err))
+            problems.append((err.where(name), err))
     hint = f" {ONE_BASED_HINT}" if any(err.one_based for _, err in problems) else ""
     if len(problems) == 1:
         (name, err), = problems

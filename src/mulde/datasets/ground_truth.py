@@ -98,11 +98,11 @@ class VideoTruth:
                 ranges, n_frames, first_frame=0, source=f"{self.source} ({self.name})"
             )
         except RangeError as err:  # a range read from a labels file names its row
-            line = getattr(err.bad, "line", None)
-            if line is None:
+            where = err.where(self.name)
+            if where == self.name:  # no row to add
                 raise
-            raise RangeError(f"{self.source} ({self.name}, row {line})", err.problem,
-                             err.one_based, err.bad) from None
+            raise RangeError(f"{self.source} ({where})", err.problem, err.one_based,
+                             err.bad) from None
 
 
 @dataclass(frozen=True)

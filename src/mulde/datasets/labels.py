@@ -31,6 +31,12 @@ class RangeError(DatasetError):
         super().__init__(f"{source}: {problem}" + (f" {ONE_BASED_HINT}" if one_based else ""))
         self.problem, self.one_based, self.bad = problem, one_based, bad
 
+    def where(self, video: str) -> str:
+        """`video`, with the labels file's row of the range when it came from one ("v, row
+        4"), for the messages that name the video."""
+        line = getattr(self.bad, "line", None)
+        return video if line is None else f"{video}, row {line}"
+
 
 class CsvRange(tuple):
     """An inclusive (start, end) range read from a labels file, equal to the plain tuple,
