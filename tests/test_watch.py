@@ -485,6 +485,27 @@ def _fake_watch(out, parts, threshold=1.0):
     return watcher, watcher.run()
 
 
+def test_an_events_clip_keeps_its_post_roll_when_the_next_event_starts_in_it(tmp_path):
+    """Two events 3 frames apart with a post-roll of 6 frames (0.6 s at 10 frames/s): the
+    first clip runs from 2 frames before its start to 6 after its end, through the second
+    event's start (the newcomer's clip stopped where the next event began), and the second
+    clip has its own pre-roll. The clips overlap; every frame is written to both."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 5 + [loud] * 2 + [quiet] * 4 + [loud] * 2 + [quiet] * 12
+    frames = [np.full((24, 32, 3), 10 * i, np.uint8) for i in range(len(parts))]
+    watcher = Watcher(_FakeScorer(parts), Capture("clip", "file", 10.0, lambda: iter(frames)),
+                      tmp_path, WatchOptions(threshold=1.0, pre_s=0.2, post_s=0.6),
+                      ["velocity"])
+    watcher.run()
+    first, second = _events(tmp_path)
+    assert second["start"] <= first["end"] + 6  # the second starts within the first's post-roll
+    for event in (first, second):
+        with av.open(str(tmp_path / "events" / event["clip"])) as clip:
+            shown = [int(round(f.to_ndarray(format="rgb24").mean() / 10))
+                     for f in clip.decode(video=0)]
+        assert shown == list(range(event["start"] - 2, event["end"] + 7))
+
+
 def test_an_earlier_watchs_outputs_are_replaced_and_other_files_kept(tmp_path):
     """A second watch into the folder of one that found 2 events finds none: events.json is
     [] and the first watch's snapshots, clips and leftover temp files are gone, while files

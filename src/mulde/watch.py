@@ -26,7 +26,8 @@ events. Outputs in the output folder, written as the stream goes:
   `events/event_NNNN.mp4`:
   a clip from `pre_s` seconds before the event's start to `post_s` after its end (at most
   `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
-  place when complete;
+  place when complete; the clips of events closer than that overlap (each has its whole
+  pre- and post-roll);
 - `watch.json`: at the end, what was watched and how fast (frames/s, per-frame latency),
   reconnections, why it stopped, and `notes`: what was said about the source and the model
   (e.g. another frame rate or size than training; a stream whose calibration most watched
@@ -132,6 +133,7 @@ class _Clip:
     stream: Any
     frames: int = 0
     last: int = -1  # the last frame index written
+    until: int = 1 << 62  # the post-roll's end: the event's end + post_s (open while it runs)
 
     def write(self, index: int, frame: np.ndarray) -> None:
         import av
@@ -201,8 +203,9 @@ class _State:
     events: list[dict[str, Any]] = field(default_factory=list)
     peak_frame: np.ndarray | None = None
     peak_score: LiveScore | None = None
-    clip: _Clip | None = None
-    post_until: int = -1
+    # the clips being written: the running event's, and earlier events' still in their
+    # post-roll (clips of close events overlap; each keeps its own pre- and post-roll)
+    clips: list[_Clip] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     last: LiveScore | None = None
     # per stream: [frames calibrated below 0, frames scored] (`warn_below_calibration`)
@@ -363,21 +366,20 @@ class Watcher:
             self._start_event(s)
         if active is not None and active.peak == s.index and frame is not None:
             st.peak_frame, st.peak_score = frame.copy(), s
-        if st.clip is not None and frame is not None:
+        if frame is not None:
             cap = self._frames_for(self.options.max_clip_s)
-            if s.index > st.clip.last and st.clip.frames < cap:
-                st.clip.write(s.index, frame)
+            for clip in st.clips:
+                if s.index > clip.last and clip.frames < cap:
+                    clip.write(s.index, frame)
         if ended is not None:
-            self._end_event(ended, st.clip.event if st.clip else len(st.events) - 1)
-        if st.clip is not None and self.tracker.active is None and s.index >= st.post_until:
-            st.clip.close()
-            st.clip = None
+            self._end_event(ended, len(st.events) - 1)
+        for clip in [c for c in st.clips if s.index >= c.until]:
+            clip.close()
+            st.clips.remove(clip)
         self._trim_ring(s.index)
 
     def _start_event(self, s: LiveScore) -> None:
         st = self.state
-        if st.clip is not None:  # the previous clip's post-roll is cut short
-            st.clip.close()
         number = len(st.events) + 1
         name = f"event_{number:04d}"
         st.events.append({"start": s.index, "end": s.index, "peak": s.index,
@@ -386,12 +388,12 @@ class Watcher:
         st.peak_frame, st.peak_score = None, None
         frame = self._frame(s.index)
         shape = frame.shape if frame is not None else self._ring[-1][1].shape
-        st.clip = _open_clip(self.out / "events" / f"{name}.mp4", self.fps, shape, number - 1)
-        st.post_until = 1 << 62
+        clip = _open_clip(self.out / "events" / f"{name}.mp4", self.fps, shape, number - 1)
+        st.clips.append(clip)
         pre = self._frames_for(self.options.pre_s)
         for i, f in list(self._ring):
             if s.index - pre <= i < s.index:
-                st.clip.write(i, f)
+                clip.write(i, f)
         self._write_events()
 
     def _end_event(self, event: Event, k: int) -> None:
@@ -420,7 +422,9 @@ class Watcher:
                         _snapshot(st.peak_frame, None if box is None else np.array(box), label))
         else:
             record["snapshot"] = None
-        st.post_until = event.end + self._frames_for(self.options.post_s)
+        for clip in st.clips:
+            if clip.event == k:
+                clip.until = event.end + self._frames_for(self.options.post_s)
         self._write_events()
 
     def _write_events(self) -> None:
@@ -431,9 +435,8 @@ class Watcher:
         last = self.tracker.close()
         if last is not None:
             self._end_event(last, len(st.events) - 1)
-        if st.clip is not None:
-            st.clip.close()
-            st.clip = None
+        while st.clips:
+            st.clips.pop(0).close()
         self._write_events()
         self._warn_behind(len(st.latencies), seconds)
         if self.training_frames is not None:  # shown, and kept in notes (`run`)
