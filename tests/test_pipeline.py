@@ -319,20 +319,23 @@ def test_videos_left_out_of_a_partial_dataset_are_recorded_with_the_run(dataset_
 def test_test_videos_of_another_frame_size_are_named_in_one_warning(dataset_root, tmp_path):
     """An object extractor without a scene background scores a test video of another frame
     size (its speeds in pixels do not compare), so the run says so, naming the video and both
-    sizes, in the console and the report; a video of twice the size that `max_height` brings
-    back to the training size passes."""
+    sizes as stored, in the console and the report; a video of twice the size that
+    `max_height` brings back to the training size passes."""
     from mulde.pipeline import warn_other_sizes
     from mulde.video.features.registry import build_extractor
 
     shutil.rmtree(dataset_root / "test" / "b")
     write_square_frames(dataset_root / "test" / "b", np.ones(40), size=(30, 90))
     write_square_frames(dataset_root / "test" / "c", np.ones(40), size=(80, 240))
+    write_square_frames(dataset_root / "test" / "e", np.ones(40), size=(60, 120))
     (dataset_root / "labels.csv").write_text("video,start,end\na,15,24\n")
     ds = load_dataset("folder", dataset_root)
     extractor = build_extractor("objects:velocity", settings={"max_height": 40})
     out = tmp_path / "out"
-    with pytest.warns(UserWarning, match=r"^1 test video of another frame size than the "
-                      r"training videos \(120x40\): b \(90x30\); their objects' sizes"):
+    # e is named by its size as stored (120x60), not as downscaled to max_height (80x40)
+    with pytest.warns(UserWarning, match=r"^2 test videos of another frame size than the "
+                      r"training videos \(120x40\): b \(90x30\), e \(120x60\); their "
+                      r"objects' sizes"):
         metrics = run_pipeline(ds, extractor, out, detector="knn", progress=False)
     assert [w for w in metrics["warnings"] if "b (90x30)" in w]
     assert "b (90x30)" in (out / "report.html").read_text()

@@ -422,38 +422,45 @@ def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:
     their objects' sizes and speeds are in pixels, so they do not compare (with a scene
     background such a video is skipped and reported instead). Sizes are compared after the
     extractor's `max_height` downscale, so a video of the same view at twice the resolution
-    passes. Returns the '<name> (WxH)' of each such test video; [] when the training videos
-    have more than one size (a dataset of several cameras) or a size cannot be probed."""
+    passes. Returns the '<name> (WxH)' (its size as stored) of each such test video; [] when
+    the training videos have more than one size (a dataset of several cameras) or a size
+    cannot be probed."""
     extractor = extraction.extractor
     if (not isinstance(extractor, ObjectCentricExtractor) or extraction.scene_backgrounds
             or extractor.scene_background is not None):
         return []
 
-    def size(video: Video) -> tuple[int, int] | None:
+    def size(video: Video) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """The video's (width, height) as stored and as the extractor sees it."""
         try:
             info = probe(video.path)
         except VideoReadError:
             return None
-        return downscaled_size(int(info.width), int(info.height), extractor.max_height)
+        stored = (int(info.width), int(info.height))
+        return stored, downscaled_size(*stored, extractor.max_height)
 
+    # compared as the extractor sees them (downscaled), named as stored (the user's sizes)
     trained = extraction.features.get("train", {})
-    sizes: set[tuple[int, int] | None] = set()
+    sizes: dict[tuple[int, int], tuple[int, int]] = {}
     for video in dataset.train:  # stops at a second size: several cameras, nothing to say
         if video.name in trained:
-            sizes.add(size(video))
-            if len(sizes) > 1 or None in sizes:
+            got = size(video)
+            if got is None:
+                return []
+            sizes.setdefault(got[1], got[0])
+            if len(sizes) > 1:
                 return []
     if not sizes:
         return []
-    (expected,) = sizes
+    ((expected, stored),) = sizes.items()
     other = []
     for video in dataset.test:
         found = size(video) if video.name in extraction.features.get("test", {}) else None
-        if found is not None and found != expected:
-            other.append(f"{video.name} ({found[0]}x{found[1]})")
+        if found is not None and found[1] != expected:
+            other.append(f"{video.name} ({found[0][0]}x{found[0][1]})")
     if other:
         warnings.warn(f"{len(other)} test video{'s' if len(other) > 1 else ''} of another "
-                      f"frame size than the training videos ({expected[0]}x{expected[1]}): "
+                      f"frame size than the training videos ({stored[0]}x{stored[1]}): "
                       f"{', '.join(other)}; their objects' sizes and speeds in pixels do not "
                       "compare with the training ones, so score video of the training "
                       "camera and resolution, or train on such video", stacklevel=2)
