@@ -239,6 +239,12 @@ VARIANTS["held20_100_per_feature"] = {**VARIANTS["dequantise_cells2sd"],
                                       "held_rows_per_feature": 100, "held_share": 0.2}
 VARIANTS["depth3_held20_100_per_feature"] = {**VARIANTS["depth3_100_per_feature"],
                                              "held_rows_per_feature": 100, "held_share": 0.2}
+# after round 41 (scratch seed 5, no default at stake): T5 (the default) with dropout after each
+# hidden block, or LayerNorm, as the networks' own regularisers against memorisation
+VARIANTS["depth3_dropout10"] = {**VARIANTS["depth3_held20_100_per_feature"], "dropout": 0.1}
+VARIANTS["depth3_dropout05"] = {**VARIANTS["depth3_held20_100_per_feature"], "dropout": 0.05}
+VARIANTS["depth3_layer_norm"] = {**VARIANTS["depth3_held20_100_per_feature"],
+                                 "layer_norm": True}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

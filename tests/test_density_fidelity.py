@@ -39,7 +39,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "quarters8_per_direction", "steps8000_per_feature", "dequantise_lattice",
                  "dequantise_lattice3", "dequantise_cells2sd", "depth3_per_feature",
                  "depth3_100_per_feature", "held20_100_per_feature",
-                 "depth3_held20_100_per_feature"}
+                 "depth3_held20_100_per_feature", "depth3_dropout10", "depth3_dropout05",
+                 "depth3_layer_norm"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
