@@ -88,7 +88,7 @@ def test_a_served_stream_that_drops_is_watched_to_the_end_with_its_event(trained
         server.wait(timeout=30)
     assert summary["frames"] == 60 and summary["reconnects"] >= 1
     assert summary["gaps"] == 2  # after frames 30 and 60: no flow across a reconnection
-    assert any("after frame 30: the stream ended" in d for d in summary["drops"])
+    assert any("after frame 29: the stream ended" in d for d in summary["drops"])  # 0-based
     events = _events(tmp_path)
     assert events, "the runner was not found"
     top = max(events, key=lambda e: e["score"])
@@ -111,9 +111,11 @@ def test_a_stream_that_never_comes_back_ends_with_its_outputs(trained, tmp_path)
                                reconnect_tries=2, backoff_s=0.1, timeout_s=3.0)
     finally:
         server.wait(timeout=30)
-    assert summary["frames"] == 25 and summary["stopped"] == "end of stream"
-    late = [d for d in summary["drops"] if d.startswith("after frame 25:")]
-    assert len(late) == 2 and late[0] == "after frame 25: the stream ended"  # then refused
+    assert summary["frames"] == 25
+    assert summary["stopped"].startswith("stream lost: ")  # not a finished recording
+    assert summary["stopped"].endswith("; gave up after 2 reconnection attempt(s)")
+    late = [d for d in summary["drops"] if d.startswith("after frame 24:")]  # the last, 0-based
+    assert len(late) == 2 and late[0] == "after frame 24: the stream ended"  # then refused
     with (tmp_path / "scores.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 25
     _events(tmp_path)
@@ -121,6 +123,62 @@ def test_a_stream_that_never_comes_back_ends_with_its_outputs(trained, tmp_path)
     with pytest.raises(VideoReadError, match="cannot read the stream"):  # never any frame
         list(open_capture(f"tcp://127.0.0.1:{port}", reconnect_tries=1,
                           backoff_s=0.05).frames())
+
+
+def test_a_lost_stream_exits_1_with_its_outputs_written(trained, tmp_path, capsys):
+    """mulde watch on a stream that stops for good: the outputs are written, the summary line
+    says the stream was lost, and the exit status is 1 (a finished recording's is 0), so a
+    supervising script can tell the two apart."""
+    model_dir, video = trained
+    port = free_port()
+    server = _server(f"tcp://127.0.0.1:{port}?listen=1", video, stop=20)
+    try:
+        code = main(["watch", str(model_dir), f"tcp://127.0.0.1:{port}", "--out",
+                     str(tmp_path / "w"), "--quiet", "--reconnect-tries", "1", "--backoff",
+                     "0.1", "--timeout", "3"])
+    finally:
+        server.wait(timeout=30)
+    assert code == 1
+    said = capsys.readouterr().out
+    assert "stream lost: " in said and "; gave up after 1 reconnection attempt(s)" in said
+    assert json.loads((tmp_path / "w" / "watch.json").read_text())["frames"] == 20
+
+
+@pytest.mark.parametrize("container", ["mp4", "mpegts"])
+def test_a_recording_served_over_http_is_watched_once_to_its_end(container, trained, tmp_path):
+    """A file served over HTTP (an MP4 states its duration; an MPEG-TS file only its length,
+    from the server) ends at its end as a file does, instead of being reopened and replayed
+    (a newcomer's 200-frame file was watched 144 times over, 28,815 frames, with the same
+    alert each pass)."""
+    import functools
+    import http.server
+    import threading
+
+    model_dir, video = trained
+    served = tmp_path / "served"
+    served.mkdir()
+    # remuxed for a server without range requests (Python's): the MP4's index first
+    with av.open(str(video)) as src, av.open(
+            str(served / f"v.{container}"), "w", format=container,
+            options={"movflags": "faststart"} if container == "mp4" else {}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v.{container}"
+        summary = watch_source(load_model(model_dir), url, tmp_path / "w", reconnect_tries=3,
+                               backoff_s=0.1, timeout_s=5.0)
+    finally:
+        server.shutdown()
+    assert summary["frames"] == 60 and summary["reconnects"] == 0
+    assert summary["stopped"] == "end of stream" and summary["drops"] == []
 
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
@@ -199,6 +257,17 @@ def test_a_frame_rate_that_is_not_positive_is_a_one_line_error(trained, tmp_path
     err = capsys.readouterr().err
     assert "--fps must be a frame rate > 0" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
+def test_a_timeout_that_cannot_wait_is_a_one_line_error(timeout, trained, tmp_path, capsys):
+    """--timeout 0 was taken and then failed with "no data arrived within 0 s"."""
+    model_dir, video = trained
+    assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "o"),
+                 "--timeout", timeout]) == 2
+    err = capsys.readouterr().err
+    assert f"--timeout must be a number of seconds > 0, got {float(timeout)}" in err
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()
 
 
 def test_a_bad_patience_or_the_model_folder_as_out_is_a_one_line_error(trained, tmp_path,
@@ -713,3 +782,36 @@ def test_a_live_source_scored_slower_than_its_rate_is_said_once(tmp_path, live):
     assert re.match(r"cam: scored \d+\.\d frames/s, slower than the source's 100: its frames "
                     r"waited, and the last were scored about 0\.\d s late", line), line
     assert json.loads((tmp_path / "watch.json").read_text())["notes"] == [line]
+
+
+def test_waits_for_the_source_are_not_counted_as_scoring_time(tmp_path):
+    """A stream whose first frames come after 0.6 s and whose next run comes after a drop and
+    another 0.6 s, each run arriving at once: the watcher kept up, so no falling-behind
+    warning (a newcomer's UDP watch was said to be 12.3 s late, its latency 0.1 s: the
+    waits for the first data and the final time-outs were counted as scoring time), and
+    frames_per_s counts only the seconds frames flowed."""
+    import time
+    import warnings
+
+    from mulde.video.capture import GAP
+    from mulde.watch import FallingBehindWarning
+
+    parts = [{"velocity": 0.1}] * 20
+
+    def frames():
+        for run in range(2):
+            time.sleep(0.6)  # waiting for the source: no frame to score
+            yield from (np.full((24, 32, 3), 40, np.uint8) for _ in range(10))
+            if run == 0:
+                yield GAP
+
+    capture = Capture("udp://cam", "network", 25.0, frames, live=True)
+    watcher = Watcher(_FakeScorer(parts), capture, tmp_path, WatchOptions(threshold=1.0),
+                      ["velocity"])
+    watcher.BEHIND_MIN_S = 0.1
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        summary = watcher.run()
+    assert not [w for w in said if w.category is FallingBehindWarning]
+    assert summary["seconds"] >= 1.2 and summary["flowing_s"] < 0.6
+    assert summary["frames_per_s"] == pytest.approx(20 / summary["flowing_s"])

@@ -1169,10 +1169,12 @@ def _watch(args: argparse.Namespace) -> int:
     from mulde.vad.artifact import ArtifactError
     from mulde.watch import default_status, load_model, watch_source
 
-    for name in ("pre", "post", "backoff", "timeout"):
+    for name in ("pre", "post", "backoff"):
         if not getattr(args, name) >= 0:
             raise UsageError(f"--{name} must be a number of seconds >= 0, got "
                              f"{getattr(args, name)}")
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):  # 0: no read could ever wait
+        raise UsageError(f"--timeout must be a number of seconds > 0, got {args.timeout}")
     if args.reconnect_tries < 0:
         raise UsageError(f"--reconnect-tries must be >= 0, got {args.reconnect_tries}")
     if args.patience is not None and args.patience < 1:
@@ -1217,7 +1219,8 @@ def _watch(args: argparse.Namespace) -> int:
           f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
           f"{lat['p95'] * 1000:.0f} ms): {_count(summary['events'], 'event')}, "
           f"{summary['stopped']}; outputs in {args.out}")
-    return 0
+    return 1 if summary["stopped"].startswith("stream lost") else 0  # a lost camera is not a
+    # finished one, for a script that restarts the watch
 
 
 def _training_options(args: argparse.Namespace) -> dict:

@@ -28,7 +28,8 @@ events. Outputs in the output folder, written as the stream goes:
   `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll);
-- `watch.json`: at the end, what was watched and how fast (frames/s, per-frame latency),
+- `watch.json`: at the end, what was watched and how fast (frames/s over `flowing_s`, the
+  seconds frames flowed; per-frame latency),
   reconnections, why it stopped, and `notes`: what was said about the source and the model
   (e.g. another frame rate or size than training; a stream whose calibration most watched
   frames fall below, `mulde.vad.fusion.warn_below_calibration`).
@@ -252,6 +253,10 @@ class Watcher:
         self.state = _State()
         self.n_in = 0
         self.gaps = 0  # reconnections where the features started afresh
+        # seconds frames flowed: per run of frames between gaps, from its first frame read to
+        # its last scored (waits for the first data, back-offs and time-outs left out)
+        self.flowing_s = 0.0
+        self._flow: list[float] | None = None  # the open run's [first read, last scored]
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
@@ -282,7 +287,10 @@ class Watcher:
             self.gaps += 1
             for s in self.scorer.restart():
                 self._handle(s, writer)
+            self._end_flow()
             return
+        if self._flow is None:
+            self._flow = [arrived, arrived]
         self._ring.append((self.n_in, frame))
         self.n_in += 1
         for s in self.scorer.push(frame, arrived):
@@ -318,6 +326,8 @@ class Watcher:
                     self._take(frame, writer, arrived)
             for s in self.scorer.finish():
                 self._handle(s, writer)
+            if interrupted is None and self.capture.lost:
+                stopped = f"stream lost: {self.capture.lost}"
         except Exception as err:  # the source or a frame failed: score what has arrived
             stopped = f"failed: {err}"
             with contextlib.suppress(Exception):  # the first error is the one to report
@@ -347,8 +357,16 @@ class Watcher:
         while self._ring and self._ring[0][0] < keep_from:
             self._ring.popleft()
 
+    def _end_flow(self) -> None:
+        """Close the open run of frames (`flowing_s`)."""
+        if self._flow is not None:
+            self.flowing_s += max(0.0, self._flow[1] - self._flow[0])
+            self._flow = None
+
     def _handle(self, s: LiveScore, writer: Any) -> None:
         st = self.state
+        if self._flow is not None:
+            self._flow[1] = time.perf_counter()
         st.last = s
         st.latencies.append(s.latency)
         for name, value in s.streams.items():
@@ -438,7 +456,8 @@ class Watcher:
         while st.clips:
             st.clips.pop(0).close()
         self._write_events()
-        self._warn_behind(len(st.latencies), seconds)
+        self._end_flow()
+        self._warn_behind(len(st.latencies), self.flowing_s)
         if self.training_frames is not None:  # shown, and kept in notes (`run`)
             warn_below_calibration(self.scorer.ensemble, st.below, self.training_frames,
                                    "frames watched")
@@ -446,7 +465,8 @@ class Watcher:
         n = len(st.latencies)
         summary = {
             "source": self.capture.name, "kind": self.capture.kind, "fps": self.fps,
-            "frames": n, "seconds": seconds, "frames_per_s": n / seconds if seconds else None,
+            "frames": n, "seconds": seconds, "flowing_s": self.flowing_s,
+            "frames_per_s": n / self.flowing_s if self.flowing_s else None,
             "latency_s": None if not n else {
                 "mean": float(np.mean(lat)), "p50": float(np.median(lat)),
                 "p95": float(np.percentile(lat, 95)), "max": float(np.max(lat))},
@@ -471,7 +491,9 @@ class Watcher:
         (`Capture.live`: a camera, a stream, a file with --realtime) was scored slower than
         its frame rate: its frames waited, so the last ones were scored about seconds - n /
         fps late, a lag the per-frame latency does not show (it starts when a frame is read,
-        and a slow reader reads late)."""
+        and a slow reader reads late). `seconds`: those frames flowed (`flowing_s`: waits
+        for the source's first data, reconnection back-offs and time-outs are not the
+        watcher's)."""
         fps = self.capture.fps
         if not (self.capture.live and fps and seconds >= self.BEHIND_MIN_S and n
                 and n / seconds < self.BEHIND_SHARE * fps):

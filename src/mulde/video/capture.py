@@ -10,9 +10,12 @@ network stream, as one iterator of RGB uint8 (H, W, 3) frames.
   order, as they come (no constant-rate timeline: a live stream has no end to fill up to).
 - A network stream that fails or ends is reopened with exponential back-off (`backoff_s`,
   doubling, at most `backoff_max_s`), up to `reconnect_tries` times in a row; the count
-  starts again after each frame received. When the tries are spent the frames simply end,
-  so the watcher writes its outputs; a stream that never delivered a frame is a
-  `VideoReadError` (a wrong URL, nothing listening) instead.
+  starts again after each frame received. A recording served whole (an HTTP(S) file, a
+  finished playlist: its container states a duration) ends at its end instead, as a file
+  does: reopening it would replay it from the start. When the tries are spent the frames
+  end and `Capture.lost` says why, so the watcher writes its outputs and reports the stream
+  lost; a stream that never delivered a frame is a `VideoReadError` (a wrong URL, nothing
+  listening) instead.
 
 Errors naming the source (a path that does not exist, an unknown scheme, a device that
 cannot be opened) are `VideoReadError`s, raised by `open_capture` before any frame.
@@ -50,7 +53,9 @@ class Capture:
     """An open frame source. `kind`: "file", "folder", "webcam" or "network"; `fps` its frame
     rate (frames/s: the container's, a folder's `fps`, or a live stream's nominal rate, 25
     when it states none); `frames()` the frame iterator (call once); `reconnects` how many
-    times a network stream was reopened, `drops` why (one line each). `live`: frames come
+    times a network stream was reopened, `drops` why (one line each, "after frame i" the
+    0-based index of the last frame before the drop); `lost` why the frames ended when a
+    network stream's reconnection tries ran out (None otherwise). `live`: frames come
     at the source's pace whatever the reader does (a webcam, a network stream, a file read
     with `realtime`), so a reader slower than `fps` falls behind it."""
 
@@ -61,6 +66,7 @@ class Capture:
     reconnects: int = 0
     drops: list[str] = field(default_factory=list)
     live: bool = False
+    lost: str | None = None
 
     def frames(self) -> Iterator[np.ndarray]:
         return self._frames()
@@ -234,12 +240,26 @@ def _live_frames(container: av.container.InputContainer, stream: av.VideoStream
         container.close()
 
 
+def _is_recording(container: Any, url: str) -> bool:
+    """Whether an opened network source is a recording served whole, which ends at its end:
+    its container states a duration (an MP4 over HTTP, a finished playlist), or an HTTP(S)
+    server stated its length (an MPEG-TS file). A live stream states neither."""
+    if container.duration is not None and container.duration > 0:
+        return True
+    try:
+        size = int(container.size)
+    except Exception:  # noqa: BLE001 (a protocol without a size)
+        return False
+    return url.split(":", 1)[0].lower() in ("http", "https") and size > 0
+
+
 def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     backoff_max_s: float, timeout_s: float, log: Callable[[str], None]
                     ) -> Iterator[np.ndarray]:
     failed = 0  # failures in a row since the last frame
     received = 0
     while True:
+        finite = False
         try:
             with av.open(url, timeout=timeout_s) as container:
                 if not container.streams.video:
@@ -247,10 +267,13 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                 stream = container.streams.video[0]
                 if not capture.fps:
                     capture.fps = float(stream.guessed_rate or stream.average_rate or 25.0)
+                finite = _is_recording(container, url)
                 for frame in container.decode(stream):
                     failed = 0
                     received += 1
                     yield frame.to_ndarray(format="rgb24")
+            if finite and received:
+                return  # the recording's end: no reconnection would add to it
             reason = "the stream ended"
         except av.ExitError:  # FFmpeg gave up waiting: its message is "Immediate exit requested"
             reason = f"no data arrived within {timeout_s:g} s"
@@ -262,11 +285,13 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
             if received == 0:
                 raise VideoReadError(f"{url}: cannot read the stream ({reason}; "
                                      f"{tries + 1} attempt(s))")
-            log(f"{url}: {reason}; gave up after {tries} reconnection attempt(s)")
+            capture.lost = f"{reason}; gave up after {tries} reconnection attempt(s)"
+            log(f"{url}: {capture.lost}")
             return
         wait = min(backoff_s * 2 ** failed, backoff_max_s)
         failed += 1
-        capture.drops.append(f"after frame {received}: {reason}")
+        capture.drops.append(f"after frame {received - 1}: {reason}" if received
+                             else f"before the first frame: {reason}")
         log(f"{url}: {reason}; reconnecting in {wait:g} s (attempt {failed} of {tries})")
         time.sleep(wait)
         capture.reconnects += 1
