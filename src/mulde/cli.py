@@ -689,6 +689,10 @@ def _export(args: argparse.Namespace) -> int:
             from mulde.vad.export import export_pipeline
 
             out = args.out if args.out is not None else folder.parent / "onnx"
+            if out.suffix.lower() == ".onnx" and not out.is_dir():
+                raise UsageError(f"--out {out}: a pipeline model exports to a folder (one "
+                                 "graph per stream and pipeline.json); give a folder name "
+                                 "such as onnx")
             model = PipelineModel.load(folder)
             with _removed_if_left_empty(out):  # a graph the exporter fails on: no empty --out
                 export_pipeline(model, out)

@@ -144,3 +144,26 @@ def test_low_free_space_is_refused_before_any_work(small_folder, tmp_path, monke
     monkeypatch.setenv("MULDE_MIN_FREE_MB", "0")  # the override: no space check
     assert extract_features(dataset, ex, FeatureCache(tmp_path / "cache"),
                             progress=False).n_extracted == 3
+
+
+def test_atomic_folder_swaps_the_whole_folder_in_or_leaves_the_old_one(tmp_path):
+    """A filled temp folder replaces the old folder whole; an error or Ctrl-C while filling
+    leaves the old folder as it was and no temp folder behind."""
+    from mulde.io.atomic import atomic_folder
+
+    target = tmp_path / "out"
+    with atomic_folder(target) as tmp:
+        (tmp / "a.txt").write_text("first")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    for stop in (ValueError("a writer failed"), KeyboardInterrupt()):
+        with pytest.raises(type(stop)), atomic_folder(target) as tmp:
+            (tmp / "a.txt").write_text("second")
+            (tmp / "b.txt").write_text("second")
+            raise stop
+        assert [p.name for p in target.iterdir()] == ["a.txt"]
+        assert (target / "a.txt").read_text() == "first"
+        assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    with atomic_folder(target) as tmp:
+        (tmp / "b.txt").write_text("second")
+    assert [p.name for p in target.iterdir()] == ["b.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -89,6 +89,71 @@ def test_a_knn_pipeline_is_refused_and_the_cli_exports_a_saved_one(data, tmp_pat
         "geometry.onnx", "pipeline.json", "velocity.onnx"]
 
 
+def test_an_export_replaces_an_earlier_one_whole_and_refuses_other_folders(
+        data, tmp_path, monkeypatch, capsys):
+    """The graphs and pipeline.json are written beside and swapped in together: an export
+    interrupted after its first graph leaves the earlier export as it was (a newcomer's
+    Ctrl-C left the new static.onnx beside the old velocity.onnx and pipeline.json), the
+    manifest names each graph's SHA-256, a folder of other files is refused, and --out
+    x.onnx (a file name) is refused for a pipeline, which exports to a folder."""
+    import hashlib
+
+    import mulde.vad.export as export
+
+    first, second = _pipeline(data, "gmm"), _pipeline(data, "mulde")
+    out = tmp_path / "onnx"
+    export_pipeline(first, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    manifest = json.loads(before["pipeline.json"])
+    for stream in manifest["onnx"]["streams"].values():
+        assert stream["sha256"] == hashlib.sha256(before[stream["file"]]).hexdigest()
+    calls = []
+    real = export.save_onnx
+
+    def interrupted_second(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(export, "save_onnx", interrupted_second)
+    with pytest.raises(KeyboardInterrupt):
+        export_pipeline(second, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx"]  # no temp folder left
+    monkeypatch.setattr(export, "save_onnx", real)
+    export_pipeline(second, out)  # an earlier export is replaced
+    assert (out / "pipeline.json").read_bytes() != before["pipeline.json"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match=r"mine: exists and is not an ONNX export"):
+        export_pipeline(second, tmp_path / "mine")
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+    second.save(tmp_path / "run" / "model")
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "a pipeline model exports to a folder" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_ctrl_c_inside_the_exporter_is_an_interrupt_not_its_error(monkeypatch):
+    """PyTorch's exporter wraps a KeyboardInterrupt raised inside it in its own error
+    (TorchExportError): save_onnx raises the interrupt again, so that the CLI says
+    "mulde: interrupted" (exit 130) instead of a 40-line traceback."""
+    import torch
+
+    from mulde.estimator.export import save_onnx
+
+    def wrapped(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:
+            raise RuntimeError("Failed to export the model with torch.export") from err
+
+    monkeypatch.setattr(torch.onnx, "export", wrapped)
+    with pytest.raises(KeyboardInterrupt):
+        save_onnx(torch.nn.Linear(2, 1), 2, ["y"], "unused.onnx")
+
+
 @pytest.mark.parametrize("detector", ["mulde", "gmm"])
 def test_a_reduced_streams_graph_projects_its_full_features(data, detector, tmp_path):
     """velocity on 2 principal components: its graph still takes the 3-d features and gives

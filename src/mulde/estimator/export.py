@@ -160,12 +160,27 @@ def save_onnx(module: nn.Module, n_features: int, output_names: list[str],
         except ImportError as err:
             raise ExportError(f"ONNX export needs PyTorch's exporter packages ({err}): "
                               "pip install 'mulde[export]'") from err
+        except Exception as err:  # Ctrl-C within the exporter comes out wrapped in its error
+            if _interrupted(err):
+                raise KeyboardInterrupt from None
+            raise
         finally:
             quiet.level = level
         program.save(str(Path(tmp) / "model.onnx"))
         data = (Path(tmp) / "model.onnx").read_bytes()
     write_bytes(path, data)
     return path
+
+
+def _interrupted(err: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the causes or contexts of `err`."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def export_onnx(model: MULDE, path: str | Path) -> Path:

@@ -64,6 +64,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+@contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new empty temp folder beside `path` to fill; on success it takes `path`'s
+    place (a folder already there is moved aside, then removed), so a reader sees the old
+    folder or the new one whole, never a mix; on any error or interrupt (Ctrl-C) the temp
+    folder is removed and `path` is left as it was. The caller decides whether what is at
+    `path` may be replaced."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _wrapped_errno(err: Exception) -> int | None:
     """The errno a writer's own exception carries in its text as Rust's std::io reports it,
     "(os error 28)" (safetensors' `SafetensorError` on a full disk or a read-only folder);

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -40,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from mulde._version import __version__
-from mulde.io.atomic import write_json
+from mulde.io.atomic import atomic_folder, write_json
 from mulde.io.hashing import sha256_file
 from mulde.vad.ensemble import StreamEnsemble, StreamFit, VideoScores
 from mulde.vad.events import Event, find_events
@@ -316,9 +314,7 @@ class PipelineModel:
                 raise ArtifactError(f"{folder}: the {type(fit.model).__name__} model of stream "
                                     f"{stream} cannot be saved; an artefact holds mulde, knn "
                                     "or gmm stream models")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with atomic_folder(folder) as tmp:
             manifest = self.manifest()
             files: dict[str, str] = {}
             for stream, fit in self.ensemble.fits_.items():
@@ -358,15 +354,6 @@ class PipelineModel:
                 files[rel] = ""
             manifest["files"] = {rel: sha256_file(tmp / rel) for rel in files}
             write_json(tmp / MANIFEST, manifest)
-            old = None
-            if folder.exists():
-                old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
-                os.replace(folder, old)
-            os.replace(tmp, folder)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         self.path = folder
         return folder
 

@@ -17,6 +17,7 @@ kNN streams are not exported: they keep every training object (use MULDE or GMM 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ import torch
 from torch import nn
 
 from mulde.estimator.export import ExportError, GaussianMixtureNLL, _Scorer, save_onnx
-from mulde.io.atomic import write_json
+from mulde.io.atomic import atomic_folder, write_json
+from mulde.io.hashing import sha256_file
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamFit
 from mulde.vad.live import causal_gaussian_weights, live_threshold, start_level
@@ -124,9 +126,11 @@ def live_rule(model: PipelineModel) -> dict[str, Any]:
 
 def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
     """Write `<stream>.onnx` per stream and pipeline.json (the model's manifest plus, per
-    stream, its graph file, feature width and calibrated fill, the frame rule and the live
-    rule, `live_rule`) into
-    `folder`; return the folder.
+    stream, its graph file and the file's SHA-256, feature width and calibrated fill, the
+    frame rule and the live rule, `live_rule`) into `folder`; return the folder. The folder
+    is written beside and swapped in whole (`atomic_folder`): an interrupted export leaves
+    the earlier one as it was, never graphs of two models. A folder holding anything but an
+    earlier export is refused (ExportError), so a typo cannot delete someone's files.
 
     Each graph: input `x` float32 (n objects, d) of that stream's features; outputs
     `anomaly_score` float64 (n,) (the stream model's score) and `calibrated_score` float64
@@ -135,18 +139,33 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
     modules = {stream: _stream_graph(stream, fit)
                for stream, fit in model.ensemble.fits_.items()}  # every refusal before a write
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    graphs: dict[str, dict] = {}
-    for stream, fit in model.ensemble.fits_.items():
-        file = f"{stream.value}.onnx"
-        save_onnx(modules[stream], fit.dim, OUTPUTS, folder / file)
-        graphs[stream.value] = {"file": file, "input_dim": fit.dim, "outputs": OUTPUTS,
-                                "calibrated_fill": float(fit.calibration.transform(fit.fill))}
-    manifest = {**model.manifest(), "onnx": {"streams": graphs, "frame_rule": FRAME_RULE,
-                                             "input": "x float32 (n objects, input_dim)",
-                                             "live": live_rule(model)}}
-    write_json(folder / "pipeline.json", manifest)  # as PipelineModel.save writes it
+    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
+                                                   and not is_pipeline_export(folder))):
+        raise ExportError(f"{folder}: exists and is not an ONNX export of a pipeline model; "
+                          "give a new or empty folder (or an earlier export to replace)")
+    with atomic_folder(folder) as tmp:  # never a folder of two models' graphs
+        graphs: dict[str, dict] = {}
+        for stream, fit in model.ensemble.fits_.items():
+            file = f"{stream.value}.onnx"
+            save_onnx(modules[stream], fit.dim, OUTPUTS, tmp / file)
+            graphs[stream.value] = {"file": file, "sha256": sha256_file(tmp / file),
+                                    "input_dim": fit.dim, "outputs": OUTPUTS,
+                                    "calibrated_fill": float(fit.calibration.transform(
+                                        fit.fill))}
+        manifest = {**model.manifest(), "onnx": {"streams": graphs, "frame_rule": FRAME_RULE,
+                                                 "input": "x float32 (n objects, input_dim)",
+                                                 "live": live_rule(model)}}
+        write_json(tmp / "pipeline.json", manifest)  # as PipelineModel.save writes it
     return folder
+
+
+def is_pipeline_export(folder: str | Path) -> bool:
+    """Whether `folder` holds what `export_pipeline` writes (its pipeline.json has "onnx")."""
+    try:
+        manifest = json.loads((Path(folder) / "pipeline.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and "onnx" in manifest
 
 
 def _stream_graph(stream: Stream, fit: StreamFit) -> nn.Module:
