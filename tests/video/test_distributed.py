@@ -204,5 +204,27 @@ def test_a_local_ray_starts_its_workers_at_normal_priority_unless_the_user_says(
     _connect(RayOptions(workers=2))
     assert seen[-1][0] == "7" and os.environ["RAY_worker_niceness"] == "7"
     monkeypatch.delenv("RAY_worker_niceness")
+    monkeypatch.setattr("mulde.video.distributed._check_reachable", lambda address: None)
     _connect(RayOptions(address="ray://head:10001"))
     assert seen[-1] == (None, {"address": "ray://head:10001", "log_to_driver": False})
+
+
+def test_an_address_where_nothing_answers_is_one_error_not_a_long_wait():
+    """Ray retries an unreachable head for minutes with only its own log lines (a newcomer's
+    --address 127.0.0.1:1 ran 6 min 40 s); mulde first checks that the port answers."""
+    import socket
+
+    from fakes import free_port
+
+    from mulde.video.distributed import EngineError, _check_reachable
+
+    port = free_port()
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(EngineError, match=rf"cannot reach Ray at {address}: nothing "
+                                              r"answers there .*ray start --head"):
+            _check_reachable(address)
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        _check_reachable(f"127.0.0.1:{listening.getsockname()[1]}")  # something answers
+    _check_reachable("auto")  # Ray's own to resolve

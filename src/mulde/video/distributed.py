@@ -153,6 +153,8 @@ def _connect(options: RayOptions):
     if ray.is_initialized():
         return ray, False
     address = options.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        _check_reachable(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
@@ -164,6 +166,31 @@ def _connect(options: RayOptions):
         raise EngineError(f"cannot start or reach Ray at {address or 'a local node'}: {err}"
                           ) from err
     return ray, True
+
+
+RAY_CONNECT_TIMEOUT_S = 5.0
+"""How long `_check_reachable` waits for a Ray head's port to answer."""
+
+
+def _check_reachable(address: str) -> None:
+    """Raise EngineError when nothing answers at a Ray address's host and port ("host:port"
+    or "ray://host:port"; "auto" and "local" are Ray's to resolve): Ray itself retries an
+    unreachable head for minutes, printing only its own log lines (a newcomer's wrong
+    --address ran 6 min 40 s before being killed)."""
+    import socket
+
+    bare = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = bare.rpartition(":")
+    if not sep or not port.isdigit() or address in ("auto", "local"):
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                 timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise EngineError(f"cannot reach Ray at {address}: nothing answers there "
+                          f"({err.strerror or err}); start the head node (ray start --head) "
+                          "and give the address it prints, or leave out --address to start a "
+                          "local Ray") from None
 
 
 @contextlib.contextmanager
