@@ -123,6 +123,22 @@ def test_foreign_safetensors_and_non_safetensors_are_refused(tmp_path):
         MULDE.load(tmp_path / "missing.safetensors")
 
 
+def test_an_onnx_graph_or_a_folder_without_a_model_is_named_as_such(tmp_path):
+    """`mulde score model.onnx` said "not a readable safetensors file (truncated or
+    corrupt?)" of a graph `mulde export` wrote, and `mulde export DATASET_FOLDER` named a
+    model.safetensors inside it that the user never gave."""
+    onnx_head = b"\x08\x08\x12\x07pytorch\x1a\x052.6.0"  # ir_version 8, producer_name
+    for name in ("model.onnx", "graph.bin"):
+        (tmp_path / name).write_bytes(onnx_head + bytes(200))
+        with pytest.raises(ModelFileError, match=rf"{name}: an ONNX graph \(what `mulde "
+                                                 r"export` writes: run it with ONNX Runtime"):
+            MULDE.load(tmp_path / name)
+    (tmp_path / "videos").mkdir()
+    with pytest.raises(ModelFileError, match=r"videos: a folder without model.safetensors, "
+                                             r"so no MULDE model"):
+        MULDE.load(tmp_path / "videos")
+
+
 @pytest.mark.parametrize("how", ["joblib", "pickle"])
 def test_a_pickle_or_joblib_file_is_named_as_one_and_never_unpickled(fitted, tmp_path, how):
     """MULDE.load('m.joblib') said "not a readable safetensors file (truncated or

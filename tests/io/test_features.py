@@ -63,6 +63,10 @@ def test_errors_name_file_row_and_field(tmp_path):
         check_features(np.zeros((0, 3)))
     with pytest.raises(FeatureFileError, match="no such file"):
         read_features(tmp_path / "missing.npy")
+    (tmp_path / "model").mkdir()  # `mulde fit runs/x/model` said "no such file" of a folder
+    with pytest.raises(FeatureFileError, match=r"model: a folder, not a features file; give "
+                                               r"a \.csv, \.npy or \.npz file"):
+        read_features(tmp_path / "model")
 
 
 @given(arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 6)),

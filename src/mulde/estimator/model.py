@@ -900,9 +900,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         not a device name, or a GPU that is not there).
         """
         check_device(device)
-        path = model_file(path)
         meta, arrays = read_model_file(path)
-        return cls._from_file_contents(path, meta, arrays, device)
+        return cls._from_file_contents(model_file(path), meta, arrays, device)
 
     @classmethod
     def _from_file_contents(cls, path: Path, meta: dict[str, str],

@@ -98,6 +98,9 @@ _MAGIC = ((b"\x93NUMPY", "a NumPy .npy array"), (b"PK\x03\x04", "a zip archive (
           (b"BZh", _COMPRESSED), (b"\xfd7zXZ\x00", _COMPRESSED), (b"\x5d\x00\x00", _COMPRESSED))
 
 
+_ONNX = ("an ONNX graph (what `mulde export` writes: run it with ONNX Runtime; mulde reads "
+         "the .safetensors model it was exported from)")
+
 _PICKLE = "a pickle"
 """What `_foreign_kind` calls a pickle: pickle.dump's and joblib.dump's files (protocol 2 and
 newer start with byte 0x80, then the protocol number)."""
@@ -114,6 +117,8 @@ def _foreign_kind(path: Path) -> str | None:
         return None
     if head[:1] == b"\x80" and head[1:2] and 2 <= head[1] <= 5:  # pickle protocol 2 to 5
         return _PICKLE
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and head[2:3] == b"\x12"):
+        return _ONNX  # an ONNX ModelProto: ir_version (field 1), then producer_name (field 2)
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
@@ -134,7 +139,11 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
     it was saved (`content_checksum`), or lacks that checksum though its format requires it
     (format 2; format-1 files, saved before mulde stored it, are not checked).
     """
-    path = model_file(path)
+    given, path = Path(path), model_file(path)
+    if not path.exists() and given.is_dir():
+        raise ModelFileError(f"{given}: a folder without {DEFAULT_NAME}, so no MULDE model "
+                             "(a .safetensors file written by `mulde fit` or MULDE.save; a "
+                             "video pipeline's model folder holds pipeline.json instead)")
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
     try:

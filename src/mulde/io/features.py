@@ -25,6 +25,9 @@ def read_features(path: str | Path, key: str | None = None,
     `_is_header`; a first row equal to `names`, the columns a model was fitted on, is a
     header even when the names are numbers, such as years)."""
     path = Path(path)
+    if path.is_dir():
+        raise FeatureFileError(f"{path}: a folder, not a features file; give a .csv, .npy or "
+                               ".npz file of one row per sample")
     if not path.is_file():
         raise FeatureFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
