@@ -507,6 +507,14 @@ def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys)
     assert main(["run", "folder", "--root", str(root), "--out", str(out), "--cache",
                  str(cache), "--params", params]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
+    printed = capsys.readouterr()
+    # what the printed fractions are, and where the files are (a newcomer saw bare numbers)
+    assert ("frame-level ROC-AUC (0-1; x100 for the percent the report and papers give; "
+            "micro: all test frames pooled, macro: the mean over videos, padded): smoothed "
+            "(Gaussian, sigma 3 frames); the *_unsmoothed ones before smoothing") in printed.out
+    assert (f"report: {out / 'report.html'} (metrics.json, per-frame scores in "
+            "frame_scores.csv and the model in model/ beside it)") in printed.out
+    assert "holds an earlier run's report" not in printed.err  # a new folder
     assert metrics["config"]["videos_cached"] == 4 and metrics["config"]["videos_extracted"] == 0
     # the anomalies (a runner, a wrong-way walker, a cart) are seen: 0.82 here; negated
     # scores would give about 0.18
@@ -516,6 +524,13 @@ def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys)
     assert metrics["config"]["threshold"]["rule"] == "events_per_hour"
     assert main(["run", "nope", "--root", str(root), "--out", str(out)]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
+    assert main(["run", "folder", "--root", str(root / "nowhere"), "--out", str(out)]) == 2
+    capsys.readouterr()  # the dataset is checked before the earlier report is said
+    assert main(["run", "folder", "--root", str(root), "--out", str(out), "--cache",
+                 str(cache), "--params", params]) == 0
+    assert (f"mulde: note: {out} holds an earlier run's report; this run replaces it "
+            "(report.html, metrics.json, frame_scores.csv, plots/ and model/)"
+            ) in capsys.readouterr().err
     capsys.readouterr()
     assert main(["info", str(out), "--json"]) == 0  # the run folder: its model/ is described
     info = json.loads(capsys.readouterr().out)

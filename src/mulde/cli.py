@@ -1086,6 +1086,10 @@ def _run(args: argparse.Namespace) -> int:
     training = _training_options(args)
     dataset, extractor = _dataset_and_extractor(args)
     _resolve_presets(training, args, extractor, dataset)
+    if (Path(args.out) / "metrics.json").is_file():  # said before minutes of work: Ctrl-C
+        print(f"mulde: note: {args.out} holds an earlier run's report; this run replaces it "
+              "(report.html, metrics.json, frame_scores.csv, plots/ and model/)",
+              file=sys.stderr)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -1557,6 +1561,12 @@ def _engine(args: argparse.Namespace):
 def _print_metrics(metrics: dict, out: Path) -> None:
     keys = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
     shown = {k: round(metrics[k], 4) for k in keys if k in metrics}
+    sigma = (metrics.get("protocol") or {}).get("smoothing_sigma")
+    if shown and sigma is not None:  # what the fractions are, as `mulde evaluate` says it
+        print(f"frame-level ROC-AUC (0-1; x100 for the percent the report and papers give; "
+              f"micro: all test frames pooled, macro: the mean over videos, "
+              f"{metrics.get('macro_definition', 'padded')}): smoothed (Gaussian, sigma "
+              f"{sigma:g} frames); the *_unsmoothed ones before smoothing")
     print(json.dumps(shown or {"note": metrics.get("note")}, indent=2))
     for note in metrics.get("notes", []):  # as `mulde evaluate` prints them
         print(f"note: {note}")
@@ -1574,7 +1584,8 @@ def _print_metrics(metrics: dict, out: Path) -> None:
             f"{len(skipped) - tests} training"] * bool(len(skipped) - tests)
         print(f"{_count(len(skipped), 'video')} skipped ({'; '.join(parts)}): why is in the "
               "report's warnings and metrics.json (config.skipped_videos)")
-    print(f"report: {Path(out) / 'report.html'}")
+    print(f"report: {Path(out) / 'report.html'} (metrics.json, per-frame scores in "
+          "frame_scores.csv and the model in model/ beside it)")
 
 
 def _demo(args: argparse.Namespace) -> int:
