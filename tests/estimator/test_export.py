@@ -120,6 +120,24 @@ def test_the_cli_exports_a_fitted_model_file(data, tmp_path, capsys):
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-5, atol=1e-4)
 
 
+def test_a_model_of_named_columns_stores_their_names_in_the_graph(data, tmp_path):
+    """A model fitted on a DataFrame (or a CSV with a header) keeps its column names; the
+    graph carries them as metadata "feature_names", which ONNX Runtime shows, so that its
+    user can check the columns `mulde score` would check (they were lost on export)."""
+    import json
+
+    pd = pytest.importorskip("pandas")
+    X, _ = data
+    names = [f"f{i}" for i in range(X.shape[1])]
+    model = MULDE(**SMALL).fit(pd.DataFrame(X, columns=names))
+    export_onnx(model, tmp_path / "named.onnx")
+    meta = ort.InferenceSession(str(tmp_path / "named.onnx")).get_modelmeta()
+    assert json.loads(meta.custom_metadata_map["feature_names"]) == names
+    export_onnx(MULDE(**SMALL).fit(X), tmp_path / "plain.onnx")  # no names: no metadata
+    assert "feature_names" not in ort.InferenceSession(
+        str(tmp_path / "plain.onnx")).get_modelmeta().custom_metadata_map
+
+
 def test_an_unfitted_model_and_a_missing_exporter_are_refused(data, tmp_path, monkeypatch):
     from sklearn.exceptions import NotFittedError
 

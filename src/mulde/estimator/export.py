@@ -18,6 +18,7 @@ float32 round-off (tests/estimator/test_export.py).
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import tempfile
@@ -142,9 +143,11 @@ class _Scorer(nn.Module):
 
 
 def save_onnx(module: nn.Module, n_features: int, output_names: list[str],
-              path: str | Path) -> Path:
+              path: str | Path, metadata: dict[str, str] | None = None) -> Path:
     """Trace `module` (input `x` float32 (n, n_features), n free) with PyTorch's ONNX exporter
-    and write the graph to `path` atomically, opset 18. Raises ExportError when the
+    and write the graph to `path` atomically, opset 18, with `metadata` as the model's
+    metadata_props (key: value strings, which ONNX Runtime shows as
+    `InferenceSession.get_modelmeta().custom_metadata_map`). Raises ExportError when the
     exporter's packages are missing."""
     example = torch.zeros(2, n_features, dtype=torch.float32)
     path = Path(path)
@@ -167,6 +170,12 @@ def save_onnx(module: nn.Module, n_features: int, output_names: list[str],
         finally:
             quiet.level = level
         program.save(str(Path(tmp) / "model.onnx"))
+        if metadata:
+            import onnx
+
+            graph = onnx.load(str(Path(tmp) / "model.onnx"))
+            onnx.helper.set_model_props(graph, dict(metadata))
+            onnx.save(graph, str(Path(tmp) / "model.onnx"))
         data = (Path(tmp) / "model.onnx").read_bytes()
     write_bytes(path, data)
     return path
@@ -189,9 +198,14 @@ def export_onnx(model: MULDE, path: str | Path) -> Path:
 
     Graph: input `x` float32 (n, d) raw features (n free); outputs `anomaly_score` float64
     (n,) = `model.anomaly_score(x)` and `energies` float32 (n, L) =
-    `model.score_samples_multiscale(x)`; opset 18. Raises sklearn's NotFittedError for an
-    unfitted model and ExportError when PyTorch's exporter (`onnxscript`) is missing or the
-    aggregate has no export.
+    `model.score_samples_multiscale(x)`; opset 18. A model fitted on named columns (a
+    DataFrame, a CSV with a header) stores them in order as the graph's metadata
+    "feature_names" (a JSON list), so that a user of ONNX Runtime can check their columns.
+    Raises sklearn's NotFittedError for an unfitted model and ExportError when PyTorch's
+    exporter (`onnxscript`) is missing or the aggregate has no export.
     """
     check_is_fitted(model, "network_")
-    return save_onnx(_Scorer(model), model.n_features_in_, ["anomaly_score", "energies"], path)
+    names = getattr(model, "feature_names_in_", None)
+    metadata = None if names is None else {"feature_names": json.dumps([str(n) for n in names])}
+    return save_onnx(_Scorer(model), model.n_features_in_, ["anomaly_score", "energies"], path,
+                     metadata)
