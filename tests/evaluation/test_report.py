@@ -77,6 +77,7 @@ def test_report_files_and_metrics(tmp_path):
     assert m["config"] == {"preset": "fast", "root": "/x", "k": 3}
     assert (m["seed"], m["versions"]) == (7, {"numpy": np.__version__})
     assert m["timings"]["fit_s"] == 1.5 and m["timings"]["report_s"] >= 0
+    assert '"timings (seconds)": {' in (out / "report.html").read_text()  # the unit is said
     assert not list(out.rglob("*.tmp")), "temp files left behind"
 
 

@@ -1024,7 +1024,7 @@ def _html(
     for key, heading in (("config", "Configuration"), ("versions", "Versions")):
         parts.append(f"<h2>{heading}</h2>")
         parts.append(f"<pre>{e(json.dumps(m[key], indent=2), quote=False)}</pre>")
-    extra = {"seed": m["seed"], "timings": m["timings"]}
+    extra = {"seed": m["seed"], "timings (seconds)": m["timings"]}  # metrics.json's timings
     parts.append(f"<h2>Run</h2><pre>{e(json.dumps(extra, indent=2), quote=False)}</pre>")
     parts.append("</main></body></html>\n")
     return "\n".join(parts)
