@@ -167,3 +167,29 @@ def test_atomic_folder_swaps_the_whole_folder_in_or_leaves_the_old_one(tmp_path)
         (tmp / "b.txt").write_text("second")
     assert [p.name for p in target.iterdir()] == ["b.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_atomic_folder_follows_a_link_and_refuses_the_current_folder(tmp_path, monkeypatch):
+    """A symlinked output folder: the folder it points to is replaced and the link kept (it
+    was replaced by a real folder, the target left stale). The current folder, and one above
+    it, cannot be renamed away: an OSError naming it, before anything is written."""
+    import errno as errnos
+
+    from mulde.io.atomic import atomic_folder
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "old.txt").write_text("old")
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    with atomic_folder(tmp_path / "link") as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "link").resolve() == real
+    assert [p.name for p in real.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+    monkeypatch.chdir(real)
+    for here in (".", str(real), str(tmp_path)):
+        with pytest.raises(OSError, match=r"a mount point or the current folder") as err:
+            with atomic_folder(here):
+                raise AssertionError("nothing is written")
+        assert err.value.errno == errnos.EBUSY
+    assert [p.name for p in real.iterdir()] == ["new.txt"]

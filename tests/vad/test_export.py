@@ -126,9 +126,16 @@ def test_an_export_replaces_an_earlier_one_whole_and_refuses_other_folders(
     assert (out / "pipeline.json").read_bytes() != before["pipeline.json"]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
-    with pytest.raises(ExportError, match=r"mine: exists and is not an ONNX export"):
+    with pytest.raises(ExportError, match=r"mine: exists and holds other files than an "
+                                          r"earlier ONNX export"):
         export_pipeline(second, tmp_path / "mine")
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+    # an export beside other files (a run's folder, a user's script) is not replaced whole:
+    # that would delete them
+    (out / "serve.py").write_text("mine")
+    with pytest.raises(ExportError, match=r"onnx: exists and holds other files"):
+        export_pipeline(first, out)
+    assert (out / "serve.py").read_text() == "mine" and (out / "pipeline.json").exists()
     second.save(tmp_path / "run" / "model")
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "a pipeline model exports to a folder" in capsys.readouterr().err

@@ -70,8 +70,16 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     place (a folder already there is moved aside, then removed), so a reader sees the old
     folder or the new one whole, never a mix; on any error or interrupt (Ctrl-C) the temp
     folder is removed and `path` is left as it was. The caller decides whether what is at
-    `path` may be replaced."""
-    path = Path(path)
+    `path` may be replaced. A symlink is followed (the folder it points to is replaced, the
+    link kept); a mount point or the current folder (or one above it), which cannot be
+    renamed, raise OSError (EBUSY) naming `path` before anything is written. A SIGKILL
+    between the two renames leaves the old folder beside as `.NAME.XXXXXXXX.old`."""
+    given = path
+    path = Path(os.path.realpath(path))  # a link's target; "." and relative paths named
+    here = Path.cwd().resolve()
+    if path.exists() and (os.path.ismount(path) or path == here or path in here.parents):
+        raise OSError(errno.EBUSY, f"{given}: a mount point or the current folder, which "
+                                   "cannot be replaced whole; give a folder inside it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.mkdir()

@@ -141,8 +141,9 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
                                                    and not is_pipeline_export(folder))):
-        raise ExportError(f"{folder}: exists and is not an ONNX export of a pipeline model; "
-                          "give a new or empty folder (or an earlier export to replace)")
+        raise ExportError(f"{folder}: exists and holds other files than an earlier ONNX "
+                          "export of a pipeline model (pipeline.json and its graphs); give a "
+                          "new or empty folder, or that export's folder to replace it")
     with atomic_folder(folder) as tmp:  # never a folder of two models' graphs
         graphs: dict[str, dict] = {}
         for stream, fit in model.ensemble.fits_.items():
@@ -160,12 +161,17 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
 
 
 def is_pipeline_export(folder: str | Path) -> bool:
-    """Whether `folder` holds what `export_pipeline` writes (its pipeline.json has "onnx")."""
+    """Whether `folder` holds what `export_pipeline` writes and nothing else: pipeline.json
+    with an "onnx" block and the graph files it lists (an export written into a run's
+    folder, beside its model and report, is not one: replacing it would delete them)."""
+    folder = Path(folder)
     try:
-        manifest = json.loads((Path(folder) / "pipeline.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest = json.loads((folder / "pipeline.json").read_text(encoding="utf-8"))
+        graphs = {str(g["file"]) for g in manifest["onnx"]["streams"].values()}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
+            AttributeError):
         return False
-    return isinstance(manifest, dict) and "onnx" in manifest
+    return {p.name for p in folder.iterdir()} <= {"pipeline.json", *graphs}
 
 
 def _stream_graph(stream: Stream, fit: StreamFit) -> nn.Module:
