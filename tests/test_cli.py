@@ -525,7 +525,8 @@ def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys)
     assert main(["run", "nope", "--root", str(root), "--out", str(out)]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
     assert main(["run", "folder", "--root", str(root / "nowhere"), "--out", str(out)]) == 2
-    capsys.readouterr()  # the dataset is checked before the earlier report is said
+    # the dataset is checked before the earlier report is said
+    assert "holds an earlier run's report" not in capsys.readouterr().err
     assert main(["run", "folder", "--root", str(root), "--out", str(out), "--cache",
                  str(cache), "--params", params]) == 0
     assert (f"mulde: note: {out} holds an earlier run's report; this run replaces it "

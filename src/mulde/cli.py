@@ -1173,6 +1173,11 @@ def _left_by_failed_watch(out: Path, created: bool, had_events: bool,
     return ""
 
 
+STREAM_LOST = 3
+"""`mulde watch`'s exit status when a network stream was lost (its reconnection tries ran
+out), every output written."""
+
+
 def _watch(args: argparse.Namespace) -> int:
     from mulde.vad.artifact import ArtifactError
     from mulde.watch import default_status, load_model, watch_source
@@ -1181,7 +1186,7 @@ def _watch(args: argparse.Namespace) -> int:
         if not getattr(args, name) >= 0:
             raise UsageError(f"--{name} must be a number of seconds >= 0, got "
                              f"{getattr(args, name)}")
-    if not (args.timeout > 0 and math.isfinite(args.timeout)):  # 0: no read could ever wait
+    if not args.timeout > 0:  # 0: no read could ever wait (inf: never time out)
         raise UsageError(f"--timeout must be a number of seconds > 0, got {args.timeout}")
     if args.reconnect_tries < 0:
         raise UsageError(f"--reconnect-tries must be >= 0, got {args.reconnect_tries}")
@@ -1227,8 +1232,9 @@ def _watch(args: argparse.Namespace) -> int:
           f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
           f"{lat['p95'] * 1000:.0f} ms): {_count(summary['events'], 'event')}, "
           f"{summary['stopped']}; outputs in {args.out}")
-    return 1 if summary["stopped"].startswith("stream lost") else 0  # a lost camera is not a
-    # finished one, for a script that restarts the watch
+    # a lost camera is not a finished recording, for a script that restarts the watch: its
+    # own status (1 is Python's for a crash, 2 a usage error, 130 an interrupt)
+    return STREAM_LOST if summary["stopped"].startswith("stream lost") else 0
 
 
 def _training_options(args: argparse.Namespace) -> dict:

@@ -27,7 +27,7 @@ events. Outputs in the output folder, written as the stream goes:
   a clip from `pre_s` seconds before the event's start to `post_s` after its end (at most
   `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
   place when complete; the clips of events closer than that overlap (each has its whole
-  pre- and post-roll);
+  pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
 - `watch.json`: at the end, what was watched and how fast (frames/s over `flowing_s`, the
   seconds frames flowed; per-frame latency),
   reconnections, why it stopped, and `notes`: what was said about the source and the model
@@ -52,7 +52,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -213,6 +213,12 @@ class _State:
     below: dict[str, list[int]] = field(default_factory=dict)
 
 
+MAX_OPEN_CLIPS = 3
+"""The most event clips written at once: an event's clip keeps its post-roll while the next
+events start (their clips overlap), but each open clip encodes every frame, so a score
+flapping at the threshold closes the oldest early instead of opening an encoder per event."""
+
+
 SCORES_COLUMNS = ("frame", "time_s", "score", "smoothed")
 """scores.csv's first columns; `mulde.evaluation.report.WATCH_COLUMNS`, which reads such files,
 names the same (tested; not imported here, where the report's plotting library is not
@@ -285,8 +291,7 @@ class Watcher:
         reconnected stream) finishes the frames before it and starts the features afresh."""
         if isinstance(frame, Gap):
             self.gaps += 1
-            for s in self.scorer.restart():
-                self._handle(s, writer)
+            self._flush(self.scorer.restart, writer)
             self._end_flow()
             return
         if self._flow is None:
@@ -324,8 +329,7 @@ class Watcher:
                 stopped, interrupted = "interrupted (Ctrl-C or SIGTERM)", err
                 for arrived, frame in frames.drain():  # decoded before the stop: scored
                     self._take(frame, writer, arrived)
-            for s in self.scorer.finish():
-                self._handle(s, writer)
+            self._flush(self.scorer.finish, writer)
             if interrupted is None and self.capture.lost:
                 stopped = f"stream lost: {self.capture.lost}"
         except Exception as err:  # the source or a frame failed: score what has arrived
@@ -339,8 +343,8 @@ class Watcher:
             csv_file.flush()
             csv_file.close()
             summary = self._close(stopped, time.perf_counter() - started)
-            if self.options.status:
-                self._status(time.perf_counter() - started)
+            if self.options.status:  # the rate over the seconds frames flowed, as watch.json
+                self._status(self.flowing_s or time.perf_counter() - started)
                 self.options.status.write("\n")
                 self.options.status.flush()
         if interrupted is not None:
@@ -356,6 +360,17 @@ class Watcher:
         keep_from = scored - self._frames_for(self.options.pre_s)
         while self._ring and self._ring[0][0] < keep_from:
             self._ring.popleft()
+
+    def _flush(self, pending: Callable[[], list[LiveScore]], writer: Any) -> None:
+        """Score and write the frames `pending` (the scorer's restart or finish) completes.
+        They are scored after the source's wait that ended the run (a time-out, a drop), so
+        the run's flowing time gets their scoring time only, not that wait."""
+        last = None if self._flow is None else self._flow[1]
+        t0 = time.perf_counter()
+        for s in pending():
+            self._handle(s, writer)
+        if self._flow is not None and last is not None:
+            self._flow[1] = last + (time.perf_counter() - t0)
 
     def _end_flow(self) -> None:
         """Close the open run of frames (`flowing_s`)."""
@@ -398,6 +413,8 @@ class Watcher:
 
     def _start_event(self, s: LiveScore) -> None:
         st = self.state
+        while len(st.clips) >= MAX_OPEN_CLIPS:  # a score flapping at the threshold: the
+            st.clips.pop(0).close()              # oldest post-roll is cut short
         number = len(st.events) + 1
         name = f"event_{number:04d}"
         st.events.append({"start": s.index, "end": s.index, "peak": s.index,

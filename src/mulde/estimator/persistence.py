@@ -117,11 +117,11 @@ def _foreign_kind(path: Path) -> str | None:
         return None
     if head[:1] == b"\x80" and head[1:2] and 2 <= head[1] <= 5:  # pickle protocol 2 to 5
         return _PICKLE
-    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and head[2:3] == b"\x12"):
-        return _ONNX  # an ONNX ModelProto: ir_version (field 1), then producer_name (field 2)
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
+    if head[:1] == b"\x08" and head[2:3] == b"\x12":  # an ONNX ModelProto: ir_version
+        return _ONNX  # (field 1), then producer_name (field 2), as torch's exporter writes
     if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
         return "a text file"
     return None

@@ -55,7 +55,8 @@ class Capture:
     when it states none); `frames()` the frame iterator (call once); `reconnects` how many
     times a network stream was reopened, `drops` why (one line each, "after frame i" the
     0-based index of the last frame before the drop); `lost` why the frames ended when a
-    network stream's reconnection tries ran out (None otherwise). `live`: frames come
+    network stream's reconnection tries (one or more) ran out (None otherwise: with none
+    asked for, a stream's end is its end). `live`: frames come
     at the source's pace whatever the reader does (a webcam, a network stream, a file read
     with `realtime`), so a reader slower than `fps` falls behind it."""
 
@@ -285,8 +286,9 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
             if received == 0:
                 raise VideoReadError(f"{url}: cannot read the stream ({reason}; "
                                      f"{tries + 1} attempt(s))")
-            capture.lost = f"{reason}; gave up after {tries} reconnection attempt(s)"
-            log(f"{url}: {capture.lost}")
+            if tries:  # reconnection was asked for, and failed: lost, not finished
+                capture.lost = f"{reason}; gave up after {tries} reconnection attempt(s)"
+                log(f"{url}: {capture.lost}")
             return
         wait = min(backoff_s * 2 ** failed, backoff_max_s)
         failed += 1
