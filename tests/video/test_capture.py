@@ -98,3 +98,24 @@ def test_a_silent_udp_source_says_no_data_arrived():
     capture = open_capture(f"udp://127.0.0.1:{free_port()}", timeout_s=1.0, reconnect_tries=0)
     with pytest.raises(VideoReadError, match=r"no data arrived within 1 s"):
         list(capture.frames())
+
+
+def test_a_recording_is_told_from_a_live_stream_by_its_duration_or_served_length():
+    """A stated duration, or an HTTP(S) length, is a recording that ends at its end; a live
+    HLS or DASH playlist served with a Content-Length (its size is the playlist file's) and a
+    TCP stream without a duration are live, reopened when they drop."""
+    from types import SimpleNamespace
+
+    from mulde.video.capture import _is_recording
+
+    def opened(duration, size, fmt):
+        return SimpleNamespace(duration=duration, size=size,
+                               format=SimpleNamespace(name=fmt))
+
+    assert _is_recording(opened(5_000_000, 4409, "mov,mp4,m4a,3gp,3g2,mj2"), "http://h/a.mp4")
+    assert _is_recording(opened(None, 30080, "mpegts"), "https://h/a.ts")
+    assert _is_recording(opened(9_000_000, 136, "hls"), "http://h/vod.m3u8")  # ENDLIST: a VOD
+    assert not _is_recording(opened(None, 136, "hls"), "http://h/live.m3u8")
+    assert not _is_recording(opened(None, 900, "dash"), "http://h/live.mpd")
+    assert not _is_recording(opened(None, 30080, "mpegts"), "tcp://h:5000")
+    assert not _is_recording(opened(None, -38, "mpegts"), "http://h/live.ts")  # no length

@@ -45,6 +45,10 @@ from mulde.video.decode import VideoReadError
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt", "rtp")
 """URL schemes `open_capture` treats as network streams."""
 
+PLAYLIST_FORMATS = frozenset({"hls", "applehttp", "dash"})
+"""FFmpeg's demuxers of playlists (HLS, MPEG-DASH): a live one states no duration, and the
+size FFmpeg knows is the playlist's, not the stream's (`_is_recording`)."""
+
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
@@ -244,9 +248,13 @@ def _live_frames(container: av.container.InputContainer, stream: av.VideoStream
 def _is_recording(container: Any, url: str) -> bool:
     """Whether an opened network source is a recording served whole, which ends at its end:
     its container states a duration (an MP4 over HTTP, a finished playlist), or an HTTP(S)
-    server stated its length (an MPEG-TS file). A live stream states neither."""
+    server stated its length (an MPEG-TS file). A live stream states neither; a live
+    playlist's size is the playlist file's, so for HLS and DASH only the duration counts."""
     if container.duration is not None and container.duration > 0:
         return True
+    names = set(str(getattr(container.format, "name", "")).split(","))
+    if names & PLAYLIST_FORMATS:
+        return False
     try:
         size = int(container.size)
     except Exception:  # noqa: BLE001 (a protocol without a size)
