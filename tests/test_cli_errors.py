@@ -673,6 +673,17 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
                  "--out", str(tmp_path / "s.npy")]) == 2
     assert "other.csv: column 2 is 'mass', but the model" in _error(capsys)
     assert not (tmp_path / "s.npy").exists()
+    # another column count: the columns named apart (a newcomer's file kept its label column)
+    X.assign(label=0).to_csv(tmp_path / "labelled.csv", index=False)
+    X[["speed", "size"]].to_csv(tmp_path / "short.csv", index=False)
+    assert main(["score", str(path), str(tmp_path / "labelled.csv"),
+                 "--out", str(tmp_path / "s.npy")]) == 2
+    assert _error(capsys).endswith("has 4 features, but the model " + str(path) + " expects "
+                                   "3; its header has columns the model was not fitted on "
+                                   "(label): drop them")
+    assert main(["score", str(path), str(tmp_path / "short.csv"),
+                 "--out", str(tmp_path / "s.npy")]) == 2
+    assert _error(capsys).endswith("expects 3; it lacks the model's angle")
 
 
 def test_a_header_of_the_fitted_numeric_names_is_a_header_when_scoring(tmp_path, capsys):

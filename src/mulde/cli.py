@@ -272,7 +272,8 @@ def _score_into(args: argparse.Namespace) -> int:
                       names=None if fitted is None else [str(n) for n in fitted])
     if X.shape[1] != model.n_features_in_:
         raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
-                         f"{args.model} expects {model.n_features_in_}")
+                         f"{args.model} expects {model.n_features_in_}"
+                         + _columns_apart(args.features, fitted))
     _check_columns(args.features, model, args.model)
     with warnings.catch_warnings():  # the columns are checked above, where the file names them
         warnings.filterwarnings("ignore", message="X does not have valid feature names",
@@ -306,6 +307,26 @@ def _columns(names: list[str], first: int = 4) -> str:
         return ", ".join(map(one, names))
     return (", ".join(map(one, names[:first])) + f", ..., {one(names[-1])} ({len(names)} "
             "in all)")
+
+
+def _columns_apart(features: Path, fitted: Any) -> str:
+    """For a features file of another column count than the model's: the header's columns the
+    model was not fitted on, and the model's the header lacks, when both have names ("" when
+    either has none)."""
+    from mulde.io.features import csv_header
+
+    if fitted is None:
+        return ""
+    fitted = [str(n) for n in fitted]
+    header = csv_header(features, fitted)
+    if not header:
+        return ""
+    extra = [h for h in header if h not in fitted]
+    missing = [f for f in fitted if f not in header]
+    parts = ([f"its header has columns the model was not fitted on ({_columns(extra)}): drop "
+              "them"] if extra else []) + (
+        [f"it lacks the model's {_columns(missing)}"] if missing else [])
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def _check_columns(features: Path, model: Any, model_path: Path) -> None:
