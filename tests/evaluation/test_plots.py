@@ -64,3 +64,24 @@ def test_calibrated_axis_keeps_a_small_event_visible_next_to_a_huge_one():
     assert small < 0.05 * big  # linear: the walker is lost under the runner
     small, big = _peak_heights(video_png("v", scores, calibrated=True))
     assert small > 0.3 * big  # symlog: the walker keeps a third of the runner's height
+
+
+def test_a_calibrated_axis_has_ticks_to_read_a_peak_above_1_and_room_for_its_number(
+        monkeypatch):
+    """Peaks of 2-3.6 had only the ticks 0 and 1 to be read against (a newcomer's report),
+    and an event's number at the highest peak was cut at the top: ticks at 1, 2 and 5 of
+    each decade now, and the axis ends above the peak."""
+    from matplotlib.figure import Figure
+
+    drawn = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig",
+                        lambda self, *a, **k: drawn.append(self) or save(self, *a, **k))
+    scores = np.zeros(60)
+    scores[40:45] = 3.63
+    video_png("v", scores, calibrated=True, threshold=0.6, events=[(40, 44, 42, 3.63)])
+    ax = drawn[-1].axes[0]
+    low, high = ax.get_ylim()
+    shown = [t for t in ax.get_yticks() if low <= t <= high]
+    assert {0.0, 1.0, 2.0} <= set(shown)
+    assert high > 3.63 * 1.2

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, SymmetricalLogLocator
 
 SCORE_COLOR = "#1f4e79"
 RAW_COLOR = "#9aa5b1"
@@ -148,9 +148,14 @@ def video_png(
     for axis, low in ((ax, min(lows)), (ax_s, stream_low)) if two else ((ax, min(lows)),):
         if calibrated:
             axis.set_yscale("symlog", linthresh=1.0, linscale=0.6)
+            # ticks at 1, 2, 5 of each decade: a peak of 3.6 can be read, not only 0 and 1
+            axis.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=1.0, base=10,
+                                                               subs=(1.0, 2.0, 5.0)))
             axis.yaxis.set_major_formatter(FuncFormatter(_tick))
-            # autoscaling mirrors the log decades below 0; keep only what the data reach
-            axis.set_ylim(bottom=min(low, 0.0) - 0.1)
+            # autoscaling mirrors the log decades below 0; keep only what the data reach,
+            # with room above the highest peak for an event's number
+            high = axis.get_ylim()[1]
+            axis.set_ylim(bottom=min(low, 0.0) - 0.1, top=high + 0.25 * abs(high) + 0.1)
         axis.set_xlim(-0.5, max(len(scores) - 0.5, 0.5))
         _style(axis)
     (ax_s if two else ax).set_xlabel("frame", fontsize=8)
