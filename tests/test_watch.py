@@ -596,20 +596,6 @@ def test_a_score_flapping_at_the_threshold_keeps_at_most_three_clips_open(tmp_pa
     assert lengths[-1] == full[-1]
 
 
-def test_a_stream_that_ends_with_no_reconnection_asked_for_is_not_lost(trained, tmp_path):
-    """--reconnect-tries 0: the stream's end is its end ("end of stream", exit 0), not a
-    lost stream."""
-    model_dir, video = trained
-    port = free_port()
-    server = _server(f"tcp://127.0.0.1:{port}?listen=1", video, stop=15)
-    try:
-        summary = watch_source(load_model(model_dir), f"tcp://127.0.0.1:{port}", tmp_path,
-                               reconnect_tries=0, timeout_s=3.0)
-    finally:
-        server.wait(timeout=30)
-    assert summary["frames"] == 15 and summary["stopped"] == "end of stream"
-
-
 def test_an_earlier_watchs_outputs_are_replaced_and_other_files_kept(tmp_path):
     """A second watch into the folder of one that found 2 events finds none: events.json is
     [] and the first watch's snapshots, clips and leftover temp files are gone, while files

@@ -119,3 +119,46 @@ def test_a_recording_is_told_from_a_live_stream_by_its_duration_or_served_length
     assert not _is_recording(opened(None, 900, "dash"), "http://h/live.mpd")
     assert not _is_recording(opened(None, 30080, "mpegts"), "tcp://h:5000")
     assert not _is_recording(opened(None, -38, "mpegts"), "http://h/live.ts")  # no length
+
+
+def test_a_live_stream_that_ends_with_no_reconnection_asked_for_is_not_lost(monkeypatch):
+    """--reconnect-tries 0: a live stream's end is its end (`lost` None, no drop logged);
+    with tries, the same end after failed reconnections is a lost stream."""
+    from types import SimpleNamespace
+
+    import mulde.video.capture as capture_module
+
+    class Live:  # an opened live MPEG-TS stream of 3 frames: no duration, no size
+        duration, format = None, SimpleNamespace(name="mpegts")
+        streams = SimpleNamespace(video=[SimpleNamespace(guessed_rate=10, average_rate=10)])
+
+        @property
+        def size(self):
+            raise OSError("no size")
+
+        def decode(self, stream):
+            return (SimpleNamespace(to_ndarray=lambda format: np.zeros((4, 4, 3), np.uint8))
+                    for _ in range(3))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    opened = []
+
+    def fake_open(url, timeout=None):
+        opened.append(url)
+        if len(opened) > 1:
+            raise OSError("Connection refused")
+        return Live()
+
+    monkeypatch.setattr(capture_module.av, "open", fake_open)
+    for tries, lost in ((0, None), (1, "Connection refused; gave up after 1 reconnection "
+                                         "attempt(s)")):
+        opened.clear()
+        capture = open_capture("tcp://127.0.0.1:9", reconnect_tries=tries, backoff_s=0.01)
+        frames = [f for f in capture.frames() if isinstance(f, np.ndarray)]
+        assert len(frames) == 3 and capture.lost == lost
+        assert len(opened) == tries + 1
