@@ -32,6 +32,12 @@ _WRITE_ERRNOS = frozenset(
 )
 
 
+def _temp_beside(path: Path) -> Path:
+    """A temp name beside `path`, unique per process and call, of the form `_TEMP_NAME`
+    matches (so `sweep_stale_temp` finds a killed writer's file)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed.
@@ -43,7 +49,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = _temp_beside(path)
     try:
         yield tmp
         if tmp.exists():  # writers such as safetensors create 0600 files: use what open() gives
@@ -81,7 +87,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         raise OSError(errno.EBUSY, f"{given}: a mount point or the current folder, which "
                                    "cannot be replaced whole; give a folder inside it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = _temp_beside(path)
     tmp.mkdir()
     try:
         yield tmp

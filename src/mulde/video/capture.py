@@ -10,12 +10,13 @@ network stream, as one iterator of RGB uint8 (H, W, 3) frames.
   order, as they come (no constant-rate timeline: a live stream has no end to fill up to).
 - A network stream that fails or ends is reopened with exponential back-off (`backoff_s`,
   doubling, at most `backoff_max_s`), up to `reconnect_tries` times in a row; the count
-  starts again after each frame received. A recording served whole (an HTTP(S) file, a
-  finished playlist: its container states a duration) ends at its end instead, as a file
-  does: reopening it would replay it from the start. When the tries are spent the frames
-  end and `Capture.lost` says why, so the watcher writes its outputs and reports the stream
-  lost; a stream that never delivered a frame is a `VideoReadError` (a wrong URL, nothing
-  listening) instead.
+  starts again after each frame received. A recording served whole (its container states
+  a duration, or an HTTP(S) server its length; `_is_recording`) ends at its end instead, as
+  a file does: reopening it would replay it from the start. When the tries (one or more)
+  are spent the frames end and `Capture.lost` says why, so the watcher writes its outputs
+  and reports the stream lost; with none asked for, a stream's end is its end. A stream
+  that never delivered a frame is a `VideoReadError` (a wrong URL, nothing listening)
+  instead.
 
 Errors naming the source (a path that does not exist, an unknown scheme, a device that
 cannot be opened) are `VideoReadError`s, raised by `open_capture` before any frame.
