@@ -245,6 +245,13 @@ VARIANTS["depth3_dropout10"] = {**VARIANTS["depth3_held20_100_per_feature"], "dr
 VARIANTS["depth3_dropout05"] = {**VARIANTS["depth3_held20_100_per_feature"], "dropout": 0.05}
 VARIANTS["depth3_layer_norm"] = {**VARIANTS["depth3_held20_100_per_feature"],
                                  "layer_norm": True}
+# after round 41 (scratch seed 5): T5 with `deep_members` networks, each on `deep_share` of the
+# rows, where its third layer applies (bagging against the deeper network's memorisation)
+VARIANTS["depth3_bag2_halves"] = {**VARIANTS["depth3_held20_100_per_feature"],
+                                  "deep_members": 2, "deep_share": 0.5}
+VARIANTS["depth3_ens2_full"] = {**VARIANTS["depth3_held20_100_per_feature"],
+                                "deep_members": 2, "deep_share": 1.0}
+VARIANTS["depth3_ens2_w180"] = {**VARIANTS["depth3_ens2_full"], "deep_width": 180}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -353,6 +360,9 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     long_steps = params.pop("long_steps", None)
     params.pop("lattice_rule", None)  # rounds 35-36's rules: `fit_mulde_energies` applies them
     deep_per_feature = params.pop("deep_rows_per_feature", None)
+    deep_members = params.pop("deep_members", None)
+    deep_share = params.pop("deep_share", None)
+    deep_width = params.pop("deep_width", None)
     params.pop("held_rows_per_feature", None)
     params.pop("held_share", None)
     params["validation_fraction"] = held_fraction(variant, n_features, n_rows)
@@ -363,6 +373,10 @@ def variant_params(variant: str, n_features: int, n_rows: int,
                                                       n_rows)[:2]
     if deep_per_feature is not None and n_rows >= deep_per_feature * n_features:
         params["hidden_sizes"] = (*params["hidden_sizes"], 256)
+        if deep_members is not None:
+            params["n_members"], params["max_samples"] = deep_members, deep_share
+        if deep_width is not None:
+            params["hidden_sizes"] = tuple(min(w, deep_width) for w in params["hidden_sizes"])
     if long_per_feature is not None and n_rows >= long_per_feature * n_features:
         params["max_steps"] = long_steps
     if per_direction is not None and directions is None:
