@@ -13,6 +13,10 @@ from speed import PREVIOUS_DEFAULT, ROUND1_DEFAULT
 
 from mulde import MULDE
 
+# the variants of T5 (round 41's winner) that later probes and round 42 fitted
+PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
+                "depth3_bag2_halves", "depth3_ens2_full", "depth3_ens2_w180")
+
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
 BEFORE_ISSUE_15 = {"beta": 0.1, "regulariser": "constant", "aggregator": "gmm",
@@ -64,7 +68,7 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     assert weights.pop("depth3_100_per_feature") == 0.25  # round 40: from 100 rows per feature
     assert weights.pop("held20_100_per_feature") == 0.25  # round 41: a fifth held out
     assert weights.pop("depth3_held20_100_per_feature") == 0.25
-    for name in ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm"):  # T5's probes
+    for name in PROBES_OF_T5:
         assert weights.pop(name) == 0.25
     assert set(weights.values()) == {0.0}
 
@@ -80,7 +84,7 @@ def test_the_density_suites_variants_before_round_35_train_on_the_rows_as_given(
     assert flags.pop("dequantise_cells2sd") is flags.pop("depth3_per_feature") is True
     assert flags.pop("depth3_100_per_feature") is True
     assert flags.pop("held20_100_per_feature") is flags.pop("depth3_held20_100_per_feature") is True
-    for name in ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm"):  # T5's probes
+    for name in PROBES_OF_T5:
         assert flags.pop(name) is True
     assert set(flags.values()) == {False}
 
@@ -108,7 +112,7 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
     assert rates.pop("depth3_100_per_feature") == "auto"
     assert rates.pop("held20_100_per_feature") == rates.pop("depth3_held20_100_per_feature") == (
         "auto")
-    for name in ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm"):  # T5's probes
+    for name in PROBES_OF_T5:
         assert rates.pop(name) == "auto"
     assert set(rates.values()) == {1e-3}
 

@@ -40,7 +40,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "dequantise_lattice3", "dequantise_cells2sd", "depth3_per_feature",
                  "depth3_100_per_feature", "held20_100_per_feature",
                  "depth3_held20_100_per_feature", "depth3_dropout10", "depth3_dropout05",
-                 "depth3_layer_norm"}
+                 "depth3_layer_norm", "depth3_bag2_halves", "depth3_ens2_full",
+                 "depth3_ens2_w180"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -247,3 +248,22 @@ def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
             "auto", n, d, t5["hidden_sizes"])
         assert held_fraction("depth3_held20_100_per_feature", d, n) == t5["validation_fraction"]
     assert all(v["validation_fraction"] == 0.1 for v in VARIANTS.values())
+
+
+def test_round42_variants_add_two_networks_only_where_the_third_layer_applies():
+    """Round 42's E1 and the probes before it change T5 only where its third layer applies
+    (rows >= 100 per feature): two networks, on halves or on every row, E1's capped at 180
+    wide; elsewhere they fit T5's network."""
+    from density_fidelity import variant_params
+
+    t5 = variant_params("depth3_held20_100_per_feature", 16, 1600, 12)
+    e1 = variant_params("depth3_ens2_w180", 16, 1600, 12)
+    assert (e1["n_members"], e1["max_samples"], e1["hidden_sizes"]) == (2, 1.0, (180, 180, 180))
+    assert e1["validation_fraction"] == t5["validation_fraction"] == 0.2
+    halves = variant_params("depth3_bag2_halves", 16, 1600, 12)
+    assert (halves["n_members"], halves["max_samples"]) == (2, 0.5)
+    assert halves["hidden_sizes"] == variant_params("depth3_ens2_full", 16, 1600, 12)[
+        "hidden_sizes"] == (256, 256, 256)
+    for name in ("depth3_ens2_w180", "depth3_bag2_halves", "depth3_ens2_full"):
+        assert variant_params(name, 16, 1599, 12) == variant_params(
+            "depth3_held20_100_per_feature", 16, 1599, 12)
