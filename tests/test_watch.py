@@ -113,6 +113,7 @@ def test_a_stream_that_never_comes_back_ends_with_its_outputs(trained, tmp_path)
         server.wait(timeout=30)
     assert summary["frames"] == 25
     assert summary["stopped"].startswith("stream lost: ")  # not a finished recording
+    assert summary["lost"] is True
     assert summary["stopped"].endswith("; gave up after 2 reconnection attempt(s)")
     late = [d for d in summary["drops"] if d.startswith("after frame 24:")]  # the last, 0-based
     assert len(late) == 2 and late[0] == "after frame 24: the stream ended"  # then refused
@@ -179,6 +180,7 @@ def test_a_recording_served_over_http_is_watched_once_to_its_end(container, trai
         server.shutdown()
     assert summary["frames"] == 60 and summary["reconnects"] == 0
     assert summary["stopped"] == "end of stream" and summary["drops"] == []
+    assert summary["lost"] is False
 
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])

@@ -1255,7 +1255,7 @@ def _watch(args: argparse.Namespace) -> int:
           f"{summary['stopped']}; outputs in {args.out}")
     # a lost camera is not a finished recording, for a script that restarts the watch: its
     # own status (1 is Python's for a crash, 2 a usage error, 130 an interrupt)
-    return STREAM_LOST if summary["stopped"].startswith("stream lost") else 0
+    return STREAM_LOST if summary["lost"] else 0
 
 
 def _training_options(args: argparse.Namespace) -> dict:

@@ -303,7 +303,7 @@ class Watcher:
 
     def _run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.perf_counter()
-        stopped = "end of stream"
+        stopped, lost = "end of stream", False
         interrupted: BaseException | None = None
         csv_file = open(self.out / "scores.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
         writer = csv.writer(csv_file)
@@ -330,7 +330,8 @@ class Watcher:
                 for arrived, frame in frames.drain():  # decoded before the stop: scored
                     self._take(frame, writer, arrived)
             self._flush(self.scorer.finish, writer)
-            if interrupted is None and self.capture.lost:
+            lost = interrupted is None and bool(self.capture.lost)
+            if lost:
                 stopped = f"stream lost: {self.capture.lost}"
         except Exception as err:  # the source or a frame failed: score what has arrived
             stopped = f"failed: {err}"
@@ -342,7 +343,7 @@ class Watcher:
             frames.close()
             csv_file.flush()
             csv_file.close()
-            summary = self._close(stopped, time.perf_counter() - started)
+            summary = self._close(stopped, time.perf_counter() - started, lost)
             if self.options.status:  # the rate over the seconds frames flowed, as watch.json
                 self._status(self.flowing_s or time.perf_counter() - started)
                 self.options.status.write("\n")
@@ -465,7 +466,7 @@ class Watcher:
     def _write_events(self) -> None:
         write_json(self.out / "events.json", self.state.events)
 
-    def _close(self, stopped: str, seconds: float) -> dict[str, Any]:
+    def _close(self, stopped: str, seconds: float, lost: bool) -> dict[str, Any]:
         st = self.state
         last = self.tracker.close()
         if last is not None:
@@ -494,7 +495,7 @@ class Watcher:
                           "start_level": self.scorer.smoother.start},
             "features_exact": self.scorer.online.exact, "events": len(st.events),
             "reconnects": self.capture.reconnects, "gaps": self.gaps, "drops": self.capture.drops,
-            "stopped": stopped, "notes": self.notes}
+            "stopped": stopped, "lost": lost, "notes": self.notes}
         write_json(self.out / "watch.json", summary)
         return summary
 
