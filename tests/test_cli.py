@@ -1084,6 +1084,8 @@ def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monk
     # training by epochs alone (max_steps null): no step count to quarter, no crash
     assert main(["train", str(root / "train"), *common, "--params",
                  '{"max_steps": null, "n_epochs": 2}']) == 2
+    # a quick run (seconds per fit): no note
+    assert main(["train", str(root / "train"), *common, "--params", '{"max_steps": 199}']) == 2
     assert notes == [
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
         "--fit-jobs N fits the stream models in N processes (now 3), --params "
@@ -1093,7 +1095,7 @@ def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monk
         "'{\"max_steps\": 100}' trains 100 steps instead of 400 (faster, rougher)",
         None,
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
-        "--fit-jobs N fits the stream models in N processes (now 3)"]
+        "--fit-jobs N fits the stream models in N processes (now 3)", None]
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["fit"], ["watch"]])

@@ -1120,15 +1120,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+QUICK_STEPS = 200
+"""Fewer training steps than this (`--params '{"max_steps": 100}'`) fit in seconds: `mulde run`
+and `train` print no note on how to make the fits faster."""
+
+
 def _fit_note(args: argparse.Namespace, overrides: dict, training: dict) -> str | None:
     """The line run and train print before the model fits, which take minutes on a CPU:
     the two options that make them faster, with their values now (None for a detector
-    other than MULDE, whose fits are quick and take no --params)."""
+    other than MULDE, whose fits are quick and take no --params, and for fewer than
+    `QUICK_STEPS` training steps)."""
     if args.detector != "mulde":
         return None
     from mulde import MULDE
 
     steps = overrides.get("max_steps", MULDE().get_params()["max_steps"])
+    if steps is not None and steps < QUICK_STEPS:  # seconds per fit: nothing to hurry
+        return None
     note = ("mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
             f"--fit-jobs N fits the stream models in N processes (now {training['fit_jobs']})")
     # max_steps null (training by n_epochs alone) or already tiny: no fewer steps to offer
