@@ -252,6 +252,8 @@ VARIANTS["depth3_bag2_halves"] = {**VARIANTS["depth3_held20_100_per_feature"],
 VARIANTS["depth3_ens2_full"] = {**VARIANTS["depth3_held20_100_per_feature"],
                                 "deep_members": 2, "deep_share": 1.0}
 VARIANTS["depth3_ens2_w180"] = {**VARIANTS["depth3_ens2_full"], "deep_width": 180}
+# round 43: E1 narrower still, so that a training step costs T5's
+VARIANTS["depth3_ens2_w160"] = {**VARIANTS["depth3_ens2_full"], "deep_width": 160}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -367,10 +369,10 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     params.pop("held_share", None)
     params["validation_fraction"] = held_fraction(variant, n_features, n_rows)
     if isinstance(params["hidden_sizes"], str):  # "auto": rounds 29-40's two layers
-        from mulde.core.network import resolve_hidden_sizes
+        from mulde.core.network import WIDTH, WIDTH_MAX, WIDTH_PER_FEATURE
 
-        params["hidden_sizes"] = resolve_hidden_sizes(params["hidden_sizes"], n_features,
-                                                      n_rows)[:2]
+        params["hidden_sizes"] = (min(max(WIDTH, WIDTH_PER_FEATURE * n_features), WIDTH_MAX),
+                                  WIDTH)
     if deep_per_feature is not None and n_rows >= deep_per_feature * n_features:
         params["hidden_sizes"] = (*params["hidden_sizes"], 256)
         if deep_members is not None:
