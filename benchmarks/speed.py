@@ -46,11 +46,12 @@ from mulde.core import (
     EnergyMLP,
     NoiseSchedule,
     TrainConfig,
+    energy_network,
     multiscale_energy,
     resolve_hidden_sizes,
     train_energy,
 )
-from mulde.core.training import members_for_rows, resolve_lr
+from mulde.core.training import deep_pair, resolve_lr, resolve_max_samples, resolve_members
 
 CPU = torch.device("cpu")  # where the parts run unless --device says otherwise
 FIT_ROWS = 20_000  # the training rows of `part_fit`, `train_steps_per_s` and the widths below
@@ -59,7 +60,8 @@ FIT_ROWS = 20_000  # the training rows of `part_fit`, `train_steps_per_s` and th
 def widths(preset: str, d: int, n_rows: int = FIT_ROWS) -> tuple[int, ...]:
     """The hidden widths the preset's network has on d features fitted on n_rows rows (the
     default's first layer is max(256, d) wide since issue 15's round 28, with a third layer of
-    256 from 100 rows per feature since round 41; the paper's 4,096 x 2)."""
+    256 from 100 rows per feature since round 41, there two networks of three layers of 160
+    since round 43; the paper's 4,096 x 2)."""
     return resolve_hidden_sizes(MULDE.from_preset(preset).hidden_sizes, d, n_rows)
 
 
@@ -167,10 +169,11 @@ def part_calib(quick: bool, device: torch.device = CPU) -> dict:
 
 def members(preset: str, d: int, n_rows: int = FIT_ROWS) -> int:
     """The networks the preset's model has on n_rows rows of d Gaussian features (n_members
-    "auto": `members_for_rows`, the rows spread over all d principal directions: one network
-    at d 34, eight at d 512 and 1,152 from 20,000 rows); scoring evaluates each of them."""
-    chosen = MULDE.from_preset(preset).n_members
-    return members_for_rows(n_rows, d, d) if chosen == "auto" else int(chosen)
+    "auto": `resolve_members`, the rows spread over all d principal directions: two at d 34
+    (round 43's pair, from 100 rows per feature), eight at d 512 and 1,152 from 20,000
+    rows); scoring evaluates each of them, and a training step trains each."""
+    model = MULDE.from_preset(preset)
+    return resolve_members(model.n_members, n_rows, d, d, model.hidden_sizes)
 
 
 def fitted_mulde(d: int, preset: str) -> MULDE:
@@ -190,11 +193,16 @@ def fitted_mulde(d: int, preset: str) -> MULDE:
 def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = FIT_ROWS,
                       warmup: bool = True, device: torch.device = CPU) -> dict:
     """Time `steps` optimiser steps of the preset (after 1 warm-up step) on random data, the
-    network and the rows on `device`."""
+    networks (every member the preset trains on n_rows rows, on its share of each batch) and
+    the rows on `device`."""
     params = MULDE.from_preset(preset).get_params()
-    net = EnergyMLP(d, resolve_hidden_sizes(params["hidden_sizes"], d, n_rows)).to(device)
+    m = members(preset, d, n_rows)
+    hidden = resolve_hidden_sizes(params["hidden_sizes"], d, n_rows)
+    net = energy_network(d, hidden, n_members=m).to(device)
+    pair = params["n_members"] == "auto" and deep_pair(n_rows, d, params["hidden_sizes"])
     x = torch.randn(n_rows, d, device=device)
     cfg = dict(lr=resolve_lr(params["lr"], n_rows, d), batch_size=params["batch_size"],
+               max_samples=resolve_max_samples(params["max_samples"], m, pair),
                validation_fraction=0.0, patience=None, eval_every=10**9,
                ema_decay=params["ema_decay"], seed=0)
     loss = DSMLoss(params["beta"], params["regulariser"], params["time_score"])
@@ -207,6 +215,7 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = FIT_ROWS,
     sec = (time.perf_counter() - t0) / steps
     batch = params["batch_size"]
     return {"preset": preset, "d": d, "device": str(device), "batch_size": batch,
+            "n_members": m, "hidden_sizes": list(hidden), "max_samples": cfg["max_samples"],
             "steps_timed": steps, "warmup": warmup, "s_per_step": sec, "steps_per_s": 1 / sec,
             "samples_per_s": batch / sec}
 
@@ -470,8 +479,10 @@ def main(argv: list[str] | None = None) -> None:
     res = read_json(out) if args.update else None
     if res is None:
         res = new_header("speed", n_train=args.n_train, dims=args.dims, quick=args.quick)
-    else:
+    else:  # the parts measured now say on which machine, where it may not be the header's
         res["commands"].append(command_line())
+        machine = new_header("speed")["machine"]
+        res.setdefault("part_machines", {}).update(dict.fromkeys(args.parts, machine))
     if "calib" in args.parts:
         res["calib"] = part_calib(args.quick, device)
         write_json(out, res)

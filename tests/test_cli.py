@@ -119,16 +119,17 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
 
 
 def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_path, capsys):
-    """From 100 rows per feature "auto" adds a third layer and holds a fifth of the rows out
-    (issue 15, round 41): `info` says the widths built and the share, and why; a share given
-    as a number is said without the why."""
+    """From 100 rows per feature "auto" builds two networks of three layers of 160 and holds
+    a fifth of the rows out (issue 15, rounds 41 and 43): `info` says the widths built, the
+    networks and the share, and why; a share given as a number is said without the why;
+    `fit` says why there are two networks."""
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((600, 2)))
     for params, why in (('{"max_steps": 2, "n_levels": 2}', True),
                         ('{"max_steps": 2, "n_levels": 2, "validation_fraction": 0.25}', False)):
         out = str(tmp_path / "w.safetensors")
         assert main(["fit", str(tmp_path / "x.npy"), "--out", out, "--quiet",
                      "--params", params]) == 0
-        capsys.readouterr()
+        assert ', 2 networks ("auto": at least 100 rows per feature)' in capsys.readouterr().out
         assert main(["info", out]) == 0
         text = capsys.readouterr().out
         share = 0.2 if why else 0.25
@@ -136,7 +137,7 @@ def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_pat
         assert said in text, text
         assert ('set by "auto" from the depth and the training rows per feature'
                 in text) is why
-        assert "2 features, network 256x256x256" in text  # 300 rows per feature
+        assert '2 features, 2 networks of 160x160x160 (n_members "auto")' in text  # 300 a feature
 
 
 def test_info_says_which_columns_were_dequantised(tmp_path, capsys):

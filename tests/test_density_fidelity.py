@@ -41,7 +41,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "depth3_100_per_feature", "held20_100_per_feature",
                  "depth3_held20_100_per_feature", "depth3_dropout10", "depth3_dropout05",
                  "depth3_layer_norm", "depth3_bag2_halves", "depth3_ens2_full",
-                 "depth3_ens2_w180"}
+                 "depth3_ens2_w180", "depth3_ens2_w160"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -232,38 +232,57 @@ def test_round_41s_fifth_held_out_comes_from_a_hundred_rows_per_feature():
 def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
     """The library's "auto" widths add a third layer, and its "auto" validation_fraction a
     fifth, from 100 rows per feature since round 41; the earlier variants keep fitting what
-    they fitted (two layers, a tenth), and the winner T5 is the library's rule itself."""
+    they fitted (two layers, a tenth); T5 keeps round 41's widths (the third layer of 256),
+    and round 43's winner E2 is the library's rule itself up to 160 features (past them
+    the library's first layer stays as wide as the input, unmeasured)."""
     from density_fidelity import VARIANTS, held_fraction, variant_params
 
     from mulde.core.network import resolve_hidden_sizes
-    from mulde.core.training import resolve_validation_fraction
+    from mulde.core.training import (
+        resolve_max_samples,
+        resolve_members,
+        resolve_validation_fraction,
+    )
 
     for d, n in ((16, 4000), (8, 800), (300, 30_000), (64, 4000)):
         default = variant_params("dequantise_cells2sd", d, n, 12)
         assert len(default["hidden_sizes"]) == 2 and default["validation_fraction"] == 0.1
         assert held_fraction("dequantise_cells2sd", d, n) == 0.1
         t5 = variant_params("depth3_held20_100_per_feature", d, n, 12)
-        assert t5["hidden_sizes"] == resolve_hidden_sizes("auto", d, n)
+        two = (max(256, d), 256)
+        assert t5["hidden_sizes"] == (two if n < 100 * d else (*two, 256))
         assert t5["validation_fraction"] == resolve_validation_fraction(
             "auto", n, d, t5["hidden_sizes"])
         assert held_fraction("depth3_held20_100_per_feature", d, n) == t5["validation_fraction"]
+        e1 = variant_params("depth3_ens2_w160", d, n, 12)
+        library = resolve_hidden_sizes("auto", d, n)
+        members = resolve_members("auto", n, d, d)
+        if d <= 160:
+            assert e1["hidden_sizes"] == library
+            assert e1["validation_fraction"] == resolve_validation_fraction("auto", n, d, library)
+            if n >= 100 * d:  # the pair; elsewhere both resolve "auto" alike (as T5)
+                assert (e1["n_members"], e1["max_samples"]) == (members, resolve_max_samples(
+                    "auto", members, pair=True)) == (2, 1.0)
     assert all(v["validation_fraction"] == 0.1 for v in VARIANTS.values())
 
 
 def test_round42_variants_add_two_networks_only_where_the_third_layer_applies():
     """Round 42's E1 and the probes before it change T5 only where its third layer applies
     (rows >= 100 per feature): two networks, on halves or on every row, E1's capped at 180
-    wide; elsewhere they fit T5's network."""
+    wide (round 43's E2 at 160); elsewhere they fit T5's network."""
     from density_fidelity import variant_params
 
     t5 = variant_params("depth3_held20_100_per_feature", 16, 1600, 12)
     e1 = variant_params("depth3_ens2_w180", 16, 1600, 12)
     assert (e1["n_members"], e1["max_samples"], e1["hidden_sizes"]) == (2, 1.0, (180, 180, 180))
+    e2 = variant_params("depth3_ens2_w160", 16, 1600, 12)
+    assert (e2["n_members"], e2["max_samples"], e2["hidden_sizes"]) == (2, 1.0, (160, 160, 160))
     assert e1["validation_fraction"] == t5["validation_fraction"] == 0.2
     halves = variant_params("depth3_bag2_halves", 16, 1600, 12)
     assert (halves["n_members"], halves["max_samples"]) == (2, 0.5)
     assert halves["hidden_sizes"] == variant_params("depth3_ens2_full", 16, 1600, 12)[
         "hidden_sizes"] == (256, 256, 256)
-    for name in ("depth3_ens2_w180", "depth3_bag2_halves", "depth3_ens2_full"):
+    for name in ("depth3_ens2_w180", "depth3_ens2_w160", "depth3_bag2_halves",
+                 "depth3_ens2_full"):
         assert variant_params(name, 16, 1599, 12) == variant_params(
             "depth3_held20_100_per_feature", 16, 1599, 12)

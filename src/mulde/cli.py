@@ -187,7 +187,8 @@ def _fit(args: argparse.Namespace) -> int:
              + (f" of {X.shape[1]} features" if X.shape[1] > FEATURES_LR_FROM else "")
              if model.lr == "auto" else "")
           + _members_said(model.train_result_,
-                          members_reason(*X.shape, model.principal_directions_)
+                          members_reason(*X.shape, model.principal_directions_,
+                                         model.hidden_sizes)
                           if model.n_members == "auto" else "")
           + _dequantised_said(model.quantisation_steps_, X.shape[1])
           + f"); saved {path}")

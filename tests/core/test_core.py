@@ -1102,8 +1102,38 @@ def test_members_for_rows_bag_fits_of_fewer_than_50_rows_per_principal_direction
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 100_000), st.integers(1, 4096), st.none() | st.integers(1, 4096))
 def test_members_reason_is_given_exactly_when_several_networks_are_trained(n, d, k):
-    from mulde.core.training import members_reason
-    assert (members_reason(n, d, k) != "") == (members_for_rows(n, d, k) > 1)
+    from mulde.core.training import members_reason, resolve_members
+    assert (members_reason(n, d, k) != "") == (resolve_members("auto", n, d, k) > 1)
+    assert (members_reason(n, d, k, (256, 256)) != "") == (members_for_rows(n, d, k) > 1)
+    assert resolve_members("auto", n, d, k, (256, 256)) == members_for_rows(n, d, k)
+
+
+def test_auto_trains_two_networks_of_160_where_the_rows_are_100_per_feature():
+    """Round 42: with "auto" widths and members, from 100 rows per feature two networks of
+    three layers of 160 (the first as wide as the input past 160 features), each on every
+    row; one fewer row, round 28's two layers and the rows' rule; explicit widths keep the
+    rows' rule."""
+    from mulde.core.network import widths_for_features
+    from mulde.core.training import (
+        deep_pair,
+        members_reason,
+        resolve_max_samples,
+        resolve_members,
+    )
+
+    assert widths_for_features(16, 1600) == (160, 160, 160)
+    assert widths_for_features(16, 1599) == (256, 256)
+    assert widths_for_features(300, 30_000) == (300, 160, 160)
+    assert deep_pair(1600, 16) and not deep_pair(1599, 16)
+    assert not deep_pair(1600, 16, (160, 160, 160))  # widths given: the rows' rule
+    assert resolve_members("auto", 1600, 16) == 2
+    assert resolve_members("auto", 1600, 16, None, [256, 256, 256]) == 1
+    assert resolve_members(3, 1600, 16) == 3
+    assert resolve_max_samples("auto", 2, pair=True) == 1.0
+    assert resolve_max_samples("auto", 2) == 0.5  # another ensemble of two: halves
+    assert resolve_max_samples(0.3, 2, pair=True) == 0.3
+    assert members_reason(1600, 16) == "at least 100 rows per feature"
+    assert members_reason(300, 2) == "at least 100 rows per feature"  # the pair, not 3
 
 
 @settings(max_examples=200, deadline=None)
@@ -1135,13 +1165,16 @@ def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs
 
 
 def test_widths_for_features_add_a_third_layer_from_a_hundred_rows_per_feature():
-    """Issue 15's round 41: a third layer of 256 from n >= 100 d (the boundary included),
-    after the first two as they would be; ValueError naming the rows for n < 1."""
-    assert widths_for_features(16, 1600) == (256, 256, 256)
+    """Issue 15's rounds 41-43: three layers of 160 from n >= 100 d (the boundary
+    included), the first as wide as d past 160 features (round 28's rule); ValueError
+    naming the rows for n < 1."""
+    assert widths_for_features(16, 1600) == (160, 160, 160)
     assert widths_for_features(16, 1599) == (256, 256)
-    assert widths_for_features(300, 30_000) == (300, 256, 256)
-    assert widths_for_features(1, 100) == (256, 256, 256)
-    assert resolve_hidden_sizes("auto", 34, 20_000) == (256, 256, 256)
+    assert widths_for_features(160, 16_000) == (160, 160, 160)
+    assert widths_for_features(300, 30_000) == (300, 160, 160)
+    assert widths_for_features(4096, 409_600) == (2048, 160, 160)
+    assert widths_for_features(1, 100) == (160, 160, 160)
+    assert resolve_hidden_sizes("auto", 34, 20_000) == (160, 160, 160)
     with pytest.raises(ValueError, match="at least 1 training row"):
         widths_for_features(16, 0)
 
@@ -1149,12 +1182,13 @@ def test_widths_for_features_add_a_third_layer_from_a_hundred_rows_per_feature()
 @given(st.integers(1, 5000), st.integers(1, 10**6))
 def test_the_third_layer_and_the_fifth_held_out_come_together(d, n):
     """With "auto" widths, `validation_fraction_for_network` holds a fifth out exactly where
-    they have a third layer, else a tenth; the first two widths never depend on the rows."""
+    they have a third layer, else a tenth; the first layer is never narrower than d (up to
+    the cap of 2,048)."""
     from mulde.core.training import validation_fraction_for_network
 
     widths = widths_for_features(d, n)
     assert validation_fraction_for_network(n, d, widths) == (0.2 if len(widths) == 3 else 0.1)
-    assert widths[:2] == widths_for_features(d, 1)
+    assert widths[0] >= min(d, 2048)
 
 
 def test_the_fifth_held_out_follows_the_depth_built_and_the_rows():

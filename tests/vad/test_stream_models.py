@@ -226,18 +226,24 @@ def test_settle_auto_resolves_members_and_rate_from_the_given_rows():
 
 
 def test_settle_auto_gives_refits_the_deployed_models_depth_and_held_out_share():
-    """Issue 15's round 41: 1,000 rows of 8 features (125 per feature) fit three layers with
-    a fifth held out; a refit on three quarters of them (750 rows, 94 per feature) would fit
-    two with a tenth, so the whole stream's settle them; set values stay."""
+    """Issue 15's rounds 41-43: 1,000 rows of 8 features (125 per feature) fit two networks
+    of three layers of 160, each on every row, with a fifth held out; a refit on three
+    quarters of them (750 rows, 94 per feature) would fit one of two layers of 256 with a
+    tenth, so the whole stream's settle them; set values stay."""
     from mulde.vad.stream_models import PCAStream, settle_auto
 
     X = np.random.default_rng(0).normal(size=(1000, 8))
     settled = settle_auto(MULDEStream({"max_steps": 1}), X).params
-    assert settled["hidden_sizes"] == [256, 256, 256]
+    assert settled["hidden_sizes"] == [160, 160, 160]
     assert settled["validation_fraction"] == 0.2
+    assert (settled["n_members"], settled["max_samples"]) == (2, 1.0)
     refit = MULDEStream(settled).fit(X[:750], np.zeros(750, int)).model
-    assert refit.hidden_sizes_ == (256, 256, 256)
+    assert refit.hidden_sizes_ == (160, 160, 160)
     assert refit.train_result_.validation_fraction == 0.2
+    assert (refit.train_result_.n_members, refit.train_result_.max_samples) == (2, 1.0)
+    # members set: the pair's share is not settled ("auto" halves another ensemble's rows)
+    three = settle_auto(MULDEStream({"n_members": 3}), X).params
+    assert three["n_members"] == 3 and "max_samples" not in three
     fixed = settle_auto(MULDEStream({"hidden_sizes": [64], "validation_fraction": 0.3}), X)
     assert (fixed.params["hidden_sizes"], fixed.params["validation_fraction"]) == ([64], 0.3)
     # widths set, share "auto": the share follows the widths given, as a fit's would
@@ -254,7 +260,7 @@ def test_settle_auto_gives_refits_the_deployed_models_depth_and_held_out_share()
         with pytest.raises(ValueError, match="hidden_sizes"):
             MULDEStream(left).fit(X[:50], np.zeros(50, int))
     pca = settle_auto(PCAStream(MULDEStream(), 4), X).inner.params  # on the 4 components
-    assert pca["hidden_sizes"] == [256, 256, 256] and pca["validation_fraction"] == 0.2
+    assert pca["hidden_sizes"] == [160, 160, 160] and pca["validation_fraction"] == 0.2
 
 
 def test_settle_auto_counts_a_pca_streams_components():
@@ -305,9 +311,10 @@ def test_settle_auto_never_changes_a_factorys_shared_params():
     shared = {"n_members": "auto", "max_steps": 5}
     settled = settle_auto(MULDEStream(shared), _isotropic(600, 2))
     assert shared == {"n_members": "auto", "max_steps": 5}
-    # 600 rows: 1e-3; 300 per feature: three layers, a fifth held out
-    assert settled.params == {"n_members": 1, "lr": 1e-3, "hidden_sizes": [256, 256, 256],
-                              "validation_fraction": 0.2, "max_steps": 5}
+    # 600 rows: 1e-3; 300 per feature: two networks of three layers, a fifth held out
+    assert settled.params == {"n_members": 2, "max_samples": 1.0, "lr": 1e-3,
+                              "hidden_sizes": [160, 160, 160], "validation_fraction": 0.2,
+                              "max_steps": 5}
     assert settle_auto(MULDEStream(shared), _isotropic(4000, 512)).params["n_members"] == 8
 
 
@@ -334,6 +341,7 @@ def test_settle_auto_gives_the_networks_a_full_fit_trains():
         fitted = MULDE(max_steps=1, eval_every=1, random_state=0).fit(X)
         settled = settle_auto(MULDEStream(), X).params
         assert settled["n_members"] == fitted.train_result_.n_members
+        assert settled.get("max_samples", "auto") in ("auto", fitted.train_result_.max_samples)
         assert tuple(settled["hidden_sizes"]) == fitted.hidden_sizes_
         assert settled["validation_fraction"] == fitted.train_result_.validation_fraction
 

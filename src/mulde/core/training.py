@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from mulde.core.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mulde.core.denormals import flushed_denormals
 from mulde.core.loss import DSMLoss
-from mulde.core.network import EnergyNetwork, deep_enough
+from mulde.core.network import DEEP_ROWS_PER_FEATURE, EnergyNetwork, deep_enough
 from mulde.core.schedule import NoiseSchedule
 
 
@@ -315,11 +315,40 @@ def members_for_rows(n: int, n_features: int = 1, directions: int | None = None)
     return rows
 
 
-def members_reason(n: int, n_features: int, directions: int | None = None) -> str:
-    """Why `members_for_rows(n, n_features, directions)` trains more than one network, in
-    words for a report: "fewer than 10 rows per feature" (which wins where it holds with
-    another: it is what gives 4 or 8), "fewer than 50 rows per principal direction",
-    "fewer than 501 rows", or "" (one network). ValueError as `members_for_rows`."""
+DEEP_MEMBERS = 2
+"""The networks `n_members="auto"` trains where "auto" widths are the deeper ones (issue 15,
+round 43), each on every row (`max_samples="auto"`)."""
+
+
+def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto") -> bool:
+    """Whether `MULDE(n_members="auto")` trains round 43's pair on n rows of n_features
+    features: `DEEP_MEMBERS` (2) networks, each on every row, where the widths are "auto"
+    and the rows at least `mulde.core.network.DEEP_ROWS_PER_FEATURE` (100) per feature
+    (`deep_enough`), so that the widths are three layers of
+    `mulde.core.network.DEEP_WIDTH` (160). Widths given explicitly keep the rows' rule
+    (`members_for_rows`): the pair was measured at 160 wide only.
+
+    Why (benchmarks/density_fidelity.md, issue 15 rounds 42-43): the mean of two independently
+    initialised networks (a deep ensemble: Lakshminarayanan et al., NeurIPS 2017) keeps what
+    both learnt and averages away part of what each memorised on its own; against round
+    41's one network of 256 it ranked the suite's broader samples better with fewer held-out
+    false alarms (merit +0.0057, calibration 0.0010 better over 33 fits), a training step
+    taking about one network's time at the suite's and speed.py's widths (d <= 64; past 160
+    features the first layer stays d wide, so a step costs more). Below 501 rows (d <= 5
+    there) the pair replaces the rows' rule of 2-4 networks on halves."""
+    return (isinstance(hidden_sizes, str) and hidden_sizes == "auto"
+            and deep_enough(n, n_features))
+
+
+def members_reason(n: int, n_features: int, directions: int | None = None,
+                   hidden_sizes: Sequence[int] | str = "auto") -> str:
+    """Why `n_members="auto"` trains more than one network on n rows of n_features
+    features, in words for a report: "at least 100 rows per feature" (`deep_pair`), "fewer
+    than 10 rows per feature" (which wins where it holds with another: it is what gives 4
+    or 8), "fewer than 50 rows per principal direction", "fewer than 501 rows", or "" (one
+    network). ValueError as `members_for_rows`."""
+    if deep_pair(n, n_features, hidden_sizes):
+        return f"at least {DEEP_ROWS_PER_FEATURE} rows per feature"
     if members_for_rows(n, n_features, directions) == 1:
         return ""
     if _few_rows_per_feature(n, n_features):
@@ -330,23 +359,29 @@ def members_reason(n: int, n_features: int, directions: int | None = None) -> st
 
 
 def resolve_members(n_members: int | str, n: int, n_features: int,
-                    directions: int | None = None) -> int:
+                    directions: int | None = None,
+                    hidden_sizes: Sequence[int] | str = "auto") -> int:
     """The networks a fit on n rows of n_features features trains, given MULDE's `n_members`
-    setting: the number itself, or `members_for_rows(n, n_features, directions)` for
-    "auto"."""
-    return (members_for_rows(n, n_features, directions) if n_members == "auto"
-            else int(n_members))
+    and `hidden_sizes` settings: the number itself, or for "auto" `DEEP_MEMBERS` where
+    `deep_pair(n, n_features, hidden_sizes)`, else `members_for_rows(n, n_features,
+    directions)`."""
+    if n_members != "auto":
+        return int(n_members)
+    if deep_pair(n, n_features, hidden_sizes):
+        return DEEP_MEMBERS
+    return members_for_rows(n, n_features, directions)
 
 
-def resolve_max_samples(max_samples: float | str, n_members: int) -> float:
+def resolve_max_samples(max_samples: float | str, n_members: int, pair: bool = False) -> float:
     """The share of the fitted rows each of `n_members` networks trains on, given MULDE's
-    `max_samples` setting: the number itself, or for "auto" all of them for one network, and
-    for an ensemble min(1/2, 2 / n_members): at most half of them (`BAG_SHARE`, a row in as
-    many bags as not), and from four members on so that a row is in about two bags
-    (`BAGS_PER_ROW`): a half for 2-4 members, a quarter for 8 (density-fidelity rounds 27
-    and 31)."""
+    `max_samples` setting: the number itself, or for "auto" all of them for one network and
+    for round 43's pair (`pair`: `deep_pair` chose the members), and for another ensemble
+    min(1/2, 2 / n_members): at most half of them (`BAG_SHARE`, a row in as many bags as
+    not), and from four members on so that a row is in about two bags (`BAGS_PER_ROW`): a
+    half for 2-4 members, a quarter for 8 (density-fidelity rounds 27 and 31)."""
     if max_samples == "auto":
-        return min(BAG_SHARE, BAGS_PER_ROW / n_members) if n_members > 1 else 1.0
+        return (min(BAG_SHARE, BAGS_PER_ROW / n_members) if n_members > 1 and not pair
+                else 1.0)
     return float(max_samples)
 
 

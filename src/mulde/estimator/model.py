@@ -43,6 +43,7 @@ from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
     LatticeCells,
+    deep_pair,
     resolve_lr,
     resolve_max_samples,
     resolve_members,
@@ -201,11 +202,12 @@ class MULDE(OutlierMixin, BaseEstimator):
     Parameters (the method's terms are those of docs/method.md, "The model"):
 
     hidden_sizes: the MLP's hidden widths: "auto" (the default since issue 15's round 28):
-        (min(max(256, d), 2048), 256) for d features, and a third layer of 256 where the n
-        rows given to `fit` are at least 100 per feature (round 41) (`mulde.core.network.
-        widths_for_features`: a first layer narrower than d leaves the energy constant along
-        d - width directions; the 2,048 cap bounds the cost; the third layer ranks a density
-        of many modes as exact kNN does); or
+        (min(max(256, d), 2048), 256) for d features, and where the n rows given to `fit`
+        are at least 100 per feature three layers of 160 (the first as wide as d past 160
+        features; rounds 41-43), of which n_members="auto" trains two
+        (`mulde.core.network.widths_for_features`: a first layer narrower than d leaves the
+        energy constant along d - width directions; the 2,048 cap bounds the cost; the third
+        layer ranks a density of many modes as exact kNN does); or
         the widths, such as (256, 256) (the default before round 28) or the `paper`
         preset's (4096, 4096). The widths built are `hidden_sizes_` (stored in the model
         file, so a later rule does not change a saved network) and `summary()["hidden_sizes"]`.
@@ -216,14 +218,18 @@ class MULDE(OutlierMixin, BaseEstimator):
         rows on (round 31); 8 also from 501 rows on where the rows are fewer than 50 per
         principal direction of the standardised rows (round 33; the count, where it was
         needed, is `principal_directions_`, else None);
-        `mulde.core.training.members_for_rows`); or 1 (one MLP), or M >= 2: a deep ensemble
-        of M MLPs of those widths, each trained on its own DSM loss from its own initial
-        weights; the energy is their mean (`mulde.core.EnergyEnsemble`). The count trained
-        is `train_result_.n_members`.
+        `mulde.core.training.members_for_rows`); 2 where hidden_sizes is "auto" too and the
+        rows are at least 100 per feature (round 43, `mulde.core.training.deep_pair`: two
+        networks of three layers of 160, each on every row; below 501 rows too, in place of
+        the rows' rule); or 1 (one MLP), or M >= 2: a
+        deep ensemble of M MLPs of those widths, each trained on its own DSM loss from its
+        own initial weights; the energy is their mean (`mulde.core.EnergyEnsemble`). The
+        count trained is `train_result_.n_members`.
     max_samples: the share of the training rows (those not held out for validation) each
         member trains on: "auto" (the default since round 27): min(1/2, 2 / M) of them for
         an ensemble of M (each member its own draw: a half for 2-4 members, a quarter for 8,
-        round 31; `resolve_max_samples`), all of them for one network; or a number in (0, 1]: 1,
+        round 31; `resolve_max_samples`), all of them for one network and for round 43's
+        pair; or a number in (0, 1]: 1,
         every row; below 1, each member its own seeded draw of round(max_samples * n) rows
         without replacement (bagging; with one network, a subsample), so that members
         memorise different rows (`mulde.core.training.member_bags`; issue 15, rounds 25 and
@@ -657,7 +663,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             # can matter (round 33); None where they were not counted
             self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
             n_members = resolve_members(self.n_members, len(X), X.shape[1],
-                                        self.principal_directions_)
+                                        self.principal_directions_, self.hidden_sizes)
             self.hidden_sizes_ = widths
             self.network_ = self._new_network(X.shape[1], n_members)
             if self.base is not None or self.precondition is not None:
@@ -724,7 +730,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         return TrainConfig(lr=resolve_lr(self.lr, n_rows, n_features),
                            lr_schedule=self.lr_schedule,
                            antithetic=self.antithetic,
-                           max_samples=resolve_max_samples(self.max_samples, n_members),
+                           max_samples=resolve_max_samples(
+                               self.max_samples, n_members,
+                               self.n_members == "auto" and deep_pair(n_rows, n_features,
+                                                                      self.hidden_sizes)),
                            adam_betas=tuple(float(b) for b in self.adam_betas),
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,

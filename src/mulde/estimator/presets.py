@@ -10,7 +10,8 @@ from typing import Any
 # Adam(0.5, 0.9) at lr 4e-5, batch 2048, 1000 epochs, 16 linearly spaced levels in [1e-3, 1],
 # GMM aggregation (K = 1), the constant regulariser beta f^2 / 2: exactly the published method.
 # `default`: a small, fast CPU setting: width 256 x 2 (the first layer max(256, d) wide for d
-# features, round 28; a third layer of 256 from 100 training rows per feature, round 41),
+# features, round 28; from 100 training rows per feature two networks of three layers of 160,
+# each on every row, round 43, after round 41's one of three layers of 256),
 # lr "auto" (1e-3 up to 1,000 training
 # rows, rising with the rows to 3e-3 at 3,000), batch 1024, at most 2000 steps,
 # EMA of weights (0.99), early stopping on a 10 % validation split (20 % from 100 rows per
@@ -25,7 +26,7 @@ from typing import Any
 # members whenever the rows are fewer than ten per feature, round 31: 8 on quarters there
 # from 501 rows on, round 35: uniform dequantisation of the columns on a lattice, round 41:
 # the third layer and the fifth held out from 100 rows per feature (the fifth of three layers
-# only, since its follow-up);
+# only, since its follow-up), round 43: two networks of three layers of 160 there;
 # docs/detector.md has their numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),

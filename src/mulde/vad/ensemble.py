@@ -19,7 +19,8 @@ while new videos are still scored by the model fitted on all of them (a model th
 memorises its training objects, as MULDE can on high-dimensional streams, would otherwise
 put the 99.9th percentile too low; AI-VAD scores kNN leave-one-video-out for that reason).
 Each refit trains the settings MULDE resolves from the whole stream's rows (n_members, lr,
-hidden_sizes and validation_fraction "auto": `mulde.vad.stream_models.settle_auto`), so it
+hidden_sizes and validation_fraction "auto", and max_samples with round 43's pair:
+`mulde.vad.stream_models.settle_auto`), so it
 calibrates the model it stands for.
 The empty-frame fill is always the minimum of the training object scores the calibration sees.
 

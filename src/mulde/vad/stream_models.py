@@ -264,7 +264,9 @@ def _counts_directions(model: StreamModel) -> bool:
 
 
 SETTLED = ("n_members", "lr", "hidden_sizes", "validation_fraction")
-"""MULDE's settings whose "auto" counts the rows fitted on (`settle_auto` fixes them)."""
+"""MULDE's settings whose "auto" counts the rows fitted on (`settle_auto` fixes them; it also
+fixes max_samples "auto" to 1 where n_members "auto" settles to round 43's pair, whose share
+follows from those)."""
 
 
 def _is_auto(value: Any) -> bool:
@@ -280,9 +282,11 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     An out-of-fold calibration refit (`mulde.vad.ensemble.run_fit_job`) sees about (k-1)/k of a
     stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.members_for_rows`, from
     the rows, the features and where it matters the principal directions), lr="auto"
-    (`learning_rate_for_rows`), hidden_sizes="auto" (`widths_for_features`: a third layer from
-    100 rows per feature) and validation_fraction="auto" (`validation_fraction_for_network`: a
-    fifth held out of three layers on the same rows, from the widths given or settled) count
+    (`learning_rate_for_rows`), hidden_sizes="auto" (`widths_for_features`: three layers of
+    160 from 100 rows per feature, two networks of them with n_members "auto", each on every
+    row: `deep_pair`, max_samples settled to 1 with them) and validation_fraction="auto"
+    (`validation_fraction_for_network`: a fifth held out of three layers on the same rows,
+    from the widths given or settled) count
     them: near a threshold a refit would train other networks than the model it calibrates for
     (e.g. 15,300 rows of 1,280 features over at most 306 principal directions train one network,
     11,500 of them eight; 1,000 rows of 8 features three layers, 750 of them two), and below
@@ -295,6 +299,8 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     inner MULDE would count the directions); kNN and GMM resolve nothing."""
     from mulde.core.network import are_widths, widths_for_features  # torch: MULDE streams
     from mulde.core.training import (
+        DEEP_MEMBERS,
+        deep_pair,
         directions_matter,
         learning_rate_for_rows,
         members_for_rows,
@@ -319,11 +325,14 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
         n, d = np.shape(X)
         directions = rule_directions(X) if _counts_directions(model) else None
         widths = model.params.get("hidden_sizes", "auto")
+        pair = _is_auto(widths) and deep_pair(n, d)  # round 43: two networks of "auto" widths
         if _is_auto(widths):
             widths = list(widths_for_features(d, n))
-        settled = {"n_members": members_for_rows(n, d, directions),
+        settled = {"n_members": DEEP_MEMBERS if pair else members_for_rows(n, d, directions),
                    "lr": learning_rate_for_rows(n, d),
                    "hidden_sizes": widths}
+        if pair and _is_auto(model.params.get("n_members", "auto")):
+            settled["max_samples"] = 1.0  # each on every row, as "auto" gives the pair
         if are_widths(widths):  # the share follows the widths; bad ones are MULDE's to refuse
             settled["validation_fraction"] = validation_fraction_for_network(n, d, widths)
         model.params = {**model.params, **{key: value for key, value in settled.items()
