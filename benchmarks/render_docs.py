@@ -185,7 +185,8 @@ def speed_section(res: dict) -> str:
                    "`anomaly_score` (16 levels and the preset's aggregate: `mean_energy` for the "
                    "default, the GMM for `paper`; the networks the preset builds on 20,000 rows of "
                    "these features, whose scoring cost does not depend on their weights: for "
-                   "the default one network of three layers at d 34 since issue 15's round 41, "
+                   "the default one network of three layers of 256 at d 34 (issue 15's round "
+                   "41's; since round 43 the default builds two of 160 there, not re-timed), "
                    "eight of two layers at d 512 and 1,152, fewer than 50 rows per direction, "
                    "since round 33; the efficiency table gives them). Random Gaussian "
                    "data, fp32; each number is the fastest of repeated timed batches.\n")
@@ -628,6 +629,13 @@ ADBENCH_MULDE_RUNS = {
     "round41-seeds12": ("adbench_mulde_round41_seeds12_all.json",
                         "round 41's default on seeds 1 and 2 (all sets but 17_InternetAds: "
                         "its 16 changed sets refitted, round 37's rows for the rest)"),
+    "round43": ("adbench_mulde_round43.json",
+                "the default after issue 15's round 43 (seed 0; only the 16 sets with at least "
+                "100 training rows per feature, the ones its rule changes)"),
+    "round43-all": ("adbench_mulde_round43_all.json",
+                    "the default after issue 15's round 43 (seed 0, all 58 sets: its 16 changed "
+                    "sets refitted, round 41's rows for the rest, which it fits alike; "
+                    "benchmarks/adbench_merge.py)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -733,6 +741,14 @@ def main(argv: list[str] | None = None) -> None:
             parts.append(adbench_round2_section(acc, [
                 ("before issue 15", None), ("round 37, seeds 0-2", seeds_0_2(r37, r37_more)),
                 ("round 41, seeds 0-2", seeds_0_2(r41_all, r41_more))]))
+        r43 = read_json(args.accuracy_round43)
+        if r41 and r43:  # seed 0, beside round 41's default on the sets round 43 changes
+            parts.append(adbench_round2_section(
+                acc, [("before issue 15", None), ("round 41", r41), ("round 43", r43)]))
+        r43_all = read_json(args.accuracy_round43_all)
+        if r41_all and r43_all:  # seed 0, all 58 sets
+            parts.append(adbench_round2_section(
+                acc, [("before issue 15", None), ("round 41", r41_all), ("round 43", r43_all)]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
