@@ -636,6 +636,9 @@ ADBENCH_MULDE_RUNS = {
                     "the default after issue 15's round 43 (seed 0, all 58 sets: its 16 changed "
                     "sets refitted, round 41's rows for the rest, which it fits alike; "
                     "benchmarks/adbench_merge.py)"),
+    "round43-seeds12": ("adbench_mulde_round43_seeds12_all.json",
+                        "round 43's default on seeds 1 and 2 (all sets but 17_InternetAds: "
+                        "its 16 changed sets refitted, round 41's rows for the rest)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -749,6 +752,11 @@ def main(argv: list[str] | None = None) -> None:
         if r41_all and r43_all:  # seed 0, all 58 sets
             parts.append(adbench_round2_section(
                 acc, [("before issue 15", None), ("round 41", r41_all), ("round 43", r43_all)]))
+        r43_more = read_json(args.accuracy_round43_seeds12)
+        if r41_all and r41_more and r43_all and r43_more:  # seeds 0-2, the sets both have
+            parts.append(adbench_round2_section(acc, [
+                ("before issue 15", None), ("round 41, seeds 0-2", seeds_0_2(r41_all, r41_more)),
+                ("round 43, seeds 0-2", seeds_0_2(r43_all, r43_more))]))
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
