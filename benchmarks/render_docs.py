@@ -659,6 +659,26 @@ def seeds_0_2(seed0: dict, more: dict) -> dict:
                    + more["entries"], "commands": seed0["commands"] + more["commands"]}
 
 
+def successor_sections(acc: dict, before: tuple, after: tuple) -> list[str]:
+    """The ADBench sections of a default beside the one it replaced, each a (label, seed 0 on
+    the sets its rule changes, seed 0 on every set, seeds 1 and 2) tuple of `read_json`
+    results (None: not run): seed 0 on the changed sets, seed 0 on every set, and seeds 0-2
+    on the sets both have, each where both runs are there."""
+    label0, subset0, all0, more0 = before
+    label1, subset1, all1, more1 = after
+    base = ("before issue 15", None)
+    out = []
+    if subset0 and subset1:
+        out.append(adbench_round2_section(acc, [base, (label0, subset0), (label1, subset1)]))
+    if all0 and all1:
+        out.append(adbench_round2_section(acc, [base, (label0, all0), (label1, all1)]))
+    if all0 and more0 and all1 and more1:
+        out.append(adbench_round2_section(acc, [
+            base, (f"{label0}, seeds 0-2", seeds_0_2(all0, more0)),
+            (f"{label1}, seeds 0-2", seeds_0_2(all1, more1))]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--accuracy", type=Path, default=RESULTS_DIR / "adbench.json")
@@ -731,32 +751,13 @@ def main(argv: list[str] | None = None) -> None:
             parts.append(adbench_round2_section(acc, [
                 ("before issue 15", None), ("round 33, seeds 0-2", seeds_0_2(current, r33_more)),
                 ("round 37, seeds 0-2", seeds_0_2(r37, r37_more))]))
-        r41 = read_json(args.accuracy_round41)
-        if r37 and r41:  # seed 0, beside round 37's default on the sets round 41 changes
-            parts.append(adbench_round2_section(
-                acc, [("before issue 15", None), ("round 37", r37), ("round 41", r41)]))
-        r41_all = read_json(args.accuracy_round41_all)
-        if r37 and r41_all:  # seed 0, all 58 sets
-            parts.append(adbench_round2_section(
-                acc, [("before issue 15", None), ("round 37", r37), ("round 41", r41_all)]))
-        r41_more = read_json(args.accuracy_round41_seeds12)
-        if r37 and r37_more and r41_all and r41_more:  # seeds 0-2, the sets both have
-            parts.append(adbench_round2_section(acc, [
-                ("before issue 15", None), ("round 37, seeds 0-2", seeds_0_2(r37, r37_more)),
-                ("round 41, seeds 0-2", seeds_0_2(r41_all, r41_more))]))
-        r43 = read_json(args.accuracy_round43)
-        if r41 and r43:  # seed 0, beside round 41's default on the sets round 43 changes
-            parts.append(adbench_round2_section(
-                acc, [("before issue 15", None), ("round 41", r41), ("round 43", r43)]))
-        r43_all = read_json(args.accuracy_round43_all)
-        if r41_all and r43_all:  # seed 0, all 58 sets
-            parts.append(adbench_round2_section(
-                acc, [("before issue 15", None), ("round 41", r41_all), ("round 43", r43_all)]))
-        r43_more = read_json(args.accuracy_round43_seeds12)
-        if r41_all and r41_more and r43_all and r43_more:  # seeds 0-2, the sets both have
-            parts.append(adbench_round2_section(acc, [
-                ("before issue 15", None), ("round 41, seeds 0-2", seeds_0_2(r41_all, r41_more)),
-                ("round 43, seeds 0-2", seeds_0_2(r43_all, r43_more))]))
+        before = ("round 37", r37, r37, r37_more)  # round 37 was run on every set
+        for key in ("round41", "round43"):  # each beside the default it replaced
+            after = (f"round {key[5:]}", read_json(getattr(args, f"accuracy_{key}")),
+                     read_json(getattr(args, f"accuracy_{key}_all")),
+                     read_json(getattr(args, f"accuracy_{key}_seeds12")))
+            parts.extend(successor_sections(acc, before, after))
+            before = after
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))

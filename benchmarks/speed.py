@@ -51,7 +51,7 @@ from mulde.core import (
     resolve_hidden_sizes,
     train_energy,
 )
-from mulde.core.training import deep_pair, resolve_lr, resolve_max_samples, resolve_members
+from mulde.core.training import resolve_ensemble, resolve_lr, resolve_members
 
 CPU = torch.device("cpu")  # where the parts run unless --device says otherwise
 FIT_ROWS = 20_000  # the training rows of `part_fit`, `train_steps_per_s` and the widths below
@@ -196,13 +196,13 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = FIT_ROWS,
     networks (every member the preset trains on n_rows rows, on its share of each batch) and
     the rows on `device`."""
     params = MULDE.from_preset(preset).get_params()
-    m = members(preset, d, n_rows)
+    m, share = resolve_ensemble(params["n_members"], params["max_samples"], n_rows, d, d,
+                                params["hidden_sizes"])  # as `members` counts them
     hidden = resolve_hidden_sizes(params["hidden_sizes"], d, n_rows)
     net = energy_network(d, hidden, n_members=m).to(device)
-    pair = params["n_members"] == "auto" and deep_pair(n_rows, d, params["hidden_sizes"])
     x = torch.randn(n_rows, d, device=device)
     cfg = dict(lr=resolve_lr(params["lr"], n_rows, d), batch_size=params["batch_size"],
-               max_samples=resolve_max_samples(params["max_samples"], m, pair),
+               max_samples=share,
                validation_fraction=0.0, patience=None, eval_every=10**9,
                ema_decay=params["ema_decay"], seed=0)
     loss = DSMLoss(params["beta"], params["regulariser"], params["time_score"])

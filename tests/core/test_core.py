@@ -1117,6 +1117,7 @@ def test_auto_trains_two_networks_of_160_where_the_rows_are_100_per_feature():
     from mulde.core.training import (
         deep_pair,
         members_reason,
+        resolve_ensemble,
         resolve_max_samples,
         resolve_members,
     )
@@ -1132,6 +1133,12 @@ def test_auto_trains_two_networks_of_160_where_the_rows_are_100_per_feature():
     assert resolve_max_samples("auto", 2, pair=True) == 1.0
     assert resolve_max_samples("auto", 2) == 0.5  # another ensemble of two: halves
     assert resolve_max_samples(0.3, 2, pair=True) == 0.3
+    # the networks and their share resolved together: the pair only for "auto" members
+    assert resolve_ensemble("auto", "auto", 1600, 16) == (2, 1.0)
+    assert resolve_ensemble(2, "auto", 1600, 16) == (2, 0.5)
+    assert resolve_ensemble("auto", "auto", 1600, 16, None, (256, 256, 256)) == (1, 1.0)
+    assert resolve_ensemble("auto", "auto", 300, 8) == (3, 0.5)
+    assert resolve_ensemble("auto", 0.3, 1600, 16) == (2, 0.3)
     assert members_reason(1600, 16) == "at least 100 rows per feature"
     assert members_reason(300, 2) == "at least 100 rows per feature"  # the pair, not 3
 

@@ -385,6 +385,18 @@ def resolve_max_samples(max_samples: float | str, n_members: int, pair: bool = F
     return float(max_samples)
 
 
+def resolve_ensemble(n_members: int | str, max_samples: float | str, n: int, n_features: int,
+                     directions: int | None = None,
+                     hidden_sizes: Sequence[int] | str = "auto") -> tuple[int, float]:
+    """(networks, share of the rows each trains on) of a fit on n rows of n_features
+    features, given MULDE's `n_members`, `max_samples` and `hidden_sizes` settings: the
+    networks by `resolve_members`, their share by `resolve_max_samples`, with round 43's
+    pair (`deep_pair`) decided once for both."""
+    pair = n_members == "auto" and deep_pair(n, n_features, hidden_sizes)
+    members = resolve_members(n_members, n, n_features, directions, hidden_sizes)
+    return members, resolve_max_samples(max_samples, members, pair)
+
+
 def learning_rate_at(step: int, total: int, config: TrainConfig) -> float:
     """The learning rate of optimiser step `step` (0-based) of `total`: config.lr throughout
     ("constant"), or cosine annealing to 0 over the run, lr (1 + cos(pi t / total)) / 2

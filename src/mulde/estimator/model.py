@@ -43,10 +43,8 @@ from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
     LatticeCells,
-    deep_pair,
+    resolve_ensemble,
     resolve_lr,
-    resolve_max_samples,
-    resolve_members,
     resolve_validation_fraction,
     rule_directions,
     split_validation,
@@ -228,8 +226,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     max_samples: the share of the training rows (those not held out for validation) each
         member trains on: "auto" (the default since round 27): min(1/2, 2 / M) of them for
         an ensemble of M (each member its own draw: a half for 2-4 members, a quarter for 8,
-        round 31; `resolve_max_samples`), all of them for one network and for round 43's
-        pair; or a number in (0, 1]: 1,
+        round 31; `mulde.core.training.resolve_ensemble`), all of them for one network and
+        for round 43's pair; or a number in (0, 1]: 1,
         every row; below 1, each member its own seeded draw of round(max_samples * n) rows
         without replacement (bagging; with one network, a subsample), so that members
         memorise different rows (`mulde.core.training.member_bags`; issue 15, rounds 25 and
@@ -662,8 +660,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             # n_members "auto" counts the standardised rows' principal directions where they
             # can matter (round 33); None where they were not counted
             self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
-            n_members = resolve_members(self.n_members, len(X), X.shape[1],
-                                        self.principal_directions_, self.hidden_sizes)
+            n_members, share = resolve_ensemble(self.n_members, self.max_samples, len(X),
+                                                X.shape[1], self.principal_directions_,
+                                                self.hidden_sizes)
             self.hidden_sizes_ = widths
             self.network_ = self._new_network(X.shape[1], n_members)
             if self.base is not None or self.precondition is not None:
@@ -672,7 +671,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                 # (as the whitening above)
                 self.network_.fit_covariance(x.detach().cpu().numpy())
             self.network_ = self.network_.to(device)
-            config = self._train_config(seed, len(X), n_members, X.shape[1], fraction)
+            config = self._train_config(seed, len(X), share, X.shape[1], fraction)
             start = time.perf_counter()
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
@@ -721,19 +720,16 @@ class MULDE(OutlierMixin, BaseEstimator):
                               rank if self.base is not None else None,
                               rank if self.precondition is not None else None)
 
-    def _train_config(self, seed: int, n_rows: int, n_members: int, n_features: int,
+    def _train_config(self, seed: int, n_rows: int, max_samples: float, n_features: int,
                       validation_fraction: float) -> TrainConfig:
-        """The training settings of a fit of n_members networks on n_rows rows (all of them,
-        the validation split included) of n_features features, lr="auto" resolved by
-        `resolve_lr` and max_samples="auto" by `resolve_max_samples`, holding out
-        `validation_fraction` ("auto" resolved by `fit`: `resolve_validation_fraction`)."""
+        """The training settings of a fit on n_rows rows (all of them, the validation split
+        included) of n_features features, lr="auto" resolved by `resolve_lr`, each network
+        on `max_samples` of the rows and holding out `validation_fraction` (both "auto"
+        resolved by `fit`: `resolve_ensemble`, `resolve_validation_fraction`)."""
         return TrainConfig(lr=resolve_lr(self.lr, n_rows, n_features),
                            lr_schedule=self.lr_schedule,
                            antithetic=self.antithetic,
-                           max_samples=resolve_max_samples(
-                               self.max_samples, n_members,
-                               self.n_members == "auto" and deep_pair(n_rows, n_features,
-                                                                      self.hidden_sizes)),
+                           max_samples=max_samples,
                            adam_betas=tuple(float(b) for b in self.adam_betas),
                            batch_size=self.batch_size, n_epochs=self.n_epochs,
                            max_steps=self.max_steps,

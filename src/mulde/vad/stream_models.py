@@ -280,7 +280,7 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     the rows X (n, d) would resolve them, and return it.
 
     An out-of-fold calibration refit (`mulde.vad.ensemble.run_fit_job`) sees about (k-1)/k of a
-    stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.members_for_rows`, from
+    stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.resolve_members`, from
     the rows, the features and where it matters the principal directions), lr="auto"
     (`learning_rate_for_rows`), hidden_sizes="auto" (`widths_for_features`: three layers of
     160 from 100 rows per feature, two networks of them with n_members "auto", each on every
@@ -299,11 +299,10 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     inner MULDE would count the directions); kNN and GMM resolve nothing."""
     from mulde.core.network import are_widths, widths_for_features  # torch: MULDE streams
     from mulde.core.training import (
-        DEEP_MEMBERS,
         deep_pair,
         directions_matter,
         learning_rate_for_rows,
-        members_for_rows,
+        resolve_members,
         rule_directions,
         validation_fraction_for_network,
     )
@@ -324,15 +323,15 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     elif isinstance(model, MULDEStream):
         n, d = np.shape(X)
         directions = rule_directions(X) if _counts_directions(model) else None
-        widths = model.params.get("hidden_sizes", "auto")
-        pair = _is_auto(widths) and deep_pair(n, d)  # round 43: two networks of "auto" widths
-        if _is_auto(widths):
-            widths = list(widths_for_features(d, n))
-        settled = {"n_members": DEEP_MEMBERS if pair else members_for_rows(n, d, directions),
+        given = model.params.get("hidden_sizes", "auto")
+        widths = list(widths_for_features(d, n)) if _is_auto(given) else given
+        settled = {"n_members": resolve_members("auto", n, d, directions, given),
                    "lr": learning_rate_for_rows(n, d),
                    "hidden_sizes": widths}
-        if pair and _is_auto(model.params.get("n_members", "auto")):
-            settled["max_samples"] = 1.0  # each on every row, as "auto" gives the pair
+        if deep_pair(n, d, given) and _is_auto(model.params.get("n_members", "auto")):
+            # round 43's pair trains each network on every row, which "auto" would halve
+            # once the count is settled
+            settled["max_samples"] = 1.0
         if are_widths(widths):  # the share follows the widths; bad ones are MULDE's to refuse
             settled["validation_fraction"] = validation_fraction_for_network(n, d, widths)
         model.params = {**model.params, **{key: value for key, value in settled.items()
