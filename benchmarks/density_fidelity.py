@@ -31,6 +31,7 @@ thread of an idle machine); --grid full runs every distribution x --dims x --siz
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -254,6 +255,10 @@ VARIANTS["depth3_ens2_full"] = {**VARIANTS["depth3_held20_100_per_feature"],
 VARIANTS["depth3_ens2_w180"] = {**VARIANTS["depth3_ens2_full"], "deep_width": 180}
 # round 43: E1 narrower still, so that a training step costs T5's
 VARIANTS["depth3_ens2_w160"] = {**VARIANTS["depth3_ens2_full"], "deep_width": 160}
+# round 44: E2 (the default since round 43) only up to `pair_max_features` features (where
+# every hidden layer of 160 is at least as wide as the input); past them T5's one network
+VARIANTS["depth3_ens2_w160_upto160"] = {**VARIANTS["depth3_ens2_w160"],
+                                        "pair_max_features": 160}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -345,7 +350,9 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     needs: ValueError without); round 34's `long_steps_per_feature` k sets max_steps to
     `long_steps` where n_rows >= k d; round 39's `deep_rows_per_feature` k adds a third
     hidden layer of 256 where n_rows >= k d (hidden_sizes "auto" is otherwise resolved to the
-    library's first two layers: rounds 29-40's "auto"); round 41's `held_rows_per_feature` k sets
+    library's first two layers: rounds 29-40's "auto"; rounds 42-43's `deep_members`,
+    `deep_share` and `deep_width` shape the networks there (`deep_width` w: the library's
+    (max(w, d), w, w)), round 44's `pair_max_features` only up to that many features); round 41's `held_rows_per_feature` k sets
     validation_fraction to `held_share` where n_rows >= k d; rounds 35-36's `lattice_rule` is
     left out (no MULDE parameter: `fit_mulde_energies` applies it)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
@@ -365,6 +372,9 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     deep_members = params.pop("deep_members", None)
     deep_share = params.pop("deep_share", None)
     deep_width = params.pop("deep_width", None)
+    pair_max_features = params.pop("pair_max_features", None)
+    if pair_max_features is not None and n_features > pair_max_features:
+        deep_members = deep_width = None  # round 44: T5 past them
     params.pop("held_rows_per_feature", None)
     params.pop("held_share", None)
     params["validation_fraction"] = held_fraction(variant, n_features, n_rows)
@@ -377,8 +387,11 @@ def variant_params(variant: str, n_features: int, n_rows: int,
         params["hidden_sizes"] = (*params["hidden_sizes"], 256)
         if deep_members is not None:
             params["n_members"], params["max_samples"] = deep_members, deep_share
-        if deep_width is not None:
-            params["hidden_sizes"] = tuple(min(w, deep_width) for w in params["hidden_sizes"])
+        if deep_width is not None:  # the library's: the first layer as wide as the input
+            from mulde.core.network import WIDTH_MAX
+
+            params["hidden_sizes"] = (min(max(deep_width, n_features), WIDTH_MAX), deep_width,
+                                      deep_width)
     if long_per_feature is not None and n_rows >= long_per_feature * n_features:
         params["max_steps"] = long_steps
     if per_direction is not None and directions is None:
@@ -429,22 +442,27 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     training data and of each set, the fit seconds, the lowest noise level (the first
     scoring level), the device it was fitted on and how training ended ({"steps",
     "best_step", "stopped_early"}) (all read from cache when there; files written before the
-    device was stored were fitted on the CPU; before the training record: None)."""
-    if cache is not None and cache.exists():
-        with np.load(cache) as z:
-            # float64 as the estimator's own energies (the network's float32 values, widened)
-            training = ({k: int(z[k]) for k in ("steps", "best_step", "stopped_early")}
-                        if "steps" in z.files else None)
-            return ([z[f"e{i}"].astype(np.float64) for i in range(len(sets) + 1)],
-                    float(z["fit_s"]), float(z["sigmas"][0]),
-                    str(z["device"]) if "device" in z.files else "cpu", training)
-    from mulde import MULDE
+    device was stored were fitted on the CPU; before the training record: None). A cached
+    file that records other settings than the variant's today (its definition changed since)
+    is refitted; files written before the settings were stored are trusted."""
     from mulde.core.training import principal_directions
 
     directions = (principal_directions(x_train)
                   if "members_per_direction" in VARIANTS[variant] else None)
     params = variant_params(variant, x_train.shape[1], len(x_train), directions)
     rule = VARIANTS[variant].get("lattice_rule")
+    settings = json.dumps({"params": params, "lattice_rule": rule}, sort_keys=True, default=str)
+    if cache is not None and cache.exists():
+        with np.load(cache) as z:
+            if "settings" not in z.files or str(z["settings"]) == settings:
+                # float64 as the estimator's own energies (the network's float32, widened)
+                training = ({k: int(z[k]) for k in ("steps", "best_step", "stopped_early")}
+                            if "steps" in z.files else None)
+                return ([z[f"e{i}"].astype(np.float64) for i in range(len(sets) + 1)],
+                        float(z["fit_s"]), float(z["sigmas"][0]),
+                        str(z["device"]) if "device" in z.files else "cpu", training)
+    from mulde import MULDE
+
     model = MULDE.from_preset("default", random_state=seed, device=device, **params)
     t0 = time.perf_counter()
     with _lattice_rule(rule):
@@ -458,7 +476,7 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, fit_s=fit_s, sigmas=model.sigmas_, device=model.device_,
-                            **training,
+                            settings=settings, **training,
                             **{f"e{i}": e.astype(np.float32) for i, e in enumerate(energies)})
         tmp.replace(cache)
     return energies, fit_s, float(model.sigmas_[0]), model.device_, training

@@ -41,7 +41,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "depth3_100_per_feature", "held20_100_per_feature",
                  "depth3_held20_100_per_feature", "depth3_dropout10", "depth3_dropout05",
                  "depth3_layer_norm", "depth3_bag2_halves", "depth3_ens2_full",
-                 "depth3_ens2_w180", "depth3_ens2_w160"}
+                 "depth3_ens2_w180", "depth3_ens2_w160", "depth3_ens2_w160_upto160"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -233,8 +233,8 @@ def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
     """The library's "auto" widths add a third layer, and its "auto" validation_fraction a
     fifth, from 100 rows per feature since round 41; the earlier variants keep fitting what
     they fitted (two layers, a tenth); T5 keeps round 41's widths (the third layer of 256),
-    and round 43's winner E2 is the library's rule itself up to 160 features (past them
-    the library's first layer stays as wide as the input, unmeasured)."""
+    and round 43's winner E2 is the library's rule itself (past 160 features the first
+    layer as wide as the input, as the library's)."""
     from density_fidelity import VARIANTS, held_fraction, variant_params
 
     from mulde.core.network import resolve_hidden_sizes
@@ -257,12 +257,11 @@ def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
         e1 = variant_params("depth3_ens2_w160", d, n, 12)
         library = resolve_hidden_sizes("auto", d, n)
         members = resolve_members("auto", n, d, d)
-        if d <= 160:
-            assert e1["hidden_sizes"] == library
-            assert e1["validation_fraction"] == resolve_validation_fraction("auto", n, d, library)
-            if n >= 100 * d:  # the pair; elsewhere both resolve "auto" alike (as T5)
-                assert (e1["n_members"], e1["max_samples"]) == (members, resolve_max_samples(
-                    "auto", members, pair=True)) == (2, 1.0)
+        assert e1["hidden_sizes"] == library
+        assert e1["validation_fraction"] == resolve_validation_fraction("auto", n, d, library)
+        if n >= 100 * d:  # the pair; elsewhere both resolve "auto" alike (as T5)
+            assert (e1["n_members"], e1["max_samples"]) == (members, resolve_max_samples(
+                "auto", members, pair=True)) == (2, 1.0)
     assert all(v["validation_fraction"] == 0.1 for v in VARIANTS.values())
 
 
@@ -286,3 +285,39 @@ def test_round42_variants_add_two_networks_only_where_the_third_layer_applies():
                  "depth3_ens2_full"):
         assert variant_params(name, 16, 1599, 12) == variant_params(
             "depth3_held20_100_per_feature", 16, 1599, 12)
+
+
+def test_round44_variant_is_the_pair_up_to_160_features_and_t5_past_them():
+    """Round 44's E3 fits round 43's pair (E2) up to 160 features and T5's one network of
+    three layers past them; where the rows are fewer than 100 per feature, T5's (= E2's)."""
+    from density_fidelity import variant_params
+
+    for d, n in ((16, 1600), (160, 16_000), (161, 16_100), (192, 20_000), (192, 1000)):
+        e3 = variant_params("depth3_ens2_w160_upto160", d, n, 12)
+        same = "depth3_ens2_w160" if d <= 160 else "depth3_held20_100_per_feature"
+        assert e3 == variant_params(same, d, n, 12)
+    e2 = variant_params("depth3_ens2_w160", 192, 20_000, 12)
+    assert (e2["n_members"], e2["hidden_sizes"]) == (2, (192, 160, 160))
+    t5 = variant_params("depth3_ens2_w160_upto160", 192, 20_000, 12)
+    assert t5["hidden_sizes"] == (256, 256, 256) and t5["max_samples"] == "auto"
+
+
+def test_stored_energies_are_refitted_when_the_variants_settings_changed(tmp_path, monkeypatch):
+    """The energies saved per case and variant are reread only while they record the
+    variant's settings of today: a changed definition refits instead of reusing stale
+    energies under the same name."""
+    import density_fidelity
+    from density_fidelity import VARIANTS, fit_mulde_energies
+
+    rng = np.random.default_rng(0)
+    x, fresh = rng.normal(size=(60, 2)), rng.normal(size=(5, 2))
+    tiny = {**VARIANTS["beta0_geometric"], "max_steps": 3, "hidden_sizes": (4, 4)}
+    monkeypatch.setitem(density_fidelity.VARIANTS, "tiny", tiny)
+    cache = tmp_path / "case_tiny.npz"
+    first = fit_mulde_energies("tiny", x, [fresh], seed=1, cache=cache)
+    again = fit_mulde_energies("tiny", x, [fresh], seed=1, cache=cache)
+    assert again[1] == first[1]  # the stored fit seconds: reread, not refitted
+    monkeypatch.setitem(density_fidelity.VARIANTS, "tiny", {**tiny, "hidden_sizes": (5, 5)})
+    changed = fit_mulde_energies("tiny", x, [fresh], seed=1, cache=cache)
+    assert changed[1] != first[1]
+    assert not np.allclose(changed[0][1], first[0][1])
