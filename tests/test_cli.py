@@ -1114,7 +1114,8 @@ def test_help_loads_neither_torch_nor_scipy(command):
 
 def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
     """pandas' default names 0, 1, 2 (and named columns) are a header, and `mulde fit` says
-    so; a first row of numbers that is data is not mentioned."""
+    so on stderr before fitting (a misread row is seen before hours of training); a first
+    row of numbers that is data is not mentioned."""
     rng = np.random.default_rng(0)
     rows = "\n".join(",".join(f"{v:.3f}" for v in r) for r in rng.standard_normal((40, 3)))
     small = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
@@ -1122,21 +1123,36 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
         (tmp_path / f"{name}.csv").write_text(head + rows + "\n")
         assert main(["fit", str(tmp_path / f"{name}.csv"), "--out",
                      str(tmp_path / f"{name}.safetensors"), "--params", small, "--quiet"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{tmp_path / 'pandas.csv'}: the first row is a header of column names " \
-                     "(0, 1, 2), not a sample"
-    assert out[1].startswith("fitted on 40 x 3 features")
-    assert "(a, b, c)" in out[2] and out[3].startswith("fitted on 40 x 3 features")
-    assert out[4].startswith("fitted on 40 x 3 features") and len(out) == 5
+    captured = capsys.readouterr()
+    out, err = captured.out.splitlines(), captured.err.splitlines()
+    assert err[0] == (f"mulde: note: {tmp_path / 'pandas.csv'}: the first row is a header of "
+                      "column names (0, 1, 2), not a sample")
+    assert "(a, b, c)" in err[1] and len(err) == 2
+    assert len(out) == 3 and all(line.startswith("fitted on 40 x 3 features") for line in out)
     # two columns of whole numbers under "0,1": kept as a sample, and said
     (tmp_path / "ints.csv").write_text("0,1\n" + "\n".join(f"{i},{i % 7}" for i in range(40)))
     assert main(["fit", str(tmp_path / "ints.csv"), "--out", str(tmp_path / "i.safetensors"),
                  "--params", small, "--quiet"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == (f"{tmp_path / 'ints.csv'}: the first row (0, 1) is taken as a sample; if "
-                      "it is pandas' header of column numbers, remove it (to_csv(index=False, "
-                      "header=False)) and fit again")
-    assert out[1].startswith("fitted on 41 x 2 features")
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"mulde: warning: {tmp_path / 'ints.csv'}: the first row (0, 1) is taken as a sample; "
+        "if it is pandas' header of column numbers, remove it (to_csv(index=False, "
+        "header=False)) and fit again"]
+    assert captured.out.startswith("fitted on 41 x 2 features")
+
+
+def test_fit_names_the_header_before_it_fits(tmp_path, capsys, monkeypatch):
+    """The header note comes before training: a fit stopped early has already said it."""
+    from mulde import MULDE
+
+    def interrupted(self, X, y=None):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(MULDE, "fit", interrupted)
+    rows = "\n".join(f"{i % 5},{i % 3}.5" for i in range(40))
+    (tmp_path / "named.csv").write_text("a,b\n" + rows)
+    assert main(["fit", str(tmp_path / "named.csv"), "--out",
+                 str(tmp_path / "m.safetensors")]) == 130  # interrupted
+    assert "the first row is a header of column names (a, b)" in capsys.readouterr().err
 
 
 def test_fit_warns_of_a_column_that_counts_the_rows(tmp_path, capsys):

@@ -848,3 +848,16 @@ def test_waits_for_the_source_are_not_counted_as_scoring_time(tmp_path):
     assert not [w for w in said if w.category is FallingBehindWarning]
     assert summary["seconds"] >= 2.4 and summary["flowing_s"] < 0.6
     assert summary["frames_per_s"] == pytest.approx(20 / summary["flowing_s"])
+
+
+def test_watch_help_lists_its_exit_statuses(capsys):
+    """`mulde watch --help` names every exit status a script may see, the lost stream's
+    among them, and that a source failing partway keeps its outputs."""
+    from mulde.cli import STREAM_LOST
+
+    with pytest.raises(SystemExit):
+        main(["watch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{STREAM_LOST} a network stream lost" in text
+    for status in ("0 the source ended", "130 interrupted", "1 a crash", "fails partway"):
+        assert status in text

@@ -155,6 +155,15 @@ def _fit(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"{args.features}: {err}") from None
     header = csv_header(args.features) or []
+    # said before the fit (minutes to hours), so that a first row misread is seen in time
+    if header:
+        print(f"mulde: note: {args.features}: the first row is a header of column names "
+              f"({_columns(header)}), not a sample", file=sys.stderr)
+    elif numbered_first_row(args.features):  # whole numbers throughout: data or pandas' names?
+        print(f"mulde: warning: {args.features}: the first row "
+              f"({', '.join(map(str, range(X.shape[1])))}) is taken as a sample; if it is "
+              "pandas' header of column numbers, remove it (to_csv(index=False, "
+              "header=False)) and fit again", file=sys.stderr)
     for j in row_number_columns(X):  # said before the fit, which it would shape
         name = f" ({header[j]!r})" if j < len(header) else ""
         first = int(X[0, j])
@@ -173,13 +182,6 @@ def _fit(args: argparse.Namespace) -> int:
             # refuses a file whose header puts other columns there
             model.feature_names_in_ = np.asarray(header, dtype=object)
         path = model.save(args.out)
-    if header:  # said, so that a first row taken for a header (or not) is seen
-        print(f"{args.features}: the first row is a header of column names "
-              f"({_columns(header)}), not a sample")
-    elif numbered_first_row(args.features):  # whole numbers throughout: data or pandas' names?
-        print(f"{args.features}: the first row ({', '.join(map(str, range(X.shape[1])))}) is "
-              "taken as a sample; if it is pandas' header of column numbers, remove it "
-              "(to_csv(index=False, header=False)) and fit again")
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps at lr {model.train_result_.lr:.3g}"
@@ -1206,6 +1208,12 @@ def _left_by_failed_watch(out: Path, created: bool, had_events: bool,
 STREAM_LOST = 3
 """`mulde watch`'s exit status when a network stream was lost (its reconnection tries ran
 out), every output written."""
+WATCH_EXIT_STATUSES = (
+    "exit status: 0 the source ended; 2 a bad setting, or a source or model that cannot be "
+    "read (a source that fails partway keeps what was scored: outputs written, watch.json's "
+    f"stopped 'failed: ...'); {STREAM_LOST} a network stream lost (outputs written); 130 "
+    "interrupted (outputs written); 1 a crash")
+"""The exit statuses `mulde watch --help` lists (README, "Watching a camera live")."""
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -1915,7 +1923,8 @@ def build_parser() -> _MuldeParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("watch", help="score a video file, frame folder, webcam or network "
-                       "stream live, writing scores, events, snapshots and clips as it goes")
+                       "stream live, writing scores, events, snapshots and clips as it goes",
+                       epilog=WATCH_EXIT_STATUSES)
     p.add_argument("model", type=Path, help="a trained model folder (DIR/model of "
                    "`mulde run/train --out DIR`, or DIR itself)")
     p.add_argument("source", help="a video file, a frame folder, a webcam index (0) or a "

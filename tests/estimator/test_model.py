@@ -482,6 +482,21 @@ def test_1d_and_complex_input_are_refused_in_one_line():
         model.score_samples(np.arange(3.0))
 
 
+def test_text_in_an_array_is_named_by_its_row_and_column():
+    """An array (or nested lists) holding text is refused in one line that names the first
+    cell that is no number, by its row and column, for fit and scoring; numbers stored as
+    text pass, as scikit-learn converts them."""
+    rows = np.array([["1", "2"], ["3", "a"], ["5", "6"]] * 10)
+    with pytest.raises(ValueError) as caught:
+        MULDE().fit(rows)
+    assert str(caught.value) == ("X: row 1, column 1 holds 'a', not a number; give numbers "
+                                 "only (encode text columns as numbers or drop them)")
+    model = MULDE(hidden_sizes=[8], max_steps=1, random_state=0).fit(
+        np.array([["1.5", "2"], ["3", "4"]] * 10))
+    with pytest.raises(ValueError, match=r"^X: row 0, column 0 holds 'x', not a number"):
+        model.score_samples([["x", 1.0]])
+
+
 def test_the_class_docstring_lists_every_fitted_attribute_and_sparse_input_is_a_typeerror():
     """MULDE's Attributes section names every public attribute a fit sets (a DataFrame's
     fit sets them all, feature_names_in_ included), with the shapes checked here; sparse

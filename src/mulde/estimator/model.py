@@ -1298,7 +1298,26 @@ def _validate_rows(model: MULDE, X: Any, **checks: Any) -> np.ndarray:
         if said.startswith("Complex data not supported"):
             raise ValueError(f"Complex data not supported: X holds complex numbers (dtype "
                              f"{np.asarray(X).dtype}); features must be real") from None
+        if said.startswith("could not convert") and (cell := _first_text_cell(X)):
+            row, column, value = cell
+            raise ValueError(f"X: row {row}, column {column} holds {value!r}, not a number; "
+                             "give numbers only (encode text columns as numbers or drop "
+                             "them)") from None
         raise
+
+
+def _first_text_cell(X: Any) -> tuple[int, int, Any] | None:
+    """(row, column, value) of the first cell of a 2-D array-like X that is not a number
+    (float() refuses it), positions from 0; None when there is none or X is not 2-D."""
+    cells = np.asarray(X, dtype=object)
+    if cells.ndim != 2:
+        return None
+    for (i, j), value in np.ndenumerate(cells):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return i, j, value.item() if isinstance(value, np.generic) else value
+    return None
 
 
 def _finite(X: np.ndarray, given: Any = None) -> np.ndarray:

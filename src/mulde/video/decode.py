@@ -433,9 +433,10 @@ def _warn_timeline(path: Path, events: dict[str, list[int]], rate: Fraction | No
     parts = [f"{count} frame(s) {_TIMELINE_EVENTS[kind]} (first at frame {first})"
              for kind, (count, first) in events.items()]
     fps = f"{float(rate):g} fps " if rate else ""
-    warnings.warn(f"{path}: {'; '.join(parts)}; frame numbers follow the constant {fps}"
-                  "timeline, as ffmpeg's constant-frame-rate output does",
-                  FrameTimelineWarning, stacklevel=3)
+    # a damaged last frame is no matter of timing: the timeline is said where one moved
+    timeline = (f"; frame numbers follow the constant {fps}timeline, as ffmpeg's "
+                "constant-frame-rate output does" if set(events) - {"damaged"} else "")
+    warnings.warn(f"{path}: {'; '.join(parts)}{timeline}", FrameTimelineWarning, stacklevel=3)
 
 
 def _image_size(path: Path) -> tuple[int, int]:
