@@ -255,10 +255,19 @@ VARIANTS["depth3_ens2_full"] = {**VARIANTS["depth3_held20_100_per_feature"],
 VARIANTS["depth3_ens2_w180"] = {**VARIANTS["depth3_ens2_full"], "deep_width": 180}
 # round 43: E1 narrower still, so that a training step costs T5's
 VARIANTS["depth3_ens2_w160"] = {**VARIANTS["depth3_ens2_full"], "deep_width": 160}
+# after round 44 (scratch seed 5): E3 with two networks, each on every row, also where the
+# rows are at least `mid_pair_rows_per_feature` but fewer than 100 per feature and the rows'
+# rule trains one (resolved by `variant_params`)
 # round 44: E2 (the default since round 43) only up to `pair_max_features` features (where
 # every hidden layer of 160 is at least as wide as the input); past them T5's one network
 VARIANTS["depth3_ens2_w160_upto160"] = {**VARIANTS["depth3_ens2_w160"],
                                         "pair_max_features": 160}
+VARIANTS["pair_from50_per_feature"] = {**VARIANTS["depth3_ens2_w160_upto160"],
+                                       "mid_pair_rows_per_feature": 50}
+# after round 44 (scratch seed 5): E3 with its deeper networks (the pair of three layers of
+# 160, a fifth held out) from 50 rows per feature instead of 100
+VARIANTS["deep_pair_from50"] = {**VARIANTS["depth3_ens2_w160_upto160"],
+                                "deep_rows_per_feature": 50, "held_rows_per_feature": 50}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -352,7 +361,9 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     hidden layer of 256 where n_rows >= k d (hidden_sizes "auto" is otherwise resolved to the
     library's first two layers: rounds 29-40's "auto"; rounds 42-43's `deep_members`,
     `deep_share` and `deep_width` shape the networks there (`deep_width` w: the library's
-    (max(w, d), w, w)), round 44's `pair_max_features` only up to that many features); round 41's `held_rows_per_feature` k sets
+    (max(w, d), w, w)), round 44's `pair_max_features` only up to that many features; the
+    probe `mid_pair_rows_per_feature` k trains two networks on every row where k d <= n_rows
+    < the deep rule's and the rows' rule trains one); round 41's `held_rows_per_feature` k sets
     validation_fraction to `held_share` where n_rows >= k d; rounds 35-36's `lattice_rule` is
     left out (no MULDE parameter: `fit_mulde_energies` applies it)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
@@ -373,6 +384,7 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     deep_share = params.pop("deep_share", None)
     deep_width = params.pop("deep_width", None)
     pair_max_features = params.pop("pair_max_features", None)
+    mid_pair = params.pop("mid_pair_rows_per_feature", None)
     if pair_max_features is not None and n_features > pair_max_features:
         deep_members = deep_width = None  # round 44: T5 past them
     params.pop("held_rows_per_feature", None)
@@ -405,6 +417,9 @@ def variant_params(variant: str, n_features: int, n_rows: int,
         elif (per_direction is not None and members_for_rows(n_rows) == 1
               and n_rows < per_direction * directions):
             params["n_members"], params["max_samples"] = thin_members, thin_share
+    if (mid_pair is not None and params["n_members"] == 1
+            and mid_pair * n_features <= n_rows < deep_per_feature * n_features):
+        params["n_members"], params["max_samples"] = 2, 1.0
     past = params.pop("lr_past_256", None)
     share = 256 / n_features
     if params["lr"] != "auto" or share >= 1.0:  # up to 256 features: lr "auto" itself

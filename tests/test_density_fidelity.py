@@ -41,7 +41,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "depth3_100_per_feature", "held20_100_per_feature",
                  "depth3_held20_100_per_feature", "depth3_dropout10", "depth3_dropout05",
                  "depth3_layer_norm", "depth3_bag2_halves", "depth3_ens2_full",
-                 "depth3_ens2_w180", "depth3_ens2_w160", "depth3_ens2_w160_upto160"}
+                 "depth3_ens2_w180", "depth3_ens2_w160", "depth3_ens2_w160_upto160",
+                 "pair_from50_per_feature", "deep_pair_from50"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -233,8 +234,8 @@ def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
     """The library's "auto" widths add a third layer, and its "auto" validation_fraction a
     fifth, from 100 rows per feature since round 41; the earlier variants keep fitting what
     they fitted (two layers, a tenth); T5 keeps round 41's widths (the third layer of 256),
-    and round 43's winner E2 is the library's rule itself (past 160 features the first
-    layer as wide as the input, as the library's)."""
+    and round 44's winner E3 is the library's rule itself (round 43's pair up to 160
+    features, T5 past them)."""
     from density_fidelity import VARIANTS, held_fraction, variant_params
 
     from mulde.core.network import resolve_hidden_sizes
@@ -254,13 +255,13 @@ def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
         assert t5["validation_fraction"] == resolve_validation_fraction(
             "auto", n, d, t5["hidden_sizes"])
         assert held_fraction("depth3_held20_100_per_feature", d, n) == t5["validation_fraction"]
-        e1 = variant_params("depth3_ens2_w160", d, n, 12)
+        e3 = variant_params("depth3_ens2_w160_upto160", d, n, 12)
         library = resolve_hidden_sizes("auto", d, n)
         members = resolve_members("auto", n, d, d)
-        assert e1["hidden_sizes"] == library
-        assert e1["validation_fraction"] == resolve_validation_fraction("auto", n, d, library)
-        if n >= 100 * d:  # the pair; elsewhere both resolve "auto" alike (as T5)
-            assert (e1["n_members"], e1["max_samples"]) == (members, resolve_max_samples(
+        assert e3["hidden_sizes"] == library
+        assert e3["validation_fraction"] == resolve_validation_fraction("auto", n, d, library)
+        if n >= 100 * d and d <= 160:  # the pair; elsewhere both resolve "auto" alike (as T5)
+            assert (e3["n_members"], e3["max_samples"]) == (members, resolve_max_samples(
                 "auto", members, pair=True)) == (2, 1.0)
     assert all(v["validation_fraction"] == 0.1 for v in VARIANTS.values())
 
@@ -321,3 +322,23 @@ def test_stored_energies_are_refitted_when_the_variants_settings_changed(tmp_pat
     changed = fit_mulde_energies("tiny", x, [fresh], seed=1, cache=cache)
     assert changed[1] != first[1]
     assert not np.allclose(changed[0][1], first[0][1])
+
+
+def test_probes_after_round_44_change_only_the_rows_from_50_per_feature():
+    """The probes after round 44: `pair_from50_per_feature` trains two networks of round
+    28's widths on every row where the rows are 50-99 per feature and the rows' rule trains
+    one; `deep_pair_from50` gives E3's deeper networks from 50 rows per feature; both fit
+    E3's networks elsewhere."""
+    from density_fidelity import variant_params
+
+    e3 = "depth3_ens2_w160_upto160"
+    mid = variant_params("pair_from50_per_feature", 16, 1200, 12)
+    assert (mid["n_members"], mid["max_samples"], mid["hidden_sizes"]) == (2, 1.0, (256, 256))
+    deep = variant_params("deep_pair_from50", 16, 800, 12)
+    assert (deep["n_members"], deep["hidden_sizes"], deep["validation_fraction"]) == (
+        2, (160, 160, 160), 0.2)
+    for d, n in ((16, 799), (16, 1600), (192, 20_000)):
+        for probe in ("pair_from50_per_feature", "deep_pair_from50"):
+            assert variant_params(probe, d, n, 12) == variant_params(e3, d, n, 12)
+    assert variant_params("pair_from50_per_feature", 16, 800, 12) != variant_params(
+        e3, 16, 800, 12)

@@ -1109,10 +1109,10 @@ def test_members_reason_is_given_exactly_when_several_networks_are_trained(n, d,
 
 
 def test_auto_trains_two_networks_of_160_where_the_rows_are_100_per_feature():
-    """Round 42: with "auto" widths and members, from 100 rows per feature two networks of
-    three layers of 160 (the first as wide as the input past 160 features), each on every
-    row; one fewer row, round 28's two layers and the rows' rule; explicit widths keep the
-    rows' rule."""
+    """Rounds 43-44: with "auto" widths and members, from 100 rows per feature of at most
+    160 features two networks of three layers of 160, each on every row; one fewer row,
+    round 28's two layers and the rows' rule; past 160 features round 41's one network of
+    three layers; explicit widths keep the rows' rule."""
     from mulde.core.network import widths_for_features
     from mulde.core.training import (
         deep_pair,
@@ -1124,8 +1124,10 @@ def test_auto_trains_two_networks_of_160_where_the_rows_are_100_per_feature():
 
     assert widths_for_features(16, 1600) == (160, 160, 160)
     assert widths_for_features(16, 1599) == (256, 256)
-    assert widths_for_features(300, 30_000) == (300, 160, 160)
+    assert widths_for_features(300, 30_000) == (300, 256, 256)
     assert deep_pair(1600, 16) and not deep_pair(1599, 16)
+    assert deep_pair(16_000, 160) and not deep_pair(16_100, 161)
+    assert resolve_ensemble("auto", "auto", 20_000, 192) == (1, 1.0)
     assert not deep_pair(1600, 16, (160, 160, 160))  # widths given: the rows' rule
     assert resolve_members("auto", 1600, 16) == 2
     assert resolve_members("auto", 1600, 16, None, [256, 256, 256]) == 1
@@ -1172,14 +1174,15 @@ def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs
 
 
 def test_widths_for_features_add_a_third_layer_from_a_hundred_rows_per_feature():
-    """Issue 15's rounds 41-43: three layers of 160 from n >= 100 d (the boundary
-    included), the first as wide as d past 160 features (round 28's rule); ValueError
-    naming the rows for n < 1."""
+    """Issue 15's rounds 41-44: three layers from n >= 100 d (the boundary included): of
+    160 up to 160 features, past them round 41's (max(256, d), 256, 256) (the first as wide
+    as d, round 28's rule, up to the cap); ValueError naming the rows for n < 1."""
     assert widths_for_features(16, 1600) == (160, 160, 160)
     assert widths_for_features(16, 1599) == (256, 256)
     assert widths_for_features(160, 16_000) == (160, 160, 160)
-    assert widths_for_features(300, 30_000) == (300, 160, 160)
-    assert widths_for_features(4096, 409_600) == (2048, 160, 160)
+    assert widths_for_features(161, 16_100) == (256, 256, 256)
+    assert widths_for_features(300, 30_000) == (300, 256, 256)
+    assert widths_for_features(4096, 409_600) == (2048, 256, 256)
     assert widths_for_features(1, 100) == (160, 160, 160)
     assert resolve_hidden_sizes("auto", 34, 20_000) == (160, 160, 160)
     with pytest.raises(ValueError, match="at least 1 training row"):

@@ -165,8 +165,10 @@ DEEP_ROWS_PER_FEATURE = 100
 layer (and `validation_fraction="auto"` holds a fifth of the rows out of a network of three
 or more layers: issue 15, round 41; `n_members="auto"` trains two of them: round 43)."""
 DEEP_WIDTH = 160
-"""The hidden width of the deeper "auto" networks (issue 15, rounds 42-43): a training step of
-two members of three layers of 160 takes about the time of one of 256."""
+"""The hidden width of the deeper "auto" networks up to as many features (issue 15, rounds
+42-44): a training step of two members of three layers of 160 takes about the time of one of
+256; past 160 features they would be narrower than the input, and one network of 256 keeps
+them (round 44)."""
 
 
 def deep_enough(n_rows: int, n_features: int) -> bool:
@@ -180,9 +182,9 @@ def widths_for_features(n_features: int, n_rows: int) -> tuple[int, ...]:
     """The hidden widths `MULDE(hidden_sizes="auto")` gives a network on n_features inputs
     fitted on n_rows rows (the validation rows included): (min(max(256, k n_features),
     2,048), 256) with k = `WIDTH_PER_FEATURE` (1) and the cap `WIDTH_MAX`; where n_rows >=
-    `DEEP_ROWS_PER_FEATURE` (100) x n_features, three layers of `DEEP_WIDTH` (160), the
-    first as wide as n_features where that is wider (up to the cap), of which
-    `n_members="auto"` trains two (`mulde.core.training.deep_pair`).
+    `DEEP_ROWS_PER_FEATURE` (100) x n_features, three layers: of `DEEP_WIDTH` (160) up to
+    160 features, of which `n_members="auto"` trains two (`mulde.core.training.deep_pair`),
+    and past them the first two layers above with a third of 256 (round 41's, one network).
 
     Why the first width (benchmarks/density_fidelity.md, issue 15 round 28): the first
     layer's weights on x have shape (width, d), so their rank is at most min(width, d); with a
@@ -207,18 +209,20 @@ def widths_for_features(n_features: int, n_rows: int) -> tuple[int, ...]:
     three seeds) in 2.2x the fit time of the default before issue 15, over issue 15's bound;
     at 160, whose training step takes one of 256's time, merit +0.0057 and calibration
     0.0010 better on fresh seeds, in 1.80x (round 43). They rank a density of many modes
-    below one of 256 (50 clusters in 16-D, 10,000 rows: fresh 0.974 -> 0.954). The suite ran
-    d <= 64 there; the first layer keeps round 28's rule (at least as wide as the input)
-    past 160 features, unmeasured.
+    below one of 256 (50 clusters in 16-D, 10,000 rows: fresh 0.974 -> 0.954). Past 160
+    features the pair's later layers would be narrower than the input; there it ranked below
+    round 41's one network in more time, so those keep it (round 44).
     ValueError for n_features < 1 or n_rows < 1."""
     if n_features < 1:
         raise ValueError(f"need at least 1 feature, got {n_features}")
     if n_rows < 1:
         raise ValueError(f"need at least 1 training row, got {n_rows}")
-    if deep_enough(n_rows, n_features):
-        first = min(max(DEEP_WIDTH, WIDTH_PER_FEATURE * n_features), WIDTH_MAX)
-        return (first, DEEP_WIDTH, DEEP_WIDTH)
-    return (min(max(WIDTH, WIDTH_PER_FEATURE * n_features), WIDTH_MAX), WIDTH)
+    two = (min(max(WIDTH, WIDTH_PER_FEATURE * n_features), WIDTH_MAX), WIDTH)
+    if not deep_enough(n_rows, n_features):
+        return two
+    if n_features <= DEEP_WIDTH:
+        return (DEEP_WIDTH, DEEP_WIDTH, DEEP_WIDTH)
+    return (*two, WIDTH)
 
 
 def are_widths(sizes: object) -> bool:

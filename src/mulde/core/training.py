@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from mulde.core.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mulde.core.denormals import flushed_denormals
 from mulde.core.loss import DSMLoss
-from mulde.core.network import DEEP_ROWS_PER_FEATURE, EnergyNetwork, deep_enough
+from mulde.core.network import DEEP_ROWS_PER_FEATURE, DEEP_WIDTH, EnergyNetwork, deep_enough
 from mulde.core.schedule import NoiseSchedule
 
 
@@ -324,8 +324,8 @@ def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto
     """Whether `MULDE(n_members="auto")` trains round 43's pair on n rows of n_features
     features: `DEEP_MEMBERS` (2) networks, each on every row, where the widths are "auto"
     and the rows at least `mulde.core.network.DEEP_ROWS_PER_FEATURE` (100) per feature
-    (`deep_enough`), so that the widths are three layers of
-    `mulde.core.network.DEEP_WIDTH` (160). Widths given explicitly keep the rows' rule
+    (`deep_enough`) of at most `mulde.core.network.DEEP_WIDTH` (160) features, so that the
+    widths are three layers of 160. Widths given explicitly keep the rows' rule
     (`members_for_rows`): the pair was measured at 160 wide only.
 
     Why (benchmarks/density_fidelity.md, issue 15 rounds 42-43): the mean of two independently
@@ -333,11 +333,13 @@ def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto
     both learnt and averages away part of what each memorised on its own; against round
     41's one network of 256 it ranked the suite's broader samples better with fewer held-out
     false alarms (merit +0.0057, calibration 0.0010 better over 33 fits), a training step
-    taking about one network's time at the suite's and speed.py's widths (d <= 64; past 160
-    features the first layer stays d wide, so a step costs more). Below 501 rows (d <= 5
-    there) the pair replaces the rows' rule of 2-4 networks on halves."""
+    taking about one network's time at the suite's and speed.py's widths. Below 501 rows
+    (d <= 5 there) the pair replaces the rows' rule of 2-4 networks on halves (it ranked
+    better there on a scratch seed). Past 160 features its layers after the first would be
+    narrower than the input: there it ranked below round 41's one network of 256 in more
+    time, which keeps those (round 44)."""
     return (isinstance(hidden_sizes, str) and hidden_sizes == "auto"
-            and deep_enough(n, n_features))
+            and deep_enough(n, n_features) and n_features <= DEEP_WIDTH)
 
 
 def members_reason(n: int, n_features: int, directions: int | None = None,

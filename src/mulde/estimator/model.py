@@ -201,8 +201,9 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     hidden_sizes: the MLP's hidden widths: "auto" (the default since issue 15's round 28):
         (min(max(256, d), 2048), 256) for d features, and where the n rows given to `fit`
-        are at least 100 per feature three layers of 160 (the first as wide as d past 160
-        features; rounds 41-43), of which n_members="auto" trains two
+        are at least 100 per feature three layers: of 160 up to 160 features, of which
+        n_members="auto" trains two, and past them (min(max(256, d), 2048), 256, 256), one
+        network (rounds 41-44)
         (`mulde.core.network.widths_for_features`: a first layer narrower than d leaves the
         energy constant along d - width directions; the 2,048 cap bounds the cost; the third
         layer ranks a density of many modes as exact kNN does); or
@@ -217,9 +218,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         principal direction of the standardised rows (round 33; the count, where it was
         needed, is `principal_directions_`, else None);
         `mulde.core.training.members_for_rows`); 2 where hidden_sizes is "auto" too and the
-        rows are at least 100 per feature (round 43, `mulde.core.training.deep_pair`: two
-        networks of three layers of 160, each on every row; below 501 rows too, in place of
-        the rows' rule); or 1 (one MLP), or M >= 2: a
+        rows are at least 100 per feature of at most 160 features (rounds 43-44,
+        `mulde.core.training.deep_pair`: two networks of three layers of 160, each on every
+        row; below 501 rows too, in place of the rows' rule); or 1 (one MLP), or M >= 2: a
         deep ensemble of M MLPs of those widths, each trained on its own DSM loss from its
         own initial weights; the energy is their mean (`mulde.core.EnergyEnsemble`). The
         count trained is `train_result_.n_members`.

@@ -282,9 +282,10 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     An out-of-fold calibration refit (`mulde.vad.ensemble.run_fit_job`) sees about (k-1)/k of a
     stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.resolve_members`, from
     the rows, the features and where it matters the principal directions), lr="auto"
-    (`learning_rate_for_rows`), hidden_sizes="auto" (`widths_for_features`: three layers of
-    160 from 100 rows per feature, two networks of them with n_members "auto", each on every
-    row: `deep_pair`, max_samples settled to 1 with them) and validation_fraction="auto"
+    (`learning_rate_for_rows`), hidden_sizes="auto" (`widths_for_features`: three layers
+    from 100 rows per feature, of 160 up to 160 features, two networks of them with
+    n_members "auto", each on every row: `deep_pair`, max_samples settled to 1 with them)
+    and validation_fraction="auto"
     (`validation_fraction_for_network`: a fifth held out of three layers on the same rows,
     from the widths given or settled) count
     them: near a threshold a refit would train other networks than the model it calibrates for
