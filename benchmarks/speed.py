@@ -459,6 +459,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="keep the other parts already in the output JSON (re-run only --parts)")
     p.add_argument("--n-train", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
     p.add_argument("--dims", nargs="*", type=int, default=[34, 512, 1152])
+    p.add_argument("--fit-rows", type=int, default=FIT_ROWS,
+                   help="training rows of the `fit` part (default 20,000: where the rows are "
+                        "many per feature; fewer time the rules for fewer)")
     p.add_argument("--max-gb", type=float, default=2.5,
                    help="skip kNN cells whose fp32 training matrix exceeds this size")
     p.add_argument("--no-paper", action="store_true", help="skip the width-4096 measurements")
@@ -500,7 +503,7 @@ def main(argv: list[str] | None = None) -> None:
         res["ablation"] = part_ablation(args.quick, args.dims, not args.no_paper)
         write_json(out, res)
     if "fit" in args.parts:
-        res["fit"] = part_fit(args.dims[:2], 1 if args.quick else 2, device=device)
+        res["fit"] = part_fit(args.dims[:2], 1 if args.quick else 2, args.fit_rows, device)
         write_json(out, res)
 
 

@@ -119,8 +119,8 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
 
 
 def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_path, capsys):
-    """From 100 rows per feature "auto" builds two networks of three layers of 160 and holds
-    a fifth of the rows out (issue 15, rounds 41 and 43): `info` says the widths built, the
+    """From 50 rows per feature "auto" builds two networks of three layers of 160 and holds
+    a fifth of the rows out (issue 15, rounds 41, 43 and 45): `info` says the widths built, the
     networks and the share, and why; a share given as a number is said without the why;
     `fit` says why there are two networks."""
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((600, 2)))
@@ -129,7 +129,7 @@ def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_pat
         out = str(tmp_path / "w.safetensors")
         assert main(["fit", str(tmp_path / "x.npy"), "--out", out, "--quiet",
                      "--params", params]) == 0
-        assert ', 2 networks ("auto": at least 100 rows per feature)' in capsys.readouterr().out
+        assert ', 2 networks ("auto": at least 50 rows per feature)' in capsys.readouterr().out
         assert main(["info", out]) == 0
         text = capsys.readouterr().out
         share = 0.2 if why else 0.25

@@ -12,7 +12,7 @@ def test_the_suites_validated_aggregate_uses_the_estimators_own_held_rows():
     """mean_energy_validated needs the rows MULDE held out; the suite recomputes them from
     the seed, and must find the levels and scores of the fitted estimator."""
     rng = np.random.default_rng(1)
-    for n, fraction in ((120, 0.1), (300, 0.2)):  # "auto": a fifth of three layers from 100
+    for n, fraction in ((90, 0.1), (300, 0.2)):  # "auto": a fifth of three layers from 50
         x, new = rng.normal(size=(n, 2)), rng.normal(size=(7, 2))  # rows per feature
         model = MULDE(aggregator="mean_energy_validated", max_steps=20, hidden_sizes=(8, 8, 8),
                       random_state=5).fit(x)
@@ -234,8 +234,8 @@ def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
     """The library's "auto" widths add a third layer, and its "auto" validation_fraction a
     fifth, from 100 rows per feature since round 41; the earlier variants keep fitting what
     they fitted (two layers, a tenth); T5 keeps round 41's widths (the third layer of 256),
-    and round 44's winner E3 is the library's rule itself (round 43's pair up to 160
-    features, T5 past them)."""
+    and round 45's winner E4 is the library's rule itself (round 43's pair up to 160
+    features, T5 past them, both from 50 rows per feature)."""
     from density_fidelity import VARIANTS, held_fraction, variant_params
 
     from mulde.core.network import resolve_hidden_sizes
@@ -255,13 +255,13 @@ def test_variants_before_round_41_keep_two_layers_and_a_tenth_held_out():
         assert t5["validation_fraction"] == resolve_validation_fraction(
             "auto", n, d, t5["hidden_sizes"])
         assert held_fraction("depth3_held20_100_per_feature", d, n) == t5["validation_fraction"]
-        e3 = variant_params("depth3_ens2_w160_upto160", d, n, 12)
+        e4 = variant_params("deep_pair_from50", d, n, 12)
         library = resolve_hidden_sizes("auto", d, n)
         members = resolve_members("auto", n, d, d)
-        assert e3["hidden_sizes"] == library
-        assert e3["validation_fraction"] == resolve_validation_fraction("auto", n, d, library)
-        if n >= 100 * d and d <= 160:  # the pair; elsewhere both resolve "auto" alike (as T5)
-            assert (e3["n_members"], e3["max_samples"]) == (members, resolve_max_samples(
+        assert e4["hidden_sizes"] == library
+        assert e4["validation_fraction"] == resolve_validation_fraction("auto", n, d, library)
+        if n >= 50 * d and d <= 160:  # the pair; elsewhere both resolve "auto" alike (as T5)
+            assert (e4["n_members"], e4["max_samples"]) == (members, resolve_max_samples(
                 "auto", members, pair=True)) == (2, 1.0)
     assert all(v["validation_fraction"] == 0.1 for v in VARIANTS.values())
 

@@ -1067,8 +1067,9 @@ def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
     from mulde.core.training import members_reason
     assert members_reason(4000, 512) == "fewer than 10 rows per feature"
     assert members_reason(300, 64) == "fewer than 10 rows per feature"  # 4, not the rows' 3
-    assert members_reason(300, 8) == members_reason(500, 8) == "fewer than 501 rows"
-    assert members_reason(501, 8) == members_reason(5120, 512) == ""
+    assert members_reason(300, 8) == members_reason(399, 8) == "fewer than 501 rows"
+    assert members_reason(501, 11) == members_reason(5120, 512) == ""
+    assert members_reason(400, 8) == "at least 50 rows per feature"  # the pair
     with pytest.raises(ValueError, match="at least 1 training row"):
         members_reason(0, 1)
 
@@ -1108,8 +1109,8 @@ def test_members_reason_is_given_exactly_when_several_networks_are_trained(n, d,
     assert resolve_members("auto", n, d, k, (256, 256)) == members_for_rows(n, d, k)
 
 
-def test_auto_trains_two_networks_of_160_where_the_rows_are_100_per_feature():
-    """Rounds 43-44: with "auto" widths and members, from 100 rows per feature of at most
+def test_auto_trains_two_networks_of_160_where_the_rows_are_50_per_feature():
+    """Rounds 43-45: with "auto" widths and members, from 50 rows per feature of at most
     160 features two networks of three layers of 160, each on every row; one fewer row,
     round 28's two layers and the rows' rule; past 160 features round 41's one network of
     three layers; explicit widths keep the rows' rule."""
@@ -1122,11 +1123,11 @@ def test_auto_trains_two_networks_of_160_where_the_rows_are_100_per_feature():
         resolve_members,
     )
 
-    assert widths_for_features(16, 1600) == (160, 160, 160)
-    assert widths_for_features(16, 1599) == (256, 256)
-    assert widths_for_features(300, 30_000) == (300, 256, 256)
-    assert deep_pair(1600, 16) and not deep_pair(1599, 16)
-    assert deep_pair(16_000, 160) and not deep_pair(16_100, 161)
+    assert widths_for_features(16, 800) == (160, 160, 160)
+    assert widths_for_features(16, 799) == (256, 256)
+    assert widths_for_features(300, 15_000) == (300, 256, 256)
+    assert deep_pair(800, 16) and not deep_pair(799, 16)
+    assert deep_pair(8_000, 160) and not deep_pair(8_050, 161)
     assert resolve_ensemble("auto", "auto", 20_000, 192) == (1, 1.0)
     assert not deep_pair(1600, 16, (160, 160, 160))  # widths given: the rows' rule
     assert resolve_members("auto", 1600, 16) == 2
@@ -1141,8 +1142,9 @@ def test_auto_trains_two_networks_of_160_where_the_rows_are_100_per_feature():
     assert resolve_ensemble("auto", "auto", 1600, 16, None, (256, 256, 256)) == (1, 1.0)
     assert resolve_ensemble("auto", "auto", 300, 8) == (3, 0.5)
     assert resolve_ensemble("auto", 0.3, 1600, 16) == (2, 0.3)
-    assert members_reason(1600, 16) == "at least 100 rows per feature"
-    assert members_reason(300, 2) == "at least 100 rows per feature"  # the pair, not 3
+    assert members_reason(1600, 16) == "at least 50 rows per feature"
+    assert members_reason(300, 2) == "at least 50 rows per feature"  # the pair, not 3
+    assert members_reason(300, 6) == "at least 50 rows per feature"  # 50 per feature
 
 
 @settings(max_examples=200, deadline=None)
@@ -1155,11 +1157,11 @@ def test_members_for_rows_never_trains_fewer_networks_than_the_rows_alone_ask(n,
 
 
 def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs():
-    """(max(256, k d), 256), k = WIDTH_PER_FEATURE, on fewer than 100 rows per feature; "auto"
+    """(max(256, k d), 256), k = WIDTH_PER_FEATURE, on fewer than 50 rows per feature; "auto"
     resolves to it, widths given stay."""
     from mulde.core.network import WIDTH_PER_FEATURE as K
 
-    assert widths_for_features(1, 99) == widths_for_features(34, 3399) == (256, 256)
+    assert widths_for_features(1, 49) == widths_for_features(34, 1699) == (256, 256)
     assert widths_for_features(512, 1000) == (512 * K, 256)
     assert widths_for_features(1280, 1000) == (1280 * K, 256)
     assert resolve_hidden_sizes("auto", 600, 1000) == (600 * K, 256)
@@ -1173,17 +1175,17 @@ def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs
         resolve_hidden_sizes("wide", 8, 100)
 
 
-def test_widths_for_features_add_a_third_layer_from_a_hundred_rows_per_feature():
-    """Issue 15's rounds 41-44: three layers from n >= 100 d (the boundary included): of
+def test_widths_for_features_add_a_third_layer_from_fifty_rows_per_feature():
+    """Issue 15's rounds 41-45: three layers from n >= 50 d (the boundary included): of
     160 up to 160 features, past them round 41's (max(256, d), 256, 256) (the first as wide
     as d, round 28's rule, up to the cap); ValueError naming the rows for n < 1."""
-    assert widths_for_features(16, 1600) == (160, 160, 160)
-    assert widths_for_features(16, 1599) == (256, 256)
-    assert widths_for_features(160, 16_000) == (160, 160, 160)
-    assert widths_for_features(161, 16_100) == (256, 256, 256)
-    assert widths_for_features(300, 30_000) == (300, 256, 256)
-    assert widths_for_features(4096, 409_600) == (2048, 256, 256)
-    assert widths_for_features(1, 100) == (160, 160, 160)
+    assert widths_for_features(16, 800) == (160, 160, 160)
+    assert widths_for_features(16, 799) == (256, 256)
+    assert widths_for_features(160, 8_000) == (160, 160, 160)
+    assert widths_for_features(161, 8_050) == (256, 256, 256)
+    assert widths_for_features(300, 15_000) == (300, 256, 256)
+    assert widths_for_features(4096, 204_800) == (2048, 256, 256)
+    assert widths_for_features(1, 50) == (160, 160, 160)
     assert resolve_hidden_sizes("auto", 34, 20_000) == (160, 160, 160)
     with pytest.raises(ValueError, match="at least 1 training row"):
         widths_for_features(16, 0)
@@ -1202,15 +1204,15 @@ def test_the_third_layer_and_the_fifth_held_out_come_together(d, n):
 
 
 def test_the_fifth_held_out_follows_the_depth_built_and_the_rows():
-    """Round 41's follow-up: a fifth only for three or more layers on at least 100 rows per
-    feature (T5's regime); two layers keep a tenth on any rows (round 41's V2 lost to it),
-    three layers on fewer rows too (round 39 ran them with a tenth)."""
+    """Round 41's follow-up: a fifth only for three or more layers on at least 50 rows per
+    feature (100 before round 45); two layers keep a tenth on any rows (round 41's V2 lost to
+    it), three layers on fewer rows too (no round ran them with a fifth)."""
     from mulde.core.training import validation_fraction_for_network
 
-    assert validation_fraction_for_network(1600, 16, (256, 256, 256)) == 0.2
-    assert validation_fraction_for_network(1600, 16, (64, 64, 64, 64)) == 0.2
+    assert validation_fraction_for_network(800, 16, (256, 256, 256)) == 0.2
+    assert validation_fraction_for_network(800, 16, (64, 64, 64, 64)) == 0.2
     assert validation_fraction_for_network(10**6, 16, (256, 256)) == 0.1
-    assert validation_fraction_for_network(1599, 16, (256, 256, 256)) == 0.1
+    assert validation_fraction_for_network(799, 16, (256, 256, 256)) == 0.1
     with pytest.raises(ValueError, match="at least 1 training row"):
         validation_fraction_for_network(0, 16, (256, 256))
 
@@ -1221,9 +1223,9 @@ def test_resolve_validation_fraction_keeps_a_number_and_refuses_other_strings():
     from mulde.core.training import resolve_validation_fraction
 
     deep = (256, 256, 256)
-    assert resolve_validation_fraction("auto", 1600, 16, deep) == 0.2
-    assert resolve_validation_fraction("auto", 1599, 16, deep) == 0.1
-    assert resolve_validation_fraction("auto", 1600, 16, (256, 256)) == 0.1
+    assert resolve_validation_fraction("auto", 800, 16, deep) == 0.2
+    assert resolve_validation_fraction("auto", 799, 16, deep) == 0.1
+    assert resolve_validation_fraction("auto", 800, 16, (256, 256)) == 0.1
     assert resolve_validation_fraction(0.0, 10**6, 1, deep) == 0.0
     with pytest.raises(ValueError, match='validation_fraction must be "auto"'):
         resolve_validation_fraction("half", 100, 1, deep)

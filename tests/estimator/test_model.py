@@ -545,11 +545,11 @@ def test_presets():
 
 def test_training_defaults_are_the_documented_ones_and_shared_with_train_config():
     """README's default preset: lr "auto", batch 1024, at most 2,000 steps, EMA 0.99, early
-    stopping on a validation split ("auto": a tenth, a fifth of three layers from 100 rows
+    stopping on a validation split ("auto": a tenth, a fifth of three layers from 50 rows
     per feature);
     TrainConfig must agree (issue 12: it said 2000 / None), its lr (a number) being the one
     "auto" gives a set of at most 1,000 rows (round 24) and its validation_fraction the one
-    "auto" gives fewer than 100 rows per feature (round 41)."""
+    "auto" gives fewer than 50 rows per feature (rounds 41 and 45)."""
     from dataclasses import asdict
 
     from mulde.core import TrainConfig
@@ -654,7 +654,7 @@ def test_a_gaussian_base_ranks_a_rotated_anisotropic_gaussian_after_few_steps():
     """With the base the energy is the Gaussian's own quadratic from the first step, so 50
     steps rank fresh samples of a rotated, 30-fold anisotropic Gaussian by their true density;
     the network alone, after the same steps, does not yet. Two hidden layers, as "auto" gives
-    below 100 rows per feature: a third layer (these 333 rows per feature) moves the base's
+    below 50 rows per feature: a third layer (these 333 rows per feature) moves the base's
     quadratic more in 50 steps (0.960 on this draw)."""
     from scipy.stats import spearmanr
 
@@ -870,13 +870,13 @@ def test_dequantise_reads_a_dataframes_float32_column_at_its_precision():
 
 
 def test_the_share_held_out_is_recorded_as_trained():
-    """`train_result_.validation_fraction`: "auto" resolved (a tenth below 100 rows per
-    feature, a fifth from there where the network has three layers, issue 15's round 41 and
-    its follow-up; a tenth for the explicit widths of two layers there), a number kept, and
-    0.0 where no row was held out (fewer than 10 rows, or a share that rounds to none)."""
+    """`train_result_.validation_fraction`: "auto" resolved (a tenth below 50 rows per
+    feature, a fifth from there where the network has three layers, issue 15's rounds 41 and
+    45; a tenth for the explicit widths of two layers there), a number kept, and 0.0 where
+    no row was held out (fewer than 10 rows, or a share that rounds to none)."""
     import warnings
 
-    X = np.random.default_rng(0).normal(size=(300, 4))
+    X = np.random.default_rng(0).normal(size=(150, 4))
     fast = {"max_steps": 2, "random_state": 0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # too few rows: said, and tested elsewhere

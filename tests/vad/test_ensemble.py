@@ -192,11 +192,11 @@ class MembersSeen(MULDEStream):
 
 
 def test_out_of_fold_refits_train_the_deployed_models_networks():
-    """600 rows of 8 features train one network ("auto": 501 rows or more, fewer than 100
+    """600 rows of 13 features train one network ("auto": 501 rows or more, fewer than 50
     per feature); each of the two folds' refits fits 300 of them, where "auto" alone would
     train three. The refits are settled from the whole stream, so the held-out fold is scored
     by one network too."""
-    X = np.random.default_rng(0).normal(size=(600, 8))
+    X = np.random.default_rng(0).normal(size=(600, 13))
     groups = np.arange(600) % 4
     result = run_fit_job(FitJob(MembersSeen, X, groups, folds=2, fold=0))
     np.testing.assert_array_equal(result.scores, np.ones(300))

@@ -33,7 +33,7 @@ class TrainConfig:
     validation_fraction aside: the estimator's defaults are lr="auto" (`learning_rate_for_rows`,
     which gives this 1e-3 up to 1,000 training rows) and validation_fraction="auto"
     (`validation_fraction_for_network`, which gives this 0.1 but for three layers on at
-    least 100 rows per feature). A small, fast CPU setting; the paper's setting is the
+    least 50 rows per feature). A small, fast CPU setting; the paper's setting is the
     estimator's `paper` preset.
     eval_every and checkpoint_every count optimiser steps; patience counts evaluations.
     lr_schedule: "constant" (lr at every step) or "cosine" (`learning_rate_at`).
@@ -323,7 +323,7 @@ round 43), each on every row (`max_samples="auto"`)."""
 def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto") -> bool:
     """Whether `MULDE(n_members="auto")` trains round 43's pair on n rows of n_features
     features: `DEEP_MEMBERS` (2) networks, each on every row, where the widths are "auto"
-    and the rows at least `mulde.core.network.DEEP_ROWS_PER_FEATURE` (100) per feature
+    and the rows at least `mulde.core.network.DEEP_ROWS_PER_FEATURE` (50) per feature
     (`deep_enough`) of at most `mulde.core.network.DEEP_WIDTH` (160) features, so that the
     widths are three layers of 160. Widths given explicitly keep the rows' rule
     (`members_for_rows`): the pair was measured at 160 wide only.
@@ -334,7 +334,7 @@ def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto
     41's one network of 256 it ranked the suite's broader samples better with fewer held-out
     false alarms (merit +0.0057, calibration 0.0010 better over 33 fits), a training step
     taking about one network's time at the suite's and speed.py's widths. Below 501 rows
-    (d <= 5 there) the pair replaces the rows' rule of 2-4 networks on halves (it ranked
+    (d <= 10 there) the pair replaces the rows' rule of 2-4 networks on halves (it ranked
     better there on a scratch seed). Past 160 features its layers after the first would be
     narrower than the input: there it ranked below round 41's one network of 256 in more
     time, which keeps those (round 44)."""
@@ -345,7 +345,7 @@ def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto
 def members_reason(n: int, n_features: int, directions: int | None = None,
                    hidden_sizes: Sequence[int] | str = "auto") -> str:
     """Why `n_members="auto"` trains more than one network on n rows of n_features
-    features, in words for a report: "at least 100 rows per feature" (`deep_pair`), "fewer
+    features, in words for a report: "at least 50 rows per feature" (`deep_pair`), "fewer
     than 10 rows per feature" (which wins where it holds with another: it is what gives 4
     or 8), "fewer than 50 rows per principal direction", "fewer than 501 rows", or "" (one
     network). ValueError as `members_for_rows`."""
@@ -436,7 +436,8 @@ VALIDATION_SHARE_DEEP = 0.2
 
 DEEP_DEPTH = 3
 """The hidden layers of round 41's deeper network (`mulde.core.network.widths_for_features`
-builds it from 100 rows per feature), with which "auto" holds a fifth of the rows out."""
+builds it from 50 rows per feature, 100 before round 45), with which "auto" holds a fifth
+of the rows out."""
 
 
 def validation_fraction_for_network(n: int, n_features: int,
@@ -446,7 +447,7 @@ def validation_fraction_for_network(n: int, n_features: int,
     widths built: `mulde.core.network.resolve_hidden_sizes`): a fifth
     (`VALIDATION_SHARE_DEEP`) where the network is round 41's deeper one, at least
     `DEEP_DEPTH` (3) hidden layers fitted on at least
-    `mulde.core.network.DEEP_ROWS_PER_FEATURE` (100) rows per feature (`deep_enough`), as
+    `mulde.core.network.DEEP_ROWS_PER_FEATURE` (50) rows per feature (`deep_enough`), as
     "auto" widths build there; else a tenth (`VALIDATION_SHARE`).
 
     Why (benchmarks/density_fidelity.md, issue 15 round 41 and its follow-up): the held-out
@@ -455,8 +456,9 @@ def validation_fraction_for_network(n: int, n_features: int,
     the false-alarm rate of held-out normal samples (round 40), the two together passed the
     suite's rule on fresh seeds (T5). A fifth held out of a two-layer network on the same rows
     cost ranking against a tenth (round 41's V2 against the then default), so two layers keep
-    a tenth also on many rows, widths given explicitly too. Three layers on fewer rows were
-    run only with a tenth (round 39), so they keep it. ValueError for n or n_features < 1."""
+    a tenth also on many rows, widths given explicitly too. Three layers given explicitly on
+    fewer than 50 rows per feature keep a tenth: no round ran them with a fifth.
+    ValueError for n or n_features < 1."""
     if n < 1 or n_features < 1:
         raise ValueError(f"need at least 1 training row and 1 feature, got {n} rows of "
                          f"{n_features} features")

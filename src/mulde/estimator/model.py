@@ -169,7 +169,7 @@ class NoValidationWarning(UserWarning):
         super().__init__(
             f"validation_fraction={fraction:g} holds out no training sample, so "
             f"{' and '.join(lost)}; set validation_fraction > 0 (the default \"auto\" holds "
-            "out a tenth, or a fifth of three layers from 100 rows per feature)")
+            "out a tenth, or a fifth of three layers from 50 rows per feature)")
 
     def __reduce__(self):  # pickled (a worker process's warning) with its three fields
         return type(self), (self.fraction, self.aggregator, self.threshold)
@@ -201,9 +201,9 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     hidden_sizes: the MLP's hidden widths: "auto" (the default since issue 15's round 28):
         (min(max(256, d), 2048), 256) for d features, and where the n rows given to `fit`
-        are at least 100 per feature three layers: of 160 up to 160 features, of which
+        are at least 50 per feature three layers: of 160 up to 160 features, of which
         n_members="auto" trains two, and past them (min(max(256, d), 2048), 256, 256), one
-        network (rounds 41-44)
+        network (rounds 41-45)
         (`mulde.core.network.widths_for_features`: a first layer narrower than d leaves the
         energy constant along d - width directions; the 2,048 cap bounds the cost; the third
         layer ranks a density of many modes as exact kNN does); or
@@ -218,7 +218,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         principal direction of the standardised rows (round 33; the count, where it was
         needed, is `principal_directions_`, else None);
         `mulde.core.training.members_for_rows`); 2 where hidden_sizes is "auto" too and the
-        rows are at least 100 per feature of at most 160 features (rounds 43-44,
+        rows are at least 50 per feature of at most 160 features (rounds 43-45,
         `mulde.core.training.deep_pair`: two networks of three layers of 160, each on every
         row; below 501 rows too, in place of the rows' rule); or 1 (one MLP), or M >= 2: a
         deep ensemble of M MLPs of those widths, each trained on its own DSM loss from its
@@ -330,7 +330,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
     validation_fraction, eval_every, patience: the share of training rows held out ("auto",
         the default since issue 15's round 41: a tenth, a fifth where the network has three
-        or more hidden layers and the n rows given to `fit` are at least 100 per feature, as
+        or more hidden layers and the n rows given to `fit` are at least 50 per feature, as
         "auto" widths build there; `mulde.core.training.validation_fraction_for_network`;
         the share trained with is `train_result_.validation_fraction`), the
         steps between validation evaluations, and how many evaluations without improvement

@@ -10,12 +10,12 @@ from typing import Any
 # Adam(0.5, 0.9) at lr 4e-5, batch 2048, 1000 epochs, 16 linearly spaced levels in [1e-3, 1],
 # GMM aggregation (K = 1), the constant regulariser beta f^2 / 2: exactly the published method.
 # `default`: a small, fast CPU setting: width 256 x 2 (the first layer max(256, d) wide for d
-# features, round 28; from 100 training rows per feature two networks of three layers of 160,
-# each on every row, round 43, after round 41's one of three layers of 256),
+# features, round 28; from 50 training rows per feature two networks of three layers of 160,
+# each on every row, rounds 43 and 45, after round 41's one of three layers of 256),
 # lr "auto" (1e-3 up to 1,000 training
 # rows, rising with the rows to 3e-3 at 3,000), batch 1024, at most 2000 steps,
-# EMA of weights (0.99), early stopping on a 10 % validation split (20 % from 100 rows per
-# feature, round 41), no regulariser (beta 0),
+# EMA of weights (0.99), early stopping on a 10 % validation split (20 % from 50 rows per
+# feature, rounds 41 and 45), no regulariser (beta 0),
 # time-score matching (weight 0.25) and the monotone mean_energy aggregate over 16 log-spaced
 # levels, chosen on the label-free density-fidelity suite (docs/benchmarks.md, "Density
 # fidelity"; issue 15 round 1: the regulariser weighted by sigma^2 and the aggregate, round 2:
@@ -26,7 +26,8 @@ from typing import Any
 # members whenever the rows are fewer than ten per feature, round 31: 8 on quarters there
 # from 501 rows on, round 35: uniform dequantisation of the columns on a lattice, round 41:
 # the third layer and the fifth held out from 100 rows per feature (the fifth of three layers
-# only, since its follow-up), round 43: two networks of three layers of 160 there;
+# only, since its follow-up), round 43: two networks of three layers of 160 there, round 44:
+# one network past 160 features, round 45: all of it from 50 rows per feature;
 # docs/detector.md has their numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),

@@ -283,14 +283,14 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.resolve_members`, from
     the rows, the features and where it matters the principal directions), lr="auto"
     (`learning_rate_for_rows`), hidden_sizes="auto" (`widths_for_features`: three layers
-    from 100 rows per feature, of 160 up to 160 features, two networks of them with
+    from 50 rows per feature, of 160 up to 160 features, two networks of them with
     n_members "auto", each on every row: `deep_pair`, max_samples settled to 1 with them)
     and validation_fraction="auto"
     (`validation_fraction_for_network`: a fifth held out of three layers on the same rows,
     from the widths given or settled) count
     them: near a threshold a refit would train other networks than the model it calibrates for
     (e.g. 15,300 rows of 1,280 features over at most 306 principal directions train one network,
-    11,500 of them eight; 1,000 rows of 8 features three layers, 750 of them two), and below
+    11,500 of them eight; 500 rows of 8 features three layers, 375 of them two), and below
     3,000 rows at another rate. Settled from the whole stream, every refit trains the deployed
     model's settings on fewer rows. Only the values "auto" (also when unset) are replaced, in a
     new `params` dict (a factory may hand one dict to every model it makes); any other value is
