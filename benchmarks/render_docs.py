@@ -639,6 +639,16 @@ ADBENCH_MULDE_RUNS = {
     "round43-seeds12": ("adbench_mulde_round43_seeds12_all.json",
                         "round 43's default on seeds 1 and 2 (all sets but 17_InternetAds: "
                         "its 16 changed sets refitted, round 41's rows for the rest)"),
+    "round45": ("adbench_mulde_round45.json",
+                "the default after issue 15's round 45 (seed 0; only the 7 sets with 50-99 "
+                "training rows per feature, the ones its rule changes)"),
+    "round45-all": ("adbench_mulde_round45_all.json",
+                    "the default after issue 15's round 45 (seed 0, all 58 sets: its 7 changed "
+                    "sets refitted, round 43's rows for the rest, which it fits alike; "
+                    "benchmarks/adbench_merge.py)"),
+    "round45-seeds12": ("adbench_mulde_round45_seeds12_all.json",
+                        "round 45's default on seeds 1 and 2 (all sets but 17_InternetAds: "
+                        "its 7 changed sets refitted, round 43's rows for the rest)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -752,12 +762,13 @@ def main(argv: list[str] | None = None) -> None:
                 ("before issue 15", None), ("round 33, seeds 0-2", seeds_0_2(current, r33_more)),
                 ("round 37, seeds 0-2", seeds_0_2(r37, r37_more))]))
         before = ("round 37", r37, r37, r37_more)  # round 37 was run on every set
-        for key in ("round41", "round43"):  # each beside the default it replaced
+        for key in ("round41", "round43", "round45"):  # each beside the default it replaced
             after = (f"round {key[5:]}", read_json(getattr(args, f"accuracy_{key}")),
                      read_json(getattr(args, f"accuracy_{key}_all")),
                      read_json(getattr(args, f"accuracy_{key}_seeds12")))
             parts.extend(successor_sections(acc, before, after))
-            before = after
+            # the next rule changes other sets: its predecessor's rows are those of every set
+            before = (after[0], after[2] or after[1], after[2], after[3])
     over = read_json(args.overfit)
     if over:
         parts.append(overfit_section(over))
