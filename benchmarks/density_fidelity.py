@@ -360,12 +360,13 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     `long_steps` where n_rows >= k d; round 39's `deep_rows_per_feature` k adds a third
     hidden layer of 256 where n_rows >= k d (hidden_sizes "auto" is otherwise resolved to the
     library's first two layers: rounds 29-40's "auto"; rounds 42-43's `deep_members`,
-    `deep_share` and `deep_width` shape the networks there (`deep_width` w: the library's
-    (max(w, d), w, w)), round 44's `pair_max_features` only up to that many features; the
-    probe `mid_pair_rows_per_feature` k trains two networks on every row where k d <= n_rows
-    < the deep rule's and the rows' rule trains one); round 41's `held_rows_per_feature` k sets
-    validation_fraction to `held_share` where n_rows >= k d; rounds 35-36's `lattice_rule` is
-    left out (no MULDE parameter: `fit_mulde_energies` applies it)."""
+    `deep_share` and `deep_width` shape the networks there (`deep_width` w: round 43's
+    library widths (max(w, d), w, w)), round 44's `pair_max_features` only up to that many
+    features; the probe `mid_pair_rows_per_feature` k trains two networks on every row
+    where k d <= n_rows < the deep rule's and the rows' rule trains one); round 41's
+    `held_rows_per_feature` k sets validation_fraction to `held_share` where n_rows >= k d;
+    rounds 35-36's `lattice_rule` is left out (no MULDE parameter: `fit_mulde_energies`
+    applies it)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
     params = dict(VARIANTS[variant])
@@ -399,7 +400,7 @@ def variant_params(variant: str, n_features: int, n_rows: int,
         params["hidden_sizes"] = (*params["hidden_sizes"], 256)
         if deep_members is not None:
             params["n_members"], params["max_samples"] = deep_members, deep_share
-        if deep_width is not None:  # the library's: the first layer as wide as the input
+        if deep_width is not None:  # round 43's library widths: the first as wide as d
             from mulde.core.network import WIDTH_MAX
 
             params["hidden_sizes"] = (min(max(deep_width, n_features), WIDTH_MAX), deep_width,
@@ -459,7 +460,8 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     "best_step", "stopped_early"}) (all read from cache when there; files written before the
     device was stored were fitted on the CPU; before the training record: None). A cached
     file that records other settings than the variant's today (its definition changed since)
-    is refitted; files written before the settings were stored are trusted."""
+    is refitted; files written before the settings were stored are trusted, but for the
+    variants with `deep_width`, whose widths past that many features changed after round 43."""
     from mulde.core.training import principal_directions
 
     directions = (principal_directions(x_train)
@@ -469,7 +471,10 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     settings = json.dumps({"params": params, "lattice_rule": rule}, sort_keys=True, default=str)
     if cache is not None and cache.exists():
         with np.load(cache) as z:
-            if "settings" not in z.files or str(z["settings"]) == settings:
+            # unrecorded files predate the record: trusted, but for the variants whose
+            # definition changed since (`deep_width` past that many features, this session)
+            trusted = "deep_width" not in VARIANTS[variant]
+            if str(z["settings"]) == settings if "settings" in z.files else trusted:
                 # float64 as the estimator's own energies (the network's float32, widened)
                 training = ({k: int(z[k]) for k in ("steps", "best_step", "stopped_early")}
                             if "steps" in z.files else None)

@@ -267,9 +267,10 @@ def speed_section(res: dict) -> str:
              "time for the preset"], body) + "\n")
     if "fit" in res:
         out.append("### Whole fit: the default of issue 15 against the ones before\n")
-        out.append("Wall seconds of `MULDE.from_preset('default').fit` on 20,000 standard normal "
-                   "rows (training, scoring the training rows, fitting the aggregate), fastest "
-                   "of the rounds, the settings alternating; the previous default (before issue "
+        out.append("Wall seconds of `MULDE.from_preset('default').fit` on standard normal "
+                   "rows (as many as the `rows` column says; training, scoring the training "
+                   "rows, fitting the aggregate), fastest of the rounds, the settings "
+                   "alternating; the previous default (before issue "
                    "15) is the preset with `aggregator='gmm', beta=0.1, "
                    "regulariser='constant'` and the fixed noise range [1e-3, 1] at 1,000 "
                    "steps, the round-1 default the "

@@ -489,11 +489,12 @@ def test_text_in_an_array_is_named_by_its_row_and_column():
     rows = np.array([["1", "2"], ["3", "a"], ["5", "6"]] * 10)
     with pytest.raises(ValueError) as caught:
         MULDE().fit(rows)
-    assert str(caught.value) == ("X: row 1, column 1 holds 'a', not a number; give numbers "
-                                 "only (encode text columns as numbers or drop them)")
+    assert str(caught.value) == ("X: row 1, column 1 (counted from 0) holds 'a', not a "
+                                 "number; give numbers only (encode text columns as numbers "
+                                 "or drop them)")
     model = MULDE(hidden_sizes=[8], max_steps=1, random_state=0).fit(
         np.array([["1.5", "2"], ["3", "4"]] * 10))
-    with pytest.raises(ValueError, match=r"^X: row 0, column 0 holds 'x', not a number"):
+    with pytest.raises(ValueError, match=r"^X: row 0, column 0 \(counted from 0\) holds 'x'"):
         model.score_samples([["x", 1.0]])
 
 

@@ -226,18 +226,22 @@ def test_settle_auto_resolves_members_and_rate_from_the_given_rows():
 
 
 def test_settle_auto_gives_refits_the_deployed_models_depth_and_held_out_share():
-    """Issue 15's rounds 41-43: 1,000 rows of 8 features (125 per feature) fit two networks
+    """Issue 15's rounds 41-45: 500 rows of 8 features (62 per feature) fit two networks
     of three layers of 160, each on every row, with a fifth held out; a refit on three
-    quarters of them (750 rows, 94 per feature) would fit one of two layers of 256 with a
-    tenth, so the whole stream's settle them; set values stay."""
+    quarters of them (375 rows, 47 per feature) would fit 2 of two layers of 256, each on
+    half the rows, with a tenth, so the whole stream's settle them; set values stay."""
     from mulde.vad.stream_models import PCAStream, settle_auto
 
-    X = np.random.default_rng(0).normal(size=(1000, 8))
+    X = np.random.default_rng(0).normal(size=(500, 8))
+    unsettled = MULDEStream({"max_steps": 1}).fit(X[:375], np.zeros(375, int)).model
+    assert unsettled.hidden_sizes_ == (256, 256)  # what settling prevents
+    assert (unsettled.train_result_.n_members, unsettled.train_result_.max_samples,
+            unsettled.train_result_.validation_fraction) == (2, 0.5, 0.1)
     settled = settle_auto(MULDEStream({"max_steps": 1}), X).params
     assert settled["hidden_sizes"] == [160, 160, 160]
     assert settled["validation_fraction"] == 0.2
     assert (settled["n_members"], settled["max_samples"]) == (2, 1.0)
-    refit = MULDEStream(settled).fit(X[:750], np.zeros(750, int)).model
+    refit = MULDEStream(settled).fit(X[:375], np.zeros(375, int)).model
     assert refit.hidden_sizes_ == (160, 160, 160)
     assert refit.train_result_.validation_fraction == 0.2
     assert (refit.train_result_.n_members, refit.train_result_.max_samples) == (2, 1.0)

@@ -334,8 +334,10 @@ def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto
     41's one network of 256 it ranked the suite's broader samples better with fewer held-out
     false alarms (merit +0.0057, calibration 0.0010 better over 33 fits), a training step
     taking about one network's time at the suite's and speed.py's widths. Below 501 rows
-    (d <= 10 there) the pair replaces the rows' rule of 2-4 networks on halves (it ranked
-    better there on a scratch seed). Past 160 features its layers after the first would be
+    (d <= 10 there) the pair replaces the rows' rule of 2-4 networks on halves: on scratch
+    seeds it ranked better there (n 250-480 from 100 rows per feature, d <= 4) and also
+    calibrated better (n 120-450 with 50-99 rows per feature, d <= 8; one seed each).
+    Past 160 features its layers after the first would be
     narrower than the input: there it ranked below round 41's one network of 256 in more
     time, which keeps those (round 44)."""
     return (isinstance(hidden_sizes, str) and hidden_sizes == "auto"

@@ -1301,23 +1301,32 @@ def _validate_rows(model: MULDE, X: Any, **checks: Any) -> np.ndarray:
                              f"{np.asarray(X).dtype}); features must be real") from None
         if said.startswith("could not convert") and (cell := _first_text_cell(X)):
             row, column, value = cell
-            raise ValueError(f"X: row {row}, column {column} holds {value!r}, not a number; "
-                             "give numbers only (encode text columns as numbers or drop "
-                             "them)") from None
+            raise ValueError(f"X: row {row}, column {column} (counted from 0) holds "
+                             f"{value!r}, not a number; give numbers only (encode text "
+                             "columns as numbers or drop them)") from None
         raise
 
 
 def _first_text_cell(X: Any) -> tuple[int, int, Any] | None:
-    """(row, column, value) of the first cell of a 2-D array-like X that is not a number
-    (float() refuses it), positions from 0; None when there is none or X is not 2-D."""
-    cells = np.asarray(X, dtype=object)
+    """(row, column, value) of the first cell that is not a number (float() refuses it) in
+    the first column of a 2-D array-like X that holds one, positions from 0; None when there
+    is none or X is not 2-D. Each column is converted at once; only the failing one is
+    searched cell by cell."""
+    cells = np.asarray(X)
     if cells.ndim != 2:
         return None
-    for (i, j), value in np.ndenumerate(cells):
+    for j in range(cells.shape[1]):
+        column = cells[:, j]
         try:
-            float(value)
+            column.astype(np.float64)
+            continue
         except (TypeError, ValueError):
-            return i, j, value.item() if isinstance(value, np.generic) else value
+            pass
+        for i, value in enumerate(column):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                return i, j, value.item() if isinstance(value, np.generic) else value
     return None
 
 
