@@ -472,9 +472,10 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     if cache is not None and cache.exists():
         with np.load(cache) as z:
             # unrecorded files predate the record: trusted, but for the variants whose
-            # definition changed since (`deep_width` past that many features, this session)
-            trusted = "deep_width" not in VARIANTS[variant]
-            if str(z["settings"]) == settings if "settings" in z.files else trusted:
+            # definition changed since (`deep_width` past that many features, round 44)
+            current = (str(z["settings"]) == settings if "settings" in z.files
+                       else "deep_width" not in VARIANTS[variant])
+            if current:
                 # float64 as the estimator's own energies (the network's float32, widened)
                 training = ({k: int(z[k]) for k in ("steps", "best_step", "stopped_early")}
                             if "steps" in z.files else None)

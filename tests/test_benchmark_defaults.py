@@ -13,7 +13,7 @@ from speed import PREVIOUS_DEFAULT, ROUND1_DEFAULT
 
 from mulde import MULDE
 
-# the variants of T5 (round 41's winner) that later probes and rounds 42-44 fitted
+# the variants of T5 (round 41's winner) that later probes and rounds 42-45 fitted
 PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
                 "depth3_bag2_halves", "depth3_ens2_full", "depth3_ens2_w180",
                 "depth3_ens2_w160", "depth3_ens2_w160_upto160", "pair_from50_per_feature",
