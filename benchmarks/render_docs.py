@@ -255,8 +255,9 @@ def speed_section(res: dict) -> str:
     if "training" in res:
         body = []
         for r in res["training"]:
-            if r["preset"] == "default":
-                total = f"<= {1000 / r['steps_per_s']:.0f} s (<= 1000 steps)"
+            if r["preset"] == "default":  # rows before max_steps was recorded: 1,000
+                cap = r.get("max_steps") or 1000
+                total = f"<= {cap / r['steps_per_s']:.0f} s (<= {cap} steps)"
             else:
                 total = (f"{1000 * math.ceil(1e4 / r['batch_size']) / r['steps_per_s'] / 3600:.1f}"
                          " h at N=1e4 (1000 epochs)")

@@ -217,8 +217,8 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = FIT_ROWS,
     batch = params["batch_size"]
     return {"preset": preset, "d": d, "device": str(device), "batch_size": batch,
             "n_members": m, "hidden_sizes": list(hidden), "max_samples": cfg["max_samples"],
-            "steps_timed": steps, "warmup": warmup, "s_per_step": sec, "steps_per_s": 1 / sec,
-            "samples_per_s": batch / sec}
+            "max_steps": params["max_steps"], "steps_timed": steps, "warmup": warmup,
+            "s_per_step": sec, "steps_per_s": 1 / sec, "samples_per_s": batch / sec}
 
 
 def knn_methods() -> dict[str, Callable[[np.ndarray], Callable[[np.ndarray], object]]]:
