@@ -502,7 +502,9 @@ def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys)
     for i in range(2):
         assert main(["extract", "folder", "--root", str(root), "--cache", str(cache),
                      "--shard", f"{i}/2"]) == 0
-    assert "2 videos extracted" in capsys.readouterr().out
+    extracted = capsys.readouterr()
+    assert "2 videos extracted" in extracted.out
+    assert "video/s" not in extracted.err  # no progress bar off a terminal
     params = json.dumps({"hidden_sizes": [32, 32], "max_steps": 60, "batch_size": 256})
     out = tmp_path / "run"
     assert main(["run", "folder", "--root", str(root), "--out", str(out), "--cache",
@@ -516,6 +518,8 @@ def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys)
     assert (f"report: {out / 'report.html'} (metrics.json, per-frame scores in "
             "frame_scores.csv and the model in model/ beside it)") in printed.out
     assert "holds an earlier run's report" not in printed.err  # a new folder
+    # stderr is no terminal here (a log): no progress bar fills it with carriage returns
+    assert "\r" not in printed.err and "model fits" not in printed.err
     assert metrics["config"]["videos_cached"] == 4 and metrics["config"]["videos_extracted"] == 0
     # the anomalies (a runner, a wrong-way walker, a cart) are seen: 0.82 here; negated
     # scores would give about 0.18
@@ -1153,6 +1157,28 @@ def test_fit_names_the_header_before_it_fits(tmp_path, capsys, monkeypatch):
     assert main(["fit", str(tmp_path / "named.csv"), "--out",
                  str(tmp_path / "m.safetensors")]) == 130  # interrupted
     assert "the first row is a header of column names (a, b)" in capsys.readouterr().err
+
+
+def test_fit_off_a_terminal_says_it_can_take_minutes_before_it_fits(tmp_path, capsys,
+                                                                     monkeypatch):
+    """Off a terminal there is no progress bar, so a fit of the default's steps says, before
+    training, what it fits and that it can take minutes; --quiet silences it, and a fit of
+    few steps (seconds) has nothing to say."""
+    from mulde import MULDE
+
+    def interrupted(self, X, y=None):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(MULDE, "fit", interrupted)
+    (tmp_path / "x.csv").write_text("\n".join(f"{i % 5},{i % 3}.5" for i in range(40)))
+    out = str(tmp_path / "m.safetensors")
+    assert main(["fit", str(tmp_path / "x.csv"), "--out", out]) == 130  # interrupted
+    err = capsys.readouterr().err
+    assert ("mulde: note: fitting 40 rows x 2 features (at most 2000 steps); on a CPU this can "
+            "take minutes (a progress bar shows on a terminal)") in err
+    assert main(["fit", str(tmp_path / "x.csv"), "--out", out, "--quiet"]) == 130
+    assert main(["fit", str(tmp_path / "x.csv"), "--out", out,
+                 "--params", '{"max_steps": 50}']) == 130
+    assert "can take minutes" not in capsys.readouterr().err
 
 
 def test_fit_warns_of_a_column_that_counts_the_rows(tmp_path, capsys):

@@ -110,6 +110,12 @@ def _device(device: str, where: str = "--device") -> str:
     raise UsageError(f"{said}{problem}")
 
 
+def _on_terminal() -> bool:
+    """Whether stderr is a terminal, where progress bars are drawn: redirected to a log, their
+    updates filled it with carriage-return lines (no stderr at all under pythonw)."""
+    return getattr(sys.stderr, "isatty", lambda: False)()
+
+
 def _fit(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -141,8 +147,7 @@ def _fit(args: argparse.Namespace) -> int:
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     # --params wins over --quiet and --device, as it does for `mulde run`'s models
-    # the progress bar is drawn on a terminal only: redirected, it filled logs with updates
-    terminal = getattr(sys.stderr, "isatty", lambda: False)()  # no stderr under pythonw
+    terminal = _on_terminal()
     given = {"random_state": args.seed, "verbose": not args.quiet and terminal,
              "device": args.device, **overrides}
     if isinstance(given["device"], str):  # a device of another type: _checked names it
@@ -171,6 +176,13 @@ def _fit(args: argparse.Namespace) -> int:
               f"{first}, {first + 1}, ..., {first + X.shape[0] - 1}): a row index or id, not a "
               "feature, yet fitted as one (new rows would look anomalous by their number); "
               "drop that column (pandas: to_csv(index=False)) and fit again", file=sys.stderr)
+    steps = model.get_params()["max_steps"]
+    if not terminal and not args.quiet and (steps is None or steps >= QUICK_STEPS):
+        # no progress bar off a terminal: a log would show nothing for minutes
+        print(f"mulde: note: fitting {X.shape[0]} rows x {_count(X.shape[1], 'feature')}"
+              + (f" (at most {steps} steps)" if steps is not None else "")
+              + "; on a CPU this can take minutes (a progress bar shows on a terminal)",
+              file=sys.stderr)
     with _removed_if_left_empty(_output_folder(args.out), overrides.get("checkpoint_dir")):
         ensure_writable(_output_folder(args.out))  # refuse before training, not after
         if overrides.get("checkpoint_dir"):
@@ -1064,7 +1076,7 @@ def _extract(args: argparse.Namespace) -> int:
     dataset, extractor = _dataset_and_extractor(args)
     with _removed_if_left_empty(args.cache):
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
-                                  shard_spec=args.shard, ray=engine)
+                                  shard_spec=args.shard, ray=engine, progress=_on_terminal())
     fps = result.frames_extracted / max(result.seconds, 1e-9)
     speed = f" ({fps:.1f} frames/s)" if result.n_extracted else ""  # none: no rate to give
     print(f"{result.n_extracted} videos extracted{speed}, {result.n_cached} cached, "
@@ -1118,7 +1130,7 @@ def _run(args: argparse.Namespace) -> int:
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
                                ray=engine, fit_note=_fit_note(args, overrides, training),
-                               **training)
+                               progress=_on_terminal(), **training)
     _print_metrics(metrics, args.out)
     return 0
 
@@ -1502,7 +1514,7 @@ def _train(args: argparse.Namespace) -> int:
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
                                ray=engine, fit_note=_fit_note(args, overrides, training),
-                               **training)
+                               progress=_on_terminal(), **training)
     t = model.threshold
     print(f"trained on {model.training['videos']} videos ({model.training['frames']} frames, "
           f"{video_length(model.training['hours'])} at {model.fps:g} frames/s), streams "
@@ -1649,7 +1661,8 @@ def _demo(args: argparse.Namespace) -> int:
     ensure_writable(Path(args.out))
     root = generate_scene(Path(args.out) / "scene", seed=args.seed)
     metrics = run_pipeline(load_dataset("folder", root), build_extractor("objects"),
-                           Path(args.out), seed=args.seed, mulde_params=DEMO_MULDE_PARAMS)
+                           Path(args.out), seed=args.seed, mulde_params=DEMO_MULDE_PARAMS,
+                           progress=_on_terminal())
     _print_metrics(metrics, args.out)
     return 0
 
