@@ -268,6 +268,10 @@ VARIANTS["pair_from50_per_feature"] = {**VARIANTS["depth3_ens2_w160_upto160"],
 # 160, a fifth held out) from 50 rows per feature instead of 100
 VARIANTS["deep_pair_from50"] = {**VARIANTS["depth3_ens2_w160_upto160"],
                                 "deep_rows_per_feature": 50, "held_rows_per_feature": 50}
+# after round 45 (scratch seed 5): E4 (the default) with three networks of 128 where it trains
+# two of 160 (about the multiply-adds of a step: 3 x 128^2 ~ 2 x 160^2)
+VARIANTS["deep_trio_w128"] = {**VARIANTS["deep_pair_from50"], "deep_members": 3,
+                              "deep_width": 128}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
