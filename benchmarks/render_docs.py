@@ -163,8 +163,19 @@ def crossover(rows: list[dict], method: str, d: int, target: float) -> str:
     return f"~{n * s / target:.1e} (extrapolated as 1/N)"
 
 
+def part_machines(res: dict) -> str:
+    """One line per part measured on a machine of its own (`speed.py --update` records it in
+    `part_machines`): "" when none is recorded."""
+    lines = [f"- `{part}`: {m['cpu']}" + (
+        f", load average at start {[round(x, 2) for x in m['loadavg_at_start']]}"
+        if m.get("loadavg_at_start") else " (load average not recorded)")
+        for part, m in res.get("part_machines", {}).items()]
+    return ("Parts re-measured since, each on its own machine:\n\n" + "\n".join(lines) + "\n"
+            if lines else "")
+
+
 def speed_section(res: dict) -> str:
-    out = ["## Speed and scale\n", machine(res), commands(res)]
+    out = ["## Speed and scale\n", machine(res), part_machines(res), commands(res)]
     peak = None
     if "calib" in res:
         c = res["calib"]
@@ -203,7 +214,8 @@ def speed_section(res: dict) -> str:
         out.append(table(head, body) + "\n")
         out.append("Training / index-build time (s): kNN `fit` (brute: stores the data; "
                    "kd-tree: builds the tree; faiss: `add`); MULDE: see the training table "
-                   "(default preset: at most 2,000 steps, independent of N_train).\n")
+                   "(default preset: at most 2,000 steps; its networks, and so a step's cost, "
+                   "change with the rows per feature).\n")
         head = ["method", *[f"d={d} N={n:.0e}" for d in ds for n in ns]]
         body = []
         for m in dict.fromkeys(r["method"] for r in knn):
@@ -255,9 +267,11 @@ def speed_section(res: dict) -> str:
     if "training" in res:
         body = []
         for r in res["training"]:
-            if r["preset"] == "default":  # rows before max_steps was recorded: 1,000
-                cap = r.get("max_steps") or 1000
+            if r["preset"] == "default" and r.get("max_steps", 1000) is not None:
+                cap = r.get("max_steps", 1000)  # rows before max_steps was recorded: 1,000
                 total = f"<= {cap / r['steps_per_s']:.0f} s (<= {cap} steps)"
+            elif r["preset"] == "default":  # no step cap: training by epochs
+                total = "set by n_epochs (no step cap)"
             else:
                 total = (f"{1000 * math.ceil(1e4 / r['batch_size']) / r['steps_per_s'] / 3600:.1f}"
                          " h at N=1e4 (1000 epochs)")

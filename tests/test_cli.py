@@ -1084,20 +1084,20 @@ def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monk
     common = ["--out", str(tmp_path / "out"), "--fit-jobs", "3"]
     assert main(["run", "folder", "--root", str(root), *common]) == 2
     assert main(["train", str(root / "train"), *common, "--params",
-                 '{"max_steps": 400}']) == 2
+                 '{"max_steps": 800}']) == 2
     assert main(["run", "folder", "--root", str(root), *common, "--detector", "knn"]) == 2
     # training by epochs alone (max_steps null): no step count to quarter, no crash
     assert main(["train", str(root / "train"), *common, "--params",
                  '{"max_steps": null, "n_epochs": 2}']) == 2
     # a quick run (seconds per fit): no note
-    assert main(["train", str(root / "train"), *common, "--params", '{"max_steps": 199}']) == 2
+    assert main(["train", str(root / "train"), *common, "--params", '{"max_steps": 499}']) == 2
     assert notes == [
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
         "--fit-jobs N fits the stream models in N processes (now 3), --params "
         "'{\"max_steps\": 500}' trains 500 steps instead of 2000 (faster, rougher)",
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
         "--fit-jobs N fits the stream models in N processes (now 3), --params "
-        "'{\"max_steps\": 100}' trains 100 steps instead of 400 (faster, rougher)",
+        "'{\"max_steps\": 200}' trains 200 steps instead of 800 (faster, rougher)",
         None,
         "mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
         "--fit-jobs N fits the stream models in N processes (now 3)", None]
@@ -1177,8 +1177,52 @@ def test_fit_off_a_terminal_says_it_can_take_minutes_before_it_fits(tmp_path, ca
             "take minutes (a progress bar shows on a terminal)") in err
     assert main(["fit", str(tmp_path / "x.csv"), "--out", out, "--quiet"]) == 130
     assert main(["fit", str(tmp_path / "x.csv"), "--out", out,
-                 "--params", '{"max_steps": 50}']) == 130
-    assert "can take minutes" not in capsys.readouterr().err
+                 "--params", '{"max_steps": 300}']) == 130
+    assert "can take" not in capsys.readouterr().err
+    # training by epochs (no step cap): its epochs and about as many steps (40 rows, 1 batch)
+    assert main(["fit", str(tmp_path / "x.csv"), "--out", out,
+                 "--params", '{"max_steps": null, "n_epochs": 600}']) == 130
+    assert "(600 epochs, about 600 steps); on a CPU this can take minutes" in (
+        capsys.readouterr().err)
+    assert main(["fit", str(tmp_path / "x.csv"), "--out", out, "--preset", "paper"]) == 130
+    assert "(1000 epochs, about 1000 steps); on a CPU this can take hours (a GPU job)" in (
+        capsys.readouterr().err)
+
+
+def test_a_closed_or_missing_stderr_is_no_terminal(monkeypatch):
+    """Progress bars are drawn on a terminal only; a closed stderr, or none (pythonw), is
+    none, not an error."""
+    import io
+
+    from mulde.cli import _on_terminal
+
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(sys, "stderr", closed)
+    assert _on_terminal() is False
+    monkeypatch.setattr(sys, "stderr", None)
+    assert _on_terminal() is False
+
+
+def test_extract_draws_its_progress_bar_on_a_terminal_and_a_note_off_one(tmp_path, capsys,
+                                                                       monkeypatch):
+    """On a terminal `mulde extract` draws its bar (videos/s); redirected, it draws none and
+    says once, before extracting, how many videos it extracts."""
+    from mulde.demo.scene import generate_scene
+
+    root = generate_scene(tmp_path / "scene", n_train=1, n_test=1, n_frames=12, seed=1)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["extract", "folder", "--root", str(root), "--cache",
+                 str(tmp_path / "c1")]) == 0
+    err = capsys.readouterr().err
+    assert "video/s" in err and "extracting the features" not in err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert main(["extract", "folder", "--root", str(root), "--cache",
+                 str(tmp_path / "c2")]) == 0
+    err = capsys.readouterr().err
+    assert "video/s" not in err
+    assert ("mulde: note: extracting the features of 2 videos (those in the cache are read "
+            "back); this can take minutes, and no progress bar shows off a terminal") in err
 
 
 def test_fit_warns_of_a_column_that_counts_the_rows(tmp_path, capsys):

@@ -139,7 +139,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             result.failed.append({"split": split, "video": video.name, "error": (
                 f"no training video shows its camera view {view!r}, so the static stream has "
                 "no scene background for it")})
-            tqdm.write(skip_line(dataset, result.failed[-1]))
+            tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
             continue
         extractor = fitted[view]
         vf = cache.load(dataset.name, split, video, extractor) if cache else None
@@ -148,7 +148,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         if known is not None:  # undecodable on an earlier run, and the file is unchanged
             result.failed.append({"split": split, "video": video.name,
                                   "error": known + KNOWN_FAILURE})
-            tqdm.write(skip_line(dataset, result.failed[-1]))
+            tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
             continue
         if vf is not None:
             result.n_cached += 1
@@ -158,7 +158,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
                 vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
                 result.failed.append({"split": split, "video": video.name, "error": str(err)})
-                tqdm.write(skip_line(dataset, result.failed[-1]))
+                tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
                 if cache and isinstance(err, VideoReadError):
                     cache.store_failure(dataset.name, split, video, extractor, str(err))
                 continue
@@ -199,7 +199,7 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
         o = next(outcomes)
         if o.features is None:
             result.failed.append({"split": o.split, "video": o.video.name, "error": o.error})
-            tqdm.write(skip_line(dataset, result.failed[-1]))
+            tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
             continue
         result.n_cached += o.cached
         result.n_extracted += not o.cached
