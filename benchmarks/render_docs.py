@@ -572,8 +572,9 @@ def video_section(res: dict) -> str:
         "calibration, scoring the test objects and object -> frame max, summed over "
         "the streams; report = test frames / "
         "seconds of `write_report` (metrics, CSV, plots, HTML). The default preset trains at "
-        "most 1000 steps whatever the number of objects, so its frames/s grows with the number "
-        "of training frames; steps/s (second table) does not depend on it.\n")
+        f"most {res.get('max_steps', 1000)} steps whatever the number of objects (its networks "
+        "grow with the objects per feature), so its frames/s grows with the number of training "
+        "frames; steps/s (second table) does not depend on the number.\n")
     rows = []
     for stage in (*VIDEO_STAGES, "train", "score", "report"):
         cells = [cfgs[n]["frames_per_s"].get(stage) for n in names]

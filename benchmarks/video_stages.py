@@ -16,7 +16,8 @@ Extractors: `objects:ped2` (the recommended Ped2 pipeline: 1-bin speed on grid r
 every stream (velocity, geometry, appearance, static). Each runs on a subset of Ped2 (the first
 training and test videos, recorded in the JSON) to keep the run to a few minutes; a stage's
 frames/s is the subset's frame count over the stage's seconds. Training of the default MULDE
-preset costs at most 1000 steps whatever the number of training objects, so its frames/s grows
+preset costs at most its `max_steps` (recorded in the JSON) whatever the number of training
+objects, so its frames/s grows
 with the number of training frames; steps/s is the size-independent number. The appearance
 configuration's MULDE training is capped (`--appearance-max-steps`) and labelled as such.
 
@@ -183,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     names = args.configs or list(configs)
     import cv2
 
+    from mulde import MULDE
+
     payload = new_header("video_stages", dataset="ucsd_ped2", threads=1,
-                         cv2_threads=cv2.getNumThreads(), seed=args.seed, configs={})
+                         cv2_threads=cv2.getNumThreads(), seed=args.seed,
+                         max_steps=MULDE().get_params()["max_steps"], configs={})
     if "objects+appearance" in names:  # weights loaded once per process, outside the stages
         from mulde.video.backbones import load_backbone
 

@@ -457,7 +457,8 @@ def test_constant_features_are_said_in_a_videos_words_naming_the_stream():
     said = [str(w.message) for w in caught if "feature values" in str(w.message)]
     assert said == [
         "velocity stream: 1 of its 3 feature values is the same for every training object "
-        "(feature 2, counting from 0), so a test object whose value there differs "
+        "(feature 2, counting from 0: its flow towards 240 degrees (orientation bin 2 of 3; 0 "
+        "rightwards, 90 downwards)), so a test object whose value there differs "
         "scores as more unusual. Expected when the normal video never varies there (e.g. a "
         "direction nobody moves in); if normal activity varies in ways the training video "
         "does not show, train on more of it"]
@@ -468,6 +469,8 @@ def test_constant_features_are_said_in_a_videos_words_naming_the_stream():
     assert _for_a_stream(ConstantFeaturesWarning(5, 8, 1)).startswith(
         "5 of its 8 feature values are the same for every training object (the first is "
         "feature 1, counting from 0)")
+    assert "(feature 0, counting from 0: its area in cells)" in _for_a_stream(
+        ConstantFeaturesWarning(1, 3, 0), "static")
 
 
 def test_constant_features_are_said_for_the_saved_model_not_its_calibration_refits():

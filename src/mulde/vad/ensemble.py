@@ -157,6 +157,7 @@ class FitJob:
     fold: int | None
     own_scores: bool = False  # the fit on all of X keeps its model's training scores
     data: str | None = None  # `data_digest(X, groups)` when known (shared by a stream's fits)
+    stream: str | None = None  # the stream fitted, which names its columns in a warning
 
     @cached_property
     def cache_key(self) -> str | None:
@@ -213,7 +214,7 @@ def run_fit_job(job: FitJob) -> FitResult:
     for w in caught:  # other warnings are shown as usual
         if not issubclass(w.category, UserWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    said = tuple(dict.fromkeys(_for_a_stream(w.message) for w in caught
+    said = tuple(dict.fromkeys(_for_a_stream(w.message, job.stream) for w in caught
                                if issubclass(w.category, UserWarning)
                                and not (job.fold is not None and _full_fit_only(w.message))))
     return FitResult(model, scores, time.perf_counter() - t0, said)
@@ -236,9 +237,10 @@ def _full_fit_only(message: Warning | str) -> bool:
     return isinstance(message, ConstantFeaturesWarning | FewSamplesWarning)
 
 
-def _for_a_stream(message: Warning | str) -> str:
+def _for_a_stream(message: Warning | str, stream: str | None = None) -> str:
     """A fit's warning as the run shows it after "<stream> stream: " (`StreamEnsemble.
-    _assemble`): constant features in the words of a video's objects, others as they are."""
+    _assemble`): constant features in the words of a video's objects, the first named by what
+    it holds where the stream's columns are known (`feature_label`), others as they are."""
     from mulde.estimator.model import (  # torch: only once a fit warned
         ConstantFeaturesWarning,
         FewSamplesWarning,
@@ -250,11 +252,14 @@ def _for_a_stream(message: Warning | str) -> str:
                 "little about new objects; train on more normal video")
     if not isinstance(message, ConstantFeaturesWarning):
         return str(message)
+    from mulde.video.features.records import feature_label
+
     m, one = message, message.n_constant == 1
+    label = None if stream is None else feature_label(stream, m.first, m.n_features)
     return (f"{m.n_constant} of its {m.n_features} feature values {'is' if one else 'are'} the "
             f"same for every training object ({'' if one else 'the first is '}feature {m.first}"
-            ", counting from 0), so a test object whose value there differs scores as more "
-            "unusual. Expected when the normal video "
+            f", counting from 0{f': {label}' if label else ''}), so a test object whose value "
+            "there differs scores as more unusual. Expected when the normal video "
             "never varies there (e.g. a direction nobody moves in); if normal activity varies "
             "in ways the training video does not show, train on more of it")
 
@@ -636,7 +641,7 @@ class StreamEnsemble:
             return 0, total
         found = 0
         for k, (stream, make) in enumerate(plan.items()):
-            for job in self._jobs(make, self._stream_data(train, stream, k)):
+            for job in self._jobs(make, self._stream_data(train, stream, k), stream):
                 found += job.cache_key is not None and cache.has(job.cache_key,
                                                                  job.needs_scores)
         return found, total
@@ -666,7 +671,8 @@ class StreamEnsemble:
                 self._cache_off = True
         return result
 
-    def _jobs(self, make: Callable[[], StreamModel], data: StreamData) -> list[FitJob]:
+    def _jobs(self, make: Callable[[], StreamModel], data: StreamData,
+              stream: Stream | None = None) -> list[FitJob]:
         """The fits of one stream: the model on all its rows (`data`), then one refit per
         out-of-fold calibration fold (none on a subsample)."""
         X, groups, subsampled, _ = data
@@ -674,7 +680,8 @@ class StreamEnsemble:
         own = folds is None and not subsampled  # calibrated on the model's own scores
         digest = None if self.fit_cache is None else data_digest(X, groups)  # once a stream
         return [FitJob(make, X, groups, folds, fold, own_scores=own and fold is None,
-                       data=digest) for fold in [None, *range(folds or 0)]]
+                       data=digest, stream=None if stream is None else stream.value)
+                for fold in [None, *range(folds or 0)]]
 
     def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, data: StreamData,
                   done: Mapping[int | None, FitResult]) -> tuple[StreamFit, list[str]]:
@@ -750,7 +757,7 @@ class StreamEnsemble:
                     bar.set_postfix_str(f"{stream.value} stream")
                     data = self._stream_data(train, stream, k)
                     done: dict[int | None, FitResult] = {}
-                    for job in self._jobs(make, data):
+                    for job in self._jobs(make, data, stream):
                         done[job.fold] = self._reused(job) or self._kept(job, run_fit_job(job))
                         bar.update()
                     bar.update(per_stream - len(done))
@@ -769,7 +776,7 @@ class StreamEnsemble:
         return their warnings in that order (`_assemble`), for `fit` to give."""
         data = {stream: self._stream_data(train, stream, k) for k, stream in enumerate(plan)}
         jobs = [(stream, job) for stream, make in plan.items()
-                for job in self._jobs(make, data[stream])]
+                for job in self._jobs(make, data[stream], stream)]
         # longest first, so the big stream's fits are not left for the end while a worker
         # idles: a MULDE fit costs its fixed number of steps times a cost growing with the
         # features, a GMM or kNN fit grows with the rows too

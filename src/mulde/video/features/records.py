@@ -30,6 +30,36 @@ class Stream(str, Enum):
         return self.value
 
 
+STATIC_FEATURES = ("its area in cells", "its mean flow speed",
+                   "its dwell (frames foreground in a row, over the cap)")
+"""The static stream's columns, in order (`mulde.video.features.objects`)."""
+GEOMETRY_FEATURES = ("the x of its centre (over the frame width)",
+                     "the y of its foot point (over the frame height)",
+                     "its width (over the frame width)", "its height (over the frame height)",
+                     "log(height / width)")
+"""The geometry stream's columns, in order (`mulde.video.features.streams.box_geometry`)."""
+
+
+def feature_label(stream: Stream | str, j: int, n_features: int) -> str | None:
+    """What column j (from 0) of a stream's n_features features holds, in words, where the
+    stream's columns are fixed: the static stream's three, the geometry stream's five, and the
+    velocity stream's orientation bins (`velocity_histogram`: bin b of n centred on b x 360 / n
+    degrees, 0 rightwards, 90 downwards; one bin: the mean speed). None for the others (an
+    embedding's components, keypoints, class slots) and for a width the stream does not
+    have."""
+    stream = Stream(stream)
+    if stream is Stream.STATIC and n_features == len(STATIC_FEATURES):
+        return STATIC_FEATURES[j]
+    if stream is Stream.GEOMETRY and n_features == len(GEOMETRY_FEATURES):
+        return GEOMETRY_FEATURES[j]
+    if stream is Stream.VELOCITY and n_features == 1:
+        return "its mean flow speed"
+    if stream is Stream.VELOCITY:
+        return (f"its flow towards {j * 360 / n_features:g} degrees (orientation bin {j} of "
+                f"{n_features}; 0 rightwards, 90 downwards)")
+    return None
+
+
 @dataclass(frozen=True)
 class ObjectFeatures:
     """One feature stream of the objects of consecutive frames.
