@@ -1189,6 +1189,24 @@ def test_fit_off_a_terminal_says_it_can_take_minutes_before_it_fits(tmp_path, ca
         capsys.readouterr().err)
 
 
+def test_fit_says_when_training_stopped_early(tmp_path, capsys):
+    """The closing line says that early stopping ended training and whose weights were kept
+    (a newcomer saw "800 steps" after "at most 2000" with no reason)."""
+    from mulde import MULDE
+
+    x = np.random.default_rng(0).standard_normal((300, 2))
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",")
+    params = json.dumps({"hidden_sizes": [8], "max_steps": 3000, "batch_size": 64,
+                         "n_levels": 4, "patience": 1, "n_members": 1})
+    assert main(["fit", str(tmp_path / "x.csv"), "--out", str(tmp_path / "m.safetensors"),
+                 "--params", params]) == 0
+    out = capsys.readouterr().out
+    result = MULDE.load(tmp_path / "m.safetensors").train_result_
+    assert result.stopped_early and result.steps < 3000
+    assert (f"({result.steps} steps, stopped early with step {result.best_step}'s weights at "
+            "lr ") in out
+
+
 def test_a_closed_or_missing_stderr_is_no_terminal(monkeypatch):
     """Progress bars are drawn on a terminal only; a closed stderr, or none (pythonw), is
     none, not an error."""

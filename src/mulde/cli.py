@@ -210,7 +210,10 @@ def _fit(args: argparse.Namespace) -> int:
         path = model.save(args.out)
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
-          f"({model.train_result_.steps} steps at lr {model.train_result_.lr:.3g}"
+          f"({model.train_result_.steps} steps"
+          + (f", stopped early with step {model.train_result_.best_step}'s weights"
+             if model.train_result_.stopped_early else "")
+          + f" at lr {model.train_result_.lr:.3g}"
           + (f', lr "auto" for {X.shape[0]} rows'
              + (f" of {X.shape[1]} features" if X.shape[1] > FEATURES_LR_FROM else "")
              if model.lr == "auto" else "")

@@ -40,7 +40,10 @@ def test_errors_name_file_row_and_field(tmp_path):
     with pytest.raises(FeatureFileError, match=r"bad.csv: line 3, column 2 \('b'\): 'x'"):
         read_features(tmp_path / "bad.csv")
     (tmp_path / "ragged.csv").write_text("1,2\n3\n")
-    with pytest.raises(FeatureFileError, match="line 2 has 1 fields, expected 2$"):
+    with pytest.raises(FeatureFileError,
+                       match=r"line 2 has 1 fields, expected 2; give every line the same 2 "
+                             r"values \(a missing value cannot be left out: impute it or drop "
+                             r"the line\)$"):
         read_features(tmp_path / "ragged.csv")
     np.save(tmp_path / "nan.npy", np.array([[0.0, 1], [np.nan, 2], [3, np.inf]]))
     with pytest.raises(FeatureFileError, match=r"nan.npy: 2 row\(s\).*rows 1, 2; the first in "
@@ -271,10 +274,12 @@ def test_csv_errors_name_the_file_line_and_the_header_name(tmp_path):
                                                "impute or remove them$"):
         read_features(path)
     path.write_text("1,2\n3,4,5\n")
-    with pytest.raises(FeatureFileError, match="x.csv: line 2 has 3 fields, expected 2$"):
+    with pytest.raises(FeatureFileError,
+                       match="x.csv: line 2 has 3 fields, expected 2; give every "):
         read_features(path)
     path.write_text("speed,size\n")
-    with pytest.raises(FeatureFileError, match="x.csv: a header row and no data rows$"):
+    with pytest.raises(FeatureFileError, match="x.csv: a header row and no data rows; write "
+                                               "the samples below the header, one per line$"):
         read_features(path)
     path.write_text(",speed,size\n0,1,2\n1,3,4\n")  # pandas' DataFrame.to_csv, index and all
     with pytest.raises(FeatureFileError, match=r"x.csv: line 1: the first column has no name, "

@@ -211,7 +211,8 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                 "pandas' DataFrame.to_csv writes; it would be read as a feature: write the file "
                 "with index=False, or drop that column")
         if not rows:
-            raise FeatureFileError(f"{path}: a header row and no data rows")
+            raise FeatureFileError(f"{path}: a header row and no data rows; write the "
+                                   "samples below the header, one per line")
     else:  # a data row with a typo must not pass for a header
         # (an empty cell is a missing value: the loop below says so, as on any row)
         typo = next((j for j, c in enumerate(cells) if c.strip() and not _is_number(c)), None)
@@ -254,7 +255,9 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
             raise FeatureFileError(f"{path}: line {line} has {len(row)} fields, expected "
                                    f"{width}" + (" as in the header" if names else "")
                                    + (f"; the header is one field ({_shown(names[0])}): "
-                                      f"{other}" if other else ""))
+                                      f"{other}" if other else
+                                      f"; give every line the same {width} values (a missing "
+                                      "value cannot be left out: impute it or drop the line)"))
         for j, cell in enumerate(row):
             try:
                 out[i, j] = float(cell)
