@@ -108,7 +108,9 @@ def test_truncated_file_is_refused(fitted, tmp_path):
     path = fitted[0].save(tmp_path / "m.safetensors")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match="m.safetensors.*truncated or corrupt"):
+    with pytest.raises(ModelFileError, match="m.safetensors.*truncated or corrupt.*; copy the "
+                                             "file again from where it was saved, or fit and "
+                                             "save the model again$"):
         MULDE.load(path)
 
 

@@ -161,7 +161,8 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
             raise ModelFileError(f"{path}: {kind}, not a MULDE model (a .safetensors file "
                                  "written by `mulde fit` or MULDE.save)") from err
         raise ModelFileError(f"{path}: not a readable safetensors file "
-                             f"(truncated or corrupt?): {err}") from err
+                             f"(truncated or corrupt?): {err}; copy the file again from where "
+                             "it was saved, or fit and save the model again") from err
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{path}: a safetensors file, but not a MULDE model "
                              "(metadata 'format' is missing or foreign)")
