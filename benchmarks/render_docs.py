@@ -542,6 +542,17 @@ VIDEO_STAGES = ("decode", "scene", "regions", "flow", "velocity", "static", "geo
                 "appearance")
 
 
+def _flat_params(params: dict) -> dict:
+    """An extractor's parameters as video_stages.py recorded them, flat: since the extractor's
+    settings are grouped (regions, flow, velocity, appearance), each group's keys come up to
+    the top, the flow's as `flow_preset` and `flow_baseline` (the names of the flat runs)."""
+    flat = {k: v for k, v in params.items() if not isinstance(v, dict)}
+    for group, values in params.items():
+        if isinstance(values, dict):
+            flat.update({(f"flow_{k}" if group == "flow" else k): v for k, v in values.items()})
+    return flat
+
+
 def video_section(res: dict) -> str:
     """Render the per-stage frames/s of benchmarks/video_stages.py."""
     cfgs = res["configs"]
@@ -551,8 +562,9 @@ def video_section(res: dict) -> str:
         f"`{n}`: training videos {', '.join(c['videos']['train'])} ({c['frames']['train']} "
         f"frames), test videos {', '.join(c['videos']['test'])} ({c['frames']['test']} frames), "
         f"{c['objects_per_frame']:.0f} objects per frame" for n, c in cfgs.items())
-    par = cfgs[names[0]]["params"]
-    app = next((c["params"] for c in cfgs.values() if "crop_size" in c["params"]), None)
+    par = _flat_params(cfgs[names[0]]["params"])
+    app = next((_flat_params(c["params"]) for c in cfgs.values()
+                if "crop_size" in _flat_params(c["params"])), None)
     crops = (f"{app['crop_size']} px square crops embedded by {app['backbone']}" if app
              else "crops embedded by the backbone")
     out.append(
@@ -568,15 +580,18 @@ def video_section(res: dict) -> str:
         f"DIS optical flow ({par['flow_preset']} preset, +-{par['flow_baseline']} frames); "
         f"appearance = {crops} (weights loaded once before timing). train = training "
         "frames / seconds of `MULDEStream.fit` (MULDE default preset plus scoring the "
-        "training objects) summed over the streams; score = test frames / seconds of "
-        "calibration, scoring the test objects and object -> frame max, summed over "
+        "training objects) summed over the streams; calibrate = training frames / seconds "
+        "of the streams' calibration (with `calibration_folds`, the default, most of it the "
+        "out-of-fold refits of each stream's model on part of the training videos; runs "
+        "before this table had no calibrate row and counted it in score); score = test "
+        "frames / seconds of scoring the test objects and object -> frame max, summed over "
         "the streams; report = test frames / "
         "seconds of `write_report` (metrics, CSV, plots, HTML). The default preset trains at "
         f"most {res.get('max_steps', 1000)} steps whatever the number of objects (its networks "
         "grow with the objects per feature), so its frames/s grows with the number of training "
         "frames; steps/s (second table) does not depend on the number.\n")
     rows = []
-    for stage in (*VIDEO_STAGES, "train", "score", "report"):
+    for stage in (*VIDEO_STAGES, "train", "calibrate", "score", "report"):
         cells = [cfgs[n]["frames_per_s"].get(stage) for n in names]
         if any(c is not None for c in cells):
             rows.append([stage, *cells])
