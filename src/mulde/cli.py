@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -126,12 +126,15 @@ def _say_off_terminal(note: str) -> None:
         print(f"mulde: note: {note}", file=sys.stderr)
 
 
-def _extraction_said(dataset: Any) -> None:
-    """The note before a command extracts a dataset's features (`_say_off_terminal`)."""
-    n = len(dataset.train) + len(dataset.test)
-    _say_off_terminal(f"extracting the features of {_count(n, 'video')} (those in the cache "
-                      "are read back); this can take minutes, and no progress bar shows off a "
-                      "terminal")
+def _extraction_note() -> Callable[[int], str] | None:
+    """The note a command prints where no progress bar is drawn (not a terminal), once its
+    checks pass, before it extracts the features of n videos (`extract_features`' `note`);
+    None on a terminal, whose bar shows the work."""
+    if _on_terminal():
+        return None
+    return lambda n: (f"mulde: note: extracting the features of {_count(n, 'video')} (those "
+                      "in the cache are read back); this can take minutes, and no progress "
+                      "bar shows off a terminal")
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -1113,10 +1116,10 @@ def _extract(args: argparse.Namespace) -> int:
         raise UsageError(f"--shard: {err}") from None
     engine = _engine(args)
     dataset, extractor = _dataset_and_extractor(args)
-    _extraction_said(dataset)
     with _removed_if_left_empty(args.cache):
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
-                                  shard_spec=args.shard, ray=engine, progress=_on_terminal())
+                                  shard_spec=args.shard, ray=engine, progress=_on_terminal(),
+                                  note=_extraction_note())
     fps = result.frames_extracted / max(result.seconds, 1e-9)
     speed = f" ({fps:.1f} frames/s)" if result.n_extracted else ""  # none: no rate to give
     print(f"{result.n_extracted} videos extracted{speed}, {result.n_cached} cached, "
@@ -1166,12 +1169,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"mulde: note: {args.out} holds an earlier run's report; this run replaces it "
               "(report.html, metrics.json, frame_scores.csv, plots/ and model/)",
               file=sys.stderr)
-    _extraction_said(dataset)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
                                ray=engine, fit_note=_fit_note(args, overrides, training),
-                               progress=_on_terminal(), **training)
+                               progress=_on_terminal(),
+                               extract_note=_extraction_note(), **training)
     _print_metrics(metrics, args.out)
     return 0
 
@@ -1552,12 +1555,12 @@ def _train(args: argparse.Namespace) -> int:
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
     _resolve_presets(training, args, extractor, dataset)
-    _extraction_said(dataset)
     with _removed_if_left_empty(args.out, args.cache):
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
                                ray=engine, fit_note=_fit_note(args, overrides, training),
-                               progress=_on_terminal(), **training)
+                               progress=_on_terminal(),
+                               extract_note=_extraction_note(), **training)
     t = model.threshold
     print(f"trained on {model.training['videos']} videos ({model.training['frames']} frames, "
           f"{video_length(model.training['hours'])} at {model.fps:g} frames/s), streams "

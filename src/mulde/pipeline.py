@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,8 @@ def scratch_folder() -> Path:
 
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
                      shard_spec: str | None = None, progress: bool = True,
-                     ray: RayOptions | None = None) -> Extraction:
+                     ray: RayOptions | None = None,
+                     note: Callable[[int], str] | None = None) -> Extraction:
     """Extract (or read from the cache) the features of every training and test video.
 
     The cache folder is checked first (writable, enough free space: `ensure_writable`) and
@@ -93,7 +94,10 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     training video shows is skipped and listed in `failed`. With `ray` (options of
     `mulde.video.distributed`), the videos not yet in the cache are extracted on a Ray cluster
     instead of in this process (the scene backgrounds are still learnt here first); `cache` is
-    then required, and the result is the same.
+    then required, and the result is the same. `note`: given the number of videos to
+    extract or read back, a line printed (to stderr) once the checks and the scene background
+    are done, just before the videos (`mulde run` says there what it starts where no progress
+    bar shows it).
     """
     if ray is not None and cache is None:
         raise ValueError("the ray engine writes through the feature cache: give a cache")
@@ -128,6 +132,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     jobs: list[tuple[str, Video]] = [("train", v) for v in dataset.train]
     jobs += [("test", v) for v in dataset.test]
     jobs = shard(jobs, shard_spec)
+    if note is not None:
+        _say(note(len(jobs)))
     if ray is not None:
         return _extract_with_ray(dataset, jobs, fitted, per_view, cache, result, ray, progress)
     start = time.perf_counter()
@@ -575,18 +581,21 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
                    fit_jobs: int = 1, pca: dict[str, int] | None = None,
                    sidak: list[str] | None = None,
-                   fit_note: str | None = None) -> PipelineModel:
+                   fit_note: str | None = None,
+                   extract_note: Callable[[int], str] | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
-    training video is readable. `pca`, `calibration_folds`, `mulde_params` and `fit_note`
-    as in `run_pipeline` (a preset's defaults of `mulde train` are not applied here)."""
+    training video is readable. `pca`, `calibration_folds`, `mulde_params`, `fit_note` and
+    `extract_note` as in `run_pipeline` (a preset's defaults of `mulde train` are not applied
+    here)."""
     dataset = dataclasses.replace(dataset, test=())
     if not dataset.train:
         raise DatasetError(f"{dataset.root}: no training videos (video files or folders of "
                            "frames)")
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
-    extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
+    extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray,
+                                  note=extract_note)
     train = extraction.features.get("train", {})
     if not train:
         raise DatasetError(f"no readable training video: all {len(extraction.failed)} were "
@@ -611,7 +620,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  threshold_target: float = DEFAULT_EVENTS_PER_HOUR,
                  fit_jobs: int = 1, pca: dict[str, int] | None = None,
                  sidak: list[str] | None = None,
-                 fit_note: str | None = None) -> dict[str, Any]:
+                 fit_note: str | None = None,
+                 extract_note: Callable[[int], str] | None = None) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
@@ -636,7 +646,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     results on the complete dataset. `fit_note`: a line printed (to
     stderr) once the features are there, before the model fits start (the command line's
     hint on making them faster), unless every fit is read back from the fit cache
-    (`fit_ensemble`); None: nothing.
+    (`fit_ensemble`); None: nothing. `extract_note`: `extract_features`' `note`.
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
@@ -644,7 +654,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     with recorded_warnings() as run_warnings:
-        extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray)
+        extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray,
+                                      note=extract_note)
         warn_other_sizes(dataset, extraction)
         warn_other_rates(dataset, extraction)
         # the model's rate of training files at several rates, said before the fits
