@@ -1184,6 +1184,10 @@ def test_fit_off_a_terminal_says_it_can_take_minutes_before_it_fits(tmp_path, ca
                  "--params", '{"max_steps": null, "n_epochs": 600}']) == 130
     assert "(600 epochs, about 600 steps); on a CPU this can take minutes" in (
         capsys.readouterr().err)
+    # an epoch limit under the step cap: 1 epoch of 40 rows is one step, nothing to announce
+    assert main(["fit", str(tmp_path / "x.csv"), "--out", out,
+                 "--params", '{"n_epochs": 1}']) == 130
+    assert "can take" not in capsys.readouterr().err
     assert main(["fit", str(tmp_path / "x.csv"), "--out", out, "--preset", "paper"]) == 130
     assert "(1000 epochs, about 1000 steps); on a CPU this can take hours (a GPU job)" in (
         capsys.readouterr().err)

@@ -231,21 +231,23 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | None:
     """What `mulde fit` says before a fit it draws no progress bar for (stderr not a
-    terminal): the rows, the features and the steps it will train at most (or its epochs and
-    about as many steps, without a step cap); None where the steps are fewer than
-    `QUICK_STEPS` (seconds: nothing to announce)."""
+    terminal): the rows, the features and the steps it will train at most
+    (`TrainConfig.total_steps` of the n rows, the validation rows counted in, which only
+    lowers it; with no step cap, its epochs too); None where the steps are fewer than
+    `QUICK_STEPS` (seconds: nothing to announce) or neither limit is set."""
+    from mulde.core import TrainConfig
+
     params = model.get_params()
     n, d = shape
-    steps, epochs = params["max_steps"], params["n_epochs"]
-    if steps is None:
-        if epochs is None:
-            return None
-        steps_said = f"{epochs} epochs, about {epochs * math.ceil(n / params['batch_size'])} steps"
-        steps = epochs * math.ceil(n / params["batch_size"])
-    else:
-        steps_said = f"at most {steps} steps"
+    cap, epochs = params["max_steps"], params["n_epochs"]
+    if cap is None and epochs is None:
+        return None
+    steps = TrainConfig(batch_size=params["batch_size"], n_epochs=epochs, max_steps=cap,
+                        antithetic=params["antithetic"]).total_steps(n)
     if steps < QUICK_STEPS:
         return None
+    steps_said = (f"at most {steps} steps" if cap is not None
+                  else f"{epochs:g} epochs, about {steps} steps")
     length = "hours (a GPU job)" if preset == "paper" else "minutes"
     return (f"mulde: note: fitting {n} rows x {_count(d, 'feature')} ({steps_said}); on a CPU "
             f"this can take {length} (a progress bar shows on a terminal)")
@@ -1694,8 +1696,8 @@ def _demo(args: argparse.Namespace) -> int:
     if args.kind == "toy":
         from mulde.demo.toy import run_toy
 
-        _say_off_terminal("the toy demo fits MULDE to the authors' 2-D toy and draws its "
-                          "energies; this takes a few minutes on a CPU")
+        print("mulde: note: the toy demo fits MULDE to the authors' 2-D toy and draws its "
+              "energies; this takes a few minutes on a CPU", file=sys.stderr)  # no bar at all
         result = run_toy(Path(args.out), seed=args.seed)
         print(json.dumps({"auc": result["auc"], "kde": result["kde"]}, indent=2))
         print(f"wrote the AUC table and energy pictures to {args.out}")

@@ -473,6 +473,18 @@ def test_constant_features_are_said_in_a_videos_words_naming_the_stream():
         ConstantFeaturesWarning(1, 3, 0), "static")
 
 
+def test_a_fit_job_names_its_stream_unless_it_fits_principal_components():
+    """A constant-feature warning names the stream's own column (`feature_label`); a stream
+    reduced by PCA fits components, which have no such name."""
+    from mulde.vad.stream_models import WithPCA
+
+    data = (np.zeros((4, 3)), np.arange(4), False, None)
+    ens = StreamEnsemble("mulde", progress=False)
+    assert {j.stream for j in ens._jobs(lambda: None, data, Stream.VELOCITY)} == {"velocity"}
+    assert {j.stream for j in ens._jobs(WithPCA(lambda: None, 2), data,
+                                        Stream.VELOCITY)} == {None}
+
+
 def test_constant_features_are_said_for_the_saved_model_not_its_calibration_refits():
     """With out-of-fold calibration each refit sees part of the videos, where a feature can
     be constant that varies over all of them: only the full fit's count is said, once."""

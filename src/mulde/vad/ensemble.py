@@ -148,7 +148,9 @@ class FitJob:
     folds), whose own objects are then scored. A refit's row-resolved settings are those of
     the fit on all of X (`mulde.vad.stream_models.settle_auto`). `own_scores`: the fit on
     all of X also returns its model's scores of the training objects (`train_scores`), which
-    calibrate the stream when there are no calibration folds."""
+    calibrate the stream when there are no calibration folds. `stream`: the stream whose
+    own columns X holds (None for principal components), which a constant-feature warning
+    names (`feature_label`)."""
 
     make: Callable[[], StreamModel]
     X: np.ndarray
@@ -679,9 +681,10 @@ class StreamEnsemble:
         folds = None if subsampled else self.calibration_folds
         own = folds is None and not subsampled  # calibrated on the model's own scores
         digest = None if self.fit_cache is None else data_digest(X, groups)  # once a stream
+        # a reduced stream's model fits principal components, not the stream's own columns
+        named = None if stream is None or isinstance(make, WithPCA) else stream.value
         return [FitJob(make, X, groups, folds, fold, own_scores=own and fold is None,
-                       data=digest, stream=None if stream is None else stream.value)
-                for fold in [None, *range(folds or 0)]]
+                       data=digest, stream=named) for fold in [None, *range(folds or 0)]]
 
     def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, data: StreamData,
                   done: Mapping[int | None, FitResult]) -> tuple[StreamFit, list[str]]:

@@ -29,7 +29,7 @@ def test_velocity_bins_are_named_by_their_direction():
     hist = velocity_histogram(flow.reshape(-1, 2), 4)
     assert int(np.argmax(hist)) == 1
     assert feature_label(Stream.VELOCITY, 1, 4).startswith("its flow towards 90 degrees")
-    assert feature_label(Stream.VELOCITY, 0, 1) == "its mean flow speed"
+    assert feature_label(Stream.VELOCITY, 0, 1) == "its flow speed (one bin)"
 
 
 @pytest.mark.parametrize("stream, j, d", [(Stream.APPEARANCE, 3, 1280), (Stream.POSE, 0, 34),

@@ -44,7 +44,7 @@ def feature_label(stream: Stream | str, j: int, n_features: int) -> str | None:
     """What column j (from 0) of a stream's n_features features holds, in words, where the
     stream's columns are fixed: the static stream's three, the geometry stream's five, and the
     velocity stream's orientation bins (`velocity_histogram`: bin b of n centred on b x 360 / n
-    degrees, 0 rightwards, 90 downwards; one bin: the mean speed). None for the others (an
+    degrees, 0 rightwards, 90 downwards; one bin: the speed). None for the others (an
     embedding's components, keypoints, class slots) and for a width the stream does not
     have."""
     stream = Stream(stream)
@@ -53,7 +53,7 @@ def feature_label(stream: Stream | str, j: int, n_features: int) -> str | None:
     if stream is Stream.GEOMETRY and n_features == len(GEOMETRY_FEATURES):
         return GEOMETRY_FEATURES[j]
     if stream is Stream.VELOCITY and n_features == 1:
-        return "its mean flow speed"
+        return "its flow speed (one bin)"
     if stream is Stream.VELOCITY:
         return (f"its flow towards {j * 360 / n_features:g} degrees (orientation bin {j} of "
                 f"{n_features}; 0 rightwards, 90 downwards)")
