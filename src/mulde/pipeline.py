@@ -199,8 +199,9 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
         runnable.append((split, video, fitted[view]))
     outcomes = iter(extract_with_ray(dataset.name, runnable, cache, options, progress))
     for i in range(len(jobs)):
-        if i in no_view:
+        if i in no_view:  # said as the one-process loop says it
             result.failed.append(no_view[i])
+            tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
             continue
         o = next(outcomes)
         if o.features is None:
