@@ -142,19 +142,15 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         bar.set_postfix_str(video.name)
         view = dataset.view_of(video.name) if per_view else None
         if view not in fitted:
-            result.failed.append({"split": split, "video": video.name, "error": (
-                f"no training video shows its camera view {view!r}, so the static stream has "
-                "no scene background for it")})
-            tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
+            _skipped(dataset, result, _no_view(split, video, view))
             continue
         extractor = fitted[view]
         vf = cache.load(dataset.name, split, video, extractor) if cache else None
         known = None if vf is not None or not cache else cache.failure(
             dataset.name, split, video, extractor)
         if known is not None:  # undecodable on an earlier run, and the file is unchanged
-            result.failed.append({"split": split, "video": video.name,
-                                  "error": known + KNOWN_FAILURE})
-            tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
+            _skipped(dataset, result, {"split": split, "video": video.name,
+                                       "error": known + KNOWN_FAILURE})
             continue
         if vf is not None:
             result.n_cached += 1
@@ -163,8 +159,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             try:
                 vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
-                result.failed.append({"split": split, "video": video.name, "error": str(err)})
-                tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
+                _skipped(dataset, result,
+                         {"split": split, "video": video.name, "error": str(err)})
                 if cache and isinstance(err, VideoReadError):
                     cache.store_failure(dataset.name, split, video, extractor, str(err))
                 continue
@@ -192,21 +188,18 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
     for split, video in jobs:
         view = dataset.view_of(video.name) if per_view else None
         if view not in fitted:
-            no_view[len(runnable) + len(no_view)] = {"split": split, "video": video.name, "error": (
-                f"no training video shows its camera view {view!r}, so the static stream has "
-                "no scene background for it")}
+            no_view[len(runnable) + len(no_view)] = _no_view(split, video, view)
             continue
         runnable.append((split, video, fitted[view]))
     outcomes = iter(extract_with_ray(dataset.name, runnable, cache, options, progress))
     for i in range(len(jobs)):
         if i in no_view:  # said as the one-process loop says it
-            result.failed.append(no_view[i])
-            tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
+            _skipped(dataset, result, no_view[i])
             continue
         o = next(outcomes)
         if o.features is None:
-            result.failed.append({"split": o.split, "video": o.video.name, "error": o.error})
-            tqdm.write(skip_line(dataset, result.failed[-1]), file=sys.stderr)
+            _skipped(dataset, result,
+                     {"split": o.split, "video": o.video.name, "error": o.error})
             continue
         result.n_cached += o.cached
         result.n_extracted += not o.cached
@@ -216,6 +209,21 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
         result.features.setdefault(o.split, {})[o.video.name] = o.features
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _no_view(split: str, video: Video, view: Any) -> dict[str, str]:
+    """The failure of a video whose camera view no training video shows (`Dataset.view_of`):
+    the static stream has no scene background for it."""
+    return {"split": split, "video": video.name, "error": (
+        f"no training video shows its camera view {view!r}, so the static stream has no scene "
+        "background for it")}
+
+
+def _skipped(dataset: Dataset, result: Extraction, failure: dict[str, str]) -> None:
+    """List a video as skipped (`Extraction.failed`) and say so in its one line
+    (`skip_line`), past any progress bar."""
+    result.failed.append(failure)
+    _say(skip_line(dataset, failure))
 
 
 def skip_line(dataset: Dataset, failure: dict[str, str]) -> str:
