@@ -267,11 +267,10 @@ def speed_section(res: dict) -> str:
     if "training" in res:
         body = []
         for r in res["training"]:
-            if r["preset"] == "default" and r.get("max_steps", 1000) is not None:
+            if r["preset"] == "default":
                 cap = r.get("max_steps", 1000)  # rows before max_steps was recorded: 1,000
-                total = f"<= {cap / r['steps_per_s']:.0f} s (<= {cap} steps)"
-            elif r["preset"] == "default":  # no step cap: training by epochs
-                total = "set by n_epochs (no step cap)"
+                total = ("set by n_epochs (no step cap)" if cap is None
+                         else f"<= {cap / r['steps_per_s']:.0f} s (<= {cap} steps)")
             else:
                 total = (f"{1000 * math.ceil(1e4 / r['batch_size']) / r['steps_per_s'] / 3600:.1f}"
                          " h at N=1e4 (1000 epochs)")
@@ -562,9 +561,9 @@ def video_section(res: dict) -> str:
         f"`{n}`: training videos {', '.join(c['videos']['train'])} ({c['frames']['train']} "
         f"frames), test videos {', '.join(c['videos']['test'])} ({c['frames']['test']} frames), "
         f"{c['objects_per_frame']:.0f} objects per frame" for n, c in cfgs.items())
-    par = _flat_params(cfgs[names[0]]["params"])
-    app = next((_flat_params(c["params"]) for c in cfgs.values()
-                if "crop_size" in _flat_params(c["params"])), None)
+    flat = [_flat_params(c["params"]) for c in cfgs.values()]
+    par = flat[0]
+    app = next((f for f in flat if "crop_size" in f), None)
     crops = (f"{app['crop_size']} px square crops embedded by {app['backbone']}" if app
              else "crops embedded by the backbone")
     out.append(
