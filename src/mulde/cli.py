@@ -1482,7 +1482,8 @@ def _resolve_presets(training: dict, args: argparse.Namespace, extractor: object
 def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
                  ) -> dict[str, int] | None:
     """The streams to reduce: --pca as given (None when it reduces none), else the preset's
-    (`registry.PRESET_PCA`, for the streams the extractor computes). A given stream the
+    (`registry.preset_pca`: an appearance stream and the frames stream on 128 principal
+    components). A given stream the
     extractor does not compute is refused before any extraction (`UsageError`)."""
     from mulde.video.features.registry import preset_pca
 

@@ -638,9 +638,10 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     `pca` and `calibration_folds` are applied as given ("auto":
     `default_calibration_folds`, `CALIBRATION_FOLDS` folds): what an extractor sets by default
     on the command line (`mulde run --extractor objects:detector`) is
-    `registry.preset_pca(name, extractor)` (128 components of objects:detector's appearance
-    stream and of the frames extractor's stream), `registry.preset_calibration_folds(name)` (2
-    folds for objects:detector) and, under --params, `registry.preset_mulde_params(name)`
+    `registry.preset_pca(name, extractor)` (128 components of an object extractor's
+    appearance stream and of the frames extractor's stream),
+    `registry.preset_calibration_folds(name)` (2 folds for objects:detector) and, under
+    --params, `registry.preset_mulde_params(name)`
     (max_steps 1000 for objects:detector; here `mulde_params` alone, the estimator's 2,000
     steps by default); pass them here to train the same models. The extractor's own
     settings (objects:detector's `pose_carry_held`) come with `build_extractor`.

@@ -79,45 +79,51 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
 }
 
 
-PRESET_PCA: dict[str, dict[str, int]] = {
-    # issue 14, round 6 (docs/results.md, "Round 6: cost, appearance"; rule registered before its
-    # numbers): the 1,280-d appearance embedding reduced to 128 principal components on the
-    # model side (each fit's own training objects) cut the training stage from 1,084 s to
-    # 566 s (the appearance model's fit 365 -> 74 s) at MULDE micro / macro 94.99 / 96.37
-    # (94.74 / 96.49 unreduced): within the registered 0.3 points, so adopted
-    "objects:detector": {"appearance": 128},
+APPEARANCE_PCA = 128
+"""Principal components of the appearance stream an object extractor's models see unless the
+user says otherwise (`mulde run/train --pca`; `mulde.vad.stream_models.PCAStream`), whichever
+preset computes the stream. Issue 14, round 6 (docs/results.md, "Round 6: cost, appearance";
+rule registered before its numbers): the 1,280-d EfficientNet-Lite0 embedding of
+objects:detector reduced to 128 components on the model side (each fit's own training objects)
+cut the training stage from 1,084 s to 566 s (the appearance model's fit 365 -> 74 s) at MULDE
+micro / macro 94.99 / 96.37 (94.74 / 96.49 unreduced): within the registered 0.3 points, so
+adopted. Since issue 15's rounds 28-31 (a first layer as wide as the input; eight networks on
+thin sets) an unreduced appearance stream costs far more (1.5 steps/s on Ped2's 7,450
+objects, about 22 min a fit), so any object preset given the stream by `--set` reduces it
+too, not objects:detector alone."""
+
+FRAME_PCA: dict[str, int] = {
     # issue 15 cost (docs/results.md, "The `frames` stream on 128 principal components"; rule
     # registered before its numbers, adopted whatever the test said): the same backbone's
     # 1,280-d embedding as the appearance stream above; since issue 15's rounds 28-31 the
     # network's first layer is as wide as its input and thin sets train eight networks, so the
     # unreduced stream cost about 20x the fits before. `frames:hiera` is left whole (the paper
-    # feeds the video model's features to MULDE as they are)
-    "frames": {"frame": 128},
+    # feeds the video model's features to MULDE as they are), and so is another image backbone
+    # (the rule was measured on EfficientNet-Lite0's embedding)
+    "efficientnet-lite0": 128,
 }
-"""The streams an extractor's models see reduced to their first k principal components
-(keyed by the extractor's full name, unlike the tables below, which are keyed by object
-preset: this one also covers `frames`; `preset_pca` names a frame-centric extractor by its
-backbone) unless the user says otherwise (`mulde run/train --pca`;
-`mulde.vad.stream_models.PCAStream`). A model-side setting: the features and their cache are
-the extractor's, whatever k is."""
+"""The frame-centric stream's principal components per image backbone (absent: unreduced)."""
 
 
 def preset_pca(name: str, extractor: Any = None) -> dict[str, int]:
-    """Return `PRESET_PCA`'s reduction of extractor `name` (e.g. 'objects:detector',
-    'frames'), only for the streams the built `extractor` computes (its `streams`, when it
-    has them; any object with `streams`, names or `Stream`s, will do); {} for any other
-    extractor. A frame-centric extractor goes by its backbone, not
-    the name typed: 'frames' with `backbone=hiera` is 'frames:hiera' (unreduced), and
-    'frames:hiera' with `backbone=efficientnet-lite0` is 'frames'; another image backbone is
-    not reduced (the rule was measured on EfficientNet-Lite0's embedding)."""
+    """Return the streams extractor `name` (e.g. 'objects:detector', 'frames') reduces by
+    default, stream -> principal components: an object extractor's appearance stream, when it
+    computes one, to `APPEARANCE_PCA` (128); a frame-centric extractor's stream by its
+    backbone (`FRAME_PCA`: 'frames' with `backbone=hiera` stays whole, 'frames:hiera' with
+    `backbone=efficientnet-lite0` is reduced); {} otherwise. `extractor`: the one built from
+    the name and the user's settings (any object with `streams`, names or `Stream`s, will do);
+    None: the name's own (a name `build_extractor` does not know reduces nothing). A
+    model-side setting: the features and their cache are the extractor's, whatever k is."""
+    if extractor is None:
+        try:
+            extractor = build_extractor(name)
+        except ValueError:
+            return {}
     if isinstance(extractor, FrameCentricExtractor):
-        name = "frames" if extractor.backbone == FrameCentricExtractor.backbone else ""
-    pca = dict(PRESET_PCA.get(name, {}))
-    streams = getattr(extractor, "streams", None)
-    if streams is not None:
-        names = {str(getattr(s, "value", s)) for s in streams}
-        pca = {s: k for s, k in pca.items() if s in names}
-    return pca
+        k = FRAME_PCA.get(extractor.backbone)
+        return {"frame": k} if k else {}
+    streams = {str(getattr(s, "value", s)) for s in getattr(extractor, "streams", ())}
+    return {"appearance": APPEARANCE_PCA} if "appearance" in streams else {}
 
 
 PRESET_CALIBRATION_FOLDS: dict[str, int] = {
