@@ -606,6 +606,24 @@ def test_a_fits_warnings_name_their_stream_once_each_in_this_process(n_jobs):
     assert not [name for name in vars(ens) if "said" in name]
 
 
+def test_a_calibration_set_by_a_glitch_frame_is_said_naming_its_video_and_frame():
+    """A training video's one outlying frame (a decoding glitch) that sets the stream's 99.9th
+    percentile is named in the fit's warning (`calibration_spikes`); a calibration on the
+    bulk says nothing."""
+    ramp = [[float(v)] for v in np.linspace(1.0, 2.0, 150)]
+    glitch = video(velocity=[[1.5]] * 20 + [[1e6]] + [[1.5]] * 29)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        StreamEnsemble(FirstFeature).fit({"train/a": video(velocity=ramp), "train/b": glitch})
+    said = [str(w.message) for w in caught if "far above" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("velocity stream: its calibration's 99.9th")
+    assert "train/b frame 20 (1e+06)" in said[0] and "counting frames from 0" in said[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        StreamEnsemble(FirstFeature).fit({"train/a": video(velocity=ramp)})
+    assert not [w for w in caught if "far above" in str(w.message)]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
 def test_fit_workers_end_when_the_run_is_killed(tmp_path):
     """A run killed with SIGKILL (no clean-up runs) takes its fit workers with it: each worker

@@ -14,8 +14,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mulde.vad.fusion import (
+    SPIKE_RATIO,
     Calibration,
     FusionError,
+    calibration_spikes,
     fuse,
     objects_to_frames,
     sidak_frames,
@@ -252,3 +254,51 @@ def test_below_calibration_without_folds_names_the_training_scores():
                       r"16 features\)") as caught:
         warn_below_calibration(_fitted(None), {"velocity": (3, 3)}, 7, "frames watched")
     assert "100% of the 3 frames watched" in str(caught[0].message)
+
+
+def _ramp_and_glitch(glitch: float | None) -> list[np.ndarray]:
+    """Video 0: 199 frames from 0 to 1 (step 1/198); video 1: one frame, `glitch` (none
+    when None)."""
+    return [np.linspace(0.0, 1.0, 199), np.array([] if glitch is None else [glitch])]
+
+
+def test_calibration_spikes_name_the_frames_that_set_the_percentile():
+    """200 frames: the 99.9th percentile sits at sorted position 0.999 x 199 = 198.801,
+    between the ramp's top 1 and the glitch 1,000: 1 + 0.801 x 999 = 801.199; the 99th at
+    197.01: 197 / 198 + 0.01 / 198. 801.199 > 100 x that, so the glitch (video 1, frame 0) is
+    named; the ramp's frames, below 100 x 0.995, are not."""
+    frames = _ramp_and_glitch(1000.0)
+    cal = Calibration.fit(np.concatenate(frames))
+    assert cal.low == 0.0
+    np.testing.assert_allclose(cal.high, 801.199, rtol=1e-12)
+    assert SPIKE_RATIO * (197 / 198 + 0.01 / 198) < 801.199
+    assert calibration_spikes(frames, cal) == [(1, 0, 1000.0)]
+
+
+def test_calibration_spikes_leave_a_heavy_tail_alone():
+    """Without the glitch the percentile is the ramp's own; a top frame of 50 (percentile
+    1 + 0.801 x 49 = 40.249, about 40x the 99th: heavier than the normal runs measured, kNN
+    distances on Ped2's velocity 24x) stays below the ratio of 100."""
+    frames = _ramp_and_glitch(None)
+    assert calibration_spikes(frames, Calibration.fit(np.concatenate(frames))) == []
+    frames = _ramp_and_glitch(50.0)
+    cal = Calibration.fit(np.concatenate(frames))
+    np.testing.assert_allclose(cal.high, 40.249, rtol=1e-12)
+    assert calibration_spikes(frames, cal) == []
+
+
+def test_calibration_spikes_skip_a_stream_of_mostly_empty_frames():
+    """Up to the 99th percentile at the minimum (frames without objects get it) there is no
+    bulk to compare the percentile with: nothing is named, however high the few are."""
+    frames = [np.zeros(995), np.array([5.0, 6.0, 7.0, 8.0, 9.0])]
+    cal = Calibration.fit(np.concatenate(frames))
+    assert cal.high > 0
+    assert calibration_spikes(frames, cal) == []
+
+
+def test_calibration_spikes_are_the_highest_first_at_most_most():
+    frames = [np.linspace(0.0, 1.0, 997), np.array([500.0, 0.5, 3000.0]),
+              np.array([2000.0, 1000.0])]
+    cal = Calibration.fit(np.concatenate(frames))
+    assert calibration_spikes(frames, cal) == [(1, 2, 3000.0), (2, 0, 2000.0), (2, 1, 1000.0)]
+    assert calibration_spikes(frames, cal, most=1) == [(1, 2, 3000.0)]

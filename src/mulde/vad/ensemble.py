@@ -88,6 +88,7 @@ from tqdm.auto import tqdm
 from mulde.vad.fit_cache import FitCache, data_digest, job_key
 from mulde.vad.fusion import (
     Calibration,
+    calibration_spikes,
     fuse,
     objects_to_frames,
     sidak_objects,
@@ -425,6 +426,25 @@ def frame_scores(object_scores: np.ndarray, record: ObjectFeatures, fill: float,
     return _frames(ranked_objects(object_scores, record, reference), record, fill, reference)
 
 
+def _spike_messages(videos: list[str], train_frames: list[np.ndarray],
+                    calibration: Calibration) -> list[str]:
+    """The fit warning of a stream whose calibration a few training frames set
+    (`calibration_spikes`), naming them by training video and frame; [] when none do."""
+    spikes = calibration_spikes(train_frames, calibration)
+    if not spikes:
+        return []
+    bulk = float(np.percentile(np.concatenate(train_frames), 99.0))
+    where = ", ".join(f"{videos[v]} frame {f} ({s:.4g})" for v, f, s in spikes)
+    return [f"its calibration's {calibration.percentile:g}th percentile of the training frame "
+            f"scores ({calibration.high:.4g}) is set by a few frames far above the rest (99th "
+            f"percentile {bulk:.4g}; from the minimum {calibration.low:.4g}, "
+            f"{(calibration.high - calibration.low) / (bulk - calibration.low):.0f}x as far): "
+            f"{where}, counting frames from 0. New frames of this stream will calibrate near 0 "
+            "and it adds little to the fused score. Look at those frames: a decoding glitch, a "
+            "cut or a moved camera is best trimmed from its video; normal activity that no "
+            "other training video shows needs more training video that shows it"]
+
+
 def _frames(ranked: np.ndarray, record: ObjectFeatures, fill: float,
             reference: np.ndarray | None) -> np.ndarray:
     """The per-frame maximum of `ranked_objects`' scores; a frame without objects gets
@@ -725,6 +745,9 @@ class StreamEnsemble:
                         for s, vf in zip(per_video, train.values(), strict=True)]
         calibration = Calibration.fit(train_obj if self.calibrate_on == "objects"
                                       else np.concatenate(train_frames))
+        if self.calibrate_on != "objects":
+            messages += [f"{stream.value} stream: {message}"
+                         for message in _spike_messages(list(train), train_frames, calibration)]
         refits_s = sum(r.seconds for f, r in done.items() if f is not None)
         return StreamFit(model, fill, calibration, int(X.shape[1]), len(X), fit_s,
                          time.perf_counter() - t0 + refits_s, train_frames=train_frames,

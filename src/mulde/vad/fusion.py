@@ -199,6 +199,47 @@ def fuse(streams: Mapping[str, ArrayLike], calibrations: Mapping[str, Calibratio
     return total
 
 
+SPIKE_RATIO = 100.0
+"""`calibration_spikes`' rule: a stream's calibration is said to be set by a few outlying
+training frames when its span (the percentile minus the minimum) is more than this many times
+the span up to the 99th percentile. Set from normal training video, no labels: the ratio was
+1.5 for MULDE on UCSD Ped2's velocity stream (objects:ped2), 24 for kNN distances there, 26
+on the demo's velocity stream (MULDE) and 1.3 / 1.5 on CUHK Avenue's two training videos
+(`objects`, static / velocity); a newcomer's clip whose stream went flat at 0 had a
+calibration of 338,019 against about 1,021 for its other frames (a ratio near 330). A first
+ratio of 10, written before these runs, flagged the kNN run and the demo."""
+
+
+def calibration_spikes(train_frames: Sequence[ArrayLike], calibration: Calibration,
+                       most: int = 3) -> list[tuple[int, int, float]]:
+    """Return the training frames that set `calibration`'s high end, when a few outliers do.
+
+    train_frames: one stream's training frame scores, one 1-D array per training video (in
+    the order of the training videos), the scores `calibration` was fitted on. When
+    calibration.high - low > `SPIKE_RATIO` x (99th percentile - low), the frames scoring
+    above low + `SPIKE_RATIO` x (99th percentile - low) are returned as (video position,
+    frame position, score), the highest first, at most `most` of them; else [] (also when
+    the 99th percentile is the minimum: frames without objects, no bulk to compare). Such a
+    percentile (a decoding glitch, a cut or a camera that moved in one training video) sits
+    far above the other training frames, and every new frame of this stream then calibrates
+    near 0: the stream adds almost nothing to the fused score (`SPIKE_RATIO` has the
+    measurements). Frames of normal activity that only one training video shows do the same
+    under out-of-fold calibration: the model fitted without that video scores them high."""
+    scores = [np.asarray(s, dtype=np.float64).ravel() for s in train_frames]
+    every = np.concatenate(scores) if scores else np.empty(0)
+    if every.size == 0:
+        return []
+    p99 = float(np.percentile(every, 99.0))
+    bulk = p99 - calibration.low
+    span = calibration.high - calibration.low
+    if not _spread(calibration.low, p99) or span <= SPIKE_RATIO * bulk:
+        return []
+    above = calibration.low + SPIKE_RATIO * bulk
+    found = [(v, int(f), float(s[f])) for v, s in enumerate(scores)
+             for f in np.flatnonzero(s > above)]
+    return sorted(found, key=lambda vfs: -vfs[2])[:most]
+
+
 BELOW_CALIBRATION_SHARE = 0.5
 """`warn_below_calibration`'s rule, written down before any measurement: a stream is flagged
 when more than this share of the frames it scored calibrate below 0."""
