@@ -272,6 +272,11 @@ VARIANTS["deep_pair_from50"] = {**VARIANTS["depth3_ens2_w160_upto160"],
 # two of 160 (about the multiply-adds of a step: 3 x 128^2 ~ 2 x 160^2)
 VARIANTS["deep_trio_w128"] = {**VARIANTS["deep_pair_from50"], "deep_members": 3,
                               "deep_width": 128}
+# after round 45, a fit-time probe (stop 60; scratch seed 5, no default at stake): where E4
+# trains round 31's eight networks on quarters (thin rows), four on quarters with batches of
+# 512 rows, the one setting of those probed whose fit at d 512 came near issue 15's 2x bound
+VARIANTS["thin_q4_b512"] = {**VARIANTS["deep_pair_from50"], "thin_members": 4,
+                            "thin_batch_size": 512}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -360,7 +365,8 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     31's `thin_members` members each on `thin_share` of the rows when the variant names them,
     and with round 33's `members_per_direction` k the same where n_rows > 500 rows are fewer
     than k x `directions` (the training rows' `principal_directions`, which such a variant
-    needs: ValueError without); round 34's `long_steps_per_feature` k sets max_steps to
+    needs: ValueError without), with batches of `thin_batch_size` rows there (a probe after
+    round 45); round 34's `long_steps_per_feature` k sets max_steps to
     `long_steps` where n_rows >= k d; round 39's `deep_rows_per_feature` k adds a third
     hidden layer of 256 where n_rows >= k d (hidden_sizes "auto" is otherwise resolved to the
     library's first two layers: rounds 29-40's "auto"; rounds 42-43's `deep_members`,
@@ -380,6 +386,7 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     per_feature_rows = params.pop("members_per_feature", None)
     thin_members = params.pop("thin_members", MEMBERS_MAX)
     thin_share = params.pop("thin_share", None)
+    thin_batch = params.pop("thin_batch_size", None)
     per_direction = params.pop("members_per_direction", None)
     long_per_feature = params.pop("long_steps_per_feature", None)
     long_steps = params.pop("long_steps", None)
@@ -419,9 +426,13 @@ def variant_params(variant: str, n_features: int, n_rows: int,
             params["n_members"] = MEMBERS_MAX
             if thin_share is not None and members_for_rows(n_rows) == 1:
                 params["n_members"], params["max_samples"] = thin_members, thin_share
+                if thin_batch is not None:
+                    params["batch_size"] = thin_batch
         elif (per_direction is not None and members_for_rows(n_rows) == 1
               and n_rows < per_direction * directions):
             params["n_members"], params["max_samples"] = thin_members, thin_share
+            if thin_batch is not None:
+                params["batch_size"] = thin_batch
     if (mid_pair is not None and params["n_members"] == 1
             and mid_pair * n_features <= n_rows < deep_per_feature * n_features):
         params["n_members"], params["max_samples"] = 2, 1.0

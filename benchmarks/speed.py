@@ -9,6 +9,7 @@ Parts (select with --parts; all write one JSON, default benchmarks/results/speed
   training optimiser steps/s and samples/s of the default and paper presets
   fit      wall seconds of a whole `MULDE.from_preset("default").fit` on 20,000 rows, next to
            the default before issue 15 (GMM aggregate, constant regulariser), alternating
+           (`--fit-params JSON`: a candidate setting timed beside them)
   ablation first-layer sharing (net.energy_multiscale vs a loop of net(x, sigma) per level)
            and the single forward pass over [noisy; clean] in the DSM loss (vs two passes)
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import time
 import warnings
@@ -358,18 +360,22 @@ def part_training(quick: bool, ds: list[int], paper_steps: int,
 
 
 def part_fit(ds: list[int], rounds: int, n_rows: int = FIT_ROWS,
-             device: torch.device = CPU) -> list[dict]:
+             device: torch.device = CPU, candidate: dict | None = None) -> list[dict]:
     """Whole-fit wall seconds (training, scoring the training rows, fitting the aggregate) of
     the default preset, the default before issue 15 and the one of its first round,
-    alternated `rounds` times, each fitted on `device`."""
+    alternated `rounds` times, each fitted on `device`; with `candidate` (MULDE parameters
+    over the default's), that setting too, its ratio to the default before issue 15, and the
+    steps each setting trained (the last round's)."""
     out = []
     settings = (("default", {}), ("previous_default", PREVIOUS_DEFAULT),
-                ("round1_default", ROUND1_DEFAULT))
+                ("round1_default", ROUND1_DEFAULT),
+                *((("candidate", candidate),) if candidate else ()))
     for d in ds:
         x = np.random.default_rng(0).standard_normal((n_rows, d))
         # a short fit first, so that no timed one pays the device's start-up (a GPU's)
         MULDE.from_preset("default", random_state=0, device=str(device), max_steps=2).fit(x)
         times: dict[str, list[float]] = {name: [] for name, _ in settings}
+        steps: dict[str, list[int]] = {}
         for _ in range(rounds):
             for name, over in settings:
                 model = MULDE.from_preset("default", random_state=0, device=str(device),
@@ -377,10 +383,16 @@ def part_fit(ds: list[int], rounds: int, n_rows: int = FIT_ROWS,
                 t0 = time.perf_counter()
                 model.fit(x)  # returns numpy results: the device's work is done by then
                 times[name].append(time.perf_counter() - t0)
+                steps[name] = [model.train_result_.steps, model.train_result_.best_step]
+        extra = ({"candidate": candidate, "candidate_steps": steps["candidate"],
+                  "default_steps": steps["default"],
+                  "candidate_ratio": min(times["candidate"]) / min(times["previous_default"])}
+                 if candidate else {})
         out.append({"d": d, "n_rows": n_rows, "device": str(device), "rounds": rounds,
                     **{f"{k}_fit_s": min(v) for k, v in times.items()},
                     "ratio": min(times["default"]) / min(times["previous_default"]),
-                    "ratio_round1": min(times["default"]) / min(times["round1_default"])})
+                    "ratio_round1": min(times["default"]) / min(times["round1_default"]),
+                    **extra})
         print("fit", out[-1], flush=True)
     return out
 
@@ -463,6 +475,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fit-rows", type=int, default=FIT_ROWS,
                    help="training rows of the `fit` part (default 20,000: where the rows are "
                         "many per feature; fewer time the rules for fewer)")
+    p.add_argument("--fit-params", type=json.loads, default=None,
+                   help="the `fit` part also times this candidate, MULDE parameters over the "
+                        "default's in JSON (e.g. '{\"n_members\": 4}'), beside the others")
     p.add_argument("--max-gb", type=float, default=2.5,
                    help="skip kNN cells whose fp32 training matrix exceeds this size")
     p.add_argument("--no-paper", action="store_true", help="skip the width-4096 measurements")
@@ -504,7 +519,8 @@ def main(argv: list[str] | None = None) -> None:
         res["ablation"] = part_ablation(args.quick, args.dims, not args.no_paper)
         write_json(out, res)
     if "fit" in args.parts:
-        res["fit"] = part_fit(args.dims[:2], 1 if args.quick else 2, args.fit_rows, device)
+        res["fit"] = part_fit(args.dims[:2], 1 if args.quick else 2, args.fit_rows, device,
+                              args.fit_params)
         write_json(out, res)
 
 
