@@ -632,13 +632,15 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     # the example names a stream the extractor computes: appearance only where it has one
     (["--pca", "colour=3"], "--pca colour=3: give STREAM=K, a stream of the objects "
                             "extractor (velocity, static) and a whole number of principal "
-                            "components >= 1, e.g. velocity=2\n"),
+                            "components >= 1 (or none, that stream whole), e.g. velocity=2\n"),
     (["--extractor", "objects:detector", "--pca", "colour=3"],
      "a stream of the objects:detector extractor (velocity, appearance, class) and a whole "
-     "number of principal components >= 1, e.g. appearance=128\n"),
+     "number of principal components >= 1 (or none, that stream whole), e.g. "
+     "appearance=128\n"),
     (["--set", "streams=static", "--pca", "static"], "a stream of the objects extractor "
                                                      "(static) and a whole number of principal "
-                                                     "components >= 1, e.g. static=2\n"),
+                                                     "components >= 1 (or none, that stream "
+                                                     "whole), e.g. static=2\n"),
     (["--set", "streams=geometry", "--frame-score", "colour=sidak"],
      "a stream of the objects extractor (geometry), e.g. geometry=sidak"),
     # the example is a stream the extractor computes: objects:detector has no pose stream
@@ -817,17 +819,20 @@ def test_a_stream_the_detector_extractor_leaves_out_is_added_by_its_streams():
 
 
 def test_pca_defaults_to_the_presets_and_none_turns_it_off():
-    """Unset, --pca is the preset's (objects:detector: appearance=128, only when the
-    extractor computes appearance; frames: frame=128); --pca none reduces nothing; a given
-    stream is kept."""
+    """Unset, --pca is the extractor's (EfficientNet-Lite0's appearance or frame embedding on
+    128 components, only where the extractor computes it); --pca none reduces nothing;
+    given STREAM=K items change their streams and keep the others' defaults, and
+    STREAM=none keeps that stream whole."""
     from argparse import Namespace
 
     from mulde.cli import _pca, _resolve_pca
     from mulde.video.features.registry import build_extractor
 
-    detector = Namespace(streams=("velocity", "pose", "appearance", "class"))
+    lite0 = "efficientnet-lite0"
+    detector = Namespace(streams=("velocity", "pose", "appearance", "class"), backbone=lite0)
     assert _resolve_pca(None, "objects:detector", detector) == {"appearance": 128}
-    assert _resolve_pca(None, "objects:detector", Namespace(streams=("velocity",))) is None
+    assert _resolve_pca(None, "objects:detector",
+                        Namespace(streams=("velocity",), backbone=lite0)) is None
     assert _resolve_pca(None, "objects", Namespace(streams=("velocity", "static"))) is None
     frames = build_extractor("frames")  # computes one stream and names none
     assert _resolve_pca(None, "frames", frames) == {"frame": 128}
@@ -835,7 +840,32 @@ def test_pca_defaults_to_the_presets_and_none_turns_it_off():
     assert _resolve_pca(None, "frames:hiera", Namespace()) is None
     assert _pca(Namespace(pca=["none"])) == {}
     assert _resolve_pca({}, "objects:detector", detector) is None
-    assert _resolve_pca({"pose": 8}, "objects:detector", detector) == {"pose": 8}
+    assert _resolve_pca({"pose": 8}, "objects:detector", detector) == {"appearance": 128,
+                                                                       "pose": 8}
+    assert _resolve_pca({"appearance": 64}, "objects:detector", detector) == {"appearance": 64}
+    whole = _pca(Namespace(pca=["appearance=none", "pose=8"]))
+    assert whole == {"appearance": 0, "pose": 8}
+    assert _resolve_pca(whole, "objects:detector", detector) == {"pose": 8}
+    assert _resolve_pca({"appearance": 0}, "objects:detector", detector) is None
+
+
+def test_the_fit_note_says_which_streams_are_reduced():
+    """run and train say before the fits which streams are modelled on principal
+    components, whatever the detector and the steps."""
+    from argparse import Namespace
+
+    from mulde.cli import _fit_note
+
+    args = Namespace(detector="knn")
+    note = _fit_note(args, {}, {"pca": {"appearance": 128}, "fit_jobs": 1})
+    assert note == ("mulde: note: modelling the appearance stream on its first 128 principal "
+                    "components (--pca appearance=K for another number, --pca "
+                    "appearance=none to keep every feature)")
+    assert _fit_note(args, {}, {"pca": None, "fit_jobs": 1}) is None
+    mulde = _fit_note(Namespace(detector="mulde"), {}, {"pca": {"frame": 128}, "fit_jobs": 2})
+    first, second = mulde.split("\n")
+    assert "the frame stream on its first 128" in first
+    assert second.startswith("mulde: note: the model fits can take many minutes")
 
 
 def test_mulde_params_default_to_the_presets_and_params_win():

@@ -1188,17 +1188,19 @@ it can take minutes (a newcomer's 300-step fit took 8 s, a 200-step run 22 s).""
 
 
 def _fit_note(args: argparse.Namespace, overrides: dict, training: dict) -> str | None:
-    """The line run and train print before the model fits, which take minutes on a CPU:
-    the two options that make them faster, with their values now (None for a detector
-    other than MULDE, whose fits are quick and take no --params, and for fewer than
-    `QUICK_STEPS` training steps)."""
+    """The lines run and train print before the model fits: the streams modelled on
+    principal components (`_reduced_note`), then, as the fits take minutes on a CPU, the two
+    options that make them faster, with their values now (not for a detector other than
+    MULDE, whose fits are quick and take no --params, nor for fewer than `QUICK_STEPS`
+    training steps); None when there is neither."""
+    reduced = _reduced_note(training["pca"])
     if args.detector != "mulde":
-        return None
+        return reduced
     from mulde import MULDE
 
     steps = overrides.get("max_steps", MULDE().get_params()["max_steps"])
     if steps is not None and steps < QUICK_STEPS:  # seconds per fit: nothing to hurry
-        return None
+        return reduced
     note = ("mulde: note: the model fits can take many minutes on a CPU; to make them faster: "
             f"--fit-jobs N fits the stream models in N processes (now {training['fit_jobs']})")
     # max_steps null (training by n_epochs alone) or already tiny: no fewer steps to offer
@@ -1206,7 +1208,18 @@ def _fit_note(args: argparse.Namespace, overrides: dict, training: dict) -> str 
         fewer = steps // 4
         note += (f", --params '{{\"max_steps\": {fewer}}}' trains {fewer} steps instead of "
                  f"{steps} (faster, rougher)")
-    return note
+    return note if reduced is None else f"{reduced}\n{note}"
+
+
+def _reduced_note(pca: dict[str, int] | None) -> str | None:
+    """'mulde: note: the appearance stream is modelled on its first 128 principal components
+    ...' for the streams `pca` reduces (None: none)."""
+    if not pca:
+        return None
+    said = ", ".join(f"the {stream} stream on its first {k}" for stream, k in pca.items())
+    first = next(iter(pca))
+    return (f"mulde: note: modelling {said} principal components (--pca {first}=K for "
+            f"another number, --pca {first}=none to keep every feature)")
 
 
 def _not_a_pipeline(path: Path, source: str) -> str | None:
@@ -1369,8 +1382,8 @@ def _training_options(args: argparse.Namespace) -> dict:
 
 
 def _pca(args: argparse.Namespace) -> dict[str, int] | None:
-    """--pca STREAM=K ..., checked: stream -> number of principal components (None: unset,
-    {}: `--pca none`, no stream reduced)."""
+    """--pca STREAM=K ..., checked: stream -> number of principal components, 0 for
+    STREAM=none (that stream kept whole; None: unset, {}: `--pca none`, no stream reduced)."""
     from mulde.video.features.records import Stream
 
     if not getattr(args, "pca", None):
@@ -1386,14 +1399,18 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
     out: dict[str, int] = {}
     for item in args.pca:
         stream, sep, k = item.partition("=")
+        if sep and stream in names and k == "none":  # that stream whole
+            _once("--pca", stream, out, item)
+            out[stream] = 0
+            continue
         if not sep or stream not in names or not k.isdigit() or int(k) < 1:
             # the example names a stream the extractor computes (the preset's reduction
             # where it has appearance, a few components of its first stream otherwise)
             listed, streams = _streams_of(args)
             example = "appearance=128" if "appearance" in streams else f"{streams[0]}=2"
             raise UsageError(f"--pca {item}: give STREAM=K, a stream {listed} and "
-                             "a whole number of principal components >= 1, e.g. "
-                             f"{example}")
+                             "a whole number of principal components >= 1 (or none, that "
+                             f"stream whole), e.g. {example}")
         _once("--pca", stream, out, item)
         out[stream] = int(k)
     return out
@@ -1481,16 +1498,18 @@ def _resolve_presets(training: dict, args: argparse.Namespace, extractor: object
 
 def _resolve_pca(pca: dict[str, int] | None, name: str, extractor: object
                  ) -> dict[str, int] | None:
-    """The streams to reduce: --pca as given (None when it reduces none), else the preset's
-    (`registry.preset_pca`: an appearance stream and the frames stream on 128 principal
-    components). A given stream the
-    extractor does not compute is refused before any extraction (`UsageError`)."""
+    """The streams to reduce: the extractor's own (`registry.preset_pca`: EfficientNet-Lite0's
+    appearance or frame embedding on 128 principal components) with --pca's STREAM=K over
+    them, stream by stream (STREAM=none keeps that one whole; `--pca none` alone, {}, keeps
+    every stream whole); None when no stream is reduced. A given stream the extractor does
+    not compute is refused before any extraction (`UsageError`)."""
     from mulde.video.features.registry import preset_pca
 
     if pca is None:
         return preset_pca(name, extractor) or None
     _check_streams("--pca", list(pca), name, extractor)
-    return pca or None
+    merged = {**preset_pca(name, extractor), **pca} if pca else {}
+    return {stream: k for stream, k in merged.items() if k} or None
 
 
 def _resolve_folds(training: dict, args: argparse.Namespace, dataset: Any
@@ -1957,9 +1976,10 @@ def build_parser() -> _MuldeParser:
         p.add_argument("--pca", nargs="+", action="extend", metavar="STREAM=K",
                        help="fit that stream's model on its first K principal components, "
                        "the PCA fitted on the training objects of each fit (e.g. "
-                       "appearance=128), each stream at most once; 'none' alone: no stream "
-                       "reduced (default: the extractor's: appearance=128 for objects:detector, "
-                       "frame=128 for frames, else none)")
+                       "appearance=128), each stream at most once; STREAM=none keeps that "
+                       "stream whole, 'none' alone every stream (default: the extractor's: "
+                       "appearance=128 and, for frames, frame=128 where EfficientNet-Lite0 "
+                       "embeds them, else none; STREAM=K items change only their streams)")
         p.add_argument("--frame-score", nargs="+", action="extend", metavar="STREAM=RULE",
                        help="how a stream's object scores become a frame score: 'maximum' "
                        "(the protocol's, default) or 'sidak' (the maximum corrected for the "

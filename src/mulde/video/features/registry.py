@@ -79,51 +79,49 @@ EXTRACTOR_PRESETS: dict[str, ObjectCentricExtractor] = {
 }
 
 
-APPEARANCE_PCA = 128
-"""Principal components of the appearance stream an object extractor's models see unless the
-user says otherwise (`mulde run/train --pca`; `mulde.vad.stream_models.PCAStream`), whichever
-preset computes the stream. Issue 14, round 6 (docs/results.md, "Round 6: cost, appearance";
-rule registered before its numbers): the 1,280-d EfficientNet-Lite0 embedding of
-objects:detector reduced to 128 components on the model side (each fit's own training objects)
-cut the training stage from 1,084 s to 566 s (the appearance model's fit 365 -> 74 s) at MULDE
-micro / macro 94.99 / 96.37 (94.74 / 96.49 unreduced): within the registered 0.3 points, so
-adopted. Since issue 15's rounds 28-31 (a first layer as wide as the input; eight networks on
-thin sets) an unreduced appearance stream costs far more (1.5 steps/s on Ped2's 7,450
-objects, about 22 min a fit), so any object preset given the stream by `--set` reduces it
-too, not objects:detector alone."""
-
-FRAME_PCA: dict[str, int] = {
-    # issue 15 cost (docs/results.md, "The `frames` stream on 128 principal components"; rule
-    # registered before its numbers, adopted whatever the test said): the same backbone's
-    # 1,280-d embedding as the appearance stream above; since issue 15's rounds 28-31 the
-    # network's first layer is as wide as its input and thin sets train eight networks, so the
-    # unreduced stream cost about 20x the fits before. `frames:hiera` is left whole (the paper
-    # feeds the video model's features to MULDE as they are), and so is another image backbone
-    # (the rule was measured on EfficientNet-Lite0's embedding)
+BACKBONE_PCA: dict[str, int] = {
+    # issue 14, round 6 (docs/results.md, "Round 6: cost, appearance"; rule registered before
+    # its numbers): objects:detector's appearance stream, EfficientNet-Lite0's 1,280-d
+    # embedding of each object, reduced to 128 principal components on the model side (each
+    # fit's own training objects) cut the training stage from 1,084 s to 566 s (the
+    # appearance model's fit 365 -> 74 s) at MULDE micro / macro 94.99 / 96.37 (94.74 / 96.49
+    # unreduced): within the registered 0.3 points, so adopted. Issue 15 cost (docs/results.md,
+    # "The `frames` stream on 128 principal components"; rule registered before its numbers,
+    # adopted whatever the test said): the frames extractor's stream, the same backbone's
+    # embedding, likewise; since issue 15's rounds 28-31 (a first layer as wide as the input,
+    # eight networks on thin sets) an unreduced 1,280-d stream costs far more (1.5 steps/s on
+    # Ped2's 7,450 objects, about 22 min a fit), so any object preset given the appearance
+    # stream by `--set` reduces it too. Other backbones are left whole (the rules were
+    # measured on this one's embedding; `frames:hiera` is what the paper feeds MULDE whole)
     "efficientnet-lite0": 128,
 }
-"""The frame-centric stream's principal components per image backbone (absent: unreduced)."""
+"""The principal components an image backbone's embedding stream (an object extractor's
+appearance stream, the frames extractor's frame stream) is modelled on unless the user says
+otherwise (`mulde run/train --pca`; `mulde.vad.stream_models.PCAStream`); absent: whole. A
+model-side setting: the features and their cache are the extractor's, whatever k is."""
 
 
 def preset_pca(name: str, extractor: Any = None) -> dict[str, int]:
     """Return the streams extractor `name` (e.g. 'objects:detector', 'frames') reduces by
-    default, stream -> principal components: an object extractor's appearance stream, when it
-    computes one, to `APPEARANCE_PCA` (128); a frame-centric extractor's stream by its
-    backbone (`FRAME_PCA`: 'frames' with `backbone=hiera` stays whole, 'frames:hiera' with
-    `backbone=efficientnet-lite0` is reduced); {} otherwise. `extractor`: the one built from
-    the name and the user's settings (any object with `streams`, names or `Stream`s, will do);
-    None: the name's own (a name `build_extractor` does not know reduces nothing). A
-    model-side setting: the features and their cache are the extractor's, whatever k is."""
+    default, stream -> principal components: the stream its image backbone embeds (an object
+    extractor's appearance stream, when it computes one; a frame-centric extractor's frame
+    stream) to `BACKBONE_PCA`'s number for that backbone ('frames' with `backbone=hiera`
+    stays whole, 'frames:hiera' with `backbone=efficientnet-lite0` is reduced); {} otherwise.
+    `extractor`: the one built from the name and the user's settings (any object with
+    `backbone` and `streams`, names or `Stream`s, will do); None: the name's own (a name
+    `build_extractor` does not know reduces nothing)."""
     if extractor is None:
         try:
             extractor = build_extractor(name)
         except ValueError:
             return {}
+    k = BACKBONE_PCA.get(getattr(extractor, "backbone", None))
+    if not k:
+        return {}
     if isinstance(extractor, FrameCentricExtractor):
-        k = FRAME_PCA.get(extractor.backbone)
-        return {"frame": k} if k else {}
+        return {"frame": k}
     streams = {str(getattr(s, "value", s)) for s in getattr(extractor, "streams", ())}
-    return {"appearance": APPEARANCE_PCA} if "appearance" in streams else {}
+    return {"appearance": k} if "appearance" in streams else {}
 
 
 PRESET_CALIBRATION_FOLDS: dict[str, int] = {
