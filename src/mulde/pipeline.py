@@ -358,12 +358,12 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
         held = FitCache(Path(fit_cache)).size_bytes() / 2**20 if fit_cache else 0.0
         which = ("the model fit was" if total == 1 else f"all {total} model fits were"
                  if found == total else f"{found} of {total} model fits were")
-        _say(f"{which} finished by an earlier run: read back from {fit_cache}, not run again "
-             f"(it holds {held:.1f} MB of fits; delete it to reclaim them)")
+        _say(f"mulde: note: {which} finished by an earlier run: read back from {fit_cache}, "
+             f"not run again (it holds {held:.1f} MB of fits; delete it to reclaim them)")
     ensemble.fit(train)
     if ensemble.fits_reused_ < found:  # an entry damaged past its JSON (`FitCache.has`)
         lost = found - ensemble.fits_reused_
-        _say(f"{lost} of them could not be read back (damaged files) and "
+        _say(f"mulde: note: {lost} of them could not be read back (damaged files) and "
              f"{'was' if lost == 1 else 'were'} fitted again")
     return ensemble
 
