@@ -616,8 +616,8 @@ def test_a_calibration_set_by_a_glitch_frame_is_said_naming_its_video_and_frame(
         warnings.simplefilter("always")
         StreamEnsemble(FirstFeature).fit({"train/a": video(velocity=ramp), "train/b": glitch})
     said = [str(w.message) for w in caught if "far above" in str(w.message)]
-    assert len(said) == 1 and said[0].startswith("velocity stream: its calibration's 99.9th")
-    assert "train/b frame 20 (1e+06)" in said[0] and "counting frames from 0" in said[0]
+    assert len(said) == 1 and said[0].startswith("velocity stream: a few training frames")
+    assert "train/b frame 20 (1e+06), frames counted from 0" in said[0]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         StreamEnsemble(FirstFeature).fit({"train/a": video(velocity=ramp)})

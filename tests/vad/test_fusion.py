@@ -14,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mulde.vad.fusion import (
+    SPIKE_FRAMES,
     SPIKE_RATIO,
     Calibration,
     FusionError,
@@ -264,21 +265,33 @@ def _ramp_and_glitch(glitch: float | None) -> list[np.ndarray]:
 
 def test_calibration_spikes_name_the_frames_that_set_the_percentile():
     """200 frames: the 99.9th percentile sits at sorted position 0.999 x 199 = 198.801,
-    between the ramp's top 1 and the glitch 1,000: 1 + 0.801 x 999 = 801.199; the 99th at
-    197.01: 197 / 198 + 0.01 / 198. 801.199 > 100 x that, so the glitch (video 1, frame 0) is
-    named; the ramp's frames, below 100 x 0.995, are not."""
+    between the ramp's top 1 and the glitch 1,000: 1 + 0.801 x 999 = 801.199. Without the 5
+    highest, the 195 left are the ramp's k / 198 for k < 195, whose 99th percentile is at
+    position 0.99 x 194 = 192.06: 192.06 / 198 = 0.97. 801.199 > 100 x 0.97, so the glitch
+    (video 1, frame 0) is named; the ramp's frames, below 97, are not."""
     frames = _ramp_and_glitch(1000.0)
     cal = Calibration.fit(np.concatenate(frames))
     assert cal.low == 0.0
     np.testing.assert_allclose(cal.high, 801.199, rtol=1e-12)
-    assert SPIKE_RATIO * (197 / 198 + 0.01 / 198) < 801.199
+    assert SPIKE_FRAMES == 5 and SPIKE_RATIO * 192.06 / 198 < 801.199
     assert calibration_spikes(frames, cal) == [(1, 0, 1000.0)]
+
+
+def test_calibration_spikes_see_a_glitch_of_more_than_one_percent_of_a_short_set():
+    """A glitch spikes the frames whose motion is measured against it (two here) and, on 123
+    training frames, those are more than 1 %: the 99th percentile of every frame is set by
+    them too (position 0.99 x 122 = 120.78, 0.78 of the way from 1 to 900), so the
+    reference leaves the 5 highest out first."""
+    frames = [np.linspace(0.0, 1.0, 118), np.array([0.5, 1000.0, 0.5, 0.5, 900.0])]
+    cal = Calibration.fit(np.concatenate(frames))
+    np.testing.assert_allclose(np.percentile(np.concatenate(frames), 99), 1 + 0.78 * 899)
+    assert calibration_spikes(frames, cal) == [(1, 1, 1000.0), (1, 4, 900.0)]
 
 
 def test_calibration_spikes_leave_a_heavy_tail_alone():
     """Without the glitch the percentile is the ramp's own; a top frame of 50 (percentile
-    1 + 0.801 x 49 = 40.249, about 40x the 99th: heavier than the normal runs measured, kNN
-    distances on Ped2's velocity 24x) stays below the ratio of 100."""
+    1 + 0.801 x 49 = 40.249, about 41x the reference 0.97: heavier than kNN's 26 on Ped2's
+    velocity stream) stays below the ratio of 100."""
     frames = _ramp_and_glitch(None)
     assert calibration_spikes(frames, Calibration.fit(np.concatenate(frames))) == []
     frames = _ramp_and_glitch(50.0)
@@ -287,13 +300,16 @@ def test_calibration_spikes_leave_a_heavy_tail_alone():
     assert calibration_spikes(frames, cal) == []
 
 
-def test_calibration_spikes_skip_a_stream_of_mostly_empty_frames():
-    """Up to the 99th percentile at the minimum (frames without objects get it) there is no
-    bulk to compare the percentile with: nothing is named, however high the few are."""
+def test_calibration_spikes_skip_a_stream_of_mostly_empty_frames_or_too_few():
+    """With the reference at the minimum (frames without objects get it) there is no bulk
+    to compare the percentile with; with at most 5 frames there is no reference. Nothing is
+    named, however high the few are."""
     frames = [np.zeros(995), np.array([5.0, 6.0, 7.0, 8.0, 9.0])]
     cal = Calibration.fit(np.concatenate(frames))
     assert cal.high > 0
     assert calibration_spikes(frames, cal) == []
+    few = [np.array([0.0, 0.1, 0.2, 0.3, 1e6])]
+    assert calibration_spikes(few, Calibration.fit(few[0])) == []
 
 
 def test_calibration_spikes_are_the_highest_first_at_most_most():

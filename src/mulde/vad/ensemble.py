@@ -87,6 +87,7 @@ from tqdm.auto import tqdm
 
 from mulde.vad.fit_cache import FitCache, data_digest, job_key
 from mulde.vad.fusion import (
+    SPIKE_RATIO,
     Calibration,
     calibration_spikes,
     fuse,
@@ -433,16 +434,16 @@ def _spike_messages(videos: list[str], train_frames: list[np.ndarray],
     spikes = calibration_spikes(train_frames, calibration)
     if not spikes:
         return []
-    bulk = float(np.percentile(np.concatenate(train_frames), 99.0))
     where = ", ".join(f"{videos[v]} frame {f} ({s:.4g})" for v, f, s in spikes)
-    return [f"its calibration's {calibration.percentile:g}th percentile of the training frame "
-            f"scores ({calibration.high:.4g}) is set by a few frames far above the rest (99th "
-            f"percentile {bulk:.4g}; from the minimum {calibration.low:.4g}, "
-            f"{(calibration.high - calibration.low) / (bulk - calibration.low):.0f}x as far): "
-            f"{where}, counting frames from 0. New frames of this stream will calibrate near 0 "
-            "and it adds little to the fused score. Look at those frames: a decoding glitch, a "
-            "cut or a moved camera is best trimmed from its video; normal activity that no "
-            "other training video shows needs more training video that shows it"]
+    return [f"a few training frames score far above all the others and set its calibration "
+            f"(the {calibration.percentile:g}th percentile of the training frame scores, "
+            f"{calibration.high:.4g}, is over {SPIKE_RATIO:g}x as far above their minimum as "
+            f"most frames): {where}, frames counted from 0; a frame's motion is measured "
+            "against the frames around it, so the cause may be a frame or two away. New "
+            "frames of this stream will calibrate near 0 and it adds little to the fused "
+            "score: look at those frames; a decoding glitch, a cut or a moved camera is best "
+            "trimmed from its video, and normal activity that no other training video shows "
+            "needs more training video that shows it"]
 
 
 def _frames(ranked: np.ndarray, record: ObjectFeatures, fill: float,

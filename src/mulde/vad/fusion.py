@@ -199,15 +199,21 @@ def fuse(streams: Mapping[str, ArrayLike], calibrations: Mapping[str, Calibratio
     return total
 
 
+SPIKE_FRAMES = 5
+"""The training frames `calibration_spikes` sets aside before it takes the 99th percentile of
+the rest: a bad frame reaches the frames whose motion is measured against it (two on each
+side with the default flow window: a newcomer's inverted frame spiked the frames 2 before and
+2 after it), and on a short training set such frames are more than 1 % of them."""
+
 SPIKE_RATIO = 100.0
 """`calibration_spikes`' rule: a stream's calibration is said to be set by a few outlying
 training frames when its span (the percentile minus the minimum) is more than this many times
-the span up to the 99th percentile. Set from normal training video, no labels: the ratio was
-1.5 for MULDE on UCSD Ped2's velocity stream (objects:ped2), 24 for kNN distances there, 26
-on the demo's velocity stream (MULDE) and 1.3 / 1.5 on CUHK Avenue's two training videos
-(`objects`, static / velocity); a newcomer's clip whose stream went flat at 0 had a
-calibration of 338,019 against about 1,021 for its other frames (a ratio near 330). A first
-ratio of 10, written before these runs, flagged the kNN run and the demo."""
+the span up to the 99th percentile of the training frames without the `SPIKE_FRAMES` highest.
+Set from training video without labels (benchmarks/analysis.md, "Calibration set by a few
+frames"): normal video gave 1.3-4.3 for MULDE (UCSD Ped2, CUHK Avenue's two training videos,
+clips of Ped2 of 120 and 420 frames), 26 for kNN distances on Ped2's velocity stream and 55 on
+the demo's velocity stream (MULDE); one inverted training frame gave 270 and 669 on the
+velocity stream, a frame cut in from another video 42."""
 
 
 def calibration_spikes(train_frames: Sequence[ArrayLike], calibration: Calibration,
@@ -215,24 +221,25 @@ def calibration_spikes(train_frames: Sequence[ArrayLike], calibration: Calibrati
     """Return the training frames that set `calibration`'s high end, when a few outliers do.
 
     train_frames: one stream's training frame scores, one 1-D array per training video (in
-    the order of the training videos), the scores `calibration` was fitted on. When
-    calibration.high - low > `SPIKE_RATIO` x (99th percentile - low), the frames scoring
-    above low + `SPIKE_RATIO` x (99th percentile - low) are returned as (video position,
-    frame position, score), the highest first, at most `most` of them; else [] (also when
-    the 99th percentile is the minimum: frames without objects, no bulk to compare). Such a
-    percentile (a decoding glitch, a cut or a camera that moved in one training video) sits
-    far above the other training frames, and every new frame of this stream then calibrates
-    near 0: the stream adds almost nothing to the fused score (`SPIKE_RATIO` has the
-    measurements). Frames of normal activity that only one training video shows do the same
-    under out-of-fold calibration: the model fitted without that video scores them high."""
+    the order of the training videos), the scores `calibration` was fitted on. With
+    `reference` the 99th percentile of those scores without the `SPIKE_FRAMES` highest: when
+    calibration.high - low > `SPIKE_RATIO` x (reference - low), the frames scoring above
+    low + `SPIKE_RATIO` x (reference - low) are returned as (video position, frame position,
+    score), the highest first, at most `most` of them; else [] (also for at most
+    `SPIKE_FRAMES` frames, and when the reference is the minimum: frames without objects, no
+    bulk to compare). Such a percentile (a decoding glitch, a cut or a camera that moved in
+    one training video) sits far above the other training frames, and every new frame of this
+    stream then calibrates near 0: the stream adds almost nothing to the fused score. Frames
+    of normal activity that only one training video shows can do the same under
+    out-of-fold calibration: the model fitted without that video scores them high."""
     scores = [np.asarray(s, dtype=np.float64).ravel() for s in train_frames]
-    every = np.concatenate(scores) if scores else np.empty(0)
-    if every.size == 0:
+    every = np.sort(np.concatenate(scores)) if scores else np.empty(0)
+    if every.size <= SPIKE_FRAMES:
         return []
-    p99 = float(np.percentile(every, 99.0))
-    bulk = p99 - calibration.low
+    reference = float(np.percentile(every[:-SPIKE_FRAMES], 99.0))
+    bulk = reference - calibration.low
     span = calibration.high - calibration.low
-    if not _spread(calibration.low, p99) or span <= SPIKE_RATIO * bulk:
+    if not _spread(calibration.low, reference) or span <= SPIKE_RATIO * bulk:
         return []
     above = calibration.low + SPIKE_RATIO * bulk
     found = [(v, int(f), float(s[f])) for v, s in enumerate(scores)
