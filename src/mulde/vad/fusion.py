@@ -209,11 +209,11 @@ SPIKE_RATIO = 100.0
 """`calibration_spikes`' rule: a stream's calibration is said to be set by a few outlying
 training frames when its span (the percentile minus the minimum) is more than this many times
 the span up to the 99th percentile of the training frames without the `SPIKE_FRAMES` highest.
-Set from training video without labels (benchmarks/analysis.md, "Calibration set by a few
-frames"): normal video gave 1.3-4.3 for MULDE (UCSD Ped2, CUHK Avenue's two training videos,
-clips of Ped2 of 120 and 420 frames), 26 for kNN distances on Ped2's velocity stream and 55 on
-the demo's velocity stream (MULDE); one inverted training frame gave 270 and 669 on the
-velocity stream, a frame cut in from another video 42."""
+Set from training video without labels (benchmarks/calibration_spikes.py; docs/benchmarks.md,
+"Calibration set by a few frames"): normal video gave 1.2-4.3 for MULDE (UCSD Ped2, CUHK
+Avenue's two training videos, Ped2 clips of 120 and 420 frames), 26 for kNN distances on Ped2's
+velocity stream and 55 on the demo's velocity stream (MULDE); one inverted training frame gave
+272 and 674 on MULDE's velocity stream, a frame cut in from another video 42 (not caught)."""
 
 
 def calibration_spikes(train_frames: Sequence[ArrayLike], calibration: Calibration,
