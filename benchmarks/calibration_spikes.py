@@ -3,14 +3,15 @@ the rule's statistic on training video, no labels.
 
 Per stream of each case, the calibration's span (its 99.9th percentile minus the minimum of
 the training frame scores) over the span up to the 99th percentile of every training frame
-(`ratio_p99`) and of the frames without the `SPIKE_FRAMES` highest (`ratio_rule`, what the
-rule compares with `SPIKE_RATIO`), the five highest frames, and the frames the rule names.
+(`ratio_p99`) and up to `spike_reference` (the frames above the minimum without the
+`SPIKE_FRAMES` highest: `ratio_rule`, what the rule compares with `SPIKE_RATIO`; null without
+a reference), the five highest frames, and the frames the rule names.
 Cases: normal training video (UCSD Ped2 with `objects:ped2`, MULDE and kNN; CUHK Avenue's
 partial copy with `objects`; the demo scene as `mulde demo` fits it) and short clips of Ped2's
 training videos built here (`objects`, MULDE at 200 steps and kNN): training videos 01-03 whole
 (120, 150 and 150 frames) as they are, with one frame of the second inverted (`glitch`), and
-with it replaced by a frame of another training video (`cut`); `short` is the first 60 frames
-of 01 and 02.
+with it replaced by a frame of another training video (`cut`), and the first 60 frames of
+01 and 02 as they are and with the glitch (`clips_clean_short_*`, `clips_glitch_short_*`).
 
     OMP_NUM_THREADS=1 python benchmarks/calibration_spikes.py [--cases ...] [--work DIR]
 
@@ -31,7 +32,7 @@ from PIL import Image, ImageOps
 
 from mulde.datasets import load_dataset
 from mulde.pipeline import extract_features, fit_cache_folder, fit_ensemble
-from mulde.vad.fusion import SPIKE_FRAMES, calibration_spikes
+from mulde.vad.fusion import SPIKE_FRAMES, SPIKE_RATIO, calibration_spikes, spike_reference
 from mulde.video.cache import FeatureCache
 from mulde.video.features.registry import build_extractor
 
@@ -90,14 +91,18 @@ CASES = {
 }
 
 
+def _ratio(span: float, reference: float | None, low: float) -> float | None:
+    """span / (reference - low); None without a reference or when it is the minimum."""
+    return span / (reference - low) if reference is not None and reference > low else None
+
+
 def _stream_row(videos: list[str], frames: list[np.ndarray], calibration) -> dict:
-    every = np.sort(np.concatenate(frames))
+    every = np.concatenate(frames)
     low, span = calibration.low, calibration.high - calibration.low
-    reference = float(np.percentile(every[:-SPIKE_FRAMES], 99.0))
     return {"n_frames": int(every.size), "low": low, "high": calibration.high,
-            "ratio_p99": span / (float(np.percentile(every, 99.0)) - low),
-            "ratio_rule": span / (reference - low),
-            "top5": [float(v) for v in every[::-1][:5]],
+            "ratio_p99": _ratio(span, float(np.percentile(every, 99.0)), low),
+            "ratio_rule": _ratio(span, spike_reference(every, low), low),
+            "top5": [float(v) for v in np.sort(every)[::-1][:5]],
             "named": [f"{videos[v]} frame {f}" for v, f, _ in
                       calibration_spikes(frames, calibration)]}
 
@@ -131,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{PED2} is absent: set MULDE_DATA to the folder holding ucsd_ped2")
     set_single_thread()
     warnings.simplefilter("ignore", UserWarning)  # the rule's own warning: in the rows
-    res = new_header("calibration_spikes", cases=args.cases, spike_frames=SPIKE_FRAMES)
+    res = new_header("calibration_spikes", cases=args.cases, spike_frames=SPIKE_FRAMES,
+                     spike_ratio=SPIKE_RATIO)
     res["rows"] = []
     for name in args.cases:
         res["rows"].append(run_case(name, args.work))

@@ -424,12 +424,11 @@ def variant_params(variant: str, n_features: int, n_rows: int,
         params["n_members"] = members_for_rows(n_rows)
         if per_feature_rows is not None and n_rows < per_feature_rows * n_features:
             params["n_members"] = MEMBERS_MAX
-            if thin_share is not None and members_for_rows(n_rows) == 1:
-                params["n_members"], params["max_samples"] = thin_members, thin_share
-                if thin_batch is not None:
-                    params["batch_size"] = thin_batch
-        elif (per_direction is not None and members_for_rows(n_rows) == 1
-              and n_rows < per_direction * directions):
+            thin = thin_share is not None and members_for_rows(n_rows) == 1
+        else:
+            thin = (per_direction is not None and members_for_rows(n_rows) == 1
+                    and n_rows < per_direction * directions)
+        if thin:
             params["n_members"], params["max_samples"] = thin_members, thin_share
             if thin_batch is not None:
                 params["batch_size"] = thin_batch

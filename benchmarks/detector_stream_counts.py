@@ -69,6 +69,7 @@ def main() -> int:
     from mulde.datasets import load_dataset
     from mulde.pipeline import fit_ensemble
     from mulde.video.features.registry import (
+        build_extractor,
         preset_calibration_folds,
         preset_mulde_params,
         preset_pca,
@@ -81,8 +82,9 @@ def main() -> int:
     ensemble = fit_ensemble(train, "mulde", 0, preset_mulde_params("objects:detector"),
                             False, None, preset_calibration_folds("objects:detector")
                             or "auto", args.fit_jobs,
-                            preset_pca("objects:detector",
-                                       SimpleNamespace(streams=[s.value for s in streams])))
+                            preset_pca("objects:detector", SimpleNamespace(
+                                streams=[s.value for s in streams],
+                                backbone=build_extractor("objects:detector").backbone)))
     fit_s = time.perf_counter() - t0
     heads = np.concatenate([people(vf) for vf in train.values()])
     result = {}

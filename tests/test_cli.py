@@ -632,15 +632,15 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     # the example names a stream the extractor computes: appearance only where it has one
     (["--pca", "colour=3"], "--pca colour=3: give STREAM=K, a stream of the objects "
                             "extractor (velocity, static) and a whole number of principal "
-                            "components >= 1 (or none, that stream whole), e.g. velocity=2\n"),
+                            "components >= 1 (or STREAM=none to keep it whole), e.g. velocity=2\n"),
     (["--extractor", "objects:detector", "--pca", "colour=3"],
      "a stream of the objects:detector extractor (velocity, appearance, class) and a whole "
-     "number of principal components >= 1 (or none, that stream whole), e.g. "
+     "number of principal components >= 1 (or STREAM=none to keep it whole), e.g. "
      "appearance=128\n"),
     (["--set", "streams=static", "--pca", "static"], "a stream of the objects extractor "
                                                      "(static) and a whole number of principal "
-                                                     "components >= 1 (or none, that stream "
-                                                     "whole), e.g. static=2\n"),
+                                                     "components >= 1 (or STREAM=none to keep "
+                                                     "it whole), e.g. static=2\n"),
     (["--set", "streams=geometry", "--frame-score", "colour=sidak"],
      "a stream of the objects extractor (geometry), e.g. geometry=sidak"),
     # the example is a stream the extractor computes: objects:detector has no pose stream
@@ -866,6 +866,10 @@ def test_the_fit_note_says_which_streams_are_reduced():
     first, second = mulde.split("\n")
     assert "the frame stream on its first 128" in first
     assert second.startswith("mulde: note: the model fits can take many minutes")
+    two = _fit_note(args, {}, {"pca": {"appearance": 128, "pose": 8}, "fit_jobs": 1})
+    assert two == ("mulde: note: modelling the appearance stream on its first 128, the pose "
+                   "stream on its first 8 principal components (--pca STREAM=K for another "
+                   "number, --pca STREAM=none to keep that stream whole)")
 
 
 def test_mulde_params_default_to_the_presets_and_params_win():

@@ -343,3 +343,19 @@ def test_probes_after_round_44_change_only_the_rows_from_50_per_feature():
             assert variant_params(probe, d, n, 12) == variant_params(e3, d, n, 12)
     assert variant_params("pair_from50_per_feature", 16, 800, 12) != variant_params(
         e3, 16, 800, 12)
+
+
+def test_the_fit_time_probe_trains_four_networks_on_batches_of_512_where_e4_trains_eight():
+    """Stop 60's `thin_q4_b512`: E4 (`deep_pair_from50`) but four networks on quarters with
+    batches of 512 rows wherever E4 trains round 31's eight on quarters; E4 elsewhere."""
+    from density_fidelity import variant_params
+
+    e4, probe = variant_params("deep_pair_from50", 512, 4000, 400), variant_params(
+        "thin_q4_b512", 512, 4000, 400)
+    assert (e4["n_members"], e4["max_samples"], e4.get("batch_size")) == (8, 0.25, None)
+    assert (probe["n_members"], probe["max_samples"], probe["batch_size"]) == (4, 0.25, 512)
+    assert {k: v for k, v in probe.items() if k not in ("n_members", "batch_size")} == {
+        k: v for k, v in e4.items() if k != "n_members"}
+    for d, n, directions in ((8, 4000, 8), (34, 20000, 30), (512, 300, 200)):
+        assert variant_params("thin_q4_b512", d, n, directions) == variant_params(
+            "deep_pair_from50", d, n, directions)

@@ -850,8 +850,8 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
     said = capsys.readouterr().err
     assert fourth["config"]["fits_reused"] == 3 and fourth["micro_auc"] == first["micro_auc"]
     assert "all 4 model fits were finished" in said
-    assert ("\nmulde: note: 1 of them could not be read back (damaged files) and was fitted "
-            "again" in said)
+    assert ("\nmulde: note: 1 of the fits found could not be read back (damaged files) and "
+            "was fitted again" in said)
     other = run_pipeline(ds, SpeedExtractor(), tmp_path / "c", cache_dir=cache,
                          mulde_params={**PARAMS, "max_steps": 100}, progress=False)
     assert other["config"]["fits_reused"] == 0  # another setting: other fits

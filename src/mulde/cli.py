@@ -1218,8 +1218,11 @@ def _reduced_note(pca: dict[str, int] | None) -> str | None:
         return None
     said = ", ".join(f"the {stream} stream on its first {k}" for stream, k in pca.items())
     first = next(iter(pca))
-    return (f"mulde: note: modelling {said} principal components (--pca {first}=K for "
-            f"another number, --pca {first}=none to keep every feature)")
+    if len(pca) == 1:
+        return (f"mulde: note: modelling {said} principal components (--pca {first}=K for "
+                f"another number, --pca {first}=none to keep every feature)")
+    return (f"mulde: note: modelling {said} principal components (--pca STREAM=K for another "
+            "number, --pca STREAM=none to keep that stream whole)")
 
 
 def _not_a_pipeline(path: Path, source: str) -> str | None:
@@ -1409,8 +1412,8 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
             listed, streams = _streams_of(args)
             example = "appearance=128" if "appearance" in streams else f"{streams[0]}=2"
             raise UsageError(f"--pca {item}: give STREAM=K, a stream {listed} and "
-                             "a whole number of principal components >= 1 (or none, that "
-                             f"stream whole), e.g. {example}")
+                             "a whole number of principal components >= 1 (or STREAM=none to "
+                             f"keep it whole), e.g. {example}")
         _once("--pca", stream, out, item)
         out[stream] = int(k)
     return out

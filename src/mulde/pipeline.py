@@ -332,8 +332,9 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
     `train_and_score`; `fit_jobs`: worker processes for the fits, `StreamEnsemble.n_jobs`;
     `pca`: `StreamEnsemble.pca`; `sidak`: `StreamEnsemble.sidak`; `fit_cache`:
     `StreamEnsemble.fit_cache`). Before the fits it says on stderr how many of them an
-    earlier run finished (read back from `fit_cache`), and prints `fit_note` (the hint on
-    making the fits faster) unless every fit is read back."""
+    earlier run finished (read back from `fit_cache`), and prints `fit_note` (the command
+    line's: the streams reduced, the hint on making the fits faster) unless every fit is read
+    back."""
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
     elif isinstance(calibration_folds, int) and len(train) < calibration_folds:
@@ -363,8 +364,8 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
     ensemble.fit(train)
     if ensemble.fits_reused_ < found:  # an entry damaged past its JSON (`FitCache.has`)
         lost = found - ensemble.fits_reused_
-        _say(f"mulde: note: {lost} of them could not be read back (damaged files) and "
-             f"{'was' if lost == 1 else 'were'} fitted again")
+        _say(f"mulde: note: {lost} of the fits found could not be read back (damaged files) "
+             f"and {'was' if lost == 1 else 'were'} fitted again")
     return ensemble
 
 
@@ -638,8 +639,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     `pca` and `calibration_folds` are applied as given ("auto":
     `default_calibration_folds`, `CALIBRATION_FOLDS` folds): what an extractor sets by default
     on the command line (`mulde run --extractor objects:detector`) is
-    `registry.preset_pca(name, extractor)` (128 components of an object extractor's
-    appearance stream and of the frames extractor's stream),
+    `registry.preset_pca(name, extractor)` (128 components of EfficientNet-Lite0's
+    embedding: an object extractor's appearance stream, the frames extractor's stream),
     `registry.preset_calibration_folds(name)` (2 folds for objects:detector) and, under
     --params, `registry.preset_mulde_params(name)`
     (max_steps 1000 for objects:detector; here `mulde_params` alone, the estimator's 2,000

@@ -606,22 +606,42 @@ def test_a_fits_warnings_name_their_stream_once_each_in_this_process(n_jobs):
     assert not [name for name in vars(ens) if "said" in name]
 
 
-def test_a_calibration_set_by_a_glitch_frame_is_said_naming_its_video_and_frame():
+def _spike_warnings(train, **options):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        StreamEnsemble(FirstFeature, **options).fit(train)
+    return [str(w.message) for w in caught if "far above" in str(w.message)]
+
+
+RAMP = [[float(v)] for v in np.linspace(1.0, 2.0, 150)]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_calibration_set_by_a_glitch_frame_is_said_naming_its_video_and_frame(n_jobs):
     """A training video's one outlying frame (a decoding glitch) that sets the stream's 99.9th
-    percentile is named in the fit's warning (`calibration_spikes`); a calibration on the
-    bulk says nothing."""
-    ramp = [[float(v)] for v in np.linspace(1.0, 2.0, 150)]
+    percentile is named in the fit's warning (`calibration_spikes`), with out-of-fold
+    calibration and in worker processes too; a calibration on the bulk says nothing."""
     glitch = video(velocity=[[1.5]] * 20 + [[1e6]] + [[1.5]] * 29)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        StreamEnsemble(FirstFeature).fit({"train/a": video(velocity=ramp), "train/b": glitch})
-    said = [str(w.message) for w in caught if "far above" in str(w.message)]
+    train = {"train/a": video(velocity=RAMP), "train/b": glitch}
+    said = _spike_warnings(train, calibration_folds=2, n_jobs=n_jobs)
     assert len(said) == 1 and said[0].startswith("velocity stream: a few training frames")
-    assert "train/b frame 20 (1e+06), frames counted from 0" in said[0]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        StreamEnsemble(FirstFeature).fit({"train/a": video(velocity=ramp)})
-    assert not [w for w in caught if "far above" in str(w.message)]
+    assert "train/b frame 20 (1e+06), frames counted from 0; a frame's motion is" in said[0]
+    assert not _spike_warnings({"train/a": video(velocity=RAMP)})
+
+
+def test_the_spike_warning_counts_past_three_and_names_motion_for_velocity_only():
+    spikes = [[1.5]] * 20 + [[1e6], [2e6], [3e6], [4e6]] + [[1.5]] * 26
+    said = _spike_warnings({"a": video(static=RAMP), "b": video(static=spikes)})
+    assert len(said) == 1 and said[0].startswith("static stream: ")
+    assert "3 of 4: b frame 23 (4e+06), b frame 22 (3e+06), b frame 21 (2e+06), " in said[0]
+    assert "motion" not in said[0]
+
+
+def test_a_calibration_on_object_scores_is_not_checked_for_spikes():
+    glitch = video(velocity=[[1.5]] * 20 + [[1e6]] + [[1.5]] * 29)
+    train = {"a": video(velocity=RAMP), "b": glitch}
+    assert _spike_warnings(train)
+    assert not _spike_warnings(train, calibrate_on="objects")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")

@@ -23,6 +23,7 @@ from mulde.vad.fusion import (
     objects_to_frames,
     sidak_frames,
     sidak_objects,
+    spike_reference,
 )
 
 
@@ -265,15 +266,18 @@ def _ramp_and_glitch(glitch: float | None) -> list[np.ndarray]:
 
 def test_calibration_spikes_name_the_frames_that_set_the_percentile():
     """200 frames: the 99.9th percentile sits at sorted position 0.999 x 199 = 198.801,
-    between the ramp's top 1 and the glitch 1,000: 1 + 0.801 x 999 = 801.199. Without the 5
-    highest, the 195 left are the ramp's k / 198 for k < 195, whose 99th percentile is at
-    position 0.99 x 194 = 192.06: 192.06 / 198 = 0.97. 801.199 > 100 x 0.97, so the glitch
-    (video 1, frame 0) is named; the ramp's frames, below 97, are not."""
+    between the ramp's top 1 and the glitch 1,000: 1 + 0.801 x 999 = 801.199. The reference
+    takes the 199 frames above the minimum 0 less the 5 highest: k / 198 for 1 <= k <= 194,
+    whose 99th percentile is at position 0.99 x 193 = 191.07, (1 + 191.07) / 198. 801.199 >
+    100 x that, so the glitch (video 1, frame 0) is named; the ramp's frames, below 97, are
+    not."""
     frames = _ramp_and_glitch(1000.0)
     cal = Calibration.fit(np.concatenate(frames))
     assert cal.low == 0.0
     np.testing.assert_allclose(cal.high, 801.199, rtol=1e-12)
-    assert SPIKE_FRAMES == 5 and SPIKE_RATIO * 192.06 / 198 < 801.199
+    reference = spike_reference(np.concatenate(frames), cal.low)
+    np.testing.assert_allclose(reference, 192.07 / 198, rtol=1e-12)
+    assert SPIKE_FRAMES == 5 and SPIKE_RATIO * reference < 801.199
     assert calibration_spikes(frames, cal) == [(1, 0, 1000.0)]
 
 
@@ -300,21 +304,27 @@ def test_calibration_spikes_leave_a_heavy_tail_alone():
     assert calibration_spikes(frames, cal) == []
 
 
-def test_calibration_spikes_skip_a_stream_of_mostly_empty_frames_or_too_few():
-    """With the reference at the minimum (frames without objects get it) there is no bulk
-    to compare the percentile with; with at most 5 frames there is no reference. Nothing is
-    named, however high the few are."""
+def test_calibration_spikes_compare_with_the_frames_that_hold_objects():
+    """Frames without objects get the minimum; they are no bulk to compare with. 985 empty
+    frames and 15 with objects from 0.5 to 15: the reference is the 99th percentile of the 10
+    lowest of the 15, not a point near the empty frames, and nothing is named. With at most
+    5 frames above the minimum there is no reference at all."""
+    frames = [np.r_[np.zeros(985), np.linspace(0.5, 15.0, 15)]]
+    cal = Calibration.fit(frames[0])
+    # every frame's 5 highest left out, the 99th percentile would sit near the empty frames
+    assert np.percentile(np.sort(frames[0])[:-5], 99) < 0.1
+    np.testing.assert_allclose(spike_reference(frames[0], cal.low),
+                               np.percentile(np.linspace(0.5, 15.0, 15)[:10], 99))
+    assert calibration_spikes(frames, cal) == []
     frames = [np.zeros(995), np.array([5.0, 6.0, 7.0, 8.0, 9.0])]
     cal = Calibration.fit(np.concatenate(frames))
-    assert cal.high > 0
+    assert spike_reference(np.concatenate(frames), cal.low) is None
     assert calibration_spikes(frames, cal) == []
-    few = [np.array([0.0, 0.1, 0.2, 0.3, 1e6])]
-    assert calibration_spikes(few, Calibration.fit(few[0])) == []
 
 
-def test_calibration_spikes_are_the_highest_first_at_most_most():
+def test_calibration_spikes_are_every_frame_over_the_line_highest_first():
     frames = [np.linspace(0.0, 1.0, 997), np.array([500.0, 0.5, 3000.0]),
               np.array([2000.0, 1000.0])]
     cal = Calibration.fit(np.concatenate(frames))
-    assert calibration_spikes(frames, cal) == [(1, 2, 3000.0), (2, 0, 2000.0), (2, 1, 1000.0)]
-    assert calibration_spikes(frames, cal, most=1) == [(1, 2, 3000.0)]
+    assert calibration_spikes(frames, cal) == [(1, 2, 3000.0), (2, 0, 2000.0), (2, 1, 1000.0),
+                                               (1, 0, 500.0)]

@@ -93,6 +93,7 @@ from mulde.vad.fusion import (
     fuse,
     objects_to_frames,
     sidak_objects,
+    spike_reference,
 )
 from mulde.vad.stream_files import stream_spec
 from mulde.vad.stream_models import StreamModel, WithPCA, make_stream_model, settle_auto
@@ -427,23 +428,28 @@ def frame_scores(object_scores: np.ndarray, record: ObjectFeatures, fill: float,
     return _frames(ranked_objects(object_scores, record, reference), record, fill, reference)
 
 
-def _spike_messages(videos: list[str], train_frames: list[np.ndarray],
+def _spike_messages(stream: Stream, videos: list[str], train_frames: list[np.ndarray],
                     calibration: Calibration) -> list[str]:
     """The fit warning of a stream whose calibration a few training frames set
-    (`calibration_spikes`), naming them by training video and frame; [] when none do."""
+    (`calibration_spikes`), naming up to three of them by training video and frame; [] when
+    none do."""
     spikes = calibration_spikes(train_frames, calibration)
     if not spikes:
         return []
-    where = ", ".join(f"{videos[v]} frame {f} ({s:.4g})" for v, f, s in spikes)
+    reference = spike_reference(np.concatenate(train_frames), calibration.low)
+    where = ", ".join(f"{videos[v]} frame {f} ({s:.4g})" for v, f, s in spikes[:3])
+    count = f"{min(3, len(spikes))} of {len(spikes)}: " if len(spikes) > 3 else ""
+    motion = ("; a frame's motion is measured against the frames around it, so the cause may "
+              "be a frame or two away" if stream is Stream.VELOCITY else "")
     return [f"a few training frames score far above all the others and set its calibration "
             f"(the {calibration.percentile:g}th percentile of the training frame scores, "
-            f"{calibration.high:.4g}, is over {SPIKE_RATIO:g}x as far above their minimum as "
-            f"most frames): {where}, frames counted from 0; a frame's motion is measured "
-            "against the frames around it, so the cause may be a frame or two away. New "
-            "frames of this stream will calibrate near 0 and it adds little to the fused "
-            "score: look at those frames; a decoding glitch, a cut or a moved camera is best "
-            "trimmed from its video, and normal activity that no other training video shows "
-            "needs more training video that shows it"]
+            f"{calibration.high:.4g}, is over {SPIKE_RATIO:g}x as far above their minimum, "
+            f"{calibration.low:.4g}, as the 99th percentile of the other frames with objects, "
+            f"{reference:.4g}): {count}{where}, frames counted from 0{motion}. New frames of "
+            "this stream will calibrate near 0 and it adds little to the fused score: look at "
+            "those frames; an inverted, corrupt or foreign frame is best trimmed from its "
+            "video, and normal activity that no other training video shows needs more "
+            "training video that shows it"]
 
 
 def _frames(ranked: np.ndarray, record: ObjectFeatures, fill: float,
@@ -747,8 +753,8 @@ class StreamEnsemble:
         calibration = Calibration.fit(train_obj if self.calibrate_on == "objects"
                                       else np.concatenate(train_frames))
         if self.calibrate_on != "objects":
-            messages += [f"{stream.value} stream: {message}"
-                         for message in _spike_messages(list(train), train_frames, calibration)]
+            messages += [f"{stream.value} stream: {message}" for message
+                         in _spike_messages(stream, list(train), train_frames, calibration)]
         refits_s = sum(r.seconds for f, r in done.items() if f is not None)
         return StreamFit(model, fill, calibration, int(X.shape[1]), len(X), fit_s,
                          time.perf_counter() - t0 + refits_s, train_frames=train_frames,

@@ -200,51 +200,61 @@ def fuse(streams: Mapping[str, ArrayLike], calibrations: Mapping[str, Calibratio
 
 
 SPIKE_FRAMES = 5
-"""The training frames `calibration_spikes` sets aside before it takes the 99th percentile of
-the rest: a bad frame reaches the frames whose motion is measured against it (two on each
-side with the default flow window: a newcomer's inverted frame spiked the frames 2 before and
-2 after it), and on a short training set such frames are more than 1 % of them."""
+"""The training frames `spike_reference` sets aside before it takes the 99th percentile of the
+rest: a bad frame reaches the frames whose motion is measured against it (two on each side
+with the default flow window: a newcomer's inverted frame spiked the frames 2 before and 2
+after it), and on a short training set such frames are more than 1 % of them."""
 
 SPIKE_RATIO = 100.0
 """`calibration_spikes`' rule: a stream's calibration is said to be set by a few outlying
 training frames when its span (the percentile minus the minimum) is more than this many times
-the span up to the 99th percentile of the training frames without the `SPIKE_FRAMES` highest.
-Set from training video without labels (benchmarks/calibration_spikes.py; docs/benchmarks.md,
-"Calibration set by a few frames"): normal video gave 1.2-4.3 for MULDE (UCSD Ped2, CUHK
-Avenue's two training videos, Ped2 clips of 120 and 420 frames), 26 for kNN distances on Ped2's
-velocity stream and 55 on the demo's velocity stream (MULDE); one inverted training frame gave
-272 and 674 on MULDE's velocity stream, a frame cut in from another video 42 (not caught)."""
+the span up to `spike_reference`. Set from training video without labels
+(benchmarks/calibration_spikes.py; docs/benchmarks.md, "Calibration set by a few frames"):
+normal video stayed at or below 55 (the demo's velocity stream; MULDE elsewhere 1.3-4.3, kNN
+distances on Ped2 26), one inverted training frame gave 272 and 674 on MULDE's velocity
+stream; a frame cut in from another video (42) and every kNN case stay below it."""
 
 
-def calibration_spikes(train_frames: Sequence[ArrayLike], calibration: Calibration,
-                       most: int = 3) -> list[tuple[int, int, float]]:
+def spike_reference(train_scores: ArrayLike, low: float) -> float | None:
+    """Return the 99th percentile of the training scores above `low` (the calibration's
+    minimum: frames without objects get it) without their `SPIKE_FRAMES` highest; None when at
+    most `SPIKE_FRAMES` scores are above `low`. The bulk a calibration is compared with in
+    `calibration_spikes`: frames with objects, less the few a glitch can spike."""
+    s = np.sort(np.asarray(train_scores, dtype=np.float64).ravel())
+    s = s[s > low]
+    if s.size <= SPIKE_FRAMES:
+        return None
+    return float(np.percentile(s[:-SPIKE_FRAMES], 99.0))
+
+
+def calibration_spikes(train_frames: Sequence[ArrayLike], calibration: Calibration
+                       ) -> list[tuple[int, int, float]]:
     """Return the training frames that set `calibration`'s high end, when a few outliers do.
 
     train_frames: one stream's training frame scores, one 1-D array per training video (in
     the order of the training videos), the scores `calibration` was fitted on. With
-    `reference` the 99th percentile of those scores without the `SPIKE_FRAMES` highest: when
-    calibration.high - low > `SPIKE_RATIO` x (reference - low), the frames scoring above
-    low + `SPIKE_RATIO` x (reference - low) are returned as (video position, frame position,
-    score), the highest first, at most `most` of them; else [] (also for at most
-    `SPIKE_FRAMES` frames, and when the reference is the minimum: frames without objects, no
-    bulk to compare). Such a percentile (a decoding glitch, a cut or a camera that moved in
-    one training video) sits far above the other training frames, and every new frame of this
-    stream then calibrates near 0: the stream adds almost nothing to the fused score. Frames
-    of normal activity that only one training video shows can do the same under
-    out-of-fold calibration: the model fitted without that video scores them high."""
+    reference = `spike_reference`: when calibration.high - low > `SPIKE_RATIO` x (reference -
+    low), the frames scoring above low + `SPIKE_RATIO` x (reference - low) are returned as
+    (video position, frame position, score), the highest first; else [] (also without a
+    reference, and when it is within rounding of low). Such a percentile
+    (an extreme outlier: an inverted or corrupt frame in one training video) sits far above
+    the other training frames, and every new frame of this stream then calibrates near 0: the
+    stream adds almost nothing to the fused score. Frames of normal activity that only one
+    training video shows can do the same under out-of-fold calibration: the model fitted
+    without that video scores them high."""
     scores = [np.asarray(s, dtype=np.float64).ravel() for s in train_frames]
-    every = np.sort(np.concatenate(scores)) if scores else np.empty(0)
-    if every.size <= SPIKE_FRAMES:
+    if not scores:
         return []
-    reference = float(np.percentile(every[:-SPIKE_FRAMES], 99.0))
+    reference = spike_reference(np.concatenate(scores), calibration.low)
+    if reference is None or not _spread(calibration.low, reference):
+        return []
     bulk = reference - calibration.low
-    span = calibration.high - calibration.low
-    if not _spread(calibration.low, reference) or span <= SPIKE_RATIO * bulk:
+    if calibration.high - calibration.low <= SPIKE_RATIO * bulk:
         return []
     above = calibration.low + SPIKE_RATIO * bulk
     found = [(v, int(f), float(s[f])) for v, s in enumerate(scores)
              for f in np.flatnonzero(s > above)]
-    return sorted(found, key=lambda vfs: -vfs[2])[:most]
+    return sorted(found, key=lambda vfs: -vfs[2])
 
 
 BELOW_CALIBRATION_SHARE = 0.5

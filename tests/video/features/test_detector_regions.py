@@ -217,6 +217,9 @@ def test_every_object_extractor_reduces_its_lite0_appearance_stream_unless_it_ha
     assert preset_pca("objects:detector", build_extractor(
         "objects:detector", settings={"backbone": "clip"})) == {}
     assert preset_pca("no such extractor") == {}
+    # an object without a backbone goes by the name's own (benchmarks pass the streams alone)
+    assert preset_pca("objects:detector", SimpleNamespace(streams=("appearance",))) == {
+        "appearance": 128}
 
 
 def test_the_detector_preset_calibrates_on_two_folds():

@@ -108,14 +108,16 @@ def preset_pca(name: str, extractor: Any = None) -> dict[str, int]:
     stream) to `BACKBONE_PCA`'s number for that backbone ('frames' with `backbone=hiera`
     stays whole, 'frames:hiera' with `backbone=efficientnet-lite0` is reduced); {} otherwise.
     `extractor`: the one built from the name and the user's settings (any object with
-    `backbone` and `streams`, names or `Stream`s, will do); None: the name's own (a name
-    `build_extractor` does not know reduces nothing)."""
+    `streams`, names or `Stream`s, will do; without `backbone`, the name's own backbone);
+    None: the name's own (a name `build_extractor` does not know reduces nothing)."""
+    try:
+        own = build_extractor(name)
+    except ValueError:
+        own = None
+    extractor = own if extractor is None else extractor
     if extractor is None:
-        try:
-            extractor = build_extractor(name)
-        except ValueError:
-            return {}
-    k = BACKBONE_PCA.get(getattr(extractor, "backbone", None))
+        return {}
+    k = BACKBONE_PCA.get(getattr(extractor, "backbone", getattr(own, "backbone", None)))
     if not k:
         return {}
     if isinstance(extractor, FrameCentricExtractor):
