@@ -211,7 +211,7 @@ training frames when its span (the percentile minus the minimum) is more than th
 the span up to `spike_reference`. Set from training video without labels
 (benchmarks/calibration_spikes.py; docs/benchmarks.md, "Calibration set by a few frames"):
 normal video stayed at or below 55 (the demo's velocity stream; MULDE elsewhere 1.3-4.3, kNN
-distances on Ped2 26), one inverted training frame gave 272 and 674 on MULDE's velocity
+distances on Ped2 26), one inverted training frame gave 272 and 672 on MULDE's velocity
 stream; a frame cut in from another video (42) and every kNN case stay below it."""
 
 
