@@ -1212,8 +1212,8 @@ def _fit_note(args: argparse.Namespace, overrides: dict, training: dict) -> str 
 
 
 def _reduced_note(pca: dict[str, int] | None) -> str | None:
-    """'mulde: note: the appearance stream is modelled on its first 128 principal components
-    ...' for the streams `pca` reduces (None: none)."""
+    """'mulde: note: modelling the appearance stream on its first 128 principal components
+    (...)' for the streams `pca` reduces (None: none)."""
     if not pca:
         return None
     said = ", ".join(f"the {stream} stream on its first {k}" for stream, k in pca.items())

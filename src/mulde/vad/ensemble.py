@@ -442,14 +442,13 @@ def _spike_messages(stream: Stream, videos: list[str], train_frames: list[np.nda
     motion = ("; a frame's motion is measured against the frames around it, so the cause may "
               "be a frame or two away" if stream is Stream.VELOCITY else "")
     return [f"a few training frames score far above all the others and set its calibration "
-            f"(the {calibration.percentile:g}th percentile of the training frame scores, "
-            f"{calibration.high:.4g}, is over {SPIKE_RATIO:g}x as far above their minimum, "
-            f"{calibration.low:.4g}, as the 99th percentile of the other frames with objects, "
-            f"{reference:.4g}): {count}{where}, frames counted from 0{motion}. New frames of "
-            "this stream will calibrate near 0 and it adds little to the fused score: look at "
-            "those frames; an inverted, corrupt or foreign frame is best trimmed from its "
-            "video, and normal activity that no other training video shows needs more "
-            "training video that shows it"]
+            f"(its {calibration.percentile:g}th percentile, {calibration.high:.4g}, lies over "
+            f"{SPIKE_RATIO:g}x farther above the minimum, {calibration.low:.4g}, than the 99th "
+            f"percentile of the other frames with objects, {reference:.4g}): {count}{where}, "
+            f"frames counted from 0{motion}. New frames of this stream will calibrate near 0 "
+            "and it adds little to the fused score: look at those frames; an inverted, corrupt "
+            "or foreign frame is best trimmed from its video, and normal activity that no "
+            "other training video shows needs more training video that shows it"]
 
 
 def _frames(ranked: np.ndarray, record: ObjectFeatures, fill: float,
