@@ -1402,11 +1402,8 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
     out: dict[str, int] = {}
     for item in args.pca:
         stream, sep, k = item.partition("=")
-        if sep and stream in names and k == "none":  # that stream whole
-            _once("--pca", stream, out, item)
-            out[stream] = 0
-            continue
-        if not sep or stream not in names or not k.isdigit() or int(k) < 1:
+        whole = bool(sep) and stream in names and k == "none"  # that stream kept whole: 0
+        if not whole and (not sep or stream not in names or not k.isdigit() or int(k) < 1):
             # the example names a stream the extractor computes (the preset's reduction
             # where it has appearance, a few components of its first stream otherwise)
             listed, streams = _streams_of(args)
@@ -1415,7 +1412,7 @@ def _pca(args: argparse.Namespace) -> dict[str, int] | None:
                              "a whole number of principal components >= 1 (or STREAM=none to "
                              f"keep it whole), e.g. {example}")
         _once("--pca", stream, out, item)
-        out[stream] = int(k)
+        out[stream] = 0 if whole else int(k)
     return out
 
 

@@ -654,9 +654,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     `IgnoredFilesWarning`) are listed among the report's warnings and in metrics.json
     (`config.skipped_videos`, `config.ignored_files`), and so are the videos a partial copy
     of a benchmark lacks (`Dataset.left_out`, `config.left_out`), said not to compare with
-    results on the complete dataset. `fit_note`: a line printed (to
-    stderr) once the features are there, before the model fits start (the command line's
-    hint on making them faster), unless every fit is read back from the fit cache
+    results on the complete dataset. `fit_note`: lines printed (to stderr) once the features
+    are there, before the model fits start (the command line's: the streams reduced, the hint
+    on making the fits faster), unless every fit is read back from the fit cache
     (`fit_ensemble`); None: nothing. `extract_note`: `extract_features`' `note`.
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).

@@ -110,14 +110,16 @@ def preset_pca(name: str, extractor: Any = None) -> dict[str, int]:
     `extractor`: the one built from the name and the user's settings (any object with
     `streams`, names or `Stream`s, will do; without `backbone`, the name's own backbone);
     None: the name's own (a name `build_extractor` does not know reduces nothing)."""
-    try:
-        own = build_extractor(name)
-    except ValueError:
-        own = None
-    extractor = own if extractor is None else extractor
-    if extractor is None:
-        return {}
-    k = BACKBONE_PCA.get(getattr(extractor, "backbone", getattr(own, "backbone", None)))
+    if extractor is None or not hasattr(extractor, "backbone"):  # the name's own backbone
+        try:
+            own = build_extractor(name)
+        except ValueError:
+            return {}
+        extractor = own if extractor is None else extractor
+        backbone = own.backbone
+    else:
+        backbone = extractor.backbone
+    k = BACKBONE_PCA.get(backbone)
     if not k:
         return {}
     if isinstance(extractor, FrameCentricExtractor):
