@@ -277,6 +277,10 @@ VARIANTS["deep_trio_w128"] = {**VARIANTS["deep_pair_from50"], "deep_members": 3,
 # 512 rows, the one setting of those probed whose fit at d 512 came near issue 15's 2x bound
 VARIANTS["thin_q4_b512"] = {**VARIANTS["deep_pair_from50"], "thin_members": 4,
                             "thin_batch_size": 512}
+# stop 61 (scratch seed 5, no default at stake): E4 without round 33's rule, so one network
+# where the rows are at least ten per feature but fewer than 50 per principal direction
+# (speed.py's 20,000 rows of 512 features among them); E4 elsewhere
+VARIANTS["no_direction_rule"] = {**VARIANTS["deep_pair_from50"], "members_per_direction": None}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
