@@ -281,6 +281,10 @@ VARIANTS["thin_q4_b512"] = {**VARIANTS["deep_pair_from50"], "thin_members": 4,
 # where the rows are at least ten per feature but fewer than 50 per principal direction
 # (speed.py's 20,000 rows of 512 features among them); E4 elsewhere
 VARIANTS["no_direction_rule"] = {**VARIANTS["deep_pair_from50"], "members_per_direction": None}
+# stop 61 (scratch seed 5, no default at stake): E4 with round 31's eight networks on quarters
+# wherever E4 trains one network above 500 rows (round 33's rule with no bound on the rows
+# per direction)
+VARIANTS["eight_for_one"] = {**VARIANTS["deep_pair_from50"], "members_per_direction": 10**9}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
