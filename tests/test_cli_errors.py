@@ -223,6 +223,58 @@ def test_a_seed_given_twice_differently_is_refused(feats, tmp_path, capsys):
     assert MULDE.load(out).random_state == 1
 
 
+def test_a_device_given_twice_differently_is_refused(feats, capsys):
+    """`mulde fit`: --params' device won over --device without a word, while two seeds were
+    refused (a newcomer's trial); the same device in both is fine."""
+    out = feats / "x.safetensors"
+    params = json.dumps({**json.loads(SMALL), "device": "cpu"})
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
+                 "--device", "cuda"]) == 2
+    assert _error(capsys) == ('mulde: error: --device cuda and --params device "cpu" disagree; '
+                              "give the device once")
+    assert not out.exists()
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
+                 "--device", "cpu", "--quiet"]) == 0
+
+
+def test_more_threads_than_cores_are_warned_of(feats, monkeypatch, capsys):
+    """--threads 1000 on two cores ran a 5-step fit 35 times slower, unsaid."""
+    import cv2
+    import torch
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the session's stay 1
+    monkeypatch.setattr(cv2, "setNumThreads", lambda n: None)
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
+                 "--params", SMALL, "--quiet", "--threads", "8"]) == 0
+    assert ("mulde: warning: --threads 8 is more than this machine's 2 cores; threads beyond "
+            "them slow the work down (--threads 2 or fewer)") in capsys.readouterr().err
+    assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
+                 "--params", SMALL, "--quiet", "--threads", "2"]) == 0
+    assert "--threads" not in capsys.readouterr().err
+
+
+def test_rows_too_far_out_to_score_are_one_line_naming_the_file(model, feats, capsys):
+    """A 1e300 placeholder in a row to score ended in a traceback (a newcomer's trial)."""
+    X = np.random.default_rng(3).standard_normal((10, 3))
+    X[2, 1] = 1e300
+    np.save(feats / "far.npy", X)
+    assert main(["score", str(feats / "m.safetensors"), str(feats / "far.npy"), "--out",
+                 str(feats / "s.npy")]) == 2
+    said = _error(capsys)
+    assert said.startswith(f"mulde: error: {feats / 'far.npy'}: 1 row(s) lie beyond the "
+                           "float32 range once standardised")
+    assert "rows 2 (counted from 0; row 2's column 1 holds 1e+300)" in said
+    assert not (feats / "s.npy").exists()
+
+
+def test_an_empty_npy_file_is_one_line(feats, capsys):
+    (feats / "zero.npy").write_bytes(b"")
+    assert main(["fit", str(feats / "zero.npy"), "--out", str(feats / "z.safetensors")]) == 2
+    assert _error(capsys) == (f"mulde: error: {feats / 'zero.npy'}: empty file (0 bytes); save "
+                              "the features with np.save or give a .csv file")
+
+
 def test_a_bad_device_in_params_is_named_as_given_there(feats, tmp_path, capsys):
     """A "device" inside --params (which wins over --device) was reported as "--device ...",
     an option the user had not given; run and train did not check it before the fit."""

@@ -167,10 +167,14 @@ def _fit(args: argparse.Namespace) -> int:
                          "model.safetensors` writes its ONNX graph (model.onnx)")
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
-    # --params wins over --quiet and --device, as it does for `mulde run`'s models
+    if (args.device is not None and "device" in overrides
+            and overrides["device"] != args.device):  # both set the one model's device
+        raise UsageError(f"--device {args.device} and --params device "
+                         f"{json.dumps(overrides['device'])} disagree; give the device once")
+    # --params wins over --quiet, as it does for `mulde run`'s models
     terminal = _on_terminal()
     given = {"random_state": args.seed, "verbose": not args.quiet and terminal,
-             "device": args.device, **overrides}
+             "device": args.device or "auto", **overrides}
     if isinstance(given["device"], str):  # a device of another type: _checked names it
         given["device"] = _device(given["device"], "--params" if "device" in overrides
                                   else "--device")
@@ -321,11 +325,12 @@ def _score(args: argparse.Namespace) -> int:
 
 def _score_into(args: argparse.Namespace) -> int:
     from mulde import MULDE
+    from mulde.estimator.model import OutOfRangeRowsError
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import energy_columns, read_features, write_scores
 
     ensure_writable(_output_folder(args.out))
-    model = MULDE.load(args.model, device=_device(args.device))
+    model = MULDE.load(args.model, device=_device(args.device or "auto"))
     fitted = getattr(model, "feature_names_in_", None)  # a first row of these is a header
     X = read_features(args.features, key=args.key,
                       names=None if fitted is None else [str(n) for n in fitted])
@@ -337,8 +342,11 @@ def _score_into(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # the columns are checked above, where the file names them
         warnings.filterwarnings("ignore", message="X does not have valid feature names",
                                 category=UserWarning)
-        scores = (model.score_samples_multiscale(X) if args.multiscale
-                  else model.anomaly_score(X))
+        try:
+            scores = (model.score_samples_multiscale(X) if args.multiscale
+                      else model.anomaly_score(X))
+        except OutOfRangeRowsError as err:  # the file's rows: said with its name
+            raise OutOfRangeRowsError(f"{args.features}: {err}") from err
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
     columns = energy_columns(model.sigmas_) if args.multiscale else None
     path = write_scores(args.out, scores, columns)
@@ -1755,6 +1763,11 @@ def set_threads(n: int) -> None:
 
     if n < 1:
         raise UsageError(f"--threads must be >= 1, got {n}")
+    cores = os.cpu_count()
+    if cores and n > cores:  # oversubscribed threads wait on one another: many times slower
+        print(f"mulde: warning: --threads {n} is more than this machine's {cores} cores; "
+              f"threads beyond them slow the work down (--threads {cores} or fewer)",
+              file=sys.stderr)
     torch.set_num_threads(n)
     cv2.setNumThreads(n)
 
@@ -1794,7 +1807,7 @@ def build_parser() -> _MuldeParser:
         threads_arg(p)
         p.add_argument("features", type=Path, help=".npy, .npz or .csv with (n, d) features")
         p.add_argument("--key", help="array name inside an .npz file (default: X)")
-        p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+        p.add_argument("--device", help="auto (the default), cpu, cuda, cuda:N or mps")
 
     p = sub.add_parser("fit", help="fit a MULDE model on normal features")
     features_args(p)
@@ -2130,6 +2143,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     a command's `--help` do not load scipy, scikit-learn and torch first (seconds)."""
     from mulde.core.checkpoint import CheckpointMismatchError
     from mulde.datasets import DatasetError
+    from mulde.estimator.model import OutOfRangeRowsError
     from mulde.estimator.persistence import ModelFileError
     from mulde.evaluation import EvaluationError
     from mulde.io.features import FeatureFileError
@@ -2139,7 +2153,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from mulde.video.distributed import EngineError
     from mulde.video.source import VideoReadError
 
-    return (FeatureFileError, ModelFileError, DatasetError, EvaluationError, UsageError,
+    return (FeatureFileError, ModelFileError, OutOfRangeRowsError, DatasetError,
+            EvaluationError, UsageError,
             CheckpointMismatchError,
             FusionError, ArtifactError, WeightsError, VideoReadError, EngineError,
             json.JSONDecodeError, OSError, ImportError)

@@ -770,6 +770,11 @@ def test_check_params_refuses_before_any_data():
         MULDE(lr="fast").check_params()
     with pytest.raises(ValueError, match="^lr must be a number or 'auto', not True"):
         MULDE(lr=True).check_params()
+    # both limits off: fit's traceback from the training loop before (a newcomer's trial)
+    with pytest.raises(ValueError, match="^max_steps and n_epochs are both None: training "
+                                         "needs one limit"):
+        MULDE(max_steps=None).check_params()
+    MULDE(max_steps=None, n_epochs=3).check_params()
 
 
 def test_a_device_this_machine_lacks_is_refused_before_training():

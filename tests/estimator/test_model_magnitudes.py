@@ -7,6 +7,7 @@ import pytest
 from fakes import FAST
 
 from mulde import MULDE
+from mulde.estimator.model import OutOfRangeRowsError
 
 
 def test_huge_magnitudes_give_finite_scores_and_keep_the_ranking():
@@ -25,7 +26,9 @@ def test_scores_beyond_the_float32_range_are_finite_or_refused_naming_rows():
     base = np.random.default_rng(1).standard_normal((200, 3))
     model = MULDE(**FAST | {"aggregator": "mean_z"}).fit(base)
     inputs = np.vstack([base[:3], np.full((2, 3), 1e39)])
-    with pytest.raises(ValueError, match=r"2 row\(s\) lie beyond the float32 range .*rows 3, 4;"):
+    with pytest.raises(OutOfRangeRowsError, match=r"2 row\(s\) lie beyond the float32 range "
+                       r".*rows 3, 4 \(counted from 0; row 3's column \d holds 1e\+39\); "
+                       r"such values are usually a placeholder"):
         model.anomaly_score(inputs)
     assert np.isfinite(model.anomaly_score(inputs[:3])).all()
 

@@ -72,6 +72,30 @@ def test_errors_name_file_row_and_field(tmp_path):
         read_features(tmp_path / "model")
 
 
+def test_a_numpy_suffix_on_another_file_says_what_the_file_is(tmp_path):
+    """numpy's own errors named another cause: "No data left in file" (a traceback) for an
+    empty file, and Python objects for a CSV saved as .npy (a newcomer's trial)."""
+    for suffix, saver in ((".npy", "np.save"), (".npz", "np.savez")):
+        (tmp_path / f"zero{suffix}").write_bytes(b"")
+        with pytest.raises(FeatureFileError, match=rf"zero\{suffix}: empty file \(0 bytes\); "
+                                                   rf"save the features with {saver} "):
+            read_features(tmp_path / f"zero{suffix}")
+        (tmp_path / f"text{suffix}").write_text("a,b\n1,2\n")
+        with pytest.raises(FeatureFileError, match=rf"text\{suffix}: a text file, not a NumPy "
+                                                   rf"\{suffix} file; .* the \.csv suffix$"):
+            read_features(tmp_path / f"text{suffix}")
+        (tmp_path / f"bytes{suffix}").write_bytes(b"\x00\xff" * 40)
+        with pytest.raises(FeatureFileError, match=rf"bytes\{suffix}: not a NumPy \{suffix} "
+                                                   "file"):
+            read_features(tmp_path / f"bytes{suffix}")
+    np.savez(tmp_path / "empty_archive.npz")  # a valid archive of no array: numpy's words
+    with pytest.raises(FeatureFileError, match="holds no array|choose the array"):
+        read_features(tmp_path / "empty_archive.npz")
+    if Path("/dev/null").exists():  # exists, but is no file: "no such file" was wrong
+        with pytest.raises(FeatureFileError, match=r"/dev/null: not a regular file"):
+            read_features("/dev/null")
+
+
 @given(arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 6)),
               elements=st.floats(-1e12, 1e12)))
 @settings(max_examples=30, deadline=None)

@@ -562,6 +562,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             raise ValueError(f"adam_betas must be two numbers in [0, 1) (beta_1, beta_2), "
                              f"such as (0.9, 0.999); got {betas!r}")
         check_device(self.device)
+        if self.max_steps is None and self.n_epochs is None:
+            raise ValueError("max_steps and n_epochs are both None: training needs one limit; "
+                             "set max_steps (the default is 2000) or n_epochs")
         if self.sigma_high <= self.sigma_low:
             raise ValueError(f"sigma_high ({self.sigma_high}) must be above sigma_low "
                              f"({self.sigma_low})")
@@ -774,7 +777,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         limit = np.finfo(np.float32).max
         if z.size and not (z.max() <= limit and z.min() >= -limit):
             _refuse_rows(np.abs(z) > limit, "lie beyond the float32 range once standardised "
-                         "with the training mean and scale")
+                         "with the training mean and scale", X, self.mean_, self.scale_)
         return torch.from_numpy(z.astype(np.float32)).to(self.device_)
 
     def _energies(self, X: np.ndarray) -> np.ndarray:
@@ -782,7 +785,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         energies = multiscale_energy(self.network_, self._to_tensor(X), sigmas)
         energies = energies.cpu().numpy().astype(np.float64)
         _refuse_rows(~np.isfinite(energies), "get non-finite energies (too far from the "
-                     "training data for float32)")
+                     "training data for float32)", X, self.mean_, self.scale_)
         return energies
 
     def _aggregate(self, energies: np.ndarray) -> np.ndarray:
@@ -1382,9 +1385,28 @@ def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def _refuse_rows(bad: np.ndarray, what: str) -> None:
-    """Raise ValueError naming the first rows of a (n, k) mask that has any True in a row."""
+class OutOfRangeRowsError(ValueError):
+    """Rows `MULDE` cannot score: so far from the training data, in units of its columns'
+    scale, that they leave float32 (about 3.4e38), which the network computes in. The
+    message names the rows (0-based) and, of the first, the column that is furthest out and
+    its value: usually a placeholder for a missing reading (1e300, -9.99e9) or a unit error."""
+
+
+def _refuse_rows(bad: np.ndarray, what: str, X: np.ndarray | None = None,
+                 centre: np.ndarray | None = None, scale: np.ndarray | None = None) -> None:
+    """Raise OutOfRangeRowsError naming the first rows of a (n, k) mask that has any True in a
+    row; given the rows X (n, d) and the training columns' centre and scale (d,), also the
+    first row's column furthest out and its value."""
     rows = np.flatnonzero(np.asarray(bad).any(axis=1))
     if rows.size:
         shown = ", ".join(str(r) for r in rows[:10]) + (" ..." if rows.size > 10 else "")
-        raise ValueError(f"{rows.size} row(s) {what}: rows {shown}; rescale the features")
+        where = ""
+        if X is not None and centre is not None and scale is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = np.abs((np.asarray(X[rows[0]], dtype=np.float64) - centre) / scale)
+            j = int(np.nanargmax(np.where(np.isnan(out), -1.0, out)))
+            where = f"; row {rows[0]}'s column {j} holds {float(X[rows[0], j]):.6g}"
+        raise OutOfRangeRowsError(
+            f"{rows.size} row(s) {what}: rows {shown} (counted from 0{where}); such values are "
+            "usually a placeholder for a missing reading or a unit error: impute or drop those "
+            "rows before scoring")

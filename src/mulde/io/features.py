@@ -28,9 +28,14 @@ def read_features(path: str | Path, key: str | None = None,
     if path.is_dir():
         raise FeatureFileError(f"{path}: a folder, not a features file; give a .csv, .npy or "
                                ".npz file of one row per sample")
-    if not path.is_file():
+    if not path.exists():
         raise FeatureFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise FeatureFileError(f"{path}: not a regular file (a device, pipe or socket); "
+                               "give a .csv, .npy or .npz file of one row per sample")
     suffix = path.suffix.lower()
+    if suffix in _MAGIC:
+        _check_numpy_file(path, suffix)
     try:
         if suffix == ".npy":
             X = np.load(path, allow_pickle=False)
@@ -50,6 +55,49 @@ def read_features(path: str | Path, key: str | None = None,
                 "numeric array (np.save(path, X.astype(float)))") from err
         raise FeatureFileError(f"{path}: cannot read as {suffix}: {err}") from err
     return check_features(X, path)
+
+
+_MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}
+"""The bytes a NumPy .npy file, and a .npz file (a zip archive, or an empty one), start with."""
+
+
+def _check_numpy_file(path: Path, suffix: str) -> None:
+    """Raise FeatureFileError naming what a .npy or .npz file is instead, when it does not
+    start with its format's bytes (`_MAGIC`): empty, text (a CSV under the wrong suffix) or
+    some other file. numpy's own errors for these ("No data left in file", or a refusal to
+    unpickle) name another cause."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as err:
+        raise FeatureFileError(f"{path}: cannot be read: {err.strerror or err}") from err
+    if head.startswith(_MAGIC[suffix]):
+        return
+    if not head:
+        raise FeatureFileError(f"{path}: empty file (0 bytes); save the features with "
+                               f"np.save{'z' if suffix == '.npz' else ''} or give a .csv file")
+    if b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            text = True
+        except UnicodeDecodeError:  # a multi-byte character cut at 512 bytes is still text
+            text = len(head) == 512 and _cut_utf8(head)
+        if text:
+            raise FeatureFileError(f"{path}: a text file, not a NumPy {suffix} file; if it "
+                                   "holds comma-separated numbers, give it the .csv suffix")
+    raise FeatureFileError(f"{path}: not a NumPy {suffix} file (it does not start as one); "
+                           f"save the features with np.save{'z' if suffix == '.npz' else ''}")
+
+
+def _cut_utf8(head: bytes) -> bool:
+    """Whether `head` is UTF-8 text but for a character cut at its end (at most 3 bytes)."""
+    for cut in (1, 2, 3):
+        try:
+            head[:-cut].decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
 
 
 def _read_npz(path: Path, key: str | None) -> np.ndarray:
