@@ -276,8 +276,8 @@ def test_an_empty_npy_file_is_one_line(feats, capsys):
 
 
 def test_a_bad_device_in_params_is_named_as_given_there(feats, tmp_path, capsys):
-    """A "device" inside --params (which wins over --device) was reported as "--device ...",
-    an option the user had not given; run and train did not check it before the fit."""
+    """A "device" inside --params was reported as "--device ...", an option the user had
+    not given; run and train did not check it before the fit."""
     bad = json.dumps({**json.loads(SMALL), "device": "xyz"})
     assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
                  "--params", bad]) == 2

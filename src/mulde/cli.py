@@ -97,7 +97,7 @@ def _device(device: str, where: str = "--device") -> str:
     """Check a device name: one torch knows, and a GPU that is there
     (`mulde.core.device.device_problem`); `UsageError` if not. `where` is where the user
     gave it, named in the message: "--device", or "--params" for a "device" inside --params
-    (that value wins over --device)."""
+    (`mulde fit` refuses the two when they disagree)."""
     from mulde.core.device import device_problem
 
     problem = device_problem(device)
