@@ -480,9 +480,11 @@ def adbench_round2_section(old: dict, runs: list[tuple[str, dict]]) -> str:
                for ds, n, m in per]) + "\n"])
 
 
-# the default before issue 15, those of its rounds 1 and 2, and the peers
+# the default before issue 15, those of its rounds 1 and 2 and of round 45 (today's), and the
+# peers
 DENSITY_SHOWN = ("MULDE beta0.1_constant / gmm", "MULDE beta0.1_sigma2 / mean_energy",
-                 "MULDE steps2000_sigma2 / mean_energy", "kNN", "KDE", "GMM")
+                 "MULDE steps2000_sigma2 / mean_energy", "MULDE deep_pair_from50 / mean_energy",
+                 "kNN", "KDE", "GMM")
 DENSITY_RULES = Path(__file__).resolve().parent / "density_fidelity.md"
 
 
@@ -531,8 +533,9 @@ def density_section(res: dict, shown: tuple[str, ...]) -> str:
             if m is not None and "error" not in m:
                 rows.append([case["dist"], case["d"], case["n"], name, m["rho_fresh"],
                              m["rho_broad"], m["far"]])
-    out.append("\nPer case (the defaults before issue 15, of its round 1 and of round 2 "
-               "(steps2000_sigma2), and the peers):\n\n" + table(
+    out.append("\nPer case (the defaults before issue 15, of its round 1, of round 2 "
+               "(steps2000_sigma2) and of round 45 (deep_pair_from50, today's), and the "
+               "peers):\n\n" + table(
         ["distribution", "d", "n", "estimator", "rho_fresh", "rho_broad", "far"], rows) + "\n")
     return "\n".join(out)
 
