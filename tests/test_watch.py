@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import av
 import cv2
@@ -29,7 +30,7 @@ from mulde.video.capture import Capture, open_capture
 from mulde.video.decode import VideoReadError
 from mulde.video.features.registry import build_extractor
 from mulde.video.source import Video
-from mulde.watch import Watcher, WatchOptions, load_model, snapshot_label, watch_source
+from mulde.watch import STASH, Watcher, WatchOptions, load_model, snapshot_label, watch_source
 
 ANOMALY = (8, 45)  # test_01 of the scene below: a runner and a wrong-way walker (labels.csv)
 
@@ -628,13 +629,37 @@ def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys
                  "--threshold", "1e9"]) == 0
     err = capsys.readouterr().err
     assert err.count("replaced") == 1
-    assert (f"mulde watch: {out} held an earlier watch's outputs: replaced 4 files of those "
-            "it writes (") in err
+    assert (f"mulde watch: {out} holds an earlier watch's outputs: 4 files of those it writes "
+            "(") in err and "replaced once this watch scores its first frame" in err
     assert json.loads((out / "events.json").read_text()) == []
     assert sorted(p.name for p in (out / "events").iterdir()) == []
     assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "new"),
                  "--quiet", "--threshold", "1e9"]) == 0
     assert "replaced" not in capsys.readouterr().err  # a fresh folder: nothing said
+
+
+def test_a_watch_that_fails_before_its_first_frame_keeps_the_earlier_outputs(trained,
+                                                                            tmp_path, capsys):
+    """A source that failed at once (another frame size, an unreachable stream, an empty
+    folder) left only an empty events/ where an earlier watch's scores, events and clips had
+    been (a newcomer's trial): they are set aside until the first frame is scored."""
+    model_dir, video = trained
+    out = tmp_path / "out"
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
+                 "--threshold", "0"]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert Path("events.json") in before and any(p.parent.name == "events" for p in before)
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    assert main(["watch", str(model_dir), str(tmp_path / "empty"), "--out", str(out),
+                 "--quiet"]) == 2
+    assert "mulde: error:" in capsys.readouterr().err
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before and not (out / STASH).exists()
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
+                 "--threshold", "1e9"]) == 0  # a watch that scores: replaced for good
+    assert json.loads((out / "events.json").read_text()) == []
+    assert not list((out / "events").iterdir()) and not (out / STASH).exists()
 
 
 def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_report(

@@ -34,10 +34,12 @@ events. Outputs in the output folder, written as the stream goes:
   (e.g. another frame rate or size than training; a stream whose calibration most watched
   frames fall below, `mulde.vad.fusion.warn_below_calibration`).
 
-An output folder that holds an earlier watch's outputs is cleared of them first
-(`clear_earlier_outputs`: only the names above; other files stay), so the folder never mixes
-two runs. Ctrl-C (KeyboardInterrupt) stops the loop; the pending frames are scored, the open event
-is closed and every file written, then it is raised again for the caller.
+An output folder that holds an earlier watch's outputs is cleared of them first (only the
+names above; other files stay), so the folder never mixes two runs: they are set aside
+(`stash_earlier_outputs`) and removed once the new watch scores its first frame, or put back
+if it fails before (a source that cannot be read, frames of another size). Ctrl-C
+(KeyboardInterrupt) stops the loop; the pending frames are scored, the open event is closed
+and every file written, then it is raised again for the caller.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import contextlib
 import csv
 import math
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -81,6 +84,59 @@ def _own_temp(path: Path, in_events: bool) -> bool:
     if target is None:
         return False
     return _EVENT_FILE.match(target) is not None if in_events else target in _OUTPUTS
+
+
+STASH = ".mulde-earlier-watch"
+"""The folder inside a watch's output folder that holds an earlier watch's outputs until the
+new watch scores its first frame (`stash_earlier_outputs`)."""
+
+
+def _earlier_files(out: Path) -> tuple[list[Path], list[Path]]:
+    """(an earlier watch's outputs in `out`, the temp files its killed writers left there):
+    only the names `_OUTPUTS` and events/event_NNNN.png|mp4, summaries first."""
+    top = [out / name for name in _OUTPUTS if (out / name).is_file()]
+    events = out / "events"
+    inside = sorted(p for p in events.iterdir() if p.is_file()) if events.is_dir() else []
+    here = sorted(p for p in out.iterdir() if p.is_file()) if out.is_dir() else []
+    kept = [*top, *(p for p in inside if _EVENT_FILE.match(p.name))]
+    temps = [*(p for p in inside if _own_temp(p, True)), *(p for p in here if _own_temp(p, False))]
+    return kept, temps
+
+
+def stash_earlier_outputs(out: str | Path) -> int:
+    """Move an earlier watch's outputs in the folder `out` (`clear_earlier_outputs`' names)
+    into out/`STASH`, so that a new watch writes beside nothing of them while they can still
+    come back (`restore_earlier_outputs`) if it fails before scoring a frame; return how many
+    files went (moved, or removed: the temp files of killed writers). A stash a killed watch
+    left is restored first (its files where no file of that name is)."""
+    out = Path(out)
+    if (out / STASH).is_dir():
+        restore_earlier_outputs(out, replace=False)
+    kept, temps = _earlier_files(out)
+    for path in temps:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    for path in kept:
+        target = out / STASH / path.relative_to(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.replace(target)
+    return len(kept) + len(temps)
+
+
+def restore_earlier_outputs(out: str | Path, replace: bool = True) -> None:
+    """Move the stashed outputs of an earlier watch (`stash_earlier_outputs`) back into the
+    folder `out`, over this watch's files of those names (with `replace`; else only where
+    none is), and remove the stash."""
+    out = Path(out)
+    stash = out / STASH
+    if not stash.is_dir():
+        return
+    for path in sorted(p for p in stash.rglob("*") if p.is_file()):
+        target = out / path.relative_to(stash)
+        if replace or not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(target)
+    shutil.rmtree(stash, ignore_errors=True)
 
 
 def clear_earlier_outputs(out: str | Path) -> int:
@@ -250,7 +306,9 @@ class Watcher:
                  max_height: int | None = None, training_frames: int | None = None) -> None:
         self.scorer, self.capture, self.options = scorer, capture, options
         self.out = ensure_writable(Path(out))
-        self.replaced = clear_earlier_outputs(self.out)  # an earlier watch's, said by the caller
+        # an earlier watch's outputs, said by the caller: set aside until the first frame is
+        # scored (a source that fails before it leaves them as they were)
+        self.replaced = stash_earlier_outputs(self.out)
         (self.out / "events").mkdir(exist_ok=True)
         self.streams = streams
         self.max_height = max_height
@@ -282,8 +340,15 @@ class Watcher:
         # a frame-size warning (said at the first frame, and again if a reconnected camera
         # changes it) is kept in watch.json too
         kept = (FrameSizeWarning, CalibrationWarning, FallingBehindWarning)
-        with _stop_on_signals(stop), recorded_warnings(kept, into=self.notes):
-            return self._run(stop)
+        try:
+            with _stop_on_signals(stop), recorded_warnings(kept, into=self.notes):
+                return self._run(stop)
+        except BaseException:
+            if self.state.last is None:  # no frame scored: the earlier watch's files return
+                restore_earlier_outputs(self.out)
+            raise
+        finally:
+            shutil.rmtree(self.out / STASH, ignore_errors=True)  # replaced for good
 
     def _take(self, frame: Any, writer: Any, arrived: float) -> None:
         """One arriving frame (read from the source at `arrived`): kept for snapshots and
@@ -381,6 +446,8 @@ class Watcher:
 
     def _handle(self, s: LiveScore, writer: Any) -> None:
         st = self.state
+        if st.last is None:  # the first frame scored: an earlier watch's files are replaced
+            shutil.rmtree(self.out / STASH, ignore_errors=True)
         if self._flow is not None:
             self._flow[1] = time.perf_counter()
         st.last = s
@@ -619,9 +686,9 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     watcher.definition = definition
     if watcher.replaced:
         n = watcher.replaced
-        note(f"{out} held an earlier watch's outputs: replaced {n} file{'s' if n != 1 else ''} "
-             "of those it writes (scores.csv, events.json, watch.json, events/event_*; other files "
-             "stay)")
+        note(f"{out} holds an earlier watch's outputs: {n} file{'s' if n != 1 else ''} of those "
+             "it writes (scores.csv, events.json, watch.json, events/event_*; other files stay), "
+             "replaced once this watch scores its first frame (kept if it fails before)")
     watcher.notes = list(said)  # the notes on the source and model, kept in watch.json
     return watcher.run()
 
