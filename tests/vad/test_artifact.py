@@ -10,7 +10,13 @@ import pytest
 from fakes import FAST
 
 from mulde.vad import StreamEnsemble
-from mulde.vad.artifact import MANIFEST, ArtifactError, PipelineModel
+from mulde.vad.artifact import (
+    MANIFEST,
+    SELF_DIGEST,
+    ArtifactError,
+    PipelineModel,
+    manifest_digest,
+)
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.objects import ObjectCentricExtractor
 
@@ -179,10 +185,28 @@ def saved(data, tmp_path):
     return fitted(data, "knn").save(tmp_path / "model")
 
 
-def edit_manifest(folder, change):
+def edit_manifest(folder, change, sign=True):
+    """Change the manifest as a mulde that wrote it so would have (`sign`: its own SHA-256
+    recomputed), or as a hand edit does (not)."""
     m = json.loads((folder / MANIFEST).read_text())
     change(m)
+    if sign:
+        m[SELF_DIGEST] = manifest_digest(m)
     (folder / MANIFEST).write_text(json.dumps(m))
+
+
+def test_an_edited_calibration_or_threshold_is_refused(saved):
+    """An edit of pipeline.json (a calibration's high 11.7 -> 1.0) was read as it was: live
+    scores ten times larger and an event, while docs/alerts.md said edits are refused (a
+    newcomer's trial). The manifest now stores a SHA-256 of its own settings."""
+    first = sorted(json.loads((saved / MANIFEST).read_text())["streams"])[0]
+    edit_manifest(saved, lambda m: m["streams"][first]["calibration"].update(high=1.0),
+                  sign=False)
+    with pytest.raises(ArtifactError, match=r"pipeline\.json: its settings do not match their "
+                                            r"SHA-256 \(edited or damaged after saving"):
+        PipelineModel.load(saved)
+    edit_manifest(saved, lambda m: m.pop(SELF_DIGEST))  # saved before the digest: read
+    PipelineModel.load(saved)
 
 
 def test_truncated_stream_file_is_named(saved):

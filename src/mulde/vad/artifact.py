@@ -27,6 +27,7 @@ previous artefact (or none), never a mix.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 from collections.abc import Mapping
@@ -74,6 +75,19 @@ of reduced streams (`streams/<s>.pca.safetensors`) and Sidak frame scores
 would ignore and so score wrongly; a model without either is still written as version 1, so
 that older mulde reads it."""
 MANIFEST = "pipeline.json"
+SELF_DIGEST = "manifest_sha256"
+"""The manifest's key for the SHA-256 of its own settings (`manifest_digest`); manifests
+written before it have none and are read as they are."""
+
+
+def manifest_digest(manifest: dict) -> str:
+    """The SHA-256 (hex) of a pipeline manifest's settings: of its JSON without the
+    `SELF_DIGEST` key, keys sorted, in the values JSON reads back (what `write_json` writes),
+    so that an edited calibration, threshold or file digest is refused at load."""
+    settings = {k: v for k, v in manifest.items() if k != SELF_DIGEST}
+    canonical = json.dumps(json.loads(json.dumps(settings, default=str)), sort_keys=True,
+                           separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 # settings that point at files of the training run, not at how features are computed
 _EPHEMERAL = ("scene_background", "boxes_cache")
 
@@ -353,6 +367,7 @@ class PipelineModel:
                     np.float64), "lengths": lengths}, {"format": STREAM_FORMAT + "-scores"})
                 files[rel] = ""
             manifest["files"] = {rel: sha256_file(tmp / rel) for rel in files}
+            manifest[SELF_DIGEST] = manifest_digest(manifest)
             write_json(tmp / MANIFEST, manifest)
         self.path = folder
         return folder
@@ -391,6 +406,12 @@ class PipelineModel:
             raise ArtifactError(f"{mpath}: format version {version!r} from mulde "
                                 f"{m.get('mulde_version')}; this mulde {__version__} reads "
                                 f"version {FORMAT_VERSION} or older: upgrade mulde")
+        if SELF_DIGEST in m and m[SELF_DIGEST] != manifest_digest(m):
+            raise ArtifactError(f"{mpath}: its settings do not match their SHA-256 (edited or "
+                                "damaged after saving: a changed calibration or threshold "
+                                "would score silently otherwise); restore it, or train the "
+                                "model again (`mulde watch --threshold` sets another alert "
+                                "threshold without editing the model)")
         try:
             for rel, digest in m["files"].items():
                 path = folder / rel
