@@ -192,7 +192,8 @@ def test_a_csv_label_column_ignored_for_the_dataset_is_warned(tmp_path, gt, caps
     said = (f"{path}: its label column is ignored; the labels are the shanghaitech ground "
             "truth's (--dataset)")
     assert err == f"mulde: warning: {said}\n" and said in m["warnings"]
-    code, _, _, err = _run(tmp_path, capsys, _csv(tmp_path / "n.csv", SCORES), gt_root=gt)
+    code, _, _, err = _run(tmp_path, capsys, _csv(tmp_path / "n.csv", SCORES), gt_root=gt,
+                           out="fresh")
     assert code == 0 and err == ""  # no label column: nothing to say
 
 
@@ -331,8 +332,9 @@ def test_an_offset_is_suggested_only_when_it_fits_every_video(tmp_path, gt, caps
     by different counts are listed, and no option is suggested for either."""
     np.savez(tmp_path / "one.npz", **{"01_0001": [1.0, 2.0, 4.0], "01_0002": [0.0, 1.5, 2.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "one.npz", gt_root=gt)
-    assert code == 2 and err == (
-        "mulde: error: video '01_0001': the ground truth has 4 frames, so 4 scores are "
+    assert code == 2 and err == (  # the file, then the video (a newcomer's trial)
+        f"mulde: error: {tmp_path / 'one.npz'}: video '01_0001': the ground truth has 4 "
+        "frames, so 4 scores are "
         "expected (frame offset 0, end offset 0, 1 frame per score); found 3; the other 1 "
         "scored video fits, so no option (each shifts every video) fixes it: check how this "
         "video was scored\n")
@@ -880,3 +882,47 @@ def test_scores_labelled_with_one_class_give_a_report_without_aucs_not_an_error(
     assert main(["evaluate", ".", "--out", str(tmp_path / "f")]) == 0
     assert json.loads((tmp_path / "f" / "metrics.json").read_text())["title"] == (
         "Evaluation of my scores")
+
+
+def test_what_evaluate_leaves_out_or_replaces_is_said(tmp_path, capsys):
+    """A newcomer's trial: a report replaced without a word (the README says it is said), a
+    video without labels left out of the metrics silently, a NaN named by video but not by
+    file, and an inversion warning quoting the unsmoothed AUC as "micro AUC"."""
+    scores = {"a": [0.1, 0.9, 0.2, 0.8], "b": [0.3, 0.4, 0.5, 0.6]}
+    labels = {"a": [0, 1, 0, 1], "b": ["", "", "", ""]}
+    path = _csv(tmp_path / "s.csv", scores, labels)
+    code, metrics, out, err = _run(tmp_path, capsys, path)
+    assert code == 0 and metrics["unlabelled_videos"] == ["b"] and "holds an earlier" not in err
+    assert "note: 1 video(s) without labels (b): plotted, left out of the metrics" in out
+    code, _, _, err = _run(tmp_path, capsys, path)
+    assert code == 0 and (f"mulde: note: {tmp_path / 'r'} holds an earlier report; this "
+                          "evaluation replaces it") in err
+    nan = _csv(tmp_path / "nan.npz.csv", {"a": [0.1, float("nan"), 0.2, 0.8]},
+               {"a": [0, 1, 0, 1]})
+    code, _, _, err = _run(tmp_path, capsys, nan, out="n")
+    assert code == 2 and err.startswith(f"mulde: error: {nan}: video 'a': score of frame 1 "
+                                        "is NaN")
+    from mulde.evaluation import EvaluationProtocol, compute_metrics
+
+    # smoothing lifts the micro AUC to 0.5 while the raw scores are inverted: the warning
+    # names the number it quotes
+    raw = {"v": np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0] * 4)}
+    y = {"v": np.array([0, 1, 0, 1, 0, 1] * 4)}
+    m = compute_metrics(raw, y, EvaluationProtocol(smoothing_sigma=3.0))
+    assert m["micro_auc_unsmoothed"] < 0.45 and m["micro_auc"] >= m["micro_auc_unsmoothed"]
+    assert m["warnings"][0].startswith(
+        f"micro AUC before smoothing (micro_auc_unsmoothed) {m['micro_auc_unsmoothed']:.4f} "
+        "is below 0.5")
+
+
+def test_a_negative_offset_names_its_option_and_a_metrics_only_run_promises_no_plots(
+        tmp_path, capsys):
+    path = _csv(tmp_path / "s.csv", {"a": [0.1, 0.9]}, {"a": [1, 1]})
+    code, metrics, _, _ = _run(tmp_path, capsys, path)
+    assert code == 0 and metrics["note"].endswith(
+        "no AUC is computed: no metrics (--metrics-only writes no plots)")
+    from mulde.evaluation import EvaluationError
+    from mulde.evaluation.inputs import FrameAlignment
+
+    with pytest.raises(EvaluationError, match=r"^frame_offset \(--frame-offset\) must be >= 0"):
+        FrameAlignment(frame_offset=-1)

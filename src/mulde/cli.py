@@ -819,8 +819,15 @@ def _evaluate_title(args: argparse.Namespace) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from mulde.evaluation import EvaluationError
+
     with _removed_if_left_empty(args.out):
-        return _evaluate_into(args)
+        try:
+            return _evaluate_into(args)
+        except EvaluationError as err:  # a video's scores: said with the file they are in
+            if not str(err).startswith("video "):
+                raise
+            raise EvaluationError(f"{args.scores}: {err}") from None
 
 
 def _evaluate_into(args: argparse.Namespace) -> int:
@@ -900,6 +907,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     # an earlier report's files: those write_report removes (all with --metrics-only, else
     # the plots this report does not have) are said below; never the scores being read
     earlier = report_files(args.out, keep=[args.scores])
+    if earlier or (Path(args.out) / "metrics.json").is_file():  # said before it goes, as
+        # `mulde run` says it (README, --out)
+        print(f"mulde: note: {args.out} holds an earlier report; this evaluation replaces it",
+              file=sys.stderr)
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
                            metrics_only=args.metrics_only, keep=[args.scores],
                            warnings=warned, notes=notes, title=_evaluate_title(args))
@@ -916,7 +927,12 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     unscored = sum(config["alignment"].get("n_unscored_frames", {}).values())
     if unscored:
         action = "left out" if alignment.unscored == "drop" else "given the nearest score"
-        print(f"{unscored} frame(s) without a score ({alignment.describe()}): {action}")
+        print(f"note: {unscored} frame(s) without a score ({alignment.describe()}): {action}")
+    unlabelled = metrics.get("unlabelled_videos") or []
+    if unlabelled:
+        shown = ", ".join(unlabelled[:5]) + (" ..." if len(unlabelled) > 5 else "")
+        print(f"note: {len(unlabelled)} video(s) without labels ({shown}): plotted, left out "
+              "of the metrics")
     for note in metrics.get("notes", []):
         print(f"note: {note}")
     for warning in metrics.get("warnings", []):

@@ -292,7 +292,9 @@ class FrameAlignment:
     def __post_init__(self) -> None:
         for name in ("frame_offset", "end_offset"):
             if int(getattr(self, name)) < 0:
-                raise EvaluationError(f"{name} must be >= 0, got {getattr(self, name)}")
+                flag = "--" + name.replace("_", "-")
+                raise EvaluationError(f"{name} ({flag}) must be >= 0, got "
+                                      f"{getattr(self, name)}")
         if self.frames_per_score < 1:
             raise EvaluationError(f"frames_per_score (--frames-per-score) must be >= 1, got "
                                   f"{self.frames_per_score}")

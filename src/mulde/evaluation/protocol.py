@@ -428,10 +428,12 @@ def compute_metrics(
     out["n_anomalous_frames"] = n_anomalous
     out["warnings"] = []
     low = min(out["micro_auc"], out["micro_auc_unsmoothed"])
+    which = ("micro AUC" if low == out["micro_auc"] or not protocol.smooths
+             else "micro AUC before smoothing (micro_auc_unsmoothed)")
     inverted = low < 0.5 - INVERSION_MARGIN
     if inverted and protocol.direction == "anomaly":
         out["warnings"].append(
-            f"micro AUC {low:.4f} is below 0.5 by more than {INVERSION_MARGIN:g}: the scores "
+            f"{which} {low:.4f} is below 0.5 by more than {INVERSION_MARGIN:g}: the scores "
             "rank normal frames above anomalous "
             "ones; if higher scores mean more normal (normality, PSNR, regularity, "
             "log-likelihood), evaluate with score direction 'normality' (--direction "
@@ -439,7 +441,7 @@ def compute_metrics(
         )
     elif inverted:  # the other direction already: the scores look like anomaly scores
         out["warnings"].append(
-            f"micro AUC {low:.4f} is below 0.5 by more than {INVERSION_MARGIN:g} with the "
+            f"{which} {low:.4f} is below 0.5 by more than {INVERSION_MARGIN:g} with the "
             "scores taken as normality scores "
             "(direction 'normality': negated): they look like anomaly scores (higher = more "
             "anomalous); if they are, evaluate with score direction 'anomaly' (drop "

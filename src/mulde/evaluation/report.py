@@ -81,8 +81,11 @@ def single_class_cause(n: int, value: int, videos: str = "labelled video(s)") ->
         "classes"
 
 
-def single_class_note(cause: str) -> str:
-    """The report's note (metrics.json "note") for a report without AUCs for `cause`."""
+def single_class_note(cause: str, metrics_only: bool = False) -> str:
+    """The report's note (metrics.json "note") for a report without AUCs for `cause`; with
+    `metrics_only` (metrics.json alone is written) no frame scores or plots are promised."""
+    if metrics_only:
+        return f"{cause}, so no AUC is computed: no metrics (--metrics-only writes no plots)"
     return f"{cause}, so no AUC is computed: frame scores and plots, no metrics"
 
 
@@ -668,7 +671,7 @@ def write_report(
     labelled = {n: v for n, v in y.items() if v is not None}
     one_class = single_class(labelled)
     if no_metrics_note is None and one_class is not None:
-        no_metrics_note = single_class_note(single_class_cause(*one_class))
+        no_metrics_note = single_class_note(single_class_cause(*one_class), metrics_only)
     result: dict[str, Any] = {"title": title,
                               "labelled": bool(labelled) and no_metrics_note is None}
     if result["labelled"]:
