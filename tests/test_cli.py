@@ -613,6 +613,19 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     held = info["threshold"]["held_out"]
     assert f"each of {held['folds']} folds of the training videos (the folds of this check, " \
            "not the calibration's)" in held["definition"]
+    # trained again into the same folder: the earlier model is said to go, and its ONNX
+    # export (which stayed, unsaid) is said to no longer match (a newcomer's trial)
+    assert main(["export", str(out / "model")]) == 2  # kNN streams export no graph: fake one
+    capsys.readouterr()
+    (out / "onnx").mkdir()
+    (out / "onnx" / "pipeline.json").write_text(json.dumps({"onnx": {"streams": {}}}))
+    with pytest.warns(UserWarning, match=r"notes\.txt"):
+        assert main(["train", str(root / "train"), "--out", str(out), "--detector", "knn",
+                     "--alarms-per-hour", "2"]) == 0
+    err = capsys.readouterr().err
+    assert f"mulde: note: {out} holds an earlier model; this training replaces it (model/)" in err
+    assert (f"mulde: note: {out / 'onnx'} is the ONNX export of the model this run replaced; "
+            f"it no longer matches: export again with `mulde export {out / 'model'}`") in err
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1182,6 +1182,23 @@ def _not_into_a_model(out: Path) -> None:
                          "run an output folder of its own (e.g. --out runs/next)")
 
 
+def _stale_export(out: Path) -> Path | None:
+    """The ONNX export (`mulde export`'s default folder, out/onnx) of the model an earlier run
+    or train left in `out`, which a new run's model replaces; None when there is none."""
+    manifest = Path(out) / "onnx" / "pipeline.json"
+    try:
+        return manifest.parent if "onnx" in json.loads(manifest.read_text("utf-8")) else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _say_stale_export(export: Path | None, model: Path) -> None:
+    """Say, once the new model is written, that an earlier ONNX export no longer matches."""
+    if export is not None:
+        print(f"mulde: note: {export} is the ONNX export of the model this run replaced; it "
+              f"no longer matches: export again with `mulde export {model}`", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
     from mulde.pipeline import run_pipeline
 
@@ -1195,6 +1212,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"mulde: note: {args.out} holds an earlier run's report; this run replaces it "
               "(report.html, metrics.json, frame_scores.csv, plots/ and model/)",
               file=sys.stderr)
+    export = _stale_export(args.out)
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -1202,6 +1220,8 @@ def _run(args: argparse.Namespace) -> int:
                                progress=_on_terminal(),
                                extract_note=_extraction_note(), **training)
     _print_metrics(metrics, args.out)
+    if (Path(args.out) / "model").is_dir():
+        _say_stale_export(export, Path(args.out) / "model")
     return 0
 
 
@@ -1601,6 +1621,10 @@ def _train(args: argparse.Namespace) -> int:
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
     _resolve_presets(training, args, extractor, dataset)
+    if (Path(args.out) / MODEL_DIR / "pipeline.json").is_file():  # said before the work
+        print(f"mulde: note: {args.out} holds an earlier model; this training replaces it "
+              f"({MODEL_DIR}/)", file=sys.stderr)
+    export = _stale_export(args.out)
     with _removed_if_left_empty(args.out, args.cache):
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -1623,6 +1647,7 @@ def _train(args: argparse.Namespace) -> int:
                   + ("" if t.out_of_sample else "; in-sample model scores: only the threshold "
                      "was held out, so this is optimistic") + ")")
     print(f"model: {Path(args.out) / MODEL_DIR}")
+    _say_stale_export(export, Path(args.out) / MODEL_DIR)
     return 0
 
 
