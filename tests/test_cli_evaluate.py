@@ -926,3 +926,36 @@ def test_a_negative_offset_names_its_option_and_a_metrics_only_run_promises_no_p
 
     with pytest.raises(EvaluationError, match=r"^frame_offset \(--frame-offset\) must be >= 0"):
         FrameAlignment(frame_offset=-1)
+
+
+def test_an_offset_given_where_every_frame_is_scored_is_said_to_be_dropped(tmp_path, gt,
+                                                                           capsys):
+    """--frame-offset 4 on scores of every frame got "no one option fits them all: check how
+    these videos were scored", where dropping it fits every video (a newcomer's trial)."""
+    np.savez(tmp_path / "all.npz", **{"01_0001": [1.0, 2.0, 3.0, 4.0],
+                                      "01_0002": [0.0, 1.5, 2.0]})
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "all.npz", "--frame-offset", "1",
+                           gt_root=gt)
+    assert code == 2 and err.rstrip().endswith(
+        "found 4; every video has one score per frame: drop --frame-offset 1")
+    assert _run(tmp_path, capsys, tmp_path / "all.npz", gt_root=gt)[0] == 0
+
+
+def test_a_key_for_per_video_arrays_and_a_folder_of_several_arrays_are_told_apart(tmp_path,
+                                                                                 capsys):
+    """--key with format npz was ignored unsaid, and a folder's .npz of two arrays was told
+    to read as format npz, which takes one file (a newcomer's trial)."""
+    np.savez(tmp_path / "v.npz", a=[0.1, 0.9], b=[0.2, 0.3])
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "v.npz", "--key", "a")
+    assert code == 2 and "format npz reads every array as one video's scores, so --key a " \
+        "names nothing here" in err and "--format array" in err
+    (tmp_path / "fz").mkdir()
+    np.savez(tmp_path / "fz" / "01.npz", psnr=[1.0, 2.0], score=[0.1, 0.2])
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "fz", out="f")
+    assert code == 2 and "name one with key= (--key)\n" in err and "format npz" not in err
+
+
+def test_the_column_suggested_is_a_score_not_an_index(tmp_path, capsys):
+    (tmp_path / "x.csv").write_text("idx,video,frame,anomaly_score\n0,a,0,0.1\n1,a,1,0.9\n")
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "x.csv")
+    assert code == 2 and "(e.g. --column anomaly_score)" in err

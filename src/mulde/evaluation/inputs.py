@@ -146,8 +146,9 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
                               ) from None
 
 
-def _one_array(path: Path, key: str | None) -> np.ndarray:
-    """The array named `key` of an .npz, or its only array."""
+def _one_array(path: Path, key: str | None, in_folder: bool = False) -> np.ndarray:
+    """The array named `key` of an .npz, or its only array (`in_folder`: one video's file of
+    a score folder, where no other format applies)."""
     arrays = _open_npz(path)
     if key is not None:
         if key not in arrays:
@@ -156,18 +157,18 @@ def _one_array(path: Path, key: str | None) -> np.ndarray:
     if len(arrays) != 1:
         raise EvaluationError(
             f"{path}: holds {len(arrays)} arrays {sorted(arrays)[:5]}; name one with key= "
-            "(--key), or read it as one array per video (format npz)"
+            "(--key)" + ("" if in_folder else ", or read it as one array per video (format npz)")
         )
     (name, values), = arrays.items()
     return _vector(values, f"{path}, array {name!r}")
 
 
-def _read_array_file(path: Path, key: str | None) -> np.ndarray:
+def _read_array_file(path: Path, key: str | None, in_folder: bool = False) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _load_npy(path)
     if suffix == ".npz":
-        return _one_array(path, key)
+        return _one_array(path, key, in_folder)
     return _read_txt(path)  # .txt, or any other name given with an explicit format
 
 
@@ -188,7 +189,7 @@ def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
             raise EvaluationError(f"{folder}: two score files for video {name!r}: "
                                   f"{seen[name].name}, {path.name}")
         seen[name] = path
-        out[name] = _read_array_file(path, key)
+        out[name] = _read_array_file(path, key, in_folder=True)
     return out
 
 
@@ -251,6 +252,11 @@ def read_scores(
     if fmt == "folder":
         return ScoreFile(path, fmt, videos=_read_folder(path, key))
     if fmt == "npz":
+        if key is not None:  # each array is a video's: no one array to name
+            raise EvaluationError(
+                f"{path}: format npz reads every array as one video's scores, so --key "
+                f"{key} names nothing here; to read the one array {key!r} of all frames, "
+                "give format array (--format array)")
         arrays = _open_npz(path)
         if not arrays:
             raise EvaluationError(f"{path}: no arrays")
@@ -463,6 +469,15 @@ def _count_problem(
 
     def fits(a: FrameAlignment) -> bool:
         return all(f in a.expected(m) and a.expected(m)[1] for f, m in counts.values())
+
+    if not alignment.is_identity and fits(FrameAlignment(unscored=alignment.unscored)):
+        given = " ".join(f"{flag} {value}" for flag, value in (
+            ("--frame-offset", alignment.frame_offset), ("--end-offset", alignment.end_offset),
+            ("--frames-per-score", alignment.frames_per_score))
+            if value != (1 if flag == "--frames-per-score" else 0))
+        name, found, n = bad[0]
+        return (alignment._mismatch(name, n, found) + f"; every video has one score per frame: "
+                f"drop {given}")
 
     name, found, n = bad[0]
     fix = alignment._remedy(n - alignment.frame_offset - alignment.end_offset, found, fits)

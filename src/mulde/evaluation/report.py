@@ -360,6 +360,11 @@ def _header_problem(path: Path, found: list[str], column: str) -> str | None:
     has = f"the file has columns {found}"
     if missing == [column]:
         others = [c for c in found if c not in KEY_COLUMNS]
+        # a column named for scores first; an index or id column last (a newcomer was told
+        # "e.g. --column idx" beside anomaly_score)
+        others.sort(key=lambda c: (not any(w in c.lower() for w in ("score", "psnr", "err",
+                                                                    "loss", "energy")),
+                                   c.lower() in ("idx", "index", "id", "row", "unnamed: 0")))
         example = f" (e.g. --column {others[0]})" if others else ""
         return (f"{path}: no column {column!r} of scores; {has}: name the scores' column "
                 f"score (or score_unsmoothed), or give its name with --column{example}")
