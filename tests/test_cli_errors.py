@@ -551,8 +551,22 @@ def test_train_given_one_video_s_frames_says_to_give_their_folder(tmp_path, caps
 def test_train_given_a_dataset_root_names_its_train_folder(tmp_path, capsys):
     write_square_frames(tmp_path / "data" / "train" / "t0", np.ones(8))
     assert main(["train", str(tmp_path / "data"), "--out", str(tmp_path / "out")]) == 2
-    assert (f"data: no videos (video files or folders of frames) in it; it holds train/: give "
-            f"the normal videos' folder, {tmp_path / 'data' / 'train'}") in _error(capsys)
+    assert (f"data: no videos (video files or folders of frames) in it; it holds the normal "
+            f"videos' folder {tmp_path / 'data' / 'train'}: give that") in _error(capsys)
+
+
+def test_train_given_one_frame_folder_of_a_dataset_names_its_parent(tmp_path, capsys):
+    """UCSD's training/frames/01 was told to be moved into a train/ folder of its own, though
+    its parent holds all 16 training videos (a newcomer's trial); a dataset root with its
+    videos in training/frames was told nothing."""
+    for name in ("01", "02"):
+        write_square_frames(tmp_path / "ped" / "training" / "frames" / name, np.ones(8))
+    frames = tmp_path / "ped" / "training" / "frames"
+    assert main(["train", str(frames / "01"), "--out", str(tmp_path / "out")]) == 2
+    assert (f"it is itself one video's frames, and {frames} holds 2 such videos: give "
+            f"{frames} to train on all of them") in _error(capsys)
+    assert main(["train", str(tmp_path / "ped"), "--out", str(tmp_path / "out")]) == 2
+    assert f"it holds the normal videos' folder {frames}: give that" in _error(capsys)
 
 
 def test_a_failed_run_removes_the_empty_folders_it_made_and_keeps_others(tmp_path, capsys):

@@ -1610,13 +1610,21 @@ def _train(args: argparse.Namespace) -> int:
         from mulde.video.decode import is_image_file
 
         frames = any(is_image_file(p) for p in folder.iterdir())
-        inner = folder / "train"
+        siblings = len(list_videos(folder.parent, [])) if frames else 0
+        inner = next((sub for sub in (folder / name for name in _TRAINING_FOLDERS)
+                      if sub.is_dir() and list_videos(sub, [])), None)
+        if frames and siblings > 1:  # one of a dataset's frame folders: its parent holds all
+            hint = (f"; it is itself one video's frames, and {folder.parent} holds "
+                    f"{siblings} such videos: give {folder.parent} to train on all of them")
+        elif frames:
+            hint = (f"; it is itself one video's frames: move it into a folder of its own (e.g. "
+                    f"{folder.parent / 'train' / folder.name}) and give "
+                    f"{folder.parent / 'train'}")
+        else:
+            hint = (f"; it holds the normal videos' folder {inner}: give that"
+                    if inner is not None else "")
         raise DatasetError(f"{folder}: no videos (video files or folders of frames) in it"
-                           + (f"; it is itself one video's frames: move it into a folder of "
-                              f"its own (e.g. {folder.parent / 'train' / folder.name}) and give "
-                              f"{folder.parent / 'train'}" if frames else "")
-                           + (f"; it holds train/: give the normal videos' folder, {inner}"
-                              if inner.is_dir() else ""))
+                           + hint)
     warn_ignored(ignored, folder)
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
@@ -1649,6 +1657,12 @@ def _train(args: argparse.Namespace) -> int:
     print(f"model: {Path(args.out) / MODEL_DIR}")
     _say_stale_export(export, Path(args.out) / MODEL_DIR)
     return 0
+
+
+_TRAINING_FOLDERS = ("train", "training", "training/frames", "training_videos", "Train",
+                     "training/videos")
+"""Where a dataset folder given to `mulde train` commonly keeps its normal videos (the
+layouts of the benchmarks in `mulde.datasets`), named in the error when it holds none itself."""
 
 
 def _stream_line(model: Any, stream: Any) -> str:
