@@ -732,6 +732,13 @@ def test_info_summary_names_reduced_streams_folds_and_a_missing_threshold():
     # the frame stream is fitted on its distinct windows (a strided extractor's copies out)
     described["streams"] = {"frame": {**described["streams"]["appearance"], "train_objects": 57}}
     assert ", 57 distinct windows, frame score sidak" in _pipeline_summary(described)[1]
+    # training videos train skipped are named in the summary too, not in the JSON alone
+    described["training"] = {"videos": 2, "frames": 120, "hours": 120 / 25 / 3600,
+                             "skipped": [{"split": "train", "video": "c3",
+                                          "error": "frames are 50x40"}]}
+    lines = _pipeline_summary(described)
+    assert lines[lines.index(next(x for x in lines if x.startswith("training: "))) + 1] == (
+        "  skipped: 1 training video (first c3: frames are 50x40)")
 
 
 def test_info_summary_warns_when_the_training_video_cannot_check_the_alarm_rate():

@@ -427,13 +427,16 @@ def test_names_differing_by_leading_zeros_or_an_extension_are_told_to_rename(
     assert code == 2 and err.strip().endswith(
         "s.npz: 2 videos are not test videos of shanghaitech: 1_0001, 01_0002.avi (its 2 test "
         "videos: 01_0001, 01_0002); they differ from the test videos' names only by leading "
-        "zeros or an extension: rename them (1_0001 -> 01_0001)")
+        "zeros, a Test prefix or an extension: rename them (1_0001 -> 01_0001)")
     # one name that maps to no test video: no renaming hint
     np.savez(tmp_path / "t.npz", **{"1_0001": SCORES["01_0001"], "9_0002": SCORES["01_0002"]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "t.npz", gt_root=gt)
     assert code == 2 and "rename" not in err
     assert _name_key("Abuse028_x264.mp4") == _name_key("Abuse028_x264")
     assert _name_key("1") == _name_key("01") and _name_key("1_0014") == _name_key("01_0014")
+    # UCSD's official folder names against the testing/frames/ copy's (a newcomer's trial)
+    assert _name_key("Test001") == _name_key("01") == _name_key("test1")
+    assert _name_key("Testing1") != _name_key("1")
 
 
 def test_an_extra_video_of_a_folder_says_how_to_make_it_a_test_video(tmp_path, capsys):

@@ -592,6 +592,11 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     if "videos" in t:
         lines.append(f"training: {t['videos']} videos, {t['frames']} frames "
                      f"({video_length(t['hours'])} at {d['fps']:g} frames/s{_sizes(t)})")
+        skipped = [f for f in t.get("skipped") or [] if isinstance(f, dict)]
+        if skipped:  # said by train when it ran; kept here for whoever reads the model later
+            first = skipped[0]
+            lines.append(f"  skipped: {_count(len(skipped), 'training video')} (first "
+                         f"{first.get('video', '?')}: {first.get('error', '?')})")
     e = d["ensemble"]
     folds = e["calibration_folds"]
     source = (f"out-of-fold training scores ({folds} folds of the training videos)" if folds
@@ -970,8 +975,8 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
         fix = f"; {truth.to_add_a_video}" if truth.to_add_a_video else ""
         if renamed:  # the same videos under other spellings: renaming is the fix
             first = unknown[0]
-            fix = ("; they differ from the test videos' names only by leading zeros or an "
-                   f"extension: rename them ({first} -> {renamed[first]})")
+            fix = ("; they differ from the test videos' names only by leading zeros, a Test "
+                   f"prefix or an extension: rename them ({first} -> {renamed[first]})")
         elif fix and scored.labels and all(y is not None for y in scored.labels.values()):
             fix += (f", or drop --dataset and --root to take the labels from {scored.path}'s "
                     "label column")
@@ -990,9 +995,11 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
 
 
 def _name_key(name: str) -> str:
-    """A video name without a file extension and without the leading zeros of its numbers:
-    "01_0014", "1_0014" and "01_0014.avi" give the same key."""
+    """A video name without a file extension, without UCSD's "Test" before a number and
+    without the leading zeros of its numbers: "01_0014", "1_0014" and "01_0014.avi" give the
+    same key, as do "Test001" (the official folder) and "01" (`testing/frames/`)."""
     stem = re.sub(r"\.[A-Za-z][A-Za-z0-9]*$", "", name)
+    stem = re.sub(r"^test(?=\d)", "", stem, flags=re.IGNORECASE)
     return re.sub(r"\d+", lambda m: str(int(m.group())), stem)
 
 
