@@ -792,7 +792,10 @@ def _export(args: argparse.Namespace) -> int:
             print(f"wrote {out}: {', '.join(f'{s}.onnx' for s in model.streams)} and "
                   "pipeline.json (calibrations, fusion, smoothing, threshold)")
             return 0
-        out = args.out if args.out is not None else args.model.with_suffix(".onnx")
+        from mulde.estimator.persistence import model_file
+
+        # a folder of `mulde fit --out DIR/` exports beside its model.safetensors, inside it
+        out = args.out if args.out is not None else model_file(args.model).with_suffix(".onnx")
         if out.suffix.lower() != ".onnx" or out.is_dir():
             raise UsageError(f"--out {out}: a model's graph is written as one .onnx file; "
                              "give a name such as model.onnx")

@@ -118,6 +118,11 @@ def test_the_cli_exports_a_fitted_model_file(data, tmp_path, capsys):
     assert "wrote " in capsys.readouterr().out
     score, _ = _run(tmp_path / "m.onnx", X_test)
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-5, atol=1e-4)
+    # a folder of `mulde fit --out DIR/` exports inside it, not beside it as DIR.onnx
+    model.save(tmp_path / "fitdir" / "model.safetensors")
+    assert main(["export", str(tmp_path / "fitdir")]) == 0
+    assert (tmp_path / "fitdir" / "model.onnx").is_file()
+    assert not (tmp_path / "fitdir.onnx").exists()
 
 
 def test_a_model_of_named_columns_stores_their_names_in_the_graph(data, tmp_path):
