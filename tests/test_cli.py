@@ -624,8 +624,8 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
                      "--alarms-per-hour", "2"]) == 0
     err = capsys.readouterr().err
     assert f"mulde: note: {out} holds an earlier model; this training replaces it (model/)" in err
-    assert (f"mulde: note: {out / 'onnx'} is the ONNX export of the model this run replaced; "
-            f"it no longer matches: export again with `mulde export {out / 'model'}`") in err
+    assert (f"mulde: note: {out / 'onnx'} was exported from the model this run replaced: "
+            f"export again with `mulde export {out / 'model'}` to match the new one") in err
 
 
 @pytest.mark.parametrize("args, message", [

@@ -243,12 +243,14 @@ def test_more_threads_than_cores_are_warned_of(feats, monkeypatch, capsys):
     import torch
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the session's stay 1
     monkeypatch.setattr(cv2, "setNumThreads", lambda n: None)
     assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
                  "--params", SMALL, "--quiet", "--threads", "8"]) == 0
-    assert ("mulde: warning: --threads 8 is more than this machine's 2 cores; threads beyond "
-            "them slow the work down (--threads 2 or fewer)") in capsys.readouterr().err
+    assert ("mulde: warning: --threads 8 is more than the 2 CPUs this process may use; "
+            "threads beyond them slow the work down (--threads 2 or fewer)"
+            ) in capsys.readouterr().err
     assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
                  "--params", SMALL, "--quiet", "--threads", "2"]) == 0
     assert "--threads" not in capsys.readouterr().err

@@ -896,7 +896,7 @@ def test_what_evaluate_leaves_out_or_replaces_is_said(tmp_path, capsys):
     path = _csv(tmp_path / "s.csv", scores, labels)
     code, metrics, out, err = _run(tmp_path, capsys, path)
     assert code == 0 and metrics["unlabelled_videos"] == ["b"] and "holds an earlier" not in err
-    assert "note: 1 video(s) without labels (b): plotted, left out of the metrics" in out
+    assert "note: 1 video(s) without labels (b): left out of the metrics\n" in out
     code, _, _, err = _run(tmp_path, capsys, path)
     assert code == 0 and (f"mulde: note: {tmp_path / 'r'} holds an earlier report; this "
                           "evaluation replaces it") in err

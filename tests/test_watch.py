@@ -30,7 +30,15 @@ from mulde.video.capture import Capture, open_capture
 from mulde.video.decode import VideoReadError
 from mulde.video.features.registry import build_extractor
 from mulde.video.source import Video
-from mulde.watch import STASH, Watcher, WatchOptions, load_model, snapshot_label, watch_source
+from mulde.watch import (
+    STASH,
+    Watcher,
+    WatchOptions,
+    load_model,
+    snapshot_label,
+    stash_earlier_outputs,
+    watch_source,
+)
 
 ANOMALY = (8, 45)  # test_01 of the scene below: a runner and a wrong-way walker (labels.csv)
 
@@ -610,7 +618,9 @@ def test_an_earlier_watchs_outputs_are_replaced_and_other_files_kept(tmp_path):
     for name in mine:
         (tmp_path / name).write_text("mine")
     watcher, summary = _fake_watch(tmp_path, quiet)
-    assert watcher.replaced == 3 + 4 + 2  # scores, events, watch.json; 4 event files; 2 temps
+    assert watcher.replaced == 3 + 4  # scores, events, watch.json; 4 event files
+    assert not (tmp_path / "events" / ".event_0003.mp4.4242.0123abcd.tmp").exists()
+    assert not (tmp_path / ".events.json.4242.89abcdef.tmp").exists()  # removed, uncounted
     assert summary["events"] == 0 and json.loads((tmp_path / "events.json").read_text()) == []
     assert not list((tmp_path / "events").glob("event_0*"))
     for name in mine:
@@ -638,24 +648,39 @@ def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys
     assert "replaced" not in capsys.readouterr().err  # a fresh folder: nothing said
 
 
-def test_a_watch_that_fails_before_its_first_frame_keeps_the_earlier_outputs(trained,
-                                                                            tmp_path, capsys):
-    """A source that failed at once (another frame size, an unreachable stream, an empty
-    folder) left only an empty events/ where an earlier watch's scores, events and clips had
-    been (a newcomer's trial): they are set aside until the first frame is scored."""
+def test_a_watch_that_scores_no_frame_keeps_the_earlier_outputs(trained, tmp_path, capsys):
+    """A source that failed at its first frame (another frame size) left only an empty
+    events/ where an earlier watch's scores, events and clips had been (a newcomer's trial):
+    they are set aside until the first frame is scored, and put back, alone, otherwise; also
+    for an earlier watch killed before its watch.json, and for a stash a watch killed before
+    its first frame left (a reviewer's cases)."""
     model_dir, video = trained
     out = tmp_path / "out"
+    camera = write_video(tmp_path / "camera.mp4", 3, size=(360, 640), fps=10)
+
+    def files():
+        return {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
     assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
                  "--threshold", "0"]) == 0
-    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    before = files()
     assert Path("events.json") in before and any(p.parent.name == "events" for p in before)
-    (tmp_path / "empty").mkdir()
-    capsys.readouterr()
-    assert main(["watch", str(model_dir), str(tmp_path / "empty"), "--out", str(out),
-                 "--quiet"]) == 2
-    assert "mulde: error:" in capsys.readouterr().err
-    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert after == before and not (out / STASH).exists()
+    for drop in (None, "watch.json"):  # a complete earlier watch; one killed before its end
+        if drop:
+            (out / drop).unlink()
+            before = files()
+        capsys.readouterr()
+        assert main(["watch", str(model_dir), str(camera), "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "another camera view" in err and "frames before it" not in err
+        assert files() == before and not (out / STASH).exists()
+    # a watch killed after setting them aside and before its first frame: its empty outputs
+    # beside the stash; the next watch puts the stash back first
+    stash_earlier_outputs(out)
+    (out / "events.json").write_text("[]")
+    (out / "scores.csv").write_text("frame\n")
+    assert main(["watch", str(model_dir), str(camera), "--out", str(out), "--quiet"]) == 2
+    assert files() == before and not (out / STASH).exists()
     assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
                  "--threshold", "1e9"]) == 0  # a watch that scores: replaced for good
     assert json.loads((out / "events.json").read_text()) == []

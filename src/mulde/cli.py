@@ -939,8 +939,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     unlabelled = metrics.get("unlabelled_videos") or []
     if unlabelled:
         shown = ", ".join(unlabelled[:5]) + (" ..." if len(unlabelled) > 5 else "")
-        print(f"note: {len(unlabelled)} video(s) without labels ({shown}): plotted, left out "
-              "of the metrics")
+        print(f"note: {len(unlabelled)} video(s) without labels ({shown}): left out of the "
+              "metrics" + ("" if args.metrics_only else " (plotted in the report)"))
     for note in metrics.get("notes", []):
         print(f"note: {note}")
     for warning in metrics.get("warnings", []):
@@ -1205,8 +1205,8 @@ def _stale_export(out: Path) -> Path | None:
 def _say_stale_export(export: Path | None, model: Path) -> None:
     """Say, once the new model is written, that an earlier ONNX export no longer matches."""
     if export is not None:
-        print(f"mulde: note: {export} is the ONNX export of the model this run replaced; it "
-              f"no longer matches: export again with `mulde export {model}`", file=sys.stderr)
+        print(f"mulde: note: {export} was exported from the model this run replaced: export "
+              f"again with `mulde export {model}` to match the new one", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -1828,10 +1828,11 @@ def set_threads(n: int) -> None:
 
     if n < 1:
         raise UsageError(f"--threads must be >= 1, got {n}")
-    cores = os.cpu_count()
+    affinity = getattr(os, "sched_getaffinity", None)  # the CPUs this process may use
+    cores = len(affinity(0)) if affinity is not None else os.cpu_count()
     if cores and n > cores:  # oversubscribed threads wait on one another: many times slower
-        print(f"mulde: warning: --threads {n} is more than this machine's {cores} cores; "
-              f"threads beyond them slow the work down (--threads {cores} or fewer)",
+        print(f"mulde: warning: --threads {n} is more than the {cores} CPUs this process may "
+              f"use; threads beyond them slow the work down (--threads {cores} or fewer)",
               file=sys.stderr)
     torch.set_num_threads(n)
     cv2.setNumThreads(n)
@@ -1912,7 +1913,8 @@ def build_parser() -> _MuldeParser:
                    "aggregate in one graph (input x, outputs anomaly_score, energies); for a "
                    "pipeline one graph per stream with its calibration (outputs "
                    "anomaly_score, calibrated_score) and pipeline.json")
-    p.add_argument("--out", type=Path, help="the .onnx file (default: MODEL with .onnx); for a "
+    p.add_argument("--out", type=Path, help="the .onnx file (default: MODEL with .onnx, or "
+                   "DIR/model.onnx for a folder DIR of mulde fit); for a "
                    "pipeline a folder (default: DIR/onnx)")
     p.set_defaults(func=_export)
 

@@ -107,11 +107,12 @@ def stash_earlier_outputs(out: str | Path) -> int:
     """Move an earlier watch's outputs in the folder `out` (`clear_earlier_outputs`' names)
     into out/`STASH`, so that a new watch writes beside nothing of them while they can still
     come back (`restore_earlier_outputs`) if it fails before scoring a frame; return how many
-    files went (moved, or removed: the temp files of killed writers). A stash a killed watch
-    left is restored first (its files where no file of that name is)."""
+    files were moved (the temp files of killed writers are removed, uncounted). A stash a
+    killed watch left is restored first: that watch scored no frame (the stash goes at the
+    first), so the stash holds the outputs to keep."""
     out = Path(out)
-    if (out / STASH).is_dir():
-        restore_earlier_outputs(out, replace=False)
+    if (out / STASH).is_dir():  # only a watch killed before its first frame leaves one
+        restore_earlier_outputs(out)
     kept, temps = _earlier_files(out)
     for path in temps:
         with contextlib.suppress(FileNotFoundError):
@@ -120,23 +121,31 @@ def stash_earlier_outputs(out: str | Path) -> int:
         target = out / STASH / path.relative_to(out)
         target.parent.mkdir(parents=True, exist_ok=True)
         path.replace(target)
-    return len(kept) + len(temps)
+    return len(kept)
 
 
-def restore_earlier_outputs(out: str | Path, replace: bool = True) -> None:
-    """Move the stashed outputs of an earlier watch (`stash_earlier_outputs`) back into the
-    folder `out`, over this watch's files of those names (with `replace`; else only where
-    none is), and remove the stash."""
+def restore_earlier_outputs(out: str | Path) -> None:
+    """Put the stashed outputs of an earlier watch (`stash_earlier_outputs`) back into the
+    folder `out` in place of this watch's (all of this watch's outputs go first, so the
+    folder never mixes the two), event files before the summaries that name them, then
+    remove the stash. A file that cannot be moved back stays in the stash (not removed)."""
     out = Path(out)
     stash = out / STASH
     if not stash.is_dir():
         return
-    for path in sorted(p for p in stash.rglob("*") if p.is_file()):
+    clear_earlier_outputs(out)  # this watch's own: a watch.json of frames 0, say
+    files = sorted((p for p in stash.rglob("*") if p.is_file()),
+                   key=lambda p: (p.parent == stash, str(p)))  # events/ first
+    left = False
+    for path in files:
         target = out / path.relative_to(stash)
-        if replace or not target.exists():
+        try:
             target.parent.mkdir(parents=True, exist_ok=True)
             path.replace(target)
-    shutil.rmtree(stash, ignore_errors=True)
+        except OSError:
+            left = True
+    if not left:
+        shutil.rmtree(stash, ignore_errors=True)
 
 
 def clear_earlier_outputs(out: str | Path) -> int:
@@ -309,7 +318,17 @@ class Watcher:
         # an earlier watch's outputs, said by the caller: set aside until the first frame is
         # scored (a source that fails before it leaves them as they were)
         self.replaced = stash_earlier_outputs(self.out)
-        (self.out / "events").mkdir(exist_ok=True)
+        try:
+            (self.out / "events").mkdir(exist_ok=True)
+            self._init_state(scorer, capture, options, streams, max_height, training_frames)
+        except BaseException:
+            restore_earlier_outputs(self.out)
+            raise
+
+    def _init_state(self, scorer: LiveScorer, capture: Capture, options: WatchOptions,
+                    streams: list[str], max_height: int | None,
+                    training_frames: int | None) -> None:
+        """The rest of `__init__`, once an earlier watch's outputs are set aside."""
         self.streams = streams
         self.max_height = max_height
         self.training_frames = training_frames
@@ -343,12 +362,9 @@ class Watcher:
         try:
             with _stop_on_signals(stop), recorded_warnings(kept, into=self.notes):
                 return self._run(stop)
-        except BaseException:
-            if self.state.last is None:  # no frame scored: the earlier watch's files return
-                restore_earlier_outputs(self.out)
-            raise
         finally:
-            shutil.rmtree(self.out / STASH, ignore_errors=True)  # replaced for good
+            if self.state.last is None:  # no frame scored (failed, stopped, or an empty
+                restore_earlier_outputs(self.out)  # source): the earlier watch's files return
 
     def _take(self, frame: Any, writer: Any, arrived: float) -> None:
         """One arriving frame (read from the source at `arrived`): kept for snapshots and
@@ -688,7 +704,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
         n = watcher.replaced
         note(f"{out} holds an earlier watch's outputs: {n} file{'s' if n != 1 else ''} of those "
              "it writes (scores.csv, events.json, watch.json, events/event_*; other files stay), "
-             "replaced once this watch scores its first frame (kept if it fails before)")
+             "replaced once this watch scores its first frame (kept if it scores none)")
     watcher.notes = list(said)  # the notes on the source and model, kept in watch.json
     return watcher.run()
 

@@ -205,7 +205,10 @@ def test_an_edited_calibration_or_threshold_is_refused(saved):
     with pytest.raises(ArtifactError, match=r"pipeline\.json: its settings do not match their "
                                             r"SHA-256 \(edited or damaged after saving"):
         PipelineModel.load(saved)
-    edit_manifest(saved, lambda m: m.pop(SELF_DIGEST))  # saved before the digest: read
+    edit_manifest(saved, lambda m: m["streams"][first]["calibration"].update(high=2.0))
+    assert PipelineModel.load(saved).ensemble.fits_  # re-signed, as a save would: read
+    edit_manifest(saved, lambda m: m.pop(SELF_DIGEST), sign=False)  # saved before the digest
+    assert SELF_DIGEST not in json.loads((saved / MANIFEST).read_text())
     PipelineModel.load(saved)
 
 

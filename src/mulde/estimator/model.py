@@ -327,7 +327,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         which cancels the DSM loss's noise-odd term at small noise at the same cost a step
         (`mulde.core.training.antithetic_batch`; issue 15, round 14); an epoch (n_epochs) is
         then twice as many steps.
-    n_epochs, max_steps: training stops at whichever comes first (None: no such limit).
+    n_epochs, max_steps: training stops at whichever comes first (None: no such limit; both
+        None is refused by `check_params`, ValueError).
     validation_fraction, eval_every, patience: the share of training rows held out ("auto",
         the default since issue 15's round 41: a tenth, a fifth where the network has three
         or more hidden layers and the n rows given to `fit` are at least 50 per feature, as
