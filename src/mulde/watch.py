@@ -37,9 +37,10 @@ events. Outputs in the output folder, written as the stream goes:
 An output folder that holds an earlier watch's outputs is cleared of them first (only the
 names above; other files stay), so the folder never mixes two runs: they are set aside
 (`stash_earlier_outputs`) and removed once the new watch scores its first frame, or put back
-if it fails before (a source that cannot be read, frames of another size). Ctrl-C
-(KeyboardInterrupt) stops the loop; the pending frames are scored, the open event is closed
-and every file written, then it is raised again for the caller.
+in place of its outputs if it scores none (a source that cannot be read, frames of another
+size, Ctrl-C before the first frame). Ctrl-C (KeyboardInterrupt) stops the loop; the pending
+frames are scored, the open event is closed and every file written, then it is raised again
+for the caller.
 """
 
 from __future__ import annotations
