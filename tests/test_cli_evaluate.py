@@ -907,15 +907,19 @@ def test_what_evaluate_leaves_out_or_replaces_is_said(tmp_path, capsys):
                                         "is NaN")
     from mulde.evaluation import EvaluationProtocol, compute_metrics
 
-    # smoothing lifts the micro AUC to 0.5 while the raw scores are inverted: the warning
-    # names the number it quotes
+    # smoothing lifts the micro AUC to the chance band while the raw scores are inverted:
+    # flipping the direction would invert the AUC reported, so no warning; inverted both
+    # ways, the warning quotes both numbers (it quoted the unsmoothed one as "micro AUC")
     raw = {"v": np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0] * 4)}
     y = {"v": np.array([0, 1, 0, 1, 0, 1] * 4)}
     m = compute_metrics(raw, y, EvaluationProtocol(smoothing_sigma=3.0))
-    assert m["micro_auc_unsmoothed"] < 0.45 and m["micro_auc"] >= m["micro_auc_unsmoothed"]
+    assert m["micro_auc_unsmoothed"] < 0.45 <= m["micro_auc"] and not m["warnings"]
+    raw = {"v": np.r_[np.ones(12), np.zeros(12)]}
+    y = {"v": np.r_[np.zeros(12, int), np.ones(12, int)]}
+    m = compute_metrics(raw, y, EvaluationProtocol(smoothing_sigma=1.0))
     assert m["warnings"][0].startswith(
-        f"micro AUC before smoothing (micro_auc_unsmoothed) {m['micro_auc_unsmoothed']:.4f} "
-        "is below 0.5")
+        f"micro AUC {m['micro_auc']:.4f} (unsmoothed {m['micro_auc_unsmoothed']:.4f}) is "
+        "below 0.5 by more than 0.05")
 
 
 def test_a_negative_offset_names_its_option_and_a_metrics_only_run_promises_no_plots(

@@ -427,13 +427,16 @@ def compute_metrics(
     out["n_frames"] = int(sum(s.size for s in raw.values()))
     out["n_anomalous_frames"] = n_anomalous
     out["warnings"] = []
-    low = min(out["micro_auc"], out["micro_auc_unsmoothed"])
-    which = ("micro AUC" if low == out["micro_auc"] or not protocol.smooths
-             else "micro AUC before smoothing (micro_auc_unsmoothed)")
-    inverted = low < 0.5 - INVERSION_MARGIN
+    # inverted only where the smoothed and the unsmoothed ranking both are: where smoothing
+    # lifts the AUC above the band, flipping the direction would invert the reported one
+    low = out["micro_auc"]
+    shown = f"micro AUC {low:.4f}" + (f" (unsmoothed {out['micro_auc_unsmoothed']:.4f})"
+                                      if protocol.smooths else "")
+    inverted = max(low, out["micro_auc_unsmoothed"]) < 0.5 - INVERSION_MARGIN
     if inverted and protocol.direction == "anomaly":
         out["warnings"].append(
-            f"{which} {low:.4f} is below 0.5 by more than {INVERSION_MARGIN:g}: the scores "
+            f"{shown} is below 0.5 by more than "
+            f"{INVERSION_MARGIN:g}: the scores "
             "rank normal frames above anomalous "
             "ones; if higher scores mean more normal (normality, PSNR, regularity, "
             "log-likelihood), evaluate with score direction 'normality' (--direction "
@@ -441,7 +444,8 @@ def compute_metrics(
         )
     elif inverted:  # the other direction already: the scores look like anomaly scores
         out["warnings"].append(
-            f"{which} {low:.4f} is below 0.5 by more than {INVERSION_MARGIN:g} with the "
+            f"{shown} is below 0.5 by more than "
+            f"{INVERSION_MARGIN:g} with the "
             "scores taken as normality scores "
             "(direction 'normality': negated): they look like anomaly scores (higher = more "
             "anomalous); if they are, evaluate with score direction 'anomaly' (drop "
