@@ -911,3 +911,26 @@ def test_watch_help_lists_its_exit_statuses(capsys):
     assert f"{STREAM_LOST} a network stream lost" in text
     for status in ("0 the source ended", "130 interrupted", "1 a crash", "fails partway"):
         assert status in text
+
+
+def test_ctrl_c_before_the_first_frame_says_the_folder_is_as_it_was(trained, tmp_path,
+                                                                    monkeypatch, capsys):
+    """"outputs written" was said after Ctrl-C before any frame, when an earlier watch's
+    outputs had been put back (a reviewer's point)."""
+    import mulde.watch
+
+    model_dir, video = trained
+    out = tmp_path / "out"
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
+                 "--threshold", "1e9"]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+
+    def stopped_at_once(self, stop):  # Ctrl-C before the first frame arrives
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mulde.watch.Watcher, "_run", stopped_at_once)
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet"]) == 130
+    assert capsys.readouterr().err.endswith(
+        f"mulde: interrupted before the first frame was scored; {out} is as it was\n")
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -1386,7 +1386,12 @@ def _watch(args: argparse.Namespace) -> int:
             timeout_s=args.timeout, pre_s=args.pre, post_s=args.post,
             status=None if args.quiet else default_status(), log=sys.stderr)
     except KeyboardInterrupt:
-        print(f"mulde: interrupted; outputs written to {args.out}", file=sys.stderr)
+        if _record_stamp(Path(args.out)) in (None, earlier) and not created:
+            # no frame scored: an earlier watch's outputs were put back (`Watcher.run`)
+            print(f"mulde: interrupted before the first frame was scored; {args.out} is as "
+                  "it was", file=sys.stderr)
+        else:
+            print(f"mulde: interrupted; outputs written to {args.out}", file=sys.stderr)
         return 130
     except Exception as err:  # a source, model or setting that failed: say what is left
         if not isinstance(err, (ValueError, *_user_errors())):
