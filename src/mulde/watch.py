@@ -156,18 +156,12 @@ def clear_earlier_outputs(out: str | Path) -> int:
     return how many files went. Only those names are touched (the `events/` folder stays,
     and any other file in either folder). events.json and watch.json go first, so that an
     interrupted clearing never leaves them naming files that are gone."""
-    out = Path(out)
-    top = [out / name for name in _OUTPUTS]
-    events = out / "events"
-    inside = sorted(p for p in events.iterdir() if p.is_file()) if events.is_dir() else []
-    temps = sorted(p for p in out.iterdir() if p.is_file()) if out.is_dir() else []
+    kept, temps = _earlier_files(Path(out))
     removed = 0
-    for path in [*top, *(p for p in inside if _EVENT_FILE.match(p.name) or _own_temp(p, True)),
-                 *(p for p in temps if _own_temp(p, False))]:
+    for path in [*kept, *temps]:
         try:
-            if path.is_file():
-                path.unlink()
-                removed += 1
+            path.unlink()
+            removed += 1
         except FileNotFoundError:  # gone meanwhile
             continue
     return removed
@@ -316,20 +310,6 @@ class Watcher:
                  max_height: int | None = None, training_frames: int | None = None) -> None:
         self.scorer, self.capture, self.options = scorer, capture, options
         self.out = ensure_writable(Path(out))
-        # an earlier watch's outputs, said by the caller: set aside until the first frame is
-        # scored (a source that fails before it leaves them as they were)
-        self.replaced = stash_earlier_outputs(self.out)
-        try:
-            (self.out / "events").mkdir(exist_ok=True)
-            self._init_state(scorer, capture, options, streams, max_height, training_frames)
-        except BaseException:
-            restore_earlier_outputs(self.out)
-            raise
-
-    def _init_state(self, scorer: LiveScorer, capture: Capture, options: WatchOptions,
-                    streams: list[str], max_height: int | None,
-                    training_frames: int | None) -> None:
-        """The rest of `__init__`, once an earlier watch's outputs are set aside."""
         self.streams = streams
         self.max_height = max_height
         self.training_frames = training_frames
@@ -345,7 +325,15 @@ class Watcher:
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
         self.notes: list[str] = []  # notes on the source, for watch.json (`run` adds)
-        self._write_events()  # no event yet: what a reader of the folder sees meanwhile
+        # an earlier watch's outputs, said by the caller: set aside until the first frame is
+        # scored (a source that fails before it leaves them as they were)
+        self.replaced = stash_earlier_outputs(self.out)
+        try:
+            (self.out / "events").mkdir(exist_ok=True)
+            self._write_events()  # no event yet: what a reader of the folder sees meanwhile
+        except BaseException:
+            restore_earlier_outputs(self.out)
+            raise
 
     @property
     def fps(self) -> float:

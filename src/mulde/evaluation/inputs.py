@@ -470,16 +470,14 @@ def _count_problem(
     def fits(a: FrameAlignment) -> bool:
         return all(f in a.expected(m) and a.expected(m)[1] for f, m in counts.values())
 
+    name, found, n = bad[0]
     if not alignment.is_identity and fits(FrameAlignment(unscored=alignment.unscored)):
         given = " ".join(f"{flag} {value}" for flag, value in (
             ("--frame-offset", alignment.frame_offset), ("--end-offset", alignment.end_offset),
             ("--frames-per-score", alignment.frames_per_score))
             if value != (1 if flag == "--frames-per-score" else 0))
-        name, found, n = bad[0]
         return (alignment._mismatch(name, n, found) + f"; every video has one score per frame: "
                 f"drop {given}")
-
-    name, found, n = bad[0]
     fix = alignment._remedy(n - alignment.frame_offset - alignment.end_offset, found, fits)
     fitting = len(counts) - len(bad)
     if fix or len(bad) == 1:
