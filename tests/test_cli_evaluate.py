@@ -745,11 +745,11 @@ def _evaluate_options() -> list[tuple[str, object, str]]:
             if a.option_strings and a.dest not in ("help",)]
 
 
-def test_every_evaluate_option_and_default_is_in_help_and_readme():
+def test_every_evaluate_option_and_default_is_in_help_and_the_docs():
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices["evaluate"]
     text = " ".join(sub.format_help().split())
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Evaluating any method's scores"):]
+    page = (REPO / "docs" / "evaluation.md").read_text()
+    section = page[page.index("## Options"):]
     section = section[:section.index("\n## ", 3)]
     rows = {line.split("`")[1].split()[0]: line for line in section.splitlines()
             if line.startswith("| `--")}
@@ -757,7 +757,7 @@ def test_every_evaluate_option_and_default_is_in_help_and_readme():
     assert len(options) == 19
     for option, default, help_text in options:
         assert option in text, option
-        assert option in rows, f"{option}: no row in the README's evaluation table"
+        assert option in rows, f"{option}: no row in docs/evaluation.md's options table"
         shown = "off" if default is False else default
         if shown is not None:
             assert f"default: {shown}" in text, (option, shown)

@@ -34,3 +34,38 @@ def test_the_readme_run_usage_names_every_run_option():
     missing = sorted(o for o in options - ray - {"--help"} if f"[{o}" not in usage
                      and f" {o} " not in usage and f"| {o}" not in usage)
     assert not missing, f"README's mulde run usage lacks {missing}"
+
+
+SECTION_CITATION = re.compile(r'(?<![\w/])(README|docs/[a-z_]+\.md)\)?,?\s+\(?"([^"]+)"')
+
+
+def _cited_places(text: str) -> set[str]:
+    """The headings of a Markdown text and the first words of its paragraphs, each with its
+    whitespace collapsed: what `README, "..."` or `docs/x.md, "..."` may cite."""
+    places = {m.group(1).strip() for m in re.finditer(r"^#+ (.+)$", text, re.MULTILINE)}
+    places |= {block.strip() for block in text.split("\n\n")}
+    return {" ".join(place.split()) for place in places}
+
+
+def test_section_citations_name_existing_sections():
+    """Every `README, "Section"` and `docs/page.md, "Section"` in the README, the docs and
+    the package names a page that exists and a heading, or the start of a paragraph, that it
+    holds (sections moved from the README to docs/ pages on 2026-12-05 must be cited there)."""
+    sources = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
+               *sorted((REPO / "src").rglob("*.py"))]
+    pages: dict[str, set[str]] = {}
+    broken = []
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for match in SECTION_CITATION.finditer(text):
+            page = "README.md" if match.group(1) == "README" else match.group(1)
+            if not (REPO / page).exists():
+                broken.append(f"{path.name}: {page} does not exist")
+                continue
+            if page not in pages:
+                pages[page] = _cited_places((REPO / page).read_text(encoding="utf-8"))
+            # a citation may wrap inside a comment ("# ") and end in an ellipsis
+            section = " ".join(match.group(2).replace("\n#", "\n").split()).removesuffix(" ...")
+            if not any(place.startswith(section) for place in pages[page]):
+                broken.append(f"{path.name}: {page}, {section!r}")
+    assert not broken, broken

@@ -7,8 +7,8 @@ run's: equal tensors, different SHA-256s in pipeline.json). `write_safetensors` 
 library stream the file to disk, then rewrites its header with the metadata in key order.
 The format (an 8-byte little-endian header length, the JSON header padded with spaces to a
 multiple of 8, then the data, its offsets counted from the end of the header;
-huggingface/safetensors README, "Format") is unchanged, and the library reads the file as
-it wrote it.
+the "Format" section of huggingface/safetensors' README) is unchanged, and the library
+reads the file as it wrote it.
 """
 
 from __future__ import annotations
