@@ -12,6 +12,9 @@ Parts (select with --parts; all write one JSON, default benchmarks/results/speed
            (`--fit-params JSON`: a candidate setting timed beside them)
   ablation first-layer sharing (net.energy_multiscale vs a loop of net(x, sigma) per level)
            and the single forward pass over [noisy; clean] in the DSM loss (vs two passes)
+  members  a training step of the default's ensembles (the pair of 160 x 3 at d 34, eight of
+           512 x 256 on quarters at d 512), the members one after another as the library
+           trains them vs all at once in batched matrix products (stacked weights)
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/speed.py
 
@@ -45,6 +48,7 @@ from common import (
 from mulde import MULDE
 from mulde.core import (
     DSMLoss,
+    EnergyEnsemble,
     EnergyMLP,
     NoiseSchedule,
     TrainConfig,
@@ -70,7 +74,7 @@ def widths(preset: str, d: int, n_rows: int = FIT_ROWS) -> tuple[int, ...]:
 
 N_LEVELS = 16
 K = 5
-PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit")
+PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit", "members")
 # the `default` preset's overrides that give the default before issue 15, and the default of
 # issue 15's first round (noise range fixed at [1e-3, 1], 1,000 steps); both had the
 # regulariser's beta 0.1 (the default is 0 since round 17: one forward pass less a step),
@@ -465,6 +469,85 @@ def part_ablation(quick: bool, ds: list[int], paper: bool) -> dict:
     return {"sharing": sharing, "scoring_batch_size": chunks, "dsm_loss_passes": loss_rows}
 
 
+def batched_members_loss(net: EnergyEnsemble, x: torch.Tensor, sigma: torch.Tensor,
+                         eps: torch.Tensor, rows: torch.Tensor | None, time_score: float
+                         ) -> torch.Tensor:
+    """`DSMLoss(beta=0, time_score=...)` of an `EnergyEnsemble` of raw-sigma MLPs computed
+    for all members at once: their weights stacked, each layer one `torch.baddbmm`. With
+    `rows` (n, M) each member takes its bag's rows of the batch, padded to the largest bag and
+    masked; without, every member takes every row. The same loss as the library's loop over
+    the members (to float32 rounding), for timing the two."""
+    members = net.members
+    m = len(members)
+    if rows is None:
+        xs, e, s = (v.unsqueeze(0).expand(m, -1, -1) for v in (x, eps, sigma))
+        mask = None
+    else:
+        k = int(rows.sum(0).max())
+        order = torch.argsort((~rows).int(), dim=0, stable=True)[:k].T  # (M, k) bag rows first
+        mask = torch.gather(rows.T, 1, order).float()
+        xs, e, s = x[order], eps[order], sigma[order]
+    noisy = (xs + s * e).requires_grad_(True)
+    level = s.clone().requires_grad_(True)
+    h = torch.cat([noisy, level], dim=2)
+    layers = [[mb.first] + [mod for mod in mb.rest if isinstance(mod, torch.nn.Linear)]
+              for mb in members]
+    for i in range(len(layers[0])):
+        if i:
+            h = torch.nn.functional.gelu(h)
+        weight = torch.stack([ls[i].weight for ls in layers])
+        bias = torch.stack([ls[i].bias for ls in layers])
+        h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+    f = h.squeeze(2)
+    grad, grad_sigma = torch.autograd.grad(f.sum(), (noisy, level), create_graph=True)
+    d = x.shape[1]
+    loss = 0.5 * (e - s * grad).pow(2).sum(dim=2)
+    residual = (s * grad_sigma).squeeze(2) + e.pow(2).sum(dim=2) - d
+    loss = loss + 0.25 * time_score / d * residual.pow(2)
+    if mask is None:
+        return loss.mean()
+    return ((loss * mask).sum(1) / mask.sum(1)).mean()
+
+
+def part_members(quick: bool) -> dict:
+    """Seconds per training step (forward, double backward, Adam) of the default's two
+    ensembles, looped (the library) and batched (`batched_members_loss`), timed alternately
+    on the same batch; and the two losses' difference on it."""
+    rows_out = []
+    shapes = (("pair, d 34", 34, (160, 160, 160), 2, 1.0),
+              ("eight on quarters, d 512", 512, (512, 256), 8, 0.25))
+    for name, d, hidden, n_members, share in shapes:
+        torch.manual_seed(0)
+        net = energy_network(d, hidden, n_members=n_members)
+        opt = torch.optim.Adam(net.parameters(), 1e-3)
+        g = torch.Generator().manual_seed(0)
+        x, eps = torch.randn(1024, d, generator=g), torch.randn(1024, d, generator=g)
+        sigma = NoiseSchedule().sample(1024, g)
+        rows = None if share >= 1 else torch.rand(1024, n_members, generator=g) < share
+        loss_fn = DSMLoss(0.0, "sigma2", 0.25)
+
+        def looped(net=net, x=x, sigma=sigma, eps=eps, rows=rows, loss_fn=loss_fn):
+            return loss_fn(net, x, sigma, eps, rows=rows)
+
+        def batched(net=net, x=x, sigma=sigma, eps=eps, rows=rows):
+            return batched_members_loss(net, x, sigma, eps, rows, 0.25)
+
+        def step(fn, opt=opt):
+            opt.zero_grad(set_to_none=True)
+            fn().backward()
+            opt.step()
+
+        diff = abs(looped().item() - batched().item())
+        ts = compare_times({"looped": partial(step, looped), "batched": partial(step, batched)},
+                           2.0 if quick else 10.0, 60)
+        rows_out.append({"ensemble": name, "d": d, "hidden": list(hidden),
+                         "members": n_members, "share": share, "batch": 1024,
+                         "looped_s": ts["looped"], "batched_s": ts["batched"],
+                         "speedup": ts["looped"] / ts["batched"], "loss_abs_diff": diff})
+        print("members", rows_out[-1], flush=True)
+    return {"steps": rows_out}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--parts", nargs="*", default=list(PARTS), choices=PARTS)
@@ -517,6 +600,9 @@ def main(argv: list[str] | None = None) -> None:
         write_json(out, res)
     if "ablation" in args.parts:
         res["ablation"] = part_ablation(args.quick, args.dims, not args.no_paper)
+        write_json(out, res)
+    if "members" in args.parts:
+        res["members"] = part_members(args.quick)
         write_json(out, res)
     if "fit" in args.parts:
         res["fit"] = part_fit(args.dims[:2], 1 if args.quick else 2, args.fit_rows, device,
