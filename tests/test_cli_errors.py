@@ -235,6 +235,25 @@ def test_a_device_given_twice_differently_is_refused(feats, capsys):
     assert not out.exists()
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
                  "--device", "cpu", "--quiet"]) == 0
+    # one device however written: "cpu:0" is "cpu", "cuda" is "cuda:0" (compared as strings,
+    # they were refused as two); "cuda:1" is another
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
+                 "--device", "cpu:0", "--quiet"]) == 0
+    cuda0 = json.dumps({**json.loads(SMALL), "device": "cuda:0"})
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", cuda0,
+                 "--device", "cuda:1"]) == 2
+    assert _error(capsys) == ('mulde: error: --device cuda:1 and --params device "cuda:0" '
+                              "disagree; give the device once")
+    code = main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", cuda0,
+                 "--device", "cuda", "--quiet"])
+    import torch
+
+    if torch.cuda.is_available():  # fitted on the GPU both name
+        assert code == 0
+    else:  # agreed, then refused as absent (where given: --params wins)
+        assert code == 2
+        assert _error(capsys).startswith('mulde: error: --params "device": "cuda:0": this '
+                                         "PyTorch sees no CUDA GPU")
 
 
 def test_more_threads_than_cores_are_warned_of(feats, monkeypatch, capsys):

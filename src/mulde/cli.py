@@ -141,6 +141,7 @@ def _fit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mulde import MULDE
+    from mulde.core.device import same_device
     from mulde.core.training import FEATURES_LR_FROM, members_reason
     from mulde.estimator.persistence import model_file
     from mulde.io.atomic import ensure_writable
@@ -168,7 +169,7 @@ def _fit(args: argparse.Namespace) -> int:
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     if (args.device is not None and "device" in overrides
-            and overrides["device"] != args.device):  # both set the one model's device
+            and not same_device(overrides["device"], args.device)):  # one model's device
         raise UsageError(f"--device {args.device} and --params device "
                          f"{json.dumps(overrides['device'])} disagree; give the device once")
     # --params wins over --quiet, as it does for `mulde run`'s models
