@@ -289,6 +289,24 @@ def test_rows_too_far_out_to_score_are_one_line_naming_the_file(model, feats, ca
     assert not (feats / "s.npy").exists()
 
 
+def test_training_rows_too_far_out_to_fit_are_one_line_naming_the_file(feats, capsys):
+    """The same refusal in `mulde fit` named no file (the training file's rows): a column
+    near float64's limit leaves a row beyond float32 once centred."""
+    X = np.random.default_rng(4).standard_normal((50, 3))
+    X[:, 1], X[7, 1] = 1.7e308, -1.7e308
+    np.save(feats / "huge.npy", X)
+    out = feats / "fitted" / "m.safetensors"
+    assert main(["fit", str(feats / "huge.npy"), "--out", str(out), "--params", SMALL,
+                 "--quiet"]) == 2
+    said = _error(capsys)
+    assert said.startswith(f"mulde: error: {feats / 'huge.npy'}: 1 row(s) lie beyond the "
+                           "float32 range once standardised")
+    assert said.endswith("rows 7 (counted from 0; row 7's column 1 holds -1.7e+308); such "
+                         "values are usually a placeholder for a missing reading or a unit "
+                         "error: impute or drop those rows")
+    assert not (feats / "fitted").exists()
+
+
 def test_an_empty_npy_file_is_one_line(feats, capsys):
     (feats / "zero.npy").write_bytes(b"")
     assert main(["fit", str(feats / "zero.npy"), "--out", str(feats / "z.safetensors")]) == 2

@@ -209,7 +209,8 @@ def _fit(args: argparse.Namespace) -> int:
         note = _fit_length_note(model, X.shape, args.preset)
         if note and not terminal and not args.quiet:  # no bar here: a log would stay silent
             print(note, file=sys.stderr)
-        with _constant_columns_named(header if len(header) == X.shape[1] else None):
+        with (_constant_columns_named(header if len(header) == X.shape[1] else None),
+              _rows_of(args.features)):
             model.fit(X)
         if len(header) == X.shape[1]:  # each name its own (read_features refuses repeats)
             # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
@@ -303,6 +304,19 @@ def _constant_columns_named(header: list[str] | None) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _rows_of(features: str | Path) -> Iterator[None]:
+    """Within the block, rows too far out for the model (`OutOfRangeRowsError`: to fit in
+    `mulde fit`, to score in `mulde score`) are said with the name of the features file they
+    came from, whose rows the message counts."""
+    from mulde.estimator.model import OutOfRangeRowsError  # torch: the block uses it anyway
+
+    try:
+        yield
+    except OutOfRangeRowsError as err:
+        raise err.said_of(str(features)) from err
+
+
 def _score(args: argparse.Namespace) -> int:
     if (Path(args.model).suffix.lower() in FEATURE_SUFFIXES
             and Path(args.features).suffix.lower() == ".safetensors"):
@@ -326,7 +340,6 @@ def _score(args: argparse.Namespace) -> int:
 
 def _score_into(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.estimator.model import OutOfRangeRowsError
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import energy_columns, read_features, write_scores
 
@@ -343,11 +356,9 @@ def _score_into(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # the columns are checked above, where the file names them
         warnings.filterwarnings("ignore", message="X does not have valid feature names",
                                 category=UserWarning)
-        try:
+        with _rows_of(args.features):
             scores = (model.score_samples_multiscale(X) if args.multiscale
                       else model.anomaly_score(X))
-        except OutOfRangeRowsError as err:  # the file's rows: said with its name
-            raise OutOfRangeRowsError(f"{args.features}: {err}") from err
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
     columns = energy_columns(model.sigmas_) if args.multiscale else None
     path = write_scores(args.out, scores, columns)
