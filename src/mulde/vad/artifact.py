@@ -107,6 +107,8 @@ def saved_model_digest(folder: str | Path) -> str | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return model_digest(manifest) if isinstance(manifest, dict) else None
+
+
 # settings that point at files of the training run, not at how features are computed
 _EPHEMERAL = ("scene_background", "boxes_cache")
 
