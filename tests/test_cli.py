@@ -614,18 +614,81 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     assert f"each of {held['folds']} folds of the training videos (the folds of this check, " \
            "not the calibration's)" in held["definition"]
     # trained again into the same folder: the earlier model is said to go, and its ONNX
-    # export (which stayed, unsaid) is said to no longer match (a newcomer's trial)
+    # export (which stayed, unsaid) is said to no longer match (a newcomer's trial), where
+    # the new model differs from the one exported
     assert main(["export", str(out / "model")]) == 2  # kNN streams export no graph: fake one
     capsys.readouterr()
     (out / "onnx").mkdir()
-    (out / "onnx" / "pipeline.json").write_text(json.dumps({"onnx": {"streams": {}}}))
-    with pytest.warns(UserWarning, match=r"notes\.txt"):
+    from mulde.vad.export import SOURCE_DIGEST
+
+    (out / "onnx" / "pipeline.json").write_text(json.dumps(
+        {"onnx": {"streams": {}, SOURCE_DIGEST: model.digest}}))
+    stale = (f"mulde: note: {out / 'onnx'} was exported from an earlier model than the one "
+             f"this run wrote: export again with `mulde export {out / 'model'}` to match the "
+             "new one")
+    with pytest.warns(UserWarning, match=r"notes\.txt"):  # the same: its fits read back
         assert main(["train", str(root / "train"), "--out", str(out), "--detector", "knn",
                      "--alarms-per-hour", "2"]) == 0
     err = capsys.readouterr().err
     assert f"mulde: note: {out} holds an earlier model; this training replaces it (model/)" in err
-    assert (f"mulde: note: {out / 'onnx'} was exported from the model this run replaced: "
-            f"export again with `mulde export {out / 'model'}` to match the new one") in err
+    assert "was exported from" not in err
+    with pytest.warns(UserWarning, match=r"notes\.txt"):  # another threshold: another model
+        assert main(["train", str(root / "train"), "--out", str(out), "--detector", "knn",
+                     "--alarms-per-hour", "3"]) == 0
+    assert stale in capsys.readouterr().err
+
+
+def _gmm_pipeline(smoothing_sigma: float):
+    """A small fitted pipeline of one GMM stream (fits in a second)."""
+    from mulde.vad import StreamEnsemble
+    from mulde.vad.artifact import PipelineModel
+    from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
+    from mulde.video.features.objects import ObjectCentricExtractor
+
+    rng = np.random.default_rng(0)
+    train = {}
+    for i in range(3):
+        idx = np.repeat(np.arange(20), 2)
+        train[f"v{i}"] = VideoFeatures.of({Stream.VELOCITY: ObjectFeatures.build(
+            rng.normal(size=(len(idx), 2)), idx, np.tile([1.0, 1, 5, 5], (len(idx), 1)), 20,
+            2)})
+    return PipelineModel.fit(ObjectCentricExtractor(streams=("velocity",)), train,
+                             StreamEnsemble("gmm", calibration_folds=None), fps=10.0,
+                             smoothing_sigma=smoothing_sigma)
+
+
+def test_an_earlier_onnx_export_is_said_stale_only_where_the_new_model_differs(tmp_path,
+                                                                                capsys):
+    """The note that out/onnx no longer matches showed after every run or train into the
+    folder, also one that wrote the same model again (its fits read back from the cache).
+    It now compares the new model's digest with the one the export recorded (or, for an
+    export that recorded none, with the model's before the run)."""
+    from mulde.cli import _earlier_export, _say_stale_export
+    from mulde.vad.export import SOURCE_DIGEST
+
+    out, first, second = tmp_path / "run", _gmm_pipeline(1.0), _gmm_pipeline(2.0)
+    model = out / "model"
+    assert _earlier_export(out, model) is None  # no export: nothing to say
+    first.save(model)
+    (out / "onnx").mkdir()
+    note = (f"mulde: note: {out / 'onnx'} was exported from an earlier model than the one "
+            f"this run wrote: export again with `mulde export {model}` to match the new one\n")
+
+    def rerun(new, source):
+        (out / "onnx" / "pipeline.json").write_text(json.dumps(
+            {"onnx": {"streams": {}, **({SOURCE_DIGEST: source} if source else {})}}))
+        export = _earlier_export(out, model)
+        new.save(model)
+        _say_stale_export(export, model)
+        return capsys.readouterr().err
+
+    assert rerun(first, first.digest) == ""  # the same model again: the export matches
+    assert rerun(second, first.digest) == note  # another model
+    assert rerun(second, first.digest) == note  # written again: the export is still first's
+    assert rerun(first, first.digest) == ""  # back to the model exported
+    # an export that recorded no model (written before mulde did): the model before the run
+    assert rerun(first, None) == ""
+    assert rerun(second, None) == note
 
 
 @pytest.mark.parametrize("args, message", [

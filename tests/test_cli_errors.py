@@ -235,6 +235,25 @@ def test_a_device_given_twice_differently_is_refused(feats, capsys):
     assert not out.exists()
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
                  "--device", "cpu", "--quiet"]) == 0
+    # one device however written: "cpu:0" is "cpu", "cuda" is "cuda:0" (compared as strings,
+    # they were refused as two); "cuda:1" is another
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
+                 "--device", "cpu:0", "--quiet"]) == 0
+    cuda0 = json.dumps({**json.loads(SMALL), "device": "cuda:0"})
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", cuda0,
+                 "--device", "cuda:1"]) == 2
+    assert _error(capsys) == ('mulde: error: --device cuda:1 and --params device "cuda:0" '
+                              "disagree; give the device once")
+    code = main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", cuda0,
+                 "--device", "cuda", "--quiet"])
+    import torch
+
+    if torch.cuda.is_available():  # fitted on the GPU both name
+        assert code == 0
+    else:  # agreed, then refused as absent (where given: --params wins)
+        assert code == 2
+        assert _error(capsys).startswith('mulde: error: --params "device": "cuda:0": this '
+                                         "PyTorch sees no CUDA GPU")
 
 
 def test_more_threads_than_cores_are_warned_of(feats, monkeypatch, capsys):
@@ -268,6 +287,24 @@ def test_rows_too_far_out_to_score_are_one_line_naming_the_file(model, feats, ca
                            "float32 range once standardised")
     assert "rows 2 (counted from 0; row 2's column 1 holds 1e+300)" in said
     assert not (feats / "s.npy").exists()
+
+
+def test_training_rows_too_far_out_to_fit_are_one_line_naming_the_file(feats, capsys):
+    """The same refusal in `mulde fit` named no file (the training file's rows): a column
+    near float64's limit leaves a row beyond float32 once centred."""
+    X = np.random.default_rng(4).standard_normal((50, 3))
+    X[:, 1], X[7, 1] = 1.7e308, -1.7e308
+    np.save(feats / "huge.npy", X)
+    out = feats / "fitted" / "m.safetensors"
+    assert main(["fit", str(feats / "huge.npy"), "--out", str(out), "--params", SMALL,
+                 "--quiet"]) == 2
+    said = _error(capsys)
+    assert said.startswith(f"mulde: error: {feats / 'huge.npy'}: 1 row(s) lie beyond the "
+                           "float32 range once standardised")
+    assert said.endswith("rows 7 (counted from 0; row 7's column 1 holds -1.7e+308); such "
+                         "values are usually a placeholder for a missing reading or a unit "
+                         "error: impute or drop those rows")
+    assert not (feats / "fitted").exists()
 
 
 def test_an_empty_npy_file_is_one_line(feats, capsys):

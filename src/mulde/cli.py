@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from mulde._version import __version__
 from mulde.estimator.presets import ESTIMATOR_PRESETS
@@ -141,6 +141,7 @@ def _fit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mulde import MULDE
+    from mulde.core.device import same_device
     from mulde.core.training import FEATURES_LR_FROM, members_reason
     from mulde.estimator.persistence import model_file
     from mulde.io.atomic import ensure_writable
@@ -168,7 +169,7 @@ def _fit(args: argparse.Namespace) -> int:
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     if (args.device is not None and "device" in overrides
-            and overrides["device"] != args.device):  # both set the one model's device
+            and not same_device(overrides["device"], args.device)):  # one model's device
         raise UsageError(f"--device {args.device} and --params device "
                          f"{json.dumps(overrides['device'])} disagree; give the device once")
     # --params wins over --quiet, as it does for `mulde run`'s models
@@ -208,7 +209,8 @@ def _fit(args: argparse.Namespace) -> int:
         note = _fit_length_note(model, X.shape, args.preset)
         if note and not terminal and not args.quiet:  # no bar here: a log would stay silent
             print(note, file=sys.stderr)
-        with _constant_columns_named(header if len(header) == X.shape[1] else None):
+        with (_constant_columns_named(header if len(header) == X.shape[1] else None),
+              _rows_of(args.features)):
             model.fit(X)
         if len(header) == X.shape[1]:  # each name its own (read_features refuses repeats)
             # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
@@ -302,6 +304,19 @@ def _constant_columns_named(header: list[str] | None) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _rows_of(features: str | Path) -> Iterator[None]:
+    """Within the block, rows too far out for the model (`OutOfRangeRowsError`: to fit in
+    `mulde fit`, to score in `mulde score`) are said with the name of the features file they
+    came from, whose rows the message counts."""
+    from mulde.estimator.model import OutOfRangeRowsError  # torch: the block uses it anyway
+
+    try:
+        yield
+    except OutOfRangeRowsError as err:
+        raise err.said_of(str(features)) from err
+
+
 def _score(args: argparse.Namespace) -> int:
     if (Path(args.model).suffix.lower() in FEATURE_SUFFIXES
             and Path(args.features).suffix.lower() == ".safetensors"):
@@ -325,7 +340,6 @@ def _score(args: argparse.Namespace) -> int:
 
 def _score_into(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.estimator.model import OutOfRangeRowsError
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import energy_columns, read_features, write_scores
 
@@ -342,11 +356,9 @@ def _score_into(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # the columns are checked above, where the file names them
         warnings.filterwarnings("ignore", message="X does not have valid feature names",
                                 category=UserWarning)
-        try:
+        with _rows_of(args.features):
             scores = (model.score_samples_multiscale(X) if args.multiscale
                       else model.anomaly_score(X))
-        except OutOfRangeRowsError as err:  # the file's rows: said with its name
-            raise OutOfRangeRowsError(f"{args.features}: {err}") from err
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
     columns = energy_columns(model.sigmas_) if args.multiscale else None
     path = write_scores(args.out, scores, columns)
@@ -1192,21 +1204,46 @@ def _not_into_a_model(out: Path) -> None:
                          "run an output folder of its own (e.g. --out runs/next)")
 
 
-def _stale_export(out: Path) -> Path | None:
-    """The ONNX export (`mulde export`'s default folder, out/onnx) of the model an earlier run
-    or train left in `out`, which a new run's model replaces; None when there is none."""
-    manifest = Path(out) / "onnx" / "pipeline.json"
+class _EarlierExport(NamedTuple):
+    """An ONNX export (`mulde export`'s default folder, out/onnx) of the model an earlier run
+    or train left in out (`_earlier_export`)."""
+
+    folder: Path
+    source: str | None  # the digest of the model it was exported from, where it says
+    model: str | None  # the digest of the model in out before this run, if any
+
+
+def _earlier_export(out: Path, model: Path) -> _EarlierExport | None:
+    """The ONNX export in out/onnx, with what `_say_stale_export` compares once the run has
+    written its model in `model` (out/model); None when there is none."""
+    folder = Path(out) / "onnx"
     try:
-        return manifest.parent if "onnx" in json.loads(manifest.read_text("utf-8")) else None
-    except (OSError, ValueError, TypeError):
+        onnx = json.loads((folder / "pipeline.json").read_text("utf-8"))["onnx"]
+    except (OSError, ValueError, TypeError, KeyError):
         return None
+    from mulde.vad.artifact import saved_model_digest  # torch: only where there is an export
+    from mulde.vad.export import SOURCE_DIGEST
+
+    source = onnx.get(SOURCE_DIGEST) if isinstance(onnx, dict) else None
+    return _EarlierExport(folder, source if isinstance(source, str) else None,
+                          saved_model_digest(model))
 
 
-def _say_stale_export(export: Path | None, model: Path) -> None:
-    """Say, once the new model is written, that an earlier ONNX export no longer matches."""
-    if export is not None:
-        print(f"mulde: note: {export} was exported from the model this run replaced: export "
-              f"again with `mulde export {model}` to match the new one", file=sys.stderr)
+def _say_stale_export(export: _EarlierExport | None, model: Path) -> None:
+    """Say, once the new model is written in `model`, that an earlier ONNX export no longer
+    matches it: the model's digest (`mulde.vad.artifact.model_digest`) differs from the one
+    the export recorded, or, for an export that recorded none (written before mulde did),
+    from the model's before the run. A rerun that wrote the same model says nothing."""
+    from mulde.vad.artifact import saved_model_digest
+
+    if export is None:
+        return
+    now = saved_model_digest(model)
+    if now is not None and now == (export.source or export.model):
+        return
+    print(f"mulde: note: {export.folder} was exported from an earlier model than the one this "
+          f"run wrote: export again with `mulde export {model}` to match the new one",
+          file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -1222,7 +1259,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"mulde: note: {args.out} holds an earlier run's report; this run replaces it "
               "(report.html, metrics.json, frame_scores.csv, plots/ and model/)",
               file=sys.stderr)
-    export = _stale_export(args.out)
+    export = _earlier_export(args.out, Path(args.out) / "model")
     with _removed_if_left_empty(args.out, args.cache):
         metrics = run_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,
@@ -1647,7 +1684,7 @@ def _train(args: argparse.Namespace) -> int:
     if (Path(args.out) / MODEL_DIR / "pipeline.json").is_file():  # said before the work
         print(f"mulde: note: {args.out} holds an earlier model; this training replaces it "
               f"({MODEL_DIR}/)", file=sys.stderr)
-    export = _stale_export(args.out)
+    export = _earlier_export(args.out, Path(args.out) / MODEL_DIR)
     with _removed_if_left_empty(args.out, args.cache):
         model = train_pipeline(dataset, extractor, args.out, cache_dir=args.cache,
                                detector=args.detector, seed=args.seed, mulde_params=overrides,

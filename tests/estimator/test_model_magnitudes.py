@@ -33,6 +33,25 @@ def test_scores_beyond_the_float32_range_are_finite_or_refused_naming_rows():
     assert np.isfinite(model.anomaly_score(inputs[:3])).all()
 
 
+def test_the_refusal_carries_its_rows_reason_and_column_also_through_pickle():
+    """A caller that counts the rows otherwise (the video pipeline: objects of videos, fitted
+    in worker processes) reads the refusal's parts, which survive the trip back."""
+    import pickle
+
+    base = np.random.default_rng(1).standard_normal((200, 3))
+    model = MULDE(**FAST).fit(base)
+    inputs = np.vstack([base[:3], [[0.0, 1e39, 0.0]], base[:2], [[1e39, 0.0, 0.0]]])
+    with pytest.raises(OutOfRangeRowsError) as caught:
+        model.anomaly_score(inputs)
+    for err in (caught.value, pickle.loads(pickle.dumps(caught.value))):
+        assert err.rows.tolist() == [3, 6]
+        assert err.reason.startswith("lie beyond the float32 range once standardised")
+        assert (err.column, err.value) == (1, 1e39)
+        assert str(err) == str(caught.value)
+    named = caught.value.said_of("x.npy")
+    assert str(named) == f"x.npy: {caught.value}" and named.rows.tolist() == [3, 6]
+
+
 def test_fit_on_magnitudes_near_the_float64_limit_ranks_or_refuses():
     # the branch taken: fitted (the column statistics are computed without overflow) and
     # ranking as the unit-scale data does

@@ -141,6 +141,20 @@ def test_an_onnx_graph_or_a_folder_without_a_model_is_named_as_such(tmp_path):
         MULDE.load(tmp_path / "videos")
 
 
+def test_an_empty_file_and_non_ascii_text_are_named_as_such(tmp_path):
+    """Both were "not a readable safetensors file (truncated or corrupt?)": the model
+    reader's text rule took printable ASCII only, so a UTF-8 CSV (Excel's byte-order mark,
+    a unit in a column name) was unknown, and an empty file was said to be damaged."""
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    (tmp_path / "features.safetensors").write_text("\ufefftemp °C,size\n1,2\n", "utf-8")
+    for name, what in (("empty", "an empty file (0 bytes)"), ("features", "a text file")):
+        path = tmp_path / f"{name}.safetensors"
+        with pytest.raises(ModelFileError) as err:
+            MULDE.load(path)
+        assert str(err.value) == (f"{path}: {what}, not a MULDE model (a .safetensors file "
+                                  "written by `mulde fit` or MULDE.save)")
+
+
 @pytest.mark.parametrize("how", ["joblib", "pickle"])
 def test_a_pickle_or_joblib_file_is_named_as_one_and_never_unpickled(fitted, tmp_path, how):
     """MULDE.load('m.joblib') said "not a readable safetensors file (truncated or

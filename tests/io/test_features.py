@@ -1,5 +1,6 @@
 """Feature files: .npy / .npz / .csv readers and their errors."""
 
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -88,6 +89,23 @@ def test_a_numpy_suffix_on_another_file_says_what_the_file_is(tmp_path):
         with pytest.raises(FeatureFileError, match=rf"bytes\{suffix}: not a NumPy \{suffix} "
                                                    "file"):
             read_features(tmp_path / f"bytes{suffix}")
+    # the other NumPy format under a suffix, or a pickle: named as what it is
+    with open(tmp_path / "array.npz", "wb") as fh:  # a path would get .npy appended
+        np.save(fh, np.zeros((2, 2)))
+    with pytest.raises(FeatureFileError, match=r"array\.npz: a NumPy \.npy array, not a NumPy "
+                                               r"\.npz file; give it the \.npy suffix$"):
+        read_features(tmp_path / "array.npz")
+    np.savez(tmp_path / "archive.npz", X=np.zeros((2, 2)))
+    (tmp_path / "archive.npy").write_bytes((tmp_path / "archive.npz").read_bytes())
+    with pytest.raises(FeatureFileError, match=r"archive\.npy: a zip archive \(e\.g\. \.npz\), "
+                                               r"not a NumPy \.npy file; give it the \.npz "
+                                               r"suffix$"):
+        read_features(tmp_path / "archive.npy")
+    (tmp_path / "pickled.npy").write_bytes(pickle.dumps(np.zeros((2, 2)), protocol=4))
+    with pytest.raises(FeatureFileError, match=r"pickled\.npy: a pickle, not a NumPy \.npy file "
+                                               r"\(it does not start as one\); save the features "
+                                               r"with np\.save$"):
+        read_features(tmp_path / "pickled.npy")
     np.savez(tmp_path / "empty_archive.npz")  # a valid archive of no array: numpy's words
     with pytest.raises(FeatureFileError, match="holds no array|choose the array"):
         read_features(tmp_path / "empty_archive.npz")

@@ -16,6 +16,7 @@ from mulde.vad.artifact import (
     ArtifactError,
     PipelineModel,
     manifest_digest,
+    saved_model_digest,
 )
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.objects import ObjectCentricExtractor
@@ -424,3 +425,25 @@ def test_a_refused_cli_export_leaves_no_folder_it_made_and_keeps_one_that_was_th
     kept.mkdir()
     assert main(["export", str(tmp_path / "model"), "--out", str(kept)]) == 2
     assert kept.is_dir()
+
+
+def test_the_model_digest_tells_a_model_apart_and_not_its_saves(data, tmp_path):
+    """The same fitted model saved twice, and loaded, has one digest (the manifest's
+    manifest_sha256); a model fitted otherwise has another; a manifest written before that
+    key gets the digest of its settings."""
+    model, other = fitted(data, "gmm"), fitted(data, "gmm", folds=None)
+    assert model.digest is None  # never saved
+    model.save(tmp_path / "a")
+    first = model.digest
+    model.save(tmp_path / "b")
+    stored = json.loads((tmp_path / "a" / MANIFEST).read_text())[SELF_DIGEST]
+    assert first == model.digest == stored == saved_model_digest(tmp_path / "b")
+    assert PipelineModel.load(tmp_path / "a").digest == first
+    other.save(tmp_path / "c")
+    assert saved_model_digest(tmp_path / "c") not in (None, first)
+    manifest = json.loads((tmp_path / "a" / MANIFEST).read_text())
+    del manifest[SELF_DIGEST]  # written before mulde stored it
+    (tmp_path / "a" / MANIFEST).write_text(json.dumps(manifest))
+    assert saved_model_digest(tmp_path / "a") == manifest_digest(manifest) == first
+    assert PipelineModel.load(tmp_path / "a").digest == first
+    assert saved_model_digest(tmp_path / "missing") is None

@@ -753,3 +753,59 @@ def test_a_strided_frame_streams_cap_counts_and_draws_its_distinct_windows():
     assert len(np.unique(drawn.X, axis=0)) == 20
     fit = StreamEnsemble("knn", max_train_objects=20).fit(train).fits_[Stream.FRAME]
     assert fit.train_objects == 20 and [len(s) for s in fit.train_frames] == [30] * 4
+
+
+# ------------------------------------------------------------------ objects MULDE refuses
+
+
+def _far_out(n_far: int, seed: int) -> VideoFeatures:
+    """A velocity stream of 12 two-feature objects whose feature 1 barely varies (0 or 1e-30),
+    but for the last `n_far`, which hold 1e10 there: beyond float32 once scaled by the
+    1e-31 deviation of a fit that never saw them."""
+    X = np.random.default_rng(seed).normal(size=(12, 2))
+    X[:, 1] = np.where(np.arange(12) % 2, 1e-30, 0.0)
+    X[12 - n_far:, 1] = 1e10
+    return VideoFeatures.of({Stream.VELOCITY: ObjectFeatures.build(
+        X, np.arange(12), [(0, 0, 1, 1)] * 12, 12, 2)})
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_objects_mulde_refuses_are_said_of_their_stream_and_videos(n_jobs):
+    """A calibration refit fitted on videos where a feature barely varies refuses the held-out
+    videos' objects far out there (OutOfRangeRowsError): said with rows of the stream's
+    stacked objects and no stream or video, whatever the worker process it ran in."""
+    from fakes import FAST
+
+    from mulde.estimator.model import OutOfRangeRowsError
+
+    # folds: t0, t2 (fold 0) and t1, t3 (fold 1); the refit on fold 0 scores fold 1
+    train = {"t0": _far_out(0, 0), "t1": _far_out(2, 1), "t2": _far_out(0, 2),
+             "t3": _far_out(3, 3)}
+    ens = StreamEnsemble("mulde", mulde_params=dict(FAST), calibration_folds=2, n_jobs=n_jobs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(OutOfRangeRowsError) as err:
+            ens.fit(train)
+    assert str(err.value) == (
+        "velocity stream: 2 object(s) of training video t1 (and 3 of 1 other video) lie "
+        "beyond the float32 range once standardised with the training mean and scale; such "
+        "values mean damaged features, or a feature that barely varies over the training "
+        "objects it is scaled by: check that video's features, or leave the video out")
+    assert err.value.rows.tolist() == [22, 23, 45, 46, 47]  # of the 48 stacked objects
+
+
+def test_test_objects_mulde_refuses_are_said_of_their_stream_and_video():
+    from fakes import FAST
+
+    from mulde.estimator.model import OutOfRangeRowsError
+
+    ens = StreamEnsemble("mulde", mulde_params=dict(FAST), calibration_folds=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ens.fit({"t0": _far_out(0, 0), "t1": _far_out(0, 1)})
+    with pytest.raises(OutOfRangeRowsError, match=r"^velocity stream: 4 object\(s\) of video "
+                                                  r"new lie beyond the float32 range"):
+        ens.score({"new": _far_out(4, 2)})
+    with pytest.raises(OutOfRangeRowsError, match=r"^velocity stream: 1 object\(s\) of the "
+                                                  r"video lie beyond"):
+        ens.score_video(_far_out(1, 3))

@@ -11,7 +11,7 @@ from mulde.cli import main
 from mulde.estimator.export import ExportError
 from mulde.vad import StreamEnsemble
 from mulde.vad.artifact import PipelineModel
-from mulde.vad.export import export_pipeline
+from mulde.vad.export import SOURCE_DIGEST, export_pipeline
 from mulde.vad.fusion import objects_to_frames
 from mulde.vad.live import causal_smooth, live_threshold
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
@@ -140,6 +140,19 @@ def test_an_export_replaces_an_earlier_one_whole_and_refuses_other_folders(
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "a pipeline model exports to a folder" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_an_export_records_the_digest_of_the_model_it_came_from(data, tmp_path):
+    """So that `mulde run` and `train` can tell whether an earlier export still matches the
+    model they write (`mulde.cli._say_stale_export`)."""
+    model = _pipeline(data, "gmm")
+    unsaved = json.loads((export_pipeline(model, tmp_path / "a") / "pipeline.json").read_text())
+    assert unsaved["onnx"][SOURCE_DIGEST] is None
+    model.save(tmp_path / "run" / "model")
+    saved = json.loads((tmp_path / "run" / "model" / "pipeline.json").read_text())
+    assert main(["export", str(tmp_path / "run")]) == 0
+    exported = json.loads((tmp_path / "run" / "onnx" / "pipeline.json").read_text())
+    assert exported["onnx"][SOURCE_DIGEST] == saved["manifest_sha256"] == model.digest
 
 
 def test_ctrl_c_inside_the_exporter_is_an_interrupt_not_its_error(monkeypatch):

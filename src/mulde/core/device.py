@@ -44,3 +44,28 @@ def device_problem(device: str | torch.device) -> str | None:
     if kind.type == "mps" and not (mps and mps.is_available()):
         return ": no Apple GPU (MPS) available; use cpu or auto"
     return None
+
+
+def same_device(a: object, b: object) -> bool:
+    """Whether two device settings (a name such as "cuda:1", or a torch.device) mean the same
+    device: of one type and index, a name without an index meaning index 0 ("cuda" is
+    "cuda:0", "cpu" is "cpu:0"). "auto", a name torch does not parse and any other value equal
+    only themselves. Nothing is probed: no device needs to exist."""
+    if a == b:
+        return True
+    first, second = _parsed(a), _parsed(b)
+    return (first is not None and second is not None and first.type == second.type
+            and (first.index or 0) == (second.index or 0))
+
+
+def _parsed(device: object) -> torch.device | None:
+    """`device` as a torch.device: a torch.device, or a name torch parses other than "auto";
+    None for anything else."""
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str) or device == "auto":
+        return None
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        return None

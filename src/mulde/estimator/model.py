@@ -1390,7 +1390,23 @@ class OutOfRangeRowsError(ValueError):
     """Rows `MULDE` cannot score: so far from the training data, in units of its columns'
     scale, that they leave float32 (about 3.4e38), which the network computes in. The
     message names the rows (0-based) and, of the first, the column that is furthest out and
-    its value: usually a placeholder for a missing reading (1e300, -9.99e9) or a unit error."""
+    its value: usually a placeholder for a missing reading (1e300, -9.99e9) or a unit error.
+
+    Its parts, for a caller that says it in its own terms (the video pipeline names its
+    streams' objects): `rows`, the 0-based rows refused (int64, ascending); `reason`, what
+    they do ("lie beyond the float32 range ..."); `column` and `value`, the first row's
+    column furthest out (0-based) and its value, or None where unknown."""
+
+    def __init__(self, message: str, rows: Any = (), reason: str = "",
+                 column: int | None = None, value: float | None = None) -> None:
+        super().__init__(message)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.reason, self.column, self.value = reason, column, value
+
+    def said_of(self, where: str) -> OutOfRangeRowsError:
+        """The same refusal, its message after "<where>: " (the file the rows came from)."""
+        return OutOfRangeRowsError(f"{where}: {self}", self.rows, self.reason, self.column,
+                                   self.value)
 
 
 def _refuse_rows(bad: np.ndarray, what: str, X: np.ndarray | None = None,
@@ -1401,13 +1417,14 @@ def _refuse_rows(bad: np.ndarray, what: str, X: np.ndarray | None = None,
     rows = np.flatnonzero(np.asarray(bad).any(axis=1))
     if rows.size:
         shown = ", ".join(str(r) for r in rows[:10]) + (" ..." if rows.size > 10 else "")
-        where = ""
+        where, column, value = "", None, None
         if X is not None and centre is not None and scale is not None:
             with np.errstate(over="ignore", invalid="ignore"):
                 out = np.abs((np.asarray(X[rows[0]], dtype=np.float64) - centre) / scale)
-            j = int(np.nanargmax(np.where(np.isnan(out), -1.0, out)))
-            where = f"; row {rows[0]}'s column {j} holds {float(X[rows[0], j]):.6g}"
+            column = int(np.nanargmax(np.where(np.isnan(out), -1.0, out)))
+            value = float(X[rows[0], column])
+            where = f"; row {rows[0]}'s column {column} holds {value:.6g}"
         raise OutOfRangeRowsError(
             f"{rows.size} row(s) {what}: rows {shown} (counted from 0{where}); such values are "
             "usually a placeholder for a missing reading or a unit error: impute or drop those "
-            "rows before scoring")
+            "rows", rows, what, column, value)

@@ -18,6 +18,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 
 from mulde._version import __version__
+from mulde.io.sniff import FileKind, sniff
 from mulde.io.tensors import write_safetensors
 
 FORMAT = "mulde"
@@ -89,42 +90,18 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
     return write_safetensors(path, arrays, header)
 
 
-_COMPRESSED = "a compressed file (gzip, zlib, bz2, xz or lzma: e.g. a joblib dump with compress=)"
-_MAGIC = ((b"\x93NUMPY", "a NumPy .npy array"), (b"PK\x03\x04", "a zip archive (e.g. .npz)"),
-          (b"\x89HDF", "an HDF5 file"),
-          # joblib.dump(..., compress=...) writes a compressed stream: zlib, gzip, bz2, xz, lzma
-          (b"\x78\x01", _COMPRESSED), (b"\x78\x5e", _COMPRESSED),
-          (b"\x78\x9c", _COMPRESSED), (b"\x78\xda", _COMPRESSED), (b"\x1f\x8b", _COMPRESSED),
-          (b"BZh", _COMPRESSED), (b"\xfd7zXZ\x00", _COMPRESSED), (b"\x5d\x00\x00", _COMPRESSED))
-
-
 _ONNX = ("an ONNX graph (what `mulde export` writes: run it with ONNX Runtime; mulde reads "
          "the .safetensors model it was exported from)")
-
-_PICKLE = "a pickle"
-"""What `_foreign_kind` calls a pickle: pickle.dump's and joblib.dump's files (protocol 2 and
-newer start with byte 0x80, then the protocol number)."""
+"""How a model file's message names an ONNX graph (`FileKind.ONNX`): with what to do."""
 
 
-def _foreign_kind(path: Path) -> str | None:
-    """What a file that is not safetensors is, from its first bytes (None when unknown)."""
+def _sniffed(path: Path) -> FileKind | None:
+    """What a file that safetensors cannot read is (`sniff`); None when it cannot be read
+    either."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
+        return sniff(path)
     except OSError:
         return None
-    if head[8:9] == b"{":  # a safetensors header (8-byte length, then JSON): damaged, not foreign
-        return None
-    if head[:1] == b"\x80" and head[1:2] and 2 <= head[1] <= 5:  # pickle protocol 2 to 5
-        return _PICKLE
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    if head[:1] == b"\x08" and head[2:3] == b"\x12":  # an ONNX ModelProto: ir_version
-        return _ONNX  # (field 1), then producer_name (field 2), as torch's exporter writes
-    if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
-        return "a text file"
-    return None
 
 
 def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
@@ -132,8 +109,9 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
 
     path: a file, or a folder holding model.safetensors. The metadata includes the format's
     own fields. Raises ModelFileError, naming the file, when it is missing, not a readable
-    safetensors file (truncated, corrupt; a pickle or joblib file, never unpickled, a NumPy,
-    zip, HDF5 or text file are named as such), a safetensors file of something else,
+    safetensors file (truncated, corrupt; a pickle or joblib file, never unpickled, an empty,
+    NumPy, zip, HDF5, compressed, ONNX or text file are named as such: `mulde.io.sniff`), a
+    safetensors file of something else,
     one whose format_version is not a whole number, written in a newer format than this
     mulde reads, or holds arrays or settings whose checksum differs from the one stored when
     it was saved (`content_checksum`), or lacks that checksum though its format requires it
@@ -151,14 +129,15 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
             meta = f.metadata() or {}
             arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as err:
-        kind = _foreign_kind(path)
-        if kind == _PICKLE:
+        kind = _sniffed(path)
+        if kind is FileKind.PICKLE:
             raise ModelFileError(f"{path}: a pickle (or joblib) file, which MULDE does not "
                                  "load, since unpickling can run code the file holds; if you "
                                  "trust it, read it with joblib.load or pickle.load, and save "
                                  "a MULDE model with model.save (a .safetensors file)") from err
-        if kind:
-            raise ModelFileError(f"{path}: {kind}, not a MULDE model (a .safetensors file "
+        if kind is not None and kind is not FileKind.SAFETENSORS:  # else damaged, not foreign
+            what = _ONNX if kind is FileKind.ONNX else kind.value
+            raise ModelFileError(f"{path}: {what}, not a MULDE model (a .safetensors file "
                                  "written by `mulde fit` or MULDE.save)") from err
         raise ModelFileError(f"{path}: not a readable safetensors file "
                              f"(truncated or corrupt?): {err}; copy the file again from where "

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from mulde.io.atomic import atomic_path
+from mulde.io.sniff import FileKind, sniff
 
 
 class FeatureFileError(ValueError):
@@ -34,7 +35,7 @@ def read_features(path: str | Path, key: str | None = None,
         raise FeatureFileError(f"{path}: not a regular file (a device, pipe or socket); "
                                "give a .csv, .npy or .npz file of one row per sample")
     suffix = path.suffix.lower()
-    if suffix in _MAGIC:
+    if suffix in _NUMPY_KINDS:
         _check_numpy_file(path, suffix)
     try:
         if suffix == ".npy":
@@ -57,47 +58,35 @@ def read_features(path: str | Path, key: str | None = None,
     return check_features(X, path)
 
 
-_MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}
-"""The bytes a NumPy .npy file, and a .npz file (a zip archive, or an empty one), start with."""
+_NUMPY_KINDS = {".npy": FileKind.NPY, ".npz": FileKind.ZIP}
+"""What a NumPy .npy file, and a .npz file (a zip archive), is to `sniff`."""
 
 
 def _check_numpy_file(path: Path, suffix: str) -> None:
-    """Raise FeatureFileError naming what a .npy or .npz file is instead, when it does not
-    start with its format's bytes (`_MAGIC`): empty, text (a CSV under the wrong suffix) or
-    some other file. numpy's own errors for these ("No data left in file", or a refusal to
-    unpickle) name another cause."""
+    """Raise FeatureFileError naming what a .npy or .npz file is instead (`sniff`), when it
+    is not of its suffix's format: empty, text (a CSV under the wrong suffix), the other NumPy
+    format, or another kind of file. numpy's own errors for these ("No data left in file",
+    or a refusal to unpickle) name another cause."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
+        kind = sniff(path)
     except OSError as err:
         raise FeatureFileError(f"{path}: cannot be read: {err.strerror or err}") from err
-    if head.startswith(_MAGIC[suffix]):
+    if kind is _NUMPY_KINDS[suffix]:
         return
-    if not head:
+    saver = f"np.save{'z' if suffix == '.npz' else ''}"
+    if kind is FileKind.EMPTY:
         raise FeatureFileError(f"{path}: empty file (0 bytes); save the features with "
-                               f"np.save{'z' if suffix == '.npz' else ''} or give a .csv file")
-    if b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-            text = True
-        except UnicodeDecodeError:  # a multi-byte character cut at 512 bytes is still text
-            text = len(head) == 512 and _cut_utf8(head)
-        if text:
-            raise FeatureFileError(f"{path}: a text file, not a NumPy {suffix} file; if it "
-                                   "holds comma-separated numbers, give it the .csv suffix")
-    raise FeatureFileError(f"{path}: not a NumPy {suffix} file (it does not start as one); "
-                           f"save the features with np.save{'z' if suffix == '.npz' else ''}")
-
-
-def _cut_utf8(head: bytes) -> bool:
-    """Whether `head` is UTF-8 text but for a character cut at its end (at most 3 bytes)."""
-    for cut in (1, 2, 3):
-        try:
-            head[:-cut].decode("utf-8")
-            return True
-        except UnicodeDecodeError:
-            continue
-    return False
+                               f"{saver} or give a .csv file")
+    if kind is FileKind.TEXT:
+        raise FeatureFileError(f"{path}: a text file, not a NumPy {suffix} file; if it "
+                               "holds comma-separated numbers, give it the .csv suffix")
+    other = next((s for s, k in _NUMPY_KINDS.items() if k is kind and s != suffix), None)
+    if other is not None:  # np.save's file under np.savez's suffix, or the reverse
+        raise FeatureFileError(f"{path}: {kind.value}, not a NumPy {suffix} file; give it "
+                               f"the {other} suffix")
+    what = f"{kind.value}, not" if kind is not None else "not"
+    raise FeatureFileError(f"{path}: {what} a NumPy {suffix} file (it does not start as "
+                           f"one); save the features with {saver}")
 
 
 def _read_npz(path: Path, key: str | None) -> np.ndarray:

@@ -88,6 +88,27 @@ def manifest_digest(manifest: dict) -> str:
     canonical = json.dumps(json.loads(json.dumps(settings, default=str)), sort_keys=True,
                            separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def model_digest(manifest: dict) -> str:
+    """What tells one saved model from another: its manifest's `SELF_DIGEST`, which covers
+    every setting and, through the manifest's "files", every file's SHA-256 (`manifest_digest`
+    of a manifest written before that key). Two saves of the same fitted model give the same
+    digest; an ONNX export records its model's (`mulde.vad.export.SOURCE_DIGEST`)."""
+    stored = manifest.get(SELF_DIGEST)
+    return stored if isinstance(stored, str) else manifest_digest(manifest)
+
+
+def saved_model_digest(folder: str | Path) -> str | None:
+    """`model_digest` of the model saved in `folder` (its pipeline.json), read without
+    loading the model; None where there is no readable manifest."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return model_digest(manifest) if isinstance(manifest, dict) else None
+
+
 # settings that point at files of the training run, not at how features are computed
 _EPHEMERAL = ("scene_background", "boxes_cache")
 
@@ -170,6 +191,7 @@ class PipelineModel:
     train_scores: list[np.ndarray] = field(default_factory=list, repr=False)
     training: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None  # the folder it was loaded from
+    digest: str | None = None  # `model_digest` of the folder it was saved to or loaded from
 
     @classmethod
     def fit(cls, extractor: Extractor, train: Mapping[str, VideoFeatures],
@@ -369,7 +391,7 @@ class PipelineModel:
             manifest["files"] = {rel: sha256_file(tmp / rel) for rel in files}
             manifest[SELF_DIGEST] = manifest_digest(manifest)
             write_json(tmp / MANIFEST, manifest)
-        self.path = folder
+        self.path, self.digest = folder, manifest[SELF_DIGEST]
         return folder
 
     # -------------------------------------------------------------------- reading
@@ -465,7 +487,7 @@ class PipelineModel:
                                 f"{type(err).__name__} {err}") from None
         return cls(extractor, ensemble, smoothing, fps, threshold,
                    scenes if len(scenes) > 1 else {}, train_scores,
-                   dict(m.get("training") or {}), folder)
+                   dict(m.get("training") or {}), folder, model_digest(m))
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for `mulde info`: the manifest less its file list."""

@@ -75,8 +75,9 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
@@ -215,7 +216,10 @@ def run_fit_job(job: FitJob) -> FitResult:
             held = job.groups % job.folds == job.fold
             model = None
             refit = settle_auto(job.make(), job.X)  # the deployed model's settings
-            scores = refit.fit(job.X[~held], job.groups[~held]).score(job.X[held])
+            with _renumbered(np.flatnonzero(~held)):
+                refit.fit(job.X[~held], job.groups[~held])
+            with _renumbered(np.flatnonzero(held)):
+                scores = refit.score(job.X[held])
     for w in caught:  # other warnings are shown as usual
         if not issubclass(w.category, UserWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
@@ -267,6 +271,62 @@ def _for_a_stream(message: Warning | str, stream: str | None = None) -> str:
             "there differs scores as more unusual. Expected when the normal video "
             "never varies there (e.g. a direction nobody moves in); if normal activity varies "
             "in ways the training video does not show, train on more of it")
+
+
+def _out_of_range(err: Exception) -> bool:
+    """Whether `err` is MULDE's refusal of rows too far out (`OutOfRangeRowsError`)."""
+    from mulde.estimator.model import OutOfRangeRowsError  # torch: only once a fit refused
+
+    return isinstance(err, OutOfRangeRowsError)
+
+
+@contextmanager
+def _renumbered(rows: np.ndarray) -> Iterator[None]:
+    """Within the block, whose model sees the rows `rows` of a stream's training objects (a
+    calibration refit's folds), an `OutOfRangeRowsError` counts its rows among all of them."""
+    try:
+        yield
+    except ValueError as err:
+        if not _out_of_range(err):
+            raise
+        err.rows = rows[err.rows]  # type: ignore[attr-defined]
+        raise
+
+
+@contextmanager
+def _objects_named(stream: Stream, videos: Sequence[str],
+                   groups: np.ndarray | None = None) -> Iterator[None]:
+    """Within the block, an `OutOfRangeRowsError` of a stream model is said of the stream and
+    the video(s) whose objects it refused: `videos`, each as a message names it ("training
+    video v01"); `groups`, the video (index into `videos`) of each row the refusal counts,
+    None where they all are `videos[0]`'s. Those rows, counted in a matrix the user never
+    sees, are left out."""
+    try:
+        yield
+    except ValueError as err:
+        if not _out_of_range(err):
+            raise
+        raise _said_of_objects(err, stream, videos, groups) from err
+
+
+def _said_of_objects(err: Any, stream: Stream, videos: Sequence[str],
+                     groups: np.ndarray | None) -> ValueError:
+    """`OutOfRangeRowsError` `err` said of its stream and videos (`_objects_named`): how many
+    objects of the first video it refused, and how many of how many other videos besides."""
+    rows = np.asarray(err.rows, dtype=np.int64)
+    if not rows.size:  # no rows to place: the stream and the first video, then its words
+        return err.said_of(f"{stream.value} stream, {videos[0]}")
+    owner = np.zeros(len(rows), np.int64) if groups is None else np.asarray(groups)[rows]
+    first = int(owner[0])
+    n_first = int(np.count_nonzero(owner == first))
+    others = len(set(owner.tolist())) - 1
+    besides = (f" (and {len(rows) - n_first} of {others} other video{'s' * (others > 1)})"
+               if others else "")
+    return type(err)(
+        f"{stream.value} stream: {n_first} object(s) of {videos[first]}{besides} "
+        f"{err.reason}; such values mean damaged features, or a feature that barely varies "
+        "over the training objects it is scaled by: check that video's features, or leave "
+        "the video out", rows, err.reason, err.column, err.value)
 
 
 _LIMITS: list[Any] = []  # a worker's BLAS thread limit, kept alive for its lifetime
@@ -730,8 +790,11 @@ class StreamEnsemble:
         t0 = time.perf_counter()
         X, groups, subsampled, objects = data
         if subsampled:  # score every training object, one video at a time
-            per_video = [model.score_training_video(vf[stream].features.astype(np.float64), i)
-                         for i, vf in enumerate(train.values())]
+            per_video = []
+            for i, (name, vf) in enumerate(train.items()):
+                with _objects_named(stream, [f"training video {name}"]):
+                    per_video.append(model.score_training_video(
+                        vf[stream].features.astype(np.float64), i))
             fill = float(min(s.min() for s in per_video if s.size))
             train_obj = np.concatenate(per_video)
         else:
@@ -776,6 +839,7 @@ class StreamEnsemble:
             raise ValueError(f"calibration_folds={self.calibration_folds} needs at least as "
                              f"many training videos, got {len(train)}")
         plan = self._plan(train)
+        said_as = [f"training video {name}" for name in train]  # a refusal's words
         start = time.perf_counter()
         self.fits_, self.fits_reused_, self._cache_off = {}, 0, False
         said: list[str] = []  # the streams' fit warnings, given once the bar is closed
@@ -790,7 +854,9 @@ class StreamEnsemble:
                     data = self._stream_data(train, stream, k)
                     done: dict[int | None, FitResult] = {}
                     for job in self._jobs(make, data, stream):
-                        done[job.fold] = self._reused(job) or self._kept(job, run_fit_job(job))
+                        with _objects_named(stream, said_as, job.groups):
+                            done[job.fold] = (self._reused(job)
+                                              or self._kept(job, run_fit_job(job)))
                         bar.update()
                     bar.update(per_stream - len(done))
                     self.fits_[stream], messages = self._assemble(train, stream, data, done)
@@ -822,13 +888,15 @@ class StreamEnsemble:
             else:
                 done[stream][job.fold] = reused
                 bar.update()
+        said_as = [f"training video {name}" for name in train]  # a refusal's words
         context = multiprocessing.get_context("spawn")  # never fork a process holding torch
         with ProcessPoolExecutor(max(1, min(self.n_jobs, len(todo))), mp_context=context,
                                  initializer=_one_thread) as pool:
             futures = {pool.submit(run_fit_job, job): (stream, job) for stream, job in todo}
             for future in as_completed(futures):
                 stream, job = futures[future]
-                done[stream][job.fold] = self._kept(job, future.result())
+                with _objects_named(stream, said_as, job.groups):
+                    done[stream][job.fold] = self._kept(job, future.result())
                 bar.update()
         per_stream = 1 + (self.calibration_folds or 0)
         bar.update(len(plan) * per_stream - len(jobs))
@@ -839,8 +907,10 @@ class StreamEnsemble:
             said += messages
         return said
 
-    def score_video(self, features: VideoFeatures) -> VideoScores:
-        """Return the `VideoScores` of one video's features."""
+    def score_video(self, features: VideoFeatures, name: str | None = None) -> VideoScores:
+        """Return the `VideoScores` of one video's features. Objects a stream's model
+        refuses (MULDE's `OutOfRangeRowsError`) are said of the stream and the video, by
+        `name` where given."""
         if not self.fits_:
             raise ValueError("the ensemble is not fitted: call fit(training videos) first")
         raw: dict[Stream, np.ndarray] = {}
@@ -851,7 +921,8 @@ class StreamEnsemble:
                                  f"{', '.join(map(str, features))})")
             t0 = time.perf_counter()
             record = features[stream]
-            obj = fit.model.score(record.features.astype(np.float64))
+            with _objects_named(stream, ["the video" if name is None else f"video {name}"]):
+                obj = fit.model.score(record.features.astype(np.float64))
             # a Sidak stream's corrected scores, computed once for the frames and the top
             ranked = ranked_objects(obj, record, fit.reference)
             raw[stream] = _frames(ranked, record, fit.fill, fit.reference)
@@ -877,4 +948,4 @@ class StreamEnsemble:
 
     def score(self, videos: Mapping[str, VideoFeatures]) -> dict[str, VideoScores]:
         """Return the `VideoScores` of every video, by name."""
-        return {name: self.score_video(vf) for name, vf in videos.items()}
+        return {name: self.score_video(vf, name) for name, vf in videos.items()}

@@ -35,6 +35,10 @@ from mulde.vad.stream_models import GMMStream, MULDEStream, PCAStream
 from mulde.video.features.records import Stream
 
 OUTPUTS = ["anomaly_score", "calibrated_score"]
+SOURCE_DIGEST = "source_manifest_sha256"
+"""The key, in the exported pipeline.json's "onnx" block, of the `model_digest` of the model
+folder the graphs came from (null for a model never saved), by which `mulde run` and `train`
+tell whether an earlier export still matches the model they write."""
 FRAME_RULE = ("per stream: frame score = max over the frame's objects of calibrated_score "
               "(no object: the stream's calibrated fill); fused = sum over streams; then "
               "the manifest's smoothing, and an alert where the smoothed fused score exceeds "
@@ -127,7 +131,8 @@ def live_rule(model: PipelineModel) -> dict[str, Any]:
 def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
     """Write `<stream>.onnx` per stream and pipeline.json (the model's manifest plus, per
     stream, its graph file and the file's SHA-256, feature width and calibrated fill, the
-    frame rule and the live rule, `live_rule`) into `folder`; return the folder. The folder
+    frame rule, the live rule, `live_rule`, and the saved model's digest, `SOURCE_DIGEST`)
+    into `folder`; return the folder. The folder
     is written beside and swapped in whole (`atomic_folder`): an interrupted export leaves
     the earlier one as it was, never graphs of two models. A folder holding anything but an
     earlier export is refused (ExportError), so a typo cannot delete someone's files.
@@ -155,7 +160,8 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
                                         fit.fill))}
         manifest = {**model.manifest(), "onnx": {"streams": graphs, "frame_rule": FRAME_RULE,
                                                  "input": "x float32 (n objects, input_dim)",
-                                                 "live": live_rule(model)}}
+                                                 "live": live_rule(model),
+                                                 SOURCE_DIGEST: model.digest}}
         write_json(tmp / "pipeline.json", manifest)  # as PipelineModel.save writes it
     return folder
 
