@@ -14,9 +14,9 @@ Per job, `<key>.safetensors` holds the fitted stream model (written as a trained
 writes it, `mulde.vad.stream_files`) and `<key>.scores.safetensors` its scores (a refit's
 held-out objects, or the model's own training objects when those calibrate it); `<key>.json`,
 written last so that a job killed while saving leaves no entry, names them with the seconds
-the fit took and the warnings it gave. An entry that cannot be read back (truncated, another
-format) is fitted again and overwritten. Nothing is pruned: delete the folder to reclaim its
-space (`size_bytes` measures it).
+the fit took and the warnings it gave (each with its class: `mulde.vad.fit_warnings`). An
+entry that cannot be read back (truncated, another format) is fitted again and overwritten.
+Nothing is pruned: delete the folder to reclaim its space (`size_bytes` measures it).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import numpy as np
 
 from mulde._version import __version__
 from mulde.io.atomic import write_json
+from mulde.vad.fit_warnings import FitWarning
 from mulde.vad.stream_files import (
     ArtifactError,
     load_stream,
@@ -121,11 +122,13 @@ class FitCache:
         return (self.folder / f"{key}.json", self.folder / f"{key}.safetensors",
                 self.folder / f"{key}.scores.safetensors")
 
-    def load(self, key: str) -> tuple[Any, np.ndarray | None, float, tuple[str, ...]] | None:
+    def load(self, key: str
+             ) -> tuple[Any, np.ndarray | None, float, tuple[FitWarning, ...]] | None:
         """Return (model or None, scores or None, seconds, warnings) of the fit stored under
         `key`; None when there is none or it cannot be read back. A MULDE model's networks
         load on the device its parameters name ("auto" when they name none), as a fit
-        would place them."""
+        would place them. The warnings come back with their class (`FitWarning`; a bare
+        message of an older entry as a `UserWarning`)."""
         _, model_path, scores_path = self._paths(key)
         entry = self._entry(key)
         if entry is None:
@@ -136,7 +139,7 @@ class FitCache:
             model = None if spec is None else load_stream(spec, model_path, device)
             scores = read_arrays(scores_path)[1]["scores"] if entry.get("scores") else None
             return (model, scores, float(entry.get("seconds", 0.0)),
-                    tuple(str(w) for w in entry.get("warnings", ())))
+                    tuple(FitWarning.from_json(w) for w in entry.get("warnings", ())))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, ArtifactError):
             return None
 
@@ -160,14 +163,16 @@ class FitCache:
         return entry is not None and (bool(entry.get("scores")) or not need_scores)
 
     def store(self, key: str, model: Any, scores: np.ndarray | None, seconds: float,
-              said: tuple[str, ...]) -> None:
-        """Write one finished fit under `key`: its model (None for a refit) and `scores`
-        (None when it has none). OSError when the folder cannot be written (full, read-only);
-        ArtifactError for a model the trained pipeline cannot save."""
+              said: tuple[FitWarning, ...]) -> None:
+        """Write one finished fit under `key`: its model (None for a refit), `scores` (None
+        when it has none), its seconds and its warnings (`said`, each with its class).
+        OSError when the folder cannot be written (full, read-only); ArtifactError for a
+        model the trained pipeline cannot save."""
         self.folder.mkdir(parents=True, exist_ok=True)
         entry_path, model_path, scores_path = self._paths(key)
         entry: dict[str, Any] = {"format": FORMAT, "key": key, "seconds": seconds,
-                                 "warnings": list(said), "scores": scores is not None,
+                                 "warnings": [w.to_dict() for w in said],
+                                 "scores": scores is not None,
                                  "model": None if model is None else save_stream(model,
                                                                                  model_path)}
         if scores is not None:
