@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -769,6 +770,39 @@ def test_info_summary_warns_when_the_training_video_cannot_check_the_alarm_rate(
     for lines in (summary(resolution_per_hour=0.5), summary(rule="quantile", target=0.99),
                   summary(target=0.0), summary("resolution_per_hour")):
         assert lines[-1].startswith("threshold: ")
+
+
+def test_info_shows_the_warnings_a_model_was_trained_with(tmp_path, capsys):
+    """A calibration set by a glitch frame was said when the model was trained; whoever reads
+    the model later sees it too: `mulde info` in its summary (under the streams, with its
+    class) and in its JSON (`fit_warnings`)."""
+    from mulde.vad import StreamEnsemble
+    from mulde.vad.artifact import PipelineModel
+    from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
+    from mulde.video.features.objects import ObjectCentricExtractor
+
+    rng = np.random.default_rng(0)
+
+    def video():
+        index = np.repeat(np.arange(30), 2)
+        return VideoFeatures.of({Stream.VELOCITY: ObjectFeatures.build(
+            rng.normal(size=(60, 3)), index, np.tile([1.0, 1.0, 5.0, 5.0], (60, 1)), 30, 3)})
+
+    train = {f"t{i}": video() for i in range(4)}
+    train["t1"][Stream.VELOCITY].features[10:12] += 1e6  # frame 5 of t1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        PipelineModel.fit(ObjectCentricExtractor(streams=("velocity",)), train,
+                          StreamEnsemble("knn", calibration_folds=2), fps=10.0).save(
+            tmp_path / "model")
+    assert main(["info", str(tmp_path / "model"), "--json"]) == 0
+    (said,) = json.loads(capsys.readouterr().out)["fit_warnings"]
+    assert said["category"] == "mulde.vad.fusion.CalibrationSpikeWarning"
+    assert said["message"].startswith("velocity stream: a few training frames score far above")
+    assert main(["info", str(tmp_path / "model")]) == 0
+    summary = capsys.readouterr().out.split("full description (JSON")[0].splitlines()
+    assert summary[1].startswith("  velocity: knn detector on 3 features, ")
+    assert summary[2] == f"  warning: {said['message']} (CalibrationSpikeWarning)"
 
 
 def test_info_shows_the_extractor_settings_its_configuration_uses():

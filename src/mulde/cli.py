@@ -568,7 +568,8 @@ def _settings_in_use(settings: dict[str, Any]) -> dict[str, Any]:
 
 def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     """A few lines on a pipeline model, from its `PipelineModel.describe()` dict `d`: what it
-    is, its streams and their detectors, its training data, calibration and threshold."""
+    is, its streams and their detectors, the warnings its fits gave, its training data,
+    calibration and threshold."""
     from mulde.vad.thresholds import video_length
 
     ex = d["extractor"]
@@ -588,6 +589,8 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
                 else f"{s['train_objects']} training objects")
         lines.append(f"  {name}: {model.get('kind', '?')} detector on {features}, {rows}, "
                      f"frame score {s['frame_score']}")
+    for said in d.get("fit_warnings") or []:  # given when it was trained, kept in the model
+        lines.append(f"  warning: {said['message']} ({said['category'].rsplit('.', 1)[-1]})")
     t = d["training"] or {}
     if "videos" in t:
         lines.append(f"training: {t['videos']} videos, {t['frames']} frames "
