@@ -30,7 +30,7 @@ from mulde.io.hashing import file_sha256
 from mulde.recorded import recorded_warnings
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
-from mulde.vad.fit_cache import FitCache
+from mulde.vad.fit_cache import UNUSED_DAYS, FitCache
 from mulde.vad.fusion import warn_below_calibration
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard
@@ -316,7 +316,9 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
 
 def fit_cache_folder(cache: FeatureCache) -> Path:
     """Where a run keeps its finished model fits (`mulde.vad.fit_cache`): `fits/` in its
-    feature cache, so that a rerun with the same cache resumes its fits as its extraction."""
+    feature cache, so that a rerun with the same cache resumes its fits as its extraction;
+    a run whose fits are done prunes it (`FitCache.prune`: the fits no run used for
+    `UNUSED_DAYS` days)."""
     return Path(cache.root) / "fits"
 
 
@@ -360,7 +362,9 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
         which = ("the model fit was" if total == 1 else f"all {total} model fits were"
                  if found == total else f"{found} of {total} model fits were")
         _say(f"mulde: note: {which} finished by an earlier run: read back from {fit_cache}, "
-             f"not run again (it holds {held:.1f} MB of fits; delete it to reclaim them)")
+             f"not run again (it holds {held:.1f} MB of fits; those no run used for "
+             f"{UNUSED_DAYS:g} days go once a run's fits are done; delete it to reclaim them "
+             "all)")
     ensemble.fit(train)
     if ensemble.fits_reused_ < found:  # an entry damaged past its JSON (`FitCache.has`)
         lost = found - ensemble.fits_reused_

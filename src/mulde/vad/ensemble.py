@@ -490,7 +490,9 @@ class StreamEnsemble:
     `fit_cache`: a folder of finished fits (`mulde.vad.fit_cache`): each fit found there
     for the same objects and settings is read back instead of run, and each fit run is
     written there, so an interrupted fit resumes; `fits_reused_` counts the fits read back.
-    None (default): every fit runs.
+    A fit that finishes prunes it of the entries it did not use that no fit used for
+    `mulde.vad.fit_cache.UNUSED_DAYS` days (`FitCache.prune`). None (default): every fit
+    runs.
     `fit_warnings_`: the warnings the last `fit` gave (`FitWarning`s, each naming its
     stream and class), which a trained pipeline keeps (`mulde.vad.artifact`).
     """
@@ -511,6 +513,7 @@ class StreamEnsemble:
     fits_reused_: int = field(default=0, init=False, repr=False)
     fit_warnings_: list[FitWarning] = field(default_factory=list, init=False, repr=False)
     _cache_off: bool = field(default=False, init=False, repr=False)
+    _used_keys: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.calibrate_on not in ("frames", "objects"):
@@ -683,8 +686,12 @@ class StreamEnsemble:
         return found, total
 
     def _reused(self, job: FitJob) -> FitResult | None:
-        """`job`'s result read back from the fit cache, None when it must run."""
+        """`job`'s result read back from the fit cache, None when it must run (every job of
+        a fit is asked here first: its key is one this fit uses, which `fit` keeps when it
+        prunes the cache)."""
         found = self._cache_key(job)
+        if found is not None:
+            self._used_keys.add(found[1])
         stored = None if found is None else found[0].load(found[1])
         if stored is None or (stored[1] is None and job.needs_scores):
             return None
@@ -786,7 +793,7 @@ class StreamEnsemble:
                              f"many training videos, got {len(train)}")
         plan = self._plan(train)
         start = time.perf_counter()
-        self.fits_, self.fits_reused_, self._cache_off = {}, 0, False
+        self.fits_, self.fits_reused_, self._cache_off, self._used_keys = {}, 0, False, set()
         said: list[FitWarning] = []  # the streams' fit warnings, given once the bar is closed
         per_stream = 1 + (self.calibration_folds or 0)  # the model and its out-of-fold refits
         with tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
@@ -804,6 +811,8 @@ class StreamEnsemble:
                     bar.update(per_stream - len(done))
                     self.fits_[stream], messages = self._assemble(train, stream, data, done)
                     said += messages
+        if self.fit_cache is not None:  # every fit done: what no run used for days goes
+            FitCache(Path(self.fit_cache)).prune(self._used_keys)
         self.fit_warnings_ = said
         for warning in said:  # each of its own class, wherever its fit ran
             warnings.warn(warning.warning(), stacklevel=2)
