@@ -1494,3 +1494,43 @@ def test_run_prints_the_metrics_notes_after_the_aucs(capsys, tmp_path):
                     "notes": ["4 of the 12 videos hold a single class"]}, tmp_path)
     out = capsys.readouterr().out.splitlines()
     assert out[out.index("}") + 1] == "note: 4 of the 12 videos hold a single class"
+
+
+def test_a_run_opens_an_unreadable_video_once_and_names_it_once(tmp_path, capsys,
+                                                                 monkeypatch):
+    """A test video cut in its header (labels.csv names it: the loader probes it) and a
+    training video cut in its frames (the scene background probes and decodes it first):
+    the run skips each, opening the first once and the second twice (its header read by
+    the probe, its frames decoded once, where it failed), and names each in one skip line
+    and one entry of skipped_videos (it opened them 2 and 4 times)."""
+    import av
+    from fakes import write_square_frames, write_video
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_square_frames(root / "train" / f"t{i}", 1.0 + 0.1 * rng.standard_normal(12))
+    write_square_frames(root / "test" / "ok", 2.0 + 0.1 * rng.standard_normal(12))
+    data = write_video(tmp_path / "whole.avi", 30, size=(40, 120)).read_bytes()
+    (root / "train" / "cut.avi").write_bytes(data[:len(data) * 6 // 10])
+    (root / "test" / "garbage.avi").write_bytes(data[:len(data) // 3])
+    (root / "labels.csv").write_text("video,start,end\nok,5,9\ngarbage,3,4\n")
+    opened: dict[str, int] = {}
+    real = av.open
+
+    def counting(path, *args, **kwargs):
+        opened[Path(str(path)).name] = opened.get(Path(str(path)).name, 0) + 1
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the short training video's threshold, the rate
+        assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "out"),
+                     "--detector", "knn", "--fit-jobs", "1"]) == 0
+    assert opened == {"cut.avi": 2, "garbage.avi": 1}
+    err = capsys.readouterr().err
+    assert [line.split(":")[0] for line in err.splitlines() if "skipped" in line] == [
+        "skipped train/cut.avi", "skipped test/garbage.avi"]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert [(s["split"], s["video"]) for s in metrics["config"]["skipped_videos"]] == [
+        ("train", "cut"), ("test", "garbage")]

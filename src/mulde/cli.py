@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from mulde._version import __version__
 from mulde.estimator.presets import ESTIMATOR_PRESETS
+from mulde.video import unreadable
 
 
 def _output_folder(out: Path) -> Path:
@@ -2181,7 +2182,9 @@ def _resume_hint(args: argparse.Namespace | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors about user input exit with status 2 and one message
     (`mulde: error: ...`, no traceback). A reader that closes the output early (`| head`)
-    ends the command quietly with status 141, Ctrl-C with 130."""
+    ends the command quietly with status 141, Ctrl-C with 130. A video that cannot be read
+    is opened once in a command (`mulde.video.unreadable`: from the dataset's loader to the
+    report)."""
     process_settings()  # first: before anything can import torch
     args = None
     try:
@@ -2194,7 +2197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unrecognized arguments: {' '.join(extra)}")
         if getattr(args, "threads", None) is not None:
             set_threads(args.threads)
-        return args.func(args)
+        with unreadable.remembered():  # a video found unreadable is opened once a command
+            return args.func(args)
     except BrokenPipeError:  # the reader left early (mulde info MODEL | head): not an error
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
