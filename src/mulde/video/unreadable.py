@@ -9,7 +9,9 @@ cut twice). Within `remembered()` (a command of `mulde`, `mulde.pipeline.run_pip
 `mulde.video.decode.probe` or `iter_frames` raise for a file or frame folder is kept, and
 every later probe or decode of it raises that same error at once, without opening it, for
 as long as the path is unchanged (its device, inode, size, and modification and change
-times: a file repaired or replaced in the meantime is read again). Outside it nothing is
+times: a file repaired or replaced in the meantime is read again; of a frame folder, those
+of the folder itself, which an image rewritten in place leaves as they were, so such a
+repair is seen by the next run). Outside it nothing is
 kept, so a library user's own retry reads the file again. A path that does not exist is
 never kept (it is cheap to find missing, and may appear). The feature cache keeps such a
 failure across runs (`mulde.video.cache.FeatureCache.store_failure`).
