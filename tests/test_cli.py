@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -601,7 +602,9 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
 
     assert summary[8] == (f"  live (mulde watch): {live_threshold(model)[0]:.4g} on the "
                           "causally smoothed score, the same rule refitted for it")
-    assert "warning" not in json.dumps(info)
+    # the threshold's warning is the summary's; the JSON keeps the fits' own (none here)
+    assert "one false alarm there is already" not in json.dumps(info)
+    assert info["fit_warnings"] == []
     # the settings shown are those the plain objects extractor uses; the manifest keeps all
     shown = info["extractor"]["settings"]
     saved = json.loads((out / "model" / "pipeline.json").read_text())["extractor"]["settings"]
@@ -832,6 +835,39 @@ def test_info_summary_warns_when_the_training_video_cannot_check_the_alarm_rate(
     for lines in (summary(resolution_per_hour=0.5), summary(rule="quantile", target=0.99),
                   summary(target=0.0), summary("resolution_per_hour")):
         assert lines[-1].startswith("threshold: ")
+
+
+def test_info_shows_the_warnings_a_model_was_trained_with(tmp_path, capsys):
+    """A calibration set by a glitch frame was said when the model was trained; whoever reads
+    the model later sees it too: `mulde info` in its summary (under the streams, with its
+    class) and in its JSON (`fit_warnings`)."""
+    from mulde.vad import StreamEnsemble
+    from mulde.vad.artifact import PipelineModel
+    from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
+    from mulde.video.features.objects import ObjectCentricExtractor
+
+    rng = np.random.default_rng(0)
+
+    def video():
+        index = np.repeat(np.arange(30), 2)
+        return VideoFeatures.of({Stream.VELOCITY: ObjectFeatures.build(
+            rng.normal(size=(60, 3)), index, np.tile([1.0, 1.0, 5.0, 5.0], (60, 1)), 30, 3)})
+
+    train = {f"t{i}": video() for i in range(4)}
+    train["t1"][Stream.VELOCITY].features[10:12] += 1e6  # frame 5 of t1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        PipelineModel.fit(ObjectCentricExtractor(streams=("velocity",)), train,
+                          StreamEnsemble("knn", calibration_folds=2), fps=10.0).save(
+            tmp_path / "model")
+    assert main(["info", str(tmp_path / "model"), "--json"]) == 0
+    (said,) = json.loads(capsys.readouterr().out)["fit_warnings"]
+    assert said["category"] == "mulde.vad.fusion.CalibrationSpikeWarning"
+    assert said["message"].startswith("velocity stream: a few training frames score far above")
+    assert main(["info", str(tmp_path / "model")]) == 0
+    summary = capsys.readouterr().out.split("full description (JSON")[0].splitlines()
+    assert summary[1].startswith("  velocity: knn detector on 3 features, ")
+    assert summary[2] == f"  warning: {said['message']} (CalibrationSpikeWarning)"
 
 
 def test_info_shows_the_extractor_settings_its_configuration_uses():
@@ -1523,3 +1559,43 @@ def test_run_prints_the_metrics_notes_after_the_aucs(capsys, tmp_path):
                     "notes": ["4 of the 12 videos hold a single class"]}, tmp_path)
     out = capsys.readouterr().out.splitlines()
     assert out[out.index("}") + 1] == "note: 4 of the 12 videos hold a single class"
+
+
+def test_a_run_opens_an_unreadable_video_once_and_names_it_once(tmp_path, capsys,
+                                                                 monkeypatch):
+    """A test video cut in its header (labels.csv names it: the loader probes it) and a
+    training video cut in its frames (the scene background probes and decodes it first):
+    the run skips each, opening the first once and the second twice (its header read by
+    the probe, its frames decoded once, where it failed), and names each in one skip line
+    and one entry of skipped_videos (it opened them 2 and 4 times)."""
+    import av
+    from fakes import write_square_frames, write_video
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_square_frames(root / "train" / f"t{i}", 1.0 + 0.1 * rng.standard_normal(12))
+    write_square_frames(root / "test" / "ok", 2.0 + 0.1 * rng.standard_normal(12))
+    data = write_video(tmp_path / "whole.avi", 30, size=(40, 120)).read_bytes()
+    (root / "train" / "cut.avi").write_bytes(data[:len(data) * 6 // 10])
+    (root / "test" / "garbage.avi").write_bytes(data[:len(data) // 3])
+    (root / "labels.csv").write_text("video,start,end\nok,5,9\ngarbage,3,4\n")
+    opened: dict[str, int] = {}
+    real = av.open
+
+    def counting(path, *args, **kwargs):
+        opened[Path(str(path)).name] = opened.get(Path(str(path)).name, 0) + 1
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the short training video's threshold, the rate
+        assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "out"),
+                     "--detector", "knn", "--fit-jobs", "1"]) == 0
+    assert opened == {"cut.avi": 2, "garbage.avi": 1}
+    err = capsys.readouterr().err
+    assert [line.split(":")[0] for line in err.splitlines() if "skipped" in line] == [
+        "skipped train/cut.avi", "skipped test/garbage.avi"]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert [(s["split"], s["video"]) for s in metrics["config"]["skipped_videos"]] == [
+        ("train", "cut"), ("test", "garbage")]

@@ -827,7 +827,8 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
     said = capsys.readouterr().err
     assert re.search(rf"all 4 model fits were finished by an earlier run: read back from "
                      rf"{re.escape(str(cache))}/fits, not run again \(it holds \d+\.\d MB of "
-                     r"fits; delete it to reclaim them\)", said)
+                     r"fits; those no run used for 7 days go once a run's fits are done; "
+                     r"delete it to reclaim them all\)", said)
     assert note not in said  # nothing is fitted: no hint on fitting faster
     for key in ("micro_auc", "macro_auc", "threshold"):
         assert second[key] == first[key]

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, NoReturn
 
 from mulde._version import __version__
 from mulde.estimator.presets import ESTIMATOR_PRESETS
+from mulde.video import unreadable
 
 
 def _output_folder(out: Path) -> Path:
@@ -580,7 +581,8 @@ def _settings_in_use(settings: dict[str, Any]) -> dict[str, Any]:
 
 def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     """A few lines on a pipeline model, from its `PipelineModel.describe()` dict `d`: what it
-    is, its streams and their detectors, its training data, calibration and threshold."""
+    is, its streams and their detectors, the warnings its fits gave, its training data,
+    calibration and threshold."""
     from mulde.vad.thresholds import video_length
 
     ex = d["extractor"]
@@ -600,6 +602,8 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
                 else f"{s['train_objects']} training objects")
         lines.append(f"  {name}: {model.get('kind', '?')} detector on {features}, {rows}, "
                      f"frame score {s['frame_score']}")
+    for said in d.get("fit_warnings") or []:  # given when it was trained, kept in the model
+        lines.append(f"  warning: {said['message']} ({said['category'].rsplit('.', 1)[-1]})")
     t = d["training"] or {}
     if "videos" in t:
         lines.append(f"training: {t['videos']} videos, {t['frames']} frames "
@@ -2215,7 +2219,9 @@ def _resume_hint(args: argparse.Namespace | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors about user input exit with status 2 and one message
     (`mulde: error: ...`, no traceback). A reader that closes the output early (`| head`)
-    ends the command quietly with status 141, Ctrl-C with 130."""
+    ends the command quietly with status 141, Ctrl-C with 130. A video that cannot be read
+    is opened once in a command (`mulde.video.unreadable`: from the dataset's loader to the
+    report)."""
     process_settings()  # first: before anything can import torch
     args = None
     try:
@@ -2228,7 +2234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unrecognized arguments: {' '.join(extra)}")
         if getattr(args, "threads", None) is not None:
             set_threads(args.threads)
-        return args.func(args)
+        with unreadable.remembered():  # a video found unreadable is opened once a command
+            return args.func(args)
     except BrokenPipeError:  # the reader left early (mulde info MODEL | head): not an error
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)

@@ -30,9 +30,10 @@ from mulde.io.hashing import file_sha256
 from mulde.recorded import recorded_warnings
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
-from mulde.vad.fit_cache import FitCache
+from mulde.vad.fit_cache import UNUSED_DAYS, FitCache
 from mulde.vad.fusion import warn_below_calibration
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
+from mulde.video import unreadable
 from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard
 from mulde.video.decode import distinct_rates, natural_key, other_rate, probe, stated_rate
 from mulde.video.distributed import RayOptions
@@ -76,6 +77,7 @@ def scratch_folder() -> Path:
     return folder
 
 
+@unreadable.remembered()
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
                      shard_spec: str | None = None, progress: bool = True,
                      ray: RayOptions | None = None,
@@ -86,7 +88,10 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     cleared of temp files that writers killed over a day ago left (`sweep_stale_temp`). A
     video that cannot be decoded is skipped and listed in `failed`, never stopping the run,
     and named once, in one printed line (`skip_line`): the scene background's note about
-    it is held back, and a loader does not warn when it cannot probe it.
+    it is held back, and a loader does not warn when it cannot probe it. It is opened once,
+    too: the error of its first probe or decode is given again by every later one
+    (`mulde.video.unreadable`, over the whole `run_pipeline` or `train_pipeline` and a
+    command's loader), also to the Ray engine, which then does not send it to a worker.
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed. An extractor
     that `needs_scene` (the static stream) first learns the scene background from the training
     videos (saved beside the cache entries; every shard computes the same file); on a dataset
@@ -316,7 +321,9 @@ def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int =
 
 def fit_cache_folder(cache: FeatureCache) -> Path:
     """Where a run keeps its finished model fits (`mulde.vad.fit_cache`): `fits/` in its
-    feature cache, so that a rerun with the same cache resumes its fits as its extraction."""
+    feature cache, so that a rerun with the same cache resumes its fits as its extraction;
+    a run whose fits are done prunes it (`FitCache.prune`: the fits no run used for
+    `UNUSED_DAYS` days)."""
     return Path(cache.root) / "fits"
 
 
@@ -360,7 +367,9 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
         which = ("the model fit was" if total == 1 else f"all {total} model fits were"
                  if found == total else f"{found} of {total} model fits were")
         _say(f"mulde: note: {which} finished by an earlier run: read back from {fit_cache}, "
-             f"not run again (it holds {held:.1f} MB of fits; delete it to reclaim them)")
+             f"not run again (it holds {held:.1f} MB of fits; those no run used for "
+             f"{UNUSED_DAYS:g} days go once a run's fits are done; delete it to reclaim them "
+             "all)")
     ensemble.fit(train)
     if ensemble.fits_reused_ < found:  # an entry damaged past its JSON (`FitCache.has`)
         lost = found - ensemble.fits_reused_
@@ -582,6 +591,7 @@ def _frame_sizes(dataset: Dataset, train: dict[str, VideoFeatures], per_view: bo
     return sizes
 
 
+@unreadable.remembered()
 def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
                    mulde_params: dict[str, Any] | None = None, progress: bool = True,
@@ -620,6 +630,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     return model
 
 
+@unreadable.remembered()
 def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
                  mulde_params: dict[str, Any] | None = None,

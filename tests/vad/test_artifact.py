@@ -447,3 +447,38 @@ def test_the_model_digest_tells_a_model_apart_and_not_its_saves(data, tmp_path):
     assert saved_model_digest(tmp_path / "a") == manifest_digest(manifest) == first
     assert PipelineModel.load(tmp_path / "a").digest == first
     assert saved_model_digest(tmp_path / "missing") is None
+
+
+def test_the_fits_warnings_travel_with_the_model(data, tmp_path):
+    """A calibration set by a glitch frame (`CalibrationSpikeWarning`) is kept in the
+    manifest with its class and read back; an edit of it is refused as any other (the
+    manifest's SHA-256 covers it); a manifest written before the field reads as a model
+    without fit warnings."""
+    from mulde.vad.fusion import CalibrationSpikeWarning
+
+    train, _ = data
+    glitched = {**train, "t1": features(np.random.default_rng(1), 30, dims=DIMS)}
+    glitched["t1"][Stream.VELOCITY].features[10:12] += 1e6  # frame 5 of t1
+    ens = StreamEnsemble("knn", calibration_folds=2)
+    with pytest.warns(CalibrationSpikeWarning, match=r"^velocity stream: a few training "
+                                                     r"frames .*: t1 frame 5 "):
+        model = PipelineModel.fit(ObjectCentricExtractor(streams=("velocity", "geometry")),
+                                  glitched, ens, fps=10.0)
+    (said,) = ens.fit_warnings_
+    assert said.category == "mulde.vad.fusion.CalibrationSpikeWarning"
+    folder = model.save(tmp_path / "model")
+    assert json.loads((folder / MANIFEST).read_text())["fit_warnings"] == [said.to_dict()]
+    back = PipelineModel.load(folder)
+    assert back.ensemble.fit_warnings_ == [said]
+    assert back.describe()["fit_warnings"] == [said.to_dict()]
+    edit_manifest(folder, lambda m: m["fit_warnings"].clear(), sign=False)
+    with pytest.raises(ArtifactError, match="do not match their SHA-256"):
+        PipelineModel.load(folder)
+    edit_manifest(folder, lambda m: m.update(fit_warnings=[{"category": "x"}]))
+    with pytest.raises(ArtifactError, match="inconsistent manifest: ValueError not a fit "
+                                            "warning"):
+        PipelineModel.load(folder)
+    edit_manifest(folder, lambda m: m.pop("fit_warnings"))  # an older mulde's manifest
+    assert PipelineModel.load(folder).ensemble.fit_warnings_ == []
+    edit_manifest(folder, lambda m: m.pop(SELF_DIGEST), sign=False)  # and one before that
+    assert PipelineModel.load(folder).describe()["fit_warnings"] == []

@@ -606,11 +606,63 @@ def test_a_fits_warnings_name_their_stream_once_each_in_this_process(n_jobs):
     assert not [name for name in vars(ens) if "said" in name]
 
 
+class Foreign(UserWarning):
+    """A warning class of neither mulde nor Python: it comes back as a `UserWarning`."""
+
+
+class SaysItsClasses(FirstFeature):
+    """FirstFeature that warns with mulde's own classes (one whose constructor takes a
+    message, one that takes counts) and a foreign one."""
+
+    def fit(self, X, groups=None):
+        from mulde.estimator.model import FewSamplesWarning
+        from mulde.vad.fusion import CalibrationWarning
+
+        warnings.warn(CalibrationWarning("mulde's own class"), stacklevel=2)
+        warnings.warn(FewSamplesWarning(len(X), 10), stacklevel=2)
+        warnings.warn(Foreign("a foreign class"), stacklevel=2)
+        return super().fit(X, groups)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_fits_warnings_keep_their_class_in_this_process_and_from_a_worker(n_jobs):
+    """The warnings come out as the class the fit raised them with (a foreign class as
+    `UserWarning`), so a filter by category works on them; the spike warning is a
+    `CalibrationSpikeWarning`. `fit_warnings_` keeps them, for the saved model."""
+    from mulde.estimator.model import FewSamplesWarning
+    from mulde.vad.fit_warnings import warning_category
+    from mulde.vad.fusion import CalibrationSpikeWarning, CalibrationWarning
+
+    glitch = video(velocity=[[1.5]] * 20 + [[1e6]] + [[1.5]] * 29)
+    train = {"a": video(velocity=RAMP), "b": glitch}
+    ens = StreamEnsemble(SaysItsClasses, calibration_folds=2, n_jobs=n_jobs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ens.fit(train)
+    said = {str(w.message)[:40]: w.category for w in caught}
+    assert said == {"velocity stream: mulde's own class": CalibrationWarning,
+                    "velocity stream: only 200 training objec": FewSamplesWarning,
+                    "velocity stream: a foreign class": UserWarning,
+                    "velocity stream: a few training frames s": CalibrationSpikeWarning}
+    assert [(w.message[:40], warning_category(w.category)) for w in ens.fit_warnings_] == list(
+        said.items())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=FewSamplesWarning)
+        warnings.filterwarnings("ignore", category=CalibrationSpikeWarning)
+        ens.fit(train)
+    assert sorted(w.category.__name__ for w in caught) == ["CalibrationWarning", "UserWarning"]
+
+
 def _spike_warnings(train, **options):
+    from mulde.vad.fusion import CalibrationSpikeWarning
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         StreamEnsemble(FirstFeature, **options).fit(train)
-    return [str(w.message) for w in caught if "far above" in str(w.message)]
+    spikes = [w for w in caught if "far above" in str(w.message)]
+    assert all(w.category is CalibrationSpikeWarning for w in spikes)
+    return [str(w.message) for w in spikes]
 
 
 RAMP = [[float(v)] for v in np.linspace(1.0, 2.0, 150)]

@@ -8,6 +8,8 @@ import pytest
 import mulde.vad.ensemble as ensemble_module
 from mulde.vad import StreamEnsemble
 from mulde.vad.fit_cache import FitCache, data_digest, job_key
+from mulde.vad.fit_warnings import FitWarning
+from mulde.vad.fusion import CalibrationSpikeWarning
 from mulde.vad.stream_models import KNNStream, MULDEStream
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 
@@ -72,9 +74,10 @@ def test_scores_and_a_model_read_back_as_they_were_stored(tmp_path):
     cache = FitCache(tmp_path / "fits")
     assert cache.load("0" * 64) is None and cache.size_bytes() == 0  # nothing stored
     held = np.array([0.5, 1.5, -2.0])
-    cache.store("a" * 64, None, held, 1.25, ("a warning",))
+    said_then = (FitWarning("a warning"), FitWarning.of("spiky", CalibrationSpikeWarning))
+    cache.store("a" * 64, None, held, 1.25, said_then)
     model, scores, seconds, said = cache.load("a" * 64)
-    assert model is None and seconds == 1.25 and said == ("a warning",)
+    assert model is None and seconds == 1.25 and said == said_then
     np.testing.assert_array_equal(scores, held)
     rng = np.random.default_rng(0)
     X, groups, new = rng.normal(size=(40, 3)), np.repeat(np.arange(4), 10), rng.normal(size=(5, 3))
@@ -241,3 +244,142 @@ def test_fits_calibrated_on_their_own_training_scores_read_back_alike(tmp_path, 
         a, b = first.fits_[stream], again.fits_[stream]
         assert a.calibration == b.calibration and a.fill == b.fill
     np.testing.assert_array_equal(first.score_video(test).fused, again.score_video(test).fused)
+
+
+def test_an_older_entrys_bare_warnings_read_back_as_user_warnings(tmp_path):
+    """Entries written before the class was kept hold bare messages: read back as
+    `UserWarning`s, not refused (nothing a resumed run needs is lost)."""
+    import json
+
+    cache = FitCache(tmp_path)
+    cache.store("f" * 64, None, np.ones(2), 1.0, ())
+    entry = tmp_path / f"{'f' * 64}.json"
+    entry.write_text(json.dumps({**json.loads(entry.read_text()), "warnings": ["said once"]}))
+    assert cache.load("f" * 64)[3] == (FitWarning("said once", "builtins.UserWarning"),)
+
+
+def test_warnings_read_back_from_the_cache_keep_their_class(tmp_path, monkeypatch):
+    """A fit's warnings come back from the cache as the class the fit raised: mulde's own
+    (the estimator's, whose constructor takes counts, and the calibration's), a foreign
+    class as `UserWarning`; a filter by category applies to them as to a fresh fit's."""
+    from mulde.estimator.model import FewSamplesWarning
+    from mulde.vad.fusion import CalibrationWarning
+
+    class Foreign(UserWarning):
+        pass
+
+    fit = KNNStream.fit
+
+    def warning_fit(self, X, groups):
+        import warnings
+
+        warnings.warn(FewSamplesWarning(len(X), 10), stacklevel=2)
+        warnings.warn(CalibrationWarning("its own words"), stacklevel=2)
+        warnings.warn(Foreign("a foreign class"), stacklevel=2)
+        return fit(self, X, groups)
+
+    rng = np.random.default_rng(0)
+    train = {f"v{i}": features(rng, n_frames=2) for i in range(2)}
+    detector = {"velocity": "knn"}
+
+    def classes(ens):
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", category=CalibrationWarning)
+            ens.fit(train)
+        return {str(w.message).split(":")[1].strip(): w.category for w in caught
+                if str(w.message).startswith("velocity stream")}
+
+    monkeypatch.setattr(KNNStream, "fit", warning_fit)
+    fresh = classes(StreamEnsemble(detector, fit_cache=tmp_path / "fits"))
+    monkeypatch.setattr(KNNStream, "fit", fit)  # the cache alone can give them now
+    again = StreamEnsemble(detector, fit_cache=tmp_path / "fits")
+    assert classes(again) == fresh == {"only 8 training objects, fewer than 10": FewSamplesWarning,
+                                       "a foreign class": UserWarning}
+    assert again.fits_reused_ == 1
+
+
+def _age(paths, days):
+    """Set the files' access and modification times `days` days back."""
+    import os
+    import time
+
+    then = time.time() - days * 86400
+    for path in paths:
+        os.utime(path, (then, then))
+
+
+def test_prune_removes_the_entries_unused_for_a_week_but_those_kept(tmp_path):
+    """Entries no fit used for `UNUSED_DAYS` go, with their model and scores files (also
+    a killed store's model without its JSON); the keys kept, fresher entries, another file
+    and a write's temp file stay."""
+    from mulde.vad.fit_cache import UNUSED_DAYS
+
+    cache = FitCache(tmp_path)
+    kept, old, fresh, orphan = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
+    for key in (kept, old, fresh):
+        cache.store(key, KNNStream(k=1).fit(np.ones((2, 1)), np.arange(2)), np.ones(2), 1.0, ())
+    (tmp_path / f"{orphan}.safetensors").write_bytes(b"a store killed before its JSON")
+    (tmp_path / "notes.txt").write_text("a user's file")
+    (tmp_path / f".{old}.json.123.0a1b2c3d.tmp").write_text("a writer's temp file")
+    _age(tmp_path.iterdir(), UNUSED_DAYS + 1)
+    _age(tmp_path.glob(f"{fresh}.*"), UNUSED_DAYS - 1)
+    others = {f".{old}.json.123.0a1b2c3d.tmp", "notes.txt"}
+
+    def entry(key):
+        return {f"{key}.json", f"{key}.safetensors", f"{key}.scores.safetensors"}
+
+    assert cache.prune({kept}) == 2
+    assert {p.name for p in tmp_path.iterdir()} == entry(kept) | entry(fresh) | others
+    assert cache.load(kept) is not None and cache.load(fresh) is not None
+    _age(tmp_path.iterdir(), 2)
+    assert cache.prune(set(), unused_days=1) == 2  # unused for 2 days: over another window
+    assert {p.name for p in tmp_path.iterdir()} == others
+    assert FitCache(tmp_path / "nowhere").prune(set()) == 0
+
+
+def test_an_entry_read_back_counts_as_used_then(tmp_path):
+    from mulde.vad.fit_cache import UNUSED_DAYS
+
+    cache = FitCache(tmp_path)
+    cache.store("e" * 64, None, np.ones(2), 1.0, ())
+    _age(tmp_path.iterdir(), UNUSED_DAYS + 1)
+    assert cache.load("e" * 64) is not None
+    assert cache.prune(set()) == 0 and cache.has("e" * 64)
+
+
+def test_a_finished_fit_prunes_what_no_fit_used_for_a_week(tmp_path, monkeypatch):
+    """A fit that finishes keeps the entries it read back or wrote however old, and those
+    another fit used within the week (another run beside it, or one to resume), and removes
+    the rest; a fit that is interrupted removes nothing."""
+    from mulde.vad.fit_cache import UNUSED_DAYS
+
+    rng = np.random.default_rng(0)
+    train = {f"v{i}": features(rng) for i in range(2)}
+    folder = tmp_path / "fits"
+
+    def fit(detector, seed=0):
+        return StreamEnsemble(detector, seed, calibration_folds=2, fit_cache=folder).fit(train)
+
+    fit("knn")  # 2 streams x 3 fits
+    knn = set(folder.iterdir())
+    fit("gmm")
+    gmm = set(folder.iterdir()) - knn
+    _age(knn | gmm, UNUSED_DAYS + 1)
+    real = ensemble_module.run_fit_job
+
+    def stopping(job):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ensemble_module, "run_fit_job", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        fit("gmm", 1)
+    assert set(folder.iterdir()) == knn | gmm  # an interrupted fit prunes nothing
+    monkeypatch.setattr(ensemble_module, "run_fit_job", real)
+    assert fit("gmm").fits_reused_ == 6  # read back: its entries kept however old
+    assert set(folder.iterdir()) == gmm
+    assert len([p for p in gmm if p.suffix == ".json"]) == 6
+    fit("knn")  # the gmm fits were used today: a run beside this one keeps them
+    assert gmm < set(folder.iterdir())

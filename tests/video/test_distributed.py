@@ -83,6 +83,35 @@ def test_ray_fills_the_same_cache_as_one_process(ray_session, dataset_root, tmp_
     assert again.failed == [{**local.failed[0], "error": local.failed[0]["error"] + KNOWN_FAILURE}]
 
 
+def test_a_video_this_run_found_unreadable_is_not_sent_to_a_worker(tmp_path, monkeypatch):
+    """The scene background found the file unreadable (`mulde.video.unreadable`): the driver
+    reports it with that error and records it for a rerun, as a worker would, without
+    sending it to one (no Ray is started here)."""
+    import mulde.video.distributed as distributed
+    from mulde.video import unreadable
+    from mulde.video.decode import probe
+    from mulde.video.distributed import extract_with_ray
+    from mulde.video.source import Video, VideoReadError
+
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"not a video at all")
+    write_square_frames(tmp_path / "ok", np.ones(6))
+    sent = []
+    monkeypatch.setattr(distributed, "_map", lambda dataset, jobs, missing, *rest: (
+        sent.extend(missing), {})[1])
+    extractor = build_extractor("objects:velocity")
+    jobs = [("train", Video("broken", broken), extractor), ("train", Video("ok", tmp_path / "ok"),
+                                                             extractor)]
+    cache = FeatureCache(tmp_path / "cache")
+    with unreadable.remembered():
+        with pytest.raises(VideoReadError) as said:
+            probe(broken)
+        outcomes = extract_with_ray("d", jobs, cache)
+    assert sent == [1]  # "ok" alone goes to the workers
+    assert outcomes[0].features is None and outcomes[0].error == str(said.value)
+    assert cache.failure("d", "train", jobs[0][1], extractor) == str(said.value)
+
+
 @dataclass(frozen=True)
 class Dies(SceneFree):
     """The velocity extractor, except that it ends its worker process (os._exit: no clean-up,

@@ -17,6 +17,11 @@ threshold (`mulde.vad.thresholds`). `save(folder)` writes:
     training_scores.safetensors  the fused frame scores of the training videos (to refit a
                                threshold for another smoothing or rule without retraining)
 
+The manifest also keeps the warnings the fits gave (`fit_warnings`: each message with its
+class, `mulde.vad.fit_warnings`; e.g. a calibration set by a few glitch frames), so that
+whoever reads the model later (`mulde info`) sees them; a manifest written before it has
+none and reads as a model without fit warnings.
+
 safetensors and JSON only, no pickle. The manifest records each file's SHA-256, so a
 truncated or changed file is refused with its name; another format, a newer format version,
 or an extractor this mulde builds differently are refused with a one-line `ArtifactError`.
@@ -43,6 +48,7 @@ from mulde.io.atomic import atomic_folder, write_json
 from mulde.io.hashing import sha256_file
 from mulde.vad.ensemble import StreamEnsemble, StreamFit, VideoScores
 from mulde.vad.events import Event, find_events
+from mulde.vad.fit_warnings import FitWarning
 from mulde.vad.fusion import Calibration, FusionError
 from mulde.vad.stream_files import (
     STREAM_FORMAT,
@@ -332,6 +338,7 @@ class PipelineModel:
                           "mode": "reflect", "truncate": 4.0},
             "fps": self.fps,
             "threshold": None if self.threshold is None else self.threshold.to_dict(),
+            "fit_warnings": [w.to_dict() for w in self.ensemble.fit_warnings_],
             "training": self.training,
         }
 
@@ -472,6 +479,8 @@ class PipelineModel:
                     int(s["dim"]), int(s["train_objects"]), float(s.get("fit_seconds", 0)), 0.0,
                     reference=reference)
             ensemble.fits_ = fits
+            ensemble.fit_warnings_ = [FitWarning.from_json(w)
+                                      for w in m.get("fit_warnings", [])]
             train_scores: list[np.ndarray] = []
             if "training_scores.safetensors" in m["files"]:
                 _, a = read_arrays(folder / "training_scores.safetensors")

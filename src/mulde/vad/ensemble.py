@@ -87,9 +87,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mulde.vad.fit_cache import FitCache, data_digest, job_key
+from mulde.vad.fit_warnings import FitWarning
 from mulde.vad.fusion import (
     SPIKE_RATIO,
     Calibration,
+    CalibrationSpikeWarning,
     calibration_spikes,
     fuse,
     objects_to_frames,
@@ -195,13 +197,14 @@ class FitJob:
 class FitResult:
     """What a `FitJob` left: the fitted model (fold None; with `own_scores`, `scores` its
     training objects' scores (n,)) or the held-out fold's scores (m,), the fit's seconds,
-    and the messages of the `UserWarning`s the fit raised (given back to the main process,
-    which names the stream: `StreamEnsemble._assemble`)."""
+    and the `UserWarning`s the fit raised, each with its class (`FitWarning`: given back to
+    the main process, which names the stream, `StreamEnsemble._assemble`, and raises them
+    with their own class, whether the fit ran here, in a worker or is read back)."""
 
     model: StreamModel | None
     scores: np.ndarray | None
     seconds: float
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[FitWarning, ...] = ()
 
 
 def run_fit_job(job: FitJob) -> FitResult:
@@ -223,8 +226,8 @@ def run_fit_job(job: FitJob) -> FitResult:
     for w in caught:  # other warnings are shown as usual
         if not issubclass(w.category, UserWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    said = tuple(dict.fromkeys(_for_a_stream(w.message, job.stream) for w in caught
-                               if issubclass(w.category, UserWarning)
+    said = tuple(dict.fromkeys(FitWarning.of(_for_a_stream(w.message, job.stream), w.category)
+                               for w in caught if issubclass(w.category, UserWarning)
                                and not (job.fold is not None and _full_fit_only(w.message))))
     return FitResult(model, scores, time.perf_counter() - t0, said)
 
@@ -489,10 +492,10 @@ def frame_scores(object_scores: np.ndarray, record: ObjectFeatures, fill: float,
 
 
 def _spike_messages(stream: Stream, videos: list[str], train_frames: list[np.ndarray],
-                    calibration: Calibration) -> list[str]:
-    """The fit warning of a stream whose calibration a few training frames set
-    (`calibration_spikes`), naming up to three of them by training video and frame; [] when
-    none do."""
+                    calibration: Calibration) -> list[FitWarning]:
+    """The fit warning (`CalibrationSpikeWarning`) of a stream whose calibration a few
+    training frames set (`calibration_spikes`), naming up to three of them by training
+    video and frame; [] when none do."""
     spikes = calibration_spikes(train_frames, calibration)
     if not spikes:
         return []
@@ -501,14 +504,16 @@ def _spike_messages(stream: Stream, videos: list[str], train_frames: list[np.nda
     count = f"{min(3, len(spikes))} of {len(spikes)}: " if len(spikes) > 3 else ""
     motion = ("; a frame's motion is measured against the frames around it, so the cause may "
               "be a frame or two away" if stream is Stream.VELOCITY else "")
-    return [f"a few training frames score far above all the others and set its calibration "
-            f"(its {calibration.percentile:g}th percentile, {calibration.high:.4g}, lies over "
-            f"{SPIKE_RATIO:g}x farther above the minimum, {calibration.low:.4g}, than the 99th "
-            f"percentile of the other frames with objects, {reference:.4g}): {count}{where}, "
-            f"frames counted from 0{motion}. New frames of this stream will calibrate near 0 "
-            "and it adds little to the fused score: look at those frames; an inverted, corrupt "
-            "or foreign frame is best trimmed from its video, and normal activity that no "
-            "other training video shows needs more training video that shows it"]
+    return [FitWarning.of(
+        f"a few training frames score far above all the others and set its calibration "
+        f"(its {calibration.percentile:g}th percentile, {calibration.high:.4g}, lies over "
+        f"{SPIKE_RATIO:g}x farther above the minimum, {calibration.low:.4g}, than the 99th "
+        f"percentile of the other frames with objects, {reference:.4g}): {count}{where}, "
+        f"frames counted from 0{motion}. New frames of this stream will calibrate near 0 "
+        "and it adds little to the fused score: look at those frames; an inverted, corrupt "
+        "or foreign frame is best trimmed from its video, and normal activity that no "
+        "other training video shows needs more training video that shows it",
+        CalibrationSpikeWarning)]
 
 
 def _frames(ranked: np.ndarray, record: ObjectFeatures, fill: float,
@@ -545,7 +550,11 @@ class StreamEnsemble:
     `fit_cache`: a folder of finished fits (`mulde.vad.fit_cache`): each fit found there
     for the same objects and settings is read back instead of run, and each fit run is
     written there, so an interrupted fit resumes; `fits_reused_` counts the fits read back.
-    None (default): every fit runs.
+    A fit that finishes prunes it of the entries it did not use that no fit used for
+    `mulde.vad.fit_cache.UNUSED_DAYS` days (`FitCache.prune`). None (default): every fit
+    runs.
+    `fit_warnings_`: the warnings the last `fit` gave (`FitWarning`s, each naming its
+    stream and class), which a trained pipeline keeps (`mulde.vad.artifact`).
     """
 
     detector: StreamModelSpec | Mapping[Stream | str, StreamModelSpec] = "mulde"
@@ -562,7 +571,9 @@ class StreamEnsemble:
     fits_: dict[Stream, StreamFit] = field(default_factory=dict, init=False, repr=False)
     fit_seconds_: float = field(default=0.0, init=False, repr=False)
     fits_reused_: int = field(default=0, init=False, repr=False)
+    fit_warnings_: list[FitWarning] = field(default_factory=list, init=False, repr=False)
     _cache_off: bool = field(default=False, init=False, repr=False)
+    _used_keys: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.calibrate_on not in ("frames", "objects"):
@@ -735,8 +746,12 @@ class StreamEnsemble:
         return found, total
 
     def _reused(self, job: FitJob) -> FitResult | None:
-        """`job`'s result read back from the fit cache, None when it must run."""
+        """`job`'s result read back from the fit cache, None when it must run (every job of
+        a fit is asked here first: its key is one this fit uses, which `fit` keeps when it
+        prunes the cache)."""
         found = self._cache_key(job)
+        if found is not None:
+            self._used_keys.add(found[1])
         stored = None if found is None else found[0].load(found[1])
         if stored is None or (stored[1] is None and job.needs_scores):
             return None
@@ -773,20 +788,21 @@ class StreamEnsemble:
                        data=digest, stream=named) for fold in [None, *range(folds or 0)]]
 
     def _assemble(self, train: Mapping[str, VideoFeatures], stream: Stream, data: StreamData,
-                  done: Mapping[int | None, FitResult]) -> tuple[StreamFit, list[str]]:
+                  done: Mapping[int | None, FitResult]) -> tuple[StreamFit, list[FitWarning]]:
         """Return the stream's `StreamFit` from its finished fits (`done`: fold -> result,
         None the model on all objects): the calibration's training scores (the model's own,
         out-of-fold, or per video of a subsample; of distinct rows, given back to every
         object that is a copy of one), the empty-frame fill and the calibration. `fit_s` is
         the model's fit, `calibrate_s` the refits' seconds (summed, also when they ran side
         by side in worker processes) plus the calibration's.
-        Returned with it: the warnings its fits recorded, each once and naming the stream
-        (whichever of its fits said it), for `fit` to give once its progress bar is closed,
-        so that no warning lands on the bar's line."""
+        Returned with it: the warnings its fits recorded and its calibration's
+        (`CalibrationSpikeWarning`), each once and naming the stream (whichever of its fits
+        said it), for `fit` to give once its progress bar is closed, so that no warning
+        lands on the bar's line."""
         model, fit_s = done[None].model, done[None].seconds
         assert model is not None
-        said = dict.fromkeys(m for result in done.values() for m in result.warnings)
-        messages = [f"{stream.value} stream: {message}" for message in said]
+        said = dict.fromkeys(w for result in done.values() for w in result.warnings)
+        messages = [w.named(stream.value) for w in said]
         t0 = time.perf_counter()
         X, groups, subsampled, objects = data
         if subsampled:  # score every training object, one video at a time
@@ -815,7 +831,7 @@ class StreamEnsemble:
         calibration = Calibration.fit(train_obj if self.calibrate_on == "objects"
                                       else np.concatenate(train_frames))
         if self.calibrate_on != "objects":
-            messages += [f"{stream.value} stream: {message}" for message
+            messages += [w.named(stream.value) for w
                          in _spike_messages(stream, list(train), train_frames, calibration)]
         refits_s = sum(r.seconds for f, r in done.items() if f is not None)
         return StreamFit(model, fill, calibration, int(X.shape[1]), len(X), fit_s,
@@ -841,8 +857,8 @@ class StreamEnsemble:
         plan = self._plan(train)
         said_as = [f"training video {name}" for name in train]  # a refusal's words
         start = time.perf_counter()
-        self.fits_, self.fits_reused_, self._cache_off = {}, 0, False
-        said: list[str] = []  # the streams' fit warnings, given once the bar is closed
+        self.fits_, self.fits_reused_, self._cache_off, self._used_keys = {}, 0, False, set()
+        said: list[FitWarning] = []  # the streams' fit warnings, given once the bar is closed
         per_stream = 1 + (self.calibration_folds or 0)  # the model and its out-of-fold refits
         with tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
                   unit="fit") as bar:
@@ -861,14 +877,17 @@ class StreamEnsemble:
                     bar.update(per_stream - len(done))
                     self.fits_[stream], messages = self._assemble(train, stream, data, done)
                     said += messages
-        for message in said:
-            warnings.warn(message, UserWarning, stacklevel=2)
+        if self.fit_cache is not None:  # every fit done: what no run used for days goes
+            FitCache(Path(self.fit_cache)).prune(self._used_keys)
+        self.fit_warnings_ = said
+        for warning in said:  # each of its own class, wherever its fit ran
+            warnings.warn(warning.warning(), stacklevel=2)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
     def _fit_in_workers(self, train: Mapping[str, VideoFeatures],
                         plan: Mapping[Stream, Callable[[], StreamModel]], bar: Any
-                        ) -> list[str]:
+                        ) -> list[FitWarning]:
         """Run every fit of every stream in `n_jobs` spawned worker processes (one torch and
         one BLAS thread each), the largest first, and assemble the streams in name order;
         return their warnings in that order (`_assemble`), for `fit` to give."""
@@ -900,7 +919,7 @@ class StreamEnsemble:
                 bar.update()
         per_stream = 1 + (self.calibration_folds or 0)
         bar.update(len(plan) * per_stream - len(jobs))
-        said: list[str] = []
+        said: list[FitWarning] = []
         for stream in plan:
             self.fits_[stream], messages = self._assemble(train, stream, data[stream],
                                                           done[stream])

@@ -14,15 +14,29 @@ Per job, `<key>.safetensors` holds the fitted stream model (written as a trained
 writes it, `mulde.vad.stream_files`) and `<key>.scores.safetensors` its scores (a refit's
 held-out objects, or the model's own training objects when those calibrate it); `<key>.json`,
 written last so that a job killed while saving leaves no entry, names them with the seconds
-the fit took and the warnings it gave. An entry that cannot be read back (truncated, another
-format) is fitted again and overwritten. Nothing is pruned: delete the folder to reclaim its
-space (`size_bytes` measures it).
+the fit took and the warnings it gave (each with its class: `mulde.vad.fit_warnings`). An
+entry that cannot be read back (truncated, another format) is fitted again and overwritten.
+
+Pruning (`prune`): once a `StreamEnsemble.fit` has finished every fit, it removes the
+entries it did not use (neither read back nor wrote) that no fit has used for `UNUSED_DAYS`
+days (an entry read back counts as used then: `load` touches it). So the folder holds what
+the runs of the last week used, and the fits of settings, features or mulde versions left
+behind go, while a run that is interrupted keeps its finished fits (an interrupted fit
+prunes nothing), as does another run fitting into the same folder at the same time, or a
+resumed one, unless it was left unresumed for longer than that. Only the files of entries
+(`<key>.json`, `<key>.safetensors`, `<key>.scores.safetensors`, key in `job_key`'s form) are
+removed, never another file; a write's temp file is `mulde.io.atomic.sweep_stale_temp`'s.
+`size_bytes` measures the folder; deleting it reclaims all of it (every fit then runs again).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -33,6 +47,7 @@ import numpy as np
 
 from mulde._version import __version__
 from mulde.io.atomic import write_json
+from mulde.vad.fit_warnings import FitWarning
 from mulde.vad.stream_files import (
     ArtifactError,
     load_stream,
@@ -49,6 +64,12 @@ FITTING_CODE = ("core", "estimator", "vad/stream_models.py", "vad/ensemble.py")
 digest is in every key, so changed fitting code never reads back an older fit, also between
 releases that keep the version number (a developer's checkout)."""
 LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn")
+UNUSED_DAYS = 7.0
+"""`prune` removes the entries no fit has read back or written for this many days (unless the
+pruning fit used them): long enough for a run of any length beside it, or one interrupted and
+resumed within a week, to keep the fits it needs."""
+_ENTRY_FILE = re.compile(r"^([0-9a-f]{64})(\.json|\.safetensors|\.scores\.safetensors)$")
+"""The name of a file of an entry (`FitCache._paths` of a `job_key`), its key in group 1."""
 
 
 @cache
@@ -121,11 +142,13 @@ class FitCache:
         return (self.folder / f"{key}.json", self.folder / f"{key}.safetensors",
                 self.folder / f"{key}.scores.safetensors")
 
-    def load(self, key: str) -> tuple[Any, np.ndarray | None, float, tuple[str, ...]] | None:
+    def load(self, key: str
+             ) -> tuple[Any, np.ndarray | None, float, tuple[FitWarning, ...]] | None:
         """Return (model or None, scores or None, seconds, warnings) of the fit stored under
         `key`; None when there is none or it cannot be read back. A MULDE model's networks
         load on the device its parameters name ("auto" when they name none), as a fit
-        would place them."""
+        would place them. The warnings come back with their class (`FitWarning`; a bare
+        message of an older entry as a `UserWarning`)."""
         _, model_path, scores_path = self._paths(key)
         entry = self._entry(key)
         if entry is None:
@@ -135,10 +158,20 @@ class FitCache:
             device = str((spec or {}).get("params", {}).get("device", "auto"))
             model = None if spec is None else load_stream(spec, model_path, device)
             scores = read_arrays(scores_path)[1]["scores"] if entry.get("scores") else None
-            return (model, scores, float(entry.get("seconds", 0.0)),
-                    tuple(str(w) for w in entry.get("warnings", ())))
+            found = (model, scores, float(entry.get("seconds", 0.0)),
+                     tuple(FitWarning.from_json(w) for w in entry.get("warnings", ())))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, ArtifactError):
             return None
+        self._touch(key)
+        return found
+
+    def _touch(self, key: str) -> None:
+        """Mark the entry under `key` used now (its JSON's modification time, which `prune`
+        reads); nothing where that cannot be written (a read-only folder)."""
+        try:
+            os.utime(self._paths(key)[0])
+        except OSError:
+            pass
 
     def _entry(self, key: str) -> dict[str, Any] | None:
         """The JSON entry of the fit stored under `key`; None when there is none, it cannot
@@ -160,14 +193,16 @@ class FitCache:
         return entry is not None and (bool(entry.get("scores")) or not need_scores)
 
     def store(self, key: str, model: Any, scores: np.ndarray | None, seconds: float,
-              said: tuple[str, ...]) -> None:
-        """Write one finished fit under `key`: its model (None for a refit) and `scores`
-        (None when it has none). OSError when the folder cannot be written (full, read-only);
-        ArtifactError for a model the trained pipeline cannot save."""
+              said: tuple[FitWarning, ...]) -> None:
+        """Write one finished fit under `key`: its model (None for a refit), `scores` (None
+        when it has none), its seconds and its warnings (`said`, each with its class).
+        OSError when the folder cannot be written (full, read-only); ArtifactError for a
+        model the trained pipeline cannot save."""
         self.folder.mkdir(parents=True, exist_ok=True)
         entry_path, model_path, scores_path = self._paths(key)
         entry: dict[str, Any] = {"format": FORMAT, "key": key, "seconds": seconds,
-                                 "warnings": list(said), "scores": scores is not None,
+                                 "warnings": [w.to_dict() for w in said],
+                                 "scores": scores is not None,
                                  "model": None if model is None else save_stream(model,
                                                                                  model_path)}
         if scores is not None:
@@ -178,6 +213,36 @@ class FitCache:
         """Whether no entry was ever written here (the folder is missing or holds no
         `<key>.json`): a first run, which has nothing to look up."""
         return not self.folder.is_dir() or next(self.folder.glob("*.json"), None) is None
+
+    def prune(self, keep: Collection[str], unused_days: float = UNUSED_DAYS) -> int:
+        """Remove every entry (module docstring, "Pruning") whose key is not in `keep` (the
+        keys the pruning fit used) and none of whose files was written or touched in the
+        last `unused_days` days; an entry's JSON goes first, so that it is never read with
+        its model gone. Return how many entries were removed. A file that cannot be
+        removed, or a folder that cannot be listed, is left as it is (the cache stays
+        usable; it is only bigger)."""
+        try:
+            names = [(m.group(1), p) for p in self.folder.iterdir()
+                     if (m := _ENTRY_FILE.match(p.name))]
+        except OSError:
+            return 0
+        files: dict[str, list[Path]] = {}
+        for key, path in names:
+            files.setdefault(key, []).append(path)
+        oldest = time.time() - unused_days * 86400.0
+        removed = 0
+        for key, paths in files.items():
+            if key in keep:
+                continue
+            try:
+                if max(p.stat().st_mtime for p in paths) >= oldest:
+                    continue
+                for path in sorted(paths, key=lambda p: p.suffix != ".json"):
+                    path.unlink(missing_ok=True)
+            except OSError:
+                continue
+            removed += 1
+        return removed
 
     def size_bytes(self) -> int:
         """The bytes the folder's files take (0 when it does not exist)."""

@@ -215,6 +215,13 @@ distances on Ped2 26), one inverted training frame gave 272 and 672 on MULDE's v
 stream; a frame cut in from another video (42) and every kNN case stay below it."""
 
 
+class CalibrationSpikeWarning(UserWarning):
+    """A stream's calibration is set by a few training frames far above all the others
+    (`calibration_spikes`): new frames of that stream calibrate near 0 and it adds little to
+    the fused score. Said by `StreamEnsemble.fit`, naming the frames, and kept in the trained
+    pipeline (`mulde info` shows it)."""
+
+
 def spike_reference(train_scores: ArrayLike, low: float) -> float | None:
     """Return the 99th percentile of the training scores above `low` (the calibration's
     minimum: frames without objects get it) without their `SPIKE_FRAMES` highest; None when at

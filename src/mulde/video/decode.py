@@ -41,6 +41,9 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
   first missing frame, because per-frame labels are indexed by position and a silently
   missing frame would shift every later label. Names that are not all numbered are not
   checked.
+- Unreadable once, unreadable for the run: within `mulde.video.unreadable.remembered()` (a
+  run), a file or frame folder that failed to probe or decode raises the same
+  `VideoReadError` again at once, without being opened, while it is unchanged.
 - Probing is cheap: a video file's frame count comes from the container header when the
   stream's average rate equals its nominal rate (a constant-rate stream; AVI counts its
   empty chunks), else the timeline is counted by decoding; its size is that of the
@@ -63,6 +66,8 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from mulde.video import unreadable
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
@@ -166,9 +171,22 @@ def probe(path: str | os.PathLike[str], *, fps: float | None = None) -> VideoInf
     `fps` overrides the frame rate of a frame folder (default `DEFAULT_FOLDER_FPS`); it is
     ignored for video files, whose container states their rate. A video file's count is
     that of its constant-rate timeline (what `iter_frames` yields) and its size the
-    displayed one (rotation applied); see the module docstring.
+    displayed one (rotation applied); see the module docstring. A path this run found
+    unreadable raises its error again without being opened (`mulde.video.unreadable`).
     """
     path = Path(path)
+    failed = unreadable.known(path)
+    if failed is not None:
+        raise failed
+    try:
+        return _probe(path, fps)
+    except VideoReadError as error:
+        unreadable.remember(path, error)
+        raise
+
+
+def _probe(path: Path, fps: float | None) -> VideoInfo:
+    """`probe`, every time."""
     if path.is_dir():
         files = list_frame_files(path)
         width, height = _image_size(files[0])
@@ -199,13 +217,27 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     applied (module docstring: repeated, dropped or re-anchored frames are reported with a
     `FrameTimelineWarning`). The path is checked (and a frame folder listed) when called;
     decoding errors, and a frame of another size than the first, are raised by the iterator
-    as `VideoReadError`.
+    as `VideoReadError`; so is the error of a path this run found unreadable, before it is
+    opened again (`mulde.video.unreadable`).
     """
     path = Path(path)
     if path.is_dir():
-        return _iter_folder(path, list_frame_files(path))
+        return _remembered(path, _iter_folder(path, list_frame_files(path)))
     _require_file(path)
-    return _iter_video_file(path)
+    return _remembered(path, _iter_video_file(path))
+
+
+def _remembered(path: Path, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Yield `frames` (not started when `path` is known unreadable: its error is raised
+    instead); a `VideoReadError` they raise is kept for the run (`unreadable.remember`)."""
+    failed = unreadable.known(path)
+    if failed is not None:
+        raise failed
+    try:
+        yield from frames
+    except VideoReadError as error:
+        unreadable.remember(path, error)
+        raise
 
 
 def _require_file(path: Path) -> None:
@@ -436,7 +468,8 @@ def _warn_timeline(path: Path, events: dict[str, list[int]], rate: Fraction | No
     # a damaged last frame is no matter of timing: the timeline is said where one moved
     timeline = (f"; frame numbers follow the constant {fps}timeline, as ffmpeg's "
                 "constant-frame-rate output does" if set(events) - {"damaged"} else "")
-    warnings.warn(f"{path}: {'; '.join(parts)}{timeline}", FrameTimelineWarning, stacklevel=3)
+    # said at the line that iterates `iter_frames` (above: `_timeline`, then `_remembered`)
+    warnings.warn(f"{path}: {'; '.join(parts)}{timeline}", FrameTimelineWarning, stacklevel=4)
 
 
 def _image_size(path: Path) -> tuple[int, int]:

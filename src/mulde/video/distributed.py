@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from mulde.video import unreadable
 from mulde.video.cache import KNOWN_FAILURE, FeatureCache
 from mulde.video.features.base import Extractor
 from mulde.video.features.detections import DetectionsError
@@ -217,11 +218,13 @@ def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
     """Extract the (split, video, fitted extractor) jobs on Ray; return one `Outcome` per job,
     in the jobs' order.
 
-    Entries already in `cache` are loaded, not recomputed; the others are extracted by the
-    actors, written into `cache` and read back from it. A progress bar counts videos and shows
-    the frames/s of all workers together (frames extracted / wall seconds since the map
-    began). Raises EngineError when Ray is missing or unreachable, or the map fails for a
-    reason other than a video (e.g. the cache folder is not visible on a node).
+    Entries already in `cache` are loaded, not recomputed; a video this run already found
+    unreadable (`mulde.video.unreadable`) is reported as a worker would, not sent to one; the
+    others are extracted by the actors, written into `cache` and read back from it. A
+    progress bar counts videos and shows the frames/s of all workers together (frames
+    extracted / wall seconds since the map began). Raises EngineError when Ray is missing or
+    unreachable, or the map fails for a reason other than a video (e.g. the cache folder is
+    not visible on a node).
     """
     from tqdm.auto import tqdm
 
@@ -234,6 +237,12 @@ def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
         known = None if vf is not None else cache.failure(dataset, split, video, extractor)
         if known is not None:  # undecodable on an earlier run, and the file is unchanged
             outcomes.append(Outcome(split, video, None, error=known + KNOWN_FAILURE))
+            continue
+        failed = None if vf is not None else unreadable.known(video.path)
+        if failed is not None:  # found unreadable by this run (the scene background): as a
+            error = str(failed)  # worker would have found it, without sending it to one
+            cache.store_failure(dataset, split, video, extractor, error)
+            outcomes.append(Outcome(split, video, None, error=error))
             continue
         outcomes.append(None if vf is None else Outcome(split, video, vf, cached=True))
         if vf is None:

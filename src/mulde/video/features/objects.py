@@ -534,7 +534,9 @@ def scene_background_of(videos: Iterable[FrameSource], max_frames: int = 100,
     counts = []
     for video, name in zip(videos, names, strict=True):
         try:
-            counts.append(video.n_frames if hasattr(video, "n_frames") else len(video))
+            # one probe: hasattr would read the property (probing the file) a first time
+            n_frames = getattr(video, "n_frames", None)
+            counts.append(len(video) if n_frames is None else n_frames)
         except VideoReadError as err:
             counts.append(0)
             skipped.append(_failure(name, err))

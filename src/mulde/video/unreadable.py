@@ -1,0 +1,71 @@
+"""Videos a run found unreadable, so that it opens each of them once.
+
+A run meets a video in several places: a dataset loader probes it for its frame count, the
+static stream's scene background probes and decodes the training videos, the extraction
+decodes each video, and later steps probe them again. A video that cannot be read failed in
+each (a truncated file was opened three times by one `mulde run`, and decoded up to its
+cut twice). Within `remembered()` (a command of `mulde`, `mulde.pipeline.run_pipeline`,
+`train_pipeline`, `extract_features`), the first `VideoReadError` that
+`mulde.video.decode.probe` or `iter_frames` raise for a file or frame folder is kept, and
+every later probe or decode of it raises that same error at once, without opening it, for
+as long as the path is unchanged (its device, inode, size, and modification and change
+times: a file repaired or replaced in the meantime is read again; of a frame folder, those
+of the folder itself, which an image rewritten in place leaves as they were, so such a
+repair is seen by the next run). Outside it nothing is
+kept, so a library user's own retry reads the file again. A path that does not exist is
+never kept (it is cheap to find missing, and may appear). The feature cache keeps such a
+failure across runs (`mulde.video.cache.FeatureCache.store_failure`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+
+_KEPT: ContextVar[dict[tuple, Exception] | None] = ContextVar("mulde_unreadable", default=None)
+
+
+@contextlib.contextmanager
+def remembered() -> Iterator[None]:
+    """Within the block, keep each video found unreadable (module docstring); a block inside
+    another shares the outer one's, so a run that calls another step keeps one record."""
+    if _KEPT.get() is not None:
+        yield
+        return
+    token = _KEPT.set({})
+    try:
+        yield
+    finally:
+        _KEPT.reset(token)
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple | None:
+    """What names `path` as it is now: its resolved path, device, inode, size and
+    modification and change times in ns; None when it cannot be stat'ed (missing)."""
+    try:
+        st = os.stat(path)
+        where = str(Path(path).resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return None
+    return (where, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def known(path: str | os.PathLike[str]) -> Exception | None:
+    """A new copy of the error `path` gave earlier in this `remembered()` block, to raise;
+    None outside one, when it gave none, or when it changed since."""
+    kept = _KEPT.get()
+    identity = None if not kept else _identity(path)
+    error = None if identity is None else kept.get(identity)  # type: ignore[union-attr]
+    return None if error is None else type(error)(*error.args)
+
+
+def remember(path: str | os.PathLike[str], error: Exception) -> None:
+    """Keep `error` as what reading `path` gives, for the rest of the `remembered()` block
+    (nothing outside one, or for a path that does not exist)."""
+    kept = _KEPT.get()
+    identity = None if kept is None else _identity(path)
+    if kept is not None and identity is not None:
+        kept.setdefault(identity, error)
