@@ -69,3 +69,24 @@ def test_section_citations_name_existing_sections():
             if not any(place.startswith(section) for place in pages[page]):
                 broken.append(f"{path.name}: {page}, {section!r}")
     assert not broken, broken
+
+
+FILE_CITATION = re.compile(r"(?<![\w/.])((?:tests|benchmarks|src|docs|tools)/[\w./-]*\w"
+                           r"\.(?:py|md|json|csv))")
+
+
+def test_file_citations_name_existing_files():
+    """Every repository file the README and the docs cite (a test, a benchmark, its JSON, a
+    docs page) exists: a newcomer followed `tests/test_metrics.py` after the tests moved
+    into subpackages. A path written by a command's `--out` is that command's output, and
+    may have been merged into another file since."""
+    sources = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    missing = []
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for match in FILE_CITATION.finditer(text):
+            if text[:match.start()].endswith("--out "):
+                continue
+            if not (REPO / match.group(1)).exists():
+                missing.append(f"{path.name}: {match.group(1)}")
+    assert not missing, missing
