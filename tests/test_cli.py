@@ -1296,6 +1296,19 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
         "if it is pandas' header of column numbers, remove it (to_csv(index=False, "
         "header=False)) and fit again"]
     assert captured.out.startswith("fitted on 41 x 2 features")
+    # years over whole numbers (a newcomer's pandas file): a sample too, and said so
+    ints = np.round(rng.standard_normal((40, 3)) * 100).astype(int)
+    (tmp_path / "years.csv").write_text(
+        "2019,2020,2021\n" + "\n".join(",".join(map(str, r)) for r in ints) + "\n")
+    assert main(["fit", str(tmp_path / "years.csv"), "--out", str(tmp_path / "y.safetensors"),
+                 "--params", small, "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"mulde: warning: {tmp_path / 'years.csv'}: the first row (2019, 2020, 2021) is taken "
+        "as a sample; if it is a header of column names (such as years), give the columns "
+        "names that are not numbers (e.g. y2019) or remove it (to_csv(index=False, "
+        "header=False)), and fit again"]
+    assert captured.out.startswith("fitted on 41 x 3 features")
 
 
 def test_fit_names_the_header_before_it_fits(tmp_path, capsys, monkeypatch):

@@ -187,15 +187,20 @@ def _fit(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"{args.features}: {err}") from None
     header = csv_header(args.features) or []
+    numbered = None if header else numbered_first_row(args.features)
     # said before the fit (minutes to hours), so that a first row misread is seen in time
     if header:
         print(f"mulde: note: {args.features}: the first row is a header of column names "
               f"({_columns(header)}), not a sample", file=sys.stderr)
-    elif numbered_first_row(args.features):  # whole numbers throughout: data or pandas' names?
-        print(f"mulde: warning: {args.features}: the first row "
-              f"({', '.join(map(str, range(X.shape[1])))}) is taken as a sample; if it is "
-              "pandas' header of column numbers, remove it (to_csv(index=False, "
-              "header=False)) and fit again", file=sys.stderr)
+    elif numbered:  # over whole numbers: a sample, or column names (pandas' numbers, years)?
+        remove = "remove it (to_csv(index=False, header=False))"
+        print(f"mulde: warning: {args.features}: the first row ({_columns(numbered)}) is "
+              "taken as a sample; if it is "
+              + (f"pandas' header of column numbers, {remove} and fit again"
+                 if numbered == [str(j) for j in range(len(numbered))] else
+                 "a header of column names (such as years), give the columns names that are "
+                 f"not numbers (e.g. y{numbered[0]}) or {remove}, and fit again"),
+              file=sys.stderr)
     for j in row_number_columns(X):  # said before the fit, which it would shape
         name = f" ({header[j]!r})" if j < len(header) else ""
         first = int(X[0, j])

@@ -118,20 +118,28 @@ def csv_header(path: str | Path, names: Sequence[str] | None = None) -> list[str
     return [c.strip() for c in head[0][1]]
 
 
-def numbered_first_row(path: str | Path) -> bool:
-    """Whether a .csv feature file's first row, read as a sample, is "0" or "0,1": the names
-    pandas gives one or two unnamed columns, which `_is_header` keeps as data when every
-    other row holds whole numbers too (so `mulde fit` can say which it took)."""
+def numbered_first_row(path: str | Path) -> list[str] | None:
+    """The cells of a .csv feature file's first row, stripped, when `read_features` keeps it
+    as a sample though it may be a header of numbered columns (so `mulde fit` can say which
+    it took): "0" or "0,1", the names pandas gives one or two unnamed columns (a header only
+    above a number written with a point or an exponent, `_is_header`), or 2 or more whole
+    numbers counting up by one, such as years ("2019,2020,2021"; a header only above rows of
+    numbers so written alone). None for any other first row, a file with a header, not a
+    .csv, or not readable text."""
     path = Path(path)
     if path.suffix.lower() != ".csv" or csv_header(path) is not None:
-        return False
+        return None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             first = next(_filled_rows(fh), (0, []))[1]
     except (OSError, UnicodeDecodeError, csv.Error):
-        return False
+        return None
     names = [c.strip() for c in first]
-    return len(names) in (1, 2) and names == [str(i) for i in range(len(names))]
+    if not names or not all(_is_whole(c) and _is_number(c) for c in names):  # not "²"
+        return None
+    values = [int(c) for c in names]
+    counting = len(values) >= 2 and all(b == a + 1 for a, b in itertools.pairwise(values))
+    return names if counting or names == ["0"] else None
 
 
 def row_number_columns(X: np.ndarray) -> list[int]:
@@ -159,13 +167,14 @@ def _is_header(cells: list[str], following: Sequence[list[str]] = (),
     `fitted` (the columns a model was fitted on); or it holds the names pandas gives an
     array's columns, 0, 1, ..., d - 1 (`pd.DataFrame(X).to_csv("f.csv", index=False)`): from
     3 columns on always (no other row of features is likely to be that), with 1 or 2 columns
-    when a `following` row holds a number that is not a whole one (a row "0,1" of
-    whole-number data stays data); with the index, an empty first name before them, from 2
-    columns on (refused by `_read_csv` as an index column, as a row with an empty first cell
-    would be); or it holds 2 or more distinct whole numbers (names such as years) above at
-    least 2 `following` rows (the next `HEADER_LOOKAHEAD`) of fractions only, written with a
-    point or an exponent (no sample is likely to be distinct whole numbers in every column
-    where no other is whole in any; a first row such as 0,0,0 stays a sample)."""
+    when a `following` row holds a number written with a point or an exponent ("81.0"
+    counts; a row "0,1" over whole numbers written without one stays data); with the index,
+    an empty first name before them, from 2 columns on (refused by `_read_csv` as an index
+    column, as a row with an empty first cell would be); or it holds 2 or more distinct whole
+    numbers (names such as years) above at least 2 `following` rows (the next
+    `HEADER_LOOKAHEAD`) of fractions only, written with a point or an exponent (no sample is
+    likely to be distinct whole numbers in every column where no other is whole in any; a
+    first row such as 0,0,0 stays a sample)."""
     names = [c.strip() for c in cells]
     if fitted is not None and names == [str(n).strip() for n in fitted]:
         return True
