@@ -367,8 +367,8 @@ def test_export_refuses_an_out_that_is_not_an_onnx_file(model, capsys):
     assert "would overwrite the model; choose another file" in _error(capsys)
     # and mulde fit no longer writes a model under an .onnx name
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "b.onnx")]) == 2
-    assert _error(capsys) == (f"mulde: error: --out {d / 'b.onnx'}: mulde fit writes the model "
-                              "as one .safetensors file; give a name such as model.safetensors, "
+    assert _error(capsys) == (f"mulde: error: --out {d / 'b.onnx'}: the model is written as "
+                              "one .safetensors file; give a name such as model.safetensors, "
                               "then `mulde export model.safetensors` writes its ONNX graph "
                               "(model.onnx)")
     assert not (d / "b.onnx").exists()
@@ -449,6 +449,13 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert "--out " in _error(capsys) and (d / "test.npy").read_bytes() == before
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.pkl"), "--params", SMALL]) == 2
     assert "not a .pkl pickle" in _error(capsys) and not (d / "m.pkl").exists()
+    # no suffix: a file or a new folder? MULDE.save's rule, said as --out's
+    assert main(["fit", str(d / "runs"), "--out", str(d / "runs"), "--params", SMALL]) == 2
+    assert _error(capsys) == (f"mulde: error: --out {d / 'runs'}: a name without a suffix; the "
+                              "model is written as one .safetensors file: give "
+                              "runs.safetensors, or runs/ for a folder that gets "
+                              "model.safetensors")
+    assert not (d / "runs").exists()
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "test.npy")]) == 2
     assert "would overwrite an input" in _error(capsys)
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.txt")]) == 2

@@ -26,9 +26,6 @@ def _output_folder(out: Path) -> Path:
     return out if out.is_dir() else out.parent
 
 
-FEATURE_SUFFIXES = (".npy", ".npz", ".csv")
-
-
 def _mulde_params(text: str | None) -> dict:
     """Parse --params, a JSON object of MULDE parameters; `UsageError` naming the problem."""
     if text is None:
@@ -144,7 +141,7 @@ def _fit(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.core.device import same_device
     from mulde.core.training import FEATURES_LR_FROM, members_reason
-    from mulde.estimator.persistence import model_file
+    from mulde.estimator.persistence import save_path
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import (
         csv_header,
@@ -153,20 +150,10 @@ def _fit(args: argparse.Namespace) -> int:
         row_number_columns,
     )
 
-    args.out = model_file(args.out)  # new_dir/ or an existing folder: its model.safetensors
-    suffix = args.out.suffix.lower()
-    if suffix in FEATURE_SUFFIXES:
-        raise UsageError(f"--out {args.out}: the model is written as one .safetensors file; "
-                         "give a name such as model.safetensors (this name looks like a "
-                         "features or scores file, which it would overwrite)")
-    if suffix in (".pkl", ".pickle", ".joblib", ".pt", ".pth"):
-        raise UsageError(f"--out {args.out}: the model is written as one .safetensors file, "
-                         f"not a {suffix} pickle (safe to load: no code runs); give a name "
-                         "such as model.safetensors")
-    if suffix == ".onnx":  # the graph comes after the fit, from `mulde export`
-        raise UsageError(f"--out {args.out}: mulde fit writes the model as one .safetensors "
-                         "file; give a name such as model.safetensors, then `mulde export "
-                         "model.safetensors` writes its ONNX graph (model.onnx)")
+    try:  # new_dir/ or an existing folder: its model.safetensors; MULDE.save's own rule
+        args.out = save_path(args.out)
+    except ValueError as err:
+        raise UsageError(f"--out {err}") from None
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     if (args.device is not None and "device" in overrides
@@ -324,6 +311,8 @@ def _rows_of(features: str | Path) -> Iterator[None]:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from mulde.io.features import FEATURE_SUFFIXES
+
     if (Path(args.model).suffix.lower() in FEATURE_SUFFIXES
             and Path(args.features).suffix.lower() == ".safetensors"):
         raise UsageError(f"the model comes first: mulde score {args.features} {args.model} "

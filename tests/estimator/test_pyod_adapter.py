@@ -143,6 +143,17 @@ def test_save_into_a_folder_and_load_from_it(saved, tmp_path):
                                   det.decision_function(new))
 
 
+def test_save_refuses_the_names_mulde_save_refuses(saved, tmp_path):
+    """A pickle's or a features file's name, or none: refused as by `MULDE.save` (one rule),
+    nothing written."""
+    det = saved[0]
+    for name, said in (("d.pkl", "not a .pkl pickle"), ("d.csv", "a features or scores file"),
+                       ("d", "a name without a suffix")):
+        with pytest.raises(ValueError, match=said):
+            det.save(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_loading_a_wrong_or_damaged_file_names_it_in_one_line(saved, tmp_path):
     from safetensors import safe_open
     from safetensors.numpy import save_file

@@ -14,6 +14,10 @@ import numpy as np
 from mulde.io.atomic import atomic_path
 from mulde.io.sniff import FileKind, sniff
 
+FEATURE_SUFFIXES = (".npy", ".npz", ".csv")
+"""The suffixes of the feature files `read_features` reads (`write_scores` writes scores as
+.npy or .csv)."""
+
 
 class FeatureFileError(ValueError):
     """A feature file cannot be used; the message names the file and the row or field."""
