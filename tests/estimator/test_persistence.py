@@ -29,8 +29,45 @@ def test_save_load_gives_bitwise_identical_scores(fitted, tmp_path):
     loaded = MULDE.load(path)
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    assert loaded.get_params() == model.get_params() | {"device": "cpu"}
+    assert loaded.get_params() == model.get_params()
     assert loaded.summary()["n_features_in"] == 5
+
+
+def test_load_keeps_the_saved_device_setting_and_places_the_network_where_asked(
+        fitted, tmp_path, monkeypatch):
+    """A model fitted with device="auto" loaded as MULDE(device='cpu'), so that
+    `clone(loaded).fit` trained on the CPU of a GPU machine. The saved setting now stays the
+    parameter, while the network goes, and scores, where `load(device=...)` says
+    (`device_`); a saved "cuda" loads on a machine without one (CPU-only torch here), and
+    only a refit asks for the GPU; a saved device that is no device name is refused."""
+    from sklearn.base import clone
+
+    model, X = fitted
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only torch
+    for setting in ("auto", "cuda", "cpu"):
+        model.set_params(device=setting)  # what a fit with that setting saves
+        try:
+            path = model.save(tmp_path / f"{setting}.safetensors")
+        finally:
+            model.set_params(device="cpu")
+        loaded = MULDE.load(path, device="cpu")
+        assert loaded.get_params()["device"] == setting
+        assert clone(loaded).get_params()["device"] == setting
+        assert loaded.device_ == "cpu"
+        assert {p.device.type for p in loaded.network_.parameters()} == {"cpu"}
+        np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    assert MULDE.load(tmp_path / "auto.safetensors", device="auto").device_ == "cpu"
+    with pytest.raises(ValueError, match="^device='cuda': this PyTorch sees no CUDA GPU"):
+        clone(MULDE.load(tmp_path / "cuda.safetensors")).fit(X)  # fit's own check
+    model.set_params(device="banana")
+    try:
+        path = model.save(tmp_path / "banana.safetensors")
+    finally:
+        model.set_params(device="cpu")
+    with pytest.raises(ModelFileError, match="banana.safetensors: inconsistent MULDE model "
+                                             "file: its stored parameters are not valid: "
+                                             "device='banana' is not a device"):
+        MULDE.load(path)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
