@@ -112,6 +112,21 @@ def test_params_mistakes_are_refused_before_training(feats, capsys, params, mess
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", [["fit", "f.npy", "--out", "m.safetensors"],
+                                     ["run", "--dataset", "ped2", "--root", "r", "--out", "o"],
+                                     ["train", "videos", "--out", "o"]])
+def test_params_given_twice_is_refused_in_one_line(command, capsys):
+    """`--params '{"random_state": 5}' --params '{"max_steps": 5}'`: argparse kept the last
+    and dropped the first unsaid; every command that takes --params refuses the second,
+    before anything runs."""
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--params", '{"random_state": 5}', "--params", '{"max_steps": 5}'])
+    assert done.value.code == 2
+    assert _error(capsys) == (f"mulde: error: --params given twice; give it once, with every "
+                              f"setting in one JSON object (the last would replace the "
+                              f"first) (see mulde {command[0]} --help)")
+
+
 def test_too_few_rows_for_the_fit_are_refused_before_training(feats, capsys):
     """One row, or fewer rows than GMM components, is a one-line error naming the file
     (both raised a traceback, the GMM's only after the whole training)."""

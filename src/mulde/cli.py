@@ -1884,6 +1884,19 @@ class _MuldeParser(argparse.ArgumentParser):
     subcommands: dict[str, argparse.ArgumentParser]
 
 
+class _GivenOnce(argparse.Action):
+    """An option that may be given once: a second use is refused in one line (exit 2), where
+    argparse keeps the last and the first would be dropped unsaid (`--params`: one JSON
+    object of every parameter)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice; give it once, with every setting in "
+                         "one JSON object (the last would replace the first)")
+        setattr(namespace, self.dest, values)
+
+
 class _SubcommandParser(argparse.ArgumentParser):
     """A subcommand's parser whose mistakes are one line in the command's own form,
     `mulde: error: ...` (argparse would write `mulde run: error:`), and point to the
@@ -1921,7 +1934,8 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--out", required=True, help="model file (.safetensors), or a folder "
                    "(an existing one, or a name ending in /) that gets model.safetensors")
     p.add_argument("--preset", default="default", choices=sorted(ESTIMATOR_PRESETS))
-    p.add_argument("--params", help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
+    p.add_argument("--params", action=_GivenOnce,
+                   help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
     p.add_argument("--seed", type=_seed, default=None,
                    help="the model's random_state (default: 0, or --params' random_state)")
     p.add_argument("--quiet", action="store_true",
@@ -2075,8 +2089,8 @@ def build_parser() -> _MuldeParser:
         p.add_argument("--out", required=True, type=Path, help=out_help)
         p.add_argument("--cache", type=Path, help="feature cache folder (default: OUT/cache)")
         p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
-        p.add_argument("--params", help="JSON of MULDE parameter overrides, over the "
-                       "preset's own (objects:detector: max_steps 1000)")
+        p.add_argument("--params", action=_GivenOnce, help="JSON of MULDE parameter "
+                       "overrides, over the preset's own (objects:detector: max_steps 1000)")
         p.add_argument("--seed", type=_seed, default=None,
                        help="seed of the models (unless --params sets random_state), the "
                        "--max-train-objects subsample and the calibration folds (default: 0)")
