@@ -17,6 +17,7 @@ import pytest
 from fakes import write_frames, write_square_frames, write_video
 
 from mulde.cli import build_parser, main
+from mulde.io.features import read_features
 
 SMALL = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
 
@@ -488,6 +489,19 @@ def test_multiscale_scores_are_reported_as_energies_per_noise_level(model, capsy
                  "--multiscale"]) == 0
     out = capsys.readouterr().out
     assert out.rstrip().endswith("; columns energy_sigma_0.001 ... energy_sigma_1")
+    # the network's float32 energies with float32's shortest digits (were float64's 17),
+    # read back as the .npy holds them (float64, as it was)
+    energies = np.load(d / "e.npy")
+    assert energies.dtype == np.float64
+    as32 = energies.astype(np.float32)
+    np.testing.assert_array_equal(as32, energies)  # float32 values
+    rows = (d / "e.csv").read_text().splitlines()[1:]
+    assert rows == [",".join(str(v) for v in row) for row in as32]
+    np.testing.assert_array_equal(read_features(d / "e.csv").astype(np.float32), as32)
+    # the anomaly score is float64 (aggregated): 17 digits, read back exactly
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.csv")]) == 0
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.npy")]) == 0
+    np.testing.assert_array_equal(read_features(d / "s.csv")[:, 0], np.load(d / "s.npy"))
 
 
 def test_model_and_score_files_follow_the_umask(feats, capsys):

@@ -334,6 +334,8 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _score_into(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from mulde import MULDE
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import energy_columns, read_features, write_scores
@@ -356,6 +358,11 @@ def _score_into(args: argparse.Namespace) -> int:
                       else model.anomaly_score(X))
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
     columns = energy_columns(model.sigmas_) if args.multiscale else None
+    if args.multiscale and Path(args.out).suffix.lower() == ".csv":
+        # the network's float32 energies, held as float64: a CSV gets float32's shortest
+        # digits (-11.526326), not float64's 17 (-11.526326179504395); the .npy is as it was
+        as32 = scores.astype(np.float32)
+        scores = as32 if np.array_equal(as32, scores) else scores
     path = write_scores(args.out, scores, columns)
     if args.multiscale:
         named = (f"; columns {columns[0]} ... {columns[-1]}"

@@ -516,6 +516,23 @@ def test_feature_readers_refuse_any_non_finite_value_naming_its_rows(X, data):
             assert f"the first in {column}: " in message
 
 
+def test_float32_scores_are_written_with_their_own_shortest_digits(tmp_path):
+    """`mulde score --multiscale`'s float32 energies were written with float64's digits
+    (-11.526326179504395 for -11.526326); float32 values now get the fewest digits that give
+    the same float32, in the energies and in a float32 `score` column; float64 keeps 17."""
+    e = np.array([[-11.526326179504395, 0.1], [2.0, 1e-5]], dtype=np.float32)
+    text = write_scores(tmp_path / "e.csv", e, ["a", "b"]).read_text().splitlines()
+    assert text == ["a,b", "-11.526326,0.1", "2.0,1e-05"]
+    np.testing.assert_array_equal(read_features(tmp_path / "e.csv").astype(np.float32), e)
+    s = np.array([0.1, -3.25], dtype=np.float32)
+    assert write_scores(tmp_path / "s.csv", s).read_text().splitlines() == [
+        "score", "0.1", "-3.25"]
+    assert write_scores(tmp_path / "d.csv", s.astype(np.float64)).read_text().splitlines()[
+        1] == "0.10000000149011612"  # float64 scores: as they were
+    np.testing.assert_array_equal(np.load(write_scores(tmp_path / "e.npy", e)), e)
+    assert np.load(tmp_path / "e.npy").dtype == np.float32  # .npy: unchanged
+
+
 @given(arrays(np.float64, st.integers(1, 30), elements=FINITE))
 @settings(max_examples=30, deadline=None)
 def test_written_scores_read_back_exactly(scores):
@@ -523,6 +540,16 @@ def test_written_scores_read_back_exactly(scores):
         np.testing.assert_array_equal(np.load(write_scores(Path(d) / "s.npy", scores)), scores)
         back = read_features(write_scores(Path(d) / "s.csv", scores))
         np.testing.assert_array_equal(back[:, 0], scores)
+
+
+@given(arrays(np.float32, st.tuples(st.integers(1, 20), st.integers(1, 4)),
+              elements=st.floats(allow_nan=False, allow_infinity=False, width=32)))
+@settings(max_examples=30, deadline=None)
+def test_written_float32_energies_read_back_exactly(energies):
+    """Their shortest digits give every float32 back (the whole float32 range)."""
+    with tempfile.TemporaryDirectory() as d:
+        back = read_features(write_scores(Path(d) / "e.csv", energies))
+        np.testing.assert_array_equal(back.astype(np.float32), energies)
 
 
 @given(st.sampled_from([np.int8, np.int64, np.uint16, np.float16, np.float32, np.bool_]),

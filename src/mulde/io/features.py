@@ -454,9 +454,12 @@ def energy_columns(sigmas: np.ndarray) -> list[str]:
 
 def write_scores(path: str | Path, scores: np.ndarray,
                  columns: list[str] | None = None) -> Path:
-    """Atomically write scores as .npy, or as a .csv with 17 significant digits (exact
-    float64) under a header: `score` for (n,) scores; for (n, L) scores `columns` (L names,
-    e.g. `energy_columns(model.sigmas_)`), by default `score_1..score_L`."""
+    """Atomically write scores as .npy (their own dtype), or as a .csv under a header:
+    `score` for (n,) scores; for (n, L) scores `columns` (L names, e.g.
+    `energy_columns(model.sigmas_)`), by default `score_1..score_L`. A CSV's values read
+    back exactly: float32 (and float16) scores, such as `score_samples_multiscale`'s
+    energies, with the fewest digits that give the same value of their type (-11.526326, not
+    float64's -11.526326179504395); others with 17 significant digits (exact float64)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
@@ -466,7 +469,14 @@ def write_scores(path: str | Path, scores: np.ndarray,
             header = ("score" if scores.ndim == 1 else
                       ",".join(columns) if columns is not None else
                       ",".join(f"score_{j + 1}" for j in range(scores.shape[1])))
-            np.savetxt(tmp, scores, delimiter=",", header=header, comments="", fmt="%.17g")
+            if scores.dtype in (np.float32, np.float16):  # str: numpy's shortest exact digits
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    fh.write(header + "\n")
+                    fh.writelines(",".join(map(str, row)) + "\n"
+                                  for row in scores.reshape(len(scores), -1))
+            else:
+                np.savetxt(tmp, scores, delimiter=",", header=header, comments="",
+                           fmt="%.17g")
         else:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.asarray(scores))
