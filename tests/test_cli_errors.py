@@ -330,6 +330,18 @@ def test_an_empty_npy_file_is_one_line(feats, capsys):
                               "the features with np.save or give a .csv file")
 
 
+def test_a_1d_array_of_an_npz_is_named_by_its_key(feats, capsys):
+    """`mulde fit data.npz --key y` with y 1-D said "a 1-D array of 50 values" without
+    naming the array; it names it now, in one line, as every error of that file does."""
+    np.savez(feats / "data.npz", X=np.zeros((50, 3)), y=np.zeros(50))
+    assert main(["fit", str(feats / "data.npz"), "--key", "y", "--out",
+                 str(feats / "x.safetensors"), "--params", SMALL]) == 2
+    assert _error(capsys).startswith(f"mulde: error: {feats / 'data.npz'}, array 'y': a 1-D "
+                                     "array of 50 values; features are a 2-D (n_samples, "
+                                     "n_features) array: save x.reshape(-1, 1)")
+    assert not (feats / "x.safetensors").exists()
+
+
 def test_a_bad_device_in_params_is_named_as_given_there(feats, tmp_path, capsys):
     """A "device" inside --params was reported as "--device ...", an option the user had
     not given; run and train did not check it before the fit."""

@@ -60,6 +60,18 @@ def test_errors_name_file_row_and_field(tmp_path):
     with pytest.raises(FeatureFileError, match=r"two.npz: holds no array 'Z' \(--key\); it "
                                                r"holds \['a', 'b'\]$"):
         read_features(tmp_path / "two.npz", key="Z")
+    # an archive's errors name the array as well as the file (a newcomer's --key y, 1-D)
+    np.savez(tmp_path / "data.npz", X=np.zeros((3, 2)), y=np.zeros(6870),
+             n=np.array([[0.0, np.nan]]), o=np.array(["a", "b"], dtype=object))
+    with pytest.raises(FeatureFileError, match=r"data\.npz, array 'y': a 1-D array of 6870 "
+                                               r"values; features are a 2-D \(n_samples, "
+                                               r"n_features\) array"):
+        read_features(tmp_path / "data.npz", key="y")
+    with pytest.raises(FeatureFileError, match=r"data\.npz, array 'n': 1 row\(s\) hold NaN"):
+        read_features(tmp_path / "data.npz", key="n")
+    with pytest.raises(FeatureFileError, match=r"data\.npz, array 'o': holds Python objects"):
+        read_features(tmp_path / "data.npz", key="o")
+    assert read_features(tmp_path / "data.npz").shape == (3, 2)  # X
     with pytest.raises(FeatureFileError, match="unsupported suffix"):
         (tmp_path / "x.txt").write_text("1")
         read_features(tmp_path / "x.txt")

@@ -41,11 +41,15 @@ def read_features(path: str | Path, key: str | None = None,
     suffix = path.suffix.lower()
     if suffix in _NUMPY_KINDS:
         _check_numpy_file(path, suffix)
+    source = str(path)  # what the errors name: the file, and an archive's array in it
     try:
         if suffix == ".npy":
             X = np.load(path, allow_pickle=False)
         elif suffix == ".npz":
-            X = _read_npz(path, key)
+            with np.load(path, allow_pickle=False) as data:
+                name = _npz_key(path, list(data.keys()), key)
+                source = f"{path}, array {name!r}"
+                X = data[name]
         elif suffix == ".csv":
             X = _read_csv(path, names)
         else:
@@ -56,10 +60,10 @@ def read_features(path: str | Path, key: str | None = None,
     except ValueError as err:  # numpy's refusal of object arrays, corrupt headers, ...
         if "allow_pickle" in str(err):
             raise FeatureFileError(
-                f"{path}: holds Python objects (strings, mixed types), not numbers; save a "
+                f"{source}: holds Python objects (strings, mixed types), not numbers; save a "
                 "numeric array (np.save(path, X.astype(float)))") from err
-        raise FeatureFileError(f"{path}: cannot read as {suffix}: {err}") from err
-    return check_features(X, path)
+        raise FeatureFileError(f"{source}: cannot read as {suffix}: {err}") from err
+    return check_features(X, source)
 
 
 _NUMPY_KINDS = {".npy": FileKind.NPY, ".npz": FileKind.ZIP}
@@ -93,16 +97,16 @@ def _check_numpy_file(path: Path, suffix: str) -> None:
                            f"one); save the features with {saver}")
 
 
-def _read_npz(path: Path, key: str | None) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as data:
-        names = list(data.keys())
-        if key is None:
-            key = "X" if "X" in names else (names[0] if len(names) == 1 else None)
-        if key is None:
-            raise FeatureFileError(f"{path}: choose the array with --key; it holds {names}")
-        if key not in names:
-            raise FeatureFileError(f"{path}: holds no array {key!r} (--key); it holds {names}")
-        return data[key]
+def _npz_key(path: Path, names: list[str], key: str | None) -> str:
+    """The array of a .npz file (holding the arrays `names`) that holds the features: `key`,
+    else `X`, else the only one; FeatureFileError naming the arrays when there is none."""
+    if key is None:
+        key = "X" if "X" in names else (names[0] if len(names) == 1 else None)
+    if key is None:
+        raise FeatureFileError(f"{path}: choose the array with --key; it holds {names}")
+    if key not in names:
+        raise FeatureFileError(f"{path}: holds no array {key!r} (--key); it holds {names}")
+    return key
 
 
 def csv_header(path: str | Path, names: Sequence[str] | None = None) -> list[str] | None:
