@@ -46,7 +46,10 @@ def test_fit_score_info(features, capsys):
         header = fh.readline().strip().split(",")
     assert header == [f"energy_sigma_{s:.3g}" for s in model.sigmas_]
     assert header[0] == "energy_sigma_0.001" and header[-1] == "energy_sigma_1"
-    np.testing.assert_array_equal(np.loadtxt(d / "e.csv", delimiter=",", skiprows=1), energies)
+    # the network's float32 energies, with float32's digits: the same float32 values
+    np.testing.assert_array_equal(energies.astype(np.float32), energies)
+    np.testing.assert_array_equal(
+        np.loadtxt(d / "e.csv", delimiter=",", skiprows=1).astype(np.float32), energies)
     assert np.ptp(energies) > 0
     capsys.readouterr()
     assert main(["info", str(d / "m.safetensors"), "--json"]) == 0
@@ -84,16 +87,20 @@ def test_fit_and_info_say_the_learning_rate_trained_with(tmp_path, capsys):
 
 def test_fit_out_a_folder_writes_model_safetensors_in_it(tmp_path, capsys, monkeypatch):
     """--out new_dir/ (a trailing separator) and --out existing_dir both mean a folder that
-    gets model.safetensors, as `MULDE.save` takes them; a plain new name stays a file."""
+    gets model.safetensors, as `MULDE.save` takes them; a plain new name, which may mean
+    either, is refused as `MULDE.save` refuses it (it was written as a file)."""
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((40, 2)))
     small = json.dumps({"hidden_sizes": [8], "max_steps": 2, "batch_size": 64, "n_levels": 4})
     monkeypatch.chdir(tmp_path)
     (tmp_path / "there").mkdir()
     for out, written in (("new_dir/", "new_dir/model.safetensors"),
-                         ("there", "there/model.safetensors"), ("plain", "plain")):
+                         ("there", "there/model.safetensors")):
         assert main(["fit", "x.npy", "--out", out, "--quiet", "--params", small]) == 0
         assert capsys.readouterr().out.rstrip().endswith(f"saved {written}")
         assert (tmp_path / written).is_file()
+    assert main(["fit", "x.npy", "--out", "plain", "--quiet", "--params", small]) == 2
+    assert "give plain.safetensors, or plain/ for a folder" in capsys.readouterr().err
+    assert not (tmp_path / "plain").exists()
     assert main(["info", "new_dir/"]) == 0  # the folder, as score, export and load take it
     assert "2 features" in capsys.readouterr().out
 
@@ -1296,6 +1303,19 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
         "if it is pandas' header of column numbers, remove it (to_csv(index=False, "
         "header=False)) and fit again"]
     assert captured.out.startswith("fitted on 41 x 2 features")
+    # years over whole numbers (a newcomer's pandas file): a sample too, and said so
+    ints = np.round(rng.standard_normal((40, 3)) * 100).astype(int)
+    (tmp_path / "years.csv").write_text(
+        "2019,2020,2021\n" + "\n".join(",".join(map(str, r)) for r in ints) + "\n")
+    assert main(["fit", str(tmp_path / "years.csv"), "--out", str(tmp_path / "y.safetensors"),
+                 "--params", small, "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"mulde: warning: {tmp_path / 'years.csv'}: the first row (2019, 2020, 2021) is taken "
+        "as a sample; if it is a header of column names (such as years), give the columns "
+        "names that are not numbers (e.g. y2019) or remove it (to_csv(index=False, "
+        "header=False)), and fit again"]
+    assert captured.out.startswith("fitted on 41 x 3 features")
 
 
 def test_fit_names_the_header_before_it_fits(tmp_path, capsys, monkeypatch):

@@ -17,6 +17,7 @@ import pytest
 from fakes import write_frames, write_square_frames, write_video
 
 from mulde.cli import build_parser, main
+from mulde.io.features import read_features
 
 SMALL = json.dumps({"hidden_sizes": [8], "max_steps": 5, "batch_size": 64, "n_levels": 4})
 
@@ -110,6 +111,21 @@ def test_params_mistakes_are_refused_before_training(feats, capsys, params, mess
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params]) == 2
     assert re.search(message, _error(capsys))
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["fit", "f.npy", "--out", "m.safetensors"],
+                                     ["run", "--dataset", "ped2", "--root", "r", "--out", "o"],
+                                     ["train", "videos", "--out", "o"]])
+def test_params_given_twice_is_refused_in_one_line(command, capsys):
+    """`--params '{"random_state": 5}' --params '{"max_steps": 5}'`: argparse kept the last
+    and dropped the first unsaid; every command that takes --params refuses the second,
+    before anything runs."""
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--params", '{"random_state": 5}', "--params", '{"max_steps": 5}'])
+    assert done.value.code == 2
+    assert _error(capsys) == (f"mulde: error: --params given twice; give it once, with every "
+                              f"setting in one JSON object (the last would replace the "
+                              f"first) (see mulde {command[0]} --help)")
 
 
 def test_too_few_rows_for_the_fit_are_refused_before_training(feats, capsys):
@@ -314,6 +330,18 @@ def test_an_empty_npy_file_is_one_line(feats, capsys):
                               "the features with np.save or give a .csv file")
 
 
+def test_a_1d_array_of_an_npz_is_named_by_its_key(feats, capsys):
+    """`mulde fit data.npz --key y` with y 1-D said "a 1-D array of 50 values" without
+    naming the array; it names it now, in one line, as every error of that file does."""
+    np.savez(feats / "data.npz", X=np.zeros((50, 3)), y=np.zeros(50))
+    assert main(["fit", str(feats / "data.npz"), "--key", "y", "--out",
+                 str(feats / "x.safetensors"), "--params", SMALL]) == 2
+    assert _error(capsys).startswith(f"mulde: error: {feats / 'data.npz'}, array 'y': a 1-D "
+                                     "array of 50 values; features are a 2-D (n_samples, "
+                                     "n_features) array: save x.reshape(-1, 1)")
+    assert not (feats / "x.safetensors").exists()
+
+
 def test_a_bad_device_in_params_is_named_as_given_there(feats, tmp_path, capsys):
     """A "device" inside --params was reported as "--device ...", an option the user had
     not given; run and train did not check it before the fit."""
@@ -367,8 +395,8 @@ def test_export_refuses_an_out_that_is_not_an_onnx_file(model, capsys):
     assert "would overwrite the model; choose another file" in _error(capsys)
     # and mulde fit no longer writes a model under an .onnx name
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "b.onnx")]) == 2
-    assert _error(capsys) == (f"mulde: error: --out {d / 'b.onnx'}: mulde fit writes the model "
-                              "as one .safetensors file; give a name such as model.safetensors, "
+    assert _error(capsys) == (f"mulde: error: --out {d / 'b.onnx'}: the model is written as "
+                              "one .safetensors file; give a name such as model.safetensors, "
                               "then `mulde export model.safetensors` writes its ONNX graph "
                               "(model.onnx)")
     assert not (d / "b.onnx").exists()
@@ -449,6 +477,13 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert "--out " in _error(capsys) and (d / "test.npy").read_bytes() == before
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.pkl"), "--params", SMALL]) == 2
     assert "not a .pkl pickle" in _error(capsys) and not (d / "m.pkl").exists()
+    # no suffix: a file or a new folder? MULDE.save's rule, said as --out's
+    assert main(["fit", str(d / "runs"), "--out", str(d / "runs"), "--params", SMALL]) == 2
+    assert _error(capsys) == (f"mulde: error: --out {d / 'runs'}: a name without a suffix; the "
+                              "model is written as one .safetensors file: give "
+                              "runs.safetensors, or runs/ for a folder that gets "
+                              "model.safetensors")
+    assert not (d / "runs").exists()
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "test.npy")]) == 2
     assert "would overwrite an input" in _error(capsys)
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.txt")]) == 2
@@ -466,6 +501,19 @@ def test_multiscale_scores_are_reported_as_energies_per_noise_level(model, capsy
                  "--multiscale"]) == 0
     out = capsys.readouterr().out
     assert out.rstrip().endswith("; columns energy_sigma_0.001 ... energy_sigma_1")
+    # the network's float32 energies with float32's shortest digits (were float64's 17),
+    # read back as the .npy holds them (float64, as it was)
+    energies = np.load(d / "e.npy")
+    assert energies.dtype == np.float64
+    as32 = energies.astype(np.float32)
+    np.testing.assert_array_equal(as32, energies)  # float32 values
+    rows = (d / "e.csv").read_text().splitlines()[1:]
+    assert rows == [",".join(str(v) for v in row) for row in as32]
+    np.testing.assert_array_equal(read_features(d / "e.csv").astype(np.float32), as32)
+    # the anomaly score is float64 (aggregated): 17 digits, read back exactly
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.csv")]) == 0
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.npy")]) == 0
+    np.testing.assert_array_equal(read_features(d / "s.csv")[:, 0], np.load(d / "s.npy"))
 
 
 def test_model_and_score_files_follow_the_umask(feats, capsys):

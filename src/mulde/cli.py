@@ -26,9 +26,6 @@ def _output_folder(out: Path) -> Path:
     return out if out.is_dir() else out.parent
 
 
-FEATURE_SUFFIXES = (".npy", ".npz", ".csv")
-
-
 def _mulde_params(text: str | None) -> dict:
     """Parse --params, a JSON object of MULDE parameters; `UsageError` naming the problem."""
     if text is None:
@@ -144,7 +141,7 @@ def _fit(args: argparse.Namespace) -> int:
     from mulde import MULDE
     from mulde.core.device import same_device
     from mulde.core.training import FEATURES_LR_FROM, members_reason
-    from mulde.estimator.persistence import model_file
+    from mulde.estimator.persistence import save_path
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import (
         csv_header,
@@ -153,20 +150,10 @@ def _fit(args: argparse.Namespace) -> int:
         row_number_columns,
     )
 
-    args.out = model_file(args.out)  # new_dir/ or an existing folder: its model.safetensors
-    suffix = args.out.suffix.lower()
-    if suffix in FEATURE_SUFFIXES:
-        raise UsageError(f"--out {args.out}: the model is written as one .safetensors file; "
-                         "give a name such as model.safetensors (this name looks like a "
-                         "features or scores file, which it would overwrite)")
-    if suffix in (".pkl", ".pickle", ".joblib", ".pt", ".pth"):
-        raise UsageError(f"--out {args.out}: the model is written as one .safetensors file, "
-                         f"not a {suffix} pickle (safe to load: no code runs); give a name "
-                         "such as model.safetensors")
-    if suffix == ".onnx":  # the graph comes after the fit, from `mulde export`
-        raise UsageError(f"--out {args.out}: mulde fit writes the model as one .safetensors "
-                         "file; give a name such as model.safetensors, then `mulde export "
-                         "model.safetensors` writes its ONNX graph (model.onnx)")
+    try:  # new_dir/ or an existing folder: its model.safetensors; MULDE.save's own rule
+        args.out = save_path(args.out)
+    except ValueError as err:
+        raise UsageError(f"--out {err}") from None
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     if (args.device is not None and "device" in overrides
@@ -187,15 +174,20 @@ def _fit(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"{args.features}: {err}") from None
     header = csv_header(args.features) or []
+    numbered = None if header else numbered_first_row(args.features)
     # said before the fit (minutes to hours), so that a first row misread is seen in time
     if header:
         print(f"mulde: note: {args.features}: the first row is a header of column names "
               f"({_columns(header)}), not a sample", file=sys.stderr)
-    elif numbered_first_row(args.features):  # whole numbers throughout: data or pandas' names?
-        print(f"mulde: warning: {args.features}: the first row "
-              f"({', '.join(map(str, range(X.shape[1])))}) is taken as a sample; if it is "
-              "pandas' header of column numbers, remove it (to_csv(index=False, "
-              "header=False)) and fit again", file=sys.stderr)
+    elif numbered:  # over whole numbers: a sample, or column names (pandas' numbers, years)?
+        remove = "remove it (to_csv(index=False, header=False))"
+        print(f"mulde: warning: {args.features}: the first row ({_columns(numbered)}) is "
+              "taken as a sample; if it is "
+              + (f"pandas' header of column numbers, {remove} and fit again"
+                 if numbered == [str(j) for j in range(len(numbered))] else
+                 "a header of column names (such as years), give the columns names that are "
+                 f"not numbers (e.g. y{numbered[0]}) or {remove}, and fit again"),
+              file=sys.stderr)
     for j in row_number_columns(X):  # said before the fit, which it would shape
         name = f" ({header[j]!r})" if j < len(header) else ""
         first = int(X[0, j])
@@ -319,6 +311,8 @@ def _rows_of(features: str | Path) -> Iterator[None]:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from mulde.io.features import FEATURE_SUFFIXES
+
     if (Path(args.model).suffix.lower() in FEATURE_SUFFIXES
             and Path(args.features).suffix.lower() == ".safetensors"):
         raise UsageError(f"the model comes first: mulde score {args.features} {args.model} "
@@ -340,6 +334,8 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _score_into(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from mulde import MULDE
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import energy_columns, read_features, write_scores
@@ -362,6 +358,11 @@ def _score_into(args: argparse.Namespace) -> int:
                       else model.anomaly_score(X))
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
     columns = energy_columns(model.sigmas_) if args.multiscale else None
+    if args.multiscale and Path(args.out).suffix.lower() == ".csv":
+        # the network's float32 energies, held as float64: a CSV gets float32's shortest
+        # digits (-11.526326), not float64's 17 (-11.526326179504395); the .npy is as it was
+        as32 = scores.astype(np.float32)
+        scores = as32 if np.array_equal(as32, scores) else scores
     path = write_scores(args.out, scores, columns)
     if args.multiscale:
         named = (f"; columns {columns[0]} ... {columns[-1]}"
@@ -1890,6 +1891,19 @@ class _MuldeParser(argparse.ArgumentParser):
     subcommands: dict[str, argparse.ArgumentParser]
 
 
+class _GivenOnce(argparse.Action):
+    """An option that may be given once: a second use is refused in one line (exit 2), where
+    argparse keeps the last and the first would be dropped unsaid (`--params`: one JSON
+    object of every parameter)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice; give it once, with every setting in "
+                         "one JSON object (the last would replace the first)")
+        setattr(namespace, self.dest, values)
+
+
 class _SubcommandParser(argparse.ArgumentParser):
     """A subcommand's parser whose mistakes are one line in the command's own form,
     `mulde: error: ...` (argparse would write `mulde run: error:`), and point to the
@@ -1927,7 +1941,8 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--out", required=True, help="model file (.safetensors), or a folder "
                    "(an existing one, or a name ending in /) that gets model.safetensors")
     p.add_argument("--preset", default="default", choices=sorted(ESTIMATOR_PRESETS))
-    p.add_argument("--params", help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
+    p.add_argument("--params", action=_GivenOnce,
+                   help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
     p.add_argument("--seed", type=_seed, default=None,
                    help="the model's random_state (default: 0, or --params' random_state)")
     p.add_argument("--quiet", action="store_true",
@@ -2081,8 +2096,8 @@ def build_parser() -> _MuldeParser:
         p.add_argument("--out", required=True, type=Path, help=out_help)
         p.add_argument("--cache", type=Path, help="feature cache folder (default: OUT/cache)")
         p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
-        p.add_argument("--params", help="JSON of MULDE parameter overrides, over the "
-                       "preset's own (objects:detector: max_steps 1000)")
+        p.add_argument("--params", action=_GivenOnce, help="JSON of MULDE parameter "
+                       "overrides, over the preset's own (objects:detector: max_steps 1000)")
         p.add_argument("--seed", type=_seed, default=None,
                        help="seed of the models (unless --params sets random_state), the "
                        "--max-train-objects subsample and the calibration folds (default: 0)")

@@ -29,8 +29,45 @@ def test_save_load_gives_bitwise_identical_scores(fitted, tmp_path):
     loaded = MULDE.load(path)
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    assert loaded.get_params() == model.get_params() | {"device": "cpu"}
+    assert loaded.get_params() == model.get_params()
     assert loaded.summary()["n_features_in"] == 5
+
+
+def test_load_keeps_the_saved_device_setting_and_places_the_network_where_asked(
+        fitted, tmp_path, monkeypatch):
+    """A model fitted with device="auto" loaded as MULDE(device='cpu'), so that
+    `clone(loaded).fit` trained on the CPU of a GPU machine. The saved setting now stays the
+    parameter, while the network goes, and scores, where `load(device=...)` says
+    (`device_`); a saved "cuda" loads on a machine without one (CPU-only torch here), and
+    only a refit asks for the GPU; a saved device that is no device name is refused."""
+    from sklearn.base import clone
+
+    model, X = fitted
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only torch
+    for setting in ("auto", "cuda", "cpu"):
+        model.set_params(device=setting)  # what a fit with that setting saves
+        try:
+            path = model.save(tmp_path / f"{setting}.safetensors")
+        finally:
+            model.set_params(device="cpu")
+        loaded = MULDE.load(path, device="cpu")
+        assert loaded.get_params()["device"] == setting
+        assert clone(loaded).get_params()["device"] == setting
+        assert loaded.device_ == "cpu"
+        assert {p.device.type for p in loaded.network_.parameters()} == {"cpu"}
+        np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    assert MULDE.load(tmp_path / "auto.safetensors", device="auto").device_ == "cpu"
+    with pytest.raises(ValueError, match="^device='cuda': this PyTorch sees no CUDA GPU"):
+        clone(MULDE.load(tmp_path / "cuda.safetensors")).fit(X)  # fit's own check
+    model.set_params(device="banana")
+    try:
+        path = model.save(tmp_path / "banana.safetensors")
+    finally:
+        model.set_params(device="cpu")
+    with pytest.raises(ModelFileError, match="banana.safetensors: inconsistent MULDE model "
+                                             "file: its stored parameters are not valid: "
+                                             "device='banana' is not a device"):
+        MULDE.load(path)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -102,6 +139,27 @@ def test_a_new_folder_named_with_a_trailing_separator_gets_the_model_file(fitted
     assert path == tmp_path / "new_dir" / "model.safetensors" and path.is_file()
     np.testing.assert_array_equal(MULDE.load(tmp_path / "new_dir").score_samples(X),
                                   model.score_samples(X))
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("x.pt", "not a .pt pickle \\(safe to load: no code runs\\); give a name such as "
+             "model.safetensors$"),
+    ("x.JOBLIB", "not a .joblib pickle"),
+    ("x.npy", "give a name such as model.safetensors \\(this name looks like a features or "
+              "scores file, which it would overwrite\\)$"),
+    ("x.onnx", "then `mulde export model.safetensors` writes its ONNX graph"),
+    ("noext", "a name without a suffix; the model is written as one .safetensors file: give "
+              "noext.safetensors, or noext/ for a folder that gets model.safetensors$")])
+def test_save_refuses_a_name_of_another_kind_of_file(fitted, tmp_path, name, said):
+    """`save("x.pt")`, `save("noext")`, ... wrote safetensors under a name that says
+    otherwise, while `mulde fit --out x.pt` refused it: one rule (`save_path`) for both,
+    and nothing is written."""
+    import re
+
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / name))}: .*{said}"):
+        fitted[0].save(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+    assert fitted[0].save(tmp_path / "x.bin").is_file()  # another suffix is a model file's
 
 
 def test_truncated_file_is_refused(fitted, tmp_path):

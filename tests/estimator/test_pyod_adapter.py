@@ -130,7 +130,9 @@ def test_save_load_round_trips_scores_threshold_labels_and_contamination(saved):
     np.testing.assert_array_equal(loaded.predict_proba(new), det.predict_proba(new))
     np.testing.assert_array_equal(loaded.predict_proba(new, method="unify"),
                                   det.predict_proba(new, method="unify"))
-    assert loaded.get_params() == det.get_params() | {"device": "cpu"}
+    # the saved device setting ("auto"), the network on load's device
+    assert loaded.get_params() == det.get_params() and det.get_params()["device"] == "auto"
+    assert loaded.detector_.device_ == "cpu"
     # one MULDE model file: MULDE.load reads the wrapped model from it
     np.testing.assert_array_equal(MULDE.load(path).anomaly_score(new),
                                   det.decision_function(new))
@@ -141,6 +143,17 @@ def test_save_into_a_folder_and_load_from_it(saved, tmp_path):
     assert det.save(tmp_path).name == "model.safetensors"
     np.testing.assert_array_equal(PyODMULDE.load(tmp_path).decision_function(new),
                                   det.decision_function(new))
+
+
+def test_save_refuses_the_names_mulde_save_refuses(saved, tmp_path):
+    """A pickle's or a features file's name, or none: refused as by `MULDE.save` (one rule),
+    nothing written."""
+    det = saved[0]
+    for name, said in (("d.pkl", "not a .pkl pickle"), ("d.csv", "a features or scores file"),
+                       ("d", "a name without a suffix")):
+        with pytest.raises(ValueError, match=said):
+            det.save(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_loading_a_wrong_or_damaged_file_names_it_in_one_line(saved, tmp_path):
@@ -255,7 +268,7 @@ def test_threshold_on_validation_sets_pyod_threshold_on_the_held_out_rows(tmp_pa
         warnings.simplefilter("error")  # a file of this version loads without a warning
         loaded = PyODMULDE.load(path)
     assert loaded.threshold_ == det.threshold_ and loaded.threshold_on == "validation"
-    assert loaded.get_params() == det.get_params() | {"device": "cpu"}
+    assert loaded.get_params() == det.get_params()
     np.testing.assert_array_equal(MULDE.load(path).predict(new) == -1, det.predict(new))
 
 

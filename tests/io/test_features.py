@@ -60,6 +60,18 @@ def test_errors_name_file_row_and_field(tmp_path):
     with pytest.raises(FeatureFileError, match=r"two.npz: holds no array 'Z' \(--key\); it "
                                                r"holds \['a', 'b'\]$"):
         read_features(tmp_path / "two.npz", key="Z")
+    # an archive's errors name the array as well as the file (a newcomer's --key y, 1-D)
+    np.savez(tmp_path / "data.npz", X=np.zeros((3, 2)), y=np.zeros(6870),
+             n=np.array([[0.0, np.nan]]), o=np.array(["a", "b"], dtype=object))
+    with pytest.raises(FeatureFileError, match=r"data\.npz, array 'y': a 1-D array of 6870 "
+                                               r"values; features are a 2-D \(n_samples, "
+                                               r"n_features\) array"):
+        read_features(tmp_path / "data.npz", key="y")
+    with pytest.raises(FeatureFileError, match=r"data\.npz, array 'n': 1 row\(s\) hold NaN"):
+        read_features(tmp_path / "data.npz", key="n")
+    with pytest.raises(FeatureFileError, match=r"data\.npz, array 'o': holds Python objects"):
+        read_features(tmp_path / "data.npz", key="o")
+    assert read_features(tmp_path / "data.npz").shape == (3, 2)  # X
     with pytest.raises(FeatureFileError, match="unsupported suffix"):
         (tmp_path / "x.txt").write_text("1")
         read_features(tmp_path / "x.txt")
@@ -119,7 +131,8 @@ def test_a_numpy_suffix_on_another_file_says_what_the_file_is(tmp_path):
 @settings(max_examples=30, deadline=None)
 def test_csv_reader_round_trips_any_finite_matrix(tmp_path_factory, X):
     """Any matrix but one whose first row is 0, 1, ..., d - 1 (pandas' column names: a header
-    from d = 3, and below when other rows are not whole numbers) or whole numbers above rows
+    from d = 3, and below when a number below is written with a point: savetxt's %.17g
+    writes whole numbers without one) or whole numbers above rows
     of fractions only (names such as years)."""
     assume(not np.array_equal(X[0], np.arange(X.shape[1])))
     whole = X == np.round(X)
@@ -248,8 +261,9 @@ def test_an_empty_cell_in_the_first_row_is_a_missing_value(tmp_path):
 def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
     """`pd.DataFrame(X).to_csv(index=False)` names the columns 0, 1, ..., d - 1: numbers that
     were read as a first training sample (found by a newcomer); from 3 columns on they are the
-    header, with 1 or 2 when the rows below are not all whole numbers, and the index column is
-    refused as for named columns."""
+    header, with 1 or 2 when a row below holds a number written with a point or an exponent
+    (81.0 counts, as the README says), and the index column is refused as for named
+    columns."""
     path = tmp_path / "x.csv"
     path.write_text("0,1,2\n5.5,6,7\n8,9,10\n")
     np.testing.assert_array_equal(read_features(path), [[5.5, 6, 7], [8, 9, 10]])
@@ -265,6 +279,11 @@ def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
     path.write_text("0,1\n5,6\n5.5,6\n")  # but not among numbers written with decimals
     np.testing.assert_array_equal(read_features(path), [[5, 6], [5.5, 6]])
     assert csv_header(path) == ["0", "1"]
+    path.write_text("0,1\n81.0,69.0\n")  # a point, though the values are whole
+    np.testing.assert_array_equal(read_features(path), [[81, 69]])
+    assert csv_header(path) == ["0", "1"]
+    path.write_text("0,1\n81,6.9e1\n")  # or an exponent
+    assert csv_header(path) == ["0", "1"]
     path.write_text("0\n0.25\n1.5\n")  # one column (a second newcomer's case)
     np.testing.assert_array_equal(read_features(path), [[0.25], [1.5]])
     path.write_text("0\n1\n2\n")
@@ -275,15 +294,24 @@ def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
 
 
 def test_a_numbered_first_row_kept_as_data_is_told_apart(tmp_path):
-    """"0" or "0,1" over whole numbers stays a sample (above), and `numbered_first_row` says
-    so, for `mulde fit` to mention; a header, other numbers, or 3 columns are not it."""
+    """"0" or "0,1" over whole numbers stays a sample (above), and so do whole numbers
+    counting up by one, such as years, over rows not all written with a point (a newcomer's
+    "2019,2020,2021" over whole numbers was fitted as a sample, unsaid): `numbered_first_row`
+    gives that row, for `mulde fit` to mention; a header, other numbers, or 3 columns of
+    pandas' names (a header) are not it."""
     path = tmp_path / "x.csv"
-    for text, expected in (("0,1\n5,6\n", True), ("0\n1\n2\n", True),
-                           ("0,1\n5,6\n5.5,6\n", False), ("1,0\n5,6\n", False),
-                           ("a,b\n5,6\n", False), ("0,1,2\n5,6,7\n", False)):
+    for text, expected in (("0,1\n5,6\n", ["0", "1"]), ("0\n1\n2\n", ["0"]),
+                           ("2019, 2020,2021\n-150,81,7\n3,4,5\n", ["2019", "2020", "2021"]),
+                           ("2019,2020\n3,1.5\n4.5,2.5\n", ["2019", "2020"]),
+                           ("1,2,3\n5,6,7\n", ["1", "2", "3"]),
+                           ("0,1\n5,6\n5.5,6\n", None), ("1,0\n5,6\n", None),
+                           ("2019,2021\n5,6\n", None), ("7\n5\n", None),
+                           ("1.0,2.0\n5,6\n", None), ("a,b\n5,6\n", None),
+                           ("0,1,2\n5,6,7\n", None),
+                           ("2019,2020,2021\n0.5,1.5,2.5\n3.5,4.5,5.5\n", None)):
         path.write_text(text)
-        assert numbered_first_row(path) is expected, text
-    assert numbered_first_row(tmp_path / "x.npy") is False
+        assert numbered_first_row(path) == expected, text
+    assert numbered_first_row(tmp_path / "x.npy") is None
 
 
 def test_an_npy_of_python_objects_says_to_save_numbers(tmp_path):
@@ -500,6 +528,23 @@ def test_feature_readers_refuse_any_non_finite_value_naming_its_rows(X, data):
             assert f"the first in {column}: " in message
 
 
+def test_float32_scores_are_written_with_their_own_shortest_digits(tmp_path):
+    """`mulde score --multiscale`'s float32 energies were written with float64's digits
+    (-11.526326179504395 for -11.526326); float32 values now get the fewest digits that give
+    the same float32, in the energies and in a float32 `score` column; float64 keeps 17."""
+    e = np.array([[-11.526326179504395, 0.1], [2.0, 1e-5]], dtype=np.float32)
+    text = write_scores(tmp_path / "e.csv", e, ["a", "b"]).read_text().splitlines()
+    assert text == ["a,b", "-11.526326,0.1", "2.0,1e-05"]
+    np.testing.assert_array_equal(read_features(tmp_path / "e.csv").astype(np.float32), e)
+    s = np.array([0.1, -3.25], dtype=np.float32)
+    assert write_scores(tmp_path / "s.csv", s).read_text().splitlines() == [
+        "score", "0.1", "-3.25"]
+    assert write_scores(tmp_path / "d.csv", s.astype(np.float64)).read_text().splitlines()[
+        1] == "0.10000000149011612"  # float64 scores: as they were
+    np.testing.assert_array_equal(np.load(write_scores(tmp_path / "e.npy", e)), e)
+    assert np.load(tmp_path / "e.npy").dtype == np.float32  # .npy: unchanged
+
+
 @given(arrays(np.float64, st.integers(1, 30), elements=FINITE))
 @settings(max_examples=30, deadline=None)
 def test_written_scores_read_back_exactly(scores):
@@ -507,6 +552,16 @@ def test_written_scores_read_back_exactly(scores):
         np.testing.assert_array_equal(np.load(write_scores(Path(d) / "s.npy", scores)), scores)
         back = read_features(write_scores(Path(d) / "s.csv", scores))
         np.testing.assert_array_equal(back[:, 0], scores)
+
+
+@given(arrays(np.float32, st.tuples(st.integers(1, 20), st.integers(1, 4)),
+              elements=st.floats(allow_nan=False, allow_infinity=False, width=32)))
+@settings(max_examples=30, deadline=None)
+def test_written_float32_energies_read_back_exactly(energies):
+    """Their shortest digits give every float32 back (the whole float32 range)."""
+    with tempfile.TemporaryDirectory() as d:
+        back = read_features(write_scores(Path(d) / "e.csv", energies))
+        np.testing.assert_array_equal(back.astype(np.float32), energies)
 
 
 @given(st.sampled_from([np.int8, np.int64, np.uint16, np.float16, np.float32, np.bool_]),

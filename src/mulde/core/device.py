@@ -29,12 +29,11 @@ def device_problem(device: str | torch.device) -> str | None:
     ("auto" always can: it falls back to the CPU). Checked before training
     (`MULDE.check_params`, the command line), where torch would fail only when the first
     tensor moves there."""
-    if isinstance(device, str) and device == "auto":
-        return None
-    try:
-        kind = torch.device(device)
-    except (RuntimeError, ValueError, TypeError):
+    if not is_device_name(device):
         return " is not a device; use auto, cpu, cuda, cuda:N or mps"
+    kind = _parsed(device)
+    if kind is None:  # "auto"
+        return None
     if kind.type == "cuda" and not torch.cuda.is_available():
         return (": this PyTorch sees no CUDA GPU (torch.cuda.is_available() is False); use "
                 "cpu or auto")
@@ -44,6 +43,13 @@ def device_problem(device: str | torch.device) -> str | None:
     if kind.type == "mps" and not (mps and mps.is_available()):
         return ": no Apple GPU (MPS) available; use cpu or auto"
     return None
+
+
+def is_device_name(device: object) -> bool:
+    """Whether `device` is a device setting: "auto", a name torch parses ("cpu", "cuda:1",
+    "mps", ...) or a torch.device, whether or not this machine has that device
+    (`device_problem` says whether it can be used here)."""
+    return (isinstance(device, str) and device == "auto") or _parsed(device) is not None
 
 
 def same_device(a: object, b: object) -> bool:

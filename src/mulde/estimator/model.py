@@ -38,6 +38,7 @@ from mulde.core import (
     train_energy,
 )
 from mulde.core.base import BASES, PRECONDITIONS, base_rank
+from mulde.core.device import is_device_name
 from mulde.core.network import NOISE_INPUTS, are_widths, resolve_hidden_sizes
 from mulde.core.training import (
     LR_SCHEDULES,
@@ -899,6 +900,10 @@ class MULDE(OutlierMixin, BaseEstimator):
     def load(cls, path: str | Path, device: str = "cpu") -> MULDE:
         """Load a model written by `save` onto `device` (a GPU-trained model loads on CPU).
 
+        device: where the network is placed and scores (`device_`); "auto" takes this
+        machine's GPU if it has one. The `device` parameter (`get_params`, so `clone` and a
+        refit) stays the saved setting, such as "auto", whatever device loads it.
+
         Raises ModelFileError naming the file when it is missing, unreadable, a pickle,
         foreign, newer, changed since it was saved (the checksum of its arrays and settings
         differs), or inconsistent, naming the field or array: unknown parameters, parameters the
@@ -928,6 +933,10 @@ class MULDE(OutlierMixin, BaseEstimator):
                 params["hidden_sizes"] = tuple(params["hidden_sizes"])
             # files written before the betas became a parameter were trained with (0.5, 0.9)
             params["adam_betas"] = tuple(params.get("adam_betas", (0.5, 0.9)))
+            # the saved setting stays the model's parameter (a refit of `clone(model)` goes
+            # where the fit went: "auto" finds this machine's GPU), while its own checks below
+            # take the device it is loaded onto, which this machine has (a saved "cuda" need not)
+            saved_device = params.get("device", "auto")
             params["device"] = device
             # files written before the regulariser became a parameter were trained with the
             # only form there was, the constant one (the default is now "sigma2")
@@ -960,6 +969,11 @@ class MULDE(OutlierMixin, BaseEstimator):
                 raise ModelFileError(f"{path}: inconsistent MULDE model file: its stored "
                                      f"parameters are not valid: {err}; fit and save it "
                                      "again") from None
+            if not is_device_name(saved_device):
+                raise ModelFileError(f"{path}: inconsistent MULDE model file: its stored "
+                                     f"parameters are not valid: device={saved_device!r} is "
+                                     "not a device; fit and save it again")
+            model.device = saved_device
             model.n_features_in_ = _whole_field(path, meta, "n_features_in", 1)
             offset = _json_field(path, meta, "offset")
             if isinstance(offset, bool) or not isinstance(offset, int | float):

@@ -18,6 +18,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 
 from mulde._version import __version__
+from mulde.io.features import FEATURE_SUFFIXES
 from mulde.io.sniff import FileKind, sniff
 from mulde.io.tensors import write_safetensors
 
@@ -71,20 +72,56 @@ def model_file(path: str | Path) -> Path:
     return path / DEFAULT_NAME if folder or path.is_dir() else path
 
 
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")
+"""The suffixes of pickle files (pickle, joblib, torch.save), which a model file is not."""
+
+
+def save_path(path: str | Path) -> Path:
+    """The file a model saved at `path` is written to (`model_file`: a folder gets
+    model.safetensors); ValueError naming it, and the suffix to give, when its name says it
+    is something else, which a reader would take it for or which it would overwrite: a
+    features or scores file (`FEATURE_SUFFIXES`), a pickle (`PICKLE_SUFFIXES`: a model file
+    runs no code when loaded), an ONNX graph (.onnx: `mulde export` writes it from the
+    model file), or a name without a suffix (a file, or a folder not made yet?). Any other
+    suffix is a model file's, .safetensors the usual one. `MULDE.save`, `PyODMULDE.save`
+    (through `save_arrays`) and `mulde fit --out` refuse alike."""
+    path = model_file(path)
+    suffix = path.suffix.lower()
+    usual = f"give a name such as {DEFAULT_NAME}"
+    if suffix in FEATURE_SUFFIXES:
+        raise ValueError(f"{path}: the model is written as one .safetensors file; {usual} "
+                         "(this name looks like a features or scores file, which it would "
+                         "overwrite)")
+    if suffix in PICKLE_SUFFIXES:
+        raise ValueError(f"{path}: the model is written as one .safetensors file, not a "
+                         f"{suffix} pickle (safe to load: no code runs); {usual}")
+    if suffix == ".onnx":  # the graph comes after the fit, from `mulde export`
+        raise ValueError(f"{path}: the model is written as one .safetensors file; {usual}, "
+                         f"then `mulde export {DEFAULT_NAME}` writes its ONNX graph "
+                         "(model.onnx)")
+    if not suffix:
+        raise ValueError(f"{path}: a name without a suffix; the model is written as one "
+                         f".safetensors file: give {path.name}.safetensors, or {path.name}/ "
+                         f"for a folder that gets {DEFAULT_NAME}")
+    return path
+
+
 def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
                 meta: Mapping[str, str]) -> Path:
     """Write named arrays and string metadata as a MULDE model file; return the file's path.
 
-    path: a file, or a folder that gets model.safetensors. arrays: any shapes and numeric
-    dtypes (stored C-contiguous). meta: the caller's string fields; the format's own fields
-    (format, format_version, mulde_version, and sha256: the arrays' and meta's `content_checksum`,
-    which `read_model_file` checks) are added first and may not be given: ValueError. Written
-    atomically (`mulde.io.atomic`): a crash leaves the previous file, never a partial one.
+    path: a file, or a folder that gets model.safetensors; a name of another kind of file
+    (.npy, .pt, .onnx, ...) or without a suffix is refused (ValueError: `save_path`). arrays:
+    any shapes and numeric dtypes (stored C-contiguous). meta: the caller's string fields;
+    the format's own fields (format, format_version, mulde_version, and sha256: the arrays'
+    and meta's `content_checksum`, which `read_model_file` checks) are added first and may
+    not be given: ValueError. Written atomically (`mulde.io.atomic`): a crash leaves the
+    previous file, never a partial one.
     """
     clash = sorted(set(meta) & set(_FORMAT_KEYS))
     if clash:
         raise ValueError(f"metadata fields {clash} are reserved for the file format")
-    path = model_file(path)
+    path = save_path(path)
     header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
               "mulde_version": __version__, CHECKSUM: content_checksum(arrays, meta), **meta}
     return write_safetensors(path, arrays, header)

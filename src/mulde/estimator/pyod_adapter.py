@@ -224,13 +224,14 @@ class PyODMULDE(BaseDetector):
     def load(cls, path: str | Path, device: str = "cpu") -> PyODMULDE:
         """Load a detector written by `save` onto `device` (a GPU-trained one loads on CPU).
 
-        The detector's parameters are the saved ones, but `device` is the one given (as
-        `MULDE.load`); `decision_scores_`, `labels_`, `threshold_` and `contamination` are
-        the saved values, so `decision_function`, `predict` and `predict_proba` answer as
-        before saving. Raises ModelFileError naming the file when it is missing,
-        unreadable, foreign, newer or inconsistent, or a MULDE model saved without the
-        adapter (`MULDE.save`, `mulde fit`: load it with `MULDE.load`). ValueError, before
-        the file is read, for a device this machine cannot use (as `MULDE.load`).
+        The detector's parameters are the saved ones, the `device` setting included, and its
+        networks are placed on the `device` given (as `MULDE.load`); `decision_scores_`,
+        `labels_`, `threshold_` and `contamination` are the saved values, so
+        `decision_function`, `predict` and `predict_proba` answer as before saving. Raises
+        ModelFileError naming the file when it is missing, unreadable, foreign, newer or
+        inconsistent, or a MULDE model saved without the adapter (`MULDE.save`, `mulde fit`:
+        load it with `MULDE.load`). ValueError, before the file is read, for a device this
+        machine cannot use (as `MULDE.load`).
         """
         check_device(device)
         path = model_file(path)

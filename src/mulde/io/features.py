@@ -14,6 +14,10 @@ import numpy as np
 from mulde.io.atomic import atomic_path
 from mulde.io.sniff import FileKind, sniff
 
+FEATURE_SUFFIXES = (".npy", ".npz", ".csv")
+"""The suffixes of the feature files `read_features` reads (`write_scores` writes scores as
+.npy or .csv)."""
+
 
 class FeatureFileError(ValueError):
     """A feature file cannot be used; the message names the file and the row or field."""
@@ -37,11 +41,15 @@ def read_features(path: str | Path, key: str | None = None,
     suffix = path.suffix.lower()
     if suffix in _NUMPY_KINDS:
         _check_numpy_file(path, suffix)
+    source = str(path)  # what the errors name: the file, and an archive's array in it
     try:
         if suffix == ".npy":
             X = np.load(path, allow_pickle=False)
         elif suffix == ".npz":
-            X = _read_npz(path, key)
+            with np.load(path, allow_pickle=False) as data:
+                name = _npz_key(path, list(data.keys()), key)
+                source = f"{path}, array {name!r}"
+                X = data[name]
         elif suffix == ".csv":
             X = _read_csv(path, names)
         else:
@@ -52,10 +60,10 @@ def read_features(path: str | Path, key: str | None = None,
     except ValueError as err:  # numpy's refusal of object arrays, corrupt headers, ...
         if "allow_pickle" in str(err):
             raise FeatureFileError(
-                f"{path}: holds Python objects (strings, mixed types), not numbers; save a "
+                f"{source}: holds Python objects (strings, mixed types), not numbers; save a "
                 "numeric array (np.save(path, X.astype(float)))") from err
-        raise FeatureFileError(f"{path}: cannot read as {suffix}: {err}") from err
-    return check_features(X, path)
+        raise FeatureFileError(f"{source}: cannot read as {suffix}: {err}") from err
+    return check_features(X, source)
 
 
 _NUMPY_KINDS = {".npy": FileKind.NPY, ".npz": FileKind.ZIP}
@@ -89,16 +97,16 @@ def _check_numpy_file(path: Path, suffix: str) -> None:
                            f"one); save the features with {saver}")
 
 
-def _read_npz(path: Path, key: str | None) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as data:
-        names = list(data.keys())
-        if key is None:
-            key = "X" if "X" in names else (names[0] if len(names) == 1 else None)
-        if key is None:
-            raise FeatureFileError(f"{path}: choose the array with --key; it holds {names}")
-        if key not in names:
-            raise FeatureFileError(f"{path}: holds no array {key!r} (--key); it holds {names}")
-        return data[key]
+def _npz_key(path: Path, names: list[str], key: str | None) -> str:
+    """The array of a .npz file (holding the arrays `names`) that holds the features: `key`,
+    else `X`, else the only one; FeatureFileError naming the arrays when there is none."""
+    if key is None:
+        key = "X" if "X" in names else (names[0] if len(names) == 1 else None)
+    if key is None:
+        raise FeatureFileError(f"{path}: choose the array with --key; it holds {names}")
+    if key not in names:
+        raise FeatureFileError(f"{path}: holds no array {key!r} (--key); it holds {names}")
+    return key
 
 
 def csv_header(path: str | Path, names: Sequence[str] | None = None) -> list[str] | None:
@@ -118,20 +126,28 @@ def csv_header(path: str | Path, names: Sequence[str] | None = None) -> list[str
     return [c.strip() for c in head[0][1]]
 
 
-def numbered_first_row(path: str | Path) -> bool:
-    """Whether a .csv feature file's first row, read as a sample, is "0" or "0,1": the names
-    pandas gives one or two unnamed columns, which `_is_header` keeps as data when every
-    other row holds whole numbers too (so `mulde fit` can say which it took)."""
+def numbered_first_row(path: str | Path) -> list[str] | None:
+    """The cells of a .csv feature file's first row, stripped, when `read_features` keeps it
+    as a sample though it may be a header of numbered columns (so `mulde fit` can say which
+    it took): "0" or "0,1", the names pandas gives one or two unnamed columns (a header only
+    above a number written with a point or an exponent, `_is_header`), or 2 or more whole
+    numbers counting up by one, such as years ("2019,2020,2021"; a header only above rows of
+    numbers so written alone). None for any other first row, a file with a header, not a
+    .csv, or not readable text."""
     path = Path(path)
     if path.suffix.lower() != ".csv" or csv_header(path) is not None:
-        return False
+        return None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             first = next(_filled_rows(fh), (0, []))[1]
     except (OSError, UnicodeDecodeError, csv.Error):
-        return False
+        return None
     names = [c.strip() for c in first]
-    return len(names) in (1, 2) and names == [str(i) for i in range(len(names))]
+    if not names or not all(_is_whole(c) and _is_number(c) for c in names):  # not "²"
+        return None
+    values = [int(c) for c in names]
+    counting = len(values) >= 2 and all(b == a + 1 for a, b in itertools.pairwise(values))
+    return names if counting or names == ["0"] else None
 
 
 def row_number_columns(X: np.ndarray) -> list[int]:
@@ -159,13 +175,14 @@ def _is_header(cells: list[str], following: Sequence[list[str]] = (),
     `fitted` (the columns a model was fitted on); or it holds the names pandas gives an
     array's columns, 0, 1, ..., d - 1 (`pd.DataFrame(X).to_csv("f.csv", index=False)`): from
     3 columns on always (no other row of features is likely to be that), with 1 or 2 columns
-    when a `following` row holds a number that is not a whole one (a row "0,1" of
-    whole-number data stays data); with the index, an empty first name before them, from 2
-    columns on (refused by `_read_csv` as an index column, as a row with an empty first cell
-    would be); or it holds 2 or more distinct whole numbers (names such as years) above at
-    least 2 `following` rows (the next `HEADER_LOOKAHEAD`) of fractions only, written with a
-    point or an exponent (no sample is likely to be distinct whole numbers in every column
-    where no other is whole in any; a first row such as 0,0,0 stays a sample)."""
+    when a `following` row holds a number written with a point or an exponent ("81.0"
+    counts; a row "0,1" over whole numbers written without one stays data); with the index,
+    an empty first name before them, from 2 columns on (refused by `_read_csv` as an index
+    column, as a row with an empty first cell would be); or it holds 2 or more distinct whole
+    numbers (names such as years) above at least 2 `following` rows (the next
+    `HEADER_LOOKAHEAD`) of fractions only, written with a point or an exponent (no sample is
+    likely to be distinct whole numbers in every column where no other is whole in any; a
+    first row such as 0,0,0 stays a sample)."""
     names = [c.strip() for c in cells]
     if fitted is not None and names == [str(n).strip() for n in fitted]:
         return True
@@ -441,9 +458,12 @@ def energy_columns(sigmas: np.ndarray) -> list[str]:
 
 def write_scores(path: str | Path, scores: np.ndarray,
                  columns: list[str] | None = None) -> Path:
-    """Atomically write scores as .npy, or as a .csv with 17 significant digits (exact
-    float64) under a header: `score` for (n,) scores; for (n, L) scores `columns` (L names,
-    e.g. `energy_columns(model.sigmas_)`), by default `score_1..score_L`."""
+    """Atomically write scores as .npy (their own dtype), or as a .csv under a header:
+    `score` for (n,) scores; for (n, L) scores `columns` (L names, e.g.
+    `energy_columns(model.sigmas_)`), by default `score_1..score_L`. A CSV's values read
+    back exactly: float32 (and float16) scores, such as `score_samples_multiscale`'s
+    energies, with the fewest digits that give the same value of their type (-11.526326, not
+    float64's -11.526326179504395); others with 17 significant digits (exact float64)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
@@ -453,7 +473,14 @@ def write_scores(path: str | Path, scores: np.ndarray,
             header = ("score" if scores.ndim == 1 else
                       ",".join(columns) if columns is not None else
                       ",".join(f"score_{j + 1}" for j in range(scores.shape[1])))
-            np.savetxt(tmp, scores, delimiter=",", header=header, comments="", fmt="%.17g")
+            if scores.dtype in (np.float32, np.float16):  # str: numpy's shortest exact digits
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    fh.write(header + "\n")
+                    fh.writelines(",".join(map(str, row)) + "\n"
+                                  for row in scores.reshape(len(scores), -1))
+            else:
+                np.savetxt(tmp, scores, delimiter=",", header=header, comments="",
+                           fmt="%.17g")
         else:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.asarray(scores))
