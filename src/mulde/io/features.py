@@ -442,18 +442,23 @@ def energy_columns(sigmas: np.ndarray) -> list[str]:
 def write_scores(path: str | Path, scores: np.ndarray,
                  columns: list[str] | None = None) -> Path:
     """Atomically write scores as .npy, or as a .csv with 17 significant digits (exact
-    float64) under a header: `score` for (n,) scores; for (n, L) scores `columns` (L names,
-    e.g. `energy_columns(model.sigmas_)`), by default `score_1..score_L`."""
+    float64; whole numbers, such as `predict`'s +1 / -1, as they are) under a header: for
+    (n,) scores `columns` (one name, e.g. ["predict"]), by default `score`; for (n, L)
+    scores `columns` (L names, e.g. `energy_columns(model.sigmas_)`), by default
+    `score_1..score_L`."""
     path = Path(path)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
             scores = np.asarray(scores)
-            if scores.ndim == 2 and columns is not None and len(columns) != scores.shape[1]:
-                raise ValueError(f"{len(columns)} column names for {scores.shape[1]} columns")
-            header = ("score" if scores.ndim == 1 else
-                      ",".join(columns) if columns is not None else
+            width = 1 if scores.ndim == 1 else scores.shape[1]
+            if columns is not None and len(columns) != width:
+                raise ValueError(f"{len(columns)} column names for {width} columns")
+            header = (",".join(columns) if columns is not None else
+                      "score" if scores.ndim == 1 else
                       ",".join(f"score_{j + 1}" for j in range(scores.shape[1])))
-            np.savetxt(tmp, scores, delimiter=",", header=header, comments="", fmt="%.17g")
+            whole = np.issubdtype(scores.dtype, np.integer)
+            np.savetxt(tmp, scores, delimiter=",", header=header, comments="",
+                       fmt="%d" if whole else "%.17g")
         else:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.asarray(scores))
