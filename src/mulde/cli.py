@@ -831,11 +831,20 @@ def _export(args: argparse.Namespace) -> int:
                              if args.out is None else
                              f"--out {out} would overwrite the model; choose another file")
         model = MULDE.load(args.model)
-        export_onnx(model, out)
+        # a file of PyODMULDE.save: PyOD's threshold_ goes into the graph beside MULDE's
+        pyod = _pyod_fields(model_file(args.model))
+        export_onnx(model, out, pyod=pyod)
     except ExportError as err:
         raise UsageError(str(err)) from err
+    said = [("threshold inf (too few validation rows to flag any)" if model.offset_ == -math.inf
+             else f"threshold {-model.offset_:.4g} (anomaly_score above it is an outlier)"),
+            "contamination", "threshold_on"]
+    if pyod is not None:
+        said.append(f"pyod_threshold {pyod['threshold']:.4g} (PyOD's threshold_)")
+    if getattr(model, "feature_names_in_", None) is not None:
+        said.append("feature_names")
     print(f"wrote {out}: input x float32 (n, {model.n_features_in_}); outputs anomaly_score "
-          f"(n,), energies (n, {len(model.sigmas_)})")
+          f"(n,), energies (n, {len(model.sigmas_)}); metadata {', '.join(said)}")
     return 0
 
 

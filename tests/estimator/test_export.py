@@ -143,6 +143,57 @@ def test_a_model_of_named_columns_stores_their_names_in_the_graph(data, tmp_path
         str(tmp_path / "plain.onnx")).get_modelmeta().custom_metadata_map
 
 
+def _metadata(path):
+    return ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+
+
+def test_the_graph_carries_the_threshold_predict_applies_and_its_contamination(data, tmp_path):
+    """Someone deploying the .onnx alone can flag outliers as MULDE.predict does: metadata
+    "threshold" is the anomaly score above which predict says -1 (exactly -offset_, which
+    `mulde info` prints), with the "contamination" and "threshold_on" that set it; "inf"
+    where the validation rows were too few to flag any."""
+    X, X_test = data
+    X_test = np.vstack([X_test[:10], X[:20]])  # normal rows and far ones
+    model = MULDE(contamination=0.05, **SMALL).fit(X)
+    meta = _metadata(export_onnx(model, tmp_path / "t.onnx"))
+    assert float(meta["threshold"]) == -model.offset_
+    assert (meta["contamination"], meta["threshold_on"]) == ("0.05", "training")
+    assert "pyod_threshold" not in meta
+    score, _ = _run(tmp_path / "t.onnx", X_test)
+    flags = np.where(score > float(meta["threshold"]), -1, 1)
+    np.testing.assert_array_equal(flags, model.predict(X_test))
+    assert 0 < (flags == -1).sum() < len(flags)
+    with pytest.warns(UserWarning, match="too few"):  # 30 validation rows cannot promise 1 %
+        none = MULDE(threshold_on="validation", **SMALL).fit(X)
+    meta = _metadata(export_onnx(none, tmp_path / "n.onnx"))
+    assert (meta["threshold"], meta["contamination"], meta["threshold_on"]) == (
+        "inf", "0.01", "validation")
+
+
+def test_a_pyod_detector_or_its_saved_file_exports_pyods_threshold_too(data, tmp_path,
+                                                                        capsys):
+    """A PyODMULDE labels with its own threshold_ (PyOD's contamination, 0.1 by default),
+    not MULDE's: its graph carries both, given the detector or (`mulde export`) its file."""
+    pytest.importorskip("pyod")
+    from mulde.estimator.pyod_adapter import PyODMULDE
+
+    X, X_test = data
+    det = PyODMULDE(contamination=0.07, **SMALL).fit(X)
+    meta = _metadata(export_onnx(det, tmp_path / "p.onnx"))
+    assert float(meta["pyod_threshold"]) == det.threshold_
+    assert meta["pyod_contamination"] == "0.07"
+    assert float(meta["threshold"]) == -det.detector_.offset_  # MULDE.load's predict: 1 %
+    assert meta["contamination"] == "0.01"
+    score, _ = _run(tmp_path / "p.onnx", X_test)
+    np.testing.assert_array_equal(score > float(meta["pyod_threshold"]), det.predict(X_test))
+    det.save(tmp_path / "p.safetensors")
+    assert main(["export", str(tmp_path / "p.safetensors")]) == 0
+    assert "PyOD's threshold_" in capsys.readouterr().out
+    assert _metadata(tmp_path / "p.onnx") == meta
+    with pytest.raises(ValueError, match="leave pyod out"):
+        export_onnx(det, tmp_path / "x.onnx", pyod={"contamination": 0.1, "threshold": 1.0})
+
+
 def test_an_unfitted_model_and_a_missing_exporter_are_refused(data, tmp_path, monkeypatch):
     from sklearn.exceptions import NotFittedError
 
