@@ -11,8 +11,13 @@ library), and `energies`, float32 (n, L). As in the library, the standardisation
 float64, the network in float32 and the aggregate in float64 (a GMM over nearly collinear
 energies has large precisions). The graph is traced
 with PyTorch's ONNX exporter (`torch.onnx.export(dynamo=True)`, which needs the `onnxscript`
-package: `pip install 'mulde[export]'`); onnxruntime scores agree with the library's to
-float32 round-off (tests/estimator/test_export.py). The graph's metadata carry the outlier
+package: `pip install 'mulde[export]'`); onnxruntime's energies agree with the library's to
+float32 round-off (its kernels round differently from PyTorch's) and its score is the
+library's aggregate of them to float64 precision (tests/estimator/test_export.py), so the
+scores differ by what the aggregate makes of that round-off: ~1e-5 (of ~30) for every
+aggregate but a GMM, up to ~1e-2 on scores of ~80 for one over nearly collinear levels, whose
+precisions of 1e6 magnify it (a unit in the last place of the library's own energies moves
+its GMM score as much). The graph's metadata carry the outlier
 threshold on the anomaly-score scale and what set it (`onnx_metadata`).
 """
 
