@@ -32,7 +32,7 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from torch import nn
 from mulde.estimator.aggregation import HELD_OUT_CHOOSING, Aggregation
 from mulde.estimator.model import MULDE
 from mulde.io.atomic import write_bytes
+
+if TYPE_CHECKING:  # the adapter needs PyOD, which export does not
+    from mulde.estimator.pyod_adapter import PyODMULDE
 
 OPSET = 18
 
@@ -201,7 +204,7 @@ def _interrupted(err: BaseException) -> bool:
     return False
 
 
-def export_onnx(model: MULDE | Any, path: str | Path,
+def export_onnx(model: MULDE | PyODMULDE, path: str | Path,
                 pyod: Mapping[str, float] | None = None) -> Path:
     """Write the fitted `model`'s scoring function to the ONNX file `path` (atomically);
     return the path.
