@@ -68,6 +68,41 @@ def test_fit_score_info(features, capsys):
     assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
 
 
+def test_score_predict_writes_the_models_flags_at_the_threshold_info_gives(features, capsys):
+    """`mulde score --predict` writes MULDE.predict's +1 (inlier) / -1 (outlier): -1 exactly
+    where the anomaly score is above the threshold `mulde info` prints; a .csv names the
+    column predict, and the line written counts both kinds."""
+    from mulde import MULDE
+
+    d = features
+    rng = np.random.default_rng(1)
+    np.save(d / "mixed.npy", np.vstack([rng.standard_normal((8, 3)),
+                                        rng.standard_normal((3, 3)) + 8]))
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
+                 "--params", PARAMS, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["score", str(d / "m.safetensors"), str(d / "mixed.npy"),
+                 "--out", str(d / "p.npy"), "--predict"]) == 0
+    model, X = MULDE.load(d / "m.safetensors", device="auto"), np.load(d / "mixed.npy")
+    flags = np.load(d / "p.npy")
+    np.testing.assert_array_equal(flags, model.predict(X))
+    np.testing.assert_array_equal(flags, np.where(model.anomaly_score(X) > -model.offset_,
+                                                  -1, 1))
+    assert flags[-3:].tolist() == [-1, -1, -1]  # far rows are outliers
+    n_out = int((flags == -1).sum())
+    assert capsys.readouterr().out == (
+        f"wrote 11 predictions to {d / 'p.npy'}: {n_out} outliers (-1; anomaly score above "
+        f"{-model.offset_:.4g}, the model's threshold), {11 - n_out} inliers (+1)\n")
+    assert main(["score", str(d / "m.safetensors"), str(d / "mixed.npy"),
+                 "--out", str(d / "p.csv"), "--predict"]) == 0
+    assert (d / "p.csv").read_text().splitlines() == ["predict", *map(str, flags)]
+    capsys.readouterr()
+    assert main(["info", str(d / "m.safetensors")]) == 0
+    assert (f"threshold (predict, mulde score --predict): anomaly score above "
+            f"{-model.offset_:.4g} is an outlier (-1), at or below it an inlier (+1); "
+            in capsys.readouterr().out)
+
+
 def test_fit_and_info_say_the_learning_rate_trained_with(tmp_path, capsys):
     """lr "auto" (the default) picks the rate from the rows: `mulde fit` prints the rate it
     trained with and the rows it came from, `mulde info` says it was "auto"; a rate given
@@ -347,8 +382,9 @@ def test_info_gives_a_pyod_files_own_threshold(features, capsys):
     assert main(["info", str(d / "p.safetensors")]) == 0
     summary, _, rest = capsys.readouterr().out.partition("full description (JSON; --json "
                                                            "prints it alone):\n")
-    assert ("\nthreshold (MULDE.load's predict): anomaly score above "
-            f"{-det.detector_.offset_:.4g} is an outlier (contamination 0.01 " in summary)
+    assert ("\nthreshold (MULDE.load's predict, mulde score --predict): anomaly score above "
+            f"{-det.detector_.offset_:.4g} is an outlier (-1), at or below it an inlier (+1); "
+            "contamination 0.01 " in summary)
     assert (f"\nPyOD threshold_ (PyODMULDE.load's labels and predict): decision score above "
             f"{det.threshold_:.4g} is labelled 1 (contamination 0.05 of the training samples)\n"
             in summary)
@@ -358,7 +394,7 @@ def test_info_gives_a_pyod_files_own_threshold(features, capsys):
     det.detector_.save(d / "m.safetensors")
     assert main(["info", str(d / "m.safetensors")]) == 0
     out = capsys.readouterr().out
-    assert "PyOD" not in out and "\nthreshold (predict): " in out
+    assert "PyOD" not in out and "\nthreshold (predict, mulde score --predict): " in out
     # threshold_on="validation": PyOD's threshold_ is MULDE's, set on the validation samples
     val = PyODMULDE(contamination=0.05, random_state=0, threshold_on="validation",
                     **json.loads(PARAMS)).fit(X)
@@ -367,8 +403,9 @@ def test_info_gives_a_pyod_files_own_threshold(features, capsys):
     out = capsys.readouterr().out
     assert val.threshold_ == -val.detector_.offset_
     promise = "contamination 0.05: at most that share of new normal samples, set on the "
-    for line in ("threshold (MULDE.load's predict): anomaly score above "
-                 f"{val.threshold_:.4g} is an outlier ({promise}validation rows)\n",
+    for line in ("threshold (MULDE.load's predict, mulde score --predict): anomaly score "
+                 f"above {val.threshold_:.4g} is an outlier (-1), at or below it an inlier "
+                 f"(+1); {promise}validation rows\n",
                  "PyOD threshold_ (PyODMULDE.load's labels and predict): decision score above "
                  f"{val.threshold_:.4g} is labelled 1 ({promise}validation rows)\n"):
         assert line in out, out

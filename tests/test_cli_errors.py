@@ -516,6 +516,18 @@ def test_multiscale_scores_are_reported_as_energies_per_noise_level(model, capsy
     np.testing.assert_array_equal(read_features(d / "s.csv")[:, 0], np.load(d / "s.npy"))
 
 
+def test_score_writes_flags_or_energies_not_both(model, capsys):
+    """--predict (one flag per row) and --multiscale (L energies per row) are two outputs of
+    one file: asking for both is refused before anything is written."""
+    d = model.parent
+    with pytest.raises(SystemExit) as done:
+        main(["score", str(model), str(d / "test.npy"), "--out", str(d / "x.npy"),
+              "--multiscale", "--predict"])
+    assert done.value.code == 2
+    assert "--predict: not allowed with argument --multiscale" in _error(capsys)
+    assert not (d / "x.npy").exists()
+
+
 def test_model_and_score_files_follow_the_umask(feats, capsys):
     old = os.umask(0o022)
     try:

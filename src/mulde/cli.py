@@ -355,9 +355,10 @@ def _score_into(args: argparse.Namespace) -> int:
                                 category=UserWarning)
         with _rows_of(args.features):
             scores = (model.score_samples_multiscale(X) if args.multiscale
-                      else model.anomaly_score(X))
+                      else model.predict(X) if args.predict else model.anomaly_score(X))
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
-    columns = energy_columns(model.sigmas_) if args.multiscale else None
+    columns = (energy_columns(model.sigmas_) if args.multiscale
+               else ["predict"] if args.predict else None)
     if args.multiscale and Path(args.out).suffix.lower() == ".csv":
         # the network's float32 energies, held as float64: a CSV gets float32's shortest
         # digits (-11.526326), not float64's 17 (-11.526326179504395); the .npy is as it was
@@ -370,6 +371,14 @@ def _score_into(args: argparse.Namespace) -> int:
         print(f"wrote the energies of {scores.shape[0]} samples at {scores.shape[1]} noise "
               f"levels ({scores.shape[0]} x {scores.shape[1]}, higher = more anomalous) to "
               f"{path}{named}")
+    elif args.predict:
+        outliers = int((scores == -1).sum())
+        rule = ("none can be: too few validation rows to flag within the contamination"
+                if model.offset_ == -math.inf else
+                f"anomaly score above {-model.offset_:.4g}, the model's threshold")
+        print(f"wrote {_count(len(scores), 'prediction')} to {path}: "
+              f"{_count(outliers, 'outlier')} (-1; {rule}), "
+              f"{_count(len(scores) - outliers, 'inlier')} (+1)")
     else:
         print(f"wrote {_count(len(scores), 'anomaly score')} (higher = more anomalous) to "
               f"{path}")
@@ -774,9 +783,10 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                     "samples, set on the validation rows")
         return f"contamination {contamination:g} of the training samples{note}"
 
-    lines.append(("threshold (MULDE.load's predict): " if pyod else "threshold (predict): ") + (
+    lines.append(("threshold (MULDE.load's predict, " if pyod else "threshold (predict, ")
+                 + "mulde score --predict): " + (
         none if offset == -math.inf else f"anomaly score above {-offset:.4g} is an outlier "
-        f"({promise(fraction, held, unheld)})"))
+        f"(-1), at or below it an inlier (+1); {promise(fraction, held, unheld)}"))
     if pyod:  # a file saved before "validation" reached PyOD left MULDE's contamination 'auto'
         old = held and params["contamination"] == "auto"
         note = "; saved before threshold_on reached PyOD's threshold: refit" if old else unheld
@@ -822,11 +832,20 @@ def _export(args: argparse.Namespace) -> int:
                              if args.out is None else
                              f"--out {out} would overwrite the model; choose another file")
         model = MULDE.load(args.model)
-        export_onnx(model, out)
+        # a file of PyODMULDE.save: PyOD's threshold_ goes into the graph beside MULDE's
+        pyod = _pyod_fields(model_file(args.model))
+        export_onnx(model, out, pyod=pyod)
     except ExportError as err:
         raise UsageError(str(err)) from err
+    said = [("threshold inf (too few validation rows to flag any)" if model.offset_ == -math.inf
+             else f"threshold {-model.offset_:.4g} (anomaly_score above it is an outlier)"),
+            "contamination", "threshold_on"]
+    if pyod is not None:
+        said.append(f"pyod_threshold {pyod['threshold']:.4g} (PyOD's threshold_)")
+    if getattr(model, "feature_names_in_", None) is not None:
+        said.append("feature_names")
     print(f"wrote {out}: input x float32 (n, {model.n_features_in_}); outputs anomaly_score "
-          f"(n,), energies (n, {len(model.sigmas_)})")
+          f"(n,), energies (n, {len(model.sigmas_)}); metadata {', '.join(said)}")
     return 0
 
 
@@ -1954,9 +1973,14 @@ def build_parser() -> _MuldeParser:
     p.add_argument("model", type=Path)
     features_args(p)
     p.add_argument("--out", required=True, type=Path, help="scores file (.npy or .csv)")
-    p.add_argument("--multiscale", action="store_true",
-                   help="write the (n, L) energies at the model's noise levels (in a .csv: "
-                        "columns energy_sigma_S, S the level)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--multiscale", action="store_true",
+                      help="write the (n, L) energies at the model's noise levels (in a .csv: "
+                           "columns energy_sigma_S, S the level)")
+    what.add_argument("--predict", action="store_true",
+                      help="write the model's predict flags instead of scores: -1 for an "
+                           "outlier (anomaly score above the threshold `mulde info` gives), "
+                           "+1 for an inlier (in a .csv: column predict)")
     p.set_defaults(func=_score)
 
     p = sub.add_parser("info", help="describe a fitted model: a MULDE model file or a "

@@ -37,8 +37,38 @@ def test_onnxruntime_scores_equal_the_library_for_every_aggregate(kind, data, tm
     np.testing.assert_allclose(energies, model.score_samples_multiscale(X_test),
                                rtol=1e-5, atol=1e-5)
     # onnxruntime's float32 kernels round differently from PyTorch's; the GMM's precisions
-    # amplify that (to ~1e-5 relative)
+    # amplify that (to ~1e-5 relative here; test_a_gmm_graph_scores_its_energies_...)
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-4, atol=1e-4)
+
+
+def test_a_gmm_graph_scores_its_energies_as_the_library_does_in_float64(tmp_path):
+    """The paper's aggregate (aggregator="gmm") of a short fit: its levels' energies are
+    nearly collinear, so most eigenvalues of the 16 x 16 covariance sit at reg_covar (1e-6)
+    and its precisions turn the energies' float32 round-off into score differences (up to
+    0.02 on scores of ~80 for a 20-step fit of the default widths on 3,000 rows of 16
+    features, where one unit in the last place of the library's own energies moves its
+    score by 0.014: no float32 network in another runtime can do better; README, `mulde
+    export`). What the graph must get right is everything else:
+    its energies are the library's to float32 round-off (onnxruntime's kernels and
+    PyTorch's round differently), and its score is the library's aggregate of *those*
+    energies to float64 precision, 1e-9 of the score scale (a GMM computed in float32 in
+    the graph misses by ~3e-6 of it)."""
+    from mulde.estimator.aggregation import aggregate
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, 16))
+    X_test = (rng.standard_normal((200, 16)) * 2).astype(np.float32).astype(np.float64)
+    model = MULDE(aggregator="gmm", hidden_sizes=(64, 64), max_steps=20, batch_size=256,
+                  random_state=0).fit(X)
+    eigenvalues = np.linalg.eigvalsh(model.aggregator_state_["covariances"][0])
+    assert (eigenvalues < 2e-6).sum() >= 8  # the hard case: precisions of 1e6 and more
+    score, energies = _run(export_onnx(model, tmp_path / "gmm.onnx"), X_test)
+    library = model.score_samples_multiscale(X_test)
+    ulp = np.spacing(np.abs(library).max(axis=1, keepdims=True).astype(np.float32))
+    assert (np.abs(energies - library) <= 32 * ulp).all()
+    scale = np.abs(model.anomaly_score(X_test)).max()
+    again = aggregate("gmm", model.aggregator_state_, energies.astype(np.float64))
+    np.testing.assert_allclose(score, again, rtol=0, atol=1e-9 * scale)
 
 
 @pytest.mark.parametrize("noise_input", ["sigma", "log"])
@@ -141,6 +171,57 @@ def test_a_model_of_named_columns_stores_their_names_in_the_graph(data, tmp_path
     export_onnx(MULDE(**SMALL).fit(X), tmp_path / "plain.onnx")  # no names: no metadata
     assert "feature_names" not in ort.InferenceSession(
         str(tmp_path / "plain.onnx")).get_modelmeta().custom_metadata_map
+
+
+def _metadata(path):
+    return ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+
+
+def test_the_graph_carries_the_threshold_predict_applies_and_its_contamination(data, tmp_path):
+    """Someone deploying the .onnx alone can flag outliers as MULDE.predict does: metadata
+    "threshold" is the anomaly score above which predict says -1 (exactly -offset_, which
+    `mulde info` prints), with the "contamination" and "threshold_on" that set it; "inf"
+    where the validation rows were too few to flag any."""
+    X, X_test = data
+    X_test = np.vstack([X_test[:10], X[:20]])  # normal rows and far ones
+    model = MULDE(contamination=0.05, **SMALL).fit(X)
+    meta = _metadata(export_onnx(model, tmp_path / "t.onnx"))
+    assert float(meta["threshold"]) == -model.offset_
+    assert (meta["contamination"], meta["threshold_on"]) == ("0.05", "training")
+    assert "pyod_threshold" not in meta
+    score, _ = _run(tmp_path / "t.onnx", X_test)
+    flags = np.where(score > float(meta["threshold"]), -1, 1)
+    np.testing.assert_array_equal(flags, model.predict(X_test))
+    assert 0 < (flags == -1).sum() < len(flags)
+    with pytest.warns(UserWarning, match="too few"):  # 30 validation rows cannot promise 1 %
+        none = MULDE(threshold_on="validation", **SMALL).fit(X)
+    meta = _metadata(export_onnx(none, tmp_path / "n.onnx"))
+    assert (meta["threshold"], meta["contamination"], meta["threshold_on"]) == (
+        "inf", "0.01", "validation")
+
+
+def test_a_pyod_detector_or_its_saved_file_exports_pyods_threshold_too(data, tmp_path,
+                                                                        capsys):
+    """A PyODMULDE labels with its own threshold_ (PyOD's contamination, 0.1 by default),
+    not MULDE's: its graph carries both, given the detector or (`mulde export`) its file."""
+    pytest.importorskip("pyod")
+    from mulde.estimator.pyod_adapter import PyODMULDE
+
+    X, X_test = data
+    det = PyODMULDE(contamination=0.07, **SMALL).fit(X)
+    meta = _metadata(export_onnx(det, tmp_path / "p.onnx"))
+    assert float(meta["pyod_threshold"]) == det.threshold_
+    assert meta["pyod_contamination"] == "0.07"
+    assert float(meta["threshold"]) == -det.detector_.offset_  # MULDE.load's predict: 1 %
+    assert meta["contamination"] == "0.01"
+    score, _ = _run(tmp_path / "p.onnx", X_test)
+    np.testing.assert_array_equal(score > float(meta["pyod_threshold"]), det.predict(X_test))
+    det.save(tmp_path / "p.safetensors")
+    assert main(["export", str(tmp_path / "p.safetensors")]) == 0
+    assert "PyOD's threshold_" in capsys.readouterr().out
+    assert _metadata(tmp_path / "p.onnx") == meta
+    with pytest.raises(ValueError, match="leave pyod out"):
+        export_onnx(det, tmp_path / "x.onnx", pyod={"contamination": 0.1, "threshold": 1.0})
 
 
 def test_an_unfitted_model_and_a_missing_exporter_are_refused(data, tmp_path, monkeypatch):

@@ -238,12 +238,69 @@ def test_decision_function_raises_what_its_docstring_lists():
     with pytest.raises(NotFittedError):
         PyODMULDE().decision_function(X)
     det = PyODMULDE(hidden_sizes=[8], max_steps=1, random_state=0).fit(X)
-    with pytest.raises(ValueError, match="X has 3 features"):
+    with pytest.raises(ValueError, match="^X has 3 features, but PyODMULDE is expecting 2"):
         det.decision_function(np.ones((2, 3)))
     with pytest.raises(TypeError, match="^Sparse data was passed"):
         det.decision_function(scipy.sparse.csr_matrix(X))
     said = PyODMULDE.decision_function.__doc__
     assert "NotFittedError" in said and "ValueError" in said and "TypeError" in said
+
+
+def test_a_detector_fitted_on_named_columns_exposes_them_as_scikit_learn_does(tmp_path):
+    """The error for columns in another order says to pass X[model.feature_names_in_]: the
+    adapter has that attribute (and n_features_in_), its wrapped MULDE's, and a saved file
+    keeps it; fitted on an array it has n_features_in_ only, and before fit neither."""
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.random.default_rng(0).standard_normal((60, 3)), columns=["a", "b", "c"])
+    det = PyODMULDE(**SMALL)
+    assert not hasattr(det, "n_features_in_") and not hasattr(det, "feature_names_in_")
+    det.fit(X)
+    assert det.n_features_in_ == 3
+    assert det.feature_names_in_.tolist() == ["a", "b", "c"]
+    reordered = X[["c", "b", "a"]]
+    with pytest.raises(ValueError, match=r"pass X\[model\.feature_names_in_\]"):
+        det.decision_function(reordered)
+    np.testing.assert_array_equal(det.decision_function(reordered[det.feature_names_in_]),
+                                  det.decision_scores_)
+    loaded = PyODMULDE.load(det.save(tmp_path / "named.safetensors"))
+    assert loaded.feature_names_in_.tolist() == ["a", "b", "c"] and loaded.n_features_in_ == 3
+    det.fit(X.to_numpy())  # a refit on an array: no names any more
+    assert det.n_features_in_ == 3 and not hasattr(det, "feature_names_in_")
+    with pytest.raises(AttributeError, match="fitted on columns without names"):
+        det.feature_names_in_  # noqa: B018
+
+
+def test_input_checks_name_the_adapter_not_the_mulde_it_wraps():
+    """scikit-learn's checks name the class they validate, the wrapped MULDE: through the
+    adapter its warnings and errors name PyODMULDE, keep their type and pass the caller's
+    filters; MULDE's own warnings keep their class and fields."""
+    pd = pytest.importorskip("pandas")
+    from mulde.estimator.model import ConstantFeaturesWarning
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.standard_normal((60, 3)), columns=["a", "b", "c"])
+    det = PyODMULDE(**SMALL).fit(X)
+    with pytest.warns(UserWarning) as said:
+        det.decision_function(X.to_numpy())
+    assert [str(w.message) for w in said] == [
+        "X does not have valid feature names, but PyODMULDE was fitted with feature names"]
+    assert said[0].filename == __file__  # said of the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the caller's filters apply to the warning given again
+        with pytest.raises(UserWarning, match="but PyODMULDE was fitted with feature names"):
+            det.predict(X.to_numpy())
+    with pytest.warns(UserWarning, match="^X has feature names, but PyODMULDE was fitted "
+                      "without"):
+        PyODMULDE(**SMALL).fit(X.to_numpy()).decision_function(X)
+    with pytest.raises(ValueError, match=r"^X is a 1-D array of 3 values; PyODMULDE takes"):
+        det.decision_function(np.ones(3))
+    with pytest.raises(ValueError, match="minimum of 2 is required by PyODMULDE.$"):
+        PyODMULDE(**SMALL).fit(np.ones((1, 3)))
+    constant = X.assign(b=1.0)
+    with pytest.warns(ConstantFeaturesWarning) as said:
+        PyODMULDE(**SMALL).fit(constant)
+    assert [(w.message.n_constant, w.message.name) for w in said
+            if w.category is ConstantFeaturesWarning] == [(1, "b")]
 
 
 def test_threshold_on_validation_sets_pyod_threshold_on_the_held_out_rows(tmp_path):

@@ -148,6 +148,13 @@ def test_write_scores_npy_and_csv(tmp_path):
     np.testing.assert_array_equal(np.load(write_scores(tmp_path / "s.npy", s)), s)
     text = write_scores(tmp_path / "s.csv", s).read_text().splitlines()
     assert text[0] == "score" and [float(t) for t in text[1:]] == list(s)
+    # one named column of whole numbers (`mulde score --predict`'s +1 / -1), written as such
+    flags = np.array([1, -1, 1])
+    text = write_scores(tmp_path / "p.csv", flags, ["predict"]).read_text().splitlines()
+    assert text == ["predict", "1", "-1", "1"]
+    np.testing.assert_array_equal(np.load(write_scores(tmp_path / "p.npy", flags)), flags)
+    with pytest.raises(ValueError, match="2 column names for 1 columns"):
+        write_scores(tmp_path / "x.csv", s, ["a", "b"])
 
 
 def test_energy_columns_name_each_noise_level_uniquely_with_few_digits(tmp_path):

@@ -11,8 +11,14 @@ library), and `energies`, float32 (n, L). As in the library, the standardisation
 float64, the network in float32 and the aggregate in float64 (a GMM over nearly collinear
 energies has large precisions). The graph is traced
 with PyTorch's ONNX exporter (`torch.onnx.export(dynamo=True)`, which needs the `onnxscript`
-package: `pip install 'mulde[export]'`); onnxruntime scores agree with the library's to
-float32 round-off (tests/estimator/test_export.py).
+package: `pip install 'mulde[export]'`); onnxruntime's energies agree with the library's to
+float32 round-off (its kernels round differently from PyTorch's) and its score is the
+library's aggregate of them to float64 precision (tests/estimator/test_export.py), so the
+scores differ by what the aggregate makes of that round-off: ~1e-5 (of ~30) for every
+aggregate but a GMM, up to ~1e-2 on scores of ~80 for one over nearly collinear levels, whose
+precisions of 1e6 magnify it (a unit in the last place of the library's own energies moves
+its GMM score as much). The graph's metadata carry the outlier
+threshold on the anomaly-score scale and what set it (`onnx_metadata`).
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ import copy
 import json
 import logging
 import math
+import sys
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,6 +42,9 @@ from torch import nn
 from mulde.estimator.aggregation import HELD_OUT_CHOOSING, Aggregation
 from mulde.estimator.model import MULDE
 from mulde.io.atomic import write_bytes
+
+if TYPE_CHECKING:  # the adapter needs PyOD, which export does not
+    from mulde.estimator.pyod_adapter import PyODMULDE
 
 OPSET = 18
 
@@ -192,20 +204,54 @@ def _interrupted(err: BaseException) -> bool:
     return False
 
 
-def export_onnx(model: MULDE, path: str | Path) -> Path:
+def export_onnx(model: MULDE | PyODMULDE, path: str | Path,
+                pyod: Mapping[str, float] | None = None) -> Path:
     """Write the fitted `model`'s scoring function to the ONNX file `path` (atomically);
     return the path.
 
+    model: a fitted MULDE, or a fitted `PyODMULDE` (its wrapped MULDE is exported, with
+    PyOD's fields). pyod: PyOD's "contamination" and "threshold" as `PyODMULDE.save` stores
+    them in a model file (what `mulde export` passes for such a file, which it loads as a
+    MULDE); not with a PyODMULDE, which gives its own.
+
     Graph: input `x` float32 (n, d) raw features (n free); outputs `anomaly_score` float64
     (n,) = `model.anomaly_score(x)` and `energies` float32 (n, L) =
-    `model.score_samples_multiscale(x)`; opset 18. A model fitted on named columns (a
-    DataFrame, a CSV with a header) stores them in order as the graph's metadata
-    "feature_names" (a JSON list), so that a user of ONNX Runtime can check their columns.
-    Raises sklearn's NotFittedError for an unfitted model and ExportError when PyTorch's
-    exporter (`onnxscript`) is missing or the aggregate has no export.
+    `model.score_samples_multiscale(x)`; opset 18. Its metadata (metadata_props, ONNX
+    Runtime's `custom_metadata_map`), each value a string, say how to read the score
+    (`onnx_metadata`): "threshold", the anomaly score above which `MULDE.predict` says -1
+    (an outlier; "inf" where it flags none), "contamination" and "threshold_on", which set
+    it; for a model fitted on named columns (a DataFrame, a CSV with a header) their names
+    in order, "feature_names" (a JSON list), so that a user of ONNX Runtime can check their
+    columns; and with PyOD's fields "pyod_threshold" (PyOD's `threshold_`: a score above it
+    is labelled 1) and "pyod_contamination". Raises sklearn's NotFittedError for an
+    unfitted model, ValueError for `pyod` given with a PyODMULDE, and ExportError when
+    PyTorch's exporter (`onnxscript`) is missing or the aggregate has no export.
     """
+    adapter = sys.modules.get("mulde.estimator.pyod_adapter")  # imported for a PyODMULDE
+    if adapter is not None and isinstance(model, adapter.PyODMULDE):
+        check_is_fitted(model, "detector_")
+        if pyod is not None:
+            raise ValueError("pyod= gives the PyOD fields of a model file; a PyODMULDE "
+                             "exports its own: leave pyod out")
+        pyod = {"contamination": float(model.contamination),
+                "threshold": float(model.threshold_)}
+        model = model.detector_
     check_is_fitted(model, "network_")
-    names = getattr(model, "feature_names_in_", None)
-    metadata = None if names is None else {"feature_names": json.dumps([str(n) for n in names])}
     return save_onnx(_Scorer(model), model.n_features_in_, ["anomaly_score", "energies"], path,
-                     metadata)
+                     onnx_metadata(model, pyod))
+
+
+def onnx_metadata(model: MULDE, pyod: Mapping[str, float] | None = None) -> dict[str, str]:
+    """The metadata `export_onnx` writes into a fitted `model`'s graph (see there), as
+    strings: numbers in Python's shortest round-trip form ("0.01", "2.718281828459045",
+    "inf"), which float() in Python and strtod in C read back exactly."""
+    metadata = {"threshold": repr(-float(model.offset_)),
+                "contamination": repr(model._fraction()),
+                "threshold_on": str(model.threshold_on)}
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        metadata["feature_names"] = json.dumps([str(n) for n in names])
+    if pyod is not None:
+        metadata["pyod_threshold"] = repr(float(pyod["threshold"]))
+        metadata["pyod_contamination"] = repr(float(pyod["contamination"]))
+    return metadata

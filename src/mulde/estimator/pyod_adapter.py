@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sklearn.utils._param_validation import InvalidParameterError
@@ -31,6 +32,46 @@ from mulde.estimator.persistence import (
 
 # the array names the adapter adds to a MULDE model file (and its metadata field PYOD_META)
 _SCORES, _LABELS = "pyod.decision_scores", "pyod.labels"
+
+# the phrases of scikit-learn's and MULDE's checks that name the class they validate: the
+# wrapped MULDE, where the user made a PyODMULDE (warnings of MULDE's own classes, which name
+# MULDE's methods, have none of them)
+_CLASS_NAMED = ("parameter of MULDE must", "(MULDE().", "but MULDE is expecting",
+                "but MULDE was fitted", "required by MULDE.", "; MULDE takes a 2-D")
+
+_T = TypeVar("_T")
+
+
+def _adapter_said(text: str) -> str:
+    """`text` with each phrase of `_CLASS_NAMED` naming PyODMULDE instead of MULDE."""
+    for phrase in _CLASS_NAMED:
+        text = text.replace(phrase, phrase.replace("MULDE", "PyODMULDE"))
+    return text
+
+
+def _as_adapter(call: Callable[..., _T], *args: Any) -> _T:
+    """call(*args), a method of the wrapped MULDE, with its errors and warnings that name
+    the class (`_CLASS_NAMED`: "X has 3 features, but MULDE is expecting 2", "X does not
+    have valid feature names, but MULDE was fitted with feature names") naming PyODMULDE,
+    the class the user called. The error keeps its type (a ValueError or scikit-learn's
+    InvalidParameterError; any other is raised as it is); the warnings, recorded while it
+    runs, are given again afterwards, through the caller's filters, from the line that
+    called the adapter's method."""
+    said: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")  # every one recorded: the caller's filters follow
+            return call(*args)
+    except ValueError as err:  # scikit-learn's InvalidParameterError is one
+        text = _adapter_said(str(err))
+        if text == str(err) or type(err) not in (ValueError, InvalidParameterError):
+            raise
+        raise type(err)(text) from None
+    finally:  # out of catch_warnings: the caller's filters decide what is shown
+        for w in said:
+            text = _adapter_said(str(w.message))
+            warnings.warn(w.message if text == str(w.message) else w.category(text),
+                          stacklevel=3)
 
 
 class PyODMULDE(BaseDetector):
@@ -55,7 +96,10 @@ class PyODMULDE(BaseDetector):
     `contamination`, so with "validation" a row between the two thresholds may be labelled
     1 with a confidence below 0.5. `mulde_params` returns the MULDE settings as a dict.
     `save` / `load` keep a fitted detector in one MULDE model file (no pickle), which
-    `MULDE.load` and the `mulde` command read as the wrapped MULDE.
+    `MULDE.load` and the `mulde` command read as the wrapped MULDE. Fitted, it has
+    scikit-learn's `n_features_in_` and, where `fit` was given a DataFrame, its column names
+    `feature_names_in_` (the wrapped MULDE's, in `detector_`); the errors and warnings of
+    its input checks name PyODMULDE ("X has 3 features, but PyODMULDE is expecting 2").
     """
 
     def __init__(self, contamination: float = 0.1, *,
@@ -135,6 +179,34 @@ class PyODMULDE(BaseDetector):
             params["contamination"] = float(contamination)  # threshold_ is MULDE's offset_
         return params
 
+    @property
+    def n_features_in_(self) -> int:
+        """The number of features `fit` saw (the wrapped MULDE's); AttributeError before
+        `fit`, as scikit-learn's estimators have none then."""
+        return int(self._fitted_detector("n_features_in_").n_features_in_)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """The (d,) column names of the DataFrame `fit` was given, in its order (the wrapped
+        MULDE's), which `decision_function` checks a DataFrame's columns against; as in
+        scikit-learn, only where `fit` was given named columns: AttributeError before `fit`
+        and after a fit on an array."""
+        detector = self._fitted_detector("feature_names_in_")
+        if not hasattr(detector, "feature_names_in_"):
+            raise AttributeError("PyODMULDE was fitted on columns without names (an array): "
+                                 "it has no feature_names_in_; fit it on a DataFrame to "
+                                 "have its columns' names checked")
+        return detector.feature_names_in_
+
+    def _fitted_detector(self, attribute: str) -> MULDE:
+        """The wrapped MULDE that `fit` or `load` set; AttributeError naming `attribute`
+        (which getattr and hasattr take for its absence) before."""
+        detector = self.__dict__.get("detector_")
+        if detector is None:
+            raise AttributeError(f"this PyODMULDE is not fitted yet, so it has no {attribute}: "
+                                 "call fit first")
+        return detector
+
     def check_params(self) -> None:
         """Refuse MULDE settings that `fit` cannot use, before any data is read
         (`MULDE.check_params`: ValueError naming the parameter and what it must be, and
@@ -152,14 +224,7 @@ class PyODMULDE(BaseDetector):
                              "at a fraction: give contamination as a number in (0, 0.5], "
                              f"not {type(self.contamination).__name__}, or use "
                              "threshold_on='training' with a PyThresh object")
-        try:
-            MULDE(**self.mulde_params).check_params()
-        except ValueError as err:  # scikit-learn's InvalidParameterError is one
-            said = str(err).replace("parameter of MULDE must", "parameter of PyODMULDE must", 1)
-            said = said.replace("(MULDE().", "(PyODMULDE().", 1)
-            if said == str(err) or type(err) not in (ValueError, InvalidParameterError):
-                raise
-            raise type(err)(said) from None
+        _as_adapter(MULDE(**self.mulde_params).check_params)
 
     def fit(self, X: Any, y: None = None) -> PyODMULDE:
         """Fit on X (n, d) normal samples; set decision_scores_, threshold_ and labels_ as
@@ -170,8 +235,8 @@ class PyODMULDE(BaseDetector):
         PyODMULDE), and as `MULDE.fit` for samples it cannot fit on."""
         self.check_params()
         self._set_n_classes(y)
-        self.detector_ = MULDE(**self.mulde_params).fit(X)
-        self.decision_scores_ = self.detector_.anomaly_score(X)
+        self.detector_ = _as_adapter(MULDE(**self.mulde_params).fit, X)
+        self.decision_scores_ = self.decision_function(X)
         self._process_decision_scores()
         if self.threshold_on == "validation":
             # MULDE flags score_samples < offset_, i.e. anomaly_score > -offset_
@@ -194,7 +259,7 @@ class PyODMULDE(BaseDetector):
         columns than fitted or, for a DataFrame, other column names, values beyond float32
         once standardised); TypeError for a sparse matrix (dense rows only: `X.toarray()`)."""
         check_is_fitted(self, "detector_")
-        return self.detector_.anomaly_score(X)
+        return _as_adapter(self.detector_.anomaly_score, X)
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted detector to one safetensors file (no pickle); return its path.

@@ -458,20 +458,23 @@ def energy_columns(sigmas: np.ndarray) -> list[str]:
 
 def write_scores(path: str | Path, scores: np.ndarray,
                  columns: list[str] | None = None) -> Path:
-    """Atomically write scores as .npy (their own dtype), or as a .csv under a header:
-    `score` for (n,) scores; for (n, L) scores `columns` (L names, e.g.
-    `energy_columns(model.sigmas_)`), by default `score_1..score_L`. A CSV's values read
-    back exactly: float32 (and float16) scores, such as `score_samples_multiscale`'s
-    energies, with the fewest digits that give the same value of their type (-11.526326, not
-    float64's -11.526326179504395); others with 17 significant digits (exact float64)."""
+    """Atomically write scores as .npy (their own dtype), or as a .csv under a header: for
+    (n,) scores `columns` (one name, e.g. ["predict"]), by default `score`; for (n, L)
+    scores `columns` (L names, e.g. `energy_columns(model.sigmas_)`), by default
+    `score_1..score_L`. A CSV's values read back exactly: whole numbers (such as `predict`'s
+    +1 / -1) as they are; float32 (and float16) scores, such as
+    `score_samples_multiscale`'s energies, with the fewest digits that give the same value of
+    their type (-11.526326, not float64's -11.526326179504395); others with 17 significant
+    digits (exact float64)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
             scores = np.asarray(scores)
-            if scores.ndim == 2 and columns is not None and len(columns) != scores.shape[1]:
-                raise ValueError(f"{len(columns)} column names for {scores.shape[1]} columns")
-            header = ("score" if scores.ndim == 1 else
-                      ",".join(columns) if columns is not None else
+            width = 1 if scores.ndim == 1 else scores.shape[1]
+            if columns is not None and len(columns) != width:
+                raise ValueError(f"{len(columns)} column names for {width} columns")
+            header = (",".join(columns) if columns is not None else
+                      "score" if scores.ndim == 1 else
                       ",".join(f"score_{j + 1}" for j in range(scores.shape[1])))
             if scores.dtype in (np.float32, np.float16):  # str: numpy's shortest exact digits
                 with open(tmp, "w", encoding="utf-8") as fh:
@@ -479,8 +482,9 @@ def write_scores(path: str | Path, scores: np.ndarray,
                     fh.writelines(",".join(map(str, row)) + "\n"
                                   for row in scores.reshape(len(scores), -1))
             else:
+                whole = np.issubdtype(scores.dtype, np.integer)
                 np.savetxt(tmp, scores, delimiter=",", header=header, comments="",
-                           fmt="%.17g")
+                           fmt="%d" if whole else "%.17g")
         else:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.asarray(scores))
