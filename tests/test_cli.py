@@ -122,20 +122,16 @@ def test_fit_and_info_say_the_learning_rate_trained_with(tmp_path, capsys):
 
 def test_fit_out_a_folder_writes_model_safetensors_in_it(tmp_path, capsys, monkeypatch):
     """--out new_dir/ (a trailing separator) and --out existing_dir both mean a folder that
-    gets model.safetensors, as `MULDE.save` takes them; a plain new name, which may mean
-    either, is refused as `MULDE.save` refuses it (it was written as a file)."""
+    gets model.safetensors, as `MULDE.save` takes them; a plain new name stays a file."""
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((40, 2)))
     small = json.dumps({"hidden_sizes": [8], "max_steps": 2, "batch_size": 64, "n_levels": 4})
     monkeypatch.chdir(tmp_path)
     (tmp_path / "there").mkdir()
     for out, written in (("new_dir/", "new_dir/model.safetensors"),
-                         ("there", "there/model.safetensors")):
+                         ("there", "there/model.safetensors"), ("plain", "plain")):
         assert main(["fit", "x.npy", "--out", out, "--quiet", "--params", small]) == 0
         assert capsys.readouterr().out.rstrip().endswith(f"saved {written}")
         assert (tmp_path / written).is_file()
-    assert main(["fit", "x.npy", "--out", "plain", "--quiet", "--params", small]) == 2
-    assert "give plain.safetensors, or plain/ for a folder" in capsys.readouterr().err
-    assert not (tmp_path / "plain").exists()
     assert main(["info", "new_dir/"]) == 0  # the folder, as score, export and load take it
     assert "2 features" in capsys.readouterr().out
 
