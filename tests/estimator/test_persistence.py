@@ -147,19 +147,18 @@ def test_a_new_folder_named_with_a_trailing_separator_gets_the_model_file(fitted
     ("x.JOBLIB", "not a .joblib pickle"),
     ("x.npy", "give a name such as model.safetensors \\(this name looks like a features or "
               "scores file, which it would overwrite\\)$"),
-    ("x.onnx", "then `mulde export model.safetensors` writes its ONNX graph"),
-    ("noext", "a name without a suffix; the model is written as one .safetensors file: give "
-              "noext.safetensors, or noext/ for a folder that gets model.safetensors$")])
+    ("x.onnx", "then `mulde export model.safetensors` writes its ONNX graph")])
 def test_save_refuses_a_name_of_another_kind_of_file(fitted, tmp_path, name, said):
-    """`save("x.pt")`, `save("noext")`, ... wrote safetensors under a name that says
-    otherwise, while `mulde fit --out x.pt` refused it: one rule (`save_path`) for both,
-    and nothing is written."""
+    """`save("x.pt")`, ... wrote safetensors under a name that says otherwise, while `mulde
+    fit --out x.pt` refused it: one rule (`save_path`) for both, and nothing is written. A
+    name without a suffix (a temporary file's) is written as it is, as before."""
     import re
 
     with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / name))}: .*{said}"):
         fitted[0].save(tmp_path / name)
     assert list(tmp_path.iterdir()) == []
     assert fitted[0].save(tmp_path / "x.bin").is_file()  # another suffix is a model file's
+    assert fitted[0].save(tmp_path / "noext").is_file()  # a temporary file's name, as before
 
 
 def test_truncated_file_is_refused(fitted, tmp_path):

@@ -603,3 +603,15 @@ def test_row_number_columns_are_exactly_the_counting_ones(X):
         assert X[0, j] in (0, 1) and np.array_equal(X[:, j], np.arange(n) + X[0, j])
     X = np.column_stack([X, np.arange(n)])
     assert row_number_columns(X)[-1] == X.shape[1] - 1
+
+
+def test_a_cut_npz_is_one_line_asking_whether_it_is_whole(tmp_path):
+    """A truncated .npz starts as a zip archive but has no directory (a cut download): it
+    ended in zipfile's traceback (a reviewer's find), now a FeatureFileError."""
+    whole = tmp_path / "whole.npz"
+    np.savez(whole, X=np.ones((50, 3)))
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(whole.read_bytes()[:200])
+    with pytest.raises(FeatureFileError, match=r"cut.npz: not a readable .npz file \(.*\); "
+                                               r"is it whole\?"):
+        read_features(cut)

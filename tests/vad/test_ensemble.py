@@ -861,3 +861,35 @@ def test_test_objects_mulde_refuses_are_said_of_their_stream_and_video():
     with pytest.raises(OutOfRangeRowsError, match=r"^velocity stream: 1 object\(s\) of the "
                                                   r"video lie beyond"):
         ens.score_video(_far_out(1, 3))
+
+
+def test_a_streams_fits_are_taken_in_fold_order_whatever_order_they_finished_in():
+    """Worker processes finish in any order; the warnings (saved in the manifest, under its
+    digest) are taken from the model on all objects first, then fold by fold."""
+    from mulde.vad.ensemble import FitResult, in_fold_order
+    from mulde.vad.fit_warnings import FitWarning
+
+    def result(name):
+        return FitResult(None, None, 0.0, (FitWarning(name),))
+
+    done = {2: result("fold 2"), None: result("all"), 0: result("fold 0"), 1: result("fold 1")}
+    assert [r.warnings[0].message for r in in_fold_order(done)] == [
+        "all", "fold 0", "fold 1", "fold 2"]
+
+
+def test_nan_or_inf_features_are_said_of_their_stream_and_video():
+    """Damaged features (NaN, or inf: 1e300 stored as float32) are refused naming the
+    stream and the video, in training and in scoring, not rows of a stacked matrix (a
+    reviewer's case: the model's own refusal counted those)."""
+    damaged = _far_out(0, 1)
+    damaged[Stream.VELOCITY].features[[3, 5], 0] = np.inf
+    train = {"t0": _far_out(0, 0), "t1": damaged, "t2": _far_out(0, 2)}
+    with pytest.raises(ValueError, match=r"^velocity stream: 2 object\(s\) of training video "
+                                         r"t1 hold NaN or inf features"):
+        StreamEnsemble("knn", calibration_folds=None).fit(train)
+    ens = StreamEnsemble("knn", calibration_folds=None).fit(
+        {"t0": _far_out(0, 0), "t2": _far_out(0, 2)})
+    damaged[Stream.VELOCITY].features[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^velocity stream: 2 object\(s\) of video t1 hold "
+                                         r"NaN or inf"):
+        ens.score({"t1": damaged})

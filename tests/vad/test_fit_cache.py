@@ -383,3 +383,21 @@ def test_a_finished_fit_prunes_what_no_fit_used_for_a_week(tmp_path, monkeypatch
     assert len([p for p in gmm if p.suffix == ".json"]) == 6
     fit("knn")  # the gmm fits were used today: a run beside this one keeps them
     assert gmm < set(folder.iterdir())
+
+
+def test_prune_removes_a_reduced_streams_side_file_with_its_entry(tmp_path):
+    """A stream fitted on principal components keeps its projection in a side file beside
+    its model (`<key>.pca.safetensors`, `mulde.vad.stream_files.side_path`); pruning its
+    entry removes it too (a reviewer found it left behind, counted in the cache's size for
+    good)."""
+    from mulde.vad.fit_cache import UNUSED_DAYS
+    from mulde.vad.stream_models import PCAStream
+
+    cache = FitCache(tmp_path)
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    cache.store("f" * 64, PCAStream(KNNStream(k=1), 2).fit(X, np.arange(20)), np.ones(20),
+                1.0, ())
+    assert (tmp_path / f"{'f' * 64}.pca.safetensors").is_file()
+    _age(tmp_path.iterdir(), UNUSED_DAYS + 1)
+    assert cache.prune(set()) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -104,3 +104,33 @@ def test_a_frame_folder_with_a_bad_image_is_decoded_once(tmp_path, monkeypatch):
         assert "002.png: cannot read image" in said
         assert _error(lambda: list(Video("c", folder).frames())) == said
     assert reads == {"000.png": 1, "001.png": 1, "002.png": 1}
+
+
+def test_a_file_still_being_written_when_its_read_failed_is_read_again(clips, monkeypatch):
+    """The path's identity is taken before the read: a file that its copy finished writing
+    between the failed open and the record is not kept as unreadable (a reviewer's race);
+    what is kept is the error's class and words, not its traceback."""
+    import mulde.video.decode as decode
+
+    header, _ = clips
+    whole = header.with_name("whole.avi")
+    real = decode._probe
+
+    def finished_meanwhile(path, fps):
+        try:
+            return real(path, fps)
+        finally:  # the copy completes while the failed open is being reported
+            path.write_bytes(whole.read_bytes())
+
+    monkeypatch.setattr(decode, "_probe", finished_meanwhile)
+    with unreadable.remembered():
+        with pytest.raises(VideoReadError):
+            probe(header)
+        monkeypatch.setattr(decode, "_probe", real)
+        assert probe(header).n_frames == 30
+    with unreadable.remembered():
+        _error(lambda: probe(clips[1].with_name("missing.avi")))  # never kept: missing
+        unreadable.remember(unreadable.identity(whole), VideoReadError("said"))
+        kept = unreadable.known(whole)
+        assert type(kept) is VideoReadError and str(kept) == "said"
+        assert kept.__traceback__ is None

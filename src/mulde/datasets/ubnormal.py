@@ -30,12 +30,12 @@ from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, probed_length, warn_missing
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, as_labels, ranges_to_labels
+from mulde.io.sniff import FileKind, sniff
 from mulde.video.decode import is_video_file, natural_key
 from mulde.video.source import Video
 
 SMOOTHING_SIGMA = 7.0
 SPLITS = ("training", "validation", "test")
-_NPY_MAGIC = b"\x93NUMPY"
 
 
 def read_split(folder: Path, kind: str, split: str) -> list[str]:
@@ -49,9 +49,9 @@ def read_split(folder: Path, kind: str, split: str) -> list[str]:
 
 
 def is_npy(path: Path) -> bool:
-    """True if the file starts with the NumPy `.npy` magic bytes (whatever its suffix)."""
-    with path.open("rb") as handle:
-        return handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC
+    """True if the file is a NumPy `.npy` array by its first bytes (whatever its suffix:
+    `mulde.io.sniff`)."""
+    return sniff(path) is FileKind.NPY
 
 
 def parse_tracks(path: Path) -> list[Range]:

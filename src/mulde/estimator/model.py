@@ -68,7 +68,37 @@ from mulde.io.jsonable import json_default
 _TRAIN = TrainConfig()
 
 
-class ConstantFeaturesWarning(UserWarning):
+class FieldedWarning(UserWarning):
+    """A warning of the estimator that carries its numbers as fields (`FIELDS`, given to its
+    constructor, which composes the text). `from_message` makes one that says a text
+    already composed, every field None: a warning read back where its fields did not travel
+    (a fit cache entry, a trained pipeline's manifest: `mulde.vad.fit_warnings`). Pickled
+    and copied with its fields, or with its text alone when made `from_message`."""
+
+    FIELDS: tuple[str, ...] = ()
+
+    @classmethod
+    def from_message(cls, message: str) -> FieldedWarning:
+        """A warning of this class that says `message`, its fields None."""
+        made = cls.__new__(cls, message)
+        made.args = (message,)
+        for field in cls.FIELDS:
+            setattr(made, field, None)
+        made._message_only = True
+        return made
+
+    def __reduce__(self):  # pickled (a worker process's warning) with its fields
+        if vars(self).get("_message_only"):
+            return _said_again, (type(self), str(self))
+        return type(self), tuple(getattr(self, field) for field in self.FIELDS)
+
+
+def _said_again(category: type[FieldedWarning], message: str) -> FieldedWarning:
+    """Unpickle a `FieldedWarning` made `from_message`."""
+    return category.from_message(message)
+
+
+class ConstantFeaturesWarning(FieldedWarning):
     """Some features have one value in every training sample: `n_constant` of the
     `n_features`, the first at column `first` (0-based), named `name` when fitted on a
     DataFrame (else None). One value up to float rounding: the values lie within 32 float64
@@ -76,6 +106,8 @@ class ConstantFeaturesWarning(UserWarning):
     (`mulde.estimator.columns.constant_columns`). They are centred but not scaled
     (there is no spread to scale by), so a sample that differs there is scored by the raw
     size of the difference."""
+
+    FIELDS = ("n_constant", "n_features", "first", "name")
 
     def __init__(self, n_constant: int, n_features: int, first: int,
                  name: str | None = None) -> None:
@@ -89,17 +121,16 @@ class ConstantFeaturesWarning(UserWarning):
             "centred but not scaled, so a sample that differs there scores as more anomalous "
             "by the raw size of the difference")
 
-    def __reduce__(self):  # pickled (a worker process's warning) with its fields
-        return type(self), (self.n_constant, self.n_features, self.first, self.name)
 
-
-class FewSamplesWarning(UserWarning):
+class FewSamplesWarning(FieldedWarning):
     """A fit on `n` training samples, fewer than `minimum` (`VALIDATION_MIN_ROWS`, 10): the
     threshold is where training starts to hold rows out for validation, so below it training
     neither validates nor stops early, `threshold_on="validation"` and the aggregators
     "mean_energy_validated", "cv_level" and "stacked" have no held-out rows to work with (the
     threshold falls back to the training rows, the aggregators to "mean_energy"), and a
     density fitted to a handful of points says little about new ones."""
+
+    FIELDS = ("n", "minimum", "aggregator")
 
     def __init__(self, n: int, minimum: int, aggregator: str | None = None) -> None:
         self.n, self.minimum, self.aggregator = n, minimum, aggregator
@@ -110,9 +141,6 @@ class FewSamplesWarning(UserWarning):
             "for validation (no early stopping; threshold_on='validation' falls back to the "
             f"training samples{chosen}), and a density fitted to so few points says little "
             "about new ones; fit on more normal samples")
-
-    def __reduce__(self):  # pickled (a worker process's warning) with its three fields
-        return type(self), (self.n, self.minimum, self.aggregator)
 
 
 def _held_out_rank(fraction: float, n_held: int) -> int:
@@ -130,10 +158,12 @@ def smallest_contamination(n_held: int) -> float:
     return math.ceil(bound * scale - 1e-9) / scale
 
 
-class FewValidationRowsWarning(UserWarning):
+class FewValidationRowsWarning(FieldedWarning):
     """`threshold_on="validation"` with fewer validation rows than the promise needs (1 /
     fraction - 1 of them; 99 for the default 1 %): `predict` can flag no sample and keep
     it. Said by `fit` (before training, with the count) and again by `predict`."""
+
+    FIELDS = ("fraction", "n_held")
 
     def __init__(self, fraction: float, n_held: int | None = None) -> None:
         self.fraction, self.n_held = fraction, n_held
@@ -148,16 +178,15 @@ class FewValidationRowsWarning(UserWarning):
             "(MULDE's anomaly_score, PyODMULDE's decision_function; MULDE's decision_function "
             "is +inf for every sample then)")
 
-    def __reduce__(self):  # pickled (a worker process's warning) with its fields
-        return type(self), (self.fraction, self.n_held)
 
-
-class NoValidationWarning(UserWarning):
+class NoValidationWarning(FieldedWarning):
     """A fit on 10 or more samples whose `validation_fraction` holds none of them out, with
     settings that need validation rows: `aggregator` "mean_energy_validated", "cv_level" or
     "stacked" then scores as "mean_energy" (every level, none chosen), and/or
     `threshold_on="validation"` sets the threshold on the training samples (in-sample, no
     promise about new ones). Fewer than 10 samples warn with `FewSamplesWarning` instead."""
+
+    FIELDS = ("fraction", "aggregator", "threshold")
 
     def __init__(self, fraction: float, aggregator: str | None, threshold: bool) -> None:
         self.fraction, self.aggregator, self.threshold = fraction, aggregator, threshold
@@ -171,9 +200,6 @@ class NoValidationWarning(UserWarning):
             f"validation_fraction={fraction:g} holds out no training sample, so "
             f"{' and '.join(lost)}; set validation_fraction > 0 (the default \"auto\" holds "
             "out a tenth, or a fifth of three layers from 50 rows per feature)")
-
-    def __reduce__(self):  # pickled (a worker process's warning) with its three fields
-        return type(self), (self.fraction, self.aggregator, self.threshold)
 
 
 class MULDE(OutlierMixin, BaseEstimator):

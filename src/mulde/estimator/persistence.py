@@ -82,8 +82,9 @@ def save_path(path: str | Path) -> Path:
     is something else, which a reader would take it for or which it would overwrite: a
     features or scores file (`FEATURE_SUFFIXES`), a pickle (`PICKLE_SUFFIXES`: a model file
     runs no code when loaded), an ONNX graph (.onnx: `mulde export` writes it from the
-    model file), or a name without a suffix (a file, or a folder not made yet?). Any other
-    suffix is a model file's, .safetensors the usual one. `MULDE.save`, `PyODMULDE.save`
+    model file). Any other name is a model file's, .safetensors the usual suffix; a name
+    without one is written as it is (a temporary file's name, `os.path.join(d, "model")`),
+    as before this rule. `MULDE.save`, `PyODMULDE.save`
     (through `save_arrays`) and `mulde fit --out` refuse alike."""
     path = model_file(path)
     suffix = path.suffix.lower()
@@ -99,10 +100,6 @@ def save_path(path: str | Path) -> Path:
         raise ValueError(f"{path}: the model is written as one .safetensors file; {usual}, "
                          f"then `mulde export {DEFAULT_NAME}` writes its ONNX graph "
                          "(model.onnx)")
-    if not suffix:
-        raise ValueError(f"{path}: a name without a suffix; the model is written as one "
-                         f".safetensors file: give {path.name}.safetensors, or {path.name}/ "
-                         f"for a folder that gets {DEFAULT_NAME}")
     return path
 
 
@@ -111,7 +108,7 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
     """Write named arrays and string metadata as a MULDE model file; return the file's path.
 
     path: a file, or a folder that gets model.safetensors; a name of another kind of file
-    (.npy, .pt, .onnx, ...) or without a suffix is refused (ValueError: `save_path`). arrays:
+    (.npy, .pt, .onnx, ...) is refused (ValueError: `save_path`). arrays:
     any shapes and numeric dtypes (stored C-contiguous). meta: the caller's string fields;
     the format's own fields (format, format_version, mulde_version, and sha256: the arrays'
     and meta's `content_checksum`, which `read_model_file` checks) are added first and may

@@ -45,6 +45,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mulde.evaluation.metrics import EvaluationError
+from mulde.io.sniff import FileKind, sniff
 
 SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
 SMALL_OFFSET = 32
@@ -118,19 +119,15 @@ def _load_npy(path: Path) -> np.ndarray:
     return _vector(values, str(path))
 
 
-NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", b"PK"
-"""How an .npy array and an .npz archive (a zip of .npy arrays) begin."""
-
-
 def _open_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        with path.open("rb") as f:
-            head = f.read(len(NPY_MAGIC))
+        kind = sniff(path)  # what the file is, from its first bytes
     except OSError as error:
         raise EvaluationError(f"{path}: not a readable .npz file ({error})") from None
-    if not head.startswith(ZIP_MAGIC):  # np.load reads no archive in such a file
-        what = ("a NumPy .npy array" if head.startswith(NPY_MAGIC) else
-                "an empty file" if not head else "not a zip of NumPy arrays (np.savez)")
+    if kind is not FileKind.ZIP:  # np.load reads no archive in such a file
+        what = ("a NumPy .npy array" if kind is FileKind.NPY else
+                "an empty file" if kind is FileKind.EMPTY else
+                "not a zip of NumPy arrays (np.savez)")
         fix = ("rename it to what it holds (.npy for an array, .csv or .txt for text)"
                if path.suffix.lower() == ".npz" else
                "read it as what it holds: --format auto reads it by its suffix")

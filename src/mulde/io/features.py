@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ def read_features(path: str | Path, key: str | None = None,
                                    "(use .npy, .npz or .csv)")
     except FeatureFileError:
         raise
+    except (zipfile.BadZipFile, EOFError) as err:  # a cut download: no zip directory
+        raise FeatureFileError(f"{source}: not a readable {suffix} file ({err}); is it whole? "
+                               "copy it again, or save it again with np.savez") from err
     except ValueError as err:  # numpy's refusal of object arrays, corrupt headers, ...
         if "allow_pickle" in str(err):
             raise FeatureFileError(

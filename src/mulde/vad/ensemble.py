@@ -332,6 +332,34 @@ def _said_of_objects(err: Any, stream: Stream, videos: Sequence[str],
         "the video out", rows, err.reason, err.column, err.value)
 
 
+def said_as(train: Mapping[str, VideoFeatures]) -> list[str]:
+    """The training videos in a refusal's words, in order: "training video v01", ..."""
+    return [f"training video {name}" for name in train]
+
+
+def refuse_nonfinite(stream: Stream, videos: Sequence[str], X: np.ndarray,
+                     groups: np.ndarray | None = None) -> None:
+    """ValueError, said of the stream and its video(s), where the objects' features X (n, d)
+    hold NaN or inf: `videos` as a message names them ("training video v01"), `groups` the
+    video (index into `videos`) of each row, None where all are `videos[0]`'s. The model's
+    own refusal would count rows of a matrix the user never sees. Nothing where every
+    value is finite."""
+    bad = ~np.isfinite(X).all(axis=1)
+    if not bad.any():
+        return
+    owner = (np.zeros(len(X), np.int64) if groups is None else np.asarray(groups))[bad]
+    first = int(owner[0])
+    n_first = int(np.count_nonzero(owner == first))
+    others = len(set(owner.tolist())) - 1
+    besides = (f" (and {int(bad.sum()) - n_first} of {others} other video{'s' * (others > 1)})"
+               if others else "")
+    raise ValueError(
+        f"{stream.value} stream: {n_first} object(s) of {videos[first]}{besides} hold NaN "
+        "or inf features, which an extractor does not give: the features are damaged; "
+        "delete that video's entries in the feature cache to extract it again, or leave the "
+        "video out")
+
+
 _LIMITS: list[Any] = []  # a worker's BLAS thread limit, kept alive for its lifetime
 
 
@@ -524,6 +552,14 @@ def _frames(ranked: np.ndarray, record: ObjectFeatures, fill: float,
     return objects_to_frames(ranked, record.frame_index, record.n_frames, empty=empty)
 
 
+def in_fold_order(done: Mapping[int | None, FitResult]) -> list[FitResult]:
+    """A stream's finished fits (fold -> result, None the model on all objects) in a fixed
+    order: the model on all objects, then the folds in turn, whatever order they finished in
+    (worker processes finish as they do). Their warnings are given, and saved in the trained
+    pipeline's manifest, in this order, so that its digest does not depend on `n_jobs`."""
+    return [done[fold] for fold in sorted(done, key=lambda fold: -1 if fold is None else fold)]
+
+
 @dataclass
 class StreamEnsemble:
     """One density model per stream, calibrated and summed (see the module docstring).
@@ -678,7 +714,11 @@ class StreamEnsemble:
                      ) -> StreamData:
         """Return the `StreamData` of one stream: every training object, or the seeded
         subsample of `max_train_objects` (k: the stream's place, which seeds the draw); the
-        frame stream without the copies a strided extractor gives (`distinct_frames`)."""
+        frame stream without the copies a strided extractor gives (`distinct_frames`).
+        ValueError naming the stream and video where a video's features hold NaN or inf
+        (`refuse_nonfinite`)."""
+        for name, vf in train.items():  # damaged features named by their video
+            refuse_nonfinite(stream, [f"training video {name}"], vf[stream].features)
         if stream is Stream.FRAME:
             return self._frame_data(train, stream, k)
         n = sum(vf[stream].n_objects for vf in train.values())
@@ -801,7 +841,7 @@ class StreamEnsemble:
         lands on the bar's line."""
         model, fit_s = done[None].model, done[None].seconds
         assert model is not None
-        said = dict.fromkeys(w for result in done.values() for w in result.warnings)
+        said = dict.fromkeys(w for result in in_fold_order(done) for w in result.warnings)
         messages = [w.named(stream.value) for w in said]
         t0 = time.perf_counter()
         X, groups, subsampled, objects = data
@@ -855,7 +895,7 @@ class StreamEnsemble:
             raise ValueError(f"calibration_folds={self.calibration_folds} needs at least as "
                              f"many training videos, got {len(train)}")
         plan = self._plan(train)
-        said_as = [f"training video {name}" for name in train]  # a refusal's words
+        videos = said_as(train)  # a refusal's words
         start = time.perf_counter()
         self.fits_, self.fits_reused_, self._cache_off, self._used_keys = {}, 0, False, set()
         said: list[FitWarning] = []  # the streams' fit warnings, given once the bar is closed
@@ -863,14 +903,14 @@ class StreamEnsemble:
         with tqdm(total=len(plan) * per_stream, disable=not self.progress, desc="model fits",
                   unit="fit") as bar:
             if self.n_jobs > 1 and all(_picklable(make) for make in plan.values()):
-                said = self._fit_in_workers(train, plan, bar)
+                said = self._fit_in_workers(train, plan, bar, videos)
             else:  # one stream at a time: one stream's training matrix held at once
                 for k, (stream, make) in enumerate(plan.items()):
                     bar.set_postfix_str(f"{stream.value} stream")
                     data = self._stream_data(train, stream, k)
                     done: dict[int | None, FitResult] = {}
                     for job in self._jobs(make, data, stream):
-                        with _objects_named(stream, said_as, job.groups):
+                        with _objects_named(stream, videos, job.groups):
                             done[job.fold] = (self._reused(job)
                                               or self._kept(job, run_fit_job(job)))
                         bar.update()
@@ -886,11 +926,12 @@ class StreamEnsemble:
         return self
 
     def _fit_in_workers(self, train: Mapping[str, VideoFeatures],
-                        plan: Mapping[Stream, Callable[[], StreamModel]], bar: Any
-                        ) -> list[FitWarning]:
+                        plan: Mapping[Stream, Callable[[], StreamModel]], bar: Any,
+                        videos: list[str]) -> list[FitWarning]:
         """Run every fit of every stream in `n_jobs` spawned worker processes (one torch and
         one BLAS thread each), the largest first, and assemble the streams in name order;
-        return their warnings in that order (`_assemble`), for `fit` to give."""
+        return their warnings in that order (`_assemble`), for `fit` to give. `videos`:
+        the training videos in a refusal's words (`_objects_named`)."""
         data = {stream: self._stream_data(train, stream, k) for k, stream in enumerate(plan)}
         jobs = [(stream, job) for stream, make in plan.items()
                 for job in self._jobs(make, data[stream], stream)]
@@ -907,14 +948,13 @@ class StreamEnsemble:
             else:
                 done[stream][job.fold] = reused
                 bar.update()
-        said_as = [f"training video {name}" for name in train]  # a refusal's words
         context = multiprocessing.get_context("spawn")  # never fork a process holding torch
         with ProcessPoolExecutor(max(1, min(self.n_jobs, len(todo))), mp_context=context,
                                  initializer=_one_thread) as pool:
             futures = {pool.submit(run_fit_job, job): (stream, job) for stream, job in todo}
             for future in as_completed(futures):
                 stream, job = futures[future]
-                with _objects_named(stream, said_as, job.groups):
+                with _objects_named(stream, videos, job.groups):
                     done[stream][job.fold] = self._kept(job, future.result())
                 bar.update()
         per_stream = 1 + (self.calibration_folds or 0)
@@ -928,8 +968,8 @@ class StreamEnsemble:
 
     def score_video(self, features: VideoFeatures, name: str | None = None) -> VideoScores:
         """Return the `VideoScores` of one video's features. Objects a stream's model
-        refuses (MULDE's `OutOfRangeRowsError`) are said of the stream and the video, by
-        `name` where given."""
+        refuses (MULDE's `OutOfRangeRowsError`), and features that hold NaN or inf, are said
+        of the stream and the video, by `name` where given."""
         if not self.fits_:
             raise ValueError("the ensemble is not fitted: call fit(training videos) first")
         raw: dict[Stream, np.ndarray] = {}
@@ -940,7 +980,9 @@ class StreamEnsemble:
                                  f"{', '.join(map(str, features))})")
             t0 = time.perf_counter()
             record = features[stream]
-            with _objects_named(stream, ["the video" if name is None else f"video {name}"]):
+            said = ["the video" if name is None else f"video {name}"]
+            refuse_nonfinite(stream, said, record.features)
+            with _objects_named(stream, said):
                 obj = fit.model.score(record.features.astype(np.float64))
             # a Sidak stream's corrected scores, computed once for the frames and the top
             ranked = ranked_objects(obj, record, fit.reference)

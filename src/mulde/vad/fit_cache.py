@@ -49,6 +49,7 @@ from mulde._version import __version__
 from mulde.io.atomic import write_json
 from mulde.vad.fit_warnings import FitWarning
 from mulde.vad.stream_files import (
+    SIDE_PARTS,
     ArtifactError,
     load_stream,
     read_arrays,
@@ -68,8 +69,11 @@ UNUSED_DAYS = 7.0
 """`prune` removes the entries no fit has read back or written for this many days (unless the
 pruning fit used them): long enough for a run of any length beside it, or one interrupted and
 resumed within a week, to keep the fits it needs."""
-_ENTRY_FILE = re.compile(r"^([0-9a-f]{64})(\.json|\.safetensors|\.scores\.safetensors)$")
-"""The name of a file of an entry (`FitCache._paths` of a `job_key`), its key in group 1."""
+_ENTRY_FILE = re.compile(r"^([0-9a-f]{64})(\.json|\.safetensors|\.scores\.safetensors|"
+                         + "|".join(rf"\.{part}\.safetensors" for part in SIDE_PARTS) + ")$")
+"""The name of a file of an entry (`FitCache._paths` of a `job_key`, and the side files
+`save_stream` writes beside its model: `mulde.vad.stream_files.side_path`), its key in
+group 1."""
 
 
 @cache

@@ -21,6 +21,8 @@ import builtins
 import importlib
 from typing import Any, NamedTuple
 
+from mulde.estimator.model import FieldedWarning
+
 DEFAULT_CATEGORY = "builtins.UserWarning"
 """The category of a warning recorded without one (fit cache entries of an older mulde)."""
 
@@ -32,25 +34,33 @@ def category_name(category: type[Warning]) -> str:
 
 
 def warning_category(name: str) -> type[Warning]:
-    """The warning class `category_name` named: one of mulde's own (its module imported when
-    it is not yet) or a built-in one; `UserWarning` for any other name, one that does not
-    resolve, or one that is not a `Warning` subclass."""
+    """The warning class `category_name` named: one of mulde's own, defined in the mulde
+    module the name gives (imported when it is not yet), or a built-in one; `UserWarning`
+    for any other name, one that does not resolve, or one that is not a `Warning` subclass.
+
+    The name is looked up without reaching past mulde: the module is the longest head of it
+    that imports as a mulde module, the rest is read from that module's own namespace (no
+    attribute hooks, no name starting with "_") and must be a class defined there, so
+    "mulde.vad.ensemble.np.exceptions.ComplexWarning" (numpy's, through an import) comes
+    back as `UserWarning` and nothing outside mulde is imported."""
     parts = name.split(".")
-    found: Any = None
     if len(parts) == 2 and parts[0] == "builtins":
-        found = getattr(builtins, parts[1], None)
-    elif parts[0] == "mulde" and not any(p.startswith("__") for p in parts):
-        # the module is the longest head that imports; the rest is the class's qualname
-        for cut in range(len(parts) - 1, 0, -1):
-            try:
-                found = importlib.import_module(".".join(parts[:cut]))
-            except ImportError:
-                continue
-            for attr in parts[cut:]:
-                found = getattr(found, attr, None)
-            break
-    if isinstance(found, type) and issubclass(found, Warning):
-        return found
+        found = vars(builtins).get(parts[1])
+        return found if isinstance(found, type) and issubclass(found, Warning) else UserWarning
+    if parts[0] != "mulde" or any(p.startswith("_") or not p for p in parts):
+        return UserWarning
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            found: Any = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            found = vars(found).get(attr) if hasattr(found, "__dict__") else None
+        if (isinstance(found, type) and issubclass(found, Warning)
+                and found.__module__ == module_name):
+            return found
+        return UserWarning
     return UserWarning
 
 
@@ -73,8 +83,11 @@ class FitWarning(NamedTuple):
         """The warning to raise (`warnings.warn(w.warning())`): an instance of its class
         (`warning_category`) whose text is `message`. Made without the class's own
         constructor, which may take other arguments (the estimator's warnings take their
-        counts): only the message is kept, not such fields."""
+        counts): only the message is kept, such fields are None
+        (`mulde.estimator.model.FieldedWarning.from_message`)."""
         category = warning_category(self.category)
+        if issubclass(category, FieldedWarning):
+            return category.from_message(self.message)
         made = category.__new__(category, self.message)
         made.args = (self.message,)
         return made

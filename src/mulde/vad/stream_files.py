@@ -55,9 +55,16 @@ def stream_spec(model: Any) -> dict[str, Any] | None:
     return None
 
 
+SIDE_PARTS = ("pca", "reference")
+"""The side files a stream's model file may have beside it (`side_path`)."""
+
+
 def side_path(path: Path, part: str) -> Path:
-    """Where a stream's `part` ("pca": a reduced stream's projection; "reference": a Sidak
-    stream's training object scores) is written beside its model file."""
+    """Where a stream's `part` (one of `SIDE_PARTS`: "pca", a reduced stream's projection;
+    "reference", a Sidak stream's training object scores) is written beside its model file.
+    ValueError for another part."""
+    if part not in SIDE_PARTS:
+        raise ValueError(f"no side file {part!r}: one of {SIDE_PARTS}")
     return path.with_name(path.name.removesuffix(".safetensors") + f".{part}.safetensors")
 
 

@@ -178,10 +178,11 @@ def probe(path: str | os.PathLike[str], *, fps: float | None = None) -> VideoInf
     failed = unreadable.known(path)
     if failed is not None:
         raise failed
+    before = unreadable.identity(path)
     try:
         return _probe(path, fps)
     except VideoReadError as error:
-        unreadable.remember(path, error)
+        unreadable.remember(before, error)
         raise
 
 
@@ -233,10 +234,11 @@ def _remembered(path: Path, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray
     failed = unreadable.known(path)
     if failed is not None:
         raise failed
+    before = unreadable.identity(path)
     try:
         yield from frames
     except VideoReadError as error:
-        unreadable.remember(path, error)
+        unreadable.remember(before, error)
         raise
 
 

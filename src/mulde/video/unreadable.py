@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
-_KEPT: ContextVar[dict[tuple, Exception] | None] = ContextVar("mulde_unreadable", default=None)
+_KEPT: ContextVar[dict[tuple, tuple[type[Exception], tuple]] | None] = ContextVar(
+    "mulde_unreadable", default=None)
 
 
 @contextlib.contextmanager
@@ -42,9 +43,13 @@ def remembered() -> Iterator[None]:
         _KEPT.reset(token)
 
 
-def _identity(path: str | os.PathLike[str]) -> tuple | None:
-    """What names `path` as it is now: its resolved path, device, inode, size and
-    modification and change times in ns; None when it cannot be stat'ed (missing)."""
+def identity(path: str | os.PathLike[str]) -> tuple | None:
+    """What names `path` as it is now, within a `remembered()` block: its resolved path,
+    device, inode, size and modification and change times in ns; None outside one, or when
+    it cannot be stat'ed (missing). Taken before a read, for `remember`: a file that was
+    still being written when its read failed has changed since, and is read again."""
+    if _KEPT.get() is None:
+        return None
     try:
         st = os.stat(path)
         where = str(Path(path).resolve())
@@ -57,15 +62,16 @@ def known(path: str | os.PathLike[str]) -> Exception | None:
     """A new copy of the error `path` gave earlier in this `remembered()` block, to raise;
     None outside one, when it gave none, or when it changed since."""
     kept = _KEPT.get()
-    identity = None if not kept else _identity(path)
-    error = None if identity is None else kept.get(identity)  # type: ignore[union-attr]
-    return None if error is None else type(error)(*error.args)
+    found = None if not kept else identity(path)
+    error = None if found is None else kept.get(found)  # type: ignore[union-attr]
+    return None if error is None else error[0](*error[1])
 
 
-def remember(path: str | os.PathLike[str], error: Exception) -> None:
-    """Keep `error` as what reading `path` gives, for the rest of the `remembered()` block
-    (nothing outside one, or for a path that does not exist)."""
+def remember(before: tuple | None, error: Exception) -> None:
+    """Keep `error` as what reading the path whose `identity` was `before` (taken before
+    the read) gives, for the rest of the `remembered()` block: its class and arguments, not
+    the exception itself, whose traceback holds the decoder's frames (nothing outside a
+    block, or for a path that did not exist)."""
     kept = _KEPT.get()
-    identity = None if kept is None else _identity(path)
-    if kept is not None and identity is not None:
-        kept.setdefault(identity, error)
+    if kept is not None and before is not None:
+        kept.setdefault(before, (type(error), error.args))

@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from mulde.io.features import FeatureFileError
+from mulde.io.sniff import FileKind, sniff
 from mulde.video.features.records import ObjectFeatures
-
-_NPY_MAGIC = b"\x93NUMPY"
 
 
 class UntrustedPickleError(FeatureFileError):
@@ -41,9 +40,10 @@ def read_aivad_features(path: str | Path, *, trust_pickle: bool = False) -> Obje
     path = Path(path)
     if not path.is_file():
         raise FeatureFileError(f"{path}: no such file")
-    with path.open("rb") as fh:
-        if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
-            raise FeatureFileError(f"{path}: not a NumPy .npy file (AI-VAD features are .npy)")
+    kind = sniff(path)
+    if kind is not FileKind.NPY:
+        what = "not" if kind is None else f"{kind.value}, not"
+        raise FeatureFileError(f"{path}: {what} a NumPy .npy file (AI-VAD features are .npy)")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as err:
