@@ -477,12 +477,6 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert "--out " in _error(capsys) and (d / "test.npy").read_bytes() == before
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.pkl"), "--params", SMALL]) == 2
     assert "not a .pkl pickle" in _error(capsys) and not (d / "m.pkl").exists()
-    # no suffix: a file or a new folder? MULDE.save's rule, said as --out's
-    assert main(["fit", str(d / "runs"), "--out", str(d / "runs"), "--params", SMALL]) == 2
-    assert _error(capsys) == (f"mulde: error: --out {d / 'runs'}: a name without a suffix; the "
-                              "model is written as one .safetensors file: give "
-                              "runs.safetensors, or runs/ for a folder that gets "
-                              "model.safetensors")
     assert not (d / "runs").exists()
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "test.npy")]) == 2
     assert "would overwrite an input" in _error(capsys)

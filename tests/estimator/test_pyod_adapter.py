@@ -146,11 +146,10 @@ def test_save_into_a_folder_and_load_from_it(saved, tmp_path):
 
 
 def test_save_refuses_the_names_mulde_save_refuses(saved, tmp_path):
-    """A pickle's or a features file's name, or none: refused as by `MULDE.save` (one rule),
-    nothing written."""
+    """A pickle's or a features file's name: refused as by `MULDE.save` (one rule), nothing
+    written."""
     det = saved[0]
-    for name, said in (("d.pkl", "not a .pkl pickle"), ("d.csv", "a features or scores file"),
-                       ("d", "a name without a suffix")):
+    for name, said in (("d.pkl", "not a .pkl pickle"), ("d.csv", "a features or scores file")):
         with pytest.raises(ValueError, match=said):
             det.save(tmp_path / name)
     assert list(tmp_path.iterdir()) == []
