@@ -639,6 +639,39 @@ def test_run_or_train_into_a_model_folder_is_refused_before_any_work(tmp_path, c
     assert sorted(p.name for p in model.iterdir()) == ["pipeline.json"]
 
 
+def test_outputs_among_the_videos_are_refused_before_any_work(tmp_path, capsys,
+                                                              monkeypatch):
+    """--out plz/test (a newcomer's trial) was accepted, and the next run took the report's
+    files for test videos; so would an --out that is the root itself (its frame_scores.csv
+    taken for a misplaced labels file), a cache in train/ or test/, and `mulde train
+    VIDEOS --out VIDEOS/out`. A run folder elsewhere in the root is harmless."""
+    monkeypatch.chdir(tmp_path)
+    write_square_frames(tmp_path / "plz" / "train" / "t0", np.ones(8))
+    write_square_frames(tmp_path / "plz" / "test" / "a", np.ones(8))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    run = ["run", "folder", "--root", "plz"]
+    for command, said in (
+        ([*run, "--out", "plz/test"], "--out plz/test is inside plz/test, whose entries are all "
+         "taken for videos: the next run would take the files written there for videos; give "
+         "a folder outside it (e.g. --out plz_run)"),
+        ([*run, "--out", "plz/train/report"], "--out plz/train/report is inside plz/train, "),
+        ([*run, "--out", "plz"], "--out plz is the dataset's root folder: the report's files "
+         "would lie among the dataset's; give the run a folder of its own (e.g. --out "
+         "plz_run)"),
+        ([*run, "--out", "out", "--cache", "plz/test/cache"], "--cache plz/test/cache is "
+         "inside plz/test, whose entries are all taken for videos: the next run would take "
+         "the files written there for videos; give a folder outside it (e.g. --cache "
+         "plz_cache)"),
+        (["extract", "folder", "--root", "plz", "--cache", "plz/train"], "--cache plz/train "
+         "is inside plz/train, "),
+        (["train", "plz/train", "--out", "plz/train/model_out"], "--out plz/train/model_out "
+         "is inside plz/train, whose entries are all taken for videos"),
+    ):
+        assert main(command) == 2
+        assert _error(capsys).startswith(f"mulde: error: {said}")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_train_given_one_video_s_frames_says_to_give_their_folder(tmp_path, capsys):
     write_square_frames(tmp_path / "t0", np.ones(8))
     assert main(["train", str(tmp_path / "t0"), "--out", str(tmp_path / "out")]) == 2
@@ -793,8 +826,9 @@ def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_p
     assert "setting threshold: expected a number" in _error(capsys)
     assert main([*base, "--weights", str(tmp_path / "w.pth")]) == 2
     assert "runs no backbone unless the appearance stream is on" in _error(capsys)
-    assert main([*base, "--out", str(root / "train" / "t0" / "000.png")]) == 2
-    assert "000.png: a file, not a folder; give a folder for the outputs" in _error(capsys)
+    (tmp_path / "notes.txt").write_text("a file")  # (a file among the videos: refused so)
+    assert main([*base, "--out", str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt: a file, not a folder; give a folder for the outputs" in _error(capsys)
     assert not (tmp_path / "out").exists()
 
 

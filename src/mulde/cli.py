@@ -1057,6 +1057,13 @@ def _renamed_test_videos(unknown: Sequence[str], names: Sequence[str]) -> dict[s
     return out
 
 
+def _video_folders(args: argparse.Namespace) -> list[Path]:
+    """The folders of `args.root` each of whose entries the dataset's loader takes for a
+    video: train/ and test/ of the `folder` dataset (whether there yet or not); none known
+    for a benchmark, whose loader picks its videos by name."""
+    return [args.root / "train", args.root / "test"] if args.dataset == "folder" else []
+
+
 def _dataset(args: argparse.Namespace):
     from mulde.datasets import DatasetError, load_dataset
 
@@ -1187,6 +1194,7 @@ def _extract(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"--shard: {err}") from None
     engine = _engine(args)
+    _outside_the_videos(args, _video_folders(args), args.root)
     dataset, extractor = _dataset_and_extractor(args)
     with _removed_if_left_empty(args.cache):
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
@@ -1226,6 +1234,46 @@ def _not_into_a_model(out: Path) -> None:
     if pipeline_folder(out) == Path(out):
         raise UsageError(f"--out {out} holds a trained model (its pipeline.json); give the "
                          "run an output folder of its own (e.g. --out runs/next)")
+
+
+def _outside_the_videos(args: argparse.Namespace, videos: Sequence[Path],
+                        root: Path | None = None) -> None:
+    """Refuse, before anything is read, an --out or --cache inside one of the folders
+    `videos` (a `folder` dataset's train/ and test/, `mulde train`'s VIDEOS), each of whose
+    entries is taken for a video: the next run would take the report's files, the model and
+    the cache for videos. Also an --out that is the dataset's `root`, where the report's
+    files would lie among the dataset's (its frame_scores.csv taken for a misplaced
+    labels.csv next time). An output folder elsewhere inside the root is left alone. The
+    example folder given is beside `root` (else beside the folder of videos)."""
+    for option in ("out", "cache"):
+        given = getattr(args, option, None)
+        if given is None:
+            continue
+        where = Path(given).resolve()
+        inside = next((f for f in videos if where.is_relative_to(Path(f).resolve())), None)
+        if inside is not None:
+            raise UsageError(
+                f"--{option} {given} is inside {inside}, whose entries are all taken for "
+                f"videos: the next run would take the files written there for videos; give a "
+                f"folder outside it (e.g. --{option} "
+                f"{_beside(root or inside, 'run' if option == 'out' else option)})")
+        if option == "out" and root is not None and where == Path(root).resolve():
+            raise UsageError(
+                f"--out {given} is the dataset's root folder: the report's files would lie "
+                f"among the dataset's; give the run a folder of its own (e.g. --out "
+                f"{_beside(root, 'run')})")
+
+
+def _beside(folder: Path, what: str) -> str:
+    """A folder beside `folder` named after it ("plaza" -> "plaza_run"), as a command line
+    would give it: relative to the working folder where that is shorter."""
+    folder = Path(folder).resolve()
+    path = folder.parent / f"{folder.name}_{what}"
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return relative if len(relative) < len(str(path)) else str(path)
 
 
 class _EarlierExport(NamedTuple):
@@ -1274,6 +1322,7 @@ def _run(args: argparse.Namespace) -> int:
     from mulde.pipeline import run_pipeline
 
     _not_into_a_model(args.out)
+    _outside_the_videos(args, _video_folders(args), args.root)
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
@@ -1673,6 +1722,7 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.video.source import Video
 
     _not_into_a_model(args.out)
+    _outside_the_videos(args, [args.videos])
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
