@@ -124,15 +124,23 @@ def _say_off_terminal(note: str) -> None:
         print(f"mulde: note: {note}", file=sys.stderr)
 
 
-def _extraction_note() -> Callable[[int], str] | None:
+def _extraction_note() -> Callable[[int, int], str | None] | None:
     """The note a command prints where no progress bar is drawn (not a terminal), once its
-    checks pass, before it extracts the features of n videos (`extract_features`' `note`);
-    None on a terminal, whose bar shows the work."""
+    checks pass, before it extracts the features of the videos not in the cache and reads
+    back the others (`extract_features`' `note`); None on a terminal, whose bar shows the
+    work."""
     if _on_terminal():
         return None
-    return lambda n: (f"mulde: note: extracting the features of {_count(n, 'video')} (those "
-                      "in the cache are read back); this can take minutes, and no progress "
-                      "bar shows off a terminal")
+
+    def note(extract: int, cached: int) -> str | None:
+        if not extract:  # seconds: nothing to wait for
+            return (f"mulde: note: reading the features of {_count(cached, 'video')} from the "
+                    "cache" if cached else None)
+        return (f"mulde: note: extracting the features of {_count(extract, 'video')}"
+                + (f" ({cached} more read back from the cache)" if cached else "")
+                + "; this can take minutes, and no progress bar shows off a terminal")
+
+    return note
 
 
 def _fit(args: argparse.Namespace) -> int:

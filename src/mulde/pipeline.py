@@ -81,7 +81,7 @@ def scratch_folder() -> Path:
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
                      shard_spec: str | None = None, progress: bool = True,
                      ray: RayOptions | None = None,
-                     note: Callable[[int], str] | None = None) -> Extraction:
+                     note: Callable[[int, int], str | None] | None = None) -> Extraction:
     """Extract (or read from the cache) the features of every training and test video.
 
     The cache folder is checked first (writable, enough free space: `ensure_writable`) and
@@ -100,9 +100,10 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     `mulde.video.distributed`), the videos not yet in the cache are extracted on a Ray cluster
     instead of in this process (the scene backgrounds are still learnt here first); `cache` is
     then required, and the result is the same. `note`: given the number of videos to
-    extract or read back, a line printed (to stderr) once the checks and the scene background
-    are done, just before the videos (`mulde run` says there what it starts where no progress
-    bar shows it).
+    extract and the number to read back from the cache (counted from the cache's entries,
+    `FeatureCache.has`; the videos to skip are in neither), a line printed (to stderr; None:
+    nothing) once the checks and the scene background are done, just before the videos
+    (`mulde run` says there what it starts where no progress bar shows it).
     """
     if ray is not None and cache is None:
         raise ValueError("the ray engine writes through the feature cache: give a cache")
@@ -138,7 +139,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     jobs += [("test", v) for v in dataset.test]
     jobs = shard(jobs, shard_spec)
     if note is not None:
-        _say(note(len(jobs)))
+        _say(note(*_to_extract(dataset, jobs, fitted, per_view, cache)))
     if ray is not None:
         return _extract_with_ray(dataset, jobs, fitted, per_view, cache, result, ray, progress)
     start = time.perf_counter()
@@ -178,6 +179,27 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         result.features.setdefault(split, {})[video.name] = vf
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _to_extract(dataset: Dataset, jobs: list[tuple[str, Video]],
+                fitted: dict[str | None, Extractor], per_view: bool,
+                cache: FeatureCache | None) -> tuple[int, int]:
+    """(videos to extract, videos to read back from the cache) of `extract_features`' `jobs`,
+    from the cache's entries (`FeatureCache.has`: nothing decoded or loaded); the videos it
+    will skip (a failure the cache recorded, a camera view without a scene background) are
+    in neither."""
+    extract = cached = 0
+    for split, video in jobs:
+        view = dataset.view_of(video.name) if per_view else None
+        if view not in fitted:
+            continue
+        if cache is None:
+            extract += 1
+        elif cache.has(dataset.name, split, video, fitted[view]):
+            cached += 1
+        elif cache.failure(dataset.name, split, video, fitted[view]) is None:
+            extract += 1
+    return extract, cached
 
 
 def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
@@ -602,7 +624,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    fit_jobs: int = 1, pca: dict[str, int] | None = None,
                    sidak: list[str] | None = None,
                    fit_note: str | None = None,
-                   extract_note: Callable[[int], str] | None = None) -> PipelineModel:
+                   extract_note: Callable[[int, int], str | None] | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
     training video is readable. `pca`, `calibration_folds`, `mulde_params`, `fit_note` and
@@ -642,7 +664,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  fit_jobs: int = 1, pca: dict[str, int] | None = None,
                  sidak: list[str] | None = None,
                  fit_note: str | None = None,
-                 extract_note: Callable[[int], str] | None = None) -> dict[str, Any]:
+                 extract_note: Callable[[int, int], str | None] | None = None) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
