@@ -812,6 +812,31 @@ def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_pat
             "metrics.json (config.skipped_videos)\nreport: ") in printed
 
 
+def test_a_run_over_fewer_labelled_test_videos_says_its_evaluation_is_partial(tmp_path,
+                                                                              capsys):
+    """A labelled test video skipped (another size): the AUCs are over the others, which the
+    printed notes, metrics.json's notes and the report's headline say, as `mulde evaluate
+    --partial` says it (only the warnings said it before)."""
+    root = tmp_path / "plaza"
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_square_frames(root / "train" / f"t{i}", 1 + 0.1 * rng.standard_normal(20))
+    write_square_frames(root / "test" / "ok", np.r_[np.ones(10), np.full(10, 3.0)])
+    write_square_frames(root / "test" / "phone", np.ones(20), size=(32, 96))
+    (root / "labels.csv").write_text("video,start,end\nok,10,19\nphone,5,9\n")
+    out = tmp_path / "out"
+    assert main(["run", "folder", "--root", str(root), "--out", str(out), "--params",
+                 SMALL]) == 0
+    note = ("partial evaluation: 1 of the 2 test videos of plaza evaluated (1 skipped, not "
+            "scored: the report's warnings say which and why): the numbers are not over all "
+            "of them")
+    assert f"\nnote: {note}\n" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert note in metrics["notes"] and metrics["n_videos"] == 1
+    assert ("<b>partial: 1 of 2 test videos evaluated: the numbers are not over all of "
+            "them</b>") in (out / "report.html").read_text()
+
+
 def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_path, capsys):
     root = tmp_path / "data"
     write_square_frames(root / "train" / "t0", np.ones(8))

@@ -885,7 +885,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationProtocol, write_report
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
-    from mulde.evaluation.report import report_files
+    from mulde.evaluation.report import partial_note, report_files
     from mulde.io.atomic import ensure_writable
 
     ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
@@ -921,11 +921,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         config["videos_without_scores"] = [n for n in truth.videos if n not in per_video]
         if config["videos_without_scores"]:  # --partial: not the benchmark's numbers
             left = config["videos_without_scores"]
-            notes.append(
-                f"partial evaluation (--partial): {len(per_video)} of the "
-                f"{_count(len(truth.videos), 'test video')} of {truth.dataset} evaluated "
-                f"({len(left)} without scores, first {left[0]}): the numbers are not the "
-                "benchmark's")
+            notes.append(partial_note(
+                len(per_video), len(truth.videos), f"{len(left)} without scores, first "
+                f"{left[0]}", truth.dataset, benchmark=args.dataset != "folder",
+                how=" (--partial)"))
         if scored.array is not None:  # split in the ground truth's order: say which
             order = list(per_video)
             config["array_order"] = {"assumed": "ground truth", "n_videos": len(order),

@@ -23,7 +23,12 @@ from tqdm.auto import tqdm
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, ignored_lines, require_videos, shown_path
 from mulde.evaluation import EvaluationProtocol, write_report
-from mulde.evaluation.report import single_class, single_class_cause, single_class_note
+from mulde.evaluation.report import (
+    partial_note,
+    single_class,
+    single_class_cause,
+    single_class_note,
+)
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
@@ -687,7 +692,11 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     `IgnoredFilesWarning`) are listed among the report's warnings and in metrics.json
     (`config.skipped_videos`, `config.ignored_files`), and so are the videos a partial copy
     of a benchmark lacks (`Dataset.left_out`, `config.left_out`), said not to compare with
-    results on the complete dataset. `fit_note`: lines printed (to stderr) once the features
+    results on the complete dataset. Where test videos were skipped and the metrics are
+    computed on the others, a note says how many were evaluated and that the numbers are
+    not over all of them (`mulde.evaluation.report.partial_note`, as `mulde evaluate
+    --partial` says it: metrics.json `notes`, the report's headline; the skipped ones in
+    `config.videos_without_scores`). `fit_note`: lines printed (to stderr) once the features
     are there, before the model fits start (the command line's: the streams reduced, the hint
     on making the fits faster), unless every fit is read back from the fit cache
     (`fit_ensemble`); None: nothing. `extract_note`: `extract_features`' `note`.
@@ -724,10 +733,16 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
                "score": sum(f.score_s for f in ensemble.fits_.values())}
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
-    one_class = _one_class_labels(labels, [f["video"] for f in extraction.failed
-                                           if f["split"] == "test"])
+    skipped_tests = [f["video"] for f in extraction.failed if f["split"] == "test"]
+    one_class = _one_class_labels(labels, skipped_tests)
     if one_class:  # no AUC to compute: the report of scores and events that unlabelled
         warnings.warn(one_class.warning, stacklevel=2)  # video gets, not no report at all
+    evaluated = sum(y is not None for y in labels.values())
+    notes = [partial_note(  # metrics over fewer test videos than the dataset has
+        evaluated, evaluated + len(skipped_tests),
+        f"{len(skipped_tests)} skipped, not scored: the report's warnings say which and why",
+        dataset_label(dataset), benchmark=dataset.name != "folder")
+    ] if skipped_tests and evaluated and not one_class else []
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
     t0 = time.perf_counter()
     detections = _detections_lookup(extraction.extractor, dataset)
@@ -757,6 +772,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               **({"pca": {s: _pca_record(ensemble.fits_[Stream(s)].model, k)
                           for s, k in pca.items()}} if pca else {}),
               **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
+              "videos_without_scores": skipped_tests,
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
     skipped = [skip_line(dataset, f) for f in extraction.failed] + ignored_lines(
@@ -774,7 +790,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
         title=f"MULDE on {dataset_label(dataset)} with {extractor_label(extractor)}",
-        snapshots=snapshots, warnings=skipped,
+        snapshots=snapshots, warnings=skipped, notes=notes,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,
