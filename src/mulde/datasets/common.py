@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,12 +94,12 @@ def first_existing(candidates: Iterable[Path], what: str) -> Path:
     raise DatasetError(f"{what} not found (looked for {tried})")
 
 
-def nearby_root(root: Path, holds: Callable[[Path], bool], levels_up: int = 1
-                ) -> Path | None:
-    """The folder the user most likely meant as the dataset root when `root` is one level
-    too high or too low: the first sub-folder of `root` (by name, at most 100 looked at),
-    then the first of its `levels_up` parents, for which `holds(folder)` is true; None when
-    none is."""
+def nearby_roots(root: Path, holds: Callable[[Path], bool], levels_up: int = 1
+                 ) -> list[Path]:
+    """The folders the user may have meant as the dataset root when `root` is one level too
+    high or too low: the sub-folders of `root` (by name, at most 100 looked at), then its
+    `levels_up` parents, for which `holds(folder)` is true, in that order; [] when none is.
+    `roots_named` says them."""
     candidates: list[Path] = []
     if root.is_dir():
         try:
@@ -107,7 +107,19 @@ def nearby_root(root: Path, holds: Callable[[Path], bool], levels_up: int = 1
         except OSError:
             pass
     candidates += list(root.resolve().parents)[:levels_up]
-    return next((c for c in candidates if c != root and holds(c)), None)
+    return [c for c in candidates if c != root and holds(c)]
+
+
+def roots_named(found: Sequence[Path], what: str) -> str:
+    """The end of a root error for the `nearby_roots` found (not empty), that `what`: "a has
+    that layout: use it as the root", or for several "3 folders have that layout: a, b, c;
+    use one of them as the root" (the first `MAX_NAMED` named, the others counted)."""
+    if len(found) == 1:
+        return f"{found[0]} {what.format(has='has')}: use it as the root"
+    listed = ", ".join(str(p) for p in found[:MAX_NAMED]) + (
+        f" and {len(found) - MAX_NAMED} more" if len(found) > MAX_NAMED else "")
+    return (f"{len(found)} folders {what.format(has='have')}: {listed}; use one of them as "
+            "the root")
 
 
 def list_videos(folder: Path, ignored: list[Path] | None = None) -> dict[str, Path]:
