@@ -760,7 +760,9 @@ def test_run_options_are_checked_before_any_extraction(tmp_path, capsys):
     assert "--detector knn takes none" in _error(capsys)
     assert main(["extract", "folder", "--root", str(root), "--cache", str(tmp_path / "c"),
                  "--shard", "2/2"]) == 2
-    assert "--shard: shard must be 'i/n' with 0 <= i < n, got '2/2'" in _error(capsys)
+    assert ("--shard: shard must be 'i/n' with 0 <= i < n, got '2/2' (i counts from 0: the "
+            "shards are 0/2 to 1/2; a job array numbered from 1 gives its task id minus 1)"
+            ) in _error(capsys)
     assert not out.exists() and not (tmp_path / "c").exists()
 
 

@@ -2245,7 +2245,7 @@ def build_parser() -> _MuldeParser:
                    "frame rate (default: as fast as it decodes)")
     p.add_argument("--fps", type=float, help="frame rate of a frame folder or a network "
                    "stream (default: a stream's stated rate, else 25; a frame folder the "
-                   "model's rate; a video file keeps its own)")
+                   "model's rate; a webcam keeps its stated rate, a video file its own)")
     p.add_argument("--view", help="camera view of the source, for a model trained on several")
     p.add_argument("--threshold", type=float, help="alert threshold on the causally smoothed "
                    "score (default: the model's rule refitted for the causal filter)")

@@ -56,7 +56,10 @@ def shard(items: Iterable[Any], spec: str | None) -> list[Any]:
         return items
     m = re.fullmatch(r"(\d+)/(\d+)", spec)
     if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
-        raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}")
+        n = int(m.group(2)) if m else 0
+        counted = (f" (i counts from 0: the shards are 0/{n} to {n - 1}/{n}; a job array "
+                   "numbered from 1 gives its task id minus 1)" if m and n > 0 else "")
+        raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}{counted}")
     i, n = int(m.group(1)), int(m.group(2))
     return items[i::n]
 
