@@ -1435,7 +1435,8 @@ def test_a_closed_or_missing_stderr_is_no_terminal(monkeypatch):
 def test_extract_draws_its_progress_bar_on_a_terminal_and_a_note_off_one(tmp_path, capsys,
                                                                        monkeypatch):
     """On a terminal `mulde extract` draws its bar (videos/s); redirected, it draws none and
-    says once, before extracting, how many videos it extracts."""
+    says once, before extracting, how many videos it extracts, and how many it reads back
+    from the cache (all cached: that alone, not that it can take minutes)."""
     from mulde.demo.scene import generate_scene
 
     root = generate_scene(tmp_path / "scene", n_train=1, n_test=1, n_frames=12, seed=1)
@@ -1449,8 +1450,20 @@ def test_extract_draws_its_progress_bar_on_a_terminal_and_a_note_off_one(tmp_pat
                  str(tmp_path / "c2")]) == 0
     err = capsys.readouterr().err
     assert "video/s" not in err
-    assert ("mulde: note: extracting the features of 2 videos (those in the cache are read "
-            "back); this can take minutes, and no progress bar shows off a terminal") in err
+    assert ("mulde: note: extracting the features of 2 videos; this can take minutes, and no "
+            "progress bar shows off a terminal") in err
+    assert main(["extract", "folder", "--root", str(root), "--cache",
+                 str(tmp_path / "c2")]) == 0
+    err = capsys.readouterr().err
+    assert "mulde: note: reading the features of 2 videos from the cache\n" in err
+    assert "extracting" not in err
+    assert main(["extract", "folder", "--root", str(root), "--cache", str(tmp_path / "c3"),
+                 "--shard", "0/2"]) == 0
+    assert "extracting the features of 1 video;" in capsys.readouterr().err
+    assert main(["extract", "folder", "--root", str(root), "--cache",
+                 str(tmp_path / "c3")]) == 0
+    assert ("mulde: note: extracting the features of 1 video (1 more read back from the "
+            "cache); this can take minutes") in capsys.readouterr().err
 
 
 def test_fit_warns_of_a_column_that_counts_the_rows(tmp_path, capsys):

@@ -633,6 +633,39 @@ def test_run_or_train_into_a_model_folder_is_refused_before_any_work(tmp_path, c
     assert sorted(p.name for p in model.iterdir()) == ["pipeline.json"]
 
 
+def test_outputs_among_the_videos_are_refused_before_any_work(tmp_path, capsys,
+                                                              monkeypatch):
+    """--out plz/test (a newcomer's trial) was accepted, and the next run took the report's
+    files for test videos; so would an --out that is the root itself (its frame_scores.csv
+    taken for a misplaced labels file), a cache in train/ or test/, and `mulde train
+    VIDEOS --out VIDEOS/out`. A run folder elsewhere in the root is harmless."""
+    monkeypatch.chdir(tmp_path)
+    write_square_frames(tmp_path / "plz" / "train" / "t0", np.ones(8))
+    write_square_frames(tmp_path / "plz" / "test" / "a", np.ones(8))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    run = ["run", "folder", "--root", "plz"]
+    for command, said in (
+        ([*run, "--out", "plz/test"], "--out plz/test is inside plz/test, whose entries are all "
+         "taken for videos: the next run would take the files written there for videos; give "
+         "a folder outside it (e.g. --out plz_run)"),
+        ([*run, "--out", "plz/train/report"], "--out plz/train/report is inside plz/train, "),
+        ([*run, "--out", "plz"], "--out plz is the dataset's root folder: the report's files "
+         "would lie among the dataset's; give the run a folder of its own (e.g. --out "
+         "plz_run)"),
+        ([*run, "--out", "out", "--cache", "plz/test/cache"], "--cache plz/test/cache is "
+         "inside plz/test, whose entries are all taken for videos: the next run would take "
+         "the files written there for videos; give a folder outside it (e.g. --cache "
+         "plz_cache)"),
+        (["extract", "folder", "--root", "plz", "--cache", "plz/train"], "--cache plz/train "
+         "is inside plz/train, "),
+        (["train", "plz/train", "--out", "plz/train/model_out"], "--out plz/train/model_out "
+         "is inside plz/train, whose entries are all taken for videos"),
+    ):
+        assert main(command) == 2
+        assert _error(capsys).startswith(f"mulde: error: {said}")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_train_given_one_video_s_frames_says_to_give_their_folder(tmp_path, capsys):
     write_square_frames(tmp_path / "t0", np.ones(8))
     assert main(["train", str(tmp_path / "t0"), "--out", str(tmp_path / "out")]) == 2
@@ -721,7 +754,9 @@ def test_run_options_are_checked_before_any_extraction(tmp_path, capsys):
     assert "--detector knn takes none" in _error(capsys)
     assert main(["extract", "folder", "--root", str(root), "--cache", str(tmp_path / "c"),
                  "--shard", "2/2"]) == 2
-    assert "--shard: shard must be 'i/n' with 0 <= i < n, got '2/2'" in _error(capsys)
+    assert ("--shard: shard must be 'i/n' with 0 <= i < n, got '2/2' (i counts from 0: the "
+            "shards are 0/2 to 1/2; a job array numbered from 1 gives its task id minus 1)"
+            ) in _error(capsys)
     assert not out.exists() and not (tmp_path / "c").exists()
 
 
@@ -773,6 +808,31 @@ def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_pat
             "metrics.json (config.skipped_videos)\nreport: ") in printed
 
 
+def test_a_run_over_fewer_labelled_test_videos_says_its_evaluation_is_partial(tmp_path,
+                                                                              capsys):
+    """A labelled test video skipped (another size): the AUCs are over the others, which the
+    printed notes, metrics.json's notes and the report's headline say, as `mulde evaluate
+    --partial` says it (only the warnings said it before)."""
+    root = tmp_path / "plaza"
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_square_frames(root / "train" / f"t{i}", 1 + 0.1 * rng.standard_normal(20))
+    write_square_frames(root / "test" / "ok", np.r_[np.ones(10), np.full(10, 3.0)])
+    write_square_frames(root / "test" / "phone", np.ones(20), size=(32, 96))
+    (root / "labels.csv").write_text("video,start,end\nok,10,19\nphone,5,9\n")
+    out = tmp_path / "out"
+    assert main(["run", "folder", "--root", str(root), "--out", str(out), "--params",
+                 SMALL]) == 0
+    note = ("partial evaluation: 1 of the 2 test videos of plaza evaluated (1 skipped, not "
+            "scored: the report's warnings say which and why): the numbers are not over all "
+            "of them")
+    assert f"\nnote: {note}\n" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert note in metrics["notes"] and metrics["n_videos"] == 1
+    assert ("<b>partial: 1 of 2 test videos evaluated: the numbers are not over all of "
+            "them</b>") in (out / "report.html").read_text()
+
+
 def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_path, capsys):
     root = tmp_path / "data"
     write_square_frames(root / "train" / "t0", np.ones(8))
@@ -787,8 +847,9 @@ def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_p
     assert "setting threshold: expected a number" in _error(capsys)
     assert main([*base, "--weights", str(tmp_path / "w.pth")]) == 2
     assert "runs no backbone unless the appearance stream is on" in _error(capsys)
-    assert main([*base, "--out", str(root / "train" / "t0" / "000.png")]) == 2
-    assert "000.png: a file, not a folder; give a folder for the outputs" in _error(capsys)
+    (tmp_path / "notes.txt").write_text("a file")  # (a file among the videos: refused so)
+    assert main([*base, "--out", str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt: a file, not a folder; give a folder for the outputs" in _error(capsys)
     assert not (tmp_path / "out").exists()
 
 

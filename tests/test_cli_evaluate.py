@@ -416,7 +416,8 @@ def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
                  "--dataset", "shanghaitech", "--root", str(gt), "--partial"])
     page = (tmp_path / "full" / "report.html").read_text()
     assert code == 0 and ("1 labelled test video, 4 frames, 2 anomalous; <b>partial: 1 of 2 "
-                          "test videos evaluated, not the benchmark's numbers</b>") in page
+                          "test videos evaluated: the numbers are not the benchmark's</b>"
+                          ) in page
 
 
 def test_names_differing_by_leading_zeros_or_an_extension_are_told_to_rename(

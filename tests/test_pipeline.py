@@ -388,6 +388,15 @@ def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, ca
     assert html.count("Warning:</b> skipped train/broken.mp4") == 1
     assert html.count("Warning:</b> skipped test/broken.mp4") == 1
     assert "Errno" not in html and sorted(metrics["per_video_auc"]) == ["a", "b"]
+    # the AUCs are over 2 of the 3 labelled test videos: said as `mulde evaluate --partial`
+    # says it (a note, the headline), not only by the skip warning
+    note = ("partial evaluation: 2 of the 3 test videos of data evaluated (1 skipped, not "
+            "scored: the report's warnings say which and why): the numbers are not over all "
+            "of them")
+    assert metrics["notes"][-1] == note  # after the metrics' own (on the macro AUC)
+    assert metrics["config"]["videos_without_scores"] == ["broken"]
+    assert ("2 labelled test videos, 80 frames, 10 anomalous; <b>partial: 2 of 3 test videos "
+            "evaluated: the numbers are not over all of them</b>") in html
     # the title names the extractor as --extractor does, and a setting changed from it
     assert "<h1>MULDE on data with objects (blur changed)</h1>" in html  # the folder's name
     assert "<title>MULDE on data with objects (blur changed)</title>" in html

@@ -124,15 +124,23 @@ def _say_off_terminal(note: str) -> None:
         print(f"mulde: note: {note}", file=sys.stderr)
 
 
-def _extraction_note() -> Callable[[int], str] | None:
+def _extraction_note() -> Callable[[int, int], str | None] | None:
     """The note a command prints where no progress bar is drawn (not a terminal), once its
-    checks pass, before it extracts the features of n videos (`extract_features`' `note`);
-    None on a terminal, whose bar shows the work."""
+    checks pass, before it extracts the features of the videos not in the cache and reads
+    back the others (`extract_features`' `note`); None on a terminal, whose bar shows the
+    work."""
     if _on_terminal():
         return None
-    return lambda n: (f"mulde: note: extracting the features of {_count(n, 'video')} (those "
-                      "in the cache are read back); this can take minutes, and no progress "
-                      "bar shows off a terminal")
+
+    def note(extract: int, cached: int) -> str | None:
+        if not extract:  # seconds: nothing to wait for
+            return (f"mulde: note: reading the features of {_count(cached, 'video')} from the "
+                    "cache" if cached else None)
+        return (f"mulde: note: extracting the features of {_count(extract, 'video')}"
+                + (f" ({cached} more read back from the cache)" if cached else "")
+                + "; this can take minutes, and no progress bar shows off a terminal")
+
+    return note
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -877,7 +885,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationProtocol, write_report
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
-    from mulde.evaluation.report import report_files
+    from mulde.evaluation.report import partial_note, report_files
     from mulde.io.atomic import ensure_writable
 
     ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
@@ -913,11 +921,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         config["videos_without_scores"] = [n for n in truth.videos if n not in per_video]
         if config["videos_without_scores"]:  # --partial: not the benchmark's numbers
             left = config["videos_without_scores"]
-            notes.append(
-                f"partial evaluation (--partial): {len(per_video)} of the "
-                f"{_count(len(truth.videos), 'test video')} of {truth.dataset} evaluated "
-                f"({len(left)} without scores, first {left[0]}): the numbers are not the "
-                "benchmark's")
+            notes.append(partial_note(
+                len(per_video), len(truth.videos), f"{len(left)} without scores, first "
+                f"{left[0]}", truth.dataset, benchmark=args.dataset != "folder",
+                how=" (--partial)"))
         if scored.array is not None:  # split in the ground truth's order: say which
             order = list(per_video)
             config["array_order"] = {"assumed": "ground truth", "n_videos": len(order),
@@ -1057,6 +1064,13 @@ def _renamed_test_videos(unknown: Sequence[str], names: Sequence[str]) -> dict[s
     return out
 
 
+def _video_folders(args: argparse.Namespace) -> list[Path]:
+    """The folders of `args.root` each of whose entries the dataset's loader takes for a
+    video: train/ and test/ of the `folder` dataset (whether there yet or not); none known
+    for a benchmark, whose loader picks its videos by name."""
+    return [args.root / "train", args.root / "test"] if args.dataset == "folder" else []
+
+
 def _dataset(args: argparse.Namespace):
     from mulde.datasets import DatasetError, load_dataset
 
@@ -1187,6 +1201,7 @@ def _extract(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"--shard: {err}") from None
     engine = _engine(args)
+    _outside_the_videos(args, _video_folders(args), args.root)
     dataset, extractor = _dataset_and_extractor(args)
     with _removed_if_left_empty(args.cache):
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
@@ -1226,6 +1241,46 @@ def _not_into_a_model(out: Path) -> None:
     if pipeline_folder(out) == Path(out):
         raise UsageError(f"--out {out} holds a trained model (its pipeline.json); give the "
                          "run an output folder of its own (e.g. --out runs/next)")
+
+
+def _outside_the_videos(args: argparse.Namespace, videos: Sequence[Path],
+                        root: Path | None = None) -> None:
+    """Refuse, before anything is read, an --out or --cache inside one of the folders
+    `videos` (a `folder` dataset's train/ and test/, `mulde train`'s VIDEOS), each of whose
+    entries is taken for a video: the next run would take the report's files, the model and
+    the cache for videos. Also an --out that is the dataset's `root`, where the report's
+    files would lie among the dataset's (its frame_scores.csv taken for a misplaced
+    labels.csv next time). An output folder elsewhere inside the root is left alone. The
+    example folder given is beside `root` (else beside the folder of videos)."""
+    for option in ("out", "cache"):
+        given = getattr(args, option, None)
+        if given is None:
+            continue
+        where = Path(given).resolve()
+        inside = next((f for f in videos if where.is_relative_to(Path(f).resolve())), None)
+        if inside is not None:
+            raise UsageError(
+                f"--{option} {given} is inside {inside}, whose entries are all taken for "
+                f"videos: the next run would take the files written there for videos; give a "
+                f"folder outside it (e.g. --{option} "
+                f"{_beside(root or inside, 'run' if option == 'out' else option)})")
+        if option == "out" and root is not None and where == Path(root).resolve():
+            raise UsageError(
+                f"--out {given} is the dataset's root folder: the report's files would lie "
+                f"among the dataset's; give the run a folder of its own (e.g. --out "
+                f"{_beside(root, 'run')})")
+
+
+def _beside(folder: Path, what: str) -> str:
+    """A folder beside `folder` named after it ("plaza" -> "plaza_run"), as a command line
+    would give it: relative to the working folder where that is shorter."""
+    folder = Path(folder).resolve()
+    path = folder.parent / f"{folder.name}_{what}"
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return relative if len(relative) < len(str(path)) else str(path)
 
 
 class _EarlierExport(NamedTuple):
@@ -1274,6 +1329,7 @@ def _run(args: argparse.Namespace) -> int:
     from mulde.pipeline import run_pipeline
 
     _not_into_a_model(args.out)
+    _outside_the_videos(args, _video_folders(args), args.root)
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
@@ -1673,6 +1729,7 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.video.source import Video
 
     _not_into_a_model(args.out)
+    _outside_the_videos(args, [args.videos])
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
@@ -2188,7 +2245,7 @@ def build_parser() -> _MuldeParser:
                    "frame rate (default: as fast as it decodes)")
     p.add_argument("--fps", type=float, help="frame rate of a frame folder or a network "
                    "stream (default: a stream's stated rate, else 25; a frame folder the "
-                   "model's rate; a video file keeps its own)")
+                   "model's rate; a webcam keeps its stated rate, a video file its own)")
     p.add_argument("--view", help="camera view of the source, for a model trained on several")
     p.add_argument("--threshold", type=float, help="alert threshold on the causally smoothed "
                    "score (default: the model's rule refitted for the causal filter)")

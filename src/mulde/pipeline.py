@@ -23,7 +23,12 @@ from tqdm.auto import tqdm
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, ignored_lines, require_videos, shown_path
 from mulde.evaluation import EvaluationProtocol, write_report
-from mulde.evaluation.report import single_class, single_class_cause, single_class_note
+from mulde.evaluation.report import (
+    partial_note,
+    single_class,
+    single_class_cause,
+    single_class_note,
+)
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
@@ -81,7 +86,7 @@ def scratch_folder() -> Path:
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
                      shard_spec: str | None = None, progress: bool = True,
                      ray: RayOptions | None = None,
-                     note: Callable[[int], str] | None = None) -> Extraction:
+                     note: Callable[[int, int], str | None] | None = None) -> Extraction:
     """Extract (or read from the cache) the features of every training and test video.
 
     The cache folder is checked first (writable, enough free space: `ensure_writable`) and
@@ -100,9 +105,10 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     `mulde.video.distributed`), the videos not yet in the cache are extracted on a Ray cluster
     instead of in this process (the scene backgrounds are still learnt here first); `cache` is
     then required, and the result is the same. `note`: given the number of videos to
-    extract or read back, a line printed (to stderr) once the checks and the scene background
-    are done, just before the videos (`mulde run` says there what it starts where no progress
-    bar shows it).
+    extract and the number to read back from the cache (counted from the cache's entries,
+    `FeatureCache.has`; the videos to skip are in neither), a line printed (to stderr; None:
+    nothing) once the checks and the scene background are done, just before the videos
+    (`mulde run` says there what it starts where no progress bar shows it).
     """
     if ray is not None and cache is None:
         raise ValueError("the ray engine writes through the feature cache: give a cache")
@@ -138,7 +144,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     jobs += [("test", v) for v in dataset.test]
     jobs = shard(jobs, shard_spec)
     if note is not None:
-        _say(note(len(jobs)))
+        _say(note(*_to_extract(dataset, jobs, fitted, per_view, cache)))
     if ray is not None:
         return _extract_with_ray(dataset, jobs, fitted, per_view, cache, result, ray, progress)
     start = time.perf_counter()
@@ -178,6 +184,27 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         result.features.setdefault(split, {})[video.name] = vf
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _to_extract(dataset: Dataset, jobs: list[tuple[str, Video]],
+                fitted: dict[str | None, Extractor], per_view: bool,
+                cache: FeatureCache | None) -> tuple[int, int]:
+    """(videos to extract, videos to read back from the cache) of `extract_features`' `jobs`,
+    from the cache's entries (`FeatureCache.has`: nothing decoded or loaded); the videos it
+    will skip (a failure the cache recorded, a camera view without a scene background) are
+    in neither."""
+    extract = cached = 0
+    for split, video in jobs:
+        view = dataset.view_of(video.name) if per_view else None
+        if view not in fitted:
+            continue
+        if cache is None:
+            extract += 1
+        elif cache.has(dataset.name, split, video, fitted[view]):
+            cached += 1
+        elif cache.failure(dataset.name, split, video, fitted[view]) is None:
+            extract += 1
+    return extract, cached
 
 
 def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
@@ -602,7 +629,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    fit_jobs: int = 1, pca: dict[str, int] | None = None,
                    sidak: list[str] | None = None,
                    fit_note: str | None = None,
-                   extract_note: Callable[[int], str] | None = None) -> PipelineModel:
+                   extract_note: Callable[[int, int], str | None] | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
     training video is readable. `pca`, `calibration_folds`, `mulde_params`, `fit_note` and
@@ -642,7 +669,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  fit_jobs: int = 1, pca: dict[str, int] | None = None,
                  sidak: list[str] | None = None,
                  fit_note: str | None = None,
-                 extract_note: Callable[[int], str] | None = None) -> dict[str, Any]:
+                 extract_note: Callable[[int, int], str | None] | None = None) -> dict[str, Any]:
     """Run the whole pipeline on a dataset and write the report into out_dir (features
     extracted on Ray with `ray`, see `extract_features`), and the trained pipeline into
     out_dir/model (`mulde.vad.artifact.PipelineModel`, with its alert threshold).
@@ -665,7 +692,11 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     `IgnoredFilesWarning`) are listed among the report's warnings and in metrics.json
     (`config.skipped_videos`, `config.ignored_files`), and so are the videos a partial copy
     of a benchmark lacks (`Dataset.left_out`, `config.left_out`), said not to compare with
-    results on the complete dataset. `fit_note`: lines printed (to stderr) once the features
+    results on the complete dataset. Where test videos were skipped and the metrics are
+    computed on the others, a note says how many were evaluated and that the numbers are
+    not over all of them (`mulde.evaluation.report.partial_note`, as `mulde evaluate
+    --partial` says it: metrics.json `notes`, the report's headline; the skipped ones in
+    `config.videos_without_scores`). `fit_note`: lines printed (to stderr) once the features
     are there, before the model fits start (the command line's: the streams reduced, the hint
     on making the fits faster), unless every fit is read back from the fit cache
     (`fit_ensemble`); None: nothing. `extract_note`: `extract_features`' `note`.
@@ -702,10 +733,16 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
                "score": sum(f.score_s for f in ensemble.fits_.values())}
     labels = {v.name: v.labels for v in dataset.test if v.name in scores}
-    one_class = _one_class_labels(labels, [f["video"] for f in extraction.failed
-                                           if f["split"] == "test"])
+    skipped_tests = [f["video"] for f in extraction.failed if f["split"] == "test"]
+    one_class = _one_class_labels(labels, skipped_tests)
     if one_class:  # no AUC to compute: the report of scores and events that unlabelled
         warnings.warn(one_class.warning, stacklevel=2)  # video gets, not no report at all
+    evaluated = sum(y is not None for y in labels.values())
+    notes = [partial_note(  # metrics over fewer test videos than the dataset has
+        evaluated, evaluated + len(skipped_tests),
+        f"{len(skipped_tests)} skipped, not scored: the report's warnings say which and why",
+        dataset_label(dataset), benchmark=dataset.name != "folder")
+    ] if skipped_tests and evaluated and not one_class else []
     protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
     t0 = time.perf_counter()
     detections = _detections_lookup(extraction.extractor, dataset)
@@ -735,6 +772,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
               **({"pca": {s: _pca_record(ensemble.fits_[Stream(s)].model, k)
                           for s, k in pca.items()}} if pca else {}),
               **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
+              "videos_without_scores": skipped_tests,
               "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
               "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
     skipped = [skip_line(dataset, f) for f in extraction.failed] + ignored_lines(
@@ -752,7 +790,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
         fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
         title=f"MULDE on {dataset_label(dataset)} with {extractor_label(extractor)}",
-        snapshots=snapshots, warnings=skipped,
+        snapshots=snapshots, warnings=skipped, notes=notes,
         threshold=None if threshold is None else threshold.value,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,

@@ -626,6 +626,25 @@ def test_folder_names_what_it_ignores_once_per_kind(tmp_path):
         "train/still_2.jpg"]
 
 
+def test_folder_names_the_stray_images_of_its_frame_folders_once(tmp_path):
+    """An image without a number among numbered frames is no frame: the loader names it
+    with the entries it ignores (a run records those), and decoding the folder later in the
+    process does not name it again; the labels count the numbered frames."""
+    root = _folder_fake(tmp_path)  # test/d: 000.png ... 004.png
+    write_frames(root / "test" / "d", 1, size=SMALL, names=["cover.png"])
+    (root / "labels.csv").write_text("video,start,end\nd,4,4\n")
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        dataset = load_dataset("folder", root)
+        d = dataset.test[1]
+        assert d.labels.tolist() == [0, 0, 0, 0, 1] and len(list(d.frames())) == 5
+    assert [(w.category, str(w.message)) for w in shown if "cover" in str(w.message)] == [
+        (IgnoredFilesWarning, "ignored 1 image without a frame number in a folder of numbered "
+         "frames: test/d/cover.png (the frames are the numbered images; move these out of the "
+         "frame folder)")]
+    assert root / "test" / "d" / "cover.png" in dataset.ignored
+
+
 def test_folder_with_labels_csv(tmp_path):
     root = _folder_fake(tmp_path)
     (root / "labels.csv").write_text("video,start,end\nc,1,2\nc,5,5\n")

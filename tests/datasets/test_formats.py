@@ -161,3 +161,9 @@ def test_missing_ground_truth_names_the_root_one_level_off(tmp_path):
         load_ground_truth("shanghaitech", tmp_path / "data")  # one level too high
     with pytest.raises(DatasetError, match=r"has it: use --root .*testing$"):
         load_ground_truth("shanghaitech", masks)  # one level too low
+    other = tmp_path / "data" / "copy" / "testing" / "test_frame_mask"  # a second copy
+    other.mkdir(parents=True)
+    np.save(other / "01_0014.npy", np.array([0, 1], np.uint8))
+    with pytest.raises(DatasetError, match=r"; 2 folders have it: .*copy, .*shanghaitech; use "
+                       "one of them as the root$"):
+        load_ground_truth("shanghaitech", tmp_path / "data")

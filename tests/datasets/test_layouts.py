@@ -1,5 +1,7 @@
 """check_layout: a dataset root without an accepted layout is named with what is missing."""
 
+from pathlib import Path
+
 import pytest
 
 from mulde.datasets.common import DatasetError
@@ -50,3 +52,19 @@ def test_a_folder_of_ones_own_videos_given_as_a_benchmark_points_to_mulde_run_fo
                                    f"own videos: run `mulde run folder --root {tmp_path}`")
     assert "rename" not in str(err.value)
     check_layout("folder", tmp_path)
+
+
+def test_a_root_one_level_too_high_names_every_folder_with_the_layout(tmp_path, monkeypatch):
+    """`--root .` above several datasets named the first alone ("bad1 has that layout"), as
+    if it were the one: all are named, up to five, and the others counted."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()  # no layout: not named
+    (tmp_path / "bad1" / "train").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=r"; bad1 has that layout: use it as the root$"):
+        check_layout("folder", Path("."))
+    for i in range(2, 8):
+        (tmp_path / f"bad{i}" / "test").mkdir(parents=True)
+    with pytest.raises(DatasetError) as err:
+        check_layout("folder", Path("."))
+    assert str(err.value).endswith("; 7 folders have that layout: bad1, bad2, bad3, bad4, bad5 "
+                                   "and 2 more; use one of them as the root")

@@ -90,6 +90,30 @@ def test_an_undecodable_video_is_skipped_on_a_rerun_without_decoding_it_again(sm
     assert cache.failure(dataset.name, "test", video, ex) is None
 
 
+def test_the_extraction_note_counts_what_is_extracted_and_what_is_read_back(small_folder,
+                                                                           tmp_path):
+    """The note before the videos says how many are extracted and how many read back (the
+    cache's entries, `has`, which agrees with `load`); a video the cache knows unreadable is
+    in neither: `mulde run` said "extracting 5 videos ... can take minutes" of 5 cached."""
+    (small_folder / "test" / "broken.avi").write_bytes(b"not a video at all")
+    dataset = load_dataset("folder", small_folder)
+    cache = FeatureCache(tmp_path / "cache")
+    said = []
+    count = lambda extract, cached: said.append((extract, cached))  # noqa: E731
+    extract_features(dataset, MeanColour(), cache, progress=False, note=count)
+    ex = MeanColour()
+    extract_features(dataset, ex, cache, progress=False, note=count)
+    t0 = dataset.train[0]
+    assert cache.has(dataset.name, "train", t0, ex)
+    write_frames(small_folder / "train" / "t0", 1, size=SMALL, names=["004.png"])  # one more
+    assert not cache.has(dataset.name, "train", t0, ex)
+    assert cache.load(dataset.name, "train", t0, ex) is None
+    extract_features(dataset, ex, cache, progress=False, note=count)
+    assert said == [(4, 0), (0, 3), (1, 2)]
+    broken = next(v for v in dataset.test if v.name == "broken")
+    assert not cache.has(dataset.name, "test", broken, ex)
+
+
 def test_a_failure_record_of_another_extractor_setting_or_damaged_is_not_trusted(small_folder,
                                                                                tmp_path):
     from dataclasses import replace

@@ -22,6 +22,16 @@ def test_a_folder_and_a_file_give_their_frames_in_order(tmp_path):
     assert [frame_index(f) for f in capture.frames()] == list(range(6))
 
 
+def test_fps_sets_a_folders_and_a_network_streams_rate_not_a_files(tmp_path):
+    """What README and `mulde watch --help` say of --fps: a video file keeps its own rate; a
+    network stream takes the rate given (its stated one fills in only when none is)."""
+    video = write_video(tmp_path / "v.mp4", 3, fps=10)
+    assert open_capture(str(video), fps=30).fps == 10.0
+    stream = open_capture("rtsp://127.0.0.1:9/x", fps=12)  # nothing is opened before a read
+    assert (stream.kind, stream.fps) == ("network", 12.0)
+    assert open_capture("rtsp://127.0.0.1:9/x").fps == 0  # the stream's, once it is read
+
+
 def test_realtime_paces_a_file_at_its_frame_rate(tmp_path):
     video = write_video(tmp_path / "v.mp4", 6, fps=50)
     start = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import warnings
 
 import av
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 from mulde.video.decode import (
     DEFAULT_FOLDER_FPS,
     FrameTimelineWarning,
+    StrayImagesWarning,
     VideoInfo,
     distinct_rates,
     iter_frames,
@@ -23,6 +25,7 @@ from mulde.video.decode import (
     other_rate,
     probe,
     stated_rate,
+    stray_images,
 )
 from mulde.video.source import Video, VideoReadError, source_checksum
 
@@ -256,6 +259,49 @@ def test_gap_in_numbered_frames_is_an_error(tmp_path):
     assert probe(tmp_path / "free").n_frames == 3
     write_frames(tmp_path / "start", 2, names=["0005.png", "0006.png"])
     assert probe(tmp_path / "start").n_frames == 2
+
+
+def test_an_unnumbered_image_among_numbered_frames_is_left_out_and_named(tmp_path):
+    # a newcomer's folder: frames 1.jpg ... 12.jpg and a cover image; it was taken in as the
+    # last frame, and its name switched the gap check off
+    names = [f"{i}.jpg" for i in range(1, 13)]
+    folder = write_frames(tmp_path / "v", 13, size=SMALL, names=[*names, "cover.jpg"])
+    with pytest.warns(StrayImagesWarning, match=r"left out 1 image.*: cover\.jpg") as said:
+        assert [p.name for p in list_frame_files(folder)] == names
+    assert str(folder) in str(said[0].message)
+    with warnings.catch_warnings():  # said once: a run lists a folder several times
+        warnings.simplefilter("error")
+        assert probe(folder).n_frames == 12
+        assert [frame_index(f) for f in iter_frames(folder)] == list(range(12))
+    assert stray_images(folder) == [folder / "cover.jpg"]
+    left_out: list = []  # a caller that says them itself: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list_frame_files(folder, left_out)) == 12
+    assert left_out == [folder / "cover.jpg"]
+
+
+def test_an_unnumbered_image_leaves_the_gap_check_on(tmp_path):
+    names = [f"{i}.jpg" for i in range(1, 13) if i != 5]
+    folder = write_frames(tmp_path / "v", 12, size=SMALL, names=[*names, "cover.jpg"])
+    left_out: list = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the gap's error comes alone
+        for call in (probe, iter_frames, lambda f: list_frame_files(f, left_out)):
+            with pytest.raises(VideoReadError, match="frame 5 is missing"):
+                call(folder)
+    assert left_out == [folder / "cover.jpg"]  # a caller's list gets them all the same
+
+
+def test_unnumbered_names_that_are_not_outnumbered_are_frames(tmp_path):
+    folder = write_frames(tmp_path / "v", 4, size=SMALL,
+                          names=["a.png", "b.png", "1.png", "2.png"])
+    assert stray_images(folder) == []
+    assert [p.name for p in list_frame_files(folder)] == ["1.png", "2.png", "a.png", "b.png"]
+    # numbered with two prefixes: no numbered order to leave anything out of
+    folder = write_frames(tmp_path / "w", 4, size=SMALL,
+                          names=["x1.png", "x2.png", "y3.png", "cover.png"])
+    assert stray_images(folder) == [] and probe(folder).n_frames == 4
 
 
 def test_non_ascii_names(tmp_path):

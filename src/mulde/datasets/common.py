@@ -16,12 +16,19 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mulde.datasets.base import Dataset
-from mulde.video.decode import is_image_file, is_video_file, natural_key, probe
+from mulde.video.decode import (
+    is_image_file,
+    is_video_file,
+    list_frame_files,
+    natural_key,
+    probe,
+    stray_images,
+)
 from mulde.video.source import VideoReadError
 
 
@@ -87,12 +94,12 @@ def first_existing(candidates: Iterable[Path], what: str) -> Path:
     raise DatasetError(f"{what} not found (looked for {tried})")
 
 
-def nearby_root(root: Path, holds: Callable[[Path], bool], levels_up: int = 1
-                ) -> Path | None:
-    """The folder the user most likely meant as the dataset root when `root` is one level
-    too high or too low: the first sub-folder of `root` (by name, at most 100 looked at),
-    then the first of its `levels_up` parents, for which `holds(folder)` is true; None when
-    none is."""
+def nearby_roots(root: Path, holds: Callable[[Path], bool], levels_up: int = 1
+                 ) -> list[Path]:
+    """The folders the user may have meant as the dataset root when `root` is one level too
+    high or too low: the sub-folders of `root` (by name, at most 100 looked at), then its
+    `levels_up` parents, for which `holds(folder)` is true, in that order; [] when none is.
+    `roots_named` says them."""
     candidates: list[Path] = []
     if root.is_dir():
         try:
@@ -100,7 +107,19 @@ def nearby_root(root: Path, holds: Callable[[Path], bool], levels_up: int = 1
         except OSError:
             pass
     candidates += list(root.resolve().parents)[:levels_up]
-    return next((c for c in candidates if c != root and holds(c)), None)
+    return [c for c in candidates if c != root and holds(c)]
+
+
+def roots_named(found: Sequence[Path], what: str) -> str:
+    """The end of a root error for the `nearby_roots` found (not empty), that `what`: "a has
+    that layout: use it as the root", or for several "3 folders have that layout: a, b, c;
+    use one of them as the root" (the first `MAX_NAMED` named, the others counted)."""
+    if len(found) == 1:
+        return f"{found[0]} {what.format(has='has')}: use it as the root"
+    listed = ", ".join(str(p) for p in found[:MAX_NAMED]) + (
+        f" and {len(found) - MAX_NAMED} more" if len(found) > MAX_NAMED else "")
+    return (f"{len(found)} folders {what.format(has='have')}: {listed}; use one of them as "
+            "the root")
 
 
 def list_videos(folder: Path, ignored: list[Path] | None = None) -> dict[str, Path]:
@@ -108,8 +127,10 @@ def list_videos(folder: Path, ignored: list[Path] | None = None) -> dict[str, Pa
 
     A video is a file with a video suffix (name = file stem) or a sub-folder holding at least
     one image file (name = folder name). Other entries, and hidden ones, are ignored (the
-    other files and folders, not the hidden ones, are appended to `ignored` when given). Two
-    videos with the same name (e.g. `a.avi` and `a.mp4`) raise `DatasetError`.
+    other files and folders, not the hidden ones, are appended to `ignored` when given, and
+    so are the stray images of the frame folders, `mulde.video.decode.stray_images`, which
+    decoding leaves out; the caller says them). Two videos with the same name (e.g. `a.avi`
+    and `a.mp4`) raise `DatasetError`.
     """
     found: dict[str, Path] = {}
     with os.scandir(folder) as entries:
@@ -122,6 +143,8 @@ def list_videos(folder: Path, ignored: list[Path] | None = None) -> dict[str, Pa
                     if ignored is not None:
                         ignored.append(path)
                     continue
+                if ignored is not None:
+                    _strays_of(path, ignored)
                 name = path.name
             elif entry.is_file() and is_video_file(path):
                 name = path.stem
@@ -133,6 +156,15 @@ def list_videos(folder: Path, ignored: list[Path] | None = None) -> dict[str, Pa
                 raise DatasetError(f"{folder}: two videos named {name!r}: {found[name]}, {path}")
             found[name] = path
     return {name: found[name] for name in sorted(found, key=natural_key)}
+
+
+def _strays_of(folder: Path, ignored: list[Path]) -> None:
+    """Append the stray images of the frame folder `folder` to `ignored`, as said by the
+    caller: decoding it leaves them out without a warning of its own."""
+    try:
+        list_frame_files(folder, left_out=ignored)
+    except VideoReadError:  # a gap, an unlistable folder: said when the video is read
+        pass
 
 
 class IgnoredFilesWarning(UserWarning):
@@ -151,6 +183,9 @@ MAX_NAMED = 5
 _IGNORED_KINDS = {  # kind: (one, several, what to do)
     "image": ("image file outside a frame folder", "image files outside a frame folder",
               "the frames of a video go in a sub-folder of their own, one per video"),
+    "stray": ("image without a frame number in a folder of numbered frames",
+              "images without a frame number in folders of numbered frames",
+              "the frames are the numbered images; move these out of the frame folder"),
     "other": ("file that is not a video", "files that are not videos", ""),
     "empty": ("empty folder", "empty folders", ""),
     "frameless": ("folder without frame images", "folders without frame images", ""),
@@ -167,8 +202,9 @@ def ignored_lines(paths: Iterable[Path], root: Path) -> list[str]:
     """One sentence per kind of entry that `list_videos` left out of a user's folder
     (`root`: paths are shown relative to it, `shown_path`): image files outside a frame
     folder, other files that are not videos, empty folders, and folders without frame images
-    (which hold video files when the videos were put one folder too deep); each names up to
-    `MAX_NAMED` of them."""
+    (which hold video files when the videos were put one folder too deep), and stray images
+    in frame folders (`mulde.video.decode.stray_images`); each names up to `MAX_NAMED` of
+    them."""
     kinds: dict[str, list[str]] = {}
     nested_videos = False
     for path in sorted(paths, key=lambda p: natural_key(str(p))):
@@ -176,8 +212,10 @@ def ignored_lines(paths: Iterable[Path], root: Path) -> list[str]:
             contents = [p for p in path.iterdir() if not p.name.startswith(".")]
             kind = "frameless" if contents else "empty"
             nested_videos |= any(is_video_file(p) for p in contents)
+        elif is_image_file(path):
+            kind = "stray" if path in stray_images(path.parent) else "image"
         else:
-            kind = "image" if is_image_file(path) else "other"
+            kind = "other"
         kinds.setdefault(kind, []).append(shown_path(path, root))
     lines = []
     for kind, names in kinds.items():

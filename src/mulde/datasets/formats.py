@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mulde.datasets.common import DatasetError, nearby_root
+from mulde.datasets.common import DatasetError, nearby_roots, roots_named
 
 LIU_RANGES = ("'gt', a (1, N) MATLAB cell of [start; end] frame ranges per test video, "
               "1-based (Liu et al. 2018: ped1.mat, ped2.mat, avenue.mat)")
@@ -85,9 +85,11 @@ def missing_ground_truth(root: Path, looked_for: Sequence[Path],
                f"{', '.join(str(p) for p in looked_for)})")
     root = Path(root)
     relative = [Path(p).relative_to(root) for p in looked_for if Path(p).is_relative_to(root)]
-    nearby = nearby_root(root, lambda folder: any((folder / r).exists() for r in relative))
-    if nearby is not None:
-        return DatasetError(f"{message}; {nearby} has it: use --root {nearby}")
+    nearby = nearby_roots(root, lambda folder: any((folder / r).exists() for r in relative))
+    if len(nearby) == 1:
+        return DatasetError(f"{message}; {nearby[0]} has it: use --root {nearby[0]}")
+    if nearby:
+        return DatasetError(f"{message}; {roots_named(nearby, '{has} it')}")
     others = sorted(p for p in root.iterdir()
                     if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES) if root.is_dir() else []
     known = [p for p in others if p.name.lower() in BENCHMARK_LABEL_FILES]

@@ -2,9 +2,9 @@
 
 `check_layout(name, root)` raises one `DatasetError` when `root` holds none of the accepted
 layouts of dataset `name`: it names what is missing, states every accepted layout, and, when
-a folder one level below `root` or up to two above it holds a complete layout (a `--root`
-one level too high or too low), names that folder. The loaders then check the rest (ground
-truth, file names) with their own errors.
+folders one level below `root` or up to two above it hold a complete layout (a `--root`
+one level too high or too low), names them (`roots_named`: a few, and how many). The
+loaders then check the rest (ground truth, file names) with their own errors.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mulde.datasets.common import DatasetError, nearby_root
+from mulde.datasets.common import DatasetError, nearby_roots, roots_named
 
 # per dataset: the accepted layouts, each a list of requirements; a requirement is a list of
 # relative folders of which one must exist ('*' matches as in glob)
@@ -86,9 +86,9 @@ def check_layout(name: str, root: Path) -> None:
     message = (f"{root}: not the root of the {name} dataset ({' and '.join(missing)} "
                f"{'is' if len(missing) == 1 else 'are'} missing); expected "
                f"{DESCRIPTION[name]}")
-    near = nearby_root(root, lambda folder: _holds(name, folder), levels_up=2)
-    if near is not None:
-        message += f"; {near} has that layout: use it as the root"
+    near = nearby_roots(root, lambda folder: _holds(name, folder), levels_up=2)
+    if near:
+        message += "; " + roots_named(near, "{has} that layout")
     if name != "folder" and "folder" in REQUIRED and _holds("folder", root):
         # a folder of one's own videos given as a benchmark: the loader, not the names
         held = " and ".join(f"{d}/" for d in ("train", "test") if (root / d).is_dir())

@@ -89,6 +89,25 @@ def single_class_note(cause: str, metrics_only: bool = False) -> str:
     return f"{cause}, so no AUC is computed: frame scores and plots, no metrics"
 
 
+def partial_note(evaluated: int, total: int, left: str, dataset: str | None = None,
+                 benchmark: bool = True, how: str = "") -> str:
+    """The note (metrics.json "notes", printed by `mulde evaluate` and `mulde run`) of an
+    evaluation over `evaluated` of the `total` test videos of `dataset` (a name, or None);
+    `left` says which others were not scored and why ("1 without scores, first 01_0002"),
+    `how` follows "partial evaluation" (" (--partial)"). The numbers are said not to be the
+    benchmark's (`benchmark`), else not to be over all of them; the report's headline says
+    the same (`_summary`, from config's `videos_without_scores`)."""
+    of = f" of {dataset}" if dataset else ""
+    return (f"partial evaluation{how}: {evaluated} of the {total} test video"
+            f"{'s' * (total != 1)}{of} evaluated ({left}): the numbers are "
+            f"{_not_all(benchmark)}")
+
+
+def _not_all(benchmark: bool) -> str:
+    """What the numbers of a partial evaluation are not (`partial_note`)."""
+    return "not the benchmark's" if benchmark else "not over all of them"
+
+
 def library_versions() -> dict[str, str | None]:
     """Return {package: version or None when missing} for python, mulde, torch, numpy, scipy,
     sklearn and matplotlib. Reads installed metadata; imports a module only as a fallback."""
@@ -801,10 +820,12 @@ def _summary(m: Mapping[str, Any]) -> str:
     )
     if m["unlabelled_videos"]:
         text += f"; {len(m['unlabelled_videos'])} unlabelled video(s) plotted, not scored"
-    left = (m.get("config") or {}).get("videos_without_scores") or []
-    if left:  # mulde evaluate --partial: some test videos of the benchmark were not scored
+    config = m.get("config") or {}
+    left = config.get("videos_without_scores") or []
+    if left:  # evaluate --partial, a run's skipped test videos: as `partial_note` says it
+        numbers = _not_all(config.get("dataset") not in (None, "folder"))
         text += (f"; <b>partial: {m['n_videos']} of {m['n_videos'] + len(left)} test videos "
-                 "evaluated, not the benchmark's numbers</b>")
+                 f"evaluated: the numbers are {numbers}</b>")
     return text
 
 

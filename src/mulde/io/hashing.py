@@ -27,7 +27,7 @@ def file_sha256(path: str | Path) -> str:
     return _remembered_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=8192)  # a dataset's videos, each asked for several times
 def _remembered_sha256(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(path)
 

@@ -56,7 +56,10 @@ def shard(items: Iterable[Any], spec: str | None) -> list[Any]:
         return items
     m = re.fullmatch(r"(\d+)/(\d+)", spec)
     if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
-        raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}")
+        n = int(m.group(2)) if m else 0
+        counted = (f" (i counts from 0: the shards are 0/{n} to {n - 1}/{n}; a job array "
+                   "numbered from 1 gives its task id minus 1)" if m and n > 0 else "")
+        raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}{counted}")
     i, n = int(m.group(1)), int(m.group(2))
     return items[i::n]
 
@@ -83,11 +86,19 @@ class FeatureCache:
                       extractor: Extractor) -> Path:
         return self._paths(dataset, split, video, extractor)[0].with_suffix(".failed.json")
 
-    def load(self, dataset: str, split: str, video: Video,
-             extractor: Extractor) -> VideoFeatures | None:
-        """Return the cached features, or None when missing, stale or unreadable (a corrupt
-        or foreign entry is recomputed, never returned)."""
-        npz, side = self._paths(dataset, split, video, extractor)
+    def has(self, dataset: str, split: str, video: Video, extractor: Extractor) -> bool:
+        """Whether `load` would find a current entry: its sidecar is there and matches the
+        extractor and the source, as `load` checks, without reading the arrays (a damaged
+        .npz is only found when loaded). Cheap: a video file's checksum is remembered
+        (`mulde.io.hashing.file_sha256`), so the `load` after it does not read it again."""
+        return self._current(self._paths(dataset, split, video, extractor), video,
+                             extractor) is not None
+
+    def _current(self, paths: tuple[Path, Path], video: Video,
+                 extractor: Extractor) -> dict[str, Any] | None:
+        """The sidecar of the entry at `paths` when both its files are there and it matches
+        the extractor and the source (`has`, `load`), else None."""
+        npz, side = paths
         if not side.exists() or not npz.exists():
             return None
         try:
@@ -98,14 +109,27 @@ class FeatureCache:
                     or meta.get("version") != extractor.version
                     or meta.get("source_checksum") != source_checksum(video.path)):
                 return None
+        except (OSError, ValueError):  # json.JSONDecodeError is a ValueError
+            return None
+        return meta
+
+    def load(self, dataset: str, split: str, video: Video,
+             extractor: Extractor) -> VideoFeatures | None:
+        """Return the cached features, or None when missing, stale or unreadable (a corrupt
+        or foreign entry is recomputed, never returned)."""
+        paths = self._paths(dataset, split, video, extractor)
+        meta = self._current(paths, video, extractor)
+        if meta is None:
+            return None
+        try:
             n_frames = int(meta["n_frames"])
-            with np.load(npz, allow_pickle=False) as data:
+            with np.load(paths[0], allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
             fields: dict[str, dict[str, np.ndarray]] = {}
             for key, value in arrays.items():
                 stream, field = key.split("/", 1)
                 fields.setdefault(stream, {})[field] = value
-            return VideoFeatures({s: ObjectFeatures.from_arrays(a, n_frames, str(npz))
+            return VideoFeatures({s: ObjectFeatures.from_arrays(a, n_frames, str(paths[0]))
                                   for s, a in fields.items()}, n_frames)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
                 zlib.error):  # json.JSONDecodeError is a ValueError

@@ -181,7 +181,9 @@ def open_capture(source: str, *, realtime: bool = False, fps: float | None = Non
                  timeout_s: float = 10.0, log: Callable[[str], None] | None = None) -> Capture:
     """Return the `Capture` of `source`: a path (video file or frame folder), a webcam index
     (digits) or a network URL (module docstring). `fps` overrides a frame folder's rate
-    (default `decode.DEFAULT_FOLDER_FPS`) or a live stream's unknown one; `timeout_s` bounds
+    (default `decode.DEFAULT_FOLDER_FPS`) and a network stream's stated one (default: that,
+    else 25), and is a webcam's rate where it states none; a video file keeps its own.
+    `timeout_s` bounds
     how long a network read may block; `log` receives one line per drop and reconnection.
     Raises VideoReadError naming the source when it is none of these or cannot be opened."""
     log = log or (lambda line: None)

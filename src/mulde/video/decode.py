@@ -41,6 +41,15 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
   first missing frame, because per-frame labels are indexed by position and a silently
   missing frame would shift every later label. Names that are not all numbered are not
   checked.
+- Stray images: in a folder of numbered frames (`<prefix><number>`, one prefix), an image
+  whose name holds no digit at all (`cover.jpg`, `thumbnail.png`) is not a frame, as long
+  as the numbered images outnumber such images: it is left out and named in a
+  `StrayImagesWarning` (`stray_images` lists them), and the numbered frames are checked
+  for gaps as above. Left out, not refused: a name without a number has no place in the
+  numbered order, so the labels, indexed by that order, cannot count it; leaving it out
+  keeps every numbered frame at the position its number gives (taken in, it was an extra
+  frame that shifted the labels and switched the gap check off), and the video is still
+  read.
 - Unreadable once, unreadable for the run: within `mulde.video.unreadable.remembered()` (a
   run), a file or frame folder that failed to probe or decode raises the same
   `VideoReadError` again at once, without being opened, while it is unchanged.
@@ -91,6 +100,11 @@ _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 _DIGITS = re.compile(r"(\d+)")
 
 
+class StrayImagesWarning(UserWarning):
+    """A folder of numbered frames held images whose name has no number; they were left out
+    of its frames (the module docstring, "Stray images")."""
+
+
 class FrameTimelineWarning(UserWarning):
     """A video's timestamps had gaps, duplicates or jumps; the message says how its frames
     were placed on the constant-rate timeline (see the module docstring)."""
@@ -123,13 +137,50 @@ def is_video_file(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in VIDEO_SUFFIXES
 
 
-def list_frame_files(folder: str | os.PathLike[str]) -> list[Path]:
+def list_frame_files(folder: str | os.PathLike[str],
+                     left_out: list[Path] | None = None) -> list[Path]:
     """Return the frame images of `folder` in frame order, after checking numbered names.
 
-    Raises `VideoReadError` for a missing folder, a folder without image files, or a gap in
-    numbered frame names (see the module docstring).
+    Stray images (images whose name has no number among numbered frames: the module
+    docstring) are not frames: they are appended to `left_out` when it is given (the caller
+    then says so), else named in a `StrayImagesWarning`, once per folder and set of strays
+    in a process (a run lists a folder several times). Raises `VideoReadError` for a
+    missing folder, a folder without image files, or a gap in numbered frame names (see the
+    module docstring).
     """
     folder = Path(folder)
+    files = _image_files(folder)
+    if not files:
+        videos = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        hint = (f"; it holds {len(videos)} video file(s): give one of them (e.g. "
+                f"{folder / videos[0]}), not the folder" if videos else "")
+        raise VideoReadError(
+            f"{folder}: no image files (suffixes {', '.join(sorted(IMAGE_SUFFIXES))}){hint}"
+        )
+    strays = _strays(files)
+    if strays:
+        left = set(strays)
+        files = [p for p in files if p not in left]
+        if left_out is not None:  # the caller's, even when the frames' numbering fails
+            left_out.extend(strays)
+    _check_numbering(folder, files)
+    if strays:  # after the check: a gap's error comes alone
+        _say_strays(folder, strays, warn=left_out is None)
+    return files
+
+
+def stray_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """The images of the frame folder `folder` that `list_frame_files` leaves out as stray
+    (names without a number among numbered frames), in name order; [] when it has none, or
+    when `folder` cannot be listed. Nothing is warned."""
+    try:
+        return _strays(_image_files(Path(folder)))
+    except VideoReadError:
+        return []
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files of `folder` (`is_image_file`), in natural name order."""
     if not folder.is_dir():
         raise VideoReadError(f"{folder}: frame folder does not exist")
     try:
@@ -138,16 +189,39 @@ def list_frame_files(folder: str | os.PathLike[str]) -> list[Path]:
                      if e.is_file() and is_image_file(Path(e.name))]
     except OSError as error:  # e.g. no read permission: this video fails, not the whole run
         raise VideoReadError(f"{folder}: cannot list the frame folder ({error})") from error
-    if not files:
-        videos = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-        hint = (f"; it holds {len(videos)} video file(s): give one of them (e.g. "
-                f"{folder / videos[0]}), not the folder" if videos else "")
-        raise VideoReadError(
-            f"{folder}: no image files (suffixes {', '.join(sorted(IMAGE_SUFFIXES))}){hint}"
-        )
-    files.sort(key=lambda p: natural_key(p.name))
-    _check_numbering(folder, files)
-    return files
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def _strays(files: list[Path]) -> list[Path]:
+    """The `files` whose name holds no digit, when all the others are numbered frames of
+    one prefix and outnumber them; [] otherwise (module docstring, "Stray images")."""
+    unnumbered = [p for p in files if not _DIGITS.search(p.stem)]
+    numbered = [m for p in files if (m := _NUMBERED.match(p.stem))]
+    if (not unnumbered or len(numbered) <= len(unnumbered)
+            or len(numbered) + len(unnumbered) != len(files)
+            or len({m.group(1) for m in numbered}) != 1):
+        return []
+    return unnumbered
+
+
+_STRAYS_SAID: set[tuple[str, tuple[str, ...]]] = set()
+"""(folder, its stray images' names) already said in this process (`list_frame_files`)."""
+
+
+def _say_strays(folder: Path, strays: list[Path], warn: bool) -> None:
+    """Warn (`StrayImagesWarning`, when `warn`) about the `strays` of `folder` unless this
+    process said them already; either way they count as said from now on."""
+    key = (str(folder.resolve()), tuple(p.name for p in strays))
+    if key in _STRAYS_SAID:
+        return
+    _STRAYS_SAID.add(key)
+    if warn:
+        named = ", ".join(p.name for p in strays[:5]) + (
+            f" and {len(strays) - 5} more" if len(strays) > 5 else "")
+        warnings.warn(
+            f"{folder}: left out {len(strays)} image(s) without a frame number among its "
+            f"numbered frames: {named}; they are not frames (move them out of the folder to "
+            "silence this)", StrayImagesWarning, stacklevel=3)
 
 
 def _check_numbering(folder: Path, files: list[Path]) -> None:

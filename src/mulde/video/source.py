@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mulde.io.hashing import listing_sha256, sha256_file
+from mulde.io.hashing import file_sha256, listing_sha256
 from mulde.video import decode
 from mulde.video.decode import VideoReadError
 
@@ -53,8 +53,10 @@ class Video:
 
 def source_checksum(path: str | Path) -> str:
     """SHA-256 of a video file's bytes, or of a frame folder's image-file names and sizes
-    (other files, e.g. a Thumbs.db the file browser adds, are not frames and do not count)."""
+    (other files, e.g. a Thumbs.db the file browser adds, are not frames and do not count).
+    A file's is read once while its size and modification time stay the same
+    (`mulde.io.hashing.file_sha256`): a run asks for it several times per video."""
     path = Path(path)
     if path.is_dir():
         return listing_sha256(path, decode.is_image_file)
-    return sha256_file(path)
+    return file_sha256(path)

@@ -390,6 +390,21 @@ def test_the_static_streams_size_error_names_the_sources_own_size(tmp_path):
         extractor.extract(frames)
 
 
+def test_the_scene_size_check_takes_larger_video_of_the_same_shape_not_smaller(tmp_path):
+    """What README's "Your own videos" states: the scene background is compared with the
+    frames after the `max_height` downscale, so the same view at a higher resolution is
+    extracted; a smaller one (never upscaled) or another aspect ratio is refused."""
+    path = tmp_path / "scene.png"
+    Image.fromarray(np.zeros((20, 40), np.uint8)).save(path)  # 40x20, as trained
+    extractor = ObjectCentricExtractor(streams=("static",), scene_background=str(path),
+                                       max_height=20)
+    for height, width in ((20, 40), (40, 80), (60, 120)):
+        extractor.extract([np.zeros((height, width, 3), np.uint8)] * 2)
+    for height, width in ((10, 20), (40, 40)):
+        with pytest.raises(VideoMismatchError, match="but the scene background"):
+            extractor.extract([np.zeros((height, width, 3), np.uint8)] * 2)
+
+
 def test_scene_background_of_the_same_videos_is_reused_not_decoded_again(tmp_path, monkeypatch):
     from fakes import write_frames
 
