@@ -860,12 +860,15 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
 
 def test_test_frames_below_the_calibration_are_warned_per_stream():
     """The pipeline counts each stream's calibrated test frames below 0 over every test video
-    and hands them, with the training frames the calibration saw, to the shared rule."""
+    and hands them, with the training frames the calibration saw, to the shared rule; the
+    frames of an empty scene (only the whole-frame object: 100 such frames of the learned
+    scene made every stream of a newcomer's run warn) are counted apart."""
     from types import SimpleNamespace
 
     from mulde.pipeline import warn_test_frames_below_calibration
     from mulde.vad.ensemble import VideoScores
     from mulde.vad.fusion import CalibrationWarning
+    from mulde.video.features import ObjectFeatures, VideoFeatures
 
     fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=30,
                           train_frames=[np.zeros(20), np.zeros(19)])
@@ -874,7 +877,22 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     scores = {name: VideoScores(np.zeros(len(v)), {Stream.VELOCITY: np.array(v),
                                                    Stream.STATIC: np.ones(len(v))}, None)
               for name, v in (("a", [-1.0, -0.5, 0.2]), ("b", [-0.1, 0.0]))}
+
+    def objects(boxes):  # one object per frame, in a 40 x 30 frame
+        return ObjectFeatures.build(np.zeros((len(boxes), 1)), range(len(boxes)), boxes,
+                                    len(boxes), 1)
+
+    person, whole = (5, 5, 9, 20), (0, 0, 40, 30)
+    people = {name: VideoFeatures.of({s: objects([person] * len(v.fused))
+                                      for s in (Stream.VELOCITY, Stream.STATIC)})
+              for name, v in scores.items()}
     with pytest.warns(CalibrationWarning, match=r"^stream velocity: 60% of the 5 test frames "
-                      r".*expected about 1 in 40\)"):
-        assert warn_test_frames_below_calibration(ensemble, scores) == [
+                      r"score .*expected about 1 in 40\)"):
+        assert warn_test_frames_below_calibration(ensemble, scores, people) == [
             "velocity (60% of 5 frames)"]
+    # a's first two frames are the empty scene: of the 3 frames with objects one is below 0
+    empty = dict(people, a=VideoFeatures.of({s: objects([whole, whole, person])
+                                             for s in (Stream.VELOCITY, Stream.STATIC)}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_test_frames_below_calibration(ensemble, scores, empty) == []

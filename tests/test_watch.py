@@ -523,10 +523,11 @@ class _FakeScorer:
     scores `parts[i]`, their sum as the fused score, each smoothed by the causal filter (as
     `LiveScorer` does), and the stream of the largest as the top object's."""
 
-    def __init__(self, parts, sigma=1.0, box=(2.0, 2.0, 10.0, 10.0)):
+    def __init__(self, parts, sigma=1.0, box=(2.0, 2.0, 10.0, 10.0), empty=None):
         from mulde.vad.live import CausalSmoother
 
         self.parts, self.box = parts, np.array(box)
+        self.empty = empty or [()] * len(parts)  # per frame: the streams without objects
         self.smoother = CausalSmoother(sigma)
         self.streams = {name: CausalSmoother(sigma) for name in parts[0]}
         self.online = type("Online", (), {"exact": True})()
@@ -540,7 +541,7 @@ class _FakeScorer:
         top = max(part, key=lambda k: part[k])  # the top object's stream: the largest now
         smoothed = {k: s.update(part[k]) for k, s in self.streams.items()}
         score = LiveScore(self.n, fused, self.smoother.update(fused), dict(part), top,
-                          self.box.copy(), 0.0, smoothed)
+                          self.box.copy(), 0.0, smoothed, frozenset(self.empty[self.n]))
         self.n += 1
         return [score]
 
@@ -815,6 +816,26 @@ def test_a_stream_below_its_calibration_is_warned_and_noted(tmp_path):
     notes = json.loads((tmp_path / "watch.json").read_text())["notes"]
     assert notes == summary["notes"]
     assert len(notes) == 1 and notes[0].startswith("stream velocity: 75% of the 12 frames")
+
+
+def test_frames_without_objects_are_not_counted_below_the_calibration(tmp_path):
+    """An empty scene scores each object stream's fill, below 0 by design: 9 such frames
+    beside 3 with objects above 0 warn of nothing."""
+    import warnings
+    from types import SimpleNamespace
+
+    parts = [{"velocity": -0.2, "static": -0.1}] * 9 + [{"velocity": 0.3, "static": 0.1}] * 3
+    scorer = _FakeScorer(parts, empty=[("velocity", "static")] * 9 + [()] * 3)
+    fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=40)
+    scorer.ensemble = SimpleNamespace(fits_={"velocity": fit, "static": fit},
+                                      calibration_folds=4)
+    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    watcher = Watcher(scorer, Capture("clip", "file", 10.0, lambda: iter(frames)), tmp_path,
+                      WatchOptions(threshold=1.0), sorted(parts[0]), training_frames=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = watcher.run()
+    assert summary["notes"] == []
 
 
 @pytest.mark.parametrize("live", [True, False])

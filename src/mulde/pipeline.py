@@ -521,15 +521,24 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
 
 
 def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
-                                       video_scores: Mapping[str, VideoScores]) -> list[str]:
+                                       video_scores: Mapping[str, VideoScores],
+                                       features: Mapping[str, VideoFeatures]) -> list[str]:
     """Warn (`mulde.vad.fusion.warn_below_calibration`; the run goes on) for each stream most
-    of whose test frames calibrate below 0. Returns '<stream> (<share> of <frames> frames)'
-    per flagged stream; [] when none is."""
-    counts = {}
-    for stream in ensemble.fits_:
-        frames = [s.streams[stream] for s in video_scores.values() if stream in s.streams]
-        counts[stream.value] = (sum(int(np.count_nonzero(f < 0)) for f in frames),
-                                sum(len(f) for f in frames))
+    of whose test frames with objects calibrate below 0; the frames without an object of
+    their own there (`VideoFeatures.objectless_frames` of the test videos' `features`: an
+    empty scene, which scores low by design) are counted apart. Returns '<stream> (<share>
+    of <frames> frames)' per flagged stream; [] when none is."""
+    counts = {stream.value: [0, 0, 0] for stream in ensemble.fits_}
+    for name, scores in video_scores.items():
+        holes = features[name].objectless_frames()
+        for stream, values in scores.streams.items():
+            if stream.value not in counts:
+                continue
+            hole = holes[stream]
+            count = counts[stream.value]
+            count[0] += int(np.count_nonzero(values[~hole] < 0))
+            count[1] += int(np.count_nonzero(~hole))
+            count[2] += int(np.count_nonzero(hole))
     # every stream's calibration saw the same training frames
     fit = next(iter(ensemble.fits_.values()))
     return warn_below_calibration(ensemble, counts, sum(len(t) for t in fit.train_frames),
@@ -689,7 +698,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                                                  progress, max_train_objects,
                                                  calibration_folds, fit_jobs, pca, sidak,
                                                  fit_cache_folder(cache), fit_note)
-        warn_test_frames_below_calibration(ensemble, video_scores)
+        warn_test_frames_below_calibration(ensemble, video_scores,
+                                           extraction.features.get("test", {}))
         model = build_model(extraction, ensemble, dataset, model_fps, threshold_rule,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)

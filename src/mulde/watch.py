@@ -269,7 +269,8 @@ class _State:
     clips: list[_Clip] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     last: LiveScore | None = None
-    # per stream: [frames calibrated below 0, frames scored] (`warn_below_calibration`)
+    # per stream: [frames with objects calibrated below 0, frames with objects, frames
+    # without] (`warn_below_calibration`)
     below: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -458,9 +459,12 @@ class Watcher:
         st.last = s
         st.latencies.append(s.latency)
         for name, value in s.streams.items():
-            counts = st.below.setdefault(name, [0, 0])
-            counts[0] += int(value < 0)
-            counts[1] += 1
+            counts = st.below.setdefault(name, [0, 0, 0])
+            if name in s.empty:  # no object: the stream's fill, not a model's score
+                counts[2] += 1
+            else:
+                counts[0] += int(value < 0)
+                counts[1] += 1
         writer.writerow([s.index, f"{s.index / self.fps:.3f}", f"{s.score:.9g}",
                          f"{s.smoothed:.9g}", *(f"{s.streams.get(n, float('nan')):.9g}"
                                                 for n in self.streams), s.stream])

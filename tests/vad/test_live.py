@@ -108,6 +108,23 @@ def test_live_unsmoothed_scores_are_the_offline_scores(scene):
     assert all(s.latency >= 0 for s in scores)
 
 
+def test_frames_of_the_empty_scene_are_said_without_objects(scene):
+    """Frames of the learned scene background have no foreground: each object stream holds
+    only the whole-frame object there (`LiveScore.empty`, which the below-calibration count
+    leaves out); a frame where someone walks has velocity objects of its own."""
+    import cv2
+
+    train, test, extractor = scene
+    ensemble = StreamEnsemble("knn").fit({v.name: extractor.extract(v) for v in train})
+    empty = cv2.cvtColor(cv2.imread(extractor.scene_background), cv2.COLOR_BGR2RGB)
+    frames = [empty] * 4 + list(test.frames())
+    scorer = LiveScorer(extractor, ensemble)
+    scores = [s for frame in frames for s in scorer.push(frame)] + scorer.finish()
+    streams = {s.value for s in ensemble.streams}
+    assert [s.empty for s in scores[:4]] == [streams] * 4
+    assert any("velocity" not in s.empty for s in scores[4:])
+
+
 def test_a_gap_restarts_the_features_and_frame_numbers_go_on(scene):
     train, test, extractor = scene
     ensemble = StreamEnsemble("knn").fit({v.name: extractor.extract(v) for v in train})

@@ -200,6 +200,12 @@ class OnlineObjectExtractor:
         self.n_out = 0  # frames returned
 
     @property
+    def frame_shape(self) -> tuple[int, int] | None:
+        """The (height, width) of the frames the features are computed on (after the
+        extractor's `max_height` downscale), from the first frame pushed; None before it."""
+        return None if self._shape is None else (int(self._shape[0]), int(self._shape[1]))
+
+    @property
     def exact(self) -> bool:
         """Whether the features are the offline ones of the same frames: always with the
         scene background; with the per-video median, while the stream is no longer than the
