@@ -857,7 +857,7 @@ def test_a_live_source_scored_slower_than_its_rate_is_said_once(tmp_path, live):
     capture = Capture("cam", "webcam" if live else "file", 100.0, lambda: iter(frames),
                       live=live)
     watcher = Watcher(Slow(parts), capture, tmp_path, WatchOptions(threshold=1.0),
-                      sorted(parts[0]))
+                      sorted(parts[0]), max_height=240)
     watcher.BEHIND_MIN_S = 0.1  # the default 2 s would make this test slow
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
@@ -869,6 +869,14 @@ def test_a_live_source_scored_slower_than_its_rate_is_said_once(tmp_path, live):
     (line,) = behind
     assert re.match(r"cam: scored \d+\.\d frames/s, slower than the source's 100: its frames "
                     r"waited, and the last were scored about 0\.\d s late", line), line
+    # the remedies docs/live.md allows: no other frame rate, no skipped frames
+    assert line.endswith("; give the watch more CPU threads (--threads), or train a model "
+                         "that works on fewer rows than its 240 (--set max_height=N at "
+                         "training) or with a lighter extractor (objects rather than "
+                         "objects:detector), or record the source and watch the recording, "
+                         "which is read as fast as it is scored (frames are never skipped: "
+                         "the features and the smoothing assume every frame)"), line
+    assert "frame rate" not in line.split(";", 1)[1]
     assert json.loads((tmp_path / "watch.json").read_text())["notes"] == [line]
 
 
