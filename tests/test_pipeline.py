@@ -334,8 +334,10 @@ def test_test_videos_of_another_frame_size_are_named_in_one_warning(dataset_root
     out = tmp_path / "out"
     # e is named by its size as stored (120x60), not as downscaled to max_height (80x40)
     with pytest.warns(UserWarning, match=r"^2 test videos of another frame size than the "
-                      r"training videos \(120x40\): b \(90x30\), e \(120x60\); their "
-                      r"objects' sizes"):
+                      r"training videos \(120x40\): b \(90x30\), e \(120x60\); the model "
+                      r"works on 120x40 frames \(its training videos downscaled to 40 rows\) "
+                      r"and takes video of that aspect ratio at 40 rows or more, downscaled "
+                      r"to that size \(e.g. 120x40 or 240x80\), but .* their objects' sizes"):
         metrics = run_pipeline(ds, extractor, out, detector="knn", progress=False)
     assert [w for w in metrics["warnings"] if "b (90x30)" in w]
     assert "b (90x30)" in (out / "report.html").read_text()

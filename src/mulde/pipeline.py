@@ -44,6 +44,7 @@ from mulde.video.features.objects import (
     SceneBackgroundWarning,
     downscaled_size,
 )
+from mulde.video.features.streams import frame_size_rule
 from mulde.video.source import Video, VideoReadError
 
 
@@ -484,11 +485,14 @@ def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:
         if found is not None and found[1] != expected:
             other.append(f"{video.name} ({found[0][0]}x{found[0][1]})")
     if other:
+        rule = frame_size_rule(expected, extractor.max_height, stored)
         warnings.warn(f"{len(other)} test video{'s' if len(other) > 1 else ''} of another "
                       f"frame size than the training videos ({stored[0]}x{stored[1]}): "
-                      f"{', '.join(other)}; their objects' sizes and speeds in pixels do not "
-                      "compare with the training ones, so score video of the training "
-                      "camera and resolution, or train on such video", stacklevel=2)
+                      f"{', '.join(other)}; {rule}, but it has no scene background that "
+                      "would refuse other sizes, so it scores these, and their objects' sizes "
+                      "and speeds in pixels do not compare with the training ones: score "
+                      "video it takes, or train on video of these sizes",
+                      stacklevel=2)
     return other
 
 
