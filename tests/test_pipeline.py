@@ -395,6 +395,38 @@ def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, ca
     assert "<title>MULDE on data with objects (blur changed)</title>" in html
 
 
+def test_a_truncated_video_is_skipped_in_one_line_without_a_note_of_its_cut_frame(
+        dataset_root, tmp_path, capsys):
+    """A training and a test file cut inside a frame's data: the run skips each (its frame
+    labels index the whole video) in one line that says how far it decodes and that the cut
+    frame was dropped; the decoder's note of that frame, which read as if the video were
+    used, is not said beside it (`mulde watch`, which scores the frames before the cut, says
+    both). A readable video's timeline notes are still said."""
+    from fakes import write_cut_video, write_timed_video
+
+    from mulde.video.decode import FrameTimelineWarning
+    from mulde.video.features.registry import build_extractor
+
+    for split in ("train", "test"):
+        write_cut_video(dataset_root / split / "cut.avi", 30, 20, size=(40, 120))
+    # a camera that dropped frames 20-24: scored, its frames 19 repeated, and said
+    write_timed_video(dataset_root / "test" / "gap.mkv", [*range(20), *range(25, 40)],
+                      size=(40, 120))
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        metrics = run_pipeline(load_dataset("folder", dataset_root),
+                               build_extractor("objects", settings={"blur": 1}),
+                               tmp_path / "out", detector="knn", progress=False)
+    timeline = [str(w.message) for w in shown if w.category is FrameTimelineWarning]
+    assert len(timeline) == 1 and "gap.mkv: 5 frame(s) missing from the timeline" in timeline[0]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "cut.avi" in line]
+    what = ("truncated or corrupt video, decoded 20 of the 30 frames its container declares "
+            "(none after frame 19; the next cut off mid-frame, dropped); re-encode it (ffmpeg "
+            "-i IN OUT.mp4) or remove it")
+    assert lines == [f"skipped train/cut.avi: {what}", f"skipped test/cut.avi: {what}"]
+    assert [f["video"] for f in metrics["config"]["skipped_videos"]] == ["cut", "cut"]
+
+
 def test_the_report_title_names_the_dataset_folder(tmp_path):
     """A user's folder by its name, a benchmark by its name and its folder's when they
     differ."""
@@ -677,7 +709,7 @@ def test_held_back_warnings_reach_the_error_even_when_ignored_or_repeated():
         for _ in range(2):
             with _held_back(SceneBackgroundWarning) as held:
                 warn()
-            assert held == ["left out: train/broken.avi"]
+            assert [str(w) for w in held] == ["left out: train/broken.avi"]
 
 
 def test_the_scratch_folder_of_a_run_without_a_cache_is_removed_at_exit(monkeypatch):

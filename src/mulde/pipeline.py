@@ -35,7 +35,14 @@ from mulde.vad.fusion import warn_below_calibration
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video import unreadable
 from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard
-from mulde.video.decode import distinct_rates, natural_key, other_rate, probe, stated_rate
+from mulde.video.decode import (
+    FrameTimelineWarning,
+    distinct_rates,
+    natural_key,
+    other_rate,
+    probe,
+    stated_rate,
+)
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
@@ -124,14 +131,17 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         for v in dataset.train:
             views.setdefault(dataset.view_of(v.name) if per_view else None, []).append(v)
         # the videos left out of a background are skipped and named by the loop below:
-        # its warning is held back, and shown only when no video is left to extract
-        with _held_back(SceneBackgroundWarning) as left_out:
+        # its warning is held back, and shown only when no video is left to extract; so are
+        # the timeline notes of those videos (`_said_unless_skipped`)
+        with _held_back(SceneBackgroundWarning) as left_out, \
+                _held_back(FrameTimelineWarning) as timeline:
             try:
                 fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(
                     views.items(), key=lambda kv: str(kv[0]))}
             except ValueError as err:  # no readable training frame at all
                 raise DatasetError(f"{dataset.name}: {err}" + "".join(
                     f"; {note}" for note in left_out)) from err
+        _said_unless_skipped(timeline)
         if per_view:
             result.scene_backgrounds = {view: ex.scene_background for view, ex in fitted.items()}
         result.extractor = next(iter(fitted.values()))
@@ -162,14 +172,17 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             result.n_cached += 1
         else:
             t0 = time.perf_counter()
-            try:
-                vf = extractor.extract(video, result.stage_seconds)
+            try:  # its timeline notes are said once it is read, and left unsaid if it is
+                # skipped, as its one line says what matters (`_said_unless_skipped`)
+                with _held_back(FrameTimelineWarning) as timeline:
+                    vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
                 _skipped(dataset, result,
                          {"split": split, "video": video.name, "error": str(err)})
                 if cache and isinstance(err, VideoReadError):
                     cache.store_failure(dataset.name, split, video, extractor, str(err))
                 continue
+            _said_unless_skipped(timeline)
             result.n_extracted += 1
             result.frames_extracted += vf.n_frames
             if cache:
@@ -217,6 +230,19 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
     return result
 
 
+def _said_unless_skipped(notes: list[Warning]) -> None:
+    """Say the held timeline notes (`FrameTimelineWarning`) of the videos this run can read,
+    and leave unsaid those of a video it found unreadable (`mulde.video.unreadable`), which
+    it skips, naming it in one line whose error says what matters (a truncated file's
+    decodable frames and its dropped cut frame: a note of that frame beside the skip read
+    as if the video were used; `mulde watch`, which scores the frames before the cut, says
+    both)."""
+    for note in notes:
+        path = getattr(note, "path", None)
+        if path is None or unreadable.known(Path(path)) is None:
+            warnings.warn(note, stacklevel=3)
+
+
 def _no_view(split: str, video: Video, view: Any) -> dict[str, str]:
     """The failure of a video whose camera view no training video shows (`Dataset.view_of`):
     the static stream has no scene background for it."""
@@ -245,10 +271,11 @@ def skip_line(dataset: Dataset, failure: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def _held_back(category: type[Warning]) -> Iterator[list[str]]:
-    """Yield a list that receives the messages of the `category` warnings raised inside the
-    block instead of showing them; every other warning is shown as usual."""
-    held: list[str] = []
+def _held_back(category: type[Warning]) -> Iterator[list[Warning]]:
+    """Yield a list that receives the `category` warnings raised inside the block (the
+    Warning objects; str() is the message) instead of showing them; every other warning is
+    shown as usual."""
+    held: list[Warning] = []
     with warnings.catch_warnings():  # restores warnings.showwarning on the way out
         # every one, even under -W ignore or when the same text was warned before in this
         # process (the registry shows a repeat once): what is held back may be all a later
@@ -258,7 +285,7 @@ def _held_back(category: type[Warning]) -> Iterator[list[str]]:
 
         def show(message, kind, filename, lineno, file=None, line=None) -> None:
             if issubclass(kind, category):
-                held.append(str(message))
+                held.append(message if isinstance(message, Warning) else kind(message))
             else:
                 shown(message, kind, filename, lineno, file, line)
 
