@@ -873,7 +873,7 @@ def test_a_live_source_scored_slower_than_its_rate_is_said_once(tmp_path, live):
     # the remedies docs/live.md allows: no other frame rate, no skipped frames
     assert line.endswith("; give the watch more CPU threads (--threads), or train a model "
                          "that works on fewer rows than its 240 (--set max_height=N at "
-                         "training) or with a lighter extractor (objects rather than "
+                         "training) or uses a lighter extractor (objects rather than "
                          "objects:detector), or record the source and watch the recording, "
                          "which is read as fast as it is scored (frames are never skipped: "
                          "the features and the smoothing assume every frame)"), line

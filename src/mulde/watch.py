@@ -594,17 +594,17 @@ class Watcher:
             return
         # no frame skipping or other rate to offer: the flow window and the smoothing assume
         # every frame, and speeds are per frame (docs/live.md, "Speed")
-        rows = (f"fewer rows than its {self.max_height} (--set max_height=N at training)"
-                if self.max_height else "frames downscaled (--set max_height=N at training)")
+        # fewer rows only where the model downscales (detector boxes and frames models do not)
+        rows = (f"works on fewer rows than its {self.max_height} (--set max_height=N at "
+                "training) or " if self.max_height else "")
         warnings.warn(FallingBehindWarning(
             f"{self.capture.name}: scored {n / seconds:.1f} frames/s, slower than the "
             f"source's {fps:g}: its frames waited, and the last were scored about "
             f"{max(0.0, seconds - n / fps):.1f} s late, so alerts came that late; give the "
-            f"watch more CPU threads (--threads), or train a model that works on {rows} or "
-            "with a lighter extractor (objects rather than objects:detector), or record the "
-            "source and watch the recording, which is read as fast as it is scored (frames "
-            "are never skipped: the features and the smoothing assume every frame)"),
-            stacklevel=2)
+            f"watch more CPU threads (--threads), or train a model that {rows}uses a lighter "
+            "extractor (objects rather than objects:detector), or record the source and watch "
+            "the recording, which is read as fast as it is scored (frames are never skipped: "
+            "the features and the smoothing assume every frame)"), stacklevel=2)
 
     def _status(self, seconds: float) -> None:
         st, stream = self.state, self.options.status
