@@ -102,6 +102,32 @@ def write_video(
     return path
 
 
+def write_cut_video(path: Path, n_frames: int, cut: int, *,
+                    size: tuple[int, int] = (48, 64), whole: Path | None = None) -> Path:
+    """Write an AVI of `n_frames` noise frames (every frame's packet large) cut inside the
+    data of frame `cut`: the demuxer marks that packet corrupt, the decoder conceals it with
+    garbage (`decoded_frames` drops it), and the frames before it decode whole. `whole`: where
+    to keep the file before the cut (None: not kept)."""
+    noise = np.random.default_rng(0).integers(0, 256, (n_frames, *size, 3), dtype=np.uint8)
+    keep = whole is not None
+    whole = whole or path.with_name(f"{path.stem}_whole{path.suffix}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(whole), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.height, stream.width = size
+        stream.pix_fmt = "yuv420p"
+        for image in noise:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    with av.open(str(whole)) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+    data = whole.read_bytes()
+    if not keep:
+        whole.unlink()
+    path.write_bytes(data[:packets[cut].pos + packets[cut].size // 2])
+    return path
+
+
 def write_frames(
     folder: Path,
     n_frames: int,

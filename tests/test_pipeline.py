@@ -334,8 +334,10 @@ def test_test_videos_of_another_frame_size_are_named_in_one_warning(dataset_root
     out = tmp_path / "out"
     # e is named by its size as stored (120x60), not as downscaled to max_height (80x40)
     with pytest.warns(UserWarning, match=r"^2 test videos of another frame size than the "
-                      r"training videos \(120x40\): b \(90x30\), e \(120x60\); their "
-                      r"objects' sizes"):
+                      r"training videos \(120x40\): b \(90x30\), e \(120x60\); the model "
+                      r"works on 120x40 frames \(its training videos downscaled to 40 rows\) "
+                      r"and takes video of that aspect ratio at 40 rows or more, downscaled "
+                      r"to that size \(e.g. 120x40 or 240x80\), but .* their objects' sizes"):
         metrics = run_pipeline(ds, extractor, out, detector="knn", progress=False)
     assert [w for w in metrics["warnings"] if "b (90x30)" in w]
     assert "b (90x30)" in (out / "report.html").read_text()
@@ -400,6 +402,38 @@ def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, ca
     # the title names the extractor as --extractor does, and a setting changed from it
     assert "<h1>MULDE on data with objects (blur changed)</h1>" in html  # the folder's name
     assert "<title>MULDE on data with objects (blur changed)</title>" in html
+
+
+def test_a_truncated_video_is_skipped_in_one_line_without_a_note_of_its_cut_frame(
+        dataset_root, tmp_path, capsys):
+    """A training and a test file cut inside a frame's data: the run skips each (its frame
+    labels index the whole video) in one line that says how far it decodes and that the cut
+    frame was dropped; the decoder's note of that frame, which read as if the video were
+    used, is not said beside it (`mulde watch`, which scores the frames before the cut, says
+    both). A readable video's timeline notes are still said."""
+    from fakes import write_cut_video, write_timed_video
+
+    from mulde.video.decode import FrameTimelineWarning
+    from mulde.video.features.registry import build_extractor
+
+    for split in ("train", "test"):
+        write_cut_video(dataset_root / split / "cut.avi", 30, 20, size=(40, 120))
+    # a camera that dropped frames 20-24: scored, its frames 19 repeated, and said
+    write_timed_video(dataset_root / "test" / "gap.mkv", [*range(20), *range(25, 40)],
+                      size=(40, 120))
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        metrics = run_pipeline(load_dataset("folder", dataset_root),
+                               build_extractor("objects", settings={"blur": 1}),
+                               tmp_path / "out", detector="knn", progress=False)
+    timeline = [str(w.message) for w in shown if w.category is FrameTimelineWarning]
+    assert len(timeline) == 1 and "gap.mkv: 5 frame(s) missing from the timeline" in timeline[0]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "cut.avi" in line]
+    what = ("truncated or corrupt video, decoded 20 of the 30 frames its container declares "
+            "(none after frame 19; the next cut off mid-frame, dropped); re-encode it (ffmpeg "
+            "-i IN OUT.mp4) or remove it")
+    assert lines == [f"skipped train/cut.avi: {what}", f"skipped test/cut.avi: {what}"]
+    assert [f["video"] for f in metrics["config"]["skipped_videos"]] == ["cut", "cut"]
 
 
 def test_the_report_title_names_the_dataset_folder(tmp_path):
@@ -684,7 +718,7 @@ def test_held_back_warnings_reach_the_error_even_when_ignored_or_repeated():
         for _ in range(2):
             with _held_back(SceneBackgroundWarning) as held:
                 warn()
-            assert held == ["left out: train/broken.avi"]
+            assert [str(w) for w in held] == ["left out: train/broken.avi"]
 
 
 def test_the_scratch_folder_of_a_run_without_a_cache_is_removed_at_exit(monkeypatch):
@@ -869,12 +903,15 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
 
 def test_test_frames_below_the_calibration_are_warned_per_stream():
     """The pipeline counts each stream's calibrated test frames below 0 over every test video
-    and hands them, with the training frames the calibration saw, to the shared rule."""
+    and hands them, with the training frames the calibration saw, to the shared rule; the
+    frames of an empty scene (only the whole-frame object: 100 such frames of the learned
+    scene made every stream of a newcomer's run warn) are counted apart."""
     from types import SimpleNamespace
 
     from mulde.pipeline import warn_test_frames_below_calibration
     from mulde.vad.ensemble import VideoScores
     from mulde.vad.fusion import CalibrationWarning
+    from mulde.video.features import ObjectFeatures, VideoFeatures
 
     fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=30,
                           train_frames=[np.zeros(20), np.zeros(19)])
@@ -883,7 +920,22 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     scores = {name: VideoScores(np.zeros(len(v)), {Stream.VELOCITY: np.array(v),
                                                    Stream.STATIC: np.ones(len(v))}, None)
               for name, v in (("a", [-1.0, -0.5, 0.2]), ("b", [-0.1, 0.0]))}
+
+    def objects(boxes):  # one object per frame, in a 40 x 30 frame
+        return ObjectFeatures.build(np.zeros((len(boxes), 1)), range(len(boxes)), boxes,
+                                    len(boxes), 1)
+
+    person, whole = (5, 5, 9, 20), (0, 0, 40, 30)
+    people = {name: VideoFeatures.of({s: objects([person] * len(v.fused))
+                                      for s in (Stream.VELOCITY, Stream.STATIC)})
+              for name, v in scores.items()}
     with pytest.warns(CalibrationWarning, match=r"^stream velocity: 60% of the 5 test frames "
-                      r".*expected about 1 in 40\)"):
-        assert warn_test_frames_below_calibration(ensemble, scores) == [
+                      r"score .*expected about 1 in 40\)"):
+        assert warn_test_frames_below_calibration(ensemble, scores, people) == [
             "velocity (60% of 5 frames)"]
+    # a's first two frames are the empty scene: of the 3 frames with objects one is below 0
+    empty = dict(people, a=VideoFeatures.of({s: objects([whole, whole, person])
+                                             for s in (Stream.VELOCITY, Stream.STATIC)}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_test_frames_below_calibration(ensemble, scores, empty) == []

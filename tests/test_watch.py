@@ -357,17 +357,22 @@ def test_a_view_the_model_does_not_have_is_refused_naming_the_one_it_has(trained
 def test_a_camera_of_another_size_is_refused_naming_the_sizes_the_user_knows(trained, tmp_path,
                                                                             capsys):
     """A 640x360 camera for a model of 240x160 video: the one-line error quotes the source's
-    own size, not the 427x240 the extractor downscales it to; with the training videos'
-    size recorded in the model (run and train record it), that one too."""
+    own size beside the 427x240 the extractor downscales it to, and the rule of the sizes
+    the model takes (`frame_size_rule`, as `mulde run` says it), the same with the training
+    videos' size recorded in the model (run and train record it)."""
     model_dir, _ = trained
     camera = write_video(tmp_path / "camera.mp4", 3, size=(360, 640), fps=10)  # the model's
     assert main(["watch", str(model_dir), str(camera), "--out", str(tmp_path / "o1"),
                  "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mulde: error: ")
-    assert (f"{camera}: frames are 640x360 (427x240 after the extractor's downscale) but the "
-            "scene background learned from the training videos (") in err
-    assert "is 240x160: another camera view or resolution" in err
+    refusal = (f"mulde: error: {camera}: frames are 640x360 (427x240 once downscaled), but "
+               "the model works on 240x160 frames (its training videos' size, below the 240 "
+               "rows it downscales to) and takes video of that size alone: another camera "
+               "view or resolution is not what it learned (its scene background, sizes and "
+               "speeds are in those pixels); give it such video of the training camera, or "
+               "train a model per camera view (one dataset folder each)\n")
+    assert err == refusal
     assert not (tmp_path / "o1").exists()  # no frame scored: the folder it made is gone
     # into a folder of the user's with an earlier watch's record: no count of that watch's
     # frames is claimed, and the user's own file and the folder stay
@@ -384,11 +389,7 @@ def test_a_camera_of_another_size_is_refused_naming_the_sizes_the_user_knows(tra
     model.save(tmp_path / "recorded")
     assert main(["watch", str(tmp_path / "recorded"), str(camera), "--out",
                  str(tmp_path / "o2"), "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert err == (f"mulde: error: {camera}: frames are 640x360 but the model was trained on "
-                   "240x160 video: another camera view or resolution, which the model cannot "
-                   "describe; give it video of the training videos' camera, resolution and "
-                   "aspect ratio, or train a model per camera view (one dataset folder each)\n")
+    assert capsys.readouterr().err == refusal  # the same rule, whether the size is recorded
 
 
 def test_a_watch_that_fails_records_why_in_watch_json(trained, tmp_path):
@@ -523,10 +524,11 @@ class _FakeScorer:
     scores `parts[i]`, their sum as the fused score, each smoothed by the causal filter (as
     `LiveScorer` does), and the stream of the largest as the top object's."""
 
-    def __init__(self, parts, sigma=1.0, box=(2.0, 2.0, 10.0, 10.0)):
+    def __init__(self, parts, sigma=1.0, box=(2.0, 2.0, 10.0, 10.0), empty=None):
         from mulde.vad.live import CausalSmoother
 
         self.parts, self.box = parts, np.array(box)
+        self.empty = empty or [()] * len(parts)  # per frame: the streams without objects
         self.smoother = CausalSmoother(sigma)
         self.streams = {name: CausalSmoother(sigma) for name in parts[0]}
         self.online = type("Online", (), {"exact": True})()
@@ -540,7 +542,7 @@ class _FakeScorer:
         top = max(part, key=lambda k: part[k])  # the top object's stream: the largest now
         smoothed = {k: s.update(part[k]) for k, s in self.streams.items()}
         score = LiveScore(self.n, fused, self.smoother.update(fused), dict(part), top,
-                          self.box.copy(), 0.0, smoothed)
+                          self.box.copy(), 0.0, smoothed, frozenset(self.empty[self.n]))
         self.n += 1
         return [score]
 
@@ -817,6 +819,26 @@ def test_a_stream_below_its_calibration_is_warned_and_noted(tmp_path):
     assert len(notes) == 1 and notes[0].startswith("stream velocity: 75% of the 12 frames")
 
 
+def test_frames_without_objects_are_not_counted_below_the_calibration(tmp_path):
+    """An empty scene scores each object stream's fill, below 0 by design: 9 such frames
+    beside 3 with objects above 0 warn of nothing."""
+    import warnings
+    from types import SimpleNamespace
+
+    parts = [{"velocity": -0.2, "static": -0.1}] * 9 + [{"velocity": 0.3, "static": 0.1}] * 3
+    scorer = _FakeScorer(parts, empty=[("velocity", "static")] * 9 + [()] * 3)
+    fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=40)
+    scorer.ensemble = SimpleNamespace(fits_={"velocity": fit, "static": fit},
+                                      calibration_folds=4)
+    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    watcher = Watcher(scorer, Capture("clip", "file", 10.0, lambda: iter(frames)), tmp_path,
+                      WatchOptions(threshold=1.0), sorted(parts[0]), training_frames=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = watcher.run()
+    assert summary["notes"] == []
+
+
 @pytest.mark.parametrize("live", [True, False])
 def test_a_live_source_scored_slower_than_its_rate_is_said_once(tmp_path, live):
     """A camera at 100 frames/s scored at about 40: one warning at the end with the rate and
@@ -836,7 +858,7 @@ def test_a_live_source_scored_slower_than_its_rate_is_said_once(tmp_path, live):
     capture = Capture("cam", "webcam" if live else "file", 100.0, lambda: iter(frames),
                       live=live)
     watcher = Watcher(Slow(parts), capture, tmp_path, WatchOptions(threshold=1.0),
-                      sorted(parts[0]))
+                      sorted(parts[0]), max_height=240)
     watcher.BEHIND_MIN_S = 0.1  # the default 2 s would make this test slow
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
@@ -848,6 +870,14 @@ def test_a_live_source_scored_slower_than_its_rate_is_said_once(tmp_path, live):
     (line,) = behind
     assert re.match(r"cam: scored \d+\.\d frames/s, slower than the source's 100: its frames "
                     r"waited, and the last were scored about 0\.\d s late", line), line
+    # the remedies docs/live.md allows: no other frame rate, no skipped frames
+    assert line.endswith("; give the watch more CPU threads (--threads), or train a model "
+                         "that works on fewer rows than its 240 (--set max_height=N at "
+                         "training) or uses a lighter extractor (objects rather than "
+                         "objects:detector), or record the source and watch the recording, "
+                         "which is read as fast as it is scored (frames are never skipped: "
+                         "the features and the smoothing assume every frame)"), line
+    assert "frame rate" not in line.split(";", 1)[1]
     assert json.loads((tmp_path / "watch.json").read_text())["notes"] == [line]
 
 

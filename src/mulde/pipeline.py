@@ -40,7 +40,14 @@ from mulde.vad.fusion import warn_below_calibration
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video import unreadable
 from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard
-from mulde.video.decode import distinct_rates, natural_key, other_rate, probe, stated_rate
+from mulde.video.decode import (
+    FrameTimelineWarning,
+    distinct_rates,
+    natural_key,
+    other_rate,
+    probe,
+    stated_rate,
+)
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
@@ -49,6 +56,7 @@ from mulde.video.features.objects import (
     SceneBackgroundWarning,
     downscaled_size,
 )
+from mulde.video.features.streams import frame_size_rule
 from mulde.video.source import Video, VideoReadError
 
 
@@ -129,14 +137,17 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         for v in dataset.train:
             views.setdefault(dataset.view_of(v.name) if per_view else None, []).append(v)
         # the videos left out of a background are skipped and named by the loop below:
-        # its warning is held back, and shown only when no video is left to extract
-        with _held_back(SceneBackgroundWarning) as left_out:
+        # its warning is held back, and shown only when no video is left to extract; so are
+        # the timeline notes of those videos (`_said_unless_skipped`)
+        with _held_back(SceneBackgroundWarning) as left_out, \
+                _held_back(FrameTimelineWarning) as timeline:
             try:
                 fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(
                     views.items(), key=lambda kv: str(kv[0]))}
             except ValueError as err:  # no readable training frame at all
                 raise DatasetError(f"{dataset.name}: {err}" + "".join(
                     f"; {note}" for note in left_out)) from err
+        _said_unless_skipped(timeline)
         if per_view:
             result.scene_backgrounds = {view: ex.scene_background for view, ex in fitted.items()}
         result.extractor = next(iter(fitted.values()))
@@ -167,14 +178,17 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             result.n_cached += 1
         else:
             t0 = time.perf_counter()
-            try:
-                vf = extractor.extract(video, result.stage_seconds)
+            try:  # its timeline notes are said once it is read, and left unsaid if it is
+                # skipped, as its one line says what matters (`_said_unless_skipped`)
+                with _held_back(FrameTimelineWarning) as timeline:
+                    vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
                 _skipped(dataset, result,
                          {"split": split, "video": video.name, "error": str(err)})
                 if cache and isinstance(err, VideoReadError):
                     cache.store_failure(dataset.name, split, video, extractor, str(err))
                 continue
+            _said_unless_skipped(timeline)
             result.n_extracted += 1
             result.frames_extracted += vf.n_frames
             if cache:
@@ -243,6 +257,19 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
     return result
 
 
+def _said_unless_skipped(notes: list[Warning]) -> None:
+    """Say the held timeline notes (`FrameTimelineWarning`) of the videos this run can read,
+    and leave unsaid those of a video it found unreadable (`mulde.video.unreadable`), which
+    it skips, naming it in one line whose error says what matters (a truncated file's
+    decodable frames and its dropped cut frame: a note of that frame beside the skip read
+    as if the video were used; `mulde watch`, which scores the frames before the cut, says
+    both)."""
+    for note in notes:
+        path = getattr(note, "path", None)
+        if path is None or unreadable.known(Path(path)) is None:
+            warnings.warn(note, stacklevel=3)
+
+
 def _no_view(split: str, video: Video, view: Any) -> dict[str, str]:
     """The failure of a video whose camera view no training video shows (`Dataset.view_of`):
     the static stream has no scene background for it."""
@@ -271,10 +298,11 @@ def skip_line(dataset: Dataset, failure: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def _held_back(category: type[Warning]) -> Iterator[list[str]]:
-    """Yield a list that receives the messages of the `category` warnings raised inside the
-    block instead of showing them; every other warning is shown as usual."""
-    held: list[str] = []
+def _held_back(category: type[Warning]) -> Iterator[list[Warning]]:
+    """Yield a list that receives the `category` warnings raised inside the block (the
+    Warning objects; str() is the message) instead of showing them; every other warning is
+    shown as usual."""
+    held: list[Warning] = []
     with warnings.catch_warnings():  # restores warnings.showwarning on the way out
         # every one, even under -W ignore or when the same text was warned before in this
         # process (the registry shows a repeat once): what is held back may be all a later
@@ -284,7 +312,7 @@ def _held_back(category: type[Warning]) -> Iterator[list[str]]:
 
         def show(message, kind, filename, lineno, file=None, line=None) -> None:
             if issubclass(kind, category):
-                held.append(str(message))
+                held.append(message if isinstance(message, Warning) else kind(message))
             else:
                 shown(message, kind, filename, lineno, file, line)
 
@@ -511,11 +539,14 @@ def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:
         if found is not None and found[1] != expected:
             other.append(f"{video.name} ({found[0][0]}x{found[0][1]})")
     if other:
+        rule = frame_size_rule(expected, extractor.max_height, stored)
         warnings.warn(f"{len(other)} test video{'s' if len(other) > 1 else ''} of another "
                       f"frame size than the training videos ({stored[0]}x{stored[1]}): "
-                      f"{', '.join(other)}; their objects' sizes and speeds in pixels do not "
-                      "compare with the training ones, so score video of the training "
-                      "camera and resolution, or train on such video", stacklevel=2)
+                      f"{', '.join(other)}; {rule}, but it has no scene background that "
+                      "would refuse other sizes, so it scores these, and their objects' sizes "
+                      "and speeds in pixels do not compare with the training ones: score "
+                      "video it takes, or train on video of these sizes",
+                      stacklevel=2)
     return other
 
 
@@ -548,15 +579,24 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
 
 
 def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
-                                       video_scores: Mapping[str, VideoScores]) -> list[str]:
+                                       video_scores: Mapping[str, VideoScores],
+                                       features: Mapping[str, VideoFeatures]) -> list[str]:
     """Warn (`mulde.vad.fusion.warn_below_calibration`; the run goes on) for each stream most
-    of whose test frames calibrate below 0. Returns '<stream> (<share> of <frames> frames)'
-    per flagged stream; [] when none is."""
-    counts = {}
-    for stream in ensemble.fits_:
-        frames = [s.streams[stream] for s in video_scores.values() if stream in s.streams]
-        counts[stream.value] = (sum(int(np.count_nonzero(f < 0)) for f in frames),
-                                sum(len(f) for f in frames))
+    of whose test frames with objects calibrate below 0; the frames without an object of
+    their own there (`VideoFeatures.objectless_frames` of the test videos' `features`: an
+    empty scene, which scores low by design) are counted apart. Returns '<stream> (<share>
+    of <frames> frames)' per flagged stream; [] when none is."""
+    counts = {stream.value: [0, 0, 0] for stream in ensemble.fits_}
+    for name, scores in video_scores.items():
+        holes = features[name].objectless_frames()
+        for stream, values in scores.streams.items():
+            if stream.value not in counts:
+                continue
+            hole = holes[stream]
+            count = counts[stream.value]
+            count[0] += int(np.count_nonzero(values[~hole] < 0))
+            count[1] += int(np.count_nonzero(~hole))
+            count[2] += int(np.count_nonzero(hole))
     # every stream's calibration saw the same training frames
     fit = next(iter(ensemble.fits_.values()))
     return warn_below_calibration(ensemble, counts, sum(len(t) for t in fit.train_frames),
@@ -720,7 +760,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                                                  progress, max_train_objects,
                                                  calibration_folds, fit_jobs, pca, sidak,
                                                  fit_cache_folder(cache), fit_note)
-        warn_test_frames_below_calibration(ensemble, video_scores)
+        warn_test_frames_below_calibration(ensemble, video_scores,
+                                           extraction.features.get("test", {}))
         model = build_model(extraction, ensemble, dataset, model_fps, threshold_rule,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)

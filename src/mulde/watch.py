@@ -269,7 +269,8 @@ class _State:
     clips: list[_Clip] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     last: LiveScore | None = None
-    # per stream: [frames calibrated below 0, frames scored] (`warn_below_calibration`)
+    # per stream: [frames with objects calibrated below 0, frames with objects, frames
+    # without] (`warn_below_calibration`)
     below: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -458,9 +459,12 @@ class Watcher:
         st.last = s
         st.latencies.append(s.latency)
         for name, value in s.streams.items():
-            counts = st.below.setdefault(name, [0, 0])
-            counts[0] += int(value < 0)
-            counts[1] += 1
+            counts = st.below.setdefault(name, [0, 0, 0])
+            if name in s.empty:  # no object: the stream's fill, not a model's score
+                counts[2] += 1
+            else:
+                counts[0] += int(value < 0)
+                counts[1] += 1
         writer.writerow([s.index, f"{s.index / self.fps:.3f}", f"{s.score:.9g}",
                          f"{s.smoothed:.9g}", *(f"{s.streams.get(n, float('nan')):.9g}"
                                                 for n in self.streams), s.stream])
@@ -588,12 +592,19 @@ class Watcher:
         if not (self.capture.live and fps and seconds >= self.BEHIND_MIN_S and n
                 and n / seconds < self.BEHIND_SHARE * fps):
             return
+        # no frame skipping or other rate to offer: the flow window and the smoothing assume
+        # every frame, and speeds are per frame (docs/live.md, "Speed")
+        # fewer rows only where the model downscales (detector boxes and frames models do not)
+        rows = (f"works on fewer rows than its {self.max_height} (--set max_height=N at "
+                "training) or " if self.max_height else "")
         warnings.warn(FallingBehindWarning(
             f"{self.capture.name}: scored {n / seconds:.1f} frames/s, slower than the "
             f"source's {fps:g}: its frames waited, and the last were scored about "
             f"{max(0.0, seconds - n / fps):.1f} s late, so alerts came that late; give the "
-            "watch more CPU threads (--threads) or a lighter model, or watch at a lower "
-            "frame rate"), stacklevel=2)
+            f"watch more CPU threads (--threads), or train a model that {rows}uses a lighter "
+            "extractor (objects rather than objects:detector), or record the source and watch "
+            "the recording, which is read as fast as it is scored (frames are never skipped: "
+            "the features and the smoothing assume every frame)"), stacklevel=2)
 
     def _status(self, seconds: float) -> None:
         st, stream = self.state, self.options.status

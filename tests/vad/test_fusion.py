@@ -211,13 +211,13 @@ def test_sidak_objects_by_hand_and_their_frame_maximum_is_the_frame_score():
         sidak_objects([1.0], [0], 1, [])
 
 
-def _fitted(folds=4, components=None):
+def _fitted(folds=4, components=None, rows=210):
     """A stand-in for a fitted `StreamEnsemble`: what `warn_below_calibration` reads."""
     from types import SimpleNamespace
 
     model = SimpleNamespace() if components is None else SimpleNamespace(
         components_=np.zeros((components, 5)))
-    fit = SimpleNamespace(model=model, dim=1280 if components else 16, train_objects=210)
+    fit = SimpleNamespace(model=model, dim=1280 if components else 16, train_objects=rows)
     return SimpleNamespace(fits_={"frame": fit, "velocity": fit}, calibration_folds=folds)
 
 
@@ -226,7 +226,7 @@ def test_below_calibration_flags_a_stream_most_of_whose_frames_fall_below_zero()
 
     with pytest.warns(CalibrationWarning) as caught:
         flagged = warn_below_calibration(_fitted(3, components=128),
-                                         {"frame": (6, 10), "velocity": (1, 10)}, 210)
+                                         {"frame": (6, 10, 0), "velocity": (1, 10, 0)}, 210)
     assert flagged == ["frame (60% of 10 frames)"]
     assert len(caught) == 1
     said = str(caught[0].message)
@@ -234,8 +234,58 @@ def test_below_calibration_flags_a_stream_most_of_whose_frames_fall_below_zero()
                            "training frame its calibration saw")
     assert "expected about 1 in 211" in said
     assert "each of the 3 calibration folds" in said
-    assert "(210 training rows of 128 principal components of 1280 features)" in said
-    assert said.endswith("(--pca frame=K with fewer components)")
+    assert "as happens with few training rows per feature" in said
+    assert ("(210 training rows of 128 principal components of 1280 features: fewer than 10 "
+            "per feature)") in said
+    assert said.endswith("train on more normal video, or reduce the stream (--pca frame=K "
+                         "with K at most 21)")
+
+
+def test_below_calibration_leaves_out_the_frames_without_objects():
+    """An empty scene scores low with nothing wrong in the calibration: 100 such frames
+    beside 76 with objects, 10 of them below 0, flag nothing (a newcomer's run warned of
+    57% of 176); when most frames with objects are below, the warning counts those alone
+    and says how many were left out."""
+    from mulde.vad.fusion import CalibrationWarning, warn_below_calibration
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_below_calibration(_fitted(), {"velocity": (10, 76, 100)}, 99) == []
+        assert warn_below_calibration(_fitted(), {"velocity": (0, 0, 30)}, 99) == []
+    with pytest.warns(CalibrationWarning, match=r"^stream velocity: 60% of the 5 test frames "
+                      r"with objects \(the 100 without an object of their own, an empty scene, "
+                      r"are left out\) score below every training frame"):
+        assert warn_below_calibration(_fitted(), {"velocity": (3, 5, 100)}, 99) == [
+            "velocity (60% of 5 frames)"]
+
+
+def test_below_calibration_blames_few_rows_and_advises_pca_only_where_they_are_few():
+    """33,323 rows of 8 features are thousands per feature: neither the few-rows cause nor
+    --pca is said, only more training video; 5 rows of 16 features are few, but too few for
+    any reduction to reach 10 per feature, so --pca is not advised either."""
+    from mulde.vad.fusion import CalibrationWarning, warn_below_calibration
+
+    many = _fitted(rows=33323)
+    many.fits_["velocity"].dim = 8
+    with pytest.warns(CalibrationWarning) as caught:
+        warn_below_calibration(many, {"velocity": (9, 10, 0)}, 99)
+    said = str(caught[0].message)
+    assert "few training rows" not in said and "--pca" not in said
+    assert "as happens when the training videos differ from one another more than new video " \
+        "differs from them (33323 training rows of 8 features)" in said
+    assert said.endswith("; train on more normal video")
+    with pytest.warns(CalibrationWarning) as caught:
+        warn_below_calibration(_fitted(rows=5), {"velocity": (9, 10, 0)}, 99)
+    said = str(caught[0].message)
+    assert "(5 training rows of 16 features: fewer than 10 per feature)" in said
+    assert said.endswith("; train on more normal video")
+
+
+def test_few_rows_per_feature_is_the_thin_set_of_the_members_rule():
+    from mulde.core.training import MEMBERS_ROWS_PER_FEATURE
+    from mulde.vad.fusion import FEW_ROWS_PER_FEATURE
+
+    assert FEW_ROWS_PER_FEATURE == MEMBERS_ROWS_PER_FEATURE
 
 
 def test_below_calibration_leaves_half_or_fewer_and_empty_streams_alone():
@@ -243,9 +293,9 @@ def test_below_calibration_leaves_half_or_fewer_and_empty_streams_alone():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert warn_below_calibration(_fitted(), {"frame": (5, 10), "velocity": (0, 0)},
+        assert warn_below_calibration(_fitted(), {"frame": (5, 10, 0), "velocity": (0, 0, 0)},
                                       99) == []
-        assert warn_below_calibration(_fitted(), {"other": (9, 10)}, 99) == []  # not fitted
+        assert warn_below_calibration(_fitted(), {"other": (9, 10, 0)}, 99) == []  # not fitted
 
 
 def test_below_calibration_without_folds_names_the_training_scores():
@@ -254,7 +304,7 @@ def test_below_calibration_without_folds_names_the_training_scores():
     with pytest.warns(CalibrationWarning, match=r"the training scores the calibration saw are "
                       r"higher than the model's scores of new video \(210 training rows of "
                       r"16 features\)") as caught:
-        warn_below_calibration(_fitted(None), {"velocity": (3, 3)}, 7, "frames watched")
+        warn_below_calibration(_fitted(None), {"velocity": (3, 3, 0)}, 7, "frames watched")
     assert "100% of the 3 frames watched" in str(caught[0].message)
 
 

@@ -108,6 +108,23 @@ def test_live_unsmoothed_scores_are_the_offline_scores(scene):
     assert all(s.latency >= 0 for s in scores)
 
 
+def test_frames_of_the_empty_scene_are_said_without_objects(scene):
+    """Frames of the learned scene background have no foreground: each object stream holds
+    only the whole-frame object there (`LiveScore.empty`, which the below-calibration count
+    leaves out); a frame where someone walks has velocity objects of its own."""
+    import cv2
+
+    train, test, extractor = scene
+    ensemble = StreamEnsemble("knn").fit({v.name: extractor.extract(v) for v in train})
+    empty = cv2.cvtColor(cv2.imread(extractor.scene_background), cv2.COLOR_BGR2RGB)
+    frames = [empty] * 4 + list(test.frames())
+    scorer = LiveScorer(extractor, ensemble)
+    scores = [s for frame in frames for s in scorer.push(frame)] + scorer.finish()
+    streams = {s.value for s in ensemble.streams}
+    assert [s.empty for s in scores[:4]] == [streams] * 4
+    assert any("velocity" not in s.empty for s in scores[4:])
+
+
 def test_a_gap_restarts_the_features_and_frame_numbers_go_on(scene):
     train, test, extractor = scene
     ensemble = StreamEnsemble("knn").fit({v.name: extractor.extract(v) for v in train})
@@ -164,7 +181,7 @@ def test_settings_that_cannot_run_live_are_refused(scene, tmp_path):
     with pytest.raises(ValueError, match="needs its scene background"):
         OnlineObjectExtractor(replace(extractor, scene_background=None))
     online = OnlineObjectExtractor(extractor)
-    with pytest.raises(VideoMismatchError, match="frames are 8x8 but the scene background"):
+    with pytest.raises(VideoMismatchError, match="frames are 8x8, but the model works on "):
         online.push(np.zeros((8, 8, 3), np.uint8))
 
 
@@ -397,8 +414,13 @@ def test_frames_of_another_size_are_said_by_a_model_without_scene_background(sce
     frames = list(test.frames())[:3]
     h, w = frames[0].shape[:2]
     online = OnlineObjectExtractor(plain, "cam", trained_shape=(2 * h, 2 * w))
-    with pytest.warns(FrameSizeWarning, match=rf"^cam: frames are {w}x{h} but the model was "
-                      rf"trained on {2 * w}x{2 * h} video; .* train a model on this camera"):
+    # the default extractor works at 240 rows: 480x320 training video on 360x240 frames
+    assert (h, w, plain.max_height) == (160, 240, 240)
+    with pytest.warns(FrameSizeWarning, match=r"^cam: frames are 240x160, but the model works "
+                      r"on 360x240 frames \(its training videos' 480x320 downscaled to 240 "
+                      r"rows\) and takes video of that aspect ratio at 240 rows or more, "
+                      r"downscaled to that size \(e.g. 480x320 or 960x640\); it has no scene "
+                      r"background .* train a model on this camera"):
         online.push(frames[0])
     for trained, rows in (((h, w), None), ((2 * h, 2 * w), h)):
         online = OnlineObjectExtractor(replace(plain, max_height=rows), "cam",

@@ -172,3 +172,58 @@ def test_a_live_stream_that_ends_with_no_reconnection_asked_for_is_not_lost(monk
         frames = [f for f in capture.frames() if isinstance(f, np.ndarray)]
         assert len(frames) == 3 and capture.lost == lost
         assert len(opened) == tries + 1
+
+
+def test_an_mp4_whose_index_is_out_of_reach_is_not_retried_and_says_how_to_serve_it(
+        monkeypatch):
+    """An MP4 with its moov atom at the end, from a server that ignores Range requests
+    (`python -m http.server`): FFmpeg's input/output error at the first read, measured.
+    Opening it again fails alike, so it is said at once with the remedy, not after six tries
+    over 31 s; the same error of a live MPEG-TS URL, and a refused connection to an MP4 URL,
+    are tried again as before."""
+    import errno
+    from types import SimpleNamespace
+
+    import av
+
+    import mulde.video.capture as capture_module
+
+    class Unseekable:  # opens, then fails where FFmpeg seeks back to the frames
+        streams = SimpleNamespace(video=[SimpleNamespace(guessed_rate=25, average_rate=25)])
+        duration, size, format = 12_000_000, 4_635_099, SimpleNamespace(name="mov,mp4")
+
+        def decode(self, stream):
+            raise av.error.OSError(errno.EIO, "Input/output error", self.url)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    opened = []
+
+    def fake_open(url, timeout=None):
+        opened.append(url)
+        if url.endswith("refused.mp4"):
+            raise av.error.ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused", url)
+        container = Unseekable()
+        container.url = url
+        return container
+
+    monkeypatch.setattr(capture_module.av, "open", fake_open)
+    capture = open_capture("http://host/clip.mp4", reconnect_tries=5, backoff_s=60.0)
+    with pytest.raises(VideoReadError) as said:
+        list(capture.frames())
+    assert opened == ["http://host/clip.mp4"] and capture.reconnects == 0
+    assert str(said.value) == (
+        "http://host/clip.mp4: cannot read the stream (Input/output error, before its first "
+        "frame; not tried again, as a recording fails alike each time): as an MP4 whose index "
+        "(the moov atom) is at the end of the file fails from a server without HTTP Range "
+        "requests: remux it with the index first (ffmpeg -i in.mp4 -c copy -movflags "
+        "+faststart out.mp4), or serve it with Range support")
+    for url in ("http://host/live.ts", "http://host/refused.mp4"):
+        opened.clear()
+        with pytest.raises(VideoReadError, match=r"cannot read the stream \(.*; 3 attempt"):
+            list(open_capture(url, reconnect_tries=2, backoff_s=0.001).frames())
+        assert len(opened) == 3

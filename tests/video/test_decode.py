@@ -8,7 +8,7 @@ import warnings
 import av
 import numpy as np
 import pytest
-from fakes import SMALL, colour, frame_index, solid, write_frames, write_video
+from fakes import SMALL, colour, frame_index, solid, write_cut_video, write_frames, write_video
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -110,24 +110,15 @@ def test_the_cut_last_frame_of_a_truncated_file_is_dropped_not_scored(tmp_path):
     mostly green, and `mulde watch` raised an alert on it). That frame is dropped, said in
     the timeline warning, and the file is still refused as truncated; the frames before it
     are the intact file's."""
-    noise = np.random.default_rng(0).integers(0, 256, (10, 48, 64, 3), dtype=np.uint8)
-    whole = tmp_path / "whole.avi"
-    with av.open(str(whole), "w") as container:
-        stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for image in noise:  # noise: every frame's packet is large
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode(None))
-    with av.open(str(whole)) as container:
-        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
-    cut = packets[6].pos + packets[6].size // 2  # inside the 7th frame's data
-    truncated = tmp_path / "cut.avi"
-    truncated.write_bytes(whole.read_bytes()[:cut])
+    whole = tmp_path / "whole.avi"  # cut inside the 7th frame's data
+    truncated = write_cut_video(tmp_path / "cut.avi", 10, 6, whole=whole)
     intact = list(iter_frames(whole))
     got = []
     with pytest.warns(FrameTimelineWarning, match=r"1 frame\(s\) decoded from the cut last "
                       r"packet of a truncated file, dropped .*first at frame 6") as said:
-        with pytest.raises(VideoReadError, match="truncated or corrupt video, decoded 6 of"):
+        with pytest.raises(VideoReadError, match=r"truncated or corrupt video, decoded 6 of the "
+                           r"10 frames its container declares \(none after frame 5; the next "
+                           r"cut off mid-frame, dropped\)"):
             for frame in iter_frames(truncated):
                 got.append(frame)
     assert len(got) == 6

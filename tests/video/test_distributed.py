@@ -257,3 +257,87 @@ def test_an_address_where_nothing_answers_is_one_error_not_a_long_wait():
         listening.listen()
         _check_reachable(f"127.0.0.1:{listening.getsockname()[1]}")  # something answers
     _check_reachable("auto")  # Ray's own to resolve
+
+
+class _Stopped:
+    """Stands in for a Ray Data executor: says when it is collected (as the iterator that
+    holds one stops it: `_ClosingIterator.__del__`)."""
+
+    def __init__(self, events: list):
+        self.events = events
+
+    def __del__(self):
+        self.events.append("executor stopped")
+
+
+def _fake_map_ray(monkeypatch, events: list, interrupt_inside: bool):
+    """Stand-ins for `ray` and `ray.data` that `_map` drives: a started local Ray whose
+    shutdown is recorded, and rows whose iterator records its close; with
+    `interrupt_inside` the iterator raises KeyboardInterrupt itself (Ctrl-C while Ray Data
+    starts or waits), holding an executor in its frame."""
+    import sys
+    import types
+
+    import mulde.video.distributed as distributed
+
+    def rows():
+        executor = _Stopped(events)
+        try:
+            if interrupt_inside:
+                raise KeyboardInterrupt
+            yield {"index": 0, "n_frames": 3, "seconds": 0.1, "error": "", "fatal": "",
+                   "stages": "{}"}
+            yield {"index": 1, "n_frames": 3, "seconds": 0.1, "error": "", "fatal": "",
+                   "stages": "{}"}
+        finally:
+            if not interrupt_inside:
+                events.append("iterator closed")
+        del executor
+
+    mapped = types.SimpleNamespace(iter_rows=lambda: rows())
+    data = types.ModuleType("ray.data")
+    data.DataContext = types.SimpleNamespace(get_current=lambda: types.SimpleNamespace(
+        max_errored_blocks=0, enable_progress_bars=True))
+    data.from_items = lambda items, **kw: types.SimpleNamespace(
+        map_batches=lambda *a, **k: mapped)
+    data.ActorPoolStrategy = lambda **kw: None
+    fake = types.SimpleNamespace(data=data, cluster_resources=lambda: {"CPU": 2},
+                                 shutdown=lambda: events.append("shutdown"))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray.data", data)
+    monkeypatch.setattr(distributed, "_connect", lambda options: (fake, True))
+
+
+@pytest.mark.parametrize("interrupt_inside", [False, True])
+def test_an_interrupted_map_stops_ray_data_before_it_shuts_ray_down(monkeypatch, tmp_path,
+                                                                    interrupt_inside):
+    """Ctrl-C in the loop over the rows, or inside Ray Data's iterator: its executor is
+    stopped while Ray runs (the iterator closed; the objects that the interrupt's traceback
+    holds collected), then the Ray the run started is shut down. Stopped after it, they
+    started a new local Ray and printed Ray's errors after the exit message (reproduced
+    with a real local Ray and an interrupt raised as Ray Data's iterator starts: the case
+    inside; the case between rows held before too, CPython closing a loop's iterator as the
+    exception leaves the loop)."""
+    from mulde.video.distributed import _map
+
+    events: list = []
+    _fake_map_ray(monkeypatch, events, interrupt_inside)
+
+    class Bar:  # the progress bar, where an interrupt between rows lands
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def update(self, n):
+            raise KeyboardInterrupt
+
+        def set_postfix_str(self, text):
+            pass
+
+        def close(self):
+            pass
+
+    with pytest.raises(KeyboardInterrupt):
+        _map("d", [], [0, 1], FeatureCache(tmp_path), RayOptions(workers=1), False, Bar)
+    stopped = ["executor stopped"] if interrupt_inside else ["iterator closed",
+                                                              "executor stopped"]
+    assert events == [*stopped, "shutdown"]

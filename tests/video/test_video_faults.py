@@ -78,13 +78,13 @@ def test_a_test_video_of_another_size_than_the_scene_background_is_skipped_not_f
                                          "batch_size": 64}, progress=False)
     skipped = metrics["config"]["skipped_videos"]
     assert [(s["split"], s["video"]) for s in skipped] == [("test", "small")]
-    assert "small: frames are 96x32 but the scene background" in skipped[0]["error"]
-    assert "is 120x40" in skipped[0]["error"]
+    assert "small: frames are 96x32, but the model works on 120x40 frames (its training " \
+        "videos' size, not downscaled) and takes video of that size alone" in skipped[0]["error"]
     scores = json.loads((out / "metrics.json").read_text())
     assert scores["config"]["skipped_videos"] == skipped
     assert scores["config"]["engine"] == "local"
     assert [w for w in scores["warnings"] if w.startswith("skipped test/small: frames are "
-                                                          "96x32 but the scene background")]
+                                                          "96x32, but the model works on")]
     assert "Warning:</b> skipped test/small: frames are" in (out / "report.html").read_text()
 
 
@@ -100,7 +100,7 @@ def test_a_training_video_of_another_size_is_left_out_of_the_background_and_skip
         result = extract_features(ds, extractor, FeatureCache(tmp_path / "c"), progress=False)
     assert not shown  # in a run, the extraction names it once, as skipped
     assert [(f["split"], f["video"]) for f in result.failed] == [("train", "small")]
-    assert "frames are 96x32 but the scene background" in result.failed[0]["error"]
+    assert "frames are 96x32, but the model works on 120x40 frames" in result.failed[0]["error"]
     assert sorted(result.features["train"]) == ["t0", "t1"]
 
 

@@ -266,48 +266,80 @@ def calibration_spikes(train_frames: Sequence[ArrayLike], calibration: Calibrati
 
 BELOW_CALIBRATION_SHARE = 0.5
 """`warn_below_calibration`'s rule, written down before any measurement: a stream is flagged
-when more than this share of the frames it scored calibrate below 0."""
+when more than this share of the frames with objects it scored calibrate below 0."""
+
+FEW_ROWS_PER_FEATURE = 10
+"""Fewer training rows per modelled feature than this are "few" in `warn_below_calibration`'s
+explanation and advice: the thin set of MULDE's rule for several networks
+(`mulde.core.training.MEMBERS_ROWS_PER_FEATURE`, the same number: tested; not imported here,
+where PyTorch is not needed)."""
 
 
 def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
                            training_frames: int, frames: str = "test frames") -> list[str]:
     """Warn (`CalibrationWarning`, one line per stream) for each stream of which more than
-    `BELOW_CALIBRATION_SHARE` of the scored frames score below every training frame score its
-    calibration saw (calibrated score < 0: `Calibration` maps the lowest to 0). For new video
-    of the training scene that should be about one frame in as many as there are training
-    frames. A larger share means the training scores the calibration saw are higher than the
-    deployed model's scores of new video: with calibration folds, the models fitted without
-    each fold score their held-out training videos higher than the model fitted on all of
-    them scores new video, as happens with few training rows per feature (a newcomer's 21 s
-    `frames` run: 210 windows of 128 principal components, every test frame below 0, no
-    event though AUC 0.96). The alert threshold then fires too rarely.
+    `BELOW_CALIBRATION_SHARE` of the scored frames with objects score below every training
+    frame score its calibration saw (calibrated score < 0: `Calibration` maps the lowest to
+    0). Frames without an object of their own in the stream (the caller's count:
+    `mulde.video.features.records.VideoFeatures.objectless_frames`) are left out: an empty
+    scene scores the stream's fill (the lowest training object score, or 0 in a Sidak
+    stream), which calibrates at or below 0, or its one still whole-frame object, below
+    training frames that all held people, so it is no sign of a calibration that does not
+    fit. For new video of the training scene at most about one frame with objects in as
+    many as there are training frames falls below. A larger share means the training scores
+    the calibration saw are higher than the deployed model's scores of new video: with
+    calibration folds, the models fitted without each fold score their held-out training
+    videos higher than the model fitted on all of them scores new video, as happens with few
+    training rows per feature (fewer than `FEW_ROWS_PER_FEATURE` per feature the model
+    sees: a newcomer's 21 s `frames` run, 210 windows of 128 principal components, every
+    test frame below 0, no event though AUC 0.96), or, with more rows, when the training
+    videos differ from one another more than new video differs from them. The alert
+    threshold then fires too rarely. The advice is more normal training video, and only
+    where the rows per feature are few (and the rows at least `FEW_ROWS_PER_FEATURE`), a
+    `--pca` reduction of the stream to at most rows / `FEW_ROWS_PER_FEATURE` components.
 
     `ensemble`: the fitted `mulde.vad.ensemble.StreamEnsemble` (its `fits_`, keyed by stream,
-    and `calibration_folds`); `counts`: stream name -> (frames below 0, frames scored);
-    `training_frames`: how many training frame scores the calibration saw; `frames`: what
-    the scored frames are, for the message ("test frames", "frames watched").
-    Returns '<stream> (<share> of <n> frames)' per flagged stream, in name order."""
+    and `calibration_folds`); `counts`: stream name -> (frames with objects below 0, frames
+    with objects, frames without objects); `training_frames`: how many training frame scores
+    the calibration saw; `frames`: what the scored frames are, for the message ("test
+    frames", "frames watched"). Returns '<stream> (<share> of <n> frames)' per flagged
+    stream, n its frames with objects, in name order."""
     flagged = []
     fits = {getattr(stream, "value", stream): fit for stream, fit in ensemble.fits_.items()}
     folds = ensemble.calibration_folds
     for name in sorted(counts):
-        below, n = counts[name]
+        below, n, empty = counts[name]
         if n == 0 or below <= BELOW_CALIBRATION_SHARE * n or name not in fits:
             continue
         fit = fits[name]
         flagged.append(f"{name} ({below / n:.0%} of {n} frames)")
-        cause = (f"the models fitted without each of the {folds} calibration folds score "
-                 "their held-out training videos higher than the model fitted on all of "
-                 "them scores new video, as happens with few training rows per feature"
-                 if folds else "the training scores the calibration saw are higher than "
-                 "the model's scores of new video")
         components = getattr(fit.model, "components_", None)
-        seen = (f"{len(components)} principal components of " if components is not None
+        modelled = fit.dim if components is None else len(components)
+        rows = fit.train_objects
+        few = rows < FEW_ROWS_PER_FEATURE * modelled
+        if not folds:
+            cause = ("the training scores the calibration saw are higher than the model's "
+                     "scores of new video")
+        else:
+            cause = (f"the models fitted without each of the {folds} calibration folds score "
+                     "their held-out training videos higher than the model fitted on all of "
+                     "them scores new video, as happens " + (
+                         "with few training rows per feature" if few else
+                         "when the training videos differ from one another more than new "
+                         "video differs from them"))
+        seen = (f"{modelled} principal components of " if components is not None
                 else "") + f"{fit.dim} features"
+        if few:
+            seen += f": fewer than {FEW_ROWS_PER_FEATURE} per feature"
+        which = (f"{frames} with objects (the {empty} without an object of their own, an "
+                 "empty scene, are left out)" if empty else frames)
+        keep = rows // FEW_ROWS_PER_FEATURE
+        advice = "train on more normal video" + (
+            f", or reduce the stream (--pca {name}=K with K at most {keep})"
+            if few and keep >= 1 else "")
         warnings.warn(
-            f"stream {name}: {below / n:.0%} of the {n} {frames} score below every training "
+            f"stream {name}: {below / n:.0%} of the {n} {which} score below every training "
             f"frame its calibration saw (calibrated score < 0; expected about 1 in "
-            f"{training_frames + 1}): {cause} ({fit.train_objects} training rows of {seen}), "
-            "so the alert threshold fires too rarely; train on more normal video, or reduce the "
-            f"stream (--pca {name}=K with fewer components)", CalibrationWarning, stacklevel=3)
+            f"{training_frames + 1}): {cause} ({rows} training rows of {seen}), so the alert "
+            f"threshold fires too rarely; {advice}", CalibrationWarning, stacklevel=3)
     return flagged

@@ -156,7 +156,9 @@ class LiveScore:
     `smoothed_streams`: each stream's score after the same causal filter, started at an equal
     share of its start level, so that they add up to `smoothed` (to rounding): the shares of
     the smoothed score, from which `mulde.vad.events.leading_stream` names the stream that
-    fired."""
+    fired. `empty`: the streams in which the frame has no object of its own, none or only
+    the whole-frame stand-in of an empty scene
+    (`mulde.video.features.records.VideoFeatures.objectless_frames`)."""
 
     index: int
     score: float
@@ -166,6 +168,7 @@ class LiveScore:
     box: np.ndarray
     latency: float
     smoothed_streams: dict[str, float] = field(default_factory=dict)
+    empty: frozenset[str] = frozenset()
 
 
 class LiveScorer:
@@ -254,7 +257,9 @@ class LiveScorer:
             self._dims = {s: d for s, d in self.online.dims.items() if s in self.ensemble.fits_}
         for f in frames:  # the ensemble scores only its own streams
             f.streams = {s: v for s, v in f.streams.items() if s in self._dims}
-        scored = self.ensemble.score_video(frames_to_features(frames, self._dims))
+        features = frames_to_features(frames, self._dims)
+        scored = self.ensemble.score_video(features)
+        holes = features.objectless_frames(self.online.frame_shape)
         now = time.perf_counter()
         out = []
         for i, f in enumerate(frames):
@@ -264,7 +269,8 @@ class LiveScorer:
                 self._base + f.index, fused, self.smoother.update(fused), streams,
                 scored.top.stream[i], scored.top.box[i].copy(),
                 now - self._arrival.popleft(),
-                {k: self._stream_smoothers[k].update(v) for k, v in streams.items()}))
+                {k: self._stream_smoothers[k].update(v) for k, v in streams.items()},
+                frozenset(s.value for s, hole in holes.items() if hole[i])))
         self.seconds["scoring"] += time.perf_counter() - start
         return out
 

@@ -12,7 +12,10 @@ network stream, as one iterator of RGB uint8 (H, W, 3) frames.
   doubling, at most `backoff_max_s`), up to `reconnect_tries` times in a row; the count
   starts again after each frame received. A recording served whole (its container states
   a duration, or an HTTP(S) server its length; `_is_recording`) ends at its end instead, as
-  a file does: reopening it would replay it from the start. When the tries (one or more)
+  a file does: reopening it would replay it from the start. An MP4 recording over HTTP(S)
+  that fails with an input/output error before its first frame (its index at the end of the
+  file, and a server without Range requests) is not retried: the error says how to remux or
+  serve it (`_index_out_of_reach`). When the tries (one or more)
   are spent the frames end and `Capture.lost` says why, so the watcher writes its outputs
   and reports the stream lost; with none asked for, a stream's end is its end. A stream
   that never delivered a frame is a `VideoReadError` (a wrong URL, nothing listening)
@@ -27,11 +30,13 @@ order): decoding and the features of earlier frames then share two cores.
 
 from __future__ import annotations
 
+import errno
 import queue
 import re
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,6 +270,29 @@ def _is_recording(container: Any, url: str) -> bool:
     return url.split(":", 1)[0].lower() in ("http", "https") and size > 0
 
 
+MP4_SUFFIXES = (".mp4", ".mov", ".m4v")
+"""URL paths of MP4-family recordings (`_index_out_of_reach`)."""
+
+FASTSTART_HINT = ("as an MP4 whose index (the moov atom) is at the end of the file fails "
+                  "from a server without HTTP Range requests: remux it with the index first "
+                  "(ffmpeg -i in.mp4 -c copy -movflags +faststart out.mp4), or serve it with "
+                  "Range support")
+"""What to do about an MP4 recording that fails to open over HTTP (`_index_out_of_reach`)."""
+
+
+def _index_out_of_reach(url: str, err: BaseException) -> bool:
+    """Whether `err`, raised before the first frame of `url`, is that of an MP4-family
+    recording served over HTTP(S) whose index the reader cannot reach: FFmpeg's
+    input/output error (EIO), which a server that ignores Range requests gives for an MP4
+    with its moov atom at the end, at the opening or at the first read (its seek back to the
+    frames; a newcomer's `python -m http.server`: six tries over 31 s, then the bare error).
+    Opening it again fails alike, so it is not retried."""
+    parts = urllib.parse.urlsplit(url)
+    return (parts.scheme.lower() in ("http", "https")
+            and parts.path.lower().endswith(MP4_SUFFIXES)
+            and getattr(err, "errno", None) == errno.EIO)
+
+
 def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     backoff_max_s: float, timeout_s: float, log: Callable[[str], None]
                     ) -> Iterator[np.ndarray]:
@@ -290,6 +318,11 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
         except av.ExitError:  # FFmpeg gave up waiting: its message is "Immediate exit requested"
             reason = f"no data arrived within {timeout_s:g} s"
         except (av.FFmpegError, OSError) as err:
+            if not received and _index_out_of_reach(url, err):
+                raise VideoReadError(
+                    f"{url}: cannot read the stream ({err.strerror or err}, before its first "
+                    "frame; not tried again, as a recording fails alike each time): "
+                    f"{FASTSTART_HINT}") from err
             reason = str(err)
         if received and failed == 0:
             yield GAP  # what follows, if anything, is not the next frame of what came before

@@ -106,8 +106,14 @@ class StrayImagesWarning(UserWarning):
 
 
 class FrameTimelineWarning(UserWarning):
-    """A video's timestamps had gaps, duplicates or jumps; the message says how its frames
-    were placed on the constant-rate timeline (see the module docstring)."""
+    """A video's timestamps had gaps, duplicates or jumps, or its cut last frame was
+    dropped; the message says how its frames were placed on the constant-rate timeline (see
+    the module docstring). `path`: the video file (None when not given), so that a caller
+    that skips the video can leave its notes unsaid (the skip's error says what matters)."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -465,9 +471,15 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
         raise VideoReadError(f"{path}: video has no frames")
     _warn_timeline(path, events, rate)
     if expected is not None and number != expected:
+        # said whole here, the dropped cut frame included: a run that skips the file leaves
+        # the timeline warning unsaid (`mulde.pipeline.extract_features`)
+        cut = (("; the next" if number else "; the last") + " cut off mid-frame, dropped"
+               if "damaged" in events else "")
+        whole = f"none after frame {number - 1}" if number else "none whole"
         raise VideoReadError(
             f"{path}: truncated or corrupt video, decoded {number} of the {expected} frames "
-            f"its container declares; {REENCODE_OR_REMOVE}" if number < expected else
+            f"its container declares ({whole}{cut}); "
+            f"{REENCODE_OR_REMOVE}" if number < expected else
             f"{path}: the timestamps place {number} frames, but the container declares "
             f"{expected}; re-encode the video at a constant rate (ffmpeg -i IN -fps_mode cfr "
             "OUT.mp4)"
@@ -545,7 +557,8 @@ def _warn_timeline(path: Path, events: dict[str, list[int]], rate: Fraction | No
     timeline = (f"; frame numbers follow the constant {fps}timeline, as ffmpeg's "
                 "constant-frame-rate output does" if set(events) - {"damaged"} else "")
     # said at the line that iterates `iter_frames` (above: `_timeline`, then `_remembered`)
-    warnings.warn(f"{path}: {'; '.join(parts)}{timeline}", FrameTimelineWarning, stacklevel=4)
+    warnings.warn(FrameTimelineWarning(f"{path}: {'; '.join(parts)}{timeline}", path),
+                  stacklevel=4)
 
 
 def _image_size(path: Path) -> tuple[int, int]:

@@ -31,6 +31,7 @@ import json
 import os
 import socket
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -309,24 +310,48 @@ def _map(dataset: str, jobs: list, missing: list[int], cache: FeatureCache,
         frames, start = 0, time.perf_counter()
         bar = tqdm(total=len(missing), disable=not progress, unit="video",
                    desc=f"features {dataset} (ray, {workers} workers)")
-        try:
-            for row in mapped.iter_rows():
-                results[int(row["index"])] = (int(row["n_frames"]), float(row["seconds"]),
-                                              str(row["error"]), json.loads(row["stages"]))
-                frames += int(row["n_frames"])
-                bar.update(1)
-                bar.set_postfix_str(f"{frames / max(time.perf_counter() - start, 1e-9):.0f} "
-                                    "frames/s")
-                if row["fatal"]:
-                    raise EngineError(f"extraction failed on {row['fatal']}")
-        except EngineError:
-            raise
-        except Exception as err:  # Ray wraps a failed actor start, an unreachable node...
-            raise EngineError(f"the Ray map failed: {err}") from err
-        finally:
-            bar.close()
+        # closed on the way out, whatever ends the loop (Ctrl-C, a fatal row), while Ray
+        # still runs: it stops the dataset's executor (`_release_frames` for the objects
+        # of an iterator that an interrupt ended from within)
+        with contextlib.closing(iter(mapped.iter_rows())) as produced:
+            try:
+                for row in produced:
+                    results[int(row["index"])] = (int(row["n_frames"]), float(row["seconds"]),
+                                                  str(row["error"]), json.loads(row["stages"]))
+                    frames += int(row["n_frames"])
+                    bar.update(1)
+                    bar.set_postfix_str(
+                        f"{frames / max(time.perf_counter() - start, 1e-9):.0f} frames/s")
+                    if row["fatal"]:
+                        raise EngineError(f"extraction failed on {row['fatal']}")
+            except EngineError:
+                raise
+            except Exception as err:  # Ray wraps a failed actor start, an unreachable node...
+                raise EngineError(f"the Ray map failed: {err}") from err
+            finally:
+                bar.close()
         return results
+    except BaseException as err:
+        if started:  # before the shutdown below
+            _release_frames(err)
+        raise
     finally:
         ctx.max_errored_blocks, ctx.enable_progress_bars = saved
         if started:
             ray.shutdown()
+
+
+def _release_frames(err: BaseException | None) -> None:
+    """Clear the local variables of the frames that `err`'s traceback holds, and those of
+    the exceptions it was raised from or during, so that the Ray Data objects only they
+    still reference (a dataset's executor and the iterator that stops it when collected)
+    are collected now, while the Ray this run started still runs. Kept until the exception
+    is dropped, after the run's exit message and past `ray.shutdown`, they call into a Ray
+    that is down: Ray starts a new local instance and prints 'Ray is not initialized' and
+    an ignored ValueError from `_ClosingIterator.__del__` (a newcomer's Ctrl-C while the
+    map was starting). The tracebacks themselves are kept: only their locals go."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        traceback.clear_frames(err.__traceback__)
+        err = err.__cause__ or err.__context__

@@ -372,7 +372,7 @@ def test_static_stream_finds_an_object_that_stays_and_measures_how_long(tmp_path
     assert velocity_only.with_scene([rgb(train)], tmp_path) is velocity_only
     assert "static" not in velocity_only.params
     wrong = ObjectCentricExtractor(streams=("static",), scene_background=fitted.scene_background)
-    with pytest.raises(VideoMismatchError, match="frames are 20x20 but the scene background"):
+    with pytest.raises(VideoMismatchError, match="frames are 20x20, but the model works on "):
         wrong.extract(rgb([np.zeros((20, 20), np.uint8)] * 2))
 
 
@@ -385,8 +385,10 @@ def test_the_static_streams_size_error_names_the_sources_own_size(tmp_path):
     extractor = ObjectCentricExtractor(streams=("static",), scene_background=str(path),
                                        max_height=20)
     frames = [np.zeros((40, 80, 3), np.uint8)] * 2
-    with pytest.raises(VideoMismatchError, match=r"frames are 80x40 \(40x20 after the "
-                       r"extractor's downscale\) but the scene background .* is 40x40"):
+    with pytest.raises(VideoMismatchError, match=r"frames are 80x40 \(40x20 once downscaled\), "
+                       r"but the model works on 40x40 frames \(its training videos' size, "
+                       r"below the 20 rows it downscales to\) and takes video of that size "
+                       r"alone: another camera view or resolution"):
         extractor.extract(frames)
 
 
@@ -401,8 +403,40 @@ def test_the_scene_size_check_takes_larger_video_of_the_same_shape_not_smaller(t
     for height, width in ((20, 40), (40, 80), (60, 120)):
         extractor.extract([np.zeros((height, width, 3), np.uint8)] * 2)
     for height, width in ((10, 20), (40, 40)):
-        with pytest.raises(VideoMismatchError, match="but the scene background"):
+        with pytest.raises(VideoMismatchError, match="but the model works on"):
             extractor.extract([np.zeros((height, width, 3), np.uint8)] * 2)
+
+
+def test_the_sizes_a_scene_model_takes_are_one_rule_said_alike(tmp_path):
+    """A model working at 20 rows on 40x20 frames (its training videos downscaled): a
+    smaller video is refused, a larger one of the same aspect ratio taken; the refusal states
+    the rule that takes it, in the words `mulde run` and `mulde watch` share
+    (`frame_size_rule`), with the training videos' size where it is known."""
+    from mulde.video.features.streams import frame_size_rule, read_scene_background
+
+    path = tmp_path / "scene.png"
+    Image.fromarray(np.zeros((20, 40), np.uint8)).save(path)
+    extractor = ObjectCentricExtractor(streams=("static",), scene_background=str(path),
+                                       max_height=20)
+    assert extractor.extract([np.zeros((40, 80, 3), np.uint8)] * 2).n_frames == 2  # taken
+    rule = ("the model works on 40x20 frames (its training videos downscaled to 20 rows) and "
+            "takes video of that aspect ratio at 20 rows or more, downscaled to that size "
+            "(e.g. 80x40)")
+    assert frame_size_rule((40, 20), 20) == rule
+    with pytest.raises(VideoMismatchError) as refused:
+        extractor.extract([np.zeros((10, 20, 3), np.uint8)] * 2)
+    assert str(refused.value).startswith(f"the video: frames are 20x10, but {rule}: another "
+                                         "camera view or resolution is not what it learned")
+    # a trained model records its training videos' size: named, as in `mulde watch`
+    with pytest.raises(VideoMismatchError, match=r"frames are 20x10, but the model works on "
+                       r"40x20 frames \(its training videos' 64x32 downscaled to 20 rows\) "
+                       r"and takes video of that aspect ratio at 20 rows or more, downscaled "
+                       r"to that size \(e.g. 64x32 or 128x64\)"):
+        read_scene_background(str(path), (10, 20), "cam", trained_shape=(32, 64),
+                              max_height=20)
+    assert frame_size_rule((40, 20), None) == ("the model works on 40x20 frames (its training "
+                                               "videos' size, not downscaled) and takes video "
+                                               "of that size alone")
 
 
 def test_scene_background_of_the_same_videos_is_reused_not_decoded_again(tmp_path, monkeypatch):

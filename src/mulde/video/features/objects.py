@@ -401,7 +401,8 @@ class ObjectCentricExtractor:
         clock = _lap(t, "decode", clock)
         background = (read_scene_background(self._scene_path(), grays[0].shape,
                                             str(getattr(source, "path", "the video")),
-                                            source_shape=source_shape)
+                                            source_shape=source_shape,
+                                            max_height=self.max_height)
                       if self.region_background == "scene"
                       else median_background(grays, self.background_frames))
         detected: list[np.ndarray | None] = [None] * n
@@ -427,7 +428,7 @@ class ObjectCentricExtractor:
         clip = Clip(grays, rgbs, per_frame, self.mask_regions,
                     str(source.path) if isinstance(source, Video) else "the video",
                     masks if self.region_background == "scene" else None,
-                    masks if own else None, source_shape)
+                    masks if own else None, source_shape, self.max_height)
         del masks  # kept by the clip only when the static stream can reuse them
         clock = _lap(t, "regions", clock)
         for s in streams:

@@ -63,6 +63,7 @@ from mulde.video.features.streams import (
     box_geometry,
     class_evidence,
     crop_boxes,
+    frame_size_rule,
     read_scene_background,
     square_crop_boxes,
 )
@@ -200,6 +201,12 @@ class OnlineObjectExtractor:
         self.n_out = 0  # frames returned
 
     @property
+    def frame_shape(self) -> tuple[int, int] | None:
+        """The (height, width) of the frames the features are computed on (after the
+        extractor's `max_height` downscale), from the first frame pushed; None before it."""
+        return None if self._shape is None else (int(self._shape[0]), int(self._shape[1]))
+
+    @property
     def exact(self) -> bool:
         """Whether the features are the offline ones of the same frames: always with the
         scene background; with the per-video median, while the stream is no longer than the
@@ -264,7 +271,8 @@ class OnlineObjectExtractor:
         if ex.scene_background is not None:
             self._scene = read_scene_background(ex.scene_background, shape, self.source,
                                                 source_shape=source_shape,
-                                                trained_shape=self.trained_shape)
+                                                trained_shape=self.trained_shape,
+                                                max_height=ex.max_height)
         elif self.trained_shape is not None:
             self._warn_size(shape, source_shape)
         if self.scene_mode:
@@ -278,14 +286,19 @@ class OnlineObjectExtractor:
         learnt at the training size."""
         assert self.trained_shape is not None
         height, width = self.trained_shape
-        if downscaled_size(width, height, self.extractor.max_height) == (shape[1], shape[0]):
+        max_height = self.extractor.max_height
+        works = downscaled_size(width, height, max_height)
+        if works == (shape[1], shape[0]):
             return
+        frames = f"frames are {source_shape[1]}x{source_shape[0]}"
+        if tuple(source_shape) != tuple(shape):
+            frames += f" ({shape[1]}x{shape[0]} once downscaled)"
         warnings.warn(FrameSizeWarning(
-            f"{self.source}: frames are {source_shape[1]}x{source_shape[0]} but the model was "
-            f"trained on {width}x{height} video; it has no scene background that would refuse "
-            "them, so it scores them, but its sizes in pixels (cells, minimum regions, speeds "
-            "in pixels per frame) were learnt at the training size and these scores may not "
-            "compare: train a model on this camera's video"), stacklevel=4)
+            f"{self.source}: {frames}, but {frame_size_rule(works, max_height, (width, height))}"
+            "; it has no scene background that would refuse them, so it scores them, but its "
+            "sizes in pixels (cells, minimum regions, speeds in pixels per frame) were learnt "
+            "at that size and these scores may not compare: train a model on this camera's "
+            "video"), stacklevel=4)
 
     def _end_warmup(self) -> list[FrameObjects]:
         grays = [g for g, _ in self._warmup]

@@ -98,6 +98,13 @@ class OnlineFrameExtractor:
         self.n_out = 0  # frames returned
 
     @property
+    def frame_shape(self) -> tuple[int, int] | None:
+        """The (height, width) of the frames pushed, from the first one; None before it
+        (`OnlineObjectExtractor.frame_shape`'s counterpart: this extractor's boxes are the
+        whole frame)."""
+        return None if self._shape is None else (int(self._shape[0]), int(self._shape[1]))
+
+    @property
     def exact(self) -> bool:
         """Always: the features are those of `extract` on the same frames (to float32
         rounding of the backbone)."""

@@ -13,6 +13,15 @@ import numpy as np
 from mulde.io.features import FeatureFileError
 
 
+def covers_whole_frame(boxes: np.ndarray | Sequence[Sequence[float]], height: float,
+                       width: float) -> np.ndarray:
+    """Return (n,) bool: which of the (x0, y0, x1, y1) boxes (n, 4) cover the whole height x
+    width frame, as the whole-frame object does that an object extractor gives a frame
+    without foreground regions or detector boxes (`regions.whole_frame_region`)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return (b[:, 0] <= 0) & (b[:, 1] <= 0) & (b[:, 2] >= width) & (b[:, 3] >= height)
+
+
 class Stream(str, Enum):
     """A feature stream (AI-VAD / MULDE object-centric streams, and the frame-centric one).
 
@@ -184,6 +193,31 @@ class VideoFeatures(Mapping[Stream, ObjectFeatures]):
 
     def __iter__(self) -> Iterator[Stream]:
         return iter(self.streams)
+
+    def objectless_frames(self, shape: tuple[int, int] | None = None
+                          ) -> dict[Stream, np.ndarray]:
+        """Return per stream (n_frames,) bool: the frames without an object of their own in
+        that stream, either none at all (they score the stream's fill) or only the
+        whole-frame object that stands in for a frame without foreground regions or detector
+        boxes (`covers_whole_frame`): an empty scene. The frame-centric `Stream.FRAME`, whose
+        every object is the whole frame, and streams without boxes count frames without any
+        object only. `shape`: the (height, width) of the frames the boxes are in (the
+        extractor's, after its `max_height` downscale); None: the largest box corner over
+        every stream of the video, which is that size wherever a frame is empty, as a box
+        never leaves its frame (use it on a whole video: a few frames may lack an empty one
+        and hold a lone object that reaches from the corner to every other box's edge)."""
+        if shape is None:
+            corners = [r.boxes[:, 2:].max(axis=0) for r in self.streams.values()
+                       if r.boxes is not None and len(r.boxes)]
+            far = np.max(corners, axis=0) if corners else None
+            shape = None if far is None else (float(far[1]), float(far[0]))
+        out = {}
+        for stream, record in self.streams.items():
+            idx = record.frame_index.astype(np.intp)
+            if stream is not Stream.FRAME and record.boxes is not None and shape is not None:
+                idx = idx[~covers_whole_frame(record.boxes, *shape)]  # the frames' own
+            out[stream] = np.bincount(idx, minlength=self.n_frames) == 0
+        return out
 
     def __len__(self) -> int:
         return len(self.streams)

@@ -10,6 +10,8 @@ from enum import Enum
 import cv2
 import numpy as np
 
+from mulde.video.features.records import covers_whole_frame
+
 
 class RegionMode(str, Enum):
     """How foreground pixels are grouped into objects."""
@@ -175,6 +177,6 @@ def whole_frame_region(height: int, width: int) -> Region:
 
 
 def is_whole_frame(box: Sequence[float], height: int, width: int) -> bool:
-    """Whether an (x0, y0, x1, y1) box covers the whole height x width frame."""
-    x0, y0, x1, y1 = box
-    return x0 <= 0 and y0 <= 0 and x1 >= width and y1 >= height
+    """Whether an (x0, y0, x1, y1) box covers the whole height x width frame
+    (`records.covers_whole_frame` of one box)."""
+    return bool(covers_whole_frame([box], height, width)[0])

@@ -162,32 +162,61 @@ def crop_boxes(frame: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarr
     return out
 
 
+def frame_size_rule(size: tuple[int, int], max_height: int | None,
+                    trained: tuple[int, int] | None = None) -> str:
+    """Return the words for the frames an object model takes: "the model works on WxH frames
+    (...) and takes video ...". `size`: the (width, height) it works on (its training
+    videos' after the extractor's `max_height` downscale, e.g. its scene background's);
+    `trained`: the training videos' own (width, height) where known. A frame is downscaled
+    to `max_height` rows when taller (`objects.downscaled_size`), so where the training
+    videos were (`size` is `max_height` rows high) the model takes video of their aspect
+    ratio (to the rounding of a pixel) at that many rows or more, and otherwise video of
+    exactly that size. Said alike by `mulde run` and `mulde watch` (`read_scene_background`'s
+    refusal; the warnings for a model without a scene background)."""
+    width, height = size
+    downscaled = max_height is not None and height == max_height
+    if downscaled:
+        whose = (f"its training videos' {trained[0]}x{trained[1]} downscaled to {height} rows"
+                 if trained is not None and tuple(trained) != tuple(size)
+                 else f"its training videos downscaled to {height} rows")
+        example = (f"{trained[0]}x{trained[1]} or {2 * trained[0]}x{2 * trained[1]}"
+                   if trained is not None else f"{2 * width}x{2 * height}")
+        takes = (f"takes video of that aspect ratio at {height} rows or more, downscaled to "
+                 f"that size (e.g. {example})")
+    else:
+        whose = ("its training videos' size, not downscaled" if max_height is None
+                 else f"its training videos' size, below the {max_height} rows it "
+                      "downscales to")
+        takes = "takes video of that size alone"
+    return f"the model works on {width}x{height} frames ({whose}) and {takes}"
+
+
 def read_scene_background(path: str, shape: tuple[int, ...], source: str = "the video", *,
                           source_shape: tuple[int, ...] | None = None,
-                          trained_shape: tuple[int, ...] | None = None) -> np.ndarray:
+                          trained_shape: tuple[int, ...] | None = None,
+                          max_height: int | None = None) -> np.ndarray:
     """Return the uint8 (H, W) scene background image at `path` (ValueError when it cannot
     be read), checked against the (H, W) `shape` of the frames of `source` after the
-    extractor's downscale (`VideoMismatchError` when they differ). The error names the
-    sizes the user knows where the caller gives them: `source_shape`, the (H, W) of the
-    source's own frames, and `trained_shape`, that of the training videos (recorded in a
-    trained model); else the scene background's, after the downscale."""
+    extractor's `max_height` downscale (`VideoMismatchError` when they differ). The error
+    names the source's own size, `source_shape` (H, W) where the caller gives it, and the
+    rule of the sizes the model takes (`frame_size_rule`: the scene background's size, and
+    `trained_shape` (H, W), the training videos' own, where the caller knows it: a trained
+    model records it)."""
     image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ValueError(f"{path}: cannot read the scene background")
     if image.shape != tuple(shape):
         given = tuple(source_shape or shape)[:2]
         frames = f"frames are {given[1]}x{given[0]}"
-        if trained_shape is not None and tuple(trained_shape)[:2] != given:
-            model = f"the model was trained on {trained_shape[1]}x{trained_shape[0]} video"
-        else:
-            if given != tuple(shape):
-                frames += f" ({shape[1]}x{shape[0]} after the extractor's downscale)"
-            model = (f"the scene background learned from the training videos ({path}) is "
-                     f"{image.shape[1]}x{image.shape[0]}")
+        if given != tuple(shape):
+            frames += f" ({shape[1]}x{shape[0]} once downscaled)"
+        trained = None if trained_shape is None else (trained_shape[1], trained_shape[0])
+        rule = frame_size_rule((image.shape[1], image.shape[0]), max_height, trained)
         raise VideoMismatchError(
-            f"{source}: {frames} but {model}: another camera view or resolution, which the "
-            "model cannot describe; give it video of the training videos' camera, resolution "
-            "and aspect ratio, or train a model per camera view (one dataset folder each)")
+            f"{source}: {frames}, but {rule}: another camera view or resolution is not what "
+            "it learned (its scene background, sizes and speeds are in those pixels); give "
+            "it such video of the training camera, or train a model per camera view (one "
+            "dataset folder each)")
     return image
 
 
@@ -213,7 +242,8 @@ class Clip:
     (the static stream's foreground then; None otherwise); `masks`: per frame, the
     foreground mask the regions were found in, kept when a stream finds its own regions in
     it (`VelocityStream.regions`; None otherwise); `source_shape`: the (H, W) of the source's
-    own frames, before the extractor's downscale (for errors; None: unknown).
+    own frames, before the extractor's downscale (for errors; None: unknown); `max_height`:
+    that downscale's rows (the extractor's; for errors).
     """
 
     grays: list[np.ndarray]
@@ -224,6 +254,7 @@ class Clip:
     scene_masks: list[np.ndarray] | None = None
     masks: list[np.ndarray] | None = None
     source_shape: tuple[int, int] | None = None
+    max_height: int | None = None
     frame_index: np.ndarray = field(init=False)
     boxes: np.ndarray = field(init=False)
     labels: np.ndarray = field(init=False)
@@ -427,15 +458,16 @@ class StaticStream:
         return {"dwell_frames": self.dwell_frames, "scene_background_sha256": sha}
 
     def _scene(self, shape: tuple[int, ...], source: str = "the video",
-               source_shape: tuple[int, ...] | None = None) -> np.ndarray:
+               source_shape: tuple[int, ...] | None = None,
+               max_height: int | None = None) -> np.ndarray:
         if self.scene_background is None:
             raise ValueError("the static stream needs scene_background (an image of the empty "
                              "scene); with_scene(training_videos, folder) makes one")
         return read_scene_background(self.scene_background, shape, source,
-                                     source_shape=source_shape)
+                                     source_shape=source_shape, max_height=max_height)
 
     def start(self, clip: Clip) -> None:
-        scene = self._scene(clip.shape, clip.source, clip.source_shape)
+        scene = self._scene(clip.shape, clip.source, clip.source_shape, clip.max_height)
         self._clip, self._rows = clip, []
         self._still: list[list[Region]] = []
         self._dwell: list[list[float]] = []
