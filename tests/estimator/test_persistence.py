@@ -144,7 +144,7 @@ def test_a_new_folder_named_with_a_trailing_separator_gets_the_model_file(fitted
 @pytest.mark.parametrize(("name", "said"), [
     ("x.pt", "not a .pt pickle \\(safe to load: no code runs\\); give a name such as "
              "model.safetensors$"),
-    ("x.JOBLIB", "not a .joblib pickle"),
+    ("x.JOBLIB", "not a .joblib pickle"), ("x.ckpt", "not a .ckpt pickle"),
     ("x.npy", "give a name such as model.safetensors \\(this name looks like a features or "
               "scores file, which it would overwrite\\)$"),
     ("x.onnx", "then `mulde export model.safetensors` writes its ONNX graph")])

@@ -272,7 +272,9 @@ def test_below_calibration_blames_few_rows_and_advises_pca_only_where_they_are_f
     said = str(caught[0].message)
     assert "few training rows" not in said and "--pca" not in said
     assert "as happens when the training videos differ from one another more than new video " \
-        "differs from them (33323 training rows of 8 features)" in said
+        "differs from them, or when the new video shows less than any training frame did " \
+        "(objects that do not move, a still or frozen picture: check the source) (33323 " \
+        "training rows of 8 features)" in said
     assert said.endswith("; train on more normal video")
     with pytest.warns(CalibrationWarning) as caught:
         warn_below_calibration(_fitted(rows=5), {"velocity": (9, 10, 0)}, 99)

@@ -72,8 +72,9 @@ def model_file(path: str | Path) -> Path:
     return path / DEFAULT_NAME if folder or path.is_dir() else path
 
 
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth")
-"""The suffixes of pickle files (pickle, joblib, torch.save), which a model file is not."""
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt")
+"""The suffixes of pickle files (pickle, joblib, torch.save, a PyTorch Lightning checkpoint),
+which a model file is not."""
 
 
 def save_path(path: str | Path) -> Path:

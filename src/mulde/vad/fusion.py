@@ -293,10 +293,13 @@ def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
     training rows per feature (fewer than `FEW_ROWS_PER_FEATURE` per feature the model
     sees: a newcomer's 21 s `frames` run, 210 windows of 128 principal components, every
     test frame below 0, no event though AUC 0.96), or, with more rows, when the training
-    videos differ from one another more than new video differs from them. The alert
-    threshold then fires too rarely. The advice is more normal training video, and only
-    where the rows per feature are few (and the rows at least `FEW_ROWS_PER_FEATURE`), a
-    `--pca` reduction of the stream to at most rows / `FEW_ROWS_PER_FEATURE` components.
+    videos differ from one another more than new video differs from them, or when the new
+    video shows less than any training frame did (a newcomer's still picture of people
+    repeated for 4 s: nothing moves, so every frame's velocity objects score below the
+    training frames'). The alert threshold then fires too rarely. The advice is more normal
+    training video, and only where the rows per feature are few (and the rows at least
+    `FEW_ROWS_PER_FEATURE`), a `--pca` reduction of the stream to at most rows /
+    `FEW_ROWS_PER_FEATURE` components.
 
     `ensemble`: the fitted `mulde.vad.ensemble.StreamEnsemble` (its `fits_`, keyed by stream,
     and `calibration_folds`); `counts`: stream name -> (frames with objects below 0, frames
@@ -326,7 +329,9 @@ def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
                      "them scores new video, as happens " + (
                          "with few training rows per feature" if few else
                          "when the training videos differ from one another more than new "
-                         "video differs from them"))
+                         "video differs from them, or when the new video shows less than "
+                         "any training frame did (objects that do not move, a still or "
+                         "frozen picture: check the source)"))
         seen = (f"{modelled} principal components of " if components is not None
                 else "") + f"{fit.dim} features"
         if few:
