@@ -796,21 +796,27 @@ def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
     np.testing.assert_allclose([float(r["score"]) for r in rows], offline, rtol=1e-6)
 
 
-def test_a_stream_below_its_calibration_is_warned_and_noted(tmp_path):
-    """Most watched frames of one stream calibrated below 0: one warning at the end naming
-    that stream, kept in watch.json's notes; the other stream is not named."""
+def _calibrated_watcher(scorer, parts, out):
+    """A watch of len(parts) frames by `scorer`, whose ensemble has two streams of 40
+    training rows of 8 features, 4 calibration folds and 50 training frames."""
     from types import SimpleNamespace
 
-    from mulde.vad.fusion import CalibrationWarning
-
-    parts = [{"velocity": -0.2, "static": 0.1}] * 9 + [{"velocity": 0.3, "static": 0.1}] * 3
-    scorer = _FakeScorer(parts)
     fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=40)
     scorer.ensemble = SimpleNamespace(fits_={"velocity": fit, "static": fit},
                                       calibration_folds=4)
     frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
-    watcher = Watcher(scorer, Capture("clip", "file", 10.0, lambda: iter(frames)), tmp_path,
-                      WatchOptions(threshold=1.0), sorted(parts[0]), training_frames=50)
+    return Watcher(scorer, Capture("clip", "file", 10.0, lambda: iter(frames)), out,
+                   WatchOptions(threshold=1.0), sorted(parts[0]), training_frames=50)
+
+
+def test_a_stream_below_its_calibration_is_warned_and_noted(tmp_path):
+    """Most watched frames of one stream calibrated below 0: one warning at the end naming
+    that stream, kept in watch.json's notes; the other stream is not named."""
+
+    from mulde.vad.fusion import CalibrationWarning
+
+    parts = [{"velocity": -0.2, "static": 0.1}] * 9 + [{"velocity": 0.3, "static": 0.1}] * 3
+    watcher = _calibrated_watcher(_FakeScorer(parts), parts, tmp_path)
     with pytest.warns(CalibrationWarning, match=r"^stream velocity: 75% of the 12 frames "
                       r"watched score below every training frame .* about 1 in 51\)"):
         summary = watcher.run()
@@ -823,16 +829,10 @@ def test_frames_without_objects_are_not_counted_below_the_calibration(tmp_path):
     """An empty scene scores each object stream's fill, below 0 by design: 9 such frames
     beside 3 with objects above 0 warn of nothing."""
     import warnings
-    from types import SimpleNamespace
 
     parts = [{"velocity": -0.2, "static": -0.1}] * 9 + [{"velocity": 0.3, "static": 0.1}] * 3
     scorer = _FakeScorer(parts, empty=[("velocity", "static")] * 9 + [()] * 3)
-    fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=40)
-    scorer.ensemble = SimpleNamespace(fits_={"velocity": fit, "static": fit},
-                                      calibration_folds=4)
-    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
-    watcher = Watcher(scorer, Capture("clip", "file", 10.0, lambda: iter(frames)), tmp_path,
-                      WatchOptions(threshold=1.0), sorted(parts[0]), training_frames=50)
+    watcher = _calibrated_watcher(scorer, parts, tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         summary = watcher.run()
