@@ -411,6 +411,28 @@ def test_a_watch_that_fails_records_why_in_watch_json(trained, tmp_path):
     assert summary["frames"] == 12
 
 
+def test_a_watch_refused_at_its_first_frame_prints_no_status_line(trained, tmp_path):
+    """A source refused at its first frame (another frame size, a newcomer's case) is said by
+    its error alone: no status line of 0 frames above it."""
+    import io
+
+    model_dir, _ = trained
+    model = load_model(model_dir)
+
+    def refused():
+        raise VideoReadError("clip.mp4: frames are 320x180, but the model works on ...")
+        yield  # a generator
+
+    status = io.StringIO()
+    scorer = LiveScorer(model.extractor, model.ensemble, model.smoothing_sigma)
+    watcher = Watcher(scorer, Capture("clip", "file", 10.0, refused), tmp_path,
+                      WatchOptions(threshold=2.5, status=status), [s.value for s in model.streams])
+    with pytest.raises(VideoReadError, match="frames are 320x180"):
+        watcher.run()
+    assert status.getvalue() == ""
+    assert json.loads((tmp_path / "watch.json").read_text())["stopped"].startswith("failed: ")
+
+
 def test_the_manifest_file_names_its_model_and_an_onnx_export_is_told_apart(trained, tmp_path):
     from mulde.vad.artifact import ArtifactError
 
