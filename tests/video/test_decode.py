@@ -387,3 +387,22 @@ def test_stated_rate_reads_the_header_only(tmp_path):
     (tmp_path / "notes.avi").write_text("not a video")
     assert stated_rate(tmp_path / "notes.avi") is None
     assert stated_rate(tmp_path / "missing.mp4") is None
+
+
+def test_a_stray_image_is_not_part_of_the_folders_cache_key(tmp_path):
+    """The key of a frame folder is its frames': a cover.jpg among numbered frames, left out
+    of the frames, is left out of the key, so a folder cached when the stray was read as its
+    last frame (an older mulde's entry, keyed with it) is not read back (a reviewer's find);
+    a real frame added changes the key."""
+    import hashlib
+
+    folder = write_frames(tmp_path / "v", 5, size=SMALL, suffix=".jpg")
+    frames_only = source_checksum(folder)
+    (folder / "cover.jpg").write_bytes((folder / "000.jpg").read_bytes())
+    assert source_checksum(folder) == frames_only  # nothing warned: the key lists no frames
+    older = hashlib.sha256()  # the key an older mulde gave it: every image file
+    for f in sorted(folder.iterdir()):
+        older.update(f"{f.name}\0{f.stat().st_size}\n".encode())
+    assert older.hexdigest() != frames_only
+    write_frames(tmp_path / "v", 6, size=SMALL, suffix=".jpg")
+    assert source_checksum(folder) != frames_only

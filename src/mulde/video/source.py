@@ -52,11 +52,15 @@ class Video:
 
 
 def source_checksum(path: str | Path) -> str:
-    """SHA-256 of a video file's bytes, or of a frame folder's image-file names and sizes
-    (other files, e.g. a Thumbs.db the file browser adds, are not frames and do not count).
-    A file's is read once while its size and modification time stay the same
+    """SHA-256 of a video file's bytes, or of a frame folder's frame names and sizes: its
+    image files but the strays `mulde.video.decode.list_frame_files` leaves out (other files,
+    e.g. a Thumbs.db the file browser adds, are not frames and do not count; nor is a
+    cover.jpg among numbered frames, so a folder cached while such an image was read as its
+    last frame, before strays were left out, gets another key and is extracted again). A
+    file's is read once while its size and modification time stay the same
     (`mulde.io.hashing.file_sha256`): a run asks for it several times per video."""
     path = Path(path)
     if path.is_dir():
-        return listing_sha256(path, decode.is_image_file)
+        strays = {stray.name for stray in decode.stray_images(path)}
+        return listing_sha256(path, lambda f: decode.is_image_file(f) and f.name not in strays)
     return file_sha256(path)
