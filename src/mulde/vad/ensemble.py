@@ -337,27 +337,17 @@ def said_as(train: Mapping[str, VideoFeatures]) -> list[str]:
     return [f"training video {name}" for name in train]
 
 
-def refuse_nonfinite(stream: Stream, videos: Sequence[str], X: np.ndarray,
-                     groups: np.ndarray | None = None) -> None:
-    """ValueError, said of the stream and its video(s), where the objects' features X (n, d)
-    hold NaN or inf: `videos` as a message names them ("training video v01"), `groups` the
-    video (index into `videos`) of each row, None where all are `videos[0]`'s. The model's
-    own refusal would count rows of a matrix the user never sees. Nothing where every
-    value is finite."""
-    bad = ~np.isfinite(X).all(axis=1)
-    if not bad.any():
-        return
-    owner = (np.zeros(len(X), np.int64) if groups is None else np.asarray(groups))[bad]
-    first = int(owner[0])
-    n_first = int(np.count_nonzero(owner == first))
-    others = len(set(owner.tolist())) - 1
-    besides = (f" (and {int(bad.sum()) - n_first} of {others} other video{'s' * (others > 1)})"
-               if others else "")
-    raise ValueError(
-        f"{stream.value} stream: {n_first} object(s) of {videos[first]}{besides} hold NaN "
-        "or inf features, which an extractor does not give: the features are damaged; "
-        "delete that video's entries in the feature cache to extract it again, or leave the "
-        "video out")
+def refuse_nonfinite(stream: Stream, video: str, X: np.ndarray) -> None:
+    """ValueError, said of the stream and the video (as a message names it: "training video
+    v01", "video new"), where its objects' features X (n, d) hold NaN or inf; nothing where
+    every value is finite. The model's own refusal would count rows of a matrix the user
+    never sees."""
+    bad = int(np.count_nonzero(~np.isfinite(X).all(axis=1)))
+    if bad:
+        raise ValueError(
+            f"{stream.value} stream: {bad} object(s) of {video} hold NaN or inf features, "
+            "which an extractor does not give: the features are damaged; delete that "
+            "video's entries in the feature cache to extract it again, or leave the video out")
 
 
 _LIMITS: list[Any] = []  # a worker's BLAS thread limit, kept alive for its lifetime
@@ -717,8 +707,8 @@ class StreamEnsemble:
         frame stream without the copies a strided extractor gives (`distinct_frames`).
         ValueError naming the stream and video where a video's features hold NaN or inf
         (`refuse_nonfinite`)."""
-        for name, vf in train.items():  # damaged features named by their video
-            refuse_nonfinite(stream, [f"training video {name}"], vf[stream].features)
+        for video, vf in zip(said_as(train), train.values(), strict=True):  # named by video
+            refuse_nonfinite(stream, video, vf[stream].features)
         if stream is Stream.FRAME:
             return self._frame_data(train, stream, k)
         n = sum(vf[stream].n_objects for vf in train.values())
@@ -847,8 +837,8 @@ class StreamEnsemble:
         X, groups, subsampled, objects = data
         if subsampled:  # score every training object, one video at a time
             per_video = []
-            for i, (name, vf) in enumerate(train.items()):
-                with _objects_named(stream, [f"training video {name}"]):
+            for i, (video, vf) in enumerate(zip(said_as(train), train.values(), strict=True)):
+                with _objects_named(stream, [video]):
                     per_video.append(model.score_training_video(
                         vf[stream].features.astype(np.float64), i))
             fill = float(min(s.min() for s in per_video if s.size))
@@ -980,9 +970,9 @@ class StreamEnsemble:
                                  f"{', '.join(map(str, features))})")
             t0 = time.perf_counter()
             record = features[stream]
-            said = ["the video" if name is None else f"video {name}"]
-            refuse_nonfinite(stream, said, record.features)
-            with _objects_named(stream, said):
+            video = "the video" if name is None else f"video {name}"
+            refuse_nonfinite(stream, video, record.features)
+            with _objects_named(stream, [video]):
                 obj = fit.model.score(record.features.astype(np.float64))
             # a Sidak stream's corrected scores, computed once for the frames and the top
             ranked = ranked_objects(obj, record, fit.reference)
