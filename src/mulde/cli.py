@@ -1312,13 +1312,14 @@ def _say_stale_export(export: _EarlierExport | None, model: Path) -> None:
     """Say, once the new model is written in `model`, that an earlier ONNX export no longer
     matches it: the model's digest (`mulde.vad.artifact.model_digest`) differs from the one
     the export recorded, or, for an export that recorded none (written before mulde did),
-    from the model's before the run. A rerun that wrote the same model says nothing."""
+    from the model's before the run. A rerun that wrote the same model, or a run that wrote
+    none, says nothing."""
     from mulde.vad.artifact import saved_model_digest
 
     if export is None:
         return
     now = saved_model_digest(model)
-    if now is not None and now == (export.source or export.model):
+    if now is None or now == (export.source or export.model):  # none written, or the same
         return
     print(f"mulde: note: {export.folder} was exported from an earlier model than the one this "
           f"run wrote: export again with `mulde export {model}` to match the new one",
@@ -1347,8 +1348,7 @@ def _run(args: argparse.Namespace) -> int:
                                progress=_on_terminal(),
                                extract_note=_extraction_note(), **training)
     _print_metrics(metrics, args.out)
-    if (Path(args.out) / "model").is_dir():
-        _say_stale_export(export, Path(args.out) / "model")
+    _say_stale_export(export, Path(args.out) / "model")
     return 0
 
 
