@@ -24,8 +24,9 @@ the runs of the last week used, and the fits of settings, features or mulde vers
 behind go, while a run that is interrupted keeps its finished fits (an interrupted fit
 prunes nothing), as does another run fitting into the same folder at the same time, or a
 resumed one, unless it was left unresumed for longer than that. Only the files of entries
-(`<key>.json`, `<key>.safetensors`, `<key>.scores.safetensors`, key in `job_key`'s form) are
-removed, never another file; a write's temp file is `mulde.io.atomic.sweep_stale_temp`'s.
+(`<key>.json`, `<key>.safetensors`, `<key>.scores.safetensors` and the side files beside a
+model, such as `<key>.pca.safetensors`; key in `job_key`'s form) are removed, never another
+file; a write's temp file is `mulde.io.atomic.sweep_stale_temp`'s.
 `size_bytes` measures the folder; deleting it reclaims all of it (every fit then runs again).
 """
 
