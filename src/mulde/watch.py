@@ -418,7 +418,8 @@ class Watcher:
             # the rate over the seconds frames flowed, as watch.json; none for a watch that
             # failed before scoring a frame (a source refused at its first frame: its error
             # alone, not a status line of 0 frames above it)
-            if self.options.status and (self.state.latencies or not stopped.startswith("failed")):
+            if self.options.status and (self.state.last is not None
+                                        or not stopped.startswith("failed")):
                 self._status(self.flowing_s or time.perf_counter() - started)
                 self.options.status.write("\n")
                 self.options.status.flush()
