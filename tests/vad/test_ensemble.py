@@ -732,6 +732,42 @@ def test_fit_workers_end_when_the_run_is_killed(tmp_path):
     pytest.fail(f"worker {worker} outlived its killed parent")
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups are POSIX")
+def test_ctrl_c_to_the_process_group_ends_the_fits_quietly(tmp_path):
+    """A terminal's Ctrl-C reaches every process of the group: the workers ignore it and the
+    parent, interrupted, ends them and cancels the fits not started (an idle worker had
+    printed a traceback of its own, and the pool had run every fit left to its end). Two of
+    three workers sleep in long jobs, so only ending them lets the parent finish."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from mulde.vad.ensemble import _workers\n"
+        "if __name__ == '__main__':\n"
+        "    try:\n"
+        "        with _workers(3) as pool:\n"
+        "            pids = [f.result() for f in [pool.submit(os.getpid) for _ in range(3)]]\n"
+        "            jobs = [pool.submit(time.sleep, 600) for _ in range(4)]\n"
+        "            time.sleep(1)\n"
+        "            print(*sorted(set(pids)), flush=True)\n"
+        "            time.sleep(600)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', flush=True)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              restore_signals=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert workers and all(os.kill(pid, 0) is None for pid in workers)  # running
+        os.killpg(parent.pid, signal.SIGINT)
+        out, err = parent.communicate(timeout=60)  # the jobs alone would take 10 minutes
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+            parent.wait()
+    assert out == "interrupted\n" and parent.returncode == 0
+    assert "Traceback" not in err and "leaked" not in err, err
+
+
 def test_distinct_frames_points_every_row_to_the_first_of_its_run_in_its_video():
     from mulde.vad.ensemble import distinct_frames
 

@@ -73,6 +73,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -376,13 +377,41 @@ def _end_with_parent() -> None:
 
 def _one_thread() -> None:
     """Worker initialiser: one PyTorch and one BLAS/OpenMP thread, so that n_jobs workers
-    use n_jobs cores; the worker ends with the process that started it (`_end_with_parent`)."""
+    use n_jobs cores; the worker ends with the process that started it (`_end_with_parent`)
+    and ignores Ctrl-C (SIGINT), which a terminal sends to the whole process group: the
+    process that started it ends it then (`_workers`), so no worker prints a traceback of
+    its own or leaves the pool waiting for it."""
     _end_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock is a multiprocessing one, a named semaphore a worker ended by
+    # `_workers` could not give back (a "leaked semaphore" warning at exit); a worker's own
+    # lock is as good, since no other process shares it
+    tqdm.set_lock(threading.RLock())
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     _LIMITS.append(threadpool_limits(1))
+
+
+@contextmanager
+def _workers(n: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of max(1, n) spawned worker processes (`_one_thread`), shut down on leaving.
+    Left by an exception (KeyboardInterrupt included), the workers are ended at once and the
+    fits not started are cancelled: a plain shutdown would wait for the running fits to
+    finish, and a worker ended by Ctrl-C while idle had left Python 3.11's pool waiting for
+    it with no end."""
+    context = multiprocessing.get_context("spawn")  # never fork a process holding torch
+    pool = ProcessPoolExecutor(max(1, n), mp_context=context, initializer=_one_thread)
+    try:
+        yield pool
+    except BaseException:
+        # the pool's process table, as Python 3.14's `terminate_workers` ends them
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _picklable(make: Callable[[], StreamModel]) -> bool:
@@ -938,9 +967,7 @@ class StreamEnsemble:
             else:
                 done[stream][job.fold] = reused
                 bar.update()
-        context = multiprocessing.get_context("spawn")  # never fork a process holding torch
-        with ProcessPoolExecutor(max(1, min(self.n_jobs, len(todo))), mp_context=context,
-                                 initializer=_one_thread) as pool:
+        with _workers(min(self.n_jobs, len(todo))) as pool:
             futures = {pool.submit(run_fit_job, job): (stream, job) for stream, job in todo}
             for future in as_completed(futures):
                 stream, job = futures[future]
