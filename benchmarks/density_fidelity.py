@@ -285,6 +285,10 @@ VARIANTS["no_direction_rule"] = {**VARIANTS["deep_pair_from50"], "members_per_di
 # wherever E4 trains one network above 500 rows (round 33's rule with no bound on the rows
 # per direction)
 VARIANTS["eight_for_one"] = {**VARIANTS["deep_pair_from50"], "members_per_direction": 10**9}
+# stop 63 (scratch seed 5, no default at stake): E4 with round 31's eight networks each on an
+# eighth of the rows instead of a quarter, wherever E4 trains them (a row fitted by about one
+# member instead of two)
+VARIANTS["thin_eighths"] = {**VARIANTS["deep_pair_from50"], "thin_share": 0.125}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

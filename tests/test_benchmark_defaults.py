@@ -18,7 +18,7 @@ PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
                 "depth3_bag2_halves", "depth3_ens2_full", "depth3_ens2_w180",
                 "depth3_ens2_w160", "depth3_ens2_w160_upto160", "pair_from50_per_feature",
                 "deep_pair_from50", "deep_trio_w128", "thin_q4_b512",
-                "no_direction_rule", "eight_for_one")
+                "no_direction_rule", "eight_for_one", "thin_eighths")
 
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
