@@ -163,7 +163,7 @@ def list_frame_files(folder: str | os.PathLike[str],
         raise VideoReadError(
             f"{folder}: no image files (suffixes {', '.join(sorted(IMAGE_SUFFIXES))}){hint}"
         )
-    strays = _strays(files)
+    strays = stray_files(files)
     if strays:
         left = set(strays)
         files = [p for p in files if p not in left]
@@ -180,7 +180,7 @@ def stray_images(folder: str | os.PathLike[str]) -> list[Path]:
     (names without a number among numbered frames), in name order; [] when it has none, or
     when `folder` cannot be listed. Nothing is warned."""
     try:
-        return _strays(_image_files(Path(folder)))
+        return stray_files(_image_files(Path(folder)))
     except VideoReadError:
         return []
 
@@ -198,9 +198,10 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
-def _strays(files: list[Path]) -> list[Path]:
-    """The `files` whose name holds no digit, when all the others are numbered frames of
-    one prefix and outnumber them; [] otherwise (module docstring, "Stray images")."""
+def stray_files(files: list[Path]) -> list[Path]:
+    """The `files` (the image files of one folder) whose name holds no digit, when all the
+    others are numbered frames of one prefix and outnumber them; [] otherwise (module
+    docstring, "Stray images")."""
     unnumbered = [p for p in files if not _DIGITS.search(p.stem)]
     numbered = [m for p in files if (m := _NUMBERED.match(p.stem))]
     if (not unnumbered or len(numbered) <= len(unnumbered)
