@@ -519,11 +519,18 @@ REENCODE_OR_REMOVE = "re-encode it (ffmpeg -i IN OUT.mp4) or remove it"
 """What to do about a video file that does not decode, in `VideoReadError` messages."""
 
 
+def ffmpeg_reason(error: BaseException) -> str:
+    """The reason of a PyAV (FFmpeg) or OS error for a message that names its source itself:
+    its `strerror`, without the error number (the "[Errno 1094995529]" of str(error), a code
+    that says nothing to a user) or the path or URL that str(error) quotes; str(error) for an
+    error without one."""
+    return getattr(error, "strerror", None) or str(error)
+
+
 def _unreadable(path: Path, error: av.FFmpegError, decoded: int = 0) -> VideoReadError:
     """The `VideoReadError` of a PyAV error: what failed, what to do about a damaged file, and
-    FFmpeg's reason last, without its error number (the "[Errno 1094995529]" of str(error),
-    a code that says nothing to a user) or the path again."""
-    reason = error.strerror or str(error)
+    FFmpeg's reason last (`ffmpeg_reason`: the path is said once)."""
+    reason = ffmpeg_reason(error)
     if decoded:
         return VideoReadError(f"{path}: corrupt video, decoding failed after {decoded} frames; "
                               f"{REENCODE_OR_REMOVE} ({reason})")
