@@ -1349,6 +1349,17 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
         "names that are not numbers (e.g. y2019) or remove it (to_csv(index=False, "
         "header=False)), and fit again"]
     assert captured.out.startswith("fitted on 41 x 3 features")
+    # one column under a year (a re-check's file): a sample, said in one column's words
+    (tmp_path / "year.csv").write_text("2019\n" + "\n".join(map(str, ints[:, 0])) + "\n")
+    assert main(["fit", str(tmp_path / "year.csv"), "--out", str(tmp_path / "y1.safetensors"),
+                 "--params", small, "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"mulde: warning: {tmp_path / 'year.csv'}: the first row (2019) is taken as a sample; "
+        "if it is a header of column names (such as years), give the column a name that is "
+        "not a number (e.g. y2019) or remove it (to_csv(index=False, header=False)), and fit "
+        "again"]
+    assert captured.out.startswith("fitted on 41 x 1 feature ")
 
 
 def test_fit_names_the_header_before_it_fits(tmp_path, capsys, monkeypatch):

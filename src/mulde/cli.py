@@ -193,8 +193,10 @@ def _fit(args: argparse.Namespace) -> int:
               "taken as a sample; if it is "
               + (f"pandas' header of column numbers, {remove} and fit again"
                  if numbered == [str(j) for j in range(len(numbered))] else
-                 "a header of column names (such as years), give the columns names that are "
-                 f"not numbers (e.g. y{numbered[0]}) or {remove}, and fit again"),
+                 "a header of column names (such as years), give the "
+                 + ("column a name that is not a number" if len(numbered) == 1 else
+                    "columns names that are not numbers")
+                 + f" (e.g. y{numbered[0]}) or {remove}, and fit again"),
               file=sys.stderr)
     for j in row_number_columns(X):  # said before the fit, which it would shape
         name = f" ({header[j]!r})" if j < len(header) else ""

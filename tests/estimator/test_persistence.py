@@ -38,27 +38,39 @@ def test_load_keeps_the_saved_device_setting_and_places_the_network_where_asked(
     """A model fitted with device="auto" loaded as MULDE(device='cpu'), so that
     `clone(loaded).fit` trained on the CPU of a GPU machine. The saved setting now stays the
     parameter, while the network goes, and scores, where `load(device=...)` says
-    (`device_`); a saved "cuda" loads on a machine without one (CPU-only torch here), and
-    only a refit asks for the GPU; a saved device that is no device name is refused."""
+    (`device_`); a saved "cuda" that this machine cannot use (CPU-only torch here) becomes
+    "auto", with one warning naming the file and the saved device, so that a refit runs
+    here (it was refused: "device='cuda': this PyTorch sees no CUDA GPU"); a saved device
+    that is no device name is refused."""
+    import warnings
+
     from sklearn.base import clone
 
     model, X = fitted
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only torch
-    for setting in ("auto", "cuda", "cpu"):
+    for setting, loaded_as in (("auto", "auto"), ("cuda", "auto"), ("cpu", "cpu")):
         model.set_params(device=setting)  # what a fit with that setting saves
         try:
             path = model.save(tmp_path / f"{setting}.safetensors")
         finally:
             model.set_params(device="cpu")
-        loaded = MULDE.load(path, device="cpu")
-        assert loaded.get_params()["device"] == setting
-        assert clone(loaded).get_params()["device"] == setting
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            loaded = MULDE.load(path, device="cpu")
+        assert [str(w.message) for w in said] == ([] if setting == loaded_as else [
+            f"{path}: saved with device='cuda', which this machine cannot use: its device "
+            "parameter is 'auto' here, so a refit (clone(model).fit) runs on this machine's "
+            "GPU if it has one, else on its CPU"])
+        assert all(w.filename == __file__ for w in said)  # said where load was called
+        assert loaded.get_params()["device"] == loaded_as
+        assert clone(loaded).get_params()["device"] == loaded_as
         assert loaded.device_ == "cpu"
         assert {p.device.type for p in loaded.network_.parameters()} == {"cpu"}
         np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
     assert MULDE.load(tmp_path / "auto.safetensors", device="auto").device_ == "cpu"
-    with pytest.raises(ValueError, match="^device='cuda': this PyTorch sees no CUDA GPU"):
-        clone(MULDE.load(tmp_path / "cuda.safetensors")).fit(X)  # fit's own check
+    with pytest.warns(UserWarning, match="saved with device='cuda'"):
+        refit = clone(MULDE.load(tmp_path / "cuda.safetensors")).set_params(max_steps=2)
+    assert refit.fit(X).device_ == "cpu"
     model.set_params(device="banana")
     try:
         path = model.save(tmp_path / "banana.safetensors")

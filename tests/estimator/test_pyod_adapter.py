@@ -192,6 +192,29 @@ def test_loading_onto_a_device_that_is_not_there_is_refused_as_fit_does(saved):
         PyODMULDE.load(saved[1], device="banana")
 
 
+def test_a_saved_device_this_machine_lacks_loads_as_auto_as_mulde_load_does(saved, tmp_path,
+                                                                          monkeypatch):
+    """A detector saved with device="cuda", loaded on a CPU-only torch: its parameter is
+    "auto" (with MULDE.load's warning), so that clone(loaded).fit runs here."""
+    import torch
+    from sklearn.base import clone
+
+    det, _, new = saved
+    det.detector_.set_params(device="cuda")  # what a fit with device="cuda" saves
+    try:
+        path = det.save(tmp_path / "cuda.safetensors")
+    finally:
+        det.detector_.set_params(device="auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match=r"cuda\.safetensors: saved with device='cuda', which "
+                                         "this machine cannot use: its device parameter is "
+                                         "'auto' here"):
+        loaded = PyODMULDE.load(path)
+    assert loaded.get_params()["device"] == "auto" and loaded.detector_.device == "auto"
+    np.testing.assert_array_equal(loaded.decision_function(new), det.decision_function(new))
+    assert clone(loaded).get_params()["device"] == "auto"
+
+
 def test_save_refuses_an_unfitted_detector_and_a_thresholder_object(saved, tmp_path):
     from sklearn.exceptions import NotFittedError
 

@@ -303,15 +303,20 @@ def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
 def test_a_numbered_first_row_kept_as_data_is_told_apart(tmp_path):
     """"0" or "0,1" over whole numbers stays a sample (above), and so do whole numbers
     counting up by one, such as years, over rows not all written with a point (a newcomer's
-    "2019,2020,2021" over whole numbers was fitted as a sample, unsaid): `numbered_first_row`
-    gives that row, for `mulde fit` to mention; a header, other numbers, or 3 columns of
-    pandas' names (a header) are not it."""
+    "2019,2020,2021" over whole numbers was fitted as a sample, unsaid), and one column's
+    year over rows not all years (a re-check's "2019" over whole numbers, unsaid too):
+    `numbered_first_row` gives that row, for `mulde fit` to mention; a header, other numbers,
+    a column of years, or 3 columns of pandas' names (a header) are not it."""
     path = tmp_path / "x.csv"
     for text, expected in (("0,1\n5,6\n", ["0", "1"]), ("0\n1\n2\n", ["0"]),
                            ("2019, 2020,2021\n-150,81,7\n3,4,5\n", ["2019", "2020", "2021"]),
                            ("2019,2020\n3,1.5\n4.5,2.5\n", ["2019", "2020"]),
                            ("1,2,3\n5,6,7\n", ["1", "2", "3"]),
                            ("0,1\n5,6\n5.5,6\n", None), ("1,0\n5,6\n", None),
+                           ("2019\n5\n7\n", ["2019"]), ("2019\n0.5\n0.7\n", ["2019"]),
+                           (" 1999 \n2001\n-3\n", ["1999"]),
+                           ("2019\n2018\n2020\n", None), ("2019\n", None),
+                           ("2019.0\n5\n", None), ("1899\n5\n", None),
                            ("2019,2021\n5,6\n", None), ("7\n5\n", None),
                            ("1.0,2.0\n5,6\n", None), ("a,b\n5,6\n", None),
                            ("0,1,2\n5,6,7\n", None),

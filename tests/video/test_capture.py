@@ -44,8 +44,26 @@ def test_sources_that_cannot_be_opened_are_named(tmp_path):
         open_capture(str(tmp_path / "missing.mp4"))
     with pytest.raises(VideoReadError, match="unknown stream scheme 'gopher'"):
         open_capture("gopher://127.0.0.1/x")
-    with pytest.raises(VideoReadError, match="webcam 97"):
+    with pytest.raises(VideoReadError, match="webcam 97") as said:
         open_capture("97")  # no such camera here
+    assert "[Errno" not in str(said.value)  # FFmpeg's reason, not str(error) quoting the device
+
+
+def test_a_network_error_names_the_url_once():
+    """A refused connection (nothing listening; real FFmpeg) is said as FFmpeg's reason
+    after the URL, in the error and in each reconnection line: str() of PyAV's error, which
+    quotes the URL again after an error number, had the URL twice."""
+    from fakes import free_port
+
+    port = free_port()
+    for url in (f"http://127.0.0.1:{port}/clip.mp4", f"rtsp://127.0.0.1:{port}/live"):
+        lines = []
+        capture = open_capture(url, reconnect_tries=1, backoff_s=0.001, log=lines.append)
+        with pytest.raises(VideoReadError) as said:
+            list(capture.frames())
+        assert str(said.value) == (f"{url}: cannot read the stream (Connection refused; "
+                                   "2 attempt(s))")
+        assert lines == [f"{url}: Connection refused; reconnecting in 0.001 s (attempt 1 of 1)"]
 
 
 def test_a_webcam_index_that_is_a_path_is_the_path(tmp_path, monkeypatch):

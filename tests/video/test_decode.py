@@ -406,3 +406,28 @@ def test_a_stray_image_is_not_part_of_the_folders_cache_key(tmp_path):
     assert older.hexdigest() != frames_only
     write_frames(tmp_path / "v", 6, size=SMALL, suffix=".jpg")
     assert source_checksum(folder) != frames_only
+
+
+def test_a_frame_folders_cache_key_lists_the_folder_once_and_keeps_its_value(tmp_path,
+                                                                           monkeypatch):
+    """`source_checksum` of a frame folder lists it once (it listed it twice: for its strays,
+    then for the key), and its value is still the SHA-256 of its frames' names and sizes in
+    name order, the key that feature, box and failure caches were written under."""
+    import hashlib
+    import os
+
+    folder = write_frames(tmp_path / "v", 5, size=SMALL, suffix=".jpg")
+    frames = sorted(folder.iterdir())
+    (folder / "cover.jpg").write_bytes(b"a stray")
+    (folder / "Thumbs.db").write_bytes(b"not an image")
+    expected = hashlib.sha256()
+    for f in frames:
+        expected.update(f"{f.name}\0{f.stat().st_size}\n".encode())
+    listed = []
+    for real in (os.listdir, os.scandir):  # what Path.iterdir and os.scandir list with
+        def listing(p=".", real=real):
+            listed.append(os.fspath(p))
+            return real(p)
+        monkeypatch.setattr(os, real.__name__, listing)
+    assert source_checksum(folder) == expected.hexdigest()
+    assert listed == [str(folder)]

@@ -928,7 +928,9 @@ class MULDE(OutlierMixin, BaseEstimator):
 
         device: where the network is placed and scores (`device_`); "auto" takes this
         machine's GPU if it has one. The `device` parameter (`get_params`, so `clone` and a
-        refit) stays the saved setting, such as "auto", whatever device loads it.
+        refit) stays the saved setting, such as "auto", whatever device loads it; a saved
+        device this machine cannot use (a "cuda" on a CPU-only machine) becomes "auto", with
+        a UserWarning naming the file and the saved device, so that a refit runs here.
 
         Raises ModelFileError naming the file when it is missing, unreadable, a pickle,
         foreign, newer, changed since it was saved (the checksum of its arrays and settings
@@ -961,7 +963,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             params["adam_betas"] = tuple(params.get("adam_betas", (0.5, 0.9)))
             # the saved setting stays the model's parameter (a refit of `clone(model)` goes
             # where the fit went: "auto" finds this machine's GPU), while its own checks below
-            # take the device it is loaded onto, which this machine has (a saved "cuda" need not)
+            # take the device it is loaded onto, which this machine has (a saved "cuda" need
+            # not: one this machine cannot use becomes "auto" once the file is read, below)
             saved_device = params.get("device", "auto")
             params["device"] = device
             # files written before the regulariser became a parameter were trained with the
@@ -1072,6 +1075,13 @@ class MULDE(OutlierMixin, BaseEstimator):
             raise ModelFileError(f"{path}: inconsistent MULDE model file: {err}") from err
         model.device_ = str(resolve_device(device))
         model.network_ = net.to(model.device_).eval()
+        if device_problem(model.device) is not None:  # a GPU this machine lacks: a refit
+            # (clone(model).fit, a grid search) goes where "auto" finds, rather than refused
+            warnings.warn(f"{path}: saved with device={model.device!r}, which this machine "
+                          "cannot use: its device parameter is 'auto' here, so a refit "
+                          "(clone(model).fit) runs on this machine's GPU if it has one, else "
+                          "on its CPU", UserWarning, stacklevel=3)
+            model.device = "auto"
         return model
 
     def summary(self) -> dict[str, Any]:

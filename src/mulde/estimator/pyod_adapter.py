@@ -289,7 +289,8 @@ class PyODMULDE(BaseDetector):
     def load(cls, path: str | Path, device: str = "cpu") -> PyODMULDE:
         """Load a detector written by `save` onto `device` (a GPU-trained one loads on CPU).
 
-        The detector's parameters are the saved ones, the `device` setting included, and its
+        The detector's parameters are the saved ones, the `device` setting included (one this
+        machine cannot use becomes "auto", with a warning, as `MULDE.load` does), and its
         networks are placed on the `device` given (as `MULDE.load`); `decision_scores_`,
         `labels_`, `threshold_` and `contamination` are the saved values, so
         `decision_function`, `predict` and `predict_proba` answer as before saving. Raises

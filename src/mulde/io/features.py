@@ -134,24 +134,27 @@ def numbered_first_row(path: str | Path) -> list[str] | None:
     """The cells of a .csv feature file's first row, stripped, when `read_features` keeps it
     as a sample though it may be a header of numbered columns (so `mulde fit` can say which
     it took): "0" or "0,1", the names pandas gives one or two unnamed columns (a header only
-    above a number written with a point or an exponent, `_is_header`), or 2 or more whole
+    above a number written with a point or an exponent, `_is_header`), 2 or more whole
     numbers counting up by one, such as years ("2019,2020,2021"; a header only above rows of
-    numbers so written alone). None for any other first row, a file with a header, not a
-    .csv, or not readable text."""
+    numbers so written alone), or one column's year ("2019", `_YEAR`) above rows not all
+    years (a one-cell row has no count to read). None for any other first row, a file with a
+    header, not a .csv, or not readable text."""
     path = Path(path)
     if path.suffix.lower() != ".csv" or csv_header(path) is not None:
         return None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            first = next(_filled_rows(fh), (0, []))[1]
+            head = [r for _, r in itertools.islice(_filled_rows(fh), HEADER_LOOKAHEAD + 1)]
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    names = [c.strip() for c in first]
+    names = [c.strip() for c in head[0]] if head else []
     if not names or not all(_is_whole(c) and _is_number(c) for c in names):  # not "²"
         return None
     values = [int(c) for c in names]
     counting = len(values) >= 2 and all(b == a + 1 for a, b in itertools.pairwise(values))
-    return names if counting or names == ["0"] else None
+    year = len(names) == 1 and _YEAR.fullmatch(names[0]) is not None and not all(
+        len(row) == 1 and _YEAR.fullmatch(row[0].strip()) for row in head[1:])
+    return names if counting or year or names == ["0"] else None
 
 
 def row_number_columns(X: np.ndarray) -> list[int]:
@@ -216,6 +219,9 @@ spreadsheet's export)."""
 _COMMA_NUMBER_HINT = ("a number written with a comma (a decimal comma or a thousands "
                       "separator): write plain numbers, with a point for decimals and no "
                       "thousands separators")
+
+_YEAR = re.compile(r"(?:19|20)\d\d")
+"""A cell written as a year from 1900 to 2099: a one-column file's header name it may be."""
 
 HEADER_LOOKAHEAD = 20
 """The rows after the first that `_is_header` reads to tell pandas' names 0 (, 1) of a one-

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -32,11 +32,11 @@ def _remembered_sha256(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(path)
 
 
-def listing_sha256(folder: str | Path, keep: Callable[[Path], bool]) -> str:
-    """Return the hex SHA-256 of the names and sizes of the files in `folder` that `keep`
-    accepts, in name order (a cheap fingerprint of a folder of frames: contents not read)."""
+def listing_sha256(files: Iterable[Path]) -> str:
+    """Return the hex SHA-256 of the names and sizes of `files`, the files of one folder, in
+    name order (a cheap fingerprint of a folder of frames: contents not read). Raises OSError
+    when a file cannot be stat'ed."""
     h = hashlib.sha256()
-    for f in sorted(Path(folder).iterdir()):
-        if f.is_file() and keep(f):
-            h.update(f"{f.name}\0{f.stat().st_size}\n".encode())
+    for f in sorted(files):
+        h.update(f"{f.name}\0{f.stat().st_size}\n".encode())
     return h.hexdigest()

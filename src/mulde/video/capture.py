@@ -208,7 +208,8 @@ def open_capture(source: str, *, realtime: bool = False, fps: float | None = Non
         try:
             container = av.open(device, format=fmt, timeout=timeout_s)
         except (av.FFmpegError, OSError) as err:
-            raise VideoReadError(f"webcam {source} ({device}): cannot open it ({err})") from err
+            raise VideoReadError(f"webcam {source} ({device}): cannot open it "
+                                 f"({decode.ffmpeg_reason(err)})") from err
         stream = container.streams.video[0] if container.streams.video else None
         if stream is None:
             container.close()
@@ -320,10 +321,10 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
         except (av.FFmpegError, OSError) as err:
             if not received and _index_out_of_reach(url, err):
                 raise VideoReadError(
-                    f"{url}: cannot read the stream ({err.strerror or err}, before its first "
-                    "frame; not tried again, as a recording fails alike each time): "
+                    f"{url}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
+                    "first frame; not tried again, as a recording fails alike each time): "
                     f"{FASTSTART_HINT}") from err
-            reason = str(err)
+            reason = decode.ffmpeg_reason(err)  # the URL is said before it, once
         if received and failed == 0:
             yield GAP  # what follows, if anything, is not the next frame of what came before
         if failed >= tries:

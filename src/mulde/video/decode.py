@@ -163,7 +163,7 @@ def list_frame_files(folder: str | os.PathLike[str],
         raise VideoReadError(
             f"{folder}: no image files (suffixes {', '.join(sorted(IMAGE_SUFFIXES))}){hint}"
         )
-    strays = _strays(files)
+    strays = stray_files(files)
     if strays:
         left = set(strays)
         files = [p for p in files if p not in left]
@@ -180,7 +180,7 @@ def stray_images(folder: str | os.PathLike[str]) -> list[Path]:
     (names without a number among numbered frames), in name order; [] when it has none, or
     when `folder` cannot be listed. Nothing is warned."""
     try:
-        return _strays(_image_files(Path(folder)))
+        return stray_files(_image_files(Path(folder)))
     except VideoReadError:
         return []
 
@@ -198,9 +198,10 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
-def _strays(files: list[Path]) -> list[Path]:
-    """The `files` whose name holds no digit, when all the others are numbered frames of
-    one prefix and outnumber them; [] otherwise (module docstring, "Stray images")."""
+def stray_files(files: list[Path]) -> list[Path]:
+    """The `files` (the image files of one folder) whose name holds no digit, when all the
+    others are numbered frames of one prefix and outnumber them; [] otherwise (module
+    docstring, "Stray images")."""
     unnumbered = [p for p in files if not _DIGITS.search(p.stem)]
     numbered = [m for p in files if (m := _NUMBERED.match(p.stem))]
     if (not unnumbered or len(numbered) <= len(unnumbered)
@@ -518,11 +519,18 @@ REENCODE_OR_REMOVE = "re-encode it (ffmpeg -i IN OUT.mp4) or remove it"
 """What to do about a video file that does not decode, in `VideoReadError` messages."""
 
 
+def ffmpeg_reason(error: BaseException) -> str:
+    """The reason of a PyAV (FFmpeg) or OS error for a message that names its source itself:
+    its `strerror`, without the error number (the "[Errno 1094995529]" of str(error), a code
+    that says nothing to a user) or the path or URL that str(error) quotes; str(error) for an
+    error without one."""
+    return getattr(error, "strerror", None) or str(error)
+
+
 def _unreadable(path: Path, error: av.FFmpegError, decoded: int = 0) -> VideoReadError:
     """The `VideoReadError` of a PyAV error: what failed, what to do about a damaged file, and
-    FFmpeg's reason last, without its error number (the "[Errno 1094995529]" of str(error),
-    a code that says nothing to a user) or the path again."""
-    reason = error.strerror or str(error)
+    FFmpeg's reason last (`ffmpeg_reason`: the path is said once)."""
+    reason = ffmpeg_reason(error)
     if decoded:
         return VideoReadError(f"{path}: corrupt video, decoding failed after {decoded} frames; "
                               f"{REENCODE_OR_REMOVE} ({reason})")

@@ -58,9 +58,11 @@ def source_checksum(path: str | Path) -> str:
     cover.jpg among numbered frames, so a folder cached while such an image was read as its
     last frame, before strays were left out, gets another key and is extracted again). A
     file's is read once while its size and modification time stay the same
-    (`mulde.io.hashing.file_sha256`): a run asks for it several times per video."""
+    (`mulde.io.hashing.file_sha256`): a run asks for it several times per video. A folder
+    is listed once. Raises OSError for a source that cannot be read or listed."""
     path = Path(path)
     if path.is_dir():
-        strays = {stray.name for stray in decode.stray_images(path)}
-        return listing_sha256(path, lambda f: decode.is_image_file(f) and f.name not in strays)
+        images = [f for f in path.iterdir() if f.is_file() and decode.is_image_file(f)]
+        strays = set(decode.stray_files(images))
+        return listing_sha256(f for f in images if f not in strays)
     return file_sha256(path)
