@@ -5,7 +5,7 @@ import re
 import shutil
 import subprocess
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -292,6 +292,25 @@ def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tm
                            detector="gmm", progress=False)
     assert metrics["config"]["ignored_files"] == []
     assert not [w for w in metrics["warnings"] if w.startswith("ignored")]
+
+
+def test_strays_the_loader_said_are_not_said_again_by_each_run(dataset_root):
+    """A cover image in a frame folder is said by the folder loader (its ignored line); a run
+    of the dataset, loaded before it (a Python session), does not name it again in its
+    decoding's warning, run after run; a dataset whose loader lists no strays gets that
+    warning once in each run."""
+    cover = dataset_root / "test" / "a" / "cover.png"
+    cover.write_bytes((dataset_root / "test" / "a" / "000.png").read_bytes())
+    with pytest.warns(UserWarning, match="ignored 1 image without a frame number"):
+        ds = load_dataset("folder", dataset_root)
+    assert ds.ignored == (cover,)
+    for dataset, said in ((ds, []), (replace(ds, ignored=()), [str(cover.parent)])):
+        for _ in range(2):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                extract_features(dataset, SpeedExtractor(), None, progress=False)
+            assert [str(w.message).split(": ")[0] for w in caught
+                    if "cover.png" in str(w.message)] == said
 
 
 def test_videos_left_out_of_a_partial_dataset_are_recorded_with_the_run(dataset_root,

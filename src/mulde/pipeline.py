@@ -47,6 +47,7 @@ from mulde.video.decode import (
     other_rate,
     probe,
     stated_rate,
+    strays_said,
 )
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
@@ -105,6 +106,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     too: the error of its first probe or decode is given again by every later one
     (`mulde.video.unreadable`, over the whole `run_pipeline` or `train_pipeline` and a
     command's loader), also to the Ray engine, which then does not send it to a worker.
+    The stray images of frame folders that the loader said (`Dataset.ignored`) are not named
+    again by decoding in the run (`mulde.video.decode.strays_said`).
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed. An extractor
     that `needs_scene` (the static stream) first learns the scene background from the training
     videos (saved beside the cache entries; every shard computes the same file); on a dataset
@@ -120,6 +123,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     """
     if ray is not None and cache is None:
         raise ValueError("the ray engine writes through the feature cache: give a cache")
+    strays_said(dataset.ignored)  # said by the loader, maybe before this run began
     if cache is not None:
         ensure_writable(cache.root)
         sweep_stale_temp(cache.root)

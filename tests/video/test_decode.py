@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from mulde.video import unreadable
 from mulde.video.decode import (
     DEFAULT_FOLDER_FPS,
     FrameTimelineWarning,
@@ -26,6 +27,7 @@ from mulde.video.decode import (
     probe,
     stated_rate,
     stray_images,
+    strays_said,
 )
 from mulde.video.source import Video, VideoReadError, source_checksum
 
@@ -270,6 +272,28 @@ def test_an_unnumbered_image_among_numbered_frames_is_left_out_and_named(tmp_pat
         warnings.simplefilter("error")
         assert len(list_frame_files(folder, left_out)) == 12
     assert left_out == [folder / "cover.jpg"]
+
+
+def test_each_run_of_a_long_lived_process_names_the_strays_once(tmp_path):
+    """Said once a run, not once a process: a second run (a Python session calling
+    run_pipeline again) names them again; strays a loader said (`strays_said`: a dataset's
+    `ignored`) are not named by decoding in that run, unless one was added since."""
+    names = [f"{i}.jpg" for i in range(1, 13)]
+    folder = write_frames(tmp_path / "v", 13, size=SMALL, names=[*names, "cover.jpg"])
+    for _ in range(2):
+        with unreadable.remembered(), warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            probe(folder)
+            list(iter_frames(folder))
+        assert [str(w.message).split(": ")[0] for w in said] == [str(folder)]
+    with unreadable.remembered(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        strays_said([folder / "cover.jpg", tmp_path / "notes.txt"])
+        probe(folder)
+    (folder / "thumbnail.png").write_bytes((folder / "1.jpg").read_bytes())
+    with unreadable.remembered(), pytest.warns(StrayImagesWarning, match="cover.*thumbnail"):
+        strays_said([folder / "cover.jpg"])
+        probe(folder)
 
 
 def test_an_unnumbered_image_leaves_the_gap_check_on(tmp_path):

@@ -150,9 +150,9 @@ def list_frame_files(folder: str | os.PathLike[str],
     Stray images (images whose name has no number among numbered frames: the module
     docstring) are not frames: they are appended to `left_out` when it is given (the caller
     then says so), else named in a `StrayImagesWarning`, once per folder and set of strays
-    in a process (a run lists a folder several times). Raises `VideoReadError` for a
-    missing folder, a folder without image files, or a gap in numbered frame names (see the
-    module docstring).
+    in a run (a run lists a folder several times; `mulde.video.unreadable.first_said`).
+    Raises `VideoReadError` for a missing folder, a folder without image files, or a gap in
+    numbered frame names (see the module docstring).
     """
     folder = Path(folder)
     files = _image_files(folder)
@@ -185,6 +185,18 @@ def stray_images(folder: str | os.PathLike[str]) -> list[Path]:
         return []
 
 
+def strays_said(paths: Iterable[Path]) -> None:
+    """Count the stray images among `paths` as said in this run (a dataset's `ignored`,
+    which its loader said: `mulde.datasets.common.list_videos`), so that decoding their
+    folders does not name them again; a folder's strays count only when `paths` holds them
+    all (one added since is said with the others). Nothing is warned."""
+    paths = set(paths)
+    for folder in {p.parent for p in paths}:
+        strays = stray_images(folder)
+        if strays and paths.issuperset(strays):
+            _say_strays(folder, strays, warn=False)
+
+
 def _image_files(folder: Path) -> list[Path]:
     """The image files of `folder` (`is_image_file`), in natural name order."""
     if not folder.is_dir():
@@ -210,17 +222,13 @@ def _strays(files: list[Path]) -> list[Path]:
     return unnumbered
 
 
-_STRAYS_SAID: set[tuple[str, tuple[str, ...]]] = set()
-"""(folder, its stray images' names) already said in this process (`list_frame_files`)."""
-
-
 def _say_strays(folder: Path, strays: list[Path], warn: bool) -> None:
     """Warn (`StrayImagesWarning`, when `warn`) about the `strays` of `folder` unless this
-    process said them already; either way they count as said from now on."""
-    key = (str(folder.resolve()), tuple(p.name for p in strays))
-    if key in _STRAYS_SAID:
+    run said them already (`mulde.video.unreadable.first_said`); either way they count as
+    said in the run from now on."""
+    if not unreadable.first_said(("strays", str(folder.resolve()),
+                                  tuple(p.name for p in strays))):
         return
-    _STRAYS_SAID.add(key)
     if warn:
         named = ", ".join(p.name for p in strays[:5]) + (
             f" and {len(strays) - 5} more" if len(strays) > 5 else "")
