@@ -427,9 +427,8 @@ def test_a_truncated_video_is_skipped_in_one_line_without_a_note_of_its_cut_fram
         dataset_root, tmp_path, capsys):
     """A training and a test file cut inside a frame's data: the run skips each (its frame
     labels index the whole video) in one line that says how far it decodes and that the cut
-    frame was dropped; the decoder's note of that frame, which read as if the video were
-    used, is not said beside it (`mulde watch`, which scores the frames before the cut, says
-    both). A readable video's timeline notes are still said."""
+    frame was dropped; no timeline note, which read as if the video were used, is said
+    beside it. A readable video's timeline notes are still said."""
     from fakes import write_cut_video, write_timed_video
 
     from mulde.video.decode import FrameTimelineWarning

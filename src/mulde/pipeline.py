@@ -265,9 +265,9 @@ def _said_unless_skipped(notes: list[Warning]) -> None:
     """Say the held timeline notes (`FrameTimelineWarning`) of the videos this run can read,
     and leave unsaid those of a video it found unreadable (`mulde.video.unreadable`), which
     it skips, naming it in one line whose error says what matters (a truncated file's
-    decodable frames and its dropped cut frame: a note of that frame beside the skip read
-    as if the video were used; `mulde watch`, which scores the frames before the cut, says
-    both)."""
+    decodable frames and its dropped cut frame: a note of the video's timeline beside the
+    skip read as if the video were used; `mulde watch`, which scores the frames before the
+    cut, says them)."""
     for note in notes:
         path = getattr(note, "path", None)
         if path is None or unreadable.known(Path(path)) is None:

@@ -20,7 +20,8 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
   a new segment right after the previous frame. A frame decoded from the cut last packet
   of a truncated file (`decoded_frames`) is dropped too: decoders fill it with garbage.
   Each of these emits one `FrameTimelineWarning` per video naming the file, the count and
-  the first frame number.
+  the first frame number; the cut frame of a file refused as truncated (above) is named in
+  that error instead.
   Frames without a timestamp follow the previous one.
 - Display rotation: a rotation of the stream's display matrix (phone videos stored
   landscape with a 90-degree display rotation; PyAV's `VideoFrame.rotation`, the
@@ -477,12 +478,15 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
         raise _unreadable(path, error, decoded) from error
     if decoded == 0:
         raise VideoReadError(f"{path}: video has no frames")
-    _warn_timeline(path, events, rate)
+    # a truncated file's dropped cut frame is said by its error alone (below), not again in
+    # the timeline warning (`mulde watch` said both); a run that skips the file leaves the
+    # rest of that warning unsaid (`mulde.pipeline.extract_features`)
+    cut_said = expected is not None and number < expected and "damaged" in events
+    _warn_timeline(path, {kind: entry for kind, entry in events.items()
+                          if not (cut_said and kind == "damaged")}, rate)
     if expected is not None and number != expected:
-        # said whole here, the dropped cut frame included: a run that skips the file leaves
-        # the timeline warning unsaid (`mulde.pipeline.extract_features`)
         cut = (("; the next" if number else "; the last") + " cut off mid-frame, dropped"
-               if "damaged" in events else "")
+               if cut_said else "")
         whole = f"none after frame {number - 1}" if number else "none whole"
         raise VideoReadError(
             f"{path}: truncated or corrupt video, decoded {number} of the {expected} frames "
