@@ -923,7 +923,9 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     """The pipeline counts each stream's calibrated test frames below 0 over every test video
     and hands them, with the training frames the calibration saw, to the shared rule; the
     frames of an empty scene (only the whole-frame object: 100 such frames of the learned
-    scene made every stream of a newcomer's run warn) are counted apart."""
+    scene made every stream of a newcomer's run warn) are counted apart, among the test
+    frames and among the training frames of the rate expected (39 training frames, 5 of
+    them an empty scene: about 1 in 35, not 1 in 40)."""
     from types import SimpleNamespace
 
     from mulde.pipeline import warn_test_frames_below_calibration
@@ -947,13 +949,16 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     people = {name: VideoFeatures.of({s: objects([person] * len(v.fused))
                                       for s in (Stream.VELOCITY, Stream.STATIC)})
               for name, v in scores.items()}
+    train = {name: VideoFeatures.of({s: objects([whole] * empty + [person] * (n - empty))
+                                     for s in (Stream.VELOCITY, Stream.STATIC)})
+             for name, n, empty in (("t0", 20, 5), ("t1", 19, 0))}
     with pytest.warns(CalibrationWarning, match=r"^stream velocity: 60% of the 5 test frames "
-                      r"score .*expected about 1 in 40\)"):
-        assert warn_test_frames_below_calibration(ensemble, scores, people) == [
+                      r"score .*expected about 1 in 35\)"):
+        assert warn_test_frames_below_calibration(ensemble, scores, people, train) == [
             "velocity (60% of 5 frames)"]
     # a's first two frames are the empty scene: of the 3 frames with objects one is below 0
     empty = dict(people, a=VideoFeatures.of({s: objects([whole, whole, person])
                                              for s in (Stream.VELOCITY, Stream.STATIC)}))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert warn_test_frames_below_calibration(ensemble, scores, empty) == []
+        assert warn_test_frames_below_calibration(ensemble, scores, empty, train) == []

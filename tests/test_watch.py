@@ -819,7 +819,7 @@ def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
 
 def _calibrated_watcher(scorer, parts, out):
     """A watch of len(parts) frames by `scorer`, whose ensemble has two streams of 40
-    training rows of 8 features, 4 calibration folds and 50 training frames."""
+    training rows of 8 features, 4 calibration folds and 50 training frames with objects."""
     from types import SimpleNamespace
 
     fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=40)
@@ -827,7 +827,8 @@ def _calibrated_watcher(scorer, parts, out):
                                       calibration_folds=4)
     frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
     return Watcher(scorer, Capture("clip", "file", 10.0, lambda: iter(frames)), out,
-                   WatchOptions(threshold=1.0), sorted(parts[0]), training_frames=50)
+                   WatchOptions(threshold=1.0), sorted(parts[0]),
+                   training_frames={"velocity": 50, "static": 50})
 
 
 def test_a_stream_below_its_calibration_is_warned_and_noted(tmp_path):

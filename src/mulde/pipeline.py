@@ -57,6 +57,7 @@ from mulde.video.features.objects import (
     SceneBackgroundWarning,
     downscaled_size,
 )
+from mulde.video.features.records import frames_with_objects
 from mulde.video.features.streams import frame_size_rule
 from mulde.video.source import Video, VideoReadError
 
@@ -584,12 +585,14 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
 
 def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
                                        video_scores: Mapping[str, VideoScores],
-                                       features: Mapping[str, VideoFeatures]) -> list[str]:
+                                       features: Mapping[str, VideoFeatures],
+                                       train: Mapping[str, VideoFeatures]) -> list[str]:
     """Warn (`mulde.vad.fusion.warn_below_calibration`; the run goes on) for each stream most
     of whose test frames with objects calibrate below 0; the frames without an object of
     their own there (`VideoFeatures.objectless_frames` of the test videos' `features`: an
-    empty scene, which scores low by design) are counted apart. Returns '<stream> (<share>
-    of <frames> frames)' per flagged stream; [] when none is."""
+    empty scene, which scores low by design) are counted apart, and so are those of the
+    training videos' features `train` in the rate expected (`frames_with_objects`). Returns
+    '<stream> (<share> of <frames> frames)' per flagged stream; [] when none is."""
     counts = {stream.value: [0, 0, 0] for stream in ensemble.fits_}
     for name, scores in video_scores.items():
         holes = features[name].objectless_frames()
@@ -601,9 +604,7 @@ def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
             count[0] += int(np.count_nonzero(values[~hole] < 0))
             count[1] += int(np.count_nonzero(~hole))
             count[2] += int(np.count_nonzero(hole))
-    # every stream's calibration saw the same training frames
-    fit = next(iter(ensemble.fits_.values()))
-    return warn_below_calibration(ensemble, counts, sum(len(t) for t in fit.train_frames),
+    return warn_below_calibration(ensemble, counts, frames_with_objects(train.values()),
                                   "test frames")
 
 
@@ -765,7 +766,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                                                  calibration_folds, fit_jobs, pca, sidak,
                                                  fit_cache_folder(cache), fit_note)
         warn_test_frames_below_calibration(ensemble, video_scores,
-                                           extraction.features.get("test", {}))
+                                           extraction.features.get("test", {}),
+                                           extraction.features.get("train", {}))
         model = build_model(extraction, ensemble, dataset, model_fps, threshold_rule,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)
