@@ -456,7 +456,7 @@ def test_an_extra_video_of_a_folder_says_how_to_make_it_a_test_video(tmp_path, c
             "--root", str(root), "--smoothing-sigma", "0", "--metrics-only"]
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == (
-        f"mulde: error: {scores}: 1 video is not a test video of folder: vidC (its 2 test "
+        f"mulde: error: {scores}: 1 video is not a test video of {root}: vidC (its 2 test "
         f"videos: vidA, vidB); {root} has no test/ folder, so the test videos are those "
         "labels.csv names, and it names only videos with an anomalous range: for all-normal "
         f"test videos too, put every test video in {root / 'test'} (video files or frame "
@@ -476,6 +476,27 @@ def test_an_extra_video_of_a_folder_says_how_to_make_it_a_test_video(tmp_path, c
     assert m["n_videos"] == 3 and m["n_anomalous_frames"] == 3 and m["micro_auc"] == 1.0
     assert main(argv[:4] + argv[8:]) == 0  # without --dataset: the CSV's labels, the same
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["micro_auc"] == 1.0
+
+
+def test_a_folder_dataset_is_named_by_the_root_given_not_the_word_folder(tmp_path, capsys):
+    """`--dataset folder`: the messages name the folder given as --root ("1 of the 2 test
+    videos of folder" said nothing of which)."""
+    root = tmp_path / "lobby"
+    (root / "test").mkdir(parents=True)
+    (root / "labels.csv").write_text("video,start,end\nvidA,1,2\n")
+    for name in ("vidA", "vidB"):
+        (root / "test" / f"{name}.mp4").write_bytes(b"")  # names only: evaluate decodes none
+    scores = _csv(tmp_path / "s.csv", {"vidA": [0.1, 0.9, 0.8, 0.2]}, {"vidA": [0, 1, 1, 0]})
+    argv = ["evaluate", str(scores), "--out", str(tmp_path / "r"), "--dataset", "folder",
+            "--root", str(root), "--smoothing-sigma", "0", "--metrics-only"]
+    assert main(argv) == 2
+    assert f"no scores for 1 of the 2 test videos of {root}: vidB" in capsys.readouterr().err
+    assert main([*argv, "--partial"]) == 0
+    out, err = capsys.readouterr()
+    assert (f"note: partial evaluation (--partial): 1 of the 2 test videos of {root} evaluated "
+            "(1 without scores, first vidB): the numbers are not over all of them\n") in out
+    assert (f"{scores}: its label column is ignored; the labels are the {root} ground truth's "
+            "(--dataset)") in err
 
 
 def test_option_combinations_that_cannot_work_are_one_line_errors(tmp_path, gt, capsys):

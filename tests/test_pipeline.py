@@ -5,7 +5,7 @@ import re
 import shutil
 import subprocess
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +294,25 @@ def test_stray_files_are_recorded_in_the_metrics_and_the_report(dataset_root, tm
     assert not [w for w in metrics["warnings"] if w.startswith("ignored")]
 
 
+def test_strays_the_loader_said_are_not_said_again_by_each_run(dataset_root):
+    """A cover image in a frame folder is said by the folder loader (its ignored line); a run
+    of the dataset, loaded before it (a Python session), does not name it again in its
+    decoding's warning, run after run; a dataset whose loader lists no strays gets that
+    warning once in each run."""
+    cover = dataset_root / "test" / "a" / "cover.png"
+    cover.write_bytes((dataset_root / "test" / "a" / "000.png").read_bytes())
+    with pytest.warns(UserWarning, match="ignored 1 image without a frame number"):
+        ds = load_dataset("folder", dataset_root)
+    assert ds.ignored == (cover,)
+    for dataset, said in ((ds, []), (replace(ds, ignored=()), [str(cover.parent)])):
+        for _ in range(2):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                extract_features(dataset, SpeedExtractor(), None, progress=False)
+            assert [str(w.message).split(": ")[0] for w in caught
+                    if "cover.png" in str(w.message)] == said
+
+
 def test_videos_left_out_of_a_partial_dataset_are_recorded_with_the_run(dataset_root,
                                                                         tmp_path):
     """A loader's missing videos (`Dataset.left_out`: a partial copy of a benchmark) are kept
@@ -408,9 +427,8 @@ def test_a_truncated_video_is_skipped_in_one_line_without_a_note_of_its_cut_fram
         dataset_root, tmp_path, capsys):
     """A training and a test file cut inside a frame's data: the run skips each (its frame
     labels index the whole video) in one line that says how far it decodes and that the cut
-    frame was dropped; the decoder's note of that frame, which read as if the video were
-    used, is not said beside it (`mulde watch`, which scores the frames before the cut, says
-    both). A readable video's timeline notes are still said."""
+    frame was dropped; no timeline note, which read as if the video were used, is said
+    beside it. A readable video's timeline notes are still said."""
     from fakes import write_cut_video, write_timed_video
 
     from mulde.video.decode import FrameTimelineWarning
@@ -905,7 +923,9 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     """The pipeline counts each stream's calibrated test frames below 0 over every test video
     and hands them, with the training frames the calibration saw, to the shared rule; the
     frames of an empty scene (only the whole-frame object: 100 such frames of the learned
-    scene made every stream of a newcomer's run warn) are counted apart."""
+    scene made every stream of a newcomer's run warn) are counted apart, among the test
+    frames and among the training frames of the rate expected (39 training frames, 5 of
+    them an empty scene: about 1 in 35, not 1 in 40)."""
     from types import SimpleNamespace
 
     from mulde.pipeline import warn_test_frames_below_calibration
@@ -929,13 +949,16 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     people = {name: VideoFeatures.of({s: objects([person] * len(v.fused))
                                       for s in (Stream.VELOCITY, Stream.STATIC)})
               for name, v in scores.items()}
+    train = {name: VideoFeatures.of({s: objects([whole] * empty + [person] * (n - empty))
+                                     for s in (Stream.VELOCITY, Stream.STATIC)})
+             for name, n, empty in (("t0", 20, 5), ("t1", 19, 0))}
     with pytest.warns(CalibrationWarning, match=r"^stream velocity: 60% of the 5 test frames "
-                      r"score .*expected about 1 in 40\)"):
-        assert warn_test_frames_below_calibration(ensemble, scores, people) == [
+                      r"score .*expected about 1 in 35\)"):
+        assert warn_test_frames_below_calibration(ensemble, scores, people, train) == [
             "velocity (60% of 5 frames)"]
     # a's first two frames are the empty scene: of the 3 frames with objects one is below 0
     empty = dict(people, a=VideoFeatures.of({s: objects([whole, whole, person])
                                              for s in (Stream.VELOCITY, Stream.STATIC)}))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert warn_test_frames_below_calibration(ensemble, scores, empty) == []
+        assert warn_test_frames_below_calibration(ensemble, scores, empty, train) == []

@@ -872,6 +872,12 @@ def _evaluate_title(args: argparse.Namespace) -> str:
     return f"Evaluation of {name}{on}"
 
 
+def _dataset_named(dataset: str, root: str | Path) -> str:
+    """A dataset as `mulde evaluate`'s messages name it: a benchmark by its name (--dataset),
+    a user's folder by the path given as --root, not by the word "folder"."""
+    return str(root) if dataset == "folder" else dataset
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationError
 
@@ -913,7 +919,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     if args.dataset:
         if any(y is not None for y in (scored.labels or {}).values()):
             warned.append(f"{args.scores}: its label column is ignored; the labels are the "
-                          f"{args.dataset} ground truth's (--dataset)")
+                          f"{_dataset_named(args.dataset, args.root)} ground truth's "
+                          "(--dataset)")
         from mulde.datasets import load_ground_truth
 
         truth = load_ground_truth(args.dataset, args.root)
@@ -925,7 +932,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
             left = config["videos_without_scores"]
             notes.append(partial_note(
                 len(per_video), len(truth.videos), f"{len(left)} without scores, first "
-                f"{left[0]}", truth.dataset, benchmark=args.dataset != "folder",
+                f"{left[0]}", _dataset_named(truth.dataset, truth.root),
+                benchmark=args.dataset != "folder",
                 how=" (--partial)"))
         if scored.array is not None:  # split in the ground truth's order: say which
             order = list(per_video)
@@ -1005,12 +1013,13 @@ def _evaluate_into(args: argparse.Namespace) -> int:
 def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
     """The scores of the dataset's test videos, in its test order (errors name the videos)."""
     names = list(truth.videos)
+    dataset = _dataset_named(truth.dataset, truth.root)
     if scored.array is not None:
         ranges_only = [n for n, v in truth.videos.items() if v.n_frames is None]
         if ranges_only:
             raise UsageError(
                 f"{scored.path}: one array of all frames needs every test video's frame count, "
-                f"but the {truth.dataset} ground truth states ranges only for "
+                f"but the {dataset} ground truth states ranges only for "
                 f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); give one score "
                 "file per video (format folder, npz or csv)")
         counts = {n: int(v.n_frames) for n, v in truth.videos.items()}
@@ -1029,14 +1038,14 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
             fix += (f", or drop --dataset and --root to take the labels from {scored.path}'s "
                     "label column")
         raise UsageError(
-            f"{scored.path}: {_count(len(unknown), 'video')} {are} of {truth.dataset}: "
+            f"{scored.path}: {_count(len(unknown), 'video')} {are} of {dataset}: "
             f"{', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''} (its "
             f"{_count(len(names), 'test video')}: {listing}){fix}")
     missing = [n for n in names if n not in scored.videos]
     if missing and not partial:
         raise UsageError(
             f"{scored.path}: no scores for {len(missing)} of the "
-            f"{_count(len(names), 'test video')} of {truth.dataset}: "
+            f"{_count(len(names), 'test video')} of {dataset}: "
             f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
             " (score every test video, or pass --partial to evaluate the scored ones)")
     return {n: scored.videos[n] for n in names if n in scored.videos}

@@ -47,6 +47,7 @@ from mulde.video.decode import (
     other_rate,
     probe,
     stated_rate,
+    strays_said,
 )
 from mulde.video.distributed import RayOptions
 from mulde.video.features import Extractor, Stream, VideoFeatures
@@ -56,6 +57,7 @@ from mulde.video.features.objects import (
     SceneBackgroundWarning,
     downscaled_size,
 )
+from mulde.video.features.records import frames_with_objects
 from mulde.video.features.streams import frame_size_rule
 from mulde.video.source import Video, VideoReadError
 
@@ -105,6 +107,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     too: the error of its first probe or decode is given again by every later one
     (`mulde.video.unreadable`, over the whole `run_pipeline` or `train_pipeline` and a
     command's loader), also to the Ray engine, which then does not send it to a worker.
+    The stray images of frame folders that the loader said (`Dataset.ignored`) are not named
+    again by decoding in the run (`mulde.video.decode.strays_said`).
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed. An extractor
     that `needs_scene` (the static stream) first learns the scene background from the training
     videos (saved beside the cache entries; every shard computes the same file); on a dataset
@@ -120,6 +124,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     """
     if ray is not None and cache is None:
         raise ValueError("the ray engine writes through the feature cache: give a cache")
+    strays_said(dataset.ignored)  # said by the loader, maybe before this run began
     if cache is not None:
         ensure_writable(cache.root)
         sweep_stale_temp(cache.root)
@@ -261,9 +266,9 @@ def _said_unless_skipped(notes: list[Warning]) -> None:
     """Say the held timeline notes (`FrameTimelineWarning`) of the videos this run can read,
     and leave unsaid those of a video it found unreadable (`mulde.video.unreadable`), which
     it skips, naming it in one line whose error says what matters (a truncated file's
-    decodable frames and its dropped cut frame: a note of that frame beside the skip read
-    as if the video were used; `mulde watch`, which scores the frames before the cut, says
-    both)."""
+    decodable frames and its dropped cut frame: a note of the video's timeline beside the
+    skip read as if the video were used; `mulde watch`, which scores the frames before the
+    cut, says them)."""
     for note in notes:
         path = getattr(note, "path", None)
         if path is None or unreadable.known(Path(path)) is None:
@@ -580,12 +585,14 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
 
 def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
                                        video_scores: Mapping[str, VideoScores],
-                                       features: Mapping[str, VideoFeatures]) -> list[str]:
+                                       features: Mapping[str, VideoFeatures],
+                                       train: Mapping[str, VideoFeatures]) -> list[str]:
     """Warn (`mulde.vad.fusion.warn_below_calibration`; the run goes on) for each stream most
     of whose test frames with objects calibrate below 0; the frames without an object of
     their own there (`VideoFeatures.objectless_frames` of the test videos' `features`: an
-    empty scene, which scores low by design) are counted apart. Returns '<stream> (<share>
-    of <frames> frames)' per flagged stream; [] when none is."""
+    empty scene, which scores low by design) are counted apart, and so are those of the
+    training videos' features `train` in the rate expected (`frames_with_objects`). Returns
+    '<stream> (<share> of <frames> frames)' per flagged stream; [] when none is."""
     counts = {stream.value: [0, 0, 0] for stream in ensemble.fits_}
     for name, scores in video_scores.items():
         holes = features[name].objectless_frames()
@@ -597,9 +604,7 @@ def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
             count[0] += int(np.count_nonzero(values[~hole] < 0))
             count[1] += int(np.count_nonzero(~hole))
             count[2] += int(np.count_nonzero(hole))
-    # every stream's calibration saw the same training frames
-    fit = next(iter(ensemble.fits_.values()))
-    return warn_below_calibration(ensemble, counts, sum(len(t) for t in fit.train_frames),
+    return warn_below_calibration(ensemble, counts, frames_with_objects(train.values()),
                                   "test frames")
 
 
@@ -761,7 +766,8 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                                                  calibration_folds, fit_jobs, pca, sidak,
                                                  fit_cache_folder(cache), fit_note)
         warn_test_frames_below_calibration(ensemble, video_scores,
-                                           extraction.features.get("test", {}))
+                                           extraction.features.get("test", {}),
+                                           extraction.features.get("train", {}))
         model = build_model(extraction, ensemble, dataset, model_fps, threshold_rule,
                             threshold_target)
     model.save(out_dir / MODEL_DIR)

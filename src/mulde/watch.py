@@ -56,7 +56,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -302,13 +302,15 @@ class Watcher:
     """The watch loop over one capture (see the module docstring); `run()` returns the
     summary written to watch.json. `max_height`: the model's `downscale` of the frames
     (None: none), to put the boxes of snapshots and events.json in source pixels.
-    `training_frames`: how many training frame scores the model's calibration saw; given, a
-    stream most of whose watched frames calibrate below 0 is warned of at the end and noted
-    in watch.json (`mulde.vad.fusion.warn_below_calibration`)."""
+    `training_frames`: per stream, how many of the training frames the model's calibration
+    saw hold objects of their own in it; given, a stream most of whose watched frames with
+    objects calibrate below 0 is warned of at the end and noted in watch.json
+    (`mulde.vad.fusion.warn_below_calibration`)."""
 
     def __init__(self, scorer: LiveScorer, capture: Capture, out: str | Path,
                  options: WatchOptions, streams: list[str],
-                 max_height: int | None = None, training_frames: int | None = None) -> None:
+                 max_height: int | None = None,
+                 training_frames: Mapping[str, int] | None = None) -> None:
         self.scorer, self.capture, self.options = scorer, capture, options
         self.out = ensure_writable(Path(out))
         self.streams = streams
@@ -700,9 +702,12 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     if patience is None:
         patience = model.threshold.patience if model.threshold is not None else 1
     options = WatchOptions(value, patience, pre_s, post_s, status=status)
+    # a model saved before it recorded them: all its training frames, each stream alike
+    training_frames = getattr(model, "training", {}).get("frames_with_objects") or (
+        {s.value: sum(len(t) for t in model.train_scores) for s in model.streams}
+        if model.train_scores else None)
     watcher = Watcher(scorer, capture, out, options, [s.value for s in model.streams],
-                      getattr(extractor, "max_height", None),
-                      sum(len(s) for s in model.train_scores) or None)
+                      getattr(extractor, "max_height", None), training_frames)
     watcher.definition = definition
     if watcher.replaced:
         n = watcher.replaced

@@ -69,6 +69,8 @@ def test_round_trip_scores_identically(data, detector, tmp_path):
     assert (loaded.fps, loaded.smoothing_sigma) == (10.0, 1.0)
     assert loaded.extractor == model.extractor
     assert loaded.training["videos"] == 4 and loaded.training["frames"] == 120
+    # what mulde watch's calibration warning counts: every frame here holds objects
+    assert loaded.training["frames_with_objects"] == {"geometry": 120, "velocity": 120}
     info = loaded.describe()  # what `mulde info` prints
     assert info["streams"]["velocity"]["model"]["kind"] == detector
     assert info["streams"]["velocity"]["train_objects"] == 240

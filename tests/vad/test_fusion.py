@@ -211,6 +211,9 @@ def test_sidak_objects_by_hand_and_their_frame_maximum_is_the_frame_score():
         sidak_objects([1.0], [0], 1, [])
 
 
+ONE_IN_100 = {"frame": 99, "velocity": 99}  # training frames with objects, per stream
+
+
 def _fitted(folds=4, components=None, rows=210):
     """A stand-in for a fitted `StreamEnsemble`: what `warn_below_calibration` reads."""
     from types import SimpleNamespace
@@ -226,7 +229,8 @@ def test_below_calibration_flags_a_stream_most_of_whose_frames_fall_below_zero()
 
     with pytest.warns(CalibrationWarning) as caught:
         flagged = warn_below_calibration(_fitted(3, components=128),
-                                         {"frame": (6, 10, 0), "velocity": (1, 10, 0)}, 210)
+                                         {"frame": (6, 10, 0), "velocity": (1, 10, 0)},
+                                         {"frame": 210, "velocity": 210})
     assert flagged == ["frame (60% of 10 frames)"]
     assert len(caught) == 1
     said = str(caught[0].message)
@@ -250,12 +254,12 @@ def test_below_calibration_leaves_out_the_frames_without_objects():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert warn_below_calibration(_fitted(), {"velocity": (10, 76, 100)}, 99) == []
-        assert warn_below_calibration(_fitted(), {"velocity": (0, 0, 30)}, 99) == []
+        assert warn_below_calibration(_fitted(), {"velocity": (10, 76, 100)}, ONE_IN_100) == []
+        assert warn_below_calibration(_fitted(), {"velocity": (0, 0, 30)}, ONE_IN_100) == []
     with pytest.warns(CalibrationWarning, match=r"^stream velocity: 60% of the 5 test frames "
                       r"with objects \(the 100 without an object of their own, an empty scene, "
                       r"are left out\) score below every training frame"):
-        assert warn_below_calibration(_fitted(), {"velocity": (3, 5, 100)}, 99) == [
+        assert warn_below_calibration(_fitted(), {"velocity": (3, 5, 100)}, ONE_IN_100) == [
             "velocity (60% of 5 frames)"]
 
 
@@ -268,7 +272,7 @@ def test_below_calibration_blames_few_rows_and_advises_pca_only_where_they_are_f
     many = _fitted(rows=33323)
     many.fits_["velocity"].dim = 8
     with pytest.warns(CalibrationWarning) as caught:
-        warn_below_calibration(many, {"velocity": (9, 10, 0)}, 99)
+        warn_below_calibration(many, {"velocity": (9, 10, 0)}, ONE_IN_100)
     said = str(caught[0].message)
     assert "few training rows" not in said and "--pca" not in said
     assert "as happens when the training videos differ from one another more than new video " \
@@ -277,7 +281,7 @@ def test_below_calibration_blames_few_rows_and_advises_pca_only_where_they_are_f
         "training rows of 8 features)" in said
     assert said.endswith("; train on more normal video")
     with pytest.warns(CalibrationWarning) as caught:
-        warn_below_calibration(_fitted(rows=5), {"velocity": (9, 10, 0)}, 99)
+        warn_below_calibration(_fitted(rows=5), {"velocity": (9, 10, 0)}, ONE_IN_100)
     said = str(caught[0].message)
     assert "(5 training rows of 16 features: fewer than 10 per feature)" in said
     assert said.endswith("; train on more normal video")
@@ -296,8 +300,9 @@ def test_below_calibration_leaves_half_or_fewer_and_empty_streams_alone():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert warn_below_calibration(_fitted(), {"frame": (5, 10, 0), "velocity": (0, 0, 0)},
-                                      99) == []
-        assert warn_below_calibration(_fitted(), {"other": (9, 10, 0)}, 99) == []  # not fitted
+                                      ONE_IN_100) == []
+        # not fitted
+        assert warn_below_calibration(_fitted(), {"other": (9, 10, 0)}, ONE_IN_100) == []
 
 
 def test_below_calibration_without_folds_names_the_training_scores():
@@ -306,7 +311,8 @@ def test_below_calibration_without_folds_names_the_training_scores():
     with pytest.warns(CalibrationWarning, match=r"the training scores the calibration saw are "
                       r"higher than the model's scores of new video \(210 training rows of "
                       r"16 features\)") as caught:
-        warn_below_calibration(_fitted(None), {"velocity": (3, 3, 0)}, 7, "frames watched")
+        warn_below_calibration(_fitted(None), {"velocity": (3, 3, 0)}, {"velocity": 7},
+                               "frames watched")
     assert "100% of the 3 frames watched" in str(caught[0].message)
 
 

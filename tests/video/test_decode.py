@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from mulde.video import unreadable
 from mulde.video.decode import (
     DEFAULT_FOLDER_FPS,
-    FrameTimelineWarning,
     StrayImagesWarning,
     VideoInfo,
     distinct_rates,
@@ -26,6 +26,7 @@ from mulde.video.decode import (
     probe,
     stated_rate,
     stray_images,
+    strays_said,
 )
 from mulde.video.source import Video, VideoReadError, source_checksum
 
@@ -107,23 +108,22 @@ def test_garbage_file_is_a_read_error(tmp_path):
 def test_the_cut_last_frame_of_a_truncated_file_is_dropped_not_scored(tmp_path):
     """A file cut inside its last frame's data: the demuxer marks that packet corrupt and
     the decoder conceals it with garbage (a newcomer's truncated AVI decoded its last frame
-    mostly green, and `mulde watch` raised an alert on it). That frame is dropped, said in
-    the timeline warning, and the file is still refused as truncated; the frames before it
-    are the intact file's."""
+    mostly green, and `mulde watch` raised an alert on it). That frame is dropped and the
+    file is still refused as truncated, in an error that names the cut frame, once: no
+    timeline warning says it again (`mulde watch` said both); the frames before it are the
+    intact file's."""
     whole = tmp_path / "whole.avi"  # cut inside the 7th frame's data
     truncated = write_cut_video(tmp_path / "cut.avi", 10, 6, whole=whole)
     intact = list(iter_frames(whole))
     got = []
-    with pytest.warns(FrameTimelineWarning, match=r"1 frame\(s\) decoded from the cut last "
-                      r"packet of a truncated file, dropped .*first at frame 6") as said:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         with pytest.raises(VideoReadError, match=r"truncated or corrupt video, decoded 6 of the "
                            r"10 frames its container declares \(none after frame 5; the next "
                            r"cut off mid-frame, dropped\)"):
             for frame in iter_frames(truncated):
                 got.append(frame)
     assert len(got) == 6
-    # a damaged frame moves no frame number: the warning says nothing of the timeline
-    assert all("timeline" not in str(w.message) for w in said)
     for a, b in zip(got, intact, strict=False):
         np.testing.assert_array_equal(a, b)
 
@@ -270,6 +270,28 @@ def test_an_unnumbered_image_among_numbered_frames_is_left_out_and_named(tmp_pat
         warnings.simplefilter("error")
         assert len(list_frame_files(folder, left_out)) == 12
     assert left_out == [folder / "cover.jpg"]
+
+
+def test_each_run_of_a_long_lived_process_names_the_strays_once(tmp_path):
+    """Said once a run, not once a process: a second run (a Python session calling
+    run_pipeline again) names them again; strays a loader said (`strays_said`: a dataset's
+    `ignored`) are not named by decoding in that run, unless one was added since."""
+    names = [f"{i}.jpg" for i in range(1, 13)]
+    folder = write_frames(tmp_path / "v", 13, size=SMALL, names=[*names, "cover.jpg"])
+    for _ in range(2):
+        with unreadable.remembered(), warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            probe(folder)
+            list(iter_frames(folder))
+        assert [str(w.message).split(": ")[0] for w in said] == [str(folder)]
+    with unreadable.remembered(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        strays_said([folder / "cover.jpg", tmp_path / "notes.txt"])
+        probe(folder)
+    (folder / "thumbnail.png").write_bytes((folder / "1.jpg").read_bytes())
+    with unreadable.remembered(), pytest.warns(StrayImagesWarning, match="cover.*thumbnail"):
+        strays_said([folder / "cover.jpg"])
+        probe(folder)
 
 
 def test_an_unnumbered_image_leaves_the_gap_check_on(tmp_path):

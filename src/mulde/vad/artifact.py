@@ -71,7 +71,7 @@ from mulde.vad.thresholds import (
     smooth_scores,
 )
 from mulde.video.features.base import Extractor, FrameSource
-from mulde.video.features.records import Stream, VideoFeatures
+from mulde.video.features.records import Stream, VideoFeatures, frames_with_objects
 
 FORMAT = "mulde-pipeline"
 FORMAT_VERSION = 2
@@ -214,7 +214,8 @@ class PipelineModel:
         extractor: the extractor the features came from (fitted to the scene); fps: the
         training videos' frame rate; patience: frames below the threshold that end an event
         (default: one second of video, round(fps)). `training` is recorded as given, with the
-        video and frame counts added."""
+        video and frame counts added, and per stream the frames with objects of their own
+        (`frames_with_objects`, which `mulde watch`'s calibration warning counts)."""
         if not ensemble.fits_:
             ensemble.fit(train)
         scores = ensemble.train_fused()
@@ -230,6 +231,7 @@ class PipelineModel:
             threshold = dataclasses.replace(threshold, held_out=held)
         record = {**(training or {}), "videos": len(train),
                   "frames": int(sum(vf.n_frames for vf in train.values())),
+                  "frames_with_objects": frames_with_objects(train.values()),
                   "hours": threshold.train_hours}
         return cls(extractor, ensemble, float(smoothing_sigma), float(fps), threshold,
                    dict(scene_backgrounds or {}), scores, record)

@@ -276,7 +276,8 @@ where PyTorch is not needed)."""
 
 
 def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
-                           training_frames: int, frames: str = "test frames") -> list[str]:
+                           training_frames: Mapping[str, int],
+                           frames: str = "test frames") -> list[str]:
     """Warn (`CalibrationWarning`, one line per stream) for each stream of which more than
     `BELOW_CALIBRATION_SHARE` of the scored frames with objects score below every training
     frame score its calibration saw (calibrated score < 0: `Calibration` maps the lowest to
@@ -286,11 +287,14 @@ def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
     stream), which calibrates at or below 0, or its one still whole-frame object, below
     training frames that all held people, so it is no sign of a calibration that does not
     fit. For new video of the training scene at most about one frame with objects in as
-    many as there are training frames falls below. A larger share means the training scores
-    the calibration saw are higher than the deployed model's scores of new video: with
-    calibration folds, the models fitted without each fold score their held-out training
-    videos higher than the model fitted on all of them scores new video, as happens with few
-    training rows per feature (fewer than `FEW_ROWS_PER_FEATURE` per feature the model
+    many as there are training frames with objects of their own in the stream (plus one)
+    falls below: the calibration's 0, the lowest score of all its training frames, is at or
+    below the lowest of those, the frames a new frame with objects is like (counting the
+    training frames without objects too understated that rate). A larger share means the
+    training scores the calibration saw are higher than the deployed model's scores of new
+    video: with calibration folds, the models fitted without each fold score their held-out
+    training videos higher than the model fitted on all of them scores new video, as happens
+    with few training rows per feature (fewer than `FEW_ROWS_PER_FEATURE` per feature the model
     sees: a newcomer's 21 s `frames` run, 210 windows of 128 principal components, every
     test frame below 0, no event though AUC 0.96), or, with more rows, when the training
     videos differ from one another more than new video differs from them, or when the new
@@ -303,10 +307,11 @@ def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
 
     `ensemble`: the fitted `mulde.vad.ensemble.StreamEnsemble` (its `fits_`, keyed by stream,
     and `calibration_folds`); `counts`: stream name -> (frames with objects below 0, frames
-    with objects, frames without objects); `training_frames`: how many training frame scores
-    the calibration saw; `frames`: what the scored frames are, for the message ("test
-    frames", "frames watched"). Returns '<stream> (<share> of <n> frames)' per flagged
-    stream, n its frames with objects, in name order."""
+    with objects, frames without objects); `training_frames`: stream name -> how many of the
+    training frames the calibration saw hold objects of their own in it
+    (`mulde.video.features.records.frames_with_objects`); `frames`: what the scored frames
+    are, for the message ("test frames", "frames watched"). Returns '<stream> (<share> of
+    <n> frames)' per flagged stream, n its frames with objects, in name order."""
     flagged = []
     fits = {getattr(stream, "value", stream): fit for stream, fit in ensemble.fits_.items()}
     folds = ensemble.calibration_folds
@@ -345,6 +350,6 @@ def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
         warnings.warn(
             f"stream {name}: {below / n:.0%} of the {n} {which} score below every training "
             f"frame its calibration saw (calibrated score < 0; expected about 1 in "
-            f"{training_frames + 1}): {cause} ({rows} training rows of {seen}), so the alert "
+            f"{training_frames[name] + 1}): {cause} ({rows} training rows of {seen}), so the alert "
             f"threshold fires too rarely; {advice}", CalibrationWarning, stacklevel=3)
     return flagged

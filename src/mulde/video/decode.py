@@ -20,7 +20,8 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
   a new segment right after the previous frame. A frame decoded from the cut last packet
   of a truncated file (`decoded_frames`) is dropped too: decoders fill it with garbage.
   Each of these emits one `FrameTimelineWarning` per video naming the file, the count and
-  the first frame number.
+  the first frame number; the cut frame of a file refused as truncated (above) is named in
+  that error instead.
   Frames without a timestamp follow the previous one.
 - Display rotation: a rotation of the stream's display matrix (phone videos stored
   landscape with a 90-degree display rotation; PyAV's `VideoFrame.rotation`, the
@@ -150,9 +151,9 @@ def list_frame_files(folder: str | os.PathLike[str],
     Stray images (images whose name has no number among numbered frames: the module
     docstring) are not frames: they are appended to `left_out` when it is given (the caller
     then says so), else named in a `StrayImagesWarning`, once per folder and set of strays
-    in a process (a run lists a folder several times). Raises `VideoReadError` for a
-    missing folder, a folder without image files, or a gap in numbered frame names (see the
-    module docstring).
+    in a run (a run lists a folder several times; `mulde.video.unreadable.first_said`).
+    Raises `VideoReadError` for a missing folder, a folder without image files, or a gap in
+    numbered frame names (see the module docstring).
     """
     folder = Path(folder)
     files = _image_files(folder)
@@ -185,6 +186,18 @@ def stray_images(folder: str | os.PathLike[str]) -> list[Path]:
         return []
 
 
+def strays_said(paths: Iterable[Path]) -> None:
+    """Count the stray images among `paths` as said in this run (a dataset's `ignored`,
+    which its loader said: `mulde.datasets.common.list_videos`), so that decoding their
+    folders does not name them again; a folder's strays count only when `paths` holds them
+    all (one added since is said with the others). Nothing is warned."""
+    paths = set(paths)
+    for folder in {p.parent for p in paths}:
+        strays = stray_images(folder)
+        if strays and paths.issuperset(strays):
+            _say_strays(folder, strays, warn=False)
+
+
 def _image_files(folder: Path) -> list[Path]:
     """The image files of `folder` (`is_image_file`), in natural name order."""
     if not folder.is_dir():
@@ -211,17 +224,13 @@ def stray_files(files: list[Path]) -> list[Path]:
     return unnumbered
 
 
-_STRAYS_SAID: set[tuple[str, tuple[str, ...]]] = set()
-"""(folder, its stray images' names) already said in this process (`list_frame_files`)."""
-
-
 def _say_strays(folder: Path, strays: list[Path], warn: bool) -> None:
     """Warn (`StrayImagesWarning`, when `warn`) about the `strays` of `folder` unless this
-    process said them already; either way they count as said from now on."""
-    key = (str(folder.resolve()), tuple(p.name for p in strays))
-    if key in _STRAYS_SAID:
+    run said them already (`mulde.video.unreadable.first_said`); either way they count as
+    said in the run from now on."""
+    if not unreadable.first_said(("strays", str(folder.resolve()),
+                                  tuple(p.name for p in strays))):
         return
-    _STRAYS_SAID.add(key)
     if warn:
         named = ", ".join(p.name for p in strays[:5]) + (
             f" and {len(strays) - 5} more" if len(strays) > 5 else "")
@@ -470,12 +479,15 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
         raise _unreadable(path, error, decoded) from error
     if decoded == 0:
         raise VideoReadError(f"{path}: video has no frames")
-    _warn_timeline(path, events, rate)
+    # a truncated file's dropped cut frame is said by its error alone (below), not again in
+    # the timeline warning (`mulde watch` said both); a run that skips the file leaves the
+    # rest of that warning unsaid (`mulde.pipeline.extract_features`)
+    cut_said = expected is not None and number < expected and "damaged" in events
+    _warn_timeline(path, {kind: entry for kind, entry in events.items()
+                          if not (cut_said and kind == "damaged")}, rate)
     if expected is not None and number != expected:
-        # said whole here, the dropped cut frame included: a run that skips the file leaves
-        # the timeline warning unsaid (`mulde.pipeline.extract_features`)
         cut = (("; the next" if number else "; the last") + " cut off mid-frame, dropped"
-               if "damaged" in events else "")
+               if cut_said else "")
         whole = f"none after frame {number - 1}" if number else "none whole"
         raise VideoReadError(
             f"{path}: truncated or corrupt video, decoded {number} of the {expected} frames "

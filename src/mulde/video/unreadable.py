@@ -15,6 +15,11 @@ repair is seen by the next run). Outside it nothing is
 kept, so a library user's own retry reads the file again. A path that does not exist is
 never kept (it is cheap to find missing, and may appear). The feature cache keeps such a
 failure across runs (`mulde.video.cache.FeatureCache.store_failure`).
+
+The block also keeps what a run says once about a video though it meets it several times
+(`first_said`: the stray images of a frame folder, `mulde.video.decode`), so that every run
+of a long-lived process says it, and says it once; outside a block, once a process (a
+library user's own calls, a Ray worker).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from pathlib import Path
 
 _KEPT: ContextVar[dict[tuple, tuple[type[Exception], tuple]] | None] = ContextVar(
     "mulde_unreadable", default=None)
+_SAID: ContextVar[set[tuple] | None] = ContextVar("mulde_said", default=None)
+_SAID_OUTSIDE: set[tuple] = set()  # `first_said` outside a block
 
 
 @contextlib.contextmanager
@@ -36,11 +43,24 @@ def remembered() -> Iterator[None]:
     if _KEPT.get() is not None:
         yield
         return
-    token = _KEPT.set({})
+    token, said = _KEPT.set({}), _SAID.set(set())
     try:
         yield
     finally:
+        _SAID.reset(said)
         _KEPT.reset(token)
+
+
+def first_said(key: tuple) -> bool:
+    """True the first time `key` (what is said about a video, e.g. a folder and its stray
+    images' names) is given in this `remembered()` block, or outside one in this process,
+    and from then on False: the caller says it when True (module docstring)."""
+    said = _SAID.get()
+    said = _SAID_OUTSIDE if said is None else said
+    if key in said:
+        return False
+    said.add(key)
+    return True
 
 
 def identity(path: str | os.PathLike[str]) -> tuple | None:

@@ -221,3 +221,15 @@ class VideoFeatures(Mapping[Stream, ObjectFeatures]):
 
     def __len__(self) -> int:
         return len(self.streams)
+
+
+def frames_with_objects(videos: Iterable[VideoFeatures]) -> dict[str, int]:
+    """Per stream name: the frames of `videos` that hold an object of their own in that
+    stream (those `VideoFeatures.objectless_frames` leaves out), summed over the videos; of
+    the training videos, the frames `mulde.vad.fusion.warn_below_calibration` compares new
+    frames with objects with."""
+    counts: dict[str, int] = {}
+    for video in videos:
+        for stream, holes in video.objectless_frames().items():
+            counts[stream.value] = counts.get(stream.value, 0) + int(np.count_nonzero(~holes))
+    return counts
