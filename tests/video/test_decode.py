@@ -206,8 +206,11 @@ def test_undecodable_image_is_named(tmp_path):
     with pytest.raises(VideoReadError, match="002.png: cannot read image"):
         next(frames)
     (folder / "000.png").write_bytes(b"not an image")
-    with pytest.raises(VideoReadError, match="000.png"):
+    with pytest.raises(VideoReadError, match="000.png") as caught:
         probe(folder)
+    # the file is named once, and Pillow's "cannot identify image file '<path>'" in words
+    assert str(caught.value) == (f"{folder / '000.png'}: cannot read image (not an image "
+                                 "format Pillow reads, or a damaged file)")
 
 
 def test_folder_without_images_is_a_read_error(tmp_path):
@@ -374,8 +377,9 @@ def test_unlistable_frame_folder_is_a_read_error_naming_it(tmp_path, monkeypatch
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(decode.os, "scandir", denied)
-    with pytest.raises(VideoReadError, match="locked: cannot list the frame folder"):
+    with pytest.raises(VideoReadError, match="locked: cannot list the frame folder") as caught:
         decode.list_frame_files(folder)
+    assert str(caught.value) == f"{folder}: cannot list the frame folder (Permission denied)"
 
 
 @pytest.mark.parametrize(("rate", "trained", "other"), [

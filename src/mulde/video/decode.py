@@ -207,7 +207,8 @@ def _image_files(folder: Path) -> list[Path]:
             files = [Path(e.path) for e in entries
                      if e.is_file() and is_image_file(Path(e.name))]
     except OSError as error:  # e.g. no read permission: this video fails, not the whole run
-        raise VideoReadError(f"{folder}: cannot list the frame folder ({error})") from error
+        raise VideoReadError(f"{folder}: cannot list the frame folder "
+                             f"({ffmpeg_reason(error)})") from error
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
@@ -581,12 +582,21 @@ def _warn_timeline(path: Path, events: dict[str, list[int]], rate: Fraction | No
                   stacklevel=4)
 
 
+def _image_reason(error: BaseException) -> str:
+    """Why Pillow could not read an image, for a message that names the file itself: its
+    "cannot identify image file '<path>'" in words that say what to check, an OS error's
+    `strerror` (`ffmpeg_reason`), else the error's own text (a truncated JPEG's, say)."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image format Pillow reads, or a damaged file"
+    return ffmpeg_reason(error)
+
+
 def _image_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             return image.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise VideoReadError(f"{path}: cannot read image ({error})") from error
+        raise VideoReadError(f"{path}: cannot read image ({_image_reason(error)})") from error
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -595,7 +605,7 @@ def _read_image(path: Path) -> np.ndarray:
             rgb = image.convert("RGB")
             return np.asarray(rgb, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise VideoReadError(f"{path}: cannot read image ({error})") from error
+        raise VideoReadError(f"{path}: cannot read image ({_image_reason(error)})") from error
 
 
 def _iter_folder(folder: Path, files: list[Path]) -> Iterator[np.ndarray]:
