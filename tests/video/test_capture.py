@@ -66,6 +66,21 @@ def test_a_network_error_names_the_url_once():
         assert lines == [f"{url}: Connection refused; reconnecting in 0.001 s (attempt 1 of 1)"]
 
 
+def test_a_host_name_that_does_not_resolve_is_said_so_not_as_an_mp4_index():
+    """FFmpeg says a failed name lookup as a bare input/output error, which for an MP4 over
+    HTTP had given the advice about its index (the moov atom) and no retry; a name that does
+    not resolve (.invalid never does: RFC 2606) is said so, and tried again as any network
+    failure is (a name server may be down for a while)."""
+    for url in ("http://camera.invalid/x.mp4", "rtsp://camera.invalid/live"):
+        lines = []
+        capture = open_capture(url, reconnect_tries=1, backoff_s=0.001, log=lines.append)
+        with pytest.raises(VideoReadError) as said:
+            list(capture.frames())
+        reason = "the host name camera.invalid was not found: check the URL"
+        assert str(said.value) == f"{url}: cannot read the stream ({reason}; 2 attempt(s))"
+        assert lines == [f"{url}: {reason}; reconnecting in 0.001 s (attempt 1 of 1)"]
+
+
 def test_a_webcam_index_that_is_a_path_is_the_path(tmp_path, monkeypatch):
     write_frames(tmp_path / "0", 2)
     monkeypatch.chdir(tmp_path)
@@ -230,17 +245,17 @@ def test_an_mp4_whose_index_is_out_of_reach_is_not_retried_and_says_how_to_serve
         return container
 
     monkeypatch.setattr(capture_module.av, "open", fake_open)
-    capture = open_capture("http://host/clip.mp4", reconnect_tries=5, backoff_s=60.0)
+    capture = open_capture("http://localhost/clip.mp4", reconnect_tries=5, backoff_s=60.0)
     with pytest.raises(VideoReadError) as said:
         list(capture.frames())
-    assert opened == ["http://host/clip.mp4"] and capture.reconnects == 0
+    assert opened == ["http://localhost/clip.mp4"] and capture.reconnects == 0
     assert str(said.value) == (
-        "http://host/clip.mp4: cannot read the stream (Input/output error, before its first "
+        "http://localhost/clip.mp4: cannot read the stream (Input/output error, before its first "
         "frame; not tried again, as a recording fails alike each time): as an MP4 whose index "
         "(the moov atom) is at the end of the file fails from a server without HTTP Range "
         "requests: remux it with the index first (ffmpeg -i in.mp4 -c copy -movflags "
         "+faststart out.mp4), or serve it with Range support")
-    for url in ("http://host/live.ts", "http://host/refused.mp4"):
+    for url in ("http://localhost/live.ts", "http://localhost/refused.mp4"):
         opened.clear()
         with pytest.raises(VideoReadError, match=r"cannot read the stream \(.*; 3 attempt"):
             list(open_capture(url, reconnect_tries=2, backoff_s=0.001).frames())

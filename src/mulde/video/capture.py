@@ -33,6 +33,7 @@ from __future__ import annotations
 import errno
 import queue
 import re
+import socket
 import sys
 import threading
 import time
@@ -294,6 +295,21 @@ def _index_out_of_reach(url: str, err: BaseException) -> bool:
             and getattr(err, "errno", None) == errno.EIO)
 
 
+def _unknown_host(url: str) -> str | None:
+    """The host of `url` where the name does not resolve (`socket.getaddrinfo`), else None:
+    FFmpeg says a failed name lookup as its bare input/output error (EIO), as it does a
+    recording's unreachable index (`_index_out_of_reach`), so a mistyped host is told apart
+    here, on the failure path only."""
+    host = urllib.parse.urlsplit(url).hostname
+    if not host:
+        return None
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return host
+    return None
+
+
 def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     backoff_max_s: float, timeout_s: float, log: Callable[[str], None]
                     ) -> Iterator[np.ndarray]:
@@ -319,12 +335,16 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
         except av.ExitError:  # FFmpeg gave up waiting: its message is "Immediate exit requested"
             reason = f"no data arrived within {timeout_s:g} s"
         except (av.FFmpegError, OSError) as err:
-            if not received and _index_out_of_reach(url, err):
+            unknown = _unknown_host(url) if getattr(err, "errno", None) == errno.EIO else None
+            if unknown is not None:  # a mistyped host or a name server down: tried again
+                reason = f"the host name {unknown} was not found: check the URL"
+            elif not received and _index_out_of_reach(url, err):
                 raise VideoReadError(
                     f"{url}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
                     "first frame; not tried again, as a recording fails alike each time): "
                     f"{FASTSTART_HINT}") from err
-            reason = decode.ffmpeg_reason(err)  # the URL is said before it, once
+            else:
+                reason = decode.ffmpeg_reason(err)  # the URL is said before it, once
         if received and failed == 0:
             yield GAP  # what follows, if anything, is not the next frame of what came before
         if failed >= tries:
