@@ -1360,6 +1360,21 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
         "not a number (e.g. y2019) or remove it (to_csv(index=False, header=False)), and fit "
         "again"]
     assert captured.out.startswith("fitted on 41 x 1 feature ")
+    # the same files scored: the first row gets a score of its own, and that is said
+    for name, model, first in (("years", "y", "2019, 2020, 2021"), ("ints", "i", "0, 1")):
+        out = tmp_path / f"{name}_scores.csv"
+        assert main(["score", str(tmp_path / f"{model}.safetensors"),
+                     str(tmp_path / f"{name}.csv"), "--out", str(out)]) == 0
+        captured = capsys.readouterr()
+        assert captured.err.splitlines()[0].startswith(
+            f"mulde: warning: {tmp_path / f'{name}.csv'}: the first row ({first}) is scored as "
+            "a sample; if it is ")
+        assert captured.err.rstrip().endswith("and score again")
+        assert captured.out.startswith("wrote 41 anomaly scores")
+    # a header the model was fitted with is a header when scored: nothing said
+    assert main(["score", str(tmp_path / "named.safetensors"), str(tmp_path / "named.csv"),
+                 "--out", str(tmp_path / "named_scores.csv")]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_fit_names_the_header_before_it_fits(tmp_path, capsys, monkeypatch):

@@ -188,16 +188,7 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"mulde: note: {args.features}: the first row is a header of column names "
               f"({_columns(header)}), not a sample", file=sys.stderr)
     elif numbered:  # over whole numbers: a sample, or column names (pandas' numbers, years)?
-        remove = "remove it (to_csv(index=False, header=False))"
-        print(f"mulde: warning: {args.features}: the first row ({_columns(numbered)}) is "
-              "taken as a sample; if it is "
-              + (f"pandas' header of column numbers, {remove} and fit again"
-                 if numbered == [str(j) for j in range(len(numbered))] else
-                 "a header of column names (such as years), give the "
-                 + ("column a name that is not a number" if len(numbered) == 1 else
-                    "columns names that are not numbers")
-                 + f" (e.g. y{numbered[0]}) or {remove}, and fit again"),
-              file=sys.stderr)
+        _say_numbered_first_row(args.features, numbered, "taken as a sample", "fit")
     for j in row_number_columns(X):  # said before the fit, which it would shape
         name = f" ({header[j]!r})" if j < len(header) else ""
         first = int(X[0, j])
@@ -343,12 +334,33 @@ def _score(args: argparse.Namespace) -> int:
         return _score_into(args)
 
 
+def _say_numbered_first_row(path: str, numbered: list[str], taken: str, again: str) -> None:
+    """Warn that a CSV's first row of whole numbers (`numbered_first_row`), which may be
+    pandas' header of column numbers or a header of years, is `taken` ("taken as a sample",
+    "scored as a sample"), and how to remove or rename it before the command `again`."""
+    remove = "remove it (to_csv(index=False, header=False))"
+    print(f"mulde: warning: {path}: the first row ({_columns(numbered)}) is {taken}; if it is "
+          + (f"pandas' header of column numbers, {remove} and {again} again"
+             if numbered == [str(j) for j in range(len(numbered))] else
+             "a header of column names (such as years), give the "
+             + ("column a name that is not a number" if len(numbered) == 1 else
+                "columns names that are not numbers")
+             + f" (e.g. y{numbered[0]}) or {remove}, and {again} again"),
+          file=sys.stderr)
+
+
 def _score_into(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mulde import MULDE
     from mulde.io.atomic import ensure_writable
-    from mulde.io.features import energy_columns, read_features, write_scores
+    from mulde.io.features import (
+        csv_header,
+        energy_columns,
+        numbered_first_row,
+        read_features,
+        write_scores,
+    )
 
     ensure_writable(_output_folder(args.out))
     model = MULDE.load(args.model, device=_device(args.device or "auto"))
@@ -360,6 +372,10 @@ def _score_into(args: argparse.Namespace) -> int:
                          f"{args.model} expects {model.n_features_in_}"
                          + _columns_apart(args.features, fitted))
     _check_columns(args.features, model, args.model)
+    if not csv_header(args.features, fitted):
+        numbered = numbered_first_row(args.features)
+        if numbered:  # a header the fit took as a sample is scored as one: an extra score
+            _say_numbered_first_row(args.features, numbered, "scored as a sample", "score")
     with warnings.catch_warnings():  # the columns are checked above, where the file names them
         warnings.filterwarnings("ignore", message="X does not have valid feature names",
                                 category=UserWarning)
