@@ -577,6 +577,23 @@ def test_segment_scores_for_ranges_only_ground_truth_are_told_to_repeat(tmp_path
         "the video")
 
 
+def test_a_folder_range_past_the_scores_is_one_line_with_the_segment_hint(tmp_path, capsys):
+    """A folder's labels.csv range past a video's 150 scores: the range error with the hint,
+    one line (it rebuilt the error by its type, RangeError, with one argument: a TypeError
+    traceback, a newcomer's trial)."""
+    root = tmp_path / "f"
+    root.mkdir()
+    (root / "labels.csv").write_text("video,start,end\nv1,100,199\n")
+    np.savez(tmp_path / "s.npz", v1=np.zeros(150))
+    assert main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "r"),
+                 "--dataset", "folder", "--root", str(root), "--metrics-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mulde: error: {root / 'labels.csv'} (v1, row 2): range 100..199 "
+                          "lies outside the 150 frames numbered 0..149: the 150 scores end "
+                          "before the annotated frames (up to 199)")
+    assert err.count("\n") == 1 and "np.repeat(s, 16)" in err
+
+
 def test_annotations_clipped_in_many_videos_are_said_in_one_line(tmp_path):
     """Scores shorter than UCF-Crime's ranges in seven videos: one warning for the file,
     five videos named and the rest counted (it printed one line per video: about 140 for a

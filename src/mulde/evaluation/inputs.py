@@ -560,6 +560,8 @@ def _aligned(
     alignment: FrameAlignment,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """`align`'s work, its counts checked."""
+    from mulde.datasets import DatasetError
+
     out_scores: dict[str, np.ndarray] = {}
     out_labels: dict[str, np.ndarray] = {}
     unscored: dict[str, int] = {}
@@ -580,11 +582,12 @@ def _aligned(
             from_scores.append(name)
         try:
             y = np.asarray(t.to_labels(n))
-        except ValueError as error:  # a range past the scores: maybe one score per segment
+        except DatasetError as error:  # a range past the scores: maybe one score per segment
             hint = _segment_hint(t, n) if name in from_scores else ""
             if not hint:
                 raise
-            raise type(error)(f"{error}{hint}") from None
+            # a DatasetError of its own: a subclass (RangeError) takes other arguments
+            raise DatasetError(f"{error}{hint}") from None
         frames, covered = alignment.to_frames(name, np.asarray(s, dtype=np.float64), n)
         keep = covered if alignment.unscored == "drop" else np.ones(n, dtype=bool)
         if not covered.all():
