@@ -729,8 +729,32 @@ def test_stdout_says_the_smoothing_of_the_numbers_it_prints(tmp_path, gt, capsys
 def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([np.zeros(2), np.zeros(3)], dtype=object),
             allow_pickle=True)
-    with pytest.raises(EvaluationError, match="obj.npy: cannot read NumPy array"):
+    # objects (a dict saved with np.save, object arrays in an .npz): refused with the way
+    # to save float arrays (it said numpy's "Object arrays cannot be loaded when
+    # allow_pickle=False" alone: a newcomer's trial)
+    with pytest.raises(EvaluationError, match=r"obj.npy: an array of Python objects \(dtype "
+                       r"object: e.g. a dict saved with np.save\), which need unpickling and "
+                       r"are never read; if you trust it, read it with np.load with "
+                       r"allow_pickle \(a dict: then .item\(\)\) and save one float array "
+                       r"per video as an .npz, np.savez\('scores.npz', .*then evaluate "
+                       r"scores.npz$"):
         read_scores(tmp_path / "obj.npy")
+    np.savez(tmp_path / "obj.npz", v=np.array([1.0, 2.0], dtype=object))
+    with pytest.raises(EvaluationError, match=r"obj.npz: arrays of Python objects \(dtype "
+                       r"object\), which need unpickling .*np.savez\('scores.npz'"):
+        read_scores(tmp_path / "obj.npz")
+    # a pickle, by its bytes or its suffix, in any format: never read, and how to convert it
+    # (it said "cannot tell the score format from the suffix '.pkl'", and --format npz "not
+    # an .npz archive ... --format auto reads it by its suffix")
+    import pickle
+
+    (tmp_path / "s.pkl").write_bytes(pickle.dumps({"v": np.zeros(3)}))
+    (tmp_path / "s.dat").write_bytes(pickle.dumps({"v": np.zeros(3)}))
+    for name, fmt in (("s.pkl", "auto"), ("s.pkl", "npz"), ("s.dat", "array")):
+        with pytest.raises(EvaluationError, match=rf"{name}: a pickle, which is never read .*"
+                           r"read it with pickle.load and save the dict as an .npz, "
+                           r"np.savez\('scores.npz', \*\*scores\), then evaluate"):
+            read_scores(tmp_path / name, format=fmt)
     np.savez(tmp_path / "two.npz", a=np.zeros(2), b=np.zeros(2))
     with pytest.raises(EvaluationError, match=r"holds 2 arrays.*\(--key\)"):
         read_scores(tmp_path / "two.npz", format="array")

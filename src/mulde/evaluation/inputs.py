@@ -111,10 +111,35 @@ def _read_txt(path: Path) -> np.ndarray:
     return _vector(np.asarray(values, dtype=np.float64), str(path))
 
 
+_PICKLE_SUFFIXES = (".pkl", ".pickle")
+
+
+def _pickle_refused(path: Path) -> str:
+    """The error for a pickle of scores: never read, and how to convert a dict of arrays."""
+    return (f"{path}: a pickle, which is never read (unpickling can run code the file "
+            "holds); if you trust it and it holds a dict of one score array per video, read it "
+            "with pickle.load and save the dict as an .npz, np.savez('scores.npz', **scores), "
+            "then evaluate scores.npz")
+
+
+def _objects_refused(path: Path, npz: bool) -> str:
+    """The error for an .npy / .npz of Python objects (allow_pickle=False refuses them): how
+    to save them as one float array per video."""
+    what = ("arrays of Python objects (dtype object)" if npz else "an array of Python objects "
+            "(dtype object: e.g. a dict saved with np.save)")
+    read = "np.load with allow_pickle" + ("" if npz else " (a dict: then .item())")
+    return (f"{path}: {what}, which need unpickling and are never read; if you trust it, read "
+            f"it with {read} and save one float array per video as an .npz, "
+            "np.savez('scores.npz', **{video: np.asarray(s, dtype=float) for video, s in "
+            "scores.items()}), then evaluate scores.npz")
+
+
 def _load_npy(path: Path) -> np.ndarray:
     try:
         values = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
+        if "allow_pickle" in str(error):  # numpy's refusal of an object array
+            raise EvaluationError(_objects_refused(path, npz=False)) from None
         raise EvaluationError(f"{path}: cannot read NumPy array ({error})") from None
     return _vector(values, str(path))
 
@@ -136,6 +161,8 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ValueError as error:
+        if "allow_pickle" in str(error):  # numpy's refusal of an object array
+            raise EvaluationError(_objects_refused(path, npz=True)) from None
         raise EvaluationError(f"{path}: cannot read .npz ({error}; pickled data is not "
                               "read)") from None
     except (OSError, EOFError, zipfile.BadZipFile) as error:  # a cut download: no directory
@@ -230,6 +257,14 @@ def read_scores(
         raise EvaluationError(f"score format {format!r} is not one of {SCORE_FORMATS}")
     if not path.exists():
         raise EvaluationError(f"{path}: score file not found")
+    kind = None
+    if path.is_file():
+        try:
+            kind = sniff(path)  # what the file is, from its first bytes
+        except OSError as error:
+            raise EvaluationError(f"{path}: not a readable score file ({error})") from None
+        if kind is FileKind.PICKLE or path.suffix.lower() in _PICKLE_SUFFIXES:
+            raise EvaluationError(_pickle_refused(path))
     fmt = detect_format(path) if format == "auto" else format
     if fmt == "folder" and not path.is_dir():
         raise EvaluationError(f"{path}: format folder needs a folder of per-video files")
