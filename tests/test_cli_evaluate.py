@@ -396,6 +396,28 @@ def test_ped2_future_frame_scores_are_told_their_offset(tmp_path, capsys):
     assert main([*argv, "--frame-offset", "4"]) == 0
 
 
+def test_an_npz_of_all_frames_under_another_name_is_told_format_array(tmp_path, gt, capsys):
+    """An .npz whose one array, named "scores", holds all 7 test frames: told to read it
+    with --format array (it said "1 video is not a test video of shanghaitech: scores", a
+    newcomer's trial); beside another array, with its --key; which then reads it."""
+    np.savez(tmp_path / "one.npz", scores=np.arange(7.0))
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "one.npz", gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {tmp_path / 'one.npz'}: array 'scores' is not a test video of "
+        "shanghaitech, but its 7 scores fit the frames of all 2 test videos: if it holds them "
+        "concatenated in the dataset's order, read it as one array: --format array\n")
+    np.savez(tmp_path / "two.npz", scores=np.arange(7.0), labels=np.zeros(3))
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "two.npz", gt_root=gt)
+    assert code == 2 and err.rstrip().endswith("--format array --key scores")
+    code, metrics, _, _ = _run(tmp_path, capsys, tmp_path / "two.npz", "--format", "array",
+                               "--key", "scores", gt_root=gt)
+    assert code == 0 and metrics["n_frames"] == 7
+    # another length: the plain list of names that are no test videos
+    np.savez(tmp_path / "six.npz", scores=np.arange(6.0))
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "six.npz", gt_root=gt)
+    assert code == 2 and "1 video is not a test video of shanghaitech: scores" in err
+
+
 def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **{"01_0001": SCORES["01_0001"], "01_0099": [1.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)

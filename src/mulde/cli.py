@@ -1041,6 +1041,14 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
         counts = {n: int(v.n_frames) for n, v in truth.videos.items()}
         return alignment.split_array(scored.array, counts, where=str(scored.path))
     unknown = [n for n in scored.videos if n not in truth.videos]
+    whole = _all_frames_in_one(scored, truth, alignment, unknown)
+    if whole:  # one array of every test frame under a name that is no video's
+        key = ("" if len(scored.videos) == 1 else f" --key {whole}")
+        raise UsageError(
+            f"{scored.path}: array {whole!r} is not a test video of {dataset}, but its "
+            f"{scored.videos[whole].size} scores fit the frames of all "
+            f"{_count(len(names), 'test video')}: if it holds them concatenated in the "
+            f"dataset's order, read it as one array: --format array{key}")
     if unknown:
         listing = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         are = ("is not a test video" if len(unknown) == 1 else "are not test videos")
@@ -1065,6 +1073,19 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
             f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
             " (score every test video, or pass --partial to evaluate the scored ones)")
     return {n: scored.videos[n] for n in names if n in scored.videos}
+
+
+def _all_frames_in_one(scored, truth, alignment, unknown: Sequence[str]) -> str | None:
+    """The name of an array of an .npz (format npz) that is no test video's but has as many
+    scores as all the test videos together under `alignment` (one array of all frames, which
+    --format array reads), when no array is a test video's; None otherwise."""
+    if scored.format != "npz" or len(unknown) != len(scored.videos):
+        return None
+    counts = [v.n_frames for v in truth.videos.values()]
+    if any(n is None for n in counts):  # ranges only: no total to compare with
+        return None
+    totals = {sum(alignment.expected(n)[i] for n in counts) for i in (0, 1)}
+    return next((n for n in unknown if scored.videos[n].size in totals), None)
 
 
 def _name_key(name: str) -> str:
