@@ -778,7 +778,9 @@ def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
                            r"np.savez\('scores.npz', \*\*scores\), then evaluate"):
             read_scores(tmp_path / name, format=fmt)
     np.savez(tmp_path / "two.npz", a=np.zeros(2), b=np.zeros(2))
-    with pytest.raises(EvaluationError, match=r"holds 2 arrays.*\(--key\)"):
+    with pytest.raises(EvaluationError, match=r"holds 2 arrays \['a', 'b'\]; name the one of "
+                       r"all frames with --key, or read it as one array per video "
+                       r"\(--format npz\)$"):
         read_scores(tmp_path / "two.npz", format="array")
     assert read_scores(tmp_path / "two.npz", format="array", key="b").array.tolist() == [0, 0]
     np.save(tmp_path / "m.npy", np.zeros((3, 2)))
@@ -1034,7 +1036,7 @@ def test_an_offset_given_where_every_frame_is_scored_is_said_to_be_dropped(tmp_p
 
 
 def test_a_key_for_per_video_arrays_and_a_folder_of_several_arrays_are_told_apart(tmp_path,
-                                                                                 capsys):
+                                                                                 gt, capsys):
     """--key with format npz was ignored unsaid, and a folder's .npz of two arrays was told
     to read as format npz, which takes one file (a newcomer's trial)."""
     np.savez(tmp_path / "v.npz", a=[0.1, 0.9], b=[0.2, 0.3])
@@ -1044,7 +1046,18 @@ def test_a_key_for_per_video_arrays_and_a_folder_of_several_arrays_are_told_apar
     (tmp_path / "fz").mkdir()
     np.savez(tmp_path / "fz" / "01.npz", psnr=[1.0, 2.0], score=[0.1, 0.2])
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "fz", out="f")
-    assert code == 2 and "name one with key= (--key)\n" in err and "format npz" not in err
+    assert code == 2 and "format npz" not in err and "key=" not in err
+    assert "if each file holds its video's scores beside other arrays, name that array " \
+        "with --key;" in err
+    # a folder of methods' .npz files, each of one array per video (it was told --key only:
+    # a newcomer's trial on the published scores)
+    (tmp_path / "methods").mkdir()
+    np.savez(tmp_path / "methods" / "mine.npz", **SCORES)
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "methods", out="f", gt_root=gt)
+    assert code == 2 and err.rstrip().endswith(
+        "if this file holds one array per video, named after it, evaluate the file alone, not "
+        "its folder")
+    assert _run(tmp_path, capsys, tmp_path / "methods" / "mine.npz", gt_root=gt)[0] == 0
 
 
 def test_the_column_suggested_is_a_score_not_an_index(tmp_path, capsys):

@@ -178,11 +178,16 @@ def _one_array(path: Path, key: str | None, in_folder: bool = False) -> np.ndarr
         if key not in arrays:
             raise EvaluationError(f"{path}: no array {key!r} (it holds {sorted(arrays)})")
         return _vector(arrays[key], f"{path}, array {key!r}")
+    if len(arrays) != 1 and in_folder:  # a folder's file is one video's scores
+        raise EvaluationError(
+            f"{path}: holds {len(arrays)} arrays {sorted(arrays)[:5]}, but a score folder "
+            "takes one file per video, named after it: if each file holds its video's "
+            "scores beside other arrays, name that array with --key; if this file holds one "
+            "array per video, named after it, evaluate the file alone, not its folder")
     if len(arrays) != 1:
         raise EvaluationError(
-            f"{path}: holds {len(arrays)} arrays {sorted(arrays)[:5]}; name one with key= "
-            "(--key)" + ("" if in_folder else ", or read it as one array per video (format npz)")
-        )
+            f"{path}: holds {len(arrays)} arrays {sorted(arrays)[:5]}; name the one of all "
+            "frames with --key, or read it as one array per video (--format npz)")
     (name, values), = arrays.items()
     return _vector(values, f"{path}, array {name!r}")
 
