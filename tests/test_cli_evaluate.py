@@ -231,6 +231,23 @@ def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_repor
     assert "frame_scores.csv" not in capsys.readouterr().out.split("removed")[-1]
 
 
+def test_metrics_only_without_labels_is_a_usage_error(tmp_path, capsys):
+    """No ground truth and no label column: --metrics-only would compute nothing; one line
+    says what to give (it exited 0 with a note that frame scores and plots were written,
+    which --metrics-only does not write: a newcomer's trial). Without it, the report of the
+    scores alone."""
+    np.savez(tmp_path / "s.npz", **SCORES)
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz")
+    assert code == 2 and err == (
+        f"mulde: error: {tmp_path / 's.npz'}: no labels, so --metrics-only would write no "
+        "metrics: give the ground truth with --dataset NAME --root PATH (or a CSV with a "
+        "label column), or drop --metrics-only for a report of the scores alone (frame scores "
+        "and plots)\n")
+    assert not (tmp_path / "r").exists()
+    assert main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "full")]) == 0
+    assert (tmp_path / "full" / "frame_scores.csv").is_file()
+
+
 # ----------------------------------------------------------------------------- alignment
 
 

@@ -970,6 +970,12 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                              "--dataset and --root (the ground truth gives the frame counts)")
         assert scored.videos is not None
         scores, labels = scored.videos, scored.labels or {}
+        if args.metrics_only and all(y is None for y in labels.values()):
+            raise UsageError(
+                f"{args.scores}: no labels, so --metrics-only would write no metrics: give the "
+                "ground truth with --dataset NAME --root PATH (or a CSV with a label column), "
+                "or drop --metrics-only for a report of the scores alone (frame scores and "
+                "plots)")
     protocol = EvaluationProtocol(
         smoothing_sigma=tuple(sigma) if sigma is not None else 3.0,
         smoothing_mode=args.smoothing_mode, smoothing_truncate=args.smoothing_truncate,
