@@ -9,6 +9,11 @@ def test_a_misspelt_name_gets_the_closest_known_one():
         "max_step (did you mean max_steps?)", "zzz"]
 
 
+def test_letter_case_does_not_hide_the_known_name():
+    assert with_suggestions(["ShanghaiTech", "UCF-Crime"], ["shanghaitech", "ucf_crime"]) == [
+        "ShanghaiTech (did you mean shanghaitech?)", "UCF-Crime (did you mean ucf_crime?)"]
+
+
 def test_the_known_names_order_does_not_change_the_suggestion():
     # two equally close names (ratio 0.75 each): difflib ranks (ratio, name) pairs, so the tie
     # goes to the name that sorts last, in whatever order the names come

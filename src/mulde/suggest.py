@@ -9,11 +9,12 @@ from collections.abc import Iterable
 
 def with_suggestions(unknown: Iterable[str], known: Iterable[str]) -> list[str]:
     """Return each unknown name as "name (did you mean close?)" where `difflib` finds a close
-    known name (its default similarity cutoff, 0.6), else the name alone; same order, same
-    length as `unknown`."""
-    choices = sorted(known)
+    known name (its default similarity cutoff, 0.6), letter case aside ("ShanghaiTech" finds
+    "shanghaitech"), else the name alone; same order, same length as `unknown`."""
+    folded = {name.lower(): name for name in sorted(known)}
+    choices = sorted(folded)
     out = []
     for name in unknown:
-        match = difflib.get_close_matches(name, choices, n=1)
-        out.append(f"{name} (did you mean {match[0]}?)" if match else name)
+        match = difflib.get_close_matches(name.lower(), choices, n=1)
+        out.append(f"{name} (did you mean {folded[match[0]]}?)" if match else name)
     return out

@@ -28,6 +28,26 @@ def test_every_dataset_has_a_ground_truth_loader(tmp_path):
         load_ground_truth("avenue", tmp_path / "missing")
 
 
+def test_a_misnamed_dataset_and_a_root_that_is_a_file_say_what_was_meant(tmp_path):
+    """A dataset name in another case or without its prefix gets the close known one, and a
+    --root that is the annotation file itself names its folder (both only listed the known
+    names, or said "dataset root folder not found": a newcomer's trials)."""
+    for name, meant in (("ShanghaiTech", "shanghaitech"), ("ped2", "ucsd_ped2"),
+                        ("UCF-Crime", "ucf_crime")):
+        for load in (load_ground_truth, load_dataset):
+            with pytest.raises(DatasetError, match=rf"^unknown dataset '{name}' \(did you "
+                               rf"mean {meant}\?\); known: ucsd_ped2, "):
+                load(name, tmp_path)
+    ann = tmp_path / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    ann.write_text("Abuse028_x264.mp4 Abuse 2 3 -1 -1\n")
+    with pytest.raises(DatasetError) as err:
+        load_ground_truth("ucf_crime", ann)
+    assert str(err.value) == (f"{ann}: a file, not a folder; the dataset root is the folder "
+                              f"that holds the ground truth, such as this file's folder, "
+                              f"{tmp_path}")
+    assert list(load_ground_truth("ucf_crime", tmp_path).videos) == ["Abuse028_x264"]
+
+
 def test_video_truth_labels_and_ranges():
     fixed = VideoTruth("a", "f.npy", np.array([0, 1, 1], np.int8))
     assert fixed.n_frames == 3 and fixed.to_labels().tolist() == [0, 1, 1]

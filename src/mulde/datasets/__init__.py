@@ -26,6 +26,7 @@ from mulde.datasets.common import (
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import labels_to_ranges, ranges_to_labels
 from mulde.datasets.layouts import DESCRIPTION, check_layout
+from mulde.suggest import with_suggestions
 from mulde.video.source import Video
 
 DATASETS: Mapping[str, Callable[..., Dataset]] = MappingProxyType(
@@ -53,6 +54,13 @@ GROUND_TRUTH: Mapping[str, Callable[..., GroundTruth]] = MappingProxyType(
 )
 
 
+def _unknown(name: str) -> DatasetError:
+    """The error for a dataset name that is none of `DATASETS`, with the closest one."""
+    said = with_suggestions([name], DATASETS)[0]  # "name (did you mean x?)" or the name
+    return DatasetError(f"unknown dataset {name!r}{said[len(name):]}; known: "
+                        f"{', '.join(DATASETS)}")
+
+
 def load_ground_truth(name: str, root: str | Path, **options: object) -> GroundTruth:
     """Return the test ground truth of dataset `name` from its label files alone.
 
@@ -61,8 +69,12 @@ def load_ground_truth(name: str, root: str | Path, **options: object) -> GroundT
     `split=`, `annotation_path=`, `labels=`).
     """
     if name not in GROUND_TRUTH:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(GROUND_TRUTH)}")
+        raise _unknown(name)
     root = Path(root)
+    if root.is_file():  # e.g. the annotation file itself: its folder is likely the root
+        raise DatasetError(f"{root}: a file, not a folder; the dataset root is the folder "
+                           f"that holds the ground truth, such as this file's folder, "
+                           f"{root.parent}")
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset root folder not found")
     return GROUND_TRUTH[name](root, **options)
@@ -86,7 +98,7 @@ def load_dataset(
     without raising.
     """
     if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        raise _unknown(name)
     root = Path(root)
     expected = DESCRIPTION.get(name, "the dataset's folder")
     if root.is_file():
