@@ -181,6 +181,23 @@ def test_replace_nonfinite_uses_the_global_finite_extremes():
         replace_nonfinite({"b": [np.inf]}, "replace")
 
 
+def test_nonfinite_scores_in_several_videos_name_the_first_and_count_the_others():
+    """NaN or inf in 3 videos: the first named, 2 more counted (it stopped at the first, as
+    if it were the only one: a newcomer's trial); NaN, which no policy takes, before an
+    earlier video's inf."""
+    scores = {"a": [1.0, 2.0], "b": [np.inf, 1.0], "c": [0.0, np.nan], "d": [np.nan] * 2,
+              "e": [np.nan, 1.0], "f": [-np.inf, 0.0]}
+    with pytest.raises(EvaluationError) as err:
+        replace_nonfinite(scores)
+    assert str(err.value) == ("video 'c': score of frame 1 is NaN (1 NaN score(s) in this "
+                              "video, and 2 more videos with NaN scores); NaN has no place in "
+                              "the order of scores: fix the score file")
+    with pytest.raises(EvaluationError, match=r"^video 'b': score of frame 0 is inf \(1 "
+                       r"infinite score\(s\) in this video, and 1 more video with infinite "
+                       r"scores\); refused"):
+        replace_nonfinite({n: s for n, s in scores.items() if n in "abf"})
+
+
 def test_normalize_hand_computed():
     scores = {"a": [2.0, 4.0, 3.0], "b": [7.0, 7.0], "c": [-1.0]}
     mm = normalize(scores, "video_minmax")

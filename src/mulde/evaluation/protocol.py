@@ -112,21 +112,25 @@ def replace_nonfinite(
     for name, s in arrays.items():
         if s.ndim != 1:
             raise EvaluationError(f"video {name!r}: scores must be 1-D, got shape {s.shape}")
-        nan = np.flatnonzero(np.isnan(s))
-        if nan.size:
-            raise EvaluationError(
-                f"video {name!r}: score of frame {nan[0]} is NaN ({nan.size} NaN score(s) in "
-                "this video); NaN has no place in the order of scores: fix the score file"
-            )
-        if policy == "error":
-            inf = np.flatnonzero(np.isinf(s))
-            if inf.size:
-                raise EvaluationError(
-                    f"video {name!r}: score of frame {inf[0]} is {s[inf[0]]} ({inf.size} "
-                    "infinite score(s) in this video); refused by the non-finite policy "
-                    "'error': policy 'replace' (--nonfinite replace) maps +inf/-inf to the "
-                    "largest/smallest finite score of all videos"
-                )
+    # every video checked: the first named, the others counted (NaN first, which no policy
+    # takes)
+    nan = {n: np.flatnonzero(np.isnan(s)) for n, s in arrays.items() if np.isnan(s).any()}
+    if nan:
+        (name, frames), more = next(iter(nan.items())), _more_videos(len(nan) - 1, "NaN")
+        raise EvaluationError(
+            f"video {name!r}: score of frame {frames[0]} is NaN ({frames.size} NaN score(s) in "
+            f"this video{more}); NaN has no place in the order of scores: fix the score file"
+        )
+    inf = {n: np.flatnonzero(np.isinf(s)) for n, s in arrays.items()
+           if policy == "error" and np.isinf(s).any()}
+    if inf:
+        (name, frames), more = next(iter(inf.items())), _more_videos(len(inf) - 1, "infinite")
+        raise EvaluationError(
+            f"video {name!r}: score of frame {frames[0]} is {arrays[name][frames[0]]} "
+            f"({frames.size} infinite score(s) in this video{more}); refused by the "
+            "non-finite policy 'error': policy 'replace' (--nonfinite replace) maps +inf/-inf "
+            "to the largest/smallest finite score of all videos"
+        )
     if policy == "error":
         return {n: s.copy() for n, s in arrays.items()}
     low, high = _finite_bounds(arrays)
@@ -137,6 +141,13 @@ def replace_nonfinite(
         s[s == -np.inf] = low
         out[name] = s
     return out
+
+
+def _more_videos(count: int, what: str) -> str:
+    """", and 19 more videos with NaN scores" (`what` the kind), or "" for no more."""
+    if not count:
+        return ""
+    return f", and {count} more video{'s' if count > 1 else ''} with {what} scores"
 
 
 def _finite_bounds(arrays: Mapping[str, np.ndarray]) -> tuple[float, float]:
