@@ -484,6 +484,17 @@ def test_ubnormal_fake_layout(tmp_path):
         load_dataset("ubnormal", root, split="training")
 
 
+def test_ubnormal_empty_tracks_of_an_abnormal_video_are_warned_of(tmp_path):
+    root = _ubnormal_fake(tmp_path)
+    tracks = (root / "Scene1" / "abnormal_scene_1_scenario_4_annotations"
+              / "abnormal_scene_1_scenario_4_tracks.txt")
+    tracks.write_text("")
+    with pytest.warns(UserWarning, match=rf"^{tracks}: the label file of 1 abnormal test "
+                      "video marks no anomalous frame"):
+        dataset = load_dataset("ubnormal", root)
+    assert dataset.test[0].labels.tolist() == [0] * 8
+
+
 # ---------------------------------------------------------------- UCF-Crime
 
 

@@ -119,6 +119,34 @@ def test_ubnormal_ground_truth_from_split_lists_and_label_files(tmp_path):
         load_ground_truth("ubnormal", tmp_path)
 
 
+def test_ubnormal_abnormal_videos_whose_files_mark_no_anomaly_are_warned_of(tmp_path):
+    """An abnormal test video's empty track text, and its .npy of all-normal flags, are
+    warned of in one line naming both files (they were taken as all-normal unsaid: a
+    newcomer's trial); the videos stay, all normal. Normal videos need no anomaly."""
+    splits, gt_dir = tmp_path / "splits", tmp_path / "gt"
+    splits.mkdir()
+    gt_dir.mkdir()
+    (splits / "normal_test_video_names.txt").write_text("normal_scene_1_scenario_3\n")
+    (splits / "abnormal_test_video_names.txt").write_text(
+        "abnormal_scene_2_scenario_1\nabnormal_scene_1_scenario_4\n")
+    empty = gt_dir / "abnormal_scene_1_scenario_4_tracks.txt"
+    empty.write_text("\n")
+    flags = gt_dir / "abnormal_scene_2_scenario_1_tracks.txt"
+    with flags.open("wb") as handle:
+        np.save(handle, np.ones(4))  # 1 = normal in this variant: no anomalous frame
+    with pytest.warns(UserWarning) as said:
+        gt = load_ground_truth("ubnormal", tmp_path)
+    assert [str(w.message) for w in said] == [
+        f"{empty}, {flags}: the label files of 2 abnormal test videos mark no anomalous frame "
+        "(an abnormal video's file lists its anomalous objects: is it cut, or another "
+        "video's?); evaluated as all normal"]
+    assert gt.videos["abnormal_scene_1_scenario_4"].to_labels(3).tolist() == [0, 0, 0]
+    empty.write_text("1,0,1\n")
+    with pytest.warns(UserWarning, match=rf"^{flags}: the label file of 1 abnormal test video "
+                      "marks no anomalous frame"):
+        load_ground_truth("ubnormal", tmp_path)
+
+
 def test_ucf_crime_and_folder_ground_truth_are_ranges(tmp_path):
     (tmp_path / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text(
         "Abuse028_x264.mp4  Abuse  2  3  6  9\nNormal_Videos_003_x264.mp4 Normal -1 -1 -1 -1\n")

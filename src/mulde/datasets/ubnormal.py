@@ -12,7 +12,9 @@
   recognised by its magic bytes. That variant uses the *inverse* polarity, 1 = normal and
   0 = anomalous (every normal test video is all ones; STG-NF's scoring reads UBnormal's
   files as-is but flips the other datasets' to "1 is normal"), so it is flipped on reading.
-  Normal videos without a file are all-normal.
+  Normal videos without a file are all-normal. An abnormal video's file lists its anomalous
+  objects: one that marks no anomalous frame (an empty track text, a cut or misplaced file)
+  is warned of, naming the files, and its video evaluated as all-normal.
 - Protocol smoothing sigma: 7 (our choice, no published MULDE protocol: the ShanghaiTech
   value, UBnormal being a multi-scene 30 fps set).
 - `ground_truth(root)` reads the split lists and label files alone (no videos): the `.npy`
@@ -22,6 +24,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -143,10 +146,29 @@ def _test_names(splits_dir: Path, split: str) -> list[str]:
     return sorted(names, key=natural_key)
 
 
+NAMED_FILES = 3
+"""The most label files `_warn_no_anomaly` names one by one; more are counted."""
+
+
+def _warn_no_anomaly(files: list[Path], split: str) -> None:
+    """Warn that the label files of abnormal videos of `split` mark no anomalous frame."""
+    if not files:
+        return
+    more = len(files) - NAMED_FILES
+    named = ", ".join(str(f) for f in files[:NAMED_FILES]) + (
+        f" and {more} more" if more > 0 else "")
+    warnings.warn(f"{named}: the label file{'s' * (len(files) > 1)} of "
+                  f"{len(files)} abnormal {split} video{'s' * (len(files) > 1)} mark"
+                  f"{'s' * (len(files) == 1)} no anomalous frame (an abnormal video's file "
+                  "lists its anomalous objects: is it cut, or another video's?); evaluated as "
+                  "all normal", UserWarning, stacklevel=3)
+
+
 def ground_truth(
     root: Path, *, split: str = "test", splits_dir: Path | None = None
 ) -> GroundTruth:
-    """Return the labels of the videos of `split` from the split lists and label files."""
+    """Return the labels of the videos of `split` from the split lists and label files.
+    An abnormal video's file that marks no anomalous frame is warned of (`UserWarning`)."""
     root = Path(root)
     splits_dir = _splits_dir(root, split, splits_dir)
     videos = {}
@@ -160,6 +182,9 @@ def ground_truth(
             videos[name] = VideoTruth(name, str(gt), read_labels(gt, None))
         else:
             videos[name] = VideoTruth(name, str(gt), ranges=tuple(parse_tracks(gt)))
+    _warn_no_anomaly([Path(v.source) for name, v in videos.items()
+                      if name.startswith("abnormal") and not v.ranges
+                      and (v.labels is None or not v.labels.any())], split)
     return GroundTruth("ubnormal", root, videos, SMOOTHING_SIGMA)
 
 
@@ -174,6 +199,7 @@ def load(root: Path, *, split: str = "test", splits_dir: Path | None = None) -> 
     left_out = warn_missing(missing, f"training or {split}", root)
     train = tuple(Video(n, index[n]) for n in names_train if n in index)
     test = []
+    no_anomaly = []
     for name in names_test:
         if name not in index:
             continue
@@ -188,7 +214,10 @@ def load(root: Path, *, split: str = "test", splits_dir: Path | None = None) -> 
                 labels = None if n_frames is None else np.zeros(n_frames, dtype=np.int8)
             else:
                 labels = read_labels(gt, n_frames)
+        if name.startswith("abnormal") and labels is not None and not labels.any():
+            no_anomaly.append(gt)
         test.append(Video(name, index[name], labels))
+    _warn_no_anomaly(no_anomaly, split)
     return Dataset("ubnormal", root, train, tuple(test), SMOOTHING_SIGMA, one_view=False,
                    left_out=left_out)
 
