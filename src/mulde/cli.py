@@ -2172,8 +2172,9 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--smoothing-sigma", type=float, nargs="+", metavar="S",
                    help="Gaussian smoothing sigma in frames, 0 = off; several values are "
                    "applied one after another (STG-NF: 1 2 3 4 5 6) (default: the dataset's "
-                   "protocol value, 3 for Ped1/Ped2/Avenue/folder, 7 for ShanghaiTech/UBnormal/"
-                   "UCF-Crime; 3 without --dataset)")
+                   "protocol value, 3 for Ped2/Avenue and 7 for ShanghaiTech as published; "
+                   "with no published MULDE protocol, our choice of 3 for Ped1/folder and 7 "
+                   "for UBnormal/UCF-Crime; 3 without --dataset)")
     p.add_argument("--smoothing-mode", default="reflect",
                    choices=["reflect", "nearest", "mirror", "constant", "wrap"],
                    help="boundary mode of the filter (scipy gaussian_filter1d); constant pads "
@@ -2186,8 +2187,8 @@ def build_parser() -> _MuldeParser:
                    "frame below and an anomalous frame above all its scores) or "
                    "skip_single_class (one-class videos left out) (default: %(default)s)")
     p.add_argument("--metrics-only", action="store_true",
-                   help="write metrics.json only: no frame_scores.csv, plots or HTML (default: "
-                   "off)")
+                   help="write metrics.json only: no frame_scores.csv, plots or HTML; needs "
+                   "labels (default: off)")
     p.set_defaults(func=_evaluate)
 
     def dataset_args(p: argparse.ArgumentParser) -> None:
