@@ -357,8 +357,9 @@ def test_an_offset_is_suggested_only_when_it_fits_every_video(tmp_path, gt, caps
         "video was scored\n")
     np.savez(tmp_path / "two.npz", **{"01_0001": [1.0, 2.0, 4.0], "01_0002": [0.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "two.npz", gt_root=gt)
-    assert code == 2 and err == (
-        "mulde: error: 2 of the 2 scored videos have a number of scores their frame count "
+    assert code == 2 and err == (  # the file named too (it was not: a newcomer's trial)
+        f"mulde: error: {tmp_path / 'two.npz'}: 2 of the 2 scored videos have a number of "
+        "scores their frame count "
         "does not fit (frame offset 0, end offset 0, 1 frame per score): video '01_0001': 4 "
         "frames, 4 scores expected, 3 found; video '01_0002': 3 frames, 3 scores expected, 1 "
         "found; no one option (--frame-offset, --end-offset, --frames-per-score) fits them "
@@ -811,6 +812,20 @@ def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
         read_scores(tmp_path / "bin.csv")
     with pytest.raises(EvaluationError, match="bin.csv: not a readable CSV file"):
         read_scores(tmp_path / "bin.csv", column="score")
+    # --format csv on NumPy files: what they are and which format reads them (it gave a
+    # UTF-8 decode error); a .tsv: tabs are not read (a newcomer's trials)
+    np.savez(tmp_path / "v.npz", a=np.zeros(2))
+    with pytest.raises(EvaluationError, match=r"v.npz: a zip archive \(e.g. .npz\), not a CSV "
+                       r"file; --format npz reads one array per video, --format array one "
+                       r"array of all frames$"):
+        read_scores(tmp_path / "v.npz", format="csv")
+    with pytest.raises(EvaluationError, match=r"m.npy: a NumPy .npy array, not a CSV file; "
+                       r"--format array reads one array of all frames$"):
+        read_scores(tmp_path / "m.npy", format="csv")
+    (tmp_path / "s.tsv").write_text("video\tframe\tscore\na\t0\t1.0\n")
+    with pytest.raises(EvaluationError, match=r"s.tsv: a .tsv file; score CSVs have fields "
+                       r"separated by commas, not tabs: save it as CSV with commas"):
+        read_scores(tmp_path / "s.tsv")
     (tmp_path / "s.bak").write_text("1\n")
     with pytest.raises(EvaluationError, match="cannot tell the score format from the suffix"):
         read_scores(tmp_path / "s.bak")

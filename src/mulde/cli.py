@@ -907,7 +907,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_into(args: argparse.Namespace) -> int:
-    from mulde.evaluation import EvaluationProtocol, write_report
+    from mulde.evaluation import EvaluationError, EvaluationProtocol, write_report
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
     from mulde.evaluation.report import partial_note, report_files
     from mulde.io.atomic import ensure_writable
@@ -941,7 +941,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
 
         truth = load_ground_truth(args.dataset, args.root)
         per_video = _scores_of_test_videos(scored, truth, alignment, args.partial)
-        scores, labels, info = align(per_video, truth.videos, alignment)
+        try:
+            scores, labels, info = align(per_video, truth.videos, alignment)
+        except EvaluationError as err:  # the scores' counts: said with their file
+            raise EvaluationError(f"{args.scores}: {err}") from None
         config["alignment"].update(info)
         config["videos_without_scores"] = [n for n in truth.videos if n not in per_video]
         if config["videos_without_scores"]:  # --partial: not the benchmark's numbers

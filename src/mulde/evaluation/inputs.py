@@ -235,6 +235,10 @@ def detect_format(path: Path) -> str:
     if path.is_dir():
         return "folder"
     suffix = path.suffix.lower()
+    if suffix == ".tsv":  # no format reads tab-separated fields
+        raise EvaluationError(f"{path}: a .tsv file; score CSVs have fields separated by "
+                              "commas, not tabs: save it as CSV with commas (e.g. pandas' "
+                              "to_csv)")
     formats = {".csv": "csv", ".npz": "npz", ".npy": "array", ".txt": "array"}
     if suffix not in formats:
         raise EvaluationError(
@@ -276,6 +280,11 @@ def read_scores(
     if fmt != "folder" and path.is_dir():
         raise EvaluationError(f"{path}: a folder; use format folder (one file per video)")
     if fmt == "csv":
+        if kind in (FileKind.ZIP, FileKind.NPY):  # binary: said, not a UTF-8 decode error
+            reads = ("--format npz reads one array per video, --format array one array of "
+                     "all frames" if kind is FileKind.ZIP else "--format array reads one "
+                     "array of all frames")
+            raise EvaluationError(f"{path}: {kind.value}, not a CSV file; {reads}")
         if column == "auto":
             column = ("score_unsmoothed" if "score_unsmoothed" in _csv_columns(path)
                       else "score")

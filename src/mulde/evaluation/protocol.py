@@ -430,8 +430,8 @@ def compute_metrics(
             f"{len(raw) - single} two-class video{'s' * (len(raw) - single != 1)} alone the "
             "macro AUC is "
             f"{out['macro_auc_two_class']:.4f} (unsmoothed "
-            f"{out['macro_auc_two_class_unsmoothed']:.4f}; `mulde evaluate` with `--macro "
-            "skip_single_class` reports it as the macro AUC, for a run's report from its "
+            f"{out['macro_auc_two_class_unsmoothed']:.4f}; the macro AUC under `--macro "
+            "skip_single_class` of `mulde evaluate`, which also reads a `mulde run` report's "
             "frame_scores.csv)")
     n_anomalous = sum(int(np.count_nonzero(np.asarray(labels[n]))) for n in raw)
     out["n_videos"] = len(raw)
