@@ -293,6 +293,22 @@ def test_many_single_class_videos_give_the_macro_auc_of_the_two_class_videos():
     assert skip["notes"] == [] and "macro_auc_two_class" not in skip
 
 
+def test_scores_all_alike_are_warned_of_as_ranking_nothing():
+    """A newcomer's all-zero scores gave micro AUC 0.5 and a padded macro AUC of 0.76 with
+    no word that nothing was ranked; a single score differing is no such case."""
+    labels = {"a": np.array([0, 1, 0, 1]), "b": np.zeros(3)}
+    flat = {"a": np.zeros(4), "b": np.zeros(3)}
+    m = compute_metrics(flat, labels, EvaluationProtocol(smoothing_sigma=0))
+    assert m["micro_auc"] == 0.5 and m["warnings"] == [
+        "every one of the 7 frame scores is 0: they rank nothing, so the micro AUC is 0.5 by "
+        "construction and the macro AUC counts only how many videos hold a single class; "
+        "check that the scores were read from the right column or key (--column, --key) "
+        "and were not all clipped or filled"]
+    flat["a"] = np.array([0.0, 1e-9, 0.0, 0.0])  # an anomalous frame a little higher
+    assert compute_metrics(flat, labels, EvaluationProtocol(smoothing_sigma=0))[
+        "warnings"] == []
+
+
 def test_the_warning_below_one_half_needs_a_margin_below_chance():
     """Chance-level scores (AUC a little below 0.5) are not told to flip their direction:
     only an AUC more than INVERSION_MARGIN below 0.5 is warned about."""

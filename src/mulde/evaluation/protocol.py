@@ -380,8 +380,8 @@ def compute_metrics(
     both macro numbers follow), single_class_videos (left out of the macro AUC under
     "skip_single_class", padded under "padded"), n_videos, n_frames, n_anomalous_frames,
     warnings (sentences, e.g. when the scores look inverted, naming the score direction
-    other than the protocol's), notes (sentences qualifying the numbers) and `protocol`
-    (EvaluationProtocol.to_dict()).
+    other than the protocol's, or when every frame's score is the same), notes (sentences
+    qualifying the numbers) and `protocol` (EvaluationProtocol.to_dict()).
 
     Under the padded macro AUC, when at least a quarter of the videos (and not all) hold a
     single class, each of which counts 1.0 in it (random scores reach 0.76 on UCF-Crime),
@@ -462,5 +462,12 @@ def compute_metrics(
             "anomalous); if they are, evaluate with score direction 'anomaly' (drop "
             "--direction normality)"
         )
+    values = np.concatenate([np.ravel(s) for s in raw.values()]) if raw else np.zeros(0)
+    if values.size > 1 and np.all(values == values[0]):  # no ranking at all: AUC 0.5
+        out["warnings"].append(
+            f"every one of the {values.size} frame scores is {values[0]:.6g}: they rank "
+            "nothing, so the micro AUC is 0.5 by construction and the macro AUC counts only "
+            "how many videos hold a single class; check that the scores were read from the "
+            "right column or key (--column, --key) and were not all clipped or filled")
     out["protocol"] = protocol.to_dict()
     return out
