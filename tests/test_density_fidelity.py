@@ -64,7 +64,8 @@ def test_variants_before_round_30_count_members_from_the_rows_alone():
     """Rounds 25-29's variants keep fitting what they fitted where the library's "auto" now
     trains 4 members (fewer than ten rows per feature): one network on 4,000 rows of 512
     features, 3 on 300 rows of 64; round 30's B3 `bag_per_feature` four on the former, and
-    round 31's Q8 `quarters8_per_feature` is the library's rule."""
+    round 31's Q8 `quarters8_per_feature` the library's rule until round 46 (which gives the
+    eight an eighth of the rows each instead of a quarter)."""
     from density_fidelity import variant_params
 
     from mulde.core.training import members_for_rows
@@ -79,8 +80,8 @@ def test_variants_before_round_30_count_members_from_the_rows_alone():
         params = variant_params("quarters8_per_feature", d, n)  # the library's "auto" since
         members = members_for_rows(n, d)
         assert params["n_members"] == members, (d, n)
-        assert resolve_max_samples(params["max_samples"], members) == resolve_max_samples(
-            "auto", members), (d, n)
+        assert resolve_max_samples(params["max_samples"], members) == (
+            0.25 if members == 8 else resolve_max_samples("auto", members)), (d, n)
 
 
 def test_round_31s_variants_change_the_bags_of_thin_sets_only():
@@ -343,6 +344,23 @@ def test_probes_after_round_44_change_only_the_rows_from_50_per_feature():
             assert variant_params(probe, d, n, 12) == variant_params(e3, d, n, 12)
     assert variant_params("pair_from50_per_feature", 16, 800, 12) != variant_params(
         e3, 16, 800, 12)
+
+
+def test_round46s_f1_is_the_librarys_ensemble_and_e4_with_the_eight_on_eighths():
+    """Round 46's F1 `thin_eighths` (the default since): E4 but round 31's eight networks each
+    on an eighth of the rows; its members and shares are the library's "auto" on thin rows,
+    on rows spread over many directions, and where the eight do not train."""
+    from density_fidelity import variant_params
+
+    from mulde.core.training import resolve_ensemble, resolve_max_samples
+    for d, n, directions in ((512, 4000, 400), (128, 4000, 111), (64, 1000, 23),
+                             (64, 1000, 4), (8, 4000, 8), (16, 800, 12), (8, 300, 8)):
+        f1, e4 = (variant_params(v, d, n, directions) for v in ("thin_eighths",
+                                                                 "deep_pair_from50"))
+        assert (f1["n_members"], resolve_max_samples(f1["max_samples"], f1["n_members"])) == (
+            resolve_ensemble("auto", "auto", n, d, directions)), (d, n)
+        members = f1["n_members"]
+        assert f1 == ({**e4, "max_samples": 0.125} if members == 8 else e4), (d, n)
 
 
 def test_the_fit_time_probe_trains_four_networks_on_batches_of_512_where_e4_trains_eight():

@@ -1074,11 +1074,13 @@ def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
         members_reason(0, 1)
 
 
-def test_auto_bags_put_a_row_in_about_two_members_at_most_half_the_rows_each():
-    """min(1/2, 2 / M) for M >= 2 members: a half for 2-4 (rounds 27-30), a quarter for the
-    8 of a thin set (round 31), an eighth for 16; a number given stays."""
-    assert [resolve_max_samples("auto", m) for m in (1, 2, 3, 4, 8, 16)] == [
-        1.0, 0.5, 0.5, 0.5, 0.25, 0.125]
+def test_auto_bags_put_a_row_in_about_two_members_below_eight_and_one_from_eight():
+    """min(1/2, 2 / M) for 2 <= M < 8 members: a half for 2-4 (rounds 27-30), 2/7 for 7;
+    1 / M from the 8 of a thin set on (round 46; round 31 gave them a quarter): an eighth
+    for 8, a sixteenth for 16; round 43's pair and a number given stay."""
+    assert [resolve_max_samples("auto", m) for m in (1, 2, 3, 4, 7, 8, 16)] == [
+        1.0, 0.5, 0.5, 0.5, 2 / 7, 0.125, 0.0625]
+    assert resolve_max_samples("auto", 2, pair=True) == 1.0
     assert resolve_max_samples(0.5, 8) == 0.5
 
 
