@@ -11,6 +11,7 @@ from fakes import _Payload
 from safetensors.numpy import save_file
 
 from mulde import MULDE
+from mulde.estimator.model import DeviceFallbackWarning
 from mulde.estimator.persistence import ModelFileError
 from mulde.io.features import FeatureFileError, read_features
 
@@ -59,8 +60,8 @@ def test_load_keeps_the_saved_device_setting_and_places_the_network_where_asked(
             loaded = MULDE.load(path, device="cpu")
         assert [str(w.message) for w in said] == ([] if setting == loaded_as else [
             f"{path}: saved with device='cuda', which this machine cannot use: its device "
-            "parameter is 'auto' here, so a refit (clone(model).fit) runs on this machine's "
-            "GPU if it has one, else on its CPU"])
+            "setting is 'auto' here (this machine's GPU if it has one, else its CPU)"])
+        assert all(w.category is DeviceFallbackWarning for w in said)
         assert all(w.filename == __file__ for w in said)  # said where load was called
         assert loaded.get_params()["device"] == loaded_as
         assert clone(loaded).get_params()["device"] == loaded_as
@@ -68,7 +69,7 @@ def test_load_keeps_the_saved_device_setting_and_places_the_network_where_asked(
         assert {p.device.type for p in loaded.network_.parameters()} == {"cpu"}
         np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
     assert MULDE.load(tmp_path / "auto.safetensors", device="auto").device_ == "cpu"
-    with pytest.warns(UserWarning, match="saved with device='cuda'"):
+    with pytest.warns(DeviceFallbackWarning, match="saved with device='cuda'"):
         refit = clone(MULDE.load(tmp_path / "cuda.safetensors")).set_params(max_steps=2)
     assert refit.fit(X).device_ == "cpu"
     model.set_params(device="banana")

@@ -207,7 +207,7 @@ def test_a_saved_device_this_machine_lacks_loads_as_auto_as_mulde_load_does(save
         det.detector_.set_params(device="auto")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.warns(UserWarning, match=r"cuda\.safetensors: saved with device='cuda', which "
-                                         "this machine cannot use: its device parameter is "
+                                         "this machine cannot use: its device setting is "
                                          "'auto' here"):
         loaded = PyODMULDE.load(path)
     assert loaded.get_params()["device"] == "auto" and loaded.detector_.device == "auto"

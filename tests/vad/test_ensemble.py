@@ -740,9 +740,12 @@ def test_ctrl_c_to_the_process_group_ends_the_fits_quietly(tmp_path):
     three workers sleep in long jobs, so only ending them lets the parent finish."""
     script = tmp_path / "parent.py"
     script.write_text(
-        "import os, sys, time\n"
+        "import os, signal, sys, time\n"
         "from mulde.vad.ensemble import _workers\n"
         "if __name__ == '__main__':\n"
+        "    # as a terminal's Python has it: a shell without job control starts a\n"
+        "    # background command (pytest in CI, say) with Ctrl-C ignored, which is inherited\n"
+        "    signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "    try:\n"
         "        with _workers(3) as pool:\n"
         "            pids = [f.result() for f in [pool.submit(os.getpid) for _ in range(3)]]\n"

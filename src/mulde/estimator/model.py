@@ -68,6 +68,12 @@ from mulde.io.jsonable import json_default
 _TRAIN = TrainConfig()
 
 
+class DeviceFallbackWarning(UserWarning):
+    """`MULDE.load` of a model saved with a `device` setting this machine cannot use (a
+    "cuda" on a CPU-only machine): the loaded model's setting is "auto" instead, so that a
+    refit (`clone(model).fit`, a grid search) runs here rather than being refused."""
+
+
 class FieldedWarning(UserWarning):
     """A warning of the estimator that carries its numbers as fields (`FIELDS`, given to its
     constructor, which composes the text). `from_message` makes one that says a text
@@ -253,8 +259,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         count trained is `train_result_.n_members`.
     max_samples: the share of the training rows (those not held out for validation) each
         member trains on: "auto" (the default since round 27): min(1/2, 2 / M) of them for
-        an ensemble of M (each member its own draw: a half for 2-4 members, a quarter for 8,
-        round 31; `mulde.core.training.resolve_ensemble`), all of them for one network and
+        an ensemble of M < 8 (each member its own draw: a half for 2-4 members), 1 / M from
+        8 on (an eighth for the 8 of thin rows, round 46; round 31 gave them a quarter;
+        `mulde.core.training.resolve_ensemble`), all of them for one network and
         for round 43's pair; or a number in (0, 1]: 1,
         every row; below 1, each member its own seeded draw of round(max_samples * n) rows
         without replacement (bagging; with one network, a subsample), so that members
@@ -930,7 +937,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         machine's GPU if it has one. The `device` parameter (`get_params`, so `clone` and a
         refit) stays the saved setting, such as "auto", whatever device loads it; a saved
         device this machine cannot use (a "cuda" on a CPU-only machine) becomes "auto", with
-        a UserWarning naming the file and the saved device, so that a refit runs here.
+        a `DeviceFallbackWarning` naming the file and the saved device, so that a refit runs
+        here.
 
         Raises ModelFileError naming the file when it is missing, unreadable, a pickle,
         foreign, newer, changed since it was saved (the checksum of its arrays and settings
@@ -1078,9 +1086,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         if device_problem(model.device) is not None:  # a GPU this machine lacks: a refit
             # (clone(model).fit, a grid search) goes where "auto" finds, rather than refused
             warnings.warn(f"{path}: saved with device={model.device!r}, which this machine "
-                          "cannot use: its device parameter is 'auto' here, so a refit "
-                          "(clone(model).fit) runs on this machine's GPU if it has one, else "
-                          "on its CPU", UserWarning, stacklevel=3)
+                          "cannot use: its device setting is 'auto' here (this machine's GPU "
+                          "if it has one, else its CPU)", DeviceFallbackWarning, stacklevel=3)
             model.device = "auto"
         return model
 

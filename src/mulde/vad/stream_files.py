@@ -11,6 +11,7 @@ cannot be read is refused with a one-line `ArtifactError` naming it.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -140,12 +141,15 @@ def load_stream(entry: Mapping[str, Any], path: Path, device: str = "cpu") -> An
         return model
     kind = entry.get("kind")
     if kind == "mulde":
-        from mulde.estimator.model import MULDE
+        from mulde.estimator.model import MULDE, DeviceFallbackWarning
         from mulde.estimator.persistence import ModelFileError
 
         model = MULDEStream(dict(entry.get("params") or {}), int(entry.get("seed", 0)))
         try:
-            model.model = MULDE.load(path, device=device)
+            with warnings.catch_warnings():  # a stream's network scores; its refits take
+                # the stream's own params (`MULDEStream`), so no line per stream for a GPU
+                warnings.simplefilter("ignore", DeviceFallbackWarning)
+                model.model = MULDE.load(path, device=device)
         except ModelFileError as err:
             raise ArtifactError(str(err)) from None
         return model
