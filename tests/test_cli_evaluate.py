@@ -518,6 +518,18 @@ def test_an_extra_video_of_a_folder_says_how_to_make_it_a_test_video(tmp_path, c
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["micro_auc"] == 1.0
 
 
+def test_a_folder_given_as_dot_is_named_by_its_path(tmp_path, monkeypatch):
+    """--root . (or ..) names no folder in a line ("test videos of ."): its absolute path
+    does; a benchmark keeps its name, any other --root its words as given."""
+    from mulde.cli import _dataset_named
+
+    monkeypatch.chdir(tmp_path)
+    assert _dataset_named("folder", ".") == str(tmp_path)
+    assert _dataset_named("folder", "..") == str(tmp_path.parent)
+    assert _dataset_named("folder", "lobby") == "lobby"
+    assert _dataset_named("ucsd_ped2", ".") == "ucsd_ped2"
+
+
 def test_a_folder_dataset_is_named_by_the_root_given_not_the_word_folder(tmp_path, capsys):
     """`--dataset folder`: the messages name the folder given as --root ("1 of the 2 test
     videos of folder" said nothing of which)."""

@@ -463,6 +463,34 @@ def test_the_status_line_shows_the_threshold_and_no_latency_before_a_score(train
     assert lines[-1].startswith("12 frames ") and " ms  score " in lines[-1]
 
 
+def test_watch_counts_the_training_frames_with_objects_the_model_recorded(trained, tmp_path,
+                                                                          monkeypatch):
+    """`watch_source` gives the calibration warning each stream's training frames with
+    objects, as the saved model recorded them (`training["frames_with_objects"]`); a model
+    saved before that record gives every training frame to every stream, as before."""
+    import mulde.watch as watch_module
+
+    model_dir, video = trained
+    given = []
+
+    class Recorded(watch_module.Watcher):
+        def __init__(self, *args, **kwargs):
+            given.append(args[6] if len(args) > 6 else kwargs.get("training_frames"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(watch_module, "Watcher", Recorded)
+    model = load_model(model_dir)
+    # people in every training frame of the demo scene (2 videos of 60 frames); other counts
+    # in the record, so that a count from it is told from one of all training frames
+    assert model.training["frames_with_objects"] == {s.value: 120 for s in model.streams}
+    recorded = {s.value: 100 + i for i, s in enumerate(model.streams)}
+    model.training["frames_with_objects"] = recorded
+    watch_source(model, str(video), tmp_path / "new")
+    del model.training["frames_with_objects"]  # as a model saved before the record
+    watch_source(model, str(video), tmp_path / "old")
+    assert given == [recorded, {s.value: 120 for s in model.streams}]
+
+
 def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     """A frame folder records no rate: watch takes the model's (here 10 frames/s) for the
     times and the alert's patience, not a default of 25, and says so."""

@@ -890,8 +890,11 @@ def _evaluate_title(args: argparse.Namespace) -> str:
 
 def _dataset_named(dataset: str, root: str | Path) -> str:
     """A dataset as `mulde evaluate`'s messages name it: a benchmark by its name (--dataset),
-    a user's folder by the path given as --root, not by the word "folder"."""
-    return str(root) if dataset == "folder" else dataset
+    a user's folder by the path given as --root, not by the word "folder" (the folder's
+    absolute path where --root is "." or ends in "..", which name no folder in a line)."""
+    if dataset != "folder":
+        return dataset
+    return str(Path(root).resolve()) if Path(root).name in ("", ".", "..") else str(root)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

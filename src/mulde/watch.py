@@ -303,14 +303,14 @@ class Watcher:
     summary written to watch.json. `max_height`: the model's `downscale` of the frames
     (None: none), to put the boxes of snapshots and events.json in source pixels.
     `training_frames`: per stream, how many of the training frames the model's calibration
-    saw hold objects of their own in it; given, a stream most of whose watched frames with
-    objects calibrate below 0 is warned of at the end and noted in watch.json
-    (`mulde.vad.fusion.warn_below_calibration`)."""
+    saw hold objects of their own in it (or one count for every stream); given, a stream
+    most of whose watched frames with objects calibrate below 0 is warned of at the end and
+    noted in watch.json (`mulde.vad.fusion.warn_below_calibration`)."""
 
     def __init__(self, scorer: LiveScorer, capture: Capture, out: str | Path,
                  options: WatchOptions, streams: list[str],
                  max_height: int | None = None,
-                 training_frames: Mapping[str, int] | None = None) -> None:
+                 training_frames: Mapping[str, int] | int | None = None) -> None:
         self.scorer, self.capture, self.options = scorer, capture, options
         self.out = ensure_writable(Path(out))
         self.streams = streams

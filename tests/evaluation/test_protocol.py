@@ -302,8 +302,8 @@ def test_scores_all_alike_are_warned_of_as_ranking_nothing():
     assert m["micro_auc"] == 0.5 and m["warnings"] == [
         "every one of the 7 frame scores is 0: they rank nothing, so the micro AUC is 0.5 by "
         "construction and the macro AUC counts only how many videos hold a single class; "
-        "check that the scores were read from the right column or key (--column, --key) "
-        "and were not all clipped or filled"]
+        "check that the scores are the ones meant (the right column or key of a score file) "
+        "and were not all clipped, filled or normalised away"]
     flat["a"] = np.array([0.0, 1e-9, 0.0, 0.0])  # an anomalous frame a little higher
     assert compute_metrics(flat, labels, EvaluationProtocol(smoothing_sigma=0))[
         "warnings"] == []

@@ -81,6 +81,31 @@ def test_a_host_name_that_does_not_resolve_is_said_so_not_as_an_mp4_index():
         assert lines == [f"{url}: {reason}; reconnecting in 0.001 s (attempt 1 of 1)"]
 
 
+def test_a_host_lookup_tells_a_name_not_found_from_no_answer(monkeypatch):
+    """A name no name server knows asks to check the URL until the stream has served a
+    frame; no name server answering (EAI_AGAIN) is no typing mistake; a URL whose host
+    cannot be parsed leaves FFmpeg's own error (no traceback of ours)."""
+    import socket
+
+    import mulde.video.capture as capture_module
+
+    assert capture_module._host_lookup("rtsp://camera.invalid/live") == (
+        "the host name camera.invalid was not found: check the URL")
+    assert capture_module._host_lookup("rtsp://camera.invalid/live", first=False) == (
+        "the host name camera.invalid was not found")
+    assert capture_module._host_lookup("http://[abc/x.mp4") is None
+    assert capture_module._index_out_of_reach("http://[abc/x.mp4", OSError()) is False
+    assert capture_module._host_lookup("rtsp://127.0.0.1/live") is None
+
+    def no_answer(host, port):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(capture_module.socket, "getaddrinfo", no_answer)
+    assert capture_module._host_lookup("rtsp://camera.example/live") == (
+        "the host name camera.example could not be looked up now (Temporary failure in name "
+        "resolution)")
+
+
 def test_a_webcam_index_that_is_a_path_is_the_path(tmp_path, monkeypatch):
     write_frames(tmp_path / "0", 2)
     monkeypatch.chdir(tmp_path)

@@ -140,7 +140,8 @@ def _load_npy(path: Path) -> np.ndarray:
     except (ValueError, OSError, EOFError) as error:
         if "allow_pickle" in str(error):  # numpy's refusal of an object array
             raise EvaluationError(_objects_refused(path, npz=False)) from None
-        raise EvaluationError(f"{path}: cannot read NumPy array ({error})") from None
+        reason = getattr(error, "strerror", None) or error  # the path once, not twice
+        raise EvaluationError(f"{path}: cannot read NumPy array ({reason})") from None
     return _vector(values, str(path))
 
 
@@ -148,7 +149,8 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         kind = sniff(path)  # what the file is, from its first bytes
     except OSError as error:
-        raise EvaluationError(f"{path}: not a readable .npz file ({error})") from None
+        raise EvaluationError(f"{path}: not a readable .npz file "
+                              f"({error.strerror or error})") from None
     if kind is not FileKind.ZIP:  # np.load reads no archive in such a file
         what = ("a NumPy .npy array" if kind is FileKind.NPY else
                 "an empty file" if kind is FileKind.EMPTY else
@@ -166,7 +168,8 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         raise EvaluationError(f"{path}: cannot read .npz ({error}; pickled data is not "
                               "read)") from None
     except (OSError, EOFError, zipfile.BadZipFile) as error:  # a cut download: no directory
-        raise EvaluationError(f"{path}: not a readable .npz file ({error}); is it whole?"
+        reason = getattr(error, "strerror", None) or error  # the path once, not twice
+        raise EvaluationError(f"{path}: not a readable .npz file ({reason}); is it whole?"
                               ) from None
 
 
@@ -271,7 +274,8 @@ def read_scores(
         try:
             kind = sniff(path)  # what the file is, from its first bytes
         except OSError as error:
-            raise EvaluationError(f"{path}: not a readable score file ({error})") from None
+            raise EvaluationError(f"{path}: not a readable score file "
+                                  f"({error.strerror or error})") from None
         if kind is FileKind.PICKLE or path.suffix.lower() in _PICKLE_SUFFIXES:
             raise EvaluationError(_pickle_refused(path))
     fmt = detect_format(path) if format == "auto" else format

@@ -467,7 +467,8 @@ def compute_metrics(
         out["warnings"].append(
             f"every one of the {values.size} frame scores is {values[0]:.6g}: they rank "
             "nothing, so the micro AUC is 0.5 by construction and the macro AUC counts only "
-            "how many videos hold a single class; check that the scores were read from the "
-            "right column or key (--column, --key) and were not all clipped or filled")
+            "how many videos hold a single class; check that the scores are the ones meant "
+            "(the right column or key of a score file) and were not all clipped, filled or "
+            "normalised away")
     out["protocol"] = protocol.to_dict()
     return out

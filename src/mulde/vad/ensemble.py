@@ -380,9 +380,12 @@ def _one_thread() -> None:
     use n_jobs cores; the worker ends with the process that started it (`_end_with_parent`)
     and ignores Ctrl-C (SIGINT), which a terminal sends to the whole process group: the
     process that started it ends it then (`_workers`), so no worker prints a traceback of
-    its own or leaves the pool waiting for it."""
+    its own or leaves the pool waiting for it. The worker was started with SIGINT blocked
+    (`_sigint_blocked`), so a Ctrl-C during its start-up waits here, and is dropped."""
     _end_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # tqdm's default lock is a multiprocessing one, a named semaphore a worker ended by
     # `_workers` could not give back (a "leaked semaphore" warning at exit); a worker's own
     # lock is as good, since no other process shares it
@@ -392,6 +395,22 @@ def _one_thread() -> None:
 
     torch.set_num_threads(1)
     _LIMITS.append(threadpool_limits(1))
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT held back in this thread while inside (POSIX; elsewhere nothing), so that the
+    worker processes a pool starts meanwhile inherit it blocked until `_one_thread` ignores
+    it: a Ctrl-C in the second a spawned interpreter takes to import had printed its
+    traceback. A Ctrl-C meanwhile reaches this process on leaving."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 @contextmanager
@@ -968,7 +987,9 @@ class StreamEnsemble:
                 done[stream][job.fold] = reused
                 bar.update()
         with _workers(min(self.n_jobs, len(todo))) as pool:
-            futures = {pool.submit(run_fit_job, job): (stream, job) for stream, job in todo}
+            with _sigint_blocked():  # the workers start here, on the first submissions
+                futures = {pool.submit(run_fit_job, job): (stream, job)
+                           for stream, job in todo}
             for future in as_completed(futures):
                 stream, job = futures[future]
                 with _objects_named(stream, videos, job.groups):

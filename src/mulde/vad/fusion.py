@@ -276,7 +276,7 @@ where PyTorch is not needed)."""
 
 
 def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
-                           training_frames: Mapping[str, int],
+                           training_frames: Mapping[str, int] | int,
                            frames: str = "test frames") -> list[str]:
     """Warn (`CalibrationWarning`, one line per stream) for each stream of which more than
     `BELOW_CALIBRATION_SHARE` of the scored frames with objects score below every training
@@ -309,7 +309,8 @@ def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
     and `calibration_folds`); `counts`: stream name -> (frames with objects below 0, frames
     with objects, frames without objects); `training_frames`: stream name -> how many of the
     training frames the calibration saw hold objects of their own in it
-    (`mulde.video.features.records.frames_with_objects`); `frames`: what the scored frames
+    (`mulde.video.features.records.frames_with_objects`), or one count for every stream (as
+    before the count was per stream); `frames`: what the scored frames
     are, for the message ("test frames", "frames watched"). Returns '<stream> (<share> of
     <n> frames)' per flagged stream, n its frames with objects, in name order."""
     flagged = []
@@ -344,12 +345,14 @@ def warn_below_calibration(ensemble: Any, counts: Mapping[str, Sequence[int]],
         which = (f"{frames} with objects (the {empty} without an object of their own, an "
                  "empty scene, are left out)" if empty else frames)
         keep = rows // FEW_ROWS_PER_FEATURE
+        seen_frames = (training_frames if isinstance(training_frames, int)
+                       else training_frames[name])
         advice = "train on more normal video" + (
             f", or reduce the stream (--pca {name}=K with K at most {keep})"
             if few and keep >= 1 else "")
         warnings.warn(
             f"stream {name}: {below / n:.0%} of the {n} {which} score below every training "
             f"frame its calibration saw (calibrated score < 0; expected about 1 in "
-            f"{training_frames[name] + 1}): {cause} ({rows} training rows of {seen}), so the alert "
+            f"{seen_frames + 1}): {cause} ({rows} training rows of {seen}), so the alert "
             f"threshold fires too rarely; {advice}", CalibrationWarning, stacklevel=3)
     return flagged

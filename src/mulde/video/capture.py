@@ -289,24 +289,36 @@ def _index_out_of_reach(url: str, err: BaseException) -> bool:
     with its moov atom at the end, at the opening or at the first read (its seek back to the
     frames; a newcomer's `python -m http.server`: six tries over 31 s, then the bare error).
     Opening it again fails alike, so it is not retried."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address: no recording's URL
+        return False
     return (parts.scheme.lower() in ("http", "https")
             and parts.path.lower().endswith(MP4_SUFFIXES)
             and getattr(err, "errno", None) == errno.EIO)
 
 
-def _unknown_host(url: str) -> str | None:
-    """The host of `url` where the name does not resolve (`socket.getaddrinfo`), else None:
+def _host_lookup(url: str, first: bool = True) -> str | None:
+    """Why the host name of `url` does not resolve (`socket.getaddrinfo`), else None:
     FFmpeg says a failed name lookup as its bare input/output error (EIO), as it does a
-    recording's unreachable index (`_index_out_of_reach`), so a mistyped host is told apart
-    here, on the failure path only."""
-    host = urllib.parse.urlsplit(url).hostname
+    recording's unreachable index (`_index_out_of_reach`), so it is told apart here, on the
+    failure path only: a name no name server knows ("the host name X was not found", and
+    "check the URL" while no frame has come from it: `first`), or no name server answering
+    ("... could not be looked up now (...)")."""
+    try:
+        host = urllib.parse.urlsplit(url).hostname
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address: FFmpeg's error says it
+        return None
     if not host:
         return None
     try:
         socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError):
-        return host
+    except UnicodeError:
+        return f"the host name {host} is not a valid name"
+    except socket.gaierror as err:
+        if err.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            return f"the host name {host} was not found" + (": check the URL" if first else "")
+        return f"the host name {host} could not be looked up now ({err.strerror or err})"
     return None
 
 
@@ -335,9 +347,10 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
         except av.ExitError:  # FFmpeg gave up waiting: its message is "Immediate exit requested"
             reason = f"no data arrived within {timeout_s:g} s"
         except (av.FFmpegError, OSError) as err:
-            unknown = _unknown_host(url) if getattr(err, "errno", None) == errno.EIO else None
-            if unknown is not None:  # a mistyped host or a name server down: tried again
-                reason = f"the host name {unknown} was not found: check the URL"
+            lookup = (_host_lookup(url, first=not received)
+                      if getattr(err, "errno", None) == errno.EIO else None)
+            if lookup is not None:  # a mistyped host or a name server down: tried again
+                reason = lookup
             elif not received and _index_out_of_reach(url, err):
                 raise VideoReadError(
                     f"{url}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
