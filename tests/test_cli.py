@@ -150,9 +150,9 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     first, second = widths_for_features(300, 600)
     out = capsys.readouterr().out
     # 600 rows of 300 features: fewer than ten per feature and more than 500, so eight
-    # networks, each on a quarter of the rows (round 31)
+    # networks, each on an eighth of the rows (round 46; a quarter from round 31)
     assert (f'300 features, 8 networks of {first}x{second} (n_members "auto"), each trained '
-            "on 0.25 of the rows") in out
+            "on 0.125 of the rows") in out
     # lr "auto" counts the rows for less past 256 features (round 29), and says so
     assert 'at lr 0.001, set by "auto" from the training rows and features' in out
 
@@ -228,7 +228,7 @@ def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
             ("wide", "8 networks", "fewer than 10 rows per feature"),
             ("spread", "8 networks", "fewer than 50 rows per principal direction"),
             ("few", "4 networks", "fewer than 501 rows")):
-        share = 0.5 if name == "few" else 0.25
+        share = 0.5 if name == "few" else 0.125
         assert main(["fit", str(tmp_path / f"{name}.npy"), "--out", str(tmp_path / "m.st"),
                      "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
         assert f'{networks} ("auto": {reason}), each on {share} of the rows' in \
