@@ -61,38 +61,40 @@ def test_a_network_error_names_the_url_once():
         capture = open_capture(url, reconnect_tries=1, backoff_s=0.001, log=lines.append)
         with pytest.raises(VideoReadError) as said:
             list(capture.frames())
-        assert str(said.value) == (f"{url}: cannot read the stream (Connection refused; "
-                                   "2 attempt(s))")
+        assert str(said.value) == (f"{url}: cannot read the stream (Connection refused; the "
+                                   "first try and 1 reconnection attempt(s)): nothing accepts "
+                                   "connections at that host and port: check the port, and "
+                                   "that the camera or server is running")
         assert lines == [f"{url}: Connection refused; reconnecting in 0.001 s (attempt 1 of 1)"]
 
 
 def test_a_host_name_that_does_not_resolve_is_said_so_not_as_an_mp4_index():
     """FFmpeg says a failed name lookup as a bare input/output error, which for an MP4 over
-    HTTP had given the advice about its index (the moov atom) and no retry; a name that does
-    not resolve (.invalid never does: RFC 2606) is said so, and tried again as any network
-    failure is (a name server may be down for a while)."""
+    HTTP had given the advice about its index (the moov atom); a name no name server knows
+    (.invalid never resolves: RFC 2606) is said so before a first frame, at once: a newcomer's
+    mistyped host had been retried 5 times over 34 s, each line saying to check the URL."""
     for url in ("http://camera.invalid/x.mp4", "rtsp://camera.invalid/live"):
         lines = []
-        capture = open_capture(url, reconnect_tries=1, backoff_s=0.001, log=lines.append)
+        capture = open_capture(url, reconnect_tries=5, backoff_s=60.0, log=lines.append)
         with pytest.raises(VideoReadError) as said:
             list(capture.frames())
-        reason = "the host name camera.invalid was not found: check the URL"
-        assert str(said.value) == f"{url}: cannot read the stream ({reason}; 2 attempt(s))"
-        assert lines == [f"{url}: {reason}; reconnecting in 0.001 s (attempt 1 of 1)"]
+        assert str(said.value) == (
+            f"{url}: cannot read the stream (the host name camera.invalid was not found: "
+            "check the URL; not tried again, as a name no name server knows fails alike each "
+            "time)")
+        assert lines == [] and capture.reconnects == 0
 
 
 def test_a_host_lookup_tells_a_name_not_found_from_no_answer(monkeypatch):
-    """A name no name server knows asks to check the URL until the stream has served a
-    frame; no name server answering (EAI_AGAIN) is no typing mistake; a URL whose host
-    cannot be parsed leaves FFmpeg's own error (no traceback of ours)."""
+    """A name no name server knows (a mistyped host) is told from no name server answering
+    (EAI_AGAIN, which a retry may mend); a URL whose host cannot be parsed leaves FFmpeg's
+    own error (no traceback of ours)."""
     import socket
 
     import mulde.video.capture as capture_module
 
     assert capture_module._host_lookup("rtsp://camera.invalid/live") == (
-        "the host name camera.invalid was not found: check the URL")
-    assert capture_module._host_lookup("rtsp://camera.invalid/live", first=False) == (
-        "the host name camera.invalid was not found")
+        "the host name camera.invalid was not found", True)
     assert capture_module._host_lookup("http://[abc/x.mp4") is None
     assert capture_module._index_out_of_reach("http://[abc/x.mp4", OSError()) is False
     assert capture_module._host_lookup("rtsp://127.0.0.1/live") is None
@@ -103,7 +105,7 @@ def test_a_host_lookup_tells_a_name_not_found_from_no_answer(monkeypatch):
     monkeypatch.setattr(capture_module.socket, "getaddrinfo", no_answer)
     assert capture_module._host_lookup("rtsp://camera.example/live") == (
         "the host name camera.example could not be looked up now (Temporary failure in name "
-        "resolution)")
+        "resolution)", False)
 
 
 def test_a_webcam_index_that_is_a_path_is_the_path(tmp_path, monkeypatch):
@@ -282,6 +284,7 @@ def test_an_mp4_whose_index_is_out_of_reach_is_not_retried_and_says_how_to_serve
         "+faststart out.mp4), or serve it with Range support")
     for url in ("http://localhost/live.ts", "http://localhost/refused.mp4"):
         opened.clear()
-        with pytest.raises(VideoReadError, match=r"cannot read the stream \(.*; 3 attempt"):
+        with pytest.raises(VideoReadError, match=r"cannot read the stream \(.*; the first try "
+                                                 r"and 2 reconnection attempt"):
             list(open_capture(url, reconnect_tries=2, backoff_s=0.001).frames())
         assert len(opened) == 3

@@ -298,13 +298,12 @@ def _index_out_of_reach(url: str, err: BaseException) -> bool:
             and getattr(err, "errno", None) == errno.EIO)
 
 
-def _host_lookup(url: str, first: bool = True) -> str | None:
-    """Why the host name of `url` does not resolve (`socket.getaddrinfo`), else None:
-    FFmpeg says a failed name lookup as its bare input/output error (EIO), as it does a
-    recording's unreachable index (`_index_out_of_reach`), so it is told apart here, on the
-    failure path only: a name no name server knows ("the host name X was not found", and
-    "check the URL" while no frame has come from it: `first`), or no name server answering
-    ("... could not be looked up now (...)")."""
+def _host_lookup(url: str) -> tuple[str, bool] | None:
+    """Why the host name of `url` does not resolve (`socket.getaddrinfo`), and whether no name
+    server knows it (True: a mistyped or unknown name) rather than none answering now (False);
+    None where it resolves or names no host. FFmpeg says a failed name lookup as its bare
+    input/output error (EIO), as it does a recording's unreachable index
+    (`_index_out_of_reach`), so it is told apart here, on the failure path only."""
     try:
         host = urllib.parse.urlsplit(url).hostname
     except ValueError:  # e.g. an unclosed "[" of an IPv6 address: FFmpeg's error says it
@@ -314,12 +313,17 @@ def _host_lookup(url: str, first: bool = True) -> str | None:
     try:
         socket.getaddrinfo(host, None)
     except UnicodeError:
-        return f"the host name {host} is not a valid name"
+        return f"the host name {host} is not a valid name", True
     except socket.gaierror as err:
         if err.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
-            return f"the host name {host} was not found" + (": check the URL" if first else "")
-        return f"the host name {host} could not be looked up now ({err.strerror or err})"
+            return f"the host name {host} was not found", True
+        return f"the host name {host} could not be looked up now ({err.strerror or err})", False
     return None
+
+
+REFUSED_HINT = ("nothing accepts connections at that host and port: check the port, and that "
+                "the camera or server is running")
+"""What to do about a stream whose every connection was refused before its first frame."""
 
 
 def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
@@ -328,7 +332,7 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
     failed = 0  # failures in a row since the last frame
     received = 0
     while True:
-        finite = False
+        finite, refused = False, False
         try:
             with av.open(url, timeout=timeout_s) as container:
                 if not container.streams.video:
@@ -347,10 +351,14 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
         except av.ExitError:  # FFmpeg gave up waiting: its message is "Immediate exit requested"
             reason = f"no data arrived within {timeout_s:g} s"
         except (av.FFmpegError, OSError) as err:
-            lookup = (_host_lookup(url, first=not received)
-                      if getattr(err, "errno", None) == errno.EIO else None)
-            if lookup is not None:  # a mistyped host or a name server down: tried again
-                reason = lookup
+            lookup = _host_lookup(url) if getattr(err, "errno", None) == errno.EIO else None
+            if lookup is not None and lookup[1] and not received:  # a name nobody knows
+                raise VideoReadError(
+                    f"{url}: cannot read the stream ({lookup[0]}: check the URL; not tried "
+                    "again, as a name no name server knows fails alike each time)") from err
+            if lookup is not None:  # a name server down, or a name gone while streaming
+                reason = lookup[0]
+                refused = False
             elif not received and _index_out_of_reach(url, err):
                 raise VideoReadError(
                     f"{url}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
@@ -358,12 +366,15 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     f"{FASTSTART_HINT}") from err
             else:
                 reason = decode.ffmpeg_reason(err)  # the URL is said before it, once
+                refused = getattr(err, "errno", None) == errno.ECONNREFUSED
         if received and failed == 0:
             yield GAP  # what follows, if anything, is not the next frame of what came before
         if failed >= tries:
             if received == 0:
-                raise VideoReadError(f"{url}: cannot read the stream ({reason}; "
-                                     f"{tries + 1} attempt(s))")
+                again = (f"; the first try and {tries} reconnection attempt(s)" if tries
+                         else "")
+                raise VideoReadError(f"{url}: cannot read the stream ({reason}{again})"
+                                     + (f": {REFUSED_HINT}" if refused else ""))
             if tries:  # reconnection was asked for, and failed: lost, not finished
                 capture.lost = f"{reason}; gave up after {tries} reconnection attempt(s)"
                 log(f"{url}: {capture.lost}")
