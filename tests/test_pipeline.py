@@ -448,8 +448,9 @@ def test_a_truncated_video_is_skipped_in_one_line_without_a_note_of_its_cut_fram
     assert len(timeline) == 1 and "gap.mkv: 5 frame(s) missing from the timeline" in timeline[0]
     lines = [line for line in capsys.readouterr().err.splitlines() if "cut.avi" in line]
     what = ("truncated or corrupt video, decoded 20 of the 30 frames its container declares "
-            "(none after frame 19; the next cut off mid-frame, dropped); re-encode it (ffmpeg "
-            "-i IN OUT.mp4) or remove it")
+            "(none after frame 19; the next cut off mid-frame, dropped); if the file was cut "
+            "short (a copy or download stopped early), copy it again whole; else re-encode it "
+            "(ffmpeg -i IN OUT.mp4) or remove it")
     assert lines == [f"skipped train/cut.avi: {what}", f"skipped test/cut.avi: {what}"]
     assert [f["video"] for f in metrics["config"]["skipped_videos"]] == ["cut", "cut"]
 

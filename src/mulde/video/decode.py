@@ -493,7 +493,7 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
         raise VideoReadError(
             f"{path}: truncated or corrupt video, decoded {number} of the {expected} frames "
             f"its container declares ({whole}{cut}); "
-            f"{REENCODE_OR_REMOVE}" if number < expected else
+            f"{CUT_SHORT}" if number < expected else
             f"{path}: the timestamps place {number} frames, but the container declares "
             f"{expected}; re-encode the video at a constant rate (ffmpeg -i IN -fps_mode cfr "
             "OUT.mp4)"
@@ -529,6 +529,10 @@ def decoded_frames(container: av.container.InputContainer, stream: av.VideoStrea
 
 
 REENCODE_OR_REMOVE = "re-encode it (ffmpeg -i IN OUT.mp4) or remove it"
+CUT_SHORT = ("if the file was cut short (a copy or download stopped early), copy it again "
+             f"whole; else {REENCODE_OR_REMOVE}")
+"""What to do about a video with fewer frames than its container declares: re-encoding
+keeps only the frames there are, a whole copy brings back the rest."""
 """What to do about a video file that does not decode, in `VideoReadError` messages."""
 
 
