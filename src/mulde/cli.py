@@ -987,6 +987,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         smoothing_mode=args.smoothing_mode, smoothing_truncate=args.smoothing_truncate,
         macro=args.macro, direction=args.direction, nonfinite=args.nonfinite,
         normalization=args.normalize)
+    if scored.column == "score" and "score_unsmoothed" in scored.columns and protocol.smooths:
+        warned.append(f"{args.scores}: its score column is a mulde report's, already smoothed, "
+                      "and this evaluation smooths it again: give --column score_unsmoothed "
+                      "(or auto) or --smoothing-sigma 0")
     if scored.column is not None:
         why = (" (--column auto: the file has score_unsmoothed, the scores of a mulde report "
                "before smoothing)" if args.column == "auto" and scored.column ==

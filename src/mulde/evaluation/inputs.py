@@ -61,7 +61,9 @@ class ScoreFile:
     """Scores as read from a file: per video (`videos`) or one concatenated `array`.
 
     `labels` holds the CSV's `label` column per video (None per video without it, None for
-    other formats). `column` is the CSV column read (None for other formats).
+    other formats). `column` is the CSV column read (None for other formats); `columns` the
+    CSV's header (empty for other formats): with `score_unsmoothed` in it, a mulde report
+    whose `score` column is already smoothed.
     """
 
     path: Path
@@ -70,6 +72,7 @@ class ScoreFile:
     array: np.ndarray | None = None
     labels: dict[str, np.ndarray | None] | None = None
     column: str | None = None
+    columns: tuple[str, ...] = ()
 
 
 def _vector(values: Any, where: str) -> np.ndarray:
@@ -289,16 +292,17 @@ def read_scores(
                      "all frames" if kind is FileKind.ZIP else "--format array reads one "
                      "array of all frames")
             raise EvaluationError(f"{path}: {kind.value}, not a CSV file; {reads}")
-        if column == "auto":
-            column = ("score_unsmoothed" if "score_unsmoothed" in _csv_columns(path)
-                      else "score")
         try:
+            header = tuple(_csv_columns(path))
+            if column == "auto":
+                column = "score_unsmoothed" if "score_unsmoothed" in header else "score"
             scores, labels = read_frame_scores(path, column=column)
         except (UnicodeDecodeError, csv.Error) as error:
             raise EvaluationError(f"{path}: not a readable CSV file ({error})") from None
         if not scores:
             raise EvaluationError(f"{path}: no score rows")
-        return ScoreFile(path, fmt, videos=scores, labels=labels, column=column)
+        return ScoreFile(path, fmt, videos=scores, labels=labels, column=column,
+                         columns=header)
     if fmt == "folder":
         return ScoreFile(path, fmt, videos=_read_folder(path, key))
     if fmt == "npz":
