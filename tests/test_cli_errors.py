@@ -494,6 +494,22 @@ def test_a_graph_of_an_onnx_export_is_told_the_model_folder_it_came_from(tmp_pat
         "export)")
 
 
+def test_export_refuses_an_out_inside_the_model_folder(tmp_path, capsys):
+    """`mulde export run/model --out run/model/onnx` was written, and the next `mulde train
+    --out run` deleted it with the model folder it replaced: refused before anything is read
+    or written, with a folder beside the model to give instead."""
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    (model / "pipeline.json").write_text("{}")
+    for out in (model / "onnx", model):
+        assert main(["export", str(model), "--out", str(out)]) == 2
+        assert _error(capsys) == (
+            f"mulde: error: --out {out} is inside the model folder {model}, which `mulde run` "
+            "and `mulde train` replace whole, export included: give a folder beside it, e.g. "
+            f"--out {tmp_path / 'run' / 'onnx'}")
+    assert sorted(p.name for p in model.iterdir()) == ["pipeline.json"]
+
+
 def test_score_refuses_a_changed_or_foreign_model_file_in_one_line(model, capsys):
     """A model file with 100 weight bytes overwritten was scored (off by 1e36) with exit 0;
     one whose format_version is not a number gave a traceback; a joblib file was called

@@ -858,6 +858,11 @@ def _export(args: argparse.Namespace) -> int:
                 raise UsageError(f"--out {out}: a pipeline model exports to a folder (one "
                                  "graph per stream and pipeline.json); give a folder name "
                                  "such as onnx")
+            if Path(out).resolve().is_relative_to(folder.resolve()):  # run/train replace it
+                raise UsageError(f"--out {out} is inside the model folder {folder}, which "
+                                 "`mulde run` and `mulde train` replace whole, export "
+                                 f"included: give a folder beside it, e.g. --out "
+                                 f"{folder.parent / 'onnx'}")
             model = PipelineModel.load(folder)
             with _removed_if_left_empty(out):  # a graph the exporter fails on: no empty --out
                 export_pipeline(model, out)
