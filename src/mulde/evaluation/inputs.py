@@ -292,17 +292,17 @@ def read_scores(
                      "all frames" if kind is FileKind.ZIP else "--format array reads one "
                      "array of all frames")
             raise EvaluationError(f"{path}: {kind.value}, not a CSV file; {reads}")
+        if column == "auto":
+            column = ("score_unsmoothed" if "score_unsmoothed" in _csv_columns(path)
+                      else "score")
         try:
-            header = tuple(_csv_columns(path))
-            if column == "auto":
-                column = "score_unsmoothed" if "score_unsmoothed" in header else "score"
             scores, labels = read_frame_scores(path, column=column)
         except (UnicodeDecodeError, csv.Error) as error:
             raise EvaluationError(f"{path}: not a readable CSV file ({error})") from None
         if not scores:
             raise EvaluationError(f"{path}: no score rows")
         return ScoreFile(path, fmt, videos=scores, labels=labels, column=column,
-                         columns=header)
+                         columns=tuple(_csv_columns(path)))
     if fmt == "folder":
         return ScoreFile(path, fmt, videos=_read_folder(path, key))
     if fmt == "npz":
