@@ -448,6 +448,68 @@ def test_info_given_something_else_says_it_takes_pipeline_model_folders_too(mode
     assert "written by a newer mulde" in line and "also takes" not in line
 
 
+def test_a_graph_of_an_onnx_export_is_told_the_model_folder_it_came_from(tmp_path, capsys):
+    """`mulde info run/onnx/velocity.onnx` suggested `mulde info run/onnx`, which is refused
+    (an ONNX export is no model): the advice names the model beside the export (said to be
+    the one exported where its digest is the one the export recorded), else what to give;
+    `mulde info run/onnx` and `mulde watch` on the graph name it too."""
+    from mulde.cli import _not_a_pipeline
+    from mulde.vad.artifact import SOURCE_DIGEST, saved_model_digest
+
+    run = tmp_path / "run"
+    model, onnx = run / "model", run / "onnx"
+    model.mkdir(parents=True)
+    (model / "pipeline.json").write_text('{"format": "mulde-pipeline"}')
+    onnx.mkdir()
+    (onnx / "velocity.onnx").write_bytes(b"not really a graph")
+    graph = onnx / "velocity.onnx"
+
+    def export(source):
+        (onnx / "pipeline.json").write_text(json.dumps({"format": "mulde-pipeline", "onnx": {
+            "streams": {"velocity": {"file": "velocity.onnx"}}, SOURCE_DIGEST: source}}))
+
+    export(saved_model_digest(model))
+    assert main(["info", str(graph)]) == 2
+    assert _error(capsys).endswith("`mulde info` also takes a pipeline model folder, e.g. the "
+                                   f"one {onnx} was exported from: mulde info {model}")
+    assert main(["info", str(onnx)]) == 2
+    assert _error(capsys).endswith("mulde watch, info and export take the model folder it "
+                                   f"came from: {model}")
+    assert _not_a_pipeline(graph, "cam.mp4") == (
+        f"{graph} is a graph of the ONNX export {onnx}, which mulde watch does not run: give "
+        f"watch the model folder it was exported from: mulde watch {model} cam.mp4 --out DIR")
+    export("0" * 64)  # the model beside was written after the export: named, said so
+    assert main(["info", str(graph)]) == 2
+    assert _error(capsys).endswith(
+        f"e.g. the one here: mulde info {model} (not the model {onnx} was exported from: "
+        f"`mulde export {model} --out {onnx}` exports it)")
+    assert main(["info", str(onnx)]) == 2
+    assert _error(capsys).endswith("take the model folder it came from (DIR/model of `mulde "
+                                   "run/train --out DIR`)")
+    (model / "pipeline.json").unlink()  # no model beside the export: what to give
+    assert main(["info", str(graph)]) == 2
+    assert _error(capsys).endswith(
+        "`mulde info` also takes a pipeline model folder (the model/ folder of `mulde "
+        f"run/train --out DIR`): the one {onnx} was exported from, not {onnx} itself (an ONNX "
+        "export)")
+
+
+def test_export_refuses_an_out_inside_the_model_folder(tmp_path, capsys):
+    """`mulde export run/model --out run/model/onnx` was written, and the next `mulde train
+    --out run` deleted it with the model folder it replaced: refused before anything is read
+    or written, with a folder beside the model to give instead."""
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    (model / "pipeline.json").write_text("{}")
+    for out in (model / "onnx", model):
+        assert main(["export", str(model), "--out", str(out)]) == 2
+        assert _error(capsys) == (
+            f"mulde: error: --out {out} is inside the model folder {model}, which `mulde run` "
+            "and `mulde train` replace whole, export included: give a folder beside it, e.g. "
+            f"--out {tmp_path / 'run' / 'onnx'}")
+    assert sorted(p.name for p in model.iterdir()) == ["pipeline.json"]
+
+
 def test_score_refuses_a_changed_or_foreign_model_file_in_one_line(model, capsys):
     """A model file with 100 weight bytes overwritten was scored (off by 1e36) with exit 0;
     one whose format_version is not a number gave a traceback; a joblib file was called

@@ -131,6 +131,26 @@ def test_csv_labels_without_dataset_and_the_column_used_is_said(tmp_path, capsys
     assert code == 0 and "column score of" in out
 
 
+def test_a_mulde_reports_smoothed_score_column_smoothed_again_is_warned(tmp_path, capsys):
+    path = _csv(tmp_path / "s.csv", SCORES, LABELS)
+    main(["evaluate", str(path), "--out", str(tmp_path / "full"), "--smoothing-sigma", "2"])
+    report = tmp_path / "full" / "frame_scores.csv"
+    capsys.readouterr()
+    code, m, _, err = _run(tmp_path, capsys, report, "--column", "score",
+                           "--smoothing-sigma", "3", out="twice")
+    warning = (f"mulde: warning: {report}: its score column is a mulde report's, already "
+               "smoothed, and this evaluation smooths it again: give --column "
+               "score_unsmoothed (or auto) or --smoothing-sigma 0")
+    assert code == 0 and err.splitlines() == [warning]
+    assert m["warnings"] == [warning.removeprefix("mulde: warning: ")]
+    # unsmoothed here, the column auto picks, or another method's score column: no warning
+    for i, (scores, options) in enumerate(((report, ("--column", "score")),
+                                           (report, ("--smoothing-sigma", "3")),
+                                           (path, ("--smoothing-sigma", "3")))):
+        code, m, _, err = _run(tmp_path, capsys, scores, *options, out=f"ok{i}")
+        assert code == 0 and "warning" not in err and not m.get("warnings")
+
+
 def test_out_naming_a_file_is_a_one_line_error(tmp_path, gt, capsys):
     path = _csv(tmp_path / "s.csv", SCORES)
     blocker = tmp_path / "report.txt"

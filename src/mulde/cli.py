@@ -565,8 +565,27 @@ def _pipeline_of(path: Path) -> Path | None:
 def _pipeline_near(path: Path) -> str:
     """", e.g. the one here: mulde info FOLDER" when `path` lies in or beside a pipeline model
     (`_pipeline_of`), else ""."""
+    from mulde.vad.artifact import export_source, pipeline_folder
+
     found = _pipeline_of(path)
-    return "" if found is None else f", e.g. the one here: mulde info {found}"
+    if found is None or not _is_export(found):
+        return "" if found is None else f", e.g. the one here: mulde info {found}"
+    beside = pipeline_folder(found.parent)  # an export names its model's digest, not path
+    if beside is None or beside == found:
+        return (f" (the model/ folder of `mulde run/train --out DIR`): the one {found} was "
+                f"exported from, not {found} itself (an ONNX export)")
+    if export_source(found) == beside:
+        return f", e.g. the one {found} was exported from: mulde info {beside}"
+    return (f", e.g. the one here: mulde info {beside} (not the model {found} was exported "
+            f"from: `mulde export {beside} --out {found}` exports it)")
+
+
+def _is_export(folder: Path) -> bool:
+    """Whether `folder` is an ONNX export (`mulde.vad.export.is_pipeline_export`), which no
+    command takes as its model."""
+    from mulde.vad.export import is_pipeline_export  # torch: only where a folder is one
+
+    return is_pipeline_export(folder)
 
 
 def _pyod_fields(path: Path) -> dict[str, float] | None:
@@ -839,6 +858,11 @@ def _export(args: argparse.Namespace) -> int:
                 raise UsageError(f"--out {out}: a pipeline model exports to a folder (one "
                                  "graph per stream and pipeline.json); give a folder name "
                                  "such as onnx")
+            if Path(out).resolve().is_relative_to(folder.resolve()):  # run/train replace it
+                raise UsageError(f"--out {out} is inside the model folder {folder}, which "
+                                 "`mulde run` and `mulde train` replace whole, export "
+                                 f"included: give a folder beside it, e.g. --out "
+                                 f"{folder.parent / 'onnx'}")
             model = PipelineModel.load(folder)
             with _removed_if_left_empty(out):  # a graph the exporter fails on: no empty --out
                 export_pipeline(model, out)
@@ -987,6 +1011,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         smoothing_mode=args.smoothing_mode, smoothing_truncate=args.smoothing_truncate,
         macro=args.macro, direction=args.direction, nonfinite=args.nonfinite,
         normalization=args.normalize)
+    if scored.column == "score" and "score_unsmoothed" in scored.columns and protocol.smooths:
+        warned.append(f"{args.scores}: its score column is a mulde report's, already smoothed, "
+                      "and this evaluation smooths it again: give --column score_unsmoothed "
+                      "(or auto) or --smoothing-sigma 0")
     if scored.column is not None:
         why = (" (--column auto: the file has score_unsmoothed, the scores of a mulde report "
                "before smoothing)" if args.column == "auto" and scored.column ==
@@ -1463,6 +1491,14 @@ def _not_a_pipeline(path: Path, source: str) -> str | None:
     if not path.is_file():
         return None
     found = _pipeline_of(path)
+    if found is not None and _is_export(found):
+        from mulde.vad.artifact import export_source
+
+        model = export_source(found)
+        return (f"{path} is a graph of the ONNX export {found}, which mulde watch does not "
+                "run: give watch the model folder it was exported from" + (
+                    f": mulde watch {model} {source} --out DIR" if model else " (the "
+                    "model/ folder of `mulde run/train --out DIR`)"))
     if found is not None:
         return (f"{path} is a file of the pipeline model {found}; give watch that folder: "
                 f"mulde watch {found} {source} --out DIR")

@@ -61,7 +61,9 @@ class ScoreFile:
     """Scores as read from a file: per video (`videos`) or one concatenated `array`.
 
     `labels` holds the CSV's `label` column per video (None per video without it, None for
-    other formats). `column` is the CSV column read (None for other formats).
+    other formats). `column` is the CSV column read (None for other formats); `columns` the
+    CSV's header (empty for other formats): with `score_unsmoothed` in it, a mulde report
+    whose `score` column is already smoothed.
     """
 
     path: Path
@@ -70,6 +72,7 @@ class ScoreFile:
     array: np.ndarray | None = None
     labels: dict[str, np.ndarray | None] | None = None
     column: str | None = None
+    columns: tuple[str, ...] = ()
 
 
 def _vector(values: Any, where: str) -> np.ndarray:
@@ -298,7 +301,8 @@ def read_scores(
             raise EvaluationError(f"{path}: not a readable CSV file ({error})") from None
         if not scores:
             raise EvaluationError(f"{path}: no score rows")
-        return ScoreFile(path, fmt, videos=scores, labels=labels, column=column)
+        return ScoreFile(path, fmt, videos=scores, labels=labels, column=column,
+                         columns=tuple(_csv_columns(path)))
     if fmt == "folder":
         return ScoreFile(path, fmt, videos=_read_folder(path, key))
     if fmt == "npz":

@@ -84,6 +84,11 @@ MANIFEST = "pipeline.json"
 SELF_DIGEST = "manifest_sha256"
 """The manifest's key for the SHA-256 of its own settings (`manifest_digest`); manifests
 written before it have none and are read as they are."""
+SOURCE_DIGEST = "source_manifest_sha256"
+"""The key, in the pipeline.json of an ONNX export (`mulde.vad.export`), "onnx" block, of the
+`model_digest` of the model folder the graphs came from (null for a model never saved), by
+which `mulde run` and `train` tell whether an earlier export still matches the model they
+write, and `export_source` finds that folder."""
 
 
 def manifest_digest(manifest: dict) -> str:
@@ -113,6 +118,22 @@ def saved_model_digest(folder: str | Path) -> str | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return model_digest(manifest) if isinstance(manifest, dict) else None
+
+
+def export_source(folder: str | Path) -> Path | None:
+    """The model folder that the ONNX export in `folder` was exported from, where it lies
+    beside the export (the parent folder's model, `pipeline_folder`: DIR/model for an export
+    in DIR/onnx) and its digest is the one the export recorded (`SOURCE_DIGEST`); None
+    otherwise (the export records its model's digest, not its path)."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+        source = manifest["onnx"][SOURCE_DIGEST]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+    beside = pipeline_folder(Path(folder).parent)
+    if not isinstance(source, str) or beside is None or beside == Path(folder):
+        return None
+    return beside if saved_model_digest(beside) == source else None
 
 
 # settings that point at files of the training run, not at how features are computed
@@ -425,9 +446,12 @@ class PipelineModel:
             raise ArtifactError(f"{mpath}: not a mulde pipeline manifest (format "
                                 f"{m.get('format') if isinstance(m, dict) else None!r})")
         if "onnx" in m and "files" not in m:
+            source = export_source(folder)
             raise ArtifactError(f"{folder} is an ONNX export of a pipeline model (`mulde "
                                 "export`): run its graphs with ONNX Runtime; mulde watch, "
-                                "info and export take the model folder it came from")
+                                "info and export take the model folder it came from" + (
+                                    f": {source}" if source else " (DIR/model of `mulde "
+                                    "run/train --out DIR`)"))
         version = m.get("format_version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise ArtifactError(f"{mpath}: format version {version!r} is not a whole number "

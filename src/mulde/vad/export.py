@@ -28,17 +28,13 @@ from torch import nn
 from mulde.estimator.export import ExportError, GaussianMixtureNLL, _Scorer, save_onnx
 from mulde.io.atomic import atomic_folder, write_json
 from mulde.io.hashing import sha256_file
-from mulde.vad.artifact import PipelineModel
+from mulde.vad.artifact import SOURCE_DIGEST, PipelineModel
 from mulde.vad.ensemble import StreamFit
 from mulde.vad.live import causal_gaussian_weights, live_threshold, start_level
 from mulde.vad.stream_models import GMMStream, MULDEStream, PCAStream
 from mulde.video.features.records import Stream
 
 OUTPUTS = ["anomaly_score", "calibrated_score"]
-SOURCE_DIGEST = "source_manifest_sha256"
-"""The key, in the exported pipeline.json's "onnx" block, of the `model_digest` of the model
-folder the graphs came from (null for a model never saved), by which `mulde run` and `train`
-tell whether an earlier export still matches the model they write."""
 FRAME_RULE = ("per stream: frame score = max over the frame's objects of calibrated_score "
               "(no object: the stream's calibrated fill); fused = sum over streams; then "
               "the manifest's smoothing, and an alert where the smoothed fused score exceeds "
