@@ -98,13 +98,20 @@ def test_ucsd_ground_truth_of_another_clip_count_gives_ranges(tmp_path):
         load_ground_truth("ucsd_ped2", tmp_path)
 
 
-def test_ubnormal_ground_truth_from_split_lists_and_label_files(tmp_path):
-    splits, gt_dir = tmp_path / "splits", tmp_path / "gt"
+def _ubnormal_splits(root):
+    """A UBnormal root's test split lists (one normal, two abnormal videos) and its empty gt/
+    folder, which is returned."""
+    splits, gt_dir = root / "splits", root / "gt"
     splits.mkdir()
     gt_dir.mkdir()
     (splits / "normal_test_video_names.txt").write_text("normal_scene_1_scenario_3\n")
     (splits / "abnormal_test_video_names.txt").write_text(
         "abnormal_scene_2_scenario_1\nabnormal_scene_1_scenario_4\n")
+    return gt_dir
+
+
+def test_ubnormal_ground_truth_from_split_lists_and_label_files(tmp_path):
+    gt_dir = _ubnormal_splits(tmp_path)
     (gt_dir / "abnormal_scene_1_scenario_4_tracks.txt").write_text("1,1,2\n2,5.0,6.0\n")
     with (gt_dir / "abnormal_scene_2_scenario_1_tracks.txt").open("wb") as handle:
         np.save(handle, np.array([1.0, 0.0, 0.0, 1.0]))  # 1 = normal in this variant
@@ -123,12 +130,7 @@ def test_ubnormal_abnormal_videos_whose_files_mark_no_anomaly_are_warned_of(tmp_
     """An abnormal test video's empty track text, and its .npy of all-normal flags, are
     warned of in one line naming both files (they were taken as all-normal unsaid: a
     newcomer's trial); the videos stay, all normal. Normal videos need no anomaly."""
-    splits, gt_dir = tmp_path / "splits", tmp_path / "gt"
-    splits.mkdir()
-    gt_dir.mkdir()
-    (splits / "normal_test_video_names.txt").write_text("normal_scene_1_scenario_3\n")
-    (splits / "abnormal_test_video_names.txt").write_text(
-        "abnormal_scene_2_scenario_1\nabnormal_scene_1_scenario_4\n")
+    gt_dir = _ubnormal_splits(tmp_path)
     empty = gt_dir / "abnormal_scene_1_scenario_4_tracks.txt"
     empty.write_text("\n")
     flags = gt_dir / "abnormal_scene_2_scenario_1_tracks.txt"
