@@ -1326,11 +1326,15 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
                       "column names (0, 1, 2), not a sample")
     assert "(a, b, c)" in err[1] and len(err) == 2
     assert len(out) == 3 and all(line.startswith("fitted on 40 x 3 features") for line in out)
+    def fitted(name: str, model: str):  # `mulde fit name.csv --out model.safetensors`
+        assert main(["fit", str(tmp_path / f"{name}.csv"), "--out",
+                     str(tmp_path / f"{model}.safetensors"), "--params", small,
+                     "--quiet"]) == 0
+        return capsys.readouterr()
+
     # two columns of whole numbers under "0,1": kept as a sample, and said
     (tmp_path / "ints.csv").write_text("0,1\n" + "\n".join(f"{i},{i % 7}" for i in range(40)))
-    assert main(["fit", str(tmp_path / "ints.csv"), "--out", str(tmp_path / "i.safetensors"),
-                 "--params", small, "--quiet"]) == 0
-    captured = capsys.readouterr()
+    captured = fitted("ints", "i")
     assert captured.err.splitlines() == [
         f"mulde: warning: {tmp_path / 'ints.csv'}: the first row (0, 1) is taken as a sample; "
         "if it is pandas' header of column numbers, remove it (to_csv(index=False, "
@@ -1340,9 +1344,7 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
     ints = np.round(rng.standard_normal((40, 3)) * 100).astype(int)
     (tmp_path / "years.csv").write_text(
         "2019,2020,2021\n" + "\n".join(",".join(map(str, r)) for r in ints) + "\n")
-    assert main(["fit", str(tmp_path / "years.csv"), "--out", str(tmp_path / "y.safetensors"),
-                 "--params", small, "--quiet"]) == 0
-    captured = capsys.readouterr()
+    captured = fitted("years", "y")
     assert captured.err.splitlines() == [
         f"mulde: warning: {tmp_path / 'years.csv'}: the first row (2019, 2020, 2021) is taken "
         "as a sample; if it is a header of column names (such as years), give the columns "
@@ -1351,9 +1353,7 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
     assert captured.out.startswith("fitted on 41 x 3 features")
     # one column under a year (a re-check's file): a sample, said in one column's words
     (tmp_path / "year.csv").write_text("2019\n" + "\n".join(map(str, ints[:, 0])) + "\n")
-    assert main(["fit", str(tmp_path / "year.csv"), "--out", str(tmp_path / "y1.safetensors"),
-                 "--params", small, "--quiet"]) == 0
-    captured = capsys.readouterr()
+    captured = fitted("year", "y1")
     assert captured.err.splitlines() == [
         f"mulde: warning: {tmp_path / 'year.csv'}: the first row (2019) is taken as a sample; "
         "if it is a header of column names (such as years), give the column a name that is "

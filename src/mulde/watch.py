@@ -703,9 +703,8 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
         patience = model.threshold.patience if model.threshold is not None else 1
     options = WatchOptions(value, patience, pre_s, post_s, status=status)
     # a model saved before it recorded them: all its training frames, each stream alike
-    training_frames = getattr(model, "training", {}).get("frames_with_objects") or (
-        {s.value: sum(len(t) for t in model.train_scores) for s in model.streams}
-        if model.train_scores else None)
+    training_frames = (getattr(model, "training", {}).get("frames_with_objects")
+                       or sum(len(t) for t in model.train_scores) or None)
     watcher = Watcher(scorer, capture, out, options, [s.value for s in model.streams],
                       getattr(extractor, "max_height", None), training_frames)
     watcher.definition = definition

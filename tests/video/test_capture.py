@@ -191,6 +191,16 @@ def test_a_recording_is_told_from_a_live_stream_by_its_duration_or_served_length
     assert not _is_recording(opened(None, -38, "mpegts"), "http://h/live.ts")  # no length
 
 
+class _Opened:
+    """What `av.open` gives as a context manager, for the fake containers below."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def test_a_live_stream_that_ends_with_no_reconnection_asked_for_is_not_lost(monkeypatch):
     """--reconnect-tries 0: a live stream's end is its end (`lost` None, no drop logged);
     with tries, the same end after failed reconnections is a lost stream."""
@@ -198,7 +208,7 @@ def test_a_live_stream_that_ends_with_no_reconnection_asked_for_is_not_lost(monk
 
     import mulde.video.capture as capture_module
 
-    class Live:  # an opened live MPEG-TS stream of 3 frames: no duration, no size
+    class Live(_Opened):  # an opened live MPEG-TS stream of 3 frames: no duration, no size
         duration, format = None, SimpleNamespace(name="mpegts")
         streams = SimpleNamespace(video=[SimpleNamespace(guessed_rate=10, average_rate=10)])
 
@@ -209,12 +219,6 @@ def test_a_live_stream_that_ends_with_no_reconnection_asked_for_is_not_lost(monk
         def decode(self, stream):
             return (SimpleNamespace(to_ndarray=lambda format: np.zeros((4, 4, 3), np.uint8))
                     for _ in range(3))
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
 
     opened = []
 
@@ -248,18 +252,12 @@ def test_an_mp4_whose_index_is_out_of_reach_is_not_retried_and_says_how_to_serve
 
     import mulde.video.capture as capture_module
 
-    class Unseekable:  # opens, then fails where FFmpeg seeks back to the frames
+    class Unseekable(_Opened):  # opens, then fails where FFmpeg seeks back to the frames
         streams = SimpleNamespace(video=[SimpleNamespace(guessed_rate=25, average_rate=25)])
         duration, size, format = 12_000_000, 4_635_099, SimpleNamespace(name="mov,mp4")
 
         def decode(self, stream):
             raise av.error.OSError(errno.EIO, "Input/output error", self.url)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
 
     opened = []
 

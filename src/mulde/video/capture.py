@@ -358,7 +358,6 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     "again, as a name no name server knows fails alike each time)") from err
             if lookup is not None:  # a name server down, or a name gone while streaming
                 reason = lookup[0]
-                refused = False
             elif not received and _index_out_of_reach(url, err):
                 raise VideoReadError(
                     f"{url}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "

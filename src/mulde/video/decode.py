@@ -529,11 +529,11 @@ def decoded_frames(container: av.container.InputContainer, stream: av.VideoStrea
 
 
 REENCODE_OR_REMOVE = "re-encode it (ffmpeg -i IN OUT.mp4) or remove it"
+"""What to do about a video file that does not decode, in `VideoReadError` messages."""
 CUT_SHORT = ("if the file was cut short (a copy or download stopped early), copy it again "
              f"whole; else {REENCODE_OR_REMOVE}")
 """What to do about a video with fewer frames than its container declares: re-encoding
 keeps only the frames there are, a whole copy brings back the rest."""
-"""What to do about a video file that does not decode, in `VideoReadError` messages."""
 
 
 def ffmpeg_reason(error: BaseException) -> str:
