@@ -683,6 +683,16 @@ ADBENCH_MULDE_RUNS = {
     "round45-seeds12": ("adbench_mulde_round45_seeds12_all.json",
                         "round 45's default on seeds 1 and 2 (all sets but 17_InternetAds: "
                         "its 7 changed sets refitted, round 43's rows for the rest)"),
+    "round46": ("adbench_mulde_round46.json",
+                "the default after issue 15's round 46 (seed 0; only the 3 sets where the eight "
+                "networks train, the ones its rule changes)"),
+    "round46-all": ("adbench_mulde_round46_all.json",
+                    "the default after issue 15's round 46 (seed 0, all 58 sets: its 3 changed "
+                    "sets refitted, round 45's rows for the rest, which it fits alike; "
+                    "benchmarks/adbench_merge.py)"),
+    "round46-seeds12": ("adbench_mulde_round46_seeds12_all.json",
+                        "round 46's default on seeds 1 and 2 (all sets but 17_InternetAds: "
+                        "its 2 changed sets refitted, round 45's rows for the rest)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -796,7 +806,7 @@ def main(argv: list[str] | None = None) -> None:
                 ("before issue 15", None), ("round 33, seeds 0-2", seeds_0_2(current, r33_more)),
                 ("round 37, seeds 0-2", seeds_0_2(r37, r37_more))]))
         before = ("round 37", r37, r37, r37_more)  # round 37 was run on every set
-        for key in ("round41", "round43", "round45"):  # each beside the default it replaced
+        for key in ("round41", "round43", "round45", "round46"):  # each beside the default it replaced
             after = (f"round {key[5:]}", read_json(getattr(args, f"accuracy_{key}")),
                      read_json(getattr(args, f"accuracy_{key}_all")),
                      read_json(getattr(args, f"accuracy_{key}_seeds12")))
