@@ -1,0 +1,116 @@
+"""Is the default's false-alarm excess memorisation by its bagged members? Out-of-bag scores.
+
+Where `MULDE(n_members="auto")` trains members on bags of the rows (2-4 on halves below 501
+rows, round 31's eight on eighths of thin rows since round 46), each training row was fitted
+by the members whose bag holds it. If a member memorises its bag, the mean energy of a
+training row is lower than that of a fresh sample of the same density, the training scores'
+99th percentile is too low, and the suite's `far` (fresh samples above it) exceeds 1 %.
+Scoring each training row by the members that never fitted it (out of bag, as a random
+forest's OOB predictions; a row in every bag keeps all members) removes exactly that part.
+
+Per case (benchmarks/density_fidelity.md, "Out-of-bag training scores"): the default `MULDE`
+fitted once on the suite's rows (`density_fidelity.draw_case`); every member's energies of
+the training rows; `density_fidelity.metrics` with the training scores in bag (the
+estimator's, every member) and out of bag. The fresh and broad samples' scores are the same
+in both, so only `far` can differ.
+
+    cd benchmarks
+    OMP_NUM_THREADS=1 nice -n 19 python density_out_of_bag.py --seed 5 \\
+        --cases circle:64:1000 gauss_iso:512:4000 --out results/density_out_of_bag_seed5.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import RESULTS_DIR, new_header, set_single_thread, write_json
+from density_fidelity import draw_case, metrics
+from sklearn.utils import check_random_state
+
+from mulde import MULDE
+from mulde.core import multiscale_energy
+from mulde.core.training import member_bags, split_validation
+
+
+def out_of_bag_energies(per_member: np.ndarray, in_bag: np.ndarray) -> np.ndarray:
+    """The mean energy of each row over the members whose bag does not hold it: per_member
+    (M, n, L) each member's energies, in_bag (n, M) bool; returns (n, L). A row in every
+    bag keeps the mean over all M members. ValueError for shapes that do not match."""
+    n_members, n_rows = per_member.shape[:2]
+    if in_bag.shape != (n_rows, n_members):
+        raise ValueError(f"in_bag must be ({n_rows}, {n_members}), got {in_bag.shape}")
+    weights = ~in_bag
+    weights[~weights.any(axis=1)] = True  # in every bag: all members
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    return np.einsum("mnl,nm->nl", per_member, weights)
+
+
+def training_bags(model: MULDE, n_rows: int) -> np.ndarray:
+    """(n_rows, M) bool: which of the n_rows rows `model` was fitted on each member trained
+    on (`member_bags` over the rows `split_validation` kept for training, in their order;
+    held-out rows are in no bag). All False for members that trained on every row. The
+    training seed is the one `MULDE.fit` draws from an int `random_state` (ValueError for
+    another)."""
+    if not isinstance(model.random_state, int):
+        raise ValueError("the bags are recomputed from an int random_state only")
+    seed = int(check_random_state(model.random_state).randint(2**31 - 1))  # as `MULDE.fit`
+    result = model.train_result_
+    train_idx, _ = split_validation(n_rows, result.validation_fraction, seed)
+    bags = member_bags(len(train_idx), result.n_members, result.max_samples, seed)
+    in_bag = np.zeros((n_rows, result.n_members), dtype=bool)
+    if bags is not None:
+        in_bag[train_idx.numpy()] = bags.numpy()
+    return in_bag
+
+
+def member_energies(model: MULDE, X: np.ndarray) -> np.ndarray:
+    """Each member's energies of the rows X (n, d) at the model's levels: (M, n, L)."""
+    net = model.network_
+    members = net.members if hasattr(net, "members") else [net]
+    x = model._to_tensor(np.asarray(X, dtype=np.float64))
+    sigmas = torch.as_tensor(model.sigmas_)
+    return np.stack([multiscale_energy(m, x, sigmas).cpu().numpy().astype(np.float64)
+                     for m in members])
+
+
+def run_case(spec: str, seed: int) -> dict:
+    dist, d, n = spec.split(":")
+    data = draw_case(dist, int(d), int(n), seed)
+    t0 = time.perf_counter()
+    model = MULDE(random_state=seed, device="cpu").fit(data.x)
+    fit_s = time.perf_counter() - t0
+    fresh, broad = (model.anomaly_score(a) for a in (data.fresh, data.broad))
+    in_bag = training_bags(model, len(data.x))
+    oob = out_of_bag_energies(member_energies(model, data.x), in_bag)
+    row = {"case": spec, "fit_s": fit_s, "n_members": model.train_result_.n_members,
+           "max_samples": model.train_result_.max_samples,
+           "rows_in_every_bag": int(in_bag.all(axis=1).sum()),
+           "in_bag": metrics(model.anomaly_score(data.x), fresh, broad, data.nll_fresh,
+                             data.nll_broad),
+           "out_of_bag": metrics(model._aggregate(oob), fresh, broad, data.nll_fresh,
+                                 data.nll_broad)}
+    print(spec, f"fit {fit_s:.0f} s, {row['n_members']} members on {row['max_samples']:g}:",
+          "far in bag", row["in_bag"]["far"], "out of bag", row["out_of_bag"]["far"],
+          flush=True)
+    return row
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", nargs="+", required=True, help="dist:d:n, as the suite's")
+    parser.add_argument("--seed", type=int, default=5, help="5: the suite's scratch seed")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "density_out_of_bag.json")
+    args = parser.parse_args(argv)
+    set_single_thread()
+    out = new_header("density_out_of_bag", seed=args.seed, cases=[])
+    for spec in args.cases:
+        out["cases"].append(run_case(spec, args.seed))
+        write_json(args.out, out)  # after each case: a stopped run keeps what it measured
+
+
+if __name__ == "__main__":
+    main()
