@@ -146,6 +146,17 @@ def write_frames(
     return folder
 
 
+def unlistable(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make `folder` unlistable, as one without read permission is to a user (simulated:
+    root lists any folder), whichever of os.listdir and os.scandir lists it."""
+    for real in (os.listdir, os.scandir):
+        def denied(path=".", real=real):
+            if os.fspath(path) == str(folder):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+        monkeypatch.setattr(os, real.__name__, denied)
+
+
 def savemat(path: Path, variables: dict[str, object], *, compress: bool = True) -> Path:
     """Write a MATLAB v5 file (a cell array is a 1-row object ndarray)."""
     path.parent.mkdir(parents=True, exist_ok=True)

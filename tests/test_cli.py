@@ -734,6 +734,38 @@ def test_an_earlier_onnx_export_is_said_stale_only_where_the_new_model_differs(t
     assert rerun(second, None) == note
 
 
+def test_a_rerun_with_root_spelled_otherwise_leaves_the_export_current(tmp_path, capsys):
+    """A rerun of the same data with --root spelled otherwise (relative, a trailing slash)
+    and fits of other seconds wrote the same model, yet was told that the export was stale:
+    the digest covered the root and the fit times. An export written before (it recorded the
+    manifest's own SHA-256) matches that very manifest only, so it is said stale once."""
+    from mulde.cli import _earlier_export, _say_stale_export
+    from mulde.vad.export import SOURCE_DIGEST
+
+    out, model = tmp_path / "run", _gmm_pipeline(1.0)
+    (out / "onnx").mkdir(parents=True)
+
+    def rerun(root, seconds, source):
+        model.training["root"] = root
+        for fit in model.ensemble.fits_.values():
+            fit.fit_s = seconds
+        (out / "onnx" / "pipeline.json").write_text(json.dumps(
+            {"onnx": {"streams": {}, SOURCE_DIGEST: source}}))
+        export = _earlier_export(out, out / "model")
+        model.save(out / "model")
+        _say_stale_export(export, out / "model")
+        return json.loads((out / "model" / "pipeline.json").read_text()), capsys.readouterr().err
+
+    rerun("/data/ucsd_ped2", 1.0, None)
+    exported = model.digest
+    again, err = rerun("../data/ucsd_ped2/", 2.0, exported)
+    assert err == "" and model.digest == exported
+    assert again["training"]["root"] == "../data/ucsd_ped2/"  # recorded as given
+    assert rerun("../data/ucsd_ped2/", 2.0, again["manifest_sha256"])[1] == ""  # older export
+    assert "was exported from an earlier model" in rerun("/data/ucsd_ped2", 3.0,
+                                                         again["manifest_sha256"])[1]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--calibration-folds", "1"], "--calibration-folds must be auto, none or a whole number"),
     # a list typed without JSON's quotes (or whose quotes the shell took): how to write it

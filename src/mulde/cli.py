@@ -1398,16 +1398,18 @@ def _earlier_export(out: Path, model: Path) -> _EarlierExport | None:
 
 def _say_stale_export(export: _EarlierExport | None, model: Path) -> None:
     """Say, once the new model is written in `model`, that an earlier ONNX export no longer
-    matches it: the model's digest (`mulde.vad.artifact.model_digest`) differs from the one
-    the export recorded, or, for an export that recorded none (written before mulde did),
-    from the model's before the run. A rerun that wrote the same model, or a run that wrote
-    none, says nothing."""
-    from mulde.vad.artifact import saved_model_digest
+    matches it: the model is not the one the export recorded (`mulde.vad.artifact.made_from`:
+    its digest, `model_digest`, which leaves out how --root was spelled and how long the fits
+    took), or, for an export that recorded none (written before mulde did), its digest
+    differs from the model's before the run. A rerun that wrote the same model, or a run
+    that wrote none, says nothing."""
+    from mulde.vad.artifact import made_from, saved_model_digest
 
     if export is None:
         return
     now = saved_model_digest(model)
-    if now is None or now == (export.source or export.model):  # none written, or the same
+    if now is None or (made_from(model, export.source) if export.source
+                       else now == export.model):  # none written, or the same
         return
     print(f"mulde: note: {export.folder} was exported from an earlier model than the one this "
           f"run wrote: export again with `mulde export {model}` to match the new one",

@@ -15,7 +15,9 @@ from mulde.vad.artifact import (
     SELF_DIGEST,
     ArtifactError,
     PipelineModel,
+    made_from,
     manifest_digest,
+    model_digest,
     saved_model_digest,
 )
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
@@ -430,25 +432,59 @@ def test_a_refused_cli_export_leaves_no_folder_it_made_and_keeps_one_that_was_th
 
 
 def test_the_model_digest_tells_a_model_apart_and_not_its_saves(data, tmp_path):
-    """The same fitted model saved twice, and loaded, has one digest (the manifest's
-    manifest_sha256); a model fitted otherwise has another; a manifest written before that
-    key gets the digest of its settings."""
+    """The same fitted model saved twice, and loaded, has one digest (`model_digest` of its
+    manifest); a model fitted otherwise has another; a manifest written before its own
+    SHA-256 (manifest_sha256) gets the same digest."""
     model, other = fitted(data, "gmm"), fitted(data, "gmm", folds=None)
     assert model.digest is None  # never saved
     model.save(tmp_path / "a")
     first = model.digest
     model.save(tmp_path / "b")
-    stored = json.loads((tmp_path / "a" / MANIFEST).read_text())[SELF_DIGEST]
-    assert first == model.digest == stored == saved_model_digest(tmp_path / "b")
+    manifest = json.loads((tmp_path / "a" / MANIFEST).read_text())
+    assert first == model.digest == model_digest(manifest) == saved_model_digest(tmp_path / "b")
     assert PipelineModel.load(tmp_path / "a").digest == first
     other.save(tmp_path / "c")
     assert saved_model_digest(tmp_path / "c") not in (None, first)
-    manifest = json.loads((tmp_path / "a" / MANIFEST).read_text())
     del manifest[SELF_DIGEST]  # written before mulde stored it
     (tmp_path / "a" / MANIFEST).write_text(json.dumps(manifest))
-    assert saved_model_digest(tmp_path / "a") == manifest_digest(manifest) == first
+    assert saved_model_digest(tmp_path / "a") == first
     assert PipelineModel.load(tmp_path / "a").digest == first
     assert saved_model_digest(tmp_path / "missing") is None
+
+
+def test_the_model_digest_leaves_out_the_roots_spelling_and_the_fits_seconds(data, tmp_path):
+    """A rerun over the same data with --root spelled otherwise (relative, a trailing slash),
+    or whose fits took other seconds, or whose skipped videos' errors name their paths
+    otherwise, writes the same model: same digest, though the manifest (and its own SHA-256)
+    differs; what decides the model (the training videos, a stream's weights or
+    calibration) still changes it. `made_from` takes the digest an export records, and the
+    manifest's own SHA-256 that exports recorded before."""
+    model = fitted(data, "gmm")
+
+    def saved(folder, root, seconds):
+        model.training.update(root=root, skipped=[{"split": "train", "video": "t9",
+                                                   "error": f"{root}/t9: cannot read"}])
+        for fit in model.ensemble.fits_.values():
+            fit.fit_s = seconds
+        model.save(tmp_path / folder)
+        return json.loads((tmp_path / folder / MANIFEST).read_text())
+
+    first = saved("a", "/data/ucsd_ped2", 1.5)
+    again = saved("b", "../data/ucsd_ped2/", 2.25)
+    assert first[SELF_DIGEST] != again[SELF_DIGEST]  # the integrity check covers them all
+    assert model_digest(first) == model_digest(again) == saved_model_digest(tmp_path / "b")
+    assert made_from(tmp_path / "b", model_digest(first))
+    assert made_from(tmp_path / "b", again[SELF_DIGEST])  # an older export of this manifest
+    assert not made_from(tmp_path / "b", first[SELF_DIGEST])  # of the other one: stale
+    assert not made_from(tmp_path / "missing", model_digest(first))
+    for edit in (lambda m: m["training"].update(videos=3),
+                 lambda m: m["streams"]["velocity"]["calibration"].update(high=2.0),
+                 lambda m: m["files"].update({"streams/velocity.safetensors": "0" * 64})):
+        changed = json.loads(json.dumps(first))
+        edit(changed)
+        assert model_digest(changed) != model_digest(first)
+    # a manifest of another shape (an export's, a damaged one) gets a digest, no error
+    assert model_digest({"training": None, "streams": {"velocity": 3}})
 
 
 def test_the_fits_warnings_travel_with_the_model(data, tmp_path):

@@ -10,7 +10,7 @@ from fakes import FAST
 from mulde.cli import main
 from mulde.estimator.export import ExportError
 from mulde.vad import StreamEnsemble
-from mulde.vad.artifact import PipelineModel
+from mulde.vad.artifact import PipelineModel, model_digest
 from mulde.vad.export import SOURCE_DIGEST, export_pipeline
 from mulde.vad.fusion import objects_to_frames
 from mulde.vad.live import causal_smooth, live_threshold
@@ -152,7 +152,7 @@ def test_an_export_records_the_digest_of_the_model_it_came_from(data, tmp_path):
     saved = json.loads((tmp_path / "run" / "model" / "pipeline.json").read_text())
     assert main(["export", str(tmp_path / "run")]) == 0
     exported = json.loads((tmp_path / "run" / "onnx" / "pipeline.json").read_text())
-    assert exported["onnx"][SOURCE_DIGEST] == saved["manifest_sha256"] == model.digest
+    assert exported["onnx"][SOURCE_DIGEST] == model_digest(saved) == model.digest
 
 
 def test_ctrl_c_inside_the_exporter_is_an_interrupt_not_its_error(monkeypatch):

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from fakes import SMALL, MeanColour, _Payload, write_frames
+from fakes import SMALL, MeanColour, _Payload, unlistable, write_frames
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -152,3 +152,23 @@ def test_a_failure_record_read_through_a_moved_root_names_the_file_where_it_is(s
     assert str(moved / "test" / "broken.avi") in error and old not in error
     assert error == first.failed[0]["error"].replace(old, str(moved / "test" / "broken.avi")) \
         + KNOWN_FAILURE
+
+
+def test_a_frame_folder_that_cannot_be_listed_is_skipped_not_a_crash(small_folder, tmp_path,
+                                                                     monkeypatch):
+    """The cache's key of a frame folder now raises decoding's VideoReadError where it
+    cannot list the folder (it raised an OSError): a cached video whose folder has become
+    unlistable is still skipped and reported with that one line, and no failure is recorded
+    for a source without a checksum."""
+    dataset = load_dataset("folder", small_folder)
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(dataset, MeanColour(), cache, progress=False)
+    folder = small_folder / "test" / "a"
+    unlistable(monkeypatch, folder)
+    (video,) = dataset.test
+    assert not cache.has(dataset.name, "test", video, MeanColour())
+    again = extract_features(dataset, MeanColour(), cache, progress=False)
+    assert again.failed == [{"split": "test", "video": "a", "error": (
+        f"{folder}: cannot list the frame folder (Permission denied)")}]
+    assert cache.failure(dataset.name, "test", video, MeanColour()) is None
+    assert not list((tmp_path / "cache").rglob("*.failed.json"))

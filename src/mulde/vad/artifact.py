@@ -88,7 +88,8 @@ SOURCE_DIGEST = "source_manifest_sha256"
 """The key, in the pipeline.json of an ONNX export (`mulde.vad.export`), "onnx" block, of the
 `model_digest` of the model folder the graphs came from (null for a model never saved), by
 which `mulde run` and `train` tell whether an earlier export still matches the model they
-write, and `export_source` finds that folder."""
+write, and `export_source` finds that folder (`made_from`; older exports recorded the
+model's `SELF_DIGEST` under this key, which the name still says)."""
 
 
 def manifest_digest(manifest: dict) -> str:
@@ -102,38 +103,64 @@ def manifest_digest(manifest: dict) -> str:
 
 
 def model_digest(manifest: dict) -> str:
-    """What tells one saved model from another: its manifest's `SELF_DIGEST`, which covers
-    every setting and, through the manifest's "files", every file's SHA-256 (`manifest_digest`
-    of a manifest written before that key). Two saves of the same fitted model give the same
-    digest; an ONNX export records its model's (`mulde.vad.export.SOURCE_DIGEST`)."""
-    stored = manifest.get(SELF_DIGEST)
-    return stored if isinstance(stored, str) else manifest_digest(manifest)
+    """What tells one saved model from another: the `manifest_digest` of its manifest less
+    what a run records without it deciding the model (the training root as --root spelled
+    it, the skipped videos, whose errors name their paths, and each fit's seconds), so of
+    every other setting, the training videos' names and counts, and through the manifest's
+    "files" every file's SHA-256 (the weights, the training scores). Two saves of the same
+    fitted model, and two runs that fit it again from the same data, give the same digest;
+    an ONNX export records its model's (`SOURCE_DIGEST`). A manifest written before
+    `SELF_DIGEST` gets its digest alike."""
+    same = {k: v for k, v in manifest.items() if k != SELF_DIGEST}
+    if isinstance(same.get("training"), dict):
+        same["training"] = {k: v for k, v in same["training"].items()
+                            if k not in ("root", "skipped")}
+    if isinstance(same.get("streams"), dict):
+        same["streams"] = {name: {k: v for k, v in s.items() if k != "fit_seconds"}
+                           if isinstance(s, dict) else s
+                           for name, s in same["streams"].items()}
+    return manifest_digest(same)
+
+
+def _saved_manifest(folder: str | Path) -> dict | None:
+    """The manifest (pipeline.json) saved in `folder`; None where there is no readable one."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def saved_model_digest(folder: str | Path) -> str | None:
     """`model_digest` of the model saved in `folder` (its pipeline.json), read without
     loading the model; None where there is no readable manifest."""
-    try:
-        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return model_digest(manifest) if isinstance(manifest, dict) else None
+    manifest = _saved_manifest(folder)
+    return None if manifest is None else model_digest(manifest)
+
+
+def made_from(folder: str | Path, source: str) -> bool:
+    """Whether the model saved in `folder` is the one whose digest an ONNX export recorded
+    as `source` (`SOURCE_DIGEST`): its `model_digest`, or the `manifest_digest` of its whole
+    manifest (its `SELF_DIGEST`), which exports written before the model digest left out the
+    root and the fits' seconds recorded; that one matches only the very manifest exported,
+    so a rerun says such an export stale once, until it is exported again. False where
+    `folder` has no readable manifest."""
+    manifest = _saved_manifest(folder)
+    return manifest is not None and source in (model_digest(manifest),
+                                               manifest_digest(manifest))
 
 
 def export_source(folder: str | Path) -> Path | None:
     """The model folder that the ONNX export in `folder` was exported from, where it lies
     beside the export (the parent folder's model, `pipeline_folder`: DIR/model for an export
-    in DIR/onnx) and its digest is the one the export recorded (`SOURCE_DIGEST`); None
-    otherwise (the export records its model's digest, not its path)."""
-    try:
-        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-        source = manifest["onnx"][SOURCE_DIGEST]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
-        return None
+    in DIR/onnx) and it is the model the export recorded (`made_from`); None otherwise (the
+    export records its model's digest, not its path)."""
+    onnx = (_saved_manifest(folder) or {}).get("onnx")
+    source = onnx.get(SOURCE_DIGEST) if isinstance(onnx, dict) else None
     beside = pipeline_folder(Path(folder).parent)
     if not isinstance(source, str) or beside is None or beside == Path(folder):
         return None
-    return beside if saved_model_digest(beside) == source else None
+    return beside if made_from(beside, source) else None
 
 
 # settings that point at files of the training run, not at how features are computed
@@ -421,7 +448,7 @@ class PipelineModel:
             manifest["files"] = {rel: sha256_file(tmp / rel) for rel in files}
             manifest[SELF_DIGEST] = manifest_digest(manifest)
             write_json(tmp / MANIFEST, manifest)
-        self.path, self.digest = folder, manifest[SELF_DIGEST]
+        self.path, self.digest = folder, model_digest(manifest)
         return folder
 
     # -------------------------------------------------------------------- reading

@@ -27,7 +27,7 @@ import numpy as np
 from mulde.io.atomic import atomic_path, write_json
 from mulde.video.features.base import Extractor
 from mulde.video.features.records import ObjectFeatures, VideoFeatures
-from mulde.video.source import Video, source_checksum
+from mulde.video.source import Video, VideoReadError, source_checksum
 
 CACHE_FORMAT = 2
 """Version of the entry layout; entries of another version are recomputed, never read.
@@ -109,8 +109,8 @@ class FeatureCache:
                     or meta.get("version") != extractor.version
                     or meta.get("source_checksum") != source_checksum(video.path)):
                 return None
-        except (OSError, ValueError):  # json.JSONDecodeError is a ValueError
-            return None
+        except (OSError, ValueError, VideoReadError):  # a JSONDecodeError is a ValueError;
+            return None  # a frame folder that cannot be listed is a VideoReadError
         return meta
 
     def load(self, dataset: str, split: str, video: Video,
@@ -158,10 +158,10 @@ class FeatureCache:
         """Record that `video` could not be decoded (`VideoReadError`'s message `error`), so
         that `failure` returns it while the file, the extractor and the decoder stay the
         same (the file's path in it read as the video's path then). Written atomically;
-        nothing for a source that is gone (no checksum)."""
+        nothing for a source that is gone or cannot be listed (no checksum)."""
         try:
             checksum = source_checksum(video.path)
-        except OSError:
+        except (OSError, VideoReadError):
             return
         write_json(self._failure_path(dataset, split, video, extractor),
                    {"format": CACHE_FORMAT, **self._failure_key(video, extractor, checksum),
@@ -183,7 +183,7 @@ class FeatureCache:
                     or not isinstance(meta.get("error"), str)):
                 return None
             return meta["error"].replace(_SOURCE, str(video.path))
-        except (OSError, ValueError):
+        except (OSError, ValueError, VideoReadError):
             return None
 
     @staticmethod

@@ -156,7 +156,7 @@ def list_frame_files(folder: str | os.PathLike[str],
     numbered frame names (see the module docstring).
     """
     folder = Path(folder)
-    files = _image_files(folder)
+    files = image_files(folder)
     if not files:
         videos = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         hint = (f"; it holds {len(videos)} video file(s): give one of them (e.g. "
@@ -181,7 +181,7 @@ def stray_images(folder: str | os.PathLike[str]) -> list[Path]:
     (names without a number among numbered frames), in name order; [] when it has none, or
     when `folder` cannot be listed. Nothing is warned."""
     try:
-        return stray_files(_image_files(Path(folder)))
+        return stray_files(image_files(Path(folder)))
     except VideoReadError:
         return []
 
@@ -198,8 +198,11 @@ def strays_said(paths: Iterable[Path]) -> None:
             _say_strays(folder, strays, warn=False)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    """The image files of `folder` (`is_image_file`), in natural name order."""
+def image_files(folder: Path) -> list[Path]:
+    """The image files of `folder` (`is_image_file`), in natural name order: the one listing
+    of a frame folder (`list_frame_files`, `stray_images`,
+    `mulde.video.source.source_checksum`). Raises `VideoReadError` naming the folder when it
+    does not exist or cannot be listed."""
     if not folder.is_dir():
         raise VideoReadError(f"{folder}: frame folder does not exist")
     try:

@@ -59,10 +59,12 @@ def source_checksum(path: str | Path) -> str:
     last frame, before strays were left out, gets another key and is extracted again). A
     file's is read once while its size and modification time stay the same
     (`mulde.io.hashing.file_sha256`): a run asks for it several times per video. A folder
-    is listed once. Raises OSError for a source that cannot be read or listed."""
+    is listed once, as decoding lists it (`mulde.video.decode.image_files`). Raises
+    VideoReadError, with decoding's message, for a folder that cannot be listed, and OSError
+    for a file that cannot be read."""
     path = Path(path)
     if path.is_dir():
-        images = [f for f in path.iterdir() if f.is_file() and decode.is_image_file(f)]
+        images = decode.image_files(path)
         strays = set(decode.stray_files(images))
         return listing_sha256(f for f in images if f not in strays)
     return file_sha256(path)
