@@ -6,13 +6,14 @@ by the members whose bag holds it. If a member memorises its bag, the mean energ
 training row is lower than that of a fresh sample of the same density, the training scores'
 99th percentile is too low, and the suite's `far` (fresh samples above it) exceeds 1 %.
 Scoring each training row by the members that never fitted it (out of bag, as a random
-forest's OOB predictions; a row in every bag keeps all members) removes exactly that part.
+forest's OOB predictions; a row in every bag is left out) removes exactly that part.
 
 Per case (benchmarks/density_fidelity.md, "Out-of-bag training scores"): the default `MULDE`
 fitted once on the suite's rows (`density_fidelity.draw_case`); every member's energies of
 the training rows; `density_fidelity.metrics` with the training scores in bag (the
 estimator's, every member) and out of bag. The fresh and broad samples' scores are the same
-in both, so only `far` can differ.
+in both, so only `far` can differ. The results hold the two as MULDE variants `in_bag` and
+`out_of_bag` of the suite's results, for density_decide.py.
 
     cd benchmarks
     OMP_NUM_THREADS=1 nice -n 19 python density_out_of_bag.py --seed 5 \\
@@ -36,17 +37,19 @@ from mulde.core import multiscale_energy
 from mulde.core.training import member_bags, split_validation
 
 
-def out_of_bag_energies(per_member: np.ndarray, in_bag: np.ndarray) -> np.ndarray:
-    """The mean energy of each row over the members whose bag does not hold it: per_member
-    (M, n, L) each member's energies, in_bag (n, M) bool; returns (n, L). A row in every
-    bag keeps the mean over all M members. ValueError for shapes that do not match."""
+def out_of_bag_energies(per_member: np.ndarray, in_bag: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's mean energy over the members whose bag does not hold it: per_member
+    (M, n, L) each member's energies, in_bag (n, M) bool. Returns (energies (k, L), rows
+    (k,) int): the k rows out of at least one bag, in order; a row in every bag was fitted
+    by every member and is left out. ValueError for shapes that do not match."""
     n_members, n_rows = per_member.shape[:2]
     if in_bag.shape != (n_rows, n_members):
         raise ValueError(f"in_bag must be ({n_rows}, {n_members}), got {in_bag.shape}")
-    weights = ~in_bag
-    weights[~weights.any(axis=1)] = True  # in every bag: all members
-    weights = weights / weights.sum(axis=1, keepdims=True)
-    return np.einsum("mnl,nm->nl", per_member, weights)
+    out = ~in_bag
+    rows = np.flatnonzero(out.any(axis=1))
+    weights = out[rows] / out[rows].sum(axis=1, keepdims=True)
+    return np.einsum("mnl,nm->nl", per_member[:, rows], weights), rows
 
 
 def training_bags(model: MULDE, n_rows: int) -> np.ndarray:
@@ -85,16 +88,18 @@ def run_case(spec: str, seed: int) -> dict:
     fit_s = time.perf_counter() - t0
     fresh, broad = (model.anomaly_score(a) for a in (data.fresh, data.broad))
     in_bag = training_bags(model, len(data.x))
-    oob = out_of_bag_energies(member_energies(model, data.x), in_bag)
+    oob, _ = out_of_bag_energies(member_energies(model, data.x), in_bag)
+    found = {"in_bag": metrics(model.anomaly_score(data.x), fresh, broad, data.nll_fresh,
+                               data.nll_broad),
+             "out_of_bag": metrics(model._aggregate(oob), fresh, broad, data.nll_fresh,
+                                   data.nll_broad)}
     row = {"case": spec, "fit_s": fit_s, "n_members": model.train_result_.n_members,
            "max_samples": model.train_result_.max_samples,
            "rows_in_every_bag": int(in_bag.all(axis=1).sum()),
-           "in_bag": metrics(model.anomaly_score(data.x), fresh, broad, data.nll_fresh,
-                             data.nll_broad),
-           "out_of_bag": metrics(model._aggregate(oob), fresh, broad, data.nll_fresh,
-                                 data.nll_broad)}
+           # as density_fidelity.py's results, so that density_decide.py reads them
+           "mulde": {name: {"aggregates": {"mean_energy": m}} for name, m in found.items()}}
     print(spec, f"fit {fit_s:.0f} s, {row['n_members']} members on {row['max_samples']:g}:",
-          "far in bag", row["in_bag"]["far"], "out of bag", row["out_of_bag"]["far"],
+          "far in bag", found["in_bag"]["far"], "out of bag", found["out_of_bag"]["far"],
           flush=True)
     return row
 

@@ -18,11 +18,11 @@ def test_out_of_bag_energies_average_the_members_outside_each_rows_bag():
                            [[10.0, 20.0], [30.0, 40.0], [50.0, 60.0]],
                            [[100.0, 200.0], [300.0, 400.0], [500.0, 600.0]]])  # (3, 3, 2)
     in_bag = np.array([[True, False, False],   # row 0: members 1 and 2
-                       [True, True, True],     # row 1: in every bag, all three
+                       [True, True, True],     # row 1: in every bag, left out
                        [False, False, False]])  # row 2: held out, all three
-    got = out_of_bag_energies(per_member, in_bag)
-    np.testing.assert_allclose(got, [[55.0, 110.0], [111.0, 148.0], [185.0, 222.0]])
-    assert not in_bag.all(axis=1)[0]  # the argument is not modified in place
+    energies, rows = out_of_bag_energies(per_member, in_bag)
+    np.testing.assert_allclose(energies, [[55.0, 110.0], [185.0, 222.0]])
+    np.testing.assert_array_equal(rows, [0, 2])
     with pytest.raises(ValueError, match=r"in_bag must be \(3, 3\)"):
         out_of_bag_energies(per_member, in_bag.T[:2])
 
