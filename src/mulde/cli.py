@@ -1519,10 +1519,10 @@ def _record_stamp(out: Path) -> int | None:
 
 def _left_by_failed_watch(out: Path, created: bool, had_events: bool,
                           earlier: int | None) -> str:
-    """The end of a failed `mulde watch`'s error line: where the frames scored before the
-    failure are ("; the 129 frames before it are scored: outputs in OUT"), or "" when none
-    was. Only a watch.json other than the `earlier` one (its `_record_stamp` before this
-    watch started) is this watch's. With no frame scored, this watch's empty outputs go,
+    """The end of a failed (or interrupted) `mulde watch`'s error line: where the frames
+    scored before the failure are ("; the 129 frames before it are scored: outputs in OUT"),
+    or "" when none was. Only a watch.json other than the `earlier` one (its `_record_stamp`
+    before this watch started) is this watch's. With no frame scored, this watch's empty outputs go,
     and so do the folder `out` (when `created`) and its events/ folder (unless
     `had_events`) when nothing else is in them; a watch that failed before writing leaves
     an earlier watch's files as they were."""
@@ -1599,12 +1599,12 @@ def _watch(args: argparse.Namespace) -> int:
             timeout_s=args.timeout, pre_s=args.pre, post_s=args.post,
             status=None if args.quiet else default_status(), log=sys.stderr)
     except KeyboardInterrupt:
-        if _record_stamp(Path(args.out)) in (None, earlier) and not created:
-            # no frame scored: an earlier watch's outputs were put back (`Watcher.run`)
-            print(f"mulde: interrupted before the first frame was scored; {args.out} is as "
-                  "it was", file=sys.stderr)
-        else:
+        if _left_by_failed_watch(Path(args.out), created, had_events, earlier):
             print(f"mulde: interrupted; outputs written to {args.out}", file=sys.stderr)
+        else:  # no frame scored: its empty outputs went, an earlier watch's came back
+            said = "nothing written" if created else f"{args.out} is as it was"
+            print(f"mulde: interrupted before the first frame was scored; {said}",
+                  file=sys.stderr)
         return 130
     except Exception as err:  # a source, model or setting that failed: say what is left
         if not isinstance(err, (ValueError, *_user_errors())):
