@@ -963,3 +963,28 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert warn_test_frames_below_calibration(ensemble, scores, empty, train) == []
+
+
+def test_a_resumed_runs_timings_say_they_are_its_own_and_what_it_read_back(dataset_root,
+                                                                             tmp_path):
+    """A run resumed after an interruption recorded only the resumed invocation's seconds, as
+    if they were the whole run's: its timings say they are this invocation's and name what
+    was read back from the cache, in metrics.json and the report."""
+    ds = load_dataset("folder", dataset_root)
+    cache = tmp_path / "cache"
+    first = run_pipeline(ds, SpeedExtractor(), tmp_path / "a", cache_dir=cache,
+                         detector="gmm", progress=False)
+    assert "timings_note" not in first  # everything computed now
+    sidecar = next((cache / "folder" / "test").glob("a.*.json"))
+    sidecar.unlink()  # video a's features were not finished: extracted again
+    second = run_pipeline(ds, SpeedExtractor(), tmp_path / "b", cache_dir=cache,
+                          detector="gmm", progress=False)
+    saved = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert saved["config"]["fits_reused"] == 4 and saved["config"]["videos_cached"] == 4
+    assert saved["timings_note"] == second["timings_note"] == (
+        "seconds of this invocation only: the features of 4 of 5 videos and 4 model fits were "
+        "read back from the cache, finished by an earlier run (an interrupted one this run "
+        "resumes, or another on the same cache), whose seconds are not counted; the "
+        "extraction stages' seconds cover the 1 extracted now (40 frames)")
+    assert '"timings_note": "seconds of this invocation only' in (
+        tmp_path / "b" / "report.html").read_text()

@@ -831,7 +831,6 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
         threshold = None  # never compare a threshold with a curve of another smoothing
-    t0 = time.perf_counter()
     metrics = write_report(
         out_dir, scores, labels, protocol=protocol,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
@@ -842,11 +841,33 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,
         no_metrics_note=one_class.note if one_class else None,
+        timings_note=_timings_note(extraction, ensemble.fits_reused_),
         stream_scores={n: s.streams for n, s in video_scores.items()},
         fps=_frame_rates(dataset, scores, fps),
         event_frames=frame_renderer(dataset, top, detections, max_height=max_height))
-    timings["report"] = time.perf_counter() - t0
     return metrics
+
+
+def _timings_note(extraction: Extraction, fits_reused: int) -> str | None:
+    """What a run's timings (metrics.json "timings") cover when it read work back from its
+    caches: they are this invocation's seconds, and a resumed run (or one on a cache another
+    run filled) did not spend the seconds of the features and fits it read back: an earlier
+    invocation did, whose wall time no cache keeps (the feature cache keeps no seconds, and
+    the fits' own seconds do not add up to a wall time where they ran side by side); None
+    when it read nothing back."""
+    read, extracted = [], ""
+    if extraction.n_cached:
+        total = extraction.n_cached + extraction.n_extracted
+        read.append(f"the features of {extraction.n_cached} of {total} videos")
+        extracted = (f"; the extraction stages' seconds cover the {extraction.n_extracted} "
+                     f"extracted now ({extraction.frames_extracted} frames)")
+    if fits_reused:
+        read.append(f"{fits_reused} model fit{'s' if fits_reused != 1 else ''}")
+    if not read:
+        return None
+    return (f"seconds of this invocation only: {' and '.join(read)} were read back from the "
+            "cache, finished by an earlier run (an interrupted one this run resumes, or "
+            f"another on the same cache), whose seconds are not counted{extracted}")
 
 
 @dataclass(frozen=True)
