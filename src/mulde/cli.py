@@ -1034,7 +1034,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     keys = ("micro_auc", "macro_auc", "average_precision", "eer", "micro_auc_unsmoothed",
             "macro_auc_unsmoothed", "average_precision_unsmoothed", "eer_unsmoothed",
             "macro_definition")
-    shown = {k: metrics[k] for k in keys if k in metrics} or {"note": metrics.get("note")}
+    shown = _shown_metrics(metrics, keys) or {"note": metrics.get("note")}
     if "micro_auc" in metrics:  # which numbers are smoothed, and how
         smoothed = (f"smoothed (Gaussian, sigma {protocol.sigma_text()} frames"
                     f"{' in turn' if len(protocol.sigmas) > 1 else ''})"
@@ -1974,9 +1974,21 @@ def _engine(args: argparse.Namespace):
         raise UsageError(str(err)) from err
 
 
+METRIC_DECIMALS = 4
+"""The decimals of the AUCs, AP and EER that `mulde run` and `mulde evaluate` print (0.01
+percentage point; metrics.json keeps every digit)."""
+
+
+def _shown_metrics(metrics: dict, keys: Sequence[str]) -> dict:
+    """The `keys` of `metrics` that it has, in that order, as `mulde run` and `mulde
+    evaluate` print them: numbers rounded to `METRIC_DECIMALS`, the rest (a name) as is."""
+    return {k: round(metrics[k], METRIC_DECIMALS) if isinstance(metrics[k], float)
+            else metrics[k] for k in keys if k in metrics}
+
+
 def _print_metrics(metrics: dict, out: Path) -> None:
     keys = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
-    shown = {k: round(metrics[k], 4) for k in keys if k in metrics}
+    shown = _shown_metrics(metrics, keys)
     sigma = (metrics.get("protocol") or {}).get("smoothing_sigma")
     if shown and sigma is not None:  # what the fractions are, as `mulde evaluate` says it
         print(f"frame-level ROC-AUC (0-1; x100 for the percent the report and papers give; "
