@@ -225,7 +225,7 @@ def test_metrics_only_writes_metrics_json_alone_and_the_default_writes_the_repor
     # AP and EER are printed beside the AUCs
     printed = json.loads(out[out.index("{"):out.rindex("}") + 1])
     assert {"micro_auc", "macro_auc", "average_precision", "eer"} <= set(printed)
-    assert printed["average_precision"] == pytest.approx(AP)
+    assert printed["average_precision"] == round(AP, 4)  # as `mulde run` prints its AUCs
     assert main(["evaluate", str(path), "--out", str(tmp_path / "full"), "--dataset",
                  "shanghaitech", "--root", str(gt)]) == 0
     assert {"metrics.json", "report.html", "frame_scores.csv", "plots"} <= {
@@ -1128,3 +1128,19 @@ def test_the_column_suggested_is_a_score_not_an_index(tmp_path, capsys):
     (tmp_path / "x.csv").write_text("idx,video,frame,anomaly_score\n0,a,0,0.1\n1,a,1,0.9\n")
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "x.csv")
     assert code == 2 and "(e.g. --column anomaly_score)" in err
+
+
+def test_evaluate_prints_the_aucs_as_run_does(tmp_path, gt, capsys):
+    """`mulde run` printed its AUCs to 4 decimals and `mulde evaluate` with every digit
+    (0.8333 beside 0.8333333333333334 for one result): both print them alike now."""
+    from mulde.cli import _print_metrics
+
+    code, m, out, _ = _run(tmp_path, capsys, _csv(tmp_path / "s.csv", SCORES), gt_root=gt)
+    assert code == 0
+    evaluated = json.loads(out[out.index("{"):out.rindex("}") + 1])
+    _print_metrics(m, tmp_path / "r")  # what `mulde run` prints of the same metrics
+    out = capsys.readouterr().out
+    run = json.loads(out[out.index("{"):out.rindex("}") + 1])
+    assert run == {"micro_auc": 0.8333, "macro_auc": 0.9167, "micro_auc_unsmoothed": 0.8333,
+                   "macro_auc_unsmoothed": 0.9167}
+    assert {k: evaluated[k] for k in run} == run

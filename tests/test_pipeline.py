@@ -933,6 +933,7 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     from mulde.vad.ensemble import VideoScores
     from mulde.vad.fusion import CalibrationWarning
     from mulde.video.features import ObjectFeatures, VideoFeatures
+    from mulde.video.features.records import frames_with_objects
 
     fit = SimpleNamespace(model=SimpleNamespace(), dim=8, train_objects=30,
                           train_frames=[np.zeros(20), np.zeros(19)])
@@ -953,13 +954,68 @@ def test_test_frames_below_the_calibration_are_warned_per_stream():
     train = {name: VideoFeatures.of({s: objects([whole] * empty + [person] * (n - empty))
                                      for s in (Stream.VELOCITY, Stream.STATIC)})
              for name, n, empty in (("t0", 20, 5), ("t1", 19, 0))}
+    trained = frames_with_objects(train.values())  # as the model records them
     with pytest.warns(CalibrationWarning, match=r"^stream velocity: 60% of the 5 test frames "
                       r"score .*expected about 1 in 35\)"):
-        assert warn_test_frames_below_calibration(ensemble, scores, people, train) == [
+        assert warn_test_frames_below_calibration(ensemble, scores, people, trained) == [
             "velocity (60% of 5 frames)"]
     # a's first two frames are the empty scene: of the 3 frames with objects one is below 0
     empty = dict(people, a=VideoFeatures.of({s: objects([whole, whole, person])
                                              for s in (Stream.VELOCITY, Stream.STATIC)}))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert warn_test_frames_below_calibration(ensemble, scores, empty, train) == []
+        assert warn_test_frames_below_calibration(ensemble, scores, empty, trained) == []
+
+
+def test_a_resumed_runs_timings_say_they_are_its_own_and_what_it_read_back(dataset_root,
+                                                                             tmp_path):
+    """A run resumed after an interruption recorded only the resumed invocation's seconds, as
+    if they were the whole run's: its timings say they are this invocation's and name what
+    was read back from the cache, in metrics.json and the report."""
+    ds = load_dataset("folder", dataset_root)
+    cache = tmp_path / "cache"
+    first = run_pipeline(ds, SpeedExtractor(), tmp_path / "a", cache_dir=cache,
+                         detector="gmm", progress=False)
+    assert "timings_note" not in first  # everything computed now
+    sidecar = next((cache / "folder" / "test").glob("a.*.json"))
+    sidecar.unlink()  # video a's features were not finished: extracted again
+    second = run_pipeline(ds, SpeedExtractor(), tmp_path / "b", cache_dir=cache,
+                          detector="gmm", progress=False)
+    saved = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert saved["config"]["fits_reused"] == 4 and saved["config"]["videos_cached"] == 4
+    assert saved["timings_note"] == second["timings_note"] == (
+        "seconds of this invocation only: the features of 4 of 5 videos and 4 model fits were "
+        "read back from the cache, finished by an earlier run (an interrupted one this run "
+        "resumes, or another on the same cache), whose seconds are not counted; the "
+        "extraction stages' seconds cover the 1 extracted now (40 frames)")
+    assert '"timings_note": "seconds of this invocation only' in (
+        tmp_path / "b" / "report.html").read_text()
+
+
+def test_a_run_counts_the_training_frames_with_objects_once(dataset_root, tmp_path,
+                                                            monkeypatch):
+    """The training frames with objects of their own were counted for the test frames'
+    calibration warning and again for the model: once now, the model's count serving the
+    warning (the same count: the model's is what `mulde watch` warns against)."""
+    import mulde.pipeline
+    import mulde.vad.artifact
+    from mulde.video.features.records import frames_with_objects
+
+    counted, given = [], []
+
+    def counting(videos):
+        counted.append(1)
+        return frames_with_objects(videos)
+
+    def warn(ensemble, counts, trained, what):
+        given.append(trained)
+        return []
+
+    for module in (mulde.pipeline, mulde.vad.artifact):  # wherever it is called from
+        monkeypatch.setattr(module, "frames_with_objects", counting, raising=False)
+    monkeypatch.setattr(mulde.pipeline, "warn_below_calibration", warn)
+    run_pipeline(load_dataset("folder", dataset_root), SpeedExtractor(), tmp_path / "out",
+                 detector="knn", progress=False)
+    manifest = json.loads((tmp_path / "out" / "model" / "pipeline.json").read_text())
+    assert len(counted) == 1
+    assert given == [manifest["training"]["frames_with_objects"]] == [{"velocity": 120}]

@@ -1034,7 +1034,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     keys = ("micro_auc", "macro_auc", "average_precision", "eer", "micro_auc_unsmoothed",
             "macro_auc_unsmoothed", "average_precision_unsmoothed", "eer_unsmoothed",
             "macro_definition")
-    shown = {k: metrics[k] for k in keys if k in metrics} or {"note": metrics.get("note")}
+    shown = _shown_metrics(metrics, keys) or {"note": metrics.get("note")}
     if "micro_auc" in metrics:  # which numbers are smoothed, and how
         smoothed = (f"smoothed (Gaussian, sigma {protocol.sigma_text()} frames"
                     f"{' in turn' if len(protocol.sigmas) > 1 else ''})"
@@ -1521,10 +1521,10 @@ def _record_stamp(out: Path) -> int | None:
 
 def _left_by_failed_watch(out: Path, created: bool, had_events: bool,
                           earlier: int | None) -> str:
-    """The end of a failed `mulde watch`'s error line: where the frames scored before the
-    failure are ("; the 129 frames before it are scored: outputs in OUT"), or "" when none
-    was. Only a watch.json other than the `earlier` one (its `_record_stamp` before this
-    watch started) is this watch's. With no frame scored, this watch's empty outputs go,
+    """The end of a failed (or interrupted) `mulde watch`'s error line: where the frames
+    scored before the failure are ("; the 129 frames before it are scored: outputs in OUT"),
+    or "" when none was. Only a watch.json other than the `earlier` one (its `_record_stamp`
+    before this watch started) is this watch's. With no frame scored, this watch's empty outputs go,
     and so do the folder `out` (when `created`) and its events/ folder (unless
     `had_events`) when nothing else is in them; a watch that failed before writing leaves
     an earlier watch's files as they were."""
@@ -1601,12 +1601,12 @@ def _watch(args: argparse.Namespace) -> int:
             timeout_s=args.timeout, pre_s=args.pre, post_s=args.post,
             status=None if args.quiet else default_status(), log=sys.stderr)
     except KeyboardInterrupt:
-        if _record_stamp(Path(args.out)) in (None, earlier) and not created:
-            # no frame scored: an earlier watch's outputs were put back (`Watcher.run`)
-            print(f"mulde: interrupted before the first frame was scored; {args.out} is as "
-                  "it was", file=sys.stderr)
-        else:
+        if _left_by_failed_watch(Path(args.out), created, had_events, earlier):
             print(f"mulde: interrupted; outputs written to {args.out}", file=sys.stderr)
+        else:  # no frame scored: its empty outputs went, an earlier watch's came back
+            said = "nothing written" if created else f"{args.out} is as it was"
+            print(f"mulde: interrupted before the first frame was scored; {said}",
+                  file=sys.stderr)
         return 130
     except Exception as err:  # a source, model or setting that failed: say what is left
         if not isinstance(err, (ValueError, *_user_errors())):
@@ -1976,9 +1976,21 @@ def _engine(args: argparse.Namespace):
         raise UsageError(str(err)) from err
 
 
+METRIC_DECIMALS = 4
+"""The decimals of the AUCs, AP and EER that `mulde run` and `mulde evaluate` print (0.01
+percentage point; metrics.json keeps every digit)."""
+
+
+def _shown_metrics(metrics: dict, keys: Sequence[str]) -> dict:
+    """The `keys` of `metrics` that it has, in that order, as `mulde run` and `mulde
+    evaluate` print them: numbers rounded to `METRIC_DECIMALS`, the rest (a name) as is."""
+    return {k: round(metrics[k], METRIC_DECIMALS) if isinstance(metrics[k], float)
+            else metrics[k] for k in keys if k in metrics}
+
+
 def _print_metrics(metrics: dict, out: Path) -> None:
     keys = ("micro_auc", "macro_auc", "micro_auc_unsmoothed", "macro_auc_unsmoothed")
-    shown = {k: round(metrics[k], 4) for k in keys if k in metrics}
+    shown = _shown_metrics(metrics, keys)
     sigma = (metrics.get("protocol") or {}).get("smoothing_sigma")
     if shown and sigma is not None:  # what the fractions are, as `mulde evaluate` says it
         print(f"frame-level ROC-AUC (0-1; x100 for the percent the report and papers give; "

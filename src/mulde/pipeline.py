@@ -57,7 +57,6 @@ from mulde.video.features.objects import (
     SceneBackgroundWarning,
     downscaled_size,
 )
-from mulde.video.features.records import frames_with_objects
 from mulde.video.features.streams import frame_size_rule
 from mulde.video.source import Video, VideoReadError
 
@@ -586,13 +585,15 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
 def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
                                        video_scores: Mapping[str, VideoScores],
                                        features: Mapping[str, VideoFeatures],
-                                       train: Mapping[str, VideoFeatures]) -> list[str]:
+                                       trained: Mapping[str, int]) -> list[str]:
     """Warn (`mulde.vad.fusion.warn_below_calibration`; the run goes on) for each stream most
     of whose test frames with objects calibrate below 0; the frames without an object of
     their own there (`VideoFeatures.objectless_frames` of the test videos' `features`: an
     empty scene, which scores low by design) are counted apart, and so are those of the
-    training videos' features `train` in the rate expected (`frames_with_objects`). Returns
-    '<stream> (<share> of <frames> frames)' per flagged stream; [] when none is."""
+    training videos in the rate expected: `trained`, per stream name the training frames
+    with objects of their own (`frames_with_objects`, which the model records in its
+    `training`). Returns '<stream> (<share> of <frames> frames)' per flagged stream; []
+    when none is."""
     counts = {stream.value: [0, 0, 0] for stream in ensemble.fits_}
     for name, scores in video_scores.items():
         holes = features[name].objectless_frames()
@@ -604,8 +605,7 @@ def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
             count[0] += int(np.count_nonzero(values[~hole] < 0))
             count[1] += int(np.count_nonzero(~hole))
             count[2] += int(np.count_nonzero(hole))
-    return warn_below_calibration(ensemble, counts, frames_with_objects(train.values()),
-                                  "test frames")
+    return warn_below_calibration(ensemble, counts, trained, "test frames")
 
 
 def warn_training_copies(dataset: Dataset, extraction: Extraction) -> list[str]:
@@ -765,11 +765,11 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                                                  progress, max_train_objects,
                                                  calibration_folds, fit_jobs, pca, sidak,
                                                  fit_cache_folder(cache), fit_note)
-        warn_test_frames_below_calibration(ensemble, video_scores,
-                                           extraction.features.get("test", {}),
-                                           extraction.features.get("train", {}))
         model = build_model(extraction, ensemble, dataset, model_fps, threshold_rule,
                             threshold_target)
+        warn_test_frames_below_calibration(ensemble, video_scores,
+                                           extraction.features.get("test", {}),
+                                           model.training["frames_with_objects"])
     model.save(out_dir / MODEL_DIR)
     threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
     too_short = None if threshold is None else threshold.too_short()
@@ -831,7 +831,6 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     # sigma: the report's curve, so its line and events are the model's alerts
     if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
         threshold = None  # never compare a threshold with a curve of another smoothing
-    t0 = time.perf_counter()
     metrics = write_report(
         out_dir, scores, labels, protocol=protocol,
         calibration={s.value: c for s, c in ensemble.calibrations.items()},
@@ -842,11 +841,33 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         event_patience=1 if threshold is None else threshold.patience,
         threshold_note=too_short,
         no_metrics_note=one_class.note if one_class else None,
+        timings_note=_timings_note(extraction, ensemble.fits_reused_),
         stream_scores={n: s.streams for n, s in video_scores.items()},
         fps=_frame_rates(dataset, scores, fps),
         event_frames=frame_renderer(dataset, top, detections, max_height=max_height))
-    timings["report"] = time.perf_counter() - t0
     return metrics
+
+
+def _timings_note(extraction: Extraction, fits_reused: int) -> str | None:
+    """What a run's timings (metrics.json "timings") cover when it read work back from its
+    caches: they are this invocation's seconds, and a resumed run (or one on a cache another
+    run filled) did not spend the seconds of the features and fits it read back: an earlier
+    invocation did, whose wall time no cache keeps (the feature cache keeps no seconds, and
+    the fits' own seconds do not add up to a wall time where they ran side by side); None
+    when it read nothing back."""
+    read, extracted = [], ""
+    if extraction.n_cached:
+        total = extraction.n_cached + extraction.n_extracted
+        read.append(f"the features of {extraction.n_cached} of {total} videos")
+        extracted = (f"; the extraction stages' seconds cover the {extraction.n_extracted} "
+                     f"extracted now ({extraction.frames_extracted} frames)")
+    if fits_reused:
+        read.append(f"{fits_reused} model fit{'s' if fits_reused != 1 else ''}")
+    if not read:
+        return None
+    return (f"seconds of this invocation only: {' and '.join(read)} were read back from the "
+            "cache, finished by an earlier run (an interrupted one this run resumes, or "
+            f"another on the same cache), whose seconds are not counted{extracted}")
 
 
 @dataclass(frozen=True)

@@ -413,6 +413,7 @@ class Watcher:
                     self._handle(s, writer)
             raise
         finally:
+            self.capture.closed.set()
             frames.close()
             csv_file.flush()
             csv_file.close()

@@ -286,3 +286,35 @@ def test_an_mp4_whose_index_is_out_of_reach_is_not_retried_and_says_how_to_serve
                                                  r"and 2 reconnection attempt"):
             list(open_capture(url, reconnect_tries=2, backoff_s=0.001).frames())
         assert len(opened) == 3
+
+
+def test_a_closed_capture_stops_reconnecting_and_drops_no_error(monkeypatch):
+    """Ctrl-C while a stream opened: the reader, left to its open's time-out, ended then with
+    nothing (no reconnecting behind the stopped watch, nor its "cannot read" error); one
+    closed during a back-off ends there too."""
+    import mulde.video.capture as capture_module
+
+    opened = []
+    capture = open_capture("tcp://127.0.0.1:9", reconnect_tries=5, backoff_s=60.0)
+
+    def fake_open(url, timeout=None):  # an open that times out, the watch stopped meanwhile
+        opened.append(url)
+        capture.closed.set()
+        raise OSError("Connection timed out")
+
+    monkeypatch.setattr(capture_module.av, "open", fake_open)
+    assert list(capture.frames()) == [] and len(opened) == 1
+    assert capture.reconnects == 0 and capture.lost is None
+
+    said = []
+    capture = open_capture("tcp://127.0.0.1:9", reconnect_tries=5, backoff_s=20.0,
+                           log=lambda line: (said.append(line), capture.closed.set()))
+
+    def refused(url, timeout=None):  # closed during the back-off after it
+        opened.append(url)
+        raise OSError("Connection refused")
+
+    monkeypatch.setattr(capture_module.av, "open", refused)
+    opened.clear()
+    assert list(capture.frames()) == [] and len(opened) == 1  # not after the 20 s back-off
+    assert len(said) == 1 and "reconnecting in 20 s" in said[0]

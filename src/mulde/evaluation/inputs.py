@@ -292,9 +292,10 @@ def read_scores(
                      "all frames" if kind is FileKind.ZIP else "--format array reads one "
                      "array of all frames")
             raise EvaluationError(f"{path}: {kind.value}, not a CSV file; {reads}")
-        if column == "auto":
-            column = ("score_unsmoothed" if "score_unsmoothed" in _csv_columns(path)
-                      else "score")
+        header = None  # read once: before the scores where it picks the column, else after
+        if column == "auto":  # (so that a given column's unreadable file says so first)
+            header = tuple(_csv_columns(path))
+            column = "score_unsmoothed" if "score_unsmoothed" in header else "score"
         try:
             scores, labels = read_frame_scores(path, column=column)
         except (UnicodeDecodeError, csv.Error) as error:
@@ -302,7 +303,7 @@ def read_scores(
         if not scores:
             raise EvaluationError(f"{path}: no score rows")
         return ScoreFile(path, fmt, videos=scores, labels=labels, column=column,
-                         columns=tuple(_csv_columns(path)))
+                         columns=header if header is not None else tuple(_csv_columns(path)))
     if fmt == "folder":
         return ScoreFile(path, fmt, videos=_read_folder(path, key))
     if fmt == "npz":

@@ -606,6 +606,7 @@ def write_report(
     event_patience: int = 1,
     threshold_note: str | None = None,
     no_metrics_note: str | None = None,
+    timings_note: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate raw per-video frame scores and write the report; return the metrics.json dict.
 
@@ -665,7 +666,10 @@ def write_report(
     class only says that (`single_class_note`; their labels are kept as below); a sentence
     computes no metrics even where videos are labelled and says why instead (labels of one
     class, with which no AUC exists): their labels still go into frame_scores.csv, the plots
-    and the events (false alarms in normal videos).
+    and the events (false alarms in normal videos). `timings` ({stage: seconds}) go into
+    metrics.json's "timings" with the report's own "report_s"; `timings_note`, a sentence
+    on what they cover (e.g. a resumed run's, which read work back), beside them as
+    "timings_note" (shown with them in the report).
     """
     t0 = time.perf_counter()
     protocol = protocol or EvaluationProtocol()
@@ -726,6 +730,8 @@ def write_report(
     result["versions"] = dict(versions) if versions is not None else library_versions()
     if metrics_only:
         result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
+        if timings_note:
+            result["timings_note"] = timings_note
         result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
         write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
@@ -752,6 +758,8 @@ def write_report(
                                for n, snap in snaps.items()}
 
     result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
+    if timings_note:
+        result["timings_note"] = timings_note
     result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
     write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
@@ -1053,7 +1061,8 @@ def _html(
     for key, heading in (("config", "Configuration"), ("versions", "Versions")):
         parts.append(f"<h2>{heading}</h2>")
         parts.append(f"<pre>{e(json.dumps(m[key], indent=2), quote=False)}</pre>")
-    extra = {"seed": m["seed"], "timings (seconds)": m["timings"]}  # metrics.json's timings
+    extra = {"seed": m["seed"], "timings (seconds)": m["timings"],  # metrics.json's timings
+             **({"timings_note": m["timings_note"]} if "timings_note" in m else {})}
     parts.append(f"<h2>Run</h2><pre>{e(json.dumps(extra, indent=2), quote=False)}</pre>")
     parts.append("</main></body></html>\n")
     return "\n".join(parts)

@@ -69,7 +69,9 @@ class Capture:
     network stream's reconnection tries (one or more) ran out (None otherwise: with none
     asked for, a stream's end is its end). `live`: frames come
     at the source's pace whatever the reader does (a webcam, a network stream, a file read
-    with `realtime`), so a reader slower than `fps` falls behind it."""
+    with `realtime`), so a reader slower than `fps` falls behind it. `closed`: set by the
+    reader when it stops reading (`mulde.watch`), so that a network stream ends at its next
+    try instead of reconnecting behind it."""
 
     name: str
     kind: str
@@ -79,6 +81,7 @@ class Capture:
     drops: list[str] = field(default_factory=list)
     live: bool = False
     lost: str | None = None
+    closed: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def frames(self) -> Iterator[np.ndarray]:
         return self._frames()
@@ -106,9 +109,14 @@ class Prefetched:
     the frames before it; the iteration ends early once `until` is set (checked between
     frames and every 0.1 s while waiting); `arrived` is when the frame last yielded was read
     from the source. `drain()` stops the reader and returns the frames it had already
-    decoded (after Ctrl-C: they are scored too); `close()` stops it.
+    decoded (after Ctrl-C: they are scored too); `close()` stops it, waiting at most
+    `CLOSE_WAIT_S` for the reader: one blocked in a network read (up to the capture's
+    `timeout_s`, which nothing can cut short) is left to end on its own, so Ctrl-C while a
+    stream is opening stops the watch at once.
     The source iterator is closed by the reader thread that owns it. Memory: `size` decoded
     frames."""
+
+    CLOSE_WAIT_S = 1.0
 
     def __init__(self, frames: Iterator[np.ndarray], size: int = 8,
                  until: threading.Event | None = None) -> None:
@@ -178,8 +186,10 @@ class Prefetched:
                 out.append(item)
 
     def close(self) -> None:
+        if self._stop.is_set():  # closed already (`drain`): waited for once
+            return
         self._stop.set()
-        self._reader.join(timeout=5.0)
+        self._reader.join(timeout=self.CLOSE_WAIT_S)
 
 
 def open_capture(source: str, *, realtime: bool = False, fps: float | None = None,
@@ -366,6 +376,8 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
             else:
                 reason = decode.ffmpeg_reason(err)  # the URL is said before it, once
                 refused = getattr(err, "errno", None) == errno.ECONNREFUSED
+        if capture.closed.is_set():  # nobody reads any more (Ctrl-C while it opened)
+            return
         if received and failed == 0:
             yield GAP  # what follows, if anything, is not the next frame of what came before
         if failed >= tries:
@@ -383,5 +395,6 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
         capture.drops.append(f"after frame {received - 1}: {reason}" if received
                              else f"before the first frame: {reason}")
         log(f"{url}: {reason}; reconnecting in {wait:g} s (attempt {failed} of {tries})")
-        time.sleep(wait)
+        if capture.closed.wait(wait):
+            return
         capture.reconnects += 1
