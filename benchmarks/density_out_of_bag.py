@@ -6,7 +6,10 @@ by the members whose bag holds it. If a member memorises its bag, the mean energ
 training row is lower than that of a fresh sample of the same density, the training scores'
 99th percentile is too low, and the suite's `far` (fresh samples above it) exceeds 1 %.
 Scoring each training row by the members that never fitted it (out of bag, as a random
-forest's OOB predictions; a row in every bag is left out) removes exactly that part.
+forest's OOB predictions; a row in every bag is left out:
+`mulde.core.scoring.out_of_bag_energies`) removes exactly that part. Since round 47 the
+estimator's threshold is set on such scores; its `anomaly_score` of the training rows is
+still in bag (every member).
 
 Per case (benchmarks/density_fidelity.md, "Out-of-bag training scores"): the default `MULDE`
 fitted once on the suite's rows (`density_fidelity.draw_case`); every member's energies of
@@ -33,51 +36,29 @@ from density_fidelity import draw_case, metrics
 from sklearn.utils import check_random_state
 
 from mulde import MULDE
-from mulde.core import multiscale_energy
-from mulde.core.training import member_bags, split_validation
-
-
-def out_of_bag_energies(per_member: np.ndarray, in_bag: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's mean energy over the members whose bag does not hold it: per_member
-    (M, n, L) each member's energies, in_bag (n, M) bool. Returns (energies (k, L), rows
-    (k,) int): the k rows out of at least one bag, in order; a row in every bag was fitted
-    by every member and is left out. ValueError for shapes that do not match."""
-    n_members, n_rows = per_member.shape[:2]
-    if in_bag.shape != (n_rows, n_members):
-        raise ValueError(f"in_bag must be ({n_rows}, {n_members}), got {in_bag.shape}")
-    out = ~in_bag
-    rows = np.flatnonzero(out.any(axis=1))
-    weights = out[rows] / out[rows].sum(axis=1, keepdims=True)
-    return np.einsum("mnl,nm->nl", per_member[:, rows], weights), rows
+from mulde.core.scoring import member_multiscale_energy, out_of_bag_energies
+from mulde.core.training import training_bags as library_bags
 
 
 def training_bags(model: MULDE, n_rows: int) -> np.ndarray:
     """(n_rows, M) bool: which of the n_rows rows `model` was fitted on each member trained
-    on (`member_bags` over the rows `split_validation` kept for training, in their order;
-    held-out rows are in no bag). All False for members that trained on every row. The
-    training seed is the one `MULDE.fit` draws from an int `random_state` (ValueError for
-    another)."""
+    on (`mulde.core.training.training_bags` with the fit's settings; all False for members
+    that trained on every row). The training seed is the one `MULDE.fit` draws from an int
+    `random_state` (ValueError for another)."""
     if not isinstance(model.random_state, int):
         raise ValueError("the bags are recomputed from an int random_state only")
     seed = int(check_random_state(model.random_state).randint(2**31 - 1))  # as `MULDE.fit`
     result = model.train_result_
-    train_idx, _ = split_validation(n_rows, result.validation_fraction, seed)
-    bags = member_bags(len(train_idx), result.n_members, result.max_samples, seed)
-    in_bag = np.zeros((n_rows, result.n_members), dtype=bool)
-    if bags is not None:
-        in_bag[train_idx.numpy()] = bags.numpy()
-    return in_bag
+    bags = library_bags(n_rows, result.n_members, result.max_samples,
+                        result.validation_fraction, seed)
+    return (np.zeros((n_rows, result.n_members), dtype=bool) if bags is None
+            else bags.numpy())
 
 
-def member_energies(model: MULDE, X: np.ndarray) -> np.ndarray:
+def member_energies(model: MULDE, X: np.ndarray) -> torch.Tensor:
     """Each member's energies of the rows X (n, d) at the model's levels: (M, n, L)."""
-    net = model.network_
-    members = net.members if hasattr(net, "members") else [net]
-    x = model._to_tensor(np.asarray(X, dtype=np.float64))
-    sigmas = torch.as_tensor(model.sigmas_)
-    return np.stack([multiscale_energy(m, x, sigmas).cpu().numpy().astype(np.float64)
-                     for m in members])
+    return member_multiscale_energy(model.network_, model._to_tensor(np.asarray(X, float)),
+                                    torch.as_tensor(model.sigmas_))
 
 
 def run_case(spec: str, seed: int) -> dict:
@@ -88,12 +69,13 @@ def run_case(spec: str, seed: int) -> dict:
     fit_s = time.perf_counter() - t0
     fresh, broad = (model.anomaly_score(a) for a in (data.fresh, data.broad))
     in_bag = training_bags(model, len(data.x))
-    oob, _ = out_of_bag_energies(member_energies(model, data.x), in_bag)
+    oob, _ = out_of_bag_energies(member_energies(model, data.x), torch.from_numpy(in_bag))
     found = {"in_bag": metrics(model.anomaly_score(data.x), fresh, broad, data.nll_fresh,
                                data.nll_broad),
-             "out_of_bag": metrics(model._aggregate(oob), fresh, broad, data.nll_fresh,
+             "out_of_bag": metrics(model._aggregate(oob.numpy()), fresh, broad, data.nll_fresh,
                                    data.nll_broad)}
-    row = {"case": spec, "fit_s": fit_s, "n_members": model.train_result_.n_members,
+    row = {"case": spec, "dist": dist, "d": int(d), "n": int(n), "seed": seed,
+           "fit_s": fit_s, "n_members": model.train_result_.n_members,
            "max_samples": model.train_result_.max_samples,
            "rows_in_every_bag": int(in_bag.all(axis=1).sum()),
            # as density_fidelity.py's results, so that density_decide.py reads them

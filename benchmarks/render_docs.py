@@ -806,7 +806,8 @@ def main(argv: list[str] | None = None) -> None:
                 ("before issue 15", None), ("round 33, seeds 0-2", seeds_0_2(current, r33_more)),
                 ("round 37, seeds 0-2", seeds_0_2(r37, r37_more))]))
         before = ("round 37", r37, r37, r37_more)  # round 37 was run on every set
-        for key in ("round41", "round43", "round45", "round46"):  # each beside the default it replaced
+        # each beside the default it replaced
+        for key in ("round41", "round43", "round45", "round46"):
             after = (f"round {key[5:]}", read_json(getattr(args, f"accuracy_{key}")),
                      read_json(getattr(args, f"accuracy_{key}_all")),
                      read_json(getattr(args, f"accuracy_{key}_seeds12")))

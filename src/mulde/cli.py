@@ -814,6 +814,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation
+    # or out_of_bag
     pyod = d.get("pyod")
     none = "none: too few validation rows to flag within the contamination"
 
@@ -822,23 +823,31 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     held = asked and train["best_val_loss"] is not None
     unheld = "; no validation rows were held out" if asked and not held else ""
 
-    def promise(contamination: float, on_validation: bool, note: str) -> str:
+    # threshold_on "out_of_bag" (round 47): set on the training rows' out-of-bag scores
+    out_of_bag = d.get("threshold_scores") == "out_of_bag"
+
+    def promise(contamination: float, on_validation: bool, note: str,
+                on_out_of_bag: bool = False) -> str:
         if on_validation:
             return (f"contamination {contamination:g}: at most that share of new normal "
                     "samples, set on the validation rows")
+        if on_out_of_bag:
+            return (f"contamination {contamination:g}: about that share of new normal "
+                    "samples, set on the training samples' out-of-bag scores (each by the "
+                    "networks that did not fit it)")
         return f"contamination {contamination:g} of the training samples{note}"
 
     lines.append(("threshold (MULDE.load's predict, " if pyod else "threshold (predict, ")
                  + "mulde score --predict): " + (
         none if offset == -math.inf else f"anomaly score above {-offset:.4g} is an outlier "
-        f"(-1), at or below it an inlier (+1); {promise(fraction, held, unheld)}"))
+        f"(-1), at or below it an inlier (+1); {promise(fraction, held, unheld, out_of_bag)}"))
     if pyod:  # a file saved before "validation" reached PyOD left MULDE's contamination 'auto'
         old = held and params["contamination"] == "auto"
         note = "; saved before threshold_on reached PyOD's threshold: refit" if old else unheld
         lines.append("PyOD threshold_ (PyODMULDE.load's labels and predict): " + (
             none if pyod["threshold"] == math.inf
             else f"decision score above {pyod['threshold']:.4g} is labelled 1 ("
-            + promise(pyod["contamination"], held and not old, note) + ")"))
+            + promise(pyod["contamination"], held and not old, note, out_of_bag) + ")"))
     return lines
 
 

@@ -1249,3 +1249,62 @@ def test_a_first_layer_narrower_than_the_input_leaves_the_energy_flat_along_some
         torch.testing.assert_close(narrow(x + 3.0 * null, sigma), narrow(x, sigma))
         assert torch.linalg.matrix_rank(wide.first.weight[:, :d]) == d
         assert not torch.allclose(wide(x + 3.0 * null, sigma), wide(x, sigma))
+
+
+def test_member_energies_stack_each_members_and_average_to_the_ensembles_to_the_bit():
+    """member_multiscale_energy: (M, n, L), member m's energy_multiscale in row m, batched
+    as multiscale_energy is; their mean is multiscale_energy's exactly; one MLP is one
+    member; no rows give (M, 0, L)."""
+    from mulde.core.scoring import member_multiscale_energy
+
+    torch.manual_seed(0)
+    ens = EnergyEnsemble(3, (8,), n_members=3)
+    x, sigmas = torch.randn(11, 3), torch.tensor([0.1, 0.4])
+    per = member_multiscale_energy(ens, x, sigmas, batch_size=4)
+    assert per.shape == (3, 11, 2)
+    torch.testing.assert_close(per[1], ens.members[1].energy_multiscale(x, sigmas))
+    assert torch.equal(per.mean(dim=0), multiscale_energy(ens, x, sigmas, batch_size=4))
+    one = EnergyMLP(3, (8,))
+    assert torch.equal(member_multiscale_energy(one, x, sigmas)[0],
+                       multiscale_energy(one, x, sigmas))
+    assert member_multiscale_energy(ens, x[:0], sigmas).shape == (3, 0, 2)
+
+
+def test_out_of_bag_energies_average_the_members_that_never_fitted_each_row():
+    """By hand, three members: a row in member 0's bag averages members 1 and 2; a row in
+    every bag is left out; a row in none (held out) averages all three."""
+    from mulde.core.scoring import out_of_bag_energies
+
+    per = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]],
+                        [[10.0, 20.0], [30.0, 40.0], [50.0, 60.0]],
+                        [[100.0, 200.0], [300.0, 400.0], [500.0, 600.0]]])
+    in_bag = torch.tensor([[True, False, False], [True, True, True], [False, False, False]])
+    energies, rows = out_of_bag_energies(per, in_bag)
+    assert energies.dtype == torch.float64 and rows.tolist() == [0, 2]
+    torch.testing.assert_close(energies, torch.tensor([[55.0, 110.0], [185.0, 222.0]],
+                                                      dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"in_bag must be \(3, 3\)"):
+        out_of_bag_energies(per, in_bag[:2])
+
+
+def test_training_bags_are_the_bags_training_drew_over_the_rows_given(monkeypatch):
+    """training_bags(n, M, share, fraction, seed): the bags train_energy drew (captured from
+    member_bags during training) placed at the rows split_validation kept for training,
+    the held-out rows in no bag; None at share 1."""
+    import mulde.core.training as training
+
+    drawn = []
+    original = training.member_bags
+    monkeypatch.setattr(training, "member_bags",
+                        lambda *a: drawn.append(original(*a)) or drawn[-1])
+    ens = EnergyEnsemble(3, (8,), n_members=4)
+    x = torch.randn(90, 3, generator=torch.Generator().manual_seed(2))
+    cfg = TrainConfig(batch_size=32, max_steps=2, patience=None, ema_decay=None, seed=7,
+                      max_samples=0.25, validation_fraction=0.2)
+    train_energy(ens, x, NoiseSchedule(), DSMLoss(0.0), cfg)
+    monkeypatch.setattr(training, "member_bags", original)
+    in_bag = training.training_bags(90, 4, 0.25, 0.2, seed=7)
+    train_idx, val_idx = split_validation(90, 0.2, 7)
+    assert in_bag.shape == (90, 4)
+    assert torch.equal(in_bag[train_idx], drawn[0]) and not in_bag[val_idx].any()
+    assert training.training_bags(90, 4, 1.0, 0.2, seed=7) is None

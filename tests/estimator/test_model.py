@@ -109,10 +109,65 @@ def test_conventions_of_scores_and_predictions(small_model):
 
 
 def test_contamination_fraction_sets_the_training_outlier_rate():
-    """threshold_on="training" (default, scikit-learn's convention)."""
+    """threshold_on="training" (default, scikit-learn's convention), also for members on
+    bags: that fraction of the training samples is flagged."""
     X = np.random.default_rng(3).standard_normal((400, 3))
     model = MULDE(**FAST | {"max_steps": 50, "contamination": 0.1}).fit(X)
+    assert model.train_result_.max_samples < 1 and model.threshold_scores_ == "training"
     assert np.mean(model.predict(X) == -1) == pytest.approx(0.1, abs=0.01)
+
+
+def test_threshold_on_out_of_bag_sets_it_on_the_training_rows_out_of_bag_scores():
+    """threshold_on="out_of_bag" (issue 15, round 47), members on bags: offset_ is the
+    contamination quantile of the training rows' out-of-bag normality, each row scored by
+    the members whose bag does not hold it (computed here from each member's energies and
+    the bags training drew), rows in every bag left out; the scores themselves are the
+    ensemble's, as with "training"."""
+    from mulde.core import multiscale_energy
+    from mulde.core.scoring import out_of_bag_energies
+    from mulde.core.training import training_bags
+    from mulde.estimator.aggregation import aggregate
+
+    X = np.random.default_rng(3).standard_normal((400, 3))
+    model = MULDE(**FAST | {"max_steps": 50, "contamination": 0.1, "n_members": 3,
+                            "max_samples": 0.5, "threshold_on": "out_of_bag"}).fit(X)
+    assert model.threshold_scores_ == "out_of_bag"
+    seed = int(np.random.RandomState(0).randint(2**31 - 1))  # how fit derives its seed
+    bags = training_bags(400, 3, 0.5, model.train_result_.validation_fraction, seed)
+    z = torch.from_numpy(((X - model.mean_) / model.scale_).astype(np.float32))
+    per = torch.stack([multiscale_energy(m, z, torch.as_tensor(model.sigmas_))
+                       for m in model.network_.members])
+    energies, rows = out_of_bag_energies(per, bags)
+    assert 0 < bags.all(dim=1).sum() and len(rows) == 400 - int(bags.all(dim=1).sum())
+    oob = aggregate(model.aggregator, model.aggregator_state_, energies.numpy())
+    assert model.offset_ == pytest.approx(np.percentile(-oob, 10.0), rel=1e-5)
+    np.testing.assert_allclose(model.score_samples(X[:5]), -model.anomaly_score(X[:5]))
+    # the rows a member fitted score lower than out of bag: fewer than 10 % are flagged
+    assert np.mean(model.predict(X) == -1) < 0.1
+    same = MULDE(**FAST | {"max_steps": 50, "contamination": 0.1, "n_members": 3,
+                           "max_samples": 0.5}).fit(X)
+    np.testing.assert_array_equal(same.anomaly_score(X), model.anomaly_score(X))
+
+
+def test_out_of_bag_without_bags_uses_the_held_out_rows_and_without_them_warns():
+    """One network on every row: the rows out of its bag are the validation rows, so the
+    threshold is their contamination quantile; with none held out either, the fit warns
+    and sets it on the training samples, as "training" does."""
+    from mulde.estimator.model import NoOutOfBagRowsWarning
+
+    X = np.random.default_rng(5).standard_normal((300, 3))
+    params = FAST | {"max_steps": 30, "n_members": 1, "contamination": 0.1}
+    model = MULDE(**params | {"threshold_on": "out_of_bag"}).fit(X)
+    seed = int(np.random.RandomState(0).randint(2**31 - 1))
+    _, val = split_validation(300, model.train_result_.validation_fraction, seed)
+    assert model.threshold_scores_ == "out_of_bag"
+    assert model.offset_ == pytest.approx(
+        np.percentile(model.score_samples(X[val.numpy()]), 10.0), rel=1e-5)
+    with pytest.warns(NoOutOfBagRowsWarning, match="found no training sample out of a bag"):
+        bare = MULDE(**params | {"threshold_on": "out_of_bag",
+                                 "validation_fraction": 0.0}).fit(X)
+    assert bare.threshold_scores_ == "training"
+    assert bare.offset_ == MULDE(**params | {"validation_fraction": 0.0}).fit(X).offset_
 
 
 def test_contamination_bounds_the_outlier_rate_on_new_normal_samples():

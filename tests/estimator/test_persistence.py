@@ -244,10 +244,11 @@ def test_a_pickle_or_joblib_file_is_named_as_one_and_never_unpickled(fitted, tmp
                               "model with model.save (a .safetensors file)")
 
 
-def _rewrite(path, arrays_changed=None, dropped=(), **meta_changes):
-    """Rewrite the model file `path` with some metadata fields changed, some arrays changed
-    (`arrays_changed`) or removed (`dropped`), and the checksum of the content then stored: a
-    consistent file of other contents, as an editor that knows the format writes it."""
+def _rewrite(path, arrays_changed=None, dropped=(), meta_dropped=(), **meta_changes):
+    """Rewrite the model file `path` with some metadata fields changed, or removed
+    (`meta_dropped`), some arrays changed (`arrays_changed`) or removed (`dropped`), and the
+    checksum of the content then stored: a consistent file of other contents, as an editor
+    that knows the format writes it."""
     from safetensors import safe_open
 
     from mulde.estimator.persistence import CHECKSUM, content_checksum
@@ -256,7 +257,7 @@ def _rewrite(path, arrays_changed=None, dropped=(), **meta_changes):
         meta = f.metadata()
         arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     arrays = {k: v for k, v in (arrays | (arrays_changed or {})).items() if k not in dropped}
-    meta = meta | meta_changes
+    meta = {k: v for k, v in (meta | meta_changes).items() if k not in meta_dropped}
     save_file(arrays, str(path), metadata=meta | {CHECKSUM: content_checksum(arrays, meta)})
 
 
@@ -797,3 +798,23 @@ def test_a_metadata_field_that_is_not_what_it_should_be_is_named(tiny, tmp_path,
         MULDE.load(path)
     assert str(err.value).startswith(f"{path}: inconsistent MULDE model file: {said}")
     assert str(err.value).endswith("; fit and save it again")
+
+
+def test_a_loaded_model_says_what_its_threshold_was_set_on(tmp_path):
+    """threshold_scores_ (round 47) is saved and loaded, and in the summary; a file from
+    before it loads with what its settings imply ("validation" where threshold_on
+    "validation" held rows out, else "training"); another value is refused by name."""
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    settings = {"hidden_sizes": (8,), "max_steps": 3, "random_state": 0, "device": "cpu"}
+    for threshold_on in ("training", "out_of_bag", "validation"):
+        model = MULDE(**settings, threshold_on=threshold_on, contamination=0.1).fit(X)
+        path = model.save(tmp_path / f"{threshold_on}.safetensors")
+        loaded = MULDE.load(path)
+        assert loaded.threshold_scores_ == model.threshold_scores_ == threshold_on
+        assert loaded.summary()["threshold_scores"] == threshold_on
+        _rewrite(path, meta_dropped=("threshold_scores",))
+        older = "validation" if threshold_on == "validation" else "training"
+        assert MULDE.load(path).threshold_scores_ == older
+    _rewrite(path, threshold_scores=json.dumps("elsewhere"))
+    with pytest.raises(ModelFileError, match="'threshold_scores' is 'elsewhere'"):
+        MULDE.load(path)

@@ -374,6 +374,33 @@ def test_a_validation_file_saved_before_the_threshold_reached_pyod_warns(saved, 
             "reached PyOD's threshold: refit)\n") in out, out
 
 
+def test_threshold_on_out_of_bag_sets_pyod_threshold_as_mulde_sets_its_offset(tmp_path,
+                                                                              capsys):
+    """threshold_ is the wrapped MULDE's out-of-bag offset at PyOD's contamination (round 47),
+    labels follow it, a saved file keeps it, and `mulde info` says what it was set on; a
+    thresholder object is refused by name."""
+    from mulde.cli import main
+
+    X = np.random.default_rng(5).standard_normal((400, 3))
+    settings = SMALL | {"n_members": 3, "max_samples": 0.5}
+    det = PyODMULDE(contamination=0.05, threshold_on="out_of_bag", **settings).fit(X)
+    alone = MULDE(contamination=0.05, threshold_on="out_of_bag", **settings).fit(X)
+    assert det.detector_.threshold_scores_ == "out_of_bag"
+    assert det.threshold_ == -det.detector_.offset_ == pytest.approx(-alone.offset_)
+    np.testing.assert_array_equal(det.labels_, (det.decision_scores_ > det.threshold_))
+    path = det.save(tmp_path / "o.safetensors")
+    assert PyODMULDE.load(path).threshold_ == det.threshold_
+    assert main(["info", str(path)]) == 0
+    said = ("contamination 0.05: about that share of new normal samples, set on the training "
+            "samples' out-of-bag scores (each by the networks that did not fit it)")
+    out = capsys.readouterr().out
+    assert f"(+1); {said}\n" in out and f"is labelled 1 ({said})\n" in out, out
+    det.contamination = object()  # a PyThresh thresholder stands here
+    with pytest.raises(ValueError, match="^threshold_on='out_of_bag' sets threshold_ on the "
+                       "out-of-bag rows at a fraction"):
+        det.check_params()
+
+
 def test_threshold_on_training_leaves_mulde_contamination_auto():
     det = PyODMULDE(contamination=0.05, **SMALL)
     assert "contamination" not in det.mulde_params

@@ -531,6 +531,22 @@ def member_bags(n_train: int, n_members: int, max_samples: float, seed: int
     return bags
 
 
+def training_bags(n_rows: int, n_members: int, max_samples: float, validation_fraction: float,
+                  seed: int) -> torch.Tensor | None:
+    """Which of the n_rows rows given to `train_energy` each of `n_members` members trained
+    on, (n_rows, n_members) bool: `member_bags` over the rows `split_validation` kept for
+    training, in the fitted rows' order (the rows held out for validation in no bag), as
+    `train_energy` draws them with `TrainConfig(max_samples, validation_fraction, seed)`;
+    None where every member trained on every training row (max_samples 1)."""
+    train_idx, _ = split_validation(n_rows, validation_fraction, seed)
+    bags = member_bags(len(train_idx), n_members, max_samples, seed)
+    if bags is None:
+        return None
+    in_bag = torch.zeros((n_rows, n_members), dtype=torch.bool)
+    in_bag[train_idx] = bags
+    return in_bag
+
+
 def antithetic_batch(x: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return rows x (m, d), levels sigma (m, 1) and noise eps (m, d) as 2m rows: each row

@@ -40,6 +40,7 @@ from mulde.core import (
 from mulde.core.base import BASES, PRECONDITIONS, base_rank
 from mulde.core.device import is_device_name
 from mulde.core.network import NOISE_INPUTS, are_widths, resolve_hidden_sizes
+from mulde.core.scoring import member_multiscale_energy, out_of_bag_energies
 from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
@@ -49,6 +50,7 @@ from mulde.core.training import (
     resolve_validation_fraction,
     rule_directions,
     split_validation,
+    training_bags,
     validation_rows,
 )
 from mulde.estimator.aggregation import (
@@ -208,6 +210,28 @@ class NoValidationWarning(FieldedWarning):
             "out a tenth, or a fifth of three layers from 50 rows per feature)")
 
 
+class NoOutOfBagRowsWarning(FieldedWarning):
+    """`threshold_on="out_of_bag"` on a fit where every network trained on every training row
+    and no row was held out for validation: no row is out of any bag, so the threshold is
+    set on the training samples (in-sample), as `threshold_on="training"` sets it."""
+
+    FIELDS = ("n_members",)
+
+    def __init__(self, n_members: int) -> None:
+        self.n_members = n_members
+        networks = "the network" if n_members == 1 else f"each of the {n_members} networks"
+        super().__init__(
+            f"threshold_on='out_of_bag' found no training sample out of a bag ({networks} "
+            "trained on every row and none was held out for validation), so the threshold is "
+            "set on the training samples; hold rows out (validation_fraction > 0) or train "
+            "several networks on bags (n_members > 1, max_samples < 1)")
+
+
+THRESHOLD_SCORES = ("training", "out_of_bag", "validation")
+"""What `MULDE.offset_` can be set on (`MULDE.threshold_scores_`): every training row's score,
+the training rows' out-of-bag scores (members on bags), or the held-out validation rows'."""
+
+
 class MULDE(OutlierMixin, BaseEstimator):
     """Multiscale log-density estimation (MULDE) as a one-class anomaly detector.
 
@@ -228,7 +252,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     `predict` returns +1 (inlier) / -1 (outlier). `anomaly_score = -score_samples`.
     `contamination='auto'` sets `offset_` so that 1 % of the training samples are outliers
     (scikit-learn's convention), or, with `threshold_on="validation"`, so that at most 1 % of
-    new normal samples are (set on the validation rows held out of training).
+    new normal samples are (set on the validation rows held out of training), or, with
+    `threshold_on="out_of_bag"`, so that about 1 % of new normal samples are (set on the
+    training rows' out-of-bag scores).
 
     Parameters (the method's terms are those of docs/method.md, "The model"):
 
@@ -389,7 +415,21 @@ class MULDE(OutlierMixin, BaseEstimator):
     threshold_on: where `offset_` is set. "training" (default; scikit-learn's convention for
         `contamination`): `predict` flags that fraction of the training samples; new normal
         samples are flagged more often when the network memorises its training rows
-        (benchmarks/predict_held_out.py: held-out normal digits). "validation": `predict`
+        (benchmarks/predict_held_out.py: held-out normal digits). "out_of_bag": `predict`
+        flags about that fraction of NEW normal samples, the threshold set on the training
+        rows' out-of-bag scores: each scored by the networks that never fitted it (the rows
+        held out for validation by all of them; rows in every bag left out:
+        `mulde.core.scoring.out_of_bag_energies`), as a random forest's out-of-bag estimate;
+        the training samples are flagged less often than that fraction (scikit-learn's
+        contract for `contamination` is "training"'s). It uses all those rows where
+        "validation" uses the held-out ones alone, and gives no split-conformal bound; where
+        the networks train on bags (the default's several networks below 501 rows and on
+        thin rows) nearly every row. Issue 15, round 47 (benchmarks/density_fidelity.md):
+        over 27 fits of such cases the held-out false alarms came within 0.8-1.05 % (mean
+        |far - 0.01| 0.0105 -> 0.0025). With no row out of a bag (one network, or
+        every network on every row, and validation_fraction 0) it warns
+        (`NoOutOfBagRowsWarning`) and sets the threshold on the training samples.
+        "validation": `predict`
         flags at most that fraction of NEW normal samples (in expectation), the threshold
         set on the validation rows that training held out (split conformal,
         `_set_offset`); with too few of them (fewer than 1/contamination - 1) it flags none
@@ -439,6 +479,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         "mean_energy", "mean": (L,) the training rows' mean energy per level).
     offset_: float, the threshold: `decision_function = score_samples - offset_`; -inf
         where threshold_on="validation" had too few validation rows to flag any.
+    threshold_scores_: str, the scores `offset_` was set on (`THRESHOLD_SCORES`): "training"
+        (every training row's, in-sample), "out_of_bag" (the training rows' out-of-bag
+        scores) or "validation" (the held-out rows'): `threshold_on`, or "training" where
+        the rows it needs were missing (and the fit warned); a file saved before it was
+        recorded loads as "validation" where it held validation rows for
+        threshold_on="validation", else "training".
     fit_seconds_: float, the seconds training took (fit only).
     """
 
@@ -482,7 +528,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
-        "threshold_on": [StrOptions({"training", "validation"})],
+        "threshold_on": [StrOptions({"training", "validation", "out_of_bag"})],
         "device": [str],
         "random_state": ["random_state"],
         "checkpoint_dir": [str, os.PathLike, None],
@@ -721,7 +767,15 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.train_result_ = result
             self.sigmas_ = schedule.grid(self.n_levels, self.spacing).numpy().astype(np.float32)
 
-            energies = self._energies(X)
+            # threshold_on "out_of_bag": which network fitted which row (round 47)
+            bags = (self._in_bag(len(X), n_members, share, config)
+                    if self.threshold_on == "out_of_bag" else None)
+            if bags is None:
+                energies = self._energies(X)
+            else:
+                per_member = member_multiscale_energy(self.network_, self._to_tensor(X),
+                                                      torch.as_tensor(self.sigmas_))
+                energies = self._finite_energies(per_member.mean(dim=0), X)
             # the rows training held out for validation (the same seeded split): the network never
             # fitted them, so they score like new normal samples
             _, val_idx = split_validation(len(X), config.validation_fraction, config.seed)
@@ -730,8 +784,31 @@ class MULDE(OutlierMixin, BaseEstimator):
                 covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
                 held=val_idx.numpy())
             held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
-            self._set_offset(self._aggregate(energies), held)
+            threshold_scores = self._aggregate(energies)
+            self.threshold_scores_ = "validation" if held.size else "training"
+            if bags is not None:
+                out_of_bag, rows = out_of_bag_energies(per_member, bags)
+                if len(rows):
+                    threshold_scores = self._aggregate(out_of_bag.cpu().numpy())
+                    self.threshold_scores_ = "out_of_bag"
+                else:
+                    warnings.warn(NoOutOfBagRowsWarning(n_members), stacklevel=2)
+            self._set_offset(threshold_scores, held)
         return self
+
+    @staticmethod
+    def _in_bag(n_rows: int, n_members: int, share: float, config: TrainConfig
+                ) -> torch.Tensor:
+        """(n_rows, n_members) bool: which of the n_rows fitted rows each network trained on
+        (`mulde.core.training.training_bags`; every training row for each where they took
+        every row), the rows held out for validation in none."""
+        bags = training_bags(n_rows, n_members, share, config.validation_fraction, config.seed)
+        if bags is not None:
+            return bags
+        train_idx, _ = split_validation(n_rows, config.validation_fraction, config.seed)
+        every = torch.zeros((n_rows, n_members), dtype=torch.bool)
+        every[train_idx] = True
+        return every
 
     def _cells(self) -> LatticeCells | None:
         """The lattice cells of the quantised columns in the network's coordinates
@@ -778,9 +855,21 @@ class MULDE(OutlierMixin, BaseEstimator):
                            seed=seed,
                            checkpoint_every=self.checkpoint_every)
 
+    def _threshold_scores(self) -> str:
+        """`threshold_scores_`, or for a model fitted or saved before it was recorded what
+        its settings imply: "validation" where threshold_on="validation" held rows out,
+        else "training"."""
+        recorded = getattr(self, "threshold_scores_", None)
+        if recorded is not None:
+            return recorded
+        held = (self.threshold_on == "validation"
+                and self.train_result_.best_val_loss is not None)
+        return "validation" if held else "training"
+
     def _set_offset(self, train_anomaly: np.ndarray, held: np.ndarray) -> None:
         """Set `offset_`: without `held` rows, the `contamination` quantile of the training
-        rows' normality (scikit-learn's convention). With them (threshold_on="validation"),
+        rows' normality `train_anomaly` gives (scikit-learn's convention; `fit` gives the
+        out-of-bag scores for threshold_on="out_of_bag"). With them (threshold_on="validation"),
         so that `predict` flags at most `contamination` of new normal samples: split
         conformal on the `held` validation rows (n of them): the k-th lowest
         of their normality scores, k = floor(fraction * (n + 1)), below which a new normal
@@ -817,7 +906,12 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def _energies(self, X: np.ndarray) -> np.ndarray:
         sigmas = torch.as_tensor(self.sigmas_)
-        energies = multiscale_energy(self.network_, self._to_tensor(X), sigmas)
+        return self._finite_energies(multiscale_energy(self.network_, self._to_tensor(X),
+                                                       sigmas), X)
+
+    def _finite_energies(self, energies: torch.Tensor, X: np.ndarray) -> np.ndarray:
+        """The network's (n, L) energies of the rows X as float64; ValueError naming the rows
+        whose energies are not finite."""
         energies = energies.cpu().numpy().astype(np.float64)
         _refuse_rows(~np.isfinite(energies), "get non-finite energies (too far from the "
                      "training data for float32)", X, self.mean_, self.scale_)
@@ -917,6 +1011,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             "params": json.dumps(self.get_params(), default=json_default),
             "n_features_in": str(self.n_features_in_),
             "offset": json.dumps(self.offset_),
+            "threshold_scores": json.dumps(self._threshold_scores()),
             "train_result": json.dumps(asdict(self.train_result_)),
             "hidden_sizes": json.dumps(list(self.hidden_sizes_)),
             "principal_directions": json.dumps(getattr(self, "principal_directions_", None)),
@@ -1025,6 +1120,14 @@ class MULDE(OutlierMixin, BaseEstimator):
                 raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field "
                                      f"'train_result' does not describe a training run "
                                      f"({err}); fit and save it again") from None
+            # what the threshold was set on (round 47; files from before it: inferred)
+            scores = _json_field(path, meta, "threshold_scores",
+                                 default=json.dumps(model._threshold_scores()))
+            if scores not in THRESHOLD_SCORES:
+                raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field "
+                                     f"'threshold_scores' is {scores!r}, not one of "
+                                     f"{THRESHOLD_SCORES}; fit and save it again")
+            model.threshold_scores_ = scores
             # the widths built (files from before round 28 name them in hidden_sizes itself);
             # stored, so that a later "auto" rule cannot change the network a file holds
             built = (_json_field(path, meta, "hidden_sizes") if "hidden_sizes" in meta
@@ -1098,14 +1201,16 @@ class MULDE(OutlierMixin, BaseEstimator):
         "feature_names" lists them in order (what scoring checks); where n_members "auto"
         counted them, "principal_directions" (round 33); fitted with dequantise,
         "quantised_columns" (their count) and "quantisation_steps" (column name, or index
-        from 0 without names, -> step, for the columns on a lattice). "train" is the training
-        record (`train_result_`) without its per-step loss history."""
+        from 0 without names, -> step, for the columns on a lattice). "threshold_scores" is
+        what `offset_` was set on (`threshold_scores_`). "train" is the training record
+        (`train_result_`) without its per-step loss history."""
         check_is_fitted(self, "network_")
         out: dict[str, Any] = {"params": self.get_params(),
                                "n_features_in": int(self.n_features_in_),
                                "hidden_sizes": list(self.hidden_sizes_),
                                "n_parameters": sum(p.numel() for p in self.network_.parameters()),
                                "sigmas": [float(s) for s in self.sigmas_], "offset": self.offset_,
+                               "threshold_scores": self._threshold_scores(),
                                "train": {key: value for key, value
                                          in asdict(self.train_result_).items()
                                          if key != "history"}}  # per step: too long

@@ -94,7 +94,9 @@ class PyODMULDE(BaseDetector):
     this detector does); with "training" it is left at 'auto' and plays no part in PyOD's
     labels. PyOD's `predict_confidence` still ranks a score among the training scores at
     `contamination`, so with "validation" a row between the two thresholds may be labelled
-    1 with a confidence below 0.5. `mulde_params` returns the MULDE settings as a dict.
+    1 with a confidence below 0.5. `threshold_on="out_of_bag"` likewise sets `threshold_`
+    as `MULDE(threshold_on="out_of_bag")` sets its `offset_`, on the training rows'
+    out-of-bag scores. `mulde_params` returns the MULDE settings as a dict.
     `save` / `load` keep a fitted detector in one MULDE model file (no pickle), which
     `MULDE.load` and the `mulde` command read as the wrapped MULDE. Fitted, it has
     scikit-learn's `n_features_in_` and, where `fit` was given a DataFrame, its column names
@@ -175,7 +177,7 @@ class PyODMULDE(BaseDetector):
         PyOD's `contamination`)."""
         params = self.get_params(deep=False)
         contamination = params.pop("contamination")
-        if self.threshold_on == "validation" and isinstance(contamination, (int, float)):
+        if self.threshold_on != "training" and isinstance(contamination, (int, float)):
             params["contamination"] = float(contamination)  # threshold_ is MULDE's offset_
         return params
 
@@ -218,11 +220,12 @@ class PyODMULDE(BaseDetector):
             raise ValueError(f"contamination must be a number in (0, 0.5], PyOD's share of "
                              f"samples labelled 1, or a PyThresh object, not "
                              f"{self.contamination!r} (MULDE's 'auto' is 0.01)")
-        if self.threshold_on == "validation" and not isinstance(self.contamination,
-                                                                 (int, float)):
-            raise ValueError("threshold_on='validation' sets threshold_ on the held-out rows "
-                             "at a fraction: give contamination as a number in (0, 0.5], "
-                             f"not {type(self.contamination).__name__}, or use "
+        if self.threshold_on != "training" and not isinstance(self.contamination,
+                                                               (int, float)):
+            rows = "held-out" if self.threshold_on == "validation" else "out-of-bag"
+            raise ValueError(f"threshold_on={self.threshold_on!r} sets threshold_ on the "
+                             f"{rows} rows at a fraction: give contamination as a number in "
+                             f"(0, 0.5], not {type(self.contamination).__name__}, or use "
                              "threshold_on='training' with a PyThresh object")
         _as_adapter(MULDE(**self.mulde_params).check_params)
 
@@ -230,7 +233,8 @@ class PyODMULDE(BaseDetector):
         """Fit on X (n, d) normal samples; set decision_scores_, threshold_ and labels_ as
         PyOD does, or with threshold_on="validation" threshold_ = -offset_ of the wrapped
         MULDE (its held-out rows' split-conformal threshold at `contamination`; +inf, so
-        that nothing is flagged, with too few of them, which MULDE warns of). y is ignored.
+        that nothing is flagged, with too few of them, which MULDE warns of), or with
+        "out_of_bag" its training rows' out-of-bag quantile. y is ignored.
         Raises ValueError as `check_params` for a setting it cannot use (naming
         PyODMULDE), and as `MULDE.fit` for samples it cannot fit on."""
         self.check_params()
@@ -238,7 +242,7 @@ class PyODMULDE(BaseDetector):
         self.detector_ = _as_adapter(MULDE(**self.mulde_params).fit, X)
         self.decision_scores_ = self.decision_function(X)
         self._process_decision_scores()
-        if self.threshold_on == "validation":
+        if self.threshold_on != "training":
             # MULDE flags score_samples < offset_, i.e. anomaly_score > -offset_
             self.threshold_ = -float(self.detector_.offset_)
             self.labels_ = (self.decision_scores_ > self.threshold_).astype(int).ravel()
