@@ -1723,3 +1723,29 @@ def test_a_run_opens_an_unreadable_video_once_and_names_it_once(tmp_path, capsys
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert [(s["split"], s["video"]) for s in metrics["config"]["skipped_videos"]] == [
         ("train", "cut"), ("test", "garbage")]
+
+
+def test_info_says_what_an_out_of_bag_threshold_was_set_on(tmp_path, capsys):
+    """`mulde info` of threshold_on="out_of_bag": the training samples' out-of-bag scores
+    where the networks trained on bags, the validation rows where only they were out of a
+    bag, and a note where no row was (the threshold then the training samples')."""
+    from mulde import MULDE
+
+    X = np.random.default_rng(0).standard_normal((300, 3))
+    small = json.loads(PARAMS) | {"random_state": 0, "contamination": 0.1,
+                                  "threshold_on": "out_of_bag"}
+    said = {"bagged": ("contamination 0.1: about that share of new normal samples, set on the "
+                       "training samples' out-of-bag scores"),
+            "held": ("contamination 0.1: at most that share of new normal samples, set on "
+                     "the validation rows"),
+            "bare": ("contamination 0.1 of the training samples; no training sample was out "
+                     "of a bag")}
+    settings = {"bagged": {"n_members": 3, "max_samples": 0.5}, "held": {"n_members": 1},
+                "bare": {"n_members": 1, "validation_fraction": 0.0}}
+    for name, extra in settings.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the bare fit warns that no row is out of a bag
+            model = MULDE(**small | extra).fit(X)
+        assert main(["info", str(model.save(tmp_path / f"{name}.safetensors"))]) == 0
+        out = capsys.readouterr().out
+        assert said[name] in out, out

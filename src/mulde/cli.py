@@ -818,13 +818,14 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     pyod = d.get("pyod")
     none = "none: too few validation rows to flag within the contamination"
 
-    # a threshold set on validation rows (threshold_on "validation" with rows held out)
-    asked = params["threshold_on"] == "validation"
-    held = asked and train["best_val_loss"] is not None
-    unheld = "; no validation rows were held out" if asked and not held else ""
-
-    # threshold_on "out_of_bag" (round 47): set on the training rows' out-of-bag scores
-    out_of_bag = d.get("threshold_scores") == "out_of_bag"
+    # what the threshold was set on (`MULDE.threshold_scores_`): the held-out rows
+    # (threshold_on "validation", or "out_of_bag" where no network trained on a bag), the
+    # training rows' out-of-bag scores (round 47), or every training row's
+    scores = d["threshold_scores"]
+    held, out_of_bag = scores == "validation", scores == "out_of_bag"
+    missed = {"validation": "; no validation rows were held out",
+              "out_of_bag": "; no training sample was out of a bag"}
+    unheld = missed.get(params["threshold_on"], "") if scores == "training" else ""
 
     def promise(contamination: float, on_validation: bool, note: str,
                 on_out_of_bag: bool = False) -> str:
@@ -898,7 +899,7 @@ def _export(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from err
     said = [("threshold inf (too few validation rows to flag any)" if model.offset_ == -math.inf
              else f"threshold {-model.offset_:.4g} (anomaly_score above it is an outlier)"),
-            "contamination", "threshold_on"]
+            "contamination", "threshold_on", "threshold_scores"]
     if pyod is not None:
         said.append(f"pyod_threshold {pyod['threshold']:.4g} (PyOD's threshold_)")
     if getattr(model, "feature_names_in_", None) is not None:

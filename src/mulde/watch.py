@@ -400,6 +400,7 @@ class Watcher:
                     raise KeyboardInterrupt
             except KeyboardInterrupt as err:
                 stopped, interrupted = "interrupted (Ctrl-C or SIGTERM)", err
+                self.capture.closed.set()  # before the drain's wait: no reconnection after it
                 for arrived, frame in frames.drain():  # decoded before the stop: scored
                     self._take(frame, writer, arrived)
             self._flush(self.scorer.finish, writer)

@@ -187,7 +187,8 @@ def test_the_graph_carries_the_threshold_predict_applies_and_its_contamination(d
     model = MULDE(contamination=0.05, **SMALL).fit(X)
     meta = _metadata(export_onnx(model, tmp_path / "t.onnx"))
     assert float(meta["threshold"]) == -model.offset_
-    assert (meta["contamination"], meta["threshold_on"]) == ("0.05", "training")
+    assert (meta["contamination"], meta["threshold_on"], meta["threshold_scores"]) == (
+        "0.05", "training", "training")
     assert "pyod_threshold" not in meta
     score, _ = _run(tmp_path / "t.onnx", X_test)
     flags = np.where(score > float(meta["threshold"]), -1, 1)
@@ -198,6 +199,12 @@ def test_the_graph_carries_the_threshold_predict_applies_and_its_contamination(d
     meta = _metadata(export_onnx(none, tmp_path / "n.onnx"))
     assert (meta["threshold"], meta["contamination"], meta["threshold_on"]) == (
         "inf", "0.01", "validation")
+    # "out_of_bag" with nothing out of a bag: set on the training samples, and it says so
+    with pytest.warns(UserWarning, match="out of a bag"):
+        bare = MULDE(threshold_on="out_of_bag", validation_fraction=0.0, n_members=1,
+                     **SMALL).fit(X)
+    meta = _metadata(export_onnx(bare, tmp_path / "b.onnx"))
+    assert (meta["threshold_on"], meta["threshold_scores"]) == ("out_of_bag", "training")
 
 
 def test_a_pyod_detector_or_its_saved_file_exports_pyods_threshold_too(data, tmp_path,

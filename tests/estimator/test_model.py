@@ -149,25 +149,34 @@ def test_threshold_on_out_of_bag_sets_it_on_the_training_rows_out_of_bag_scores(
     np.testing.assert_array_equal(same.anomaly_score(X), model.anomaly_score(X))
 
 
-def test_out_of_bag_without_bags_uses_the_held_out_rows_and_without_them_warns():
+def test_out_of_bag_without_bags_thresholds_the_held_out_rows_and_without_them_warns():
     """One network on every row: the rows out of its bag are the validation rows, so the
-    threshold is their contamination quantile; with none held out either, the fit warns
-    and sets it on the training samples, as "training" does."""
+    threshold is theirs as "validation" sets it (split conformal); with none held out either
+    the fit warns before training and sets it on the training samples, as "training" does.
+    One network on half the rows has a bag, and rows out of it."""
     from mulde.estimator.model import NoOutOfBagRowsWarning
 
     X = np.random.default_rng(5).standard_normal((300, 3))
     params = FAST | {"max_steps": 30, "n_members": 1, "contamination": 0.1}
     model = MULDE(**params | {"threshold_on": "out_of_bag"}).fit(X)
-    seed = int(np.random.RandomState(0).randint(2**31 - 1))
-    _, val = split_validation(300, model.train_result_.validation_fraction, seed)
-    assert model.threshold_scores_ == "out_of_bag"
-    assert model.offset_ == pytest.approx(
-        np.percentile(model.score_samples(X[val.numpy()]), 10.0), rel=1e-5)
-    with pytest.warns(NoOutOfBagRowsWarning, match="found no training sample out of a bag"):
+    held = MULDE(**params | {"threshold_on": "validation"}).fit(X)
+    assert model.threshold_scores_ == "validation" and model.offset_ == held.offset_
+    with pytest.warns(NoOutOfBagRowsWarning, match="finds no training sample out of a bag"):
         bare = MULDE(**params | {"threshold_on": "out_of_bag",
                                  "validation_fraction": 0.0}).fit(X)
     assert bare.threshold_scores_ == "training"
     assert bare.offset_ == MULDE(**params | {"validation_fraction": 0.0}).fit(X).offset_
+    half = MULDE(**params | {"threshold_on": "out_of_bag", "max_samples": 0.5}).fit(X)
+    assert half.threshold_scores_ == "out_of_bag"
+
+
+def test_out_of_bag_refuses_a_full_covariance_mixture_aggregate():
+    for covariance in ("full", "tied"):
+        with pytest.raises(ValueError, match="^threshold_on='out_of_bag' does not work with "
+                           f"aggregator='gmm' and covariance_type='{covariance}'"):
+            MULDE(threshold_on="out_of_bag", aggregator="gmm",
+                  covariance_type=covariance).check_params()
+    MULDE(threshold_on="out_of_bag", aggregator="gmm", covariance_type="diag").check_params()
 
 
 def test_contamination_bounds_the_outlier_rate_on_new_normal_samples():

@@ -214,18 +214,19 @@ def export_onnx(model: MULDE | PyODMULDE, path: str | Path,
     them in a model file (what `mulde export` passes for such a file, which it loads as a
     MULDE); not with a PyODMULDE, which gives its own.
 
-    Graph: input `x` float32 (n, d) raw features (n free); outputs `anomaly_score` float64
-    (n,) = `model.anomaly_score(x)` and `energies` float32 (n, L) =
-    `model.score_samples_multiscale(x)`; opset 18. Its metadata (metadata_props, ONNX
-    Runtime's `custom_metadata_map`), each value a string, say how to read the score
-    (`onnx_metadata`): "threshold", the anomaly score above which `MULDE.predict` says -1
-    (an outlier; "inf" where it flags none), "contamination" and "threshold_on", which set
-    it; for a model fitted on named columns (a DataFrame, a CSV with a header) their names
-    in order, "feature_names" (a JSON list), so that a user of ONNX Runtime can check their
-    columns; and with PyOD's fields "pyod_threshold" (PyOD's `threshold_`: a score above it
-    is labelled 1) and "pyod_contamination". Raises sklearn's NotFittedError for an
-    unfitted model, ValueError for `pyod` given with a PyODMULDE, and ExportError when
-    PyTorch's exporter (`onnxscript`) is missing or the aggregate has no export.
+    Graph: input `x` float32 (n, d) raw features (n free); outputs `anomaly_score` float64 (n,)
+    = `model.anomaly_score(x)` and `energies` float32 (n, L) =
+    `model.score_samples_multiscale(x)`; opset 18. Its metadata (metadata_props, ONNX Runtime's
+    `custom_metadata_map`), each value a string, say how to read the score (`onnx_metadata`):
+    "threshold", the anomaly score above which `MULDE.predict` says -1 (an outlier; "inf" where
+    it flags none), "contamination" and "threshold_on", which set it, and "threshold_scores",
+    the scores it was set on (`MULDE.threshold_scores_`); for a model fitted on named columns (a
+    DataFrame, a CSV with a header) their names in order, "feature_names" (a JSON list), so that
+    a user of ONNX Runtime can check their columns; and with PyOD's fields "pyod_threshold"
+    (PyOD's `threshold_`: a score above it is labelled 1) and "pyod_contamination". Raises
+    sklearn's NotFittedError for an unfitted model, ValueError for `pyod` given with a
+    PyODMULDE, and ExportError when PyTorch's exporter (`onnxscript`) is missing or the
+    aggregate has no export.
     """
     adapter = sys.modules.get("mulde.estimator.pyod_adapter")  # imported for a PyODMULDE
     if adapter is not None and isinstance(model, adapter.PyODMULDE):
@@ -247,7 +248,8 @@ def onnx_metadata(model: MULDE, pyod: Mapping[str, float] | None = None) -> dict
     "inf"), which float() in Python and strtod in C read back exactly."""
     metadata = {"threshold": repr(-float(model.offset_)),
                 "contamination": repr(model._fraction()),
-                "threshold_on": str(model.threshold_on)}
+                "threshold_on": str(model.threshold_on),
+                "threshold_scores": model._threshold_scores()}
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         metadata["feature_names"] = json.dumps([str(n) for n in names])

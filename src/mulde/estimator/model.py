@@ -211,9 +211,10 @@ class NoValidationWarning(FieldedWarning):
 
 
 class NoOutOfBagRowsWarning(FieldedWarning):
-    """`threshold_on="out_of_bag"` on a fit where every network trained on every training row
-    and no row was held out for validation: no row is out of any bag, so the threshold is
-    set on the training samples (in-sample), as `threshold_on="training"` sets it."""
+    """`threshold_on="out_of_bag"` on a fit where every network trains on every training row
+    and no row is held out for validation (said before training): no row is out of any bag,
+    so the threshold is set on the training samples (in-sample), as
+    `threshold_on="training"` sets it."""
 
     FIELDS = ("n_members",)
 
@@ -221,10 +222,10 @@ class NoOutOfBagRowsWarning(FieldedWarning):
         self.n_members = n_members
         networks = "the network" if n_members == 1 else f"each of the {n_members} networks"
         super().__init__(
-            f"threshold_on='out_of_bag' found no training sample out of a bag ({networks} "
-            "trained on every row and none was held out for validation), so the threshold is "
+            f"threshold_on='out_of_bag' finds no training sample out of a bag ({networks} "
+            "trains on every row and none is held out for validation), so the threshold is "
             "set on the training samples; hold rows out (validation_fraction > 0) or train "
-            "several networks on bags (n_members > 1, max_samples < 1)")
+            "on bags of the rows (max_samples < 1)")
 
 
 THRESHOLD_SCORES = ("training", "out_of_bag", "validation")
@@ -426,9 +427,13 @@ class MULDE(OutlierMixin, BaseEstimator):
         the networks train on bags (the default's several networks below 501 rows and on
         thin rows) nearly every row. Issue 15, round 47 (benchmarks/density_fidelity.md):
         over 27 fits of such cases the held-out false alarms came within 0.8-1.05 % (mean
-        |far - 0.01| 0.0105 -> 0.0025). With no row out of a bag (one network, or
-        every network on every row, and validation_fraction 0) it warns
-        (`NoOutOfBagRowsWarning`) and sets the threshold on the training samples.
+        |far - 0.01| 0.0105 -> 0.0025). Where the networks train on every row the held-out
+        rows are the only ones out of a bag, and the threshold is set on them as
+        "validation" sets it (split conformal, `FewValidationRowsWarning` with too few);
+        with none held out either it warns (`NoOutOfBagRowsWarning`) and sets the threshold
+        on the training samples. Not with aggregator "gmm" of full or tied covariance
+        (ValueError): a mean over fewer networks falls outside the mixture fitted on the
+        ensemble's energies, so its quantile says little about new samples.
         "validation": `predict`
         flags at most that fraction of NEW normal samples (in expectation), the threshold
         set on the validation rows that training held out (split conformal,
@@ -654,6 +659,14 @@ class MULDE(OutlierMixin, BaseEstimator):
                              "energies, which share one constant only when trained with "
                              "time-score matching; set time_score > 0 (the default is "
                              "0.25) or choose another aggregator")
+        if (self.threshold_on == "out_of_bag" and self.aggregator == "gmm"
+                and self.covariance_type in ("full", "tied")):
+            raise ValueError(f"threshold_on='out_of_bag' does not work with aggregator='gmm' "
+                             f"and covariance_type={self.covariance_type!r}: out-of-bag "
+                             "energies, each a mean over fewer networks, fall outside the "
+                             "mixture fitted on the ensemble's, and the threshold flags a "
+                             "small part of the share asked; use covariance_type 'diag' or "
+                             "'spherical', another aggregator, or threshold_on='validation'")
         if (self.aggregator == "single" and self.scale_index is not None
                 and not -self.n_levels <= self.scale_index < self.n_levels):
             raise ValueError(f"scale_index {self.scale_index} out of range for "
@@ -688,6 +701,18 @@ class MULDE(OutlierMixin, BaseEstimator):
         widths = resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X))
         fraction = resolve_validation_fraction(self.validation_fraction, len(X), X.shape[1],
                                                widths)
+        # n_members "auto" counts the rows' principal directions where they can matter (round
+        # 33; None where not counted); the networks and their share decided before training
+        self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
+        n_members, share = resolve_ensemble(self.n_members, self.max_samples, len(X),
+                                            X.shape[1], self.principal_directions_,
+                                            self.hidden_sizes)
+        # threshold_on "out_of_bag" without bags: the held-out rows are the only rows out of
+        # one, and are thresholded as "validation" thresholds them (split conformal)
+        n_train = len(X) - validation_rows(len(X), fraction)
+        bagged = share < 1 and max(1, round(share * n_train)) < n_train
+        held_threshold = (self.threshold_on == "validation"
+                          or (self.threshold_on == "out_of_bag" and not bagged))
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS,
                                             self.aggregator if chooses else None),
@@ -697,7 +722,9 @@ class MULDE(OutlierMixin, BaseEstimator):
                 warnings.warn(NoValidationWarning(
                     fraction, self.aggregator if chooses else None,
                     self.threshold_on == "validation"), stacklevel=2)
-        elif self.threshold_on == "validation":  # a threshold that can flag nothing: say so now
+            if held_threshold and self.threshold_on == "out_of_bag":
+                warnings.warn(NoOutOfBagRowsWarning(n_members), stacklevel=2)
+        elif held_threshold:  # a threshold that can flag nothing: say so now
             n_held = validation_rows(len(X), fraction)
             if _held_out_rank(self._fraction(), n_held) == 0:
                 warnings.warn(FewValidationRowsWarning(self._fraction(), n_held), stacklevel=2)
@@ -742,12 +769,6 @@ class MULDE(OutlierMixin, BaseEstimator):
                 spacing = nearest_neighbour_sigma(x, self.sigma_low_nn, seed=seed)
                 self.sigma_low_ = min(max(self.sigma_low_, spacing), self.sigma_high_ / 10)
             schedule = NoiseSchedule(self.sigma_low_, self.sigma_high_)
-            # n_members "auto" counts the standardised rows' principal directions where they
-            # can matter (round 33); None where they were not counted
-            self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
-            n_members, share = resolve_ensemble(self.n_members, self.max_samples, len(X),
-                                                X.shape[1], self.principal_directions_,
-                                                self.hidden_sizes)
             self.hidden_sizes_ = widths
             self.network_ = self._new_network(X.shape[1], n_members)
             if self.base is not None or self.precondition is not None:
@@ -767,9 +788,10 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.train_result_ = result
             self.sigmas_ = schedule.grid(self.n_levels, self.spacing).numpy().astype(np.float32)
 
-            # threshold_on "out_of_bag": which network fitted which row (round 47)
-            bags = (self._in_bag(len(X), n_members, share, config)
-                    if self.threshold_on == "out_of_bag" else None)
+            # threshold_on "out_of_bag" with bags: which network fitted which row (round 47)
+            bags = (training_bags(len(X), n_members, share, config.validation_fraction,
+                                  config.seed)
+                    if self.threshold_on == "out_of_bag" and not held_threshold else None)
             if bags is None:
                 energies = self._energies(X)
             else:
@@ -783,32 +805,15 @@ class MULDE(OutlierMixin, BaseEstimator):
                 self.aggregator, energies, n_components=self.n_components,
                 covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
                 held=val_idx.numpy())
-            held = val_idx.numpy() if self.threshold_on == "validation" else np.arange(0)
+            held = val_idx.numpy() if held_threshold else np.arange(0)
             threshold_scores = self._aggregate(energies)
             self.threshold_scores_ = "validation" if held.size else "training"
-            if bags is not None:
-                out_of_bag, rows = out_of_bag_energies(per_member, bags)
-                if len(rows):
-                    threshold_scores = self._aggregate(out_of_bag.cpu().numpy())
-                    self.threshold_scores_ = "out_of_bag"
-                else:
-                    warnings.warn(NoOutOfBagRowsWarning(n_members), stacklevel=2)
+            if bags is not None:  # bagged: nearly every row is out of some bag
+                out_of_bag, _ = out_of_bag_energies(per_member, bags)
+                threshold_scores = self._aggregate(out_of_bag.cpu().numpy())
+                self.threshold_scores_ = "out_of_bag"
             self._set_offset(threshold_scores, held)
         return self
-
-    @staticmethod
-    def _in_bag(n_rows: int, n_members: int, share: float, config: TrainConfig
-                ) -> torch.Tensor:
-        """(n_rows, n_members) bool: which of the n_rows fitted rows each network trained on
-        (`mulde.core.training.training_bags`; every training row for each where they took
-        every row), the rows held out for validation in none."""
-        bags = training_bags(n_rows, n_members, share, config.validation_fraction, config.seed)
-        if bags is not None:
-            return bags
-        train_idx, _ = split_validation(n_rows, config.validation_fraction, config.seed)
-        every = torch.zeros((n_rows, n_members), dtype=torch.bool)
-        every[train_idx] = True
-        return every
 
     def _cells(self) -> LatticeCells | None:
         """The lattice cells of the quantised columns in the network's coordinates

@@ -93,10 +93,10 @@ class PyODMULDE(BaseDetector):
     `contamination` is then this detector's (so `MULDE.load` of a saved file predicts as
     this detector does); with "training" it is left at 'auto' and plays no part in PyOD's
     labels. PyOD's `predict_confidence` still ranks a score among the training scores at
-    `contamination`, so with "validation" a row between the two thresholds may be labelled
-    1 with a confidence below 0.5. `threshold_on="out_of_bag"` likewise sets `threshold_`
-    as `MULDE(threshold_on="out_of_bag")` sets its `offset_`, on the training rows'
-    out-of-bag scores. `mulde_params` returns the MULDE settings as a dict.
+    `contamination`, so with "validation" (or "out_of_bag") a row between the two
+    thresholds may be labelled 1 with a confidence below 0.5. `threshold_on="out_of_bag"`
+    likewise sets `threshold_` as `MULDE(threshold_on="out_of_bag")` sets its `offset_`, on
+    the training rows' out-of-bag scores. `mulde_params` returns the MULDE settings as a dict.
     `save` / `load` keep a fitted detector in one MULDE model file (no pickle), which
     `MULDE.load` and the `mulde` command read as the wrapped MULDE. Fitted, it has
     scikit-learn's `n_features_in_` and, where `fit` was given a DataFrame, its column names
@@ -214,8 +214,8 @@ class PyODMULDE(BaseDetector):
         (`MULDE.check_params`: ValueError naming the parameter and what it must be, and
         this class: "The 'max_steps' parameter of PyODMULDE must be ..."); PyOD checks
         `contamination` itself when the detector is made. A PyThresh object as
-        contamination with threshold_on="validation": ValueError (the threshold is either
-        the held-out rows' or PyThresh's)."""
+        contamination with threshold_on="validation" or "out_of_bag": ValueError (the
+        threshold is either the held-out or out-of-bag rows' or PyThresh's)."""
         if isinstance(self.contamination, str):  # PyOD would take it for a PyThresh object
             raise ValueError(f"contamination must be a number in (0, 0.5], PyOD's share of "
                              f"samples labelled 1, or a PyThresh object, not "
