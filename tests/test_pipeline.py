@@ -366,6 +366,30 @@ def test_test_videos_of_another_frame_size_are_named_in_one_warning(dataset_root
     assert warn_other_sizes(ds, extraction) == []
 
 
+def test_extract_features_draws_its_bar_on_a_terminal_alone_unless_told(dataset_root,
+                                                                       monkeypatch):
+    """The library's default is the command line's: a progress bar on a terminal, none in
+    a log (where its carriage-return updates piled up); progress=True or False as given."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    ds = load_dataset("folder", dataset_root)
+
+    def drawn(stderr, **progress):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        extract_features(ds, SpeedExtractor(), **progress)
+        return "features folder" in stderr.getvalue()
+
+    assert not drawn(io.StringIO())  # a log
+    assert drawn(Terminal())
+    assert drawn(io.StringIO(), progress=True)
+    assert not drawn(Terminal(), progress=False)
+
+
 def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
     (dataset_root / "test" / "broken.avi").write_bytes(b"not a video at all")
     ds = load_dataset("folder", dataset_root)
