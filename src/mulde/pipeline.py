@@ -586,6 +586,28 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
     return other
 
 
+SHORT_VIDEO_FRAMES = 3
+"""A test video of fewer frames is named by `warn_short_test_videos`: one frame has no
+motion at all (its flow is zero), two give one flow for both, and the per-video background
+and the scores' smoothing have as little to go on."""
+
+
+def warn_short_test_videos(dataset: Dataset, extraction: Extraction) -> list[str]:
+    """Warn (one line; the run goes on, their scores as they are) when scored test videos
+    have fewer than `SHORT_VIDEO_FRAMES` frames: their motion features measure next to
+    nothing, so their scores and events (a newcomer's one-frame clip raised one) say little.
+    Returns the '<name> (<n> frame(s))' of each such test video."""
+    scored = extraction.features.get("test", {})
+    short = [f"{v.name} ({n} frame{'s' if n > 1 else ''})" for v in dataset.test
+             if v.name in scored and (n := scored[v.name].n_frames) < SHORT_VIDEO_FRAMES]
+    if short:
+        warnings.warn(f"{len(short)} test video{'s' if len(short) > 1 else ''} of fewer than "
+                      f"{SHORT_VIDEO_FRAMES} frames: {', '.join(short)}; motion is measured "
+                      "between frames, so their scores and events rest on next to nothing: "
+                      "score longer clips", stacklevel=2)
+    return short
+
+
 def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
                                        video_scores: Mapping[str, VideoScores],
                                        features: Mapping[str, VideoFeatures],
@@ -760,6 +782,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                                       note=extract_note)
         warn_other_sizes(dataset, extraction)
         warn_other_rates(dataset, extraction)
+        warn_short_test_videos(dataset, extraction)
         # the model's rate of training files at several rates, said before the fits
         # (build_model would say it after them); `fps` stays the user's, for frame folders
         model_fps = fps if fps is not None else _mixed_training_rate(
