@@ -2013,9 +2013,10 @@ def _print_metrics(metrics: dict, out: Path) -> None:
     if threshold and isinstance(events, dict):  # what to look at, labels or not
         n = sum(len(v) for v in events.values())
         where = sum(1 for v in events.values() if v)
-        print(f"alert threshold {threshold['value']:.4g}: {_count(n, 'event')} in "
-              f"{where} of {_count(len(events), 'test video')} (listed in the report and "
-              "metrics.json)")
+        found = (f"{_count(n, 'event')} in {where} of {_count(len(events), 'test video')} "
+                 "(listed in the report and metrics.json)" if n
+                 else f"no events in the {_count(len(events), 'test video')}")
+        print(f"alert threshold {threshold['value']:.4g}: {found}")
     skipped = (metrics.get("config") or {}).get("skipped_videos") or []
     if skipped:  # their messages scrolled past between the progress bars
         tests = sum(1 for f in skipped if f.get("split") == "test")
