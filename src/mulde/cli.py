@@ -2129,7 +2129,7 @@ class _SubcommandParser(argparse.ArgumentParser):
     _given: list[str] | None = None  # the arguments of its last parse
     _probing = False
 
-    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+    def parse_known_args(self, args: Sequence[str] | None = None,
                          namespace: argparse.Namespace | None = None
                          ) -> tuple[argparse.Namespace, list[str]]:
         self._given = list(sys.argv[1:] if args is None else args)
