@@ -321,7 +321,7 @@ class ObjectCentricExtractor:
         Unchanged when the static stream is off or a background is already set. With
         `regions="detector"`, `boxes_cache` (when unset) becomes folder/boxes. For `Video`s,
         `trained_shape` becomes the (H, W) of the first one whose frames give the background's
-        size (`_trained_shape`), so that the refusal of a video of another size names it, as
+        size (`_fitted`), so that the refusal of a video of another size names it, as
         `mulde watch` names a trained model's."""
         if self.regions is RegionMode.DETECTOR and self.boxes_cache is None:
             self = replace(self, boxes_cache=str(Path(folder) / "boxes"))
