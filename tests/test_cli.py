@@ -1685,6 +1685,24 @@ def test_run_prints_the_metrics_notes_after_the_aucs(capsys, tmp_path):
     assert out[out.index("}") + 1] == "note: 4 of the 12 videos hold a single class"
 
 
+def test_run_says_its_alert_events_plainly_none_included(capsys, tmp_path):
+    """The run's last lines count the events and the test videos that have any; with none,
+    "no events in the 3 test videos" (not "0 events in 0 of 3 ... listed in the report")."""
+    from mulde.cli import _print_metrics
+
+    threshold = {"value": 1.25}
+    _print_metrics({"threshold": threshold, "events": {"a": [{}, {}], "b": [], "c": []}},
+                   tmp_path)
+    assert ("alert threshold 1.25: 2 events in 1 of 3 test videos (listed in the report and "
+            "metrics.json)") in capsys.readouterr().out.splitlines()
+    _print_metrics({"threshold": threshold, "events": {"a": [], "b": [], "c": []}}, tmp_path)
+    assert "alert threshold 1.25: no events in the 3 test videos" in (
+        capsys.readouterr().out.splitlines())
+    _print_metrics({"threshold": threshold, "events": {"a": []}}, tmp_path)
+    assert "alert threshold 1.25: no events in the 1 test video" in (
+        capsys.readouterr().out.splitlines())
+
+
 def test_a_run_opens_an_unreadable_video_once_and_names_it_once(tmp_path, capsys,
                                                                  monkeypatch):
     """A test video cut in its header (labels.csv names it: the loader probes it) and a

@@ -366,6 +366,54 @@ def test_test_videos_of_another_frame_size_are_named_in_one_warning(dataset_root
     assert warn_other_sizes(ds, extraction) == []
 
 
+def test_extract_features_draws_its_bar_on_a_terminal_alone_unless_told(dataset_root,
+                                                                       monkeypatch):
+    """The library's default is the command line's: a progress bar on a terminal, none in
+    a log (where its carriage-return updates piled up); progress=True or False as given."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    ds = load_dataset("folder", dataset_root)
+
+    def drawn(stderr, **progress):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        extract_features(ds, SpeedExtractor(), **progress)
+        return "features folder" in stderr.getvalue()
+
+    assert not drawn(io.StringIO())  # a log
+    assert drawn(Terminal())
+    assert drawn(io.StringIO(), progress=True)
+    assert not drawn(Terminal(), progress=False)
+
+
+def test_test_videos_of_one_or_two_frames_are_named_in_one_warning(dataset_root, tmp_path):
+    """Motion needs frames to be measured between: a one- or two-frame test video is scored
+    as it is (a one-frame clip raised an event), and one line names each such video."""
+    from mulde.pipeline import warn_short_test_videos
+
+    ds = load_dataset("folder", dataset_root)
+    extraction = extract_features(ds, SpeedExtractor(), progress=False)
+    assert warn_short_test_videos(ds, extraction) == []  # 40 frames each: nothing to say
+    write_square_frames(dataset_root / "test" / "one", [5.0])
+    write_square_frames(dataset_root / "test" / "two", [5.0, 5.0])
+    ds = load_dataset("folder", dataset_root)
+    extraction = extract_features(ds, SpeedExtractor(), progress=False)
+    with pytest.warns(UserWarning, match=r"^2 test videos of fewer than 3 frames: one \(1 "
+                      r"frame\), two \(2 frames\); motion is measured between frames, so "
+                      r"their scores and events rest on next to nothing: score longer clips$"):
+        assert warn_short_test_videos(ds, extraction) == ["one (1 frame)", "two (2 frames)"]
+    # a run says it (console, metrics.json, report) and scores them all the same
+    with pytest.warns(UserWarning, match="^2 test videos of fewer than 3 frames"):
+        metrics = run_pipeline(ds, SpeedExtractor(), tmp_path / "out", detector="knn",
+                               progress=False)
+    assert [w for w in metrics["warnings"] if w.startswith("2 test videos of fewer than 3")]
+    assert {"one", "two"} <= set(metrics["events"])  # scored: their events are listed
+
+
 def test_cache_is_reused_and_corrupt_videos_are_skipped(dataset_root, tmp_path):
     (dataset_root / "test" / "broken.avi").write_bytes(b"not a video at all")
     ds = load_dataset("folder", dataset_root)

@@ -26,3 +26,12 @@ def test_every_unknown_name_comes_back_first_in_its_own_entry(unknown, known):
     out = with_suggestions(unknown, known)
     assert len(out) == len(unknown)
     assert all(entry.startswith(name) for entry, name in zip(out, unknown, strict=True))
+
+
+def test_leading_characters_to_strip_are_left_out_of_the_comparison():
+    """Options compared without their dashes: a misspelt option finds its own, and one that
+    shares only the "--" finds none (with them, "--nope" was close to "--pre")."""
+    known = ["--out", "--pre", "--seed", "-h"]
+    assert with_suggestions(["--outt", "--nope", "--sed"], known, strip="-") == [
+        "--outt (did you mean --out?)", "--nope", "--sed (did you mean --seed?)"]
+    assert with_suggestions(["--nope"], known) == ["--nope (did you mean --pre?)"]

@@ -2014,9 +2014,10 @@ def _print_metrics(metrics: dict, out: Path) -> None:
     if threshold and isinstance(events, dict):  # what to look at, labels or not
         n = sum(len(v) for v in events.values())
         where = sum(1 for v in events.values() if v)
-        print(f"alert threshold {threshold['value']:.4g}: {_count(n, 'event')} in "
-              f"{where} of {_count(len(events), 'test video')} (listed in the report and "
-              "metrics.json)")
+        found = (f"{_count(n, 'event')} in {where} of {_count(len(events), 'test video')} "
+                 "(listed in the report and metrics.json)" if n
+                 else f"no events in the {_count(len(events), 'test video')}")
+        print(f"alert threshold {threshold['value']:.4g}: {found}")
     skipped = (metrics.get("config") or {}).get("skipped_videos") or []
     if skipped:  # their messages scrolled past between the progress bars
         tests = sum(1 for f in skipped if f.get("split") == "test")
@@ -2100,14 +2101,67 @@ class _GivenOnce(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def _unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+    """The words for arguments `parser` does not know: "unrecognized arguments: --outt (did
+    you mean --out?) x/", each option followed by the closest of the parser's own where one
+    is close (`mulde.suggest.with_suggestions`; an `--option=value` by its name)."""
+    from mulde.suggest import with_suggestions
+
+    known = [o for action in parser._actions for o in action.option_strings]
+    shown = []
+    for arg in extra:
+        name = arg.split("=", 1)[0]  # "--outt=x/" -> "--outt"
+        shown.append(arg + with_suggestions([name], known, strip="-")[0][len(name):]
+                     if arg.startswith("-") else arg)
+    return f"unrecognized arguments: {' '.join(shown)}"
+
+
+class _Probed(Exception):
+    """An error of `_SubcommandParser._unknown`'s second parse: it says nothing itself."""
+
+
 class _SubcommandParser(argparse.ArgumentParser):
     """A subcommand's parser whose mistakes are one line in the command's own form,
     `mulde: error: ...` (argparse would write `mulde run: error:`), and point to the
-    subcommand's --help instead of printing its long usage block."""
+    subcommand's --help instead of printing its long usage block. A required option missing
+    beside an unknown one (`--outt` for `--out`) names the unknown one first, which argparse,
+    stopping at the missing one, would leave unsaid."""
+
+    _given: list[str] | None = None  # the arguments of its last parse
+    _probing = False
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
+        if self._probing:
+            raise _Probed(message)
+        unknown = (self._unknown() if message.startswith("the following arguments are "
+                                                         "required") else [])
+        if unknown:
+            message = f"{_unrecognized(self, unknown)}; {message}"
         command = self.prog.split()[0]  # "mulde run" -> "mulde"
         self.exit(2, f"{command}: error: {message} (see {self.prog} --help)\n")
+
+    def _unknown(self) -> list[str]:
+        """The arguments of the last parse that this parser does not know: those a second
+        parse, with no argument required, leaves over ([] when it fails otherwise)."""
+        required = [a for a in self._actions if a.required]
+        given, self._probing = self._given, True
+        try:
+            for action in required:
+                action.required = False
+            return [] if given is None else super().parse_known_args(
+                given, argparse.Namespace())[1]
+        except _Probed:
+            return []
+        finally:
+            for action in required:
+                action.required = True
+            self._given, self._probing = given, False
 
 
 def build_parser() -> _MuldeParser:
@@ -2447,8 +2501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extra:  # said by the parser they were given to (a subcommand's: in one line)
             given = list(sys.argv[1:] if argv is None else argv)
             before = extra[0] in given[:given.index(args.command)]
-            (parser if before else parser.subcommands[args.command]).error(
-                f"unrecognized arguments: {' '.join(extra)}")
+            said = parser if before else parser.subcommands[args.command]
+            said.error(_unrecognized(said, extra))
         if getattr(args, "threads", None) is not None:
             set_threads(args.threads)
         with unreadable.remembered():  # a video found unreadable is opened once a command

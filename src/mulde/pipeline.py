@@ -93,7 +93,7 @@ def scratch_folder() -> Path:
 
 @unreadable.remembered()
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
-                     shard_spec: str | None = None, progress: bool = True,
+                     shard_spec: str | None = None, progress: bool | None = None,
                      ray: RayOptions | None = None,
                      note: Callable[[int, int], str | None] | None = None) -> Extraction:
     """Extract (or read from the cache) the features of every training and test video.
@@ -119,7 +119,9 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     extract and the number to read back from the cache (counted from the cache's entries,
     `FeatureCache.has`; the videos to skip are in neither), a line printed (to stderr; None:
     nothing) once the checks and the scene background are done, just before the videos
-    (`mulde run` says there what it starts where no progress bar shows it).
+    (`mulde run` says there what it starts where no progress bar shows it). `progress`: a
+    bar of the videos on stderr; None (default) draws it where stderr is a terminal (or in
+    a notebook) alone, as `mulde` does, so that a log does not fill with its updates.
     """
     if ray is not None and cache is None:
         raise ValueError("the ray engine writes through the feature cache: give a cache")
@@ -163,7 +165,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     if ray is not None:
         return _extract_with_ray(dataset, jobs, fitted, per_view, cache, result, ray, progress)
     start = time.perf_counter()
-    bar = tqdm(jobs, disable=not progress, desc=f"features {dataset.name}", unit="video")
+    bar = tqdm(jobs, disable=None if progress is None else not progress,  # None: tqdm's test
+               desc=f"features {dataset.name}", unit="video")
     for split, video in bar:
         bar.set_postfix_str(video.name)
         view = dataset.view_of(video.name) if per_view else None
@@ -227,7 +230,8 @@ def _to_extract(dataset: Dataset, jobs: list[tuple[str, Video]],
 
 def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
                       fitted: dict[str | None, Extractor], per_view: bool, cache: FeatureCache,
-                      result: Extraction, options: RayOptions, progress: bool) -> Extraction:
+                      result: Extraction, options: RayOptions, progress: bool | None
+                      ) -> Extraction:
     """`extract_features`'s loop on Ray (`mulde.video.distributed`): same entries, same
     `failed` list (same messages, in the same order)."""
     from mulde.video.distributed import extract_with_ray
@@ -582,6 +586,28 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
     return other
 
 
+SHORT_VIDEO_FRAMES = 3
+"""A test video of fewer frames is named by `warn_short_test_videos`: one frame has no
+motion at all (its flow is zero), two give one flow for both, and the per-video background
+and the scores' smoothing have as little to go on."""
+
+
+def warn_short_test_videos(dataset: Dataset, extraction: Extraction) -> list[str]:
+    """Warn (one line; the run goes on, their scores as they are) when scored test videos
+    have fewer than `SHORT_VIDEO_FRAMES` frames: their motion features measure next to
+    nothing, so their scores and events (a newcomer's one-frame clip raised one) say little.
+    Returns the '<name> (<n> frame(s))' of each such test video."""
+    scored = extraction.features.get("test", {})
+    short = [f"{v.name} ({n} frame{'s' if n > 1 else ''})" for v in dataset.test
+             if v.name in scored and (n := scored[v.name].n_frames) < SHORT_VIDEO_FRAMES]
+    if short:
+        warnings.warn(f"{len(short)} test video{'s' if len(short) > 1 else ''} of fewer than "
+                      f"{SHORT_VIDEO_FRAMES} frames: {', '.join(short)}; motion is measured "
+                      "between frames, so their scores and events rest on next to nothing: "
+                      "score longer clips", stacklevel=2)
+    return short
+
+
 def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
                                        video_scores: Mapping[str, VideoScores],
                                        features: Mapping[str, VideoFeatures],
@@ -756,6 +782,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                                       note=extract_note)
         warn_other_sizes(dataset, extraction)
         warn_other_rates(dataset, extraction)
+        warn_short_test_videos(dataset, extraction)
         # the model's rate of training files at several rates, said before the fits
         # (build_model would say it after them); `fps` stays the user's, for frame folders
         model_fps = fps if fps is not None else _mixed_training_rate(

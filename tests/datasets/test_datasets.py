@@ -28,6 +28,7 @@ from mulde.datasets import (
     ucf_crime,
     ucsd,
 )
+from mulde.datasets.folder import ground_truth as folder_ground_truth
 from mulde.datasets.folder import read_labels_csv
 from mulde.datasets.labels import CsvRange, as_labels
 from mulde.datasets.matfile import cell_any, load_mat
@@ -679,6 +680,12 @@ def test_folder_with_labels_csv(tmp_path):
         ("video,start,end\nc,1,2,3\n", "row 2: expected 3 fields \\(video,start,end\\), found 4$"),
         ("video,start,end\nc;1;2\n", "row 2: expected 3 fields \\(video,start,end\\), found 1; "
          "separate them with commas, not semicolons$"),
+        # a semicolon or tab separated file: its header is one field, and the separator is said
+        ("video;start;end\nc;1;2\n", "row 1: header must be video,start,end, got "
+         "video;start;end \\(one field\\); fields are separated by commas, not semicolons: "
+         "save the file as CSV with commas"),
+        ("video\tstart\tend\nc\t1\t2\n", "row 1: header must be video,start,end, got "
+         "video\tstart\tend \\(one field\\); fields are separated by commas, not tabs"),
     ],
 )
 def test_folder_malformed_csv_names_file_row_and_field(tmp_path, text, message):
@@ -698,6 +705,14 @@ def test_folder_csv_errors_against_the_videos(tmp_path):
     with pytest.raises(DatasetError, match=rf"test: d\.avi; its videos are {names} \(a "
                        r"video file's name without its suffix, or a frame folder's name\)"):
         load_dataset("folder", root)
+    # a training video's name is said to be one: training videos take no labels
+    (root / "labels.csv").write_text("video,start,end\nb,1,2\nzz,1,2\n")
+    with pytest.raises(DatasetError, match=r"test: b \(a training video, in .*train\), zz; its "
+                       r"videos are .*; training videos are normal video and take no labels: "
+                       r"drop their rows, or move a video with anomalies into .*test$"):
+        load_dataset("folder", root)
+    with pytest.raises(DatasetError, match=r"test: b \(a training video, in .*train\), zz;"):
+        folder_ground_truth(root)  # `mulde evaluate --dataset folder` reads labels alone
     (root / "labels.csv").write_text("video,start,end\nd,0,1\n\nd,3,5\n")  # the row is named
     with pytest.raises(DatasetError, match=r"labels.csv \(d, row 4\): range 3..5 lies outside "
                        "the 5"):

@@ -44,6 +44,7 @@ from mulde.datasets.labels import (
     RangeError,
     ranges_to_labels,
 )
+from mulde.io.features import other_separator
 from mulde.video.decode import VIDEO_SUFFIXES
 from mulde.video.source import Video
 
@@ -65,11 +66,13 @@ def read_labels_csv(path: Path) -> dict[str, list[Range]]:
             header = [h.strip() for h in reader.fieldnames or []]
             if header != list(CSV_COLUMNS):
                 a_range = len(header) == 3 and all(h.isdigit() for h in header[1:])
+                # one field holding a semicolon or a tab: another locale's CSV, or a TSV
+                other = other_separator(header[0], spaces=False) if len(header) == 1 else None
                 raise DatasetError(
                     f"{path}, row 1: header must be {','.join(CSV_COLUMNS)}, got "
                     f"{','.join(header) or 'nothing'}"
                     + (f" (a range: add the line {','.join(CSV_COLUMNS)} above it)"
-                       if a_range else "")
+                       if a_range else f" (one field); {other}" if other else "")
                 )
             reader.fieldnames = header
             for row in reader:
@@ -208,16 +211,26 @@ def _spelled_as_files(ranges: dict[str, list[Range]], names: list[str]
 def _check_named(csv_path: Path, test_dir: Path, ranges: dict[str, list[Range]],
                  names: list[str]) -> None:
     """Refuse labels of videos that `test_dir` does not hold, naming the ones it does (a
-    label row names a video by its file name without the suffix: `cart`, not `cart.avi`)."""
+    label row names a video by its file name without the suffix: `cart`, not `cart.avi`)
+    and, where such a name is a video of the train/ folder beside it, saying so."""
     unknown = sorted(set(ranges) - set(names))
     if not unknown:
         return
+    train_dir = test_dir.parent / "train"
+    try:
+        training = set(list_videos(train_dir)) if train_dir.is_dir() else set()
+    except (DatasetError, OSError):  # the error names the labels' problem all the same
+        training = set()
     shown = sorted(names)[:10]
     more = f" and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+    named = [f"{n} (a training video, in {train_dir})" if n in training else n
+             for n in unknown]
+    advice = ("; training videos are normal video and take no labels: drop their rows, or "
+              f"move a video with anomalies into {test_dir}") if training & set(unknown) else ""
     raise DatasetError(
-        f"{csv_path}: labels for videos not in {test_dir}: {', '.join(unknown)}; its videos "
+        f"{csv_path}: labels for videos not in {test_dir}: {', '.join(named)}; its videos "
         f"are {', '.join(shown) or 'none'}{more} (a video file's name without its suffix, or "
-        "a frame folder's name)")
+        f"a frame folder's name){advice}")
 
 
 def _labelled(csv_path: Path, ranges: dict[str, list[Range]], tests: dict[str, Path]

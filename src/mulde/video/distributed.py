@@ -215,7 +215,7 @@ def _worker_niceness(value: str) -> Iterator[None]:
 
 def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
                      cache: FeatureCache, options: RayOptions | None = None,
-                     progress: bool = True) -> list[Outcome]:
+                     progress: bool | None = True) -> list[Outcome]:
     """Extract the (split, video, fitted extractor) jobs on Ray; return one `Outcome` per job,
     in the jobs' order.
 
@@ -223,7 +223,8 @@ def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
     unreadable (`mulde.video.unreadable`) is reported as a worker would, not sent to one; the
     others are extracted by the actors, written into `cache` and read back from it. A
     progress bar counts videos and shows the frames/s of all workers together (frames
-    extracted / wall seconds since the map began). Raises EngineError when Ray is missing or
+    extracted / wall seconds since the map began); `progress` None draws it on a terminal
+    alone (`mulde.pipeline.extract_features`' default). Raises EngineError when Ray is missing or
     unreachable, or the map fails for a reason other than a video (e.g. the cache folder is
     not visible on a node).
     """
@@ -273,7 +274,7 @@ def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
 
 
 def _map(dataset: str, jobs: list, missing: list[int], cache: FeatureCache,
-         options: RayOptions, progress: bool, tqdm: Callable) -> dict[int, tuple]:
+         options: RayOptions, progress: bool | None, tqdm: Callable) -> dict[int, tuple]:
     """Run the missing jobs on Ray; return {job index: (n_frames, seconds, error, seconds per
     stage)} for every video whose worker answered."""
     ray, started = _connect(options)
@@ -308,8 +309,8 @@ def _map(dataset: str, jobs: list, missing: list[int], cache: FeatureCache,
                 max_restarts=-1, max_task_retries=options.max_retries)
         results: dict[int, tuple] = {}
         frames, start = 0, time.perf_counter()
-        bar = tqdm(total=len(missing), disable=not progress, unit="video",
-                   desc=f"features {dataset} (ray, {workers} workers)")
+        bar = tqdm(total=len(missing), disable=None if progress is None else not progress,
+                   unit="video", desc=f"features {dataset} (ray, {workers} workers)")
         # closed on the way out, whatever ends the loop (Ctrl-C, a fatal row), while Ray
         # still runs: it stops the dataset's executor (`_release_frames` for the objects
         # of an iterator that an interrupt ended from within)

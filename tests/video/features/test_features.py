@@ -439,6 +439,37 @@ def test_the_sizes_a_scene_model_takes_are_one_rule_said_alike(tmp_path):
                                                "of that size alone")
 
 
+@pytest.mark.parametrize("region_background", ["video", "scene"])
+def test_a_scene_model_refuses_another_size_naming_its_training_videos_size(tmp_path,
+                                                                           region_background):
+    """`with_scene` on training videos records their own size (the first whose frames give
+    the background's; a smaller one left out of it is passed over), so that the refusal of
+    a video of another size names it, in the words `mulde watch` gives a trained model's
+    refusal, whether read from the scene or reused from its file."""
+    from fakes import write_square_frames
+
+    from mulde.video.source import Video, VideoMismatchError
+
+    write_square_frames(tmp_path / "small", np.ones(6), size=(32, 96))
+    for i in range(2):
+        write_square_frames(tmp_path / f"t{i}", np.ones(6), size=(80, 240))
+    videos = [Video(n, tmp_path / n) for n in ("small", "t0", "t1")]
+    ex = ObjectCentricExtractor(streams=("velocity", "static"), blur=1, max_height=40,
+                                region_background=region_background)
+    with pytest.warns(UserWarning, match="left out of the scene background"):
+        fitted = ex.with_scene(videos, tmp_path / "scene")
+    assert fitted.trained_shape == (80, 240) and ex.trained_shape is None
+    assert ex.with_scene(videos[1:], tmp_path / "scene").trained_shape == (80, 240)
+    with pytest.raises(VideoMismatchError, match=r"small: frames are 96x32, but the model "
+                       r"works on 120x40 frames \(its training videos' 240x80 downscaled to "
+                       r"40 rows\) and takes video of that aspect ratio at 40 rows or more, "
+                       r"downscaled to that size \(e.g. 240x80 or 480x160\)"):
+        fitted.extract(videos[0])
+    # in-memory frames have no size on record: the rule without it
+    frames = [np.zeros((80, 240, 3), np.uint8)] * 2
+    assert ex.with_scene([frames], tmp_path / "mem").trained_shape is None
+
+
 def test_scene_background_of_the_same_videos_is_reused_not_decoded_again(tmp_path, monkeypatch):
     from fakes import write_frames
 

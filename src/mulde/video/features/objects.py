@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from mulde.io.hashing import file_sha256
+from mulde.video.decode import probe
 from mulde.video.features.base import FrameSource, iter_source, to_gray
 from mulde.video.features.detections import (
     DetectionsError,
@@ -164,6 +165,10 @@ class ObjectCentricExtractor:
     motion_min_box: int = 100
     region_background: str = "video"
     max_height: int | None = None
+    # set by `with_scene`, not a setting: the (H, W) of the training videos as stored, named
+    # by the refusal of a video of another size (`read_scene_background`); None: unknown
+    trained_shape: tuple[int, int] | None = field(default=None, init=False, compare=False,
+                                                  repr=False)
     name: str = field(default="objects", init=False)
     version: str = field(default="2", init=False)  # 2: settings grouped per stage and stream
 
@@ -314,7 +319,10 @@ class ObjectCentricExtractor:
         checksums and `background_frames`, so a later run over the same videos reuses the
         file instead of decoding them again; for in-memory frames it hashes the image.
         Unchanged when the static stream is off or a background is already set. With
-        `regions="detector"`, `boxes_cache` (when unset) becomes folder/boxes."""
+        `regions="detector"`, `boxes_cache` (when unset) becomes folder/boxes. For `Video`s,
+        `trained_shape` becomes the (H, W) of the first one whose frames give the background's
+        size (`_fitted`), so that the refusal of a video of another size names it, as
+        `mulde watch` names a trained model's."""
         if self.regions is RegionMode.DETECTOR and self.boxes_cache is None:
             self = replace(self, boxes_cache=str(Path(folder) / "boxes"))
         if self.scene_background is not None or ("static" not in self.streams
@@ -328,7 +336,7 @@ class ObjectCentricExtractor:
                 (v.name, source_checksum(v.path)) for v in videos)])
             path = Path(folder) / f"scene_background.{key[:12]}.png"
             if path.exists():
-                return replace(self, scene_background=str(path))
+                return self._fitted(path, videos)
         background = scene_background_of(videos, self.background_frames, self.max_height)
         png = cv2.imencode(".png", background)[1].tobytes()
         key = key or hashlib.sha256(png).hexdigest()
@@ -337,7 +345,26 @@ class ObjectCentricExtractor:
             from mulde.io.atomic import write_bytes
 
             write_bytes(path, png)
-        return replace(self, scene_background=str(path))
+        return self._fitted(path, videos)
+
+    def _fitted(self, path: Path, videos: Sequence[FrameSource]) -> ObjectCentricExtractor:
+        """The extractor with the scene background at `path`, learnt from `videos`, and the
+        `trained_shape` of the first `Video` among them that gives the background's size
+        (once downscaled to `max_height`; one that cannot be probed is passed over)."""
+        fitted = replace(self, scene_background=str(path))
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        for video in videos if image is not None else ():
+            if not isinstance(video, Video):
+                break
+            try:
+                info = probe(video.path)
+            except VideoReadError:
+                continue
+            size = downscaled_size(info.width, info.height, self.max_height)
+            if size == (image.shape[1], image.shape[0]):
+                object.__setattr__(fitted, "trained_shape", (info.height, info.width))
+                break
+        return fitted
 
     def foreground(self, gray: np.ndarray, background: np.ndarray) -> np.ndarray:
         """The frame's boolean foreground mask against `background` with the extractor's
@@ -402,6 +429,7 @@ class ObjectCentricExtractor:
         background = (read_scene_background(self._scene_path(), grays[0].shape,
                                             str(getattr(source, "path", "the video")),
                                             source_shape=source_shape,
+                                            trained_shape=self.trained_shape,
                                             max_height=self.max_height)
                       if self.region_background == "scene"
                       else median_background(grays, self.background_frames))
@@ -428,7 +456,8 @@ class ObjectCentricExtractor:
         clip = Clip(grays, rgbs, per_frame, self.mask_regions,
                     str(source.path) if isinstance(source, Video) else "the video",
                     masks if self.region_background == "scene" else None,
-                    masks if own else None, source_shape, self.max_height)
+                    masks if own else None, source_shape, self.max_height,
+                    self.trained_shape)
         del masks  # kept by the clip only when the static stream can reuse them
         clock = _lap(t, "regions", clock)
         for s in streams:

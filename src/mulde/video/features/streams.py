@@ -243,7 +243,8 @@ class Clip:
     foreground mask the regions were found in, kept when a stream finds its own regions in
     it (`VelocityStream.regions`; None otherwise); `source_shape`: the (H, W) of the source's
     own frames, before the extractor's downscale (for errors; None: unknown); `max_height`:
-    that downscale's rows (the extractor's; for errors).
+    that downscale's rows (the extractor's; for errors); `trained_shape`: the (H, W) of the
+    training videos' own frames (for errors; None: unknown).
     """
 
     grays: list[np.ndarray]
@@ -255,6 +256,7 @@ class Clip:
     masks: list[np.ndarray] | None = None
     source_shape: tuple[int, int] | None = None
     max_height: int | None = None
+    trained_shape: tuple[int, int] | None = None
     frame_index: np.ndarray = field(init=False)
     boxes: np.ndarray = field(init=False)
     labels: np.ndarray = field(init=False)
@@ -459,15 +461,18 @@ class StaticStream:
 
     def _scene(self, shape: tuple[int, ...], source: str = "the video",
                source_shape: tuple[int, ...] | None = None,
-               max_height: int | None = None) -> np.ndarray:
+               max_height: int | None = None,
+               trained_shape: tuple[int, int] | None = None) -> np.ndarray:
         if self.scene_background is None:
             raise ValueError("the static stream needs scene_background (an image of the empty "
                              "scene); with_scene(training_videos, folder) makes one")
         return read_scene_background(self.scene_background, shape, source,
-                                     source_shape=source_shape, max_height=max_height)
+                                     source_shape=source_shape, trained_shape=trained_shape,
+                                     max_height=max_height)
 
     def start(self, clip: Clip) -> None:
-        scene = self._scene(clip.shape, clip.source, clip.source_shape, clip.max_height)
+        scene = self._scene(clip.shape, clip.source, clip.source_shape, clip.max_height,
+                            clip.trained_shape)
         self._clip, self._rows = clip, []
         self._still: list[list[Region]] = []
         self._dwell: list[list[float]] = []
