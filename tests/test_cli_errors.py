@@ -393,6 +393,12 @@ def test_export_refuses_an_out_that_is_not_an_onnx_file(model, capsys):
                               "another file")  # not "--out None" (a newcomer's trial)
     assert main(["export", str(d / "m.onnx"), "--out", str(d / "m.onnx")]) == 2
     assert "would overwrite the model; choose another file" in _error(capsys)
+    (d / "notes.onnx").write_text("mine\n")  # a user's file under a graph's name: kept
+    assert main(["export", str(model), "--out", str(d / "notes.onnx")]) == 2
+    assert _error(capsys) == (f"mulde: error: {d / 'notes.onnx'}: exists and is a text file, "
+                              "not an ONNX graph, so exporting would overwrite it; give "
+                              "another name (such as model.onnx) or delete the file first")
+    assert (d / "notes.onnx").read_text() == "mine\n"
     # and mulde fit no longer writes a model under an .onnx name
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "b.onnx")]) == 2
     assert _error(capsys) == (f"mulde: error: --out {d / 'b.onnx'}: the model is written as "
@@ -540,6 +546,18 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.pkl"), "--params", SMALL]) == 2
     assert "not a .pkl pickle" in _error(capsys) and not (d / "m.pkl").exists()
     assert not (d / "runs").exists()
+    for name in ("script.py", "afile"):  # a user's file whose name the suffix rule passed
+        (d / name).write_text("mine\n")
+        assert main(["fit", str(d / "train.npy"), "--out", str(d / name), "--params",
+                     SMALL]) == 2
+        assert _error(capsys) == (f"mulde: error: --out {d / name}: exists and is a text file, "
+                                  "not a MULDE model, so saving would overwrite it; give "
+                                  "another name (such as model.safetensors) or delete the "
+                                  "file first")
+        assert (d / name).read_text() == "mine\n"
+    assert main(["fit", str(d / "train.npy"), "--out", str(model), "--params", SMALL,
+                 "--quiet"]) == 0  # a model file is refitted in place
+    capsys.readouterr()
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "test.npy")]) == 2
     assert "would overwrite an input" in _error(capsys)
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.txt")]) == 2
