@@ -713,6 +713,36 @@ def test_run_or_train_into_a_model_folder_is_refused_before_any_work(tmp_path, c
     assert sorted(p.name for p in model.iterdir()) == ["pipeline.json"]
 
 
+def test_run_refuses_a_user_s_files_in_its_output_folder_before_any_work(tmp_path, capsys):
+    """--out DIR with a user's file in DIR/model was refused only after extraction and the
+    fits (minutes); a user's report.html and metrics.json (not JSON) were called "an earlier
+    run's report" and overwritten. Both are one line before anything is read."""
+    write_square_frames(tmp_path / "data" / "train" / "t0", np.ones(8))
+    write_square_frames(tmp_path / "data" / "test" / "a", np.ones(8))
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "notes.txt").write_text("mine")
+    cache = tmp_path / "cache"
+    run = ["run", "folder", "--root", str(tmp_path / "data"), "--cache", str(cache)]
+    assert main([*run, "--out", str(out)]) == 2
+    assert _error(capsys) == (f"mulde: error: {out / 'model'}: exists and is not a mulde model "
+                              "folder; give a new or empty folder (or a model folder to "
+                              "replace)")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("<p>my report</p>")
+    (mine / "metrics.json").write_text("accuracy: 0.9")
+    assert main([*run, "--out", str(mine)]) == 2
+    assert _error(capsys) == (f"mulde: error: {mine / 'metrics.json'}: not a mulde report's "
+                              "metrics.json (no JSON object with the fields protocol, config, "
+                              "versions, created); writing the report would overwrite it: give "
+                              "another output folder (--out), or move the file away first")
+    assert not cache.exists()  # nothing extracted
+    assert (out / "model" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in mine.iterdir()) == ["metrics.json", "report.html"]
+    assert (mine / "metrics.json").read_text() == "accuracy: 0.9"
+
+
 def test_outputs_among_the_videos_are_refused_before_any_work(tmp_path, capsys,
                                                               monkeypatch):
     """--out plz/test (a newcomer's trial) was accepted, and the next run took the report's
