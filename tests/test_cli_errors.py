@@ -403,6 +403,12 @@ def test_export_refuses_an_out_that_is_not_an_onnx_file(model, capsys):
                               "another file")  # not "--out None" (a newcomer's trial)
     assert main(["export", str(d / "m.onnx"), "--out", str(d / "m.onnx")]) == 2
     assert "would overwrite the model; choose another file" in _error(capsys)
+    (d / "notes.onnx").write_text("mine\n")  # a user's file under a graph's name: kept
+    assert main(["export", str(model), "--out", str(d / "notes.onnx")]) == 2
+    assert _error(capsys) == (f"mulde: error: {d / 'notes.onnx'}: exists and is a text file, "
+                              "not an ONNX graph, so exporting would overwrite it; give "
+                              "another name (such as model.onnx) or delete the file first")
+    assert (d / "notes.onnx").read_text() == "mine\n"
     # and mulde fit no longer writes a model under an .onnx name
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "b.onnx")]) == 2
     assert _error(capsys) == (f"mulde: error: --out {d / 'b.onnx'}: the model is written as "
@@ -550,6 +556,18 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.pkl"), "--params", SMALL]) == 2
     assert "not a .pkl pickle" in _error(capsys) and not (d / "m.pkl").exists()
     assert not (d / "runs").exists()
+    for name in ("script.py", "afile"):  # a user's file whose name the suffix rule passed
+        (d / name).write_text("mine\n")
+        assert main(["fit", str(d / "train.npy"), "--out", str(d / name), "--params",
+                     SMALL]) == 2
+        assert _error(capsys) == (f"mulde: error: --out {d / name}: exists and is a text file, "
+                                  "not a MULDE model, so saving would overwrite it; give "
+                                  "another name (such as model.safetensors) or delete the "
+                                  "file first")
+        assert (d / name).read_text() == "mine\n"
+    assert main(["fit", str(d / "train.npy"), "--out", str(model), "--params", SMALL,
+                 "--quiet"]) == 0  # a model file is refitted in place
+    capsys.readouterr()
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "test.npy")]) == 2
     assert "would overwrite an input" in _error(capsys)
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.txt")]) == 2
@@ -703,6 +721,36 @@ def test_run_or_train_into_a_model_folder_is_refused_before_any_work(tmp_path, c
                                   "pipeline.json); give the run an output folder of its own "
                                   "(e.g. --out runs/next)")
     assert sorted(p.name for p in model.iterdir()) == ["pipeline.json"]
+
+
+def test_run_refuses_a_user_s_files_in_its_output_folder_before_any_work(tmp_path, capsys):
+    """--out DIR with a user's file in DIR/model was refused only after extraction and the
+    fits (minutes); a user's report.html and metrics.json (not JSON) were called "an earlier
+    run's report" and overwritten. Both are one line before anything is read."""
+    write_square_frames(tmp_path / "data" / "train" / "t0", np.ones(8))
+    write_square_frames(tmp_path / "data" / "test" / "a", np.ones(8))
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "notes.txt").write_text("mine")
+    cache = tmp_path / "cache"
+    run = ["run", "folder", "--root", str(tmp_path / "data"), "--cache", str(cache)]
+    assert main([*run, "--out", str(out)]) == 2
+    assert _error(capsys) == (f"mulde: error: {out / 'model'}: exists and is not a mulde model "
+                              "folder; give a new or empty folder (or a model folder to "
+                              "replace)")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("<p>my report</p>")
+    (mine / "metrics.json").write_text("accuracy: 0.9")
+    assert main([*run, "--out", str(mine)]) == 2
+    assert _error(capsys) == (f"mulde: error: {mine / 'metrics.json'}: not a mulde report's "
+                              "metrics.json (no JSON object with the fields protocol, config, "
+                              "versions, created); writing the report would overwrite it: give "
+                              "another output folder (--out), or move the file away first")
+    assert not cache.exists()  # nothing extracted
+    assert (out / "model" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in mine.iterdir()) == ["metrics.json", "report.html"]
+    assert (mine / "metrics.json").read_text() == "accuracy: 0.9"
 
 
 def test_outputs_among_the_videos_are_refused_before_any_work(tmp_path, capsys,

@@ -577,6 +577,62 @@ def test_unwritable_output_is_refused_before_any_work(dataset_root, tmp_path):
     assert ex.calls == []  # nothing was extracted
 
 
+def test_a_user_s_files_where_the_model_or_report_go_are_refused_before_any_work(
+        dataset_root, tmp_path):
+    """out/model holding a user's file was refused only once the features were extracted and
+    the models fitted (minutes), and a user's report.html and metrics.json were overwritten
+    as "an earlier run's report": both are refused before anything is extracted."""
+    from mulde.evaluation import EvaluationError
+    from mulde.pipeline import train_pipeline
+    from mulde.vad.artifact import ArtifactError
+
+    ds = load_dataset("folder", dataset_root)
+    taken = tmp_path / "taken"
+    (taken / "model").mkdir(parents=True)
+    (taken / "model" / "notes.txt").write_text("mine")
+    ex = SpeedExtractor()
+    for pipeline in (run_pipeline, train_pipeline):
+        with pytest.raises(ArtifactError, match="model: exists and is not a mulde model folder"):
+            pipeline(ds, ex, taken, detector="gmm", progress=False)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("<p>my report</p>")
+    (mine / "metrics.json").write_text("accuracy: 0.9")
+    with pytest.raises(EvaluationError, match="metrics.json: not a mulde report's metrics.json"):
+        run_pipeline(ds, ex, mine, detector="gmm", progress=False)
+    assert ex.calls == []  # nothing was extracted
+    assert (taken / "model" / "notes.txt").read_text() == "mine"
+    assert (mine / "report.html").read_text() == "<p>my report</p>"
+    assert sorted(p.name for p in mine.iterdir()) == ["metrics.json", "report.html"]
+
+
+def test_a_model_folder_taken_during_the_run_says_the_features_are_kept(dataset_root,
+                                                                        tmp_path):
+    """A file put into out/model while the run extracts is still refused when the model is
+    saved; the error says where the features and fits are kept, and a run given that cache
+    reads them back instead of extracting again."""
+    from mulde.vad.artifact import ArtifactError
+
+    ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+
+    def meanwhile(*counts):
+        (out / "model").mkdir()
+        (out / "model" / "notes.txt").write_text("mine")
+
+    with pytest.raises(ArtifactError, match=re.escape(
+            f"{out / 'model'}: exists and is not a mulde model folder; give a new or empty "
+            f"folder (or a model folder to replace); the extracted features and the fits are "
+            f"kept in {out / 'cache'}: --cache {out / 'cache'} reads them back")):
+        run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False,
+                     extract_note=meanwhile)
+    assert (out / "model" / "notes.txt").read_text() == "mine"
+    again = SpeedExtractor()
+    run_pipeline(ds, again, tmp_path / "next", cache_dir=out / "cache", detector="gmm",
+                 progress=False)
+    assert again.calls == []  # every feature read back
+
+
 def test_report_draws_a_run_detectors_boxes_with_class_names(dataset_root, tmp_path,
                                                               monkeypatch):
     from mulde.video.detection import DetectionSettings, FrameDetections

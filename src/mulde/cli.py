@@ -1427,7 +1427,9 @@ def _say_stale_export(export: _EarlierExport | None, model: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mulde.pipeline import run_pipeline
+    from mulde.evaluation.report import earlier_report
+    from mulde.pipeline import MODEL_DIR, run_pipeline
+    from mulde.vad.artifact import check_model_folder
 
     _not_into_a_model(args.out)
     _outside_the_videos(args, _video_folders(args), args.root)
@@ -1436,7 +1438,10 @@ def _run(args: argparse.Namespace) -> int:
     training = _training_options(args)
     dataset, extractor = _dataset_and_extractor(args)
     _resolve_presets(training, args, extractor, dataset)
-    if (Path(args.out) / "metrics.json").is_file():  # said before minutes of work: Ctrl-C
+    # a user's files where the model and report go: refused before minutes of work, and an
+    # earlier run's report said then (Ctrl-C keeps it)
+    check_model_folder(Path(args.out) / MODEL_DIR)
+    if earlier_report(args.out):
         print(f"mulde: note: {args.out} holds an earlier run's report; this run replaces it "
               "(report.html, metrics.json, frame_scores.csv, plots/ and model/)",
               file=sys.stderr)

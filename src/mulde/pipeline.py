@@ -24,6 +24,7 @@ from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, ignored_lines, require_videos, shown_path
 from mulde.evaluation import EvaluationProtocol, write_report
 from mulde.evaluation.report import (
+    earlier_report,
     partial_note,
     single_class,
     single_class_cause,
@@ -33,10 +34,11 @@ from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
 from mulde.recorded import recorded_warnings
-from mulde.vad.artifact import PipelineModel
+from mulde.vad.artifact import PipelineModel, check_model_folder
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import UNUSED_DAYS, FitCache
 from mulde.vad.fusion import warn_below_calibration
+from mulde.vad.stream_files import ArtifactError
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video import unreadable
 from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard
@@ -703,13 +705,15 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    extract_note: Callable[[int, int], str | None] | None = None) -> PipelineModel:
     """Train on the dataset's training videos alone (its test videos, if any, are ignored)
     and write the trained pipeline to out_dir/model; return it. Raises DatasetError when no
-    training video is readable. `pca`, `calibration_folds`, `mulde_params`, `fit_note` and
-    `extract_note` as in `run_pipeline` (a preset's defaults of `mulde train` are not applied
-    here)."""
+    training video is readable, and ArtifactError before any work when out_dir/model holds
+    someone's files (`check_model_folder`). `pca`, `calibration_folds`, `mulde_params`,
+    `fit_note` and `extract_note` as in `run_pipeline` (a preset's defaults of `mulde train`
+    are not applied here)."""
     dataset = dataclasses.replace(dataset, test=())
     if not dataset.train:
         raise DatasetError(f"{dataset.root}: no training videos (video files or folders of "
                            "frames)")
+    check_model_folder(Path(out_dir) / MODEL_DIR)  # before minutes of extraction and fits
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray,
@@ -724,8 +728,19 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             calibration_folds, fit_jobs, pca, sidak, fit_cache_folder(cache),
                             fit_note)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
-    model.save(out_dir / MODEL_DIR)
+    _save_model(model, out_dir, cache)
     return model
+
+
+def _save_model(model: PipelineModel, out_dir: Path, cache: FeatureCache) -> None:
+    """Save `model` into out_dir/model. The folder was checked before the extraction
+    (`check_model_folder`); a refusal now (a file put there during the run) says that the
+    features and fits are kept in `cache`, so that the next run reads them back."""
+    try:
+        model.save(out_dir / MODEL_DIR)
+    except ArtifactError as err:
+        raise ArtifactError(f"{err}; the extracted features and the fits are kept in "
+                            f"{cache.root}: --cache {cache.root} reads them back") from None
 
 
 @unreadable.remembered()
@@ -772,9 +787,16 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     on making the fits faster), unless every fit is read back from the fit cache
     (`fit_ensemble`); None: nothing. `extract_note`: `extract_features`' `note`.
 
+    Before any work, out_dir/model holding someone's files (`check_model_folder`:
+    ArtifactError) and a metrics.json, report.html or frame_scores.csv there that no mulde
+    report wrote (`earlier_report`: EvaluationError) are refused.
+
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
     require_videos(dataset)  # before any folder is made
+    # a user's files where the model and report go: refused before minutes of work
+    check_model_folder(Path(out_dir) / MODEL_DIR)
+    earlier_report(out_dir)
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     with recorded_warnings() as run_warnings:
@@ -797,7 +819,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         warn_test_frames_below_calibration(ensemble, video_scores,
                                            extraction.features.get("test", {}),
                                            model.training["frames_with_objects"])
-    model.save(out_dir / MODEL_DIR)
+    _save_model(model, out_dir, cache)
     threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
     too_short = None if threshold is None else threshold.too_short()
     if too_short:  # shown now, and in the report beside the threshold (not twice there)

@@ -148,6 +148,7 @@ def test_the_cli_exports_a_fitted_model_file(data, tmp_path, capsys):
     assert "wrote " in capsys.readouterr().out
     score, _ = _run(tmp_path / "m.onnx", X_test)
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-5, atol=1e-4)
+    assert main(["export", str(tmp_path / "m.safetensors")]) == 0  # an earlier graph: replaced
     # a folder of `mulde fit --out DIR/` exports inside it, not beside it as DIR.onnx
     model.save(tmp_path / "fitdir" / "model.safetensors")
     assert main(["export", str(tmp_path / "fitdir")]) == 0

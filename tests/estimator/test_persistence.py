@@ -174,6 +174,38 @@ def test_save_refuses_a_name_of_another_kind_of_file(fitted, tmp_path, name, sai
     assert fitted[0].save(tmp_path / "noext").is_file()  # a temporary file's name, as before
 
 
+def test_save_refuses_to_overwrite_an_existing_file_that_is_not_a_model(fitted, tmp_path):
+    """`save("my.yaml")`, `save("script.py")` or a suffix-less text file replaced the user's
+    file with the model: the suffix rule missed them. Any existing file that is not a MULDE
+    model file is refused, left as it was; a model file (refitting to the same path), an
+    empty file (a temporary file made for the name) and a new name are written."""
+    import re
+
+    model = fitted[0]
+    save_file({"w": np.zeros(3, dtype=np.float32)}, str(tmp_path / "other.safetensors"))
+    for name, content in (("my.yaml", b"lr: 0.1\n"), ("script.py", b"print(1)\n"),
+                          ("afile", b"notes\n"), ("other.safetensors", None)):
+        path = tmp_path / name
+        before = path.read_bytes() if content is None else content
+        path.write_bytes(before)
+        kind = "a safetensors file" if content is None else "a text file"
+        with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: exists and is {kind}, "
+                                             "not a MULDE model, so saving would overwrite "
+                                             "it; give another name \\(such as model."
+                                             "safetensors\\) or delete the file first$"):
+            model.save(path)
+        assert path.read_bytes() == before
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "model.safetensors").write_text("mine")  # a folder's model file too
+    with pytest.raises(ValueError, match="model.safetensors: exists and is a text file"):
+        model.save(tmp_path / "sub")
+    again = model.save(model.save(tmp_path / "m.safetensors"))  # refitted to the same path
+    (tmp_path / "empty").touch()
+    for path in (again, model.save(tmp_path / "empty")):
+        np.testing.assert_array_equal(MULDE.load(path).score_samples(fitted[1]),
+                                      model.score_samples(fitted[1]))
+
+
 def test_truncated_file_is_refused(fitted, tmp_path):
     path = fitted[0].save(tmp_path / "m.safetensors")
     data = path.read_bytes()

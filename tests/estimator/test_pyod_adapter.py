@@ -153,6 +153,10 @@ def test_save_refuses_the_names_mulde_save_refuses(saved, tmp_path):
         with pytest.raises(ValueError, match=said):
             det.save(tmp_path / name)
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "notes").write_text("mine")  # an existing file that is no model: kept
+    with pytest.raises(ValueError, match="notes: exists and is a text file, not a MULDE model"):
+        det.save(tmp_path / "notes")
+    assert (tmp_path / "notes").read_text() == "mine"
 
 
 def test_loading_a_wrong_or_damaged_file_names_it_in_one_line(saved, tmp_path):

@@ -21,7 +21,7 @@ from mulde.evaluation import (
     read_frame_scores,
     write_report,
 )
-from mulde.evaluation.report import report_files
+from mulde.evaluation.report import earlier_report, report_files
 from mulde.vad.fusion import Calibration
 
 WEIRD = 'cam <b>&"1"</b> $x$'  # HTML specials and matplotlib mathtext markers
@@ -52,6 +52,34 @@ def _write(tmp_path: Path, **kwargs):
         **kwargs,
     )
     return m, scores, labels
+
+
+def test_an_earlier_report_is_told_from_a_user_s_files_of_its_names(tmp_path):
+    """`mulde run --out DIR` called a user's report.html and metrics.json (not even JSON) "an
+    earlier run's report" and overwrote them: only a report's own files are replaced."""
+    out = tmp_path / "run"
+    assert earlier_report(out) is False  # no folder yet
+    _write(tmp_path)
+    assert earlier_report(out) is True
+    (out / "metrics.json").unlink()  # a report's frame_scores.csv alone (its metrics failed)
+    (out / "report.html").unlink()
+    assert earlier_report(out) is False
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name, text, why in (
+            ("metrics.json", "accuracy: 0.9", "not a mulde report's metrics.json \\(no JSON "
+             "object with the fields protocol, config, versions, created\\)"),
+            ("metrics.json", '{"accuracy": 0.9}', "not a mulde report's metrics.json"),
+            ("report.html", "<p>mine</p>", "no mulde report's metrics.json beside it"),
+            ("frame_scores.csv", "video,frame,score\n", "its header is not a mulde report's")):
+        (mine / name).write_text(text)
+        with pytest.raises(EvaluationError, match=f"^{re.escape(str(mine / name))}: {why}.*; "
+                                                  "writing the report would overwrite it: "
+                                                  "give another output folder \\(--out\\), or "
+                                                  "move the file away first$"):
+            earlier_report(mine)
+        assert (mine / name).read_text() == text
+        (mine / name).unlink()
 
 
 def test_report_files_and_metrics(tmp_path):

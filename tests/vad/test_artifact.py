@@ -15,6 +15,7 @@ from mulde.vad.artifact import (
     SELF_DIGEST,
     ArtifactError,
     PipelineModel,
+    check_model_folder,
     made_from,
     manifest_digest,
     model_digest,
@@ -169,6 +170,24 @@ def test_saving_replaces_a_model_but_never_another_folder(data, tmp_path):
     with pytest.raises(ArtifactError, match="not a mulde model folder"):
         model.save(tmp_path / "other")
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_the_model_folder_check_passes_new_empty_and_model_folders_only(tmp_path):
+    """`mulde run/train` check out/model with `save`'s own rule before extracting (it was
+    refused only after minutes of extraction and fitting)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / MANIFEST).write_text("{}")
+    for fine in ("new", "empty", "earlier"):
+        check_model_folder(tmp_path / fine)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    (tmp_path / "afile").write_text("mine")
+    for taken in ("other", "afile"):
+        with pytest.raises(ArtifactError, match=f"^{tmp_path / taken}: exists and is not a "
+                                                "mulde model folder; give a new or empty "
+                                                "folder"):
+            check_model_folder(tmp_path / taken)
 
 
 def test_custom_stream_model_cannot_be_saved(data, tmp_path):

@@ -42,6 +42,7 @@ from torch import nn
 from mulde.estimator.aggregation import HELD_OUT_CHOOSING, Aggregation
 from mulde.estimator.model import MULDE
 from mulde.io.atomic import write_bytes
+from mulde.io.sniff import FileKind, sniff
 
 if TYPE_CHECKING:  # the adapter needs PyOD, which export does not
     from mulde.estimator.pyod_adapter import PyODMULDE
@@ -160,9 +161,17 @@ def save_onnx(module: nn.Module, n_features: int, output_names: list[str],
     and write the graph to `path` atomically, opset 18, with `metadata` as the model's
     metadata_props (key: value strings, which ONNX Runtime shows as
     `InferenceSession.get_modelmeta().custom_metadata_map`). Raises ExportError when the
-    exporter's packages are missing."""
-    example = torch.zeros(2, n_features, dtype=torch.float32)
+    exporter's packages are missing, or when `path` is an existing file that is not an ONNX
+    graph (`mulde.io.sniff`; an empty file aside), which the export would overwrite; an
+    earlier graph there is replaced."""
     path = Path(path)
+    kind = sniff(path) if path.is_file() else FileKind.EMPTY  # none there: nothing to lose
+    if kind not in (FileKind.ONNX, FileKind.EMPTY):
+        what = f"{kind.value}, " if kind is not None else ""
+        raise ExportError(f"{path}: exists and is {what}not an ONNX graph, so exporting would "
+                          "overwrite it; give another name (such as model.onnx) or delete "
+                          "the file first")
+    example = torch.zeros(2, n_features, dtype=torch.float32)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quiet = logging.getLogger("torch.onnx")

@@ -85,8 +85,11 @@ def save_path(path: str | Path) -> Path:
     runs no code when loaded), an ONNX graph (.onnx: `mulde export` writes it from the
     model file). Any other name is a model file's, .safetensors the usual suffix; a name
     without one is written as it is (a temporary file's name, `os.path.join(d, "model")`),
-    as before this rule. `MULDE.save`, `PyODMULDE.save`
-    (through `save_arrays`) and `mulde fit --out` refuse alike."""
+    as before this rule. An existing file there that is not a MULDE model file (`_replaceable`:
+    a user's script, notes, a foreign safetensors file, whatever its name) is refused too,
+    since saving would overwrite it; a MULDE model file is replaced (refitting to the same
+    path). `MULDE.save`, `PyODMULDE.save` (through `save_arrays`) and `mulde fit --out`
+    refuse alike."""
     path = model_file(path)
     suffix = path.suffix.lower()
     usual = f"give a name such as {DEFAULT_NAME}"
@@ -101,7 +104,26 @@ def save_path(path: str | Path) -> Path:
         raise ValueError(f"{path}: the model is written as one .safetensors file; {usual}, "
                          f"then `mulde export {DEFAULT_NAME}` writes its ONNX graph "
                          "(model.onnx)")
+    if path.is_file() and not _replaceable(path):
+        kind = _sniffed(path)
+        what = f"{kind.value}, " if kind is not None else ""
+        raise ValueError(f"{path}: exists and is {what}not a MULDE model, so saving would "
+                         f"overwrite it; give another name (such as {DEFAULT_NAME}) or delete "
+                         "the file first")
     return path
+
+
+def _replaceable(path: Path) -> bool:
+    """Whether saving may overwrite the existing file `path`: a MULDE model file (safetensors
+    metadata 'format' is `FORMAT`, whatever its version or checksum: the model it held is
+    being refitted) or an empty file (nothing to lose: a temporary file made for the name)."""
+    try:
+        if path.stat().st_size == 0:
+            return True
+        with safe_open(str(path), framework="numpy") as f:
+            return (f.metadata() or {}).get("format") == FORMAT
+    except (SafetensorError, OSError, ValueError):
+        return False
 
 
 def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
@@ -109,7 +131,8 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
     """Write named arrays and string metadata as a MULDE model file; return the file's path.
 
     path: a file, or a folder that gets model.safetensors; a name of another kind of file
-    (.npy, .pt, .onnx, ...) is refused (ValueError: `save_path`). arrays:
+    (.npy, .pt, .onnx, ...), or an existing file that is not a MULDE model, is refused
+    (ValueError: `save_path`). arrays:
     any shapes and numeric dtypes (stored C-contiguous). meta: the caller's string fields;
     the format's own fields (format, format_version, mulde_version, and sha256: the arrays'
     and meta's `content_checksum`, which `read_model_file` checks) are added first and may

@@ -581,6 +581,50 @@ def report_files(out_dir: str | os.PathLike,
     return files
 
 
+REPORT_KEYS = ("protocol", "config", "versions", "created")
+"""The metrics.json fields every `write_report` writes (a full report and a metrics.json
+alone): a metrics.json with them is an earlier report's."""
+
+
+def earlier_report(out_dir: str | os.PathLike) -> bool:
+    """Whether `out_dir` holds an earlier report (a metrics.json of `write_report`: a JSON
+    object with `REPORT_KEYS`), which a new report replaces; False when there is none.
+
+    Checked before any work, so that a user's own files are not overwritten minutes later:
+    raises EvaluationError naming a file there that a report would overwrite though no report
+    wrote it, and what to do: a metrics.json that is not one of a report (not UTF-8 JSON, or
+    without those fields), a report.html without such a metrics.json beside it (a report
+    writes metrics.json first), a frame_scores.csv whose header is not `CSV_COLUMNS` (a
+    report's, even one whose metrics failed, which leaves frame_scores.csv alone)."""
+    out = Path(out_dir)
+    metrics, page, table = out / "metrics.json", out / "report.html", out / "frame_scores.csv"
+    ours = False
+    if metrics.is_file():
+        try:
+            fields = json.loads(metrics.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            fields = None
+        ours = isinstance(fields, dict) and all(k in fields for k in REPORT_KEYS)
+        if not ours:
+            _refuse_foreign(metrics, "not a mulde report's metrics.json (no JSON object with "
+                                     f"the fields {', '.join(REPORT_KEYS)})")
+    if page.is_file() and not ours:
+        _refuse_foreign(page, "no mulde report's metrics.json beside it, so not taken for a "
+                              "mulde report")
+    if table.is_file() and not ours:
+        with open(table, encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline().strip()
+        if header != ",".join(CSV_COLUMNS):
+            _refuse_foreign(table, f"its header is not a mulde report's ({','.join(CSV_COLUMNS)})")
+    return ours
+
+
+def _refuse_foreign(path: Path, why: str) -> None:
+    """Raise `earlier_report`'s EvaluationError for `path`, which `why` says is no report's."""
+    raise EvaluationError(f"{path}: {why}; writing the report would overwrite it: give "
+                          "another output folder (--out), or move the file away first")
+
+
 def write_report(
     out_dir: str | os.PathLike,
     scores: Mapping[str, ArrayLike],

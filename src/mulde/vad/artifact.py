@@ -219,6 +219,18 @@ def pipeline_folder(path: str | Path) -> Path | None:
     return None
 
 
+def check_model_folder(folder: str | Path) -> None:
+    """Refuse (ArtifactError, naming it and what to do) a `folder` that `PipelineModel.save`
+    may not replace: a file, or a non-empty folder without the manifest (someone's files); a
+    new or empty folder, or an earlier model's, passes. `save` checks it, and `mulde run` /
+    `train` before their minutes of extraction and fitting."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
+                                                   and not (folder / MANIFEST).exists())):
+        raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
+                            "new or empty folder (or a model folder to replace)")
+
+
 # ------------------------------------------------------------------------ the artefact
 @dataclass
 class PipelineModel:
@@ -396,12 +408,9 @@ class PipelineModel:
         """Write the artefact into `folder` (module docstring); return the folder.
 
         An existing artefact there is replaced; any other non-empty folder is refused
-        (ArtifactError), so a typo cannot delete someone's files."""
+        (ArtifactError: `check_model_folder`), so a typo cannot delete someone's files."""
         folder = Path(folder)
-        if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
-                                                       and not (folder / MANIFEST).exists())):
-            raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
-                                "new or empty folder (or a model folder to replace)")
+        check_model_folder(folder)
         for stream, fit in self.ensemble.fits_.items():
             if stream_spec(fit.model) is None:
                 raise ArtifactError(f"{folder}: the {type(fit.model).__name__} model of stream "
