@@ -1144,3 +1144,27 @@ def test_evaluate_prints_the_aucs_as_run_does(tmp_path, gt, capsys):
     assert run == {"micro_auc": 0.8333, "macro_auc": 0.9167, "micro_auc_unsmoothed": 0.8333,
                    "macro_auc_unsmoothed": 0.9167}
     assert {k: evaluated[k] for k in run} == run
+
+
+def test_evaluate_refuses_a_users_own_files_where_the_report_goes(tmp_path, capsys):
+    """--out holding a user's report.html or a metrics.json that no report wrote: one-line
+    error, the files as they were; the scores being read, a frame_scores.csv there of
+    another layout, are read, not refused (the report leaves them as they are)."""
+    path = _csv(tmp_path / "s.csv", {"a": [0.1, 0.9, 0.2, 0.8]}, {"a": [0, 1, 0, 1]})
+    for name, text in (("report.html", "<p>mine</p>"), ("metrics.json", "a,b")):
+        out = tmp_path / name.replace(".", "_")
+        out.mkdir()
+        (out / name).write_text(text)
+        assert main(["evaluate", str(path), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"mulde: error: {out / name}: ") and err.count("\n") == 1, err
+        assert "give another output folder (--out), or move the file away first" in err
+        assert (out / name).read_text() == text
+    own = tmp_path / "own"
+    own.mkdir()
+    table = own / "frame_scores.csv"
+    rows = zip([0.1, 0.9, 0.2, 0.8], [0, 1, 0, 1], strict=True)
+    table.write_text("video,frame,score,label\n"
+                     + "".join(f"a,{i},{s},{y}\n" for i, (s, y) in enumerate(rows)))
+    assert main(["evaluate", str(table), "--out", str(own), "--metrics-only"]) == 0
+    assert table.read_text().startswith("video,frame,score,label\n")

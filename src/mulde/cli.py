@@ -946,7 +946,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationError, EvaluationProtocol, write_report
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
-    from mulde.evaluation.report import partial_note, report_files
+    from mulde.evaluation.report import earlier_report, partial_note, report_files
     from mulde.io.atomic import ensure_writable
 
     ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
@@ -1034,8 +1034,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     # an earlier report's files: those write_report removes (all with --metrics-only, else
     # the plots this report does not have) are said below; never the scores being read
     earlier = report_files(args.out, keep=[args.scores])
-    if earlier or (Path(args.out) / "metrics.json").is_file():  # said before it goes, as
-        # `mulde run` says it (README, --out)
+    # a user's own report.html, metrics.json or frame_scores.csv there is refused, not
+    # overwritten; an earlier report is said before it goes, as `mulde run` says it
+    if earlier_report(args.out, keep=[args.scores]):
         print(f"mulde: note: {args.out} holds an earlier report; this evaluation replaces it",
               file=sys.stderr)
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,

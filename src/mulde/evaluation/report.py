@@ -586,7 +586,8 @@ REPORT_KEYS = ("protocol", "config", "versions", "created")
 alone): a metrics.json with them is an earlier report's."""
 
 
-def earlier_report(out_dir: str | os.PathLike) -> bool:
+def earlier_report(out_dir: str | os.PathLike,
+                   keep: Sequence[str | os.PathLike] = ()) -> bool:
     """Whether `out_dir` holds an earlier report (a metrics.json of `write_report`: a JSON
     object with `REPORT_KEYS`), which a new report replaces; False when there is none.
 
@@ -595,7 +596,9 @@ def earlier_report(out_dir: str | os.PathLike) -> bool:
     wrote it, and what to do: a metrics.json that is not one of a report (not UTF-8 JSON, or
     without those fields), a report.html without such a metrics.json beside it (a report
     writes metrics.json first), a frame_scores.csv whose header is not `CSV_COLUMNS` (a
-    report's, even one whose metrics failed, which leaves frame_scores.csv alone)."""
+    report's, even one whose metrics failed, which leaves frame_scores.csv alone), unless it
+    is one of `keep` (the scores `mulde evaluate` reads, which the report leaves as they
+    are)."""
     out = Path(out_dir)
     metrics, page, table = out / "metrics.json", out / "report.html", out / "frame_scores.csv"
     ours = False
@@ -611,7 +614,8 @@ def earlier_report(out_dir: str | os.PathLike) -> bool:
     if page.is_file() and not ours:
         _refuse_foreign(page, "no mulde report's metrics.json beside it, so not taken for a "
                               "mulde report")
-    if table.is_file() and not ours:
+    kept = {Path(k).resolve() for k in keep}
+    if table.is_file() and not ours and table.resolve() not in kept:
         with open(table, encoding="utf-8-sig", errors="replace") as fh:
             header = fh.readline().strip()
         if header != ",".join(CSV_COLUMNS):
