@@ -1123,3 +1123,25 @@ def test_a_run_counts_the_training_frames_with_objects_once(dataset_root, tmp_pa
     manifest = json.loads((tmp_path / "out" / "model" / "pipeline.json").read_text())
     assert len(counted) == 1
     assert given == [manifest["training"]["frames_with_objects"]] == [{"velocity": 120}]
+
+
+def test_fit_ensemble_draws_its_bars_on_a_terminal_alone_unless_told(monkeypatch):
+    """progress None (the library's default): bars only where stderr is a terminal, as the
+    extraction's, so a library run in a log does not fill it; True or False as told."""
+    import mulde.pipeline as pipeline
+
+    seen = []
+
+    class Recording:
+        def __init__(self, detector, seed, params, progress, *args, **kwargs):
+            seen.append(progress)
+            raise RuntimeError("stop")
+
+    monkeypatch.setattr(pipeline, "StreamEnsemble", Recording)
+    train = {"a": None}
+    for told, terminal, expected in ((None, False, False), (None, True, True),
+                                     (True, False, True), (False, True, False)):
+        monkeypatch.setattr(pipeline.sys.stderr, "isatty", lambda t=terminal: t)
+        with pytest.raises(RuntimeError, match="stop"):
+            pipeline.fit_ensemble(train, detector="knn", progress=told, calibration_folds=None)
+        assert seen[-1] is expected

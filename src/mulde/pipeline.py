@@ -353,7 +353,7 @@ def default_calibration_folds(detector: str, n_videos: int,
 
 
 def train_and_score(extraction: Extraction, detector: str = "mulde", seed: int = 0,
-                    mulde_params: dict[str, Any] | None = None, progress: bool = True,
+                    mulde_params: dict[str, Any] | None = None, progress: bool | None = None,
                     max_train_objects: int | None = None,
                     calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
                     pca: dict[str, int] | None = None,
@@ -393,7 +393,7 @@ def fit_cache_folder(cache: FeatureCache) -> Path:
 
 
 def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed: int = 0,
-                 mulde_params: dict[str, Any] | None = None, progress: bool = True,
+                 mulde_params: dict[str, Any] | None = None, progress: bool | None = None,
                  max_train_objects: int | None = None,
                  calibration_folds: int | None | str = "auto", fit_jobs: int = 1,
                  pca: dict[str, int] | None = None,
@@ -418,6 +418,8 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
                       + (f"{fewer} folds" if fewer else "the models' own training scores"),
                       stacklevel=2)
         calibration_folds = fewer
+    if progress is None:  # tqdm's rule: bars on a terminal alone, none in a log
+        progress = sys.stderr.isatty()
     ensemble = StreamEnsemble(detector, seed, dict(mulde_params or {}), progress,
                               calibration_folds=calibration_folds,  # type: ignore[arg-type]
                               max_train_objects=max_train_objects, n_jobs=fit_jobs,
@@ -694,7 +696,7 @@ def _frame_sizes(dataset: Dataset, train: dict[str, VideoFeatures], per_view: bo
 @unreadable.remembered()
 def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
-                   mulde_params: dict[str, Any] | None = None, progress: bool = True,
+                   mulde_params: dict[str, Any] | None = None, progress: bool | None = None,
                    ray: RayOptions | None = None, max_train_objects: int | None = None,
                    calibration_folds: int | None | str = "auto", fps: float | None = None,
                    threshold_rule: ThresholdRule = "events_per_hour",
@@ -747,7 +749,7 @@ def _save_model(model: PipelineModel, out_dir: Path, cache: FeatureCache) -> Non
 def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
                  mulde_params: dict[str, Any] | None = None,
-                 progress: bool = True, ray: RayOptions | None = None,
+                 progress: bool | None = None, ray: RayOptions | None = None,
                  max_train_objects: int | None = None,
                  calibration_folds: int | None | str = "auto", fps: float | None = None,
                  threshold_rule: ThresholdRule = "events_per_hour",
@@ -789,7 +791,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
 
     Before any work, out_dir/model holding someone's files (`check_model_folder`:
     ArtifactError) and a metrics.json, report.html or frame_scores.csv there that no mulde
-    report wrote (`earlier_report`: EvaluationError) are refused.
+    report wrote (`earlier_report`: EvaluationError) are refused. `progress`: bars of the
+    extraction and the fits on stderr; None (default) only where stderr is a terminal, so
+    that a log does not fill with their updates.
 
     Returns the metrics.json dict (scores and plots only when the test set has no labels).
     """
