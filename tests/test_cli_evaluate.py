@@ -1168,3 +1168,32 @@ def test_evaluate_refuses_a_users_own_files_where_the_report_goes(tmp_path, caps
                      + "".join(f"a,{i},{s},{y}\n" for i, (s, y) in enumerate(rows)))
     assert main(["evaluate", str(table), "--out", str(own), "--metrics-only"]) == 0
     assert table.read_text().startswith("video,frame,score,label\n")
+
+
+def test_evaluate_keeps_its_input_and_a_users_plots(tmp_path, capsys):
+    """A newcomer's trial: `mulde evaluate frame_scores.csv --out .` rewrote its own input,
+    and a user's plots/roc.png was overwritten (and plots/video_*.png removed) by the
+    report: both are refused in one line, the files as they were; --metrics-only into the
+    input's folder writes metrics.json beside it."""
+    own = tmp_path / "own"
+    own.mkdir()
+    table = own / "frame_scores.csv"
+    rows = zip([0.1, 0.9, 0.2, 0.8], [0, 1, 0, 1], strict=True)
+    table.write_text("video,frame,score,label\n"
+                     + "".join(f"a,{i},{s},{y}\n" for i, (s, y) in enumerate(rows)))
+    before = table.read_text()
+    assert main(["evaluate", str(table), "--out", str(own)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mulde: error: --out {own} would overwrite the scores being "
+                          "evaluated") and err.count("\n") == 1, err
+    assert table.read_text() == before
+    assert main(["evaluate", str(table), "--out", str(own), "--metrics-only"]) == 0
+    assert table.read_text() == before and (own / "metrics.json").is_file()
+    mine = tmp_path / "mine"
+    (mine / "plots").mkdir(parents=True)
+    (mine / "plots" / "roc.png").write_bytes(b"my plot")
+    assert main(["evaluate", str(table), "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mulde: error: {mine / 'plots' / 'roc.png'}: a file of the name "
+                          "a report's plot has"), err
+    assert (mine / "plots" / "roc.png").read_bytes() == b"my plot"

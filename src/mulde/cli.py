@@ -1033,6 +1033,12 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         print(f"scores: column {scored.column} of {args.scores}{why}")
     # an earlier report's files: those write_report removes (all with --metrics-only, else
     # the plots this report does not have) are said below; never the scores being read
+    table = Path(args.out) / "frame_scores.csv"
+    if not args.metrics_only and table.exists() and table.resolve() == Path(
+            args.scores).resolve():
+        raise UsageError(f"--out {args.out} would overwrite the scores being evaluated "
+                         f"({args.scores}) with the report's frame_scores.csv: give another "
+                         "--out, or --metrics-only to write metrics.json alone")
     earlier = report_files(args.out, keep=[args.scores])
     # a user's own report.html, metrics.json or frame_scores.csv there is refused, not
     # overwritten; an earlier report is said before it goes, as `mulde run` says it

@@ -200,6 +200,8 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
     with pytest.warns(FewValidationRowsWarning, match=r"the 10 validation rows .* too few to "
                       r"flag at most 0.01 .*takes 99 validation.*raise contamination to at "
                       r"least 0.091 \(what 10 rows can promise\) or validation_fraction, "
+                      r"train on bags of the rows \(max_samples < 1\) with "
+                      r"threshold_on='out_of_bag', .*, "
                       r"or threshold the anomaly scores yourself \(MULDE's anomaly_score, "
                       r"PyODMULDE's decision_function; MULDE's decision_function is \+inf"):
         model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit(X)

@@ -441,3 +441,10 @@ def test_predict_warns_again_when_validation_rows_flag_nothing():
     assert det.threshold_ == np.inf and not det.labels_.any()
     with pytest.warns(FewValidationRowsWarning, match="too few to flag at most 0.01"):
         assert not det.predict(np.full((2, 3), 50.0)).any()
+    # "out_of_bag" with every network on every row: the validation rows alike
+    with pytest.warns(FewValidationRowsWarning, match="threshold_on='out_of_bag'"):
+        det = PyODMULDE(contamination=0.01, threshold_on="out_of_bag", n_members=1,
+                        **SMALL).fit(X)
+    assert det.threshold_ == np.inf
+    with pytest.warns(FewValidationRowsWarning):
+        assert not det.predict(np.full((2, 3), 50.0)).any()

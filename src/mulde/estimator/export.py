@@ -229,7 +229,7 @@ def export_onnx(model: MULDE | PyODMULDE, path: str | Path,
     `custom_metadata_map`), each value a string, say how to read the score (`onnx_metadata`):
     "threshold", the anomaly score above which `MULDE.predict` says -1 (an outlier; "inf" where
     it flags none), "contamination" and "threshold_on", which set it, and "threshold_scores",
-    the scores it was set on (`MULDE.threshold_scores_`); for a model fitted on named columns (a
+    which scores it was set on (`MULDE.threshold_scores_`); for a model fitted on named columns (a
     DataFrame, a CSV with a header) their names in order, "feature_names" (a JSON list), so that
     a user of ONNX Runtime can check their columns; and with PyOD's fields "pyod_threshold"
     (PyOD's `threshold_`: a score above it is labelled 1) and "pyod_contamination". Raises

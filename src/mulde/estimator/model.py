@@ -167,9 +167,11 @@ def smallest_contamination(n_held: int) -> float:
 
 
 class FewValidationRowsWarning(FieldedWarning):
-    """`threshold_on="validation"` with fewer validation rows than the promise needs (1 /
-    fraction - 1 of them; 99 for the default 1 %): `predict` can flag no sample and keep
-    it. Said by `fit` (before training, with the count) and again by `predict`."""
+    """`threshold_on="validation"` (or "out_of_bag" where every network trains on every row,
+    so that the held-out rows are the only ones out of a bag) with fewer validation rows than
+    the promise needs (1 / fraction - 1 of them; 99 for the default 1 %): `predict` can flag
+    no sample and keep it. Said by `fit` (before training, with the count) and again by
+    `predict`."""
 
     FIELDS = ("fraction", "n_held")
 
@@ -182,9 +184,11 @@ class FewValidationRowsWarning(FieldedWarning):
             f"the {held}validation rows held out of training are too few to flag at most "
             f"{fraction:g} of new normal samples (it takes {int(np.ceil(1 / fraction - 1))} "
             "validation rows): predict flags none; fit on more samples, raise contamination"
-            f"{least} or validation_fraction, or threshold the anomaly scores yourself "
-            "(MULDE's anomaly_score, PyODMULDE's decision_function; MULDE's decision_function "
-            "is +inf for every sample then)")
+            f"{least} or validation_fraction, train on bags of the rows (max_samples < 1) "
+            "with threshold_on='out_of_bag', which then thresholds nearly every training "
+            "row's out-of-bag score, or threshold the anomaly scores yourself (MULDE's "
+            "anomaly_score, PyODMULDE's decision_function; MULDE's decision_function is +inf "
+            "for every sample then)")
 
 
 class NoValidationWarning(FieldedWarning):

@@ -19,7 +19,8 @@ from sklearn.utils.validation import check_is_fitted
 try:
     from pyod.models.base import BaseDetector
 except ImportError as err:  # pragma: no cover - exercised only without the extra
-    raise ImportError("the PyOD adapter needs PyOD: pip install 'mulde[pyod]'") from err
+    raise ImportError(f"the PyOD adapter needs PyOD: pip install 'mulde[pyod]' ({err}; a "
+                      "script or folder of your own named pyod would shadow it)") from err
 
 from mulde.estimator.model import MULDE, FewValidationRowsWarning, check_device
 from mulde.estimator.persistence import (
@@ -250,9 +251,10 @@ class PyODMULDE(BaseDetector):
 
     def predict(self, X: Any, return_confidence: bool = False) -> Any:
         """PyOD's `predict` (0/1 labels: decision score above `threshold_`), which with
-        threshold_on="validation" and too few validation rows (`threshold_` +inf) flags
-        none and warns again, as `MULDE.predict` does (`FewValidationRowsWarning`)."""
-        if self.threshold_on == "validation" and getattr(self, "threshold_", 0.0) == np.inf:
+        threshold_on="validation" (or "out_of_bag" thresholding the validation rows) and too
+        few validation rows (`threshold_` +inf) flags none and warns again, as
+        `MULDE.predict` does (`FewValidationRowsWarning`)."""
+        if self.threshold_on != "training" and getattr(self, "threshold_", 0.0) == np.inf:
             warnings.warn(FewValidationRowsWarning(float(self.contamination)), stacklevel=2)
         return super().predict(X, return_confidence=return_confidence)
 

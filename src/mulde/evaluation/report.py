@@ -597,8 +597,8 @@ def earlier_report(out_dir: str | os.PathLike,
     without those fields), a report.html without such a metrics.json beside it (a report
     writes metrics.json first), a frame_scores.csv whose header is not `CSV_COLUMNS` (a
     report's, even one whose metrics failed, which leaves frame_scores.csv alone), unless it
-    is one of `keep` (the scores `mulde evaluate` reads, which the report leaves as they
-    are)."""
+    is one of `keep` (the scores `mulde evaluate` reads), and a file in plots/ of a report
+    plot's name (`report_files`: roc.png, video_*.png, ...) without such a metrics.json."""
     out = Path(out_dir)
     metrics, page, table = out / "metrics.json", out / "report.html", out / "frame_scores.csv"
     ours = False
@@ -615,11 +615,16 @@ def earlier_report(out_dir: str | os.PathLike,
         _refuse_foreign(page, "no mulde report's metrics.json beside it, so not taken for a "
                               "mulde report")
     kept = {Path(k).resolve() for k in keep}
-    if table.is_file() and not ours and table.resolve() not in kept:
+    reported = ours  # a report's metrics.json, or its frame_scores.csv (its metrics failed)
+    if table.is_file() and not ours:
         with open(table, encoding="utf-8-sig", errors="replace") as fh:
-            header = fh.readline().strip()
-        if header != ",".join(CSV_COLUMNS):
+            reported = fh.readline().strip() == ",".join(CSV_COLUMNS)
+        if not reported and table.resolve() not in kept:
             _refuse_foreign(table, f"its header is not a mulde report's ({','.join(CSV_COLUMNS)})")
+    plots = [p for p in report_files(out) if p.parent == out / "plots"]
+    if plots and not reported:  # plots/roc.png, video_*.png ... of no report's
+        _refuse_foreign(plots[0], "a file of the name a report's plot has, with no mulde "
+                                  "report's metrics.json or frame_scores.csv beside its folder")
     return ours
 
 
