@@ -990,6 +990,12 @@ def test_a_run_folder_is_not_an_evaluate_output(tmp_path, gt, capsys):
         "is the output folder of mulde run or mulde train (it holds model/): evaluating into it "
         "would replace that run's report; give another --out")
     assert (tmp_path / "run" / "metrics.json").read_text() == "{}"
+    (tmp_path / "mine" / "model").mkdir(parents=True)  # a folder model/ of a user's files
+    (tmp_path / "mine" / "model" / "x.txt").write_text("k")
+    code, _, _, err = _run(tmp_path, capsys, path, gt_root=gt, out="mine")
+    assert code == 2 and err.strip().endswith(
+        "holds a folder model/ of files of your own, not a mulde run's output: give another "
+        "--out")
 
 
 def test_a_full_report_over_an_earlier_one_says_which_plots_it_removed(tmp_path, gt, capsys):

@@ -950,10 +950,14 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.io.atomic import ensure_writable
 
     ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
-    if (Path(args.out) / "model").is_dir():  # a run's or train's report would be replaced
-        raise UsageError(f"{args.out} is the output folder of mulde run or mulde train (it "
-                         "holds model/): evaluating into it would replace that run's report; "
-                         "give another --out")
+    model = Path(args.out) / "model"
+    if model.is_dir():  # a run's or train's report would be replaced, or a user's files
+        if (model / "pipeline.json").is_file() or not any(model.iterdir()):
+            raise UsageError(f"{args.out} is the output folder of mulde run or mulde train "
+                             "(it holds model/): evaluating into it would replace that run's "
+                             "report; give another --out")
+        raise UsageError(f"{args.out} holds a folder model/ of files of your own, not a mulde "
+                         "run's output: give another --out")
     if bool(args.dataset) != bool(args.root):
         raise UsageError("--dataset and --root go together: the dataset's name and the folder "
                          "holding its ground truth (videos are not needed)")
