@@ -148,3 +148,25 @@ def set_single_thread() -> None:
     threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
+
+
+def run_cases(kind: str, description: str, run_case: Callable[[str, int], dict],
+              argv: list[str] | None = None) -> dict[str, Any]:
+    """The command line of a density probe (density_score_norm.py, density_out_of_bag.py):
+    --cases dist:d:n ... (as density_fidelity.py's), --seed (5, the suite's scratch seed) and
+    --out (results/KIND.json); `run_case(spec, seed)` gives each case's row, and the results
+    file is rewritten after each case, so a stopped run keeps what it measured. Returns the
+    results."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cases", nargs="+", required=True, help="dist:d:n, as the suite's")
+    parser.add_argument("--seed", type=int, default=5, help="5: the suite's scratch seed")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / f"{kind}.json")
+    args = parser.parse_args(argv)
+    set_single_thread()
+    out = new_header(kind, seed=args.seed, cases=[])
+    for spec in args.cases:
+        out["cases"].append(run_case(spec, args.seed))
+        write_json(args.out, out)
+    return out

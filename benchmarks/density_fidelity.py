@@ -606,6 +606,19 @@ def draw_case(dist_name: str, d: int, n: int, seed: int) -> CaseData:
                     -dist.log_density(broad))
 
 
+def fitted_default(spec: str, seed: int):
+    """A case "dist:d:n" drawn with `draw_case` and the default `MULDE` (random_state seed,
+    on the CPU) fitted on its training rows: (CaseData, the model, the fit's seconds); the
+    probes of the default (density_score_norm.py, density_out_of_bag.py) start from it."""
+    from mulde import MULDE
+
+    dist, d, n = spec.split(":")
+    data = draw_case(dist, int(d), int(n), seed)
+    t0 = time.perf_counter()
+    model = MULDE(random_state=seed, device="cpu").fit(data.x)
+    return data, model, time.perf_counter() - t0
+
+
 def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
              peers: list[str], energies_dir: Path | None, log: Callable[[str], None] = _log,
              device: str = "cpu") -> dict:

@@ -25,14 +25,10 @@ in both, so only `far` can differ. The results hold the two as MULDE variants `i
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
 import numpy as np
 import torch
-from common import RESULTS_DIR, new_header, set_single_thread, write_json
-from density_fidelity import draw_case, metrics
+from common import run_cases
+from density_fidelity import fitted_default, metrics
 from sklearn.utils import check_random_state
 
 from mulde import MULDE
@@ -62,11 +58,7 @@ def member_energies(model: MULDE, X: np.ndarray) -> torch.Tensor:
 
 
 def run_case(spec: str, seed: int) -> dict:
-    dist, d, n = spec.split(":")
-    data = draw_case(dist, int(d), int(n), seed)
-    t0 = time.perf_counter()
-    model = MULDE(random_state=seed, device="cpu").fit(data.x)
-    fit_s = time.perf_counter() - t0
+    data, model, fit_s = fitted_default(spec, seed)
     fresh, broad = (model.anomaly_score(a) for a in (data.fresh, data.broad))
     in_bag = training_bags(model, len(data.x))
     oob, _ = out_of_bag_energies(member_energies(model, data.x), torch.from_numpy(in_bag))
@@ -74,6 +66,7 @@ def run_case(spec: str, seed: int) -> dict:
                                data.nll_broad),
              "out_of_bag": metrics(model._aggregate(oob.numpy()), fresh, broad, data.nll_fresh,
                                    data.nll_broad)}
+    dist, d, n = spec.split(":")
     row = {"case": spec, "dist": dist, "d": int(d), "n": int(n), "seed": seed,
            "fit_s": fit_s, "n_members": model.train_result_.n_members,
            "max_samples": model.train_result_.max_samples,
@@ -87,16 +80,7 @@ def run_case(spec: str, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", nargs="+", required=True, help="dist:d:n, as the suite's")
-    parser.add_argument("--seed", type=int, default=5, help="5: the suite's scratch seed")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "density_out_of_bag.json")
-    args = parser.parse_args(argv)
-    set_single_thread()
-    out = new_header("density_out_of_bag", seed=args.seed, cases=[])
-    for spec in args.cases:
-        out["cases"].append(run_case(spec, args.seed))
-        write_json(args.out, out)  # after each case: a stopped run keeps what it measured
+    run_cases("density_out_of_bag", __doc__.split("\n")[0], run_case, argv)
 
 
 if __name__ == "__main__":

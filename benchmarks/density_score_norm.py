@@ -26,14 +26,10 @@ mixture's modes it does not.
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
 import numpy as np
 import torch
-from common import RESULTS_DIR, new_header, set_single_thread, write_json
-from density_fidelity import draw_case, metrics
+from common import run_cases
+from density_fidelity import fitted_default, metrics
 
 from mulde import MULDE
 
@@ -86,11 +82,7 @@ def scores(name: str, model: MULDE, energies: list[np.ndarray], norms: list[np.n
 
 
 def run_case(spec: str, seed: int) -> dict:
-    dist, d, n = spec.split(":")
-    data = draw_case(dist, int(d), int(n), seed)
-    t0 = time.perf_counter()
-    model = MULDE(random_state=seed, device="cpu").fit(data.x)
-    fit_s = time.perf_counter() - t0
+    data, model, fit_s = fitted_default(spec, seed)
     sets = (data.x, data.fresh, data.broad)
     energies = [model.score_samples_multiscale(a) for a in sets]
     norms = [squared_score_norms(model, a) for a in sets]
@@ -109,16 +101,7 @@ def run_case(spec: str, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", nargs="+", required=True, help="dist:d:n, as the suite's")
-    parser.add_argument("--seed", type=int, default=5, help="5: the suite's scratch seed")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "density_score_norm.json")
-    args = parser.parse_args(argv)
-    set_single_thread()
-    out = new_header("density_score_norm", seed=args.seed, cases=[])
-    for spec in args.cases:
-        out["cases"].append(run_case(spec, args.seed))
-        write_json(args.out, out)  # after each case: a stopped run keeps what it measured
+    out = run_cases("density_score_norm", __doc__.split("\n")[0], run_case, argv)
     names = [c["aggregates"] for c in out["cases"]]
     for name in AGGREGATES:
         merit = np.mean([(a[name]["rho_fresh"] + a[name]["rho_broad"]) / 2 for a in names])

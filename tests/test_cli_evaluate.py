@@ -1152,6 +1152,17 @@ def test_evaluate_prints_the_aucs_as_run_does(tmp_path, gt, capsys):
     assert {k: evaluated[k] for k in run} == run
 
 
+def _own_scores(folder):
+    """A user's frame_scores.csv of their own layout (columns video,frame,score,label) in
+    `folder`, made for it; its path."""
+    folder.mkdir()
+    table = folder / "frame_scores.csv"
+    rows = zip([0.1, 0.9, 0.2, 0.8], [0, 1, 0, 1], strict=True)
+    table.write_text("video,frame,score,label\n"
+                     + "".join(f"a,{i},{s},{y}\n" for i, (s, y) in enumerate(rows)))
+    return table
+
+
 def test_evaluate_refuses_a_users_own_files_where_the_report_goes(tmp_path, capsys):
     """--out holding a user's report.html or a metrics.json that no report wrote: one-line
     error, the files as they were; the scores being read, a frame_scores.csv there of
@@ -1166,13 +1177,8 @@ def test_evaluate_refuses_a_users_own_files_where_the_report_goes(tmp_path, caps
         assert err.startswith(f"mulde: error: {out / name}: ") and err.count("\n") == 1, err
         assert "give another output folder (--out), or move the file away first" in err
         assert (out / name).read_text() == text
-    own = tmp_path / "own"
-    own.mkdir()
-    table = own / "frame_scores.csv"
-    rows = zip([0.1, 0.9, 0.2, 0.8], [0, 1, 0, 1], strict=True)
-    table.write_text("video,frame,score,label\n"
-                     + "".join(f"a,{i},{s},{y}\n" for i, (s, y) in enumerate(rows)))
-    assert main(["evaluate", str(table), "--out", str(own), "--metrics-only"]) == 0
+    table = _own_scores(tmp_path / "own")
+    assert main(["evaluate", str(table), "--out", str(table.parent), "--metrics-only"]) == 0
     assert table.read_text().startswith("video,frame,score,label\n")
 
 
@@ -1181,20 +1187,15 @@ def test_evaluate_keeps_its_input_and_a_users_plots(tmp_path, capsys):
     and a user's plots/roc.png was overwritten (and plots/video_*.png removed) by the
     report: both are refused in one line, the files as they were; --metrics-only into the
     input's folder writes metrics.json beside it."""
-    own = tmp_path / "own"
-    own.mkdir()
-    table = own / "frame_scores.csv"
-    rows = zip([0.1, 0.9, 0.2, 0.8], [0, 1, 0, 1], strict=True)
-    table.write_text("video,frame,score,label\n"
-                     + "".join(f"a,{i},{s},{y}\n" for i, (s, y) in enumerate(rows)))
+    table = _own_scores(tmp_path / "own")
     before = table.read_text()
-    assert main(["evaluate", str(table), "--out", str(own)]) == 2
+    assert main(["evaluate", str(table), "--out", str(table.parent)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"mulde: error: --out {own} would overwrite the scores being "
+    assert err.startswith(f"mulde: error: --out {table.parent} would overwrite the scores being "
                           "evaluated") and err.count("\n") == 1, err
     assert table.read_text() == before
-    assert main(["evaluate", str(table), "--out", str(own), "--metrics-only"]) == 0
-    assert table.read_text() == before and (own / "metrics.json").is_file()
+    assert main(["evaluate", str(table), "--out", str(table.parent), "--metrics-only"]) == 0
+    assert table.read_text() == before and (table.parent / "metrics.json").is_file()
     mine = tmp_path / "mine"
     (mine / "plots").mkdir(parents=True)
     (mine / "plots" / "roc.png").write_bytes(b"my plot")
