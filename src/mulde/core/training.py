@@ -509,6 +509,13 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, 
     return perm[n_val:], perm[:n_val]
 
 
+def bag_size(n_train: int, max_samples: float) -> int | None:
+    """The rows each member's bag holds of n_train training rows (`member_bags`):
+    round(max_samples * n_train), at least 1; None for max_samples 1 (no bags: every member
+    trains on every row)."""
+    return None if max_samples >= 1.0 else max(1, int(round(max_samples * n_train)))
+
+
 def member_bags(n_train: int, n_members: int, max_samples: float, seed: int
                 ) -> torch.Tensor | None:
     """Which training rows each member of the network trains on: (n_train, n_members) bool,
@@ -521,9 +528,9 @@ def member_bags(n_train: int, n_members: int, max_samples: float, seed: int
     rows, so the ensemble's mean energy holds less of what each one memorised than members
     that all see the same rows (issue 15, rounds 25 and 27 of the density-fidelity suite,
     benchmarks/density_fidelity.md)."""
-    if max_samples >= 1.0:
+    size = bag_size(n_train, max_samples)
+    if size is None:
         return None
-    size = max(1, int(round(max_samples * n_train)))
     bags = torch.zeros((n_train, n_members), dtype=torch.bool)
     for m in range(n_members):
         g = _generator(seed, -3 - m, torch.device("cpu"))

@@ -45,6 +45,7 @@ from mulde.core.training import (
     LR_SCHEDULES,
     VALIDATION_MIN_ROWS,
     LatticeCells,
+    bag_size,
     resolve_ensemble,
     resolve_lr,
     resolve_validation_fraction,
@@ -714,7 +715,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         # threshold_on "out_of_bag" without bags: the held-out rows are the only rows out of
         # one, and are thresholded as "validation" thresholds them (split conformal)
         n_train = len(X) - validation_rows(len(X), fraction)
-        bagged = share < 1 and max(1, round(share * n_train)) < n_train
+        size = bag_size(n_train, share)
+        bagged = size is not None and size < n_train
         held_threshold = (self.threshold_on == "validation"
                           or (self.threshold_on == "out_of_bag" and not bagged))
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust

@@ -782,17 +782,12 @@ def write_report(
     result["seed"] = seed
     result["versions"] = dict(versions) if versions is not None else library_versions()
     if metrics_only:
-        result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
-        if timings_note:
-            result["timings_note"] = timings_note
-        result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
-        write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
+        written = _write_metrics(out, result, timings, timings_note, t0)
         for stale in report_files(out, keep):
             stale.unlink(missing_ok=True)
         if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
             (out / "plots").rmdir()
-        return json.loads(text)
+        return written
 
     order = {n: i for i, n in enumerate(raw, start=1)}
     images = _plot_images(raw, final, y, result, protocol, streams, calibrated)
@@ -810,16 +805,24 @@ def write_report(
         result["snapshots"] = {n: {"frame": snap.frame, "score": snap.score, **snap.details}
                                for n, snap in snaps.items()}
 
+    result = _write_metrics(out, result, timings, timings_note, t0)
+    page = _html(result, raw, y, images)
+    write_bytes(out / "report.html", page.encode("utf-8"))
+    return result
+
+
+def _write_metrics(out: Path, result: dict[str, Any], timings: Mapping[str, float] | None,
+                   timings_note: str | None, t0: float) -> dict[str, Any]:
+    """Add the timings (with the report's own "report_s" since `t0`), their note and the
+    creation time to `result`, write it as out/metrics.json (atomically) and return it as
+    read back from that JSON (what a reader of the file gets)."""
     result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
     if timings_note:
         result["timings_note"] = timings_note
     result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
     write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
-    result = json.loads(text)
-    page = _html(result, raw, y, images)
-    write_bytes(out / "report.html", page.encode("utf-8"))
-    return result
+    return json.loads(text)
 
 
 # ----------------------------------------------------------------------------- HTML
