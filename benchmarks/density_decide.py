@@ -13,6 +13,12 @@ the same cases (a case one of them lacks is reported, never compared).
     python benchmarks/density_decide.py results/density_fidelity_round4.json \\
         --incumbent steps2000_sigma2 --challengers ens4_w128 cosine ens4_w128_cosine
 
+With --fewer-steps F (round 48), a challenger that no clause above passes still passes if its
+merit is no more than --margin below the incumbent's, its calibration no worse than the
+incumbent's + --cal-slack, and its training steps, summed over the fits, at most (1 - F) times
+the incumbent's (the same result in less training: steps are the fit time's machine-free
+count); among such challengers the fewest steps win.
+
 A name VARIANT@AGGREGATE scores that variant with another aggregate than --aggregate (round
 9: the same network under two aggregates).
 """
@@ -37,13 +43,28 @@ def scores(res: dict, variant: str, aggregate: str) -> tuple[float, float, int]:
             float(np.mean([abs(m["far"] - 0.01) for m in ms])), len(ms))
 
 
+def training_steps(res: dict, variant: str) -> int:
+    """The training steps of one MULDE variant summed over the cases that ran it."""
+    return int(sum(c["mulde"][variant]["training"]["steps"] for c in res["cases"]
+                   if variant in c["mulde"]))
+
+
 def decide(table: dict[str, tuple[float, float, int]], incumbent: str, challengers: list[str],
-           margin: float, cal_slack: float, cal_gain: float) -> tuple[str, list[str]]:
-    """Return (winner, the challengers that passed) under the rule of the module docstring."""
+           margin: float, cal_slack: float, cal_gain: float,
+           steps: dict[str, int] | None = None, fewer_steps: float | None = None
+           ) -> tuple[str, list[str]]:
+    """Return (winner, the challengers that passed) under the rule of the module docstring
+    (`steps`: each variant's summed training steps, needed with `fewer_steps`)."""
     merit0, cal0, _ = table[incumbent]
     passed = [c for c in challengers
               if (table[c][0] > merit0 + margin and table[c][1] <= cal0 + cal_slack)
               or (table[c][0] >= merit0 - margin and table[c][1] < cal0 - cal_gain)]
+    if not passed and fewer_steps is not None and steps is not None:
+        faster = [c for c in challengers
+                  if table[c][0] >= merit0 - margin and table[c][1] <= cal0 + cal_slack
+                  and steps[c] <= (1 - fewer_steps) * steps[incumbent]]
+        if faster:
+            return min(faster, key=lambda c: steps[c]), faster
     if not passed:
         return incumbent, []
     best = max(table[c][0] for c in passed)
@@ -60,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--margin", type=float, default=0.003)
     p.add_argument("--cal-slack", type=float, default=0.002)
     p.add_argument("--cal-gain", type=float, default=0.005)
+    p.add_argument("--fewer-steps", type=float, default=None,
+                   help="round 48's clause: pass a challenger no worse within the margins "
+                        "whose summed training steps are at most (1 - F) x the incumbent's")
     p.add_argument("--out", type=Path, default=None, help="write the decision as JSON")
     args = p.parse_args(argv)
     res = {"cases": [c for f in args.results for c in json.loads(f.read_text())["cases"]]}
@@ -76,18 +100,19 @@ def main(argv: list[str] | None = None) -> None:
                    if ran[v] != ran[args.incumbent]}
         raise SystemExit(f"the variants ran on different cases (differences from "
                          f"{args.incumbent}'s): {missing}")
+    steps = {v: training_steps(res, split(v)[0]) for v in names}
     winner, passed = decide(table, args.incumbent, args.challengers, args.margin,
-                            args.cal_slack, args.cal_gain)
+                            args.cal_slack, args.cal_gain, steps, args.fewer_steps)
     for v in names:
         print(f"{v:20s} merit {table[v][0]:.4f} calibration {table[v][1]:.4f} "
-              f"cases {table[v][2]}")
+              f"cases {table[v][2]} steps {steps[v]}")
     print(f"passed: {passed or 'none'}; winner: {winner}")
     if args.out:
         files = [str(f) for f in args.results]
         write_json(args.out, {"results": files[0] if len(files) == 1 else files,
                               "rule": vars(args) | {"results": files, "out": str(args.out)},
-            "table": {v: {"merit": t[0], "calibration": t[1], "cases": t[2]}
-                      for v, t in table.items()}, "passed": passed, "winner": winner})
+            "table": {v: {"merit": t[0], "calibration": t[1], "cases": t[2],
+                          "steps": steps[v]} for v, t in table.items()}, "passed": passed, "winner": winner})
 
 
 if __name__ == "__main__":

@@ -289,6 +289,10 @@ VARIANTS["eight_for_one"] = {**VARIANTS["deep_pair_from50"], "members_per_direct
 # eighth of the rows instead of a quarter, wherever E4 trains them (a row fitted by about one
 # member instead of two)
 VARIANTS["thin_eighths"] = {**VARIANTS["deep_pair_from50"], "thin_share": 0.125}
+# round 48: F1 (the default since round 46) with early stopping after 3 evaluations without
+# improvement instead of 5: a prefix of F1's run, the same weights wherever F1's kept step is
+# not followed by 3 worse evaluations before a better one
+VARIANTS["thin_eighths_patience3"] = {**VARIANTS["thin_eighths"], "patience": 3}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

@@ -29,3 +29,22 @@ def test_the_margin_is_strict(merit):
     assert decide(table, "inc", ["a"], **KW)[0] == "a"
     table["a"] = (0.9029, 0.030, 13)
     assert decide(table, "inc", ["a"], **KW)[0] == "inc"
+
+
+def test_fewer_steps_pass_only_no_worse_results_and_the_fewest_win():
+    table = {"inc": (0.900, 0.030, 13), "a": (0.898, 0.031, 13), "b": (0.8975, 0.030, 13),
+             "c": (0.896, 0.030, 13), "d": (0.900, 0.0325, 13)}
+    steps = {"inc": 1000, "a": 850, "b": 800, "c": 500, "d": 500}
+    # c is more than the margin below, d calibrates beyond the slack: neither passes
+    assert decide(table, "inc", ["a", "b", "c", "d"], **KW, steps=steps,
+                  fewer_steps=0.1) == ("b", ["a", "b"])
+    # 850 > (1 - 0.2) x 1000: only b's 800 is fewer by a fifth
+    assert decide(table, "inc", ["a", "b"], **KW, steps=steps, fewer_steps=0.2) == ("b", ["b"])
+    # without the clause the round's rule alone: nothing passes
+    assert decide(table, "inc", ["a", "b"], **KW, steps=steps) == ("inc", [])
+
+
+def test_a_better_result_wins_before_fewer_steps_count():
+    table = {"inc": (0.900, 0.030, 13), "a": (0.905, 0.030, 13), "b": (0.899, 0.030, 13)}
+    steps = {"inc": 1000, "a": 1000, "b": 500}
+    assert decide(table, "inc", ["a", "b"], **KW, steps=steps, fewer_steps=0.1) == ("a", ["a"])
