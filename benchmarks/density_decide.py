@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         write_json(args.out, {"results": files[0] if len(files) == 1 else files,
                               "rule": vars(args) | {"results": files, "out": str(args.out)},
             "table": {v: {"merit": t[0], "calibration": t[1], "cases": t[2],
-                          "steps": steps[v]} for v, t in table.items()}, "passed": passed, "winner": winner})
+                          "steps": steps[v]} for v, t in table.items()},
+            "passed": passed, "winner": winner})
 
 
 if __name__ == "__main__":

@@ -2551,6 +2551,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from mulde.evaluation import EvaluationError
     from mulde.io.features import FeatureFileError
     from mulde.vad.artifact import ArtifactError
+    from mulde.vad.ensemble import FitWorkerError
     from mulde.vad.fusion import FusionError
     from mulde.video.backbones import WeightsError
     from mulde.video.distributed import EngineError
@@ -2559,7 +2560,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (FeatureFileError, ModelFileError, OutOfRangeRowsError, DatasetError,
             EvaluationError, UsageError,
             CheckpointMismatchError,
-            FusionError, ArtifactError, WeightsError, VideoReadError, EngineError,
+            FusionError, FitWorkerError, ArtifactError, WeightsError, VideoReadError, EngineError,
             json.JSONDecodeError, OSError, ImportError)
 
 

@@ -87,6 +87,18 @@ class DistanceToMean(FirstFeature):
         return np.abs(X[:, 0] - self.mean_)
 
 
+class EndsItsWorker(DistanceToMean):
+    """DistanceToMean whose fit ends the process it runs in unless that is the process named
+    by MULDE_TEST_PARENT (a worker killed mid-fit, as the out-of-memory killer ends one)."""
+
+    name = "ends_its_worker"
+
+    def fit(self, X, groups):
+        if os.getpid() != int(os.environ.get("MULDE_TEST_PARENT", os.getpid())):
+            os._exit(9)
+        return super().fit(X, groups)
+
+
 def record(frames: list[list[float]]) -> ObjectFeatures:
     """One stream of 1-D objects, listed per frame ([] = a frame without objects); object j
     of the record gets the box (j, j, j + 1, j + 1)."""
@@ -335,6 +347,28 @@ def test_fits_in_worker_processes_give_the_hand_computed_out_of_fold_calibration
         assert (fit.calibration.low, fit.calibration.high, fit.fill) == (9.0, 11.0, 9.0)
         assert fit.model.mean_ == 6.0 and ens.fit_seconds_ > 0
         np.testing.assert_allclose(ens.score_video(test).fused, [(1 - 9) / 2, 0.0])
+
+
+def test_a_worker_ended_mid_fit_is_said_in_one_sentence_not_a_broken_pool(monkeypatch):
+    """A worker process killed while fitting (the out-of-memory killer's way) ends the fit
+    with `FitWorkerError`, which says what happened and what to do, and which the command
+    line shows as one line (a user error); the same fits in this process succeed."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from mulde.cli import _user_errors
+    from mulde.vad.ensemble import FitWorkerError
+
+    monkeypatch.setenv("MULDE_TEST_PARENT", str(os.getpid()))
+    train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
+    with pytest.raises(FitWorkerError) as caught:
+        StreamEnsemble(EndsItsWorker, calibration_folds=2, n_jobs=2).fit(train)
+    assert not isinstance(caught.value, BrokenProcessPool)
+    message = str(caught.value)
+    assert "\n" not in message and "a worker process ended" in message
+    assert "0 of 3 fits had finished;" in message and "--fit-jobs 1" in message
+    assert isinstance(caught.value, _user_errors())
+    fit = StreamEnsemble(EndsItsWorker, calibration_folds=2, n_jobs=1).fit(train)
+    assert fit.fits_[Stream.VELOCITY].calibration.high == 11.0
 
 
 def test_mulde_fits_in_worker_processes_equal_the_serial_fits():

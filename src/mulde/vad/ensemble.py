@@ -78,6 +78,7 @@ import time
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -206,6 +207,24 @@ class FitResult:
     scores: np.ndarray | None
     seconds: float
     warnings: tuple[FitWarning, ...] = ()
+
+
+class FitWorkerError(RuntimeError):
+    """A worker process of `StreamEnsemble(n_jobs > 1)` ended while the stream models were
+    fitted (ended from outside: most often by the system's out-of-memory killer, each worker
+    holding a copy of the stream it fits; which fit it ran is not known, every pending fit
+    failing with it). Says how many fits had finished (kept in the fit cache when there is
+    one, so that a rerun resumes from them) and what to do."""
+
+    def __init__(self, finished: int, total: int, cached: bool, n_jobs: int) -> None:
+        self.finished, self.total, self.cached, self.n_jobs = finished, total, cached, n_jobs
+        kept = " and are kept in the fit cache: a rerun resumes from them" if cached else ""
+        super().__init__(
+            f"a worker process ended while the stream models were fitted ({n_jobs} workers "
+            "at once, each with a copy of the training objects of the stream it fits): "
+            "ended from outside, most often by the system for want of memory; "
+            f"{finished} of {total} fits had finished{kept}; fit fewer at a time (n_jobs; "
+            "`--fit-jobs 1` on the command line fits one after another in this process)")
 
 
 def run_fit_job(job: FitJob) -> FitResult:
@@ -990,10 +1009,18 @@ class StreamEnsemble:
             with _sigint_blocked():  # the workers start here, on the first submissions
                 futures = {pool.submit(run_fit_job, job): (stream, job)
                            for stream, job in todo}
+            finished = len(jobs) - len(todo)
             for future in as_completed(futures):
                 stream, job = futures[future]
                 with _objects_named(stream, videos, job.groups):
-                    done[stream][job.fold] = self._kept(job, future.result())
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        cached = self.fit_cache is not None and not self._cache_off
+                        raise FitWorkerError(finished, len(jobs), cached and finished > 0,
+                                             min(self.n_jobs, len(todo))) from None
+                    done[stream][job.fold] = self._kept(job, result)
+                finished += 1
                 bar.update()
         per_stream = 1 + (self.calibration_folds or 0)
         bar.update(len(plan) * per_stream - len(jobs))
