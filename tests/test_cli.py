@@ -500,7 +500,9 @@ def test_errors_exit_2_with_a_message(features, capsys):
     capsys.readouterr()
     assert main(["score", str(d / "m.safetensors"), str(d / "wide.npy"),
                  "--out", str(d / "s.npy")]) == 2
-    assert "wide.npy has 4 features, but the model" in capsys.readouterr().err
+    assert capsys.readouterr().err.rstrip().endswith(
+        "wide.npy has 4 features, but the model " + str(d / "m.safetensors") + " expects 3; "
+        "give the features it was fitted on, in the same order")
     assert main(["score", str(d / "nope.safetensors"), str(d / "test.npy"),
                  "--out", str(d / "s.npy")]) == 2
     assert "nope.safetensors: no such model file" in capsys.readouterr().err
@@ -1407,6 +1409,14 @@ def test_fit_says_when_a_csv_first_row_is_taken_for_a_header(tmp_path, capsys):
     assert main(["score", str(tmp_path / "named.safetensors"), str(tmp_path / "named.csv"),
                  "--out", str(tmp_path / "named_scores.csv")]) == 0
     assert capsys.readouterr().err == ""
+    # a header scored by a model fitted without names: taken, and said to be unchecked
+    assert main(["score", str(tmp_path / "plain.safetensors"), str(tmp_path / "named.csv"),
+                 "--out", str(tmp_path / "plain_scores.csv")]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"mulde: note: {tmp_path / 'named.csv'}: the first row is a header of column names "
+        f"(a, b, c), not a sample; {tmp_path / 'plain.safetensors'} was fitted without "
+        "column names, so they are not checked: the columns must be the ones it was fitted "
+        "on, in the same order (a model fitted on a CSV with a header checks them)"]
 
 
 def test_fit_names_the_header_before_it_fits(tmp_path, capsys, monkeypatch):

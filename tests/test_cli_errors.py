@@ -574,6 +574,40 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert "scores are written as .npy or .csv" in _error(capsys)
 
 
+def test_score_refuses_to_overwrite_a_file_it_did_not_write(model, capsys):
+    """`mulde score --out` over a user's file (features, notes, a labels array) is refused
+    in one line and the file is left as it was; over scores it wrote before (a rerun), its
+    scores, labels and energies are replaced."""
+    d = model.parent
+    np.save(d / "feats.npy", np.ones((50, 10)))
+    (d / "notes.csv").write_text("a,b\n1,2\n")
+    np.save(d / "labels.npy", np.array([0, 1, 1]))
+    for name, held in (("feats.npy", "an array of shape (50, 10) and dtype float64"),
+                       ("notes.csv", "a CSV whose first line is 'a,b'"),
+                       ("labels.npy", "an array of shape (3,) and dtype int64")):
+        before = (d / name).read_bytes()
+        assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / name)]) == 2
+        assert _error(capsys) == (f"mulde: error: --out {d / name}: exists and is {held}, not "
+                                  "scores that `mulde score` wrote, so writing the scores "
+                                  "would overwrite it; give another --out or delete the file "
+                                  "first")
+        assert (d / name).read_bytes() == before
+    for out, flags in (("s.csv", []), ("s.npy", []), ("p.csv", ["--predict"]),
+                       ("p.npy", ["--predict"]), ("e.csv", ["--multiscale"]),
+                       ("e.npy", ["--multiscale"])):
+        for _ in range(2):  # the second run replaces the first's file
+            assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / out),
+                         *flags]) == 0
+        capsys.readouterr()
+    # a model's energies are not any float table: other columns than its levels are kept
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "e.npy"),
+                 "--multiscale"]) == 0
+    np.save(d / "e.npy", np.ones((7, 5)))
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "e.npy"),
+                 "--multiscale"]) == 2
+    assert "shape (7, 5)" in _error(capsys)
+
+
 def test_multiscale_scores_are_reported_as_energies_per_noise_level(model, capsys):
     d = model.parent
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "e.npy"),

@@ -357,6 +357,7 @@ def _score_into(args: argparse.Namespace) -> int:
     from mulde.io.features import (
         csv_header,
         energy_columns,
+        not_scores,
         numbered_first_row,
         read_features,
         write_scores,
@@ -364,13 +365,20 @@ def _score_into(args: argparse.Namespace) -> int:
 
     ensure_writable(_output_folder(args.out))
     model = MULDE.load(args.model, device=_device(args.device or "auto"))
+    held = not_scores(args.out, model.n_levels if args.multiscale else None)
+    if held is not None:  # a user's file: features, notes, a labels array
+        raise UsageError(f"--out {args.out}: exists and is {held}, not scores that `mulde "
+                         "score` wrote, so writing the scores would overwrite it; give "
+                         "another --out or delete the file first")
     fitted = getattr(model, "feature_names_in_", None)  # a first row of these is a header
     X = read_features(args.features, key=args.key,
                       names=None if fitted is None else [str(n) for n in fitted])
     if X.shape[1] != model.n_features_in_:
+        apart = _columns_apart(args.features, fitted)
         raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
                          f"{args.model} expects {model.n_features_in_}"
-                         + _columns_apart(args.features, fitted))
+                         + (apart or "; give the features it was fitted on, in the same "
+                            "order"))
     _check_columns(args.features, model, args.model)
     if not csv_header(args.features, fitted):
         numbered = numbered_first_row(args.features)
@@ -457,7 +465,10 @@ def _check_columns(features: Path, model: Any, model_path: Path) -> None:
         header = csv_header(features)
         if header:  # said, as `mulde fit` says it, so that a first row taken is seen
             print(f"mulde: note: {features}: the first row is a header of column names "
-                  f"({_columns(header)}), not a sample", file=sys.stderr)
+                  f"({_columns(header)}), not a sample; {model_path} was fitted without "
+                  "column names, so they are not checked: the columns must be the ones it "
+                  "was fitted on, in the same order (a model fitted on a CSV with a header "
+                  "checks them)", file=sys.stderr)
         return
     fitted = [str(n) for n in fitted]
     header = csv_header(features, fitted)

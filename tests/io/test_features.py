@@ -620,3 +620,43 @@ def test_a_cut_npz_is_one_line_asking_whether_it_is_whole(tmp_path):
     with pytest.raises(FeatureFileError, match=r"cut.npz: not a readable .npz file \(.*\); "
                                                r"is it whole\?"):
         read_features(cut)
+
+
+def test_not_scores_names_what_writing_scores_would_lose(tmp_path):
+    """None for no file, an empty one or any output of `mulde score`; a few words for
+    anything else."""
+    from mulde.io.features import energy_columns, not_scores, write_scores
+
+    assert not_scores(tmp_path / "none.csv") is None
+    (tmp_path / "empty.npy").write_bytes(b"")
+    assert not_scores(tmp_path / "empty.npy") is None
+    write_scores(tmp_path / "s.csv", np.array([0.5, 1.5]))
+    write_scores(tmp_path / "p.csv", np.array([1, -1]), ["predict"])
+    write_scores(tmp_path / "e.csv", np.ones((2, 3), np.float32),
+                 energy_columns(np.array([1e-3, 1e-2, 1e-1])))
+    write_scores(tmp_path / "m.csv", np.ones((2, 3)))  # score_1, score_2, score_3
+    write_scores(tmp_path / "s.npy", np.array([0.5, 1.5]))
+    write_scores(tmp_path / "p.npy", np.array([1, -1, 1]))
+    for name in ("s.csv", "p.csv", "e.csv", "m.csv", "s.npy", "p.npy"):
+        assert not_scores(tmp_path / name) is None, name
+    write_scores(tmp_path / "e.npy", np.ones((2, 3), np.float32))
+    assert not_scores(tmp_path / "e.npy", n_levels=3) is None
+    assert not_scores(tmp_path / "e.npy") == "an array of shape (2, 3) and dtype float32"
+    assert not_scores(tmp_path / "e.npy", n_levels=4) is not None
+    np.save(tmp_path / "labels.npy", np.array([0, 1]))
+    assert not_scores(tmp_path / "labels.npy") == "an array of shape (2,) and dtype int64"
+    (tmp_path / "x.csv").write_text("x" * 100 + "\n")
+    assert not_scores(tmp_path / "x.csv") == f"a CSV whose first line is {'x' * 57 + '...'!r}"
+    (tmp_path / "bad.npy").write_text("not an array")
+    assert not_scores(tmp_path / "bad.npy").startswith("not an array .npy file")
+
+
+def test_empty_and_text_arrays_are_refused_with_what_to_do():
+    from mulde.io.features import FeatureFileError, check_features
+
+    with pytest.raises(FeatureFileError, match=r"^x.npy: empty array of shape \(0, 10\); give "
+                                               "at least one sample of at least one feature$"):
+        check_features(np.zeros((0, 10)), "x.npy")
+    with pytest.raises(FeatureFileError, match=r"^x.npy: array of dtype <U1 is not numeric; "
+                                               r"save the features as numbers \(e.g."):
+        check_features(np.array([["a"]]), "x.npy")

@@ -408,7 +408,8 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
     sample) or has NaN/inf values (listing the first offending rows)."""
     X = np.asarray(X)
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise FeatureFileError(f"{source}: array of dtype {X.dtype} is not numeric")
+        raise FeatureFileError(f"{source}: array of dtype {X.dtype} is not numeric; save the "
+                               "features as numbers (e.g. np.save(path, X.astype(float)))")
     if np.iscomplexobj(X):
         raise FeatureFileError(f"{source}: array of dtype {X.dtype} is complex; features "
                                "must be real numbers")
@@ -421,7 +422,8 @@ def check_features(X: np.ndarray, source: str | Path = "features") -> np.ndarray
         raise FeatureFileError(f"{source}: expected a 2-D (n_samples, n_features) array, "
                                f"got shape {X.shape}")
     if X.size == 0:
-        raise FeatureFileError(f"{source}: empty array of shape {X.shape}")
+        raise FeatureFileError(f"{source}: empty array of shape {X.shape}; give at least one "
+                               "sample of at least one feature")
     if X.dtype not in (np.float32, np.float16):
         X = X.astype(np.float64)
     problem = nonfinite_rows(X, source)
@@ -464,6 +466,48 @@ def energy_columns(sigmas: np.ndarray) -> list[str]:
         if len(set(names)) == len(names):
             return names
     return [f"{name}_level_{j + 1}" for j, name in enumerate(names)]
+
+
+SCORE_COLUMNS = ("score", "predict")
+"""The one-column CSV headers `write_scores` gives `mulde score`'s output: its scores, or
+with --predict its labels."""
+
+
+def not_scores(path: str | Path, n_levels: int | None = None) -> str | None:
+    """What the existing file `path` holds, in a few words, where writing `mulde score`'s
+    output there (`write_scores`) would lose something; None where there is no file, an
+    empty one, or one such as that command writes: a CSV headed `score` or `predict`, or
+    by `energy_sigma_...` or `score_1, score_2, ...` columns; an .npy of one floating-point
+    value per row or of +1/-1 labels; with `n_levels` (a multiscale output of that many
+    noise levels) also a floating-point .npy of n_levels columns. Anything else (a
+    features file, notes, a model) would be overwritten, and the caller refuses it."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    if path.suffix.lower() == ".csv":
+        try:
+            with path.open(encoding="utf-8-sig", errors="replace") as fh:
+                first = fh.readline(65536).strip()
+        except OSError as err:
+            return f"unreadable ({err.strerror or err})"
+        names = [n.strip() for n in first.split(",")]
+        if (names in ([c] for c in SCORE_COLUMNS)
+                or all(n.startswith("energy_sigma_") for n in names)
+                or names == [f"score_{j + 1}" for j in range(len(names))]):
+            return None
+        shown = first if len(first) <= 60 else first[:57] + "..."
+        return f"a CSV whose first line is {shown!r}"
+    try:
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        return f"not an array .npy file ({str(err).splitlines()[0] if str(err) else err})"
+    floating = np.issubdtype(a.dtype, np.floating)
+    if a.ndim == 1 and (floating or (np.issubdtype(a.dtype, np.integer)
+                                     and np.isin(np.unique(a), (-1, 1)).all())):
+        return None
+    if floating and a.ndim == 2 and n_levels is not None and a.shape[1] == n_levels:
+        return None
+    return f"an array of shape {tuple(a.shape)} and dtype {a.dtype}"
 
 
 def write_scores(path: str | Path, scores: np.ndarray,
