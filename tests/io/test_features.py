@@ -660,3 +660,18 @@ def test_empty_and_text_arrays_are_refused_with_what_to_do():
     with pytest.raises(FeatureFileError, match=r"^x.npy: array of dtype <U1 is not numeric; "
                                                r"save the features as numbers \(e.g."):
         check_features(np.array([["a"]]), "x.npy")
+
+
+def test_a_comment_line_is_named_not_miscounted(tmp_path):
+    """A '#' line (np.savetxt's header, a note at the top) is named as a comment, not as a
+    row of the wrong number of fields."""
+    from mulde.io.features import FeatureFileError, read_features
+
+    path = tmp_path / "c.csv"
+    path.write_text("# my data\n1,2,3\n4,5,6\n")
+    with pytest.raises(FeatureFileError, match=r"c.csv: line 1 starts with '#', a comment, "
+                                               "which a features file does not hold; remove "):
+        read_features(path)
+    np.savetxt(path, np.ones((2, 3)), delimiter=",", header="a,b,c")
+    with pytest.raises(FeatureFileError, match="line 1 starts with '#'"):
+        read_features(path)

@@ -259,6 +259,12 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
         raise FeatureFileError(_not_utf8(path)) from None
     if not rows:
         raise FeatureFileError(f"{path}: empty CSV file; give one row of numbers per sample")
+    comment = next((line for line, row in rows if row[0].lstrip().startswith("#")), None)
+    if comment is not None:  # np.savetxt(header=...) writes "# a,b,c"; R and others "# ..."
+        raise FeatureFileError(f"{path}: line {comment} starts with '#', a comment, which a "
+                               "features file does not hold; remove the line (a header of "
+                               "column names is written without '#': np.savetxt(..., "
+                               "comments=''))")
     first, cells = rows[0]
     other = _one_field_of_another_separator(cells)
     # the first row and the next, one field each with another separator: a whole file of
