@@ -81,16 +81,18 @@ PARTS = ("calib", "mulde", "knn", "training", "ablation", "fit", "members")
 # linearly spaced levels (log-spaced since round 11), no time-score term (0.25 since round
 # 19), lr 1e-3 ("auto" since round 24) and one network on every row ("auto" members since
 # rounds 27 and 30), two hidden layers and a tenth of the rows held out (a third layer and a
-# fifth from 100 rows per feature since round 41), so each names them
+# fifth from 100 rows per feature since round 41) and patience 5 (3 since round 48), so each
+# names them
 PREVIOUS_DEFAULT = {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                     "sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000,
                     "spacing": "linear", "time_score": 0.0, "lr": 1e-3,
                     "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0,
-                    "validation_fraction": 0.1}
+                    "validation_fraction": 0.1, "patience": 5}
 ROUND1_DEFAULT = {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": None,
                   "sigma_low": 1e-3, "max_steps": 1000, "spacing": "linear",
                   "time_score": 0.0, "lr": 1e-3, "hidden_sizes": (256, 256),
-                  "n_members": 1, "max_samples": 1.0, "validation_fraction": 0.1}
+                  "n_members": 1, "max_samples": 1.0, "validation_fraction": 0.1,
+                  "patience": 5}
 
 
 def synchronise(device: torch.device) -> None:

@@ -4,7 +4,8 @@ measure under the old name (round 17 turned the regulariser off, beta 0.1 -> 0; 
 added the time-score term, 0 -> 0.25; round 24 set the learning rate from the rows, 1e-3 ->
 "auto"; round 28 the first hidden width from the features, (256, 256) -> "auto"; rounds 27
 and 30 the networks from the rows and features, one on every row -> "auto"; round 41 a third
-layer and the share held out from the rows per feature, a tenth -> "auto")."""
+layer and the share held out from the rows per feature, a tenth -> "auto"; round 48 early
+stopping after 3 evaluations without improvement, 5 -> 3)."""
 
 import pytest
 from density_fidelity import VARIANTS, variant_params
@@ -18,18 +19,18 @@ PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
                 "depth3_bag2_halves", "depth3_ens2_full", "depth3_ens2_w180",
                 "depth3_ens2_w160", "depth3_ens2_w160_upto160", "pair_from50_per_feature",
                 "deep_pair_from50", "deep_trio_w128", "thin_q4_b512",
-                "no_direction_rule", "eight_for_one", "thin_eighths")
+                "no_direction_rule", "eight_for_one", "thin_eighths", "thin_eighths_patience3")
 
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
 BEFORE_ISSUE_15 = {"beta": 0.1, "regulariser": "constant", "aggregator": "gmm",
                    "spacing": "linear", "max_steps": 1000, "time_score": 0.0, "lr": 1e-3,
                    "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0,
-                   "validation_fraction": 0.1}
+                   "validation_fraction": 0.1, "patience": 5}
 ROUND_1 = {"beta": 0.1, "regulariser": "sigma2", "aggregator": "mean_energy",
            "spacing": "linear", "max_steps": 1000, "time_score": 0.0, "lr": 1e-3,
            "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0,
-           "validation_fraction": 0.1}
+           "validation_fraction": 0.1, "patience": 5}
 
 
 @pytest.mark.parametrize(("overrides", "then"), [
@@ -133,3 +134,13 @@ def test_speed_scores_the_networks_the_default_builds_on_its_rows():
     assert members("paper", 512) == 1
     model = fitted_mulde(8, "default")
     assert model.train_result_.n_members == members("default", 8) == 2
+
+
+def test_every_variant_before_round_48_stops_after_5_evaluations():
+    """Round 48 made patience 3 the default; every variant registered before it keeps the 5
+    it was fitted with, and round 48's challenger its 3."""
+    patience = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000, 8)
+                                        ).get_params()["patience"] for name in VARIANTS}
+    assert patience.pop("thin_eighths_patience3") == 3
+    assert set(patience.values()) == {5}
+    assert MULDE().get_params()["patience"] == 3
