@@ -675,3 +675,23 @@ def test_a_comment_line_is_named_not_miscounted(tmp_path):
     np.savetxt(path, np.ones((2, 3)), delimiter=",", header="a,b,c")
     with pytest.raises(FeatureFileError, match="line 1 starts with '#'"):
         read_features(path)
+
+
+def test_a_missing_value_or_the_models_own_header_starting_with_hash_is_no_comment(tmp_path):
+    """Excel's '#N/A' in the first column is said as the missing value it is, and a first row
+    of the names the model was fitted on is its header even where one begins with '#' (a
+    model fitted on np.savetxt's '# a,b,c' header scores that file as before)."""
+    from mulde.io.features import FeatureFileError, read_features
+
+    path = tmp_path / "na.csv"
+    path.write_text("1,2,3\n#N/A,5,6\n")
+    with pytest.raises(FeatureFileError, match=r"na.csv: line 2, column 1: '#N/A', a missing "
+                                               "value; impute or remove it$"):
+        read_features(path)
+    named = tmp_path / "named.csv"
+    np.savetxt(named, np.arange(6.0).reshape(2, 3), delimiter=",", header="a,b,c")
+    np.testing.assert_array_equal(read_features(named, names=["# a", "b", "c"]),
+                                  np.arange(6.0).reshape(2, 3))
+    named.write_text("# a,b,c\n1,2,3\n# a note\n")  # a later comment is still one
+    with pytest.raises(FeatureFileError, match="line 3 starts with '#', a comment"):
+        read_features(named, names=["# a", "b", "c"])

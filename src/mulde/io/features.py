@@ -259,7 +259,12 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
         raise FeatureFileError(_not_utf8(path)) from None
     if not rows:
         raise FeatureFileError(f"{path}: empty CSV file; give one row of numbers per sample")
-    comment = next((line for line, row in rows if row[0].lstrip().startswith("#")), None)
+    # a first row of the names the model was fitted on is its header, and "#N/A" a missing
+    # value (said below), whatever their '#'
+    named = fitted is not None and [c.strip() for c in rows[0][1]] == [
+        str(n).strip() for n in fitted]
+    comment = next((line for line, row in rows[int(named):] if row[0].lstrip().startswith("#")
+                    and row[0].strip().upper() not in MISSING_MARKERS), None)
     if comment is not None:  # np.savetxt(header=...) writes "# a,b,c"; R and others "# ..."
         raise FeatureFileError(f"{path}: line {comment} starts with '#', a comment, which a "
                                "features file does not hold; remove the line (a header of "
