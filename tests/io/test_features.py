@@ -649,6 +649,9 @@ def test_not_scores_names_what_writing_scores_would_lose(tmp_path):
     assert not_scores(tmp_path / "x.csv") == f"a CSV whose first line is {'x' * 57 + '...'!r}"
     (tmp_path / "bad.npy").write_text("not an array")
     assert not_scores(tmp_path / "bad.npy").startswith("not an array .npy file")
+    with open(tmp_path / "archive.npy", "wb") as fh:  # np.savez to an open file keeps its name
+        np.savez(fh, X=np.ones((2, 3)))
+    assert not_scores(tmp_path / "archive.npy") == "a .npz archive of arrays"
 
 
 def test_empty_and_text_arrays_are_refused_with_what_to_do():

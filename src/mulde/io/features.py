@@ -512,6 +512,9 @@ def not_scores(path: str | Path, n_levels: int | None = None) -> str | None:
         a = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as err:
         return f"not an array .npy file ({str(err).splitlines()[0] if str(err) else err})"
+    if not isinstance(a, np.ndarray):  # np.load reads a .npz archive whatever its name
+        a.close()
+        return "a .npz archive of arrays"
     floating = np.issubdtype(a.dtype, np.floating)
     if a.ndim == 1 and (floating or (np.issubdtype(a.dtype, np.integer)
                                      and np.isin(np.unique(a), (-1, 1)).all())):
