@@ -43,10 +43,13 @@ def scores(res: dict, variant: str, aggregate: str) -> tuple[float, float, int]:
             float(np.mean([abs(m["far"] - 0.01) for m in ms])), len(ms))
 
 
-def training_steps(res: dict, variant: str) -> int:
-    """The training steps of one MULDE variant summed over the cases that ran it."""
-    return int(sum(c["mulde"][variant]["training"]["steps"] for c in res["cases"]
-                   if variant in c["mulde"]))
+def training_steps(res: dict, variant: str) -> int | None:
+    """The training steps of one MULDE variant summed over the cases that ran it; None where
+    a case has no record of them (the results of rounds before 10)."""
+    runs = [c["mulde"][variant] for c in res["cases"] if variant in c["mulde"]]
+    if any("training" not in r for r in runs):
+        return None
+    return int(sum(r["training"]["steps"] for r in runs))
 
 
 def decide(table: dict[str, tuple[float, float, int]], incumbent: str, challengers: list[str],
@@ -101,11 +104,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"the variants ran on different cases (differences from "
                          f"{args.incumbent}'s): {missing}")
     steps = {v: training_steps(res, split(v)[0]) for v in names}
+    if args.fewer_steps is not None and None in steps.values():
+        raise SystemExit("--fewer-steps needs the training steps, which the results of "
+                         f"{', '.join(v for v in names if steps[v] is None)} do not record")
     winner, passed = decide(table, args.incumbent, args.challengers, args.margin,
                             args.cal_slack, args.cal_gain, steps, args.fewer_steps)
     for v in names:
         print(f"{v:20s} merit {table[v][0]:.4f} calibration {table[v][1]:.4f} "
-              f"cases {table[v][2]} steps {steps[v]}")
+              f"cases {table[v][2]}" + ("" if steps[v] is None else f" steps {steps[v]}"))
     print(f"passed: {passed or 'none'}; winner: {winner}")
     if args.out:
         files = [str(f) for f in args.results]

@@ -48,3 +48,26 @@ def test_a_better_result_wins_before_fewer_steps_count():
     table = {"inc": (0.900, 0.030, 13), "a": (0.905, 0.030, 13), "b": (0.899, 0.030, 13)}
     steps = {"inc": 1000, "a": 1000, "b": 500}
     assert decide(table, "inc", ["a", "b"], **KW, steps=steps, fewer_steps=0.1) == ("a", ["a"])
+
+
+def test_results_without_training_steps_are_decided_and_the_clause_refuses_them(tmp_path,
+                                                                               capsys):
+    """Rounds before 10 recorded no training steps: their decisions rerun as before (no
+    steps shown), and --fewer-steps, which needs them, says so in one line."""
+    import json
+
+    from density_decide import main
+
+    def case(merit: float) -> dict:
+        return {"aggregates": {"mean_energy": {"rho_fresh": merit, "rho_broad": merit,
+                                               "far": 0.01}}}
+
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"cases": [{"dist": "g", "d": 2, "n": 100, "seed": 0,
+                                           "mulde": {"inc": case(0.9), "a": case(0.95)}}]}))
+    main([str(path), "--incumbent", "inc", "--challengers", "a"])
+    out = capsys.readouterr().out
+    assert "steps" not in out and out.endswith("passed: ['a']; winner: a\n")
+    with pytest.raises(SystemExit, match="^--fewer-steps needs the training steps, which the "
+                                         "results of inc, a do not record$"):
+        main([str(path), "--incumbent", "inc", "--challengers", "a", "--fewer-steps", "0.1"])
