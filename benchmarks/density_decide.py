@@ -13,7 +13,7 @@ the same cases (a case one of them lacks is reported, never compared).
     python benchmarks/density_decide.py results/density_fidelity_round4.json \\
         --incumbent steps2000_sigma2 --challengers ens4_w128 cosine ens4_w128_cosine
 
-With --fewer-steps F (round 48), a challenger that no clause above passes still passes if its
+With --fewer-steps F (round 48), where no challenger passes the clauses above, one passes if its
 merit is no more than --margin below the incumbent's, its calibration no worse than the
 incumbent's + --cal-slack, and its training steps, summed over the fits, at most (1 - F) times
 the incumbent's (the same result in less training: steps are the fit time's machine-free
@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
                         "whose summed training steps are at most (1 - F) x the incumbent's")
     p.add_argument("--out", type=Path, default=None, help="write the decision as JSON")
     args = p.parse_args(argv)
+    if args.fewer_steps is not None and not 0 < args.fewer_steps < 1:
+        p.error(f"--fewer-steps must be in (0, 1), got {args.fewer_steps}")
     res = {"cases": [c for f in args.results for c in json.loads(f.read_text())["cases"]]}
     names = [args.incumbent, *args.challengers]
     def split(name: str) -> tuple[str, str]:

@@ -588,9 +588,9 @@ def test_score_refuses_to_overwrite_a_file_it_did_not_write(model, capsys):
         before = (d / name).read_bytes()
         assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / name)]) == 2
         assert _error(capsys) == (f"mulde: error: --out {d / name}: exists and is {held}, not "
-                                  "scores that `mulde score` wrote, so writing the scores "
-                                  "would overwrite it; give another --out or delete the file "
-                                  "first")
+                                  "what this `mulde score` command writes, so writing the "
+                                  "scores would overwrite it; give another --out or delete "
+                                  "the file first")
         assert (d / name).read_bytes() == before
     for out, flags in (("s.csv", []), ("s.npy", []), ("p.csv", ["--predict"]),
                        ("p.npy", ["--predict"]), ("e.csv", ["--multiscale"]),

@@ -367,9 +367,9 @@ def _score_into(args: argparse.Namespace) -> int:
     model = MULDE.load(args.model, device=_device(args.device or "auto"))
     held = not_scores(args.out, model.n_levels if args.multiscale else None)
     if held is not None:  # a user's file: features, notes, a labels array
-        raise UsageError(f"--out {args.out}: exists and is {held}, not scores that `mulde "
-                         "score` wrote, so writing the scores would overwrite it; give "
-                         "another --out or delete the file first")
+        raise UsageError(f"--out {args.out}: exists and is {held}, not what this `mulde "
+                         "score` command writes, so writing the scores would overwrite it; "
+                         "give another --out or delete the file first")
     fitted = getattr(model, "feature_names_in_", None)  # a first row of these is a header
     X = read_features(args.features, key=args.key,
                       names=None if fitted is None else [str(n) for n in fitted])

@@ -491,7 +491,9 @@ def not_scores(path: str | Path, n_levels: int | None = None) -> str | None:
     by `energy_sigma_...` or `score_1, score_2, ...` columns; an .npy of one floating-point
     value per row or of +1/-1 labels; with `n_levels` (a multiscale output of that many
     noise levels) also a floating-point .npy of n_levels columns. Anything else (a
-    features file, notes, a model) would be overwritten, and the caller refuses it."""
+    features file, notes, a model) would be overwritten, and the caller refuses it. A
+    heuristic on the file's form: a user's file of one of those forms (a 1-D float array,
+    a CSV headed `score`) is taken for scores and replaced."""
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         return None

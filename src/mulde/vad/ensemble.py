@@ -1016,7 +1016,8 @@ class StreamEnsemble:
                     try:
                         result = future.result()
                     except BrokenProcessPool:
-                        cached = self.fit_cache is not None and not self._cache_off
+                        cached = all(self._cache_key(j, writing=True) is not None
+                                     for _, j in jobs)  # a model it cannot save is not kept
                         raise FitWorkerError(finished, len(jobs), cached and finished > 0,
                                              min(self.n_jobs, len(todo))) from None
                     done[stream][job.fold] = self._kept(job, result)
