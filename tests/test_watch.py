@@ -379,7 +379,8 @@ def test_a_camera_of_another_size_is_refused_naming_the_sizes_the_user_knows(tra
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "notes.txt").write_text("mine")
-    (kept / "watch.json").write_text(json.dumps({"frames": 129}))
+    (kept / "watch.json").write_text(json.dumps({"source": "cam", "frames": 129,
+                                                 "stopped": "end of the video"}))
     assert main(["watch", str(model_dir), str(camera), "--out", str(kept), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "frames before it" not in err and "another camera view" in err
@@ -685,8 +686,11 @@ def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys
     model_dir, video = trained
     out = tmp_path / "out"
     (out / "events").mkdir(parents=True)
-    for name in ("scores.csv", "events.json", "events/event_0001.png", "events/event_0001.mp4"):
-        (out / name).write_text("earlier")
+    earlier = {"scores.csv": "frame,time_s,score,smoothed,velocity,top_stream\n0,0,1,1,1,\n",
+               "events.json": '[{"start": 0, "end": 0}]', "events/event_0001.png": "earlier",
+               "events/event_0001.mp4": "earlier"}
+    for name, text in earlier.items():
+        (out / name).write_text(text)
     assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
                  "--threshold", "1e9"]) == 0
     err = capsys.readouterr().err
@@ -698,6 +702,39 @@ def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys
     assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "new"),
                  "--quiet", "--threshold", "1e9"]) == 0
     assert "replaced" not in capsys.readouterr().err  # a fresh folder: nothing said
+
+
+def test_a_users_files_at_a_watchs_output_names_are_refused_not_replaced(trained, tmp_path,
+                                                                        capsys):
+    """A newcomer's own scores.csv (notes by hand), events.json and watch.json in --out were
+    replaced as "an earlier watch's outputs": files no watch wrote are named, in one line,
+    before anything is opened, and left as they were; a watch's own are still replaced."""
+    from mulde.watch import foreign_outputs
+
+    model_dir, video = trained
+    out = tmp_path / "mine"
+    out.mkdir()
+    mine = {"scores.csv": "frame,score\n0,0.5 (looked odd)\n", "events.json": '{"a": 1}',
+            "watch.json": "[1, 2]"}
+    for name, text in mine.items():
+        (out / name).write_text(text)
+    assert foreign_outputs(out) == ["events.json (JSON without a watch's fields)",
+                                    "watch.json (JSON without a watch's fields)",
+                                    "scores.csv (its first line is 'frame,score')"]
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
+                 "--threshold", "1e9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"mulde: error: {out} holds files at the names a watch writes that "
+                          "no watch wrote: events.json (JSON without a watch's fields), ")
+    assert "\n" not in err and "give the watch an output folder of its own (--out)" in err
+    assert {p.name: p.read_text() for p in out.iterdir()} == mine
+    (out / "empty").mkdir()
+    for name in mine:  # empty files hold nothing to lose
+        (out / "empty" / name).write_text("")
+    assert foreign_outputs(out / "empty") == []
+    assert main(["watch", str(model_dir), str(video), "--out", str(out / "w"), "--quiet",
+                 "--threshold", "1e9"]) == 0
+    assert foreign_outputs(out / "w") == []  # a watch's own outputs are known as such
 
 
 def test_a_watch_that_scores_no_frame_keeps_the_earlier_outputs(trained, tmp_path, capsys):
@@ -730,7 +767,7 @@ def test_a_watch_that_scores_no_frame_keeps_the_earlier_outputs(trained, tmp_pat
     # beside the stash; the next watch puts the stash back first
     stash_earlier_outputs(out)
     (out / "events.json").write_text("[]")
-    (out / "scores.csv").write_text("frame\n")
+    (out / "scores.csv").write_text("frame,time_s,score,smoothed,static,velocity,top_stream\n")
     assert main(["watch", str(model_dir), str(camera), "--out", str(out), "--quiet"]) == 2
     assert files() == before and not (out / STASH).exists()
     assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",

@@ -35,7 +35,8 @@ events. Outputs in the output folder, written as the stream goes:
   frames fall below, `mulde.vad.fusion.warn_below_calibration`).
 
 An output folder that holds an earlier watch's outputs is cleared of them first (only the
-names above; other files stay), so the folder never mixes two runs: they are set aside
+names above; other files stay; files at those names that no watch wrote are refused,
+`foreign_outputs`), so the folder never mixes two runs: they are set aside
 (`stash_earlier_outputs`) and removed once the new watch scores its first frame, or put back
 in place of its outputs if it scores none (a source that cannot be read, frames of another
 size, Ctrl-C before the first frame). Ctrl-C (KeyboardInterrupt) stops the loop; the pending
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import math
 import re
 import shutil
@@ -102,6 +104,46 @@ def _earlier_files(out: Path) -> tuple[list[Path], list[Path]]:
     kept = [*top, *(p for p in inside if _EVENT_FILE.match(p.name))]
     temps = [*(p for p in inside if _own_temp(p, True)), *(p for p in here if _own_temp(p, False))]
     return kept, temps
+
+
+WATCH_FIELDS = ("source", "frames", "stopped")
+"""Fields every watch.json holds (`Watcher.run`'s summary), by which `foreign_outputs` knows
+one."""
+
+
+def foreign_outputs(out: str | Path) -> list[str]:
+    """The files in the folder `out` at the names a watch writes there (`_OUTPUTS`) that no
+    watch wrote, each as "name (what it is)": a scores.csv whose first line does not start
+    with a watch's columns (`SCORES_COLUMNS`), an events.json that is not a JSON list of
+    events (objects with `start` and `end`), a watch.json that is not a JSON object with a
+    watch's fields (`WATCH_FIELDS`); empty files count as a watch's (nothing to lose). []
+    where there are none. A new watch into `out` would replace them, so `watch_source`
+    refuses such a folder."""
+    out = Path(out)
+    found = []
+    for name in _OUTPUTS:
+        path = out / name
+        if not path.is_file() or path.stat().st_size == 0:
+            continue
+        try:
+            if name == "scores.csv":
+                with path.open(encoding="utf-8", errors="replace") as fh:
+                    first = fh.readline(4096).strip()
+                if first.split(",")[:len(SCORES_COLUMNS)] != list(SCORES_COLUMNS):
+                    shown = first if len(first) <= 40 else first[:37] + "..."
+                    found.append(f"{name} (its first line is {shown!r})")
+                continue
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            found.append(f"{name} (not a watch's JSON)")
+            continue
+        ours = (isinstance(data, list) and all(isinstance(e, dict) and {"start", "end"} <= set(e)
+                                               for e in data)
+                if name == "events.json" else
+                isinstance(data, dict) and set(WATCH_FIELDS) <= set(data))
+        if not ours:
+            found.append(f"{name} (JSON without a watch's fields)")
+    return found
 
 
 def stash_earlier_outputs(out: str | Path) -> int:
@@ -653,7 +695,9 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     into `out` (module docstring); return the summary (watch.json). `log` receives one line
     per note (reconnections, a model whose features live are not exactly the offline ones).
     Raises VideoReadError for a source that cannot be opened, ValueError for a model that
-    cannot run live or has no threshold; KeyboardInterrupt after the outputs are written."""
+    cannot run live or has no threshold, or for an `out` holding files at a watch's output
+    names that no watch wrote (`foreign_outputs`: a watch would replace them);
+    KeyboardInterrupt after the outputs are written."""
     from mulde.vad.live import LiveScorer, start_level, trained_frame_shape
     from mulde.video.capture import open_capture
     from mulde.video.decode import distinct_rates, other_rate
@@ -666,6 +710,11 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
             log.write(f"mulde watch: {line}\n")
             log.flush()
 
+    foreign = foreign_outputs(out)
+    if foreign:  # checked before anything is opened or written
+        raise ValueError(f"{out} holds files at the names a watch writes that no watch wrote: "
+                         f"{', '.join(foreign)}; a watch would replace them: give the watch an "
+                         "output folder of its own (--out), or move them")
     extractor = model.extractor_for(view)
     value, definition = live_threshold(model, threshold)
     assumed = fps is None and Path(source).is_dir() and getattr(model, "fps", None)
