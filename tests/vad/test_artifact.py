@@ -16,6 +16,7 @@ from mulde.vad.artifact import (
     ArtifactError,
     PipelineModel,
     check_model_folder,
+    foreign_files,
     made_from,
     manifest_digest,
     model_digest,
@@ -170,6 +171,18 @@ def test_saving_replaces_a_model_but_never_another_folder(data, tmp_path):
     with pytest.raises(ArtifactError, match="not a mulde model folder"):
         model.save(tmp_path / "other")
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+    # a user's notes put beside an earlier model (a newcomer's rerun deleted them)
+    (tmp_path / "m" / "my_readme.txt").write_text("mine")
+    (tmp_path / "m" / "streams" / "old.txt").write_text("mine")
+    assert foreign_files(tmp_path / "m") == ["my_readme.txt", "streams/old.txt"]
+    with pytest.raises(ArtifactError, match=r"m: an earlier model's folder that also holds "
+                       r"files a model does not write \(my_readme.txt, streams/old.txt\); "
+                       "replacing the model would delete them: move them out, or give "):
+        model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "my_readme.txt").read_text() == "mine"
+    (tmp_path / "m" / "my_readme.txt").unlink()
+    (tmp_path / "m" / "streams" / "old.txt").unlink()
+    model.save(tmp_path / "m")  # the model's own files alone: replaced
 
 
 def test_the_model_folder_check_passes_new_empty_and_model_folders_only(tmp_path):

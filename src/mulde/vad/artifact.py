@@ -221,14 +221,39 @@ def pipeline_folder(path: str | Path) -> Path | None:
 
 def check_model_folder(folder: str | Path) -> None:
     """Refuse (ArtifactError, naming it and what to do) a `folder` that `PipelineModel.save`
-    may not replace: a file, or a non-empty folder without the manifest (someone's files); a
-    new or empty folder, or an earlier model's, passes. `save` checks it, and `mulde run` /
-    `train` before their minutes of extraction and fitting."""
+    may not replace: a file, a non-empty folder without the manifest (someone's files), or an
+    earlier model's folder that also holds files its manifest does not list (`foreign_files`:
+    a user's notes put beside the model, which replacing it would delete); a new or empty
+    folder, or an earlier model's alone, passes. `save` checks it, and `mulde run` / `train`
+    before their minutes of extraction and fitting."""
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
                                                    and not (folder / MANIFEST).exists())):
         raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
                             "new or empty folder (or a model folder to replace)")
+    other = foreign_files(folder)
+    if other:
+        shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+        raise ArtifactError(f"{folder}: an earlier model's folder that also holds files a "
+                            f"model does not write ({shown}); replacing the model would "
+                            "delete them: move them out, or give another output folder")
+
+
+def foreign_files(folder: str | Path) -> list[str]:
+    """The files under a model folder (relative paths, sorted) that its manifest neither is
+    nor lists among its `files`: what a user put there. [] where there is no readable
+    manifest (nothing to compare with: `check_model_folder` judges such folders)."""
+    folder = Path(folder)
+    try:
+        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return []
+    if not isinstance(listed, dict):
+        return []
+    known = {MANIFEST, *listed}
+    return sorted(rel for rel in (p.relative_to(folder).as_posix()
+                                  for p in folder.rglob("*") if p.is_file())
+                  if rel not in known)
 
 
 # ------------------------------------------------------------------------ the artefact
