@@ -243,7 +243,8 @@ def test_mixed_resolutions_name_the_first_offending_frame(tmp_path):
 def test_gap_in_numbered_frames_is_an_error(tmp_path):
     folder = write_frames(tmp_path / "v", 3, names=["img_000.jpg", "img_001.jpg", "img_003.jpg"])
     for call in (probe, iter_frames):
-        with pytest.raises(VideoReadError, match="frame 2 is missing"):
+        with pytest.raises(VideoReadError, match=r"the image numbered 2 is missing \(next "
+                           r"present: img_003.jpg\); add it, or renumber"):
             call(folder)
     write_frames(tmp_path / "d", 2, names=["1.png", "01.png"])
     with pytest.raises(VideoReadError, match="duplicate frame number 1"):
@@ -304,7 +305,7 @@ def test_an_unnumbered_image_leaves_the_gap_check_on(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the gap's error comes alone
         for call in (probe, iter_frames, lambda f: list_frame_files(f, left_out)):
-            with pytest.raises(VideoReadError, match="frame 5 is missing"):
+            with pytest.raises(VideoReadError, match="the image numbered 5 is missing"):
                 call(folder)
     assert left_out == [folder / "cover.jpg"]  # a caller's list gets them all the same
 

@@ -251,11 +251,13 @@ def _check_numbering(folder: Path, files: list[Path]) -> None:
     numbers = [int(m.group(2)) for m in matches]
     for previous, current, path in zip(numbers, numbers[1:], files[1:], strict=False):
         if current == previous:
-            raise VideoReadError(f"{folder}: duplicate frame number {current} ({path.name})")
+            raise VideoReadError(f"{folder}: duplicate frame number {current} ({path.name}); "
+                                 "keep one image per number")
         if current != previous + 1:
             raise VideoReadError(
-                f"{folder}: gap in numbered frames, frame {previous + 1} is missing "
-                f"(next present: {path.name})"
+                f"{folder}: gap in numbered frames, the image numbered {previous + 1} is "
+                f"missing (next present: {path.name}); add it, or renumber the images "
+                "without gaps (the frames' times and speeds assume every frame)"
             )
 
 
