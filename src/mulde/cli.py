@@ -1526,7 +1526,13 @@ def _reduced_note(pca: dict[str, int] | None) -> str | None:
 def _not_a_pipeline(path: Path, source: str) -> str | None:
     """What to say when `mulde watch` is given the file `path` as its model: a file of a
     pipeline model (its folder is the model), or a feature model of `mulde fit` (told apart
-    as `mulde info` does); None for anything else (the loader's own error says it)."""
+    as `mulde info` does), or a folder of videos (a dataset's: the model is what `mulde
+    run/train` wrote from it); None for anything else (the loader's own error says it)."""
+    if path.is_dir() and any((path / part).is_dir() for part in ("train", "test",
+                                                                   "training", "testing")):
+        return (f"{path} is a folder of videos (a dataset), not a model: give watch the model "
+                "folder that `mulde train` or `mulde run` wrote from it (OUT/model of --out "
+                f"OUT): mulde watch OUT/model {source} --out DIR")
     if not path.is_file():
         return None
     found = _pipeline_of(path)
