@@ -672,7 +672,11 @@ def test_folder_with_labels_csv(tmp_path):
                                      "video,begin,end$"),
         ("monday,13,65\n", "row 1: header must be video,start,end, got monday,13,65 "
                           "\\(a range: add the line video,start,end above it\\)"),
-        ("video,start,end\nc,1,2\nc,x,3\n", "row 3, field start: not an integer"),
+        ("video,start,end\nc,1,2\nc,x,3\n", "row 3, field start: not a whole frame number "
+                                           "\\('x'\\)"),
+        ("video,start,end\nc,4.3,5\n", "row 2, field start: not a whole frame number "
+                                   "\\('4.3'\\); give 0-based frame numbers, not times in "
+                                   "seconds$"),
         ("video,start,end\nc,4,2\n", "row 2, field end: end 2 is before start 4"),
         ("video,start,end\nc,-1,2\n", "row 2, field start: negative frame"),
         ("video,start,end\n,1,2\n", "row 2, field video: empty video name"),
@@ -693,6 +697,12 @@ def test_folder_malformed_csv_names_file_row_and_field(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(DatasetError, match=f"labels.csv, {message}"):
         read_labels_csv(path)
+
+
+def test_folder_csv_takes_frame_numbers_as_pandas_writes_them_with_gaps(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("video,start,end\nc,108.0,247.0\n")
+    assert read_labels_csv(path)["c"] == [(108, 247)]
 
 
 def test_folder_csv_errors_against_the_videos(tmp_path):

@@ -20,6 +20,7 @@ anomalous range).
 from __future__ import annotations
 
 import csv
+import math
 import unicodedata
 import warnings
 from pathlib import Path
@@ -101,12 +102,22 @@ def read_labels_csv(path: Path) -> dict[str, list[Range]]:
 
 
 def _frame(path: Path, line: int, column: str, text: str) -> int:
+    """The 0-based frame number of a labels.csv field: a whole number, also written as
+    pandas writes one in a column with gaps (108.0); DatasetError naming file, row and field
+    for anything else (a time in seconds, 4.3, among them)."""
     try:
         value = int(text.strip())
     except ValueError:
-        raise DatasetError(
-            f"{path}, row {line}, field {column}: not an integer ({text!r})"
-        ) from None
+        try:
+            number = float(text.strip())
+        except ValueError:
+            number = math.nan
+        if not number.is_integer():
+            raise DatasetError(
+                f"{path}, row {line}, field {column}: not a whole frame number ({text!r}); "
+                "give 0-based frame numbers, not times in seconds"
+            ) from None
+        value = int(number)
     if value < 0:
         raise DatasetError(f"{path}, row {line}, field {column}: negative frame {value}")
     return value
