@@ -693,6 +693,9 @@ ADBENCH_MULDE_RUNS = {
     "round46-seeds12": ("adbench_mulde_round46_seeds12_all.json",
                         "round 46's default on seeds 1 and 2 (all sets but 17_InternetAds: "
                         "its 2 changed sets refitted, round 45's rows for the rest)"),
+    "round48-all": ("adbench_mulde_round48.json",
+                    "the default after issue 15's round 48 (seed 0, all 58 sets: early "
+                    "stopping after 3 evaluations without improvement may change any fit)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -807,10 +810,13 @@ def main(argv: list[str] | None = None) -> None:
                 ("round 37, seeds 0-2", seeds_0_2(r37, r37_more))]))
         before = ("round 37", r37, r37, r37_more)  # round 37 was run on every set
         # each beside the default it replaced
-        for key in ("round41", "round43", "round45", "round46"):
-            after = (f"round {key[5:]}", read_json(getattr(args, f"accuracy_{key}")),
-                     read_json(getattr(args, f"accuracy_{key}_all")),
-                     read_json(getattr(args, f"accuracy_{key}_seeds12")))
+        def run_of(name: str) -> dict | None:  # None where the round has no such run
+            path = getattr(args, name, None)
+            return read_json(path) if path is not None else None
+
+        for key in ("round41", "round43", "round45", "round46", "round48"):
+            after = (f"round {key[5:]}", run_of(f"accuracy_{key}"),
+                     run_of(f"accuracy_{key}_all"), run_of(f"accuracy_{key}_seeds12"))
             parts.extend(successor_sections(acc, before, after))
             # the next rule changes other sets: its predecessor's rows are those of every set
             before = (after[0], after[2] or after[1], after[2], after[3])
