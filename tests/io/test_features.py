@@ -698,3 +698,13 @@ def test_a_missing_value_or_the_models_own_header_starting_with_hash_is_no_comme
     named.write_text("# a,b,c\n1,2,3\n# a note\n")  # a later comment is still one
     with pytest.raises(FeatureFileError, match="line 3 starts with '#', a comment"):
         read_features(named, names=["# a", "b", "c"])
+
+
+def test_a_spreadsheet_error_in_the_first_column_is_not_a_comment(tmp_path):
+    from mulde.io.features import FeatureFileError, read_features
+
+    path = tmp_path / "e.csv"
+    path.write_text("1,2\n#DIV/0!,3\n")
+    with pytest.raises(FeatureFileError) as caught:
+        read_features(path)
+    assert "comment" not in str(caught.value) and "#DIV/0!" in str(caught.value)

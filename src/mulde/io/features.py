@@ -211,6 +211,11 @@ MISSING_MARKERS = frozenset({"NA", "N/A", "NULL", "NONE", "?", "-", "#N/A"})
 """Cells (upper-cased) that spreadsheets and R write for a missing value, said to be one
 ("nan" is read as NaN and refused as a non-finite value)."""
 
+SPREADSHEET_ERRORS = frozenset({"#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
+                                "#SPILL!", "#CALC!"})
+"""Cells (upper-cased) a spreadsheet writes for a formula's error: a cell that is not a
+number (said as one), not a comment line, though it starts with '#'."""
+
 _COMMA_NUMBER = re.compile(r"\s*[+-]?(?:\d*,\d+(?:[eE][+-]?\d+)?|\d{1,3}(?:,\d{3})+(?:\.\d+)?)\s*")
 """A quoted field such as "1,5" or "1,000": a number written with a comma in a comma-separated
 file, as a decimal comma (pandas' `to_csv(decimal=",")`) or a thousands separator (a
@@ -264,7 +269,8 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
     named = fitted is not None and [c.strip() for c in rows[0][1]] == [
         str(n).strip() for n in fitted]
     comment = next((line for line, row in rows[int(named):] if row[0].lstrip().startswith("#")
-                    and row[0].strip().upper() not in MISSING_MARKERS), None)
+                    and row[0].strip().upper() not in MISSING_MARKERS | SPREADSHEET_ERRORS),
+                   None)
     if comment is not None:  # np.savetxt(header=...) writes "# a,b,c"; R and others "# ..."
         raise FeatureFileError(f"{path}: line {comment} starts with '#', a comment, which a "
                                "features file does not hold; remove the line (a header of "
