@@ -781,6 +781,14 @@ def test_run_refuses_a_user_s_files_in_its_output_folder_before_any_work(tmp_pat
                               "metrics.json (no JSON object with the fields protocol, config, "
                               "versions, created); writing the report would overwrite it: give "
                               "another output folder (--out), or move the file away first")
+    # beside an earlier model: train's note that it replaces the model came before the refusal
+    (out / "model" / "pipeline.json").write_text('{"files": {}}')
+    assert main(["train", str(tmp_path / "data" / "train"), "--out", str(out), "--cache",
+                 str(cache)]) == 2
+    assert _error(capsys) == (f"mulde: error: {out / 'model'}: an earlier model's folder that "
+                              "also holds files a model does not write (notes.txt); replacing "
+                              "the model would delete them: move them out, or give another "
+                              "output folder")
     assert not cache.exists()  # nothing extracted
     assert (out / "model" / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in mine.iterdir()) == ["metrics.json", "report.html"]

@@ -1866,6 +1866,7 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.datasets.base import Dataset
     from mulde.datasets.common import DatasetError, list_videos, warn_ignored
     from mulde.pipeline import MODEL_DIR, train_pipeline
+    from mulde.vad.artifact import check_model_folder
     from mulde.vad.thresholds import video_length
     from mulde.video.source import Video
 
@@ -1903,6 +1904,8 @@ def _train(args: argparse.Namespace) -> int:
     dataset = Dataset("folder", folder, videos, ())
     extractor = _extractor(args)
     _resolve_presets(training, args, extractor, dataset)
+    # a user's files in model/: refused before the note that the model is replaced
+    check_model_folder(Path(args.out) / MODEL_DIR)
     if (Path(args.out) / MODEL_DIR / "pipeline.json").is_file():  # said before the work
         print(f"mulde: note: {args.out} holds an earlier model; this training replaces it "
               f"({MODEL_DIR}/)", file=sys.stderr)
