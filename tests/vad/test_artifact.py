@@ -174,6 +174,8 @@ def test_saving_replaces_a_model_but_never_another_folder(data, tmp_path):
     # a user's notes put beside an earlier model (a newcomer's rerun deleted them)
     (tmp_path / "m" / "my_readme.txt").write_text("mine")
     (tmp_path / "m" / "streams" / "old.txt").write_text("mine")
+    (tmp_path / "m" / ".DS_Store").write_bytes(b"\0")  # Finder's, of a model looked at: not
+    (tmp_path / "m" / "streams" / "Thumbs.db").write_bytes(b"\0")  # the user's files
     assert foreign_files(tmp_path / "m") == ["my_readme.txt", "streams/old.txt"]
     with pytest.raises(ArtifactError, match=r"m: an earlier model's folder that also holds "
                        r"files a model does not write \(my_readme.txt, streams/old.txt\); "

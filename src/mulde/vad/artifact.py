@@ -239,10 +239,16 @@ def check_model_folder(folder: str | Path) -> None:
                             "delete them: move them out, or give another output folder")
 
 
+BROWSER_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+"""Files a file browser adds to a folder it shows (macOS Finder, Windows Explorer): not a
+user's, so `foreign_files` leaves them out (a model folder looked at must stay replaceable)."""
+
+
 def foreign_files(folder: str | Path) -> list[str]:
     """The files under a model folder (relative paths, sorted) that its manifest neither is
-    nor lists among its `files`: what a user put there. [] where there is no readable
-    manifest (nothing to compare with: `check_model_folder` judges such folders)."""
+    nor lists among its `files`, but a file browser's (`BROWSER_FILES`): what a user put
+    there. [] where there is no readable manifest (nothing to compare with:
+    `check_model_folder` judges such folders)."""
     folder = Path(folder)
     try:
         listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files")
@@ -252,7 +258,8 @@ def foreign_files(folder: str | Path) -> list[str]:
         return []
     known = {MANIFEST, *listed}
     return sorted(rel for rel in (p.relative_to(folder).as_posix()
-                                  for p in folder.rglob("*") if p.is_file())
+                                  for p in folder.rglob("*")
+                                  if p.is_file() and p.name not in BROWSER_FILES)
                   if rel not in known)
 
 
