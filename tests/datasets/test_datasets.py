@@ -673,7 +673,9 @@ def test_folder_with_labels_csv(tmp_path):
         ("monday,13,65\n", "row 1: header must be video,start,end, got monday,13,65 "
                           "\\(a range: add the line video,start,end above it\\)"),
         ("video,start,end\nc,1,2\nc,x,3\n", "row 3, field start: not a whole frame number "
-                                           "\\('x'\\)"),
+                                           "\\('x'\\); give 0-based frame numbers$"),
+        ("video,start,end\nc,1,\n", "row 2, field end: not a whole frame number \\(''\\); "
+                                 "give 0-based frame numbers$"),
         ("video,start,end\nc,4.3,5\n", "row 2, field start: not a whole frame number "
                                    "\\('4.3'\\); give 0-based frame numbers, not times in "
                                    "seconds$"),

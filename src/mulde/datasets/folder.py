@@ -112,10 +112,11 @@ def _frame(path: Path, line: int, column: str, text: str) -> int:
             number = float(text.strip())
         except ValueError:
             number = math.nan
-        if not number.is_integer():
+        if not number.is_integer():  # a time in seconds is a finite fraction
             raise DatasetError(
                 f"{path}, row {line}, field {column}: not a whole frame number ({text!r}); "
-                "give 0-based frame numbers, not times in seconds"
+                "give 0-based frame numbers" + (", not times in seconds"
+                                                if math.isfinite(number) else "")
             ) from None
         value = int(number)
     if value < 0:
