@@ -333,13 +333,14 @@ def test_a_feature_model_of_fit_or_a_file_of_the_pipeline_says_what_watch_takes(
     err = capsys.readouterr().err
     assert (f"{stream_file} is a file of the pipeline model {model_dir}; give watch that "
             f"folder: mulde watch {model_dir} {video} --out DIR") in err
-    (tmp_path / "plaza" / "train").mkdir(parents=True)  # a dataset's root, not its model
-    assert main(["watch", str(tmp_path / "plaza"), str(video), "--out",
-                 str(tmp_path / "o")]) == 2
-    assert capsys.readouterr().err == (
-        f"mulde: error: {tmp_path / 'plaza'} is a folder of videos (a dataset), not a model: "
-        "give watch the model folder that `mulde train` or `mulde run` wrote from it "
-        f"(OUT/model of --out OUT): mulde watch OUT/model {video} --out DIR\n")
+    for part in ("train", "training_videos"):  # a dataset's root (Avenue's), not its model
+        (tmp_path / part / part).mkdir(parents=True)
+        assert main(["watch", str(tmp_path / part), str(video), "--out",
+                     str(tmp_path / "o")]) == 2
+        assert capsys.readouterr().err == (
+            f"mulde: error: {tmp_path / part} is a folder of videos (a dataset), not a model: "
+            "give watch the model folder that `mulde train` or `mulde run` wrote from it "
+            f"(OUT/model of --out OUT): mulde watch OUT/model {video} --out DIR\n")
     (tmp_path / "notes.txt").write_text("not a model")
     assert main(["watch", str(tmp_path / "notes.txt"), str(video), "--out",
                  str(tmp_path / "o")]) == 2

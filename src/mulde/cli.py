@@ -1528,8 +1528,8 @@ def _not_a_pipeline(path: Path, source: str) -> str | None:
     pipeline model (its folder is the model), or a feature model of `mulde fit` (told apart
     as `mulde info` does), or a folder of videos (a dataset's: the model is what `mulde
     run/train` wrote from it); None for anything else (the loader's own error says it)."""
-    if path.is_dir() and any((path / part).is_dir() for part in ("train", "test",
-                                                                   "training", "testing")):
+    if path.is_dir() and any((path / part).is_dir()  # the benchmarks' layouts too (Avenue)
+                             for part in (*_TRAINING_FOLDERS, "test", "testing")):
         return (f"{path} is a folder of videos (a dataset), not a model: give watch the model "
                 "folder that `mulde train` or `mulde run` wrote from it (OUT/model of --out "
                 f"OUT): mulde watch OUT/model {source} --out DIR")
