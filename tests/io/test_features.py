@@ -707,4 +707,7 @@ def test_a_spreadsheet_error_in_the_first_column_is_not_a_comment(tmp_path):
     path.write_text("1,2\n#DIV/0!,3\n")
     with pytest.raises(FeatureFileError) as caught:
         read_features(path)
-    assert "comment" not in str(caught.value) and "#DIV/0!" in str(caught.value)
+    assert "comment" not in str(caught.value)
+    assert str(caught.value).endswith("line 2, column 1: '#DIV/0!' is not a number (a "
+                                      "spreadsheet's formula error): fix the formula, or "
+                                      "impute or remove the value")

@@ -214,7 +214,7 @@ MISSING_MARKERS = frozenset({"NA", "N/A", "NULL", "NONE", "?", "-", "#N/A"})
 SPREADSHEET_ERRORS = frozenset({"#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
                                 "#SPILL!", "#CALC!"})
 """Cells (upper-cased) a spreadsheet writes for a formula's error: a cell that is not a
-number (said as one), not a comment line, though it starts with '#'."""
+number (said as a formula's error), not a comment line, though it starts with '#'."""
 
 _COMMA_NUMBER = re.compile(r"\s*[+-]?(?:\d*,\d+(?:[eE][+-]?\d+)?|\d{1,3}(?:,\d{3})+(?:\.\d+)?)\s*")
 """A quoted field such as "1,5" or "1,000": a number written with a comma in a comma-separated
@@ -354,6 +354,8 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                 other = other_separator(cell, spaces=width == 1)  # "1 2,3": a lost comma
                 hint = (f" ({other})" if other else
                         f"; {_COMMA_NUMBER_HINT}" if _COMMA_NUMBER.fullmatch(cell) else
+                        " (a spreadsheet's formula error): fix the formula, or impute or "
+                        "remove the value" if cell.strip().upper() in SPREADSHEET_ERRORS else
                         "; every column must hold numbers: drop "
                         "or encode columns of text (names, ids, class labels)")
                 raise FeatureFileError(f"{path}: line {line}, {column(j)}: {_shown(cell)} is "
