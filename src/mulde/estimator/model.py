@@ -813,9 +813,10 @@ class MULDE(OutlierMixin, BaseEstimator):
                 covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
                 held=val_idx.numpy())
             held = val_idx.numpy() if held_threshold else np.arange(0)
-            threshold_scores = self._aggregate(energies)
-            self.threshold_scores_ = "validation" if held.size else "training"
-            if bags is not None:  # bagged: nearly every row is out of some bag
+            if bags is None:
+                threshold_scores = self._aggregate(energies)
+                self.threshold_scores_ = "validation" if held.size else "training"
+            else:  # bagged: nearly every row is out of some bag
                 out_of_bag, _ = out_of_bag_energies(per_member, bags)
                 threshold_scores = self._aggregate(out_of_bag.cpu().numpy())
                 self.threshold_scores_ = "out_of_bag"
