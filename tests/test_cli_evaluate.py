@@ -1173,7 +1173,9 @@ def test_evaluate_refuses_a_users_own_files_where_the_report_goes(tmp_path, caps
         out.mkdir()
         (out / name).write_text(text)
         assert main(["evaluate", str(path), "--out", str(out)]) == 2
-        err = capsys.readouterr().err
+        said = capsys.readouterr()
+        err = said.err  # the error alone: no "scores: column ..." line before it
+        assert said.out == "", said.out
         assert err.startswith(f"mulde: error: {out / name}: ") and err.count("\n") == 1, err
         assert "give another output folder (--out), or move the file away first" in err
         assert (out / name).read_text() == text
@@ -1190,7 +1192,9 @@ def test_evaluate_keeps_its_input_and_a_users_plots(tmp_path, capsys):
     table = _own_scores(tmp_path / "own")
     before = table.read_text()
     assert main(["evaluate", str(table), "--out", str(table.parent)]) == 2
-    err = capsys.readouterr().err
+    said = capsys.readouterr()
+    err = said.err
+    assert said.out == "", said.out
     assert err.startswith(f"mulde: error: --out {table.parent} would overwrite the scores being "
                           "evaluated") and err.count("\n") == 1, err
     assert table.read_text() == before

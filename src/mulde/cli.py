@@ -959,11 +959,12 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
     from mulde.evaluation.report import earlier_report, partial_note, report_files
     from mulde.io.atomic import ensure_writable
+    from mulde.vad.artifact import MANIFEST
 
     ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
     model = Path(args.out) / "model"
     if model.is_dir():  # a run's or train's report would be replaced, or a user's files
-        if (model / "pipeline.json").is_file() or not any(model.iterdir()):
+        if (model / MANIFEST).is_file() or not any(model.iterdir()):
             raise UsageError(f"{args.out} is the output folder of mulde run or mulde train "
                              "(it holds model/): evaluating into it would replace that run's "
                              "report; give another --out")
@@ -1040,12 +1041,6 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         warned.append(f"{args.scores}: its score column is a mulde report's, already smoothed, "
                       "and this evaluation smooths it again: give --column score_unsmoothed "
                       "(or auto) or --smoothing-sigma 0")
-    if scored.column is not None:
-        why = (" (--column auto: the file has score_unsmoothed, the scores of a mulde report "
-               "before smoothing)" if args.column == "auto" and scored.column ==
-               "score_unsmoothed" else " (--column auto: no score_unsmoothed column)"
-               if args.column == "auto" else "")
-        print(f"scores: column {scored.column} of {args.scores}{why}")
     # an earlier report's files: those write_report removes (all with --metrics-only, else
     # the plots this report does not have) are said below; never the scores being read
     table = Path(args.out) / "frame_scores.csv"
@@ -1060,6 +1055,12 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     if earlier_report(args.out, keep=[args.scores]):
         print(f"mulde: note: {args.out} holds an earlier report; this evaluation replaces it",
               file=sys.stderr)
+    if scored.column is not None:  # after every refusal: an error is one line
+        why = (" (--column auto: the file has score_unsmoothed, the scores of a mulde report "
+               "before smoothing)" if args.column == "auto" and scored.column ==
+               "score_unsmoothed" else " (--column auto: no score_unsmoothed column)"
+               if args.column == "auto" else "")
+        print(f"scores: column {scored.column} of {args.scores}{why}")
     metrics = write_report(args.out, scores, labels, protocol=protocol, config=config,
                            metrics_only=args.metrics_only, keep=[args.scores],
                            warnings=warned, notes=notes, title=_evaluate_title(args))

@@ -119,8 +119,9 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
         named = "; ".join(diffs[:3]) + (f"; {len(diffs) - 3} more" if len(diffs) > 3 else "")
         raise CheckpointMismatchError(
             f"{path}: checkpoint was written with another training config (settings, loss, "
-            f"noise range or training data); it differs in {named}; remove it or use another "
-            "checkpoint folder")
+            f"noise range or training data); it differs in {named}; to resume it, rerun with "
+            "the checkpoint's values (a default that changed since it was written counts: "
+            "pass it explicitly); else remove it or use another checkpoint folder")
     tensors = load_file(str(path), device=str(next(net.parameters()).device))
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
