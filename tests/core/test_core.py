@@ -454,8 +454,8 @@ def test_a_resume_that_saves_more_often_trains_the_same_weights(tmp_path):
 def test_checkpoint_from_another_config_is_refused(tmp_path):
     _train(tmp_path, steps=20)
     with pytest.raises(ValueError, match=r"another training config .*; it differs in "
-                                         r"max_steps \(20 in the checkpoint, 40 now\); to resume it, "
-                                         r"rerun with the checkpoint's values"):
+                                         r"max_steps \(20 in the checkpoint, 40 now\); to resume "
+                                         r"it, rerun with the checkpoint's values"):
         _train(tmp_path, steps=40)
 
 

@@ -18,6 +18,7 @@ from mulde.io.features import (
     numbered_first_row,
     read_features,
     row_number_columns,
+    whole_number,
     write_scores,
 )
 
@@ -711,3 +712,17 @@ def test_a_spreadsheet_error_in_the_first_column_is_not_a_comment(tmp_path):
     assert str(caught.value).endswith("line 2, column 1: '#DIV/0!' is not a number (a "
                                       "spreadsheet's formula error): fix the formula, or "
                                       "impute or remove the value")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("108", 108), (" 108 ", 108), ("108.0", 108), ("1.08e2", 108), ("-3", -3), ("+7", 7),
+    ("0", 0), ("4.3", None), ("", None), ("  ", None), ("abc", None), ("nan", None),
+    ("inf", None), ("-inf", None), ("1,5", None)])
+def test_whole_number_reads_whole_numbers_also_written_as_floats(text, expected):
+    assert whole_number(text) == expected
+
+
+@given(st.integers(-10**6, 10**6))
+def test_whole_number_reads_back_any_integer_as_written_or_as_pandas_writes_it(n):
+    assert whole_number(str(n)) == n == whole_number(f"{float(n)!r}")
+    assert whole_number(f"{n + 0.5!r}") is None

@@ -45,7 +45,7 @@ from mulde.datasets.labels import (
     RangeError,
     ranges_to_labels,
 )
-from mulde.io.features import other_separator
+from mulde.io.features import other_separator, whole_number
 from mulde.video.decode import VIDEO_SUFFIXES
 from mulde.video.source import Video
 
@@ -102,23 +102,18 @@ def read_labels_csv(path: Path) -> dict[str, list[Range]]:
 
 
 def _frame(path: Path, line: int, column: str, text: str) -> int:
-    """The 0-based frame number of a labels.csv field: a whole number, also written as
-    pandas writes one in a column with gaps (108.0); DatasetError naming file, row and field
+    """The 0-based frame number of a labels.csv field: a whole number (`whole_number`: 108.0,
+    as pandas writes one in a column with gaps, too); DatasetError naming file, row and field
     for anything else (a time in seconds, 4.3, among them)."""
-    try:
-        value = int(text.strip())
-    except ValueError:
+    value = whole_number(text)
+    if value is None:
         try:
-            number = float(text.strip())
+            seconds = math.isfinite(float(text))  # a time in seconds is a finite fraction
         except ValueError:
-            number = math.nan
-        if not number.is_integer():  # a time in seconds is a finite fraction
-            raise DatasetError(
-                f"{path}, row {line}, field {column}: not a whole frame number ({text!r}); "
-                "give 0-based frame numbers" + (", not times in seconds"
-                                                if math.isfinite(number) else "")
-            ) from None
-        value = int(number)
+            seconds = False
+        raise DatasetError(
+            f"{path}, row {line}, field {column}: not a whole frame number ({text!r}); "
+            "give 0-based frame numbers" + (", not times in seconds" if seconds else ""))
     if value < 0:
         raise DatasetError(f"{path}, row {line}, field {column}: negative frame {value}")
     return value

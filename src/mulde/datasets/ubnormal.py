@@ -33,6 +33,7 @@ from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, probed_length, warn_missing
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import Range, as_labels, ranges_to_labels
+from mulde.io.features import whole_number
 from mulde.io.sniff import FileKind, sniff
 from mulde.video.decode import is_video_file, natural_key
 from mulde.video.source import Video
@@ -79,16 +80,13 @@ def parse_tracks(path: Path) -> list[Range]:
             )
         values = []
         for field_name, text_value in zip(("object_id", "start", "end"), fields, strict=True):
-            try:
-                value = float(text_value)
-            except ValueError:
-                value = float("nan")
-            if not value.is_integer():
+            value = whole_number(text_value)
+            if value is None:
                 raise DatasetError(
                     f"{path}, line {number}, field {field_name}: not a whole number "
                     f"({text_value.strip()!r})"
                 )
-            values.append(int(value))
+            values.append(value)
         start, end = values[1], values[2]
         if start < 0:
             raise DatasetError(f"{path}, line {number}, field start: negative frame {start}")

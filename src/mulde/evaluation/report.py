@@ -14,7 +14,6 @@ import importlib
 import importlib.metadata
 import io
 import json
-import math
 import os
 import platform
 import re
@@ -38,6 +37,7 @@ from mulde.evaluation.protocol import (
     nonfinite_replaced,
 )
 from mulde.io.atomic import write_bytes
+from mulde.io.features import whole_number
 from mulde.vad.fusion import Calibration
 
 CSV_COLUMNS = ("video", "frame", "label", "score", "score_unsmoothed")
@@ -255,18 +255,11 @@ def _whole_number(path: Path, line: int, column: str, text: str) -> int:
     if not value:
         raise EvaluationError(f"{path}, row {line}, column {column!r}: empty; every row needs "
                               "its frame number (0, 1, 2, ... per video)")
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    try:  # a whole float as pandas writes a column of floats (0.0, 1.0), as labels are read
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if math.isfinite(number) and number.is_integer():
-        return int(number)
-    raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} is not a "
-                          "whole number; number each video's rows 0, 1, 2, ...")
+    number = whole_number(value)  # 1.0 too, as pandas writes a column of floats
+    if number is None:
+        raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} is not a "
+                              "whole number; number each video's rows 0, 1, 2, ...")
+    return number
 
 
 def _score(path: Path, line: int, column: str, text: str) -> float:

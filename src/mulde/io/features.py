@@ -406,6 +406,23 @@ def _nonfinite(X: np.ndarray) -> tuple[np.ndarray, int]:
     return bad, int(np.flatnonzero(~np.isfinite(X[bad[0]]))[0]) if bad.size else -1
 
 
+def whole_number(text: str) -> int | None:
+    """The whole number a text field holds, also written as a float ("108", " 108 ", "108.0",
+    "1.08e2": a column with gaps is written so by pandas); None for anything else (empty
+    text, a word, a fraction such as 4.3, nan, inf). Used by every reader of frame numbers
+    (labels.csv, score CSVs, UBnormal's track text), which name the file, row and field."""
+    value = text.strip()
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
 def _is_whole(cell: str) -> bool:
     """Whether a cell is a whole number written without a point or exponent ("12", "-3")."""
     return cell.strip().lstrip("+-").isdigit()
