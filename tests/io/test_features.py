@@ -701,15 +701,16 @@ def test_a_missing_value_or_the_models_own_header_starting_with_hash_is_no_comme
         read_features(named, names=["# a", "b", "c"])
 
 
-def test_a_spreadsheet_error_in_the_first_column_is_not_a_comment(tmp_path):
+@pytest.mark.parametrize("error", ["#DIV/0!", "#GETTING_DATA", "#FIELD!", "#ERROR!"])
+def test_a_spreadsheet_error_in_the_first_column_is_not_a_comment(tmp_path, error):
     from mulde.io.features import FeatureFileError, read_features
 
     path = tmp_path / "e.csv"
-    path.write_text("1,2\n#DIV/0!,3\n")
+    path.write_text(f"1,2\n{error},3\n")
     with pytest.raises(FeatureFileError) as caught:
         read_features(path)
     assert "comment" not in str(caught.value)
-    assert str(caught.value).endswith("line 2, column 1: '#DIV/0!' is not a number (a "
+    assert str(caught.value).endswith(f"line 2, column 1: '{error}' is not a number (a "
                                       "spreadsheet's formula error): fix the formula, or "
                                       "impute or remove the value")
 

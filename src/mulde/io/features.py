@@ -212,9 +212,12 @@ MISSING_MARKERS = frozenset({"NA", "N/A", "NULL", "NONE", "?", "-", "#N/A"})
 ("nan" is read as NaN and refused as a non-finite value)."""
 
 SPREADSHEET_ERRORS = frozenset({"#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
-                                "#SPILL!", "#CALC!"})
-"""Cells (upper-cased) a spreadsheet writes for a formula's error: a cell that is not a
-number (said as a formula's error), not a comment line, though it starts with '#'."""
+                                "#SPILL!", "#CALC!", "#GETTING_DATA", "#FIELD!", "#BLOCKED!",
+                                "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#PYTHON!", "#EXTERNAL!",
+                                "#ERROR!"})
+"""Cells (upper-cased) a spreadsheet writes for a formula's error (Excel's error values, and
+Google Sheets' #ERROR!): a cell that is not a number (said as a formula's error), not a
+comment line, though it starts with '#'."""
 
 _COMMA_NUMBER = re.compile(r"\s*[+-]?(?:\d*,\d+(?:[eE][+-]?\d+)?|\d{1,3}(?:,\d{3})+(?:\.\d+)?)\s*")
 """A quoted field such as "1,5" or "1,000": a number written with a comma in a comma-separated
