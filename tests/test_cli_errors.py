@@ -755,6 +755,17 @@ def test_run_or_train_into_a_model_folder_is_refused_before_any_work(tmp_path, c
                                   "pipeline.json); give the run an output folder of its own "
                                   "(e.g. --out runs/next)")
     assert sorted(p.name for p in model.iterdir()) == ["pipeline.json"]
+    # a cache inside OUT/model would go with the folder the run replaces once it has fitted
+    out = tmp_path / "fresh"
+    for command in (["run", "folder", "--root", str(tmp_path / "data")],
+                    ["train", str(tmp_path / "data" / "train")]):
+        for cache in (out / "model", out / "model" / "features"):
+            assert main([*command, "--out", str(out), "--cache", str(cache)]) == 2
+            assert _error(capsys) == (
+                f"mulde: error: {cache}: a feature cache inside {out / 'model'}, which the "
+                "new model replaces whole: the cached features would be deleted with it; "
+                f"give a cache folder outside it (e.g. {out / 'cache'})")
+    assert not out.exists()
 
 
 def test_run_refuses_a_user_s_files_in_its_output_folder_before_any_work(tmp_path, capsys):

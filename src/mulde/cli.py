@@ -1463,7 +1463,7 @@ def _run(args: argparse.Namespace) -> int:
     _resolve_presets(training, args, extractor, dataset)
     # a user's files where the model and report go: refused before minutes of work, and an
     # earlier run's report said then (Ctrl-C keeps it)
-    check_model_folder(Path(args.out) / MODEL_DIR)
+    check_model_folder(Path(args.out) / MODEL_DIR, args.cache)
     if earlier_report(args.out):
         print(f"mulde: note: {args.out} holds an earlier run's report; this run replaces it "
               "(report.html, metrics.json, frame_scores.csv, plots/ and model/)",
@@ -1906,7 +1906,7 @@ def _train(args: argparse.Namespace) -> int:
     extractor = _extractor(args)
     _resolve_presets(training, args, extractor, dataset)
     # a user's files in model/: refused before the note that the model is replaced
-    check_model_folder(Path(args.out) / MODEL_DIR)
+    check_model_folder(Path(args.out) / MODEL_DIR, args.cache)
     if (Path(args.out) / MODEL_DIR / "pipeline.json").is_file():  # said before the work
         print(f"mulde: note: {args.out} holds an earlier model; this training replaces it "
               f"({MODEL_DIR}/)", file=sys.stderr)

@@ -715,7 +715,8 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     if not dataset.train:
         raise DatasetError(f"{dataset.root}: no training videos (video files or folders of "
                            "frames)")
-    check_model_folder(Path(out_dir) / MODEL_DIR)  # before minutes of extraction and fits
+    # before minutes of extraction and fits
+    check_model_folder(Path(out_dir) / MODEL_DIR, cache_dir)
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     extraction = extract_features(dataset, extractor, cache, progress=progress, ray=ray,
@@ -799,7 +800,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     """
     require_videos(dataset)  # before any folder is made
     # a user's files where the model and report go: refused before minutes of work
-    check_model_folder(Path(out_dir) / MODEL_DIR)
+    check_model_folder(Path(out_dir) / MODEL_DIR, cache_dir)
     earlier_report(out_dir)
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")

@@ -203,6 +203,15 @@ def test_the_model_folder_check_passes_new_empty_and_model_folders_only(tmp_path
                                                 "mulde model folder; give a new or empty "
                                                 "folder"):
             check_model_folder(tmp_path / taken)
+    # a feature cache beside the model folder passes; inside it (or it) is refused: the new
+    # model replaces the folder whole, its cache with it
+    check_model_folder(tmp_path / "new", tmp_path / "cache")
+    check_model_folder(tmp_path / "new", tmp_path / "new_cache")
+    for inside in (tmp_path / "new", tmp_path / "new" / "features"):
+        with pytest.raises(ArtifactError, match=f"^{inside}: a feature cache inside "
+                                                f"{tmp_path / 'new'}, which the new model "
+                                                "replaces whole"):
+            check_model_folder(tmp_path / "new", inside)
 
 
 def test_custom_stream_model_cannot_be_saved(data, tmp_path):

@@ -219,14 +219,20 @@ def pipeline_folder(path: str | Path) -> Path | None:
     return None
 
 
-def check_model_folder(folder: str | Path) -> None:
+def check_model_folder(folder: str | Path, cache: str | Path | None = None) -> None:
     """Refuse (ArtifactError, naming it and what to do) a `folder` that `PipelineModel.save`
     may not replace: a file, a non-empty folder without the manifest (someone's files), or an
     earlier model's folder that also holds files its manifest does not list (`foreign_files`:
     a user's notes put beside the model, which replacing it would delete); a new or empty
-    folder, or an earlier model's alone, passes. `save` checks it, and `mulde run` / `train`
-    before their minutes of extraction and fitting."""
+    folder, or an earlier model's alone, passes. With `cache`, the feature cache of the run
+    that will save there: refused when it lies inside `folder` (saving would delete it, or
+    find the folder full of features and refuse only after the fits). `save` checks it, and
+    `mulde run` / `train` before their minutes of extraction and fitting."""
     folder = Path(folder)
+    if cache is not None and Path(cache).resolve().is_relative_to(folder.resolve()):
+        raise ArtifactError(f"{cache}: a feature cache inside {folder}, which the new model "
+                            "replaces whole: the cached features would be deleted with it; "
+                            f"give a cache folder outside it (e.g. {folder.parent / 'cache'})")
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
                                                    and not (folder / MANIFEST).exists())):
         raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
