@@ -556,7 +556,7 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.pkl"), "--params", SMALL]) == 2
     assert "not a .pkl pickle" in _error(capsys) and not (d / "m.pkl").exists()
     assert not (d / "runs").exists()
-    for name in ("script.py", "afile"):  # a user's file whose name the suffix rule passed
+    for name in ("script.sh", "afile"):  # a user's file whose name the suffix rule passed
         (d / name).write_text("mine\n")
         assert main(["fit", str(d / "train.npy"), "--out", str(d / name), "--params",
                      SMALL]) == 2

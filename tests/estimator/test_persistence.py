@@ -160,7 +160,10 @@ def test_a_new_folder_named_with_a_trailing_separator_gets_the_model_file(fitted
     ("x.JOBLIB", "not a .joblib pickle"), ("x.ckpt", "not a .ckpt pickle"),
     ("x.npy", "give a name such as model.safetensors \\(this name looks like a features or "
               "scores file, which it would overwrite\\)$"),
-    ("x.onnx", "then `mulde export model.safetensors` writes its ONNX graph")])
+    ("x.onnx", "then `mulde export model.safetensors` writes its ONNX graph"),
+    ("x.json", "one binary .safetensors file, not .json text; give a name such as model."
+               "safetensors \\(`mulde info` describes it as text\\)$"),
+    ("x.YAML", "not .yaml text")])
 def test_save_refuses_a_name_of_another_kind_of_file(fitted, tmp_path, name, said):
     """`save("x.pt")`, ... wrote safetensors under a name that says otherwise, while `mulde
     fit --out x.pt` refused it: one rule (`save_path`) for both, and nothing is written. A
@@ -175,7 +178,7 @@ def test_save_refuses_a_name_of_another_kind_of_file(fitted, tmp_path, name, sai
 
 
 def test_save_refuses_to_overwrite_an_existing_file_that_is_not_a_model(fitted, tmp_path):
-    """`save("my.yaml")`, `save("script.py")` or a suffix-less text file replaced the user's
+    """`save("my.cfg")`, `save("script.sh")` or a suffix-less text file replaced the user's
     file with the model: the suffix rule missed them. Any existing file that is not a MULDE
     model file is refused, left as it was; a model file (refitting to the same path), an
     empty file (a temporary file made for the name) and a new name are written."""
@@ -183,7 +186,7 @@ def test_save_refuses_to_overwrite_an_existing_file_that_is_not_a_model(fitted, 
 
     model = fitted[0]
     save_file({"w": np.zeros(3, dtype=np.float32)}, str(tmp_path / "other.safetensors"))
-    for name, content in (("my.yaml", b"lr: 0.1\n"), ("script.py", b"print(1)\n"),
+    for name, content in (("my.cfg", b"lr: 0.1\n"), ("script.sh", b"echo 1\n"),
                           ("afile", b"notes\n"), ("other.safetensors", None)):
         path = tmp_path / name
         before = path.read_bytes() if content is None else content

@@ -77,19 +77,24 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt")
 which a model file is not."""
 
 
+TEXT_SUFFIXES = (".json", ".yaml", ".yml", ".toml", ".txt", ".md", ".html", ".xml", ".py")
+"""The suffixes of text files (settings, notes, code), which a model file, binary, is not:
+a reader or editor of such a name would take it for text."""
+
+
 def save_path(path: str | Path) -> Path:
     """The file a model saved at `path` is written to (`model_file`: a folder gets
     model.safetensors); ValueError naming it, and the suffix to give, when its name says it
     is something else, which a reader would take it for or which it would overwrite: a
     features or scores file (`FEATURE_SUFFIXES`), a pickle (`PICKLE_SUFFIXES`: a model file
-    runs no code when loaded), an ONNX graph (.onnx: `mulde export` writes it from the
-    model file). Any other name is a model file's, .safetensors the usual suffix; a name
-    without one is written as it is (a temporary file's name, `os.path.join(d, "model")`),
-    as before this rule. An existing file there that is not a MULDE model file (`_replaceable`:
-    a user's script, notes, a foreign safetensors file, whatever its name) is refused too,
-    since saving would overwrite it; a MULDE model file is replaced (refitting to the same
-    path). `MULDE.save`, `PyODMULDE.save` (through `save_arrays`) and `mulde fit --out`
-    refuse alike."""
+    runs no code when loaded), a text file (`TEXT_SUFFIXES`: settings or notes), an ONNX
+    graph (.onnx: `mulde export` writes it from the model file). Any other name is a model
+    file's, .safetensors the usual suffix; a name without one is written as it is (a
+    temporary file's name, `os.path.join(d, "model")`), as before this rule. An existing
+    file there that is not a MULDE model file (`_replaceable`: a user's script, notes, a
+    foreign safetensors file, whatever its name) is refused too, since saving would
+    overwrite it; a MULDE model file is replaced (refitting to the same path). `MULDE.save`,
+    `PyODMULDE.save` (through `save_arrays`) and `mulde fit --out` refuse alike."""
     path = model_file(path)
     suffix = path.suffix.lower()
     usual = f"give a name such as {DEFAULT_NAME}"
@@ -100,6 +105,9 @@ def save_path(path: str | Path) -> Path:
     if suffix in PICKLE_SUFFIXES:
         raise ValueError(f"{path}: the model is written as one .safetensors file, not a "
                          f"{suffix} pickle (safe to load: no code runs); {usual}")
+    if suffix in TEXT_SUFFIXES:
+        raise ValueError(f"{path}: the model is written as one binary .safetensors file, not "
+                         f"{suffix} text; {usual} (`mulde info` describes it as text)")
     if suffix == ".onnx":  # the graph comes after the fit, from `mulde export`
         raise ValueError(f"{path}: the model is written as one .safetensors file; {usual}, "
                          f"then `mulde export {DEFAULT_NAME}` writes its ONNX graph "
