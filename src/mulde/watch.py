@@ -67,6 +67,7 @@ import cv2
 import numpy as np
 
 from mulde.io.atomic import atomic_path, ensure_writable, temp_target, write_bytes, write_json
+from mulde.io.features import quoted
 from mulde.recorded import recorded_warnings
 from mulde.vad.events import Event, EventTracker, leading_stream
 from mulde.vad.fusion import CalibrationWarning, warn_below_calibration
@@ -130,8 +131,7 @@ def foreign_outputs(out: str | Path) -> list[str]:
                 with path.open(encoding="utf-8", errors="replace") as fh:
                     first = fh.readline(4096).strip()
                 if first.split(",")[:len(SCORES_COLUMNS)] != list(SCORES_COLUMNS):
-                    shown = first if len(first) <= 40 else first[:37] + "..."
-                    found.append(f"{name} (its first line is {shown!r})")
+                    found.append(f"{name} (its first line is {quoted(first)})")
                 continue
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):

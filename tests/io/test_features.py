@@ -647,7 +647,7 @@ def test_not_scores_names_what_writing_scores_would_lose(tmp_path):
     np.save(tmp_path / "labels.npy", np.array([0, 1]))
     assert not_scores(tmp_path / "labels.npy") == "an array of shape (2,) and dtype int64"
     (tmp_path / "x.csv").write_text("x" * 100 + "\n")
-    assert not_scores(tmp_path / "x.csv") == f"a CSV whose first line is {'x' * 57 + '...'!r}"
+    assert not_scores(tmp_path / "x.csv") == f"a CSV whose first line is {'x' * 60!r}..."
     (tmp_path / "bad.npy").write_text("not an array")
     assert not_scores(tmp_path / "bad.npy").startswith("not an array .npy file")
     with open(tmp_path / "archive.npy", "wb") as fh:  # np.savez to an open file keeps its name

@@ -284,7 +284,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
     # the first row and the next, one field each with another separator: a whole file of
     # another separator (a one-column header such as "score (mean; sd)" has numbers below)
     if other and (len(rows) == 1 or _one_field_of_another_separator(rows[1][1])):
-        raise FeatureFileError(f"{path}: line {first} is one field ({_shown(cells[0])}): "
+        raise FeatureFileError(f"{path}: line {first} is one field ({quoted(cells[0])}): "
                                f"{other}")
     names: list[str] | None = None
     if _is_header(cells, [r for _, r in rows[1:HEADER_LOOKAHEAD + 1]], fitted):
@@ -304,8 +304,8 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
             number = next(j for j, c in enumerate(cells) if _is_number(c))
             other = other_separator(cells[typo], spaces=False)  # "21,5;1,25": decimal commas
             raise FeatureFileError(
-                f"{path}: line {first}, column {typo + 1}: {_shown(cells[typo])} is not a "
-                f"number, column {number + 1} ({_shown(cells[number])}) is: "
+                f"{path}: line {first}, column {typo + 1}: {quoted(cells[typo])} is not a "
+                f"number, column {number + 1} ({quoted(cells[number])}) is: "
                 + (f"{other}, with points for decimals" if other else
                    _COMMA_NUMBER_HINT if _COMMA_NUMBER.fullmatch(cells[typo]) else
                    f"if line {first} is a header, give column {number + 1} a name that is not "
@@ -319,7 +319,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
         seen: dict[str, int] = {}
         for j, name in enumerate(c.strip() for c in names):
             if name in seen:
-                said = (f"the column name {_shown(name)} appears more than once" if name else
+                said = (f"the column name {quoted(name)} appears more than once" if name else
                         "more than one column has no name")
                 raise FeatureFileError(f"{path}: line {first}: {said} (columns "
                                        f"{seen[name] + 1} and {j + 1}); give every column "
@@ -327,7 +327,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
             seen[name] = j
 
     def column(j: int) -> str:
-        return f"column {j + 1}" + (f" ({_shown(names[j])})" if names is not None else "")
+        return f"column {j + 1}" + (f" ({quoted(names[j])})" if names is not None else "")
 
     out = np.empty((len(rows), width))
     for i, (line, row) in enumerate(rows):
@@ -338,7 +338,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                 other += ", with points for decimals"
             raise FeatureFileError(f"{path}: line {line} has {len(row)} fields, expected "
                                    f"{width}" + (" as in the header" if names else "")
-                                   + (f"; the header is one field ({_shown(names[0])}): "
+                                   + (f"; the header is one field ({quoted(names[0])}): "
                                       f"{other}" if other else
                                       f"; give every line the same {width} values (a missing "
                                       "value cannot be left out: impute it or drop the line)"))
@@ -352,7 +352,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                         "or remove it") from None
                 if cell.strip().upper() in MISSING_MARKERS:
                     raise FeatureFileError(
-                        f"{path}: line {line}, {column(j)}: {_shown(cell)}, a missing value; "
+                        f"{path}: line {line}, {column(j)}: {quoted(cell)}, a missing value; "
                         "impute or remove it") from None
                 other = other_separator(cell, spaces=width == 1)  # "1 2,3": a lost comma
                 hint = (f" ({other})" if other else
@@ -361,7 +361,7 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                         "remove the value" if cell.strip().upper() in SPREADSHEET_ERRORS else
                         "; every column must hold numbers: drop "
                         "or encode columns of text (names, ids, class labels)")
-                raise FeatureFileError(f"{path}: line {line}, {column(j)}: {_shown(cell)} is "
+                raise FeatureFileError(f"{path}: line {line}, {column(j)}: {quoted(cell)} is "
                                        f"not a number{hint}") from None
     bad, j = _nonfinite(out)
     if bad.size:
@@ -396,9 +396,9 @@ def _one_field_of_another_separator(cells: list[str]) -> str | None:
     return other_separator(cells[0])
 
 
-def _shown(text: str, limit: int = 40) -> str:
+def quoted(text: str, limit: int = 40) -> str:
     """repr(text), cut to its first `limit` characters and "..." when longer: a message
-    quotes a field, not a whole row that failed to split."""
+    quotes a field or a file's first line, not a whole row that failed to split."""
     return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
@@ -536,8 +536,7 @@ def not_scores(path: str | Path, n_levels: int | None = None) -> str | None:
                 or all(n.startswith("energy_sigma_") for n in names)
                 or names == [f"score_{j + 1}" for j in range(len(names))]):
             return None
-        shown = first if len(first) <= 60 else first[:57] + "..."
-        return f"a CSV whose first line is {shown!r}"
+        return f"a CSV whose first line is {quoted(first, 60)}"
     try:
         a = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as err:
