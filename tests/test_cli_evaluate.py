@@ -1184,6 +1184,26 @@ def test_evaluate_refuses_a_users_own_files_where_the_report_goes(tmp_path, caps
     assert table.read_text().startswith("video,frame,score,label\n")
 
 
+def test_evaluate_keeps_a_users_table_beside_an_earlier_reports_metrics(tmp_path, capsys):
+    """A newcomer's trial: a user's own frame_scores.csv put beside an earlier report's
+    metrics.json was removed by --metrics-only ("the earlier report's frame_scores.csv") and
+    overwritten by a full report. Refused in one line either way, the file as it was."""
+    path = _csv(tmp_path / "s.csv", {"a": [0.1, 0.9, 0.2, 0.8]}, {"a": [0, 1, 0, 1]})
+    out = tmp_path / "out"
+    assert main(["evaluate", str(path), "--out", str(out), "--metrics-only"]) == 0
+    mine = "video,frame,score\nmyvid,0,1\n"
+    (out / "frame_scores.csv").write_text(mine)
+    capsys.readouterr()
+    for more in ([], ["--metrics-only"]):
+        assert main(["evaluate", str(path), "--out", str(out), *more]) == 2
+        said = capsys.readouterr()
+        assert said.err == (f"mulde: error: {out / 'frame_scores.csv'}: its header is not a "
+                            "mulde report's (video,frame,label,score,score_unsmoothed); "
+                            "writing the report would overwrite it: give another output "
+                            "folder (--out), or move the file away first\n"), said.err
+        assert (out / "frame_scores.csv").read_text() == mine
+
+
 def test_evaluate_keeps_its_input_and_a_users_plots(tmp_path, capsys):
     """A newcomer's trial: `mulde evaluate frame_scores.csv --out .` rewrote its own input,
     and a user's plots/roc.png was overwritten (and plots/video_*.png removed) by the

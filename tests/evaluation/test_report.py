@@ -82,6 +82,49 @@ def test_an_earlier_report_is_told_from_a_user_s_files_of_its_names(tmp_path):
         (mine / name).unlink()
 
 
+def test_a_user_s_file_beside_an_earlier_report_s_metrics_is_refused(tmp_path):
+    """A newcomer's trial: a user's own frame_scores.csv (another header) or report.html
+    beside a mulde report's metrics.json was taken for that report's and overwritten (or
+    removed by --metrics-only). Each file is judged on its own: the table by its header, the
+    page by the creation time of the metrics.json it belongs to."""
+    _write(tmp_path)
+    out = tmp_path / "run"
+    for name, text, why in (
+            ("frame_scores.csv", "video,frame,score\nmine,0,1\n",
+             "its header is not a mulde report's"),
+            ("report.html", "<p>mine</p>", "not the report of the metrics.json beside it")):
+        before = (out / name).read_bytes()
+        (out / name).write_text(text)
+        with pytest.raises(EvaluationError, match=f"^{re.escape(str(out / name))}: {why}"):
+            earlier_report(out)
+        assert (out / name).read_text() == text
+        (out / name).write_bytes(before)
+    assert earlier_report(out) is True  # the report's own files again
+
+
+def test_an_interrupted_report_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
+    """A newcomer's trial: Ctrl-C during a report left the new frame_scores.csv beside the
+    earlier metrics.json, report.html and plots. Every file is staged and renamed at the end,
+    so an interrupt before then leaves the earlier report byte for byte, and no temp file."""
+    _write(tmp_path)
+    out = tmp_path / "run"
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report_mod, "_html", interrupted)
+    scores, labels = _videos()
+    with pytest.raises(KeyboardInterrupt):
+        write_report(out, {n: -s for n, s in scores.items()}, labels)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # the metrics or alerts refusing what they are given: the new scores are still written
+    monkeypatch.undo()
+    with pytest.raises(EvaluationError, match="threshold must be a finite number"):
+        write_report(out, {n: -s for n, s in scores.items()}, labels, threshold=np.inf)
+    assert (out / "frame_scores.csv").read_bytes() != before[out / "frame_scores.csv"]
+
+
 def test_report_files_and_metrics(tmp_path):
     m, scores, labels = _write(
         tmp_path,

@@ -41,6 +41,31 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
+def test_write_files_replaces_all_or_none(tmp_path, monkeypatch):
+    """Several files written as one: all new, in a folder made for them; a full disk on the
+    second leaves the first file as it was (not new beside an old second) and no temp file,
+    and the error names the file being written."""
+    from mulde.io.atomic import write_files
+
+    a, b = tmp_path / "a.txt", tmp_path / "sub" / "b.txt"
+    assert write_files({a: b"1", b: b"2"}) == [a, b]
+    assert (a.read_text(), b.read_text()) == ("1", "2")
+    real = Path.write_bytes
+
+    def full_at_b(self, data):
+        if self.name.startswith(".b.txt."):
+            _enospc()
+        real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_at_b)
+    with pytest.raises(OSError, match=f"cannot write {re.escape(str(b))} ") as raised:
+        write_files({a: b"new", b: b"new"})
+    assert raised.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert (a.read_text(), b.read_text()) == ("1", "2")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.txt", "b.txt", "sub"]
+
+
 def test_temp_names_are_unique_per_call(tmp_path):
     with atomic_path(tmp_path / "a") as t1, atomic_path(tmp_path / "a") as t2:
         assert t1 != t2 and t1.parent == t2.parent == tmp_path

@@ -36,7 +36,7 @@ from mulde.evaluation.protocol import (
     nonfinite_note,
     nonfinite_replaced,
 )
-from mulde.io.atomic import write_bytes
+from mulde.io.atomic import write_bytes, write_files
 from mulde.io.features import whole_number
 from mulde.vad.fusion import Calibration
 
@@ -587,14 +587,17 @@ def earlier_report(out_dir: str | os.PathLike,
     Checked before any work, so that a user's own files are not overwritten minutes later:
     raises EvaluationError naming a file there that a report would overwrite though no report
     wrote it, and what to do: a metrics.json that is not one of a report (not UTF-8 JSON, or
-    without those fields), a report.html without such a metrics.json beside it (a report
-    writes metrics.json first), a frame_scores.csv whose header is not `CSV_COLUMNS` (a
-    report's, even one whose metrics failed, which leaves frame_scores.csv alone), unless it
-    is one of `keep` (the scores `mulde evaluate` reads), and a file in plots/ of a report
-    plot's name (`report_files`: roc.png, video_*.png, ...) without such a metrics.json."""
+    without those fields), a report.html without such a metrics.json beside it or not that
+    report's page (its head does not state the metrics.json's creation time), a
+    frame_scores.csv whose header is not `CSV_COLUMNS` (a report's, even one whose metrics
+    failed, which leaves frame_scores.csv alone; judged beside a report's metrics.json too),
+    unless it is one of `keep` (the scores `mulde evaluate` reads), and a file in plots/ of a
+    report plot's name (`report_files`: roc.png, video_*.png, ...) without such a
+    metrics.json or frame_scores.csv."""
     out = Path(out_dir)
     metrics, page, table = out / "metrics.json", out / "report.html", out / "frame_scores.csv"
     ours = False
+    fields = None
     if metrics.is_file():
         try:
             fields = json.loads(metrics.read_text(encoding="utf-8"))
@@ -607,18 +610,33 @@ def earlier_report(out_dir: str | os.PathLike,
     if page.is_file() and not ours:
         _refuse_foreign(page, "no mulde report's metrics.json beside it, so not taken for a "
                               "mulde report")
+    if page.is_file() and not _page_of(page, fields):
+        _refuse_foreign(page, "not the report of the metrics.json beside it (it does not "
+                              f"state that report's creation time, {fields['created']})")
     kept = {Path(k).resolve() for k in keep}
     reported = ours  # a report's metrics.json, or its frame_scores.csv (its metrics failed)
-    if table.is_file() and not ours:
+    if table.is_file() and table.resolve() not in kept:  # beside a report's metrics.json too
         with open(table, encoding="utf-8-sig", errors="replace") as fh:
-            reported = fh.readline().strip() == ",".join(CSV_COLUMNS)
-        if not reported and table.resolve() not in kept:
+            header = fh.readline().strip() == ",".join(CSV_COLUMNS)
+        reported = reported or header
+        if not header:
             _refuse_foreign(table, f"its header is not a mulde report's ({','.join(CSV_COLUMNS)})")
     plots = [p for p in report_files(out) if p.parent == out / "plots"]
     if plots and not reported:  # plots/roc.png, video_*.png ... of no report's
         _refuse_foreign(plots[0], "a file of the name a report's plot has, with no mulde "
                                   "report's metrics.json or frame_scores.csv beside its folder")
     return ours
+
+
+def _page_of(page: Path, fields: Mapping[str, Any]) -> bool:
+    """Whether the report.html `page` is the report of the metrics.json `fields`: its head
+    states their creation time ("created ..."), as every report's does."""
+    try:
+        with open(page, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return False
+    return f"created {html.escape(str(fields.get('created')))}" in head
 
 
 def _refuse_foreign(path: Path, why: str) -> None:
@@ -669,10 +687,12 @@ def write_report(
     Writes into `out_dir` (created if needed): frame_scores.csv (columns video, frame (0-based),
     label (empty when unknown), score (final, smoothed), score_unsmoothed (prepared, before
     smoothing; higher = more anomalous)), plots/roc.png, plots/video_NNN_<name>.png,
-    metrics.json and report.html (self-contained). frame_scores.csv is written first, so it
-    survives an EvaluationError raised by the metrics. `snapshots` ({video: Snapshot}, in the
-    order to show) add plots/snapshot_NNN_<name>.png and a section "Most anomalous moments";
-    their frame, score and details go into metrics.json.
+    metrics.json and report.html (self-contained), all staged and renamed in a row at the end
+    (`mulde.io.atomic.write_files`): an interrupt or an error before then leaves an earlier
+    report in `out_dir` whole. An EvaluationError raised by the metrics or the alerts writes
+    frame_scores.csv alone, so that the scores survive to be looked at. `snapshots` ({video:
+    Snapshot}, in the order to show) add plots/snapshot_NNN_<name>.png and a section "Most
+    anomalous moments"; their frame, score and details go into metrics.json.
     `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks) and
     removes the full report an earlier call left in `out_dir` (`report_files`; plots/ too
     when nothing else is left in it), which would not match the new metrics, except the
@@ -721,8 +741,6 @@ def write_report(
     protocol = protocol or EvaluationProtocol()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if not metrics_only:
-        (out / "plots").mkdir(exist_ok=True)
 
     labels = labels or {}
     unknown = [n for n in labels if n not in scores]
@@ -739,8 +757,7 @@ def write_report(
     final = {n: protocol.smooth(s) for n, s in raw.items()}
     streams = _stream_scores(stream_scores, raw, protocol)
     calibrated = calibration is not None
-    if not metrics_only:
-        write_bytes(out / "frame_scores.csv", _frame_scores_csv(raw, final, y))
+    table = None if metrics_only else _frame_scores_csv(raw, final, y)
 
     labelled = {n: v for n, v in y.items() if v is not None}
     one_class = single_class(labelled)
@@ -748,38 +765,47 @@ def write_report(
         no_metrics_note = single_class_note(single_class_cause(*one_class), metrics_only)
     result: dict[str, Any] = {"title": title,
                               "labelled": bool(labelled) and no_metrics_note is None}
-    if result["labelled"]:
-        result.update(
-            compute_metrics({n: raw[n] for n in labelled}, labelled, protocol, prepared=True)
+    try:
+        if result["labelled"]:
+            result.update(compute_metrics({n: raw[n] for n in labelled}, labelled, protocol,
+                                          prepared=True))
+            result["unlabelled_videos"] = [n for n in raw if n not in labelled]
+        else:
+            result["note"] = no_metrics_note or NO_LABELS_NOTE
+            result["n_videos"] = len(raw)
+            result["n_frames"] = int(sum(s.size for s in raw.values()))
+            # the scores' own steps, without the metrics' definitions (the macro AUC's)
+            result["protocol"] = {**protocol.to_dict(),
+                                  "description": protocol.describe(False)}
+            del result["protocol"]["macro"]
+        result["protocol"]["calibration"] = (
+            None if calibration is None else {k: c.to_dict() for k, c in calibration.items()}
         )
-        result["unlabelled_videos"] = [n for n in raw if n not in labelled]
-    else:
-        result["note"] = no_metrics_note or NO_LABELS_NOTE
-        result["n_videos"] = len(raw)
-        result["n_frames"] = int(sum(s.size for s in raw.values()))
-        # the scores' own steps, without the metrics' definitions (the macro AUC's)
-        result["protocol"] = {**protocol.to_dict(), "description": protocol.describe(False)}
-        del result["protocol"]["macro"]
-    result["protocol"]["calibration"] = (
-        None if calibration is None else {k: c.to_dict() for k, c in calibration.items()}
-    )
-    result["protocol"]["fusion"] = fusion
-    result["warnings"] = [*result.get("warnings", []), *warnings]
-    result["nonfinite_replaced"] = replaced
-    result["notes"] = [*result.get("notes", []),
-                       *([nonfinite_note(replaced)] if replaced else []), *notes]
-    _alerts(result, final, y, streams, threshold, fps, protocol, calibrated, event_patience)
+        result["protocol"]["fusion"] = fusion
+        result["warnings"] = [*result.get("warnings", []), *warnings]
+        result["nonfinite_replaced"] = replaced
+        result["notes"] = [*result.get("notes", []),
+                           *([nonfinite_note(replaced)] if replaced else []), *notes]
+        _alerts(result, final, y, streams, threshold, fps, protocol, calibrated,
+                event_patience)
+    except EvaluationError:
+        if table is not None:  # the scores survive, to look at what the metrics refused
+            write_bytes(out / "frame_scores.csv", table)
+        raise
     if result["threshold"] is not None and threshold_note:
         result["threshold"]["note"] = threshold_note
     result["config"] = dict(config) if config is not None else None
     result["seed"] = seed
     result["versions"] = dict(versions) if versions is not None else library_versions()
     if metrics_only:
-        written = _write_metrics(out, result, timings, timings_note, t0)
+        # the full report an earlier call left goes first: an interrupt between leaves the
+        # earlier metrics.json alone, never new metrics beside an old page
         for stale in report_files(out, keep):
             stale.unlink(missing_ok=True)
         if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
             (out / "plots").rmdir()
+        text, written = _metrics_json(result, timings, timings_note, t0)
+        write_bytes(out / "metrics.json", text)
         return written
 
     order = {n: i for i, n in enumerate(raw, start=1)}
@@ -788,34 +814,35 @@ def write_report(
     snaps = {n: snap for n, snap in (snapshots or {}).items() if n in raw}
     for name, snap in snaps.items():
         images[_video_png_name(order[name], name, "snapshot")] = snap.png
-    for fname, png in images.items():
-        write_bytes(out / "plots" / fname, png)
-    for pattern in _PLOT_PATTERNS:  # plots of an earlier report that this one does not have
-        for stale in (out / "plots").glob(pattern):
-            if stale.name not in images:
-                stale.unlink()
     if snaps:
         result["snapshots"] = {n: {"frame": snap.frame, "score": snap.score, **snap.details}
                                for n, snap in snaps.items()}
 
-    result = _write_metrics(out, result, timings, timings_note, t0)
+    text, result = _metrics_json(result, timings, timings_note, t0)
     page = _html(result, raw, y, images)
-    write_bytes(out / "report.html", page.encode("utf-8"))
+    # every file staged, then renamed in a row (metrics.json last): an interrupt or a full
+    # disk leaves the earlier report whole, not new scores beside its old page and plots
+    write_files({**{out / "plots" / fname: png for fname, png in images.items()},
+                 out / "frame_scores.csv": table, out / "report.html": page.encode("utf-8"),
+                 out / "metrics.json": text})
+    for pattern in _PLOT_PATTERNS:  # plots of an earlier report that this one does not have
+        for stale in (out / "plots").glob(pattern):
+            if stale.name not in images:
+                stale.unlink()
     return result
 
 
-def _write_metrics(out: Path, result: dict[str, Any], timings: Mapping[str, float] | None,
-                   timings_note: str | None, t0: float) -> dict[str, Any]:
+def _metrics_json(result: dict[str, Any], timings: Mapping[str, float] | None,
+                  timings_note: str | None, t0: float) -> tuple[bytes, dict[str, Any]]:
     """Add the timings (with the report's own "report_s" since `t0`), their note and the
-    creation time to `result`, write it as out/metrics.json (atomically) and return it as
-    read back from that JSON (what a reader of the file gets)."""
+    creation time to `result`; return metrics.json's bytes and the dict as read back from
+    them (what a reader of the file gets)."""
     result["timings"] = {**(timings or {}), "report_s": round(time.perf_counter() - t0, 3)}
     if timings_note:
         result["timings_note"] = timings_note
     result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     text = json.dumps(result, indent=2, allow_nan=False, default=_json_default)
-    write_bytes(out / "metrics.json", (text + "\n").encode("utf-8"))
-    return json.loads(text)
+    return (text + "\n").encode("utf-8"), json.loads(text)
 
 
 # ----------------------------------------------------------------------------- HTML

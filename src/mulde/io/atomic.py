@@ -16,7 +16,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,10 +51,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(path)
     try:
-        yield tmp
-        if tmp.exists():  # writers such as safetensors create 0600 files: use what open() gives
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        with _write_errors(path):
+            yield tmp
+            if tmp.exists():  # writers such as safetensors create 0600 files: as open() does
+                os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """Raise a full disk, a read-only file system or a permission error met while writing
+    `path` (`_WRITE_ERRNOS`, also wrapped in a writer's own exception class) as an OSError of
+    that errno naming `path` and saying nothing was written; other errors as they are."""
+    try:
+        yield
     except OSError as err:
         if err.errno not in _WRITE_ERRNOS:
             raise
@@ -66,8 +78,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise
         raise OSError(code, f"cannot write {path} ({os.strerror(code)}); "
                             "nothing was written") from err
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -129,6 +139,28 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def write_files(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
+    """Write several files as one: each to a temp file beside it, and only when all are
+    written, each renamed over its path, in the order given. An error or an interrupt
+    (Ctrl-C) while writing replaces none of them (the temp files are removed), so a reader
+    never finds some new and some old, but for the instants between the renames. Returns the
+    paths. Errors as `atomic_path`'s, naming the file."""
+    staged = [(Path(p), _temp_beside(Path(p)), data) for p, data in files.items()]
+    try:
+        for path, tmp, data in staged:
+            with _write_errors(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(data)
+                os.chmod(tmp, 0o666 & ~_umask())
+        for path, tmp, _ in staged:
+            with _write_errors(path):
+                os.replace(tmp, path)
+    finally:
+        for _, tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return [path for path, _, _ in staged]
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
