@@ -576,8 +576,9 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
 
 def test_score_refuses_to_overwrite_a_file_it_did_not_write(model, capsys):
     """`mulde score --out` over a user's file (features, notes, a labels array) is refused
-    in one line and the file is left as it was; over scores it wrote before (a rerun), its
-    scores, labels and energies are replaced."""
+    in one line and the file is left as it was, with --overwrite too; over scores (an earlier
+    run's, or another method's of the same form: a newcomer lost theirs so) it is refused
+    without --overwrite, and with it the scores, labels and energies are replaced."""
     d = model.parent
     np.save(d / "feats.npy", np.ones((50, 10)))
     (d / "notes.csv").write_text("a,b\n1,2\n")
@@ -586,7 +587,8 @@ def test_score_refuses_to_overwrite_a_file_it_did_not_write(model, capsys):
                        ("notes.csv", "a CSV whose first line is 'a,b'"),
                        ("labels.npy", "an array of shape (3,) and dtype int64")):
         before = (d / name).read_bytes()
-        assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / name)]) == 2
+        assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / name),
+                     "--overwrite"]) == 2
         assert _error(capsys) == (f"mulde: error: --out {d / name}: exists and is {held}, not "
                                   "what this `mulde score` command writes, so writing the "
                                   "scores would overwrite it; give another --out or delete "
@@ -595,16 +597,20 @@ def test_score_refuses_to_overwrite_a_file_it_did_not_write(model, capsys):
     for out, flags in (("s.csv", []), ("s.npy", []), ("p.csv", ["--predict"]),
                        ("p.npy", ["--predict"]), ("e.csv", ["--multiscale"]),
                        ("e.npy", ["--multiscale"])):
-        for _ in range(2):  # the second run replaces the first's file
-            assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / out),
-                         *flags]) == 0
+        command = ["score", str(model), str(d / "test.npy"), "--out", str(d / out), *flags]
+        assert main(command) == 0
+        first = (d / out).read_bytes()
+        assert main(command) == 2
+        assert _error(capsys) == (f"mulde: error: --out {d / out}: exists and holds scores "
+                                  "(an earlier run's, or another method's: their form is the "
+                                  "same); give --overwrite to replace it, or another --out")
+        assert (d / out).read_bytes() == first
+        assert main([*command, "--overwrite"]) == 0 and (d / out).read_bytes() == first
         capsys.readouterr()
     # a model's energies are not any float table: other columns than its levels are kept
-    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "e.npy"),
-                 "--multiscale"]) == 0
     np.save(d / "e.npy", np.ones((7, 5)))
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "e.npy"),
-                 "--multiscale"]) == 2
+                 "--multiscale", "--overwrite"]) == 2
     assert "shape (7, 5)" in _error(capsys)
 
 

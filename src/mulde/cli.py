@@ -370,6 +370,11 @@ def _score_into(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: exists and is {held}, not what this `mulde "
                          "score` command writes, so writing the scores would overwrite it; "
                          "give another --out or delete the file first")
+    if not args.overwrite and Path(args.out).is_file() and Path(args.out).stat().st_size:
+        # scores in form, but whose? Another method's look the same as an earlier run's
+        raise UsageError(f"--out {args.out}: exists and holds scores (an earlier run's, or "
+                         "another method's: their form is the same); give --overwrite to "
+                         "replace it, or another --out")
     fitted = getattr(model, "feature_names_in_", None)  # a first row of these is a header
     X = read_features(args.features, key=args.key,
                       names=None if fitted is None else [str(n) for n in fitted])
@@ -2241,6 +2246,9 @@ def build_parser() -> _MuldeParser:
     p.add_argument("model", type=Path)
     features_args(p)
     p.add_argument("--out", required=True, type=Path, help="scores file (.npy or .csv)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing scores file at --out (default: off, refused; a "
+                        "file that is not scores, such as features, is refused either way)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--multiscale", action="store_true",
                       help="write the (n, L) energies at the model's noise levels (in a .csv: "
