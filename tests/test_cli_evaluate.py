@@ -1044,6 +1044,23 @@ def test_scores_labelled_with_one_class_give_a_report_without_aucs_not_an_error(
         "Evaluation of my scores")
 
 
+def test_scores_refused_into_an_earlier_report_say_no_replacement_first(tmp_path, capsys):
+    """A newcomer's NaN score into a folder of an earlier report: "holds an earlier report;
+    this evaluation replaces it" and the column read were said, then the error, and nothing
+    was replaced: the scores' error now comes alone, the report left as it was."""
+    path = _csv(tmp_path / "s.csv", {"a": [0.1, 0.9, 0.2, 0.8]}, {"a": [0, 1, 0, 1]})
+    assert _run(tmp_path, capsys, path)[0] == 0
+    before = (tmp_path / "r" / "metrics.json").read_text()
+    for scores, options, said in (
+            ({"a": [0.1, float("nan"), 0.2, 0.8]}, (), "score of frame 1 is NaN"),
+            ({"a": [0.1, float("inf"), 0.2, 0.8]}, (), "--nonfinite replace")):
+        bad = _csv(tmp_path / "bad.csv", scores, {"a": [0, 1, 0, 1]})
+        code, _, out, err = _run(tmp_path, capsys, bad, *options)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1
+        assert err.startswith(f"mulde: error: {bad}: video 'a'") and said in err
+    assert (tmp_path / "r" / "metrics.json").read_text() == before
+
+
 def test_what_evaluate_leaves_out_or_replaces_is_said(tmp_path, capsys):
     """A newcomer's trial: a report replaced without a word (the README says it is said), a
     video without labels left out of the metrics silently, a NaN named by video but not by

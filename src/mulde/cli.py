@@ -1037,6 +1037,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         smoothing_mode=args.smoothing_mode, smoothing_truncate=args.smoothing_truncate,
         macro=args.macro, direction=args.direction, nonfinite=args.nonfinite,
         normalization=args.normalize)
+    # the scores' refusals (NaN, an infinity without --nonfinite replace) before the lines
+    # below that say the evaluation goes ahead (write_report prepares them again)
+    protocol.prepare(scores)
     if scored.column == "score" and "score_unsmoothed" in scored.columns and protocol.smooths:
         warned.append(f"{args.scores}: its score column is a mulde report's, already smoothed, "
                       "and this evaluation smooths it again: give --column score_unsmoothed "
