@@ -859,8 +859,20 @@ def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
                        r"separated by commas, not tabs: save it as CSV with commas"):
         read_scores(tmp_path / "s.tsv")
     (tmp_path / "s.bak").write_text("1\n")
-    with pytest.raises(EvaluationError, match="cannot tell the score format from the suffix"):
+    with pytest.raises(EvaluationError, match=r"s.bak: no score format reads .bak files; "
+                       r"scores are read from a .csv .*, an .npz .*, an .npy or .txt .* or a "
+                       r"folder of one such file per video: convert them, e\.g\. "
+                       r"np.savez\('scores.npz', \*\*scores\) .*, or, for one of these under "
+                       r"another name, give its format \(--format csv, npz or array\)$"):
         read_scores(tmp_path / "s.bak")
+    # a newcomer's JSON: no format to name, so how to convert it (it said "or name the
+    # format"), in one line
+    (tmp_path / "s.json").write_text('{"a": [0.1, 0.2]}')
+    with pytest.raises(EvaluationError, match=r"s.json: no score format reads .json files; "
+                       r".* e\.g\. np.savez\('scores.npz', "
+                       r"\*\*json.load\(open\('s.json'\)\)\) for a dict of per-video lists, "
+                       r"or"):
+        read_scores(tmp_path / "s.json")
     assert read_scores(tmp_path / "s.bak", format="array").array.tolist() == [1.0]
     # --format npz on what is no archive: said, not a traceback (an .npy) nor a pickle (a CSV)
     with pytest.raises(EvaluationError, match=r"m.npy: a NumPy .npy array, not an .npz "

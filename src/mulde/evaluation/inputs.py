@@ -246,11 +246,17 @@ def detect_format(path: Path) -> str:
                               "commas, not tabs: save it as CSV with commas (e.g. pandas' "
                               "to_csv)")
     formats = {".csv": "csv", ".npz": "npz", ".npy": "array", ".txt": "array"}
-    if suffix not in formats:
+    if suffix not in formats:  # e.g. .json: what is read, and how to get there
+        example = (f"np.savez('scores.npz', **json.load(open('{path.name}'))) for a dict of "
+                   "per-video lists" if suffix == ".json" else "np.savez('scores.npz', "
+                   "**scores) for a dict of per-video arrays")
+        what = f"{suffix} files" if suffix else "a file without a suffix"
         raise EvaluationError(
-            f"{path}: cannot tell the score format from the suffix {suffix!r}; expected a "
-            "folder, .csv, .npz, .npy or .txt (or name the format)"
-        )
+            f"{path}: no score format reads {what}; scores are read from a .csv "
+            "(video,frame,score rows), an .npz (one array per video), "
+            "an .npy or .txt (one array of all frames) or a folder of one such file per "
+            f"video: convert them, e.g. {example}, or, for one of these under another "
+            "name, give its format (--format csv, npz or array)")
     return formats[suffix]
 
 
