@@ -591,6 +591,30 @@ def test_option_combinations_that_cannot_work_are_one_line_errors(tmp_path, gt, 
     assert code == 2 and "bad.txt, line 2: 'x' is not a number" in err
 
 
+def test_a_text_file_of_words_in_a_score_folder_is_said_to_be_no_score_file(tmp_path, gt,
+                                                                             capsys):
+    """A newcomer's README.txt beside the per-video .txt scores was said as "f2/README.txt,
+    line 1: 'run' is not a number": it is no score file, to be moved out; a video's file with
+    a bad row (or a header line above its numbers) is still named by line and value."""
+    folder = tmp_path / "f2"
+    folder.mkdir()
+    for name, s in SCORES.items():
+        (folder / f"{name}.txt").write_text("\n".join(map(str, s)) + "\n")
+    (folder / "README.txt").write_text("run 3 of our method\nscores per frame, 2024\n")
+    code, _, out, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 2 and out == "" and err == (
+        f"mulde: error: {folder / 'README.txt'}: not a score file (line 1: 'run 3 of our "
+        "method'; no line holds numbers alone): a score folder holds one file of numbers per "
+        "video, named after it; move this file out of the folder\n")
+    (folder / "README.txt").unlink()
+    for text, line, token in (("0.1\nx\n0.3\n0.4\n", 2, "x"),
+                              ("score\n0.1\n0.2\n0.3\n0.4\n", 1, "score")):
+        (folder / "01_0001.txt").write_text(text)
+        code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
+        assert code == 2 and err == (f"mulde: error: {folder / '01_0001.txt'}, line {line}: "
+                                     f"{token!r} is not a number\n")
+
+
 def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path, capsys):
     ann = tmp_path / "ucf" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
     ann.parent.mkdir()

@@ -45,6 +45,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mulde.evaluation.metrics import EvaluationError
+from mulde.io.features import quoted
 from mulde.io.sniff import FileKind, sniff
 
 SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
@@ -95,22 +96,40 @@ def _vector(values: Any, where: str) -> np.ndarray:
     return a.astype(np.float64)
 
 
-def _read_txt(path: Path) -> np.ndarray:
-    values: list[float] = []
+def _tokens(line: str) -> list[str]:
+    """The fields of a line of a .txt of scores, its `#` comment left out."""
+    return [token for token in _SPLIT.split(line.split("#", 1)[0].strip()) if token]
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
+    """The numbers of a .txt of scores; `in_folder`: one video's file of a score folder,
+    where a file with no line of numbers alone (a README.txt) is said to be no score file."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise EvaluationError(f"{path}: not a text file of numbers ({error})") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        for token in _SPLIT.split(line.split("#", 1)[0].strip()):
-            if not token:
-                continue
-            try:
+    lines = text.splitlines()
+    values: list[float] = []
+    for number, line in enumerate(lines, start=1):
+        for token in _tokens(line):
+            if _is_number(token):
                 values.append(float(token))
-            except ValueError:
+                continue
+            if in_folder and not any(
+                    fields and all(map(_is_number, fields)) for fields in map(_tokens, lines)):
                 raise EvaluationError(
-                    f"{path}, line {number}: {token!r} is not a number"
-                ) from None
+                    f"{path}: not a score file (line {number}: {quoted(line.strip())}; no line "
+                    "holds numbers alone): a score folder holds one file of numbers per "
+                    "video, named after it; move this file out of the folder")
+            raise EvaluationError(f"{path}, line {number}: {token!r} is not a number")
     return _vector(np.asarray(values, dtype=np.float64), str(path))
 
 
@@ -204,7 +223,7 @@ def _read_array_file(path: Path, key: str | None, in_folder: bool = False) -> np
         return _load_npy(path)
     if suffix == ".npz":
         return _one_array(path, key, in_folder)
-    return _read_txt(path)  # .txt, or any other name given with an explicit format
+    return _read_txt(path, in_folder)  # .txt, or any other name given with a format
 
 
 def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
