@@ -459,9 +459,15 @@ def test_an_npz_of_all_frames_under_another_name_is_told_format_array(tmp_path, 
 def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **{"01_0001": SCORES["01_0001"], "01_0099": [1.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)
+    # a benchmark's fixed test set: no way to add one; the names, or scores to remove
     assert code == 2 and err.strip().endswith(
         "s.npz: 1 video is not a test video of shanghaitech: 01_0099 (its 2 test videos: "
-        "01_0001, 01_0002)")  # a benchmark's fixed test set: no way to add one
+        "01_0001, 01_0002); check its name against the test videos', or remove its scores")
+    # --partial takes no other videos: it said so without what to do (a newcomer's trial)
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--partial", gt_root=gt)
+    assert code == 2 and len(err.splitlines()) == 1 and err.strip().endswith(
+        "01_0002); check its name against the test videos', or remove its scores (--partial "
+        "leaves out test videos without scores, not scores of other videos)")
     np.savez(tmp_path / "a.npz", **{"01_0001": SCORES["01_0001"]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "a.npz", gt_root=gt)
     assert code == 2 and "no scores for 1 of the 2 test videos of shanghaitech: 01_0002" in err

@@ -1137,6 +1137,12 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
         elif fix and scored.labels and all(y is not None for y in scored.labels.values()):
             fix += (f", or drop --dataset and --root to take the labels from {scored.path}'s "
                     "label column")
+        elif not fix:  # a benchmark's fixed test set: the names, or scores to leave out
+            its = "its" if len(unknown) == 1 else "their"
+            fix = (f"; check {its} name{'s' * (len(unknown) > 1)} against the test videos', or "
+                   f"remove {its} scores" + (" (--partial leaves out test videos without "
+                                             "scores, not scores of other videos)"
+                                             if partial else ""))
         raise UsageError(
             f"{scored.path}: {_count(len(unknown), 'video')} {are} of {dataset}: "
             f"{', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''} (its "
