@@ -1267,3 +1267,43 @@ def test_evaluate_keeps_its_input_and_a_users_plots(tmp_path, capsys):
     assert err.startswith(f"mulde: error: {mine / 'plots' / 'roc.png'}: a file of the name "
                           "a report's plot has"), err
     assert (mine / "plots" / "roc.png").read_bytes() == b"my plot"
+
+
+def test_the_two_class_macro_auc_note_says_how_each_command_reports_it(tmp_path, capsys):
+    """The note on many single-class videos ended "the macro AUC under --macro
+    skip_single_class of mulde evaluate, which also reads a mulde run report's
+    frame_scores.csv)", printed so by mulde evaluate itself: the note names the definition,
+    and each command says in a line of its own how it reports that number as the macro AUC;
+    run's command line gives it."""
+    from mulde.cli import _print_metrics
+    from mulde.evaluation import EvaluationProtocol, write_report
+
+    rng = np.random.default_rng(0)
+    scores = {f"v{i}": rng.random(40) for i in range(6)}
+    labels = {f"v{i}": np.repeat([0, int(i < 3)], 20) for i in range(6)}  # 3 all normal
+    run = tmp_path / "run"
+    m = write_report(run, scores, labels, protocol=EvaluationProtocol(smoothing_sigma=7.0),
+                     versions={})
+    note = next(n for n in m["notes"] if "two-class videos alone" in n)
+    assert note.endswith(f"the macro AUC is {m['macro_auc_two_class']:.4f} (unsmoothed "
+                         f"{m['macro_auc_two_class_unsmoothed']:.4f}; the skip_single_class "
+                         "definition)")
+    _print_metrics(m, run)  # mulde run's lines: run has no --macro
+    said = capsys.readouterr().out.splitlines()
+    hint = ("note: to report that two-class macro AUC as the macro AUC, evaluate this run's "
+            f"frame scores: mulde evaluate {run / 'frame_scores.csv'} --smoothing-sigma 7 "
+            "--macro skip_single_class --out DIR")
+    assert said[said.index(f"note: {note}") + 1] == hint
+    command = hint.split(": ", 2)[2].split()[2:-1] + [str(tmp_path / "e"), "--metrics-only"]
+    assert main(["evaluate", *command]) == 0
+    again = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert again["macro_auc"] == pytest.approx(m["macro_auc_two_class"])
+    out = capsys.readouterr().out
+    assert "mulde run" not in out and "note: --macro skip_single_class" not in out
+    # mulde evaluate's padded macro AUC: the same note, and its own option to report it
+    assert main(["evaluate", str(run / "frame_scores.csv"), "--smoothing-sigma", "7",
+                 "--out", str(tmp_path / "p"), "--metrics-only"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[said.index(f"note: {note}") + 1] == (
+        "note: --macro skip_single_class reports that two-class macro AUC as the macro AUC")
+    assert not any("mulde run" in line or "mulde evaluate" in line for line in said)

@@ -1088,6 +1088,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
               "metrics" + ("" if args.metrics_only else " (plotted in the report)"))
     for note in metrics.get("notes", []):
         print(f"note: {note}")
+    if "macro_auc_two_class" in metrics:  # a note's number, as this command reports it
+        print("note: --macro skip_single_class reports that two-class macro AUC as the macro "
+              "AUC")
     for warning in metrics.get("warnings", []):
         print(f"mulde: warning: {warning}", file=sys.stderr)
     what = "metrics.json" if args.metrics_only else "the report"
@@ -2056,6 +2059,11 @@ def _print_metrics(metrics: dict, out: Path) -> None:
     print(json.dumps(shown or {"note": metrics.get("note")}, indent=2))
     for note in metrics.get("notes", []):  # as `mulde evaluate` prints them
         print(f"note: {note}")
+    if "macro_auc_two_class" in metrics and sigma is not None:  # a note's number, which
+        # mulde evaluate reports as the macro AUC from the report's scores and labels
+        print("note: to report that two-class macro AUC as the macro AUC, evaluate this run's "
+              f"frame scores: mulde evaluate {out / 'frame_scores.csv'} --smoothing-sigma "
+              f"{sigma:g} --macro skip_single_class --out DIR")
     threshold, events = metrics.get("threshold"), metrics.get("events")
     if threshold and isinstance(events, dict):  # what to look at, labels or not
         n = sum(len(v) for v in events.values())
