@@ -459,9 +459,15 @@ def test_an_npz_of_all_frames_under_another_name_is_told_format_array(tmp_path, 
 def test_video_names_missing_videos_and_partial(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **{"01_0001": SCORES["01_0001"], "01_0099": [1.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)
+    # a benchmark's fixed test set: no way to add one; the names, or scores to remove
     assert code == 2 and err.strip().endswith(
         "s.npz: 1 video is not a test video of shanghaitech: 01_0099 (its 2 test videos: "
-        "01_0001, 01_0002)")  # a benchmark's fixed test set: no way to add one
+        "01_0001, 01_0002); check its name against the test videos', or remove its scores")
+    # --partial takes no other videos: it said so without what to do (a newcomer's trial)
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--partial", gt_root=gt)
+    assert code == 2 and len(err.splitlines()) == 1 and err.strip().endswith(
+        "01_0002); check its name against the test videos', or remove its scores (--partial "
+        "leaves out test videos without scores, not scores of other videos)")
     np.savez(tmp_path / "a.npz", **{"01_0001": SCORES["01_0001"]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "a.npz", gt_root=gt)
     assert code == 2 and "no scores for 1 of the 2 test videos of shanghaitech: 01_0002" in err
@@ -589,6 +595,30 @@ def test_option_combinations_that_cannot_work_are_one_line_errors(tmp_path, gt, 
     (tmp_path / "bad.txt").write_text("1.0\n2.0 x\n")
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "bad.txt", gt_root=gt)
     assert code == 2 and "bad.txt, line 2: 'x' is not a number" in err
+
+
+def test_a_text_file_of_words_in_a_score_folder_is_said_to_be_no_score_file(tmp_path, gt,
+                                                                             capsys):
+    """A newcomer's README.txt beside the per-video .txt scores was said as "f2/README.txt,
+    line 1: 'run' is not a number": it is no score file, to be moved out; a video's file with
+    a bad row (or a header line above its numbers) is still named by line and value."""
+    folder = tmp_path / "f2"
+    folder.mkdir()
+    for name, s in SCORES.items():
+        (folder / f"{name}.txt").write_text("\n".join(map(str, s)) + "\n")
+    (folder / "README.txt").write_text("run 3 of our method\nscores per frame, 2024\n")
+    code, _, out, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 2 and out == "" and err == (
+        f"mulde: error: {folder / 'README.txt'}: not a score file (line 1: 'run 3 of our "
+        "method'; no line holds numbers alone): a score folder holds one file of numbers per "
+        "video, named after it; move this file out of the folder\n")
+    (folder / "README.txt").unlink()
+    for text, line, token in (("0.1\nx\n0.3\n0.4\n", 2, "x"),
+                              ("score\n0.1\n0.2\n0.3\n0.4\n", 1, "score")):
+        (folder / "01_0001.txt").write_text(text)
+        code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
+        assert code == 2 and err == (f"mulde: error: {folder / '01_0001.txt'}, line {line}: "
+                                     f"{token!r} is not a number\n")
 
 
 def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path, capsys):
@@ -859,8 +889,20 @@ def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
                        r"separated by commas, not tabs: save it as CSV with commas"):
         read_scores(tmp_path / "s.tsv")
     (tmp_path / "s.bak").write_text("1\n")
-    with pytest.raises(EvaluationError, match="cannot tell the score format from the suffix"):
+    with pytest.raises(EvaluationError, match=r"s.bak: no score format reads .bak files; "
+                       r"scores are read from a .csv .*, an .npz .*, an .npy or .txt .* or a "
+                       r"folder of one such file per video: convert them, e\.g\. "
+                       r"np.savez\('scores.npz', \*\*scores\) .*, or, for one of these under "
+                       r"another name, give its format \(--format csv, npz or array\)$"):
         read_scores(tmp_path / "s.bak")
+    # a newcomer's JSON: no format to name, so how to convert it (it said "or name the
+    # format"), in one line
+    (tmp_path / "s.json").write_text('{"a": [0.1, 0.2]}')
+    with pytest.raises(EvaluationError, match=r"s.json: no score format reads .json files; "
+                       r".* e\.g\. np.savez\('scores.npz', "
+                       r"\*\*json.load\(open\('s.json'\)\)\) for a dict of per-video lists, "
+                       r"or"):
+        read_scores(tmp_path / "s.json")
     assert read_scores(tmp_path / "s.bak", format="array").array.tolist() == [1.0]
     # --format npz on what is no archive: said, not a traceback (an .npy) nor a pickle (a CSV)
     with pytest.raises(EvaluationError, match=r"m.npy: a NumPy .npy array, not an .npz "
@@ -1042,6 +1084,23 @@ def test_scores_labelled_with_one_class_give_a_report_without_aucs_not_an_error(
     assert main(["evaluate", ".", "--out", str(tmp_path / "f")]) == 0
     assert json.loads((tmp_path / "f" / "metrics.json").read_text())["title"] == (
         "Evaluation of my scores")
+
+
+def test_scores_refused_into_an_earlier_report_say_no_replacement_first(tmp_path, capsys):
+    """A newcomer's NaN score into a folder of an earlier report: "holds an earlier report;
+    this evaluation replaces it" and the column read were said, then the error, and nothing
+    was replaced: the scores' error now comes alone, the report left as it was."""
+    path = _csv(tmp_path / "s.csv", {"a": [0.1, 0.9, 0.2, 0.8]}, {"a": [0, 1, 0, 1]})
+    assert _run(tmp_path, capsys, path)[0] == 0
+    before = (tmp_path / "r" / "metrics.json").read_text()
+    for scores, options, said in (
+            ({"a": [0.1, float("nan"), 0.2, 0.8]}, (), "score of frame 1 is NaN"),
+            ({"a": [0.1, float("inf"), 0.2, 0.8]}, (), "--nonfinite replace")):
+        bad = _csv(tmp_path / "bad.csv", scores, {"a": [0, 1, 0, 1]})
+        code, _, out, err = _run(tmp_path, capsys, bad, *options)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1
+        assert err.startswith(f"mulde: error: {bad}: video 'a'") and said in err
+    assert (tmp_path / "r" / "metrics.json").read_text() == before
 
 
 def test_what_evaluate_leaves_out_or_replaces_is_said(tmp_path, capsys):
@@ -1228,3 +1287,43 @@ def test_evaluate_keeps_its_input_and_a_users_plots(tmp_path, capsys):
     assert err.startswith(f"mulde: error: {mine / 'plots' / 'roc.png'}: a file of the name "
                           "a report's plot has"), err
     assert (mine / "plots" / "roc.png").read_bytes() == b"my plot"
+
+
+def test_the_two_class_macro_auc_note_says_how_each_command_reports_it(tmp_path, capsys):
+    """The note on many single-class videos ended "the macro AUC under --macro
+    skip_single_class of mulde evaluate, which also reads a mulde run report's
+    frame_scores.csv)", printed so by mulde evaluate itself: the note names the definition,
+    and each command says in a line of its own how it reports that number as the macro AUC;
+    run's command line gives it."""
+    from mulde.cli import _print_metrics
+    from mulde.evaluation import EvaluationProtocol, write_report
+
+    rng = np.random.default_rng(0)
+    scores = {f"v{i}": rng.random(40) for i in range(6)}
+    labels = {f"v{i}": np.repeat([0, int(i < 3)], 20) for i in range(6)}  # 3 all normal
+    run = tmp_path / "run"
+    m = write_report(run, scores, labels, protocol=EvaluationProtocol(smoothing_sigma=7.0),
+                     versions={})
+    note = next(n for n in m["notes"] if "two-class videos alone" in n)
+    assert note.endswith(f"the macro AUC is {m['macro_auc_two_class']:.4f} (unsmoothed "
+                         f"{m['macro_auc_two_class_unsmoothed']:.4f}; the skip_single_class "
+                         "definition)")
+    _print_metrics(m, run)  # mulde run's lines: run has no --macro
+    said = capsys.readouterr().out.splitlines()
+    hint = ("note: to report that two-class macro AUC as the macro AUC, evaluate this run's "
+            f"frame scores: mulde evaluate {run / 'frame_scores.csv'} --smoothing-sigma 7 "
+            "--macro skip_single_class --out DIR")
+    assert said[said.index(f"note: {note}") + 1] == hint
+    command = hint.split(": ", 2)[2].split()[2:-1] + [str(tmp_path / "e"), "--metrics-only"]
+    assert main(["evaluate", *command]) == 0
+    again = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert again["macro_auc"] == pytest.approx(m["macro_auc_two_class"])
+    out = capsys.readouterr().out
+    assert "mulde run" not in out and "note: --macro skip_single_class" not in out
+    # mulde evaluate's padded macro AUC: the same note, and its own option to report it
+    assert main(["evaluate", str(run / "frame_scores.csv"), "--smoothing-sigma", "7",
+                 "--out", str(tmp_path / "p"), "--metrics-only"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[said.index(f"note: {note}") + 1] == (
+        "note: --macro skip_single_class reports that two-class macro AUC as the macro AUC")
+    assert not any("mulde run" in line or "mulde evaluate" in line for line in said)

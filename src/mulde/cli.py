@@ -1042,6 +1042,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         smoothing_mode=args.smoothing_mode, smoothing_truncate=args.smoothing_truncate,
         macro=args.macro, direction=args.direction, nonfinite=args.nonfinite,
         normalization=args.normalize)
+    # the scores' refusals (NaN, an infinity without --nonfinite replace) before the lines
+    # below that say the evaluation goes ahead (write_report prepares them again)
+    protocol.prepare(scores)
     if scored.column == "score" and "score_unsmoothed" in scored.columns and protocol.smooths:
         warned.append(f"{args.scores}: its score column is a mulde report's, already smoothed, "
                       "and this evaluation smooths it again: give --column score_unsmoothed "
@@ -1090,6 +1093,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
               "metrics" + ("" if args.metrics_only else " (plotted in the report)"))
     for note in metrics.get("notes", []):
         print(f"note: {note}")
+    if "macro_auc_two_class" in metrics:  # a note's number, as this command reports it
+        print("note: --macro skip_single_class reports that two-class macro AUC as the macro "
+              "AUC")
     for warning in metrics.get("warnings", []):
         print(f"mulde: warning: {warning}", file=sys.stderr)
     what = "metrics.json" if args.metrics_only else "the report"
@@ -1139,6 +1145,12 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
         elif fix and scored.labels and all(y is not None for y in scored.labels.values()):
             fix += (f", or drop --dataset and --root to take the labels from {scored.path}'s "
                     "label column")
+        elif not fix:  # a benchmark's fixed test set: the names, or scores to leave out
+            its = "its" if len(unknown) == 1 else "their"
+            fix = (f"; check {its} name{'s' * (len(unknown) > 1)} against the test videos', or "
+                   f"remove {its} scores" + (" (--partial leaves out test videos without "
+                                             "scores, not scores of other videos)"
+                                             if partial else ""))
         raise UsageError(
             f"{scored.path}: {_count(len(unknown), 'video')} {are} of {dataset}: "
             f"{', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''} (its "
@@ -2052,6 +2064,11 @@ def _print_metrics(metrics: dict, out: Path) -> None:
     print(json.dumps(shown or {"note": metrics.get("note")}, indent=2))
     for note in metrics.get("notes", []):  # as `mulde evaluate` prints them
         print(f"note: {note}")
+    if "macro_auc_two_class" in metrics and sigma is not None:  # a note's number, which
+        # mulde evaluate reports as the macro AUC from the report's scores and labels
+        print("note: to report that two-class macro AUC as the macro AUC, evaluate this run's "
+              f"frame scores: mulde evaluate {out / 'frame_scores.csv'} --smoothing-sigma "
+              f"{sigma:g} --macro skip_single_class --out DIR")
     threshold, events = metrics.get("threshold"), metrics.get("events")
     if threshold and isinstance(events, dict):  # what to look at, labels or not
         n = sum(len(v) for v in events.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -71,12 +72,7 @@ def test_a_calibrated_axis_has_ticks_to_read_a_peak_above_1_and_room_for_its_num
     """Peaks of 2-3.6 had only the ticks 0 and 1 to be read against (a newcomer's report),
     and an event's number at the highest peak was cut at the top: ticks at 1, 2 and 5 of
     each decade now, and the axis ends above the peak."""
-    from matplotlib.figure import Figure
-
-    drawn = []
-    save = Figure.savefig
-    monkeypatch.setattr(Figure, "savefig",
-                        lambda self, *a, **k: drawn.append(self) or save(self, *a, **k))
+    drawn = _drawn(monkeypatch)
     scores = np.zeros(60)
     scores[40:45] = 3.63
     video_png("v", scores, calibrated=True, threshold=0.6, events=[(40, 44, 42, 3.63)])
@@ -85,3 +81,39 @@ def test_a_calibrated_axis_has_ticks_to_read_a_peak_above_1_and_room_for_its_num
     shown = [t for t in ax.get_yticks() if low <= t <= high]
     assert {0.0, 1.0, 2.0} <= set(shown)
     assert high > 3.63 * 1.2
+
+
+def _drawn(monkeypatch) -> list:
+    """The figures saved from now on (the plots keep no pyplot state to look them up in)."""
+    from matplotlib.figure import Figure
+
+    drawn = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig",
+                        lambda self, *a, **k: drawn.append(self) or save(self, *a, **k))
+    return drawn
+
+
+@pytest.mark.parametrize("options", [
+    {"auc": 0.5266, "score_label": "smoothed (\u03c3=1, 2, 3, 4, 5, 6)"},
+    {"note": "every frame anomalous", "score_label": "smoothed (\u03c3=3)"},
+    {"auc": 0.5266, "threshold": 0.9, "events": [(60, 99, 70, 1.0)]},
+])
+def test_a_video_plot_s_legend_never_covers_its_title(monkeypatch, options):
+    """A newcomer's per-video plots drew the legend ("anomalous (ground truth)", ...) over the
+    title ("AUC 52.66 %"): the title now has a line of its own."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    drawn = _drawn(monkeypatch)
+    scores = np.r_[np.zeros(60), np.ones(40), np.zeros(80)]
+    labels = np.ones(180, int) if "note" in options else (scores > 0).astype(int)
+    video_png("Shoplifting034_x264", scores, raw_scores=scores, labels=labels, **options)
+    fig = drawn[-1]
+    canvas = FigureCanvasAgg(fig)  # drawn again, as saved: the layout places both
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    title, = (t for t in fig.findobj(Text) if t.get_text().startswith("video Shoplifting"))
+    legend = fig.axes[0].get_legend()
+    assert "anomalous (ground truth)" in [t.get_text() for t in legend.get_texts()]
+    assert not title.get_window_extent(renderer).overlaps(legend.get_window_extent(renderer))

@@ -281,8 +281,7 @@ def test_many_single_class_videos_give_the_macro_auc_of_the_two_class_videos():
     assert m["notes"] == [
         "1 of the 2 videos holds a single class and counts 1.0 in the padded macro AUC "
         "0.8333, which lifts even chance scores; over the 1 two-class video alone the macro "
-        "AUC is 0.2500 (unsmoothed 0.2500; the macro AUC under `--macro skip_single_class` "
-        "of `mulde evaluate`, which also reads a `mulde run` report's frame_scores.csv)"]
+        "AUC is 0.2500 (unsmoothed 0.2500; the skip_single_class definition)"]
     # fewer than a quarter single-class, or skip_single_class already: no note, no keys
     more = {**labels, **{f"c{i}": np.array([0, 1]) for i in range(4)}}
     few = compute_metrics({**scores, **{f"c{i}": np.array([0.0, 1.0]) for i in range(4)}},

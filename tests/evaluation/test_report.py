@@ -334,6 +334,12 @@ def test_read_frame_scores_says_rows_out_of_order_instead_of_an_offset(tmp_path)
     with pytest.raises(EvaluationError, match=r"row 4: video 'a' frame 1 again \(row 3\); one "
                        r"row per frame$"):
         read_frame_scores(p)
+    # a newcomer's row repeated after later frames: a repeated frame, not rows out of order
+    p.write_text("video,frame,score\n" + "".join(f"a,{i},0.1\n" for i in range(131))
+                 + "b,0,0.2\na,100,0.3\n")
+    with pytest.raises(EvaluationError, match=r"row 134: video 'a' frame 100 again \(row "
+                       r"102\); one row per frame$"):
+        read_frame_scores(p)
     sorted_rows = "video,frame,score\na,0,0.1\na,1,0.3\nc,0,0.3\n"
     p.write_text(sorted_rows)
     assert [list(v) for v in read_frame_scores(p)[0].values()] == [[0.1, 0.3], [0.3]]

@@ -45,6 +45,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mulde.evaluation.metrics import EvaluationError
+from mulde.io.features import quoted
 from mulde.io.sniff import FileKind, sniff
 
 SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
@@ -95,22 +96,40 @@ def _vector(values: Any, where: str) -> np.ndarray:
     return a.astype(np.float64)
 
 
-def _read_txt(path: Path) -> np.ndarray:
-    values: list[float] = []
+def _tokens(line: str) -> list[str]:
+    """The fields of a line of a .txt of scores, its `#` comment left out."""
+    return [token for token in _SPLIT.split(line.split("#", 1)[0].strip()) if token]
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
+    """The numbers of a .txt of scores; `in_folder`: one video's file of a score folder,
+    where a file with no line of numbers alone (a README.txt) is said to be no score file."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise EvaluationError(f"{path}: not a text file of numbers ({error})") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        for token in _SPLIT.split(line.split("#", 1)[0].strip()):
-            if not token:
-                continue
-            try:
+    lines = text.splitlines()
+    values: list[float] = []
+    for number, line in enumerate(lines, start=1):
+        for token in _tokens(line):
+            if _is_number(token):
                 values.append(float(token))
-            except ValueError:
+                continue
+            if in_folder and not any(
+                    fields and all(map(_is_number, fields)) for fields in map(_tokens, lines)):
                 raise EvaluationError(
-                    f"{path}, line {number}: {token!r} is not a number"
-                ) from None
+                    f"{path}: not a score file (line {number}: {quoted(line.strip())}; no line "
+                    "holds numbers alone): a score folder holds one file of numbers per "
+                    "video, named after it; move this file out of the folder")
+            raise EvaluationError(f"{path}, line {number}: {token!r} is not a number")
     return _vector(np.asarray(values, dtype=np.float64), str(path))
 
 
@@ -204,7 +223,7 @@ def _read_array_file(path: Path, key: str | None, in_folder: bool = False) -> np
         return _load_npy(path)
     if suffix == ".npz":
         return _one_array(path, key, in_folder)
-    return _read_txt(path)  # .txt, or any other name given with an explicit format
+    return _read_txt(path, in_folder)  # .txt, or any other name given with a format
 
 
 def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
@@ -246,11 +265,17 @@ def detect_format(path: Path) -> str:
                               "commas, not tabs: save it as CSV with commas (e.g. pandas' "
                               "to_csv)")
     formats = {".csv": "csv", ".npz": "npz", ".npy": "array", ".txt": "array"}
-    if suffix not in formats:
+    if suffix not in formats:  # e.g. .json: what is read, and how to get there
+        example = (f"np.savez('scores.npz', **json.load(open('{path.name}'))) for a dict of "
+                   "per-video lists" if suffix == ".json" else "np.savez('scores.npz', "
+                   "**scores) for a dict of per-video arrays")
+        what = f"{suffix} files" if suffix else "a file without a suffix"
         raise EvaluationError(
-            f"{path}: cannot tell the score format from the suffix {suffix!r}; expected a "
-            "folder, .csv, .npz, .npy or .txt (or name the format)"
-        )
+            f"{path}: no score format reads {what}; scores are read from a .csv "
+            "(video,frame,score rows), an .npz (one array per video), "
+            "an .npy or .txt (one array of all frames) or a folder of one such file per "
+            f"video: convert them, e.g. {example}, or, for one of these under another "
+            "name, give its format (--format csv, npz or array)")
     return formats[suffix]
 
 

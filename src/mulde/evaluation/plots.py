@@ -104,7 +104,7 @@ def video_png(
     at 15 stays visible next to one at 4,000; otherwise linear.
     """
     two = bool(streams)
-    fig = Figure(figsize=(7.2, 3.9 if two else 2.3), layout="constrained")
+    fig = Figure(figsize=(7.2, 3.9 if two else 2.5), layout="constrained")
     if two:
         ax, ax_s = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     else:
@@ -166,10 +166,9 @@ def video_png(
     else:
         title = f"video {_text(name)}" + (
             f"  \u00b7  AUC {100 * auc:.2f} %" if auc is not None else "")
-    if threshold is None and not two:
-        ax.set_title(title, fontsize=10, loc="left")
-    else:  # a longer legend: the title goes on its own line above it
-        fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    # the title on its own line above the legend's: side by side, a long name or note ran
+    # into the legend's entries
+    fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     ax.legend(
         loc="lower right",
         bbox_to_anchor=(1.0, 1.0),

@@ -387,7 +387,7 @@ def compute_metrics(
     single class, each of which counts 1.0 in it (random scores reach 0.76 on UCF-Crime),
     a note says how many and gives the macro AUC over the two-class videos alone, also
     recorded as macro_auc_two_class and macro_auc_two_class_unsmoothed (the
-    skip_single_class definition).
+    skip_single_class definition; each command says how it reports that one as the macro AUC).
 
     The inversion warning's rule: the lower of the smoothed and unsmoothed micro AUCs is
     below 0.5 by more than `INVERSION_MARGIN` (0.05), i.e. below 0.45. Chance-level scores
@@ -430,9 +430,7 @@ def compute_metrics(
             f"{len(raw) - single} two-class video{'s' * (len(raw) - single != 1)} alone the "
             "macro AUC is "
             f"{out['macro_auc_two_class']:.4f} (unsmoothed "
-            f"{out['macro_auc_two_class_unsmoothed']:.4f}; the macro AUC under `--macro "
-            "skip_single_class` of `mulde evaluate`, which also reads a `mulde run` report's "
-            "frame_scores.csv)")
+            f"{out['macro_auc_two_class_unsmoothed']:.4f}; the skip_single_class definition)")
     n_anomalous = sum(int(np.count_nonzero(np.asarray(labels[n]))) for n in raw)
     out["n_videos"] = len(raw)
     out["n_frames"] = int(sum(s.size for s in raw.values()))

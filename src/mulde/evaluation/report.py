@@ -304,18 +304,20 @@ def _frame_order_problem(path: Path, rows: Sequence[tuple[int, str, int]]) -> st
     0, 1, 2, ... in order; None when they are. The videos' rows may be together or
     interleaved (frame by frame): only each video's own rows are compared.
 
-    Rows out of order (a video's frame lower than or equal to an earlier one of it) are
-    said first, anywhere in the file: sorting them is the fix, not an option. Then the
-    first row in the file that misses a frame: a video whose rows run k, k+1, ... to its end
-    is a method's scores from frame k on (k = 1: frames counted from 1), any other gap is
-    named."""
+    Rows out of order are said first, anywhere in the file: a frame a video already has
+    (a repeated row, named with the row it repeats, wherever that is), or one lower than
+    its latest (sorting them is the fix, not an option). Then the first row in the file
+    that misses a frame: a video whose rows run k, k+1, ... to its end is a method's scores
+    from frame k on (k = 1: frames counted from 1), any other gap is named."""
     last: dict[str, tuple[int, int]] = {}  # video: (line, frame) of its latest row
+    lines: dict[str, dict[int, int]] = {}  # video: {frame: line of its first row}
     for line, name, frame in rows:
-        if name in last and frame <= last[name][1]:
+        first = lines.setdefault(name, {}).setdefault(frame, line)
+        if first != line:
+            return (f"{path}, row {line}: video {name!r} frame {frame} again (row "
+                    f"{first}); one row per frame")
+        if name in last and frame < last[name][1]:
             seen, earlier = last[name]
-            if frame == earlier:
-                return (f"{path}, row {line}: video {name!r} frame {frame} again (row "
-                        f"{seen}); one row per frame")
             return (f"{path}, row {line}: frames out of order: video {name!r} frame {frame} "
                     f"after frame {earlier} (row {seen}); sort the rows by video and frame")
         last[name] = (line, frame)
