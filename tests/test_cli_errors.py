@@ -799,7 +799,7 @@ def test_run_refuses_a_user_s_files_in_its_output_folder_before_any_work(tmp_pat
                               "versions, created); writing the report would overwrite it: give "
                               "another output folder (--out), or move the file away first")
     # beside an earlier model: train's note that it replaces the model came before the refusal
-    (out / "model" / "pipeline.json").write_text('{"files": {}}')
+    (out / "model" / "pipeline.json").write_text('{"format": "mulde-pipeline", "files": {}}')
     assert main(["train", str(tmp_path / "data" / "train"), "--out", str(out), "--cache",
                  str(cache)]) == 2
     assert _error(capsys) == (f"mulde: error: {out / 'model'}: an earlier model's folder that "

@@ -192,13 +192,16 @@ def test_the_model_folder_check_passes_new_empty_and_model_folders_only(tmp_path
     refused only after minutes of extraction and fitting)."""
     (tmp_path / "empty").mkdir()
     (tmp_path / "earlier").mkdir()
-    (tmp_path / "earlier" / MANIFEST).write_text("{}")
+    (tmp_path / "earlier" / MANIFEST).write_text('{"format": "mulde-pipeline"}')
     for fine in ("new", "empty", "earlier"):
         check_model_folder(tmp_path / fine)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     (tmp_path / "afile").write_text("mine")
-    for taken in ("other", "afile"):
+    (tmp_path / "kubeflow").mkdir()  # another tool's pipeline.json: not a model's folder
+    (tmp_path / "kubeflow" / MANIFEST).write_text('{"pipelineSpec": {}}')
+    (tmp_path / "kubeflow" / "run.yaml").write_text("mine")
+    for taken in ("other", "afile", "kubeflow"):
         with pytest.raises(ArtifactError, match=f"^{tmp_path / taken}: exists and is not a "
                                                 "mulde model folder; give a new or empty "
                                                 "folder"):

@@ -234,7 +234,7 @@ def check_model_folder(folder: str | Path, cache: str | Path | None = None) -> N
                             "replaces whole: the cached features would be deleted with it; "
                             f"give a cache folder outside it (e.g. {folder.parent / 'cache'})")
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
-                                                   and not (folder / MANIFEST).exists())):
+                                                   and not _is_manifest(folder / MANIFEST))):
         raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
                             "new or empty folder (or a model folder to replace)")
     other = foreign_files(folder)
@@ -243,6 +243,16 @@ def check_model_folder(folder: str | Path, cache: str | Path | None = None) -> N
         raise ArtifactError(f"{folder}: an earlier model's folder that also holds files a "
                             f"model does not write ({shown}); replacing the model would "
                             "delete them: move them out, or give another output folder")
+
+
+def _is_manifest(path: Path) -> bool:
+    """Whether `path` is a mulde pipeline manifest (a JSON object of format `FORMAT`, any
+    version): another tool's pipeline.json does not make its folder a model's."""
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(m, dict) and m.get("format") == FORMAT
 
 
 BROWSER_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
