@@ -101,12 +101,14 @@ def test_a_split_array_says_the_order_it_assumed(tmp_path, gt, capsys):
     np.save(tmp_path / "all.npy", np.concatenate([SCORES["01_0001"], SCORES["01_0002"]]))
     code, m, out, _ = _run(tmp_path, capsys, tmp_path / "all.npy", gt_root=gt)
     note = (f"{tmp_path / 'all.npy'}: one array of 7 scores split into the 2 test videos in "
-            "the ground truth's order (01_0001 first, 01_0002 last); concatenated in another "
-            "order, the numbers are wrong: then give one score file per video (format "
-            "folder, npz or csv)")
+            "the ground truth's order, sorted by name, numbers by value (natural order: 2 "
+            "before 10): 01_0001 first, 01_0002 last; concatenated in any other order, the "
+            "numbers are wrong and no check can tell: give one score file per video (format "
+            "folder, npz or csv), which names each video's scores")
     assert code == 0 and f"note: {note}\n" in out and m["notes"] == [note]
     assert m["config"]["array_order"] == {"assumed": "ground truth", "n_videos": 2,
-                                          "first": "01_0001", "last": "01_0002"}
+                                          "first": "01_0001", "last": "01_0002",
+                                          "sorted_by_name": True}
     np.savez(tmp_path / "all.npz", **SCORES)
     code, m, out, _ = _run(tmp_path, capsys, tmp_path / "all.npz", gt_root=gt, out="npz")
     assert code == 0 and "note:" not in out and m["notes"] == []
@@ -326,6 +328,60 @@ def test_end_offset_and_frames_per_score_hand_computed(tmp_path, gt, capsys):
     assert code == 2 and "leave no frame" not in err and "01_0002" in err
 
 
+def _ubnormal(root: Path, abnormal: list[str], normal: list[str]) -> dict[str, list[int]]:
+    """A UBnormal ground truth under `root`: the test split lists as given, and each video's
+    labels in the .npy variant (1 = normal, as redistributed); returns {video: labels, 1 =
+    anomalous} (an abnormal video's frame 1 anomalous, a video of 2 + its index frames)."""
+    (root / "splits").mkdir(parents=True)
+    (root / "gt").mkdir()
+    (root / "splits" / "abnormal_test_video_names.txt").write_text("\n".join(abnormal) + "\n")
+    (root / "splits" / "normal_test_video_names.txt").write_text("\n".join(normal) + "\n")
+    labels = {}
+    for i, name in enumerate([*abnormal, *normal]):
+        y = [0] * (2 + i)
+        y[1] = int(name.startswith("abnormal"))
+        labels[name] = y
+        with (root / "gt" / f"{name}_tracks.txt").open("wb") as handle:
+            np.save(handle, 1 - np.array(y))
+    return labels
+
+
+def test_a_ubnormal_array_is_said_to_be_split_by_name_not_in_the_split_lists_order(tmp_path,
+                                                                                 capsys):
+    """UBnormal's test videos are sorted by name, numbers by value, which the official split
+    lists (abnormal, then an unsorted normal list) are not: an array concatenated in the
+    lists' order gave micro AUC 0.686 for 0.902 unsaid, the note naming the lists' first video
+    too (a newcomer's trial); the note now says the order and that the lists' differs."""
+    labels = _ubnormal(tmp_path / "ub", ["abnormal_scene_2_scenario_1",
+                                         "abnormal_scene_10_scenario_1"],
+                       ["normal_scene_3_scenario_1", "normal_scene_1_scenario_1"])
+    order = ["abnormal_scene_2_scenario_1", "abnormal_scene_10_scenario_1",
+             "normal_scene_1_scenario_1", "normal_scene_3_scenario_1"]
+    np.save(tmp_path / "all.npy", np.concatenate([labels[n] for n in order]).astype(float))
+    argv = ["evaluate", str(tmp_path / "all.npy"), "--dataset", "ubnormal", "--root",
+            str(tmp_path / "ub"), "--out", str(tmp_path / "r"), "--smoothing-sigma", "0",
+            "--metrics-only"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    note = (f"{tmp_path / 'all.npy'}: one array of 14 scores split into the 4 test videos in "
+            "the ground truth's order, sorted by name, numbers by value (natural order: 2 "
+            "before 10): abnormal_scene_2_scenario_1 first, normal_scene_3_scenario_1 last; "
+            "not the order of the official split lists (abnormal_test_video_names.txt, then "
+            f"normal_test_video_names.txt, in {tmp_path / 'ub' / 'splits'}), which list these "
+            "videos in another order; concatenated in any other order, the numbers are wrong "
+            "and no check can tell: give one score file per video (format folder, npz or "
+            "csv), which names each video's scores")
+    assert f"note: {note}\n" in out and note in m["notes"] and m["micro_auc"] == 1.0
+    assert m["config"]["array_order"]["sorted_by_name"] is True
+    # lists whose own order is the test order: no word of another order
+    shutil.rmtree(tmp_path / "ub")
+    _ubnormal(tmp_path / "ub", order[:2], order[2:])
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "one array of 14 scores" in out and "split lists" not in out
+
+
 def test_length_mismatch_names_the_video_and_both_counts(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **{"01_0001": [1.0, 2.0, 4.0], "01_0002": [0.0, 1.5, 2.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", gt_root=gt)
@@ -345,7 +401,9 @@ def test_length_mismatch_names_the_option_that_fits(tmp_path, gt, capsys):
     np.savez(tmp_path / "late.npz", **{"01_0001": [2.0, 4.0, 3.0], "01_0002": [1.5, 2.0]})
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "late.npz", gt_root=gt)
     assert code == 2 and err.count("\n") == 1
-    assert "found 3: if the method scores from frame 1 on" in err and "--frame-offset 1" in err
+    assert ("found 3: 1 frame of each video has no score, and the counts cannot tell at which "
+            "end: give --frame-offset 1 if the method scores from frame 1 on (future-frame "
+            "prediction), --end-offset 1 if it leaves out the last frame\n") in err
     code, _, _, _ = _run(tmp_path, capsys, tmp_path / "late.npz", "--frame-offset", "1",
                          gt_root=gt)
     assert code == 0
@@ -358,10 +416,37 @@ def test_length_mismatch_names_the_option_that_fits(tmp_path, gt, capsys):
     assert code == 0
     np.save(tmp_path / "flat.npy", np.zeros(5))  # the one-array form: 7 frames, 2 videos
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "flat.npy", gt_root=gt)
-    assert "need 7: if the method scores from frame 1 on" in err
+    assert "need 7: 1 frame of each video has no score, and the counts cannot tell" in err
     np.save(tmp_path / "far.npy", np.zeros(6))  # 1 frame short in total: no offset fits
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "far.npy", gt_root=gt)
     assert code == 2 and "need 7\n" in err
+
+
+def test_the_scores_own_labels_tell_which_end_lacks_a_score(tmp_path, gt, capsys):
+    """Scores without a video's first frame and without its last fit the same offsets' sum,
+    and were told the same "--frame-offset 1 (or --end-offset 1 ...)" (a newcomer's trial): a
+    CSV's own label column, matching the ground truth's with the first or the last frames
+    left out, names the one option that fits; where it matches neither, both are said."""
+    first = {n: s[1:] for n, s in SCORES.items()}
+    _csv(tmp_path / "first.csv", first, {n: y[1:] for n, y in LABELS.items()})
+    _csv(tmp_path / "last.csv", {n: s[:-1] for n, s in SCORES.items()},
+         {n: y[:-1] for n, y in LABELS.items()})
+    _csv(tmp_path / "neither.csv", first, {n: [0] * (len(y) - 1) for n, y in LABELS.items()})
+    said = {}
+    for name in ("first", "last", "neither"):
+        code, _, _, err = _run(tmp_path, capsys, tmp_path / f"{name}.csv", gt_root=gt)
+        assert code == 2 and err.count("\n") == 1
+        said[name] = err.split("found 3", 1)[1]
+    assert said["first"] == (": the scores' own labels match the ground truth's with the first "
+                             "frame of each video left out: give --frame-offset 1\n")
+    assert said["last"] == (": the scores' own labels match the ground truth's with the last "
+                            "frame of each video left out: give --end-offset 1\n")
+    assert said["neither"].startswith(": 1 frame of each video has no score, and the counts "
+                                      "cannot tell at which end")
+    for name, option in (("first", "--frame-offset"), ("last", "--end-offset")):
+        code, m, _, _ = _run(tmp_path, capsys, tmp_path / f"{name}.csv", option, "1",
+                             gt_root=gt, out=name)
+        assert code == 0 and m["n_frames"] == 5
 
 
 def test_an_offset_is_suggested_only_when_it_fits_every_video(tmp_path, gt, capsys):
@@ -393,20 +478,24 @@ def test_remedy_ranges_and_limits():
         return str(err.value)
 
     assert error(FrameAlignment(), 176).endswith(
-        "found 176: if the method scores from frame 4 on (e.g. future-frame prediction), give "
-        "--frame-offset 4 (or --end-offset 4 for frames without a score at the end)")
-    assert error(FrameAlignment(frame_offset=4), 170).endswith("--frame-offset 10 (or "
-                                                               "--end-offset 6 for frames "
-                                                               "without a score at the end)")
+        "found 176: 4 frames of each video have no score, and the counts cannot tell at which "
+        "end: give --frame-offset 4 if the method scores from frame 4 on (future-frame "
+        "prediction), --end-offset 4 if it leaves out the last 4 frames, or the two summing to "
+        "4 if it leaves out frames at both ends (a clip scored at its centre frame)")
+    assert error(FrameAlignment(frame_offset=4), 170).endswith(
+        "found 170: 6 more frames of each video have no score, and the counts cannot tell at "
+        "which end: give --frame-offset 10 if the method scores from frame 10 on (future-frame "
+        "prediction), --end-offset 6 if it leaves out the last 6 frames, or the two summing to "
+        "10 if it leaves out frames at both ends (a clip scored at its centre frame)")
     assert error(FrameAlignment(), 60).endswith("--frames-per-score 3")
     # 12 scores of 180 frames fit segments of 14, 15 or 16 frames
     assert error(FrameAlignment(), 12).endswith("one score per 14 to 16 frames fits: "
                                                 "--frames-per-score N, N the frames each score "
                                                 "covers")
-    assert error(FrameAlignment(frames_per_score=16), 10).endswith("--frame-offset 20 (or "
-                                                                   "--end-offset 20 for "
-                                                                   "frames without a score "
-                                                                   "at the end)")
+    assert error(FrameAlignment(frames_per_score=16), 10).endswith(
+        "give --frame-offset 20 if the method scores from frame 20 on (future-frame "
+        "prediction), --end-offset 20 if it leaves out the last 20 frames, or the two summing "
+        "to 20 if it leaves out frames at both ends (a clip scored at its centre frame)")
     for found in (1, 100, 140, 181):  # too far off, or too many: no option is named
         assert error(FrameAlignment(), found).endswith(f"found {found}")
     # 2 scores of a million frames fit any length from 333,334 to a million: the error says
@@ -631,8 +720,16 @@ def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path
     code = main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "r"),
                  "--dataset", "ucf_crime", "--root", str(ann.parent), "--smoothing-sigma", "0",
                  "--metrics-only"])
-    assert code == 0, capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    # said on stdout too (it was in metrics.json alone: a newcomer's trial)
+    note = ("the ucf_crime ground truth states anomalous ranges only, so the frame counts of 2 "
+            "of the 2 scored videos come from their scores: frames = scores (one frame per "
+            "score); metrics.json's config.alignment.frames_from_scores lists them")
+    assert f"note: {note}\n" in out
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert note in m["notes"] and m["config"]["alignment"]["frame_count_rule"] == (
+        "frames = scores")
     # labels [0, 1, 1, 0] and [0, 0]: positives {3, 2} vs negatives {0, 1, 1.5, 0.5}: 8 of 8
     assert m["micro_auc"] == 1.0 and m["n_frames"] == 6
     assert m["config"]["alignment"]["frames_from_scores"] == ["Abuse028_x264",
@@ -644,27 +741,46 @@ def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path
     assert "states ranges only for 2 videos (first Abuse028_x264)" in capsys.readouterr().err
 
 
-def test_segment_scores_for_ranges_only_ground_truth_are_told_to_repeat(tmp_path, capsys):
+def test_segment_scores_for_ranges_only_ground_truth_take_frames_per_score(tmp_path, capsys):
     """UCF-Crime scores one per 16-frame segment end before the annotated ranges: the error
-    says they look like segment scores and how to make them one per frame."""
+    says they look like segment scores and names --frames-per-score 16, which takes each
+    video's frame count as 16 x its scores (it was refused for want of a frame count, the
+    user told to np.repeat the scores: a newcomer's trial), said in a note and in config."""
     ann = tmp_path / "ucf" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
     ann.parent.mkdir()
     ann.write_text("Abuse028_x264.mp4 Abuse 165 240 -1 -1\n")
-    np.savez(tmp_path / "s.npz", Abuse028_x264=np.zeros(28))
+    segments = np.zeros(28)
+    segments[11:14] = 1.0  # frames 176..223, inside the annotated 164..239 (0-based)
+    np.savez(tmp_path / "s.npz", Abuse028_x264=segments)
     argv = ["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "r"),
-            "--dataset", "ucf_crime", "--root", str(ann.parent), "--metrics-only"]
+            "--dataset", "ucf_crime", "--root", str(ann.parent), "--metrics-only",
+            "--smoothing-sigma", "0"]
     assert main(argv) == 2
     assert capsys.readouterr().err == (
         f"mulde: error: {ann} (Abuse028_x264): range 164..239 (0-based) starts after the last "
         "frame 27: the 28 scores are far fewer than the annotated frames (up to 239), so they "
-        "look like one score per segment of frames (C3D/I3D clips: 16 frames), but mulde "
-        "evaluate needs one score per frame here: repeat each segment's score over its "
-        "frames, e.g. np.repeat(s, 16)\n")
-    # --frames-per-score 16 cannot place them without the frame count: told to repeat too
+        "look like one score per segment of frames (C3D/I3D clips: 16 frames): give "
+        "--frames-per-score 16 (each score then covers that many frames)\n")
+    assert main([*argv, "--frames-per-score", "16"]) == 0
+    out = capsys.readouterr().out
+    note = ("the ucf_crime ground truth states anomalous ranges only, so the frame counts of 1 "
+            "of the 1 scored videos come from their scores: frames = 16 x scores (each score "
+            "repeated over its 16 frames, as C3D/I3D segment scores are evaluated); "
+            "metrics.json's config.alignment.frames_from_scores lists them")
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert f"note: {note}\n" in out and note in m["notes"]
+    assert m["n_frames"] == 448 and m["n_anomalous_frames"] == 76
+    # positives: frames 164..239, 48 scored 1 and 28 scored 0, against 372 normal frames
+    # scored 0: AUC = (48 * 372 + 28 * 372 / 2) / (76 * 372)
+    assert m["micro_auc"] == pytest.approx((48 + 28 / 2) / 76)
+    assert m["config"]["alignment"]["frames_from_scores"] == ["Abuse028_x264"]
+    assert m["config"]["alignment"]["frame_count_rule"] == "frames = 16 x scores"
+    # a range that starts past 16 x the scores: said with the frame count's rule
+    ann.write_text("Abuse028_x264.mp4 Abuse 450 460 -1 -1\n")
     assert main([*argv, "--frames-per-score", "16"]) == 2
     assert capsys.readouterr().err.rstrip().endswith(
-        "16 frames per score needs the count); repeat each score over its frames instead, "
-        "e.g. np.repeat(s, 16)")
+        "range 449..459 (0-based) starts after the last frame 447: the frame count is taken "
+        "from the 28 scores (frames = 16 x scores)")
     # a bit short: the scores, not the annotation, are named, segments only as a possibility
     # (it blamed the annotation alone: a newcomer's trial)
     np.savez(tmp_path / "s.npz", Abuse028_x264=np.zeros(200))
@@ -675,8 +791,31 @@ def test_segment_scores_for_ranges_only_ground_truth_are_told_to_repeat(tmp_path
         "220..239 (0-based) starts after the last frame 199: the 200 scores end before the "
         "annotated frames (up to 239); this ground truth takes a video's frame count from its "
         "scores, one per frame: if they are one per segment of frames (C3D/I3D clips: 16 "
-        "frames), repeat each over its frames (np.repeat(s, 16)), else score every frame of "
-        "the video")
+        "frames), give --frames-per-score 16, else score every frame of the video")
+
+
+def test_segment_scores_with_ranges_past_16_x_their_count_are_clipped_as_ever(tmp_path):
+    """With --frames-per-score on UCF-Crime, an annotated range ending past 16 x the scores
+    is clipped to the last frame with the one AnnotationClippedWarning, as one score per
+    frame is; the frame offset adds its frames to the count."""
+    ann = tmp_path / "ucf" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    ann.parent.mkdir()
+    ann.write_text("Abuse028_x264.mp4 Abuse 30 100 -1 -1\n")
+    np.savez(tmp_path / "s.npz", Abuse028_x264=[0.0, 0.0, 1.0, 1.0])
+    from mulde.datasets.ground_truth import AnnotationClippedWarning
+
+    with pytest.warns(AnnotationClippedWarning, match=r"Abuse028_x264 \(68 frames\); clipped"):
+        assert main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "r"),
+                     "--dataset", "ucf_crime", "--root", str(ann.parent), "--metrics-only",
+                     "--frames-per-score", "16", "--frame-offset", "4",
+                     "--smoothing-sigma", "0"]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    # frames 4..67 scored (64); anomalous 29..67: 7 frames of segment 1 (20..35, scored 0)
+    # and the 32 of segments 2 and 3 (scored 1); the 25 normal frames 4..28 scored 0
+    assert m["n_frames"] == 64 and m["config"]["alignment"]["frame_count_rule"] == (
+        "frames = 4 + 16 x scores")
+    assert m["n_anomalous_frames"] == 39 and m["micro_auc"] == pytest.approx(
+        (32 * 25 + 7 * 25 / 2) / (39 * 25))
 
 
 def test_a_folder_range_past_the_scores_is_one_line_with_the_segment_hint(tmp_path, capsys):
@@ -693,7 +832,7 @@ def test_a_folder_range_past_the_scores_is_one_line_with_the_segment_hint(tmp_pa
     assert err.startswith(f"mulde: error: {root / 'labels.csv'} (v1, row 2): range 100..199 "
                           "lies outside the 150 frames numbered 0..149: the 150 scores end "
                           "before the annotated frames (up to 199)")
-    assert err.count("\n") == 1 and "np.repeat(s, 16)" in err
+    assert err.count("\n") == 1 and "give --frames-per-score 16" in err
 
 
 def test_annotations_clipped_in_many_videos_are_said_in_one_line(tmp_path):
@@ -819,13 +958,53 @@ def test_stdout_says_the_smoothing_of_the_numbers_it_prints(tmp_path, gt, capsys
     np.savez(tmp_path / "s.npz", **SCORES)
     for i, (sigmas, said) in enumerate((
             (["0"], "AUC, AP and EER: unsmoothed too (sigma 0)"),
-            (["3"], "AUC, AP and EER: smoothed (Gaussian, sigma 3 frames)"),
-            (["1", "2"], "AUC, AP and EER: smoothed (Gaussian, sigma 1, 2 frames in turn)"))):
+            (["7"], "AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, AI-VAD's published "
+                    "value for shanghaitech)"),
+            (["3"], "AUC, AP and EER: smoothed (Gaussian, sigma 3 frames, where AI-VAD's "
+                    "published protocol for shanghaitech has sigma 7)"),
+            (["1", "2"], "AUC, AP and EER: smoothed (Gaussian, sigma 1, 2 frames in turn, where "
+                         "AI-VAD's published protocol for shanghaitech has sigma 7)"))):
         code, m, out, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--smoothing-sigma",
                                *sigmas, gt_root=gt, out=f"r{i}")
         assert code == 0
         assert out.splitlines()[0] == f"{said}; the *_unsmoothed ones unsmoothed"
         assert out.splitlines()[1] == "{" and "micro_auc_unsmoothed" in m
+
+
+def test_the_protocol_says_whose_smoothing_sigma_it_is(tmp_path, capsys):
+    """UBnormal's and UCF-Crime's sigma 7 is this project's choice, no published protocol's,
+    but their report said "MULDE / AI-VAD protocol" as for ShanghaiTech (a newcomer's trial):
+    the description, printed line and notes say whose sigma it is, and for UCF-Crime, whose
+    literature reports unsmoothed AUCs, that the unsmoothed numbers are the ones to compare."""
+    ann = tmp_path / "ucf" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    ann.parent.mkdir()
+    ann.write_text("Abuse028_x264.mp4 Abuse 3 4 -1 -1\nNormal_Videos_003_x264.mp4 Normal "
+                   "-1 -1 -1 -1\n")
+    np.savez(tmp_path / "s.npz", Abuse028_x264=[0.0, 1.0, 3.0, 2.0, 0.5],
+             Normal_Videos_003_x264=[1.5, 0.5])
+    argv = ["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "r"), "--dataset",
+            "ucf_crime", "--root", str(ann.parent), "--metrics-only"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    basis = ("a choice, as no MULDE protocol is published for ucf_crime; its default there is "
+             "this project's")
+    assert out.splitlines()[0] == (f"AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, "
+                                   f"{basis}); the *_unsmoothed ones unsmoothed")
+    assert m["protocol"]["description"].startswith(
+        f"Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 7, {basis}): ")
+    note = ("the literature usually reports ucf_crime's frame-level AUC on unsmoothed scores: "
+            f"compare the unsmoothed micro AUC {m['micro_auc_unsmoothed']:.4f} "
+            "(micro_auc_unsmoothed) with published numbers, not the micro AUC "
+            f"{m['micro_auc']:.4f}, smoothed with sigma 7, which no published protocol sets "
+            "there")
+    assert note in m["notes"] and f"note: {note}\n" in out
+    assert main([*argv, "--smoothing-sigma", "0"]) == 0  # unsmoothed: nothing to compare
+    out = capsys.readouterr().out
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert "literature" not in out and m["protocol"]["description"].startswith(
+        "Frame-level evaluation (MULDE / AI-VAD metrics; no MULDE protocol is published for "
+        "ucf_crime): no temporal smoothing.")
 
 
 def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):

@@ -1000,10 +1000,13 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         truth = load_ground_truth(args.dataset, args.root)
         per_video = _scores_of_test_videos(scored, truth, alignment, args.partial)
         try:
-            scores, labels, info = align(per_video, truth.videos, alignment)
+            scores, labels, info = align(per_video, truth.videos, alignment, scored.labels)
         except EvaluationError as err:  # the scores' counts: said with their file
             raise EvaluationError(f"{args.scores}: {err}") from None
         config["alignment"].update(info)
+        if info["frames_from_scores"]:  # only in metrics.json otherwise: said here too
+            notes.append(_frames_from_scores_note(truth, len(per_video), alignment,
+                                                  len(info["frames_from_scores"])))
         config["videos_without_scores"] = [n for n in truth.videos if n not in per_video]
         if config["videos_without_scores"]:  # --partial: not the benchmark's numbers
             left = config["videos_without_scores"]
@@ -1013,14 +1016,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                 benchmark=args.dataset != "folder",
                 how=" (--partial)"))
         if scored.array is not None:  # split in the ground truth's order: say which
-            order = list(per_video)
-            config["array_order"] = {"assumed": "ground truth", "n_videos": len(order),
-                                     "first": order[0], "last": order[-1]}
-            notes.append(
-                f"{args.scores}: one array of {scored.array.size} scores split into the "
-                f"{_count(len(order), 'test video')} in the ground truth's order ({order[0]} "
-                f"first, {order[-1]} last); concatenated in another order, the numbers are "
-                "wrong: then give one score file per video (format folder, npz or csv)")
+            notes.append(_array_order_note(args.scores, scored.array.size, truth, config))
         sigma = [truth.smoothing_sigma] if sigma is None else sigma
     else:
         if scored.array is not None:
@@ -1041,7 +1037,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         smoothing_sigma=tuple(sigma) if sigma is not None else 3.0,
         smoothing_mode=args.smoothing_mode, smoothing_truncate=args.smoothing_truncate,
         macro=args.macro, direction=args.direction, nonfinite=args.nonfinite,
-        normalization=args.normalize)
+        normalization=args.normalize, dataset=args.dataset)
     # the scores' refusals (NaN, an infinity without --nonfinite replace) before the lines
     # below that say the evaluation goes ahead (write_report prepares them again)
     protocol.prepare(scores)
@@ -1077,8 +1073,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
             "macro_definition")
     shown = _shown_metrics(metrics, keys) or {"note": metrics.get("note")}
     if "micro_auc" in metrics:  # which numbers are smoothed, and how
+        basis = protocol.smoothing_basis()
         smoothed = (f"smoothed (Gaussian, sigma {protocol.sigma_text()} frames"
-                    f"{' in turn' if len(protocol.sigmas) > 1 else ''})"
+                    f"{' in turn' if len(protocol.sigmas) > 1 else ''}"
+                    f"{', ' + basis if basis else ''})"
                     if protocol.smooths else "unsmoothed too (sigma 0)")
         print(f"AUC, AP and EER: {smoothed}; the *_unsmoothed ones unsmoothed")
     print(json.dumps(shown, indent=2))
@@ -1108,6 +1106,39 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                if args.metrics_only else "the new report has no such plots")
         print(f"removed the earlier report's {shown} from {args.out}: {why}")
     return 0
+
+
+def _frames_from_scores_note(truth, scored: int, alignment, counted: int) -> str:
+    """The note saying that `counted` of the `scored` videos of `truth` (which states
+    anomalous ranges only for them) took their frame counts from their scores, and how."""
+    per = alignment.frames_per_score
+    how = (f"each score repeated over its {per} frames, as C3D/I3D segment scores are "
+           "evaluated" if per > 1 else "one frame per score")
+    return (f"the {_dataset_named(truth.dataset, truth.root)} ground truth states anomalous "
+            f"ranges only, so the frame counts of {counted} of the {scored} scored videos "
+            f"come from their scores: {alignment.frame_count_rule()} ({how}); "
+            "metrics.json's config.alignment.frames_from_scores lists them")
+
+
+def _array_order_note(path: Path, size: int, truth, config: dict) -> str:
+    """The note saying the order in which one array of `size` scores was split into the test
+    videos of `truth` (sorted by name, or the ground truth's own), with the other order a
+    user may have concatenated them in (`GroundTruth.other_order`); recorded in `config`."""
+    from mulde.video.decode import natural_key
+
+    order = list(truth.videos)
+    by_name = order == sorted(order, key=natural_key)
+    config["array_order"] = {"assumed": "ground truth", "n_videos": len(order),
+                             "first": order[0], "last": order[-1], "sorted_by_name": by_name}
+    how = ("sorted by name, numbers by value (natural order: 2 before 10)"
+           if by_name else f"the order the {_dataset_named(truth.dataset, truth.root)} ground "
+           "truth lists them in")
+    other = f"; {truth.other_order}" if truth.other_order else ""
+    return (f"{path}: one array of {size} scores split into the "
+            f"{_count(len(order), 'test video')} in the ground truth's order, {how}: "
+            f"{order[0]} first, {order[-1]} last{other}; concatenated in any other order, "
+            "the numbers are wrong and no check can tell: give one score file per video "
+            "(format folder, npz or csv), which names each video's scores")
 
 
 def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
@@ -2313,7 +2344,8 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "npz", "array"],
                    help="csv: video,frame,score[,label] rows; folder: one .npy/.npz/.txt per "
                    "video named after it; npz: one .npz with an array per video; array: one "
-                   "array of all test frames in the dataset's order (.npy/.txt/.npz; needs "
+                   "array of all test frames in the dataset's test order, which the note "
+                   "names (.npy/.txt/.npz; needs "
                    "--dataset); auto: folder, .csv, .npz -> npz, .npy/.txt -> array "
                    "(default: %(default)s)")
     p.add_argument("--column", default="auto", metavar="NAME",
@@ -2330,8 +2362,9 @@ def build_parser() -> _MuldeParser:
                    "%(default)s)")
     p.add_argument("--frames-per-score", type=int, default=1, metavar="N",
                    help="consecutive frames each score covers, e.g. 16 for 16-frame segment "
-                   "scores; a last partial segment may have a score or not (default: "
-                   "%(default)s)")
+                   "scores; a last partial segment may have a score or not; where the ground "
+                   "truth states ranges only (ucf_crime), a video has N frames per score "
+                   "(default: %(default)s)")
     p.add_argument("--unscored", default="drop", choices=["drop", "edge"],
                    help="frames without a score: left out of the metrics (drop) or given the "
                    "nearest score (edge) (default: %(default)s)")

@@ -844,7 +844,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         f"{len(skipped_tests)} skipped, not scored: the report's warnings say which and why",
         dataset_label(dataset), benchmark=dataset.name != "folder")
     ] if skipped_tests and evaluated and not one_class else []
-    protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma)
+    protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma, dataset=dataset.name)
     t0 = time.perf_counter()
     detections = _detections_lookup(extraction.extractor, dataset)
     # the objects' boxes are in the pixels of the frames the extractor saw (downscaled to its

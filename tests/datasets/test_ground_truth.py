@@ -118,6 +118,11 @@ def test_ubnormal_ground_truth_from_split_lists_and_label_files(tmp_path):
     gt = load_ground_truth("ubnormal", tmp_path)  # no Scene*/ videos at all
     assert list(gt.videos) == ["abnormal_scene_1_scenario_4", "abnormal_scene_2_scenario_1",
                                "normal_scene_1_scenario_3"]
+    # sorted by name: not the lists' order (abnormal scene 2 listed first), which is said
+    assert gt.other_order == (
+        "not the order of the official split lists (abnormal_test_video_names.txt, then "
+        f"normal_test_video_names.txt, in {tmp_path / 'splits'}), which list these videos in "
+        "another order")
     assert gt.videos["abnormal_scene_2_scenario_1"].to_labels().tolist() == [0, 1, 1, 0]
     assert gt.videos["abnormal_scene_1_scenario_4"].ranges == ((1, 2), (5, 6))
     assert gt.videos["normal_scene_1_scenario_3"].to_labels(3).tolist() == [0, 0, 0]

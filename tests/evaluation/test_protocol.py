@@ -146,6 +146,44 @@ def test_protocol_validates_and_describes_macro_definition():
             EvaluationProtocol(**{field: value})
 
 
+def test_the_description_says_whose_smoothing_sigma_it_is():
+    """The published protocol's sigma (Ped2/Avenue 3, ShanghaiTech 7: AI-VAD) is said as such,
+    another sigma for those datasets against it, and a sigma for a dataset without a published
+    MULDE protocol (UBnormal, UCF-Crime) as a choice; UBnormal's sigma 7 was said to be "MULDE
+    / AI-VAD protocol" as ShanghaiTech's (a newcomer's trial). No dataset: as before."""
+    def head(**kwargs) -> str:
+        return EvaluationProtocol(**kwargs).describe().split("): ", 1)[0] + ")"
+
+    assert head(smoothing_sigma=3, dataset="avenue") == (
+        "Frame-level evaluation (MULDE / AI-VAD protocol; smoothing sigma 3, AI-VAD's "
+        "published value for avenue)")
+    assert head(smoothing_sigma=7, dataset="shanghaitech").endswith(
+        "sigma 7, AI-VAD's published value for shanghaitech)")
+    assert head(smoothing_sigma=(1, 2), dataset="ucsd_ped2") == (
+        "Frame-level evaluation (MULDE / AI-VAD protocol; smoothing sigma 1, 2, where AI-VAD's "
+        "published protocol for ucsd_ped2 has sigma 3)")
+    assert head(smoothing_sigma=0, dataset="avenue").endswith(
+        "smoothing sigma 0, where AI-VAD's published protocol for avenue has sigma 3)")
+    assert head(smoothing_sigma=7, dataset="ubnormal") == (
+        "Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 7, a choice, as no "
+        "MULDE protocol is published for ubnormal; its default there is this project's)")
+    assert head(smoothing_sigma=0, dataset="ucf_crime") == (
+        "Frame-level evaluation (MULDE / AI-VAD metrics; no MULDE protocol is published for "
+        "ucf_crime)")
+    assert head(smoothing_sigma=3) == "Frame-level evaluation (MULDE / AI-VAD protocol)"
+
+
+def test_ucf_crime_smoothed_notes_that_its_literature_compares_unsmoothed_numbers():
+    scores, labels = _toy()
+    said = [n for n in compute_metrics(scores, labels, EvaluationProtocol(
+        smoothing_sigma=7, dataset="ucf_crime"))["notes"] if "literature" in n]
+    assert len(said) == 1 and "compare the unsmoothed micro AUC" in said[0]
+    for protocol in (EvaluationProtocol(smoothing_sigma=0, dataset="ucf_crime"),
+                     EvaluationProtocol(smoothing_sigma=7, dataset="ubnormal")):
+        assert not any("literature" in n for n in compute_metrics(scores, labels,
+                                                                  protocol)["notes"])
+
+
 def test_macro_definition_recorded_with_single_class_videos():
     scores, labels = _toy()  # b is all normal, c all anomalous
     padded = compute_metrics(scores, labels, EvaluationProtocol(smoothing_sigma=0))

@@ -111,7 +111,10 @@ class GroundTruth:
 
     `smoothing_sigma` is the dataset's protocol value (as in `Dataset`). `to_add_a_video`:
     how another video becomes a test video, for an error about scores of a video that is
-    not one ("" where the test videos are the dataset's fixed set).
+    not one ("" where the test videos are the dataset's fixed set). `other_order`: a
+    sentence on another order of the same test videos that a user may meet and take for
+    this one (UBnormal: its official split lists'), said where one array of all test frames
+    is split in `videos`' order; "" where there is none.
     """
 
     dataset: str
@@ -119,6 +122,7 @@ class GroundTruth:
     videos: Mapping[str, VideoTruth] = field(default_factory=dict)
     smoothing_sigma: float = 3.0
     to_add_a_video: str = ""
+    other_order: str = ""
 
     def __post_init__(self) -> None:
         if not self.videos:

@@ -17,6 +17,9 @@
   is warned of, naming the files, and its video evaluated as all-normal.
 - Protocol smoothing sigma: 7 (our choice, no published MULDE protocol: the ShanghaiTech
   value, UBnormal being a multi-scene 30 fps set).
+- Test order: the videos of both split lists sorted by name, numbers by value
+  (`natural_key`), not the lists' own order (abnormal list, then the unsorted normal list),
+  which `ground_truth`'s `other_order` says.
 - `ground_truth(root)` reads the split lists and label files alone (no videos): the `.npy`
   variant fixes each video's frame count; track text and all-normal videos without a file
   give ranges only.
@@ -139,9 +142,15 @@ def _splits_dir(root: Path, split: str, splits_dir: Path | None) -> Path:
     return found
 
 
+def _listed_names(splits_dir: Path, split: str) -> list[str]:
+    """The videos of `split` in the split lists' own order: the abnormal list, then the
+    normal one (whose lines are not sorted in the official lists)."""
+    return read_split(splits_dir, "abnormal", split) + read_split(splits_dir, "normal", split)
+
+
 def _test_names(splits_dir: Path, split: str) -> list[str]:
-    names = read_split(splits_dir, "normal", split) + read_split(splits_dir, "abnormal", split)
-    return sorted(names, key=natural_key)
+    """The videos of `split` sorted by name, numbers by value (the test order)."""
+    return sorted(_listed_names(splits_dir, split), key=natural_key)
 
 
 NAMED_FILES = 3
@@ -170,7 +179,8 @@ def ground_truth(
     root = Path(root)
     splits_dir = _splits_dir(root, split, splits_dir)
     videos = {}
-    for name in _test_names(splits_dir, split):
+    names = _test_names(splits_dir, split)
+    for name in names:
         gt = _gt_file(root, name)
         if gt is None:
             if name.startswith("abnormal"):
@@ -183,7 +193,11 @@ def ground_truth(
     _warn_no_anomaly([Path(v.source) for name, v in videos.items()
                       if name.startswith("abnormal") and not v.ranges
                       and (v.labels is None or not v.labels.any())], split)
-    return GroundTruth("ubnormal", root, videos, SMOOTHING_SIGMA)
+    other = "" if _listed_names(splits_dir, split) == names else (
+        f"not the order of the official split lists (abnormal_{split}_video_names.txt, then "
+        f"normal_{split}_video_names.txt, in {splits_dir}), which list these videos in "
+        "another order")
+    return GroundTruth("ubnormal", root, videos, SMOOTHING_SIGMA, other_order=other)
 
 
 def load(root: Path, *, split: str = "test", splits_dir: Path | None = None) -> Dataset:

@@ -27,7 +27,9 @@ scores (the last segment may be partial) or floor(m / frames_per_score) (a last 
 segment without a score); anything else is an error naming the video and both counts.
 Frames without a score are left out of the evaluation (`unscored="drop"`, as the
 evaluation code of future-frame prediction does with its first frames) or take the score
-of the nearest scored frame (`unscored="edge"`).
+of the nearest scored frame (`unscored="edge"`). Where the ground truth states anomalous
+ranges only (UCF-Crime), a video's frame count is taken from its scores:
+frame_offset + frames_per_score x scores + end_offset (`FrameAlignment.frames_of`).
 """
 
 from __future__ import annotations
@@ -399,6 +401,22 @@ class FrameAlignment:
         return (f"frame offset {self.frame_offset}, end offset {self.end_offset}, "
                 f"{per} frame{'s' if per > 1 else ''} per score")
 
+    def frames_of(self, n_scores: int) -> int:
+        """The frame count of a video whose ground truth has none (anomalous ranges only),
+        taken from its `n_scores` scores: each covers `frames_per_score` frames (a segment
+        score repeated over its frames: the usual protocol of C3D/I3D snippet scores), after
+        `frame_offset` frames and before `end_offset` frames without a score."""
+        return self.frame_offset + n_scores * self.frames_per_score + self.end_offset
+
+    def frame_count_rule(self) -> str:
+        """`frames_of` in words: "frames = 16 x scores" ("frames = 4 + scores" for one score
+        a frame from frame 4 on)."""
+        terms = [str(self.frame_offset)] if self.frame_offset else []
+        per = self.frames_per_score
+        terms.append(f"{per} x scores" if per > 1 else "scores")
+        terms += [str(self.end_offset)] if self.end_offset else []
+        return f"frames = {' + '.join(terms)}"
+
     def expected(self, n_frames: int) -> tuple[int, int]:
         """(floor, ceil) numbers of scores a video of `n_frames` frames may have."""
         m = n_frames - self.frame_offset - self.end_offset
@@ -407,12 +425,16 @@ class FrameAlignment:
         return m // self.frames_per_score, math.ceil(m / self.frames_per_score)
 
     def _remedy(self, frames: int, found: int, fits: Callable[[FrameAlignment], bool],
-               videos: int = 1) -> str:
+               videos: int = 1, placed: Callable[[FrameAlignment], bool] | None = None
+               ) -> str:
         """The end of a wrong-count error: the option that makes `found` scores fit `frames`
         frames to score (summed over `videos` videos) when one does, checked with `fits`:
         `--frames-per-score N` when found is about 1 / k of the scores expected (k >= 2; the
-        range of N that fits is named when several do), else `--frame-offset` when a few
-        (`SMALL_OFFSET`) frames per video have no score; "" when neither fits."""
+        range of N that fits is named when several do), else, when a few (`SMALL_OFFSET`)
+        frames per video have no score, `--frame-offset` or `--end-offset`: the counts fit
+        both alike, so the one that `placed` (the scores' own labels matching the ground
+        truth's under an alignment) holds for alone is named, else both, with how to tell
+        them apart; "" when none fits."""
         if found < videos or frames < 1:  # every video needs one score at least
             return ""
         # about 1 / 2, 1 / 3, ... of the scores expected (and not 1 score, which fits any
@@ -437,11 +459,31 @@ class FrameAlignment:
                         "--frames-per-score N, N the frames each score covers")
         gap, rest = divmod(frames - found * self.frames_per_score, videos)
         if rest == 0 and 0 < gap <= SMALL_OFFSET:
-            start = self.frame_offset + gap
-            if fits(replace(self, frame_offset=start)):
-                return (f": if the method scores from frame {start} on (e.g. future-frame "
-                        f"prediction), give --frame-offset {start} (or --end-offset "
-                        f"{self.end_offset + gap} for frames without a score at the end)")
+            first = replace(self, frame_offset=self.frame_offset + gap)
+            last = replace(self, end_offset=self.end_offset + gap)
+            if fits(first):  # and `last` alike: the counts hang on the offsets' sum alone
+                def counted(n: int) -> str:  # "the first frame", "the last 4 frames"
+                    return "frame" if n == 1 else f"{n} frames"
+
+                told = [a for a in (first, last) if placed is not None and placed(a)]
+                if len(told) == 1:
+                    flag, where = ((f"--frame-offset {first.frame_offset}",
+                                    f"first {counted(first.frame_offset)}")
+                                   if told[0] is first else
+                                   (f"--end-offset {last.end_offset}",
+                                    f"last {counted(last.end_offset)}"))
+                    return (f": the scores' own labels match the ground truth's with the "
+                            f"{where} of each video left out: give {flag}")
+                total = self.frame_offset + self.end_offset + gap
+                both = (f", or the two summing to {total} if it leaves out frames at both "
+                        "ends (a clip scored at its centre frame)" if total > 1 else "")
+                more = " more" if self.frame_offset or self.end_offset else ""
+                return (f": {gap}{more} frame{'s' if gap > 1 else ''} of each video "
+                        f"{'have' if gap > 1 else 'has'} no score, and the counts cannot "
+                        f"tell at which end: give --frame-offset {first.frame_offset} if the "
+                        f"method scores from frame {first.frame_offset} on (future-frame "
+                        f"prediction), --end-offset {last.end_offset} if it leaves out the "
+                        f"last {counted(last.end_offset)}{both}")
         return ""
 
     def _expected_text(self, n_frames: int) -> str:
@@ -525,7 +567,8 @@ _LISTED = 3
 
 
 def _count_problem(
-    scores: Mapping[str, np.ndarray], truth: Mapping[str, _Truth], alignment: FrameAlignment
+    scores: Mapping[str, np.ndarray], truth: Mapping[str, _Truth], alignment: FrameAlignment,
+    own_labels: Mapping[str, np.ndarray | None] | None = None,
 ) -> str | None:
     """The one-line error when any scored video's number of scores does not fit its frame
     count under `alignment` (videos whose ground truth fixes it), checked over all videos
@@ -558,7 +601,11 @@ def _count_problem(
             if value != (1 if flag == "--frames-per-score" else 0))
         return (alignment._mismatch(name, n, found) + f"; every video has one score per frame: "
                 f"drop {given}")
-    fix = alignment._remedy(n - alignment.frame_offset - alignment.end_offset, found, fits)
+    def placed(a: FrameAlignment) -> bool:  # the scores' own labels where they are given
+        return _labels_agree(own_labels or {}, truth, a)
+
+    fix = alignment._remedy(n - alignment.frame_offset - alignment.end_offset, found, fits,
+                            placed=placed)
     fitting = len(counts) - len(bad)
     if fix or len(bad) == 1:
         said = alignment._mismatch(name, n, found)
@@ -578,6 +625,20 @@ def _count_problem(
             "how these videos were scored")
 
 
+def _labels_agree(own_labels: Mapping[str, np.ndarray | None], truth: Mapping[str, _Truth],
+                  alignment: FrameAlignment) -> bool:
+    """Whether the scores' own labels (a CSV's label column, one per score) equal the ground
+    truth's labels of the frames the scores cover under `alignment` (one frame per score), in
+    every video where both are known; False where none is (nothing to compare)."""
+    if alignment.frames_per_score != 1:
+        return False
+    pairs = [(np.asarray(y), truth[name].to_labels()) for name, y in own_labels.items()
+             if y is not None and name in truth and truth[name].n_frames is not None]
+    return bool(pairs) and all(
+        np.array_equal(y, t[alignment.frame_offset:t.size - alignment.end_offset])
+        for y, t in pairs)
+
+
 SEGMENT_FRAMES = 16
 """Frames per clip of the C3D / I3D features that weakly supervised methods score (UCF-Crime,
 XD-Violence): their scores are one per segment of this many frames."""
@@ -585,40 +646,45 @@ XD-Violence): their scores are one per segment of this many frames."""
 
 def _segment_hint(truth: _Truth, n_scores: int) -> str:
     """The end of the error about a ranges-only video whose annotated ranges run past its
-    `n_scores` scores (its frame count taken from them): when they reach beyond twice that
-    many frames, the scores look like one score per segment of frames, which mulde
-    evaluate does not take for such ground truth; "" otherwise."""
+    `n_scores` scores, one per frame (its frame count taken from them): when they reach
+    beyond twice that many frames, the scores look like one score per segment of frames,
+    and `--frames-per-score` places them; "" otherwise."""
     ends = [end for _, end in getattr(truth, "ranges", ())]
     if not ends or max(ends) < n_scores:
         return ""
     if max(ends) + 1 >= 2 * n_scores:
         return (f": the {n_scores} scores are far fewer than the annotated frames (up to "
                 f"{max(ends)}), so they look like one score per segment of frames (C3D/I3D "
-                f"clips: {SEGMENT_FRAMES} frames), but mulde evaluate needs one score per frame "
-                f"here: repeat each segment's score over its frames, e.g. "
-                f"np.repeat(s, {SEGMENT_FRAMES})")
+                f"clips: {SEGMENT_FRAMES} frames): give --frames-per-score {SEGMENT_FRAMES} "
+                "(each score then covers that many frames)")
     return (f": the {n_scores} scores end before the annotated frames (up to {max(ends)}); "
             "this ground truth takes a video's frame count from its scores, one per frame: if "
-            "they are one per segment of frames (C3D/I3D clips: "
-            f"{SEGMENT_FRAMES} frames), repeat each over its frames (np.repeat(s, "
-            f"{SEGMENT_FRAMES})), else score every frame of the video")
+            f"they are one per segment of frames (C3D/I3D clips: {SEGMENT_FRAMES} frames), "
+            f"give --frames-per-score {SEGMENT_FRAMES}, else score every frame of the video")
 
 
 def align(
     scores: Mapping[str, np.ndarray],
     truth: Mapping[str, _Truth],
     alignment: FrameAlignment | None = None,
+    own_labels: Mapping[str, np.ndarray | None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """Return (frame scores, frame labels, info) of the scored videos under `alignment`.
 
     `truth[name]` gives the frame count (`n_frames`) and labels (`to_labels`). A video whose
-    ground truth states ranges only takes its frame count from the scores (then the
-    alignment must be the identity). Frames without a score are dropped ("drop") from
-    scores and labels alike, or filled ("edge"). info: n_unscored_frames (per video, only
-    those with any), frames_from_scores (videos whose frame count came from the scores).
+    ground truth states ranges only takes its frame count from the scores
+    (`FrameAlignment.frames_of`: with `frames_per_score` k, k frames per score, each score
+    repeated over its k frames; the offsets added); ranges past it are clipped or refused as
+    its ground truth says (`VideoTruth.to_labels`). Frames without a score are dropped
+    ("drop") from scores and labels alike, or filled ("edge"). info: n_unscored_frames (per
+    video, only those with any), frames_from_scores (videos whose frame count came from the
+    scores) and frame_count_rule (`FrameAlignment.frame_count_rule`, None when no video's
+    came from its scores). `own_labels`: the labels that came with the scores ({video: one
+    per score, or None}: a CSV's label column), used only to tell, in a wrong-count error,
+    whether the frames without a score are each video's first or last ones.
     """
     alignment = alignment or FrameAlignment()
-    problem = _count_problem(scores, truth, alignment)
+    problem = _count_problem(scores, truth, alignment, own_labels)
     if problem:
         raise EvaluationError(problem)
     from mulde.datasets.ground_truth import AnnotationClippedWarning
@@ -652,21 +718,17 @@ def _aligned(
     for name, s in scores.items():
         t = truth[name]
         n = t.n_frames
-        if n is None:
-            if not alignment.is_identity:
-                per = alignment.frames_per_score
-                raise EvaluationError(
-                    f"video {name!r}: its ground truth states anomalous ranges only, not the "
-                    f"frame count, so the scores must be one per frame ({alignment.describe()} "
-                    "needs the count)" + (f"; repeat each score over its frames instead, e.g. "
-                                          f"np.repeat(s, {per})" if per > 1 else "")
-                )
-            n = s.size
+        if n is None:  # ranges only: as many frames as the scores cover, offsets added
+            n = alignment.frames_of(s.size)
             from_scores.append(name)
         try:
             y = np.asarray(t.to_labels(n))
         except DatasetError as error:  # a range past the scores: maybe one score per segment
-            hint = _segment_hint(t, n) if name in from_scores else ""
+            hint = ""
+            if name in from_scores:
+                hint = (_segment_hint(t, n) if alignment.is_identity else
+                        f": the frame count is taken from the {s.size} scores "
+                        f"({alignment.frame_count_rule()})")
             if not hint:
                 raise
             # a DatasetError of its own: a subclass (RangeError) takes other arguments
@@ -678,5 +740,6 @@ def _aligned(
         out_scores[name] = frames[keep]
         out_labels[name] = y[keep]
     return out_scores, out_labels, {
-        "n_unscored_frames": unscored, "frames_from_scores": from_scores}
+        "n_unscored_frames": unscored, "frames_from_scores": from_scores,
+        "frame_count_rule": alignment.frame_count_rule() if from_scores else None}
 

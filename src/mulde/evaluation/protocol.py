@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,18 @@ SMOOTHING_MODES = ("reflect", "nearest", "mirror", "constant", "wrap")
 INVERSION_MARGIN = 0.05
 """How far below chance (0.5) the micro AUC must be for `compute_metrics` to warn that the
 scores look inverted (see there)."""
+
+
+PUBLISHED_SMOOTHING_SIGMA: Mapping[str, float] = MappingProxyType(
+    {"ucsd_ped2": 3.0, "avenue": 3.0, "shanghaitech": 7.0})
+"""The smoothing sigma (frames) of the published protocol, per dataset: AI-VAD's, which the
+MULDE paper follows (docs/method.md, "Temporal smoothing"). The other datasets (UCSD Ped1,
+UBnormal, UCF-Crime, a folder) have no published MULDE protocol: their default sigma is this
+project's choice."""
+REPORTED_UNSMOOTHED = frozenset({"ucf_crime"})
+"""Datasets whose frame-level AUC the literature usually reports on unsmoothed scores: there
+the unsmoothed numbers are the ones to compare with published ones (`compute_metrics` notes
+it)."""
 
 
 MAX_SMOOTHING_SIGMA = 250_000.0
@@ -227,6 +240,9 @@ class EvaluationProtocol:
 
     smoothing_sigma: std (frames) of the per-video Gaussian filter: 3 for Ped2 and Avenue,
     7 for ShanghaiTech (docs/method.md, "Temporal smoothing"); 0 turns smoothing off.
+    dataset: the name of the dataset evaluated (`mulde.datasets.DATASETS`), or None: the
+    description then says whether the sigma is the published protocol's for it
+    (`PUBLISHED_SMOOTHING_SIGMA`) or a choice, where no MULDE protocol is published.
     """
 
     smoothing_sigma: float | tuple[float, ...] = 3.0
@@ -236,6 +252,7 @@ class EvaluationProtocol:
     direction: str = "anomaly"
     nonfinite: str = "error"
     normalization: str = "none"
+    dataset: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "macro", MacroAUC(self.macro))
@@ -279,6 +296,21 @@ class EvaluationProtocol:
         """The smoothing sigma(s) as text: "3" or "1, 2, 3, 4, 5, 6"."""
         raw = self.smoothing_sigma
         return ", ".join(f"{s:g}" for s in (raw if isinstance(raw, tuple) else (raw,)))
+
+    def smoothing_basis(self) -> str:
+        """Where the smoothing sigma comes from for `dataset`, in words: "AI-VAD's published
+        value for avenue", the published sigma where another is used, or a choice where no
+        MULDE protocol is published (`PUBLISHED_SMOOTHING_SIGMA`); "" without a dataset, and
+        for an unsmoothed evaluation of a dataset without a published protocol."""
+        if self.dataset is None:
+            return ""
+        published = PUBLISHED_SMOOTHING_SIGMA.get(self.dataset)
+        if published is None:
+            return (f"a choice, as no MULDE protocol is published for {self.dataset}; its "
+                    "default there is this project's" if self.smooths else "")
+        if self.sigmas == (published,):
+            return f"AI-VAD's published value for {self.dataset}"
+        return f"where AI-VAD's published protocol for {self.dataset} has sigma {published:g}"
 
     def prepare(self, scores: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
         """Return {video: finite float64 anomaly scores} after steps 1-3 (before smoothing).
@@ -344,8 +376,15 @@ class EvaluationProtocol:
                 "macro AUC (skip_single_class) = mean of the per-video ROC-AUCs of the videos "
                 "holding both classes; single-class videos left out"
             )
+        basis = self.smoothing_basis()
+        published = self.dataset is None or self.dataset in PUBLISHED_SMOOTHING_SIGMA
+        kind = "MULDE / AI-VAD protocol" if published else "MULDE / AI-VAD metrics"
+        if basis:
+            kind += f"; smoothing sigma {self.sigma_text()}, {basis}"
+        elif not published:
+            kind += f"; no MULDE protocol is published for {self.dataset}"
         return (
-            "Frame-level evaluation (MULDE / AI-VAD protocol): "
+            f"Frame-level evaluation ({kind}): "
             f"{'; '.join(steps)}. Micro AUC, average precision and EER over all test frames "
             f"concatenated; {macro}."
         )
@@ -388,6 +427,9 @@ def compute_metrics(
     a note says how many and gives the macro AUC over the two-class videos alone, also
     recorded as macro_auc_two_class and macro_auc_two_class_unsmoothed (the
     skip_single_class definition; each command says how it reports that one as the macro AUC).
+    For a dataset whose literature reports unsmoothed AUCs (`REPORTED_UNSMOOTHED`:
+    UCF-Crime), a smoothed evaluation notes that the unsmoothed numbers are the ones to
+    compare.
 
     The inversion warning's rule: the lower of the smoothed and unsmoothed micro AUCs is
     below 0.5 by more than `INVERSION_MARGIN` (0.05), i.e. below 0.45. Chance-level scores
@@ -431,6 +473,13 @@ def compute_metrics(
             "macro AUC is "
             f"{out['macro_auc_two_class']:.4f} (unsmoothed "
             f"{out['macro_auc_two_class_unsmoothed']:.4f}; the skip_single_class definition)")
+    if protocol.dataset in REPORTED_UNSMOOTHED and protocol.smooths:
+        out["notes"].append(
+            f"the literature usually reports {protocol.dataset}'s frame-level AUC on unsmoothed "
+            f"scores: compare the unsmoothed micro AUC {out['micro_auc_unsmoothed']:.4f} "
+            "(micro_auc_unsmoothed) with published numbers, not the micro AUC "
+            f"{out['micro_auc']:.4f}, smoothed with sigma {protocol.sigma_text()}, which no "
+            "published protocol sets there")
     n_anomalous = sum(int(np.count_nonzero(np.asarray(labels[n]))) for n in raw)
     out["n_videos"] = len(raw)
     out["n_frames"] = int(sum(s.size for s in raw.values()))
