@@ -66,6 +66,7 @@ from mulde.estimator.persistence import ModelFileError, model_file, read_model_f
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.estimator.tables import dataframe_problem, index_columns, numeric_frame
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
+from mulde.io.atomic import check_folder
 from mulde.io.jsonable import json_default
 
 # The training settings' defaults are TrainConfig's: defined there once, read here.
@@ -720,7 +721,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         and 2-D (ValueError; a 1-D array is one feature or one sample: reshape it), dense
         (TypeError for a sparse matrix); fewer than 10 fit but warn (`FewSamplesWarning`:
         no validation), and so does a DataFrame's column that looks like a row index
-        (`IndexColumnWarning`: "Unnamed: 0", or counting the rows)."""
+        (`IndexColumnWarning`: "Unnamed: 0", or counting the rows). A `checkpoint_dir` that
+        is a file, or lies in one, is refused before training (OSError naming the file:
+        `mulde.io.atomic.check_folder`)."""
         self.check_params()
         table = _refuse_table(X)
         # float32 readings lie a few of its units off their lattice, also where a DataFrame's
@@ -728,6 +731,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         precision = given_precision(table)
         X = _finite(_validate_rows(self, table, ensure_min_samples=2), table)
         self.check_samples(len(X))  # before training, not after it
+        if self.checkpoint_dir:  # a file in its place: said now, not at the first checkpoint
+            check_folder(self.checkpoint_dir)
         for name, first in index_columns(table, X):  # fitted as given, but said
             warnings.warn(IndexColumnWarning(name, first, len(X)), stacklevel=2)
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
