@@ -865,7 +865,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
 
 def _export(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.estimator.export import ExportError, export_onnx
+    from mulde.estimator.export import ExportError, export_onnx, graph_path
     from mulde.vad.artifact import pipeline_folder
 
     folder = pipeline_folder(args.model)
@@ -894,9 +894,10 @@ def _export(args: argparse.Namespace) -> int:
 
         # a folder of `mulde fit --out DIR/` exports beside its model.safetensors, inside it
         out = args.out if args.out is not None else model_file(args.model).with_suffix(".onnx")
-        if out.suffix.lower() != ".onnx" or out.is_dir():
-            raise UsageError(f"--out {out}: a model's graph is written as one .onnx file; "
-                             "give a name such as model.onnx")
+        try:  # export_onnx's own rule, said before the model is read
+            out = graph_path(out)
+        except ValueError as err:
+            raise UsageError(f"--out {err}") from None
         if out.resolve() == args.model.resolve():
             raise UsageError(f"{args.model} ends in .onnx, so the graph's default name "
                              f"{out} would overwrite it: give --out another file"
