@@ -219,7 +219,9 @@ def test_fit_reads_a_float32_files_lattice_at_float32s_precision(tmp_path, capsy
 def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
     """n_members "auto" names its reason in fit's line (fewer than ten rows per feature,
     fewer than 50 rows per principal direction, or fewer than 501 rows), and `info` the
-    directions it counted; a number given is not explained."""
+    directions it counted, as a count of the rows', beside how many networks it trained,
+    one included ("network 8 (n_members "auto": 3 principal directions)" said neither);
+    a number given is not explained."""
     rng = np.random.default_rng(0)
     np.save(tmp_path / "wide.npy", rng.standard_normal((600, 100)))
     np.save(tmp_path / "spread.npy", rng.standard_normal((600, 16)))  # 14 directions
@@ -235,8 +237,16 @@ def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
             capsys.readouterr().out
         if name == "spread":
             assert main(["info", str(tmp_path / "m.st")]) == 0
-            assert '8 networks of 8 (n_members "auto": 14 principal directions)' in \
-                capsys.readouterr().out
+            assert ('8 networks of 8 (n_members "auto", from 14 principal directions counted '
+                    "in the rows), each trained on 0.125 of the rows") in capsys.readouterr().out
+    flat = rng.standard_normal((600, 3)) @ rng.standard_normal((3, 16))  # 3 directions
+    np.save(tmp_path / "flat.npy", flat + 1e-3 * rng.standard_normal((600, 16)))
+    assert main(["fit", str(tmp_path / "flat.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
+                 "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
+    assert "networks" not in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "m.st")]) == 0
+    assert ('16 features, 1 network of 8 (n_members "auto", from 3 principal directions '
+            "counted in the rows) (") in capsys.readouterr().out
     assert main(["fit", str(tmp_path / "few.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
                  "--params", '{"max_steps": 1, "hidden_sizes": [8], "n_members": 2}']) == 0
     assert ", 2 networks, each on 0.5 of the rows" in capsys.readouterr().out
@@ -1624,7 +1634,7 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
                  "--quiet"]) == 0
     assert "networks" not in capsys.readouterr().out
     assert main(["info", str(out)]) == 0
-    assert "3 features, network 16x16 (" in capsys.readouterr().out
+    assert "3 features, 1 network of 16x16 (" in capsys.readouterr().out
     # a number given is not "auto": no reason in fit, none in info
     assert main(["fit", str(features / "train.npy"), "--out", str(out), "--params",
                  json.dumps(json.loads(PARAMS) | {"n_members": 3}), "--quiet"]) == 0

@@ -787,14 +787,16 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     hidden = "x".join(str(h) for h in d.get("hidden_sizes", params["hidden_sizes"]))
     members = train.get("n_members") or params["n_members"]
     share = train.get("max_samples") or 1.0
-    counted = d.get("principal_directions")  # n_members "auto" counted them (round 33)
-    auto = (' (n_members "auto"' + (f": {_count(counted, 'principal direction')}"
-                                    if counted is not None else "") + ")"
+    # n_members "auto" counted the rows' principal directions to choose how many networks
+    # (round 33): a count of the data's, not of the networks or of their input
+    counted = d.get("principal_directions")
+    auto = (' (n_members "auto"' + (f", from {_count(counted, 'principal direction')} "
+                                    "counted in the rows" if counted is not None else "") + ")"
             if params["n_members"] == "auto" else "")
-    networks = (f"{members} networks of {hidden}" + auto
-                + (f", each trained on {share:g} of the rows" if share < 1 else "")
-                if members not in (1, "auto") else f"network {hidden}"
-                + (auto if counted is not None else ""))
+    networks = (f"{_count(members, 'network')} of {hidden}"
+                + (auto if members != 1 or counted is not None else "")
+                + (f", each trained on {share:g} of the rows" if share < 1 and members != 1
+                   else ""))
     names = d.get("feature_names") or []
     columns = f"; columns {_columns(names)}" if names else ""
     lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks} "
@@ -870,7 +872,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
 
 def _export(args: argparse.Namespace) -> int:
     from mulde import MULDE
-    from mulde.estimator.export import ExportError, export_onnx
+    from mulde.estimator.export import ExportError, export_onnx, graph_path
     from mulde.vad.artifact import pipeline_folder
 
     folder = pipeline_folder(args.model)
@@ -899,9 +901,10 @@ def _export(args: argparse.Namespace) -> int:
 
         # a folder of `mulde fit --out DIR/` exports beside its model.safetensors, inside it
         out = args.out if args.out is not None else model_file(args.model).with_suffix(".onnx")
-        if out.suffix.lower() != ".onnx" or out.is_dir():
-            raise UsageError(f"--out {out}: a model's graph is written as one .onnx file; "
-                             "give a name such as model.onnx")
+        try:  # export_onnx's own rule, said before the model is read
+            out = graph_path(out)
+        except ValueError as err:
+            raise UsageError(f"--out {err}") from None
         if out.resolve() == args.model.resolve():
             raise UsageError(f"{args.model} ends in .onnx, so the graph's default name "
                              f"{out} would overwrite it: give --out another file"

@@ -232,6 +232,39 @@ def test_a_pyod_detector_or_its_saved_file_exports_pyods_threshold_too(data, tmp
         export_onnx(det, tmp_path / "x.onnx", pyod={"contamination": 0.1, "threshold": 1.0})
 
 
+def test_export_refuses_a_name_that_is_not_an_onnx_file_as_mulde_export_does(data, tmp_path,
+                                                                             capsys):
+    """`export_onnx(m, "oops.safetensors")` wrote a graph under a model file's name, which
+    `mulde export --out` refuses: one rule (`graph_path`), said alike, nothing written; and a
+    path whose folder is a file names that file (mkdir said "[Errno 17] File exists"),
+    before the graph is traced."""
+    import re
+
+    model = MULDE(**SMALL | {"max_steps": 2}).fit(data[0])
+    model.save(tmp_path / "m.safetensors")
+    (tmp_path / "graphs.onnx").mkdir()
+    for name in ("oops.safetensors", "scores.npy", "graph", "graphs.onnx"):
+        said = (f"{tmp_path / name}: a model's graph is written as one .onnx file; give a "
+                "name such as model.onnx")
+        with pytest.raises(ValueError, match=f"^{re.escape(said)}$"):
+            export_onnx(model, tmp_path / name)
+        assert main(["export", str(tmp_path / "m.safetensors"), "--out",
+                     str(tmp_path / name)]) == 2
+        assert capsys.readouterr().err == f"mulde: error: --out {said}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graphs.onnx", "m.safetensors"]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+
+    def traced(*args, **kwargs):
+        raise AssertionError("traced")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("torch.onnx.export", traced)
+        with pytest.raises(OSError, match=f"^{re.escape(str(notes))}: a file, not a folder"):
+            export_onnx(model, notes / "m.onnx")
+    assert notes.read_text() == "mine"
+
+
 def test_an_unfitted_model_and_a_missing_exporter_are_refused(data, tmp_path, monkeypatch):
     from sklearn.exceptions import NotFittedError
 

@@ -655,6 +655,28 @@ def test_checkpoint_every_reaches_the_training_loop(tmp_path, monkeypatch):
         MULDE(checkpoint_every=0).fit(X)
 
 
+def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch):
+    """`MULDE(checkpoint_dir="t11.py").fit(X)` trained, then raised mkdir's "[Errno 17] File
+    exists: 't11.py'" at its first checkpoint, which reads as a refusal to overwrite the
+    script: the error names the file (or the one above the folder) before any training."""
+    import re
+
+    import mulde.estimator.model as model_module
+
+    def trained(*args, **kwargs):
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(model_module, "train_energy", trained)
+    script = tmp_path / "t11.py"
+    script.write_text("print(1)\n")
+    X = np.random.default_rng(7).standard_normal((20, 2))
+    for folder in (script, script / "checkpoints"):
+        with pytest.raises(OSError, match=f"^{re.escape(str(script))}: a file, not a folder; "
+                                          "give a folder for the outputs$"):
+            MULDE(**FAST, checkpoint_dir=str(folder)).fit(X)
+    assert script.read_text() == "print(1)\n"
+
+
 def test_default_score_ranks_a_gaussian_by_its_density():
     """Issue 15: the default anomaly score (aggregate and regulariser of `MULDE()`) ranks
     fresh samples of N(0, I_4) by their true -log-density (|x|^2 / 2 + const) with Spearman

@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import re
 import time
 
 import numpy as np
@@ -207,6 +208,20 @@ def test_save_refuses_to_overwrite_an_existing_file_that_is_not_a_model(fitted, 
     for path in (again, model.save(tmp_path / "empty")):
         np.testing.assert_array_equal(MULDE.load(path).score_samples(fitted[1]),
                                       model.score_samples(fitted[1]))
+
+
+def test_save_into_a_folder_that_is_a_file_names_that_file(fitted, tmp_path):
+    """`save("notes.txt/m.safetensors")`, its folder a file, raised mkdir's "[Errno 17] File
+    exists: 'notes.txt'", which reads as a refusal to overwrite notes.txt: the error names
+    the file in the way and says to give a folder (`mulde.io.atomic.check_folder`), and the
+    file is left as it was, also where it lies further up."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for path in (notes / "m.safetensors", notes / "sub" / "m.safetensors"):
+        with pytest.raises(OSError, match=f"^{re.escape(str(notes))}: a file, not a folder; "
+                                          "give a folder for the outputs$"):
+            fitted[0].save(path)
+    assert notes.read_text() == "mine" and sorted(tmp_path.iterdir()) == [notes]
 
 
 def test_truncated_file_is_refused(fitted, tmp_path):

@@ -430,6 +430,33 @@ def test_a_string_contamination_is_refused_in_one_line():
             PyODMULDE(contamination=bad, **SMALL).check_params()
 
 
+def test_a_numpy_number_as_contamination_is_taken_as_the_float_it_holds():
+    """PyOD takes any contamination that is no Python float or int for a PyThresh object:
+    np.float32(0.1) (np.float64 is a float) failed inside PyOD's fit with AttributeError
+    ('numpy.float32' object has no attribute 'fit'). It is the number it holds, checked as
+    PyOD checks a float, and so refused in one line out of (0, 0.5]."""
+    X = np.random.default_rng(3).standard_normal((100, 3))
+    for number in (np.float32(0.1), np.float16(0.1)):
+        det = PyODMULDE(contamination=number, **SMALL).fit(X)
+        assert type(det.contamination) is float and det.contamination == number
+        expected = PyODMULDE(contamination=float(number), **SMALL).fit(X)
+        assert det.threshold_ == expected.threshold_ and det.labels_.sum() == 10
+    for bad in (np.float32(0.7), np.int64(1), np.float32("nan")):
+        with pytest.raises(ValueError, match=r"^contamination must be in \(0, 0.5\], got "):
+            PyODMULDE(contamination=bad, **SMALL).fit(X)
+
+
+def test_a_column_that_looks_like_a_row_index_is_said_as_mulde_says_it(tmp_path):
+    """PyODMULDE.fit of a CSV read back with its index as a column warns as MULDE.fit does
+    (`IndexColumnWarning`), naming the column."""
+    pd = pytest.importorskip("pandas")
+    from mulde.estimator.model import IndexColumnWarning
+
+    pd.DataFrame(np.random.default_rng(4).standard_normal((60, 2))).to_csv(tmp_path / "a.csv")
+    with pytest.warns(IndexColumnWarning, match="^X: column 'Unnamed: 0' counts the rows"):
+        PyODMULDE(**SMALL).fit(pd.read_csv(tmp_path / "a.csv"))
+
+
 def test_predict_warns_again_when_validation_rows_flag_nothing():
     """Too few validation rows for 1 %: threshold_ is +inf, nothing is flagged, and predict
     says so again, as MULDE.predict does."""

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mulde import MULDE
-from mulde.estimator.model import ConstantFeaturesWarning
-from mulde.estimator.tables import dataframe_problem, numeric_frame
+from mulde.estimator.model import ConstantFeaturesWarning, IndexColumnWarning
+from mulde.estimator.tables import dataframe_problem, index_columns, numeric_frame
 
 pd = pytest.importorskip("pandas")  # not a dependency of mulde: the checks need it only here
 
@@ -110,3 +110,42 @@ def test_a_frame_of_numbered_columns_is_taken_in_the_models_order():
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         scores = model.score_samples(numbered)
     np.testing.assert_array_equal(scores, model.score_samples(frame))
+
+
+def test_a_column_that_looks_like_a_row_index_is_fitted_but_said(tmp_path):
+    """A CSV that DataFrame.to_csv wrote with its index, read back by pd.read_csv, holds an
+    'Unnamed: 0' column counting the rows, which a fit took as a feature without a word (as
+    `mulde fit` refuses such a file's unnamed first column). It is fitted, as a library user
+    may mean it, with a warning naming the column and what to do; so is a column counting
+    the rows from 1 (an id) and one so named that counts nothing. Only at fit; the frame read
+    with index_col=0 fits quietly."""
+    import pickle
+
+    frame = _frame(60).reset_index(drop=True)
+    frame.to_csv(tmp_path / "all.csv")
+    read = pd.read_csv(tmp_path / "all.csv")
+    assert index_columns(read, read.to_numpy(float)) == [("Unnamed: 0", 0)]
+    fast = {"max_steps": 1, "eval_every": 1, "random_state": 0}
+    with pytest.warns(IndexColumnWarning) as caught:
+        model = MULDE(**fast).fit(read)
+    said = [w.message for w in caught if w.category is IndexColumnWarning]
+    assert [str(w) for w in said] == [
+        "X: column 'Unnamed: 0' counts the rows (0, 1, ..., 59): a row index or id, not a "
+        "feature, yet fitted as one (new rows would look anomalous by their number); drop it "
+        "(X.drop(columns='Unnamed: 0')), or read a CSV written with its index by "
+        "pd.read_csv(path, index_col=0)"]
+    assert (said[0].name, said[0].first, said[0].n) == ("Unnamed: 0", 0, 60)
+    assert str(pickle.loads(pickle.dumps(said[0]))) == str(said[0])
+    assert model.n_features_in_ == 4  # fitted as given
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IndexColumnWarning)
+        model.score_samples(read)
+        MULDE(**fast).fit(pd.read_csv(tmp_path / "all.csv", index_col=0))
+    ids = frame.assign(id=np.arange(1, 61))
+    assert index_columns(ids, ids.to_numpy(float)) == [("id", 1)]
+    shuffled = read.sample(frac=1.0, random_state=0)  # the index no longer counts the rows
+    assert index_columns(shuffled, shuffled.to_numpy(float)) == [("Unnamed: 0", None)]
+    with pytest.warns(IndexColumnWarning, match="^X: column 'Unnamed: 0' is pandas' name for "
+                      "a column without a header name, such as the index column"):
+        MULDE(**fast).fit(shuffled)
+    assert index_columns(read.to_numpy(float), read.to_numpy(float)) == []  # no frame

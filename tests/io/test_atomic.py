@@ -15,6 +15,7 @@ from mulde.datasets import load_dataset
 from mulde.io.atomic import (
     MIN_FREE_BYTES,
     atomic_path,
+    check_folder,
     ensure_writable,
     sweep_stale_temp,
     write_json,
@@ -64,6 +65,27 @@ def test_write_files_replaces_all_or_none(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (a.read_text(), b.read_text()) == ("1", "2")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.txt", "b.txt", "sub"]
+
+
+def test_a_file_in_the_place_of_a_folder_is_named_by_every_writer(tmp_path):
+    """A write into notes.txt/... (notes.txt a file) raised mkdir's "[Errno 17] File exists:
+    'notes.txt'" (or "[Errno 20] Not a directory" a level further down), which reads as a
+    refusal to overwrite notes.txt: every writer names the file in the way, as
+    `ensure_writable` named a file given as the folder itself, and writes nothing."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    said = f"^{re.escape(str(notes))}: a file, not a folder; give a folder for the outputs$"
+    for folder in (notes, notes / "sub", notes / "sub" / "deeper"):
+        with pytest.raises(OSError, match=said) as caught:
+            check_folder(folder)
+        assert caught.value.errno == errno.ENOTDIR
+        with pytest.raises(OSError, match=said):
+            write_text(folder / "a.txt", "x")
+        with pytest.raises(OSError, match=said):
+            ensure_writable(folder)
+    assert notes.read_text() == "mine" and sorted(tmp_path.iterdir()) == [notes]
+    assert check_folder(tmp_path / "new" / "sub") == tmp_path / "new" / "sub"  # made later
+    assert not (tmp_path / "new").exists()
 
 
 def test_temp_names_are_unique_per_call(tmp_path):

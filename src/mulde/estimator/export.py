@@ -41,7 +41,7 @@ from torch import nn
 
 from mulde.estimator.aggregation import HELD_OUT_CHOOSING, Aggregation
 from mulde.estimator.model import MULDE
-from mulde.io.atomic import write_bytes
+from mulde.io.atomic import check_folder, write_bytes
 from mulde.io.sniff import FileKind, sniff
 
 if TYPE_CHECKING:  # the adapter needs PyOD, which export does not
@@ -163,8 +163,10 @@ def save_onnx(module: nn.Module, n_features: int, output_names: list[str],
     `InferenceSession.get_modelmeta().custom_metadata_map`). Raises ExportError when the
     exporter's packages are missing, or when `path` is an existing file that is not an ONNX
     graph (`mulde.io.sniff`; an empty file aside), which the export would overwrite; an
-    earlier graph there is replaced."""
+    earlier graph there is replaced. OSError naming the file, before tracing, where a file is
+    in the place of its folder (`mulde.io.atomic.check_folder`)."""
     path = Path(path)
+    check_folder(path.parent)  # before tracing (seconds), not at the write
     kind = sniff(path) if path.is_file() else FileKind.EMPTY  # none there: nothing to lose
     if kind not in (FileKind.ONNX, FileKind.EMPTY):
         what = f"{kind.value}, " if kind is not None else ""
@@ -213,6 +215,18 @@ def _interrupted(err: BaseException) -> bool:
     return False
 
 
+def graph_path(path: str | Path) -> Path:
+    """`path` as the file a model's ONNX graph is written to (`export_onnx`, `mulde export
+    --out`): ValueError naming it, and the name to give, where it does not end in .onnx or
+    is a folder (a graph named model.safetensors would pass for the model file it was
+    exported from, which `MULDE.load` would then refuse)."""
+    path = Path(path)
+    if path.suffix.lower() != ".onnx" or path.is_dir():
+        raise ValueError(f"{path}: a model's graph is written as one .onnx file; give a name "
+                         "such as model.onnx")
+    return path
+
+
 def export_onnx(model: MULDE | PyODMULDE, path: str | Path,
                 pyod: Mapping[str, float] | None = None) -> Path:
     """Write the fitted `model`'s scoring function to the ONNX file `path` (atomically);
@@ -235,8 +249,10 @@ def export_onnx(model: MULDE | PyODMULDE, path: str | Path,
     (PyOD's `threshold_`: a score above it is labelled 1) and "pyod_contamination". Raises
     sklearn's NotFittedError for an unfitted model, ValueError for `pyod` given with a
     PyODMULDE, and ExportError when PyTorch's exporter (`onnxscript`) is missing or the
-    aggregate has no export.
+    aggregate has no export. A `path` that does not end in .onnx, or is a folder, is refused
+    (ValueError: `graph_path`), and so is one whose folder is a file (OSError naming it).
     """
+    path = graph_path(path)
     adapter = sys.modules.get("mulde.estimator.pyod_adapter")  # imported for a PyODMULDE
     if adapter is not None and isinstance(model, adapter.PyODMULDE):
         check_is_fitted(model, "detector_")

@@ -64,7 +64,9 @@ from mulde.estimator.aggregation import (
 from mulde.estimator.columns import constant_columns, given_precision, quantisation_steps
 from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
 from mulde.estimator.presets import ESTIMATOR_PRESETS
+from mulde.estimator.tables import dataframe_problem, index_columns, numeric_frame
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
+from mulde.io.atomic import check_folder
 from mulde.io.jsonable import json_default
 
 # The training settings' defaults are TrainConfig's: defined there once, read here.
@@ -129,6 +131,29 @@ class ConstantFeaturesWarning(FieldedWarning):
             f"value in every training sample ({'' if one else 'the first: '}{where}); they are "
             "centred but not scaled, so a sample that differs there scores as more anomalous "
             "by the raw size of the difference")
+
+
+class IndexColumnWarning(FieldedWarning):
+    """`fit` was given a DataFrame with a column that looks like a row index, not a feature
+    (`mulde.estimator.tables.index_columns`): `name`, which counts the `n` rows from `first`
+    (0 or 1: a row index or id written as a column), or, `first` None, bears the name pandas
+    gives a CSV column without a header name ("Unnamed: 0": the index column that
+    `DataFrame.to_csv` writes, read back by `pd.read_csv` without `index_col=0`). It is
+    fitted as a feature all the same (a caller may mean it), so new rows would look anomalous
+    by their number; `mulde fit` says the same of a CSV file's column."""
+
+    FIELDS = ("name", "first", "n")
+
+    def __init__(self, name: Any, first: int | None, n: int) -> None:
+        self.name, self.first, self.n = name, first, n
+        what = ("is pandas' name for a column without a header name, such as the index "
+                "column that DataFrame.to_csv writes" if first is None else
+                f"counts the rows ({first}, {first + 1}, ..., {first + n - 1})")
+        super().__init__(
+            f"X: column {name!r} {what}: a row index or id, not a feature, yet fitted as one "
+            f"(new rows would look anomalous by their number); drop it (X.drop(columns="
+            f"{name!r})), or read a CSV written with its index by pd.read_csv(path, "
+            "index_col=0)")
 
 
 class FewSamplesWarning(FieldedWarning):
@@ -695,14 +720,21 @@ class MULDE(OutlierMixin, BaseEstimator):
         all numbers (ValueError naming the column and row: `mulde.estimator.tables`), real
         and 2-D (ValueError; a 1-D array is one feature or one sample: reshape it), dense
         (TypeError for a sparse matrix); fewer than 10 fit but warn (`FewSamplesWarning`:
-        no validation)."""
+        no validation), and so does a DataFrame's column that looks like a row index
+        (`IndexColumnWarning`: "Unnamed: 0", or counting the rows). A `checkpoint_dir` that
+        is a file, or lies in one, is refused before training (OSError naming the file:
+        `mulde.io.atomic.check_folder`)."""
         self.check_params()
-        X = _refuse_table(X)
+        table = _refuse_table(X)
         # float32 readings lie a few of its units off their lattice, also where a DataFrame's
         # float64 column widens them on conversion
-        precision = given_precision(X)
-        X = _finite(_validate_rows(self, X, ensure_min_samples=2), X)
+        precision = given_precision(table)
+        X = _finite(_validate_rows(self, table, ensure_min_samples=2), table)
         self.check_samples(len(X))  # before training, not after it
+        if self.checkpoint_dir:  # a file in its place: said now, not at the first checkpoint
+            check_folder(self.checkpoint_dir)
+        for name, first in index_columns(table, X):  # fitted as given, but said
+            warnings.warn(IndexColumnWarning(name, first, len(X)), stacklevel=2)
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
         widths = resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X))
         fraction = resolve_validation_fraction(self.validation_fraction, len(X), X.shape[1],
@@ -1450,8 +1482,6 @@ def _refuse_table(X: Any, fitted_names: Any = None) -> Any:
     one line when X is a DataFrame whose columns cannot be the model's input
     (`mulde.estimator.tables.dataframe_problem`: their types, or other names than
     `fitted_names`)."""
-    from mulde.estimator.tables import dataframe_problem, numeric_frame
-
     problem = dataframe_problem(X, fitted_names)
     if problem:
         raise ValueError(problem)

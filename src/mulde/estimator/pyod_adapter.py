@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
+from numbers import Real
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -214,13 +215,21 @@ class PyODMULDE(BaseDetector):
         """Refuse MULDE settings that `fit` cannot use, before any data is read
         (`MULDE.check_params`: ValueError naming the parameter and what it must be, and
         this class: "The 'max_steps' parameter of PyODMULDE must be ..."); PyOD checks
-        `contamination` itself when the detector is made. A PyThresh object as
-        contamination with threshold_on="validation" or "out_of_bag": ValueError (the
+        `contamination` itself when the detector is made, but for a NumPy number
+        (np.float32, np.int64: no Python float or int), which PyOD would take for a PyThresh
+        object: it is checked here and becomes the Python float it holds. A PyThresh object
+        as contamination with threshold_on="validation" or "out_of_bag": ValueError (the
         threshold is either the held-out or out-of-bag rows' or PyThresh's)."""
         if isinstance(self.contamination, str):  # PyOD would take it for a PyThresh object
             raise ValueError(f"contamination must be a number in (0, 0.5], PyOD's share of "
                              f"samples labelled 1, or a PyThresh object, not "
                              f"{self.contamination!r} (MULDE's 'auto' is 0.01)")
+        if (isinstance(self.contamination, Real)
+                and not isinstance(self.contamination, (int, float))):  # PyOD's own test
+            contamination = float(self.contamination)
+            if not 0.0 < contamination <= 0.5:  # as PyOD checks a float when made
+                raise ValueError(f"contamination must be in (0, 0.5], got {contamination:g}")
+            self.contamination = contamination
         if self.threshold_on != "training" and not isinstance(self.contamination,
                                                                (int, float)):
             rows = "held-out" if self.threshold_on == "validation" else "out-of-bag"

@@ -3,7 +3,8 @@
 A reader never sees a half-written file, a failed write leaves no temp file behind, and the
 temp names are unique per process and call, so concurrent writers (e.g. extraction shards)
 never clash. A write that fails for lack of space or permission raises an `OSError` naming
-the target. `ensure_writable` checks an output folder (writable, enough free space) before
+the target, and one whose folder cannot be made since a file is in its place names that file
+(`check_folder`). `ensure_writable` checks an output folder (writable, enough free space) before
 expensive work starts; `sweep_stale_temp` removes the temp files of writers killed long ago.
 """
 
@@ -48,7 +49,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     the writer created the temp file with.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_folder(path.parent).mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(path)
     try:
         with _write_errors(path):
@@ -96,7 +97,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     if path.exists() and (os.path.ismount(path) or path == here or path in here.parents):
         raise OSError(errno.EBUSY, f"{given}: a mount point or the current folder, which "
                                    "cannot be replaced whole; give a folder inside it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_folder(path.parent).mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(path)
     tmp.mkdir()
     try:
@@ -151,7 +152,7 @@ def write_files(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
     try:
         for path, tmp, data in staged:
             with _write_errors(path):
-                path.parent.mkdir(parents=True, exist_ok=True)
+                check_folder(path.parent).mkdir(parents=True, exist_ok=True)
                 tmp.write_bytes(data)
                 os.chmod(tmp, 0o666 & ~_umask())
         for path, tmp, _ in staged:
@@ -185,18 +186,31 @@ def min_free_bytes() -> int:
         raise ValueError(f"MULDE_MIN_FREE_MB must be a number of MB, got {value!r}") from None
 
 
+def check_folder(folder: str | os.PathLike) -> Path:
+    """`folder` as a Path, where it is a folder or can be made one; where it, or the nearest
+    folder above it that exists, is a file, `OSError` (errno ENOTDIR) naming that file in one
+    line: "notes.txt: a file, not a folder; give a folder for the outputs". Makes nothing.
+    mkdir's own error there, "[Errno 17] File exists: 'notes.txt'", reads as a refusal to
+    overwrite notes.txt. Every writer here checks the folder it writes into
+    (`atomic_path`, `write_files`, `atomic_folder`, `ensure_writable`)."""
+    folder = Path(folder)
+    place = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if place is not None and not place.is_dir():
+        error = OSError(f"{place}: a file, not a folder; give a folder for the outputs")
+        error.errno = errno.ENOTDIR
+        raise error
+    return folder
+
+
 def ensure_writable(folder: str | os.PathLike, min_free: int | None = None) -> Path:
     """Create folder if needed, prove it takes a file and has `min_free` bytes free (default
     `min_free_bytes()`; 0 skips the space check); return it.
 
     Raises `OSError` naming the folder (errno ENOSPC when space is short, with the free bytes
-    and the requirement), so that callers can refuse before any expensive work starts.
+    and the requirement; ENOTDIR naming the file where it or a folder above it is one:
+    `check_folder`), so that callers can refuse before any expensive work starts.
     """
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        error = OSError(f"{folder}: a file, not a folder; give a folder for the outputs")
-        error.errno = errno.ENOTDIR
-        raise error
+    folder = check_folder(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".mulde-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
