@@ -605,7 +605,12 @@ def test_score_refuses_to_overwrite_a_file_it_did_not_write(model, capsys):
                                   "(an earlier run's, or another method's: their form is the "
                                   "same); give --overwrite to replace it, or another --out")
         assert (d / out).read_bytes() == first
+        other = d / f"other{Path(out).suffix}"  # another method's scores, of the same form
+        assert main(["score", str(model), str(d / "train.npy"), "--out", str(other),
+                     *flags]) == 0
+        (d / out).write_bytes(other.read_bytes())
         assert main([*command, "--overwrite"]) == 0 and (d / out).read_bytes() == first
+        other.unlink()
         capsys.readouterr()
     # a model's energies are not any float table: other columns than its levels are kept
     np.save(d / "e.npy", np.ones((7, 5)))

@@ -987,8 +987,7 @@ def test_the_protocol_says_whose_smoothing_sigma_it_is(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    basis = ("a choice, as no MULDE protocol is published for ucf_crime; its default there is "
-             "this project's")
+    basis = "a choice, as no MULDE protocol is published for ucf_crime"
     assert out.splitlines()[0] == (f"AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, "
                                    f"{basis}); the *_unsmoothed ones unsmoothed")
     assert m["protocol"]["description"].startswith(
@@ -1217,6 +1216,10 @@ def test_a_run_folder_is_not_an_evaluate_output(tmp_path, gt, capsys):
     assert code == 2 and err.strip().endswith(
         "holds a folder model/ of files of your own, not a mulde run's output: give another "
         "--out")
+    # another tool's pipeline.json there does not make it a run's model (reviewer)
+    (tmp_path / "mine" / "model" / "pipeline.json").write_text('{"pipelineSpec": {}}')
+    code, _, _, err = _run(tmp_path, capsys, path, gt_root=gt, out="mine")
+    assert code == 2 and "holds a folder model/ of files of your own" in err
 
 
 def test_a_full_report_over_an_earlier_one_says_which_plots_it_removed(tmp_path, gt, capsys):

@@ -967,12 +967,12 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation.inputs import FrameAlignment, align, read_scores
     from mulde.evaluation.report import earlier_report, partial_note, report_files
     from mulde.io.atomic import ensure_writable
-    from mulde.vad.artifact import MANIFEST
+    from mulde.vad.artifact import MANIFEST, is_manifest
 
     ensure_writable(args.out)  # a file there, no space: one line, as train and watch say it
     model = Path(args.out) / "model"
     if model.is_dir():  # a run's or train's report would be replaced, or a user's files
-        if (model / MANIFEST).is_file() or not any(model.iterdir()):
+        if is_manifest(model / MANIFEST) or not any(model.iterdir()):
             raise UsageError(f"{args.out} is the output folder of mulde run or mulde train "
                              "(it holds model/): evaluating into it would replace that run's "
                              "report; give another --out")
@@ -1918,7 +1918,7 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.datasets.base import Dataset
     from mulde.datasets.common import DatasetError, list_videos, warn_ignored
     from mulde.pipeline import MODEL_DIR, train_pipeline
-    from mulde.vad.artifact import check_model_folder
+    from mulde.vad.artifact import MANIFEST, check_model_folder
     from mulde.vad.thresholds import video_length
     from mulde.video.source import Video
 
@@ -1958,7 +1958,7 @@ def _train(args: argparse.Namespace) -> int:
     _resolve_presets(training, args, extractor, dataset)
     # a user's files in model/: refused before the note that the model is replaced
     check_model_folder(Path(args.out) / MODEL_DIR, args.cache)
-    if (Path(args.out) / MODEL_DIR / "pipeline.json").is_file():  # said before the work
+    if (Path(args.out) / MODEL_DIR / MANIFEST).is_file():  # said before the work
         print(f"mulde: note: {args.out} holds an earlier model; this training replaces it "
               f"({MODEL_DIR}/)", file=sys.stderr)
     export = _earlier_export(args.out, Path(args.out) / MODEL_DIR)

@@ -149,3 +149,9 @@ def test_a_column_that_looks_like_a_row_index_is_fitted_but_said(tmp_path):
                       "a column without a header name, such as the index column"):
         MULDE(**fast).fit(shuffled)
     assert index_columns(read.to_numpy(float), read.to_numpy(float)) == []  # no frame
+    # a later column without a header name ("a,,b") is a feature left unnamed, not an index
+    (tmp_path / "gap.csv").write_text("a,,b\n" + "".join(f"{i % 7},{i % 3},{i % 5}\n"
+                                                           for i in range(60)))
+    gap = pd.read_csv(tmp_path / "gap.csv")
+    assert list(gap.columns) == ["a", "Unnamed: 1", "b"]
+    assert index_columns(gap, gap.to_numpy(float)) == []

@@ -166,7 +166,10 @@ def test_the_description_says_whose_smoothing_sigma_it_is():
         "smoothing sigma 0, where AI-VAD's published protocol for avenue has sigma 3)")
     assert head(smoothing_sigma=7, dataset="ubnormal") == (
         "Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 7, a choice, as no "
-        "MULDE protocol is published for ubnormal; its default there is this project's)")
+        "MULDE protocol is published for ubnormal)")
+    assert head(smoothing_sigma=3, dataset="folder").endswith(
+        "smoothing sigma 3, a choice, as no MULDE protocol is published for a folder of one's "
+        "own videos)")
     assert head(smoothing_sigma=0, dataset="ucf_crime") == (
         "Frame-level evaluation (MULDE / AI-VAD metrics; no MULDE protocol is published for "
         "ucf_crime)")

@@ -92,7 +92,7 @@ def test_a_user_s_file_beside_an_earlier_report_s_metrics_is_refused(tmp_path):
     for name, text, why in (
             ("frame_scores.csv", "video,frame,score\nmine,0,1\n",
              "its header is not a mulde report's"),
-            ("report.html", "<p>mine</p>", "not the report of the metrics.json beside it")):
+            ("report.html", "<p>mine</p>", "not a mulde report's page")):
         before = (out / name).read_bytes()
         (out / name).write_text(text)
         with pytest.raises(EvaluationError, match=f"^{re.escape(str(out / name))}: {why}"):
@@ -100,6 +100,15 @@ def test_a_user_s_file_beside_an_earlier_report_s_metrics_is_refused(tmp_path):
         assert (out / name).read_text() == text
         (out / name).write_bytes(before)
     assert earlier_report(out) is True  # the report's own files again
+    # a mulde page of another report (an older --metrics-only left the page before it, or
+    # an interrupt fell between the renames), with or without the generator mark (older
+    # versions): a report's, replaced
+    page = (out / "report.html").read_text()
+    assert '<meta name="generator" content="mulde ' in page
+    older = re.sub(r"created \d{4}-[\d:T+-]+", "created 2026-12-01T10:00:00+00:00", page)
+    for text in (older, older.replace('<meta name="generator"', '<meta name="x"')):
+        (out / "report.html").write_text(text)
+        assert earlier_report(out) is True
 
 
 def test_an_interrupted_report_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
@@ -118,11 +127,15 @@ def test_an_interrupted_report_leaves_the_earlier_one_whole(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         write_report(out, {n: -s for n, s in scores.items()}, labels)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    # the metrics or alerts refusing what they are given: the new scores are still written
+    # the metrics or alerts refusing what they are given: the earlier report stays whole
+    # (new scores beside it would contradict it); into a folder of no report, the new
+    # scores are written, to look at what was refused
     monkeypatch.undo()
-    with pytest.raises(EvaluationError, match="threshold must be a finite number"):
-        write_report(out, {n: -s for n, s in scores.items()}, labels, threshold=np.inf)
-    assert (out / "frame_scores.csv").read_bytes() != before[out / "frame_scores.csv"]
+    for folder in (out, tmp_path / "fresh"):
+        with pytest.raises(EvaluationError, match="threshold must be a finite number"):
+            write_report(folder, {n: -s for n, s in scores.items()}, labels, threshold=np.inf)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in (tmp_path / "fresh").iterdir()) == ["frame_scores.csv"]
 
 
 def test_report_files_and_metrics(tmp_path):

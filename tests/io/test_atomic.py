@@ -65,6 +65,11 @@ def test_write_files_replaces_all_or_none(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (a.read_text(), b.read_text()) == ("1", "2")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.txt", "b.txt", "sub"]
+    (tmp_path / "c.txt").mkdir()  # a folder at a file's name: refused before any write
+    with pytest.raises(OSError, match=f"^{re.escape(str(tmp_path / 'c.txt'))}: a folder where "
+                                      "a file is to be written") as raised:
+        write_files({a: b"new", tmp_path / "c.txt": b"new"})
+    assert raised.value.errno == errno.EISDIR and a.read_text() == "1"
 
 
 def test_a_file_in_the_place_of_a_folder_is_named_by_every_writer(tmp_path):

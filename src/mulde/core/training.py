@@ -437,8 +437,8 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     if config.weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0, got {config.weight_decay}")
     # foreach: one kernel per operation over all tensors. PyTorch picks it by itself only on
-    # a GPU; on a CPU its per-tensor loop cost an eight-member fit at d 34 about 15 % of its
-    # time, for the same weights to the last bit (tests/core/test_training.py).
+    # a GPU; on a CPU its per-tensor loop cost a two-member fit at d 34 about 7 % of its time,
+    # for the same weights to the last bit (tests/core/test_core.py, test_make_optimizer_...)
     if config.weight_decay == 0:
         return torch.optim.Adam(params, lr=config.lr, betas=config.adam_betas, foreach=True)
     return torch.optim.AdamW(params, lr=config.lr, betas=config.adam_betas,
@@ -717,6 +717,7 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
         if ema is not None:
             decay = ema_decay_at(step, config.ema_decay)
             with torch.no_grad():  # one call over all tensors: the same as a lerp_ each
+                # (bit for bit on a CPU; the op torch.optim.swa_utils' EMA uses too)
                 torch._foreach_lerp_(ema_params, net_params, 1 - decay)
         state["step"] = step = step + 1
         bar.update(1)

@@ -217,7 +217,9 @@ class PyODMULDE(BaseDetector):
         this class: "The 'max_steps' parameter of PyODMULDE must be ..."); PyOD checks
         `contamination` itself when the detector is made, but for a NumPy number
         (np.float32, np.int64: no Python float or int), which PyOD would take for a PyThresh
-        object: it is checked here and becomes the Python float it holds. A PyThresh object
+        object: it is checked here and becomes the Python float it holds (so `get_params()`
+        after fit gives that float, equal in value: PyOD's fit reads the attribute itself,
+        and scikit-learn's `clone` forbids changing it in `__init__`). A PyThresh object
         as contamination with threshold_on="validation" or "out_of_bag": ValueError (the
         threshold is either the held-out or out-of-bag rows' or PyThresh's)."""
         if isinstance(self.contamination, str):  # PyOD would take it for a PyThresh object

@@ -9,7 +9,6 @@ does for a CSV file (`mulde.io.features`).
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -97,25 +96,27 @@ def dataframe_problem(X: Any, fitted_names: Sequence[Any] | None = None) -> str:
     return ""
 
 
-_UNNAMED = re.compile(r"Unnamed: \d+")
-"""The name pandas' `read_csv` gives a column whose header cell is empty: "Unnamed: 0" for
-the index column that `DataFrame.to_csv` writes, read back without `index_col=0`."""
+_UNNAMED_INDEX = "Unnamed: 0"
+"""The name pandas' `read_csv` gives the first column when its header cell is empty: the
+index column that `DataFrame.to_csv` writes, read back without `index_col=0` (a later column
+of no header name, "Unnamed: 3", is a feature someone left unnamed)."""
 
 
 def index_columns(X: Any, values: np.ndarray) -> list[tuple[Any, int | None]]:
     """The columns of a DataFrame X that look like a row index, not a feature, each as
     (name, first): those that count the rows, first, first + 1, ..., first + n - 1 with
     first 0 or 1 (`mulde.io.features.row_number_columns`, which `mulde fit` warns of in a
-    CSV file), and those named as pandas names a column without a header name (`_UNNAMED`:
-    "Unnamed: 0"), first None where they do not count the rows; in X's order. values (n,
-    d): X's values as the estimator reads them. [] where X is not a DataFrame."""
+    CSV file), and a first column named as pandas names the index `to_csv` wrote
+    (`_UNNAMED_INDEX`: "Unnamed: 0"), first None where it does not count the rows; in X's
+    order. values (n, d): X's values as the estimator reads them. [] where X is not a
+    DataFrame."""
     pd = sys.modules.get("pandas")
     if pd is None or not isinstance(X, pd.DataFrame):
         return []
     counting = set(row_number_columns(values))
     return [(_plain(name), int(values[0, j]) if j in counting else None)
             for j, name in enumerate(X.columns)
-            if j in counting or (isinstance(name, str) and _UNNAMED.fullmatch(name))]
+            if j in counting or (j == 0 and name == _UNNAMED_INDEX)]
 
 
 def numeric_frame(X: Any) -> Any:

@@ -305,9 +305,11 @@ class EvaluationProtocol:
         if self.dataset is None:
             return ""
         published = PUBLISHED_SMOOTHING_SIGMA.get(self.dataset)
-        if published is None:
-            return (f"a choice, as no MULDE protocol is published for {self.dataset}; its "
-                    "default there is this project's" if self.smooths else "")
+        if published is None:  # the sigma may be the default or given: a choice either way
+            where = ("a folder of one's own videos" if self.dataset == "folder"
+                     else self.dataset)
+            return (f"a choice, as no MULDE protocol is published for {where}"
+                    if self.smooths else "")
         if self.sigmas == (published,):
             return f"AI-VAD's published value for {self.dataset}"
         return f"where AI-VAD's published protocol for {self.dataset} has sigma {published:g}"

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from mulde._version import __version__
 from mulde.evaluation.alerts import FOR_INFORMATION, describe_events, event_precision_recall
 from mulde.evaluation.metrics import EvaluationError, check_labels, micro_roc_curve
 from mulde.evaluation.plots import roc_png, video_png
@@ -612,9 +613,9 @@ def earlier_report(out_dir: str | os.PathLike,
     if page.is_file() and not ours:
         _refuse_foreign(page, "no mulde report's metrics.json beside it, so not taken for a "
                               "mulde report")
-    if page.is_file() and not _page_of(page, fields):
-        _refuse_foreign(page, "not the report of the metrics.json beside it (it does not "
-                              f"state that report's creation time, {fields['created']})")
+    if page.is_file() and not _is_report_page(page):
+        _refuse_foreign(page, "not a mulde report's page (its head neither names mulde as "
+                              "its generator nor states a report's creation time)")
     kept = {Path(k).resolve() for k in keep}
     reported = ours  # a report's metrics.json, or its frame_scores.csv (its metrics failed)
     if table.is_file() and table.resolve() not in kept:  # beside a report's metrics.json too
@@ -630,15 +631,22 @@ def earlier_report(out_dir: str | os.PathLike,
     return ours
 
 
-def _page_of(page: Path, fields: Mapping[str, Any]) -> bool:
-    """Whether the report.html `page` is the report of the metrics.json `fields`: its head
-    states their creation time ("created ..."), as every report's does."""
+_REPORT_PAGE = re.compile(r'<meta name="generator" content="mulde|<p class="sub">[^\n]*?'
+                          r"&middot; created \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+"""The head of a page `write_report` wrote: its generator mark, or (pages before the mark)
+its subtitle stating when it was created."""
+
+
+def _is_report_page(page: Path) -> bool:
+    """Whether the report.html `page` was written by a mulde report (of any version, whether
+    or not of the metrics.json beside it: an older `--metrics-only` left the page of the
+    report before, which a new report replaces); a user's own page is not."""
     try:
         with open(page, encoding="utf-8", errors="replace") as fh:
             head = fh.read(1 << 16)
     except OSError:
         return False
-    return f"created {html.escape(str(fields.get('created')))}" in head
+    return _REPORT_PAGE.search(head) is not None
 
 
 def _refuse_foreign(path: Path, why: str) -> None:
@@ -692,9 +700,11 @@ def write_report(
     metrics.json and report.html (self-contained), all staged and renamed in a row at the end
     (`mulde.io.atomic.write_files`): an interrupt or an error before then leaves an earlier
     report in `out_dir` whole. An EvaluationError raised by the metrics or the alerts writes
-    frame_scores.csv alone, so that the scores survive to be looked at. `snapshots` ({video:
-    Snapshot}, in the order to show) add plots/snapshot_NNN_<name>.png and a section "Most
-    anomalous moments"; their frame, score and details go into metrics.json.
+    frame_scores.csv alone, so that the scores survive to be looked at, where `out_dir` holds
+    no earlier report (metrics.json or report.html), which it would otherwise contradict.
+    `snapshots` ({video: Snapshot}, in the order to show) add plots/snapshot_NNN_<name>.png
+    and a section "Most anomalous moments"; their frame, score and details go into
+    metrics.json.
     `metrics_only=True` writes metrics.json alone (no CSV, plots or HTML: batch checks) and
     removes the full report an earlier call left in `out_dir` (`report_files`; plots/ too
     when nothing else is left in it), which would not match the new metrics, except the
@@ -791,7 +801,10 @@ def write_report(
         _alerts(result, final, y, streams, threshold, fps, protocol, calibrated,
                 event_patience)
     except EvaluationError:
-        if table is not None:  # the scores survive, to look at what the metrics refused
+        # the scores survive, to look at what the metrics refused, where no earlier report
+        # would be left beside them (its page and metrics stay whole, the table with them)
+        if table is not None and not any((out / n).exists()
+                                         for n in ("metrics.json", "report.html")):
             write_bytes(out / "frame_scores.csv", table)
         raise
     if result["threshold"] is not None and threshold_note:
@@ -1021,6 +1034,7 @@ def _html(
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f'<meta name="generator" content="mulde {e(__version__)}">',
         f"<title>{e(m['title'])}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{e(m['title'])}</h1>",
         f'<p class="sub">{_summary(m)} &middot; created {e(m["created"])}</p>',

@@ -144,11 +144,18 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def write_files(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
     """Write several files as one: each to a temp file beside it, and only when all are
-    written, each renamed over its path, in the order given. An error or an interrupt
-    (Ctrl-C) while writing replaces none of them (the temp files are removed), so a reader
-    never finds some new and some old, but for the instants between the renames. Returns the
-    paths. Errors as `atomic_path`'s, naming the file."""
+    written, each renamed over its path, in the order given (a path that is a folder is
+    refused first, OSError EISDIR). An error or an interrupt (Ctrl-C) while writing replaces
+    none of them (the temp files are removed), so a reader never finds some new and some
+    old, but for the instants between the renames. Returns the paths. Errors as
+    `atomic_path`'s, naming the file."""
     staged = [(Path(p), _temp_beside(Path(p)), data) for p, data in files.items()]
+    for path, _, _ in staged:  # a rename over a folder fails: said before anything is written
+        if path.is_dir():
+            error = OSError(f"{path}: a folder where a file is to be written; move it away "
+                            "or give another output folder")
+            error.errno = errno.EISDIR  # set after: OSError(errno, text) prints "[Errno 21]"
+            raise error
     try:
         for path, tmp, data in staged:
             with _write_errors(path):

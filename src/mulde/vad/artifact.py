@@ -234,7 +234,7 @@ def check_model_folder(folder: str | Path, cache: str | Path | None = None) -> N
                             "replaces whole: the cached features would be deleted with it; "
                             f"give a cache folder outside it (e.g. {folder.parent / 'cache'})")
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
-                                                   and not _is_manifest(folder / MANIFEST))):
+                                                   and not is_manifest(folder / MANIFEST))):
         raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
                             "new or empty folder (or a model folder to replace)")
     other = foreign_files(folder)
@@ -245,11 +245,11 @@ def check_model_folder(folder: str | Path, cache: str | Path | None = None) -> N
                             "delete them: move them out, or give another output folder")
 
 
-def _is_manifest(path: Path) -> bool:
+def is_manifest(path: str | Path) -> bool:
     """Whether `path` is a mulde pipeline manifest (a JSON object of format `FORMAT`, any
     version): another tool's pipeline.json does not make its folder a model's."""
     try:
-        m = json.loads(path.read_text(encoding="utf-8"))
+        m = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(m, dict) and m.get("format") == FORMAT
