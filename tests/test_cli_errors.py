@@ -1045,6 +1045,30 @@ def test_demo_into_an_unwritable_folder_is_one_line(tmp_path, capsys):
     assert "demo" in _error(capsys)
 
 
+def test_demo_refuses_a_user_s_files_before_writing_anything(tmp_path, capsys):
+    """A newcomer's trial: `mulde demo --out DIR` overwrote their DIR/scene/labels.csv, and
+    with a report.html of theirs in DIR refused only after it had written the scene over
+    their files. Both are one line before anything is written, the files as they were."""
+    out = tmp_path / "ud"
+    (out / "scene").mkdir(parents=True)
+    (out / "scene" / "labels.csv").write_text("mine")
+    assert main(["demo", "--out", str(out)]) == 2
+    assert _error(capsys).startswith(f"mulde: error: {out / 'scene' / 'labels.csv'}: in a "
+                                     "folder without the demo's scene.json")
+    assert (out / "scene" / "labels.csv").read_text() == "mine"
+    out = tmp_path / "ud2"
+    out.mkdir()
+    (out / "report.html").write_text("<p>mine</p>")
+    assert main(["demo", "--out", str(out)]) == 2
+    assert "report.html: no mulde report's metrics.json beside it" in _error(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]  # no scene written
+    (tmp_path / "ud3").mkdir()
+    (tmp_path / "ud3" / "scene").write_text("mine")
+    assert main(["demo", "--out", str(tmp_path / "ud3")]) == 2
+    assert _error(capsys).startswith(f"mulde: error: {tmp_path / 'ud3' / 'scene'}: a file, "
+                                     "not a folder")
+
+
 def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp_path, capsys):
     """A model fitted on a DataFrame keeps its column names in the file; `mulde score` refuses
     a CSV whose header has them in another order or names others (it scored them by position

@@ -2133,11 +2133,25 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"wrote the AUC table and energy pictures to {args.out}")
         return 0
     from mulde.datasets import load_dataset
-    from mulde.demo.scene import generate_scene
+    from mulde.demo.scene import check_scene_folder, generate_scene
+    from mulde.evaluation.report import earlier_report
     from mulde.io.atomic import ensure_writable
-    from mulde.pipeline import run_pipeline
+    from mulde.pipeline import MODEL_DIR, run_pipeline
+    from mulde.vad.artifact import check_model_folder
     from mulde.video.features.registry import build_extractor
 
+    # a user's files where the scene, the model and the report go: refused before anything
+    # is written, as `mulde run` refuses them
+    _not_into_a_model(args.out)
+    try:
+        check_scene_folder(Path(args.out) / "scene")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    check_model_folder(Path(args.out) / MODEL_DIR)
+    if earlier_report(args.out):
+        print(f"mulde: note: {args.out} holds an earlier report; this demo replaces it "
+              "(report.html, metrics.json, frame_scores.csv, plots/ and model/)",
+              file=sys.stderr)
     ensure_writable(Path(args.out))
     _say_off_terminal("the demo makes a small scene of videos, extracts their features, fits "
                       "its models and writes the report; this takes a few minutes on a CPU, and "

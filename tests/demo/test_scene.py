@@ -200,11 +200,38 @@ def test_same_seed_same_output_other_seed_other_output(
 def test_regenerating_with_fewer_videos_removes_stale_ones(tmp_path: Path) -> None:
     kwargs = {"n_frames": 12, "size": (96, 64)}
     root = generate_scene(tmp_path, n_train=2, n_test=2, **kwargs)
-    (root / "test" / "keep.txt").write_text("not ours")
     generate_scene(tmp_path, n_train=1, n_test=1, **kwargs)
     assert sorted(p.name for p in (root / "train").iterdir()) == ["train_01.mp4"]
-    assert sorted(p.name for p in (root / "test").iterdir()) == ["keep.txt", "test_01.mp4"]
+    assert sorted(p.name for p in (root / "test").iterdir()) == ["test_01.mp4"]
     assert not list(root.rglob(".*.tmp"))
+
+
+def test_a_folder_of_a_user_s_files_is_refused_before_anything_is_written(
+        tmp_path: Path) -> None:
+    """A newcomer's trial: `mulde demo --out DIR` overwrote DIR/scene/labels.csv of theirs and
+    took their train/holiday.mp4 for a training video. A folder holding anything but an
+    earlier scene is refused in one line, its files as they were; an earlier scene (and a
+    killed writer's temp file in it) is regenerated."""
+    kwargs = {"n_frames": 12, "size": (96, 64), "n_train": 1, "n_test": 1}
+    mine = tmp_path / "mine"
+    (mine / "train").mkdir(parents=True)
+    (mine / "labels.csv").write_text("mine")
+    (mine / "train" / "holiday.mp4").write_text("my video")
+    with pytest.raises(ValueError, match=f"^{mine / 'labels.csv'}: in a folder without the "
+                                         "demo's scene.json, so not an earlier demo's; writing "
+                                         "the scene would overwrite it"):
+        generate_scene(mine, **kwargs)
+    assert (mine / "labels.csv").read_text() == "mine" and not (mine / "scene.json").exists()
+    root = generate_scene(tmp_path / "demo", **kwargs)
+    (root / "test" / ".test_01.mp4.12.0a1b2c3d.tmp").write_text("half")  # a killed write's
+    generate_scene(root, **kwargs)
+    (root / "train" / "holiday.mp4").write_text("my video")
+    with pytest.raises(ValueError, match="holiday.mp4: not a file of the demo's scene"):
+        generate_scene(root, **kwargs)
+    assert (root / "train" / "holiday.mp4").read_text() == "my video"
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(ValueError, match="afile: a file, not a folder"):
+        generate_scene(tmp_path / "afile", **kwargs)
 
 
 @pytest.mark.parametrize("size", [(241, 160), (240, 161), (32, 32)])

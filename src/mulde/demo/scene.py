@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from mulde.datasets.labels import labels_to_ranges
-from mulde.io.atomic import atomic_path, write_text
+from mulde.io.atomic import atomic_path, temp_target, write_text
 
 NOMINAL_WALK_SPEED = 1.35
 """Nominal walking speed in m/s; walkers draw theirs from N(1.35, 0.1) clipped to [1.1, 1.6]."""
@@ -670,6 +670,38 @@ def _track_record(tr: _Track, tid: int, cam: _Camera, n_frames: int) -> dict[str
             "box": boxes, "size_m": round(tr.size, 3)}
 
 
+def check_scene_folder(out_dir: str | os.PathLike[str]) -> None:
+    """Refuse (ValueError, one line naming the file and what to do) an `out_dir` that
+    `generate_scene` may not write into: a file, or a folder holding anything but an
+    earlier scene's files (train/train_NN.mp4, test/test_NN.mp4, labels.csv and a
+    scene.json of this generator: a JSON object with its config, versions and videos),
+    which writing the scene would overwrite or take for the scene's videos. A new or empty
+    folder, or an earlier scene, passes."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: a file, not a folder; give the demo an output folder of "
+                         "its own")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        meta = json.loads((out / "scene.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        meta = None
+    ours = isinstance(meta, dict) and {"config", "versions", "videos"} <= set(meta)
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if temp_target(path.name) is not None:  # a killed writer's temp file: its own
+            rel = path.with_name(temp_target(path.name)).relative_to(out).as_posix()
+        scene_file = (rel in ("train", "test", "labels.csv", "scene.json")
+                      or re.fullmatch(r"(train|test)/\1_\d+\.mp4", rel) is not None)
+        if not (ours and scene_file) and path.is_file():
+            why = ("not a file of the demo's scene" if ours else
+                   "in a folder without the demo's scene.json, so not an earlier demo's")
+            raise ValueError(f"{path}: {why}; writing the scene would overwrite it or take it "
+                             "for a video: give the demo another output folder (--out), or "
+                             "move the file away first")
+
+
 def generate_scene(
     out_dir: str | os.PathLike[str],
     *,
@@ -686,10 +718,13 @@ def generate_scene(
     library versions and, per video, the visible frames of every track (kind, anomaly,
     world position in metres, foot point and box in pixels) and the labelled intervals.
     Test video i follows `TEST_PLANS[i % 4]`. `size` is (width, height), both even.
+    ValueError before anything is written where `out_dir` holds files not of an earlier
+    scene (`check_scene_folder`).
     The defaults (4 + 4 videos of 120 frames, 12 s at 10 fps, 240x160) total 960 frames,
     44% of the test frames anomalous for seed 0, and take about 4 s of one CPU core.
     """
     width, height = size
+    check_scene_folder(out_dir)
     if width % 2 or height % 2 or width < 64 or height < 48:
         raise ValueError(f"size must be (width, height), even and at least (64, 48): {size}")
     if n_frames < 10 or n_train < 1 or n_test < 0 or fps < 1:
