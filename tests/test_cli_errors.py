@@ -842,6 +842,9 @@ def test_outputs_among_the_videos_are_refused_before_any_work(tmp_path, capsys,
          "plz_cache)"),
         (["extract", "folder", "--root", "plz", "--cache", "plz/train"], "--cache plz/train "
          "is inside plz/train, "),
+        ([*run, "--out", "out", "--cache", "plz"], "--cache plz is the dataset's root folder: "
+         "the cached features would lie among the dataset's; give the run a folder of its "
+         "own (e.g. --cache plz_cache)"),
         (["train", "plz/train", "--out", "plz/train/model_out"], "--out plz/train/model_out "
          "is inside plz/train, whose entries are all taken for videos"),
     ):

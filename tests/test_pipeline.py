@@ -635,6 +635,61 @@ def test_a_model_folder_taken_during_the_run_says_the_features_are_kept(dataset_
     assert again.calls == []  # every feature read back
 
 
+def test_an_interrupted_rerun_leaves_the_earlier_model_with_its_report(dataset_root,
+                                                                         tmp_path,
+                                                                         monkeypatch):
+    """A newcomer's trial: Ctrl-C while a rerun wrote its report left the new model/ beside
+    the earlier run's report. The model is written before the report and put in place with
+    it: an interrupt before then leaves the earlier model and report, byte for byte."""
+    import mulde.pipeline as pipeline_module
+
+    ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "out"
+    run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False, seed=1)
+    before = {p: p.read_bytes() for p in out.rglob("*")
+              if p.is_file() and "cache" not in p.parts}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline_module, "write_report", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False, seed=0)
+    assert {p: p.read_bytes() for p in out.rglob("*")
+            if p.is_file() and "cache" not in p.parts} == before  # no temp folder either
+    monkeypatch.undo()
+    run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False, seed=0)
+    manifest = json.loads((out / "model" / "pipeline.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert manifest["ensemble"]["seed"] == metrics["seed"] == 0
+
+
+def test_training_into_a_run_folder_is_refused_before_any_work(dataset_root, tmp_path,
+                                                                capsys):
+    """A newcomer's trial: `mulde train --out` of a run's folder replaced the model its report
+    was made with. Refused before any extraction, by the library and the CLI alike."""
+    from mulde.cli import main
+    from mulde.pipeline import train_pipeline
+    from mulde.vad.artifact import ArtifactError
+
+    ds = load_dataset("folder", dataset_root)
+    out = tmp_path / "run"
+    run_pipeline(ds, SpeedExtractor(), out, detector="gmm", progress=False)
+    before = (out / "model" / "pipeline.json").read_bytes()
+    ex = SpeedExtractor()
+    with pytest.raises(ArtifactError, match=f"^{re.escape(str(out))}: holds a mulde run's "
+                                            "report .*; training into it would leave that "
+                                            "report beside another model"):
+        train_pipeline(ds, ex, out, detector="gmm", progress=False)
+    assert ex.calls == []
+    capsys.readouterr()
+    assert main(["train", str(dataset_root / "train"), "--out", str(out)]) == 2
+    said = capsys.readouterr()
+    assert said.err.startswith(f"mulde: error: {out}: holds a mulde run's report")
+    assert said.err.count("\n") == 1 and "note" not in said.err
+    assert (out / "model" / "pipeline.json").read_bytes() == before
+
+
 def test_report_draws_a_run_detectors_boxes_with_class_names(dataset_root, tmp_path,
                                                               monkeypatch):
     from mulde.video.detection import DetectionSettings, FrameDetections

@@ -1420,8 +1420,8 @@ def _outside_the_videos(args: argparse.Namespace, videos: Sequence[Path],
     """Refuse, before anything is read, an --out or --cache inside one of the folders
     `videos` (a `folder` dataset's train/ and test/, `mulde train`'s VIDEOS), each of whose
     entries is taken for a video: the next run would take the report's files, the model and
-    the cache for videos. Also an --out that is the dataset's `root`, where the report's
-    files would lie among the dataset's (its frame_scores.csv taken for a misplaced
+    the cache for videos. Also an --out or --cache that is the dataset's `root`, where the
+    outputs would lie among the dataset's (its frame_scores.csv taken for a misplaced
     labels.csv next time). An output folder elsewhere inside the root is left alone. The
     example folder given is beside `root` (else beside the folder of videos)."""
     for option in ("out", "cache"):
@@ -1436,11 +1436,12 @@ def _outside_the_videos(args: argparse.Namespace, videos: Sequence[Path],
                 f"videos: the next run would take the files written there for videos; give a "
                 f"folder outside it (e.g. --{option} "
                 f"{_beside(root or inside, 'run' if option == 'out' else option)})")
-        if option == "out" and root is not None and where == Path(root).resolve():
+        if root is not None and where == Path(root).resolve():
+            what = "the report's files" if option == "out" else "the cached features"
             raise UsageError(
-                f"--out {given} is the dataset's root folder: the report's files would lie "
-                f"among the dataset's; give the run a folder of its own (e.g. --out "
-                f"{_beside(root, 'run')})")
+                f"--{option} {given} is the dataset's root folder: {what} would lie among the "
+                f"dataset's; give the run a folder of its own (e.g. --{option} "
+                f"{_beside(root, 'run' if option == 'out' else option)})")
 
 
 def _beside(folder: Path, what: str) -> str:
@@ -1917,7 +1918,7 @@ def _fit_jobs(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from mulde.datasets.base import Dataset
     from mulde.datasets.common import DatasetError, list_videos, warn_ignored
-    from mulde.pipeline import MODEL_DIR, train_pipeline
+    from mulde.pipeline import MODEL_DIR, not_a_run_report, train_pipeline
     from mulde.vad.artifact import MANIFEST, check_model_folder
     from mulde.vad.thresholds import video_length
     from mulde.video.source import Video
@@ -1957,6 +1958,7 @@ def _train(args: argparse.Namespace) -> int:
     extractor = _extractor(args)
     _resolve_presets(training, args, extractor, dataset)
     # a user's files in model/: refused before the note that the model is replaced
+    not_a_run_report(args.out)
     check_model_folder(Path(args.out) / MODEL_DIR, args.cache)
     if (Path(args.out) / MODEL_DIR / MANIFEST).is_file():  # said before the work
         print(f"mulde: note: {args.out} holds an earlier model; this training replaces it "

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from mulde.datasets.base import Dataset
 from mulde.datasets.common import DatasetError, ignored_lines, require_videos, shown_path
-from mulde.evaluation import EvaluationProtocol, write_report
+from mulde.evaluation import EvaluationError, EvaluationProtocol, write_report
 from mulde.evaluation.report import (
     earlier_report,
     partial_note,
@@ -716,6 +716,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         raise DatasetError(f"{dataset.root}: no training videos (video files or folders of "
                            "frames)")
     # before minutes of extraction and fits
+    not_a_run_report(out_dir)
     check_model_folder(Path(out_dir) / MODEL_DIR, cache_dir)
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
@@ -731,19 +732,43 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                             calibration_folds, fit_jobs, pca, sidak, fit_cache_folder(cache),
                             fit_note)
     model = build_model(extraction, ensemble, dataset, fps, threshold_rule, threshold_target)
-    _save_model(model, out_dir, cache)
+    with _saved_model(model, out_dir, cache):
+        pass
     return model
 
 
-def _save_model(model: PipelineModel, out_dir: Path, cache: FeatureCache) -> None:
-    """Save `model` into out_dir/model. The folder was checked before the extraction
-    (`check_model_folder`); a refusal now (a file put there during the run) says that the
-    features and fits are kept in `cache`, so that the next run reads them back."""
+def not_a_run_report(out_dir: str | Path) -> None:
+    """Refuse (ArtifactError, one line) a `train_pipeline` output folder that holds a mulde
+    run's report (`earlier_report`): training there would put another model beside the
+    report made with the one in out_dir/model (a newcomer's `mulde train --out` of a run
+    folder did). A folder of a user's report files is not a run's: nothing here touches
+    them."""
     try:
-        model.save(out_dir / MODEL_DIR)
-    except ArtifactError as err:
-        raise ArtifactError(f"{err}; the extracted features and the fits are kept in "
-                            f"{cache.root}: --cache {cache.root} reads them back") from None
+        report = earlier_report(out_dir)
+    except EvaluationError:  # a user's files of a report's names: train writes none of them
+        return
+    if report:
+        raise ArtifactError(f"{out_dir}: holds a mulde run's report (metrics.json, "
+                            f"report.html), made with the model in {MODEL_DIR}/; training "
+                            "into it would leave that report beside another model: give "
+                            "another output folder (--out)")
+
+
+@contextlib.contextmanager
+def _saved_model(model: PipelineModel, out_dir: Path, cache: FeatureCache) -> Iterator[None]:
+    """Save `model` into out_dir/model when the block ends without an error
+    (`PipelineModel.saving`: written before the block, put in place after it), so that a
+    report written in the block and the model are replaced together. The folder was checked
+    before the extraction (`check_model_folder`); a refusal now (a file put there during the
+    run) says that the features and fits are kept in `cache`, so that the next run reads
+    them back."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(model.saving(out_dir / MODEL_DIR))
+        except ArtifactError as err:
+            raise ArtifactError(f"{err}; the extracted features and the fits are kept in "
+                                f"{cache.root}: --cache {cache.root} reads them back") from None
+        yield  # the stack's exit puts the model in place, or drops it on an error
 
 
 @unreadable.remembered()
@@ -824,81 +849,84 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         warn_test_frames_below_calibration(ensemble, video_scores,
                                            extraction.features.get("test", {}),
                                            model.training["frames_with_objects"])
-    _save_model(model, out_dir, cache)
-    threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
-    too_short = None if threshold is None else threshold.too_short()
-    if too_short:  # shown now, and in the report beside the threshold (not twice there)
-        warnings.warn(f"alert threshold: {too_short}", stacklevel=2)
-    scores = {name: s.fused for name, s in video_scores.items()}
-    top = {name: s.top for name, s in video_scores.items()}
-    timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
-               "score": sum(f.score_s for f in ensemble.fits_.values())}
-    labels = {v.name: v.labels for v in dataset.test if v.name in scores}
-    skipped_tests = [f["video"] for f in extraction.failed if f["split"] == "test"]
-    one_class = _one_class_labels(labels, skipped_tests)
-    if one_class:  # no AUC to compute: the report of scores and events that unlabelled
-        warnings.warn(one_class.warning, stacklevel=2)  # video gets, not no report at all
-    evaluated = sum(y is not None for y in labels.values())
-    notes = [partial_note(  # metrics over fewer test videos than the dataset has
-        evaluated, evaluated + len(skipped_tests),
-        f"{len(skipped_tests)} skipped, not scored: the report's warnings say which and why",
-        dataset_label(dataset), benchmark=dataset.name != "folder")
-    ] if skipped_tests and evaluated and not one_class else []
-    protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma, dataset=dataset.name)
-    t0 = time.perf_counter()
-    detections = _detections_lookup(extraction.extractor, dataset)
-    # the objects' boxes are in the pixels of the frames the extractor saw (downscaled to its
-    # max_height, where it has one): the report draws them on the decoded frames
-    max_height = getattr(extraction.extractor, "max_height", None)
-    snapshots = most_anomalous_moments(dataset, scores, top, protocol, detections=detections,
-                                       max_height=max_height)
-    timings["snapshots"] = time.perf_counter() - t0
-    timings = {"extract": extraction.seconds,
-               **{f"extract.{k}": v for k, v in extraction.stage_seconds.items()}, **timings}
-    config = {"dataset": dataset.name, "root": str(dataset.root), "detector": detector,
-              "extractor": {"name": extractor.name, "version": extractor.version,
-                            "params": extraction.extractor.params,
-                            **({"scene_backgrounds": extraction.scene_backgrounds}
-                               if extraction.scene_backgrounds else {})},
-              "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
-              "ignored_files": sorted((shown_path(p, dataset.root) for p in dataset.ignored),
-                                      key=natural_key),
-              "left_out": list(dataset.left_out),
-              "calibration_folds": ensemble.calibration_folds, "fit_jobs": fit_jobs,
-              "fits_reused": ensemble.fits_reused_,
-              "fps": model.fps,
-              "model": str(out_dir / MODEL_DIR),
-              "threshold": None if threshold is None else threshold.to_dict(),
-              **({"max_train_objects": max_train_objects} if max_train_objects else {}),
-              **({"pca": {s: _pca_record(ensemble.fits_[Stream(s)].model, k)
-                          for s, k in pca.items()}} if pca else {}),
-              **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
-              "videos_without_scores": skipped_tests,
-              "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
-              "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
-    skipped = [skip_line(dataset, f) for f in extraction.failed] + ignored_lines(
-        dataset.ignored, dataset.root) + [
-        f"{line}; the metrics cover the videos present and do not compare with results on "
-        "the complete dataset" for line in dataset.left_out] + run_warnings + (
-        [one_class.warning] if one_class else [])
-    # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
-    # sigma: the report's curve, so its line and events are the model's alerts
-    if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
-        threshold = None  # never compare a threshold with a curve of another smoothing
-    metrics = write_report(
-        out_dir, scores, labels, protocol=protocol,
-        calibration={s.value: c for s, c in ensemble.calibrations.items()},
-        fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
-        title=f"MULDE on {dataset_label(dataset)} with {extractor_label(extractor)}",
-        snapshots=snapshots, warnings=skipped, notes=notes,
-        threshold=None if threshold is None else threshold.value,
-        event_patience=1 if threshold is None else threshold.patience,
-        threshold_note=too_short,
-        no_metrics_note=one_class.note if one_class else None,
-        timings_note=_timings_note(extraction, ensemble.fits_reused_),
-        stream_scores={n: s.streams for n, s in video_scores.items()},
-        fps=_frame_rates(dataset, scores, fps),
-        event_frames=frame_renderer(dataset, top, detections, max_height=max_height))
+    # the model is written now and put in place with the report: an interrupt before
+    # leaves the earlier run's model and report together (a newcomer found a new model
+    # beside the report of the one before)
+    with _saved_model(model, out_dir, cache):
+        threshold = model.threshold  # the alert threshold (on the smoothed fused scores)
+        too_short = None if threshold is None else threshold.too_short()
+        if too_short:  # shown now, and in the report beside the threshold (not twice there)
+            warnings.warn(f"alert threshold: {too_short}", stacklevel=2)
+        scores = {name: s.fused for name, s in video_scores.items()}
+        top = {name: s.top for name, s in video_scores.items()}
+        timings = {"train": ensemble.fit_seconds_,  # wall time: the fits may run side by side
+                   "score": sum(f.score_s for f in ensemble.fits_.values())}
+        labels = {v.name: v.labels for v in dataset.test if v.name in scores}
+        skipped_tests = [f["video"] for f in extraction.failed if f["split"] == "test"]
+        one_class = _one_class_labels(labels, skipped_tests)
+        if one_class:  # no AUC to compute: the report of scores and events that unlabelled
+            warnings.warn(one_class.warning, stacklevel=2)  # video gets, not no report at all
+        evaluated = sum(y is not None for y in labels.values())
+        notes = [partial_note(  # metrics over fewer test videos than the dataset has
+            evaluated, evaluated + len(skipped_tests),
+            f"{len(skipped_tests)} skipped, not scored: the report's warnings say which and why",
+            dataset_label(dataset), benchmark=dataset.name != "folder")
+        ] if skipped_tests and evaluated and not one_class else []
+        protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma, dataset=dataset.name)
+        t0 = time.perf_counter()
+        detections = _detections_lookup(extraction.extractor, dataset)
+        # the objects' boxes are in the pixels of the frames the extractor saw (downscaled to its
+        # max_height, where it has one): the report draws them on the decoded frames
+        max_height = getattr(extraction.extractor, "max_height", None)
+        snapshots = most_anomalous_moments(dataset, scores, top, protocol, detections=detections,
+                                           max_height=max_height)
+        timings["snapshots"] = time.perf_counter() - t0
+        timings = {"extract": extraction.seconds,
+                   **{f"extract.{k}": v for k, v in extraction.stage_seconds.items()}, **timings}
+        config = {"dataset": dataset.name, "root": str(dataset.root), "detector": detector,
+                  "extractor": {"name": extractor.name, "version": extractor.version,
+                                "params": extraction.extractor.params,
+                                **({"scene_backgrounds": extraction.scene_backgrounds}
+                                   if extraction.scene_backgrounds else {})},
+                  "mulde_params": mulde_params or {}, "skipped_videos": extraction.failed,
+                  "ignored_files": sorted((shown_path(p, dataset.root) for p in dataset.ignored),
+                                          key=natural_key),
+                  "left_out": list(dataset.left_out),
+                  "calibration_folds": ensemble.calibration_folds, "fit_jobs": fit_jobs,
+                  "fits_reused": ensemble.fits_reused_,
+                  "fps": model.fps,
+                  "model": str(out_dir / MODEL_DIR),
+                  "threshold": None if threshold is None else threshold.to_dict(),
+                  **({"max_train_objects": max_train_objects} if max_train_objects else {}),
+                  **({"pca": {s: _pca_record(ensemble.fits_[Stream(s)].model, k)
+                              for s, k in pca.items()}} if pca else {}),
+                  **({"frame_score": {s: "sidak" for s in sorted(sidak)}} if sidak else {}),
+                  "videos_without_scores": skipped_tests,
+                  "videos_extracted": extraction.n_extracted, "videos_cached": extraction.n_cached,
+                  "engine": "local" if ray is None else {"name": "ray", **asdict(ray)}}
+        skipped = [skip_line(dataset, f) for f in extraction.failed] + ignored_lines(
+            dataset.ignored, dataset.root) + [
+            f"{line}; the metrics cover the videos present and do not compare with results on "
+            "the complete dataset" for line in dataset.left_out] + run_warnings + (
+            [one_class.warning] if one_class else [])
+        # the alert threshold is fitted on the fused calibrated scores smoothed with the dataset's
+        # sigma: the report's curve, so its line and events are the model's alerts
+        if threshold is not None and threshold.sigma != protocol.smoothing_sigma:
+            threshold = None  # never compare a threshold with a curve of another smoothing
+        metrics = write_report(
+            out_dir, scores, labels, protocol=protocol,
+            calibration={s.value: c for s, c in ensemble.calibrations.items()},
+            fusion="sum of calibrated streams", config=config, seed=seed, timings=timings,
+            title=f"MULDE on {dataset_label(dataset)} with {extractor_label(extractor)}",
+            snapshots=snapshots, warnings=skipped, notes=notes,
+            threshold=None if threshold is None else threshold.value,
+            event_patience=1 if threshold is None else threshold.patience,
+            threshold_note=too_short,
+            no_metrics_note=one_class.note if one_class else None,
+            timings_note=_timings_note(extraction, ensemble.fits_reused_),
+            stream_scores={n: s.streams for n, s in video_scores.items()},
+            fps=_frame_rates(dataset, scores, fps),
+            event_frames=frame_renderer(dataset, top, detections, max_height=max_height))
     return metrics
 
 

@@ -215,6 +215,10 @@ def test_the_model_folder_check_passes_new_empty_and_model_folders_only(tmp_path
                                                 f"{tmp_path / 'new'}, which the new model "
                                                 "replaces whole"):
             check_model_folder(tmp_path / "new", inside)
+    # inside another run's model folder: that model's next save would delete it or refuse
+    with pytest.raises(ArtifactError, match=f"^{tmp_path / 'earlier' / 'c'}: a feature cache "
+                                            f"inside the model folder {tmp_path / 'earlier'}"):
+        check_model_folder(tmp_path / "new", tmp_path / "earlier" / "c")
 
 
 def test_custom_stream_model_cannot_be_saved(data, tmp_path):

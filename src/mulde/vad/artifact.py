@@ -35,7 +35,8 @@ import dataclasses
 import hashlib
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -226,13 +227,20 @@ def check_model_folder(folder: str | Path, cache: str | Path | None = None) -> N
     a user's notes put beside the model, which replacing it would delete); a new or empty
     folder, or an earlier model's alone, passes. With `cache`, the feature cache of the run
     that will save there: refused when it lies inside `folder` (saving would delete it, or
-    find the folder full of features and refuse only after the fits). `save` checks it, and
+    find the folder full of features and refuse only after the fits), or inside another
+    model folder (that model's next save would do the same). `save` checks it, and
     `mulde run` / `train` before their minutes of extraction and fitting."""
     folder = Path(folder)
     if cache is not None and Path(cache).resolve().is_relative_to(folder.resolve()):
         raise ArtifactError(f"{cache}: a feature cache inside {folder}, which the new model "
                             "replaces whole: the cached features would be deleted with it; "
                             f"give a cache folder outside it (e.g. {folder.parent / 'cache'})")
+    held = None if cache is None else next(
+        (p for p in (Path(cache), *Path(cache).parents) if is_manifest(p / MANIFEST)), None)
+    if held is not None:  # another run's model: its next save would refuse, or delete it
+        raise ArtifactError(f"{cache}: a feature cache inside the model folder {held}, which "
+                            "a run or training into its output folder replaces whole; give a "
+                            f"cache folder outside it (e.g. {folder.parent / 'cache'})")
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
                                                    and not is_manifest(folder / MANIFEST))):
         raise ArtifactError(f"{folder}: exists and is not a mulde model folder; give a "
@@ -457,6 +465,18 @@ class PipelineModel:
 
         An existing artefact there is replaced; any other non-empty folder is refused
         (ArtifactError: `check_model_folder`), so a typo cannot delete someone's files."""
+        with self.saving(folder) as saved:
+            pass
+        return saved
+
+    @contextmanager
+    def saving(self, folder: str | Path) -> Iterator[Path]:
+        """`save` in two steps: write the artefact into a temp folder beside `folder`, then
+        yield `folder`; only when the caller's block ends without an error does the new
+        folder take `folder`'s place (`mulde.io.atomic.atomic_folder`), else `folder` is left
+        as it was. `run_pipeline` writes its report inside the block, so that an interrupt
+        leaves the earlier model and report together, not a new model beside an old report.
+        Errors as `save`'s, before anything is written."""
         folder = Path(folder)
         check_model_folder(folder)
         for stream, fit in self.ensemble.fits_.items():
@@ -505,8 +525,8 @@ class PipelineModel:
             manifest["files"] = {rel: sha256_file(tmp / rel) for rel in files}
             manifest[SELF_DIGEST] = manifest_digest(manifest)
             write_json(tmp / MANIFEST, manifest)
+            yield folder
         self.path, self.digest = folder, model_digest(manifest)
-        return folder
 
     # -------------------------------------------------------------------- reading
     @classmethod
@@ -521,7 +541,9 @@ class PipelineModel:
             raise ArtifactError(f"{folder}: {what} (a folder written by `mulde train` or "
                                 "`mulde run --out DIR`: DIR/model)")
         if not mpath.is_file():
-            raise ArtifactError(f"{mpath}: missing; {folder} is not a mulde pipeline model")
+            raise ArtifactError(f"{mpath}: missing; {folder} is not a mulde pipeline model: "
+                                "give the folder `mulde train` or `mulde run --out DIR` "
+                                "wrote (DIR/model), or DIR itself")
         try:
             m = json.loads(mpath.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
