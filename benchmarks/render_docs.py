@@ -696,6 +696,9 @@ ADBENCH_MULDE_RUNS = {
     "round48-all": ("adbench_mulde_round48.json",
                     "the default after issue 15's round 48 (seed 0, all 58 sets: early "
                     "stopping after 3 evaluations without improvement may change any fit)"),
+    "round48-seeds12": ("adbench_mulde_round48_seeds12.json",
+                        "round 48's default on seeds 1 and 2 (every set refitted, on the Intel "
+                        "Xeon of its seed-0 run)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""

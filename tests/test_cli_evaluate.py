@@ -1425,6 +1425,19 @@ def test_evaluate_refuses_a_users_own_files_where_the_report_goes(tmp_path, caps
     assert table.read_text().startswith("video,frame,score,label\n")
 
 
+def test_a_reports_metrics_json_given_as_scores_points_to_its_frame_scores(tmp_path, capsys):
+    """A newcomer's trial: `mulde evaluate run/metrics.json` was told to convert the JSON
+    with np.savez; a report's metrics.json beside its frame_scores.csv points to that."""
+    path = _csv(tmp_path / "s.csv", {"a": [0.1, 0.9, 0.2, 0.8]}, {"a": [0, 1, 0, 1]})
+    out = tmp_path / "out"
+    assert main(["evaluate", str(path), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "metrics.json"), "--out", str(tmp_path / "b")]) == 2
+    assert capsys.readouterr().err == (
+        f"mulde: error: {out / 'metrics.json'}: a report's metrics (no frame scores); evaluate "
+        f"its frame scores: {out / 'frame_scores.csv'}\n")
+
+
 def test_evaluate_keeps_a_users_table_beside_an_earlier_reports_metrics(tmp_path, capsys):
     """A newcomer's trial: a user's own frame_scores.csv put beside an earlier report's
     metrics.json was removed by --metrics-only ("the earlier report's frame_scores.csv") and

@@ -267,6 +267,9 @@ def detect_format(path: Path) -> str:
                               "commas, not tabs: save it as CSV with commas (e.g. pandas' "
                               "to_csv)")
     formats = {".csv": "csv", ".npz": "npz", ".npy": "array", ".txt": "array"}
+    if path.name == "metrics.json" and (path.parent / "frame_scores.csv").is_file():
+        raise EvaluationError(f"{path}: a report's metrics (no frame scores); evaluate its "
+                              f"frame scores: {path.parent / 'frame_scores.csv'}")
     if suffix not in formats:  # e.g. .json: what is read, and how to get there
         example = (f"np.savez('scores.npz', **json.load(open('{path.name}'))) for a dict of "
                    "per-video lists" if suffix == ".json" else "np.savez('scores.npz', "
