@@ -723,7 +723,9 @@ def successor_sections(acc: dict, before: tuple, after: tuple) -> list[str]:
     """The ADBench sections of a default beside the one it replaced, each a (label, seed 0 on
     the sets its rule changes, seed 0 on every set, seeds 1 and 2) tuple of `read_json`
     results (None: not run): seed 0 on the changed sets, seed 0 on every set, and seeds 0-2
-    on the sets both have, each where both runs are there."""
+    on the sets both have, each where both runs are there; and seeds 0-2 of the later alone
+    beside the default before issue 15, where its seeds 1 and 2 cover sets the earlier's do
+    not (17_InternetAds, first run on them in round 48)."""
     label0, subset0, all0, more0 = before
     label1, subset1, all1, more1 = after
     base = ("before issue 15", None)
@@ -736,6 +738,11 @@ def successor_sections(acc: dict, before: tuple, after: tuple) -> list[str]:
         out.append(adbench_round2_section(acc, [
             base, (f"{label0}, seeds 0-2", seeds_0_2(all0, more0)),
             (f"{label1}, seeds 0-2", seeds_0_2(all1, more1))]))
+    sets = ({e["dataset"] for e in more0["entries"]} if more0 else set(),
+            {e["dataset"] for e in more1["entries"]} if more1 else set())
+    if all1 and sets[1] - sets[0]:  # seeds 1-2 of sets the predecessor's lacked: all of them
+        out.append(adbench_round2_section(acc, [
+            base, (f"{label1}, seeds 0-2, every set", seeds_0_2(all1, more1))]))
     return out
 
 
