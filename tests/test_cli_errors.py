@@ -847,6 +847,10 @@ def test_outputs_among_the_videos_are_refused_before_any_work(tmp_path, capsys,
          "own (e.g. --cache plz_cache)"),
         (["train", "plz/train", "--out", "plz/train/model_out"], "--out plz/train/model_out "
          "is inside plz/train, whose entries are all taken for videos"),
+        (["train", "plz/train", "--out", "plz/test"], "--out plz/test is inside plz/test, "),
+        (["train", "plz/train", "--out", "plz"], "--out plz is the dataset's root folder"),
+        (["train", "plz/train", "--out", "out", "--cache", "plz"], "--cache plz is the "
+         "dataset's root folder"),
     ):
         assert main(command) == 2
         assert _error(capsys).startswith(f"mulde: error: {said}")

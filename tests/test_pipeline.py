@@ -690,6 +690,35 @@ def test_training_into_a_run_folder_is_refused_before_any_work(dataset_root, tmp
     assert (out / "model" / "pipeline.json").read_bytes() == before
 
 
+def test_a_run_into_a_trained_model_s_folder_is_refused_before_any_work(dataset_root,
+                                                                          tmp_path, capsys):
+    """A newcomer's trial: `mulde run` (and `mulde demo`) into a folder of `mulde train`'s
+    model replaced it quietly; the demo also replaced a run's model and report. Refused
+    before any extraction; a rerun into a run's own folder still passes."""
+    from mulde.cli import main
+    from mulde.pipeline import train_pipeline
+    from mulde.vad.artifact import ArtifactError
+
+    ds = load_dataset("folder", dataset_root)
+    trained = tmp_path / "trained"
+    train_pipeline(ds, SpeedExtractor(), trained, detector="gmm", progress=False)
+    before = (trained / "model" / "pipeline.json").read_bytes()
+    ex = SpeedExtractor()
+    with pytest.raises(ArtifactError, match=f"^{re.escape(str(trained))}: holds a model "
+                                            "`mulde train` wrote"):
+        run_pipeline(ds, ex, trained, detector="gmm", progress=False)
+    assert ex.calls == [] and (trained / "model" / "pipeline.json").read_bytes() == before
+    run = tmp_path / "run"
+    run_pipeline(ds, SpeedExtractor(), run, detector="gmm", progress=False)
+    run_pipeline(ds, SpeedExtractor(), run, detector="gmm", progress=False)  # a rerun
+    capsys.readouterr()
+    for out in (trained, run):  # the demo's scene is another root
+        assert main(["demo", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"mulde: error: {out}: holds a model ") and err.count("\n") == 1
+    assert not (run / "scene").exists() and not (trained / "scene").exists()
+
+
 def test_report_draws_a_run_detectors_boxes_with_class_names(dataset_root, tmp_path,
                                                               monkeypatch):
     from mulde.video.detection import DetectionSettings, FrameDetections

@@ -1503,7 +1503,7 @@ def _say_stale_export(export: _EarlierExport | None, model: Path) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from mulde.evaluation.report import earlier_report
-    from mulde.pipeline import MODEL_DIR, run_pipeline
+    from mulde.pipeline import MODEL_DIR, not_a_trained_model, run_pipeline
     from mulde.vad.artifact import check_model_folder
 
     _not_into_a_model(args.out)
@@ -1516,6 +1516,7 @@ def _run(args: argparse.Namespace) -> int:
     # a user's files where the model and report go: refused before minutes of work, and an
     # earlier run's report said then (Ctrl-C keeps it)
     check_model_folder(Path(args.out) / MODEL_DIR, args.cache)
+    not_a_trained_model(args.out)
     if earlier_report(args.out):
         print(f"mulde: note: {args.out} holds an earlier run's report; this run replaces it "
               "(report.html, metrics.json, frame_scores.csv, plots/ and model/)",
@@ -1924,7 +1925,12 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.video.source import Video
 
     _not_into_a_model(args.out)
-    _outside_the_videos(args, [args.videos])
+    videos = Path(args.videos)
+    if videos.name == "train" and (videos.parent / "test").is_dir():  # a folder dataset's
+        # train/: its test/ is taken for videos too, and its root holds the dataset's files
+        _outside_the_videos(args, [videos, videos.parent / "test"], videos.parent)
+    else:
+        _outside_the_videos(args, [videos])
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
@@ -2138,7 +2144,7 @@ def _demo(args: argparse.Namespace) -> int:
     from mulde.demo.scene import check_scene_folder, generate_scene
     from mulde.evaluation.report import earlier_report
     from mulde.io.atomic import ensure_writable
-    from mulde.pipeline import MODEL_DIR, run_pipeline
+    from mulde.pipeline import MODEL_DIR, not_a_trained_model, run_pipeline
     from mulde.vad.artifact import check_model_folder
     from mulde.video.features.registry import build_extractor
 
@@ -2150,6 +2156,7 @@ def _demo(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     check_model_folder(Path(args.out) / MODEL_DIR)
+    not_a_trained_model(args.out, Path(args.out) / "scene")
     if earlier_report(args.out):
         print(f"mulde: note: {args.out} holds an earlier report; this demo replaces it "
               "(report.html, metrics.json, frame_scores.csv, plots/ and model/)",

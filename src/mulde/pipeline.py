@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import json
 import shutil
 import sys
 import tempfile
@@ -754,6 +755,33 @@ def not_a_run_report(out_dir: str | Path) -> None:
                             "another output folder (--out)")
 
 
+def not_a_trained_model(out_dir: str | Path, root: str | Path | None = None) -> None:
+    """Refuse (ArtifactError, one line) a `run_pipeline` output folder whose model/ holds a
+    model with no run's report beside it (`mulde train`'s), or, with `root`, one trained on
+    another dataset root than `root` (the demo's own scene): the run would replace a model
+    someone trained, quietly. A rerun into a run's folder of the same data passes."""
+    from mulde.vad.artifact import MANIFEST, is_manifest
+
+    manifest = Path(out_dir) / MODEL_DIR / MANIFEST
+    if not is_manifest(manifest):
+        return
+    try:
+        report = earlier_report(out_dir)
+    except EvaluationError:  # a user's report files: refused by the run's own checks
+        report = True
+    try:
+        trained = json.loads(manifest.read_text(encoding="utf-8")).get("training") or {}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        trained = {}
+    elsewhere = root is not None and Path(str(trained.get("root", ""))).resolve() != Path(
+        root).resolve()
+    if not report or elsewhere:
+        what = (f"a model trained on {trained.get('root')}" if elsewhere
+                else "a model `mulde train` wrote (no run's report beside it)")
+        raise ArtifactError(f"{out_dir}: holds {what} in {MODEL_DIR}/, which this run would "
+                            "replace: give another output folder (--out)")
+
+
 @contextlib.contextmanager
 def _saved_model(model: PipelineModel, out_dir: Path, cache: FeatureCache) -> Iterator[None]:
     """Save `model` into out_dir/model when the block ends without an error
@@ -827,6 +855,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
     # a user's files where the model and report go: refused before minutes of work
     check_model_folder(Path(out_dir) / MODEL_DIR, cache_dir)
     earlier_report(out_dir)
+    not_a_trained_model(out_dir)
     out_dir = ensure_writable(Path(out_dir))
     cache = FeatureCache(cache_dir if cache_dir is not None else out_dir / "cache")
     with recorded_warnings() as run_warnings:
