@@ -1436,6 +1436,14 @@ def test_a_reports_metrics_json_given_as_scores_points_to_its_frame_scores(tmp_p
     assert capsys.readouterr().err == (
         f"mulde: error: {out / 'metrics.json'}: a report's metrics (no frame scores); evaluate "
         f"its frame scores: {out / 'frame_scores.csv'}\n")
+    # a trained model (its folder or its manifest) given for scores: where its run's are
+    (out / "model").mkdir()
+    (out / "model" / "pipeline.json").write_text('{"format": "mulde-pipeline"}')
+    for given in (out / "model", out / "model" / "pipeline.json"):
+        assert main(["evaluate", str(given), "--out", str(tmp_path / "b")]) == 2
+        assert capsys.readouterr().err == (
+            f"mulde: error: {given}: a trained model, not scores; evaluate the scores its run "
+            f"wrote: {out / 'frame_scores.csv'}\n")
 
 
 def test_evaluate_keeps_a_users_table_beside_an_earlier_reports_metrics(tmp_path, capsys):

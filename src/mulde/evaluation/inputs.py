@@ -259,6 +259,14 @@ def _csv_columns(path: Path) -> list[str]:
 
 def detect_format(path: Path) -> str:
     """The format "auto" picks for `path` (see the module docstring)."""
+    from mulde.vad.artifact import MANIFEST, is_manifest  # a trained model given for scores
+
+    manifest = path / MANIFEST if path.is_dir() else path
+    if manifest.name == MANIFEST and is_manifest(manifest):
+        report = manifest.parent.parent / "frame_scores.csv"
+        raise EvaluationError(f"{path}: a trained model, not scores; evaluate the scores its "
+                              "run wrote" + (f": {report}" if report.is_file() else
+                                             " (OUT/frame_scores.csv of `mulde run`)"))
     if path.is_dir():
         return "folder"
     suffix = path.suffix.lower()
