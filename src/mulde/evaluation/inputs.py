@@ -47,7 +47,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mulde.evaluation.metrics import EvaluationError
-from mulde.io.features import quoted
+from mulde.io.features import is_number, quoted
 from mulde.io.sniff import FileKind, sniff
 
 SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
@@ -103,14 +103,6 @@ def _tokens(line: str) -> list[str]:
     return [token for token in _SPLIT.split(line.split("#", 1)[0].strip()) if token]
 
 
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
 def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
     """The numbers of a .txt of scores; `in_folder`: one video's file of a score folder,
     where a file with no line of numbers alone (a README.txt) is said to be no score file."""
@@ -122,11 +114,11 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
     values: list[float] = []
     for number, line in enumerate(lines, start=1):
         for token in _tokens(line):
-            if _is_number(token):
+            if is_number(token):
                 values.append(float(token))
                 continue
             if in_folder and not any(
-                    fields and all(map(_is_number, fields)) for fields in map(_tokens, lines)):
+                    fields and all(map(is_number, fields)) for fields in map(_tokens, lines)):
                 raise EvaluationError(
                     f"{path}: not a score file (line {number}: {quoted(line.strip())}; no line "
                     "holds numbers alone): a score folder holds one file of numbers per "

@@ -148,7 +148,7 @@ def numbered_first_row(path: str | Path) -> list[str] | None:
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
     names = [c.strip() for c in head[0]] if head else []
-    if not names or not all(_is_whole(c) and _is_number(c) for c in names):  # not "²"
+    if not names or not all(_is_whole(c) and is_number(c) for c in names):  # not "²"
         return None
     values = [int(c) for c in names]
     counting = len(values) >= 2 and all(b == a + 1 for a, b in itertools.pairwise(values))
@@ -195,16 +195,16 @@ def _is_header(cells: list[str], following: Sequence[list[str]] = (),
         return True
     if (len(names) >= 2 and len(set(names)) == len(names) and len(following) >= 2
             and all(_is_whole(c) for c in names) and all(
-                len(row) == len(names) and all(_is_number(c) and not _is_whole(c) for c in row)
+                len(row) == len(names) and all(is_number(c) and not _is_whole(c) for c in row)
                 for row in following)):
         return True
     default = [str(i) for i in range(len(names))]
     if names == default and (len(names) >= 3 or any(
-            _is_number(c) and not _is_whole(c) for row in following for c in row)):
+            is_number(c) and not _is_whole(c) for row in following for c in row)):
         return True
     if len(names) >= 2 and names[0] == "" and names[1:] == default[:-1]:
         return True
-    return not any(_is_number(c) for c in cells)
+    return not any(is_number(c) for c in cells)
 
 
 MISSING_MARKERS = frozenset({"NA", "N/A", "NULL", "NONE", "?", "-", "#N/A"})
@@ -299,9 +299,9 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                                    "samples below the header, one per line")
     else:  # a data row with a typo must not pass for a header
         # (an empty cell is a missing value: the loop below says so, as on any row)
-        typo = next((j for j, c in enumerate(cells) if c.strip() and not _is_number(c)), None)
+        typo = next((j for j, c in enumerate(cells) if c.strip() and not is_number(c)), None)
         if typo is not None:
-            number = next(j for j, c in enumerate(cells) if _is_number(c))
+            number = next(j for j, c in enumerate(cells) if is_number(c))
             other = other_separator(cells[typo], spaces=False)  # "21,5;1,25": decimal commas
             raise FeatureFileError(
                 f"{path}: line {first}, column {typo + 1}: {quoted(cells[typo])} is not a "
@@ -382,7 +382,7 @@ def other_separator(text: str, spaces: bool = True) -> str | None:
     text = text.strip()
     tokens = text.split()
     name = next((name for sep, name in ((";", "semicolons"), ("\t", "tabs")) if sep in text),
-                "spaces" if spaces and len(tokens) > 1 and all(map(_is_number, tokens))
+                "spaces" if spaces and len(tokens) > 1 and all(map(is_number, tokens))
                 else None)
     return None if name is None else (f"fields are separated by commas, not {name}: save the "
                                       "file as CSV with commas (e.g. pandas' to_csv)")
@@ -391,7 +391,7 @@ def other_separator(text: str, spaces: bool = True) -> str | None:
 def _one_field_of_another_separator(cells: list[str]) -> str | None:
     """`other_separator`'s sentence for a row that is one field, not a number, holding
     another separator (a whole row of a semicolon, tab or space separated file); else None."""
-    if len(cells) != 1 or _is_number(cells[0]):
+    if len(cells) != 1 or is_number(cells[0]):
         return None
     return other_separator(cells[0])
 
@@ -431,7 +431,8 @@ def _is_whole(cell: str) -> bool:
     return cell.strip().lstrip("+-").isdigit()
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
+    """Whether a text field reads as a float (surrounding spaces allowed; "nan", "inf" too)."""
     try:
         float(cell)
     except ValueError:
