@@ -7,7 +7,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
-import json
 import shutil
 import sys
 import tempfile
@@ -760,19 +759,17 @@ def not_a_trained_model(out_dir: str | Path, root: str | Path | None = None) -> 
     model with no run's report beside it (`mulde train`'s), or, with `root`, one trained on
     another dataset root than `root` (the demo's own scene): the run would replace a model
     someone trained, quietly. A rerun into a run's folder of the same data passes."""
-    from mulde.vad.artifact import MANIFEST, is_manifest
+    from mulde.vad.artifact import MANIFEST, read_manifest
 
-    manifest = Path(out_dir) / MODEL_DIR / MANIFEST
-    if not is_manifest(manifest):
+    manifest = read_manifest(Path(out_dir) / MODEL_DIR / MANIFEST)
+    if manifest is None:
         return
     try:
         report = earlier_report(out_dir)
     except EvaluationError:  # a user's report files: refused by the run's own checks
         report = True
-    try:
-        trained = json.loads(manifest.read_text(encoding="utf-8")).get("training") or {}
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-        trained = {}
+    trained = manifest.get("training")
+    trained = trained if isinstance(trained, dict) else {}
     elsewhere = root is not None and Path(str(trained.get("root", ""))).resolve() != Path(
         root).resolve()
     if not report or elsewhere:

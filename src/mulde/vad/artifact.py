@@ -253,14 +253,21 @@ def check_model_folder(folder: str | Path, cache: str | Path | None = None) -> N
                             "delete them: move them out, or give another output folder")
 
 
-def is_manifest(path: str | Path) -> bool:
-    """Whether `path` is a mulde pipeline manifest (a JSON object of format `FORMAT`, any
-    version): another tool's pipeline.json does not make its folder a model's."""
+def read_manifest(path: str | Path) -> dict[str, Any] | None:
+    """The mulde pipeline manifest at `path` (a JSON object of format `FORMAT`, any version),
+    as read, unchecked; None for anything else: missing, unreadable, or another tool's
+    pipeline.json, which does not make its folder a model's. `PipelineModel.load` checks a
+    manifest and says what is wrong with it."""
     try:
         m = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(m, dict) and m.get("format") == FORMAT
+        return None
+    return m if isinstance(m, dict) and m.get("format") == FORMAT else None
+
+
+def is_manifest(path: str | Path) -> bool:
+    """Whether `path` is a mulde pipeline manifest (`read_manifest`)."""
+    return read_manifest(path) is not None
 
 
 BROWSER_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
@@ -271,13 +278,10 @@ user's, so `foreign_files` leaves them out (a model folder looked at must stay r
 def foreign_files(folder: str | Path) -> list[str]:
     """The files under a model folder (relative paths, sorted) that its manifest neither is
     nor lists among its `files`, but a file browser's (`BROWSER_FILES`): what a user put
-    there. [] where there is no readable manifest (nothing to compare with:
+    there. [] where there is no mulde manifest (`read_manifest`: nothing to compare with;
     `check_model_folder` judges such folders)."""
     folder = Path(folder)
-    try:
-        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files")
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-        return []
+    listed = (read_manifest(folder / MANIFEST) or {}).get("files")
     if not isinstance(listed, dict):
         return []
     known = {MANIFEST, *listed}
