@@ -179,7 +179,8 @@ def ground_truth(
     root = Path(root)
     splits_dir = _splits_dir(root, split, splits_dir)
     videos = {}
-    names = _test_names(splits_dir, split)
+    listed = _listed_names(splits_dir, split)
+    names = sorted(listed, key=natural_key)  # the test order (`_test_names`)
     for name in names:
         gt = _gt_file(root, name)
         if gt is None:
@@ -193,7 +194,7 @@ def ground_truth(
     _warn_no_anomaly([Path(v.source) for name, v in videos.items()
                       if name.startswith("abnormal") and not v.ranges
                       and (v.labels is None or not v.labels.any())], split)
-    other = "" if _listed_names(splits_dir, split) == names else (
+    other = "" if listed == names else (
         f"not the order of the official split lists (abnormal_{split}_video_names.txt, then "
         f"normal_{split}_video_names.txt, in {splits_dir}), which list these videos in "
         "another order")

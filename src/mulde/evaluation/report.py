@@ -590,8 +590,8 @@ def earlier_report(out_dir: str | os.PathLike,
     Checked before any work, so that a user's own files are not overwritten minutes later:
     raises EvaluationError naming a file there that a report would overwrite though no report
     wrote it, and what to do: a metrics.json that is not one of a report (not UTF-8 JSON, or
-    without those fields), a report.html without such a metrics.json beside it or not that
-    report's page (its head does not state the metrics.json's creation time), a
+    without those fields), a report.html without such a metrics.json beside it or that is no
+    mulde report's page (`_is_report_page`: of any version, not only that metrics.json's), a
     frame_scores.csv whose header is not `CSV_COLUMNS` (a report's, even one whose metrics
     failed, which leaves frame_scores.csv alone; judged beside a report's metrics.json too),
     unless it is one of `keep` (the scores `mulde evaluate` reads), and a file in plots/ of a
@@ -600,7 +600,6 @@ def earlier_report(out_dir: str | os.PathLike,
     out = Path(out_dir)
     metrics, page, table = out / "metrics.json", out / "report.html", out / "frame_scores.csv"
     ours = False
-    fields = None
     if metrics.is_file():
         try:
             fields = json.loads(metrics.read_text(encoding="utf-8"))
