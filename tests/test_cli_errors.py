@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -729,6 +730,44 @@ def test_an_interrupted_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(mulde.pipeline, "run_pipeline", early)
     assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "other")]) == 130
     assert capsys.readouterr().err.strip() == "mulde: interrupted"
+
+
+
+def test_sigterm_cleans_up_as_ctrl_c_says_so_and_exits_143(monkeypatch, capsys, tmp_path):
+    """`kill PID` (SIGTERM: docker stop, systemctl stop, a scheduler's limit) had ended a run
+    at once, with no message and its new, empty output folder left; it now takes Ctrl-C's
+    path (the empty folders this command created go, the cache is kept and named) with
+    status 143, and the handler before the command is back afterwards."""
+    import signal
+
+    import mulde.pipeline
+
+    def killed(*args, **kwargs):
+        (tmp_path / "out" / "cache").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / "cache" / "a.npz").write_bytes(b"")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises in here
+        raise AssertionError("SIGTERM was not raised")
+
+    monkeypatch.setattr(mulde.pipeline, "run_pipeline", killed)
+    root = tmp_path / "videos"
+    write_video(root / "train" / "a.mp4", 4)
+    write_video(root / "test" / "b.mp4", 4)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "out")]) == 143
+    assert capsys.readouterr().err.strip() == (
+        f"mulde: terminated (SIGTERM); the features and model fits finished so far are kept "
+        f"in {tmp_path / 'out' / 'cache'}: rerun the same command to resume")
+    assert signal.getsignal(signal.SIGTERM) == before
+
+    def early(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    monkeypatch.setattr(mulde.pipeline, "run_pipeline", early)
+    assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "other")]) == 143
+    assert capsys.readouterr().err.strip() == "mulde: terminated (SIGTERM)"
+    assert not (tmp_path / "other").exists()
 
 
 # ------------------------------------------------------------------ datasets and runs

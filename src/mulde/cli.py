@@ -9,7 +9,9 @@ import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -2608,12 +2610,46 @@ def _resume_hint(args: argparse.Namespace | None) -> str:
     return f"; the {kept} finished so far are kept in {cache}: rerun the same command to resume"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill PID`, `docker stop`, `systemctl stop`, a batch scheduler's time limit)
+    received by a command: raised in the main thread as Ctrl-C's KeyboardInterrupt is, so the
+    same clean-up runs (staged outputs removed, fit workers ended, the cache kept) and the
+    command says so, exiting with 143 (128 + 15) as a process ended by SIGTERM."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM raises `Terminated` in the main thread (elsewhere nothing is
+    installed: only the main thread can set a signal handler); the handler before is put
+    back on leaving. Spawned fit workers and other child processes start with SIGTERM's
+    default (an exec resets caught signals), and `mulde watch` sets its own while it watches
+    (`mulde.watch`: the frame being scored is finished first)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: Any) -> NoReturn:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors about user input exit with status 2 and one message
     (`mulde: error: ...`, no traceback). A reader that closes the output early (`| head`)
-    ends the command quietly with status 141, Ctrl-C with 130. A video that cannot be read
-    is opened once in a command (`mulde.video.unreadable`: from the dataset's loader to the
-    report)."""
+    ends the command quietly with status 141, Ctrl-C with 130, SIGTERM with 143 (both say
+    what an interrupted run keeps). A video that cannot be read is opened once in a command
+    (`mulde.video.unreadable`: from the dataset's loader to the report)."""
+    with _terminate_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """`main` within its SIGTERM handler."""
     process_settings()  # first: before anything can import torch
     args = None
     try:
@@ -2635,9 +2671,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError, AttributeError):  # stdout without a file descriptor
             pass
         return 141  # as a command killed by SIGPIPE
-    except KeyboardInterrupt:
-        print("mulde: interrupted" + _resume_hint(args), file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, Terminated)
+        print("mulde: " + ("terminated (SIGTERM)" if terminated else "interrupted")
+              + _resume_hint(args), file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as err:
         if not isinstance(err, _user_errors()):
             raise

@@ -187,8 +187,9 @@ def save_onnx(module: nn.Module, n_features: int, output_names: list[str],
             raise ExportError(f"ONNX export needs PyTorch's exporter packages ({err}): "
                               "pip install 'mulde[export]'") from err
         except Exception as err:  # Ctrl-C within the exporter comes out wrapped in its error
-            if _interrupted(err):
-                raise KeyboardInterrupt from None
+            interrupt = _interrupt_in(err)
+            if interrupt is not None:  # as it came (Ctrl-C, or the CLI's SIGTERM)
+                raise type(interrupt)() from None
             raise
         finally:
             quiet.level = level
@@ -204,15 +205,15 @@ def save_onnx(module: nn.Module, n_features: int, output_names: list[str],
     return path
 
 
-def _interrupted(err: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is among the causes or contexts of `err`."""
+def _interrupt_in(err: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt among the causes or contexts of `err`, or None."""
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         if isinstance(err, KeyboardInterrupt):
-            return True
+            return err
         seen.add(id(err))
         err = err.__cause__ or err.__context__
-    return False
+    return None
 
 
 def graph_path(path: str | Path) -> Path:
