@@ -1,0 +1,110 @@
+"""`mulde.event_command`: a user's command run for each live event, in the background."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+import pytest
+
+from mulde.event_command import EventCommand
+
+RECORD = {"start": 12, "end": 12, "peak": 12, "score": 1.5, "ongoing": True,
+          "snapshot": "event_0001.png", "clip": "event_0001.mp4"}
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_a_call_gets_the_event_on_stdin_and_in_its_environment(tmp_path):
+    said: list[str] = []
+    got = tmp_path / "got.json"
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "event_0001.png").write_bytes(b"png")
+    code = ("import json, os, sys; body = json.load(sys.stdin); env = {k: v for k, v in "
+            "os.environ.items() if k.startswith('MULDE_')}; "
+            f"open({str(got)!r}, 'w').write(json.dumps([body, env]))")
+    command = EventCommand(_python(code), warn=said.append)
+    command.fire("start", 1, RECORD, tmp_path)
+    command.close()
+    body, env = json.loads(got.read_text())
+    assert body == {"kind": "start", "number": 1, **RECORD,
+                    "snapshot_path": str(tmp_path.absolute() / "events" / "event_0001.png"),
+                    "clip_path": str(tmp_path.absolute() / "events" / "event_0001.mp4")}
+    assert env == {"MULDE_EVENT": "start", "MULDE_EVENT_NUMBER": "1", "MULDE_EVENT_SCORE": "1.5",
+                   "MULDE_EVENT_SNAPSHOT": body["snapshot_path"],
+                   "MULDE_WATCH_OUT": str(tmp_path.absolute())}
+    assert said == [] and (command.fired, command.failed) == (1, 0)
+
+
+def test_a_snapshot_not_written_yet_is_an_empty_variable_and_a_missing_one_null(tmp_path):
+    body = EventCommand.payload("end", 2, {**RECORD, "snapshot": None}, tmp_path)
+    assert body["snapshot_path"] is None and body["number"] == 2 and body["kind"] == "end"
+    got = tmp_path / "env.txt"
+    code = f"import os; open({str(got)!r}, 'w').write(os.environ['MULDE_EVENT_SNAPSHOT'])"
+    command = EventCommand(_python(code), warn=print)
+    command.fire("start", 1, RECORD, tmp_path)  # named in the record, not on disk yet
+    command.close()
+    assert got.read_text() == ""
+
+
+def test_a_failed_call_is_said_with_its_status_and_last_error_line(tmp_path):
+    said: list[str] = []
+    command = EventCommand(_python("import sys; sys.stderr.write('one\\ncurl: (6) no host\\n'); "
+                                   "sys.exit(6)"), warn=said.append)
+    command.fire("end", 3, RECORD, tmp_path)
+    command.close()
+    assert said == ["--on-event: the command for event 3's end exited with status 6: "
+                    "curl: (6) no host"]
+    assert (command.fired, command.failed) == (1, 1)
+
+
+def test_calls_beyond_the_running_limit_are_skipped_and_one_past_its_time_ended(tmp_path):
+    said: list[str] = []
+    command = EventCommand(_python("import time; time.sleep(30)"), warn=said.append,
+                           max_running=1, timeout_s=0.5)
+    command.fire("start", 1, RECORD, tmp_path)
+    command.fire("end", 1, RECORD, tmp_path)
+    assert said == ["--on-event: 1 calls still running, so event 1's end was not sent; make "
+                    "the command return sooner (e.g. send in the background)"]
+    command.close()  # waits 0.5 s at most, then ends it
+    assert said[1] == "--on-event: the command for event 1's start ended after 0.5 s"
+    assert command.running == 0 and command.failed == 2
+
+
+def test_a_command_that_reads_no_input_is_no_error(tmp_path):
+    said: list[str] = []
+    command = EventCommand(_python("pass"), warn=said.append)
+    for number in range(1, 4):
+        command.fire("start", number, RECORD, tmp_path)
+    command.close()
+    assert said == [] and command.fired == 3
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("", "--on-event: an empty command; give the program to run, e.g. --on-event "
+         "'notify-send mulde'"),
+    ("no-such-program-xyz --flag", "--on-event: 'no-such-program-xyz' is not a program on "
+                                   "PATH nor an executable file; give its full path"),
+    ("curl 'https://x", "--on-event \"curl 'https://x\": no closing quotation; quote the "
+                        "command line as a shell would"),
+])
+def test_a_command_that_cannot_run_is_refused_before_the_watch(line, message):
+    with pytest.raises(ValueError) as err:
+        EventCommand(line, warn=print)
+    assert str(err.value) == message
+
+
+def test_a_command_line_is_split_as_a_shell_would_and_found_on_path(tmp_path, monkeypatch):
+    command = EventCommand(f"{shlex.quote(sys.executable)} -c 'print(1)'", warn=print)
+    assert command.argv == [sys.executable, "-c", "print(1)"]
+    tool = tmp_path / "bin" / "alert-tool"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\nexit 0\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tool.parent))
+    assert EventCommand("alert-tool --to ops", warn=print).argv == [str(tool), "--to", "ops"]
+    with pytest.raises(ValueError, match="kind 'peak' is not one of"):
+        command.fire("peak", 1, RECORD, tmp_path)
