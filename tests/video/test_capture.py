@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fakes import frame_index, write_frames, write_video
 
-from mulde.video.capture import Prefetched, open_capture
+from mulde.video.capture import Prefetched, open_capture, redact_url
 from mulde.video.decode import VideoReadError
 
 
@@ -66,6 +66,44 @@ def test_a_network_error_names_the_url_once():
                                    "connections at that host and port: check the port, and "
                                    "that the camera or server is running")
         assert lines == [f"{url}: Connection refused; reconnecting in 0.001 s (attempt 1 of 1)"]
+
+
+def test_redact_url_hides_passwords_and_secret_query_values_only():
+    assert redact_url("rtsp://admin:S3cretPw@10.0.0.7:554/stream1") == (
+        "rtsp://admin:***@10.0.0.7:554/stream1")
+    assert redact_url("rtsp://admin@10.0.0.7/stream1") == "rtsp://admin@10.0.0.7/stream1"
+    assert redact_url("rtsp://10.0.0.7:554/stream1") == "rtsp://10.0.0.7:554/stream1"
+    assert redact_url("rtsp://admin:@cam/live") == "rtsp://admin:@cam/live"  # none to hide
+    # percent-encoded, or an "@" left in (FFmpeg takes the host after the last "@")
+    assert redact_url("http://us%40er:p%40ss%3Aw@cam/a.mp4") == "http://us%40er:***@cam/a.mp4"
+    assert redact_url("http://viewer:p@ss@cam/a.mp4") == "http://viewer:***@cam/a.mp4"
+    assert redact_url("rtsp://a:b@[::1]:8554/x") == "rtsp://a:***@[::1]:8554/x"
+    assert redact_url("http://cam/cgi?user=admin&pwd=x1&Password=x2;access_token=x3&"
+                      "api_key=x4&passwd=&auth%5Fkey=x5&ch=1#top") == (
+        "http://cam/cgi?user=admin&pwd=***&Password=***;access_token=***&api_key=***&"
+        "passwd=&auth%5Fkey=***&ch=1#top")
+    assert redact_url("rtps://admin:pw@cam/live") == "rtps://admin:***@cam/live"  # a typo
+    for path in ("cam/train/12.avi", "/data/a:b@c.mp4", r"C:\videos\a:b@c.mp4",
+                 "C:/videos/clip.mp4", "0", r"\\nas\share\user:pw@cam.mp4"):
+        assert redact_url(path) == path
+
+
+def test_a_password_in_the_url_is_never_said():
+    """Every line about a stream names its URL: with the camera's password in clear they
+    leaked it to whoever reads the log or watch.json (`Capture.name`)."""
+    from fakes import free_port
+
+    url = f"rtsp://admin:S3cretPw@127.0.0.1:{free_port()}/stream1?token=T0ken"
+    shown = url.replace("S3cretPw", "***").replace("T0ken", "***")
+    lines = []
+    capture = open_capture(url, reconnect_tries=1, backoff_s=0.001, log=lines.append)
+    with pytest.raises(VideoReadError) as said:
+        list(capture.frames())
+    assert capture.name == shown and str(said.value).startswith(f"{shown}: cannot read")
+    assert len(lines) == 1 and lines[0].startswith(f"{shown}: Connection refused")
+    with pytest.raises(VideoReadError) as said:
+        open_capture("rtps://admin:S3cretPw@127.0.0.1/stream1")
+    assert str(said.value).startswith("rtps://admin:***@127.0.0.1/stream1: unknown stream")
 
 
 def test_a_host_name_that_does_not_resolve_is_said_so_not_as_an_mp4_index():

@@ -22,7 +22,8 @@ network stream, as one iterator of RGB uint8 (H, W, 3) frames.
   instead.
 
 Errors naming the source (a path that does not exist, an unknown scheme, a device that
-cannot be opened) are `VideoReadError`s, raised by `open_capture` before any frame.
+cannot be opened) are `VideoReadError`s, raised by `open_capture` before any frame. A URL is
+named without its password (`redact_url`), in messages and in `Capture.name`.
 
 `Prefetched` decodes ahead in a background thread (a bounded queue, every frame kept, in
 order): decoding and the features of earlier frames then share two cores.
@@ -57,11 +58,40 @@ PLAYLIST_FORMATS = frozenset({"hls", "applehttp", "dash"})
 size FFmpeg knows is the playlist's, not the stream's (`_is_recording`)."""
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:]*:)([^/?#]*)@")
+_QUERY_FIELD = re.compile(r"([?&;])([^=&;#]*)=([^&;#]*)")
+SECRET_FIELDS = ("pass", "pwd", "token", "key", "secret", "auth")
+"""What query parameters whose values `redact_url` hides have in their names (case-insensitive:
+password, passwd, pwd, access_token, api_key, client_secret, auth, ...)."""
+
+
+def redact_url(source: str) -> str:
+    """`source` to show or store: a URL's password (user:PASSWORD@host) and the values of its
+    query parameters named like a secret (`SECRET_FIELDS`) replaced by "***", the user name
+    and the rest kept as written (percent-encoding included). A camera's URL often carries
+    its credentials, and the URL is said in every message and log line about the stream and
+    kept in watch.json, which are pasted into issues and shared; the password is what a
+    reader must not learn, the user name is what tells two cameras' accounts apart.
+    Anything that is not a URL (a path, a Windows path, a webcam index) is returned as is."""
+    if not _URL.match(source):
+        return source
+    shown = _PASSWORD.sub(lambda m: f"{m.group(1)}***@" if m.group(2) else m.group(0), source)
+
+    def field(match: re.Match) -> str:
+        name = urllib.parse.unquote(match.group(2)).lower()
+        if match.group(3) and any(word in name for word in SECRET_FIELDS):
+            return f"{match.group(1)}{match.group(2)}=***"
+        return match.group(0)
+
+    head, mark, query = shown.partition("?")
+    return head + _QUERY_FIELD.sub(field, mark + query)
 
 
 @dataclass
 class Capture:
-    """An open frame source. `kind`: "file", "folder", "webcam" or "network"; `fps` its frame
+    """An open frame source. `name`: the source as given, a URL without its password
+    (`redact_url`: what messages and watch.json say); `kind`: "file", "folder", "webcam" or
+    "network"; `fps` its frame
     rate (frames/s: the container's, a folder's `fps`, or a live stream's nominal rate, 25
     when it states none); `frames()` the frame iterator (call once); `reconnects` how many
     times a network stream was reopened, `drops` why (one line each, "after frame i" the
@@ -207,10 +237,11 @@ def open_capture(source: str, *, realtime: bool = False, fps: float | None = Non
     if match:
         scheme = match.group(1).lower()
         if scheme not in NETWORK_SCHEMES:
-            raise VideoReadError(f"{source}: unknown stream scheme {scheme!r}; use one of "
-                                 f"{', '.join(s + '://' for s in NETWORK_SCHEMES)}, a video "
-                                 "file, a frame folder or a webcam index")
-        capture = Capture(source, "network", float(fps or 0), lambda: iter(()), live=True)
+            raise VideoReadError(f"{redact_url(source)}: unknown stream scheme {scheme!r}; use "
+                                 f"one of {', '.join(s + '://' for s in NETWORK_SCHEMES)}, a "
+                                 "video file, a frame folder or a webcam index")
+        capture = Capture(redact_url(source), "network", float(fps or 0), lambda: iter(()),
+                          live=True)
         capture._frames = lambda: _network_frames(capture, source, reconnect_tries, backoff_s,
                                                   backoff_max_s, timeout_s, log)
         return capture
@@ -339,6 +370,7 @@ REFUSED_HINT = ("nothing accepts connections at that host and port: check the po
 def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     backoff_max_s: float, timeout_s: float, log: Callable[[str], None]
                     ) -> Iterator[np.ndarray]:
+    name = capture.name  # the URL as shown (`redact_url`); `url` is only opened
     failed = 0  # failures in a row since the last frame
     received = 0
     while True:
@@ -346,7 +378,7 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
         try:
             with av.open(url, timeout=timeout_s) as container:
                 if not container.streams.video:
-                    raise VideoReadError(f"{url}: no video stream")
+                    raise VideoReadError(f"{name}: no video stream")
                 stream = container.streams.video[0]
                 if not capture.fps:
                     capture.fps = float(stream.guessed_rate or stream.average_rate or 25.0)
@@ -364,13 +396,13 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
             lookup = _host_lookup(url) if getattr(err, "errno", None) == errno.EIO else None
             if lookup is not None and lookup[1] and not received:  # a name nobody knows
                 raise VideoReadError(
-                    f"{url}: cannot read the stream ({lookup[0]}: check the URL; not tried "
+                    f"{name}: cannot read the stream ({lookup[0]}: check the URL; not tried "
                     "again, as a name no name server knows fails alike each time)") from err
             if lookup is not None:  # a name server down, or a name gone while streaming
                 reason = lookup[0]
             elif not received and _index_out_of_reach(url, err):
                 raise VideoReadError(
-                    f"{url}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
+                    f"{name}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
                     "first frame; not tried again, as a recording fails alike each time): "
                     f"{FASTSTART_HINT}") from err
             else:
@@ -384,17 +416,17 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
             if received == 0:
                 again = (f"; the first try and {tries} reconnection attempt(s)" if tries
                          else "")
-                raise VideoReadError(f"{url}: cannot read the stream ({reason}{again})"
+                raise VideoReadError(f"{name}: cannot read the stream ({reason}{again})"
                                      + (f": {REFUSED_HINT}" if refused else ""))
             if tries:  # reconnection was asked for, and failed: lost, not finished
                 capture.lost = f"{reason}; gave up after {tries} reconnection attempt(s)"
-                log(f"{url}: {capture.lost}")
+                log(f"{name}: {capture.lost}")
             return
         wait = min(backoff_s * 2 ** failed, backoff_max_s)
         failed += 1
         capture.drops.append(f"after frame {received - 1}: {reason}" if received
                              else f"before the first frame: {reason}")
-        log(f"{url}: {reason}; reconnecting in {wait:g} s (attempt {failed} of {tries})")
+        log(f"{name}: {reason}; reconnecting in {wait:g} s (attempt {failed} of {tries})")
         if capture.closed.wait(wait):
             return
         capture.reconnects += 1
