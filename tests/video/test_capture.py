@@ -208,6 +208,61 @@ def test_a_silent_udp_source_says_no_data_arrived():
         list(capture.frames())
 
 
+class _TcpServer:
+    """A TCP server on 127.0.0.1 that accepts every connection and answers its first request
+    with `reply`, then closes it (b"": never answers, the connection left open), in a thread;
+    a context manager."""
+
+    def __init__(self, reply: bytes = b"") -> None:
+        import socket
+        import threading
+
+        self.reply, self.accepted = reply, []
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:  # closed
+                return
+            self.accepted.append(connection)
+            if self.reply:
+                connection.recv(4096)
+                connection.sendall(self.reply)
+                connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.socket.close()
+        for connection in self.accepted:
+            connection.close()
+        return False
+
+
+def test_a_silent_rtsp_server_says_no_data_arrived():
+    """An RTSP server (a camera's port) that accepts the connection and never answers had
+    been said as FFmpeg's "Invalid data found when processing input" (its RTSP demuxer says
+    a missing reply so), where the same silence over HTTP says the time-out; a reply that is
+    no RTSP, at once, is still invalid data."""
+    with _TcpServer() as silent:
+        capture = open_capture(f"rtsp://127.0.0.1:{silent.port}/live", timeout_s=1.0,
+                               reconnect_tries=0)
+        with pytest.raises(VideoReadError) as said:
+            list(capture.frames())
+        assert str(said.value) == (f"rtsp://127.0.0.1:{silent.port}/live: cannot read the "
+                                   "stream (no data arrived within 1 s)")
+    with _TcpServer(b"SSH-2.0-OpenSSH_9.6\r\n") as other:  # another service at that port
+        capture = open_capture(f"rtsp://127.0.0.1:{other.port}/live", timeout_s=30.0,
+                               reconnect_tries=0)
+        with pytest.raises(VideoReadError, match=r"\(Invalid data found when processing"):
+            list(capture.frames())
+
+
 def test_a_recording_is_told_from_a_live_stream_by_its_duration_or_served_length():
     """A stated duration, or an HTTP(S) length, is a recording that ends at its end; a live
     HLS or DASH playlist served with a Content-Length (its size is the playlist file's) and a

@@ -362,6 +362,18 @@ def _host_lookup(url: str) -> tuple[str, bool] | None:
     return None
 
 
+def _unanswered_rtsp(url: str, err: BaseException, waited_s: float, timeout_s: float) -> bool:
+    """Whether `err`, raised `waited_s` seconds after the opening of the RTSP(S) stream `url`
+    or its last frame, is the time-out (`timeout_s`) of a server that stays silent (it accepts
+    the connection and never answers). FFmpeg's RTSP demuxer ignores why a request got no
+    reply, its time-out included, and says the missing reply as invalid data
+    (AVERROR_INVALIDDATA: "Invalid data found when processing input"), as it does a reply it
+    cannot parse; its own `timeout` option (socket I/O) ends alike. Only the wait tells them
+    apart: a reply that is not RTSP fails at once, the silence at the time-out."""
+    return (url.lower().startswith(("rtsp:", "rtsps:")) and isinstance(err, av.InvalidDataError)
+            and waited_s >= timeout_s)
+
+
 REFUSED_HINT = ("nothing accepts connections at that host and port: check the port, and that "
                 "the camera or server is running")
 """What to do about a stream whose every connection was refused before its first frame."""
@@ -375,6 +387,7 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
     received = 0
     while True:
         finite, refused = False, False
+        waiting = time.monotonic()  # since the last data: the opening, then each frame
         try:
             with av.open(url, timeout=timeout_s) as container:
                 if not container.streams.video:
@@ -387,6 +400,7 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     failed = 0
                     received += 1
                     yield frame.to_ndarray(format="rgb24")
+                    waiting = time.monotonic()
             if finite and received:
                 return  # the recording's end: no reconnection would add to it
             reason = "the stream ended"
@@ -405,6 +419,8 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     f"{name}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
                     "first frame; not tried again, as a recording fails alike each time): "
                     f"{FASTSTART_HINT}") from err
+            elif _unanswered_rtsp(url, err, time.monotonic() - waiting, timeout_s):
+                reason = f"no data arrived within {timeout_s:g} s"
             else:
                 reason = decode.ffmpeg_reason(err)  # the URL is said before it, once
                 refused = getattr(err, "errno", None) == errno.ECONNREFUSED
