@@ -263,6 +263,56 @@ def test_a_silent_rtsp_server_says_no_data_arrived():
             list(capture.frames())
 
 
+def test_a_server_that_refuses_the_request_is_not_retried_and_says_what_to_check():
+    """A wrong password (401, 403) or path (404), over HTTP or RTSP, had been tried again
+    with back-off (six tries over 31 s by default), each answered alike; it is said at once,
+    with what to check."""
+    import http.server
+    import threading
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response({"/cam": 401, "/forbidden": 403}.get(self.path, 404))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    again = "; not tried again, as the server answers alike each time)"
+    try:
+        for path, said in (
+                ("cam", "Server returned 401 Unauthorized (authorization failed): check the "
+                        "user name and password in the URL"),
+                ("forbidden", "Server returned 403 Forbidden (access denied): check the user "
+                              "name and password in the URL"),
+                ("clip.mp4", "Server returned 404 Not Found: check the path")):
+            lines = []
+            capture = open_capture(f"http://admin:S3cretPw@{host}/{path}", reconnect_tries=5,
+                                   backoff_s=60.0, log=lines.append)
+            with pytest.raises(VideoReadError) as error:
+                list(capture.frames())
+            assert str(error.value) == (f"http://admin:***@{host}/{path}: cannot read the "
+                                        f"stream ({said}{again}")
+            assert lines == [] and capture.reconnects == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    with _TcpServer(b"RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\n\r\n") as camera:
+        capture = open_capture(f"rtsp://admin:pw@127.0.0.1:{camera.port}/live",
+                               reconnect_tries=5, backoff_s=60.0)
+        with pytest.raises(VideoReadError) as error:
+            list(capture.frames())
+        assert str(error.value) == (
+            f"rtsp://admin:***@127.0.0.1:{camera.port}/live: cannot read the stream (Server "
+            "returned 401 Unauthorized (authorization failed): check the user name and "
+            f"password in the URL{again}")
+        assert len(camera.accepted) == 1
+
+
 def test_a_recording_is_told_from_a_live_stream_by_its_duration_or_served_length():
     """A stated duration, or an HTTP(S) length, is a recording that ends at its end; a live
     HLS or DASH playlist served with a Content-Length (its size is the playlist file's) and a

@@ -15,7 +15,8 @@ network stream, as one iterator of RGB uint8 (H, W, 3) frames.
   a file does: reopening it would replay it from the start. An MP4 recording over HTTP(S)
   that fails with an input/output error before its first frame (its index at the end of the
   file, and a server without Range requests) is not retried: the error says how to remux or
-  serve it (`_index_out_of_reach`). When the tries (one or more)
+  serve it (`_index_out_of_reach`); nor is a server's answer that the request is wrong
+  (401, 403, 404, 400 over HTTP(S) or RTSP: `CLIENT_ERROR_HINTS`). When the tries (one or more)
   are spent the frames end and `Capture.lost` says why, so the watcher writes its outputs
   and reports the stream lost; with none asked for, a stream's end is its end. A stream
   that never delivered a frame is a `VideoReadError` (a wrong URL, nothing listening)
@@ -362,6 +363,12 @@ def _host_lookup(url: str) -> tuple[str, bool] | None:
     return None
 
 
+def _client_error_hint(err: BaseException) -> str | None:
+    """What to check about `err` when it is a server's answer that the request is wrong
+    (`CLIENT_ERROR_HINTS`); None for any other error."""
+    return next((hint for kind, hint in CLIENT_ERROR_HINTS if isinstance(err, kind)), None)
+
+
 def _unanswered_rtsp(url: str, err: BaseException, waited_s: float, timeout_s: float) -> bool:
     """Whether `err`, raised `waited_s` seconds after the opening of the RTSP(S) stream `url`
     or its last frame, is the time-out (`timeout_s`) of a server that stays silent (it accepts
@@ -372,6 +379,18 @@ def _unanswered_rtsp(url: str, err: BaseException, waited_s: float, timeout_s: f
     apart: a reply that is not RTSP fails at once, the silence at the time-out."""
     return (url.lower().startswith(("rtsp:", "rtsps:")) and isinstance(err, av.InvalidDataError)
             and waited_s >= timeout_s)
+
+
+CLIENT_ERROR_HINTS = (
+    (av.error.HTTPUnauthorizedError, "check the user name and password in the URL"),
+    (av.error.HTTPForbiddenError, "check the user name and password in the URL"),
+    (av.error.HTTPNotFoundError, "check the path"),
+    (av.error.HTTPBadRequestError, "check the URL"),
+)
+"""The answers of an HTTP or RTSP server (FFmpeg's errors of its 401, 403, 404 and 400) that
+say the request itself is wrong, and what to check: asked again, the server answers alike, so
+they are not retried before a first frame. 429 (too many requests) and FFmpeg's "other 4xx"
+(among them 408, the server's own time-out) may pass, and are retried as before."""
 
 
 REFUSED_HINT = ("nothing accepts connections at that host and port: check the port, and that "
@@ -414,6 +433,10 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     "again, as a name no name server knows fails alike each time)") from err
             if lookup is not None:  # a name server down, or a name gone while streaming
                 reason = lookup[0]
+            elif not received and (hint := _client_error_hint(err)):
+                raise VideoReadError(
+                    f"{name}: cannot read the stream ({decode.ffmpeg_reason(err)}: {hint}; not "
+                    "tried again, as the server answers alike each time)") from err
             elif not received and _index_out_of_reach(url, err):
                 raise VideoReadError(
                     f"{name}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
