@@ -182,12 +182,13 @@ def test_a_recording_served_over_http_is_watched_once_to_its_end(container, trai
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/v.{container}"
+        url = f"http://viewer:S3cret@127.0.0.1:{server.server_address[1]}/v.{container}"
         summary = watch_source(load_model(model_dir), url, tmp_path / "w", reconnect_tries=3,
                                backoff_s=0.1, timeout_s=5.0)
     finally:
         server.shutdown()
     assert summary["frames"] == 60 and summary["reconnects"] == 0
+    assert summary["source"] == url.replace("S3cret", "***")  # watch.json: no password
     assert summary["stopped"] == "end of stream" and summary["drops"] == []
     assert summary["lost"] is False
 

@@ -742,7 +742,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
              "time windows are counted in frames, so they do not compare with the training "
              "ones and normal motion can look anomalous; watch video at the training rate, "
              "or train on such video")
-    scorer = LiveScorer(extractor, model.ensemble, model.smoothing_sigma, source,
+    scorer = LiveScorer(extractor, model.ensemble, model.smoothing_sigma, capture.name,
                         start=start_level(model), trained_shape=trained_frame_shape(model, view))
     if getattr(extractor, "region_background", "scene") != "scene":
         note(f"this model finds regions against each video's median background, which needs "

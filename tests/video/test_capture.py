@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fakes import frame_index, write_frames, write_video
 
-from mulde.video.capture import Prefetched, open_capture
+from mulde.video.capture import Prefetched, open_capture, redact_url
 from mulde.video.decode import VideoReadError
 
 
@@ -66,6 +66,44 @@ def test_a_network_error_names_the_url_once():
                                    "connections at that host and port: check the port, and "
                                    "that the camera or server is running")
         assert lines == [f"{url}: Connection refused; reconnecting in 0.001 s (attempt 1 of 1)"]
+
+
+def test_redact_url_hides_passwords_and_secret_query_values_only():
+    assert redact_url("rtsp://admin:S3cretPw@10.0.0.7:554/stream1") == (
+        "rtsp://admin:***@10.0.0.7:554/stream1")
+    assert redact_url("rtsp://admin@10.0.0.7/stream1") == "rtsp://admin@10.0.0.7/stream1"
+    assert redact_url("rtsp://10.0.0.7:554/stream1") == "rtsp://10.0.0.7:554/stream1"
+    assert redact_url("rtsp://admin:@cam/live") == "rtsp://admin:@cam/live"  # none to hide
+    # percent-encoded, or an "@" left in (FFmpeg takes the host after the last "@")
+    assert redact_url("http://us%40er:p%40ss%3Aw@cam/a.mp4") == "http://us%40er:***@cam/a.mp4"
+    assert redact_url("http://viewer:p@ss@cam/a.mp4") == "http://viewer:***@cam/a.mp4"
+    assert redact_url("rtsp://a:b@[::1]:8554/x") == "rtsp://a:***@[::1]:8554/x"
+    assert redact_url("http://cam/cgi?user=admin&pwd=x1&Password=x2;access_token=x3&"
+                      "api_key=x4&passwd=&auth%5Fkey=x5&ch=1#top") == (
+        "http://cam/cgi?user=admin&pwd=***&Password=***;access_token=***&api_key=***&"
+        "passwd=&auth%5Fkey=***&ch=1#top")
+    assert redact_url("rtps://admin:pw@cam/live") == "rtps://admin:***@cam/live"  # a typo
+    for path in ("cam/train/12.avi", "/data/a:b@c.mp4", r"C:\videos\a:b@c.mp4",
+                 "C:/videos/clip.mp4", "0", r"\\nas\share\user:pw@cam.mp4"):
+        assert redact_url(path) == path
+
+
+def test_a_password_in_the_url_is_never_said():
+    """Every line about a stream names its URL: with the camera's password in clear they
+    leaked it to whoever reads the log or watch.json (`Capture.name`)."""
+    from fakes import free_port
+
+    url = f"rtsp://admin:S3cretPw@127.0.0.1:{free_port()}/stream1?token=T0ken"
+    shown = url.replace("S3cretPw", "***").replace("T0ken", "***")
+    lines = []
+    capture = open_capture(url, reconnect_tries=1, backoff_s=0.001, log=lines.append)
+    with pytest.raises(VideoReadError) as said:
+        list(capture.frames())
+    assert capture.name == shown and str(said.value).startswith(f"{shown}: cannot read")
+    assert len(lines) == 1 and lines[0].startswith(f"{shown}: Connection refused")
+    with pytest.raises(VideoReadError) as said:
+        open_capture("rtps://admin:S3cretPw@127.0.0.1/stream1")
+    assert str(said.value).startswith("rtps://admin:***@127.0.0.1/stream1: unknown stream")
 
 
 def test_a_host_name_that_does_not_resolve_is_said_so_not_as_an_mp4_index():
@@ -168,6 +206,111 @@ def test_a_silent_udp_source_says_no_data_arrived():
     capture = open_capture(f"udp://127.0.0.1:{free_port()}", timeout_s=1.0, reconnect_tries=0)
     with pytest.raises(VideoReadError, match=r"no data arrived within 1 s"):
         list(capture.frames())
+
+
+class _TcpServer:
+    """A TCP server on 127.0.0.1 that accepts every connection and answers its first request
+    with `reply`, then closes it (b"": never answers, the connection left open), in a thread;
+    a context manager."""
+
+    def __init__(self, reply: bytes = b"") -> None:
+        import socket
+        import threading
+
+        self.reply, self.accepted = reply, []
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:  # closed
+                return
+            self.accepted.append(connection)
+            if self.reply:
+                connection.recv(4096)
+                connection.sendall(self.reply)
+                connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.socket.close()
+        for connection in self.accepted:
+            connection.close()
+        return False
+
+
+def test_a_silent_rtsp_server_says_no_data_arrived():
+    """An RTSP server (a camera's port) that accepts the connection and never answers had
+    been said as FFmpeg's "Invalid data found when processing input" (its RTSP demuxer says
+    a missing reply so), where the same silence over HTTP says the time-out; a reply that is
+    no RTSP, at once, is still invalid data."""
+    with _TcpServer() as silent:
+        capture = open_capture(f"rtsp://127.0.0.1:{silent.port}/live", timeout_s=1.0,
+                               reconnect_tries=0)
+        with pytest.raises(VideoReadError) as said:
+            list(capture.frames())
+        assert str(said.value) == (f"rtsp://127.0.0.1:{silent.port}/live: cannot read the "
+                                   "stream (no data arrived within 1 s)")
+    with _TcpServer(b"SSH-2.0-OpenSSH_9.6\r\n") as other:  # another service at that port
+        capture = open_capture(f"rtsp://127.0.0.1:{other.port}/live", timeout_s=30.0,
+                               reconnect_tries=0)
+        with pytest.raises(VideoReadError, match=r"\(Invalid data found when processing"):
+            list(capture.frames())
+
+
+def test_a_server_that_refuses_the_request_is_not_retried_and_says_what_to_check():
+    """A wrong password (401, 403) or path (404), over HTTP or RTSP, had been tried again
+    with back-off (six tries over 31 s by default), each answered alike; it is said at once,
+    with what to check."""
+    import http.server
+    import threading
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response({"/cam": 401, "/forbidden": 403}.get(self.path, 404))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    again = "; not tried again, as the server answers alike each time)"
+    try:
+        for path, said in (
+                ("cam", "Server returned 401 Unauthorized (authorization failed): check the "
+                        "user name and password in the URL"),
+                ("forbidden", "Server returned 403 Forbidden (access denied): check the user "
+                              "name and password in the URL"),
+                ("clip.mp4", "Server returned 404 Not Found: check the path")):
+            lines = []
+            capture = open_capture(f"http://admin:S3cretPw@{host}/{path}", reconnect_tries=5,
+                                   backoff_s=60.0, log=lines.append)
+            with pytest.raises(VideoReadError) as error:
+                list(capture.frames())
+            assert str(error.value) == (f"http://admin:***@{host}/{path}: cannot read the "
+                                        f"stream ({said}{again}")
+            assert lines == [] and capture.reconnects == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    with _TcpServer(b"RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\n\r\n") as camera:
+        capture = open_capture(f"rtsp://admin:pw@127.0.0.1:{camera.port}/live",
+                               reconnect_tries=5, backoff_s=60.0)
+        with pytest.raises(VideoReadError) as error:
+            list(capture.frames())
+        assert str(error.value) == (
+            f"rtsp://admin:***@127.0.0.1:{camera.port}/live: cannot read the stream (Server "
+            "returned 401 Unauthorized (authorization failed): check the user name and "
+            f"password in the URL{again}")
+        assert len(camera.accepted) == 1
 
 
 def test_a_recording_is_told_from_a_live_stream_by_its_duration_or_served_length():

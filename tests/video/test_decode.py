@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 import warnings
 
 import av
@@ -89,6 +90,36 @@ def test_missing_path_is_named(tmp_path):
     for call in (probe, iter_frames):
         with pytest.raises(VideoReadError, match="nope.avi.*no such"):
             call(missing)
+
+
+def test_a_missing_path_names_the_video_beside_it_that_it_may_mean(tmp_path):
+    """cam/train/12 given for cam/train/12.avi (or with another video suffix) is asked about;
+    a name with no such video beside it, or in no folder, is said as before."""
+    train = tmp_path / "cam" / "train"
+    train.mkdir(parents=True)
+    for name in ("12.avi", "12.txt", "120.avi"):
+        (train / name).write_bytes(b"x")
+    for asked in ("12", "12.mp4"):
+        with pytest.raises(VideoReadError) as said:
+            probe(train / asked)
+        assert str(said.value) == (f"{train / asked}: no such video file or frame folder; did "
+                                   f"you mean {train / '12.avi'}?")
+    for missing in (train / "13", tmp_path / "nowhere" / "12"):
+        with pytest.raises(VideoReadError) as said:
+            list(iter_frames(missing))
+        assert str(said.value) == f"{missing}: no such video file or frame folder"
+
+
+def test_an_empty_video_file_is_said_to_be_empty(tmp_path):
+    """A 0-byte file (a copy or recording that stopped before its first byte) had been said
+    as FFmpeg's invalid data: "damaged, incomplete or not a video"."""
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    for call in (probe, lambda p: list(iter_frames(p))):
+        with pytest.raises(VideoReadError) as said:
+            call(path)
+        assert str(said.value) == (f"{path}: the file is empty (0 bytes), not a video: copy or "
+                                   "record it again, or remove it")
 
 
 def test_garbage_file_is_a_read_error(tmp_path):
@@ -222,12 +253,18 @@ def test_folder_without_images_is_a_read_error(tmp_path):
 
 
 def test_a_folder_of_videos_given_as_one_video_names_one_of_them(tmp_path):
+    """The example is a video that holds bytes: an empty one (a.AVI here) had been given as
+    the one to watch; with no such video there is no example."""
     folder = tmp_path / "videos"
     folder.mkdir()
-    for name in ("b.mp4", "a.AVI"):
-        (folder / name).write_bytes(b"")
+    (folder / "a.AVI").write_bytes(b"")
+    (folder / "b.mp4").write_bytes(b"x")
     with pytest.raises(VideoReadError, match=r"it holds 2 video file\(s\): give one of them "
-                       r"\(e.g. .*a.AVI\), not the folder"):
+                       rf"\(e.g. {re.escape(str(folder / 'b.mp4'))}\), not the folder$"):
+        probe(folder)
+    (folder / "b.mp4").write_bytes(b"")
+    with pytest.raises(VideoReadError, match=r"it holds 2 video file\(s\): give one of them, "
+                       "not the folder$"):
         probe(folder)
 
 

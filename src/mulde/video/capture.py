@@ -15,14 +15,16 @@ network stream, as one iterator of RGB uint8 (H, W, 3) frames.
   a file does: reopening it would replay it from the start. An MP4 recording over HTTP(S)
   that fails with an input/output error before its first frame (its index at the end of the
   file, and a server without Range requests) is not retried: the error says how to remux or
-  serve it (`_index_out_of_reach`). When the tries (one or more)
+  serve it (`_index_out_of_reach`); nor is a server's answer that the request is wrong
+  (401, 403, 404, 400 over HTTP(S) or RTSP: `CLIENT_ERROR_HINTS`). When the tries (one or more)
   are spent the frames end and `Capture.lost` says why, so the watcher writes its outputs
   and reports the stream lost; with none asked for, a stream's end is its end. A stream
   that never delivered a frame is a `VideoReadError` (a wrong URL, nothing listening)
   instead.
 
 Errors naming the source (a path that does not exist, an unknown scheme, a device that
-cannot be opened) are `VideoReadError`s, raised by `open_capture` before any frame.
+cannot be opened) are `VideoReadError`s, raised by `open_capture` before any frame. A URL is
+named without its password (`redact_url`), in messages and in `Capture.name`.
 
 `Prefetched` decodes ahead in a background thread (a bounded queue, every frame kept, in
 order): decoding and the features of earlier frames then share two cores.
@@ -57,11 +59,40 @@ PLAYLIST_FORMATS = frozenset({"hls", "applehttp", "dash"})
 size FFmpeg knows is the playlist's, not the stream's (`_is_recording`)."""
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:]*:)([^/?#]*)@")
+_QUERY_FIELD = re.compile(r"([?&;])([^=&;#]*)=([^&;#]*)")
+SECRET_FIELDS = ("pass", "pwd", "token", "key", "secret", "auth")
+"""What query parameters whose values `redact_url` hides have in their names (case-insensitive:
+password, passwd, pwd, access_token, api_key, client_secret, auth, ...)."""
+
+
+def redact_url(source: str) -> str:
+    """`source` to show or store: a URL's password (user:PASSWORD@host) and the values of its
+    query parameters named like a secret (`SECRET_FIELDS`) replaced by "***", the user name
+    and the rest kept as written (percent-encoding included). A camera's URL often carries
+    its credentials, and the URL is said in every message and log line about the stream and
+    kept in watch.json, which are pasted into issues and shared; the password is what a
+    reader must not learn, the user name is what tells two cameras' accounts apart.
+    Anything that is not a URL (a path, a Windows path, a webcam index) is returned as is."""
+    if not _URL.match(source):
+        return source
+    shown = _PASSWORD.sub(lambda m: f"{m.group(1)}***@" if m.group(2) else m.group(0), source)
+
+    def field(match: re.Match) -> str:
+        name = urllib.parse.unquote(match.group(2)).lower()
+        if match.group(3) and any(word in name for word in SECRET_FIELDS):
+            return f"{match.group(1)}{match.group(2)}=***"
+        return match.group(0)
+
+    head, mark, query = shown.partition("?")
+    return head + _QUERY_FIELD.sub(field, mark + query)
 
 
 @dataclass
 class Capture:
-    """An open frame source. `kind`: "file", "folder", "webcam" or "network"; `fps` its frame
+    """An open frame source. `name`: the source as given, a URL without its password
+    (`redact_url`: what messages and watch.json say); `kind`: "file", "folder", "webcam" or
+    "network"; `fps` its frame
     rate (frames/s: the container's, a folder's `fps`, or a live stream's nominal rate, 25
     when it states none); `frames()` the frame iterator (call once); `reconnects` how many
     times a network stream was reopened, `drops` why (one line each, "after frame i" the
@@ -207,10 +238,11 @@ def open_capture(source: str, *, realtime: bool = False, fps: float | None = Non
     if match:
         scheme = match.group(1).lower()
         if scheme not in NETWORK_SCHEMES:
-            raise VideoReadError(f"{source}: unknown stream scheme {scheme!r}; use one of "
-                                 f"{', '.join(s + '://' for s in NETWORK_SCHEMES)}, a video "
-                                 "file, a frame folder or a webcam index")
-        capture = Capture(source, "network", float(fps or 0), lambda: iter(()), live=True)
+            raise VideoReadError(f"{redact_url(source)}: unknown stream scheme {scheme!r}; use "
+                                 f"one of {', '.join(s + '://' for s in NETWORK_SCHEMES)}, a "
+                                 "video file, a frame folder or a webcam index")
+        capture = Capture(redact_url(source), "network", float(fps or 0), lambda: iter(()),
+                          live=True)
         capture._frames = lambda: _network_frames(capture, source, reconnect_tries, backoff_s,
                                                   backoff_max_s, timeout_s, log)
         return capture
@@ -331,6 +363,36 @@ def _host_lookup(url: str) -> tuple[str, bool] | None:
     return None
 
 
+def _client_error_hint(err: BaseException) -> str | None:
+    """What to check about `err` when it is a server's answer that the request is wrong
+    (`CLIENT_ERROR_HINTS`); None for any other error."""
+    return next((hint for kind, hint in CLIENT_ERROR_HINTS if isinstance(err, kind)), None)
+
+
+def _unanswered_rtsp(url: str, err: BaseException, waited_s: float, timeout_s: float) -> bool:
+    """Whether `err`, raised `waited_s` seconds after the opening of the RTSP(S) stream `url`
+    or its last frame, is the time-out (`timeout_s`) of a server that stays silent (it accepts
+    the connection and never answers). FFmpeg's RTSP demuxer ignores why a request got no
+    reply, its time-out included, and says the missing reply as invalid data
+    (AVERROR_INVALIDDATA: "Invalid data found when processing input"), as it does a reply it
+    cannot parse; its own `timeout` option (socket I/O) ends alike. Only the wait tells them
+    apart: a reply that is not RTSP fails at once, the silence at the time-out."""
+    return (url.lower().startswith(("rtsp:", "rtsps:")) and isinstance(err, av.InvalidDataError)
+            and waited_s >= timeout_s)
+
+
+CLIENT_ERROR_HINTS = (
+    (av.error.HTTPUnauthorizedError, "check the user name and password in the URL"),
+    (av.error.HTTPForbiddenError, "check the user name and password in the URL"),
+    (av.error.HTTPNotFoundError, "check the path"),
+    (av.error.HTTPBadRequestError, "check the URL"),
+)
+"""The answers of an HTTP or RTSP server (FFmpeg's errors of its 401, 403, 404 and 400) that
+say the request itself is wrong, and what to check: asked again, the server answers alike, so
+they are not retried before a first frame. 429 (too many requests) and FFmpeg's "other 4xx"
+(among them 408, the server's own time-out) may pass, and are retried as before."""
+
+
 REFUSED_HINT = ("nothing accepts connections at that host and port: check the port, and that "
                 "the camera or server is running")
 """What to do about a stream whose every connection was refused before its first frame."""
@@ -339,14 +401,16 @@ REFUSED_HINT = ("nothing accepts connections at that host and port: check the po
 def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     backoff_max_s: float, timeout_s: float, log: Callable[[str], None]
                     ) -> Iterator[np.ndarray]:
+    name = capture.name  # the URL as shown (`redact_url`); `url` is only opened
     failed = 0  # failures in a row since the last frame
     received = 0
     while True:
         finite, refused = False, False
+        waiting = time.monotonic()  # since the last data: the opening, then each frame
         try:
             with av.open(url, timeout=timeout_s) as container:
                 if not container.streams.video:
-                    raise VideoReadError(f"{url}: no video stream")
+                    raise VideoReadError(f"{name}: no video stream")
                 stream = container.streams.video[0]
                 if not capture.fps:
                     capture.fps = float(stream.guessed_rate or stream.average_rate or 25.0)
@@ -355,6 +419,7 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     failed = 0
                     received += 1
                     yield frame.to_ndarray(format="rgb24")
+                    waiting = time.monotonic()
             if finite and received:
                 return  # the recording's end: no reconnection would add to it
             reason = "the stream ended"
@@ -364,15 +429,21 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
             lookup = _host_lookup(url) if getattr(err, "errno", None) == errno.EIO else None
             if lookup is not None and lookup[1] and not received:  # a name nobody knows
                 raise VideoReadError(
-                    f"{url}: cannot read the stream ({lookup[0]}: check the URL; not tried "
+                    f"{name}: cannot read the stream ({lookup[0]}: check the URL; not tried "
                     "again, as a name no name server knows fails alike each time)") from err
             if lookup is not None:  # a name server down, or a name gone while streaming
                 reason = lookup[0]
+            elif not received and (hint := _client_error_hint(err)):
+                raise VideoReadError(
+                    f"{name}: cannot read the stream ({decode.ffmpeg_reason(err)}: {hint}; not "
+                    "tried again, as the server answers alike each time)") from err
             elif not received and _index_out_of_reach(url, err):
                 raise VideoReadError(
-                    f"{url}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
+                    f"{name}: cannot read the stream ({decode.ffmpeg_reason(err)}, before its "
                     "first frame; not tried again, as a recording fails alike each time): "
                     f"{FASTSTART_HINT}") from err
+            elif _unanswered_rtsp(url, err, time.monotonic() - waiting, timeout_s):
+                reason = f"no data arrived within {timeout_s:g} s"
             else:
                 reason = decode.ffmpeg_reason(err)  # the URL is said before it, once
                 refused = getattr(err, "errno", None) == errno.ECONNREFUSED
@@ -384,17 +455,17 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
             if received == 0:
                 again = (f"; the first try and {tries} reconnection attempt(s)" if tries
                          else "")
-                raise VideoReadError(f"{url}: cannot read the stream ({reason}{again})"
+                raise VideoReadError(f"{name}: cannot read the stream ({reason}{again})"
                                      + (f": {REFUSED_HINT}" if refused else ""))
             if tries:  # reconnection was asked for, and failed: lost, not finished
                 capture.lost = f"{reason}; gave up after {tries} reconnection attempt(s)"
-                log(f"{url}: {capture.lost}")
+                log(f"{name}: {capture.lost}")
             return
         wait = min(backoff_s * 2 ** failed, backoff_max_s)
         failed += 1
         capture.drops.append(f"after frame {received - 1}: {reason}" if received
                              else f"before the first frame: {reason}")
-        log(f"{url}: {reason}; reconnecting in {wait:g} s (attempt {failed} of {tries})")
+        log(f"{name}: {reason}; reconnecting in {wait:g} s (attempt {failed} of {tries})")
         if capture.closed.wait(wait):
             return
         capture.reconnects += 1

@@ -159,8 +159,10 @@ def list_frame_files(folder: str | os.PathLike[str],
     files = image_files(folder)
     if not files:
         videos = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-        hint = (f"; it holds {len(videos)} video file(s): give one of them (e.g. "
-                f"{folder / videos[0]}), not the folder" if videos else "")
+        # the example: one that holds bytes (an empty one is no video to give)
+        example = next((folder / v for v in videos if _holds_bytes(folder / v)), None)
+        hint = (f"; it holds {len(videos)} video file(s): give one of them"
+                f"{f' (e.g. {example})' if example else ''}, not the folder" if videos else "")
         raise VideoReadError(
             f"{folder}: no image files (suffixes {', '.join(sorted(IMAGE_SUFFIXES))}){hint}"
         )
@@ -340,9 +342,32 @@ def _remembered(path: Path, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray
 
 def _require_file(path: Path) -> None:
     if not path.exists():
-        raise VideoReadError(f"{path}: no such video file or frame folder")
+        raise VideoReadError(f"{path}: no such video file or frame folder{_did_you_mean(path)}")
     if not path.is_file():
         raise VideoReadError(f"{path}: not a regular file or folder")
+    if not _holds_bytes(path):  # FFmpeg says it as invalid data: "damaged ... or not a video"
+        raise VideoReadError(f"{path}: the file is empty (0 bytes), not a video: copy or record "
+                             "it again, or remove it")
+
+
+def _holds_bytes(path: Path) -> bool:
+    """Whether the file at `path` is not empty (False where it cannot be read: a broken link)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _did_you_mean(path: Path) -> str:
+    """"; did you mean P?" for a missing `path` with a video file beside it that is the same
+    name with a (another) video suffix (cam/train/12 or cam/train/12.mp4 for
+    cam/train/12.avi), "" otherwise."""
+    try:
+        found = sorted(p for p in path.parent.iterdir()
+                       if is_video_file(p) and p.stem in (path.name, path.stem))
+    except OSError:  # no such folder either
+        return ""
+    return f"; did you mean {found[0]}?" if found else ""
 
 
 def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
