@@ -1107,3 +1107,40 @@ def test_ctrl_c_while_a_stream_opens_exits_130_and_leaves_no_empty_outputs(train
         server.close()
         for connection in accepted:
             connection.close()
+
+
+@pytest.mark.parametrize("timeout_s", [0.3, None])
+def test_the_wait_for_a_frame_flushed_after_a_time_out_is_not_scoring_time(tmp_path,
+                                                                           timeout_s):
+    """A quiet UDP stream: its last frame comes out of the decoder only once the read's
+    time-out has fired, so it arrives --timeout seconds after the one before (measured with
+    a sender that stops: 9.8 s of flow for 6 s of frames and a 4 s time-out, and a false
+    falling-behind warning). That wait is left out of flowing_s; a pause shorter than the
+    time-out is the stream's own and counts (no time-out: None)."""
+    import time
+    import warnings
+
+    from mulde.watch import FallingBehindWarning
+
+    parts = [{"velocity": 0.1}] * 11
+
+    def frames():
+        yield from (np.full((24, 32, 3), 40, np.uint8) for _ in range(10))
+        time.sleep(0.5)  # the time-out (0.3 s) fires, then the decoder's last frame comes
+        yield np.full((24, 32, 3), 40, np.uint8)
+
+    capture = Capture("udp://cam", "network", 25.0, frames, live=True)
+    options = WatchOptions(threshold=1.0, **({} if timeout_s is None
+                                             else {"timeout_s": timeout_s}))
+    watcher = Watcher(_FakeScorer(parts), capture, tmp_path, options, ["velocity"])
+    watcher.BEHIND_MIN_S = 0.1
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        summary = watcher.run()
+    assert summary["frames"] == 11
+    behind = [w for w in said if w.category is FallingBehindWarning]
+    if timeout_s is None:
+        assert summary["flowing_s"] >= 0.5 and behind  # 11 frames in 0.5 s: 22 frames/s
+        return
+    assert summary["flowing_s"] < 0.3 and not behind
+    assert summary["frames_per_s"] == pytest.approx(11 / summary["flowing_s"])

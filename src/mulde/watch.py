@@ -214,7 +214,10 @@ class WatchOptions:
     """How `watch` records: `threshold` on the smoothed score (an event while above it),
     `patience` frames at or below it that end an event, the clip's `pre_s`/`post_s` seconds
     around an event (at most `max_clip_s` in all), `status` the stream of the live terminal
-    line (None: none) and `status_every_s` how often it is refreshed."""
+    line (None: none) and `status_every_s` how often it is refreshed. `timeout_s`: how long
+    a read of the source may block (`open_capture`'s): a frame that arrives that long after
+    the one before came after the time-out fired (a decoder's last frames, flushed when the
+    quiet stream was given up), so that wait is left out of `flowing_s`."""
 
     threshold: float
     patience: int = 1
@@ -223,6 +226,7 @@ class WatchOptions:
     max_clip_s: float = 60.0
     status: IO[str] | None = None
     status_every_s: float = 0.5
+    timeout_s: float = math.inf
 
 
 @dataclass
@@ -363,9 +367,11 @@ class Watcher:
         self.n_in = 0
         self.gaps = 0  # reconnections where the features started afresh
         # seconds frames flowed: per run of frames between gaps, from its first frame read to
-        # its last scored (waits for the first data, back-offs and time-outs left out)
+        # its last scored (waits for the first data, back-offs and time-outs left out: the
+        # wait before a frame that came after a time-out, `WatchOptions.timeout_s`, too)
         self.flowing_s = 0.0
         self._flow: list[float] | None = None  # the open run's [first read, last scored]
+        self._last_arrived = 0.0  # when the last frame was read
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
@@ -411,6 +417,11 @@ class Watcher:
             return
         if self._flow is None:
             self._flow = [arrived, arrived]
+        elif arrived - self._last_arrived >= self.options.timeout_s:
+            # the source was silent until its time-out fired, and this frame came after it
+            # (flushed from the decoder): the watcher's idle wait for it is not flowing time
+            self._flow[0] += max(0.0, arrived - self._flow[1])
+        self._last_arrived = arrived
         self._ring.append((self.n_in, frame))
         self.n_in += 1
         for s in self.scorer.push(frame, arrived):
@@ -752,7 +763,10 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
              "with --set region_background=scene scores live exactly as offline")
     if patience is None:
         patience = model.threshold.patience if model.threshold is not None else 1
-    options = WatchOptions(value, patience, pre_s, post_s, status=status)
+    # a read that blocks timeout_s gives up (a file or folder has no such read)
+    live_timeout = timeout_s if capture.kind in ("network", "webcam") else math.inf
+    options = WatchOptions(value, patience, pre_s, post_s, status=status,
+                           timeout_s=live_timeout)
     # a model saved before it recorded them: all its training frames, each stream alike
     training_frames = (getattr(model, "training", {}).get("frames_with_objects")
                        or sum(len(t) for t in model.train_scores) or None)
