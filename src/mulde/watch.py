@@ -309,7 +309,7 @@ def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
 
 LATENCY_WINDOW = 100_000
 """How many of the last frames' latencies a watch keeps for watch.json's quantiles (p50,
-p95; about 67 minutes at 25 frames/s, 0.8 MB): a watch that runs for days keeps no list
+p95; about 67 minutes at 25 frames/s, about 3 MB): a watch that runs for days keeps no list
 that grows with it. The mean and max cover every frame."""
 
 
