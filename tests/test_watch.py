@@ -884,7 +884,7 @@ def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
     with (tmp_path / "out" / "scores.csv").open() as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == ["frame", "time_s", "score", "smoothed", "frame_score",
-                                     "top_stream"]
+                                     "top_stream", "arrived_at"]
         rows = list(reader)
     assert [int(r["frame"]) for r in rows] == list(range(30))
     np.testing.assert_allclose([float(r["score"]) for r in rows], offline, rtol=1e-6)
@@ -1170,3 +1170,55 @@ def test_latencies_are_kept_for_a_window_of_frames_with_every_frames_mean_and_ma
     assert summary["latency_s"] == {"mean": 5.5, "p50": 9.0, "p95": pytest.approx(10.8),
                                     "max": 11.0, "quantile_frames": 5}
     assert json.loads((tmp_path / "watch.json").read_text())["latency_s"]["quantile_frames"] == 5
+
+
+def test_scores_events_and_the_watch_carry_the_clock_time_their_frames_were_read(tmp_path):
+    """A live camera's alert must be placeable in the day (time_s counts frames, which drift
+    from the clock after a reconnection): scores.csv's last column, each event's start_at,
+    peak_at and end_at, and watch.json's started_at and ended_at are UTC clock times, those
+    of a frame when it was read from the source, not when it was scored (the scorer holds
+    one frame back, as the real one does: frame 10 is scored when frame 11 comes, 0.3 s
+    later)."""
+    import datetime
+    import time
+
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud, loud, {"velocity": 9.0}, loud] + [quiet] * 5
+
+    class Holding(_FakeScorer):
+        held = None
+
+        def push(self, frame, arrived=None):
+            out, self.held = ([] if self.held is None else [self.held]), \
+                super().push(frame, arrived)[0]
+            return out
+
+        def finish(self):
+            return [self.held]
+
+    def frames():
+        for i in range(len(parts)):
+            if i == len(parts) - 1:
+                time.sleep(0.3)
+            yield np.full((24, 32, 3), 40, np.uint8)
+
+    before = datetime.datetime.now(datetime.timezone.utc)
+    watcher = Watcher(Holding(parts), Capture("cam", "webcam", 10.0, frames, live=True),
+                      tmp_path, WatchOptions(threshold=1.0, patience=2), ["velocity"])
+    summary = watcher.run()
+    after = datetime.datetime.now(datetime.timezone.utc)
+    with (tmp_path / "scores.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[-2:] == ["top_stream", "arrived_at"]  # added last: readers by
+    clock = [datetime.datetime.fromisoformat(r["arrived_at"]) for r in rows]  # position keep
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", rows[0]["arrived_at"])
+    started = datetime.datetime.fromisoformat(summary["started_at"])
+    ended = datetime.datetime.fromisoformat(summary["ended_at"])
+    assert before - datetime.timedelta(milliseconds=1) <= started <= clock[0]
+    assert clock == sorted(clock) and clock[-1] <= ended <= after
+    assert clock[-1] - clock[-2] >= datetime.timedelta(seconds=0.3)  # read, not scored
+    (event,) = _events(tmp_path)
+    assert event["start"] == 3 and event["start"] < event["peak"] < event["end"]
+    assert [event[k] for k in ("start_at", "peak_at", "end_at")] == [
+        rows[event[k]]["arrived_at"] for k in ("start", "peak", "end")]
+    assert json.loads((tmp_path / "watch.json").read_text())["started_at"] == summary["started_at"]

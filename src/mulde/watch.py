@@ -6,11 +6,13 @@ A `Capture` (`mulde.video.capture`: file, frame folder, webcam, network stream) 
 events. Outputs in the output folder, written as the stream goes:
 
 - `scores.csv`: one row per frame, appended and flushed as it is scored: `frame` (0-based),
-  `time_s` (frame / fps), `score` (the fused calibrated score, the offline pipeline's
-  unsmoothed one), `smoothed` (the causal filter's), one column per stream (its calibrated
-  score; named after the stream, `frame_score` for the frame-centric stream `frame`, which
-  would repeat the first column's name: `stream_column`) and `top_stream` (the stream of the
-  frame's top object);
+  `time_s` (frame / fps: frames counted at the source's rate, which drifts from the clock
+  after a reconnection or a stall), `score` (the fused calibrated score, the offline
+  pipeline's unsmoothed one), `smoothed` (the causal filter's), one column per stream (its
+  calibrated score; named after the stream, `frame_score` for the frame-centric stream
+  `frame`, which would repeat the first column's name: `stream_column`), `top_stream` (the
+  stream of the frame's top object) and `arrived_at` (the clock time the frame was read
+  from the source, `clock_time`);
 - `events.json`: the list of events, written atomically at the start (empty) and rewritten
   when one starts and when one ends:
   `start`, `end` (inclusive frame indices), `peak`, `score` (peak smoothed score), the same
@@ -19,8 +21,9 @@ events. Outputs in the output folder, written as the stream goes:
   `stream_scores`, each stream's causally smoothed score at the peak, which add up to
   `score`; `mulde.vad.events.leading_stream`, the offline report's rule), `top_stream` and
   `box` (the top object at the peak, box (x0, y0, x1, y1) in source pixels or null),
-  `snapshot` and `clip` (file names under `events/`), and `ongoing` (true until the event
-  has ended);
+  `snapshot` and `clip` (file names under `events/`), `ongoing` (true until the event
+  has ended), and `start_at`, `peak_at`, `end_at`: the clock times its start, peak and end
+  frames were read from the source (`clock_time`; kept up to date while it runs);
 - `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
   event's score and the stream that fired ("score 1.65 (static highest)");
   `events/event_NNNN.mp4`:
@@ -28,7 +31,8 @@ events. Outputs in the output folder, written as the stream goes:
   `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
-- `watch.json`: at the end, what was watched and how fast (frames/s over `flowing_s`, the
+- `watch.json`: at the end, when the watch began and ended (`started_at`, `ended_at`,
+  `clock_time`), what was watched and how fast (frames/s over `flowing_s`, the
   seconds frames flowed; per-frame latency: mean and max of every frame, p50 and p95 of the
   last `quantile_frames`, at most `LATENCY_WINDOW`),
   reconnections, why it stopped, and `notes`: what was said about the source and the model
@@ -62,6 +66,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -338,18 +343,29 @@ events start (their clips overlap), but each open clip encodes every frame, so a
 flapping at the threshold closes the oldest early instead of opening an encoder per event."""
 
 
+def clock_time(seconds: float) -> str:
+    """`seconds` since the epoch (`time.time()`) as the clock times of a watch's outputs:
+    UTC in ISO 8601 to the millisecond, with its offset ("2026-12-05T20:38:07.123+00:00"),
+    so that an alert can be placed in the day whatever the frame count says."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
+
+
 SCORES_COLUMNS = ("frame", "time_s", "score", "smoothed")
 """scores.csv's first columns; `mulde.evaluation.report.WATCH_COLUMNS`, which reads such files,
 names the same (tested; not imported here, where the report's plotting library is not
 needed)."""
 
+LAST_COLUMNS = ("top_stream", "arrived_at")
+"""scores.csv's columns after the streams' (`stream_column`); a column added later goes last,
+so that a reader by position of the earlier ones still finds them."""
+
 
 def stream_column(stream: str) -> str:
     """scores.csv's column of a stream's calibrated score: the stream's name, with "_score"
-    added where the name is one of the fixed columns (`SCORES_COLUMNS`, "top_stream"): the
+    added where the name is one of the fixed columns (`SCORES_COLUMNS`, `LAST_COLUMNS`): the
     frame-centric stream `frame` is `frame_score`, so that a CSV reader (`mulde evaluate`)
     finds one `frame` column, the frame index."""
-    return f"{stream}_score" if stream in (*SCORES_COLUMNS, "top_stream") else stream
+    return f"{stream}_score" if stream in (*SCORES_COLUMNS, *LAST_COLUMNS) else stream
 
 
 class FallingBehindWarning(UserWarning):
@@ -384,6 +400,11 @@ class Watcher:
         self.flowing_s = 0.0
         self._flow: list[float] | None = None  # the open run's [first read, last scored]
         self._last_arrived = 0.0  # when the last frame was read
+        self._arrivals: deque[tuple[int, float]] = deque()  # (index, when read) till scored
+        # time.perf_counter() (the frames' arrival times) + this = time.time(): set again
+        # when the watch starts
+        self._epoch = time.time() - time.perf_counter()
+        self.started_at = ""  # `clock_time` of the watch's start, for watch.json
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
@@ -434,18 +455,25 @@ class Watcher:
             # (flushed from the decoder): the watcher's idle wait for it is not flowing time
             self._flow[0] += max(0.0, arrived - self._flow[1])
         self._last_arrived = arrived
+        self._arrivals.append((self.n_in, arrived))
         self._ring.append((self.n_in, frame))
         self.n_in += 1
         for s in self.scorer.push(frame, arrived):
             self._handle(s, writer)
 
+    def _at(self, perf: float) -> str:
+        """The `clock_time` of the `time.perf_counter()` reading `perf`."""
+        return clock_time(self._epoch + perf)
+
     def _run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.perf_counter()
+        self._epoch = time.time() - started
+        self.started_at = self._at(started)
         stopped, lost = "end of stream", False
         interrupted: BaseException | None = None
         csv_file = open(self.out / "scores.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
         writer = csv.writer(csv_file)
-        writer.writerow([*SCORES_COLUMNS, *map(stream_column, self.streams), "top_stream"])
+        writer.writerow([*SCORES_COLUMNS, *map(stream_column, self.streams), *LAST_COLUMNS])
         csv_file.flush()
         last_status = 0.0
         tty = self.options.status is not None and getattr(self.options.status, "isatty",
@@ -530,6 +558,10 @@ class Watcher:
         if self._flow is not None:
             self._flow[1] = time.perf_counter()
         st.last = s
+        while self._arrivals and self._arrivals[0][0] < s.index:
+            self._arrivals.popleft()
+        at = self._at(self._arrivals.popleft()[1] if self._arrivals
+                      and self._arrivals[0][0] == s.index else time.perf_counter())
         st.latencies.append(s.latency)
         st.scored += 1
         st.latency_sum += s.latency
@@ -543,13 +575,17 @@ class Watcher:
                 counts[1] += 1
         writer.writerow([s.index, f"{s.index / self.fps:.3f}", f"{s.score:.9g}",
                          f"{s.smoothed:.9g}", *(f"{s.streams.get(n, float('nan')):.9g}"
-                                                for n in self.streams), s.stream])
+                                                for n in self.streams), s.stream, at])
         frame = self._frame(s.index)
         was_active = self.tracker.active is not None
         ended = self.tracker.update(s.smoothed)
         active = self.tracker.active
         if active is not None and not was_active:  # an event starts at this frame
-            self._start_event(s)
+            self._start_event(s, at)
+        if active is not None:  # the clock times of its frames so far
+            record = st.events[-1]
+            record["peak_at"] = at if active.peak == s.index else record["peak_at"]
+            record["end_at"] = at if active.end == s.index else record["end_at"]
         if active is not None and active.peak == s.index and frame is not None:
             st.peak_frame, st.peak_score = frame.copy(), s
         if frame is not None:
@@ -564,7 +600,9 @@ class Watcher:
             st.clips.remove(clip)
         self._trim_ring(s.index)
 
-    def _start_event(self, s: LiveScore) -> None:
+    def _start_event(self, s: LiveScore, at: str) -> None:
+        """Open the event that starts at the frame `s`, read from the source at the clock
+        time `at`: its record (events.json, rewritten) and its clip (the pre-roll written)."""
         st = self.state
         while len(st.clips) >= MAX_OPEN_CLIPS:  # a score flapping at the threshold: the
             st.clips.pop(0).close()              # oldest post-roll is cut short
@@ -572,7 +610,7 @@ class Watcher:
         name = f"event_{number:04d}"
         st.events.append({"start": s.index, "end": s.index, "peak": s.index,
                           "score": s.smoothed, "ongoing": True, "snapshot": f"{name}.png",
-                          "clip": f"{name}.mp4"})
+                          "clip": f"{name}.mp4", "start_at": at, "peak_at": at, "end_at": at})
         st.peak_frame, st.peak_score = None, None
         frame = self._frame(s.index)
         shape = frame.shape if frame is not None else self._ring[-1][1].shape
@@ -634,7 +672,9 @@ class Watcher:
         lat = np.array(st.latencies)
         n = st.scored
         summary = {
-            "source": self.capture.name, "kind": self.capture.kind, "fps": self.fps,
+            "source": self.capture.name, "kind": self.capture.kind,
+            "started_at": self.started_at, "ended_at": self._at(time.perf_counter()),
+            "fps": self.fps,
             "frames": n, "seconds": seconds, "flowing_s": self.flowing_s,
             "frames_per_s": n / self.flowing_s if self.flowing_s else None,
             "latency_s": None if not n else {
