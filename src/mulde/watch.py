@@ -23,7 +23,8 @@ events. Outputs in the output folder, written as the stream goes:
   `box` (the top object at the peak, box (x0, y0, x1, y1) in source pixels or null),
   `snapshot` and `clip` (file names under `events/`), `ongoing` (true until the event
   has ended), and `start_at`, `peak_at`, `end_at`: the clock times its start, peak and end
-  frames were read from the source (`clock_time`; kept up to date while it runs);
+  frames were read from the source (`clock_time`; while it runs, the file has
+  its start frame's for all three);
 - `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
   event's score and the stream that fired ("score 1.65 (static highest)");
   `events/event_NNNN.mp4`:
