@@ -76,6 +76,7 @@ def _events(out):
     for e in events:
         assert {"start", "end", "peak", "score", "snapshot", "clip"} <= set(e)
         assert e["start"] <= e["peak"] <= e["end"] and not e["ongoing"]
+        assert isinstance(e["cut_short"], bool)
         fps = e["start"] / e["start_s"] if e["start"] else None  # the end of the last frame:
         assert fps is None or e["end_s"] == pytest.approx((e["end"] + 1) / fps)  # as offline
     return events
@@ -1222,3 +1223,29 @@ def test_scores_events_and_the_watch_carry_the_clock_time_their_frames_were_read
     assert [event[k] for k in ("start_at", "peak_at", "end_at")] == [
         rows[event[k]]["arrived_at"] for k in ("start", "peak", "end")]
     assert json.loads((tmp_path / "watch.json").read_text())["started_at"] == summary["started_at"]
+
+
+@pytest.mark.parametrize("stop", ["end of the source", "ctrl-c"])
+def test_an_event_still_running_when_the_watch_stops_is_marked_cut_short(tmp_path, stop):
+    """An event that had not ended when the source ended or Ctrl-C came was recorded as one
+    that ended ("ongoing": false alone): it is marked "cut_short", an event that ended by
+    the threshold is not."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud] * 2 + [quiet] * 6 + [loud] * 3
+    images = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+
+    def frames():
+        yield from images
+        if stop == "ctrl-c":
+            raise KeyboardInterrupt
+
+    watcher = Watcher(_FakeScorer(parts), Capture("cam", "webcam", 10.0, frames), tmp_path,
+                      WatchOptions(threshold=1.0), ["velocity"])
+    if stop == "ctrl-c":
+        with pytest.raises(KeyboardInterrupt):
+            watcher.run()
+    else:
+        watcher.run()
+    first, last = _events(tmp_path)
+    assert first["cut_short"] is False
+    assert last["cut_short"] is True and last["end"] == len(parts) - 1

@@ -22,9 +22,11 @@ events. Outputs in the output folder, written as the stream goes:
   `score`; `mulde.vad.events.leading_stream`, the offline report's rule), `top_stream` and
   `box` (the top object at the peak, box (x0, y0, x1, y1) in source pixels or null),
   `snapshot` and `clip` (file names under `events/`), `ongoing` (true until the event
-  has ended), and `start_at`, `peak_at`, `end_at`: the clock times its start, peak and end
-  frames were read from the source (`clock_time`; while it runs, the file has
-  its start frame's for all three);
+  has ended), `cut_short` (true for an event still running when the watch stopped: the
+  source's end, Ctrl-C, SIGTERM, a failure; `stopped` in watch.json says which), and
+  `start_at`, `peak_at`, `end_at`: the clock times its start, peak and end frames were read
+  from the source (`clock_time`; while it runs, the file has its start frame's for all
+  three);
 - `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
   event's score and the stream that fired ("score 1.65 (static highest)");
   `events/event_NNNN.mp4`:
@@ -623,7 +625,11 @@ class Watcher:
                 clip.write(i, f)
         self._write_events()
 
-    def _end_event(self, event: Event, k: int) -> None:
+    def _end_event(self, event: Event, k: int, cut_short: bool = False) -> None:
+        """Close the `k`-th event, `event` as the tracker ended it: its record completed
+        (events.json rewritten), its snapshot written, its clip's post-roll set.
+        `cut_short`: the watch stopped while it ran (the source's end, Ctrl-C, SIGTERM, a
+        failure), so it did not end by the threshold and patience."""
         st = self.state
         record = st.events[k]
         peak = st.peak_score
@@ -639,7 +645,8 @@ class Watcher:
         shares = peak.smoothed_streams if peak is not None else {}
         fired = leading_stream(shares)
         record.update(event.to_dict())
-        record.update({"ongoing": False, "start_s": event.start / self.fps,
+        record.update({"ongoing": False, "cut_short": cut_short,
+                       "start_s": event.start / self.fps,
                        "end_s": (event.end + 1) / self.fps, "peak_s": event.peak / self.fps,
                        "stream": fired, "stream_scores": shares,
                        "top_stream": peak.stream if peak is not None else "", "box": box})
@@ -661,7 +668,7 @@ class Watcher:
         st = self.state
         last = self.tracker.close()
         if last is not None:
-            self._end_event(last, len(st.events) - 1)
+            self._end_event(last, len(st.events) - 1, cut_short=True)
         while st.clips:
             st.clips.pop(0).close()
         self._write_events()
