@@ -804,8 +804,9 @@ def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_rep
     assert event["stream"] == "static" == leading_stream(event["stream_scores"])
     assert sum(event["stream_scores"].values()) == pytest.approx(event["score"])
     assert event["stream_scores"]["velocity"] == pytest.approx(0.789, abs=1e-3)
-    assert labels == [f"score {event['score']:.2f} (static highest)"] == ["score 1.79 (static "
-                                                                         "highest)"]
+    assert len(labels) == 2  # the start's snapshot, then the peak's that replaced it
+    assert labels[-1] == f"score {event['score']:.2f} (static highest)" == ("score 1.79 "
+                                                                            "(static highest)")
     assert snapshot_label(1.234, {"velocity": 2.0}) == "score 1.23 (velocity)"  # one stream
 
 
@@ -1249,3 +1250,33 @@ def test_an_event_still_running_when_the_watch_stops_is_marked_cut_short(tmp_pat
     first, last = _events(tmp_path)
     assert first["cut_short"] is False
     assert last["cut_short"] is True and last["end"] == len(parts) - 1
+
+
+def test_an_events_snapshot_is_written_as_it_starts_and_replaced_by_the_peaks(tmp_path):
+    """A consumer polling events.json as an alert fires found "snapshot": "event_0001.png"
+    that did not exist until the event ended: now the start frame's is written before
+    events.json names it, and the peak frame's replaces it when the event ends."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud, {"velocity": 9.0}, {"velocity": 20.0}] + [quiet] * 8
+    images = [np.full((24, 32, 3), 10 * i, np.uint8) for i in range(len(parts))]
+    seen = []
+
+    class Polled(_FakeScorer):  # what a consumer sees while the event runs
+        def push(self, frame, arrived=None):
+            if self.n == 4:  # frame 3, the event's start, is written
+                (event,) = json.loads((tmp_path / "events.json").read_text())
+                png = tmp_path / "events" / str(event["snapshot"])
+                seen.append((event["ongoing"], png.is_file() and np.asarray(Image.open(png))))
+            return super().push(frame, arrived)
+
+    watcher = Watcher(Polled(parts), Capture("cam", "webcam", 10.0, lambda: iter(images)),
+                      tmp_path, WatchOptions(threshold=1.0), ["velocity"])
+    watcher.run()
+    ((ongoing, first),) = seen
+    assert ongoing and first is not False, "events.json named a snapshot not yet written"
+    assert tuple(first[-1, -1]) == (30, 30, 30)  # frame 3 (a corner away from box and label)
+    (event,) = _events(tmp_path)
+    assert event["start"] == 3 and event["peak"] == 5
+    final = np.asarray(Image.open(tmp_path / "events" / event["snapshot"]))
+    assert tuple(final[-1, -1]) == (50, 50, 50)  # the peak's frame 5 replaced it
+    assert not [p for p in (tmp_path / "events").iterdir() if p.name.startswith(".")]

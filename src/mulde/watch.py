@@ -28,7 +28,9 @@ events. Outputs in the output folder, written as the stream goes:
   from the source (`clock_time`; while it runs, the file has its start frame's for all
   three);
 - `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
-  event's score and the stream that fired ("score 1.65 (static highest)");
+  event's score and the stream that fired ("score 1.65 (static highest)"); written at the
+  event's start from its start frame (named in events.json from then on: a picture as the
+  alert fires) and replaced by the peak's when it ends;
   `events/event_NNNN.mp4`:
   a clip from `pre_s` seconds before the event's start to `post_s` after its end (at most
   `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
@@ -612,10 +614,12 @@ class Watcher:
         number = len(st.events) + 1
         name = f"event_{number:04d}"
         st.events.append({"start": s.index, "end": s.index, "peak": s.index,
-                          "score": s.smoothed, "ongoing": True, "snapshot": f"{name}.png",
+                          "score": s.smoothed, "ongoing": True, "snapshot": None,
                           "clip": f"{name}.mp4", "start_at": at, "peak_at": at, "end_at": at})
         st.peak_frame, st.peak_score = None, None
         frame = self._frame(s.index)
+        if frame is not None:  # a picture as the alert fires; the peak's replaces it
+            self._write_snapshot(number - 1, frame, s)
         shape = frame.shape if frame is not None else self._ring[-1][1].shape
         clip = _open_clip(self.out / "events" / f"{name}.mp4", self.fps, shape, number - 1)
         st.clips.append(clip)
@@ -633,13 +637,7 @@ class Watcher:
         st = self.state
         record = st.events[k]
         peak = st.peak_score
-        box = None
-        if peak is not None and np.all(np.isfinite(peak.box)):
-            box = peak.box
-            if self._ring:  # in the source frame's pixels (the stream's frames share a size)
-                height, width = self._ring[-1][1].shape[:2]
-                box = box_in_frame(peak.box, width, height, self.max_height)
-            box = [int(round(v)) for v in box]  # whole pixels, as the offline report's
+        box = None if peak is None else self._source_box(peak)
         # the stream that fired, by the offline report's rule, from the streams' shares of
         # the smoothed score the event is found in (the top object's stream is another thing)
         shares = peak.smoothed_streams if peak is not None else {}
@@ -650,16 +648,34 @@ class Watcher:
                        "end_s": (event.end + 1) / self.fps, "peak_s": event.peak / self.fps,
                        "stream": fired, "stream_scores": shares,
                        "top_stream": peak.stream if peak is not None else "", "box": box})
-        if st.peak_frame is not None:
-            label = snapshot_label(peak.smoothed, shares)
-            write_bytes(self.out / "events" / record["snapshot"],
-                        _snapshot(st.peak_frame, None if box is None else np.array(box), label))
-        else:
-            record["snapshot"] = None
+        if st.peak_frame is not None:  # replaces the start's (none: the start's stays, if any)
+            self._write_snapshot(k, st.peak_frame, peak)
         for clip in st.clips:
             if clip.event == k:
                 clip.until = event.end + self._frames_for(self.options.post_s)
         self._write_events()
+
+    def _source_box(self, s: LiveScore) -> list[int] | None:
+        """The box of `s`'s top object in the source frame's whole pixels (as the offline
+        report's), None without one."""
+        if not np.all(np.isfinite(s.box)):
+            return None
+        box = s.box
+        if self._ring:  # in the source frame's pixels (the stream's frames share a size)
+            height, width = self._ring[-1][1].shape[:2]
+            box = box_in_frame(s.box, width, height, self.max_height)
+        return [int(round(v)) for v in box]
+
+    def _write_snapshot(self, k: int, frame: np.ndarray, s: LiveScore) -> None:
+        """Write the `k`-th event's snapshot (atomically: a reader sees the last whole one):
+        `frame`, the frame of `s`, with its top object boxed and labelled with its smoothed
+        score and the stream that fired there; then name it in the event's record."""
+        box = self._source_box(s)
+        name = f"event_{k + 1:04d}.png"
+        write_bytes(self.out / "events" / name,
+                    _snapshot(frame, None if box is None else np.array(box),
+                              snapshot_label(s.smoothed, s.smoothed_streams)))
+        self.state.events[k]["snapshot"] = name
 
     def _write_events(self) -> None:
         write_json(self.out / "events.json", self.state.events)
