@@ -1280,3 +1280,53 @@ def test_an_events_snapshot_is_written_as_it_starts_and_replaced_by_the_peaks(tm
     final = np.asarray(Image.open(tmp_path / "events" / event["snapshot"]))
     assert tuple(final[-1, -1]) == (50, 50, 50)  # the peak's frame 5 replaced it
     assert not [p for p in (tmp_path / "events").iterdir() if p.name.startswith(".")]
+
+
+def test_a_clip_cut_at_its_cap_is_marked_in_events_json(tmp_path):
+    """Clips were silently cut at 60 s: an event longer than the cap (1 s here, 10 frames at
+    10 frames/s) has a clip of the cap's frames and "clip_capped": true, written as soon
+    as it happens; an event whose clip fits has false."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 4 + [loud] + [quiet] * 6 + [loud] * 14 + [quiet] * 8
+    images = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    seen = []
+
+    class Polled(_FakeScorer):
+        def push(self, frame, arrived=None):
+            if self.n == 23:  # the long event runs, its clip at the cap since frame 19
+                seen.extend(json.loads((tmp_path / "events.json").read_text()))
+            return super().push(frame, arrived)
+
+    watcher = Watcher(Polled(parts), Capture("cam", "webcam", 10.0, lambda: iter(images)),
+                      tmp_path, WatchOptions(threshold=1.0, pre_s=0.2, post_s=0.2,
+                                             max_clip_s=1.0), ["velocity"])
+    watcher.run()
+    short, long = _events(tmp_path)
+    assert long["end"] - long["start"] + 1 > 10
+    assert [short["clip_capped"], long["clip_capped"]] == [False, True]
+    assert seen[-1]["ongoing"] and seen[-1]["clip_capped"]  # said while the event runs
+    assert _clip_frames(tmp_path / "events" / long["clip"]) == 10
+    assert _clip_frames(tmp_path / "events" / short["clip"]) < 10
+
+
+def test_a_pre_and_post_roll_longer_than_a_clip_is_a_one_line_error(trained, tmp_path,
+                                                                     capsys):
+    """--pre held that many seconds of decoded frames and clips were silently cut at 60 s:
+    a --pre and --post that add up to more than the cap are refused before any work, and
+    --help says the cap."""
+    from mulde.watch import MAX_CLIP_S
+
+    model_dir, video = trained
+    said = []
+    for given in (["--pre", "61"], ["--pre", "40", "--post", "30"], ["--post", "inf"]):
+        assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "o"),
+                     *given]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"more than an event clip's {MAX_CLIP_S:g} s" in err
+        assert err.rstrip().endswith(f"give at most {MAX_CLIP_S:g} s in all")
+        said.append(err)
+    assert "--pre 40 and --post 30 add up to 70 s, " in said[1]
+    assert not (tmp_path / "o").exists()  # refused before any folder is made
+    with pytest.raises(SystemExit):
+        main(["watch", "--help"])
+    assert f"a clip is at most {MAX_CLIP_S:g} s" in " ".join(capsys.readouterr().out.split())

@@ -1661,12 +1661,17 @@ WATCH_EXIT_STATUSES = (
 
 def _watch(args: argparse.Namespace) -> int:
     from mulde.vad.artifact import ArtifactError
-    from mulde.watch import default_status, load_model, watch_source
+    from mulde.watch import MAX_CLIP_S, default_status, load_model, watch_source
 
     for name in ("pre", "post", "backoff"):
         if not getattr(args, name) >= 0:
             raise UsageError(f"--{name} must be a number of seconds >= 0, got "
                              f"{getattr(args, name)}")
+    if args.pre + args.post > MAX_CLIP_S:  # the clip would be cut; --pre's frames are held
+        raise UsageError(f"--pre {args.pre:g} and --post {args.post:g} add up to "
+                         f"{args.pre + args.post:g} s, more than an event clip's "
+                         f"{MAX_CLIP_S:g} s (its cap; the --pre seconds of frames are held "
+                         f"decoded in memory): give at most {MAX_CLIP_S:g} s in all")
     if not args.timeout > 0:  # 0: no read could ever wait (inf: never time out)
         raise UsageError(f"--timeout must be a number of seconds > 0, got {args.timeout}")
     if args.reconnect_tries < 0:
@@ -2550,9 +2555,10 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--patience", type=int, help="frames at or below the threshold that end an "
                    "event (default: the model's)")
     p.add_argument("--pre", type=float, default=2.0, help="seconds of video before an event "
-                   "in its clip (default: %(default)s)")
+                   "in its clip, held decoded in memory (default: %(default)s)")
     p.add_argument("--post", type=float, default=2.0, help="seconds after it (default: "
-                   "%(default)s)")
+                   "%(default)s); a clip is at most 60 s, so --pre and --post add up to at "
+                   "most 60 (a longer event's clip is cut at 60 s)")
     p.add_argument("--reconnect-tries", type=int, default=5, help="reconnections in a row of a "
                    "dropped network stream before it ends (default: %(default)s)")
     p.add_argument("--backoff", type=float, default=1.0, help="seconds before the first "

@@ -33,7 +33,8 @@ events. Outputs in the output folder, written as the stream goes:
   alert fires) and replaced by the peak's when it ends;
   `events/event_NNNN.mp4`:
   a clip from `pre_s` seconds before the event's start to `post_s` after its end (at most
-  `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
+  `max_clip_s` seconds, `MAX_CLIP_S`: events.json's `clip_capped` is true for a clip cut
+  there), written while the event runs (bounded memory) and renamed into
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
 - `watch.json`: at the end, when the watch began and ended (`started_at`, `ended_at`,
@@ -221,6 +222,12 @@ def clear_earlier_outputs(out: str | Path) -> int:
     return removed
 
 
+MAX_CLIP_S = 60.0
+"""The longest event clip (seconds, pre-roll and post-roll included): a longer event's clip
+stops there (`clip_capped` in events.json); `mulde watch` refuses a --pre and --post that
+add up to more (the pre-roll's frames are held decoded in memory)."""
+
+
 @dataclass
 class WatchOptions:
     """How `watch` records: `threshold` on the smoothed score (an event while above it),
@@ -235,7 +242,7 @@ class WatchOptions:
     patience: int = 1
     pre_s: float = 2.0
     post_s: float = 2.0
-    max_clip_s: float = 60.0
+    max_clip_s: float = MAX_CLIP_S
     status: IO[str] | None = None
     status_every_s: float = 0.5
     timeout_s: float = math.inf
@@ -594,10 +601,14 @@ class Watcher:
         if active is not None and active.peak == s.index and frame is not None:
             st.peak_frame, st.peak_score = frame.copy(), s
         if frame is not None:
-            cap = self._frames_for(self.options.max_clip_s)
-            for clip in st.clips:
-                if s.index > clip.last and clip.frames < cap:
+            cap, capped = self._frames_for(self.options.max_clip_s), False
+            for clip in [c for c in st.clips if s.index > c.last]:
+                if clip.frames < cap:
                     clip.write(s.index, frame)
+                elif not st.events[clip.event]["clip_capped"]:  # said once, when it happens
+                    st.events[clip.event]["clip_capped"] = capped = True
+            if capped:
+                self._write_events()
         if ended is not None:
             self._end_event(ended, len(st.events) - 1)
         for clip in [c for c in st.clips if s.index >= c.until]:
@@ -615,7 +626,8 @@ class Watcher:
         name = f"event_{number:04d}"
         st.events.append({"start": s.index, "end": s.index, "peak": s.index,
                           "score": s.smoothed, "ongoing": True, "snapshot": None,
-                          "clip": f"{name}.mp4", "start_at": at, "peak_at": at, "end_at": at})
+                          "clip": f"{name}.mp4", "clip_capped": False, "start_at": at,
+                          "peak_at": at, "end_at": at})
         st.peak_frame, st.peak_score = None, None
         frame = self._frame(s.index)
         if frame is not None:  # a picture as the alert fires; the peak's replaces it
