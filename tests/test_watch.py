@@ -227,7 +227,7 @@ def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path
     model_dir, video = trained
     out = tmp_path / "out"
     assert main(["watch", str(model_dir.parent), str(video), "--out", str(out), "--quiet",
-                 "--fps", "7"]) == 0
+                 "--fps", "7", "--pre", "1.5", "--timeout", "inf"]) == 0
     said = capsys.readouterr()
     assert "watched 60 frames" in said.out
     assert re.search(r": (1 event|\d+ events|0 events), ", said.out)  # counted in words
@@ -238,8 +238,21 @@ def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path
     model = PipelineModel.load(model_dir)
     offline = model.score(model.extractor.extract(Video("t", video))).fused
     np.testing.assert_allclose(live, offline, rtol=1e-8)  # scores.csv keeps 9 digits
-    summary = json.loads((out / "watch.json").read_text())
+    def strict(name):  # JSON has no Infinity or NaN (Python's json writes them)
+        raise ValueError(f"{name} in watch.json")
+
+    summary = json.loads((out / "watch.json").read_text(), parse_constant=strict)
     assert summary["features_exact"] and "causal" in summary["threshold_definition"]
+    # how the watch was run: the model (found in DIR/model), the version, the settings
+    from mulde import __version__
+
+    assert {k: summary[k] for k in (
+        "model", "model_digest", "mulde_version", "out", "view", "realtime", "fps_given",
+        "timeout_s", "reconnect_tries", "backoff_s", "pre_s", "post_s", "max_clip_s")} == {
+        "model": str(model_dir.resolve()), "model_digest": PipelineModel.load(model_dir).digest,
+        "mulde_version": __version__, "out": str(out.resolve()), "view": None,
+        "realtime": False, "fps_given": 7.0, "timeout_s": None, "reconnect_tries": 5,
+        "backoff_s": 1.0, "pre_s": 1.5, "post_s": 2.0, "max_clip_s": 60.0}
     # the causal filter starts from the training median: frames before the stream count as it
     start = float(np.median(np.concatenate(model.train_scores)))
     assert summary["smoothing"]["start_level"] == pytest.approx(start)

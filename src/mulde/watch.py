@@ -37,8 +37,12 @@ events. Outputs in the output folder, written as the stream goes:
   there), written while the event runs (bounded memory) and renamed into
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
-- `watch.json`: at the end, when the watch began and ended (`started_at`, `ended_at`,
-  `clock_time`), what was watched and how fast (frames/s over `flowing_s`, the
+- `watch.json`: at the end, how the watch was run (the `model` folder and its `model_digest`,
+  `mulde_version`, the output folder `out`; the settings: `threshold`, `patience`, `pre_s`,
+  `post_s`, `max_clip_s`, `view`, `realtime`, `fps_given` (--fps; `fps` is the rate used),
+  `reconnect_tries`, `timeout_s` and `backoff_s` (null for an infinite one)), when it
+  began and ended (`started_at`, `ended_at`, `clock_time`), what was watched and how fast
+  (frames/s over `flowing_s`, the
   seconds frames flowed; per-frame latency: mean and max of every frame, p50 and p95 of the
   last `quantile_frames`, at most `LATENCY_WINDOW`),
   reconnections, why it stopped, and `notes`: what was said about the source and the model
@@ -79,6 +83,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
+from mulde._version import __version__
 from mulde.io.atomic import atomic_path, ensure_writable, temp_target, write_bytes, write_json
 from mulde.io.features import quoted
 from mulde.recorded import recorded_warnings
@@ -420,6 +425,9 @@ class Watcher:
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
+        # how the watch was run beyond `options` (the model, the source's settings), for
+        # watch.json (`watch_source` sets them)
+        self.settings: dict[str, Any] = {}
         self.notes: list[str] = []  # notes on the source, for watch.json (`run` adds)
         # an earlier watch's outputs, said by the caller: set aside until the first frame is
         # scored (a source that fails before it leaves them as they were)
@@ -709,6 +717,7 @@ class Watcher:
         n = st.scored
         summary = {
             "source": self.capture.name, "kind": self.capture.kind,
+            "mulde_version": __version__, "out": str(self.out.resolve()), **self.settings,
             "started_at": self.started_at, "ended_at": self._at(time.perf_counter()),
             "fps": self.fps,
             "frames": n, "seconds": seconds, "flowing_s": self.flowing_s,
@@ -718,7 +727,8 @@ class Watcher:
                 "p95": float(np.percentile(lat, 95)), "max": st.latency_max,
                 "quantile_frames": len(lat)},
             "threshold": self.options.threshold, "threshold_definition": self.definition,
-            "patience": self.options.patience,
+            "patience": self.options.patience, "pre_s": self.options.pre_s,
+            "post_s": self.options.post_s, "max_clip_s": self.options.max_clip_s,
             "smoothing": {"filter": "causal half-Gaussian (mulde.vad.live)",
                           "lag_frames": self.scorer.smoother.lag,
                           "start_level": self.scorer.smoother.start},
@@ -821,6 +831,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
                          "output folder of its own (--out), or move them")
     extractor = model.extractor_for(view)
     value, definition = live_threshold(model, threshold)
+    given_fps = fps  # for watch.json; a frame folder's may be the model's (below)
     assumed = fps is None and Path(source).is_dir() and getattr(model, "fps", None)
     if assumed:
         fps = float(model.fps)  # a frame folder records no rate: the model's, not a default
@@ -866,6 +877,14 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     watcher = Watcher(scorer, capture, out, options, [s.value for s in model.streams],
                       getattr(extractor, "max_height", None), training_frames)
     watcher.definition = definition
+    path = getattr(model, "path", None)
+    watcher.settings = {
+        "model": None if path is None else str(Path(path).resolve()),
+        "model_digest": getattr(model, "digest", None), "view": view, "realtime": realtime,
+        "fps_given": given_fps, "reconnect_tries": reconnect_tries,
+        # JSON has no infinity (Python would write Infinity, which strict readers refuse)
+        "timeout_s": timeout_s if math.isfinite(timeout_s) else None,
+        "backoff_s": backoff_s if math.isfinite(backoff_s) else None}
     if watcher.replaced:
         n = watcher.replaced
         note(f"{out} holds an earlier watch's outputs: {n} file{'s' if n != 1 else ''} of those "
