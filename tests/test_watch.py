@@ -1343,3 +1343,28 @@ def test_a_pre_and_post_roll_longer_than_a_clip_is_a_one_line_error(trained, tmp
     with pytest.raises(SystemExit):
         main(["watch", "--help"])
     assert f"a clip is at most {MAX_CLIP_S:g} s" in " ".join(capsys.readouterr().out.split())
+
+
+def test_ctrl_c_prints_the_summary_line_of_a_watch_that_ends(trained, tmp_path, capsys,
+                                                             monkeypatch):
+    """Ctrl-C or SIGTERM during a watch printed only "mulde: interrupted; outputs written to
+    DIR": the "watched N frames ... K events" line a watch that ends prints comes first,
+    saying it was interrupted; the exit status stays 130."""
+    import mulde.video.capture
+
+    model_dir, video = trained
+    frames = list(Video("t", video).frames())
+
+    def interrupted():
+        yield from frames[:20]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mulde.video.capture, "open_capture",
+                        lambda source, **kw: Capture(source, "webcam", 10.0, interrupted))
+    out = tmp_path / "out"
+    assert main(["watch", str(model_dir), "0", "--out", str(out), "--quiet"]) == 130
+    said = capsys.readouterr()
+    assert re.fullmatch(r"watched 20 frames at \d+\.\d frames/s \(latency median \d+ ms, 95th "
+                        r"percentile \d+ ms\): \d+ events?, interrupted \(Ctrl-C or SIGTERM\); "
+                        rf"outputs in {re.escape(str(out))}\n", said.out), said.out
+    assert said.err.endswith(f"mulde: interrupted; outputs written to {out}\n")

@@ -1659,6 +1659,17 @@ WATCH_EXIT_STATUSES = (
 """The exit statuses `mulde watch --help` lists (README, "Watching a camera live")."""
 
 
+def _watched_line(summary: dict, out: Path) -> str:
+    """The line `mulde watch` ends with, from its watch.json `summary` (of at least one
+    frame): frames, rate, latency, events, why it stopped and where the outputs are."""
+    lat = summary["latency_s"]
+    return (f"watched {_count(summary['frames'], 'frame')} at "
+            f"{summary['frames_per_s'] or 0:.1f} frames/s "
+            f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
+            f"{lat['p95'] * 1000:.0f} ms): {_count(summary['events'], 'event')}, "
+            f"{summary['stopped']}; outputs in {out}")
+
+
 def _watch(args: argparse.Namespace) -> int:
     from mulde.vad.artifact import ArtifactError
     from mulde.watch import MAX_CLIP_S, default_status, load_model, watch_source
@@ -1706,6 +1717,11 @@ def _watch(args: argparse.Namespace) -> int:
             status=None if args.quiet else default_status(), log=sys.stderr)
     except KeyboardInterrupt:
         if _left_by_failed_watch(Path(args.out), created, had_events, earlier):
+            try:  # the summary line a watch that ends prints, from its watch.json
+                print(_watched_line(json.loads((Path(args.out) / "watch.json").read_text(
+                    encoding="utf-8")), args.out))
+            except (OSError, ValueError, KeyError, TypeError):  # cut by a second Ctrl-C
+                pass
             print(f"mulde: interrupted; outputs written to {args.out}", file=sys.stderr)
         else:  # no frame scored: its empty outputs went, an earlier watch's came back
             said = "nothing written" if created else f"{args.out} is as it was"
@@ -1717,12 +1733,7 @@ def _watch(args: argparse.Namespace) -> int:
             raise
         left = _left_by_failed_watch(Path(args.out), created, had_events, earlier)
         raise UsageError(f"{err}{left}") from None
-    lat = summary["latency_s"]
-    print(f"watched {_count(summary['frames'], 'frame')} at "
-          f"{summary['frames_per_s'] or 0:.1f} frames/s "
-          f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
-          f"{lat['p95'] * 1000:.0f} ms): {_count(summary['events'], 'event')}, "
-          f"{summary['stopped']}; outputs in {args.out}")
+    print(_watched_line(summary, args.out))
     # a lost camera is not a finished recording, for a script that restarts the watch: its
     # own status (1 is Python's for a crash, 2 a usage error, 130 an interrupt)
     return STREAM_LOST if summary["lost"] else 0
