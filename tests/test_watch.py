@@ -1368,3 +1368,48 @@ def test_ctrl_c_prints_the_summary_line_of_a_watch_that_ends(trained, tmp_path, 
                         r"percentile \d+ ms\): \d+ events?, interrupted \(Ctrl-C or SIGTERM\); "
                         rf"outputs in {re.escape(str(out))}\n", said.out), said.out
     assert said.err.endswith(f"mulde: interrupted; outputs written to {out}\n")
+
+
+def test_an_out_inside_the_models_training_or_test_videos_is_refused(trained, tmp_path,
+                                                                      capsys, monkeypatch):
+    """`--out cam/test/alerts` or `cam/train` was accepted, and the next `mulde run folder
+    --root cam` took events/ and the rest for videos: a model whose pipeline.json records
+    its training root (`mulde run`'s dataset, or `mulde train`'s VIDEOS named train beside a
+    test/) refuses an --out inside its video folders before anything is written, as run and
+    train refuse theirs; elsewhere in the root is taken. An empty --out (the working folder)
+    is refused too."""
+    import mulde.watch
+
+    model_dir, video = trained
+    cam = tmp_path / "cam"
+    for part in ("train", "test"):
+        (cam / part).mkdir(parents=True)
+    loaded = mulde.watch.load_model
+
+    def trained_on(root):
+        def load(path):
+            model = loaded(path)
+            model.training = {**(model.training or {}), "dataset": "folder", "root": str(root)}
+            return model
+        monkeypatch.setattr(mulde.watch, "load_model", load)
+
+    for root, out, inside in ((cam, cam / "test" / "alerts", cam / "test"),
+                              (cam, cam / "train", cam / "train"),
+                              (cam / "train", cam / "test" / "w", cam / "test")):
+        trained_on(root)
+        assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"mulde: error: --out {out} is inside {inside}, whose entries "
+                              "are all taken for videos: ") and err.count("\n") == 1, err
+        assert "give a folder outside it (e.g. --out " in err
+        assert not (out / "events").exists()
+    trained_on(cam)  # beside the video folders: taken
+    assert main(["watch", str(model_dir), str(video), "--out", str(cam / "alerts"), "--quiet",
+                 "--threshold", "1e9"]) == 0
+    assert (cam / "alerts" / "watch.json").is_file()
+    with pytest.raises(SystemExit) as done:
+        main(["watch", str(model_dir), str(video), "--out", ""])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mulde: error: argument --out: '' names no folder") and err.count(
+        "\n") == 1, err

@@ -1659,6 +1659,35 @@ WATCH_EXIT_STATUSES = (
 """The exit statuses `mulde watch --help` lists (README, "Watching a camera live")."""
 
 
+def _watch_out(text: str) -> Path:
+    """argparse type of watch's --out: a folder name; an empty one, which Path takes for the
+    working folder, is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names no folder (an empty name is taken for the working folder); give "
+            "the watch an output folder of its own (e.g. --out watch_out)")
+    return Path(text)
+
+
+def _training_video_folders(model: Any) -> list[Path]:
+    """The folders each of whose entries the `mulde run` or `mulde train` that made `model`
+    took for a video, from its pipeline.json's training root: a `folder` dataset's train/
+    and test/, or `mulde train`'s VIDEOS (with the test/ beside a VIDEOS named train, as
+    `_train` takes them); none for a benchmark (its loader picks its videos by name), a model
+    that records no root, or a root that is no folder here (a model from elsewhere)."""
+    training = getattr(model, "training", None) or {}
+    root = training.get("root")
+    if training.get("dataset") != "folder" or not isinstance(root, str) or not root \
+            or not Path(root).is_dir():
+        return []
+    root = Path(root)
+    if (root / "train").is_dir():  # mulde run folder --root ROOT
+        return [root / "train", root / "test"]
+    if root.name == "train" and (root.parent / "test").is_dir():  # mulde train DATA/train
+        return [root, root.parent / "test"]
+    return [root]  # mulde train VIDEOS
+
+
 def _watched_line(summary: dict, out: Path) -> str:
     """The line `mulde watch` ends with, from its watch.json `summary` (of at least one
     frame): frames, rate, latency, events, why it stopped and where the outputs are."""
@@ -1706,6 +1735,8 @@ def _watch(args: argparse.Namespace) -> int:
     if pipeline_folder(args.out) == Path(args.out):  # its files would mix with the model's
         raise UsageError(f"--out {args.out} holds a model; give watch an output folder of "
                          "its own (e.g. --out watch_out)")
+    # the next `mulde run` of the model's data would take events/ and the rest for videos
+    _outside_the_videos(args, _training_video_folders(model))
     created, earlier = not Path(args.out).exists(), _record_stamp(Path(args.out))
     had_events = (Path(args.out) / "events").is_dir()
     try:
@@ -2553,8 +2584,9 @@ def build_parser() -> _MuldeParser:
                    "`mulde run/train --out DIR`, or DIR itself)")
     p.add_argument("source", help="a video file, a frame folder, a webcam index (0) or a "
                    "stream URL (rtsp://, http://, udp://, tcp://, rtmp://, srt://)")
-    p.add_argument("--out", required=True, type=Path, help="output folder: scores.csv, "
-                   "events.json, events/ (snapshots, clips), watch.json")
+    p.add_argument("--out", required=True, type=_watch_out, help="output folder: "
+                   "scores.csv, events.json, events/ (snapshots, clips), watch.json; not "
+                   "inside the model's training or test video folders")
     p.add_argument("--realtime", action="store_true", help="replay a file or folder at its "
                    "frame rate (default: as fast as it decodes)")
     p.add_argument("--fps", type=float, help="frame rate of a frame folder or a network "
