@@ -602,10 +602,10 @@ class Watcher:
         active = self.tracker.active
         if active is not None and not was_active:  # an event starts at this frame
             self._start_event(s, at)
-        if active is not None:  # the clock times of its frames so far
-            record = st.events[-1]
-            record["peak_at"] = at if active.peak == s.index else record["peak_at"]
-            record["end_at"] = at if active.end == s.index else record["end_at"]
+        if active is not None and active.peak == s.index:  # the clock times of its frames
+            st.events[-1]["peak_at"] = at
+        if active is not None and active.end == s.index:
+            st.events[-1]["end_at"] = at
         if active is not None and active.peak == s.index and frame is not None:
             st.peak_frame, st.peak_score = frame.copy(), s
         if frame is not None:
