@@ -76,6 +76,7 @@ def _events(out):
     for e in events:
         assert {"start", "end", "peak", "score", "snapshot", "clip"} <= set(e)
         assert e["start"] <= e["peak"] <= e["end"] and not e["ongoing"]
+        assert isinstance(e["cut_short"], bool)
         fps = e["start"] / e["start_s"] if e["start"] else None  # the end of the last frame:
         assert fps is None or e["end_s"] == pytest.approx((e["end"] + 1) / fps)  # as offline
     return events
@@ -227,7 +228,7 @@ def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path
     model_dir, video = trained
     out = tmp_path / "out"
     assert main(["watch", str(model_dir.parent), str(video), "--out", str(out), "--quiet",
-                 "--fps", "7"]) == 0
+                 "--fps", "7", "--pre", "1.5", "--timeout", "inf"]) == 0
     said = capsys.readouterr()
     assert "watched 60 frames" in said.out
     assert re.search(r": (1 event|\d+ events|0 events), ", said.out)  # counted in words
@@ -238,8 +239,21 @@ def test_cli_watches_a_file_with_the_offline_unsmoothed_scores(trained, tmp_path
     model = PipelineModel.load(model_dir)
     offline = model.score(model.extractor.extract(Video("t", video))).fused
     np.testing.assert_allclose(live, offline, rtol=1e-8)  # scores.csv keeps 9 digits
-    summary = json.loads((out / "watch.json").read_text())
+    def strict(name):  # JSON has no Infinity or NaN (Python's json writes them)
+        raise ValueError(f"{name} in watch.json")
+
+    summary = json.loads((out / "watch.json").read_text(), parse_constant=strict)
     assert summary["features_exact"] and "causal" in summary["threshold_definition"]
+    # how the watch was run: the model (found in DIR/model), the version, the settings
+    from mulde import __version__
+
+    assert {k: summary[k] for k in (
+        "model", "model_digest", "mulde_version", "out", "view", "realtime", "fps_given",
+        "timeout_s", "reconnect_tries", "backoff_s", "pre_s", "post_s", "max_clip_s")} == {
+        "model": str(model_dir.resolve()), "model_digest": PipelineModel.load(model_dir).digest,
+        "mulde_version": __version__, "out": str(out.resolve()), "view": None,
+        "realtime": False, "fps_given": 7.0, "timeout_s": None, "reconnect_tries": 5,
+        "backoff_s": 1.0, "pre_s": 1.5, "post_s": 2.0, "max_clip_s": 60.0}
     # the causal filter starts from the training median: frames before the stream count as it
     start = float(np.median(np.concatenate(model.train_scores)))
     assert summary["smoothing"]["start_level"] == pytest.approx(start)
@@ -804,8 +818,9 @@ def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_rep
     assert event["stream"] == "static" == leading_stream(event["stream_scores"])
     assert sum(event["stream_scores"].values()) == pytest.approx(event["score"])
     assert event["stream_scores"]["velocity"] == pytest.approx(0.789, abs=1e-3)
-    assert labels == [f"score {event['score']:.2f} (static highest)"] == ["score 1.79 (static "
-                                                                         "highest)"]
+    assert len(labels) == 2  # the start's snapshot, then the peak's that replaced it
+    assert labels[-1] == f"score {event['score']:.2f} (static highest)" == ("score 1.79 "
+                                                                            "(static highest)")
     assert snapshot_label(1.234, {"velocity": 2.0}) == "score 1.23 (velocity)"  # one stream
 
 
@@ -885,7 +900,7 @@ def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
     with (tmp_path / "out" / "scores.csv").open() as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == ["frame", "time_s", "score", "smoothed", "frame_score",
-                                     "top_stream"]
+                                     "top_stream", "arrived_at"]
         rows = list(reader)
     assert [int(r["frame"]) for r in rows] == list(range(30))
     np.testing.assert_allclose([float(r["score"]) for r in rows], offline, rtol=1e-6)
@@ -1108,3 +1123,294 @@ def test_ctrl_c_while_a_stream_opens_exits_130_and_leaves_no_empty_outputs(train
         server.close()
         for connection in accepted:
             connection.close()
+
+
+@pytest.mark.parametrize("timeout_s", [0.3, None])
+def test_the_wait_for_a_frame_flushed_after_a_time_out_is_not_scoring_time(tmp_path,
+                                                                           timeout_s):
+    """A quiet UDP stream: its last frame comes out of the decoder only once the read's
+    time-out has fired, so it arrives --timeout seconds after the one before (measured with
+    a sender that stops: 9.8 s of flow for 6 s of frames and a 4 s time-out, and a false
+    falling-behind warning). That wait is left out of flowing_s; a pause shorter than the
+    time-out is the stream's own and counts (no time-out: None)."""
+    import time
+    import warnings
+
+    from mulde.watch import FallingBehindWarning
+
+    parts = [{"velocity": 0.1}] * 11
+
+    def frames():
+        yield from (np.full((24, 32, 3), 40, np.uint8) for _ in range(10))
+        time.sleep(0.5)  # the time-out (0.3 s) fires, then the decoder's last frame comes
+        yield np.full((24, 32, 3), 40, np.uint8)
+
+    capture = Capture("udp://cam", "network", 25.0, frames, live=True)
+    options = WatchOptions(threshold=1.0, **({} if timeout_s is None
+                                             else {"timeout_s": timeout_s}))
+    watcher = Watcher(_FakeScorer(parts), capture, tmp_path, options, ["velocity"])
+    watcher.BEHIND_MIN_S = 0.1
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        summary = watcher.run()
+    assert summary["frames"] == 11
+    behind = [w for w in said if w.category is FallingBehindWarning]
+    if timeout_s is None:
+        assert summary["flowing_s"] >= 0.5 and behind  # 11 frames in 0.5 s: 22 frames/s
+        return
+    assert summary["flowing_s"] < 0.3 and not behind
+    assert summary["frames_per_s"] == pytest.approx(11 / summary["flowing_s"])
+
+
+def test_latencies_are_kept_for_a_window_of_frames_with_every_frames_mean_and_max(
+        tmp_path, monkeypatch):
+    """A 24/7 watch kept every frame's latency (about 70 MB a day at 25 frames/s): now the
+    quantiles are those of the last LATENCY_WINDOW frames, said in watch.json, while the
+    mean and max cover every frame."""
+    import mulde.watch
+    from mulde.vad.live import LiveScore
+
+    class Timed(_FakeScorer):  # frame i is scored i seconds after it arrived
+        def push(self, frame, arrived=None):
+            s = super().push(frame, arrived)[0]
+            return [LiveScore(**{**vars(s), "latency": float(s.index)})]
+
+    monkeypatch.setattr(mulde.watch, "LATENCY_WINDOW", 5)
+    parts = [{"velocity": 0.1}] * 12
+    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    watcher = Watcher(Timed(parts), Capture("clip", "file", 10.0, lambda: iter(frames)),
+                      tmp_path, WatchOptions(threshold=1.0), ["velocity"])
+    summary = watcher.run()
+    assert len(watcher.state.latencies) == 5  # 7, 8, 9, 10, 11
+    assert summary["frames"] == 12
+    assert summary["latency_s"] == {"mean": 5.5, "p50": 9.0, "p95": pytest.approx(10.8),
+                                    "max": 11.0, "quantile_frames": 5}
+    assert json.loads((tmp_path / "watch.json").read_text())["latency_s"]["quantile_frames"] == 5
+
+
+def test_scores_events_and_the_watch_carry_the_clock_time_their_frames_were_read(tmp_path):
+    """A live camera's alert must be placeable in the day (time_s counts frames, which drift
+    from the clock after a reconnection): scores.csv's last column, each event's start_at,
+    peak_at and end_at, and watch.json's started_at and ended_at are UTC clock times, those
+    of a frame when it was read from the source, not when it was scored (the scorer holds
+    one frame back, as the real one does: frame 10 is scored when frame 11 comes, 0.3 s
+    later)."""
+    import datetime
+    import time
+
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud, loud, {"velocity": 9.0}, loud] + [quiet] * 5
+
+    class Holding(_FakeScorer):
+        held = None
+
+        def push(self, frame, arrived=None):
+            out, self.held = ([] if self.held is None else [self.held]), \
+                super().push(frame, arrived)[0]
+            return out
+
+        def finish(self):
+            return [self.held]
+
+    def frames():
+        for i in range(len(parts)):
+            if i == len(parts) - 1:
+                time.sleep(0.3)
+            yield np.full((24, 32, 3), 40, np.uint8)
+
+    before = datetime.datetime.now(datetime.timezone.utc)
+    watcher = Watcher(Holding(parts), Capture("cam", "webcam", 10.0, frames, live=True),
+                      tmp_path, WatchOptions(threshold=1.0, patience=2), ["velocity"])
+    summary = watcher.run()
+    after = datetime.datetime.now(datetime.timezone.utc)
+    with (tmp_path / "scores.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[-2:] == ["top_stream", "arrived_at"]  # added last: readers by
+    clock = [datetime.datetime.fromisoformat(r["arrived_at"]) for r in rows]  # position keep
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", rows[0]["arrived_at"])
+    started = datetime.datetime.fromisoformat(summary["started_at"])
+    ended = datetime.datetime.fromisoformat(summary["ended_at"])
+    assert before - datetime.timedelta(milliseconds=1) <= started <= clock[0]
+    assert clock == sorted(clock) and clock[-1] <= ended <= after
+    assert clock[-1] - clock[-2] >= datetime.timedelta(seconds=0.3)  # read, not scored
+    (event,) = _events(tmp_path)
+    assert event["start"] == 3 and event["start"] < event["peak"] < event["end"]
+    assert [event[k] for k in ("start_at", "peak_at", "end_at")] == [
+        rows[event[k]]["arrived_at"] for k in ("start", "peak", "end")]
+    assert json.loads((tmp_path / "watch.json").read_text())["started_at"] == summary["started_at"]
+
+
+@pytest.mark.parametrize("stop", ["end of the source", "ctrl-c"])
+def test_an_event_still_running_when_the_watch_stops_is_marked_cut_short(tmp_path, stop):
+    """An event that had not ended when the source ended or Ctrl-C came was recorded as one
+    that ended ("ongoing": false alone): it is marked "cut_short", an event that ended by
+    the threshold is not."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud] * 2 + [quiet] * 6 + [loud] * 3
+    images = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+
+    def frames():
+        yield from images
+        if stop == "ctrl-c":
+            raise KeyboardInterrupt
+
+    watcher = Watcher(_FakeScorer(parts), Capture("cam", "webcam", 10.0, frames), tmp_path,
+                      WatchOptions(threshold=1.0), ["velocity"])
+    if stop == "ctrl-c":
+        with pytest.raises(KeyboardInterrupt):
+            watcher.run()
+    else:
+        watcher.run()
+    first, last = _events(tmp_path)
+    assert first["cut_short"] is False
+    assert last["cut_short"] is True and last["end"] == len(parts) - 1
+
+
+def test_an_events_snapshot_is_written_as_it_starts_and_replaced_by_the_peaks(tmp_path):
+    """A consumer polling events.json as an alert fires found "snapshot": "event_0001.png"
+    that did not exist until the event ended: now the start frame's is written before
+    events.json names it, and the peak frame's replaces it when the event ends."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud, {"velocity": 9.0}, {"velocity": 20.0}] + [quiet] * 8
+    images = [np.full((24, 32, 3), 10 * i, np.uint8) for i in range(len(parts))]
+    seen = []
+
+    class Polled(_FakeScorer):  # what a consumer sees while the event runs
+        def push(self, frame, arrived=None):
+            if self.n == 4:  # frame 3, the event's start, is written
+                (event,) = json.loads((tmp_path / "events.json").read_text())
+                png = tmp_path / "events" / str(event["snapshot"])
+                seen.append((event["ongoing"], png.is_file() and np.asarray(Image.open(png))))
+            return super().push(frame, arrived)
+
+    watcher = Watcher(Polled(parts), Capture("cam", "webcam", 10.0, lambda: iter(images)),
+                      tmp_path, WatchOptions(threshold=1.0), ["velocity"])
+    watcher.run()
+    ((ongoing, first),) = seen
+    assert ongoing and first is not False, "events.json named a snapshot not yet written"
+    assert tuple(first[-1, -1]) == (30, 30, 30)  # frame 3 (a corner away from box and label)
+    (event,) = _events(tmp_path)
+    assert event["start"] == 3 and event["peak"] == 5
+    final = np.asarray(Image.open(tmp_path / "events" / event["snapshot"]))
+    assert tuple(final[-1, -1]) == (50, 50, 50)  # the peak's frame 5 replaced it
+    assert not [p for p in (tmp_path / "events").iterdir() if p.name.startswith(".")]
+
+
+def test_a_clip_cut_at_its_cap_is_marked_in_events_json(tmp_path):
+    """Clips were silently cut at 60 s: an event longer than the cap (1 s here, 10 frames at
+    10 frames/s) has a clip of the cap's frames and "clip_capped": true, written as soon
+    as it happens; an event whose clip fits has false."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 4 + [loud] + [quiet] * 6 + [loud] * 14 + [quiet] * 8
+    images = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    seen = []
+
+    class Polled(_FakeScorer):
+        def push(self, frame, arrived=None):
+            if self.n == 23:  # the long event runs, its clip at the cap since frame 19
+                seen.extend(json.loads((tmp_path / "events.json").read_text()))
+            return super().push(frame, arrived)
+
+    watcher = Watcher(Polled(parts), Capture("cam", "webcam", 10.0, lambda: iter(images)),
+                      tmp_path, WatchOptions(threshold=1.0, pre_s=0.2, post_s=0.2,
+                                             max_clip_s=1.0), ["velocity"])
+    watcher.run()
+    short, long = _events(tmp_path)
+    assert long["end"] - long["start"] + 1 > 10
+    assert [short["clip_capped"], long["clip_capped"]] == [False, True]
+    assert seen[-1]["ongoing"] and seen[-1]["clip_capped"]  # said while the event runs
+    assert _clip_frames(tmp_path / "events" / long["clip"]) == 10
+    assert _clip_frames(tmp_path / "events" / short["clip"]) < 10
+
+
+def test_a_pre_and_post_roll_longer_than_a_clip_is_a_one_line_error(trained, tmp_path,
+                                                                     capsys):
+    """--pre held that many seconds of decoded frames and clips were silently cut at 60 s:
+    a --pre and --post that add up to more than the cap are refused before any work, and
+    --help says the cap."""
+    from mulde.watch import MAX_CLIP_S
+
+    model_dir, video = trained
+    said = []
+    for given in (["--pre", "61"], ["--pre", "40", "--post", "30"], ["--post", "inf"]):
+        assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "o"),
+                     *given]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"more than an event clip's {MAX_CLIP_S:g} s" in err
+        assert err.rstrip().endswith(f"give at most {MAX_CLIP_S:g} s in all")
+        said.append(err)
+    assert "--pre 40 and --post 30 add up to 70 s, " in said[1]
+    assert not (tmp_path / "o").exists()  # refused before any folder is made
+    with pytest.raises(SystemExit):
+        main(["watch", "--help"])
+    assert f"a clip is at most {MAX_CLIP_S:g} s" in " ".join(capsys.readouterr().out.split())
+
+
+def test_ctrl_c_prints_the_summary_line_of_a_watch_that_ends(trained, tmp_path, capsys,
+                                                             monkeypatch):
+    """Ctrl-C or SIGTERM during a watch printed only "mulde: interrupted; outputs written to
+    DIR": the "watched N frames ... K events" line a watch that ends prints comes first,
+    saying it was interrupted; the exit status stays 130."""
+    import mulde.video.capture
+
+    model_dir, video = trained
+    frames = list(Video("t", video).frames())
+
+    def interrupted():
+        yield from frames[:20]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mulde.video.capture, "open_capture",
+                        lambda source, **kw: Capture(source, "webcam", 10.0, interrupted))
+    out = tmp_path / "out"
+    assert main(["watch", str(model_dir), "0", "--out", str(out), "--quiet"]) == 130
+    said = capsys.readouterr()
+    assert re.fullmatch(r"watched 20 frames at \d+\.\d frames/s \(latency median \d+ ms, 95th "
+                        r"percentile \d+ ms\): \d+ events?, interrupted \(Ctrl-C or SIGTERM\); "
+                        rf"outputs in {re.escape(str(out))}\n", said.out), said.out
+    assert said.err.endswith(f"mulde: interrupted; outputs written to {out}\n")
+
+
+def test_an_out_inside_the_models_training_or_test_videos_is_refused(trained, tmp_path,
+                                                                      capsys, monkeypatch):
+    """`--out cam/test/alerts` or `cam/train` was accepted, and the next `mulde run folder
+    --root cam` took events/ and the rest for videos: a model whose pipeline.json records
+    its training root (`mulde run`'s dataset, or `mulde train`'s VIDEOS named train beside a
+    test/) refuses an --out inside its video folders before anything is written, as run and
+    train refuse theirs; elsewhere in the root is taken. An empty --out (the working folder)
+    is refused too."""
+    import mulde.watch
+
+    model_dir, video = trained
+    cam = tmp_path / "cam"
+    for part in ("train", "test"):
+        (cam / part).mkdir(parents=True)
+    loaded = mulde.watch.load_model
+
+    def trained_on(root):
+        def load(path):
+            model = loaded(path)
+            model.training = {**(model.training or {}), "dataset": "folder", "root": str(root)}
+            return model
+        monkeypatch.setattr(mulde.watch, "load_model", load)
+
+    for root, out, inside in ((cam, cam / "test" / "alerts", cam / "test"),
+                              (cam, cam / "train", cam / "train"),
+                              (cam / "train", cam / "test" / "w", cam / "test")):
+        trained_on(root)
+        assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"mulde: error: --out {out} is inside {inside}, whose entries "
+                              "are all taken for videos: ") and err.count("\n") == 1, err
+        assert "give a folder outside it (e.g. --out " in err
+        assert not (out / "events").exists()
+    trained_on(cam)  # beside the video folders: taken
+    assert main(["watch", str(model_dir), str(video), "--out", str(cam / "alerts"), "--quiet",
+                 "--threshold", "1e9"]) == 0
+    assert (cam / "alerts" / "watch.json").is_file()
+    with pytest.raises(SystemExit) as done:
+        main(["watch", str(model_dir), str(video), "--out", ""])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mulde: error: argument --out: '' names no folder") and err.count(
+        "\n") == 1, err

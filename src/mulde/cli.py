@@ -1659,14 +1659,59 @@ WATCH_EXIT_STATUSES = (
 """The exit statuses `mulde watch --help` lists (README, "Watching a camera live")."""
 
 
+def _watch_out(text: str) -> Path:
+    """argparse type of watch's --out: a folder name; an empty one, which Path takes for the
+    working folder, is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names no folder (an empty name is taken for the working folder); give "
+            "the watch an output folder of its own (e.g. --out watch_out)")
+    return Path(text)
+
+
+def _training_video_folders(model: Any) -> list[Path]:
+    """The folders each of whose entries the `mulde run` or `mulde train` that made `model`
+    took for a video, from its pipeline.json's training root: a `folder` dataset's train/
+    and test/, or `mulde train`'s VIDEOS (with the test/ beside a VIDEOS named train, as
+    `_train` takes them); none for a benchmark (its loader picks its videos by name), a model
+    that records no root, or a root that is no folder here (a model from elsewhere)."""
+    training = getattr(model, "training", None) or {}
+    root = training.get("root")
+    if training.get("dataset") != "folder" or not isinstance(root, str) or not root \
+            or not Path(root).is_dir():
+        return []
+    root = Path(root)
+    if (root / "train").is_dir():  # mulde run folder --root ROOT
+        return [root / "train", root / "test"]
+    if root.name == "train" and (root.parent / "test").is_dir():  # mulde train DATA/train
+        return [root, root.parent / "test"]
+    return [root]  # mulde train VIDEOS
+
+
+def _watched_line(summary: dict, out: Path) -> str:
+    """The line `mulde watch` ends with, from its watch.json `summary` (of at least one
+    frame): frames, rate, latency, events, why it stopped and where the outputs are."""
+    lat = summary["latency_s"]
+    return (f"watched {_count(summary['frames'], 'frame')} at "
+            f"{summary['frames_per_s'] or 0:.1f} frames/s "
+            f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
+            f"{lat['p95'] * 1000:.0f} ms): {_count(summary['events'], 'event')}, "
+            f"{summary['stopped']}; outputs in {out}")
+
+
 def _watch(args: argparse.Namespace) -> int:
     from mulde.vad.artifact import ArtifactError
-    from mulde.watch import default_status, load_model, watch_source
+    from mulde.watch import MAX_CLIP_S, default_status, load_model, watch_source
 
     for name in ("pre", "post", "backoff"):
         if not getattr(args, name) >= 0:
             raise UsageError(f"--{name} must be a number of seconds >= 0, got "
                              f"{getattr(args, name)}")
+    if args.pre + args.post > MAX_CLIP_S:  # the clip would be cut; --pre's frames are held
+        raise UsageError(f"--pre {args.pre:g} and --post {args.post:g} add up to "
+                         f"{args.pre + args.post:g} s, more than an event clip's "
+                         f"{MAX_CLIP_S:g} s (its cap; the --pre seconds of frames are held "
+                         f"decoded in memory): give at most {MAX_CLIP_S:g} s in all")
     if not args.timeout > 0:  # 0: no read could ever wait (inf: never time out)
         raise UsageError(f"--timeout must be a number of seconds > 0, got {args.timeout}")
     if args.reconnect_tries < 0:
@@ -1690,6 +1735,8 @@ def _watch(args: argparse.Namespace) -> int:
     if pipeline_folder(args.out) == Path(args.out):  # its files would mix with the model's
         raise UsageError(f"--out {args.out} holds a model; give watch an output folder of "
                          "its own (e.g. --out watch_out)")
+    # the next `mulde run` of the model's data would take events/ and the rest for videos
+    _outside_the_videos(args, _training_video_folders(model))
     created, earlier = not Path(args.out).exists(), _record_stamp(Path(args.out))
     had_events = (Path(args.out) / "events").is_dir()
     try:
@@ -1701,6 +1748,11 @@ def _watch(args: argparse.Namespace) -> int:
             status=None if args.quiet else default_status(), log=sys.stderr)
     except KeyboardInterrupt:
         if _left_by_failed_watch(Path(args.out), created, had_events, earlier):
+            try:  # the summary line a watch that ends prints, from its watch.json
+                print(_watched_line(json.loads((Path(args.out) / "watch.json").read_text(
+                    encoding="utf-8")), args.out))
+            except (OSError, ValueError, KeyError, TypeError):  # cut by a second Ctrl-C
+                pass
             print(f"mulde: interrupted; outputs written to {args.out}", file=sys.stderr)
         else:  # no frame scored: its empty outputs went, an earlier watch's came back
             said = "nothing written" if created else f"{args.out} is as it was"
@@ -1712,12 +1764,7 @@ def _watch(args: argparse.Namespace) -> int:
             raise
         left = _left_by_failed_watch(Path(args.out), created, had_events, earlier)
         raise UsageError(f"{err}{left}") from None
-    lat = summary["latency_s"]
-    print(f"watched {_count(summary['frames'], 'frame')} at "
-          f"{summary['frames_per_s'] or 0:.1f} frames/s "
-          f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
-          f"{lat['p95'] * 1000:.0f} ms): {_count(summary['events'], 'event')}, "
-          f"{summary['stopped']}; outputs in {args.out}")
+    print(_watched_line(summary, args.out))
     # a lost camera is not a finished recording, for a script that restarts the watch: its
     # own status (1 is Python's for a crash, 2 a usage error, 130 an interrupt)
     return STREAM_LOST if summary["lost"] else 0
@@ -2537,8 +2584,9 @@ def build_parser() -> _MuldeParser:
                    "`mulde run/train --out DIR`, or DIR itself)")
     p.add_argument("source", help="a video file, a frame folder, a webcam index (0) or a "
                    "stream URL (rtsp://, http://, udp://, tcp://, rtmp://, srt://)")
-    p.add_argument("--out", required=True, type=Path, help="output folder: scores.csv, "
-                   "events.json, events/ (snapshots, clips), watch.json")
+    p.add_argument("--out", required=True, type=_watch_out, help="output folder: "
+                   "scores.csv, events.json, events/ (snapshots, clips), watch.json; not "
+                   "inside the model's training or test video folders")
     p.add_argument("--realtime", action="store_true", help="replay a file or folder at its "
                    "frame rate (default: as fast as it decodes)")
     p.add_argument("--fps", type=float, help="frame rate of a frame folder or a network "
@@ -2550,9 +2598,10 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--patience", type=int, help="frames at or below the threshold that end an "
                    "event (default: the model's)")
     p.add_argument("--pre", type=float, default=2.0, help="seconds of video before an event "
-                   "in its clip (default: %(default)s)")
+                   "in its clip, held decoded in memory (default: %(default)s)")
     p.add_argument("--post", type=float, default=2.0, help="seconds after it (default: "
-                   "%(default)s)")
+                   "%(default)s); a clip is at most 60 s, so --pre and --post add up to at "
+                   "most 60 (a longer event's clip is cut at 60 s)")
     p.add_argument("--reconnect-tries", type=int, default=5, help="reconnections in a row of a "
                    "dropped network stream before it ends (default: %(default)s)")
     p.add_argument("--backoff", type=float, default=1.0, help="seconds before the first "

@@ -6,11 +6,13 @@ A `Capture` (`mulde.video.capture`: file, frame folder, webcam, network stream) 
 events. Outputs in the output folder, written as the stream goes:
 
 - `scores.csv`: one row per frame, appended and flushed as it is scored: `frame` (0-based),
-  `time_s` (frame / fps), `score` (the fused calibrated score, the offline pipeline's
-  unsmoothed one), `smoothed` (the causal filter's), one column per stream (its calibrated
-  score; named after the stream, `frame_score` for the frame-centric stream `frame`, which
-  would repeat the first column's name: `stream_column`) and `top_stream` (the stream of the
-  frame's top object);
+  `time_s` (frame / fps: frames counted at the source's rate, which drifts from the clock
+  after a reconnection or a stall), `score` (the fused calibrated score, the offline
+  pipeline's unsmoothed one), `smoothed` (the causal filter's), one column per stream (its
+  calibrated score; named after the stream, `frame_score` for the frame-centric stream
+  `frame`, which would repeat the first column's name: `stream_column`), `top_stream` (the
+  stream of the frame's top object) and `arrived_at` (the clock time the frame was read
+  from the source, `clock_time`);
 - `events.json`: the list of events, written atomically at the start (empty) and rewritten
   when one starts and when one ends:
   `start`, `end` (inclusive frame indices), `peak`, `score` (peak smoothed score), the same
@@ -19,17 +21,30 @@ events. Outputs in the output folder, written as the stream goes:
   `stream_scores`, each stream's causally smoothed score at the peak, which add up to
   `score`; `mulde.vad.events.leading_stream`, the offline report's rule), `top_stream` and
   `box` (the top object at the peak, box (x0, y0, x1, y1) in source pixels or null),
-  `snapshot` and `clip` (file names under `events/`), and `ongoing` (true until the event
-  has ended);
+  `snapshot` and `clip` (file names under `events/`), `ongoing` (true until the event
+  has ended), `cut_short` (true for an event still running when the watch stopped: the
+  source's end, Ctrl-C, SIGTERM, a failure; `stopped` in watch.json says which), and
+  `start_at`, `peak_at`, `end_at`: the clock times its start, peak and end frames were read
+  from the source (`clock_time`; while it runs, the file has its start frame's for all
+  three);
 - `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
-  event's score and the stream that fired ("score 1.65 (static highest)");
+  event's score and the stream that fired ("score 1.65 (static highest)"); written at the
+  event's start from its start frame (named in events.json from then on: a picture as the
+  alert fires) and replaced by the peak's when it ends;
   `events/event_NNNN.mp4`:
   a clip from `pre_s` seconds before the event's start to `post_s` after its end (at most
-  `max_clip_s` seconds), written while the event runs (bounded memory) and renamed into
+  `max_clip_s` seconds, `MAX_CLIP_S`: events.json's `clip_capped` is true for a clip cut
+  there), written while the event runs (bounded memory) and renamed into
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
-- `watch.json`: at the end, what was watched and how fast (frames/s over `flowing_s`, the
-  seconds frames flowed; per-frame latency),
+- `watch.json`: at the end, how the watch was run (the `model` folder and its `model_digest`,
+  `mulde_version`, the output folder `out`; the settings: `threshold`, `patience`, `pre_s`,
+  `post_s`, `max_clip_s`, `view`, `realtime`, `fps_given` (--fps; `fps` is the rate used),
+  `reconnect_tries`, `timeout_s` and `backoff_s` (null for an infinite one)), when it
+  began and ended (`started_at`, `ended_at`, `clock_time`), what was watched and how fast
+  (frames/s over `flowing_s`, the
+  seconds frames flowed; per-frame latency: mean and max of every frame, p50 and p95 of the
+  last `quantile_frames`, at most `LATENCY_WINDOW`),
   reconnections, why it stopped, and `notes`: what was said about the source and the model
   (e.g. another frame rate or size than training; a stream whose calibration most watched
   frames fall below, `mulde.vad.fusion.warn_below_calibration`).
@@ -48,6 +63,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import math
 import re
@@ -60,12 +76,14 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 import cv2
 import numpy as np
 
+from mulde._version import __version__
 from mulde.io.atomic import atomic_path, ensure_writable, temp_target, write_bytes, write_json
 from mulde.io.features import quoted
 from mulde.recorded import recorded_warnings
@@ -209,20 +227,30 @@ def clear_earlier_outputs(out: str | Path) -> int:
     return removed
 
 
+MAX_CLIP_S = 60.0
+"""The longest event clip (seconds, pre-roll and post-roll included): a longer event's clip
+stops there (`clip_capped` in events.json); `mulde watch` refuses a --pre and --post that
+add up to more (the pre-roll's frames are held decoded in memory)."""
+
+
 @dataclass
 class WatchOptions:
     """How `watch` records: `threshold` on the smoothed score (an event while above it),
     `patience` frames at or below it that end an event, the clip's `pre_s`/`post_s` seconds
     around an event (at most `max_clip_s` in all), `status` the stream of the live terminal
-    line (None: none) and `status_every_s` how often it is refreshed."""
+    line (None: none) and `status_every_s` how often it is refreshed. `timeout_s`: how long
+    a read of the source may block (`open_capture`'s): a frame that arrives that long after
+    the one before came after the time-out fired (a decoder's last frames, flushed when the
+    quiet stream was given up), so that wait is left out of `flowing_s`."""
 
     threshold: float
     patience: int = 1
     pre_s: float = 2.0
     post_s: float = 2.0
-    max_clip_s: float = 60.0
+    max_clip_s: float = MAX_CLIP_S
     status: IO[str] | None = None
     status_every_s: float = 0.5
+    timeout_s: float = math.inf
 
 
 @dataclass
@@ -301,6 +329,12 @@ def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
     return cv2.imencode(".png", image)[1].tobytes()
 
 
+LATENCY_WINDOW = 100_000
+"""How many of the last frames' latencies a watch keeps for watch.json's quantiles (p50,
+p95; about 67 minutes at 25 frames/s, about 3 MB): a watch that runs for days keeps no list
+that grows with it. The mean and max cover every frame."""
+
+
 @dataclass
 class _State:
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -309,7 +343,11 @@ class _State:
     # the clips being written: the running event's, and earlier events' still in their
     # post-roll (clips of close events overlap; each keeps its own pre- and post-roll)
     clips: list[_Clip] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
+    # the last `LATENCY_WINDOW` frames' latencies; every frame's count, sum and max
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    scored: int = 0
+    latency_sum: float = 0.0
+    latency_max: float = 0.0
     last: LiveScore | None = None
     # per stream: [frames with objects calibrated below 0, frames with objects, frames
     # without] (`warn_below_calibration`)
@@ -322,18 +360,29 @@ events start (their clips overlap), but each open clip encodes every frame, so a
 flapping at the threshold closes the oldest early instead of opening an encoder per event."""
 
 
+def clock_time(seconds: float) -> str:
+    """`seconds` since the epoch (`time.time()`) as the clock times of a watch's outputs:
+    UTC in ISO 8601 to the millisecond, with its offset ("2026-12-05T20:38:07.123+00:00"),
+    so that an alert can be placed in the day whatever the frame count says."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
+
+
 SCORES_COLUMNS = ("frame", "time_s", "score", "smoothed")
 """scores.csv's first columns; `mulde.evaluation.report.WATCH_COLUMNS`, which reads such files,
 names the same (tested; not imported here, where the report's plotting library is not
 needed)."""
 
+LAST_COLUMNS = ("top_stream", "arrived_at")
+"""scores.csv's columns after the streams' (`stream_column`); a column added later goes last,
+so that a reader by position of the earlier ones still finds them."""
+
 
 def stream_column(stream: str) -> str:
     """scores.csv's column of a stream's calibrated score: the stream's name, with "_score"
-    added where the name is one of the fixed columns (`SCORES_COLUMNS`, "top_stream"): the
+    added where the name is one of the fixed columns (`SCORES_COLUMNS`, `LAST_COLUMNS`): the
     frame-centric stream `frame` is `frame_score`, so that a CSV reader (`mulde evaluate`)
     finds one `frame` column, the frame index."""
-    return f"{stream}_score" if stream in (*SCORES_COLUMNS, "top_stream") else stream
+    return f"{stream}_score" if stream in (*SCORES_COLUMNS, *LAST_COLUMNS) else stream
 
 
 class FallingBehindWarning(UserWarning):
@@ -363,12 +412,22 @@ class Watcher:
         self.n_in = 0
         self.gaps = 0  # reconnections where the features started afresh
         # seconds frames flowed: per run of frames between gaps, from its first frame read to
-        # its last scored (waits for the first data, back-offs and time-outs left out)
+        # its last scored (waits for the first data, back-offs and time-outs left out: the
+        # wait before a frame that came after a time-out, `WatchOptions.timeout_s`, too)
         self.flowing_s = 0.0
         self._flow: list[float] | None = None  # the open run's [first read, last scored]
+        self._last_arrived = 0.0  # when the last frame was read
+        self._arrivals: deque[tuple[int, float]] = deque()  # (index, when read) till scored
+        # time.perf_counter() (the frames' arrival times) + this = time.time(): set again
+        # when the watch starts
+        self._epoch = time.time() - time.perf_counter()
+        self.started_at = ""  # `clock_time` of the watch's start, for watch.json
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
+        # how the watch was run beyond `options` (the model, the source's settings), for
+        # watch.json (`watch_source` sets them)
+        self.settings: dict[str, Any] = {}
         self.notes: list[str] = []  # notes on the source, for watch.json (`run` adds)
         # an earlier watch's outputs, said by the caller: set aside until the first frame is
         # scored (a source that fails before it leaves them as they were)
@@ -411,18 +470,30 @@ class Watcher:
             return
         if self._flow is None:
             self._flow = [arrived, arrived]
+        elif arrived - self._last_arrived >= self.options.timeout_s:
+            # the source was silent until its time-out fired, and this frame came after it
+            # (flushed from the decoder): the watcher's idle wait for it is not flowing time
+            self._flow[0] += max(0.0, arrived - self._flow[1])
+        self._last_arrived = arrived
+        self._arrivals.append((self.n_in, arrived))
         self._ring.append((self.n_in, frame))
         self.n_in += 1
         for s in self.scorer.push(frame, arrived):
             self._handle(s, writer)
 
+    def _at(self, perf: float) -> str:
+        """The `clock_time` of the `time.perf_counter()` reading `perf`."""
+        return clock_time(self._epoch + perf)
+
     def _run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.perf_counter()
+        self._epoch = time.time() - started
+        self.started_at = self._at(started)
         stopped, lost = "end of stream", False
         interrupted: BaseException | None = None
         csv_file = open(self.out / "scores.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
         writer = csv.writer(csv_file)
-        writer.writerow([*SCORES_COLUMNS, *map(stream_column, self.streams), "top_stream"])
+        writer.writerow([*SCORES_COLUMNS, *map(stream_column, self.streams), *LAST_COLUMNS])
         csv_file.flush()
         last_status = 0.0
         tty = self.options.status is not None and getattr(self.options.status, "isatty",
@@ -507,7 +578,14 @@ class Watcher:
         if self._flow is not None:
             self._flow[1] = time.perf_counter()
         st.last = s
+        while self._arrivals and self._arrivals[0][0] < s.index:
+            self._arrivals.popleft()
+        at = self._at(self._arrivals.popleft()[1] if self._arrivals
+                      and self._arrivals[0][0] == s.index else time.perf_counter())
         st.latencies.append(s.latency)
+        st.scored += 1
+        st.latency_sum += s.latency
+        st.latency_max = max(st.latency_max, s.latency)
         for name, value in s.streams.items():
             counts = st.below.setdefault(name, [0, 0, 0])
             if name in s.empty:  # no object: the stream's fill, not a model's score
@@ -517,20 +595,28 @@ class Watcher:
                 counts[1] += 1
         writer.writerow([s.index, f"{s.index / self.fps:.3f}", f"{s.score:.9g}",
                          f"{s.smoothed:.9g}", *(f"{s.streams.get(n, float('nan')):.9g}"
-                                                for n in self.streams), s.stream])
+                                                for n in self.streams), s.stream, at])
         frame = self._frame(s.index)
         was_active = self.tracker.active is not None
         ended = self.tracker.update(s.smoothed)
         active = self.tracker.active
         if active is not None and not was_active:  # an event starts at this frame
-            self._start_event(s)
+            self._start_event(s, at)
+        if active is not None and active.peak == s.index:  # the clock times of its frames
+            st.events[-1]["peak_at"] = at
+        if active is not None and active.end == s.index:
+            st.events[-1]["end_at"] = at
         if active is not None and active.peak == s.index and frame is not None:
             st.peak_frame, st.peak_score = frame.copy(), s
         if frame is not None:
-            cap = self._frames_for(self.options.max_clip_s)
-            for clip in st.clips:
-                if s.index > clip.last and clip.frames < cap:
+            cap, capped = self._frames_for(self.options.max_clip_s), False
+            for clip in [c for c in st.clips if s.index > c.last]:
+                if clip.frames < cap:
                     clip.write(s.index, frame)
+                elif not st.events[clip.event]["clip_capped"]:  # said once, when it happens
+                    st.events[clip.event]["clip_capped"] = capped = True
+            if capped:
+                self._write_events()
         if ended is not None:
             self._end_event(ended, len(st.events) - 1)
         for clip in [c for c in st.clips if s.index >= c.until]:
@@ -538,17 +624,22 @@ class Watcher:
             st.clips.remove(clip)
         self._trim_ring(s.index)
 
-    def _start_event(self, s: LiveScore) -> None:
+    def _start_event(self, s: LiveScore, at: str) -> None:
+        """Open the event that starts at the frame `s`, read from the source at the clock
+        time `at`: its record (events.json, rewritten) and its clip (the pre-roll written)."""
         st = self.state
         while len(st.clips) >= MAX_OPEN_CLIPS:  # a score flapping at the threshold: the
             st.clips.pop(0).close()              # oldest post-roll is cut short
         number = len(st.events) + 1
         name = f"event_{number:04d}"
         st.events.append({"start": s.index, "end": s.index, "peak": s.index,
-                          "score": s.smoothed, "ongoing": True, "snapshot": f"{name}.png",
-                          "clip": f"{name}.mp4"})
+                          "score": s.smoothed, "ongoing": True, "snapshot": None,
+                          "clip": f"{name}.mp4", "clip_capped": False, "start_at": at,
+                          "peak_at": at, "end_at": at})
         st.peak_frame, st.peak_score = None, None
         frame = self._frame(s.index)
+        if frame is not None:  # a picture as the alert fires; the peak's replaces it
+            self._write_snapshot(number - 1, frame, s)
         shape = frame.shape if frame is not None else self._ring[-1][1].shape
         clip = _open_clip(self.out / "events" / f"{name}.mp4", self.fps, shape, number - 1)
         st.clips.append(clip)
@@ -558,36 +649,53 @@ class Watcher:
                 clip.write(i, f)
         self._write_events()
 
-    def _end_event(self, event: Event, k: int) -> None:
+    def _end_event(self, event: Event, k: int, cut_short: bool = False) -> None:
+        """Close the `k`-th event, `event` as the tracker ended it: its record completed
+        (events.json rewritten), its snapshot written, its clip's post-roll set.
+        `cut_short`: the watch stopped while it ran (the source's end, Ctrl-C, SIGTERM, a
+        failure), so it did not end by the threshold and patience."""
         st = self.state
         record = st.events[k]
         peak = st.peak_score
-        box = None
-        if peak is not None and np.all(np.isfinite(peak.box)):
-            box = peak.box
-            if self._ring:  # in the source frame's pixels (the stream's frames share a size)
-                height, width = self._ring[-1][1].shape[:2]
-                box = box_in_frame(peak.box, width, height, self.max_height)
-            box = [int(round(v)) for v in box]  # whole pixels, as the offline report's
+        box = None if peak is None else self._source_box(peak)
         # the stream that fired, by the offline report's rule, from the streams' shares of
         # the smoothed score the event is found in (the top object's stream is another thing)
         shares = peak.smoothed_streams if peak is not None else {}
         fired = leading_stream(shares)
         record.update(event.to_dict())
-        record.update({"ongoing": False, "start_s": event.start / self.fps,
+        record.update({"ongoing": False, "cut_short": cut_short,
+                       "start_s": event.start / self.fps,
                        "end_s": (event.end + 1) / self.fps, "peak_s": event.peak / self.fps,
                        "stream": fired, "stream_scores": shares,
                        "top_stream": peak.stream if peak is not None else "", "box": box})
-        if st.peak_frame is not None:
-            label = snapshot_label(peak.smoothed, shares)
-            write_bytes(self.out / "events" / record["snapshot"],
-                        _snapshot(st.peak_frame, None if box is None else np.array(box), label))
-        else:
-            record["snapshot"] = None
+        if st.peak_frame is not None:  # replaces the start's (none: the start's stays, if any)
+            self._write_snapshot(k, st.peak_frame, peak)
         for clip in st.clips:
             if clip.event == k:
                 clip.until = event.end + self._frames_for(self.options.post_s)
         self._write_events()
+
+    def _source_box(self, s: LiveScore) -> list[int] | None:
+        """The box of `s`'s top object in the source frame's whole pixels (as the offline
+        report's), None without one."""
+        if not np.all(np.isfinite(s.box)):
+            return None
+        box = s.box
+        if self._ring:  # in the source frame's pixels (the stream's frames share a size)
+            height, width = self._ring[-1][1].shape[:2]
+            box = box_in_frame(s.box, width, height, self.max_height)
+        return [int(round(v)) for v in box]
+
+    def _write_snapshot(self, k: int, frame: np.ndarray, s: LiveScore) -> None:
+        """Write the `k`-th event's snapshot (atomically: a reader sees the last whole one):
+        `frame`, the frame of `s`, with its top object boxed and labelled with its smoothed
+        score and the stream that fired there; then name it in the event's record."""
+        box = self._source_box(s)
+        name = f"event_{k + 1:04d}.png"
+        write_bytes(self.out / "events" / name,
+                    _snapshot(frame, None if box is None else np.array(box),
+                              snapshot_label(s.smoothed, s.smoothed_streams)))
+        self.state.events[k]["snapshot"] = name
 
     def _write_events(self) -> None:
         write_json(self.out / "events.json", self.state.events)
@@ -596,26 +704,31 @@ class Watcher:
         st = self.state
         last = self.tracker.close()
         if last is not None:
-            self._end_event(last, len(st.events) - 1)
+            self._end_event(last, len(st.events) - 1, cut_short=True)
         while st.clips:
             st.clips.pop(0).close()
         self._write_events()
         self._end_flow()
-        self._warn_behind(len(st.latencies), self.flowing_s)
+        self._warn_behind(st.scored, self.flowing_s)
         if self.training_frames is not None:  # shown, and kept in notes (`run`)
             warn_below_calibration(self.scorer.ensemble, st.below, self.training_frames,
                                    "frames watched")
         lat = np.array(st.latencies)
-        n = len(st.latencies)
+        n = st.scored
         summary = {
-            "source": self.capture.name, "kind": self.capture.kind, "fps": self.fps,
+            "source": self.capture.name, "kind": self.capture.kind,
+            "mulde_version": __version__, "out": str(self.out.resolve()), **self.settings,
+            "started_at": self.started_at, "ended_at": self._at(time.perf_counter()),
+            "fps": self.fps,
             "frames": n, "seconds": seconds, "flowing_s": self.flowing_s,
             "frames_per_s": n / self.flowing_s if self.flowing_s else None,
             "latency_s": None if not n else {
-                "mean": float(np.mean(lat)), "p50": float(np.median(lat)),
-                "p95": float(np.percentile(lat, 95)), "max": float(np.max(lat))},
+                "mean": st.latency_sum / n, "p50": float(np.median(lat)),
+                "p95": float(np.percentile(lat, 95)), "max": st.latency_max,
+                "quantile_frames": len(lat)},
             "threshold": self.options.threshold, "threshold_definition": self.definition,
-            "patience": self.options.patience,
+            "patience": self.options.patience, "pre_s": self.options.pre_s,
+            "post_s": self.options.post_s, "max_clip_s": self.options.max_clip_s,
             "smoothing": {"filter": "causal half-Gaussian (mulde.vad.live)",
                           "lag_frames": self.scorer.smoother.lag,
                           "start_level": self.scorer.smoother.start},
@@ -658,9 +771,10 @@ class Watcher:
 
     def _status(self, seconds: float) -> None:
         st, stream = self.state, self.options.status
-        n = len(st.latencies)
+        n = st.scored
         rate = n / seconds if seconds > 0 else 0.0
-        lat = (f"{np.mean(st.latencies[-50:]) * 1000:.0f} ms" if st.latencies else "-")
+        recent = list(itertools.islice(reversed(st.latencies), 50))
+        lat = f"{np.mean(recent) * 1000:.0f} ms" if recent else "-"
         score = f"{st.last.smoothed:.2f}" if st.last else "-"
         line = (f"{n} frame{'' if n == 1 else 's'}  {rate:.1f} frames/s  latency {lat}  "
                 f"score {score} "
@@ -717,6 +831,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
                          "output folder of its own (--out), or move them")
     extractor = model.extractor_for(view)
     value, definition = live_threshold(model, threshold)
+    given_fps = fps  # for watch.json; a frame folder's may be the model's (below)
     assumed = fps is None and Path(source).is_dir() and getattr(model, "fps", None)
     if assumed:
         fps = float(model.fps)  # a frame folder records no rate: the model's, not a default
@@ -752,13 +867,24 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
              "with --set region_background=scene scores live exactly as offline")
     if patience is None:
         patience = model.threshold.patience if model.threshold is not None else 1
-    options = WatchOptions(value, patience, pre_s, post_s, status=status)
+    # a read that blocks timeout_s gives up (a file or folder has no such read)
+    live_timeout = timeout_s if capture.kind in ("network", "webcam") else math.inf
+    options = WatchOptions(value, patience, pre_s, post_s, status=status,
+                           timeout_s=live_timeout)
     # a model saved before it recorded them: all its training frames, each stream alike
     training_frames = (getattr(model, "training", {}).get("frames_with_objects")
                        or sum(len(t) for t in model.train_scores) or None)
     watcher = Watcher(scorer, capture, out, options, [s.value for s in model.streams],
                       getattr(extractor, "max_height", None), training_frames)
     watcher.definition = definition
+    path = getattr(model, "path", None)
+    watcher.settings = {
+        "model": None if path is None else str(Path(path).resolve()),
+        "model_digest": getattr(model, "digest", None), "view": view, "realtime": realtime,
+        "fps_given": given_fps, "reconnect_tries": reconnect_tries,
+        # JSON has no infinity (Python would write Infinity, which strict readers refuse)
+        "timeout_s": timeout_s if math.isfinite(timeout_s) else None,
+        "backoff_s": backoff_s if math.isfinite(backoff_s) else None}
     if watcher.replaced:
         n = watcher.replaced
         note(f"{out} holds an earlier watch's outputs: {n} file{'s' if n != 1 else ''} of those "
