@@ -8,9 +8,11 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import av
@@ -34,6 +36,8 @@ from mulde.watch import (
     STASH,
     Watcher,
     WatchOptions,
+    foreign_outputs,
+    keep_earlier_outputs,
     load_model,
     snapshot_label,
     stash_earlier_outputs,
@@ -677,16 +681,19 @@ def test_a_score_flapping_at_the_threshold_keeps_at_most_three_clips_open(tmp_pa
     assert lengths[-1] == full[-1]
 
 
-def test_an_earlier_watchs_outputs_are_replaced_and_other_files_kept(tmp_path):
+def test_an_earlier_watchs_outputs_are_moved_to_earlier_and_other_files_kept(tmp_path):
     """A second watch into the folder of one that found 2 events finds none: events.json is
-    [] and the first watch's snapshots, clips and leftover temp files are gone, while files
-    that watch never writes stay."""
+    [] and the first watch's scores, events, snapshots and clips are under
+    earlier/<its start>/ (a restarted camera service had deleted them), its leftover temp
+    files are gone, and files that no watch writes stay."""
     quiet = [{"velocity": 0.1, "static": 0.1}] * 12
     loud = quiet[:3] + [{"velocity": 3.0, "static": 0.5}] * 2 + quiet[:4] + \
         [{"velocity": 0.5, "static": 3.0}] * 2 + quiet[:1]
-    _fake_watch(tmp_path, loud)
-    first = sorted(p.name for p in (tmp_path / "events").iterdir())
-    assert first == ["event_0001.mp4", "event_0001.png", "event_0002.mp4", "event_0002.png"]
+    _, first_summary = _fake_watch(tmp_path, loud)
+    first = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*")
+             if p.is_file()}
+    assert sorted(p.name for p in (tmp_path / "events").iterdir()) == [
+        "event_0001.mp4", "event_0001.png", "event_0002.mp4", "event_0002.png"]
     (tmp_path / "events" / ".event_0003.mp4.4242.0123abcd.tmp").write_bytes(b"killed")
     (tmp_path / ".events.json.4242.89abcdef.tmp").write_text("[")
     mine = ["notes.txt", "events/event_1.png", "events/mine.mp4",
@@ -703,6 +710,36 @@ def test_an_earlier_watchs_outputs_are_replaced_and_other_files_kept(tmp_path):
         assert (tmp_path / name).read_text() == "mine"
     with (tmp_path / "scores.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 12
+    started = datetime.fromisoformat(first_summary["started_at"])
+    kept = tmp_path / "earlier" / started.strftime("%Y%m%dT%H%M%SZ")
+    assert summary["earlier_outputs"] == kept.relative_to(tmp_path).as_posix()
+    assert {p.relative_to(kept): p.read_bytes() for p in kept.rglob("*") if p.is_file()} == first
+    assert foreign_outputs(tmp_path) == []
+
+
+def test_earlier_outputs_go_to_a_folder_of_their_start_each(tmp_path):
+    """keep_earlier_outputs names the folder by the earlier watch.json's started_at in UTC,
+    by its newest file's time without one, and never reuses a folder."""
+    def stash(started: str | None) -> None:
+        (tmp_path / STASH / "events").mkdir(parents=True)
+        (tmp_path / STASH / "events" / "event_0001.png").write_bytes(b"png")
+        if started is not None:
+            (tmp_path / STASH / "watch.json").write_text(json.dumps({"started_at": started}))
+
+    assert keep_earlier_outputs(tmp_path) is None  # nothing set aside
+    stash("2026-12-05T21:38:07.123+01:00")
+    assert keep_earlier_outputs(tmp_path) == tmp_path / "earlier" / "20261205T203807Z"
+    stash("2026-12-05T20:38:07.900+00:00")  # the same second: another folder
+    assert keep_earlier_outputs(tmp_path) == tmp_path / "earlier" / "20261205T203807Z-2"
+    stash(None)
+    os.utime(tmp_path / STASH / "events" / "event_0001.png", (1e9, 1e9))
+    assert keep_earlier_outputs(tmp_path) == tmp_path / "earlier" / "20010909T014640Z"
+    assert not (tmp_path / STASH).exists()
+    assert (tmp_path / "earlier" / "20261205T203807Z-2" / "events" / "event_0001.png").is_file()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "earlier").write_text("mine")  # where a watch keeps them: refused
+    assert foreign_outputs(tmp_path / "other") == [
+        "earlier (a file where a watch keeps the earlier watches' outputs)"]
 
 
 def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys):
@@ -717,14 +754,18 @@ def test_cli_says_how_many_earlier_outputs_it_replaced(trained, tmp_path, capsys
     assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
                  "--threshold", "1e9"]) == 0
     err = capsys.readouterr().err
-    assert err.count("replaced") == 1
+    assert err.count("holds an earlier watch's outputs") == 1
     assert (f"mulde watch: {out} holds an earlier watch's outputs: 4 files of those it writes "
-            "(") in err and "replaced once this watch scores its first frame" in err
+            "(") in err and (f"moved to {out / 'earlier'}/ once this watch scores its first "
+                             "frame") in err
     assert json.loads((out / "events.json").read_text()) == []
     assert sorted(p.name for p in (out / "events").iterdir()) == []
+    (kept,) = (out / "earlier").iterdir()
+    assert {p.relative_to(kept).as_posix(): p.read_text() for p in kept.rglob("*")
+            if p.is_file()} == earlier
     assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "new"),
                  "--quiet", "--threshold", "1e9"]) == 0
-    assert "replaced" not in capsys.readouterr().err  # a fresh folder: nothing said
+    assert "earlier" not in capsys.readouterr().err  # a fresh folder: nothing said
 
 
 def test_a_users_files_at_a_watchs_output_names_are_refused_not_replaced(trained, tmp_path,
@@ -794,9 +835,12 @@ def test_a_watch_that_scores_no_frame_keeps_the_earlier_outputs(trained, tmp_pat
     assert main(["watch", str(model_dir), str(camera), "--out", str(out), "--quiet"]) == 2
     assert files() == before and not (out / STASH).exists()
     assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
-                 "--threshold", "1e9"]) == 0  # a watch that scores: replaced for good
+                 "--threshold", "1e9"]) == 0  # a watch that scores: moved to earlier/
     assert json.loads((out / "events.json").read_text()) == []
     assert not list((out / "events").iterdir()) and not (out / STASH).exists()
+    (kept,) = (out / "earlier").iterdir()
+    assert {p.relative_to(kept): p.read_bytes() for p in kept.rglob("*") if p.is_file()} == {
+        k: v for k, v in before.items() if k.parts[0] != "earlier"}
 
 
 def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_report(
@@ -1414,3 +1458,47 @@ def test_an_out_inside_the_models_training_or_test_videos_is_refused(trained, tm
     err = capsys.readouterr().err
     assert err.startswith("mulde: error: argument --out: '' names no folder") and err.count(
         "\n") == 1, err
+
+
+def test_on_event_runs_the_users_command_for_each_events_start_and_end(trained, tmp_path,
+                                                                       capsys):
+    """`--on-event CMD`: an alert reaches a person without polling events.json (a newcomer
+    found no way): the command gets each event's start and end, with its record and
+    snapshot, in the order they happened; watch.json counts the calls. A command that cannot
+    run is one line before anything is written."""
+    model_dir, video = trained
+    log = tmp_path / "calls.jsonl"
+    hook = tmp_path / "hook.py"
+    hook.write_text("import json, os, sys\n"
+                    "body = json.load(sys.stdin)\n"
+                    "body['env'] = {k: v for k, v in os.environ.items()\n"
+                    "               if k.startswith('MULDE_')}\n"
+                    f"open({str(log)!r}, 'a').write(json.dumps(body) + '\\n')\n")
+    out = tmp_path / "out"
+    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(hook))}"
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet",
+                 "--threshold", "0", "--on-event", command]) == 0
+    events = json.loads((out / "events.json").read_text())
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert events and len(calls) == 2 * len(events)
+    assert sorted((c["number"], c["kind"]) for c in calls) == sorted(
+        (k, kind) for k in range(1, len(events) + 1) for kind in ("start", "end"))
+    for call in calls:
+        event = events[call["number"] - 1]
+        assert call["start"] == event["start"] and call["start_at"] == event["start_at"]
+        assert call["env"]["MULDE_EVENT"] == call["kind"]
+        assert call["env"]["MULDE_WATCH_OUT"] == str(out.absolute())
+        assert Path(call["env"]["MULDE_EVENT_SNAPSHOT"]).name == event["snapshot"]
+        if call["kind"] == "end":  # the record once ended: the peak's score and box
+            assert {k: call[k] for k in ("end", "peak", "score", "ongoing")} == {
+                k: event[k] for k in ("end", "peak", "score", "ongoing")}
+    summary = json.loads((out / "watch.json").read_text())
+    assert summary["on_event"] == {"command": [sys.executable, str(hook)],
+                                   "calls": len(calls), "failed": 0}
+    capsys.readouterr()
+    assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "none"),
+                 "--quiet", "--on-event", "no-such-alert-tool --to ops"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "mulde: error: --on-event: 'no-such-alert-tool' is not a program on PATH nor an "
+        "executable file; give its full path")
+    assert not (tmp_path / "none").exists()

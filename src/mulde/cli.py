@@ -1744,7 +1744,7 @@ def _watch(args: argparse.Namespace) -> int:
             model, args.source, args.out, view=args.view, threshold=args.threshold,
             patience=args.patience, realtime=args.realtime, fps=args.fps,
             reconnect_tries=args.reconnect_tries, backoff_s=args.backoff,
-            timeout_s=args.timeout, pre_s=args.pre, post_s=args.post,
+            timeout_s=args.timeout, pre_s=args.pre, post_s=args.post, on_event=args.on_event,
             status=None if args.quiet else default_status(), log=sys.stderr)
     except KeyboardInterrupt:
         if _left_by_failed_watch(Path(args.out), created, had_events, earlier):
@@ -2608,6 +2608,12 @@ def build_parser() -> _MuldeParser:
                    "reconnection, doubled each time up to 30 (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds a network read may "
                    "block (default: %(default)s)")
+    p.add_argument("--on-event", metavar="CMD", help="a command run in the background as "
+                   "each event starts and ends, with the event as JSON on its standard input "
+                   "and MULDE_EVENT (start/end), MULDE_EVENT_NUMBER, MULDE_EVENT_SCORE, "
+                   "MULDE_EVENT_SNAPSHOT, MULDE_WATCH_OUT in its environment; split as a shell "
+                   "would, not run by one (e.g. --on-event 'curl -s --data-binary @- "
+                   "https://hooks.example/alert')")
     p.add_argument("--quiet", action="store_true", help="no live status line")
     threads_arg(p)
     p.set_defaults(func=_watch)

@@ -45,16 +45,19 @@ events. Outputs in the output folder, written as the stream goes:
   (frames/s over `flowing_s`, the
   seconds frames flowed; per-frame latency: mean and max of every frame, p50 and p95 of the
   last `quantile_frames`, at most `LATENCY_WINDOW`),
-  reconnections, why it stopped, and `notes`: what was said about the source and the model
+  reconnections, why it stopped, `notes`: what was said about the source and the model
   (e.g. another frame rate or size than training; a stream whose calibration most watched
-  frames fall below, `mulde.vad.fusion.warn_below_calibration`).
+  frames fall below, `mulde.vad.fusion.warn_below_calibration`), `earlier_outputs` (below)
+  and `on_event` (the command run for each event's start and end, `mulde.event_command`,
+  with how many calls were made and failed; null without one).
 
 An output folder that holds an earlier watch's outputs is cleared of them first (only the
 names above; other files stay; files at those names that no watch wrote are refused,
 `foreign_outputs`), so the folder never mixes two runs: they are set aside
-(`stash_earlier_outputs`) and removed once the new watch scores its first frame, or put back
-in place of its outputs if it scores none (a source that cannot be read, frames of another
-size, Ctrl-C before the first frame). Ctrl-C (KeyboardInterrupt) stops the loop; the pending
+(`stash_earlier_outputs`) and moved to `earlier/STAMP/` once the new watch scores its first
+frame (`keep_earlier_outputs`; watch.json's `earlier_outputs` names that folder), or put
+back in place of its outputs if it scores none (a source that cannot be read, frames of
+another size, Ctrl-C before the first frame). Ctrl-C (KeyboardInterrupt) stops the loop; the pending
 frames are scored, the open event is closed and every file written, then it is raised again
 for the caller.
 """
@@ -84,6 +87,7 @@ import cv2
 import numpy as np
 
 from mulde._version import __version__
+from mulde.event_command import EventCommand
 from mulde.io.atomic import atomic_path, ensure_writable, temp_target, write_bytes, write_json
 from mulde.io.features import quoted
 from mulde.recorded import recorded_warnings
@@ -106,6 +110,11 @@ def _own_temp(path: Path, in_events: bool) -> bool:
     if target is None:
         return False
     return _EVENT_FILE.match(target) is not None if in_events else target in _OUTPUTS
+
+
+EARLIER = "earlier"
+"""The folder inside a watch's output folder that keeps the outputs of the earlier watches
+into it, one folder each, named by when it started (`keep_earlier_outputs`)."""
 
 
 STASH = ".mulde-earlier-watch"
@@ -136,10 +145,13 @@ def foreign_outputs(out: str | Path) -> list[str]:
     with a watch's columns (`SCORES_COLUMNS`), an events.json that is not a JSON list of
     events (objects with `start` and `end`), a watch.json that is not a JSON object with a
     watch's fields (`WATCH_FIELDS`); empty files count as a watch's (nothing to lose). []
-    where there are none. A new watch into `out` would replace them, so `watch_source`
-    refuses such a folder."""
+    where there are none; and a file at `EARLIER` (where a watch keeps the outputs of those
+    before it: `keep_earlier_outputs`). A new watch into `out` would replace them, so
+    `watch_source` refuses such a folder."""
     out = Path(out)
     found = []
+    if (out / EARLIER).exists() and not (out / EARLIER).is_dir():
+        found.append(f"{EARLIER} (a file where a watch keeps the earlier watches' outputs)")
     for name in _OUTPUTS:
         path = out / name
         if not path.is_file() or path.stat().st_size == 0:
@@ -209,6 +221,33 @@ def restore_earlier_outputs(out: str | Path) -> None:
         shutil.rmtree(stash, ignore_errors=True)
 
 
+def keep_earlier_outputs(out: str | Path) -> Path | None:
+    """Move the outputs of an earlier watch set aside in `out` (`stash_earlier_outputs`) to
+    out/`EARLIER`/STAMP, STAMP its start in UTC ("20261205T203807Z": watch.json's
+    `started_at`, else the time of its newest file; "-2", "-3", ... after a STAMP taken);
+    return that folder, None where nothing was set aside. A watch restarted into the same
+    folder (a camera service after a crash or a reboot, run with the same command line) had
+    deleted the alerts, snapshots and clips of the one before; they are kept this way (delete
+    earlier/ to reclaim its space). Called as the new watch scores its first frame."""
+    out = Path(out)
+    stash = out / STASH
+    if not stash.is_dir():
+        return None
+    try:
+        started = json.loads((stash / "watch.json").read_text(encoding="utf-8"))["started_at"]
+        when = datetime.fromisoformat(started)
+    except (OSError, ValueError, KeyError, TypeError):  # killed before its watch.json, or older
+        times = [p.stat().st_mtime for p in stash.rglob("*") if p.is_file()]
+        when = datetime.fromtimestamp(max(times, default=time.time()), timezone.utc)
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target, k = out / EARLIER / stamp, 2
+    while target.exists():
+        target, k = out / EARLIER / f"{stamp}-{k}", k + 1
+    target.parent.mkdir(exist_ok=True)
+    stash.replace(target)
+    return target
+
+
 def clear_earlier_outputs(out: str | Path) -> int:
     """Remove from the folder `out` what an earlier watch wrote there (`scores.csv`,
     `events.json`, `watch.json`, `events/event_NNNN.png|mp4` and their temp files), so that
@@ -241,7 +280,8 @@ class WatchOptions:
     line (None: none) and `status_every_s` how often it is refreshed. `timeout_s`: how long
     a read of the source may block (`open_capture`'s): a frame that arrives that long after
     the one before came after the time-out fired (a decoder's last frames, flushed when the
-    quiet stream was given up), so that wait is left out of `flowing_s`."""
+    quiet stream was given up), so that wait is left out of `flowing_s`. `on_event`: a
+    command run as each event starts and ends (`mulde.event_command`), None: none."""
 
     threshold: float
     patience: int = 1
@@ -251,6 +291,7 @@ class WatchOptions:
     status: IO[str] | None = None
     status_every_s: float = 0.5
     timeout_s: float = math.inf
+    on_event: EventCommand | None = None
 
 
 @dataclass
@@ -432,6 +473,7 @@ class Watcher:
         # an earlier watch's outputs, said by the caller: set aside until the first frame is
         # scored (a source that fails before it leaves them as they were)
         self.replaced = stash_earlier_outputs(self.out)
+        self.kept: str | None = None  # where they went (`keep_earlier_outputs`)
         try:
             (self.out / "events").mkdir(exist_ok=True)
             self._write_events()  # no event yet: what a reader of the folder sees meanwhile
@@ -573,8 +615,9 @@ class Watcher:
 
     def _handle(self, s: LiveScore, writer: Any) -> None:
         st = self.state
-        if st.last is None:  # the first frame scored: an earlier watch's files are replaced
-            shutil.rmtree(self.out / STASH, ignore_errors=True)
+        if st.last is None:  # the first frame scored: an earlier watch's files are kept apart
+            kept = keep_earlier_outputs(self.out)
+            self.kept = None if kept is None else kept.relative_to(self.out).as_posix()
         if self._flow is not None:
             self._flow[1] = time.perf_counter()
         st.last = s
@@ -648,6 +691,7 @@ class Watcher:
             if s.index - pre <= i < s.index:
                 clip.write(i, f)
         self._write_events()
+        self._fire("start", number - 1)
 
     def _end_event(self, event: Event, k: int, cut_short: bool = False) -> None:
         """Close the `k`-th event, `event` as the tracker ended it: its record completed
@@ -674,6 +718,13 @@ class Watcher:
             if clip.event == k:
                 clip.until = event.end + self._frames_for(self.options.post_s)
         self._write_events()
+        self._fire("end", k)
+
+    def _fire(self, kind: str, k: int) -> None:
+        """Run the user's command (`WatchOptions.on_event`) for the `k`-th event's `kind`,
+        with its record as events.json now has it."""
+        if self.options.on_event is not None:
+            self.options.on_event.fire(kind, k + 1, dict(self.state.events[k]), self.out)
 
     def _source_box(self, s: LiveScore) -> list[int] | None:
         """The box of `s`'s top object in the source frame's whole pixels (as the offline
@@ -709,6 +760,9 @@ class Watcher:
             st.clips.pop(0).close()
         self._write_events()
         self._end_flow()
+        command = self.options.on_event
+        if command is not None:  # the last event's end sent: waits for the calls running
+            command.close()
         self._warn_behind(st.scored, self.flowing_s)
         if self.training_frames is not None:  # shown, and kept in notes (`run`)
             warn_below_calibration(self.scorer.ensemble, st.below, self.training_frames,
@@ -734,7 +788,10 @@ class Watcher:
                           "start_level": self.scorer.smoother.start},
             "features_exact": self.scorer.online.exact, "events": len(st.events),
             "reconnects": self.capture.reconnects, "gaps": self.gaps, "drops": self.capture.drops,
-            "stopped": stopped, "lost": lost, "notes": self.notes}
+            "stopped": stopped, "lost": lost, "notes": self.notes,
+            "earlier_outputs": self.kept,
+            "on_event": None if command is None else {
+                "command": command.argv, "calls": command.fired, "failed": command.failed}}
         write_json(self.out / "watch.json", summary)
         return summary
 
@@ -804,14 +861,16 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
                  realtime: bool = False, fps: float | None = None, reconnect_tries: int = 5,
                  backoff_s: float = 1.0, timeout_s: float = 10.0, pre_s: float = 2.0,
                  post_s: float = 2.0, status: IO[str] | None = None,
-                 log: IO[str] | None = None) -> dict[str, Any]:
+                 log: IO[str] | None = None, on_event: str | None = None) -> dict[str, Any]:
     """Watch `source` (`mulde.video.capture.open_capture`) with a `PipelineModel`, writing
     into `out` (module docstring); return the summary (watch.json). `log` receives one line
     per note (reconnections, a model whose features live are not exactly the offline ones).
     Raises VideoReadError for a source that cannot be opened, ValueError for a model that
-    cannot run live or has no threshold, or for an `out` holding files at a watch's output
+    cannot run live or has no threshold, for an `on_event` command line that cannot run
+    (`mulde.event_command.EventCommand`), or for an `out` holding files at a watch's output
     names that no watch wrote (`foreign_outputs`: a watch would replace them);
-    KeyboardInterrupt after the outputs are written."""
+    KeyboardInterrupt after the outputs are written. An earlier watch's outputs in `out` are
+    moved to out/earlier/ as this one scores its first frame (`keep_earlier_outputs`)."""
     from mulde.vad.live import LiveScorer, start_level, trained_frame_shape
     from mulde.video.capture import open_capture
     from mulde.video.decode import distinct_rates, other_rate
@@ -824,6 +883,13 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
             log.write(f"mulde watch: {line}\n")
             log.flush()
 
+    def warn(line: str) -> None:  # said as it happens (a failed alert command)
+        if log is not None:
+            log.write(f"mulde watch: warning: {line}\n")
+            log.flush()
+
+    # a command that cannot run, said before anything is opened or written
+    command = None if on_event is None else EventCommand(on_event, warn=warn)
     foreign = foreign_outputs(out)
     if foreign:  # checked before anything is opened or written
         raise ValueError(f"{out} holds files at the names a watch writes that no watch wrote: "
@@ -870,7 +936,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     # a read that blocks timeout_s gives up (a file or folder has no such read)
     live_timeout = timeout_s if capture.kind in ("network", "webcam") else math.inf
     options = WatchOptions(value, patience, pre_s, post_s, status=status,
-                           timeout_s=live_timeout)
+                           timeout_s=live_timeout, on_event=command)
     # a model saved before it recorded them: all its training frames, each stream alike
     training_frames = (getattr(model, "training", {}).get("frames_with_objects")
                        or sum(len(t) for t in model.train_scores) or None)
@@ -889,7 +955,8 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
         n = watcher.replaced
         note(f"{out} holds an earlier watch's outputs: {n} file{'s' if n != 1 else ''} of those "
              "it writes (scores.csv, events.json, watch.json, events/event_*; other files stay), "
-             "replaced once this watch scores its first frame (kept if it scores none)")
+             f"moved to {Path(out) / EARLIER}/ once this watch scores its first frame (left in "
+             "place if it scores none)")
     watcher.notes = list(said)  # the notes on the source and model, kept in watch.json
     return watcher.run()
 
