@@ -242,6 +242,17 @@ def test_knn_by_name_calibrates_on_leave_one_video_out_scores():
                                [-0.5, 0.5], rtol=1e-12)
 
 
+def test_knn_calibrates_a_single_training_video_on_objects_left_out_one_at_a_time():
+    """One training video, no other to leave out: objects 0, 1, 3, 7 (one a frame) score
+    [1, 1, 2, 4] / std against the others, not 0 each (a constant calibration, refused)."""
+    rows = [0.0, 1.0, 3.0, 7.0]
+    std = np.std(rows)
+    ens = StreamEnsemble("knn").fit({"a": video(velocity=[[v] for v in rows])})
+    cal = ens.fits_[Stream.VELOCITY].calibration
+    high = 2 + 0.997 * 2  # the 99.9th percentile of [1, 1, 2, 4], position 2.997
+    np.testing.assert_allclose([cal.low, cal.high], np.array([1, high]) / std, rtol=1e-12)
+
+
 def test_bad_settings_and_inputs_are_named():
     with pytest.raises(ValueError, match="calibrate_on must be 'frames' or 'objects'"):
         StreamEnsemble(calibrate_on="videos")

@@ -33,9 +33,34 @@ def test_knn_averages_the_k_nearest_distances():
                                [2 / STD], rtol=1e-12)
 
 
-def test_knn_with_one_training_video_scores_in_sample():
-    knn = KNNStream().fit(X, np.zeros(4, int))
-    np.testing.assert_array_equal(knn.train_scores(), np.zeros(4))
+def test_knn_with_one_training_video_leaves_each_object_out():
+    """No other video to score against: each object against the others (0 -> 1, 1 -> 0,
+    3 -> 1, 7 -> 3), not itself at distance 0; new objects, exact training rows included,
+    still against every training object."""
+    rows = np.array([[0.0], [1.0], [3.0], [7.0]])
+    std = rows.std()
+    knn = KNNStream().fit(rows, np.zeros(4, int))
+    np.testing.assert_allclose(knn.train_scores(), np.array([1, 1, 2, 4]) / std, rtol=1e-12)
+    np.testing.assert_allclose(knn.score(np.array([[3.0], [6.0]])), [0.0, 1 / std], atol=1e-12)
+    # k = 2: 0 -> {1, 3}, 1 -> {0, 3}, 3 -> {1, 0}, 7 -> {3, 1}
+    np.testing.assert_allclose(KNNStream(k=2).fit(rows, np.zeros(4, int)).train_scores(),
+                               np.array([2, 1.5, 2.5, 5]) / std, rtol=1e-12)
+
+
+def test_knn_with_one_training_video_drops_one_self_match_not_every_copy():
+    """An object with an exact copy in the video has it as its neighbour (distance 0): only
+    the object itself is left out."""
+    rows = np.array([[0.0], [0.0], [5.0]])
+    knn = KNNStream(standardise=False).fit(rows, np.zeros(3, int))
+    np.testing.assert_array_equal(knn.train_scores(), [0.0, 0.0, 5.0])
+
+
+def test_knn_scores_a_single_videos_objects_not_fitted_on_against_every_fitted_one():
+    """A subsample of one video: its fitted objects leave themselves out (0 -> 3), an
+    object not fitted on keeps its nearest fitted one (1 -> 0, 2 -> 3)."""
+    knn = KNNStream(standardise=False).fit(np.array([[0.0], [3.0], [7.0]]), np.zeros(3, int))
+    np.testing.assert_array_equal(
+        knn.score_training_video(np.array([[0.0], [1.0], [2.0], [3.0]]), 0), [3, 1, 1, 3])
 
 
 def test_knn_raw_squared_distances_as_ai_vad():

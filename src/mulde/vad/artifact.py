@@ -341,7 +341,8 @@ class PipelineModel:
         scores = ensemble.train_fused()
         patience = max(1, round(fps)) if patience is None else int(patience)
         # kNN scores its training objects leave-one-video-out: out of sample without folds
-        # (but for a single training video, which it scores against itself)
+        # (but for a single training video, whose objects each leave only themselves out:
+        # the same objects in the next frames stay, as optimistic as in-sample scores)
         oof = ensemble.calibration_folds is not None or (len(train) > 1 and all(
             type(f.model) is KNNStream for f in ensemble.fits_.values()))
         threshold = fit_threshold(scores, fps, smoothing_sigma, threshold_rule,

@@ -3,7 +3,8 @@
 Each is fitted on the training objects with their video ids and returns anomaly scores
 (higher = more anomalous) for new objects and, for calibration, for the training objects.
 kNN scores its training objects leave-one-video-out (as AI-VAD does), since an object is its
-own nearest neighbour; MULDE and GMM score them in-sample.
+own nearest neighbour (with a single training video, each object leaves itself out); MULDE and
+GMM score them in-sample.
 """
 
 from __future__ import annotations
@@ -89,21 +90,38 @@ class KNNStream:
         self.groups_ = np.asarray(groups)
         return self
 
-    def _knn(self, Q: np.ndarray, R: np.ndarray) -> np.ndarray:
+    def _knn(self, Q: np.ndarray, R: np.ndarray, leave_self: bool = False) -> np.ndarray:
+        """The scores (m,) of the rows Q (m, d) against the reference rows R (n, d).
+        `leave_self`: a row of Q that is a row of R (equal in every column) is scored
+        without that one match, as if left out of R: k + 1 neighbours, one exact match
+        dropped (an exact copy of it elsewhere in R still counts, at distance 0); a row of
+        Q found nowhere in R keeps its k nearest. R of a single row is kept as it is."""
         from sklearn.neighbors import NearestNeighbors
 
-        k = min(self.k, len(R))
-        dist, _ = NearestNeighbors(n_neighbors=k).fit(R).kneighbors(Q)
-        return (dist**2 if self.squared else dist).mean(axis=1)
+        leave_self = leave_self and len(R) > 1
+        k = min(self.k + leave_self, len(R))
+        dist, ind = NearestNeighbors(n_neighbors=k).fit(R).kneighbors(Q)
+        d = dist**2 if self.squared else dist
+        if not leave_self:
+            return d.mean(axis=1)
+        keep = np.ones(d.shape, bool)
+        found = np.zeros(len(Q), bool)
+        for j in range(k):  # the first neighbour equal to the row is its own match
+            same = ~found & np.all(R[ind[:, j]] == Q, axis=1)
+            keep[same, j], found = False, found | same
+        if k > self.k:  # a row without a match keeps its k nearest
+            keep[~found, -1] = False
+        return (d * keep).sum(axis=1) / keep.sum(axis=1)
 
     def train_scores(self) -> np.ndarray:
-        """Leave-one-video-out: each training object against the other videos' objects (all
-        objects, itself included, when there is only one training video)."""
+        """Leave-one-video-out: each training object against the other videos' objects (with
+        a single training video, against the others of that video: each object leaves
+        itself out, `_knn`'s `leave_self`)."""
         out = np.empty(len(self.X_))
         for g in np.unique(self.groups_):
             inside = self.groups_ == g
             ref = self.X_[~inside] if (~inside).any() else self.X_
-            out[inside] = self._knn(self.X_[inside], ref)
+            out[inside] = self._knn(self.X_[inside], ref, leave_self=not (~inside).any())
         return out
 
     def score(self, X: np.ndarray) -> np.ndarray:
@@ -113,10 +131,12 @@ class KNNStream:
 
     def score_training_video(self, X: np.ndarray, group: int) -> np.ndarray:
         """The objects X of training video `group` (all of them, also those not fitted on)
-        against the fitted objects of the other videos (leave-one-video-out)."""
+        against the fitted objects of the other videos (leave-one-video-out; with a single
+        training video, against its fitted objects, each fitted object leaving itself out as
+        in `train_scores`)."""
         inside = self.groups_ == group
         ref = self.X_[~inside] if (~inside).any() else self.X_
-        return self._knn((X - self.mean_) / self.scale_, ref)
+        return self._knn((X - self.mean_) / self.scale_, ref, leave_self=not (~inside).any())
 
 
 @dataclass
