@@ -286,12 +286,14 @@ def test_a_device_given_twice_differently_is_refused(feats, capsys):
 def test_more_threads_than_cores_are_warned_of(feats, monkeypatch, capsys):
     """--threads 1000 on two cores ran a 5-step fit 35 times slower, unsaid."""
     import cv2
+    import threadpoolctl
     import torch
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the session's stay 1
     monkeypatch.setattr(cv2, "setNumThreads", lambda n: None)
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda n: None)
     assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
                  "--params", SMALL, "--quiet", "--threads", "8"]) == 0
     assert ("mulde: warning: --threads 8 is more than the 2 CPUs this process may use; "
