@@ -2235,10 +2235,9 @@ _THREAD_LIMITS: list[Any] = []  # `set_threads`' BLAS and OpenMP limits, kept fo
 
 def set_threads(n: int) -> None:
     """Use `n` CPU threads in PyTorch and OpenCV (both default to every core) and in the
-    BLAS and OpenMP pools of numpy, scipy, scikit-learn, PyTorch and OpenCV (threadpoolctl;
-    a pool limits only the libraries loaded when it is set, so scipy's and scikit-learn's
-    are loaded first). On 2 busy cores a GMM run of a folder took 21.5 s with OpenBLAS's
-    default threads and 6.9 s with one."""
+    BLAS and OpenMP pools of numpy, scipy, scikit-learn, PyTorch and OpenCV (threadpoolctl,
+    whose limit holds for the libraries loaded when it is set: scipy's and scikit-learn's
+    are loaded first). Left unset, those pools take every core, in GMM and kNN fits too."""
     import cv2
     import scipy.linalg  # noqa: F401  (loads scipy's own OpenBLAS)
     import sklearn.utils._openmp_helpers  # noqa: F401  (loads scikit-learn's OpenMP)
