@@ -524,6 +524,15 @@ def test_scenes_option_and_scene_backgrounds_per_view(tmp_path, capsys):
     assert main(["extract", "folder", "--root", str(root), "--cache", cache,
                  "--scenes", "1"]) == 2
     assert "--scenes applies to shanghaitech, not folder" in capsys.readouterr().err
+    for args, bad in ((["extract", "shanghaitech", "--cache", cache], "x1"),
+                      (["run", "shanghaitech", "--out", str(tmp_path / "o")], "one")):
+        assert main([*args, "--root", str(root), "--scenes", "1", bad]) == 2
+        assert capsys.readouterr().err == (f"mulde: error: {root}: --scenes {bad}: not a scene "
+                                           "number; the scenes here are 01, 02\n")
+    assert main(["extract", "shanghaitech", "--root", str(root), "--cache", cache,
+                 "--scenes", "99"]) == 2
+    assert capsys.readouterr().err == (f"mulde: error: {root}: no videos of scene(s) 99; the "
+                                       "scenes here are 01, 02\n")
 
 
 def test_errors_exit_2_with_a_message(features, capsys):

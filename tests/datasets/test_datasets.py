@@ -373,8 +373,28 @@ def test_shanghaitech_fake_layout_and_scenes(tmp_path):
                                            "the extractor objects:velocity"):
         extract_features(dataclasses.replace(dataset, view_of=None), objects, progress=False)
     assert "static" not in build_extractor("objects:velocity").streams
-    with pytest.raises(DatasetError, match="no videos of scene"):
-        load_dataset("shanghaitech", root, scenes=["05"])
+    with pytest.raises(DatasetError) as err:
+        load_dataset("shanghaitech", root, scenes=["05", 1])
+    assert str(err.value) == f"{root}: no videos of scene(s) 05; the scenes here are 01, 02"
+
+
+@pytest.mark.parametrize("bad", ["one", "x1", "1.5", None])
+def test_shanghaitech_scenes_that_are_not_numbers_are_named_with_the_scenes_there(tmp_path, bad):
+    """`--scenes one` ended in int()'s traceback; the masks' scenes include 03 (no frames)."""
+    root = shanghaitech_fake(tmp_path)
+    with pytest.raises(DatasetError) as err:
+        load_dataset("shanghaitech", root, scenes=[1, bad])
+    assert str(err.value) == (f"{root}: --scenes {bad}: not a scene number; the scenes here "
+                              "are 01, 02")
+    masks = root / "testing" / "test_frame_mask"
+    with pytest.raises(DatasetError) as err:
+        shanghaitech.ground_truth(root, scenes=[bad])
+    assert str(err.value) == (f"{masks}: --scenes {bad}: not a scene number; the scenes here "
+                              "are 01, 02, 03")
+    with pytest.raises(DatasetError) as err:
+        shanghaitech.ground_truth(root, scenes=[99])
+    assert str(err.value) == (f"{masks}: no frame masks of scene(s) 99; the scenes here are "
+                              "01, 02, 03")
 
 
 def test_static_stream_learns_one_scene_background_per_camera_view(tmp_path):

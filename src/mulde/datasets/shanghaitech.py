@@ -48,6 +48,29 @@ def scene_of(name: str) -> str:
     return name.split("_", 1)[0]
 
 
+def _scene_keys(scenes: Iterable[int | str] | None, known: Iterable[str], where: Path
+                ) -> set[str] | None:
+    """The two-digit scenes of `scenes` (None: every scene; `[1, "04"]` -> {"01", "04"}).
+    DatasetError naming `where`, the value that is not a scene number and the scenes `known`
+    there (two-digit names)."""
+    if scenes is None:
+        return None
+    keys = set()
+    for s in scenes:
+        try:
+            keys.add(f"{int(s):02d}")
+        except (TypeError, ValueError):
+            raise DatasetError(f"{where}: --scenes {s}: not a scene number"
+                               f"{_scenes_here(known)}") from None
+    return keys
+
+
+def _scenes_here(known: Iterable[str]) -> str:
+    """"; the scenes here are 01, 04" for the sorted scenes `known` ("" for none)."""
+    names = sorted(set(known))
+    return f"; the scenes here are {', '.join(names)}" if names else ""
+
+
 def _gt_dir(root: Path) -> Path:
     candidates = [root / "testing" / "test_frame_mask", root / "test_frame_mask"]
     gt_dir = next((p for p in candidates if p.exists()), None)
@@ -60,11 +83,12 @@ def ground_truth(root: Path, *, scenes: Iterable[int | str] | None = None) -> Gr
     """Return the labels of the test videos in `test_frame_mask` (optionally some scenes)."""
     root = Path(root)
     gt_dir = _gt_dir(root)
-    keep = None if scenes is None else {f"{int(s):02d}" for s in scenes}
     names = sorted(p.stem for p in gt_dir.glob("*.npy"))
+    keep = _scene_keys(scenes, map(scene_of, names), gt_dir)
     selected = [n for n in names if keep is None or scene_of(n) in keep]
     if keep is not None and not selected:
-        raise DatasetError(f"{gt_dir}: no frame masks of scene(s) {', '.join(sorted(keep))}")
+        raise DatasetError(f"{gt_dir}: no frame masks of scene(s) {', '.join(sorted(keep))}"
+                           f"{_scenes_here(map(scene_of, names))}")
     labels = read_gt(gt_dir, selected)
     return GroundTruth(
         "shanghaitech",
@@ -82,23 +106,24 @@ def load(root: Path, *, scenes: Iterable[int | str] | None = None) -> Dataset:
     )
     test_dir = first_existing([root / "testing" / "frames"], "ShanghaiTech test frames")
     gt_dir = _gt_dir(root)
-    keep = None if scenes is None else {f"{int(s):02d}" for s in scenes}
+    train = list_videos(train_dir)
+    tests = list_videos(test_dir)
+    present = {scene_of(n) for n in [*train, *tests]}
+    keep = _scene_keys(scenes, present, root)
 
     def selected(names: Iterable[str]) -> list[str]:
         return [n for n in names if keep is None or scene_of(n) in keep]
 
-    train = list_videos(train_dir)
-    tests = list_videos(test_dir)
     available = selected(p.stem for p in gt_dir.glob("*.npy"))
     unlabelled = sorted(set(selected(tests)) - set(available))
     if unlabelled:
         raise DatasetError(f"{gt_dir}: no ground truth for test videos {', '.join(unlabelled)}")
     left_out = warn_missing(set(available) - set(tests), "test", test_dir)
     if keep is not None:
-        present = {scene_of(n) for n in [*train, *tests]}
         absent = sorted(keep - present)
         if absent:
-            raise DatasetError(f"{root}: no videos of scene(s) {', '.join(absent)}")
+            raise DatasetError(f"{root}: no videos of scene(s) {', '.join(absent)}"
+                               f"{_scenes_here(present)}")
     labels = read_gt(gt_dir, selected(tests))
     views = {scene_of(n) for n in [*selected(train), *selected(tests)]}
     return Dataset(
