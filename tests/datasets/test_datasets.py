@@ -751,6 +751,27 @@ def test_folder_csv_errors_against_the_videos(tmp_path):
         load_dataset("folder", root)
 
 
+def test_folder_labels_of_a_video_in_a_subfolder_say_where_it_is(tmp_path):
+    """test/sub/20.avi and a row for 20 had been only "not in test/": the video is named
+    where it lies, at any depth, a file or a frame folder, with what to do."""
+    root = _folder_fake(tmp_path)
+    write_video(root / "test" / "sub" / "20.avi", 3, size=SMALL)
+    write_frames(root / "test" / "cam" / "day" / "x", 3, size=SMALL)
+    (root / "labels.csv").write_text("video,start,end\n20,1,2\nx,0,1\nzz,1,2\n")
+    test = root / "test"
+    expected = (f"labels.csv: labels for videos not in {test}: 20 ({test / 'sub' / '20.avi'} "
+                f"exists, but sub-folders of {test} are not read), x ({test / 'cam' / 'day' / 'x'} "
+                f"exists, but sub-folders of {test} are not read), zz; its videos are c, d (a "
+                "video file's name without its suffix, or a frame folder's name); move a video "
+                f"out of its sub-folder into {test} to score it")
+    with pytest.warns(IgnoredFilesWarning), pytest.raises(DatasetError) as err:
+        load_dataset("folder", root)
+    assert str(err.value).endswith(expected)
+    with pytest.raises(DatasetError) as err:
+        folder_ground_truth(root)
+    assert str(err.value).endswith(expected)
+
+
 def test_folder_labels_match_names_in_another_unicode_normal_form(tmp_path):
     """A macOS file name spells "café" as e and a combining accent (NFD), a typed labels.csv
     as one character (NFC): the label is the file's, named as the file is (it had been

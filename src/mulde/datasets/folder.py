@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import unicodedata
 import warnings
 from pathlib import Path
@@ -215,11 +216,31 @@ def _spelled_as_files(ranges: dict[str, list[Range]], names: list[str]
             for n, r in ranges.items()}
 
 
+def _in_subfolders(folder: Path, names: set[str]) -> dict[str, Path]:
+    """The videos named `names` (`list_videos`: a video file or a frame folder) found in the
+    sub-folders of `folder`, at any depth, which `list_videos(folder)` does not read: name ->
+    the first found. Hidden folders and frame folders are not entered."""
+    found: dict[str, Path] = {}
+    for here, subfolders, _ in os.walk(folder):
+        try:
+            videos = list_videos(Path(here))
+        except (DatasetError, OSError):
+            videos = {}
+        frame_folders = {p.name for p in videos.values()}
+        subfolders[:] = sorted(d for d in subfolders
+                               if not d.startswith(".") and d not in frame_folders)
+        if Path(here) != folder:
+            for name in names & set(videos):
+                found.setdefault(name, videos[name])
+    return found
+
+
 def _check_named(csv_path: Path, test_dir: Path, ranges: dict[str, list[Range]],
                  names: list[str]) -> None:
     """Refuse labels of videos that `test_dir` does not hold, naming the ones it does (a
     label row names a video by its file name without the suffix: `cart`, not `cart.avi`)
-    and, where such a name is a video of the train/ folder beside it, saying so."""
+    and, where such a name is a video of the train/ folder beside it or of a sub-folder of
+    `test_dir` (which is not read), saying so."""
     unknown = sorted(set(ranges) - set(names))
     if not unknown:
         return
@@ -228,12 +249,16 @@ def _check_named(csv_path: Path, test_dir: Path, ranges: dict[str, list[Range]],
         training = set(list_videos(train_dir)) if train_dir.is_dir() else set()
     except (DatasetError, OSError):  # the error names the labels' problem all the same
         training = set()
+    nested = _in_subfolders(test_dir, set(unknown) - training) if test_dir.is_dir() else {}
     shown = sorted(names)[:10]
     more = f" and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
-    named = [f"{n} (a training video, in {train_dir})" if n in training else n
-             for n in unknown]
+    named = [f"{n} (a training video, in {train_dir})" if n in training
+             else f"{n} ({nested[n]} exists, but sub-folders of {test_dir} are not read)"
+             if n in nested else n for n in unknown]
     advice = ("; training videos are normal video and take no labels: drop their rows, or "
               f"move a video with anomalies into {test_dir}") if training & set(unknown) else ""
+    if nested:
+        advice += f"; move a video out of its sub-folder into {test_dir} to score it"
     raise DatasetError(
         f"{csv_path}: labels for videos not in {test_dir}: {', '.join(named)}; its videos "
         f"are {', '.join(shown) or 'none'}{more} (a video file's name without its suffix, or "
