@@ -1335,6 +1335,22 @@ def test_the_top_level_help_is_for_users(capsys):
     assert "Video anomaly detection with MULDE" in out and "process-wide" not in out
 
 
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_the_detector_option_says_what_each_detector_is(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps at spaces and hyphens
+    assert "--detector {mulde,knn,gmm} each stream's density model: mulde (" in out
+    from mulde.cli import build_parser
+
+    detector, = (a for a in build_parser().subcommands[command]._actions
+                 if a.dest == "detector")
+    assert detector.help == ("each stream's density model: mulde (multiscale log-density "
+                             "estimation), knn (distance to the nearest training object, "
+                             "AI-VAD's) or gmm (Gaussian mixture of 5 components) (default: "
+                             "mulde)")
+
+
 def test_run_and_train_name_the_options_that_make_the_fits_faster(tmp_path, monkeypatch):
     """Before the model fits (minutes on a CPU), run and train name --fit-jobs and --params
     max_steps with their values now; not for kNN or GMM, whose fits are quick."""

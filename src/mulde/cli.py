@@ -2532,7 +2532,10 @@ def build_parser() -> _MuldeParser:
     def training_args(p: argparse.ArgumentParser, out_help: str) -> None:
         p.add_argument("--out", required=True, type=Path, help=out_help)
         p.add_argument("--cache", type=Path, help="feature cache folder (default: OUT/cache)")
-        p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"])
+        p.add_argument("--detector", default="mulde", choices=["mulde", "knn", "gmm"],
+                       help="each stream's density model: mulde (multiscale log-density "
+                       "estimation), knn (distance to the nearest training object, AI-VAD's) "
+                       "or gmm (Gaussian mixture of 5 components) (default: mulde)")
         p.add_argument("--params", action=_GivenOnce, help="JSON of MULDE parameter "
                        "overrides, over the preset's own (objects:detector: max_steps 1000)")
         p.add_argument("--seed", type=_seed, default=None,
