@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -70,8 +72,11 @@ def test_calls_beyond_the_running_limit_are_skipped_and_one_past_its_time_ended(
     assert said == ["--on-event: 1 calls still running, so event 1's end was not sent; make "
                     "the command return sooner (e.g. send in the background)"]
     command.close()  # waits 0.5 s at most, then ends it
-    assert said[1] == "--on-event: the command for event 1's start ended after 0.5 s"
-    assert command.running == 0 and command.failed == 2
+    assert said[1:] == ["--on-event: the command for event 1's start was still running "
+                        "after 0.5 s and was ended"]
+    assert command.running == 0
+    assert command.summary() == {"program": sys.executable, "calls": 1, "failed": 1,
+                                 "skipped": 1}
 
 
 def test_a_command_that_reads_no_input_is_no_error(tmp_path):
@@ -90,6 +95,9 @@ def test_a_command_that_reads_no_input_is_no_error(tmp_path):
                                    "PATH nor an executable file; give its full path"),
     ("curl 'https://x", "--on-event \"curl 'https://x\": no closing quotation; quote the "
                         "command line as a shell would"),
+    ("curl -s | tee x", "--on-event: '|' would be given to curl as an argument (the line is "
+                        "not run by a shell); for a pipe or a redirection give --on-event "
+                        "\"sh -c '...'\""),
 ])
 def test_a_command_that_cannot_run_is_refused_before_the_watch(line, message):
     with pytest.raises(ValueError) as err:
@@ -108,3 +116,37 @@ def test_a_command_line_is_split_as_a_shell_would_and_found_on_path(tmp_path, mo
     assert EventCommand("alert-tool --to ops", warn=print).argv == [str(tool), "--to", "ops"]
     with pytest.raises(ValueError, match="kind 'peak' is not one of"):
         command.fire("peak", 1, RECORD, tmp_path)
+
+
+def test_a_call_past_its_time_is_ended_with_the_processes_it_started(tmp_path):
+    """A hung `sh -c 'curl ...'` left its curl running after the shell was killed (a
+    newcomer found four orphaned sleeps): the call's whole process group is ended, and the
+    wait at the end is said once it passes a second."""
+    said: list[str] = []
+    pid_file = tmp_path / "child.pid"
+    command = EventCommand(["/bin/sh", "-c", f"sleep 30 & echo $! > {pid_file}; wait"],
+                           warn=said.append, timeout_s=2.0)
+    command.fire("end", 4, RECORD, tmp_path)
+    command.close()
+    stat = Path(f"/proc/{int(pid_file.read_text())}/stat")
+    for _ in range(40):  # gone, or dead and waiting for init to collect it (a zombie)
+        if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the call's child is still running")
+    assert said == ["--on-event: waiting up to 1 s for 1 call still running (Ctrl-C ends "
+                    "them)", "--on-event: the command for event 4's end was still running "
+                    "after 2 s and was ended"]
+
+
+def test_a_failed_call_is_said_when_it_ends_not_at_the_next_event(tmp_path):
+    said: list[str] = []
+    command = EventCommand(_python("import sys; sys.exit(3)"), warn=said.append)
+    command.fire("start", 1, RECORD, tmp_path)
+    for _ in range(100):  # the watch checks at every frame
+        command.check()
+        if said:
+            break
+        time.sleep(0.05)
+    assert said == ["--on-event: the command for event 1's start exited with status 3"]

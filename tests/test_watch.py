@@ -1463,9 +1463,10 @@ def test_an_out_inside_the_models_training_or_test_videos_is_refused(trained, tm
 def test_on_event_runs_the_users_command_for_each_events_start_and_end(trained, tmp_path,
                                                                        capsys):
     """`--on-event CMD`: an alert reaches a person without polling events.json (a newcomer
-    found no way): the command gets each event's start and end, with its record and
-    snapshot, in the order they happened; watch.json counts the calls. A command that cannot
-    run is one line before anything is written."""
+    found no way): the command gets each event's start (with what fired where, the start
+    frame's), end (the peak's) and complete clip, with its record, snapshot, the source and
+    the watch's start; watch.json counts the calls and keeps no argument (a webhook's token
+    would be in it). A command that cannot run is one line before anything is written."""
     model_dir, video = trained
     log = tmp_path / "calls.jsonl"
     hook = tmp_path / "hook.py"
@@ -1473,6 +1474,7 @@ def test_on_event_runs_the_users_command_for_each_events_start_and_end(trained, 
                     "body = json.load(sys.stdin)\n"
                     "body['env'] = {k: v for k, v in os.environ.items()\n"
                     "               if k.startswith('MULDE_')}\n"
+                    "body['clip_there'] = os.path.isfile(body['clip_path'])\n"
                     f"open({str(log)!r}, 'a').write(json.dumps(body) + '\\n')\n")
     out = tmp_path / "out"
     command = f"{shlex.quote(sys.executable)} {shlex.quote(str(hook))}"
@@ -1480,21 +1482,25 @@ def test_on_event_runs_the_users_command_for_each_events_start_and_end(trained, 
                  "--threshold", "0", "--on-event", command]) == 0
     events = json.loads((out / "events.json").read_text())
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert events and len(calls) == 2 * len(events)
+    assert events and len(calls) == 3 * len(events)
     assert sorted((c["number"], c["kind"]) for c in calls) == sorted(
-        (k, kind) for k in range(1, len(events) + 1) for kind in ("start", "end"))
+        (k, kind) for k in range(1, len(events) + 1) for kind in ("start", "end", "clip"))
+    summary = json.loads((out / "watch.json").read_text())
     for call in calls:
         event = events[call["number"] - 1]
         assert call["start"] == event["start"] and call["start_at"] == event["start_at"]
+        assert call["source"] == str(video) and call["watch_started_at"] == summary[
+            "started_at"]
+        assert {"stream", "stream_scores", "top_stream", "box", "start_s"} <= set(call)
+        assert call["clip_there"] == (call["kind"] == "clip")
         assert call["env"]["MULDE_EVENT"] == call["kind"]
         assert call["env"]["MULDE_WATCH_OUT"] == str(out.absolute())
         assert Path(call["env"]["MULDE_EVENT_SNAPSHOT"]).name == event["snapshot"]
         if call["kind"] == "end":  # the record once ended: the peak's score and box
             assert {k: call[k] for k in ("end", "peak", "score", "ongoing")} == {
                 k: event[k] for k in ("end", "peak", "score", "ongoing")}
-    summary = json.loads((out / "watch.json").read_text())
-    assert summary["on_event"] == {"command": [sys.executable, str(hook)],
-                                   "calls": len(calls), "failed": 0}
+    assert summary["on_event"] == {"program": sys.executable, "calls": len(calls),
+                                   "failed": 0, "skipped": 0}
     capsys.readouterr()
     assert main(["watch", str(model_dir), str(video), "--out", str(tmp_path / "none"),
                  "--quiet", "--on-event", "no-such-alert-tool --to ops"]) == 2
@@ -1502,3 +1508,40 @@ def test_on_event_runs_the_users_command_for_each_events_start_and_end(trained, 
         "mulde: error: --on-event: 'no-such-alert-tool' is not a program on PATH nor an "
         "executable file; give its full path")
     assert not (tmp_path / "none").exists()
+
+
+def test_a_watch_records_itself_while_running_and_the_next_says_one_was_killed(
+        trained, tmp_path, capsys, monkeypatch):
+    """watch.json is written from the first frame on, every RECORD_EVERY_S, with stopped
+    "running" (a health record; only the end's said how a watch went): a watch killed with
+    kill -9 leaves it so, and the next watch into the folder names it in a note beside the
+    outputs it kept under earlier/ (their events may be 'ongoing', their clip missing)."""
+    import mulde.watch
+
+    model_dir, video = trained
+    out = tmp_path / "out"
+    records = []
+    real = mulde.watch.write_json
+
+    def spy(path, obj):
+        if Path(path).name == "watch.json":
+            records.append(obj["stopped"])
+        return real(path, obj)
+
+    monkeypatch.setattr(mulde.watch, "write_json", spy)
+    monkeypatch.setattr(mulde.watch, "RECORD_EVERY_S", 0.0)  # at every frame
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet"]) == 0
+    assert records[:3] == [mulde.watch.RUNNING] * 3 and records[-1] == "end of stream"
+    summary = json.loads((out / "watch.json").read_text())
+    summary["stopped"] = mulde.watch.RUNNING  # as a watch killed while running leaves it
+    (out / "watch.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet"]) == 0
+    kept = out / json.loads((out / "watch.json").read_text())["earlier_outputs"]
+    note = (f"the earlier watch in {out} ended without writing its last record (killed, or "
+            f"the machine stopped): its outputs, kept in {kept}, end where it stopped, an "
+            "event it had open still 'ongoing' and its clip missing")
+    assert f"mulde watch: {note}\n" in capsys.readouterr().err
+    assert note in json.loads((out / "watch.json").read_text())["notes"]
+    assert kept.name == datetime.fromisoformat(summary["started_at"]).strftime(
+        "%Y%m%dT%H%M%SZ")

@@ -2599,7 +2599,8 @@ def build_parser() -> _MuldeParser:
     p.add_argument("source", help="a video file, a frame folder, a webcam index (0) or a "
                    "stream URL (rtsp://, http://, udp://, tcp://, rtmp://, srt://)")
     p.add_argument("--out", required=True, type=_watch_out, help="output folder: "
-                   "scores.csv, events.json, events/ (snapshots, clips), watch.json; not "
+                   "scores.csv, events.json, events/ (snapshots, clips), watch.json; an "
+                   "earlier watch's outputs there are moved to OUT/earlier/<its start>/; not "
                    "inside the model's training or test video folders")
     p.add_argument("--realtime", action="store_true", help="replay a file or folder at its "
                    "frame rate (default: as fast as it decodes)")
@@ -2623,10 +2624,12 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds a network read may "
                    "block (default: %(default)s)")
     p.add_argument("--on-event", metavar="CMD", help="a command run in the background as "
-                   "each event starts and ends, with the event as JSON on its standard input "
-                   "and MULDE_EVENT (start/end), MULDE_EVENT_NUMBER, MULDE_EVENT_SCORE, "
-                   "MULDE_EVENT_SNAPSHOT, MULDE_WATCH_OUT in its environment; split as a shell "
-                   "would, not run by one (e.g. --on-event 'curl -s --data-binary @- "
+                   "each event starts, ends and has its clip complete, with the event as JSON "
+                   "on its standard input and MULDE_EVENT (start/end/clip), "
+                   "MULDE_EVENT_NUMBER, MULDE_EVENT_SCORE, MULDE_EVENT_SNAPSHOT, "
+                   "MULDE_WATCH_OUT in its environment; split as a shell would, not run by one "
+                   "(sh -c '...' for a pipe); at most 4 run at once (more are skipped, said), "
+                   "each at most 30 s (e.g. --on-event 'curl -sS --fail --data-binary @- "
                    "https://hooks.example/alert')")
     p.add_argument("--quiet", action="store_true", help="no live status line")
     threads_arg(p)

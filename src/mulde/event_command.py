@@ -1,32 +1,39 @@
-"""`mulde watch --on-event CMD`: run a command of the user's when a live event starts and
-when it ends, so that an alert reaches a person (a message, an e-mail, a webhook, a siren)
-without a program polling events.json.
+"""`mulde watch --on-event CMD`: run a command of the user's when a live event starts, when
+it ends and when its clip is complete, so that an alert reaches a person (a message, an
+e-mail, a webhook, a siren) without a program polling events.json.
 
 The command line is split as a POSIX shell would split it (`shlex`), not run by a shell: a
-pipeline or a redirection needs `sh -c '...'`. Each call gets the event as one JSON object on
-its standard input (`EventCommand.payload`: the event's record in events.json, its number,
-`"kind"` "start" or "end", and the snapshot's and clip's paths) and the same essentials in
-environment variables: `MULDE_EVENT` ("start" or "end"), `MULDE_EVENT_NUMBER` (1-based, as
-`event_0001`), `MULDE_EVENT_SCORE` (the smoothed score, the peak's at the end),
-`MULDE_EVENT_SNAPSHOT` (the PNG's absolute path, "" until written) and `MULDE_WATCH_OUT` (the
-watch's output folder). A webhook is then e.g. `--on-event 'curl -s -X POST -H
-"Content-Type: application/json" --data-binary @- https://hooks.example/alert'`.
+line with a pipe or a redirection (`SHELL_WORDS`) is refused with the remedy, `sh -c '...'`.
+Each call gets the event as one JSON object on its standard input (`EventCommand.payload`:
+the event's record in events.json with what fired where (`stream`, `stream_scores`,
+`top_stream`, `box`: the start frame's at the start, the peak's from the end), its
+`number`, `"kind"` ("start", "end" or "clip"), the snapshot's and clip's absolute paths, and
+the watch's `source` and `watch_started_at`, which tell cameras and restarts apart) and the
+essentials in environment variables: `MULDE_EVENT` (the kind), `MULDE_EVENT_NUMBER` (1-based,
+as `event_0001`), `MULDE_EVENT_SCORE` (the smoothed score, the peak's from the end),
+`MULDE_EVENT_SNAPSHOT` (the PNG's absolute path, "" if not written) and `MULDE_WATCH_OUT`
+(the watch's output folder). A webhook is e.g. `--on-event 'curl -sS --fail --data-binary
+@- https://hooks.example/alert'` (`--fail`: curl's status is 0 for an HTTP error otherwise,
+and the failure would go unsaid).
 
-The watch never waits for a command while frames flow: each one runs in its own process
-group (a terminal's Ctrl-C stops the watch, not the message being sent), its standard output
-is dropped and its standard error kept for a warning should it fail. At most `max_running`
-run at once (an event flapping at the threshold starts many): a call beyond them is skipped
-with a warning, as is a command still running after `timeout_s` (ended). When the watch
-ends, the commands still running get up to `timeout_s` in all to finish (the last event's
-"end" is sent then), and are ended after.
+The watch never waits for a call while frames flow: each one runs in a process group of its
+own (a terminal's Ctrl-C stops the watch, not the message being sent), its standard output
+is dropped and its standard error kept for the warning should it fail, which is said within
+a frame of it (`EventCommand.check`). At most `max_running` run at once (an event flapping
+at the threshold starts many): a call beyond them is skipped and said, as is a call still
+running after `timeout_s`, which is ended with every process it started. When the watch
+ends, the calls still running get up to `timeout_s` in all (said), and are ended after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -35,8 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-KINDS = ("start", "end")
-"""When a command runs: an event's first frame above the threshold, and its end."""
+KINDS = ("start", "end", "clip")
+"""When a command runs: an event's first frame above the threshold, its end, and its clip
+complete (renamed into place once the post-roll after the end is written, or cut short)."""
+
+SHELL_WORDS = frozenset({"|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1"})
+"""Words a shell would take for a pipe, a list or a redirection: given to the program as
+arguments here (the line is not run by a shell), so a command line holding one is refused
+with the remedy (`sh -c '...'`)."""
 
 
 @dataclass
@@ -70,6 +83,11 @@ class EventCommand:
         if not argv:
             raise ValueError("--on-event: an empty command; give the program to run, e.g. "
                              "--on-event 'notify-send mulde'")
+        shell = next((word for word in argv[1:] if word in SHELL_WORDS), None)
+        if shell is not None:
+            raise ValueError(f"--on-event: {shell!r} would be given to {argv[0]} as an "
+                             "argument (the line is not run by a shell); for a pipe or a "
+                             f"redirection give --on-event \"sh -c '...'\"")
         program = shutil.which(argv[0])
         if program is None:
             raise ValueError(f"--on-event: {argv[0]!r} is not a program on PATH nor an "
@@ -79,8 +97,16 @@ class EventCommand:
         self.argv = [program, *argv[1:]]
         self.max_running, self.timeout_s, self.warn = max_running, float(timeout_s), warn
         self._calls: list[_Call] = []
-        self.fired = 0
-        self.failed = 0
+        self.fired = 0  # calls started
+        self.failed = 0  # of those, ended with a non-zero status or past timeout_s
+        self.skipped = 0  # calls not started (max_running running, or the program gone)
+
+    def summary(self) -> dict[str, Any]:
+        """The calls for watch.json: `program` (its path; the arguments, which may hold a
+        webhook's token or password, are not kept), `calls` started, `failed` of them, and
+        `skipped` (never started)."""
+        return {"program": self.argv[0], "calls": self.fired, "failed": self.failed,
+                "skipped": self.skipped}
 
     @staticmethod
     def payload(kind: str, number: int, record: Mapping[str, Any], out: Path) -> dict[str, Any]:
@@ -98,10 +124,10 @@ class EventCommand:
         the event's entry in events.json; never waits for it."""
         if kind not in KINDS:
             raise ValueError(f"kind {kind!r} is not one of {KINDS}")
-        self._reap()
+        self.check()
         what = f"event {number}'s {kind}"
         if len(self._calls) >= self.max_running:
-            self.failed += 1
+            self.skipped += 1
             self.warn(f"--on-event: {len(self._calls)} calls still running, so {what} was "
                       "not sent; make the command return sooner (e.g. send in the "
                       "background)")
@@ -119,7 +145,7 @@ class EventCommand:
                                        start_new_session=True)
         except OSError as err:  # removed or made unrunnable since the start
             errors.close()
-            self.failed += 1
+            self.skipped += 1
             self.warn(f"--on-event: {what} was not sent: cannot run {self.argv[0]} ({err})")
             return
         self.fired += 1
@@ -131,15 +157,19 @@ class EventCommand:
             pass
         self._calls.append(_Call(process, errors, what, time.monotonic()))
 
-    def _reap(self) -> None:
-        """Say which finished calls failed; end those past `timeout_s`."""
+    def check(self) -> None:
+        """Say which finished calls failed, end those past `timeout_s` (with every process
+        they started: their process group), and collect the finished ones. Cheap (a poll of
+        at most `max_running` processes): `mulde watch` calls it at every frame, so a failed
+        or hung call is said within a frame, not at the next event."""
         now = time.monotonic()
         for call in list(self._calls):
             code = call.process.poll()
             if code is None and now - call.started > self.timeout_s:
-                call.process.kill()
+                _end_group(call.process)
                 code = call.process.wait()
-                self._said(call, f"ended after {self.timeout_s:g} s")
+                self._said(call, f"was still running after {self.timeout_s:g} s and was "
+                                 "ended")
             elif code is not None and code != 0:
                 self._said(call, f"exited with status {code}")
             if code is not None:
@@ -156,16 +186,40 @@ class EventCommand:
     @property
     def running(self) -> int:
         """The calls not finished yet."""
-        self._reap()
+        self.check()
         return len(self._calls)
 
     def close(self) -> None:
-        """Wait up to `timeout_s` in all for the calls still running, end the rest, and say
-        which failed."""
+        """Wait up to `timeout_s` in all for the calls still running (said first, one line),
+        end the rest, and say which failed. A Ctrl-C (or the watch's second SIGTERM) while
+        waiting ends them at once and returns, so the watch still writes its outputs."""
         deadline = time.monotonic() + self.timeout_s
-        for call in self._calls:
-            try:
-                call.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                call.started = -float("inf")  # past any timeout: ended by _reap
-        self._reap()
+        try:
+            for quiet in (True, False):  # a second's grace unsaid: most calls end by then
+                self.check()
+                if not self._calls:
+                    break
+                if not quiet:
+                    n = len(self._calls)
+                    self.warn(f"--on-event: waiting up to {deadline - time.monotonic():.0f} s "
+                              f"for {n} call{'s' if n != 1 else ''} still running (Ctrl-C "
+                              "ends them)")
+                until = min(deadline, time.monotonic() + 1.0) if quiet else deadline
+                for call in self._calls:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        call.process.wait(timeout=max(0.0, until - time.monotonic()))
+        except KeyboardInterrupt:
+            pass
+        for call in self._calls:  # past any timeout now: ended by check
+            if call.process.poll() is None:
+                call.started = -math.inf
+        self.check()
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    """Kill `process` and every process it started (its process group: each call is started
+    in a session of its own), so that a hung `sh -c 'curl ...'` leaves no curl behind."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (AttributeError, OSError):  # no process groups (Windows), or already gone
+        process.kill()

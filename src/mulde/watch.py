@@ -37,7 +37,9 @@ events. Outputs in the output folder, written as the stream goes:
   there), written while the event runs (bounded memory) and renamed into
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
-- `watch.json`: at the end, how the watch was run (the `model` folder and its `model_digest`,
+- `watch.json`: from the first frame on, every `RECORD_EVERY_S` with `stopped` `RUNNING`
+  (a health record; `ended_at` its time), and at the end: how the watch was run (the
+  `model` folder and its `model_digest`,
   `mulde_version`, the output folder `out`; the settings: `threshold`, `patience`, `pre_s`,
   `post_s`, `max_clip_s`, `view`, `realtime`, `fps_given` (--fps; `fps` is the rate used),
   `reconnect_tries`, `timeout_s` and `backoff_s` (null for an infinite one)), when it
@@ -48,8 +50,9 @@ events. Outputs in the output folder, written as the stream goes:
   reconnections, why it stopped, `notes`: what was said about the source and the model
   (e.g. another frame rate or size than training; a stream whose calibration most watched
   frames fall below, `mulde.vad.fusion.warn_below_calibration`), `earlier_outputs` (below)
-  and `on_event` (the command run for each event's start and end, `mulde.event_command`,
-  with how many calls were made and failed; null without one).
+  and `on_event` (the program run for each event's start, end and clip,
+  `mulde.event_command`, with how many calls were made, failed and skipped; null without
+  one).
 
 An output folder that holds an earlier watch's outputs is cleared of them first (only the
 names above; other files stay; files at those names that no watch wrote are refused,
@@ -248,6 +251,18 @@ def keep_earlier_outputs(out: str | Path) -> Path | None:
     return target
 
 
+def _unfinished(kept: Path) -> bool:
+    """Whether the earlier watch whose outputs are in `kept` stopped without its last record:
+    no watch.json (killed before its first frame's), or one still saying `RUNNING`."""
+    try:
+        return json.loads((kept / "watch.json").read_text(encoding="utf-8")).get(
+            "stopped") == RUNNING
+    except FileNotFoundError:
+        return any(kept.iterdir())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def clear_earlier_outputs(out: str | Path) -> int:
     """Remove from the folder `out` what an earlier watch wrote there (`scores.csv`,
     `events.json`, `watch.json`, `events/event_NNNN.png|mp4` and their temp files), so that
@@ -370,6 +385,14 @@ def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
     return cv2.imencode(".png", image)[1].tobytes()
 
 
+RECORD_EVERY_S = 30.0
+"""How often a watch rewrites watch.json while it scores frames (from its first frame on),
+with `stopped` set to `RUNNING`: a health record a service monitor can read, and what the
+next watch into the folder finds of a watch that was killed."""
+
+RUNNING = "running"
+"""watch.json's `stopped` while the watch runs (`RECORD_EVERY_S`)."""
+
 LATENCY_WINDOW = 100_000
 """How many of the last frames' latencies a watch keeps for watch.json's quantiles (p50,
 p95; about 67 minutes at 25 frames/s, about 3 MB): a watch that runs for days keeps no list
@@ -459,9 +482,6 @@ class Watcher:
         self._flow: list[float] | None = None  # the open run's [first read, last scored]
         self._last_arrived = 0.0  # when the last frame was read
         self._arrivals: deque[tuple[int, float]] = deque()  # (index, when read) till scored
-        # time.perf_counter() (the frames' arrival times) + this = time.time(): set again
-        # when the watch starts
-        self._epoch = time.time() - time.perf_counter()
         self.started_at = ""  # `clock_time` of the watch's start, for watch.json
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
@@ -474,6 +494,7 @@ class Watcher:
         # scored (a source that fails before it leaves them as they were)
         self.replaced = stash_earlier_outputs(self.out)
         self.kept: str | None = None  # where they went (`keep_earlier_outputs`)
+        self.log: Callable[[str], None] | None = None  # where `say` writes too
         try:
             (self.out / "events").mkdir(exist_ok=True)
             self._write_events()  # no event yet: what a reader of the folder sees meanwhile
@@ -524,12 +545,14 @@ class Watcher:
             self._handle(s, writer)
 
     def _at(self, perf: float) -> str:
-        """The `clock_time` of the `time.perf_counter()` reading `perf`."""
-        return clock_time(self._epoch + perf)
+        """The `clock_time` of the `time.perf_counter()` reading `perf`, a recent one (a
+        frame's arrival): the wall clock now less the time since, so a clock set right
+        during the watch (NTP on a machine without a battery clock) or a resume from
+        suspend moves the times that follow, as the clock does."""
+        return clock_time(time.time() - (time.perf_counter() - perf))
 
     def _run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.perf_counter()
-        self._epoch = time.time() - started
         self.started_at = self._at(started)
         stopped, lost = "end of stream", False
         interrupted: BaseException | None = None
@@ -537,7 +560,7 @@ class Watcher:
         writer = csv.writer(csv_file)
         writer.writerow([*SCORES_COLUMNS, *map(stream_column, self.streams), *LAST_COLUMNS])
         csv_file.flush()
-        last_status = 0.0
+        last_status, last_record = 0.0, -math.inf
         tty = self.options.status is not None and getattr(self.options.status, "isatty",
                                                           lambda: False)()
         every = self.options.status_every_s * (1 if tty else 20)  # a log gets a line a while
@@ -551,6 +574,10 @@ class Watcher:
                     if self.options.status and now - last_status >= every:
                         self._status(now - started)
                         last_status = now
+                    if self.state.last is not None and now - last_record >= RECORD_EVERY_S:
+                        write_json(self.out / "watch.json",
+                                   self._summary(RUNNING, now - started, False))
+                        last_record = now
                 if stop.is_set():  # Ctrl-C or SIGTERM, seen between two frames
                     raise KeyboardInterrupt
             except KeyboardInterrupt as err:
@@ -618,6 +645,13 @@ class Watcher:
         if st.last is None:  # the first frame scored: an earlier watch's files are kept apart
             kept = keep_earlier_outputs(self.out)
             self.kept = None if kept is None else kept.relative_to(self.out).as_posix()
+            if kept is not None and _unfinished(kept):
+                self.say(f"the earlier watch in {self.out} ended without writing its last "
+                         f"record (killed, or the machine stopped): its outputs, kept in "
+                         f"{kept}, end where it stopped, an event it had open still "
+                         "'ongoing' and its clip missing")
+        if self.options.on_event is not None:  # a failed or hung call said within a frame
+            self.options.on_event.check()
         if self._flow is not None:
             self._flow[1] = time.perf_counter()
         st.last = s
@@ -663,8 +697,8 @@ class Watcher:
         if ended is not None:
             self._end_event(ended, len(st.events) - 1)
         for clip in [c for c in st.clips if s.index >= c.until]:
-            clip.close()
             st.clips.remove(clip)
+            self._close_clip(clip)
         self._trim_ring(s.index)
 
     def _start_event(self, s: LiveScore, at: str) -> None:
@@ -672,13 +706,14 @@ class Watcher:
         time `at`: its record (events.json, rewritten) and its clip (the pre-roll written)."""
         st = self.state
         while len(st.clips) >= MAX_OPEN_CLIPS:  # a score flapping at the threshold: the
-            st.clips.pop(0).close()              # oldest post-roll is cut short
+            self._close_clip(st.clips.pop(0))    # oldest post-roll is cut short
         number = len(st.events) + 1
         name = f"event_{number:04d}"
         st.events.append({"start": s.index, "end": s.index, "peak": s.index,
                           "score": s.smoothed, "ongoing": True, "snapshot": None,
                           "clip": f"{name}.mp4", "clip_capped": False, "start_at": at,
-                          "peak_at": at, "end_at": at})
+                          "peak_at": at, "end_at": at, **self._times(s.index, s.index),
+                          **self._fired_where(s)})
         st.peak_frame, st.peak_score = None, None
         frame = self._frame(s.index)
         if frame is not None:  # a picture as the alert fires; the peak's replaces it
@@ -701,17 +736,12 @@ class Watcher:
         st = self.state
         record = st.events[k]
         peak = st.peak_score
-        box = None if peak is None else self._source_box(peak)
-        # the stream that fired, by the offline report's rule, from the streams' shares of
-        # the smoothed score the event is found in (the top object's stream is another thing)
-        shares = peak.smoothed_streams if peak is not None else {}
-        fired = leading_stream(shares)
         record.update(event.to_dict())
         record.update({"ongoing": False, "cut_short": cut_short,
-                       "start_s": event.start / self.fps,
-                       "end_s": (event.end + 1) / self.fps, "peak_s": event.peak / self.fps,
-                       "stream": fired, "stream_scores": shares,
-                       "top_stream": peak.stream if peak is not None else "", "box": box})
+                       **self._times(event.start, event.end, event.peak),
+                       **(self._fired_where(peak) if peak is not None else {
+                           "stream": "", "stream_scores": {}, "top_stream": "",
+                           "box": None})})
         if st.peak_frame is not None:  # replaces the start's (none: the start's stays, if any)
             self._write_snapshot(k, st.peak_frame, peak)
         for clip in st.clips:
@@ -724,7 +754,36 @@ class Watcher:
         """Run the user's command (`WatchOptions.on_event`) for the `k`-th event's `kind`,
         with its record as events.json now has it."""
         if self.options.on_event is not None:
-            self.options.on_event.fire(kind, k + 1, dict(self.state.events[k]), self.out)
+            record = {**self.state.events[k], "source": self.capture.name,
+                      "watch_started_at": self.started_at}
+            self.options.on_event.fire(kind, k + 1, record, self.out)
+
+    def say(self, line: str) -> None:
+        """A note said during the watch: kept in watch.json's notes, and given to `log`."""
+        self.notes.append(line)
+        if self.log is not None:
+            self.log(line)
+
+    def _times(self, start: int, end: int, peak: int | None = None) -> dict[str, float]:
+        """An event's frames in seconds: `start_s`, `end_s` (the end of the last frame,
+        (end + 1) / fps, as offline in `mulde.evaluation.alerts`) and `peak_s`."""
+        return {"start_s": start / self.fps, "end_s": (end + 1) / self.fps,
+                "peak_s": (start if peak is None else peak) / self.fps}
+
+    def _fired_where(self, s: LiveScore) -> dict[str, Any]:
+        """What fired at the frame `s`, where: `stream` (by the offline report's rule, from
+        the streams' shares of the smoothed score the event is found in), `stream_scores`
+        (those shares), `top_stream` and `box` (the top object's; another thing than the
+        stream that fired)."""
+        return {"stream": leading_stream(s.smoothed_streams),
+                "stream_scores": s.smoothed_streams, "top_stream": s.stream,
+                "box": self._source_box(s)}
+
+    def _close_clip(self, clip: _Clip) -> None:
+        """Put an event's clip in place (complete, or cut short) and run the user's command
+        for it ("clip")."""
+        clip.close()
+        self._fire("clip", clip.event)
 
     def _source_box(self, s: LiveScore) -> list[int] | None:
         """The box of `s`'s top object in the source frame's whole pixels (as the offline
@@ -757,7 +816,7 @@ class Watcher:
         if last is not None:
             self._end_event(last, len(st.events) - 1, cut_short=True)
         while st.clips:
-            st.clips.pop(0).close()
+            self._close_clip(st.clips.pop(0))
         self._write_events()
         self._end_flow()
         command = self.options.on_event
@@ -767,6 +826,16 @@ class Watcher:
         if self.training_frames is not None:  # shown, and kept in notes (`run`)
             warn_below_calibration(self.scorer.ensemble, st.below, self.training_frames,
                                    "frames watched")
+        summary = self._summary(stopped, seconds, lost)
+        write_json(self.out / "watch.json", summary)
+        return summary
+
+    def _summary(self, stopped: str, seconds: float, lost: bool) -> dict[str, Any]:
+        """watch.json's dict (module docstring): at the end, and every `RECORD_EVERY_S`
+        while frames are scored, with `stopped` `RUNNING` (a health record; one left so by
+        a watch that was killed says so to the next, `keep_earlier_outputs`)."""
+        st = self.state
+        command = self.options.on_event
         lat = np.array(st.latencies)
         n = st.scored
         summary = {
@@ -790,9 +859,7 @@ class Watcher:
             "reconnects": self.capture.reconnects, "gaps": self.gaps, "drops": self.capture.drops,
             "stopped": stopped, "lost": lost, "notes": self.notes,
             "earlier_outputs": self.kept,
-            "on_event": None if command is None else {
-                "command": command.argv, "calls": command.fired, "failed": command.failed}}
-        write_json(self.out / "watch.json", summary)
+            "on_event": None if command is None else command.summary()}
         return summary
 
     BEHIND_SHARE = 0.9
@@ -883,6 +950,11 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
             log.write(f"mulde watch: {line}\n")
             log.flush()
 
+    def note_only(line: str) -> None:  # said while watching (`Watcher.say` keeps it)
+        if log is not None:
+            log.write(f"mulde watch: {line}\n")
+            log.flush()
+
     def warn(line: str) -> None:  # said as it happens (a failed alert command)
         if log is not None:
             log.write(f"mulde watch: warning: {line}\n")
@@ -958,6 +1030,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
              f"moved to {Path(out) / EARLIER}/ once this watch scores its first frame (left in "
              "place if it scores none)")
     watcher.notes = list(said)  # the notes on the source and model, kept in watch.json
+    watcher.log = note_only  # and those said while it watches
     return watcher.run()
 
 
