@@ -51,7 +51,7 @@ from mulde.video.decode import (
     stated_rate,
     strays_said,
 )
-from mulde.video.distributed import RayOptions
+from mulde.video.distributed import RayOptions, check_engine
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
 from mulde.video.features.objects import (
@@ -117,16 +117,20 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     training video shows is skipped and listed in `failed`. With `ray` (options of
     `mulde.video.distributed`), the videos not yet in the cache are extracted on a Ray cluster
     instead of in this process (the scene backgrounds are still learnt here first); `cache` is
-    then required, and the result is the same. `note`: given the number of videos to
-    extract and the number to read back from the cache (counted from the cache's entries,
-    `FeatureCache.has`; the videos to skip are in neither), a line printed (to stderr; None:
-    nothing) once the checks and the scene background are done, just before the videos
-    (`mulde run` says there what it starts where no progress bar shows it). `progress`: a
-    bar of the videos on stderr; None (default) draws it where stderr is a terminal (or in
-    a notebook) alone, as `mulde` does, so that a log does not fill with its updates.
+    then required, and the result is the same; Ray missing, or nothing answering at the
+    cluster's address, is an EngineError before any work (`check_engine`). `note`: given the
+    number of videos to extract and the number to read back from the cache (counted from
+    the cache's entries, `FeatureCache.has`; the videos to skip are in neither), a line
+    printed (to stderr; None: nothing) once the checks and the scene background are done,
+    just before the videos (`mulde run` says there what it starts where no progress bar
+    shows it). `progress`: a bar of the videos on stderr; None (default) draws it where
+    stderr is a terminal (or in a notebook) alone, as `mulde` does, so that a log does not
+    fill with its updates.
     """
     if ray is not None and cache is None:
         raise ValueError("the ray engine writes through the feature cache: give a cache")
+    if ray is not None:
+        check_engine(ray)  # Ray installed, its cluster answering: before any work
     strays_said(dataset.ignored)  # said by the loader, maybe before this run began
     if cache is not None:
         ensure_writable(cache.root)

@@ -259,6 +259,27 @@ def test_an_address_where_nothing_answers_is_one_error_not_a_long_wait():
     _check_reachable("auto")  # Ray's own to resolve
 
 
+def test_an_address_where_nothing_answers_is_said_before_any_work(dataset_root, tmp_path,
+                                                                  capsys):
+    """Checked before the scene background is learnt (it was learnt first and left in the
+    cache): neither the library's call nor the command leaves a folder behind."""
+    from fakes import free_port
+
+    from mulde.video.distributed import EngineError
+
+    address = f"127.0.0.1:{free_port()}"
+    ds = load_dataset("folder", dataset_root)
+    with pytest.raises(EngineError, match=f"cannot reach Ray at {address}"):
+        extract_features(ds, build_extractor("objects"), FeatureCache(tmp_path / "cache"),
+                         progress=False, ray=RayOptions(address=address))
+    assert not (tmp_path / "cache").exists()
+    assert main(["run", "folder", "--root", str(dataset_root), "--out", str(tmp_path / "out"),
+                 "--engine", "ray", "--address", address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mulde: error: cannot reach Ray at {address}") and "note" not in err
+    assert not (tmp_path / "out").exists()
+
+
 class _Stopped:
     """Stands in for a Ray Data executor: says when it is collected (as the iterator that
     holds one stops it: `_ClosingIterator.__del__`)."""

@@ -146,17 +146,28 @@ class _ExtractWorker:
                 "stages": np.asarray(rows["stages"], dtype=str)}
 
 
-def _connect(options: RayOptions):
-    """Return (ray, whether this call started Ray)."""
+def check_engine(options: RayOptions) -> None:
+    """Raise EngineError when Ray is not installed, or when nothing answers at the cluster
+    address (`options.address`, else RAY_ADDRESS) of a Ray not joined yet
+    (`_check_reachable`): what `extract_features` checks before any work (a wrong
+    --address was said after the scene background was learnt, leaving it in the cache)."""
     try:
         import ray
     except ImportError as err:
         raise EngineError("--engine ray needs Ray Data: pip install 'mulde[ray]'") from err
+    address = options.address or os.environ.get("RAY_ADDRESS")
+    if address and not ray.is_initialized():
+        _check_reachable(address)
+
+
+def _connect(options: RayOptions):
+    """Return (ray, whether this call started Ray)."""
+    check_engine(options)
+    import ray
+
     if ray.is_initialized():
         return ray, False
     address = options.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        _check_reachable(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
