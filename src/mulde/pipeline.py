@@ -33,7 +33,7 @@ from mulde.evaluation.report import (
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
-from mulde.recorded import recorded_warnings
+from mulde.recorded import recorded_warnings, shown_at_caller
 from mulde.vad.artifact import PipelineModel, check_model_folder
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import UNUSED_DAYS, FitCache
@@ -93,6 +93,7 @@ def scratch_folder() -> Path:
     return folder
 
 
+@shown_at_caller
 @unreadable.remembered()
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
                      shard_spec: str | None = None, progress: bool | None = None,
@@ -697,6 +698,7 @@ def _frame_sizes(dataset: Dataset, train: dict[str, VideoFeatures], per_view: bo
     return sizes
 
 
+@shown_at_caller
 @unreadable.remembered()
 def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
@@ -800,6 +802,7 @@ def _saved_model(model: PipelineModel, out_dir: Path, cache: FeatureCache) -> It
         yield  # the stack's exit puts the model in place, or drops it on an error
 
 
+@shown_at_caller
 @unreadable.remembered()
 def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
