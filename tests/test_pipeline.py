@@ -313,6 +313,29 @@ def test_strays_the_loader_said_are_not_said_again_by_each_run(dataset_root):
                     if "cover.png" in str(w.message)] == said
 
 
+def test_warnings_of_the_entry_points_are_shown_at_the_callers_line(dataset_root, tmp_path):
+    """load_dataset's, train_pipeline's and run_pipeline's warnings point at this file, the
+    line that called them (they pointed at datasets/__init__.py, where the loader is called,
+    and at contextlib.py, of run_pipeline's decorator); the run's report still keeps them."""
+    from mulde.pipeline import train_pipeline
+
+    (dataset_root / "test" / "notes.txt").write_text("not a video")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_dataset("folder", dataset_root)
+        train_pipeline(ds, SpeedExtractor(), tmp_path / "train", detector="gmm",
+                       progress=False)
+        metrics = run_pipeline(ds, SpeedExtractor(), tmp_path / "run", detector="knn",
+                               progress=False)
+    said = {(str(w.message).split(":")[0], w.filename) for w in caught}
+    assert {("ignored 1 file that is not a video", __file__),
+            ("the training videos are frame folders, which record no frame rate", __file__),
+            ("alert threshold", __file__)} <= said, said
+    assert not [w for w in caught if "mulde" in Path(w.filename).parts
+                or w.filename.endswith("contextlib.py")]
+    assert any("frame folders, which record no frame rate" in w for w in metrics["warnings"])
+
+
 def test_videos_left_out_of_a_partial_dataset_are_recorded_with_the_run(dataset_root,
                                                                         tmp_path):
     """A loader's missing videos (`Dataset.left_out`: a partial copy of a benchmark) are kept

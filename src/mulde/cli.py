@@ -1277,6 +1277,13 @@ def _extractor(args: argparse.Namespace, dataset=None):
     from mulde.video.features.registry import build_extractor, for_dataset
 
     settings = _settings(args.set or [])
+    if args.boxes is not None and not Path(args.boxes).is_dir():
+        raise UsageError(f"--boxes {args.boxes}: "
+                         + ("a file, not a folder" if Path(args.boxes).exists()
+                            else "no such folder")
+                         + "; give the folder of your detector's boxes, one CSV per video "
+                         "(frame,x0,y0,x1,y1[,score]; docs/pipeline.md, \"Boxes from your own "
+                         "detector\")")
     try:
         extractor = build_extractor(args.extractor, args.weights, args.boxes,
                                     args.min_box_score, settings)
@@ -1284,7 +1291,6 @@ def _extractor(args: argparse.Namespace, dataset=None):
             extractor = for_dataset(args.extractor, extractor, dataset.velocity_bins, settings)
         if getattr(extractor, "regions", None) == "detector":
             extractor.params  # noqa: B018 (loads the detector and checks every weights file)
-        return extractor
     except ValueError as err:
         asked = settings.get("streams") or []  # as typed: maybe not a list of names
         asked = ([asked] if isinstance(asked, str) else
@@ -1294,6 +1300,34 @@ def _extractor(args: argparse.Namespace, dataset=None):
         hints = [_detector_stream_hint(s, regions, asked, asked=True)
                  for s in ("pose", "class") if s in asked]
         raise UsageError(str(err) + next((h for h in hints if h), "")) from err
+    _check_backbone(args, extractor)
+    return extractor
+
+
+def _check_backbone(args: argparse.Namespace, extractor: Any) -> None:
+    """Load the backbone that `extractor` runs from --weights (once per process: the
+    extraction reuses it), so that a missing or unreadable weights file, a video backbone
+    without its checkpoint or a package it needs is said before any work (the scene
+    background, the note on the videos to extract), naming --weights. A backbone of its
+    default weights is left to load when the first video is extracted."""
+    from mulde.video.backbones import VIDEO_BACKBONES, WeightsError, load_backbone
+
+    if not {"frame", "appearance"} & {getattr(s, "value", s) for s in extractor.streams}:
+        return  # no backbone runs (--weights is refused then by `build_extractor`)
+    name = extractor.backbone
+    if args.weights is None:
+        if name in VIDEO_BACKBONES:
+            raise UsageError(f"--extractor {args.extractor}: the {name} backbone needs --weights "
+                             "FILE, a local checkpoint of it (e.g. --weights "
+                             "hiera_large_16x224.pth; docs/pipeline.md)")
+        return
+    if not Path(args.weights).is_file():
+        raise UsageError(f"--weights {args.weights}: no such file; give a local weights file "
+                         f"of the {name} backbone (.safetensors, or a .pt/.pth state dict)")
+    try:
+        load_backbone(name, args.weights)
+    except WeightsError as err:
+        raise UsageError(f"--weights {err}") from err
 
 
 def _preset_regions(name: str) -> str | None:
@@ -1376,6 +1410,7 @@ def _extract(args: argparse.Namespace) -> int:
         raise UsageError(f"--shard: {err}") from None
     engine = _engine(args)
     _outside_the_videos(args, _video_folders(args), args.root)
+    _output_folders(args)
     dataset, extractor = _dataset_and_extractor(args)
     with _removed_if_left_empty(args.cache):
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
@@ -1446,6 +1481,22 @@ def _outside_the_videos(args: argparse.Namespace, videos: Sequence[Path],
                 f"{_beside(root, 'run' if option == 'out' else option)})")
 
 
+def _output_folders(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an --out or --cache that is a file or lies under one, naming
+    the option ("--cache notes.txt: a file, not a folder; give a folder for the feature
+    cache"), as the writers' own check would later without it (`check_folder`)."""
+    from mulde.io.atomic import check_folder
+
+    for option, what in (("out", "the outputs"), ("cache", "the feature cache")):
+        given = getattr(args, option, None)
+        if given is not None:
+            try:
+                check_folder(given, what)
+            except OSError as err:  # the file in the way: `given` itself or a folder above
+                said = "" if str(err).startswith(f"{Path(given)}: ") else f"{given}: "
+                raise UsageError(f"--{option} {said}{err}") from None
+
+
 def _beside(folder: Path, what: str) -> str:
     """A folder beside `folder` named after it ("plaza" -> "plaza_run"), as a command line
     would give it: relative to the working folder where that is shorter."""
@@ -1510,6 +1561,7 @@ def _run(args: argparse.Namespace) -> int:
 
     _not_into_a_model(args.out)
     _outside_the_videos(args, _video_folders(args), args.root)
+    _output_folders(args)
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)
@@ -1980,6 +2032,7 @@ def _train(args: argparse.Namespace) -> int:
         _outside_the_videos(args, [videos, videos.parent / "test"], videos.parent)
     else:
         _outside_the_videos(args, [videos])
+    _output_folders(args)
     overrides = _detector_params(args)
     engine = _engine(args)
     training = _training_options(args)

@@ -33,7 +33,7 @@ from mulde.evaluation.report import (
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
-from mulde.recorded import recorded_warnings
+from mulde.recorded import recorded_warnings, shown_at_caller
 from mulde.vad.artifact import PipelineModel, check_model_folder
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import UNUSED_DAYS, FitCache
@@ -51,7 +51,7 @@ from mulde.video.decode import (
     stated_rate,
     strays_said,
 )
-from mulde.video.distributed import RayOptions
+from mulde.video.distributed import RayOptions, check_engine
 from mulde.video.features import Extractor, Stream, VideoFeatures
 from mulde.video.features.detections import DetectionsError
 from mulde.video.features.objects import (
@@ -93,6 +93,7 @@ def scratch_folder() -> Path:
     return folder
 
 
+@shown_at_caller
 @unreadable.remembered()
 def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache | None = None,
                      shard_spec: str | None = None, progress: bool | None = None,
@@ -117,16 +118,20 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     training video shows is skipped and listed in `failed`. With `ray` (options of
     `mulde.video.distributed`), the videos not yet in the cache are extracted on a Ray cluster
     instead of in this process (the scene backgrounds are still learnt here first); `cache` is
-    then required, and the result is the same. `note`: given the number of videos to
-    extract and the number to read back from the cache (counted from the cache's entries,
-    `FeatureCache.has`; the videos to skip are in neither), a line printed (to stderr; None:
-    nothing) once the checks and the scene background are done, just before the videos
-    (`mulde run` says there what it starts where no progress bar shows it). `progress`: a
-    bar of the videos on stderr; None (default) draws it where stderr is a terminal (or in
-    a notebook) alone, as `mulde` does, so that a log does not fill with its updates.
+    then required, and the result is the same; Ray missing, or nothing answering at the
+    cluster's address, is an EngineError before any work (`check_engine`). `note`: given the
+    number of videos to extract and the number to read back from the cache (counted from
+    the cache's entries, `FeatureCache.has`; the videos to skip are in neither), a line
+    printed (to stderr; None: nothing) once the checks and the scene background are done,
+    just before the videos (`mulde run` says there what it starts where no progress bar
+    shows it). `progress`: a bar of the videos on stderr; None (default) draws it where
+    stderr is a terminal (or in a notebook) alone, as `mulde` does, so that a log does not
+    fill with its updates.
     """
     if ray is not None and cache is None:
         raise ValueError("the ray engine writes through the feature cache: give a cache")
+    if ray is not None:
+        check_engine(ray)  # Ray installed, its cluster answering: before any work
     strays_said(dataset.ignored)  # said by the loader, maybe before this run began
     if cache is not None:
         ensure_writable(cache.root)
@@ -693,6 +698,7 @@ def _frame_sizes(dataset: Dataset, train: dict[str, VideoFeatures], per_view: bo
     return sizes
 
 
+@shown_at_caller
 @unreadable.remembered()
 def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                    cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,
@@ -796,6 +802,7 @@ def _saved_model(model: PipelineModel, out_dir: Path, cache: FeatureCache) -> It
         yield  # the stack's exit puts the model in place, or drops it on an error
 
 
+@shown_at_caller
 @unreadable.remembered()
 def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                  cache_dir: Path | None = None, detector: str = "mulde", seed: int = 0,

@@ -1,12 +1,18 @@
 """Warnings shown as usual and also kept, for the files that outlive the terminal: a run's
-metrics.json and report (`mulde.pipeline`), a watch's watch.json (`mulde.watch`)."""
+metrics.json and report (`mulde.pipeline`), a watch's watch.json (`mulde.watch`); and shown
+at the user's line that called a public entry point (`shown_at_caller`)."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextlib.contextmanager
@@ -35,3 +41,33 @@ def recorded_warnings(category: type[Warning] | tuple[type[Warning], ...] = User
 def _is_mulde_file(filename: str) -> bool:
     """Whether a warning's source file is part of this package."""
     return Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
+
+
+def shown_at_caller(function: F) -> F:
+    """Decorate a public entry point (`load_dataset`, `run_pipeline`, ...) so that the warnings
+    mulde's own code raises inside it are shown at the line that called it, the user's (as
+    file and line; `warnings.catch_warnings(record=True)` records them so), not at a line of
+    mulde several calls deep or contextlib's of a decorator. The filters still match the
+    module that raised one, and `recorded_warnings` inside still sees mulde's file. A
+    `stacklevel` cannot do this, as each warning lies at another depth below the entry point,
+    and `skip_file_prefixes` needs Python 3.12 (this package supports 3.10). Put it
+    outermost, so that the frame calling it is the caller's."""
+
+    @functools.wraps(function)
+    def called(*args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1)
+        at = (caller.f_code.co_filename, caller.f_lineno)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if _is_mulde_file(filename) or filename == contextlib.__file__:  # (a decorator's)
+                (filename, lineno), line = at, None  # the source line read from there
+            shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        try:
+            return function(*args, **kwargs)
+        finally:
+            warnings.showwarning = shown
+
+    return called  # type: ignore[return-value]

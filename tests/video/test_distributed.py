@@ -1,6 +1,7 @@
 """`--engine ray` (mulde.video.distributed): the same cache as the one-process loop, retries of
 a killed worker, resuming, skipped videos. One local Ray (2 CPUs) serves the whole module."""
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ def _assert_same_cache(a: Path, b: Path) -> None:
     assert_same_entries(eb, ea)
 
 
-def test_ray_fills_the_same_cache_as_one_process(ray_session, dataset_root, tmp_path):
+def test_ray_fills_the_same_cache_as_one_process(ray_session, dataset_root, tmp_path, capfd):
     (dataset_root / "test" / "broken.avi").write_bytes(b"not a video at all")
     ds = load_dataset("folder", dataset_root)
     extractor = build_extractor("objects")  # velocity + static: learns the scene first
@@ -81,6 +82,30 @@ def test_ray_fills_the_same_cache_as_one_process(ray_session, dataset_root, tmp_
                              ray=RayOptions(workers=2))
     assert again.n_cached == 4 and again.n_extracted == 0
     assert again.failed == [{**local.failed[0], "error": local.failed[0]["error"] + KNOWN_FAILURE}]
+    # Ray Data's INFO lines, its notice that its bars are off and the core worker's line on
+    # restartable actors (printed once a process: `_stderr_without` checks it) stay unsaid
+    said = capfd.readouterr().err
+    for noise in ("Starting execution", "execution finished", "Progress bars disabled",
+                  "core_worker.cc"):
+        assert noise not in said, said
+
+
+def test_ray_s_noise_is_taken_out_of_stderr_and_the_rest_kept(capfd):
+    """Ray's core worker writes to file descriptor 2 past Python: the `RAY_NOISE` lines go,
+    every other line stays, the progress bar's stream writes straight through, and
+    descriptor 2 is itself again afterwards."""
+    from mulde.video.distributed import RAY_NOISE, _stderr_without
+
+    with _stderr_without(RAY_NOISE) as stream:
+        os.write(2, b"[2026-01-01 E 1 1] core_worker.cc:1: Actor x " + RAY_NOISE[0]
+                 + b". See ray#53727.\n")
+        os.write(2, b"a real error\n")
+        stream.write("\rbar 1/4")
+        stream.flush()
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "core_worker" not in err and "a real error\n" in err and "bar 1/4" in err
+    assert err.endswith("after\n")
 
 
 def test_a_video_this_run_found_unreadable_is_not_sent_to_a_worker(tmp_path, monkeypatch):
@@ -235,7 +260,8 @@ def test_a_local_ray_starts_its_workers_at_normal_priority_unless_the_user_says(
     monkeypatch.delenv("RAY_worker_niceness")
     monkeypatch.setattr("mulde.video.distributed._check_reachable", lambda address: None)
     _connect(RayOptions(address="ray://head:10001"))
-    assert seen[-1] == (None, {"address": "ray://head:10001", "log_to_driver": False})
+    assert seen[-1] == (None, {"address": "ray://head:10001", "log_to_driver": False,
+                               "logging_level": logging.ERROR})
 
 
 def test_an_address_where_nothing_answers_is_one_error_not_a_long_wait():
@@ -257,6 +283,29 @@ def test_an_address_where_nothing_answers_is_one_error_not_a_long_wait():
         listening.listen()
         _check_reachable(f"127.0.0.1:{listening.getsockname()[1]}")  # something answers
     _check_reachable("auto")  # Ray's own to resolve
+
+
+def test_an_address_where_nothing_answers_is_said_before_any_work(dataset_root, tmp_path,
+                                                                  capsys, monkeypatch):
+    """Checked before the scene background is learnt (it was learnt first and left in the
+    cache): neither the library's call nor the command leaves a folder behind."""
+    from fakes import free_port
+
+    from mulde.video.distributed import EngineError
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # (the module's Ray is up)
+
+    address = f"127.0.0.1:{free_port()}"
+    ds = load_dataset("folder", dataset_root)
+    with pytest.raises(EngineError, match=f"cannot reach Ray at {address}"):
+        extract_features(ds, build_extractor("objects"), FeatureCache(tmp_path / "cache"),
+                         progress=False, ray=RayOptions(address=address))
+    assert not (tmp_path / "cache").exists()
+    assert main(["run", "folder", "--root", str(dataset_root), "--out", str(tmp_path / "out"),
+                 "--engine", "ray", "--address", address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mulde: error: cannot reach Ray at {address}") and "note" not in err
+    assert not (tmp_path / "out").exists()
 
 
 class _Stopped:

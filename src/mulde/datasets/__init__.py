@@ -26,6 +26,7 @@ from mulde.datasets.common import (
 from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import labels_to_ranges, ranges_to_labels
 from mulde.datasets.layouts import DESCRIPTION, check_layout
+from mulde.recorded import shown_at_caller
 from mulde.suggest import with_suggestions
 from mulde.video.source import Video
 
@@ -61,6 +62,7 @@ def _unknown(name: str) -> DatasetError:
                         f"{', '.join(DATASETS)}")
 
 
+@shown_at_caller
 def load_ground_truth(name: str, root: str | Path, **options: object) -> GroundTruth:
     """Return the test ground truth of dataset `name` from its label files alone.
 
@@ -80,6 +82,7 @@ def load_ground_truth(name: str, root: str | Path, **options: object) -> GroundT
     return GROUND_TRUTH[name](root, **options)
 
 
+@shown_at_caller
 def load_dataset(
     name: str,
     root: str | Path,

@@ -193,17 +193,18 @@ def min_free_bytes() -> int:
         raise ValueError(f"MULDE_MIN_FREE_MB must be a number of MB, got {value!r}") from None
 
 
-def check_folder(folder: str | os.PathLike) -> Path:
+def check_folder(folder: str | os.PathLike, what: str = "the outputs") -> Path:
     """`folder` as a Path, where it is a folder or can be made one; where it, or the nearest
     folder above it that exists, is a file, `OSError` (errno ENOTDIR) naming that file in one
-    line: "notes.txt: a file, not a folder; give a folder for the outputs". Makes nothing.
+    line: "notes.txt: a file, not a folder; give a folder for the outputs" (`what` the folder
+    is for). Makes nothing.
     mkdir's own error there, "[Errno 17] File exists: 'notes.txt'", reads as a refusal to
     overwrite notes.txt. Every writer here checks the folder it writes into
     (`atomic_path`, `write_files`, `atomic_folder`, `ensure_writable`)."""
     folder = Path(folder)
     place = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if place is not None and not place.is_dir():
-        error = OSError(f"{place}: a file, not a folder; give a folder for the outputs")
+        error = OSError(f"{place}: a file, not a folder; give a folder for {what}")
         error.errno = errno.ENOTDIR
         raise error
     return folder

@@ -75,6 +75,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image, UnidentifiedImageError
 
 from mulde.video import unreadable
@@ -453,6 +454,11 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
             stream.thread_type = "AUTO"  # frame and slice threading; same frames, faster
+            # one colour converter for the video: each frame's own (`to_ndarray`) starts the
+            # scaler's threads, one per core, and holds them until the frame is collected,
+            # which reading its side data leaves to the garbage collector (the frame and
+            # its side data refer to each other): 248 frames peaked at 351 threads
+            rgb = VideoReformatter()
             expected = _header_count(stream)
             rate, time_base = _frame_rate(stream), stream.time_base
             discontinuous = bool(container.format.flags & _TS_DISCONT)
@@ -495,7 +501,7 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
                     continue
                 image = None
                 if convert:
-                    image = frame.to_ndarray(format="rgb24")
+                    image = rgb.reformat(frame, format="rgb24").to_ndarray()
                     if turns:
                         image = np.ascontiguousarray(np.rot90(image, turns))
                 if slot > number:

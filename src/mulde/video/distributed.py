@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
+import sys
+import threading
 import time
 import traceback
 import warnings
@@ -146,24 +149,38 @@ class _ExtractWorker:
                 "stages": np.asarray(rows["stages"], dtype=str)}
 
 
-def _connect(options: RayOptions):
-    """Return (ray, whether this call started Ray)."""
+def check_engine(options: RayOptions) -> None:
+    """Raise EngineError when Ray is not installed, or when nothing answers at the cluster
+    address (`options.address`, else RAY_ADDRESS) of a Ray not joined yet
+    (`_check_reachable`): what `extract_features` checks before any work (a wrong
+    --address was said after the scene background was learnt, leaving it in the cache)."""
     try:
         import ray
     except ImportError as err:
         raise EngineError("--engine ray needs Ray Data: pip install 'mulde[ray]'") from err
+    address = options.address or os.environ.get("RAY_ADDRESS")
+    if address and not ray.is_initialized():
+        _check_reachable(address)
+
+
+def _connect(options: RayOptions):
+    """Return (ray, whether this call started Ray)."""
+    check_engine(options)
+    import ray
+
     if ray.is_initialized():
         return ray, False
     address = options.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        _check_reachable(address)
     try:
+        # Ray's own lines (INFO "Started a local Ray instance", its token warning) left to
+        # its log files: the driver's "ray" logger says errors alone
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:
             cpus = options.workers * options.cpus_per_worker if options.workers else None
             with _worker_niceness("0"):
-                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise EngineError(f"cannot start or reach Ray at {address or 'a local node'}: {err}"
                           ) from err
@@ -211,6 +228,92 @@ def _worker_niceness(value: str) -> Iterator[None]:
         yield
     finally:
         os.environ.pop(name, None)
+
+
+RAY_NOISE = (b"has constructor arguments in the object store and max_restarts > 0",)
+"""Lines Ray's C++ core worker writes to the driver's stderr (past Python's logging) that ask
+nothing of a user: Ray Data hands every actor its function and settings as objects in the
+object store, and the actors here restart (`max_restarts`) so that a video whose worker died
+is retried, which Ray flags on each actor's creation (ray-project/ray#53727: a restart would
+fail if those objects were lost; the driver holds them for the whole map). Passing our own
+arguments otherwise cannot avoid it, and no restarts would mean no retries."""
+
+
+class _RayDataNotices(logging.Filter):
+    """Passes Ray Data's console records of level WARNING and above (a cluster without the
+    resources asked for "may hang forever") but its notice that its progress bars are off:
+    they are, as ours counts the videos."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (record.levelno >= logging.WARNING
+                and not str(record.msg).startswith("Progress bars disabled"))
+
+
+@contextlib.contextmanager
+def _ray_quiet() -> Iterator[Any]:
+    """While the map runs: Ray Data's console says its warnings and errors alone (not its
+    INFO lines on the execution plan and its end; its log file, ray-data.log, keeps them),
+    and the `RAY_NOISE` lines are taken out of file descriptor 2 (`_stderr_without`). Yields
+    the stream for the progress bar."""
+    console = [h for h in logging.getLogger("ray.data").handlers
+               if isinstance(h, logging.StreamHandler)]
+    quiet = _RayDataNotices()
+    for handler in console:
+        handler.addFilter(quiet)
+    try:
+        with _stderr_without(RAY_NOISE) as stream:
+            yield stream
+    finally:
+        for handler in console:
+            handler.removeFilter(quiet)
+
+
+@contextlib.contextmanager
+def _stderr_without(noise: Sequence[bytes]) -> Iterator[Any]:
+    """Route file descriptor 2 through a pipe whose lines a thread copies back to it, but
+    those holding one of `noise`; yield a stream straight onto the real descriptor 2 for
+    what must not wait for a line's end (the progress bar's updates): `sys.stderr` itself
+    where it is not descriptor 2 (a notebook, a capture), so nothing changes there. Where
+    descriptor 2 cannot be duplicated, nothing is filtered."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield sys.stderr
+        return
+    try:
+        on_fd2 = sys.stderr.fileno() == 2
+    except (OSError, ValueError, AttributeError):  # a stream without a descriptor
+        on_fd2 = False
+    stream = (open(os.dup(saved), "w", buffering=1, encoding=sys.stderr.encoding,
+                   errors="replace") if on_fd2 else sys.stderr)
+    read, write = os.pipe()
+
+    def copy() -> None:
+        with open(read, "rb") as pipe:
+            for line in pipe:
+                if not any(n in line for n in noise):
+                    os.write(saved, line)
+
+    copier = threading.Thread(target=copy, name="mulde-stderr", daemon=True)
+    copier.start()
+    os.dup2(write, 2)
+    os.close(write)
+    try:
+        yield stream
+    finally:
+        stream.flush()
+        if stream is not sys.stderr:
+            stream.close()
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer gone: the copier reads to its end
+        copier.join(timeout=STDERR_DRAIN_S)
+        if not copier.is_alive():
+            os.close(saved)
+
+
+STDERR_DRAIN_S = 5.0
+"""How long `_stderr_without` waits for its copier to pass on the pipe's last lines."""
 
 
 def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
@@ -309,12 +412,14 @@ def _map(dataset: str, jobs: list, missing: list[int], cache: FeatureCache,
                 max_restarts=-1, max_task_retries=options.max_retries)
         results: dict[int, tuple] = {}
         frames, start = 0, time.perf_counter()
-        bar = tqdm(total=len(missing), disable=None if progress is None else not progress,
-                   unit="video", desc=f"features {dataset} (ray, {workers} workers)")
-        # closed on the way out, whatever ends the loop (Ctrl-C, a fatal row), while Ray
-        # still runs: it stops the dataset's executor (`_release_frames` for the objects
-        # of an iterator that an interrupt ended from within)
-        with contextlib.closing(iter(mapped.iter_rows())) as produced:
+        # the iterator closed on the way out, whatever ends the loop (Ctrl-C, a fatal row),
+        # while Ray still runs: it stops the dataset's executor (`_release_frames` for the
+        # objects of an iterator that an interrupt ended from within)
+        with _ray_quiet() as console, \
+                contextlib.closing(iter(mapped.iter_rows())) as produced:
+            bar = tqdm(total=len(missing), disable=None if progress is None else not progress,
+                       unit="video", desc=f"features {dataset} (ray, {workers} workers)",
+                       file=console)
             try:
                 for row in produced:
                     results[int(row["index"])] = (int(row["n_frames"]), float(row["seconds"]),

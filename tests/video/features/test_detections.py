@@ -218,7 +218,7 @@ def test_cli_takes_boxes_and_refuses_a_missing_folder(detected, tmp_path, capsys
     assert main([*args, "--boxes", str(boxes), "--min-box-score", "0.5"]) == 0
     assert "5 videos extracted" in capsys.readouterr().out
     assert main([*args, "--boxes", str(tmp_path / "nowhere")]) == 2
-    assert "needs boxes_dir" in capsys.readouterr().err
+    assert f"--boxes {tmp_path / 'nowhere'}: no such folder" in capsys.readouterr().err
     assert main([*args, "--extractor", "nonsense"]) == 2
     assert "unknown extractor" in capsys.readouterr().err
 

@@ -41,8 +41,10 @@ def load_state_dict(path: str | Path) -> dict:
             raise WeightsError(f"{path}: not a readable .safetensors file ({err})") from err
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # re-raised with the file name
-        raise WeightsError(f"{path}: not a tensor-only PyTorch state dict ({err})") from err
+    except Exception as err:  # torch's words ("101", the byte it choked on) say nothing more
+        raise WeightsError(f"{path}: not a weights file torch.load(weights_only=True) reads: "
+                           "give a .safetensors file, or a .pt/.pth PyTorch state dict of "
+                           "tensors alone (torch.save(model.state_dict(), path))") from err
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: expected a state dict, got {type(state).__name__}")
     return state
