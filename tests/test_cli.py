@@ -1837,3 +1837,29 @@ def test_info_says_what_an_out_of_bag_threshold_was_set_on(tmp_path, capsys):
         assert main(["info", str(model.save(tmp_path / f"{name}.safetensors"))]) == 0
         out = capsys.readouterr().out
         assert said[name] in out, out
+
+
+def test_the_demo_ends_saying_where_its_videos_are_and_how_to_watch_one(tmp_path, capsys,
+                                                                        monkeypatch):
+    """A newcomer finished the demo without knowing where its videos were or what to try
+    next: its last line names the scene's folders and a `mulde watch` command that runs."""
+    from fakes import write_video
+
+    import mulde.demo.scene
+    import mulde.pipeline
+
+    def scene(folder, seed=0):
+        for split in ("train", "test"):
+            write_video(Path(folder) / split / f"{split}_01.mp4", 4)
+        return Path(folder)
+
+    monkeypatch.setattr(mulde.demo.scene, "generate_scene", scene)
+    monkeypatch.setattr(mulde.pipeline, "run_pipeline", lambda *a, **k: {"note": "none"})
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == (f"scene: its videos in {out / 'scene' / 'train'} and "
+                    f"{out / 'scene' / 'test'} (labels.csv beside them); watch one live with "
+                    f"the trained model: mulde watch {out / 'model'} "
+                    f"{out / 'scene' / 'test' / 'test_01.mp4'} --out {out / 'watch'} "
+                    "--realtime")

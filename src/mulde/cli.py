@@ -2272,6 +2272,12 @@ def _demo(args: argparse.Namespace) -> int:
                            Path(args.out), seed=args.seed, mulde_params=DEMO_MULDE_PARAMS,
                            progress=_on_terminal())
     _print_metrics(metrics, args.out)
+    tests = sorted((Path(root) / "test").glob("*.mp4"))
+    if tests:  # the next thing to try: the scene's videos are the user's to watch live
+        print(f"scene: its videos in {Path(root) / 'train'} and {Path(root) / 'test'} "
+              f"(labels.csv beside them); watch one live with the trained model: mulde watch "
+              f"{Path(args.out) / 'model'} {tests[0]} --out {Path(args.out) / 'watch'} "
+              "--realtime")
     return 0
 
 

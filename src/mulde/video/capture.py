@@ -42,6 +42,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,9 @@ class Capture:
     "network"; `fps` its frame
     rate (frames/s: the container's, a folder's `fps`, or a live stream's nominal rate, 25
     when it states none); `frames()` the frame iterator (call once); `reconnects` how many
-    times a network stream was reopened, `drops` why (one line each, "after frame i" the
-    0-based index of the last frame before the drop); `lost` why the frames ended when a
+    times a network stream was reopened, `drops` why (one line each, "after frame i at
+    TIME: why", i the 0-based index of the last frame before the drop, TIME the clock time
+    it was given up, UTC in ISO 8601); `lost` why the frames ended when a
     network stream's reconnection tries (one or more) ran out (None otherwise: with none
     asked for, a stream's end is its end). `live`: frames come
     at the source's pace whatever the reader does (a webcam, a network stream, a file read
@@ -463,8 +465,9 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
             return
         wait = min(backoff_s * 2 ** failed, backoff_max_s)
         failed += 1
-        capture.drops.append(f"after frame {received - 1}: {reason}" if received
-                             else f"before the first frame: {reason}")
+        at = datetime.now(timezone.utc).isoformat(timespec="seconds")  # when, in the day
+        capture.drops.append(f"after frame {received - 1} at {at}: {reason}" if received
+                             else f"before the first frame at {at}: {reason}")
         log(f"{name}: {reason}; reconnecting in {wait:g} s (attempt {failed} of {tries})")
         if capture.closed.wait(wait):
             return
