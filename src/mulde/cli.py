@@ -2670,7 +2670,8 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--threshold", type=float, help="alert threshold on the causally smoothed "
                    "score (default: the model's rule refitted for the causal filter)")
     p.add_argument("--patience", type=int, help="frames at or below the threshold that end an "
-                   "event (default: the model's)")
+                   "event, counted at the source's frame rate (10 frames: 1 s at 10 frames/s, "
+                   "0.4 s at 25) (default: the model's)")
     p.add_argument("--pre", type=float, default=2.0, help="seconds of video before an event "
                    "in its clip, held decoded in memory (default: %(default)s)")
     p.add_argument("--post", type=float, default=2.0, help="seconds after it (default: "
