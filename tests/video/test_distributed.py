@@ -430,3 +430,33 @@ def test_an_interrupted_map_stops_ray_data_before_it_shuts_ray_down(monkeypatch,
     stopped = ["executor stopped"] if interrupt_inside else ["iterator closed",
                                                               "executor stopped"]
     assert events == [*stopped, "shutdown"]
+
+
+def test_a_sigterm_handler_of_the_caller_outlives_ray_init(monkeypatch):
+    """ray.init puts its own SIGTERM handler (sys.exit): `kill` of a `mulde run --engine
+    ray` then exited 1 or 15 without "mulde: terminated (SIGTERM)", its resume hint and
+    status 143, during the map and in the training after it. The CLI's handler is put back;
+    a process without one keeps Ray's."""
+    import signal
+
+    import mulde.video.distributed as distributed
+
+    def rays_own(signum, frame):  # what ray.init installs (ray._private.worker)
+        raise SystemExit(signum)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: signal.signal(signal.SIGTERM, rays_own))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+    def the_clis(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, the_clis)
+    try:
+        assert distributed._connect(RayOptions(workers=1)) == (ray, True)
+        assert signal.getsignal(signal.SIGTERM) is the_clis
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        distributed._connect(RayOptions(workers=1))
+        assert signal.getsignal(signal.SIGTERM) is rays_own
+    finally:
+        signal.signal(signal.SIGTERM, before)

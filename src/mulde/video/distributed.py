@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -171,6 +172,10 @@ def _connect(options: RayOptions):
     if ray.is_initialized():
         return ray, False
     address = options.address or os.environ.get("RAY_ADDRESS")
+    # ray.init puts its own SIGTERM handler (sys.exit), which would outlive the map: a
+    # handler of the caller's (the CLI's, `mulde.cli.Terminated`: its message, exit 143 and
+    # the clean-up of an interrupt, which ends with `ray.shutdown`) is put back
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         # Ray's own lines (INFO "Started a local Ray instance", its token warning) left to
         # its log files: the driver's "ray" logger says errors alone
@@ -184,6 +189,9 @@ def _connect(options: RayOptions):
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise EngineError(f"cannot start or reach Ray at {address or 'a local node'}: {err}"
                           ) from err
+    finally:
+        if callable(previous) and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
     return ray, True
 
 
