@@ -820,17 +820,21 @@ class Watcher:
             self._close_clip(st.clips.pop(0))
         self._write_events()
         self._end_flow()
-        command = self.options.on_event
-        if command is not None:  # the last event's end sent: waits for the calls running
-            # the source is done: a Ctrl-C or SIGTERM now is the one that stops at once
-            # (`_stop_on_signals`), which `close` takes to end the calls (the first had
-            # only been noted where the source ended by itself)
-            stop.set()
-            command.close()
         self._warn_behind(st.scored, self.flowing_s)
         if self.training_frames is not None:  # shown, and kept in notes (`run`)
             warn_below_calibration(self.scorer.ensemble, st.below, self.training_frames,
                                    "frames watched")
+        command = self.options.on_event
+        if command is not None and command.running:  # the last event's end sent
+            # written before the wait for the calls (up to their time-out) too: a
+            # `docker stop` kills the watch 10 s after its SIGTERM
+            write_json(self.out / "watch.json", self._summary(stopped, seconds, lost))
+            # the source is done: a Ctrl-C or SIGTERM now is the one that stops at once
+            # (`_stop_on_signals`), which `close` takes to end the calls (the first had
+            # only been noted where the source ended by itself)
+            stop.set()
+        if command is not None:
+            command.close()  # waits for the calls running, and says those that failed
         summary = self._summary(stopped, seconds, lost)
         write_json(self.out / "watch.json", summary)
         return summary
