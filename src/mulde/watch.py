@@ -296,7 +296,8 @@ class WatchOptions:
     a read of the source may block (`open_capture`'s): a frame that arrives that long after
     the one before came after the time-out fired (a decoder's last frames, flushed when the
     quiet stream was given up), so that wait is left out of `flowing_s`. `on_event`: a
-    command run as each event starts and ends (`mulde.event_command`), None: none."""
+    command run as each event starts, ends and has its clip complete
+    (`mulde.event_command`), None: none."""
 
     threshold: float
     patience: int = 1
