@@ -1547,3 +1547,83 @@ def test_a_watch_records_itself_while_running_and_the_next_says_one_was_killed(
     assert note in json.loads((out / "watch.json").read_text())["notes"]
     assert kept.name == datetime.fromisoformat(summary["started_at"]).strftime(
         "%Y%m%dT%H%M%SZ")
+
+
+class _CallsStillRunning:
+    """An `EventCommand` stand-in whose calls are still running as the watch ends: its
+    `close` gets the user's Ctrl-C while it waits and says whether it saw it."""
+
+    running = 1
+
+    def __init__(self, out):
+        self.out, self.saw_ctrl_c, self.record_meanwhile = out, False, None
+
+    def fire(self, kind, number, record, out):
+        pass
+
+    def check(self):
+        pass
+
+    def summary(self):
+        return {"program": "alert", "calls": 0, "failed": 0, "skipped": 0}
+
+    def close(self):
+        self.record_meanwhile = json.loads((self.out / "watch.json").read_text())
+        try:
+            signal.raise_signal(signal.SIGINT)  # the Ctrl-C the waiting line asks for
+            self.saw_ctrl_c = False
+        except KeyboardInterrupt:
+            self.saw_ctrl_c = True
+
+
+def test_ctrl_c_ends_the_wait_for_alert_calls_after_the_source_ended(tmp_path):
+    """"waiting up to 29 s for 1 call still running (Ctrl-C ends them)": after a source that
+    ended by itself the first Ctrl-C was only noted as a stop between frames (none came),
+    and the wait went on; it is the one that ends the calls, and the outputs are written."""
+    parts = [{"velocity": 0.1}] * 3 + [{"velocity": 5.0}] * 2 + [{"velocity": 0.1}] * 3
+    frames = [np.full((24, 32, 3), 40, np.uint8)] * len(parts)
+    command = _CallsStillRunning(tmp_path)
+    watcher = Watcher(_FakeScorer(parts), Capture("clip", "file", 10.0, lambda: iter(frames)),
+                      tmp_path, WatchOptions(threshold=1.0, pre_s=0.2, post_s=0.2,
+                                             on_event=command), ["velocity"])
+    summary = watcher.run()
+    assert command.saw_ctrl_c
+    assert summary["stopped"] == "end of stream" and summary["on_event"]["program"] == "alert"
+    assert json.loads((tmp_path / "watch.json").read_text())["frames"] == len(parts)
+
+
+def test_watch_json_is_written_before_the_wait_for_alert_calls(tmp_path):
+    """The wait for calls still running lasts up to their time-out (30 s), and `docker stop`
+    kills 10 s after its SIGTERM: watch.json was written after the wait alone, so such a
+    watch left no record of its end (or a "running" one). It is written before it too."""
+    parts = [{"velocity": 0.1}] * 3 + [{"velocity": 5.0}] * 2 + [{"velocity": 0.1}] * 3
+    frames = [np.full((24, 32, 3), 40, np.uint8)] * len(parts)
+    command = _CallsStillRunning(tmp_path)
+    Watcher(_FakeScorer(parts), Capture("clip", "file", 10.0, lambda: iter(frames)), tmp_path,
+            WatchOptions(threshold=1.0, pre_s=0.2, post_s=0.2, on_event=command),
+            ["velocity"]).run()
+    meanwhile = command.record_meanwhile
+    assert meanwhile["stopped"] == "end of stream" and meanwhile["frames"] == len(parts)
+    assert meanwhile["events"] == 1
+
+
+def test_the_running_record_counts_the_seconds_frames_have_flowed(tmp_path, monkeypatch):
+    """The health record written while frames flow said flowing_s 0 and frames_per_s null
+    (the open run of frames was added at the end only), whatever the frames so far."""
+    import mulde.watch
+
+    records = []
+    real = mulde.watch.write_json
+
+    def spy(path, obj):
+        if Path(path).name == "watch.json":
+            records.append(obj)
+        return real(path, obj)
+
+    monkeypatch.setattr(mulde.watch, "write_json", spy)
+    monkeypatch.setattr(mulde.watch, "RECORD_EVERY_S", 0.0)  # at every frame
+    _fake_watch(tmp_path, [{"velocity": 0.1}] * 6)
+    running = [r for r in records if r["stopped"] == mulde.watch.RUNNING]
+    assert len(running) == 6 and running[-1]["frames"] == 6
+    assert all(r["flowing_s"] > 0 and r["frames_per_s"] is not None for r in running[1:])
+    assert running[-1]["flowing_s"] <= records[-1]["flowing_s"]

@@ -61,8 +61,8 @@ class _Call:
 
 
 class EventCommand:
-    """Run `command` (a command line, split by `shlex`, or an argument list) for each start
-    and end of a live event (`fire`), in the background.
+    """Run `command` (a command line, split by `shlex`, or an argument list) for each start,
+    end and complete clip of a live event (`fire`), in the background.
 
     `max_running`: the most calls running at once; `timeout_s`: the seconds one call may run,
     and what `close` waits for those still running; `warn`: where a failed, skipped or ended
@@ -120,8 +120,8 @@ class EventCommand:
         return {"kind": kind, "number": number, **record, **paths}
 
     def fire(self, kind: str, number: int, record: Mapping[str, Any], out: Path) -> None:
-        """Start the command for event `number`'s `kind` ("start" or "end") with `record`,
-        the event's entry in events.json; never waits for it."""
+        """Start the command for event `number`'s `kind` (`KINDS`: "start", "end" or "clip")
+        with `record`, the event's entry in events.json; never waits for it."""
         if kind not in KINDS:
             raise ValueError(f"kind {kind!r} is not one of {KINDS}")
         self.check()

@@ -296,7 +296,8 @@ class WatchOptions:
     a read of the source may block (`open_capture`'s): a frame that arrives that long after
     the one before came after the time-out fired (a decoder's last frames, flushed when the
     quiet stream was given up), so that wait is left out of `flowing_s`. `on_event`: a
-    command run as each event starts and ends (`mulde.event_command`), None: none."""
+    command run as each event starts, ends and has its clip complete
+    (`mulde.event_command`), None: none."""
 
     threshold: float
     patience: int = 1
@@ -600,7 +601,7 @@ class Watcher:
             frames.close()
             csv_file.flush()
             csv_file.close()
-            summary = self._close(stopped, time.perf_counter() - started, lost)
+            summary = self._close(stopped, time.perf_counter() - started, lost, stop)
             # the rate over the seconds frames flowed, as watch.json; none for a watch that
             # failed before scoring a frame (a source refused at its first frame: its error
             # alone, not a status line of 0 frames above it)
@@ -810,7 +811,8 @@ class Watcher:
     def _write_events(self) -> None:
         write_json(self.out / "events.json", self.state.events)
 
-    def _close(self, stopped: str, seconds: float, lost: bool) -> dict[str, Any]:
+    def _close(self, stopped: str, seconds: float, lost: bool,
+               stop: threading.Event) -> dict[str, Any]:
         st = self.state
         last = self.tracker.close()
         if last is not None:
@@ -819,13 +821,21 @@ class Watcher:
             self._close_clip(st.clips.pop(0))
         self._write_events()
         self._end_flow()
-        command = self.options.on_event
-        if command is not None:  # the last event's end sent: waits for the calls running
-            command.close()
         self._warn_behind(st.scored, self.flowing_s)
         if self.training_frames is not None:  # shown, and kept in notes (`run`)
             warn_below_calibration(self.scorer.ensemble, st.below, self.training_frames,
                                    "frames watched")
+        command = self.options.on_event
+        if command is not None and command.running:  # the last event's end sent
+            # written before the wait for the calls (up to their time-out) too: a
+            # `docker stop` kills the watch 10 s after its SIGTERM
+            write_json(self.out / "watch.json", self._summary(stopped, seconds, lost))
+            # the source is done: a Ctrl-C or SIGTERM now is the one that stops at once
+            # (`_stop_on_signals`), which `close` takes to end the calls (the first had
+            # only been noted where the source ended by itself)
+            stop.set()
+        if command is not None:
+            command.close()  # waits for the calls running, and says those that failed
         summary = self._summary(stopped, seconds, lost)
         write_json(self.out / "watch.json", summary)
         return summary
@@ -838,13 +848,16 @@ class Watcher:
         command = self.options.on_event
         lat = np.array(st.latencies)
         n = st.scored
+        # while running: the open run of frames too (`_end_flow` adds it at the end)
+        flowing = self.flowing_s + (max(0.0, self._flow[1] - self._flow[0])
+                                    if self._flow is not None else 0.0)
         summary = {
             "source": self.capture.name, "kind": self.capture.kind,
             "mulde_version": __version__, "out": str(self.out.resolve()), **self.settings,
             "started_at": self.started_at, "ended_at": self._at(time.perf_counter()),
             "fps": self.fps,
-            "frames": n, "seconds": seconds, "flowing_s": self.flowing_s,
-            "frames_per_s": n / self.flowing_s if self.flowing_s else None,
+            "frames": n, "seconds": seconds, "flowing_s": flowing,
+            "frames_per_s": n / flowing if flowing else None,
             "latency_s": None if not n else {
                 "mean": st.latency_sum / n, "p50": float(np.median(lat)),
                 "p95": float(np.percentile(lat, 95)), "max": st.latency_max,

@@ -82,6 +82,11 @@ def test_redact_url_hides_passwords_and_secret_query_values_only():
                       "api_key=x4&passwd=&auth%5Fkey=x5&ch=1#top") == (
         "http://cam/cgi?user=admin&pwd=***&Password=***;access_token=***&api_key=***&"
         "passwd=&auth%5Fkey=***&ch=1#top")
+    # a camera's pw=, and a signed URL's signature (S3, Azure, a CDN): access until it expires
+    assert redact_url("rtsp://cam/live?user=admin&pw=x1") == "rtsp://cam/live?user=admin&pw=***"
+    assert redact_url("https://b.s3.amazonaws.com/a.mp4?X-Amz-Expires=600&X-Amz-Signature=x2"
+                      "&sig=x3") == ("https://b.s3.amazonaws.com/a.mp4?X-Amz-Expires=600&"
+                                     "X-Amz-Signature=***&sig=***")
     assert redact_url("rtps://admin:pw@cam/live") == "rtps://admin:***@cam/live"  # a typo
     for path in ("cam/train/12.avi", "/data/a:b@c.mp4", r"C:\videos\a:b@c.mp4",
                  "C:/videos/clip.mp4", "0", r"\\nas\share\user:pw@cam.mp4"):

@@ -108,6 +108,46 @@ def test_ray_s_noise_is_taken_out_of_stderr_and_the_rest_kept(capfd):
     assert err.endswith("after\n")
 
 
+def test_stderr_s_copier_drops_a_line_its_target_refuses_and_reads_on(tmp_path):
+    """A real stderr that refuses a line (its reader gone) ended the copier, and the pipe
+    unread then blocked, or failed, every later writer to descriptor 2 (this process's own
+    messages among them); the copier now drops that line and reads the pipe to its end."""
+    from mulde.video.distributed import _copy_lines
+
+    gone_read, gone = os.pipe()
+    os.close(gone_read)  # writes to `gone` fail: EPIPE (Python ignores SIGPIPE)
+    read, write = os.pipe()
+    os.write(write, b"one\n" * 1000)
+    os.close(write)
+    try:
+        _copy_lines(read, gone, [b"noise"])  # returns at the pipe's end, raising nothing
+    finally:
+        os.close(gone)
+    with pytest.raises(OSError):  # the copier read it all, and closed it
+        os.fstat(read)
+
+
+def test_descriptor_2_is_restored_when_a_flush_on_the_way_out_is_interrupted(monkeypatch):
+    """A second Ctrl-C while the filter's streams were flushed on the way out left
+    descriptor 2 on the pipe for the rest of the process (and its last lines to a daemon
+    thread that may not run before the exit)."""
+    from mulde.video.distributed import _stderr_without
+
+    class Interrupted:
+        def flush(self):
+            raise KeyboardInterrupt
+
+        def fileno(self):
+            return 2
+
+    before = os.fstat(2)
+    with pytest.raises(KeyboardInterrupt), _stderr_without([b"noise"]):
+        monkeypatch.setattr("sys.stderr", Interrupted())
+    monkeypatch.undo()
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
 def test_a_video_this_run_found_unreadable_is_not_sent_to_a_worker(tmp_path, monkeypatch):
     """The scene background found the file unreadable (`mulde.video.unreadable`): the driver
     reports it with that error and records it for a rerun, as a worker would, without
@@ -390,3 +430,33 @@ def test_an_interrupted_map_stops_ray_data_before_it_shuts_ray_down(monkeypatch,
     stopped = ["executor stopped"] if interrupt_inside else ["iterator closed",
                                                               "executor stopped"]
     assert events == [*stopped, "shutdown"]
+
+
+def test_a_sigterm_handler_of_the_caller_outlives_ray_init(monkeypatch):
+    """ray.init puts its own SIGTERM handler (sys.exit): `kill` of a `mulde run --engine
+    ray` then exited 1 or 15 without "mulde: terminated (SIGTERM)", its resume hint and
+    status 143, during the map and in the training after it. The CLI's handler is put back;
+    a process without one keeps Ray's."""
+    import signal
+
+    import mulde.video.distributed as distributed
+
+    def rays_own(signum, frame):  # what ray.init installs (ray._private.worker)
+        raise SystemExit(signum)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: signal.signal(signal.SIGTERM, rays_own))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+    def the_clis(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, the_clis)
+    try:
+        assert distributed._connect(RayOptions(workers=1)) == (ray, True)
+        assert signal.getsignal(signal.SIGTERM) is the_clis
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        distributed._connect(RayOptions(workers=1))
+        assert signal.getsignal(signal.SIGTERM) is rays_own
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -171,6 +172,10 @@ def _connect(options: RayOptions):
     if ray.is_initialized():
         return ray, False
     address = options.address or os.environ.get("RAY_ADDRESS")
+    # ray.init puts its own SIGTERM handler (sys.exit), which would outlive the map: a
+    # handler of the caller's (the CLI's, `mulde.cli.Terminated`: its message, exit 143 and
+    # the clean-up of an interrupt, which ends with `ray.shutdown`) is put back
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         # Ray's own lines (INFO "Started a local Ray instance", its token warning) left to
         # its log files: the driver's "ray" logger says errors alone
@@ -184,6 +189,9 @@ def _connect(options: RayOptions):
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise EngineError(f"cannot start or reach Ray at {address or 'a local node'}: {err}"
                           ) from err
+    finally:
+        if callable(previous) and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
     return ray, True
 
 
@@ -288,28 +296,39 @@ def _stderr_without(noise: Sequence[bytes]) -> Iterator[Any]:
     stream = (open(os.dup(saved), "w", buffering=1, encoding=sys.stderr.encoding,
                    errors="replace") if on_fd2 else sys.stderr)
     read, write = os.pipe()
-
-    def copy() -> None:
-        with open(read, "rb") as pipe:
-            for line in pipe:
-                if not any(n in line for n in noise):
-                    os.write(saved, line)
-
-    copier = threading.Thread(target=copy, name="mulde-stderr", daemon=True)
+    copier = threading.Thread(target=_copy_lines, args=(read, saved, noise),
+                              name="mulde-stderr", daemon=True)
     copier.start()
     os.dup2(write, 2)
     os.close(write)
     try:
         yield stream
     finally:
-        stream.flush()
-        if stream is not sys.stderr:
-            stream.close()
-        sys.stderr.flush()
-        os.dup2(saved, 2)  # the pipe's last writer gone: the copier reads to its end
-        copier.join(timeout=STDERR_DRAIN_S)
-        if not copier.is_alive():
-            os.close(saved)
+        try:
+            stream.flush()
+            if on_fd2:  # our own (sys.stderr may have been swapped meanwhile: not that)
+                stream.close()
+            sys.stderr.flush()
+        finally:  # descriptor 2 itself again whatever a flush raises (a second Ctrl-C)
+            os.dup2(saved, 2)  # the pipe's last writer gone: the copier reads to its end
+            copier.join(timeout=STDERR_DRAIN_S)
+            if not copier.is_alive():
+                os.close(saved)
+
+
+def _copy_lines(read: int, out: int, noise: Sequence[bytes]) -> None:
+    """Copy the lines of the pipe `read` to the descriptor `out`, but those holding one of
+    `noise`, until the pipe's end. A line that `out` refuses (a reader gone, a full
+    non-blocking terminal) is dropped and the copying goes on: a pipe left unread would
+    block its writers once full, and a closed one fail them (this process's own messages:
+    a BrokenPipeError that `mulde` takes for a reader that left)."""
+    with open(read, "rb") as pipe:
+        for line in pipe:
+            if any(n in line for n in noise):
+                continue
+            with contextlib.suppress(OSError):
+                while line:  # a write cut short by a signal returns what it wrote
+                    line = line[os.write(out, line):]
 
 
 STDERR_DRAIN_S = 5.0
