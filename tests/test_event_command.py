@@ -93,8 +93,8 @@ def test_a_command_that_reads_no_input_is_no_error(tmp_path):
          "'notify-send mulde'"),
     ("no-such-program-xyz --flag", "--on-event: 'no-such-program-xyz' is not a program on "
                                    "PATH nor an executable file; give its full path"),
-    ("curl 'https://x", "--on-event \"curl 'https://x\": no closing quotation; quote the "
-                        "command line as a shell would"),
+    ("curl 'https://x?token=abc", "--on-event: no closing quotation in the command line; "
+                                  "quote it as a shell would"),
     ("curl -s | tee x", "--on-event: '|' would be given to curl as an argument (the line is "
                         "not run by a shell); for a pipe or a redirection give --on-event "
                         "\"sh -c '...'\""),

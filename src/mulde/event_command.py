@@ -78,8 +78,9 @@ class EventCommand:
             argv = shlex.split(command, posix=os.name != "nt") if isinstance(
                 command, str) else list(command)
         except ValueError as err:  # "No closing quotation"
-            raise ValueError(f"--on-event {command!r}: {str(err).lower()}; quote the command "
-                             "line as a shell would") from None
+            # not said back: the line may hold a webhook's token
+            raise ValueError(f"--on-event: {str(err).lower()} in the command line; quote it "
+                             "as a shell would") from None
         if not argv:
             raise ValueError("--on-event: an empty command; give the program to run, e.g. "
                              "--on-event 'notify-send mulde'")
