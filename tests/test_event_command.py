@@ -26,7 +26,7 @@ def test_a_call_gets_the_event_on_stdin_and_in_its_environment(tmp_path):
     (tmp_path / "events").mkdir()
     (tmp_path / "events" / "event_0001.png").write_bytes(b"png")
     code = ("import json, os, sys; body = json.load(sys.stdin); env = {k: v for k, v in "
-            "os.environ.items() if k.startswith('MULDE_')}; "
+            "os.environ.items() if k.startswith(('MULDE_EVENT', 'MULDE_WATCH'))}; "
             f"open({str(got)!r}, 'w').write(json.dumps([body, env]))")
     command = EventCommand(_python(code), warn=said.append)
     command.fire("start", 1, RECORD, tmp_path)
