@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 import time
@@ -97,7 +98,7 @@ def test_a_command_that_reads_no_input_is_no_error(tmp_path):
                                   "quote it as a shell would"),
     ("curl -s | tee x", "--on-event: '|' would be given to curl as an argument (the line is "
                         "not run by a shell); for a pipe or a redirection give --on-event "
-                        "\"sh -c '...'\""),
+                        "\"sh -c '...'\" (and quote a URL's & or ;)"),
 ])
 def test_a_command_that_cannot_run_is_refused_before_the_watch(line, message):
     with pytest.raises(ValueError) as err:
@@ -150,3 +151,55 @@ def test_a_failed_call_is_said_when_it_ends_not_at_the_next_event(tmp_path):
             break
         time.sleep(0.05)
     assert said == ["--on-event: the command for event 1's start exited with status 3"]
+
+
+@pytest.mark.parametrize(("line", "operator"), [
+    ("echo a; echo b", ";"), ("echo a&&echo b", "&&"), ("log.sh 2>/dev/null", ">"),
+    ("cat >/tmp/y.log", ">"), ("curl -sS --fail --data-binary @- http://h/a|tee y", "|"),
+    ("curl http://h/?a=1&b=2", "&")])
+def test_shell_operators_stuck_to_words_are_refused_too(line, operator):
+    """A newcomer's `echo a; echo b` and `curl ...|tee y` were taken, the operator given to
+    the program as (part of) an argument, and every alert lost; quoted, they are data."""
+    with pytest.raises(ValueError, match=f"--on-event: {re.escape(repr(operator))} would be "
+                                         "given to "):
+        EventCommand(line, warn=print)
+    assert EventCommand(f"{shlex.quote(sys.executable)} -c 'a|b' \"http://h/?a=1&b=2\"",
+                        warn=print).argv[1:] == ["-c", "a|b", "http://h/?a=1&b=2"]
+
+
+def test_a_script_without_its_execute_bit_is_told_so(tmp_path):
+    script = tmp_path / "alert.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    with pytest.raises(ValueError) as err:
+        EventCommand(str(script), warn=print)
+    assert str(err.value) == (f"--on-event: {script} is not executable: chmod +x it, or give "
+                              f"its interpreter first (e.g. --on-event 'sh {script}')")
+
+
+def test_the_wait_at_the_end_keeps_each_calls_own_limit_and_a_stop_ends_them(
+        tmp_path, monkeypatch):
+    """A call started 25 s before the watch ended ran 39 s: the wait at the end ended every
+    call at its own deadline, not each call's; a Ctrl-C during that wait is said as such,
+    not as a call past its time."""
+    said: list[str] = []
+    command = EventCommand(_python("import time; time.sleep(30)"), warn=said.append,
+                           timeout_s=1.5)
+    command.fire("start", 1, RECORD, tmp_path)
+    time.sleep(1.0)
+    started = time.monotonic()
+    command.close()
+    assert time.monotonic() - started < 1.2  # its own 1.5 s, not 1.5 s more
+    assert said == ["--on-event: the command for event 1's start was still running after "
+                    "1.5 s and was ended"]
+    said.clear()
+    command = EventCommand(_python("import time; time.sleep(30)"), warn=said.append)
+    command.fire("end", 2, RECORD, tmp_path)
+
+    def stopped(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(time, "sleep", stopped)
+    command.close()
+    assert said == ["--on-event: the command for event 2's end was ended by the stop (Ctrl-C "
+                    "or SIGTERM)"]
+    assert command.running == 0 and command.failed == 1

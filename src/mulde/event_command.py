@@ -3,7 +3,8 @@ it ends and when its clip is complete, so that an alert reaches a person (a mess
 e-mail, a webhook, a siren) without a program polling events.json.
 
 The command line is split as a POSIX shell would split it (`shlex`), not run by a shell: a
-line with a pipe or a redirection (`SHELL_WORDS`) is refused with the remedy, `sh -c '...'`.
+line with a pipe, a list or a redirection (`SHELL_OPERATORS`, outside quotes) is refused with
+the remedy, `sh -c '...'`.
 Each call gets the event as one JSON object on its standard input (`EventCommand.payload`:
 the event's record in events.json with what fired where (`stream`, `stream_scores`,
 `top_stream`, `box`: the start frame's at the start, the peak's from the end), its
@@ -27,7 +28,6 @@ ends, the calls still running get up to `timeout_s` in all (said), and are ended
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -46,10 +46,12 @@ KINDS = ("start", "end", "clip")
 """When a command runs: an event's first frame above the threshold, its end, and its clip
 complete (renamed into place once the post-roll after the end is written, or cut short)."""
 
-SHELL_WORDS = frozenset({"|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1"})
-"""Words a shell would take for a pipe, a list or a redirection: given to the program as
-arguments here (the line is not run by a shell), so a command line holding one is refused
-with the remedy (`sh -c '...'`)."""
+SHELL_OPERATORS = frozenset("|&;<>")
+"""The characters of a shell's pipes, lists, background jobs and redirections (`|`, `&&`,
+`;`, `&`, `>`, `2>/dev/null`, ...): outside quotes, a shell would act on them, while here
+(the line is not run by a shell) they would reach the program as arguments, stuck to a
+word or not; a command line with one is refused with the remedy (`sh -c '...'`, or quotes
+around a URL's `&`)."""
 
 
 @dataclass
@@ -84,12 +86,16 @@ class EventCommand:
         if not argv:
             raise ValueError("--on-event: an empty command; give the program to run, e.g. "
                              "--on-event 'notify-send mulde'")
-        shell = next((word for word in argv[1:] if word in SHELL_WORDS), None)
+        shell = _shell_operator(command) if isinstance(command, str) else None
         if shell is not None:
             raise ValueError(f"--on-event: {shell!r} would be given to {argv[0]} as an "
                              "argument (the line is not run by a shell); for a pipe or a "
-                             f"redirection give --on-event \"sh -c '...'\"")
+                             f"redirection give --on-event \"sh -c '...'\" (and quote a URL's "
+                             "& or ;)")
         program = shutil.which(argv[0])
+        if program is None and os.path.isfile(argv[0]):
+            raise ValueError(f"--on-event: {argv[0]} is not executable: chmod +x it, or give "
+                             f"its interpreter first (e.g. --on-event 'sh {argv[0]}')")
         if program is None:
             raise ValueError(f"--on-event: {argv[0]!r} is not a program on PATH nor an "
                              "executable file; give its full path")
@@ -194,24 +200,30 @@ class EventCommand:
         """Wait up to `timeout_s` in all for the calls still running (said first, one line),
         end the rest, and say which failed. A Ctrl-C (or the watch's second SIGTERM) while
         waiting ends them at once and returns, so the watch still writes its outputs."""
-        deadline = time.monotonic() + self.timeout_s
-        try:
-            for quiet in (True, False):  # a second's grace unsaid: most calls end by then
+        start = time.monotonic()
+        said = False
+        try:  # each call keeps its own limit (`check`), all of them `timeout_s` at most
+            while True:
                 self.check()
-                if not self._calls:
+                now = time.monotonic()
+                if not self._calls or now - start >= self.timeout_s:
                     break
-                if not quiet:
-                    n = len(self._calls)
-                    self.warn(f"--on-event: waiting up to {deadline - time.monotonic():.0f} s "
-                              f"for {n} call{'s' if n != 1 else ''} still running (Ctrl-C "
+                if not said and now - start >= 1.0:  # a second's grace unsaid: most end
+                    n, said = len(self._calls), True
+                    self.warn(f"--on-event: waiting up to {self.timeout_s - (now - start):.0f}"
+                              f" s for {n} call{'s' if n != 1 else ''} still running (Ctrl-C "
                               "ends them)")
-                until = min(deadline, time.monotonic() + 1.0) if quiet else deadline
-                for call in self._calls:
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        call.process.wait(timeout=max(0.0, until - time.monotonic()))
+                time.sleep(0.05)
         except KeyboardInterrupt:
-            pass
-        for call in self._calls:  # past any timeout now: ended by check
+            for call in [c for c in self._calls if c.process.poll() is None]:
+                _end_group(call.process)
+                call.process.wait()
+                call.errors.close()
+                self._calls.remove(call)
+                self.failed += 1
+                self.warn(f"--on-event: the command for {call.what} was ended by the stop "
+                          "(Ctrl-C or SIGTERM)")
+        for call in self._calls:  # past the wait: ended by check
             if call.process.poll() is None:
                 call.started = -math.inf
         self.check()
@@ -224,3 +236,15 @@ def _end_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except (AttributeError, OSError):  # no process groups (Windows), or already gone
         process.kill()
+
+
+def _shell_operator(line: str) -> str | None:
+    """The first shell operator (`SHELL_OPERATORS`) outside quotes in the command `line`,
+    None without one: `shlex` with `punctuation_chars` splits `a|b` and `2>/dev/null` at
+    them, and keeps a quoted 'a|b' one word."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        return next((t for t in lexer if t and set(t) <= SHELL_OPERATORS), None)
+    except ValueError:  # an unclosed quote: said by shlex.split first
+        return None

@@ -78,6 +78,11 @@ def test_redact_url_hides_passwords_and_secret_query_values_only():
     assert redact_url("http://us%40er:p%40ss%3Aw@cam/a.mp4") == "http://us%40er:***@cam/a.mp4"
     assert redact_url("http://viewer:p@ss@cam/a.mp4") == "http://viewer:***@cam/a.mp4"
     assert redact_url("rtsp://a:b@[::1]:8554/x") == "rtsp://a:***@[::1]:8554/x"
+    # a fragment's parameters too (a newcomer's #token=...), a plain fragment kept
+    assert redact_url("http://u:p@cam/a.mp4#token=Secret1&t=5") == (
+        "http://u:***@cam/a.mp4#token=***&t=5")
+    assert redact_url("http://cam/a.mp4?ch=1#access_token=x9") == (
+        "http://cam/a.mp4?ch=1#access_token=***")
     assert redact_url("http://cam/cgi?user=admin&pwd=x1&Password=x2;access_token=x3&"
                       "api_key=x4&passwd=&auth%5Fkey=x5&ch=1#top") == (
         "http://cam/cgi?user=admin&pwd=***&Password=***;access_token=***&api_key=***&"

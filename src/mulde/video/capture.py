@@ -61,7 +61,7 @@ size FFmpeg knows is the playlist's, not the stream's (`_is_recording`)."""
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:]*:)([^/?#]*)@")
-_QUERY_FIELD = re.compile(r"([?&;])([^=&;#]*)=([^&;#]*)")
+_QUERY_FIELD = re.compile(r"([?&;#])([^=&;#]*)=([^&;#]*)")
 SECRET_FIELDS = ("pass", "pw", "token", "key", "secret", "auth", "sig")
 """What query parameters whose values `redact_url` hides have in their names (case-insensitive:
 password, passwd, pwd, pw, access_token, api_key, client_secret, auth, and the signatures
@@ -70,7 +70,8 @@ of signed URLs: sig, Signature, X-Amz-Signature, ...)."""
 
 def redact_url(source: str) -> str:
     """`source` to show or store: a URL's password (user:PASSWORD@host) and the values of its
-    query parameters named like a secret (`SECRET_FIELDS`) replaced by "***", the user name
+    query or fragment parameters named like a secret (`SECRET_FIELDS`) replaced by "***",
+    the user name
     and the rest kept as written (percent-encoding included). A camera's URL often carries
     its credentials, and the URL is said in every message and log line about the stream and
     kept in watch.json, which are pasted into issues and shared; the password is what a
@@ -86,8 +87,9 @@ def redact_url(source: str) -> str:
             return f"{match.group(1)}{match.group(2)}=***"
         return match.group(0)
 
-    head, mark, query = shown.partition("?")
-    return head + _QUERY_FIELD.sub(field, mark + query)
+    # the query and the fragment (#access_token=... of some sign-in flows) alike
+    cut = min((i for i in (shown.find("?"), shown.find("#")) if i >= 0), default=len(shown))
+    return shown[:cut] + _QUERY_FIELD.sub(field, shown[cut:])
 
 
 @dataclass
