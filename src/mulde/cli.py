@@ -1735,9 +1735,15 @@ def _training_video_folders(model: Any) -> list[Path]:
     root = Path(root)
     if (root / "train").is_dir():  # mulde run folder --root ROOT
         return [root / "train", root / "test"]
-    if root.name == "train" and (root.parent / "test").is_dir():  # mulde train DATA/train
-        return [root, root.parent / "test"]
-    return [root]  # mulde train VIDEOS
+    return _train_video_folders(root)  # mulde train VIDEOS
+
+
+def _train_video_folders(videos: Path) -> list[Path]:
+    """The folders `mulde train VIDEOS` takes every entry of for a video: VIDEOS, and the
+    test/ beside it where VIDEOS is a `folder` dataset's train/ (DATA/train, DATA/test)."""
+    if videos.name == "train" and (videos.parent / "test").is_dir():
+        return [videos, videos.parent / "test"]
+    return [videos]
 
 
 def _watched_line(summary: dict, out: Path) -> str:
@@ -2026,12 +2032,10 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.video.source import Video
 
     _not_into_a_model(args.out)
-    videos = Path(args.videos)
-    if videos.name == "train" and (videos.parent / "test").is_dir():  # a folder dataset's
-        # train/: its test/ is taken for videos too, and its root holds the dataset's files
-        _outside_the_videos(args, [videos, videos.parent / "test"], videos.parent)
-    else:
-        _outside_the_videos(args, [videos])
+    folders = _train_video_folders(Path(args.videos))
+    # a folder dataset's train/: its test/ is taken for videos too, and its root holds the
+    # dataset's files
+    _outside_the_videos(args, folders, folders[0].parent if len(folders) > 1 else None)
     _output_folders(args)
     overrides = _detector_params(args)
     engine = _engine(args)

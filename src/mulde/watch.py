@@ -957,21 +957,17 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
 
     said: list[str] = []
 
-    def note(line: str) -> None:
-        said.append(line)
+    def say(line: str) -> None:  # to the log only: while watching, `Watcher.say` keeps it
         if log is not None:
             log.write(f"mulde watch: {line}\n")
             log.flush()
 
-    def note_only(line: str) -> None:  # said while watching (`Watcher.say` keeps it)
-        if log is not None:
-            log.write(f"mulde watch: {line}\n")
-            log.flush()
+    def note(line: str) -> None:  # before the watch: kept for watch.json's notes too
+        said.append(line)
+        say(line)
 
     def warn(line: str) -> None:  # said as it happens (a failed alert command)
-        if log is not None:
-            log.write(f"mulde watch: warning: {line}\n")
-            log.flush()
+        say(f"warning: {line}")
 
     # a command that cannot run, said before anything is opened or written
     command = None if on_event is None else EventCommand(on_event, warn=warn)
@@ -1043,7 +1039,7 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
              f"moved to {Path(out) / EARLIER}/ once this watch scores its first frame (left in "
              "place if it scores none)")
     watcher.notes = list(said)  # the notes on the source and model, kept in watch.json
-    watcher.log = note_only  # and those said while it watches
+    watcher.log = say  # and those said while it watches
     return watcher.run()
 
 
