@@ -24,6 +24,7 @@ from PIL import Image
 
 from mulde.cli import main
 from mulde.demo.scene import generate_scene
+from mulde.terminated import Terminated
 from mulde.vad.artifact import PipelineModel
 from mulde.vad.ensemble import StreamEnsemble
 from mulde.vad.events import leading_stream
@@ -216,10 +217,13 @@ def test_ctrl_c_or_sigterm_stops_cleanly_with_everything_written(stop, trained, 
     scorer = LiveScorer(model.extractor, model.ensemble, model.smoothing_sigma)
     watcher = Watcher(scorer, capture, tmp_path, WatchOptions(threshold=1.0, patience=3),
                       [s.value for s in model.streams])
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as raised:
         watcher.run()
+    # SIGTERM's own exception, by which the command exits 143 (Ctrl-C 130)
+    assert isinstance(raised.value, Terminated) == (stop == "sigterm")
     summary = json.loads((tmp_path / "watch.json").read_text())
-    assert summary["frames"] == 40 and summary["stopped"] == "interrupted (Ctrl-C or SIGTERM)"
+    said = "SIGTERM" if stop == "sigterm" else "Ctrl-C"
+    assert summary["frames"] == 40 and summary["stopped"] == f"interrupted ({said})"
     events = _events(tmp_path)
     assert events and events[-1]["end"] <= 39
     for e in events:
@@ -702,7 +706,7 @@ def test_an_earlier_watchs_outputs_are_moved_to_earlier_and_other_files_kept(tmp
     for name in mine:
         (tmp_path / name).write_text("mine")
     watcher, summary = _fake_watch(tmp_path, quiet)
-    assert watcher.replaced == 3 + 4  # scores, events, watch.json; 4 event files
+    assert watcher.replaced == 4 + 4  # page, scores, events, watch.json; 4 event files
     assert not (tmp_path / "events" / ".event_0003.mp4.4242.0123abcd.tmp").exists()
     assert not (tmp_path / ".events.json.4242.89abcdef.tmp").exists()  # removed, uncounted
     assert summary["events"] == 0 and json.loads((tmp_path / "events.json").read_text()) == []
@@ -1395,25 +1399,33 @@ def test_ctrl_c_prints_the_summary_line_of_a_watch_that_ends(trained, tmp_path, 
                                                              monkeypatch):
     """Ctrl-C or SIGTERM during a watch printed only "mulde: interrupted; outputs written to
     DIR": the "watched N frames ... K events" line a watch that ends prints comes first,
-    saying it was interrupted; the exit status stays 130."""
+    saying it was interrupted and by what; the exit status is 130 for Ctrl-C and 143 for
+    SIGTERM, as the other commands' (SIGTERM's was 130)."""
     import mulde.video.capture
 
     model_dir, video = trained
     frames = list(Video("t", video).frames())
 
-    def interrupted():
-        yield from frames[:20]
-        raise KeyboardInterrupt
+    for stop, status, how, said_by in ((signal.SIGINT, 130, "interrupted", "Ctrl-C"),
+                                       (signal.SIGTERM, 143, "terminated (SIGTERM)",
+                                        "SIGTERM")):
+        def interrupted(stop=stop):
+            yield from frames[:20]
+            os.kill(os.getpid(), stop)  # the watch's handler: stops after this frame
+            yield from frames[20:]
 
-    monkeypatch.setattr(mulde.video.capture, "open_capture",
-                        lambda source, **kw: Capture(source, "webcam", 10.0, interrupted))
-    out = tmp_path / "out"
-    assert main(["watch", str(model_dir), "0", "--out", str(out), "--quiet"]) == 130
-    said = capsys.readouterr()
-    assert re.fullmatch(r"watched 20 frames at \d+\.\d frames/s \(latency median \d+ ms, 95th "
-                        r"percentile \d+ ms\): \d+ events?, interrupted \(Ctrl-C or SIGTERM\); "
-                        rf"outputs in {re.escape(str(out))}\n", said.out), said.out
-    assert said.err.endswith(f"mulde: interrupted; outputs written to {out}\n")
+        monkeypatch.setattr(mulde.video.capture, "open_capture",
+                            lambda source, f=interrupted, **kw: Capture(source, "webcam",
+                                                                        10.0, f))
+        out = tmp_path / f"out{status}"
+        assert main(["watch", str(model_dir), "0", "--out", str(out), "--quiet"]) == status
+        said = capsys.readouterr()
+        assert re.fullmatch(r"watched \d+ frames at \d+\.\d frames/s \(latency median \d+ ms, "
+                            rf"95th percentile \d+ ms\): \d+ events?, interrupted \({said_by}\); "
+                            rf"outputs in {re.escape(str(out))} \(open "
+                            rf"{re.escape(str(out / 'watch.html'))} to see them\)\n",
+                            said.out), said.out
+        assert said.err.endswith(f"mulde: {how}; outputs written to {out}\n")
 
 
 def test_an_out_inside_the_models_training_or_test_videos_is_refused(trained, tmp_path,
@@ -1627,3 +1639,39 @@ def test_the_running_record_counts_the_seconds_frames_have_flowed(tmp_path, monk
     assert len(running) == 6 and running[-1]["frames"] == 6
     assert all(r["flowing_s"] > 0 and r["frames_per_s"] is not None for r in running[1:])
     assert running[-1]["flowing_s"] <= records[-1]["flowing_s"]
+
+
+def test_a_watch_writes_its_overview_page_with_every_event(tmp_path, monkeypatch):
+    """watch.html (mulde.watch_page) is written at the end with the watch's record and
+    each event's row, snapshot and clip; the next watch into the folder moves it to
+    earlier/ with the rest; a page that cannot be written is said once in the notes and
+    the watch's other outputs are written as before."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud] * 2 + [quiet] * 6 + [loud] * 3 + [quiet] * 4
+    _fake_watch(tmp_path, parts)
+    page = (tmp_path / "watch.html").read_text(encoding="utf-8")
+    assert len(_events(tmp_path)) == 2
+    assert re.findall(r"<tr><td class='n'>(\d+)</td>", page) == ["2", "1"]
+    for name in ("event_0001.png", "event_0002.png", "event_0001.mp4", "event_0002.mp4"):
+        assert f'"events/{name}"' in page
+    assert "stopped: end of stream" in page and foreign_outputs(tmp_path) == []
+
+    _fake_watch(tmp_path, [quiet] * 5)
+    (kept,) = (tmp_path / "earlier").iterdir()
+    assert (kept / "watch.html").read_text(encoding="utf-8") == page
+    assert "No event" in (tmp_path / "watch.html").read_text(encoding="utf-8")
+
+    def fail(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr("mulde.watch.write_watch_page", fail)
+    out = tmp_path / "full"
+    _, summary = _fake_watch(out, parts)
+    said = [n for n in summary["notes"] if "overview page" in n]
+    assert len(said) == 1 and "No space left on device" in said[0]
+    assert not (out / "watch.html").exists() and len(_events(out)) == 2
+
+
+def test_a_page_no_watch_wrote_at_watch_html_is_refused(tmp_path):
+    (tmp_path / "watch.html").write_text("<html><body>my notes</body></html>")
+    assert foreign_outputs(tmp_path) == ["watch.html (a page no watch wrote)"]

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, NoReturn
 
 from mulde._version import __version__
 from mulde.estimator.presets import ESTIMATOR_PRESETS
+from mulde.terminated import Terminated
 from mulde.video import unreadable
 
 
@@ -1707,7 +1708,7 @@ WATCH_EXIT_STATUSES = (
     "exit status: 0 the source ended; 2 a bad setting, or a source or model that cannot be "
     "read (a source that fails partway keeps what was scored: outputs written, watch.json's "
     f"stopped 'failed: ...'); {STREAM_LOST} a network stream lost (outputs written); 130 "
-    "interrupted (outputs written); 1 a crash")
+    "interrupted by Ctrl-C, 143 by SIGTERM (outputs written); 1 a crash")
 """The exit statuses `mulde watch --help` lists (README, "Watching a camera live")."""
 
 
@@ -1748,13 +1749,16 @@ def _train_video_folders(videos: Path) -> list[Path]:
 
 def _watched_line(summary: dict, out: Path) -> str:
     """The line `mulde watch` ends with, from its watch.json `summary` (of at least one
-    frame): frames, rate, latency, events, why it stopped and where the outputs are."""
+    frame): frames, rate, latency, events, why it stopped and where the outputs are (the
+    overview page first, where it was written)."""
     lat = summary["latency_s"]
+    page = Path(out) / "watch.html"
     return (f"watched {_count(summary['frames'], 'frame')} at "
             f"{summary['frames_per_s'] or 0:.1f} frames/s "
             f"(latency median {lat['p50'] * 1000:.0f} ms, 95th percentile "
             f"{lat['p95'] * 1000:.0f} ms): {_count(summary['events'], 'event')}, "
-            f"{summary['stopped']}; outputs in {out}")
+            f"{summary['stopped']}; outputs in {out}"
+            + (f" (open {page} to see them)" if page.is_file() else ""))
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -1804,19 +1808,20 @@ def _watch(args: argparse.Namespace) -> int:
             reconnect_tries=args.reconnect_tries, backoff_s=args.backoff,
             timeout_s=args.timeout, pre_s=args.pre, post_s=args.post, on_event=args.on_event,
             status=None if args.quiet else default_status(), log=sys.stderr)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (`Terminated`): 130 or 143
+        how = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         if _left_by_failed_watch(Path(args.out), created, had_events, earlier):
             try:  # the summary line a watch that ends prints, from its watch.json
                 print(_watched_line(json.loads((Path(args.out) / "watch.json").read_text(
                     encoding="utf-8")), args.out))
             except (OSError, ValueError, KeyError, TypeError):  # cut by a second Ctrl-C
                 pass
-            print(f"mulde: interrupted; outputs written to {args.out}", file=sys.stderr)
+            print(f"mulde: {how}; outputs written to {args.out}", file=sys.stderr)
         else:  # no frame scored: its empty outputs went, an earlier watch's came back
             said = "nothing written" if created else f"{args.out} is as it was"
-            print(f"mulde: interrupted before the first frame was scored; {said}",
+            print(f"mulde: {how} before the first frame was scored; {said}",
                   file=sys.stderr)
-        return 130
+        return 143 if isinstance(err, Terminated) else 130
     except Exception as err:  # a source, model or setting that failed: say what is left
         if not isinstance(err, (ValueError, *_user_errors())):
             raise
@@ -2744,13 +2749,6 @@ def _resume_hint(args: argparse.Namespace | None) -> str:
         return ""
     kept = "features" if args.command == "extract" else "features and model fits"
     return f"; the {kept} finished so far are kept in {cache}: rerun the same command to resume"
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill PID`, `docker stop`, `systemctl stop`, a batch scheduler's time limit)
-    received by a command: raised in the main thread as Ctrl-C's KeyboardInterrupt is, so the
-    same clean-up runs (staged outputs removed, fit workers ended, the cache kept) and the
-    command says so, exiting with 143 (128 + 15) as a process ended by SIGTERM."""
 
 
 @contextmanager

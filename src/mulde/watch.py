@@ -37,6 +37,11 @@ events. Outputs in the output folder, written as the stream goes:
   there), written while the event runs (bounded memory) and renamed into
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
+- `watch.html`: the overview page for a person (`mulde.watch_page`): the record
+  below, the smoothed score over the clock time with the threshold and the events, and the
+  events' table with their snapshots and clips; written with the first health record,
+  rewritten with the next one after an event starts or ends (so at most every
+  `RECORD_EVERY_S`), and at the end;
 - `watch.json`: from the first frame on, every `RECORD_EVERY_S` with `stopped` `RUNNING`
   (a health record; `ended_at` its time), and at the end: how the watch was run (the
   `model` folder and its `model_digest`,
@@ -94,16 +99,18 @@ from mulde.event_command import EventCommand
 from mulde.io.atomic import atomic_path, ensure_writable, temp_target, write_bytes, write_json
 from mulde.io.features import quoted
 from mulde.recorded import recorded_warnings
+from mulde.terminated import Terminated
 from mulde.vad.events import Event, EventTracker, leading_stream
 from mulde.vad.fusion import CalibrationWarning, warn_below_calibration
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
 from mulde.video.features.objects import box_in_frame
 from mulde.video.features.online import FrameSizeWarning
+from mulde.watch_page import PAGE_NAME, Timeline, write_watch_page
 
 # what a watch writes into its output folder (module docstring); nothing else is removed
-_OUTPUTS = ("events.json", "watch.json", "scores.csv")  # the summaries first: never listing
-_EVENT_FILE = re.compile(r"^event_\d{4,}\.(png|mp4)$")  # files already gone
+_OUTPUTS = ("watch.html", "events.json", "watch.json", "scores.csv")  # the summaries first:
+_EVENT_FILE = re.compile(r"^event_\d{4,}\.(png|mp4)$")  # never listing files already gone
 
 
 def _own_temp(path: Path, in_events: bool) -> bool:
@@ -137,6 +144,9 @@ def _earlier_files(out: Path) -> tuple[list[Path], list[Path]]:
     return kept, temps
 
 
+WATCH_PAGE_MARK = re.compile(r'<meta name="generator" content="mulde [^"]* watch">')
+"""The generator mark in the head of a watch's watch.html (`mulde.watch_page`)."""
+
 WATCH_FIELDS = ("source", "frames", "stopped")
 """Fields every watch.json holds (`Watcher.run`'s summary), by which `foreign_outputs` knows
 one."""
@@ -147,7 +157,8 @@ def foreign_outputs(out: str | Path) -> list[str]:
     watch wrote, each as "name (what it is)": a scores.csv whose first line does not start
     with a watch's columns (`SCORES_COLUMNS`), an events.json that is not a JSON list of
     events (objects with `start` and `end`), a watch.json that is not a JSON object with a
-    watch's fields (`WATCH_FIELDS`); empty files count as a watch's (nothing to lose). []
+    watch's fields (`WATCH_FIELDS`), a watch.html whose head does not name a watch as its
+    generator (`WATCH_PAGE_MARK`); empty files count as a watch's (nothing to lose). []
     where there are none; and a file at `EARLIER` (where a watch keeps the outputs of those
     before it: `keep_earlier_outputs`). A new watch into `out` would replace them, so
     `watch_source` refuses such a folder."""
@@ -160,6 +171,11 @@ def foreign_outputs(out: str | Path) -> list[str]:
         if not path.is_file() or path.stat().st_size == 0:
             continue
         try:
+            if name == "watch.html":
+                with path.open(encoding="utf-8", errors="replace") as fh:
+                    if WATCH_PAGE_MARK.search(fh.read(4096)) is None:
+                        found.append(f"{name} (a page no watch wrote)")
+                continue
             if name == "scores.csv":
                 with path.open(encoding="utf-8", errors="replace") as fh:
                     first = fh.readline(4096).strip()
@@ -264,12 +280,13 @@ def _unfinished(kept: Path) -> bool:
 
 
 def clear_earlier_outputs(out: str | Path) -> int:
-    """Remove from the folder `out` what an earlier watch wrote there (`scores.csv`,
-    `events.json`, `watch.json`, `events/event_NNNN.png|mp4` and their temp files), so that
+    """Remove from the folder `out` what an earlier watch wrote there (`watch.html`,
+    `scores.csv`, `events.json`, `watch.json`, `events/event_NNNN.png|mp4` and their temp
+    files), so that
     a new watch into the same folder does not leave the earlier events beside its own;
     return how many files went. Only those names are touched (the `events/` folder stays,
-    and any other file in either folder). events.json and watch.json go first, so that an
-    interrupted clearing never leaves them naming files that are gone."""
+    and any other file in either folder). watch.html, events.json and watch.json go first,
+    so that an interrupted clearing never leaves them naming files that are gone."""
     kept, temps = _earlier_files(Path(out))
     removed = 0
     for path in [*kept, *temps]:
@@ -484,6 +501,11 @@ class Watcher:
         self._last_arrived = 0.0  # when the last frame was read
         self._arrivals: deque[tuple[int, float]] = deque()  # (index, when read) till scored
         self.started_at = ""  # `clock_time` of the watch's start, for watch.json
+        # the smoothed scores for watch.html's plot, bounded; the page is rewritten with the
+        # next health record after an event starts or ends (`_page_due`), and at the end
+        self.timeline = Timeline()
+        self._page_due = True
+        self._page_failed = False
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
         self.definition = ""  # how the threshold was set, for watch.json
@@ -512,7 +534,7 @@ class Watcher:
 
     def run(self) -> dict[str, Any]:
         """Watch the source to its end (or Ctrl-C / SIGTERM); return watch.json's dict."""
-        stop = threading.Event()
+        stop = _Stop()
         # a frame-size warning (said at the first frame, and again if a reconnected camera
         # changes it) is kept in watch.json too
         kept = (FrameSizeWarning, CalibrationWarning, FallingBehindWarning)
@@ -545,14 +567,19 @@ class Watcher:
         for s in self.scorer.push(frame, arrived):
             self._handle(s, writer)
 
-    def _at(self, perf: float) -> str:
-        """The `clock_time` of the `time.perf_counter()` reading `perf`, a recent one (a
-        frame's arrival): the wall clock now less the time since, so a clock set right
-        during the watch (NTP on a machine without a battery clock) or a resume from
-        suspend moves the times that follow, as the clock does."""
-        return clock_time(time.time() - (time.perf_counter() - perf))
+    @staticmethod
+    def _epoch(perf: float) -> float:
+        """The wall-clock time (seconds since the epoch) of the `time.perf_counter()`
+        reading `perf`, a recent one (a frame's arrival): the wall clock now less the time
+        since, so a clock set right during the watch (NTP on a machine without a battery
+        clock) or a resume from suspend moves the times that follow, as the clock does."""
+        return time.time() - (time.perf_counter() - perf)
 
-    def _run(self, stop: threading.Event) -> dict[str, Any]:
+    def _at(self, perf: float) -> str:
+        """The `clock_time` of the `time.perf_counter()` reading `perf` (`_epoch`)."""
+        return clock_time(self._epoch(perf))
+
+    def _run(self, stop: _Stop) -> dict[str, Any]:
         started = time.perf_counter()
         self.started_at = self._at(started)
         stopped, lost = "end of stream", False
@@ -576,13 +603,21 @@ class Watcher:
                         self._status(now - started)
                         last_status = now
                     if self.state.last is not None and now - last_record >= RECORD_EVERY_S:
-                        write_json(self.out / "watch.json",
-                                   self._summary(RUNNING, now - started, False))
+                        summary = self._summary(RUNNING, now - started, False)
+                        write_json(self.out / "watch.json", summary)
+                        if self._page_due:
+                            self._write_page(summary)
                         last_record = now
                 if stop.is_set():  # Ctrl-C or SIGTERM, seen between two frames
-                    raise KeyboardInterrupt
+                    raise stop.interrupt()
             except KeyboardInterrupt as err:
-                stopped, interrupted = "interrupted (Ctrl-C or SIGTERM)", err
+                # SIGTERM's `Terminated` (the command exits 143), which a KeyboardInterrupt
+                # raised after its signal is too (a test's source, a second signal)
+                if stop.signum == signal.SIGTERM and not isinstance(err, Terminated):
+                    err = Terminated()
+                terminated = isinstance(err, Terminated)
+                stopped = f"interrupted ({'SIGTERM' if terminated else 'Ctrl-C'})"
+                interrupted = err
                 self.capture.closed.set()  # before the drain's wait: no reconnection after it
                 for arrived, frame in frames.drain():  # decoded before the stop: scored
                     self._take(frame, writer, arrived)
@@ -658,8 +693,10 @@ class Watcher:
         st.last = s
         while self._arrivals and self._arrivals[0][0] < s.index:
             self._arrivals.popleft()
-        at = self._at(self._arrivals.popleft()[1] if self._arrivals
-                      and self._arrivals[0][0] == s.index else time.perf_counter())
+        arrived = self._epoch(self._arrivals.popleft()[1] if self._arrivals
+                              and self._arrivals[0][0] == s.index else time.perf_counter())
+        at = clock_time(arrived)
+        self.timeline.add(arrived, s.smoothed)
         st.latencies.append(s.latency)
         st.scored += 1
         st.latency_sum += s.latency
@@ -727,6 +764,7 @@ class Watcher:
             if s.index - pre <= i < s.index:
                 clip.write(i, f)
         self._write_events()
+        self._page_due = True
         self._fire("start", number - 1)
 
     def _end_event(self, event: Event, k: int, cut_short: bool = False) -> None:
@@ -749,6 +787,7 @@ class Watcher:
             if clip.event == k:
                 clip.until = event.end + self._frames_for(self.options.post_s)
         self._write_events()
+        self._page_due = True
         self._fire("end", k)
 
     def _fire(self, kind: str, k: int) -> None:
@@ -812,7 +851,7 @@ class Watcher:
         write_json(self.out / "events.json", self.state.events)
 
     def _close(self, stopped: str, seconds: float, lost: bool,
-               stop: threading.Event) -> dict[str, Any]:
+               stop: _Stop) -> dict[str, Any]:
         st = self.state
         last = self.tracker.close()
         if last is not None:
@@ -838,7 +877,24 @@ class Watcher:
             command.close()  # waits for the calls running, and says those that failed
         summary = self._summary(stopped, seconds, lost)
         write_json(self.out / "watch.json", summary)
+        if st.last is not None:  # none scored: the earlier watch's outputs come back
+            self._write_page(summary)
         return summary
+
+    def _write_page(self, summary: dict[str, Any]) -> None:
+        """Write watch.html (`mulde.watch_page`) from watch.json's `summary`; a
+        failure is said once and the watch goes on without the page (its other outputs are
+        the record)."""
+        self._page_due = False
+        if self._page_failed:
+            return
+        try:
+            write_watch_page(self.out, summary, self.state.events, self.timeline)
+        except Exception as err:  # noqa: BLE001 - a plot or a full disk must not stop a watch
+            self._page_failed = True
+            self.say(f"the overview page {self.out / PAGE_NAME} could not be written "
+                     f"({type(err).__name__}: {err}); the watch goes on without it, its "
+                     "scores, events and watch.json are written as before")
 
     def _summary(self, stopped: str, seconds: float, lost: bool) -> dict[str, Any]:
         """watch.json's dict (module docstring): at the end, and every `RECORD_EVERY_S`
@@ -1043,8 +1099,19 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     return watcher.run()
 
 
+class _Stop(threading.Event):
+    """Set by `_stop_on_signals` at Ctrl-C or SIGTERM, and by the watcher itself once the
+    source is done (`Watcher._close`); `signum` is the first signal's (None: none)."""
+
+    signum: int | None = None
+
+    def interrupt(self) -> KeyboardInterrupt:
+        """The exception that stops the watch: `Terminated` for SIGTERM, else Ctrl-C's."""
+        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 @contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def _stop_on_signals(stop: _Stop) -> Iterator[None]:
     """While watching, Ctrl-C (SIGINT) and SIGTERM (`kill`, `docker stop`, `systemctl stop`)
     set `stop`, which the watcher reads between two frames, so the frame being scored is
     finished and every output written; a second one stops at once (KeyboardInterrupt).
@@ -1055,7 +1122,8 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
     def handle(signum: int, frame: Any) -> None:
         if stop.is_set():
-            raise KeyboardInterrupt
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        stop.signum = signum
         stop.set()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -861,7 +861,8 @@ def _metrics_json(result: dict[str, Any], timings: Mapping[str, float] | None,
 
 # ----------------------------------------------------------------------------- HTML
 
-_CSS = """
+# the style of the pages: report.html, and mulde watch's watch.html (mulde.watch_page)
+PAGE_CSS = """
 *{box-sizing:border-box}
 body{margin:0;background:#f4f6f8;color:#1d2630;
 font:14px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -897,7 +898,9 @@ font-size:12px;overflow:auto;max-height:420px}
 """
 
 
-def _img(png: bytes, alt: str) -> str:
+def embedded_png(png: bytes, alt: str) -> str:
+    """An <img> element holding the PNG bytes `png` (a data URL: the page needs no file
+    beside it) with the alternative text `alt`."""
     data = base64.b64encode(png).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
@@ -999,7 +1002,7 @@ def _events_html(
             alt = f"frame {ev['peak']} of {name}"
             boxed = (f"<div class='sub'>boxed: top object, {e(ev['box_stream'])} stream</div>"
                      if png and ev.get("box_stream") else "")
-            cell = f"<div class='thumb'>{_img(png, alt)}</div>{boxed}" if png else "&ndash;"
+            cell = f"<div class='thumb'>{embedded_png(png, alt)}</div>{boxed}" if png else "&ndash;"
             gt = ""
             if y is not None:
                 gt = ("<td>overlaps an anomaly</td>" if ev.get("overlaps_anomaly")
@@ -1034,7 +1037,7 @@ def _html(
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f'<meta name="generator" content="mulde {e(__version__)}">',
-        f"<title>{e(m['title'])}</title><style>{_CSS}</style></head><body><main>",
+        f"<title>{e(m['title'])}</title><style>{PAGE_CSS}</style></head><body><main>",
         f"<h1>{e(m['title'])}</h1>",
         f'<p class="sub">{_summary(m)} &middot; created {e(m["created"])}</p>',
     ]
@@ -1094,7 +1097,8 @@ def _html(
     if m["labelled"]:
         parts.append('<h2>ROC and per-video AUC</h2><div class="row">')
         parts.append(
-            f'<div class="panel" style="flex:0 0 440px">{_img(images["roc.png"], "ROC")}</div>'
+            f'<div class="panel" style="flex:0 0 440px">'
+            f'{embedded_png(images["roc.png"], "ROC")}</div>'
         )
         events = m.get("events")
         parts.append(
@@ -1130,7 +1134,7 @@ def _html(
     parts.append('<h2>Scores per video</h2><div class="grid">')
     for i, name in enumerate(raw, start=1):
         png = images[_video_png_name(i, name)]
-        parts.append(f'<div class="panel">{_img(png, f"scores of video {name}")}</div>')
+        parts.append(f'<div class="panel">{embedded_png(png, f"scores of video {name}")}</div>')
     parts.append("</div>")
     parts.extend(_events_html(m, raw, labels, images))
     if m.get("snapshots"):
@@ -1146,7 +1150,7 @@ def _html(
                 + [f"{e(str(k))} {e(str(v))}" for k, v in info.items()
                    if k not in ("frame", "score", "box")])
             alt = f"frame {info['frame']} of {name}"
-            parts.append(f'<figure class="panel">{_img(png, alt)}'
+            parts.append(f'<figure class="panel">{embedded_png(png, alt)}'
                          f"<figcaption>{caption}</figcaption></figure>")
         parts.append("</div>")
     for key, heading in (("config", "Configuration"), ("versions", "Versions")):

@@ -1,0 +1,320 @@
+"""`mulde watch`'s overview page, watch.html: what a person coming back to a camera needs to
+see, in one file beside the watch's outputs.
+
+The page shows the watch's record (watch.json: the source, when it ran, why it stopped, speed,
+reconnections, notes), the smoothed score over the clock time with the alert threshold and
+the events, and a table of the events (newest first) with their snapshots and clips, linked
+from the `events/` folder beside the page (the page embeds only its plot). The plot is drawn
+from a `Timeline`, a max-pooled history of the smoothed score kept in bounded memory while
+the watch runs, so a watch of days redraws it in the same time as one of minutes and no
+event's peak is averaged away.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mulde._version import __version__
+from mulde.io.atomic import write_bytes
+
+PAGE_NAME = "watch.html"
+"""The overview page's file name in a watch's output folder."""
+
+TIMELINE_POINTS = 2048
+"""The most bins a `Timeline` keeps: past them, neighbouring bins are merged in pairs (each
+then covers twice the frames), so memory and drawing time stay bounded however long the
+watch runs; 2,048 points are about as many as a 1,000-pixel-wide plot can show."""
+
+MAX_EVENT_ROWS = 200
+"""The most events the page's table lists (the newest; events.json has every one)."""
+
+
+class Timeline:
+    """A bounded history of a watch's smoothed score for its plot: consecutive frames are
+    pooled into bins (one frame each at first; `TIMELINE_POINTS` bins at most, then pairs
+    merged and the width doubled), each keeping its frames' highest score (so an event's
+    peak survives the pooling), its first frame's arrival time and its last frame's.
+
+    Times are seconds since the epoch (UTC) when the frame was read from the source; shapes
+    of `arrays()`: (B,) each for B <= `TIMELINE_POINTS` bins."""
+
+    def __init__(self, points: int = TIMELINE_POINTS) -> None:
+        if points < 2 or points % 2:
+            raise ValueError(f"a timeline needs an even number of points >= 2, got {points}")
+        self.points = points
+        self.width = 1  # frames per bin
+        self._first = np.empty(points)  # arrival of each bin's first frame (epoch s)
+        self._last = np.empty(points)  # arrival of its last frame
+        self._high = np.empty(points)  # its frames' highest score
+        self._count = np.zeros(points, dtype=np.int64)  # its frames
+        self.bins = 0
+        self.frames = 0
+
+    def add(self, arrived: float, score: float) -> None:
+        """Add the next frame: read at `arrived` (epoch seconds), smoothed `score` (a NaN
+        score counts as none in its bin)."""
+        k = self.bins - 1
+        if k < 0 or self._count[k] >= self.width:
+            if self.bins == self.points:
+                self._merge()
+            k = self.bins
+            self.bins += 1
+            self._first[k], self._high[k], self._count[k] = arrived, -math.inf, 0
+        self._last[k] = arrived
+        if score > self._high[k]:
+            self._high[k] = score
+        self._count[k] += 1
+        self.frames += 1
+
+    def _merge(self) -> None:
+        """Merge neighbouring bins in pairs: half as many, each twice as wide."""
+        half = self.points // 2
+        self._first[:half] = self._first[0::2]
+        self._last[:half] = self._last[1::2]
+        self._high[:half] = np.maximum(self._high[0::2], self._high[1::2])
+        self._count[:half] = self._count[0::2] + self._count[1::2]
+        self.bins = half
+        self.width *= 2
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first arrival, last arrival, highest score) per bin, copies; a bin whose frames'
+        scores were all NaN has -inf."""
+        n = self.bins
+        return self._first[:n].copy(), self._last[:n].copy(), self._high[:n].copy()
+
+
+def _epoch(clock: str | None) -> float | None:
+    """Seconds since the epoch of a watch's clock time ("2026-12-05T20:38:07.123+00:00",
+    `mulde.watch.clock_time`); None for none or one that does not parse."""
+    if not clock:
+        return None
+    try:
+        return datetime.fromisoformat(clock).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def timeline_png(timeline: Timeline, threshold: float | None,
+                 events: Sequence[Mapping[str, Any]], title: str) -> bytes | None:
+    """A PNG of the watch's smoothed score over the clock time (UTC): the bins' highest
+    scores (`Timeline`), broken where frames did not flow (a pause of more than 5 s and
+    three bins' time: a reconnection, a stall), the `threshold` dashed, and each event
+    shaded from its start to its end with its number (from 1, as the page's table) at its
+    peak. None before any frame. The y axis is symmetric-log (linear in [-1, 1]), the
+    calibrated scale of `mulde.evaluation.plots.video_png`."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, SymmetricalLogLocator
+
+    from mulde.evaluation.plots import (
+        SCORE_COLOR,
+        THRESHOLD_COLOR,
+        _png,
+        _style,
+        _text,
+        _tick,
+    )
+
+    first, last, high = timeline.arrays()
+    if not len(first):
+        return None
+    middle = (first + last) / 2
+    y = np.where(np.isfinite(high), high, np.nan)
+    span = np.median(last - first) if len(first) > 1 else 0.0
+    pause = np.diff(first) > max(5.0, 3 * (span + 1e-9))  # a break in the flow of frames
+    x = np.insert(middle, np.flatnonzero(pause) + 1, np.nan)
+    y = np.insert(y, np.flatnonzero(pause) + 1, np.nan)
+    when = np.array([np.datetime64(int(round(t * 1e3)), "ms") if np.isfinite(t)
+                     else np.datetime64("NaT") for t in x])
+    fig = Figure(figsize=(9.6, 2.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(when, y, color=SCORE_COLOR, linewidth=1.2,
+            label="smoothed score" + (f" (highest of {timeline.width} frames a point)"
+                                      if timeline.width > 1 else ""))
+    if threshold is not None:
+        ax.axhline(threshold, color=THRESHOLD_COLOR, linewidth=1.1, linestyle="--",
+                   label=f"threshold {threshold:.3g}")
+    # an event's shade at least a 400th of the plot wide: seconds in a day stay visible
+    least = max(0.2, (last[-1] - first[0]) / 400)
+    for k, event in enumerate(events, start=1):
+        start, end, peak = (_epoch(event.get(key)) for key in ("start_at", "end_at", "peak_at"))
+        if start is None or end is None:
+            continue
+        a, b = (np.datetime64(int(round(t * 1e3)), "ms")
+                for t in (start, max(end, start + least)))
+        ax.axvspan(a, b, color=THRESHOLD_COLOR, alpha=0.18, linewidth=0,
+                   label="event" if k == 1 else None)
+        score = event.get("score")
+        if peak is not None and isinstance(score, (int, float)) and math.isfinite(score):
+            at = np.datetime64(int(round(peak * 1e3)), "ms")
+            ax.plot([at], [score], marker="v", color=THRESHOLD_COLOR, markersize=5)
+            if len(events) <= 60:  # numbers beyond that overlap into a smear
+                ax.annotate(str(k), (at, score), xytext=(0, 5), textcoords="offset points",
+                            ha="center", fontsize=7, color=THRESHOLD_COLOR)
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.set_xlabel("clock time (UTC) at which the frames were read", fontsize=8)
+    ax.set_yscale("symlog", linthresh=1.0, linscale=0.6)
+    ax.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=1.0, base=10,
+                                                     subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+    finite = y[np.isfinite(y)]
+    low = min(float(finite.min()) if len(finite) else 0.0, 0.0)
+    top = max(float(finite.max()) if len(finite) else 1.0, threshold or 0.0, 1.0)
+    ax.set_ylim(low - 0.1, top * 1.3 + 0.1)
+    ax.set_ylabel("calibrated score\n(symlog)", fontsize=8)
+    _style(ax)
+    fig.suptitle(_text(title), fontsize=10, x=0.01, ha="left")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=7,
+              frameon=False, borderaxespad=0.2, handlelength=1.5)
+    return _png(fig)
+
+
+def _duration(seconds: float | None) -> str:
+    """A length of time for a person: "45 s", "12 min 5 s", "3 h 20 min"."""
+    if seconds is None or not math.isfinite(seconds):
+        return "&ndash;"
+    s = round(seconds)
+    if s < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def _clock(clock: str | None) -> str:
+    """A clock time of the watch's outputs, shown to the second ("2026-12-05 20:38:07")."""
+    t = _epoch(clock)
+    if t is None:
+        return "&ndash;"
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _event_rows(out: Path, events: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The table of events, newest first (at most `MAX_EVENT_ROWS`)."""
+    e = html.escape
+    rows = ["<table><tr><th>#</th><th>snapshot</th><th>started (UTC)</th>"
+            "<th>lasted</th><th>peak score</th><th>stream that fired</th><th>clip</th>"
+            "<th></th></tr>"]
+    numbered = list(enumerate(events, start=1))
+    for k, event in reversed(numbered[-MAX_EVENT_ROWS:]):
+        snap = event.get("snapshot")
+        picture = "&ndash;"
+        if snap and (out / "events" / snap).is_file():
+            link = e(f"events/{snap}", quote=True)
+            picture = (f'<a href="{link}"><img src="{link}" alt="event {k}" loading="lazy">'
+                       "</a>")
+        clip = event.get("clip")
+        movie = (f'<a href="{e(f"events/{clip}", quote=True)}">{e(clip)}</a>'
+                 if clip and (out / "events" / clip).is_file() else
+                 "being written" if event.get("ongoing") else "&ndash;")
+        lasted = (float(event["end_s"]) - float(event["start_s"])
+                  if "start_s" in event and "end_s" in event else None)
+        flags = [label for key, label in (("ongoing", "ongoing"),
+                                          ("cut_short", "cut short: the watch stopped"),
+                                          ("clip_capped", "clip cut at its longest"))
+                 if event.get(key)]
+        score = event.get("score")
+        peak = f"{score:.2f}" if isinstance(score, (int, float)) else "&ndash;"
+        rows.append(f"<tr><td class='n'>{k}</td><td class='thumb'>{picture}</td>"
+                    f"<td>{_clock(event.get('start_at'))}</td>"
+                    f"<td class='n'>{_duration(lasted)}</td><td class='n'>{peak}</td>"
+                    f"<td>{e(str(event.get('stream') or '')) or '&ndash;'}</td>"
+                    f"<td>{movie}</td><td>{e('; '.join(flags))}</td></tr>")
+    rows.append("</table>")
+    if len(events) > MAX_EVENT_ROWS:
+        rows.append(f"<p class='sub'>the {MAX_EVENT_ROWS} newest of {len(events)} events; "
+                    "events.json lists every one.</p>")
+    return rows
+
+
+def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[str, Any]],
+              plot: bytes | None) -> str:
+    """The page's HTML: `summary` is watch.json's dict (`mulde.watch.Watcher`), `events`
+    events.json's list, `plot` `timeline_png`'s PNG (None: no frame yet); the snapshots and
+    clips are linked relative to `out`, the folder the page is written into."""
+    from mulde.evaluation.report import PAGE_CSS, embedded_png
+
+    e = html.escape
+    running = summary.get("stopped") == "running"
+    source = str(summary.get("source", ""))
+    latency = summary.get("latency_s") or {}
+    rate = summary.get("frames_per_s")
+    title = f"mulde watch: {source}"
+    state = ("running (this page is rewritten as events start and end)" if running
+             else f"stopped: {summary.get('stopped', '')}")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f'<meta name="generator" content="mulde {e(__version__)} watch">',
+        f"<title>{e(title)}</title><style>{PAGE_CSS}</style></head><body><main>",
+        f"<h1>{e(title)}</h1>",
+        f"<p class='sub'>{_clock(summary.get('started_at'))} to "
+        f"{_clock(summary.get('ended_at'))} UTC &middot; {e(state)}</p>",
+        "<div class='cards'>",
+    ]
+    cards = (("Events", str(summary.get("events", len(events)))),
+             ("Frames", f"{summary.get('frames', 0):,}"),
+             ("Watched", _duration(summary.get("flowing_s"))),
+             ("Latency p95", "&ndash;" if not latency else
+              f"{1000 * latency.get('p95', float('nan')):.0f} ms"))
+    for k, v in cards:
+        parts.append(f"<div class='card'><div class='k'>{k}</div><div class='v'>{v}</div></div>")
+    parts.append("</div><h2>Score over time</h2>")
+    if plot is None:
+        parts.append("<p class='note'>No frame scored yet.</p>")
+    else:
+        parts.append(f"<div class='panel'>{embedded_png(plot, 'smoothed score over time')}</div>")
+    parts.append("<h2>Events</h2>")
+    if events:
+        parts += _event_rows(out, events)
+    else:
+        parts.append("<p class='sub'>No event: the smoothed score stayed at or below the "
+                     "threshold.</p>")
+    notes = summary.get("notes") or []
+    if notes:
+        parts.append("<h2>Notes</h2><ul>")
+        parts += [f"<li>{e(str(n))}</li>" for n in notes]
+        parts.append("</ul>")
+    threshold = summary.get("threshold")
+    facts = (("source", f"{source} ({summary.get('kind', '')})"),
+             ("model", f"{summary.get('model')} (digest {summary.get('model_digest')})"),
+             ("threshold", f"{threshold:.4g}: {summary.get('threshold_definition', '')}"
+              if isinstance(threshold, (int, float)) else "&ndash;"),
+             ("patience", f"{summary.get('patience')} frames"),
+             ("frame rate", f"{summary.get('fps', 0):g} frames/s"),
+             ("speed", "&ndash;" if rate is None else f"{rate:.1f} frames/s scored"),
+             ("latency", "&ndash;" if not latency else
+              f"mean {1000 * latency['mean']:.0f} ms, p50 {1000 * latency['p50']:.0f} ms, "
+              f"max {1000 * latency['max']:.0f} ms"),
+             ("reconnections", f"{summary.get('reconnects', 0)}, drops "
+              f"{len(summary.get('drops') or [])}"),
+             ("mulde", str(summary.get("mulde_version", ""))))
+    parts.append("<h2>The watch</h2><table>")
+    parts += [f"<tr><th>{k}</th><td>{v if v == '&ndash;' else e(v)}</td></tr>"
+              for k, v in facts]
+    parts.append("</table><p class='sub'>watch.json has the whole record, events.json every "
+                 "event, scores.csv every frame's scores.</p></main></body></html>")
+    return "\n".join(parts)
+
+
+def write_watch_page(out: str | Path, summary: Mapping[str, Any],
+                     events: Sequence[Mapping[str, Any]], timeline: Timeline) -> Path:
+    """Write the overview page (`PAGE_NAME`) into the watch's output folder `out`,
+    atomically, from watch.json's `summary`, events.json's `events` and the `timeline`;
+    return its path."""
+    out = Path(out)
+    plot = timeline_png(timeline, summary.get("threshold"), events,
+                        f"{summary.get('source', '')}: smoothed score")
+    path = out / PAGE_NAME
+    write_bytes(path, page_html(out, summary, events, plot).encode("utf-8"))
+    return path

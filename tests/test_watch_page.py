@@ -1,0 +1,170 @@
+"""mulde.watch_page: the bounded max-pooled timeline, its plot and the overview page of a watch
+(end to end with a watcher in tests/test_watch.py)."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mulde.watch import WATCH_PAGE_MARK
+from mulde.watch_page import (
+    MAX_EVENT_ROWS,
+    PAGE_NAME,
+    Timeline,
+    page_html,
+    timeline_png,
+    write_watch_page,
+)
+
+T0 = 1_764_966_000.0  # 2025-12-05T20:20:00Z
+
+
+def test_a_timeline_keeps_one_frame_a_bin_until_it_is_full():
+    """Below its capacity every frame is its own bin: first and last arrival its own, the
+    highest score its score."""
+    t = Timeline(points=8)
+    for i, score in enumerate([0.1, 2.0, -1.0]):
+        t.add(T0 + i, score)
+    first, last, high = t.arrays()
+    assert t.width == 1 and t.frames == 3
+    assert first.tolist() == [T0, T0 + 1, T0 + 2] == last.tolist()
+    assert high.tolist() == [0.1, 2.0, -1.0]
+
+
+def test_a_full_timeline_merges_bins_in_pairs_keeping_each_pairs_highest():
+    """The ninth frame into 8 bins merges them into 4 of 2 frames (a pair's first arrival,
+    its second's last, the higher score), then starts a fifth bin."""
+    t = Timeline(points=8)
+    scores = [0.0, 5.0, 1.0, 0.5, -2.0, -3.0, 7.0, 0.0, 9.0]
+    for i, score in enumerate(scores):
+        t.add(T0 + i, score)
+    first, last, high = t.arrays()
+    assert t.width == 2 and t.bins == 5 and t.frames == 9
+    assert first.tolist() == [T0, T0 + 2, T0 + 4, T0 + 6, T0 + 8]
+    assert last.tolist() == [T0 + 1, T0 + 3, T0 + 5, T0 + 7, T0 + 8]
+    assert high.tolist() == [5.0, 1.0, -2.0, 7.0, 9.0]
+
+
+def test_a_nan_score_counts_as_none_in_its_bin():
+    t = Timeline(points=2)
+    t.add(T0, float("nan"))
+    t.add(T0 + 1, 3.0)
+    t.add(T0 + 2, float("nan"))
+    _, _, high = t.arrays()  # the two first frames merged, then the NaN's own bin
+    assert high.tolist() == [3.0, -math.inf] and t.width == 2
+
+
+@pytest.mark.parametrize("points", [0, 1, 3])
+def test_a_timeline_needs_an_even_capacity_of_two_or_more(points):
+    with pytest.raises(ValueError, match="even number of points"):
+        Timeline(points=points)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=300),
+       st.sampled_from([2, 4, 16, 64]))
+def test_a_timeline_is_bounded_and_keeps_the_highest_score_and_the_span(scores, points):
+    """Whatever the frames: at most `points` bins, every frame in one (bins of `width`
+    frames, the last maybe fewer), the highest score kept, the first and last arrivals."""
+    t = Timeline(points=points)
+    for i, score in enumerate(scores):
+        t.add(T0 + 0.04 * i, score)
+    first, last, high = t.arrays()
+    assert t.bins <= points and t.frames == len(scores)
+    assert (t.bins - 1) * t.width < len(scores) <= t.bins * t.width
+    assert high.max() == max(scores)
+    assert first[0] == T0 and last[-1] == T0 + 0.04 * (len(scores) - 1)
+    assert np.all(first <= last) and np.all(last[:-1] < first[1:])
+
+
+def _event(k, start, end, score=3.5, **more):
+    stamp = "2025-12-05T20:20:{:06.3f}+00:00"
+    return {"start": 10 * start, "end": 10 * end, "peak": 10 * start, "score": score,
+            "start_s": float(start), "end_s": float(end), "start_at": stamp.format(start),
+            "peak_at": stamp.format(start), "end_at": stamp.format(end), "stream": "velocity",
+            "snapshot": f"event_{k:04d}.png", "clip": f"event_{k:04d}.mp4", "ongoing": False,
+            "cut_short": False, "clip_capped": False, **more}
+
+
+def _summary(**more):
+    return {"source": "rtsp://cam/<b>", "kind": "network", "started_at":
+            "2025-12-05T20:20:00.000+00:00", "ended_at": "2025-12-05T20:21:00.000+00:00",
+            "stopped": "end of stream", "frames": 600, "flowing_s": 60.0, "fps": 10.0,
+            "frames_per_s": 10.0, "threshold": 1.0, "threshold_definition": "the model's",
+            "patience": 2, "latency_s": {"mean": 0.02, "p50": 0.02, "p95": 0.03, "max": 0.1},
+            "events": 2, "reconnects": 1, "drops": ["x"], "notes": ["a <note>"],
+            "model": "/m", "model_digest": "abc", "mulde_version": "0", **more}
+
+
+def _timeline(n=600, loud=(100, 130)):
+    t = Timeline(points=64)
+    for i in range(n):
+        t.add(T0 + i / 10, 4.0 if loud[0] <= i < loud[1] else 0.2)
+    return t
+
+
+def test_the_plot_is_a_png_and_none_before_any_frame():
+    events = [_event(1, 10, 13)]
+    png = timeline_png(_timeline(), 1.0, events, "cam")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert timeline_png(Timeline(), 1.0, events, "cam") is None
+    # a pause in the flow (a reconnection) and an event without clock times still draw
+    t = _timeline(50)
+    t.add(T0 + 600, 0.3)
+    assert timeline_png(t, None, [{"score": 2.0}], "cam")[:4] == b"\x89PNG"
+
+
+def test_the_page_lists_events_newest_first_with_existing_snapshots_and_clips(tmp_path):
+    """Each event a row, the newest on top, its snapshot shown and linked and its clip
+    linked where the files are in events/ (an ongoing event's clip is "being written"), its
+    flags said; the source and notes escaped; the head carries the mark by which a new watch
+    knows the page as a watch's (`foreign_outputs`)."""
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "event_0001.png").write_bytes(b"png")
+    (tmp_path / "events" / "event_0001.mp4").write_bytes(b"mp4")
+    events = [_event(1, 10, 13), _event(2, 40, 42, ongoing=True, cut_short=True)]
+    text = page_html(tmp_path, _summary(), events, timeline_png(_timeline(), 1.0, events, "c"))
+    assert WATCH_PAGE_MARK.search(text[:4096])
+    rows = re.findall(r"<tr><td class='n'>(\d+)</td>", text)
+    assert rows == ["2", "1"]
+    first = text[text.index("<td class='n'>1</td>"):]
+    assert '<img src="events/event_0001.png"' in first and 'href="events/event_0001.mp4"' in first
+    second = text[text.index("<td class='n'>2</td>"):text.index("<td class='n'>1</td>")]
+    assert "<img" not in second and "being written" in second
+    assert "ongoing; cut short: the watch stopped" in second
+    assert "2025-12-05 20:20:10" in first and "3.0 s" in first and "3.50" in first
+    assert "rtsp://cam/&lt;b&gt;" in text and "a &lt;note&gt;" in text and "<b>" not in text
+    assert "data:image/png;base64," in text
+
+
+def test_a_page_before_any_frame_or_event_says_so(tmp_path):
+    text = page_html(tmp_path, _summary(stopped="running", frames=0, latency_s=None,
+                                        frames_per_s=None, events=0), [], None)
+    assert "No frame scored yet" in text and "No event" in text
+    assert "running (this page is rewritten" in text
+
+
+def test_a_page_of_many_events_lists_the_newest_and_says_how_many_there_are(tmp_path):
+    events = [_event(k, k % 50, k % 50 + 1) for k in range(1, MAX_EVENT_ROWS + 11)]
+    text = page_html(tmp_path, _summary(events=len(events)), events, None)
+    rows = re.findall(r"<tr><td class='n'>(\d+)</td>", text)
+    assert len(rows) == MAX_EVENT_ROWS and rows[0] == str(len(events)) and rows[-1] == "11"
+    assert f"the {MAX_EVENT_ROWS} newest of {len(events)} events" in text
+
+
+def test_write_watch_page_writes_the_page_into_the_folder(tmp_path):
+    path = write_watch_page(tmp_path, _summary(), [_event(1, 10, 13)], _timeline())
+    assert path == tmp_path / PAGE_NAME
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert not [p for p in tmp_path.iterdir() if p != path]  # no temp file left
+
+
+def test_durations_read_as_a_person_says_them():
+    from mulde.watch_page import _duration
+
+    assert [_duration(s) for s in (3.25, 45, 725, 12_000, None, math.nan)] == [
+        "3.2 s", "45 s", "12 min 5 s", "3 h 20 min", "&ndash;", "&ndash;"]
