@@ -103,8 +103,10 @@ def test_a_served_stream_that_drops_is_watched_to_the_end_with_its_event(trained
         server.wait(timeout=30)
     assert summary["frames"] == 60 and summary["reconnects"] >= 1
     assert summary["gaps"] == 2  # after frames 30 and 60: no flow across a reconnection
-    assert any(re.fullmatch(r"after frame 29 at [-0-9T:]+\+00:00: the stream ended", d)
-               for d in summary["drops"])  # 0-based, with the clock time it was given up
+    # 0-based, with the clock time it was given up and how long the frames stopped
+    assert any(re.fullmatch(r"after frame 29 at [-0-9T:]+\.\d{3}\+00:00: the stream ended; "
+                            r"frames again \d+\.\d s after the last one", d)
+               for d in summary["drops"]), summary["drops"]
     events = _events(tmp_path)
     assert events, "the runner was not found"
     top = max(events, key=lambda e: e["score"])
@@ -1675,3 +1677,32 @@ def test_a_watch_writes_its_overview_page_with_every_event(tmp_path, monkeypatch
 def test_a_page_no_watch_wrote_at_watch_html_is_refused(tmp_path):
     (tmp_path / "watch.html").write_text("<html><body>my notes</body></html>")
     assert foreign_outputs(tmp_path) == ["watch.html (a page no watch wrote)"]
+
+
+def test_the_health_record_is_kept_while_the_source_is_silent(tmp_path, monkeypatch):
+    """watch.json's running record was rewritten only as frames came, so a watch waiting
+    out a reconnection looked dead to a monitor: it is rewritten on its clock while the
+    source is silent too, `ended_at` moving and `last_frame_at` the last frame's read."""
+    import time
+
+    monkeypatch.setattr("mulde.watch.RECORD_EVERY_S", 0.2)
+    seen = []
+
+    def frames():
+        for _ in range(3):
+            yield np.full((24, 32, 3), 40, np.uint8)
+        for _ in range(6):  # silent: a drop, a back-off
+            time.sleep(0.15)
+            record = json.loads((tmp_path / "watch.json").read_text())
+            seen.append((record["stopped"], record["ended_at"], record["last_frame_at"]))
+        yield np.full((24, 32, 3), 40, np.uint8)
+
+    watcher = Watcher(_FakeScorer([{"velocity": 0.1}] * 4),
+                      Capture("cam", "network", 10.0, frames, live=True), tmp_path,
+                      WatchOptions(threshold=1.0), ["velocity"])
+    summary = watcher.run()
+    assert {stopped for stopped, _, _ in seen} == {"running"}
+    assert len({ended for _, ended, _ in seen}) >= 3  # rewritten while no frame came
+    with (tmp_path / "scores.csv").open() as f:
+        arrived = [r["arrived_at"] for r in csv.DictReader(f)]
+    assert seen[-1][2] == arrived[2] and summary["last_frame_at"] == arrived[3]

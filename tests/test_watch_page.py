@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from mulde.watch import WATCH_PAGE_MARK
 from mulde.watch_page import (
+    DASH,
     MAX_EVENT_ROWS,
     PAGE_NAME,
     Timeline,
@@ -167,4 +168,4 @@ def test_durations_read_as_a_person_says_them():
     from mulde.watch_page import _duration
 
     assert [_duration(s) for s in (3.25, 45, 725, 12_000, None, math.nan)] == [
-        "3.2 s", "45 s", "12 min 5 s", "3 h 20 min", "&ndash;", "&ndash;"]
+        "3.2 s", "45 s", "12 min 5 s", "3 h 20 min", DASH, DASH]

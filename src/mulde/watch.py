@@ -48,7 +48,9 @@ events. Outputs in the output folder, written as the stream goes:
   `mulde_version`, the output folder `out`; the settings: `threshold`, `patience`, `pre_s`,
   `post_s`, `max_clip_s`, `view`, `realtime`, `fps_given` (--fps; `fps` is the rate used),
   `reconnect_tries`, `timeout_s` and `backoff_s` (null for an infinite one)), when it
-  began and ended (`started_at`, `ended_at`, `clock_time`), what was watched and how fast
+  began and ended (`started_at`, `ended_at`, `clock_time`), when its last frame was read
+  (`last_frame_at`: a record whose `ended_at` is fresh and `last_frame_at` old is a watch
+  alive while its source is silent or reconnecting), what was watched and how fast
   (frames/s over `flowing_s`, the
   seconds frames flowed; per-frame latency: mean and max of every frame, p50 and p95 of the
   last `quantile_frames`, at most `LATENCY_WINDOW`),
@@ -404,9 +406,10 @@ def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
 
 
 RECORD_EVERY_S = 30.0
-"""How often a watch rewrites watch.json while it scores frames (from its first frame on),
-with `stopped` set to `RUNNING`: a health record a service monitor can read, and what the
-next watch into the folder finds of a watch that was killed."""
+"""How often a watch rewrites watch.json while it runs (from its first frame on, and while
+its source is silent or reconnecting too), with `stopped` set to `RUNNING`: a health record a
+service monitor can read, and what the next watch into the folder finds of a watch that was
+killed."""
 
 RUNNING = "running"
 """watch.json's `stopped` while the watch runs (`RECORD_EVERY_S`)."""
@@ -588,11 +591,22 @@ class Watcher:
         writer = csv.writer(csv_file)
         writer.writerow([*SCORES_COLUMNS, *map(stream_column, self.streams), *LAST_COLUMNS])
         csv_file.flush()
-        last_status, last_record = 0.0, -math.inf
+        last_status = 0.0
+        self._last_record = -math.inf
+
+        def record() -> None:  # the health record (and the page, when due), on its clock
+            now = time.perf_counter()
+            if self.state.last is not None and now - self._last_record >= RECORD_EVERY_S:
+                summary = self._summary(RUNNING, now - started, False)
+                write_json(self.out / "watch.json", summary)
+                if self._page_due:
+                    self._write_page(summary)
+                self._last_record = now
         tty = self.options.status is not None and getattr(self.options.status, "isatty",
                                                           lambda: False)()
         every = self.options.status_every_s * (1 if tty else 20)  # a log gets a line a while
-        frames = Prefetched(self.capture.frames(), until=stop)
+        # the record is kept while the source is silent too (a stream reconnecting)
+        frames = Prefetched(self.capture.frames(), until=stop, on_wait=record)
         try:
             try:
                 for frame in frames:
@@ -602,12 +616,7 @@ class Watcher:
                     if self.options.status and now - last_status >= every:
                         self._status(now - started)
                         last_status = now
-                    if self.state.last is not None and now - last_record >= RECORD_EVERY_S:
-                        summary = self._summary(RUNNING, now - started, False)
-                        write_json(self.out / "watch.json", summary)
-                        if self._page_due:
-                            self._write_page(summary)
-                        last_record = now
+                    record()
                 if stop.is_set():  # Ctrl-C or SIGTERM, seen between two frames
                     raise stop.interrupt()
             except KeyboardInterrupt as err:
@@ -911,6 +920,7 @@ class Watcher:
             "source": self.capture.name, "kind": self.capture.kind,
             "mulde_version": __version__, "out": str(self.out.resolve()), **self.settings,
             "started_at": self.started_at, "ended_at": self._at(time.perf_counter()),
+            "last_frame_at": self._at(self._last_arrived) if self.n_in else None,
             "fps": self.fps,
             "frames": n, "seconds": seconds, "flowing_s": flowing,
             "frames_per_s": n / flowing if flowing else None,

@@ -32,6 +32,9 @@ TIMELINE_POINTS = 2048
 then covers twice the frames), so memory and drawing time stay bounded however long the
 watch runs; 2,048 points are about as many as a 1,000-pixel-wide plot can show."""
 
+DASH = "\u2013"
+"""What the page shows for a value that is not there (an en dash)."""
+
 MAX_EVENT_ROWS = 200
 """The most events the page's table lists (the newest; events.json has every one)."""
 
@@ -181,7 +184,7 @@ def timeline_png(timeline: Timeline, threshold: float | None,
 def _duration(seconds: float | None) -> str:
     """A length of time for a person: "45 s", "12 min 5 s", "3 h 20 min"."""
     if seconds is None or not math.isfinite(seconds):
-        return "&ndash;"
+        return DASH
     s = round(seconds)
     if s < 60:
         return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"
@@ -194,7 +197,7 @@ def _clock(clock: str | None) -> str:
     """A clock time of the watch's outputs, shown to the second ("2026-12-05 20:38:07")."""
     t = _epoch(clock)
     if t is None:
-        return "&ndash;"
+        return DASH
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -207,7 +210,7 @@ def _event_rows(out: Path, events: Sequence[Mapping[str, Any]]) -> list[str]:
     numbered = list(enumerate(events, start=1))
     for k, event in reversed(numbered[-MAX_EVENT_ROWS:]):
         snap = event.get("snapshot")
-        picture = "&ndash;"
+        picture = DASH
         if snap and (out / "events" / snap).is_file():
             link = e(f"events/{snap}", quote=True)
             picture = (f'<a href="{link}"><img src="{link}" alt="event {k}" loading="lazy">'
@@ -215,7 +218,7 @@ def _event_rows(out: Path, events: Sequence[Mapping[str, Any]]) -> list[str]:
         clip = event.get("clip")
         movie = (f'<a href="{e(f"events/{clip}", quote=True)}">{e(clip)}</a>'
                  if clip and (out / "events" / clip).is_file() else
-                 "being written" if event.get("ongoing") else "&ndash;")
+                 "being written" if event.get("ongoing") else DASH)
         lasted = (float(event["end_s"]) - float(event["start_s"])
                   if "start_s" in event and "end_s" in event else None)
         flags = [label for key, label in (("ongoing", "ongoing"),
@@ -223,11 +226,11 @@ def _event_rows(out: Path, events: Sequence[Mapping[str, Any]]) -> list[str]:
                                           ("clip_capped", "clip cut at its longest"))
                  if event.get(key)]
         score = event.get("score")
-        peak = f"{score:.2f}" if isinstance(score, (int, float)) else "&ndash;"
+        peak = f"{score:.2f}" if isinstance(score, (int, float)) else DASH
         rows.append(f"<tr><td class='n'>{k}</td><td class='thumb'>{picture}</td>"
                     f"<td>{_clock(event.get('start_at'))}</td>"
                     f"<td class='n'>{_duration(lasted)}</td><td class='n'>{peak}</td>"
-                    f"<td>{e(str(event.get('stream') or '')) or '&ndash;'}</td>"
+                    f"<td>{e(str(event.get('stream') or '')) or DASH}</td>"
                     f"<td>{movie}</td><td>{e('; '.join(flags))}</td></tr>")
     rows.append("</table>")
     if len(events) > MAX_EVENT_ROWS:
@@ -265,7 +268,7 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
     cards = (("Events", str(summary.get("events", len(events)))),
              ("Frames", f"{summary.get('frames', 0):,}"),
              ("Watched", _duration(summary.get("flowing_s"))),
-             ("Latency p95", "&ndash;" if not latency else
+             ("Latency p95", DASH if not latency else
               f"{1000 * latency.get('p95', float('nan')):.0f} ms"))
     for k, v in cards:
         parts.append(f"<div class='card'><div class='k'>{k}</div><div class='v'>{v}</div></div>")
@@ -289,18 +292,20 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
     facts = (("source", f"{source} ({summary.get('kind', '')})"),
              ("model", f"{summary.get('model')} (digest {summary.get('model_digest')})"),
              ("threshold", f"{threshold:.4g}: {summary.get('threshold_definition', '')}"
-              if isinstance(threshold, (int, float)) else "&ndash;"),
+              if isinstance(threshold, (int, float)) else DASH),
              ("patience", f"{summary.get('patience')} frames"),
              ("frame rate", f"{summary.get('fps', 0):g} frames/s"),
-             ("speed", "&ndash;" if rate is None else f"{rate:.1f} frames/s scored"),
-             ("latency", "&ndash;" if not latency else
+             ("speed", DASH if rate is None else f"{rate:.1f} frames/s scored"),
+             ("latency", DASH if not latency else
               f"mean {1000 * latency['mean']:.0f} ms, p50 {1000 * latency['p50']:.0f} ms, "
               f"max {1000 * latency['max']:.0f} ms"),
-             ("reconnections", f"{summary.get('reconnects', 0)}, drops "
-              f"{len(summary.get('drops') or [])}"),
+             ("last frame read", f"{_clock(summary.get('last_frame_at'))} UTC"
+              if summary.get("last_frame_at") else DASH),
+             ("reconnections", f"{summary.get('reconnects', 0)}"
+              + "".join(f"; {d}" for d in summary.get("drops") or [])),
              ("mulde", str(summary.get("mulde_version", ""))))
     parts.append("<h2>The watch</h2><table>")
-    parts += [f"<tr><th>{k}</th><td>{v if v == '&ndash;' else e(v)}</td></tr>"
+    parts += [f"<tr><th>{k}</th><td>{e(v)}</td></tr>"
               for k, v in facts]
     parts.append("</table><p class='sub'>watch.json has the whole record, events.json every "
                  "event, scores.csv every frame's scores.</p></main></body></html>")

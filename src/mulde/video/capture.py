@@ -101,7 +101,9 @@ class Capture:
     when it states none); `frames()` the frame iterator (call once); `reconnects` how many
     times a network stream was reopened, `drops` why (one line each, "after frame i at
     TIME: why", i the 0-based index of the last frame before the drop, TIME the clock time
-    it was given up, UTC in ISO 8601); `lost` why the frames ended when a
+    it was given up, UTC in ISO 8601 to the millisecond; the last line of a drop after
+    which frames came again ends "; frames again S s after the last one", the outage as
+    the reader saw it); `lost` why the frames ended when a
     network stream's reconnection tries (one or more) ran out (None otherwise: with none
     asked for, a stream's end is its end). `live`: frames come
     at the source's pace whatever the reader does (a webcam, a network stream, a file read
@@ -148,18 +150,23 @@ class Prefetched:
     decoded (after Ctrl-C: they are scored too); `close()` stops it, waiting at most
     `CLOSE_WAIT_S` for the reader: one blocked in a network read (up to the capture's
     `timeout_s`, which nothing can cut short) is left to end on its own, so Ctrl-C while a
-    stream is opening stops the watch at once.
+    stream is opening stops the watch at once. `on_wait`, when given, is called in the
+    iterating thread about every 0.1 s while no frame is there (a stream reconnecting, a
+    quiet camera): a caller that must do something on a clock (a health record) does it
+    while the source is silent too.
     The source iterator is closed by the reader thread that owns it. Memory: `size` decoded
     frames."""
 
     CLOSE_WAIT_S = 1.0
 
     def __init__(self, frames: Iterator[np.ndarray], size: int = 8,
-                 until: threading.Event | None = None) -> None:
+                 until: threading.Event | None = None,
+                 on_wait: Callable[[], None] | None = None) -> None:
         if size < 1:
             raise ValueError(f"size must be >= 1 frame, got {size}")
         self._frames = frames
         self._until = until or threading.Event()
+        self._on_wait = on_wait
         self._buffer: queue.Queue = queue.Queue(maxsize=size)
         self._stop = threading.Event()
         self._held: object = None  # taken from the queue after `until` was set
@@ -196,6 +203,8 @@ class Prefetched:
             except queue.Empty:
                 if self._until.is_set():
                     return
+                if self._on_wait is not None:
+                    self._on_wait()
                 continue
             if self._until.is_set():  # asked to stop: the rest is for `drain`
                 self._held = item
@@ -409,6 +418,8 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
     name = capture.name  # the URL as shown (`redact_url`); `url` is only opened
     failed = 0  # failures in a row since the last frame
     received = 0
+    last_frame = 0.0  # time.monotonic() when the last frame came
+    outage: float | None = None  # the last frame's time, while frames have stopped
     while True:
         finite, refused = False, False
         waiting = time.monotonic()  # since the last data: the opening, then each frame
@@ -421,10 +432,14 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                     capture.fps = float(stream.guessed_rate or stream.average_rate or 25.0)
                 finite = _is_recording(container, url)
                 for frame in container.decode(stream):
+                    if outage is not None:  # frames again: the drop's length, in its line
+                        capture.drops[-1] += (f"; frames again {time.monotonic() - outage:.1f} "
+                                              "s after the last one")
+                        outage = None
                     failed = 0
                     received += 1
                     yield frame.to_ndarray(format="rgb24")
-                    waiting = time.monotonic()
+                    waiting = last_frame = time.monotonic()
             if finite and received:
                 return  # the recording's end: no reconnection would add to it
             reason = "the stream ended"
@@ -467,8 +482,11 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                 log(f"{name}: {capture.lost}")
             return
         wait = min(backoff_s * 2 ** failed, backoff_max_s)
+        if received and failed == 0:
+            outage = last_frame
         failed += 1
-        at = datetime.now(timezone.utc).isoformat(timespec="seconds")  # when, in the day
+        # when, in the day (to the millisecond, as a watch's clock times)
+        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         capture.drops.append(f"after frame {received - 1} at {at}: {reason}" if received
                              else f"before the first frame at {at}: {reason}")
         log(f"{name}: {reason}; reconnecting in {wait:g} s (attempt {failed} of {tries})")
