@@ -92,6 +92,10 @@ def test_redact_url_hides_passwords_and_secret_query_values_only():
     assert redact_url("https://b.s3.amazonaws.com/a.mp4?X-Amz-Expires=600&X-Amz-Signature=x2"
                       "&sig=x3") == ("https://b.s3.amazonaws.com/a.mp4?X-Amz-Expires=600&"
                                      "X-Amz-Signature=***&sig=***")
+    # and its access key id (AKIA...: a half of the credential, and whose account it is)
+    assert redact_url("https://b.s3.amazonaws.com/a.mp4?X-Amz-Credential=AKIA1%2F2026&"
+                      "X-Goog-Credential=g1") == ("https://b.s3.amazonaws.com/a.mp4?"
+                                                  "X-Amz-Credential=***&X-Goog-Credential=***")
     assert redact_url("rtps://admin:pw@cam/live") == "rtps://admin:***@cam/live"  # a typo
     for path in ("cam/train/12.avi", "/data/a:b@c.mp4", r"C:\videos\a:b@c.mp4",
                  "C:/videos/clip.mp4", "0", r"\\nas\share\user:pw@cam.mp4"):

@@ -62,10 +62,12 @@ size FFmpeg knows is the playlist's, not the stream's (`_is_recording`)."""
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:]*:)([^/?#]*)@")
 _QUERY_FIELD = re.compile(r"([?&;#])([^=&;#]*)=([^&;#]*)")
-SECRET_FIELDS = ("pass", "pw", "token", "key", "secret", "auth", "sig")
+SECRET_FIELDS = ("pass", "pw", "token", "key", "secret", "auth", "sig", "credential")
 """What query parameters whose values `redact_url` hides have in their names (case-insensitive:
 password, passwd, pwd, pw, access_token, api_key, client_secret, auth, and the signatures
-of signed URLs: sig, Signature, X-Amz-Signature, ...)."""
+of signed URLs: sig, Signature, X-Amz-Signature, ..., and their key ids: X-Amz-Credential,
+X-Goog-Credential). A secret inside the path (/live/<token>/) cannot be told from a name and
+is shown."""
 
 
 def redact_url(source: str) -> str:
