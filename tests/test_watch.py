@@ -492,7 +492,8 @@ def test_the_status_line_shows_the_threshold_and_no_latency_before_a_score(train
     watcher = Watcher(scorer, Capture("clip", "file", 10.0, lambda: iter(frames)), tmp_path,
                       WatchOptions(threshold=2.5, status=status), [s.value for s in model.streams])
     watcher.run()
-    lines = [line for line in status.getvalue().splitlines() if line]
+    lines = status.getvalue().splitlines()
+    assert "" not in lines and not status.getvalue().endswith("\n\n")  # no blank line
     assert lines[0].startswith("0 frames ") and "latency -  score - (threshold 2.5)" in lines[0]
     assert "nan" not in status.getvalue()
     assert lines[-1].startswith("12 frames ") and " ms  score " in lines[-1]

@@ -652,7 +652,8 @@ class Watcher:
             if self.options.status and (self.state.last is not None
                                         or not stopped.startswith("failed")):
                 self._status(self.flowing_s or time.perf_counter() - started)
-                self.options.status.write("\n")
+                if tty:  # the line rewritten in place is ended (a log's lines end each)
+                    self.options.status.write("\n")
                 self.options.status.flush()
         if interrupted is not None:
             raise interrupted
