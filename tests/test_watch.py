@@ -687,6 +687,8 @@ def test_a_score_flapping_at_the_threshold_keeps_at_most_three_clips_open(tmp_pa
     full = [e["end"] + 20 - (e["start"] - 2) + 1 for e in events]
     assert lengths[0] < full[0] and lengths[1] < full[1]  # cut by the 4th and 5th events
     assert lengths[-1] == full[-1]
+    # said in events.json, as a clip cut at its 60-s cap is
+    assert [e["clip_cut_short"] for e in events] == [True, True, False, False, False]
 
 
 def test_an_earlier_watchs_outputs_are_moved_to_earlier_and_other_files_kept(tmp_path):
@@ -1307,15 +1309,16 @@ def test_an_event_still_running_when_the_watch_stops_is_marked_cut_short(tmp_pat
             raise KeyboardInterrupt
 
     watcher = Watcher(_FakeScorer(parts), Capture("cam", "webcam", 10.0, frames), tmp_path,
-                      WatchOptions(threshold=1.0), ["velocity"])
+                      WatchOptions(threshold=1.0, post_s=0.2), ["velocity"])
     if stop == "ctrl-c":
         with pytest.raises(KeyboardInterrupt):
             watcher.run()
     else:
         watcher.run()
     first, last = _events(tmp_path)
-    assert first["cut_short"] is False
+    assert first["cut_short"] is False and first["clip_cut_short"] is False
     assert last["cut_short"] is True and last["end"] == len(parts) - 1
+    assert last["clip_cut_short"] is True  # its post-roll was never watched
 
 
 def test_an_events_snapshot_is_written_as_it_starts_and_replaced_by_the_peaks(tmp_path):

@@ -37,6 +37,8 @@ events. Outputs in the output folder, written as the stream goes:
   there), written while the event runs (bounded memory) and renamed into
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
+  `clip_cut_short` is true for a clip whose post-roll was cut (by that, or by the watch's
+  stop);
 - `watch.html`: the overview page for a person (`mulde.watch_page`): the record
   below, the smoothed score over the clock time with the threshold and the events, and the
   events' table with their snapshots and clips; written with the first health record,
@@ -754,12 +756,13 @@ class Watcher:
         time `at`: its record (events.json, rewritten) and its clip (the pre-roll written)."""
         st = self.state
         while len(st.clips) >= MAX_OPEN_CLIPS:  # a score flapping at the threshold: the
-            self._close_clip(st.clips.pop(0))    # oldest post-roll is cut short
+            self._close_clip(st.clips.pop(0), cut=True)  # oldest post-roll is cut short
         number = len(st.events) + 1
         name = f"event_{number:04d}"
         st.events.append({"start": s.index, "end": s.index, "peak": s.index,
                           "score": s.smoothed, "ongoing": True, "snapshot": None,
-                          "clip": f"{name}.mp4", "clip_capped": False, "start_at": at,
+                          "clip": f"{name}.mp4", "clip_capped": False,
+                          "clip_cut_short": False, "start_at": at,
                           "peak_at": at, "end_at": at, **self._times(s.index, s.index),
                           **self._fired_where(s)})
         st.peak_frame, st.peak_score = None, None
@@ -829,10 +832,15 @@ class Watcher:
                 "stream_scores": s.smoothed_streams, "top_stream": s.stream,
                 "box": self._source_box(s)}
 
-    def _close_clip(self, clip: _Clip) -> None:
-        """Put an event's clip in place (complete, or cut short) and run the user's command
-        for it ("clip")."""
+    def _close_clip(self, clip: _Clip, cut: bool = False) -> None:
+        """Put an event's clip in place and run the user's command for it ("clip"); `cut`:
+        before the end of its post-roll (another event's clip needed the encoder, or the
+        watch stopped), which events.json's `clip_cut_short` says (written before the call,
+        which gets the record)."""
         clip.close()
+        if cut:
+            self.state.events[clip.event]["clip_cut_short"] = True
+            self._write_events()
         self._fire("clip", clip.event)
 
     def _source_box(self, s: LiveScore) -> list[int] | None:
@@ -867,7 +875,9 @@ class Watcher:
         if last is not None:
             self._end_event(last, len(st.events) - 1, cut_short=True)
         while st.clips:
-            self._close_clip(st.clips.pop(0))
+            clip = st.clips.pop(0)  # the source's end: a post-roll not yet whole is cut
+            capped = st.events[clip.event]["clip_capped"]  # said so already
+            self._close_clip(clip, cut=clip.last < clip.until and not capped)
         self._write_events()
         self._end_flow()
         self._warn_behind(st.scored, self.flowing_s)

@@ -223,7 +223,8 @@ def _event_rows(out: Path, events: Sequence[Mapping[str, Any]]) -> list[str]:
                   if "start_s" in event and "end_s" in event else None)
         flags = [label for key, label in (("ongoing", "ongoing"),
                                           ("cut_short", "cut short: the watch stopped"),
-                                          ("clip_capped", "clip cut at its longest"))
+                                          ("clip_capped", "clip cut at its longest"),
+                                          ("clip_cut_short", "clip's end cut short"))
                  if event.get(key)]
         score = event.get("score")
         peak = f"{score:.2f}" if isinstance(score, (int, float)) else DASH
