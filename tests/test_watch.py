@@ -41,6 +41,7 @@ from mulde.watch import (
     keep_earlier_outputs,
     load_model,
     snapshot_label,
+    snapshot_time,
     stash_earlier_outputs,
     watch_source,
 )
@@ -861,10 +862,11 @@ def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_rep
     (the report's rule) and velocity as the top object's stream, not "velocity 1.79"."""
     import mulde.watch
 
-    labels = []
+    labels, times = [], []
     draw = mulde.watch._snapshot
     monkeypatch.setattr(mulde.watch, "_snapshot",
-                        lambda frame, box, label: labels.append(label) or draw(frame, box, label))
+                        lambda frame, box, label, when: labels.append(label)
+                        or times.append(when) or draw(frame, box, label, when))
     velocity = [0.1] * 4 + [0.3, 0.4, 1.1, 0.2] + [0.1] * 6
     _fake_watch(tmp_path, [{"static": 1.0, "velocity": v} for v in velocity], threshold=1.5)
     (event,) = _events(tmp_path)
@@ -876,6 +878,10 @@ def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_rep
     assert labels[-1] == f"score {event['score']:.2f} (static highest)" == ("score 1.79 "
                                                                             "(static highest)")
     assert snapshot_label(1.234, {"velocity": 2.0}) == "score 1.23 (velocity)"  # one stream
+    # and when it was taken: the start frame's clock time, then the peak's
+    assert times == [snapshot_time(event[k]) for k in ("start_at", "peak_at")]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", times[-1])
+    assert snapshot_time("2026-12-05T20:38:07.923+00:00") == "2026-12-05 20:38:07 UTC"
 
 
 def test_a_snapshot_label_beside_the_right_edge_is_drawn_whole():

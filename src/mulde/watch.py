@@ -28,7 +28,8 @@ events. Outputs in the output folder, written as the stream goes:
   from the source (`clock_time`; while it runs, the file has its start frame's for all
   three);
 - `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
-  event's score and the stream that fired ("score 1.65 (static highest)"); written at the
+  event's score and the stream that fired ("score 1.65 (static highest)") and the clock
+  time the frame was read (`snapshot_time`, at the bottom left); written at the
   event's start from its start frame (named in events.json from then on: a picture as the
   alert fires) and replaced by the peak's when it ends;
   `events/event_NNNN.mp4`:
@@ -390,9 +391,19 @@ def snapshot_label(score: float, shares: dict[str, float]) -> str:
     return f"score {score:.2f} ({fired}{' highest' if len(shares) > 1 else ''})"
 
 
-def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
+def snapshot_time(clock: str) -> str:
+    """The clock time written on a snapshot: a watch's `clock_time` to the second, "UTC"
+    said ("2026-12-05 20:38:07 UTC"): a picture forwarded alone (a webhook's attachment, a
+    chat message) still says when it was taken."""
+    when = datetime.fromisoformat(clock).astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str,
+              when: str | None = None) -> bytes:
     """PNG bytes of the frame with `box` (x0, y0, x1, y1) drawn, thick enough to see, and
-    `label` above it (at the top left without a box)."""
+    `label` above it (at the top left without a box); `when` (`snapshot_time`), given, at
+    the bottom left, white on a black band so that it reads on any scene."""
     image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     thick = max(2, round(max(image.shape[:2]) / 200))
     at = (4, 16)
@@ -404,6 +415,13 @@ def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str) -> bytes:
     width = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)[0][0]
     at = (max(0, min(at[0], image.shape[1] - width - 2)), at[1])  # whole, near the right edge
     cv2.putText(image, label, at, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 255), weight)
+    if when:
+        small = scale * 0.8
+        (w, h), below = cv2.getTextSize(when, cv2.FONT_HERSHEY_SIMPLEX, small, weight)
+        bottom = image.shape[0] - 1
+        cv2.rectangle(image, (0, bottom - h - below - 4), (w + 6, bottom), (0, 0, 0), -1)
+        cv2.putText(image, when, (3, bottom - below - 1), cv2.FONT_HERSHEY_SIMPLEX, small,
+                    (255, 255, 255), weight)
     return cv2.imencode(".png", image)[1].tobytes()
 
 
@@ -768,7 +786,7 @@ class Watcher:
         st.peak_frame, st.peak_score = None, None
         frame = self._frame(s.index)
         if frame is not None:  # a picture as the alert fires; the peak's replaces it
-            self._write_snapshot(number - 1, frame, s)
+            self._write_snapshot(number - 1, frame, s, at)
         shape = frame.shape if frame is not None else self._ring[-1][1].shape
         clip = _open_clip(self.out / "events" / f"{name}.mp4", self.fps, shape, number - 1)
         st.clips.append(clip)
@@ -795,7 +813,7 @@ class Watcher:
                            "stream": "", "stream_scores": {}, "top_stream": "",
                            "box": None})})
         if st.peak_frame is not None:  # replaces the start's (none: the start's stays, if any)
-            self._write_snapshot(k, st.peak_frame, peak)
+            self._write_snapshot(k, st.peak_frame, peak, record["peak_at"])
         for clip in st.clips:
             if clip.event == k:
                 clip.until = event.end + self._frames_for(self.options.post_s)
@@ -854,15 +872,17 @@ class Watcher:
             box = box_in_frame(s.box, width, height, self.max_height)
         return [int(round(v)) for v in box]
 
-    def _write_snapshot(self, k: int, frame: np.ndarray, s: LiveScore) -> None:
+    def _write_snapshot(self, k: int, frame: np.ndarray, s: LiveScore, at: str) -> None:
         """Write the `k`-th event's snapshot (atomically: a reader sees the last whole one):
-        `frame`, the frame of `s`, with its top object boxed and labelled with its smoothed
-        score and the stream that fired there; then name it in the event's record."""
+        `frame`, the frame of `s`, read at the clock time `at`, with its top object boxed and
+        labelled with its smoothed score and the stream that fired there, and that time;
+        then name it in the event's record."""
         box = self._source_box(s)
         name = f"event_{k + 1:04d}.png"
         write_bytes(self.out / "events" / name,
                     _snapshot(frame, None if box is None else np.array(box),
-                              snapshot_label(s.smoothed, s.smoothed_streams)))
+                              snapshot_label(s.smoothed, s.smoothed_streams),
+                              snapshot_time(at)))
         self.state.events[k]["snapshot"] = name
 
     def _write_events(self) -> None:
