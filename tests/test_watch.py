@@ -593,7 +593,8 @@ def test_an_events_box_is_in_the_source_frames_pixels_once(tmp_path, max_height)
     watcher = Watcher(None, Capture("clip", "file", 10.0, lambda: iter(())), tmp_path,
                       WatchOptions(threshold=1.0), ["velocity"], max_height=max_height)
     watcher._ring.append((5, frame))
-    watcher.state.events = [{"snapshot": "event_0001.png", "clip": "event_0001.mp4"}]
+    watcher.state.events = [{"snapshot": "event_0001.png", "clip": "event_0001.mp4",
+                              "peak_at": "2026-12-05T20:38:07.123+00:00"}]
     watcher.state.peak_frame = frame
     watcher.state.peak_score = LiveScore(5, 2.0, 2.0, {"velocity": 2.0}, "velocity",
                                          np.array([1.5, 7.5, 5.5, 11.5]), 0.0)
@@ -1333,7 +1334,7 @@ def test_an_events_snapshot_is_written_as_it_starts_and_replaced_by_the_peaks(tm
     events.json names it, and the peak frame's replaces it when the event ends."""
     quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
     parts = [quiet] * 3 + [loud, {"velocity": 9.0}, {"velocity": 20.0}] + [quiet] * 8
-    images = [np.full((24, 32, 3), 10 * i, np.uint8) for i in range(len(parts))]
+    images = [np.full((72, 96, 3), 10 * i, np.uint8) for i in range(len(parts))]
     seen = []
 
     class Polled(_FakeScorer):  # what a consumer sees while the event runs
@@ -1349,11 +1350,12 @@ def test_an_events_snapshot_is_written_as_it_starts_and_replaced_by_the_peaks(tm
     watcher.run()
     ((ongoing, first),) = seen
     assert ongoing and first is not False, "events.json named a snapshot not yet written"
-    assert tuple(first[-1, -1]) == (30, 30, 30)  # frame 3 (a corner away from box and label)
+    # frame 3, at the right edge's middle (away from the box, its label and the time)
+    assert tuple(first[36, -1]) == (30, 30, 30)
     (event,) = _events(tmp_path)
     assert event["start"] == 3 and event["peak"] == 5
     final = np.asarray(Image.open(tmp_path / "events" / event["snapshot"]))
-    assert tuple(final[-1, -1]) == (50, 50, 50)  # the peak's frame 5 replaced it
+    assert tuple(final[36, -1]) == (50, 50, 50)  # the peak's frame 5 replaced it
     assert not [p for p in (tmp_path / "events").iterdir() if p.name.startswith(".")]
 
 

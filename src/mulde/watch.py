@@ -522,7 +522,9 @@ class Watcher:
         self.flowing_s = 0.0
         self._flow: list[float] | None = None  # the open run's [first read, last scored]
         self._last_arrived = 0.0  # when the last frame was read
-        self._arrivals: deque[tuple[int, float]] = deque()  # (index, when read) till scored
+        # (index, when read: epoch seconds, `_epoch`) till scored; the last frame's too
+        self._arrivals: deque[tuple[int, float]] = deque()
+        self._last_read: float | None = None
         self.started_at = ""  # `clock_time` of the watch's start, for watch.json
         # the smoothed scores for watch.html's plot, bounded; the page is rewritten with the
         # next health record after an event starts or ends (`_page_due`), and at the end
@@ -584,7 +586,8 @@ class Watcher:
             # (flushed from the decoder): the watcher's idle wait for it is not flowing time
             self._flow[0] += max(0.0, arrived - self._flow[1])
         self._last_arrived = arrived
-        self._arrivals.append((self.n_in, arrived))
+        self._last_read = self._epoch(arrived)
+        self._arrivals.append((self.n_in, self._last_read))
         self._ring.append((self.n_in, frame))
         self.n_in += 1
         for s in self.scorer.push(frame, arrived):
@@ -723,8 +726,8 @@ class Watcher:
         st.last = s
         while self._arrivals and self._arrivals[0][0] < s.index:
             self._arrivals.popleft()
-        arrived = self._epoch(self._arrivals.popleft()[1] if self._arrivals
-                              and self._arrivals[0][0] == s.index else time.perf_counter())
+        arrived = (self._arrivals.popleft()[1] if self._arrivals
+                   and self._arrivals[0][0] == s.index else self._epoch(time.perf_counter()))
         at = clock_time(arrived)
         self.timeline.add(arrived, s.smoothed)
         st.latencies.append(s.latency)
@@ -951,7 +954,7 @@ class Watcher:
             "source": self.capture.name, "kind": self.capture.kind,
             "mulde_version": __version__, "out": str(self.out.resolve()), **self.settings,
             "started_at": self.started_at, "ended_at": self._at(time.perf_counter()),
-            "last_frame_at": self._at(self._last_arrived) if self.n_in else None,
+            "last_frame_at": None if self._last_read is None else clock_time(self._last_read),
             "fps": self.fps,
             "frames": n, "seconds": seconds, "flowing_s": flowing,
             "frames_per_s": n / flowing if flowing else None,
