@@ -1718,3 +1718,23 @@ def test_the_health_record_is_kept_while_the_source_is_silent(tmp_path, monkeypa
     with (tmp_path / "scores.csv").open() as f:
         arrived = [r["arrived_at"] for r in csv.DictReader(f)]
     assert seen[-1][2] == arrived[2] and summary["last_frame_at"] == arrived[3]
+
+
+def test_a_pre_roll_of_more_than_a_gigabyte_of_frames_is_said(tmp_path, monkeypatch):
+    """--pre seconds of frames are held decoded: at 1080p, 25 frames/s and --pre 30 that is
+    about 4.7 GB, which is said once at the first frame (a note), with the numbers and what
+    to do; the default 2 s of these small frames is not."""
+    monkeypatch.setattr("mulde.watch.PRE_ROLL_NOTE_BYTES", 30_000)
+    quiet = [{"velocity": 0.1}] * 4
+    frames = [np.full((24, 32, 3), 40, np.uint8)] * 4  # 2,304 bytes a frame
+
+    def watch(pre_s, out):
+        w = Watcher(_FakeScorer(quiet), Capture("c", "file", 10.0, lambda: iter(frames)), out,
+                    WatchOptions(threshold=1.0, pre_s=pre_s), ["velocity"])
+        return w.run()["notes"]
+
+    (said,) = [n for n in watch(2.0, tmp_path / "big") if "pre-roll" in n]
+    assert said == ("the clips' pre-roll holds the last 2 s decoded in memory: 21 frames of "
+                    "32x24, about 0.0 GB; give a shorter --pre if this machine has less memory "
+                    "to spare")
+    assert not [n for n in watch(0.5, tmp_path / "small") if "pre-roll" in n]  # 6 frames

@@ -425,6 +425,10 @@ def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str,
     return cv2.imencode(".png", image)[1].tobytes()
 
 
+PRE_ROLL_NOTE_BYTES = 1_000_000_000
+"""The memory (bytes) of a watch's pre-roll above which it is said (`Watcher`: the `pre_s`
+seconds of frames held decoded for the clips)."""
+
 RECORD_EVERY_S = 30.0
 """How often a watch rewrites watch.json while it runs (from its first frame on, and while
 its source is silent or reconnecting too), with `stopped` set to `RUNNING`: a health record a
@@ -588,6 +592,8 @@ class Watcher:
         self._last_arrived = arrived
         self._last_read = self._epoch(arrived)
         self._arrivals.append((self.n_in, self._last_read))
+        if self.n_in == 0:
+            self._say_pre_roll_memory(np.asarray(frame))
         self._ring.append((self.n_in, frame))
         self.n_in += 1
         for s in self.scorer.push(frame, arrived):
@@ -600,6 +606,18 @@ class Watcher:
         since, so a clock set right during the watch (NTP on a machine without a battery
         clock) or a resume from suspend moves the times that follow, as the clock does."""
         return time.time() - (time.perf_counter() - perf)
+
+    def _say_pre_roll_memory(self, frame: np.ndarray) -> None:
+        """Say (a note) when the clips' pre-roll, held decoded in memory, takes more than
+        `PRE_ROLL_NOTE_BYTES` at this source's frame size and rate (`--pre` 30 s of 1080p at
+        25 frames/s is about 4.7 GB): a machine without it swaps or kills the watch."""
+        frames = self._frames_for(self.options.pre_s) + 1
+        size = frames * frame.nbytes
+        if size > PRE_ROLL_NOTE_BYTES:
+            height, width = frame.shape[:2]
+            self.say(f"the clips' pre-roll holds the last {self.options.pre_s:g} s decoded in "
+                     f"memory: {frames} frames of {width}x{height}, about {size / 1e9:.1f} GB; "
+                     "give a shorter --pre if this machine has less memory to spare")
 
     def _at(self, perf: float) -> str:
         """The `clock_time` of the `time.perf_counter()` reading `perf` (`_epoch`)."""
