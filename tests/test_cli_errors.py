@@ -575,6 +575,9 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert "would overwrite an input" in _error(capsys)
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "s.txt")]) == 2
     assert "scores are written as .npy or .csv" in _error(capsys)
+    assert main(["score", str(model), str(d / "test.npy"), "--out", str(d)]) == 2  # a folder
+    assert _error(capsys) == (f"mulde: error: --out {d} is a folder; --out names the scores "
+                              f"file (.npy or .csv), e.g. --out {d / 'test_scores.npy'}")
 
 
 def test_score_refuses_to_overwrite_a_file_it_did_not_write(model, capsys):

@@ -321,6 +321,10 @@ def _score(args: argparse.Namespace) -> int:
             and Path(args.features).suffix.lower() == ".safetensors"):
         raise UsageError(f"the model comes first: mulde score {args.features} {args.model} "
                          "--out SCORES (you gave the features file as MODEL)")
+    if Path(args.out).is_dir() or str(args.out).endswith(("/", "\\")):
+        name = Path(args.out) / f"{Path(args.features).stem}_scores.npy"
+        raise UsageError(f"--out {args.out} is a folder; --out names the scores file "
+                         f"(.npy or .csv), e.g. --out {name}")
     if Path(args.out).suffix.lower() not in (".npy", ".csv"):
         raise UsageError(f"--out {args.out}: scores are written as .npy or .csv; give one of "
                          "these suffixes")
@@ -2445,7 +2449,7 @@ def build_parser() -> _MuldeParser:
     p.set_defaults(func=_fit)
 
     p = sub.add_parser("score", help="score features with a fitted model")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", type=Path, help="a model file of `mulde fit` (.safetensors)")
     features_args(p)
     p.add_argument("--out", required=True, type=Path, help="scores file (.npy or .csv)")
     p.add_argument("--overwrite", action="store_true",
