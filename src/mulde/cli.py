@@ -2467,7 +2467,8 @@ def build_parser() -> _MuldeParser:
 
     p = sub.add_parser("info", help="describe a fitted model: a MULDE model file or a "
                        "trained pipeline (OUT/model of run or train)")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", type=Path, help="a model file of `mulde fit` (.safetensors), or "
+                   "a trained pipeline's folder (OUT/model of `mulde run` or `mulde train`)")
     p.add_argument("--json", action="store_true", help="print the full description as JSON "
                    "alone, without the summary lines before it (default: off)")
     p.set_defaults(func=_info)
