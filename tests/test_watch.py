@@ -1698,15 +1698,18 @@ def test_the_health_record_is_kept_while_the_source_is_silent(tmp_path, monkeypa
     import time
 
     monkeypatch.setattr("mulde.watch.RECORD_EVERY_S", 0.2)
-    seen = []
+    seen, pages = [], []
 
     def frames():
         for _ in range(3):
             yield np.full((24, 32, 3), 40, np.uint8)
-        for _ in range(6):  # silent: a drop, a back-off
+        for _ in range(8):  # silent: a drop, a back-off
             time.sleep(0.15)
             record = json.loads((tmp_path / "watch.json").read_text())
             seen.append((record["stopped"], record["ended_at"], record["last_frame_at"]))
+            page = tmp_path / "watch.html"  # the first is being drawn (matplotlib loads)
+            if page.is_file():
+                pages.append(page.read_text(encoding="utf-8"))
         yield np.full((24, 32, 3), 40, np.uint8)
 
     watcher = Watcher(_FakeScorer([{"velocity": 0.1}] * 4),
@@ -1718,6 +1721,9 @@ def test_the_health_record_is_kept_while_the_source_is_silent(tmp_path, monkeypa
     with (tmp_path / "scores.csv").open() as f:
         arrived = [r["arrived_at"] for r in csv.DictReader(f)]
     assert seen[-1][2] == arrived[2] and summary["last_frame_at"] == arrived[3]
+    # the page too, with every record (a quiet camera's page had stayed at its first frame)
+    assert "<div class='k'>Frames</div><div class='v'>3</div>" in pages[-1]
+    assert len(set(pages)) >= 2
 
 
 def test_a_pre_roll_of_more_than_a_gigabyte_of_frames_is_said(tmp_path, monkeypatch):

@@ -120,14 +120,15 @@ def test_the_plot_is_a_png_and_none_before_any_frame():
 
 def test_the_page_lists_events_newest_first_with_existing_snapshots_and_clips(tmp_path):
     """Each event a row, the newest on top, its snapshot shown and linked and its clip
-    linked where the files are in events/ (an ongoing event's clip is "being written"), its
-    flags said; the source and notes escaped; the head carries the mark by which a new watch
-    knows the page as a watch's (`foreign_outputs`)."""
+    linked where the files are in events/ (a running watch's clip not yet in place is "being
+    written"), its flags said; the source and notes escaped; the head carries the mark by
+    which a new watch knows the page as a watch's (`foreign_outputs`)."""
     (tmp_path / "events").mkdir()
     (tmp_path / "events" / "event_0001.png").write_bytes(b"png")
     (tmp_path / "events" / "event_0001.mp4").write_bytes(b"mp4")
     events = [_event(1, 10, 13), _event(2, 40, 42, ongoing=True, cut_short=True)]
-    text = page_html(tmp_path, _summary(), events, timeline_png(_timeline(), 1.0, events, "c"))
+    text = page_html(tmp_path, _summary(stopped="running"), events,
+                     timeline_png(_timeline(), 1.0, events, "c"))
     assert WATCH_PAGE_MARK.search(text[:4096])
     rows = re.findall(r"<tr><td class='n'>(\d+)</td>", text)
     assert rows == ["2", "1"]
@@ -145,7 +146,57 @@ def test_a_page_before_any_frame_or_event_says_so(tmp_path):
     text = page_html(tmp_path, _summary(stopped="running", frames=0, latency_s=None,
                                         frames_per_s=None, events=0), [], None)
     assert "No frame scored yet" in text and "No event" in text
-    assert "running (this page is rewritten" in text
+    assert "running: this page shows it at 2025-12-05 20:21:00 UTC and reloads" in text
+    assert '<meta http-equiv="refresh" content="30">' in text  # a running watch's only
+
+
+def test_a_running_watchs_page_says_a_clip_is_being_written_and_how_long_so_far(tmp_path):
+    """While the watch runs, an event that ended has its clip written until its post-roll
+    is done (it showed a dash, as if there were none), and an ongoing event has lasted so
+    far; once stopped, a clip that is not there is a dash and the page does not reload."""
+    events = [_event(1, 10, 13), _event(2, 40, 42, ongoing=True)]
+    running = page_html(tmp_path, _summary(stopped="running"), events, None)
+    assert running.count("being written") == 2 and "2.0 s so far" in running
+    stopped = page_html(tmp_path, _summary(), events, None)
+    assert "being written" not in stopped and "so far" not in stopped
+    assert "refresh" not in stopped
+
+
+def test_a_recordings_page_places_each_event_in_the_video(tmp_path):
+    """A file is read as fast as it decodes, so its clock times say little: the table gives
+    each event's place in the video and the card the video's length; a live source's
+    gives neither (its card is the time frames flowed)."""
+    events = [_event(1, 75, 78)]
+    text = page_html(tmp_path, _summary(kind="file", frames=1200), events, None)
+    assert "<th>in the video</th>" in text and "<td class='n'>1:15.0</td>" in text
+    assert "<div class='k'>Video</div><div class='v'>2 min 0 s</div>" in text
+    live = page_html(tmp_path, _summary(), events, None)
+    assert "in the video" not in live and "<div class='k'>Watched</div>" in live
+
+
+def test_the_page_links_the_earlier_watchs_page_moved_beside_it(tmp_path):
+    (tmp_path / "earlier" / "20251205T201500Z").mkdir(parents=True)
+    (tmp_path / "earlier" / "20251205T201500Z" / PAGE_NAME).write_text("<html></html>")
+    text = page_html(tmp_path, _summary(earlier_outputs="earlier/20251205T201500Z"), [], None)
+    assert 'href="earlier/20251205T201500Z/watch.html"' in text
+    assert "href=\"earlier" not in page_html(tmp_path, _summary(earlier_outputs="x"), [], None)
+
+
+def test_ten_thousand_events_are_drawn():
+    """Ten thousand events (a flapping camera over days) are drawn as one collection of
+    shades and one line of markers (an artist each took 13 s, in the frame loop of a running
+    watch; benchmarks, not this test, time it), their numbers left out."""
+    from datetime import datetime, timezone
+
+    def at(t):
+        return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+
+    events = [{"start_at": at(T0 + k), "end_at": at(T0 + k + 0.5), "peak_at": at(T0 + k),
+               "score": 3.0} for k in range(0, 10_000)]
+    timeline = Timeline()
+    for i in range(10_000):
+        timeline.add(T0 + i, 0.2)
+    assert timeline_png(timeline, 1.0, events, "cam")[:4] == b"\x89PNG"
 
 
 def test_a_page_of_many_events_lists_the_newest_and_says_how_many_there_are(tmp_path):

@@ -2672,7 +2672,8 @@ def build_parser() -> _MuldeParser:
     p.add_argument("source", help="a video file, a frame folder, a webcam index (0) or a "
                    "stream URL (rtsp://, http://, udp://, tcp://, rtmp://, srt://)")
     p.add_argument("--out", required=True, type=_watch_out, help="output folder: "
-                   "scores.csv, events.json, events/ (snapshots, clips), watch.json; an "
+                   "scores.csv, events.json, events/ (snapshots, clips), watch.json, "
+                   "watch.html (the page to open); an "
                    "earlier watch's outputs there are moved to OUT/earlier/<its start>/; not "
                    "inside the model's training or test video folders")
     p.add_argument("--realtime", action="store_true", help="replay a file or folder at its "

@@ -42,9 +42,8 @@ events. Outputs in the output folder, written as the stream goes:
   stop);
 - `watch.html`: the overview page for a person (`mulde.watch_page`): the record
   below, the smoothed score over the clock time with the threshold and the events, and the
-  events' table with their snapshots and clips; written with the first health record,
-  rewritten with the next one after an event starts or ends (so at most every
-  `RECORD_EVERY_S`), and at the end;
+  events' table with their snapshots and clips; written with every health record
+  (`RECORD_EVERY_S`), within `PAGE_EVERY_S` of an event's start or end, and at the end;
 - `watch.json`: from the first frame on, every `RECORD_EVERY_S` with `stopped` `RUNNING`
   (a health record; `ended_at` its time), and at the end: how the watch was run (the
   `model` folder and its `model_digest`,
@@ -429,6 +428,10 @@ PRE_ROLL_NOTE_BYTES = 1_000_000_000
 """The memory (bytes) of a watch's pre-roll above which it is said (`Watcher`: the `pre_s`
 seconds of frames held decoded for the clips)."""
 
+PAGE_EVERY_S = 5.0
+"""How soon after an event starts or ends a running watch rewrites watch.html (at most this
+often; it is rewritten with every health record, `RECORD_EVERY_S`, too)."""
+
 RECORD_EVERY_S = 30.0
 """How often a watch rewrites watch.json while it runs (from its first frame on, and while
 its source is silent or reconnecting too), with `stopped` set to `RUNNING`: a health record a
@@ -633,16 +636,20 @@ class Watcher:
         writer.writerow([*SCORES_COLUMNS, *map(stream_column, self.streams), *LAST_COLUMNS])
         csv_file.flush()
         last_status = 0.0
-        self._last_record = -math.inf
+        self._last_record = self._last_page = -math.inf
 
-        def record() -> None:  # the health record (and the page, when due), on its clock
+        def record() -> None:  # the health record and the page, on their clocks
             now = time.perf_counter()
-            if self.state.last is not None and now - self._last_record >= RECORD_EVERY_S:
+            if self.state.last is None:
+                return
+            if now - self._last_record >= RECORD_EVERY_S:
                 summary = self._summary(RUNNING, now - started, False)
                 write_json(self.out / "watch.json", summary)
-                if self._page_due:
-                    self._write_page(summary)
-                self._last_record = now
+                self._write_page(summary)
+                self._last_record = self._last_page = now
+            elif self._page_due and now - self._last_page >= PAGE_EVERY_S:
+                self._write_page(self._summary(RUNNING, now - started, False))
+                self._last_page = now
         tty = self.options.status is not None and getattr(self.options.status, "isatty",
                                                           lambda: False)()
         every = self.options.status_every_s * (1 if tty else 20)  # a log gets a line a while
@@ -1153,7 +1160,8 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     if watcher.replaced:
         n = watcher.replaced
         note(f"{out} holds an earlier watch's outputs: {n} file{'s' if n != 1 else ''} of those "
-             "it writes (scores.csv, events.json, watch.json, events/event_*; other files stay), "
+             "it writes (scores.csv, events.json, watch.json, watch.html, events/event_*; other "
+             "files stay), "
              f"moved to {Path(out) / EARLIER}/ once this watch scores its first frame (left in "
              "place if it scores none)")
     watcher.notes = list(said)  # the notes on the source and model, kept in watch.json

@@ -35,6 +35,9 @@ watch runs; 2,048 points are about as many as a 1,000-pixel-wide plot can show."
 DASH = "\u2013"
 """What the page shows for a value that is not there (an en dash)."""
 
+REFRESH_S = 30
+"""How often a browser reloads the page of a running watch (its health record's period)."""
+
 MAX_EVENT_ROWS = 200
 """The most events the page's table lists (the newest; events.json has every one)."""
 
@@ -138,29 +141,43 @@ def timeline_png(timeline: Timeline, threshold: float | None,
                      else np.datetime64("NaT") for t in x])
     fig = Figure(figsize=(9.6, 2.8), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(when, y, color=SCORE_COLOR, linewidth=1.2,
-            label="smoothed score" + (f" (highest of {timeline.width} frames a point)"
-                                      if timeline.width > 1 else ""))
+    ax.plot(when, y, color=SCORE_COLOR, linewidth=1.2, marker="o" if len(first) == 1 else None,
+            markersize=4, label="smoothed score" + (
+                f" (highest of {timeline.width} frames a point)" if timeline.width > 1 else ""))
     if threshold is not None:
         ax.axhline(threshold, color=THRESHOLD_COLOR, linewidth=1.1, linestyle="--",
                    label=f"threshold {threshold:.3g}")
-    # an event's shade at least a 400th of the plot wide: seconds in a day stay visible
-    least = max(0.2, (last[-1] - first[0]) / 400)
+    finite = y[np.isfinite(y)]
+    low = min(float(finite.min()) if len(finite) else 0.0, 0.0) - 0.1
+    top = max(float(finite.max()) if len(finite) else 1.0, threshold or 0.0, 1.0) * 1.3 + 0.1
+    # the x axis spans the frames watched (a single frame's too: matplotlib widened one date
+    # to years), with a margin of 2 % of it, a second at least
+    pad = max(1.0, 0.02 * (last[-1] - first[0]))
+    left, right = first[0] - pad, last[-1] + pad
+    # the events in one collection and one line of markers: drawn in the same time for ten
+    # thousand events as for one (an artist each took 13 s); a shade at least a 400th of
+    # the plot wide, so that seconds in a day stay visible
+    least = (right - left) / 400
+    spans, peaks = [], []
     for k, event in enumerate(events, start=1):
         start, end, peak = (_epoch(event.get(key)) for key in ("start_at", "end_at", "peak_at"))
-        if start is None or end is None:
-            continue
-        a, b = (np.datetime64(int(round(t * 1e3)), "ms")
-                for t in (start, max(end, start + least)))
-        ax.axvspan(a, b, color=THRESHOLD_COLOR, alpha=0.18, linewidth=0,
-                   label="event" if k == 1 else None)
         score = event.get("score")
+        if start is not None and end is not None:
+            spans.append((start, max(end, start + least)))
         if peak is not None and isinstance(score, (int, float)) and math.isfinite(score):
-            at = np.datetime64(int(round(peak * 1e3)), "ms")
-            ax.plot([at], [score], marker="v", color=THRESHOLD_COLOR, markersize=5)
-            if len(events) <= 60:  # numbers beyond that overlap into a smear
-                ax.annotate(str(k), (at, score), xytext=(0, 5), textcoords="offset points",
+            peaks.append((k, peak, min(float(score), top)))
+    if spans:
+        ax.broken_barh([(_day(a), _day(b) - _day(a)) for a, b in spans], (low, top - low),
+                       color=THRESHOLD_COLOR, alpha=0.18, linewidth=0, label="event")
+    if peaks:
+        at = np.array([np.datetime64(int(round(t * 1e3)), "ms") for _, t, _ in peaks])
+        ax.plot(at, [v for _, _, v in peaks], linestyle="none", marker="v",
+                color=THRESHOLD_COLOR, markersize=5)
+        if len(peaks) <= 60:  # numbers beyond that overlap into a smear
+            for (k, _, v), x_at in zip(peaks, at, strict=True):
+                ax.annotate(str(k), (x_at, v), xytext=(0, 5), textcoords="offset points",
                             ha="center", fontsize=7, color=THRESHOLD_COLOR)
+    ax.set_xlim(*(np.datetime64(int(round(t * 1e3)), "ms") for t in (left, right)))
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
@@ -169,16 +186,20 @@ def timeline_png(timeline: Timeline, threshold: float | None,
     ax.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=1.0, base=10,
                                                      subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(_tick))
-    finite = y[np.isfinite(y)]
-    low = min(float(finite.min()) if len(finite) else 0.0, 0.0)
-    top = max(float(finite.max()) if len(finite) else 1.0, threshold or 0.0, 1.0)
-    ax.set_ylim(low - 0.1, top * 1.3 + 0.1)
+    ax.set_ylim(low, top)
     ax.set_ylabel("calibrated score\n(symlog)", fontsize=8)
     _style(ax)
     fig.suptitle(_text(title), fontsize=10, x=0.01, ha="left")
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=7,
               frameon=False, borderaxespad=0.2, handlelength=1.5)
     return _png(fig)
+
+
+def _day(epoch: float) -> float:
+    """Matplotlib's date number (days since its date epoch) of seconds since the epoch."""
+    from matplotlib.dates import date2num
+
+    return float(date2num(np.datetime64(int(round(epoch * 1e3)), "ms")))
 
 
 def _duration(seconds: float | None) -> str:
@@ -201,11 +222,22 @@ def _clock(clock: str | None) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _event_rows(out: Path, events: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The table of events, newest first (at most `MAX_EVENT_ROWS`)."""
+def _position(seconds: float) -> str:
+    """A time into a recording, as a player shows it: "1:23.4", "1:02:03.0"."""
+    minutes, s = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{s:04.1f}" if hours else f"{minutes}:{s:04.1f}"
+
+
+def _event_rows(out: Path, events: Sequence[Mapping[str, Any]], running: bool,
+                recording: bool) -> list[str]:
+    """The table of events, newest first (at most `MAX_EVENT_ROWS`); `running`: the watch
+    runs (a clip not yet in place is being written); `recording`: the source is a file or a
+    frame folder (each event's place in it is given)."""
     e = html.escape
     rows = ["<table><tr><th>#</th><th>snapshot</th><th>started (UTC)</th>"
-            "<th>lasted</th><th>peak score</th><th>stream that fired</th><th>clip</th>"
+            + ("<th>in the video</th>" if recording else "")
+            + "<th>lasted</th><th>peak score</th><th>stream that fired</th><th>clip</th>"
             "<th></th></tr>"]
     numbered = list(enumerate(events, start=1))
     for k, event in reversed(numbered[-MAX_EVENT_ROWS:]):
@@ -216,11 +248,17 @@ def _event_rows(out: Path, events: Sequence[Mapping[str, Any]]) -> list[str]:
             picture = (f'<a href="{link}"><img src="{link}" alt="event {k}" loading="lazy">'
                        "</a>")
         clip = event.get("clip")
+        # a clip is renamed into place once its post-roll is written: until then, while the
+        # watch runs, it is being written (an event that ended has one too)
         movie = (f'<a href="{e(f"events/{clip}", quote=True)}">{e(clip)}</a>'
                  if clip and (out / "events" / clip).is_file() else
-                 "being written" if event.get("ongoing") else DASH)
+                 "being written" if clip and running else DASH)
         lasted = (float(event["end_s"]) - float(event["start_s"])
                   if "start_s" in event and "end_s" in event else None)
+        length = _duration(lasted) + (" so far" if event.get("ongoing") and running else "")
+        place = ("" if not recording else
+                 f"<td class='n'>{_position(float(event['start_s']))}</td>"
+                 if "start_s" in event else f"<td>{DASH}</td>")
         flags = [label for key, label in (("ongoing", "ongoing"),
                                           ("cut_short", "cut short: the watch stopped"),
                                           ("clip_capped", "clip cut at its longest"),
@@ -229,8 +267,8 @@ def _event_rows(out: Path, events: Sequence[Mapping[str, Any]]) -> list[str]:
         score = event.get("score")
         peak = f"{score:.2f}" if isinstance(score, (int, float)) else DASH
         rows.append(f"<tr><td class='n'>{k}</td><td class='thumb'>{picture}</td>"
-                    f"<td>{_clock(event.get('start_at'))}</td>"
-                    f"<td class='n'>{_duration(lasted)}</td><td class='n'>{peak}</td>"
+                    f"<td>{_clock(event.get('start_at'))}</td>{place}"
+                    f"<td class='n'>{length}</td><td class='n'>{peak}</td>"
                     f"<td>{e(str(event.get('stream') or '')) or DASH}</td>"
                     f"<td>{movie}</td><td>{e('; '.join(flags))}</td></tr>")
     rows.append("</table>")
@@ -252,23 +290,33 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
     source = str(summary.get("source", ""))
     latency = summary.get("latency_s") or {}
     rate = summary.get("frames_per_s")
+    recording = summary.get("kind") in ("file", "folder")
     title = f"mulde watch: {source}"
-    state = ("running (this page is rewritten as events start and end)" if running
-             else f"stopped: {summary.get('stopped', '')}")
+    if running:
+        when = (f"started {_clock(summary.get('started_at'))} UTC &middot; running: this "
+                f"page shows it at {_clock(summary.get('ended_at'))} UTC and reloads every "
+                f"{REFRESH_S} s")
+    else:
+        when = (f"{_clock(summary.get('started_at'))} to {_clock(summary.get('ended_at'))} "
+                f"UTC &middot; stopped: {e(str(summary.get('stopped', '')))}")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f'<meta name="generator" content="mulde {e(__version__)} watch">',
+        *([f'<meta http-equiv="refresh" content="{REFRESH_S}">'] if running else []),
         f"<title>{e(title)}</title><style>{PAGE_CSS}</style></head><body><main>",
         f"<h1>{e(title)}</h1>",
-        f"<p class='sub'>{_clock(summary.get('started_at'))} to "
-        f"{_clock(summary.get('ended_at'))} UTC &middot; {e(state)}</p>",
+        f"<p class='sub'>{when}</p>",
         "<div class='cards'>",
     ]
     cards = (("Events", str(summary.get("events", len(events)))),
              ("Frames", f"{summary.get('frames', 0):,}"),
-             ("Watched", _duration(summary.get("flowing_s"))),
+             # a recording's length (it is read as fast as it decodes); a live source's
+             # time of frames flowing
+             (("Video", _duration(summary.get("frames", 0) / summary["fps"]))
+              if recording and summary.get("fps") else
+              ("Watched", _duration(summary.get("flowing_s")))),
              ("Latency p95", DASH if not latency else
               f"{1000 * latency.get('p95', float('nan')):.0f} ms"))
     for k, v in cards:
@@ -280,7 +328,7 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
         parts.append(f"<div class='panel'>{embedded_png(plot, 'smoothed score over time')}</div>")
     parts.append("<h2>Events</h2>")
     if events:
-        parts += _event_rows(out, events)
+        parts += _event_rows(out, events, running, recording)
     else:
         parts.append("<p class='sub'>No event: the smoothed score stayed at or below the "
                      "threshold.</p>")
@@ -292,8 +340,8 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
     threshold = summary.get("threshold")
     facts = (("source", f"{source} ({summary.get('kind', '')})"),
              ("model", f"{summary.get('model')} (digest {summary.get('model_digest')})"),
-             ("threshold", f"{threshold:.4g}: {summary.get('threshold_definition', '')}"
-              if isinstance(threshold, (int, float)) else DASH),
+             ("threshold", str(summary.get("threshold_definition") or "")
+              or (f"{threshold:.4g}" if isinstance(threshold, (int, float)) else DASH)),
              ("patience", f"{summary.get('patience')} frames"),
              ("frame rate", f"{summary.get('fps', 0):g} frames/s"),
              ("speed", DASH if rate is None else f"{rate:.1f} frames/s scored"),
@@ -309,7 +357,13 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
     parts += [f"<tr><th>{k}</th><td>{e(v)}</td></tr>"
               for k, v in facts]
     parts.append("</table><p class='sub'>watch.json has the whole record, events.json every "
-                 "event, scores.csv every frame's scores.</p></main></body></html>")
+                 "event, scores.csv every frame's scores.</p>")
+    earlier = summary.get("earlier_outputs")
+    if earlier and (out / earlier / PAGE_NAME).is_file():
+        link = e(f"{earlier}/{PAGE_NAME}", quote=True)
+        parts.append(f"<p class='sub'>The watch before this one into this folder: "
+                     f'<a href="{link}">{e(str(earlier))}/{PAGE_NAME}</a>.</p>')
+    parts.append("</main></body></html>")
     return "\n".join(parts)
 
 
