@@ -9,12 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mulde.watch import WATCH_PAGE_MARK
 from mulde.watch_page import (
     DASH,
     MAX_EVENT_ROWS,
+    PAGE_MARK,
     PAGE_NAME,
+    UNFINISHED_NOTE,
     Timeline,
+    mark_moved_page,
     page_html,
     timeline_png,
     write_watch_page,
@@ -129,7 +131,7 @@ def test_the_page_lists_events_newest_first_with_existing_snapshots_and_clips(tm
     events = [_event(1, 10, 13), _event(2, 40, 42, ongoing=True, cut_short=True)]
     text = page_html(tmp_path, _summary(stopped="running"), events,
                      timeline_png(_timeline(), 1.0, events, "c"))
-    assert WATCH_PAGE_MARK.search(text[:4096])
+    assert PAGE_MARK.search(text[:4096])
     rows = re.findall(r"<tr><td class='n'>(\d+)</td>", text)
     assert rows == ["2", "1"]
     first = text[text.index("<td class='n'>1</td>"):]
@@ -169,7 +171,7 @@ def test_a_recordings_page_places_each_event_in_the_video(tmp_path):
     events = [_event(1, 75, 78)]
     text = page_html(tmp_path, _summary(kind="file", frames=1200), events, None)
     assert "<th>in the video</th>" in text and "<td class='n'>1:15.0</td>" in text
-    assert "<div class='k'>Video</div><div class='v'>2 min 0 s</div>" in text
+    assert "<div class='k'>Video watched</div><div class='v'>2 min 0 s</div>" in text
     live = page_html(tmp_path, _summary(), events, None)
     assert "in the video" not in live and "<div class='k'>Watched</div>" in live
 
@@ -220,3 +222,60 @@ def test_durations_read_as_a_person_says_them():
 
     assert [_duration(s) for s in (3.25, 45, 725, 12_000, None, math.nan)] == [
         "3.2 s", "45 s", "12 min 5 s", "3 h 20 min", DASH, DASH]
+
+
+def test_a_moved_page_links_the_watch_before_it_from_its_new_place(tmp_path):
+    """A page moved from out/ to out/earlier/B/ linked earlier/A/watch.html, which is
+    ../A/watch.html from there; a killed watch's page (unfinished) stops reloading and says
+    why its open event is still ongoing; a finished one is left as it was."""
+    summary = _summary(stopped="running", earlier_outputs="earlier/A")
+    (tmp_path / "earlier" / "A").mkdir(parents=True)
+    (tmp_path / "earlier" / "A" / PAGE_NAME).write_text("<html></html>")
+    moved = tmp_path / "earlier" / "B"
+    moved.mkdir()
+    (moved / PAGE_NAME).write_text(page_html(tmp_path, summary, [], None), encoding="utf-8")
+    mark_moved_page(moved, unfinished=True)
+    text = (moved / PAGE_NAME).read_text(encoding="utf-8")
+    assert 'class="earlier" href="../A/watch.html"' in text
+    assert (moved / "../A/watch.html").is_file()
+    assert "refresh" not in text and text.index(UNFINISHED_NOTE) > text.index("</h1>")
+    mark_moved_page(moved, unfinished=True)  # once only
+    assert (moved / PAGE_NAME).read_text(encoding="utf-8").count(UNFINISHED_NOTE) == 1
+    done = tmp_path / "earlier" / "C"
+    done.mkdir()
+    (done / PAGE_NAME).write_text(page_html(tmp_path, _summary(), [], None), encoding="utf-8")
+    before = (done / PAGE_NAME).read_text(encoding="utf-8")
+    mark_moved_page(done, unfinished=False)
+    assert (done / PAGE_NAME).read_text(encoding="utf-8") == before  # no earlier link
+    (done / PAGE_NAME).write_text("<html>mine</html>")
+    mark_moved_page(done, unfinished=True)  # not a watch's page: left alone
+    assert (done / PAGE_NAME).read_text() == "<html>mine</html>"
+
+
+@pytest.mark.parametrize(("value", "definition", "shown"), [
+    (0.8959, "0.8959 on the fused score (offline threshold 0.8354)",
+     "0.8959 on the fused score (offline threshold 0.8354)"),
+    (0.36, "set by hand (--threshold)", "0.36: set by hand (--threshold)"),
+    (1.0, "", "1"),
+])
+def test_the_threshold_row_says_the_value_once(tmp_path, value, definition, shown):
+    text = page_html(tmp_path, _summary(threshold=value, threshold_definition=definition),
+                     [], None)
+    assert f"<tr><th>threshold</th><td>{shown}</td></tr>" in text
+
+
+def test_a_recordings_plot_is_drawn_over_the_time_into_the_video():
+    """A file read as fast as it decodes spans seconds of clock time for minutes of video:
+    its plot's x axis is the time into the video (frame / fps), where the table places the
+    events; bins and events alike."""
+    from mulde.watch_page import _merged, _video_time
+
+    t = Timeline(points=4)
+    for i in range(10):  # merged into bins of 4, 4, 2 frames
+        t.add(T0 + 0.001 * i, float(i))
+    assert t.counts().tolist() == [4, 4, 2] and t.width == 4
+    events = [_event(1, 1, 2)]
+    assert timeline_png(t, 1.0, events, "clip.mp4", fps=10.0)[:4] == b"\x89PNG"
+    assert [_video_time(s) for s in (0, 65.4, 3723)] == ["0:00", "1:05", "1:02:03"]
+    starts, ends = _merged(np.array([5.0, 0.0, 1.05, 9.0]), np.array([6.0, 1.0, 2.0, 9.5]), 0.1)
+    assert starts.tolist() == [0.0, 5.0, 9.0] and ends.tolist() == [2.0, 6.0, 9.5]

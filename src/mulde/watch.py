@@ -110,7 +110,13 @@ from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.video.capture import Capture, Gap, Prefetched
 from mulde.video.features.objects import box_in_frame
 from mulde.video.features.online import FrameSizeWarning
-from mulde.watch_page import PAGE_NAME, Timeline, write_watch_page
+from mulde.watch_page import (
+    PAGE_MARK,
+    PAGE_NAME,
+    Timeline,
+    mark_moved_page,
+    write_watch_page,
+)
 
 # what a watch writes into its output folder (module docstring); nothing else is removed
 _OUTPUTS = ("watch.html", "events.json", "watch.json", "scores.csv")  # the summaries first:
@@ -148,9 +154,6 @@ def _earlier_files(out: Path) -> tuple[list[Path], list[Path]]:
     return kept, temps
 
 
-WATCH_PAGE_MARK = re.compile(r'<meta name="generator" content="mulde [^"]* watch">')
-"""The generator mark in the head of a watch's watch.html (`mulde.watch_page`)."""
-
 WATCH_FIELDS = ("source", "frames", "stopped")
 """Fields every watch.json holds (`Watcher.run`'s summary), by which `foreign_outputs` knows
 one."""
@@ -162,7 +165,7 @@ def foreign_outputs(out: str | Path) -> list[str]:
     with a watch's columns (`SCORES_COLUMNS`), an events.json that is not a JSON list of
     events (objects with `start` and `end`), a watch.json that is not a JSON object with a
     watch's fields (`WATCH_FIELDS`), a watch.html whose head does not name a watch as its
-    generator (`WATCH_PAGE_MARK`); empty files count as a watch's (nothing to lose). []
+    generator (`mulde.watch_page.PAGE_MARK`); empty files count as a watch's (nothing to lose). []
     where there are none; and a file at `EARLIER` (where a watch keeps the outputs of those
     before it: `keep_earlier_outputs`). A new watch into `out` would replace them, so
     `watch_source` refuses such a folder."""
@@ -177,7 +180,7 @@ def foreign_outputs(out: str | Path) -> list[str]:
         try:
             if name == "watch.html":
                 with path.open(encoding="utf-8", errors="replace") as fh:
-                    if WATCH_PAGE_MARK.search(fh.read(4096)) is None:
+                    if PAGE_MARK.search(fh.read(4096)) is None:
                         found.append(f"{name} (a page no watch wrote)")
                 continue
             if name == "scores.csv":
@@ -739,6 +742,8 @@ class Watcher:
         if st.last is None:  # the first frame scored: an earlier watch's files are kept apart
             kept = keep_earlier_outputs(self.out)
             self.kept = None if kept is None else kept.relative_to(self.out).as_posix()
+            if kept is not None:  # its page's links and state, in its new place
+                mark_moved_page(kept, _unfinished(kept))
             if kept is not None and _unfinished(kept):
                 self.say(f"the earlier watch in {self.out} ended without writing its last "
                          f"record (killed, or the machine stopped): its outputs, kept in "
@@ -884,6 +889,7 @@ class Watcher:
         watch stopped), which events.json's `clip_cut_short` says (written before the call,
         which gets the record)."""
         clip.close()
+        self._page_due = True  # the page links it from now on
         if cut:
             self.state.events[clip.event]["clip_cut_short"] = True
             self._write_events()

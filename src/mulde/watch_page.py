@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,10 @@ from mulde.io.atomic import write_bytes
 
 PAGE_NAME = "watch.html"
 """The overview page's file name in a watch's output folder."""
+
+PAGE_MARK = re.compile(r'<meta name="generator" content="mulde [^"]* watch">')
+"""The generator mark in the head of a watch's page, by which a watch knows one
+(`mulde.watch.foreign_outputs`)."""
 
 TIMELINE_POINTS = 2048
 """The most bins a `Timeline` keeps: past them, neighbouring bins are merged in pairs (each
@@ -89,6 +94,10 @@ class Timeline:
         self.bins = half
         self.width *= 2
 
+    def counts(self) -> np.ndarray:
+        """The frames in each bin, (B,) int64 (`width` each but the last, maybe fewer)."""
+        return self._count[:self.bins].copy()
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(first arrival, last arrival, highest score) per bin, copies; a bin whose frames'
         scores were all NaN has -inf."""
@@ -107,17 +116,67 @@ def _epoch(clock: str | None) -> float | None:
         return None
 
 
+def _clock_array(events: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    """The events' clock times `key` (`mulde.watch.clock_time`, UTC) as seconds since the
+    epoch, NaN where missing or not parsed; parsed at once (a flapping camera's thousands
+    of events one by one took seconds a page)."""
+    texts = [str(e.get(key) or "") for e in events]
+    utc = [t[:-6] if t.endswith("+00:00") else "NaT" for t in texts]
+    try:
+        ms = np.array(utc, dtype="datetime64[ms]")
+    except ValueError:  # one that is not ours: parsed alone
+        return np.array([np.nan if (t := _epoch(x)) is None else t for x in texts])
+    out = ms.astype("int64") / 1e3
+    return np.where(np.isnat(ms), np.nan, out)
+
+
+def _numbers(events: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    """The events' number fields `key` (seconds into the source, a score), NaN where not a
+    finite number."""
+    return np.array([float(v) if isinstance(v := e.get(key), (int, float))
+                     and math.isfinite(v) else np.nan for e in events], dtype=float)
+
+
+def _merged(starts: np.ndarray, ends: np.ndarray, gap: float
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The intervals [starts, ends] with those less than `gap` apart joined (a shade a
+    pixel apart from the next is one shade to the eye; ten thousand rectangles took seconds
+    to draw): (starts, ends) of the joined ones, in order, each (K,)."""
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], np.maximum.accumulate(ends[order])
+    new = np.concatenate(([True], starts[1:] > ends[:-1] + gap))
+    first = np.flatnonzero(new)
+    last = np.concatenate((first[1:] - 1, [len(starts) - 1]))
+    return starts[first], ends[last]
+
+
+VIDEO_TICKS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
+                 21600, 43200, 86400)
+"""The spacings (seconds) of a recording's time ticks, the first giving at most ten."""
+
+
+def _video_time(seconds: float, _pos: object = None) -> str:
+    """An x tick of a recording's plot: "1:05", "1:02:03"."""
+    minutes, s = divmod(int(round(max(0.0, seconds))), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{s:02d}" if hours else f"{minutes}:{s:02d}"
+
+
 def timeline_png(timeline: Timeline, threshold: float | None,
-                 events: Sequence[Mapping[str, Any]], title: str) -> bytes | None:
-    """A PNG of the watch's smoothed score over the clock time (UTC): the bins' highest
-    scores (`Timeline`), broken where frames did not flow (a pause of more than 5 s and
-    three bins' time: a reconnection, a stall), the `threshold` dashed, and each event
-    shaded from its start to its end with its number (from 1, as the page's table) at its
-    peak. None before any frame. The y axis is symmetric-log (linear in [-1, 1]), the
-    calibrated scale of `mulde.evaluation.plots.video_png`."""
+                 events: Sequence[Mapping[str, Any]], title: str,
+                 fps: float | None = None) -> bytes | None:
+    """A PNG of the watch's smoothed score over time: the bins' highest scores
+    (`Timeline`), the `threshold` dashed, and each event shaded from its start to its end
+    with its number (from 1, as the page's table) at its peak. The x axis is the clock time
+    the frames were read (UTC), the line broken where frames did not flow (a pause of more
+    than 5 s and three bins' time: a reconnection, a stall); with `fps` (a recording, read
+    as fast as it decodes, whose clock times say little), the time into the video instead
+    (frame / fps, the events' `start_s`, `end_s`, `peak_s`), as the page's table gives it.
+    None before any frame. The y axis is symmetric-log (linear in [-1, 1]), the calibrated
+    scale of `mulde.evaluation.plots.video_png`."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, SymmetricalLogLocator
+    from matplotlib.ticker import FuncFormatter, MultipleLocator, SymmetricalLogLocator
 
     from mulde.evaluation.plots import (
         SCORE_COLOR,
@@ -131,57 +190,73 @@ def timeline_png(timeline: Timeline, threshold: float | None,
     first, last, high = timeline.arrays()
     if not len(first):
         return None
-    middle = (first + last) / 2
     y = np.where(np.isfinite(high), high, np.nan)
-    span = np.median(last - first) if len(first) > 1 else 0.0
-    pause = np.diff(first) > max(5.0, 3 * (span + 1e-9))  # a break in the flow of frames
-    x = np.insert(middle, np.flatnonzero(pause) + 1, np.nan)
-    y = np.insert(y, np.flatnonzero(pause) + 1, np.nan)
-    when = np.array([np.datetime64(int(round(t * 1e3)), "ms") if np.isfinite(t)
-                     else np.datetime64("NaT") for t in x])
+    if fps:  # each bin's frames from their count: frame / fps at the bin's middle
+        counts = timeline.counts()
+        start = np.cumsum(counts) - counts
+        x, lo, hi = (start + (counts - 1) / 2) / fps, start[0] / fps, (start[-1] + counts[-1]) / fps
+        spans = np.column_stack([_numbers(events, "start_s"), _numbers(events, "end_s")])
+        peak_x = _numbers(events, "peak_s")
+    else:
+        span = np.median(last - first) if len(first) > 1 else 0.0
+        pause = np.flatnonzero(np.diff(first) > max(5.0, 3 * (span + 1e-9))) + 1
+        x = np.insert((first + last) / 2, pause, np.nan)  # a break in the flow of frames
+        y = np.insert(y, pause, np.nan)
+        lo, hi = first[0], last[-1]
+        spans = np.column_stack([_clock_array(events, "start_at"),
+                                 _clock_array(events, "end_at")])
+        peak_x = _clock_array(events, "peak_at")
+    # the x axis spans the frames watched (one frame's too: matplotlib widened one date to
+    # years), with a margin of 2 % of it, a second at least
+    pad = max(1.0, 0.02 * (hi - lo))
+    left, right = lo - pad, hi + pad
+
+    def axis(t: np.ndarray) -> np.ndarray:  # seconds -> the axis' unit (dates: days)
+        return t if fps else t / 86400.0 + _day(0.0)
+
     fig = Figure(figsize=(9.6, 2.8), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(when, y, color=SCORE_COLOR, linewidth=1.2, marker="o" if len(first) == 1 else None,
-            markersize=4, label="smoothed score" + (
-                f" (highest of {timeline.width} frames a point)" if timeline.width > 1 else ""))
+    ax.plot(axis(x), y, color=SCORE_COLOR, linewidth=1.2,
+            marker="o" if len(first) == 1 else None, markersize=4,
+            label="smoothed score" + (f" (highest of {timeline.width} frames a point)"
+                                      if timeline.width > 1 else ""))
     if threshold is not None:
         ax.axhline(threshold, color=THRESHOLD_COLOR, linewidth=1.1, linestyle="--",
                    label=f"threshold {threshold:.3g}")
     finite = y[np.isfinite(y)]
     low = min(float(finite.min()) if len(finite) else 0.0, 0.0) - 0.1
     top = max(float(finite.max()) if len(finite) else 1.0, threshold or 0.0, 1.0) * 1.3 + 0.1
-    # the x axis spans the frames watched (a single frame's too: matplotlib widened one date
-    # to years), with a margin of 2 % of it, a second at least
-    pad = max(1.0, 0.02 * (last[-1] - first[0]))
-    left, right = first[0] - pad, last[-1] + pad
-    # the events in one collection and one line of markers: drawn in the same time for ten
-    # thousand events as for one (an artist each took 13 s); a shade at least a 400th of
-    # the plot wide, so that seconds in a day stay visible
-    least = (right - left) / 400
-    spans, peaks = [], []
-    for k, event in enumerate(events, start=1):
-        start, end, peak = (_epoch(event.get(key)) for key in ("start_at", "end_at", "peak_at"))
-        score = event.get("score")
-        if start is not None and end is not None:
-            spans.append((start, max(end, start + least)))
-        if peak is not None and isinstance(score, (int, float)) and math.isfinite(score):
-            peaks.append((k, peak, min(float(score), top)))
-    if spans:
-        ax.broken_barh([(_day(a), _day(b) - _day(a)) for a, b in spans], (low, top - low),
+    # the events as one collection and one line of markers, drawn in about the same time
+    # for ten thousand events as for one (an artist each took 13 s); a shade at least a
+    # 400th of the plot wide, so that seconds in a day stay visible
+    shown = np.all(np.isfinite(spans), axis=1)
+    if shown.any():
+        a = spans[shown, 0]
+        a, b = _merged(a, np.maximum(spans[shown, 1], a + (right - left) / 400),
+                       (right - left) / 1000)
+        ax.broken_barh(list(zip(axis(a), axis(b) - axis(a), strict=True)), (low, top - low),
                        color=THRESHOLD_COLOR, alpha=0.18, linewidth=0, label="event")
-    if peaks:
-        at = np.array([np.datetime64(int(round(t * 1e3)), "ms") for _, t, _ in peaks])
-        ax.plot(at, [v for _, _, v in peaks], linestyle="none", marker="v",
-                color=THRESHOLD_COLOR, markersize=5)
-        if len(peaks) <= 60:  # numbers beyond that overlap into a smear
-            for (k, _, v), x_at in zip(peaks, at, strict=True):
-                ax.annotate(str(k), (x_at, v), xytext=(0, 5), textcoords="offset points",
-                            ha="center", fontsize=7, color=THRESHOLD_COLOR)
-    ax.set_xlim(*(np.datetime64(int(round(t * 1e3)), "ms") for t in (left, right)))
-    locator = AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    ax.set_xlabel("clock time (UTC) at which the frames were read", fontsize=8)
+    scores = _numbers(events, "score")
+    marked = np.flatnonzero(np.isfinite(peak_x) & np.isfinite(scores))
+    if len(marked):
+        at, v = axis(peak_x[marked]), np.minimum(scores[marked], top)
+        ax.plot(at, v, linestyle="none", marker="v", color=THRESHOLD_COLOR, markersize=5)
+        if len(marked) <= 60:  # numbers beyond that overlap into a smear
+            for k, x_at, v_at in zip(marked, at, v, strict=True):
+                ax.annotate(str(k + 1), (x_at, v_at), xytext=(0, 5),
+                            textcoords="offset points", ha="center", fontsize=7,
+                            color=THRESHOLD_COLOR)
+    ax.set_xlim(axis(np.array(left)), axis(np.array(right)))
+    if fps:  # ticks at whole seconds, minutes or hours, at most about ten
+        step = next((t for t in VIDEO_TICKS_S if (right - left) / t <= 10), VIDEO_TICKS_S[-1])
+        ax.xaxis.set_major_locator(MultipleLocator(step))
+        ax.xaxis.set_major_formatter(FuncFormatter(_video_time))
+        ax.set_xlabel("time into the video", fontsize=8)
+    else:
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.set_xlabel("clock time (UTC) at which the frames were read", fontsize=8)
     ax.set_yscale("symlog", linthresh=1.0, linscale=0.6)
     ax.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=1.0, base=10,
                                                      subs=(1.0, 2.0, 5.0)))
@@ -278,6 +353,16 @@ def _event_rows(out: Path, events: Sequence[Mapping[str, Any]], running: bool,
     return rows
 
 
+def _threshold_text(value: Any, definition: Any) -> str:
+    """The threshold's value and how it was set, the value said once (a definition of the
+    model's rule starts with it; "set by hand (--threshold)" does not)."""
+    number = f"{value:.4g}" if isinstance(value, (int, float)) else DASH
+    told = str(definition or "")
+    if not told:
+        return number
+    return told if told.startswith(number) else f"{number}: {told}"
+
+
 def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[str, Any]],
               plot: bytes | None) -> str:
     """The page's HTML: `summary` is watch.json's dict (`mulde.watch.Watcher`), `events`
@@ -314,7 +399,7 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
              ("Frames", f"{summary.get('frames', 0):,}"),
              # a recording's length (it is read as fast as it decodes); a live source's
              # time of frames flowing
-             (("Video", _duration(summary.get("frames", 0) / summary["fps"]))
+             (("Video watched", _duration(summary.get("frames", 0) / summary["fps"]))
               if recording and summary.get("fps") else
               ("Watched", _duration(summary.get("flowing_s")))),
              ("Latency p95", DASH if not latency else
@@ -340,9 +425,9 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
     threshold = summary.get("threshold")
     facts = (("source", f"{source} ({summary.get('kind', '')})"),
              ("model", f"{summary.get('model')} (digest {summary.get('model_digest')})"),
-             ("threshold", str(summary.get("threshold_definition") or "")
-              or (f"{threshold:.4g}" if isinstance(threshold, (int, float)) else DASH)),
-             ("patience", f"{summary.get('patience')} frames"),
+             ("threshold", _threshold_text(threshold, summary.get("threshold_definition"))),
+             ("patience", f"{summary.get('patience')} frame"
+              + ("" if summary.get("patience") == 1 else "s")),
              ("frame rate", f"{summary.get('fps', 0):g} frames/s"),
              ("speed", DASH if rate is None else f"{rate:.1f} frames/s scored"),
              ("latency", DASH if not latency else
@@ -362,9 +447,39 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
     if earlier and (out / earlier / PAGE_NAME).is_file():
         link = e(f"{earlier}/{PAGE_NAME}", quote=True)
         parts.append(f"<p class='sub'>The watch before this one into this folder: "
-                     f'<a href="{link}">{e(str(earlier))}/{PAGE_NAME}</a>.</p>')
+                     f'<a class="earlier" href="{link}">{e(str(earlier))}/{PAGE_NAME}</a>.</p>')
     parts.append("</main></body></html>")
     return "\n".join(parts)
+
+
+_EARLIER_LINK = 'class="earlier" href="'
+_REFRESH = re.compile(r'<meta http-equiv="refresh" content="\d+">\n?')
+UNFINISHED_NOTE = ("<p class='note'>This watch ended without its last record (killed, or the "
+                   "machine stopped): the page is as it last wrote it; an event it had open "
+                   "is still ongoing, and that event's clip is missing.</p>")
+"""What a moved page of a watch that was killed says under its title (`mark_moved_page`)."""
+
+
+def mark_moved_page(folder: str | Path, unfinished: bool) -> None:
+    """Bring the page of an earlier watch up to date once its outputs were moved into
+    `folder` (out/earlier/STAMP/, `mulde.watch.keep_earlier_outputs`): its link to the
+    watch before it, written relative to out/, is made relative to its new place (a
+    sibling folder); with `unfinished` (the watch ended without its last record), the page
+    stops reloading itself and says so under its title. A page that is missing or not a
+    watch's is left as it is; written atomically."""
+    page = Path(folder) / PAGE_NAME
+    try:
+        text = page.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    if not PAGE_MARK.search(text[:4096]):
+        return
+    text = re.sub(re.escape(_EARLIER_LINK) + r"[^/\"]+/", _EARLIER_LINK + "../", text)
+    if unfinished and UNFINISHED_NOTE not in text:
+        text = _REFRESH.sub("", text, count=1)
+        head, title_end, rest = text.partition("</h1>")
+        text = head + title_end + UNFINISHED_NOTE + rest if title_end else text
+    write_bytes(page, text.encode("utf-8"))
 
 
 def write_watch_page(out: str | Path, summary: Mapping[str, Any],
@@ -373,8 +488,10 @@ def write_watch_page(out: str | Path, summary: Mapping[str, Any],
     atomically, from watch.json's `summary`, events.json's `events` and the `timeline`;
     return its path."""
     out = Path(out)
+    recording = summary.get("kind") in ("file", "folder") and summary.get("fps")
     plot = timeline_png(timeline, summary.get("threshold"), events,
-                        f"{summary.get('source', '')}: smoothed score")
+                        f"{summary.get('source', '')}: smoothed score",
+                        fps=float(summary["fps"]) if recording else None)
     path = out / PAGE_NAME
     write_bytes(path, page_html(out, summary, events, plot).encode("utf-8"))
     return path
