@@ -702,7 +702,9 @@ def main(argv: list[str] | None = None) -> None:
                         "peers' earlier results in --out are kept")
     p.add_argument("--energies-dir", type=Path,
                    default=RESULTS_DIR / "density_fidelity_energies",
-                   help="where the MULDE energies per case and variant are saved and reread")
+                   help="where the MULDE energies per case and variant are saved and reread "
+                        "(those found are reread and nothing is fitted: to measure a change "
+                        "to the fitting code, give an empty folder)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "density_fidelity.json")
     p.add_argument("--device", default="cpu", help="where MULDE trains: cpu, cuda, cuda:N")
     p.add_argument("--jobs", type=int, default=1,
