@@ -118,6 +118,47 @@ def test_the_plot_is_a_png_and_none_before_any_frame():
     assert timeline_png(t, None, [{"score": 2.0}], "cam")[:4] == b"\x89PNG"
 
 
+def _drawn(monkeypatch, timeline, threshold):
+    """The axes timeline_png draws (its figure kept instead of encoded)."""
+    import mulde.evaluation.plots
+
+    figures = []
+    monkeypatch.setattr(mulde.evaluation.plots, "_png", lambda fig: figures.append(fig) or b"")
+    timeline_png(timeline, threshold, [], "cam")
+    (fig,) = figures
+    return fig.axes[0]
+
+
+def test_the_line_breaks_at_a_pause_in_the_flow_not_between_a_slow_cameras_frames(
+        monkeypatch):
+    """A camera of a frame every 10 s flows: its line is whole (each frame was a point
+    between two breaks, and no line was drawn at all); a minute without frames between
+    frames 0.1 s apart breaks it once."""
+    slow = Timeline(points=64)
+    for i in range(6):
+        slow.add(T0 + 10 * i, 0.2 + 0.1 * i)
+    y = _drawn(monkeypatch, slow, 1.0).lines[0].get_ydata()
+    assert len(y) == 6 and not np.isnan(y).any()
+    paused = _timeline(50)
+    paused.add(T0 + 65, 0.3)
+    y = _drawn(monkeypatch, paused, 1.0).lines[0].get_ydata()
+    assert len(y) == 52 and np.isnan(y).sum() == 1 and np.isnan(y[50])
+
+
+def test_an_infinite_score_is_drawn_at_the_top_and_any_threshold_is_drawn(monkeypatch):
+    """An infinite smoothed score (a model's overflow) is a peak at the top of the plot, not
+    a hole; a threshold below the scores is within the plot; an infinite one (--threshold
+    inf: scores without events) is none drawn, where matplotlib refused the plot."""
+    t = Timeline(points=8)
+    for i, score in enumerate([0.1, math.inf, 0.2]):
+        t.add(T0 + i, score)
+    ax = _drawn(monkeypatch, t, -5.0)
+    assert ax.lines[0].get_ydata()[1] == ax.get_ylim()[1]
+    assert ax.get_ylim()[0] < -5.0 and ax.lines[1].get_ydata()[0] == -5.0  # the threshold
+    ax = _drawn(monkeypatch, t, math.inf)
+    assert len(ax.lines) == 1 and np.isfinite(ax.get_ylim()).all()
+
+
 def test_the_page_lists_events_newest_first_with_existing_snapshots_and_clips(tmp_path):
     """Each event a row, the newest on top, its snapshot shown and linked and its clip
     linked where the files are in events/ (a running watch's clip not yet in place is "being

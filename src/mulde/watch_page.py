@@ -110,10 +110,11 @@ def _epoch(clock: str | None) -> float | None:
 def timeline_png(timeline: Timeline, threshold: float | None,
                  events: Sequence[Mapping[str, Any]], title: str) -> bytes | None:
     """A PNG of the watch's smoothed score over the clock time (UTC): the bins' highest
-    scores (`Timeline`), broken where frames did not flow (a pause of more than 5 s and
-    three bins' time: a reconnection, a stall), the `threshold` dashed, and each event
-    shaded from its start to its end with its number (from 1, as the page's table) at its
-    peak. None before any frame. The y axis is symmetric-log (linear in [-1, 1]), the
+    scores (`Timeline`; an infinite one at the top of the plot), broken where frames did not
+    flow (a pause of more than 5 s and three times the usual step between bins: a
+    reconnection, a stall), the `threshold` dashed (none drawn for an infinite one), and
+    each event shaded from its start to its end with its number (from 1, as the page's
+    table) at its peak. None before any frame. The y axis is symmetric-log (linear in [-1, 1]), the
     calibrated scale of `mulde.evaluation.plots.video_png`."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
@@ -131,10 +132,18 @@ def timeline_png(timeline: Timeline, threshold: float | None,
     first, last, high = timeline.arrays()
     if not len(first):
         return None
+    if threshold is not None and not math.isfinite(threshold):
+        threshold = None  # --threshold inf: no event, no line (matplotlib refuses its limit)
     middle = (first + last) / 2
-    y = np.where(np.isfinite(high), high, np.nan)
-    span = np.median(last - first) if len(first) > 1 else 0.0
-    pause = np.diff(first) > max(5.0, 3 * (span + 1e-9))  # a break in the flow of frames
+    finite = high[np.isfinite(high)]
+    low = min(float(finite.min()) if len(finite) else 0.0, threshold or 0.0, 0.0) - 0.1
+    top = max(float(finite.max()) if len(finite) else 1.0, threshold or 0.0, 1.0) * 1.3 + 0.1
+    # an infinite score at the top of the plot (a peak, not a hole); a bin of NaNs a hole
+    y = np.where(np.isposinf(high), top, np.where(np.isfinite(high), high, np.nan))
+    # a break in the flow of frames: a step between bins of more than 5 s and three times
+    # the usual one (a camera of a frame every 10 s flows; a bin's own span was 0 s there)
+    step = np.median(np.diff(first)) if len(first) > 1 else 0.0
+    pause = np.diff(first) > max(5.0, 3 * step)
     x = np.insert(middle, np.flatnonzero(pause) + 1, np.nan)
     y = np.insert(y, np.flatnonzero(pause) + 1, np.nan)
     when = np.array([np.datetime64(int(round(t * 1e3)), "ms") if np.isfinite(t)
@@ -147,9 +156,6 @@ def timeline_png(timeline: Timeline, threshold: float | None,
     if threshold is not None:
         ax.axhline(threshold, color=THRESHOLD_COLOR, linewidth=1.1, linestyle="--",
                    label=f"threshold {threshold:.3g}")
-    finite = y[np.isfinite(y)]
-    low = min(float(finite.min()) if len(finite) else 0.0, 0.0) - 0.1
-    top = max(float(finite.max()) if len(finite) else 1.0, threshold or 0.0, 1.0) * 1.3 + 0.1
     # the x axis spans the frames watched (a single frame's too: matplotlib widened one date
     # to years), with a margin of 2 % of it, a second at least
     pad = max(1.0, 0.02 * (last[-1] - first[0]))
