@@ -1686,6 +1686,42 @@ def test_a_watch_writes_its_overview_page_with_every_event(tmp_path, monkeypatch
     assert not (out / "watch.html").exists() and len(_events(out)) == 2
 
 
+def test_a_page_that_failed_is_tried_again_and_a_failure_at_the_end_is_recorded(
+        tmp_path, monkeypatch):
+    """A page that could not be written once (a disk full for a while) is said once and
+    tried again when next due: the watch that ended has its page (it stayed the 'running'
+    one it had written before, reloading itself); a failure first met at the end, said
+    after the last record was written, is in watch.json's notes too."""
+    import mulde.watch
+
+    write = mulde.watch.write_watch_page
+    calls = []
+
+    def once(out, summary, *args):
+        calls.append(summary["stopped"])
+        if len(calls) == 1:
+            raise OSError("No space left on device")
+        return write(out, summary, *args)
+
+    monkeypatch.setattr(mulde.watch, "write_watch_page", once)
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud] * 2 + [quiet] * 6
+    _, summary = _fake_watch(tmp_path / "a", parts)
+    assert calls[0] == "running" and calls[-1] == "end of stream"
+    assert "stopped: end of stream" in (tmp_path / "a" / "watch.html").read_text("utf-8")
+    assert len([n for n in summary["notes"] if "overview page" in n]) == 1
+
+    def at_the_end(out, summary, *args):
+        if summary["stopped"] != "running":
+            raise OSError("No space left on device")
+        return write(out, summary, *args)
+
+    monkeypatch.setattr(mulde.watch, "write_watch_page", at_the_end)
+    _fake_watch(tmp_path / "b", parts)
+    record = json.loads((tmp_path / "b" / "watch.json").read_text())
+    assert [n for n in record["notes"] if "overview page" in n]
+
+
 def test_a_page_no_watch_wrote_at_watch_html_is_refused(tmp_path):
     (tmp_path / "watch.html").write_text("<html><body>my notes</body></html>")
     assert foreign_outputs(tmp_path) == ["watch.html (a page no watch wrote)"]

@@ -946,23 +946,27 @@ class Watcher:
         summary = self._summary(stopped, seconds, lost)
         write_json(self.out / "watch.json", summary)
         if st.last is not None:  # none scored: the earlier watch's outputs come back
+            said = len(self.notes)
             self._write_page(summary)
+            if len(self.notes) > said:  # the page's failure, said now: in the record too
+                write_json(self.out / "watch.json", summary)
         return summary
 
     def _write_page(self, summary: dict[str, Any]) -> None:
-        """Write watch.html (`mulde.watch_page`) from watch.json's `summary`; a
-        failure is said once and the watch goes on without the page (its other outputs are
-        the record)."""
+        """Write watch.html (`mulde.watch_page`) from watch.json's `summary`; a failure is
+        said once and the watch goes on (its other outputs are the record), trying the page
+        again when it is next due (a disk freed: the page of a watch that ended does not
+        stay the running one it had last written)."""
         self._page_due = False
-        if self._page_failed:
-            return
         try:
             write_watch_page(self.out, summary, self.state.events, self.timeline)
         except Exception as err:  # noqa: BLE001 - a plot or a full disk must not stop a watch
-            self._page_failed = True
-            self.say(f"the overview page {self.out / PAGE_NAME} could not be written "
-                     f"({type(err).__name__}: {err}); the watch goes on without it, its "
-                     "scores, events and watch.json are written as before")
+            if not self._page_failed:
+                self._page_failed = True
+                self.say(f"the overview page {self.out / PAGE_NAME} could not be written "
+                         f"({type(err).__name__}: {err}); the watch goes on, trying it again "
+                         "with each record; its scores, events and watch.json are written as "
+                         "before")
 
     def _summary(self, stopped: str, seconds: float, lost: bool) -> dict[str, Any]:
         """watch.json's dict (module docstring): at the end, and every `RECORD_EVERY_S`
