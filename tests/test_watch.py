@@ -693,6 +693,24 @@ def test_a_score_flapping_at_the_threshold_keeps_at_most_three_clips_open(tmp_pa
     assert [e["clip_cut_short"] for e in events] == [True, True, False, False, False]
 
 
+def test_a_clip_at_its_cap_closed_for_a_fourth_events_is_capped_not_cut_short(tmp_path):
+    """A clip cut at its cap (10 frames here) and kept open for its event's post-roll,
+    closed when a fourth event's clip needs the encoder, lost nothing by that: events.json
+    says `clip_capped` alone (it said `clip_cut_short` too), as it does for such a clip the
+    watch's stop closes."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud] * 12 + [quiet] * 5 + ([loud] + [quiet] * 5) * 3 + [quiet] * 25
+    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    watcher = Watcher(_FakeScorer(parts), Capture("clip", "file", 10.0, lambda: iter(frames)),
+                      tmp_path, WatchOptions(threshold=1.0, pre_s=0.2, post_s=2.0,
+                                             max_clip_s=1.0), ["velocity"])
+    watcher.run()
+    events = _events(tmp_path)
+    assert len(events) == 4 and events[3]["start"] < events[0]["end"] + 20  # still open
+    # (each clip longer than the cap with its post-roll; the first closed by the fourth)
+    assert [(e["clip_capped"], e["clip_cut_short"]) for e in events] == [(True, False)] * 4
+
+
 def test_an_earlier_watchs_outputs_are_moved_to_earlier_and_other_files_kept(tmp_path):
     """A second watch into the folder of one that found 2 events finds none: events.json is
     [] and the first watch's scores, events, snapshots and clips are under

@@ -39,7 +39,7 @@ events. Outputs in the output folder, written as the stream goes:
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
   `clip_cut_short` is true for a clip whose post-roll was cut (by that, or by the watch's
-  stop);
+  stop; one already cut at its cap has `clip_capped` alone);
 - `watch.html`: the overview page for a person (`mulde.watch_page`): the record
   below, the smoothed score over the clock time with the threshold and the events, and the
   events' table with their snapshots and clips; written with every health record
@@ -882,9 +882,9 @@ class Watcher:
         """Put an event's clip in place and run the user's command for it ("clip"); `cut`:
         before the end of its post-roll (another event's clip needed the encoder, or the
         watch stopped), which events.json's `clip_cut_short` says (written before the call,
-        which gets the record)."""
+        which gets the record), but of a clip cut at its cap (`clip_capped` says that)."""
         clip.close()
-        if cut:
+        if cut and not self.state.events[clip.event]["clip_capped"]:
             self.state.events[clip.event]["clip_cut_short"] = True
             self._write_events()
         self._fire("clip", clip.event)
@@ -924,8 +924,7 @@ class Watcher:
             self._end_event(last, len(st.events) - 1, cut_short=True)
         while st.clips:
             clip = st.clips.pop(0)  # the source's end: a post-roll not yet whole is cut
-            capped = st.events[clip.event]["clip_capped"]  # said so already
-            self._close_clip(clip, cut=clip.last < clip.until and not capped)
+            self._close_clip(clip, cut=clip.last < clip.until)
         self._write_events()
         self._end_flow()
         self._warn_behind(st.scored, self.flowing_s)
