@@ -1740,6 +1740,33 @@ def test_a_page_that_failed_is_tried_again_and_a_failure_at_the_end_is_recorded(
     assert [n for n in record["notes"] if "overview page" in n]
 
 
+def test_a_running_watchs_page_gives_an_ongoing_events_length_and_peak_so_far(
+        tmp_path, monkeypatch):
+    """The page of a running watch is drawn from the events as they are: an event still
+    running has its frames so far (it said '0.1 s so far', its start frame alone, however
+    long it had run) and its highest score so far."""
+    monkeypatch.setattr("mulde.watch.RECORD_EVERY_S", 0.0)  # a page with every frame
+    quiet = {"velocity": 0.1}
+    parts = [quiet] * 3 + [{"velocity": v} for v in (5.0, 6.0, 9.0, 7.0, 6.0, 5.0)] + [quiet] * 8
+    pages = []
+
+    class Polled(_FakeScorer):
+        def push(self, frame, arrived=None):
+            if self.n == 8:  # the page written as frame 7 was scored
+                pages.append((tmp_path / "watch.html").read_text(encoding="utf-8"))
+            return super().push(frame, arrived)
+
+    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    watcher = Watcher(Polled(parts), Capture("cam", "webcam", 10.0, lambda: iter(frames)),
+                      tmp_path, WatchOptions(threshold=1.0), ["velocity"])
+    watcher.run()
+    (event,) = _events(tmp_path)
+    assert event["start"] < 5 and event["peak"] < 8 < event["end"]
+    so_far = (7 + 1 - event["start"]) / 10  # seconds of its frames up to frame 7
+    ((row,),) = [re.findall(r"<tr><td class='n'>1</td>.*?</tr>", page, re.S) for page in pages]
+    assert f"{so_far:.1f} s so far" in row and f"{event['score']:.2f}" in row
+
+
 def test_a_page_no_watch_wrote_at_watch_html_is_refused(tmp_path):
     (tmp_path / "watch.html").write_text("<html><body>my notes</body></html>")
     assert foreign_outputs(tmp_path) == ["watch.html (a page no watch wrote)"]

@@ -25,8 +25,8 @@ events. Outputs in the output folder, written as the stream goes:
   has ended), `cut_short` (true for an event still running when the watch stopped: the
   source's end, Ctrl-C, SIGTERM, a failure; `stopped` in watch.json says which), and
   `start_at`, `peak_at`, `end_at`: the clock times its start, peak and end frames were read
-  from the source (`clock_time`; while it runs, the file has its start frame's for all
-  three);
+  from the source (`clock_time`; while it runs, the file written at its start has its start
+  frame's for all three);
 - `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
   event's score and the stream that fired ("score 1.65 (static highest)") and the clock
   time the frame was read (`snapshot_time`, at the bottom left); written at the
@@ -775,10 +775,13 @@ class Watcher:
         active = self.tracker.active
         if active is not None and not was_active:  # an event starts at this frame
             self._start_event(s, at)
-        if active is not None and active.peak == s.index:  # the clock times of its frames
-            st.events[-1]["peak_at"] = at
-        if active is not None and active.end == s.index:
-            st.events[-1]["end_at"] = at
+        if active is not None:  # its frames so far, for watch.html (events.json has them
+            record = st.events[-1]  # when it ends): indices, seconds and clock times
+            if active.peak == s.index:
+                record["peak_at"] = at
+            if active.end == s.index:
+                record["end_at"] = at
+            record.update(active.to_dict(), **self._times(active.start, active.end, active.peak))
         if active is not None and active.peak == s.index and frame is not None:
             st.peak_frame, st.peak_score = frame.copy(), s
         if frame is not None:
