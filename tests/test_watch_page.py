@@ -261,3 +261,10 @@ def test_durations_read_as_a_person_says_them():
 
     assert [_duration(s) for s in (3.25, 45, 725, 12_000, None, math.nan)] == [
         "3.2 s", "45 s", "12 min 5 s", "3 h 20 min", DASH, DASH]
+
+
+def test_a_place_in_the_video_reads_as_a_players():
+    from mulde.watch_page import _position
+
+    assert [_position(s) for s in (0.04, 75.3, 119.97, 3723.0, -1.0)] == [
+        "0:00.0", "1:15.3", "2:00.0", "1:02:03.0", "0:00.0"]

@@ -230,7 +230,7 @@ def _clock(clock: str | None) -> str:
 
 def _position(seconds: float) -> str:
     """A time into a recording, as a player shows it: "1:23.4", "1:02:03.0"."""
-    minutes, s = divmod(max(0.0, seconds), 60)
+    minutes, s = divmod(round(max(0.0, seconds), 1), 60)  # 119.97 s: 2:00.0, not 1:60.0
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}:{minutes:02d}:{s:04.1f}" if hours else f"{minutes}:{s:04.1f}"
 
