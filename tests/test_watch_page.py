@@ -145,6 +145,19 @@ def test_the_line_breaks_at_a_pause_in_the_flow_not_between_a_slow_cameras_frame
     assert len(y) == 52 and np.isnan(y).sum() == 1 and np.isnan(y[50])
 
 
+def test_the_plots_clock_is_utc_whatever_matplotlibs_time_zone(monkeypatch):
+    """The axis says UTC, as the page's table: a matplotlibrc `timezone` (Tokyo here) had
+    its ticks read 05:20 on the next day for 20:20 UTC."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    monkeypatch.setitem(matplotlib.rcParams, "timezone", "Asia/Tokyo")
+    ax = _drawn(monkeypatch, _timeline(), 1.0)  # 20:20:00 to 20:21:00 UTC
+    FigureCanvasAgg(ax.figure).draw()
+    ticks = [label.get_text() for label in ax.get_xticklabels()]
+    assert ticks[0] == "20:20" and ax.xaxis.get_offset_text().get_text().startswith("2025-Dec-05")
+
+
 def test_an_infinite_score_is_drawn_at_the_top_and_any_threshold_is_drawn(monkeypatch):
     """An infinite smoothed score (a model's overflow) is a peak at the top of the plot, not
     a hole; a threshold below the scores is within the plot; an infinite one (--threshold

@@ -184,9 +184,9 @@ def timeline_png(timeline: Timeline, threshold: float | None,
                 ax.annotate(str(k), (x_at, v), xytext=(0, 5), textcoords="offset points",
                             ha="center", fontsize=7, color=THRESHOLD_COLOR)
     ax.set_xlim(*(np.datetime64(int(round(t * 1e3)), "ms") for t in (left, right)))
-    locator = AutoDateLocator()
+    locator = AutoDateLocator(tz=timezone.utc)  # not matplotlibrc's `timezone`, if set
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=timezone.utc))
     ax.set_xlabel("clock time (UTC) at which the frames were read", fontsize=8)
     ax.set_yscale("symlog", linthresh=1.0, linscale=0.6)
     ax.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=1.0, base=10,
