@@ -694,6 +694,24 @@ def test_a_score_flapping_at_the_threshold_keeps_at_most_three_clips_open(tmp_pa
     assert [e["clip_cut_short"] for e in events] == [True, True, False, False, False]
 
 
+def test_a_clip_at_its_cap_closed_for_a_fourth_events_is_capped_not_cut_short(tmp_path):
+    """A clip cut at its cap (10 frames here) and kept open for its event's post-roll,
+    closed when a fourth event's clip needs the encoder, lost nothing by that: events.json
+    says `clip_capped` alone (it said `clip_cut_short` too), as it does for such a clip the
+    watch's stop closes."""
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud] * 12 + [quiet] * 5 + ([loud] + [quiet] * 5) * 3 + [quiet] * 25
+    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    watcher = Watcher(_FakeScorer(parts), Capture("clip", "file", 10.0, lambda: iter(frames)),
+                      tmp_path, WatchOptions(threshold=1.0, pre_s=0.2, post_s=2.0,
+                                             max_clip_s=1.0), ["velocity"])
+    watcher.run()
+    events = _events(tmp_path)
+    assert len(events) == 4 and events[3]["start"] < events[0]["end"] + 20  # still open
+    # (each clip longer than the cap with its post-roll; the first closed by the fourth)
+    assert [(e["clip_capped"], e["clip_cut_short"]) for e in events] == [(True, False)] * 4
+
+
 def test_an_earlier_watchs_outputs_are_moved_to_earlier_and_other_files_kept(tmp_path):
     """A second watch into the folder of one that found 2 events finds none: events.json is
     [] and the first watch's scores, events, snapshots and clips are under
@@ -1691,6 +1709,69 @@ def test_a_watch_writes_its_overview_page_with_every_event(tmp_path, monkeypatch
     assert not (out / "watch.html").exists() and len(_events(out)) == 2
 
 
+def test_a_page_that_failed_is_tried_again_and_a_failure_at_the_end_is_recorded(
+        tmp_path, monkeypatch):
+    """A page that could not be written once (a disk full for a while) is said once and
+    tried again when next due: the watch that ended has its page (it stayed the 'running'
+    one it had written before, reloading itself); a failure first met at the end, said
+    after the last record was written, is in watch.json's notes too."""
+    import mulde.watch
+
+    write = mulde.watch.write_watch_page
+    calls = []
+
+    def once(out, summary, *args):
+        calls.append(summary["stopped"])
+        if len(calls) == 1:
+            raise OSError("No space left on device")
+        return write(out, summary, *args)
+
+    monkeypatch.setattr(mulde.watch, "write_watch_page", once)
+    quiet, loud = {"velocity": 0.1}, {"velocity": 5.0}
+    parts = [quiet] * 3 + [loud] * 2 + [quiet] * 6
+    _, summary = _fake_watch(tmp_path / "a", parts)
+    assert calls[0] == "running" and calls[-1] == "end of stream"
+    assert "stopped: end of stream" in (tmp_path / "a" / "watch.html").read_text("utf-8")
+    assert len([n for n in summary["notes"] if "overview page" in n]) == 1
+
+    def at_the_end(out, summary, *args):
+        if summary["stopped"] != "running":
+            raise OSError("No space left on device")
+        return write(out, summary, *args)
+
+    monkeypatch.setattr(mulde.watch, "write_watch_page", at_the_end)
+    _fake_watch(tmp_path / "b", parts)
+    record = json.loads((tmp_path / "b" / "watch.json").read_text())
+    assert [n for n in record["notes"] if "overview page" in n]
+
+
+def test_a_running_watchs_page_gives_an_ongoing_events_length_and_peak_so_far(
+        tmp_path, monkeypatch):
+    """The page of a running watch is drawn from the events as they are: an event still
+    running has its frames so far (it said '0.1 s so far', its start frame alone, however
+    long it had run) and its highest score so far."""
+    monkeypatch.setattr("mulde.watch.RECORD_EVERY_S", 0.0)  # a page with every frame
+    quiet = {"velocity": 0.1}
+    parts = [quiet] * 3 + [{"velocity": v} for v in (5.0, 6.0, 9.0, 7.0, 6.0, 5.0)] + [quiet] * 8
+    pages = []
+
+    class Polled(_FakeScorer):
+        def push(self, frame, arrived=None):
+            if self.n == 8:  # the page written as frame 7 was scored
+                pages.append((tmp_path / "watch.html").read_text(encoding="utf-8"))
+            return super().push(frame, arrived)
+
+    frames = [np.full((24, 32, 3), 40, np.uint8) for _ in parts]
+    watcher = Watcher(Polled(parts), Capture("cam", "webcam", 10.0, lambda: iter(frames)),
+                      tmp_path, WatchOptions(threshold=1.0), ["velocity"])
+    watcher.run()
+    (event,) = _events(tmp_path)
+    assert event["start"] < 5 and event["peak"] < 8 < event["end"]
+    so_far = (7 + 1 - event["start"]) / 10  # seconds of its frames up to frame 7
+    ((row,),) = [re.findall(r"<tr><td class='n'>1</td>.*?</tr>", page, re.S) for page in pages]
+    assert f"{so_far:.1f} s so far" in row and f"{event['score']:.2f}" in row
+
+
 def test_a_page_no_watch_wrote_at_watch_html_is_refused(tmp_path):
     (tmp_path / "watch.html").write_text("<html><body>my notes</body></html>")
     assert foreign_outputs(tmp_path) == ["watch.html (a page no watch wrote)"]
@@ -1703,18 +1784,24 @@ def test_the_health_record_is_kept_while_the_source_is_silent(tmp_path, monkeypa
     import time
 
     monkeypatch.setattr("mulde.watch.RECORD_EVERY_S", 0.2)
-    seen, pages = [], []
+    seen, pages = [], []  # those written after the third and last frame before the silence
+    three = "<div class='k'>Frames</div><div class='v'>3</div>"
 
     def frames():
         for _ in range(3):
             yield np.full((24, 32, 3), 40, np.uint8)
-        for _ in range(8):  # silent: a drop, a back-off
-            time.sleep(0.15)
+        # silent (a drop, a back-off) until records and pages were seen rewritten in it
+        # (a page shows the time of its record to the second); a minute at most
+        until = time.monotonic() + 60
+        while ((len({ended for _, ended, _ in seen}) < 3 or len(set(pages)) < 2)
+               and time.monotonic() < until):
+            time.sleep(0.05)
             record = json.loads((tmp_path / "watch.json").read_text())
-            seen.append((record["stopped"], record["ended_at"], record["last_frame_at"]))
+            if record["frames"] == 3:
+                seen.append((record["stopped"], record["ended_at"], record["last_frame_at"]))
             page = tmp_path / "watch.html"  # the first is being drawn (matplotlib loads)
-            if page.is_file():
-                pages.append(page.read_text(encoding="utf-8"))
+            if page.is_file() and three in (text := page.read_text(encoding="utf-8")):
+                pages.append(text)
         yield np.full((24, 32, 3), 40, np.uint8)
 
     watcher = Watcher(_FakeScorer([{"velocity": 0.1}] * 4),
@@ -1727,7 +1814,6 @@ def test_the_health_record_is_kept_while_the_source_is_silent(tmp_path, monkeypa
         arrived = [r["arrived_at"] for r in csv.DictReader(f)]
     assert seen[-1][2] == arrived[2] and summary["last_frame_at"] == arrived[3]
     # the page too, with every record (a quiet camera's page had stayed at its first frame)
-    assert "<div class='k'>Frames</div><div class='v'>3</div>" in pages[-1]
     assert len(set(pages)) >= 2
 
 

@@ -120,6 +120,60 @@ def test_the_plot_is_a_png_and_none_before_any_frame():
     assert timeline_png(t, None, [{"score": 2.0}], "cam")[:4] == b"\x89PNG"
 
 
+def _drawn(monkeypatch, timeline, threshold):
+    """The axes timeline_png draws (its figure kept instead of encoded)."""
+    import mulde.evaluation.plots
+
+    figures = []
+    monkeypatch.setattr(mulde.evaluation.plots, "_png", lambda fig: figures.append(fig) or b"")
+    timeline_png(timeline, threshold, [], "cam")
+    (fig,) = figures
+    return fig.axes[0]
+
+
+def test_the_line_breaks_at_a_pause_in_the_flow_not_between_a_slow_cameras_frames(
+        monkeypatch):
+    """A camera of a frame every 10 s flows: its line is whole (each frame was a point
+    between two breaks, and no line was drawn at all); a minute without frames between
+    frames 0.1 s apart breaks it once."""
+    slow = Timeline(points=64)
+    for i in range(6):
+        slow.add(T0 + 10 * i, 0.2 + 0.1 * i)
+    y = _drawn(monkeypatch, slow, 1.0).lines[0].get_ydata()
+    assert len(y) == 6 and not np.isnan(y).any()
+    paused = _timeline(50)
+    paused.add(T0 + 65, 0.3)
+    y = _drawn(monkeypatch, paused, 1.0).lines[0].get_ydata()
+    assert len(y) == 52 and np.isnan(y).sum() == 1 and np.isnan(y[50])
+
+
+def test_the_plots_clock_is_utc_whatever_matplotlibs_time_zone(monkeypatch):
+    """The axis says UTC, as the page's table: a matplotlibrc `timezone` (Tokyo here) had
+    its ticks read 05:20 on the next day for 20:20 UTC."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    monkeypatch.setitem(matplotlib.rcParams, "timezone", "Asia/Tokyo")
+    ax = _drawn(monkeypatch, _timeline(), 1.0)  # 20:20:00 to 20:21:00 UTC
+    FigureCanvasAgg(ax.figure).draw()
+    ticks = [label.get_text() for label in ax.get_xticklabels()]
+    assert ticks[0] == "20:20" and ax.xaxis.get_offset_text().get_text().startswith("2025-Dec-05")
+
+
+def test_an_infinite_score_is_drawn_at_the_top_and_any_threshold_is_drawn(monkeypatch):
+    """An infinite smoothed score (a model's overflow) is a peak at the top of the plot, not
+    a hole; a threshold below the scores is within the plot; an infinite one (--threshold
+    inf: scores without events) is none drawn, where matplotlib refused the plot."""
+    t = Timeline(points=8)
+    for i, score in enumerate([0.1, math.inf, 0.2]):
+        t.add(T0 + i, score)
+    ax = _drawn(monkeypatch, t, -5.0)
+    assert ax.lines[0].get_ydata()[1] == ax.get_ylim()[1]
+    assert ax.get_ylim()[0] < -5.0 and ax.lines[1].get_ydata()[0] == -5.0  # the threshold
+    ax = _drawn(monkeypatch, t, math.inf)
+    assert len(ax.lines) == 1 and np.isfinite(ax.get_ylim()).all()
+
+
 def test_the_page_lists_events_newest_first_with_existing_snapshots_and_clips(tmp_path):
     """Each event a row, the newest on top, its snapshot shown and linked and its clip
     linked where the files are in events/ (a running watch's clip not yet in place is "being
@@ -279,3 +333,10 @@ def test_a_recordings_plot_is_drawn_over_the_time_into_the_video():
     assert [_video_time(s) for s in (0, 65.4, 3723)] == ["0:00", "1:05", "1:02:03"]
     starts, ends = _merged(np.array([5.0, 0.0, 1.05, 9.0]), np.array([6.0, 1.0, 2.0, 9.5]), 0.1)
     assert starts.tolist() == [0.0, 5.0, 9.0] and ends.tolist() == [2.0, 6.0, 9.5]
+
+
+def test_a_place_in_the_video_reads_as_a_players():
+    from mulde.watch_page import _position
+
+    assert [_position(s) for s in (0.04, 75.3, 119.97, 3723.0, -1.0)] == [
+        "0:00.0", "1:15.3", "2:00.0", "1:02:03.0", "0:00.0"]

@@ -25,8 +25,8 @@ events. Outputs in the output folder, written as the stream goes:
   has ended), `cut_short` (true for an event still running when the watch stopped: the
   source's end, Ctrl-C, SIGTERM, a failure; `stopped` in watch.json says which), and
   `start_at`, `peak_at`, `end_at`: the clock times its start, peak and end frames were read
-  from the source (`clock_time`; while it runs, the file has its start frame's for all
-  three);
+  from the source (`clock_time`; while it runs, the file written at its start has its start
+  frame's for all three);
 - `events/event_NNNN.png`: the peak frame with the top object boxed, labelled with the
   event's score and the stream that fired ("score 1.65 (static highest)") and the clock
   time the frame was read (`snapshot_time`, at the bottom left); written at the
@@ -39,7 +39,7 @@ events. Outputs in the output folder, written as the stream goes:
   place when complete; the clips of events closer than that overlap (each has its whole
   pre- and post-roll; at most `MAX_OPEN_CLIPS` are written at once, the oldest cut short);
   `clip_cut_short` is true for a clip whose post-roll was cut (by that, or by the watch's
-  stop);
+  stop; one already cut at its cap has `clip_capped` alone);
 - `watch.html`: the overview page for a person (`mulde.watch_page`): the record
   below, the smoothed score over the clock time with the threshold and the events, and the
   events' table with their snapshots and clips; written with every health record
@@ -780,10 +780,13 @@ class Watcher:
         active = self.tracker.active
         if active is not None and not was_active:  # an event starts at this frame
             self._start_event(s, at)
-        if active is not None and active.peak == s.index:  # the clock times of its frames
-            st.events[-1]["peak_at"] = at
-        if active is not None and active.end == s.index:
-            st.events[-1]["end_at"] = at
+        if active is not None:  # its frames so far, for watch.html (events.json has them
+            record = st.events[-1]  # when it ends): indices, seconds and clock times
+            if active.peak == s.index:
+                record["peak_at"] = at
+            if active.end == s.index:
+                record["end_at"] = at
+            record.update(active.to_dict(), **self._times(active.start, active.end, active.peak))
         if active is not None and active.peak == s.index and frame is not None:
             st.peak_frame, st.peak_score = frame.copy(), s
         if frame is not None:
@@ -887,10 +890,10 @@ class Watcher:
         """Put an event's clip in place and run the user's command for it ("clip"); `cut`:
         before the end of its post-roll (another event's clip needed the encoder, or the
         watch stopped), which events.json's `clip_cut_short` says (written before the call,
-        which gets the record)."""
+        which gets the record), but of a clip cut at its cap (`clip_capped` says that)."""
         clip.close()
         self._page_due = True  # the page links it from now on
-        if cut:
+        if cut and not self.state.events[clip.event]["clip_capped"]:
             self.state.events[clip.event]["clip_cut_short"] = True
             self._write_events()
         self._fire("clip", clip.event)
@@ -930,8 +933,7 @@ class Watcher:
             self._end_event(last, len(st.events) - 1, cut_short=True)
         while st.clips:
             clip = st.clips.pop(0)  # the source's end: a post-roll not yet whole is cut
-            capped = st.events[clip.event]["clip_capped"]  # said so already
-            self._close_clip(clip, cut=clip.last < clip.until and not capped)
+            self._close_clip(clip, cut=clip.last < clip.until)
         self._write_events()
         self._end_flow()
         self._warn_behind(st.scored, self.flowing_s)
@@ -952,23 +954,27 @@ class Watcher:
         summary = self._summary(stopped, seconds, lost)
         write_json(self.out / "watch.json", summary)
         if st.last is not None:  # none scored: the earlier watch's outputs come back
+            said = len(self.notes)
             self._write_page(summary)
+            if len(self.notes) > said:  # the page's failure, said now: in the record too
+                write_json(self.out / "watch.json", summary)
         return summary
 
     def _write_page(self, summary: dict[str, Any]) -> None:
-        """Write watch.html (`mulde.watch_page`) from watch.json's `summary`; a
-        failure is said once and the watch goes on without the page (its other outputs are
-        the record)."""
+        """Write watch.html (`mulde.watch_page`) from watch.json's `summary`; a failure is
+        said once and the watch goes on (its other outputs are the record), trying the page
+        again when it is next due (a disk freed: the page of a watch that ended does not
+        stay the running one it had last written)."""
         self._page_due = False
-        if self._page_failed:
-            return
         try:
             write_watch_page(self.out, summary, self.state.events, self.timeline)
         except Exception as err:  # noqa: BLE001 - a plot or a full disk must not stop a watch
-            self._page_failed = True
-            self.say(f"the overview page {self.out / PAGE_NAME} could not be written "
-                     f"({type(err).__name__}: {err}); the watch goes on without it, its "
-                     "scores, events and watch.json are written as before")
+            if not self._page_failed:
+                self._page_failed = True
+                self.say(f"the overview page {self.out / PAGE_NAME} could not be written "
+                         f"({type(err).__name__}: {err}); the watch goes on, trying it again "
+                         "with each record; its scores, events and watch.json are written as "
+                         "before")
 
     def _summary(self, stopped: str, seconds: float, lost: bool) -> dict[str, Any]:
         """watch.json's dict (module docstring): at the end, and every `RECORD_EVERY_S`

@@ -166,14 +166,16 @@ def timeline_png(timeline: Timeline, threshold: float | None,
                  events: Sequence[Mapping[str, Any]], title: str,
                  fps: float | None = None) -> bytes | None:
     """A PNG of the watch's smoothed score over time: the bins' highest scores
-    (`Timeline`), the `threshold` dashed, and each event shaded from its start to its end
-    with its number (from 1, as the page's table) at its peak. The x axis is the clock time
-    the frames were read (UTC), the line broken where frames did not flow (a pause of more
-    than 5 s and three bins' time: a reconnection, a stall); with `fps` (a recording, read
-    as fast as it decodes, whose clock times say little), the time into the video instead
-    (frame / fps, the events' `start_s`, `end_s`, `peak_s`), as the page's table gives it.
-    None before any frame. The y axis is symmetric-log (linear in [-1, 1]), the calibrated
-    scale of `mulde.evaluation.plots.video_png`."""
+    (`Timeline`; an infinite one at the top of the plot), the `threshold` dashed (none drawn
+    for an infinite one), and each event shaded from its start to its end with its number
+    (from 1, as the page's table) at its peak. The x axis is the clock time the frames were
+    read (UTC, whatever matplotlibrc's time zone), the line broken where frames did not
+    flow (a step between bins of more than 5 s and three times the usual one: a
+    reconnection, a stall); with `fps` (a recording, read as fast as it decodes, whose clock
+    times say little), the time into the video instead (frame / fps, the events' `start_s`,
+    `end_s`, `peak_s`), as the page's table gives it. None before any frame. The y axis is
+    symmetric-log (linear in [-1, 1]), the calibrated scale of
+    `mulde.evaluation.plots.video_png`."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MultipleLocator, SymmetricalLogLocator
@@ -190,17 +192,27 @@ def timeline_png(timeline: Timeline, threshold: float | None,
     first, last, high = timeline.arrays()
     if not len(first):
         return None
-    y = np.where(np.isfinite(high), high, np.nan)
+    if threshold is not None and not math.isfinite(threshold):
+        threshold = None  # --threshold inf: no event, no line (matplotlib refuses its limit)
+    finite = high[np.isfinite(high)]
+    low = min(float(finite.min()) if len(finite) else 0.0, threshold or 0.0, 0.0) - 0.1
+    top = max(float(finite.max()) if len(finite) else 1.0, threshold or 0.0, 1.0) * 1.3 + 0.1
+    # an infinite score at the top of the plot (a peak, not a hole); a bin of NaNs a hole
+    y = np.where(np.isposinf(high), top, np.where(np.isfinite(high), high, np.nan))
     if fps:  # each bin's frames from their count: frame / fps at the bin's middle
         counts = timeline.counts()
         start = np.cumsum(counts) - counts
-        x, lo, hi = (start + (counts - 1) / 2) / fps, start[0] / fps, (start[-1] + counts[-1]) / fps
+        x = (start + (counts - 1) / 2) / fps
+        lo, hi = start[0] / fps, (start[-1] + counts[-1]) / fps
         spans = np.column_stack([_numbers(events, "start_s"), _numbers(events, "end_s")])
         peak_x = _numbers(events, "peak_s")
     else:
-        span = np.median(last - first) if len(first) > 1 else 0.0
-        pause = np.flatnonzero(np.diff(first) > max(5.0, 3 * (span + 1e-9))) + 1
-        x = np.insert((first + last) / 2, pause, np.nan)  # a break in the flow of frames
+        # a break in the flow of frames: a step between bins of more than 5 s and three
+        # times the usual one (a camera of a frame every 10 s flows; a bin's own span was
+        # 0 s there)
+        step = np.median(np.diff(first)) if len(first) > 1 else 0.0
+        pause = np.flatnonzero(np.diff(first) > max(5.0, 3 * step)) + 1
+        x = np.insert((first + last) / 2, pause, np.nan)
         y = np.insert(y, pause, np.nan)
         lo, hi = first[0], last[-1]
         spans = np.column_stack([_clock_array(events, "start_at"),
@@ -223,9 +235,6 @@ def timeline_png(timeline: Timeline, threshold: float | None,
     if threshold is not None:
         ax.axhline(threshold, color=THRESHOLD_COLOR, linewidth=1.1, linestyle="--",
                    label=f"threshold {threshold:.3g}")
-    finite = y[np.isfinite(y)]
-    low = min(float(finite.min()) if len(finite) else 0.0, 0.0) - 0.1
-    top = max(float(finite.max()) if len(finite) else 1.0, threshold or 0.0, 1.0) * 1.3 + 0.1
     # the events as one collection and one line of markers, drawn in about the same time
     # for ten thousand events as for one (an artist each took 13 s); a shade at least a
     # 400th of the plot wide, so that seconds in a day stay visible
@@ -253,9 +262,9 @@ def timeline_png(timeline: Timeline, threshold: float | None,
         ax.xaxis.set_major_formatter(FuncFormatter(_video_time))
         ax.set_xlabel("time into the video", fontsize=8)
     else:
-        locator = AutoDateLocator()
+        locator = AutoDateLocator(tz=timezone.utc)  # not matplotlibrc's `timezone`, if set
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=timezone.utc))
         ax.set_xlabel("clock time (UTC) at which the frames were read", fontsize=8)
     ax.set_yscale("symlog", linthresh=1.0, linscale=0.6)
     ax.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=1.0, base=10,
@@ -299,7 +308,7 @@ def _clock(clock: str | None) -> str:
 
 def _position(seconds: float) -> str:
     """A time into a recording, as a player shows it: "1:23.4", "1:02:03.0"."""
-    minutes, s = divmod(max(0.0, seconds), 60)
+    minutes, s = divmod(round(max(0.0, seconds), 1), 60)  # 119.97 s: 2:00.0, not 1:60.0
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}:{minutes:02d}:{s:04.1f}" if hours else f"{minutes}:{s:04.1f}"
 

@@ -670,6 +670,28 @@ def test_update_kernel_is_fused_on_cpu_and_cuda_only():
     assert _update_kernel([]) == {"foreach": True}
 
 
+@pytest.mark.parametrize("version, cpu, cuda", [("2.1.2", "foreach", "fused"),
+                                                ("2.3.1+cu121", "foreach", "fused"),
+                                                ("2.4.0a0+git1234", "fused", "fused"),
+                                                ("2.10.0", "fused", "fused")])
+def test_update_kernel_falls_back_to_foreach_on_a_cpu_before_pytorch_2_4(monkeypatch, version,
+                                                                          cpu, cuda):
+    """The package takes PyTorch 2.1 on, whose fused Adam runs on CUDA only (on a CPU from
+    2.4, where asking for it is an error): the version is read as a number ('2.10' after
+    '2.4'), and an Apple GPU's tensors get foreach whatever the version."""
+    from types import SimpleNamespace
+
+    from mulde.core.training import _update_kernel
+
+    def on(kind):
+        return [SimpleNamespace(device=torch.device(kind))]
+
+    monkeypatch.setattr(torch, "__version__", version)
+    assert _update_kernel(on("cpu")) == {cpu: True}
+    assert _update_kernel(on("cuda")) == {cuda: True}
+    assert _update_kernel(on("mps")) == {"foreach": True}
+
+
 def test_a_backward_over_the_weights_alone_gives_their_full_gradients():
     """train_energy's backward asks for the weights' gradients only (the noisy rows, a leaf
     of the double backward's graph, would cost a first layer's product a step): with the
