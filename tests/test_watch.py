@@ -1835,3 +1835,29 @@ def test_a_pre_roll_of_more_than_a_gigabyte_of_frames_is_said(tmp_path, monkeypa
                     "32x24, about 0.0 GB; give a shorter --pre if this machine has less memory "
                     "to spare")
     assert not [n for n in watch(0.5, tmp_path / "small") if "pre-roll" in n]  # 6 frames
+
+
+def test_the_status_line_says_how_long_no_frame_came(tmp_path, monkeypatch):
+    """A terminal's status line froze while a stream reconnected: it is refreshed while the
+    source is silent too, and says for how long no frame has come."""
+    import time
+
+    monkeypatch.setattr("mulde.watch.QUIET_SAY_S", 0.3)
+    status = io.StringIO()  # a log: a line a refresh (20 x status_every_s)
+
+    def frames():
+        for _ in range(2):
+            yield np.full((24, 32, 3), 40, np.uint8)
+        until = time.monotonic() + 60  # silent until it was said, a minute at most
+        while "no frame for" not in status.getvalue() and time.monotonic() < until:
+            time.sleep(0.05)
+        yield np.full((24, 32, 3), 40, np.uint8)
+
+    watcher = Watcher(_FakeScorer([{"velocity": 0.1}] * 3),
+                      Capture("cam", "network", 10.0, frames, live=True), tmp_path,
+                      WatchOptions(threshold=1.0, status=status, status_every_s=0.01),
+                      ["velocity"])
+    watcher.run()
+    said = [line for line in status.getvalue().splitlines() if "no frame for" in line]
+    assert said and re.search(r"^2 frames .* no frame for \d+ s$", said[0])
+    assert "no frame for" not in status.getvalue().splitlines()[-1]  # frames came again

@@ -431,6 +431,10 @@ PRE_ROLL_NOTE_BYTES = 1_000_000_000
 """The memory (bytes) of a watch's pre-roll above which it is said (`Watcher`: the `pre_s`
 seconds of frames held decoded for the clips)."""
 
+QUIET_SAY_S = 2.0
+"""After how many seconds without a frame the status line says so ("no frame for 12 s": a
+stream reconnecting, a quiet camera; it is refreshed while the source is silent too)."""
+
 PAGE_EVERY_S = 5.0
 """How soon after an event starts or ends a running watch rewrites watch.html (at most this
 often; it is rewritten with every health record, `RECORD_EVERY_S`, too)."""
@@ -656,18 +660,23 @@ class Watcher:
         tty = self.options.status is not None and getattr(self.options.status, "isatty",
                                                           lambda: False)()
         every = self.options.status_every_s * (1 if tty else 20)  # a log gets a line a while
-        # the record is kept while the source is silent too (a stream reconnecting)
-        frames = Prefetched(self.capture.frames(), until=stop, on_wait=record)
+
+        def tick() -> None:  # the status line, then the record and the page, on their clocks
+            nonlocal last_status
+            now = time.perf_counter()
+            if self.options.status and now - last_status >= every:
+                self._status(now - started)
+                last_status = now
+            record()
+
+        # kept while the source is silent too (a stream reconnecting, a quiet camera)
+        frames = Prefetched(self.capture.frames(), until=stop, on_wait=tick)
         try:
             try:
                 for frame in frames:
                     self._take(frame, writer, frames.arrived)
                     csv_file.flush()
-                    now = time.perf_counter()
-                    if self.options.status and now - last_status >= every:
-                        self._status(now - started)
-                        last_status = now
-                    record()
+                    tick()
                 if stop.is_set():  # Ctrl-C or SIGTERM, seen between two frames
                     raise stop.interrupt()
             except KeyboardInterrupt as err:
@@ -1050,10 +1059,12 @@ class Watcher:
         recent = list(itertools.islice(reversed(st.latencies), 50))
         lat = f"{np.mean(recent) * 1000:.0f} ms" if recent else "-"
         score = f"{st.last.smoothed:.2f}" if st.last else "-"
+        quiet = time.perf_counter() - self._last_arrived if self.n_in else 0.0
         line = (f"{n} frame{'' if n == 1 else 's'}  {rate:.1f} frames/s  latency {lat}  "
                 f"score {score} "
                 f"(threshold {self.options.threshold:.3g})  events {len(st.events)}"
-                + ("  (event)" if self.tracker.active else ""))
+                + ("  (event)" if self.tracker.active else "")
+                + (f"  no frame for {quiet:.0f} s" if quiet >= QUIET_SAY_S else ""))
         tty = getattr(stream, "isatty", lambda: False)()
         stream.write(("\r" + line.ljust(79)) if tty else line + "\n")
         stream.flush()
