@@ -578,6 +578,10 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d)]) == 2  # a folder
     assert _error(capsys) == (f"mulde: error: --out {d} is a folder; --out names the scores "
                               f"file (.npy or .csv), e.g. --out {d / 'test_scores.npy'}")
+    with pytest.raises(SystemExit) as raised:  # a folder not yet made, named as one
+        main(["score", str(model), str(d / "test.npy"), "--out", f"{d}/new/"])
+    assert raised.value.code == 2
+    assert f"--out: {d}/new/ names a folder; --out names the scores file" in _error(capsys)
 
 
 def test_score_refuses_to_overwrite_a_file_it_did_not_write(model, capsys):

@@ -321,7 +321,7 @@ def _score(args: argparse.Namespace) -> int:
             and Path(args.features).suffix.lower() == ".safetensors"):
         raise UsageError(f"the model comes first: mulde score {args.features} {args.model} "
                          "--out SCORES (you gave the features file as MODEL)")
-    if Path(args.out).is_dir() or str(args.out).endswith(("/", "\\")):
+    if Path(args.out).is_dir():  # one named with a trailing separator: `_scores_out`
         name = Path(args.out) / f"{Path(args.features).stem}_scores.npy"
         raise UsageError(f"--out {args.out} is a folder; --out names the scores file "
                          f"(.npy or .csv), e.g. --out {name}")
@@ -1716,6 +1716,16 @@ WATCH_EXIT_STATUSES = (
 """The exit statuses `mulde watch --help` lists (README, "Watching a camera live")."""
 
 
+def _scores_out(text: str) -> Path:
+    """argparse type of score's --out: a file name; one ending in a path separator names a
+    folder (Path would drop the separator and take it for a file without a suffix)."""
+    if text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(
+            f"{text} names a folder; --out names the scores file (.npy or .csv), e.g. --out "
+            f"{text}scores.npy")
+    return Path(text)
+
+
 def _watch_out(text: str) -> Path:
     """argparse type of watch's --out: a folder name; an empty one, which Path takes for the
     working folder, is refused."""
@@ -2451,7 +2461,8 @@ def build_parser() -> _MuldeParser:
     p = sub.add_parser("score", help="score features with a fitted model")
     p.add_argument("model", type=Path, help="a model file of `mulde fit` (.safetensors)")
     features_args(p)
-    p.add_argument("--out", required=True, type=Path, help="scores file (.npy or .csv)")
+    p.add_argument("--out", required=True, type=_scores_out,
+                   help="scores file (.npy or .csv)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing scores file at --out (default: off, refused; a "
                         "file that is not scores, such as features, is refused either way)")
