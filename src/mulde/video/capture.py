@@ -480,7 +480,9 @@ def _network_frames(capture: Capture, url: str, tries: int, backoff_s: float,
                 raise VideoReadError(f"{name}: cannot read the stream ({reason}{again})"
                                      + (f": {REFUSED_HINT}" if refused else ""))
             if tries:  # reconnection was asked for, and failed: lost, not finished
-                capture.lost = f"{reason}; gave up after {tries} reconnection attempt(s)"
+                silent = time.monotonic() - (outage if outage is not None else last_frame)
+                capture.lost = (f"{reason}; gave up after {tries} reconnection attempt(s), "
+                                f"{silent:.1f} s after the last frame")
                 log(f"{name}: {capture.lost}")
             return
         wait = min(backoff_s * 2 ** failed, backoff_max_s)
