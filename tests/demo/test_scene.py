@@ -234,6 +234,25 @@ def test_a_folder_of_a_user_s_files_is_refused_before_anything_is_written(
         generate_scene(tmp_path / "afile", **kwargs)
 
 
+def test_a_scene_file_edited_since_the_demo_wrote_it_is_refused(tmp_path: Path) -> None:
+    """The demo rewrote a user's edited labels.csv (and a replaced test video) of its own
+    scene without a word (a newcomer's trial): a scene file whose SHA-256 is not the one
+    written beside it is refused in one line, the file as it was; the scene as written, or
+    with a file deleted, is regenerated."""
+    kwargs = {"n_frames": 12, "size": (96, 64), "n_train": 1, "n_test": 1}
+    root = generate_scene(tmp_path / "demo", **kwargs)
+    generate_scene(root, **kwargs)  # unchanged: written again
+    (root / "test" / "test_01.mp4").unlink()
+    generate_scene(root, **kwargs)  # a file gone: written again
+    labels = root / "labels.csv"
+    labels.write_text(labels.read_text() + "test_01,0,3\n")
+    edited = labels.read_text()
+    with pytest.raises(ValueError, match=f"^{labels}: changed since the demo wrote it; "
+                                         "writing the scene would overwrite your changes"):
+        generate_scene(root, **kwargs)
+    assert labels.read_text() == edited
+
+
 @pytest.mark.parametrize("size", [(241, 160), (240, 161), (32, 32)])
 def test_bad_size_is_rejected(tmp_path: Path, size: tuple[int, int]) -> None:
     with pytest.raises(ValueError, match="size"):

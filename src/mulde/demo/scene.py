@@ -670,13 +670,26 @@ def _track_record(tr: _Track, tid: int, cam: _Camera, n_frames: int) -> dict[str
             "box": boxes, "size_m": round(tr.size, 3)}
 
 
+DIGESTS = ".scene-digests.json"
+"""The file in a scene's folder naming the SHA-256 of each file `generate_scene` wrote (kept
+apart from scene.json, which is the same bytes for the same seed while encoded videos need
+not be), by which `check_scene_folder` knows a file edited since."""
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def check_scene_folder(out_dir: str | os.PathLike[str]) -> None:
     """Refuse (ValueError, one line naming the file and what to do) an `out_dir` that
     `generate_scene` may not write into: a file, or a folder holding anything but an
-    earlier scene's files (train/train_NN.mp4, test/test_NN.mp4, labels.csv and a
-    scene.json of this generator: a JSON object with its config, versions and videos),
-    which writing the scene would overwrite or take for the scene's videos. A new or empty
-    folder, or an earlier scene, passes."""
+    earlier scene's files (train/train_NN.mp4, test/test_NN.mp4, labels.csv, `DIGESTS` and
+    a scene.json of this generator: a JSON object with its config, versions and videos),
+    which writing the scene would overwrite or take for the scene's videos, or a scene file
+    changed since the scene was written (its SHA-256 not `DIGESTS`' : a user's edited
+    labels.csv would be lost). A new or empty folder, or an earlier scene, passes."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: a file, not a folder; give the demo an output folder of "
@@ -692,7 +705,7 @@ def check_scene_folder(out_dir: str | os.PathLike[str]) -> None:
         rel = path.relative_to(out).as_posix()
         if temp_target(path.name) is not None:  # a killed writer's temp file: its own
             rel = path.with_name(temp_target(path.name)).relative_to(out).as_posix()
-        scene_file = (rel in ("train", "test", "labels.csv", "scene.json")
+        scene_file = (rel in ("train", "test", "labels.csv", "scene.json", DIGESTS)
                       or re.fullmatch(r"(train|test)/\1_\d+\.mp4", rel) is not None)
         if not (ours and scene_file) and path.is_file():
             why = ("not a file of the demo's scene" if ours else
@@ -700,6 +713,17 @@ def check_scene_folder(out_dir: str | os.PathLike[str]) -> None:
             raise ValueError(f"{path}: {why}; writing the scene would overwrite it or take it "
                              "for a video: give the demo another output folder (--out), or "
                              "move the file away first")
+    try:
+        digests = json.loads((out / DIGESTS).read_text(encoding="utf-8")) if ours else {}
+    except (OSError, UnicodeDecodeError, ValueError):  # an earlier version's scene: none
+        digests = {}
+    for rel, digest in (digests.items() if isinstance(digests, dict) else ()):
+        path = out / str(rel)
+        if path.is_file() and path.parent.resolve().is_relative_to(out.resolve()) \
+                and _digest(path) != digest:
+            raise ValueError(f"{path}: changed since the demo wrote it; writing the scene "
+                             "would overwrite your changes: give the demo another output "
+                             "folder (--out), or move the file away first")
 
 
 def generate_scene(
@@ -779,4 +803,7 @@ def generate_scene(
         "videos": videos,
     }
     write_text(out / "scene.json", json.dumps(meta, separators=(",", ":")))
+    written = ["labels.csv", *(v["file"] for v in videos)]
+    write_text(out / DIGESTS, json.dumps({rel: _digest(out / rel) for rel in written},
+                                         indent=1))
     return out
