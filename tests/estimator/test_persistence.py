@@ -178,6 +178,16 @@ def test_save_refuses_a_name_of_another_kind_of_file(fitted, tmp_path, name, sai
     assert fitted[0].save(tmp_path / "noext").is_file()  # a temporary file's name, as before
 
 
+def test_save_refuses_an_empty_name(fitted, tmp_path, monkeypatch):
+    """`save("")` wrote ./model.safetensors (Path("") is the working folder): refused."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("", "  "):
+        with pytest.raises(ValueError, match="names no file; give the model's file name, "
+                                             "such as model.safetensors"):
+            fitted[0].save(name)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_refuses_to_overwrite_an_existing_file_that_is_not_a_model(fitted, tmp_path):
     """`save("my.cfg")`, `save("script.sh")` or a suffix-less text file replaced the user's
     file with the model: the suffix rule missed them. Any existing file that is not a MULDE

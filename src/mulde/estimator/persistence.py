@@ -94,7 +94,11 @@ def save_path(path: str | Path) -> Path:
     file there that is not a MULDE model file (`_replaceable`: a user's script, notes, a
     foreign safetensors file, whatever its name) is refused too, since saving would
     overwrite it; a MULDE model file is replaced (refitting to the same path). `MULDE.save`,
-    `PyODMULDE.save` (through `save_arrays`) and `mulde fit --out` refuse alike."""
+    `PyODMULDE.save` (through `save_arrays`) and `mulde fit --out` refuse alike; so is an
+    empty name (Path takes it for the working folder, which would get model.safetensors)."""
+    if not str(path).strip():
+        raise ValueError(f"{str(path)!r} names no file; give the model's file name, such as "
+                         f"{DEFAULT_NAME}")
     path = model_file(path)
     suffix = path.suffix.lower()
     usual = f"give a name such as {DEFAULT_NAME}"
