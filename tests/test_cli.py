@@ -197,7 +197,7 @@ def test_info_says_which_columns_were_dequantised(tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", str(tmp_path / "c.safetensors")]) == 0
     assert ("\ndequantised: 2 of 3 columns on a lattice, each training row spread over its "
-            "value's cell: 0 (step 1), 1 (step 1)\n") in capsys.readouterr().out
+            "value's cell: column 0 (step 1), column 1 (step 1)\n") in capsys.readouterr().out
     assert main(["info", str(tmp_path / "g.safetensors")]) == 0
     assert "dequantised" not in capsys.readouterr().out
     assert main(["info", str(tmp_path / "off.safetensors")]) == 0

@@ -831,7 +831,10 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     quantised = d.get("quantised_columns")
     if quantised:  # fitted with dequantise, and some column was on a lattice
         steps = list(d.get("quantisation_steps", {}).items())
-        named = ", ".join(f"{_columns([c])} (step {h:.3g})" for c, h in steps[:4]) + (
+        # named columns by name; without names by index, said to be one ("column 0")
+        word = "" if d.get("feature_names") else "column "
+        named = ", ".join(f"{word}{_columns([str(c)])} (step {h:.3g})"
+                          for c, h in steps[:4]) + (
             f", ... ({len(steps)} in all)" if len(steps) > 4 else "")
         lines.append(f"dequantised: {quantised} of {_count(d['n_features_in'], 'column')} "
                      "on a lattice, each training row spread over its value's cell"
