@@ -1607,10 +1607,17 @@ def test_fit_warns_of_a_column_that_counts_the_rows(tmp_path, capsys):
     err = capsys.readouterr().err
     assert (f"mulde: warning: {tmp_path / 'ids.csv'}: column 2 ('id') counts the rows (1, 2, "
             "..., 40): a row index or id, not a feature") in err
+    order = rng.permutation(40)  # shuffled since the id was given: each of 1..40 once
+    (tmp_path / "shuffled.csv").write_text("x,id,y\n" + "\n".join(
+        f"{X[i, 0]:.3f},{i + 1},{X[i, 1]:.3f}" for i in order) + "\n")
+    assert main(["fit", str(tmp_path / "shuffled.csv"), "--out", str(tmp_path / "s.safetensors"),
+                 "--params", small, "--quiet"]) == 0
+    assert (f"mulde: warning: {tmp_path / 'shuffled.csv'}: column 2 ('id') holds each whole "
+            "number from 1 to 40 once: a row index or id, not a feature") in capsys.readouterr().err
     np.savetxt(tmp_path / "plain.csv", X, delimiter=",")
     assert main(["fit", str(tmp_path / "plain.csv"), "--out", str(tmp_path / "p.safetensors"),
                  "--params", small, "--quiet"]) == 0
-    assert "counts the rows" not in capsys.readouterr().err
+    assert "row index" not in capsys.readouterr().err
 
 
 def test_info_names_the_columns_a_model_was_fitted_on(tmp_path, capsys):

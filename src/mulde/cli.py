@@ -159,6 +159,7 @@ def _fit(args: argparse.Namespace) -> int:
         numbered_first_row,
         read_features,
         row_number_columns,
+        shuffled_index_columns,
     )
 
     try:  # new_dir/ or an existing folder: its model.safetensors; MULDE.save's own rule
@@ -192,13 +193,16 @@ def _fit(args: argparse.Namespace) -> int:
               f"({_columns(header)}), not a sample", file=sys.stderr)
     elif numbered:  # over whole numbers: a sample, or column names (pandas' numbers, years)?
         _say_numbered_first_row(args.features, numbered, "taken as a sample", "fit")
-    for j in row_number_columns(X):  # said before the fit, which it would shape
+    counting = row_number_columns(X)
+    for j in sorted({*counting, *shuffled_index_columns(X)}):  # said before the fit
         name = f" ({header[j]!r})" if j < len(header) else ""
-        first = int(X[0, j])
-        print(f"mulde: warning: {args.features}: column {j + 1}{name} counts the rows ("
-              f"{first}, {first + 1}, ..., {first + X.shape[0] - 1}): a row index or id, not a "
-              "feature, yet fitted as one (new rows would look anomalous by their number); "
-              "drop that column (pandas: to_csv(index=False)) and fit again", file=sys.stderr)
+        first, last = int(X[:, j].min()), int(X[:, j].min()) + X.shape[0] - 1
+        what = (f"counts the rows ({first}, {first + 1}, ..., {last})" if j in counting
+                else f"holds each whole number from {first} to {last} once")
+        print(f"mulde: warning: {args.features}: column {j + 1}{name} {what}: a row index or "
+              "id, not a feature, yet fitted as one (new rows would look anomalous by their "
+              "number); drop that column (pandas: to_csv(index=False)) and fit again",
+              file=sys.stderr)
     with _removed_if_left_empty(_output_folder(args.out), overrides.get("checkpoint_dir")):
         ensure_writable(_output_folder(args.out))  # refuse before training, not after
         if overrides.get("checkpoint_dir"):

@@ -124,7 +124,7 @@ def test_a_column_that_looks_like_a_row_index_is_fitted_but_said(tmp_path):
     frame = _frame(60).reset_index(drop=True)
     frame.to_csv(tmp_path / "all.csv")
     read = pd.read_csv(tmp_path / "all.csv")
-    assert index_columns(read, read.to_numpy(float)) == [("Unnamed: 0", 0)]
+    assert index_columns(read, read.to_numpy(float)) == [("Unnamed: 0", 0, True)]
     fast = {"max_steps": 1, "eval_every": 1, "random_state": 0}
     with pytest.warns(IndexColumnWarning) as caught:
         model = MULDE(**fast).fit(read)
@@ -142,12 +142,21 @@ def test_a_column_that_looks_like_a_row_index_is_fitted_but_said(tmp_path):
         model.score_samples(read)
         MULDE(**fast).fit(pd.read_csv(tmp_path / "all.csv", index_col=0))
     ids = frame.assign(id=np.arange(1, 61))
-    assert index_columns(ids, ids.to_numpy(float)) == [("id", 1)]
-    shuffled = read.sample(frac=1.0, random_state=0)  # the index no longer counts the rows
-    assert index_columns(shuffled, shuffled.to_numpy(float)) == [("Unnamed: 0", None)]
+    assert index_columns(ids, ids.to_numpy(float)) == [("id", 1, True)]
+    # rows shuffled since the id was given, or numbered from elsewhere (a newcomer's ids
+    # went unsaid): each whole number of a range once, from 20 rows on
+    shuffled = ids.sample(frac=1.0, random_state=0).assign(y=lambda f: f["id"] + 999)
+    assert index_columns(shuffled, shuffled.to_numpy(float)) == [("id", 1, False),
+                                                                  ("y", 1000, False)]
+    with pytest.warns(IndexColumnWarning, match="^X: column 'id' holds each whole number from "
+                      "1 to 60 once: a row index or id, not a feature"):
+        MULDE(**fast).fit(shuffled)
+    assert index_columns(shuffled[:19], shuffled[:19].to_numpy(float)) == []  # too few
+    unnamed = read.assign(**{"Unnamed: 0": np.linspace(0, 1, 60)})  # not an index
+    assert index_columns(unnamed, unnamed.to_numpy(float)) == [("Unnamed: 0", None, True)]
     with pytest.warns(IndexColumnWarning, match="^X: column 'Unnamed: 0' is pandas' name for "
                       "a column without a header name, such as the index column"):
-        MULDE(**fast).fit(shuffled)
+        MULDE(**fast).fit(unnamed)
     assert index_columns(read.to_numpy(float), read.to_numpy(float)) == []  # no frame
     # a later column without a header name ("a,,b") is a feature left unnamed, not an index
     (tmp_path / "gap.csv").write_text("a,,b\n" + "".join(f"{i % 7},{i % 3},{i % 5}\n"

@@ -600,6 +600,24 @@ def test_row_number_columns_finds_a_row_index_from_0_or_1():
     assert row_number_columns(np.arange(3.0)[:, None] + 0.5) == []
 
 
+def test_shuffled_index_columns_find_each_whole_number_of_a_range_once():
+    """A row id after a shuffle, or numbered from 1000: each whole number of a range once, in
+    another order than counting from 0 or 1 (those are `row_number_columns`'), from 20 rows;
+    a repeated value, a gap, a fraction, a NaN or fewer rows are not one."""
+    from mulde.io.features import shuffled_index_columns
+
+    rng = np.random.default_rng(0)
+    n = 30
+    ids = rng.permutation(n).astype(float)
+    X = np.column_stack([ids, ids + 1000, np.arange(n), np.arange(1000, 1000 + n),
+                         np.r_[ids[:-1], ids[0]], np.r_[ids[:-1], n + 5], ids + 0.5,
+                         np.r_[ids[:-1], np.nan], rng.standard_normal(n)])
+    assert shuffled_index_columns(X) == [0, 1, 3]  # 2 counts the rows: row_number_columns'
+    assert row_number_columns(X) == [2]
+    assert shuffled_index_columns(X[:19]) == []
+    assert shuffled_index_columns(X.astype(np.uint8)[:, :1]) == [0]  # no wrap in max - min
+
+
 @given(arrays(np.float64, st.tuples(st.integers(3, 20), st.integers(1, 4)),
               elements=st.floats(-1e3, 1e3)))
 @settings(max_examples=50, deadline=None)

@@ -136,19 +136,22 @@ class ConstantFeaturesWarning(FieldedWarning):
 class IndexColumnWarning(FieldedWarning):
     """`fit` was given a DataFrame with a column that looks like a row index, not a feature
     (`mulde.estimator.tables.index_columns`): `name`, which counts the `n` rows from `first`
-    (0 or 1: a row index or id written as a column), or, `first` None, bears the name pandas
+    (0 or 1: a row index or id written as a column), or, not `ordered`, holds each whole
+    number from `first` to `first` + n - 1 once in another order (an id of rows shuffled
+    since, or numbered from elsewhere), or, `first` None, bears the name pandas
     gives a CSV column without a header name ("Unnamed: 0": the index column that
     `DataFrame.to_csv` writes, read back by `pd.read_csv` without `index_col=0`). It is
     fitted as a feature all the same (a caller may mean it), so new rows would look anomalous
     by their number; `mulde fit` says the same of a CSV file's column."""
 
-    FIELDS = ("name", "first", "n")
+    FIELDS = ("name", "first", "n", "ordered")
 
-    def __init__(self, name: Any, first: int | None, n: int) -> None:
-        self.name, self.first, self.n = name, first, n
+    def __init__(self, name: Any, first: int | None, n: int, ordered: bool = True) -> None:
+        self.name, self.first, self.n, self.ordered = name, first, n, ordered
         what = ("is pandas' name for a column without a header name, such as the index "
                 "column that DataFrame.to_csv writes" if first is None else
-                f"counts the rows ({first}, {first + 1}, ..., {first + n - 1})")
+                f"counts the rows ({first}, {first + 1}, ..., {first + n - 1})" if ordered
+                else f"holds each whole number from {first} to {first + n - 1} once")
         super().__init__(
             f"X: column {name!r} {what}: a row index or id, not a feature, yet fitted as one "
             f"(new rows would look anomalous by their number); drop it (X.drop(columns="
@@ -733,8 +736,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.check_samples(len(X))  # before training, not after it
         if self.checkpoint_dir:  # a file in its place: said now, not at the first checkpoint
             check_folder(self.checkpoint_dir)
-        for name, first in index_columns(table, X):  # fitted as given, but said
-            warnings.warn(IndexColumnWarning(name, first, len(X)), stacklevel=2)
+        for name, first, ordered in index_columns(table, X):  # fitted as given, but said
+            warnings.warn(IndexColumnWarning(name, first, len(X), ordered), stacklevel=2)
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
         widths = resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X))
         fraction = resolve_validation_fraction(self.validation_fraction, len(X), X.shape[1],

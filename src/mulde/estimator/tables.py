@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mulde.io.features import row_number_columns
+from mulde.io.features import row_number_columns, shuffled_index_columns
 
 
 def _listed(names: Sequence[str], limit: int = 5) -> str:
@@ -102,21 +102,24 @@ index column that `DataFrame.to_csv` writes, read back without `index_col=0` (a 
 of no header name, "Unnamed: 3", is a feature someone left unnamed)."""
 
 
-def index_columns(X: Any, values: np.ndarray) -> list[tuple[Any, int | None]]:
+def index_columns(X: Any, values: np.ndarray) -> list[tuple[Any, int | None, bool]]:
     """The columns of a DataFrame X that look like a row index, not a feature, each as
-    (name, first): those that count the rows, first, first + 1, ..., first + n - 1 with
-    first 0 or 1 (`mulde.io.features.row_number_columns`, which `mulde fit` warns of in a
-    CSV file), and a first column named as pandas names the index `to_csv` wrote
-    (`_UNNAMED_INDEX`: "Unnamed: 0"), first None where it does not count the rows; in X's
-    order. values (n, d): X's values as the estimator reads them. [] where X is not a
-    DataFrame."""
+    (name, first, ordered): those that count the rows, first, first + 1, ..., first + n - 1
+    with first 0 or 1 (`mulde.io.features.row_number_columns`, which `mulde fit` warns of in
+    a CSV file; ordered True), those holding each whole number from first to first + n - 1
+    once in another order (`shuffled_index_columns`; ordered False), and a first column
+    named as pandas names the index `to_csv` wrote (`_UNNAMED_INDEX`: "Unnamed: 0"), first
+    None where it is neither; in X's order. values (n, d): X's values as the estimator reads
+    them. [] where X is not a DataFrame."""
     pd = sys.modules.get("pandas")
     if pd is None or not isinstance(X, pd.DataFrame):
         return []
     counting = set(row_number_columns(values))
-    return [(_plain(name), int(values[0, j]) if j in counting else None)
+    shuffled = set(shuffled_index_columns(values))
+    return [(_plain(name), int(values[:, j].min()) if j in counting | shuffled else None,
+             j not in shuffled)
             for j, name in enumerate(X.columns)
-            if j in counting or (j == 0 and name == _UNNAMED_INDEX)]
+            if j in counting | shuffled or (j == 0 and name == _UNNAMED_INDEX)]
 
 
 def numeric_frame(X: Any) -> Any:

@@ -169,6 +169,32 @@ def row_number_columns(X: np.ndarray) -> list[int]:
             if X[0, j] in (0, 1) and np.array_equal(X[:, j], steps + X[0, j])]
 
 
+SHUFFLED_INDEX_MIN_ROWS = 20
+"""The fewest rows from which `shuffled_index_columns` takes a column of each whole number of
+a range once for a row id (fewer could be a feature by chance)."""
+
+
+def shuffled_index_columns(X: np.ndarray) -> list[int]:
+    """The 0-based columns of X (n, d) that hold each whole number of a range lo, ..., lo +
+    n - 1 once, in another order than `row_number_columns`' (rows shuffled after an id was
+    given, or numbered from elsewhere: 1000, 1001, ...), from `SHUFFLED_INDEX_MIN_ROWS` rows:
+    a row id, not a feature."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] < SHUFFLED_INDEX_MIN_ROWS:
+        return []
+    counting = set(row_number_columns(X))
+    n, found = X.shape[0], []
+    for j in range(X.shape[1]):
+        column = X[:, j].astype(np.float64)  # a uint8 column's max - min would wrap
+        if j in counting or not np.all(np.isfinite(column)):
+            continue
+        with np.errstate(over="ignore"):  # values near float64's limit: inf, not a range
+            span = column.max() - column.min()
+        if span == n - 1 and np.all(column == np.round(column)) and len(np.unique(column)) == n:
+            found.append(j)
+    return found
+
+
 def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
     """The rows of an open .csv file that hold something, each with its line number (as an
     editor counts lines, blank ones included)."""
