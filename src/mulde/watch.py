@@ -42,8 +42,9 @@ events. Outputs in the output folder, written as the stream goes:
   stop; one already cut at its cap has `clip_capped` alone);
 - `watch.html`: the overview page for a person (`mulde.watch_page`): the record
   below, the smoothed score over the clock time with the threshold and the events, and the
-  events' table with their snapshots and clips; written with every health record
-  (`RECORD_EVERY_S`), within `PAGE_EVERY_S` of an event's start or end, and at the end;
+  events' table with their snapshots and clips; written with every health record after the
+  first frame's (`RECORD_EVERY_S`), within `PAGE_EVERY_S` of an event's start or end, and
+  at the end;
 - `watch.json`: from the first frame on, every `RECORD_EVERY_S` with `stopped` `RUNNING`
   (a health record; `ended_at` its time), and at the end: how the watch was run (the
   `model` folder and its `model_digest`,
@@ -543,7 +544,7 @@ class Watcher:
         # the smoothed scores for watch.html's plot, bounded; the page is rewritten with the
         # next health record after an event starts or ends (`_page_due`), and at the end
         self.timeline = Timeline()
-        self._page_due = True
+        self._page_due = False
         self._page_failed = False
         self._ring: deque[tuple[int, np.ndarray]] = deque()
         self._fps = capture.fps
@@ -652,8 +653,10 @@ class Watcher:
             if now - self._last_record >= RECORD_EVERY_S:
                 summary = self._summary(RUNNING, now - started, False)
                 write_json(self.out / "watch.json", summary)
-                self._write_page(summary)
-                self._last_record = self._last_page = now
+                if self._last_record > -math.inf:  # not at the first frame: the plotting
+                    self._write_page(summary)      # library loads (about 0.4 s) while frames
+                    self._last_page = now          # flow only once there is more to show
+                self._last_record = now
             elif self._page_due and now - self._last_page >= PAGE_EVERY_S:
                 self._write_page(self._summary(RUNNING, now - started, False))
                 self._last_page = now
@@ -711,7 +714,7 @@ class Watcher:
             # alone, not a status line of 0 frames above it)
             if self.options.status and (self.state.last is not None
                                         or not stopped.startswith("failed")):
-                self._status(self.flowing_s or time.perf_counter() - started)
+                self._status(self.flowing_s or time.perf_counter() - started, final=True)
                 if tty:  # the line rewritten in place is ended (a log's lines end each)
                     self.options.status.write("\n")
                 self.options.status.flush()
@@ -1052,7 +1055,10 @@ class Watcher:
             "the recording, which is read as fast as it is scored (frames are never skipped: "
             "the features and the smoothing assume every frame)"), stacklevel=2)
 
-    def _status(self, seconds: float) -> None:
+    def _status(self, seconds: float, final: bool = False) -> None:
+        """Write the status line: frames, rate over `seconds`, latency, score, events, and
+        how long no frame has come (`QUIET_SAY_S`; not in the `final` line, the summary's
+        after the source ended)."""
         st, stream = self.state, self.options.status
         n = st.scored
         rate = n / seconds if seconds > 0 else 0.0
@@ -1064,7 +1070,8 @@ class Watcher:
                 f"score {score} "
                 f"(threshold {self.options.threshold:.3g})  events {len(st.events)}"
                 + ("  (event)" if self.tracker.active else "")
-                + (f"  no frame for {quiet:.0f} s" if quiet >= QUIET_SAY_S else ""))
+                + (f"  no frame for {quiet:.0f} s"
+                   if quiet >= QUIET_SAY_S and not final else ""))
         tty = getattr(stream, "isatty", lambda: False)()
         stream.write(("\r" + line.ljust(79)) if tty else line + "\n")
         stream.flush()
