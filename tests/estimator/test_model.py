@@ -992,3 +992,18 @@ def test_the_smallest_contamination_named_flags_something():
         assert _held_out_rank(least, n) >= 1, n
         assert least <= 1.1 / (n + 1) + 1e-12  # and not much above the bound
     assert smallest_contamination(98) == 0.011 and smallest_contamination(10) == 0.091
+
+
+def test_fit_predict_flags_the_contamination_share_and_says_dense_input():
+    """fit_predict's help was scikit-learn's ("{array-like, sparse matrix}") though sparse
+    input is refused: its own says dense rows; it flags the contamination share of the
+    training rows (scikit-learn's contract) and refuses a sparse matrix as fit does."""
+    import scipy.sparse
+
+    X = np.random.default_rng(0).standard_normal((400, 3))
+    flags = MULDE(contamination=0.05, hidden_sizes=(16,), max_steps=5,
+                  random_state=0).fit_predict(X)
+    assert set(flags) == {-1, 1} and (flags == -1).sum() == 20
+    assert "sparse matrix is a TypeError" in MULDE.fit_predict.__doc__
+    with pytest.raises(TypeError, match="(?i)sparse data .* dense data is required"):
+        MULDE(hidden_sizes=(16,), max_steps=5).fit_predict(scipy.sparse.csr_matrix(X))

@@ -1026,6 +1026,15 @@ class MULDE(OutlierMixin, BaseEstimator):
             warnings.warn(FewValidationRowsWarning(self._fraction()), stacklevel=2)
         return np.where(self.decision_function(X) < 0, -1, 1)
 
+    def fit_predict(self, X: Any, y: None = None, **kwargs: Any) -> np.ndarray:
+        """Fit on the rows X (n, d) and return their `predict` flags: (n,) int, -1 for an
+        outlier, +1 for an inlier; with threshold_on="training" (the default) the
+        `contamination` share of them is -1 (scikit-learn's contract for outlier detectors).
+        X: dense numbers (an array, a list of rows, a DataFrame of numeric columns); a
+        sparse matrix is a TypeError (`X.toarray()` first), and `fit`'s errors apply.
+        y is ignored; kwargs go to `fit`."""
+        return self.fit(X, y, **kwargs).predict(X)
+
     # ----------------------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to one safetensors file (no pickle); return its path.
