@@ -116,6 +116,7 @@ from mulde.watch_page import (
     PAGE_NAME,
     Timeline,
     mark_moved_page,
+    second_clock,
     write_watch_page,
 )
 
@@ -398,8 +399,7 @@ def snapshot_time(clock: str) -> str:
     """The clock time written on a snapshot: a watch's `clock_time` to the second, "UTC"
     said ("2026-12-05 20:38:07 UTC"): a picture forwarded alone (a webhook's attachment, a
     chat message) still says when it was taken."""
-    when = datetime.fromisoformat(clock).astimezone(timezone.utc)
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{second_clock(clock)} UTC"
 
 
 def _snapshot(frame: np.ndarray, box: np.ndarray | None, label: str,
@@ -542,7 +542,8 @@ class Watcher:
         self._last_read: float | None = None
         self.started_at = ""  # `clock_time` of the watch's start, for watch.json
         # the smoothed scores for watch.html's plot, bounded; the page is rewritten with the
-        # next health record after an event starts or ends (`_page_due`), and at the end
+        # health record from the second on, within PAGE_EVERY_S of an event's start or end
+        # or a clip put in place (`_page_due`), and at the end
         self.timeline = Timeline()
         self._page_due = False
         self._page_failed = False

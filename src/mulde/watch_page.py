@@ -156,10 +156,8 @@ VIDEO_TICKS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 
 
 
 def _video_time(seconds: float, _pos: object = None) -> str:
-    """An x tick of a recording's plot: "1:05", "1:02:03"."""
-    minutes, s = divmod(int(round(max(0.0, seconds))), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{s:02d}" if hours else f"{minutes}:{s:02d}"
+    """An x tick of a recording's plot: "1:05", "1:02:03" (`_position` to the second)."""
+    return _position(seconds, decimals=0)
 
 
 def timeline_png(timeline: Timeline, threshold: float | None,
@@ -176,9 +174,9 @@ def timeline_png(timeline: Timeline, threshold: float | None,
     `end_s`, `peak_s`), as the page's table gives it. None before any frame. The y axis is
     symmetric-log (linear in [-1, 1]), the calibrated scale of
     `mulde.evaluation.plots.video_png`."""
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, MultipleLocator, SymmetricalLogLocator
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
 
     from mulde.evaluation.plots import (
         SCORE_COLOR,
@@ -186,7 +184,7 @@ def timeline_png(timeline: Timeline, threshold: float | None,
         _png,
         _style,
         _text,
-        _tick,
+        symlog_scores,
     )
 
     first, last, high = timeline.arrays()
@@ -223,8 +221,10 @@ def timeline_png(timeline: Timeline, threshold: float | None,
     pad = max(1.0, 0.02 * (hi - lo))
     left, right = lo - pad, hi + pad
 
+    epoch_day = float(date2num(np.datetime64(0, "s")))  # matplotlib's date of 1970-01-01
+
     def axis(t: np.ndarray) -> np.ndarray:  # seconds -> the axis' unit (dates: days)
-        return t if fps else t / 86400.0 + _day(0.0)
+        return t if fps else t / 86400.0 + epoch_day
 
     fig = Figure(figsize=(9.6, 2.8), layout="constrained")
     ax = fig.add_subplot()
@@ -266,10 +266,7 @@ def timeline_png(timeline: Timeline, threshold: float | None,
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=timezone.utc))
         ax.set_xlabel("clock time (UTC) at which the frames were read", fontsize=8)
-    ax.set_yscale("symlog", linthresh=1.0, linscale=0.6)
-    ax.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=1.0, base=10,
-                                                     subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+    symlog_scores(ax)
     ax.set_ylim(low, top)
     ax.set_ylabel("calibrated score\n(symlog)", fontsize=8)
     _style(ax)
@@ -277,13 +274,6 @@ def timeline_png(timeline: Timeline, threshold: float | None,
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=7,
               frameon=False, borderaxespad=0.2, handlelength=1.5)
     return _png(fig)
-
-
-def _day(epoch: float) -> float:
-    """Matplotlib's date number (days since its date epoch) of seconds since the epoch."""
-    from matplotlib.dates import date2num
-
-    return float(date2num(np.datetime64(int(round(epoch * 1e3)), "ms")))
 
 
 def _duration(seconds: float | None) -> str:
@@ -298,19 +288,31 @@ def _duration(seconds: float | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
-def _clock(clock: str | None) -> str:
-    """A clock time of the watch's outputs, shown to the second ("2026-12-05 20:38:07")."""
+def _recording_fps(summary: Mapping[str, Any]) -> float | None:
+    """The frame rate of a watch's source where it is a recording (a file or a frame
+    folder, read as fast as it decodes, so placed by the time into it), None for a live
+    one: from watch.json's `kind` and `fps`."""
+    fps = summary.get("fps")
+    return float(fps) if summary.get("kind") in ("file", "folder") and fps else None
+
+
+def second_clock(clock: str | None) -> str:
+    """A clock time of the watch's outputs (`mulde.watch.clock_time`) shown to the second,
+    UTC ("2026-12-05 20:38:07"); a dash for none or one that does not parse."""
     t = _epoch(clock)
     if t is None:
         return DASH
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _position(seconds: float) -> str:
-    """A time into a recording, as a player shows it: "1:23.4", "1:02:03.0"."""
-    minutes, s = divmod(round(max(0.0, seconds), 1), 60)  # 119.97 s: 2:00.0, not 1:60.0
+def _position(seconds: float, decimals: int = 1) -> str:
+    """A time into a recording, as a player shows it, its seconds to `decimals` places:
+    "1:23.4", "1:02:03.0" (0 places: "1:23", "1:02:03")."""
+    # rounded before it is split: 119.97 s is 2:00.0, not 1:60.0
+    minutes, s = divmod(round(max(0.0, seconds), decimals), 60)
     hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{s:04.1f}" if hours else f"{minutes}:{s:04.1f}"
+    second = f"{s:0{3 + decimals if decimals else 2}.{decimals}f}"
+    return f"{hours}:{minutes:02d}:{second}" if hours else f"{minutes}:{second}"
 
 
 def _event_rows(out: Path, events: Sequence[Mapping[str, Any]], running: bool,
@@ -351,7 +353,7 @@ def _event_rows(out: Path, events: Sequence[Mapping[str, Any]], running: bool,
         score = event.get("score")
         peak = f"{score:.2f}" if isinstance(score, (int, float)) else DASH
         rows.append(f"<tr><td class='n'>{k}</td><td class='thumb'>{picture}</td>"
-                    f"<td>{_clock(event.get('start_at'))}</td>{place}"
+                    f"<td>{second_clock(event.get('start_at'))}</td>{place}"
                     f"<td class='n'>{length}</td><td class='n'>{peak}</td>"
                     f"<td>{e(str(event.get('stream') or '')) or DASH}</td>"
                     f"<td>{movie}</td><td>{e('; '.join(flags))}</td></tr>")
@@ -384,15 +386,16 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
     source = str(summary.get("source", ""))
     latency = summary.get("latency_s") or {}
     rate = summary.get("frames_per_s")
-    recording = summary.get("kind") in ("file", "folder")
+    recording = _recording_fps(summary)
     title = f"mulde watch: {source}"
     if running:
-        when = (f"started {_clock(summary.get('started_at'))} UTC &middot; running: this "
-                f"page shows it at {_clock(summary.get('ended_at'))} UTC and reloads every "
+        when = (f"started {second_clock(summary.get('started_at'))} UTC &middot; running: this "
+                f"page shows it at {second_clock(summary.get('ended_at'))} UTC and reloads every "
                 f"{REFRESH_S} s")
     else:
-        when = (f"{_clock(summary.get('started_at'))} to {_clock(summary.get('ended_at'))} "
-                f"UTC &middot; stopped: {e(str(summary.get('stopped', '')))}")
+        when = (f"{second_clock(summary.get('started_at'))} to "
+                f"{second_clock(summary.get('ended_at'))} UTC &middot; stopped: "
+                f"{e(str(summary.get('stopped', '')))}")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -408,8 +411,8 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
              ("Frames", f"{summary.get('frames', 0):,}"),
              # a recording's length (it is read as fast as it decodes); a live source's
              # time of frames flowing
-             (("Video watched", _duration(summary.get("frames", 0) / summary["fps"]))
-              if recording and summary.get("fps") else
+             (("Video watched", _duration(summary.get("frames", 0) / recording))
+              if recording else
               ("Watched", _duration(summary.get("flowing_s")))),
              ("Latency p95", DASH if not latency else
               f"{1000 * latency.get('p95', float('nan')):.0f} ms"))
@@ -422,7 +425,7 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
         parts.append(f"<div class='panel'>{embedded_png(plot, 'smoothed score over time')}</div>")
     parts.append("<h2>Events</h2>")
     if events:
-        parts += _event_rows(out, events, running, recording)
+        parts += _event_rows(out, events, running, recording is not None)
     else:
         parts.append("<p class='sub'>No event: the smoothed score stayed at or below the "
                      "threshold.</p>")
@@ -442,7 +445,7 @@ def page_html(out: Path, summary: Mapping[str, Any], events: Sequence[Mapping[st
              ("latency", DASH if not latency else
               f"mean {1000 * latency['mean']:.0f} ms, p50 {1000 * latency['p50']:.0f} ms, "
               f"max {1000 * latency['max']:.0f} ms"),
-             ("last frame read", f"{_clock(summary.get('last_frame_at'))} UTC"
+             ("last frame read", f"{second_clock(summary.get('last_frame_at'))} UTC"
               if summary.get("last_frame_at") else DASH),
              ("reconnections", f"{summary.get('reconnects', 0)}"
               + "".join(f"; {d}" for d in summary.get("drops") or [])),
@@ -497,10 +500,9 @@ def write_watch_page(out: str | Path, summary: Mapping[str, Any],
     atomically, from watch.json's `summary`, events.json's `events` and the `timeline`;
     return its path."""
     out = Path(out)
-    recording = summary.get("kind") in ("file", "folder") and summary.get("fps")
     plot = timeline_png(timeline, summary.get("threshold"), events,
                         f"{summary.get('source', '')}: smoothed score",
-                        fps=float(summary["fps"]) if recording else None)
+                        fps=_recording_fps(summary))
     path = out / PAGE_NAME
     write_bytes(path, page_html(out, summary, events, plot).encode("utf-8"))
     return path

@@ -31,6 +31,7 @@ the same decoded frames (the encoder runs single-threaded).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -677,8 +678,7 @@ not be), by which `check_scene_folder` knows a file edited since."""
 
 
 def _digest(path: Path) -> str:
-    import hashlib
-
+    """The SHA-256 of the file at `path` (hex)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

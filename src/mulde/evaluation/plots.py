@@ -45,6 +45,17 @@ def _style(ax) -> None:
     ax.tick_params(colors="#3c4650", labelsize=8)
 
 
+def symlog_scores(axis) -> None:
+    """Give `axis` the y scale of calibrated scores (1 = a stream's training p99.9):
+    symmetric-log, linear in [-1, 1] and logarithmic beyond, so an event at 15 stays visible
+    next to one at 4,000; ticks at 1, 2 and 5 of each decade in plain numbers (a peak of 3.6
+    can be read, not only 0 and 1). Used by `video_png` and `mulde.watch_page`."""
+    axis.set_yscale("symlog", linthresh=1.0, linscale=0.6)
+    axis.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=1.0, base=10,
+                                                       subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_major_formatter(FuncFormatter(_tick))
+
+
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, facecolor="white")
@@ -147,11 +158,7 @@ def video_png(
     stream_low = min((float(np.min(s)) for s in (streams or {}).values() if len(s)), default=0)
     for axis, low in ((ax, min(lows)), (ax_s, stream_low)) if two else ((ax, min(lows)),):
         if calibrated:
-            axis.set_yscale("symlog", linthresh=1.0, linscale=0.6)
-            # ticks at 1, 2, 5 of each decade: a peak of 3.6 can be read, not only 0 and 1
-            axis.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=1.0, base=10,
-                                                               subs=(1.0, 2.0, 5.0)))
-            axis.yaxis.set_major_formatter(FuncFormatter(_tick))
+            symlog_scores(axis)
             # autoscaling mirrors the log decades below 0; keep only what the data reach,
             # with room above the highest peak for an event's number
             high = axis.get_ylim()[1]
