@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -786,7 +787,7 @@ def test_ctrl_c_to_the_process_group_ends_the_fits_quietly(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, signal, sys, time\n"
-        "from mulde.vad.ensemble import _workers\n"
+        "from mulde.vad.ensemble import _completed, _workers\n"
         "if __name__ == '__main__':\n"
         "    # as a terminal's Python has it: a shell without job control starts a\n"
         "    # background command (pytest in CI, say) with Ctrl-C ignored, which is inherited\n"
@@ -797,7 +798,8 @@ def test_ctrl_c_to_the_process_group_ends_the_fits_quietly(tmp_path):
         "            jobs = [pool.submit(time.sleep, 600) for _ in range(4)]\n"
         "            time.sleep(1)\n"
         "            print(*sorted(set(pids)), flush=True)\n"
-        "            time.sleep(600)\n"
+        "            for _ in _completed(jobs):  # as the fits are waited for\n"
+        "                pass\n"
         "    except KeyboardInterrupt:\n"
         "        print('interrupted', flush=True)\n")
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
@@ -814,6 +816,58 @@ def test_ctrl_c_to_the_process_group_ends_the_fits_quietly(tmp_path):
             parent.wait()
     assert out == "interrupted\n" and parent.returncode == 0
     assert "Traceback" not in err and "leaked" not in err, err
+
+
+def test_a_ctrl_c_another_thread_received_ends_the_wait_for_the_fits(tmp_path):
+    """The kernel may hand a process's SIGINT to any thread not blocking it, and Python then
+    runs the handler only once the main thread's blocking wait returns: waiting for fits
+    that sleep ten minutes with as_completed, the parent ignored a Ctrl-C the pool's manager
+    thread received (the hang seen once in CI); `_completed` wakes to act on it."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import signal, threading, time\n"
+        "from mulde.vad.ensemble import _completed, _workers\n"
+        "if __name__ == '__main__':\n"
+        "    signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "    try:\n"
+        "        with _workers(1) as pool:\n"
+        "            jobs = [pool.submit(time.sleep, 600)]\n"
+        "            other = next(t for t in threading.enumerate()\n"
+        "                         if t is not threading.main_thread())\n"
+        "            kill = (other.ident, signal.SIGINT)\n"
+        "            threading.Timer(1, signal.pthread_kill, kill).start()\n"
+        "            for _ in _completed(jobs):\n"
+        "                pass\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', flush=True)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = parent.communicate(timeout=60)  # the job alone would take 10 minutes
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+            parent.wait()
+    assert out == "interrupted\n" and parent.returncode == 0, err
+
+
+def test_completed_gives_each_future_once_as_it_finishes():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mulde.vad.ensemble import _completed
+
+    gates = [threading.Event() for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(gate.wait) for gate in gates]
+        finished = _completed(futures)
+        seen = []
+        for k in (2, 0, 1):
+            gates[k].set()
+            seen.append(next(finished))
+        assert seen == [futures[2], futures[0], futures[1]]
+        assert next(finished, None) is None
+    assert list(_completed(futures)) == futures  # finished together: in the order given
+    assert list(_completed([])) == []
 
 
 def test_distinct_frames_points_every_row_to_the_first_of_its_run_in_its_video():

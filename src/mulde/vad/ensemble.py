@@ -77,7 +77,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -430,6 +430,24 @@ def _sigint_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+# how often the main thread wakes while it waits for worker processes (`_completed`)
+SIGNAL_POLL_S = 0.5
+
+
+def _completed(futures: Collection[Future]) -> Iterator[Future]:
+    """The futures, each as it finishes (those finishing together in the order given), as
+    `concurrent.futures.as_completed` gives them, but waking every `SIGNAL_POLL_S` seconds:
+    Python runs a signal's handler in the main thread only, and a signal the kernel hands to
+    another thread of the process (the pool's manager thread, a progress bar's or PyTorch's)
+    does not end the main thread's blocking wait, so a Ctrl-C or SIGTERM had waited for the
+    next fit to finish, minutes later (a test's parent, waiting without end, once hung)."""
+    order = {future: k for k, future in enumerate(futures)}
+    pending = set(order)
+    while pending:
+        done, pending = wait(pending, timeout=SIGNAL_POLL_S, return_when=FIRST_COMPLETED)
+        yield from sorted(done, key=order.__getitem__)
 
 
 @contextmanager
@@ -1010,7 +1028,7 @@ class StreamEnsemble:
                 futures = {pool.submit(run_fit_job, job): (stream, job)
                            for stream, job in todo}
             finished = len(jobs) - len(todo)
-            for future in as_completed(futures):
+            for future in _completed(futures):
                 stream, job = futures[future]
                 with _objects_named(stream, videos, job.groups):
                     try:
