@@ -129,6 +129,28 @@ def test_display_rotation_is_applied_as_players_and_opencv_do(tmp_path, rotation
     assert probe(path) == VideoInfo(3, 25.0, shape[1], shape[0])
 
 
+def test_decoded_frames_are_freed_without_the_garbage_collector(tmp_path):
+    """Reading a frame's side data ties the frame and its side data in a cycle that only
+    the garbage collector breaks: read on every frame, each frame's picture waited for it
+    (122 frames of a 640x360 video at once). The display matrix is read once a video."""
+    import gc
+
+    path = write_timed_video(tmp_path / "phone.mp4", list(range(40)), rotation=90)
+
+    def frames_alive():
+        return sum(type(o).__name__ == "VideoFrame" for o in gc.get_objects())
+
+    gc.collect()
+    before, alive = frames_alive(), []
+    gc.disable()
+    try:
+        for _ in iter_frames(path):
+            alive.append(frames_alive() - before)
+    finally:
+        gc.enable()
+    assert len(alive) == 40 and max(alive) <= 5, alive
+
+
 @pytest.mark.parametrize("rotation,corner", [(90, (-1, 0)), (-90, (0, -1)), (180, (-1, -1))])
 def test_rotation_direction_moves_the_top_left_corner_where_players_show_it(
         tmp_path, rotation, corner):
