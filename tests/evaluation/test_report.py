@@ -129,10 +129,13 @@ def test_an_interrupted_report_leaves_the_earlier_one_whole(tmp_path, monkeypatc
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     # the metrics or alerts refusing what they are given: the earlier report stays whole
     # (new scores beside it would contradict it); into a folder of no report, the new
-    # scores are written, to look at what was refused
+    # scores are written, to look at what was refused; the error says which
     monkeypatch.undo()
-    for folder in (out, tmp_path / "fresh"):
-        with pytest.raises(EvaluationError, match="threshold must be a finite number"):
+    for folder, said in ((out, r" \(the frame scores were not written: .*run holds an earlier "
+                               r"report, metrics\.json and report\.html, which they would "
+                               r"contradict; give another output folder to keep them\)$"),
+                         (tmp_path / "fresh", r"[^(]*$")):
+        with pytest.raises(EvaluationError, match="finite number, got inf" + said):
             write_report(folder, {n: -s for n, s in scores.items()}, labels, threshold=np.inf)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in (tmp_path / "fresh").iterdir()) == ["frame_scores.csv"]
@@ -302,6 +305,7 @@ def test_report_errors(tmp_path):
     assert "need both classes" in m["note"] and "micro_auc" not in m
     with pytest.raises(EvaluationError, match="no videos"):
         write_report(tmp_path / "c", {}, versions={})
+
 
 
 def test_read_frame_scores_rejects_gaps(tmp_path):

@@ -700,7 +700,8 @@ def write_report(
     (`mulde.io.atomic.write_files`): an interrupt or an error before then leaves an earlier
     report in `out_dir` whole. An EvaluationError raised by the metrics or the alerts writes
     frame_scores.csv alone, so that the scores survive to be looked at, where `out_dir` holds
-    no earlier report (metrics.json or report.html), which it would otherwise contradict.
+    no earlier report (metrics.json or report.html), which it would otherwise contradict;
+    where it holds one, the error says that the scores were not written.
     `snapshots` ({video: Snapshot}, in the order to show) add plots/snapshot_NNN_<name>.png
     and a section "Most anomalous moments"; their frame, score and details go into
     metrics.json.
@@ -799,13 +800,19 @@ def write_report(
                            *([nonfinite_note(replaced)] if replaced else []), *notes]
         _alerts(result, final, y, streams, threshold, fps, protocol, calibrated,
                 event_patience)
-    except EvaluationError:
+    except EvaluationError as err:
         # the scores survive, to look at what the metrics refused, where no earlier report
         # would be left beside them (its page and metrics stay whole, the table with them)
-        if table is not None and not any((out / n).exists()
-                                         for n in ("metrics.json", "report.html")):
+        if table is None:
+            raise
+        earlier = [n for n in ("metrics.json", "report.html") if (out / n).exists()]
+        if not earlier:
             write_bytes(out / "frame_scores.csv", table)
-        raise
+            raise
+        raise EvaluationError(
+            f"{err} (the frame scores were not written: {out} holds an earlier report, "
+            f"{' and '.join(earlier)}, which they would contradict; give another output "
+            "folder to keep them)") from err
     if result["threshold"] is not None and threshold_note:
         result["threshold"]["note"] = threshold_note
     result["config"] = dict(config) if config is not None else None
