@@ -188,6 +188,19 @@ def test_save_refuses_an_empty_name(fitted, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_leading_tilde_is_the_home_folder(fitted, tmp_path, monkeypatch):
+    """A newcomer's trial: `save("~/m.safetensors")` made a folder named "~" in the working
+    folder. Save and load read ~ as the home folder, as a shell does."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    assert fitted[0].save("~/m.safetensors") == home / "m.safetensors"
+    assert list(work.iterdir()) == [] and (home / "m.safetensors").is_file()
+    assert MULDE.load("~/m.safetensors").n_features_in_ == fitted[0].n_features_in_
+
+
 def test_save_refuses_to_overwrite_an_existing_file_that_is_not_a_model(fitted, tmp_path):
     """`save("my.cfg")`, `save("script.sh")` or a suffix-less text file replaced the user's
     file with the model: the suffix rule missed them. Any existing file that is not a MULDE

@@ -18,6 +18,8 @@ from mulde.io.atomic import (
     check_folder,
     ensure_writable,
     sweep_stale_temp,
+    write_bytes,
+    write_files,
     write_json,
     write_text,
 )
@@ -148,7 +150,7 @@ def test_a_writer_wrapping_the_system_error_still_gives_the_oserror(tmp_path):
     from safetensors import SafetensorError
 
     target = tmp_path / "m.safetensors"
-    for code in (errno.ENOSPC, errno.EACCES):
+    for code in (errno.ENOSPC, errno.EACCES, errno.ENOENT):  # ENOENT: a folder like /proc
         with pytest.raises(OSError, match=f"cannot write {re.escape(str(target))} \\(") as raised:
             with atomic_path(target):
                 raise SafetensorError(f"Error while serializing: I/O error: x (os error {code})")
@@ -157,6 +159,34 @@ def test_a_writer_wrapping_the_system_error_still_gives_the_oserror(tmp_path):
         with atomic_path(target):
             raise SafetensorError("header too large")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_link_is_written_through_and_a_device_or_pipe_is_refused(tmp_path):
+    """A newcomer's trial: `MULDE.save("/dev/full")` renamed a file over the device (as
+    root, /dev/null would have gone for the whole machine), and a save to a symlink replaced
+    the link with a file. Every atomic writer writes through a link, as open() does, and
+    refuses a device, pipe or folder before writing anything."""
+    real = tmp_path / "real.txt"
+    real.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    write_files({link: b"both", tmp_path / "other.txt": b"x"})
+    assert link.is_symlink() and real.read_text() == "both"
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for path, said, code in ((pipe, "a device, pipe or socket, not a file", errno.EEXIST),
+                             (folder, "a folder where a file is to be written", errno.EISDIR)):
+        for write in (lambda p: write_bytes(p, b"x"), lambda p: write_files({p: b"x"})):
+            with pytest.raises(OSError, match=f"^{re.escape(str(path))}: {said}") as raised:
+                write(path)
+            assert raised.value.errno == code
+    assert pipe.is_fifo() and folder.is_dir() and not any(folder.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "link.txt", "other.txt",
+                                                         "pipe", "real.txt"]
 
 
 def test_disk_full_while_caching_leaves_no_entry_and_the_next_run_completes(small_folder,

@@ -66,9 +66,10 @@ def content_checksum(arrays: Mapping[str, np.ndarray], meta: Mapping[str, str]) 
 def model_file(path: str | Path) -> Path:
     """The model file meant by `path`: path itself, or `path/model.safetensors` for a folder,
     an existing one or a string ending in a path separator (`mulde fit --out new_dir/`; Path
-    drops the separator, which would make the folder's name a file)."""
+    drops the separator, which would make the folder's name a file); a leading ~ is the
+    home folder, as a shell has it."""
     folder = isinstance(path, str) and path.endswith(("/", os.sep))
-    path = Path(path)
+    path = Path(path).expanduser()  # "~/m.safetensors" had made a folder named "~"
     return path / DEFAULT_NAME if folder or path.is_dir() else path
 
 

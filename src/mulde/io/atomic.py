@@ -39,6 +39,27 @@ def _temp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
+def file_target(path: str | os.PathLike) -> Path:
+    """The file an atomic write of `path` replaces: `path`, or for a symlink the file it
+    points to (written through, as `open()` writes, the link kept; a rename over the link
+    had replaced it with a file). A folder there, or a device, pipe or socket (a rename over
+    /dev/null had replaced it for the whole machine), raises `OSError` naming `path` (errno
+    EISDIR or EEXIST) before anything is written."""
+    given = Path(path)
+    target = Path(os.path.realpath(given)) if given.is_symlink() else given
+    if target.is_dir():
+        error = OSError(f"{given}: a folder where a file is to be written; move it away or "
+                        "give another output folder")
+        error.errno = errno.EISDIR  # set after: OSError(errno, text) prints "[Errno 21]"
+        raise error
+    if target.exists() and not target.is_file():
+        error = OSError(f"{given}: a device, pipe or socket, not a file, which writing would "
+                        "replace; give the path of a file")
+        error.errno = errno.EEXIST
+        raise error
+    return target
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed.
@@ -46,9 +67,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     A full disk, a read-only file system or a permission error while writing raises an
     `OSError` of the same errno naming `path`; `path` itself is left as it was. The file gets
     the mode a plain `open()` gives (0666 less the process umask, e.g. 0644), whatever mode
-    the writer created the temp file with.
+    the writer created the temp file with. A symlink is written through, and a folder,
+    device, pipe or socket at `path` refused (`file_target`).
     """
-    path = Path(path)
+    path = file_target(path)
     check_folder(path.parent).mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(path)
     try:
@@ -75,7 +97,9 @@ def _write_errors(path: Path) -> Iterator[None]:
                                  "nothing was written") from err
     except Exception as err:  # a writer that wraps the system's error in its own class
         code = _wrapped_errno(err)
-        if code not in _WRITE_ERRNOS:
+        # ENOENT too: from a writer, a folder that takes no new file (safetensors in /proc
+        # named its own temp file), since the folder itself was made before
+        if code not in _WRITE_ERRNOS | {errno.ENOENT}:
             raise
         raise OSError(code, f"cannot write {path} ({os.strerror(code)}); "
                             "nothing was written") from err
@@ -145,17 +169,15 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def write_files(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
     """Write several files as one: each to a temp file beside it, and only when all are
     written, each renamed over its path, in the order given (a path that is a folder is
-    refused first, OSError EISDIR). An error or an interrupt (Ctrl-C) while writing replaces
+    refused first, OSError EISDIR, as a device, pipe or socket is; a symlink is written
+    through: `file_target`). An error or an interrupt (Ctrl-C) while writing replaces
     none of them (the temp files are removed), so a reader never finds some new and some
     old, but for the instants between the renames. Returns the paths. Errors as
     `atomic_path`'s, naming the file."""
-    staged = [(Path(p), _temp_beside(Path(p)), data) for p, data in files.items()]
-    for path, _, _ in staged:  # a rename over a folder fails: said before anything is written
-        if path.is_dir():
-            error = OSError(f"{path}: a folder where a file is to be written; move it away "
-                            "or give another output folder")
-            error.errno = errno.EISDIR  # set after: OSError(errno, text) prints "[Errno 21]"
-            raise error
+    # a folder, device, pipe or socket in the way: said before anything is written
+    targets = [file_target(p) for p in files]
+    staged = [(path, _temp_beside(path), data)
+              for path, data in zip(targets, files.values(), strict=True)]
     try:
         for path, tmp, data in staged:
             with _write_errors(path):
@@ -168,7 +190,7 @@ def write_files(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
     finally:
         for _, tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-    return [path for path, _, _ in staged]
+    return [Path(p) for p in files]
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
