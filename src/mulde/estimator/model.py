@@ -176,8 +176,10 @@ class FewSamplesWarning(FieldedWarning):
         super().__init__(
             f"fitting on only {n} training samples, fewer than {minimum}: none is held out "
             "for validation (no early stopping; threshold_on='validation' falls back to the "
-            f"training samples{chosen}), and a density fitted to so few points says little "
-            "about new ones; fit on more normal samples")
+            f"training samples{chosen}), a density fitted to so few points says little "
+            "about new ones, and predict flags the least normal of them, more than the "
+            "contamination's share (the quantile of so few scores lies above its score); fit "
+            "on more normal samples")
 
 
 def _held_out_rank(fraction: float, n_held: int) -> int:
@@ -501,7 +503,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         whiten="ledoit_wolf" (C^(-1/2)); None without.
     sigma_low_, sigma_high_: float, the range of the training noise levels (`sigma_low`,
         `sigma_high`, moved by `sigma_low_nn`, `sigma_high_span`).
-    sigmas_: (L,) float32, the scoring noise levels, smallest first.
+    sigmas_: (L,) float32, the scoring noise levels, smallest first, in the units of the
+        standardised features (each column less `mean_`, divided by `scale_`; whitened
+        after, with `whiten`), in which the energies are the negative log-density of the
+        noised standardised rows, up to a constant.
     hidden_sizes_: tuple of int, the widths built ("auto" resolved).
     principal_directions_: int or None, the standardised rows' principal directions that
         n_members="auto" counted (None where not counted).
@@ -648,7 +653,10 @@ class MULDE(OutlierMixin, BaseEstimator):
     @classmethod
     def from_preset(cls, name: str = "default", **overrides: Any) -> MULDE:
         """Return an estimator with the named preset's parameters
-        (`mulde.estimator.presets.ESTIMATOR_PRESETS`), overridden by `overrides`."""
+        (`mulde.estimator.presets.ESTIMATOR_PRESETS`), overridden by `overrides`. "paper"
+        is a GPU preset: its 4,096 x 2 network trains 1,000 epochs, about 9 h for 10,000
+        rows on one CPU thread (docs/detector.md, "Measured here: paper"); `fit` draws
+        no progress bar unless verbose=True."""
         if name not in ESTIMATOR_PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(ESTIMATOR_PRESETS)}")
         return cls(**{**ESTIMATOR_PRESETS[name], **overrides})
