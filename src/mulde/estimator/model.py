@@ -655,7 +655,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         """Return an estimator with the named preset's parameters
         (`mulde.estimator.presets.ESTIMATOR_PRESETS`), overridden by `overrides`. "paper"
         is a GPU preset: its 4,096 x 2 network trains 1,000 epochs, about 9 h for 10,000
-        rows on one CPU thread (docs/detector.md, "Measured here: paper"); `fit` draws
+        rows on one CPU thread (docs/detector.md, "Measured here: `paper`"); `fit` draws
         no progress bar unless verbose=True."""
         if name not in ESTIMATOR_PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(ESTIMATOR_PRESETS)}")
