@@ -198,6 +198,11 @@ def test_a_leading_tilde_is_the_home_folder(fitted, tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     assert fitted[0].save("~/m.safetensors") == home / "m.safetensors"
     assert list(work.iterdir()) == [] and (home / "m.safetensors").is_file()
+    # a name that starts with ~ but names no user is a file here, as a shell leaves it
+    # (Path.expanduser had raised RuntimeError: "Could not determine home directory.")
+    assert fitted[0].save("~draft.safetensors").samefile(work / "~draft.safetensors")
+    assert [p.name for p in work.iterdir()] == ["~draft.safetensors"]
+    assert MULDE.load("~draft.safetensors").n_features_in_ == fitted[0].n_features_in_
     assert MULDE.load("~/m.safetensors").n_features_in_ == fitted[0].n_features_in_
 
 

@@ -67,9 +67,12 @@ def model_file(path: str | Path) -> Path:
     """The model file meant by `path`: path itself, or `path/model.safetensors` for a folder,
     an existing one or a string ending in a path separator (`mulde fit --out new_dir/`; Path
     drops the separator, which would make the folder's name a file); a leading ~ is the
-    home folder, as a shell has it."""
+    home folder and ~user a user's, as a shell has them (a name such as "~draft.safetensors",
+    of no user, is kept as it is)."""
     folder = isinstance(path, str) and path.endswith(("/", os.sep))
-    path = Path(path).expanduser()  # "~/m.safetensors" had made a folder named "~"
+    # "~/m.safetensors" had made a folder named "~"; os.path's, not Path's, which raises
+    # RuntimeError for "~draft.safetensors" (no user "draft.safetensors")
+    path = Path(os.path.expanduser(path))
     return path / DEFAULT_NAME if folder or path.is_dir() else path
 
 
