@@ -189,6 +189,34 @@ def test_a_link_is_written_through_and_a_device_or_pipe_is_refused(tmp_path):
                                                          "pipe", "real.txt"]
 
 
+def test_a_folder_that_may_not_be_searched_says_cannot_write(tmp_path, monkeypatch):
+    """A file in another user's 0700 folder (/root/m.safetensors as a user): looking for a
+    link or a folder there (lstat) is denied before the write is; said as the write's own
+    refusal, "cannot write PATH (Permission denied); nothing was written", not as a bare
+    "[Errno 13] Permission denied: PATH". Simulated: the tests may run as root."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_lstat, real_stat = Path.lstat, Path.stat
+
+    def denied(real):
+        def probe(self, *args, **kwargs):
+            if self.parent == locked:
+                raise PermissionError(errno.EACCES, "Permission denied", str(self))
+            return real(self, *args, **kwargs)
+        return probe
+
+    monkeypatch.setattr(Path, "lstat", denied(real_lstat))
+    monkeypatch.setattr(Path, "stat", denied(real_stat))
+    target = locked / "m.txt"
+    said = f"cannot write {re.escape(str(target))} \\(Permission denied\\); nothing was written"
+    for write in (lambda: write_text(target, "x"), lambda: write_files({target: b"x"})):
+        with pytest.raises(OSError, match=said) as raised:
+            write()
+        assert raised.value.errno == errno.EACCES
+    monkeypatch.undo()
+    assert list(locked.iterdir()) == []
+
+
 def test_disk_full_while_caching_leaves_no_entry_and_the_next_run_completes(small_folder,
                                                                            tmp_path,
                                                                            monkeypatch):

@@ -44,15 +44,18 @@ def file_target(path: str | os.PathLike) -> Path:
     points to (written through, as `open()` writes, the link kept; a rename over the link
     had replaced it with a file). A folder there, or a device, pipe or socket (a rename over
     /dev/null had replaced it for the whole machine), raises `OSError` naming `path` (errno
-    EISDIR or EEXIST) before anything is written."""
+    EISDIR or EEXIST) before anything is written. A folder above that may not be searched
+    raises as a write there does (`_write_errors`: "cannot write PATH (Permission denied)")."""
     given = Path(path)
-    target = Path(os.path.realpath(given)) if given.is_symlink() else given
-    if target.is_dir():
+    with _write_errors(given):  # lstat of a file in another user's 0700 folder: EACCES
+        target = Path(os.path.realpath(given)) if given.is_symlink() else given
+        folder, special = target.is_dir(), target.exists() and not target.is_file()
+    if folder:
         error = OSError(f"{given}: a folder where a file is to be written; move it away or "
                         "give another output folder")
         error.errno = errno.EISDIR  # set after: OSError(errno, text) prints "[Errno 21]"
         raise error
-    if target.exists() and not target.is_file():
+    if special:
         error = OSError(f"{given}: a device, pipe or socket, not a file, which writing would "
                         "replace; give the path of a file")
         error.errno = errno.EEXIST
