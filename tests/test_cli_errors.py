@@ -195,7 +195,7 @@ def test_a_fit_on_few_rows_warns_in_one_line(feats, tmp_path):
                      "is held out for validation (no early stopping; threshold_on='validation' "
                      "falls back to the training samples), a density fitted to so few "
                      "points says little about new ones, and predict flags the least normal "
-                     "of them, more than the contamination's share (the quantile of so few "
+                     "training sample whatever the contamination (the quantile of so few "
                      "scores lies above its score); fit on more normal samples "
                      "(FewSamplesWarning)"]
     assert done.stdout.startswith("fitted on 3 x 3 features")

@@ -161,6 +161,21 @@ def test_a_writer_wrapping_the_system_error_still_gives_the_oserror(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_that_takes_no_new_file_names_the_target_not_the_temp(tmp_path):
+    """In a folder such as /proc, creating the temp file fails with ENOENT naming the temp
+    file: said of the target, as the other write errors are; a missing file the writer
+    itself reads is its own error."""
+    target = tmp_path / "scores.csv"
+    with pytest.raises(OSError, match=f"^\\[Errno 2\\] cannot write {re.escape(str(target))} "
+                                      "\\(No such file or directory\\); nothing was written$"):
+        with atomic_path(target) as tmp:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(tmp))
+    with pytest.raises(FileNotFoundError, match="input.csv"):
+        with atomic_path(target):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", "input.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_link_is_written_through_and_a_device_or_pipe_is_refused(tmp_path):
     """A newcomer's trial: `MULDE.save("/dev/full")` renamed a file over the device (as
     root, /dev/null would have gone for the whole machine), and a save to a symlink replaced

@@ -151,6 +151,45 @@ def test_decoded_frames_are_freed_without_the_garbage_collector(tmp_path):
     assert len(alive) == 40 and max(alive) <= 5, alive
 
 
+def test_an_orientation_set_on_a_later_frame_is_not_applied_as_opencv_does(tmp_path):
+    """An H.264 stream whose display-orientation messages turn frames 14 and 19 by 90
+    degrees (FFmpeg's h264_metadata filter): read once from the first frame, the rotation
+    is none for every frame, as OpenCV decodes them (read per frame, the file had been
+    refused for a size change at frame 14)."""
+    import av
+
+    try:
+        encoder = av.CodecContext.create("libx264", "w")
+        from av.bitstream import BitStreamFilterContext
+    except (av.FFmpegError, ImportError, ValueError) as err:
+        pytest.skip(f"this PyAV has no H.264 encoder or bitstream filters: {err}")
+    encoder.width, encoder.height, encoder.pix_fmt = 64, 32, "yuv420p"
+    encoder.time_base, encoder.framerate = Fraction(1, 25), 25
+    encoder.options = {"bframes": "0", "g": "5"}
+    packets = []
+    for i in range(20):
+        frame = av.VideoFrame.from_ndarray(solid(i, (32, 64)), format="rgb24")
+        frame = frame.reformat(format="yuv420p")
+        frame.pts = i
+        packets += encoder.encode(frame)
+    packets += encoder.encode(None)
+    plain = tmp_path / "plain.h264"
+    plain.write_bytes(b"".join(bytes(p) for p in packets))
+    turned = tmp_path / "turned.h264"
+    with av.open(str(plain)) as container, open(turned, "wb") as out:
+        stream = container.streams.video[0]
+        orient = BitStreamFilterContext("h264_metadata=display_orientation=insert:rotate=90",
+                                        stream)
+        for k, packet in enumerate(p for p in container.demux(stream) if p.size):
+            out.write(b"".join(bytes(q) for q in orient.filter(packet)) if k >= 10
+                      else bytes(packet))
+    with av.open(str(turned)) as container:
+        assert 90 in [f.rotation for f in container.decode(video=0)]  # what PyAV reports
+    ours = list(iter_frames(turned))
+    assert len(ours) == 20 and {f.shape for f in ours} == {(32, 64, 3)}
+    assert [f.shape for f in _opencv_frames(turned)] == [f.shape for f in ours]
+
+
 @pytest.mark.parametrize("rotation,corner", [(90, (-1, 0)), (-90, (0, -1)), (180, (-1, -1))])
 def test_rotation_direction_moves_the_top_left_corner_where_players_show_it(
         tmp_path, rotation, corner):

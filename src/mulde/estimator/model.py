@@ -177,9 +177,9 @@ class FewSamplesWarning(FieldedWarning):
             f"fitting on only {n} training samples, fewer than {minimum}: none is held out "
             "for validation (no early stopping; threshold_on='validation' falls back to the "
             f"training samples{chosen}), a density fitted to so few points says little "
-            "about new ones, and predict flags the least normal of them, more than the "
-            "contamination's share (the quantile of so few scores lies above its score); fit "
-            "on more normal samples")
+            "about new ones, and predict flags the least normal training sample whatever "
+            "the contamination (the quantile of so few scores lies above its score); fit on "
+            "more normal samples")
 
 
 def _held_out_rank(fraction: float, n_held: int) -> int:

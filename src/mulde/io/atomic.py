@@ -94,7 +94,11 @@ def _write_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as err:
-        if err.errno not in _WRITE_ERRNOS:
+        # ENOENT on a temp file of ours: a folder that takes no new file (/proc), since the
+        # folder itself was made before (a missing file the writer reads is its own error)
+        ours = (err.errno == errno.ENOENT and isinstance(err.filename, (str, bytes))
+                and _TEMP_NAME.match(Path(os.fsdecode(err.filename)).name) is not None)
+        if err.errno not in _WRITE_ERRNOS and not ours:
             raise
         raise OSError(err.errno, f"cannot write {path} ({err.strerror or err}); "
                                  "nothing was written") from err

@@ -440,9 +440,10 @@ def _completed(futures: Collection[Future]) -> Iterator[Future]:
     """The futures, each as it finishes (those finishing together in the order given), as
     `concurrent.futures.as_completed` gives them, but waking every `SIGNAL_POLL_S` seconds:
     Python runs a signal's handler in the main thread only, and a signal the kernel hands to
-    another thread of the process (the pool's manager thread, a progress bar's or PyTorch's)
-    does not end the main thread's blocking wait, so a Ctrl-C or SIGTERM had waited for the
-    next fit to finish, minutes later (a test's parent, waiting without end, once hung)."""
+    another thread of the process (a progress bar's or PyTorch's; the pool's own threads,
+    started in `_sigint_blocked`, take a SIGTERM) does not end the main thread's blocking
+    wait, so a Ctrl-C or SIGTERM had waited for the next fit to finish, minutes later (a
+    test's parent, whose pool threads took SIGINT too, once waited without end)."""
     order = {future: k for k, future in enumerate(futures)}
     pending = set(order)
     while pending:

@@ -25,8 +25,8 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
   Frames without a timestamp follow the previous one.
 - Display rotation: a rotation of the stream's display matrix (phone videos stored
   landscape with a 90-degree display rotation; PyAV's `VideoFrame.rotation`, the
-  DISPLAYMATRIX side data, read from the first frame) is applied as players, OpenCV and
-  ffmpeg do, so the frames are
+  DISPLAYMATRIX side data, read from the first frame, as OpenCV reads it) is applied as
+  players, OpenCV and ffmpeg do, so the frames are
   the ones a viewer (or a detector run through OpenCV) sees. A mirrored display matrix, or
   an angle that is not a multiple of 90 degrees, is refused (re-encode the video with
   ffmpeg, which applies it). Non-square pixels (sample aspect ratio) are not resampled,
@@ -470,10 +470,11 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
                     note("damaged", 1)
                     continue
                 if turns is None:
-                    # once per video: the display matrix is the stream's (the container's
-                    # track matrix, copied to every frame), and a frame whose side data was
-                    # read refers to it and it to the frame, so each waited for the garbage
-                    # collector (122 frames of a 640x360 video at once; 1.5 GB at 4K)
+                    # once per video, from the first frame (the container's track matrix, as
+                    # OpenCV applies it; an orientation an H.264 stream's own messages set on
+                    # a later frame is not applied, as OpenCV does not): a frame whose side
+                    # data was read refers to it and it to the frame, so each waited for the
+                    # garbage collector (122 frames of a 640x360 video at once; 1.5 GB at 4K)
                     turns = _display_turns(frame, path)
                 size = (frame.width, frame.height) if turns % 2 else (frame.height, frame.width)
                 if shape is None:
