@@ -998,6 +998,18 @@ def test_run_options_are_checked_before_any_extraction(tmp_path, capsys):
     assert ("--shard: shard must be 'i/n' with 0 <= i < n, got '2/2' (i counts from 0: the "
             "shards are 0/2 to 1/2; a job array numbered from 1 gives its task id minus 1)"
             ) in _error(capsys)
+    # a shard past the videos: said, nothing learnt or written, status 0 (a job array's
+    # task with nothing to do has not failed)
+    assert main(["extract", "folder", "--root", str(root), "--cache", str(tmp_path / "c"),
+                 "--shard", "5/9"]) == 0
+    assert ("mulde: note: shard 5/9 holds none of the 2 videos (n shards over fewer than n "
+            "videos leave the last ones empty); nothing to extract") in capsys.readouterr().err
+    # a job array's task variable left unset: every task had extracted every video
+    for unset in ("", "/2"):
+        assert main(["extract", "folder", "--root", str(root), "--cache",
+                     str(tmp_path / "c"), "--shard", unset]) == 2
+        assert (f"--shard: shard must be 'i/n' with 0 <= i < n, got '{unset}'; a job array's "
+                "task variable left unset gives this") in _error(capsys)
     assert not out.exists() and not (tmp_path / "c").exists()
 
 

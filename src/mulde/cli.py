@@ -1424,6 +1424,12 @@ def _extract(args: argparse.Namespace) -> int:
     _outside_the_videos(args, _video_folders(args), args.root)
     _output_folders(args)
     dataset, extractor = _dataset_and_extractor(args)
+    videos = len(dataset.train) + len(dataset.test)
+    if args.shard is not None and not shard(range(videos), args.shard):  # before any work
+        print(f"mulde: note: shard {args.shard} holds none of the {videos} videos (n shards "
+              f"over fewer than n videos leave the last ones empty); nothing to extract",
+              file=sys.stderr)
+        return 0
     with _removed_if_left_empty(args.cache):
         result = extract_features(dataset, extractor, FeatureCache(args.cache),
                                   shard_spec=args.shard, ray=engine, progress=_on_terminal(),

@@ -50,16 +50,20 @@ def extractor_key(extractor: Extractor) -> str:
 
 
 def shard(items: Iterable[Any], spec: str | None) -> list[Any]:
-    """Return the items of shard 'i/n' (0-based i: every n-th item from the i-th)."""
+    """Return the items of shard 'i/n' (0-based i: every n-th item from the i-th); every item
+    for None. ValueError for any other spec, an empty one included (a job array's unset task
+    variable, `--shard "$TASK/4"` or `--shard "$TASK"`, had run every video in every task)."""
     items = list(items)
-    if not spec:
+    if spec is None:
         return items
     m = re.fullmatch(r"(\d+)/(\d+)", spec)
     if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
         n = int(m.group(2)) if m else 0
         counted = (f" (i counts from 0: the shards are 0/{n} to {n - 1}/{n}; a job array "
                    "numbered from 1 gives its task id minus 1)" if m and n > 0 else "")
-        raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}{counted}")
+        unset = ("; a job array's task variable left unset gives this"
+                 if not spec.strip() or spec.startswith("/") else "")
+        raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}{counted}{unset}")
     i, n = int(m.group(1)), int(m.group(2))
     return items[i::n]
 
