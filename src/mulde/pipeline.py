@@ -134,7 +134,10 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         check_engine(ray)  # Ray installed, its cluster answering: before any work
     strays_said(dataset.ignored)  # said by the loader, maybe before this run began
     if cache is not None:
-        ensure_writable(cache.root)
+        ensure_writable(cache.root, what="the feature cache",
+                        why="a run writes each video's features and its model fits (fits/) "
+                            "there, even when every video is cached; give a writable --cache "
+                            "(a copy of this one: its entries are read back)")
         sweep_stale_temp(cache.root)
     per_view = extractor.needs_scene and not dataset.one_view
     if per_view and dataset.view_of is None:

@@ -271,6 +271,54 @@ def test_low_free_space_is_refused_before_any_work(small_folder, tmp_path, monke
                             progress=False).n_extracted == 3
 
 
+def test_a_read_only_folder_is_said_of_the_target_not_of_the_temp_file(tmp_path, monkeypatch):
+    """A newcomer's trial: a read-only cache folder gave "[Errno 30] Read-only file system:
+    '.../.a.npz.123.abcd.tmp'": the temp file's removal (unlink fails with EROFS on a
+    read-only file system, made or not) hid the write's own error naming the target."""
+    real = Path.unlink
+
+    def read_only(self, missing_ok=False):
+        if self.name.endswith(".tmp"):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    target = tmp_path / "a.npz"
+    for write in (lambda: write_bytes(target, b"x"), lambda: write_files({target: b"x"})):
+        with pytest.raises(OSError, match=f"cannot write {re.escape(str(target))} \\(Read-only "
+                                          "file system\\); nothing was written"):
+            with monkeypatch.context() as m:  # the temp file cannot be made either
+                m.setattr(Path, "write_bytes", lambda self, data: (_ for _ in ()).throw(
+                    OSError(errno.EROFS, "Read-only file system", str(self))))
+                write()
+    assert not target.exists()
+
+
+def test_a_read_only_cache_says_what_a_run_writes_there(small_folder, tmp_path, monkeypatch):
+    """A newcomer's trial: a lab's read-only feature store gave "output folder is not
+    writable" and no way out. The cache is named as such, with what a run writes there and
+    what to do; other output folders keep their wording."""
+    real = Path.write_bytes
+
+    def read_only(self, data):
+        if self.name.startswith(".mulde-write-test"):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    dataset = load_dataset("folder", small_folder)
+    cache = tmp_path / "store"
+    with pytest.raises(OSError, match=f"^{re.escape(str(cache))}: the feature cache is not "
+                       r"writable \(Read-only file system\); a run writes each video's "
+                       r"features and its model fits \(fits/\) there, .*give a writable "
+                       r"--cache \(a copy of this one") as raised:
+        extract_features(dataset, MeanColour(), FeatureCache(cache), progress=False)
+    assert raised.value.errno == errno.EROFS
+    with pytest.raises(OSError, match=r"out: output folder is not writable \(Read-only file "
+                                      r"system\); give a writable folder$"):
+        ensure_writable(tmp_path / "out")
+
+
 def test_atomic_folder_swaps_the_whole_folder_in_or_leaves_the_old_one(tmp_path):
     """A filled temp folder replaces the old folder whole; an error or Ctrl-C while filling
     leaves the old folder as it was and no temp folder behind."""

@@ -83,7 +83,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                 os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, path)
     finally:
+        _drop(tmp)
+
+
+def _drop(tmp: Path) -> None:
+    """Remove a temp file, if there; an error doing so is dropped, so that it never hides
+    the write's own: on a read-only file system unlink fails (EROFS) even for a temp file
+    that was never made, and had replaced "cannot write PATH" with that temp file's name.
+    One left behind is `sweep_stale_temp`'s."""
+    try:
         tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 @contextmanager
@@ -196,7 +207,7 @@ def write_files(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
                 os.replace(tmp, path)
     finally:
         for _, tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+            _drop(tmp)
     return [Path(p) for p in files]
 
 
@@ -239,13 +250,16 @@ def check_folder(folder: str | os.PathLike, what: str = "the outputs") -> Path:
     return folder
 
 
-def ensure_writable(folder: str | os.PathLike, min_free: int | None = None) -> Path:
+def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
+                    what: str = "output folder", why: str = "give a writable folder") -> Path:
     """Create folder if needed, prove it takes a file and has `min_free` bytes free (default
     `min_free_bytes()`; 0 skips the space check); return it.
 
     Raises `OSError` naming the folder (errno ENOSPC when space is short, with the free bytes
     and the requirement; ENOTDIR naming the file where it or a folder above it is one:
-    `check_folder`), so that callers can refuse before any expensive work starts.
+    `check_folder`; one that takes no file: "FOLDER: `what` is not writable (Read-only file
+    system); `why`", the errno kept), so that callers can refuse before any expensive work
+    starts.
     """
     folder = check_folder(folder)
     try:
@@ -254,7 +268,9 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None) -> P
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as err:
-        raise OSError(f"{folder}: output folder is not writable ({err.strerror or err})") from err
+        error = OSError(f"{folder}: {what} is not writable ({err.strerror or err}); {why}")
+        error.errno = err.errno  # set after: OSError(errno, text) prints "[Errno 30]"
+        raise error from err
     need = min_free_bytes() if min_free is None else int(min_free)
     if need > 0:
         try:
