@@ -742,6 +742,17 @@ def test_an_interrupted_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path):
     assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "other")]) == 130
     assert capsys.readouterr().err.strip() == "mulde: interrupted"
 
+    def learnt(*args, **kwargs):  # the scene learnt, no video's features yet
+        (tmp_path / "third" / "cache" / "folder").mkdir(parents=True)
+        (tmp_path / "third" / "cache" / "folder" / "scene_background.1a2b.png").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mulde.pipeline, "run_pipeline", learnt)
+    assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "third")]) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"mulde: interrupted; the scene background learnt from the training videos is kept "
+        f"in {tmp_path / 'third' / 'cache'}: rerun the same command to resume")
+
 
 
 def test_sigterm_cleans_up_as_ctrl_c_says_so_and_exits_143(monkeypatch, capsys, tmp_path):

@@ -2770,15 +2770,23 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
 def _resume_hint(args: argparse.Namespace | None) -> str:
     """What an interrupted run, train, extract or (scene) demo keeps: the feature cache with
     its finished model fits (`fits/`), which the same command reads back; "" for other
-    commands, or when no cache was written yet."""
+    commands, or when no cache was written yet; the scene background alone where no video's
+    features were written yet (an interrupt while the scene was learnt had promised
+    features)."""
     if args is None or args.command not in ("run", "train", "extract", "demo") \
             or getattr(args, "kind", None) == "toy":
         return ""
     cache = getattr(args, "cache", None) or Path(args.out) / "cache"
     if not Path(cache).is_dir():
         return ""
-    kept = "features" if args.command == "extract" else "features and model fits"
-    return f"; the {kept} finished so far are kept in {cache}: rerun the same command to resume"
+    if next(Path(cache).rglob("*.npz"), None) is not None:
+        kept = "features" if args.command == "extract" else "features and model fits"
+        kept = f"the {kept} finished so far are"
+    elif next(Path(cache).rglob("scene_background.*"), None) is not None:
+        kept = "the scene background learnt from the training videos is"
+    else:
+        return ""
+    return f"; {kept} kept in {cache}: rerun the same command to resume"
 
 
 @contextmanager
