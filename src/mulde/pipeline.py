@@ -908,6 +908,10 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
             f"{len(skipped_tests)} skipped, not scored: the report's warnings say which and why",
             dataset_label(dataset), benchmark=dataset.name != "folder")
         ] if skipped_tests and evaluated and not one_class else []
+        # a partial copy of a benchmark: said with the numbers too, not only in the loader's
+        # warning before the extraction's minutes
+        notes += [f"partial evaluation: {line}: the numbers are not the benchmark's"
+                  for line in dataset.left_out if evaluated and not one_class]
         protocol = EvaluationProtocol(smoothing_sigma=dataset.smoothing_sigma, dataset=dataset.name)
         t0 = time.perf_counter()
         detections = _detections_lookup(extraction.extractor, dataset)
