@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from mulde.datasets import load_dataset
 from mulde.pipeline import extract_features
-from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard
+from mulde.video.cache import KNOWN_FAILURE, DamagedCacheEntryWarning, FeatureCache, shard
 
 
 @given(st.integers(0, 60), st.integers(1, 9))
@@ -56,7 +57,9 @@ def test_a_damaged_cache_entry_is_recomputed_never_unpickled(small_folder, tmp_p
         side = npz.with_suffix(".json")
         side.write_text(json.dumps(json.loads(side.read_text()) | {"n_frames": None}))
     ex = MeanColour()
-    again = extract_features(dataset, ex, cache, progress=False)
+    with pytest.warns(DamagedCacheEntryWarning, match=f"^{re.escape(str(npz))}: a damaged "
+                      "feature cache entry .*; the video's features are extracted again$"):
+        again = extract_features(dataset, ex, cache, progress=False)
     assert ex.calls == ["a"] and again.features["test"]["a"].n_frames == 6
     assert not marker.exists()
 

@@ -15,6 +15,7 @@ import hashlib
 import importlib.metadata
 import json
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -66,6 +67,12 @@ def shard(items: Iterable[Any], spec: str | None) -> list[Any]:
         raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}{counted}{unset}")
     i, n = int(m.group(1)), int(m.group(2))
     return items[i::n]
+
+
+class DamagedCacheEntryWarning(UserWarning):
+    """A cache entry whose sidecar is current but whose arrays cannot be read (truncated by
+    an interrupted copy, damaged on a shared file system, a pickle): named, and its video
+    extracted again, where it had been redone without a word."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,10 @@ class FeatureCache:
             return VideoFeatures({s: ObjectFeatures.from_arrays(a, n_frames, str(paths[0]))
                                   for s, a in fields.items()}, n_frames)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
-                zlib.error):  # json.JSONDecodeError is a ValueError
+                zlib.error) as err:  # json.JSONDecodeError is a ValueError
+            warnings.warn(DamagedCacheEntryWarning(
+                f"{paths[0]}: a damaged feature cache entry ({type(err).__name__}: "
+                f"{str(err)[:200]}); the video's features are extracted again"), stacklevel=2)
             return None
 
     def store(self, dataset: str, split: str, video: Video, extractor: Extractor,
