@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mulde.io.atomic import atomic_path, write_json
-from mulde.video.features.base import Extractor
+from mulde.video.features.base import DamagedCacheEntryWarning, Extractor
 from mulde.video.features.records import ObjectFeatures, VideoFeatures
 from mulde.video.source import Video, VideoReadError, source_checksum
 
@@ -67,12 +67,6 @@ def shard(items: Iterable[Any], spec: str | None) -> list[Any]:
         raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}{counted}{unset}")
     i, n = int(m.group(1)), int(m.group(2))
     return items[i::n]
-
-
-class DamagedCacheEntryWarning(UserWarning):
-    """A cache entry whose sidecar is current but whose arrays cannot be read (truncated by
-    an interrupted copy, damaged on a shared file system, a pickle): named, and its video
-    extracted again, where it had been redone without a word."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -485,6 +487,29 @@ def test_scene_background_of_the_same_videos_is_reused_not_decoded_again(tmp_pat
         assert ex.with_scene(videos, tmp_path / "scene") == first
     write_frames(tmp_path / "v0", 5)  # a training video changed: a new background file
     assert ex.with_scene(videos, tmp_path / "scene").scene_background != first.scene_background
+
+
+@pytest.mark.parametrize("damage", [b"", b"garbage", None])
+def test_a_damaged_scene_background_is_said_and_learnt_again_the_same(tmp_path, damage):
+    """A newcomer's trial: an empty or cut scene_background.*.png in the cache failed every
+    later run with a traceback ("cannot read the scene background"). It is said
+    (`DamagedCacheEntryWarning`) and learnt again, byte for byte the same image, so the
+    feature entries keyed by it are found again."""
+    from fakes import write_frames
+
+    from mulde.video.features.base import DamagedCacheEntryWarning
+    from mulde.video.source import Video
+
+    videos = [Video(f"v{i}", write_frames(tmp_path / f"v{i}", 4)) for i in range(2)]
+    ex = ObjectCentricExtractor(streams=("static",))
+    first = ex.with_scene(videos, tmp_path / "scene")
+    path = Path(first.scene_background)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2] if damage is None else damage)
+    with pytest.warns(DamagedCacheEntryWarning, match=f"^{re.escape(str(path))}: a damaged "
+                      "scene background in the cache .*; learnt again from the training"):
+        again = ex.with_scene(videos, tmp_path / "scene")
+    assert again == first and path.read_bytes() == good
 
 
 def test_extractor_params_name_version_and_errors():

@@ -21,7 +21,12 @@ import numpy as np
 
 from mulde.io.hashing import file_sha256
 from mulde.video.decode import probe
-from mulde.video.features.base import FrameSource, iter_source, to_gray
+from mulde.video.features.base import (
+    DamagedCacheEntryWarning,
+    FrameSource,
+    iter_source,
+    to_gray,
+)
 from mulde.video.features.detections import (
     DetectionsError,
     boxes_file,
@@ -336,12 +341,18 @@ class ObjectCentricExtractor:
                 (v.name, source_checksum(v.path)) for v in videos)])
             path = Path(folder) / f"scene_background.{key[:12]}.png"
             if path.exists():
-                return self._fitted(path, videos)
+                if cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) is not None:
+                    return self._fitted(path, videos)
+                # the median of the same frames, learnt again, is the same image byte for
+                # byte, so the feature entries keyed by it are found again
+                warnings.warn(DamagedCacheEntryWarning(
+                    f"{path}: a damaged scene background in the cache (no readable image); "
+                    "learnt again from the training videos"), stacklevel=2)
         background = scene_background_of(videos, self.background_frames, self.max_height)
         png = cv2.imencode(".png", background)[1].tobytes()
         key = key or hashlib.sha256(png).hexdigest()
         path = Path(folder) / f"scene_background.{key[:12]}.png"
-        if not path.exists():
+        if not path.exists() or path.read_bytes() != png:
             from mulde.io.atomic import write_bytes
 
             write_bytes(path, png)
