@@ -104,6 +104,24 @@ def test_an_entry_that_cannot_be_read_back_is_fitted_again(tmp_path):
     assert cache.load("e" * 64) is None
 
 
+def test_a_damaged_model_file_is_replaced_by_the_fit_done_again(tmp_path):
+    """A newcomer's trial: a cut fits/<key>.safetensors was never replaced: the model's
+    save refused it as a user's file ("not a MULDE model, so saving would overwrite it"),
+    so every run fitted it again and said so. The fit stored again replaces it."""
+    cache = FitCache(tmp_path / "fits")
+    rng = np.random.default_rng(0)
+    X, groups = rng.normal(size=(40, 3)), np.repeat(np.arange(4), 10)
+    fitted = MULDEStream(PARAMS, seed=0).fit(X, groups)
+    key = "f" * 64
+    cache.store(key, fitted, fitted.train_scores(), 2.0, ())
+    model_file = tmp_path / "fits" / f"{key}.safetensors"
+    model_file.write_bytes(model_file.read_bytes()[:500])
+    assert cache.load(key) is None
+    cache.store(key, fitted, fitted.train_scores(), 2.0, ())
+    back, own, _, _ = cache.load(key)
+    np.testing.assert_array_equal(back.score(X[:5]), fitted.score(X[:5]))
+
+
 def test_changed_fitting_code_is_another_key(monkeypatch):
     """A developer's checkout keeps the version number while the fitting code changes: the
     source digest in the key keeps an older fit from being read back."""

@@ -205,6 +205,12 @@ class FitCache:
         model the trained pipeline cannot save."""
         self.folder.mkdir(parents=True, exist_ok=True)
         entry_path, model_path, scores_path = self._paths(key)
+        # what is there under this key is a damaged entry `load` could not read back (a
+        # job that found its fit is not stored again): its files go, the entry first, so
+        # that the model's save does not refuse a damaged file as a user's (it had, and the
+        # fit was redone on every run)
+        for path in (entry_path, model_path, scores_path):
+            path.unlink(missing_ok=True)
         entry: dict[str, Any] = {"format": FORMAT, "key": key, "seconds": seconds,
                                  "warnings": [w.to_dict() for w in said],
                                  "scores": scores is not None,
