@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import errno
 import shutil
 import sys
 import tempfile
@@ -209,7 +210,17 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             result.n_extracted += 1
             result.frames_extracted += vf.n_frames
             if cache:
-                cache.store(dataset.name, split, video, extractor, vf)
+                try:
+                    cache.store(dataset.name, split, video, extractor, vf)
+                except OSError as err:  # a folder of the cache made read-only, a full disk
+                    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+                    error = OSError(f"{err.strerror or err}; "
+                                    + ("free some space or give another --cache" if full else
+                                       f"the feature cache {cache.root} must be writable: "
+                                       "give a writable --cache")
+                                    + " (the entries written so far are kept)")
+                    error.errno = err.errno  # set after: no "[Errno N]" before the words
+                    raise error from err
             fps = vf.n_frames / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix_str(f"{video.name} {fps:.0f} frames/s")
         result.features.setdefault(split, {})[video.name] = vf

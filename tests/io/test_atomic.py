@@ -319,6 +319,26 @@ def test_a_read_only_cache_says_what_a_run_writes_there(small_folder, tmp_path, 
         ensure_writable(tmp_path / "out")
 
 
+def test_a_cache_folder_that_fails_mid_extraction_says_what_to_do(small_folder, tmp_path,
+                                                                   monkeypatch):
+    """A newcomer's trial: one folder of the cache made read-only failed the extraction
+    with the write's error alone; it now says the cache must be writable and that the
+    entries written so far are kept (a full disk: free space or another cache)."""
+    dataset = load_dataset("folder", small_folder)
+    cache = FeatureCache(tmp_path / "cache")
+    for code, said in ((errno.EROFS, "the feature cache .* must be writable: give a writable "
+                                     "--cache"),
+                       (errno.ENOSPC, "free some space or give another --cache")):
+        def failing(*args, code=code, **kwargs):
+            raise OSError(code, f"cannot write X ({os.strerror(code)}); nothing was written")
+
+        monkeypatch.setattr(FeatureCache, "store", failing)
+        with pytest.raises(OSError, match=r"^cannot write X \(.*\); nothing was written; "
+                           f"{said} \\(the entries written so far are kept\\)$") as raised:
+            extract_features(dataset, MeanColour(), cache, progress=False)
+        assert raised.value.errno == code
+
+
 def test_atomic_folder_swaps_the_whole_folder_in_or_leaves_the_old_one(tmp_path):
     """A filled temp folder replaces the old folder whole; an error or Ctrl-C while filling
     leaves the old folder as it was and no temp folder behind."""
