@@ -1436,7 +1436,7 @@ def _extract(args: argparse.Namespace) -> int:
                                   note=_extraction_note())
     fps = result.frames_extracted / max(result.seconds, 1e-9)
     speed = f" ({fps:.1f} frames/s)" if result.n_extracted else ""  # none: no rate to give
-    print(f"{result.n_extracted} videos extracted{speed}, {result.n_cached} cached, "
+    print(f"{_count(result.n_extracted, 'video')} extracted{speed}, {result.n_cached} cached, "
           f"{len(result.failed)} skipped")
     return 0
 

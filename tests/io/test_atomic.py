@@ -292,6 +292,12 @@ def test_a_read_only_folder_is_said_of_the_target_not_of_the_temp_file(tmp_path,
                     OSError(errno.EROFS, "Read-only file system", str(self))))
                 write()
     assert not target.exists()
+    deeper = tmp_path / "new" / "m.safetensors"  # a folder to make in a read-only one
+    monkeypatch.setattr(Path, "mkdir", lambda self, *a, **k: (_ for _ in ()).throw(
+        OSError(errno.EROFS, "Read-only file system", str(self))))
+    with pytest.raises(OSError, match=f"cannot write {re.escape(str(deeper))} \\(Read-only "
+                                      "file system\\); nothing was written"):
+        write_bytes(deeper, b"x")
 
 
 def test_a_read_only_cache_says_what_a_run_writes_there(small_folder, tmp_path, monkeypatch):

@@ -74,7 +74,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     device, pipe or socket at `path` refused (`file_target`).
     """
     path = file_target(path)
-    check_folder(path.parent).mkdir(parents=True, exist_ok=True)
+    with _write_errors(path):  # a new folder in a read-only one: said of the file too
+        check_folder(path.parent).mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(path)
     try:
         with _write_errors(path):
