@@ -213,6 +213,10 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
                 try:
                     cache.store(dataset.name, split, video, extractor, vf)
                 except OSError as err:  # a folder of the cache made read-only, a full disk
+                    if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM,
+                                         errno.ENOSPC, errno.EDQUOT):
+                        raise  # another (a name too long for the file system): as it is,
+                        # its path kept, not said to be a cache that must be writable
                     full = err.errno in (errno.ENOSPC, errno.EDQUOT)
                     error = OSError(f"{err.strerror or err}; "
                                     + ("free some space or give another --cache" if full else

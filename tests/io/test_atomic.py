@@ -343,6 +343,14 @@ def test_a_cache_folder_that_fails_mid_extraction_says_what_to_do(small_folder, 
                            f"{said} \\(the entries written so far are kept\\)$") as raised:
             extract_features(dataset, MeanColour(), cache, progress=False)
         assert raised.value.errno == code
+    # another error (a video name too long for the file system) keeps its own words and
+    # path: it had been said as "File name too long; the feature cache ... must be writable"
+    long = OSError(errno.ENAMETOOLONG, "File name too long", str(tmp_path / "cache" / "x.npz"))
+    monkeypatch.setattr(FeatureCache, "store", lambda *args, **kwargs: (_ for _ in ()).throw(
+        long))
+    with pytest.raises(OSError) as raised:
+        extract_features(dataset, MeanColour(), cache, progress=False)
+    assert raised.value is long
 
 
 def test_atomic_folder_swaps_the_whole_folder_in_or_leaves_the_old_one(tmp_path):
