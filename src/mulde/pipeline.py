@@ -7,7 +7,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
-import errno
 import shutil
 import sys
 import tempfile
@@ -42,7 +41,7 @@ from mulde.vad.fusion import warn_below_calibration
 from mulde.vad.stream_files import ArtifactError
 from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
 from mulde.video import unreadable
-from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard
+from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard, unwritable_cache
 from mulde.video.decode import (
     FrameTimelineWarning,
     distinct_rates,
@@ -213,18 +212,10 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
                 try:
                     cache.store(dataset.name, split, video, extractor, vf)
                 except OSError as err:  # a folder of the cache made read-only, a full disk
-                    if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM,
-                                         errno.ENOSPC, errno.EDQUOT):
-                        raise  # another (a name too long for the file system): as it is,
-                        # its path kept, not said to be a cache that must be writable
-                    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
-                    error = OSError(f"{err.strerror or err}; "
-                                    + ("free some space or give another --cache" if full else
-                                       f"the feature cache {cache.root} must be writable: "
-                                       "give a writable --cache")
-                                    + " (the entries written so far are kept)")
-                    error.errno = err.errno  # set after: no "[Errno N]" before the words
-                    raise error from err
+                    said = unwritable_cache(err, cache.root)
+                    if said is None:  # another (a name too long for the file system): as it
+                        raise  # is, its path kept, not said to be a cache to make writable
+                    raise said from err
             fps = vf.n_frames / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix_str(f"{video.name} {fps:.0f} frames/s")
         result.features.setdefault(split, {})[video.name] = vf

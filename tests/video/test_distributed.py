@@ -460,3 +460,32 @@ def test_a_sigterm_handler_of_the_caller_outlives_ray_init(monkeypatch):
         assert signal.getsignal(signal.SIGTERM) is rays_own
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_worker_that_cannot_write_the_cache_stops_the_run_saying_why(tmp_path, monkeypatch):
+    """A cache folder made read-only under a Ray worker raised out of the actor, which Ray
+    Data dropped and the driver reported as a crash or out of memory; the worker now says it
+    as a fatal row in the local extraction's words (the run stops, the entries kept)."""
+    import errno
+
+    from fakes import MeanColour, write_frames
+
+    from mulde.video.distributed import _ExtractWorker
+    from mulde.video.source import Video
+
+    video = Video("a", write_frames(tmp_path / "a", 3))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "cannot write X (Read-only file system); nothing was "
+                                   "written")
+
+    monkeypatch.setattr(FeatureCache, "store", read_only)
+    worker = _ExtractWorker("folder", [("test", video, MeanColour())], str(cache), 1)
+    row = worker({"index": np.array([0])})
+    assert row["n_frames"].tolist() == [0]
+    assert row["fatal"].tolist() == [
+        f"test/a: cannot write X (Read-only file system); nothing was written; the feature "
+        f"cache {cache} must be writable: give a writable --cache (the entries written so "
+        "far are kept)"]

@@ -11,6 +11,7 @@ without decoding it again, until the file or the decoder changes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
 import json
@@ -67,6 +68,26 @@ def shard(items: Iterable[Any], spec: str | None) -> list[Any]:
         raise ValueError(f"shard must be 'i/n' with 0 <= i < n, got {spec!r}{counted}{unset}")
     i, n = int(m.group(1)), int(m.group(2))
     return items[i::n]
+
+
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
+
+
+def unwritable_cache(err: OSError, root: str | Path) -> OSError | None:
+    """What to raise for `err`, met storing an entry in the feature cache at `root`, where
+    the cache cannot take it (a folder of it read-only, no permission, a full disk): the
+    error's words and what to do, "the entries written so far are kept", its errno kept;
+    None for any other error (a name too long for the file system), which is raised as it
+    is, its path kept. The local extraction and the Ray workers say it alike."""
+    if err.errno not in _UNWRITABLE:
+        return None
+    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+    error = OSError(f"{err.strerror or err}; "
+                    + ("free some space or give another --cache" if full else
+                       f"the feature cache {root} must be writable: give a writable --cache")
+                    + " (the entries written so far are kept)")
+    error.errno = err.errno  # set after: no "[Errno N]" before the words
+    return error
 
 
 @dataclass(frozen=True)

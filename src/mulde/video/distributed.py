@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from mulde.video import unreadable
-from mulde.video.cache import KNOWN_FAILURE, FeatureCache
+from mulde.video.cache import KNOWN_FAILURE, FeatureCache, unwritable_cache
 from mulde.video.features.base import Extractor
 from mulde.video.features.detections import DetectionsError
 from mulde.video.features.records import VideoFeatures
@@ -134,8 +134,13 @@ class _ExtractWorker:
             except Exception as err:  # a bug, not a bad video: stops the run, as locally
                 fatal = f"{split}/{video.name}: {type(err).__name__}: {err}"
             else:
-                self.cache.store(self.dataset, split, video, extractor, vf)
-                n_frames = vf.n_frames
+                try:
+                    self.cache.store(self.dataset, split, video, extractor, vf)
+                except OSError as err:  # stops the run, said as locally, not as a crash
+                    said = unwritable_cache(err, self.cache.root)
+                    fatal = f"{split}/{video.name}: {said or err}"
+                else:
+                    n_frames = vf.n_frames
             rows["index"].append(int(index))
             rows["n_frames"].append(n_frames)
             rows["seconds"].append(time.perf_counter() - t0)
