@@ -755,6 +755,31 @@ def test_an_interrupted_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path):
 
 
 
+def test_a_run_failing_to_write_says_what_the_cache_keeps(monkeypatch, capsys, tmp_path):
+    """A newcomer's trial: a run whose report could not be written (a read-only folder in
+    --out) ended with the write's error alone, after its fits; it now says, as an interrupt
+    does, what the cache keeps for the same command once the cause is fixed."""
+    import errno
+
+    import mulde.pipeline
+
+    def failing(*args, **kwargs):
+        (tmp_path / "out" / "cache").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / "cache" / "a.npz").write_bytes(b"")
+        raise OSError(errno.EROFS, "cannot write out/plots/roc.png (Read-only file system); "
+                                   "nothing was written")
+
+    monkeypatch.setattr(mulde.pipeline, "run_pipeline", failing)
+    root = tmp_path / "videos"
+    write_video(root / "train" / "a.mp4", 4)
+    write_video(root / "test" / "b.mp4", 4)
+    assert main(["run", "folder", "--root", str(root), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "mulde: error: [Errno 30] cannot write out/plots/roc.png (Read-only file system); "
+        f"nothing was written; the features and model fits finished so far are kept in "
+        f"{tmp_path / 'out' / 'cache'}: the same command resumes once that is fixed")
+
+
 def test_sigterm_cleans_up_as_ctrl_c_says_so_and_exits_143(monkeypatch, capsys, tmp_path):
     """`kill PID` (SIGTERM: docker stop, systemctl stop, a scheduler's limit) had ended a run
     at once, with no message and its new, empty output folder left; it now takes Ctrl-C's

@@ -2767,9 +2767,10 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
     return f"mulde: warning: {message} ({category.__name__})\n"
 
 
-def _resume_hint(args: argparse.Namespace | None) -> str:
-    """What an interrupted run, train, extract or (scene) demo keeps: the feature cache with
-    its finished model fits (`fits/`), which the same command reads back; "" for other
+def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
+    """What an interrupted run, train, extract or (scene) demo keeps (or one that failed to
+    write, with `error`): the feature cache with its finished model fits (`fits/`), which
+    the same command reads back; "" for other
     commands, or when no cache was written yet; the scene background alone where no video's
     features were written yet (an interrupt while the scene was learnt had promised
     features)."""
@@ -2786,7 +2787,9 @@ def _resume_hint(args: argparse.Namespace | None) -> str:
         kept = "the scene background learnt from the training videos is"
     else:
         return ""
-    return f"; {kept} kept in {cache}: rerun the same command to resume"
+    then = "the same command resumes once that is fixed" if error else \
+        "rerun the same command to resume"
+    return f"; {kept} kept in {cache}: {then}"
 
 
 @contextmanager
@@ -2851,7 +2854,10 @@ def _main(argv: Sequence[str] | None) -> int:
     except Exception as err:
         if not isinstance(err, _user_errors()):
             raise
-        print(f"mulde: error: {err}", file=sys.stderr)
+        # a write that failed after the work began (an output folder made read-only, a
+        # full disk): what the cache keeps, as after an interrupt
+        kept = _resume_hint(args, error=True) if isinstance(err, OSError) else ""
+        print(f"mulde: error: {err}{kept}", file=sys.stderr)
         return 2
 
 
