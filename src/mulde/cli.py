@@ -196,7 +196,8 @@ def _fit(args: argparse.Namespace) -> int:
     counting = row_number_columns(X)
     for j in sorted({*counting, *shuffled_index_columns(X)}):  # said before the fit
         name = f" ({header[j]!r})" if j < len(header) else ""
-        first, last = int(X[:, j].min()), int(X[:, j].min()) + X.shape[0] - 1
+        first = int(X[:, j].min())
+        last = first + X.shape[0] - 1
         what = (f"counts the rows ({first}, {first + 1}, ..., {last})" if j in counting
                 else f"holds each whole number from {first} to {last} once")
         print(f"mulde: warning: {args.features}: column {j + 1}{name} {what}: a row index or "
@@ -2770,10 +2771,9 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
 def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
     """What an interrupted run, train, extract or (scene) demo keeps (or one that failed to
     write, with `error`): the feature cache with its finished model fits (`fits/`), which
-    the same command reads back; "" for other
-    commands, or when no cache was written yet; the scene background alone where no video's
-    features were written yet (an interrupt while the scene was learnt had promised
-    features)."""
+    the same command reads back; the scene background alone where no video's features were
+    written yet (an interrupt while the scene was learnt had promised features); "" for
+    other commands, or when the cache holds neither."""
     if args is None or args.command not in ("run", "train", "extract", "demo") \
             or getattr(args, "kind", None) == "toy":
         return ""

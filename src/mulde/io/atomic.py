@@ -39,6 +39,14 @@ def _temp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
+def worded_error(code: int | None, text: str) -> OSError:
+    """An OSError of errno `code` whose message is `text` alone: OSError(code, text) would
+    print "[Errno N] text" before the one line a user reads."""
+    error = OSError(text)
+    error.errno = code
+    return error
+
+
 def file_target(path: str | os.PathLike) -> Path:
     """The file an atomic write of `path` replaces: `path`, or for a symlink the file it
     points to (written through, as `open()` writes, the link kept; a rename over the link
@@ -51,15 +59,12 @@ def file_target(path: str | os.PathLike) -> Path:
         target = Path(os.path.realpath(given)) if given.is_symlink() else given
         folder, special = target.is_dir(), target.exists() and not target.is_file()
     if folder:
-        error = OSError(f"{given}: a folder where a file is to be written; move it away or "
-                        "give another output folder")
-        error.errno = errno.EISDIR  # set after: OSError(errno, text) prints "[Errno 21]"
-        raise error
+        raise worded_error(errno.EISDIR, f"{given}: a folder where a file is to be written; "
+                                         "move it away or give another output folder")
     if special:
-        error = OSError(f"{given}: a device, pipe or socket, not a file, which writing would "
-                        "replace; give the path of a file")
-        error.errno = errno.EEXIST
-        raise error
+        raise worded_error(errno.EEXIST, f"{given}: a device, pipe or socket, not a file, "
+                                         "which writing would replace; give the path of a "
+                                         "file")
     return target
 
 
@@ -245,9 +250,8 @@ def check_folder(folder: str | os.PathLike, what: str = "the outputs") -> Path:
     folder = Path(folder)
     place = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if place is not None and not place.is_dir():
-        error = OSError(f"{place}: a file, not a folder; give a folder for {what}")
-        error.errno = errno.ENOTDIR
-        raise error
+        raise worded_error(errno.ENOTDIR,
+                           f"{place}: a file, not a folder; give a folder for {what}")
     return folder
 
 
@@ -269,9 +273,8 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as err:
-        error = OSError(f"{folder}: {what} is not writable ({err.strerror or err}); {why}")
-        error.errno = err.errno  # set after: OSError(errno, text) prints "[Errno 30]"
-        raise error from err
+        raise worded_error(err.errno, f"{folder}: {what} is not writable "
+                                      f"({err.strerror or err}); {why}") from err
     need = min_free_bytes() if min_free is None else int(min_free)
     if need > 0:
         try:
@@ -279,13 +282,11 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
         except OSError:  # no statvfs here (some network file systems): cannot check
             return folder
         if free < need:
-            error = OSError(
+            raise worded_error(
+                errno.ENOSPC,
                 f"{folder}: only {free:,} bytes ({free / 1e6:.1f} MB) free, but at least "
                 f"{need:,} bytes ({need / 1e6:.0f} MB) are needed for the outputs; free some "
-                "space or set MULDE_MIN_FREE_MB (0 skips this check)"
-            )
-            error.errno = errno.ENOSPC
-            raise error
+                "space or set MULDE_MIN_FREE_MB (0 skips this check)")
     return folder
 
 

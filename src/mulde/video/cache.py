@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mulde.io.atomic import atomic_path, write_json
+from mulde.io.atomic import atomic_path, worded_error, write_json
 from mulde.video.features.base import DamagedCacheEntryWarning, Extractor
 from mulde.video.features.records import ObjectFeatures, VideoFeatures
 from mulde.video.source import Video, VideoReadError, source_checksum
@@ -82,12 +82,10 @@ def unwritable_cache(err: OSError, root: str | Path) -> OSError | None:
     if err.errno not in _UNWRITABLE:
         return None
     full = err.errno in (errno.ENOSPC, errno.EDQUOT)
-    error = OSError(f"{err.strerror or err}; "
-                    + ("free some space or give another --cache" if full else
-                       f"the feature cache {root} must be writable: give a writable --cache")
-                    + " (the entries written so far are kept)")
-    error.errno = err.errno  # set after: no "[Errno N]" before the words
-    return error
+    return worded_error(err.errno, f"{err.strerror or err}; " + (
+        "free some space or give another --cache" if full else
+        f"the feature cache {root} must be writable: give a writable --cache")
+        + " (the entries written so far are kept)")
 
 
 @dataclass(frozen=True)
