@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,26 @@ def in_parallel(fn: Callable[..., Any], calls: list[tuple], n_jobs: int) -> Iter
         except BaseException:  # a failed call, or the caller stopped: drop the queued calls
             pool.shutdown(wait=False, cancel_futures=True)  # (exiting `with` would run them)
             raise
+
+
+@contextmanager
+def validation_draws(draws: str | None) -> Iterator[None]:
+    """Fit with `mulde.core.training.VALIDATION_DRAWS` set to `draws` ("shared" or
+    "per_member", issue 15's round 49: not a MULDE parameter); the library's own for None."""
+    if draws is None:
+        yield
+        return
+    import mulde.core.training as training
+
+    if draws not in training.VALIDATION_DRAWS_KINDS:
+        raise ValueError(f"validation draws must be one of {training.VALIDATION_DRAWS_KINDS}, "
+                         f"got {draws!r}")
+    original = training.VALIDATION_DRAWS
+    training.VALIDATION_DRAWS = draws
+    try:
+        yield
+    finally:
+        training.VALIDATION_DRAWS = original
 
 
 def set_single_thread() -> None:

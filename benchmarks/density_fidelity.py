@@ -48,6 +48,7 @@ from common import (
     new_header,
     read_json,
     set_single_thread,
+    validation_draws,
     write_json,
 )
 from density_generators import (
@@ -293,6 +294,11 @@ VARIANTS["thin_eighths"] = {**VARIANTS["deep_pair_from50"], "thin_share": 0.125}
 # improvement instead of 5: a prefix of F1's run, the same weights wherever F1's kept step is
 # not followed by 3 worse evaluations before a better one
 VARIANTS["thin_eighths_patience3"] = {**VARIANTS["thin_eighths"], "patience": 3}
+# round 49: P3 (the default since round 48) validated twice as often (every 50 steps), each
+# member of an ensemble on its own noise draws of the held-out rows, max(1, 4 // M) copies
+# (`validation_draws`: not a MULDE parameter, `fit_mulde_energies` applies it)
+VARIANTS["split_draws_eval50"] = {**VARIANTS["thin_eighths_patience3"], "eval_every": 50,
+                                  "validation_draws": "per_member"}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -394,8 +400,8 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     features; the probe `mid_pair_rows_per_feature` k trains two networks on every row
     where k d <= n_rows < the deep rule's and the rows' rule trains one); round 41's
     `held_rows_per_feature` k sets validation_fraction to `held_share` where n_rows >= k d;
-    rounds 35-36's `lattice_rule` is left out (no MULDE parameter: `fit_mulde_energies`
-    applies it)."""
+    rounds 35-36's `lattice_rule` and round 49's `validation_draws` are left out (no MULDE
+    parameters: `fit_mulde_energies` applies them)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
     params = dict(VARIANTS[variant])
@@ -410,6 +416,7 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     long_per_feature = params.pop("long_steps_per_feature", None)
     long_steps = params.pop("long_steps", None)
     params.pop("lattice_rule", None)  # rounds 35-36's rules: `fit_mulde_energies` applies them
+    params.pop("validation_draws", None)  # round 49's, likewise
     deep_per_feature = params.pop("deep_rows_per_feature", None)
     deep_members = params.pop("deep_members", None)
     deep_share = params.pop("deep_share", None)
@@ -501,7 +508,11 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
                   if "members_per_direction" in VARIANTS[variant] else None)
     params = variant_params(variant, x_train.shape[1], len(x_train), directions)
     rule = VARIANTS[variant].get("lattice_rule")
-    settings = json.dumps({"params": params, "lattice_rule": rule}, sort_keys=True, default=str)
+    draws = VARIANTS[variant].get("validation_draws", "shared")
+    recorded = {"params": params, "lattice_rule": rule}
+    if draws != "shared":  # recorded only where not the draws of every earlier variant
+        recorded["validation_draws"] = draws
+    settings = json.dumps(recorded, sort_keys=True, default=str)
     if cache is not None and cache.exists():
         with np.load(cache) as z:
             # unrecorded files predate the record: trusted, but for the variants whose
@@ -519,7 +530,7 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
 
     model = MULDE.from_preset("default", random_state=seed, device=device, **params)
     t0 = time.perf_counter()
-    with _lattice_rule(rule):
+    with _lattice_rule(rule), validation_draws(draws):
         model.fit(x_train)
     fit_s = time.perf_counter() - t0
     energies = [model.score_samples_multiscale(x) for x in (x_train, *sets)]

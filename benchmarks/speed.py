@@ -42,6 +42,7 @@ from common import (
     new_header,
     read_json,
     set_single_thread,
+    validation_draws,
     write_json,
 )
 
@@ -370,8 +371,9 @@ def part_fit(ds: list[int], rounds: int, n_rows: int = FIT_ROWS,
     """Whole-fit wall seconds (training, scoring the training rows, fitting the aggregate) of
     the default preset, the default before issue 15 and the one of its first round,
     alternated `rounds` times, each fitted on `device`; with `candidate` (MULDE parameters
-    over the default's), that setting too, its ratio to the default before issue 15, and the
-    steps each setting trained (the last round's)."""
+    over the default's, and round 49's "validation_draws", `common.validation_draws`), that
+    setting too, its ratio to the default before issue 15, and the steps each setting
+    trained (the last round's)."""
     out = []
     settings = (("default", {}), ("previous_default", PREVIOUS_DEFAULT),
                 ("round1_default", ROUND1_DEFAULT),
@@ -384,10 +386,13 @@ def part_fit(ds: list[int], rounds: int, n_rows: int = FIT_ROWS,
         steps: dict[str, list[int]] = {}
         for _ in range(rounds):
             for name, over in settings:
+                over = dict(over)
+                draws = over.pop("validation_draws", None)  # no MULDE parameter (round 49)
                 model = MULDE.from_preset("default", random_state=0, device=str(device),
                                           **over)
                 t0 = time.perf_counter()
-                model.fit(x)  # returns numpy results: the device's work is done by then
+                with validation_draws(draws):
+                    model.fit(x)  # returns numpy results: the device's work is done by then
                 times[name].append(time.perf_counter() - t0)
                 steps[name] = [model.train_result_.steps, model.train_result_.best_step]
         extra = ({"candidate": candidate, "candidate_steps": steps["candidate"],

@@ -44,7 +44,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "depth3_ens2_w180", "depth3_ens2_w160", "depth3_ens2_w160_upto160",
                  "pair_from50_per_feature", "deep_pair_from50", "deep_trio_w128",
                  "thin_q4_b512", "no_direction_rule", "eight_for_one", "thin_eighths",
-                 "thin_eighths_patience3"}
+                 "thin_eighths_patience3", "split_draws_eval50"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -378,3 +378,36 @@ def test_the_fit_time_probe_trains_four_networks_on_batches_of_512_where_e4_trai
     for d, n, directions in ((8, 4000, 8), (34, 20000, 30), (512, 300, 200)):
         assert variant_params("thin_q4_b512", d, n, directions) == variant_params(
             "deep_pair_from50", d, n, directions)
+
+
+def test_round_49s_variant_fits_with_per_member_validation_draws(tmp_path, monkeypatch):
+    """`validation_draws` is no MULDE parameter: variant_params leaves it out and
+    fit_mulde_energies fits within `common.validation_draws`, which restores the library's."""
+    import density_fidelity
+    from common import validation_draws
+    from density_fidelity import VARIANTS, variant_params
+
+    import mulde.core.training as training
+
+    params = variant_params("split_draws_eval50", 8, 4000, directions=8)
+    assert "validation_draws" not in params and params["eval_every"] == 50
+    with validation_draws("per_member"):
+        assert training.TrainConfig().validation_draws == "per_member"
+    assert training.VALIDATION_DRAWS == "shared"
+    with pytest.raises(ValueError, match="validation draws must be one of"), \
+            validation_draws("each"):
+        pass
+    seen = []
+    original = training._validation_loss
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["draws"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_validation_loss", recording)
+    monkeypatch.setitem(VARIANTS, "tiny_split", {**VARIANTS["split_draws_eval50"],
+                                                 "max_steps": 20, "eval_every": 10})
+    x = np.random.default_rng(0).normal(size=(60, 2))
+    density_fidelity.fit_mulde_energies("tiny_split", x, [x[:5]], 0, None)
+    assert seen and set(seen) == {"per_member"}
+    assert training.VALIDATION_DRAWS == "shared"

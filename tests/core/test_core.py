@@ -1393,3 +1393,59 @@ def test_training_bags_are_the_bags_training_drew_over_the_rows_given(monkeypatc
     assert in_bag.shape == (90, 4)
     assert torch.equal(in_bag[train_idx], drawn[0]) and not in_bag[val_idx].any()
     assert training.training_bags(90, 4, 1.0, 0.2, seed=7) is None
+
+
+def _validation_case(n_members: int):
+    torch.manual_seed(3)
+    net = (EnergyMLP(3, (8, 8)) if n_members == 1
+           else EnergyEnsemble(3, (8, 8), n_members=n_members))
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(4))
+    return net, x
+
+
+def test_per_member_validation_draws_leave_one_network_as_it_was_to_the_bit():
+    net, x = _validation_case(1)
+    shared = _validation_loss(net, DSMLoss(0.1), x, NoiseSchedule(), seed=5)
+    assert _validation_loss(net, DSMLoss(0.1), x, NoiseSchedule(), seed=5,
+                            draws="per_member") == shared
+
+
+@pytest.mark.parametrize("n_members, copies", [(2, 2), (3, 1), (8, 1)])
+def test_per_member_validation_draws_give_each_member_its_own_noise(n_members, copies):
+    """Member j's loss on max(1, 4 // M) copies of the rows with draws of generator stream
+    -2 - 1000 j (member 0's are the shared draws), the mean over the members."""
+    from mulde.core.training import _generator
+
+    net, x = _validation_case(n_members)
+    schedule, loss_fn = NoiseSchedule(), DSMLoss(0.1)
+    expected = []
+    for j, member in enumerate(net.members):
+        g = torch.Generator().manual_seed((5 * 1_000_003 - 2 - 1000 * j) % (2**63 - 1))
+        assert torch.equal(torch.randn(3, generator=g),
+                           torch.randn(3, generator=_generator(5, -2 - 1000 * j, x.device)))
+        g = torch.Generator().manual_seed((5 * 1_000_003 - 2 - 1000 * j) % (2**63 - 1))
+        rows = x.repeat(copies, 1)
+        sigma = schedule.sample(rows.shape[0], g, x.device)
+        eps = torch.randn(rows.shape, generator=g)
+        expected.append(loss_fn(member.eval(), rows, sigma, eps, create_graph=False).item())
+    net.train()
+    got = _validation_loss(net, loss_fn, x, schedule, seed=5, draws="per_member")
+    assert got == pytest.approx(float(np.mean(expected)), rel=1e-6)
+    assert net.training  # the mode is restored
+    # shared: every member on the same four copies (the ensemble's mean loss)
+    shared = _validation_loss(net, loss_fn, x, schedule, seed=5)
+    assert shared != pytest.approx(got, rel=1e-9)
+
+
+def test_validation_draws_refuse_an_unknown_kind_and_follow_the_module_default(monkeypatch):
+    import mulde.core.training as training
+    from mulde.core.training import _checkpoint_config
+
+    net, x = _validation_case(2)
+    with pytest.raises(ValueError, match="validation draws must be one of"):
+        _validation_loss(net, DSMLoss(0.1), x, NoiseSchedule(), seed=5, draws="each")
+    assert TrainConfig().validation_draws == "shared"
+    assert "validation_draws" not in _checkpoint_config(TrainConfig())  # as older files
+    monkeypatch.setattr(training, "VALIDATION_DRAWS", "per_member")
+    assert TrainConfig().validation_draws == "per_member"  # read when a config is made
+    assert _checkpoint_config(TrainConfig())["validation_draws"] == "per_member"

@@ -24,6 +24,14 @@ from mulde.core.loss import DSMLoss
 from mulde.core.network import DEEP_ROWS_PER_FEATURE, DEEP_WIDTH, EnergyNetwork, deep_enough
 from mulde.core.schedule import NoiseSchedule
 
+VALIDATION_DRAWS_KINDS = ("shared", "per_member")
+VALIDATION_DRAWS = "shared"
+"""`TrainConfig.validation_draws`' default (`_validation_loss`): "shared", every member of an
+ensemble validated on the same noise draws of the held-out rows, `VALIDATION_REPEATS` copies
+of each; "per_member", each member on its own draws, max(1, VALIDATION_REPEATS // M) copies
+(issue 15, round 49: a quarter of the validation's work for 4-8 members)."""
+VALIDATION_REPEATS = 4
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -46,6 +54,8 @@ class TrainConfig:
     twice as many steps; False (the paper): batch_size rows with one draw each. Either way a
     step takes at most the n_train training rows (`rows_per_step`), so with fewer rows than
     that an antithetic step evaluates 2 n_train.
+    validation_draws: how an ensemble's members share the noise draws of the held-out rows
+    (`_validation_loss`); its default is `VALIDATION_DRAWS` when the config is made.
     """
 
     lr: float = 1e-3
@@ -63,6 +73,7 @@ class TrainConfig:
     max_samples: float = 1.0
     seed: int = 0
     checkpoint_every: int = 500
+    validation_draws: str = field(default_factory=lambda: VALIDATION_DRAWS)
 
     def rows_per_step(self, n_train: int) -> int:
         """Distinct training rows a step takes: batch_size (batch_size // 2 when antithetic),
@@ -121,7 +132,7 @@ def ema_decay_at(step: int, decay: float) -> float:
 # the fields `_checkpoint_config` leaves out at these values, as older checkpoints hold none
 # (named with them when a checkpoint is refused)
 _LEFT_OUT = {"weight_decay": 0.0, "lr_schedule": "constant", "antithetic": False,
-             "max_samples": 1.0, "loss.time_score": 0.0}
+             "max_samples": 1.0, "loss.time_score": 0.0, "validation_draws": "shared"}
 
 
 def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
@@ -633,23 +644,49 @@ def dequantised(x: torch.Tensor, cells: LatticeCells | None, g: torch.Generator
 
 
 def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
-                     schedule: NoiseSchedule, seed: int, repeats: int = 4,
-                     cells: LatticeCells | None = None) -> float:
+                     schedule: NoiseSchedule, seed: int, repeats: int = VALIDATION_REPEATS,
+                     cells: LatticeCells | None = None, draws: str = "shared") -> float:
     """DSM loss on the validation rows with noise (and dequantisation, with `cells`) fixed
-    by the seed (comparable across steps)."""
-    g = _generator(seed, -2, x_val.device)
+    by the seed (comparable across steps).
+
+    draws "shared": `repeats` copies of the rows, each with its own noise draw, every member
+    of an ensemble on the same draws (its loss the members' mean, `DSMLoss`). "per_member":
+    member j (of M) on max(1, repeats // M) copies with draws of its own (stream -2 - 1000 j:
+    member 0's are the shared draws), the loss the mean of the members' losses; one network
+    is validated as with "shared", to the bit. ValueError for another `draws`."""
+    if draws not in VALIDATION_DRAWS_KINDS:
+        raise ValueError(f"validation draws must be one of {VALIDATION_DRAWS_KINDS}, "
+                         f"got {draws!r}")
+    members = getattr(net, "members", None) if draws == "per_member" else None
+    was_training = net.training
+    net.eval()
+    try:
+        if not members:
+            return _noisy_loss(net, loss_fn, x_val, schedule, _generator(seed, -2, x_val.device),
+                               repeats, cells)
+        copies = max(1, repeats // len(members))
+        return float(np.mean([
+            _noisy_loss(member, loss_fn, x_val, schedule,
+                        _generator(seed, -2 - 1000 * j, x_val.device), copies, cells)
+            for j, member in enumerate(members)]))
+    finally:
+        net.train(was_training)
+
+
+def _noisy_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
+                schedule: NoiseSchedule, g: torch.Generator, repeats: int,
+                cells: LatticeCells | None) -> float:
+    """`loss_fn` of net on `repeats` copies of x_val, noise levels, noise and dequantisation
+    drawn from g in that order, in chunks of 4,096 rows; the mean over the rows."""
     x = x_val.repeat(repeats, 1)
     sigma = schedule.sample(x.shape[0], g, x.device)
     eps = torch.randn(x.shape, generator=g, device=x.device)
     x = dequantised(x, cells, g)
-    was_training = net.training
-    net.eval()
     total, n = 0.0, x.shape[0]
     for i in range(0, n, 4096):
         sl = slice(i, i + 4096)
         loss = loss_fn(net, x[sl], sigma[sl], eps[sl], create_graph=False)
         total += loss.item() * x[sl].shape[0]
-    net.train(was_training)
     return total / n
 
 
@@ -743,7 +780,8 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
         bar.update(1)
         record: dict[str, float] = {}
         if len(x_val) and (step % config.eval_every == 0 or step == total):
-            val = _validation_loss(kept, loss_fn, x_val, schedule, config.seed, cells=cells)
+            val = _validation_loss(kept, loss_fn, x_val, schedule, config.seed, cells=cells,
+                                   draws=config.validation_draws)
             record = {"step": step, "train_loss": loss.item(), "val_loss": val}
             if val < state["best_val"]:
                 state.update(best_val=val, best_step=step, bad_evals=0)
