@@ -312,9 +312,13 @@ VARIANTS["split_draws_eval50"] = {**VARIANTS["thin_eighths_patience3"], "eval_ev
 # hidden layers, the default until round 41 made both depend on the rows per feature (its
 # variants name their share and third layer: `held_rows_per_feature`, `deep_rows_per_feature`)
 # and every variant before round 48 stopped after 5 evaluations without a lower validation
-# loss, the default until round 48 made it 3
+# loss, the default until round 48 made it 3; and every variant before round 49 evaluated
+# every 100 steps with every member of an ensemble on the same noise draws, the default until
+# round 49 made it every 50 steps, each member on its own draws
 for _overrides in VARIANTS.values():
     _overrides.setdefault("patience", 5)
+    _overrides.setdefault("eval_every", 100)
+    _overrides.setdefault("validation_draws", "shared")
     _overrides.setdefault("validation_fraction", 0.1)
     _overrides.setdefault("dequantise", False)
     _overrides.setdefault("time_score", 0.0)
@@ -508,9 +512,12 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
                   if "members_per_direction" in VARIANTS[variant] else None)
     params = variant_params(variant, x_train.shape[1], len(x_train), directions)
     rule = VARIANTS[variant].get("lattice_rule")
-    draws = VARIANTS[variant].get("validation_draws", "shared")
-    recorded = {"params": params, "lattice_rule": rule}
-    if draws != "shared":  # recorded only where not the draws of every earlier variant
+    draws = VARIANTS[variant]["validation_draws"]
+    # the settings a stored fit is checked against: the evaluations' spacing and draws only
+    # where not those of every variant before round 49 (whose files record neither)
+    recorded = {"params": {k: v for k, v in params.items()
+                           if not (k == "eval_every" and v == 100)}, "lattice_rule": rule}
+    if draws != "shared":
         recorded["validation_draws"] = draws
     settings = json.dumps(recorded, sort_keys=True, default=str)
     if cache is not None and cache.exists():

@@ -33,19 +33,20 @@ from mulde import MULDE
 # no time-score term (0.25 since round 19), lr 1e-3 ("auto" since round 24) and 256 x 2 hidden
 # widths (the first from d since round 28: the same on these 64 columns) and one network on
 # every row (members from the rows and features since rounds 27 and 30: one on these rows)
-# and early stopping after 5 evaluations without improvement (3 since round 48)
+# and early stopping after 5 evaluations without improvement (3 since round 48), 100 steps
+# apart (50 since round 49)
 SETTINGS: dict[str, dict] = {
     "MULDE round-1 default": {"max_steps": 1000, "beta": 0.1, "regulariser": "sigma2",
                               "spacing": "linear", "time_score": 0.0, "lr": 1e-3,
                               "hidden_sizes": (256, 256), "n_members": 1,
                               "max_samples": 1.0, "validation_fraction": 0.1,
-                              "patience": 5},
+                              "patience": 5, "eval_every": 100},
     "MULDE default": {},
     "MULDE before issue 15": {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                               "max_steps": 1000, "spacing": "linear", "time_score": 0.0,
                               "lr": 1e-3, "hidden_sizes": (256, 256), "n_members": 1,
                               "max_samples": 1.0, "validation_fraction": 0.1,
-                              "patience": 5},
+                              "patience": 5, "eval_every": 100},
 }
 
 

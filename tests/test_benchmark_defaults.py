@@ -5,7 +5,8 @@ added the time-score term, 0 -> 0.25; round 24 set the learning rate from the ro
 "auto"; round 28 the first hidden width from the features, (256, 256) -> "auto"; rounds 27
 and 30 the networks from the rows and features, one on every row -> "auto"; round 41 a third
 layer and the share held out from the rows per feature, a tenth -> "auto"; round 48 early
-stopping after 3 evaluations without improvement, 5 -> 3)."""
+stopping after 3 evaluations without improvement, 5 -> 3; round 49 an evaluation every 50
+steps, 100 -> 50)."""
 
 import pytest
 from density_fidelity import VARIANTS, variant_params
@@ -19,18 +20,19 @@ PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
                 "depth3_bag2_halves", "depth3_ens2_full", "depth3_ens2_w180",
                 "depth3_ens2_w160", "depth3_ens2_w160_upto160", "pair_from50_per_feature",
                 "deep_pair_from50", "deep_trio_w128", "thin_q4_b512",
-                "no_direction_rule", "eight_for_one", "thin_eighths", "thin_eighths_patience3")
+                "no_direction_rule", "eight_for_one", "thin_eighths", "thin_eighths_patience3",
+                "split_draws_eval50")
 
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
 BEFORE_ISSUE_15 = {"beta": 0.1, "regulariser": "constant", "aggregator": "gmm",
                    "spacing": "linear", "max_steps": 1000, "time_score": 0.0, "lr": 1e-3,
                    "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0,
-                   "validation_fraction": 0.1, "patience": 5}
+                   "validation_fraction": 0.1, "patience": 5, "eval_every": 100}
 ROUND_1 = {"beta": 0.1, "regulariser": "sigma2", "aggregator": "mean_energy",
            "spacing": "linear", "max_steps": 1000, "time_score": 0.0, "lr": 1e-3,
            "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0,
-           "validation_fraction": 0.1, "patience": 5}
+           "validation_fraction": 0.1, "patience": 5, "eval_every": 100}
 
 
 @pytest.mark.parametrize(("overrides", "then"), [
@@ -47,7 +49,7 @@ def test_the_density_suites_variants_keep_the_settings_of_their_round():
     """Round 19 made time_score 0.25 the default; the variants registered before it (the
     incumbent Z1 `beta0_geometric` of round 19's own rerun among them) were fitted without the
     term and must still be, while the rounds 18-19 challengers keep their own weights."""
-    z1 = MULDE.from_preset("default", **VARIANTS["beta0_geometric"]).get_params()
+    z1 = MULDE.from_preset("default", **variant_params("beta0_geometric", 8, 1000)).get_params()
     assert z1["time_score"] == 0.0 and z1["beta"] == 0.0 and z1["spacing"] == "geometric"
     weights = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000, 8)).get_params()[
         "time_score"] for name in VARIANTS}
@@ -142,5 +144,19 @@ def test_every_variant_before_round_48_stops_after_5_evaluations():
     patience = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000, 8)
                                         ).get_params()["patience"] for name in VARIANTS}
     assert patience.pop("thin_eighths_patience3") == 3
+    assert patience.pop("split_draws_eval50") == 3  # round 49's challenger, P3's
     assert set(patience.values()) == {5}
     assert MULDE().get_params()["patience"] == 3
+
+
+def test_every_variant_before_round_49_evaluates_every_100_steps_on_shared_draws():
+    """Round 49 made an evaluation every 50 steps, each member on its own noise draws, the
+    default; every variant registered before it keeps the 100 steps and shared draws it was
+    fitted with."""
+    spacing = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000, 8)
+                                       ).get_params()["eval_every"] for name in VARIANTS}
+    draws = {name: overrides["validation_draws"] for name, overrides in VARIANTS.items()}
+    assert spacing.pop("split_draws_eval50") == 50
+    assert draws.pop("split_draws_eval50") == "per_member"
+    assert set(spacing.values()) == {100} and set(draws.values()) == {"shared"}
+    assert MULDE().get_params()["eval_every"] == 50

@@ -165,7 +165,7 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
             assert params.pop("validation_fraction") == 0.1  # rounds 1-40's share
             # n_members resolved from the rows (rounds 25-29's "auto"; test above)
             assert params.pop("n_members") == members_for_rows(n, d if "bag" in name else 1)
-            default = MULDE(dequantise=False, patience=5).get_params()  # until rounds 35, 48
+            default = MULDE(dequantise=False, patience=5, eval_every=100).get_params()  # to 49
             assert {k: default[k] for k in params} == params, name
     from mulde.core.training import resolve_lr
 
@@ -391,9 +391,9 @@ def test_round_49s_variant_fits_with_per_member_validation_draws(tmp_path, monke
 
     params = variant_params("split_draws_eval50", 8, 4000, directions=8)
     assert "validation_draws" not in params and params["eval_every"] == 50
-    with validation_draws("per_member"):
-        assert training.TrainConfig().validation_draws == "per_member"
-    assert training.VALIDATION_DRAWS == "shared"
+    with validation_draws("shared"):
+        assert training.TrainConfig().validation_draws == "shared"
+    assert training.VALIDATION_DRAWS == "per_member"  # the library's own, restored
     with pytest.raises(ValueError, match="validation draws must be one of"), \
             validation_draws("each"):
         pass
@@ -410,4 +410,10 @@ def test_round_49s_variant_fits_with_per_member_validation_draws(tmp_path, monke
     x = np.random.default_rng(0).normal(size=(60, 2))
     density_fidelity.fit_mulde_energies("tiny_split", x, [x[:5]], 0, None)
     assert seen and set(seen) == {"per_member"}
-    assert training.VALIDATION_DRAWS == "shared"
+    assert training.VALIDATION_DRAWS == "per_member"
+    seen.clear()  # a variant before round 49 fits with the draws shared, every 100 steps
+    monkeypatch.setitem(VARIANTS, "tiny_shared", {**VARIANTS["thin_eighths_patience3"],
+                                                  "max_steps": 20})
+    assert variant_params("tiny_shared", 2, 60, directions=2)["eval_every"] == 100
+    density_fidelity.fit_mulde_energies("tiny_shared", x, [x[:5]], 0, None)
+    assert set(seen) == {"shared"}

@@ -624,7 +624,7 @@ def test_training_defaults_are_the_documented_ones_and_shared_with_train_config(
 
     params = MULDE().get_params()
     documented = {"batch_size": 1024, "n_epochs": None, "max_steps": 2000,
-                  "ema_decay": 0.99, "patience": 3, "eval_every": 100, "checkpoint_every": 500}
+                  "ema_decay": 0.99, "patience": 3, "eval_every": 50, "checkpoint_every": 500}
     assert {k: params[k] for k in documented} == documented
     config = asdict(TrainConfig())
     assert {k: config[k] for k in documented} == documented

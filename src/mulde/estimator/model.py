@@ -430,9 +430,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         or more hidden layers and the n rows given to `fit` are at least 50 per feature, as
         "auto" widths build there; `mulde.core.training.validation_fraction_for_network`;
         the share trained with is `train_result_.validation_fraction`), the
-        steps between validation evaluations, and how many evaluations without improvement
-        stop training (None: never stop early; 3 by default, 5 before issue 15's round 48,
-        which kept the same weights in fewer steps); the best validated weights are kept. No
+        steps between validation evaluations (50 by default, 100 before issue 15's round 49),
+        and how many evaluations without improvement stop training (None: never stop early;
+        3 by default, 5 before issue 15's round 48, which kept the same weights in fewer
+        steps); the best validated weights are kept. The networks of an ensemble are each
+        validated on noise draws of their own (`mulde.core.training.VALIDATION_DRAWS`). No
         row is held out of fewer than 10 (`VALIDATION_MIN_ROWS`): such a fit warns
         (`FewSamplesWarning`). A validation_fraction that holds none out of more rows (0,
         as in the `paper` preset) warns when the aggregator or `threshold_on` needs them

@@ -123,7 +123,7 @@ class PyODMULDE(BaseDetector):
                  adam_betas: tuple[float, float] = (0.5, 0.9), batch_size: int = 1024,
                  n_epochs: float | None = None,
                  max_steps: int | None = 2000, validation_fraction: float | str = "auto",
-                 patience: int | None = 3, eval_every: int = 100,
+                 patience: int | None = 3, eval_every: int = 50,
                  ema_decay: float | None = 0.99, weight_decay: float = 0.0,
                  threshold_on: str = "training",
                  device: str = "auto",
