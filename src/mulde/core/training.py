@@ -28,9 +28,9 @@ VALIDATION_DRAWS_KINDS = ("shared", "per_member")
 VALIDATION_DRAWS = "per_member"
 """`TrainConfig.validation_draws`' default (`_validation_loss`): "per_member", each member of
 an ensemble of M validated on max(1, VALIDATION_REPEATS // M) noisy copies of the held-out
-rows with draws of its own (issue 15, round 49: an evaluation of 2-8 networks costs 2 / M of
-"shared"'s); "shared" (before round 49), every member on the same `VALIDATION_REPEATS`
-copies. One network is validated alike by both, to the bit."""
+rows with draws of its own (issue 15, round 49: an evaluation costs half of "shared"'s for
+the pair, a quarter for 3-8 networks); "shared" (before round 49), every member on the same
+`VALIDATION_REPEATS` copies. One network is validated alike by both, to the bit."""
 VALIDATION_REPEATS = 4
 
 
