@@ -1449,3 +1449,13 @@ def test_validation_draws_refuse_an_unknown_kind_and_follow_the_module_default(m
     monkeypatch.setattr(training, "VALIDATION_DRAWS", "shared")
     assert TrainConfig().validation_draws == "shared"  # read when a config is made
     assert "validation_draws" not in _checkpoint_config(TrainConfig())  # as older files
+
+
+def test_per_member_validation_draws_split_an_energy_ensemble_only():
+    """A network that is no `EnergyEnsemble` is validated as one network whatever it holds
+    under `members` (`DSMLoss` takes the members' mean for an ensemble only)."""
+    net, x = _validation_case(1)
+    net.members = [EnergyMLP(3, (8, 8))]  # a plain attribute, not an ensemble's members
+    shared = _validation_loss(net, DSMLoss(0.1), x, NoiseSchedule(), seed=5)
+    assert _validation_loss(net, DSMLoss(0.1), x, NoiseSchedule(), seed=5,
+                            draws="per_member") == shared

@@ -21,7 +21,13 @@ from tqdm.auto import tqdm
 from mulde.core.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mulde.core.denormals import flushed_denormals
 from mulde.core.loss import DSMLoss
-from mulde.core.network import DEEP_ROWS_PER_FEATURE, DEEP_WIDTH, EnergyNetwork, deep_enough
+from mulde.core.network import (
+    DEEP_ROWS_PER_FEATURE,
+    DEEP_WIDTH,
+    EnergyEnsemble,
+    EnergyNetwork,
+    deep_enough,
+)
 from mulde.core.schedule import NoiseSchedule
 
 VALIDATION_DRAWS_KINDS = ("shared", "per_member")
@@ -656,12 +662,12 @@ def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
     draws "shared": `repeats` copies of the rows, each with its own noise draw, every member
     of an ensemble on the same draws (its loss the members' mean, `DSMLoss`). "per_member":
     member j (of M) on max(1, repeats // M) copies with draws of its own (stream -2 - 1000 j:
-    member 0's are the shared draws), the loss the mean of the members' losses; one network
+    member 0's is the shared draws' stream), the loss the mean of the members' losses; one network
     is validated as with "shared", to the bit. ValueError for another `draws`."""
     if draws not in VALIDATION_DRAWS_KINDS:
         raise ValueError(f"validation draws must be one of {VALIDATION_DRAWS_KINDS}, "
                          f"got {draws!r}")
-    members = getattr(net, "members", None) if draws == "per_member" else None
+    members = net.members if draws == "per_member" and isinstance(net, EnergyEnsemble) else None
     was_training = net.training
     net.eval()
     try:
