@@ -510,6 +510,33 @@ def test_checkpoint_of_another_network_is_refused_with_a_clear_error(tmp_path):
                      tmp_path)
 
 
+
+def test_one_networks_checkpoint_of_before_round_49_resumes_given_its_eval_every(tmp_path):
+    """Issue 15's round 49: one network is validated alike by either kind of draws, so its
+    checkpoint written before (every 100 steps, no validation_draws) resumes given
+    eval_every=100, as the refusal says; an ensemble's is refused, naming the draws."""
+    from mulde.core import EnergyEnsemble
+
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
+    old = {"batch_size": 64, "max_steps": 100, "patience": None, "ema_decay": None, "seed": 5}
+    for net in (EnergyMLP(3, (16, 16)), EnergyEnsemble(3, (16, 16))):
+        folder = tmp_path / type(net).__name__
+        train_energy(net, x, NoiseSchedule(), DSMLoss(0.1),  # as before round 49
+                     TrainConfig(**old, eval_every=100, validation_draws="shared"), folder)
+        if isinstance(net, EnergyEnsemble):
+            with pytest.raises(ValueError, match=r"differs in validation_draws \("
+                                                 r"\"shared\" in the checkpoint, \"per_member\""):
+                train_energy(net, x, NoiseSchedule(), DSMLoss(0.1),
+                             TrainConfig(**old, eval_every=100), folder)
+            continue
+        with pytest.raises(ValueError, match=r"differs in eval_every \(100 in the checkpoint, "
+                                             r"50 now\); to resume"):
+            train_energy(net, x, NoiseSchedule(), DSMLoss(0.1), TrainConfig(**old), folder)
+        resumed = train_energy(net, x, NoiseSchedule(), DSMLoss(0.1),
+                               TrainConfig(**old, eval_every=100), folder)
+        assert resumed.steps == 100
+
+
 def test_total_steps_takes_the_first_limit():
     assert TrainConfig(batch_size=100, n_epochs=2, max_steps=None).total_steps(250) == 6
     assert TrainConfig(batch_size=100, n_epochs=2, max_steps=4).total_steps(250) == 4

@@ -10,7 +10,7 @@ pickle is involved in reading it back.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,8 @@ def save_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
 
 def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
                     opt: torch.optim.Optimizer, config: Mapping[str, Any],
-                    implied: Mapping[str, Any] | None = None
-                    ) -> tuple[dict, dict[str, torch.Tensor]]:
+                    implied: Mapping[str, Any] | None = None,
+                    not_compared: Collection[str] = ()) -> tuple[dict, dict[str, torch.Tensor]]:
     """Restore net, ema and opt in place from a checkpoint written by `save_checkpoint`.
 
     Tensors are loaded onto the device of net's parameters. Returns (state, best): the loop's
@@ -105,15 +105,16 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     (resuming it would silently train a different model), or for another network
     architecture. implied: the value that a field
     the configuration leaves out at its default stands for, by dotted name (e.g.
-    {"loss.time_score": 0.0}), to name it in that message.
+    {"loss.time_score": 0.0}), to name it in that message. not_compared: fields, beyond
+    `NOT_COMPARED`, that make no difference to this run.
     """
     path = Path(path)
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     saved, now = json.loads(meta.get("config", "null")), _as_json(config)
     if isinstance(saved, dict):
-        saved, now = ({k: v for k, v in c.items() if k not in NOT_COMPARED}
-                      for c in (saved, now))
+        skipped = NOT_COMPARED | set(not_compared)
+        saved, now = ({k: v for k, v in c.items() if k not in skipped} for c in (saved, now))
     if saved != now:
         diffs = _differences(saved, now, implied or {})
         named = "; ".join(diffs[:3]) + (f"; {len(diffs) - 3} more" if len(diffs) > 3 else "")

@@ -746,7 +746,9 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():
-            state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT)
+            # one network is validated alike by either kind of draws (older files name none)
+            alike = () if isinstance(net, EnergyEnsemble) else ("validation_draws",)
+            state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT, alike)
 
     n_members = len(net.members) if hasattr(net, "members") else 1
     bags = member_bags(n_train, n_members, config.max_samples, config.seed)
