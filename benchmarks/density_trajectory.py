@@ -9,7 +9,8 @@ cap), the weights validated at each evaluation (every `eval_every` steps; those 
 chooses among) are kept, and each is scored with the default aggregate and
 `density_fidelity.metrics` (rho_fresh / rho_broad / far), beside its validation DSM loss. The
 step early stopping keeps is the one of the lowest validation loss up to where `patience`
-(the default's 5) evaluations without improvement would have stopped (`early_stop_index`).
+(the default's, `TrainConfig.patience`) evaluations without improvement would have stopped
+(`early_stop_index`).
 Label-free: only the suite's synthetic densities; deciding nothing by itself.
 
     cd benchmarks

@@ -699,6 +699,9 @@ ADBENCH_MULDE_RUNS = {
     "round48-seeds12": ("adbench_mulde_round48_seeds12.json",
                         "round 48's default on seeds 1 and 2 (every set refitted, on the Intel "
                         "Xeon of its seed-0 run)"),
+    "round49-all": ("adbench_mulde_round49.json",
+                    "the default after issue 15's round 49 (seed 0, all 58 sets: validation "
+                    "every 50 steps, each network on its own noise draws, may change any fit)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -824,7 +827,7 @@ def main(argv: list[str] | None = None) -> None:
             path = getattr(args, name, None)
             return read_json(path) if path is not None else None
 
-        for key in ("round41", "round43", "round45", "round46", "round48"):
+        for key in ("round41", "round43", "round45", "round46", "round48", "round49"):
             after = (f"round {key[5:]}", run_of(f"accuracy_{key}"),
                      run_of(f"accuracy_{key}_all"), run_of(f"accuracy_{key}_seeds12"))
             parts.extend(successor_sections(acc, before, after))
