@@ -299,6 +299,9 @@ VARIANTS["thin_eighths_patience3"] = {**VARIANTS["thin_eighths"], "patience": 3}
 # (`validation_draws`: not a MULDE parameter, `fit_mulde_energies` applies it)
 VARIANTS["split_draws_eval50"] = {**VARIANTS["thin_eighths_patience3"], "eval_every": 50,
                                   "validation_draws": "per_member"}
+# round 50: V1 (the default since round 49) with each member of an ensemble validated on its
+# own 1/M share of the held-out rows, one copy, where they are at least 50 per member
+VARIANTS["shares_eval50"] = {**VARIANTS["split_draws_eval50"], "validation_draws": "shares"}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

@@ -21,7 +21,7 @@ PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
                 "depth3_ens2_w160", "depth3_ens2_w160_upto160", "pair_from50_per_feature",
                 "deep_pair_from50", "deep_trio_w128", "thin_q4_b512",
                 "no_direction_rule", "eight_for_one", "thin_eighths", "thin_eighths_patience3",
-                "split_draws_eval50")
+                "split_draws_eval50", "shares_eval50")
 
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
@@ -145,6 +145,7 @@ def test_every_variant_before_round_48_stops_after_5_evaluations():
                                         ).get_params()["patience"] for name in VARIANTS}
     assert patience.pop("thin_eighths_patience3") == 3
     assert patience.pop("split_draws_eval50") == 3  # round 49's challenger, P3's
+    assert patience.pop("shares_eval50") == 3  # round 50's, V1's
     assert set(patience.values()) == {5}
     assert MULDE().get_params()["patience"] == 3
 
@@ -156,7 +157,8 @@ def test_every_variant_before_round_49_evaluates_every_100_steps_on_shared_draws
     spacing = {name: MULDE.from_preset("default", **variant_params(name, 8, 1000, 8)
                                        ).get_params()["eval_every"] for name in VARIANTS}
     draws = {name: overrides["validation_draws"] for name, overrides in VARIANTS.items()}
-    assert spacing.pop("split_draws_eval50") == 50
+    assert spacing.pop("split_draws_eval50") == spacing.pop("shares_eval50") == 50
     assert draws.pop("split_draws_eval50") == "per_member"
+    assert draws.pop("shares_eval50") == "shares"  # round 50's challenger
     assert set(spacing.values()) == {100} and set(draws.values()) == {"shared"}
     assert MULDE().get_params()["eval_every"] == 50

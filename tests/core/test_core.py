@@ -1486,3 +1486,29 @@ def test_per_member_validation_draws_split_an_energy_ensemble_only():
     shared = _validation_loss(net, DSMLoss(0.1), x, NoiseSchedule(), seed=5)
     assert _validation_loss(net, DSMLoss(0.1), x, NoiseSchedule(), seed=5,
                             draws="per_member") == shared
+
+
+@pytest.mark.parametrize("n_rows, shared_out", [(100, True), (99, False)])
+def test_validation_shares_give_each_member_its_own_rows_from_50_per_member(n_rows, shared_out):
+    """"shares": member j of M on rows j, j + M, ... once, with stream -2 - 1000 j's draws,
+    where the held-out rows are at least SHARE_MIN_ROWS (50) per member; else "per_member"."""
+    from mulde.core.training import SHARE_MIN_ROWS, _generator
+
+    assert SHARE_MIN_ROWS == 50
+    net = EnergyEnsemble(3, (8, 8), n_members=2)
+    x = torch.randn(n_rows, 3, generator=torch.Generator().manual_seed(4))
+    schedule, loss_fn = NoiseSchedule(), DSMLoss(0.1)
+    expected = []
+    for j, member in enumerate(net.members):
+        g = _generator(5, -2 - 1000 * j, x.device)
+        rows = x[j::2] if shared_out else x.repeat(2, 1)
+        sigma = schedule.sample(rows.shape[0], g, x.device)
+        eps = torch.randn(rows.shape, generator=g)
+        expected.append(loss_fn(member.eval(), rows, sigma, eps, create_graph=False).item())
+    got = _validation_loss(net, loss_fn, x, schedule, seed=5, draws="shares")
+    assert got == pytest.approx(float(np.mean(expected)), rel=1e-6)
+    if not shared_out:
+        assert got == _validation_loss(net, loss_fn, x, schedule, seed=5, draws="per_member")
+    one = EnergyMLP(3, (8, 8))
+    assert (_validation_loss(one, loss_fn, x, schedule, seed=5, draws="shares")
+            == _validation_loss(one, loss_fn, x, schedule, seed=5))

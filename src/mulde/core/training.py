@@ -30,14 +30,17 @@ from mulde.core.network import (
 )
 from mulde.core.schedule import NoiseSchedule
 
-VALIDATION_DRAWS_KINDS = ("shared", "per_member")
+VALIDATION_DRAWS_KINDS = ("shared", "per_member", "shares")
 VALIDATION_DRAWS = "per_member"
 """`TrainConfig.validation_draws`' default (`_validation_loss`): "per_member", each member of
 an ensemble of M validated on max(1, VALIDATION_REPEATS // M) noisy copies of the held-out
 rows with draws of its own (issue 15, round 49: an evaluation costs half of "shared"'s for
 the pair, a quarter for 3-8 networks); "shared" (before round 49), every member on the same
-`VALIDATION_REPEATS` copies. One network is validated alike by both, to the bit."""
+`VALIDATION_REPEATS` copies; "shares" (round 50's candidate), each member on its own 1/M
+share of the held-out rows, one copy, where they are at least `SHARE_MIN_ROWS` per member,
+else as "per_member". One network is validated alike by all three, to the bit."""
 VALIDATION_REPEATS = 4
+SHARE_MIN_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -662,21 +665,26 @@ def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
     draws "shared": `repeats` copies of the rows, each with its own noise draw, every member
     of an ensemble on the same draws (its loss the members' mean, `DSMLoss`). "per_member":
     member j (of M) on max(1, repeats // M) copies with draws of its own (stream -2 - 1000 j:
-    member 0's is the shared draws' stream), the loss the mean of the members' losses; one network
-    is validated as with "shared", to the bit. ValueError for another `draws`."""
+    member 0's is the shared draws' stream), the loss the mean of the members' losses.
+    "shares": member j on rows j, j + M, j + 2M, ... of x_val, one copy, the same streams,
+    where x_val has at least `SHARE_MIN_ROWS` rows per member, else as "per_member". One
+    network is validated as with "shared", to the bit. ValueError for another `draws`."""
     if draws not in VALIDATION_DRAWS_KINDS:
         raise ValueError(f"validation draws must be one of {VALIDATION_DRAWS_KINDS}, "
                          f"got {draws!r}")
-    members = net.members if draws == "per_member" and isinstance(net, EnergyEnsemble) else None
+    members = (net.members if draws != "shared" and isinstance(net, EnergyEnsemble)
+               else None)
     was_training = net.training
     net.eval()
     try:
         if not members:
             return _noisy_loss(net, loss_fn, x_val, schedule, _generator(seed, -2, x_val.device),
                                repeats, cells)
-        copies = max(1, repeats // len(members))
+        m = len(members)
+        shares = draws == "shares" and len(x_val) >= SHARE_MIN_ROWS * m
+        copies = 1 if shares else max(1, repeats // m)
         return float(np.mean([
-            _noisy_loss(member, loss_fn, x_val, schedule,
+            _noisy_loss(member, loss_fn, x_val[j::m] if shares else x_val, schedule,
                         _generator(seed, -2 - 1000 * j, x_val.device), copies, cells)
             for j, member in enumerate(members)]))
     finally:
