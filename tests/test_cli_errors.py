@@ -155,6 +155,31 @@ def test_too_few_rows_for_the_fit_are_refused_before_training(feats, capsys):
     assert not out.exists()
 
 
+def test_a_checkpoint_of_another_seed_names_the_seed_option_not_derived_seeds(feats, capsys):
+    """`mulde fit --seed 5` on a checkpoint of --seed 0 said "seed (1123606940 in the
+    checkpoint, 608349749 now)": seeds drawn from --seed, which passed as --seed give yet
+    another. It names the option the user gave, --seed, or --params' random_state."""
+    ckpt = feats / "ckpt"
+    params = {**json.loads(SMALL), "checkpoint_dir": str(ckpt)}
+    out = feats / "m.safetensors"
+
+    def fit(*extra: str, **change) -> int:
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--params", json.dumps({**params, **change}), *extra])
+
+    assert fit() == 0
+    out.unlink()
+    assert fit("--seed", "5") == 2
+    line = _error(capsys)
+    assert "it differs in --seed (5 now, not the one the checkpoint was written with); to " \
+           "resume it, rerun with the checkpoint's values" in line
+    assert "seed (" not in line.replace("--seed (", "")
+    assert fit(random_state=5) == 2
+    assert "it differs in random_state (5 now, not the one" in _error(capsys)
+    assert not out.exists()
+    assert fit("--seed", "0") == 0
+
+
 def test_a_checkpoint_of_another_time_score_is_one_line_naming_it(feats, capsys):
     """`mulde fit` resuming from a checkpoint folder written with another time-score weight
     (or network) refuses in one line naming the field and its two values, not a traceback,

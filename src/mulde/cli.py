@@ -212,7 +212,7 @@ def _fit(args: argparse.Namespace) -> int:
         if note and not terminal and not args.quiet:  # no bar here: a log would stay silent
             print(note, file=sys.stderr)
         with (_constant_columns_named(header if len(header) == X.shape[1] else None),
-              _rows_of(args.features)):
+              _rows_of(args.features), _seed_named(args, overrides)):
             model.fit(X)
         if len(header) == X.shape[1]:  # each name its own (read_features refuses repeats)
             # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
@@ -235,6 +235,24 @@ def _fit(args: argparse.Namespace) -> int:
           + _dequantised_said(model.quantisation_steps_, X.shape[1])
           + f"); saved {path}")
     return 0
+
+
+@contextmanager
+def _seed_named(args: argparse.Namespace, overrides: dict) -> Iterator[None]:
+    """Within the block, a refused training checkpoint (`CheckpointMismatchError`) of another
+    seed names --seed, where the model's random_state came from it, rather than
+    random_state (`mulde.estimator.model.checkpoint_seed_said`)."""
+    from mulde.core.checkpoint import CheckpointMismatchError
+    from mulde.estimator.model import checkpoint_seed_said
+
+    try:
+        yield
+    except CheckpointMismatchError as err:
+        if "random_state" in overrides:  # given by --params: its own name
+            raise
+        said = str(err).replace(checkpoint_seed_said(args.seed),
+                                checkpoint_seed_said(args.seed, "--seed"))
+        raise CheckpointMismatchError(said) from None
 
 
 def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | None:

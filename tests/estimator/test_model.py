@@ -677,6 +677,41 @@ def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, mo
     assert script.read_text() == "print(1)\n"
 
 
+def test_a_checkpoint_of_another_random_state_is_refused_naming_it_and_none_warns(tmp_path):
+    """A refit with checkpoint_dir and the default random_state=None could never resume: the
+    refusal showed the seeds drawn from it ("seed (1123606940 in the checkpoint, 608349749
+    now)"), which no one can pass. It names random_state instead, and such a fit warns
+    before training, once; the same random_state resumes without a warning."""
+    import re
+
+    from mulde.core.checkpoint import CheckpointMismatchError
+    from mulde.estimator.model import UnseededCheckpointWarning
+
+    X = np.random.default_rng(7).standard_normal((60, 3))
+    params = {"hidden_sizes": (8,), "max_steps": 5, "batch_size": 64, "n_levels": 4,
+              "checkpoint_dir": str(tmp_path)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MULDE(**params).fit(X)
+    said = [w for w in caught if issubclass(w.category, UnseededCheckpointWarning)]
+    assert len(said) == 1 and "set random_state" in str(said[0].message)
+    with pytest.warns(UnseededCheckpointWarning), pytest.raises(
+            CheckpointMismatchError, match=re.escape("it differs in random_state (None now: "
+                                                     "each fit draws another seed, never the "
+                                                     "checkpoint's); to resume it")):
+        MULDE(**params).fit(X)
+    (tmp_path / "checkpoint.safetensors").unlink()
+    MULDE(**params, random_state=0).fit(X)
+    with pytest.raises(CheckpointMismatchError) as refused:
+        MULDE(**params, random_state=3).fit(X)
+    assert "it differs in random_state (3 now, not the one the checkpoint was written " \
+           "with); to resume it" in str(refused.value)
+    assert "seed (" not in str(refused.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseededCheckpointWarning)
+        assert MULDE(**params, random_state=0).fit(X).train_result_.steps == 5
+
+
 def test_default_score_ranks_a_gaussian_by_its_density():
     """Issue 15: the default anomaly score (aggregate and regulariser of `MULDE()`) ranks
     fresh samples of N(0, I_4) by their true -log-density (|x|^2 / 2 + const) with Spearman

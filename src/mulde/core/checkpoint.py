@@ -37,11 +37,12 @@ NOT_COMPARED = frozenset({"checkpoint_every"})
 change the weights it trains."""
 
 
-def _differences(saved: Any, now: Any, implied: Mapping[str, Any], prefix: str = ""
-                 ) -> list[str]:
+def _differences(saved: Any, now: Any, implied: Mapping[str, Any],
+                 derived: Mapping[str, str], prefix: str = "") -> list[str]:
     """The fields in which a checkpoint's configuration differs from the run's, each as
     "name (value in the checkpoint, value now)", nested fields with dotted names; a field
-    left out is shown as its value in `implied` (by dotted name), else as "not set"."""
+    left out is shown as its value in `implied` (by dotted name), else as "not set"; a field
+    of `derived` (by dotted name) as what it says there instead."""
     if not (isinstance(saved, dict) and isinstance(now, dict)):
         return [] if saved == now else [f"{prefix.rstrip('.') or 'config'} ({_shown(saved)} "
                                         f"in the checkpoint, {_shown(now)} now)"]
@@ -50,9 +51,10 @@ def _differences(saved: Any, now: Any, implied: Mapping[str, Any], prefix: str =
         name = prefix + key
         a, b = (d.get(key, implied.get(name, _ABSENT)) for d in (saved, now))
         if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, implied, f"{name}.")
+            out += _differences(a, b, implied, derived, f"{name}.")
         elif a != b:
-            out.append(f"{name} ({_shown(a)} in the checkpoint, {_shown(b)} now)")
+            out.append(derived.get(name)
+                       or f"{name} ({_shown(a)} in the checkpoint, {_shown(b)} now)")
     return out
 
 
@@ -94,7 +96,9 @@ def save_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
 def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
                     opt: torch.optim.Optimizer, config: Mapping[str, Any],
                     implied: Mapping[str, Any] | None = None,
-                    not_compared: Collection[str] = ()) -> tuple[dict, dict[str, torch.Tensor]]:
+                    not_compared: Collection[str] = (),
+                    derived: Mapping[str, str] | None = None
+                    ) -> tuple[dict, dict[str, torch.Tensor]]:
     """Restore net, ema and opt in place from a checkpoint written by `save_checkpoint`.
 
     Tensors are loaded onto the device of net's parameters. Returns (state, best): the loop's
@@ -106,7 +110,10 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     architecture. implied: the value that a field
     the configuration leaves out at its default stands for, by dotted name (e.g.
     {"loss.time_score": 0.0}), to name it in that message. not_compared: fields, beyond
-    `NOT_COMPARED`, that make no difference to this run.
+    `NOT_COMPARED`, that make no difference to this run. derived: what that message says,
+    by dotted name, of a field that differs whose values a user cannot pass, being derived
+    from a setting of the caller's (MULDE's seed, drawn from its random_state), in place of
+    "name (value in the checkpoint, value now)".
     """
     path = Path(path)
     with safe_open(str(path), framework="pt") as f:
@@ -116,7 +123,7 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
         skipped = NOT_COMPARED | set(not_compared)
         saved, now = ({k: v for k, v in c.items() if k not in skipped} for c in (saved, now))
     if saved != now:
-        diffs = _differences(saved, now, implied or {})
+        diffs = _differences(saved, now, implied or {}, derived or {})
         named = "; ".join(diffs[:3]) + (f"; {len(diffs) - 3} more" if len(diffs) > 3 else "")
         raise CheckpointMismatchError(
             f"{path}: checkpoint was written with another training config (settings, loss, "

@@ -710,7 +710,8 @@ def _noisy_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
 
 def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
                  config: TrainConfig, checkpoint_dir: Path | None = None,
-                 progress: bool = False, cells: LatticeCells | None = None) -> TrainResult:
+                 progress: bool = False, cells: LatticeCells | None = None,
+                 seed_said: str | None = None) -> TrainResult:
     """Train net on standardised normal data x (n, d) in place; return the run's history.
     The CPU flushes subnormal floats to zero meanwhile (`flushed_denormals`: a fit ran up to
     twice as slow without).
@@ -724,15 +725,20 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     (early stopping after `patience` evaluations without improvement). With ema_decay, the
     exponential moving average of the weights (decay `ema_decay_at`) is validated and kept.
     With checkpoint_dir, state is saved every checkpoint_every steps and a run finding a
-    checkpoint there resumes from it.
+    checkpoint there resumes from it (one of another configuration is refused:
+    `mulde.core.checkpoint.load_checkpoint`). seed_said: what that refusal says of a seed
+    that differs, where the caller drew config.seed from a setting of its own (`MULDE`: its
+    random_state), in place of the two seeds; None: the seeds.
     """
     with flushed_denormals():
-        return _train_energy(net, x, schedule, loss_fn, config, checkpoint_dir, progress, cells)
+        return _train_energy(net, x, schedule, loss_fn, config, checkpoint_dir, progress, cells,
+                             seed_said)
 
 
 def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
                   loss_fn: DSMLoss, config: TrainConfig, checkpoint_dir: Path | None,
-                  progress: bool, cells: LatticeCells | None) -> TrainResult:
+                  progress: bool, cells: LatticeCells | None,
+                  seed_said: str | None) -> TrainResult:
     """`train_energy`'s work, with subnormals flushed."""
     device = x.device
     train_idx, val_idx = split_validation(x.shape[0], config.validation_fraction, config.seed)
@@ -756,7 +762,8 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
         if ckpt.exists():
             # one network is validated alike by either kind of draws (older files name none)
             alike = () if isinstance(net, EnergyEnsemble) else ("validation_draws",)
-            state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT, alike)
+            state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT, alike,
+                                          {"seed": seed_said} if seed_said else None)
 
     n_members = len(net.members) if hasattr(net, "members") else 1
     bags = member_bags(n_train, n_members, config.max_samples, config.seed)
