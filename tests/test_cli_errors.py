@@ -108,6 +108,8 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
                         r"max_steps\?\); known: .*max_steps"),
     ('{"zzz": 5}', "--params: unknown MULDE parameter.* zzz; known: "),
     ('{"max_steps": -5}', "--params: The 'max_steps' parameter of MULDE must be an int in"),
+    ('{"patience": 0}', r"--params: The 'patience' parameter of MULDE must be an int in the "
+                        r"range \[1, inf\) or None\. Got 0 instead\.$"),
     ('{"sigma_low": 0.5, "sigma_high": 0.1}', r"sigma_high \(0.1\) must be above sigma_low"),
     ('{"hidden_sizes": []}', 'hidden_sizes must be "auto" or a non-empty list'),
     ('{"aggregator": "single", "scale_index": 40}',

@@ -898,6 +898,13 @@ def test_check_params_refuses_before_any_data():
                                          "needs one limit"):
         MULDE(max_steps=None).check_params()
     MULDE(max_steps=None, n_epochs=3).check_params()
+    # patience 0 stopped after the first step and returned the initial weights (steps 1,
+    # best_step 0): an untrained model, silently
+    with pytest.raises(ValueError, match=r"^The 'patience' parameter of MULDE must be an int "
+                                         r"in the range \[1, inf\) or None\. Got 0 instead"):
+        MULDE(patience=0).check_params()
+    MULDE(patience=1).check_params()
+    MULDE(patience=None).check_params()
 
 
 def test_a_device_this_machine_lacks_is_refused_before_training():

@@ -458,9 +458,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         "auto" widths build there; `mulde.core.training.validation_fraction_for_network`;
         the share trained with is `train_result_.validation_fraction`), the
         steps between validation evaluations (50 by default, 100 before issue 15's round 49),
-        and how many evaluations without improvement stop training (None: never stop early;
-        3 by default, 5 before issue 15's round 48, which kept the same weights in fewer
-        steps); the best validated weights are kept. The networks of an ensemble are each
+        and how many evaluations without improvement stop training (at least 1; None: never
+        stop early; 3 by default, 5 before issue 15's round 48, which kept the same weights
+        in fewer steps); the best validated weights are kept. The networks of an ensemble are each
         validated on noise draws of their own (`mulde.core.training.VALIDATION_DRAWS`). No
         row is held out of fewer than 10 (`VALIDATION_MIN_ROWS`): such a fit warns
         (`FewSamplesWarning`). A validation_fraction that holds none out of more rows (0,
@@ -598,7 +598,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
-        "patience": [Interval(Integral, 0, None, closed="left"), None],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
         "eval_every": [Interval(Integral, 1, None, closed="left")],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
