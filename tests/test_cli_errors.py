@@ -182,6 +182,39 @@ def test_a_checkpoint_of_another_seed_names_the_seed_option_not_derived_seeds(fe
     assert fit("--seed", "0") == 0
 
 
+def test_a_damaged_checkpoint_or_a_model_in_its_place_is_one_line_naming_it(feats, capsys):
+    """A truncated checkpoint ended `mulde fit` in safetensors' traceback, naming no file; a
+    saved model in its place was said to differ "in config (null in the checkpoint, {...}
+    now)". Both are one line naming the file and what to do; removed, the fit starts over."""
+    ckpt = feats / "ckpt"
+    params = json.dumps({**json.loads(SMALL), "checkpoint_dir": str(ckpt)})
+    out = feats / "m.safetensors"
+
+    def fit() -> int:
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--params", params])
+
+    assert fit() == 0
+    path = ckpt / "checkpoint.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+    out.unlink()
+    assert fit() == 2
+    assert _error(capsys).startswith(f"mulde: error: {path}: damaged training checkpoint (")
+    assert not out.exists()
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                 "--params", SMALL]) == 0
+    path.write_bytes(out.read_bytes())  # a saved model put in the checkpoint's place
+    out.unlink()
+    capsys.readouterr()
+    assert fit() == 2
+    line = _error(capsys)
+    assert line.startswith(f"mulde: error: {path}: a safetensors file, but not a training "
+                           "checkpoint")
+    assert "null in the checkpoint" not in line
+    path.unlink()
+    assert fit() == 0
+
+
 def test_a_checkpoint_of_another_time_score_is_one_line_naming_it(feats, capsys):
     """`mulde fit` resuming from a checkpoint folder written with another time-score weight
     (or network) refuses in one line naming the field and its two values, not a traceback,

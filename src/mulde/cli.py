@@ -2883,7 +2883,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The errors that are a user's mistake (a bad file, dataset, model or option): one line
     and status 2, no traceback. Imported only once one is raised, so that `mulde --help` and
     a command's `--help` do not load scipy, scikit-learn and torch first (seconds)."""
-    from mulde.core.checkpoint import CheckpointMismatchError
+    from mulde.core.checkpoint import CheckpointFileError, CheckpointMismatchError
     from mulde.datasets import DatasetError
     from mulde.estimator.model import OutOfRangeRowsError
     from mulde.estimator.persistence import ModelFileError
@@ -2898,7 +2898,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
     return (FeatureFileError, ModelFileError, OutOfRangeRowsError, DatasetError,
             EvaluationError, UsageError,
-            CheckpointMismatchError,
+            CheckpointMismatchError, CheckpointFileError,
             FusionError, FitWorkerError, ArtifactError, WeightsError, VideoReadError, EngineError,
             json.JSONDecodeError, OSError, ImportError)
 

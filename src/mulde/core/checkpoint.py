@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -28,6 +28,12 @@ CHECKPOINT_NAME = "checkpoint.safetensors"
 class CheckpointMismatchError(ValueError):
     """A checkpoint written by another training run (other settings, loss, noise range,
     training rows or network): resuming it would continue from the wrong weights."""
+
+
+class CheckpointFileError(ValueError):
+    """A file in a checkpoint's place that no run can resume from: damaged (empty, truncated,
+    corrupt) or no training checkpoint (a saved MULDE model, another program's safetensors
+    file)."""
 
 
 _ABSENT = object()
@@ -114,11 +120,30 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     by dotted name, of a field that differs whose values a user cannot pass, being derived
     from a setting of the caller's (MULDE's seed, drawn from its random_state), in place of
     "name (value in the checkpoint, value now)".
+    Raises `CheckpointFileError` (a ValueError) naming the file when it is damaged (empty,
+    truncated, corrupt) or no training checkpoint (a saved model).
     """
     path = Path(path)
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    saved, now = json.loads(meta.get("config", "null")), _as_json(config)
+
+    def damaged(why: str) -> CheckpointFileError:
+        return CheckpointFileError(f"{path}: damaged training checkpoint ({why}); remove it "
+                                   "to start the fit over")
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as err:  # empty, truncated, or no safetensors file at all
+        raise damaged(f"not a readable safetensors file: {err}") from None
+    if not {"config", "state"} <= meta.keys():  # both in every checkpoint ever written
+        raise CheckpointFileError(
+            f"{path}: a safetensors file, but not a training checkpoint (a saved MULDE model, "
+            "or another program's file?); move it out of the checkpoint folder, or use "
+            "another one")
+    try:
+        saved, state = json.loads(meta["config"]), json.loads(meta["state"])
+    except json.JSONDecodeError as err:
+        raise damaged(f"its metadata is not JSON: {err}") from None
+    now = _as_json(config)
     if isinstance(saved, dict):
         skipped = NOT_COMPARED | set(not_compared)
         saved, now = ({k: v for k, v in c.items() if k not in skipped} for c in (saved, now))
@@ -130,7 +155,10 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
             f"noise range or training data); it differs in {named}; to resume it, rerun with "
             "the checkpoint's values (a default that changed since it was written counts: "
             "pass it explicitly); else remove it or use another checkpoint folder")
-    tensors = load_file(str(path), device=str(next(net.parameters()).device))
+    try:
+        tensors = load_file(str(path), device=str(next(net.parameters()).device))
+    except SafetensorError as err:
+        raise damaged(f"not a readable safetensors file: {err}") from None
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -150,4 +178,4 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
         if s:
             opt_state["state"][i] = s
     opt.load_state_dict(opt_state)
-    return json.loads(meta["state"]), part("best.")
+    return state, part("best.")
