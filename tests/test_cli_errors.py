@@ -832,6 +832,46 @@ def test_an_interrupted_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path):
         f"{tmp_path / 'fourth' / 'cache'}: the same command resumes once that is fixed")
 
 
+def test_an_interrupted_checkpointed_fit_says_a_rerun_resumes_and_the_rerun_says_it_did(
+        monkeypatch, capsys, feats):
+    """Ctrl-C (or SIGTERM) during `mulde fit` with --params' checkpoint_dir said "mulde:
+    interrupted" alone, and the rerun that resumed said nothing of it. Before the first
+    checkpoint nothing is promised."""
+    import mulde.core.training as training
+    from mulde.terminated import Terminated
+
+    ckpt = feats / "ckpt"
+    params = json.dumps({**json.loads(SMALL), "max_steps": 10, "patience": None,
+                         "checkpoint_dir": str(ckpt), "checkpoint_every": 5})
+    out = feats / "m.safetensors"
+    real = training.save_checkpoint
+
+    def fit() -> int:
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--params", params])
+
+    def stopped(stop: type[BaseException], saved: bool):
+        def save(*args, **kwargs):
+            if saved:
+                real(*args, **kwargs)
+            raise stop
+        return save
+
+    monkeypatch.setattr(training, "save_checkpoint", stopped(KeyboardInterrupt, saved=False))
+    assert fit() == 130
+    assert capsys.readouterr().err.strip() == "mulde: interrupted"
+    monkeypatch.setattr(training, "save_checkpoint", stopped(Terminated, saved=True))
+    assert fit() == 143
+    assert capsys.readouterr().err.strip() == (
+        f"mulde: terminated (SIGTERM); the checkpoint in {ckpt} keeps the training so far: "
+        "rerun the same command to resume")
+    monkeypatch.setattr(training, "save_checkpoint", real)
+    assert fit() == 0
+    assert "(10 steps, resumed from step 5 at lr" in capsys.readouterr().out
+    assert fit() == 0  # a finished checkpoint: resumed at its end (the model saved over)
+    assert "(10 steps, resumed from step 10 at lr" in capsys.readouterr().out
+
+
 def test_sigterm_cleans_up_as_ctrl_c_says_so_and_exits_143(monkeypatch, capsys, tmp_path):
     """`kill PID` (SIGTERM: docker stop, systemctl stop, a scheduler's limit) had ended a run
     at once, with no message and its new, empty output folder left; it now takes Ctrl-C's

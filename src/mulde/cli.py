@@ -222,6 +222,8 @@ def _fit(args: argparse.Namespace) -> int:
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps"
+          + (f", resumed from step {model.train_result_.resumed_from}"
+             if model.train_result_.resumed_from is not None else "")
           + (f", stopped early with step {model.train_result_.best_step}'s weights"
              if model.train_result_.stopped_early else "")
           + f" at lr {model.train_result_.lr:.3g}"
@@ -2790,8 +2792,25 @@ def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
     """What an interrupted run, train, extract or (scene) demo keeps (or one that failed to
     write, with `error`): the feature cache with its finished model fits (`fits/`), which
     the same command reads back; the scene background alone where no video's features were
-    written yet (an interrupt while the scene was learnt had promised features); "" for
-    other commands, or when the cache holds neither."""
+    written yet (an interrupt while the scene was learnt had promised features); for `fit`,
+    the training checkpoint in --params' checkpoint_dir, which the same command resumes
+    (not with random_state null: a rerun draws another seed); "" for other commands, or
+    when the cache (or checkpoint folder) holds neither."""
+    then = "the same command resumes once that is fixed" if error else \
+        "rerun the same command to resume"
+    if args is not None and args.command == "fit":
+        try:
+            params = json.loads(args.params or "{}")
+        except json.JSONDecodeError:
+            return ""
+        folder = params.get("checkpoint_dir") if isinstance(params, dict) else None
+        if not folder or params.get("random_state", 0) is None:
+            return ""
+        from mulde.core.checkpoint import CHECKPOINT_NAME
+
+        if not (Path(folder) / CHECKPOINT_NAME).is_file():
+            return ""
+        return f"; the checkpoint in {folder} keeps the training so far: {then}"
     if args is None or args.command not in ("run", "train", "extract", "demo") \
             or getattr(args, "kind", None) == "toy":
         return ""
@@ -2805,8 +2824,6 @@ def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
         kept = "the scene background learnt from the training videos is"
     else:
         return ""
-    then = "the same command resumes once that is fixed" if error else \
-        "rerun the same command to resume"
     return f"; {kept} kept in {cache}: {then}"
 
 

@@ -128,6 +128,9 @@ class TrainResult:
     "auto")` resolved): the share asked, or 0.0 where it held out no row (fewer than
     `VALIDATION_MIN_ROWS` rows, or a share that rounds to none); None in files written
     before it was recorded."""
+    resumed_from: int | None = None
+    """The step a checkpoint resumed training from (`train_energy`'s checkpoint_dir); None
+    for a run from the first step, or in files written before it was recorded."""
 
 
 def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
@@ -757,6 +760,7 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
     state = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_evals": 0, "history": []}
     best = copy.deepcopy(kept.state_dict())
     identity = _checkpoint_config(config, x, schedule, loss_fn, net, cells)
+    resumed_from = None
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():
@@ -764,6 +768,7 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
             alike = () if isinstance(net, EnergyEnsemble) else ("validation_draws",)
             state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT, alike,
                                           {"seed": seed_said} if seed_said else None)
+            resumed_from = state["step"]
 
     n_members = len(net.members) if hasattr(net, "members") else 1
     bags = member_bags(n_train, n_members, config.max_samples, config.seed)
@@ -841,4 +846,4 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
                        history=state["history"], lr=float(config.lr), n_members=n_members,
                        max_samples=float(config.max_samples),
                        validation_fraction=float(config.validation_fraction)
-                       if len(x_val) else 0.0)
+                       if len(x_val) else 0.0, resumed_from=resumed_from)

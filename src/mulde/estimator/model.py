@@ -551,7 +551,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     device_: str, the torch device the network is on ("auto" resolved).
     train_result_: `mulde.core.TrainResult`: the steps taken, the best step and validation
         loss, whether training stopped early, the loss history, and the lr, member count,
-        max_samples and validation_fraction trained with.
+        max_samples and validation_fraction trained with, and the step a checkpoint resumed
+        training from (None if none did).
     aggregator_state_: dict of str to numpy arrays, the `aggregator`'s fitted state (for
         "mean_energy", "mean": (L,) the training rows' mean energy per level).
     offset_: float, the threshold: `decision_function = score_samples - offset_`; -inf
