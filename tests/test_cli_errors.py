@@ -108,6 +108,8 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
                         r"max_steps\?\); known: .*max_steps"),
     ('{"zzz": 5}', "--params: unknown MULDE parameter.* zzz; known: "),
     ('{"max_steps": -5}', "--params: The 'max_steps' parameter of MULDE must be an int in"),
+    ('{"patience": 0}', r"--params: The 'patience' parameter of MULDE must be an int in the "
+                        r"range \[1, inf\) or None\. Got 0 instead\.$"),
     ('{"sigma_low": 0.5, "sigma_high": 0.1}', r"sigma_high \(0.1\) must be above sigma_low"),
     ('{"hidden_sizes": []}', 'hidden_sizes must be "auto" or a non-empty list'),
     ('{"aggregator": "single", "scale_index": 40}',
@@ -153,6 +155,64 @@ def test_too_few_rows_for_the_fit_are_refused_before_training(feats, capsys):
     assert _error(capsys) == f"mulde: error: {feats / 'three.npy'}: GMM with 5 components " \
                              "needs at least as many training samples, got 3"
     assert not out.exists()
+
+
+def test_a_checkpoint_of_another_seed_names_the_seed_option_not_derived_seeds(feats, capsys):
+    """`mulde fit --seed 5` on a checkpoint of --seed 0 said "seed (1123606940 in the
+    checkpoint, 608349749 now)": seeds drawn from --seed, which passed as --seed give yet
+    another. It names the option the user gave, --seed, or --params' random_state."""
+    ckpt = feats / "ckpt"
+    params = {**json.loads(SMALL), "checkpoint_dir": str(ckpt)}
+    out = feats / "m.safetensors"
+
+    def fit(*extra: str, **change) -> int:
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--params", json.dumps({**params, **change}), *extra])
+
+    assert fit() == 0
+    out.unlink()
+    assert fit("--seed", "5") == 2
+    line = _error(capsys)
+    assert "it differs in --seed (5 now, not the one the checkpoint was written with); to " \
+           "resume it, rerun with the checkpoint's values" in line
+    assert "seed (" not in line.replace("--seed (", "")
+    assert fit(random_state=5) == 2
+    assert "it differs in random_state (5 now, not the one" in _error(capsys)
+    assert not out.exists()
+    assert fit("--seed", "0") == 0
+
+
+def test_a_damaged_checkpoint_or_a_model_in_its_place_is_one_line_naming_it(feats, capsys):
+    """A truncated checkpoint ended `mulde fit` in safetensors' traceback, naming no file; a
+    saved model in its place was said to differ "in config (null in the checkpoint, {...}
+    now)". Both are one line naming the file and what to do; removed, the fit starts over."""
+    ckpt = feats / "ckpt"
+    params = json.dumps({**json.loads(SMALL), "checkpoint_dir": str(ckpt)})
+    out = feats / "m.safetensors"
+
+    def fit() -> int:
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--params", params])
+
+    assert fit() == 0
+    path = ckpt / "checkpoint.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+    out.unlink()
+    assert fit() == 2
+    assert _error(capsys).startswith(f"mulde: error: {path}: damaged training checkpoint (")
+    assert not out.exists()
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                 "--params", SMALL]) == 0
+    path.write_bytes(out.read_bytes())  # a saved model put in the checkpoint's place
+    out.unlink()
+    capsys.readouterr()
+    assert fit() == 2
+    line = _error(capsys)
+    assert line.startswith(f"mulde: error: {path}: a safetensors file, but not a training "
+                           "checkpoint")
+    assert "null in the checkpoint" not in line
+    path.unlink()
+    assert fit() == 0
 
 
 def test_a_checkpoint_of_another_time_score_is_one_line_naming_it(feats, capsys):
@@ -770,6 +830,46 @@ def test_an_interrupted_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path):
         "mulde: error: [Errno 30] cannot write out/plots/roc.png (Read-only file system); "
         f"nothing was written; the features and model fits finished so far are kept in "
         f"{tmp_path / 'fourth' / 'cache'}: the same command resumes once that is fixed")
+
+
+def test_an_interrupted_checkpointed_fit_says_a_rerun_resumes_and_the_rerun_says_it_did(
+        monkeypatch, capsys, feats):
+    """Ctrl-C (or SIGTERM) during `mulde fit` with --params' checkpoint_dir said "mulde:
+    interrupted" alone, and the rerun that resumed said nothing of it. Before the first
+    checkpoint nothing is promised."""
+    import mulde.core.training as training
+    from mulde.terminated import Terminated
+
+    ckpt = feats / "ckpt"
+    params = json.dumps({**json.loads(SMALL), "max_steps": 10, "patience": None,
+                         "checkpoint_dir": str(ckpt), "checkpoint_every": 5})
+    out = feats / "m.safetensors"
+    real = training.save_checkpoint
+
+    def fit() -> int:
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--params", params])
+
+    def stopped(stop: type[BaseException], saved: bool):
+        def save(*args, **kwargs):
+            if saved:
+                real(*args, **kwargs)
+            raise stop
+        return save
+
+    monkeypatch.setattr(training, "save_checkpoint", stopped(KeyboardInterrupt, saved=False))
+    assert fit() == 130
+    assert capsys.readouterr().err.strip() == "mulde: interrupted"
+    monkeypatch.setattr(training, "save_checkpoint", stopped(Terminated, saved=True))
+    assert fit() == 143
+    assert capsys.readouterr().err.strip() == (
+        f"mulde: terminated (SIGTERM); the checkpoint in {ckpt} keeps the training so far: "
+        "rerun the same command to resume")
+    monkeypatch.setattr(training, "save_checkpoint", real)
+    assert fit() == 0
+    assert "(10 steps, resumed from step 5 at lr" in capsys.readouterr().out
+    assert fit() == 0  # a finished checkpoint: resumed at its end (the model saved over)
+    assert "(10 steps, resumed from step 10 at lr" in capsys.readouterr().out
 
 
 def test_sigterm_cleans_up_as_ctrl_c_says_so_and_exits_143(monkeypatch, capsys, tmp_path):

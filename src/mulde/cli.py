@@ -212,7 +212,7 @@ def _fit(args: argparse.Namespace) -> int:
         if note and not terminal and not args.quiet:  # no bar here: a log would stay silent
             print(note, file=sys.stderr)
         with (_constant_columns_named(header if len(header) == X.shape[1] else None),
-              _rows_of(args.features)):
+              _rows_of(args.features), _seed_named(args, overrides)):
             model.fit(X)
         if len(header) == X.shape[1]:  # each name its own (read_features refuses repeats)
             # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
@@ -222,6 +222,8 @@ def _fit(args: argparse.Namespace) -> int:
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
           f"({model.train_result_.steps} steps"
+          + (f", resumed from step {model.train_result_.resumed_from}"
+             if model.train_result_.resumed_from is not None else "")
           + (f", stopped early with step {model.train_result_.best_step}'s weights"
              if model.train_result_.stopped_early else "")
           + f" at lr {model.train_result_.lr:.3g}"
@@ -235,6 +237,24 @@ def _fit(args: argparse.Namespace) -> int:
           + _dequantised_said(model.quantisation_steps_, X.shape[1])
           + f"); saved {path}")
     return 0
+
+
+@contextmanager
+def _seed_named(args: argparse.Namespace, overrides: dict) -> Iterator[None]:
+    """Within the block, a refused training checkpoint (`CheckpointMismatchError`) of another
+    seed names --seed, where the model's random_state came from it, rather than
+    random_state (`mulde.estimator.model.checkpoint_seed_said`)."""
+    from mulde.core.checkpoint import CheckpointMismatchError
+    from mulde.estimator.model import checkpoint_seed_said
+
+    try:
+        yield
+    except CheckpointMismatchError as err:
+        if "random_state" in overrides:  # given by --params: its own name
+            raise
+        said = str(err).replace(checkpoint_seed_said(args.seed),
+                                checkpoint_seed_said(args.seed, "--seed"))
+        raise CheckpointMismatchError(said) from None
 
 
 def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | None:
@@ -2772,8 +2792,25 @@ def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
     """What an interrupted run, train, extract or (scene) demo keeps (or one that failed to
     write, with `error`): the feature cache with its finished model fits (`fits/`), which
     the same command reads back; the scene background alone where no video's features were
-    written yet (an interrupt while the scene was learnt had promised features); "" for
-    other commands, or when the cache holds neither."""
+    written yet (an interrupt while the scene was learnt had promised features); for `fit`,
+    the training checkpoint in --params' checkpoint_dir, which the same command resumes
+    (not with random_state null: a rerun draws another seed); "" for other commands, or
+    when the cache (or checkpoint folder) holds neither."""
+    then = "the same command resumes once that is fixed" if error else \
+        "rerun the same command to resume"
+    if args is not None and args.command == "fit":
+        try:
+            params = json.loads(args.params or "{}")
+        except json.JSONDecodeError:
+            return ""
+        folder = params.get("checkpoint_dir") if isinstance(params, dict) else None
+        if not folder or params.get("random_state", 0) is None:
+            return ""
+        from mulde.core.checkpoint import CHECKPOINT_NAME
+
+        if not (Path(folder) / CHECKPOINT_NAME).is_file():
+            return ""
+        return f"; the checkpoint in {folder} keeps the training so far: {then}"
     if args is None or args.command not in ("run", "train", "extract", "demo") \
             or getattr(args, "kind", None) == "toy":
         return ""
@@ -2787,8 +2824,6 @@ def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
         kept = "the scene background learnt from the training videos is"
     else:
         return ""
-    then = "the same command resumes once that is fixed" if error else \
-        "rerun the same command to resume"
     return f"; {kept} kept in {cache}: {then}"
 
 
@@ -2865,7 +2900,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The errors that are a user's mistake (a bad file, dataset, model or option): one line
     and status 2, no traceback. Imported only once one is raised, so that `mulde --help` and
     a command's `--help` do not load scipy, scikit-learn and torch first (seconds)."""
-    from mulde.core.checkpoint import CheckpointMismatchError
+    from mulde.core.checkpoint import CheckpointFileError, CheckpointMismatchError
     from mulde.datasets import DatasetError
     from mulde.estimator.model import OutOfRangeRowsError
     from mulde.estimator.persistence import ModelFileError
@@ -2880,7 +2915,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
     return (FeatureFileError, ModelFileError, OutOfRangeRowsError, DatasetError,
             EvaluationError, UsageError,
-            CheckpointMismatchError,
+            CheckpointMismatchError, CheckpointFileError,
             FusionError, FitWorkerError, ArtifactError, WeightsError, VideoReadError, EngineError,
             json.JSONDecodeError, OSError, ImportError)
 

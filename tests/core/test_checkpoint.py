@@ -10,7 +10,12 @@ import torch
 from safetensors import safe_open
 
 from mulde.core import EnergyMLP, TrainConfig
-from mulde.core.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from mulde.core.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointFileError,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 CONFIG = asdict(TrainConfig(max_steps=7, seed=3))
 
@@ -121,3 +126,40 @@ def test_checkpoints_written_before_the_time_score_term_existed_still_resume():
     assert _checkpoint_config(TrainConfig(), loss_fn=DSMLoss(0.0, "sigma2"))["loss"] == old
     assert _checkpoint_config(TrainConfig(), loss_fn=DSMLoss(0.0, "sigma2", 0.25))["loss"] == (
         old | {"time_score": 0.25})
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "truncated", "one byte short",
+                                    "metadata"])
+def test_a_damaged_checkpoint_is_named_as_such(tmp_path, damage):
+    """safetensors' own error ("SafetensorError: Error while deserializing header: header
+    too small") named neither the file nor what to do."""
+    net, ema, opt, _ = _run(0, steps=1)
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(path, net, ema, opt, {"step": 1}, copy.deepcopy(net.state_dict()), CONFIG)
+    whole = path.read_bytes()
+    if damage == "metadata":  # a readable file whose recorded counters are cut off
+        from safetensors.torch import save_file
+
+        save_file({"net.x": torch.zeros(1)}, str(path),
+                  metadata={"config": json.dumps(CONFIG), "state": '{"step": '})
+    else:
+        path.write_bytes({"empty": b"", "garbage": b"not a checkpoint\n" * 9,
+                          "truncated": whole[:len(whole) // 2],
+                          "one byte short": whole[:-1]}[damage])
+    with pytest.raises(CheckpointFileError, match=f"^{path}: damaged training checkpoint "
+                                                  r"\(.+\); remove it to start the fit over$"):
+        load_checkpoint(path, net, ema, opt, CONFIG)
+
+
+def test_a_model_file_in_a_checkpoints_place_is_said_to_be_no_checkpoint(tmp_path):
+    """A safetensors file without a checkpoint's metadata (a saved MULDE model) was refused
+    as "differs in config (null in the checkpoint, {...the whole config...} now)"."""
+    from safetensors.torch import save_file
+
+    net, ema, opt, _ = _run(0, steps=1)
+    path = tmp_path / CHECKPOINT_NAME
+    save_file({"net.first.weight": torch.zeros(8, 4)}, str(path), metadata={"format": "mulde"})
+    with pytest.raises(CheckpointFileError, match=f"^{path}: a safetensors file, but not a "
+                                                  "training checkpoint .*; move it out of the "
+                                                  "checkpoint folder, or use another one$"):
+        load_checkpoint(path, net, ema, opt, CONFIG)

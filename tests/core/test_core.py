@@ -446,6 +446,7 @@ def test_a_resume_that_saves_more_often_trains_the_same_weights(tmp_path):
         _train(tmp_path, Crashing(0.1))
     resumed, result = _train(tmp_path, checkpoint_every=7)
     assert result.steps == 60
+    assert result.resumed_from == 40 and _train()[1].resumed_from is None  # said by mulde fit
     for p1, p2 in zip(reference.state_dict().values(), resumed.state_dict().values(),
                       strict=True):
         assert torch.equal(p1, p2)

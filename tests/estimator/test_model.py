@@ -677,6 +677,41 @@ def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, mo
     assert script.read_text() == "print(1)\n"
 
 
+def test_a_checkpoint_of_another_random_state_is_refused_naming_it_and_none_warns(tmp_path):
+    """A refit with checkpoint_dir and the default random_state=None could never resume: the
+    refusal showed the seeds drawn from it ("seed (1123606940 in the checkpoint, 608349749
+    now)"), which no one can pass. It names random_state instead, and such a fit warns
+    before training, once; the same random_state resumes without a warning."""
+    import re
+
+    from mulde.core.checkpoint import CheckpointMismatchError
+    from mulde.estimator.model import UnseededCheckpointWarning
+
+    X = np.random.default_rng(7).standard_normal((60, 3))
+    params = {"hidden_sizes": (8,), "max_steps": 5, "batch_size": 64, "n_levels": 4,
+              "checkpoint_dir": str(tmp_path)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MULDE(**params).fit(X)
+    said = [w for w in caught if issubclass(w.category, UnseededCheckpointWarning)]
+    assert len(said) == 1 and "set random_state" in str(said[0].message)
+    with pytest.warns(UnseededCheckpointWarning), pytest.raises(
+            CheckpointMismatchError, match=re.escape("it differs in random_state (None now: "
+                                                     "each fit draws another seed, never the "
+                                                     "checkpoint's); to resume it")):
+        MULDE(**params).fit(X)
+    (tmp_path / "checkpoint.safetensors").unlink()
+    MULDE(**params, random_state=0).fit(X)
+    with pytest.raises(CheckpointMismatchError) as refused:
+        MULDE(**params, random_state=3).fit(X)
+    assert "it differs in random_state (3 now, not the one the checkpoint was written " \
+           "with); to resume it" in str(refused.value)
+    assert "seed (" not in str(refused.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseededCheckpointWarning)
+        assert MULDE(**params, random_state=0).fit(X).train_result_.steps == 5
+
+
 def test_default_score_ranks_a_gaussian_by_its_density():
     """Issue 15: the default anomaly score (aggregate and regulariser of `MULDE()`) ranks
     fresh samples of N(0, I_4) by their true -log-density (|x|^2 / 2 + const) with Spearman
@@ -863,6 +898,13 @@ def test_check_params_refuses_before_any_data():
                                          "needs one limit"):
         MULDE(max_steps=None).check_params()
     MULDE(max_steps=None, n_epochs=3).check_params()
+    # patience 0 stopped after the first step and returned the initial weights (steps 1,
+    # best_step 0): an untrained model, silently
+    with pytest.raises(ValueError, match=r"^The 'patience' parameter of MULDE must be an int "
+                                         r"in the range \[1, inf\) or None\. Got 0 instead"):
+        MULDE(patience=0).check_params()
+    MULDE(patience=1).check_params()
+    MULDE(patience=None).check_params()
 
 
 def test_a_device_this_machine_lacks_is_refused_before_training():

@@ -252,6 +252,10 @@ def test_a_bad_setting_names_the_adapter_not_mulde():
                            r"PyODMULDE must be an int in the range \[1, inf\) or None\. "
                            r"Got -1 instead\.$"):
             call(PyODMULDE(max_steps=-1))
+        with pytest.raises(InvalidParameterError, match=r"^The 'patience' parameter of "
+                           r"PyODMULDE must be an int in the range \[1, inf\) or None\. "
+                           r"Got 0 instead\.$"):
+            call(PyODMULDE(patience=0))
 
 
 def test_decision_function_raises_what_its_docstring_lists():

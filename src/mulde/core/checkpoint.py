@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -30,6 +30,12 @@ class CheckpointMismatchError(ValueError):
     training rows or network): resuming it would continue from the wrong weights."""
 
 
+class CheckpointFileError(ValueError):
+    """A file in a checkpoint's place that no run can resume from: damaged (empty, truncated,
+    corrupt) or no training checkpoint (a saved MULDE model, another program's safetensors
+    file)."""
+
+
 _ABSENT = object()
 
 NOT_COMPARED = frozenset({"checkpoint_every"})
@@ -37,11 +43,12 @@ NOT_COMPARED = frozenset({"checkpoint_every"})
 change the weights it trains."""
 
 
-def _differences(saved: Any, now: Any, implied: Mapping[str, Any], prefix: str = ""
-                 ) -> list[str]:
+def _differences(saved: Any, now: Any, implied: Mapping[str, Any],
+                 derived: Mapping[str, str], prefix: str = "") -> list[str]:
     """The fields in which a checkpoint's configuration differs from the run's, each as
     "name (value in the checkpoint, value now)", nested fields with dotted names; a field
-    left out is shown as its value in `implied` (by dotted name), else as "not set"."""
+    left out is shown as its value in `implied` (by dotted name), else as "not set"; a field
+    of `derived` (by dotted name) as what it says there instead."""
     if not (isinstance(saved, dict) and isinstance(now, dict)):
         return [] if saved == now else [f"{prefix.rstrip('.') or 'config'} ({_shown(saved)} "
                                         f"in the checkpoint, {_shown(now)} now)"]
@@ -50,9 +57,10 @@ def _differences(saved: Any, now: Any, implied: Mapping[str, Any], prefix: str =
         name = prefix + key
         a, b = (d.get(key, implied.get(name, _ABSENT)) for d in (saved, now))
         if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, implied, f"{name}.")
+            out += _differences(a, b, implied, derived, f"{name}.")
         elif a != b:
-            out.append(f"{name} ({_shown(a)} in the checkpoint, {_shown(b)} now)")
+            out.append(derived.get(name)
+                       or f"{name} ({_shown(a)} in the checkpoint, {_shown(b)} now)")
     return out
 
 
@@ -94,7 +102,9 @@ def save_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
 def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
                     opt: torch.optim.Optimizer, config: Mapping[str, Any],
                     implied: Mapping[str, Any] | None = None,
-                    not_compared: Collection[str] = ()) -> tuple[dict, dict[str, torch.Tensor]]:
+                    not_compared: Collection[str] = (),
+                    derived: Mapping[str, str] | None = None
+                    ) -> tuple[dict, dict[str, torch.Tensor]]:
     """Restore net, ema and opt in place from a checkpoint written by `save_checkpoint`.
 
     Tensors are loaded onto the device of net's parameters. Returns (state, best): the loop's
@@ -106,24 +116,49 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     architecture. implied: the value that a field
     the configuration leaves out at its default stands for, by dotted name (e.g.
     {"loss.time_score": 0.0}), to name it in that message. not_compared: fields, beyond
-    `NOT_COMPARED`, that make no difference to this run.
+    `NOT_COMPARED`, that make no difference to this run. derived: what that message says,
+    by dotted name, of a field that differs whose values a user cannot pass, being derived
+    from a setting of the caller's (MULDE's seed, drawn from its random_state), in place of
+    "name (value in the checkpoint, value now)".
+    Raises `CheckpointFileError` (a ValueError) naming the file when it is damaged (empty,
+    truncated, corrupt) or no training checkpoint (a saved model).
     """
     path = Path(path)
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    saved, now = json.loads(meta.get("config", "null")), _as_json(config)
+
+    def damaged(why: str) -> CheckpointFileError:
+        return CheckpointFileError(f"{path}: damaged training checkpoint ({why}); remove it "
+                                   "to start the fit over")
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as err:  # empty, truncated, or no safetensors file at all
+        raise damaged(f"not a readable safetensors file: {err}") from None
+    if not {"config", "state"} <= meta.keys():  # both in every checkpoint ever written
+        raise CheckpointFileError(
+            f"{path}: a safetensors file, but not a training checkpoint (a saved MULDE model, "
+            "or another program's file?); move it out of the checkpoint folder, or use "
+            "another one")
+    try:
+        saved, state = json.loads(meta["config"]), json.loads(meta["state"])
+    except json.JSONDecodeError as err:
+        raise damaged(f"its metadata is not JSON: {err}") from None
+    now = _as_json(config)
     if isinstance(saved, dict):
         skipped = NOT_COMPARED | set(not_compared)
         saved, now = ({k: v for k, v in c.items() if k not in skipped} for c in (saved, now))
     if saved != now:
-        diffs = _differences(saved, now, implied or {})
+        diffs = _differences(saved, now, implied or {}, derived or {})
         named = "; ".join(diffs[:3]) + (f"; {len(diffs) - 3} more" if len(diffs) > 3 else "")
         raise CheckpointMismatchError(
             f"{path}: checkpoint was written with another training config (settings, loss, "
             f"noise range or training data); it differs in {named}; to resume it, rerun with "
             "the checkpoint's values (a default that changed since it was written counts: "
             "pass it explicitly); else remove it or use another checkpoint folder")
-    tensors = load_file(str(path), device=str(next(net.parameters()).device))
+    try:
+        tensors = load_file(str(path), device=str(next(net.parameters()).device))
+    except SafetensorError as err:
+        raise damaged(f"not a readable safetensors file: {err}") from None
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -143,4 +178,4 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
         if s:
             opt_state["state"][i] = s
     opt.load_state_dict(opt_state)
-    return json.loads(meta["state"]), part("best.")
+    return state, part("best.")

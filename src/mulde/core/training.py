@@ -128,6 +128,9 @@ class TrainResult:
     "auto")` resolved): the share asked, or 0.0 where it held out no row (fewer than
     `VALIDATION_MIN_ROWS` rows, or a share that rounds to none); None in files written
     before it was recorded."""
+    resumed_from: int | None = None
+    """The step a checkpoint resumed training from (`train_energy`'s checkpoint_dir); None
+    for a run from the first step, or in files written before it was recorded."""
 
 
 def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
@@ -710,7 +713,8 @@ def _noisy_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
 
 def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
                  config: TrainConfig, checkpoint_dir: Path | None = None,
-                 progress: bool = False, cells: LatticeCells | None = None) -> TrainResult:
+                 progress: bool = False, cells: LatticeCells | None = None,
+                 seed_said: str | None = None) -> TrainResult:
     """Train net on standardised normal data x (n, d) in place; return the run's history.
     The CPU flushes subnormal floats to zero meanwhile (`flushed_denormals`: a fit ran up to
     twice as slow without).
@@ -724,15 +728,20 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     (early stopping after `patience` evaluations without improvement). With ema_decay, the
     exponential moving average of the weights (decay `ema_decay_at`) is validated and kept.
     With checkpoint_dir, state is saved every checkpoint_every steps and a run finding a
-    checkpoint there resumes from it.
+    checkpoint there resumes from it (one of another configuration is refused:
+    `mulde.core.checkpoint.load_checkpoint`). seed_said: what that refusal says of a seed
+    that differs, where the caller drew config.seed from a setting of its own (`MULDE`: its
+    random_state), in place of the two seeds; None: the seeds.
     """
     with flushed_denormals():
-        return _train_energy(net, x, schedule, loss_fn, config, checkpoint_dir, progress, cells)
+        return _train_energy(net, x, schedule, loss_fn, config, checkpoint_dir, progress, cells,
+                             seed_said)
 
 
 def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
                   loss_fn: DSMLoss, config: TrainConfig, checkpoint_dir: Path | None,
-                  progress: bool, cells: LatticeCells | None) -> TrainResult:
+                  progress: bool, cells: LatticeCells | None,
+                  seed_said: str | None) -> TrainResult:
     """`train_energy`'s work, with subnormals flushed."""
     device = x.device
     train_idx, val_idx = split_validation(x.shape[0], config.validation_fraction, config.seed)
@@ -751,12 +760,15 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
     state = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_evals": 0, "history": []}
     best = copy.deepcopy(kept.state_dict())
     identity = _checkpoint_config(config, x, schedule, loss_fn, net, cells)
+    resumed_from = None
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
         if ckpt.exists():
             # one network is validated alike by either kind of draws (older files name none)
             alike = () if isinstance(net, EnergyEnsemble) else ("validation_draws",)
-            state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT, alike)
+            state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT, alike,
+                                          {"seed": seed_said} if seed_said else None)
+            resumed_from = state["step"]
 
     n_members = len(net.members) if hasattr(net, "members") else 1
     bags = member_bags(n_train, n_members, config.max_samples, config.seed)
@@ -834,4 +846,4 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
                        history=state["history"], lr=float(config.lr), n_members=n_members,
                        max_samples=float(config.max_samples),
                        validation_fraction=float(config.validation_fraction)
-                       if len(x_val) else 0.0)
+                       if len(x_val) else 0.0, resumed_from=resumed_from)

@@ -263,6 +263,33 @@ class NoOutOfBagRowsWarning(FieldedWarning):
             "on bags of the rows (max_samples < 1)")
 
 
+class UnseededCheckpointWarning(FieldedWarning):
+    """A fit with a `checkpoint_dir` and random_state=None: each fit draws another seed (from
+    numpy's global RandomState), so a rerun is refused the checkpoint this one writes (a
+    `CheckpointMismatchError` naming random_state) and never resumes it. Said before
+    training."""
+
+    FIELDS = ("checkpoint_dir",)
+
+    def __init__(self, checkpoint_dir: str | os.PathLike) -> None:
+        self.checkpoint_dir = checkpoint_dir
+        super().__init__(
+            f"checkpoint_dir {str(checkpoint_dir)!r} with random_state=None: each fit draws "
+            "another seed, so a rerun cannot resume the checkpoint this fit writes there; set "
+            "random_state to a whole number to make it resumable")
+
+
+def checkpoint_seed_said(random_state: Any, setting: str = "random_state") -> str:
+    """What a refused training checkpoint says of a seed that differs (`train_energy`'s
+    seed_said) where the fit's seed was drawn from `random_state`, given by the user as
+    `setting` (`mulde fit`: "--seed"): that setting, not the seeds drawn from it, which no
+    user could pass."""
+    if random_state is None:
+        return f"{setting} (None now: each fit draws another seed, never the checkpoint's)"
+    shown = random_state if isinstance(random_state, Integral) else "a RandomState"
+    return f"{setting} ({shown} now, not the one the checkpoint was written with)"
+
+
 THRESHOLD_SCORES = ("training", "out_of_bag", "validation")
 """What `MULDE.offset_` can be set on (`MULDE.threshold_scores_`): every training row's score,
 the training rows' out-of-bag scores (members on bags), or the held-out validation rows'."""
@@ -431,9 +458,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         "auto" widths build there; `mulde.core.training.validation_fraction_for_network`;
         the share trained with is `train_result_.validation_fraction`), the
         steps between validation evaluations (50 by default, 100 before issue 15's round 49),
-        and how many evaluations without improvement stop training (None: never stop early;
-        3 by default, 5 before issue 15's round 48, which kept the same weights in fewer
-        steps); the best validated weights are kept. The networks of an ensemble are each
+        and how many evaluations without improvement stop training (at least 1; None: never
+        stop early; 3 by default, 5 before issue 15's round 48, which kept the same weights
+        in fewer steps); the best validated weights are kept. The networks of an ensemble are each
         validated on noise draws of their own (`mulde.core.training.VALIDATION_DRAWS`). No
         row is held out of fewer than 10 (`VALIDATION_MIN_ROWS`): such a fit warns
         (`FewSamplesWarning`). A validation_fraction that holds none out of more rows (0,
@@ -448,7 +475,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         checkpoint_every steps and when training ends; a fit finding a checkpoint of the same
         training configuration resumes from it, and refuses one of another (ValueError): other
         training settings (checkpoint_every aside), loss, noise range or noise input, or
-        other (or otherwise scaled) training rows.
+        other (or otherwise scaled) training rows, or another random_state (named as such:
+        the seed is drawn from it). With random_state None each fit draws another seed, so
+        its checkpoint never resumes: such a fit warns (`UnseededCheckpointWarning`). A
+        damaged file in the checkpoint's place, or one that is no training checkpoint (a
+        saved model), is refused naming it (`mulde.core.checkpoint.CheckpointFileError`).
     contamination: "auto" (1 %) or a fraction in (0, 0.5] (anything else is refused,
         ValueError), which `threshold_on` gives its meaning.
     threshold_on: where `offset_` is set. "training" (default; scikit-learn's convention for
@@ -520,7 +551,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     device_: str, the torch device the network is on ("auto" resolved).
     train_result_: `mulde.core.TrainResult`: the steps taken, the best step and validation
         loss, whether training stopped early, the loss history, and the lr, member count,
-        max_samples and validation_fraction trained with.
+        max_samples and validation_fraction trained with, and the step a checkpoint resumed
+        training from (None if none did).
     aggregator_state_: dict of str to numpy arrays, the `aggregator`'s fitted state (for
         "mean_energy", "mean": (L,) the training rows' mean energy per level).
     offset_: float, the threshold: `decision_function = score_samples - offset_`; -inf
@@ -569,7 +601,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
-        "patience": [Interval(Integral, 0, None, closed="left"), None],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
         "eval_every": [Interval(Integral, 1, None, closed="left")],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -746,6 +778,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.check_samples(len(X))  # before training, not after it
         if self.checkpoint_dir:  # a file in its place: said now, not at the first checkpoint
             check_folder(self.checkpoint_dir)
+            if self.random_state is None:  # a rerun would be refused it: said before training
+                warnings.warn(UnseededCheckpointWarning(self.checkpoint_dir), stacklevel=2)
         for name, first, ordered in index_columns(table, X):  # fitted as given, but said
             warnings.warn(IndexColumnWarning(name, first, len(X), ordered), stacklevel=2)
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
@@ -834,7 +868,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
                                   Path(self.checkpoint_dir) if self.checkpoint_dir else None,
-                                  progress=self.verbose, cells=self._cells())
+                                  progress=self.verbose, cells=self._cells(),
+                                  seed_said=checkpoint_seed_said(self.random_state))
             self.fit_seconds_ = time.perf_counter() - start
             self.network_.eval()
             self.train_result_ = result
