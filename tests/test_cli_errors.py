@@ -320,6 +320,34 @@ def test_rows_too_far_out_to_score_are_one_line_naming_the_file(model, feats, ca
     assert not (feats / "s.npy").exists()
 
 
+def test_rows_too_far_out_of_a_csv_are_named_by_line_and_column(feats, capsys):
+    """A CSV's rows too far out were counted from 0 and their column from 0 without its name,
+    while its other errors name the line and the column (a newcomer's trial: a blank line
+    made row 7 line 10)."""
+    train = np.random.default_rng(6).standard_normal((100, 3))
+    np.savetxt(feats / "train.csv", train, delimiter=",", header="temp,load,hum", comments="")
+    assert main(["fit", str(feats / "train.csv"), "--out", str(feats / "m.safetensors"),
+                 "--params", SMALL, "--quiet"]) == 0
+    capsys.readouterr()
+    rows = np.random.default_rng(5).standard_normal((9, 3)).round(3).astype(str).tolist()
+    rows[7][0], rows[8][2] = "1e39", "-1e200"
+    lines = ["temp,load,hum", *(",".join(r) for r in rows[:3]), "",
+             *(",".join(r) for r in rows[3:])]
+    (feats / "far.csv").write_text("\n".join(lines) + "\n")
+    assert main(["score", str(feats / "m.safetensors"), str(feats / "far.csv"), "--out",
+                 str(feats / "s.csv")]) == 2
+    assert _error(capsys) == (
+        f"mulde: error: {feats / 'far.csv'}: 2 row(s) lie beyond the float32 range once "
+        "standardised with the training mean and scale: lines 10, 11; line 10, column 1 "
+        "('temp'): 1e+39; such values are usually a placeholder for a missing reading or a "
+        "unit error: impute or drop those rows")
+    (feats / "far.csv").write_text("\n".join(lines[:-1]) + "\n")  # one row beyond
+    assert main(["score", str(feats / "m.safetensors"), str(feats / "far.csv"), "--out",
+                 str(feats / "s.csv")]) == 2
+    assert ": line 10, column 1 ('temp'): 1e+39; such values" in _error(capsys)
+    assert not (feats / "s.csv").exists()
+
+
 def test_training_rows_too_far_out_to_fit_are_one_line_naming_the_file(feats, capsys):
     """The same refusal in `mulde fit` named no file (the training file's rows): a column
     near float64's limit leaves a row beyond float32 once centred."""

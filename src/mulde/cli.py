@@ -307,16 +307,33 @@ def _constant_columns_named(header: list[str] | None) -> Iterator[None]:
 
 
 @contextmanager
-def _rows_of(features: str | Path) -> Iterator[None]:
+def _rows_of(features: str | Path, names: list[str] | None = None) -> Iterator[None]:
     """Within the block, rows too far out for the model (`OutOfRangeRowsError`: to fit in
     `mulde fit`, to score in `mulde score`) are said with the name of the features file they
-    came from, whose rows the message counts."""
+    came from, whose rows the message counts; a CSV's by their lines and the first one's
+    column (from 1, with its header name), as its other errors are (`names`: the columns the
+    model was fitted on, which `read_features` was given)."""
     from mulde.estimator.model import OutOfRangeRowsError  # torch: the block uses it anyway
+    from mulde.io.features import csv_header, csv_lines, quoted
 
     try:
         yield
     except OutOfRangeRowsError as err:
-        raise err.said_of(str(features)) from err
+        lines = csv_lines(features, names)
+        if lines is None or not err.rows.size or err.rows[-1] >= len(lines):
+            raise err.said_of(str(features)) from err
+        said = [lines[int(r)] for r in err.rows]
+        shown = (f"lines {', '.join(map(str, said[:5]))}" + (", ..." if len(said) > 5 else "")
+                 + "; " if len(said) > 1 else "")
+        where = f"line {said[0]}"
+        if err.column is not None:
+            header = csv_header(features, names)
+            name = f" ({quoted(header[err.column])})" if header else ""
+            where += f", column {err.column + 1}{name}: {err.value:.6g}"
+        raise type(err)(
+            f"{features}: {err.rows.size} row(s) {err.reason}: {shown}{where}; such values "
+            "are usually a placeholder for a missing reading or a unit error: impute or drop "
+            "those rows", err.rows, err.reason, err.column, err.value) from err
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -404,7 +421,7 @@ def _score_into(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # the columns are checked above, where the file names them
         warnings.filterwarnings("ignore", message="X does not have valid feature names",
                                 category=UserWarning)
-        with _rows_of(args.features):
+        with _rows_of(args.features, None if fitted is None else [str(n) for n in fitted]):
             scores = (model.score_samples_multiscale(X) if args.multiscale
                       else model.predict(X) if args.predict else model.anomaly_score(X))
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...

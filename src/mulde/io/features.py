@@ -130,6 +130,22 @@ def csv_header(path: str | Path, names: Sequence[str] | None = None) -> list[str
     return [c.strip() for c in head[0][1]]
 
 
+def csv_lines(path: str | Path, names: Sequence[str] | None = None) -> list[int] | None:
+    """The line number (as an editor counts lines, blank ones included) of each sample of a
+    .csv feature file, in the order `read_features` reads them given the same `names` (a
+    header row, `csv_header`, left out), so that a message about row i can name its line;
+    None for a file that is not a .csv, or not readable text."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            lines = [line for line, _ in _filled_rows(fh)]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return lines[1:] if csv_header(path, names) is not None else lines
+
+
 def numbered_first_row(path: str | Path) -> list[str] | None:
     """The cells of a .csv feature file's first row, stripped, when `read_features` keeps it
     as a sample though it may be a header of numbered columns (so `mulde fit` can say which
