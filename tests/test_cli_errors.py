@@ -385,6 +385,22 @@ def test_a_1d_array_of_an_npz_is_named_by_its_key(feats, capsys):
     assert not (feats / "x.safetensors").exists()
 
 
+def test_key_for_an_npy_or_csv_file_is_refused_not_ignored(feats, model, capsys):
+    """--key was silently ignored for a .npy file (it names an array of a .npz file): a
+    user who meant another array was fitted, or scored, on the one the file holds."""
+    np.savetxt(feats / "test.csv", np.load(feats / "test.npy"), delimiter=",")
+    for command in (["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
+                     "--params", SMALL],
+                    ["score", str(model), str(feats / "test.csv"), "--out",
+                     str(feats / "s.npy")]):
+        assert main([*command, "--key", "y"]) == 2
+        given = command[1] if command[0] == "fit" else command[2]
+        assert _error(capsys) == (
+            f"mulde: error: {given}: --key y applies to .npz files only (it names an array "
+            f"inside one); leave it out for a {Path(given).suffix} file")
+    assert not (feats / "x.safetensors").exists() and not (feats / "s.npy").exists()
+
+
 def test_a_bad_device_in_params_is_named_as_given_there(feats, tmp_path, capsys):
     """A "device" inside --params was reported as "--device ...", an option the user had
     not given; run and train did not check it before the fit."""

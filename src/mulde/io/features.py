@@ -27,7 +27,8 @@ class FeatureFileError(ValueError):
 def read_features(path: str | Path, key: str | None = None,
                   names: Sequence[str] | None = None) -> np.ndarray:
     """Return the (n, d) float array (`check_features`) stored in a .npy, .npz (array `key`,
-    `X`, or the only array) or .csv file (comma-separated numbers, an optional header row of names:
+    `X`, or the only array; `key` given for a .npy or .csv file is a FeatureFileError) or
+    .csv file (comma-separated numbers, an optional header row of names:
     `_is_header`; a first row equal to `names`, the columns a model was fitted on, is a
     header even when the names are numbers, such as years)."""
     path = Path(path)
@@ -40,6 +41,9 @@ def read_features(path: str | Path, key: str | None = None,
         raise FeatureFileError(f"{path}: not a regular file (a device, pipe or socket); "
                                "give a .csv, .npy or .npz file of one row per sample")
     suffix = path.suffix.lower()
+    if key is not None and suffix in (".npy", ".csv"):  # not silently ignored
+        raise FeatureFileError(f"{path}: --key {key} applies to .npz files only (it names "
+                               f"an array inside one); leave it out for a {suffix} file")
     if suffix in _NUMPY_KINDS:
         _check_numpy_file(path, suffix)
     source = str(path)  # what the errors name: the file, and an archive's array in it
