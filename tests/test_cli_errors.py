@@ -102,7 +102,9 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
 
 
 @pytest.mark.parametrize("params, message", [
-    ("{bad", r"--params is not valid JSON \(.*\); write an object such as"),
+    ("{bad", r"--params is not valid JSON \(.*\); it takes JSON text: write an object such "
+             "as"),
+    ("x" * 300, r"--params is not valid JSON \(.*\); it takes JSON text"),  # no file name
     ("[1, 2]", "--params must be a JSON object of MULDE parameters"),
     ('{"max_step": 5}', r"--params: unknown MULDE parameter.* max_step \(did you mean "
                         r"max_steps\?\); known: .*max_steps"),
@@ -122,6 +124,19 @@ def test_params_mistakes_are_refused_before_training(feats, capsys, params, mess
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params]) == 2
     assert re.search(message, _error(capsys))
     assert not out.exists()
+
+
+def test_params_naming_a_file_says_it_takes_json_text(feats, capsys, monkeypatch):
+    """`--params params.json` said only "not valid JSON": a newcomer's trial, who had
+    written the parameters into a file."""
+    monkeypatch.chdir(feats)
+    Path("params.json").write_text('{"max_steps": 5}')
+    assert main(["fit", "train.npy", "--out", "bad.safetensors", "--params",
+                 "params.json"]) == 2
+    assert _error(capsys) == ("mulde: error: --params params.json: names a file, but --params "
+                              "takes JSON text; pass the file's contents: --params "
+                              '"$(cat params.json)"')
+    assert not Path("bad.safetensors").exists()
 
 
 @pytest.mark.parametrize("command", [["fit", "f.npy", "--out", "m.safetensors"],

@@ -37,8 +37,15 @@ def _mulde_params(text: str | None) -> dict:
     try:
         params = json.loads(text)
     except json.JSONDecodeError as err:
-        raise UsageError(f"--params is not valid JSON ({err}); write an object such as "
-                         f"{example}") from None
+        try:
+            named = Path(text).is_file()
+        except OSError:  # a text too long for a file name
+            named = False
+        if named:
+            raise UsageError(f"--params {text}: names a file, but --params takes JSON text; "
+                             f'pass the file\'s contents: --params "$(cat {text})"') from None
+        raise UsageError(f"--params is not valid JSON ({err}); it takes JSON text: write an "
+                         f"object such as {example}") from None
     if not isinstance(params, dict):
         raise UsageError(f"--params must be a JSON object of MULDE parameters such as "
                          f"{example}, got {text!r}")
