@@ -1194,6 +1194,21 @@ def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_p
     assert not (tmp_path / "out").exists()
 
 
+def test_fit_and_score_name_out_when_a_file_lies_in_its_folders_place(model, feats, capsys):
+    """`--out new.csv/o.csv` with new.csv a file said "new.csv: a file, not a folder" without
+    naming --out (a newcomer's trial), as run and train name it; fit said it after reading
+    the features."""
+    (feats / "new.csv").write_text("x")
+    for command, out in ((["fit", str(feats / "train.npy"), "--params", SMALL],
+                          "new.csv/m.safetensors"),
+                         (["score", str(model), str(feats / "test.npy")], "new.csv/o.csv")):
+        given = str(feats / out)
+        assert main([*command, "--out", given]) == 2
+        assert _error(capsys) == (f"mulde: error: --out {given}: {feats / 'new.csv'}: a file, "
+                                  "not a folder; give a folder for the outputs")
+    assert (feats / "new.csv").read_text() == "x"
+
+
 def test_option_files_are_named_by_their_option_before_any_work(tmp_path, capsys):
     """A missing --boxes folder, a video backbone without --weights, a --weights file that is
     missing or no weights, a --cache or --out that is a file: one line naming the option,

@@ -169,10 +169,12 @@ def _fit(args: argparse.Namespace) -> int:
         shuffled_index_columns,
     )
 
+    given_out = args.out
     try:  # new_dir/ or an existing folder: its model.safetensors; MULDE.save's own rule
         args.out = save_path(args.out)
     except ValueError as err:
         raise UsageError(f"--out {err}") from None
+    _no_file_in_the_way("out", given_out, _output_folder(args.out))
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     if (args.device is not None and "device" in overrides
@@ -359,6 +361,7 @@ def _score(args: argparse.Namespace) -> int:
                          "these suffixes")
     if Path(args.out).resolve() in (Path(args.features).resolve(), Path(args.model).resolve()):
         raise UsageError(f"--out {args.out} would overwrite an input; choose another file")
+    _no_file_in_the_way("out", args.out, _output_folder(args.out))
     from mulde.vad.artifact import pipeline_folder
 
     folder = pipeline_folder(args.model)
@@ -1528,16 +1531,25 @@ def _output_folders(args: argparse.Namespace) -> None:
     """Refuse, before any work, an --out or --cache that is a file or lies under one, naming
     the option ("--cache notes.txt: a file, not a folder; give a folder for the feature
     cache"), as the writers' own check would later without it (`check_folder`)."""
-    from mulde.io.atomic import check_folder
-
     for option, what in (("out", "the outputs"), ("cache", "the feature cache")):
         given = getattr(args, option, None)
         if given is not None:
-            try:
-                check_folder(given, what)
-            except OSError as err:  # the file in the way: `given` itself or a folder above
-                said = "" if str(err).startswith(f"{Path(given)}: ") else f"{given}: "
-                raise UsageError(f"--{option} {said}{err}") from None
+            _no_file_in_the_way(option, given, given, what)
+
+
+def _no_file_in_the_way(option: str, given: Any, folder: Path, what: str = "the outputs"
+                        ) -> None:
+    """Refuse (`UsageError`) an option's path `given` whose folder `folder` (`given` itself,
+    or the folder an output file is written into) is a file or lies under one, naming the
+    option and the file in the way (`check_folder`): "--out new.csv/o.csv: new.csv: a file,
+    not a folder; give a folder for the outputs"."""
+    from mulde.io.atomic import check_folder
+
+    try:
+        check_folder(folder, what)
+    except OSError as err:  # the file in the way: `given` itself or a folder above
+        said = "" if str(err).startswith(f"{Path(given)}: ") else f"{given}: "
+        raise UsageError(f"--{option} {said}{err}") from None
 
 
 def _beside(folder: Path, what: str) -> str:
