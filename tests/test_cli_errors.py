@@ -102,7 +102,9 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
 
 
 @pytest.mark.parametrize("params, message", [
-    ("{bad", r"--params is not valid JSON \(.*\); write an object such as"),
+    ("{bad", r"--params is not valid JSON \(.*\); it takes JSON text: write an object such "
+             "as"),
+    ("x" * 300, r"--params is not valid JSON \(.*\); it takes JSON text"),  # no file name
     ("[1, 2]", "--params must be a JSON object of MULDE parameters"),
     ('{"max_step": 5}', r"--params: unknown MULDE parameter.* max_step \(did you mean "
                         r"max_steps\?\); known: .*max_steps"),
@@ -124,6 +126,19 @@ def test_params_mistakes_are_refused_before_training(feats, capsys, params, mess
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params]) == 2
     assert re.search(message, _error(capsys))
     assert not out.exists()
+
+
+def test_params_naming_a_file_says_it_takes_json_text(feats, capsys, monkeypatch):
+    """`--params params.json` said only "not valid JSON": a newcomer's trial, who had
+    written the parameters into a file."""
+    monkeypatch.chdir(feats)
+    Path("params.json").write_text('{"max_steps": 5}')
+    assert main(["fit", "train.npy", "--out", "bad.safetensors", "--params",
+                 "params.json"]) == 2
+    assert _error(capsys) == ("mulde: error: --params params.json: names a file, but --params "
+                              "takes JSON text; pass the file's contents: --params "
+                              '"$(cat params.json)"')
+    assert not Path("bad.safetensors").exists()
 
 
 @pytest.mark.parametrize("command", [["fit", "f.npy", "--out", "m.safetensors"],
@@ -380,6 +395,34 @@ def test_rows_too_far_out_to_score_are_one_line_naming_the_file(model, feats, ca
     assert not (feats / "s.npy").exists()
 
 
+def test_rows_too_far_out_of_a_csv_are_named_by_line_and_column(feats, capsys):
+    """A CSV's rows too far out were counted from 0 and their column from 0 without its name,
+    while its other errors name the line and the column (a newcomer's trial: a blank line
+    made row 7 line 10)."""
+    train = np.random.default_rng(6).standard_normal((100, 3))
+    np.savetxt(feats / "train.csv", train, delimiter=",", header="temp,load,hum", comments="")
+    assert main(["fit", str(feats / "train.csv"), "--out", str(feats / "m.safetensors"),
+                 "--params", SMALL, "--quiet"]) == 0
+    capsys.readouterr()
+    rows = np.random.default_rng(5).standard_normal((9, 3)).round(3).astype(str).tolist()
+    rows[7][0], rows[8][2] = "1e39", "-1e200"
+    lines = ["temp,load,hum", *(",".join(r) for r in rows[:3]), "",
+             *(",".join(r) for r in rows[3:])]
+    (feats / "far.csv").write_text("\n".join(lines) + "\n")
+    assert main(["score", str(feats / "m.safetensors"), str(feats / "far.csv"), "--out",
+                 str(feats / "s.csv")]) == 2
+    assert _error(capsys) == (
+        f"mulde: error: {feats / 'far.csv'}: 2 row(s) lie beyond the float32 range once "
+        "standardised with the training mean and scale: lines 10, 11; line 10, column 1 "
+        "('temp'): 1e+39; such values are usually a placeholder for a missing reading or a "
+        "unit error: impute or drop those rows")
+    (feats / "far.csv").write_text("\n".join(lines[:-1]) + "\n")  # one row beyond
+    assert main(["score", str(feats / "m.safetensors"), str(feats / "far.csv"), "--out",
+                 str(feats / "s.csv")]) == 2
+    assert ": line 10, column 1 ('temp'): 1e+39; such values" in _error(capsys)
+    assert not (feats / "s.csv").exists()
+
+
 def test_training_rows_too_far_out_to_fit_are_one_line_naming_the_file(feats, capsys):
     """The same refusal in `mulde fit` named no file (the training file's rows): a column
     near float64's limit leaves a row beyond float32 once centred."""
@@ -415,6 +458,22 @@ def test_a_1d_array_of_an_npz_is_named_by_its_key(feats, capsys):
                                      "array of 50 values; features are a 2-D (n_samples, "
                                      "n_features) array: save x.reshape(-1, 1)")
     assert not (feats / "x.safetensors").exists()
+
+
+def test_key_for_an_npy_or_csv_file_is_refused_not_ignored(feats, model, capsys):
+    """--key was silently ignored for a .npy file (it names an array of a .npz file): a
+    user who meant another array was fitted, or scored, on the one the file holds."""
+    np.savetxt(feats / "test.csv", np.load(feats / "test.npy"), delimiter=",")
+    for command in (["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
+                     "--params", SMALL],
+                    ["score", str(model), str(feats / "test.csv"), "--out",
+                     str(feats / "s.npy")]):
+        assert main([*command, "--key", "y"]) == 2
+        given = command[1] if command[0] == "fit" else command[2]
+        assert _error(capsys) == (
+            f"mulde: error: {given}: --key y applies to .npz files only (it names an array "
+            f"inside one); leave it out for a {Path(given).suffix} file")
+    assert not (feats / "x.safetensors").exists() and not (feats / "s.npy").exists()
 
 
 def test_a_bad_device_in_params_is_named_as_given_there(feats, tmp_path, capsys):
@@ -1233,6 +1292,21 @@ def test_extractor_settings_of_the_wrong_kind_and_idle_weights_are_refused(tmp_p
     assert main([*base, "--out", str(tmp_path / "notes.txt")]) == 2
     assert "notes.txt: a file, not a folder; give a folder for the outputs" in _error(capsys)
     assert not (tmp_path / "out").exists()
+
+
+def test_fit_and_score_name_out_when_a_file_lies_in_its_folders_place(model, feats, capsys):
+    """`--out new.csv/o.csv` with new.csv a file said "new.csv: a file, not a folder" without
+    naming --out (a newcomer's trial), as run and train name it; fit said it after reading
+    the features."""
+    (feats / "new.csv").write_text("x")
+    for command, out in ((["fit", str(feats / "train.npy"), "--params", SMALL],
+                          "new.csv/m.safetensors"),
+                         (["score", str(model), str(feats / "test.npy")], "new.csv/o.csv")):
+        given = str(feats / out)
+        assert main([*command, "--out", given]) == 2
+        assert _error(capsys) == (f"mulde: error: --out {given}: {feats / 'new.csv'}: a file, "
+                                  "not a folder; give a folder for the outputs")
+    assert (feats / "new.csv").read_text() == "x"
 
 
 def test_option_files_are_named_by_their_option_before_any_work(tmp_path, capsys):

@@ -37,8 +37,15 @@ def _mulde_params(text: str | None) -> dict:
     try:
         params = json.loads(text)
     except json.JSONDecodeError as err:
-        raise UsageError(f"--params is not valid JSON ({err}); write an object such as "
-                         f"{example}") from None
+        try:
+            named = Path(text).is_file()
+        except OSError:  # a text too long for a file name
+            named = False
+        if named:
+            raise UsageError(f"--params {text}: names a file, but --params takes JSON text; "
+                             f'pass the file\'s contents: --params "$(cat {text})"') from None
+        raise UsageError(f"--params is not valid JSON ({err}); it takes JSON text: write an "
+                         f"object such as {example}") from None
     if not isinstance(params, dict):
         raise UsageError(f"--params must be a JSON object of MULDE parameters such as "
                          f"{example}, got {text!r}")
@@ -162,10 +169,12 @@ def _fit(args: argparse.Namespace) -> int:
         shuffled_index_columns,
     )
 
+    given_out = args.out
     try:  # new_dir/ or an existing folder: its model.safetensors; MULDE.save's own rule
         args.out = save_path(args.out)
     except ValueError as err:
         raise UsageError(f"--out {err}") from None
+    _no_file_in_the_way("out", given_out, _output_folder(args.out))
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     if (args.device is not None and "device" in overrides
@@ -327,16 +336,33 @@ def _constant_columns_named(header: list[str] | None) -> Iterator[None]:
 
 
 @contextmanager
-def _rows_of(features: str | Path) -> Iterator[None]:
+def _rows_of(features: str | Path, names: list[str] | None = None) -> Iterator[None]:
     """Within the block, rows too far out for the model (`OutOfRangeRowsError`: to fit in
     `mulde fit`, to score in `mulde score`) are said with the name of the features file they
-    came from, whose rows the message counts."""
+    came from, whose rows the message counts; a CSV's by their lines and the first one's
+    column (from 1, with its header name), as its other errors are (`names`: the columns the
+    model was fitted on, which `read_features` was given)."""
     from mulde.estimator.model import OutOfRangeRowsError  # torch: the block uses it anyway
+    from mulde.io.features import csv_header, csv_lines, quoted
 
     try:
         yield
     except OutOfRangeRowsError as err:
-        raise err.said_of(str(features)) from err
+        lines = csv_lines(features, names)
+        if lines is None or not err.rows.size or err.rows[-1] >= len(lines):
+            raise err.said_of(str(features)) from err
+        said = [lines[int(r)] for r in err.rows]
+        shown = (f"lines {', '.join(map(str, said[:5]))}" + (", ..." if len(said) > 5 else "")
+                 + "; " if len(said) > 1 else "")
+        where = f"line {said[0]}"
+        if err.column is not None:
+            header = csv_header(features, names)
+            name = f" ({quoted(header[err.column])})" if header else ""
+            where += f", column {err.column + 1}{name}: {err.value:.6g}"
+        raise type(err)(
+            f"{features}: {err.rows.size} row(s) {err.reason}: {shown}{where}; such values "
+            "are usually a placeholder for a missing reading or a unit error: impute or drop "
+            "those rows", err.rows, err.reason, err.column, err.value) from err
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -355,6 +381,7 @@ def _score(args: argparse.Namespace) -> int:
                          "these suffixes")
     if Path(args.out).resolve() in (Path(args.features).resolve(), Path(args.model).resolve()):
         raise UsageError(f"--out {args.out} would overwrite an input; choose another file")
+    _no_file_in_the_way("out", args.out, _output_folder(args.out))
     from mulde.vad.artifact import pipeline_folder
 
     folder = pipeline_folder(args.model)
@@ -424,7 +451,7 @@ def _score_into(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # the columns are checked above, where the file names them
         warnings.filterwarnings("ignore", message="X does not have valid feature names",
                                 category=UserWarning)
-        with _rows_of(args.features):
+        with _rows_of(args.features, None if fitted is None else [str(n) for n in fitted]):
             scores = (model.score_samples_multiscale(X) if args.multiscale
                       else model.predict(X) if args.predict else model.anomaly_score(X))
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
@@ -1524,16 +1551,25 @@ def _output_folders(args: argparse.Namespace) -> None:
     """Refuse, before any work, an --out or --cache that is a file or lies under one, naming
     the option ("--cache notes.txt: a file, not a folder; give a folder for the feature
     cache"), as the writers' own check would later without it (`check_folder`)."""
-    from mulde.io.atomic import check_folder
-
     for option, what in (("out", "the outputs"), ("cache", "the feature cache")):
         given = getattr(args, option, None)
         if given is not None:
-            try:
-                check_folder(given, what)
-            except OSError as err:  # the file in the way: `given` itself or a folder above
-                said = "" if str(err).startswith(f"{Path(given)}: ") else f"{given}: "
-                raise UsageError(f"--{option} {said}{err}") from None
+            _no_file_in_the_way(option, given, given, what)
+
+
+def _no_file_in_the_way(option: str, given: Any, folder: Path, what: str = "the outputs"
+                        ) -> None:
+    """Refuse (`UsageError`) an option's path `given` whose folder `folder` (`given` itself,
+    or the folder an output file is written into) is a file or lies under one, naming the
+    option and the file in the way (`check_folder`): "--out new.csv/o.csv: new.csv: a file,
+    not a folder; give a folder for the outputs"."""
+    from mulde.io.atomic import check_folder
+
+    try:
+        check_folder(folder, what)
+    except OSError as err:  # the file in the way: `given` itself or a folder above
+        said = "" if str(err).startswith(f"{Path(given)}: ") else f"{given}: "
+        raise UsageError(f"--{option} {said}{err}") from None
 
 
 def _beside(folder: Path, what: str) -> str:

@@ -211,6 +211,12 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
     with pytest.warns(FewValidationRowsWarning,
                       match=r"too few to flag at most 0.01 .*takes 99 validation"):
         assert set(model.predict(np.full((2, 3), 50.0))) == {1}
+    with warnings.catch_warnings(record=True) as said:  # fit_predict: fit's warning alone
+        warnings.simplefilter("always")
+        flags = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit_predict(X)
+    assert (flags == 1).all()
+    assert [str(w.message)[:25] for w in said
+            if w.category is FewValidationRowsWarning] == ["the 10 validation rows he"]
     with pytest.warns(NoValidationWarning, match="threshold_on='validation' sets the "
                       "threshold on the training samples"):
         plain = MULDE(**FAST | {"max_steps": 20, "validation_fraction": 0.0,

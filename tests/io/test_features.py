@@ -14,6 +14,7 @@ from mulde.io.features import (
     FeatureFileError,
     check_features,
     csv_header,
+    csv_lines,
     energy_columns,
     numbered_first_row,
     read_features,
@@ -208,6 +209,19 @@ def test_a_csv_first_row_with_a_typo_is_an_error_not_a_header(tmp_path):
         read_features(tmp_path / "x.csv")
     (tmp_path / "h.csv").write_text("speed,size,angle\n4,5,6\n")
     np.testing.assert_array_equal(read_features(tmp_path / "h.csv"), [[4, 5, 6]])
+
+
+def test_csv_lines_are_the_samples_lines_as_an_editor_counts_them(tmp_path):
+    """Row i of what read_features returns is on line csv_lines()[i]: blank lines counted,
+    the header left out (a first row of the fitted names too), as the CSV's errors count."""
+    (tmp_path / "h.csv").write_text("temp,load\n1,2\n\n \n3,4\n5,6\n")
+    assert read_features(tmp_path / "h.csv").shape == (3, 2)
+    assert csv_lines(tmp_path / "h.csv") == [2, 5, 6]
+    (tmp_path / "c.csv").write_text("2019,2020\n\n3,1.5\n4.5,2.5\n")
+    assert csv_lines(tmp_path / "c.csv") == [1, 3, 4]  # a whole 3 below: a sample
+    assert csv_lines(tmp_path / "c.csv", ["2019", "2020"]) == [3, 4]
+    np.save(tmp_path / "x.npy", np.ones((2, 2)))
+    assert csv_lines(tmp_path / "x.npy") is None
 
 
 def test_whole_number_names_above_fractions_are_a_header(tmp_path):

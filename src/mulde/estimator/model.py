@@ -1077,8 +1077,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         `contamination` share of them is -1 (scikit-learn's contract for outlier detectors).
         X: dense numbers (an array, a list of rows, a DataFrame of numeric columns); a
         sparse matrix is a TypeError (`X.toarray()` first), and `fit`'s errors apply.
-        y is ignored; kwargs go to `fit`."""
-        return self.fit(X, y, **kwargs).predict(X)
+        Too few validation rows to flag any are warned of once, by `fit` (with their count;
+        `predict`'s warning would repeat it). y is ignored; kwargs go to `fit`."""
+        self.fit(X, y, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FewValidationRowsWarning)
+            return self.predict(X)
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:

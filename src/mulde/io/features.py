@@ -27,7 +27,8 @@ class FeatureFileError(ValueError):
 def read_features(path: str | Path, key: str | None = None,
                   names: Sequence[str] | None = None) -> np.ndarray:
     """Return the (n, d) float array (`check_features`) stored in a .npy, .npz (array `key`,
-    `X`, or the only array) or .csv file (comma-separated numbers, an optional header row of names:
+    `X`, or the only array; `key` given for a .npy or .csv file is a FeatureFileError) or
+    .csv file (comma-separated numbers, an optional header row of names:
     `_is_header`; a first row equal to `names`, the columns a model was fitted on, is a
     header even when the names are numbers, such as years)."""
     path = Path(path)
@@ -40,6 +41,9 @@ def read_features(path: str | Path, key: str | None = None,
         raise FeatureFileError(f"{path}: not a regular file (a device, pipe or socket); "
                                "give a .csv, .npy or .npz file of one row per sample")
     suffix = path.suffix.lower()
+    if key is not None and suffix in (".npy", ".csv"):  # not silently ignored
+        raise FeatureFileError(f"{path}: --key {key} applies to .npz files only (it names "
+                               f"an array inside one); leave it out for a {suffix} file")
     if suffix in _NUMPY_KINDS:
         _check_numpy_file(path, suffix)
     source = str(path)  # what the errors name: the file, and an archive's array in it
@@ -128,6 +132,22 @@ def csv_header(path: str | Path, names: Sequence[str] | None = None) -> list[str
     if not head or not _is_header(head[0][1], [r for _, r in head[1:]], names):
         return None
     return [c.strip() for c in head[0][1]]
+
+
+def csv_lines(path: str | Path, names: Sequence[str] | None = None) -> list[int] | None:
+    """The line number (as an editor counts lines, blank ones included) of each sample of a
+    .csv feature file, in the order `read_features` reads them given the same `names` (a
+    header row, `csv_header`, left out), so that a message about row i can name its line;
+    None for a file that is not a .csv, or not readable text."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            lines = [line for line, _ in _filled_rows(fh)]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return lines[1:] if csv_header(path, names) is not None else lines
 
 
 def numbered_first_row(path: str | Path) -> list[str] | None:
