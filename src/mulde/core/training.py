@@ -36,7 +36,8 @@ VALIDATION_DRAWS = "per_member"
 an ensemble of M validated on max(1, VALIDATION_REPEATS // M) noisy copies of the held-out
 rows with draws of its own (issue 15, round 49: an evaluation costs half of "shared"'s for
 the pair, a quarter for 3-8 networks); "shared" (before round 49), every member on the same
-`VALIDATION_REPEATS` copies; "shares" (round 50's candidate), each member on its own 1/M
+`VALIDATION_REPEATS` copies; "shares" (round 50's candidate, not adopted: 0.97x of the
+fit's time at d 512, where round 50 asked 0.95x), each member on its own 1/M
 share of the held-out rows, one copy, where they are at least `SHARE_MIN_ROWS` per member,
 else as "per_member". One network is validated alike by all three, to the bit."""
 VALIDATION_REPEATS = 4
