@@ -112,6 +112,9 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
     ('{"max_steps": -5}', "--params: The 'max_steps' parameter of MULDE must be an int in"),
     ('{"patience": 0}', r"--params: The 'patience' parameter of MULDE must be an int in the "
                         r"range \[1, inf\) or None\. Got 0 instead\.$"),
+    ('{"patience": "None"}', r"--params: The 'patience' parameter of MULDE must be .* or "
+                             r"None\. Got 'None' instead\. In JSON, None is written null "
+                             r"\(no quotes\)\.$"),  # a newcomer's trial
     ('{"sigma_low": 0.5, "sigma_high": 0.1}', r"sigma_high \(0.1\) must be above sigma_low"),
     ('{"hidden_sizes": []}', 'hidden_sizes must be "auto" or a non-empty list'),
     ('{"aggregator": "single", "scale_index": 40}',

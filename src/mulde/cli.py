@@ -97,7 +97,10 @@ def _checked(model):
     try:
         model.check_params()
     except (ValueError, TypeError) as err:
-        raise UsageError(f"--params: {err}") from None
+        # JSON has no None: the parameters' "or None" is written null there
+        hint = (" In JSON, None is written null (no quotes)."
+                if "None" in str(err) and "'None'" in str(err) else "")
+        raise UsageError(f"--params: {err}{hint}") from None
     return model
 
 
