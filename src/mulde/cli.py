@@ -363,9 +363,8 @@ def _rows_of(features: str | Path, names: list[str] | None = None) -> Iterator[N
             name = f" ({quoted(header[err.column])})" if header else ""
             where += f", column {err.column + 1}{name}: {err.value:.6g}"
         raise type(err)(
-            f"{features}: {err.rows.size} row(s) {err.reason}: {shown}{where}; such values "
-            "are usually a placeholder for a missing reading or a unit error: impute or drop "
-            "those rows", err.rows, err.reason, err.column, err.value) from err
+            f"{features}: {err.rows.size} row(s) {err.reason}: {shown}{where}; {err.ADVICE}",
+            err.rows, err.reason, err.column, err.value) from err
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -2839,10 +2838,10 @@ def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
         "rerun the same command to resume"
     if args is not None and args.command == "fit":
         try:
-            params = json.loads(args.params or "{}")
-        except json.JSONDecodeError:
+            params = _mulde_params(args.params)
+        except UsageError:  # the fit never started
             return ""
-        folder = params.get("checkpoint_dir") if isinstance(params, dict) else None
+        folder = params.get("checkpoint_dir")
         if not folder or params.get("random_state", 0) is None:
             return ""
         from mulde.core.checkpoint import CHECKPOINT_NAME

@@ -1663,6 +1663,10 @@ class OutOfRangeRowsError(ValueError):
     they do ("lie beyond the float32 range ..."); `column` and `value`, the first row's
     column furthest out (0-based) and its value, or None where unknown."""
 
+    ADVICE = ("such values are usually a placeholder for a missing reading or a unit error: "
+              "impute or drop those rows")
+    """What every wording of this refusal ends with (`mulde fit`/`score` say it by CSV line)."""
+
     def __init__(self, message: str, rows: Any = (), reason: str = "",
                  column: int | None = None, value: float | None = None) -> None:
         super().__init__(message)
@@ -1691,6 +1695,5 @@ def _refuse_rows(bad: np.ndarray, what: str, X: np.ndarray | None = None,
             value = float(X[rows[0], column])
             where = f"; row {rows[0]}'s column {column} holds {value:.6g}"
         raise OutOfRangeRowsError(
-            f"{rows.size} row(s) {what}: rows {shown} (counted from 0{where}); such values are "
-            "usually a placeholder for a missing reading or a unit error: impute or drop those "
-            "rows", rows, what, column, value)
+            f"{rows.size} row(s) {what}: rows {shown} (counted from 0{where}); "
+            f"{OutOfRangeRowsError.ADVICE}", rows, what, column, value)
