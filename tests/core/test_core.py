@@ -409,11 +409,11 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, lr_schedule,
     calls = {"n": 0}
 
     class Crashing(DSMLoss):  # DSMLoss(0.1), _train's loss, until its 51st training step
-        def __call__(self, net, x, sigma, eps, create_graph=True):
+        def __call__(self, net, x, sigma, eps, create_graph=True, **options):
             calls["n"] += create_graph  # count training steps only
             if calls["n"] > 50:
                 raise _Crash
-            return super().__call__(net, x, sigma, eps, create_graph)
+            return super().__call__(net, x, sigma, eps, create_graph, **options)
 
     with pytest.raises(_Crash):
         _train(tmp_path, Crashing(0.1), lr_schedule=lr_schedule, **options)
@@ -874,7 +874,7 @@ def test_training_with_cells_dequantises_and_is_told_apart_by_checkpoints(tmp_pa
 
 
 def test_antithetic_batch_pairs_each_row_with_its_negated_noise():
-    from mulde.core.training import antithetic_batch
+    from mulde.core.loss import antithetic_batch
 
     x, sigma, eps = torch.randn(5, 3), torch.rand(5, 1), torch.randn(5, 3)
     x2, s2, e2 = antithetic_batch(x, sigma, eps)
@@ -883,12 +883,42 @@ def test_antithetic_batch_pairs_each_row_with_its_negated_noise():
     assert torch.equal(s2[5:], sigma) and torch.equal(e2[:5], eps) and torch.equal(e2[5:], -eps)
 
 
+@pytest.mark.parametrize("regulariser,time_score", [("constant", 0.0), ("sigma2", 0.25)])
+def test_antithetic_loss_is_the_loss_of_the_pairs_with_the_regulariser_once_per_row(
+        regulariser, time_score):
+    """DSMLoss(..., antithetic=True) on n rows is the loss of antithetic_batch's 2n rows (the
+    regulariser, a function of the clean row and its level, taken once per row): the same
+    value and weight gradients to float rounding, for an ensemble with members on bags."""
+    from mulde.core.loss import antithetic_batch
+
+    torch.manual_seed(0)
+    net = EnergyEnsemble(5, (16, 16), n_members=3)
+    loss_fn = DSMLoss(beta=0.3, regulariser=regulariser, time_score=time_score)
+    x, sigma, eps = torch.randn(12, 5), torch.rand(12, 1) + 0.05, torch.randn(12, 5)
+    rows = torch.rand(12, 3) < 0.5
+    rows[0] = True  # every member has a row
+    results = []
+    for antithetic in (False, True):
+        net.zero_grad(set_to_none=True)
+        if antithetic:
+            loss = loss_fn(net, x, sigma, eps, rows=rows, antithetic=True)
+        else:
+            loss = loss_fn(net, *antithetic_batch(x, sigma, eps), rows=torch.cat([rows, rows]))
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in net.parameters()]))
+    (before, grads_before), (after, grads_after) = results
+    torch.testing.assert_close(after, before, rtol=1e-6, atol=1e-7)
+    for a, b in zip(grads_after, grads_before, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert float(before) > 0 and any(float(g.abs().max()) > 0 for g in grads_before)
+
+
 def test_antithetic_pairs_remove_the_noise_odd_term_of_the_dsm_gradient():
     """For a linear energy f = a . x (score -a everywhere) a row's DSM loss is
     0.5 ||eps||^2 - sigma eps . a + 0.5 sigma^2 ||a||^2: the gradient in a, -sigma eps +
     sigma^2 a, varies with the noise draw; over a pair (eps, -eps) it is sigma^2 a for every
     draw, the expected gradient."""
-    from mulde.core.training import antithetic_batch
+    from mulde.core.loss import antithetic_batch
 
     class Linear(torch.nn.Module):
         def __init__(self):
@@ -915,22 +945,21 @@ def test_antithetic_pairs_remove_the_noise_odd_term_of_the_dsm_gradient():
 
 
 def test_antithetic_training_takes_half_the_rows_a_step_and_its_checkpoint_says_so(tmp_path):
-    """With antithetic draws a step sees batch_size // 2 rows twice (the same number of noisy
-    rows; an epoch's last step its remainder), the run differs from single draws of the same
-    seed, and its checkpoint config names the setting (left out when off, as older
-    checkpoints hold no such field), so a single-draw checkpoint is never resumed as an
-    antithetic run."""
+    """With antithetic draws a step gives the loss batch_size // 2 rows to take twice, with
+    eps and -eps (`DSMLoss(..., antithetic=True)`: the same number of noisy rows; an epoch's
+    last step its remainder), the run differs from single draws of the same seed, and its
+    checkpoint config names the setting (left out when off, as older checkpoints hold no such
+    field), so a single-draw checkpoint is never resumed as an antithetic run."""
     from mulde.core.training import _checkpoint_config
 
     sizes = []
     base = DSMLoss(0.1)
 
-    def recording(net, x, sigma, eps, create_graph=True):
+    def recording(net, x, sigma, eps, create_graph=True, antithetic=False):
         if create_graph:
-            sizes.append(x.shape[0])
-            half = x.shape[0] // 2
-            assert torch.equal(x[:half], x[half:]) and torch.equal(eps[:half], -eps[half:])
-        return base(net, x, sigma, eps, create_graph)
+            assert antithetic
+            sizes.append(2 * x.shape[0])  # the noisy rows the loss evaluates
+        return base(net, x, sigma, eps, create_graph, antithetic=antithetic)
 
     torch.manual_seed(1)
     net = EnergyMLP(3, (16, 16))
@@ -959,10 +988,10 @@ def test_an_antithetic_epoch_is_every_row_once_in_steps_of_half_a_batch():
     sizes = []
     base = DSMLoss(0.1)
 
-    def recording(net, x, sigma, eps, create_graph=True):
+    def recording(net, x, sigma, eps, create_graph=True, antithetic=False):
         if create_graph:
-            sizes.append(x.shape[0])
-        return base(net, x, sigma, eps, create_graph)
+            sizes.append(2 * x.shape[0] if antithetic else x.shape[0])
+        return base(net, x, sigma, eps, create_graph, antithetic=antithetic)
 
     torch.manual_seed(1)
     x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))

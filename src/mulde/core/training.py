@@ -63,7 +63,8 @@ class TrainConfig:
     seconds.
     lr_schedule: "constant" (lr at every step) or "cosine" (`learning_rate_at`).
     antithetic: each step takes batch_size // 2 rows, each with one noise level and the
-    noise pair (eps, -eps) (`antithetic_batch`), so a step still evaluates batch_size noisy
+    noise pair (eps, -eps) (`mulde.core.loss.antithetic_batch`; the regulariser, equal for
+    both rows of a pair, once per row: `DSMLoss`), so a step still evaluates batch_size noisy
     rows (one fewer when odd; at batch_size 1, one row twice) and an epoch (of n_epochs) is
     twice as many steps; False (the paper): batch_size rows with one draw each. Either way a
     step takes at most the n_train training rows (`rows_per_step`), so with fewer rows than
@@ -604,22 +605,6 @@ def training_bags(n_rows: int, n_members: int, max_samples: float, validation_fr
     return in_bag
 
 
-def antithetic_batch(x: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return rows x (m, d), levels sigma (m, 1) and noise eps (m, d) as 2m rows: each row
-    twice, at its own level, with eps and with -eps.
-
-    Per row the DSM loss 0.5 ||eps - sigma grad f(x + sigma eps, sigma)||^2 has a term odd in
-    eps, -sigma eps . grad f(x, sigma), of mean 0 whose variance dominates the loss's gradient
-    at small sigma (DSM estimates the score poorly at low noise: De Bortoli et al. 2024,
-    "Target score matching"). In the pair's mean it cancels exactly (antithetic sampling; the
-    same Taylor term as the control variate of Jeha et al. 2024, "Variance reduction of
-    diffusion model's gradients with Taylor approximation-based control variate"); the loss's
-    expectation is unchanged, eps and -eps being equally likely. Issue 15, round 14 of the
-    density-fidelity suite (benchmarks/density_fidelity.md)."""
-    return torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([eps, -eps])
-
-
 @dataclass(frozen=True)
 class LatticeCells:
     """The lattice cells of q quantised columns, in the network's coordinates (`MULDE(
@@ -790,11 +775,10 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
         eps = torch.randn(xb.shape, generator=g, device=device)
         xb = dequantised(xb, cells, g)
         rows = None if bags is None else bags[idx.cpu()].to(device)
-        if config.antithetic:
-            xb, sigma, eps = antithetic_batch(xb, sigma, eps)
-            rows = None if rows is None else torch.cat([rows, rows])
-        loss = (loss_fn(net, xb, sigma, eps) if rows is None
-                else loss_fn(net, xb, sigma, eps, rows=rows))
+        # keywords only where set: a loss_fn of (net, x, sigma, eps) trains one network
+        options = {**({"rows": rows} if rows is not None else {}),
+                   **({"antithetic": True} if config.antithetic else {})}
+        loss = loss_fn(net, xb, sigma, eps, **options)
         for group in opt.param_groups:
             group["lr"] = learning_rate_at(step, total, config)
         opt.zero_grad(set_to_none=True)

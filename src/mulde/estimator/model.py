@@ -448,7 +448,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     antithetic: False (the paper): each step draws one noise vector for each of batch_size
         rows; True: batch_size // 2 rows, each with one level and the noise pair (eps, -eps),
         which cancels the DSM loss's noise-odd term at small noise at the same cost a step
-        (`mulde.core.training.antithetic_batch`; issue 15, round 14); an epoch (n_epochs) is
+        (`mulde.core.loss.antithetic_batch`; issue 15, round 14); an epoch (n_epochs) is
         then twice as many steps.
     n_epochs, max_steps: training stops at whichever comes first (None: no such limit; both
         None is refused by `check_params`, ValueError).
