@@ -302,6 +302,10 @@ VARIANTS["split_draws_eval50"] = {**VARIANTS["thin_eighths_patience3"], "eval_ev
 # round 50: V1 (the default since round 49) with each member of an ensemble validated on its
 # own 1/M share of the held-out rows, one copy, where they are at least 50 per member
 VARIANTS["shares_eval50"] = {**VARIANTS["split_draws_eval50"], "validation_draws": "shares"}
+# stop 71 (scratch seed 5, then round 51): V1 (the default since round 49) with the hidden
+# layers after the first 128 wide instead of 256 where the eight networks train on eighths
+# of thin rows (the first stays as wide as the input: round 28); elsewhere V1
+VARIANTS["thin_width128"] = {**VARIANTS["split_draws_eval50"], "thin_width": 128}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -398,7 +402,7 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     and with round 33's `members_per_direction` k the same where n_rows > 500 rows are fewer
     than k x `directions` (the training rows' `principal_directions`, which such a variant
     needs: ValueError without), with batches of `thin_batch_size` rows there (a probe after
-    round 45); round 34's `long_steps_per_feature` k sets max_steps to
+    round 45) and the hidden layers after the first `thin_width` wide (stop 71); round 34's `long_steps_per_feature` k sets max_steps to
     `long_steps` where n_rows >= k d; round 39's `deep_rows_per_feature` k adds a third
     hidden layer of 256 where n_rows >= k d (hidden_sizes "auto" is otherwise resolved to the
     library's first two layers: rounds 29-40's "auto"; rounds 42-43's `deep_members`,
@@ -419,6 +423,7 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     thin_members = params.pop("thin_members", MEMBERS_MAX)
     thin_share = params.pop("thin_share", None)
     thin_batch = params.pop("thin_batch_size", None)
+    thin_width = params.pop("thin_width", None)
     per_direction = params.pop("members_per_direction", None)
     long_per_feature = params.pop("long_steps_per_feature", None)
     long_steps = params.pop("long_steps", None)
@@ -465,6 +470,9 @@ def variant_params(variant: str, n_features: int, n_rows: int,
             params["n_members"], params["max_samples"] = thin_members, thin_share
             if thin_batch is not None:
                 params["batch_size"] = thin_batch
+            if thin_width is not None:  # stop 71: the layers after the first narrower
+                first, *later = params["hidden_sizes"]
+                params["hidden_sizes"] = (first, *(thin_width for _ in later))
     if (mid_pair is not None and params["n_members"] == 1
             and mid_pair * n_features <= n_rows < deep_per_feature * n_features):
         params["n_members"], params["max_samples"] = 2, 1.0
