@@ -90,7 +90,8 @@ def unwritable_cache(err: OSError, root: str | Path) -> OSError | None:
 
 @dataclass(frozen=True)
 class FeatureCache:
-    """Feature files under root/<dataset>/<split>/<video>.<extractor key>.{npz,json}.
+    """Feature files under root/<dataset>/<split>/<video>.<extractor key>.{npz,json}; the
+    pipeline's <dataset> is `Dataset.cache_name` (a user's folder: folder/<hash of its root>).
 
     A video name with characters other than letters, digits, '_', '.' and '-' is written with
     those replaced by '_' plus a hash of the name, so that 'a b' and 'a_b' never share files.
