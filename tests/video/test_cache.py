@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -84,6 +85,30 @@ def test_a_damaged_cache_entry_is_recomputed_never_unpickled(small_folder, tmp_p
         again = extract_features(dataset, ex, cache, progress=False)
     assert ex.calls == ["a"] and again.features["test"]["a"].n_frames == 6
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("text", ["", '{"format": 2, "vid', "[]"])
+def test_a_damaged_sidecar_is_said_once_and_its_entry_extracted_again(small_folder, tmp_path,
+                                                                      text):
+    """A sidecar that is no JSON object (emptied, cut short by an interrupted copy) read as
+    no entry and was redone without a word, where damaged arrays are named: it is named too,
+    once, although the note before the videos (`has`) and the loader both read it."""
+    dataset = load_dataset("folder", small_folder)
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(dataset, MeanColour(), cache, progress=False)
+    side = next((tmp_path / "cache").rglob("a.*.json"))
+    side.write_text(text)
+    ex, counts = MeanColour(), []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # a repeated warning is kept, not filtered out
+        again = extract_features(dataset, ex, cache, progress=False,
+                                 note=lambda *n: counts.append(n))
+    said = [str(w.message) for w in caught if w.category is DamagedCacheEntryWarning]
+    assert len(said) == 1, said
+    assert re.fullmatch(f"{re.escape(str(side))}: a damaged feature cache entry \\(.+\\); "
+                        "the video's features are extracted again", said[0]), said[0]
+    assert counts == [(1, 2)] and ex.calls == ["a"] and again.n_cached == 2
+    assert json.loads(side.read_text())["video"] == "a"  # the entry written again
 
 
 def test_an_undecodable_video_is_skipped_on_a_rerun_without_decoding_it_again(small_folder,
