@@ -870,7 +870,7 @@ def test_two_shards_at_once_fill_one_complete_consistent_cache(scene, tmp_path):
     objects = build_extractor("objects").with_scene(dataset.train, cache / "folder")
     for split, videos in (("train", dataset.train), ("test", dataset.test)):
         for video in videos:
-            assert cached.load("folder", split, video, objects) is not None, video.name
+            assert cached.load(dataset.cache_name, split, video, objects) is not None, video.name
 
 
 def test_event_times_use_a_video_files_frame_rate_and_none_for_frame_folders(tmp_path):
@@ -1195,7 +1195,7 @@ def test_a_resumed_runs_timings_say_they_are_its_own_and_what_it_read_back(datas
     first = run_pipeline(ds, SpeedExtractor(), tmp_path / "a", cache_dir=cache,
                          detector="gmm", progress=False)
     assert "timings_note" not in first  # everything computed now
-    sidecar = next((cache / "folder" / "test").glob("a.*.json"))
+    sidecar = next((cache / ds.cache_name / "test").glob("a.*.json"))
     sidecar.unlink()  # video a's features were not finished: extracted again
     second = run_pipeline(ds, SpeedExtractor(), tmp_path / "b", cache_dir=cache,
                           detector="gmm", progress=False)

@@ -175,6 +175,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     if ray is not None:
         return _extract_with_ray(dataset, jobs, fitted, per_view, cache, result, ray, progress)
     start = time.perf_counter()
+    entries = dataset.cache_name
     bar = tqdm(jobs, disable=None if progress is None else not progress,  # None: tqdm's test
                desc=f"features {dataset.name}", unit="video")
     for split, video in bar:
@@ -184,9 +185,9 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             _skipped(dataset, result, _no_view(split, video, view))
             continue
         extractor = fitted[view]
-        vf = cache.load(dataset.name, split, video, extractor) if cache else None
+        vf = cache.load(entries, split, video, extractor) if cache else None
         known = None if vf is not None or not cache else cache.failure(
-            dataset.name, split, video, extractor)
+            entries, split, video, extractor)
         if known is not None:  # undecodable on an earlier run, and the file is unchanged
             _skipped(dataset, result, {"split": split, "video": video.name,
                                        "error": known + KNOWN_FAILURE})
@@ -203,14 +204,14 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
                 _skipped(dataset, result,
                          {"split": split, "video": video.name, "error": str(err)})
                 if cache and isinstance(err, VideoReadError):
-                    cache.store_failure(dataset.name, split, video, extractor, str(err))
+                    cache.store_failure(entries, split, video, extractor, str(err))
                 continue
             _said_unless_skipped(timeline)
             result.n_extracted += 1
             result.frames_extracted += vf.n_frames
             if cache:
                 try:
-                    cache.store(dataset.name, split, video, extractor, vf)
+                    cache.store(entries, split, video, extractor, vf)
                 except OSError as err:  # a folder of the cache made read-only, a full disk
                     said = unwritable_cache(err, cache.root)
                     if said is None:  # another (a name too long for the file system): as it
@@ -231,15 +232,16 @@ def _to_extract(dataset: Dataset, jobs: list[tuple[str, Video]],
     will skip (a failure the cache recorded, a camera view without a scene background) are
     in neither."""
     extract = cached = 0
+    entries = dataset.cache_name
     for split, video in jobs:
         view = dataset.view_of(video.name) if per_view else None
         if view not in fitted:
             continue
         if cache is None:
             extract += 1
-        elif cache.has(dataset.name, split, video, fitted[view]):
+        elif cache.has(entries, split, video, fitted[view]):
             cached += 1
-        elif cache.failure(dataset.name, split, video, fitted[view]) is None:
+        elif cache.failure(entries, split, video, fitted[view]) is None:
             extract += 1
     return extract, cached
 
@@ -261,7 +263,7 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
             no_view[len(runnable) + len(no_view)] = _no_view(split, video, view)
             continue
         runnable.append((split, video, fitted[view]))
-    outcomes = iter(extract_with_ray(dataset.name, runnable, cache, options, progress))
+    outcomes = iter(extract_with_ray(dataset.cache_name, runnable, cache, options, progress))
     for i in range(len(jobs)):
         if i in no_view:  # said as the one-process loop says it
             _skipped(dataset, result, no_view[i])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -41,6 +42,28 @@ def test_non_ascii_and_colliding_names_get_their_own_cache_entries(tmp_path):
     assert len(list((tmp_path / "cache").rglob("*.json"))) == 3
 
 
+def test_two_folders_sharing_a_cache_keep_their_own_entries(tmp_path):
+    """Two user folders with videos of the same names, extracted into one cache, replaced
+    each other's entries (both at folder/<split>/<video>): the source checksums kept the
+    wrong features out, but every rerun extracted each folder's videos again. Each root has
+    its own entries now (`Dataset.cache_name`)."""
+    roots = [tmp_path / "lobby", tmp_path / "yard"]
+    for i, root in enumerate(roots):  # the same names, other frames
+        write_frames(root / "train" / "t0", 3 + i, size=SMALL)
+        write_frames(root / "test" / "a", 5 + i, size=SMALL)
+    cache = FeatureCache(tmp_path / "cache")
+    for root in roots:
+        extract_features(load_dataset("folder", root), MeanColour(), cache, progress=False)
+    for i, root in enumerate(roots):
+        ex = MeanColour()
+        again = extract_features(load_dataset("folder", root), ex, cache, progress=False)
+        assert ex.calls == [] and again.n_cached == 2, root.name
+        assert again.features["test"]["a"].n_frames == 5 + i
+    lobby, yard = (load_dataset("folder", root).cache_name for root in roots)
+    assert lobby != yard and lobby.startswith("folder/")
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 4
+
+
 @pytest.mark.parametrize("damage", ["pickle", "truncated", "bad sidecar"])
 def test_a_damaged_cache_entry_is_recomputed_never_unpickled(small_folder, tmp_path, damage):
     dataset = load_dataset("folder", small_folder)
@@ -62,6 +85,30 @@ def test_a_damaged_cache_entry_is_recomputed_never_unpickled(small_folder, tmp_p
         again = extract_features(dataset, ex, cache, progress=False)
     assert ex.calls == ["a"] and again.features["test"]["a"].n_frames == 6
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("text", ["", '{"format": 2, "vid', "[]"])
+def test_a_damaged_sidecar_is_said_once_and_its_entry_extracted_again(small_folder, tmp_path,
+                                                                      text):
+    """A sidecar that is no JSON object (emptied, cut short by an interrupted copy) read as
+    no entry and was redone without a word, where damaged arrays are named: it is named too,
+    once, although the note before the videos (`has`) and the loader both read it."""
+    dataset = load_dataset("folder", small_folder)
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(dataset, MeanColour(), cache, progress=False)
+    side = next((tmp_path / "cache").rglob("a.*.json"))
+    side.write_text(text)
+    ex, counts = MeanColour(), []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # a repeated warning is kept, not filtered out
+        again = extract_features(dataset, ex, cache, progress=False,
+                                 note=lambda *n: counts.append(n))
+    said = [str(w.message) for w in caught if w.category is DamagedCacheEntryWarning]
+    assert len(said) == 1, said
+    assert re.fullmatch(f"{re.escape(str(side))}: a damaged feature cache entry \\(.+\\); "
+                        "the video's features are extracted again", said[0]), said[0]
+    assert counts == [(1, 2)] and ex.calls == ["a"] and again.n_cached == 2
+    assert json.loads(side.read_text())["video"] == "a"  # the entry written again
 
 
 def test_an_undecodable_video_is_skipped_on_a_rerun_without_decoding_it_again(small_folder,
@@ -88,9 +135,9 @@ def test_an_undecodable_video_is_skipped_on_a_rerun_without_decoding_it_again(sm
     assert [f["video"] for f in third.failed] == ["broken"]
     assert not third.failed[0]["error"].endswith(KNOWN_FAILURE)
     video = next(v for v in dataset.test if v.name == "broken")
-    assert cache.failure(dataset.name, "test", video, ex) is not None
-    cache.store(dataset.name, "test", video, ex, first.features["test"]["a"])
-    assert cache.failure(dataset.name, "test", video, ex) is None
+    assert cache.failure(dataset.cache_name, "test", video, ex) is not None
+    cache.store(dataset.cache_name, "test", video, ex, first.features["test"]["a"])
+    assert cache.failure(dataset.cache_name, "test", video, ex) is None
 
 
 def test_the_extraction_note_counts_what_is_extracted_and_what_is_read_back(small_folder,
@@ -107,14 +154,14 @@ def test_the_extraction_note_counts_what_is_extracted_and_what_is_read_back(smal
     ex = MeanColour()
     extract_features(dataset, ex, cache, progress=False, note=count)
     t0 = dataset.train[0]
-    assert cache.has(dataset.name, "train", t0, ex)
+    assert cache.has(dataset.cache_name, "train", t0, ex)
     write_frames(small_folder / "train" / "t0", 1, size=SMALL, names=["004.png"])  # one more
-    assert not cache.has(dataset.name, "train", t0, ex)
-    assert cache.load(dataset.name, "train", t0, ex) is None
+    assert not cache.has(dataset.cache_name, "train", t0, ex)
+    assert cache.load(dataset.cache_name, "train", t0, ex) is None
     extract_features(dataset, ex, cache, progress=False, note=count)
     assert said == [(4, 0), (0, 3), (1, 2)]
     broken = next(v for v in dataset.test if v.name == "broken")
-    assert not cache.has(dataset.name, "test", broken, ex)
+    assert not cache.has(dataset.cache_name, "test", broken, ex)
 
 
 def test_a_failure_record_of_another_extractor_setting_or_damaged_is_not_trusted(small_folder,
@@ -137,20 +184,26 @@ def test_a_failure_record_of_another_extractor_setting_or_damaged_is_not_trusted
 
 def test_a_failure_record_read_through_a_moved_root_names_the_file_where_it_is(small_folder,
                                                                              tmp_path):
-    """The record keys the file by its bytes, not its path: a dataset moved (or another
-    root sharing the cache) gets the error with the file's path there, not the old one."""
+    """The record keys the file by its bytes, not its path: a benchmark moved (its entries
+    found by its name wherever its root is) gets the error with the file's path there, not
+    the old one. A user's folder moved is another root (`Dataset.cache_name`): its entries
+    and records are its own, so the file is decoded again and named where it is."""
     import shutil
+    from dataclasses import replace
 
     (small_folder / "test" / "broken.avi").write_bytes(b"not a video at all")
     cache = FeatureCache(tmp_path / "cache")
-    first = extract_features(load_dataset("folder", small_folder), MeanColour(), cache,
-                             progress=False)
+    as_benchmark = lambda root: replace(load_dataset("folder", root), name="ucsd_ped2")  # noqa: E731
+    first = extract_features(as_benchmark(small_folder), MeanColour(), cache, progress=False)
     old = str(small_folder / "test" / "broken.avi")
     assert old in first.failed[0]["error"]
     moved = tmp_path / "moved"
     shutil.move(small_folder, moved)
-    again = extract_features(load_dataset("folder", moved), MeanColour(), cache,
-                             progress=False)
+    folder = extract_features(load_dataset("folder", moved), MeanColour(), cache,
+                              progress=False)
+    assert folder.failed[0]["error"] == first.failed[0]["error"].replace(
+        old, str(moved / "test" / "broken.avi"))  # decoded again: no KNOWN_FAILURE
+    again = extract_features(as_benchmark(moved), MeanColour(), cache, progress=False)
     error = again.failed[0]["error"]
     assert str(moved / "test" / "broken.avi") in error and old not in error
     assert error == first.failed[0]["error"].replace(old, str(moved / "test" / "broken.avi")) \
@@ -169,9 +222,9 @@ def test_a_frame_folder_that_cannot_be_listed_is_skipped_not_a_crash(small_folde
     folder = small_folder / "test" / "a"
     unlistable(monkeypatch, folder)
     (video,) = dataset.test
-    assert not cache.has(dataset.name, "test", video, MeanColour())
+    assert not cache.has(dataset.cache_name, "test", video, MeanColour())
     again = extract_features(dataset, MeanColour(), cache, progress=False)
     assert again.failed == [{"split": "test", "video": "a", "error": (
         f"{folder}: cannot list the frame folder (Permission denied)")}]
-    assert cache.failure(dataset.name, "test", video, MeanColour()) is None
+    assert cache.failure(dataset.cache_name, "test", video, MeanColour()) is None
     assert not list((tmp_path / "cache").rglob("*.failed.json"))

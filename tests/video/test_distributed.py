@@ -218,11 +218,11 @@ def test_a_killed_worker_is_retried_and_a_video_that_always_kills_it_is_skipped(
     # "a" killed its worker once and was retried: the cache is complete and consistent
     for split, video in [("train", v) for v in ds.train] + [("test", ds.test[0])]:
         assert video.name != "b"
-        vf = cache.load(ds.name, split, video, extractor)
+        vf = cache.load(ds.cache_name, split, video, extractor)
         assert vf is not None, video.name
         np.testing.assert_array_equal(vf[Stream.VELOCITY].features,
                                       result.features[split][video.name][Stream.VELOCITY].features)
-    assert cache.load(ds.name, "test", ds.test[1], extractor) is None
+    assert cache.load(ds.cache_name, "test", ds.test[1], extractor) is None
     assert not [p.name for p in (tmp_path / "cache").rglob("*") if ".tmp" in p.name], (
         "a half-written entry was left")
 
@@ -234,8 +234,8 @@ def test_an_interrupted_run_resumes_with_the_missing_entries_only(ray_session, d
     cache = FeatureCache(tmp_path / "cache")
     # the interrupted run: the training entries made, and a half-written one (arrays only)
     for video in ds.train:
-        cache.store(ds.name, "train", video, extractor, extractor.extract(video))
-    npz, _ = cache._paths(ds.name, "test", ds.test[0], extractor)
+        cache.store(ds.cache_name, "train", video, extractor, extractor.extract(video))
+    npz, _ = cache._paths(ds.cache_name, "test", ds.test[0], extractor)
     npz.parent.mkdir(parents=True, exist_ok=True)
     npz.write_bytes(b"half")
     before = {p: p.stat().st_ino for p in (tmp_path / "cache").rglob("*") if p.is_file()}
@@ -250,7 +250,7 @@ def test_an_interrupted_run_resumes_with_the_missing_entries_only(ray_session, d
     assert after[npz] != before[npz], "the half-written entry was not redone"
     assert len(after) == len(before) + 3  # a's sidecar, b's arrays and sidecar
     for video in ds.test:
-        assert cache.load(ds.name, "test", video, extractor) is not None, video.name
+        assert cache.load(ds.cache_name, "test", video, extractor) is not None, video.name
 
 
 def test_a_run_on_ray_records_its_engine_and_scores_like_the_local_run(ray_session,

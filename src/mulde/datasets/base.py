@@ -3,6 +3,7 @@ the benchmark's evaluation follows (METHOD: "Video protocol")."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,3 +37,15 @@ class Dataset:
     # the words of the loader's `MissingVideosWarning` (`datasets.common.warn_missing`): a
     # partial copy of a benchmark, whose metrics do not compare with the published ones
     left_out: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def cache_name(self) -> str:
+        """The folder of this dataset's entries in a feature cache (the `dataset` argument of
+        `mulde.video.cache.FeatureCache`): its name, and for a user's folder ("folder") also
+        a short hash of its resolved root, "folder/<12 hex digits>", so that two folders
+        sharing one cache, with videos of the same names, keep their own entries (they
+        replaced each other's, and each run extracted every video again). A folder moved
+        elsewhere is another root: its videos are extracted again."""
+        if self.name != "folder":
+            return self.name
+        return f"folder/{hashlib.sha256(str(Path(self.root).resolve()).encode()).hexdigest()[:12]}"

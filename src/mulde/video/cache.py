@@ -90,7 +90,8 @@ def unwritable_cache(err: OSError, root: str | Path) -> OSError | None:
 
 @dataclass(frozen=True)
 class FeatureCache:
-    """Feature files under root/<dataset>/<split>/<video>.<extractor key>.{npz,json}.
+    """Feature files under root/<dataset>/<split>/<video>.<extractor key>.{npz,json}; the
+    pipeline's <dataset> is `Dataset.cache_name` (a user's folder: folder/<hash of its root>).
 
     A video name with characters other than letters, digits, '_', '.' and '-' is written with
     those replaced by '_' plus a hash of the name, so that 'a b' and 'a_b' never share files.
@@ -118,23 +119,32 @@ class FeatureCache:
         return self._current(self._paths(dataset, split, video, extractor), video,
                              extractor) is not None
 
-    def _current(self, paths: tuple[Path, Path], video: Video,
-                 extractor: Extractor) -> dict[str, Any] | None:
+    def _current(self, paths: tuple[Path, Path], video: Video, extractor: Extractor,
+                 say_damaged: bool = False) -> dict[str, Any] | None:
         """The sidecar of the entry at `paths` when both its files are there and it matches
-        the extractor and the source (`has`, `load`), else None."""
+        the extractor and the source (`has`, `load`), else None. A sidecar that is no JSON
+        object (truncated, garbled) is damaged: with `say_damaged` (`load`, which follows
+        `has` on the same entry) it is named in a `DamagedCacheEntryWarning`."""
         npz, side = paths
         if not side.exists() or not npz.exists():
             return None
         try:
             meta = json.loads(side.read_text(encoding="utf-8"))
-            if (not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT
+            if not isinstance(meta, dict):
+                raise ValueError(f"a JSON {type(meta).__name__}, not an object")
+        except (OSError, ValueError) as err:  # a JSONDecodeError is a ValueError
+            if say_damaged:
+                _warn_damaged(side, err, stacklevel=4)
+            return None
+        try:
+            if (meta.get("format") != CACHE_FORMAT
                     or meta.get("video") != video.name
                     or meta.get("params") != _jsonable(extractor.params)
                     or meta.get("version") != extractor.version
                     or meta.get("source_checksum") != source_checksum(video.path)):
                 return None
-        except (OSError, ValueError, VideoReadError):  # a JSONDecodeError is a ValueError;
-            return None  # a frame folder that cannot be listed is a VideoReadError
+        except (OSError, ValueError, VideoReadError):  # a frame folder that cannot be
+            return None  # listed is a VideoReadError
         return meta
 
     def load(self, dataset: str, split: str, video: Video,
@@ -142,7 +152,7 @@ class FeatureCache:
         """Return the cached features, or None when missing, stale or unreadable (a corrupt
         or foreign entry is recomputed, never returned)."""
         paths = self._paths(dataset, split, video, extractor)
-        meta = self._current(paths, video, extractor)
+        meta = self._current(paths, video, extractor, say_damaged=True)
         if meta is None:
             return None
         try:
@@ -156,10 +166,8 @@ class FeatureCache:
             return VideoFeatures({s: ObjectFeatures.from_arrays(a, n_frames, str(paths[0]))
                                   for s, a in fields.items()}, n_frames)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
-                zlib.error) as err:  # json.JSONDecodeError is a ValueError
-            warnings.warn(DamagedCacheEntryWarning(
-                f"{paths[0]}: a damaged feature cache entry ({type(err).__name__}: "
-                f"{str(err)[:200]}); the video's features are extracted again"), stacklevel=2)
+                zlib.error) as err:
+            _warn_damaged(paths[0], err, stacklevel=3)
             return None
 
     def store(self, dataset: str, split: str, video: Video, extractor: Extractor,
@@ -220,6 +228,13 @@ class FeatureCache:
         return {"video": video.name, "version": extractor.version,
                 "params": _jsonable(extractor.params), "source_checksum": checksum,
                 "mulde_version": __version__, "av_version": _package_version("av")}
+
+
+def _warn_damaged(path: Path, err: Exception, stacklevel: int) -> None:
+    """Say that the entry's file `path` cannot be read (`err`) and is extracted again."""
+    warnings.warn(DamagedCacheEntryWarning(
+        f"{path}: a damaged feature cache entry ({type(err).__name__}: {str(err)[:200]}); "
+        "the video's features are extracted again"), stacklevel=stacklevel)
 
 
 def _package_version(name: str) -> str | None:
