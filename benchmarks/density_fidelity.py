@@ -389,30 +389,30 @@ def aggregate_scores(name: str, e_train: np.ndarray, others: list[np.ndarray],
 
 def variant_params(variant: str, n_features: int, n_rows: int,
                    directions: int | None = None) -> dict:
-    """The `MULDE` keyword arguments of a variant for n_rows rows of n_features columns: its
-    entry of VARIANTS, with round 28's `first_width_per_feature` k resolved to hidden_sizes
-    (max(256, k d), 256) and, past 256 features, lr "auto" to the rate of its round: round
-    29's `lr_past_256` "fan_in" learning_rate_for_rows(n) x 256 / d, "rows_per_feature" the
-    library's "auto" (the default since round 29: the rows counted as n x 256 / d), and every
-    earlier variant the rate from the rows alone (the "auto" of rounds 24-28); n_members
-    "auto" resolved to `members_for_rows(n)` (rounds 25-29's rule, from the rows alone), or
-    with round 30's `members_per_feature` k to MEMBERS_MAX when n_rows < k d (the library's
-    "auto" since), there, when the rows alone would train one network (n_rows > 500), round
-    31's `thin_members` members each on `thin_share` of the rows when the variant names them,
-    and with round 33's `members_per_direction` k the same where n_rows > 500 rows are fewer
-    than k x `directions` (the training rows' `principal_directions`, which such a variant
-    needs: ValueError without), with batches of `thin_batch_size` rows there (a probe after
-    round 45) and the hidden layers after the first `thin_width` wide (stop 71); round 34's `long_steps_per_feature` k sets max_steps to
-    `long_steps` where n_rows >= k d; round 39's `deep_rows_per_feature` k adds a third
-    hidden layer of 256 where n_rows >= k d (hidden_sizes "auto" is otherwise resolved to the
-    library's first two layers: rounds 29-40's "auto"; rounds 42-43's `deep_members`,
-    `deep_share` and `deep_width` shape the networks there (`deep_width` w: round 43's
-    library widths (max(w, d), w, w)), round 44's `pair_max_features` only up to that many
-    features; the probe `mid_pair_rows_per_feature` k trains two networks on every row
-    where k d <= n_rows < the deep rule's and the rows' rule trains one); round 41's
-    `held_rows_per_feature` k sets validation_fraction to `held_share` where n_rows >= k d;
-    rounds 35-36's `lattice_rule` and round 49's `validation_draws` are left out (no MULDE
-    parameters: `fit_mulde_energies` applies them)."""
+    """The `MULDE` keyword arguments of a variant for n_rows rows of n_features columns: its entry
+    of VARIANTS, with round 28's `first_width_per_feature` k resolved to hidden_sizes (max(256,
+    k d), 256) and, past 256 features, lr "auto" to the rate of its round: round 29's
+    `lr_past_256` "fan_in" learning_rate_for_rows(n) x 256 / d, "rows_per_feature" the library's
+    "auto" (the default since round 29: the rows counted as n x 256 / d), and every earlier
+    variant the rate from the rows alone (the "auto" of rounds 24-28); n_members "auto" resolved
+    to `members_for_rows(n)` (rounds 25-29's rule, from the rows alone), or with round 30's
+    `members_per_feature` k to MEMBERS_MAX when n_rows < k d (the library's "auto" since),
+    there, when the rows alone would train one network (n_rows > 500), round 31's `thin_members`
+    members each on `thin_share` of the rows when the variant names them, and with round 33's
+    `members_per_direction` k the same where n_rows > 500 rows are fewer than k x `directions`
+    (the training rows' `principal_directions`, which such a variant needs: ValueError without),
+    with batches of `thin_batch_size` rows there (a probe after round 45) and the hidden layers
+    after the first `thin_width` wide (stop 71); round 34's `long_steps_per_feature` k sets
+    max_steps to `long_steps` where n_rows >= k d; round 39's `deep_rows_per_feature` k adds a
+    third hidden layer of 256 where n_rows >= k d (hidden_sizes "auto" is otherwise resolved to
+    the library's first two layers: rounds 29-40's "auto"; rounds 42-43's `deep_members`,
+    `deep_share` and `deep_width` shape the networks there (`deep_width` w: round 43's library
+    widths (max(w, d), w, w)), round 44's `pair_max_features` only up to that many features; the
+    probe `mid_pair_rows_per_feature` k trains two networks on every row where k d <= n_rows <
+    the deep rule's and the rows' rule trains one); round 41's `held_rows_per_feature` k sets
+    validation_fraction to `held_share` where n_rows >= k d; rounds 35-36's `lattice_rule` and
+    round 49's `validation_draws` are left out (no MULDE parameters: `fit_mulde_energies`
+    applies them)."""
     from mulde.core.training import MEMBERS_MAX, learning_rate_for_rows, members_for_rows
 
     params = dict(VARIANTS[variant])
