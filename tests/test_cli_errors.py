@@ -233,6 +233,31 @@ def test_a_damaged_checkpoint_or_a_model_in_its_place_is_one_line_naming_it(feat
     assert fit() == 0
 
 
+def test_a_folder_or_file_in_the_checkpoints_place_is_one_line_naming_it(feats, capsys):
+    """A folder where the checkpoint file goes ended `mulde fit` in "mulde: error: No such
+    device (os error 19)", naming no path; a file where the checkpoint folder goes is refused
+    naming it too. Neither trains nor writes a model."""
+    out = feats / "m.safetensors"
+
+    def fit(folder: Path) -> int:
+        params = json.dumps({**json.loads(SMALL), "checkpoint_dir": str(folder)})
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--params", params])
+
+    path = feats / "ckpt" / "checkpoint.safetensors"
+    path.mkdir(parents=True)
+    assert fit(feats / "ckpt") == 2
+    assert _error(capsys) == (f"mulde: error: {path}: a folder where the training checkpoint "
+                              "file is to be; move it out of the checkpoint folder, or use "
+                              "another one")
+    notes = feats / "notes.txt"
+    notes.write_text("kept\n")
+    assert fit(notes) == 2
+    assert _error(capsys) == (f"mulde: error: {notes}: a file, not a folder; give a folder "
+                              "for the outputs")
+    assert notes.read_text() == "kept\n" and not out.exists()
+
+
 def test_a_checkpoint_of_another_time_score_is_one_line_naming_it(feats, capsys):
     """`mulde fit` resuming from a checkpoint folder written with another time-score weight
     (or network) refuses in one line naming the field and its two values, not a traceback,

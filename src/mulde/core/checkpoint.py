@@ -121,9 +121,14 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     from a setting of the caller's (MULDE's seed, drawn from its random_state), in place of
     "name (value in the checkpoint, value now)".
     Raises `CheckpointFileError` (a ValueError) naming the file when it is damaged (empty,
-    truncated, corrupt) or no training checkpoint (a saved model).
+    truncated, corrupt) or no training checkpoint (a saved model), or naming the folder
+    that is in the file's place.
     """
     path = Path(path)
+    if path.is_dir():  # safetensors said "No such device (os error 19)", naming nothing
+        raise CheckpointFileError(
+            f"{path}: a folder where the training checkpoint file is to be; move it out of "
+            "the checkpoint folder, or use another one")
 
     def damaged(why: str) -> CheckpointFileError:
         return CheckpointFileError(f"{path}: damaged training checkpoint ({why}); remove it "
