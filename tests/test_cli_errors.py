@@ -258,6 +258,41 @@ def test_a_folder_or_file_in_the_checkpoints_place_is_one_line_naming_it(feats, 
     assert notes.read_text() == "kept\n" and not out.exists()
 
 
+def test_an_ensembles_checkpoint_of_before_round_49_says_to_delete_its_folder(
+        feats, capsys, monkeypatch):
+    """An ensemble's checkpoint written before issue 15's round 49 (no validation_draws:
+    "shared") was refused with the advice to pass the old value explicitly, which neither
+    MULDE nor `mulde fit` can: the one line says to delete the checkpoint folder, naming it."""
+    import mulde.core.training as training
+
+    ckpt = feats / "ckpt"
+    out = feats / "m.safetensors"
+    # round 49's other defaults as they were, so that the draws alone differ
+    params = json.dumps({**json.loads(SMALL), "n_members": 2, "eval_every": 100,
+                         "checkpoint_dir": str(ckpt)})
+
+    def fit() -> int:
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--seed", "0", "--params", params])
+
+    monkeypatch.setattr(training, "VALIDATION_DRAWS", "shared")  # as before round 49
+    assert fit() == 0
+    monkeypatch.undo()
+    out.unlink()
+    capsys.readouterr()
+    assert fit() == 2
+    line = _error(capsys)
+    assert line.endswith("it differs in validation_draws (\"shared\" in the checkpoint, "
+                         "\"per_member\" now); no MULDE parameter or mulde fit option sets "
+                         f"validation_draws, so no rerun resumes it: delete the checkpoint "
+                         f"folder {ckpt} to train afresh, or use another one")
+    assert "pass it explicitly" not in line and not out.exists()
+    for path in ckpt.iterdir():
+        path.unlink()
+    ckpt.rmdir()
+    assert fit() == 0
+
+
 def test_a_checkpoint_of_another_time_score_is_one_line_naming_it(feats, capsys):
     """`mulde fit` resuming from a checkpoint folder written with another time-score weight
     (or network) refuses in one line naming the field and its two values, not a traceback,
