@@ -473,8 +473,8 @@ def _score_into(args: argparse.Namespace) -> int:
               f"{path}{named}")
     elif args.predict:
         outliers = int((scores == -1).sum())
-        rule = ("none can be: too few validation rows to flag within the contamination"
-                if model.offset_ == -math.inf else
+        # too few validation rows: predict's warning above says so, and what to do
+        rule = ("none can be, as warned above" if model.offset_ == -math.inf else
                 f"anomaly score above {-model.offset_:.4g}, the model's threshold")
         print(f"wrote {_count(len(scores), 'prediction')} to {path}: "
               f"{_count(outliers, 'outlier')} (-1; {rule}), "
