@@ -103,6 +103,29 @@ def test_score_predict_writes_the_models_flags_at_the_threshold_info_gives(featu
             in capsys.readouterr().out)
 
 
+def test_score_predict_says_too_few_validation_rows_once(features, capsys):
+    """A model whose validation rows were too few to flag any: `mulde score --predict` said
+    so twice, in predict's warning and again in the line written; the warning (with what to
+    do) says it, the line counts the flags."""
+    d = features
+    params = json.dumps({**json.loads(PARAMS), "threshold_on": "validation"})
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
+                 "--params", params, "--quiet"]) == 0
+    capsys.readouterr()
+    from mulde.estimator.model import FewValidationRowsWarning
+
+    with pytest.warns(FewValidationRowsWarning) as caught:
+        assert main(["score", str(d / "m.safetensors"), str(d / "test.npy"),
+                     "--out", str(d / "p.npy"), "--predict"]) == 0
+    assert len(caught) == 1
+    assert "validation rows held out of training are too few" in str(caught[0].message)
+    said = capsys.readouterr()
+    assert "too few" not in said.out + said.err, said
+    assert said.out == (f"wrote 10 predictions to {d / 'p.npy'}: 0 outliers (-1; none can be, "
+                        "as warned above), 10 inliers (+1)\n")
+    assert np.load(d / "p.npy").tolist() == [1] * 10
+
+
 def test_fit_and_info_say_the_learning_rate_trained_with(tmp_path, capsys):
     """lr "auto" (the default) picks the rate from the rows: `mulde fit` prints the rate it
     trained with and the rows it came from, `mulde info` says it was "auto"; a rate given

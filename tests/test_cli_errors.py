@@ -233,6 +233,66 @@ def test_a_damaged_checkpoint_or_a_model_in_its_place_is_one_line_naming_it(feat
     assert fit() == 0
 
 
+def test_a_folder_or_file_in_the_checkpoints_place_is_one_line_naming_it(feats, capsys):
+    """A folder where the checkpoint file goes ended `mulde fit` in "mulde: error: No such
+    device (os error 19)", naming no path; a file where the checkpoint folder goes is refused
+    naming it too. Neither trains nor writes a model."""
+    out = feats / "m.safetensors"
+
+    def fit(folder: Path) -> int:
+        params = json.dumps({**json.loads(SMALL), "checkpoint_dir": str(folder)})
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--params", params])
+
+    path = feats / "ckpt" / "checkpoint.safetensors"
+    path.mkdir(parents=True)
+    assert fit(feats / "ckpt") == 2
+    assert _error(capsys) == (f"mulde: error: {path}: a folder where the training checkpoint "
+                              "file is to be; move it out of the checkpoint folder, or use "
+                              "another one")
+    notes = feats / "notes.txt"
+    notes.write_text("kept\n")
+    assert fit(notes) == 2
+    assert _error(capsys) == (f"mulde: error: {notes}: a file, not a folder; give a folder "
+                              "for the outputs")
+    assert notes.read_text() == "kept\n" and not out.exists()
+
+
+def test_an_ensembles_checkpoint_of_before_round_49_says_to_delete_its_folder(
+        feats, capsys, monkeypatch):
+    """An ensemble's checkpoint written before issue 15's round 49 (no validation_draws:
+    "shared") was refused with the advice to pass the old value explicitly, which neither
+    MULDE nor `mulde fit` can: the one line says to delete the checkpoint folder, naming it."""
+    import mulde.core.training as training
+
+    ckpt = feats / "ckpt"
+    out = feats / "m.safetensors"
+    # round 49's other defaults as they were, so that the draws alone differ
+    params = json.dumps({**json.loads(SMALL), "n_members": 2, "eval_every": 100,
+                         "checkpoint_dir": str(ckpt)})
+
+    def fit() -> int:
+        return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
+                     "--seed", "0", "--params", params])
+
+    monkeypatch.setattr(training, "VALIDATION_DRAWS", "shared")  # as before round 49
+    assert fit() == 0
+    monkeypatch.undo()
+    out.unlink()
+    capsys.readouterr()
+    assert fit() == 2
+    line = _error(capsys)
+    assert line.endswith("it differs in validation_draws (\"shared\" in the checkpoint, "
+                         "\"per_member\" now); no MULDE parameter or mulde fit option sets "
+                         f"validation_draws, so no rerun resumes it: delete the checkpoint "
+                         f"folder {ckpt} to train afresh, or use another one")
+    assert "pass it explicitly" not in line and not out.exists()
+    for path in ckpt.iterdir():
+        path.unlink()
+    ckpt.rmdir()
+    assert fit() == 0
+
+
 def test_a_checkpoint_of_another_time_score_is_one_line_naming_it(feats, capsys):
     """`mulde fit` resuming from a checkpoint folder written with another time-score weight
     (or network) refuses in one line naming the field and its two values, not a traceback,

@@ -1371,6 +1371,30 @@ def test_a_key_for_per_video_arrays_and_a_folder_of_several_arrays_are_told_apar
     assert _run(tmp_path, capsys, tmp_path / "methods" / "mine.npz", gt_root=gt)[0] == 0
 
 
+def test_a_key_for_a_file_that_is_not_npz_is_refused_as_fit_and_score_refuse_it(
+        tmp_path, gt, capsys):
+    """--key names an array inside an .npz file: `mulde evaluate` ignored it unsaid for a
+    .npy, .txt or .csv file (which `mulde fit` and `score` refuse in one line), so a user
+    who meant another array was evaluated on the one the file holds. Refused alike, before
+    any output; a folder's files and an .npz still take it."""
+    flat = [v for s in SCORES.values() for v in s]
+    np.save(tmp_path / "all.npy", np.array(flat))
+    (tmp_path / "all.txt").write_text(" ".join(map(str, flat)) + "\n")
+    for scores in (tmp_path / "all.npy", tmp_path / "all.txt",
+                   _csv(tmp_path / "s.csv", SCORES)):
+        code, _, out, err = _run(tmp_path, capsys, scores, "--key", "scores", gt_root=gt)
+        assert (code, out) == (2, "")
+        assert err == (f"mulde: error: {scores}: --key scores applies to .npz files only (it "
+                       "names an array inside one); leave it out for a "
+                       f"{scores.suffix} file\n")
+        assert not (tmp_path / "r").exists()
+        with pytest.raises(EvaluationError, match="applies to .npz files only"):
+            read_scores(scores, key="scores")
+    np.savez(tmp_path / "all.npz", scores=np.array(flat), other=np.zeros(2))
+    assert _run(tmp_path, capsys, tmp_path / "all.npz", "--format", "array", "--key",
+                "scores", gt_root=gt)[0] == 0
+
+
 def test_the_column_suggested_is_a_score_not_an_index(tmp_path, capsys):
     (tmp_path / "x.csv").write_text("idx,video,frame,anomaly_score\n0,a,0,0.1\n1,a,1,0.9\n")
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "x.csv")

@@ -473,8 +473,8 @@ def _score_into(args: argparse.Namespace) -> int:
               f"{path}{named}")
     elif args.predict:
         outliers = int((scores == -1).sum())
-        rule = ("none can be: too few validation rows to flag within the contamination"
-                if model.offset_ == -math.inf else
+        # too few validation rows: predict's warning above says so, and what to do
+        rule = ("none can be, as warned above" if model.offset_ == -math.inf else
                 f"anomaly score above {-model.offset_:.4g}, the model's threshold")
         print(f"wrote {_count(len(scores), 'prediction')} to {path}: "
               f"{_count(outliers, 'outlier')} (-1; {rule}), "
@@ -2595,7 +2595,7 @@ def build_parser() -> _MuldeParser:
                    "name (e.g. anomaly_score); auto: score_unsmoothed when present (a mulde "
                    "report), else score (default: %(default)s)")
     p.add_argument("--key", help="array name inside .npz files of formats folder and array "
-                   "(default: the file's only array)")
+                   "(default: the file's only array); refused for a .npy, .txt or .csv file")
     p.add_argument("--frame-offset", type=int, default=0, metavar="K",
                    help="0-based frame of a video's first score, e.g. 4 for future-frame "
                    "prediction from 4 past frames (default: %(default)s)")

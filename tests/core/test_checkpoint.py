@@ -163,3 +163,16 @@ def test_a_model_file_in_a_checkpoints_place_is_said_to_be_no_checkpoint(tmp_pat
                                                   "training checkpoint .*; move it out of the "
                                                   "checkpoint folder, or use another one$"):
         load_checkpoint(path, net, ema, opt, CONFIG)
+
+
+def test_a_folder_in_a_checkpoints_place_is_named_with_what_to_do(tmp_path):
+    """A folder named checkpoint.safetensors inside the checkpoint folder ended the fit in
+    safetensors' "No such device (os error 19)", naming no path."""
+    net, ema, opt, _ = _run(0, steps=1)
+    path = tmp_path / CHECKPOINT_NAME
+    path.mkdir()
+    with pytest.raises(CheckpointFileError, match=f"^{path}: a folder where the training "
+                                                  "checkpoint file is to be; move it out of "
+                                                  "the checkpoint folder, or use another "
+                                                  "one$"):
+        load_checkpoint(path, net, ema, opt, CONFIG)

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 
 import numpy as np
@@ -515,7 +516,8 @@ def test_checkpoint_of_another_network_is_refused_with_a_clear_error(tmp_path):
 def test_one_networks_checkpoint_of_before_round_49_resumes_given_its_eval_every(tmp_path):
     """Issue 15's round 49: one network is validated alike by either kind of draws, so its
     checkpoint written before (every 100 steps, no validation_draws) resumes given
-    eval_every=100, as the refusal says; an ensemble's is refused, naming the draws."""
+    eval_every=100, as the refusal says; an ensemble's is refused, naming the draws, and
+    says to delete its folder: no MULDE parameter sets them (it said to pass them)."""
     from mulde.core import EnergyEnsemble
 
     x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
@@ -526,7 +528,12 @@ def test_one_networks_checkpoint_of_before_round_49_resumes_given_its_eval_every
                      TrainConfig(**old, eval_every=100, validation_draws="shared"), folder)
         if isinstance(net, EnergyEnsemble):
             with pytest.raises(ValueError, match=r"differs in validation_draws \("
-                                                 r"\"shared\" in the checkpoint, \"per_member\""):
+                                                 r"\"shared\" in the checkpoint, \"per_member\""
+                                                 r" now\); no MULDE parameter or mulde fit "
+                                                 r"option sets validation_draws, so no rerun "
+                                                 r"resumes it: delete the checkpoint folder "
+                                                 f"{re.escape(str(folder))} to train afresh, "
+                                                 "or use another one$"):
                 train_energy(net, x, NoiseSchedule(), DSMLoss(0.1),
                              TrainConfig(**old, eval_every=100), folder)
             continue

@@ -103,7 +103,8 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
                     opt: torch.optim.Optimizer, config: Mapping[str, Any],
                     implied: Mapping[str, Any] | None = None,
                     not_compared: Collection[str] = (),
-                    derived: Mapping[str, str] | None = None
+                    derived: Mapping[str, str] | None = None,
+                    unsettable: Collection[str] = ()
                     ) -> tuple[dict, dict[str, torch.Tensor]]:
     """Restore net, ema and opt in place from a checkpoint written by `save_checkpoint`.
 
@@ -119,11 +120,19 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     `NOT_COMPARED`, that make no difference to this run. derived: what that message says,
     by dotted name, of a field that differs whose values a user cannot pass, being derived
     from a setting of the caller's (MULDE's seed, drawn from its random_state), in place of
-    "name (value in the checkpoint, value now)".
+    "name (value in the checkpoint, value now)". unsettable: fields a user cannot pass at
+    all (`TrainConfig.validation_draws`, no MULDE parameter): where one differs, no rerun
+    resumes the checkpoint, and that message says to delete its folder to train afresh in
+    place of rerunning with the checkpoint's values.
     Raises `CheckpointFileError` (a ValueError) naming the file when it is damaged (empty,
-    truncated, corrupt) or no training checkpoint (a saved model).
+    truncated, corrupt) or no training checkpoint (a saved model), or naming the folder
+    that is in the file's place.
     """
     path = Path(path)
+    if path.is_dir():  # safetensors said "No such device (os error 19)", naming nothing
+        raise CheckpointFileError(
+            f"{path}: a folder where the training checkpoint file is to be; move it out of "
+            "the checkpoint folder, or use another one")
 
     def damaged(why: str) -> CheckpointFileError:
         return CheckpointFileError(f"{path}: damaged training checkpoint ({why}); remove it "
@@ -150,11 +159,17 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     if saved != now:
         diffs = _differences(saved, now, implied or {}, derived or {})
         named = "; ".join(diffs[:3]) + (f"; {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        fixed = [k for k in unsettable if isinstance(saved, dict)
+                 and saved.get(k, (implied or {}).get(k)) != now.get(k, (implied or {}).get(k))]
+        advice = (f"no MULDE parameter or mulde fit option sets {' or '.join(fixed)}, so no "
+                  f"rerun resumes it: delete the checkpoint folder {path.parent} to train "
+                  "afresh, or use another one" if fixed else
+                  "to resume it, rerun with the checkpoint's values (a default that changed "
+                  "since it was written counts: pass it explicitly); else remove it or use "
+                  "another checkpoint folder")
         raise CheckpointMismatchError(
             f"{path}: checkpoint was written with another training config (settings, loss, "
-            f"noise range or training data); it differs in {named}; to resume it, rerun with "
-            "the checkpoint's values (a default that changed since it was written counts: "
-            "pass it explicitly); else remove it or use another checkpoint folder")
+            f"noise range or training data); it differs in {named}; {advice}")
     try:
         tensors = load_file(str(path), device=str(next(net.parameters()).device))
     except SafetensorError as err:

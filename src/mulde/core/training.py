@@ -753,7 +753,8 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
             # one network is validated alike by either kind of draws (older files name none)
             alike = () if isinstance(net, EnergyEnsemble) else ("validation_draws",)
             state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT, alike,
-                                          {"seed": seed_said} if seed_said else None)
+                                          {"seed": seed_said} if seed_said else None,
+                                          unsettable=("validation_draws",))
             resumed_from = state["step"]
 
     n_members = len(net.members) if hasattr(net, "members") else 1

@@ -478,8 +478,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         other (or otherwise scaled) training rows, or another random_state (named as such:
         the seed is drawn from it). With random_state None each fit draws another seed, so
         its checkpoint never resumes: such a fit warns (`UnseededCheckpointWarning`). A
-        damaged file in the checkpoint's place, or one that is no training checkpoint (a
-        saved model), is refused naming it (`mulde.core.checkpoint.CheckpointFileError`).
+        damaged file in the checkpoint's place, one that is no training checkpoint (a saved
+        model), or a folder there, is refused naming it
+        (`mulde.core.checkpoint.CheckpointFileError`).
     contamination: "auto" (1 %) or a fraction in (0, 0.5] (anything else is refused,
         ValueError), which `threshold_on` gives its meaning.
     threshold_on: where `offset_` is set. "training" (default; scikit-learn's convention for

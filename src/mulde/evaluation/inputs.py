@@ -47,7 +47,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mulde.evaluation.metrics import EvaluationError
-from mulde.io.features import is_number, quoted
+from mulde.io.features import is_number, key_not_npz, quoted
 from mulde.io.sniff import FileKind, sniff
 
 SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
@@ -292,7 +292,9 @@ def read_scores(
     `column` (CSV only): the column of the scores ("score", "score_unsmoothed", or the name
     another method gives them), or "auto": `score_unsmoothed` when the file has it (a mulde
     report, whose `score` column is already smoothed), else `score`.
-    `key`: the array to read from an `.npz` holding several ("folder" and "array").
+    `key`: the array to read from an `.npz` holding several ("folder" and "array"); given
+    for a file of another kind (.npy, .txt, .csv), which has no arrays to choose from, it is
+    refused (`mulde.io.features.key_not_npz`), not ignored.
     Raises `EvaluationError` naming the file (and row, line or array) at fault.
     """
     from mulde.evaluation.report import read_frame_scores
@@ -311,6 +313,8 @@ def read_scores(
                                   f"({error.strerror or error})") from None
         if kind is FileKind.PICKLE or path.suffix.lower() in _PICKLE_SUFFIXES:
             raise EvaluationError(_pickle_refused(path))
+        if key is not None and path.suffix.lower() != ".npz":  # not silently ignored
+            raise EvaluationError(key_not_npz(path, key))
     fmt = detect_format(path) if format == "auto" else format
     if fmt == "folder" and not path.is_dir():
         raise EvaluationError(f"{path}: format folder needs a folder of per-video files")

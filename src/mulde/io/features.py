@@ -42,8 +42,7 @@ def read_features(path: str | Path, key: str | None = None,
                                "give a .csv, .npy or .npz file of one row per sample")
     suffix = path.suffix.lower()
     if key is not None and suffix in (".npy", ".csv"):  # not silently ignored
-        raise FeatureFileError(f"{path}: --key {key} applies to .npz files only (it names "
-                               f"an array inside one); leave it out for a {suffix} file")
+        raise FeatureFileError(key_not_npz(path, key))
     if suffix in _NUMPY_KINDS:
         _check_numpy_file(path, suffix)
     source = str(path)  # what the errors name: the file, and an archive's array in it
@@ -76,6 +75,17 @@ def read_features(path: str | Path, key: str | None = None,
 
 _NUMPY_KINDS = {".npy": FileKind.NPY, ".npz": FileKind.ZIP}
 """What a NumPy .npy file, and a .npz file (a zip archive), is to `sniff`."""
+
+
+def key_not_npz(path: str | Path, key: str) -> str:
+    """The one line that refuses `--key` (an array's name inside an .npz file) given for
+    another kind of file, where it would be ignored silently: "data.npy: --key y applies to
+    .npz files only (it names an array inside one); leave it out for a .npy file".
+    `read_features` (`mulde fit`, `mulde score`) and `read_scores` (`mulde evaluate`) raise
+    it, each as its own error."""
+    suffix = Path(path).suffix.lower()
+    return (f"{path}: --key {key} applies to .npz files only (it names an array inside one); "
+            f"leave it out for {f'a {suffix}' if suffix else 'this'} file")
 
 
 def _check_numpy_file(path: Path, suffix: str) -> None:
