@@ -1393,6 +1393,19 @@ def test_a_key_for_a_file_that_is_not_npz_is_refused_as_fit_and_score_refuse_it(
     np.savez(tmp_path / "all.npz", scores=np.array(flat), other=np.zeros(2))
     assert _run(tmp_path, capsys, tmp_path / "all.npz", "--format", "array", "--key",
                 "scores", gt_root=gt)[0] == 0
+    # a folder without an .npz file (it was ignored there): refused alike, naming its files
+    folder = tmp_path / "per_video"
+    folder.mkdir()
+    for name, values in SCORES.items():
+        np.save(folder / f"{name}.npy", np.array(values))
+    (folder / f"{name}.npy").unlink()
+    (folder / f"{name}.txt").write_text(" ".join(map(str, values)) + "\n")
+    code, _, out, err = _run(tmp_path, capsys, folder, "--key", "scores", gt_root=gt, out="k")
+    assert (code, out) == (2, "") and err == (
+        f"mulde: error: {folder}: --key scores applies to .npz files only (it names an array "
+        "inside one); leave it out for a folder of .npy and .txt files\n")
+    assert not (tmp_path / "k").exists()
+    assert _run(tmp_path, capsys, folder, gt_root=gt, out="k")[0] == 0
 
 
 def test_the_column_suggested_is_a_score_not_an_index(tmp_path, capsys):

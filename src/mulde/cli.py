@@ -2595,7 +2595,8 @@ def build_parser() -> _MuldeParser:
                    "name (e.g. anomaly_score); auto: score_unsmoothed when present (a mulde "
                    "report), else score (default: %(default)s)")
     p.add_argument("--key", help="array name inside .npz files of formats folder and array "
-                   "(default: the file's only array); refused for a .npy, .txt or .csv file")
+                   "(default: the file's only array); refused for a .npy, .txt or .csv file, and "
+                   "for a folder without .npz files")
     p.add_argument("--frame-offset", type=int, default=0, metavar="K",
                    help="0-based frame of a video's first score, e.g. 4 for future-frame "
                    "prediction from 4 past frames (default: %(default)s)")
