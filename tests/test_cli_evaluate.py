@@ -1559,11 +1559,12 @@ def test_the_two_class_macro_auc_note_says_how_each_command_reports_it(tmp_path,
     again = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert again["macro_auc"] == pytest.approx(m["macro_auc_two_class"])
     out = capsys.readouterr().out
-    assert "mulde run" not in out and "note: --macro skip_single_class" not in out
+    assert "mulde run" not in out and "add --macro skip_single_class" not in out
     # mulde evaluate's padded macro AUC: the same note, and its own option to report it
     assert main(["evaluate", str(run / "frame_scores.csv"), "--smoothing-sigma", "7",
                  "--out", str(tmp_path / "p"), "--metrics-only"]) == 0
     said = capsys.readouterr().out.splitlines()
-    assert said[said.index(f"note: {note}") + 1] == (
-        "note: --macro skip_single_class reports that two-class macro AUC as the macro AUC")
+    assert said[said.index(f"note: {note}") + 1] == (  # it read as if --macro were given
+        "note: to report that two-class macro AUC as the macro AUC, add --macro "
+        "skip_single_class")
     assert not any("mulde run" in line or "mulde evaluate" in line for line in said)

@@ -1159,8 +1159,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     for note in metrics.get("notes", []):
         print(f"note: {note}")
     if "macro_auc_two_class" in metrics:  # a note's number, as this command reports it
-        print("note: --macro skip_single_class reports that two-class macro AUC as the macro "
-              "AUC")
+        print("note: to report that two-class macro AUC as the macro AUC, add --macro "
+              "skip_single_class")
     for warning in metrics.get("warnings", []):
         print(f"mulde: warning: {warning}", file=sys.stderr)
     what = "metrics.json" if args.metrics_only else "the report"
