@@ -211,8 +211,8 @@ def test_a_csv_label_column_ignored_for_the_dataset_is_warned(tmp_path, gt, caps
     code, m, _, err = _run(tmp_path, capsys, path, gt_root=gt)
     assert code == 0
     _hand_values(m)  # the ground truth's labels
-    said = (f"{path}: its label column is ignored; the labels are the shanghaitech ground "
-            "truth's (--dataset)")
+    said = (f"{path}: its label column is ignored; the labels are from the shanghaitech "
+            "ground truth (--dataset)")
     assert err == f"mulde: warning: {said}\n" and said in m["warnings"]
     code, _, _, err = _run(tmp_path, capsys, _csv(tmp_path / "n.csv", SCORES), gt_root=gt,
                            out="fresh")
@@ -662,8 +662,15 @@ def test_a_folder_dataset_is_named_by_the_root_given_not_the_word_folder(tmp_pat
     out, err = capsys.readouterr()
     assert (f"note: partial evaluation (--partial): 1 of the 2 test videos of {root} evaluated "
             "(1 without scores, first vidB): the numbers are not over all of them\n") in out
-    assert (f"{scores}: its label column is ignored; the labels are the {root} ground truth's "
-            "(--dataset)") in err
+    assert (f"{scores}: its label column is ignored; the labels are from the ground truth in "
+            f"{root / 'labels.csv'} (--dataset)") in err
+    # the ground truth is named by its file, not as "the lobby ground truth" (no dataset's)
+    np.savez(tmp_path / "s.npz", vidA=[0.1, 0.9, 0.8, 0.2], vidB=[0.1, 0.2])
+    assert main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "n"),
+                 "--dataset", "folder", "--root", str(root), "--metrics-only"]) == 0
+    assert (f"note: the ground truth in {root / 'labels.csv'} states anomalous ranges only, so "
+            "the frame counts of 2 of the 2 scored videos come from their scores"
+            ) in capsys.readouterr().out
 
 
 def test_option_combinations_that_cannot_work_are_one_line_errors(tmp_path, gt, capsys):

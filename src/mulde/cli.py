@@ -1014,6 +1014,16 @@ def _dataset_named(dataset: str, root: str | Path) -> str:
     return str(Path(root).resolve()) if Path(root).name in ("", ".", "..") else str(root)
 
 
+def _the_ground_truth(truth) -> str:
+    """`truth` (a `GroundTruth`) as `mulde evaluate`'s messages name it: "the ucsd_ped2
+    ground truth" for a benchmark, "the ground truth in A/labels.csv" for a user's folder
+    (the file its labels are read from: the folder is no dataset's name)."""
+    sources = {v.source for v in truth.videos.values()}
+    if truth.dataset == "folder" and len(sources) == 1:
+        return f"the ground truth in {sources.pop()}"
+    return f"the {_dataset_named(truth.dataset, truth.root)} ground truth"
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationError
 
@@ -1058,13 +1068,12 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     warned: list[str] = []
     notes: list[str] = []
     if args.dataset:
-        if any(y is not None for y in (scored.labels or {}).values()):
-            warned.append(f"{args.scores}: its label column is ignored; the labels are the "
-                          f"{_dataset_named(args.dataset, args.root)} ground truth's "
-                          "(--dataset)")
         from mulde.datasets import load_ground_truth
 
         truth = load_ground_truth(args.dataset, args.root)
+        if any(y is not None for y in (scored.labels or {}).values()):
+            warned.append(f"{args.scores}: its label column is ignored; the labels are from "
+                          f"{_the_ground_truth(truth)} (--dataset)")
         per_video = _scores_of_test_videos(scored, truth, alignment, args.partial)
         try:
             scores, labels, info = align(per_video, truth.videos, alignment, scored.labels)
@@ -1181,9 +1190,9 @@ def _frames_from_scores_note(truth, scored: int, alignment, counted: int) -> str
     per = alignment.frames_per_score
     how = (f"each score repeated over its {per} frames, as C3D/I3D segment scores are "
            "evaluated" if per > 1 else "one frame per score")
-    return (f"the {_dataset_named(truth.dataset, truth.root)} ground truth states anomalous "
-            f"ranges only, so the frame counts of {counted} of the {scored} scored videos "
-            f"come from their scores: {alignment.frame_count_rule()} ({how}); "
+    return (f"{_the_ground_truth(truth)} states anomalous ranges only, so the frame counts "
+            f"of {counted} of the {scored} scored videos come from their scores: "
+            f"{alignment.frame_count_rule()} ({how}); "
             "metrics.json's config.alignment.frames_from_scores lists them")
 
 
@@ -1198,8 +1207,7 @@ def _array_order_note(path: Path, size: int, truth, config: dict) -> str:
     config["array_order"] = {"assumed": "ground truth", "n_videos": len(order),
                              "first": order[0], "last": order[-1], "sorted_by_name": by_name}
     how = ("sorted by name, numbers by value (natural order: 2 before 10)"
-           if by_name else f"the order the {_dataset_named(truth.dataset, truth.root)} ground "
-           "truth lists them in")
+           if by_name else f"the order {_the_ground_truth(truth)} lists them in")
     other = f"; {truth.other_order}" if truth.other_order else ""
     return (f"{path}: one array of {size} scores split into the "
             f"{_count(len(order), 'test video')} in the ground truth's order, {how}: "
@@ -1217,7 +1225,7 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
         if ranges_only:
             raise UsageError(
                 f"{scored.path}: one array of all frames needs every test video's frame count, "
-                f"but the {dataset} ground truth states ranges only for "
+                f"but {_the_ground_truth(truth)} states ranges only for "
                 f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); give one score "
                 "file per video (format folder, npz or csv)")
         counts = {n: int(v.n_frames) for n, v in truth.videos.items()}
