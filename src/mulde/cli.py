@@ -160,6 +160,7 @@ def _fit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mulde import MULDE
+    from mulde.core.checkpoint import CHECKPOINT_FOLDER
     from mulde.core.device import same_device
     from mulde.core.training import FEATURES_LR_FROM, members_reason
     from mulde.estimator.persistence import save_path
@@ -219,7 +220,8 @@ def _fit(args: argparse.Namespace) -> int:
     with _removed_if_left_empty(_output_folder(args.out), overrides.get("checkpoint_dir")):
         ensure_writable(_output_folder(args.out))  # refuse before training, not after
         if overrides.get("checkpoint_dir"):
-            ensure_writable(overrides["checkpoint_dir"])
+            ensure_writable(overrides["checkpoint_dir"], what="the checkpoint folder",
+                            purpose=CHECKPOINT_FOLDER)
         note = _fit_length_note(model, X.shape, args.preset)
         if note and not terminal and not args.quiet:  # no bar here: a log would stay silent
             print(note, file=sys.stderr)

@@ -664,7 +664,8 @@ def test_checkpoint_every_reaches_the_training_loop(tmp_path, monkeypatch):
 def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch):
     """`MULDE(checkpoint_dir="t11.py").fit(X)` trained, then raised mkdir's "[Errno 17] File
     exists: 't11.py'" at its first checkpoint, which reads as a refusal to overwrite the
-    script: the error names the file (or the one above the folder) before any training."""
+    script: the error names the file (or the one above the folder) before any training, and
+    what the folder is for: the checkpoint, not "the outputs" (which read as the model's)."""
     import re
 
     import mulde.estimator.model as model_module
@@ -678,7 +679,8 @@ def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, mo
     X = np.random.default_rng(7).standard_normal((20, 2))
     for folder in (script, script / "checkpoints"):
         with pytest.raises(OSError, match=f"^{re.escape(str(script))}: a file, not a folder; "
-                                          "give a folder for the outputs$"):
+                                          "give a folder for the training checkpoint "
+                                          r"\(checkpoint_dir\)$"):
             MULDE(**FAST, checkpoint_dir=str(folder)).fit(X)
     assert script.read_text() == "print(1)\n"
 

@@ -38,6 +38,7 @@ from mulde.core import (
     train_energy,
 )
 from mulde.core.base import BASES, PRECONDITIONS, base_rank
+from mulde.core.checkpoint import CHECKPOINT_FOLDER
 from mulde.core.device import is_device_name
 from mulde.core.network import NOISE_INPUTS, are_widths, resolve_hidden_sizes
 from mulde.core.scoring import member_multiscale_energy, out_of_bag_energies
@@ -778,7 +779,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         X = _finite(_validate_rows(self, table, ensure_min_samples=2), table)
         self.check_samples(len(X))  # before training, not after it
         if self.checkpoint_dir:  # a file in its place: said now, not at the first checkpoint
-            check_folder(self.checkpoint_dir)
+            check_folder(self.checkpoint_dir, CHECKPOINT_FOLDER)
             if self.random_state is None:  # a rerun would be refused it: said before training
                 warnings.warn(UnseededCheckpointWarning(self.checkpoint_dir), stacklevel=2)
         for name, first, ordered in index_columns(table, X):  # fitted as given, but said
