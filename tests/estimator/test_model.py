@@ -200,8 +200,7 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
     with pytest.warns(FewValidationRowsWarning, match=r"the 10 validation rows .* too few to "
                       r"flag at most 0.01 .*takes 99 validation.*raise contamination to at "
                       r"least 0.091 \(what 10 rows can promise\) or validation_fraction, "
-                      r"train on bags of the rows \(max_samples < 1\) with "
-                      r"threshold_on='out_of_bag', .*, "
+                      r"set threshold_on='out_of_bag' .*, "
                       r"or threshold the anomaly scores yourself \(MULDE's anomaly_score, "
                       r"PyODMULDE's decision_function; MULDE's decision_function is \+inf"):
         model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit(X)
@@ -222,6 +221,26 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
         plain = MULDE(**FAST | {"max_steps": 20, "validation_fraction": 0.0,
                                 "threshold_on": "validation"}).fit(X)
     assert np.mean(plain.predict(X) == -1) == pytest.approx(0.01, abs=0.005)
+
+
+@pytest.mark.parametrize(("ensemble", "advice"), [
+    ({"n_members": 4, "max_samples": 0.5}, "set threshold_on='out_of_bag' (the networks "
+     "train on bags of the rows already)"),
+    ({}, "set threshold_on='out_of_bag' (the networks train on bags of the rows already)"),
+    ({"max_samples": 1.0}, "train on bags of the rows (max_samples < 1) with "
+     "threshold_on='out_of_bag'")])
+def test_too_few_validation_rows_advise_bags_only_to_a_fit_without_them(ensemble, advice):
+    """Networks that train on bags already (4 each on half the rows; the default's below
+    501 rows) were advised to "train on bags of the rows (max_samples < 1)": fit's warning
+    advises threshold_on='out_of_bag' alone for them, bags only where every network trains
+    on every row."""
+    X = np.random.default_rng(4).standard_normal((100, 3))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"} | ensemble).fit(X)
+    text = [str(w.message) for w in said if w.category is FewValidationRowsWarning]
+    assert len(text) == 1 and (f"or validation_fraction, {advice}, which then thresholds "
+                               "nearly every training row's out-of-bag score") in text[0]
 
 
 def _hand_aggregate(aggregator: str, train: np.ndarray, test: np.ndarray) -> np.ndarray:
