@@ -236,7 +236,8 @@ def test_a_damaged_checkpoint_or_a_model_in_its_place_is_one_line_naming_it(feat
 def test_a_folder_or_file_in_the_checkpoints_place_is_one_line_naming_it(feats, capsys):
     """A folder where the checkpoint file goes ended `mulde fit` in "mulde: error: No such
     device (os error 19)", naming no path; a file where the checkpoint folder goes is refused
-    naming it too. Neither trains nor writes a model."""
+    naming it too, and checkpoint_dir (it said "give a folder for the outputs", which read as
+    --out). Neither trains nor writes a model."""
     out = feats / "m.safetensors"
 
     def fit(folder: Path) -> int:
@@ -254,7 +255,7 @@ def test_a_folder_or_file_in_the_checkpoints_place_is_one_line_naming_it(feats, 
     notes.write_text("kept\n")
     assert fit(notes) == 2
     assert _error(capsys) == (f"mulde: error: {notes}: a file, not a folder; give a folder "
-                              "for the outputs")
+                              "for the training checkpoint (checkpoint_dir)")
     assert notes.read_text() == "kept\n" and not out.exists()
 
 

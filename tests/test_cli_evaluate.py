@@ -211,8 +211,8 @@ def test_a_csv_label_column_ignored_for_the_dataset_is_warned(tmp_path, gt, caps
     code, m, _, err = _run(tmp_path, capsys, path, gt_root=gt)
     assert code == 0
     _hand_values(m)  # the ground truth's labels
-    said = (f"{path}: its label column is ignored; the labels are the shanghaitech ground "
-            "truth's (--dataset)")
+    said = (f"{path}: its label column is ignored; the labels are from the shanghaitech "
+            "ground truth (--dataset)")
     assert err == f"mulde: warning: {said}\n" and said in m["warnings"]
     code, _, _, err = _run(tmp_path, capsys, _csv(tmp_path / "n.csv", SCORES), gt_root=gt,
                            out="fresh")
@@ -662,8 +662,15 @@ def test_a_folder_dataset_is_named_by_the_root_given_not_the_word_folder(tmp_pat
     out, err = capsys.readouterr()
     assert (f"note: partial evaluation (--partial): 1 of the 2 test videos of {root} evaluated "
             "(1 without scores, first vidB): the numbers are not over all of them\n") in out
-    assert (f"{scores}: its label column is ignored; the labels are the {root} ground truth's "
-            "(--dataset)") in err
+    assert (f"{scores}: its label column is ignored; the labels are from the ground truth in "
+            f"{root / 'labels.csv'} (--dataset)") in err
+    # the ground truth is named by its file, not as "the lobby ground truth" (no dataset's)
+    np.savez(tmp_path / "s.npz", vidA=[0.1, 0.9, 0.8, 0.2], vidB=[0.1, 0.2])
+    assert main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "n"),
+                 "--dataset", "folder", "--root", str(root), "--metrics-only"]) == 0
+    assert (f"note: the ground truth in {root / 'labels.csv'} states anomalous ranges only, so "
+            "the frame counts of 2 of the 2 scored videos come from their scores"
+            ) in capsys.readouterr().out
 
 
 def test_option_combinations_that_cannot_work_are_one_line_errors(tmp_path, gt, capsys):
@@ -1393,6 +1400,19 @@ def test_a_key_for_a_file_that_is_not_npz_is_refused_as_fit_and_score_refuse_it(
     np.savez(tmp_path / "all.npz", scores=np.array(flat), other=np.zeros(2))
     assert _run(tmp_path, capsys, tmp_path / "all.npz", "--format", "array", "--key",
                 "scores", gt_root=gt)[0] == 0
+    # a folder without an .npz file (it was ignored there): refused alike, naming its files
+    folder = tmp_path / "per_video"
+    folder.mkdir()
+    for name, values in SCORES.items():
+        np.save(folder / f"{name}.npy", np.array(values))
+    (folder / f"{name}.npy").unlink()
+    (folder / f"{name}.txt").write_text(" ".join(map(str, values)) + "\n")
+    code, _, out, err = _run(tmp_path, capsys, folder, "--key", "scores", gt_root=gt, out="k")
+    assert (code, out) == (2, "") and err == (
+        f"mulde: error: {folder}: --key scores applies to .npz files only (it names an array "
+        "inside one); leave it out for a folder of .npy and .txt files\n")
+    assert not (tmp_path / "k").exists()
+    assert _run(tmp_path, capsys, folder, gt_root=gt, out="k")[0] == 0
 
 
 def test_the_column_suggested_is_a_score_not_an_index(tmp_path, capsys):
@@ -1546,11 +1566,12 @@ def test_the_two_class_macro_auc_note_says_how_each_command_reports_it(tmp_path,
     again = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert again["macro_auc"] == pytest.approx(m["macro_auc_two_class"])
     out = capsys.readouterr().out
-    assert "mulde run" not in out and "note: --macro skip_single_class" not in out
+    assert "mulde run" not in out and "add --macro skip_single_class" not in out
     # mulde evaluate's padded macro AUC: the same note, and its own option to report it
     assert main(["evaluate", str(run / "frame_scores.csv"), "--smoothing-sigma", "7",
                  "--out", str(tmp_path / "p"), "--metrics-only"]) == 0
     said = capsys.readouterr().out.splitlines()
-    assert said[said.index(f"note: {note}") + 1] == (
-        "note: --macro skip_single_class reports that two-class macro AUC as the macro AUC")
+    assert said[said.index(f"note: {note}") + 1] == (  # it read as if --macro were given
+        "note: to report that two-class macro AUC as the macro AUC, add --macro "
+        "skip_single_class")
     assert not any("mulde run" in line or "mulde evaluate" in line for line in said)

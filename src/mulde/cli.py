@@ -160,6 +160,7 @@ def _fit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mulde import MULDE
+    from mulde.core.checkpoint import CHECKPOINT_FOLDER
     from mulde.core.device import same_device
     from mulde.core.training import FEATURES_LR_FROM, members_reason
     from mulde.estimator.persistence import save_path
@@ -219,7 +220,8 @@ def _fit(args: argparse.Namespace) -> int:
     with _removed_if_left_empty(_output_folder(args.out), overrides.get("checkpoint_dir")):
         ensure_writable(_output_folder(args.out))  # refuse before training, not after
         if overrides.get("checkpoint_dir"):
-            ensure_writable(overrides["checkpoint_dir"])
+            ensure_writable(overrides["checkpoint_dir"], what="the checkpoint folder",
+                            purpose=CHECKPOINT_FOLDER)
         note = _fit_length_note(model, X.shape, args.preset)
         if note and not terminal and not args.quiet:  # no bar here: a log would stay silent
             print(note, file=sys.stderr)
@@ -1014,6 +1016,16 @@ def _dataset_named(dataset: str, root: str | Path) -> str:
     return str(Path(root).resolve()) if Path(root).name in ("", ".", "..") else str(root)
 
 
+def _the_ground_truth(truth) -> str:
+    """`truth` (a `GroundTruth`) as `mulde evaluate`'s messages name it: "the ucsd_ped2
+    ground truth" for a benchmark, "the ground truth in A/labels.csv" for a user's folder
+    (the file its labels are read from: the folder is no dataset's name)."""
+    sources = {v.source for v in truth.videos.values()}
+    if truth.dataset == "folder" and len(sources) == 1:
+        return f"the ground truth in {sources.pop()}"
+    return f"the {_dataset_named(truth.dataset, truth.root)} ground truth"
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationError
 
@@ -1058,13 +1070,12 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     warned: list[str] = []
     notes: list[str] = []
     if args.dataset:
-        if any(y is not None for y in (scored.labels or {}).values()):
-            warned.append(f"{args.scores}: its label column is ignored; the labels are the "
-                          f"{_dataset_named(args.dataset, args.root)} ground truth's "
-                          "(--dataset)")
         from mulde.datasets import load_ground_truth
 
         truth = load_ground_truth(args.dataset, args.root)
+        if any(y is not None for y in (scored.labels or {}).values()):
+            warned.append(f"{args.scores}: its label column is ignored; the labels are from "
+                          f"{_the_ground_truth(truth)} (--dataset)")
         per_video = _scores_of_test_videos(scored, truth, alignment, args.partial)
         try:
             scores, labels, info = align(per_video, truth.videos, alignment, scored.labels)
@@ -1159,8 +1170,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     for note in metrics.get("notes", []):
         print(f"note: {note}")
     if "macro_auc_two_class" in metrics:  # a note's number, as this command reports it
-        print("note: --macro skip_single_class reports that two-class macro AUC as the macro "
-              "AUC")
+        print("note: to report that two-class macro AUC as the macro AUC, add --macro "
+              "skip_single_class")
     for warning in metrics.get("warnings", []):
         print(f"mulde: warning: {warning}", file=sys.stderr)
     what = "metrics.json" if args.metrics_only else "the report"
@@ -1181,9 +1192,9 @@ def _frames_from_scores_note(truth, scored: int, alignment, counted: int) -> str
     per = alignment.frames_per_score
     how = (f"each score repeated over its {per} frames, as C3D/I3D segment scores are "
            "evaluated" if per > 1 else "one frame per score")
-    return (f"the {_dataset_named(truth.dataset, truth.root)} ground truth states anomalous "
-            f"ranges only, so the frame counts of {counted} of the {scored} scored videos "
-            f"come from their scores: {alignment.frame_count_rule()} ({how}); "
+    return (f"{_the_ground_truth(truth)} states anomalous ranges only, so the frame counts "
+            f"of {counted} of the {scored} scored videos come from their scores: "
+            f"{alignment.frame_count_rule()} ({how}); "
             "metrics.json's config.alignment.frames_from_scores lists them")
 
 
@@ -1198,8 +1209,7 @@ def _array_order_note(path: Path, size: int, truth, config: dict) -> str:
     config["array_order"] = {"assumed": "ground truth", "n_videos": len(order),
                              "first": order[0], "last": order[-1], "sorted_by_name": by_name}
     how = ("sorted by name, numbers by value (natural order: 2 before 10)"
-           if by_name else f"the order the {_dataset_named(truth.dataset, truth.root)} ground "
-           "truth lists them in")
+           if by_name else f"the order {_the_ground_truth(truth)} lists them in")
     other = f"; {truth.other_order}" if truth.other_order else ""
     return (f"{path}: one array of {size} scores split into the "
             f"{_count(len(order), 'test video')} in the ground truth's order, {how}: "
@@ -1217,7 +1227,7 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
         if ranges_only:
             raise UsageError(
                 f"{scored.path}: one array of all frames needs every test video's frame count, "
-                f"but the {dataset} ground truth states ranges only for "
+                f"but {_the_ground_truth(truth)} states ranges only for "
                 f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); give one score "
                 "file per video (format folder, npz or csv)")
         counts = {n: int(v.n_frames) for n, v in truth.videos.items()}
@@ -2595,7 +2605,8 @@ def build_parser() -> _MuldeParser:
                    "name (e.g. anomaly_score); auto: score_unsmoothed when present (a mulde "
                    "report), else score (default: %(default)s)")
     p.add_argument("--key", help="array name inside .npz files of formats folder and array "
-                   "(default: the file's only array); refused for a .npy, .txt or .csv file")
+                   "(default: the file's only array); refused for a .npy, .txt or .csv file, and "
+                   "for a folder without .npz files")
     p.add_argument("--frame-offset", type=int, default=0, metavar="K",
                    help="0-based frame of a video's first score, e.g. 4 for future-frame "
                    "prediction from 4 past frames (default: %(default)s)")

@@ -200,8 +200,7 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
     with pytest.warns(FewValidationRowsWarning, match=r"the 10 validation rows .* too few to "
                       r"flag at most 0.01 .*takes 99 validation.*raise contamination to at "
                       r"least 0.091 \(what 10 rows can promise\) or validation_fraction, "
-                      r"train on bags of the rows \(max_samples < 1\) with "
-                      r"threshold_on='out_of_bag', .*, "
+                      r"set threshold_on='out_of_bag' .*, "
                       r"or threshold the anomaly scores yourself \(MULDE's anomaly_score, "
                       r"PyODMULDE's decision_function; MULDE's decision_function is \+inf"):
         model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"}).fit(X)
@@ -222,6 +221,26 @@ def test_too_few_validation_rows_flag_nothing_and_say_so():
         plain = MULDE(**FAST | {"max_steps": 20, "validation_fraction": 0.0,
                                 "threshold_on": "validation"}).fit(X)
     assert np.mean(plain.predict(X) == -1) == pytest.approx(0.01, abs=0.005)
+
+
+@pytest.mark.parametrize(("ensemble", "advice"), [
+    ({"n_members": 4, "max_samples": 0.5}, "set threshold_on='out_of_bag' (the networks "
+     "train on bags of the rows already)"),
+    ({}, "set threshold_on='out_of_bag' (the networks train on bags of the rows already)"),
+    ({"max_samples": 1.0}, "train on bags of the rows (max_samples < 1) with "
+     "threshold_on='out_of_bag'")])
+def test_too_few_validation_rows_advise_bags_only_to_a_fit_without_them(ensemble, advice):
+    """Networks that train on bags already (4 each on half the rows; the default's below
+    501 rows) were advised to "train on bags of the rows (max_samples < 1)": fit's warning
+    advises threshold_on='out_of_bag' alone for them, bags only where every network trains
+    on every row."""
+    X = np.random.default_rng(4).standard_normal((100, 3))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"} | ensemble).fit(X)
+    text = [str(w.message) for w in said if w.category is FewValidationRowsWarning]
+    assert len(text) == 1 and (f"or validation_fraction, {advice}, which then thresholds "
+                               "nearly every training row's out-of-bag score") in text[0]
 
 
 def _hand_aggregate(aggregator: str, train: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -664,7 +683,8 @@ def test_checkpoint_every_reaches_the_training_loop(tmp_path, monkeypatch):
 def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch):
     """`MULDE(checkpoint_dir="t11.py").fit(X)` trained, then raised mkdir's "[Errno 17] File
     exists: 't11.py'" at its first checkpoint, which reads as a refusal to overwrite the
-    script: the error names the file (or the one above the folder) before any training."""
+    script: the error names the file (or the one above the folder) before any training, and
+    what the folder is for: the checkpoint, not "the outputs" (which read as the model's)."""
     import re
 
     import mulde.estimator.model as model_module
@@ -678,7 +698,8 @@ def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, mo
     X = np.random.default_rng(7).standard_normal((20, 2))
     for folder in (script, script / "checkpoints"):
         with pytest.raises(OSError, match=f"^{re.escape(str(script))}: a file, not a folder; "
-                                          "give a folder for the outputs$"):
+                                          "give a folder for the training checkpoint "
+                                          r"\(checkpoint_dir\)$"):
             MULDE(**FAST, checkpoint_dir=str(folder)).fit(X)
     assert script.read_text() == "print(1)\n"
 

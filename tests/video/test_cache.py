@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mulde.datasets import load_dataset
 from mulde.pipeline import extract_features
 from mulde.video.cache import KNOWN_FAILURE, DamagedCacheEntryWarning, FeatureCache, shard
+from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures
 
 
 @given(st.integers(0, 60), st.integers(1, 9))
@@ -80,11 +81,58 @@ def test_a_damaged_cache_entry_is_recomputed_never_unpickled(small_folder, tmp_p
         side = npz.with_suffix(".json")
         side.write_text(json.dumps(json.loads(side.read_text()) | {"n_frames": None}))
     ex = MeanColour()
-    with pytest.warns(DamagedCacheEntryWarning, match=f"^{re.escape(str(npz))}: a damaged "
+    named = npz.with_suffix(".json") if damage == "bad sidecar" else npz
+    with pytest.warns(DamagedCacheEntryWarning, match=f"^{re.escape(str(named))}: a damaged "
                       "feature cache entry .*; the video's features are extracted again$"):
         again = extract_features(dataset, ex, cache, progress=False)
     assert ex.calls == ["a"] and again.features["test"]["a"].n_frames == 6
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("n_frames", "seen", "why"), [
+    (None, True, "no n_frames"), ("6", True, 'n_frames "6", not a whole number >= 1'),
+    (0, True, "n_frames 0, not a whole number >= 1"),
+    (3, False, "n_frames 3, but the appearance stream has objects in frame 6 (counted from 1)"),
+    (60, False, "n_frames 60, but the appearance stream, which has objects in every frame, ends "
+            "at frame 6")])
+def test_a_sidecar_whose_frame_count_is_wrong_is_named_and_its_entry_extracted_again(
+        small_folder, tmp_path, n_frames, seen, why):
+    """A sidecar without a whole-number n_frames was counted as cached by the note, then
+    named the .npz as damaged (n_frames 3 of 6 frames: the .npz twice, in its message too);
+    one larger than the arrays' frames was read back, and a 6-frame video got 60 scores.
+    The sidecar is named, once, and the entry extracted again; the note counts a sidecar it
+    can tell is damaged without reading the arrays (`seen`) as one to extract."""
+    dataset = load_dataset("folder", small_folder)
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(dataset, MeanColour(), cache, progress=False)
+    side = next((tmp_path / "cache").rglob("a.*.json"))
+    meta = json.loads(side.read_text())
+    meta.pop("n_frames")
+    side.write_text(json.dumps(meta if n_frames is None else meta | {"n_frames": n_frames}))
+    ex, counts = MeanColour(), []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = extract_features(dataset, ex, cache, progress=False,
+                                 note=lambda *n: counts.append(n))
+    said = [str(w.message) for w in caught if w.category is DamagedCacheEntryWarning]
+    assert said == [f"{side}: a damaged feature cache entry (ValueError: {why}); the video's "
+                    "features are extracted again"]
+    assert counts == [(1, 2) if seen else (0, 3)] and ex.calls == ["a"]
+    assert again.features["test"]["a"].n_frames == 6
+    assert json.loads(side.read_text())["n_frames"] == 6  # the entry written again
+
+
+def test_a_stream_without_objects_in_the_last_frames_is_read_back(small_folder, tmp_path):
+    """The pose and static streams need not have an object in every frame: an entry of such
+    a stream only, whose last objects are before the video's last frame, is current."""
+    dataset = load_dataset("folder", small_folder)
+    cache, ex, video = FeatureCache(tmp_path / "cache"), MeanColour(), dataset.test[0]
+    pose = ObjectFeatures(np.zeros((2, 34), np.float32), np.array([0, 2]), 6)
+    cache.store(dataset.cache_name, "test", video, ex, VideoFeatures({Stream.POSE: pose}, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = cache.load(dataset.cache_name, "test", video, ex)
+    assert back.n_frames == 6 and back[Stream.POSE].frame_index.tolist() == [0, 2]
 
 
 @pytest.mark.parametrize("text", ["", '{"format": 2, "vid', "[]"])

@@ -23,6 +23,10 @@ from mulde.io.atomic import atomic_path
 from mulde.io.jsonable import json_default
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+CHECKPOINT_FOLDER = "the training checkpoint (checkpoint_dir)"
+"""What the checkpoint folder is for, as `mulde.io.atomic.check_folder` says it where a file
+is in its place: "X2: a file, not a folder; give a folder for the training checkpoint
+(checkpoint_dir)" (`MULDE.fit`, `mulde fit`)."""
 
 
 class CheckpointMismatchError(ValueError):

@@ -38,6 +38,7 @@ from mulde.core import (
     train_energy,
 )
 from mulde.core.base import BASES, PRECONDITIONS, base_rank
+from mulde.core.checkpoint import CHECKPOINT_FOLDER
 from mulde.core.device import is_device_name
 from mulde.core.network import NOISE_INPUTS, are_widths, resolve_hidden_sizes
 from mulde.core.scoring import member_multiscale_energy, out_of_bag_energies
@@ -201,13 +202,18 @@ class FewValidationRowsWarning(FieldedWarning):
     """`threshold_on="validation"` (or "out_of_bag" where every network trains on every row,
     so that the held-out rows are the only ones out of a bag) with fewer validation rows than
     the promise needs (1 / fraction - 1 of them; 99 for the default 1 %): `predict` can flag
-    no sample and keep it. Said by `fit` (before training, with the count) and again by
-    `predict`."""
+    no sample and keep it. Said by `fit` (before training, with the count and `bagged`:
+    whether the networks train on bags of the rows already, where the advice is
+    threshold_on="out_of_bag" alone) and again by `predict` (which knows neither)."""
 
-    FIELDS = ("fraction", "n_held")
+    FIELDS = ("fraction", "n_held", "bagged")
 
-    def __init__(self, fraction: float, n_held: int | None = None) -> None:
-        self.fraction, self.n_held = fraction, n_held
+    def __init__(self, fraction: float, n_held: int | None = None,
+                 bagged: bool = False) -> None:
+        self.fraction, self.n_held, self.bagged = fraction, n_held, bagged
+        bags = ("set threshold_on='out_of_bag' (the networks train on bags of the rows "
+                "already)" if bagged else "train on bags of the rows (max_samples < 1) with "
+                "threshold_on='out_of_bag'")
         held = "" if n_held is None else f"{n_held} "
         least = (f" to at least {smallest_contamination(n_held):g} (what {n_held} rows can "
                  "promise)" if n_held else "")
@@ -215,9 +221,8 @@ class FewValidationRowsWarning(FieldedWarning):
             f"the {held}validation rows held out of training are too few to flag at most "
             f"{fraction:g} of new normal samples (it takes {int(np.ceil(1 / fraction - 1))} "
             "validation rows): predict flags none; fit on more samples, raise contamination"
-            f"{least} or validation_fraction, train on bags of the rows (max_samples < 1) "
-            "with threshold_on='out_of_bag', which then thresholds nearly every training "
-            "row's out-of-bag score, or threshold the anomaly scores yourself (MULDE's "
+            f"{least} or validation_fraction, {bags}, which then thresholds nearly every "
+            "training row's out-of-bag score, or threshold the anomaly scores yourself (MULDE's "
             "anomaly_score, PyODMULDE's decision_function; MULDE's decision_function is +inf "
             "for every sample then)")
 
@@ -778,7 +783,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         X = _finite(_validate_rows(self, table, ensure_min_samples=2), table)
         self.check_samples(len(X))  # before training, not after it
         if self.checkpoint_dir:  # a file in its place: said now, not at the first checkpoint
-            check_folder(self.checkpoint_dir)
+            check_folder(self.checkpoint_dir, CHECKPOINT_FOLDER)
             if self.random_state is None:  # a rerun would be refused it: said before training
                 warnings.warn(UnseededCheckpointWarning(self.checkpoint_dir), stacklevel=2)
         for name, first, ordered in index_columns(table, X):  # fitted as given, but said
@@ -814,7 +819,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         elif held_threshold:  # a threshold that can flag nothing: say so now
             n_held = validation_rows(len(X), fraction)
             if _held_out_rank(self._fraction(), n_held) == 0:
-                warnings.warn(FewValidationRowsWarning(self._fraction(), n_held), stacklevel=2)
+                warnings.warn(FewValidationRowsWarning(self._fraction(), n_held, bagged),
+                              stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)

@@ -229,6 +229,10 @@ def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
             raise EvaluationError(f"{folder}: a mulde report folder, not one score file per "
                                   f"video; evaluate its frame scores: {report}")
         raise EvaluationError(f"{folder}: no score files (.npy, .npz or .txt, one per video)")
+    suffixes = sorted({p.suffix.lower() for p in files})
+    if key is not None and ".npz" not in suffixes:  # not silently ignored
+        raise EvaluationError(key_not_npz(folder, key, f"a folder of {' and '.join(suffixes)} "
+                                                       "files"))
     out: dict[str, np.ndarray] = {}
     seen: dict[str, Path] = {}
     for path in files:
@@ -293,8 +297,9 @@ def read_scores(
     another method gives them), or "auto": `score_unsmoothed` when the file has it (a mulde
     report, whose `score` column is already smoothed), else `score`.
     `key`: the array to read from an `.npz` holding several ("folder" and "array"); given
-    for a file of another kind (.npy, .txt, .csv), which has no arrays to choose from, it is
-    refused (`mulde.io.features.key_not_npz`), not ignored.
+    for a file of another kind (.npy, .txt, .csv), which has no arrays to choose from, or a
+    folder without an .npz file, it is refused (`mulde.io.features.key_not_npz`), not
+    ignored.
     Raises `EvaluationError` naming the file (and row, line or array) at fault.
     """
     from mulde.evaluation.report import read_frame_scores

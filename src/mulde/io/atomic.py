@@ -256,17 +256,18 @@ def check_folder(folder: str | os.PathLike, what: str = "the outputs") -> Path:
 
 
 def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
-                    what: str = "output folder", why: str = "give a writable folder") -> Path:
+                    what: str = "output folder", why: str = "give a writable folder",
+                    purpose: str = "the outputs") -> Path:
     """Create folder if needed, prove it takes a file and has `min_free` bytes free (default
     `min_free_bytes()`; 0 skips the space check); return it.
 
     Raises `OSError` naming the folder (errno ENOSPC when space is short, with the free bytes
     and the requirement; ENOTDIR naming the file where it or a folder above it is one:
-    `check_folder`; one that takes no file: "FOLDER: `what` is not writable (Read-only file
-    system); `why`", the errno kept), so that callers can refuse before any expensive work
-    starts.
+    `check_folder`, which says `purpose`, what the folder is for; one that takes no file:
+    "FOLDER: `what` is not writable (Read-only file system); `why`", the errno kept), so that
+    callers can refuse before any expensive work starts.
     """
-    folder = check_folder(folder)
+    folder = check_folder(folder, purpose)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".mulde-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"

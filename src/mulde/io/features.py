@@ -77,15 +77,17 @@ _NUMPY_KINDS = {".npy": FileKind.NPY, ".npz": FileKind.ZIP}
 """What a NumPy .npy file, and a .npz file (a zip archive), is to `sniff`."""
 
 
-def key_not_npz(path: str | Path, key: str) -> str:
+def key_not_npz(path: str | Path, key: str, what: str | None = None) -> str:
     """The one line that refuses `--key` (an array's name inside an .npz file) given for
     another kind of file, where it would be ignored silently: "data.npy: --key y applies to
     .npz files only (it names an array inside one); leave it out for a .npy file".
-    `read_features` (`mulde fit`, `mulde score`) and `read_scores` (`mulde evaluate`) raise
-    it, each as its own error."""
+    `what`: what `path` is, where its suffix does not say it ("a folder of .npy files");
+    None: a file of its suffix. `read_features` (`mulde fit`, `mulde score`) and
+    `read_scores` (`mulde evaluate`) raise it, each as its own error."""
     suffix = Path(path).suffix.lower()
+    what = what or f"{f'a {suffix}' if suffix else 'this'} file"
     return (f"{path}: --key {key} applies to .npz files only (it names an array inside one); "
-            f"leave it out for {f'a {suffix}' if suffix else 'this'} file")
+            f"leave it out for {what}")
 
 
 def _check_numpy_file(path: Path, suffix: str) -> None:

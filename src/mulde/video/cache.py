@@ -28,7 +28,7 @@ import numpy as np
 
 from mulde.io.atomic import atomic_path, worded_error, write_json
 from mulde.video.features.base import DamagedCacheEntryWarning, Extractor
-from mulde.video.features.records import ObjectFeatures, VideoFeatures
+from mulde.video.features.records import SPARSE_STREAMS, ObjectFeatures, Stream, VideoFeatures
 from mulde.video.source import Video, VideoReadError, source_checksum
 
 CACHE_FORMAT = 2
@@ -123,8 +123,9 @@ class FeatureCache:
                  say_damaged: bool = False) -> dict[str, Any] | None:
         """The sidecar of the entry at `paths` when both its files are there and it matches
         the extractor and the source (`has`, `load`), else None. A sidecar that is no JSON
-        object (truncated, garbled) is damaged: with `say_damaged` (`load`, which follows
-        `has` on the same entry) it is named in a `DamagedCacheEntryWarning`."""
+        object (truncated, garbled) or whose `n_frames` is no whole number >= 1 (missing, a
+        string) is damaged: with `say_damaged` (`load`, which follows `has` on the same
+        entry) it is named in a `DamagedCacheEntryWarning`."""
         npz, side = paths
         if not side.exists() or not npz.exists():
             return None
@@ -132,6 +133,10 @@ class FeatureCache:
             meta = json.loads(side.read_text(encoding="utf-8"))
             if not isinstance(meta, dict):
                 raise ValueError(f"a JSON {type(meta).__name__}, not an object")
+            n_frames = meta.get("n_frames")
+            if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
+                raise ValueError("no n_frames" if "n_frames" not in meta else
+                                 f"n_frames {json.dumps(n_frames)}, not a whole number >= 1")
         except (OSError, ValueError) as err:  # a JSONDecodeError is a ValueError
             if say_damaged:
                 _warn_damaged(side, err, stacklevel=4)
@@ -150,19 +155,25 @@ class FeatureCache:
     def load(self, dataset: str, split: str, video: Video,
              extractor: Extractor) -> VideoFeatures | None:
         """Return the cached features, or None when missing, stale or unreadable (a corrupt
-        or foreign entry is recomputed, never returned)."""
+        or foreign entry is recomputed, never returned). A sidecar whose `n_frames` disagrees
+        with the arrays (`_frames_disagree`) is named as damaged, and so are unreadable
+        arrays."""
         paths = self._paths(dataset, split, video, extractor)
         meta = self._current(paths, video, extractor, say_damaged=True)
         if meta is None:
             return None
+        n_frames = meta["n_frames"]
         try:
-            n_frames = int(meta["n_frames"])
             with np.load(paths[0], allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
             fields: dict[str, dict[str, np.ndarray]] = {}
             for key, value in arrays.items():
                 stream, field = key.split("/", 1)
                 fields.setdefault(stream, {})[field] = value
+            disagree = _frames_disagree(fields, n_frames)
+            if disagree:
+                _warn_damaged(paths[1], ValueError(disagree), stacklevel=3)
+                return None
             return VideoFeatures({s: ObjectFeatures.from_arrays(a, n_frames, str(paths[0]))
                                   for s, a in fields.items()}, n_frames)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
@@ -230,10 +241,26 @@ class FeatureCache:
                 "mulde_version": __version__, "av_version": _package_version("av")}
 
 
+def _frames_disagree(fields: dict[str, dict[str, np.ndarray]], n_frames: int) -> str | None:
+    """Why a sidecar's `n_frames` cannot be the frame count of the entry's arrays (`fields`:
+    per stream name, its arrays), or None: an object beyond it, or a stream that has an
+    object in every frame (all but `SPARSE_STREAMS`) whose last object is before its last
+    frame (400 for a 40-frame video, whose scores then outnumbered its labels)."""
+    for name, arrays in fields.items():
+        end = int(np.max(arrays["frame_index"], initial=-1)) + 1
+        if end > n_frames or (end < n_frames and Stream(name) not in SPARSE_STREAMS):
+            return (f"n_frames {n_frames}, but the {name} stream has objects in frame {end} "
+                    "(counted from 1)" if end > n_frames else f"n_frames {n_frames}, but the "
+                    f"{name} stream, which has objects in every frame, ends at frame {end}")
+    return None
+
+
 def _warn_damaged(path: Path, err: Exception, stacklevel: int) -> None:
-    """Say that the entry's file `path` cannot be read (`err`) and is extracted again."""
+    """Say that the entry's file `path` cannot be read (`err`) and is extracted again (the
+    error's own leading `path: `, as `ObjectFeatures` gives it, left out)."""
+    said = str(err).removeprefix(f"{path}: ")
     warnings.warn(DamagedCacheEntryWarning(
-        f"{path}: a damaged feature cache entry ({type(err).__name__}: {str(err)[:200]}); "
+        f"{path}: a damaged feature cache entry ({type(err).__name__}: {said[:200]}); "
         "the video's features are extracted again"), stacklevel=stacklevel)
 
 
