@@ -58,7 +58,12 @@ from mulde.core import (
     resolve_hidden_sizes,
     train_energy,
 )
-from mulde.core.training import resolve_ensemble, resolve_lr, resolve_members
+from mulde.core.training import (
+    resolve_ensemble,
+    resolve_lr,
+    resolve_members,
+    widths_for_members,
+)
 
 CPU = torch.device("cpu")  # where the parts run unless --device says otherwise
 FIT_ROWS = 20_000  # the training rows of `part_fit`, `train_steps_per_s` and the widths below
@@ -69,8 +74,11 @@ def widths(preset: str, d: int, n_rows: int = FIT_ROWS) -> tuple[int, ...]:
     default's first layer is max(256, d) wide since issue 15's round 28, with a third layer
     from 50 rows per feature (100 in rounds 41-44): two networks of three layers of 160 up
     to 160 features (round 43), one of (max(256, d), 256, 256) past them (round 44); the
-    paper's 4,096 x 2)."""
-    return resolve_hidden_sizes(MULDE.from_preset(preset).hidden_sizes, d, n_rows)
+    paper's 4,096 x 2; the eight networks' later layers 128 wide since round 51:
+    `widths_for_members`)."""
+    given = MULDE.from_preset(preset).hidden_sizes
+    return widths_for_members(resolve_hidden_sizes(given, d, n_rows),
+                              members(preset, d, n_rows), given)
 
 
 N_LEVELS = 16
@@ -208,7 +216,8 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = FIT_ROWS,
     params = MULDE.from_preset(preset).get_params()
     m, share = resolve_ensemble(params["n_members"], params["max_samples"], n_rows, d, d,
                                 params["hidden_sizes"])  # as `members` counts them
-    hidden = resolve_hidden_sizes(params["hidden_sizes"], d, n_rows)
+    hidden = widths_for_members(resolve_hidden_sizes(params["hidden_sizes"], d, n_rows), m,
+                                params["hidden_sizes"])
     net = energy_network(d, hidden, n_members=m).to(device)
     x = torch.randn(n_rows, d, device=device)
     cfg = dict(lr=resolve_lr(params["lr"], n_rows, d), batch_size=params["batch_size"],

@@ -21,7 +21,7 @@ PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
                 "depth3_ens2_w160", "depth3_ens2_w160_upto160", "pair_from50_per_feature",
                 "deep_pair_from50", "deep_trio_w128", "thin_q4_b512",
                 "no_direction_rule", "eight_for_one", "thin_eighths", "thin_eighths_patience3",
-                "split_draws_eval50", "shares_eval50")
+                "split_draws_eval50", "shares_eval50", "thin_width128")
 
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
@@ -126,13 +126,14 @@ def test_the_density_suites_variants_keep_the_learning_rate_of_their_round():
 def test_speed_scores_the_networks_the_default_builds_on_its_rows():
     """speed.py's scoring part measures the model a fit on 20,000 Gaussian rows builds: two
     networks of three layers of 160 at d 34 (issue 15's round 43), eight networks at d 512
-    (fewer than 50 rows per direction, round 33), the paper's one; fitted on 256 rows,
+    (fewer than 50 rows per direction, round 33; their second layer 128 wide since round
+    51), the paper's one; fitted on 256 rows,
     "auto" would have made four of them everywhere (what the table showed before)."""
     from speed import FIT_ROWS, fitted_mulde, members, widths
 
     assert FIT_ROWS == 20_000
     assert (members("default", 34), widths("default", 34)) == (2, (160, 160, 160))
-    assert (members("default", 512), widths("default", 512)) == (8, (512, 256))
+    assert (members("default", 512), widths("default", 512)) == (8, (512, 128))
     assert members("paper", 512) == 1
     model = fitted_mulde(8, "default")
     assert model.train_result_.n_members == members("default", 8) == 2
@@ -146,6 +147,7 @@ def test_every_variant_before_round_48_stops_after_5_evaluations():
     assert patience.pop("thin_eighths_patience3") == 3
     assert patience.pop("split_draws_eval50") == 3  # round 49's challenger, P3's
     assert patience.pop("shares_eval50") == 3  # round 50's, V1's
+    assert patience.pop("thin_width128") == 3  # round 51's, V1's
     assert set(patience.values()) == {5}
     assert MULDE().get_params()["patience"] == 3
 
@@ -160,5 +162,17 @@ def test_every_variant_before_round_49_evaluates_every_100_steps_on_shared_draws
     assert spacing.pop("split_draws_eval50") == spacing.pop("shares_eval50") == 50
     assert draws.pop("split_draws_eval50") == "per_member"
     assert draws.pop("shares_eval50") == "shares"  # round 50's challenger
+    assert spacing.pop("thin_width128") == 50 and draws.pop("thin_width128") == "per_member"
     assert set(spacing.values()) == {100} and set(draws.values()) == {"shared"}
     assert MULDE().get_params()["eval_every"] == 50
+
+
+def test_round_51_narrows_the_eights_later_layers_and_earlier_variants_keep_theirs():
+    """Round 51's W1 builds the eight networks of thin rows with a second layer of 128 (the
+    library's "auto" since); V1 and every earlier variant pass their widths explicitly, so
+    their eight keep 256; elsewhere W1 is V1."""
+    thin = variant_params("thin_width128", 512, 4000, 400)
+    assert (thin["n_members"], thin["hidden_sizes"]) == (8, (512, 128))
+    assert variant_params("split_draws_eval50", 512, 4000, 400)["hidden_sizes"] == (512, 256)
+    assert variant_params("thin_width128", 8, 4000, 8) == variant_params(
+        "split_draws_eval50", 8, 4000, 8)

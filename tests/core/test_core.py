@@ -1233,6 +1233,34 @@ def test_auto_bags_put_a_row_in_about_two_members_below_eight_and_one_from_eight
     assert resolve_max_samples(0.5, 8) == 0.5
 
 
+def test_the_eight_networks_later_layers_are_128_wide_where_the_widths_are_auto():
+    """Round 51: with "auto" widths, 8 or more networks keep the first layer (as wide as the
+    input, round 28) and narrow every later one to 128 (none widened); fewer networks, one
+    layer, or widths given are built as resolved."""
+    from mulde.core.training import THIN_WIDTH, widths_for_members
+
+    assert THIN_WIDTH == 128
+    assert widths_for_members((512, 256), 8) == (512, 128)
+    assert widths_for_members((256, 256), 8) == (256, 128)
+    assert widths_for_members((1152, 256, 256), 16) == (1152, 128, 128)
+    assert widths_for_members((256, 64), 8) == (256, 64)
+    assert widths_for_members((512, 256), 4) == (512, 256)
+    assert widths_for_members((512,), 8) == (512,)
+    assert widths_for_members([512, 256], 8, hidden_sizes=[512, 256]) == (512, 256)
+
+
+def test_a_fit_on_thin_rows_builds_eight_networks_with_later_layers_of_128():
+    """600 rows of 64 features (fewer than ten per feature) train the eight networks: each
+    (256, 128), saved as built; widths given stay as given."""
+    X = np.random.default_rng(0).standard_normal((600, 64))
+    model = MULDE(random_state=0, max_steps=1).fit(X)
+    assert model.train_result_.n_members == 8 and model.hidden_sizes_ == (256, 128)
+    assert all(m.rest[1].in_features == 256 and m.rest[1].out_features == 128
+               for m in model.network_.members)
+    given = MULDE(random_state=0, max_steps=1, hidden_sizes=(256, 256)).fit(X)
+    assert given.train_result_.n_members == 8 and given.hidden_sizes_ == (256, 256)
+
+
 def test_members_for_rows_bag_fits_of_fewer_than_50_rows_per_principal_direction():
     """Round 33: from 501 rows on, eight networks where the rows are fewer than 50 per
     principal direction (Gaussian d 128 n 4,000: 111 directions; circle d 64 n 1,000: 23),

@@ -248,6 +248,9 @@ def test_settle_auto_resolves_members_and_rate_from_the_given_rows():
     assert settle_auto(MULDEStream(), _isotropic(6000, 512)).params["n_members"] == 8
     fixed = settle_auto(MULDEStream({"n_members": 2, "lr": 5e-4}), _isotropic(4000, 512))
     assert (fixed.params["n_members"], fixed.params["lr"]) == (2, 5e-4)
+    # round 51: the eight networks' later layers 128 wide, as a fit's "auto" builds them
+    assert thin.params["hidden_sizes"] == [512, 128]
+    assert fixed.params["hidden_sizes"] == [512, 256]  # two networks: as resolved
 
 
 def test_settle_auto_gives_refits_the_deployed_models_depth_and_held_out_share():

@@ -446,6 +446,33 @@ def resolve_ensemble(n_members: int | str, max_samples: float | str, n: int, n_f
     return members, resolve_max_samples(max_samples, members, pair)
 
 
+THIN_WIDTH = 128
+"""The width of the hidden layers after the first in each of the `MEMBERS_THIN` networks
+that "auto" settings train on thin rows (issue 15, round 51; 256 before)."""
+
+
+def widths_for_members(widths: Sequence[int], n_members: int,
+                       hidden_sizes: Sequence[int] | str = "auto") -> tuple[int, ...]:
+    """The hidden widths each of n_members networks is built with, given the widths resolved
+    from MULDE's `hidden_sizes` setting (`mulde.core.network.resolve_hidden_sizes`) and that
+    setting: where it is "auto" and the networks are at least `MEMBERS_THIN` (the eight, each
+    on an eighth of thin rows: `members_for_rows`, `resolve_max_samples`), the layers after
+    the first `THIN_WIDTH` wide, the first kept (at least as wide as the input: round 28);
+    else the widths as they are.
+
+    Why (benchmarks/density_fidelity.md, issue 15 round 51): of a d-512 fit's seconds the
+    eight networks' second layer (512 x 256) took about a third of each training step's
+    products and nearly all of scoring the training rows at the 16 noise levels (the first
+    layer's product of x is shared by the levels). At 128, over the suite's six cases where
+    the eight train on three fresh seeds, merit 0.9132 -> 0.9117 and calibration 0.0061 ->
+    0.0063 (within the tolerances of a change made for time), and speed.py's d-512 fit took
+    0.86x the seconds (issue 15's fit-time bound). Each network fits an eighth of the rows."""
+    widths = tuple(int(w) for w in widths)
+    if isinstance(hidden_sizes, str) and n_members >= MEMBERS_THIN and len(widths) > 1:
+        return (widths[0], *(min(w, THIN_WIDTH) for w in widths[1:]))
+    return widths
+
+
 def learning_rate_at(step: int, total: int, config: TrainConfig) -> float:
     """The learning rate of optimiser step `step` (0-based) of `total`: config.lr throughout
     ("constant"), or cosine annealing to 0 over the run, lr (1 + cos(pi t / total)) / 2

@@ -54,6 +54,7 @@ from mulde.core.training import (
     split_validation,
     training_bags,
     validation_rows,
+    widths_for_members,
 )
 from mulde.estimator.aggregation import (
     HELD_OUT_CHOOSING,
@@ -330,7 +331,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         (min(max(256, d), 2048), 256) for d features, and where the n rows given to `fit`
         are at least 50 per feature three layers: of 160 up to 160 features, of which
         n_members="auto" trains two, and past them (min(max(256, d), 2048), 256, 256), one
-        network (rounds 41-45)
+        network (rounds 41-45); for 8 or more networks (the eight n_members="auto" trains
+        on thin rows) the layers after the first 128 wide (round 51,
+        `mulde.core.training.widths_for_members`)
         (`mulde.core.network.widths_for_features`: a first layer narrower than d leaves the
         energy constant along d - width directions; the 2,048 cap bounds the cost; the third
         layer ranks a density of many modes as exact kNN does); or
@@ -798,6 +801,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         n_members, share = resolve_ensemble(self.n_members, self.max_samples, len(X),
                                             X.shape[1], self.principal_directions_,
                                             self.hidden_sizes)
+        widths = widths_for_members(widths, n_members, self.hidden_sizes)  # round 51
         # threshold_on "out_of_bag" without bags: the held-out rows are the only rows out of
         # one, and are thresholded as "validation" thresholds them (split conformal)
         n_train = len(X) - validation_rows(len(X), fraction)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, Protocol
 
 import numpy as np
@@ -307,7 +308,8 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     n_members "auto", each on every row: `deep_pair`, max_samples settled to 1 with them)
     and validation_fraction="auto"
     (`validation_fraction_for_network`: a fifth held out of three layers on the same rows,
-    from the widths given or settled) count
+    from the widths given or settled; the eight networks' later layers narrower:
+    `widths_for_members`) count
     them: near a threshold a refit would train other networks than the model it calibrates for
     (e.g. 15,300 rows of 1,280 features over at most 306 principal directions train one network,
     11,500 of them eight; 500 rows of 8 features three layers, 375 of them two), and below
@@ -326,6 +328,7 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
         resolve_members,
         rule_directions,
         validation_fraction_for_network,
+        widths_for_members,
     )
 
     if isinstance(model, PCAStream):
@@ -345,9 +348,15 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
         n, d = np.shape(X)
         directions = rule_directions(X) if _counts_directions(model) else None
         given = model.params.get("hidden_sizes", "auto")
-        widths = list(widths_for_features(d, n)) if _is_auto(given) else given
-        settled = {"n_members": resolve_members("auto", n, d, directions, given),
-                   "lr": learning_rate_for_rows(n, d),
+        members = resolve_members("auto", n, d, directions, given)
+        widths = given
+        if _is_auto(given):
+            widths = list(widths_for_features(d, n))
+            count = model.params.get("n_members", "auto")  # the networks the fit trains
+            count = members if _is_auto(count) else count
+            if isinstance(count, Integral):  # a bad count is MULDE's to refuse
+                widths = list(widths_for_members(widths, int(count)))
+        settled = {"n_members": members, "lr": learning_rate_for_rows(n, d),
                    "hidden_sizes": widths}
         if deep_pair(n, d, given) and _is_auto(model.params.get("n_members", "auto")):
             # round 43's pair trains each network on every row, which "auto" would halve
