@@ -702,6 +702,13 @@ ADBENCH_MULDE_RUNS = {
     "round49-all": ("adbench_mulde_round49.json",
                     "the default after issue 15's round 49 (seed 0, all 58 sets: validation "
                     "every 50 steps, each network on its own noise draws, may change any fit)"),
+    "round51": ("adbench_mulde_round51.json",
+                "the default after issue 15's round 51 (seed 0; only the 3 sets where the eight "
+                "networks train, the ones its rule changes)"),
+    "round51-all": ("adbench_mulde_round51_all.json",
+                    "the default after issue 15's round 51 (seed 0, all 58 sets: its 3 changed "
+                    "sets refitted, round 49's rows for the rest, which it fits alike; "
+                    "benchmarks/adbench_merge.py)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -827,7 +834,8 @@ def main(argv: list[str] | None = None) -> None:
             path = getattr(args, name, None)
             return read_json(path) if path is not None else None
 
-        for key in ("round41", "round43", "round45", "round46", "round48", "round49"):
+        for key in ("round41", "round43", "round45", "round46", "round48", "round49",
+                    "round51"):
             after = (f"round {key[5:]}", run_of(f"accuracy_{key}"),
                      run_of(f"accuracy_{key}_all"), run_of(f"accuracy_{key}_seeds12"))
             parts.extend(successor_sections(acc, before, after))
