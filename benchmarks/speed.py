@@ -76,9 +76,9 @@ def widths(preset: str, d: int, n_rows: int = FIT_ROWS) -> tuple[int, ...]:
     to 160 features (round 43), one of (max(256, d), 256, 256) past them (round 44); the
     paper's 4,096 x 2; the eight networks' later layers 128 wide since round 51:
     `widths_for_members`)."""
-    given = MULDE.from_preset(preset).hidden_sizes
-    return widths_for_members(resolve_hidden_sizes(given, d, n_rows),
-                              members(preset, d, n_rows), given)
+    model = MULDE.from_preset(preset)
+    return widths_for_members(resolve_hidden_sizes(model.hidden_sizes, d, n_rows),
+                              members(preset, d, n_rows), model.hidden_sizes, model.n_members)
 
 
 N_LEVELS = 16
@@ -217,7 +217,7 @@ def train_steps_per_s(d: int, preset: str, steps: int, n_rows: int = FIT_ROWS,
     m, share = resolve_ensemble(params["n_members"], params["max_samples"], n_rows, d, d,
                                 params["hidden_sizes"])  # as `members` counts them
     hidden = widths_for_members(resolve_hidden_sizes(params["hidden_sizes"], d, n_rows), m,
-                                params["hidden_sizes"])
+                                params["hidden_sizes"], params["n_members"])
     net = energy_network(d, hidden, n_members=m).to(device)
     x = torch.randn(n_rows, d, device=device)
     cfg = dict(lr=resolve_lr(params["lr"], n_rows, d), batch_size=params["batch_size"],

@@ -259,11 +259,12 @@ def test_a_folder_or_file_in_the_checkpoints_place_is_one_line_naming_it(feats, 
     assert notes.read_text() == "kept\n" and not out.exists()
 
 
-def test_an_ensembles_checkpoint_of_before_round_49_says_to_delete_its_folder(
+def test_an_ensembles_checkpoint_of_before_round_49_says_to_delete_it(
         feats, capsys, monkeypatch):
     """An ensemble's checkpoint written before issue 15's round 49 (no validation_draws:
     "shared") was refused with the advice to pass the old value explicitly, which neither
-    MULDE nor `mulde fit` can: the one line says to delete the checkpoint folder, naming it."""
+    MULDE nor `mulde fit` can: the one line says to delete the checkpoint, naming it (the file,
+    not its folder, which may hold a user's other files)."""
     import mulde.core.training as training
 
     ckpt = feats / "ckpt"
@@ -285,8 +286,9 @@ def test_an_ensembles_checkpoint_of_before_round_49_says_to_delete_its_folder(
     line = _error(capsys)
     assert line.endswith("it differs in validation_draws (\"shared\" in the checkpoint, "
                          "\"per_member\" now); no MULDE parameter or mulde fit option sets "
-                         f"validation_draws, so no rerun resumes it: delete the checkpoint "
-                         f"folder {ckpt} to train afresh, or use another one")
+                         f"validation_draws, so no rerun resumes it: delete "
+                         f"{ckpt / 'checkpoint.safetensors'} (the training checkpoint) to train "
+                         "afresh, or use another one")
     assert "pass it explicitly" not in line and not out.exists()
     for path in ckpt.iterdir():
         path.unlink()

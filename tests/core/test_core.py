@@ -531,9 +531,10 @@ def test_one_networks_checkpoint_of_before_round_49_resumes_given_its_eval_every
                                                  r"\"shared\" in the checkpoint, \"per_member\""
                                                  r" now\); no MULDE parameter or mulde fit "
                                                  r"option sets validation_draws, so no rerun "
-                                                 r"resumes it: delete the checkpoint folder "
-                                                 f"{re.escape(str(folder))} to train afresh, "
-                                                 "or use another one$"):
+                                                 r"resumes it: delete "
+                                                 f"{re.escape(str(folder / CHECKPOINT_NAME))}"
+                                                 r" \(the training checkpoint\) to train "
+                                                 "afresh, or use another one$"):
                 train_energy(net, x, NoiseSchedule(), DSMLoss(0.1),
                              TrainConfig(**old, eval_every=100), folder)
             continue
@@ -1234,9 +1235,9 @@ def test_auto_bags_put_a_row_in_about_two_members_below_eight_and_one_from_eight
 
 
 def test_the_eight_networks_later_layers_are_128_wide_where_the_widths_are_auto():
-    """Round 51: with "auto" widths, 8 or more networks keep the first layer (as wide as the
-    input, round 28) and narrow every later one to 128 (none widened); fewer networks, one
-    layer, or widths given are built as resolved."""
+    """Round 51: with "auto" widths and networks, 8 or more networks keep the first layer (as
+    wide as the input, round 28) and narrow every later one to 128 (none widened); fewer
+    networks, one layer, widths given or networks given are built as resolved."""
     from mulde.core.training import THIN_WIDTH, widths_for_members
 
     assert THIN_WIDTH == 128
@@ -1247,11 +1248,12 @@ def test_the_eight_networks_later_layers_are_128_wide_where_the_widths_are_auto(
     assert widths_for_members((512, 256), 4) == (512, 256)
     assert widths_for_members((512,), 8) == (512,)
     assert widths_for_members([512, 256], 8, hidden_sizes=[512, 256]) == (512, 256)
+    assert widths_for_members((160, 160, 160), 8, members_setting=8) == (160, 160, 160)
 
 
 def test_a_fit_on_thin_rows_builds_eight_networks_with_later_layers_of_128():
     """600 rows of 64 features (fewer than ten per feature) train the eight networks: each
-    (256, 128), saved as built; widths given stay as given."""
+    (256, 128), saved as built; widths or networks given stay as given."""
     X = np.random.default_rng(0).standard_normal((600, 64))
     model = MULDE(random_state=0, max_steps=1).fit(X)
     assert model.train_result_.n_members == 8 and model.hidden_sizes_ == (256, 128)
@@ -1259,6 +1261,8 @@ def test_a_fit_on_thin_rows_builds_eight_networks_with_later_layers_of_128():
                for m in model.network_.members)
     given = MULDE(random_state=0, max_steps=1, hidden_sizes=(256, 256)).fit(X)
     assert given.train_result_.n_members == 8 and given.hidden_sizes_ == (256, 256)
+    counted = MULDE(random_state=0, max_steps=1, n_members=8).fit(X)  # networks given
+    assert counted.train_result_.n_members == 8 and counted.hidden_sizes_ == (256, 256)
 
 
 def test_members_for_rows_bag_fits_of_fewer_than_50_rows_per_principal_direction():

@@ -237,10 +237,13 @@ def test_too_few_validation_rows_advise_bags_only_to_a_fit_without_them(ensemble
     X = np.random.default_rng(4).standard_normal((100, 3))
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
-        MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"} | ensemble).fit(X)
+        model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "validation"} | ensemble
+                      ).fit(X)
+        model.predict(X[:5])  # predict says it again, with the same advice
     text = [str(w.message) for w in said if w.category is FewValidationRowsWarning]
-    assert len(text) == 1 and (f"or validation_fraction, {advice}, which then thresholds "
-                               "nearly every training row's out-of-bag score") in text[0]
+    assert len(text) == 2 and all(f"or validation_fraction, {advice}, which then thresholds "
+                                  "nearly every training row's out-of-bag score" in t
+                                  for t in text)
 
 
 def _hand_aggregate(aggregator: str, train: np.ndarray, test: np.ndarray) -> np.ndarray:

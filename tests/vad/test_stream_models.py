@@ -251,6 +251,8 @@ def test_settle_auto_resolves_members_and_rate_from_the_given_rows():
     # round 51: the eight networks' later layers 128 wide, as a fit's "auto" builds them
     assert thin.params["hidden_sizes"] == [512, 128]
     assert fixed.params["hidden_sizes"] == [512, 256]  # two networks: as resolved
+    eight = settle_auto(MULDEStream({"n_members": 8}), _isotropic(4000, 512))
+    assert eight.params["hidden_sizes"] == [512, 256]  # networks given: as resolved
 
 
 def test_settle_auto_gives_refits_the_deployed_models_depth_and_held_out_share():

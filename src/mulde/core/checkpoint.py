@@ -166,7 +166,7 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
         fixed = [k for k in unsettable if isinstance(saved, dict)
                  and saved.get(k, (implied or {}).get(k)) != now.get(k, (implied or {}).get(k))]
         advice = (f"no MULDE parameter or mulde fit option sets {' or '.join(fixed)}, so no "
-                  f"rerun resumes it: delete the checkpoint folder {path.parent} to train "
+                  f"rerun resumes it: delete {path} (the training checkpoint) to train "
                   "afresh, or use another one" if fixed else
                   "to resume it, rerun with the checkpoint's values (a default that changed "
                   "since it was written counts: pass it explicitly); else remove it or use "
@@ -189,7 +189,9 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     except RuntimeError as err:  # the config matched; the network's shape did not
         raise CheckpointMismatchError(
             f"{path}: checkpoint holds another network (other hidden_sizes, n_members or "
-            f"layer_norm); remove it or use another checkpoint folder "
+            "layer_norm, or 'auto' widths that a later mulde builds otherwise: issue 15's "
+            "round 51 narrowed the eight networks of thin rows); remove it or use another "
+            "checkpoint folder "
             f"({str(err).splitlines()[0]})") from err
     opt_state = opt.state_dict()
     for i in opt_state["param_groups"][0]["params"]:

@@ -452,13 +452,15 @@ that "auto" settings train on thin rows (issue 15, round 51; 256 before)."""
 
 
 def widths_for_members(widths: Sequence[int], n_members: int,
-                       hidden_sizes: Sequence[int] | str = "auto") -> tuple[int, ...]:
+                       hidden_sizes: Sequence[int] | str = "auto",
+                       members_setting: int | str = "auto") -> tuple[int, ...]:
     """The hidden widths each of n_members networks is built with, given the widths resolved
-    from MULDE's `hidden_sizes` setting (`mulde.core.network.resolve_hidden_sizes`) and that
-    setting: where it is "auto" and the networks are at least `MEMBERS_THIN` (the eight, each
-    on an eighth of thin rows: `members_for_rows`, `resolve_max_samples`), the layers after
-    the first `THIN_WIDTH` wide, the first kept (at least as wide as the input: round 28);
-    else the widths as they are.
+    from MULDE's `hidden_sizes` setting (`mulde.core.network.resolve_hidden_sizes`), that
+    setting and the `n_members` setting: where both are "auto" and the networks resolved are
+    at least `MEMBERS_THIN` (the eight, each on an eighth of thin rows: `members_for_rows`,
+    `resolve_max_samples`), the layers after the first `THIN_WIDTH` wide, the first kept (at
+    least as wide as the input: round 28); else (networks or widths given, which round 51
+    did not measure) the widths as they are.
 
     Why (benchmarks/density_fidelity.md, issue 15 round 51): of a d-512 fit's seconds the
     eight networks' second layer (512 x 256) took about a third of each training step's
@@ -468,7 +470,8 @@ def widths_for_members(widths: Sequence[int], n_members: int,
     0.0063 (within the tolerances of a change made for time), and speed.py's d-512 fit took
     0.86x the seconds (issue 15's fit-time bound). Each network fits an eighth of the rows."""
     widths = tuple(int(w) for w in widths)
-    if isinstance(hidden_sizes, str) and n_members >= MEMBERS_THIN and len(widths) > 1:
+    auto = all(isinstance(s, str) and s == "auto" for s in (hidden_sizes, members_setting))
+    if auto and n_members >= MEMBERS_THIN and len(widths) > 1:
         return (widths[0], *(min(w, THIN_WIDTH) for w in widths[1:]))
     return widths
 
@@ -803,7 +806,8 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
         eps = torch.randn(xb.shape, generator=g, device=device)
         xb = dequantised(xb, cells, g)
         rows = None if bags is None else bags[idx.cpu()].to(device)
-        # keywords only where set: a loss_fn of (net, x, sigma, eps) trains one network
+        # keywords only where set (`DSMLoss`'s; a loss_fn of (net, x, sigma, eps) alone
+        # trains one network on single draws)
         options = {**({"rows": rows} if rows is not None else {}),
                    **({"antithetic": True} if config.antithetic else {})}
         loss = loss_fn(net, xb, sigma, eps, **options)

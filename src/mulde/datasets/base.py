@@ -4,6 +4,7 @@ the benchmark's evaluation follows (METHOD: "Video protocol")."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,4 +49,5 @@ class Dataset:
         elsewhere is another root: its videos are extracted again."""
         if self.name != "folder":
             return self.name
-        return f"folder/{hashlib.sha256(str(Path(self.root).resolve()).encode()).hexdigest()[:12]}"
+        where = os.path.normcase(str(Path(self.root).resolve()))  # one case on Windows
+        return f"folder/{hashlib.sha256(where.encode()).hexdigest()[:12]}"

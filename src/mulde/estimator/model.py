@@ -205,7 +205,8 @@ class FewValidationRowsWarning(FieldedWarning):
     the promise needs (1 / fraction - 1 of them; 99 for the default 1 %): `predict` can flag
     no sample and keep it. Said by `fit` (before training, with the count and `bagged`:
     whether the networks train on bags of the rows already, where the advice is
-    threshold_on="out_of_bag" alone) and again by `predict` (which knows neither)."""
+    threshold_on="out_of_bag" alone) and again by `predict` (with `bagged`, from the
+    model's training record)."""
 
     FIELDS = ("fraction", "n_held", "bagged")
 
@@ -331,8 +332,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         (min(max(256, d), 2048), 256) for d features, and where the n rows given to `fit`
         are at least 50 per feature three layers: of 160 up to 160 features, of which
         n_members="auto" trains two, and past them (min(max(256, d), 2048), 256, 256), one
-        network (rounds 41-45); for 8 or more networks (the eight n_members="auto" trains
-        on thin rows) the layers after the first 128 wide (round 51,
+        network (rounds 41-45); for the eight networks n_members="auto" trains on thin rows
+        the layers after the first 128 wide (round 51,
         `mulde.core.training.widths_for_members`)
         (`mulde.core.network.widths_for_features`: a first layer narrower than d leaves the
         energy constant along d - width directions; the 2,048 cap bounds the cost; the third
@@ -801,7 +802,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         n_members, share = resolve_ensemble(self.n_members, self.max_samples, len(X),
                                             X.shape[1], self.principal_directions_,
                                             self.hidden_sizes)
-        widths = widths_for_members(widths, n_members, self.hidden_sizes)  # round 51
+        widths = widths_for_members(widths, n_members, self.hidden_sizes,  # round 51
+                                    self.n_members)
         # threshold_on "out_of_bag" without bags: the held-out rows are the only rows out of
         # one, and are thresholded as "validation" thresholds them (split conformal)
         n_train = len(X) - validation_rows(len(X), fraction)
@@ -1079,8 +1081,14 @@ class MULDE(OutlierMixin, BaseEstimator):
         sparse matrix (dense rows only: `X.toarray()`)."""
         check_is_fitted(self, "network_")
         if self.offset_ == -np.inf:
-            warnings.warn(FewValidationRowsWarning(self._fraction()), stacklevel=2)
+            warnings.warn(FewValidationRowsWarning(self._fraction(), bagged=self._on_bags()),
+                          stacklevel=2)
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def _on_bags(self) -> bool:
+        """Whether the fitted networks trained on bags of the rows (`max_samples` < 1 as
+        trained: `train_result_`, stored in the model file)."""
+        return float(self.train_result_.max_samples) < 1.0
 
     def fit_predict(self, X: Any, y: None = None, **kwargs: Any) -> np.ndarray:
         """Fit on the rows X (n, d) and return their `predict` flags: (n,) int, -1 for an

@@ -266,7 +266,9 @@ class PyODMULDE(BaseDetector):
         few validation rows (`threshold_` +inf) flags none and warns again, as
         `MULDE.predict` does (`FewValidationRowsWarning`)."""
         if self.threshold_on != "training" and getattr(self, "threshold_", 0.0) == np.inf:
-            warnings.warn(FewValidationRowsWarning(float(self.contamination)), stacklevel=2)
+            warnings.warn(FewValidationRowsWarning(float(self.contamination),
+                                                   bagged=self.detector_._on_bags()),
+                          stacklevel=2)
         return super().predict(X, return_confidence=return_confidence)
 
     def decision_function(self, X: Any) -> np.ndarray:

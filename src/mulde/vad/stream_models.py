@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from numbers import Integral
 from typing import Any, Protocol
 
 import numpy as np
@@ -351,11 +350,8 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
         members = resolve_members("auto", n, d, directions, given)
         widths = given
         if _is_auto(given):
-            widths = list(widths_for_features(d, n))
-            count = model.params.get("n_members", "auto")  # the networks the fit trains
-            count = members if _is_auto(count) else count
-            if isinstance(count, Integral):  # a bad count is MULDE's to refuse
-                widths = list(widths_for_members(widths, int(count)))
+            widths = list(widths_for_members(widths_for_features(d, n), members, given,
+                                             model.params.get("n_members", "auto")))
         settled = {"n_members": members, "lr": learning_rate_for_rows(n, d),
                    "hidden_sizes": widths}
         if deep_pair(n, d, given) and _is_auto(model.params.get("n_members", "auto")):

@@ -28,7 +28,7 @@ import numpy as np
 
 from mulde.io.atomic import atomic_path, worded_error, write_json
 from mulde.video.features.base import DamagedCacheEntryWarning, Extractor
-from mulde.video.features.records import SPARSE_STREAMS, ObjectFeatures, Stream, VideoFeatures
+from mulde.video.features.records import ObjectFeatures, VideoFeatures
 from mulde.video.source import Video, VideoReadError, source_checksum
 
 CACHE_FORMAT = 2
@@ -41,7 +41,8 @@ KNOWN_FAILURE = " (found on an earlier run; the file is unchanged, so it was not
 
 _SOURCE = "<source>"
 """Stands for the video's path in a stored failure's error, so that a record read through
-another root (the dataset moved, a shared cache) names the file where it is now."""
+another root (a benchmark's copy moved, or shared through one cache: a user's folder keys its
+entries by its root, `Dataset.cache_name`) names the file where it is now."""
 
 
 def extractor_key(extractor: Extractor) -> str:
@@ -243,15 +244,14 @@ class FeatureCache:
 
 def _frames_disagree(fields: dict[str, dict[str, np.ndarray]], n_frames: int) -> str | None:
     """Why a sidecar's `n_frames` cannot be the frame count of the entry's arrays (`fields`:
-    per stream name, its arrays), or None: an object beyond it, or a stream that has an
-    object in every frame (all but `SPARSE_STREAMS`) whose last object is before its last
-    frame (400 for a 40-frame video, whose scores then outnumbered its labels)."""
+    per stream name, its arrays): an object beyond it; else None. A count larger than the
+    arrays' last object is not told apart from frames without objects, which any stream may
+    have (`ObjectFeatures`)."""
     for name, arrays in fields.items():
         end = int(np.max(arrays["frame_index"], initial=-1)) + 1
-        if end > n_frames or (end < n_frames and Stream(name) not in SPARSE_STREAMS):
-            return (f"n_frames {n_frames}, but the {name} stream has objects in frame {end} "
-                    "(counted from 1)" if end > n_frames else f"n_frames {n_frames}, but the "
-                    f"{name} stream, which has objects in every frame, ends at frame {end}")
+        if end > n_frames:
+            return f"n_frames {n_frames}, but the {name} stream has objects in frame {end} " \
+                   "(counted from 1)"
     return None
 
 

@@ -17,8 +17,9 @@ FrameSource = Video | Iterable[np.ndarray]
 
 class DamagedCacheEntryWarning(UserWarning):
     """A cached file that cannot be read (truncated by an interrupted copy, damaged on a
-    shared file system, a pickle): a feature entry whose sidecar is current but whose arrays
-    fail (`mulde.video.cache.FeatureCache.load`), or a scene background that is no image
+    shared file system, a pickle): a feature entry whose sidecar is no JSON object or whose
+    frame count cannot be the arrays', or whose sidecar is current but whose arrays fail
+    (`mulde.video.cache.FeatureCache.load`), or a scene background that is no image
     (`ObjectCentricExtractor.with_scene`). Named, and its work done again, where a damaged
     entry had been redone without a word and a damaged background had failed every run."""
 

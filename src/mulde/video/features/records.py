@@ -39,12 +39,6 @@ class Stream(str, Enum):
         return self.value
 
 
-SPARSE_STREAMS = frozenset({Stream.STATIC, Stream.POSE})
-"""The streams whose objects need not reach every frame: the static stream's still objects and
-the pose stream's persons. The extractors give every frame at least one object of every other
-stream (a frame without regions: the whole-frame object), so that its last object is in the
-video's last frame (the feature cache checks an entry's frame count by it)."""
-
 STATIC_FEATURES = ("its area in cells", "its mean flow speed",
                    "its dwell (frames foreground in a row, over the cap)")
 """The static stream's columns, in order (`mulde.video.features.objects`)."""
