@@ -169,11 +169,12 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
                  "--params", '{"max_steps": 1, "n_levels": 2}']) == 0
     assert 'lr "auto" for 600 rows of 300 features' in capsys.readouterr().out
     assert main(["info", out]) == 0
-    first, second = widths_for_features(300, 600)
+    first, _ = widths_for_features(300, 600)
     out = capsys.readouterr().out
     # 600 rows of 300 features: fewer than ten per feature and more than 500, so eight
-    # networks, each on an eighth of the rows (round 46; a quarter from round 31)
-    assert (f'300 features, 8 networks of {first}x{second} (n_members "auto"), each trained '
+    # networks, each on an eighth of the rows (round 46; a quarter from round 31), their
+    # second layer 128 wide (round 51)
+    assert (f'300 features, 8 networks of {first}x128 (n_members "auto"), each trained '
             "on 0.125 of the rows") in out
     # lr "auto" counts the rows for less past 256 features (round 29), and says so
     assert 'at lr 0.001, set by "auto" from the training rows and features' in out
