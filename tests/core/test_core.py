@@ -1581,3 +1581,27 @@ def test_validation_shares_give_each_member_its_own_rows_from_50_per_member(n_ro
     one = EnergyMLP(3, (8, 8))
     assert (_validation_loss(one, loss_fn, x, schedule, seed=5, draws="shares")
             == _validation_loss(one, loss_fn, x, schedule, seed=5))
+
+
+def test_a_loss_without_the_keywords_training_passes_is_refused_before_training():
+    """A loss_fn of (net, x, sigma, eps) alone trains one network on single draws; with
+    antithetic draws or members on bags the loop passes antithetic= / rows=, and such a loss
+    is refused before any step, naming the keyword, not by a TypeError from inside it."""
+    base = DSMLoss(0.1)
+    steps = []
+
+    def plain(net, x, sigma, eps, create_graph=True):
+        steps.append(create_graph)
+        return base(net, x, sigma, eps, create_graph)
+
+    x = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
+    cfg = {"batch_size": 32, "max_steps": 3, "patience": None, "ema_decay": None}
+    train_energy(EnergyMLP(3, (8,)), x, NoiseSchedule(), plain, TrainConfig(**cfg))
+    assert steps.count(True) == 3
+    for net, extra, named in ((EnergyMLP(3, (8,)), {"antithetic": True}, "antithetic="),
+                              (EnergyEnsemble(3, (8,), n_members=2), {"max_samples": 0.5},
+                               "rows=")):
+        steps.clear()
+        with pytest.raises(TypeError, match=f"loss_fn takes no {named} keyword"):
+            train_energy(net, x, NoiseSchedule(), plain, TrainConfig(**cfg, **extra))
+        assert steps == []

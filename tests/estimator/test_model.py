@@ -1079,3 +1079,18 @@ def test_fit_predict_flags_the_contamination_share_and_says_dense_input():
     assert "sparse matrix is a TypeError" in MULDE.fit_predict.__doc__
     with pytest.raises(TypeError, match="(?i)sparse data .* dense data is required"):
         MULDE(hidden_sizes=(16,), max_steps=5).fit_predict(scipy.sparse.csr_matrix(X))
+
+
+def test_a_fielded_warning_is_remade_from_its_text_as_pytest_xdist_remakes_it():
+    """pytest-xdist sends a worker's warning to the controller as `cls(*warning.args)`, its
+    text: FewValidationRowsWarning formatted that text as a number and stopped the whole
+    test run; any such warning is remade from its text, saying the same."""
+    from mulde.estimator.model import ConstantFeaturesWarning
+
+    for said in (FewValidationRowsWarning(0.01, 10, True),
+                 ConstantFeaturesWarning(2, 5, 0, "x")):
+        again = type(said)(*said.args)
+        assert str(again) == str(said) and isinstance(again, type(said))
+        assert all(getattr(again, field) is None for field in type(said).FIELDS)
+    with pytest.raises(TypeError):
+        FewValidationRowsWarning(0.01, 10, True, "too many")

@@ -126,8 +126,8 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     from a setting of the caller's (MULDE's seed, drawn from its random_state), in place of
     "name (value in the checkpoint, value now)". unsettable: fields a user cannot pass at
     all (`TrainConfig.validation_draws`, no MULDE parameter): where one differs, no rerun
-    resumes the checkpoint, and that message says to delete its folder to train afresh in
-    place of rerunning with the checkpoint's values.
+    resumes the checkpoint, and that message says to delete the checkpoint file to train
+    afresh in place of rerunning with the checkpoint's values.
     Raises `CheckpointFileError` (a ValueError) naming the file when it is damaged (empty,
     truncated, corrupt) or no training checkpoint (a saved model), or naming the folder
     that is in the file's place.
@@ -191,8 +191,7 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
             f"{path}: checkpoint holds another network (other hidden_sizes, n_members or "
             "layer_norm, or 'auto' widths that a later mulde builds otherwise: issue 15's "
             "round 51 narrowed the eight networks of thin rows); remove it or use another "
-            "checkpoint folder "
-            f"({str(err).splitlines()[0]})") from err
+            "checkpoint folder") from err  # torch's own first line names no shape
     opt_state = opt.state_dict()
     for i in opt_state["param_groups"][0]["params"]:
         s = part(f"opt.{i}.")

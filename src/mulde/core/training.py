@@ -8,6 +8,7 @@ seeded by (seed, t), so a run resumed from a checkpoint continues exactly as if 
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -727,6 +728,15 @@ def _noisy_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
     return total / n
 
 
+def _takes_keyword(fn: Any, name: str) -> bool:
+    """Whether the callable fn takes the keyword argument `name` (or any, by **kwargs)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: assume it does
+        return True
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
 def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
                  config: TrainConfig, checkpoint_dir: Path | None = None,
                  progress: bool = False, cells: LatticeCells | None = None,
@@ -789,6 +799,13 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
 
     n_members = len(net.members) if hasattr(net, "members") else 1
     bags = member_bags(n_train, n_members, config.max_samples, config.seed)
+    lacking = [name for name, used in (("rows", bags is not None),
+                                       ("antithetic", config.antithetic))
+               if used and not _takes_keyword(loss_fn, name)]
+    if lacking:  # said before training, not as a TypeError at the first step
+        raise TypeError(f"loss_fn takes no {' or '.join(lacking)}= keyword, which this "
+                        "training passes it (members on bags of the rows: max_samples < 1; "
+                        "antithetic draws); use mulde.core.DSMLoss, or a loss that takes it")
     stopped_early = False
     perm = None
     bar = tqdm(total=total, initial=state["step"], disable=not progress, desc="training",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -89,6 +90,29 @@ class FieldedWarning(UserWarning):
     and copied with its fields, or with its text alone when made `from_message`."""
 
     FIELDS: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Let `cls(text)` remake a warning from its text alone where the constructor cannot
+        take it (pytest-xdist remakes a worker's warning as `cls(*warning.args)`, the text:
+        a format of a number field failed on it and stopped the whole test run)."""
+        super().__init_subclass__(**kwargs)
+        made = cls.__dict__.get("__init__")
+        if made is None:
+            return
+
+        @functools.wraps(made)
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            try:
+                made(self, *args, **kw)
+            except (TypeError, ValueError):
+                if len(args) != 1 or kw or not isinstance(args[0], str):
+                    raise
+                self.args = (args[0],)
+                for field in cls.FIELDS:
+                    setattr(self, field, None)
+                self._message_only = True
+
+        cls.__init__ = __init__
 
     @classmethod
     def from_message(cls, message: str) -> FieldedWarning:
