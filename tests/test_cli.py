@@ -107,12 +107,13 @@ def test_score_predict_says_too_few_validation_rows_once(features, capsys):
     so twice, in predict's warning and again in the line written; the warning (with what to
     do) says it, the line counts the flags."""
     d = features
-    params = json.dumps({**json.loads(PARAMS), "threshold_on": "validation"})
-    assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
-                 "--params", params, "--quiet"]) == 0
-    capsys.readouterr()
     from mulde.estimator.model import FewValidationRowsWarning
 
+    params = json.dumps({**json.loads(PARAMS), "threshold_on": "validation"})
+    with pytest.warns(FewValidationRowsWarning):  # fit says it first
+        assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
+                     "--params", params, "--quiet"]) == 0
+    capsys.readouterr()
     with pytest.warns(FewValidationRowsWarning) as caught:
         assert main(["score", str(d / "m.safetensors"), str(d / "test.npy"),
                      "--out", str(d / "p.npy"), "--predict"]) == 0
