@@ -961,7 +961,9 @@ def test_an_interrupted_checkpointed_fit_says_a_rerun_resumes_and_the_rerun_says
         monkeypatch, capsys, feats):
     """Ctrl-C (or SIGTERM) during `mulde fit` with --params' checkpoint_dir said "mulde:
     interrupted" alone, and the rerun that resumed said nothing of it. Before the first
-    checkpoint nothing is promised."""
+    checkpoint nothing is promised: the line says none was written yet, and when the first
+    comes (it said nothing, and with checkpoint_every above max_steps none ever comes before
+    the end)."""
     import mulde.core.training as training
     from mulde.terminated import Terminated
 
@@ -984,7 +986,9 @@ def test_an_interrupted_checkpointed_fit_says_a_rerun_resumes_and_the_rerun_says
 
     monkeypatch.setattr(training, "save_checkpoint", stopped(KeyboardInterrupt, saved=False))
     assert fit() == 130
-    assert capsys.readouterr().err.strip() == "mulde: interrupted"
+    assert capsys.readouterr().err.strip() == (
+        f"mulde: interrupted; no checkpoint was written to {ckpt} yet (the first comes at "
+        "step 5: --params' checkpoint_every), so a rerun starts over")
     monkeypatch.setattr(training, "save_checkpoint", stopped(Terminated, saved=True))
     assert fit() == 143
     assert capsys.readouterr().err.strip() == (

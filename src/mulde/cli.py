@@ -2843,8 +2843,9 @@ def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
     the same command reads back; the scene background alone where no video's features were
     written yet (an interrupt while the scene was learnt had promised features); for `fit`,
     the training checkpoint in --params' checkpoint_dir, which the same command resumes
-    (not with random_state null: a rerun draws another seed); "" for other commands, or
-    when the cache (or checkpoint folder) holds neither."""
+    (not with random_state null: a rerun draws another seed), or that none was written yet
+    (stopped before step checkpoint_every); "" for other commands, or when the cache holds
+    neither."""
     then = "the same command resumes once that is fixed" if error else \
         "rerun the same command to resume"
     if args is not None and args.command == "fit":
@@ -2857,8 +2858,13 @@ def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
             return ""
         from mulde.core.checkpoint import CHECKPOINT_NAME
 
-        if not (Path(folder) / CHECKPOINT_NAME).is_file():
-            return ""
+        if not (Path(folder) / CHECKPOINT_NAME).is_file():  # stopped before the first save
+            from mulde.core.training import TrainConfig
+
+            every = params.get("checkpoint_every", TrainConfig.checkpoint_every)
+            return (f"; no checkpoint was written to {folder} yet (the first comes at step "
+                    f"{every}: --params' checkpoint_every), so a rerun starts over"
+                    if not error else "")
         return f"; the checkpoint in {folder} keeps the training so far: {then}"
     if args is None or args.command not in ("run", "train", "extract", "demo") \
             or getattr(args, "kind", None) == "toy":
