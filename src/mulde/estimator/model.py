@@ -107,10 +107,7 @@ class FieldedWarning(UserWarning):
             except (TypeError, ValueError):
                 if len(args) != 1 or kw or not isinstance(args[0], str):
                     raise
-                self.args = (args[0],)
-                for field in cls.FIELDS:
-                    setattr(self, field, None)
-                self._message_only = True
+                self._say_only(args[0])
 
         cls.__init__ = __init__
 
@@ -118,11 +115,15 @@ class FieldedWarning(UserWarning):
     def from_message(cls, message: str) -> FieldedWarning:
         """A warning of this class that says `message`, its fields None."""
         made = cls.__new__(cls, message)
-        made.args = (message,)
-        for field in cls.FIELDS:
-            setattr(made, field, None)
-        made._message_only = True
+        made._say_only(message)
         return made
+
+    def _say_only(self, message: str) -> None:
+        """Make this warning say `message`, every field None (`from_message`)."""
+        self.args = (message,)
+        for field in self.FIELDS:
+            setattr(self, field, None)
+        self._message_only = True
 
     def __reduce__(self):  # pickled (a worker process's warning) with its fields
         if vars(self).get("_message_only"):
