@@ -707,6 +707,37 @@ def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, mo
     assert script.read_text() == "print(1)\n"
 
 
+def test_a_read_only_checkpoint_dir_is_refused_before_training(tmp_path, monkeypatch):
+    """The CLI checked that checkpoint_dir takes a file before training; the Python API
+    trained up to its first checkpoint (500 steps) and failed there. Now one OSError naming
+    the folder and checkpoint_dir comes before any training (a write that fails as on a
+    read-only file system: root writes through chmod)."""
+    import errno
+    import re
+    from pathlib import Path
+
+    import mulde.estimator.model as model_module
+
+    def trained(*args, **kwargs):
+        raise AssertionError("trained")
+
+    real_write = Path.write_bytes
+
+    def read_only(self, data):
+        if self.parent == folder:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(model_module, "train_energy", trained)
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    folder = tmp_path / "ckpt"
+    X = np.random.default_rng(7).standard_normal((20, 2))
+    with pytest.raises(OSError, match=f"^{re.escape(str(folder))}: checkpoint_dir is not "
+                                      r"writable \(Read-only file system\); give a writable "
+                                      "folder or checkpoint_dir=None$"):
+        MULDE(**FAST, checkpoint_dir=str(folder)).fit(X)
+
+
 def test_a_checkpoint_of_another_random_state_is_refused_naming_it_and_none_warns(tmp_path):
     """A refit with checkpoint_dir and the default random_state=None could never resume: the
     refusal showed the seeds drawn from it ("seed (1123606940 in the checkpoint, 608349749

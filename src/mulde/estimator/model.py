@@ -69,7 +69,7 @@ from mulde.estimator.persistence import ModelFileError, model_file, read_model_f
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.estimator.tables import dataframe_problem, index_columns, numeric_frame
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
-from mulde.io.atomic import check_folder
+from mulde.io.atomic import ensure_writable
 from mulde.io.jsonable import json_default
 
 # The training settings' defaults are TrainConfig's: defined there once, read here.
@@ -802,8 +802,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         (TypeError for a sparse matrix); fewer than 10 fit but warn (`FewSamplesWarning`:
         no validation), and so does a DataFrame's column that looks like a row index
         (`IndexColumnWarning`: "Unnamed: 0", or counting the rows). A `checkpoint_dir` that
-        is a file, or lies in one, is refused before training (OSError naming the file:
-        `mulde.io.atomic.check_folder`)."""
+        is a file, lies in one, or takes no file (read-only, full) is refused before
+        training (OSError naming the file or folder: `mulde.io.atomic.ensure_writable`)."""
         self.check_params()
         table = _refuse_table(X)
         # float32 readings lie a few of its units off their lattice, also where a DataFrame's
@@ -811,8 +811,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         precision = given_precision(table)
         X = _finite(_validate_rows(self, table, ensure_min_samples=2), table)
         self.check_samples(len(X))  # before training, not after it
-        if self.checkpoint_dir:  # a file in its place: said now, not at the first checkpoint
-            check_folder(self.checkpoint_dir, CHECKPOINT_FOLDER)
+        if self.checkpoint_dir:  # a file there, read-only: said now, not at the first save
+            ensure_writable(self.checkpoint_dir, what="checkpoint_dir",
+                            why="give a writable folder or checkpoint_dir=None",
+                            purpose=CHECKPOINT_FOLDER)
             if self.random_state is None:  # a rerun would be refused it: said before training
                 warnings.warn(UnseededCheckpointWarning(self.checkpoint_dir), stacklevel=2)
         for name, first, ordered in index_columns(table, X):  # fitted as given, but said
