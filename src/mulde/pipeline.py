@@ -263,7 +263,8 @@ def _extract_with_ray(dataset: Dataset, jobs: list[tuple[str, Video]],
             no_view[len(runnable) + len(no_view)] = _no_view(split, video, view)
             continue
         runnable.append((split, video, fitted[view]))
-    outcomes = iter(extract_with_ray(dataset.cache_name, runnable, cache, options, progress))
+    outcomes = iter(extract_with_ray(dataset.cache_name, runnable, cache, options, progress,
+                                     label=dataset.name))
     for i in range(len(jobs)):
         if i in no_view:  # said as the one-process loop says it
             _skipped(dataset, result, no_view[i])

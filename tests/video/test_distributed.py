@@ -414,7 +414,7 @@ def test_an_interrupted_map_stops_ray_data_before_it_shuts_ray_down(monkeypatch,
 
     class Bar:  # the progress bar, where an interrupt between rows lands
         def __init__(self, *args, **kwargs):
-            pass
+            names.append(kwargs["desc"])
 
         def update(self, n):
             raise KeyboardInterrupt
@@ -425,8 +425,12 @@ def test_an_interrupted_map_stops_ray_data_before_it_shuts_ray_down(monkeypatch,
         def close(self):
             pass
 
+    names = []
     with pytest.raises(KeyboardInterrupt):
-        _map("d", [], [0, 1], FeatureCache(tmp_path), RayOptions(workers=1), False, Bar)
+        _map("folder/0123abcd", [], [0, 1], FeatureCache(tmp_path), RayOptions(workers=1),
+             False, Bar, "my_videos")
+    # the bar names the dataset, not its cache entries' folder (folder/<hash of its root>)
+    assert names == ["features my_videos (ray, 1 worker)"]
     stopped = ["executor stopped"] if interrupt_inside else ["iterator closed",
                                                               "executor stopped"]
     assert events == [*stopped, "shutdown"]

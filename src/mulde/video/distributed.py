@@ -342,9 +342,10 @@ STDERR_DRAIN_S = 5.0
 
 def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
                      cache: FeatureCache, options: RayOptions | None = None,
-                     progress: bool | None = True) -> list[Outcome]:
+                     progress: bool | None = True, label: str | None = None) -> list[Outcome]:
     """Extract the (split, video, fitted extractor) jobs on Ray; return one `Outcome` per job,
-    in the jobs' order.
+    in the jobs' order. `dataset` is the cache's name for the dataset's entries
+    (`Dataset.cache_name`); `label` the name the progress bar shows (default `dataset`).
 
     Entries already in `cache` are loaded, not recomputed; a video this run already found
     unreadable (`mulde.video.unreadable`) is reported as a worker would, not sent to one; the
@@ -377,7 +378,8 @@ def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
         if vf is None:
             missing.append(i)
     if missing:
-        results = _map(dataset, jobs, missing, cache, options, progress, tqdm)
+        results = _map(dataset, jobs, missing, cache, options, progress, tqdm,
+                       label or dataset)
         for i in missing:
             split, video, extractor = jobs[i]
             if i not in results:
@@ -401,9 +403,10 @@ def extract_with_ray(dataset: str, jobs: Sequence[tuple[str, Video, Extractor]],
 
 
 def _map(dataset: str, jobs: list, missing: list[int], cache: FeatureCache,
-         options: RayOptions, progress: bool | None, tqdm: Callable) -> dict[int, tuple]:
+         options: RayOptions, progress: bool | None, tqdm: Callable,
+         label: str) -> dict[int, tuple]:
     """Run the missing jobs on Ray; return {job index: (n_frames, seconds, error, seconds per
-    stage)} for every video whose worker answered."""
+    stage)} for every video whose worker answered; the progress bar is named `label`."""
     ray, started = _connect(options)
     from ray.data import DataContext
 
@@ -441,8 +444,9 @@ def _map(dataset: str, jobs: list, missing: list[int], cache: FeatureCache,
         # objects of an iterator that an interrupt ended from within)
         with _ray_quiet() as console, \
                 contextlib.closing(iter(mapped.iter_rows())) as produced:
+            plural = "s" * (workers != 1)
             bar = tqdm(total=len(missing), disable=None if progress is None else not progress,
-                       unit="video", desc=f"features {dataset} (ray, {workers} workers)",
+                       unit="video", desc=f"features {label} (ray, {workers} worker{plural})",
                        file=console)
             try:
                 for row in produced:
