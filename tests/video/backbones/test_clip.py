@@ -20,6 +20,7 @@ from mulde.video.backbones.clip import (
     CLIP_STD,
     ClipImage,
     VisionTransformer,
+    archive_to_safetensors,
     clip_visual_state,
     download_clip,
 )
@@ -105,8 +106,16 @@ def test_forward_matches_openai_architecture(checkpoints):
                                    atol=1e-4)
 
 
-def test_every_checkpoint_format_gives_the_same_embeddings(checkpoints):
+def _published(monkeypatch, archive):
+    """Make `archive` one of the published checkpoints (its SHA-256 in CLIP_MODELS' URL)."""
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    monkeypatch.setattr("mulde.video.backbones.clip.CLIP_MODELS",
+                        {"ViT-T": f"https://example.invalid/clip/{sha}/{archive.name}"})
+
+
+def test_every_checkpoint_format_gives_the_same_embeddings(checkpoints, monkeypatch):
     _, folder = checkpoints
+    _published(monkeypatch, folder / "archive.pt")
     images = np.random.default_rng(0).integers(0, 256, (5, 20, 24, 3), dtype=np.uint8)
     embeddings = [ClipImage(folder / name).embed(images)
                   for name in ("state.pt", "state.safetensors", "archive.pt")]
@@ -125,6 +134,53 @@ def test_embed_resizes_and_normalises_like_clip(checkpoints):
                                rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="RGB uint8"):
         backbone.embed(image.astype(np.float32))
+
+
+class _Talks(torch.nn.Module):
+    """A TorchScript module whose loading runs its own code (prints a line): what any
+    archive may carry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[torch.Tensor, bool]:
+        return (self.w, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[torch.Tensor, bool]) -> None:
+        print("CODE FROM THE ARCHIVE RAN")
+        self.w = state[0]
+        self.training = state[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def test_only_published_archives_are_read_and_a_trusted_one_converts(checkpoints, tmp_path,
+                                                                     capfd):
+    """A reviewer's finding: torch.jit.load of any .pt (a model folder's pipeline.json names
+    the weights file) ran the code the archive carries. An archive whose SHA-256 is not one of
+    OpenAI's published files is refused, its code not run; archive_to_safetensors converts
+    one the user trusts into a file read without running anything."""
+    state, folder = checkpoints
+    talks = tmp_path / "talks.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(_Talks()), str(talks))
+    for archive in (talks, folder / "archive.pt"):
+        with pytest.raises(WeightsError, match=f"{archive.name}: a TorchScript archive that is "
+                                               "not one of OpenAI's published CLIP files"):
+            clip_visual_state(archive)
+    assert "CODE FROM THE ARCHIVE RAN" not in capfd.readouterr().out
+    converted = archive_to_safetensors(folder / "archive.pt", tmp_path / "trusted.safetensors")
+    got = clip_visual_state(converted)
+    assert got.keys() == clip_visual_state(folder / "state.pt").keys()
+    for key, value in clip_visual_state(folder / "state.pt").items():
+        torch.testing.assert_close(got[key], value)
+    with pytest.raises(WeightsError, match="state.pt: not a TorchScript archive"):
+        archive_to_safetensors(folder / "state.pt")
 
 
 def test_bad_weights_files_name_the_file(tmp_path):

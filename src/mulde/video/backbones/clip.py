@@ -2,8 +2,9 @@
 
 AI-VAD and MULDE embed object crops with CLIP ViT-B/16. This is OpenAI's `VisionTransformer`
 (github.com/openai/CLIP, clip/model.py, MIT licence) rebuilt with the same parameter names,
-so OpenAI's checkpoints load as they are: their TorchScript archives (`ViT-B-16.pt`, what
-`download_clip` fetches), or a state dict with their key names in a `.pt` or `.safetensors`
+so OpenAI's checkpoints load as they are: their published TorchScript archives (`ViT-B-16.pt`,
+what `download_clip` fetches; known by SHA-256, as reading an archive runs its code), or a
+state dict with their key names in a `.pt` or `.safetensors`
 file (open_clip's `openai` checkpoints use the same names). The architecture is read from the
 weights, so ViT-B/32, B/16, L/14 and L/14@336px all load. ResNet CLIPs are not supported.
 """
@@ -14,6 +15,7 @@ import os
 import urllib.error
 import urllib.request
 import warnings
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -70,20 +72,55 @@ def download_clip(model: str = "ViT-B/16", folder: str | Path | None = None) -> 
     return target
 
 
+def published_sha256() -> frozenset[str]:
+    """The SHA-256 of OpenAI's published checkpoints (`CLIP_MODELS`: each URL's second-last
+    part): the TorchScript archives `clip_visual_state` reads as they are."""
+    return frozenset(url.split("/")[-2] for url in CLIP_MODELS.values())
+
+
+def is_torchscript_archive(path: str | Path) -> bool:
+    """Whether `path` is a TorchScript archive (a zip holding constants.pkl and code/, as
+    `torch.jit.save` writes), not a `torch.save` state dict."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") or "/code/" in name
+                       for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _archive_state(path: Path) -> dict:
+    """The tensors of a TorchScript archive (`torch.jit.load`, which runs the code the
+    archive carries: callers decide it is trusted)."""
+    try:
+        with warnings.catch_warnings():  # torch marks jit.load deprecated; it still reads them
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    except (RuntimeError, ValueError) as err:
+        raise WeightsError(f"{path}: an unreadable TorchScript archive ({err})") from err
+
+
 def clip_visual_state(path: str | Path) -> dict:
     """Return the float32 image-encoder tensors of a CLIP checkpoint, keys without the
-    'visual.' prefix: OpenAI's TorchScript archive, or a state dict (.pt, .safetensors) with
-    OpenAI's key names (the prefix may be absent in a file of the image encoder alone)."""
+    'visual.' prefix: one of OpenAI's published TorchScript archives (`CLIP_MODELS`, known by
+    their SHA-256), or a state dict (.pt read with weights_only, .safetensors) with OpenAI's
+    key names (the prefix may be absent in a file of the image encoder alone).
+
+    Raises WeightsError naming the file for any other TorchScript archive (reading one runs
+    the code it carries, so a model folder's weights path could run a stranger's code;
+    `archive_to_safetensors` converts an archive one trusts), a file that is no weights
+    file, or one without a ViT image encoder; FileNotFoundError for a missing file."""
     path = Path(path)
-    state = None
-    if path.suffix != ".safetensors" and path.is_file():
-        try:  # OpenAI's own files are TorchScript archives
-            with warnings.catch_warnings():  # torch marks jit.load deprecated; it still reads them
-                warnings.simplefilter("ignore", DeprecationWarning)
-                state = torch.jit.load(str(path), map_location="cpu").state_dict()
-        except (RuntimeError, ValueError):
-            pass  # a plain state dict, read below
-    if state is None:
+    if path.suffix != ".safetensors" and path.is_file() and is_torchscript_archive(path):
+        digest = sha256_file(path)
+        if digest not in published_sha256():
+            raise WeightsError(
+                f"{path}: a TorchScript archive that is not one of OpenAI's published CLIP "
+                f"files (SHA-256 {digest[:16]}...), and reading it would run the code it "
+                "carries; if you trust it, convert it once with mulde.video.backbones.clip."
+                "archive_to_safetensors and give the .safetensors file")
+        state = _archive_state(path)
+    else:
         state = load_state_dict(path)
     visual = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
     visual = visual or dict(state)
@@ -93,6 +130,25 @@ def clip_visual_state(path: str | Path) -> dict:
         raise WeightsError(f"{path}: not a CLIP ViT image encoder (no {', '.join(missing)}; "
                            "ResNet CLIPs are not supported)")
     return {k: v.float() for k, v in visual.items() if isinstance(v, torch.Tensor)}
+
+
+def archive_to_safetensors(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write the tensors of the TorchScript archive `path` (a CLIP checkpoint one trusts: this
+    runs the code it carries, as `torch.jit.load` does) to a .safetensors file, `out` or
+    `path` with the suffix .safetensors, atomically; return that path, which
+    `clip_visual_state` and `--weights` then read without running anything.
+    Raises WeightsError naming the file when it is no TorchScript archive."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if not is_torchscript_archive(path):
+        raise WeightsError(f"{path}: not a TorchScript archive; a state dict (.pt, "
+                           ".safetensors) is read as it is")
+    target = Path(out) if out is not None else path.with_suffix(".safetensors")
+    state = {k: v.contiguous() for k, v in _archive_state(path).items()}
+    with atomic_path(target) as tmp:
+        save_file(state, str(tmp))
+    return target
 
 
 class QuickGELU(nn.Module):
