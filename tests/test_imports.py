@@ -222,3 +222,9 @@ def test_no_code_path_unpickles_except_behind_the_trust_flag():
                   for p in (REPO / "src" / "mulde").rglob("*.py") if risky.search(p.read_text()))
     assert hits == ["mulde/video/features/aivad.py"]
     assert inspect.signature(read_aivad_features).parameters["trust_pickle"].default is False
+    # torch.jit.load runs the code an archive carries: one place, behind the published
+    # checksums of OpenAI's CLIP files (test_clip.py) or a user's explicit conversion
+    code_runs = re.compile(r"\bjit\.load\(")
+    assert sorted(p.relative_to(REPO / "src").as_posix()
+                  for p in (REPO / "src" / "mulde").rglob("*.py")
+                  if code_runs.search(p.read_text())) == ["mulde/video/backbones/clip.py"]
