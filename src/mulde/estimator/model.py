@@ -65,7 +65,15 @@ from mulde.estimator.aggregation import (
     fit_aggregator,
 )
 from mulde.estimator.columns import constant_columns, given_precision, quantisation_steps
-from mulde.estimator.persistence import ModelFileError, model_file, read_model_file, save_arrays
+from mulde.estimator.persistence import (
+    ModelFileError,
+    cut,
+    model_file,
+    read_model_file,
+    save_arrays,
+    shown,
+    whole_number,
+)
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.estimator.tables import dataframe_problem, index_columns, numeric_frame
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
@@ -1079,8 +1087,14 @@ class MULDE(OutlierMixin, BaseEstimator):
         -score_samples.
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
         rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
-        sparse matrix (dense rows only: `X.toarray()`)."""
-        return self._aggregate(self.score_samples_multiscale(X))
+        sparse matrix (dense rows only: `X.toarray()`); the same ValueError naming the rows
+        whose aggregated score is not finite (no fitted aggregator gives one for finite
+        energies: a guard, should a model's state allow it)."""
+        X = self._validated(X)
+        scores = self._aggregate(self._energies(X))
+        _refuse_rows(~np.isfinite(scores)[:, None], "get non-finite anomaly scores from the "
+                     f"{self.aggregator} aggregator", X, self.mean_, self.scale_)
+        return scores
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Return -anomaly_score(X) for the rows X (n, d): (n,) float64, higher = more normal
@@ -1187,15 +1201,28 @@ class MULDE(OutlierMixin, BaseEstimator):
         a `DeviceFallbackWarning` naming the file and the saved device, so that a refit runs
         here.
 
-        Raises ModelFileError naming the file when it is missing, unreadable, a pickle,
-        foreign, newer, changed since it was saved (the checksum of its arrays and settings
-        differs), or inconsistent, naming the field or array: unknown parameters, parameters the
-        estimator's own checks refuse (`check_params`), a metadata field missing or not a
-        whole number, or an array missing, of another dtype kind or shape than the stored
-        configuration gives (n_features_in, n_levels, the aggregator's, the network's), or
-        with non-finite values; files saved before the checksum are checked alike.
-        ValueError, before the file is read, for a device this machine cannot use (as `fit`:
-        not a device name, or a GPU that is not there).
+        The saved `checkpoint_dir` is not restored (the loaded model's is None): a refit of
+        `clone(model)` writes no checkpoints to a folder a file names; set it again to.
+
+        Raises ModelFileError naming the file when it is missing, a pipe, device or folder,
+        unreadable, a pickle, foreign, newer, changed since it was saved (the checksum of its
+        arrays and settings differs), or inconsistent, naming the field or array: unknown
+        parameters, parameters the estimator's own checks refuse (`check_params`), a
+        metadata field missing or not a whole number in ASCII digits (n_features_in, also
+        other than the stored means' length), an offset that is NaN or +inf (-inf is a fit's
+        own: too few validation rows to flag any), a training record whose fields are not of
+        `TrainResult`'s types, or an array missing, of another dtype kind (floating arrays:
+        float32 or float64) or shape than the stored configuration gives (n_features_in,
+        n_levels, the aggregator's, the network's), with non-finite values, or with values
+        no fit writes: noise levels not > 0 and non-decreasing, column scales not > 0, a
+        singular whitening, a GMM aggregator's weights not > 0 summing to 1 or its
+        precisions' Cholesky factors not upper triangular with a diagonal > 0 (variances
+        > 0), z-score deviations not > 0, stacked weights not >= 0 summing to 1, kept
+        levels not strictly increasing. A value check, not the checksum (which anyone can
+        recompute), is what stops a crafted file. Files saved before the checksum are
+        checked alike. Unknown extra arrays and metadata fields are ignored. ValueError,
+        before the file is read, for a device this machine cannot use (as `fit`: not a
+        device name, or a GPU that is not there).
         """
         check_device(device)
         meta, arrays = read_model_file(path)
@@ -1212,10 +1239,16 @@ class MULDE(OutlierMixin, BaseEstimator):
             if unknown:
                 raise ModelFileError(f"{path}: unknown parameter(s) {unknown} in the model "
                                      "config")
-            if not isinstance(params["hidden_sizes"], str):  # "auto" since round 28
+            # a list as the estimator holds it (a tuple); anything else is left to
+            # `check_params`, which names the parameter and what it must be
+            if isinstance(params.get("hidden_sizes"), list):  # "auto" since round 28
                 params["hidden_sizes"] = tuple(params["hidden_sizes"])
             # files written before the betas became a parameter were trained with (0.5, 0.9)
-            params["adam_betas"] = tuple(params.get("adam_betas", (0.5, 0.9)))
+            betas = params.get("adam_betas", [0.5, 0.9])
+            params["adam_betas"] = tuple(betas) if isinstance(betas, list) else betas
+            # a folder a refit would write its checkpoints to: the file's is not trusted
+            # (a file from elsewhere could name any folder), so a loaded model has none
+            params["checkpoint_dir"] = None
             # the saved setting stays the model's parameter (a refit of `clone(model)` goes
             # where the fit went: "auto" finds this machine's GPU), while its own checks below
             # take the device it is loaded onto, which this machine has (a saved "cuda" need
@@ -1259,13 +1292,18 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      "not a device; fit and save it again")
             model.device = saved_device
             model.n_features_in_ = _whole_field(path, meta, "n_features_in", 1)
+            _check_features_count(path, model.n_features_in_, arrays)
             offset = _json_field(path, meta, "offset")
-            if isinstance(offset, bool) or not isinstance(offset, int | float):
+            # -inf is a fit's own: too few validation rows to flag any (`_set_offset`)
+            if (isinstance(offset, bool) or not isinstance(offset, int | float)
+                    or math.isnan(offset) or offset == math.inf):
                 raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field "
-                                     f"'offset' is {meta['offset'][:40]!r}, not a number; fit "
-                                     "and save it again")
+                                     f"'offset' is {shown(meta['offset'])}, not a number "
+                                     "(finite, or -Infinity: a threshold that flags none); "
+                                     "fit and save it again")
             model.offset_ = float(offset)
             record = _json_field(path, meta, "train_result", dict)
+            _check_train_result(path, record)
             try:
                 model.train_result_ = TrainResult(**record)
             except TypeError as err:
@@ -1295,11 +1333,14 @@ class MULDE(OutlierMixin, BaseEstimator):
             model.hidden_sizes_ = tuple(built)
             # what n_members "auto" counted (round 33; files from before it: not counted)
             directions = _json_field(path, meta, "principal_directions", default="null")
+            # counted among the standardised columns: at most n_features_in
             if directions is not None and (isinstance(directions, bool)
                                            or not isinstance(directions, int)
-                                           or directions < 0):
-                raise ModelFileError(f"{path}: principal_directions {directions!r} is not a "
-                                     "whole number of at least 0")
+                                           or not 0 <= directions <= model.n_features_in_):
+                raise ModelFileError(f"{path}: principal_directions "
+                                     f"{cut(repr(directions))} is not a whole number "
+                                     f"from 0 to n_features_in ({model.n_features_in_}); fit "
+                                     "and save it again")
             model.principal_directions_ = directions
             model.quantisation_steps_ = _stored_steps(path, meta, model)
             _check_arrays(path, model, arrays)
@@ -1446,15 +1487,65 @@ def _whole_field(path: Path, meta: dict[str, str], name: str, least: int) -> int
     """The metadata field `name` of the model file `path` as a whole number of at least
     `least`; ModelFileError naming the file and the field when it is not one."""
     raw = meta[name]
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
+    value = whole_number(raw)  # ASCII digits only: int() takes " 2 " and Arabic-Indic digits
     if value is None or value < least:
         raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field {name!r} "
-                             f"is {raw!r}, not a whole number of at least {least}; fit and "
-                             "save it again")
+                             f"is {shown(raw)}, not a whole number of at least {least}; fit "
+                             "and save it again")
     return value
+
+
+def _check_features_count(path: Path, n_features: int, arrays: Mapping[str, np.ndarray]
+                          ) -> None:
+    """Refuse, naming the field, a stored `n_features_in` other than the length of the
+    stored column means (which every other array's shape is then checked against): a wrong
+    count was said as a mismatch of whatever array or field came first."""
+    mean = arrays.get("mean")
+    if mean is not None and mean.shape != (n_features,):
+        raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field "
+                             f"'n_features_in' is {n_features}, but array 'mean' has shape "
+                             f"{mean.shape} (one value per feature); fit and save it again")
+
+
+_TRAIN_FIELDS: dict[str, tuple[str, bool]] = {
+    "steps": ("int", False), "best_step": ("int", False), "best_val_loss": ("float", True),
+    "stopped_early": ("bool", False), "lr": ("float", True), "n_members": ("int", True),
+    "max_samples": ("float", True), "validation_fraction": ("float", True),
+    "resumed_from": ("int", True)}
+"""The fields of `TrainResult` a model file stores (but "history"): kind and whether null
+(None) is allowed (an older file's, or no validation rows: `best_val_loss`)."""
+
+
+def _check_train_result(path: Path, record: dict[str, Any]) -> None:
+    """Refuse, naming the field, a stored training record whose fields are not of
+    `TrainResult`'s types (`_TRAIN_FIELDS`; "history": a list of objects of numbers, as
+    `train_energy` appends them): `mulde info` printed it with format codes and failed with
+    a traceback. Fields missing or unknown are left to `TrainResult` (its TypeError)."""
+    for name, value in record.items():
+        if name == "history":
+            good = isinstance(value, list) and all(
+                isinstance(entry, dict) and all(
+                    isinstance(v, int | float) and not isinstance(v, bool)
+                    for v in entry.values()) for entry in value)
+            what = "a list of objects of numbers"
+        elif name in _TRAIN_FIELDS:
+            kind, nullable = _TRAIN_FIELDS[name]
+            if kind == "bool":
+                good, what = isinstance(value, bool), "true or false"
+            elif kind == "int":
+                good = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+                what = "a whole number >= 0"
+            else:
+                good = isinstance(value, int | float) and not isinstance(value, bool)
+                what = "a number"
+            if nullable:
+                good, what = good or value is None, f"{what} or null"
+        else:
+            continue
+        if not good:
+            raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field "
+                                 f"'train_result' has {name}={cut(json.dumps(value))}, not "
+                                 f"{what}; fit and save it again")
 
 
 def _expected_arrays(model: MULDE) -> dict[str, tuple[tuple[int, ...], str, str]]:
@@ -1532,9 +1623,11 @@ def _check_arrays(path: Path, model: MULDE, arrays: dict[str, np.ndarray]) -> No
         if name not in arrays:
             raise ModelFileError(f"{start} is missing ({why}){end}")
         a = arrays[name]
-        dtype = np.floating if kind == "float" else np.integer
-        if not np.issubdtype(a.dtype, dtype):
-            said = "floating-point numbers" if kind == "float" else "whole numbers"
+        good = (a.dtype in (np.float32, np.float64) if kind == "float"
+                else np.issubdtype(a.dtype, np.integer))
+        if not good:  # float16 and bfloat16 are no dtype save writes
+            said = ("whole numbers" if kind == "int" else "float32 or float64"
+                    if np.issubdtype(a.dtype, np.floating) else "floating-point numbers")
             raise ModelFileError(f"{start} holds {a.dtype} values, not {said}{end}")
         if shape == (-1,):  # levels kept: one to all of them
             if a.ndim != 1 or not 1 <= len(a) <= model.n_levels:
@@ -1547,12 +1640,83 @@ def _check_arrays(path: Path, model: MULDE, arrays: dict[str, np.ndarray]) -> No
         if kind == "int" and a.size and not (0 <= a.min() and a.max() < model.n_levels):
             raise ModelFileError(f"{start} holds level indices outside 0 to "
                                  f"{model.n_levels - 1} (n_levels={model.n_levels}){end}")
+    problem = next((p for p in _value_problems(model, arrays) if p is not None), None)
+    if problem is not None:
+        name, said = problem
+        raise ModelFileError(f"{path}: inconsistent MULDE model file: array {name!r} {said}"
+                             f"{end}")
+
+
+WEIGHTS_SUM_TOLERANCE = 1e-6
+"""How far from 1 a stored mixture's weights may sum (a fit's sum to rounding, ~1e-16)."""
+
+
+def _value_problems(model: MULDE, arrays: Mapping[str, np.ndarray]
+                    ) -> Iterator[tuple[str, str] | None]:
+    """(array name, what is wrong with its values) for each stored array (of the shapes and
+    dtypes `_check_arrays` checked, finite) whose values no fit writes, None for each that
+    passes, lazily. The ranges are the fits' own: `sigmas` a grid from sigma_low to
+    sigma_high (`NoiseSchedule.grid`: > 0, non-decreasing, equal levels where sigma_low and
+    sigma_high round alike in float32), `scale` a deviation > 0 (1.0 for a constant column),
+    `whitening` C^(-1/2) (invertible); the aggregator's (`fit_aggregator`): a GMM's weights
+    > 0 summing to 1, its precisions' Cholesky factors upper triangular (scikit-learn's
+    stored form: the transposed inverse of the covariance's lower factor) with a diagonal
+    > 0 and its variances > 0, the z-scores' deviations > 0, the stacked weights >= 0
+    summing to 1, the levels kept strictly increasing (each level once)."""
+    sigmas = arrays["sigmas"]
+    yield (("sigmas", "holds noise levels that are not all > 0 and non-decreasing (a grid "
+                      "from sigma_low to sigma_high)")
+           if not (sigmas.min() > 0 and np.all(np.diff(sigmas) >= 0)) else None)
+    yield ("scale", "holds column scales that are not all > 0") if not (
+        arrays["scale"] > 0).all() else None
+    whitening = arrays.get("whitening")
+    if whitening is not None:
+        yield (("whitening", "is a singular matrix (the whitening C^(-1/2) is invertible)")
+               if np.linalg.matrix_rank(whitening) < len(whitening) else None)
+    kind = Aggregation(model.aggregator)
+    state = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("aggregator.")}
+    if kind is Aggregation.GMM:
+        weights = state["weights"]
+        yield (("aggregator.weights", "holds mixture weights that are not all > 0 summing "
+                                      "to 1")
+               if not ((weights > 0).all()
+                       and abs(weights.sum() - 1) <= WEIGHTS_SUM_TOLERANCE) else None)
+        how = model.covariance_type
+        for name in ("covariances", "precisions_cholesky"):
+            a = state[name]
+            if how in ("full", "tied"):
+                square = a.reshape(-1, *a.shape[-2:])
+                diagonal = np.diagonal(square, axis1=1, axis2=2)
+                if name == "precisions_cholesky" and np.tril(square, -1).any():
+                    yield (f"aggregator.{name}", "holds factors that are not upper "
+                                                 "triangular (Cholesky factors of the "
+                                                 "precisions)")
+            else:  # diag, spherical: the variances or their factors themselves
+                diagonal = a
+            yield ((f"aggregator.{name}", "holds variances or factors whose diagonal is "
+                                          "not all > 0")
+                   if not (diagonal > 0).all() else None)
+    elif kind in (Aggregation.MEAN_Z, Aggregation.MAX_Z):
+        yield (("aggregator.std", "holds deviations that are not all > 0")
+               if not (state["std"] > 0).all() else None)
+    elif "weights" in state:  # stacked, with validation rows
+        weights = state["weights"]
+        yield (("aggregator.weights", "holds mixture weights that are not all >= 0 summing "
+                                      "to 1")
+               if not ((weights >= 0).all()
+                       and abs(weights.sum() - 1) <= WEIGHTS_SUM_TOLERANCE) else None)
+    elif "levels" in state:
+        yield (("aggregator.levels", "holds level indices that are not strictly increasing "
+                                     "(each level once)")
+               if not np.all(np.diff(state["levels"]) > 0) else None)
 
 
 def _check_network(path: Path, net: torch.nn.Module, state: dict[str, np.ndarray]) -> None:
     """Refuse, naming the file and the array, stored network arrays that are not the ones
     of `net` (built on the meta device from the stored configuration): a missing or extra
-    one, another shape, another dtype (torch would assign an int64 array as a weight)."""
+    one, another shape, another dtype (torch would assign an int64 array as a weight), or
+    a floating one holding NaN or inf (every score would be NaN, or refused row by row as
+    "too far from the training data")."""
     wanted = net.state_dict()
     start = f"{path}: inconsistent MULDE model file"
     missing = sorted(set(wanted) - set(state))
@@ -1573,6 +1737,9 @@ def _check_network(path: Path, net: torch.nn.Module, state: dict[str, np.ndarray
         if a.dtype.name != dtype:
             raise ModelFileError(f"{start}: array 'network.{name}' holds {a.dtype} values, "
                                  f"not {dtype}; fit and save it again")
+        if tensor.is_floating_point() and not np.isfinite(a).all():
+            raise ModelFileError(f"{start}: array 'network.{name}' holds non-finite values "
+                                 "(NaN or infinite); fit and save it again")
 
 
 def check_device(device: Any) -> None:

@@ -42,6 +42,32 @@ class ModelFileError(ValueError):
     saved, or inconsistent."""
 
 
+MAX_DIGITS = 18
+"""The most digits `whole_number` reads: a count or version of a model file has far fewer,
+and int() of a 5000-digit string is slow and prints whole."""
+
+
+def whole_number(raw: str) -> int | None:
+    """The whole number a metadata field `raw` writes in ASCII digits (an optional leading
+    "-", nothing else: no spaces, signs "+", underscores or other scripts' digits, which
+    int() would take), of at most `MAX_DIGITS` digits; None for anything else."""
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (0 < len(digits) <= MAX_DIGITS and digits.isascii() and digits.isdigit()):
+        return None
+    return int(raw)
+
+
+def cut(text: str, limit: int = 40) -> str:
+    """`text` as a message prints it: cut after `limit` characters with "…"."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def shown(raw: str, limit: int = 40) -> str:
+    """`raw` as a message quotes it (repr), cut after `limit` characters with "…" so that a
+    field of thousands of characters stays one short line."""
+    return repr(raw) if len(raw) <= limit else repr(raw[:limit]) + "…"
+
+
 def content_checksum(arrays: Mapping[str, np.ndarray], meta: Mapping[str, str]) -> str:
     """The hex SHA-256 of a model file's content: its named arrays as a safetensors file
     stores them, and its caller's metadata fields (`save_arrays`' `meta`: the parameters,
@@ -198,6 +224,10 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
                              "video pipeline's model folder holds pipeline.json instead)")
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
+    if not path.is_file():  # a FIFO would block safe_open forever, a folder gives ENODEV
+        raise ModelFileError(f"{path}: a pipe, device or folder, not a model file; give the "
+                             "model file (a .safetensors file written by `mulde fit` or "
+                             "MULDE.save)")
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
@@ -220,16 +250,15 @@ def read_model_file(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndar
         raise ModelFileError(f"{path}: a safetensors file, but not a MULDE model "
                              "(metadata 'format' is missing or foreign)")
     raw = meta.get("format_version", "0")
-    try:
-        version = int(raw)
-    except ValueError:
-        raise ModelFileError(f"{path}: metadata field 'format_version' is {raw!r}, not a whole "
-                             "number: the file was changed or damaged; fit and save it "
-                             "again") from None
-    if version < 1:
-        raise ModelFileError(f"{path}: metadata field 'format_version' is {raw!r}, below the "
-                             "first format 1: the file was changed or damaged; fit and save it "
+    version = whole_number(raw)
+    if version is None:
+        raise ModelFileError(f"{path}: metadata field 'format_version' is {shown(raw)}, not a "
+                             "whole number: the file was changed or damaged; fit and save it "
                              "again")
+    if version < 1:
+        raise ModelFileError(f"{path}: metadata field 'format_version' is {shown(raw)}, below "
+                             "the first format 1: the file was changed or damaged; fit and "
+                             "save it again")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: written by a newer mulde (format {version}, library "
                              f"{meta.get('mulde_version')}); this mulde {__version__} reads "

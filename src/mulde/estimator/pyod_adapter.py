@@ -7,6 +7,7 @@ PyOD detectors score higher = more anomalous, label 1 = outlier, and expose
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Callable
 from numbers import Real
@@ -314,9 +315,11 @@ class PyODMULDE(BaseDetector):
         `labels_`, `threshold_` and `contamination` are the saved values, so
         `decision_function`, `predict` and `predict_proba` answer as before saving. Raises
         ModelFileError naming the file when it is missing, unreadable, foreign, newer or
-        inconsistent, or a MULDE model saved without the adapter (`MULDE.save`, `mulde fit`:
-        load it with `MULDE.load`). ValueError, before the file is read, for a device this
-        machine cannot use (as `MULDE.load`).
+        inconsistent (as `MULDE.load` refuses; a stored threshold that is NaN or -inf, which
+        no fit gives: +inf is a validation threshold that flags none), or a MULDE model
+        saved without the adapter (`MULDE.save`, `mulde fit`: load it with `MULDE.load`).
+        ValueError, before the file is read, for a device this machine cannot use (as
+        `MULDE.load`).
         """
         check_device(device)
         path = model_file(path)
@@ -336,6 +339,11 @@ class PyODMULDE(BaseDetector):
             threshold, n_classes = float(extra["threshold"]), int(extra["n_classes"])
         except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
             raise ModelFileError(f"{path}: inconsistent PyODMULDE model file: {err}") from err
+        # +inf is a fit's own: -offset_ of a validation threshold that flags none
+        if math.isnan(threshold) or threshold == -math.inf:
+            raise ModelFileError(f"{path}: inconsistent PyODMULDE model file: metadata "
+                                 f"field '{PYOD_META}' has threshold {threshold}, not a finite "
+                                 "number or +inf; fit and save it again")
         if scores.ndim != 1 or labels.shape != scores.shape:
             raise ModelFileError(f"{path}: inconsistent PyODMULDE model file: "
                                  f"{scores.shape} training scores but {labels.shape} labels")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -291,6 +292,68 @@ def foreign_files(folder: str | Path) -> list[str]:
                   if rel not in known)
 
 
+_RESTORE = "restore the model folder, or train the model again"
+"""What a refusal of a manifest's value says to do."""
+
+
+def _number(value: Any, nan: bool = True) -> bool:
+    """Whether a manifest's `value` is a JSON number (not a flag), finite; with nan=False,
+    any number but NaN (+-inf allowed)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not math.isnan(value) if not nan else math.isfinite(value)
+
+
+def _inside(folder: Path, mpath: Path, rel: Any, field: str) -> Path:
+    """The file `folder / rel` that the manifest `mpath` names in `field`; ArtifactError
+    unless `rel` is a relative path (a string) that stays inside `folder` once resolved
+    (no "..", no absolute path, no link out of the folder): a manifest reads only its own
+    folder's files."""
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute():
+        raise ArtifactError(f"{mpath}: {field} is {rel!r}, not a path relative to the model "
+                            f"folder; {_RESTORE}")
+    path = folder / rel
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise ArtifactError(f"{mpath}: {field} is {rel!r}, which leads out of the model "
+                            f"folder; {_RESTORE}")
+    return path
+
+
+def _listed(folder: Path, mpath: Path, manifest: Mapping[str, Any], rel: Any,
+            field: str) -> Path:
+    """`_inside`, and listed in the manifest's "files" (so that its SHA-256 was checked):
+    every file `PipelineModel.save` writes is."""
+    path = _inside(folder, mpath, rel, field)
+    if rel not in manifest["files"]:
+        raise ArtifactError(f"{mpath}: {field} {rel!r} is not among its 'files' (whose "
+                            f"SHA-256 is checked); {_RESTORE}")
+    return path
+
+
+def _input_width(model: Any) -> int | None:
+    """The feature count a loaded stream model takes: the length of its column means (kNN,
+    GMM, a reduced stream's projection: raw features; a MULDE stream: its estimator's);
+    None where it has none."""
+    mean = getattr(model, "mean_", None)
+    if mean is None:
+        mean = getattr(getattr(model, "model", None), "mean_", None)
+    return None if mean is None or np.ndim(mean) != 1 else len(mean)
+
+
+def _check_stream_values(mpath: Path, name: str, entry: Mapping[str, Any], model: Any) -> None:
+    """Refuse a stream's manifest values that no fit writes: a `fill` (the lowest training
+    object score) that is not a finite number, a `dim` other than the feature count of the
+    stream's model (features of that width would be refused, others scored wrongly)."""
+    if not _number(entry["fill"]):
+        raise ArtifactError(f"{mpath}: streams.{name}.fill is {entry['fill']!r}, not a finite "
+                            f"number; {_RESTORE}")
+    dim, width = entry["dim"], _input_width(model)
+    if isinstance(dim, bool) or not isinstance(dim, int) or (width is not None
+                                                            and dim != width):
+        raise ArtifactError(f"{mpath}: streams.{name}.dim is {dim!r}, but its model takes "
+                            f"{width} features; {_RESTORE}")
+
+
 # ------------------------------------------------------------------------ the artefact
 @dataclass
 class PipelineModel:
@@ -538,7 +601,16 @@ class PipelineModel:
     def load(cls, folder: str | Path) -> PipelineModel:
         """Read an artefact written by `save`. Raises ArtifactError naming the file when the
         folder or a file is missing, truncated or changed (SHA-256), of another format or a
-        newer version, or made with an extractor this mulde builds differently."""
+        newer version, or made with an extractor this mulde builds differently; naming the
+        manifest's field when a path it reads (a `files` entry, a stream's file, reference or
+        PCA file, a scene background) is absolute or leads out of the folder, or is not
+        listed in `files` (whose SHA-256 is checked), or when a value is not one a fit
+        writes: fps not a finite number > 0, smoothing.sigma not a finite number >= 0,
+        threshold.value NaN, a stream's fill not finite or its dim other than its model's
+        feature count. The manifest's own SHA-256 only catches damage (anyone can compute
+        it again): these checks are what stop a crafted manifest. The extractor's weights
+        (weights_path, detector_weights, pose_weights) are the user's files and may lie
+        anywhere."""
         folder = Path(folder)
         mpath = folder / MANIFEST
         if not folder.is_dir():
@@ -579,8 +651,11 @@ class PipelineModel:
                                 "model again (`mulde watch --threshold` sets another alert "
                                 "threshold without editing the model)")
         try:
+            if not isinstance(m["files"], dict):
+                raise ArtifactError(f"{mpath}: 'files' is not an object of file -> SHA-256; "
+                                    f"{_RESTORE}")
             for rel, digest in m["files"].items():
-                path = folder / rel
+                path = _inside(folder, mpath, rel, "a 'files' entry")
                 if not path.is_file():
                     raise ArtifactError(f"{path}: missing from the model folder")
                 if sha256_file(path) != digest:
@@ -588,7 +663,8 @@ class PipelineModel:
                                         "(truncated or changed after saving)")
             ex = m["extractor"]
             extractor = rebuild_extractor(ex["name"], ex["version"], ex["settings"], str(mpath))
-            scenes = {view: str(folder / rel) for view, rel in m["scene_backgrounds"].items()}
+            scenes = {view: str(_listed(folder, mpath, m, rel, f"scene_backgrounds[{view!r}]"))
+                      for view, rel in m["scene_backgrounds"].items()}
             if scenes and hasattr(extractor, "scene_background"):
                 extractor = dataclasses.replace(  # type: ignore[type-var]
                     extractor, scene_background=next(iter(scenes.values())))
@@ -603,11 +679,17 @@ class PipelineModel:
                                       pca=pca or None, sidak=sidak or None)
             fits = {}
             for name, s in sorted(m["streams"].items()):
-                model = load_stream(s["model"], folder / s["file"])
+                file = _listed(folder, mpath, m, s["file"], f"streams.{name}.file")
+                if "pca" in s["model"]:  # its projection, beside it
+                    _listed(folder, mpath, m, side_path(Path(s["file"]), "pca").as_posix(),
+                            f"streams.{name}.file's PCA")
+                model = load_stream(s["model"], file)
+                _check_stream_values(mpath, name, s, model)
                 reference = None
                 if name in sidak:
                     what = "the training object scores of a Sidak stream"
-                    ref_path = folder / s["reference_file"]
+                    ref_path = _listed(folder, mpath, m, s["reference_file"],
+                                       f"streams.{name}.reference_file")
                     reference = read_side(ref_path, "reference", {"scores"}, what)["scores"]
                     if reference.ndim != 1 or reference.size == 0:
                         raise ArtifactError(f"{ref_path}: not {what} of a mulde artefact")
@@ -624,8 +706,18 @@ class PipelineModel:
                 train_scores = np.split(a["fused"], np.cumsum(a["lengths"])[:-1])
             threshold = (None if m["threshold"] is None
                          else ThresholdFit.from_dict(m["threshold"]))
-            smoothing = float(m["smoothing"]["sigma"])
-            fps = float(m["fps"])
+            if threshold is not None and not _number(threshold.value, nan=False):
+                raise ArtifactError(f"{mpath}: threshold.value is {threshold.value!r}, not a "
+                                    f"number; {_RESTORE}")
+            smoothing = m["smoothing"]["sigma"]
+            if not (_number(smoothing) and smoothing >= 0):  # 0: no smoothing
+                raise ArtifactError(f"{mpath}: smoothing.sigma is {smoothing!r}, not a finite "
+                                    f"number >= 0 (frames); {_RESTORE}")
+            fps = m["fps"]
+            if not (_number(fps) and fps > 0):
+                raise ArtifactError(f"{mpath}: fps is {fps!r}, not a finite frame rate > 0 "
+                                    f"(frames/s); {_RESTORE}")
+            smoothing, fps = float(smoothing), float(fps)
         except ArtifactError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, FusionError) as err:

@@ -1,0 +1,304 @@
+"""A model file whose values no fit writes is refused at load, naming the file and the field.
+
+The checksum (`sha256`) catches accidental damage only: anyone who edits a file can compute it
+again (`content_checksum`), so each file here is rewritten with a fitting checksum, and only
+the loader's value checks stand between it and wrong scores or a traceback later."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from mulde import MULDE
+from mulde.estimator.model import OutOfRangeRowsError
+from mulde.estimator.persistence import CHECKSUM, ModelFileError, content_checksum
+
+AGAIN = "; fit and save it again"
+TINY = dict(hidden_sizes=(8,), n_members=1, n_levels=4, max_steps=5, random_state=0,
+            device="cpu")
+
+
+def _fit_and_save(folder, name, X, **params):
+    model = MULDE(**TINY | params).fit(X)
+    return model, model.save(folder / f"{name}.safetensors")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Tiny fitted models of each aggregator family whose file has value checks, their
+    files, and the rows they were fitted on."""
+    folder = tmp_path_factory.mktemp("values")
+    X = np.random.default_rng(0).standard_normal((80, 3))
+    out = {"X": X}
+    for name, params in {"base": {}, "gmm": dict(aggregator="gmm", n_components=2),
+                         "mean_z": dict(aggregator="mean_z"),
+                         "stacked": dict(aggregator="stacked"),
+                         "cv_level": dict(aggregator="cv_level"),
+                         "white": dict(whiten="ledoit_wolf")}.items():
+        out[name] = _fit_and_save(folder, name, X, **params)
+    return out
+
+
+def _read(path):
+    with safe_open(str(path), framework="numpy") as f:
+        return dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+
+
+def _crafted(source, tmp_path, meta=None, arrays=None, params=None):
+    """A copy of the model file `source` with metadata fields `meta` and arrays `arrays`
+    replaced (its parameters updated by `params`), its checksum computed again."""
+    stored_meta, stored = _read(source)
+    if params is not None:
+        stored_meta["params"] = json.dumps(json.loads(stored_meta["params"]) | params)
+    stored_meta |= meta or {}
+    stored |= arrays or {}
+    stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
+    path = tmp_path / "crafted.safetensors"
+    save_file(stored, str(path), metadata=stored_meta)
+    return path
+
+
+def _refused(path, said):
+    """Load `path`; assert one line naming the file and `said`, ending with what to do."""
+    with pytest.raises(ModelFileError) as err:
+        MULDE.load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: "), message
+    assert said in message, message
+    assert "\n" not in message
+    return message
+
+
+def test_the_legitimate_files_load_and_score_as_saved(files):
+    """The checks refuse nothing a fit writes: each aggregator's file loads and scores as the
+    fitted model."""
+    X = files["X"]
+    for name in ("base", "gmm", "mean_z", "stacked", "cv_level", "white"):
+        model, path = files[name]
+        np.testing.assert_array_equal(MULDE.load(path).score_samples(X),
+                                      model.score_samples(X))
+
+
+@pytest.mark.parametrize("offset", ["NaN", "Infinity"])
+def test_an_offset_of_nan_or_plus_infinity_is_refused(files, tmp_path, offset):
+    """`mulde info` printed such an offset as invalid JSON, and predict flagged all or none."""
+    path = _crafted(files["base"][1], tmp_path, meta={"offset": offset})
+    message = _refused(path, f"metadata field 'offset' is '{offset}', not a number")
+    assert message.endswith(AGAIN)
+
+
+def test_an_offset_of_minus_infinity_loads(files, tmp_path):
+    """-inf is a fit's own: too few validation rows to flag any (FewValidationRowsWarning)."""
+    path = _crafted(files["base"][1], tmp_path, meta={"offset": "-Infinity"})
+    assert MULDE.load(path).offset_ == -np.inf
+
+
+@pytest.mark.parametrize("sigmas", [[-0.5, 0.1, 0.2, 0.3], [0.0, 0.1, 0.2, 0.3],
+                                    [0.3, 0.2, 0.1, 0.05]], ids=["negative", "zero", "descending"])
+def test_noise_levels_not_positive_and_increasing_are_refused(files, tmp_path, sigmas):
+    path = _crafted(files["base"][1], tmp_path,
+                    arrays={"sigmas": np.array(sigmas, dtype=np.float32)})
+    _refused(path, "array 'sigmas' holds noise levels that are not all > 0 and non-decreasing")
+
+
+def test_equal_noise_levels_load(files, tmp_path):
+    """sigma_low and sigma_high that round alike in float32 give equal levels (a legal grid)."""
+    path = _crafted(files["base"][1], tmp_path,
+                    arrays={"sigmas": np.full(4, 0.5, dtype=np.float32)})
+    assert MULDE.load(path).sigmas_.tolist() == [0.5] * 4
+
+
+@pytest.mark.parametrize("scale, said", [
+    (np.array([1.0, 0.0, 1.0]), "array 'scale' holds column scales that are not all > 0"),
+    (np.array([1.0, -2.0, 1.0]), "array 'scale' holds column scales that are not all > 0"),
+    (np.ones(3, dtype=np.float16), "array 'scale' holds float16 values, not float32 or "
+                                   "float64"),
+], ids=["zero", "negative", "float16"])
+def test_column_scales_not_positive_or_of_a_narrow_float_are_refused(files, tmp_path, scale,
+                                                                     said):
+    path = _crafted(files["base"][1], tmp_path, arrays={"scale": scale})
+    _refused(path, said)
+
+
+def test_a_singular_whitening_is_refused(files, tmp_path):
+    path = _crafted(files["white"][1], tmp_path, arrays={"whitening": np.zeros((3, 3))})
+    _refused(path, "array 'whitening' is a singular matrix")
+
+
+def test_a_gmm_aggregator_no_fit_gives_is_refused(files, tmp_path):
+    source = files["gmm"][1]
+    _, arrays = _read(source)
+    weights = arrays["aggregator.weights"]
+    prec = arrays["aggregator.precisions_cholesky"]
+    lower = prec.copy()
+    lower[0, 2, 0] = 0.5  # below the diagonal of an upper-triangular factor
+    flipped = prec.copy()
+    flipped[1, 1, 1] = -flipped[1, 1, 1]
+    cases = [({"aggregator.weights": np.array([-1.0, 2.0])}, "'aggregator.weights' holds "
+              "mixture weights that are not all > 0 summing to 1"),
+             ({"aggregator.weights": weights * 2}, "'aggregator.weights' holds mixture "
+              "weights that are not all > 0 summing to 1"),
+             ({"aggregator.precisions_cholesky": lower}, "'aggregator.precisions_cholesky' "
+              "holds factors that are not upper triangular"),
+             ({"aggregator.precisions_cholesky": flipped}, "'aggregator.precisions_cholesky' "
+              "holds variances or factors whose diagonal is not all > 0"),
+             ({"aggregator.covariances": np.zeros_like(arrays["aggregator.covariances"])},
+              "'aggregator.covariances' holds variances or factors whose diagonal")]
+    for changed, said in cases:
+        _refused(_crafted(source, tmp_path, arrays=changed), said)
+
+
+def test_z_score_deviations_not_positive_are_refused(files, tmp_path):
+    path = _crafted(files["mean_z"][1], tmp_path, arrays={"aggregator.std": np.zeros(4)})
+    _refused(path, "array 'aggregator.std' holds deviations that are not all > 0")
+
+
+@pytest.mark.parametrize("weights", [[-0.5, 0.5, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]],
+                         ids=["negative", "all_zero"])
+def test_stacked_weights_no_fit_gives_are_refused(files, tmp_path, weights):
+    source = files["stacked"][1]
+    assert "aggregator.weights" in _read(source)[1]  # fitted with validation rows
+    path = _crafted(source, tmp_path, arrays={"aggregator.weights": np.array(weights)})
+    _refused(path, "array 'aggregator.weights' holds mixture weights that are not all >= 0 "
+                   "summing to 1")
+
+
+def test_kept_levels_given_twice_are_refused(files, tmp_path):
+    path = _crafted(files["cv_level"][1], tmp_path,
+                    arrays={"aggregator.levels": np.array([1, 1])})
+    _refused(path, "array 'aggregator.levels' holds level indices that are not strictly "
+                   "increasing")
+
+
+def test_non_finite_network_weights_are_refused_by_tensor(files, tmp_path):
+    _, arrays = _read(files["base"][1])
+    weight = arrays["network.first.weight"].copy()
+    weight[0, 0] = np.nan
+    path = _crafted(files["base"][1], tmp_path, arrays={"network.first.weight": weight})
+    _refused(path, "array 'network.first.weight' holds non-finite values (NaN or infinite)")
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("steps", "x", 'steps="x", not a whole number >= 0'),
+    ("best_step", [1], "best_step=[1], not a whole number >= 0"),
+    ("best_val_loss", {"a": 1}, 'best_val_loss={"a": 1}, not a number or null'),
+    ("stopped_early", "no", 'stopped_early="no", not true or false'),
+    ("history", [{"step": "1"}], "history=[{\"step\": \"1\"}], not a list of objects of "
+                                 "numbers"),
+    ("lr", "fast", 'lr="fast", not a number or null'),
+    ("resumed_from", 2.5, "resumed_from=2.5, not a whole number >= 0 or null"),
+])
+def test_a_training_record_of_wrong_types_is_refused_by_field(files, tmp_path, field, value,
+                                                              said):
+    """`mulde info` formatted these fields and failed with a TypeError traceback."""
+    meta, _ = _read(files["base"][1])
+    record = json.loads(meta["train_result"]) | {field: value}
+    path = _crafted(files["base"][1], tmp_path, meta={"train_result": json.dumps(record)})
+    _refused(path, f"metadata field 'train_result' has {said}")
+
+
+def test_a_training_record_of_an_older_file_still_loads(files, tmp_path):
+    """Optional fields stored as null (files from before they were recorded) load."""
+    meta, _ = _read(files["base"][1])
+    record = json.loads(meta["train_result"]) | dict(lr=None, n_members=None,
+                                                     max_samples=None, resumed_from=None,
+                                                     validation_fraction=None,
+                                                     best_val_loss=None)
+    path = _crafted(files["base"][1], tmp_path, meta={"train_result": json.dumps(record)})
+    assert MULDE.load(path).train_result_.lr is None
+
+
+@pytest.mark.parametrize("count", ["2", "4"])
+def test_a_feature_count_other_than_the_means_is_named(files, tmp_path, count):
+    """It was said as a length error of quantisation_steps, the first field checked."""
+    path = _crafted(files["base"][1], tmp_path, meta={"n_features_in": count})
+    _refused(path, f"metadata field 'n_features_in' is {count}, but array 'mean' has shape "
+                   "(3,)")
+
+
+@pytest.mark.parametrize("field", ["n_features_in", "format_version"])
+@pytest.mark.parametrize("raw", [" 3 ", "\u0663", "+3", "3_0"])
+def test_whole_numbers_in_other_than_ascii_digits_are_refused(files, tmp_path, field, raw):
+    """int() takes spaces, a sign, underscores and other scripts' digits."""
+    path = _crafted(files["base"][1], tmp_path, meta={field: raw})
+    _refused(path, f"metadata field '{field}' is {raw!r}, not a whole number")
+
+
+def test_a_long_field_is_cut_in_the_message(files, tmp_path):
+    path = _crafted(files["base"][1], tmp_path, meta={"n_features_in": "9" * 5000})
+    message = _refused(path, "metadata field 'n_features_in' is '" + "9" * 40 + "'…")
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize("name, value, said", [
+    ("hidden_sizes", 16, "'hidden_sizes' parameter of MULDE must be an array-like"),
+    ("adam_betas", 5, "adam_betas must be two numbers in [0, 1)"),
+])
+def test_a_parameter_of_the_wrong_shape_is_named(files, tmp_path, name, value, said):
+    """They gave "'int' object is not iterable", naming neither."""
+    path = _crafted(files["base"][1], tmp_path, params={name: value})
+    _refused(path, said)
+
+
+def test_principal_directions_above_the_feature_count_are_refused(files, tmp_path):
+    path = _crafted(files["base"][1], tmp_path, meta={"principal_directions": "10000000000"})
+    _refused(path, "principal_directions 10000000000 is not a whole number from 0 to "
+                   "n_features_in (3)")
+
+
+def test_a_loaded_model_writes_no_checkpoints_where_its_file_says(files, tmp_path):
+    """A file naming a checkpoint folder (any folder: /etc) would have a refit of
+    clone(model) write there; the loaded model has none."""
+    path = _crafted(files["base"][1], tmp_path, params={"checkpoint_dir": str(tmp_path)})
+    assert MULDE.load(path).checkpoint_dir is None
+
+
+def test_a_folder_or_pipe_named_as_the_model_file_is_refused_at_once(tmp_path):
+    """A FIFO blocked the load forever; a folder gave "No such device (os error 19)"."""
+    folder = tmp_path / "a" / "model.safetensors"
+    folder.mkdir(parents=True)
+    with pytest.raises(ModelFileError, match=f"^{folder}: a pipe, device or folder, not a "
+                                             "model file; give the model file"):
+        MULDE.load(tmp_path / "a")  # a model folder, whose model file is a folder
+    with pytest.raises(ModelFileError, match="a folder without model.safetensors"):
+        MULDE.load(folder)  # the folder itself, as any folder without a model file
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "fifo.safetensors"
+        os.mkfifo(fifo)
+        with pytest.raises(ModelFileError, match=f"^{fifo}: a pipe, device or folder"):
+            MULDE.load(fifo)
+
+
+def test_aggregated_scores_that_are_not_finite_are_refused_by_row(files):
+    """A guard behind the load checks: an aggregator state that gives inf (a deviation of 0
+    set on a fitted model) names the rows as non-finite energies do, instead of scoring
+    inf."""
+    loaded = MULDE.load(files["mean_z"][1])
+    loaded.aggregator_state_ = dict(loaded.aggregator_state_, std=np.zeros(4))
+    with np.errstate(divide="ignore", invalid="ignore"), pytest.raises(
+            OutOfRangeRowsError, match="get non-finite anomaly scores from the mean_z "
+                                       "aggregator"):
+        loaded.score_samples(files["X"][:3])
+
+
+def test_a_pyod_threshold_of_nan_is_refused(tmp_path):
+    pytest.importorskip("pyod")
+    from mulde.estimator.persistence import PYOD_META
+    from mulde.estimator.pyod_adapter import PyODMULDE
+
+    X = np.random.default_rng(0).standard_normal((80, 3))
+    path = PyODMULDE(**TINY).fit(X).save(tmp_path / "p.safetensors")
+    meta, _ = _read(path)
+    for threshold, loads in ((float("nan"), False), (float("-inf"), False),
+                             (float("inf"), True)):
+        extra = json.loads(meta[PYOD_META]) | {"threshold": threshold}
+        crafted = _crafted(path, tmp_path, meta={PYOD_META: json.dumps(extra)})
+        if loads:
+            assert PyODMULDE.load(crafted).threshold_ == np.inf
+            continue
+        with pytest.raises(ModelFileError, match=f"has threshold {threshold}, not a finite "
+                                                 r"number or \+inf"):
+            PyODMULDE.load(crafted)
