@@ -95,6 +95,22 @@ def test_without_whitening_there_is_no_matrix():
     assert MULDE.from_preset("paper").whiten is None
 
 
+def test_a_whitened_model_of_constant_rows_whitens_by_the_identity_and_loads(tmp_path):
+    """Rows without spread have nothing to whiten: the fit had kept None while the file
+    format asks for the matrix whenever whiten is set, so such a model saved but did not
+    load ("array 'whitening' is missing"). It whitens by the identity."""
+    import warnings
+
+    X = np.ones((40, 3))
+    with warnings.catch_warnings():  # every column constant: said, and fitted
+        warnings.simplefilter("ignore")
+        model = MULDE(whiten="ledoit_wolf", hidden_sizes=(8,), max_steps=5,
+                      random_state=0).fit(X)
+    np.testing.assert_array_equal(model.whitening_, np.eye(3))
+    loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(loaded.anomaly_score(X[:4]), model.anomaly_score(X[:4]))
+
+
 def test_a_whitened_model_round_trips_and_a_wrong_matrix_is_refused(whitened, tmp_path):
     import json
 

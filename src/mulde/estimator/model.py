@@ -576,7 +576,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         constant column (`ConstantFeaturesWarning`); with scaling="global", one value for
         every column (the root mean square of the deviations).
     whitening_: (d, d) float64, the matrix the standardised rows are multiplied by with
-        whiten="ledoit_wolf" (C^(-1/2)); None without.
+        whiten="ledoit_wolf" (C^(-1/2); the identity where every column is constant); None
+        without.
     sigma_low_, sigma_high_: float, the range of the training noise levels (`sigma_low`,
         `sigma_high`, moved by `sigma_low_nn`, `sigma_high_span`).
     sigmas_: (L,) float32, the scoring noise levels, smallest first, in the units of the
@@ -884,8 +885,10 @@ class MULDE(OutlierMixin, BaseEstimator):
             spread = _root_mean_square(std[scaled])
             self.scale_ = np.full_like(std, spread if spread > 0 else 1.0)
         self.whitening_ = None
-        if self.whiten is not None:
-            self.whitening_ = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
+        if self.whiten is not None:  # no spread at all, nothing to whiten: the identity
+            # (the file stores the matrix whenever whiten is set; None failed to load)
+            whitening = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
+            self.whitening_ = np.eye(X.shape[1]) if whitening is None else whitening
         self.quantisation_steps_ = (quantisation_steps(X, precision=precision)
                                     if self.dequantise else None)
 
