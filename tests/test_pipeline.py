@@ -995,13 +995,47 @@ def test_test_videos_at_another_frame_rate_are_named_in_one_warning(tmp_path):
     assert [str(w.message) for w in shown] == [
         "1 test video at another frame rate than the training videos (25 frames/s): slow (8 "
         "frames/s); speeds and time windows are counted in frames, so they do not compare "
-        "with the training ones: score video at the training rate, or train on such video"]
+        "with the training ones and normal motion can look anomalous: score video at the "
+        "training rate, or train on such video"]
     # a test video that was not scored (skipped) is not named
     assert warn_other_rates(ds, Extraction(features={**scored, "test": {"same": None}})) == []
-    write_video(root / "train" / "t1.mp4", 4, fps=30)  # two cameras' rates: no reference
+    # no trained file that states a rate: nothing to compare with
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert warn_other_rates(load_dataset("folder", root), Extraction(features=scored)) == []
+        assert warn_other_rates(ds, Extraction(features={**scored, "train": {}})) == []
+
+
+def test_a_test_video_at_none_of_several_training_rates_is_named(tmp_path):
+    """Training files at 25 and 30 frames/s (two cameras): a 10 frames/s test video is named
+    with all the training rates (`mulde run` said nothing where `mulde watch` of the same
+    file warned, a newcomer's trial); test videos at either rate, or within 1 % of one
+    (29.97), and a frame folder are not."""
+    from fractions import Fraction
+
+    from mulde.pipeline import Extraction, warn_other_rates
+
+    root = tmp_path / "data"
+    write_video(root / "train" / "day.mp4", 4, fps=25)
+    write_video(root / "train" / "other_camera.mp4", 4, fps=30)
+    write_frames(root / "train" / "frames", 4)
+    for name, fps in (("same", 25), ("ntsc", Fraction(30000, 1001)), ("thirty", 30),
+                      ("slow", 10)):
+        write_video(root / "test" / f"{name}.mp4", 4, fps=fps)
+    write_frames(root / "test" / "frames", 4)
+    ds = load_dataset("folder", root)
+    scored = {"train": {"day": None, "other_camera": None, "frames": None},
+              "test": {n: None for n in ("same", "ntsc", "thirty", "slow", "frames")}}
+    with pytest.warns(UserWarning) as shown:
+        assert warn_other_rates(ds, Extraction(features=scored)) == ["slow (10 frames/s)"]
+    assert [str(w.message) for w in shown] == [
+        "1 test video at another frame rate than any of the training videos (25, 30 frames/s): "
+        "slow (10 frames/s); speeds and time windows are counted in frames, so they do not "
+        "compare with the training ones and normal motion can look anomalous: score video at "
+        "the training rate, or train on such video"]
+    # only the trained files count: without the 30 frames/s one, 30 is another rate
+    with pytest.warns(UserWarning, match=r"3 test videos .* than the training videos \(25 "):
+        assert warn_other_rates(ds, Extraction(features={**scored, "train": {"day": None}})) \
+            == ["ntsc (29.97 frames/s)", "slow (10 frames/s)", "thirty (30 frames/s)"]
 
 
 def test_a_model_records_each_training_rate_once(tmp_path):

@@ -580,30 +580,37 @@ def warn_other_sizes(dataset: Dataset, extraction: Extraction) -> list[str]:
 
 
 def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
-    """Warn (one line; the run goes on) when test video files run at another frame rate than
-    the training video files, all at one rate (as their containers state it,
-    `mulde.video.decode.stated_rate`): speeds are measured in pixels per frame and time
-    windows in frames, so a video at a third of the rate moves three times as far per frame
-    and looks anomalous (a newcomer's 8.3 frames/s copy of normal video raised an event that
-    its 25 frames/s original did not). Frame folders and files that state no rate are left
-    out. Returns the '<name> (<rate> frames/s)' of each such test video; [] when the
-    training files run at more than one rate (several cameras) or none can be probed."""
+    """Warn (one line; the run goes on) when test video files run at a frame rate that none
+    of the training video files runs at (as their containers state it,
+    `mulde.video.decode.stated_rate`; rates within `RATE_TOLERANCE` are one, as
+    `distinct_rates` counts them): speeds are measured in pixels per frame and time windows
+    in frames, so a video at a third of the rate moves three times as far per frame and
+    looks anomalous (a newcomer's 8.3 frames/s copy of normal video raised an event that its
+    25 frames/s original did not). Training files at several rates (several cameras) pass a
+    test video at any of them, as `mulde watch` does (a newcomer's 10 frames/s test video
+    beside training files at 25 and 30 went unnamed). Frame folders and files that state no
+    rate are left out. Returns the '<name> (<rate> frames/s)' of each such test video; []
+    when no training file states a rate."""
 
     trained_names = extraction.features.get("train", {})
-    rates = [r for v in dataset.train if v.name in trained_names
-             if (r := stated_rate(v.path))]
-    if not rates or any(other_rate(r, rates[0]) for r in rates):
+    rates = distinct_rates(stated_rate(v.path) for v in dataset.train
+                           if v.name in trained_names)
+    if not rates:
         return []
-    expected = rates[0]
     scored = extraction.features.get("test", {})
     other = [f"{v.name} ({r:g} frames/s)" for v in dataset.test
-             if v.name in scored and other_rate(r := stated_rate(v.path), expected)]
+             if v.name in scored and (r := stated_rate(v.path))
+             and all(other_rate(r, known) for known in rates)]
     if other:
+        trained = (f"the training videos ({rates[0]:g} frames/s)" if len(rates) == 1 else
+                   f"any of the training videos ({', '.join(f'{r:g}' for r in rates)} "
+                   "frames/s)")
         warnings.warn(f"{len(other)} test video{'s' if len(other) > 1 else ''} at another "
-                      f"frame rate than the training videos ({expected:g} frames/s): "
+                      f"frame rate than {trained}: "
                       f"{', '.join(other)}; speeds and time windows are counted in frames, so "
-                      "they do not compare with the training ones: score video at the "
-                      "training rate, or train on such video", stacklevel=2)
+                      "they do not compare with the training ones and normal motion can look "
+                      "anomalous: score video at the training rate, or train on such video",
+                      stacklevel=2)
     return other
 
 
