@@ -567,6 +567,12 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     model.fps, log = 15.0, io.StringIO()
     watch_source(model, str(folder), tmp_path / "mean", fps=15.0, log=log)
     assert f"{folder} runs at 15 frames/s, the training videos at 10, 20: speeds" in log.getvalue()
+    # ... but a folder watched at that mean because it states no rate is not: the rate is
+    # the one watch assumed (a newcomer's folder was warned of at it), said to two decimals
+    model.fps, log = 10 * 20 / 13, io.StringIO()  # 15.3846...
+    watch_source(model, str(folder), tmp_path / "assumed", log=log)
+    assert "the model's 15.38 frames/s is assumed" in log.getvalue()
+    assert "counted in frames" not in log.getvalue()
     model.fps = 10.0
     # files stating 30 frames/s trained with --fps 10: neither rate is noted, nor the folder
     # watched at the model's rate (a reviewer found that note contradicting the one before)

@@ -717,7 +717,7 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     """A few lines on a pipeline model, from its `PipelineModel.describe()` dict `d`: what it
     is, its streams and their detectors, the warnings its fits gave, its training data,
     calibration and threshold."""
-    from mulde.vad.thresholds import video_length
+    from mulde.vad.thresholds import rate_text, video_length
 
     ex = d["extractor"]
     lines = [f"pipeline model {d.get('path', '')} (written by mulde {d['mulde_version']}): "
@@ -741,7 +741,8 @@ def _pipeline_summary(d: dict[str, Any]) -> list[str]:
     t = d["training"] or {}
     if "videos" in t:
         lines.append(f"training: {t['videos']} videos, {t['frames']} frames "
-                     f"({video_length(t['hours'])} at {d['fps']:g} frames/s{_sizes(t)})")
+                     f"({video_length(t['hours'])} at {rate_text(d['fps'])} frames/s"
+                     f"{_sizes(t)})")
         skipped = [f for f in t.get("skipped") or [] if isinstance(f, dict)]
         if skipped:  # said by train when it ran; kept here for whoever reads the model later
             first = skipped[0]
@@ -2129,7 +2130,7 @@ def _train(args: argparse.Namespace) -> int:
     from mulde.datasets.common import DatasetError, list_videos, warn_ignored
     from mulde.pipeline import MODEL_DIR, not_a_run_report, train_pipeline
     from mulde.vad.artifact import MANIFEST, check_model_folder
-    from mulde.vad.thresholds import video_length
+    from mulde.vad.thresholds import rate_text, video_length
     from mulde.video.source import Video
 
     _not_into_a_model(args.out)
@@ -2185,8 +2186,8 @@ def _train(args: argparse.Namespace) -> int:
                                extract_note=_extraction_note(), **training)
     t = model.threshold
     print(f"trained on {model.training['videos']} videos ({model.training['frames']} frames, "
-          f"{video_length(model.training['hours'])} at {model.fps:g} frames/s), streams "
-          f"{', '.join(_stream_line(model, s) for s in model.streams)}")
+          f"{video_length(model.training['hours'])} at {rate_text(model.fps)} frames/s), "
+          f"streams {', '.join(_stream_line(model, s) for s in model.streams)}")
     if t is not None:
         print(f"alert threshold: {t.describe()}")
         short = t.too_short()

@@ -108,6 +108,7 @@ from mulde.terminated import Terminated
 from mulde.vad.events import Event, EventTracker, leading_stream
 from mulde.vad.fusion import CalibrationWarning, warn_below_calibration
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
+from mulde.vad.thresholds import rate_text
 from mulde.video.capture import Capture, Gap, Prefetched
 from mulde.video.features.objects import box_in_frame
 from mulde.video.features.online import FrameSizeWarning
@@ -1142,21 +1143,23 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
                            backoff_s=backoff_s, timeout_s=timeout_s, log=note)
     if assumed:  # said once the folder is known to hold frames (an error alone otherwise)
         note(f"{source} is a frame folder, which records no frame rate: the model's "
-             f"{fps:g} frames/s is assumed for times and the alert's patience; give --fps if "
-             "these frames run at another rate")
+             f"{rate_text(fps)} frames/s is assumed for times and the alert's patience; give "
+             "--fps if these frames run at another rate")
     # the rates the training files state (`training.frame_rates`) and the model's own (the
     # --fps it was trained with, or its first training video's): a source at any is not
     # noted; not the model's own where the files state several, of which it is the mean
-    # (`pipeline._mixed_training_rate`), a rate no training video runs at
+    # (`pipeline._mixed_training_rate`), a rate no training video runs at. A folder at the
+    # rate assumed just above is not noted either: the rate is the model's, not the source's
+    # (a newcomer's frame folder was warned of at the mean rate it had been given)
     stated = getattr(model, "training", {}).get("frame_rates", [])
     rates = distinct_rates([*stated, *([getattr(model, "fps", None)] if len(stated) < 2
                                        else [])])
-    if capture.kind in ("file", "folder") and rates and all(
+    if not assumed and capture.kind in ("file", "folder") and rates and all(
             other_rate(capture.fps, r) for r in rates):
-        trained = (f"the training videos at {', '.join(f'{r:g}' for r in rates)}"
-                   if len(rates) > 1 else f"the model at {rates[0]:g} (its training videos' "
-                   "rate, or the --fps it was trained with)")
-        note(f"{source} runs at {capture.fps:g} frames/s, {trained}: speeds and "
+        trained = (f"the training videos at {', '.join(rate_text(r) for r in rates)}"
+                   if len(rates) > 1 else f"the model at {rate_text(rates[0])} (its training "
+                   "videos' rate, or the --fps it was trained with)")
+        note(f"{source} runs at {rate_text(capture.fps)} frames/s, {trained}: speeds and "
              "time windows are counted in frames, so they do not compare with the training "
              "ones and normal motion can look anomalous; watch video at the training rate, "
              "or train on such video")

@@ -130,3 +130,13 @@ def test_video_lengths_read_in_seconds_under_a_minute():
     assert video_length(59 / 3600) == "59 s"
     assert video_length(1 / 60) == "1.0 min"
     assert video_length(1.7 / 60) == "1.7 min"
+
+
+def test_frame_rates_read_to_two_decimals_in_messages():
+    """The mean rate of training files at 25 and 30 frames/s read "25.8696" in `mulde watch`
+    and `mulde info`; messages give two decimals at most, and whole rates bare."""
+    from mulde.vad.thresholds import rate_text
+
+    assert rate_text(1190 / 46.0) == "25.87"
+    assert rate_text(30000 / 1001) == "29.97"
+    assert [rate_text(r) for r in (25, 25.0, 12.5, 8.333333)] == ["25", "25", "12.5", "8.33"]

@@ -49,6 +49,13 @@ def video_length(hours: float) -> str:
     return f"{minutes:.1f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
 
 
+def rate_text(fps: float) -> str:
+    """A frame rate (frames/s) as messages give it: at most two decimals, no trailing zeros
+    ("25", "29.97", "25.87"); the mean rate of training files at several rates printed
+    "25.8696" while files keep it in full."""
+    return f"{round(float(fps), 2):g}"
+
+
 def smooth_scores(scores: np.ndarray, sigma: float) -> np.ndarray:
     """Return one video's (T,) scores filtered with a Gaussian of std `sigma` frames (scipy's
     `gaussian_filter1d`, mode "reflect", truncate 4: the evaluation protocol's smoothing);
