@@ -1065,7 +1065,7 @@ def test_training_videos_at_several_rates_are_warned_of_and_timed_by_their_mean(
     root = tmp_path / "data"
     write_video(root / "train" / "a_slow.mp4", 10, fps=10)
     write_video(root / "train" / "day.mp4", 25, fps=25)
-    write_frames(root / "train" / "frames", 7)  # states no rate: left out
+    write_frames(root / "train" / "frames", 7)  # states no rate: left out of the mean
     write_video(root / "test" / "t.mp4", 4, fps=25)
     ds = load_dataset("folder", root)
     train = {n: SimpleNamespace(n_frames=k) for n, k in (("a_slow", 10), ("day", 25),
@@ -1076,7 +1076,16 @@ def test_training_videos_at_several_rates_are_warned_of_and_timed_by_their_mean(
         "the training videos run at 2 frame rates (10, 25 frames/s): speeds and time windows "
         "are counted in frames, so the same motion differs between them; train on video of "
         "one rate (re-encode it) unless these are cameras that differ. The alert threshold "
-        "and its patience use their mean rate, 17.5 frames/s (35 frames in 2.0 s)"]
+        "and its patience use their mean rate, 17.5 frames/s (35 frames in 2.0 s of the 2 "
+        "files that state a rate; the 7 frames of 1 frame folder that states none are timed "
+        "at it too: 2 s in all)"]
+    # the frame folder, left out of the mean, is said with the length of all the training
+    # video at it, as the threshold counts it (42 frames: 2.4 s; a newcomer read 46 s here
+    # and 52 s in the threshold's warning); without one, the files' frames and seconds alone
+    with pytest.warns(UserWarning) as shown:
+        _mixed_training_rate(ds, {"a_slow": train["a_slow"], "day": train["day"]})
+    assert str(shown[0].message).endswith("use their mean rate, 17.5 frames/s (35 frames in "
+                                          "2.0 s)")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _mixed_training_rate(ds, {"day": train["day"], "frames": train["frames"]}) is None

@@ -39,7 +39,12 @@ from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import UNUSED_DAYS, FitCache
 from mulde.vad.fusion import warn_below_calibration
 from mulde.vad.stream_files import ArtifactError
-from mulde.vad.thresholds import DEFAULT_EVENTS_PER_HOUR, ThresholdRule
+from mulde.vad.thresholds import (
+    DEFAULT_EVENTS_PER_HOUR,
+    ThresholdRule,
+    rate_text,
+    video_length,
+)
 from mulde.video import unreadable
 from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard, unwritable_cache
 from mulde.video.decode import (
@@ -497,7 +502,9 @@ def _mixed_training_rate(dataset: Dataset, train: dict[str, VideoFeatures]) -> f
     used). The mean is their frames over their seconds, so that the alert threshold's events
     per hour count the hours they last, whatever order their names put them in (the first
     video's rate made 20 s of 10 and 25 frames/s video last 14 s or 35 s by its name).
-    Frame folders and files that state no rate are left out of it."""
+    Frame folders and files that state no rate are left out of it; the warning names them,
+    their frames and the length of all the training video at the mean rate, as the
+    threshold counts it (a newcomer read 46 s here and 52 s in the next warning)."""
     stated = [(train[v.name].n_frames, rate) for v in dataset.train
               if v.name in train and (rate := stated_rate(v.path))]
     rates = distinct_rates(rate for _, rate in stated)
@@ -506,12 +513,23 @@ def _mixed_training_rate(dataset: Dataset, train: dict[str, VideoFeatures]) -> f
     frames = sum(n for n, _ in stated)
     seconds = sum(n / rate for n, rate in stated)
     mean = frames / seconds
+    counted = f"{frames} frames in {seconds:.1f} s"
+    unstated = [v for v in dataset.train if v.name in train and not stated_rate(v.path)]
+    if unstated:  # timed at the mean too (`build_model`): said, with the length in all
+        n, more = len(unstated), len(unstated) > 1
+        kind = ("frame folder" if all(Path(v.path).is_dir() for v in unstated)
+                else "training video")
+        extra = sum(train[v.name].n_frames for v in unstated)
+        counted += (f" of the {len(stated)} files that state a rate; the {extra} frames of "
+                    f"{n} {kind}{'s' if more else ''} that state{'' if more else 's'} none "
+                    f"are timed at it too: {video_length((frames + extra) / mean / 3600)} "
+                    "in all")
     warnings.warn(f"the training videos run at {len(rates)} frame rates ("
-                  f"{', '.join(f'{r:g}' for r in rates)} frames/s): speeds and time windows "
-                  "are counted in frames, so the same motion differs between them; train on "
-                  "video of one rate (re-encode it) unless these are cameras that differ. The "
-                  f"alert threshold and its patience use their mean rate, {mean:.3g} frames/s "
-                  f"({frames} frames in {seconds:.1f} s)", stacklevel=3)
+                  f"{', '.join(rate_text(r) for r in rates)} frames/s): speeds and time "
+                  "windows are counted in frames, so the same motion differs between them; "
+                  "train on video of one rate (re-encode it) unless these are cameras that "
+                  "differ. The alert threshold and its patience use their mean rate, "
+                  f"{rate_text(mean)} frames/s ({counted})", stacklevel=3)
     return mean
 
 
@@ -598,12 +616,12 @@ def warn_other_rates(dataset: Dataset, extraction: Extraction) -> list[str]:
     if not rates:
         return []
     scored = extraction.features.get("test", {})
-    other = [f"{v.name} ({r:g} frames/s)" for v in dataset.test
+    other = [f"{v.name} ({rate_text(r)} frames/s)" for v in dataset.test
              if v.name in scored and (r := stated_rate(v.path))
              and all(other_rate(r, known) for known in rates)]
     if other:
-        trained = (f"the training videos ({rates[0]:g} frames/s)" if len(rates) == 1 else
-                   f"any of the training videos ({', '.join(f'{r:g}' for r in rates)} "
+        trained = (f"the training videos ({rate_text(rates[0])} frames/s)" if len(rates) == 1
+                   else f"any of the training videos ({', '.join(map(rate_text, rates))} "
                    "frames/s)")
         warnings.warn(f"{len(other)} test video{'s' if len(other) > 1 else ''} at another "
                       f"frame rate than {trained}: "
