@@ -2402,7 +2402,10 @@ def set_threads(n: int) -> None:
     """Use `n` CPU threads in PyTorch and OpenCV (both default to every core) and in the
     BLAS and OpenMP pools of numpy, scipy, scikit-learn, PyTorch and OpenCV (threadpoolctl,
     whose limit holds for the libraries loaded when it is set: scipy's and scikit-learn's
-    are loaded first). Left unset, those pools take every core, in GMM and kNN fits too."""
+    are loaded first). Left unset, those pools take every core, in GMM and kNN fits too.
+    A script gets the command's `--threads N` by calling it once, after setting
+    OMP_WAIT_POLICY as `process_settings` does (README, "The same in Python"). Raises
+    UsageError (a ValueError) for n < 1; warns on stderr for more threads than CPUs."""
     import cv2
     import scipy.linalg  # noqa: F401  (loads scipy's own OpenBLAS)
     import sklearn.utils._openmp_helpers  # noqa: F401  (loads scikit-learn's OpenMP)
