@@ -10,7 +10,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
-from fakes import frame_index, solid, write_timed_video
+from fakes import frame_index, solid, write_cut_matroska, write_timed_video, write_video
 
 from mulde.video.decode import FrameTimelineWarning, VideoInfo, iter_frames, probe
 from mulde.video.source import VideoReadError
@@ -290,20 +290,6 @@ def test_odd_frame_sizes_decode_at_their_size(tmp_path, size):
     assert np.abs(frames[1].astype(int) - solid(1, size)).mean() < 4
 
 
-def _cut_matroska(path, n_frames, keep):
-    """A Matroska file of `n_frames` (its header stating their duration, as ffmpeg writes it)
-    cut at the start of frame `keep`'s packet: the frames before it decode whole, and
-    decoding then stops without an error (a copy stopped early)."""
-    import av
-    from fakes import write_video
-
-    whole = write_video(path.with_name(f"whole_{path.name}"), n_frames)
-    with av.open(str(whole)) as container:
-        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
-    path.write_bytes(whole.read_bytes()[:packets[keep].pos])
-    return path
-
-
 def test_a_matroska_file_cut_short_of_its_stated_duration_is_warned_and_its_frames_used(
         tmp_path):
     """Matroska states no frame count, only a duration (4 s at 25 fps: 100 frames); a file
@@ -311,7 +297,7 @@ def test_a_matroska_file_cut_short_of_its_stated_duration_is_warned_and_its_fram
     `FrameTimelineWarning`, says so in one line; the frames are used; probing says nothing."""
     from mulde.video.decode import CutShortWarning
 
-    path = _cut_matroska(tmp_path / "cut.mkv", 100, 60)
+    path = write_cut_matroska(tmp_path / "cut.mkv", 100, 60)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert probe(path).n_frames == 60
@@ -333,10 +319,8 @@ def test_a_file_near_its_stated_duration_or_a_few_frames_short_is_not_warned(
         tmp_path, n_frames, keep):
     """Whole; 8 % short (within `CUT_SHORT_SHARE`: a duration is no frame count); 7 frames
     short of a 12-frame clip (fewer than `CUT_SHORT_FRAMES`): no warning."""
-    from fakes import write_video
-
     path = (write_video(tmp_path / "whole.mkv", n_frames) if keep == n_frames
-            else _cut_matroska(tmp_path / "cut.mkv", n_frames, keep))
+            else write_cut_matroska(tmp_path / "cut.mkv", n_frames, keep))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert len(list(iter_frames(path))) == keep
