@@ -128,6 +128,22 @@ def write_cut_video(path: Path, n_frames: int, cut: int, *,
     return path
 
 
+def write_cut_matroska(path: Path, n_frames: int, keep: int, *,
+                       size: tuple[int, int] = (48, 64), fps: int = 25) -> Path:
+    """Write a Matroska file of `n_frames` solid frames (its header stating their duration,
+    no frame count, as ffmpeg writes it) cut at the start of frame `keep`'s packet: the
+    frames before it decode whole and decoding then stops without an error, as for a copy
+    stopped early (`CutShortWarning`)."""
+    whole = write_video(path.with_name(f"{path.stem}_whole.mkv"), n_frames, size=size,
+                        fps=fps)
+    with av.open(str(whole)) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+    data = whole.read_bytes()
+    whole.unlink()
+    path.write_bytes(data[:packets[keep].pos])
+    return path
+
+
 def write_frames(
     folder: Path,
     n_frames: int,

@@ -1302,3 +1302,31 @@ def test_fit_ensemble_draws_its_bars_on_a_terminal_alone_unless_told(monkeypatch
         with pytest.raises(RuntimeError, match="stop"):
             pipeline.fit_ensemble(train, detector="knn", progress=told, calibration_folds=None)
         assert seen[-1] is expected
+
+
+def test_a_rerun_from_the_cache_reports_the_videos_warnings_as_the_first_run(dataset_root,
+                                                                          tmp_path):
+    """A newcomer's rerun (features read from the cache) dropped a video's timeline note
+    from stderr and from metrics.json's warnings, so the regenerated report lost it: the
+    entries keep them, and a rerun says and reports the same ones (a file cut short too)."""
+    from fakes import write_cut_matroska, write_timed_video
+
+    from mulde.video.features.registry import build_extractor
+
+    write_timed_video(dataset_root / "test" / "gap.mkv", [*range(20), *range(25, 40)],
+                      size=(40, 120))
+    write_cut_matroska(dataset_root / "test" / "cut.mkv", 100, 60, size=(40, 120))
+    said, reported = [], []
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            metrics = run_pipeline(load_dataset("folder", dataset_root),
+                                   build_extractor("objects", settings={"blur": 1}),
+                                   tmp_path / "out", detector="knn", progress=False)
+        said.append([(w.category.__name__, str(w.message)) for w in shown
+                     if "gap.mkv" in str(w.message) or "cut.mkv" in str(w.message)])
+        reported.append([w for w in metrics["warnings"] if ".mkv" in w])
+    assert metrics["config"]["videos_cached"] == 7 and metrics["config"]["videos_extracted"] == 0
+    assert said[1] == said[0] and [c for c, _ in said[0]] == ["CutShortWarning",
+                                                              "FrameTimelineWarning"]
+    assert reported[1] == reported[0] == [t for _, t in said[0]]

@@ -947,6 +947,29 @@ def test_a_truncated_video_says_how_many_frames_were_scored_before_it_broke(trai
     assert "cut off mid-frame, dropped" in error and notes == []
 
 
+def test_a_file_cut_short_of_its_stated_duration_ends_its_stream_with_a_note(trained,
+                                                                            tmp_path):
+    """A Matroska file cut at 60 % (its container states a duration, no frame count) decodes
+    its frames and stops without an error: the watch scores them all and ends as its stream
+    does (`stopped` "end of stream", exit 0), and the `CutShortWarning` saying the file holds
+    40 of its 4 s's 60 frames is on stderr and in watch.json's notes, where it had been
+    silent."""
+    from fakes import write_cut_matroska
+
+    from mulde.video.decode import CutShortWarning
+
+    model_dir, _ = trained
+    cut = write_cut_matroska(tmp_path / "cut.mkv", 40, 24, size=(160, 240), fps=10)
+    said = (f"{cut}: decoded 24 of the 40 frames its container states (4 s at 10 fps), so "
+            "it may be cut short or damaged; the 24 frames decoded are used")
+    with pytest.warns(CutShortWarning, match=f"^{re.escape(said)}"):
+        assert main(["watch", str(model_dir), str(cut), "--out", str(tmp_path / "o"),
+                     "--quiet"]) == 0
+    summary = json.loads((tmp_path / "o" / "watch.json").read_text())
+    assert summary["frames"] == 24 and summary["stopped"] == "end of stream"
+    assert [n for n in summary["notes"] if n.startswith(said)] != []
+
+
 def test_a_frames_model_is_watched_and_its_stream_column_is_not_the_frame_index(
         tmp_path, monkeypatch):
     """A frame-centric model (the `frame` stream) scores a video live as offline; scores.csv

@@ -46,7 +46,13 @@ from mulde.vad.thresholds import (
     video_length,
 )
 from mulde.video import unreadable
-from mulde.video.cache import KNOWN_FAILURE, FeatureCache, shard, unwritable_cache
+from mulde.video.cache import (
+    KNOWN_FAILURE,
+    FeatureCache,
+    held_video_warnings,
+    shard,
+    unwritable_cache,
+)
 from mulde.video.decode import (
     FrameTimelineWarning,
     distinct_rates,
@@ -115,7 +121,11 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
     (`mulde.video.unreadable`, over the whole `run_pipeline` or `train_pipeline` and a
     command's loader), also to the Ray engine, which then does not send it to a worker.
     The stray images of frame folders that the loader said (`Dataset.ignored`) are not named
-    again by decoding in the run (`mulde.video.decode.strays_said`).
+    again by decoding in the run (`mulde.video.decode.strays_said`). What extracting a video
+    warns about it (its timeline's gaps, a file cut short, boxes past the frame:
+    `mulde.video.cache.VIDEO_WARNINGS`) is kept in its cache entry and said again, same
+    class, same words, whenever the entry is read back, on either engine: a rerun from the
+    cache and a Ray run say and report what a fresh extraction says.
     With `shard_spec` 'i/n', only every n-th video (from the i-th) is processed. An extractor
     that `needs_scene` (the static stream) first learns the scene background from the training
     videos (saved beside the cache entries; every shard computes the same file); on a dataset
@@ -202,8 +212,10 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         else:
             t0 = time.perf_counter()
             try:  # its timeline notes are said once it is read, and left unsaid if it is
-                # skipped, as its one line says what matters (`_said_unless_skipped`)
-                with _held_back(FrameTimelineWarning) as timeline:
+                # skipped, as its one line says what matters (`_said_unless_skipped`); its
+                # warnings are kept in its cache entry, which says them again when loaded
+                with _held_back(FrameTimelineWarning) as timeline, \
+                        held_video_warnings() as warned:
                     vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
                 _skipped(dataset, result,
@@ -216,7 +228,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             result.frames_extracted += vf.n_frames
             if cache:
                 try:
-                    cache.store(entries, split, video, extractor, vf)
+                    cache.store(entries, split, video, extractor, vf, warned)
                 except OSError as err:  # a folder of the cache made read-only, a full disk
                     said = unwritable_cache(err, cache.root)
                     if said is None:  # another (a name too long for the file system): as it

@@ -58,7 +58,8 @@ events. Outputs in the output folder, written as the stream goes:
   seconds frames flowed; per-frame latency: mean and max of every frame, p50 and p95 of the
   last `quantile_frames`, at most `LATENCY_WINDOW`),
   reconnections, why it stopped, `notes`: what was said about the source and the model
-  (e.g. another frame rate or size than training; a stream whose calibration most watched
+  (e.g. a file's timeline gaps or a file cut short, `FrameTimelineWarning`; another frame
+  rate or size than training; a stream whose calibration most watched
   frames fall below, `mulde.vad.fusion.warn_below_calibration`), `earlier_outputs` (below)
   and `on_event` (the program run for each event's start, end and clip,
   `mulde.event_command`, with how many calls were made, failed and skipped; null without
@@ -110,6 +111,7 @@ from mulde.vad.fusion import CalibrationWarning, warn_below_calibration
 from mulde.vad.live import LiveScore, LiveScorer, live_threshold
 from mulde.vad.thresholds import rate_text
 from mulde.video.capture import Capture, Gap, Prefetched
+from mulde.video.decode import FrameTimelineWarning
 from mulde.video.features.objects import box_in_frame
 from mulde.video.features.online import FrameSizeWarning
 from mulde.watch_page import (
@@ -578,8 +580,11 @@ class Watcher:
         """Watch the source to its end (or Ctrl-C / SIGTERM); return watch.json's dict."""
         stop = _Stop()
         # a frame-size warning (said at the first frame, and again if a reconnected camera
-        # changes it) is kept in watch.json too
-        kept = (FrameSizeWarning, CalibrationWarning, FallingBehindWarning)
+        # changes it) is kept in watch.json too, and so are a file's timeline notes: its
+        # gaps, and a file cut short (`CutShortWarning`: the source's end came early, while
+        # `stopped` reads "end of stream", as every frame it holds was scored)
+        kept = (FrameSizeWarning, CalibrationWarning, FallingBehindWarning,
+                FrameTimelineWarning)
         try:
             with _stop_on_signals(stop), recorded_warnings(kept, into=self.notes):
                 return self._run(stop)

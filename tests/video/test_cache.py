@@ -276,3 +276,144 @@ def test_a_frame_folder_that_cannot_be_listed_is_skipped_not_a_crash(small_folde
         f"{folder}: cannot list the frame folder (Permission denied)")}]
     assert cache.failure(dataset.cache_name, "test", video, MeanColour()) is None
     assert not list((tmp_path / "cache").rglob("*.failed.json"))
+
+
+def _video_warnings(caught) -> list[tuple[str, str]]:
+    """(class name, words) of the kept kinds of warnings among `caught`, in order."""
+    from mulde.video.cache import VIDEO_WARNINGS
+
+    return [(w.category.__name__, str(w.message)) for w in caught
+            if issubclass(w.category, VIDEO_WARNINGS)]
+
+
+def _extract_warned(dataset, cache, extractor=None):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = extract_features(dataset, extractor or MeanColour(), cache, progress=False)
+    return result, _video_warnings(caught), caught
+
+
+def test_a_video_s_warnings_are_kept_in_its_entry_and_said_again_when_read_back(small_folder,
+                                                                               tmp_path):
+    """A rerun that read a video's features from the cache said nothing of its timeline or
+    of a file cut short, and its report lost them: the entry keeps them (by class, the
+    video's path written as <source>) and loading it says them again, same class, same
+    words, once each, whatever was said before in this process."""
+    from fakes import write_cut_matroska, write_timed_video
+
+    write_timed_video(small_folder / "test" / "gap.mkv", [*range(20), *range(25, 40)],
+                      size=SMALL)
+    write_cut_matroska(small_folder / "test" / "cut.mkv", 100, 60, size=SMALL)
+    dataset, cache = load_dataset("folder", small_folder), FeatureCache(tmp_path / "cache")
+    first, fresh, _ = _extract_warned(dataset, cache)
+    assert first.n_extracted == 5
+    gap, cut = small_folder / "test" / "gap.mkv", small_folder / "test" / "cut.mkv"
+    assert [c for c, _ in fresh] == ["CutShortWarning", "FrameTimelineWarning"]  # by name
+    assert fresh[0][1].startswith(f"{cut}: decoded 60 of the 100 frames its container states")
+    assert fresh[1][1].startswith(f"{gap}: 5 frame(s) missing from the timeline")
+    kept = json.loads(next((tmp_path / "cache").rglob("cut.*.json")).read_text())["warnings"]
+    assert kept == [{"category": "CutShortWarning",
+                     "message": fresh[0][1].replace(str(cut), "<source>")}]
+    for _ in range(2):  # a repeat in one process is said again, as a fresh extraction's
+        again, cached, caught = _extract_warned(dataset, cache, ex := MeanColour())
+        assert ex.calls == [] and again.n_cached == 5
+        assert cached == fresh
+        back = [w.message for w in caught if w.category.__name__ == "CutShortWarning"]
+        assert back[0].path == cut  # a FrameTimelineWarning's path, for who leaves it unsaid
+
+
+def test_an_entry_read_through_a_moved_root_names_the_video_where_it_is(small_folder,
+                                                                       tmp_path):
+    """A benchmark's entries are found by its name wherever its root is: the warnings said
+    again name the file where it is now, as a fresh extraction there would."""
+    import shutil
+    from dataclasses import replace
+
+    from fakes import write_cut_matroska
+
+    write_cut_matroska(small_folder / "test" / "cut.mkv", 100, 60, size=SMALL)
+    cache = FeatureCache(tmp_path / "cache")
+    as_benchmark = lambda root: replace(load_dataset("folder", root), name="ucsd_ped2")  # noqa: E731
+    _, fresh, _ = _extract_warned(as_benchmark(small_folder), cache)
+    moved = tmp_path / "moved"
+    shutil.move(small_folder, moved)
+    again, cached, _ = _extract_warned(as_benchmark(moved), cache)
+    assert again.n_cached == 4
+    assert cached == [(c, t.replace(str(small_folder), str(moved))) for c, t in fresh]
+    assert str(moved / "test" / "cut.mkv") in cached[0][1]
+
+
+def test_an_entry_written_before_warnings_were_kept_reads_as_one_without(small_folder,
+                                                                         tmp_path):
+    """A sidecar without the `warnings` field (an older mulde's) is current, said nothing."""
+    dataset, cache = load_dataset("folder", small_folder), FeatureCache(tmp_path / "cache")
+    extract_features(dataset, MeanColour(), cache, progress=False)
+    side = next((tmp_path / "cache").rglob("a.*.json"))
+    meta = json.loads(side.read_text())
+    assert meta.pop("warnings") == []
+    side.write_text(json.dumps(meta))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = extract_features(dataset, ex := MeanColour(), cache, progress=False)
+    assert ex.calls == [] and again.n_cached == 3
+
+
+@pytest.mark.parametrize("kept", ["none", {"category": "FrameTimelineWarning"}, [1],
+                                  [{"category": 1, "message": "m"}],
+                                  [{"category": "FrameTimelineWarning", "message": None}]])
+def test_a_sidecar_whose_warnings_are_damaged_is_named_and_its_entry_extracted_again(
+        small_folder, tmp_path, kept):
+    """A `warnings` field that is not a list of {category, message} strings is a damaged
+    sidecar: named once, no crash, the video extracted again (what it warns comes back)."""
+    dataset, cache = load_dataset("folder", small_folder), FeatureCache(tmp_path / "cache")
+    extract_features(dataset, MeanColour(), cache, progress=False)
+    side = next((tmp_path / "cache").rglob("a.*.json"))
+    side.write_text(json.dumps(json.loads(side.read_text()) | {"warnings": kept}))
+    again, _, caught = _extract_warned(dataset, cache, ex := MeanColour())
+    said = [str(w.message) for w in caught if w.category is DamagedCacheEntryWarning]
+    assert len(said) == 1 and said[0].startswith(
+        f"{side}: a damaged feature cache entry (ValueError: warnings ")
+    assert said[0].endswith('not a list of {"category", "message"} strings); the video\'s '
+                            "features are extracted again")
+    assert ex.calls == ["a"] and again.n_cached == 2
+    assert json.loads(side.read_text())["warnings"] == []
+
+
+def test_kept_warnings_of_a_class_this_mulde_does_not_know_are_said_in_their_words(
+        small_folder, tmp_path):
+    """A class name not among `VIDEO_WARNINGS` (written by another mulde) is said as a
+    UserWarning with its words, the video's path read in; the entry stays current."""
+    dataset, cache = load_dataset("folder", small_folder), FeatureCache(tmp_path / "cache")
+    extract_features(dataset, MeanColour(), cache, progress=False)
+    side = next((tmp_path / "cache").rglob("a.*.json"))
+    side.write_text(json.dumps(json.loads(side.read_text()) | {"warnings": [
+        {"category": "NewerWarning", "message": "<source>: something new"}]}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = extract_features(dataset, ex := MeanColour(), cache, progress=False)
+    assert ex.calls == [] and again.n_cached == 3
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (UserWarning, f"{small_folder / 'test' / 'a'}: something new")]
+
+
+def test_only_the_kept_kinds_of_warnings_go_into_an_entry(small_folder, tmp_path):
+    """Boxes clipped to the frame (read from a detections file, not read again from the
+    cache) are kept; another warning of the extraction is said once, when raised, and not
+    kept (a note on the run, not on the video)."""
+    from mulde.video.features.detections import BoxesOutsideFrameWarning
+
+    class Warns(MeanColour):
+        def extract(self, video, timings=None):
+            warnings.warn(f"{video.path}: 1 box(es) reach past the edges",
+                          BoxesOutsideFrameWarning, stacklevel=2)
+            warnings.warn("a note on the run", UserWarning, stacklevel=2)
+            return super().extract(video, timings)
+
+    dataset, cache = load_dataset("folder", small_folder), FeatureCache(tmp_path / "cache")
+    _, fresh, caught = _extract_warned(dataset, cache, Warns())
+    assert [str(w.message) for w in caught if w.category is UserWarning] == [
+        "a note on the run"] * 3
+    _, cached, caught = _extract_warned(dataset, cache, Warns())
+    assert cached == fresh and len(fresh) == 3 and all(
+        c == "BoxesOutsideFrameWarning" for c, _ in cached)
+    assert not [w for w in caught if w.category is UserWarning]

@@ -10,7 +10,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
-from fakes import frame_index, solid, write_timed_video
+from fakes import frame_index, solid, write_cut_matroska, write_timed_video, write_video
 
 from mulde.video.decode import FrameTimelineWarning, VideoInfo, iter_frames, probe
 from mulde.video.source import VideoReadError
@@ -288,3 +288,75 @@ def test_odd_frame_sizes_decode_at_their_size(tmp_path, size):
     assert [frame_index(f) for f in frames] == [0, 1, 2]
     assert probe(path) == VideoInfo(3, 25.0, size[1], size[0])
     assert np.abs(frames[1].astype(int) - solid(1, size)).mean() < 4
+
+
+def test_a_matroska_file_cut_short_of_its_stated_duration_is_warned_and_its_frames_used(
+        tmp_path):
+    """Matroska states no frame count, only a duration (4 s at 25 fps: 100 frames); a file
+    cut after 60 frames decodes them and stops without an error. One `CutShortWarning`, a
+    `FrameTimelineWarning`, says so in one line; the frames are used; probing says nothing."""
+    from mulde.video.decode import CutShortWarning
+
+    path = write_cut_matroska(tmp_path / "cut.mkv", 100, 60)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert probe(path).n_frames == 60
+    assert caught == []
+    indices, timeline = _decode(path)  # the subclass is not counted there
+    assert indices == list(range(60)) and timeline == []
+    with pytest.warns(CutShortWarning) as said:
+        list(iter_frames(path))
+    assert [str(w.message) for w in said] == [
+        f"{path}: decoded 60 of the 100 frames its container states (4 s at 25 fps), so it "
+        "may be cut short or damaged; the 60 frames decoded are used; if the file was cut "
+        "short (a copy or download stopped early), copy it again whole, and if it is whole, "
+        "re-encode it (ffmpeg -i IN OUT.mp4) so that its container states its true length"]
+    assert issubclass(CutShortWarning, FrameTimelineWarning) and said[0].message.path == path
+
+
+@pytest.mark.parametrize(("n_frames", "keep"), [(100, 100), (100, 92), (12, 5)])
+def test_a_file_near_its_stated_duration_or_a_few_frames_short_is_not_warned(
+        tmp_path, n_frames, keep):
+    """Whole; 8 % short (within `CUT_SHORT_SHARE`: a duration is no frame count); 7 frames
+    short of a 12-frame clip (fewer than `CUT_SHORT_FRAMES`): no warning."""
+    path = (write_video(tmp_path / "whole.mkv", n_frames) if keep == n_frames
+            else write_cut_matroska(tmp_path / "cut.mkv", n_frames, keep))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(list(iter_frames(path))) == keep
+    assert caught == []
+
+
+def test_a_recording_that_states_no_duration_is_not_warned_when_it_ends(tmp_path):
+    """A Matroska recording written as a stream (no seeking back: no duration in its header,
+    as a recorder's file still being written, or a live stream's) states nothing to fall
+    short of: its frames end without a word."""
+    import io
+
+    import av
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self):
+            self.data = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.data += bytes(b)
+            return len(b)
+
+    out = Unseekable()
+    with av.open(out, "w", format="matroska") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.height, stream.width = 48, 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(100):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(solid(i), format="rgb24")))
+        container.mux(stream.encode(None))
+    path = tmp_path / "recording.mkv"
+    path.write_bytes(bytes(out.data[: len(out.data) * 6 // 10]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert 40 < len(list(iter_frames(path))) < 100
+    assert caught == []

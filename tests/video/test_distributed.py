@@ -3,6 +3,7 @@ a killed worker, resuming, skipped videos. One local Ray (2 CPUs) serves the who
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -493,3 +494,36 @@ def test_a_worker_that_cannot_write_the_cache_stops_the_run_saying_why(tmp_path,
         f"test/a: cannot write X (Read-only file system); nothing was written; the feature "
         f"cache {cache} must be writable: give a writable --cache (the entries written so "
         "far are kept)"]
+
+
+def test_ray_workers_warnings_are_said_and_reported_as_the_local_run_s(ray_session,
+                                                                      dataset_root, tmp_path):
+    """A worker's warnings never reach the driver: `mulde extract --engine ray` said nothing
+    of a video's timeline gaps or of a file cut short. Its entries keep them, and the
+    driver's read of each says them: the same classes and words as a local run, and again
+    when every entry is read back from the cache."""
+    from fakes import write_cut_matroska, write_timed_video
+
+    from mulde.video.cache import VIDEO_WARNINGS
+
+    write_timed_video(dataset_root / "test" / "gap.mkv", [*range(20), *range(25, 40)],
+                      size=(40, 120))
+    write_cut_matroska(dataset_root / "test" / "cut.mkv", 100, 60, size=(40, 120))
+    ds = load_dataset("folder", dataset_root)
+    extractor = build_extractor("objects:velocity")
+
+    def warned(cache, ray):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = extract_features(ds, extractor, FeatureCache(cache), progress=False,
+                                      ray=ray)
+        return result, [(w.category.__name__, str(w.message)) for w in caught
+                        if issubclass(w.category, VIDEO_WARNINGS)]
+
+    local, fresh = warned(tmp_path / "local", None)
+    dist, on_ray = warned(tmp_path / "ray", RayOptions(workers=2))
+    again, cached = warned(tmp_path / "ray", RayOptions(workers=2))
+    assert dist.n_extracted == local.n_extracted == 6 and again.n_cached == 6
+    assert [c for c, _ in fresh] == ["CutShortWarning", "FrameTimelineWarning"]
+    assert on_ray == cached == fresh
+    _assert_same_cache(tmp_path / "local", tmp_path / "ray")

@@ -7,19 +7,29 @@ reads as complete, and several shards (processes or machines) can fill one cache
 A video that could not be decoded leaves a failure record instead (`.failed.json`: the error,
 the file's checksum and the decoder's version), so that a rerun skips it with the same error
 without decoding it again, until the file or the decoder changes.
+
+An entry keeps what its extraction warned about the video too (`VIDEO_WARNINGS`: its
+timeline's gaps, a file cut short, boxes past the frame; held by `held_video_warnings`, in
+the sidecar's `warnings`), and loading it warns them again, same class, same words, so a
+run that reads its features from the cache, or from Ray's workers (whose warnings never
+reach the driver), says and reports what a fresh extraction says. The warnings of a frame
+folder's listing (`StrayImagesWarning`) are not kept: listing, which every run does, says
+them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import importlib.metadata
 import json
 import re
+import sys
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +37,9 @@ from typing import Any
 import numpy as np
 
 from mulde.io.atomic import atomic_path, worded_error, write_json
+from mulde.video.decode import CutShortWarning, FrameTimelineWarning
 from mulde.video.features.base import DamagedCacheEntryWarning, Extractor
+from mulde.video.features.detections import BoxesOutsideFrameWarning
 from mulde.video.features.records import ObjectFeatures, VideoFeatures
 from mulde.video.source import Video, VideoReadError, source_checksum
 
@@ -43,6 +55,44 @@ _SOURCE = "<source>"
 """Stands for the video's path in a stored failure's error, so that a record read through
 another root (a benchmark's copy moved, or shared through one cache: a user's folder keys its
 entries by its root, `Dataset.cache_name`) names the file where it is now."""
+
+
+VIDEO_WARNINGS: tuple[type[Warning], ...] = (FrameTimelineWarning, CutShortWarning,
+                                             BoxesOutsideFrameWarning)
+"""The warnings about one video that its extraction raises and its cache entry keeps (the
+module docstring): saved by class name, and said again by that class when the entry is
+loaded (a name not among these, from another mulde, as a UserWarning with its words)."""
+_BY_NAME = {c.__name__: c for c in VIDEO_WARNINGS}
+
+
+@contextlib.contextmanager
+def held_video_warnings() -> Iterator[list[Warning]]:
+    """Yield a list that receives the `VIDEO_WARNINGS` raised inside the block (every one,
+    also a repeat or one the filters ignore: the cache keeps what the video is, whatever is
+    shown), for `FeatureCache.store`; on the way out, an error's too, they are warned again
+    in order, at the lines that raised them, through the filters then in force. Every other
+    warning is shown as it comes."""
+    held: list[Warning] = []
+    where: list[tuple[str, int]] = []
+    try:
+        with warnings.catch_warnings():  # restores the filters and the display on the way out
+            for category in VIDEO_WARNINGS:
+                warnings.simplefilter("always", category)
+            shown = warnings.showwarning
+
+            def show(message, kind, filename, lineno, file=None, line=None) -> None:
+                if issubclass(kind, VIDEO_WARNINGS) and isinstance(message, Warning):
+                    held.append(message)
+                    where.append((filename, lineno))
+                else:
+                    shown(message, kind, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            yield held
+    finally:
+        for message, (filename, lineno) in zip(held, where, strict=True):
+            # no registry: said even where the same words were said before in this process
+            warnings.warn_explicit(message, type(message), filename, lineno)
 
 
 def extractor_key(extractor: Extractor) -> str:
@@ -124,9 +174,11 @@ class FeatureCache:
                  say_damaged: bool = False) -> dict[str, Any] | None:
         """The sidecar of the entry at `paths` when both its files are there and it matches
         the extractor and the source (`has`, `load`), else None. A sidecar that is no JSON
-        object (truncated, garbled) or whose `n_frames` is no whole number >= 1 (missing, a
-        string) is damaged: with `say_damaged` (`load`, which follows `has` on the same
-        entry) it is named in a `DamagedCacheEntryWarning`."""
+        object (truncated, garbled), whose `n_frames` is no whole number >= 1 (missing, a
+        string) or whose `warnings` are not a list of {"category", "message"} strings
+        (`_kept_warnings`; a sidecar without them, written before they were kept, has none)
+        is damaged: with `say_damaged` (`load`, which follows `has` on the same entry) it is
+        named in a `DamagedCacheEntryWarning`."""
         npz, side = paths
         if not side.exists() or not npz.exists():
             return None
@@ -138,6 +190,7 @@ class FeatureCache:
             if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
                 raise ValueError("no n_frames" if "n_frames" not in meta else
                                  f"n_frames {json.dumps(n_frames)}, not a whole number >= 1")
+            _kept_warnings(meta)
         except (OSError, ValueError) as err:  # a JSONDecodeError is a ValueError
             if say_damaged:
                 _warn_damaged(side, err, stacklevel=4)
@@ -158,7 +211,9 @@ class FeatureCache:
         """Return the cached features, or None when missing, stale or unreadable (a corrupt
         or foreign entry is recomputed, never returned). A sidecar whose `n_frames` disagrees
         with the arrays (`_frames_disagree`) is named as damaged, and so are unreadable
-        arrays."""
+        arrays. The warnings the entry keeps (`store`'s `warned`) are warned again, by their
+        classes and in their words, the file's path in them read as the video's path now,
+        once the entry is read (not for one returned as None, which is extracted again)."""
         paths = self._paths(dataset, split, video, extractor)
         meta = self._current(paths, video, extractor, say_damaged=True)
         if meta is None:
@@ -175,16 +230,23 @@ class FeatureCache:
             if disagree:
                 _warn_damaged(paths[1], ValueError(disagree), stacklevel=3)
                 return None
-            return VideoFeatures({s: ObjectFeatures.from_arrays(a, n_frames, str(paths[0]))
-                                  for s, a in fields.items()}, n_frames)
+            features = VideoFeatures({s: ObjectFeatures.from_arrays(a, n_frames,
+                                                                     str(paths[0]))
+                                      for s, a in fields.items()}, n_frames)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
                 zlib.error) as err:
             _warn_damaged(paths[0], err, stacklevel=3)
             return None
+        _warn_again(_kept_warnings(meta), video)
+        return features
 
     def store(self, dataset: str, split: str, video: Video, extractor: Extractor,
-              features: VideoFeatures) -> Path:
-        """Write one entry atomically (arrays first, sidecar last); return the .npz path."""
+              features: VideoFeatures, warned: Sequence[Warning] = ()) -> Path:
+        """Write one entry atomically (arrays first, sidecar last); return the .npz path.
+        `warned`: what extracting the video warned (`held_video_warnings`); those of
+        `VIDEO_WARNINGS`' classes are kept in the sidecar's `warnings` ({"category": class
+        name, "message": the words, a leading path of the video written as "<source>"}),
+        for `load` to warn again."""
         npz, side = self._paths(dataset, split, video, extractor)
         arrays = {f"{s.value}/{k}": np.asarray(v) for s, record in features.items()
                   for k, v in record.as_arrays().items()}
@@ -195,7 +257,8 @@ class FeatureCache:
         meta = {"format": CACHE_FORMAT, "extractor": extractor.name,
                 "version": extractor.version, "params": _jsonable(extractor.params),
                 "video": video.name, "source": str(video.path), "n_frames": int(features.n_frames),
-                "source_checksum": source_checksum(video.path), "mulde_version": __version__}
+                "source_checksum": source_checksum(video.path), "mulde_version": __version__,
+                "warnings": _to_keep(warned, video)}
         write_json(side, meta)
         self._failure_path(dataset, split, video, extractor).unlink(missing_ok=True)
         return npz
@@ -253,6 +316,59 @@ def _frames_disagree(fields: dict[str, dict[str, np.ndarray]], n_frames: int) ->
             return f"n_frames {n_frames}, but the {name} stream has objects in frame {end} " \
                    "(counted from 1)"
     return None
+
+
+def _to_keep(warned: Sequence[Warning], video: Video) -> list[dict[str, str]]:
+    """The sidecar's `warnings` of `warned` (`FeatureCache.store`): those of
+    `VIDEO_WARNINGS`' classes, each once, in order; their words' leading path of the video
+    (`str(path): `) written as `_SOURCE`, so that an entry read through another root names
+    the file where it is now."""
+    kept: list[dict[str, str]] = []
+    lead = f"{Path(video.path)}: "
+    for warning in warned:
+        if not isinstance(warning, VIDEO_WARNINGS):
+            continue
+        text = str(warning)
+        if text.startswith(lead):
+            text = f"{_SOURCE}: " + text.removeprefix(lead)
+        entry = {"category": type(warning).__name__, "message": text}
+        if entry not in kept:
+            kept.append(entry)
+    return kept
+
+
+def _kept_warnings(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """(class name, words) of each warning a sidecar keeps (`_to_keep`); none for a sidecar
+    without the field (one written before warnings were kept). ValueError, said as a damaged
+    entry (`FeatureCache._current`), for a field that is not a list of objects whose
+    "category" and "message" are strings."""
+    kept = meta.get("warnings", [])
+    if not isinstance(kept, list) or not all(
+            isinstance(w, dict) and isinstance(w.get("category"), str)
+            and isinstance(w.get("message"), str) for w in kept):
+        raise ValueError(f"warnings {json.dumps(kept)[:80]}, not a list of "
+                         '{"category", "message"} strings')
+    return [(w["category"], w["message"]) for w in kept]
+
+
+def _warn_again(kept: list[tuple[str, str]], video: Video) -> None:
+    """Warn the `kept` warnings of a loaded entry again (`FeatureCache.load`): by their
+    classes (`VIDEO_WARNINGS`; a name not among them as a UserWarning), `_SOURCE` read as
+    the video's path, a `FrameTimelineWarning` with that path; at the line that called
+    `load` (no registry: said however often the same words were said before in this process,
+    as a fresh extraction says them)."""
+    if not kept:
+        return
+    caller = sys._getframe(2)  # `load`'s caller
+    path = Path(video.path)
+    for name, text in kept:
+        if text.startswith(f"{_SOURCE}: "):
+            text = f"{path}: " + text.removeprefix(f"{_SOURCE}: ")
+        category = _BY_NAME.get(name, UserWarning)
+        warning = (category(text, path) if issubclass(category, FrameTimelineWarning)
+                   else category(text))
+        warnings.warn_explicit(warning, category, caller.f_code.co_filename,
+                               caller.f_lineno, module=caller.f_globals.get("__name__"))
 
 
 def _warn_damaged(path: Path, err: Exception, stacklevel: int) -> None:

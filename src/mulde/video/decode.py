@@ -23,6 +23,19 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
   the first frame number; the cut frame of a file refused as truncated (above) is named in
   that error instead.
   Frames without a timestamp follow the previous one.
+- Cut short without a frame count: a container that states no frame count but a duration
+  (Matroska and WebM state none; a variable-rate MP4's count is not the timeline's) can
+  still end early: the demuxer meets the end of the data and decoding stops without an
+  error (a Matroska file cut at 60 % of its 8 s at 25 fps decoded 113 frames). When the
+  timeline holds fewer than `CUT_SHORT_SHARE` of the frames the duration holds (duration x
+  frame rate) and at least `CUT_SHORT_FRAMES` fewer, a `CutShortWarning` says so, once per
+  video, and the frames decoded are used. A warning, not the error of a stated frame
+  count: a duration is no count (a track's may include its last frame's display time or
+  an encoder's padding), hence the margins. The duration is the video stream's own (its
+  `duration`, else Matroska's per-track DURATION tag), else the container's where the
+  video is its only stream; formats with timestamp discontinuities (MPEG-TS, MPEG-PS),
+  whose duration is an estimate, and sources that state none (a live stream, a camera, a
+  recording still being written) are never warned about.
 - Display rotation: a rotation of the stream's display matrix (phone videos stored
   landscape with a 90-degree display rotation; PyAV's `VideoFrame.rotation`, the
   DISPLAYMATRIX side data, read from the first frame, as OpenCV reads it) is applied as
@@ -117,6 +130,22 @@ class FrameTimelineWarning(UserWarning):
     def __init__(self, message: str, path: Path | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class CutShortWarning(FrameTimelineWarning):
+    """A video file whose container states no frame count decoded to well fewer frames than
+    its stated duration holds (the module docstring, "Cut short without a frame count"): a
+    file cut short (a copy or download stopped early) or damaged; the frames decoded are
+    used. A `FrameTimelineWarning`, so that whoever holds back or leaves out a video's
+    timeline notes (`mulde.pipeline`, `probe`) does the same with this one."""
+
+
+CUT_SHORT_SHARE = 0.9
+"""A video whose timeline holds fewer than this share of the frames its stated duration
+holds (and at least `CUT_SHORT_FRAMES` fewer) is said to be cut short (`CutShortWarning`)."""
+CUT_SHORT_FRAMES = 10
+"""The fewest frames missing from a stated duration that a `CutShortWarning` is said for
+(a short clip a few frames short is rounding, not a cut)."""
 
 
 @dataclass(frozen=True)
@@ -464,6 +493,8 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
             expected = _header_count(stream)
             rate, time_base = _frame_rate(stream), stream.time_base
             discontinuous = bool(container.format.flags & _TS_DISCONT)
+            stated = (None if expected is not None or discontinuous
+                      else _stated_seconds(container, stream))
             for frame, damaged in decoded_frames(container, stream):
                 decoded += 1
                 if damaged:  # concealed garbage: a truncated file's cut last frame
@@ -542,6 +573,43 @@ def _timeline(path: Path, *, convert: bool) -> Iterator[np.ndarray]:
             f"{expected}; re-encode the video at a constant rate (ffmpeg -i IN -fps_mode cfr "
             "OUT.mp4)"
         )
+    if stated is not None and rate:
+        _warn_cut_short(path, number, stated, rate)
+
+
+def _stated_seconds(container: av.container.InputContainer,
+                    stream: av.VideoStream) -> Fraction | None:
+    """The duration in seconds the container states for the video `stream` (module
+    docstring, "Cut short without a frame count"): the stream's own, else its DURATION tag
+    (Matroska, WebM: "HH:MM:SS.fraction"), else the container's when the video is its only
+    stream (else the container's covers the others too); None when it states none."""
+    if stream.duration and stream.time_base:
+        return Fraction(stream.duration) * stream.time_base
+    tag = next((v for k, v in stream.metadata.items() if k.upper() == "DURATION"), None)
+    m = re.fullmatch(r"\s*(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*", str(tag or ""))
+    if m:
+        seconds = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + Fraction(m.group(3))
+        return seconds or None
+    if container.duration and container.duration > 0 and len(container.streams) == 1:
+        return Fraction(container.duration, av.time_base)
+    return None
+
+
+def _warn_cut_short(path: Path, number: int, seconds: Fraction, rate: Fraction) -> None:
+    """Warn (`CutShortWarning`) when the `number` frames of the timeline fall short of the
+    frames that `seconds` (the stated duration) holds at `rate` by the margins of
+    `CUT_SHORT_SHARE` and `CUT_SHORT_FRAMES`."""
+    stated = round(seconds * rate)
+    if number >= CUT_SHORT_SHARE * stated or stated - number < CUT_SHORT_FRAMES:
+        return
+    # said at the line that iterates `iter_frames`, as `_warn_timeline`
+    warnings.warn(CutShortWarning(
+        f"{path}: decoded {number} of the {stated} frames its container states "
+        f"({float(seconds):g} s at {float(rate):g} fps), so it may be cut short or damaged; "
+        f"the {number} frames decoded are used; if the file was cut short (a copy or "
+        "download stopped early), copy it again whole, and if it is whole, re-encode it "
+        "(ffmpeg -i IN OUT.mp4) so that its container states its true length", path),
+        stacklevel=4)
 
 
 def decoded_frames(container: av.container.InputContainer, stream: av.VideoStream

@@ -14,7 +14,9 @@ interrupted run resumes where it stopped) and makes the missing videos a Ray Dat
 `cpus_per_worker` CPUs and `gpus_per_worker` GPUs each); an actor builds nothing per video: it
 keeps its extractors, and the backbones they load, for its whole life. An actor writes each
 video's entry into the cache with `FeatureCache.store` (arrays first, sidecar last, both
-atomic), so the cache must be a folder every node sees (docs/scaling.md). A video that cannot
+atomic), so the cache must be a folder every node sees (docs/scaling.md); the entry keeps the
+video's warnings (a worker's never reach the driver), which the driver's load of it says, as
+the one-process loop says them (`mulde.video.cache.held_video_warnings`). A video that cannot
 be decoded (`VideoReadError`, `DetectionsError`) is caught in the actor and reported, never
 retried (a `VideoReadError` leaves a failure record in the cache, which the driver reads on a
 rerun, as the local loop does: `FeatureCache.failure`). A worker process that dies (killed, out
@@ -45,7 +47,12 @@ from typing import Any
 import numpy as np
 
 from mulde.video import unreadable
-from mulde.video.cache import KNOWN_FAILURE, FeatureCache, unwritable_cache
+from mulde.video.cache import (
+    KNOWN_FAILURE,
+    FeatureCache,
+    held_video_warnings,
+    unwritable_cache,
+)
 from mulde.video.features.base import Extractor
 from mulde.video.features.detections import DetectionsError
 from mulde.video.features.records import VideoFeatures
@@ -125,8 +132,10 @@ class _ExtractWorker:
             t0 = time.perf_counter()
             n_frames, error, fatal = 0, "", ""
             stages: dict[str, float] = {}
-            try:
-                vf = extractor.extract(video, stages)
+            try:  # its warnings, which never reach the driver, go into its entry: the
+                # driver's `FeatureCache.load` says them
+                with held_video_warnings() as warned:
+                    vf = extractor.extract(video, stages)
             except (VideoReadError, DetectionsError) as err:
                 error = str(err)
                 if isinstance(err, VideoReadError):  # a rerun skips it without decoding
@@ -135,7 +144,7 @@ class _ExtractWorker:
                 fatal = f"{split}/{video.name}: {type(err).__name__}: {err}"
             else:
                 try:
-                    self.cache.store(self.dataset, split, video, extractor, vf)
+                    self.cache.store(self.dataset, split, video, extractor, vf, warned)
                 except OSError as err:  # stops the run, said as locally, not as a crash
                     said = unwritable_cache(err, self.cache.root)
                     fatal = f"{split}/{video.name}: {said or err}"
