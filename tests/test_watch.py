@@ -40,6 +40,7 @@ from mulde.watch import (
     foreign_outputs,
     keep_earlier_outputs,
     load_model,
+    restore_earlier_outputs,
     snapshot_label,
     snapshot_time,
     stash_earlier_outputs,
@@ -883,6 +884,155 @@ def test_a_watch_that_scores_no_frame_keeps_the_earlier_outputs(trained, tmp_pat
     assert moved == {k: v for k, v in before.items()
                      if k.parts[0] != "earlier" and k != Path("watch.html")}
     assert UNFINISHED_NOTE in page and "refresh" not in page
+
+
+@pytest.mark.parametrize("started", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_an_earlier_start_out_of_the_calendar_names_its_folder_by_its_files_time(tmp_path,
+                                                                               started):
+    """A watch.json whose started_at lies out of the calendar in UTC stopped every restart
+    (OverflowError, a reviewer's case): the folder is named by the newest file's time, as
+    for a start that is no time."""
+    (tmp_path / STASH / "events").mkdir(parents=True)
+    (tmp_path / STASH / "events" / "event_0001.png").write_bytes(b"png")
+    (tmp_path / STASH / "watch.json").write_text(json.dumps({"started_at": started}))
+    for path in (tmp_path / STASH / "events" / "event_0001.png", tmp_path / STASH / "watch.json"):
+        os.utime(path, (1e9, 1e9))
+    kept = keep_earlier_outputs(tmp_path)
+    assert kept == tmp_path / "earlier" / "20010909T014640Z"
+    assert (kept / "events" / "event_0001.png").read_bytes() == b"png"
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file()}
+
+
+def test_a_stash_left_behind_never_deletes_outputs_that_hold_scored_frames(tmp_path):
+    """A stash folder a watch killed after putting the stashed files back left empty made the
+    next watch delete the earlier watch's complete outputs (a reviewer's case): an empty
+    stash is removed and the outputs kept in earlier/; a stash whose files would replace
+    them is kept in earlier/ beside them; one a watch killed while putting files back left
+    is put back beside them; only a watch's own names come back from a stash."""
+    loud = [{"velocity": 0.1}] * 3 + [{"velocity": 3.0}] * 2 + [{"velocity": 0.1}] * 5
+    quiet = [{"velocity": 0.1}] * 4
+    _fake_watch(tmp_path, loud)
+    first = _files(tmp_path)
+    assert "events/event_0001.png" in first
+
+    (tmp_path / STASH / "events").mkdir(parents=True)  # empty: removed, nothing lost
+    _fake_watch(tmp_path, quiet)
+    (kept,) = (tmp_path / "earlier").iterdir()
+    assert _files(kept) == first and not (tmp_path / STASH).exists()
+
+    second = {k: v for k, v in _files(tmp_path).items() if not k.startswith("earlier/")}
+    (tmp_path / STASH).mkdir()  # a stash no watch left, at a watch's names: kept too
+    (tmp_path / STASH / "scores.csv").write_text("frame,time_s,score,smoothed\n0,0,1,1\n")
+    _fake_watch(tmp_path, quiet)
+    earlier = [_files(p) for p in (tmp_path / "earlier").iterdir()]
+    # (the second's page, which links to the first's folder, is rewritten for its new place)
+    second.pop("watch.html")
+    assert len(earlier) == 3 and first in earlier and second in [
+        {k: v for k, v in f.items() if k != "watch.html"} for f in earlier]
+    assert {"scores.csv": b"frame,time_s,score,smoothed\n0,0,1,1\n"} in earlier
+
+    out = tmp_path / "killed"  # killed while putting the stash back: the rest comes back
+    _fake_watch(out, loud)
+    whole = _files(out)
+    (out / STASH).mkdir()
+    for name in ("watch.json", "watch.html"):
+        (out / name).replace(out / STASH / name)
+    (out / STASH / "notes.txt").write_text("mine")  # not a watch's: stays in the stash
+    assert restore_earlier_outputs(out) is None
+    assert {k: v for k, v in _files(out).items() if not k.startswith(STASH)} == whole
+    assert _files(out / STASH) == {"notes.txt": b"mine"}
+
+
+def test_a_symlinked_stash_is_refused_and_never_followed(tmp_path):
+    """A stash that is a symlink to another folder pulled that folder's files into the output
+    folder (a reviewer's case): it is named in one line before anything moves, and left."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "scores.csv").write_text("theirs")
+    out = tmp_path / "out"
+    _fake_watch(out, [{"velocity": 0.1}] * 4)
+    before = _files(out)
+    (out / STASH).symlink_to(elsewhere)
+    assert foreign_outputs(out) == [
+        f"{STASH} (a symlink to {elsewhere} where a watch sets an earlier watch's outputs "
+        "aside)"]
+    assert restore_earlier_outputs(out) is None
+    with pytest.raises(ValueError, match=f"^{out} holds {STASH} .*move it away"):
+        _fake_watch(out, [{"velocity": 0.1}] * 4)
+    assert _files(out) == before and _files(elsewhere) == {"scores.csv": b"theirs"}
+
+
+def _symlink_outside(out, name, outside):
+    if name == "events":
+        outside.mkdir()
+        (outside / "event_0001.png").write_text("theirs")
+    elif name == "earlier":
+        outside.mkdir()
+    (out / name).symlink_to(outside)
+
+
+MISPLACED = {  # what is put at a watch's name: how foreign_outputs names it
+    "scores.csv -> outside": ("scores.csv (a symlink to {outside} where a watch writes a file)",
+                              lambda out, o: _symlink_outside(out, "scores.csv", o)),
+    "events -> outside": ("events (a symlink to {outside} where a watch keeps its snapshots "
+                          "and clips)", lambda out, o: _symlink_outside(out, "events", o)),
+    "earlier -> outside": ("earlier (a symlink to {outside} where a watch keeps the earlier "
+                           "watches' outputs)", lambda out, o: _symlink_outside(out, "earlier",
+                                                                                  o)),
+    "a pipe at scores.csv": ("scores.csv (a pipe where a watch writes a file)",
+                             lambda out, o: os.mkfifo(out / "scores.csv")),
+    "a folder at scores.csv": ("scores.csv (a folder where a watch writes a file)",
+                               lambda out, o: (out / "scores.csv").mkdir()),
+    "a file at events": ("events (a file where a watch keeps its snapshots and clips)",
+                         lambda out, o: (out / "events").write_text("mine")),
+    "a pipe at an event": ("events/event_0001.mp4 (a pipe where a watch writes a file)",
+                           lambda out, o: (out / "events").mkdir()
+                           or os.mkfifo(out / "events" / "event_0001.mp4")),
+}
+
+
+@pytest.mark.parametrize("case", list(MISPLACED))
+def test_a_symlink_pipe_or_folder_at_a_watchs_names_is_refused_before_it_starts(tmp_path,
+                                                                              case):
+    """A dangling symlink at scores.csv was written through, a symlinked events/ or earlier/
+    got the watch's files and moved others' (outside the folder), a pipe at scores.csv hung
+    the watch before its first frame, a folder at scores.csv or a file at events failed with
+    an errno line (a reviewer's cases): each is named, with what to do, before any file is
+    opened, moved or written, and nothing outside the folder is touched."""
+    said, make = MISPLACED[case]
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    out.mkdir()
+    make(out, outside)
+    entry = said.format(outside=outside)
+    assert foreign_outputs(out) == [entry]
+    lstat = {p: p.lstat() for p in [*out.rglob("*"), *tmp_path.iterdir()]}
+    with pytest.raises(ValueError) as err:
+        _fake_watch(out, [{"velocity": 0.1}] * 4)
+    assert str(err.value) == (f"{out} holds {entry}: a watch would write, move or delete "
+                              "through it; move it away, or give the watch another output "
+                              "folder (--out)")
+    assert {p: p.lstat() for p in [*out.rglob("*"), *tmp_path.iterdir()]} == lstat
+    if outside.exists():
+        assert _files(outside) == ({"event_0001.png": b"theirs"} if case.startswith("events")
+                                   else {})
+
+
+def test_cli_refuses_a_pipe_at_scores_csv_in_one_line_saying_what_to_do(trained, tmp_path,
+                                                                         capsys):
+    model_dir, video = trained
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "scores.csv")
+    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"mulde: error: {out} holds files at the names a watch writes that no watch "
+                   "wrote: scores.csv (a pipe where a watch writes a file); a watch would "
+                   "replace them, or write through them: give the watch an output folder of "
+                   "its own (--out), or move them\n")
 
 
 def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_report(

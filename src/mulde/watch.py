@@ -67,13 +67,17 @@ events. Outputs in the output folder, written as the stream goes:
 
 An output folder that holds an earlier watch's outputs is cleared of them first (only the
 names above; other files stay; files at those names that no watch wrote are refused,
-`foreign_outputs`), so the folder never mixes two runs: they are set aside
+`foreign_outputs`, and so are a symlink, a pipe or a folder where a file goes and a file or
+a symlink where a folder goes, `misplaced_entries`: a watch never writes, moves or deletes
+outside its folder), so the folder never mixes two runs: they are set aside
 (`stash_earlier_outputs`) and moved to `earlier/STAMP/` once the new watch scores its first
 frame (`keep_earlier_outputs`; watch.json's `earlier_outputs` names that folder), or put
 back in place of its outputs if it scores none (a source that cannot be read, frames of
-another size, Ctrl-C before the first frame). Ctrl-C (KeyboardInterrupt) stops the loop; the pending
-frames are scored, the open event is closed and every file written, then it is raised again
-for the caller.
+another size, Ctrl-C before the first frame). Outputs that hold scored frames are never
+removed for a stash (`restore_earlier_outputs`: an empty one a killed watch left goes, one
+whose files would replace them is kept in earlier/ too). Ctrl-C (KeyboardInterrupt) stops
+the loop; the pending frames are scored, the open event is closed and every file written,
+then it is raised again for the caller.
 """
 
 from __future__ import annotations
@@ -83,9 +87,10 @@ import csv
 import itertools
 import json
 import math
+import os
 import re
-import shutil
 import signal
+import stat
 import sys
 import threading
 import time
@@ -147,9 +152,65 @@ STASH = ".mulde-earlier-watch"
 new watch scores its first frame (`stash_earlier_outputs`)."""
 
 
+def _kind(path: Path) -> str | None:
+    """What is at `path` where it is not what a watch puts there, said for a person ("a
+    symlink to /srv/x", "a pipe", "a folder", "a device", "a socket"); None where nothing
+    is there. Never opens or follows it (a pipe would block, a symlink lead outside)."""
+    try:
+        mode = path.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError):  # (`out` itself a file: said elsewhere)
+        return None
+    if stat.S_ISLNK(mode):
+        try:
+            return f"a symlink to {os.readlink(path)}"
+        except OSError:
+            return "a symlink"
+    return ("a folder" if stat.S_ISDIR(mode) else "a file" if stat.S_ISREG(mode)
+            else "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device")
+
+
+def misplaced_entries(out: str | Path) -> list[str]:
+    """What is at the names a watch writes in the folder `out` that a watch cannot use
+    there, each as "name (what it is where ...)": a symlink or anything but a regular file
+    at `_OUTPUTS` and at events/event_NNNN.png|mp4 (a watch would write, move or delete
+    through a symlink, outside `out`; a pipe blocks the watch before its first frame), a
+    symlink or anything but a folder at `events`, `EARLIER` and `STASH` (a watch would move
+    its files, or an earlier watch's, into the folder it points to). [] where there are
+    none; `foreign_outputs` names them too, so `watch_source` refuses such a folder before
+    anything is opened or written."""
+    out = Path(out)
+    found = []
+    for name in _OUTPUTS:
+        kind = _kind(out / name)
+        if kind not in (None, "a file"):
+            found.append(f"{name} ({kind} where a watch writes a file)")
+    for name, what in (("events", "keeps its snapshots and clips"),
+                       (EARLIER, "keeps the earlier watches' outputs"),
+                       (STASH, "sets an earlier watch's outputs aside")):
+        kind = _kind(out / name)
+        if kind not in (None, "a folder"):
+            found.append(f"{name} ({kind} where a watch {what})")
+    events = out / "events"
+    if _kind(events) == "a folder":
+        for path in sorted(events.iterdir()):
+            kind = _kind(path)
+            if _EVENT_FILE.match(path.name) and kind != "a file":
+                found.append(f"events/{path.name} ({kind} where a watch writes a file)")
+    return found
+
+
 def _earlier_files(out: Path) -> tuple[list[Path], list[Path]]:
     """(an earlier watch's outputs in `out`, the temp files its killed writers left there):
-    only the names `_OUTPUTS` and events/event_NNNN.png|mp4, summaries first."""
+    only the names `_OUTPUTS` and events/event_NNNN.png|mp4, summaries first. Raises
+    ValueError, one line, where those names hold a symlink, a pipe or another thing a watch
+    cannot move or replace (`misplaced_entries`): they are never skipped silently, to be
+    written through by the watch."""
+    misplaced = misplaced_entries(out)
+    if misplaced:
+        raise ValueError(f"{out} holds {', '.join(misplaced)}: a watch would write, move or "
+                         "delete through it; move it away, or give the watch another "
+                         "output folder (--out)")
     top = [out / name for name in _OUTPUTS if (out / name).is_file()]
     events = out / "events"
     inside = sorted(p for p in events.iterdir() if p.is_file()) if events.is_dir() else []
@@ -157,6 +218,60 @@ def _earlier_files(out: Path) -> tuple[list[Path], list[Path]]:
     kept = [*top, *(p for p in inside if _EVENT_FILE.match(p.name))]
     temps = [*(p for p in inside if _own_temp(p, True)), *(p for p in here if _own_temp(p, False))]
     return kept, temps
+
+
+def _holds_frames(out: Path) -> bool:
+    """Whether the watch outputs in `out` hold a scored frame: an event file, a scores.csv
+    with a row, an events.json that is not an empty list, a watch.json whose `frames` is not
+    0 (one that cannot be read counts as holding some: nothing is deleted on a guess).
+    Those of a watch that scored none (a stash's `restore_earlier_outputs` replaces them)
+    hold an empty events.json, scores.csv's header and a watch.json of 0 frames."""
+    events = out / "events"
+    if events.is_dir() and any(_EVENT_FILE.match(p.name) for p in events.iterdir()):
+        return True
+    try:
+        if (out / "scores.csv").is_file():
+            with (out / "scores.csv").open(encoding="utf-8", errors="replace") as fh:
+                if sum(1 for line in itertools.islice(fh, 2) if line.strip()) > 1:
+                    return True
+        if (out / "events.json").is_file() and json.loads(
+                (out / "events.json").read_text(encoding="utf-8")) != []:
+            return True
+        if (out / "watch.json").is_file():
+            return json.loads((out / "watch.json").read_text(encoding="utf-8"))["frames"] != 0
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return True
+    return False
+
+
+def _stash_folder(out: Path) -> Path | None:
+    """out/`STASH` where it is a folder of its own (not a symlink); None where there is none.
+    Raises ValueError, one line, for a symlink or a file there (`misplaced_entries`): a
+    watch would move its outputs into the folder a symlink points to, or that folder's
+    files into `out`."""
+    stash = out / STASH
+    kind = _kind(stash)
+    if kind is None:
+        return None
+    if kind != "a folder":
+        raise ValueError(f"{stash} is {kind}, where a watch sets an earlier watch's outputs "
+                         "aside: move it away, or give the watch another output folder "
+                         "(--out)")
+    return stash
+
+
+def _remove_empty(folder: Path) -> bool:
+    """Remove the folder `folder` and the folders in it, where they hold no file (a file
+    that is not a watch's stays, and so does its folder); whether it went."""
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()),
+                      key=lambda p: -len(p.parts)):
+        with contextlib.suppress(OSError):
+            sub.rmdir()
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 WATCH_FIELDS = ("source", "frames", "stopped")
@@ -171,16 +286,16 @@ def foreign_outputs(out: str | Path) -> list[str]:
     events (objects with `start` and `end`), a watch.json that is not a JSON object with a
     watch's fields (`WATCH_FIELDS`), a watch.html whose head does not name a watch as its
     generator (`mulde.watch_page.PAGE_MARK`); empty files count as a watch's (nothing to lose). []
-    where there are none; and a file at `EARLIER` (where a watch keeps the outputs of those
-    before it: `keep_earlier_outputs`). A new watch into `out` would replace them, so
-    `watch_source` refuses such a folder."""
+    where there are none; and first what is at those names that a watch cannot use
+    (`misplaced_entries`: a symlink, a pipe, a folder where a file goes; a file, or a
+    symlink, at `events`, `EARLIER` (where a watch keeps the outputs of those before it:
+    `keep_earlier_outputs`) or `STASH`). A new watch into `out` would replace them, or
+    write through them, so `watch_source` refuses such a folder."""
     out = Path(out)
-    found = []
-    if (out / EARLIER).exists() and not (out / EARLIER).is_dir():
-        found.append(f"{EARLIER} (a file where a watch keeps the earlier watches' outputs)")
+    found = misplaced_entries(out)
     for name in _OUTPUTS:
         path = out / name
-        if not path.is_file() or path.stat().st_size == 0:
+        if _kind(path) != "a file" or path.stat().st_size == 0:
             continue
         try:
             if name == "watch.html":
@@ -212,11 +327,17 @@ def stash_earlier_outputs(out: str | Path) -> int:
     into out/`STASH`, so that a new watch writes beside nothing of them while they can still
     come back (`restore_earlier_outputs`) if it fails before scoring a frame; return how many
     files were moved (the temp files of killed writers are removed, uncounted). A stash a
-    killed watch left is restored first: that watch scored no frame (the stash goes at the
-    first), so the stash holds the outputs to keep."""
+    killed watch left is dealt with first (`restore_earlier_outputs`: put back, or kept in
+    earlier/ where the folder holds scored frames; what it cannot put back is kept in
+    earlier/ too, `keep_earlier_outputs`). Raises ValueError, one line, for a
+    symlink or another thing a watch cannot use at its names (`misplaced_entries`), the
+    stash's included: nothing is moved then."""
     out = Path(out)
-    if (out / STASH).is_dir():  # only a watch killed before its first frame leaves one
+    _earlier_files(out)  # a symlink or a pipe at a watch's names: refused before any move
+    if _stash_folder(out) is not None:  # a watch killed before its first frame left one
         restore_earlier_outputs(out)
+    if _stash_folder(out) is not None:  # what could not be put back: kept apart, never
+        keep_earlier_outputs(out)       # mixed with (or replaced by) the outputs moved in
     kept, temps = _earlier_files(out)
     for path in temps:
         with contextlib.suppress(FileNotFoundError):
@@ -228,18 +349,39 @@ def stash_earlier_outputs(out: str | Path) -> int:
     return len(kept)
 
 
-def restore_earlier_outputs(out: str | Path) -> None:
+def restore_earlier_outputs(out: str | Path) -> Path | None:
     """Put the stashed outputs of an earlier watch (`stash_earlier_outputs`) back into the
-    folder `out` in place of this watch's (all of this watch's outputs go first, so the
+    folder `out` in place of this watch's, which scored no frame (they go first, so the
     folder never mixes the two), event files before the summaries that name them, then
-    remove the stash. A file that cannot be moved back stays in the stash (not removed)."""
+    remove the stash; return None, or the folder under `EARLIER` where the stash went
+    instead (below). Only a watch's own names (`_earlier_files`) come back from the stash;
+    other files stay in it, and so does a file that cannot be moved back. Outputs in `out`
+    that hold scored frames (`_holds_frames`) are never removed for a stash: where the
+    stash's files would replace some of them (a watch that scored, killed before it kept
+    the stash, or a stash no watch left), the stash is kept in earlier/ as
+    `keep_earlier_outputs` keeps it; otherwise (a watch killed while it put them back)
+    the rest are put back beside them. A stash without a watch's file (one killed after
+    putting them back, before removing it) is removed where it holds nothing else. A
+    symlink or a file at the stash is left alone (`_stash_folder`; `watch_source`
+    refuses such a folder)."""
     out = Path(out)
-    stash = out / STASH
-    if not stash.is_dir():
-        return
-    clear_earlier_outputs(out)  # this watch's own: a watch.json of frames 0, say
-    files = sorted((p for p in stash.rglob("*") if p.is_file()),
-                   key=lambda p: (p.parent == stash, str(p)))  # events/ first
+    try:
+        stash = _stash_folder(out)
+        files, _ = _earlier_files(stash) if stash is not None else ([], [])
+        if stash is None:
+            return None
+        if not files:
+            _remove_empty(stash)
+            return None
+        if _holds_frames(out):
+            here = {p.relative_to(out) for p in _earlier_files(out)[0]}
+            if here & {p.relative_to(stash) for p in files}:
+                return keep_earlier_outputs(out)
+        else:
+            clear_earlier_outputs(out)  # this watch's own: a watch.json of frames 0, say
+    except ValueError:  # a symlink or a pipe: never followed (`foreign_outputs` says it)
+        return None
+    files.sort(key=lambda p: (p.parent == stash, str(p)))  # events/ first
     left = False
     for path in files:
         target = out / path.relative_to(stash)
@@ -249,28 +391,42 @@ def restore_earlier_outputs(out: str | Path) -> None:
         except OSError:
             left = True
     if not left:
-        shutil.rmtree(stash, ignore_errors=True)
+        _remove_empty(stash)
+    return None
+
+
+def _stamp(when: datetime) -> str:
+    """The UTC time `when` as an earlier/ folder's name, "20261205T203807Z" (the year in 4
+    digits always: strftime writes year 1 as "1")."""
+    return (f"{when.year:04d}{when.month:02d}{when.day:02d}T{when.hour:02d}{when.minute:02d}"
+            f"{when.second:02d}Z")
 
 
 def keep_earlier_outputs(out: str | Path) -> Path | None:
     """Move the outputs of an earlier watch set aside in `out` (`stash_earlier_outputs`) to
     out/`EARLIER`/STAMP, STAMP its start in UTC ("20261205T203807Z": watch.json's
-    `started_at`, else the time of its newest file; "-2", "-3", ... after a STAMP taken);
+    `started_at`, else the time of its newest file, as for a `started_at` that is no time
+    or lies out of the calendar in UTC, "0001-01-01T00:00:00+14:00", which had stopped every
+    restart; "-2", "-3", ... after a STAMP taken);
     return that folder, None where nothing was set aside. A watch restarted into the same
     folder (a camera service after a crash or a reboot, run with the same command line) had
     deleted the alerts, snapshots and clips of the one before; they are kept this way (delete
     earlier/ to reclaim its space). Called as the new watch scores its first frame."""
     out = Path(out)
-    stash = out / STASH
-    if not stash.is_dir():
+    stash = _stash_folder(out)
+    if stash is None:
         return None
     try:
         started = json.loads((stash / "watch.json").read_text(encoding="utf-8"))["started_at"]
-        when = datetime.fromisoformat(started)
-    except (OSError, ValueError, KeyError, TypeError):  # killed before its watch.json, or older
-        times = [p.stat().st_mtime for p in stash.rglob("*") if p.is_file()]
-        when = datetime.fromtimestamp(max(times, default=time.time()), timezone.utc)
-    stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        # a start at the ends of the calendar ("0001-01-01T00:00:00+14:00") overflows in UTC
+        stamp = _stamp(datetime.fromisoformat(started).astimezone(timezone.utc))
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):  # killed before its
+        times = [p.stat().st_mtime for p in stash.rglob("*") if p.is_file()]  # record, older
+        try:
+            when = datetime.fromtimestamp(max(times, default=time.time()), timezone.utc)
+        except (OSError, ValueError, OverflowError):  # a file time out of the calendar
+            when = datetime.now(timezone.utc)
+        stamp = _stamp(when)
     target, k = out / EARLIER / stamp, 2
     while target.exists():
         target, k = out / EARLIER / f"{stamp}-{k}", k + 1
@@ -1136,8 +1292,9 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
     foreign = foreign_outputs(out)
     if foreign:  # checked before anything is opened or written
         raise ValueError(f"{out} holds files at the names a watch writes that no watch wrote: "
-                         f"{', '.join(foreign)}; a watch would replace them: give the watch an "
-                         "output folder of its own (--out), or move them")
+                         f"{', '.join(foreign)}; a watch would replace them, or write through "
+                         "them: give the watch an output folder of its own (--out), or move "
+                         "them")
     extractor = model.extractor_for(view)
     value, definition = live_threshold(model, threshold)
     given_fps = fps  # for watch.json; a frame folder's may be the model's (below)
