@@ -669,19 +669,17 @@ def _is_export(folder: Path) -> bool:
 
 def _pyod_fields(path: Path) -> dict[str, float] | None:
     """PyOD's contamination and threshold_ that `PyODMULDE.save` stored in a MULDE model
-    file, None for a file without them (or with fields `PyODMULDE.load` would refuse)."""
+    file, None for a file without them. Checked as `PyODMULDE.load` checks them
+    (`mulde.estimator.persistence.pyod_fields`), so that `mulde info` shows and `mulde
+    export` writes into the graph only values that load: ModelFileError naming the file and
+    the field (a contamination outside (0, 0.5], a threshold NaN or -inf, a field missing)."""
     from safetensors import safe_open
 
-    from mulde.estimator.persistence import PYOD_META
+    from mulde.estimator.persistence import pyod_fields
 
     with safe_open(str(path), framework="numpy") as f:  # MULDE.load has read it already
-        raw = (f.metadata() or {}).get(PYOD_META)
-    try:
-        fields = json.loads(raw)
-        return {"contamination": float(fields["contamination"]),
-                "threshold": float(fields["threshold"])}
-    except (TypeError, KeyError, ValueError):  # none, or not PyODMULDE.load's to describe
-        return None
+        fields = pyod_fields(path, f.metadata() or {})
+    return None if fields is None else {"contamination": fields[0], "threshold": fields[1]}
 
 
 def _mulde_format(path: Path) -> bool:
