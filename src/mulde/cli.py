@@ -1606,8 +1606,11 @@ class _EarlierExport(NamedTuple):
 
 def _earlier_export(out: Path, model: Path) -> _EarlierExport | None:
     """The ONNX export in out/onnx, with what `_say_stale_export` compares once the run has
-    written its model in `model` (out/model); None when there is none."""
+    written its model in `model` (out/model); None when there is none (no pipeline.json as
+    a regular file: a pipe there would block the read, and holds no export to call stale)."""
     folder = Path(out) / "onnx"
+    if not (folder / "pipeline.json").is_file():
+        return None
     try:
         onnx = json.loads((folder / "pipeline.json").read_text("utf-8"))["onnx"]
     except (OSError, ValueError, TypeError, KeyError):

@@ -125,9 +125,14 @@ def model_digest(manifest: dict) -> str:
 
 
 def _saved_manifest(folder: str | Path) -> dict | None:
-    """The manifest (pipeline.json) saved in `folder`; None where there is no readable one."""
+    """The manifest (pipeline.json) saved in `folder`; None where there is no readable one
+    (none, a folder, or a pipe or device in its place, which reading would wait on forever
+    or without end: what this answers, a model's digest, is not there)."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():  # a regular file, links followed
+        return None
     try:
-        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return manifest if isinstance(manifest, dict) else None
