@@ -1899,3 +1899,45 @@ def test_the_demo_ends_saying_where_its_videos_are_and_how_to_watch_one(tmp_path
                     f"the trained model: mulde watch {out / 'model'} "
                     f"{out / 'scene' / 'test' / 'test_01.mp4'} --out {out / 'watch'} "
                     "--realtime")
+
+
+@pytest.mark.parametrize("fields, said", [
+    ({"contamination": 0.1, "threshold": float("nan"), "n_classes": 2},
+     "has threshold nan, not a finite number or +inf"),
+    ({"contamination": 0.1, "threshold": float("-inf"), "n_classes": 2},
+     "has threshold -inf, not a finite number or +inf"),
+    ({"contamination": float("nan"), "threshold": 1.0, "n_classes": 2},
+     "has contamination nan, not in (0, 0.5]"),
+    ({"contamination": 5, "threshold": 1.0, "n_classes": 2},
+     "has contamination 5.0, not in (0, 0.5]"),
+    ({"contamination": 0.1}, "lacks PyOD's contamination, threshold and n_classes"),
+], ids=["threshold_nan", "threshold_minus_inf", "contamination_nan", "contamination_5",
+        "missing"])
+def test_export_and_info_refuse_pyod_fields_pyodmulde_load_refuses(features, capsys, fields,
+                                                                  said):
+    """`mulde export` wrote such values into the graph's metadata (pyod_threshold nan) and
+    `mulde info` described them, though `PyODMULDE.load` refuses the file: the two now check
+    them as it does (`pyod_fields`), with one line naming the file and the field. Made on a
+    plain MULDE file, as whoever edits the metadata can (the checksum computed again)."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from mulde.estimator.persistence import CHECKSUM, PYOD_META, content_checksum
+
+    d = features
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
+                 "--params", PARAMS]) == 0
+    with safe_open(str(d / "m.safetensors"), framework="numpy") as f:
+        meta, arrays = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    meta[PYOD_META] = json.dumps(fields)
+    meta[CHECKSUM] = content_checksum(arrays, meta)
+    crafted = d / "c.safetensors"
+    save_file(arrays, str(crafted), metadata=meta)
+    capsys.readouterr()
+    for command in (["export", str(crafted), "--out", str(d / "c.onnx")], ["info", str(crafted)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"mulde: error: {crafted}: inconsistent PyODMULDE model file: "
+                              f"metadata field '{PYOD_META}' {said}"), err
+        assert "\n" not in err
+    assert not (d / "c.onnx").exists()

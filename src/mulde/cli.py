@@ -669,19 +669,17 @@ def _is_export(folder: Path) -> bool:
 
 def _pyod_fields(path: Path) -> dict[str, float] | None:
     """PyOD's contamination and threshold_ that `PyODMULDE.save` stored in a MULDE model
-    file, None for a file without them (or with fields `PyODMULDE.load` would refuse)."""
+    file, None for a file without them. Checked as `PyODMULDE.load` checks them
+    (`mulde.estimator.persistence.pyod_fields`), so that `mulde info` shows and `mulde
+    export` writes into the graph only values that load: ModelFileError naming the file and
+    the field (a contamination outside (0, 0.5], a threshold NaN or -inf, a field missing)."""
     from safetensors import safe_open
 
-    from mulde.estimator.persistence import PYOD_META
+    from mulde.estimator.persistence import pyod_fields
 
     with safe_open(str(path), framework="numpy") as f:  # MULDE.load has read it already
-        raw = (f.metadata() or {}).get(PYOD_META)
-    try:
-        fields = json.loads(raw)
-        return {"contamination": float(fields["contamination"]),
-                "threshold": float(fields["threshold"])}
-    except (TypeError, KeyError, ValueError):  # none, or not PyODMULDE.load's to describe
-        return None
+        fields = pyod_fields(path, f.metadata() or {})
+    return None if fields is None else {"contamination": fields[0], "threshold": fields[1]}
 
 
 def _mulde_format(path: Path) -> bool:
@@ -1608,8 +1606,11 @@ class _EarlierExport(NamedTuple):
 
 def _earlier_export(out: Path, model: Path) -> _EarlierExport | None:
     """The ONNX export in out/onnx, with what `_say_stale_export` compares once the run has
-    written its model in `model` (out/model); None when there is none."""
+    written its model in `model` (out/model); None when there is none (no pipeline.json as
+    a regular file: a pipe there would block the read, and holds no export to call stale)."""
     folder = Path(out) / "onnx"
+    if not (folder / "pipeline.json").is_file():
+        return None
     try:
         onnx = json.loads((folder / "pipeline.json").read_text("utf-8"))["onnx"]
     except (OSError, ValueError, TypeError, KeyError):
@@ -1948,8 +1949,11 @@ def _training_options(args: argparse.Namespace) -> dict:
         if args.max_train_objects is not None:
             raise UsageError("--calibration-folds and --max-train-objects do not combine (the "
                              "subsample is fitted once, not per fold)")
-    if args.fps is not None and not args.fps > 0:
-        raise UsageError(f"--fps must be a positive number of frames per second, got {args.fps}")
+    from mulde.vad.artifact import MAX_FPS
+
+    if args.fps is not None and not 0 < args.fps <= MAX_FPS:  # what a model folder may hold
+        raise UsageError(f"--fps must be a positive number of frames per second, at most "
+                         f"{MAX_FPS:g}, got {args.fps}")
     rule, target = "events_per_hour", 1.0
     if args.alarms_per_hour is not None:
         if not args.alarms_per_hour >= 0:

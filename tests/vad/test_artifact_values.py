@@ -65,14 +65,35 @@ def _stream(m):
     (lambda m: m["smoothing"].__setitem__("sigma", float("inf")), "smoothing.sigma is inf"),
     (lambda m: m["threshold"].__setitem__("value", float("nan")), "threshold.value is nan, "
                                                                   "not a number"),
+    (lambda m: m.__setitem__("fps", 1e300), "fps is 1e+300, not a finite frame rate > 0 and "
+                                            "at most 1000"),
+    (lambda m: m["smoothing"].__setitem__("sigma", 1e9), "smoothing.sigma is 1000000000.0, "
+                                                         "not a finite number >= 0 and at most "
+                                                         "36000 frames (an hour at fps 10)"),
+    (lambda m: m["threshold"].__setitem__("patience", -5), "threshold.patience is -5, not a "
+                                                           "whole number of frames >= 1"),
+    (lambda m: m["threshold"].__setitem__("patience", 0), "threshold.patience is 0, not a "),
+    (lambda m: m["threshold"].__setitem__("patience", 2.5), "threshold.patience is 2.5, not a "
+                                                            "whole number"),
+    (lambda m: m["threshold"].__setitem__("patience", True), "threshold.patience is True"),
+    (lambda m: m["threshold"].__setitem__("patience", 1e300), "threshold.patience is 1e+300, "
+                                                              "not a whole number of frames >= 1 "
+                                                              "and at most 864000 (a day at fps "
+                                                              "10)"),
+    (lambda m: m["threshold"].__setitem__("patience", 864001), "threshold.patience is 864001"),
     (lambda m: _stream(m).__setitem__("fill", float("nan")), "streams.velocity.fill is nan, "
                                                              "not a finite number"),
     (lambda m: _stream(m).__setitem__("dim", 99), "streams.velocity.dim is 99, but its model "
                                                   "takes 3 features"),
 ], ids=["fps_negative", "fps_zero", "fps_nan", "fps_null", "sigma_negative", "sigma_inf",
-        "threshold_nan", "fill_nan", "dim_wrong"])
+        "threshold_nan", "fps_huge", "sigma_huge", "patience_negative", "patience_zero",
+        "patience_fraction", "patience_flag", "patience_huge", "patience_over_a_day",
+        "fill_nan", "dim_wrong"])
 def test_values_no_fit_writes_are_refused_by_field(saved, tmp_path, change, said):
-    """They loaded: a NaN threshold never alerts, a negative fps or sigma fails later."""
+    """They loaded: a NaN threshold never alerts, a negative fps or sigma fails later, a
+    negative patience failed `mulde export` and `info` with a traceback (fit_threshold's
+    ValueError), a patience of 2.5 or 1e300 ran silently, a sigma of 1e9 asked for 30 GiB
+    of filter weights."""
     _refused(_edited(saved, tmp_path, change), said)
 
 
@@ -120,3 +141,22 @@ def test_a_link_out_of_the_folder_is_refused(saved, tmp_path):
     shutil.move(target, outside)
     target.symlink_to(outside)
     _refused(folder, "which leads out of the model folder")
+
+
+def test_the_bounds_hold_a_days_patience_and_an_hours_sigma(saved, tmp_path):
+    """The bounds are inclusive: a day of patience and an hour of sigma at fps 10 load."""
+    def change(m):
+        m["threshold"]["patience"] = 864000
+        m["smoothing"]["sigma"] = 36000.0
+
+    model = PipelineModel.load(_edited(saved, tmp_path, change))
+    assert model.threshold.patience == 864000 and model.smoothing_sigma == 36000.0
+
+
+def test_fit_refuses_what_load_would_refuse():
+    """A fit of fps above MAX_FPS would save a folder that does not load."""
+    rng = np.random.default_rng(0)
+    train = {f"t{i}": _features(rng, 30) for i in range(2)}
+    with pytest.raises(ValueError, match=r"fps 2000 must be in \(0, 1000\] frames/s"):
+        PipelineModel.fit(ObjectCentricExtractor(streams=("velocity",)), train,
+                          StreamEnsemble("knn"), fps=2000.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +41,36 @@ PYOD_META = "pyod"
 class ModelFileError(ValueError):
     """A model file is missing, truncated, foreign, from a newer version, changed since it was
     saved, or inconsistent."""
+
+
+def pyod_fields(path: str | Path, meta: Mapping[str, str]) -> tuple[float, float, int] | None:
+    """PyOD's (contamination, threshold_, class count) that `PyODMULDE.save` stored in the
+    metadata field `PYOD_META` of the model file `path` (its metadata `meta`, as read), None
+    for a file without the field. What `PyODMULDE.load` restores and what `mulde info` and
+    `mulde export` write of such a file, checked once here (without importing PyOD):
+    ModelFileError naming the file and the field when its JSON does not hold the three, the
+    contamination is not in (0, 0.5] (PyOD's own range: NaN, 0 or 5 no fit writes), the
+    threshold is NaN or -inf (no fit gives them; +inf is a validation threshold that flags
+    none) or the class count is not a whole number."""
+    raw = meta.get(PYOD_META)
+    if raw is None:
+        return None
+    bad = f"{path}: inconsistent PyODMULDE model file: metadata field '{PYOD_META}'"
+    try:
+        extra = json.loads(raw)
+        contamination, threshold = float(extra["contamination"]), float(extra["threshold"])
+        n_classes = int(extra["n_classes"])
+    except (KeyError, TypeError, ValueError, OverflowError) as err:  # JSONDecodeError too
+        raise ModelFileError(f"{bad} lacks PyOD's contamination, threshold and n_classes "
+                             f"({type(err).__name__}: {cut(str(err), 60)}); fit and save it "
+                             "again") from None
+    if not 0.0 < contamination <= 0.5:  # as PyOD checks it when a detector is made
+        raise ModelFileError(f"{bad} has contamination {contamination}, not in (0, 0.5] "
+                             "(PyOD's share of outliers); fit and save it again")
+    if math.isnan(threshold) or threshold == -math.inf:
+        raise ModelFileError(f"{bad} has threshold {threshold}, not a finite number or +inf; "
+                             "fit and save it again")
+    return contamination, threshold, n_classes
 
 
 MAX_DIGITS = 18

@@ -7,7 +7,6 @@ PyOD detectors score higher = more anomalous, label 1 = outlier, and expose
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from collections.abc import Callable
 from numbers import Real
@@ -29,6 +28,7 @@ from mulde.estimator.persistence import (
     PYOD_META,
     ModelFileError,
     model_file,
+    pyod_fields,
     read_model_file,
     save_arrays,
 )
@@ -315,8 +315,10 @@ class PyODMULDE(BaseDetector):
         `labels_`, `threshold_` and `contamination` are the saved values, so
         `decision_function`, `predict` and `predict_proba` answer as before saving. Raises
         ModelFileError naming the file when it is missing, unreadable, foreign, newer or
-        inconsistent (as `MULDE.load` refuses; a stored threshold that is NaN or -inf, which
-        no fit gives: +inf is a validation threshold that flags none), or a MULDE model
+        inconsistent (as `MULDE.load` refuses; PyOD's fields as
+        `mulde.estimator.persistence.pyod_fields` checks them: a contamination outside
+        (0, 0.5] or a threshold that is NaN or -inf, which no fit gives: +inf is a
+        validation threshold that flags none), or a MULDE model
         saved without the adapter (`MULDE.save`, `mulde fit`: load it with `MULDE.load`).
         ValueError, before the file is read, for a device this machine cannot use (as
         `MULDE.load`).
@@ -329,21 +331,17 @@ class PyODMULDE(BaseDetector):
                                  "(saved by MULDE.save or `mulde fit`, not PyODMULDE.save): "
                                  "load it with MULDE.load")
         detector = MULDE._from_file_contents(path, meta, arrays, device)
+        # contamination in (0, 0.5], threshold not NaN or -inf (+inf is a fit's own: -offset_
+        # of a validation threshold that flags none): the checks `mulde export` makes too
+        contamination, threshold, n_classes = pyod_fields(path, meta)  # type: ignore[misc]
         try:
-            extra = json.loads(meta[PYOD_META])
             scores = np.asarray(arrays[_SCORES], dtype=np.float64)
             labels = np.asarray(arrays[_LABELS], dtype=np.int64)
             params = detector.get_params()
             params.pop("contamination")  # MULDE's own: 'auto', or PyOD's (mulde_params)
-            model = cls(contamination=float(extra["contamination"]), **params)
-            threshold, n_classes = float(extra["threshold"]), int(extra["n_classes"])
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
+            model = cls(contamination=contamination, **params)
+        except (KeyError, TypeError, ValueError) as err:
             raise ModelFileError(f"{path}: inconsistent PyODMULDE model file: {err}") from err
-        # +inf is a fit's own: -offset_ of a validation threshold that flags none
-        if math.isnan(threshold) or threshold == -math.inf:
-            raise ModelFileError(f"{path}: inconsistent PyODMULDE model file: metadata "
-                                 f"field '{PYOD_META}' has threshold {threshold}, not a finite "
-                                 "number or +inf; fit and save it again")
         if scores.ndim != 1 or labels.shape != scores.shape:
             raise ModelFileError(f"{path}: inconsistent PyODMULDE model file: "
                                  f"{scores.shape} training scores but {labels.shape} labels")

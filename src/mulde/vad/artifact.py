@@ -125,9 +125,14 @@ def model_digest(manifest: dict) -> str:
 
 
 def _saved_manifest(folder: str | Path) -> dict | None:
-    """The manifest (pipeline.json) saved in `folder`; None where there is no readable one."""
+    """The manifest (pipeline.json) saved in `folder`; None where there is no readable one
+    (none, a folder, or a pipe or device in its place, which reading would wait on forever
+    or without end: what this answers, a model's digest, is not there)."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():  # a regular file, links followed
+        return None
     try:
-        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return manifest if isinstance(manifest, dict) else None
@@ -292,6 +297,18 @@ def foreign_files(folder: str | Path) -> list[str]:
                   if rel not in known)
 
 
+MAX_FPS = 1000.0
+"""The highest frame rate (frames/s) a manifest's fps may give: far above any camera a
+video pipeline reads (and the bound that keeps the frame counts below small: a crafted
+1e300 would let any sigma or patience through)."""
+MAX_SIGMA_SECONDS = 3600.0
+"""The longest smoothing a manifest's smoothing.sigma may give, in seconds of frames at its
+fps: an hour. The filters hold about 4 sigma weights (`causal_gaussian_weights`, scipy's
+`gaussian_filter1d` twice that), so a crafted sigma of 1e9 asked for 30 GiB; an hour at the
+highest fps is at most 115 MB, and no event lasts long enough to need more."""
+MAX_PATIENCE_SECONDS = 86400.0
+"""The longest patience a manifest's threshold.patience may give, in seconds of frames at
+its fps: a day, beyond which no event ever ends on a camera's day."""
 _RESTORE = "restore the model folder, or train the model again"
 """What a refusal of a manifest's value says to do."""
 
@@ -396,13 +413,20 @@ class PipelineModel:
 
         extractor: the extractor the features came from (fitted to the scene); fps: the
         training videos' frame rate; patience: frames below the threshold that end an event
-        (default: one second of video, round(fps)). `training` is recorded as given, with the
+        (default: one second of video, round(fps)). ValueError for values `load` would
+        refuse: fps outside (0, `MAX_FPS`], a sigma above an hour of frames, a patience
+        outside 1 to a day of frames. `training` is recorded as given, with the
         video and frame counts added, and per stream the frames with objects of their own
         (`frames_with_objects`, which `mulde watch`'s calibration warning counts)."""
         if not ensemble.fits_:
             ensemble.fit(train)
         scores = ensemble.train_fused()
         patience = max(1, round(fps)) if patience is None else int(patience)
+        if not (0 < fps <= MAX_FPS and 0 <= smoothing_sigma <= MAX_SIGMA_SECONDS * fps
+                and 1 <= patience <= MAX_PATIENCE_SECONDS * fps):  # what load refuses
+            raise ValueError(f"fps {fps:g} must be in (0, {MAX_FPS:g}] frames/s, the smoothing "
+                             f"sigma {smoothing_sigma:g} at most an hour of frames and the "
+                             f"patience {patience} from 1 to a day of frames")
         # kNN scores its training objects leave-one-video-out: out of sample without folds
         # (but for a single training video, whose objects each leave only themselves out:
         # the same objects in the next frames stay, as optimistic as in-sample scores)
@@ -605,10 +629,13 @@ class PipelineModel:
         manifest's field when a path it reads (a `files` entry, a stream's file, reference or
         PCA file, a scene background) is absolute or leads out of the folder, or is not
         listed in `files` (whose SHA-256 is checked), or when a value is not one a fit
-        writes: fps not a finite number > 0, smoothing.sigma not a finite number >= 0,
-        threshold.value NaN, a stream's fill not finite or its dim other than its model's
-        feature count. The manifest's own SHA-256 only catches damage (anyone can compute
-        it again): these checks are what stop a crafted manifest. The extractor's weights
+        writes: fps not a finite number in (0, `MAX_FPS`], smoothing.sigma not a finite
+        number >= 0 of at most an hour of frames at that fps (`MAX_SIGMA_SECONDS`: the
+        filters hold about 4 sigma weights), threshold.value NaN, threshold.patience not a
+        whole number >= 1 of at most a day of frames (`MAX_PATIENCE_SECONDS`), a stream's
+        fill not finite or its dim other than its model's feature count. The manifest's own
+        SHA-256 only catches damage (anyone can compute it again): these checks are what
+        stop a crafted manifest. The extractor's weights
         (weights_path, detector_weights, pose_weights) are the user's files and may lie
         anywhere."""
         folder = Path(folder)
@@ -709,14 +736,23 @@ class PipelineModel:
             if threshold is not None and not _number(threshold.value, nan=False):
                 raise ArtifactError(f"{mpath}: threshold.value is {threshold.value!r}, not a "
                                     f"number; {_RESTORE}")
-            smoothing = m["smoothing"]["sigma"]
-            if not (_number(smoothing) and smoothing >= 0):  # 0: no smoothing
-                raise ArtifactError(f"{mpath}: smoothing.sigma is {smoothing!r}, not a finite "
-                                    f"number >= 0 (frames); {_RESTORE}")
             fps = m["fps"]
-            if not (_number(fps) and fps > 0):
+            if not (_number(fps) and 0 < fps <= MAX_FPS):
                 raise ArtifactError(f"{mpath}: fps is {fps!r}, not a finite frame rate > 0 "
-                                    f"(frames/s); {_RESTORE}")
+                                    f"and at most {MAX_FPS:g} (frames/s); {_RESTORE}")
+            smoothing = m["smoothing"]["sigma"]
+            most = MAX_SIGMA_SECONDS * fps  # the bounds follow the frame rate
+            if not (_number(smoothing) and 0 <= smoothing <= most):  # 0: no smoothing
+                raise ArtifactError(f"{mpath}: smoothing.sigma is {smoothing!r}, not a finite "
+                                    f"number >= 0 and at most {most:g} frames (an hour at "
+                                    f"fps {fps:g}); {_RESTORE}")
+            if threshold is not None:
+                patience, most = threshold.patience, MAX_PATIENCE_SECONDS * fps
+                if (isinstance(patience, bool) or not isinstance(patience, int)
+                        or not 1 <= patience <= most):
+                    raise ArtifactError(f"{mpath}: threshold.patience is {patience!r}, not a "
+                                        f"whole number of frames >= 1 and at most {most:g} (a "
+                                        f"day at fps {fps:g}); {_RESTORE}")
             smoothing, fps = float(smoothing), float(fps)
         except ArtifactError:
             raise

@@ -140,11 +140,18 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
     modules = {stream: _stream_graph(stream, fit)
                for stream, fit in model.ensemble.fits_.items()}  # every refusal before a write
     folder = Path(folder)
+    manifest = folder / "pipeline.json"
+    if folder.is_dir() and (manifest.is_symlink() or manifest.exists()) and not manifest.is_file():
+        raise ExportError(f"{manifest}: a pipe, device, folder or broken link, not the "
+                          "pipeline.json of an earlier ONNX export; move it away, or give a "
+                          "new or empty folder")
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
                                                    and not is_pipeline_export(folder))):
         raise ExportError(f"{folder}: exists and holds other files than an earlier ONNX "
-                          "export of a pipeline model (pipeline.json and its graphs); give a "
-                          "new or empty folder, or that export's folder to replace it")
+                          "export of a pipeline model (pipeline.json and the graphs it lists, "
+                          "each <stream>.onnx with its SHA-256), which replacing it would "
+                          "delete; give a new or empty folder, or that export's folder to "
+                          "replace it")
     with atomic_folder(folder) as tmp:  # never a folder of two models' graphs
         graphs: dict[str, dict] = {}
         for stream, fit in model.ensemble.fits_.items():
@@ -164,16 +171,32 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
 
 def is_pipeline_export(folder: str | Path) -> bool:
     """Whether `folder` holds what `export_pipeline` writes and nothing else: pipeline.json
-    with an "onnx" block and the graph files it lists (an export written into a run's
-    folder, beside its model and report, is not one: replacing it would delete them)."""
+    (a regular file) with an "onnx" block whose streams each list their graph as the file
+    `<stream>.onnx`, and whose SHA-256, where listed, matches the file there, and no file
+    but these (an export written into a run's folder, beside its model and report, is not
+    one: replacing it would delete them; nor is a manifest listing another file, such as
+    "thesis.tex", as a stream's graph, or a graph of other bytes). A pipe or device in the
+    place of pipeline.json or a graph is not read (it would block): not an export."""
     folder = Path(folder)
+    if not (folder / "pipeline.json").is_file():
+        return False
     try:
         manifest = json.loads((folder / "pipeline.json").read_text(encoding="utf-8"))
-        graphs = {str(g["file"]) for g in manifest["onnx"]["streams"].values()}
+        streams = manifest["onnx"]["streams"]
+        graphs = {name: (g["file"], g.get("sha256")) for name, g in streams.items()}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
             AttributeError):
         return False
-    return {p.name for p in folder.iterdir()} <= {"pipeline.json", *graphs}
+    for name, (file, digest) in graphs.items():
+        if not isinstance(name, str) or file != f"{name}.onnx" or Path(file).name != file:
+            return False  # export_pipeline names each graph after its stream, in the folder
+        path = folder / file
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            return False  # the writer writes plain files only
+        if digest is not None and path.exists() and sha256_file(path) != digest:
+            return False
+    listed = {file for file, _ in graphs.values()}
+    return {p.name for p in folder.iterdir()} <= {"pipeline.json", *listed}
 
 
 def _stream_graph(stream: Stream, fit: StreamFit) -> nn.Module:
