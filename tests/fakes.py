@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import namedtuple
 from collections.abc import Sequence
@@ -409,3 +410,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+"""A test of a named pipe where a file is read or written (os.mkfifo: POSIX)."""
+
+
+def in_time(call, seconds: float = 60.0):
+    """call(), in a thread that a blocked open or read cannot hold: a test of a named pipe
+    fails instead of hanging when the code under test regresses; what call raises is raised
+    here."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = call()
+        except BaseException as err:  # noqa: BLE001 - raised again in the test's thread
+            result["error"] = err
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "blocked on the pipe"
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

@@ -19,7 +19,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from fakes import ENV, FAST, REPO, free_port, write_video
+from fakes import ENV, FAST, REPO, free_port, in_time, needs_fifo, write_video
 from PIL import Image
 
 from mulde.cli import main
@@ -1011,7 +1011,7 @@ def test_a_symlink_pipe_or_folder_at_a_watchs_names_is_refused_before_it_starts(
     assert foreign_outputs(out) == [entry]
     lstat = {p: p.lstat() for p in [*out.rglob("*"), *tmp_path.iterdir()]}
     with pytest.raises(ValueError) as err:
-        _fake_watch(out, [{"velocity": 0.1}] * 4)
+        in_time(lambda: _fake_watch(out, [{"velocity": 0.1}] * 4))
     assert str(err.value) == (f"{out} holds {entry}: a watch would write, move or delete "
                               "through it; move it away, or give the watch another output "
                               "folder (--out)")
@@ -1021,13 +1021,15 @@ def test_a_symlink_pipe_or_folder_at_a_watchs_names_is_refused_before_it_starts(
                                    else {})
 
 
+@needs_fifo
 def test_cli_refuses_a_pipe_at_scores_csv_in_one_line_saying_what_to_do(trained, tmp_path,
                                                                          capsys):
     model_dir, video = trained
     out = tmp_path / "out"
     out.mkdir()
     os.mkfifo(out / "scores.csv")
-    assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet"]) == 2
+    assert in_time(lambda: main(["watch", str(model_dir), str(video), "--out", str(out),
+                                 "--quiet"])) == 2
     err = capsys.readouterr().err
     assert err == (f"mulde: error: {out} holds files at the names a watch writes that no watch "
                    "wrote: scores.csv (a pipe where a watch writes a file); a watch would "

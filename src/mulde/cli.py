@@ -1949,11 +1949,9 @@ def _training_options(args: argparse.Namespace) -> dict:
         if args.max_train_objects is not None:
             raise UsageError("--calibration-folds and --max-train-objects do not combine (the "
                              "subsample is fitted once, not per fold)")
-    from mulde.vad.artifact import MAX_FPS
-
-    if args.fps is not None and not 0 < args.fps <= MAX_FPS:  # what a model folder may hold
-        raise UsageError(f"--fps must be a positive number of frames per second, at most "
-                         f"{MAX_FPS:g}, got {args.fps}")
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise UsageError(f"--fps must be a positive number of frames per second, got "
+                         f"{args.fps}")
     rule, target = "events_per_hour", 1.0
     if args.alarms_per_hour is not None:
         if not args.alarms_per_hour >= 0:

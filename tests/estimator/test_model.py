@@ -736,6 +736,15 @@ def test_a_read_only_checkpoint_dir_is_refused_before_training(tmp_path, monkeyp
                                       r"writable \(Read-only file system\); give a writable "
                                       "folder or checkpoint_dir=None$"):
         MULDE(**FAST, checkpoint_dir=str(folder)).fit(X)
+    assert not folder.exists()  # made for the check, removed with the refusal
+
+
+def test_a_checkpoint_dir_needs_no_free_space_bound(tmp_path, monkeypatch):
+    """A checkpoint is a few MB: the outputs' free-space bound (MULDE_MIN_FREE_MB, 100 MB)
+    is not asked of checkpoint_dir (a reviewer's fit was refused "for the outputs")."""
+    monkeypatch.setenv("MULDE_MIN_FREE_MB", "1e12")
+    X = np.random.default_rng(7).standard_normal((40, 2))
+    MULDE(**FAST, checkpoint_dir=str(tmp_path / "ckpt")).fit(X)
 
 
 def test_a_checkpoint_of_another_random_state_is_refused_naming_it_and_none_warns(tmp_path):

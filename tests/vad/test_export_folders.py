@@ -7,10 +7,10 @@ is written here: every refusal comes before the exporter runs."""
 import hashlib
 import json
 import os
-import threading
 
 import numpy as np
 import pytest
+from fakes import in_time, needs_fifo
 
 from mulde.cli import _earlier_export
 from mulde.estimator.export import ExportError
@@ -19,8 +19,6 @@ from mulde.vad.artifact import PipelineModel, export_source, saved_model_digest
 from mulde.vad.export import export_pipeline, is_pipeline_export
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.objects import ObjectCentricExtractor
-
-fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 
 
 @pytest.fixture(scope="module")
@@ -52,26 +50,6 @@ def _sha(content):
     return hashlib.sha256(content).hexdigest()
 
 
-def _in_time(call):
-    """call(), in a thread that a blocked read cannot hold: fails instead of hanging; what
-    it raises is raised here."""
-    result = {}
-
-    def run():
-        try:
-            result["value"] = call()
-        except Exception as err:  # noqa: BLE001 - raised again in the test's thread
-            result["error"] = err
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(60)
-    assert not thread.is_alive(), "blocked on the pipe"
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
 def test_an_export_as_the_writer_writes_it_is_one(tmp_path):
     graph = b"graph"
     folder = _export_folder(tmp_path / "e", {"velocity": {"file": "velocity.onnx",
@@ -100,7 +78,7 @@ def test_a_listed_file_that_is_no_graph_of_the_export_makes_no_export(model, tmp
         == files
 
 
-@fifo
+@needs_fifo
 def test_a_pipe_as_pipeline_json_is_said_never_read(model, tmp_path):
     """`mulde export --out e2` with a FIFO e2/pipeline.json hung in is_pipeline_export's
     read; the run's stale-export check (`_earlier_export`) and the model digests
@@ -108,23 +86,23 @@ def test_a_pipe_as_pipeline_json_is_said_never_read(model, tmp_path):
     folder = tmp_path / "e2"
     folder.mkdir()
     os.mkfifo(folder / "pipeline.json")
-    assert _in_time(lambda: is_pipeline_export(folder)) is False
+    assert in_time(lambda: is_pipeline_export(folder)) is False
     with pytest.raises(ExportError) as err:
-        _in_time(lambda: export_pipeline(model, folder))
+        in_time(lambda: export_pipeline(model, folder))
     assert str(err.value) == (f"{folder / 'pipeline.json'}: a pipe, device, folder or broken "
                               "link, not the pipeline.json of an earlier ONNX export; move it "
                               "away, or give a new or empty folder")
     run = tmp_path / "run"
     (run / "onnx").mkdir(parents=True)
     os.mkfifo(run / "onnx" / "pipeline.json")
-    assert _in_time(lambda: _earlier_export(run, run / "model")) is None
-    assert _in_time(lambda: saved_model_digest(run / "onnx")) is None
-    assert _in_time(lambda: export_source(run / "onnx")) is None
+    assert in_time(lambda: _earlier_export(run, run / "model")) is None
+    assert in_time(lambda: saved_model_digest(run / "onnx")) is None
+    assert in_time(lambda: export_source(run / "onnx")) is None
 
 
-@fifo
+@needs_fifo
 def test_a_pipe_named_as_a_graph_is_never_hashed(tmp_path):
     folder = _export_folder(tmp_path / "e", {"velocity": {"file": "velocity.onnx",
                                                            "sha256": _sha(b"graph")}}, {})
     os.mkfifo(folder / "velocity.onnx")
-    assert _in_time(lambda: is_pipeline_export(folder)) is False
+    assert in_time(lambda: is_pipeline_export(folder)) is False

@@ -297,18 +297,26 @@ def foreign_files(folder: str | Path) -> list[str]:
                   if rel not in known)
 
 
-MAX_FPS = 1000.0
-"""The highest frame rate (frames/s) a manifest's fps may give: far above any camera a
-video pipeline reads (and the bound that keeps the frame counts below small: a crafted
-1e300 would let any sigma or patience through)."""
 MAX_SIGMA_SECONDS = 3600.0
 """The longest smoothing a manifest's smoothing.sigma may give, in seconds of frames at its
-fps: an hour. The filters hold about 4 sigma weights (`causal_gaussian_weights`, scipy's
-`gaussian_filter1d` twice that), so a crafted sigma of 1e9 asked for 30 GiB; an hour at the
-highest fps is at most 115 MB, and no event lasts long enough to need more."""
+fps: an hour, and at most `MAX_SIGMA_FRAMES` frames whatever the fps. The filters hold about 4
+sigma weights (`causal_gaussian_weights`, scipy's `gaussian_filter1d` twice that), so a
+crafted sigma of 1e9 asked for 30 GiB; no event lasts long enough to need more."""
+MAX_SIGMA_FRAMES = 1e6
+"""The most frames a smoothing.sigma may span at any fps (filters of about 4e6 weights, 32
+MB): the frame rate is read from the videos (a variable-rate file may state 90,000 frames/s)
+and is not bounded, so the sigma is, in frames too."""
 MAX_PATIENCE_SECONDS = 86400.0
 """The longest patience a manifest's threshold.patience may give, in seconds of frames at
 its fps: a day, beyond which no event ever ends on a camera's day."""
+
+
+def most_sigma_frames(fps: float) -> float:
+    """The largest smoothing sigma (frames) a model of frame rate `fps` may hold: an hour of
+    frames (`MAX_SIGMA_SECONDS`), at most `MAX_SIGMA_FRAMES`."""
+    return min(MAX_SIGMA_SECONDS * fps, MAX_SIGMA_FRAMES)
+
+
 _RESTORE = "restore the model folder, or train the model again"
 """What a refusal of a manifest's value says to do."""
 
@@ -414,19 +422,22 @@ class PipelineModel:
         extractor: the extractor the features came from (fitted to the scene); fps: the
         training videos' frame rate; patience: frames below the threshold that end an event
         (default: one second of video, round(fps)). ValueError for values `load` would
-        refuse: fps outside (0, `MAX_FPS`], a sigma above an hour of frames, a patience
-        outside 1 to a day of frames. `training` is recorded as given, with the
-        video and frame counts added, and per stream the frames with objects of their own
-        (`frames_with_objects`, which `mulde watch`'s calibration warning counts)."""
+        refuse, before any fit: fps not > 0, a sigma above an hour of frames
+        (`most_sigma_frames`), a patience outside 1 to a day of frames. `training` is
+        recorded as given, with the video and frame counts added, and per stream the frames
+        with objects of their own (`frames_with_objects`, which `mulde watch`'s calibration
+        warning counts)."""
+        patience = max(1, round(fps)) if patience is None else int(patience)
+        if not (math.isfinite(fps) and fps > 0
+                and 0 <= smoothing_sigma <= most_sigma_frames(fps)
+                and 1 <= patience <= MAX_PATIENCE_SECONDS * fps):  # what load refuses: before
+            raise ValueError(f"fps {fps:g} must be a frame rate > 0, the smoothing sigma "  # fits
+                             f"{smoothing_sigma:g} at most an hour of frames (and "
+                             f"{MAX_SIGMA_FRAMES:g}) and the patience {patience} from 1 to a "
+                             "day of frames")
         if not ensemble.fits_:
             ensemble.fit(train)
         scores = ensemble.train_fused()
-        patience = max(1, round(fps)) if patience is None else int(patience)
-        if not (0 < fps <= MAX_FPS and 0 <= smoothing_sigma <= MAX_SIGMA_SECONDS * fps
-                and 1 <= patience <= MAX_PATIENCE_SECONDS * fps):  # what load refuses
-            raise ValueError(f"fps {fps:g} must be in (0, {MAX_FPS:g}] frames/s, the smoothing "
-                             f"sigma {smoothing_sigma:g} at most an hour of frames and the "
-                             f"patience {patience} from 1 to a day of frames")
         # kNN scores its training objects leave-one-video-out: out of sample without folds
         # (but for a single training video, whose objects each leave only themselves out:
         # the same objects in the next frames stay, as optimistic as in-sample scores)
@@ -629,8 +640,8 @@ class PipelineModel:
         manifest's field when a path it reads (a `files` entry, a stream's file, reference or
         PCA file, a scene background) is absolute or leads out of the folder, or is not
         listed in `files` (whose SHA-256 is checked), or when a value is not one a fit
-        writes: fps not a finite number in (0, `MAX_FPS`], smoothing.sigma not a finite
-        number >= 0 of at most an hour of frames at that fps (`MAX_SIGMA_SECONDS`: the
+        writes: fps not a finite number > 0, smoothing.sigma not a finite
+        number >= 0 of at most an hour of frames at that fps (`most_sigma_frames`: the
         filters hold about 4 sigma weights), threshold.value NaN, threshold.patience not a
         whole number >= 1 of at most a day of frames (`MAX_PATIENCE_SECONDS`), a stream's
         fill not finite or its dim other than its model's feature count. The manifest's own
@@ -737,15 +748,15 @@ class PipelineModel:
                 raise ArtifactError(f"{mpath}: threshold.value is {threshold.value!r}, not a "
                                     f"number; {_RESTORE}")
             fps = m["fps"]
-            if not (_number(fps) and 0 < fps <= MAX_FPS):
+            if not (_number(fps) and fps > 0):
                 raise ArtifactError(f"{mpath}: fps is {fps!r}, not a finite frame rate > 0 "
-                                    f"and at most {MAX_FPS:g} (frames/s); {_RESTORE}")
+                                    f"(frames/s); {_RESTORE}")
             smoothing = m["smoothing"]["sigma"]
-            most = MAX_SIGMA_SECONDS * fps  # the bounds follow the frame rate
+            most = most_sigma_frames(fps)  # the bounds follow the frame rate
             if not (_number(smoothing) and 0 <= smoothing <= most):  # 0: no smoothing
                 raise ArtifactError(f"{mpath}: smoothing.sigma is {smoothing!r}, not a finite "
                                     f"number >= 0 and at most {most:g} frames (an hour at "
-                                    f"fps {fps:g}); {_RESTORE}")
+                                    f"fps {fps:g}, at most {MAX_SIGMA_FRAMES:g}); {_RESTORE}")
             if threshold is not None:
                 patience, most = threshold.patience, MAX_PATIENCE_SECONDS * fps
                 if (isinstance(patience, bool) or not isinstance(patience, int)
