@@ -1031,10 +1031,9 @@ def test_cli_refuses_a_pipe_at_scores_csv_in_one_line_saying_what_to_do(trained,
     assert in_time(lambda: main(["watch", str(model_dir), str(video), "--out", str(out),
                                  "--quiet"])) == 2
     err = capsys.readouterr().err
-    assert err == (f"mulde: error: {out} holds files at the names a watch writes that no watch "
-                   "wrote: scores.csv (a pipe where a watch writes a file); a watch would "
-                   "replace them, or write through them: give the watch an output folder of "
-                   "its own (--out), or move them\n")
+    assert err == (f"mulde: error: {out} holds scores.csv (a pipe where a watch writes a "
+                   "file): a watch would write, move or delete through it; move it away, or "
+                   "give the watch another output folder (--out)\n")
 
 
 def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_report(

@@ -200,17 +200,25 @@ def misplaced_entries(out: str | Path) -> list[str]:
     return found
 
 
+def refuse_misplaced(out: Path) -> None:
+    """Raise ValueError, one line naming each and what to do, where the watch's names in
+    `out` hold what a watch cannot use (`misplaced_entries`: a symlink, a pipe, a folder
+    where a file goes, a file where a folder goes): the watch's one wording of them, before
+    it starts and wherever its earlier outputs are moved."""
+    misplaced = misplaced_entries(out)
+    if misplaced:
+        raise ValueError(f"{out} holds {', '.join(misplaced)}: a watch would write, move or "
+                         "delete through it; move it away, or give the watch another "
+                         "output folder (--out)")
+
+
 def _earlier_files(out: Path) -> tuple[list[Path], list[Path]]:
     """(an earlier watch's outputs in `out`, the temp files its killed writers left there):
     only the names `_OUTPUTS` and events/event_NNNN.png|mp4, summaries first. Raises
     ValueError, one line, where those names hold a symlink, a pipe or another thing a watch
     cannot move or replace (`misplaced_entries`): they are never skipped silently, to be
     written through by the watch."""
-    misplaced = misplaced_entries(out)
-    if misplaced:
-        raise ValueError(f"{out} holds {', '.join(misplaced)}: a watch would write, move or "
-                         "delete through it; move it away, or give the watch another "
-                         "output folder (--out)")
+    refuse_misplaced(out)
     top = [out / name for name in _OUTPUTS if (out / name).is_file()]
     events = out / "events"
     inside = sorted(p for p in events.iterdir() if p.is_file()) if events.is_dir() else []
@@ -1289,8 +1297,9 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
 
     # a command that cannot run, said before anything is opened or written
     command = None if on_event is None else EventCommand(on_event, warn=warn)
+    refuse_misplaced(Path(out))  # checked before anything is opened or written
     foreign = foreign_outputs(out)
-    if foreign:  # checked before anything is opened or written
+    if foreign:
         raise ValueError(f"{out} holds files at the names a watch writes that no watch wrote: "
                          f"{', '.join(foreign)}; a watch would replace them, or write through "
                          "them: give the watch an output folder of its own (--out), or move "
