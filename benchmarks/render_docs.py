@@ -709,6 +709,9 @@ ADBENCH_MULDE_RUNS = {
                     "the default after issue 15's round 51 (seed 0, all 58 sets: its 3 changed "
                     "sets refitted, round 49's rows for the rest, which it fits alike; "
                     "benchmarks/adbench_merge.py)"),
+    "round51-seeds12": ("adbench_mulde_round51_seeds12.json",
+                        "round 51's default on seeds 1 and 2 (every set refitted, on the Intel "
+                        "Xeon of its seed-0 rows)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -729,13 +732,15 @@ def seeds_0_2(seed0: dict, more: dict) -> dict:
                    + more["entries"], "commands": seed0["commands"] + more["commands"]}
 
 
-def successor_sections(acc: dict, before: tuple, after: tuple) -> list[str]:
+def successor_sections(acc: dict, before: tuple, after: tuple,
+                       every_set: bool = True) -> list[str]:
     """The ADBench sections of a default beside the one it replaced, each a (label, seed 0 on
     the sets its rule changes, seed 0 on every set, seeds 1 and 2) tuple of `read_json`
     results (None: not run): seed 0 on the changed sets, seed 0 on every set, and seeds 0-2
     on the sets both have, each where both runs are there; and seeds 0-2 of the later alone
     beside the default before issue 15, where its seeds 1 and 2 cover sets the earlier's do
-    not (17_InternetAds, first run on them in round 48)."""
+    not (17_InternetAds, first run on them in round 48), unless `every_set` is False (the
+    caller shows them beside an earlier round's seeds 0-2)."""
     label0, subset0, all0, more0 = before
     label1, subset1, all1, more1 = after
     base = ("before issue 15", None)
@@ -750,7 +755,8 @@ def successor_sections(acc: dict, before: tuple, after: tuple) -> list[str]:
             (f"{label1}, seeds 0-2", seeds_0_2(all1, more1))]))
     sets = ({e["dataset"] for e in more0["entries"]} if more0 else set(),
             {e["dataset"] for e in more1["entries"]} if more1 else set())
-    if all1 and sets[1] - sets[0]:  # seeds 1-2 of sets the predecessor's lacked: all of them
+    # seeds 1-2 of sets the predecessor's lacked: all of them
+    if every_set and all1 and sets[1] - sets[0]:
         out.append(adbench_round2_section(acc, [
             base, (f"{label1}, seeds 0-2, every set", seeds_0_2(all1, more1))]))
     return out
@@ -834,11 +840,21 @@ def main(argv: list[str] | None = None) -> None:
             path = getattr(args, name, None)
             return read_json(path) if path is not None else None
 
+        last_three = None  # the latest round run on seeds 1 and 2 too: (label, seed 0, more)
         for key in ("round41", "round43", "round45", "round46", "round48", "round49",
                     "round51"):
             after = (f"round {key[5:]}", run_of(f"accuracy_{key}"),
                      run_of(f"accuracy_{key}_all"), run_of(f"accuracy_{key}_seeds12"))
-            parts.extend(successor_sections(acc, before, after))
+            beside_three = bool(last_three and after[2] and after[3] and not before[3])
+            parts.extend(successor_sections(acc, before, after, every_set=not beside_three))
+            if beside_three:
+                # the one it replaced has no seeds 1 and 2: beside the latest round that has
+                parts.append(adbench_round2_section(acc, [
+                    ("before issue 15", None),
+                    (f"{last_three[0]}, seeds 0-2", seeds_0_2(last_three[1], last_three[2])),
+                    (f"{after[0]}, seeds 0-2", seeds_0_2(after[2], after[3]))]))
+            if (after[2] or after[1]) and after[3]:
+                last_three = (after[0], after[2] or after[1], after[3])
             # the next rule changes other sets: its predecessor's rows are those of every set
             before = (after[0], after[2] or after[1], after[2], after[3])
     over = read_json(args.overfit)
