@@ -435,3 +435,14 @@ def in_time(call, seconds: float = 60.0):
     if "error" in result:
         raise result["error"]
     return result.get("value")
+
+
+def refused_in_one_line(call, error: type[BaseException], start: str, said: str) -> str:
+    """Assert that call() raises `error` in one line that starts with `start` (the file it
+    names) and says `said`; return the message."""
+    with pytest.raises(error) as err:
+        call()
+    message = str(err.value)
+    assert message.startswith(start), message
+    assert said in message and "\n" not in message, message
+    return message

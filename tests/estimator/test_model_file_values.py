@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 import pytest
-from fakes import in_time
+from fakes import in_time, refused_in_one_line
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
@@ -63,14 +63,8 @@ def _crafted(source, tmp_path, meta=None, arrays=None, params=None):
 
 
 def _refused(path, said):
-    """Load `path`; assert one line naming the file and `said`, ending with what to do."""
-    with pytest.raises(ModelFileError) as err:
-        MULDE.load(path)
-    message = str(err.value)
-    assert message.startswith(f"{path}: "), message
-    assert said in message, message
-    assert "\n" not in message
-    return message
+    """Load `path`; assert one line naming the file and saying `said`."""
+    return refused_in_one_line(lambda: MULDE.load(path), ModelFileError, f"{path}: ", said)
 
 
 def test_the_legitimate_files_load_and_score_as_saved(files):

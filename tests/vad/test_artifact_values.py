@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+from fakes import refused_in_one_line
 
 from mulde.vad import StreamEnsemble
 from mulde.vad.artifact import MANIFEST, SELF_DIGEST, ArtifactError, PipelineModel, manifest_digest
@@ -43,11 +44,8 @@ def _edited(saved, tmp_path, change):
 
 
 def _refused(folder, said):
-    with pytest.raises(ArtifactError) as err:
-        PipelineModel.load(folder)
-    message = str(err.value)
-    assert message.startswith(f"{folder / MANIFEST}: "), message
-    assert said in message and "\n" not in message, message
+    message = refused_in_one_line(lambda: PipelineModel.load(folder), ArtifactError,
+                                  f"{folder / MANIFEST}: ", said)
     assert message.endswith("restore the model folder, or train the model again")
 
 
