@@ -1012,9 +1012,9 @@ def test_a_symlink_pipe_or_folder_at_a_watchs_names_is_refused_before_it_starts(
     lstat = {p: p.lstat() for p in [*out.rglob("*"), *tmp_path.iterdir()]}
     with pytest.raises(ValueError) as err:
         in_time(lambda: _fake_watch(out, [{"velocity": 0.1}] * 4))
-    assert str(err.value) == (f"{out} holds {entry}: a watch would write, move or delete "
-                              "through it; move it away, or give the watch another output "
-                              "folder (--out)")
+    assert str(err.value) == (f"{out} holds {entry}: a watch would write through it, or "
+                              "replace or move it; move it away, or give the watch another "
+                              "output folder (--out)")
     assert {p: p.lstat() for p in [*out.rglob("*"), *tmp_path.iterdir()]} == lstat
     if outside.exists():
         assert _files(outside) == ({"event_0001.png": b"theirs"} if case.startswith("events")
@@ -1032,8 +1032,8 @@ def test_cli_refuses_a_pipe_at_scores_csv_in_one_line_saying_what_to_do(trained,
                                  "--quiet"])) == 2
     err = capsys.readouterr().err
     assert err == (f"mulde: error: {out} holds scores.csv (a pipe where a watch writes a "
-                   "file): a watch would write, move or delete through it; move it away, or "
-                   "give the watch another output folder (--out)\n")
+                   "file): a watch would write through it, or replace or move it; move it "
+                   "away, or give the watch another output folder (--out)\n")
 
 
 def test_the_snapshot_names_the_event_score_and_the_stream_that_fired_as_the_report(

@@ -207,8 +207,8 @@ def refuse_misplaced(out: Path) -> None:
     it starts and wherever its earlier outputs are moved."""
     misplaced = misplaced_entries(out)
     if misplaced:
-        raise ValueError(f"{out} holds {', '.join(misplaced)}: a watch would write, move or "
-                         "delete through it; move it away, or give the watch another "
+        raise ValueError(f"{out} holds {', '.join(misplaced)}: a watch would write through "
+                         "it, or replace or move it; move it away, or give the watch another "
                          "output folder (--out)")
 
 

@@ -443,11 +443,11 @@ AGAIN = "; fit and save it again$"
     (dict(dropped=("network.first.bias",)),
      r"array 'network.first.bias' is missing \(the network the config describes has it\)"),
     (dict(params={"n_levels": "x"}),
-     r"its stored parameters are not valid: The 'n_levels' parameter of MULDE must be an int "
-     r"in the range \[1, inf\)\. Got 'x' instead\."),
+     r"its stored parameters are not valid: the 'n_levels' parameter of MULDE must be an int "
+     r"in the range \[1, inf\)\. Got 'x' instead"),
     (dict(params={"max_steps": -3}),
-     r"its stored parameters are not valid: The 'max_steps' parameter of MULDE must be .*"
-     r"Got -3 instead\."),
+     r"its stored parameters are not valid: the 'max_steps' parameter of MULDE must be .*"
+     r"Got -3 instead"),
     (dict(params={"sigma_low": 2.0}),
      r"its stored parameters are not valid: sigma_high \(1\.0\) must be above sigma_low "
      r"\(2\.0\)"),

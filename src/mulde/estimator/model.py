@@ -1294,9 +1294,11 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      f"{max(len(stored), 1)} network(s)")
             try:  # the estimator's own rules: types, ranges, and how the settings relate
                 model.check_params()
-            except ValueError as err:
+            except ValueError as err:  # scikit-learn's sentence, read inside ours
+                said = str(err).rstrip(".")
+                said = said[:1].lower() + said[1:] if said.startswith("The ") else said
                 raise ModelFileError(f"{path}: inconsistent MULDE model file: its stored "
-                                     f"parameters are not valid: {err}; fit and save it "
+                                     f"parameters are not valid: {said}; fit and save it "
                                      "again") from None
             if not is_device_name(saved_device):
                 raise ModelFileError(f"{path}: inconsistent MULDE model file: its stored "
