@@ -2238,8 +2238,10 @@ def _removed_if_left_empty(*folders: Path | None) -> Iterator[None]:
     created and that hold no file, and the folders above them it created on the way when
     they are left empty (`--out new/a/b`: new/a and new/ too, not their other contents): a
     failed run leaves no empty output or cache folder."""
+    from mulde.io.atomic import first_missing
+
     created = [(Path(f), top) for f in folders
-               if f is not None and (top := _first_missing(f)) is not None]
+               if f is not None and (top := first_missing(f)) is not None]
     try:
         yield
     except BaseException:
@@ -2254,17 +2256,6 @@ def _removed_if_left_empty(*folders: Path | None) -> Iterator[None]:
                 if path == top:
                     break
         raise
-
-
-def _first_missing(folder: Path | None) -> Path | None:
-    """The highest of `folder` and the folders above it that does not exist yet (what
-    creating `folder` creates first); None when `folder` is None or exists."""
-    top = None
-    for path in ([] if folder is None else [Path(folder), *Path(folder).parents]):
-        if path.exists():
-            break
-        top = path
-    return top
 
 
 def _rmdir_quietly(folder: Path) -> None:

@@ -400,3 +400,13 @@ def test_atomic_folder_follows_a_link_and_refuses_the_current_folder(tmp_path, m
                 raise AssertionError("nothing is written")
         assert err.value.errno == errnos.EBUSY
     assert [p.name for p in real.iterdir()] == ["new.txt"]
+
+
+def test_a_refused_folder_check_removes_the_folders_it_made(tmp_path):
+    """ensure_writable makes the folder to prove it takes a file; refused (here for space),
+    the folders it made go with the refusal, each only when empty, the ones before it stay."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "mine.txt").write_text("kept")
+    with pytest.raises(OSError, match=r"MB\) free, but at least"):
+        ensure_writable(tmp_path / "a" / "b" / "c", min_free=10 ** 30)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["mine.txt"]

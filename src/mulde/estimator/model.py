@@ -821,18 +821,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         X = _finite(_validate_rows(self, table, ensure_min_samples=2), table)
         self.check_samples(len(X))  # before training, not after it
         if self.checkpoint_dir:  # a file there, read-only: said now, not at the first save
-            # (a checkpoint is a few MB: no free-space bound; a folder made for the check is
-            # removed again when it fails)
-            made = not Path(self.checkpoint_dir).exists()
-            try:
-                ensure_writable(self.checkpoint_dir, min_free=0, what="checkpoint_dir",
-                                why="give a writable folder or checkpoint_dir=None",
-                                purpose=CHECKPOINT_FOLDER)
-            except OSError:
-                if made:
-                    with contextlib.suppress(OSError):
-                        Path(self.checkpoint_dir).rmdir()
-                raise
+            # (a checkpoint is a few MB: no free-space bound)
+            ensure_writable(self.checkpoint_dir, min_free=0, what="checkpoint_dir",
+                            why="give a writable folder or checkpoint_dir=None",
+                            purpose=CHECKPOINT_FOLDER)
             if self.random_state is None:  # a rerun would be refused it: said before training
                 warnings.warn(UnseededCheckpointWarning(self.checkpoint_dir), stacklevel=2)
         for name, first, ordered in index_columns(table, X):  # fitted as given, but said

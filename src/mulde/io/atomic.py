@@ -265,30 +265,53 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
     and the requirement; ENOTDIR naming the file where it or a folder above it is one:
     `check_folder`, which says `purpose`, what the folder is for; one that takes no file:
     "FOLDER: `what` is not writable (Read-only file system); `why`", the errno kept), so that
-    callers can refuse before any expensive work starts.
+    callers can refuse before any expensive work starts. Folders it made for the check
+    are removed again with a refusal.
     """
     folder = check_folder(folder, purpose)
+    top = first_missing(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".mulde-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as err:
-        raise worded_error(err.errno, f"{folder}: {what} is not writable "
-                                      f"({err.strerror or err}); {why}") from err
-    need = min_free_bytes() if min_free is None else int(min_free)
-    if need > 0:
         try:
-            free = shutil.disk_usage(folder).free
-        except OSError:  # no statvfs here (some network file systems): cannot check
-            return folder
-        if free < need:
-            raise worded_error(
-                errno.ENOSPC,
-                f"{folder}: only {free:,} bytes ({free / 1e6:.1f} MB) free, but at least "
-                f"{need:,} bytes ({need / 1e6:.0f} MB) are needed for the outputs; free some "
-                "space or set MULDE_MIN_FREE_MB (0 skips this check)")
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".mulde-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as err:
+            raise worded_error(err.errno, f"{folder}: {what} is not writable "
+                                          f"({err.strerror or err}); {why}") from err
+        need = min_free_bytes() if min_free is None else int(min_free)
+        if need > 0:
+            try:
+                free = shutil.disk_usage(folder).free
+            except OSError:  # no statvfs here (some network file systems): cannot check
+                return folder
+            if free < need:
+                raise worded_error(
+                    errno.ENOSPC,
+                    f"{folder}: only {free:,} bytes ({free / 1e6:.1f} MB) free, but at least "
+                    f"{need:,} bytes ({need / 1e6:.0f} MB) are needed for the outputs; free "
+                    "some space or set MULDE_MIN_FREE_MB (0 skips this check)")
+    except OSError:  # refused: the folders made for the check go with it, each when empty
+        for path in ([folder, *folder.parents] if top is not None else []):
+            try:
+                path.rmdir()
+            except OSError:
+                break
+            if path == top:
+                break
+        raise
     return folder
+
+
+def first_missing(folder: str | os.PathLike | None) -> Path | None:
+    """The highest of `folder` and the folders above it that does not exist yet (what
+    creating `folder` creates first); None when `folder` is None or exists."""
+    top = None
+    for path in ([] if folder is None else [Path(folder), *Path(folder).parents]):
+        if path.exists():
+            break
+        top = path
+    return top
 
 
 def temp_target(name: str) -> str | None:
