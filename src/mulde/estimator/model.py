@@ -1646,7 +1646,7 @@ def _check_arrays(path: Path, model: MULDE, arrays: dict[str, np.ndarray]) -> No
         if kind == "int" and a.size and not (0 <= a.min() and a.max() < model.n_levels):
             raise ModelFileError(f"{start} holds level indices outside 0 to "
                                  f"{model.n_levels - 1} (n_levels={model.n_levels}){end}")
-    problem = next((p for p in _value_problems(model, arrays) if p is not None), None)
+    problem = next(_value_problems(model, arrays), None)
     if problem is not None:
         name, said = problem
         raise ModelFileError(f"{path}: inconsistent MULDE model file: array {name!r} {said}"
@@ -1658,35 +1658,32 @@ WEIGHTS_SUM_TOLERANCE = 1e-6
 
 
 def _value_problems(model: MULDE, arrays: Mapping[str, np.ndarray]
-                    ) -> Iterator[tuple[str, str] | None]:
+                    ) -> Iterator[tuple[str, str]]:
     """(array name, what is wrong with its values) for each stored array (of the shapes and
-    dtypes `_check_arrays` checked, finite) whose values no fit writes, None for each that
-    passes, lazily. The ranges are the fits' own: `sigmas` a grid from sigma_low to
-    sigma_high (`NoiseSchedule.grid`: > 0, non-decreasing, equal levels where sigma_low and
-    sigma_high round alike in float32), `scale` a deviation > 0 (1.0 for a constant column),
-    `whitening` C^(-1/2) (invertible); the aggregator's (`fit_aggregator`): a GMM's weights
-    > 0 summing to 1, its precisions' Cholesky factors upper triangular (scikit-learn's
-    stored form: the transposed inverse of the covariance's lower factor) with a diagonal
-    > 0 and its variances > 0, the z-scores' deviations > 0, the stacked weights >= 0
-    summing to 1, the levels kept strictly increasing (each level once)."""
+    dtypes `_check_arrays` checked, finite) whose values no fit writes, lazily. The ranges
+    are the fits' own: `sigmas` a grid from sigma_low to sigma_high (`NoiseSchedule.grid`:
+    > 0, non-decreasing, equal levels where sigma_low and sigma_high round alike in
+    float32), `scale` a deviation > 0 (1.0 for a constant column), `whitening` C^(-1/2)
+    (invertible); the aggregator's (`fit_aggregator`): a GMM's weights > 0 summing to 1,
+    its precisions' Cholesky factors upper triangular (scikit-learn's stored form: the
+    transposed inverse of the covariance's lower factor) with a diagonal > 0 and its
+    variances > 0, the z-scores' deviations > 0, the stacked weights >= 0 summing to 1, the
+    levels kept strictly increasing (each level once)."""
     sigmas = arrays["sigmas"]
-    yield (("sigmas", "holds noise levels that are not all > 0 and non-decreasing (a grid "
-                      "from sigma_low to sigma_high)")
-           if not (sigmas.min() > 0 and np.all(np.diff(sigmas) >= 0)) else None)
-    yield ("scale", "holds column scales that are not all > 0") if not (
-        arrays["scale"] > 0).all() else None
+    if not (sigmas.min() > 0 and np.all(np.diff(sigmas) >= 0)):
+        yield ("sigmas", "holds noise levels that are not all > 0 and non-decreasing (a grid "
+                         "from sigma_low to sigma_high)")
+    if not (arrays["scale"] > 0).all():
+        yield "scale", "holds column scales that are not all > 0"
     whitening = arrays.get("whitening")
-    if whitening is not None:
-        yield (("whitening", "is a singular matrix (the whitening C^(-1/2) is invertible)")
-               if np.linalg.matrix_rank(whitening) < len(whitening) else None)
+    if whitening is not None and np.linalg.matrix_rank(whitening) < len(whitening):
+        yield "whitening", "is a singular matrix (the whitening C^(-1/2) is invertible)"
     kind = Aggregation(model.aggregator)
     state = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("aggregator.")}
     if kind is Aggregation.GMM:
         weights = state["weights"]
-        yield (("aggregator.weights", "holds mixture weights that are not all > 0 summing "
-                                      "to 1")
-               if not ((weights > 0).all()
-                       and abs(weights.sum() - 1) <= WEIGHTS_SUM_TOLERANCE) else None)
+        if not ((weights > 0).all() and abs(weights.sum() - 1) <= WEIGHTS_SUM_TOLERANCE):
+            yield "aggregator.weights", "holds mixture weights that are not all > 0 summing to 1"
         how = model.covariance_type
         for name in ("covariances", "precisions_cholesky"):
             a = state[name]
@@ -1694,27 +1691,24 @@ def _value_problems(model: MULDE, arrays: Mapping[str, np.ndarray]
                 square = a.reshape(-1, *a.shape[-2:])
                 diagonal = np.diagonal(square, axis1=1, axis2=2)
                 if name == "precisions_cholesky" and np.tril(square, -1).any():
-                    yield (f"aggregator.{name}", "holds factors that are not upper "
-                                                 "triangular (Cholesky factors of the "
-                                                 "precisions)")
+                    yield (f"aggregator.{name}", "holds factors that are not upper triangular "
+                                                 "(Cholesky factors of the precisions)")
             else:  # diag, spherical: the variances or their factors themselves
                 diagonal = a
-            yield ((f"aggregator.{name}", "holds variances or factors whose diagonal is "
-                                          "not all > 0")
-                   if not (diagonal > 0).all() else None)
+            if not (diagonal > 0).all():
+                yield (f"aggregator.{name}", "holds variances or factors whose diagonal is "
+                                             "not all > 0")
     elif kind in (Aggregation.MEAN_Z, Aggregation.MAX_Z):
-        yield (("aggregator.std", "holds deviations that are not all > 0")
-               if not (state["std"] > 0).all() else None)
+        if not (state["std"] > 0).all():
+            yield "aggregator.std", "holds deviations that are not all > 0"
     elif "weights" in state:  # stacked, with validation rows
         weights = state["weights"]
-        yield (("aggregator.weights", "holds mixture weights that are not all >= 0 summing "
-                                      "to 1")
-               if not ((weights >= 0).all()
-                       and abs(weights.sum() - 1) <= WEIGHTS_SUM_TOLERANCE) else None)
-    elif "levels" in state:
-        yield (("aggregator.levels", "holds level indices that are not strictly increasing "
-                                     "(each level once)")
-               if not np.all(np.diff(state["levels"]) > 0) else None)
+        if not ((weights >= 0).all() and abs(weights.sum() - 1) <= WEIGHTS_SUM_TOLERANCE):
+            yield ("aggregator.weights", "holds mixture weights that are not all >= 0 summing "
+                                         "to 1")
+    elif "levels" in state and not np.all(np.diff(state["levels"]) > 0):
+        yield ("aggregator.levels", "holds level indices that are not strictly increasing "
+                                    "(each level once)")
 
 
 def _check_network(path: Path, net: torch.nn.Module, state: dict[str, np.ndarray]) -> None:
