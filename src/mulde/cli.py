@@ -2238,23 +2238,14 @@ def _removed_if_left_empty(*folders: Path | None) -> Iterator[None]:
     created and that hold no file, and the folders above them it created on the way when
     they are left empty (`--out new/a/b`: new/a and new/ too, not their other contents): a
     failed run leaves no empty output or cache folder."""
-    from mulde.io.atomic import first_missing
+    from mulde.io.atomic import first_missing, remove_made
 
-    created = [(Path(f), top) for f in folders
-               if f is not None and (top := first_missing(f)) is not None]
+    created = [(Path(f), first_missing(f)) for f in folders if f is not None]
     try:
         yield
     except BaseException:
-        for folder, top in created:
-            for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                if path.is_dir() and not path.is_symlink():
-                    _rmdir_quietly(path)
-            # the folders above it that it created: that chain alone, each only when empty
-            # (another command may have put its own folders beside it meanwhile)
-            for path in [folder, *folder.parents]:
-                _rmdir_quietly(path)
-                if path == top:
-                    break
+        for folder, top in created:  # that chain alone, each only when empty
+            remove_made(folder, top)
         raise
 
 

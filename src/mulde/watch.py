@@ -107,7 +107,14 @@ import numpy as np
 
 from mulde._version import __version__
 from mulde.event_command import EventCommand
-from mulde.io.atomic import atomic_path, ensure_writable, temp_target, write_bytes, write_json
+from mulde.io.atomic import (
+    atomic_path,
+    ensure_writable,
+    remove_empty,
+    temp_target,
+    write_bytes,
+    write_json,
+)
 from mulde.io.features import quoted
 from mulde.recorded import recorded_warnings
 from mulde.terminated import Terminated
@@ -268,20 +275,6 @@ def _stash_folder(out: Path) -> Path | None:
     return stash
 
 
-def _remove_empty(folder: Path) -> bool:
-    """Remove the folder `folder` and the folders in it, where they hold no file (a file
-    that is not a watch's stays, and so does its folder); whether it went."""
-    for sub in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()),
-                      key=lambda p: -len(p.parts)):
-        with contextlib.suppress(OSError):
-            sub.rmdir()
-    try:
-        folder.rmdir()
-    except OSError:
-        return False
-    return True
-
-
 WATCH_FIELDS = ("source", "frames", "stopped")
 """Fields every watch.json holds (`Watcher.run`'s summary), by which `foreign_outputs` knows
 one."""
@@ -341,7 +334,7 @@ def stash_earlier_outputs(out: str | Path) -> int:
     symlink or another thing a watch cannot use at its names (`misplaced_entries`), the
     stash's included: nothing is moved then."""
     out = Path(out)
-    _earlier_files(out)  # a symlink or a pipe at a watch's names: refused before any move
+    refuse_misplaced(out)  # a symlink or a pipe at a watch's names: refused before any move
     if _stash_folder(out) is not None:  # a watch killed before its first frame left one
         restore_earlier_outputs(out)
     if _stash_folder(out) is not None:  # what could not be put back: kept apart, never
@@ -375,11 +368,11 @@ def restore_earlier_outputs(out: str | Path) -> Path | None:
     out = Path(out)
     try:
         stash = _stash_folder(out)
-        files, _ = _earlier_files(stash) if stash is not None else ([], [])
         if stash is None:
             return None
+        files, _ = _earlier_files(stash)
         if not files:
-            _remove_empty(stash)
+            remove_empty(stash)
             return None
         if _holds_frames(out):
             here = {p.relative_to(out) for p in _earlier_files(out)[0]}
@@ -399,7 +392,7 @@ def restore_earlier_outputs(out: str | Path) -> Path | None:
         except OSError:
             left = True
     if not left:
-        _remove_empty(stash)
+        remove_empty(stash)
     return None
 
 

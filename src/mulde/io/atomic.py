@@ -292,15 +292,44 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
                     f"{need:,} bytes ({need / 1e6:.0f} MB) are needed for the outputs; free "
                     "some space or set MULDE_MIN_FREE_MB (0 skips this check)")
     except OSError:  # refused: the folders made for the check go with it, each when empty
-        for path in ([folder, *folder.parents] if top is not None else []):
-            try:
-                path.rmdir()
-            except OSError:
-                break
-            if path == top:
-                break
+        remove_made(folder, top)
         raise
     return folder
+
+
+def remove_empty(folder: str | os.PathLike) -> bool:
+    """Remove the folder `folder` and the folders in it, deepest first, where they hold no
+    file (a file stays, and so do the folders above it; symlinks are not followed); return
+    whether `folder` itself went."""
+    folder = Path(folder)
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()),
+                      key=lambda p: -len(p.parts)):
+        try:
+            sub.rmdir()
+        except OSError:
+            pass
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+def remove_made(folder: str | os.PathLike, top: str | os.PathLike | None) -> None:
+    """Remove what making `folder` made, where it holds no file: `folder` (`remove_empty`)
+    and the folders above it up to `top` (`first_missing(folder)` before it was made; None:
+    nothing was made), each only when empty (another program may have put files there
+    meanwhile)."""
+    folder = Path(folder)
+    chain = [folder, *folder.parents]
+    if top is None or Path(top) not in chain:
+        return
+    remove_empty(folder)
+    for path in chain[1:chain.index(Path(top)) + 1]:
+        try:
+            path.rmdir()
+        except OSError:
+            pass
 
 
 def first_missing(folder: str | os.PathLike | None) -> Path | None:
