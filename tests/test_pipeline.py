@@ -25,7 +25,8 @@ from fakes import (
 from PIL import Image
 
 from mulde.datasets import load_dataset
-from mulde.pipeline import _held_back, extract_features, run_pipeline
+from mulde.pipeline import extract_features, run_pipeline
+from mulde.recorded import held_warnings
 from mulde.video.cache import FeatureCache, shard
 from mulde.video.features import ObjectFeatures, Stream, VideoFeatures
 from mulde.video.features.base import SceneFree
@@ -953,7 +954,7 @@ def test_held_back_warnings_reach_the_error_even_when_ignored_or_repeated():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(2):
-            with _held_back(SceneBackgroundWarning) as held:
+            with held_warnings(SceneBackgroundWarning) as held:
                 warn()
             assert [str(w) for w in held] == ["left out: train/broken.avi"]
 

@@ -33,7 +33,7 @@ from mulde.evaluation.report import (
 from mulde.evaluation.snapshots import frame_renderer, most_anomalous_moments
 from mulde.io.atomic import ensure_writable, sweep_stale_temp
 from mulde.io.hashing import file_sha256
-from mulde.recorded import recorded_warnings, shown_at_caller
+from mulde.recorded import held_warnings, recorded_warnings, shown_at_caller
 from mulde.vad.artifact import PipelineModel, check_model_folder
 from mulde.vad.ensemble import StreamEnsemble, VideoScores
 from mulde.vad.fit_cache import UNUSED_DAYS, FitCache
@@ -170,8 +170,8 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
         # the videos left out of a background are skipped and named by the loop below:
         # its warning is held back, and shown only when no video is left to extract; so are
         # the timeline notes of those videos (`_said_unless_skipped`)
-        with _held_back(SceneBackgroundWarning) as left_out, \
-                _held_back(FrameTimelineWarning) as timeline:
+        with held_warnings(SceneBackgroundWarning) as left_out, \
+                held_warnings(FrameTimelineWarning) as timeline:
             try:
                 fitted = {view: extractor.with_scene(vs, folder) for view, vs in sorted(
                     views.items(), key=lambda kv: str(kv[0]))}
@@ -214,7 +214,7 @@ def extract_features(dataset: Dataset, extractor: Extractor, cache: FeatureCache
             try:  # its timeline notes are said once it is read, and left unsaid if it is
                 # skipped, as its one line says what matters (`_said_unless_skipped`); its
                 # warnings are kept in its cache entry, which says them again when loaded
-                with _held_back(FrameTimelineWarning) as timeline, \
+                with held_warnings(FrameTimelineWarning) as timeline, \
                         held_video_warnings() as warned:
                     vf = extractor.extract(video, result.stage_seconds)
             except (VideoReadError, DetectionsError) as err:
@@ -339,29 +339,6 @@ def skip_line(dataset: Dataset, failure: dict[str, str]) -> str:
         return f"skipped {failure['split']}/{failure['video']}: {failure['error']}"
     shown = path.relative_to(dataset.root) if path.is_relative_to(dataset.root) else path
     return f"skipped {shown.as_posix()}: {failure['error'].removeprefix(f'{path}: ')}"
-
-
-@contextlib.contextmanager
-def _held_back(category: type[Warning]) -> Iterator[list[Warning]]:
-    """Yield a list that receives the `category` warnings raised inside the block (the
-    Warning objects; str() is the message) instead of showing them; every other warning is
-    shown as usual."""
-    held: list[Warning] = []
-    with warnings.catch_warnings():  # restores warnings.showwarning on the way out
-        # every one, even under -W ignore or when the same text was warned before in this
-        # process (the registry shows a repeat once): what is held back may be all a later
-        # error can say about why
-        warnings.simplefilter("always", category)
-        shown = warnings.showwarning
-
-        def show(message, kind, filename, lineno, file=None, line=None) -> None:
-            if issubclass(kind, category):
-                held.append(message if isinstance(message, Warning) else kind(message))
-            else:
-                shown(message, kind, filename, lineno, file, line)
-
-        warnings.showwarning = show
-        yield held
 
 
 MODEL_DIR = "model"

@@ -1,6 +1,7 @@
 """Warnings shown as usual and also kept, for the files that outlive the terminal: a run's
-metrics.json and report (`mulde.pipeline`), a watch's watch.json (`mulde.watch`); and shown
-at the user's line that called a public entry point (`shown_at_caller`)."""
+metrics.json and report (`mulde.pipeline`), a watch's watch.json (`mulde.watch`); held back
+instead of shown, to be said by an error or again later (`held_warnings`); and shown at the
+user's line that called a public entry point (`shown_at_caller`)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,39 @@ def recorded_warnings(category: type[Warning] | tuple[type[Warning], ...] = User
 
         warnings.showwarning = show
         yield found
+
+
+@contextlib.contextmanager
+def held_warnings(category: type[Warning] | tuple[type[Warning], ...],
+                  again: bool = False) -> Iterator[list[Warning]]:
+    """Yield a list that receives the `category` warnings (a class or a tuple of classes)
+    raised inside the block, the Warning objects (str() is the message), instead of showing
+    them: every one, even under -W ignore or when the same words were warned before in this
+    process (the registry shows a repeat once), as what is held may be all a later error can
+    say. Every other warning is shown as it comes. With `again`, on the way out (an error's
+    too) the held ones are warned again in order, at the lines that raised them, through the
+    filters then in force and without the registry."""
+    held: list[Warning] = []
+    where: list[tuple[str, int]] = []
+    try:
+        with warnings.catch_warnings():  # restores the filters and the display on the way out
+            for kind in category if isinstance(category, tuple) else (category,):
+                warnings.simplefilter("always", kind)
+            shown = warnings.showwarning
+
+            def show(message, kind, filename, lineno, file=None, line=None) -> None:
+                if issubclass(kind, category):
+                    held.append(message if isinstance(message, Warning) else kind(message))
+                    where.append((filename, lineno))
+                else:
+                    shown(message, kind, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            yield held
+    finally:
+        if again:
+            for message, (filename, lineno) in zip(held, where, strict=True):
+                warnings.warn_explicit(message, type(message), filename, lineno)
 
 
 def _is_mulde_file(filename: str) -> bool:

@@ -29,7 +29,7 @@ import sys
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from mulde.io.atomic import atomic_path, worded_error, write_json
+from mulde.recorded import held_warnings
 from mulde.video.decode import CutShortWarning, FrameTimelineWarning
 from mulde.video.features.base import DamagedCacheEntryWarning, Extractor
 from mulde.video.features.detections import BoxesOutsideFrameWarning
@@ -65,34 +66,13 @@ loaded (a name not among these, from another mulde, as a UserWarning with its wo
 _BY_NAME = {c.__name__: c for c in VIDEO_WARNINGS}
 
 
-@contextlib.contextmanager
-def held_video_warnings() -> Iterator[list[Warning]]:
-    """Yield a list that receives the `VIDEO_WARNINGS` raised inside the block (every one,
+def held_video_warnings() -> contextlib.AbstractContextManager[list[Warning]]:
+    """Hold the `VIDEO_WARNINGS` raised inside the block in the list it yields (every one,
     also a repeat or one the filters ignore: the cache keeps what the video is, whatever is
-    shown), for `FeatureCache.store`; on the way out, an error's too, they are warned again
-    in order, at the lines that raised them, through the filters then in force. Every other
+    shown), for `FeatureCache.store`, and warn them again on the way out, an error's too, in
+    order, at the lines that raised them (`mulde.recorded.held_warnings`). Every other
     warning is shown as it comes."""
-    held: list[Warning] = []
-    where: list[tuple[str, int]] = []
-    try:
-        with warnings.catch_warnings():  # restores the filters and the display on the way out
-            for category in VIDEO_WARNINGS:
-                warnings.simplefilter("always", category)
-            shown = warnings.showwarning
-
-            def show(message, kind, filename, lineno, file=None, line=None) -> None:
-                if issubclass(kind, VIDEO_WARNINGS) and isinstance(message, Warning):
-                    held.append(message)
-                    where.append((filename, lineno))
-                else:
-                    shown(message, kind, filename, lineno, file, line)
-
-            warnings.showwarning = show
-            yield held
-    finally:
-        for message, (filename, lineno) in zip(held, where, strict=True):
-            # no registry: said even where the same words were said before in this process
-            warnings.warn_explicit(message, type(message), filename, lineno)
+    return held_warnings(VIDEO_WARNINGS, again=True)
 
 
 def extractor_key(extractor: Extractor) -> str:
