@@ -306,6 +306,14 @@ VARIANTS["shares_eval50"] = {**VARIANTS["split_draws_eval50"], "validation_draws
 # layers after the first 128 wide instead of 256 where the eight networks train on eighths
 # of thin rows (the first stays as wide as the input: round 28); elsewhere V1
 VARIANTS["thin_width128"] = {**VARIANTS["split_draws_eval50"], "thin_width": 128}
+# round 52: W1 (the default since round 51) with each two-valued column's values spread over
+# cells half their gap wide (`quantisation_steps(two_valued_cell=0.5)`, cells within the
+# library's two standard deviations); and, reported only, over the whole gap with no bound
+# (round 35's rule for such columns, which round 36 left for values off the lattice)
+VARIANTS["two_valued_half"] = {**VARIANTS["thin_width128"],
+                               "lattice_rule": {"two_valued_cell": 0.5}}
+VARIANTS["two_valued_full"] = {**VARIANTS["thin_width128"],
+                               "lattice_rule": {"two_valued_cell": 1.0, "max_stds": None}}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

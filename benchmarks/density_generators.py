@@ -14,7 +14,9 @@ Densities: a Gaussian mixture (isotropic, anisotropic, unequal mixture, and the 
 density over the circle, which has the closed form of a modified Bessel function I_0;
 quantised columns (a latent-class model of rounded Gaussians, `QuantisedMixture`) by
 differences of normal CDFs, per unit volume of the dequantised variable, their broader
-samples rounded to the same lattice.
+samples rounded to the same lattice; binary columns (attributes, one-hot codes: a latent-class
+model of Bernoulli columns, `BinaryMixture`) by sums over the classes, a probability mass over
+them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import numpy as np
 from scipy.special import gammaln, ive, log_ndtr, logsumexp
 
 DISTRIBUTIONS = ("gauss_iso", "gauss_aniso", "mixture", "student_t", "circle", "toy2d",
-                 "lowrank_mix", "mfa", "quantised", "mixed_quantised", "clusters")
+                 "lowrank_mix", "mfa", "quantised", "mixed_quantised", "clusters", "binary",
+                 "mixed_binary")
 
 
 def _orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -228,7 +231,66 @@ class QuantisedMixture:
         return np.diag(self.weights @ self.stds ** 2) + spread
 
 
-Distribution = GaussianMixture | StudentT | NoisyCircle | QuantisedMixture
+@dataclass(frozen=True)
+class BinaryMixture:
+    """A latent-class model of K components, each a product over the d columns: a binary
+    column j (binary[j]) is Bernoulli(probs_kj) on {0, 1}, any other N(mu_kj, s_kj^2).
+    Columns depend on one another through the component (the latent-class model of binary
+    attributes: Lazarsfeld & Henry 1968; Goodman 1974). Exact log-density, a probability
+    mass over the binary columns times a density over the others:
+
+        p(x) = sum_k w_k prod_{binary j} probs_kj^x_j (1 - probs_kj)^(1 - x_j)
+                         prod_{other j} N(x_j; mu_kj, s_kj^2).
+
+    weights (K,), probs (K, d) in (0, 1), means and stds (K, d) (read in the continuous
+    columns only), binary (d,) bool."""
+
+    weights: np.ndarray
+    probs: np.ndarray
+    means: np.ndarray
+    stds: np.ndarray
+    binary: np.ndarray
+
+    @property
+    def d(self) -> int:
+        return self.probs.shape[1]
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Return n samples, (n, d): binary columns 0.0 or 1.0."""
+        k = rng.choice(len(self.weights), size=n, p=self.weights)
+        z = self.means[k] + self.stds[k] * rng.standard_normal((n, self.d))
+        ones = rng.random((n, self.d)) < self.probs[k]
+        return np.where(self.binary, ones.astype(np.float64), z)
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """Return log p(x) for x (n, d) (binary columns 0 or 1)."""
+        b = self.binary
+        parts = []
+        for w, p, mu, s in zip(self.weights, self.probs, self.means, self.stds, strict=True):
+            z = (x[:, ~b] - mu[~b]) / s[~b]
+            cont = (-0.5 * z ** 2 - np.log(s[~b]) - 0.5 * math.log(2 * math.pi)).sum(axis=1)
+            disc = (x[:, b] * np.log(p[b]) + (1 - x[:, b]) * np.log1p(-p[b])).sum(axis=1)
+            parts.append(math.log(w) + cont + disc)
+        return logsumexp(np.stack(parts), axis=0)
+
+    def _within(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each component's column means and variances, (K, d) each."""
+        m = np.where(self.binary, self.probs, self.means)
+        v = np.where(self.binary, self.probs * (1 - self.probs), self.stds ** 2)
+        return m, v
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.weights @ self._within()[0]
+
+    @property
+    def cov(self) -> np.ndarray:
+        m, v = self._within()
+        c = m - self.mean
+        return np.diag(self.weights @ v) + np.einsum("k,ki,kj->ij", self.weights, c, c)
+
+
+Distribution = GaussianMixture | StudentT | NoisyCircle | QuantisedMixture | BinaryMixture
 CLUSTERS = 50  # the modes of the `clusters` case
 
 
@@ -262,6 +324,14 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
     clusters    many modes (as the objects of ALOI, the digits of mnist or the land covers of
                 landsat form): 50 isotropic Gaussians with weights ~ Dirichlet(1, ..., 1),
                 means ~ N(0, 3^2 I_d), standard deviations ~ U[0.3, 1]
+    binary      binary attributes (as celeba's 39 face attributes, or one-hot codes): a
+                latent-class model (`BinaryMixture`) of eight components, weights
+                ~ Dirichlet(2, ..., 2), each column Bernoulli(p) with p ~ Beta(0.4, 0.4) clipped
+                to [0.02, 0.98] per component and column (most columns nearly decided within
+                a component, as attributes are)
+    mixed_binary the same with the first half of the columns (d // 2) continuous, N(mu, s^2)
+                per component with mu ~ N(0, 2^2) and s log-uniform in [0.25, 2] (as
+                `quantised`'s): numbers beside flags, as in campaign's
     Raises ValueError for an unknown name or a d the distribution cannot have.
     """
     rng = np.random.default_rng([seed, d, DISTRIBUTIONS.index(name) if name in DISTRIBUTIONS
@@ -313,17 +383,31 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
         means = 3.0 * rng.standard_normal((CLUSTERS, d))
         stds = rng.uniform(0.3, 1.0, CLUSTERS)
         return GaussianMixture(weights, means, np.einsum("k,ij->kij", stds ** 2, eye))
+    if name in ("binary", "mixed_binary"):
+        weights = rng.dirichlet(np.full(8, 2.0))
+        probs = rng.beta(0.4, 0.4, size=(8, d)).clip(0.02, 0.98)
+        means = 2.0 * rng.standard_normal((8, d))
+        stds = np.exp(rng.uniform(math.log(0.25), math.log(2.0), size=(8, d)))
+        binary = np.ones(d, dtype=bool)
+        if name == "mixed_binary":
+            binary[:d // 2] = False
+        return BinaryMixture(weights, probs, means, stds, binary)
     centres = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     return GaussianMixture(np.full(4, 0.25), 4 * centres / math.sqrt(2),
                            np.tile(eye * 0.09 / 2, (4, 1, 1)))
 
 
-def broader(dist: Distribution) -> GaussianMixture | QuantisedMixture:
+def broader(dist: Distribution) -> GaussianMixture | QuantisedMixture | BinaryMixture:
     """N(mean, 4 cov) of the distribution: twice its spread, samples that should look
     anomalous (scored against the *original* density). For a `QuantisedMixture`, whose
     density is defined on its lattices only, the product of N(mean_j, 4 var_j) with its
     quantised columns rounded the same way (one component: the columns' dependence is not
-    kept)."""
+    kept). For a `BinaryMixture` likewise one component, its binary columns Bernoulli((m_j +
+    1/2) / 2), halfway from the column's mean m_j to a fair coin (more uncertain flags)."""
+    if isinstance(dist, BinaryMixture):
+        m, sd = dist.mean, np.sqrt(np.diag(dist.cov))
+        probs = np.where(dist.binary, (m + 0.5) / 2, 0.5)
+        return BinaryMixture(np.ones(1), probs[None], m[None], 2.0 * sd[None], dist.binary)
     if isinstance(dist, QuantisedMixture):
         return QuantisedMixture(np.ones(1), dist.mean[None],
                                 2.0 * np.sqrt(np.diag(dist.cov))[None], dist.steps)

@@ -101,7 +101,8 @@ def test_samples_follow_the_density_in_2d(name):
     assert share == pytest.approx(mass, abs=4 * math.sqrt(mass / 40_000) + 1e-3)
 
 
-@pytest.mark.parametrize("name", [n for n in DISTRIBUTIONS if "quantised" not in n])
+@pytest.mark.parametrize("name", [n for n in DISTRIBUTIONS
+                                  if "quantised" not in n and "binary" not in n])
 def test_mean_cov_and_broader(name):
     d = {"toy2d": 2, "lowrank_mix": 5, "mfa": 5}.get(name, 3)
     dist = make_distribution(name, d)
@@ -209,3 +210,44 @@ def test_quantised_density_is_its_latent_class_sum_by_hand():
     np.testing.assert_allclose(dist.log_density(x), np.log(expected), rtol=1e-12)
     x_mean = dist.sample(200_000, np.random.default_rng(10)).mean(0)
     np.testing.assert_allclose(x_mean, dist.mean, atol=0.03)
+
+
+@pytest.mark.parametrize("name", ["binary", "mixed_binary"])
+def test_binary_densities_sum_and_integrate_to_one(name):
+    """Summed over {0, 1}^b (and integrated over the continuous column) exp(log_density)
+    totals 1; samples and broader samples are 0 or 1 in the binary columns, and their mean
+    and covariance are the distribution's."""
+    dist = make_distribution(name, 6 if name == "binary" else 2)
+    if name == "binary":
+        pts = np.array(np.meshgrid(*[[0.0, 1.0]] * 6, indexing="ij")).reshape(6, -1).T
+        total = np.exp(dist.log_density(pts)).sum()
+    else:
+        t = np.linspace(-40, 40, 16001)
+        total = sum(np.trapezoid(np.exp(dist.log_density(np.c_[t, np.full_like(t, v)])), t)
+                    for v in (0.0, 1.0))
+    assert total == pytest.approx(1.0, abs=1e-9)
+    b = dist.binary
+    for x in (dist.sample(500, np.random.default_rng(8)),
+              broader(dist).sample(500, np.random.default_rng(9))):
+        assert set(np.unique(x[:, b])) <= {0.0, 1.0}
+        assert np.isfinite(dist.log_density(x)).all()
+    x = dist.sample(200_000, np.random.default_rng(5))
+    np.testing.assert_allclose(x.mean(0), dist.mean, atol=0.03)
+    np.testing.assert_allclose(np.cov(x.T), dist.cov, atol=0.05 * np.abs(dist.cov).max())
+    wide = broader(dist)  # flags halfway to a fair coin, numbers twice as spread
+    np.testing.assert_allclose(wide.mean, np.where(b, (dist.mean + 0.5) / 2, dist.mean))
+    np.testing.assert_allclose(np.diag(wide.cov)[~b], 4 * np.diag(dist.cov)[~b])
+
+
+def test_binary_density_is_its_latent_class_sum_by_hand():
+    """One binary and one continuous column: sum_k w_k p_k^x1 (1 - p_k)^(1 - x1) N(x0)."""
+    from density_generators import BinaryMixture
+    from scipy.stats import norm
+
+    dist = BinaryMixture(np.array([0.7, 0.3]), np.array([[0.5, 0.9], [0.5, 0.2]]),
+                         np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([[1.0, 1.0], [0.5, 1.0]]),
+                         np.array([False, True]))
+    x = np.array([[0.3, 1.0], [1.8, 0.0]])
+    expected = (0.7 * norm.pdf(x[:, 0], 0.0, 1.0) * np.where(x[:, 1] == 1, 0.9, 0.1)
+                + 0.3 * norm.pdf(x[:, 0], 2.0, 0.5) * np.where(x[:, 1] == 1, 0.2, 0.8))
+    np.testing.assert_allclose(dist.log_density(x), np.log(expected), rtol=1e-12)

@@ -56,6 +56,34 @@ def test_quantisation_steps_finds_lattices_by_hand():
     assert quantisation_steps(near)[0] == 1.0 and quantisation_steps(far)[0] == 0.0
 
 
+def test_two_valued_columns_get_a_share_of_their_gap_within_the_bound():
+    """two_valued_cell s: a column of two values g apart gets the cell s g where s g is at
+    most two standard deviations of the column (ddof 1), else 0; s = 0 (the default) leaves
+    every two-valued column as given; columns of three or more values keep their rule."""
+    from mulde.estimator.columns import quantisation_steps
+
+    X = np.zeros((8, 4))
+    X[:4, 0] = 1.0         # half ones: std 0.5345, half cell 0.5 within 1.069
+    X[:1, 1] = 10.0        # one 10 in eight: std 3.536, half cell 5 within 7.07
+    X[:, 2] = np.arange(8) % 3  # three values: its lattice, 1
+    X[:, 3] = np.r_[-2.0, np.zeros(7)]  # one -2 in eight: std 0.707, half cell 1 within 1.41
+    np.testing.assert_array_equal(quantisation_steps(X), [0.0, 0.0, 1.0, 0.0])
+    np.testing.assert_allclose(quantisation_steps(X, two_valued_cell=0.5),
+                               [0.5, 5.0, 1.0, 1.0])
+    # the whole gap passes the bound only where the column is about balanced: 1 <= 1.069 at
+    # 4 in 8; 10 > 7.07 and 2 > 1.41 fail
+    np.testing.assert_allclose(quantisation_steps(X, two_valued_cell=1.0), [1.0, 0.0, 1.0, 0.0])
+    np.testing.assert_allclose(quantisation_steps(X, two_valued_cell=1.0, max_stds=None),
+                               [1.0, 10.0, 1.0, 2.0])
+    rare = np.zeros((2000, 1))
+    rare[:3] = 1000.0  # a few outlying codes (round 37): a half cell of 37 std is refused
+    assert quantisation_steps(rare, two_valued_cell=0.5)[0] == 0.0
+    with pytest.raises(ValueError, match="two_valued_cell must be >= 0"):
+        quantisation_steps(X, two_valued_cell=-1.0)
+    with pytest.raises(ValueError, match="min_values >= 3"):
+        quantisation_steps(X, min_values=2, two_valued_cell=0.5)
+
+
 def test_values_a_rounding_apart_count_as_one_lattice_value():
     """0.1 + 0.2 beside 0.3, or c / 100 beside c * 0.01, differ in the last bits: the lattice
     is still seen (the column was skipped, its smallest gap being the rounding)."""

@@ -55,11 +55,18 @@ LATTICE_MIN_VALUES = 3
 ROUNDING_ULPS = 2
 LATTICE_MAX_SLACK = 0.25
 CELL_MAX_STDS = 2.0
+# A two-valued column (a flag, an attribute, a one-hot code) has no lattice to find (round
+# 36), but its two values are cells all the same: with a share s > 0 each is spread over a
+# cell s times the gap between them, centred on it, under the same CELL_MAX_STDS bound (a
+# share below 1 leaves the middle of the gap empty, so a value between the two still scores
+# as never seen). 0: such columns train as given.
+TWO_VALUED_CELL = 0.0
 
 
 def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                        precision: np.dtype | type | Sequence[np.dtype | type] | None = None,
-                       max_stds: float | None = CELL_MAX_STDS) -> np.ndarray:
+                       max_stds: float | None = CELL_MAX_STDS,
+                       two_valued_cell: float = TWO_VALUED_CELL) -> np.ndarray:
     """The (d,) quantisation step of each of X's (n, d) columns, in X's units, 0 where none:
     h > 0 when the column's distinct values lie on a lattice {a + k h} (every gap between
     consecutive distinct values a whole multiple of h, the smallest gap read where the
@@ -73,7 +80,9 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     (`given_precision`, or a DataFrame's dtypes; float32 readings are a few of its units off
     their lattice; default `given_precision(X)`: X's own, each column's of a DataFrame,
     float64 for integers; TypeError for a type that is no float, ValueError for a sequence
-    of another length than d). Constant and two-valued columns, columns holding NaN or
+    of another length than d). With two_valued_cell s > 0 (`TWO_VALUED_CELL`) a column of
+    two values a gap g apart gets the cell s g, within the same bound (min_values must then
+    be 3 or more). Constant columns, two-valued ones where s = 0, columns holding NaN or
     infinity, columns of continuous values, of irregularly spaced codes and of cells wider
     than that bound give 0.
 
@@ -94,18 +103,26 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     for kind in precisions:
         if kind.kind != "f":
             raise TypeError(f"precision must be a float type (the data's), got {kind}")
+    if two_valued_cell < 0 or (two_valued_cell > 0 and min_values < 3):
+        raise ValueError(f"two_valued_cell must be >= 0, and min_values >= 3 beside it; got "
+                         f"{two_valued_cell} and {min_values}")
     X = X.astype(np.float64, copy=False)
     steps = np.zeros(d)
     constant = constant_columns(X)
     with np.errstate(over="ignore", invalid="ignore"):  # ranges beyond float64: no lattice
         for j in np.flatnonzero(~constant):
             values = np.unique(X[:, j])
-            if len(values) < min_values or not np.isfinite(values).all():
+            if not np.isfinite(values).all():
+                continue
+            widest = None if max_stds is None else max_stds * X[:, j].std(ddof=1)
+            if len(values) == 2 and two_valued_cell > 0:
+                cell = two_valued_cell * float(values[1] - values[0])
+                steps[j] = cell if widest is None or cell <= widest else 0.0
+                continue
+            if len(values) < min_values:
                 continue
             ulp = np.spacing(np.abs(values).astype(precisions[j])).astype(np.float64)
-            steps[j] = _lattice_step(values, ulp, n, min_values,
-                                     None if max_stds is None
-                                     else max_stds * X[:, j].std(ddof=1))
+            steps[j] = _lattice_step(values, ulp, n, min_values, widest)
     return steps
 
 
