@@ -56,11 +56,14 @@ def split_entry(name: str, seed: int, X_train: np.ndarray) -> dict:
             "cells": cells_digest(X_train, steps),
             "constant": int(constant_columns(X_train).sum()),
             "quantised": int(np.count_nonzero(steps)),
+            # round 52's rule gives two-valued columns half-gap cells: how many it found
+            "quantised_round51": int(np.count_nonzero(
+                quantisation_steps(X_train, two_valued_cell=0.0))),
             # round 36's rule allowed cells of any width, round 35's two-valued columns too
             "quantised_round36": int(np.count_nonzero(
-                quantisation_steps(X_train, max_stds=None))),
+                quantisation_steps(X_train, max_stds=None, two_valued_cell=0.0))),
             "quantised_round35": int(np.count_nonzero(
-                quantisation_steps(X_train, 2, max_stds=None)))}
+                quantisation_steps(X_train, 2, max_stds=None, two_valued_cell=0.0)))}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,9 +98,12 @@ def main(argv: list[str] | None = None) -> None:
     moved = [named(r) for r in rows if r["quantised_round36"] != r["quantised_round35"]]
     print(f"{len(moved)} {what} have two-valued columns (round 36 trains them as given): "
           + " ".join(moved))
-    moved = [named(r) for r in rows if r["quantised"] != r["quantised_round36"]]
+    moved = [named(r) for r in rows if r["quantised_round51"] != r["quantised_round36"]]
     print(f"{len(moved)} {what} have cells wider than two standard deviations (round 37 "
           "trains them as given): " + " ".join(moved))
+    moved = [named(r) for r in rows if r["quantised"] != r["quantised_round51"]]
+    print(f"{len(moved)} {what} have two-valued columns given half-gap cells (round 52): "
+          + " ".join(moved))
     if args.against is not None:
         print(other_cells(rows, args.against, "dataset", "splits"))
     write_json(args.out, new_header("adbench_columns", seeds=args.seeds,

@@ -21,7 +21,8 @@ PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
                 "depth3_ens2_w160", "depth3_ens2_w160_upto160", "pair_from50_per_feature",
                 "deep_pair_from50", "deep_trio_w128", "thin_q4_b512",
                 "no_direction_rule", "eight_for_one", "thin_eighths", "thin_eighths_patience3",
-                "split_draws_eval50", "shares_eval50", "thin_width128")
+                "split_draws_eval50", "shares_eval50", "thin_width128", "two_valued_half",
+                "two_valued_full")
 
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
@@ -148,6 +149,7 @@ def test_every_variant_before_round_48_stops_after_5_evaluations():
     assert patience.pop("split_draws_eval50") == 3  # round 49's challenger, P3's
     assert patience.pop("shares_eval50") == 3  # round 50's, V1's
     assert patience.pop("thin_width128") == 3  # round 51's, V1's
+    assert patience.pop("two_valued_half") == patience.pop("two_valued_full") == 3  # round 52
     assert set(patience.values()) == {5}
     assert MULDE().get_params()["patience"] == 3
 
@@ -162,7 +164,8 @@ def test_every_variant_before_round_49_evaluates_every_100_steps_on_shared_draws
     assert spacing.pop("split_draws_eval50") == spacing.pop("shares_eval50") == 50
     assert draws.pop("split_draws_eval50") == "per_member"
     assert draws.pop("shares_eval50") == "shares"  # round 50's challenger
-    assert spacing.pop("thin_width128") == 50 and draws.pop("thin_width128") == "per_member"
+    for name in ("thin_width128", "two_valued_half", "two_valued_full"):  # rounds 51-52
+        assert spacing.pop(name) == 50 and draws.pop(name) == "per_member"
     assert set(spacing.values()) == {100} and set(draws.values()) == {"shared"}
     assert MULDE().get_params()["eval_every"] == 50
 

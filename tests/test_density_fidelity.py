@@ -45,7 +45,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "pair_from50_per_feature", "deep_pair_from50", "deep_trio_w128",
                  "thin_q4_b512", "no_direction_rule", "eight_for_one", "thin_eighths",
                  "thin_eighths_patience3", "split_draws_eval50", "shares_eval50",
-                 "thin_width128"}
+                 "thin_width128", "two_valued_half", "two_valued_full"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -182,10 +182,11 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
         assert variant_params(name, 256, 4000)["lr"] == "auto", name
 
 
-def test_rounds_35_and_36_variants_keep_their_lattice_rules():
+def test_rounds_35_to_52_variants_keep_their_lattice_rules():
     """Round 35 counted two-valued columns and cells of any width, round 36 cells of any
     width from three values; the library counts from three values with cells of at most two
-    standard deviations since round 37: the suite fits each round's variant by its rule."""
+    standard deviations since round 37, and gives two-valued columns half-gap cells since
+    round 52 (every earlier variant none): the suite fits each round's variant by its rule."""
     from density_fidelity import VARIANTS, _lattice_rule, variant_params
 
     import mulde.estimator.model as model_module
@@ -194,11 +195,12 @@ def test_rounds_35_and_36_variants_keep_their_lattice_rules():
     x = np.c_[np.tile([0.0, 1.0], 50), np.tile([0.0, 1.0, 2.0, 3.0], 25), wide]
     assert "lattice_rule" not in variant_params("dequantise_lattice", 3, 100, 3)
     expected = {"dequantise_lattice": [1.0, 1.0, 10.0], "dequantise_lattice3": [0.0, 1.0, 10.0],
-                "dequantise_cells2sd": [0.0, 1.0, 0.0]}
+                "dequantise_cells2sd": [0.0, 1.0, 0.0], "thin_width128": [0.0, 1.0, 0.0],
+                "two_valued_half": [0.5, 1.0, 0.0], "two_valued_full": [1.0, 1.0, 10.0]}
     for name, steps in expected.items():
         with _lattice_rule(VARIANTS[name].get("lattice_rule")):
             np.testing.assert_array_equal(model_module.quantisation_steps(x), steps)
-    np.testing.assert_array_equal(model_module.quantisation_steps(x), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(model_module.quantisation_steps(x), [0.5, 1.0, 0.0])
 
 
 def test_round_39s_third_layer_comes_from_fifty_rows_per_feature():

@@ -296,13 +296,13 @@ def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | N
 
 
 def _dequantised_said(steps: Any, n_features: int) -> str:
-    """", 2 of 3 columns dequantised (on a lattice)" where `MULDE(dequantise=True)` found
-    columns on a lattice (`quantisation_steps_`, a (d,) array, or None); "" where it found
-    none or was off."""
+    """", 2 of 3 columns dequantised (lattices, flags)" where `MULDE(dequantise=True)` found
+    columns on a lattice or of two values (`quantisation_steps_`, a (d,) array, or None); ""
+    where it found none or was off."""
     count = 0 if steps is None else sum(1 for h in steps if h > 0)
     if not count:
         return ""
-    return f", {count} of {_count(n_features, 'column')} dequantised (on a lattice)"
+    return f", {count} of {_count(n_features, 'column')} dequantised (lattices, flags)"
 
 
 def _members_said(train: Any, reason: str = "") -> str:
@@ -884,15 +884,16 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     if chosen:  # the method's options set otherwise than by default: antithetic=True, ...
         lines.append(f"options: {', '.join(chosen)}")
     quantised = d.get("quantised_columns")
-    if quantised:  # fitted with dequantise, and some column was on a lattice
+    if quantised:  # fitted with dequantise, and some column was on a lattice or two-valued
         steps = list(d.get("quantisation_steps", {}).items())
         # named columns by name; without names by index, said to be one ("column 0")
         word = "" if d.get("feature_names") else "column "
-        named = ", ".join(f"{word}{_columns([str(c)])} (step {h:.3g})"
+        named = ", ".join(f"{word}{_columns([str(c)])} (cell {h:.3g})"
                           for c, h in steps[:4]) + (
             f", ... ({len(steps)} in all)" if len(steps) > 4 else "")
         lines.append(f"dequantised: {quantised} of {_count(d['n_features_in'], 'column')} "
-                     "on a lattice, each training row spread over its value's cell"
+                     "on a lattice or two-valued, each training row spread over its value's "
+                     "cell"
                      + (f": {named}" if steps else ""))
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]

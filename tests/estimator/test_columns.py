@@ -43,10 +43,12 @@ def test_quantisation_steps_finds_lattices_by_hand():
         [0.0,      1.0,    0.0,           0.20,         7.0,      -3.0],
         [1.0,      4.0,    1.0,           0.40,         7.0,      -1.0],
     ])
-    np.testing.assert_allclose(quantisation_steps(X), [1.0, 0.0, 0.0, 0.1, 0.0, 2.0])
+    np.testing.assert_allclose(quantisation_steps(X, two_valued_cell=0.0),
+                               [1.0, 0.0, 0.0, 0.1, 0.0, 2.0])
     # two values lie on a lattice whatever they are: no evidence of one (round 36), unless
-    # asked for (round 35's rule)
-    assert quantisation_steps(X, min_values=2)[1] == 3.0
+    # asked for (round 35's rule); since round 52 they get cells half their gap wide
+    assert quantisation_steps(X, min_values=2, two_valued_cell=0.0)[1] == 3.0
+    np.testing.assert_allclose(quantisation_steps(X), [1.0, 1.5, 0.0, 0.1, 0.0, 2.0])
     # more than n / 2 distinct values: no lattice is read into them, even integers
     np.testing.assert_array_equal(quantisation_steps(np.arange(10.0)[:, None]), [0.0])
     assert quantisation_steps(np.repeat(np.arange(5.0), 2)[:, None])[0] == 1.0  # n / 2
@@ -59,7 +61,8 @@ def test_quantisation_steps_finds_lattices_by_hand():
 def test_two_valued_columns_get_a_share_of_their_gap_within_the_bound():
     """two_valued_cell s: a column of two values g apart gets the cell s g where s g is at
     most two standard deviations of the column (ddof 1), else 0; s = 0 (the default) leaves
-    every two-valued column as given; columns of three or more values keep their rule."""
+    every two-valued column as given (0.5, the library's since round 52); columns of three
+    or more values keep their rule."""
     from mulde.estimator.columns import quantisation_steps
 
     X = np.zeros((8, 4))
@@ -67,9 +70,9 @@ def test_two_valued_columns_get_a_share_of_their_gap_within_the_bound():
     X[:1, 1] = 10.0        # one 10 in eight: std 3.536, half cell 5 within 7.07
     X[:, 2] = np.arange(8) % 3  # three values: its lattice, 1
     X[:, 3] = np.r_[-2.0, np.zeros(7)]  # one -2 in eight: std 0.707, half cell 1 within 1.41
-    np.testing.assert_array_equal(quantisation_steps(X), [0.0, 0.0, 1.0, 0.0])
-    np.testing.assert_allclose(quantisation_steps(X, two_valued_cell=0.5),
-                               [0.5, 5.0, 1.0, 1.0])
+    np.testing.assert_array_equal(quantisation_steps(X, two_valued_cell=0.0),
+                                  [0.0, 0.0, 1.0, 0.0])
+    np.testing.assert_allclose(quantisation_steps(X), [0.5, 5.0, 1.0, 1.0])
     # the whole gap passes the bound only where the column is about balanced: 1 <= 1.069 at
     # 4 in 8; 10 > 7.07 and 2 > 1.41 fail
     np.testing.assert_allclose(quantisation_steps(X, two_valued_cell=1.0), [1.0, 0.0, 1.0, 0.0])
@@ -81,7 +84,7 @@ def test_two_valued_columns_get_a_share_of_their_gap_within_the_bound():
     with pytest.raises(ValueError, match="two_valued_cell must be >= 0"):
         quantisation_steps(X, two_valued_cell=-1.0)
     with pytest.raises(ValueError, match="min_values >= 3"):
-        quantisation_steps(X, min_values=2, two_valued_cell=0.5)
+        quantisation_steps(X, min_values=2)
 
 
 def test_values_a_rounding_apart_count_as_one_lattice_value():

@@ -1037,12 +1037,12 @@ def test_dequantise_spreads_lattice_columns_and_saves_their_steps(tmp_path):
     params = FAST | {"max_steps": 40, "device": "cpu"}  # where it loads back: equal scores
     model = MULDE(**params).fit(X)
     assert model.dequantise is True
-    # the binary column: two values are a lattice whatever they are (round 36)
-    np.testing.assert_array_equal(model.quantisation_steps_, [0.5, 0.0, 1.0, 0.0])
+    # the binary column: no lattice (round 36), but cells half its gap wide (round 52)
+    np.testing.assert_array_equal(model.quantisation_steps_, [0.5, 0.0, 1.0, 0.5])
     assert not np.array_equal(model.score_samples(X),
                               MULDE(dequantise=False, **params).fit(X).score_samples(X))
-    assert model.summary()["quantised_columns"] == 2
-    assert model.summary()["quantisation_steps"] == {"0": 0.5, "2": 1.0}
+    assert model.summary()["quantised_columns"] == 3
+    assert model.summary()["quantisation_steps"] == {"0": 0.5, "2": 1.0, "3": 0.5}
     path = model.save(tmp_path / "m.safetensors")
     loaded = MULDE.load(path)
     np.testing.assert_array_equal(loaded.quantisation_steps_, model.quantisation_steps_)
@@ -1059,6 +1059,23 @@ def test_dequantise_spreads_lattice_columns_and_saves_their_steps(tmp_path):
         with pytest.raises(ModelFileError, match=said):
             MULDE.load(tmp_path / "bad.safetensors")
     assert MULDE.from_preset("paper").dequantise is False
+
+
+def test_a_value_between_a_flags_two_cells_still_scores_as_never_seen():
+    """Round 36's case under round 52's half-gap cells: 2,000 rows of a {0, 1} column beside
+    N(0, 1), the default network (one of them, 300 steps: 98th percentile; the whole default
+    fit, 100th). The middle half of the gap holds no training row, so (0.5, 0) scores above
+    90 % of the training rows, as without dequantisation (round 35's whole-gap cells put it
+    at the 33rd percentile); the two flags' own rows score as normal. A small network (64 x
+    64) smooths the gap over: 0th percentile."""
+    rng = np.random.default_rng(3)
+    X = np.c_[rng.integers(0, 2, 2000), rng.standard_normal(2000)].astype(float)
+    model = MULDE(max_steps=300, n_members=1, random_state=0).fit(X)
+    assert model.quantisation_steps_[0] == 0.5
+    train = model.anomaly_score(X)
+    between, zero, one = model.anomaly_score(np.array([[0.5, 0.0], [0.0, 0.0], [1.0, 0.0]]))
+    assert between > np.percentile(train, 90)
+    assert max(zero, one) < np.percentile(train, 50)
 
 
 def test_dequantise_reads_a_dataframes_float32_column_at_its_precision():

@@ -452,14 +452,17 @@ class MULDE(OutlierMixin, BaseEstimator):
         False (the paper: training noise is added to the rows as given). With True, each
         quantised column (at least 3 and at most n / 2 distinct values on a lattice of step
         h, h at most two standard deviations of the column: integer counts, ordinal codes,
-        pixel values; two-valued columns are not counted, round 36, nor wider cells, round
-        37; `mulde.estimator.columns.quantisation_steps`, recorded in
-        `quantisation_steps_`) is spread uniformly over its value's cell [x - h / 2, x + h / 2)
+        pixel values; not wider cells, round 37) and each two-valued column (flags,
+        attributes, one-hot codes: h half the gap between its two values, within the same
+        bound, round 52; two values are no lattice, round 36, so the cells leave the middle
+        of the gap empty) is spread uniformly over its value's cell [x - h / 2, x + h / 2)
         in every training step before the noise (uniform dequantisation, Uria et al. 2013,
-        Theis et al. 2016), so that the network learns a density whose values rank the rows
-        as their probabilities do instead of spikes at the lattice points. Scoring reads the
-        rows as given (the cells' centres); a value off the lattice within the training
-        range scores as the cell it falls in (use False where such values are the anomalies).
+        Theis et al. 2016; `mulde.estimator.columns.quantisation_steps`, recorded in
+        `quantisation_steps_`), so that the network learns a density whose values rank the
+        rows as their probabilities do instead of spikes at the lattice points. Scoring
+        reads the rows as given (the cells' centres); a value off the lattice within the
+        training range scores as the cell it falls in (use False where such values are the
+        anomalies).
     n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "geometric" (the
         default: log-spaced, where training draws its levels, log-uniformly; issue 15 round
         11 of the density-fidelity suite) or "linear" (the paper, the `paper` preset).
@@ -587,9 +590,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     hidden_sizes_: tuple of int, the widths built ("auto" resolved).
     principal_directions_: int or None, the standardised rows' principal directions that
         n_members="auto" counted (None where not counted).
-    quantisation_steps_: (d,) float64, with dequantise=True each column's lattice step in
-        its own units (0: not quantised; `mulde.estimator.columns.quantisation_steps`); None
-        without.
+    quantisation_steps_: (d,) float64, with dequantise=True each column's cell width in its
+        own units: its lattice step, or half the gap of a two-valued column (0: not
+        dequantised; `mulde.estimator.columns.quantisation_steps`); None without.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -1400,7 +1403,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         "feature_names" lists them in order (what scoring checks); where n_members "auto"
         counted them, "principal_directions" (round 33); fitted with dequantise,
         "quantised_columns" (their count) and "quantisation_steps" (column name, or index
-        from 0 without names, -> step, for the columns on a lattice). "threshold_scores" is
+        from 0 without names, -> cell width, for the columns dequantised: on a lattice or
+        two-valued). "threshold_scores" is
         what `offset_` was set on (`threshold_scores_`). "train" is the training record
         (`train_result_`) without its per-step loss history."""
         check_is_fitted(self, "network_")
@@ -1421,7 +1425,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             out["principal_directions"] = int(directions)
         steps = getattr(self, "quantisation_steps_", None)
         names = getattr(self, "feature_names_in_", None)
-        if steps is not None:  # fitted with dequantise: the columns on a lattice, and steps
+        if steps is not None:  # fitted with dequantise: the columns dequantised, and cells
             out["quantised_columns"] = int(np.count_nonzero(steps))
             out["quantisation_steps"] = {
                 (str(names[j]) if names is not None else str(j)): float(steps[j])
