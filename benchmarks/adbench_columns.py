@@ -22,15 +22,14 @@ import numpy as np
 from adbench_accuracy import list_datasets, split
 from common import DATA_ROOT, RESULTS_DIR, command_line, new_header, write_json
 
-from mulde.estimator.columns import constant_columns, quantisation_steps
-from mulde.estimator.model import _mean_std
+from mulde.estimator.columns import constant_columns, mean_std, quantisation_steps
 
 
 def cells_digest(X: np.ndarray, steps: np.ndarray) -> str:
     """The first 16 hex digits of a SHA-256 of the quantised columns of X (n, d) and their
     cell widths in training's coordinates, float32 (`MULDE._cells` without whitening)."""
     constant = constant_columns(X)
-    scale = np.where(constant, 1.0, _mean_std(X)[1] + 1e-8)
+    scale = np.where(constant, 1.0, mean_std(X)[1] + 1e-8)
     cols = np.flatnonzero(steps > 0)
     widths = (steps[cols] / scale[cols]).astype(np.float32)
     return hashlib.sha256(cols.astype(np.int64).tobytes() + widths.tobytes()).hexdigest()[:16]

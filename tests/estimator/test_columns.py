@@ -12,7 +12,7 @@ def test_constant_columns_rule_is_relative_to_the_columns_size():
     """constant_columns: a range max - min of at most 32 float64 eps times the column's
     largest |x| (the exact constants, a zero column too), at any magnitude; a wider one
     varies. The computed std would not do: on 1,654 rows of one value it is 83 eps of it."""
-    from mulde.estimator.model import _mean_std
+    from mulde.estimator.columns import mean_std
 
     eps = np.finfo(np.float64).eps
     X = np.zeros((3, 6))
@@ -25,7 +25,7 @@ def test_constant_columns_rule_is_relative_to_the_columns_size():
                                   [True, True, True, False, False, False])
     cardio = np.full((1654, 2), -0.061400640063)
     cardio[:, 1] = np.arange(1654)
-    assert _mean_std(cardio)[1][0] > 32 * eps * 0.0614  # the std's rounding grows with n
+    assert mean_std(cardio)[1][0] > 32 * eps * 0.0614  # the std's rounding grows with n
     np.testing.assert_array_equal(constant_columns(cardio), [True, False])
 
 
@@ -60,9 +60,9 @@ def test_quantisation_steps_finds_lattices_by_hand():
 
 def test_two_valued_columns_get_a_share_of_their_gap_within_the_bound():
     """two_valued_cell s: a column of two values g apart gets the cell s g where s g is at
-    most two standard deviations of the column (ddof 1), else 0; s = 0 (the default) leaves
-    every two-valued column as given (0.5, the library's since round 52); columns of three
-    or more values keep their rule."""
+    most two standard deviations of the column (ddof 1), else 0; s = 0 leaves every
+    two-valued column as given (rounds 36-51; the default, 0.5, since round 52); columns of
+    three or more values keep their rule."""
     from mulde.estimator.columns import quantisation_steps
 
     X = np.zeros((8, 4))
@@ -85,6 +85,43 @@ def test_two_valued_columns_get_a_share_of_their_gap_within_the_bound():
         quantisation_steps(X, two_valued_cell=-1.0)
     with pytest.raises(ValueError, match="min_values >= 3"):
         quantisation_steps(X, min_values=2)
+
+
+def test_a_flag_is_two_values_once_rounding_counts_as_one():
+    """A flag whose value was computed two ways (0.7 beside 0.1 * 7, 1 / 3 beside 1 - 2 / 3)
+    holds three floats but two values: it gets its half-gap cell as the exact flag does (it
+    trained as given, the lattice rule then finding two values); two floats a rounding apart
+    are one value, and no cell."""
+    from mulde.estimator.columns import quantisation_steps
+
+    flag = np.random.default_rng(0).integers(0, 2, 400).astype(float)
+    sevenths = np.where(flag == 1, 0.7, 0.0)
+    sevenths[::5] = np.where(flag[::5] == 1, 0.1 * 7, 0.0)
+    thirds = np.where(flag == 1, 1 / 3, 0.0)
+    thirds[::3] = np.where(flag[::3] == 1, 1 - 2 / 3, 0.0)
+    assert len(np.unique(sevenths)) == len(np.unique(thirds)) == 3
+    np.testing.assert_allclose(quantisation_steps(np.c_[sevenths, thirds]), [0.35, 1 / 6])
+    one = np.ones(400, np.float32)
+    one[::2] = np.nextafter(np.float32(1.0), np.float32(2.0))  # one float32 unit apart
+    assert quantisation_steps(one[:, None])[0] == 0.0
+
+
+def test_the_bound_holds_at_any_magnitude():
+    """The bound reads the deviation the model scales by (`mean_std`): a rare flag, or round
+    37's outlying codes, at 1e200 or 1e300, whose squares overflow, are refused as they are
+    at 1 (the direct std, inf, let them through: cells of 13 deviations, in which a value 5
+    deviations out scored as normal); a balanced flag there, or at 1e-300, whose squares
+    underflow (a std of 0 refused it), gets its half gap."""
+    from mulde.estimator.columns import quantisation_steps
+
+    rare = np.zeros(2000)
+    rare[:3] = 1.0
+    codes = np.r_[np.zeros(1996), [1.0, 1.0, 2.0, 2.0]]
+    balanced = np.arange(2000) % 2.0
+    for scale in (1.0, 1e200, 1e300):
+        X = np.c_[rare, codes, balanced] * scale
+        np.testing.assert_array_equal(quantisation_steps(X), [0.0, 0.0, 0.5 * scale])
+    np.testing.assert_array_equal(quantisation_steps(balanced[:, None] * 1e-300), [0.5e-300])
 
 
 def test_values_a_rounding_apart_count_as_one_lattice_value():

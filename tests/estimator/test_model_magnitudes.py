@@ -82,11 +82,11 @@ def test_the_scores_do_not_depend_on_the_columns_units(scaling, units):
 def test_a_column_of_values_near_1e_minus_160_is_scaled_by_its_deviation():
     """Values whose squares underflow (|x| about 1e-160 and less) still get their deviation,
     not 0 (a division by zero) nor the constant column's 1."""
-    from mulde.estimator.model import _mean_std
+    from mulde.estimator.columns import mean_std
 
     rng = np.random.default_rng(4)
     X = rng.standard_normal((200, 2))
-    mean, std = _mean_std(X * np.array([1.0, 1e-170]))
+    mean, std = mean_std(X * np.array([1.0, 1e-170]))
     np.testing.assert_allclose(std, X.std(axis=0, ddof=1) * np.array([1.0, 1e-170]), rtol=1e-12)
     np.testing.assert_allclose(mean, X.mean(axis=0) * np.array([1.0, 1e-170]), rtol=1e-9)
     model = MULDE(**FAST | {"max_steps": 5}).fit(X * np.array([1.0, 1e-170]))

@@ -1,6 +1,7 @@
 """Which feature columns are constant: those that hold one value up to float rounding, which
 standardisation centres but does not scale (`mulde.MULDE`, the stream models' standardiser in
-`mulde.vad.stream_models`)."""
+`mulde.vad.stream_models`); the columns' means and deviations at any magnitude (`mean_std`);
+and each column's dequantisation cell (`quantisation_steps`)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,29 @@ def constant_columns(X: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # a range beyond float64 is no constant
         spread = high - low
     return spread <= CONSTANT_EPS * np.finfo(np.float64).eps * np.maximum(-low, high)
+
+
+SQUARES_UNDERFLOW = 1e-140
+"""A standard deviation below this may have lost its squares to underflow (they vanish below
+about 1e-308): `mean_std` computes such a column again on its values divided by its peak."""
+
+
+def mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the column means and standard deviations (ddof 1) of float64 X; a column whose
+    direct sums overflow (|x| above about 1e154) or whose squares may underflow (a deviation
+    below `SQUARES_UNDERFLOW`, values of about 1e-160) computed on its values divided by its
+    peak |x|, where neither happens."""
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        mean, std = X.mean(axis=0), X.std(axis=0, ddof=1)
+    redo = ~np.isfinite(mean) | ~np.isfinite(std) | (std < SQUARES_UNDERFLOW)
+    if not redo.any():
+        return mean, std
+    peak = np.abs(X[:, redo]).max(axis=0)
+    peak = np.where(peak > 0, peak, 1.0)
+    scaled = X[:, redo] / peak
+    with np.errstate(under="ignore"):
+        mean[redo], std[redo] = scaled.mean(axis=0) * peak, scaled.std(axis=0, ddof=1) * peak
+    return mean, std
 
 
 # `quantisation_steps`: a column counts as quantised when its distinct values (values within
@@ -69,24 +93,25 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                        precision: np.dtype | type | Sequence[np.dtype | type] | None = None,
                        max_stds: float | None = CELL_MAX_STDS,
                        two_valued_cell: float = TWO_VALUED_CELL) -> np.ndarray:
-    """The (d,) quantisation step of each of X's (n, d) columns, in X's units, 0 where none:
-    h > 0 when the column's distinct values lie on a lattice {a + k h} (every gap between
+    """The (d,) cell width of each of X's (n, d) columns, in X's units, 0 where none: h > 0
+    when the column's distinct values lie on a lattice {a + k h} (every gap between
     consecutive distinct values a whole multiple of h, the smallest gap read where the
     values are finest, within `LATTICE_TOLERANCE` h or the rounding of the values at
     `precision`, which must be at most `LATTICE_MAX_SLACK` h; values closer than
     `ROUNDING_ULPS` units in the last place count as one), number at least `min_values` (3:
     two values are on a lattice whatever they are) and at most n / 2, and h is at most
     `max_stds` standard deviations of the column (None: no bound): integer counts, ordinal
-    codes, pixel values, readings rounded to a resolution. precision: the float type the
-    data were given in, one for all columns or a sequence of d, one per column
-    (`given_precision`, or a DataFrame's dtypes; float32 readings are a few of its units off
-    their lattice; default `given_precision(X)`: X's own, each column's of a DataFrame,
-    float64 for integers; TypeError for a type that is no float, ValueError for a sequence
-    of another length than d). With two_valued_cell s > 0 (`TWO_VALUED_CELL`) a column of
-    two values a gap g apart gets the cell s g, within the same bound (min_values must then
-    be 3 or more). Constant columns, two-valued ones where s = 0, columns holding NaN or
-    infinity, columns of continuous values, of irregularly spaced codes and of cells wider
-    than that bound give 0.
+    codes, pixel values, readings rounded to a resolution; the deviation is `mean_std`'s,
+    the model's scale, at any magnitude. precision: the float type the data were given in,
+    one for all columns or a sequence of d, one per column (`given_precision`, or a
+    DataFrame's dtypes; float32 readings are a few of its units off their lattice; default
+    `given_precision(X)`: X's own, each column's of a DataFrame, float64 for integers;
+    TypeError for a type that is no float, ValueError for a sequence of another length than
+    d). With two_valued_cell s > 0 (`TWO_VALUED_CELL`) a column of two values a gap g apart
+    (values a rounding apart counting as one, as on a lattice) gets the cell s g, within the
+    same bound (min_values must then be 3 or more). Constant columns, two-valued ones where
+    s = 0, columns holding NaN or infinity, columns of continuous values, of irregularly
+    spaced codes and of cells wider than that bound give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and
@@ -113,27 +138,47 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     steps = np.zeros(d)
     constant = constant_columns(X)
     with np.errstate(over="ignore", invalid="ignore"):  # ranges beyond float64: no lattice
+        # the deviations the model scales by (`mean_std`: also where |x| > 1e154, whose
+        # squares overflow, and tiny values, whose squares underflow; the direct std's inf
+        # let any cell through the bound there, and its 0 none)
+        stds = mean_std(X)[1]
         for j in np.flatnonzero(~constant):
             values = np.unique(X[:, j])
             if not np.isfinite(values).all():
                 continue
-            widest = None if max_stds is None else max_stds * X[:, j].std(ddof=1)
-            if len(values) == 2 and two_valued_cell > 0:
-                cell = two_valued_cell * float(values[1] - values[0])
-                steps[j] = cell if widest is None or cell <= widest else 0.0
-                continue
-            if len(values) < min_values:
-                continue
+            widest = None if max_stds is None else max_stds * stds[j]
             ulp = np.spacing(np.abs(values).astype(precisions[j])).astype(np.float64)
-            steps[j] = _lattice_step(values, ulp, n, min_values, widest)
+            values, ulp, spans = _distinct_values(values, ulp)
+            if len(values) == 2 and two_valued_cell > 0:  # two once rounding counts as one
+                gap = float(values[1] - values[0])  # inf beyond float64's range: no cell
+                cell = two_valued_cell * gap
+                # a run of values wider than the tolerance (as on a lattice, the gap its step)
+                smeared = (spans > np.maximum(LATTICE_TOLERANCE * gap, ROUNDING_ULPS * ulp)).any()
+                steps[j] = (cell if np.isfinite(cell) and not smeared
+                            and (widest is None or cell <= widest) else 0.0)
+                continue
+            steps[j] = _lattice_step(values, ulp, spans, n, min_values, widest)
     return steps
 
 
-def _lattice_step(values: np.ndarray, ulp: np.ndarray, n: int, min_values: int,
-                  widest: float | None) -> float:
-    """The lattice step of one column's sorted distinct finite values (m,), each with its
-    unit in the last place ulp (m,) at the data's precision, from n rows; 0.0 where they are
-    no lattice or its step is above `widest` (`quantisation_steps` gives the rule).
+def _distinct_values(values: np.ndarray, ulp: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One column's sorted distinct finite values (m,), each with its unit in the last place
+    ulp (m,) at the data's precision, with the runs of values closer than `ROUNDING_ULPS`
+    units of one another counted as one (0.1 + 0.2 beside 0.3): (the first value of each
+    run, the run's largest ulp, the run's width max - min), each (k,), k <= m."""
+    gaps = np.diff(values)
+    kept = np.r_[True, gaps >= ROUNDING_ULPS * np.maximum(ulp[1:], ulp[:-1])]
+    starts = np.flatnonzero(kept)
+    ends = np.r_[starts[1:], len(values)] - 1
+    return values[starts], np.maximum.reduceat(ulp, starts), values[ends] - values[starts]
+
+
+def _lattice_step(values: np.ndarray, ulp: np.ndarray, spans: np.ndarray, n: int,
+                  min_values: int, widest: float | None) -> float:
+    """The lattice step of one column's values as `_distinct_values` gives them (each run's
+    first value, largest ulp and width, (k,) each), from n rows; 0.0 where they are no
+    lattice or its step is above `widest` (`quantisation_steps` gives the rule).
 
     The gaps g_i between the values kept are checked against a step h known to within r_h:
     g_i = k_i h within max(LATTICE_TOLERANCE h, r_i + k_i r_h), r_i the gap's own rounding.
@@ -141,13 +186,6 @@ def _lattice_step(values: np.ndarray, ulp: np.ndarray, n: int, min_values: int,
     h; while some cannot, h is read again over the longest run of checked gaps (its span
     over the K steps it holds, r_h its two ends' rounding over K), and the rest checked
     again; a gap that fails, or no gain in precision, gives 0."""
-    gaps = np.diff(values)
-    kept = np.r_[True, gaps >= ROUNDING_ULPS * np.maximum(ulp[1:], ulp[:-1])]
-    starts = np.flatnonzero(kept)
-    ends = np.r_[starts[1:], len(values)] - 1
-    spans = values[ends] - values[starts]  # each merged run's width
-    ulp = np.maximum.reduceat(ulp, starts)
-    values = values[starts]
     if not min_values <= len(values) <= n / 2:
         return 0.0
     gaps = np.diff(values)

@@ -64,7 +64,12 @@ from mulde.estimator.aggregation import (
     aggregate,
     fit_aggregator,
 )
-from mulde.estimator.columns import constant_columns, given_precision, quantisation_steps
+from mulde.estimator.columns import (
+    constant_columns,
+    given_precision,
+    mean_std,
+    quantisation_steps,
+)
 from mulde.estimator.persistence import (
     ModelFileError,
     cut,
@@ -872,7 +877,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         device = resolve_device(self.device)
         self.device_ = str(device)
 
-        self.mean_, std = _mean_std(X)
+        self.mean_, std = mean_std(X)
         constant = constant_columns(X)
         if constant.any():
             first = int(np.flatnonzero(constant)[0])
@@ -1844,29 +1849,6 @@ def _root_mean_square(values: np.ndarray) -> float:
         return 0.0
     top = float(values.max())
     return top * float(np.sqrt(np.mean((values / top) ** 2)))
-
-
-SQUARES_UNDERFLOW = 1e-140
-"""A standard deviation below this may have lost its squares to underflow (they vanish below
-about 1e-308): `_mean_std` computes such a column again on its values divided by its peak."""
-
-
-def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the column means and standard deviations (ddof 1) of float64 X; a column whose
-    direct sums overflow (|x| above about 1e154) or whose squares may underflow (a deviation
-    below `SQUARES_UNDERFLOW`, values of about 1e-160) computed on its values divided by its
-    peak |x|, where neither happens."""
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        mean, std = X.mean(axis=0), X.std(axis=0, ddof=1)
-    redo = ~np.isfinite(mean) | ~np.isfinite(std) | (std < SQUARES_UNDERFLOW)
-    if not redo.any():
-        return mean, std
-    peak = np.abs(X[:, redo]).max(axis=0)
-    peak = np.where(peak > 0, peak, 1.0)
-    scaled = X[:, redo] / peak
-    with np.errstate(under="ignore"):
-        mean[redo], std[redo] = scaled.mean(axis=0) * peak, scaled.std(axis=0, ddof=1) * peak
-    return mean, std
 
 
 class OutOfRangeRowsError(ValueError):
