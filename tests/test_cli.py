@@ -216,7 +216,7 @@ def test_info_says_which_columns_were_dequantised(tmp_path, capsys):
     for name, said in (("c", True), ("g", False)):
         assert main(["fit", str(tmp_path / f"{name}.npy"), "--out",
                      str(tmp_path / f"{name}.safetensors"), "--quiet", "--params", fast]) == 0
-        assert (", 3 of 4 columns dequantised (lattices, flags)" in capsys.readouterr().out) is said
+        assert (", 3 of 4 columns dequantised (on a lattice or two-valued)" in capsys.readouterr().out) is said
     assert main(["fit", str(tmp_path / "c.npy"), "--out", str(tmp_path / "off.safetensors"),
                  "--quiet", "--params", '{"max_steps": 1, "n_levels": 2, "dequantise": false}'
                  ]) == 0
@@ -240,7 +240,7 @@ def test_fit_reads_a_float32_files_lattice_at_float32s_precision(tmp_path, capsy
     np.save(tmp_path / "r.npy", np.c_[cents, rng.standard_normal((400, 1))].astype(np.float32))
     assert main(["fit", str(tmp_path / "r.npy"), "--out", str(tmp_path / "r.safetensors"),
                  "--quiet", "--params", '{"max_steps": 1, "n_levels": 2}']) == 0
-    assert ", 1 of 2 columns dequantised (lattices, flags)" in capsys.readouterr().out
+    assert ", 1 of 2 columns dequantised (on a lattice or two-valued)" in capsys.readouterr().out
 
 
 def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):

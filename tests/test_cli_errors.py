@@ -3,6 +3,7 @@ next, exit status 2, no traceback, and no output or cache folder left behind."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -257,6 +258,36 @@ def test_a_folder_or_file_in_the_checkpoints_place_is_one_line_naming_it(feats, 
     assert _error(capsys) == (f"mulde: error: {notes}: a file, not a folder; give a folder "
                               "for the training checkpoint (checkpoint_dir)")
     assert notes.read_text() == "kept\n" and not out.exists()
+
+
+def test_a_checkpoint_of_before_round_52s_flag_cells_says_to_delete_it(
+        tmp_path, capsys, monkeypatch):
+    """A checkpoint written before issue 15's round 52 on rows with a flag column (which
+    trained as given then, half-gap cells now) differs in its lattice cells, which no
+    parameter sets: the one line says to delete it rather than to pass a value."""
+    import mulde.estimator.model as model_module
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "flags.npy", np.c_[rng.integers(0, 2, 100), rng.standard_normal(100)])
+    ckpt, out = tmp_path / "ckpt", tmp_path / "m.safetensors"
+    params = json.dumps({**json.loads(SMALL), "checkpoint_dir": str(ckpt)})
+
+    def fit() -> int:
+        return main(["fit", str(tmp_path / "flags.npy"), "--out", str(out), "--quiet",
+                     "--seed", "0", "--params", params])
+
+    monkeypatch.setattr(model_module, "quantisation_steps",  # as before round 52
+                        functools.partial(model_module.quantisation_steps, two_valued_cell=0.0))
+    assert fit() == 0
+    monkeypatch.undo()
+    out.unlink()
+    capsys.readouterr()
+    assert fit() == 2
+    line = _error(capsys)
+    assert "it differs in lattice_cells" in line and "pass it explicitly" not in line
+    assert line.endswith("no MULDE parameter or mulde fit option sets lattice_cells, so no "
+                         f"rerun resumes it: delete {ckpt / 'checkpoint.safetensors'} (the "
+                         "training checkpoint) to train afresh, or use another one")
 
 
 def test_an_ensembles_checkpoint_of_before_round_49_says_to_delete_it(
