@@ -296,9 +296,9 @@ def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | N
 
 
 def _dequantised_said(steps: Any, n_features: int) -> str:
-    """", 2 of 3 columns dequantised (on a lattice or two-valued)" where `MULDE(dequantise=True)` found
-    columns on a lattice or of two values (`quantisation_steps_`, a (d,) array, or None); ""
-    where it found none or was off."""
+    """", 2 of 3 columns dequantised (on a lattice or two-valued)" where
+    `MULDE(dequantise=True)` found columns on a lattice or of two values
+    (`quantisation_steps_`, a (d,) array, or None); "" where it found none or was off."""
     count = 0 if steps is None else sum(1 for h in steps if h > 0)
     if not count:
         return ""
