@@ -712,6 +712,16 @@ ADBENCH_MULDE_RUNS = {
     "round51-seeds12": ("adbench_mulde_round51_seeds12.json",
                         "round 51's default on seeds 1 and 2 (every set refitted, on the Intel "
                         "Xeon of its seed-0 rows)"),
+    "round52": ("adbench_mulde_round52.json",
+                "the default after issue 15's round 52 (seed 0; only the 7 sets whose "
+                "two-valued columns its rule gives cells)"),
+    "round52-all": ("adbench_mulde_round52_all.json",
+                    "the default after issue 15's round 52 (seed 0, all 58 sets: its 7 changed "
+                    "sets refitted, round 51's rows for the rest, which it fits alike; "
+                    "benchmarks/adbench_merge.py)"),
+    "round52-seeds12": ("adbench_mulde_round52_seeds12_all.json",
+                        "round 52's default on seeds 1 and 2 (its 7 changed sets refitted, "
+                        "round 51's rows for the rest, which it fits alike)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -842,7 +852,7 @@ def main(argv: list[str] | None = None) -> None:
 
         last_three = None  # the latest round run on seeds 1 and 2 too: (label, seed 0, more)
         for key in ("round41", "round43", "round45", "round46", "round48", "round49",
-                    "round51"):
+                    "round51", "round52"):
             after = (f"round {key[5:]}", run_of(f"accuracy_{key}"),
                      run_of(f"accuracy_{key}_all"), run_of(f"accuracy_{key}_seeds12"))
             beside_three = bool(last_three and after[2] and after[3] and not before[3])
