@@ -171,6 +171,12 @@ def log_normal_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return lb + np.log1p(-np.exp(la - lb))
 
 
+def _normal_columns(x: np.ndarray, mu: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """sum_j log N(x_j; mu_j, s_j^2) over the columns of x (n, c): (n,)."""
+    z = (x - mu) / s
+    return (-0.5 * z ** 2 - np.log(s) - 0.5 * math.log(2 * math.pi)).sum(axis=1)
+
+
 @dataclass(frozen=True)
 class QuantisedMixture:
     """A latent-class model of K components, each a product over the d columns: column j is
@@ -209,8 +215,7 @@ class QuantisedMixture:
         h = self.steps[q]
         parts = []
         for w, mu, s in zip(self.weights, self.means, self.stds, strict=True):
-            z = (x[:, ~q] - mu[~q]) / s[~q]
-            cont = (-0.5 * z ** 2 - np.log(s[~q]) - 0.5 * math.log(2 * math.pi)).sum(axis=1)
+            cont = _normal_columns(x[:, ~q], mu[~q], s[~q])
             lo = (x[:, q] - h / 2 - mu[q]) / s[q]
             hi = (x[:, q] + h / 2 - mu[q]) / s[q]
             disc = (log_normal_mass(lo, hi) - np.log(h)).sum(axis=1)
@@ -267,8 +272,7 @@ class BinaryMixture:
         b = self.binary
         parts = []
         for w, p, mu, s in zip(self.weights, self.probs, self.means, self.stds, strict=True):
-            z = (x[:, ~b] - mu[~b]) / s[~b]
-            cont = (-0.5 * z ** 2 - np.log(s[~b]) - 0.5 * math.log(2 * math.pi)).sum(axis=1)
+            cont = _normal_columns(x[:, ~b], mu[~b], s[~b])
             disc = (x[:, b] * np.log(p[b]) + (1 - x[:, b]) * np.log1p(-p[b])).sum(axis=1)
             parts.append(math.log(w) + cont + disc)
         return logsumexp(np.stack(parts), axis=0)

@@ -260,6 +260,20 @@ def test_a_folder_or_file_in_the_checkpoints_place_is_one_line_naming_it(feats, 
     assert notes.read_text() == "kept\n" and not out.exists()
 
 
+def _refused_after_refit(fit, out: Path, capsys, monkeypatch, module, name: str,
+                         before: object) -> str:
+    """Fit with `module.name` set to its value of an earlier round (`before`), then again
+    with today's: the second fit's one error line (exit status 2), the model file of the
+    first removed."""
+    monkeypatch.setattr(module, name, before)
+    assert fit() == 0
+    monkeypatch.undo()
+    out.unlink()
+    capsys.readouterr()
+    assert fit() == 2
+    return _error(capsys)
+
+
 def test_a_checkpoint_of_before_round_52s_flag_cells_says_to_delete_it(
         tmp_path, capsys, monkeypatch):
     """A checkpoint written before issue 15's round 52 on rows with a flag column (which
@@ -276,14 +290,9 @@ def test_a_checkpoint_of_before_round_52s_flag_cells_says_to_delete_it(
         return main(["fit", str(tmp_path / "flags.npy"), "--out", str(out), "--quiet",
                      "--seed", "0", "--params", params])
 
-    monkeypatch.setattr(model_module, "quantisation_steps",  # as before round 52
-                        functools.partial(model_module.quantisation_steps, two_valued_cell=0.0))
-    assert fit() == 0
-    monkeypatch.undo()
-    out.unlink()
-    capsys.readouterr()
-    assert fit() == 2
-    line = _error(capsys)
+    line = _refused_after_refit(fit, out, capsys, monkeypatch, model_module,  # round 51's
+                                "quantisation_steps", functools.partial(
+                                    model_module.quantisation_steps, two_valued_cell=0.0))
     assert "it differs in lattice_cells" in line and "pass it explicitly" not in line
     assert line.endswith("no MULDE parameter or mulde fit option sets lattice_cells, so no "
                          f"rerun resumes it: delete {ckpt / 'checkpoint.safetensors'} (the "
@@ -308,13 +317,8 @@ def test_an_ensembles_checkpoint_of_before_round_49_says_to_delete_it(
         return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
                      "--seed", "0", "--params", params])
 
-    monkeypatch.setattr(training, "VALIDATION_DRAWS", "shared")  # as before round 49
-    assert fit() == 0
-    monkeypatch.undo()
-    out.unlink()
-    capsys.readouterr()
-    assert fit() == 2
-    line = _error(capsys)
+    line = _refused_after_refit(fit, out, capsys, monkeypatch, training,  # round 48's
+                                "VALIDATION_DRAWS", "shared")
     assert line.endswith("it differs in validation_draws (\"shared\" in the checkpoint, "
                          "\"per_member\" now); no MULDE parameter or mulde fit option sets "
                          f"validation_draws, so no rerun resumes it: delete "
