@@ -211,6 +211,25 @@ def test_a_csv_first_row_with_a_typo_is_an_error_not_a_header(tmp_path):
     np.testing.assert_array_equal(read_features(tmp_path / "h.csv"), [[4, 5, 6]])
 
 
+def test_a_csv_bool_column_as_pandas_or_a_spreadsheet_writes_it_reads_as_one_and_zero(
+        tmp_path):
+    """pandas' to_csv writes a bool column as True / False (Excel and R as TRUE / FALSE):
+    read as 1.0 and 0.0, as numpy reads a bool array, with a header or without (a first row
+    of flags is a sample, not names); other words stay refused."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [0.5, 1.5, 2.5], "member": [True, False, True]})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    np.testing.assert_array_equal(read_features(tmp_path / "p.csv"),
+                                  [[0.5, 1.0], [1.5, 0.0], [2.5, 1.0]])
+    (tmp_path / "s.csv").write_text("TRUE,false\nFalse,True\n")
+    np.testing.assert_array_equal(read_features(tmp_path / "s.csv"), [[1, 0], [0, 1]])
+    (tmp_path / "t.csv").write_text("True,yes\n1,0\n")
+    with pytest.raises(FeatureFileError, match=r"t.csv: line 1, column 2: 'yes' is not a "
+                                               r"number, column 1 \('True'\) is"):
+        read_features(tmp_path / "t.csv")
+
+
 def test_csv_lines_are_the_samples_lines_as_an_editor_counts_them(tmp_path):
     """Row i of what read_features returns is on line csv_lines()[i]: blank lines counted,
     the header left out (a first row of the fitted names too), as the CSV's errors count."""

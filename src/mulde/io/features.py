@@ -236,18 +236,18 @@ def _filled_rows(fh) -> Iterator[tuple[int, list[str]]]:
 
 def _is_header(cells: list[str], following: Sequence[list[str]] = (),
                fitted: Sequence[str] | None = None) -> bool:
-    """Whether a first row names the columns: none of its cells is a number; or it equals
-    `fitted` (the columns a model was fitted on); or it holds the names pandas gives an
-    array's columns, 0, 1, ..., d - 1 (`pd.DataFrame(X).to_csv("f.csv", index=False)`): from
-    3 columns on always (no other row of features is likely to be that), with 1 or 2 columns
-    when a `following` row holds a number written with a point or an exponent ("81.0"
-    counts; a row "0,1" over whole numbers written without one stays data); with the index,
-    an empty first name before them, from 2 columns on (refused by `_read_csv` as an index
-    column, as a row with an empty first cell would be); or it holds 2 or more distinct whole
-    numbers (names such as years) above at least 2 `following` rows (the next
+    """Whether a first row names the columns: none of its cells is a number or a flag (True,
+    False); or it equals `fitted` (the columns a model was fitted on); or it holds the names
+    pandas gives an array's columns, 0, 1, ..., d - 1 (`pd.DataFrame(X).to_csv("f.csv",
+    index=False)`): from 3 columns on always (no other row of features is likely to be that),
+    with 1 or 2 columns when a `following` row holds a number written with a point or an
+    exponent ("81.0" counts; a row "0,1" over whole numbers written without one stays data);
+    with the index, an empty first name before them, from 2 columns on (refused by `_read_csv`
+    as an index column, as a row with an empty first cell would be); or it holds 2 or more
+    distinct whole numbers (names such as years) above at least 2 `following` rows (the next
     `HEADER_LOOKAHEAD`) of fractions only, written with a point or an exponent (no sample is
-    likely to be distinct whole numbers in every column where no other is whole in any; a
-    first row such as 0,0,0 stays a sample)."""
+    likely to be distinct whole numbers in every column where no other is whole in any; a first
+    row such as 0,0,0 stays a sample)."""
     names = [c.strip() for c in cells]
     if fitted is not None and names == [str(n).strip() for n in fitted]:
         return True
@@ -262,8 +262,17 @@ def _is_header(cells: list[str], following: Sequence[list[str]] = (),
         return True
     if len(names) >= 2 and names[0] == "" and names[1:] == default[:-1]:
         return True
-    return not any(is_number(c) for c in cells)
+    return not any(_is_value(c) for c in cells)
 
+
+def _is_value(cell: str) -> bool:
+    """Whether a CSV cell is a value `_read_csv` reads: a number or a flag (`BOOLEANS`)."""
+    return is_number(cell) or cell.strip().upper() in BOOLEANS
+
+
+BOOLEANS = {"TRUE": 1.0, "FALSE": 0.0}
+"""Cells (upper-cased) read as a flag's 1 or 0: pandas' `to_csv` writes a bool column as
+True / False, Excel and R as TRUE / FALSE (numpy reads a bool array as 1.0 and 0.0 alike)."""
 
 MISSING_MARKERS = frozenset({"NA", "N/A", "NULL", "NONE", "?", "-", "#N/A"})
 """Cells (upper-cased) that spreadsheets and R write for a missing value, said to be one
@@ -357,9 +366,9 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
                                    "samples below the header, one per line")
     else:  # a data row with a typo must not pass for a header
         # (an empty cell is a missing value: the loop below says so, as on any row)
-        typo = next((j for j, c in enumerate(cells) if c.strip() and not is_number(c)), None)
+        typo = next((j for j, c in enumerate(cells) if c.strip() and not _is_value(c)), None)
         if typo is not None:
-            number = next(j for j, c in enumerate(cells) if is_number(c))
+            number = next(j for j, c in enumerate(cells) if _is_value(c))
             other = other_separator(cells[typo], spaces=False)  # "21,5;1,25": decimal commas
             raise FeatureFileError(
                 f"{path}: line {first}, column {typo + 1}: {quoted(cells[typo])} is not a "
@@ -404,6 +413,10 @@ def _read_csv(path: Path, fitted: Sequence[str] | None = None) -> np.ndarray:
             try:
                 out[i, j] = float(cell)
             except ValueError:
+                flag = BOOLEANS.get(cell.strip().upper())
+                if flag is not None:  # a bool column as pandas or a spreadsheet writes it
+                    out[i, j] = flag
+                    continue
                 if not cell.strip():
                     raise FeatureFileError(
                         f"{path}: line {line}, {column(j)}: empty (a missing value); impute "
