@@ -1769,6 +1769,7 @@ def _left_by_failed_watch(out: Path, created: bool, had_events: bool,
     and so do the folder `out` (when `created`) and its events/ folder (unless
     `had_events`) when nothing else is in them; a watch that failed before writing leaves
     an earlier watch's files as they were."""
+    from mulde.io.atomic import rmdir_if_empty
     from mulde.watch import clear_earlier_outputs
 
     record = out / "watch.json"
@@ -1784,9 +1785,9 @@ def _left_by_failed_watch(out: Path, created: bool, had_events: bool,
         return (f"; the {_count(frames, 'frame')} before it "
                 f"{'is' if frames == 1 else 'are'} scored: outputs in {out}")
     if not had_events:
-        _rmdir_quietly(out / "events")
+        rmdir_if_empty(out / "events")
     if created:
-        _rmdir_quietly(out)
+        rmdir_if_empty(out)
     return ""
 
 
@@ -2248,13 +2249,6 @@ def _removed_if_left_empty(*folders: Path | None) -> Iterator[None]:
         for folder, top in created:  # that chain alone, each only when empty
             remove_made(folder, top)
         raise
-
-
-def _rmdir_quietly(folder: Path) -> None:
-    try:
-        folder.rmdir()  # only when empty
-    except OSError:
-        pass
 
 
 def _engine(args: argparse.Namespace):

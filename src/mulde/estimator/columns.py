@@ -153,8 +153,7 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                 gap = float(values[1] - values[0])  # inf beyond float64's range: no cell
                 cell = two_valued_cell * gap
                 # a run of values wider than the tolerance (as on a lattice, the gap its step)
-                smeared = (spans > np.maximum(LATTICE_TOLERANCE * gap, ROUNDING_ULPS * ulp)).any()
-                steps[j] = (cell if np.isfinite(cell) and not smeared
+                steps[j] = (cell if np.isfinite(cell) and not _continuum(spans, ulp, gap)
                             and (widest is None or cell <= widest) else 0.0)
                 continue
             steps[j] = _lattice_step(values, ulp, spans, n, min_values, widest)
@@ -172,6 +171,13 @@ def _distinct_values(values: np.ndarray, ulp: np.ndarray
     starts = np.flatnonzero(kept)
     ends = np.r_[starts[1:], len(values)] - 1
     return values[starts], np.maximum.reduceat(ulp, starts), values[ends] - values[starts]
+
+
+def _continuum(spans: np.ndarray, ulp: np.ndarray, step: float) -> bool:
+    """Whether a run of values merged as one (`_distinct_values`: their widths `spans`,
+    largest ulps `ulp`) is wider than the tolerance at `step`: a continuum at the data's
+    precision, not one value."""
+    return bool((spans > np.maximum(LATTICE_TOLERANCE * step, ROUNDING_ULPS * ulp)).any())
 
 
 def _lattice_step(values: np.ndarray, ulp: np.ndarray, spans: np.ndarray, n: int,
@@ -200,8 +206,8 @@ def _lattice_step(values: np.ndarray, ulp: np.ndarray, spans: np.ndarray, n: int
         return 0.0
     if (rounding > LATTICE_MAX_SLACK * h).any():  # the precision cannot tell a lattice
         return 0.0
-    if (spans > np.maximum(LATTICE_TOLERANCE * h, ROUNDING_ULPS * ulp)).any():
-        return 0.0  # a run of values wider than the tolerance: a continuum, not one value
+    if _continuum(spans, ulp, h):
+        return 0.0
     for _ in range(len(gaps)):  # each pass checks more gaps, or ends
         k = np.rint(gaps / h)
         tolerance = np.maximum(LATTICE_TOLERANCE * h, rounding + k * r_h)

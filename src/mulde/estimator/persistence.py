@@ -51,7 +51,8 @@ def pyod_fields(path: str | Path, meta: Mapping[str, str]) -> tuple[float, float
     ModelFileError naming the file and the field when its JSON does not hold the three, the
     contamination is not in (0, 0.5] (PyOD's own range: NaN, 0 or 5 no fit writes), the
     threshold is NaN or -inf (no fit gives them; +inf is a validation threshold that flags
-    none) or the class count is not a whole number."""
+    none) or the class count is not a number int() takes (a fraction is cut to its whole
+    part, as int() cuts it)."""
     raw = meta.get(PYOD_META)
     if raw is None:
         return None

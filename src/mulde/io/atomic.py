@@ -297,6 +297,16 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
     return folder
 
 
+def rmdir_if_empty(folder: str | os.PathLike) -> bool:
+    """Remove the folder `folder` where it is empty (os.rmdir refuses one that is not, or
+    is gone, or cannot be removed); return whether it went."""
+    try:
+        Path(folder).rmdir()
+    except OSError:
+        return False
+    return True
+
+
 def remove_empty(folder: str | os.PathLike) -> bool:
     """Remove the folder `folder` and the folders in it, deepest first, where they hold no
     file (a file stays, and so do the folders above it; symlinks are not followed); return
@@ -304,15 +314,8 @@ def remove_empty(folder: str | os.PathLike) -> bool:
     folder = Path(folder)
     for sub in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()),
                       key=lambda p: -len(p.parts)):
-        try:
-            sub.rmdir()
-        except OSError:
-            pass
-    try:
-        folder.rmdir()
-    except OSError:
-        return False
-    return True
+        rmdir_if_empty(sub)
+    return rmdir_if_empty(folder)
 
 
 def remove_made(folder: str | os.PathLike, top: str | os.PathLike | None) -> None:
@@ -326,10 +329,7 @@ def remove_made(folder: str | os.PathLike, top: str | os.PathLike | None) -> Non
         return
     remove_empty(folder)
     for path in chain[1:chain.index(Path(top)) + 1]:
-        try:
-            path.rmdir()
-        except OSError:
-            pass
+        rmdir_if_empty(path)
 
 
 def first_missing(folder: str | os.PathLike | None) -> Path | None:
