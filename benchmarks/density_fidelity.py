@@ -314,6 +314,11 @@ VARIANTS["two_valued_half"] = {**VARIANTS["thin_width128"],
                                "lattice_rule": {"two_valued_cell": 0.5}}
 VARIANTS["two_valued_full"] = {**VARIANTS["thin_width128"],
                                "lattice_rule": {"two_valued_cell": 1.0, "max_stds": None}}
+# round 53: B1 (the default since round 52) with a cell half a standard deviation wide on each
+# column that holds a point mass beside continuous values (`quantisation_steps(atom_cell=
+# 0.5)`: a value held by at least a fifth of the rows of a column that is no lattice)
+VARIANTS["atom_half"] = {**VARIANTS["two_valued_half"],
+                         "lattice_rule": {"two_valued_cell": 0.5, "atom_cell": 0.5}}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -498,15 +503,16 @@ def variant_params(variant: str, n_features: int, n_rows: int,
 @contextmanager
 def _lattice_rule(rule: dict | None) -> Iterator[None]:
     """Fit with `quantisation_steps(X, **rule)` (rounds 35 and 36 counted columns by rules
-    the library has since narrowed, round 52 two-valued columns by one it has since taken:
-    `lattice_rule` in VARIANTS); for None the library's rule with two-valued columns as
-    given, as every variant before round 52 trained them (`two_valued_cell` 0 unless the
-    rule names it). The merging of values a rounding apart is the library's in any case (the
+    the library has since narrowed, round 52 two-valued columns and round 53 point masses by
+    ones it has since taken: `lattice_rule` in VARIANTS); for None the library's rule with
+    two-valued columns and point masses as given, as every variant before round 52 trained
+    them (`two_valued_cell` and `atom_cell` 0 unless the rule names them). The merging of values a rounding apart is the library's in any case (the
     suite's values are exact)."""
     import mulde.estimator.model as model_module
 
     original = model_module.quantisation_steps
     model_module.quantisation_steps = partial(original, **{"two_valued_cell": 0.0,
+                                                           "atom_cell": 0.0,
                                                            **(rule or {})})
     try:
         yield

@@ -16,7 +16,9 @@ quantised columns (a latent-class model of rounded Gaussians, `QuantisedMixture`
 differences of normal CDFs, per unit volume of the dequantised variable, their broader
 samples rounded to the same lattice; binary columns (attributes, one-hot codes: a latent-class
 model of Bernoulli columns, `BinaryMixture`) by sums over the classes, a probability mass over
-them.
+them; censored columns (a point mass at 0 beside a continuous part, as counts of zero,
+histogram bins and ReLU features hold: `CensoredMixture`) by normal CDFs at the point mass, per
+unit of a stated width there.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln, ive, log_ndtr, logsumexp
+from scipy.special import gammaln, ive, log_ndtr, logsumexp, ndtr
 
 DISTRIBUTIONS = ("gauss_iso", "gauss_aniso", "mixture", "student_t", "circle", "toy2d",
                  "lowrank_mix", "mfa", "quantised", "mixed_quantised", "clusters", "binary",
-                 "mixed_binary")
+                 "mixed_binary", "censored")
 
 
 def _orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -294,7 +296,78 @@ class BinaryMixture:
         return np.diag(self.weights @ v) + np.einsum("k,ki,kj->ij", self.weights, c, c)
 
 
-Distribution = GaussianMixture | StudentT | NoisyCircle | QuantisedMixture | BinaryMixture
+@dataclass(frozen=True)
+class CensoredMixture:
+    """A latent-class model of K components, each a product over the d columns: column j is
+    max(z_j, 0) with z_j ~ N(mu_kj, s_kj^2), a point mass at 0 (the probability of z_j <= 0)
+    beside a continuous part on (0, inf), as zero counts, empty histogram bins and ReLU
+    features are (Tobin 1958's censored variable). A point mass has no density per unit
+    length; its probability is counted per unit of `cells[j]` (the column's standard
+    deviation, `make_distribution`: a stated convention, as a quantised value's per unit of
+    its step), so that
+
+        p(x) = sum_k w_k prod_{j: x_j = 0} Phi(-mu_kj / s_kj) / cells_j
+                         prod_{j: x_j > 0} N(x_j; mu_kj, s_kj^2).
+
+    The ranking of rows with different numbers of zeros depends on that convention (a wider
+    unit makes the zeros rarer per unit); the suite states it rather than hiding it.
+    weights (K,), means and stds (K, d), cells (d,) > 0."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    stds: np.ndarray
+    cells: np.ndarray
+
+    @property
+    def d(self) -> int:
+        return self.means.shape[1]
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Return n samples, (n, d): non-negative, exactly 0 where censored."""
+        k = rng.choice(len(self.weights), size=n, p=self.weights)
+        z = self.means[k] + self.stds[k] * rng.standard_normal((n, self.d))
+        return np.maximum(z, 0.0)
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """Return log p(x) for x (n, d) >= 0 (exact zeros: the point mass)."""
+        zero = x <= 0
+        parts = []
+        for w, mu, s in zip(self.weights, self.means, self.stds, strict=True):
+            z = (x - mu) / s
+            cont = -0.5 * z ** 2 - np.log(s) - 0.5 * math.log(2 * math.pi)
+            mass = log_ndtr(-mu / s) - np.log(self.cells)
+            parts.append(math.log(w) + np.where(zero, mass, cont).sum(axis=1))
+        return logsumexp(np.stack(parts), axis=0)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """E[max(z, 0)] per column: mu Phi(mu / s) + s phi(mu / s), weighted over the
+        components."""
+        a = self.means / self.stds
+        return self.weights @ (self.means * ndtr(a) + self.stds * _phi(a))
+
+    @property
+    def variances(self) -> np.ndarray:
+        """Var[max(z, 0)] per column, (d,): E[x^2] = (mu^2 + s^2) Phi(mu / s) + mu s
+        phi(mu / s) per component, less the squared mean."""
+        mu, s = self.means, self.stds
+        a = mu / s
+        second = self.weights @ ((mu ** 2 + s ** 2) * ndtr(a) + mu * s * _phi(a))
+        return second - self.mean ** 2
+
+    def latent(self) -> tuple[np.ndarray, np.ndarray]:
+        """The uncensored z's mean and variance per column, (d,) each."""
+        m = self.weights @ self.means
+        return m, self.weights @ (self.stds ** 2 + self.means ** 2) - m ** 2
+
+
+def _phi(a: np.ndarray) -> np.ndarray:
+    """The standard normal density."""
+    return np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+
+
+Distribution = (GaussianMixture | StudentT | NoisyCircle | QuantisedMixture | BinaryMixture
+                | CensoredMixture)
 CLUSTERS = 50  # the modes of the `clusters` case
 
 
@@ -336,6 +409,13 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
     mixed_binary the same with the first half of the columns (d // 2) continuous, N(mu, s^2)
                 per component with mu ~ N(0, 2^2) and s log-uniform in [0.25, 2] (as
                 `quantised`'s): numbers beside flags, as in campaign's
+    censored    columns with a point mass at 0 (as ALOI's colour-histogram bins, donors'
+                and smtp's counts or ReLU features hold): a latent-class model
+                (`CensoredMixture`) of four components, weights (0.4, 0.3, 0.2, 0.1), each
+                column max(z, 0) with z ~ N(mu, s^2), mu ~ N(0, 1.5^2) and s log-uniform in
+                [0.25, 2] per component and column (a third to nine tenths of a column's
+                rows at 0); the point mass counted per unit of the column's standard
+                deviation
     Raises ValueError for an unknown name or a d the distribution cannot have.
     """
     rng = np.random.default_rng([seed, d, DISTRIBUTIONS.index(name) if name in DISTRIBUTIONS
@@ -396,18 +476,31 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
         if name == "mixed_binary":
             binary[:d // 2] = False
         return BinaryMixture(weights, probs, means, stds, binary)
+    if name == "censored":
+        weights = np.array([0.4, 0.3, 0.2, 0.1])
+        means = 1.5 * rng.standard_normal((4, d))
+        stds = np.exp(rng.uniform(math.log(0.25), math.log(2.0), size=(4, d)))
+        unit = CensoredMixture(weights, means, stds, np.ones(d))
+        return CensoredMixture(weights, means, stds, np.sqrt(unit.variances))
     centres = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     return GaussianMixture(np.full(4, 0.25), 4 * centres / math.sqrt(2),
                            np.tile(eye * 0.09 / 2, (4, 1, 1)))
 
 
-def broader(dist: Distribution) -> GaussianMixture | QuantisedMixture | BinaryMixture:
+def broader(dist: Distribution
+            ) -> GaussianMixture | QuantisedMixture | BinaryMixture | CensoredMixture:
     """N(mean, 4 cov) of the distribution: twice its spread, samples that should look
     anomalous (scored against the *original* density). For a `QuantisedMixture`, whose
     density is defined on its lattices only, the product of N(mean_j, 4 var_j) with its
     quantised columns rounded the same way (one component: the columns' dependence is not
     kept). For a `BinaryMixture` likewise one component, its binary columns Bernoulli((m_j +
-    1/2) / 2), halfway from the column's mean m_j to a fair coin (more uncertain flags)."""
+    1/2) / 2), halfway from the column's mean m_j to a fair coin (more uncertain flags). For
+    a `CensoredMixture` one component censored at 0 likewise, its latent z ~ N(m_j, 4 v_j)
+    with z's own mean m_j and variance v_j (a point mass of another size, a continuous part
+    twice as spread)."""
+    if isinstance(dist, CensoredMixture):
+        m, v = dist.latent()
+        return CensoredMixture(np.ones(1), m[None], 2.0 * np.sqrt(v)[None], dist.cells)
     if isinstance(dist, BinaryMixture):
         m, sd = dist.mean, np.sqrt(np.diag(dist.cov))
         probs = np.where(dist.binary, (m + 0.5) / 2, 0.5)

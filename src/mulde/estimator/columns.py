@@ -87,12 +87,21 @@ CELL_MAX_STDS = 2.0
 # 52 (flags, attributes and one-hot codes ranked by their probabilities on the suite's
 # latent-class cases, benchmarks/density_fidelity.md).
 TWO_VALUED_CELL = 0.5
+# A point mass among continuous values (an atom: one value held by at least ATOM_SHARE of the
+# rows of a column of three or more values that is no lattice: zero counts, empty histogram
+# bins, ReLU features, a reading's floor) is as sharp as a flag's value: with ATOM_CELL c > 0
+# the column gets a cell of c of its standard deviations (every value spread over it, the
+# continuous ones too), so that the network learns the atom's probability per cell instead
+# of a spike. 0: such columns train as given (rounds 1-52).
+ATOM_SHARE = 0.2
+ATOM_CELL = 0.0
 
 
 def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                        precision: np.dtype | type | Sequence[np.dtype | type] | None = None,
                        max_stds: float | None = CELL_MAX_STDS,
-                       two_valued_cell: float = TWO_VALUED_CELL) -> np.ndarray:
+                       two_valued_cell: float = TWO_VALUED_CELL,
+                       atom_cell: float = ATOM_CELL) -> np.ndarray:
     """The (d,) cell width of each of X's (n, d) columns, in X's units, 0 where none: h > 0
     when the column's distinct values lie on a lattice {a + k h} (every gap between
     consecutive distinct values a whole multiple of h, the smallest gap read where the
@@ -109,9 +118,12 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     TypeError for a type that is no float, ValueError for a sequence of another length than
     d). With two_valued_cell s > 0 (`TWO_VALUED_CELL`) a column of two values a gap g apart
     (values a rounding apart counting as one, as on a lattice) gets the cell s g, within the
-    same bound (min_values must then be 3 or more). Constant columns, two-valued ones where
-    s = 0, columns holding NaN or infinity, columns of continuous values, of irregularly
-    spaced codes and of cells wider than that bound give 0.
+    same bound (min_values must then be 3 or more). With atom_cell c > 0 (`ATOM_CELL`) a
+    column of three or more values that gets no lattice cell but whose most common value is
+    held by at least `ATOM_SHARE` of the rows (a point mass beside continuous values) gets
+    the cell c standard deviations wide. Constant columns, two-valued ones where s = 0,
+    columns holding NaN or infinity, columns of continuous values without such an atom (or
+    where c = 0), of irregularly spaced codes and of cells wider than that bound give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and
@@ -134,6 +146,8 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     if two_valued_cell < 0 or (two_valued_cell > 0 and min_values < 3):
         raise ValueError(f"two_valued_cell must be >= 0, and min_values >= 3 beside it; got "
                          f"{two_valued_cell} and {min_values}")
+    if not atom_cell >= 0:
+        raise ValueError(f"atom_cell must be >= 0, got {atom_cell}")
     X = X.astype(np.float64, copy=False)
     steps = np.zeros(d)
     constant = constant_columns(X)
@@ -143,7 +157,7 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
         # let any cell through the bound there, and its 0 none)
         stds = mean_std(X)[1]
         for j in np.flatnonzero(~constant):
-            values = np.unique(X[:, j])
+            values, counts = np.unique(X[:, j], return_counts=True)
             if not np.isfinite(values).all():
                 continue
             widest = None if max_stds is None else max_stds * stds[j]
@@ -157,6 +171,10 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                             and (widest is None or cell <= widest) else 0.0)
                 continue
             steps[j] = _lattice_step(values, ulp, spans, n, min_values, widest)
+            if (steps[j] == 0 and atom_cell > 0 and len(values) >= 3
+                    and counts.max() >= ATOM_SHARE * n):
+                cell = atom_cell * stds[j]  # a point mass beside continuous values
+                steps[j] = cell if np.isfinite(cell) and cell > 0 else 0.0
     return steps
 
 
