@@ -319,6 +319,9 @@ VARIANTS["two_valued_full"] = {**VARIANTS["thin_width128"],
 # 0.5)`: a value held by at least a fifth of the rows of a column that is no lattice)
 VARIANTS["atom_half"] = {**VARIANTS["two_valued_half"],
                          "lattice_rule": {"two_valued_cell": 0.5, "atom_cell": 0.5}}
+# round 54: the same with the cell a quarter of a standard deviation wide
+VARIANTS["atom_quarter"] = {**VARIANTS["two_valued_half"],
+                            "lattice_rule": {"two_valued_cell": 0.5, "atom_cell": 0.25}}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

@@ -87,6 +87,30 @@ def test_two_valued_columns_get_a_share_of_their_gap_within_the_bound():
         quantisation_steps(X, min_values=2)
 
 
+def test_a_point_mass_beside_continuous_values_gets_a_share_of_a_standard_deviation():
+    """atom_cell c: a column of three or more values that is no lattice, one value held by
+    at least a fifth of the rows (`ATOM_SHARE`), gets the cell c standard deviations (ddof
+    1) wide; just under a fifth, c = 0, lattices and two-valued columns keep their rules."""
+    from mulde.estimator.columns import ATOM_SHARE, quantisation_steps
+
+    assert ATOM_SHARE == 0.2
+    rng = np.random.default_rng(0)
+    X = rng.exponential(1.0, (100, 4))
+    X[:20, 0] = 0.0               # a fifth at 0 (censored, a ReLU's zeros)
+    X[:19, 1] = 0.0               # just under a fifth: continuous
+    X[:, 2] = np.arange(100) % 4  # a lattice: its step, 1
+    X[:, 3] = X[:, 0] > 0         # two values: the flag's half gap
+    std = X[:, 0].std(ddof=1)
+    np.testing.assert_allclose(quantisation_steps(X, atom_cell=0.5), [0.5 * std, 0, 1, 0.5])
+    np.testing.assert_allclose(quantisation_steps(X, atom_cell=0.0), [0, 0, 1, 0.5])
+    X[:20, 0] = -3.5              # any value, at any place of the column
+    assert quantisation_steps(X, atom_cell=1.0)[0] == pytest.approx(X[:, 0].std(ddof=1))
+    with pytest.raises(ValueError, match="atom_cell must be >= 0"):
+        quantisation_steps(X, atom_cell=-0.5)
+    with pytest.raises(ValueError, match="atom_cell must be >= 0"):
+        quantisation_steps(X, atom_cell=float("nan"))
+
+
 def test_a_flag_is_two_values_once_rounding_counts_as_one():
     """A flag whose value was computed two ways (0.7 beside 0.1 * 7, 1 / 3 beside 1 - 2 / 3)
     holds three floats but two values: it gets its half-gap cell as the exact flag does (it
