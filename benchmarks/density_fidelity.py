@@ -506,11 +506,12 @@ def variant_params(variant: str, n_features: int, n_rows: int,
 @contextmanager
 def _lattice_rule(rule: dict | None) -> Iterator[None]:
     """Fit with `quantisation_steps(X, **rule)` (rounds 35 and 36 counted columns by rules
-    the library has since narrowed, round 52 two-valued columns and round 53 point masses by
-    ones it has since taken: `lattice_rule` in VARIANTS); for None the library's rule with
-    two-valued columns and point masses as given, as every variant before round 52 trained
-    them (`two_valued_cell` and `atom_cell` 0 unless the rule names them). The merging of values a rounding apart is the library's in any case (the
-    suite's values are exact)."""
+    the library has since narrowed, round 52 two-valued columns by one it has since taken,
+    rounds 53-54 point masses by one it holds: `lattice_rule` in VARIANTS); for None the
+    library's rule with two-valued columns and point masses as given, as every variant
+    before round 52 trained them (`two_valued_cell` and `atom_cell` 0 unless the rule names
+    them). The merging of values a rounding apart is the library's in any case (the suite's
+    values are exact)."""
     import mulde.estimator.model as model_module
 
     original = model_module.quantisation_steps

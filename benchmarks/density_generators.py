@@ -179,6 +179,15 @@ def _normal_columns(x: np.ndarray, mu: np.ndarray, s: np.ndarray) -> np.ndarray:
     return (-0.5 * z ** 2 - np.log(s) - 0.5 * math.log(2 * math.pi)).sum(axis=1)
 
 
+def _latent_class_normals(weights: np.ndarray, means: np.ndarray, stds: np.ndarray, n: int,
+                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n draws of a latent-class model's components k (n,) (weights (K,)) and of its
+    columns' normals z (n, d), N(means[k], stds[k]^2) each: what `QuantisedMixture`,
+    `BinaryMixture` and `CensoredMixture` round, replace or censor."""
+    k = rng.choice(len(weights), size=n, p=weights)
+    return k, means[k] + stds[k] * rng.standard_normal((n, means.shape[1]))
+
+
 @dataclass(frozen=True)
 class QuantisedMixture:
     """A latent-class model of K components, each a product over the d columns: column j is
@@ -205,8 +214,7 @@ class QuantisedMixture:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Return n samples, (n, d): quantised columns on their lattices."""
-        k = rng.choice(len(self.weights), size=n, p=self.weights)
-        z = self.means[k] + self.stds[k] * rng.standard_normal((n, self.d))
+        k, z = _latent_class_normals(self.weights, self.means, self.stds, n, rng)
         q = self.steps > 0
         z[:, q] = np.round(z[:, q] / self.steps[q]) * self.steps[q]
         return z
@@ -264,8 +272,7 @@ class BinaryMixture:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Return n samples, (n, d): binary columns 0.0 or 1.0."""
-        k = rng.choice(len(self.weights), size=n, p=self.weights)
-        z = self.means[k] + self.stds[k] * rng.standard_normal((n, self.d))
+        k, z = _latent_class_normals(self.weights, self.means, self.stds, n, rng)
         ones = rng.random((n, self.d)) < self.probs[k]
         return np.where(self.binary, ones.astype(np.float64), z)
 
@@ -324,8 +331,7 @@ class CensoredMixture:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Return n samples, (n, d): non-negative, exactly 0 where censored."""
-        k = rng.choice(len(self.weights), size=n, p=self.weights)
-        z = self.means[k] + self.stds[k] * rng.standard_normal((n, self.d))
+        k, z = _latent_class_normals(self.weights, self.means, self.stds, n, rng)
         return np.maximum(z, 0.0)
 
     def log_density(self, x: np.ndarray) -> np.ndarray:

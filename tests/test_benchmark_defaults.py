@@ -22,7 +22,9 @@ PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
                 "deep_pair_from50", "deep_trio_w128", "thin_q4_b512",
                 "no_direction_rule", "eight_for_one", "thin_eighths", "thin_eighths_patience3",
                 "split_draws_eval50", "shares_eval50", "thin_width128", "two_valued_half",
-                "two_valued_full")
+                "two_valued_full", "atom_half", "atom_quarter")
+# the variants with round 52's default settings: its challengers and rounds 53-54's
+SINCE_ROUND_52 = ("two_valued_half", "two_valued_full", "atom_half", "atom_quarter")
 
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1
@@ -149,7 +151,7 @@ def test_every_variant_before_round_48_stops_after_5_evaluations():
     assert patience.pop("split_draws_eval50") == 3  # round 49's challenger, P3's
     assert patience.pop("shares_eval50") == 3  # round 50's, V1's
     assert patience.pop("thin_width128") == 3  # round 51's, V1's
-    assert patience.pop("two_valued_half") == patience.pop("two_valued_full") == 3  # round 52
+    assert {patience.pop(name) for name in SINCE_ROUND_52} == {3}  # rounds 52-54
     assert set(patience.values()) == {5}
     assert MULDE().get_params()["patience"] == 3
 
@@ -164,7 +166,7 @@ def test_every_variant_before_round_49_evaluates_every_100_steps_on_shared_draws
     assert spacing.pop("split_draws_eval50") == spacing.pop("shares_eval50") == 50
     assert draws.pop("split_draws_eval50") == "per_member"
     assert draws.pop("shares_eval50") == "shares"  # round 50's challenger
-    for name in ("thin_width128", "two_valued_half", "two_valued_full"):  # rounds 51-52
+    for name in ("thin_width128", *SINCE_ROUND_52):  # rounds 51-54
         assert spacing.pop(name) == 50 and draws.pop(name) == "per_member"
     assert set(spacing.values()) == {100} and set(draws.values()) == {"shared"}
     assert MULDE().get_params()["eval_every"] == 50

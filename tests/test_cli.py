@@ -204,28 +204,32 @@ def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_pat
 
 
 def test_info_says_which_columns_were_dequantised(tmp_path, capsys):
-    """dequantise (the default since round 35): `info` counts the columns found on a lattice
-    or of two values (round 52: a flag's cell is half its gap), says nothing where none was,
-    and names the option where it was turned off."""
+    """dequantise (the default since round 35): `info` counts the columns found on a lattice,
+    of two values (round 52: a flag's cell is half its gap) or with a point mass (round 54: a
+    quarter of a standard deviation), says nothing where none was, and names the option
+    where it was turned off."""
     rng = np.random.default_rng(0)
+    relu = np.maximum(rng.standard_normal(300), 0.0)  # half the rows at 0
     counts = np.c_[rng.integers(0, 5, (300, 2)), rng.integers(0, 2, (300, 1)),
-                   rng.standard_normal((300, 1))].astype(float)
+                   relu, rng.standard_normal((300, 1))].astype(float)
     np.save(tmp_path / "c.npy", counts)
     np.save(tmp_path / "g.npy", rng.standard_normal((300, 3)))
     fast = '{"max_steps": 1, "n_levels": 2}'
     for name, said in (("c", True), ("g", False)):
         assert main(["fit", str(tmp_path / f"{name}.npy"), "--out",
                      str(tmp_path / f"{name}.safetensors"), "--quiet", "--params", fast]) == 0
-        said_now = ", 3 of 4 columns dequantised (on a lattice or two-valued)"
+        said_now = ", 4 of 5 columns dequantised (on a lattice, two-valued or with a point mass)"
         assert (said_now in capsys.readouterr().out) is said
     assert main(["fit", str(tmp_path / "c.npy"), "--out", str(tmp_path / "off.safetensors"),
                  "--quiet", "--params", '{"max_steps": 1, "n_levels": 2, "dequantise": false}'
                  ]) == 0
     capsys.readouterr()
     assert main(["info", str(tmp_path / "c.safetensors")]) == 0
-    assert ("\ndequantised: 3 of 4 columns on a lattice or two-valued, each training row "
-            "spread over its value's cell: column 0 (cell 1), column 1 (cell 1), column 2 "
-            "(cell 0.5)\n") in capsys.readouterr().out
+    quarter = f"{0.25 * relu.std(ddof=1):.3g}"
+    assert ("\ndequantised: 4 of 5 columns on a lattice, two-valued or with a point mass, "
+            "each training row spread over its value's cell: column 0 (cell 1), column 1 "
+            f"(cell 1), column 2 (cell 0.5), column 3 (cell {quarter})\n"
+            ) in capsys.readouterr().out
     assert main(["info", str(tmp_path / "g.safetensors")]) == 0
     assert "dequantised" not in capsys.readouterr().out
     assert main(["info", str(tmp_path / "off.safetensors")]) == 0
@@ -241,7 +245,8 @@ def test_fit_reads_a_float32_files_lattice_at_float32s_precision(tmp_path, capsy
     np.save(tmp_path / "r.npy", np.c_[cents, rng.standard_normal((400, 1))].astype(np.float32))
     assert main(["fit", str(tmp_path / "r.npy"), "--out", str(tmp_path / "r.safetensors"),
                  "--quiet", "--params", '{"max_steps": 1, "n_levels": 2}']) == 0
-    assert ", 1 of 2 columns dequantised (on a lattice or two-valued)" in capsys.readouterr().out
+    said = ", 1 of 2 columns dequantised (on a lattice, two-valued or with a point mass)"
+    assert said in capsys.readouterr().out
 
 
 def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):

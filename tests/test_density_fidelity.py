@@ -45,7 +45,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "pair_from50_per_feature", "deep_pair_from50", "deep_trio_w128",
                  "thin_q4_b512", "no_direction_rule", "eight_for_one", "thin_eighths",
                  "thin_eighths_patience3", "split_draws_eval50", "shares_eval50",
-                 "thin_width128", "two_valued_half", "two_valued_full"}
+                 "thin_width128", "two_valued_half", "two_valued_full", "atom_half",
+                 "atom_quarter"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue

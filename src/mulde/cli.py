@@ -296,13 +296,14 @@ def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | N
 
 
 def _dequantised_said(steps: Any, n_features: int) -> str:
-    """", 2 of 3 columns dequantised (on a lattice or two-valued)" where
-    `MULDE(dequantise=True)` found columns on a lattice or of two values
+    """", 2 of 3 columns dequantised (on a lattice, two-valued or with a point mass)" where
+    `MULDE(dequantise=True)` found columns on a lattice, of two values or with a point mass
     (`quantisation_steps_`, a (d,) array, or None); "" where it found none or was off."""
     count = 0 if steps is None else sum(1 for h in steps if h > 0)
     if not count:
         return ""
-    return f", {count} of {_count(n_features, 'column')} dequantised (on a lattice or two-valued)"
+    return (f", {count} of {_count(n_features, 'column')} dequantised (on a lattice, "
+            "two-valued or with a point mass)")
 
 
 def _members_said(train: Any, reason: str = "") -> str:
@@ -884,7 +885,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     if chosen:  # the method's options set otherwise than by default: antithetic=True, ...
         lines.append(f"options: {', '.join(chosen)}")
     quantised = d.get("quantised_columns")
-    if quantised:  # fitted with dequantise, and some column was on a lattice or two-valued
+    if quantised:  # fitted with dequantise, and some column was on a lattice, two-valued or
+        # held a point mass
         steps = list(d.get("quantisation_steps", {}).items())
         # named columns by name; without names by index, said to be one ("column 0")
         word = "" if d.get("feature_names") else "column "
@@ -892,9 +894,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                           for c, h in steps[:4]) + (
             f", ... ({len(steps)} in all)" if len(steps) > 4 else "")
         lines.append(f"dequantised: {quantised} of {_count(d['n_features_in'], 'column')} "
-                     "on a lattice or two-valued, each training row spread over its value's "
-                     "cell"
-                     + (f": {named}" if steps else ""))
+                     "on a lattice, two-valued or with a point mass, each training row spread "
+                     "over its value's cell" + (f": {named}" if steps else ""))
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation

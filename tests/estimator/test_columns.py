@@ -29,11 +29,17 @@ def test_constant_columns_rule_is_relative_to_the_columns_size():
     np.testing.assert_array_equal(constant_columns(cardio), [True, False])
 
 
+def _lattice(X, **kw):
+    """`quantisation_steps` with its lattice and two-valued rules alone (no point-mass
+    cells, round 54's `atom_cell`: the small columns below repeat their values)."""
+    from mulde.estimator.columns import quantisation_steps
+
+    return quantisation_steps(X, **{"atom_cell": 0.0, **kw})
+
+
 def test_quantisation_steps_finds_lattices_by_hand():
     """quantisation_steps: the smallest gap h where every gap is a whole multiple of it
     (within 1e-3 h) and the column has 3 to n / 2 distinct values; 0 otherwise."""
-    from mulde.estimator.columns import quantisation_steps
-
     X = np.array([
         # counts   binary  codes 0,1,2.5  two decimals  constant  spaced by 2 and 6
         [0.0,      1.0,    0.0,           0.10,         7.0,      -3.0],
@@ -43,19 +49,26 @@ def test_quantisation_steps_finds_lattices_by_hand():
         [0.0,      1.0,    0.0,           0.20,         7.0,      -3.0],
         [1.0,      4.0,    1.0,           0.40,         7.0,      -1.0],
     ])
-    np.testing.assert_allclose(quantisation_steps(X, two_valued_cell=0.0),
+    np.testing.assert_allclose(_lattice(X, two_valued_cell=0.0),
                                [1.0, 0.0, 0.0, 0.1, 0.0, 2.0])
     # two values lie on a lattice whatever they are: no evidence of one (round 36), unless
     # asked for (round 35's rule); since round 52 they get cells half their gap wide
-    assert quantisation_steps(X, min_values=2, two_valued_cell=0.0)[1] == 3.0
-    np.testing.assert_allclose(quantisation_steps(X), [1.0, 1.5, 0.0, 0.1, 0.0, 2.0])
+    assert _lattice(X, min_values=2, two_valued_cell=0.0)[1] == 3.0
+    np.testing.assert_allclose(_lattice(X), [1.0, 1.5, 0.0, 0.1, 0.0, 2.0])
+    # since round 54 irregular codes each held by a third of the rows are point masses: a
+    # cell a quarter of the column's standard deviation (ddof 1)
+    from mulde.estimator.columns import quantisation_steps
+
+    np.testing.assert_allclose(quantisation_steps(X), [1.0, 1.5, 0.25 * X[:, 2].std(ddof=1),
+                                                       0.1, 0.0, 2.0])
     # more than n / 2 distinct values: no lattice is read into them, even integers
-    np.testing.assert_array_equal(quantisation_steps(np.arange(10.0)[:, None]), [0.0])
-    assert quantisation_steps(np.repeat(np.arange(5.0), 2)[:, None])[0] == 1.0  # n / 2
+    np.testing.assert_array_equal(_lattice(np.arange(10.0)[:, None]), [0.0])
+    assert _lattice(np.repeat(np.arange(5.0), 2)[:, None])[0] == 1.0  # n / 2
     # gaps within 1e-3 of a whole multiple count (float rounding of decimal data); beyond, not
     near = np.array([[0.0], [1.0], [2.0 + 5e-4], [0.0], [1.0], [2.0 + 5e-4]])
     far = near + np.array([[0.0], [0.0], [0.01], [0.0], [0.0], [0.01]])
-    assert quantisation_steps(near)[0] == 1.0 and quantisation_steps(far)[0] == 0.0
+    assert _lattice(near)[0] == 1.0
+    assert _lattice(far)[0] == 0.0
 
 
 def test_two_valued_columns_get_a_share_of_their_gap_within_the_bound():
@@ -136,16 +149,14 @@ def test_the_bound_holds_at_any_magnitude():
     at 1 (the direct std, inf, let them through: cells of 13 deviations, in which a value 5
     deviations out scored as normal); a balanced flag there, or at 1e-300, whose squares
     underflow (a std of 0 refused it), gets its half gap."""
-    from mulde.estimator.columns import quantisation_steps
-
     rare = np.zeros(2000)
     rare[:3] = 1.0
     codes = np.r_[np.zeros(1996), [1.0, 1.0, 2.0, 2.0]]
     balanced = np.arange(2000) % 2.0
     for scale in (1.0, 1e200, 1e300):
         X = np.c_[rare, codes, balanced] * scale
-        np.testing.assert_array_equal(quantisation_steps(X), [0.0, 0.0, 0.5 * scale])
-    np.testing.assert_array_equal(quantisation_steps(balanced[:, None] * 1e-300), [0.5e-300])
+        np.testing.assert_array_equal(_lattice(X), [0.0, 0.0, 0.5 * scale])
+    np.testing.assert_array_equal(_lattice(balanced[:, None] * 1e-300), [0.5e-300])
 
 
 def test_values_a_rounding_apart_count_as_one_lattice_value():
@@ -162,29 +173,30 @@ def test_values_a_rounding_apart_count_as_one_lattice_value():
 def test_continuous_and_huge_columns_have_no_quantisation_step(recwarn):
     """Continuous values (by their count), values spread wider than float64 (no warning),
     and three continuous values that are no lattice (by the gaps)."""
-    from mulde.estimator.columns import quantisation_steps
-
     rng = np.random.default_rng(0)
     X = np.c_[rng.standard_normal(200), rng.standard_normal(200) * 1e-9 + 1.0,
               np.round(rng.standard_normal(200), 6)]
-    np.testing.assert_array_equal(quantisation_steps(X), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(_lattice(X), [0.0, 0.0, 0.0])
     huge = np.tile([-1e308, 1e308, 1.5e308], 4)[:, None]  # a gap beyond float64
     three = np.tile([0.0, 1.0, 2.7183], 4)[:, None]
-    np.testing.assert_array_equal(quantisation_steps(np.c_[huge, three]), [0.0, 0.0])
+    np.testing.assert_array_equal(_lattice(np.c_[huge, three]), [0.0, 0.0])
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
 def test_cells_wider_than_two_standard_deviations_are_not_counted():
     """Round 37: a few outlying codes (0 on 1,996 rows, 1,000 and 2,000 on two each: a step
     of about 14 standard deviations) are no resolution; a count column's step is."""
-    from mulde.estimator.columns import quantisation_steps
-
     codes = np.r_[np.zeros(1996), [1000.0, 1000.0, 2000.0, 2000.0]]
     counts = np.random.default_rng(1).poisson(0.3, 2000).astype(float)  # std ~0.55, step 1
     assert counts.std(ddof=1) < 1.0
-    np.testing.assert_array_equal(quantisation_steps(np.c_[codes, counts]), [0.0, 1.0])
-    np.testing.assert_array_equal(quantisation_steps(np.c_[codes, counts], max_stds=None),
+    np.testing.assert_array_equal(_lattice(np.c_[codes, counts]), [0.0, 1.0])
+    np.testing.assert_array_equal(_lattice(np.c_[codes, counts], max_stds=None),
                                   [1000.0, 1.0])
+    # since round 54 the codes' 0 is a point mass: a quarter of a standard deviation
+    from mulde.estimator.columns import quantisation_steps
+
+    np.testing.assert_allclose(quantisation_steps(np.c_[codes, counts]),
+                               [0.25 * codes.std(ddof=1), 1.0])
 
 
 def test_the_lattice_is_seen_at_the_datas_own_precision():
@@ -193,18 +205,16 @@ def test_the_lattice_is_seen_at_the_datas_own_precision():
     a quarter step, so a gap of two steps cannot be checked and no lattice is claimed
     (round 38); two-decimal readings stored as float32 lie a few float32 units off their
     lattice and are still seen, at float32's step."""
-    from mulde.estimator.columns import quantisation_steps
-
     rng = np.random.default_rng(2)
     counts = rng.poisson(3.0, 1000).astype(float)
-    assert quantisation_steps((1e13 + counts)[:, None])[0] == 1.0
-    assert quantisation_steps((1e15 + counts)[:, None])[0] == 0.0
+    assert _lattice((1e13 + counts)[:, None])[0] == 1.0
+    assert _lattice((1e15 + counts)[:, None])[0] == 0.0
     cents = (1000 + rng.integers(0, 50, 1000) * 0.01)
-    assert quantisation_steps(cents[:, None])[0] == pytest.approx(0.01)
+    assert _lattice(cents[:, None])[0] == pytest.approx(0.01)
     as32 = cents.astype(np.float32)[:, None]
-    assert quantisation_steps(as32)[0] == pytest.approx(0.01, rel=1e-2)
-    assert quantisation_steps(as32.astype(np.float64), precision=np.float32)[0] > 0
-    assert quantisation_steps(as32.astype(np.float64))[0] == 0.0  # read as float64: missed
+    assert _lattice(as32)[0] == pytest.approx(0.01, rel=1e-2)
+    assert _lattice(as32.astype(np.float64), precision=np.float32)[0] > 0
+    assert _lattice(as32.astype(np.float64))[0] == 0.0  # read as float64: missed
 
 
 def test_non_finite_columns_and_non_float_precisions_are_refused():
@@ -247,12 +257,10 @@ def test_a_gap_the_precision_cannot_check_is_no_evidence():
     """Where a gap k steps out carries more than a quarter step of the reference step's
     rounding, k times over, it is not checked but refused (it had been accepted within a
     quarter step: a coin flip), unless a step refitted on the near gaps checks it."""
-    from mulde.estimator.columns import quantisation_steps
-
-    found = [quantisation_steps(np.repeat(np.array([1.0, 1.0004, c], np.float32), 2)[:, None])[0]
+    found = [_lattice(np.repeat(np.array([1.0, 1.0004, c], np.float32), 2)[:, None])[0]
              for c in np.linspace(2.0, 100.0, 200)]
     assert np.count_nonzero(found) == 0
-    found = [quantisation_steps(np.repeat([1.0, 1.001, 1.002, c], 2)[:, None])[0]
+    found = [_lattice(np.repeat([1.0, 1.001, 1.002, c], 2)[:, None])[0]
              for c in np.linspace(1e9, 2e9, 200)]
     assert np.count_nonzero(found) == 0
 
@@ -262,18 +270,16 @@ def test_a_run_of_values_wider_than_the_tolerance_is_no_lattice_value():
     value while it spans at most the lattice tolerance (1e-3 of the step: one sum of
     decimals spelled four ways, 40 float64 units at 3.0), and a continuum beyond it (ten
     float16 units at 3.0 span 0.018 steps: round 37 took them for one value)."""
-    from mulde.estimator.columns import quantisation_steps
-
     base = np.repeat([0.0, 1.0, 2.0], 50)
     run64 = np.r_[base, 3.0 + np.arange(40) * np.spacing(3.0)][:, None]
-    assert quantisation_steps(run64)[0] == 1.0
+    assert _lattice(run64)[0] == 1.0
     cents = np.r_[np.repeat(np.arange(60) / 100, 10), 0.03 + 0.41 + 0.04, 0.02 + 0.46,
                   0.03 + 0.28 + 0.17][:, None]
-    assert len(np.unique(cents[-4:])) == 1 or quantisation_steps(cents)[0] == 0.01
-    assert quantisation_steps(cents)[0] == pytest.approx(0.01)
+    assert len(np.unique(cents[-4:])) == 1 or _lattice(cents)[0] == 0.01
+    assert _lattice(cents)[0] == pytest.approx(0.01)
     run16 = np.r_[base, 3 + np.arange(10) * np.spacing(np.float16(3))].astype(np.float16)
-    assert quantisation_steps(run16[:, None])[0] == 0.0
-    assert quantisation_steps(run16[:-8, None])[0] == 1.0  # two units: one value
+    assert _lattice(run16[:, None])[0] == 0.0
+    assert _lattice(run16[:-8, None])[0] == 1.0  # two units: one value
 
 
 def test_the_precision_is_read_per_column():

@@ -87,14 +87,17 @@ CELL_MAX_STDS = 2.0
 # 52 (flags, attributes and one-hot codes ranked by their probabilities on the suite's
 # latent-class cases, benchmarks/density_fidelity.md).
 TWO_VALUED_CELL = 0.5
-# A point mass among continuous values (an atom: one value held by at least ATOM_SHARE of the
-# rows of a column of three or more values that is no lattice: zero counts, empty histogram
-# bins, ReLU features, a reading's floor) is as sharp as a flag's value: with ATOM_CELL c > 0
+# A point mass (an atom: one value held by at least ATOM_SHARE of the rows of a column of
+# three or more values that is no lattice: zero counts beside continuous values, empty
+# histogram bins, ReLU features, a reading's floor; or one of a few irregularly spaced codes,
+# or of codes too far apart for the bound) is as sharp as a flag's value: with ATOM_CELL c > 0
 # the column gets a cell of c of its standard deviations (every value spread over it, the
 # continuous ones too), so that the network learns the atom's probability per cell instead
-# of a spike. 0: such columns train as given (rounds 1-52).
+# of a spike. 0: such columns train as given (rounds 1-53); a quarter of a standard deviation
+# since issue 15's round 54 (the suite's censored cases: round 53's half raised the false
+# alarms too far, benchmarks/density_fidelity.md).
 ATOM_SHARE = 0.2
-ATOM_CELL = 0.0
+ATOM_CELL = 0.25
 
 
 def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
@@ -120,10 +123,11 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     (values a rounding apart counting as one, as on a lattice) gets the cell s g, within the
     same bound (min_values must then be 3 or more). With atom_cell c > 0 (`ATOM_CELL`) a
     column of three or more values that gets no lattice cell but whose most common value is
-    held by at least `ATOM_SHARE` of the rows (a point mass beside continuous values) gets
-    the cell c standard deviations wide. Constant columns, two-valued ones where s = 0,
-    columns holding NaN or infinity, columns of continuous values without such an atom (or
-    where c = 0), of irregularly spaced codes and of cells wider than that bound give 0.
+    held by at least `ATOM_SHARE` of the rows (a point mass beside continuous values, or
+    among irregular codes) gets the cell c standard deviations wide. Constant columns,
+    two-valued ones where s = 0, columns holding NaN or infinity, and columns of continuous
+    values, of irregularly spaced codes or of cells wider than that bound that hold no such
+    point mass (or where c = 0) give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and

@@ -460,7 +460,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         pixel values; not wider cells, round 37) and each two-valued column (flags,
         attributes, one-hot codes: h half the gap between its two values, within the same
         bound, round 52; two values are no lattice, round 36, so the cells leave the middle
-        of the gap empty) is spread uniformly over its value's cell [x - h / 2, x + h / 2)
+        of the gap empty) and each column with a point mass among continuous values (one
+        value on at least a fifth of the rows: zero counts, empty histogram bins, ReLU
+        features; h a quarter of the column's standard deviation, every value spread, round
+        54) is spread uniformly over its value's cell [x - h / 2, x + h / 2)
         in every training step before the noise (uniform dequantisation, Uria et al. 2013,
         Theis et al. 2016; `mulde.estimator.columns.quantisation_steps`, recorded in
         `quantisation_steps_`), so that the network learns a density whose values rank the
@@ -596,8 +599,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     principal_directions_: int or None, the standardised rows' principal directions that
         n_members="auto" counted (None where not counted).
     quantisation_steps_: (d,) float64, with dequantise=True each column's cell width in its
-        own units: its lattice step, or half the gap of a two-valued column (0: not
-        dequantised; `mulde.estimator.columns.quantisation_steps`); None without.
+        own units: its lattice step, half the gap of a two-valued column, or a quarter of
+        the standard deviation of a column with a point mass (0: not dequantised;
+        `mulde.estimator.columns.quantisation_steps`); None without.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
