@@ -6,7 +6,8 @@ rounds 35 and 36's rules did (two-valued columns and cells of any width counted;
 (benchmarks/density_fidelity.md). Each split's `cells` is a digest of what training
 receives of them (`MULDE._cells`: the quantised columns and their steps divided by the
 column's scale, as float32), so two runs of this script on two versions of the rule show
-the splits whose fits can differ (`--against`, round 38).
+the splits whose fits can differ (`--against`, round 38). Later rules are counted beside
+their predecessors: two-valued columns (round 52) and point masses (round 54).
 
     MULDE_DATA=../shared/data python benchmarks/adbench_columns.py --seeds 0
 """
@@ -55,14 +56,19 @@ def split_entry(name: str, seed: int, X_train: np.ndarray) -> dict:
             "cells": cells_digest(X_train, steps),
             "constant": int(constant_columns(X_train).sum()),
             "quantised": int(np.count_nonzero(steps)),
+            # round 54's rule gives point masses cells: how many round 52's found
+            "quantised_round52": int(np.count_nonzero(
+                quantisation_steps(X_train, atom_cell=0.0))),
             # round 52's rule gives two-valued columns half-gap cells: how many it found
             "quantised_round51": int(np.count_nonzero(
-                quantisation_steps(X_train, two_valued_cell=0.0))),
+                quantisation_steps(X_train, two_valued_cell=0.0, atom_cell=0.0))),
             # round 36's rule allowed cells of any width, round 35's two-valued columns too
             "quantised_round36": int(np.count_nonzero(
-                quantisation_steps(X_train, max_stds=None, two_valued_cell=0.0))),
+                quantisation_steps(X_train, max_stds=None, two_valued_cell=0.0,
+                                   atom_cell=0.0))),
             "quantised_round35": int(np.count_nonzero(
-                quantisation_steps(X_train, 2, max_stds=None, two_valued_cell=0.0)))}
+                quantisation_steps(X_train, 2, max_stds=None, two_valued_cell=0.0,
+                                   atom_cell=0.0)))}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,9 +106,12 @@ def main(argv: list[str] | None = None) -> None:
     moved = [named(r) for r in rows if r["quantised_round51"] != r["quantised_round36"]]
     print(f"{len(moved)} {what} have cells wider than two standard deviations (round 37 "
           "trains them as given): " + " ".join(moved))
-    moved = [named(r) for r in rows if r["quantised"] != r["quantised_round51"]]
+    moved = [named(r) for r in rows if r["quantised_round52"] != r["quantised_round51"]]
     print(f"{len(moved)} {what} have two-valued columns given half-gap cells (round 52): "
           + " ".join(moved))
+    moved = [named(r) for r in rows if r["quantised"] != r["quantised_round52"]]
+    print(f"{len(moved)} {what} have point masses given cells of a quarter of a standard "
+          "deviation (round 54): " + " ".join(moved))
     if args.against is not None:
         print(other_cells(rows, args.against, "dataset", "splits"))
     write_json(args.out, new_header("adbench_columns", seeds=args.seeds,

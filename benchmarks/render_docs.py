@@ -722,6 +722,13 @@ ADBENCH_MULDE_RUNS = {
     "round52-seeds12": ("adbench_mulde_round52_seeds12_all.json",
                         "round 52's default on seeds 1 and 2 (its 7 changed sets refitted, "
                         "round 51's rows for the rest, which it fits alike)"),
+    "round54": ("adbench_mulde_round54.json",
+                "the default after issue 15's round 54 (seed 0; only the 32 sets whose "
+                "point masses its rule gives cells)"),
+    "round54-all": ("adbench_mulde_round54_all.json",
+                    "the default after issue 15's round 54 (seed 0, all 58 sets: its 32 "
+                    "changed sets refitted, round 52's rows for the rest, which it fits "
+                    "alike; benchmarks/adbench_merge.py)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -852,7 +859,7 @@ def main(argv: list[str] | None = None) -> None:
 
         last_three = None  # the latest round run on seeds 1 and 2 too: (label, seed 0, more)
         for key in ("round41", "round43", "round45", "round46", "round48", "round49",
-                    "round51", "round52"):
+                    "round51", "round52", "round54"):
             after = (f"round {key[5:]}", run_of(f"accuracy_{key}"),
                      run_of(f"accuracy_{key}_all"), run_of(f"accuracy_{key}_seeds12"))
             beside_three = bool(last_three and after[2] and after[3] and not before[3])
