@@ -124,6 +124,19 @@ def test_a_point_mass_beside_continuous_values_gets_a_share_of_a_standard_deviat
         quantisation_steps(X, atom_cell=float("nan"))
 
 
+def test_one_row_is_no_point_mass():
+    """In five rows or fewer a fifth is one row: distinct continuous values hold no point
+    mass (each had counted as one, 0.25 standard deviations, on every column of a 3-5 row
+    fit); a value on two of five rows does."""
+    from mulde.estimator.columns import quantisation_steps
+
+    rng = np.random.default_rng(0)
+    for n in (3, 4, 5):
+        np.testing.assert_array_equal(quantisation_steps(rng.standard_normal((n, 2))), [0, 0])
+    x = np.array([[0.0], [0.0], [0.37], [1.9], [2.6]])
+    assert quantisation_steps(x)[0] == pytest.approx(0.25 * x[:, 0].std(ddof=1))
+
+
 def test_a_flag_is_two_values_once_rounding_counts_as_one():
     """A flag whose value was computed two ways (0.7 beside 0.1 * 7, 1 / 3 beside 1 - 2 / 3)
     holds three floats but two values: it gets its half-gap cell as the exact flag does (it

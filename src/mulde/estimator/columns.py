@@ -87,15 +87,15 @@ CELL_MAX_STDS = 2.0
 # 52 (flags, attributes and one-hot codes ranked by their probabilities on the suite's
 # latent-class cases, benchmarks/density_fidelity.md).
 TWO_VALUED_CELL = 0.5
-# A point mass (an atom: one value held by at least ATOM_SHARE of the rows of a column of
-# three or more values that is no lattice: zero counts beside continuous values, empty
-# histogram bins, ReLU features, a reading's floor; or one of a few irregularly spaced codes,
-# or of codes too far apart for the bound) is as sharp as a flag's value: with ATOM_CELL c > 0
-# the column gets a cell of c of its standard deviations (every value spread over it, the
-# continuous ones too), so that the network learns the atom's probability per cell instead
-# of a spike. 0: such columns train as given (rounds 1-53); a quarter of a standard deviation
-# since issue 15's round 54 (the suite's censored cases: round 53's half raised the false
-# alarms too far, benchmarks/density_fidelity.md).
+# A point mass (an atom: one value held by at least ATOM_SHARE of the rows, and by two or
+# more, of a column of three or more values that is no lattice: zero counts beside
+# continuous values, empty histogram bins, ReLU features, a reading's floor; or one of a few
+# irregularly spaced codes, or of codes too far apart for the bound) is as sharp as a flag's
+# value: with ATOM_CELL c > 0 the column gets a cell of c of its standard deviations (every
+# value spread over it, the continuous ones too), so that the network learns the atom's
+# probability per cell instead of a spike. 0: such columns train as given (rounds 1-53); a
+# quarter of a standard deviation since issue 15's round 54 (the suite's censored cases:
+# round 53's half raised the false alarms too far, benchmarks/density_fidelity.md).
 ATOM_SHARE = 0.2
 ATOM_CELL = 0.25
 
@@ -123,8 +123,9 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     (values a rounding apart counting as one, as on a lattice) gets the cell s g, within the
     same bound (min_values must then be 3 or more). With atom_cell c > 0 (`ATOM_CELL`) a
     column of three or more values that gets no lattice cell but whose most common value is
-    held by at least `ATOM_SHARE` of the rows (a point mass beside continuous values, or
-    among irregular codes) gets the cell c standard deviations wide. Constant columns,
+    held by at least `ATOM_SHARE` of the rows and by two or more (a point mass beside
+    continuous values, or among irregular codes; one row of five or fewer is none) gets the
+    cell c standard deviations wide. Constant columns,
     two-valued ones where s = 0, columns holding NaN or infinity, and columns of continuous
     values, of irregularly spaced codes or of cells wider than that bound that hold no such
     point mass (or where c = 0) give 0.
@@ -175,8 +176,10 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                             and (widest is None or cell <= widest) else 0.0)
                 continue
             steps[j] = _lattice_step(values, ulp, spans, n, min_values, widest)
+            # a value repeated: in 5 rows or fewer a fifth is one row, and every value of
+            # a continuous column would count as a point mass
             if (steps[j] == 0 and atom_cell > 0 and len(values) >= 3
-                    and counts.max() >= ATOM_SHARE * n):
+                    and counts.max() >= max(2, ATOM_SHARE * n)):
                 cell = atom_cell * stds[j]  # a point mass beside continuous values
                 steps[j] = cell if np.isfinite(cell) and cell > 0 else 0.0
     return steps

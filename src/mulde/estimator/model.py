@@ -1412,10 +1412,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         "feature_names" lists them in order (what scoring checks); where n_members "auto"
         counted them, "principal_directions" (round 33); fitted with dequantise,
         "quantised_columns" (their count) and "quantisation_steps" (column name, or index
-        from 0 without names, -> cell width, for the columns dequantised: on a lattice or
-        two-valued). "threshold_scores" is what `offset_` was set on (`threshold_scores_`).
-        "train" is the training record (`train_result_`) without its per-step loss
-        history."""
+        from 0 without names, -> cell width, for the columns dequantised: on a lattice,
+        two-valued or with a point mass). "threshold_scores" is what `offset_` was set on
+        (`threshold_scores_`). "train" is the training record (`train_result_`) without its
+        per-step loss history."""
         check_is_fitted(self, "network_")
         out: dict[str, Any] = {"params": self.get_params(),
                                "n_features_in": int(self.n_features_in_),
