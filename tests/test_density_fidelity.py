@@ -183,11 +183,13 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
         assert variant_params(name, 256, 4000)["lr"] == "auto", name
 
 
-def test_rounds_35_to_52_variants_keep_their_lattice_rules():
+def test_rounds_35_to_54_variants_keep_their_lattice_rules():
     """Round 35 counted two-valued columns and cells of any width, round 36 cells of any
     width from three values; the library counts from three values with cells of at most two
-    standard deviations since round 37, and gives two-valued columns half-gap cells since
-    round 52 (every earlier variant none): the suite fits each round's variant by its rule."""
+    standard deviations since round 37, gives two-valued columns half-gap cells since round
+    52 and a column with a point mass (the wide codes' 0 on 96 of 100 rows) a cell a quarter
+    of its standard deviation since round 54 (every earlier variant none, round 53's half):
+    the suite fits each round's variant by its rule."""
     from density_fidelity import VARIANTS, _lattice_rule, variant_params
 
     import mulde.estimator.model as model_module
@@ -197,11 +199,14 @@ def test_rounds_35_to_52_variants_keep_their_lattice_rules():
     assert "lattice_rule" not in variant_params("dequantise_lattice", 3, 100, 3)
     expected = {"dequantise_lattice": [1.0, 1.0, 10.0], "dequantise_lattice3": [0.0, 1.0, 10.0],
                 "dequantise_cells2sd": [0.0, 1.0, 0.0], "thin_width128": [0.0, 1.0, 0.0],
-                "two_valued_half": [0.5, 1.0, 0.0], "two_valued_full": [1.0, 1.0, 10.0]}
+                "two_valued_half": [0.5, 1.0, 0.0], "two_valued_full": [1.0, 1.0, 10.0],
+                "atom_half": [0.5, 1.0, 0.5 * wide.std(ddof=1)],
+                "atom_quarter": [0.5, 1.0, 0.25 * wide.std(ddof=1)]}
     for name, steps in expected.items():
         with _lattice_rule(VARIANTS[name].get("lattice_rule")):
-            np.testing.assert_array_equal(model_module.quantisation_steps(x), steps)
-    np.testing.assert_array_equal(model_module.quantisation_steps(x), [0.5, 1.0, 0.0])
+            np.testing.assert_allclose(model_module.quantisation_steps(x), steps, rtol=1e-12)
+    np.testing.assert_allclose(model_module.quantisation_steps(x),
+                               [0.5, 1.0, 0.25 * wide.std(ddof=1)], rtol=1e-12)
 
 
 def test_round_39s_third_layer_comes_from_fifty_rows_per_feature():
