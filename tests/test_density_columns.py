@@ -40,3 +40,19 @@ def test_density_columns_lists_the_fits_whose_cells_differ(tmp_path, capsys):
     main(["--cases", "quantised:8:200", "--seeds", "3", "--out", str(tmp_path / "c.json"),
           "--against", str(first)])
     assert "1 of 1 fits have other cells: quantised:8:200 seed 3" in capsys.readouterr().out
+
+
+def test_earlier_rules_are_counted_without_later_cells():
+    """adbench_columns' counts by earlier rounds' rules leave out the cells later rounds
+    added: a column of few codes too far apart for the bound (0 on 1,996 rows, 1,000 and
+    2,000 on two each) is a wide cell by round 36's rule, none by round 51's or 52's, and a
+    point mass by round 54's; a ReLU-like column (half its rows at 0) counts from round 54
+    alone; a flag from round 52 (until round 54 each had counted in every earlier rule)."""
+    from adbench_columns import split_entry
+
+    codes = np.r_[np.zeros(1996), [1000.0, 1000.0, 2000.0, 2000.0]]
+    relu = np.maximum(np.random.default_rng(0).standard_normal(2000), 0.0)
+    flag = np.arange(2000) % 2.0
+    entry = split_entry("x", 0, np.c_[codes, relu, flag])
+    assert [entry[k] for k in ("quantised", "quantised_round52", "quantised_round51",
+                               "quantised_round36", "quantised_round35")] == [3, 1, 0, 1, 2]
