@@ -227,7 +227,8 @@ def test_info_says_which_columns_were_dequantised(tmp_path, capsys):
     assert main(["info", str(tmp_path / "c.safetensors")]) == 0
     quarter = f"{0.25 * relu.std(ddof=1):.3g}"
     assert ("\ndequantised: 4 of 5 columns on a lattice, two-valued or with a point mass, "
-            "each training row spread over its value's cell: column 0 (cell 1), column 1 "
+            "each training row spread over its value's cell (widths in the column's own "
+            "units): column 0 (cell 1), column 1 "
             f"(cell 1), column 2 (cell 0.5), column 3 (cell {quarter})\n"
             ) in capsys.readouterr().out
     assert main(["info", str(tmp_path / "g.safetensors")]) == 0

@@ -895,7 +895,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
             f", ... ({len(steps)} in all)" if len(steps) > 4 else "")
         lines.append(f"dequantised: {quantised} of {_count(d['n_features_in'], 'column')} "
                      "on a lattice, two-valued or with a point mass, each training row spread "
-                     "over its value's cell" + (f": {named}" if steps else ""))
+                     "over its value's cell" + (f" (widths in the column's own units): {named}"
+                                                if steps else ""))
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation
