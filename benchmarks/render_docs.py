@@ -729,6 +729,9 @@ ADBENCH_MULDE_RUNS = {
                     "the default after issue 15's round 54 (seed 0, all 58 sets: its 32 "
                     "changed sets refitted, round 52's rows for the rest, which it fits "
                     "alike; benchmarks/adbench_merge.py)"),
+    "round54-seeds12": ("adbench_mulde_round54_seeds12_all.json",
+                        "round 54's default on seeds 1 and 2 (its 32 changed sets refitted, "
+                        "round 52's rows for the rest, which it fits alike)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
