@@ -125,10 +125,9 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     column of three or more values that gets no lattice cell but whose most common value is
     held by at least `ATOM_SHARE` of the rows and by two or more (a point mass beside
     continuous values, or among irregular codes; one row of five or fewer is none) gets the
-    cell c standard deviations wide. Constant columns,
-    two-valued ones where s = 0, columns holding NaN or infinity, and columns of continuous
-    values, of irregularly spaced codes or of cells wider than that bound that hold no such
-    point mass (or where c = 0) give 0.
+    cell c standard deviations wide. Constant columns, two-valued ones where s = 0, columns
+    holding NaN or infinity, and columns of continuous values, of irregularly spaced codes
+    or of cells wider than that bound that hold no such point mass (or where c = 0) give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and
