@@ -118,6 +118,13 @@ def test_a_point_mass_beside_continuous_values_gets_a_share_of_a_standard_deviat
     np.testing.assert_allclose(quantisation_steps(X, atom_cell=0.0), [0, 0, 1, 0.5])
     X[:20, 0] = -3.5              # any value, at any place of the column
     assert quantisation_steps(X, atom_cell=1.0)[0] == pytest.approx(X[:, 0].std(ddof=1))
+    # a point mass computed two ways (0.3 beside 0.1 + 0.2) is one: 12 rows and 12, a fifth
+    # together of 120 rows, neither alone
+    split = np.r_[np.full(12, 0.3), np.full(12, 0.1 + 0.2), rng.standard_normal(96)]
+    assert quantisation_steps(split[:, None], atom_cell=0.5)[0] == pytest.approx(
+        0.5 * split.std(ddof=1))
+    assert quantisation_steps(np.r_[np.full(12, 0.3), rng.standard_normal(108)][:, None],
+                              atom_cell=0.5)[0] == 0.0
     with pytest.raises(ValueError, match="atom_cell must be >= 0"):
         quantisation_steps(X, atom_cell=-0.5)
     with pytest.raises(ValueError, match="atom_cell must be >= 0"):

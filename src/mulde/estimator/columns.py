@@ -166,7 +166,8 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                 continue
             widest = None if max_stds is None else max_stds * stds[j]
             ulp = np.spacing(np.abs(values).astype(precisions[j])).astype(np.float64)
-            values, ulp, spans = _distinct_values(values, ulp)
+            # a value computed two ways is one value, and one point mass (its rows summed)
+            values, ulp, spans, counts = _distinct_values(values, ulp, counts)
             if len(values) == 2 and two_valued_cell > 0:  # two once rounding counts as one
                 gap = float(values[1] - values[0])  # inf beyond float64's range: no cell
                 cell = two_valued_cell * gap
@@ -184,17 +185,19 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     return steps
 
 
-def _distinct_values(values: np.ndarray, ulp: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _distinct_values(values: np.ndarray, ulp: np.ndarray, counts: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One column's sorted distinct finite values (m,), each with its unit in the last place
-    ulp (m,) at the data's precision, with the runs of values closer than `ROUNDING_ULPS`
-    units of one another counted as one (0.1 + 0.2 beside 0.3): (the first value of each
-    run, the run's largest ulp, the run's width max - min), each (k,), k <= m."""
+    ulp (m,) at the data's precision and its count of rows (m,), with the runs of values
+    closer than `ROUNDING_ULPS` units of one another counted as one (0.1 + 0.2 beside 0.3):
+    (the first value of each run, the run's largest ulp, the run's width max - min, the
+    run's rows), each (k,), k <= m."""
     gaps = np.diff(values)
     kept = np.r_[True, gaps >= ROUNDING_ULPS * np.maximum(ulp[1:], ulp[:-1])]
     starts = np.flatnonzero(kept)
     ends = np.r_[starts[1:], len(values)] - 1
-    return values[starts], np.maximum.reduceat(ulp, starts), values[ends] - values[starts]
+    return (values[starts], np.maximum.reduceat(ulp, starts), values[ends] - values[starts],
+            np.add.reduceat(counts, starts))
 
 
 def _continuum(spans: np.ndarray, ulp: np.ndarray, step: float) -> bool:
