@@ -203,6 +203,34 @@ def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_pat
         assert '2 features, 2 networks of 160x160x160 (n_members "auto")' in text  # 300 a feature
 
 
+def test_fit_dequantises_the_columns_named_by_the_csv_header(tmp_path, capsys):
+    """--params '{"dequantise": [...]}' takes the header's names (or indices): the file keeps
+    the names and its cells are theirs alone; a name the header lacks is one line, exit
+    2."""
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.poisson(0.3, 300), np.maximum(rng.standard_normal(300), 0.0),
+              rng.standard_normal(300)]
+    path = tmp_path / "t.csv"
+    path.write_text("count,relu,x\n" + "\n".join(",".join(map(str, r)) for r in X) + "\n")
+    out = tmp_path / "m.safetensors"
+    fast = '{"max_steps": 1, "n_levels": 2, "dequantise": ["relu"]}'
+    assert main(["fit", str(path), "--out", str(out), "--quiet", "--params", fast]) == 0
+    from mulde import MULDE
+
+    model = MULDE.load(out)
+    assert model.dequantise == ["relu"]
+    assert model.quantisation_steps_[0] == model.quantisation_steps_[2] == 0.0
+    assert model.quantisation_steps_[1] > 0
+    capsys.readouterr()
+    bad = '{"max_steps": 1, "dequantise": ["rel"]}'
+    assert main(["fit", str(path), "--out", str(tmp_path / "b.safetensors"), "--quiet",
+                 "--params", bad]) == 2
+    err = capsys.readouterr().err
+    assert (f"mulde: error: {path}: dequantise names column 'rel', which the training data "
+            "do not have (its columns are 'count', 'relu', 'x')") in err
+    assert "Traceback" not in err
+
+
 def test_info_says_which_columns_were_dequantised(tmp_path, capsys):
     """dequantise (the default since round 35): `info` counts the columns found on a lattice,
     of two values (round 52: a flag's cell is half its gap) or with a point mass (round 54: a

@@ -163,6 +163,7 @@ def _fit(args: argparse.Namespace) -> int:
     from mulde.core.checkpoint import CHECKPOINT_FOLDER
     from mulde.core.device import same_device
     from mulde.core.training import FEATURES_LR_FROM, members_reason
+    from mulde.estimator.columns import named_columns
     from mulde.estimator.persistence import save_path
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import (
@@ -225,9 +226,18 @@ def _fit(args: argparse.Namespace) -> int:
         note = _fit_length_note(model, X.shape, args.preset)
         if note and not terminal and not args.quiet:  # no bar here: a log would stay silent
             print(note, file=sys.stderr)
-        with (_constant_columns_named(header if len(header) == X.shape[1] else None),
-              _rows_of(args.features), _seed_named(args, overrides)):
+        chosen = model.dequantise
+        named = header if len(header) == X.shape[1] else None
+        if not isinstance(chosen, bool):  # columns to dequantise: by the header's names
+            try:  # or indices; the fit sees indices (X has no names), the file the names
+                mask = named_columns(chosen, X.shape[1], named)
+            except ValueError as err:
+                raise UsageError(f"{args.features}: {err}") from None
+            model.set_params(dequantise=[int(j) for j in np.flatnonzero(mask)])
+        with (_constant_columns_named(named), _rows_of(args.features),
+              _seed_named(args, overrides)):
             model.fit(X)
+        model.set_params(dequantise=chosen)
         if len(header) == X.shape[1]:  # each name its own (read_features refuses repeats)
             # a CSV's header names the columns, as a DataFrame's would: `mulde score` then
             # refuses a file whose header puts other columns there

@@ -1061,6 +1061,37 @@ def test_dequantise_spreads_lattice_columns_and_saves_their_steps(tmp_path):
     assert MULDE.from_preset("paper").dequantise is False
 
 
+def test_dequantise_names_the_columns_it_spreads(tmp_path):
+    """dequantise as a list: the columns named (a DataFrame's names or indices) get the
+    rule's cells, the others train as given; an empty list is False (no steps stored); a
+    column the data do not have is a ValueError naming it; the names survive save and
+    load."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    X = np.c_[rng.poisson(0.3, 400), np.maximum(rng.standard_normal(400), 0.0),
+              rng.standard_normal(400)].astype(float)
+    params = FAST | {"max_steps": 20, "device": "cpu"}
+    every = MULDE(**params).fit(X).quantisation_steps_
+    assert every[0] == 1.0 and every[1] > 0 and every[2] == 0  # a count, a point mass
+    np.testing.assert_array_equal(MULDE(dequantise=(1,), **params).fit(X).quantisation_steps_,
+                                  [0.0, every[1], 0.0])
+    assert MULDE(dequantise=[], **params).fit(X).quantisation_steps_ is None
+    frame = pd.DataFrame(X, columns=["count", "relu", "x"])
+    model = MULDE(dequantise=["count", "x"], **params).fit(frame)
+    np.testing.assert_array_equal(model.quantisation_steps_, [1.0, 0.0, 0.0])
+    loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
+    assert loaded.dequantise == ["count", "x"]
+    np.testing.assert_array_equal(loaded.score_samples(frame), model.score_samples(frame))
+    with pytest.raises(ValueError, match="dequantise names column 'cnt', which the training "
+                       "data do not have \\(its columns are 'count', 'relu', 'x'\\)"):
+        MULDE(dequantise=["cnt"], **params).fit(frame)
+    with pytest.raises(ValueError, match="column 3, .* indices from 0 to 2"):
+        MULDE(dequantise=[3], **params).fit(X)
+    with pytest.raises(ValueError, match="column 'count', .*it has no column names"):
+        MULDE(dequantise=["count"], **params).fit(X)
+
+
 def test_a_value_between_a_flags_two_cells_still_scores_as_never_seen():
     """Round 36's case under round 52's half-gap cells: 2,000 rows of a {0, 1} column beside
     N(0, 1), the default network (one of them, 300 steps: 98th percentile; the whole default

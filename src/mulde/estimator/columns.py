@@ -185,6 +185,29 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     return steps
 
 
+def named_columns(columns: Sequence[str | int], n_features: int,
+                  names: Sequence[str] | None = None) -> np.ndarray:
+    """The (n_features,) bool mask of the columns a list names (`MULDE(dequantise=[...])`):
+    each entry one of `names` (a DataFrame's or a CSV header's column names) or an index
+    from 0 to n_features - 1. ValueError naming the first entry the data do not have, with
+    what to give instead."""
+    index = {} if names is None else {str(c): i for i, c in enumerate(names)}
+    mask = np.zeros(n_features, dtype=bool)
+    for column in columns:
+        if isinstance(column, str) and column in index:
+            mask[index[column]] = True
+        elif (isinstance(column, (int, np.integer)) and not isinstance(column, bool)
+              and 0 <= column < n_features):
+            mask[int(column)] = True
+        else:
+            shown = ", ".join(map(repr, list(index)[:5])) + (", ..." if len(index) > 5 else "")
+            known = f"its columns are {shown}" if index else "it has no column names"
+            raise ValueError(f"dequantise names column {column!r}, which the training data do "
+                             f"not have ({known}); give its column names or indices from 0 "
+                             f"to {n_features - 1}")
+    return mask
+
+
 def _distinct_values(values: np.ndarray, ulp: np.ndarray, counts: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One column's sorted distinct finite values (m,), each with its unit in the last place

@@ -9,7 +9,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from numbers import Integral, Real
 from pathlib import Path
@@ -68,6 +68,7 @@ from mulde.estimator.columns import (
     constant_columns,
     given_precision,
     mean_std,
+    named_columns,
     quantisation_steps,
 )
 from mulde.estimator.persistence import (
@@ -469,8 +470,13 @@ class MULDE(OutlierMixin, BaseEstimator):
         `quantisation_steps_`), so that the network learns a density whose values rank the
         rows as their probabilities do instead of spikes at the lattice points. Scoring
         reads the rows as given (the cells' centres); a value off the lattice within the
-        training range scores as the cell it falls in (use False where such values are the
-        anomalies).
+        training range scores as the cell it falls in, and one just past a common value's
+        cell (a count of -1, a negative ReLU output) is smoothed by it (use False where such
+        values are the anomalies). A list or tuple of columns (the training DataFrame's
+        names, or indices from 0) dequantises those columns alone, by the same rule, and
+        trains the others as given (a sensor whose values below its floor are the anomalies
+        to catch, beside counts that should be dequantised); an empty one is False.
+        ValueError at fit for a column the data do not have.
     n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "geometric" (the
         default: log-spaced, where training draws its levels, log-uniformly; issue 15 round
         11 of the density-fidelity suite) or "linear" (the paper, the `paper` preset).
@@ -643,7 +649,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "sigma_low_nn": [Interval(Real, 0, None, closed="left"), None],
         "sigma_high_span": [Interval(Real, 0, None, closed="left"), None],
         "whiten": [StrOptions(set(WHITENINGS)), None],
-        "dequantise": ["boolean"],
+        "dequantise": ["boolean", list, tuple],
         "base": [StrOptions(set(BASES)), None],
         "precondition": [StrOptions(set(PRECONDITIONS)), None],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
@@ -678,7 +684,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                  sigma_low: float = 1e-3,
                  sigma_high: float = 1.0, sigma_low_nn: float | None = None,
                  sigma_high_span: float | None = None, scaling: str = "column",
-                 whiten: str | None = None, dequantise: bool = True,
+                 whiten: str | None = None,
+                 dequantise: bool | Sequence[str | int] = True,
                  base: str | None = None, precondition: str | None = None,
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
@@ -902,8 +909,14 @@ class MULDE(OutlierMixin, BaseEstimator):
             # (the file stores the matrix whenever whiten is set; None failed to load)
             whitening = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
             self.whitening_ = np.eye(X.shape[1]) if whitening is None else whitening
-        self.quantisation_steps_ = (quantisation_steps(X, precision=precision)
-                                    if self.dequantise else None)
+        self.quantisation_steps_ = None
+        if self.dequantise is True or (not isinstance(self.dequantise, bool)
+                                       and len(self.dequantise)):
+            steps = quantisation_steps(X, precision=precision)
+            if self.dequantise is not True:  # the columns named alone
+                steps[~named_columns(self.dequantise, X.shape[1],
+                                     getattr(self, "feature_names_in_", None))] = 0.0
+            self.quantisation_steps_ = steps
 
         # the weights' initialisation and dropout draw from torch's global generators (CPU
         # and the training device's), seeded here as before and restored afterwards, so that
