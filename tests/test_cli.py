@@ -229,6 +229,12 @@ def test_fit_dequantises_the_columns_named_by_the_csv_header(tmp_path, capsys):
     assert (f"mulde: error: {path}: dequantise names column 'rel', which the training data "
             "do not have (its columns are 'count', 'relu', 'x')") in err
     assert "Traceback" not in err
+    np.save(tmp_path / "t.npy", X)  # no header: indices alone
+    assert main(["fit", str(tmp_path / "t.npy"), "--out", str(tmp_path / "b.safetensors"),
+                 "--quiet", "--params", bad]) == 2
+    assert capsys.readouterr().err == (
+        f"mulde: error: {tmp_path / 't.npy'}: dequantise names column 'rel', which the "
+        "training data do not have (it has no column names); give indices from 0 to 2\n")
 
 
 def test_info_says_which_columns_were_dequantised(tmp_path, capsys):

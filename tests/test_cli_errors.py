@@ -145,6 +145,26 @@ def test_params_naming_a_file_says_it_takes_json_text(feats, capsys, monkeypatch
     assert not Path("bad.safetensors").exists()
 
 
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_run_and_train_refuse_a_dequantise_list_before_any_work(tmp_path, capsys, command):
+    """Their video features have no column names, and each stream's columns are other
+    features: a list of columns was refused after the extraction, by a traceback from the
+    first fit (or, of indices, dequantised other features in each stream)."""
+    root = tmp_path / "plaza"
+    write_square_frames(root / "train" / "t0", np.ones(8))
+    write_square_frames(root / "test" / "a", np.ones(8))
+    where = (["folder", "--root", str(root)] if command == "run"
+             else [str(root / "train")])
+    out = tmp_path / "out"
+    assert main([command, *where, "--out", str(out), "--cache", str(tmp_path / "c"),
+                 "--params", '{"dequantise": ["count"]}']) == 2
+    assert _error(capsys) == (f'mulde: error: --params "dequantise": ["count"] names columns, '
+                              f"but the video features mulde {command} fits have no column "
+                              "names, and each stream's columns are other features; give true "
+                              "or false (a list of columns is for mulde fit and MULDE.fit)")
+    assert not out.exists() and not (tmp_path / "c").exists()
+
+
 @pytest.mark.parametrize("command", [["fit", "f.npy", "--out", "m.safetensors"],
                                      ["run", "--dataset", "ped2", "--root", "r", "--out", "o"],
                                      ["train", "videos", "--out", "o"]])
@@ -277,8 +297,10 @@ def _refused_after_refit(fit, out: Path, capsys, monkeypatch, module, name: str,
 def test_a_checkpoint_of_before_round_52s_flag_cells_says_to_delete_it(
         tmp_path, capsys, monkeypatch):
     """A checkpoint written before issue 15's round 52 on rows with a flag column (which
-    trained as given then, half-gap cells now) differs in its lattice cells, which no
-    parameter sets: the one line says to delete it rather than to pass a value."""
+    trained as given then, half-gap cells now) differs in its lattice cells, which the
+    library's rule sets with dequantise: the one line says to rerun with the checkpoint's
+    dequantise, or to delete it, rather than to pass a value (it said no parameter set them,
+    untrue since dequantise takes a list of columns)."""
     import mulde.estimator.model as model_module
 
     rng = np.random.default_rng(0)
@@ -294,9 +316,11 @@ def test_a_checkpoint_of_before_round_52s_flag_cells_says_to_delete_it(
                                 "quantisation_steps", functools.partial(
                                     model_module.quantisation_steps, two_valued_cell=0.0))
     assert "it differs in lattice_cells" in line and "pass it explicitly" not in line
-    assert line.endswith("no MULDE parameter or mulde fit option sets lattice_cells, so no "
-                         f"rerun resumes it: delete {ckpt / 'checkpoint.safetensors'} (the "
-                         "training checkpoint) to train afresh, or use another one")
+    assert line.endswith("lattice_cells follow dequantise and this mulde's rules for the "
+                         "data: rerun with the dequantise the checkpoint was written with, "
+                         f"or, if it is the one given now, delete "
+                         f"{ckpt / 'checkpoint.safetensors'} (the training checkpoint) to "
+                         "train afresh, or use another one")
 
 
 def test_an_ensembles_checkpoint_of_before_round_49_says_to_delete_it(

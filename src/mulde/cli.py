@@ -1515,7 +1515,8 @@ def _extract(args: argparse.Namespace) -> int:
 
 def _detector_params(args: argparse.Namespace) -> dict:
     """The MULDE overrides of --params over the extractor preset's own
-    (`registry.PRESET_MULDE_PARAMS`), checked before any work (run and train)."""
+    (`registry.PRESET_MULDE_PARAMS`), checked before any work (run and train); a dequantise
+    list of columns is refused (the streams' features have no names)."""
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=False)
     if overrides and args.detector != "mulde":
@@ -1529,6 +1530,13 @@ def _detector_params(args: argparse.Namespace) -> dict:
         if "device" in overrides:  # before extraction, not when the first model fits
             _device(overrides["device"], "--params")
         _checked(MULDE(**overrides))
+        if not isinstance(overrides.get("dequantise", True), bool):  # a list: said now,
+            # not by the first fit after the extraction (a traceback)
+            raise UsageError(f'--params "dequantise": {json.dumps(overrides["dequantise"])} '
+                             f"names columns, but the video features mulde {args.command} "
+                             "fits have no column names, and each stream's columns are "
+                             "other features; give true or false (a list of columns is for "
+                             "mulde fit and MULDE.fit)")
     return overrides
 
 

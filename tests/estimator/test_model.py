@@ -1,5 +1,6 @@
 """The MULDE estimator: the method's acceptance facts and scikit-learn's conventions."""
 
+import re
 import warnings
 
 import numpy as np
@@ -1090,6 +1091,41 @@ def test_dequantise_names_the_columns_it_spreads(tmp_path):
         MULDE(dequantise=[3], **params).fit(X)
     with pytest.raises(ValueError, match="column 'count', .*it has no column names"):
         MULDE(dequantise=["count"], **params).fit(X)
+
+
+def test_dequantise_takes_numpy_flags_and_integers_and_checks_a_list_before_fitting(
+        tmp_path):
+    """numpy's True and False are flags, as scikit-learn's check of the parameter allows
+    (the list took them for columns: "object of type 'numpy.bool' has no len()"), and numpy
+    integers are indices; a list naming a column the data lack is refused before anything
+    is fitted or written, so a fitted model refitted with one stays as it was; without
+    column names the message asks for indices alone, not for names the data lack; a
+    checkpoint of other columns is refused naming dequantise, which sets them."""
+    rng = np.random.default_rng(7)
+    X = np.c_[rng.poisson(0.3, 200), rng.standard_normal(200)].astype(float)
+    params = FAST | {"max_steps": 20, "device": "cpu", "hidden_sizes": (16,), "n_levels": 4}
+    assert MULDE(dequantise=np.True_, **params).fit(X).quantisation_steps_[0] == 1.0
+    assert MULDE(dequantise=np.False_, **params).fit(X).quantisation_steps_ is None
+    np.testing.assert_array_equal(
+        MULDE(dequantise=[np.int64(0)], **params).fit(X).quantisation_steps_, [1.0, 0.0])
+    model = MULDE(**params).fit(X)
+    mean, network = model.mean_.copy(), model.network_
+    checkpoints = tmp_path / "ckpt"
+    for bad in (["count"], [-1], [True], [2]):
+        with pytest.raises(ValueError, match=f"column {re.escape(repr(bad[0]))}, which the "
+                           r"training data do not have \(it has no column names\); give "
+                           "indices from 0 to 1$"):
+            model.set_params(dequantise=bad, checkpoint_dir=checkpoints).fit(X * 2)
+        assert model.network_ is network and model.quantisation_steps_[0] == 1.0
+        np.testing.assert_array_equal(model.mean_, mean)
+    assert not checkpoints.exists()
+    model.set_params(dequantise=[0], checkpoint_dir=checkpoints, patience=None).fit(X)
+    with pytest.raises(ValueError, match=r"differs in lattice_cells .*; lattice_cells follow "
+                       r"dequantise and this mulde's rules for the data: rerun with the "
+                       r"dequantise the checkpoint was written with, or, if it is the one "
+                       r"given now, delete .*checkpoint.safetensors \(the training "
+                       r"checkpoint\) to train afresh, or use another one$"):
+        model.set_params(dequantise=[1]).fit(X)
 
 
 def test_a_value_between_a_flags_two_cells_still_scores_as_never_seen():

@@ -896,3 +896,33 @@ def test_a_loaded_model_says_what_its_threshold_was_set_on(tmp_path):
     _rewrite(path, threshold_scores=json.dumps("elsewhere"))
     with pytest.raises(ModelFileError, match="'threshold_scores' is 'elsewhere'"):
         MULDE.load(path)
+
+
+def test_a_stored_dequantise_list_the_columns_do_not_bear_out_is_refused(tmp_path):
+    """A rewritten file whose dequantise list names a column the model lacks, or whose
+    cells lie outside the columns it names, loaded (the list was checked only by a refit);
+    no fit writes either, and the message names the file and the entry."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"count": rng.poisson(0.3, 60).astype(float),
+                          "x": rng.standard_normal(60)})
+    model = MULDE(hidden_sizes=(8,), n_members=1, max_steps=5, random_state=0, device="cpu",
+                  dequantise=["count"]).fit(frame)
+    saved = model.save(tmp_path / "m.safetensors")
+    assert MULDE.load(saved).dequantise == ["count"]
+    start = f"{tmp_path / 'e.safetensors'}: inconsistent MULDE model file: "
+    for dequantise, said in [
+            (["cnt"], "dequantise names column 'cnt', which the training data do not have "
+                      "(its columns are 'count', 'x')"),
+            ([2], "dequantise names column 2, which the training data do not have"),
+            (["x"], "'quantisation_steps' holds a cell for column 'count', which "
+                    "dequantise=['x'] does not name"),
+            ([], "'quantisation_steps' is stored, but the config says dequantise=[]")]:
+        path = tmp_path / "e.safetensors"
+        path.write_bytes(saved.read_bytes())
+        _rewrite(path, params=json.dumps(model.get_params() | {"dequantise": dequantise}))
+        with pytest.raises(ModelFileError) as err:
+            MULDE.load(path)
+        assert str(err.value).startswith(start + said), err.value
+        assert str(err.value).endswith("; fit and save it again")

@@ -108,7 +108,8 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
                     implied: Mapping[str, Any] | None = None,
                     not_compared: Collection[str] = (),
                     derived: Mapping[str, str] | None = None,
-                    unsettable: Collection[str] = ()
+                    unsettable: Collection[str] = (),
+                    set_by: Mapping[str, str] | None = None
                     ) -> tuple[dict, dict[str, torch.Tensor]]:
     """Restore net, ema and opt in place from a checkpoint written by `save_checkpoint`.
 
@@ -127,7 +128,11 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     "name (value in the checkpoint, value now)". unsettable: fields a user cannot pass at
     all (`TrainConfig.validation_draws`, no MULDE parameter): where one differs, no rerun
     resumes the checkpoint, and that message says to delete the checkpoint file to train
-    afresh in place of rerunning with the checkpoint's values.
+    afresh in place of rerunning with the checkpoint's values. set_by: fields a parameter
+    sets along with what no user passes (the data, this mulde's rules), by dotted name ->
+    the parameter (the lattice cells: `dequantise`, which names their columns): where one
+    differs (and no unsettable one), that message says to rerun with the checkpoint's value
+    of the parameter, or, where the value now is that one, to delete the checkpoint file.
     Raises `CheckpointFileError` (a ValueError) naming the file when it is damaged (empty,
     truncated, corrupt) or no training checkpoint (a saved model), or naming the folder
     that is in the file's place.
@@ -165,9 +170,16 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
         named = "; ".join(diffs[:3]) + (f"; {len(diffs) - 3} more" if len(diffs) > 3 else "")
         fixed = [k for k in unsettable if isinstance(saved, dict)
                  and saved.get(k, (implied or {}).get(k)) != now.get(k, (implied or {}).get(k))]
+        partly = {k: p for k, p in (set_by or {}).items() if isinstance(saved, dict)
+                  and saved.get(k, (implied or {}).get(k)) != now.get(k, (implied or {}).get(k))}
+        setters = " or ".join(dict.fromkeys(partly.values()))
         advice = (f"no MULDE parameter or mulde fit option sets {' or '.join(fixed)}, so no "
                   f"rerun resumes it: delete {path} (the training checkpoint) to train "
                   "afresh, or use another one" if fixed else
+                  f"{' and '.join(partly)} follow {setters} and this mulde's rules for the "
+                  f"data: rerun with the {setters} the checkpoint was written with, or, if it "
+                  f"is the one given now, delete {path} (the training checkpoint) to train "
+                  "afresh, or use another one" if partly else
                   "to resume it, rerun with the checkpoint's values (a default that changed "
                   "since it was written counts: pass it explicitly); else remove it or use "
                   "another checkpoint folder")

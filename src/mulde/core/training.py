@@ -794,9 +794,11 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
             alike = () if isinstance(net, EnergyEnsemble) else ("validation_draws",)
             state, best = load_checkpoint(ckpt, net, ema, opt, identity, _LEFT_OUT, alike,
                                           {"seed": seed_said} if seed_said else None,
-                                          # the cells follow the data and the library's
-                                          # rule (round 52 added flags'), not a parameter
-                                          unsettable=("validation_draws", "lattice_cells"))
+                                          unsettable=("validation_draws",),
+                                          # the cells follow the data, the library's rule
+                                          # (round 52 added flags') and the columns a
+                                          # dequantise list names
+                                          set_by={"lattice_cells": "dequantise"})
             resumed_from = state["step"]
 
     n_members = len(net.members) if hasattr(net, "members") else 1

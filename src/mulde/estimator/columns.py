@@ -186,11 +186,13 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
 
 
 def named_columns(columns: Sequence[str | int], n_features: int,
-                  names: Sequence[str] | None = None) -> np.ndarray:
+                  names: Sequence[str] | None = None, advice: str | None = None
+                  ) -> np.ndarray:
     """The (n_features,) bool mask of the columns a list names (`MULDE(dequantise=[...])`):
     each entry one of `names` (a DataFrame's or a CSV header's column names) or an index
-    from 0 to n_features - 1. ValueError naming the first entry the data do not have, with
-    what to give instead."""
+    from 0 to n_features - 1 (a Python or numpy integer; not a bool, not negative).
+    ValueError naming the first entry the data do not have, with what to give instead
+    (their names or indices; indices alone without names), or `advice` in its place."""
     index = {} if names is None else {str(c): i for i, c in enumerate(names)}
     mask = np.zeros(n_features, dtype=bool)
     for column in columns:
@@ -202,9 +204,10 @@ def named_columns(columns: Sequence[str | int], n_features: int,
         else:
             shown = ", ".join(map(repr, list(index)[:5])) + (", ..." if len(index) > 5 else "")
             known = f"its columns are {shown}" if index else "it has no column names"
+            give = "its column names or indices" if index else "indices"
             raise ValueError(f"dequantise names column {column!r}, which the training data do "
-                             f"not have ({known}); give its column names or indices from 0 "
-                             f"to {n_features - 1}")
+                             f"not have ({known}); "
+                             + (advice or f"give {give} from 0 to {n_features - 1}"))
     return mask
 
 

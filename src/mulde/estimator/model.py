@@ -476,7 +476,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         names, or indices from 0) dequantises those columns alone, by the same rule, and
         trains the others as given (a sensor whose values below its floor are the anomalies
         to catch, beside counts that should be dequantised); an empty one is False.
-        ValueError at fit for a column the data do not have.
+        ValueError at fit, before training, for a column the data do not have (a name
+        without named columns, an index out of range, a negative one or a bool); the
+        list is kept as given (`get_params`, the saved file).
     n_levels, spacing: the L scoring levels in [sigma_low, sigma_high], "geometric" (the
         default: log-spaced, where training draws its levels, log-uniformly; issue 15 round
         11 of the density-fidelity suite) or "linear" (the paper, the `paper` preset).
@@ -604,10 +606,11 @@ class MULDE(OutlierMixin, BaseEstimator):
     hidden_sizes_: tuple of int, the widths built ("auto" resolved).
     principal_directions_: int or None, the standardised rows' principal directions that
         n_members="auto" counted (None where not counted).
-    quantisation_steps_: (d,) float64, with dequantise=True each column's cell width in its
-        own units: its lattice step, half the gap of a two-valued column, or a quarter of
-        the standard deviation of a column with a point mass (0: not dequantised;
-        `mulde.estimator.columns.quantisation_steps`); None without.
+    quantisation_steps_: (d,) float64, with dequantise=True (or a non-empty list) each
+        column's cell width in its own units: its lattice step, half the gap of a two-valued
+        column, or a quarter of the standard deviation of a column with a point mass (0: not
+        dequantised, or not in the list; `mulde.estimator.columns.quantisation_steps`); None
+        without.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -838,6 +841,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         # float64 column widens them on conversion
         precision = given_precision(table)
         X = _finite(_validate_rows(self, table, ensure_min_samples=2), table)
+        # the columns a list names, checked before anything is said or fitted (ValueError)
+        dequantised = self._dequantised_columns(X.shape[1])
         self.check_samples(len(X))  # before training, not after it
         if self.checkpoint_dir:  # a file there, read-only: said now, not at the first save
             # (a checkpoint is a few MB: no free-space bound)
@@ -910,12 +915,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             whitening = ledoit_wolf_whitening((X - self.mean_) / self.scale_)
             self.whitening_ = np.eye(X.shape[1]) if whitening is None else whitening
         self.quantisation_steps_ = None
-        if self.dequantise is True or (not isinstance(self.dequantise, bool)
-                                       and len(self.dequantise)):
+        if dequantised is not None:
             steps = quantisation_steps(X, precision=precision)
-            if self.dequantise is not True:  # the columns named alone
-                steps[~named_columns(self.dequantise, X.shape[1],
-                                     getattr(self, "feature_names_in_", None))] = 0.0
+            steps[~dequantised] = 0.0  # a list's columns alone
             self.quantisation_steps_ = steps
 
         # the weights' initialisation and dropout draw from torch's global generators (CPU
@@ -979,6 +981,21 @@ class MULDE(OutlierMixin, BaseEstimator):
                 self.threshold_scores_ = "out_of_bag"
             self._set_offset(threshold_scores, held)
         return self
+
+    def _dequantised_columns(self, n_features: int, advice: str | None = None
+                             ) -> np.ndarray | None:
+        """The (n_features,) bool mask of the columns `dequantise` lets the rule spread:
+        every one for True (a numpy bool too), those a list or tuple names
+        (`mulde.estimator.columns.named_columns`, by `feature_names_in_` where the rows had
+        named columns); None for False or an empty list. ValueError naming the first entry
+        the data do not have (with `advice`, if given, as what to do)."""
+        chosen = self.dequantise
+        if isinstance(chosen, (bool, np.bool_)):
+            return np.ones(n_features, dtype=bool) if chosen else None
+        if not len(chosen):
+            return None
+        return named_columns(chosen, n_features, getattr(self, "feature_names_in_", None),
+                             advice)
 
     def _cells(self) -> LatticeCells | None:
         """The lattice cells of the quantised columns in the network's coordinates
@@ -1237,7 +1254,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         unreadable, a pickle, foreign, newer, changed since it was saved (the checksum of its
         arrays and settings differs), or inconsistent, naming the field or array: unknown
         parameters, parameters the estimator's own checks refuse (`check_params`), a
-        metadata field missing or not a whole number in ASCII digits (n_features_in, also
+        dequantise list naming a column the model lacks or leaving out one with stored
+        cells, a metadata field missing or not a whole number in ASCII digits (n_features_in, also
         other than the stored means' length), an offset that is NaN or +inf (-inf is a fit's
         own: too few validation rows to flag any), a training record whose fields are not of
         `TrainResult`'s types, or an array missing, of another dtype kind (floating arrays:
@@ -1391,6 +1409,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                     raise ModelFileError(f"{path}: feature_names is not a list of "
                                          f"{model.n_features_in_} column names")
                 model.feature_names_in_ = np.asarray(names, dtype=object)
+            _check_dequantised(path, model)
             # built without memory (meta device): a tampered config cannot make it allocate;
             # the stored tensors, whose names, shapes and dtypes must be the ones it has,
             # become its weights
@@ -1630,9 +1649,30 @@ def _stored_steps(path: Path, meta: Mapping[str, str], model: MULDE) -> np.ndarr
                              "save it again")
     if not model.dequantise:
         raise ModelFileError(f"{path}: inconsistent MULDE model file: 'quantisation_steps' "
-                             "is stored, but the config says dequantise=False; fit and save "
-                             "it again")
+                             f"is stored, but the config says dequantise="
+                             f"{cut(repr(model.dequantise))}; fit and save it again")
     return steps
+
+
+def _check_dequantised(path: Path, model: MULDE) -> None:
+    """Refuse, naming the file, a stored `dequantise` list naming a column the model does
+    not have (by its `feature_names`, or an index from 0 below n_features_in), or cells
+    stored for a column it does not name: no fit writes either (ModelFileError)."""
+    if isinstance(model.dequantise, (bool, np.bool_)):
+        return
+    start = f"{path}: inconsistent MULDE model file: "
+    try:
+        named = model._dequantised_columns(model.n_features_in_, "fit and save it again")
+    except ValueError as err:
+        raise ModelFileError(f"{start}{err}") from None
+    steps = model.quantisation_steps_
+    if steps is not None and named is not None and (steps[~named] > 0).any():
+        j = int(np.flatnonzero(~named & (steps > 0))[0])
+        names = getattr(model, "feature_names_in_", None)
+        said = repr(str(names[j])) if names is not None else str(j)
+        raise ModelFileError(f"{start}'quantisation_steps' holds a cell for column {said}, "
+                             f"which dequantise={cut(repr(model.dequantise))} does not name; "
+                             "fit and save it again")
 
 
 def _check_arrays(path: Path, model: MULDE, arrays: dict[str, np.ndarray]) -> None:
