@@ -168,10 +168,12 @@ def load_checkpoint(path: Path, net: nn.Module, ema: nn.Module | None,
     if saved != now:
         diffs = _differences(saved, now, implied or {}, derived or {})
         named = "; ".join(diffs[:3]) + (f"; {len(diffs) - 3} more" if len(diffs) > 3 else "")
-        fixed = [k for k in unsettable if isinstance(saved, dict)
-                 and saved.get(k, (implied or {}).get(k)) != now.get(k, (implied or {}).get(k))]
-        partly = {k: p for k, p in (set_by or {}).items() if isinstance(saved, dict)
-                  and saved.get(k, (implied or {}).get(k)) != now.get(k, (implied or {}).get(k))}
+        def differs(key: str) -> bool:  # a field (its implied value where left out)
+            default = (implied or {}).get(key)
+            return isinstance(saved, dict) and saved.get(key, default) != now.get(key, default)
+
+        fixed = [k for k in unsettable if differs(k)]
+        partly = {k: p for k, p in (set_by or {}).items() if differs(k)}
         setters = " or ".join(dict.fromkeys(partly.values()))
         advice = (f"no MULDE parameter or mulde fit option sets {' or '.join(fixed)}, so no "
                   f"rerun resumes it: delete {path} (the training checkpoint) to train "
