@@ -100,18 +100,18 @@ def main(argv: list[str] | None = None) -> None:
         touched = [r for r in rows if r[key]]
         print(f"{len(touched)} of {len(rows)} {what} have quantised columns {rule}; "
               f"{sum(r['n_train'] >= 1000 for r in touched)} of them >= 1,000 training rows")
-    moved = [named(r) for r in rows if r["quantised_round36"] != r["quantised_round35"]]
-    print(f"{len(moved)} {what} have two-valued columns (round 36 trains them as given): "
-          + " ".join(moved))
-    moved = [named(r) for r in rows if r["quantised_round51"] != r["quantised_round36"]]
-    print(f"{len(moved)} {what} have cells wider than two standard deviations (round 37 "
-          "trains them as given): " + " ".join(moved))
-    moved = [named(r) for r in rows if r["quantised_round52"] != r["quantised_round51"]]
-    print(f"{len(moved)} {what} have two-valued columns given half-gap cells (round 52): "
-          + " ".join(moved))
-    moved = [named(r) for r in rows if r["quantised"] != r["quantised_round52"]]
-    print(f"{len(moved)} {what} have point masses given cells of a quarter of a standard "
-          "deviation (round 54): " + " ".join(moved))
+    # each rule beside the one before it: what the later one changed
+    for later, earlier, what_moved in (
+            ("quantised_round36", "quantised_round35",
+             "have two-valued columns (round 36 trains them as given)"),
+            ("quantised_round51", "quantised_round36", "have cells wider than two standard "
+             "deviations (round 37 trains them as given)"),
+            ("quantised_round52", "quantised_round51",
+             "have two-valued columns given half-gap cells (round 52)"),
+            ("quantised", "quantised_round52", "have point masses given cells of a quarter of "
+             "a standard deviation (round 54)")):
+        moved = [named(r) for r in rows if r[later] != r[earlier]]
+        print(f"{len(moved)} {what} {what_moved}: " + " ".join(moved))
     if args.against is not None:
         print(other_cells(rows, args.against, "dataset", "splits"))
     write_json(args.out, new_header("adbench_columns", seeds=args.seeds,
