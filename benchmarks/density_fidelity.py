@@ -322,6 +322,16 @@ VARIANTS["atom_half"] = {**VARIANTS["two_valued_half"],
 # round 54: the same with the cell a quarter of a standard deviation wide
 VARIANTS["atom_quarter"] = {**VARIANTS["two_valued_half"],
                             "lattice_rule": {"two_valued_cell": 0.5, "atom_cell": 0.25}}
+# round 55: A4 (the default since round 54) with each rare flag (a two-valued column whose
+# half-gap cell the two-standard-deviation bound refuses) spread over a cell as wide as the
+# bound allows, where its rarer value is held by two rows or more
+# (`quantisation_steps(clip_two_valued=True)`)
+VARIANTS["rare_flags_clipped"] = {**VARIANTS["atom_quarter"], "lattice_rule": {
+    "two_valued_cell": 0.5, "atom_cell": 0.25, "clip_two_valued": True}}
+# and, reported only, every two-valued column's half-gap cell with no bound (on round 55's
+# cases, all of whose columns are flags, the bound reaches nothing else)
+VARIANTS["rare_flags_unbounded"] = {**VARIANTS["atom_quarter"], "lattice_rule": {
+    "two_valued_cell": 0.5, "atom_cell": 0.25, "clip_two_valued": True, "max_stds": None}}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -517,6 +527,7 @@ def _lattice_rule(rule: dict | None) -> Iterator[None]:
     original = model_module.quantisation_steps
     model_module.quantisation_steps = partial(original, **{"two_valued_cell": 0.0,
                                                            "atom_cell": 0.0,
+                                                           "clip_two_valued": False,
                                                            **(rule or {})})
     try:
         yield

@@ -31,7 +31,7 @@ from scipy.special import gammaln, ive, log_ndtr, logsumexp, ndtr
 
 DISTRIBUTIONS = ("gauss_iso", "gauss_aniso", "mixture", "student_t", "circle", "toy2d",
                  "lowrank_mix", "mfa", "quantised", "mixed_quantised", "clusters", "binary",
-                 "mixed_binary", "censored")
+                 "mixed_binary", "censored", "rare_binary")
 
 
 def _orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -415,6 +415,10 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
     mixed_binary the same with the first half of the columns (d // 2) continuous, N(mu, s^2)
                 per component with mu ~ N(0, 2^2) and s log-uniform in [0.25, 2] (as
                 `quantised`'s): numbers beside flags, as in campaign's
+    rare_binary `binary` with the first half of the columns (d // 2) rare: their p scaled by
+                0.1 (0.002 to 0.098 per component), flags most rows leave unset (as 10 of
+                celeba's 39 attributes, and campaign's rare one-hot codes, are set on under
+                7 % of the training rows)
     censored    columns with a point mass at 0 (as ALOI's colour-histogram bins, donors'
                 and smtp's counts or ReLU features hold): a latent-class model
                 (`CensoredMixture`) of four components, weights (0.4, 0.3, 0.2, 0.1), each
@@ -475,9 +479,11 @@ def make_distribution(name: str, d: int, seed: int = 0) -> Distribution:
         means = 3.0 * rng.standard_normal((CLUSTERS, d))
         stds = rng.uniform(0.3, 1.0, CLUSTERS)
         return GaussianMixture(weights, means, np.einsum("k,ij->kij", stds ** 2, eye))
-    if name in ("binary", "mixed_binary"):
+    if name in ("binary", "mixed_binary", "rare_binary"):
         weights = rng.dirichlet(np.full(8, 2.0))
         probs = rng.beta(0.4, 0.4, size=(8, d)).clip(0.02, 0.98)
+        if name == "rare_binary":
+            probs[:, :d // 2] *= 0.1
         means = 2.0 * rng.standard_normal((8, d))
         stds = np.exp(rng.uniform(math.log(0.25), math.log(2.0), size=(8, d)))
         binary = np.ones(d, dtype=bool)

@@ -100,6 +100,29 @@ def test_two_valued_columns_get_a_share_of_their_gap_within_the_bound():
         quantisation_steps(X, min_values=2)
 
 
+def test_a_rare_flag_gets_the_widest_cell_the_bound_allows_when_clipped():
+    """clip_two_valued: a two-valued column whose cell s g the bound refuses gets two
+    standard deviations (ddof 1) instead, where its rarer value is held by two rows or more;
+    one row stays as given, balanced flags and other columns keep their cells."""
+    from mulde.estimator.columns import CELL_MAX_STDS, quantisation_steps
+
+    X = np.zeros((100, 4))
+    X[:5, 0] = 1.0    # 5 in 100: std 0.2190, half gap 0.5 > 0.438
+    X[:1, 1] = 1.0    # 1 in 100: a lone row, no cell
+    X[:50, 2] = 1.0   # balanced: half gap 0.5 within the bound
+    X[:, 3] = np.arange(100) % 4  # a lattice of step 1
+    np.testing.assert_allclose(quantisation_steps(X), [0.0, 0.0, 0.5, 1.0])
+    sd = np.sqrt(5 * 95 / (100 * 99))
+    np.testing.assert_allclose(quantisation_steps(X, clip_two_valued=True),
+                               [CELL_MAX_STDS * sd, 0.0, 0.5, 1.0])
+    # no bound: nothing to clip, every flag its share of the gap (the lone row too)
+    np.testing.assert_allclose(quantisation_steps(X, clip_two_valued=True, max_stds=None),
+                               [0.5, 0.5, 0.5, 1.0])
+    # flags left as given (s = 0) stay so
+    np.testing.assert_array_equal(
+        quantisation_steps(X, two_valued_cell=0.0, clip_two_valued=True), [0.0, 0.0, 0.0, 1.0])
+
+
 def test_a_point_mass_beside_continuous_values_gets_a_share_of_a_standard_deviation():
     """atom_cell c: a column of three or more values that is no lattice, one value held by
     at least a fifth of the rows (`ATOM_SHARE`), gets the cell c standard deviations (ddof

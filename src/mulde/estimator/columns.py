@@ -98,13 +98,19 @@ TWO_VALUED_CELL = 0.5
 # round 53's half raised the false alarms too far, benchmarks/density_fidelity.md).
 ATOM_SHARE = 0.2
 ATOM_CELL = 0.25
+# A rare flag (a two-valued column taking its rarer value on under about 7 % of the rows:
+# its cell, s times the gap, wider than CELL_MAX_STDS standard deviations) gets no cell
+# (False, rounds 52-54); True: the widest cell the bound allows instead, where the rarer
+# value is held by two rows or more (issue 15's round 55, benchmarks/density_fidelity.md).
+CLIP_TWO_VALUED = False
 
 
 def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                        precision: np.dtype | type | Sequence[np.dtype | type] | None = None,
                        max_stds: float | None = CELL_MAX_STDS,
                        two_valued_cell: float = TWO_VALUED_CELL,
-                       atom_cell: float = ATOM_CELL) -> np.ndarray:
+                       atom_cell: float = ATOM_CELL,
+                       clip_two_valued: bool = CLIP_TWO_VALUED) -> np.ndarray:
     """The (d,) cell width of each of X's (n, d) columns, in X's units, 0 where none: h > 0
     when the column's distinct values lie on a lattice {a + k h} (every gap between
     consecutive distinct values a whole multiple of h, the smallest gap read where the
@@ -121,7 +127,9 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     TypeError for a type that is no float, ValueError for a sequence of another length than
     d). With two_valued_cell s > 0 (`TWO_VALUED_CELL`) a column of two values a gap g apart
     (values a rounding apart counting as one, as on a lattice) gets the cell s g, within the
-    same bound (min_values must then be 3 or more). With atom_cell c > 0 (`ATOM_CELL`) a
+    same bound (min_values must then be 3 or more); with clip_two_valued (`CLIP_TWO_VALUED`)
+    one whose cell the bound refuses, and whose rarer value two rows or more hold, gets the
+    bound's width instead. With atom_cell c > 0 (`ATOM_CELL`) a
     column of three or more values that gets no lattice cell but whose most common value is
     held by at least `ATOM_SHARE` of the rows and by two or more (a point mass beside
     continuous values, or among irregular codes; one row of five or fewer is none) gets the
@@ -171,6 +179,9 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
             if len(values) == 2 and two_valued_cell > 0:  # two once rounding counts as one
                 gap = float(values[1] - values[0])  # inf beyond float64's range: no cell
                 cell = two_valued_cell * gap
+                if (clip_two_valued and widest is not None and cell > widest
+                        and counts.min() >= 2):  # a rare flag: the widest cell allowed
+                    cell = widest
                 # a run of values wider than the tolerance (as on a lattice, the gap its step)
                 steps[j] = (cell if np.isfinite(cell) and not _continuum(spans, ulp, gap)
                             and (widest is None or cell <= widest) else 0.0)
