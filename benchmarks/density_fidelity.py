@@ -328,8 +328,8 @@ VARIANTS["atom_quarter"] = {**VARIANTS["two_valued_half"],
 # (`quantisation_steps(clip_two_valued=True)`)
 VARIANTS["rare_flags_clipped"] = {**VARIANTS["atom_quarter"], "lattice_rule": {
     "two_valued_cell": 0.5, "atom_cell": 0.25, "clip_two_valued": True}}
-# and, reported only, every two-valued column's half-gap cell with no bound (on round 55's
-# cases, all of whose columns are flags, the bound reaches nothing else)
+# and, reported only, every two-valued column's half-gap cell with no bound (lattices lose
+# theirs too; on round 55's cases, all of whose columns are flags, there are none)
 VARIANTS["rare_flags_unbounded"] = {**VARIANTS["atom_quarter"], "lattice_rule": {
     "two_valued_cell": 0.5, "atom_cell": 0.25, "clip_two_valued": True, "max_stds": None}}
 # every variant before round 18 was fitted without the time-score term, which the default

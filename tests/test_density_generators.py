@@ -212,13 +212,13 @@ def test_quantised_density_is_its_latent_class_sum_by_hand():
     np.testing.assert_allclose(x_mean, dist.mean, atol=0.03)
 
 
-@pytest.mark.parametrize("name", ["binary", "mixed_binary"])
+@pytest.mark.parametrize("name", ["binary", "mixed_binary", "rare_binary"])
 def test_binary_densities_sum_and_integrate_to_one(name):
     """Summed over {0, 1}^b (and integrated over the continuous column) exp(log_density)
     totals 1; samples and broader samples are 0 or 1 in the binary columns, and their mean
     and covariance are the distribution's."""
-    dist = make_distribution(name, 6 if name == "binary" else 2)
-    if name == "binary":
+    dist = make_distribution(name, 2 if name == "mixed_binary" else 6)
+    if name != "mixed_binary":
         pts = np.array(np.meshgrid(*[[0.0, 1.0]] * 6, indexing="ij")).reshape(6, -1).T
         total = np.exp(dist.log_density(pts)).sum()
     else:
@@ -237,6 +237,19 @@ def test_binary_densities_sum_and_integrate_to_one(name):
     wide = broader(dist)  # flags halfway to a fair coin, numbers twice as spread
     np.testing.assert_allclose(wide.mean, np.where(b, (dist.mean + 0.5) / 2, dist.mean))
     np.testing.assert_allclose(np.diag(wide.cov)[~b], 4 * np.diag(dist.cov)[~b])
+
+
+def test_rare_binary_is_binary_with_its_first_half_rare():
+    """rare_binary: `binary`'s model with the first d // 2 columns' p a tenth of binary's
+    (0.002 to 0.098 per component), the rest binary's; on the suite's d 32 every rare
+    column's marginal share is under 10 % (2-9 %), as the docstring says."""
+    rare = make_distribution("rare_binary", 6, seed=3)
+    assert rare.binary.all() and rare.probs.shape == (8, 6)
+    assert (rare.probs[:, :3] >= 0.002 - 1e-12).all() and (rare.probs[:, :3] <= 0.098).all()
+    assert (rare.probs[:, 3:] >= 0.02).all() and (rare.probs[:, 3:] <= 0.98).all()
+    wide = make_distribution("rare_binary", 32)
+    shares = wide.mean[:16]
+    assert (shares > 0.02).all() and (shares < 0.1).all()
 
 
 def test_binary_density_is_its_latent_class_sum_by_hand():

@@ -1100,7 +1100,8 @@ def test_dequantise_takes_numpy_flags_and_integers_and_checks_a_list_before_fitt
     integers are indices; a list naming a column the data lack is refused before anything
     is fitted or written, so a fitted model refitted with one stays as it was; without
     column names the message asks for indices alone, not for names the data lack; a
-    checkpoint of other columns is refused naming dequantise, which sets them."""
+    checkpoint of other columns is refused naming dequantise, which sets them; one column
+    given alone ("count", 1) is refused with the list to write instead."""
     rng = np.random.default_rng(7)
     X = np.c_[rng.poisson(0.3, 200), rng.standard_normal(200)].astype(float)
     params = FAST | {"max_steps": 20, "device": "cpu", "hidden_sizes": (16,), "n_levels": 4}
@@ -1119,6 +1120,11 @@ def test_dequantise_takes_numpy_flags_and_integers_and_checks_a_list_before_fitt
         assert model.network_ is network and model.quantisation_steps_[0] == 1.0
         np.testing.assert_array_equal(model.mean_, mean)
     assert not checkpoints.exists()
+    for one in ("count", 1, np.int64(0)):  # one column, not a list of one: a hint
+        with pytest.raises(ValueError, match=r"^dequantise must be True, False or a list of "
+                           f"columns, not {re.escape(repr(one))}; for that column alone write "
+                           rf"dequantise=\[{re.escape(repr(one))}\]$"):
+            MULDE(dequantise=one, **params).fit(X)
     model.set_params(dequantise=[0], checkpoint_dir=checkpoints, patience=None).fit(X)
     with pytest.raises(ValueError, match=r"differs in lattice_cells .*; lattice_cells follow "
                        r"dequantise and this mulde's rules for the data: rerun with the "

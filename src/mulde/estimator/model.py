@@ -769,6 +769,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         well), then how they relate (sigma_high above sigma_low, an aggregator that compares
         levels needs time_score > 0, scale_index within the levels, ...). ValueError naming
         the parameter (scikit-learn's InvalidParameterError is one)."""
+        if isinstance(self.dequantise, (str, int, np.integer)) and not isinstance(
+                self.dequantise, (bool, np.bool_)):  # one column meant as a list of one
+            raise ValueError(f"dequantise must be True, False or a list of columns, not "
+                             f"{self.dequantise!r}; for that column alone write "
+                             f"dequantise=[{self.dequantise!r}]")
         self._validate_params()
         for name, value in self.get_params(deep=False).items():
             allowed = self._parameter_constraints.get(name, [])
