@@ -52,6 +52,44 @@ def training_steps(res: dict, variant: str) -> int | None:
     return int(sum(r["training"]["steps"] for r in runs))
 
 
+def per_case_table(res: dict, names: list[str], aggregate: str) -> list[str]:
+    """Markdown rows, one per case (distribution, d, n): each named MULDE variant's and each
+    peer's rho_fresh / rho_broad / far, means over the seeds that ran it, and a variant's
+    training steps summed over them; the header first. A name VARIANT@AGGREGATE reads that
+    aggregate. Cases ordered as first met in the results."""
+    peers = list(dict.fromkeys(p for c in res["cases"] for p in (c.get("peers") or {})))
+    cells: dict[tuple, dict[str, list]] = {}
+    for c in res["cases"]:
+        row = cells.setdefault((c["dist"], c["d"], c["n"]), {})
+        for name in names:
+            variant, _, agg = name.partition("@")
+            if variant in c["mulde"]:
+                m = c["mulde"][variant]
+                a = m["aggregates"][agg or aggregate]
+                row.setdefault(name, []).append((a["rho_fresh"], a["rho_broad"], a["far"],
+                                                 m.get("training", {}).get("steps")))
+        for peer, r in (c.get("peers") or {}).items():
+            if "rho_fresh" in r:
+                row.setdefault(peer, []).append((r["rho_fresh"], r["rho_broad"], r["far"],
+                                                 None))
+    columns = [*names, *peers]
+    lines = ["| case | " + " | ".join(columns) + " |",
+             "| --- |" + " --- |" * len(columns)]
+    for (dist, d, n), row in cells.items():
+        shown = []
+        for name in columns:
+            runs = row.get(name)
+            if not runs:
+                shown.append("-")
+                continue
+            fresh, broad, far = (float(np.mean([r[i] for r in runs])) for i in range(3))
+            steps = [r[3] for r in runs]
+            shown.append(f"{fresh:.3f} / {broad:.3f} / {far:.3f}" + (
+                "" if None in steps else f"; {sum(steps):,}"))
+        lines.append(f"| `{dist}` d {d} n {n:,} | " + " | ".join(shown) + " |")
+    return lines
+
+
 def decide(table: dict[str, tuple[float, float, int]], incumbent: str, challengers: list[str],
            margin: float, cal_slack: float, cal_gain: float,
            steps: dict[str, int] | None = None, fewer_steps: float | None = None
@@ -88,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="round 48's clause: pass a challenger no worse within the margins "
                         "whose summed training steps are at most (1 - F) x the incumbent's")
     p.add_argument("--out", type=Path, default=None, help="write the decision as JSON")
+    p.add_argument("--per-case", action="store_true",
+                   help="also print a markdown table of each case's means over the seeds "
+                        "(rho_fresh / rho_broad / far; steps), the variants' and the peers'")
     args = p.parse_args(argv)
     if args.fewer_steps is not None and not 0 < args.fewer_steps < 1:
         p.error(f"--fewer-steps must be in (0, 1), got {args.fewer_steps}")
@@ -115,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{v:20s} merit {table[v][0]:.4f} calibration {table[v][1]:.4f} "
               f"cases {table[v][2]}" + ("" if steps[v] is None else f" steps {steps[v]}"))
     print(f"passed: {passed or 'none'}; winner: {winner}")
+    if args.per_case:
+        print("\n".join(per_case_table(res, names, args.aggregate)))
     if args.out:
         files = [str(f) for f in args.results]
         write_json(args.out, {"results": files[0] if len(files) == 1 else files,

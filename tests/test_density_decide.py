@@ -71,3 +71,27 @@ def test_results_without_training_steps_are_decided_and_the_clause_refuses_them(
     with pytest.raises(SystemExit, match="^--fewer-steps needs the training steps, which the "
                                          "results of inc, a do not record$"):
         main([str(path), "--incumbent", "inc", "--challengers", "a", "--fewer-steps", "0.1"])
+
+
+def test_the_per_case_table_averages_each_case_over_its_seeds_by_hand():
+    """--per-case: one row per (distribution, d, n), each variant's and peer's rho_fresh /
+    rho_broad / far the mean over the seeds, a variant's steps summed; a variant a case
+    lacks shows "-", and an @aggregate name reads that aggregate."""
+    from density_decide import per_case_table
+
+    def fit(fresh: float, broad: float, far: float, steps: int) -> dict:
+        agg = {"rho_fresh": fresh, "rho_broad": broad, "far": far}
+        return {"aggregates": {"mean_energy": agg, "mean_z": {**agg, "rho_fresh": 0.5}},
+                "training": {"steps": steps}}
+
+    res = {"cases": [
+        {"dist": "g", "d": 2, "n": 1000, "seed": 0, "mulde": {"inc": fit(0.8, 0.6, 0.01, 100)},
+         "peers": {"kNN": {"rho_fresh": 0.7, "rho_broad": 0.9, "far": 0.02}}},
+        {"dist": "g", "d": 2, "n": 1000, "seed": 1, "mulde": {"inc": fit(0.9, 0.7, 0.03, 300)},
+         "peers": {"kNN": {"rho_fresh": 0.8, "rho_broad": 0.9, "far": 0.00}}},
+        {"dist": "t", "d": 4, "n": 50, "seed": 0, "mulde": {}, "peers": {}}]}
+    lines = per_case_table(res, ["inc", "inc@mean_z"], "mean_energy")
+    assert lines[0] == "| case | inc | inc@mean_z | kNN |"
+    assert lines[2] == ("| `g` d 2 n 1,000 | 0.850 / 0.650 / 0.020; 400 | "
+                        "0.500 / 0.650 / 0.020; 400 | 0.750 / 0.900 / 0.010 |")
+    assert lines[3] == "| `t` d 4 n 50 | - | - | - |"
