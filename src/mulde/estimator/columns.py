@@ -103,6 +103,11 @@ ATOM_CELL = 0.25
 # (False, rounds 52-54); True: the widest cell the bound allows instead, where the rarer
 # value is held by two rows or more (issue 15's round 55, benchmarks/density_fidelity.md).
 CLIP_TWO_VALUED = False
+# A rare flag whose rarer value is held by at least RARE_FLAG_SHARE of the rows (and two rows
+# or more) is a category, not a few outlying codes (round 37's 3 rows in 2,000): it gets its
+# share of the gap as other flags do, past the bound (half the gap is 2.5 standard deviations
+# at 1 %). None: rare flags as CLIP_TWO_VALUED says (rounds 52-55); issue 15's round 56.
+RARE_FLAG_SHARE: float | None = None
 
 
 def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
@@ -110,7 +115,8 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                        max_stds: float | None = CELL_MAX_STDS,
                        two_valued_cell: float = TWO_VALUED_CELL,
                        atom_cell: float = ATOM_CELL,
-                       clip_two_valued: bool = CLIP_TWO_VALUED) -> np.ndarray:
+                       clip_two_valued: bool = CLIP_TWO_VALUED,
+                       rare_flag_share: float | None = RARE_FLAG_SHARE) -> np.ndarray:
     """The (d,) cell width of each of X's (n, d) columns, in X's units, 0 where none: h > 0
     when the column's distinct values lie on a lattice {a + k h} (every gap between
     consecutive distinct values a whole multiple of h, the smallest gap read where the
@@ -129,13 +135,15 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
     (values a rounding apart counting as one, as on a lattice) gets the cell s g, within the
     same bound (min_values must then be 3 or more); with clip_two_valued (`CLIP_TWO_VALUED`)
     one whose cell the bound refuses, and whose rarer value two rows or more hold, gets the
-    bound's width instead. With atom_cell c > 0 (`ATOM_CELL`) a
-    column of three or more values that gets no lattice cell but whose most common value is
-    held by at least `ATOM_SHARE` of the rows and by two or more (a point mass beside
-    continuous values, or among irregular codes; one row of five or fewer is none) gets the
-    cell c standard deviations wide. Constant columns, two-valued ones where s = 0, columns
-    holding NaN or infinity, and columns of continuous values, of irregularly spaced codes
-    or of cells wider than that bound that hold no such point mass (or where c = 0) give 0.
+    bound's width instead; with rare_flag_share r (`RARE_FLAG_SHARE`) one whose rarer value
+    at least r of the rows and two or more hold gets s g past the bound. With atom_cell
+    c > 0 (`ATOM_CELL`) a column of three or more values that gets no lattice cell but whose
+    most common value is held by at least `ATOM_SHARE` of the rows and by two or more (a
+    point mass beside continuous values, or among irregular codes; one row of five or fewer
+    is none) gets the cell c standard deviations wide. Constant columns, two-valued ones
+    where s = 0, columns holding NaN or infinity, and columns of continuous values, of
+    irregularly spaced codes or of cells wider than that bound that hold no such point mass
+    (or where c = 0) give 0.
 
     `MULDE(dequantise=True)` spreads each training row uniformly over its lattice cell (width
     h, centred on the value) in every training step: uniform dequantisation (Uria, Murray and
@@ -160,6 +168,8 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
                          f"{two_valued_cell} and {min_values}")
     if not atom_cell >= 0:
         raise ValueError(f"atom_cell must be >= 0, got {atom_cell}")
+    if rare_flag_share is not None and not 0 < rare_flag_share <= 0.5:
+        raise ValueError(f"rare_flag_share must be in (0, 0.5] or None, got {rare_flag_share}")
     X = X.astype(np.float64, copy=False)
     steps = np.zeros(d)
     constant = constant_columns(X)
@@ -179,7 +189,11 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
             if len(values) == 2 and two_valued_cell > 0:  # two once rounding counts as one
                 gap = float(values[1] - values[0])  # inf beyond float64's range: no cell
                 cell = two_valued_cell * gap
-                if (clip_two_valued and widest is not None and cell > widest
+                rare_share = counts.min() / n
+                if (rare_flag_share is not None and widest is not None and cell > widest
+                        and counts.min() >= 2 and rare_share >= rare_flag_share):
+                    widest = None  # a rare flag, not a few outlying codes: its share of the gap
+                elif (clip_two_valued and widest is not None and cell > widest
                         and counts.min() >= 2):  # a rare flag: the widest cell allowed
                     cell = widest
                 # a run of values wider than the tolerance (as on a lattice, the gap its step)
