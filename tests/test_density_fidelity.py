@@ -46,7 +46,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "thin_q4_b512", "no_direction_rule", "eight_for_one", "thin_eighths",
                  "thin_eighths_patience3", "split_draws_eval50", "shares_eval50",
                  "thin_width128", "two_valued_half", "two_valued_full", "atom_half",
-                 "atom_quarter", "rare_flags_clipped", "rare_flags_unbounded"}
+                 "atom_quarter", "rare_flags_clipped", "rare_flags_unbounded",
+                 "rare_flags_share1"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -183,15 +184,16 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
         assert variant_params(name, 256, 4000)["lr"] == "auto", name
 
 
-def test_rounds_35_to_55_variants_keep_their_lattice_rules():
+def test_rounds_35_to_56_variants_keep_their_lattice_rules():
     """Round 35 counted two-valued columns and cells of any width, round 36 cells of any
     width from three values; the library counts from three values with cells of at most two
     standard deviations since round 37, gives two-valued columns half-gap cells since round
     52 and a column with a point mass (the wide codes' 0 on 96 of 100 rows) a cell a quarter
     of its standard deviation since round 54 (every earlier variant none, round 53's half);
     round 55's challenger gives a rare flag (5 ones in 100) two standard deviations, its
-    reported variant, with no bound, half the gap (and the wide codes their lattice): the
-    suite fits each round's variant by its rule."""
+    reported variant, with no bound, half the gap (and the wide codes their lattice), round
+    56's half the gap for a flag of 5 % alone: the suite fits each round's variant by its
+    rule."""
     from density_fidelity import VARIANTS, _lattice_rule, variant_params
 
     import mulde.estimator.model as model_module
@@ -208,7 +210,8 @@ def test_rounds_35_to_55_variants_keep_their_lattice_rules():
                 "atom_half": [0.5, 1.0, 0.5 * atom, 0.0],
                 "atom_quarter": [0.5, 1.0, 0.25 * atom, 0.0],
                 "rare_flags_clipped": [0.5, 1.0, 0.25 * atom, 2.0 * flag],
-                "rare_flags_unbounded": [0.5, 1.0, 10.0, 0.5]}  # no bound: lattices too
+                "rare_flags_unbounded": [0.5, 1.0, 10.0, 0.5],  # no bound: lattices too
+                "rare_flags_share1": [0.5, 1.0, 0.25 * atom, 0.5]}
     for name, steps in expected.items():
         with _lattice_rule(VARIANTS[name].get("lattice_rule")):
             np.testing.assert_allclose(model_module.quantisation_steps(x), steps, rtol=1e-12)

@@ -123,6 +123,29 @@ def test_a_rare_flag_gets_the_widest_cell_the_bound_allows_when_clipped():
         quantisation_steps(X, two_valued_cell=0.0, clip_two_valued=True), [0.0, 0.0, 0.0, 1.0])
 
 
+def test_a_rare_flag_held_by_a_share_of_the_rows_gets_its_share_of_the_gap():
+    """rare_flag_share r: a two-valued column whose cell s g the bound refuses gets s g all
+    the same where its rarer value is held by at least r of the rows and two or more (a
+    category); round 37's few outlying codes (3 rows in 2,000) keep the bound; r outside
+    (0, 0.5] is refused."""
+    from mulde.estimator.columns import quantisation_steps
+
+    X = np.zeros((2000, 4))
+    X[:40, 0] = 1.0      # 2 %: a category, half gap 0.5 (3.6 standard deviations)
+    X[:3, 1] = 1000.0    # 0.15 %: a few codes, no cell
+    X[:19, 2] = 1.0      # just under 1 %
+    X[:20, 3] = 1.0      # exactly 1 %
+    np.testing.assert_array_equal(quantisation_steps(X), [0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(quantisation_steps(X, rare_flag_share=0.01),
+                                  [0.5, 0.0, 0.0, 0.5])
+    # with the clip beside it, the rarer ones get the bound's width
+    both = quantisation_steps(X, rare_flag_share=0.01, clip_two_valued=True)
+    assert both[0] == both[3] == 0.5 and 0 < both[1] < 500.0 and 0 < both[2] < 0.5
+    for bad in (0.0, 0.6, -1.0):
+        with pytest.raises(ValueError, match="rare_flag_share must be in"):
+            quantisation_steps(X, rare_flag_share=bad)
+
+
 def test_a_point_mass_beside_continuous_values_gets_a_share_of_a_standard_deviation():
     """atom_cell c: a column of three or more values that is no lattice, one value held by
     at least a fifth of the rows (`ATOM_SHARE`), gets the cell c standard deviations (ddof
