@@ -335,15 +335,16 @@ class CensoredMixture:
         return np.maximum(z, 0.0)
 
     def log_density(self, x: np.ndarray) -> np.ndarray:
-        """Return log p(x) for x (n, d) >= 0 (exact zeros: the point mass)."""
-        zero = x <= 0
+        """Return log p(x) for x (n, d): exact zeros the point mass, positive values the
+        continuous part; -inf for a row with a negative value (no mass there)."""
+        zero = x == 0
         parts = []
         for w, mu, s in zip(self.weights, self.means, self.stds, strict=True):
             z = (x - mu) / s
             cont = -0.5 * z ** 2 - np.log(s) - 0.5 * math.log(2 * math.pi)
             mass = log_ndtr(-mu / s) - np.log(self.cells)
             parts.append(math.log(w) + np.where(zero, mass, cont).sum(axis=1))
-        return logsumexp(np.stack(parts), axis=0)
+        return np.where((x < 0).any(axis=1), -np.inf, logsumexp(np.stack(parts), axis=0))
 
     @property
     def mean(self) -> np.ndarray:

@@ -281,6 +281,8 @@ def test_censored_density_is_its_latent_class_sum_by_hand():
     expected = sum(w * column(x[:, 0], m[0], s[0], 0.7) * column(x[:, 1], m[1], s[1], 1.3)
                    for w, m, s in zip(dist.weights, dist.means, dist.stds, strict=True))
     np.testing.assert_allclose(dist.log_density(x), np.log(expected), rtol=1e-12)
+    # a negative value has no mass (it was read as the point mass before)
+    assert dist.log_density(np.array([[-0.1, 0.0], [0.0, -1e-12]])).tolist() == [-np.inf] * 2
 
 
 def test_censored_mass_totals_one_and_moments_match_samples():
