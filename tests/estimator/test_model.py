@@ -1101,7 +1101,8 @@ def test_dequantise_takes_numpy_flags_and_integers_and_checks_a_list_before_fitt
     is fitted or written, so a fitted model refitted with one stays as it was; without
     column names the message asks for indices alone, not for names the data lack; a
     checkpoint of other columns is refused naming dequantise, which sets them; one column
-    given alone ("count", 1) is refused with the list to write instead."""
+    given alone ("count", 2) is refused with the list to write instead, and 0, 1, "true"
+    (a flag from a config, say) with the flag beside it."""
     rng = np.random.default_rng(7)
     X = np.c_[rng.poisson(0.3, 200), rng.standard_normal(200)].astype(float)
     params = FAST | {"max_steps": 20, "device": "cpu", "hidden_sizes": (16,), "n_levels": 4}
@@ -1120,10 +1121,13 @@ def test_dequantise_takes_numpy_flags_and_integers_and_checks_a_list_before_fitt
         assert model.network_ is network and model.quantisation_steps_[0] == 1.0
         np.testing.assert_array_equal(model.mean_, mean)
     assert not checkpoints.exists()
-    for one in ("count", 1, np.int64(0)):  # one column, not a list of one: a hint
+    for one, flag in (("count", ""), (2, ""), (1, "True"), (np.int64(0), "False"),
+                      ("TRUE", "True")):  # one column, not a list of one: a hint
+        shown = re.escape(repr(one))
         with pytest.raises(ValueError, match=r"^dequantise must be True, False or a list of "
-                           f"columns, not {re.escape(repr(one))}; for that column alone write "
-                           rf"dequantise=\[{re.escape(repr(one))}\]$"):
+                           f"columns, not {shown}; "
+                           + (flag and f"for a flag write dequantise={flag}, ")
+                           + rf"for that column alone write dequantise=\[{shown}\]$"):
             MULDE(dequantise=one, **params).fit(X)
     model.set_params(dequantise=[0], checkpoint_dir=checkpoints, patience=None).fit(X)
     with pytest.raises(ValueError, match=r"differs in lattice_cells .*; lattice_cells follow "

@@ -769,11 +769,15 @@ class MULDE(OutlierMixin, BaseEstimator):
         well), then how they relate (sigma_high above sigma_low, an aggregator that compares
         levels needs time_score > 0, scale_index within the levels, ...). ValueError naming
         the parameter (scikit-learn's InvalidParameterError is one)."""
-        if isinstance(self.dequantise, (str, int, np.integer)) and not isinstance(
-                self.dequantise, (bool, np.bool_)):  # one column meant as a list of one
+        one = self.dequantise
+        if isinstance(one, (str, int, np.integer)) and not isinstance(one, (bool, np.bool_)):
+            # one column meant as a list of one, or (0, 1, "true" from a config) a flag: a
+            # hint of the list alone would dequantise that column where all were meant
+            flag = {"0": False, "1": True, "false": False, "true": True}.get(str(one).lower())
             raise ValueError(f"dequantise must be True, False or a list of columns, not "
-                             f"{self.dequantise!r}; for that column alone write "
-                             f"dequantise=[{self.dequantise!r}]")
+                             f"{one!r}; " + ("" if flag is None else f"for a flag write "
+                                             f"dequantise={flag}, ")
+                             + f"for that column alone write dequantise=[{one!r}]")
         self._validate_params()
         for name, value in self.get_params(deep=False).items():
             allowed = self._parameter_constraints.get(name, [])
