@@ -126,8 +126,8 @@ def test_a_rare_flag_gets_the_widest_cell_the_bound_allows_when_clipped():
 def test_a_rare_flag_held_by_a_share_of_the_rows_gets_its_share_of_the_gap():
     """rare_flag_share r: a two-valued column whose cell s g the bound refuses gets s g all
     the same where its rarer value is held by at least r of the rows and two or more (a
-    category); round 37's few outlying codes (3 rows in 2,000) keep the bound; r outside
-    (0, 0.5] is refused."""
+    category; not a share of one row); round 37's few outlying codes (3 rows in 2,000) keep
+    the bound; r outside (0, 0.5] is refused."""
     from mulde.estimator.columns import quantisation_steps
 
     X = np.zeros((2000, 4))
@@ -141,6 +141,9 @@ def test_a_rare_flag_held_by_a_share_of_the_rows_gets_its_share_of_the_gap():
     # with the clip beside it, the rarer ones get the bound's width
     both = quantisation_steps(X, rare_flag_share=0.01, clip_two_valued=True)
     assert both[0] == both[3] == 0.5 and 0 < both[1] < 500.0 and 0 < both[2] < 0.5
+    # a share of one row (1 in 100 is 1 %) is no category
+    lone = np.r_[np.ones(1), np.zeros(99)][:, None]
+    np.testing.assert_array_equal(quantisation_steps(lone, rare_flag_share=0.01), [0.0])
     for bad in (0.0, 0.6, -1.0):
         with pytest.raises(ValueError, match="rare_flag_share must be in"):
             quantisation_steps(X, rare_flag_share=bad)

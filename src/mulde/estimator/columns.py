@@ -105,8 +105,9 @@ ATOM_CELL = 0.25
 CLIP_TWO_VALUED = False
 # A rare flag whose rarer value is held by at least RARE_FLAG_SHARE of the rows (and two rows
 # or more) is a category, not a few outlying codes (round 37's 3 rows in 2,000): it gets its
-# share of the gap as other flags do, past the bound (half the gap is 2.5 standard deviations
-# at 1 %). None: rare flags as CLIP_TWO_VALUED says (rounds 52-55); issue 15's round 56.
+# share of the gap as other flags do, past the bound (at 1 % the half-gap cell is 5 standard
+# deviations wide, 2.5 each side). None: rare flags as CLIP_TWO_VALUED says (rounds 52-55);
+# issue 15's round 56.
 RARE_FLAG_SHARE: float | None = None
 
 
