@@ -242,7 +242,7 @@ def test_binary_densities_sum_and_integrate_to_one(name):
 def test_rare_binary_is_binary_with_its_first_half_rare():
     """rare_binary: `binary`'s model with the first d // 2 columns' p a tenth of binary's
     (0.002 to 0.098 per component), the rest binary's; on the suite's d 32 every rare
-    column's marginal share is under 10 % (2-9 %), as the docstring says."""
+    column's marginal share is under 10 % (2-7 %), as the docstring says."""
     rare = make_distribution("rare_binary", 6, seed=3)
     assert rare.binary.all() and rare.probs.shape == (8, 6)
     assert (rare.probs[:, :3] >= 0.002 - 1e-12).all() and (rare.probs[:, :3] <= 0.098).all()
