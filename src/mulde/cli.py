@@ -223,18 +223,18 @@ def _fit(args: argparse.Namespace) -> int:
         if overrides.get("checkpoint_dir"):
             ensure_writable(overrides["checkpoint_dir"], what="the checkpoint folder",
                             purpose=CHECKPOINT_FOLDER)
-        note = _fit_length_note(model, X.shape, args.preset)
-        if note and not terminal and not args.quiet:  # no bar here: a log would stay silent
-            print(note, file=sys.stderr)
         chosen = model.dequantise
         named = header if len(header) == X.shape[1] else None
         if not isinstance(chosen, bool):  # columns to dequantise: by the header's names
             try:  # or indices; the fit sees indices (X has no names), the file the names
                 mask = named_columns(chosen, X.shape[1], named)
-            except ValueError as err:
+            except ValueError as err:  # before the note that the fit may take minutes
                 raise UsageError(f"{args.features}: {err}") from None
             model.set_params(dequantise=[int(j) for j in np.flatnonzero(mask)])
-        with (_constant_columns_named(named), _rows_of(args.features),
+        note = _fit_length_note(model, X.shape, args.preset)
+        if note and not terminal and not args.quiet:  # no bar here: a log would stay silent
+            print(note, file=sys.stderr)
+        with (_columns_named(named), _rows_of(args.features),
               _seed_named(args, overrides)):
             model.fit(X)
         model.set_params(dequantise=chosen)
@@ -245,7 +245,7 @@ def _fit(args: argparse.Namespace) -> int:
         path = model.save(args.out)
     print(f"fitted on {X.shape[0]} x {_count(X.shape[1], 'feature')} in "
           f"{model.fit_seconds_:.1f} s "
-          f"({model.train_result_.steps} steps"
+          f"({_count(model.train_result_.steps, 'step')}"
           + (f", resumed from step {model.train_result_.resumed_from}"
              if model.train_result_.resumed_from is not None else "")
           + (f", stopped early with step {model.train_result_.best_step}'s weights"
@@ -328,15 +328,19 @@ def _members_said(train: Any, reason: str = "") -> str:
 
 
 @contextmanager
-def _constant_columns_named(header: list[str] | None) -> Iterator[None]:
-    """Within the block, a `ConstantFeaturesWarning` names its first constant column by the
-    CSV header's name (`header`, one per column; None: as it is): the array fitted has no
-    names, so the estimator counts columns from 0. Every warning is shown as it comes (the
-    few-rows ones before training), through the display in force."""
+def _columns_named(header: list[str] | None) -> Iterator[None]:
+    """Within the block, a `ConstantFeaturesWarning` names its first constant column, and an
+    `UndequantisedColumnsWarning` its columns, by the CSV header's names (`header`, one per
+    column; None: as they are): the array fitted has no names, so the estimator counts
+    columns from 0. Every warning is shown as it comes (the few-rows ones before training),
+    through the display in force."""
     if not header:
         yield
         return
-    from mulde.estimator.model import ConstantFeaturesWarning  # torch: after the checks
+    from mulde.estimator.model import (  # torch: after the checks
+        ConstantFeaturesWarning,
+        UndequantisedColumnsWarning,
+    )
 
     with warnings.catch_warnings():  # restores the display after the block
         shown = warnings.showwarning
@@ -345,6 +349,9 @@ def _constant_columns_named(header: list[str] | None) -> Iterator[None]:
             if isinstance(message, ConstantFeaturesWarning) and message.name is None:
                 message = ConstantFeaturesWarning(message.n_constant, message.n_features,
                                                   message.first, header[message.first])
+            elif isinstance(message, UndequantisedColumnsWarning) and message.names is None:
+                message = UndequantisedColumnsWarning(
+                    message.columns, [header[j] for j in message.columns])
             shown(message, category, filename, lineno, file, line)
 
         warnings.showwarning = show

@@ -11,7 +11,11 @@ from mulde import MULDE
 from mulde.core.training import split_validation
 from mulde.demo.toy import kde_baseline, toy_data
 from mulde.estimator.aggregation import aggregate, fit_aggregator
-from mulde.estimator.model import FewValidationRowsWarning, NoValidationWarning
+from mulde.estimator.model import (
+    FewValidationRowsWarning,
+    NoValidationWarning,
+    UndequantisedColumnsWarning,
+)
 
 FAST = {"hidden_sizes": (64, 64), "max_steps": 300, "batch_size": 256, "random_state": 0}
 
@@ -1065,8 +1069,9 @@ def test_dequantise_spreads_lattice_columns_and_saves_their_steps(tmp_path):
 def test_dequantise_names_the_columns_it_spreads(tmp_path):
     """dequantise as a list: the columns named (a DataFrame's names or indices) get the
     rule's cells, the others train as given; an empty list is False (no steps stored); a
-    column the data do not have is a ValueError naming it; the names survive save and
-    load."""
+    column the data do not have is a ValueError naming it (and the nearest name); a named
+    column the rule gives no cell is said (`UndequantisedColumnsWarning`); the names survive
+    save and load."""
     import pandas as pd
 
     rng = np.random.default_rng(7)
@@ -1079,13 +1084,20 @@ def test_dequantise_names_the_columns_it_spreads(tmp_path):
                                   [0.0, every[1], 0.0])
     assert MULDE(dequantise=[], **params).fit(X).quantisation_steps_ is None
     frame = pd.DataFrame(X, columns=["count", "relu", "x"])
-    model = MULDE(dequantise=["count", "x"], **params).fit(frame)
+    # a named column the rule gives no cell (continuous) trains as given, and is said
+    with pytest.warns(UndequantisedColumnsWarning, match=r"^dequantise names 'x', which the "
+                      "rule gives no cell, so it trains as given: cells go to columns on a "
+                      "lattice, flags"):
+        model = MULDE(dequantise=["count", "x"], **params).fit(frame)
     np.testing.assert_array_equal(model.quantisation_steps_, [1.0, 0.0, 0.0])
+    with pytest.warns(UndequantisedColumnsWarning, match=r"^dequantise names column 2, which"):
+        MULDE(dequantise=[0, 2], **params).fit(X)
     loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
     assert loaded.dequantise == ["count", "x"]
     np.testing.assert_array_equal(loaded.score_samples(frame), model.score_samples(frame))
     with pytest.raises(ValueError, match="dequantise names column 'cnt', which the training "
-                       "data do not have \\(its columns are 'count', 'relu', 'x'\\)"):
+                       "data do not have \\(its columns are 'count', 'relu', 'x'; did you mean "
+                       "'count'\\?\\)"):
         MULDE(dequantise=["cnt"], **params).fit(frame)
     with pytest.raises(ValueError, match="column 3, .* indices from 0 to 2"):
         MULDE(dequantise=[3], **params).fit(X)
@@ -1121,20 +1133,25 @@ def test_dequantise_takes_numpy_flags_and_integers_and_checks_a_list_before_fitt
         assert model.network_ is network and model.quantisation_steps_[0] == 1.0
         np.testing.assert_array_equal(model.mean_, mean)
     assert not checkpoints.exists()
-    for one, flag in (("count", ""), (2, ""), (1, "True"), (np.int64(0), "False"),
-                      ("TRUE", "True")):  # one column, not a list of one: a hint
-        shown = re.escape(repr(one))
+    # one column, not a list of one: a hint, written as JSON (which reads as Python too)
+    for one, shown, flag in (("count", '"count"', ""), (np.str_("a"), '"a"', ""), (2, "2", ""),
+                             (1, "1", "True"), (np.int64(0), "0", "False"),
+                             ("TRUE", '"TRUE"', "True")):
+        shown = re.escape(shown)
         with pytest.raises(ValueError, match=r"^dequantise must be True, False or a list of "
                            f"columns, not {shown}; "
-                           + (flag and f"for a flag write dequantise={flag}, ")
+                           + (flag and rf"for a flag write dequantise={flag} \({flag.lower()} "
+                                       r"in JSON\), ")
                            + rf"for that column alone write dequantise=\[{shown}\]$"):
             MULDE(dequantise=one, **params).fit(X)
     model.set_params(dequantise=[0], checkpoint_dir=checkpoints, patience=None).fit(X)
-    with pytest.raises(ValueError, match=r"differs in lattice_cells .*; lattice_cells follow "
-                       r"dequantise and this mulde's rules for the data: rerun with the "
-                       r"dequantise the checkpoint was written with, or, if it is the one "
-                       r"given now, delete .*checkpoint.safetensors \(the training "
-                       r"checkpoint\) to train afresh, or use another one$"):
+    # column 1 (continuous) gets no cell, which is said before the checkpoint is read
+    with pytest.warns(UndequantisedColumnsWarning), pytest.raises(
+            ValueError, match=r"differs in lattice_cells .*; lattice_cells follow "
+            r"dequantise and this mulde's rules for the data: rerun with the "
+            r"dequantise the checkpoint was written with, or, if it is the one "
+            r"given now, delete .*checkpoint.safetensors \(the training "
+            r"checkpoint\) to train afresh, or use another one$"):
         model.set_params(dequantise=[1]).fit(X)
 
 

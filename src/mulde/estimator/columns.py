@@ -5,6 +5,7 @@ and each column's dequantisation cell (`quantisation_steps`)."""
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -231,8 +232,10 @@ def named_columns(columns: Sequence[str | int], n_features: int,
             shown = ", ".join(map(repr, list(index)[:5])) + (", ..." if len(index) > 5 else "")
             known = f"its columns are {shown}" if index else "it has no column names"
             give = "its column names or indices" if index else "indices"
+            near = difflib.get_close_matches(str(column), list(index), n=1)
             raise ValueError(f"dequantise names column {column!r}, which the training data do "
-                             f"not have ({known}); "
+                             f"not have ({known}"
+                             + (f"; did you mean {near[0]!r}?" if near else "") + "); "
                              + (advice or f"give {give} from 0 to {n_features - 1}"))
     return mask
 

@@ -174,6 +174,32 @@ class ConstantFeaturesWarning(FieldedWarning):
             "by the raw size of the difference")
 
 
+class UndequantisedColumnsWarning(FieldedWarning):
+    """`dequantise` named columns (a list) that the rule gives no cell, so they train as
+    given: `columns`, 0-based, named `names` when fitted on a DataFrame (else None). Cells go
+    to columns on a lattice, flags whose rarer value about 7 % of the rows or more hold
+    (a rarer flag's half-gap cell is wider than the two-standard-deviation bound) and
+    columns with a point mass (`mulde.estimator.columns.quantisation_steps`); continuous
+    columns and rare flags get none, named or not."""
+
+    FIELDS = ("columns", "names")
+
+    def __init__(self, columns: Sequence[int], names: Sequence[str] | None = None) -> None:
+        if isinstance(columns, str):  # its text alone (`FieldedWarning` remakes it from that)
+            raise TypeError("columns must be column indices")
+        self.columns, self.names = list(columns), None if names is None else list(names)
+        shown = ([repr(n) for n in self.names] if self.names is not None
+                 else [f"column {j}" for j in self.columns])
+        listed = ", ".join(shown[:5]) + (f", ... ({len(shown)} in all)" if len(shown) > 5
+                                         else "")
+        super().__init__(
+            f"dequantise names {listed}, which the rule gives no cell, so "
+            f"{'it trains' if len(shown) == 1 else 'they train'} as given: cells go to "
+            "columns on a lattice, flags whose rarer value about 7 % of the rows or more "
+            "hold, and columns with a point mass (not to continuous columns or rarer flags); "
+            "leave them out of the list to silence this")
+
+
 class IndexColumnWarning(FieldedWarning):
     """`fit` was given a DataFrame with a column that looks like a row index, not a feature
     (`mulde.estimator.tables.index_columns`): `name`, which counts the `n` rows from `first`
@@ -774,10 +800,13 @@ class MULDE(OutlierMixin, BaseEstimator):
             # one column meant as a list of one, or (0, 1, "true" from a config) a flag: a
             # hint of the list alone would dequantise that column where all were meant
             flag = {"0": False, "1": True, "false": False, "true": True}.get(str(one).lower())
+            # written as JSON, which reads as Python too: the hint serves `--params` alike
+            shown = json.dumps(str(one) if isinstance(one, str) else int(one))
             raise ValueError(f"dequantise must be True, False or a list of columns, not "
-                             f"{one!r}; " + ("" if flag is None else f"for a flag write "
-                                             f"dequantise={flag}, ")
-                             + f"for that column alone write dequantise=[{one!r}]")
+                             f"{shown}; " + ("" if flag is None else f"for a flag write "
+                                             f"dequantise={flag} ({json.dumps(flag)} in "
+                                             "JSON), ")
+                             + f"for that column alone write dequantise=[{shown}]")
         self._validate_params()
         for name, value in self.get_params(deep=False).items():
             allowed = self._parameter_constraints.get(name, [])
@@ -928,6 +957,13 @@ class MULDE(OutlierMixin, BaseEstimator):
             steps = quantisation_steps(X, precision=precision)
             steps[~dequantised] = 0.0  # a list's columns alone
             self.quantisation_steps_ = steps
+            skipped = np.flatnonzero(dequantised & (steps == 0))
+            if not isinstance(self.dequantise, (bool, np.bool_)) and len(skipped):
+                names = getattr(self, "feature_names_in_", None)
+                warnings.warn(UndequantisedColumnsWarning(
+                    skipped.tolist(), None if names is None else [str(names[j])
+                                                                 for j in skipped]),
+                    stacklevel=2)
 
         # the weights' initialisation and dropout draw from torch's global generators (CPU
         # and the training device's), seeded here as before and restored afterwards, so that
