@@ -914,7 +914,7 @@ def test_a_stored_dequantise_list_the_columns_do_not_bear_out_is_refused(tmp_pat
     start = f"{tmp_path / 'e.safetensors'}: inconsistent MULDE model file: "
     for dequantise, said in [
             (["cnt"], "dequantise names column 'cnt', which the training data do not have "
-                      "(its columns are 'count', 'x')"),
+                      "(its columns are 'count', 'x'; did you mean 'count'?)"),
             ([2], "dequantise names column 2, which the training data do not have"),
             (["x"], "'quantisation_steps' holds a cell for column 'count', which "
                     "dequantise=['x'] does not name"),
