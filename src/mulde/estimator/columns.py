@@ -191,13 +191,12 @@ def quantisation_steps(X: np.ndarray, min_values: int = LATTICE_MIN_VALUES,
             if len(values) == 2 and two_valued_cell > 0:  # two once rounding counts as one
                 gap = float(values[1] - values[0])  # inf beyond float64's range: no cell
                 cell = two_valued_cell * gap
-                rare_share = counts.min() / n
-                if (rare_flag_share is not None and widest is not None and cell > widest
-                        and counts.min() >= 2 and rare_share >= rare_flag_share):
-                    widest = None  # a rare flag, not a few outlying codes: its share of the gap
-                elif (clip_two_valued and widest is not None and cell > widest
-                        and counts.min() >= 2):  # a rare flag: the widest cell allowed
-                    cell = widest
+                # a rare flag: a cell the bound refuses, its rarer value on two rows or more
+                rare = widest is not None and cell > widest and counts.min() >= 2
+                if rare and rare_flag_share is not None and counts.min() / n >= rare_flag_share:
+                    widest = None  # a category, not a few outlying codes: its share of the gap
+                elif rare and clip_two_valued:
+                    cell = widest  # the widest cell allowed
                 # a run of values wider than the tolerance (as on a lattice, the gap its step)
                 steps[j] = (cell if np.isfinite(cell) and not _continuum(spans, ulp, gap)
                             and (widest is None or cell <= widest) else 0.0)
