@@ -327,17 +327,17 @@ VARIANTS["atom_quarter"] = {**VARIANTS["two_valued_half"],
 # bound allows, where its rarer value is held by two rows or more
 # (`quantisation_steps(clip_two_valued=True)`)
 VARIANTS["rare_flags_clipped"] = {**VARIANTS["atom_quarter"], "lattice_rule": {
-    "two_valued_cell": 0.5, "atom_cell": 0.25, "clip_two_valued": True}}
+    **VARIANTS["atom_quarter"]["lattice_rule"], "clip_two_valued": True}}
 # and, reported only, every two-valued column's half-gap cell with no bound (lattices lose
 # theirs too; on round 55's cases, all of whose columns are flags, there are none)
-VARIANTS["rare_flags_unbounded"] = {**VARIANTS["atom_quarter"], "lattice_rule": {
-    "two_valued_cell": 0.5, "atom_cell": 0.25, "clip_two_valued": True, "max_stds": None}}
+VARIANTS["rare_flags_unbounded"] = {**VARIANTS["rare_flags_clipped"], "lattice_rule": {
+    **VARIANTS["rare_flags_clipped"]["lattice_rule"], "max_stds": None}}
 # round 56: A4 (the default since round 54) with each rare flag whose rarer value at least
 # 1 % of the rows hold (two or more) spread over half its gap past the two-standard-deviation
 # bound, as other flags are; lattices, codes and rarer flags keep the bound
 # (`quantisation_steps(rare_flag_share=0.01)`)
 VARIANTS["rare_flags_share1"] = {**VARIANTS["atom_quarter"], "lattice_rule": {
-    "two_valued_cell": 0.5, "atom_cell": 0.25, "rare_flag_share": 0.01}}
+    **VARIANTS["atom_quarter"]["lattice_rule"], "rare_flag_share": 0.01}}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

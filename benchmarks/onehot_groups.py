@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from common import RESULTS_DIR, new_header, set_single_thread, write_json
-from density_fidelity import _lattice_rule
+from density_fidelity import VARIANTS, _lattice_rule
 from sklearn.metrics import roc_auc_score
 
 from mulde import MULDE
@@ -47,7 +47,7 @@ CODES = [f"type_{c}" for c in "ABCD"]
 # `_lattice_rule` with quantisation_steps(rare_flag_share=0.01))
 SETTINGS = {"dequantise_true": True, "dequantise_false": False, "onehot_as_given": "others",
             "rare_flag_cells": "rare_flag_share"}
-RARE_FLAG_RULE = {"two_valued_cell": 0.5, "atom_cell": 0.25, "rare_flag_share": 0.01}
+RARE_FLAG_RULE = VARIANTS["rare_flags_share1"]["lattice_rule"]
 KINDS = ("two_hot", "zero_hot", "wrong_means")
 
 
