@@ -165,6 +165,20 @@ def test_run_and_train_refuse_a_dequantise_list_before_any_work(tmp_path, capsys
     assert not out.exists() and not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize(("given", "said"), [
+    ('"count"', 'names columns, but the video features mulde run fits have no column names'),
+    ("1", "is not a flag; write true"), ('"false"', "is not a flag; write false")])
+def test_run_refuses_one_column_or_a_flag_as_text_with_what_run_takes(tmp_path, capsys, given,
+                                                                       said):
+    """MULDE's own hint for dequantise="count" is a list of that column, which run and
+    train refuse next: they say what they take (a flag) at once."""
+    out = tmp_path / "out"
+    assert main(["run", "folder", "--root", str(tmp_path / "none"), "--out", str(out),
+                 "--params", f'{{"dequantise": {given}}}']) == 2
+    assert _error(capsys).startswith(f'mulde: error: --params "dequantise": {given} {said}')
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("command", [["fit", "f.npy", "--out", "m.safetensors"],
                                      ["run", "--dataset", "ped2", "--root", "r", "--out", "o"],
                                      ["train", "videos", "--out", "o"]])

@@ -1536,14 +1536,20 @@ def _detector_params(args: argparse.Namespace) -> dict:
         overrides = {**preset_mulde_params(args.extractor), **overrides}
         if "device" in overrides:  # before extraction, not when the first model fits
             _device(overrides["device"], "--params")
+        given = overrides.get("dequantise", True)
+        if isinstance(given, (list, str, int)) and not isinstance(given, bool):  # columns
+            # (or a flag written as 1 or "true"): said now, not by the first fit after the
+            # extraction (a traceback); MULDE's own hint would suggest a list, refused here
+            flag = {"0": False, "1": True, "false": False, "true": True}.get(
+                str(given).lower()) if not isinstance(given, list) else None
+            shown = f'--params "dequantise": {json.dumps(given)}'
+            if flag is not None:
+                raise UsageError(f"{shown} is not a flag; write {json.dumps(flag)}")
+            raise UsageError(f"{shown} names columns, but the video features mulde "
+                             f"{args.command} fits have no column names, and each stream's "
+                             "columns are other features; give true or false (a list of "
+                             "columns is for mulde fit and MULDE.fit)")
         _checked(MULDE(**overrides))
-        if not isinstance(overrides.get("dequantise", True), bool):  # a list: said now,
-            # not by the first fit after the extraction (a traceback)
-            raise UsageError(f'--params "dequantise": {json.dumps(overrides["dequantise"])} '
-                             f"names columns, but the video features mulde {args.command} "
-                             "fits have no column names, and each stream's columns are "
-                             "other features; give true or false (a list of columns is for "
-                             "mulde fit and MULDE.fit)")
     return overrides
 
 
