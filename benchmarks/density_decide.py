@@ -35,8 +35,11 @@ from common import write_json
 
 def scores(res: dict, variant: str, aggregate: str) -> tuple[float, float, int]:
     """(merit, calibration, cases) of one MULDE variant over the cases that ran it."""
-    ms = [c["mulde"][variant]["aggregates"][aggregate] for c in res["cases"]
-          if variant in c["mulde"]]
+    runs = [c["mulde"][variant]["aggregates"] for c in res["cases"] if variant in c["mulde"]]
+    if runs and any(aggregate not in a for a in runs):
+        raise SystemExit(f"{variant}: no {aggregate!r} aggregate in the results; they have "
+                         f"{', '.join(sorted(runs[0]))}")
+    ms = [a[aggregate] for a in runs]
     if not ms or any("error" in m for m in ms):
         raise SystemExit(f"{variant}: no results for the {aggregate} aggregate, or errors")
     return (float(np.mean([(m["rho_fresh"] + m["rho_broad"]) / 2 for m in ms])),

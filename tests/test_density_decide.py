@@ -73,6 +73,22 @@ def test_results_without_training_steps_are_decided_and_the_clause_refuses_them(
         main([str(path), "--incumbent", "inc", "--challengers", "a", "--fewer-steps", "0.1"])
 
 
+def test_an_aggregate_the_results_lack_is_named_with_those_they_have(tmp_path):
+    """`--aggregate mean_z` (or VARIANT@mean_z) on results without it was a KeyError."""
+    import json
+
+    from density_decide import main
+
+    case = {"aggregates": {"mean_energy": {"rho_fresh": 0.9, "rho_broad": 0.9, "far": 0.01},
+                           "gmm": {"rho_fresh": 0.8, "rho_broad": 0.8, "far": 0.01}}}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"cases": [{"dist": "g", "d": 2, "n": 100, "seed": 0,
+                                           "mulde": {"inc": case, "a": case}}]}))
+    with pytest.raises(SystemExit, match="^a: no 'mean_z' aggregate in the results; they "
+                                         "have gmm, mean_energy$"):
+        main([str(path), "--incumbent", "inc", "--challengers", "a@mean_z"])
+
+
 def test_the_per_case_table_averages_each_case_over_its_seeds_by_hand():
     """--per-case: one row per (distribution, d, n), each variant's and peer's rho_fresh /
     rho_broad / far the mean over the seeds, a variant's steps summed; a variant a case
