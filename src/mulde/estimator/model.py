@@ -145,6 +145,12 @@ class FieldedWarning(UserWarning):
         return type(self), tuple(getattr(self, field) for field in self.FIELDS)
 
 
+def _is_flag(dequantise: object) -> bool:
+    """Whether a `dequantise` value is the flag (True or False, a numpy bool too), not a
+    list of columns (nor one column given alone, which `check_params` refuses)."""
+    return isinstance(dequantise, (bool, np.bool_))
+
+
 def _said_again(category: type[FieldedWarning], message: str) -> FieldedWarning:
     """Unpickle a `FieldedWarning` made `from_message`."""
     return category.from_message(message)
@@ -796,7 +802,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         levels needs time_score > 0, scale_index within the levels, ...). ValueError naming
         the parameter (scikit-learn's InvalidParameterError is one)."""
         one = self.dequantise
-        if isinstance(one, (str, int, np.integer)) and not isinstance(one, (bool, np.bool_)):
+        if isinstance(one, (str, int, np.integer)) and not _is_flag(one):
             # one column meant as a list of one, or (0, 1, "true" from a config) a flag: a
             # hint of the list alone would dequantise that column where all were meant
             flag = {"0": False, "1": True, "false": False, "true": True}.get(str(one).lower())
@@ -958,7 +964,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             steps[~dequantised] = 0.0  # a list's columns alone
             self.quantisation_steps_ = steps
             skipped = np.flatnonzero(dequantised & (steps == 0))
-            if not isinstance(self.dequantise, (bool, np.bool_)) and len(skipped):
+            if not _is_flag(self.dequantise) and len(skipped):
                 names = getattr(self, "feature_names_in_", None)
                 warnings.warn(UndequantisedColumnsWarning(
                     skipped.tolist(), None if names is None else [str(names[j])
@@ -1035,7 +1041,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         named columns); None for False or an empty list. ValueError naming the first entry
         the data do not have (with `advice`, if given, as what to do)."""
         chosen = self.dequantise
-        if isinstance(chosen, (bool, np.bool_)):
+        if _is_flag(chosen):
             return np.ones(n_features, dtype=bool) if chosen else None
         if not len(chosen):
             return None
@@ -1703,7 +1709,7 @@ def _check_dequantised(path: Path, model: MULDE) -> None:
     """Refuse, naming the file, a stored `dequantise` list naming a column the model does
     not have (by its `feature_names`, or an index from 0 below n_features_in), or cells
     stored for a column it does not name: no fit writes either (ModelFileError)."""
-    if isinstance(model.dequantise, (bool, np.bool_)):
+    if _is_flag(model.dequantise):
         return
     start = f"{path}: inconsistent MULDE model file: "
     try:
