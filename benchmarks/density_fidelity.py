@@ -338,6 +338,11 @@ VARIANTS["rare_flags_unbounded"] = {**VARIANTS["rare_flags_clipped"], "lattice_r
 # (`quantisation_steps(rare_flag_share=0.01)`)
 VARIANTS["rare_flags_share1"] = {**VARIANTS["atom_quarter"], "lattice_rule": {
     **VARIANTS["atom_quarter"]["lattice_rule"], "rare_flag_share": 0.01}}
+# round 57: A4 (the default since round 54) with its pair (two networks of three layers of
+# 160, each on every row, a fifth held out) from 25 rows per feature instead of 50 where the
+# features are at most 160 (`pair_rows_per_feature`, resolved by `variant_params` and
+# `held_fraction`); past 160 features A4's rule from 50 rows per feature
+VARIANTS["deep_pair_from25"] = {**VARIANTS["atom_quarter"], "pair_rows_per_feature": 25}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -395,10 +400,14 @@ def held_rows(n: int, seed: int, fraction: float) -> np.ndarray:
 
 def held_fraction(variant: str, n_features: int, n_rows: int) -> float:
     """The share of n_rows rows of n_features features a variant's fit holds out for
-    validation: round 41's `held_share` where its `held_rows_per_feature` rule applies, else
+    validation: round 41's `held_share` where its `held_rows_per_feature` rule applies (round
+    57's `pair_rows_per_feature` in its place up to `pair_max_features` features), else
     the variant's validation_fraction (a tenth for every variant before round 41)."""
     overrides = VARIANTS[variant]
     per_feature = overrides.get("held_rows_per_feature")
+    if ("pair_rows_per_feature" in overrides
+            and n_features <= overrides["pair_max_features"]):  # round 57
+        per_feature = overrides["pair_rows_per_feature"]
     if per_feature is not None and n_rows >= per_feature * n_features:
         return float(overrides["held_share"])
     return float(overrides["validation_fraction"])
@@ -439,7 +448,8 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     third hidden layer of 256 where n_rows >= k d (hidden_sizes "auto" is otherwise resolved to
     the library's first two layers: rounds 29-40's "auto"; rounds 42-43's `deep_members`,
     `deep_share` and `deep_width` shape the networks there (`deep_width` w: round 43's library
-    widths (max(w, d), w, w)), round 44's `pair_max_features` only up to that many features; the
+    widths (max(w, d), w, w)), round 44's `pair_max_features` only up to that many features,
+    and up to them from round 57's `pair_rows_per_feature` k instead where given; the
     probe `mid_pair_rows_per_feature` k trains two networks on every row where k d <= n_rows <
     the deep rule's and the rows' rule trains one); round 41's `held_rows_per_feature` k sets
     validation_fraction to `held_share` where n_rows >= k d; rounds 35-36's `lattice_rule` and
@@ -467,8 +477,11 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     deep_width = params.pop("deep_width", None)
     pair_max_features = params.pop("pair_max_features", None)
     mid_pair = params.pop("mid_pair_rows_per_feature", None)
+    pair_rows = params.pop("pair_rows_per_feature", None)
     if pair_max_features is not None and n_features > pair_max_features:
         deep_members = deep_width = None  # round 44: T5 past them
+    elif pair_rows is not None:  # round 57: the pair from fewer rows per feature
+        deep_per_feature = pair_rows
     params.pop("held_rows_per_feature", None)
     params.pop("held_share", None)
     params["validation_fraction"] = held_fraction(variant, n_features, n_rows)

@@ -47,7 +47,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "thin_eighths_patience3", "split_draws_eval50", "shares_eval50",
                  "thin_width128", "two_valued_half", "two_valued_full", "atom_half",
                  "atom_quarter", "rare_flags_clipped", "rare_flags_unbounded",
-                 "rare_flags_share1"}
+                 "rare_flags_share1", "deep_pair_from25"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -211,12 +211,41 @@ def test_rounds_35_to_56_variants_keep_their_lattice_rules():
                 "atom_quarter": [0.5, 1.0, 0.25 * atom, 0.0],
                 "rare_flags_clipped": [0.5, 1.0, 0.25 * atom, 2.0 * flag],
                 "rare_flags_unbounded": [0.5, 1.0, 10.0, 0.5],  # no bound: lattices too
-                "rare_flags_share1": [0.5, 1.0, 0.25 * atom, 0.5]}
+                "rare_flags_share1": [0.5, 1.0, 0.25 * atom, 0.5],
+                "deep_pair_from25": [0.5, 1.0, 0.25 * atom, 0.0]}
     for name, steps in expected.items():
         with _lattice_rule(VARIANTS[name].get("lattice_rule")):
             np.testing.assert_allclose(model_module.quantisation_steps(x), steps, rtol=1e-12)
     np.testing.assert_allclose(model_module.quantisation_steps(x),
                                [0.5, 1.0, 0.25 * atom, 0.0], rtol=1e-12)
+
+
+def test_round_57s_deeper_pair_comes_from_25_rows_per_feature_and_is_the_default_from_50():
+    """deep_pair_from25: the default's pair of three layers of 160, each on every row, with a
+    fifth held out, from 25 rows per feature (the boundary included); below, and from 50
+    rows per feature, the default's own networks (atom_quarter's)."""
+    from density_fidelity import variant_params
+
+    from mulde.core.network import DEEP_ROWS_PER_FEATURE
+
+    assert DEEP_ROWS_PER_FEATURE == 50
+    for directions in (20, 40):  # the pair where the default trains one, or the eight
+        pair = variant_params("deep_pair_from25", 64, 1600, directions)
+        assert (pair["hidden_sizes"], pair["n_members"], pair["max_samples"],
+                pair["validation_fraction"]) == ((160, 160, 160), 2, 1.0, 0.2)
+    one = variant_params("atom_quarter", 64, 1600, 20)
+    eight = variant_params("atom_quarter", 64, 1600, 40)  # fewer than 50 rows per direction
+    assert (one["hidden_sizes"], one["n_members"]) == ((256, 256), 1)
+    assert (eight["hidden_sizes"], eight["n_members"]) == ((256, 128), 8)
+    below = variant_params("deep_pair_from25", 64, 1599, 40)
+    assert below == variant_params("atom_quarter", 64, 1599, 40)
+    assert below["validation_fraction"] == 0.1
+    for n in (3200, 10_000):
+        assert (variant_params("deep_pair_from25", 64, n, 40)
+                == variant_params("atom_quarter", 64, n, 40))
+    for n in (5000, 9000, 10_000):  # past 160 features the default's rule from 50
+        assert (variant_params("deep_pair_from25", 200, n, 150)
+                == variant_params("atom_quarter", 200, n, 150))
 
 
 def test_round_39s_third_layer_comes_from_fifty_rows_per_feature():
