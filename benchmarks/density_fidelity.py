@@ -343,6 +343,9 @@ VARIANTS["rare_flags_share1"] = {**VARIANTS["atom_quarter"], "lattice_rule": {
 # features are at most 160 (`pair_rows_per_feature`, resolved by `variant_params` and
 # `held_fraction`); past 160 features A4's rule from 50 rows per feature
 VARIANTS["deep_pair_from25"] = {**VARIANTS["atom_quarter"], "pair_rows_per_feature": 25}
+# round 58: P1 only where the rows are at least `pair_min_rows` (501: where the rows alone
+# give one network), so that below them the 2-4 networks on halves stay
+VARIANTS["deep_pair_from25_over500"] = {**VARIANTS["deep_pair_from25"], "pair_min_rows": 501}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -401,12 +404,13 @@ def held_rows(n: int, seed: int, fraction: float) -> np.ndarray:
 def held_fraction(variant: str, n_features: int, n_rows: int) -> float:
     """The share of n_rows rows of n_features features a variant's fit holds out for
     validation: round 41's `held_share` where its `held_rows_per_feature` rule applies (round
-    57's `pair_rows_per_feature` in its place up to `pair_max_features` features), else
+    57's `pair_rows_per_feature` in its place up to `pair_max_features` features, from round
+    58's `pair_min_rows` rows), else
     the variant's validation_fraction (a tenth for every variant before round 41)."""
     overrides = VARIANTS[variant]
     per_feature = overrides.get("held_rows_per_feature")
-    if ("pair_rows_per_feature" in overrides
-            and n_features <= overrides["pair_max_features"]):  # round 57
+    if ("pair_rows_per_feature" in overrides and n_features <= overrides["pair_max_features"]
+            and n_rows >= overrides.get("pair_min_rows", 0)):  # rounds 57-58
         per_feature = overrides["pair_rows_per_feature"]
     if per_feature is not None and n_rows >= per_feature * n_features:
         return float(overrides["held_share"])
@@ -449,7 +453,8 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     the library's first two layers: rounds 29-40's "auto"; rounds 42-43's `deep_members`,
     `deep_share` and `deep_width` shape the networks there (`deep_width` w: round 43's library
     widths (max(w, d), w, w)), round 44's `pair_max_features` only up to that many features,
-    and up to them from round 57's `pair_rows_per_feature` k instead where given; the
+    and up to them from round 57's `pair_rows_per_feature` k instead where given (round
+    58's from `pair_min_rows` rows on); the
     probe `mid_pair_rows_per_feature` k trains two networks on every row where k d <= n_rows <
     the deep rule's and the rows' rule trains one); round 41's `held_rows_per_feature` k sets
     validation_fraction to `held_share` where n_rows >= k d; rounds 35-36's `lattice_rule` and
@@ -478,10 +483,11 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     pair_max_features = params.pop("pair_max_features", None)
     mid_pair = params.pop("mid_pair_rows_per_feature", None)
     pair_rows = params.pop("pair_rows_per_feature", None)
+    pair_min_rows = params.pop("pair_min_rows", 0)
     if pair_max_features is not None and n_features > pair_max_features:
         deep_members = deep_width = None  # round 44: T5 past them
-    elif pair_rows is not None:  # round 57: the pair from fewer rows per feature
-        deep_per_feature = pair_rows
+    elif pair_rows is not None and n_rows >= pair_min_rows:  # rounds 57-58: the pair from
+        deep_per_feature = pair_rows  # fewer rows per feature (round 58: on enough rows)
     params.pop("held_rows_per_feature", None)
     params.pop("held_share", None)
     params["validation_fraction"] = held_fraction(variant, n_features, n_rows)

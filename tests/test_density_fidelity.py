@@ -47,7 +47,7 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "thin_eighths_patience3", "split_draws_eval50", "shares_eval50",
                  "thin_width128", "two_valued_half", "two_valued_full", "atom_half",
                  "atom_quarter", "rare_flags_clipped", "rare_flags_unbounded",
-                 "rare_flags_share1", "deep_pair_from25"}
+                 "rare_flags_share1", "deep_pair_from25", "deep_pair_from25_over500"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -212,7 +212,8 @@ def test_rounds_35_to_56_variants_keep_their_lattice_rules():
                 "rare_flags_clipped": [0.5, 1.0, 0.25 * atom, 2.0 * flag],
                 "rare_flags_unbounded": [0.5, 1.0, 10.0, 0.5],  # no bound: lattices too
                 "rare_flags_share1": [0.5, 1.0, 0.25 * atom, 0.5],
-                "deep_pair_from25": [0.5, 1.0, 0.25 * atom, 0.0]}
+                "deep_pair_from25": [0.5, 1.0, 0.25 * atom, 0.0],
+                "deep_pair_from25_over500": [0.5, 1.0, 0.25 * atom, 0.0]}
     for name, steps in expected.items():
         with _lattice_rule(VARIANTS[name].get("lattice_rule")):
             np.testing.assert_allclose(model_module.quantisation_steps(x), steps, rtol=1e-12)
@@ -246,6 +247,25 @@ def test_round_57s_deeper_pair_comes_from_25_rows_per_feature_and_is_the_default
     for n in (5000, 9000, 10_000):  # past 160 features the default's rule from 50
         assert (variant_params("deep_pair_from25", 200, n, 150)
                 == variant_params("atom_quarter", 200, n, 150))
+
+
+def test_round_58s_pair_from_25_rows_per_feature_needs_501_rows():
+    """deep_pair_from25_over500: round 57's pair from 25 rows per feature only from 501 rows
+    (the boundary included); below them the default's networks on halves, as from 50 rows
+    per feature the default's pair."""
+    from density_fidelity import variant_params
+
+    pair = variant_params("deep_pair_from25_over500", 16, 501, 12)
+    assert (pair["hidden_sizes"], pair["n_members"], pair["max_samples"],
+            pair["validation_fraction"]) == ((160, 160, 160), 2, 1.0, 0.2)
+    assert pair == variant_params("deep_pair_from25", 16, 501, 12)
+    for n in (400, 500):  # 25-31 rows per feature, below 501 rows: the default's
+        below = variant_params("deep_pair_from25_over500", 16, n, 12)
+        assert below == variant_params("atom_quarter", 16, n, 12)
+        assert below["validation_fraction"] == 0.1
+        assert variant_params("deep_pair_from25", 16, n, 12)["n_members"] == 2
+    assert (variant_params("deep_pair_from25_over500", 8, 400, 8)  # 50 per feature
+            == variant_params("atom_quarter", 8, 400, 8))
 
 
 def test_round_39s_third_layer_comes_from_fifty_rows_per_feature():
