@@ -268,6 +268,33 @@ def test_round_58s_pair_from_25_rows_per_feature_needs_501_rows():
             == variant_params("atom_quarter", 8, 400, 8))
 
 
+def test_round_58s_variant_is_the_librarys_auto_networks():
+    """The library took round 58's rule: P2 `deep_pair_from25_over500` builds the networks
+    "auto" builds (widths, members, their share, the share held out) on each side of the
+    rule's lines: 25 and 50 rows per feature, 501 rows, 160 features, thin rows."""
+    from density_fidelity import variant_params
+
+    from mulde.core.network import widths_for_features
+    from mulde.core.training import (
+        resolve_ensemble,
+        resolve_max_samples,
+        validation_fraction_for_network,
+        widths_for_members,
+    )
+
+    for d, n, directions in ((32, 800, 28), (32, 799, 28), (16, 501, 14), (16, 500, 14),
+                             (8, 400, 8), (8, 399, 8), (64, 3000, 50), (64, 1000, 23),
+                             (160, 4000, 100), (161, 4025, 100), (161, 8050, 100),
+                             (512, 4000, 400), (2, 50, 2)):
+        p2 = variant_params("deep_pair_from25_over500", d, n, directions)
+        members, share = resolve_ensemble("auto", "auto", n, d, directions)
+        widths = widths_for_members(widths_for_features(d, n), members)
+        mine = resolve_max_samples(p2["max_samples"], p2["n_members"])
+        assert (tuple(p2["hidden_sizes"]), p2["n_members"], mine) == (widths, members,
+                                                                      share), (d, n)
+        assert p2["validation_fraction"] == validation_fraction_for_network(n, d, widths)
+
+
 def test_round_39s_third_layer_comes_from_fifty_rows_per_feature():
     """depth3_per_feature: rounds 29-40's "auto" widths and a third layer of 256 where
     n >= 50 d, at the boundary included; those two layers elsewhere."""
@@ -418,11 +445,12 @@ def test_probes_after_round_44_change_only_the_rows_from_50_per_feature():
 def test_round46s_f1_is_the_librarys_ensemble_and_e4_with_the_eight_on_eighths():
     """Round 46's F1 `thin_eighths` (the default since): E4 but round 31's eight networks each
     on an eighth of the rows; its members and shares are the library's "auto" on thin rows,
-    on rows spread over many directions, and where the eight do not train."""
+    on rows spread over many directions, and where the eight do not train (below 25 rows
+    per feature: from 25 on 501 rows or more the library trains round 58's pair)."""
     from density_fidelity import variant_params
 
     from mulde.core.training import resolve_ensemble, resolve_max_samples
-    for d, n, directions in ((512, 4000, 400), (128, 4000, 111), (64, 1000, 23),
+    for d, n, directions in ((512, 4000, 400), (128, 3000, 111), (64, 1000, 23),
                              (64, 1000, 4), (8, 4000, 8), (16, 800, 12), (8, 300, 8)):
         f1, e4 = (variant_params(v, d, n, directions) for v in ("thin_eighths",
                                                                  "deep_pair_from50"))

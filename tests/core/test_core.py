@@ -1218,8 +1218,9 @@ def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
     assert members_reason(4000, 512) == "fewer than 10 rows per feature"
     assert members_reason(300, 64) == "fewer than 10 rows per feature"  # 4, not the rows' 3
     assert members_reason(300, 8) == members_reason(399, 8) == "fewer than 501 rows"
-    assert members_reason(501, 11) == members_reason(5120, 512) == ""
+    assert members_reason(501, 21) == members_reason(5120, 512) == ""
     assert members_reason(400, 8) == "at least 50 rows per feature"  # the pair
+    assert members_reason(501, 11) == "at least 25 rows per feature and 501 rows"  # round 58
     with pytest.raises(ValueError, match="at least 1 training row"):
         members_reason(0, 1)
 
@@ -1276,7 +1277,9 @@ def test_members_for_rows_bag_fits_of_fewer_than_50_rows_per_principal_direction
     assert members_for_rows(1000, 64, 4) == 1 and members_for_rows(4000, 64, 22) == 1
     assert members_for_rows(4000, 128) == 1  # not counted: the features alone
     assert members_for_rows(300, 8, 8) == 3 and members_for_rows(500, 64, 64) == 4
-    assert members_reason(4000, 128, 111) == "fewer than 50 rows per principal direction"
+    assert members_reason(3000, 128, 111) == "fewer than 50 rows per principal direction"
+    # round 58: from 25 rows per feature and 501 rows the pair, whatever the directions
+    assert members_reason(4000, 128, 111) == "at least 25 rows per feature and 501 rows"
     assert members_reason(4000, 512, 417) == "fewer than 10 rows per feature"
     assert directions_matter(4000, 128) and directions_matter(501, 11)
     assert not directions_matter(4000, 64)  # 50 rows per feature: never fewer per direction
@@ -1293,10 +1296,10 @@ def test_members_reason_is_given_exactly_when_several_networks_are_trained(n, d,
 
 
 def test_auto_trains_two_networks_of_160_where_the_rows_are_50_per_feature():
-    """Rounds 43-45: with "auto" widths and members, from 50 rows per feature of at most
-    160 features two networks of three layers of 160, each on every row; one fewer row,
-    round 28's two layers and the rows' rule; past 160 features round 41's one network of
-    three layers; explicit widths keep the rows' rule."""
+    """Rounds 43-45 and 58: with "auto" widths and members, from 50 rows per feature of at
+    most 160 features (from 25 on 501 rows or more) two networks of three layers of 160,
+    each on every row; one fewer row, round 28's two layers and the rows' rule; past 160
+    features round 41's one network of three layers; explicit widths keep the rows' rule."""
     from mulde.core.network import widths_for_features
     from mulde.core.training import (
         deep_pair,
@@ -1306,10 +1309,15 @@ def test_auto_trains_two_networks_of_160_where_the_rows_are_50_per_feature():
         resolve_members,
     )
 
-    assert widths_for_features(16, 800) == (160, 160, 160)
-    assert widths_for_features(16, 799) == (256, 256)
+    assert widths_for_features(8, 400) == (160, 160, 160)
+    assert widths_for_features(8, 399) == (256, 256)  # below 501 rows: from 50 per feature
+    assert widths_for_features(32, 800) == (160, 160, 160)  # round 58: 25 per feature
+    assert widths_for_features(32, 799) == (256, 256)
     assert widths_for_features(300, 15_000) == (300, 256, 256)
-    assert deep_pair(800, 16) and not deep_pair(799, 16)
+    assert deep_pair(400, 8) and not deep_pair(399, 8)
+    assert deep_pair(800, 32) and not deep_pair(799, 32)
+    assert deep_pair(501, 16) and not deep_pair(500, 16)  # 31 per feature: 501 rows needed
+    assert deep_pair(4_000, 160) and not deep_pair(8_049, 161)  # past 160: 50 per feature
     assert deep_pair(8_000, 160) and not deep_pair(8_050, 161)
     assert resolve_ensemble("auto", "auto", 20_000, 192) == (1, 1.0)
     assert not deep_pair(1600, 16, (160, 160, 160))  # widths given: the rows' rule
@@ -1344,7 +1352,7 @@ def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs
     resolves to it, widths given stay."""
     from mulde.core.network import WIDTH_PER_FEATURE as K
 
-    assert widths_for_features(1, 49) == widths_for_features(34, 1699) == (256, 256)
+    assert widths_for_features(1, 49) == widths_for_features(34, 849) == (256, 256)
     assert widths_for_features(512, 1000) == (512 * K, 256)
     assert widths_for_features(1280, 1000) == (1280 * K, 256)
     assert resolve_hidden_sizes("auto", 600, 1000) == (600 * K, 256)
@@ -1361,9 +1369,15 @@ def test_widths_for_features_widen_only_the_first_layer_and_only_past_256_inputs
 def test_widths_for_features_add_a_third_layer_from_fifty_rows_per_feature():
     """Issue 15's rounds 41-45: three layers from n >= 50 d (the boundary included): of
     160 up to 160 features, past them round 41's (max(256, d), 256, 256) (the first as wide
-    as d, round 28's rule, up to the cap); ValueError naming the rows for n < 1."""
-    assert widths_for_features(16, 800) == (160, 160, 160)
-    assert widths_for_features(16, 799) == (256, 256)
+    as d, round 28's rule, up to the cap); up to 160 features also from n >= 25 d on 501
+    rows or more (round 58); ValueError naming the rows for n < 1."""
+    assert widths_for_features(8, 400) == (160, 160, 160)
+    assert widths_for_features(8, 399) == (256, 256)
+    assert widths_for_features(16, 501) == (160, 160, 160)
+    assert widths_for_features(16, 500) == (256, 256)
+    assert widths_for_features(160, 4_000) == (160, 160, 160)
+    assert widths_for_features(160, 3_999) == (256, 256)
+    assert widths_for_features(161, 8_049) == (256, 256)
     assert widths_for_features(160, 8_000) == (160, 160, 160)
     assert widths_for_features(161, 8_050) == (256, 256, 256)
     assert widths_for_features(300, 15_000) == (300, 256, 256)
@@ -1388,14 +1402,17 @@ def test_the_third_layer_and_the_fifth_held_out_come_together(d, n):
 
 def test_the_fifth_held_out_follows_the_depth_built_and_the_rows():
     """Round 41's follow-up: a fifth only for three or more layers on at least 50 rows per
-    feature (100 before round 45); two layers keep a tenth on any rows (round 41's V2 lost to
-    it), three layers on fewer rows too (no round ran them with a fifth)."""
+    feature (100 before round 45; up to 160 features 25 from 501 rows since round 58); two
+    layers keep a tenth on any rows (round 41's V2 lost to it), three layers on fewer rows
+    too (no round ran them with a fifth)."""
     from mulde.core.training import validation_fraction_for_network
 
     assert validation_fraction_for_network(800, 16, (256, 256, 256)) == 0.2
     assert validation_fraction_for_network(800, 16, (64, 64, 64, 64)) == 0.2
     assert validation_fraction_for_network(10**6, 16, (256, 256)) == 0.1
-    assert validation_fraction_for_network(799, 16, (256, 256, 256)) == 0.1
+    assert validation_fraction_for_network(399, 8, (256, 256, 256)) == 0.1
+    assert validation_fraction_for_network(501, 16, (256, 256, 256)) == 0.2
+    assert validation_fraction_for_network(500, 16, (256, 256, 256)) == 0.1
     with pytest.raises(ValueError, match="at least 1 training row"):
         validation_fraction_for_network(0, 16, (256, 256))
 
@@ -1407,7 +1424,7 @@ def test_resolve_validation_fraction_keeps_a_number_and_refuses_other_strings():
 
     deep = (256, 256, 256)
     assert resolve_validation_fraction("auto", 800, 16, deep) == 0.2
-    assert resolve_validation_fraction("auto", 799, 16, deep) == 0.1
+    assert resolve_validation_fraction("auto", 399, 8, deep) == 0.1
     assert resolve_validation_fraction("auto", 800, 16, (256, 256)) == 0.1
     assert resolve_validation_fraction(0.0, 10**6, 1, deep) == 0.0
     with pytest.raises(ValueError, match='validation_fraction must be "auto"'):

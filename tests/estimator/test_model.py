@@ -1006,16 +1006,17 @@ def test_a_flag_refused_for_a_setting_that_takes_a_word_names_the_word():
 
 
 def test_mulde_counts_the_principal_directions_of_its_standardised_rows():
-    """600 rows of 16 features: 37.5 per feature, so the directions decide. Isotropic rows
-    (14 directions, 43 rows each) train eight networks; rows near a plane (2) one. A set
-    n_members leaves them uncounted."""
+    """600 rows of 32 features: 18.75 per feature (between round 30's 10 and round 58's
+    pair from 25), so the directions decide. Isotropic rows (28 directions, 21 rows each)
+    train eight networks; rows near a plane (2) one. A set n_members leaves them
+    uncounted."""
     rng = np.random.default_rng(0)
     quick = {"max_steps": 2, "eval_every": 1, "random_state": 0}
-    spread = MULDE(**quick).fit(rng.normal(size=(600, 16)))
-    assert spread.principal_directions_ == 14 and spread.train_result_.n_members == 8
-    assert spread.summary()["principal_directions"] == 14
-    plane = rng.normal(size=(600, 2)) @ rng.normal(size=(2, 16))
-    near = MULDE(**quick).fit(plane + 1e-3 * rng.normal(size=(600, 16)))
+    spread = MULDE(**quick).fit(rng.normal(size=(600, 32)))
+    assert spread.principal_directions_ == 28 and spread.train_result_.n_members == 8
+    assert spread.summary()["principal_directions"] == 28
+    plane = rng.normal(size=(600, 2)) @ rng.normal(size=(2, 32))
+    near = MULDE(**quick).fit(plane + 1e-3 * rng.normal(size=(600, 32)))
     assert near.principal_directions_ == 2 and near.train_result_.n_members == 1
     assert MULDE(n_members=1, **quick).fit(plane).principal_directions_ is None
 

@@ -165,6 +165,11 @@ DEEP_ROWS_PER_FEATURE = 50
 layer (and `validation_fraction="auto"` holds a fifth of the rows out of a network of three
 or more layers: issue 15, round 41, from 100; `n_members="auto"` trains two of them: round
 43; from 50 since round 45)."""
+PAIR_ROWS_PER_FEATURE = 25
+PAIR_MIN_ROWS = 501
+"""From `PAIR_MIN_ROWS` (501) training rows, the rows per feature from which "auto" builds
+the deeper networks up to `DEEP_WIDTH` (160) features, instead of `DEEP_ROWS_PER_FEATURE`
+(issue 15, round 58)."""
 DEEP_WIDTH = 160
 """The hidden width of the deeper "auto" networks up to as many features (issue 15, rounds
 42-44): a training step of two members of three layers of 160 takes about the time of one of
@@ -173,19 +178,26 @@ them (round 44)."""
 
 
 def deep_enough(n_rows: int, n_features: int) -> bool:
-    """Whether n_rows rows of n_features features are at least `DEEP_ROWS_PER_FEATURE` per
-    feature: where "auto" widths add a third layer and "auto" holds a fifth out of a network
-    of three or more layers."""
-    return n_rows >= DEEP_ROWS_PER_FEATURE * n_features
+    """Whether n_rows rows of n_features features are enough for the deeper networks: at
+    least `DEEP_ROWS_PER_FEATURE` (50) per feature, or, up to `DEEP_WIDTH` (160) features on
+    at least `PAIR_MIN_ROWS` (501) rows, `PAIR_ROWS_PER_FEATURE` (25) per feature (issue 15,
+    round 58): where "auto" widths add a third layer and "auto" holds a fifth out of a
+    network of three or more layers."""
+    if n_rows >= DEEP_ROWS_PER_FEATURE * n_features:
+        return True
+    return (n_features <= DEEP_WIDTH and n_rows >= PAIR_MIN_ROWS
+            and n_rows >= PAIR_ROWS_PER_FEATURE * n_features)
 
 
 def widths_for_features(n_features: int, n_rows: int) -> tuple[int, ...]:
     """The hidden widths `MULDE(hidden_sizes="auto")` gives a network on n_features inputs
     fitted on n_rows rows (the validation rows included): (min(max(256, k n_features),
-    2,048), 256) with k = `WIDTH_PER_FEATURE` (1) and the cap `WIDTH_MAX`; where n_rows >=
-    `DEEP_ROWS_PER_FEATURE` (50) x n_features, three layers: of `DEEP_WIDTH` (160) up to
-    160 features, of which `n_members="auto"` trains two (`mulde.core.training.deep_pair`),
-    and past them the first two layers above with a third of 256 (round 41's, one network).
+    2,048), 256) with k = `WIDTH_PER_FEATURE` (1) and the cap `WIDTH_MAX`; where the rows
+    are enough (`deep_enough`: n_rows >= `DEEP_ROWS_PER_FEATURE` (50) x n_features, or up
+    to 160 features from 501 rows n_rows >= `PAIR_ROWS_PER_FEATURE` (25) x n_features),
+    three layers: of `DEEP_WIDTH` (160) up to 160 features, of which `n_members="auto"`
+    trains two (`mulde.core.training.deep_pair`), and past them the first two layers above
+    with a third of 256 (round 41's, one network).
 
     Why the first width (benchmarks/density_fidelity.md, issue 15 round 28): the first
     layer's weights on x have shape (width, d), so their rank is at most min(width, d); with a
@@ -220,6 +232,14 @@ def widths_for_features(n_features: int, n_rows: int) -> tuple[int, ...]:
     the suite's cases in that range gained merit 0.8837 -> 0.9063 on fresh seeds at
     calibration 0.0137 -> 0.0150. Round 39's one network of three layers from 50 rows per
     feature had failed there on the false alarms.
+
+    Why from 25 rows per feature on 501 rows or more (round 58): below 50 rows per feature
+    the default's one network of two layers (or the eight of thin rows) ranked a density of
+    many modes poorly in more dimensions (50 clusters in 64-D, 3,000 rows: fresh 0.818, kNN
+    0.981); the pair ranked it at 0.913, and the suite's cases in that range gained merit
+    0.8815 -> 0.8964 with calibration 0.0147 -> 0.0132 on fresh seeds. At 500 rows and
+    below it replaced the 2-4 networks on halves and doubled the false alarms (round 57),
+    so those keep them.
     ValueError for n_features < 1 or n_rows < 1."""
     if n_features < 1:
         raise ValueError(f"need at least 1 feature, got {n_features}")

@@ -25,6 +25,8 @@ from mulde.core.loss import DSMLoss
 from mulde.core.network import (
     DEEP_ROWS_PER_FEATURE,
     DEEP_WIDTH,
+    PAIR_MIN_ROWS,
+    PAIR_ROWS_PER_FEATURE,
     EnergyEnsemble,
     EnergyNetwork,
     deep_enough,
@@ -53,8 +55,8 @@ class TrainConfig:
     validation_fraction aside: the estimator's defaults are lr="auto" (`learning_rate_for_rows`,
     which gives this 1e-3 up to 1,000 training rows) and validation_fraction="auto"
     (`validation_fraction_for_network`, which gives this 0.1 but for three layers on at
-    least 50 rows per feature). A small, fast CPU setting; the paper's setting is the
-    estimator's `paper` preset.
+    least 50 rows per feature, or 25 from 501 rows). A small, fast CPU setting; the paper's
+    setting is the estimator's `paper` preset.
     eval_every and checkpoint_every count optimiser steps; patience counts evaluations: 3
     without a lower validation loss stop training (5 until issue 15's round 48, which kept
     the same weights in 12 % fewer steps over the density-fidelity suite's 39 fits; in 2 a
@@ -357,9 +359,10 @@ round 43), each on every row (`max_samples="auto"`)."""
 def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto") -> bool:
     """Whether `MULDE(n_members="auto")` trains round 43's pair on n rows of n_features
     features: `DEEP_MEMBERS` (2) networks, each on every row, where the widths are "auto"
-    and the rows at least `mulde.core.network.DEEP_ROWS_PER_FEATURE` (50) per feature
-    (`deep_enough`) of at most `mulde.core.network.DEEP_WIDTH` (160) features, so that the
-    widths are three layers of 160. Widths given explicitly keep the rows' rule
+    and the rows enough (`deep_enough`: at least `mulde.core.network.DEEP_ROWS_PER_FEATURE`
+    (50) per feature, or 25 per feature from 501 rows: round 58) of at most
+    `mulde.core.network.DEEP_WIDTH` (160) features, so that the widths are three layers of
+    160. Widths given explicitly keep the rows' rule
     (`members_for_rows`): the pair was measured at 160 wide only.
 
     Why (benchmarks/density_fidelity.md, issue 15 rounds 42-43): the mean of two independently
@@ -381,12 +384,15 @@ def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto
 def members_reason(n: int, n_features: int, directions: int | None = None,
                    hidden_sizes: Sequence[int] | str = "auto") -> str:
     """Why `n_members="auto"` trains more than one network on n rows of n_features
-    features, in words for a report: "at least 50 rows per feature" (`deep_pair`), "fewer
+    features, in words for a report: "at least 50 rows per feature" or "at least 25 rows
+    per feature and 501 rows" (`deep_pair`), "fewer
     than 10 rows per feature" (which wins where it holds with another: it is what gives 4
     or 8), "fewer than 50 rows per principal direction", "fewer than 501 rows", or "" (one
     network). ValueError as `members_for_rows`."""
     if deep_pair(n, n_features, hidden_sizes):
-        return f"at least {DEEP_ROWS_PER_FEATURE} rows per feature"
+        if n >= DEEP_ROWS_PER_FEATURE * n_features:
+            return f"at least {DEEP_ROWS_PER_FEATURE} rows per feature"
+        return f"at least {PAIR_ROWS_PER_FEATURE} rows per feature and {PAIR_MIN_ROWS} rows"
     if members_for_rows(n, n_features, directions) == 1:
         return ""
     if _few_rows_per_feature(n, n_features):
@@ -533,8 +539,8 @@ VALIDATION_SHARE_DEEP = 0.2
 
 DEEP_DEPTH = 3
 """The hidden layers of round 41's deeper network (`mulde.core.network.widths_for_features`
-builds it from 50 rows per feature, 100 before round 45), with which "auto" holds a fifth
-of the rows out."""
+builds it from 50 rows per feature, 100 before round 45, and up to 160 features from 25
+on 501 rows or more since round 58), with which "auto" holds a fifth of the rows out."""
 
 
 def validation_fraction_for_network(n: int, n_features: int,
@@ -543,9 +549,10 @@ def validation_fraction_for_network(n: int, n_features: int,
     "auto")` holds out for validation, for a network of the hidden widths `hidden_sizes` (the
     widths built: `mulde.core.network.resolve_hidden_sizes`): a fifth
     (`VALIDATION_SHARE_DEEP`) where the network is round 41's deeper one, at least
-    `DEEP_DEPTH` (3) hidden layers fitted on at least
-    `mulde.core.network.DEEP_ROWS_PER_FEATURE` (50) rows per feature (`deep_enough`), as
-    "auto" widths build there; else a tenth (`VALIDATION_SHARE`).
+    `DEEP_DEPTH` (3) hidden layers fitted on enough rows (`deep_enough`: at least
+    `mulde.core.network.DEEP_ROWS_PER_FEATURE` (50) per feature, or 25 per feature from 501
+    rows up to 160 features: round 58), as "auto" widths build there; else a tenth
+    (`VALIDATION_SHARE`).
 
     Why (benchmarks/density_fidelity.md, issue 15 round 41 and its follow-up): the held-out
     rows are never fitted, so they score as new normal samples do, and with more of them the
@@ -554,7 +561,7 @@ def validation_fraction_for_network(n: int, n_features: int,
     suite's rule on fresh seeds (T5). A fifth held out of a two-layer network on the same rows
     cost ranking against a tenth (round 41's V2 against the then default), so two layers keep
     a tenth also on many rows, widths given explicitly too. Three layers given explicitly on
-    fewer than 50 rows per feature keep a tenth: no round ran them with a fifth.
+    fewer rows than that keep a tenth: no round ran them with a fifth.
     ValueError for n or n_features < 1."""
     if n < 1 or n_features < 1:
         raise ValueError(f"need at least 1 training row and 1 feature, got {n} rows of "

@@ -320,7 +320,8 @@ class NoValidationWarning(FieldedWarning):
         super().__init__(
             f"validation_fraction={fraction:g} holds out no training sample, so "
             f"{' and '.join(lost)}; set validation_fraction > 0 (the default \"auto\" holds "
-            "out a tenth, or a fifth of three layers from 50 rows per feature)")
+            "out a tenth, or a fifth of three layers from 50 rows per feature, or 25 from "
+            "501 rows)")
 
 
 class NoOutOfBagRowsWarning(FieldedWarning):
@@ -401,9 +402,10 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     hidden_sizes: the MLP's hidden widths: "auto" (the default since issue 15's round 28):
         (min(max(256, d), 2048), 256) for d features, and where the n rows given to `fit`
-        are at least 50 per feature three layers: of 160 up to 160 features, of which
-        n_members="auto" trains two, and past them (min(max(256, d), 2048), 256, 256), one
-        network (rounds 41-45); for the eight networks n_members="auto" trains on thin rows
+        are at least 50 per feature (up to 160 features also 25 per feature from 501 rows,
+        round 58) three layers: of 160 up to 160 features, of which n_members="auto" trains
+        two, and past them (min(max(256, d), 2048), 256, 256), one network (rounds 41-45);
+        for the eight networks n_members="auto" trains on thin rows
         the layers after the first 128 wide (round 51,
         `mulde.core.training.widths_for_members`)
         (`mulde.core.network.widths_for_features`: a first layer narrower than d leaves the
@@ -420,9 +422,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         principal direction of the standardised rows (round 33; the count, where it was
         needed, is `principal_directions_`, else None);
         `mulde.core.training.members_for_rows`); 2 where hidden_sizes is "auto" too and the
-        rows are at least 50 per feature of at most 160 features (rounds 43-45,
-        `mulde.core.training.deep_pair`: two networks of three layers of 160, each on every
-        row; below 501 rows too, in place of the rows' rule); or 1 (one MLP), or M >= 2: a
+        rows are at least 50 per feature of at most 160 features, or 25 per feature from 501
+        rows (rounds 43-45 and 58, `mulde.core.training.deep_pair`: two networks of three
+        layers of 160, each on every row; from 50 per feature below 501 rows too, in place
+        of the rows' rule); or 1 (one MLP), or M >= 2: a
         deep ensemble of M MLPs of those widths, each trained on its own DSM loss from its
         own initial weights; the energy is their mean (`mulde.core.EnergyEnsemble`). The
         count trained is `train_result_.n_members`.

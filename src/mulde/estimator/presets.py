@@ -27,7 +27,8 @@ from typing import Any
 # from 501 rows on, round 35: uniform dequantisation of the columns on a lattice, round 41:
 # the third layer and the fifth held out from 100 rows per feature (the fifth of three layers
 # only, since its follow-up), round 43: two networks of three layers of 160 there, round 44:
-# one network past 160 features, round 45: all of it from 50 rows per feature, round 46:
+# one network past 160 features, round 45: all of it from 50 rows per feature (round 58:
+# up to 160 features also from 25 on 501 rows or more), round 46:
 # the 8 on eighths instead of quarters, round 48: early stopping after 3 evaluations without
 # improvement instead of 5;
 # docs/detector.md has their numbers).
