@@ -732,6 +732,17 @@ ADBENCH_MULDE_RUNS = {
     "round54-seeds12": ("adbench_mulde_round54_seeds12_all.json",
                         "round 54's default on seeds 1 and 2 (its 32 changed sets refitted, "
                         "round 52's rows for the rest, which it fits alike)"),
+    "round58": ("adbench_mulde_round58_seed0.json",
+                "the default after issue 15's round 58 (seed 0; only the 4 sets of 25-49 "
+                "training rows per feature, 501 rows or more and at most 160 features, the "
+                "ones its rule changes)"),
+    "round58-all": ("adbench_mulde_round58_all.json",
+                    "the default after issue 15's round 58 (seed 0, all 58 sets: its 4 changed "
+                    "sets refitted, round 54's rows for the rest, which it fits alike; "
+                    "benchmarks/adbench_merge.py)"),
+    "round58-seeds12": ("adbench_mulde_round58_seeds12_all.json",
+                        "round 58's default on seeds 1 and 2 (its 4 changed sets refitted, "
+                        "round 54's rows for the rest, which it fits alike)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -862,7 +873,7 @@ def main(argv: list[str] | None = None) -> None:
 
         last_three = None  # the latest round run on seeds 1 and 2 too: (label, seed 0, more)
         for key in ("round41", "round43", "round45", "round46", "round48", "round49",
-                    "round51", "round52", "round54"):
+                    "round51", "round52", "round54", "round58"):
             after = (f"round {key[5:]}", run_of(f"accuracy_{key}"),
                      run_of(f"accuracy_{key}_all"), run_of(f"accuracy_{key}_seeds12"))
             beside_three = bool(last_three and after[2] and after[3] and not before[3])
