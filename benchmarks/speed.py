@@ -72,8 +72,9 @@ FIT_ROWS = 20_000  # the training rows of `part_fit`, `train_steps_per_s` and th
 def widths(preset: str, d: int, n_rows: int = FIT_ROWS) -> tuple[int, ...]:
     """The hidden widths the preset's network has on d features fitted on n_rows rows (the
     default's first layer is max(256, d) wide since issue 15's round 28, with a third layer
-    from 50 rows per feature (100 in rounds 41-44): two networks of three layers of 160 up
-    to 160 features (round 43), one of (max(256, d), 256, 256) past them (round 44); the
+    from 50 rows per feature (100 in rounds 41-44; up to 160 features also from 25 on 501
+    rows or more since round 58): two networks of three layers of 160 up to 160 features
+    (round 43), one of (max(256, d), 256, 256) past them (round 44); the
     paper's 4,096 x 2; the eight networks' later layers 128 wide since round 51:
     `widths_for_members`)."""
     model = MULDE.from_preset(preset)
@@ -188,7 +189,8 @@ def part_calib(quick: bool, device: torch.device = CPU) -> dict:
 def members(preset: str, d: int, n_rows: int = FIT_ROWS) -> int:
     """The networks the preset's model has on n_rows rows of d Gaussian features (n_members
     "auto": `resolve_members`, the rows spread over all d principal directions: two at d 34
-    (round 43's pair, from 50 rows per feature since round 45), eight at d 512 and 1,152
+    (round 43's pair, from 50 rows per feature since round 45, and from 25 on 501 rows or
+    more since round 58), eight at d 512 and 1,152
     from 20,000 rows); scoring evaluates each of them, and a training step trains each."""
     model = MULDE.from_preset(preset)
     return resolve_members(model.n_members, n_rows, d, d, model.hidden_sizes)

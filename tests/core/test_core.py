@@ -1281,7 +1281,11 @@ def test_members_for_rows_bag_fits_of_fewer_than_50_rows_per_principal_direction
     # round 58: from 25 rows per feature and 501 rows the pair, whatever the directions
     assert members_reason(4000, 128, 111) == "at least 25 rows per feature and 501 rows"
     assert members_reason(4000, 512, 417) == "fewer than 10 rows per feature"
-    assert directions_matter(4000, 128) and directions_matter(501, 11)
+    assert directions_matter(3000, 128) and directions_matter(501, 21)
+    # round 58's pair from 25 rows per feature on 501 rows: the directions change nothing
+    # with "auto" widths, and the rows' rule counts them with widths given
+    assert not directions_matter(4000, 128) and not directions_matter(501, 11)
+    assert directions_matter(4000, 128, (256, 256)) and directions_matter(501, 11, [64])
     assert not directions_matter(4000, 64)  # 50 rows per feature: never fewer per direction
     assert not directions_matter(4000, 512) and not directions_matter(500, 64)
 
@@ -1293,6 +1297,20 @@ def test_members_reason_is_given_exactly_when_several_networks_are_trained(n, d,
     assert (members_reason(n, d, k) != "") == (resolve_members("auto", n, d, k) > 1)
     assert (members_reason(n, d, k, (256, 256)) != "") == (members_for_rows(n, d, k) > 1)
     assert resolve_members("auto", n, d, k, (256, 256)) == members_for_rows(n, d, k)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 20_000), st.integers(1, 400), st.integers(1, 400),
+       st.sampled_from(["auto", (256, 256), (160, 160, 160)]))
+def test_directions_are_counted_only_where_they_change_the_networks(n, d, k, widths):
+    """Where `directions_matter` says no (the count is then not computed, and a fit's
+    `principal_directions_` is None), any count (at most d) gives the networks no count
+    gives."""
+    from mulde.core.training import directions_matter, resolve_members
+    k = min(k, d)
+    if not directions_matter(n, d, widths):
+        assert (resolve_members("auto", n, d, k, widths)
+                == resolve_members("auto", n, d, None, widths))
 
 
 def test_auto_trains_two_networks_of_160_where_the_rows_are_50_per_feature():

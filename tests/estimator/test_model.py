@@ -1019,6 +1019,13 @@ def test_mulde_counts_the_principal_directions_of_its_standardised_rows():
     near = MULDE(**quick).fit(plane + 1e-3 * rng.normal(size=(600, 32)))
     assert near.principal_directions_ == 2 and near.train_result_.n_members == 1
     assert MULDE(n_members=1, **quick).fit(plane).principal_directions_ is None
+    # 800 rows of 32 features, 25 per feature: round 58's pair, which no count changes, so
+    # none is made (`mulde info` would say the networks came from it); widths given: counted
+    pair = MULDE(**quick).fit(rng.normal(size=(800, 32)))
+    assert pair.train_result_.n_members == 2 and pair.principal_directions_ is None
+    assert "principal_directions" not in pair.summary()
+    assert MULDE(hidden_sizes=(8,), **quick).fit(rng.normal(size=(800, 32))
+                                                 ).principal_directions_ == 28
 
 
 

@@ -844,10 +844,10 @@ def test_an_auto_file_keeps_the_networks_it_holds_whatever_the_rule_now_says(tmp
 def test_a_loaded_model_keeps_the_principal_directions_it_counted(tmp_path):
     """n_members "auto"'s count (round 33) is saved with the model; a file from before it
     loads with None, and a count that is not a whole number >= 0 is refused by name."""
-    X = np.random.default_rng(0).normal(size=(600, 16))
+    X = np.random.default_rng(0).normal(size=(600, 32))  # 18.75 rows per feature
     model = MULDE(max_steps=2, eval_every=1, random_state=0, device="cpu").fit(X)
     path = model.save(tmp_path / "m.safetensors")
-    assert MULDE.load(path).principal_directions_ == model.principal_directions_ == 14
+    assert MULDE.load(path).principal_directions_ == model.principal_directions_ == 28
     _rewrite(path, principal_directions="null")
     assert MULDE.load(path).principal_directions_ is None
     for bad in ("-3", "2.5", "true"):

@@ -205,14 +205,14 @@ class MembersSeen(MULDEStream):
 
 
 def test_out_of_fold_refits_train_the_deployed_models_networks():
-    """600 rows of 13 features train one network ("auto": 501 rows or more, fewer than 50
+    """600 rows of 13 features train round 58's pair ("auto": 501 rows or more, at least 25
     per feature); each of the two folds' refits fits 300 of them, where "auto" alone would
-    train three. The refits are settled from the whole stream, so the held-out fold is scored
-    by one network too."""
+    train three (fewer than 501 rows). The refits are settled from the whole stream, so the
+    held-out fold is scored by two networks too."""
     X = np.random.default_rng(0).normal(size=(600, 13))
     groups = np.arange(600) % 4
     result = run_fit_job(FitJob(MembersSeen, X, groups, folds=2, fold=0))
-    np.testing.assert_array_equal(result.scores, np.ones(300))
+    np.testing.assert_array_equal(result.scores, np.full(300, 2.0))
 
 
 def test_progress_counts_every_model_fit_with_the_out_of_fold_refits(capsys):

@@ -299,19 +299,21 @@ def test_settle_auto_gives_refits_the_deployed_models_depth_and_held_out_share()
 
 def test_settle_auto_counts_a_pca_streams_components():
     """600 rows of 1,280 features reduced to 128 components are fewer than ten per
-    component (600 < 1,280): eight networks. 6,000 rows are enough per component and per
-    principal direction of the projection (standardised, its 128 columns are uncorrelated:
-    116 directions, 5,800 rows): one, where the unreduced 1,280 features would have asked
-    for eight; 2,000 are fewer than 50 per direction: eight. The rows lie near a plane, yet
-    the projection counts 116: standardising principal component scores whitens them, so on
-    a PCA stream the count is ceil(0.9 k) whenever the rows have k directions at all."""
+    component (600 < 1,280): eight networks. 2,000 are enough per component but fewer than
+    50 per principal direction of the projection (standardised, its 128 columns are
+    uncorrelated: 116 directions, 5,800 rows): eight. 6,000 rows are at least 25 per
+    component (of at most 160, from 501 rows): round 58's pair of three layers, where the
+    unreduced 1,280 features would have asked for eight (and, before round 58, one). The
+    rows lie near a plane, yet the projection counts 116: standardising principal
+    component scores whitens them, so on a PCA stream the count is ceil(0.9 k) whenever
+    the rows have k directions at all."""
     from mulde.vad.stream_models import PCAStream, settle_auto
 
     def members(n: int) -> int:
         model = settle_auto(PCAStream(MULDEStream(), 128), _near_a_plane(n, 1280))
         return model.inner.params["n_members"]
 
-    assert members(600) == 8 and members(2000) == 8 and members(6000) == 1
+    assert members(600) == 8 and members(2000) == 8 and members(6000) == 2
 
 
 def test_settle_auto_settles_on_the_components_a_pca_fit_keeps():
@@ -366,19 +368,23 @@ def test_settle_auto_leaves_values_other_than_auto_to_mulde():
 
 def test_settle_auto_gives_the_networks_a_full_fit_trains():
     """What settle_auto fixes for a refit is what MULDE's own "auto" resolves on the same
-    rows, on both sides of the principal-directions rule (600 rows of 16 features:
-    isotropic, 14 directions, eight networks; near a plane, 2, one), and on both sides of
-    round 41's depth and share (2,000 rows of 16 features, 125 per feature: three layers, a
-    fifth held out)."""
+    rows, on both sides of the principal-directions rule (600 rows of 32 features, 18.75 per
+    feature: isotropic, 28 directions, eight networks; near a plane, 2, one), and on both
+    sides of the deeper networks' rows (800 rows of 32 features, 25 per feature: round 58's
+    pair, a fifth held out; 2,000 rows of 16 features, 125 per feature: round 45's)."""
     from mulde.vad.stream_models import settle_auto
 
-    for X in (_isotropic(600, 16), _near_a_plane(600, 16), _isotropic(2000, 16)):
+    members = []
+    for X in (_isotropic(600, 32), _near_a_plane(600, 32), _isotropic(800, 32),
+              _isotropic(2000, 16)):
         fitted = MULDE(max_steps=1, eval_every=1, random_state=0).fit(X)
         settled = settle_auto(MULDEStream(), X).params
         assert settled["n_members"] == fitted.train_result_.n_members
+        members.append(settled["n_members"])
         assert settled.get("max_samples", "auto") in ("auto", fitted.train_result_.max_samples)
         assert tuple(settled["hidden_sizes"]) == fitted.hidden_sizes_
         assert settled["validation_fraction"] == fitted.train_result_.validation_fraction
+    assert members == [8, 1, 2, 2]
 
 
 def test_settle_auto_counts_no_directions_a_model_will_not_use(monkeypatch):

@@ -293,20 +293,25 @@ def principal_directions(X: np.ndarray, share: float = VARIANCE_SHARE) -> int:
     return int(min(np.searchsorted(cumulative, share * cumulative[-1]) + 1, len(cumulative)))
 
 
-def directions_matter(n: int, n_features: int) -> bool:
-    """Whether the principal directions of n rows of n_features features can change
-    `members_for_rows(n, n_features, directions)`: only where neither the rows alone nor the
-    rows per feature give several networks (n > 500 and n >= 10 d) and n < 50 d (there are
-    at most d directions)."""
+def directions_matter(n: int, n_features: int,
+                      hidden_sizes: Sequence[int] | str = "auto") -> bool:
+    """Whether the principal directions of n rows of n_features features can change what
+    `n_members="auto"` trains with MULDE's `hidden_sizes` setting (`resolve_members`): only
+    where neither the rows alone nor the rows per feature give several networks (n > 500 and
+    n >= 10 d), n < 50 d (there are at most d directions), and the widths and rows do not
+    give round 43's pair (`deep_pair`: with "auto" widths from 25 rows per feature on 501
+    rows or more up to 160 features since round 58), which the directions do not change."""
     return (members_for_rows(n, n_features) == 1
-            and n < MEMBERS_ROWS_PER_DIRECTION * n_features)
+            and n < MEMBERS_ROWS_PER_DIRECTION * n_features
+            and not deep_pair(n, n_features, hidden_sizes))
 
 
-def rule_directions(X: np.ndarray) -> int | None:
-    """The principal directions `members_for_rows` counts for the rows X (n, d):
-    `principal_directions(X)` where they can change its answer (`directions_matter`), else
-    None (not computed: a d x d eigendecomposition saved)."""
-    return principal_directions(X) if directions_matter(*np.shape(X)) else None
+def rule_directions(X: np.ndarray, hidden_sizes: Sequence[int] | str = "auto") -> int | None:
+    """The principal directions `members_for_rows` counts for the rows X (n, d) under MULDE's
+    `hidden_sizes` setting: `principal_directions(X)` where they can change its answer
+    (`directions_matter`), else None (not computed: a d x d eigendecomposition saved)."""
+    return (principal_directions(X) if directions_matter(*np.shape(X), hidden_sizes)
+            else None)
 
 
 def members_for_rows(n: int, n_features: int = 1, directions: int | None = None) -> int:

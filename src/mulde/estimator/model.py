@@ -550,8 +550,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         None is refused by `check_params`, ValueError).
     validation_fraction, eval_every, patience: the share of training rows held out ("auto",
         the default since issue 15's round 41: a tenth, a fifth where the network has three
-        or more hidden layers and the n rows given to `fit` are at least 50 per feature, as
-        "auto" widths build there; `mulde.core.training.validation_fraction_for_network`;
+        or more hidden layers and the n rows given to `fit` are at least 50 per feature (up
+        to 160 features also 25 per feature from 501 rows, round 58), as "auto" widths
+        build there; `mulde.core.training.validation_fraction_for_network`;
         the share trained with is `train_result_.validation_fraction`), the
         steps between validation evaluations (50 by default, 100 before issue 15's round 49),
         and how many evaluations without improvement stop training (at least 1; None: never
@@ -906,7 +907,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                                                widths)
         # n_members "auto" counts the rows' principal directions where they can matter (round
         # 33; None where not counted); the networks and their share decided before training
-        self.principal_directions_ = rule_directions(X) if self.n_members == "auto" else None
+        self.principal_directions_ = (rule_directions(X, self.hidden_sizes)
+                                      if self.n_members == "auto" else None)
         n_members, share = resolve_ensemble(self.n_members, self.max_samples, len(X),
                                             X.shape[1], self.principal_directions_,
                                             self.hidden_sizes)

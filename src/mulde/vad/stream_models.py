@@ -339,15 +339,16 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
         # the components the full fit keeps (those X spans, which may be fewer than asked)
         mean, components, _ = principal_axes(X, model.components_for(n, d))
         k = len(components)
-        if _counts_directions(model.inner) and directions_matter(n, k):
+        if _counts_directions(model.inner) and directions_matter(
+                n, k, model.inner.params.get("hidden_sizes", "auto")):
             # the inner model counts the directions of X's projection
             settle_auto(model.inner, project(X, mean, components))
         else:  # the counts alone decide: rows of the projection's shape, none allocated
             settle_auto(model.inner, np.broadcast_to(0.0, (n, k)))
     elif isinstance(model, MULDEStream):
         n, d = np.shape(X)
-        directions = rule_directions(X) if _counts_directions(model) else None
         given = model.params.get("hidden_sizes", "auto")
+        directions = rule_directions(X, given) if _counts_directions(model) else None
         members = resolve_members("auto", n, d, directions, given)
         widths = given
         if _is_auto(given):
