@@ -198,7 +198,7 @@ def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_pat
         share = 0.2 if why else 0.25
         said = f", on {share:g} of the rows held out"
         assert said in text, text
-        assert ('set by "auto" from the depth and the training rows per feature'
+        assert ('set by "auto" from the depth and the training rows'
                 in text) is why
         assert '2 features, 2 networks of 160x160x160 (n_members "auto")' in text  # 300 a feature
 

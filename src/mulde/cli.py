@@ -853,7 +853,7 @@ def _held_share(train: dict[str, Any], params: dict[str, Any]) -> str:
         share = params.get("validation_fraction")
         if isinstance(share, str) or share is None:
             return ""
-    why = (', set by "auto" from the depth and the training rows per feature'
+    why = (', set by "auto" from the depth and the training rows'
            if params.get("validation_fraction") == "auto" else "")
     return f", on {share:g} of the rows held out{why}"
 
@@ -1531,6 +1531,7 @@ def _detector_params(args: argparse.Namespace) -> dict:
                          "none")
     if args.detector == "mulde":
         from mulde import MULDE
+        from mulde.estimator.model import flag_meant
         from mulde.video.features.registry import preset_mulde_params
 
         overrides = {**preset_mulde_params(args.extractor), **overrides}
@@ -1540,8 +1541,7 @@ def _detector_params(args: argparse.Namespace) -> dict:
         if isinstance(given, (list, str, int)) and not isinstance(given, bool):  # columns
             # (or a flag written as 1 or "true"): said now, not by the first fit after the
             # extraction (a traceback); MULDE's own hint would suggest a list, refused here
-            flag = {"0": False, "1": True, "false": False, "true": True}.get(
-                str(given).lower()) if not isinstance(given, list) else None
+            flag = flag_meant(given)
             shown = f'--params "dequantise": {json.dumps(given)}'
             if flag is not None:
                 raise UsageError(f"{shown} is not a flag; write {json.dumps(flag)}")

@@ -1202,6 +1202,15 @@ def test_members_for_rows_keep_a_small_fit_within_the_work_of_1000_rows():
         members_for_rows(0)
 
 
+def test_the_pairs_fewest_rows_are_where_the_rows_alone_give_one_network():
+    """Round 58's PAIR_MIN_ROWS is the first row count the rows' rule gives one network."""
+    from mulde.core.network import PAIR_MIN_ROWS
+    from mulde.core.training import MEMBERS_ROWS
+
+    assert PAIR_MIN_ROWS == MEMBERS_ROWS // 2 + 1
+    assert members_for_rows(PAIR_MIN_ROWS) == 1 and members_for_rows(PAIR_MIN_ROWS - 1) == 2
+
+
 def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
     """Rounds 30-31: n < 10 d trains 8 members where the rows alone give one (500 < n: 4,000
     rows of 512 features, a thin set) and 4 where they give several (n <= 500); from 10 rows

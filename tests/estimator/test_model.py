@@ -995,6 +995,17 @@ def test_a_device_this_machine_lacks_is_refused_before_training():
             MULDE(device="cuda", max_steps=2).fit(np.zeros((20, 2)))
 
 
+@pytest.mark.parametrize(("given", "flag"), [
+    (0, False), (1, True), ("true", True), ("FALSE", False), ("1", True), (np.int64(1), True),
+    ("count", None), (2, None), ([1], None), (True, None), (np.bool_(False), None)])
+def test_flag_meant_reads_a_flag_written_as_a_word_or_number(given, flag):
+    """What `check_params` and `mulde run` hint: the flag 0, 1, "true" or "false" mean; a
+    column name, another number, a list or a flag itself give None."""
+    from mulde.estimator.model import flag_meant
+
+    assert flag_meant(given) is flag
+
+
 def test_a_flag_refused_for_a_setting_that_takes_a_word_names_the_word():
     """lr takes "auto" as well as a number: the message for a flag says so, rather than
     "must be a number" beside a default of 'auto' (a JSON true in `mulde fit --params`)."""

@@ -166,10 +166,13 @@ layer (and `validation_fraction="auto"` holds a fifth of the rows out of a netwo
 or more layers: issue 15, round 41, from 100; `n_members="auto"` trains two of them: round
 43; from 50 since round 45)."""
 PAIR_ROWS_PER_FEATURE = 25
-PAIR_MIN_ROWS = 501
-"""From `PAIR_MIN_ROWS` (501) training rows, the rows per feature from which "auto" builds
-the deeper networks up to `DEEP_WIDTH` (160) features, instead of `DEEP_ROWS_PER_FEATURE`
+"""From `PAIR_MIN_ROWS` training rows, the rows per feature from which "auto" builds the
+deeper networks up to `DEEP_WIDTH` (160) features, instead of `DEEP_ROWS_PER_FEATURE`
 (issue 15, round 58)."""
+PAIR_MIN_ROWS = 501
+"""The fewest training rows on which `PAIR_ROWS_PER_FEATURE` applies: where the rows alone
+give one network (`mulde.core.training.members_for_rows`: `MEMBERS_ROWS // 2 + 1`; a test
+ties the two); below it the 2-4 networks on halves stay (round 57)."""
 DEEP_WIDTH = 160
 """The hidden width of the deeper "auto" networks up to as many features (issue 15, rounds
 42-44): a training step of two members of three layers of 160 takes about the time of one of

@@ -151,6 +151,15 @@ def _is_flag(dequantise: object) -> bool:
     return isinstance(dequantise, (bool, np.bool_))
 
 
+def flag_meant(dequantise: object) -> bool | None:
+    """The flag a `dequantise` value written as one word or number means where a flag was
+    likely meant (0, 1, "false", "true", any case; a config file's or a JSON line's way of
+    writing it), else None (a column name, another number, a list, True or False)."""
+    if isinstance(dequantise, (list, tuple, np.ndarray)) or _is_flag(dequantise):
+        return None
+    return {"0": False, "1": True, "false": False, "true": True}.get(str(dequantise).lower())
+
+
 def _said_again(category: type[FieldedWarning], message: str) -> FieldedWarning:
     """Unpickle a `FieldedWarning` made `from_message`."""
     return category.from_message(message)
@@ -809,7 +818,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         if isinstance(one, (str, int, np.integer)) and not _is_flag(one):
             # one column meant as a list of one, or (0, 1, "true" from a config) a flag: a
             # hint of the list alone would dequantise that column where all were meant
-            flag = {"0": False, "1": True, "false": False, "true": True}.get(str(one).lower())
+            flag = flag_meant(one)
             # written as JSON, which reads as Python too: the hint serves `--params` alike
             shown = json.dumps(str(one) if isinstance(one, str) else int(one))
             raise ValueError(f"dequantise must be True, False or a list of columns, not "
