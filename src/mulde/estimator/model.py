@@ -826,6 +826,11 @@ class MULDE(OutlierMixin, BaseEstimator):
                                              f"dequantise={flag} ({json.dumps(flag)} in "
                                              "JSON), ")
                              + f"for that column alone write dequantise=[{shown}]")
+        if not (_is_flag(one) or isinstance(one, (list, tuple, np.ndarray))):  # None, 1.5:
+            # scikit-learn's own text would name numpy's bool type
+            shown = json.dumps(one, default=repr)
+            raise ValueError(f"dequantise must be True, False or a list of columns, not "
+                             f"{shown}")
         self._validate_params()
         for name, value in self.get_params(deep=False).items():
             allowed = self._parameter_constraints.get(name, [])
