@@ -346,6 +346,11 @@ VARIANTS["deep_pair_from25"] = {**VARIANTS["atom_quarter"], "pair_rows_per_featu
 # round 58: P1 only where the rows are at least `pair_min_rows` (501: where the rows alone
 # give one network), so that below them the 2-4 networks on halves stay
 VARIANTS["deep_pair_from25_over500"] = {**VARIANTS["deep_pair_from25"], "pair_min_rows": 501}
+# round 59: P2 (the default since round 58) with its pair from 25 rows per feature only where
+# the rows are at least 50 per principal direction (`pair_rows_per_direction`: where the
+# default before round 58 trained one network, not the eight of thin rows)
+VARIANTS["deep_pair_from25_not_thin"] = {**VARIANTS["deep_pair_from25_over500"],
+                                         "pair_rows_per_direction": 50}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -401,17 +406,19 @@ def held_rows(n: int, seed: int, fraction: float) -> np.ndarray:
     return split_validation(n, fraction, fit_seed)[1].numpy()
 
 
-def held_fraction(variant: str, n_features: int, n_rows: int) -> float:
+def held_fraction(variant: str, n_features: int, n_rows: int,
+                  directions: int | None = None) -> float:
     """The share of n_rows rows of n_features features a variant's fit holds out for
     validation: round 41's `held_share` where its `held_rows_per_feature` rule applies (round
     57's `pair_rows_per_feature` in its place up to `pair_max_features` features, from round
-    58's `pair_min_rows` rows), else
+    58's `pair_min_rows` rows and round 59's `pair_rows_per_direction` x `directions`), else
     the variant's validation_fraction (a tenth for every variant before round 41)."""
     overrides = VARIANTS[variant]
     per_feature = overrides.get("held_rows_per_feature")
     if ("pair_rows_per_feature" in overrides and n_features <= overrides["pair_max_features"]
-            and n_rows >= overrides.get("pair_min_rows", 0)):  # rounds 57-58
-        per_feature = overrides["pair_rows_per_feature"]
+            and n_rows >= overrides.get("pair_min_rows", 0)
+            and n_rows >= overrides.get("pair_rows_per_direction", 0) * (directions or 0)):
+        per_feature = overrides["pair_rows_per_feature"]  # rounds 57-59
     if per_feature is not None and n_rows >= per_feature * n_features:
         return float(overrides["held_share"])
     return float(overrides["validation_fraction"])
@@ -484,13 +491,17 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     mid_pair = params.pop("mid_pair_rows_per_feature", None)
     pair_rows = params.pop("pair_rows_per_feature", None)
     pair_min_rows = params.pop("pair_min_rows", 0)
+    pair_per_direction = params.pop("pair_rows_per_direction", None)
     if pair_max_features is not None and n_features > pair_max_features:
         deep_members = deep_width = None  # round 44: T5 past them
-    elif pair_rows is not None and n_rows >= pair_min_rows:  # rounds 57-58: the pair from
-        deep_per_feature = pair_rows  # fewer rows per feature (round 58: on enough rows)
+    elif pair_rows is not None and n_rows >= pair_min_rows and (
+            pair_per_direction is None or n_rows >= pair_per_direction * directions):
+        # rounds 57-58: the pair from fewer rows per feature (round 58: on enough rows;
+        # round 59: enough per principal direction)
+        deep_per_feature = pair_rows
     params.pop("held_rows_per_feature", None)
     params.pop("held_share", None)
-    params["validation_fraction"] = held_fraction(variant, n_features, n_rows)
+    params["validation_fraction"] = held_fraction(variant, n_features, n_rows, directions)
     if isinstance(params["hidden_sizes"], str):  # "auto": rounds 29-40's two layers
         from mulde.core.network import WIDTH, WIDTH_MAX, WIDTH_PER_FEATURE
 
@@ -724,10 +735,16 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
         (e_tr, e_f, e_b), fit_s, sigma_low, fitted_on, training = fit_mulde_energies(
             variant, x_train, [fresh, broad], seed, cache, device)
         per_agg = {}
+        if "pair_rows_per_direction" in VARIANTS[variant]:  # round 59's share held out
+            from mulde.core.training import principal_directions
+
+            directions = principal_directions(x_train)
+        else:
+            directions = None
         for agg in AGGREGATES:
             try:
                 s_tr, s_f, s_b = aggregate_scores(agg, e_tr, [e_f, e_b], seed,
-                                                  held_fraction(variant, d, n))
+                                                  held_fraction(variant, d, n, directions))
                 per_agg[agg] = metrics(s_tr, s_f, s_b, nll_f, nll_b)
             except Exception as err:  # noqa: BLE001 - recorded, not fatal
                 per_agg[agg] = {"error": f"{type(err).__name__}: {err}"[:200]}

@@ -47,7 +47,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "thin_eighths_patience3", "split_draws_eval50", "shares_eval50",
                  "thin_width128", "two_valued_half", "two_valued_full", "atom_half",
                  "atom_quarter", "rare_flags_clipped", "rare_flags_unbounded",
-                 "rare_flags_share1", "deep_pair_from25", "deep_pair_from25_over500"}
+                 "rare_flags_share1", "deep_pair_from25", "deep_pair_from25_over500",
+                 "deep_pair_from25_not_thin"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -213,7 +214,8 @@ def test_rounds_35_to_56_variants_keep_their_lattice_rules():
                 "rare_flags_unbounded": [0.5, 1.0, 10.0, 0.5],  # no bound: lattices too
                 "rare_flags_share1": [0.5, 1.0, 0.25 * atom, 0.5],
                 "deep_pair_from25": [0.5, 1.0, 0.25 * atom, 0.0],
-                "deep_pair_from25_over500": [0.5, 1.0, 0.25 * atom, 0.0]}
+                "deep_pair_from25_over500": [0.5, 1.0, 0.25 * atom, 0.0],
+                "deep_pair_from25_not_thin": [0.5, 1.0, 0.25 * atom, 0.0]}
     for name, steps in expected.items():
         with _lattice_rule(VARIANTS[name].get("lattice_rule")):
             np.testing.assert_allclose(model_module.quantisation_steps(x), steps, rtol=1e-12)
@@ -293,6 +295,24 @@ def test_round_58s_variant_is_the_librarys_auto_networks():
         assert (tuple(p2["hidden_sizes"]), p2["n_members"], mine) == (widths, members,
                                                                       share), (d, n)
         assert p2["validation_fraction"] == validation_fraction_for_network(n, d, widths)
+
+
+def test_round_59s_pair_from_25_rows_per_feature_needs_50_per_direction_too():
+    """deep_pair_from25_not_thin: round 58's pair from 25 rows per feature only where the
+    rows are at least 50 per principal direction; below that the eight of the default
+    before round 58 (`atom_quarter`), from 50 rows per feature the pair of both."""
+    from density_fidelity import held_fraction, variant_params
+
+    one = variant_params("deep_pair_from25_not_thin", 32, 1000, 20)  # 50 per direction
+    assert one == variant_params("deep_pair_from25_over500", 32, 1000, 20)
+    assert (one["n_members"], one["validation_fraction"]) == (2, 0.2)
+    thin = variant_params("deep_pair_from25_not_thin", 32, 1000, 21)
+    assert thin == variant_params("atom_quarter", 32, 1000, 21)
+    assert (thin["n_members"], thin["validation_fraction"]) == (8, 0.1)
+    assert held_fraction("deep_pair_from25_not_thin", 32, 1000, 21) == 0.1
+    assert held_fraction("deep_pair_from25_not_thin", 32, 1000, 20) == 0.2
+    assert (variant_params("deep_pair_from25_not_thin", 16, 800, 16)  # 50 per feature
+            == variant_params("atom_quarter", 16, 800, 16))
 
 
 def test_round_39s_third_layer_comes_from_fifty_rows_per_feature():
