@@ -995,8 +995,7 @@ def test_a_device_this_machine_lacks_is_refused_before_training():
             MULDE(device="cuda", max_steps=2).fit(np.zeros((20, 2)))
 
 
-@pytest.mark.parametrize(("given", "shown"), [(None, "null"), (1.5, "1.5"), (1.0, "1.0"),
-                                              ({"a": 1}, '{"a": 1}')])
+@pytest.mark.parametrize(("given", "shown"), [(None, "null"), (1.5, "1.5"), (1.0, "1.0")])
 def test_a_dequantise_of_another_type_is_refused_in_its_own_words(given, shown):
     """null or 1.5 from `--params` got scikit-learn's text naming numpy's bool type."""
     with pytest.raises(ValueError, match=re.escape(

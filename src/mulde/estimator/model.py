@@ -826,9 +826,9 @@ class MULDE(OutlierMixin, BaseEstimator):
                                              f"dequantise={flag} ({json.dumps(flag)} in "
                                              "JSON), ")
                              + f"for that column alone write dequantise=[{shown}]")
-        if not (_is_flag(one) or isinstance(one, (list, tuple, np.ndarray))):  # None, 1.5:
-            # scikit-learn's own text would name numpy's bool type
-            shown = json.dumps(one, default=repr)
+        if one is None or (isinstance(one, Real) and not _is_flag(one)):  # JSON's null,
+            # 1.5: scikit-learn's own text would name numpy's bool type (other types keep it)
+            shown = json.dumps(one)
             raise ValueError(f"dequantise must be True, False or a list of columns, not "
                              f"{shown}")
         self._validate_params()
