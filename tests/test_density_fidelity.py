@@ -270,10 +270,11 @@ def test_round_58s_pair_from_25_rows_per_feature_needs_501_rows():
             == variant_params("atom_quarter", 8, 400, 8))
 
 
-def test_round_58s_variant_is_the_librarys_auto_networks():
-    """The library took round 58's rule: P2 `deep_pair_from25_over500` builds the networks
+def test_round_59s_variant_is_the_librarys_auto_networks():
+    """The library took round 59's rule: P3 `deep_pair_from25_not_thin` builds the networks
     "auto" builds (widths, members, their share, the share held out) on each side of the
-    rule's lines: 25 and 50 rows per feature, 501 rows, 160 features, thin rows."""
+    rule's lines: 25 and 50 rows per feature, 501 rows, 160 features, thin rows, 50 rows per
+    principal direction."""
     from density_fidelity import variant_params
 
     from mulde.core.network import widths_for_features
@@ -284,17 +285,19 @@ def test_round_58s_variant_is_the_librarys_auto_networks():
         widths_for_members,
     )
 
-    for d, n, directions in ((32, 800, 28), (32, 799, 28), (16, 501, 14), (16, 500, 14),
+    for d, n, directions in ((32, 800, 28), (32, 800, 16), (32, 800, 17), (32, 799, 28),
+                             (16, 501, 14), (16, 501, 10), (16, 500, 14),
                              (8, 400, 8), (8, 399, 8), (64, 3000, 50), (64, 1000, 23),
                              (160, 4000, 100), (161, 4025, 100), (161, 8050, 100),
                              (512, 4000, 400), (2, 50, 2)):
-        p2 = variant_params("deep_pair_from25_over500", d, n, directions)
+        p2 = variant_params("deep_pair_from25_not_thin", d, n, directions)
         members, share = resolve_ensemble("auto", "auto", n, d, directions)
-        widths = widths_for_members(widths_for_features(d, n), members)
+        widths = widths_for_members(widths_for_features(d, n, directions), members)
         mine = resolve_max_samples(p2["max_samples"], p2["n_members"])
         assert (tuple(p2["hidden_sizes"]), p2["n_members"], mine) == (widths, members,
                                                                       share), (d, n)
-        assert p2["validation_fraction"] == validation_fraction_for_network(n, d, widths)
+        assert p2["validation_fraction"] == validation_fraction_for_network(n, d, widths,
+                                                                            directions)
 
 
 def test_round_59s_pair_from_25_rows_per_feature_needs_50_per_direction_too():

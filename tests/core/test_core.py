@@ -1229,7 +1229,9 @@ def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
     assert members_reason(300, 8) == members_reason(399, 8) == "fewer than 501 rows"
     assert members_reason(501, 21) == members_reason(5120, 512) == ""
     assert members_reason(400, 8) == "at least 50 rows per feature"  # the pair
-    assert members_reason(501, 11) == "at least 25 rows per feature and 501 rows"  # round 58
+    # rounds 58-59: from 25 rows per feature and 501 rows with 50 per direction counted
+    assert members_reason(501, 11, 10) == "at least 25 rows per feature and 501 rows"
+    assert members_reason(501, 11) == ""  # not counted: the rows' rule
     with pytest.raises(ValueError, match="at least 1 training row"):
         members_reason(0, 1)
 
@@ -1287,14 +1289,12 @@ def test_members_for_rows_bag_fits_of_fewer_than_50_rows_per_principal_direction
     assert members_for_rows(4000, 128) == 1  # not counted: the features alone
     assert members_for_rows(300, 8, 8) == 3 and members_for_rows(500, 64, 64) == 4
     assert members_reason(3000, 128, 111) == "fewer than 50 rows per principal direction"
-    # round 58: from 25 rows per feature and 501 rows the pair, whatever the directions
-    assert members_reason(4000, 128, 111) == "at least 25 rows per feature and 501 rows"
+    # round 59: from 25 rows per feature, the pair only with 50 rows per direction as well
+    assert members_reason(4000, 128, 111) == "fewer than 50 rows per principal direction"
+    assert members_reason(4000, 128, 80) == "at least 25 rows per feature and 501 rows"
     assert members_reason(4000, 512, 417) == "fewer than 10 rows per feature"
     assert directions_matter(3000, 128) and directions_matter(501, 21)
-    # round 58's pair from 25 rows per feature on 501 rows: the directions change nothing
-    # with "auto" widths, and the rows' rule counts them with widths given
-    assert not directions_matter(4000, 128) and not directions_matter(501, 11)
-    assert directions_matter(4000, 128, (256, 256)) and directions_matter(501, 11, [64])
+    assert directions_matter(4000, 128) and directions_matter(501, 11)
     assert not directions_matter(4000, 64)  # 50 rows per feature: never fewer per direction
     assert not directions_matter(4000, 512) and not directions_matter(500, 64)
 
@@ -1313,13 +1313,22 @@ def test_members_reason_is_given_exactly_when_several_networks_are_trained(n, d,
        st.sampled_from(["auto", (256, 256), (160, 160, 160)]))
 def test_directions_are_counted_only_where_they_change_the_networks(n, d, k, widths):
     """Where `directions_matter` says no (the count is then not computed, and a fit's
-    `principal_directions_` is None), any count (at most d) gives the networks no count
-    gives."""
-    from mulde.core.training import directions_matter, resolve_members
+    `principal_directions_` is None), any count (at most d) gives the networks, widths and
+    share held out that no count gives."""
+    from mulde.core.network import resolve_hidden_sizes
+    from mulde.core.training import (
+        directions_matter,
+        resolve_members,
+        validation_fraction_for_network,
+    )
     k = min(k, d)
-    if not directions_matter(n, d, widths):
+    if not directions_matter(n, d):
         assert (resolve_members("auto", n, d, k, widths)
                 == resolve_members("auto", n, d, None, widths))
+        built = resolve_hidden_sizes(widths, d, n, k)
+        assert built == resolve_hidden_sizes(widths, d, n, None)
+        assert (validation_fraction_for_network(n, d, built, k)
+                == validation_fraction_for_network(n, d, built, None))
 
 
 def test_auto_trains_two_networks_of_160_where_the_rows_are_50_per_feature():
@@ -1338,13 +1347,15 @@ def test_auto_trains_two_networks_of_160_where_the_rows_are_50_per_feature():
 
     assert widths_for_features(8, 400) == (160, 160, 160)
     assert widths_for_features(8, 399) == (256, 256)  # below 501 rows: from 50 per feature
-    assert widths_for_features(32, 800) == (160, 160, 160)  # round 58: 25 per feature
-    assert widths_for_features(32, 799) == (256, 256)
+    # rounds 58-59: 25 per feature with 50 per principal direction counted
+    assert widths_for_features(32, 800, 16) == (160, 160, 160)
+    assert widths_for_features(32, 800, 17) == widths_for_features(32, 800) == (256, 256)
+    assert widths_for_features(32, 799, 1) == (256, 256)
     assert widths_for_features(300, 15_000) == (300, 256, 256)
     assert deep_pair(400, 8) and not deep_pair(399, 8)
-    assert deep_pair(800, 32) and not deep_pair(799, 32)
-    assert deep_pair(501, 16) and not deep_pair(500, 16)  # 31 per feature: 501 rows needed
-    assert deep_pair(4_000, 160) and not deep_pair(8_049, 161)  # past 160: 50 per feature
+    assert deep_pair(800, 32, "auto", 16) and not deep_pair(799, 32, "auto", 1)
+    assert deep_pair(501, 16, "auto", 10) and not deep_pair(500, 16, "auto", 1)  # 501 rows
+    assert deep_pair(4_000, 160, "auto", 80) and not deep_pair(8_049, 161, "auto", 1)
     assert deep_pair(8_000, 160) and not deep_pair(8_050, 161)
     assert resolve_ensemble("auto", "auto", 20_000, 192) == (1, 1.0)
     assert not deep_pair(1600, 16, (160, 160, 160))  # widths given: the rows' rule
@@ -1397,14 +1408,16 @@ def test_widths_for_features_add_a_third_layer_from_fifty_rows_per_feature():
     """Issue 15's rounds 41-45: three layers from n >= 50 d (the boundary included): of
     160 up to 160 features, past them round 41's (max(256, d), 256, 256) (the first as wide
     as d, round 28's rule, up to the cap); up to 160 features also from n >= 25 d on 501
-    rows or more (round 58); ValueError naming the rows for n < 1."""
+    rows or more with 50 per principal direction counted (rounds 58-59); ValueError naming
+    the rows for n < 1."""
     assert widths_for_features(8, 400) == (160, 160, 160)
     assert widths_for_features(8, 399) == (256, 256)
-    assert widths_for_features(16, 501) == (160, 160, 160)
-    assert widths_for_features(16, 500) == (256, 256)
-    assert widths_for_features(160, 4_000) == (160, 160, 160)
-    assert widths_for_features(160, 3_999) == (256, 256)
-    assert widths_for_features(161, 8_049) == (256, 256)
+    assert widths_for_features(16, 501, 10) == (160, 160, 160)
+    assert widths_for_features(16, 501, 11) == (256, 256)
+    assert widths_for_features(16, 500, 1) == (256, 256)
+    assert widths_for_features(160, 4_000, 80) == (160, 160, 160)
+    assert widths_for_features(160, 3_999, 1) == (256, 256)
+    assert widths_for_features(161, 8_049, 1) == (256, 256)
     assert widths_for_features(160, 8_000) == (160, 160, 160)
     assert widths_for_features(161, 8_050) == (256, 256, 256)
     assert widths_for_features(300, 15_000) == (300, 256, 256)
@@ -1438,8 +1451,10 @@ def test_the_fifth_held_out_follows_the_depth_built_and_the_rows():
     assert validation_fraction_for_network(800, 16, (64, 64, 64, 64)) == 0.2
     assert validation_fraction_for_network(10**6, 16, (256, 256)) == 0.1
     assert validation_fraction_for_network(399, 8, (256, 256, 256)) == 0.1
-    assert validation_fraction_for_network(501, 16, (256, 256, 256)) == 0.2
-    assert validation_fraction_for_network(500, 16, (256, 256, 256)) == 0.1
+    assert validation_fraction_for_network(501, 16, (256, 256, 256), 10) == 0.2
+    assert validation_fraction_for_network(501, 16, (256, 256, 256), 11) == 0.1
+    assert validation_fraction_for_network(501, 16, (256, 256, 256)) == 0.1  # not counted
+    assert validation_fraction_for_network(500, 16, (256, 256, 256), 1) == 0.1
     with pytest.raises(ValueError, match="at least 1 training row"):
         validation_fraction_for_network(0, 16, (256, 256))
 

@@ -1027,8 +1027,8 @@ def test_a_flag_refused_for_a_setting_that_takes_a_word_names_the_word():
 def test_mulde_counts_the_principal_directions_of_its_standardised_rows():
     """600 rows of 32 features: 18.75 per feature (between round 30's 10 and round 58's
     pair from 25), so the directions decide. Isotropic rows (28 directions, 21 rows each)
-    train eight networks; rows near a plane (2) one. A set n_members leaves them
-    uncounted."""
+    train eight networks; rows near a plane (2) one. A set n_members with set widths
+    leaves them uncounted ("auto" widths count them: round 59)."""
     rng = np.random.default_rng(0)
     quick = {"max_steps": 2, "eval_every": 1, "random_state": 0}
     spread = MULDE(**quick).fit(rng.normal(size=(600, 32)))
@@ -1037,12 +1037,17 @@ def test_mulde_counts_the_principal_directions_of_its_standardised_rows():
     plane = rng.normal(size=(600, 2)) @ rng.normal(size=(2, 32))
     near = MULDE(**quick).fit(plane + 1e-3 * rng.normal(size=(600, 32)))
     assert near.principal_directions_ == 2 and near.train_result_.n_members == 1
-    assert MULDE(n_members=1, **quick).fit(plane).principal_directions_ is None
-    # 800 rows of 32 features, 25 per feature: round 58's pair, which no count changes, so
-    # none is made (`mulde info` would say the networks came from it); widths given: counted
-    pair = MULDE(**quick).fit(rng.normal(size=(800, 32)))
-    assert pair.train_result_.n_members == 2 and pair.principal_directions_ is None
-    assert "principal_directions" not in pair.summary()
+    assert MULDE(n_members=1, hidden_sizes=[64], **quick).fit(
+        plane).principal_directions_ is None
+    assert MULDE(n_members=1, **quick).fit(plane).principal_directions_ == 2
+    # 800 rows of 32 features, 25 per feature: rounds 58-59's pair where the rows are also
+    # 50 per principal direction (near a plane), the eight where they are not (isotropic)
+    pair = MULDE(**quick).fit(rng.normal(size=(800, 2)) @ rng.normal(size=(2, 32))
+                              + 1e-3 * rng.normal(size=(800, 32)))
+    assert pair.train_result_.n_members == 2 and pair.principal_directions_ == 2
+    eight = MULDE(**quick).fit(rng.normal(size=(800, 32)))
+    assert eight.train_result_.n_members == 8 and eight.principal_directions_ == 28
+    assert pair.summary()["principal_directions"] == 2
     assert MULDE(hidden_sizes=(8,), **quick).fit(rng.normal(size=(800, 32))
                                                  ).principal_directions_ == 28
 

@@ -370,13 +370,14 @@ def test_settle_auto_gives_the_networks_a_full_fit_trains():
     """What settle_auto fixes for a refit is what MULDE's own "auto" resolves on the same
     rows, on both sides of the principal-directions rule (600 rows of 32 features, 18.75 per
     feature: isotropic, 28 directions, eight networks; near a plane, 2, one), and on both
-    sides of the deeper networks' rows (800 rows of 32 features, 25 per feature: round 58's
-    pair, a fifth held out; 2,000 rows of 16 features, 125 per feature: round 45's)."""
+    sides of the deeper networks' rows (800 rows of 32 features, 25 per feature: rounds
+    58-59's pair near a plane, a fifth held out, the eight on isotropic rows; 2,000 rows of
+    16 features, 125 per feature: round 45's)."""
     from mulde.vad.stream_models import settle_auto
 
     members = []
     for X in (_isotropic(600, 32), _near_a_plane(600, 32), _isotropic(800, 32),
-              _isotropic(2000, 16)):
+              _near_a_plane(800, 32), _isotropic(2000, 16)):
         fitted = MULDE(max_steps=1, eval_every=1, random_state=0).fit(X)
         settled = settle_auto(MULDEStream(), X).params
         assert settled["n_members"] == fitted.train_result_.n_members
@@ -384,13 +385,13 @@ def test_settle_auto_gives_the_networks_a_full_fit_trains():
         assert settled.get("max_samples", "auto") in ("auto", fitted.train_result_.max_samples)
         assert tuple(settled["hidden_sizes"]) == fitted.hidden_sizes_
         assert settled["validation_fraction"] == fitted.train_result_.validation_fraction
-    assert members == [8, 1, 2, 2]
+    assert members == [8, 1, 8, 2, 2]
 
 
 def test_settle_auto_counts_no_directions_a_model_will_not_use(monkeypatch):
-    """A set n_members, or an inner model other than MULDE, needs no principal directions,
-    and a PCA stream whose MULDE resolves nothing needs no PCA: neither the count nor a PCA
-    stream's projection is computed."""
+    """A set n_members with set widths, or an inner model other than MULDE, needs no
+    principal directions, and a PCA stream whose MULDE resolves nothing needs no PCA:
+    neither the count nor a PCA stream's projection is computed."""
     import mulde.core.training
     import mulde.vad.stream_models as stream_models
     from mulde.vad.stream_models import PCAStream, settle_auto
@@ -401,7 +402,8 @@ def test_settle_auto_counts_no_directions_a_model_will_not_use(monkeypatch):
     monkeypatch.setattr(mulde.core.training, "rule_directions", refuse)
     monkeypatch.setattr(stream_models, "principal_axes", refuse)
     X = _isotropic(2000, 200)  # 500 < n < 50 d: the directions would matter
-    assert settle_auto(MULDEStream({"n_members": 2}), X).params["n_members"] == 2
+    assert settle_auto(MULDEStream({"n_members": 2, "hidden_sizes": [64]}),
+                       X).params["n_members"] == 2
     given = {"n_members": 2, "lr": 1e-3, "hidden_sizes": [64], "validation_fraction": 0.1}
     fixed = PCAStream(MULDEStream(given), 128)
     assert settle_auto(fixed, X).inner.params == given

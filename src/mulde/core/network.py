@@ -173,6 +173,10 @@ PAIR_MIN_ROWS = 501
 """The fewest training rows on which `PAIR_ROWS_PER_FEATURE` applies: where the rows alone
 give one network (`mulde.core.training.members_for_rows`: `MEMBERS_ROWS // 2 + 1`; a test
 ties the two); below it the 2-4 networks on halves stay (round 57)."""
+PAIR_ROWS_PER_DIRECTION = 50
+"""The rows per principal direction `PAIR_ROWS_PER_FEATURE` needs as well (round 59): where
+fewer, the eight networks of thin rows stay (`mulde.core.training.MEMBERS_ROWS_PER_DIRECTION`;
+a test ties the two)."""
 DEEP_WIDTH = 160
 """The hidden width of the deeper "auto" networks up to as many features (issue 15, rounds
 42-44): a training step of two members of three layers of 160 takes about the time of one of
@@ -180,24 +184,29 @@ DEEP_WIDTH = 160
 them (round 44)."""
 
 
-def deep_enough(n_rows: int, n_features: int) -> bool:
-    """Whether n_rows rows of n_features features are enough for the deeper networks: at
-    least `DEEP_ROWS_PER_FEATURE` (50) per feature, or, up to `DEEP_WIDTH` (160) features on
-    at least `PAIR_MIN_ROWS` (501) rows, `PAIR_ROWS_PER_FEATURE` (25) per feature (issue 15,
-    round 58): where "auto" widths add a third layer and "auto" holds a fifth out of a
-    network of three or more layers."""
+def deep_enough(n_rows: int, n_features: int, directions: int | None = None) -> bool:
+    """Whether n_rows rows of n_features features, of `directions` principal directions
+    (`mulde.core.training.principal_directions`; None: not counted), are enough for the
+    deeper networks: at least `DEEP_ROWS_PER_FEATURE` (50) per feature, or, up to
+    `DEEP_WIDTH` (160) features on at least `PAIR_MIN_ROWS` (501) rows,
+    `PAIR_ROWS_PER_FEATURE` (25) per feature (issue 15, round 58) and, counted,
+    `PAIR_ROWS_PER_DIRECTION` (50) per direction (round 59): where "auto" widths add a third
+    layer and "auto" holds a fifth out of a network of three or more layers."""
     if n_rows >= DEEP_ROWS_PER_FEATURE * n_features:
         return True
     return (n_features <= DEEP_WIDTH and n_rows >= PAIR_MIN_ROWS
-            and n_rows >= PAIR_ROWS_PER_FEATURE * n_features)
+            and n_rows >= PAIR_ROWS_PER_FEATURE * n_features
+            and directions is not None and n_rows >= PAIR_ROWS_PER_DIRECTION * directions)
 
 
-def widths_for_features(n_features: int, n_rows: int) -> tuple[int, ...]:
+def widths_for_features(n_features: int, n_rows: int,
+                        directions: int | None = None) -> tuple[int, ...]:
     """The hidden widths `MULDE(hidden_sizes="auto")` gives a network on n_features inputs
     fitted on n_rows rows (the validation rows included): (min(max(256, k n_features),
     2,048), 256) with k = `WIDTH_PER_FEATURE` (1) and the cap `WIDTH_MAX`; where the rows
     are enough (`deep_enough`: n_rows >= `DEEP_ROWS_PER_FEATURE` (50) x n_features, or up
-    to 160 features from 501 rows n_rows >= `PAIR_ROWS_PER_FEATURE` (25) x n_features),
+    to 160 features from 501 rows n_rows >= `PAIR_ROWS_PER_FEATURE` (25) x n_features and,
+    where `directions` were counted, >= 50 x directions),
     three layers: of `DEEP_WIDTH` (160) up to 160 features, of which `n_members="auto"`
     trains two (`mulde.core.training.deep_pair`), and past them the first two layers above
     with a third of 256 (round 41's, one network).
@@ -242,14 +251,16 @@ def widths_for_features(n_features: int, n_rows: int) -> tuple[int, ...]:
     0.981); the pair ranked it at 0.913, and the suite's cases in that range gained merit
     0.8815 -> 0.8964 with calibration 0.0147 -> 0.0132 on fresh seeds. At 500 rows and
     below it replaced the 2-4 networks on halves and doubled the false alarms (round 57),
-    so those keep them.
+    so those keep them; where the rows are fewer than 50 per principal direction it replaced
+    the eight networks on eighths and raised the false alarms there (round 59), so those
+    keep them too.
     ValueError for n_features < 1 or n_rows < 1."""
     if n_features < 1:
         raise ValueError(f"need at least 1 feature, got {n_features}")
     if n_rows < 1:
         raise ValueError(f"need at least 1 training row, got {n_rows}")
     two = (min(max(WIDTH, WIDTH_PER_FEATURE * n_features), WIDTH_MAX), WIDTH)
-    if not deep_enough(n_rows, n_features):
+    if not deep_enough(n_rows, n_features, directions):
         return two
     if n_features <= DEEP_WIDTH:
         return (DEEP_WIDTH, DEEP_WIDTH, DEEP_WIDTH)
@@ -265,15 +276,16 @@ def are_widths(sizes: object) -> bool:
 
 
 def resolve_hidden_sizes(hidden_sizes: Sequence[int] | str, n_features: int,
-                         n_rows: int) -> tuple[int, ...]:
-    """The widths a network on n_features inputs fitted on n_rows rows is built with, given
-    MULDE's `hidden_sizes` setting: `widths_for_features(n_features, n_rows)` for "auto", else
-    the widths given. ValueError for any other string."""
+                         n_rows: int, directions: int | None = None) -> tuple[int, ...]:
+    """The widths a network on n_features inputs fitted on n_rows rows (of `directions`
+    principal directions, None where not counted) is built with, given MULDE's
+    `hidden_sizes` setting: `widths_for_features(n_features, n_rows, directions)` for
+    "auto", else the widths given. ValueError for any other string."""
     if isinstance(hidden_sizes, str):
         if hidden_sizes != "auto":
             raise ValueError(f'hidden_sizes must be "auto" or a list of layer widths, got '
                              f'{hidden_sizes!r}')
-        return widths_for_features(n_features, n_rows)
+        return widths_for_features(n_features, n_rows, directions)
     return tuple(int(h) for h in hidden_sizes)
 
 

@@ -293,25 +293,21 @@ def principal_directions(X: np.ndarray, share: float = VARIANCE_SHARE) -> int:
     return int(min(np.searchsorted(cumulative, share * cumulative[-1]) + 1, len(cumulative)))
 
 
-def directions_matter(n: int, n_features: int,
-                      hidden_sizes: Sequence[int] | str = "auto") -> bool:
+def directions_matter(n: int, n_features: int) -> bool:
     """Whether the principal directions of n rows of n_features features can change what
-    `n_members="auto"` trains with MULDE's `hidden_sizes` setting (`resolve_members`): only
-    where neither the rows alone nor the rows per feature give several networks (n > 500 and
-    n >= 10 d), n < 50 d (there are at most d directions), and the widths and rows do not
-    give round 43's pair (`deep_pair`: with "auto" widths from 25 rows per feature on 501
-    rows or more up to 160 features since round 58), which the directions do not change."""
+    "auto" settings train (`members_for_rows`; and, with "auto" widths from 25 rows per
+    feature, whether the pair trains: `deep_pair`, round 59): only where neither the rows
+    alone nor the rows per feature give several networks (n > 500 and n >= 10 d) and n < 50
+    d (there are at most d directions)."""
     return (members_for_rows(n, n_features) == 1
-            and n < MEMBERS_ROWS_PER_DIRECTION * n_features
-            and not deep_pair(n, n_features, hidden_sizes))
+            and n < MEMBERS_ROWS_PER_DIRECTION * n_features)
 
 
-def rule_directions(X: np.ndarray, hidden_sizes: Sequence[int] | str = "auto") -> int | None:
-    """The principal directions `members_for_rows` counts for the rows X (n, d) under MULDE's
-    `hidden_sizes` setting: `principal_directions(X)` where they can change its answer
-    (`directions_matter`), else None (not computed: a d x d eigendecomposition saved)."""
-    return (principal_directions(X) if directions_matter(*np.shape(X), hidden_sizes)
-            else None)
+def rule_directions(X: np.ndarray) -> int | None:
+    """The principal directions "auto" settings count for the rows X (n, d):
+    `principal_directions(X)` where they can change the answer (`directions_matter`), else
+    None (not computed: a d x d eigendecomposition saved)."""
+    return principal_directions(X) if directions_matter(*np.shape(X)) else None
 
 
 def members_for_rows(n: int, n_features: int = 1, directions: int | None = None) -> int:
@@ -361,11 +357,13 @@ DEEP_MEMBERS = 2
 round 43), each on every row (`max_samples="auto"`)."""
 
 
-def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto") -> bool:
+def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto",
+              directions: int | None = None) -> bool:
     """Whether `MULDE(n_members="auto")` trains round 43's pair on n rows of n_features
     features: `DEEP_MEMBERS` (2) networks, each on every row, where the widths are "auto"
     and the rows enough (`deep_enough`: at least `mulde.core.network.DEEP_ROWS_PER_FEATURE`
-    (50) per feature, or 25 per feature from 501 rows: round 58) of at most
+    (50) per feature, or 25 per feature from 501 rows with 50 per counted principal
+    direction: rounds 58-59) of at most
     `mulde.core.network.DEEP_WIDTH` (160) features, so that the widths are three layers of
     160. Widths given explicitly keep the rows' rule
     (`members_for_rows`): the pair was measured at 160 wide only.
@@ -383,7 +381,7 @@ def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto
     narrower than the input: there it ranked below round 41's one network of 256 in more
     time, which keeps those (round 44)."""
     return (isinstance(hidden_sizes, str) and hidden_sizes == "auto"
-            and deep_enough(n, n_features) and n_features <= DEEP_WIDTH)
+            and deep_enough(n, n_features, directions) and n_features <= DEEP_WIDTH)
 
 
 def members_reason(n: int, n_features: int, directions: int | None = None,
@@ -394,7 +392,7 @@ def members_reason(n: int, n_features: int, directions: int | None = None,
     than 10 rows per feature" (which wins where it holds with another: it is what gives 4
     or 8), "fewer than 50 rows per principal direction", "fewer than 501 rows", or "" (one
     network). ValueError as `members_for_rows`."""
-    if deep_pair(n, n_features, hidden_sizes):
+    if deep_pair(n, n_features, hidden_sizes, directions):
         if n >= DEEP_ROWS_PER_FEATURE * n_features:
             return f"at least {DEEP_ROWS_PER_FEATURE} rows per feature"
         return f"at least {PAIR_ROWS_PER_FEATURE} rows per feature and {PAIR_MIN_ROWS} rows"
@@ -416,7 +414,7 @@ def resolve_members(n_members: int | str, n: int, n_features: int,
     directions)`."""
     if n_members != "auto":
         return int(n_members)
-    if deep_pair(n, n_features, hidden_sizes):
+    if deep_pair(n, n_features, hidden_sizes, directions):
         return DEEP_MEMBERS
     return members_for_rows(n, n_features, directions)
 
@@ -453,7 +451,7 @@ def resolve_ensemble(n_members: int | str, max_samples: float | str, n: int, n_f
     features, given MULDE's `n_members`, `max_samples` and `hidden_sizes` settings: the
     networks by `resolve_members`, their share by `resolve_max_samples`, with round 43's
     pair (`deep_pair`) decided once for both."""
-    pair = n_members == "auto" and deep_pair(n, n_features, hidden_sizes)
+    pair = n_members == "auto" and deep_pair(n, n_features, hidden_sizes, directions)
     members = resolve_members(n_members, n, n_features, directions, hidden_sizes)
     return members, resolve_max_samples(max_samples, members, pair)
 
@@ -548,15 +546,16 @@ builds it from 50 rows per feature, 100 before round 45, and up to 160 features 
 on 501 rows or more since round 58), with which "auto" holds a fifth of the rows out."""
 
 
-def validation_fraction_for_network(n: int, n_features: int,
-                                    hidden_sizes: Sequence[int]) -> float:
+def validation_fraction_for_network(n: int, n_features: int, hidden_sizes: Sequence[int],
+                                    directions: int | None = None) -> float:
     """The share of n training rows of n_features features that `MULDE(validation_fraction=
     "auto")` holds out for validation, for a network of the hidden widths `hidden_sizes` (the
     widths built: `mulde.core.network.resolve_hidden_sizes`): a fifth
     (`VALIDATION_SHARE_DEEP`) where the network is round 41's deeper one, at least
     `DEEP_DEPTH` (3) hidden layers fitted on enough rows (`deep_enough`: at least
     `mulde.core.network.DEEP_ROWS_PER_FEATURE` (50) per feature, or 25 per feature from 501
-    rows up to 160 features: round 58), as "auto" widths build there; else a tenth
+    rows up to 160 features with 50 per counted principal direction: rounds 58-59), as
+    "auto" widths build there; else a tenth
     (`VALIDATION_SHARE`).
 
     Why (benchmarks/density_fidelity.md, issue 15 round 41 and its follow-up): the held-out
@@ -571,20 +570,22 @@ def validation_fraction_for_network(n: int, n_features: int,
     if n < 1 or n_features < 1:
         raise ValueError(f"need at least 1 training row and 1 feature, got {n} rows of "
                          f"{n_features} features")
-    deep = len(hidden_sizes) >= DEEP_DEPTH and deep_enough(n, n_features)
+    deep = len(hidden_sizes) >= DEEP_DEPTH and deep_enough(n, n_features, directions)
     return VALIDATION_SHARE_DEEP if deep else VALIDATION_SHARE
 
 
 def resolve_validation_fraction(fraction: float | str, n: int, n_features: int,
-                                hidden_sizes: Sequence[int]) -> float:
-    """MULDE's `validation_fraction` for n rows of n_features features and a network of the
-    hidden widths `hidden_sizes` (those built): `validation_fraction_for_network` for "auto",
-    else the fraction given. ValueError for any other string."""
+                                hidden_sizes: Sequence[int],
+                                directions: int | None = None) -> float:
+    """MULDE's `validation_fraction` for n rows of n_features features (of `directions`
+    principal directions, None where not counted) and a network of the hidden widths
+    `hidden_sizes` (those built): `validation_fraction_for_network` for "auto", else the
+    fraction given. ValueError for any other string."""
     if isinstance(fraction, str):
         if fraction != "auto":
             raise ValueError(f'validation_fraction must be "auto" or a number in [0, 1), got '
                              f"{fraction!r}")
-        return validation_fraction_for_network(n, n_features, hidden_sizes)
+        return validation_fraction_for_network(n, n_features, hidden_sizes, directions)
     return float(fraction)
 
 

@@ -916,13 +916,16 @@ class MULDE(OutlierMixin, BaseEstimator):
         for name, first, ordered in index_columns(table, X):  # fitted as given, but said
             warnings.warn(IndexColumnWarning(name, first, len(X), ordered), stacklevel=2)
         chooses = self.aggregator in HELD_OUT_CHOOSING  # without held-out rows it says so
-        widths = resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X))
+        # "auto" members or widths count the rows' principal directions where they can
+        # matter (rounds 33 and 59; None where not counted); the networks, their widths and
+        # share and the rows held out decided before training
+        self.principal_directions_ = (rule_directions(X) if any(
+            isinstance(v, str) and v == "auto" for v in (self.n_members, self.hidden_sizes))
+            else None)
+        widths = resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X),
+                                      self.principal_directions_)
         fraction = resolve_validation_fraction(self.validation_fraction, len(X), X.shape[1],
-                                               widths)
-        # n_members "auto" counts the rows' principal directions where they can matter (round
-        # 33; None where not counted); the networks and their share decided before training
-        self.principal_directions_ = (rule_directions(X, self.hidden_sizes)
-                                      if self.n_members == "auto" else None)
+                                               widths, self.principal_directions_)
         n_members, share = resolve_ensemble(self.n_members, self.max_samples, len(X),
                                             X.shape[1], self.principal_directions_,
                                             self.hidden_sizes)

@@ -279,8 +279,9 @@ class WithPCA:
 
 def _counts_directions(model: StreamModel) -> bool:
     """Whether fitting `model` counts its rows' principal directions: a MULDE stream whose
-    n_members is "auto" (also when unset)."""
-    return isinstance(model, MULDEStream) and _is_auto(model.params.get("n_members", "auto"))
+    n_members or hidden_sizes is "auto" (also when unset; rounds 33 and 59)."""
+    return isinstance(model, MULDEStream) and any(
+        _is_auto(model.params.get(key, "auto")) for key in ("n_members", "hidden_sizes"))
 
 
 SETTLED = ("n_members", "lr", "hidden_sizes", "validation_fraction")
@@ -339,8 +340,7 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
         # the components the full fit keeps (those X spans, which may be fewer than asked)
         mean, components, _ = principal_axes(X, model.components_for(n, d))
         k = len(components)
-        if _counts_directions(model.inner) and directions_matter(
-                n, k, model.inner.params.get("hidden_sizes", "auto")):
+        if _counts_directions(model.inner) and directions_matter(n, k):
             # the inner model counts the directions of X's projection
             settle_auto(model.inner, project(X, mean, components))
         else:  # the counts alone decide: rows of the projection's shape, none allocated
@@ -348,20 +348,22 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     elif isinstance(model, MULDEStream):
         n, d = np.shape(X)
         given = model.params.get("hidden_sizes", "auto")
-        directions = rule_directions(X, given) if _counts_directions(model) else None
+        directions = rule_directions(X) if _counts_directions(model) else None
         members = resolve_members("auto", n, d, directions, given)
         widths = given
         if _is_auto(given):
-            widths = list(widths_for_members(widths_for_features(d, n), members, given,
-                                             model.params.get("n_members", "auto")))
+            widths = list(widths_for_members(widths_for_features(d, n, directions), members,
+                                             given, model.params.get("n_members", "auto")))
         settled = {"n_members": members, "lr": learning_rate_for_rows(n, d),
                    "hidden_sizes": widths}
-        if deep_pair(n, d, given) and _is_auto(model.params.get("n_members", "auto")):
+        if deep_pair(n, d, given, directions) and _is_auto(model.params.get("n_members",
+                                                                            "auto")):
             # round 43's pair trains each network on every row, which "auto" would halve
             # once the count is settled
             settled["max_samples"] = 1.0
         if are_widths(widths):  # the share follows the widths; bad ones are MULDE's to refuse
-            settled["validation_fraction"] = validation_fraction_for_network(n, d, widths)
+            settled["validation_fraction"] = validation_fraction_for_network(n, d, widths,
+                                                                             directions)
         model.params = {**model.params, **{key: value for key, value in settled.items()
                                            if _is_auto(model.params.get(key, "auto"))}}
     return model
