@@ -55,8 +55,8 @@ class TrainConfig:
     validation_fraction aside: the estimator's defaults are lr="auto" (`learning_rate_for_rows`,
     which gives this 1e-3 up to 1,000 training rows) and validation_fraction="auto"
     (`validation_fraction_for_network`, which gives this 0.1 but for three layers on at
-    least 50 rows per feature, or 25 from 501 rows). A small, fast CPU setting; the paper's
-    setting is the estimator's `paper` preset.
+    least 50 rows per feature, or 25 from 501 rows with 50 per principal direction). A small,
+    fast CPU setting; the paper's setting is the estimator's `paper` preset.
     eval_every and checkpoint_every count optimiser steps; patience counts evaluations: 3
     without a lower validation loss stop training (5 until issue 15's round 48, which kept
     the same weights in 12 % fewer steps over the density-fidelity suite's 39 fits; in 2 a

@@ -411,11 +411,11 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     hidden_sizes: the MLP's hidden widths: "auto" (the default since issue 15's round 28):
         (min(max(256, d), 2048), 256) for d features, and where the n rows given to `fit`
-        are at least 50 per feature (up to 160 features also 25 per feature from 501 rows,
-        round 58) three layers: of 160 up to 160 features, of which n_members="auto" trains
-        two, and past them (min(max(256, d), 2048), 256, 256), one network (rounds 41-45);
-        for the eight networks n_members="auto" trains on thin rows
-        the layers after the first 128 wide (round 51,
+        are at least 50 per feature (up to 160 features also 25 per feature from 501 rows
+        with 50 per principal direction, rounds 58-59) three layers: of 160 up to 160
+        features, of which n_members="auto" trains two, and past them (min(max(256, d),
+        2048), 256, 256), one network (rounds 41-45); for the eight networks
+        n_members="auto" trains on thin rows the layers after the first 128 wide (round 51,
         `mulde.core.training.widths_for_members`)
         (`mulde.core.network.widths_for_features`: a first layer narrower than d leaves the
         energy constant along d - width directions; the 2,048 cap bounds the cost; the third
@@ -432,7 +432,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         needed, is `principal_directions_`, else None);
         `mulde.core.training.members_for_rows`); 2 where hidden_sizes is "auto" too and the
         rows are at least 50 per feature of at most 160 features, or 25 per feature from 501
-        rows (rounds 43-45 and 58, `mulde.core.training.deep_pair`: two networks of three
+        rows with 50 per principal direction (rounds 43-45 and 58-59,
+        `mulde.core.training.deep_pair`: two networks of three
         layers of 160, each on every row; from 50 per feature below 501 rows too, in place
         of the rows' rule); or 1 (one MLP), or M >= 2: a
         deep ensemble of M MLPs of those widths, each trained on its own DSM loss from its
@@ -560,7 +561,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     validation_fraction, eval_every, patience: the share of training rows held out ("auto",
         the default since issue 15's round 41: a tenth, a fifth where the network has three
         or more hidden layers and the n rows given to `fit` are at least 50 per feature (up
-        to 160 features also 25 per feature from 501 rows, round 58), as "auto" widths
+        to 160 features also 25 per feature from 501 rows with 50 per principal direction,
+        rounds 58-59), as "auto" widths
         build there; `mulde.core.training.validation_fraction_for_network`;
         the share trained with is `train_result_.validation_fraction`), the
         steps between validation evaluations (50 by default, 100 before issue 15's round 49),
@@ -650,7 +652,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         noised standardised rows, up to a constant.
     hidden_sizes_: tuple of int, the widths built ("auto" resolved).
     principal_directions_: int or None, the standardised rows' principal directions that
-        n_members="auto" counted (None where not counted).
+        n_members="auto" or hidden_sizes="auto" counted (round 33; widths since round 59;
+        None where not counted).
     quantisation_steps_: (d,) float64, with dequantise=True (or a non-empty list) each
         column's cell width in its own units: its lattice step, half the gap of a two-valued
         column, or a quarter of the standard deviation of a column with a point mass (0: not

@@ -304,9 +304,9 @@ def settle_auto(model: StreamModel, X: np.ndarray) -> StreamModel:
     stream's rows, and `MULDE`'s n_members="auto" (`mulde.core.training.resolve_members`, from
     the rows, the features and where it matters the principal directions), lr="auto"
     (`learning_rate_for_rows`), hidden_sizes="auto" (`widths_for_features`: three layers
-    from 50 rows per feature (or 25 from 501 rows), of 160 up to 160 features, two
-    networks of them with
-    n_members "auto", each on every row: `deep_pair`, max_samples settled to 1 with them)
+    from 50 rows per feature (or 25 from 501 rows with 50 per principal direction), of 160
+    up to 160 features, two networks of them with n_members "auto", each on every row:
+    `deep_pair`, max_samples settled to 1 with them)
     and validation_fraction="auto"
     (`validation_fraction_for_network`: a fifth held out of three layers on the same rows,
     from the widths given or settled; the eight networks' later layers narrower:
