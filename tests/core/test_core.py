@@ -1204,10 +1204,11 @@ def test_members_for_rows_keep_a_small_fit_within_the_work_of_1000_rows():
 
 def test_the_pairs_fewest_rows_are_where_the_rows_alone_give_one_network():
     """Round 58's PAIR_MIN_ROWS is the first row count the rows' rule gives one network."""
-    from mulde.core.network import PAIR_MIN_ROWS
-    from mulde.core.training import MEMBERS_ROWS
+    from mulde.core.network import PAIR_MIN_ROWS, PAIR_ROWS_PER_DIRECTION
+    from mulde.core.training import MEMBERS_ROWS, MEMBERS_ROWS_PER_DIRECTION
 
     assert PAIR_MIN_ROWS == MEMBERS_ROWS // 2 + 1
+    assert PAIR_ROWS_PER_DIRECTION == MEMBERS_ROWS_PER_DIRECTION  # round 59: the eight's line
     assert members_for_rows(PAIR_MIN_ROWS) == 1 and members_for_rows(PAIR_MIN_ROWS - 1) == 2
 
 
@@ -1230,7 +1231,8 @@ def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
     assert members_reason(501, 21) == members_reason(5120, 512) == ""
     assert members_reason(400, 8) == "at least 50 rows per feature"  # the pair
     # rounds 58-59: from 25 rows per feature and 501 rows with 50 per direction counted
-    assert members_reason(501, 11, 10) == "at least 25 rows per feature and 501 rows"
+    pair25 = "at least 25 rows per feature, 50 per principal direction and 501 rows"
+    assert members_reason(501, 11, 10) == pair25
     assert members_reason(501, 11) == ""  # not counted: the rows' rule
     with pytest.raises(ValueError, match="at least 1 training row"):
         members_reason(0, 1)
@@ -1291,7 +1293,8 @@ def test_members_for_rows_bag_fits_of_fewer_than_50_rows_per_principal_direction
     assert members_reason(3000, 128, 111) == "fewer than 50 rows per principal direction"
     # round 59: from 25 rows per feature, the pair only with 50 rows per direction as well
     assert members_reason(4000, 128, 111) == "fewer than 50 rows per principal direction"
-    assert members_reason(4000, 128, 80) == "at least 25 rows per feature and 501 rows"
+    assert members_reason(4000, 128, 80) == (
+        "at least 25 rows per feature, 50 per principal direction and 501 rows")
     assert members_reason(4000, 512, 417) == "fewer than 10 rows per feature"
     assert directions_matter(3000, 128) and directions_matter(501, 21)
     assert directions_matter(4000, 128) and directions_matter(501, 11)

@@ -26,6 +26,7 @@ from mulde.core.network import (
     DEEP_ROWS_PER_FEATURE,
     DEEP_WIDTH,
     PAIR_MIN_ROWS,
+    PAIR_ROWS_PER_DIRECTION,
     PAIR_ROWS_PER_FEATURE,
     EnergyEnsemble,
     EnergyNetwork,
@@ -388,14 +389,15 @@ def members_reason(n: int, n_features: int, directions: int | None = None,
                    hidden_sizes: Sequence[int] | str = "auto") -> str:
     """Why `n_members="auto"` trains more than one network on n rows of n_features
     features, in words for a report: "at least 50 rows per feature" or "at least 25 rows
-    per feature and 501 rows" (`deep_pair`), "fewer
+    per feature, 50 per principal direction and 501 rows" (`deep_pair`), "fewer
     than 10 rows per feature" (which wins where it holds with another: it is what gives 4
     or 8), "fewer than 50 rows per principal direction", "fewer than 501 rows", or "" (one
     network). ValueError as `members_for_rows`."""
     if deep_pair(n, n_features, hidden_sizes, directions):
         if n >= DEEP_ROWS_PER_FEATURE * n_features:
             return f"at least {DEEP_ROWS_PER_FEATURE} rows per feature"
-        return f"at least {PAIR_ROWS_PER_FEATURE} rows per feature and {PAIR_MIN_ROWS} rows"
+        return (f"at least {PAIR_ROWS_PER_FEATURE} rows per feature, {PAIR_ROWS_PER_DIRECTION} "
+                f"per principal direction and {PAIR_MIN_ROWS} rows")
     if members_for_rows(n, n_features, directions) == 1:
         return ""
     if _few_rows_per_feature(n, n_features):
@@ -543,7 +545,8 @@ VALIDATION_SHARE_DEEP = 0.2
 DEEP_DEPTH = 3
 """The hidden layers of round 41's deeper network (`mulde.core.network.widths_for_features`
 builds it from 50 rows per feature, 100 before round 45, and up to 160 features from 25
-on 501 rows or more since round 58), with which "auto" holds a fifth of the rows out."""
+on 501 rows or more with 50 per principal direction since rounds 58-59), with which "auto"
+holds a fifth of the rows out."""
 
 
 def validation_fraction_for_network(n: int, n_features: int, hidden_sizes: Sequence[int],
