@@ -294,6 +294,12 @@ def principal_directions(X: np.ndarray, share: float = VARIANCE_SHARE) -> int:
     return int(min(np.searchsorted(cumulative, share * cumulative[-1]) + 1, len(cumulative)))
 
 
+def is_auto(setting: Any) -> bool:
+    """Whether a MULDE setting is the string "auto" (any other value, an array of widths
+    included, is not: comparing an array with "auto" would compare each element)."""
+    return isinstance(setting, str) and setting == "auto"
+
+
 def directions_matter(n: int, n_features: int) -> bool:
     """Whether the principal directions of n rows of n_features features can change what
     "auto" settings train (`members_for_rows`; and, with "auto" widths from 25 rows per
@@ -381,8 +387,8 @@ def deep_pair(n: int, n_features: int, hidden_sizes: Sequence[int] | str = "auto
     Past 160 features its layers after the first would be
     narrower than the input: there it ranked below round 41's one network of 256 in more
     time, which keeps those (round 44)."""
-    return (isinstance(hidden_sizes, str) and hidden_sizes == "auto"
-            and deep_enough(n, n_features, directions) and n_features <= DEEP_WIDTH)
+    return (is_auto(hidden_sizes) and deep_enough(n, n_features, directions)
+            and n_features <= DEEP_WIDTH)
 
 
 def members_reason(n: int, n_features: int, directions: int | None = None,
@@ -482,7 +488,7 @@ def widths_for_members(widths: Sequence[int], n_members: int,
     0.0063 (within the tolerances of a change made for time), and speed.py's d-512 fit took
     0.86x the seconds (issue 15's fit-time bound). Each network fits an eighth of the rows."""
     widths = tuple(int(w) for w in widths)
-    auto = all(isinstance(s, str) and s == "auto" for s in (hidden_sizes, members_setting))
+    auto = is_auto(hidden_sizes) and is_auto(members_setting)
     if auto and n_members >= MEMBERS_THIN and len(widths) > 1:
         return (widths[0], *(min(w, THIN_WIDTH) for w in widths[1:]))
     return widths

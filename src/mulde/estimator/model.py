@@ -48,6 +48,7 @@ from mulde.core.training import (
     VALIDATION_MIN_ROWS,
     LatticeCells,
     bag_size,
+    is_auto,
     resolve_ensemble,
     resolve_lr,
     resolve_validation_fraction,
@@ -922,9 +923,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         # "auto" members or widths count the rows' principal directions where they can
         # matter (rounds 33 and 59; None where not counted); the networks, their widths and
         # share and the rows held out decided before training
-        self.principal_directions_ = (rule_directions(X) if any(
-            isinstance(v, str) and v == "auto" for v in (self.n_members, self.hidden_sizes))
-            else None)
+        self.principal_directions_ = (rule_directions(X) if is_auto(self.n_members)
+                                      or is_auto(self.hidden_sizes) else None)
         widths = resolve_hidden_sizes(self.hidden_sizes, X.shape[1], len(X),
                                       self.principal_directions_)
         fraction = resolve_validation_fraction(self.validation_fraction, len(X), X.shape[1],

@@ -292,7 +292,8 @@ follows from those)."""
 
 def _is_auto(value: Any) -> bool:
     """Whether a MULDE setting is the string "auto" (any other value, an array of widths
-    included, is not)."""
+    included, is not): `mulde.core.training.is_auto`, restated so that this module imports
+    no torch."""
     return isinstance(value, str) and value == "auto"
 
 
