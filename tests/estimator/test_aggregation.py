@@ -300,7 +300,8 @@ def test_a_level_choosing_aggregate_without_validation_rows_warns_and_is_mean_en
         f"validation_fraction={fraction:g} holds out no training sample, so "
         "aggregator='stacked' has no rows to choose its levels on and scores as "
         "'mean_energy'; set validation_fraction > 0 (the default \"auto\" holds out a tenth, "
-        "or a fifth of three layers from 50 rows per feature, or 25 from 501 rows)")
+        "or a fifth of three layers from 50 rows per feature, or 25 from 501 rows with 50 per "
+        "principal direction)")
     # a worker process's fit (mulde run --fit-jobs) sends it back pickled, intact
     assert str(pickle.loads(pickle.dumps(caught[0].message))) == str(caught[0].message)
     plain = MULDE(aggregator="mean_energy", **fast)

@@ -331,7 +331,7 @@ class NoValidationWarning(FieldedWarning):
             f"validation_fraction={fraction:g} holds out no training sample, so "
             f"{' and '.join(lost)}; set validation_fraction > 0 (the default \"auto\" holds "
             "out a tenth, or a fifth of three layers from 50 rows per feature, or 25 from "
-            "501 rows)")
+            "501 rows with 50 per principal direction)")
 
 
 class NoOutOfBagRowsWarning(FieldedWarning):
@@ -563,8 +563,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         the default since issue 15's round 41: a tenth, a fifth where the network has three
         or more hidden layers and the n rows given to `fit` are at least 50 per feature (up
         to 160 features also 25 per feature from 501 rows with 50 per principal direction,
-        rounds 58-59), as "auto" widths
-        build there; `mulde.core.training.validation_fraction_for_network`;
+        rounds 58-59), as "auto" widths build there;
+        `mulde.core.training.validation_fraction_for_network`;
         the share trained with is `train_result_.validation_fraction`), the
         steps between validation evaluations (50 by default, 100 before issue 15's round 49),
         and how many evaluations without improvement stop training (at least 1; None: never
