@@ -406,19 +406,39 @@ def held_rows(n: int, seed: int, fraction: float) -> np.ndarray:
     return split_validation(n, fraction, fit_seed)[1].numpy()
 
 
+def pair_rows_per_feature(overrides: dict, n_features: int, n_rows: int,
+                          directions: int | None) -> int | None:
+    """Rounds 57-59: the rows per feature from which a variant's deeper networks (and the
+    share held out with them) come in place of its `deep_rows_per_feature` (and
+    `held_rows_per_feature`): its `pair_rows_per_feature` up to `pair_max_features` features,
+    from `pair_min_rows` rows (round 58) and `pair_rows_per_direction` x `directions` (round
+    59); None where the variant has no such rule or it does not apply. ValueError where the
+    rule counts the principal directions and none are given."""
+    per_feature = overrides.get("pair_rows_per_feature")
+    if (per_feature is None or n_features > overrides["pair_max_features"]
+            or n_rows < overrides.get("pair_min_rows", 0)):
+        return None
+    per_direction = overrides.get("pair_rows_per_direction")
+    if per_direction is not None:
+        if directions is None:
+            raise ValueError("the pair's rule counts the rows per principal direction: give "
+                             "directions")
+        if n_rows < per_direction * directions:
+            return None
+    return per_feature
+
+
 def held_fraction(variant: str, n_features: int, n_rows: int,
                   directions: int | None = None) -> float:
     """The share of n_rows rows of n_features features a variant's fit holds out for
     validation: round 41's `held_share` where its `held_rows_per_feature` rule applies (round
-    57's `pair_rows_per_feature` in its place up to `pair_max_features` features, from round
-    58's `pair_min_rows` rows and round 59's `pair_rows_per_direction` x `directions`), else
-    the variant's validation_fraction (a tenth for every variant before round 41)."""
+    57-59's `pair_rows_per_feature` in its place where it applies), else the variant's
+    validation_fraction (a tenth for every variant before round 41)."""
     overrides = VARIANTS[variant]
     per_feature = overrides.get("held_rows_per_feature")
-    if ("pair_rows_per_feature" in overrides and n_features <= overrides["pair_max_features"]
-            and n_rows >= overrides.get("pair_min_rows", 0)
-            and n_rows >= overrides.get("pair_rows_per_direction", 0) * (directions or 0)):
-        per_feature = overrides["pair_rows_per_feature"]  # rounds 57-59
+    pair = pair_rows_per_feature(overrides, n_features, n_rows, directions)
+    if pair is not None:
+        per_feature = pair
     if per_feature is not None and n_rows >= per_feature * n_features:
         return float(overrides["held_share"])
     return float(overrides["validation_fraction"])
@@ -489,15 +509,13 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     deep_width = params.pop("deep_width", None)
     pair_max_features = params.pop("pair_max_features", None)
     mid_pair = params.pop("mid_pair_rows_per_feature", None)
-    pair_rows = params.pop("pair_rows_per_feature", None)
-    pair_min_rows = params.pop("pair_min_rows", 0)
-    pair_per_direction = params.pop("pair_rows_per_direction", None)
+    pair_rows = pair_rows_per_feature(VARIANTS[variant], n_features, n_rows,
+                                      directions)  # rounds 57-59
+    for key in ("pair_rows_per_feature", "pair_min_rows", "pair_rows_per_direction"):
+        params.pop(key, None)
     if pair_max_features is not None and n_features > pair_max_features:
         deep_members = deep_width = None  # round 44: T5 past them
-    elif pair_rows is not None and n_rows >= pair_min_rows and (
-            pair_per_direction is None or n_rows >= pair_per_direction * directions):
-        # rounds 57-58: the pair from fewer rows per feature (round 58: on enough rows;
-        # round 59: enough per principal direction)
+    elif pair_rows is not None:  # the pair from fewer rows per feature
         deep_per_feature = pair_rows
     params.pop("held_rows_per_feature", None)
     params.pop("held_share", None)
