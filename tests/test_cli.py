@@ -190,7 +190,7 @@ def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_pat
     for params, why in (('{"max_steps": 2, "n_levels": 2}', True),
                         ('{"max_steps": 2, "n_levels": 2, "validation_fraction": 0.25}', False)):
         out = str(tmp_path / "w.safetensors")
-        assert main(["fit", str(tmp_path / "x.npy"), "--out", out, "--quiet",
+        assert main(["fit", "--overwrite", str(tmp_path / "x.npy"), "--out", out, "--quiet",
                      "--params", params]) == 0
         assert ', 2 networks ("auto": at least 50 rows per feature)' in capsys.readouterr().out
         assert main(["info", out]) == 0
@@ -228,7 +228,8 @@ def test_fit_dequantises_the_columns_named_by_the_csv_header(tmp_path, capsys):
     both = '{"max_steps": 1, "n_levels": 2, "dequantise": ["relu", "x"]}'
     with pytest.warns(UndequantisedColumnsWarning, match=r"^dequantise names 'x', which the "
                       "rule gives no cell, so it trains as given"):
-        assert main(["fit", str(path), "--out", str(out), "--quiet", "--params", both]) == 0
+        assert main(["fit", str(path), "--out", str(out), "--quiet", "--params", both,
+                     "--overwrite"]) == 0
     # a name the header lacks: refused before the note that the fit may take minutes, with
     # the nearest name
     bad = '{"max_steps": 1, "dequantise": ["rel"]}'
@@ -241,7 +242,7 @@ def test_fit_dequantises_the_columns_named_by_the_csv_header(tmp_path, capsys):
     assert "Traceback" not in err and "minutes" not in err
     np.save(tmp_path / "t.npy", X)  # no header: indices alone
     assert main(["fit", str(tmp_path / "t.npy"), "--out", str(tmp_path / "b.safetensors"),
-                 "--quiet", "--params", bad]) == 2
+                 "--quiet", "--params", bad, "--overwrite"]) == 2
     assert capsys.readouterr().err == (
         f"mulde: error: {tmp_path / 't.npy'}: dequantise names column 'rel', which the "
         "training data do not have (it has no column names); give indices from 0 to 2\n")
@@ -310,7 +311,8 @@ def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
             ("few", "4 networks", "fewer than 501 rows")):
         share = 0.5 if name == "few" else 0.125
         assert main(["fit", str(tmp_path / f"{name}.npy"), "--out", str(tmp_path / "m.st"),
-                     "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
+                     "--quiet", "--params", '{"max_steps": 1, "hidden_sizes": [8]}',
+                     "--overwrite"]) == 0
         assert f'{networks} ("auto": {reason}), each on {share} of the rows' in \
             capsys.readouterr().out
         if name == "spread":
@@ -320,13 +322,14 @@ def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
     flat = rng.standard_normal((600, 3)) @ rng.standard_normal((3, 16))  # 3 directions
     np.save(tmp_path / "flat.npy", flat + 1e-3 * rng.standard_normal((600, 16)))
     assert main(["fit", str(tmp_path / "flat.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
-                 "--params", '{"max_steps": 1, "hidden_sizes": [8]}']) == 0
+                 "--params", '{"max_steps": 1, "hidden_sizes": [8]}', "--overwrite"]) == 0
     assert "networks" not in capsys.readouterr().out
     assert main(["info", str(tmp_path / "m.st")]) == 0
     assert ('16 features, 1 network of 8 (n_members "auto", from 3 principal directions '
             "counted in the rows) (") in capsys.readouterr().out
     assert main(["fit", str(tmp_path / "few.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
-                 "--params", '{"max_steps": 1, "hidden_sizes": [8], "n_members": 2}']) == 0
+                 "--params", '{"max_steps": 1, "hidden_sizes": [8], "n_members": 2}',
+                 "--overwrite"]) == 0
     assert ", 2 networks, each on 0.5 of the rows" in capsys.readouterr().out
 
 
@@ -345,7 +348,7 @@ def test_fit_draws_its_progress_bar_on_a_terminal_only(tmp_path, capsys, monkeyp
     redirected fit wrote 48 KB of updates into a log); on a terminal it draws one."""
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((40, 2)))
     fit = ["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "m.safetensors"),
-           "--params", '{"max_steps": 2, "hidden_sizes": [8], "n_levels": 2}']
+           "--overwrite", "--params", '{"max_steps": 2, "hidden_sizes": [8], "n_levels": 2}']
     assert main(fit) == 0
     assert "training" not in capsys.readouterr().err
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
@@ -1771,12 +1774,12 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
             "rows (") in capsys.readouterr().out
     np.save(features / "big.npy", np.random.default_rng(1).standard_normal((1200, 3)))
     assert main(["fit", str(features / "big.npy"), "--out", str(out), "--params", PARAMS,
-                 "--quiet"]) == 0
+                 "--quiet", "--overwrite"]) == 0
     assert "networks" not in capsys.readouterr().out
     assert main(["info", str(out)]) == 0
     assert "3 features, 1 network of 16x16 (" in capsys.readouterr().out
     # a number given is not "auto": no reason in fit, none in info
-    assert main(["fit", str(features / "train.npy"), "--out", str(out), "--params",
+    assert main(["fit", "--overwrite", str(features / "train.npy"), "--out", str(out), "--params",
                  json.dumps(json.loads(PARAMS) | {"n_members": 3}), "--quiet"]) == 0
     assert ", 3 networks, each on 0.5 of the rows); saved" in capsys.readouterr().out
     assert main(["info", str(out)]) == 0

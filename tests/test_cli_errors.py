@@ -459,8 +459,9 @@ def test_a_seed_given_twice_differently_is_refused(feats, tmp_path, capsys):
                               "give the seed once")
     assert not out.exists()
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
-                 "--seed", "1"]) == 0
-    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params]) == 0
+                 "--seed", "1", "--overwrite"]) == 0
+    assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
+                 "--overwrite"]) == 0
     from mulde import MULDE
 
     assert MULDE.load(out).random_state == 1
@@ -477,18 +478,18 @@ def test_a_device_given_twice_differently_is_refused(feats, capsys):
                               "give the device once")
     assert not out.exists()
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
-                 "--device", "cpu", "--quiet"]) == 0
+                 "--device", "cpu", "--quiet", "--overwrite"]) == 0
     # one device however written: "cpu:0" is "cpu", "cuda" is "cuda:0" (compared as strings,
     # they were refused as two); "cuda:1" is another
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", params,
-                 "--device", "cpu:0", "--quiet"]) == 0
+                 "--device", "cpu:0", "--quiet", "--overwrite"]) == 0
     cuda0 = json.dumps({**json.loads(SMALL), "device": "cuda:0"})
     assert main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", cuda0,
-                 "--device", "cuda:1"]) == 2
+                 "--device", "cuda:1", "--overwrite"]) == 2
     assert _error(capsys) == ('mulde: error: --device cuda:1 and --params device "cuda:0" '
                               "disagree; give the device once")
     code = main(["fit", str(feats / "train.npy"), "--out", str(out), "--params", cuda0,
-                 "--device", "cuda", "--quiet"])
+                 "--device", "cuda", "--quiet", "--overwrite"])
     import torch
 
     if torch.cuda.is_available():  # fitted on the GPU both name
@@ -516,7 +517,7 @@ def test_more_threads_than_cores_are_warned_of(feats, monkeypatch, capsys):
             "threads beyond them slow the work down (--threads 2 or fewer)"
             ) in capsys.readouterr().err
     assert main(["fit", str(feats / "train.npy"), "--out", str(feats / "x.safetensors"),
-                 "--params", SMALL, "--quiet", "--threads", "2"]) == 0
+                 "--params", SMALL, "--quiet", "--threads", "2", "--overwrite"]) == 0
     assert "--threads" not in capsys.readouterr().err
 
 
@@ -828,8 +829,15 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
                                   "another name (such as model.safetensors) or delete the "
                                   "file first")
         assert (d / name).read_text() == "mine\n"
+    before = model.read_bytes()  # a model file: refused before the fit, kept as it was
     assert main(["fit", str(d / "train.npy"), "--out", str(model), "--params", SMALL,
-                 "--quiet"]) == 0  # a model file is refitted in place
+                 "--quiet"]) == 2
+    assert _error(capsys) == (f"mulde: error: --out {model}: a model file is already there "
+                              "(an earlier fit's); give --overwrite to replace it, or another "
+                              "--out")
+    assert model.read_bytes() == before
+    assert main(["fit", str(d / "train.npy"), "--out", str(model), "--params", SMALL,
+                 "--quiet", "--overwrite"]) == 0  # refitted in place
     capsys.readouterr()
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "test.npy")]) == 2
     assert "would overwrite an input" in _error(capsys)
@@ -1046,9 +1054,9 @@ def test_an_interrupted_checkpointed_fit_says_a_rerun_resumes_and_the_rerun_says
     out = feats / "m.safetensors"
     real = training.save_checkpoint
 
-    def fit() -> int:
+    def fit(*more: str) -> int:
         return main(["fit", str(feats / "train.npy"), "--out", str(out), "--quiet",
-                     "--params", params])
+                     "--params", params, *more])
 
     def stopped(stop: type[BaseException], saved: bool):
         def save(*args, **kwargs):
@@ -1070,7 +1078,7 @@ def test_an_interrupted_checkpointed_fit_says_a_rerun_resumes_and_the_rerun_says
     monkeypatch.setattr(training, "save_checkpoint", real)
     assert fit() == 0
     assert "(10 steps, resumed from step 5 at lr" in capsys.readouterr().out
-    assert fit() == 0  # a finished checkpoint: resumed at its end (the model saved over)
+    assert fit("--overwrite") == 0  # a finished checkpoint: resumed at its end (saved over)
     assert "(10 steps, resumed from step 10 at lr" in capsys.readouterr().out
 
 

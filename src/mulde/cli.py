@@ -180,6 +180,10 @@ def _fit(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"--out {err}") from None
     _no_file_in_the_way("out", given_out, _output_folder(args.out))
+    if not args.overwrite and Path(args.out).is_file() and Path(args.out).stat().st_size:
+        # said before the fit (minutes to hours), not after it replaced an earlier model
+        raise UsageError(f"--out {args.out}: a model file is already there (an earlier "
+                         "fit's); give --overwrite to replace it, or another --out")
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     if (args.device is not None and "device" in overrides
@@ -2551,6 +2555,9 @@ def build_parser() -> _MuldeParser:
                    help='JSON of parameter overrides, e.g. \'{"max_steps": 500}\'')
     p.add_argument("--seed", type=_seed, default=None,
                    help="the model's random_state (default: 0, or --params' random_state)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing model file at --out (default: off, refused "
+                        "before fitting)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar, and no note before fitting (off a terminal, which "
                         "draws no bar, fit says it can take minutes)")

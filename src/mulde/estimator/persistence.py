@@ -155,7 +155,8 @@ def save_path(path: str | Path) -> Path:
     temporary file's name, `os.path.join(d, "model")`), as before this rule. An existing
     file there that is not a MULDE model file (`_replaceable`: a user's script, notes, a
     foreign safetensors file, whatever its name) is refused too, since saving would
-    overwrite it; a MULDE model file is replaced (refitting to the same path). `MULDE.save`,
+    overwrite it; a MULDE model file is replaced (refitting to the same path; `mulde fit`
+    asks for --overwrite first). `MULDE.save`,
     `PyODMULDE.save` (through `save_arrays`) and `mulde fit --out` refuse alike; so is an
     empty name (Path takes it for the working folder, which would get model.safetensors)."""
     if not str(path).strip():
