@@ -60,7 +60,8 @@ def test_fit_score_info(features, capsys):
                                                            "prints it alone):\n")
     assert json.loads(rest) == info
     assert summary.startswith(f"MULDE model {d / 'm.safetensors'}: 3 features, 4 networks of "
-                              "16x16 (n_members \"auto\"), each trained on 0.5 of the rows "
+                              "16x16 (n_members \"auto\" for 200 rows: fewer than 501 rows), "
+                              "each trained on 0.5 of the rows "
                               f"({info['n_parameters']} parameters)\n")
     assert 'training: 20 steps at lr 0.001, set by "auto" from the training rows (best' in summary
     assert len(summary.splitlines()) == 4
@@ -175,8 +176,8 @@ def test_info_gives_the_widths_auto_built_from_the_features(tmp_path, capsys):
     # 600 rows of 300 features: fewer than ten per feature and more than 500, so eight
     # networks, each on an eighth of the rows (round 46; a quarter from round 31), their
     # second layer 128 wide (round 51)
-    assert (f'300 features, 8 networks of {first}x128 (n_members "auto"), each trained '
-            "on 0.125 of the rows") in out
+    assert (f'300 features, 8 networks of {first}x128 (n_members "auto" for 600 rows: fewer '
+            "than 10 rows per feature), each trained on 0.125 of the rows") in out
     # lr "auto" counts the rows for less past 256 features (round 29), and says so
     assert 'at lr 0.001, set by "auto" from the training rows and features' in out
 
@@ -200,7 +201,8 @@ def test_info_gives_the_third_layer_and_the_share_held_out_from_the_rows(tmp_pat
         assert said in text, text
         assert ('set by "auto" from the depth and the training rows'
                 in text) is why
-        assert '2 features, 2 networks of 160x160x160 (n_members "auto")' in text  # 300 a feature
+        assert ('2 features, 2 networks of 160x160x160 (n_members "auto" for 600 rows: at least '
+                "50 rows per feature)") in text  # 300 a feature
 
 
 def test_fit_dequantises_the_columns_named_by_the_csv_header(tmp_path, capsys):
@@ -317,16 +319,17 @@ def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
             capsys.readouterr().out
         if name == "spread":
             assert main(["info", str(tmp_path / "m.st")]) == 0
-            assert ('8 networks of 8 (n_members "auto", from 14 principal directions counted '
-                    "in the rows), each trained on 0.125 of the rows") in capsys.readouterr().out
+            assert ('8 networks of 8 (n_members "auto" for 600 rows, from 14 principal '
+                    "directions counted in the rows: fewer than 50 rows per principal "
+                    "direction), each trained on 0.125 of the rows") in capsys.readouterr().out
     flat = rng.standard_normal((600, 3)) @ rng.standard_normal((3, 16))  # 3 directions
     np.save(tmp_path / "flat.npy", flat + 1e-3 * rng.standard_normal((600, 16)))
     assert main(["fit", str(tmp_path / "flat.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
                  "--params", '{"max_steps": 1, "hidden_sizes": [8]}', "--overwrite"]) == 0
     assert "networks" not in capsys.readouterr().out
     assert main(["info", str(tmp_path / "m.st")]) == 0
-    assert ('16 features, 1 network of 8 (n_members "auto", from 3 principal directions '
-            "counted in the rows) (") in capsys.readouterr().out
+    assert ('16 features, 1 network of 8 (n_members "auto" for 600 rows, from 3 principal '
+            "directions counted in the rows) (") in capsys.readouterr().out
     assert main(["fit", str(tmp_path / "few.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
                  "--params", '{"max_steps": 1, "hidden_sizes": [8], "n_members": 2}',
                  "--overwrite"]) == 0
@@ -534,7 +537,7 @@ def test_one_feature_is_said_in_the_singular(tmp_path, capsys):
     assert fitted[1].startswith("fitted on 100 x 2 features in ")
     assert main(["info", str(tmp_path / "one.safetensors")]) == 0
     assert (f"MULDE model {tmp_path / 'one.safetensors'}: 1 feature, 4 networks of 8 "
-            '(n_members "auto"), ') in capsys.readouterr().out
+            '(n_members "auto" for 100 rows: fewer than 501 rows), ') in capsys.readouterr().out
     assert main(["score", str(tmp_path / "two.safetensors"), str(tmp_path / "one.npy"),
                  "--out", str(tmp_path / "s.npy")]) == 2
     assert f"{tmp_path / 'one.npy'} has 1 feature, but the model" in capsys.readouterr().err
@@ -1770,8 +1773,8 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
     assert ('4 networks ("auto": fewer than 501 rows), each on 0.5 of the rows); saved'
             in capsys.readouterr().out)
     assert main(["info", str(out)]) == 0
-    assert ('3 features, 4 networks of 16x16 (n_members "auto"), each trained on 0.5 of the '
-            "rows (") in capsys.readouterr().out
+    assert ('3 features, 4 networks of 16x16 (n_members "auto" for 200 rows: fewer than 501 '
+            "rows), each trained on 0.5 of the rows (") in capsys.readouterr().out
     np.save(features / "big.npy", np.random.default_rng(1).standard_normal((1200, 3)))
     assert main(["fit", str(features / "big.npy"), "--out", str(out), "--params", PARAMS,
                  "--quiet", "--overwrite"]) == 0

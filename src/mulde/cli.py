@@ -864,7 +864,7 @@ def _held_share(train: dict[str, Any], params: dict[str, Any]) -> str:
 
 def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     """A few lines on a MULDE model file, from its `MULDE.summary()` dict `d`."""
-    from mulde.core.training import FEATURES_LR_FROM
+    from mulde.core.training import FEATURES_LR_FROM, members_reason
 
     params, train = d["params"], d["train"]
     sigmas = d["sigmas"]
@@ -874,8 +874,12 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     # n_members "auto" counted the rows' principal directions to choose how many networks
     # (round 33): a count of the data's, not of the networks or of their input
     counted = d.get("principal_directions")
-    auto = (' (n_members "auto"' + (f", from {_count(counted, 'principal direction')} "
-                                    "counted in the rows" if counted is not None else "") + ")"
+    rows = train.get("n_rows")  # None in files written before it was recorded
+    reason = (members_reason(rows, d["n_features_in"], counted, params["hidden_sizes"])
+              if rows is not None and members != 1 else "")
+    auto = (' (n_members "auto"' + ("" if rows is None else f" for {rows} rows")
+            + (f", from {_count(counted, 'principal direction')} counted in the rows"
+               if counted is not None else "") + (f": {reason}" if reason else "") + ")"
             if params["n_members"] == "auto" else "")
     networks = (f"{_count(members, 'network')} of {hidden}"
                 + (auto if members != 1 or counted is not None else "")

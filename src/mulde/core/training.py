@@ -137,6 +137,10 @@ class TrainResult:
     resumed_from: int | None = None
     """The step a checkpoint resumed training from (`train_energy`'s checkpoint_dir); None
     for a run from the first step, or in files written before it was recorded."""
+    n_rows: int | None = None
+    """The rows given to `MULDE.fit` (the validation split included), which "auto" settings
+    are chosen from (`members_reason`); None from `train_energy` alone, or in files written
+    before it was recorded."""
 
 
 def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:

@@ -1027,6 +1027,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                                   seed_said=checkpoint_seed_said(self.random_state))
             self.fit_seconds_ = time.perf_counter() - start
             self.network_.eval()
+            result.n_rows = len(X)
             self.train_result_ = result
             self.sigmas_ = schedule.grid(self.n_levels, self.spacing).numpy().astype(np.float32)
 
@@ -1638,7 +1639,7 @@ _TRAIN_FIELDS: dict[str, tuple[str, bool]] = {
     "steps": ("int", False), "best_step": ("int", False), "best_val_loss": ("float", True),
     "stopped_early": ("bool", False), "lr": ("float", True), "n_members": ("int", True),
     "max_samples": ("float", True), "validation_fraction": ("float", True),
-    "resumed_from": ("int", True)}
+    "resumed_from": ("int", True), "n_rows": ("int", True)}
 """The fields of `TrainResult` a model file stores (but "history"): kind and whether null
 (None) is allowed (an older file's, or no validation rows: `best_val_loss`)."""
 
