@@ -469,7 +469,9 @@ def _score_into(args: argparse.Namespace) -> int:
                          f"{args.model} expects {model.n_features_in_}"
                          + (apart or "; give the features it was fitted on, in the same "
                             "order"))
-    _check_columns(args.features, model, args.model)
+    order = _check_columns(args.features, model, args.model)
+    if order is not None:
+        X = X[:, order]
     if not csv_header(args.features, fitted):
         numbered = numbered_first_row(args.features)
         if numbered:  # a header the fit took as a sample is scored as one: an extra score
@@ -543,11 +545,13 @@ def _columns_apart(features: Path, fitted: Any) -> str:
     return "; " + "; ".join(parts) if parts else ""
 
 
-def _check_columns(features: Path, model: Any, model_path: Path) -> None:
-    """Refuse (`UsageError`) a CSV whose header names other columns, or the same in another
-    order, than the DataFrame the model was fitted on (`feature_names_in_`); a file without
-    names (no header, .npy, .npz) is taken in the model's order, with a note saying so. For a
-    model without column names, a note says when a CSV's first row is taken as a header."""
+def _check_columns(features: Path, model: Any, model_path: Path) -> list[int] | None:
+    """Refuse (`UsageError`) a CSV whose header names other columns than the DataFrame the
+    model was fitted on (`feature_names_in_`); the same columns in another order are read by
+    name: the column of each of the model's names, in its order (returned, with a note;
+    None when the file's order is the model's or it names none). A file without names (no
+    header, .npy, .npz) is taken in the model's order, with a note saying so. For a model
+    without column names, a note says when a CSV's first row is taken as a header."""
     from mulde.io.features import csv_header
 
     fitted = getattr(model, "feature_names_in_", None)
@@ -559,17 +563,23 @@ def _check_columns(features: Path, model: Any, model_path: Path) -> None:
                   "column names, so they are not checked: the columns must be the ones it "
                   "was fitted on, in the same order (a model fitted on a CSV with a header "
                   "checks them)", file=sys.stderr)
-        return
+        return None
     fitted = [str(n) for n in fitted]
     header = csv_header(features, fitted)
     if header is None:  # said, so that a file of other columns is not scored unseen
         print(f"mulde: note: {features} names no columns: they are read in the order the "
               f"model was fitted on ({_columns(fitted, 8)})", file=sys.stderr)
-        return
+        return None
     if header == fitted:
-        return
+        return None
+    if sorted(header) == sorted(fitted) and len(set(fitted)) == len(fitted):
+        # named columns are known by their names (as pandas selects them), not by place
+        print(f"mulde: note: {features}: its columns are the model's in another order; "
+              "they are read by name, in the model's order", file=sys.stderr)
+        return [header.index(name) for name in fitted]
     j = next(j for j, (h, f) in enumerate(zip(header, fitted, strict=True)) if h != f)
-    order = ("the same columns in another order; write them in the model's order"
+    order = ("the same columns in another order, a name given more than once, so they "
+             "cannot be matched by name; write them in the model's order"
              if sorted(header) == sorted(fitted) else
              "name the model's columns, in its order, or drop the header row (a file "
              "without one is read in the model's order)")
