@@ -351,6 +351,12 @@ VARIANTS["deep_pair_from25_over500"] = {**VARIANTS["deep_pair_from25"], "pair_mi
 # default before round 58 trained one network, not the eight of thin rows)
 VARIANTS["deep_pair_from25_not_thin"] = {**VARIANTS["deep_pair_from25_over500"],
                                          "pair_rows_per_direction": 50}
+# probes after round 59 (scratch seed 5, no default at stake): A4 (the default before round
+# 58) with the eight networks on eighths wherever the rows alone give one network below 50
+# rows per feature (whatever the principal directions), and A4 with no third layer: one
+# network of two layers where the pair of three trains (rounds 41-45's depth off)
+VARIANTS["eight_below50"] = {**VARIANTS["atom_quarter"], "members_per_direction": 10**9}
+VARIANTS["shallow_from50"] = {**VARIANTS["atom_quarter"], "deep_rows_per_feature": None}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
