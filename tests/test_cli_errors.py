@@ -1636,6 +1636,18 @@ def test_a_model_fitted_from_a_csv_keeps_its_header_and_score_checks_it(tmp_path
                  "--out", str(tmp_path / "t.npy")]) == 0
     assert "its columns are the model's in another order" in capsys.readouterr().err
     np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), np.load(tmp_path / "s.npy"))
+    # a row out of range in a file read in another order: named by the file's column (it
+    # was named by the model's place, column 1 'size' for a value under 'speed')
+    far = X[:, [1, 0, 2]].copy()
+    far[4, 1] = 1e300
+    np.savetxt(tmp_path / "far.csv", far, delimiter=",", header="size,speed,angle",
+               comments="")
+    assert main(["score", str(model), str(tmp_path / "far.csv"),
+                 "--out", str(tmp_path / "f.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"{tmp_path / 'far.csv'}: 1 row(s) lie beyond" in err
+    assert ": line 6, column 2 ('speed'): 1e+300; " in err
     assert main(["score", str(model), str(tmp_path / "other.csv"),
                  "--out", str(tmp_path / "u.npy")]) == 2
     assert "other.csv: column 1 is 'size', but the model" in _error(capsys)

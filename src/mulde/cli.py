@@ -363,12 +363,15 @@ def _columns_named(header: list[str] | None) -> Iterator[None]:
 
 
 @contextmanager
-def _rows_of(features: str | Path, names: list[str] | None = None) -> Iterator[None]:
+def _rows_of(features: str | Path, names: list[str] | None = None,
+             order: list[int] | None = None) -> Iterator[None]:
     """Within the block, rows too far out for the model (`OutOfRangeRowsError`: to fit in
     `mulde fit`, to score in `mulde score`) are said with the name of the features file they
     came from, whose rows the message counts; a CSV's by their lines and the first one's
     column (from 1, with its header name), as its other errors are (`names`: the columns the
-    model was fitted on, which `read_features` was given)."""
+    model was fitted on, which `read_features` was given; `order`: the file's column of each
+    of the model's, where `_check_columns` read them by name in another order, so that the
+    column said is the file's, not the model's place)."""
     from mulde.estimator.model import OutOfRangeRowsError  # torch: the block uses it anyway
     from mulde.io.features import csv_header, csv_lines, quoted
 
@@ -383,9 +386,10 @@ def _rows_of(features: str | Path, names: list[str] | None = None) -> Iterator[N
                  + "; " if len(said) > 1 else "")
         where = f"line {said[0]}"
         if err.column is not None:
+            column = err.column if order is None else order[err.column]  # the file's
             header = csv_header(features, names)
-            name = f" ({quoted(header[err.column])})" if header else ""
-            where += f", column {err.column + 1}{name}: {err.value:.6g}"
+            name = f" ({quoted(header[column])})" if header else ""
+            where += f", column {column + 1}{name}: {err.value:.6g}"
         raise type(err)(
             f"{features}: {err.rows.size} row(s) {err.reason}: {shown}{where}; {err.ADVICE}",
             err.rows, err.reason, err.column, err.value) from err
@@ -479,7 +483,8 @@ def _score_into(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # the columns are checked above, where the file names them
         warnings.filterwarnings("ignore", message="X does not have valid feature names",
                                 category=UserWarning)
-        with _rows_of(args.features, None if fitted is None else [str(n) for n in fitted]):
+        with _rows_of(args.features, None if fitted is None else [str(n) for n in fitted],
+                      order):
             scores = (model.score_samples_multiscale(X) if args.multiscale
                       else model.predict(X) if args.predict else model.anomaly_score(X))
     # a CSV's energy columns are named by their noise level: energy_sigma_0.001, ...
