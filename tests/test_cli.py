@@ -1775,6 +1775,22 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
     assert main(["info", str(out)]) == 0
     assert ('3 features, 4 networks of 16x16 (n_members "auto" for 200 rows: fewer than 501 '
             "rows), each trained on 0.5 of the rows (") in capsys.readouterr().out
+    # a file from before the rows were recorded (no n_rows): "auto" without the reason
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from mulde.estimator.persistence import CHECKSUM, content_checksum
+
+    with safe_open(str(out), framework="numpy") as f:
+        meta, arrays = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    record = json.loads(meta["train_result"])
+    del record["n_rows"]
+    meta["train_result"] = json.dumps(record)
+    meta[CHECKSUM] = content_checksum(arrays, {k: v for k, v in meta.items() if k != CHECKSUM})
+    save_file(arrays, str(features / "older.safetensors"), metadata=meta)
+    assert main(["info", str(features / "older.safetensors")]) == 0
+    assert ('3 features, 4 networks of 16x16 (n_members "auto"), each trained on 0.5 of the '
+            "rows (") in capsys.readouterr().out
     np.save(features / "big.npy", np.random.default_rng(1).standard_normal((1200, 3)))
     assert main(["fit", str(features / "big.npy"), "--out", str(out), "--params", PARAMS,
                  "--quiet", "--overwrite"]) == 0

@@ -185,6 +185,10 @@ def test_non_finite_network_weights_are_refused_by_tensor(files, tmp_path):
                                  "numbers"),
     ("lr", "fast", 'lr="fast", not a number or null'),
     ("resumed_from", 2.5, "resumed_from=2.5, not a whole number >= 0 or null"),
+    # the rows given to fit: `mulde info` counted n_members "auto"'s reason from 0 rows and
+    # failed with a ValueError traceback
+    ("n_rows", 0, "n_rows=0, not a whole number >= 1 or null"),
+    ("n_rows", "600", 'n_rows="600", not a whole number >= 1 or null'),
 ])
 def test_a_training_record_of_wrong_types_is_refused_by_field(files, tmp_path, field, value,
                                                               said):
@@ -201,7 +205,7 @@ def test_a_training_record_of_an_older_file_still_loads(files, tmp_path):
     record = json.loads(meta["train_result"]) | dict(lr=None, n_members=None,
                                                      max_samples=None, resumed_from=None,
                                                      validation_fraction=None,
-                                                     best_val_loss=None)
+                                                     best_val_loss=None, n_rows=None)
     path = _crafted(files["base"][1], tmp_path, meta={"train_result": json.dumps(record)})
     assert MULDE.load(path).train_result_.lr is None
 

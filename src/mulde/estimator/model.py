@@ -1660,9 +1660,10 @@ def _check_train_result(path: Path, record: dict[str, Any]) -> None:
             kind, nullable = _TRAIN_FIELDS[name]
             if kind == "bool":
                 good, what = isinstance(value, bool), "true or false"
-            elif kind == "int":
-                good = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-                what = "a whole number >= 0"
+            elif kind == "int":  # the rows of a fit: at least one (`mulde info` counts them)
+                least = 1 if name == "n_rows" else 0
+                good = isinstance(value, int) and not isinstance(value, bool) and value >= least
+                what = f"a whole number >= {least}"
             else:
                 good = isinstance(value, int | float) and not isinstance(value, bool)
                 what = "a number"
