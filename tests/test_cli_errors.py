@@ -838,6 +838,18 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
     assert model.read_bytes() == before
     assert main(["fit", str(d / "train.npy"), "--out", str(model), "--params", SMALL,
                  "--quiet", "--overwrite"]) == 0  # refitted in place
+    (d / "fold").mkdir()  # a folder's model.safetensors: named as the file it would replace
+    (d / "fold" / "model.safetensors").write_bytes(before)
+    assert main(["fit", str(d / "train.npy"), "--out", f"{d / 'fold'}/", "--params", SMALL,
+                 "--quiet"]) == 2
+    assert _error(capsys) == (f"mulde: error: --out {d / 'fold' / 'model.safetensors'}: a "
+                              "model file is already there (an earlier fit's); give "
+                              "--overwrite to replace it, or another --out")
+    assert (d / "fold" / "model.safetensors").read_bytes() == before
+    (d / "empty.safetensors").touch()  # an empty file holds nothing to lose: replaced
+    assert main(["fit", str(d / "train.npy"), "--out", str(d / "empty.safetensors"),
+                 "--params", SMALL, "--quiet"]) == 0
+    assert (d / "empty.safetensors").stat().st_size
     capsys.readouterr()
     assert main(["score", str(model), str(d / "test.npy"), "--out", str(d / "test.npy")]) == 2
     assert "would overwrite an input" in _error(capsys)
