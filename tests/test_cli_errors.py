@@ -1584,7 +1584,10 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
     np.testing.assert_array_equal(np.load(tmp_path / "s_swapped.npy"), model.anomaly_score(X))
     assert main(["score", str(path), str(tmp_path / "other.csv"),
                  "--out", str(tmp_path / "s.npy")]) == 2
-    assert "other.csv: column 2 is 'mass', but the model" in _error(capsys)
+    err = _error(capsys)
+    assert "other.csv: column 2 is 'mass', but the model" in err
+    assert err.endswith(": name the model's columns (in any order: they are read by name), or "
+                        "drop the header row (a file without one is read in the model's order)")
     assert not (tmp_path / "s.npy").exists()
     # another column count: the columns named apart (a newcomer's file kept its label column)
     X.assign(label=0).to_csv(tmp_path / "labelled.csv", index=False)

@@ -577,20 +577,16 @@ def _check_columns(features: Path, model: Any, model_path: Path) -> list[int] | 
         return None
     if header == fitted:
         return None
-    if sorted(header) == sorted(fitted) and len(set(fitted)) == len(fitted):
+    if sorted(header) == sorted(fitted):  # each name once: `read_features` refuses repeats
         # named columns are known by their names (as pandas selects them), not by place
         print(f"mulde: note: {features}: its columns are the model's in another order; "
               "they are read by name, in the model's order", file=sys.stderr)
         return [header.index(name) for name in fitted]
     j = next(j for j, (h, f) in enumerate(zip(header, fitted, strict=True)) if h != f)
-    order = ("the same columns in another order, a name given more than once, so they "
-             "cannot be matched by name; write them in the model's order"
-             if sorted(header) == sorted(fitted) else
-             "name the model's columns, in its order, or drop the header row (a file "
-             "without one is read in the model's order)")
     raise UsageError(f"{features}: column {j + 1} is {header[j]!r}, but the model {model_path} "
                      f"was fitted with {fitted[j]!r} there (its columns: {_columns(fitted, 8)}): "
-                     f"{order}")
+                     "name the model's columns (in any order: they are read by name), or "
+                     "drop the header row (a file without one is read in the model's order)")
 
 
 def _info(args: argparse.Namespace) -> int:
