@@ -210,6 +210,17 @@ def test_a_training_record_of_an_older_file_still_loads(files, tmp_path):
     assert MULDE.load(path).train_result_.lr is None
 
 
+def test_a_training_record_field_of_a_later_mulde_is_left_out(files, tmp_path):
+    """A field this mulde does not know (a later one's record, as n_rows was new once) is
+    dropped and the file loads; it was refused as "does not describe a training run"."""
+    meta, _ = _read(files["base"][1])
+    record = json.loads(meta["train_result"]) | {"n_restarts": 3}
+    path = _crafted(files["base"][1], tmp_path, meta={"train_result": json.dumps(record)})
+    loaded = MULDE.load(path)
+    assert loaded.train_result_.steps == record["steps"]
+    assert not hasattr(loaded.train_result_, "n_restarts")
+
+
 @pytest.mark.parametrize("count", ["2", "4"])
 def test_a_feature_count_other_than_the_means_is_named(files, tmp_path, count):
     """It was said as a length error of quantisation_steps, the first field checked."""

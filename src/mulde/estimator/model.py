@@ -10,7 +10,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -1430,8 +1430,12 @@ class MULDE(OutlierMixin, BaseEstimator):
             model.offset_ = float(offset)
             record = _json_field(path, meta, "train_result", dict)
             _check_train_result(path, record)
+            # a field a later mulde records (as n_rows was added) is its own to read: the
+            # rest of the record still describes the run
+            known = {f.name for f in fields(TrainResult)}
             try:
-                model.train_result_ = TrainResult(**record)
+                model.train_result_ = TrainResult(**{k: v for k, v in record.items()
+                                                     if k in known})
             except TypeError as err:
                 raise ModelFileError(f"{path}: inconsistent MULDE model file: metadata field "
                                      f"'train_result' does not describe a training run "
