@@ -61,8 +61,8 @@ def test_fit_score_info(features, capsys):
     assert json.loads(rest) == info
     assert summary.startswith(f"MULDE model {d / 'm.safetensors'}: 3 features, 4 networks of "
                               "16x16 (n_members \"auto\" for 200 rows: fewer than 501 rows), "
-                              "each trained on 0.5 of the rows "
-                              f"({info['n_parameters']} parameters)\n")
+                              "each trained on 0.5 of the rows, "
+                              f"{info['n_parameters']} parameters\n")
     assert 'training: 20 steps at lr 0.001, set by "auto" from the training rows (best' in summary
     assert len(summary.splitlines()) == 4
     assert f"anomaly score above {-info['offset']:.4g} is an outlier" in summary
@@ -250,6 +250,24 @@ def test_fit_dequantises_the_columns_named_by_the_csv_header(tmp_path, capsys):
         "training data do not have (it has no column names); give indices from 0 to 2\n")
 
 
+def test_info_says_out_of_bag_fell_back_to_the_validation_rows(tmp_path, capsys):
+    """threshold_on "out_of_bag" where no network trained on a bag: `info` said only "too few
+    validation rows", which read as "validation" asked (a newcomer looked in the JSON to
+    learn why); it says why the validation rows and how bags are had."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((100, 3)))
+    out = tmp_path / "m.safetensors"
+    params = json.dumps({"hidden_sizes": [8], "max_steps": 5, "threshold_on": "out_of_bag",
+                         "max_samples": 1.0})
+    with pytest.warns(Warning):  # fit's FewValidationRowsWarning: tested in test_model.py
+        assert main(["fit", str(tmp_path / "x.npy"), "--out", str(out), "--quiet",
+                     "--params", params]) == 0
+    assert main(["info", str(out)]) == 0
+    assert ('threshold (predict, mulde score --predict): none: too few validation rows to flag '
+            'within the contamination (threshold_on "out_of_bag": no network trained on a bag '
+            "of the rows, so the rows held out are the only ones out of a bag; max_samples < 1 "
+            "gives bags)\n") in capsys.readouterr().out
+
+
 def test_info_says_which_columns_were_dequantised(tmp_path, capsys):
     """dequantise (the default since round 35): `info` counts the columns found on a lattice,
     of two values (round 52: a flag's cell is half its gap) or with a point mass (round 54: a
@@ -329,7 +347,7 @@ def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
     assert "networks" not in capsys.readouterr().out
     assert main(["info", str(tmp_path / "m.st")]) == 0
     assert ('16 features, 1 network of 8 (n_members "auto" for 600 rows, from 3 principal '
-            "directions counted in the rows) (") in capsys.readouterr().out
+            "directions counted in the rows), ") in capsys.readouterr().out
     assert main(["fit", str(tmp_path / "few.npy"), "--out", str(tmp_path / "m.st"), "--quiet",
                  "--params", '{"max_steps": 1, "hidden_sizes": [8], "n_members": 2}',
                  "--overwrite"]) == 0
@@ -1727,9 +1745,9 @@ def test_info_names_the_columns_a_model_was_fitted_on(tmp_path, capsys):
     for name in ("wide", "narrow", "plain"):
         assert main(["info", str(tmp_path / f"{name}.safetensors")]) == 0
         firsts.append(capsys.readouterr().out.splitlines()[0])
-    assert firsts[0].endswith("parameters); columns f0, f1, f2, f3, ..., f6 (7 in all)")
-    assert firsts[1].endswith("parameters); columns a, b")
-    assert firsts[2].endswith("parameters)")
+    assert firsts[0].endswith(" parameters; columns f0, f1, f2, f3, ..., f6 (7 in all)")
+    assert firsts[1].endswith(" parameters; columns a, b")
+    assert firsts[2].endswith(" parameters")
 
 
 def test_column_lists_quote_commas_cut_long_names_and_shorten_long_lists():
@@ -1774,7 +1792,7 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
             in capsys.readouterr().out)
     assert main(["info", str(out)]) == 0
     assert ('3 features, 4 networks of 16x16 (n_members "auto" for 200 rows: fewer than 501 '
-            "rows), each trained on 0.5 of the rows (") in capsys.readouterr().out
+            "rows), each trained on 0.5 of the rows, ") in capsys.readouterr().out
     # a file from before the rows were recorded (no n_rows): "auto" without the reason
     from safetensors import safe_open
     from safetensors.numpy import save_file
@@ -1790,20 +1808,20 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
     save_file(arrays, str(features / "older.safetensors"), metadata=meta)
     assert main(["info", str(features / "older.safetensors")]) == 0
     assert ('3 features, 4 networks of 16x16 (n_members "auto"), each trained on 0.5 of the '
-            "rows (") in capsys.readouterr().out
+            "rows, ") in capsys.readouterr().out
     np.save(features / "big.npy", np.random.default_rng(1).standard_normal((1200, 3)))
     assert main(["fit", str(features / "big.npy"), "--out", str(out), "--params", PARAMS,
                  "--quiet", "--overwrite"]) == 0
     assert "networks" not in capsys.readouterr().out
     assert main(["info", str(out)]) == 0
-    assert "3 features, 1 network of 16x16 (" in capsys.readouterr().out
+    assert "3 features, 1 network of 16x16, " in capsys.readouterr().out
     # a number given is not "auto": no reason in fit, none in info
     assert main(["fit", "--overwrite", str(features / "train.npy"), "--out", str(out), "--params",
                  json.dumps(json.loads(PARAMS) | {"n_members": 3}), "--quiet"]) == 0
     assert ", 3 networks, each on 0.5 of the rows); saved" in capsys.readouterr().out
     assert main(["info", str(out)]) == 0
     assert "3 features, 4 networks" not in (said := capsys.readouterr().out)
-    assert "3 networks of 16x16, each trained on 0.5 of the rows (" in said
+    assert "3 networks of 16x16, each trained on 0.5 of the rows, " in said
 
 
 def test_train_lists_a_reduced_stream_with_its_principal_components():

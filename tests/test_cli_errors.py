@@ -1553,9 +1553,10 @@ def test_demo_refuses_a_user_s_files_before_writing_anything(tmp_path, capsys):
 def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp_path, capsys):
     """A model fitted on a DataFrame keeps its column names in the file; `mulde score` refuses
     a CSV whose header names others (it scored them by position without a word), reads one
-    whose header has them in another order by name (it was refused: a newcomer had to
-    reorder the file by hand), and scores a matching or header-less file without
-    scikit-learn's "X does not have valid feature names" warning."""
+    whose header has them in another order, or among other columns, by name (both were
+    refused: newcomers had to reorder the file, or drop its id column, by hand), and scores
+    a matching or header-less file without scikit-learn's "X does not have valid feature
+    names" warning."""
     pd = pytest.importorskip("pandas")
     from mulde import MULDE
 
@@ -1589,14 +1590,24 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
     assert err.endswith(": name the model's columns (in any order: they are read by name), or "
                         "drop the header row (a file without one is read in the model's order)")
     assert not (tmp_path / "s.npy").exists()
-    # another column count: the columns named apart (a newcomer's file kept its label column)
-    X.assign(label=0).to_csv(tmp_path / "labelled.csv", index=False)
+    # more columns (a newcomer's file kept its label and id columns): the model's read by
+    # name, the others left out with a note (they were refused); fewer: the missing named
+    X.assign(label=0, id=np.arange(100)).iloc[:, [3, 2, 0, 4, 1]].to_csv(
+        tmp_path / "labelled.csv", index=False)
     X[["speed", "size"]].to_csv(tmp_path / "short.csv", index=False)
-    assert main(["score", str(path), str(tmp_path / "labelled.csv"),
+    assert main(["score", str(path), str(tmp_path / "labelled.csv"), "--device", "cpu",
+                 "--out", str(tmp_path / "s_labelled.npy")]) == 0
+    assert capsys.readouterr().err == (
+        f"mulde: note: {tmp_path / 'labelled.csv'}: label, id are not columns of the model, "
+        "left out; the model's columns are read by name\n")
+    np.testing.assert_array_equal(np.load(tmp_path / "s_labelled.npy"), model.anomaly_score(X))
+    X.assign(label=0, mass=1.0).drop(columns="size").to_csv(tmp_path / "other4.csv",
+                                                              index=False)
+    assert main(["score", str(path), str(tmp_path / "other4.csv"),
                  "--out", str(tmp_path / "s.npy")]) == 2
     assert _error(capsys).endswith("has 4 features, but the model " + str(path) + " expects "
                                    "3; its header has columns the model was not fitted on "
-                                   "(label): drop them")
+                                   "(label, mass): drop them; it lacks the model's size")
     assert main(["score", str(path), str(tmp_path / "short.csv"),
                  "--out", str(tmp_path / "s.npy")]) == 2
     assert _error(capsys).endswith("expects 3; it lacks the model's angle")

@@ -467,13 +467,13 @@ def _score_into(args: argparse.Namespace) -> int:
     fitted = getattr(model, "feature_names_in_", None)  # a first row of these is a header
     X = read_features(args.features, key=args.key,
                       names=None if fitted is None else [str(n) for n in fitted])
-    if X.shape[1] != model.n_features_in_:
+    order = _check_columns(args.features, model, args.model, X.shape[1])
+    if X.shape[1] != model.n_features_in_ and order is None:
         apart = _columns_apart(args.features, fitted)
         raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
                          f"{args.model} expects {model.n_features_in_}"
                          + (apart or "; give the features it was fitted on, in the same "
                             "order"))
-    order = _check_columns(args.features, model, args.model)
     if order is not None:
         X = X[:, order]
     if not csv_header(args.features, fitted):
@@ -550,17 +550,25 @@ def _columns_apart(features: Path, fitted: Any) -> str:
     return "; " + "; ".join(parts) if parts else ""
 
 
-def _check_columns(features: Path, model: Any, model_path: Path) -> list[int] | None:
-    """Refuse (`UsageError`) a CSV whose header names other columns than the DataFrame the
-    model was fitted on (`feature_names_in_`); the same columns in another order are read by
-    name: the column of each of the model's names, in its order (returned, with a note;
-    None when the file's order is the model's or it names none). A file without names (no
-    header, .npy, .npz) is taken in the model's order, with a note saying so. For a model
-    without column names, a note says when a CSV's first row is taken as a header."""
+def _check_columns(features: Path, model: Any, model_path: Path,
+                   n_columns: int) -> list[int] | None:
+    """Refuse (`UsageError`) a CSV whose header, of as many columns as the model's, names
+    other columns than the DataFrame the model was fitted on (`feature_names_in_`); the same
+    columns in another order, or among others (an id, a label), are read by name: the
+    file's column of each of the model's names, in its order (returned, with a note naming
+    the columns left out; None when the file's columns are the model's in its order, or it
+    names none, or it lacks some: the caller's count check names them). A file without names
+    (no header, .npy, .npz) is taken in the model's order, with a note saying so. For a
+    model without column names, a note says when a CSV's first row is taken as a header.
+    `n_columns`: the file's column count; where it is not the model's and the columns
+    cannot be read by name, no note comes before the caller's count error."""
     from mulde.io.features import csv_header
 
     fitted = getattr(model, "feature_names_in_", None)
+    counted = n_columns == model.n_features_in_
     if fitted is None:
+        if not counted:
+            return None
         header = csv_header(features)
         if header:  # said, as `mulde fit` says it, so that a first row taken is seen
             print(f"mulde: note: {features}: the first row is a header of column names "
@@ -571,17 +579,28 @@ def _check_columns(features: Path, model: Any, model_path: Path) -> list[int] | 
         return None
     fitted = [str(n) for n in fitted]
     header = csv_header(features, fitted)
+    if header is None and not counted:
+        return None
     if header is None:  # said, so that a file of other columns is not scored unseen
         print(f"mulde: note: {features} names no columns: they are read in the order the "
               f"model was fitted on ({_columns(fitted, 8)})", file=sys.stderr)
         return None
     if header == fitted:
         return None
-    if sorted(header) == sorted(fitted):  # each name once: `read_features` refuses repeats
-        # named columns are known by their names (as pandas selects them), not by place
+    # named columns are known by their names (as pandas selects them), not by place; each
+    # name once: `read_features` refuses repeats
+    if set(fitted) <= set(header) and len(header) > len(fitted):
+        extra = [h for h in header if h not in fitted]
+        print(f"mulde: note: {features}: {_columns(extra)} "
+              f"{'is not a column' if len(extra) == 1 else 'are not columns'} of the model, "
+              "left out; the model's columns are read by name", file=sys.stderr)
+        return [header.index(name) for name in fitted]
+    if sorted(header) == sorted(fitted):
         print(f"mulde: note: {features}: its columns are the model's in another order; "
               "they are read by name, in the model's order", file=sys.stderr)
         return [header.index(name) for name in fitted]
+    if len(header) != len(fitted):  # some of the model's missing: the count check says which
+        return None
     j = next(j for j, (h, f) in enumerate(zip(header, fitted, strict=True)) if h != f)
     raise UsageError(f"{features}: column {j + 1} is {header[j]!r}, but the model {model_path} "
                      f"was fitted with {fitted[j]!r} there (its columns: {_columns(fitted, 8)}): "
@@ -898,8 +917,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                    else ""))
     names = d.get("feature_names") or []
     columns = f"; columns {_columns(names)}" if names else ""
-    lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks} "
-             f"({d['n_parameters']} parameters)" + columns,
+    lines = [f"MULDE model {path}: {_count(d['n_features_in'], 'feature')}, {networks}, "
+             f"{d['n_parameters']} parameters" + columns,
              f"noise levels: {len(sigmas)}, sigma {sigmas[0]:.3g} to {sigmas[-1]:.3g} "
              f"({params['spacing']}); anomaly score: {params['aggregator']}"
              + _chosen(d.get("aggregate"), len(sigmas)),
@@ -948,12 +967,20 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     missed = {"validation": "; no validation rows were held out",
               "out_of_bag": "; no training sample was out of a bag"}
     unheld = missed.get(params["threshold_on"], "") if scores == "training" else ""
+    # "out_of_bag" asked where no network trained on a bag: the validation rows are the only
+    # ones out of a bag, so it was set on them (it read as "validation" asked)
+    if held and params["threshold_on"] == "out_of_bag":
+        fell = (' (threshold_on "out_of_bag": no network trained on a bag of the rows, so the '
+                "rows held out are the only ones out of a bag; max_samples < 1 gives bags)")
+        none += fell
+    else:
+        fell = ""
 
     def promise(contamination: float, on_validation: bool, note: str,
                 on_out_of_bag: bool = False) -> str:
         if on_validation:
             return (f"contamination {contamination:g}: at most that share of new normal "
-                    "samples, set on the validation rows")
+                    f"samples, set on the validation rows{fell}")
         if on_out_of_bag:
             return (f"contamination {contamination:g}: about that share of new normal "
                     "samples, set on the training samples' out-of-bag scores (each by the "

@@ -251,6 +251,28 @@ def test_too_few_validation_rows_advise_bags_only_to_a_fit_without_them(ensemble
                                   for t in text)
 
 
+def test_out_of_bag_on_networks_without_bags_says_it_fell_back_to_the_validation_rows():
+    """threshold_on='out_of_bag' where every network trains on every row (the threshold then
+    rests on the validation rows, too few here): the warning said to set what was set
+    ("train on bags ... with threshold_on='out_of_bag'", a newcomer's confusion); it now says
+    why the validation rows were used and advises the bags alone, in fit and in predict."""
+    X = np.random.default_rng(4).standard_normal((100, 3))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        model = MULDE(**FAST | {"max_steps": 20, "threshold_on": "out_of_bag",
+                                "max_samples": 1.0}).fit(X)
+        model.predict(X[:5])
+    text = [str(w.message) for w in said if w.category is FewValidationRowsWarning]
+    assert len(text) == 2
+    for t in text:
+        assert t.startswith("threshold_on='out_of_bag' finds no training sample out of a bag "
+                            "but the validation rows (each network trains on all the rows not "
+                            "held out), so the threshold is set on those; the ")
+        assert ("validation_fraction, train on bags of the rows (max_samples < 1), which then "
+                "thresholds") in t
+    assert model.threshold_scores_ == "validation"
+
+
 def _hand_aggregate(aggregator: str, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     """The anomaly score of each aggregator computed by hand from the training energies."""
     from scipy.stats import multivariate_normal
@@ -1276,4 +1298,4 @@ def test_a_fielded_warning_is_remade_from_its_text_as_pytest_xdist_remakes_it():
         assert str(again) == str(said) and isinstance(again, type(said))
         assert all(getattr(again, field) is None for field in type(said).FIELDS)
     with pytest.raises(TypeError):
-        FewValidationRowsWarning(0.01, 10, True, "too many")
+        FewValidationRowsWarning(0.01, 10, True, False, "too many")

@@ -287,21 +287,28 @@ class FewValidationRowsWarning(FieldedWarning):
     no sample and keep it. Said by `fit` (before training, with the count and `bagged`:
     whether the networks train on bags of the rows already, where the advice is
     threshold_on="out_of_bag" alone) and again by `predict` (with `bagged`, from the
-    model's training record)."""
+    model's training record). `out_of_bag`: threshold_on="out_of_bag" was asked and fell
+    back to the validation rows (no network trained on a bag), which the message says first
+    (it read as advice to set what was set)."""
 
-    FIELDS = ("fraction", "n_held", "bagged")
+    FIELDS = ("fraction", "n_held", "bagged", "out_of_bag")
 
     def __init__(self, fraction: float, n_held: int | None = None,
-                 bagged: bool = False) -> None:
+                 bagged: bool = False, out_of_bag: bool = False) -> None:
         self.fraction, self.n_held, self.bagged = fraction, n_held, bagged
+        self.out_of_bag = out_of_bag
         bags = ("set threshold_on='out_of_bag' (the networks train on bags of the rows "
-                "already)" if bagged else "train on bags of the rows (max_samples < 1) with "
-                "threshold_on='out_of_bag'")
+                "already)" if bagged else "train on bags of the rows (max_samples < 1)"
+                + ("" if out_of_bag else " with threshold_on='out_of_bag'"))
         held = "" if n_held is None else f"{n_held} "
         least = (f" to at least {smallest_contamination(n_held):g} (what {n_held} rows can "
                  "promise)" if n_held else "")
+        fell_back = ("threshold_on='out_of_bag' finds no training sample out of a bag but the "
+                     "validation rows (each network trains on all the rows not held out), so "
+                     "the threshold is set on those; " if out_of_bag else "")
         super().__init__(
-            f"the {held}validation rows held out of training are too few to flag at most "
+            f"{fell_back}the {held}validation rows held out of training are too few to flag "
+            f"at most "
             f"{fraction:g} of new normal samples (it takes {int(np.ceil(1 / fraction - 1))} "
             "validation rows): predict flags none; fit on more samples, raise contamination"
             f"{least} or validation_fraction, {bags}, which then thresholds nearly every "
@@ -955,8 +962,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         elif held_threshold:  # a threshold that can flag nothing: say so now
             n_held = validation_rows(len(X), fraction)
             if _held_out_rank(self._fraction(), n_held) == 0:
-                warnings.warn(FewValidationRowsWarning(self._fraction(), n_held, bagged),
-                              stacklevel=2)
+                warnings.warn(FewValidationRowsWarning(
+                    self._fraction(), n_held, bagged, self.threshold_on == "out_of_bag"),
+                    stacklevel=2)
         X = X.astype(np.float64)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)
@@ -1245,7 +1253,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         sparse matrix (dense rows only: `X.toarray()`)."""
         check_is_fitted(self, "network_")
         if self.offset_ == -np.inf:
-            warnings.warn(FewValidationRowsWarning(self._fraction(), bagged=self._on_bags()),
+            bagged = self._on_bags()
+            warnings.warn(FewValidationRowsWarning(
+                self._fraction(), bagged=bagged,
+                out_of_bag=self.threshold_on == "out_of_bag" and not bagged),
                           stacklevel=2)
         return np.where(self.decision_function(X) < 0, -1, 1)
 
