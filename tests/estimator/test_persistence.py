@@ -252,6 +252,18 @@ def test_save_into_a_folder_that_is_a_file_names_that_file(fitted, tmp_path):
     assert notes.read_text() == "mine" and sorted(tmp_path.iterdir()) == [notes]
 
 
+def test_save_refuses_a_folder_whose_model_file_is_a_folder(fitted, tmp_path):
+    """`save("dd")` where dd/model.safetensors is a folder wrote
+    dd/model.safetensors/model.safetensors, which `mulde info dd` and `mulde score dd` then
+    did not find (a newcomer's): refused naming that folder, nothing written."""
+    (tmp_path / "dd" / "model.safetensors").mkdir(parents=True)
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "dd" / "model.safetensors"))
+                       + ": a folder, where the model file would be written; remove it or "
+                         "give another name$"):
+        fitted[0].save(tmp_path / "dd")
+    assert list((tmp_path / "dd" / "model.safetensors").iterdir()) == []
+
+
 def test_truncated_file_is_refused(fitted, tmp_path):
     path = fitted[0].save(tmp_path / "m.safetensors")
     data = path.read_bytes()

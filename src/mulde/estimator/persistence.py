@@ -163,6 +163,10 @@ def save_path(path: str | Path) -> Path:
         raise ValueError(f"{str(path)!r} names no file; give the model's file name, such as "
                          f"{DEFAULT_NAME}")
     path = model_file(path)
+    if path.is_dir():  # a folder's model.safetensors that is itself a folder: a model saved
+        # inside it would be found by no command given the outer folder
+        raise ValueError(f"{path}: a folder, where the model file would be written; remove "
+                         "it or give another name")
     suffix = path.suffix.lower()
     usual = f"give a name such as {DEFAULT_NAME}"
     if suffix in FEATURE_SUFFIXES:
