@@ -308,9 +308,9 @@ class FewValidationRowsWarning(FieldedWarning):
                      "the threshold is set on those; " if out_of_bag else "")
         super().__init__(
             f"{fell_back}the {held}validation rows held out of training are too few to flag "
-            f"at most "
-            f"{fraction:g} of new normal samples (it takes {int(np.ceil(1 / fraction - 1))} "
-            "validation rows): predict flags none; fit on more samples, raise contamination"
+            f"at most {fraction:g} of new normal samples (it takes "
+            f"{int(np.ceil(1 / fraction - 1))} validation rows): predict flags none; fit on "
+            "more samples, raise contamination"
             f"{least} or validation_fraction, {bags}, which then thresholds nearly every "
             "training row's out-of-bag score, or threshold the anomaly scores yourself (MULDE's "
             "anomaly_score, PyODMULDE's decision_function; MULDE's decision_function is +inf "
@@ -1256,8 +1256,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             bagged = self._on_bags()
             warnings.warn(FewValidationRowsWarning(
                 self._fraction(), bagged=bagged,
-                out_of_bag=self.threshold_on == "out_of_bag" and not bagged),
-                          stacklevel=2)
+                out_of_bag=self.threshold_on == "out_of_bag" and not bagged), stacklevel=2)
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     def _on_bags(self) -> bool:
