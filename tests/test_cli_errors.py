@@ -1585,10 +1585,12 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
     np.testing.assert_array_equal(np.load(tmp_path / "s_swapped.npy"), model.anomaly_score(X))
     assert main(["score", str(path), str(tmp_path / "other.csv"),
                  "--out", str(tmp_path / "s.npy")]) == 2
-    err = _error(capsys)
-    assert "other.csv: column 2 is 'mass', but the model" in err
-    assert err.endswith(": name the model's columns (in any order: they are read by name), or "
-                        "drop the header row (a file without one is read in the model's order)")
+    err = _error(capsys)  # named as the columns are read: by name, not by place
+    assert err == (f"mulde: error: {tmp_path / 'other.csv'}: its header lacks the model's size "
+                   f"and has mass, which the model {path} was not fitted on (its columns: "
+                   "speed, size, angle): name the model's columns (in any order: they are read "
+                   "by name), or drop the header row (a file without one is read in the "
+                   "model's order)")
     assert not (tmp_path / "s.npy").exists()
     # more columns (a newcomer's file kept its label and id columns): the model's read by
     # name, the others left out with a note (they were refused); fewer: the missing named
@@ -1676,7 +1678,7 @@ def test_a_model_fitted_from_a_csv_keeps_its_header_and_score_checks_it(tmp_path
     assert ": line 6, column 2 ('speed'): 1e+300; " in err
     assert main(["score", str(model), str(tmp_path / "other.csv"),
                  "--out", str(tmp_path / "u.npy")]) == 2
-    assert "other.csv: column 1 is 'size', but the model" in _error(capsys)
+    assert "other.csv: its header lacks the model's speed and has mass, which" in _error(capsys)
     assert main(["fit", str(tmp_path / "bare.csv"), "--out", str(tmp_path / "n.safetensors"),
                  "--params", SMALL, "--quiet"]) == 0
     from mulde import MULDE

@@ -601,11 +601,15 @@ def _check_columns(features: Path, model: Any, model_path: Path,
         return [header.index(name) for name in fitted]
     if len(header) != len(fitted):  # some of the model's missing: the count check says which
         return None
-    j = next(j for j, (h, f) in enumerate(zip(header, fitted, strict=True)) if h != f)
-    raise UsageError(f"{features}: column {j + 1} is {header[j]!r}, but the model {model_path} "
-                     f"was fitted with {fitted[j]!r} there (its columns: {_columns(fitted, 8)}): "
-                     "name the model's columns (in any order: they are read by name), or "
-                     "drop the header row (a file without one is read in the model's order)")
+    # as many columns, other names: by name, as they are read (a place said "column 4 is
+    # 'speed', fitted with 'vib' there" where vib was missing and an id added elsewhere)
+    missing = [f for f in fitted if f not in header]
+    extra = [h for h in header if h not in fitted]
+    raise UsageError(f"{features}: its header lacks the model's {_columns(missing)} and has "
+                     f"{_columns(extra)}, which the model {model_path} was not fitted on (its "
+                     f"columns: {_columns(fitted, 8)}): name the model's columns (in any "
+                     "order: they are read by name), or drop the header row (a file without "
+                     "one is read in the model's order)")
 
 
 def _info(args: argparse.Namespace) -> int:

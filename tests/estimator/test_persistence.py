@@ -261,6 +261,8 @@ def test_save_refuses_a_folder_whose_model_file_is_a_folder(fitted, tmp_path):
                        + ": a folder, where the model file would be written; remove it or "
                          "give another name$"):
         fitted[0].save(tmp_path / "dd")
+    with pytest.raises(ValueError, match="model.safetensors: a folder, where the model file "):
+        fitted[0].save(tmp_path / "dd" / "model.safetensors")  # that folder named itself
     assert list((tmp_path / "dd" / "model.safetensors").iterdir()) == []
 
 

@@ -162,6 +162,10 @@ def save_path(path: str | Path) -> Path:
     if not str(path).strip():
         raise ValueError(f"{str(path)!r} names no file; give the model's file name, such as "
                          f"{DEFAULT_NAME}")
+    given = Path(os.path.expanduser(path))
+    if given.is_dir() and given.suffix.lower() == ".safetensors":  # named as the model file
+        raise ValueError(f"{given}: a folder, where the model file would be written; remove "
+                         "it or give another name")
     path = model_file(path)
     if path.is_dir():  # a folder's model.safetensors that is itself a folder: a model saved
         # inside it would be found by no command given the outer folder
