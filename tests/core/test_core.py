@@ -1227,7 +1227,13 @@ def test_members_for_rows_bag_every_fit_of_fewer_than_ten_rows_per_feature():
     from mulde.core.training import members_reason
     assert members_reason(4000, 512) == "fewer than 10 rows per feature"
     assert members_reason(300, 64) == "fewer than 10 rows per feature"  # 4, not the rows' 3
-    assert members_reason(300, 8) == members_reason(399, 8) == "fewer than 501 rows"
+    # 50 rows per feature would have trained the pair: both halves of why (a newcomer's 250
+    # rows of 6 features read "fewer than 501 rows" beside 300 rows' pair)
+    assert members_reason(300, 8) == members_reason(399, 8) == ("fewer than 501 rows and 50 "
+                                                                "per feature")
+    assert members_reason(250, 6) == "fewer than 501 rows and 50 per feature"
+    assert members_reason(300, 8, hidden_sizes=(16, 16)) == "fewer than 501 rows"  # no pair
+    assert members_reason(300, 200) == "fewer than 10 rows per feature"
     assert members_reason(501, 21) == members_reason(5120, 512) == ""
     assert members_reason(400, 8) == "at least 50 rows per feature"  # the pair
     # rounds 58-59: from 25 rows per feature and 501 rows with 50 per direction counted

@@ -401,8 +401,9 @@ def members_reason(n: int, n_features: int, directions: int | None = None,
     features, in words for a report: "at least 50 rows per feature" or "at least 25 rows
     per feature, 50 per principal direction and 501 rows" (`deep_pair`), "fewer
     than 10 rows per feature" (which wins where it holds with another: it is what gives 4
-    or 8), "fewer than 50 rows per principal direction", "fewer than 501 rows", or "" (one
-    network). ValueError as `members_for_rows`."""
+    or 8), "fewer than 50 rows per principal direction", "fewer than 501 rows" ("... and 50
+    per feature" where 50 rows per feature would have trained the pair: "auto" widths, at
+    most 160 features), or "" (one network). ValueError as `members_for_rows`."""
     if deep_pair(n, n_features, hidden_sizes, directions):
         if n >= DEEP_ROWS_PER_FEATURE * n_features:
             return f"at least {DEEP_ROWS_PER_FEATURE} rows per feature"
@@ -414,7 +415,12 @@ def members_reason(n: int, n_features: int, directions: int | None = None,
         return f"fewer than {MEMBERS_ROWS_PER_FEATURE} rows per feature"
     if members_for_rows(n) == 1:  # the rows alone give one: the directions gave eight
         return f"fewer than {MEMBERS_ROWS_PER_DIRECTION} rows per principal direction"
-    return f"fewer than {MEMBERS_ROWS // 2 + 1} rows"
+    # where 50 rows per feature would have trained the pair, they are the other half of why
+    # (250 rows of 6 features: 4 networks; 300 of 6: the pair)
+    pair_near = deep_pair(DEEP_ROWS_PER_FEATURE * n_features, n_features, hidden_sizes,
+                          directions)
+    return (f"fewer than {MEMBERS_ROWS // 2 + 1} rows"
+            + (f" and {DEEP_ROWS_PER_FEATURE} per feature" if pair_near else ""))
 
 
 def resolve_members(n_members: int | str, n: int, n_features: int,
