@@ -1577,12 +1577,17 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
                 "(speed, size, angle)" in err) is (name == "bare")
         np.testing.assert_array_equal(np.load(tmp_path / f"s_{name}.npy"),
                                       model.anomaly_score(X))
-    assert main(["score", str(path), str(tmp_path / "swapped.csv"), "--device", "cpu",
-                 "--out", str(tmp_path / "s_swapped.npy")]) == 0
-    assert capsys.readouterr().err == (
-        f"mulde: note: {tmp_path / 'swapped.csv'}: its columns are the model's in another "
-        "order; they are read by name, in the model's order\n")
-    np.testing.assert_array_equal(np.load(tmp_path / "s_swapped.npy"), model.anomaly_score(X))
+
+    def read_by_name(name: str, note: str) -> None:
+        """`mulde score` of name.csv: the note said, the scores the model's own of X."""
+        assert main(["score", str(path), str(tmp_path / f"{name}.csv"), "--device", "cpu",
+                     "--out", str(tmp_path / f"s_{name}.npy")]) == 0
+        assert capsys.readouterr().err == f"mulde: note: {tmp_path / name}.csv: {note}\n"
+        np.testing.assert_array_equal(np.load(tmp_path / f"s_{name}.npy"),
+                                      model.anomaly_score(X))
+
+    read_by_name("swapped", "its columns are the model's in another order; they are read "
+                            "by name, in the model's order")
     assert main(["score", str(path), str(tmp_path / "other.csv"),
                  "--out", str(tmp_path / "s.npy")]) == 2
     err = _error(capsys)  # named as the columns are read: by name, not by place
@@ -1597,12 +1602,8 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
     X.assign(label=0, id=np.arange(100)).iloc[:, [3, 2, 0, 4, 1]].to_csv(
         tmp_path / "labelled.csv", index=False)
     X[["speed", "size"]].to_csv(tmp_path / "short.csv", index=False)
-    assert main(["score", str(path), str(tmp_path / "labelled.csv"), "--device", "cpu",
-                 "--out", str(tmp_path / "s_labelled.npy")]) == 0
-    assert capsys.readouterr().err == (
-        f"mulde: note: {tmp_path / 'labelled.csv'}: label, id are not columns of the model, "
-        "left out; the model's columns are read by name\n")
-    np.testing.assert_array_equal(np.load(tmp_path / "s_labelled.npy"), model.anomaly_score(X))
+    read_by_name("labelled", "label, id are not columns of the model, left out; the "
+                             "model's columns are read by name")
     X.assign(label=0, mass=1.0).drop(columns="size").to_csv(tmp_path / "other4.csv",
                                                               index=False)
     assert main(["score", str(path), str(tmp_path / "other4.csv"),
