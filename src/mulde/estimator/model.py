@@ -1653,8 +1653,9 @@ _TRAIN_FIELDS: dict[str, tuple[str, bool]] = {
     "steps": ("int", False), "best_step": ("int", False), "best_val_loss": ("float", True),
     "stopped_early": ("bool", False), "lr": ("float", True), "n_members": ("int", True),
     "max_samples": ("float", True), "validation_fraction": ("float", True),
-    "resumed_from": ("int", True), "n_rows": ("int", True)}
-"""The fields of `TrainResult` a model file stores (but "history"): kind and whether null
+    "resumed_from": ("int", True), "n_rows": ("count", True)}
+"""The fields of `TrainResult` a model file stores (but "history"): kind ("int": a whole
+number >= 0; "count": >= 1, the rows of a fit, which `mulde info` counts) and whether null
 (None) is allowed (an older file's, or no validation rows: `best_val_loss`)."""
 
 
@@ -1674,8 +1675,8 @@ def _check_train_result(path: Path, record: dict[str, Any]) -> None:
             kind, nullable = _TRAIN_FIELDS[name]
             if kind == "bool":
                 good, what = isinstance(value, bool), "true or false"
-            elif kind == "int":  # the rows of a fit: at least one (`mulde info` counts them)
-                least = 1 if name == "n_rows" else 0
+            elif kind in ("int", "count"):
+                least = 1 if kind == "count" else 0
                 good = isinstance(value, int) and not isinstance(value, bool) and value >= least
                 what = f"a whole number >= {least}"
             else:
