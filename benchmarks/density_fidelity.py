@@ -596,6 +596,17 @@ def _lattice_rule(rule: dict | None) -> Iterator[None]:
         model_module.quantisation_steps = original
 
 
+def variant_directions(variant: str, x_train: np.ndarray) -> int | None:
+    """The training rows' principal directions where a variant's rules count them (round
+    33's `members_per_direction`, round 59's `pair_rows_per_direction`), else None (not
+    computed)."""
+    from mulde.core.training import principal_directions
+
+    counts = any(key in VARIANTS[variant]
+                 for key in ("members_per_direction", "pair_rows_per_direction"))
+    return principal_directions(x_train) if counts else None
+
+
 def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray], seed: int,
                        cache: Path | None, device: str = "cpu"
                        ) -> tuple[list[np.ndarray], float, float, str, dict | None]:
@@ -607,11 +618,8 @@ def fit_mulde_energies(variant: str, x_train: np.ndarray, sets: list[np.ndarray]
     file that records other settings than the variant's today (its definition changed since)
     is refitted; files written before the settings were stored are trusted, but for the
     variants with `deep_width`, whose widths past that many features changed after round 43."""
-    from mulde.core.training import principal_directions
-
-    directions = (principal_directions(x_train)
-                  if "members_per_direction" in VARIANTS[variant] else None)
-    params = variant_params(variant, x_train.shape[1], len(x_train), directions)
+    params = variant_params(variant, x_train.shape[1], len(x_train),
+                            variant_directions(variant, x_train))
     rule = VARIANTS[variant].get("lattice_rule")
     draws = VARIANTS[variant]["validation_draws"]
     # the settings a stored fit is checked against: the evaluations' spacing and draws only
@@ -759,12 +767,7 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
         (e_tr, e_f, e_b), fit_s, sigma_low, fitted_on, training = fit_mulde_energies(
             variant, x_train, [fresh, broad], seed, cache, device)
         per_agg = {}
-        if "pair_rows_per_direction" in VARIANTS[variant]:  # round 59's share held out
-            from mulde.core.training import principal_directions
-
-            directions = principal_directions(x_train)
-        else:
-            directions = None
+        directions = variant_directions(variant, x_train)  # round 59's share held out
         for agg in AGGREGATES:
             try:
                 s_tr, s_f, s_b = aggregate_scores(agg, e_tr, [e_f, e_b], seed,
