@@ -469,11 +469,9 @@ def _score_into(args: argparse.Namespace) -> int:
                       names=None if fitted is None else [str(n) for n in fitted])
     order = _check_columns(args.features, model, args.model, X.shape[1])
     if X.shape[1] != model.n_features_in_ and order is None:
-        apart = _columns_apart(args.features, fitted)
         raise UsageError(f"{args.features} has {_count(X.shape[1], 'feature')}, but the model "
-                         f"{args.model} expects {model.n_features_in_}"
-                         + (apart or "; give the features it was fitted on, in the same "
-                            "order"))
+                         f"{args.model} expects {model.n_features_in_}; give the features it "
+                         "was fitted on, in the same order")
     if order is not None:
         X = X[:, order]
     if not csv_header(args.features, fitted):
@@ -530,34 +528,14 @@ def _columns(names: list[str], first: int = 4) -> str:
             "in all)")
 
 
-def _columns_apart(features: Path, fitted: Any) -> str:
-    """For a features file of another column count than the model's: the header's columns the
-    model was not fitted on, and the model's the header lacks, when both have names ("" when
-    either has none)."""
-    from mulde.io.features import csv_header
-
-    if fitted is None:
-        return ""
-    fitted = [str(n) for n in fitted]
-    header = csv_header(features, fitted)
-    if not header:
-        return ""
-    extra = [h for h in header if h not in fitted]
-    missing = [f for f in fitted if f not in header]
-    parts = ([f"its header has columns the model was not fitted on ({_columns(extra)}): drop "
-              "them"] if extra else []) + (
-        [f"it lacks the model's {_columns(missing)}"] if missing else [])
-    return "; " + "; ".join(parts) if parts else ""
-
-
 def _check_columns(features: Path, model: Any, model_path: Path,
                    n_columns: int) -> list[int] | None:
-    """Refuse (`UsageError`) a CSV whose header, of as many columns as the model's, names
-    other columns than the DataFrame the model was fitted on (`feature_names_in_`); the same
-    columns in another order, or among others (an id, a label), are read by name: the
-    file's column of each of the model's names, in its order (returned, with a note naming
-    the columns left out; None when the file's columns are the model's in its order, or it
-    names none, or it lacks some: the caller's count check names them). A file without names
+    """Refuse (`UsageError`) a CSV whose header lacks some of the columns of the DataFrame the
+    model was fitted on (`feature_names_in_`), naming the missing ones and those it has
+    instead, whatever its column count; the same columns in another order, or among others
+    (an id, a label), are read by name: the file's column of each of the model's names, in
+    its order (returned, with a note naming the columns left out; None when the file's
+    columns are the model's in its order, or it names none). A file without names
     (no header, .npy, .npz) is taken in the model's order, with a note saying so. For a
     model without column names, a note says when a CSV's first row is taken as a header.
     `n_columns`: the file's column count; where it is not the model's and the columns
@@ -599,17 +577,18 @@ def _check_columns(features: Path, model: Any, model_path: Path,
         print(f"mulde: note: {features}: its columns are the model's in another order; "
               "they are read by name, in the model's order", file=sys.stderr)
         return [header.index(name) for name in fitted]
-    if len(header) != len(fitted):  # some of the model's missing: the count check says which
-        return None
-    # as many columns, other names: by name, as they are read (a place said "column 4 is
-    # 'speed', fitted with 'vib' there" where vib was missing and an id added elsewhere)
+    # the header lacks some of the model's columns: named as they are read, by name (a place
+    # said "column 4 is 'speed', fitted with 'vib' there" where vib was missing and an id
+    # added elsewhere); one message whatever the column count
     missing = [f for f in fitted if f not in header]
     extra = [h for h in header if h not in fitted]
-    raise UsageError(f"{features}: its header lacks the model's {_columns(missing)} and has "
-                     f"{_columns(extra)}, which the model {model_path} was not fitted on (its "
-                     f"columns: {_columns(fitted, 8)}): name the model's columns (in any "
-                     "order: they are read by name), or drop the header row (a file without "
-                     "one is read in the model's order)")
+    has = f" and has {_columns(extra)}, which it was not fitted on" if extra else ""
+    headerless = (", or drop the header row (a file without one is read in the model's "
+                  "order)" if counted else "")
+    raise UsageError(f"{features}: its header lacks the model's {_columns(missing)}{has}; "
+                     f"the model {model_path} was fitted on {_columns(fitted, 8)}: name those "
+                     "columns (in any order: they are read by name, others left out)"
+                     f"{headerless}")
 
 
 def _info(args: argparse.Namespace) -> int:
