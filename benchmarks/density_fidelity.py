@@ -357,6 +357,16 @@ VARIANTS["deep_pair_from25_not_thin"] = {**VARIANTS["deep_pair_from25_over500"],
 # network of two layers where the pair of three trains (rounds 41-45's depth off)
 VARIANTS["eight_below50"] = {**VARIANTS["atom_quarter"], "members_per_direction": 10**9}
 VARIANTS["shallow_from50"] = {**VARIANTS["atom_quarter"], "deep_rows_per_feature": None}
+# and P3 (the default since round 59) with round 34's cap of 8,000 steps where the rows are at
+# least 50 per feature (early stopping unchanged): the flag and lattice families, which came
+# after round 34, run to the 2,000-step cap with the validation loss still falling
+VARIANTS["steps8000_from50"] = {**VARIANTS["deep_pair_from25_not_thin"],
+                                "long_steps_per_feature": 50, "long_steps": 8000}
+# round 60: P3 (the default since round 59) fitted as it is, each row equal to a training row
+# held 5 times or more then scored by that row's empirical probability on the energy's scale
+# (`mulde.estimator.atoms`); `scores_of`: the variant whose fit it scores (fitted once)
+VARIANTS["atoms_pmf5"] = {**VARIANTS["deep_pair_from25_not_thin"],
+                          "scores_of": "deep_pair_from25_not_thin", "atom_min_count": 5}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -509,6 +519,8 @@ def variant_params(variant: str, n_features: int, n_rows: int,
     long_steps = params.pop("long_steps", None)
     params.pop("lattice_rule", None)  # rounds 35-36's rules: `fit_mulde_energies` applies them
     params.pop("validation_draws", None)  # round 49's, likewise
+    params.pop("scores_of", None)  # round 60's: how a fit is scored, not fitted
+    params.pop("atom_min_count", None)
     deep_per_feature = params.pop("deep_rows_per_feature", None)
     deep_members = params.pop("deep_members", None)
     deep_share = params.pop("deep_share", None)
@@ -753,6 +765,28 @@ def fitted_default(spec: str, seed: int):
     return data, model, time.perf_counter() - t0
 
 
+def repeated_rows(min_count: int | None, x_train: np.ndarray, sets: list[np.ndarray]
+                  ) -> Callable[..., list[np.ndarray]]:
+    """Round 60: a function of (training scores, *each set's scores) that scores every row
+    equal to a training row held at least min_count times by that row's empirical
+    probability on the scores' scale (`mulde.estimator.atoms`); the scores as given where
+    min_count is None or no training row is held so often."""
+    from mulde.estimator.atoms import atom_counts, atom_offset, atom_scores, count_atoms
+
+    if min_count is None:
+        return lambda *scores: list(scores)
+    atoms, counts = count_atoms(x_train, min_count)
+    if len(atoms) == 0:
+        return lambda *scores: list(scores)
+    held = [atom_counts(x, atoms, counts) for x in (x_train, *sets)]
+    n = len(x_train)
+
+    def rescore(*scores: np.ndarray) -> list[np.ndarray]:
+        offset = atom_offset(scores[0], held[0], n)
+        return [atom_scores(s, c, n, offset) for s, c in zip(scores, held, strict=True)]
+    return rescore
+
+
 def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
              peers: list[str], energies_dir: Path | None, log: Callable[[str], None] = _log,
              device: str = "cpu") -> dict:
@@ -761,17 +795,23 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
     x_train, fresh, broad = data.x, data.fresh, data.broad
     nll_f, nll_b = data.nll_fresh, data.nll_broad
     case = {"dist": dist_name, "d": d, "n": n, "seed": seed, "mulde": {}, "peers": {}}
+    fits: dict[str, tuple] = {}  # a variant's fit, for those that score it (`scores_of`)
     for variant in variants:
-        cache = (energies_dir / f"{dist_name}_d{d}_n{n}_s{seed}_{variant}.npz"
+        fitted = VARIANTS[variant].get("scores_of", variant)
+        cache = (energies_dir / f"{dist_name}_d{d}_n{n}_s{seed}_{fitted}.npz"
                  if energies_dir else None)
-        (e_tr, e_f, e_b), fit_s, sigma_low, fitted_on, training = fit_mulde_energies(
-            variant, x_train, [fresh, broad], seed, cache, device)
+        if fitted not in fits:
+            fits[fitted] = fit_mulde_energies(fitted, x_train, [fresh, broad], seed, cache,
+                                              device)
+        (e_tr, e_f, e_b), fit_s, sigma_low, fitted_on, training = fits[fitted]
         per_agg = {}
-        directions = variant_directions(variant, x_train)  # round 59's share held out
+        directions = variant_directions(fitted, x_train)  # round 59's share held out
+        rescore = repeated_rows(VARIANTS[variant].get("atom_min_count"), x_train,
+                                [fresh, broad])
         for agg in AGGREGATES:
             try:
-                s_tr, s_f, s_b = aggregate_scores(agg, e_tr, [e_f, e_b], seed,
-                                                  held_fraction(variant, d, n, directions))
+                s_tr, s_f, s_b = rescore(*aggregate_scores(
+                    agg, e_tr, [e_f, e_b], seed, held_fraction(fitted, d, n, directions)))
                 per_agg[agg] = metrics(s_tr, s_f, s_b, nll_f, nll_b)
             except Exception as err:  # noqa: BLE001 - recorded, not fatal
                 per_agg[agg] = {"error": f"{type(err).__name__}: {err}"[:200]}

@@ -48,7 +48,8 @@ def test_variants_before_round_27_train_one_network_on_every_row():
                  "thin_width128", "two_valued_half", "two_valued_full", "atom_half",
                  "atom_quarter", "rare_flags_clipped", "rare_flags_unbounded",
                  "rare_flags_share1", "deep_pair_from25", "deep_pair_from25_over500",
-                 "deep_pair_from25_not_thin", "eight_below50", "shallow_from50"}
+                 "deep_pair_from25_not_thin", "eight_below50", "shallow_from50",
+                 "steps8000_from50", "atoms_pmf5"}
     for name, overrides in VARIANTS.items():  # rounds 4-5's fixed ensembles keep theirs
         if name in rows_rule:
             continue
@@ -217,7 +218,9 @@ def test_rounds_35_to_56_variants_keep_their_lattice_rules():
                 "deep_pair_from25_over500": [0.5, 1.0, 0.25 * atom, 0.0],
                 "deep_pair_from25_not_thin": [0.5, 1.0, 0.25 * atom, 0.0],
                 "eight_below50": [0.5, 1.0, 0.25 * atom, 0.0],
-                "shallow_from50": [0.5, 1.0, 0.25 * atom, 0.0]}
+                "shallow_from50": [0.5, 1.0, 0.25 * atom, 0.0],
+                "steps8000_from50": [0.5, 1.0, 0.25 * atom, 0.0],
+                "atoms_pmf5": [0.5, 1.0, 0.25 * atom, 0.0]}
     for name, steps in expected.items():
         with _lattice_rule(VARIANTS[name].get("lattice_rule")):
             np.testing.assert_allclose(model_module.quantisation_steps(x), steps, rtol=1e-12)
