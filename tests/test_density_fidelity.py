@@ -541,3 +541,25 @@ def test_round_49s_variant_fits_with_per_member_validation_draws(tmp_path, monke
     assert variant_params("tiny_shared", 2, 60, directions=2)["eval_every"] == 100
     density_fidelity.fit_mulde_energies("tiny_shared", x, [x[:5]], 0, None)
     assert set(seen) == {"shared"}
+
+
+def test_round_60s_variant_scores_repeated_rows_by_their_count_on_the_defaults_fit():
+    """atoms_pmf5 scores the default's fit (`scores_of`), each row equal to a training row
+    held 5 times or more by -log(c / n) + K; rows held fewer times, and every row where the
+    variant names no count, keep their scores."""
+    from density_fidelity import VARIANTS, repeated_rows, variant_params
+
+    assert VARIANTS["atoms_pmf5"]["scores_of"] == "deep_pair_from25_not_thin"
+    assert variant_params("atoms_pmf5", 4, 1000, 4) == variant_params(
+        "deep_pair_from25_not_thin", 4, 1000, 4)
+    x = np.r_[np.zeros((6, 2)), np.ones((3, 2)), [[0.5, 0.5]]]  # n 10: 6 copies, 3, 1
+    fresh = np.array([[0.0, -0.0], [1.0, 1.0], [2.0, 2.0]])
+    train_s, fresh_s = np.arange(10.0), np.array([4.0, 5.0, 6.0])
+    out_train, out_fresh = repeated_rows(5, x, [fresh])(train_s, fresh_s)
+    k = np.median(train_s[:6] + np.log(0.6))
+    np.testing.assert_allclose(out_train, np.r_[np.full(6, -np.log(0.6) + k), 6.0, 7.0, 8.0,
+                                                9.0], rtol=1e-12)
+    np.testing.assert_allclose(out_fresh, [-np.log(0.6) + k, 5.0, 6.0], rtol=1e-12)
+    for rescore in (repeated_rows(None, x, [fresh]), repeated_rows(7, x, [fresh])):
+        same = rescore(train_s, fresh_s)
+        assert same[0] is train_s and same[1] is fresh_s

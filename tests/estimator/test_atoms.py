@@ -1,0 +1,90 @@
+"""Repeated rows (`mulde.estimator.atoms`): counts, lookups, the offset and the scores, by
+hand and as properties."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mulde.estimator.atoms import (
+    ATOM_MIN_COUNT,
+    atom_counts,
+    atom_offset,
+    atom_scores,
+    count_atoms,
+)
+
+
+def test_count_atoms_keeps_the_rows_held_at_least_min_count_times():
+    X = np.array([[0.0, 1.0], [0.0, 1.0], [-0.0, 1.0], [2.0, 3.0], [2.0, 3.0], [5.0, 5.0]])
+    atoms, counts = count_atoms(X, 2)
+    held = {tuple(a): int(c) for a, c in zip(atoms, counts, strict=True)}
+    assert held == {(0.0, 1.0): 3, (2.0, 3.0): 2}  # -0.0 counted as 0.0
+    assert not np.signbit(atoms).any()
+    atoms, counts = count_atoms(X, 3)
+    assert atoms.tolist() == [[0.0, 1.0]] and counts.tolist() == [3]
+    assert count_atoms(X, 4)[0].shape == (0, 2)
+    assert ATOM_MIN_COUNT == 5
+
+
+def test_count_atoms_refuses_what_it_cannot_count():
+    with pytest.raises(ValueError, match="2-D"):
+        count_atoms(np.zeros(3))
+    with pytest.raises(ValueError, match="at least 1"):
+        count_atoms(np.zeros((3, 2)), 0)
+    atoms, counts = count_atoms(np.zeros((0, 4)))
+    assert atoms.shape == (0, 4) and counts.shape == (0,)
+
+
+def test_atom_counts_finds_each_rows_atom_and_zero_elsewhere():
+    atoms = np.array([[2.0, 3.0], [0.0, 1.0]])
+    counts = np.array([7, 9])
+    X = np.array([[0.0, 1.0], [2.0, 3.0], [9.0, 9.0], [-0.0, 1.0], [2.0, 3.0000001]])
+    assert atom_counts(X, atoms, counts).tolist() == [9, 7, 0, 9, 0]
+    assert atom_counts(X, np.empty((0, 2)), np.empty(0, dtype=int)).tolist() == [0] * 5
+    assert atom_counts(np.empty((0, 2)), atoms, counts).shape == (0,)
+
+
+def test_the_offset_and_the_scores_by_hand():
+    # n = 10: rows held 5 and 2 times; energies 1.0 and 3.0 on them, 7.0 on a row never held
+    scores = np.array([1.0, 3.0, 7.0])
+    counts = np.array([5, 2, 0])
+    # K = median(1 + log 0.5, 3 + log 0.2) = mean of the two (two values)
+    k = 0.5 * (1.0 + np.log(0.5) + 3.0 + np.log(0.2))
+    assert atom_offset(scores, counts, 10) == pytest.approx(k, rel=1e-12)
+    out = atom_scores(scores, counts, 10, k)
+    np.testing.assert_allclose(out, [-np.log(0.5) + k, -np.log(0.2) + k, 7.0], rtol=1e-12)
+    assert scores.tolist() == [1.0, 3.0, 7.0]  # a copy
+    with pytest.raises(ValueError, match="no training row"):
+        atom_offset(scores, np.zeros(3, dtype=int), 10)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), min_size=1, max_size=60),
+       st.integers(1, 6))
+def test_counts_of_the_training_rows_are_their_multiplicities(rows, min_count):
+    X = np.array(rows, dtype=np.float64)
+    atoms, counts = count_atoms(X, min_count)
+    found = atom_counts(X, atoms, counts)
+    for row, c in zip(X, found, strict=True):
+        held = int((X == row).all(axis=1).sum())
+        assert c == (held if held >= min_count else 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 400), st.integers(1, 8), st.integers(0, 2**31))
+def test_continuous_rows_are_never_atoms(n, d, seed):
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    assert len(count_atoms(X, 2)[0]) == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 50), min_size=2, max_size=20), st.integers(0, 2**31))
+def test_more_copies_score_as_more_normal(count_list, seed):
+    """Among atoms the score falls as the count rises, whatever the energies."""
+    counts = np.array(count_list)
+    scores = np.random.default_rng(seed).normal(size=len(counts))
+    n = int(counts.sum()) + 1
+    out = atom_scores(scores, counts, n, atom_offset(scores, counts, n))
+    order = np.argsort(counts, kind="stable")
+    assert np.all(np.diff(out[order]) <= 1e-12)
