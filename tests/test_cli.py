@@ -1899,8 +1899,14 @@ def test_run_says_its_alert_events_plainly_none_included(capsys, tmp_path):
     assert "alert threshold 1.25: no events in the 3 test videos" in (
         capsys.readouterr().out.splitlines())
     _print_metrics({"threshold": threshold, "events": {"a": []}}, tmp_path)
-    assert "alert threshold 1.25: no events in the 1 test video" in (
-        capsys.readouterr().out.splitlines())
+    out = capsys.readouterr().out.splitlines()
+    assert "alert threshold 1.25: no events in the 1 test video" in out
+    assert not [line for line in out if "mulde watch" in line]  # no model/ folder here
+    (tmp_path / "model").mkdir()  # a run's model: the next step said, as the demo says it
+    _print_metrics({"threshold": threshold, "events": {"a": []}}, tmp_path)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"watch a camera, stream or video with the model: mulde watch {tmp_path / 'model'} "
+        "SOURCE --out DIR")
 
 
 def test_a_run_opens_an_unreadable_video_once_and_names_it_once(tmp_path, capsys,
@@ -1936,8 +1942,8 @@ def test_a_run_opens_an_unreadable_video_once_and_names_it_once(tmp_path, capsys
                      "--detector", "knn", "--fit-jobs", "1"]) == 0
     assert opened == {"cut.avi": 2, "garbage.avi": 1}
     err = capsys.readouterr().err
-    assert [line.split(":")[0] for line in err.splitlines() if "skipped" in line] == [
-        "skipped train/cut.avi", "skipped test/garbage.avi"]
+    assert [line.split(":")[2] for line in err.splitlines() if "skipped" in line] == [
+        " skipped train/cut.avi", " skipped test/garbage.avi"]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert [(s["split"], s["video"]) for s in metrics["config"]["skipped_videos"]] == [
         ("train", "cut"), ("test", "garbage")]

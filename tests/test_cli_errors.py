@@ -1427,9 +1427,9 @@ def test_a_run_over_fewer_labelled_test_videos_says_its_evaluation_is_partial(tm
     out = tmp_path / "out"
     assert main(["run", "folder", "--root", str(root), "--out", str(out), "--params",
                  SMALL]) == 0
-    note = ("partial evaluation: 1 of the 2 test videos of plaza evaluated (1 skipped, not "
-            "scored: the report's warnings say which and why): the numbers are not over all "
-            "of them")
+    note = ("partial evaluation: 1 of the 2 test videos of the folder plaza evaluated (1 "
+            "skipped, not scored: the report's warnings say which and why): the numbers are "
+            "not over all of them")
     assert f"\nnote: {note}\n" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert note in metrics["notes"] and metrics["n_videos"] == 1

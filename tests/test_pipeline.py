@@ -480,17 +480,18 @@ def test_a_corrupt_video_is_named_once_in_plain_words(dataset_root, tmp_path, ca
     lines = [line for line in printed.err.splitlines() if "broken" in line]
     what = ("cannot read video, the file is damaged, incomplete or not a video; re-encode it "
             "(ffmpeg -i IN OUT.mp4) or remove it (Invalid data found when processing input)")
-    assert lines == [f"skipped train/broken.mp4: {what}", f"skipped test/broken.mp4: {what}"]
-    assert [w for w in metrics["warnings"] if "broken" in w] == lines
+    skipped = [f"skipped train/broken.mp4: {what}", f"skipped test/broken.mp4: {what}"]
+    assert lines == [f"mulde: warning: {line}" for line in skipped]
+    assert [w for w in metrics["warnings"] if "broken" in w] == skipped
     html = (out / "report.html").read_text()
     assert html.count("Warning:</b> skipped train/broken.mp4") == 1
     assert html.count("Warning:</b> skipped test/broken.mp4") == 1
     assert "Errno" not in html and sorted(metrics["per_video_auc"]) == ["a", "b"]
     # the AUCs are over 2 of the 3 labelled test videos: said as `mulde evaluate --partial`
     # says it (a note, the headline), not only by the skip warning
-    note = ("partial evaluation: 2 of the 3 test videos of data evaluated (1 skipped, not "
-            "scored: the report's warnings say which and why): the numbers are not over all "
-            "of them")
+    note = ("partial evaluation: 2 of the 3 test videos of the folder data evaluated (1 "
+            "skipped, not scored: the report's warnings say which and why): the numbers are "
+            "not over all of them")
     assert metrics["notes"][-1] == note  # after the metrics' own (on the macro AUC)
     assert metrics["config"]["videos_without_scores"] == ["broken"]
     assert ("2 labelled test videos, 80 frames, 10 anomalous; <b>partial: 2 of 3 test videos "
@@ -528,7 +529,8 @@ def test_a_truncated_video_is_skipped_in_one_line_without_a_note_of_its_cut_fram
             "(none after frame 19; the next cut off mid-frame, dropped); if the file was cut "
             "short (a copy or download stopped early), copy it again whole; else re-encode it "
             "(ffmpeg -i IN OUT.mp4) or remove it")
-    assert lines == [f"skipped train/cut.avi: {what}", f"skipped test/cut.avi: {what}"]
+    assert lines == [f"mulde: warning: skipped train/cut.avi: {what}",
+                     f"mulde: warning: skipped test/cut.avi: {what}"]
     assert [f["video"] for f in metrics["config"]["skipped_videos"]] == ["cut", "cut"]
 
 
@@ -911,6 +913,22 @@ def test_more_calibration_folds_than_readable_training_videos_fall_back_with_a_w
         ens = fit_ensemble({"a": video(), "b": video()}, "gmm", calibration_folds=3,
                            progress=False)
     assert ens.calibration_folds == 2
+
+
+def test_one_training_video_says_its_calibration_is_in_sample(capsys):
+    """"auto" folds with one training video calibrate on its in-sample scores: said on
+    stderr (a newcomer's run switched silently); kNN, whose scores are leave-one-video-out
+    anyway, says nothing."""
+    from mulde.pipeline import fit_ensemble
+
+    rng = np.random.default_rng(0)
+    video = VideoFeatures.of({Stream.VELOCITY: ObjectFeatures.build(
+        rng.normal(size=(40, 2)), np.arange(40), np.ones((40, 4)), 40, 2)})
+    assert fit_ensemble({"a": video}, "gmm", progress=False).calibration_folds is None
+    assert ("mulde: note: one readable training video: the calibration and the alert "
+            "threshold are set on its in-sample scores") in capsys.readouterr().err
+    fit_ensemble({"a": video}, "knn", progress=False)
+    assert "in-sample" not in capsys.readouterr().err
 
 
 def test_the_fit_note_is_printed_once_before_the_model_fits(dataset_root, tmp_path, capsys,

@@ -1805,8 +1805,9 @@ def _not_a_pipeline(path: Path, source: str) -> str | None:
                     f": mulde watch {model} {source} --out DIR" if model else " (the "
                     "model/ folder of `mulde run/train --out DIR`)"))
     if found is not None:
-        return (f"{path} is a file of the pipeline model {found}; give watch that folder: "
-                f"mulde watch {found} {source} --out DIR")
+        within = found.resolve() in path.resolve().parents  # a stream file; else a report
+        return (f"{path} is {'a file of' if within else 'beside'} the pipeline model "
+                f"{found}; give watch that folder: mulde watch {found} {source} --out DIR")
     if _mulde_format(path):
         return (f"{path} is a feature model of `mulde fit` (a file, which `mulde score` "
                 "takes); mulde watch needs a trained video pipeline: the model folder that "
@@ -2377,6 +2378,9 @@ def _print_metrics(metrics: dict, out: Path) -> None:
               "report's warnings and metrics.json (config.skipped_videos)")
     print(f"report: {Path(out) / 'report.html'} (metrics.json, per-frame scores in "
           "frame_scores.csv and the model in model/ beside it)")
+    if (Path(out) / "model").is_dir():  # the next step a user takes with it
+        print(f"watch a camera, stream or video with the model: mulde watch {Path(out) / 'model'}"
+              " SOURCE --out DIR")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -2823,7 +2827,9 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--fps", type=float, help="frame rate of a frame folder or a network "
                    "stream (default: a stream's stated rate, else 25; a frame folder the "
                    "model's rate; a webcam keeps its stated rate, a video file its own)")
-    p.add_argument("--view", help="camera view of the source, for a model trained on several")
+    p.add_argument("--view", help="camera view of the source, for a model trained on several "
+                   "(ShanghaiTech's scenes, 01 to 13: one scene background each); a view the "
+                   "model lacks is refused naming those it has")
     p.add_argument("--threshold", type=float, help="alert threshold on the causally smoothed "
                    "score (default: the model's rule refitted for the causal filter)")
     p.add_argument("--patience", type=int, help="frames at or below the threshold that end an "
@@ -2855,7 +2861,8 @@ def build_parser() -> _MuldeParser:
     p = sub.add_parser("demo", help="run the built-in demo end to end")
     p.add_argument("--kind", default="video", choices=["video", "toy"],
                    help="video: the synthetic scene through the whole pipeline; toy: 2-D")
-    p.add_argument("--out", type=Path, default=Path("demo_out"))
+    p.add_argument("--out", type=Path, default=Path("demo_out"),
+                   help="output folder (default: demo_out): the report, scores and model")
     p.add_argument("--seed", type=_seed, default=0,
                    help="seed of the demo's scene (or the toy's samples), models and calibration "
                    "folds (default: 0)")

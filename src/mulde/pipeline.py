@@ -326,7 +326,7 @@ def _skipped(dataset: Dataset, result: Extraction, failure: dict[str, str]) -> N
     """List a video as skipped (`Extraction.failed`) and say so in its one line
     (`skip_line`), past any progress bar."""
     result.failed.append(failure)
-    _say(skip_line(dataset, failure))
+    _say(f"mulde: warning: {skip_line(dataset, failure)}")
 
 
 def skip_line(dataset: Dataset, failure: dict[str, str]) -> str:
@@ -420,6 +420,12 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
     back."""
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
+        if calibration_folds is None and detector != "knn" and max_train_objects is None:
+            # one training video: no fold to leave out (a newcomer's run said nothing)
+            _say("mulde: note: one readable training video: the calibration and the alert "
+                 "threshold are set on its in-sample scores, not out of fold, so new normal "
+                 "video may raise more alarms than the threshold's rate; train on two or "
+                 "more videos for out-of-fold calibration")
     elif isinstance(calibration_folds, int) and len(train) < calibration_folds:
         # videos were skipped after the folds were chosen: fewer folds, never a lost run
         fewer = default_calibration_folds(detector, len(train), max_train_objects,
@@ -929,7 +935,9 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         notes = [partial_note(  # metrics over fewer test videos than the dataset has
             evaluated, evaluated + len(skipped_tests),
             f"{len(skipped_tests)} skipped, not scored: the report's warnings say which and why",
-            dataset_label(dataset), benchmark=dataset.name != "folder")
+            # a user's folder by its name, said to be one ("of the folder lobby")
+            (f"the folder {dataset_label(dataset)}" if dataset.name == "folder"
+             else dataset_label(dataset)), benchmark=dataset.name != "folder")
         ] if skipped_tests and evaluated and not one_class else []
         # a partial copy of a benchmark: said with the numbers too, not only in the loader's
         # warning before the extraction's minutes

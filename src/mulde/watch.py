@@ -1210,14 +1210,18 @@ class Watcher:
         # fewer rows only where the model downscales (detector boxes and frames models do not)
         rows = (f"works on fewer rows than its {self.max_height} (--set max_height=N at "
                 "training) or " if self.max_height else "")
+        # a file paced by --realtime is a recording already: read unpaced, nothing waits
+        recorded = ("leave out --realtime, so that the file is read as fast as it is scored"
+                    if self.capture.kind in ("file", "folder") else
+                    "record the source and watch the recording, which is read as fast as it "
+                    "is scored")
         warnings.warn(FallingBehindWarning(
             f"{self.capture.name}: scored {n / seconds:.1f} frames/s, slower than the "
             f"source's {fps:g}: its frames waited, and the last were scored about "
             f"{max(0.0, seconds - n / fps):.1f} s late, so alerts came that late; give the "
             f"watch more CPU threads (--threads), or train a model that {rows}uses a lighter "
-            "extractor (objects rather than objects:detector), or record the source and watch "
-            "the recording, which is read as fast as it is scored (frames are never skipped: "
-            "the features and the smoothing assume every frame)"), stacklevel=2)
+            f"extractor (objects rather than objects:detector), or {recorded} (frames are "
+            "never skipped: the features and the smoothing assume every frame)"), stacklevel=2)
 
     def _status(self, seconds: float, final: bool = False) -> None:
         """Write the status line: frames, rate over `seconds`, latency, score, events, and
@@ -1299,6 +1303,10 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
                          "them")
     extractor = model.extractor_for(view)
     value, definition = live_threshold(model, threshold)
+    # an alert rate that the training video is too short to check, as `mulde run` and
+    # `mulde info` say it: kept with the alerts too, where they are acted on
+    short = (None if threshold is not None or model.threshold is None
+             else model.threshold.too_short())
     given_fps = fps  # for watch.json; a frame folder's may be the model's (below)
     assumed = fps is None and Path(source).is_dir() and getattr(model, "fps", None)
     if assumed:
@@ -1363,6 +1371,8 @@ def watch_source(model: Any, source: str, out: str | Path, *, view: str | None =
              f"moved to {Path(out) / EARLIER}/ once this watch scores its first frame (left in "
              "place if it scores none)")
     watcher.notes = list(said)  # the notes on the source and model, kept in watch.json
+    if short:  # beside the alerts on watch.json and watch.html (said by run and info before)
+        watcher.notes.append(f"the alert threshold {value:.4g}: {short}")
     watcher.log = say  # and those said while it watches
     return watcher.run()
 

@@ -48,6 +48,10 @@ def test_sources_that_cannot_be_opened_are_named(tmp_path):
     with pytest.raises(VideoReadError, match="webcam 97") as said:
         open_capture("97")  # no such camera here
     assert "[Errno" not in str(said.value)  # FFmpeg's reason, not str(error) quoting the device
+    # and what to do (a newcomer's error said none)
+    assert str(said.value).endswith("; check that the camera is connected and not in use by "
+                                    "another program, that this user may read it, or give "
+                                    "another index (0, 1, ...), a stream URL or a video file")
 
 
 def test_a_network_error_names_the_url_once():

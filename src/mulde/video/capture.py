@@ -268,11 +268,15 @@ def open_capture(source: str, *, realtime: bool = False, fps: float | None = Non
             container = av.open(device, format=fmt, timeout=timeout_s)
         except (av.FFmpegError, OSError) as err:
             raise VideoReadError(f"webcam {source} ({device}): cannot open it "
-                                 f"({decode.ffmpeg_reason(err)})") from err
+                                 f"({decode.ffmpeg_reason(err)}); check that the camera is "
+                                 "connected and not in use by another program, that this "
+                                 "user may read it, or give another index (0, 1, ...), a "
+                                 "stream URL or a video file") from err
         stream = container.streams.video[0] if container.streams.video else None
         if stream is None:
             container.close()
-            raise VideoReadError(f"webcam {source} ({device}): no video stream")
+            raise VideoReadError(f"webcam {source} ({device}): no video stream; give another "
+                                 "index (0, 1, ...), a stream URL or a video file")
         rate = float(stream.guessed_rate or stream.average_rate or fps or 25.0)
         return Capture(source, "webcam", rate, lambda: _live_frames(container, stream),
                        live=True)
