@@ -315,6 +315,30 @@ def test_fit_reads_a_float32_files_lattice_at_float32s_precision(tmp_path, capsy
     assert said in capsys.readouterr().out
 
 
+def test_fit_and_info_say_how_many_repeated_rows_a_model_scores_by_their_counts(tmp_path,
+                                                                              capsys):
+    """Round 60: rows the training rows hold 5 times or more are scored by their counts;
+    `mulde fit` and `mulde info` say how many (a model of continuous rows says nothing)."""
+    rng = np.random.default_rng(0)
+    flags = np.repeat([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [100, 60, 4], axis=0)
+    np.save(tmp_path / "flags.npy", np.r_[flags, rng.standard_normal((36, 2))])
+    np.save(tmp_path / "plain.npy", rng.standard_normal((200, 2)))
+    params = '{"max_steps": 1, "n_levels": 2, "hidden_sizes": [8]}'
+    assert main(["fit", str(tmp_path / "flags.npy"), "--out", str(tmp_path / "f.st"),
+                 "--quiet", "--params", params]) == 0
+    assert ", 2 repeated rows (held 5 times or more: 160 of the 200 rows) scored by their " \
+        "counts); saved" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "f.st")]) == 0
+    assert ("\nrepeated rows: 2 rows held 5 times or more by the training rows (160 of 200 "
+            "rows), scored by their empirical probability on the energy's scale\n"
+            ) in capsys.readouterr().out
+    assert main(["fit", str(tmp_path / "plain.npy"), "--out", str(tmp_path / "p.st"),
+                 "--quiet", "--params", params]) == 0
+    assert "repeated" not in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "p.st")]) == 0
+    assert "repeated rows" not in capsys.readouterr().out
+
+
 def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):
     """n_members "auto" names its reason in fit's line (fewer than ten rows per feature,
     fewer than 50 rows per principal direction, or fewer than 501 rows), and `info` the

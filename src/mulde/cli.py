@@ -263,6 +263,7 @@ def _fit(args: argparse.Namespace) -> int:
                                          model.hidden_sizes)
                           if model.n_members == "auto" else "")
           + _dequantised_said(model.quantisation_steps_, X.shape[1])
+          + _repeated_said(model.summary().get("repeated_rows"), X.shape[0])
           + f"); saved {path}")
     return 0
 
@@ -307,6 +308,17 @@ def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | N
     length = "hours (a GPU job)" if preset == "paper" else "minutes"
     return (f"mulde: note: fitting {n} rows x {_count(d, 'feature')} ({steps_said}); on a CPU "
             f"this can take {length} (a progress bar shows on a terminal)")
+
+
+def _repeated_said(repeated: dict | None, n_rows: int) -> str:
+    """", 12 repeated rows (on 4,512 of the 6,000 rows) scored by their counts" for a model
+    whose training rows repeat some row at least `atom_min_count` times (`MULDE.summary`'s
+    "repeated_rows"); "" for none."""
+    if not repeated:
+        return ""
+    return (f", {_count(repeated['atoms'], 'repeated row')} (held {repeated['min_count']} "
+            f"times or more: {repeated['rows']:,} of the {n_rows:,} rows) scored by their "
+            "counts")
 
 
 def _dequantised_said(steps: Any, n_features: int) -> str:
@@ -935,6 +947,13 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      "on a lattice, two-valued or with a point mass, each training row spread "
                      "over its value's cell" + (f" (widths in the column's own units): {named}"
                                                 if steps else ""))
+    repeated = d.get("repeated_rows")
+    if repeated:  # round 60: rows held atom_min_count times or more, scored by their counts
+        rows = d["train"].get("n_rows")
+        lines.append(f"repeated rows: {_count(repeated['atoms'], 'row')} held "
+                     f"{repeated['min_count']} times or more by the training rows "
+                     f"({repeated['rows']:,}" + (f" of {rows:,}" if rows else "") + " rows), "
+                     "scored by their empirical probability on the energy's scale")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation

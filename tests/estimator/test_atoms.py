@@ -88,3 +88,54 @@ def test_more_copies_score_as_more_normal(count_list, seed):
     out = atom_scores(scores, counts, n, atom_offset(scores, counts, n))
     order = np.argsort(counts, kind="stable")
     assert np.all(np.diff(out[order]) <= 1e-12)
+
+
+# ------------------------------------------------------------------ in the estimator (round 60)
+TINY = dict(hidden_sizes=(8,), n_members=1, n_levels=4, max_steps=5, random_state=0,
+            device="cpu")
+
+
+@pytest.fixture(scope="module")
+def repeated():
+    """Rows of three flags and a continuous column, of which the first 160 repeat five flag
+    patterns (40, 40, 40, 20, 20 times: the continuous column 0 there), and the models fitted
+    on them with atoms (the default 5) and without (None): the same seed, the same network."""
+    rng = np.random.default_rng(0)
+    patterns = np.array([[0, 0, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 1, 0, 0]],
+                        dtype=float)
+    X = np.r_[np.repeat(patterns, [40, 40, 40, 20, 20], axis=0),
+              np.c_[rng.integers(0, 2, (40, 3)), rng.standard_normal(40)]]
+    from mulde import MULDE
+
+    return X, MULDE(**TINY).fit(X), MULDE(**TINY, atom_min_count=None).fit(X)
+
+
+def test_a_fit_scores_repeated_rows_by_their_counts_and_the_rest_as_without(repeated):
+    X, model, plain = repeated
+    assert model.atom_min_count == ATOM_MIN_COUNT and len(model.atoms_) == 5
+    assert sorted(model.atom_counts_.tolist()) == [20, 20, 40, 40, 40]
+    n = len(X)
+    scores, energies = model.anomaly_score(X), plain.anomaly_score(X)
+    held = atom_counts(X, model.atoms_, model.atom_counts_)
+    k = atom_offset(energies, held, n)  # fitted on the network's in-sample scores
+    np.testing.assert_allclose(model.atom_scores_, -np.log(model.atom_counts_ / n) + k)
+    np.testing.assert_allclose(scores[:160], -np.log(held[:160] / n) + k)
+    np.testing.assert_array_equal(scores[160:], energies[160:])  # the same network
+    assert scores[0] < scores[150]  # 40 copies score as more normal than 20
+    # the threshold is the training scores' 1 % quantile, on the scores so given
+    assert model.offset_ == pytest.approx(np.percentile(-scores, 1.0), rel=1e-12)
+    assert len(plain.atoms_) == 0 and model.summary()["repeated_rows"] == {
+        "atoms": 5, "rows": 160, "min_count": 5}
+    np.testing.assert_array_equal(model.score_samples_multiscale(X),
+                                  plain.score_samples_multiscale(X))
+
+
+def test_continuous_rows_fit_and_score_as_without_atoms():
+    from mulde import MULDE
+
+    X = np.random.default_rng(1).standard_normal((120, 3))
+    model, plain = MULDE(**TINY).fit(X), MULDE(**TINY, atom_min_count=None).fit(X)
+    assert model.atoms_.shape == (0, 3) and "repeated_rows" not in model.summary()
+    np.testing.assert_array_equal(model.anomaly_score(X), plain.anomaly_score(X))
+    assert model.offset_ == plain.offset_
+    assert MULDE.from_preset("paper").atom_min_count is None  # the published method

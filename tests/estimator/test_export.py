@@ -8,6 +8,7 @@ import torch
 from mulde import MULDE
 from mulde.cli import main
 from mulde.estimator.aggregation import Aggregation
+from mulde.estimator.atoms import atom_index
 from mulde.estimator.export import ExportError, _gmm_full, _Scorer, export_onnx
 
 ort = pytest.importorskip("onnxruntime", reason="the round trip needs onnxruntime")
@@ -338,3 +339,19 @@ def test_a_column_float32_rounds_coarsely_is_warned_of_at_export(tmp_path):
         warnings.simplefilter("error", Float32InputWarning)
         export_onnx(MULDE(**SMALL).fit(rng.standard_normal((200, 3)) * 50 + 128),
                     tmp_path / "ok.onnx")
+
+
+def test_repeated_training_rows_get_their_scores_in_the_graph(tmp_path):
+    """A model whose training rows repeat (`atoms_`, round 60) exports them: a row equal to
+    one scores as in the library, the others by the network; -0.0 equals 0.0."""
+    rng = np.random.default_rng(3)
+    X = np.c_[rng.integers(0, 2, (300, 3)), np.round(rng.standard_normal(300))]
+    model = MULDE(**SMALL).fit(X)
+    assert len(model.atoms_) > 0
+    test = np.r_[X[:30], -0.0 * X[:2], rng.standard_normal((20, 4))]
+    score, _ = _run(export_onnx(model, tmp_path / "m.onnx"), test)
+    np.testing.assert_allclose(score, model.anomaly_score(test), rtol=1e-4, atol=1e-4)
+    held = atom_index(test, model.atoms_) >= 0
+    assert held[:32].sum() >= 20 and not held[32:].any()
+    np.testing.assert_array_equal(score[held], model.atom_scores_[atom_index(test[held],
+                                                                             model.atoms_)])

@@ -312,3 +312,60 @@ def test_a_pyod_threshold_of_nan_is_refused(tmp_path):
         with pytest.raises(ModelFileError, match=f"has threshold {threshold}, not a finite "
                                                  r"number or \+inf"):
             PyODMULDE.load(crafted)
+
+
+@pytest.fixture(scope="module")
+def repeated_files(tmp_path_factory):
+    """A model whose rows repeat five flag patterns 20-40 times (their atoms stored), and the
+    same fitted without atoms (atom_min_count None), with their files and rows."""
+    folder = tmp_path_factory.mktemp("atoms")
+    patterns = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]], dtype=float)
+    X = np.r_[np.repeat(patterns, [40, 40, 40, 20, 20], axis=0),
+              np.random.default_rng(0).standard_normal((40, 3))]
+    return (X, _fit_and_save(folder, "atoms", X),
+            _fit_and_save(folder, "plain", X, atom_min_count=None))
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    (dict(arrays={"atom_counts": np.full(5, 2)}),
+     "array 'atom_counts' holds a count below atom_min_count=5"),
+    (dict(arrays={"atom_scores": np.zeros(6)}),
+     "array 'atom_scores' has shape (6,) (float64), expected 5 floating-point numbers"),
+    (dict(arrays={"atoms": np.zeros((5, 2))}),
+     "array 'atoms' has shape (5, 2) (float64), expected rows of 3 floating-point numbers"),
+    (dict(arrays={"atom_scores": np.full(5, np.nan)}), "holds non-finite values"),
+    (dict(params={"atom_min_count": None}),
+     "array 'atoms' is stored, but the config says atom_min_count=None"),
+])
+def test_a_file_with_broken_atoms_is_refused_naming_the_array(repeated_files, tmp_path,
+                                                              change, said):
+    _, (model, source), _ = repeated_files
+    assert len(model.atoms_) == 5
+    assert _refused(_crafted(source, tmp_path, **change), said).endswith(AGAIN)
+
+
+def test_a_file_with_some_of_the_atom_arrays_is_refused(repeated_files, tmp_path):
+    _, (_, source), _ = repeated_files
+    meta, stored = _read(source)
+    del stored["atom_scores"]
+    meta[CHECKSUM] = content_checksum(stored, meta)
+    path = tmp_path / "partial.safetensors"
+    save_file(stored, str(path), metadata=meta)
+    _refused(path, "array 'atom_scores' is missing beside 'atoms'" + AGAIN)
+
+
+def test_atoms_survive_save_and_load_and_a_file_from_before_them_has_none(repeated_files,
+                                                                          tmp_path):
+    """A file whose parameters name no atom_min_count (written before round 60) was fitted
+    without: it loads with None, and scores as saved."""
+    X, (model, source), (plain, plain_source) = repeated_files
+    loaded = MULDE.load(source)
+    np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
+    np.testing.assert_array_equal(loaded.atom_counts_, model.atom_counts_)
+    assert loaded.offset_ == model.offset_ and len(MULDE.load(plain_source).atoms_) == 0
+    meta, _ = _read(plain_source)
+    params = json.loads(meta["params"])
+    del params["atom_min_count"]
+    older = MULDE.load(_crafted(plain_source, tmp_path, meta={"params": json.dumps(params)}))
+    assert older.atom_min_count is None and len(older.atoms_) == 0
+    np.testing.assert_array_equal(older.anomaly_score(X), plain.anomaly_score(X))

@@ -45,11 +45,11 @@ def count_atoms(X: np.ndarray, min_count: int = ATOM_MIN_COUNT
     return X[first[held]] + 0.0, counts[held].astype(np.int64)
 
 
-def atom_counts(X: np.ndarray, atoms: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """For each row of X (m, d): the count of the atom it equals, 0 where it equals none:
-    (m,) int64. atoms (k, d), counts (k,) as `count_atoms` returns them."""
+def atom_index(X: np.ndarray, atoms: np.ndarray) -> np.ndarray:
+    """For each row of X (m, d): the index of the row of atoms (k, d) it equals, -1 where it
+    equals none: (m,) int64."""
     X = np.asarray(X, dtype=np.float64)
-    found = np.zeros(X.shape[0], dtype=np.int64)
+    found = np.full(X.shape[0], -1, dtype=np.int64)
     if len(atoms) == 0 or X.shape[0] == 0:
         return found
     keys = _row_keys(atoms)
@@ -57,7 +57,16 @@ def atom_counts(X: np.ndarray, atoms: np.ndarray, counts: np.ndarray) -> np.ndar
     query = _row_keys(X)
     at = np.minimum(np.searchsorted(keys[order], query), len(keys) - 1)
     hit = keys[order][at] == query
-    found[hit] = np.asarray(counts)[order][at[hit]]
+    found[hit] = order[at[hit]]
+    return found
+
+
+def atom_counts(X: np.ndarray, atoms: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """For each row of X (m, d): the count of the atom it equals, 0 where it equals none:
+    (m,) int64. atoms (k, d), counts (k,) as `count_atoms` returns them."""
+    index = atom_index(X, atoms)
+    found = np.zeros(len(index), dtype=np.int64)
+    found[index >= 0] = np.asarray(counts, dtype=np.int64)[index[index >= 0]]
     return found
 
 

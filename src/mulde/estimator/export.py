@@ -133,6 +133,12 @@ class _Scorer(nn.Module):
             self.register_buffer("e_std", torch.tensor(state["std"], **f64))
         else:  # an aggregate added to the library but not here: refuse, never guess
             raise ExportError(f"the {self.kind.value!r} aggregate has no ONNX export yet")
+        # repeated training rows (round 60), compared with the float32 input as float32
+        atoms = getattr(model, "atoms_", None)
+        self.has_atoms = atoms is not None and len(atoms) > 0
+        if self.has_atoms:
+            self.register_buffer("atoms", torch.tensor(atoms, **f32))
+            self.register_buffer("atom_scores", torch.tensor(model.atom_scores_, **f64))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = (x.to(torch.float64) - self.mean) / self.scale
@@ -152,6 +158,10 @@ class _Scorer(nn.Module):
         else:
             z = (e - self.e_mean) / self.e_std
             score = z.mean(dim=1) if self.kind is Aggregation.MEAN_Z else z.max(dim=1).values
+        if self.has_atoms:  # a row equal to an atom: the atom's score (n x k x d compared)
+            equal = (x[:, None, :] == self.atoms[None, :, :]).all(dim=2)
+            which = equal.to(torch.int64).argmax(dim=1)
+            score = torch.where(equal.any(dim=1), self.atom_scores[which], score)
         return score, energies
 
 
@@ -240,17 +250,20 @@ def export_onnx(model: MULDE | PyODMULDE, path: str | Path,
 
     Graph: input `x` float32 (n, d) raw features (n free); outputs `anomaly_score` float64 (n,)
     = `model.anomaly_score(x)` and `energies` float32 (n, L) =
-    `model.score_samples_multiscale(x)`; opset 18. Its metadata (metadata_props, ONNX Runtime's
-    `custom_metadata_map`), each value a string, say how to read the score (`onnx_metadata`):
-    "threshold", the anomaly score above which `MULDE.predict` says -1 (an outlier; "inf" where
-    it flags none), "contamination" and "threshold_on", which set it, and "threshold_scores",
-    which scores it was set on (`MULDE.threshold_scores_`); for a model fitted on named columns (a
-    DataFrame, a CSV with a header) their names in order, "feature_names" (a JSON list), so that
-    a user of ONNX Runtime can check their columns; and with PyOD's fields "pyod_threshold"
-    (PyOD's `threshold_`: a score above it is labelled 1) and "pyod_contamination". Raises
-    sklearn's NotFittedError for an unfitted model, ValueError for `pyod` given with a
-    PyODMULDE, and ExportError when PyTorch's exporter (`onnxscript`) is missing or the
-    aggregate has no export. A `path` that does not end in .onnx, or is a folder, is refused
+    `model.score_samples_multiscale(x)`; opset 18. A model's repeated training rows
+    (`atoms_`, `atom_min_count`) are compared with the input as float32 (an n x k x d
+    comparison for k of them), and a row equal to one gets its score, as in the library.
+    Its metadata (metadata_props, ONNX Runtime's `custom_metadata_map`), each value a string,
+    say how to read the score (`onnx_metadata`): "threshold", the anomaly score above which
+    `MULDE.predict` says -1 (an outlier; "inf" where it flags none), "contamination" and
+    "threshold_on", which set it, and "threshold_scores", which scores it was set on
+    (`MULDE.threshold_scores_`); for a model fitted on named columns (a DataFrame, a CSV with a
+    header) their names in order, "feature_names" (a JSON list), so that a user of ONNX Runtime
+    can check their columns; and with PyOD's fields "pyod_threshold" (PyOD's `threshold_`: a
+    score above it is labelled 1) and "pyod_contamination". Raises sklearn's NotFittedError for
+    an unfitted model, ValueError for `pyod` given with a PyODMULDE, and ExportError when
+    PyTorch's exporter (`onnxscript`) is missing or the aggregate has no export. A `path` that
+    does not end in .onnx, or is a folder, is refused
     (ValueError: `graph_path`), and so is one whose folder is a file (OSError naming it).
     A column whose raw values float32 rounds coarsely against their spread (a timestamp, an
     amount far from 0: `float32_input_loss`) is warned of (`Float32InputWarning`, a column

@@ -65,6 +65,13 @@ from mulde.estimator.aggregation import (
     aggregate,
     fit_aggregator,
 )
+from mulde.estimator.atoms import (
+    ATOM_MIN_COUNT,
+    atom_counts,
+    atom_index,
+    atom_offset,
+    count_atoms,
+)
 from mulde.estimator.columns import (
     constant_columns,
     given_precision,
@@ -547,6 +554,17 @@ class MULDE(OutlierMixin, BaseEstimator):
         levels, so they need time_score > 0 (ValueError) and fall back to mean_energy
         without validation rows (density-fidelity round 20: neither beat mean_energy). See
         `mulde.estimator.aggregation`.
+    atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
+        or None (the paper). A row that the training rows hold at least this many times
+        (an atom: a flag pattern, a code, a count vector that recurs; rows compared exactly)
+        is scored by its empirical probability c / n on the energy's scale,
+        -log(c / n) + K, K the median of (score + log(c / n)) over the training rows so held,
+        instead of the network's energy, which orders such repeated rows worse than their
+        counts do (`mulde.estimator.atoms`; a count of 5 or more is within about 0.45 of its
+        log-probability). Other rows, and every row of continuous data (which repeats none),
+        keep the network's score; the threshold is set on the scores so given. The atoms
+        are `atoms_` (k, d), their counts `atom_counts_` and scores `atom_scores_` (k,).
+        `score_samples_multiscale` gives the network's energies alone.
     lr, batch_size: Adam's learning rate and the rows per step. lr="auto" (the default since
         issue 15's round 24; 1e-3 before): the rate from the training rows n, 1e-3 up to
         1,000 rows, in proportion to n above, at most 3e-3, the rows counted as n x 256 / d
@@ -667,6 +685,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         column, or a quarter of the standard deviation of a column with a point mass (0: not
         dequantised, or not in the list; `mulde.estimator.columns.quantisation_steps`); None
         without.
+    atoms_: (k, d) float64, the rows the training rows hold at least `atom_min_count`
+        times (k = 0 with none, or atom_min_count None; `mulde.estimator.atoms`).
+    atom_counts_: (k,) int64, how many times the training rows hold each of `atoms_`.
+    atom_scores_: (k,) float64, each atom's anomaly score, -log(c / n) + K.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -717,6 +739,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
         "scale_index": [Integral, None],
+        "atom_min_count": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
@@ -749,6 +772,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
+                 atom_min_count: int | None = ATOM_MIN_COUNT,
                  lr: float | str = "auto", lr_schedule: str = _TRAIN.lr_schedule,
                  adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
@@ -786,6 +810,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.scale_index = scale_index
+        self.atom_min_count = atom_min_count
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.adam_betas = adam_betas
@@ -1057,14 +1082,16 @@ class MULDE(OutlierMixin, BaseEstimator):
                 covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
                 held=val_idx.numpy())
             held = val_idx.numpy() if held_threshold else np.arange(0)
+            in_sample = self._aggregate(energies)
+            self._fit_atoms(X, in_sample)  # round 60: repeated rows scored by their counts
             if bags is None:
-                threshold_scores = self._aggregate(energies)
+                threshold_scores = in_sample
                 self.threshold_scores_ = "validation" if held.size else "training"
             else:  # bagged: nearly every row is out of some bag
                 out_of_bag, _ = out_of_bag_energies(per_member, bags)
                 threshold_scores = self._aggregate(out_of_bag.cpu().numpy())
                 self.threshold_scores_ = "out_of_bag"
-            self._set_offset(threshold_scores, held)
+            self._set_offset(self._atoms_scored(X, threshold_scores), held)
         return self
 
     def _dequantised_columns(self, n_features: int, advice: str | None = None
@@ -1158,6 +1185,38 @@ class MULDE(OutlierMixin, BaseEstimator):
         k = _held_out_rank(fraction, len(normality))
         self.offset_ = float(normality[k - 1]) if k else -np.inf
 
+    def _fit_atoms(self, X: np.ndarray, scores: np.ndarray) -> None:
+        """Set `atoms_` (k, d), `atom_counts_` and `atom_scores_` (k,): the rows of X (n, d)
+        held at least `atom_min_count` times and their scores -log(c / n) + K, K fitted on
+        the training rows' in-sample `scores` (n,) (`mulde.estimator.atoms`); k = 0 with
+        atom_min_count None or no row so held."""
+        self.atoms_ = np.empty((0, X.shape[1]))
+        self.atom_counts_ = np.empty(0, dtype=np.int64)
+        self.atom_scores_ = np.empty(0)
+        if self.atom_min_count is None:
+            return
+        atoms, counts = count_atoms(X, self.atom_min_count)
+        if len(atoms) == 0:
+            return
+        offset = atom_offset(scores, atom_counts(X, atoms, counts), len(X))
+        self.atoms_, self.atom_counts_ = atoms, counts
+        self.atom_scores_ = -np.log(counts / len(X)) + offset
+
+    def _atoms_scored(self, X: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """scores (n,) of the rows X (n, d), each row equal to an atom given its score
+        (`atom_scores_`); the scores themselves where the model has no atoms (also a model
+        fitted before them)."""
+        atoms = getattr(self, "atoms_", None)
+        if atoms is None or len(atoms) == 0:
+            return scores
+        index = atom_index(X, atoms)
+        found = index >= 0
+        if not found.any():
+            return scores
+        scores = np.array(scores, dtype=np.float64)
+        scores[found] = self.atom_scores_[index[found]]
+        return scores
+
     def _fraction(self) -> float:
         """The share of samples `predict` flags: `contamination`, 0.01 for "auto"."""
         return 0.01 if self.contamination == "auto" else float(self.contamination)
@@ -1214,7 +1273,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     def anomaly_score(self, X: Any) -> np.ndarray:
         """Return the anomaly score of the rows X (n, d): (n,) float64, higher = more
         anomalous; the `aggregator`'s summary of `score_samples_multiscale` (the default
-        "mean_energy": the mean over levels of the energies centred per level). Equal to
+        "mean_energy": the mean over levels of the energies centred per level), and on a
+        row equal to one of `atoms_` that atom's score (`atom_min_count`). Equal to
         -score_samples.
         Raises as `score_samples_multiscale`: NotFittedError before `fit`, ValueError for
         rows it cannot score (not 2-D, NaN/inf, columns, float32 range), TypeError for a
@@ -1222,7 +1282,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         whose aggregated score is not finite (no fitted aggregator gives one for finite
         energies: a guard, should a model's state allow it)."""
         X = self._validated(X)
-        scores = self._aggregate(self._energies(X))
+        scores = self._atoms_scored(X, self._aggregate(self._energies(X)))
         _refuse_rows(~np.isfinite(scores)[:, None], "get non-finite anomaly scores from the "
                      f"{self.aggregator} aggregator", X, self.mean_, self.scale_)
         return scores
@@ -1315,6 +1375,10 @@ class MULDE(OutlierMixin, BaseEstimator):
             "hidden_sizes": json.dumps(list(self.hidden_sizes_)),
             "principal_directions": json.dumps(getattr(self, "principal_directions_", None)),
         }
+        atoms = getattr(self, "atoms_", None)  # models fitted before round 60 have none
+        if atoms is not None and len(atoms):
+            arrays |= {"atoms": atoms, "atom_counts": self.atom_counts_,
+                       "atom_scores": self.atom_scores_}
         steps = getattr(self, "quantisation_steps_", None)  # models fitted before the option
         if steps is not None:
             meta["quantisation_steps"] = json.dumps([float(h) for h in steps])
@@ -1406,6 +1470,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("base", None)  # and no Gaussian base
             params.setdefault("precondition", None)  # and the noisy rows as the input
             params.setdefault("time_score", 0.0)  # and without time-score matching
+            params.setdefault("atom_min_count", None)  # and repeated rows scored as others
             model = cls(**params)
             # the member count first: a huge one is refused before anything is built, and a
             # count that is not a number is named with the number of networks the file holds
@@ -1484,6 +1549,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             model.principal_directions_ = directions
             model.quantisation_steps_ = _stored_steps(path, meta, model)
             _check_arrays(path, model, arrays)
+            model.atoms_, model.atom_counts_, model.atom_scores_ = _stored_atoms(
+                path, model, arrays)
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
             model.whitening_ = arrays.get("whitening")
             model.sigmas_ = arrays["sigmas"]
@@ -1537,8 +1604,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         "quantised_columns" (their count) and "quantisation_steps" (column name, or index
         from 0 without names, -> cell width, for the columns dequantised: on a lattice,
         two-valued or with a point mass). "threshold_scores" is what `offset_` was set on
-        (`threshold_scores_`). "train" is the training record (`train_result_`) without its
-        per-step loss history."""
+        (`threshold_scores_`). With repeated rows (`atoms_`), "repeated_rows": their count
+        "atoms", the training rows on them "rows" and "min_count" (`atom_min_count`).
+        "train" is the training record (`train_result_`) without its per-step loss
+        history."""
         check_is_fitted(self, "network_")
         out: dict[str, Any] = {"params": self.get_params(),
                                "n_features_in": int(self.n_features_in_),
@@ -1562,6 +1631,11 @@ class MULDE(OutlierMixin, BaseEstimator):
             out["quantisation_steps"] = {
                 (str(names[j]) if names is not None else str(j)): float(steps[j])
                 for j in np.flatnonzero(steps)}
+        atoms = getattr(self, "atoms_", None)
+        if atoms is not None and len(atoms):  # round 60: repeated rows scored by counts
+            out["repeated_rows"] = {"atoms": len(atoms),
+                                    "rows": int(self.atom_counts_.sum()),
+                                    "min_count": int(self.atom_min_count)}
         if names is not None:
             out["feature_names"] = [str(n) for n in names]
         return out
@@ -1745,6 +1819,48 @@ def _stored_steps(path: Path, meta: Mapping[str, str], model: MULDE) -> np.ndarr
                              f"is stored, but the config says dequantise="
                              f"{cut(repr(model.dequantise))}; fit and save it again")
     return steps
+
+
+ATOM_ARRAYS = ("atoms", "atom_counts", "atom_scores")
+"""The arrays a file of a model with repeated rows (`atom_min_count`) holds: all or none."""
+
+
+def _stored_atoms(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The repeated rows a file stores: (atoms (k, d) float64, atom_counts (k,) int64,
+    atom_scores (k,) float64), k = 0 where it stores none (also every file written before
+    round 60). ModelFileError naming the file and the array where only some are stored, or
+    they are not k rows of n_features_in_ finite numbers with k whole counts of at least
+    `atom_min_count` and k finite scores, or stored under atom_min_count None."""
+    d = model.n_features_in_
+    stored = [name for name in ATOM_ARRAYS if name in arrays]
+    if not stored:
+        return np.empty((0, d)), np.empty(0, dtype=np.int64), np.empty(0)
+    start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
+    if len(stored) < len(ATOM_ARRAYS):
+        missing = next(name for name in ATOM_ARRAYS if name not in arrays)
+        raise ModelFileError(f"{start}array {missing!r} is missing beside {stored[0]!r}{end}")
+    if model.atom_min_count is None:
+        raise ModelFileError(f"{start}array 'atoms' is stored, but the config says "
+                             f"atom_min_count=None{end}")
+    atoms, counts, scores = (arrays[name] for name in ATOM_ARRAYS)
+    k = len(atoms)
+    if not (atoms.ndim == 2 and atoms.shape[1] == d and atoms.dtype.kind == "f"):
+        raise ModelFileError(f"{start}array 'atoms' has shape {atoms.shape} ({atoms.dtype}), "
+                             f"expected rows of {d} floating-point numbers (n_features_in="
+                             f"{d}){end}")
+    for name, a, kind in (("atom_counts", counts, "iu"), ("atom_scores", scores, "f")):
+        if a.shape != (k,) or a.dtype.kind not in kind:
+            said = "whole numbers" if kind == "iu" else "floating-point numbers"
+            raise ModelFileError(f"{start}array {name!r} has shape {a.shape} ({a.dtype}), "
+                                 f"expected {k} {said}, one per row of 'atoms'{end}")
+    if not (np.isfinite(atoms).all() and np.isfinite(scores).all()):
+        raise ModelFileError(f"{start}array 'atoms' or 'atom_scores' holds non-finite values "
+                             f"(NaN or infinite){end}")
+    if k and counts.min() < model.atom_min_count:
+        raise ModelFileError(f"{start}array 'atom_counts' holds a count below atom_min_count="
+                             f"{model.atom_min_count}{end}")
+    return atoms.astype(np.float64), counts.astype(np.int64), scores.astype(np.float64)
 
 
 def _check_dequantised(path: Path, model: MULDE) -> None:

@@ -30,7 +30,8 @@ from typing import Any
 # one network past 160 features, round 45: all of it from 50 rows per feature (round 58:
 # up to 160 features also from 25 on 501 rows or more), round 46:
 # the 8 on eighths instead of quarters, round 48: early stopping after 3 evaluations without
-# improvement instead of 5;
+# improvement instead of 5, round 60: rows the training rows hold 5 times or more scored by
+# their counts (`atom_min_count`);
 # docs/detector.md has their numbers).
 ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "default": MappingProxyType({}),
@@ -65,5 +66,6 @@ ESTIMATOR_PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingPr
         "scaling": "column",
         "base": None,
         "precondition": None,
+        "atom_min_count": None,
     }),
 })
