@@ -743,6 +743,16 @@ ADBENCH_MULDE_RUNS = {
     "round58-seeds12": ("adbench_mulde_round58_seeds12_all.json",
                         "round 58's default on seeds 1 and 2 (its 4 changed sets refitted, "
                         "round 54's rows for the rest, which it fits alike)"),
+    "round60": ("adbench_mulde_round60_seed0.json",
+                "the default after issue 15's round 60 (seed 0; only the 8 sets whose "
+                "training halves hold a row 5 times or more, the ones its rule changes)"),
+    "round60-all": ("adbench_mulde_round60_all.json",
+                    "the default after issue 15's round 60 (seed 0, all 58 sets: its 8 changed "
+                    "sets refitted, round 58's rows for the rest, which it scores alike; "
+                    "benchmarks/adbench_merge.py)"),
+    "round60-seeds12": ("adbench_mulde_round60_seeds12_all.json",
+                        "round 60's default on seeds 1 and 2 (its 8 changed sets refitted, "
+                        "round 58's rows for the rest, which it scores alike)"),
 }
 """The ADBench runs of MULDE alone (benchmarks/adbench_accuracy.py --methods MULDE), each
 read from its own --accuracy-KEY file: KEY -> (file in results/, what it holds)."""
@@ -873,7 +883,7 @@ def main(argv: list[str] | None = None) -> None:
 
         last_three = None  # the latest round run on seeds 1 and 2 too: (label, seed 0, more)
         for key in ("round41", "round43", "round45", "round46", "round48", "round49",
-                    "round51", "round52", "round54", "round58"):
+                    "round51", "round52", "round54", "round58", "round60"):
             after = (f"round {key[5:]}", run_of(f"accuracy_{key}"),
                      run_of(f"accuracy_{key}_all"), run_of(f"accuracy_{key}_seeds12"))
             beside_three = bool(last_three and after[2] and after[3] and not before[3])

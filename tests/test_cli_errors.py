@@ -1592,10 +1592,10 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
                  "--out", str(tmp_path / "s.npy")]) == 2
     err = _error(capsys)  # named as the columns are read: by name, not by place
     assert err == (f"mulde: error: {tmp_path / 'other.csv'}: its header lacks the model's size "
-                   f"and has mass, which it was not fitted on; the model {path} was fitted on "
-                   "speed, size, angle: name those columns (in any order: they are read by "
-                   "name, others left out), or drop the header row (a file without one is read "
-                   "in the model's order)")
+                   "and has mass, which the model was not fitted on; the model "
+                   f"{path} was fitted on speed, size, angle: name those columns (in any "
+                   "order: they are read by name, others left out), or drop the header row (a "
+                   "file without one is read in the model's order)")
     assert not (tmp_path / "s.npy").exists()
     # more columns (a newcomer's file kept its label and id columns): the model's read by
     # name, the others left out with a note (they were refused); fewer: the missing named
@@ -1610,9 +1610,10 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
                  "--out", str(tmp_path / "s.npy")]) == 2
     # one phrasing whatever the count: the missing columns, those had instead, the model's
     assert _error(capsys) == (f"mulde: error: {tmp_path / 'other4.csv'}: its header lacks the "
-                              "model's size and has label, mass, which it was not fitted on; "
-                              f"the model {path} was fitted on speed, size, angle: name those "
-                              "columns (in any order: they are read by name, others left out)")
+                              "model's size and has label, mass, which the model was not "
+                              f"fitted on; the model {path} was fitted on speed, size, angle: "
+                              "name those columns (in any order: they are read by name, others "
+                              "left out)")
     assert main(["score", str(path), str(tmp_path / "short.csv"),
                  "--out", str(tmp_path / "s.npy")]) == 2
     assert _error(capsys) == (f"mulde: error: {tmp_path / 'short.csv'}: its header lacks the "

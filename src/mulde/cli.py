@@ -311,7 +311,8 @@ def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | N
 
 
 def _repeated_said(repeated: dict | None, n_rows: int) -> str:
-    """", 12 repeated rows (on 4,512 of the 6,000 rows) scored by their counts" for a model
+    """", 12 repeated rows (held 5 times or more: 4,512 of the 6,000 rows) scored by their
+    counts" for a model
     whose training rows repeat some row at least `atom_min_count` times (`MULDE.summary`'s
     "repeated_rows"); "" for none."""
     if not repeated:
@@ -594,7 +595,7 @@ def _check_columns(features: Path, model: Any, model_path: Path,
     # added elsewhere); one message whatever the column count
     missing = [f for f in fitted if f not in header]
     extra = [h for h in header if h not in fitted]
-    has = f" and has {_columns(extra)}, which it was not fitted on" if extra else ""
+    has = f" and has {_columns(extra)}, which the model was not fitted on" if extra else ""
     headerless = (", or drop the header row (a file without one is read in the model's "
                   "order)" if counted else "")
     raise UsageError(f"{features}: its header lacks the model's {_columns(missing)}{has}; "
@@ -851,7 +852,7 @@ def _too_short(threshold: dict[str, Any] | None) -> str | None:
 _MULDE_OPTIONS = ("beta", "regulariser", "time_score", "noise_input", "antithetic", "base",
                   "precondition", "whiten", "n_members", "max_samples", "weight_decay",
                   "lr_schedule", "sigma_low_nn", "sigma_high_span", "scaling", "adam_betas",
-                  "dequantise")
+                  "dequantise", "atom_min_count")
 
 
 def _chosen(aggregate: dict[str, Any] | None, n_levels: int) -> str:

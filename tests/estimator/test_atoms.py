@@ -39,9 +39,22 @@ def test_count_atoms_refuses_what_it_cannot_count():
 def test_atom_counts_finds_each_rows_atom_and_zero_elsewhere():
     atoms = np.array([[2.0, 3.0], [0.0, 1.0]])
     counts = np.array([7, 9])
-    X = np.array([[0.0, 1.0], [2.0, 3.0], [9.0, 9.0], [-0.0, 1.0], [2.0, 3.0000001]])
+    X = np.array([[0.0, 1.0], [2.0, 3.0], [9.0, 9.0], [-0.0, 1.0], [2.0, 3.001]])
     assert atom_counts(X, atoms, counts).tolist() == [9, 7, 0, 9, 0]
-    assert atom_counts(X, np.empty((0, 2)), np.empty(0, dtype=int)).tolist() == [0] * 5
+    # compared as float32: the same row given as float32, or within its rounding, is the atom
+    assert atom_counts(X.astype(np.float32), atoms, counts).tolist() == [9, 7, 0, 9, 0]
+    assert atom_counts(np.array([[2.0, 3.0000001]]), atoms, counts).tolist() == [7]
+
+
+def test_a_row_fitted_as_float32_is_found_given_as_float64():
+    """A reviewer's case: 0.1 as float32 widened to float64 is not float64's 0.1; rows are
+    compared as float32, so fit on one and score on the other finds the atom."""
+    X = np.tile([[0.1, 0.7]], (6, 1))
+    atoms, counts = count_atoms(X.astype(np.float32))
+    assert atom_counts(X, atoms, counts).tolist() == [6] * 6
+    atoms, counts = count_atoms(X)
+    assert atom_counts(X.astype(np.float32), atoms, counts).tolist() == [6] * 6
+    assert atom_counts(X, np.empty((0, 2)), np.empty(0, dtype=int)).tolist() == [0] * 6
     assert atom_counts(np.empty((0, 2)), atoms, counts).shape == (0,)
 
 
@@ -72,9 +85,12 @@ def test_counts_of_the_training_rows_are_their_multiplicities(rows, min_count):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(2, 400), st.integers(1, 8), st.integers(0, 2**31))
-def test_continuous_rows_are_never_atoms(n, d, seed):
-    X = np.random.default_rng(seed).standard_normal((n, d))
+@given(st.integers(2, 400), st.integers(1, 8), st.integers(0, 2**31),
+       st.sampled_from([1e-300, 1e-30, 1.0, 1e30, 1e200]))
+def test_continuous_rows_are_never_atoms(n, d, seed, unit):
+    """Whatever their magnitude: compared at float32's precision, not as float32 values
+    (which overflow past 3.4e38: every row of 1e200s was one atom)."""
+    X = np.random.default_rng(seed).standard_normal((n, d)) * unit
     assert len(count_atoms(X, 2)[0]) == 0
 
 
@@ -139,3 +155,29 @@ def test_continuous_rows_fit_and_score_as_without_atoms():
     np.testing.assert_array_equal(model.anomaly_score(X), plain.anomaly_score(X))
     assert model.offset_ == plain.offset_
     assert MULDE.from_preset("paper").atom_min_count is None  # the published method
+
+
+def test_held_out_and_out_of_bag_thresholds_work_with_repeated_rows(repeated):
+    """A reviewer's crash: threshold_on="out_of_bag" with bags scored all rows' atoms against
+    the out-of-bag rows' scores. And with threshold_on="validation" the held-out rows are not
+    counted: they score as new rows do (split conformal)."""
+    from mulde import MULDE
+    from mulde.core.training import split_validation
+
+    X = repeated[0]
+    bagged = MULDE(**TINY | dict(n_members=2, max_samples=0.5),
+                   threshold_on="out_of_bag").fit(X)
+    assert bagged.threshold_scores_ == "out_of_bag" and np.isfinite(bagged.offset_)
+    held = MULDE(**TINY, threshold_on="validation", validation_fraction=0.25).fit(X)
+    seed = np.random.RandomState(0).randint(2**31 - 1)  # as `fit` draws it from random_state
+    _, val = split_validation(len(X), 0.25, seed)
+    assert held.atom_counts_.sum() == np.isin(
+        np.arange(160), val.numpy(), invert=True).sum()  # the repeated rows not held out
+
+
+def test_a_count_of_one_is_refused():
+    """atom_min_count=1 would make every training row an atom (continuous rows all tied)."""
+    from mulde import MULDE
+
+    with pytest.raises(ValueError, match="atom_min_count"):
+        MULDE(atom_min_count=1).fit(np.zeros((20, 2)))

@@ -11,7 +11,9 @@ times, and rows never seen, keep the network's energy. Continuous data repeat no
 nothing changes there.
 
 Issue 15, round 60 (benchmarks/density_fidelity.md, "Repeated rows, and the step cap, at
-10,000 rows"; "Round 60"). Rows are compared exactly, with -0.0 taken as 0.0.
+10,000 rows"; "Round 60"). Rows are compared at float32's precision (24 significant bits, the
+precision an exported ONNX graph reads: a row given as float32 or float64 is the same row),
+with -0.0 taken as 0.0; values within float32's rounding of each other count as one.
 """
 
 from __future__ import annotations
@@ -22,17 +24,27 @@ ATOM_MIN_COUNT = 5
 """Rows held at least this many times by the training rows are scored by their count."""
 
 
+FLOAT32_DROPPED_BITS = 29
+"""float64's 52 fraction bits less float32's 23: the bits rows are compared without."""
+
+
 def _row_keys(X: np.ndarray) -> np.ndarray:
-    """One opaque key per row of X (n, d) (float64 bytes, -0.0 as 0.0): equal rows, equal keys."""
-    rows = np.ascontiguousarray(np.asarray(X, dtype=np.float64) + 0.0)  # -0.0 + 0.0 is 0.0
-    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    """One opaque key per row of X (n, d): its values rounded to float32's 24 significant
+    bits (to nearest; float64's range kept, so that 1e200 is no float32 overflow), -0.0 as
+    0.0: rows equal at float32's precision (the precision an exported graph reads) have
+    equal keys, the same row given as float32 or float64 among them."""
+    bits = np.ascontiguousarray(np.asarray(X, dtype=np.float64) + 0.0).view(np.uint64)
+    half = np.uint64(1 << (FLOAT32_DROPPED_BITS - 1))
+    bits = (bits + half) & ~np.uint64((1 << FLOAT32_DROPPED_BITS) - 1)
+    return bits.view(np.dtype((np.void, 8 * bits.shape[1]))).ravel()
 
 
 def count_atoms(X: np.ndarray, min_count: int = ATOM_MIN_COUNT
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of X (n, d) held at least min_count (>= 1) times: (atoms (k, d)
-    float64, counts (k,) int64), k >= 0, in no particular order. Raises ValueError for a
-    min_count below 1 or an X that is not 2-D."""
+    """The distinct rows of X (n, d) (equal at float32's precision) held at least min_count
+    (>= 1) times: (atoms (k, d) float64, each the first such row as given; counts (k,)
+    int64), k >= 0, in no particular order. Raises ValueError for a min_count below 1 or an
+    X that is not 2-D."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n, d), got shape {X.shape}")

@@ -251,7 +251,7 @@ def export_onnx(model: MULDE | PyODMULDE, path: str | Path,
     Graph: input `x` float32 (n, d) raw features (n free); outputs `anomaly_score` float64 (n,)
     = `model.anomaly_score(x)` and `energies` float32 (n, L) =
     `model.score_samples_multiscale(x)`; opset 18. A model's repeated training rows
-    (`atoms_`, `atom_min_count`) are compared with the input as float32 (an n x k x d
+    (`atoms_`, `atom_min_count`) are compared with the float32 input (an n x k x d
     comparison for k of them), and a row equal to one gets its score, as in the library.
     Its metadata (metadata_props, ONNX Runtime's `custom_metadata_map`), each value a string,
     say how to read the score (`onnx_metadata`): "threshold", the anomaly score above which

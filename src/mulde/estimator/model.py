@@ -70,6 +70,7 @@ from mulde.estimator.atoms import (
     atom_counts,
     atom_index,
     atom_offset,
+    atom_scores,
     count_atoms,
 )
 from mulde.estimator.columns import (
@@ -556,9 +557,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         `mulde.estimator.aggregation`.
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
-        (an atom: a flag pattern, a code, a count vector that recurs; rows compared exactly)
+        (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
+        float32's precision, -0.0 as 0.0; at least 2: ValueError)
         is scored by its empirical probability c / n on the energy's scale,
-        -log(c / n) + K, K the median of (score + log(c / n)) over the training rows so held,
+        -log(c / n) + K, K the median of (score + log(c / n)) over the training rows so held
+        (with a held-out threshold, `threshold_on` "validation", those rows are not counted),
         instead of the network's energy, which orders such repeated rows worse than their
         counts do (`mulde.estimator.atoms`; a count of 5 or more is within about 0.45 of its
         log-probability). Other rows, and every row of continuous data (which repeats none),
@@ -739,7 +742,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
         "scale_index": [Integral, None],
-        "atom_min_count": [Interval(Integral, 1, None, closed="left"), None],
+        "atom_min_count": [Interval(Integral, 2, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
@@ -1083,15 +1086,20 @@ class MULDE(OutlierMixin, BaseEstimator):
                 held=val_idx.numpy())
             held = val_idx.numpy() if held_threshold else np.arange(0)
             in_sample = self._aggregate(energies)
-            self._fit_atoms(X, in_sample)  # round 60: repeated rows scored by their counts
+            # round 60: repeated rows scored by their counts; counted without the rows a
+            # held-out threshold is set on, which then score as new rows do (split conformal)
+            counted = np.setdiff1d(np.arange(len(X)), held) if held.size else slice(None)
+            self._fit_atoms(X[counted], in_sample[counted])
+            scored = X
             if bags is None:
                 threshold_scores = in_sample
                 self.threshold_scores_ = "validation" if held.size else "training"
-            else:  # bagged: nearly every row is out of some bag
-                out_of_bag, _ = out_of_bag_energies(per_member, bags)
+            else:  # bagged: nearly every row is out of some bag (those `rows`, in order)
+                out_of_bag, rows = out_of_bag_energies(per_member, bags)
                 threshold_scores = self._aggregate(out_of_bag.cpu().numpy())
+                scored = X[rows.cpu().numpy()]
                 self.threshold_scores_ = "out_of_bag"
-            self._set_offset(self._atoms_scored(X, threshold_scores), held)
+            self._set_offset(self._atoms_scored(scored, threshold_scores), held)
         return self
 
     def _dequantised_columns(self, n_features: int, advice: str | None = None
@@ -1200,7 +1208,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             return
         offset = atom_offset(scores, atom_counts(X, atoms, counts), len(X))
         self.atoms_, self.atom_counts_ = atoms, counts
-        self.atom_scores_ = -np.log(counts / len(X)) + offset
+        self.atom_scores_ = atom_scores(np.zeros(len(counts)), counts, len(X), offset)
 
     def _atoms_scored(self, X: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """scores (n,) of the rows X (n, d), each row equal to an atom given its score
@@ -1416,11 +1424,13 @@ class MULDE(OutlierMixin, BaseEstimator):
         singular whitening, a GMM aggregator's weights not > 0 summing to 1 or its
         precisions' Cholesky factors not upper triangular with a diagonal > 0 (variances
         > 0), z-score deviations not > 0, stacked weights not >= 0 summing to 1, kept
-        levels not strictly increasing. A value check, not the checksum (which anyone can
-        recompute), is what stops a crafted file. Files saved before the checksum are
-        checked alike. Unknown extra arrays and metadata fields are ignored. ValueError,
-        before the file is read, for a device this machine cannot use (as `fit`: not a
-        device name, or a GPU that is not there).
+        levels not strictly increasing; repeated rows (`atoms`, `atom_counts`,
+        `atom_scores`) stored in part, of other shapes, non-finite, with a count below
+        atom_min_count, or under atom_min_count None. A value check, not the checksum
+        (which anyone can recompute), is what stops a crafted file. Files saved before the
+        checksum are checked alike. Unknown extra arrays and metadata fields are ignored.
+        ValueError, before the file is read, for a device this machine cannot use (as
+        `fit`: not a device name, or a GPU that is not there).
         """
         check_device(device)
         meta, arrays = read_model_file(path)

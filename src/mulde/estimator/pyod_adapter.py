@@ -23,6 +23,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     raise ImportError(f"the PyOD adapter needs PyOD: pip install 'mulde[pyod]' ({err}; a "
                       "script or folder of your own named pyod would shadow it)") from err
 
+from mulde.estimator.atoms import ATOM_MIN_COUNT
 from mulde.estimator.model import MULDE, FewValidationRowsWarning, check_device
 from mulde.estimator.persistence import (
     PYOD_META,
@@ -121,7 +122,7 @@ class PyODMULDE(BaseDetector):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 atom_min_count: int | None = 5,
+                 atom_min_count: int | None = ATOM_MIN_COUNT,
                  lr: float | str = "auto", lr_schedule: str = "constant", antithetic: bool = False,
                  adam_betas: tuple[float, float] = (0.5, 0.9), batch_size: int = 1024,
                  n_epochs: float | None = None,
