@@ -1597,6 +1597,13 @@ def test_score_checks_a_csv_header_against_the_columns_a_model_was_fitted_on(tmp
                    "order: they are read by name, others left out), or drop the header row (a "
                    "file without one is read in the model's order)")
     assert not (tmp_path / "s.npy").exists()
+    # as many columns, but one of the model's missing and another added at the end: no
+    # header to drop (read by place, mass would be taken for size, with no error)
+    X[["speed", "angle"]].assign(mass=1.0).to_csv(tmp_path / "shifted.csv", index=False)
+    assert main(["score", str(path), str(tmp_path / "shifted.csv"),
+                 "--out", str(tmp_path / "s.npy")]) == 2
+    assert _error(capsys).endswith("name those columns (in any order: they are read by name, "
+                                   "others left out)")
     # more columns (a newcomer's file kept its label and id columns): the model's read by
     # name, the others left out with a note (they were refused); fewer: the missing named
     X.assign(label=0, id=np.arange(100)).iloc[:, [3, 2, 0, 4, 1]].to_csv(

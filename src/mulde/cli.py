@@ -311,15 +311,15 @@ def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | N
 
 
 def _repeated_said(repeated: dict | None, n_rows: int) -> str:
-    """", 12 repeated rows (held 5 times or more: 4,512 of the 6,000 rows) scored by their
-    counts" for a model
+    """", 12 distinct rows held 5 times or more (4,512 of the 6,000 rows), each scored by
+    its count, ..." for a model
     whose training rows repeat some row at least `atom_min_count` times (`MULDE.summary`'s
     "repeated_rows"); "" for none."""
     if not repeated:
         return ""
-    return (f", {_count(repeated['atoms'], 'repeated row')} (held {repeated['min_count']} "
-            f"times or more: {repeated['rows']:,} of the {n_rows:,} rows) scored by their "
-            "counts")
+    return (f", {_count(repeated['atoms'], 'distinct row')} held {repeated['min_count']} "
+            f"times or more ({repeated['rows']:,} of the {n_rows:,} rows), each scored by its "
+            "count, as is a new row equal to one (atom_min_count null: off)")
 
 
 def _dequantised_said(steps: Any, n_features: int) -> str:
@@ -455,6 +455,7 @@ def _score_into(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mulde import MULDE
+    from mulde.estimator.atoms import atom_index
     from mulde.io.atomic import ensure_writable
     from mulde.io.features import (
         csv_header,
@@ -513,6 +514,15 @@ def _score_into(args: argparse.Namespace) -> int:
         print(f"wrote the energies of {scores.shape[0]} samples at {scores.shape[1]} noise "
               f"levels ({scores.shape[0]} x {scores.shape[1]}, higher = more anomalous) to "
               f"{path}{named}")
+        atoms = getattr(model, "atoms_", None)
+        repeated = 0 if atoms is None or not len(atoms) else int(
+            (atom_index(X, atoms) >= 0).sum())
+        if repeated:  # the anomaly score is not these energies' aggregate on those rows
+            print(f"mulde: note: {_count(repeated, 'sample')} of {scores.shape[0]} "
+                  f"{'equals a row' if repeated == 1 else 'equal rows'} the training rows "
+                  "repeat (atom_min_count): their anomaly score (mulde score without "
+                  "--multiscale) is their count's, not an aggregate of these energies",
+                  file=sys.stderr)
     elif args.predict:
         outliers = int((scores == -1).sum())
         # too few validation rows: predict's warning above says so, and what to do
@@ -596,8 +606,12 @@ def _check_columns(features: Path, model: Any, model_path: Path,
     missing = [f for f in fitted if f not in header]
     extra = [h for h in header if h not in fitted]
     has = f" and has {_columns(extra)}, which the model was not fitted on" if extra else ""
+    # dropping the header reads the columns by place: right only where each unknown name
+    # stands where a missing one belongs (a rename), else wrong scores with no error
+    renamed = counted and all(h == f or (h in extra and f in missing)
+                              for h, f in zip(header, fitted, strict=True))
     headerless = (", or drop the header row (a file without one is read in the model's "
-                  "order)" if counted else "")
+                  "order)" if renamed else "")
     raise UsageError(f"{features}: its header lacks the model's {_columns(missing)}{has}; "
                      f"the model {model_path} was fitted on {_columns(fitted, 8)}: name those "
                      "columns (in any order: they are read by name, others left out)"
@@ -951,10 +965,11 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     repeated = d.get("repeated_rows")
     if repeated:  # round 60: rows held atom_min_count times or more, scored by their counts
         rows = d["train"].get("n_rows")
-        lines.append(f"repeated rows: {_count(repeated['atoms'], 'row')} held "
+        lines.append(f"repeated rows: {_count(repeated['atoms'], 'distinct row')} held "
                      f"{repeated['min_count']} times or more by the training rows "
-                     f"({repeated['rows']:,}" + (f" of {rows:,}" if rows else "") + " rows), "
-                     "scored by their empirical probability on the energy's scale")
+                     f"({repeated['rows']:,}" + (f" of {rows:,}" if rows else "") + " rows); "
+                     "a row equal to one, new or not, is scored by its count's probability "
+                     "on the energy's scale, not by the network (atom_min_count=None: off)")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation
