@@ -312,9 +312,8 @@ def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | N
 
 def _repeated_said(repeated: dict | None, n_rows: int) -> str:
     """", 12 distinct rows held 5 times or more (4,512 of the 6,000 rows), each scored by
-    its count, ..." for a model
-    whose training rows repeat some row at least `atom_min_count` times (`MULDE.summary`'s
-    "repeated_rows"); "" for none."""
+    its count, ..." for a model whose training rows repeat some row at least
+    `atom_min_count` times (`MULDE.summary`'s "repeated_rows"); "" for none."""
     if not repeated:
         return ""
     return (f", {_count(repeated['atoms'], 'distinct row')} held {repeated['min_count']} "
@@ -969,7 +968,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      f"{repeated['min_count']} times or more by the training rows "
                      f"({repeated['rows']:,}" + (f" of {rows:,}" if rows else "") + " rows); "
                      "a row equal to one, new or not, is scored by its count's probability "
-                     "on the energy's scale, not by the network (atom_min_count=None: off)")
+                     "on the energy's scale, not by the network (atom_min_count null: off)")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation
