@@ -345,6 +345,14 @@ def test_fit_and_info_say_how_many_repeated_rows_a_model_scores_by_their_counts(
     assert "repeated" not in capsys.readouterr().out
     assert main(["info", str(tmp_path / "p.st")]) == 0
     assert "repeated rows" not in capsys.readouterr().out
+    # an exported graph holds them too: said, as training data a shared file carries
+    pytest.importorskip("onnxscript", reason="PyTorch's ONNX exporter needs onnxscript")
+    assert main(["export", str(tmp_path / "f.st"), "--out", str(tmp_path / "f.onnx")]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(
+        "; it holds the model's 2 repeated training rows (each input row is compared with "
+        "them; atom_min_count null stores none)")
+    assert main(["export", str(tmp_path / "p.st"), "--out", str(tmp_path / "p.onnx")]) == 0
+    assert "repeated" not in capsys.readouterr().out
 
 
 def test_fit_says_why_auto_trained_several_networks(tmp_path, capsys):

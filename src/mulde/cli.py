@@ -1071,8 +1071,12 @@ def _export(args: argparse.Namespace) -> int:
         said.append(f"pyod_threshold {pyod['threshold']:.4g} (PyOD's threshold_)")
     if getattr(model, "feature_names_in_", None) is not None:
         said.append("feature_names")
+    atoms = getattr(model, "atoms_", None)
+    held = ("" if atoms is None or not len(atoms) else
+            f"; it holds the model's {_count(len(atoms), 'repeated training row')} (each "
+            "input row is compared with them; atom_min_count null stores none)")
     print(f"wrote {out}: input x float32 (n, {model.n_features_in_}); outputs anomaly_score "
-          f"(n,), energies (n, {len(model.sigmas_)}); metadata {', '.join(said)}")
+          f"(n,), energies (n, {len(model.sigmas_)}); metadata {', '.join(said)}{held}")
     return 0
 
 
