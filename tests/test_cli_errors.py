@@ -112,7 +112,8 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
     ('{"zzz": 5}', "--params: unknown MULDE parameter.* zzz; known: "),
     ('{"max_steps": -5}', "--params: The 'max_steps' parameter of MULDE must be an int in"),
     ('{"patience": 0}', r"--params: The 'patience' parameter of MULDE must be an int in the "
-                        r"range \[1, inf\) or None\. Got 0 instead\.$"),
+                        r"range \[1, inf\) or None\. Got 0 instead\. In JSON, None is "
+                        r"written null \(no quotes\)\.$"),
     ('{"patience": "None"}', r"--params: The 'patience' parameter of MULDE must be .* or "
                              r"None\. Got 'None' instead\. In JSON, None is written null "
                              r"\(no quotes\)\.$"),  # a newcomer's trial

@@ -97,9 +97,9 @@ def _checked(model):
     try:
         model.check_params()
     except (ValueError, TypeError) as err:
-        # JSON has no None: the parameters' "or None" is written null there
-        hint = (" In JSON, None is written null (no quotes)."
-                if "None" in str(err) and "'None'" in str(err) else "")
+        # JSON has no None: the parameters' "or None" is written null there (said also where
+        # the value given was out of range: a newcomer read "None" in a JSON context)
+        hint = " In JSON, None is written null (no quotes)." if "None" in str(err) else ""
         raise UsageError(f"--params: {err}{hint}") from None
     return model
 
