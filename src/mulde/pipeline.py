@@ -420,8 +420,10 @@ def fit_ensemble(train: dict[str, VideoFeatures], detector: str = "mulde", seed:
     back."""
     if calibration_folds == "auto":
         calibration_folds = default_calibration_folds(detector, len(train), max_train_objects)
-        if calibration_folds is None and detector != "knn" and max_train_objects is None:
-            # one training video: no fold to leave out (a newcomer's run said nothing)
+        if calibration_folds is None and default_calibration_folds(
+                detector, 2, max_train_objects) is not None:
+            # one training video where two would give folds: no fold to leave out (a
+            # newcomer's run said nothing)
             _say("mulde: note: one readable training video: the calibration and the alert "
                  "threshold are set on its in-sample scores, not out of fold, so new normal "
                  "video may raise more alarms than the threshold's rate; train on two or "
