@@ -513,9 +513,7 @@ def _score_into(args: argparse.Namespace) -> int:
         print(f"wrote the energies of {scores.shape[0]} samples at {scores.shape[1]} noise "
               f"levels ({scores.shape[0]} x {scores.shape[1]}, higher = more anomalous) to "
               f"{path}{named}")
-        atoms = getattr(model, "atoms_", None)
-        repeated = 0 if atoms is None or not len(atoms) else int(
-            (atom_index(X, atoms) >= 0).sum())
+        repeated = int((atom_index(X, model.atoms_) >= 0).sum()) if model.n_atoms_ else 0
         if repeated:  # the anomaly score is not these energies' aggregate on those rows
             print(f"mulde: note: {_count(repeated, 'sample')} of {scores.shape[0]} "
                   f"{'equals a row' if repeated == 1 else 'equal rows'} the training rows "
@@ -1071,9 +1069,8 @@ def _export(args: argparse.Namespace) -> int:
         said.append(f"pyod_threshold {pyod['threshold']:.4g} (PyOD's threshold_)")
     if getattr(model, "feature_names_in_", None) is not None:
         said.append("feature_names")
-    atoms = getattr(model, "atoms_", None)
-    held = ("" if atoms is None or not len(atoms) else
-            f"; it holds the model's {_count(len(atoms), 'repeated training row')} (each "
+    held = ("" if not model.n_atoms_ else
+            f"; it holds the model's {_count(model.n_atoms_, 'repeated training row')} (each "
             "input row is compared with them; atom_min_count null stores none)")
     print(f"wrote {out}: input x float32 (n, {model.n_features_in_}); outputs anomaly_score "
           f"(n,), energies (n, {len(model.sigmas_)}); metadata {', '.join(said)}{held}")

@@ -129,6 +129,7 @@ def repeated():
 def test_a_fit_scores_repeated_rows_by_their_counts_and_the_rest_as_without(repeated):
     X, model, plain = repeated
     assert model.atom_min_count == ATOM_MIN_COUNT and len(model.atoms_) == 5
+    assert model.n_atoms_ == 5 and plain.n_atoms_ == 0
     assert sorted(model.atom_counts_.tolist()) == [20, 20, 40, 40, 40]
     n = len(X)
     scores, energies = model.anomaly_score(X), plain.anomaly_score(X)
@@ -152,6 +153,7 @@ def test_continuous_rows_fit_and_score_as_without_atoms():
     X = np.random.default_rng(1).standard_normal((120, 3))
     model, plain = MULDE(**TINY).fit(X), MULDE(**TINY, atom_min_count=None).fit(X)
     assert model.atoms_.shape == (0, 3) and "repeated_rows" not in model.summary()
+    assert model.n_atoms_ == 0 and MULDE().n_atoms_ == 0  # unfitted: none either
     np.testing.assert_array_equal(model.anomaly_score(X), plain.anomaly_score(X))
     assert model.offset_ == plain.offset_
     assert MULDE.from_preset("paper").atom_min_count is None  # the published method

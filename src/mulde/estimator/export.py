@@ -134,10 +134,9 @@ class _Scorer(nn.Module):
         else:  # an aggregate added to the library but not here: refuse, never guess
             raise ExportError(f"the {self.kind.value!r} aggregate has no ONNX export yet")
         # repeated training rows (round 60), compared with the float32 input as float32
-        atoms = getattr(model, "atoms_", None)
-        self.has_atoms = atoms is not None and len(atoms) > 0
+        self.has_atoms = model.n_atoms_ > 0
         if self.has_atoms:
-            self.register_buffer("atoms", torch.tensor(atoms, **f32))
+            self.register_buffer("atoms", torch.tensor(model.atoms_, **f32))
             self.register_buffer("atom_scores", torch.tensor(model.atom_scores_, **f64))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

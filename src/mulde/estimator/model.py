@@ -692,6 +692,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         times (k = 0 with none, or atom_min_count None; `mulde.estimator.atoms`).
     atom_counts_: (k,) int64, how many times the training rows hold each of `atoms_`.
     atom_scores_: (k,) float64, each atom's anomaly score, -log(c / n) + K.
+    n_atoms_: int, k (0 also for a model fitted before round 60).
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -1210,14 +1211,20 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.atoms_, self.atom_counts_ = atoms, counts
         self.atom_scores_ = atom_scores(np.zeros(len(counts)), counts, len(X), offset)
 
+    @property
+    def n_atoms_(self) -> int:
+        """k: how many repeated training rows the model scores by their counts (`atoms_`);
+        0 with none, with atom_min_count None, unfitted, or fitted before round 60."""
+        atoms = getattr(self, "atoms_", None)
+        return 0 if atoms is None else len(atoms)
+
     def _atoms_scored(self, X: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """scores (n,) of the rows X (n, d), each row equal to an atom given its score
         (`atom_scores_`); the scores themselves where the model has no atoms (also a model
         fitted before them)."""
-        atoms = getattr(self, "atoms_", None)
-        if atoms is None or len(atoms) == 0:
+        if not self.n_atoms_:
             return scores
-        index = atom_index(X, atoms)
+        index = atom_index(X, self.atoms_)
         found = index >= 0
         if not found.any():
             return scores
@@ -1383,9 +1390,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             "hidden_sizes": json.dumps(list(self.hidden_sizes_)),
             "principal_directions": json.dumps(getattr(self, "principal_directions_", None)),
         }
-        atoms = getattr(self, "atoms_", None)  # models fitted before round 60 have none
-        if atoms is not None and len(atoms):
-            arrays |= {"atoms": atoms, "atom_counts": self.atom_counts_,
+        if self.n_atoms_:
+            arrays |= {"atoms": self.atoms_, "atom_counts": self.atom_counts_,
                        "atom_scores": self.atom_scores_}
         steps = getattr(self, "quantisation_steps_", None)  # models fitted before the option
         if steps is not None:
@@ -1641,9 +1647,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             out["quantisation_steps"] = {
                 (str(names[j]) if names is not None else str(j)): float(steps[j])
                 for j in np.flatnonzero(steps)}
-        atoms = getattr(self, "atoms_", None)
-        if atoms is not None and len(atoms):  # round 60: repeated rows scored by counts
-            out["repeated_rows"] = {"atoms": len(atoms),
+        if self.n_atoms_:  # round 60: repeated rows scored by counts
+            out["repeated_rows"] = {"atoms": self.n_atoms_,
                                     "rows": int(self.atom_counts_.sum()),
                                     "min_count": int(self.atom_min_count)}
         if names is not None:
