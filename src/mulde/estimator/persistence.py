@@ -162,14 +162,13 @@ def save_path(path: str | Path) -> Path:
     if not str(path).strip():
         raise ValueError(f"{str(path)!r} names no file; give the model's file name, such as "
                          f"{DEFAULT_NAME}")
-    given = Path(os.path.expanduser(path))
-    if given.is_dir() and given.suffix.lower() == ".safetensors":  # named as the model file
-        raise ValueError(f"{given}: a folder, where the model file would be written; remove "
-                         "it or give another name")
-    path = model_file(path)
-    if path.is_dir():  # a folder's model.safetensors that is itself a folder: a model saved
-        # inside it would be found by no command given the outer folder
-        raise ValueError(f"{path}: a folder, where the model file would be written; remove "
+    given, path = Path(os.path.expanduser(path)), model_file(path)
+    # a folder named as the model file, or a folder's model.safetensors that is itself a
+    # folder (a model saved inside it would be found by no command given the outer folder)
+    folder = (given if given.is_dir() and given.suffix.lower() == ".safetensors" else
+              path if path.is_dir() else None)
+    if folder is not None:
+        raise ValueError(f"{folder}: a folder, where the model file would be written; remove "
                          "it or give another name")
     suffix = path.suffix.lower()
     usual = f"give a name such as {DEFAULT_NAME}"
