@@ -854,8 +854,8 @@ def test_train_on_a_folder_of_normal_videos_then_score_new_video(tmp_path, capsy
     (out / "onnx" / "pipeline.json").write_text(json.dumps(
         {"onnx": {"streams": {}, SOURCE_DIGEST: model.digest}}))
     stale = (f"mulde: note: {out / 'onnx'} was exported from an earlier model than the one "
-             f"this run wrote: export again with `mulde export {out / 'model'}` to match the "
-             "new one")
+             f"this run wrote: export again with `mulde export {out / 'model'} --overwrite` to "
+             "match the new one")
     with pytest.warns(UserWarning, match=r"notes\.txt"):  # the same: its fits read back
         assert main(["train", str(root / "train"), "--out", str(out), "--detector", "knn",
                      "--alarms-per-hour", "2"]) == 0
@@ -902,7 +902,8 @@ def test_an_earlier_onnx_export_is_said_stale_only_where_the_new_model_differs(t
     first.save(model)
     (out / "onnx").mkdir()
     note = (f"mulde: note: {out / 'onnx'} was exported from an earlier model than the one "
-            f"this run wrote: export again with `mulde export {model}` to match the new one\n")
+            f"this run wrote: export again with `mulde export {model} --overwrite` to match the "
+            "new one\n")
 
     def rerun(new, source):
         (out / "onnx" / "pipeline.json").write_text(json.dumps(

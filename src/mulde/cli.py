@@ -1037,6 +1037,9 @@ def _export(args: argparse.Namespace) -> int:
                                  "`mulde run` and `mulde train` replace whole, export "
                                  f"included: give a folder beside it, e.g. --out "
                                  f"{folder.parent / 'onnx'}")
+            if not args.overwrite and (Path(out) / "pipeline.json").is_file():
+                raise UsageError(f"--out {out}: an ONNX export is already there (an earlier "
+                                 "export's); give --overwrite to replace it, or another --out")
             model = PipelineModel.load(folder)
             with _removed_if_left_empty(out):  # a graph the exporter fails on: no empty --out
                 export_pipeline(model, out)
@@ -1044,6 +1047,7 @@ def _export(args: argparse.Namespace) -> int:
                   "pipeline.json (calibrations, fusion, smoothing, threshold)")
             return 0
         from mulde.estimator.persistence import model_file
+        from mulde.io.sniff import FileKind, sniff
 
         # a folder of `mulde fit --out DIR/` exports beside its model.safetensors, inside it
         out = args.out if args.out is not None else model_file(args.model).with_suffix(".onnx")
@@ -1056,6 +1060,10 @@ def _export(args: argparse.Namespace) -> int:
                              f"{out} would overwrite it: give --out another file"
                              if args.out is None else
                              f"--out {out} would overwrite the model; choose another file")
+        if not args.overwrite and out.is_file() and sniff(out) is FileKind.ONNX:
+            raise UsageError(f"--out {out}: a graph is already there (an earlier export's, "
+                             "perhaps of another model); give --overwrite to replace it, or "
+                             "another --out")
         model = MULDE.load(args.model)
         # a file of PyODMULDE.save: PyOD's threshold_ goes into the graph beside MULDE's
         pyod = _pyod_fields(model_file(args.model))
@@ -1737,7 +1745,8 @@ def _say_stale_export(export: _EarlierExport | None, model: Path) -> None:
                        else now == export.model):  # none written, or the same
         return
     print(f"mulde: note: {export.folder} was exported from an earlier model than the one this "
-          f"run wrote: export again with `mulde export {model}` to match the new one",
+          f"run wrote: export again with `mulde export {model} --overwrite` to match the new "
+          "one",
           file=sys.stderr)
 
 
@@ -2664,6 +2673,8 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--out", type=Path, help="the .onnx file (default: MODEL with .onnx, or "
                    "DIR/model.onnx for a folder DIR of mulde fit); for a "
                    "pipeline a folder (default: DIR/onnx)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier export at --out (default: off, refused)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser(

@@ -149,7 +149,10 @@ def test_the_cli_exports_a_fitted_model_file(data, tmp_path, capsys):
     assert "wrote " in capsys.readouterr().out
     score, _ = _run(tmp_path / "m.onnx", X_test)
     np.testing.assert_allclose(score, model.anomaly_score(X_test), rtol=1e-5, atol=1e-4)
-    assert main(["export", str(tmp_path / "m.safetensors")]) == 0  # an earlier graph: replaced
+    # an earlier graph (perhaps another model's) is replaced only when asked, as fit's model
+    assert main(["export", str(tmp_path / "m.safetensors")]) == 2
+    assert "a graph is already there" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "m.safetensors"), "--overwrite"]) == 0
     # a folder of `mulde fit --out DIR/` exports inside it, not beside it as DIR.onnx
     model.save(tmp_path / "fitdir" / "model.safetensors")
     assert main(["export", str(tmp_path / "fitdir")]) == 0
@@ -226,7 +229,8 @@ def test_a_pyod_detector_or_its_saved_file_exports_pyods_threshold_too(data, tmp
     score, _ = _run(tmp_path / "p.onnx", X_test)
     np.testing.assert_array_equal(score > float(meta["pyod_threshold"]), det.predict(X_test))
     det.save(tmp_path / "p.safetensors")
-    assert main(["export", str(tmp_path / "p.safetensors")]) == 0
+    # p.onnx, the library's export above, is replaced
+    assert main(["export", str(tmp_path / "p.safetensors"), "--overwrite"]) == 0
     assert "PyOD's threshold_" in capsys.readouterr().out
     assert _metadata(tmp_path / "p.onnx") == meta
     with pytest.raises(ValueError, match="leave pyod out"):

@@ -155,6 +155,20 @@ def test_an_export_records_the_digest_of_the_model_it_came_from(data, tmp_path):
     assert exported["onnx"][SOURCE_DIGEST] == model_digest(saved) == model.digest
 
 
+def test_mulde_export_replaces_an_earlier_export_only_when_asked(data, tmp_path, capsys):
+    """As `mulde fit` does its model file: an earlier export there (perhaps of another model)
+    is replaced with --overwrite, and refused without it, the folder untouched."""
+    _pipeline(data, "gmm").save(tmp_path / "run" / "model")
+    assert main(["export", str(tmp_path / "run")]) == 0
+    graphs = tmp_path / "run" / "onnx" / "pipeline.json"
+    before = graphs.read_bytes()
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "run")]) == 2
+    assert "an ONNX export is already there" in capsys.readouterr().err
+    assert graphs.read_bytes() == before
+    assert main(["export", str(tmp_path / "run"), "--overwrite"]) == 0
+
+
 def test_ctrl_c_inside_the_exporter_is_an_interrupt_not_its_error(monkeypatch):
     """PyTorch's exporter wraps a KeyboardInterrupt raised inside it in its own error
     (TorchExportError): save_onnx raises the interrupt again, so that the CLI says
