@@ -83,8 +83,9 @@ class PyODMULDE(BaseDetector):
 
     Every MULDE setting is a parameter of its own, with MULDE's default (see `mulde.MULDE`
     for their meaning), so `get_params`, `set_params` and `sklearn.base.clone` carry all of
-    them: grid searches and PyOD's ensembles (e.g. `FeatureBagging`), which clone the
-    detector, train the configured network. `contamination` is PyOD's: the fraction of
+    them: grid searches and PyOD's ensembles (e.g. `FeatureBagging`, which imports PyOD's
+    optional `combo` package: `pip install combo`, not among mulde's extras), which clone
+    the detector, train the configured network. `contamination` is PyOD's: the fraction of
     training samples labelled 1 (`threshold_` is the (1 - contamination) quantile of
     `decision_scores_`), by default PyOD's 0.1, so `labels_` and `predict` flag 10 % of the
     training rows where `MULDE.predict` flags 1 % (pass contamination=0.01 for MULDE's
