@@ -90,8 +90,27 @@ def _scored(name: str, train: np.ndarray, fresh: np.ndarray, broad: np.ndarray, 
     return row
 
 
-def run_case(spec: str, seed: int, params: list[dict], peers: list[str]) -> dict:
-    """One case "dist:d:n" of a Gaussian mixture: each MULDE fit's and peer's row."""
+def resampled_rows(components: np.ndarray, how: str, seed: int) -> np.ndarray:
+    """Indices (n,) of the training rows a fit is given: "none" every row once; "bootstrap"
+    n drawn with replacement; "balanced" every mode's rows drawn to the same count, n / K
+    rounded, with replacement where a mode holds fewer (an oracle, using the generating
+    components: do the modes' heights follow their share of the loss, or their rows?)."""
+    n = len(components)
+    if how == "none":
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if how == "bootstrap":
+        return rng.choice(n, size=n, replace=True)
+    modes = np.unique(components)
+    per = round(n / len(modes))
+    return np.concatenate([rng.choice(held, size=per, replace=len(held) < per)
+                           for held in (np.flatnonzero(components == k) for k in modes)])
+
+
+def run_case(spec: str, seed: int, params: list[dict], peers: list[str],
+             resample: str = "none") -> dict:
+    """One case "dist:d:n" of a Gaussian mixture: each MULDE fit's (on the rows
+    `resampled_rows` gives) and peer's row."""
     from mulde import MULDE
 
     dist, d, n = spec.split(":")
@@ -100,9 +119,12 @@ def run_case(spec: str, seed: int, params: list[dict], peers: list[str]) -> dict
         raise SystemExit(f"{spec}: not a Gaussian mixture (the modes are its components)")
     print(spec, flush=True)
     rows = []
+    given_rows = data.x[resampled_rows(data.components, resample, seed)]
     for given in params:
+        if resample != "none":  # repeated rows would be scored by their counts
+            given = {"atom_min_count": None, **given}
         t0 = time.perf_counter()
-        model = MULDE(random_state=seed, device="cpu", **given).fit(data.x)
+        model = MULDE(random_state=seed, device="cpu", **given).fit(given_rows)
         fit_s = time.perf_counter() - t0
         result = model.train_result_
         rows.append(_scored(json.dumps(given, sort_keys=True),
@@ -124,7 +146,7 @@ def run_case(spec: str, seed: int, params: list[dict], peers: list[str]) -> dict
         rows.append(_scored(name, scale(train), scale(score(data.fresh)),
                             scale(score(data.broad)), data, {}))
     return {"case": spec, "dist": dist, "d": int(d), "n": int(n), "seed": seed,
-            "rows": rows}
+            "resample": resample, "rows": rows}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -135,13 +157,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="JSON of MULDE parameters, one fit each ({}: the default; "
                         "none: the peers alone)")
     parser.add_argument("--peers", nargs="*", default=["kNN"], choices=PEERS[:2])
+    parser.add_argument("--resample", choices=("none", "bootstrap", "balanced"),
+                        default="none", help="the rows MULDE is fitted on (`resampled_rows`); "
+                        "the peers and the measures use the case's rows as drawn")
     parser.add_argument("--seed", type=int, default=5, help="5: the suite's scratch seed")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "density_modes.json")
     args = parser.parse_args(argv)
     set_single_thread()
     out = new_header("density_modes", seed=args.seed, cases=[])
     for spec in args.cases:
-        out["cases"].append(run_case(spec, args.seed, args.params, args.peers))
+        out["cases"].append(run_case(spec, args.seed, args.params, args.peers,
+                                     args.resample))
         write_json(args.out, out)
 
 

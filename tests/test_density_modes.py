@@ -4,7 +4,7 @@ the modes' training rows and widths, checked on the true -log p."""
 import numpy as np
 import pytest
 from density_generators import GaussianMixture
-from density_modes import mode_heights
+from density_modes import mode_heights, resampled_rows
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +46,13 @@ def test_too_few_modes_to_weigh_are_refused(mixture_draws):
     mixture, _, fresh, _, nll = mixture_draws
     with pytest.raises(ValueError, match="too few to weigh"):
         mode_heights(nll, nll, fresh, mixture, np.zeros(100, dtype=int))  # one mode has rows
+
+
+def test_the_rows_a_fit_is_given_every_once_bootstrapped_or_balanced_per_mode():
+    components = np.repeat([0, 1, 2, 3], [2, 10, 40, 48])  # 100 rows, modes of 2 to 48
+    assert (resampled_rows(components, "none", 0) == np.arange(100)).all()
+    boot = resampled_rows(components, "bootstrap", 0)
+    assert len(boot) == 100 and len(np.unique(boot)) < 100
+    balanced = resampled_rows(components, "balanced", 0)
+    assert (np.bincount(components[balanced]) == 25).all()  # 100 / 4 each
+    assert len(np.unique(balanced[components[balanced] == 3])) == 25  # drawn without
