@@ -95,6 +95,18 @@ def test_every_input_format_gives_the_hand_computed_metrics(tmp_path, gt, capsys
     _hand_values(m)
 
 
+def test_a_csv_in_any_row_order_gives_the_hand_computed_metrics(tmp_path, gt, capsys):
+    """A newcomer's CSV whose rows were sorted by score was refused ("frames out of order
+    ... sort the rows"): the frames are given, so each video's rows are sorted by them."""
+    rows = [(name, i, v) for name, s in SCORES.items() for i, v in enumerate(s)]
+    rows.sort(key=lambda row: -row[2])  # highest score first, videos interleaved
+    path = tmp_path / "by_score.csv"
+    path.write_text("video,frame,score\n" + "".join(f"{n},{i},{v!r}\n" for n, i, v in rows))
+    code, m, _, err = _run(tmp_path, capsys, path, gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+
+
 def test_a_split_array_says_the_order_it_assumed(tmp_path, gt, capsys):
     """A concatenated array is split in the ground truth's order, which is said in one note
     line and recorded; per-video formats get no such note."""
@@ -1283,12 +1295,12 @@ def test_scores_refused_into_an_earlier_report_say_no_replacement_first(tmp_path
     assert _run(tmp_path, capsys, path)[0] == 0
     before = (tmp_path / "r" / "metrics.json").read_text()
     for scores, options, said in (
-            ({"a": [0.1, float("nan"), 0.2, 0.8]}, (), "score of frame 1 is NaN"),
-            ({"a": [0.1, float("inf"), 0.2, 0.8]}, (), "--nonfinite replace")):
+            ({"a": [0.1, float("nan"), 0.2, 0.8]}, (), ", row 3, column 'score': 'nan' (NaN"),
+            ({"a": [0.1, float("inf"), 0.2, 0.8]}, (), ": video 'a': score of frame 1 is inf")):
         bad = _csv(tmp_path / "bad.csv", scores, {"a": [0, 1, 0, 1]})
         code, _, out, err = _run(tmp_path, capsys, bad, *options)
         assert code == 2 and out == "" and len(err.splitlines()) == 1
-        assert err.startswith(f"mulde: error: {bad}: video 'a'") and said in err
+        assert err.startswith(f"mulde: error: {bad}{said}")
     assert (tmp_path / "r" / "metrics.json").read_text() == before
 
 
@@ -1307,9 +1319,9 @@ def test_what_evaluate_leaves_out_or_replaces_is_said(tmp_path, capsys):
                           "evaluation replaces it") in err
     nan = _csv(tmp_path / "nan.npz.csv", {"a": [0.1, float("nan"), 0.2, 0.8]},
                {"a": [0, 1, 0, 1]})
-    code, _, _, err = _run(tmp_path, capsys, nan, out="n")
-    assert code == 2 and err.startswith(f"mulde: error: {nan}: video 'a': score of frame 1 "
-                                        "is NaN")
+    code, _, _, err = _run(tmp_path, capsys, nan, out="n")  # named by its CSV row
+    assert code == 2 and err.startswith(f"mulde: error: {nan}, row 3, column 'score': 'nan' "
+                                        "(NaN, no score); every row needs a score")
     from mulde.evaluation import EvaluationProtocol, compute_metrics
 
     # smoothing lifts the micro AUC to the chance band while the raw scores are inverted:

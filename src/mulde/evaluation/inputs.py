@@ -3,9 +3,9 @@
 Score files (`read_scores`, `format=`):
 
 - "csv": columns `video,frame,score[,label]` (any order, extra columns ignored; `column=`
-  names another column of scores), each video's rows together, its frames listed 0..n-1 in
-  order, labels 1 / 0 or True / False (any case); UTF-8 with or without Excel's byte-order
-  mark; a mulde report's `frame_scores.csv` has the columns
+  names another column of scores), each video's frames 0..n-1 once each, its rows in any
+  order (sorted by frame when read), labels 1 / 0 or True / False (any case); UTF-8 with or
+  without Excel's byte-order mark; a mulde report's `frame_scores.csv` has the columns
   `score` (smoothed) and `score_unsmoothed` (see `read_frame_scores`).
 - "folder": one file per video, the video's name being the file stem: `.npy` (a 1-D array),
   `.npz` (its only array, or the array named `key`) or `.txt` (numbers separated by
