@@ -1061,8 +1061,24 @@ def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
         read_scores(tmp_path / "two.npz", format="array")
     assert read_scores(tmp_path / "two.npz", format="array", key="b").array.tolist() == [0, 0]
     np.save(tmp_path / "m.npy", np.zeros((3, 2)))
-    with pytest.raises(EvaluationError, match=r"m.npy: scores must be a 1-D array"):
+    with pytest.raises(EvaluationError, match=r"m.npy: scores must be a 1-D array, got shape "
+                       r"\(3, 2\); give one score per frame, a 1-D array per video: e.g. the "
+                       r"column of the scores, a\[:, j\], if each row is a frame$"):
         read_scores(tmp_path / "m.npy")
+    # a newcomer's .npz of (frames, 2) arrays: said with the video's array, and what to do
+    np.savez(tmp_path / "two_col.npz", v=np.zeros((265, 2)))
+    with pytest.raises(EvaluationError, match=r"two_col.npz, video 'v': scores must be a 1-D "
+                       r"array, got shape \(265, 2\); give one score per frame, a 1-D array "
+                       r"per video: e.g. the column of the scores, a\[:, j\]"):
+        read_scores(tmp_path / "two_col.npz")
+    np.save(tmp_path / "rows.npy", np.zeros((2, 1, 30)))  # axes of length 1 left out
+    with pytest.raises(EvaluationError, match=r"got shape \(2, 1, 30\); .*: e.g. the row of "
+                       r"the scores, a\[j\], if each column is a frame$"):
+        read_scores(tmp_path / "rows.npy")
+    np.save(tmp_path / "cube.npy", np.zeros((4, 3, 2)))
+    with pytest.raises(EvaluationError, match=r"got shape \(4, 3, 2\); give one score per "
+                       r"frame, a 1-D array per video \(reduce the other axes first"):
+        read_scores(tmp_path / "cube.npy")
     (tmp_path / "empty.npy").write_bytes(b"")
     with pytest.raises(EvaluationError, match="empty.npy: cannot read NumPy array"):
         read_scores(tmp_path / "empty.npy")

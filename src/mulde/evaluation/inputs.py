@@ -91,11 +91,24 @@ def _vector(values: Any, where: str) -> np.ndarray:
         if squeezed.ndim == 0:
             squeezed = squeezed.reshape(1)
         if squeezed.ndim != 1:
-            raise EvaluationError(f"{where}: scores must be a 1-D array, got shape {a.shape}")
+            raise EvaluationError(f"{where}: scores must be a 1-D array, got shape {a.shape}; "
+                                  f"{_one_per_frame(squeezed.shape)}")
         a = squeezed
     if a.size == 0:
         raise EvaluationError(f"{where}: no scores (empty array)")
     return a.astype(np.float64)
+
+
+def _one_per_frame(shape: tuple[int, ...]) -> str:
+    """What to do with scores of more than one dimension (`shape`, its axes of length 1 left
+    out): give one score per frame, a 1-D array per video; for a 2-D array, the column (or
+    row) of the scores, the longer axis taken for the frames."""
+    fix = "give one score per frame, a 1-D array per video"
+    if len(shape) != 2:
+        return f"{fix} (reduce the other axes first, e.g. the max over a frame's objects)"
+    if shape[0] >= shape[1]:
+        return f"{fix}: e.g. the column of the scores, a[:, j], if each row is a frame"
+    return f"{fix}: e.g. the row of the scores, a[j], if each column is a frame"
 
 
 def _tokens(line: str) -> list[str]:
