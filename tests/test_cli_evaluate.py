@@ -5,6 +5,7 @@ published ShanghaiTech scores of ../shared/data reproduced."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -709,7 +710,8 @@ def test_a_text_file_of_words_in_a_score_folder_is_said_to_be_no_score_file(tmp_
                                                                              capsys):
     """A newcomer's README.txt beside the per-video .txt scores was said as "f2/README.txt,
     line 1: 'run' is not a number": it is no score file, to be moved out; a video's file with
-    a bad row (or a header line above its numbers) is still named by line and value."""
+    a bad row (or a header line of several names above its numbers) is still named by line
+    and value, and a header line of one name (`score`) is read as a one-column CSV's is."""
     folder = tmp_path / "f2"
     folder.mkdir()
     for name, s in SCORES.items():
@@ -721,12 +723,119 @@ def test_a_text_file_of_words_in_a_score_folder_is_said_to_be_no_score_file(tmp_
         "method'; no line holds numbers alone): a score folder holds one file of numbers per "
         "video, named after it; move this file out of the folder\n")
     (folder / "README.txt").unlink()
-    for text, line, token in (("0.1\nx\n0.3\n0.4\n", 2, "x"),
-                              ("score\n0.1\n0.2\n0.3\n0.4\n", 1, "score")):
+    for text, said in (
+            ("0.1\nx\n0.3\n0.4\n", "line 2: 'x' is not a number"),
+            ("frame score\n0 0.1\n1 0.2\n", "line 1: 'frame' is not a number; a .txt of scores "
+             "holds numbers alone, under at most a one-word first line naming them (such as "
+             "score): for columns such as frame,score save the file as .csv"),
+            ("score\nx\n0.2\n", "line 2: 'x' is not a number")):
         (folder / "01_0001.txt").write_text(text)
         code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
-        assert code == 2 and err == (f"mulde: error: {folder / '01_0001.txt'}, line {line}: "
-                                     f"{token!r} is not a number\n")
+        assert code == 2 and err == f"mulde: error: {folder / '01_0001.txt'}, {said}\n"
+    # a newcomer's files with a header line `score`: "'score' is not a number"
+    for name, s in SCORES.items():
+        (folder / f"{name}.txt").write_text("score\n" + "\n".join(map(str, s)) + "\n")
+    code, m, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+
+
+def test_a_folder_of_one_csv_per_video_is_read(tmp_path, gt, capsys):
+    """A newcomer's folder of per-video CSVs (`frame,score`) was refused ("no score files
+    (.npy, .npz or .txt, one per video)"), and --format csv then said to use folder: a
+    loop. Each layout of one video's CSV gives the hand-computed metrics; a `frame` column
+    places the rows (sorted, checked), a `label` column labels without --dataset."""
+    a, b = SCORES["01_0001"], SCORES["01_0002"]
+    layouts = {
+        "header": ("score\n" + "".join(f"{v}\n" for v in a), "score\n" + "".join(
+            f"{v}\n" for v in b)),
+        "frames": ("frame,score\n3,3.0\n0,1.0\n2,4.0\n1,2.0\n",  # in any order
+                   ",frame,score\n0,0,0.0\n1,1,1.5\n2,2,2.0\n"),  # pandas' index column
+        "bare": ("".join(f"{v}\n" for v in a), "0\n1.5\n2\n"),  # no header: one column
+        "named": ("anomaly_score\n" + "".join(f"{v}\n" for v in a),
+                  "frame,anomaly_score\n0,0\n1,1.5\n2,2\n"),  # its one score column
+        "report": ("video,frame,score,score_unsmoothed\n" + "".join(
+            f"01_0001,{i},9,{v}\n" for i, v in enumerate(a)), "frame,score\n0,0\n1,1.5\n2,2\n"),
+    }
+    for layout, (first, second) in layouts.items():
+        folder = tmp_path / layout
+        folder.mkdir()
+        (folder / "01_0001.csv").write_text(first)
+        (folder / "01_0002.csv").write_text(second)
+        code, m, _, err = _run(tmp_path, capsys, folder, gt_root=gt, out=f"r_{layout}")
+        assert code == 0, (layout, err)
+        _hand_values(m)
+        assert m["config"]["format"] == "folder"
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    np.save(labelled / "01_0002.npy", np.array(b))  # a video without labels: left out
+    (labelled / "01_0001.csv").write_text("frame,score,label\n" + "".join(
+        f"{i},{v},{y}\n" for i, (v, y) in enumerate(zip(a, LABELS["01_0001"], strict=True))))
+    code, m, out, err = _run(tmp_path, capsys, labelled, out="labelled")
+    assert code == 0, err
+    assert m["n_videos"] == 1 and m["micro_auc"] == 1.0 and m["unlabelled_videos"] == ["01_0002"]
+    several = tmp_path / "several"  # --column names the column in each CSV
+    several.mkdir()
+    for name, s in SCORES.items():
+        (several / f"{name}.csv").write_text("frame,psnr,err\n" + "".join(
+            f"{i},{-v},{v}\n" for i, v in enumerate(s)))
+    code, _, _, err = _run(tmp_path, capsys, several, gt_root=gt)
+    assert code == 2 and "01_0001.csv: no column 'score' of scores; the file has columns " \
+        "['frame', 'psnr', 'err']: name the scores' column score (or score_unsmoothed), or " \
+        "give its name with --column (e.g. --column psnr)" in err
+    code, m, _, err = _run(tmp_path, capsys, several, "--column", "err", gt_root=gt,
+                           out="several")
+    assert code == 0, err
+    _hand_values(m)
+
+
+@pytest.mark.parametrize("text, said", [
+    ("frame,score\n0,1\n2,2\n", r"01_0002\.csv, row 3: video '01_0002' frame 2, expected 1; "),
+    ("frame,score\n0,1\n0,2\n", r"01_0002\.csv, row 3: video '01_0002' frame 0 again "),
+    ("score\n1\nnan\n2\n", r"01_0002\.csv, row 3, column 'score': 'nan' \(NaN, no score\)"),
+    ("0,1\n1,2\n", r"01_0002\.csv, row 1: 2 columns of numbers and no header row: add a first "
+     r"row naming them \(e\.g\. frame,score\), or keep the column of scores alone$"),
+    ("1\n2,3\n", r"01_0002\.csv, row 2: 2 fields, but the file has no header row and its first "
+     r"row one score: give one score a row"),
+    ("video,frame,score\n01_0001,0,1\n", r"01_0002\.csv, row 2, column 'video': '01_0001', but "
+     r"the file is video '01_0002''s \(a score folder holds one file per video, named after "
+     r"it\): evaluate a file of several videos' rows alone \(format csv\), not its folder$"),
+    ("score\n", r"01_0002\.csv: no score rows \(a header row alone\); give one row per frame$"),
+    ("", r"01_0002\.csv: empty; a video's score CSV holds one score per frame: a column score "
+     r"\(or frame,score columns\) under a header row$"),
+])
+def test_a_bad_csv_in_a_score_folder_is_one_line_naming_file_and_row(tmp_path, gt, capsys,
+                                                                     text, said):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    np.save(folder / "01_0001.npy", np.array(SCORES["01_0001"]))
+    (folder / "01_0002.csv").write_text(text)
+    code, _, out, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert re.search(said, err.removeprefix("mulde: error: ").rstrip("\n")), err
+
+
+def test_a_folder_without_score_files_and_format_csv_on_a_folder_say_the_layout(tmp_path, gt,
+                                                                                capsys):
+    """The two messages of a newcomer's loop: both say what a score folder holds."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "notes.md").write_text("x")
+    code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {folder}: no score files; a score folder holds one file per video, "
+        "named after it: .npy, .npz (one array), .txt (numbers) or .csv (a score column, "
+        "frame optional)\n")
+    code, _, _, err = _run(tmp_path, capsys, folder, "--format", "csv", gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {folder}: a folder, which format csv does not read; give --format "
+        "folder (or auto): one score file per video, named after it (.npy, .npz, .txt, or "
+        ".csv with a score column)\n")
+    np.save(folder / "01_0001.npy", np.zeros(4))
+    code, _, _, err = _run(tmp_path, capsys, folder, "--column", "score", gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {folder}: --column score names a column of CSV files, and this folder "
+        "holds .npy files: drop it\n")
 
 
 def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path, capsys):

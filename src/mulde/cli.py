@@ -1143,7 +1143,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     alignment = FrameAlignment(args.frame_offset, args.end_offset, args.frames_per_score,
                                args.unscored)
     scored = read_scores(args.scores, format=args.format, column=args.column, key=args.key)
-    if scored.format != "csv" and args.column != "auto":
+    if scored.format not in ("csv", "folder") and args.column != "auto":
         raise UsageError(f"--column applies to CSV score files, not format {scored.format}")
     config: dict = {"scores": str(args.scores), "format": scored.format,
                     "column": scored.column, "key": args.key, "dataset": args.dataset,
@@ -2681,16 +2681,18 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--root", type=Path, help="the folder holding the dataset's ground truth "
                    "(default: none; required with --dataset)")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "npz", "array"],
-                   help="csv: video,frame,score[,label] rows; folder: one .npy/.npz/.txt per "
-                   "video named after it; npz: one .npz with an array per video; array: one "
+                   help="csv: video,frame,score[,label] rows; folder: one .npy/.npz/.txt/.csv "
+                   "per video named after it; npz: one .npz with an array per video; array: one "
                    "array of all test frames in the dataset's test order, which the note "
                    "names (.npy/.txt/.npz; needs "
                    "--dataset); auto: folder, .csv, .npz -> npz, .npy/.txt -> array "
                    "(default: %(default)s)")
     p.add_argument("--column", default="auto", metavar="NAME",
-                   help="CSV column of the scores: score, score_unsmoothed or any other column "
-                   "name (e.g. anomaly_score); auto: score_unsmoothed when present (a mulde "
-                   "report), else score (default: %(default)s)")
+                   help="CSV column of the scores (a .csv file, or a folder's .csv files): "
+                   "score, score_unsmoothed or any other column name (e.g. anomaly_score); "
+                   "auto: score_unsmoothed when present (a mulde report), else score (a "
+                   "folder's .csv: else its one column other than video, frame and label) "
+                   "(default: %(default)s)")
     p.add_argument("--key", help="array name inside .npz files of formats folder and array "
                    "(default: the file's only array); refused for a .npy, .txt or .csv file, and "
                    "for a folder without .npz files")

@@ -8,8 +8,12 @@ Score files (`read_scores`, `format=`):
   without Excel's byte-order mark; a mulde report's `frame_scores.csv` has the columns
   `score` (smoothed) and `score_unsmoothed` (see `read_frame_scores`).
 - "folder": one file per video, the video's name being the file stem: `.npy` (a 1-D array),
-  `.npz` (its only array, or the array named `key`) or `.txt` (numbers separated by
-  whitespace, commas or line breaks; `#` starts a comment).
+  `.npz` (its only array, or the array named `key`), `.txt` (numbers separated by
+  whitespace, commas or line breaks; `#` starts a comment; a first line of one word that is
+  no number, such as `score`, names the column and is skipped) or `.csv` (`_read_video_csv`:
+  a header row naming the scores' column, `score` or `column=`, with an optional `frame`
+  column placing the rows and an optional `label` column; or one column of numbers without
+  a header).
 - "npz": one `.npz` holding one 1-D array per video, keyed by the video's name.
 - "array": one 1-D array with the scores of all test videos concatenated in the dataset's
   test order (`.npy`, `.txt`, or `.npz` with its only array or `key`); split by
@@ -55,7 +59,7 @@ SMALL_OFFSET = 32
 """The most frames per video a wrong count may lack for its error to suggest `--frame-offset`
 (future-frame prediction skips a few first frames, clip models up to a clip's length)."""
 UNSCORED_POLICIES = ("drop", "edge")
-_SUFFIXES = (".npy", ".npz", ".txt")
+_SUFFIXES = (".npy", ".npz", ".txt", ".csv")
 _SPLIT = re.compile(r"[,\s]+")
 
 
@@ -63,10 +67,11 @@ _SPLIT = re.compile(r"[,\s]+")
 class ScoreFile:
     """Scores as read from a file: per video (`videos`) or one concatenated `array`.
 
-    `labels` holds the CSV's `label` column per video (None per video without it, None for
-    other formats). `column` is the CSV column read (None for other formats); `columns` the
-    CSV's header (empty for other formats): with `score_unsmoothed` in it, a mulde report
-    whose `score` column is already smoothed.
+    `labels` holds the CSV's `label` column per video (None per video without it; format
+    "folder": a video's .csv's, None for its other files; None for other formats).
+    `column` is the CSV column read (format "folder": the one given, None for "auto"; None
+    for other formats); `columns` the CSV's header (empty for other formats): with
+    `score_unsmoothed` in it, a mulde report whose `score` column is already smoothed.
     """
 
     path: Path
@@ -117,16 +122,22 @@ def _tokens(line: str) -> list[str]:
 
 
 def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
-    """The numbers of a .txt of scores; `in_folder`: one video's file of a score folder,
-    where a file with no line of numbers alone (a README.txt) is said to be no score file."""
+    """The numbers of a .txt of scores; a first line of one word that is no number (`score`)
+    names the column and is skipped, as a one-column CSV's header is. `in_folder`: one
+    video's file of a score folder, where a file with no line of numbers alone (a
+    README.txt) is said to be no score file."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise EvaluationError(f"{path}: not a text file of numbers ({error})") from None
     lines = text.splitlines()
     values: list[float] = []
+    header = next((i for i, line in enumerate(lines) if _tokens(line)), None)
     for number, line in enumerate(lines, start=1):
-        for token in _tokens(line):
+        tokens = _tokens(line)
+        if number - 1 == header and len(tokens) == 1 and not is_number(tokens[0]):
+            continue  # a header naming the one column
+        for token in tokens:
             if is_number(token):
                 values.append(float(token))
                 continue
@@ -136,8 +147,63 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
                     f"{path}: not a score file (line {number}: {quoted(line.strip())}; no line "
                     "holds numbers alone): a score folder holds one file of numbers per "
                     "video, named after it; move this file out of the folder")
-            raise EvaluationError(f"{path}, line {number}: {token!r} is not a number")
+            said = f"{path}, line {number}: {token!r} is not a number"
+            if number - 1 == header:  # a header of several columns
+                said += ("; a .txt of scores holds numbers alone, under at most a one-word "
+                         "first line naming them (such as score)" + (
+                             ": for columns such as frame,score save the file as .csv"
+                             if in_folder else ""))
+            raise EvaluationError(said)
     return _vector(np.asarray(values, dtype=np.float64), str(path))
+
+
+def _read_video_csv(path: Path, video: str, column: str = "auto"
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(scores, labels or None) of one video's .csv in a score folder: one score per frame.
+
+    With a header row: the scores' column is `column`, or for "auto" `score_unsmoothed`
+    (a mulde report's), else `score`, else the one column that is not `video`, `frame` or
+    `label`; a `frame` column, where given, places the rows (sorted by it, checked as a
+    whole file's are: `mulde.evaluation.report.read_frame_scores`), else the rows are the
+    frames 0, 1, 2, ... in order; a `label` column is read. Without a header (a first row of
+    numbers alone): one score a row, a single column. Raises `EvaluationError` naming the
+    file, row and column at fault.
+    """
+    from mulde.evaluation.report import KEY_COLUMNS, _score, read_frame_scores
+
+    found = _csv_columns(path)
+    if found and all(map(is_number, found)):  # no header row: one column of scores
+        if len(found) > 1:
+            raise EvaluationError(
+                f"{path}, row 1: {len(found)} columns of numbers and no header row: add a "
+                "first row naming them (e.g. frame,score), or keep the column of scores alone")
+        scores = []
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            line = 0
+            for fields in reader:
+                line, last = line + 1, reader.line_num
+                if fields and len(fields) != 1:
+                    raise EvaluationError(
+                        f"{path}, row {line}: {len(fields)} fields, but the file has no header "
+                        "row and its first row one score: give one score a row, or a header "
+                        "row naming the columns (e.g. frame,score)")
+                if fields:
+                    scores.append(_score(path, line, "score", fields[0]))
+                line = last
+        return _vector(np.asarray(scores, dtype=np.float64), str(path)), None
+    if column == "auto":
+        others = [c for c in found if c not in KEY_COLUMNS]
+        column = next((c for c in ("score_unsmoothed", "score") if c in found),
+                      others[0] if len(others) == 1 else "score")
+    try:
+        scores, labels = read_frame_scores(path, column=column, video=video)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise EvaluationError(f"{path}: not a readable CSV file ({error})") from None
+    if not scores:
+        raise EvaluationError(f"{path}: no score rows (a header row alone); give one row per "
+                              "frame")
+    return _vector(scores[video], str(path)), labels[video]
 
 
 _PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -233,20 +299,30 @@ def _read_array_file(path: Path, key: str | None, in_folder: bool = False) -> np
     return _read_txt(path, in_folder)  # .txt, or any other name given with a format
 
 
-def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
+def _read_folder(folder: Path, key: str | None, column: str = "auto"
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+    """({video: scores}, {video: labels or None}) of a score folder: one file per video,
+    named after it (`_SUFFIXES`); labels come from a .csv's label column alone."""
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith("."))
+    report = folder / "frame_scores.csv"
+    if report.is_file() and ((folder / "metrics.json").is_file()  # `mulde run` / `evaluate`
+                             or "score_unsmoothed" in _csv_columns(report)):
+        raise EvaluationError(f"{folder}: a mulde report folder, not one score file per "
+                              f"video; evaluate its frame scores: {report}")
     if not files:
-        report = folder / "frame_scores.csv"
-        if report.is_file():  # a `mulde run` or `mulde evaluate` output folder
-            raise EvaluationError(f"{folder}: a mulde report folder, not one score file per "
-                                  f"video; evaluate its frame scores: {report}")
-        raise EvaluationError(f"{folder}: no score files (.npy, .npz or .txt, one per video)")
+        raise EvaluationError(f"{folder}: no score files; a score folder holds one file per "
+                              "video, named after it: .npy, .npz (one array), .txt (numbers) "
+                              "or .csv (a score column, frame optional)")
     suffixes = sorted({p.suffix.lower() for p in files})
     if key is not None and ".npz" not in suffixes:  # not silently ignored
         raise EvaluationError(key_not_npz(folder, key, f"a folder of {' and '.join(suffixes)} "
                                                        "files"))
+    if column != "auto" and ".csv" not in suffixes:  # as --key: not silently ignored
+        raise EvaluationError(f"{folder}: --column {column} names a column of CSV files, and "
+                              f"this folder holds {' and '.join(suffixes)} files: drop it")
     out: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray | None] = {}
     seen: dict[str, Path] = {}
     for path in files:
         name = path.stem
@@ -254,8 +330,11 @@ def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
             raise EvaluationError(f"{folder}: two score files for video {name!r}: "
                                   f"{seen[name].name}, {path.name}")
         seen[name] = path
-        out[name] = _read_array_file(path, key, in_folder=True)
-    return out
+        if path.suffix.lower() == ".csv":
+            out[name], labels[name] = _read_video_csv(path, name, column)
+        else:
+            out[name], labels[name] = _read_array_file(path, key, in_folder=True), None
+    return out, labels
 
 
 def _csv_columns(path: Path) -> list[str]:
@@ -306,9 +385,11 @@ def read_scores(
 ) -> ScoreFile:
     """Read a score file or folder in `format` (see the module docstring).
 
-    `column` (CSV only): the column of the scores ("score", "score_unsmoothed", or the name
-    another method gives them), or "auto": `score_unsmoothed` when the file has it (a mulde
-    report, whose `score` column is already smoothed), else `score`.
+    `column` (CSV files only: format "csv", or a folder's .csv files): the column of the
+    scores ("score", "score_unsmoothed", or the name another method gives them), or "auto":
+    `score_unsmoothed` when the file has it (a mulde report, whose `score` column is already
+    smoothed), else `score` (a folder's .csv: else its one column other than video, frame
+    and label); given for a folder without a .csv file it is refused, not ignored.
     `key`: the array to read from an `.npz` holding several ("folder" and "array"); given
     for a file of another kind (.npy, .txt, .csv), which has no arrays to choose from, or a
     folder without an .npz file, it is refused (`mulde.io.features.key_not_npz`), not
@@ -337,7 +418,9 @@ def read_scores(
     if fmt == "folder" and not path.is_dir():
         raise EvaluationError(f"{path}: format folder needs a folder of per-video files")
     if fmt != "folder" and path.is_dir():
-        raise EvaluationError(f"{path}: a folder; use format folder (one file per video)")
+        raise EvaluationError(f"{path}: a folder, which format {fmt} does not read; give "
+                              "--format folder (or auto): one score file per video, named "
+                              "after it (.npy, .npz, .txt, or .csv with a score column)")
     if fmt == "csv":
         if kind in (FileKind.ZIP, FileKind.NPY):  # binary: said, not a UTF-8 decode error
             reads = ("--format npz reads one array per video, --format array one array of "
@@ -357,7 +440,9 @@ def read_scores(
         return ScoreFile(path, fmt, videos=scores, labels=labels, column=column,
                          columns=header if header is not None else tuple(_csv_columns(path)))
     if fmt == "folder":
-        return ScoreFile(path, fmt, videos=_read_folder(path, key))
+        videos, labels = _read_folder(path, key, column)
+        return ScoreFile(path, fmt, videos=videos, labels=labels,
+                         column=None if column == "auto" else column)
     if fmt == "npz":
         if key is not None:  # each array is a video's: no one array to name
             raise EvaluationError(
