@@ -1085,7 +1085,8 @@ def test_smoothing_options_and_macro_definition_are_recorded(tmp_path, gt, capsy
 def test_stdout_says_the_smoothing_of_the_numbers_it_prints(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **SCORES)
     for i, (sigmas, said) in enumerate((
-            (["0"], "AUC, AP and EER: unsmoothed too (sigma 0)"),
+            (["0"], "AUC, AP and EER: unsmoothed too (sigma 0, where AI-VAD's published "
+                    "protocol for shanghaitech has sigma 7)"),
             (["7"], "AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, AI-VAD's published "
                     "value for shanghaitech)"),
             (["3"], "AUC, AP and EER: smoothed (Gaussian, sigma 3 frames, where AI-VAD's "
@@ -1100,10 +1101,12 @@ def test_stdout_says_the_smoothing_of_the_numbers_it_prints(tmp_path, gt, capsys
 
 
 def test_the_protocol_says_whose_smoothing_sigma_it_is(tmp_path, capsys):
-    """UBnormal's and UCF-Crime's sigma 7 is this project's choice, no published protocol's,
-    but their report said "MULDE / AI-VAD protocol" as for ShanghaiTech (a newcomer's trial):
-    the description, printed line and notes say whose sigma it is, and for UCF-Crime, whose
-    literature reports unsmoothed AUCs, that the unsmoothed numbers are the ones to compare."""
+    """UCF-Crime's default was sigma 7, this project's choice, with a note that the unsmoothed
+    numbers are the ones to compare: its benchmark (Sultani et al. 2018) and the works after
+    it report unsmoothed frame-level AUCs, so that is its default now, said as its published
+    protocol; a sigma given against it is said so, with the note. UBnormal's sigma 7 stays a
+    choice (its report said "MULDE / AI-VAD protocol" as for ShanghaiTech: a newcomer's
+    trial)."""
     ann = tmp_path / "ucf" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
     ann.parent.mkdir()
     ann.write_text("Abuse028_x264.mp4 Abuse 3 4 -1 -1\nNormal_Videos_003_x264.mp4 Normal "
@@ -1115,23 +1118,29 @@ def test_the_protocol_says_whose_smoothing_sigma_it_is(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    basis = "a choice, as no MULDE protocol is published for ucf_crime"
-    assert out.splitlines()[0] == (f"AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, "
-                                   f"{basis}); the *_unsmoothed ones unsmoothed")
+    basis = ("Sultani et al. 2018's published protocol for ucf_crime, unsmoothed as the weakly "
+             "supervised works after it report it")
+    assert m["protocol"]["smoothing_sigma"] == 0.0
+    assert out.splitlines()[0] == (f"AUC, AP and EER: unsmoothed too (sigma 0, {basis}); the "
+                                   "*_unsmoothed ones unsmoothed")
     assert m["protocol"]["description"].startswith(
-        f"Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 7, {basis}): ")
-    note = ("the literature usually reports ucf_crime's frame-level AUC on unsmoothed scores: "
+        f"Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 0, {basis}): no "
+        "temporal smoothing.")
+    assert m["micro_auc"] == m["micro_auc_unsmoothed"] and "literature" not in out
+    assert main([*argv, "--smoothing-sigma", "7"]) == 0  # against the protocol: said
+    out = capsys.readouterr().out
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    against = "where Sultani et al. 2018's published protocol for ucf_crime is unsmoothed"
+    assert out.splitlines()[0] == (f"AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, "
+                                   f"{against}); the *_unsmoothed ones unsmoothed")
+    assert m["protocol"]["description"].startswith(
+        f"Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 7, {against}): ")
+    note = ("the literature reports ucf_crime's frame-level AUC on unsmoothed scores: "
             f"compare the unsmoothed micro AUC {m['micro_auc_unsmoothed']:.4f} "
             "(micro_auc_unsmoothed) with published numbers, not the micro AUC "
             f"{m['micro_auc']:.4f}, smoothed with sigma 7, which no published protocol sets "
             "there")
     assert note in m["notes"] and f"note: {note}\n" in out
-    assert main([*argv, "--smoothing-sigma", "0"]) == 0  # unsmoothed: nothing to compare
-    out = capsys.readouterr().out
-    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert "literature" not in out and m["protocol"]["description"].startswith(
-        "Frame-level evaluation (MULDE / AI-VAD metrics; no MULDE protocol is published for "
-        "ucf_crime): no temporal smoothing.")
 
 
 def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):

@@ -1238,7 +1238,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         smoothed = (f"smoothed (Gaussian, sigma {protocol.sigma_text()} frames"
                     f"{' in turn' if len(protocol.sigmas) > 1 else ''}"
                     f"{', ' + basis if basis else ''})"
-                    if protocol.smooths else "unsmoothed too (sigma 0)")
+                    if protocol.smooths else
+                    f"unsmoothed too (sigma 0{', ' + basis if basis else ''})")
         print(f"AUC, AP and EER: {smoothed}; the *_unsmoothed ones unsmoothed")
     print(json.dumps(shown, indent=2))
     unscored = sum(config["alignment"].get("n_unscored_frames", {}).values())
@@ -2384,10 +2385,12 @@ def _print_metrics(metrics: dict, out: Path) -> None:
     shown = _shown_metrics(metrics, keys)
     sigma = (metrics.get("protocol") or {}).get("smoothing_sigma")
     if shown and sigma is not None:  # what the fractions are, as `mulde evaluate` says it
+        smoothed = (f"smoothed (Gaussian, sigma {sigma:g} frames)" if sigma else
+                    "unsmoothed too (sigma 0)")
         print(f"frame-level ROC-AUC (0-1; x100 for the percent the report and papers give; "
               f"micro: all test frames pooled, macro: the mean over videos, "
-              f"{metrics.get('macro_definition', 'padded')}): smoothed (Gaussian, sigma "
-              f"{sigma:g} frames); the *_unsmoothed ones before smoothing")
+              f"{metrics.get('macro_definition', 'padded')}): {smoothed}; the *_unsmoothed "
+              "ones before smoothing")
     print(json.dumps(shown or {"note": metrics.get("note")}, indent=2))
     for note in metrics.get("notes", []):  # as `mulde evaluate` prints them
         print(f"note: {note}")
@@ -2729,9 +2732,10 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--smoothing-sigma", type=float, nargs="+", metavar="S",
                    help="Gaussian smoothing sigma in frames, 0 = off; several values are "
                    "applied one after another (STG-NF: 1 2 3 4 5 6) (default: the dataset's "
-                   "protocol value, 3 for Ped2/Avenue and 7 for ShanghaiTech as published; "
-                   "with no published MULDE protocol, our choice of 3 for Ped1/folder and 7 "
-                   "for UBnormal/UCF-Crime; 3 without --dataset)")
+                   "protocol value, 3 for Ped2/Avenue and 7 for ShanghaiTech as AI-VAD "
+                   "published, 0 for UCF-Crime as its benchmark (Sultani et al. 2018) "
+                   "evaluates; with no published protocol, our choice of 3 for Ped1/folder "
+                   "and 7 for UBnormal; 3 without --dataset)")
     p.add_argument("--smoothing-mode", default="reflect",
                    choices=["reflect", "nearest", "mirror", "constant", "wrap"],
                    help="boundary mode of the filter (scipy gaussian_filter1d); constant pads "
