@@ -1143,6 +1143,45 @@ def test_the_protocol_says_whose_smoothing_sigma_it_is(tmp_path, capsys):
     assert note in m["notes"] and f"note: {note}\n" in out
 
 
+def test_a_reports_own_frame_scores_smoothed_otherwise_say_the_reports_sigma(tmp_path, gt,
+                                                                             capsys):
+    """A newcomer re-evaluated a report's frame_scores.csv without --dataset: sigma 3, where
+    the report (ShanghaiTech) had smoothed with 7, and a micro AUC unlike the report's,
+    unsaid. A note names the report's sigma and dataset and the options that match it."""
+    np.savez(tmp_path / "s.npz", **SCORES)
+    assert main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "rep"),
+                 "--dataset", "shanghaitech", "--root", str(gt)]) == 0
+    report = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    capsys.readouterr()
+    table = tmp_path / "rep" / "frame_scores.csv"
+    argv = ["evaluate", str(table), "--metrics-only"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    note = (f"{table} is a mulde report's frame scores, which that report (its metrics.json "
+            "beside them) smoothed with sigma 7 on --dataset shanghaitech; this evaluation "
+            "smooths with sigma 3 (the default without --dataset), so its smoothed numbers "
+            "differ from the report's (the *_unsmoothed ones agree): to match them, add "
+            "--smoothing-sigma 7")
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert f"note: {note}\n" in out and m["notes"] == [note]
+    assert m["protocol"]["smoothing_sigma"] == 3.0  # said, not changed
+    assert m["micro_auc_unsmoothed"] == report["micro_auc_unsmoothed"]
+    assert main([*argv, "--out", str(tmp_path / "b"), "--smoothing-sigma", "7"]) == 0
+    m = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert "a mulde report's" not in capsys.readouterr().out and m["notes"] == []
+    assert m["micro_auc"] == report["micro_auc"] and m["macro_auc"] == report["macro_auc"]
+    assert main([*argv, "--out", str(tmp_path / "c"), "--smoothing-sigma", "7",
+                 "--smoothing-mode", "nearest", "--dataset", "shanghaitech", "--root",
+                 str(gt)]) == 0
+    assert ("shanghaitech; this evaluation smooths with sigma 7 (as given), so its smoothed "
+            "numbers differ from the report's (the *_unsmoothed ones agree): to match them, "
+            "add --smoothing-mode reflect\n") in capsys.readouterr().out
+    (tmp_path / "plain").mkdir()
+    plain = _csv(tmp_path / "plain" / "frame_scores.csv", SCORES, LABELS)  # no report's
+    assert main(["evaluate", str(plain), "--metrics-only", "--out", str(tmp_path / "d")]) == 0
+    assert "a mulde report's" not in capsys.readouterr().out
+
+
 def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([np.zeros(2), np.zeros(3)], dtype=object),
             allow_pickle=True)

@@ -1202,6 +1202,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     # the scores' refusals (NaN, an infinity without --nonfinite replace) before the lines
     # below that say the evaluation goes ahead (write_report prepares them again)
     protocol.prepare(scores)
+    said = _report_smoothing_note(args, scored, protocol)
+    if said:  # a report's own frame scores, smoothed otherwise than the report did
+        notes.append(said)
     if scored.column == "score" and "score_unsmoothed" in scored.columns and protocol.smooths:
         warned.append(f"{args.scores}: its score column is a mulde report's, already smoothed, "
                       "and this evaluation smooths it again: give --column score_unsmoothed "
@@ -1268,6 +1271,48 @@ def _evaluate_into(args: argparse.Namespace) -> int:
                if args.metrics_only else "the new report has no such plots")
         print(f"removed the earlier report's {shown} from {args.out}: {why}")
     return 0
+
+
+def _report_smoothing_note(args: argparse.Namespace, scored, protocol) -> str | None:
+    """The note for a mulde report's own frame_scores.csv (its `score_unsmoothed` column
+    read) evaluated with other smoothing than the report's, which its metrics.json beside it
+    records: which sigma (and dataset) the report used, and the options that match it, as
+    its smoothed numbers differ from the report's otherwise (a newcomer's re-evaluation
+    without --dataset smoothed with sigma 3 what the report had smoothed with 7). None
+    where the file is no report's, no metrics.json says, or the smoothing is the same."""
+    if scored.format != "csv" or scored.column != "score_unsmoothed":
+        return None
+    try:
+        report = json.loads((Path(args.scores).parent / "metrics.json").read_text(
+            encoding="utf-8"))
+        used = report["protocol"]
+        sigma = used["smoothing_sigma"]
+        sigmas = tuple(float(x) for x in (sigma if isinstance(sigma, list) else [sigma]))
+        mode, truncate = used.get("smoothing_mode", "reflect"), used.get(
+            "smoothing_truncate", 4.0)
+        dataset = (report.get("config") or {}).get("dataset")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # no report's record
+        return None
+    now = protocol.smoothing_sigma
+    now = now if isinstance(now, tuple) else (now,)
+    options = []
+    if tuple(x for x in sigmas if x) != tuple(x for x in now if x):
+        options.append("--smoothing-sigma " + " ".join(f"{x:g}" for x in sigmas))
+    if any(sigmas) and mode != protocol.smoothing_mode:
+        options.append(f"--smoothing-mode {mode}")
+    if any(sigmas) and float(truncate) != protocol.smoothing_truncate:
+        options.append(f"--smoothing-truncate {float(truncate):g}")
+    if not options:
+        return None
+    text = ", ".join(f"{x:g}" for x in sigmas)
+    on = f" on --dataset {dataset}" if dataset else ""
+    why = ("the default without --dataset" if args.smoothing_sigma is None and not args.dataset
+           else f"{args.dataset}'s default" if args.smoothing_sigma is None else "as given")
+    return (f"{args.scores} is a mulde report's frame scores, which that report (its "
+            f"metrics.json beside them) smoothed with sigma {text}{on}; this evaluation "
+            f"smooths with sigma {protocol.sigma_text()} ({why}), so its smoothed numbers "
+            "differ from the report's (the *_unsmoothed ones agree): to match them, add "
+            f"{' '.join(options)}")
 
 
 def _frames_from_scores_note(truth, scored: int, alignment, counted: int) -> str:
