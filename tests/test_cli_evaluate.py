@@ -695,7 +695,11 @@ def test_option_combinations_that_cannot_work_are_one_line_errors(tmp_path, gt, 
     assert "--dataset and --root go together" in capsys.readouterr().err
     path = _csv(tmp_path / "s.csv", SCORES, LABELS)
     code, _, _, err = _run(tmp_path, capsys, path, "--frame-offset", "1")
-    assert code == 2 and "--frame-offset, --end-offset and --frames-per-score need" in err
+    assert code == 2 and ("--frame-offset, --end-offset, --frames-per-score, "
+                          "--segments-per-video and --frame-counts need --dataset") in err
+    (tmp_path / "counts.csv").write_text("video,frames\n01_0001,4\n")
+    code, _, _, err = _run(tmp_path, capsys, path, "--frame-counts", str(tmp_path / "counts.csv"))
+    assert code == 2 and "--frame-counts need --dataset and --root" in err
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "flat.npy", "--column", "score",
                            gt_root=gt)
     assert code == 2 and "--column applies to CSV score files" in err
@@ -961,6 +965,162 @@ def test_a_folder_range_past_the_scores_is_one_line_with_the_segment_hint(tmp_pa
                           "lies outside the 150 frames numbered 0..149: the 150 scores end "
                           "before the annotated frames (up to 199)")
     assert err.count("\n") == 1 and "give --frames-per-score 16" in err
+
+
+# UCF-Crime in Sultani et al.'s format: an annotation (1-based) and each video's frame count.
+# A (10 frames) 5..8 -> 0-based 4..7; B (8 frames) normal; C (6 frames) 1..3 -> 0..2.
+UCF_ANNOTATION = ("A.mp4 Abuse 5 8 -1 -1\nB.mp4 Normal_Videos_event -1 -1 -1 -1\n"
+                  "C.mp4 Fighting 1 3 -1 -1\n")
+UCF_FRAMES = {"A": 10, "B": 8, "C": 6}
+# 2 segments each: A [0.1 x5, 0.9 x5], B [0.2 x4, 0.3 x4], C [0.8 x3, 0.4 x3]. Positives
+# 0.1 (A4), 0.9 x3, 0.8 x3; negatives 0.1 x4, 0.2 x4, 0.3 x4, 0.4 x3, 0.9 x2: the 0.1 ties 4
+# (2), each 0.9 beats 15 and ties 2 (16), each 0.8 beats 15: (2 + 48 + 45) / (7 x 17).
+UCF_SEGMENTS = {"A": [0.1, 0.9], "B": [0.2, 0.3], "C": [0.8, 0.4]}
+UCF_MICRO = 95 / 119
+
+
+def _ucf(tmp_path, counts: dict | None = UCF_FRAMES) -> tuple[Path, Path | None]:
+    """(the root of the annotation above, a frame-count CSV of `counts` or None)."""
+    root = tmp_path / "ucf"
+    root.mkdir(exist_ok=True)
+    (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text(UCF_ANNOTATION)
+    if counts is None:
+        return root, None
+    path = tmp_path / "counts.csv"
+    path.write_text("video,frames\n" + "".join(f"{v}.mp4,{n}\n" for v, n in counts.items()))
+    return root, path
+
+
+def test_sultani_32_segment_scores_are_spread_over_each_videos_frames(tmp_path, capsys):
+    """UCF-Crime scores of fixed segments (Sultani et al. 2018: 32 per video, here 2) had no
+    way in: the hint said --frames-per-score 16, which then failed on the annotated ranges.
+    --segments-per-video K with the videos' frame counts spreads each video's K scores over
+    its frames, score i on frames floor(i F / K) .. floor((i + 1) F / K) - 1."""
+    root, counts = _ucf(tmp_path)
+    np.savez(tmp_path / "mil.npz", **UCF_SEGMENTS)
+    argv = ["evaluate", str(tmp_path / "mil.npz"), "--dataset", "ucf_crime", "--root",
+            str(root), "--metrics-only"]
+    assert main([*argv, "--out", str(tmp_path / "r"), "--segments-per-video", "2",
+                 "--frame-counts", str(counts)]) == 0
+    out, err = capsys.readouterr()
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["micro_auc"] == pytest.approx(UCF_MICRO) and m["n_frames"] == 24
+    assert m["n_anomalous_frames"] == 7 and m["protocol"]["smoothing_sigma"] == 0.0
+    assert m["config"]["alignment"]["rule"] == (
+        "2 fixed segments per video, segment i covering frames floor(i x F / 2) .. "
+        "floor((i + 1) x F / 2) - 1 of a video of F frames")
+    assert m["config"]["frame_counts"] == {"file": str(counts),
+                                           "videos_counted": ["A", "B", "C"], "checked": 0}
+    for note in (f"the frame counts of 3 of the 3 scored videos are {counts}'s (the ucf_crime "
+                 "ground truth states anomalous ranges only); metrics.json's "
+                 "config.frame_counts lists them",
+                 "--segments-per-video 2: each video's 2 scores spread over its F frames as "
+                 "fixed segments, segment i covering frames floor(i x F / 2) .. floor((i + 1) "
+                 "x F / 2) - 1, as Sultani et al. 2018 evaluate their 32 segments per video"):
+        assert note in m["notes"] and f"note: {note}\n" in out
+    # without the options, or with --frames-per-score 16 (the newcomer's next try), the
+    # error says the scores look like fixed segments and names both options
+    hint = ("each of the 3 scored videos has 2 scores whatever its length, which looks like 2 "
+            "fixed segments per video (Sultani et al. 2018's format: 32 per video): give "
+            "--segments-per-video 2{} and each video's frame count, which this ground truth "
+            "lacks, with --frame-counts FILE (a CSV video,frames)\n")
+    assert main([*argv, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mulde: error: ") and err.count("\n") == 1
+    assert "(A): range 4..7 (0-based) starts after the last frame 1: the frame count is taken " \
+        "from the 2 scores (frames = scores); " in err and err.endswith(hint.format(""))
+    # 2 x 16 frames hold every range here: no error, but the note on the frame counts taken
+    # from the scores says the same
+    assert main([*argv, "--out", str(tmp_path / "x"), "--frames-per-score", "16"]) == 0
+    out = capsys.readouterr().out
+    assert ("come from their scores: frames = 16 x scores (each score repeated over its 16 "
+            "frames, as C3D/I3D segment scores are evaluated); metrics.json's "
+            "config.alignment.frames_from_scores lists them; "
+            + hint.format(" in place of --frames-per-score 16")) in out
+
+
+def test_frame_counts_check_one_score_per_frame_and_every_scored_video_needs_one(tmp_path,
+                                                                              capsys):
+    """--frame-counts for per-frame scores of a ranges-only ground truth: a video whose
+    scores are fewer than its frames is an error naming the file's row (its count came from
+    the scores, silently); a scored video without a row is an error naming it; one array of
+    all frames can then be split."""
+    root, counts = _ucf(tmp_path)
+    frames = {v: np.linspace(0, 1, n) for v, n in UCF_FRAMES.items()}
+    argv = ["evaluate", "--dataset", "ucf_crime", "--root", str(root), "--metrics-only",
+            "--frame-counts", str(counts), "--out", str(tmp_path / "r")]
+    np.savez(tmp_path / "s.npz", **frames)
+    assert main(["evaluate", str(tmp_path / "s.npz"), *argv[1:]]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["n_frames"] == 24 and not m["config"]["alignment"]["frames_from_scores"]
+    np.save(tmp_path / "all.npy", np.concatenate(list(frames.values())))  # one array: split
+    assert main(["evaluate", str(tmp_path / "all.npy"), *argv[1:]]) == 0
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["micro_auc"] == m[
+        "micro_auc"]
+    capsys.readouterr()
+    np.savez(tmp_path / "short.npz", **{**frames, "B": frames["B"][:7]})
+    assert main(["evaluate", str(tmp_path / "short.npz"), *argv[1:]]) == 2
+    assert capsys.readouterr().err == (
+        f"mulde: error: {tmp_path / 'short.npz'}: video 'B': {counts}, row 3 has 8 frames, so 8 "
+        "scores are expected (frame offset 0, end offset 0, 1 frame per score); found 7; the "
+        f"other 2 scored videos fit, so no option (each shifts every video) fixes it: check "
+        f"its frame count ({counts}, row 3) and how it was scored\n")
+    counts.write_text("video,frames\nA.mp4,10\nD.mp4,9\n")
+    assert main(["evaluate", str(tmp_path / "s.npz"), *argv[1:]]) == 2
+    assert capsys.readouterr().err == (
+        f"mulde: error: {counts}: no frame count for 2 scored videos whose ground truth states "
+        "anomalous ranges only: B, C; add a row video,frames for each (the file names A.mp4, "
+        "D.mp4)\n")
+    counts.write_text("video,frames\nA,4\nB,8\nC,6\n")  # A's range starts past 4 frames
+    np.savez(tmp_path / "mil.npz", **UCF_SEGMENTS)
+    assert main(["evaluate", str(tmp_path / "mil.npz"), *argv[1:], "--segments-per-video",
+                 "2"]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"(A): range 4..7 (0-based) starts after the last frame 3; the frame count 4 is from "
+        f"{counts}, row 2: check it\n")
+
+
+def test_frame_counts_must_agree_with_a_ground_truth_that_has_them(tmp_path, gt, capsys):
+    counts = tmp_path / "counts.csv"
+    counts.write_text("video,frames\n01_0001,4\n01_0002,3\nother,7\n")
+    np.savez(tmp_path / "s.npz", **SCORES)
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--frame-counts", str(counts),
+                           gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+    assert m["config"]["frame_counts"] == {"file": str(counts), "videos_counted": [],
+                                           "checked": 2} and m["notes"] == []
+    counts.write_text("video,frames\n01_0001,5\n01_0002,3\n")
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--frame-counts", str(counts),
+                           gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {counts}: 1 frame count(s) differ from the ground truth's (row 2: video "
+        "'01_0001' 5, the ground truth 4): this ground truth has every video's frame count, so "
+        "drop --frame-counts, or fix the file if it is meant for these videos\n")
+    # segments on a ground truth with counts need no file; equal counts for videos of
+    # different lengths that no option fits are said to look like segments
+    np.savez(tmp_path / "seg.npz", **{"01_0001": [1.0, 4.0], "01_0002": [0.5, 2.0]})
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "seg.npz", "--segments-per-video", "2",
+                           gt_root=gt, out="seg")
+    assert code == 0, err  # A [1, 1, 4, 4] labels [0, 0, 1, 1]; B [0.5, 2, 2] labels [0, 1, 0]
+    # positives 4, 4, 2 vs negatives 1, 1, 0.5, 2: 4 + 4 + (3 + 0.5) = 11.5 of 12
+    assert m["micro_auc"] == pytest.approx(11.5 / 12)
+
+
+def test_a_folder_dataset_takes_its_frame_counts_from_the_file(tmp_path, capsys):
+    """`folder`'s labels.csv states ranges only: the counts of --frame-counts serve it too."""
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "labels.csv").write_text("video,start,end\ncam1,2,3\n")
+    counts = tmp_path / "counts.csv"
+    counts.write_text("video,frames\ncam1,6\n")
+    np.savez(tmp_path / "s.npz", cam1=[0.1, 0.5])
+    assert main(["evaluate", str(tmp_path / "s.npz"), "--dataset", "folder", "--root",
+                 str(root), "--segments-per-video", "2", "--frame-counts", str(counts),
+                 "--smoothing-sigma", "0", "--metrics-only", "--out", str(tmp_path / "r")]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    # frames 0..2 score 0.1, 3..5 0.5; labels 2, 3: positives 0.1, 0.5 vs 0.1, 0.1, 0.5, 0.5
+    assert m["n_frames"] == 6 and m["micro_auc"] == pytest.approx((1 + 3) / 8)
 
 
 def test_annotations_clipped_in_many_videos_are_said_in_one_line(tmp_path):
@@ -1317,7 +1477,7 @@ def test_every_evaluate_option_and_default_is_in_help_and_the_docs():
     rows = {line.split("`")[1].split()[0]: line for line in section.splitlines()
             if line.startswith("| `--")}
     options = _evaluate_options()
-    assert len(options) == 19
+    assert len(options) == 21
     for option, default, help_text in options:
         assert option in text, option
         assert option in rows, f"{option}: no row in docs/evaluation.md's options table"

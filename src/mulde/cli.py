@@ -5,6 +5,7 @@ commands, so that `main` runs before they load."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -1123,7 +1124,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationError, EvaluationProtocol, write_report
-    from mulde.evaluation.inputs import FrameAlignment, align, read_scores
+    from mulde.evaluation.inputs import (
+        FrameAlignment,
+        align,
+        read_frame_counts,
+        read_scores,
+        with_frame_counts,
+    )
     from mulde.evaluation.report import earlier_report, partial_note, report_files
     from mulde.io.atomic import ensure_writable
     from mulde.vad.artifact import MANIFEST, is_manifest
@@ -1141,7 +1148,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         raise UsageError("--dataset and --root go together: the dataset's name and the folder "
                          "holding its ground truth (videos are not needed)")
     alignment = FrameAlignment(args.frame_offset, args.end_offset, args.frames_per_score,
-                               args.unscored)
+                               args.unscored, segments=args.segments_per_video)
     scored = read_scores(args.scores, format=args.format, column=args.column, key=args.key)
     if scored.format not in ("csv", "folder") and args.column != "auto":
         raise UsageError(f"--column applies to CSV score files, not format {scored.format}")
@@ -1156,17 +1163,27 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         from mulde.datasets import load_ground_truth
 
         truth = load_ground_truth(args.dataset, args.root)
+        counted: list[str] = []
+        if args.frame_counts is not None:  # each video's frame count, where truth has none
+            counts = read_frame_counts(args.frame_counts)
+            videos, counted = with_frame_counts(truth.videos, counts)
+            truth = dataclasses.replace(truth, videos=videos)
         if any(y is not None for y in (scored.labels or {}).values()):
             warned.append(f"{args.scores}: its label column is ignored; the labels are from "
                           f"{_the_ground_truth(truth)} (--dataset)")
         per_video = _scores_of_test_videos(scored, truth, alignment, args.partial)
+        if args.frame_counts is not None:
+            notes.extend(_frame_counts_notes(args.frame_counts, truth, per_video, counts,
+                                             counted, config))
+        if alignment.segments is not None:
+            notes.append(_segments_note(alignment))
         try:
             scores, labels, info = align(per_video, truth.videos, alignment, scored.labels)
         except EvaluationError as err:  # the scores' counts: said with their file
             raise EvaluationError(f"{args.scores}: {err}") from None
         config["alignment"].update(info)
         if info["frames_from_scores"]:  # only in metrics.json otherwise: said here too
-            notes.append(_frames_from_scores_note(truth, len(per_video), alignment,
+            notes.append(_frames_from_scores_note(truth, per_video, alignment,
                                                   len(info["frames_from_scores"])))
         config["videos_without_scores"] = [n for n in truth.videos if n not in per_video]
         if config["videos_without_scores"]:  # --partial: not the benchmark's numbers
@@ -1183,9 +1200,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         if scored.array is not None:
             raise UsageError(f"{args.scores}: one array of all frames needs --dataset and "
                              "--root (the ground truth gives the videos' order and lengths)")
-        if not alignment.is_identity:
-            raise UsageError("--frame-offset, --end-offset and --frames-per-score need "
-                             "--dataset and --root (the ground truth gives the frame counts)")
+        if not alignment.is_identity or args.frame_counts is not None:
+            raise UsageError("--frame-offset, --end-offset, --frames-per-score, "
+                             "--segments-per-video and --frame-counts need --dataset and "
+                             "--root (the ground truth gives the frames' labels)")
         assert scored.videos is not None
         scores, labels = scored.videos, scored.labels or {}
         if args.metrics_only and all(y is None for y in labels.values()):
@@ -1315,16 +1333,53 @@ def _report_smoothing_note(args: argparse.Namespace, scored, protocol) -> str | 
             f"{' '.join(options)}")
 
 
-def _frames_from_scores_note(truth, scored: int, alignment, counted: int) -> str:
-    """The note saying that `counted` of the `scored` videos of `truth` (which states
-    anomalous ranges only for them) took their frame counts from their scores, and how."""
+def _frames_from_scores_note(truth, scored: dict, alignment, counted: int) -> str:
+    """The note saying that `counted` of the `scored` videos ({video: scores}) of `truth`
+    (which states anomalous ranges only for them) took their frame counts from their
+    scores, and how; where every video has the same number of scores (fixed segments per
+    video, whose ranges may all have fitted), the options that spread them."""
+    from mulde.evaluation.inputs import _same_count, _segments_hint
+
     per = alignment.frames_per_score
     how = (f"each score repeated over its {per} frames, as C3D/I3D segment scores are "
            "evaluated" if per > 1 else "one frame per score")
+    same = _same_count(scored)
     return (f"{_the_ground_truth(truth)} states anomalous ranges only, so the frame counts "
-            f"of {counted} of the {scored} scored videos come from their scores: "
+            f"of {counted} of the {len(scored)} scored videos come from their scores: "
             f"{alignment.frame_count_rule()} ({how}); "
-            "metrics.json's config.alignment.frames_from_scores lists them")
+            "metrics.json's config.alignment.frames_from_scores lists them"
+            + ("" if same is None else _segments_hint(same, len(scored), False, alignment)))
+
+
+def _frame_counts_notes(path: Path, truth, scored: dict, counts, counted: Sequence[str],
+                        config: dict) -> list[str]:
+    """The notes of `--frame-counts` (recorded in `config`): how many scored videos took
+    their frame count from the file; an error where a scored video whose ground truth states
+    ranges only has no row in it (its count would come from its scores, unsaid)."""
+    missing = [n for n in scored if truth.videos[n].n_frames is None]
+    if missing:
+        names = list(counts.counts)
+        raise UsageError(
+            f"{path}: no frame count for {_count(len(missing), 'scored video')} whose ground "
+            f"truth states anomalous ranges only: {', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}; add a row video,frames for each (the "
+            f"file names {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
+    used = [n for n in counted if n in scored]
+    config["frame_counts"] = {"file": str(path), "videos_counted": used,
+                              "checked": sum(1 for n in scored if n not in used)}
+    if not used:  # every count checked against the ground truth's: nothing else to say
+        return []
+    return [f"the frame counts of {len(used)} of the {len(scored)} scored videos are "
+            f"{path}'s ({_the_ground_truth(truth)} states anomalous ranges only); "
+            "metrics.json's config.frame_counts lists them"]
+
+
+def _segments_note(alignment) -> str:
+    """The note saying how --segments-per-video placed each video's scores."""
+    k = alignment.segments
+    return (f"--segments-per-video {k}: each video's {k} scores spread over its F frames as "
+            f"fixed segments, segment i covering frames floor(i x F / {k}) .. floor((i + 1) "
+            f"x F / {k}) - 1, as Sultani et al. 2018 evaluate their 32 segments per video")
 
 
 def _array_order_note(path: Path, size: int, truth, config: dict) -> str:
@@ -1357,8 +1412,9 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
             raise UsageError(
                 f"{scored.path}: one array of all frames needs every test video's frame count, "
                 f"but {_the_ground_truth(truth)} states ranges only for "
-                f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); give one score "
-                "file per video (format folder, npz or csv)")
+                f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); give each "
+                "video's frame count with --frame-counts FILE (a CSV video,frames), or one "
+                "score file per video (format folder, npz or csv)")
         counts = {n: int(v.n_frames) for n, v in truth.videos.items()}
         return alignment.split_array(scored.array, counts, where=str(scored.path))
     unknown = [n for n in scored.videos if n not in truth.videos]
@@ -2753,8 +2809,18 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--frames-per-score", type=int, default=1, metavar="N",
                    help="consecutive frames each score covers, e.g. 16 for 16-frame segment "
                    "scores; a last partial segment may have a score or not; where the ground "
-                   "truth states ranges only (ucf_crime), a video has N frames per score "
-                   "(default: %(default)s)")
+                   "truth states ranges only (ucf_crime) and --frame-counts is not given, a "
+                   "video has N frames per score (default: %(default)s)")
+    p.add_argument("--segments-per-video", type=int, metavar="K",
+                   help="each video has K scores, spread over all its frames as fixed "
+                   "segments (Sultani et al. 2018's 32 per video: segment i covers frames "
+                   "floor(i F/K) .. floor((i+1) F/K) - 1 of a video of F frames); the frame "
+                   "counts come from the ground truth or --frame-counts (default: none)")
+    p.add_argument("--frame-counts", type=Path, metavar="FILE",
+                   help="a CSV video,frames of each video's frame count, for ground truth "
+                   "that states anomalous ranges only (ucf_crime, folder, UBnormal tracks; "
+                   "else the counts come from the scores); where the ground truth has counts, "
+                   "they must agree (default: none)")
     p.add_argument("--unscored", default="drop", choices=["drop", "edge"],
                    help="frames without a score: left out of the metrics (drop) or given the "
                    "nearest score (edge) (default: %(default)s)")

@@ -32,8 +32,13 @@ segment without a score); anything else is an error naming the video and both co
 Frames without a score are left out of the evaluation (`unscored="drop"`, as the
 evaluation code of future-frame prediction does with its first frames) or take the score
 of the nearest scored frame (`unscored="edge"`). Where the ground truth states anomalous
-ranges only (UCF-Crime), a video's frame count is taken from its scores:
+ranges only (UCF-Crime), a video's frame count is taken from a frame-count file where one
+is given (`read_frame_counts`, `with_frame_counts`: a CSV `video,frames`, checked against
+the ground truth's counts where it has them), else from its scores:
 frame_offset + frames_per_score x scores + end_offset (`FrameAlignment.frames_of`).
+`FrameAlignment(segments=K)` is the other rule: K scores per video spread over its F frames
+as fixed segments, score i on frames floor(i F / K) .. floor((i + 1) F / K) - 1 (Sultani et
+al. 2018's 32 segments per video), F from the ground truth or the frame-count file.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mulde.evaluation.metrics import EvaluationError
-from mulde.io.features import is_number, key_not_npz, quoted
+from mulde.io.features import is_number, key_not_npz, quoted, whole_number
 from mulde.io.sniff import FileKind, sniff
 
 SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
@@ -458,6 +463,143 @@ def read_scores(
     return ScoreFile(path, fmt, array=_read_array_file(path, key))
 
 
+FRAME_COUNT_COLUMNS = ("video", "frames")
+
+
+@dataclass(frozen=True)
+class FrameCounts:
+    """Each video's frame count from a CSV file (`read_frame_counts`): `counts` maps a video's
+    name to (frames, the row it is on). `get` finds a name also written with a video file's
+    suffix (`Abuse028_x264.mp4` for the test video `Abuse028_x264`)."""
+
+    path: Path
+    counts: Mapping[str, tuple[int, int]]
+
+    def get(self, name: str) -> tuple[int, int] | None:
+        """(frames, row) of video `name`, or None when the file has no row for it."""
+        if name in self.counts:
+            return self.counts[name]
+        from mulde.video.decode import VIDEO_SUFFIXES
+
+        return next((v for k, v in self.counts.items()
+                     if Path(k).suffix.lower() in VIDEO_SUFFIXES and Path(k).stem == name), None)
+
+
+def read_frame_counts(path: str | Path) -> FrameCounts:
+    """Read a CSV of each video's frame count: a header row naming the columns `video` and
+    `frames` (any order; other columns ignored), then one row per video, the count a whole
+    number >= 1 (also written 1412.0). Rows of videos that are not evaluated are ignored, so
+    one file may list a whole dataset. Raises `EvaluationError` naming the file, the row and
+    the column at fault (a missing header, an empty name, a count that is no whole number
+    >= 1, a video given twice)."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        raise EvaluationError(f"{path}: frame-count file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise EvaluationError(f"{path}: not a readable CSV file ({error})") from None
+    header = [c.strip() for c in rows[0]] if rows else []
+    missing = [c for c in FRAME_COUNT_COLUMNS if c not in header]
+    if missing:
+        data = len(header) >= 2 and whole_number(header[1]) is not None
+        raise EvaluationError(
+            f"{path}, row 1: no column {' or '.join(map(repr, missing))}; a frame-count file "
+            "has a header row video,frames, then one row per video (its name and number of "
+            "frames)" + (": add the line video,frames above the first row" if data else
+                         f"; the header names {header}" if header else ""))
+    at = {c: header.index(c) for c in FRAME_COUNT_COLUMNS}
+    counts: dict[str, tuple[int, int]] = {}
+    for row, fields in enumerate(rows[1:], start=2):
+        if not fields or not any(f.strip() for f in fields):
+            continue
+        if len(fields) <= max(at.values()):
+            raise EvaluationError(f"{path}, row {row}: {len(fields)} field(s), the header "
+                                  f"{len(header)}; give each row a video and its frames")
+        name, text = fields[at["video"]].strip(), fields[at["frames"]].strip()
+        if not name:
+            raise EvaluationError(f"{path}, row {row}, column 'video': empty; name the video")
+        frames = whole_number(text)
+        if frames is None or frames < 1:
+            raise EvaluationError(f"{path}, row {row}, column 'frames': {text!r} is not a "
+                                  "frame count; give the video's number of frames, a whole "
+                                  "number >= 1")
+        if name in counts:
+            raise EvaluationError(f"{path}, row {row}: video {name!r} again (row "
+                                  f"{counts[name][1]}); one row per video")
+        counts[name] = (frames, row)
+    if not counts:
+        raise EvaluationError(f"{path}: no rows under the header; give one row video,frames "
+                              "per video")
+    return FrameCounts(path, counts)
+
+
+@dataclass(frozen=True)
+class CountedTruth:
+    """A video's ground truth of anomalous ranges alone (`VideoTruth` without labels) with
+    its frame count from a frame-count file: `n_frames` is that count, `counted` says where
+    it comes from ("counts.csv, row 3"), and a range the count cannot hold is an error that
+    says so."""
+
+    truth: Any
+    frames: int
+    counted: str
+
+    @property
+    def n_frames(self) -> int:
+        return self.frames
+
+    @property
+    def ranges(self) -> tuple:
+        return self.truth.ranges
+
+    @property
+    def source(self) -> str:
+        return self.truth.source
+
+    def to_labels(self, n_frames: int | None = None) -> np.ndarray:
+        """The labels of the video's `frames` frames (`VideoTruth.to_labels`)."""
+        from mulde.datasets import DatasetError
+
+        try:
+            return self.truth.to_labels(self.frames)
+        except DatasetError as error:  # a DatasetError of its own: RangeError takes others
+            raise DatasetError(f"{error}; the frame count {self.frames} is from "
+                               f"{self.counted}: check it") from None
+
+
+def with_frame_counts(truth: Mapping[str, Any], counts: FrameCounts
+                      ) -> tuple[dict[str, Any], list[str]]:
+    """({video: truth}, the videos given a count) with the frame counts of `counts` where
+    the ground truth states ranges only (`CountedTruth`); where it has frame counts of its
+    own, they must agree with the file's: an `EvaluationError` names each that does not (up
+    to 3, the file's row and both counts). Videos without a row keep their ground truth."""
+    out: dict[str, Any] = {}
+    counted: list[str] = []
+    disagree = []
+    for name, t in truth.items():
+        found = counts.get(name)
+        if found is None:
+            out[name] = t
+        elif t.n_frames is None:
+            out[name] = CountedTruth(t, found[0], f"{counts.path}, row {found[1]}")
+            counted.append(name)
+        else:
+            if found[0] != t.n_frames:
+                disagree.append((found[1], name, found[0], t.n_frames))
+            out[name] = t
+    if disagree:
+        shown = "; ".join(f"row {row}: video {name!r} {frames}, the ground truth {n}"
+                          for row, name, frames, n in sorted(disagree)[:_LISTED])
+        more = f"; and {len(disagree) - _LISTED} more" if len(disagree) > _LISTED else ""
+        raise EvaluationError(
+            f"{counts.path}: {len(disagree)} frame count(s) differ from the ground truth's "
+            f"({shown}{more}): this ground truth has every video's frame count, so drop "
+            "--frame-counts, or fix the file if it is meant for these videos")
+    return out, counted
+
+
 class _Truth(Protocol):
     """What alignment needs of a video's ground truth (`mulde.datasets.VideoTruth`)."""
 
@@ -480,12 +622,18 @@ class FrameAlignment:
     frames_per_score: consecutive frames each score covers (1: one score per frame).
     unscored: "drop" (frames without a score are left out) or "edge" (they take the score
     of the nearest scored frame).
+    segments: K, or None: every video has K scores, spread over all its F frames as fixed
+    segments, segment i covering frames floor(i F / K) .. floor((i + 1) F / K) - 1 (Sultani
+    et al. 2018's 32 segments per video, evaluated so); every frame has a score, F >= K is
+    needed, and F must come from the ground truth or a frame-count file (`FrameCounts`),
+    never from the scores; no offset or `frames_per_score` goes with it.
     """
 
     frame_offset: int = 0
     end_offset: int = 0
     frames_per_score: int = 1
     unscored: str = "drop"
+    segments: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("frame_offset", "end_offset"):
@@ -499,14 +647,29 @@ class FrameAlignment:
         if self.unscored not in UNSCORED_POLICIES:
             raise EvaluationError(
                 f"unscored-frame policy {self.unscored!r} is not one of {UNSCORED_POLICIES}")
+        if self.segments is not None:
+            if self.segments < 1:
+                raise EvaluationError(f"segments (--segments-per-video) must be >= 1, got "
+                                      f"{self.segments}")
+            if (self.frame_offset, self.end_offset, self.frames_per_score) != (0, 0, 1):
+                raise EvaluationError(
+                    f"--segments-per-video {self.segments} spreads each video's scores over "
+                    "all its frames, so --frame-offset, --end-offset and --frames-per-score "
+                    "do not go with it: give one or the other")
 
     @property
     def is_identity(self) -> bool:
         """One score per frame from frame 0 to the last."""
-        return (self.frame_offset, self.end_offset, self.frames_per_score) == (0, 0, 1)
+        return (self.frame_offset, self.end_offset, self.frames_per_score,
+                self.segments) == (0, 0, 1, None)
 
     def describe(self) -> str:
         """The rule as text, for error messages and metrics.json."""
+        if self.segments is not None:
+            k = self.segments
+            return (f"{k} fixed segment{'s' * (k != 1)} per video, segment i covering frames "
+                    f"floor(i x F / {k}) .. floor((i + 1) x F / {k}) - 1 of a video of F "
+                    "frames")
         per = self.frames_per_score
         return (f"frame offset {self.frame_offset}, end offset {self.end_offset}, "
                 f"{per} frame{'s' if per > 1 else ''} per score")
@@ -528,7 +691,11 @@ class FrameAlignment:
         return f"frames = {' + '.join(terms)}"
 
     def expected(self, n_frames: int) -> tuple[int, int]:
-        """(floor, ceil) numbers of scores a video of `n_frames` frames may have."""
+        """(floor, ceil) numbers of scores a video of `n_frames` frames may have ((K, K) for
+        `segments` K, (0, 0) where the video has fewer frames than segments)."""
+        if self.segments is not None:
+            k = self.segments
+            return (k, k) if n_frames >= k else (0, 0)
         m = n_frames - self.frame_offset - self.end_offset
         if m < 1:
             return (0, 0)
@@ -544,8 +711,8 @@ class FrameAlignment:
         frames per video have no score, `--frame-offset` or `--end-offset`: the counts fit
         both alike, so the one that `placed` (the scores' own labels matching the ground
         truth's under an alignment) holds for alone is named, else both, with how to tell
-        them apart; "" when none fits."""
-        if found < videos or frames < 1:  # every video needs one score at least
+        them apart; "" when none fits (and for `segments`, whose count is the option's)."""
+        if found < videos or frames < 1 or self.segments is not None:
             return ""
         # about 1 / 2, 1 / 3, ... of the scores expected (and not 1 score, which fits any
         # segment length)
@@ -604,9 +771,11 @@ class FrameAlignment:
             return "at least 1"
         return str(high) if low == high else f"{high} or {low}"
 
-    def _mismatch(self, name: str, n_frames: int, found: int) -> str:
-        """The sentence saying that video `name`'s `found` scores do not fit its frames."""
-        return (f"video {name!r}: the ground truth has {n_frames} frames, so "
+    def _mismatch(self, name: str, n_frames: int, found: int,
+                  counted: str = "the ground truth") -> str:
+        """The sentence saying that video `name`'s `found` scores do not fit its frames, whose
+        count `counted` gives (a frame-count file's row, `FrameCounts`)."""
+        return (f"video {name!r}: {counted} has {n_frames} frames, so "
                 f"{self._expected_text(n_frames)} scores are expected ({self.describe()}); "
                 f"found {found}")
 
@@ -622,6 +791,10 @@ class FrameAlignment:
             fix = self._remedy(n_frames - self.frame_offset - self.end_offset, found,
                               lambda a: found in a.expected(n_frames))
             raise EvaluationError(self._mismatch(name, n_frames, found) + fix)
+        if self.segments is not None:  # floor(i F / K) .. floor((i + 1) F / K) - 1
+            edges = np.arange(self.segments + 1) * n_frames // self.segments
+            return (np.repeat(np.asarray(scores, dtype=np.float64), np.diff(edges)),
+                    np.ones(n_frames, dtype=bool))
         frames = np.full(n_frames, np.nan)
         covered = np.zeros(n_frames, dtype=bool)
         start = self.frame_offset
@@ -685,6 +858,8 @@ def _count_problem(
     first: an option (`FrameAlignment._remedy`) is suggested only when it fits every video,
     as every option shifts every video; else the videos that do not fit are named with
     their frame counts and both numbers of scores. None when all fit."""
+    if alignment.segments is not None:
+        return _segments_problem(scores, truth, alignment.segments)
     counts = {name: (np.asarray(s).size, truth[name].n_frames) for name, s in scores.items()
               if truth[name].n_frames is not None}
     bad = [(name, found, n) for name, (found, n) in counts.items()
@@ -704,26 +879,35 @@ def _count_problem(
         return all(f in a.expected(m) and a.expected(m)[1] for f, m in counts.values())
 
     name, found, n = bad[0]
+    counted = _counted(truth[name])
     if not alignment.is_identity and fits(FrameAlignment(unscored=alignment.unscored)):
         given = " ".join(f"{flag} {value}" for flag, value in (
             ("--frame-offset", alignment.frame_offset), ("--end-offset", alignment.end_offset),
             ("--frames-per-score", alignment.frames_per_score))
             if value != (1 if flag == "--frames-per-score" else 0))
-        return (alignment._mismatch(name, n, found) + f"; every video has one score per frame: "
+        return (alignment._mismatch(name, n, found, counted)
+                + "; every video has one score per frame: "
                 f"drop {given}")
     def placed(a: FrameAlignment) -> bool:  # the scores' own labels where they are given
         return _labels_agree(own_labels or {}, truth, a)
 
     fix = alignment._remedy(n - alignment.frame_offset - alignment.end_offset, found, fits,
                             placed=placed)
+    same = _same_count(scores)
+    if not fix and same and len({m for _, m in counts.values()}) > 1 and all(
+            m >= 2 * same for _, m in counts.values()):  # one count for videos of all lengths
+        return (alignment._mismatch(name, n, found, counted)
+                + _segments_hint(same, len(scores), True, alignment))
     fitting = len(counts) - len(bad)
     if fix or len(bad) == 1:
-        said = alignment._mismatch(name, n, found)
+        said = alignment._mismatch(name, n, found, counted)
         if fix or not fitting:
             return said + fix
+        check = ("how this video was scored" if counted == "the ground truth" else
+                 f"its frame count ({counted}) and how it was scored")
         return (said + f"; the other {fitting} scored video"
                 f"{'s fit' if fitting != 1 else ' fits'}, so no "
-                "option (each shifts every video) fixes it: check how this video was scored")
+                f"option (each shifts every video) fixes it: check {check}")
     listed = "; ".join(f"video {v!r}: {m} frames, {alignment._expected_text(m)} scores "
                        f"expected, {f} found" for v, f, m in bad[:_LISTED])
     more = f"; and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
@@ -735,12 +919,71 @@ def _count_problem(
             "how these videos were scored")
 
 
+def _counted(truth: _Truth) -> str:
+    """What gives a video's frame count, for an error: "the ground truth", or the row of a
+    frame-count file (`CountedTruth`)."""
+    return getattr(truth, "counted", "the ground truth")
+
+
+def _same_count(scores: Mapping[str, np.ndarray]) -> int | None:
+    """K when two or more videos have K scores each, all the same (fixed segments per video,
+    as Sultani et al. 2018's 32, whatever each video's length); else None."""
+    sizes = {np.asarray(s).size for s in scores.values()}
+    return sizes.pop() if len(scores) > 1 and len(sizes) == 1 else None
+
+
+def _segments_hint(k: int, videos: int, counts_known: bool,
+                   alignment: FrameAlignment | None = None) -> str:
+    """The end of an error about scores that do not fit their videos when each of the
+    `videos` scored videos has `k` scores: they look like fixed segments, and the options
+    that spread them (the frame counts too where the ground truth lacks them), in place of
+    the options of `alignment` given, which do not go with them."""
+    counts = ("" if counts_known else " and each video's frame count, which this ground "
+              "truth lacks, with --frame-counts FILE (a CSV video,frames)")
+    given = [f"{flag} {value}" for flag, value, default in (
+        ("--frame-offset", alignment.frame_offset, 0), ("--end-offset", alignment.end_offset, 0),
+        ("--frames-per-score", alignment.frames_per_score, 1)) if value != default
+             ] if alignment is not None else []
+    instead = f" in place of {' and '.join(given)}" if given else ""
+    return (f"; each of the {videos} scored videos has {k} scores whatever its length, which "
+            f"looks like {k} fixed segments per video (Sultani et al. 2018's format: 32 per "
+            f"video): give --segments-per-video {k}{instead}{counts}")
+
+
+def _segments_problem(scores: Mapping[str, np.ndarray], truth: Mapping[str, _Truth],
+                      k: int) -> str | None:
+    """The one-line error for scores that are not `k` fixed segments of their videos: a
+    video without a frame count (ranges only: the count cannot come from the scores), a
+    video with another number of scores, or one with fewer frames than segments."""
+    unknown = [name for name in scores if truth[name].n_frames is None]
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        source = getattr(truth[unknown[0]], "source", "its ground truth")
+        return (f"video {unknown[0]!r}{more}: --segments-per-video {k} spreads a video's "
+                f"scores over its frames, but {source} states anomalous ranges only: give each "
+                "video's frame count with --frame-counts FILE (a CSV video,frames)")
+    other = {name: np.asarray(s).size for name, s in scores.items() if np.asarray(s).size != k}
+    if other:
+        name, found = next(iter(other.items()))
+        same = _same_count(scores)
+        more = (f"; every scored video has {same}: give --segments-per-video {same}" if same
+                else f" ({len(other)} of the {len(scores)} scored videos have another number)")
+        return (f"video {name!r}: {found} scores, but --segments-per-video {k} takes {k} per "
+                f"video{more}")
+    short = [(name, truth[name].n_frames) for name in scores if truth[name].n_frames < k]
+    if short:
+        name, n = short[0]
+        return (f"video {name!r}: {_counted(truth[name])} has {n} frames, fewer than the {k} "
+                f"segments of --segments-per-video {k}: a segment needs one frame at least")
+    return None
+
+
 def _labels_agree(own_labels: Mapping[str, np.ndarray | None], truth: Mapping[str, _Truth],
                   alignment: FrameAlignment) -> bool:
     """Whether the scores' own labels (a CSV's label column, one per score) equal the ground
     truth's labels of the frames the scores cover under `alignment` (one frame per score), in
     every video where both are known; False where none is (nothing to compare)."""
-    if alignment.frames_per_score != 1:
+    if alignment.frames_per_score != 1 or alignment.segments is not None:
         return False
     pairs = [(np.asarray(y), truth[name].to_labels()) for name, y in own_labels.items()
              if y is not None and name in truth and truth[name].n_frames is not None]
@@ -781,11 +1024,15 @@ def align(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """Return (frame scores, frame labels, info) of the scored videos under `alignment`.
 
-    `truth[name]` gives the frame count (`n_frames`) and labels (`to_labels`). A video whose
-    ground truth states ranges only takes its frame count from the scores
-    (`FrameAlignment.frames_of`: with `frames_per_score` k, k frames per score, each score
-    repeated over its k frames; the offsets added); ranges past it are clipped or refused as
-    its ground truth says (`VideoTruth.to_labels`). Frames without a score are dropped
+    `truth[name]` gives the frame count (`n_frames`) and labels (`to_labels`); a frame-count
+    file's counts come in as `CountedTruth` (`with_frame_counts`). A video whose ground truth
+    states ranges only takes its frame count from the scores (`FrameAlignment.frames_of`:
+    with `frames_per_score` k, k frames per score, each score repeated over its k frames;
+    the offsets added; never for `segments`, which needs the counts: an `EvaluationError`
+    says so); ranges past it are clipped or refused as its ground truth says
+    (`VideoTruth.to_labels`). A count error, or a range past counts taken from the scores,
+    where every video has the same number of scores says they look like fixed segments
+    (`--segments-per-video`). Frames without a score are dropped
     ("drop") from scores and labels alike, or filled ("edge"). info: n_unscored_frames (per
     video, only those with any), frames_from_scores (videos whose frame count came from the
     scores) and frame_count_rule (`FrameAlignment.frame_count_rule`, None when no video's
@@ -835,7 +1082,12 @@ def _aligned(
             y = np.asarray(t.to_labels(n))
         except DatasetError as error:  # a range past the scores: maybe one score per segment
             hint = ""
-            if name in from_scores:
+            same = _same_count(scores)
+            if name in from_scores and same is not None:  # fixed segments, not per frame
+                hint = (f": the frame count is taken from the {s.size} scores "
+                        f"({alignment.frame_count_rule()})"
+                        + _segments_hint(same, len(scores), False, alignment))
+            elif name in from_scores:
                 hint = (_segment_hint(t, n) if alignment.is_identity else
                         f": the frame count is taken from the {s.size} scores "
                         f"({alignment.frame_count_rule()})")
