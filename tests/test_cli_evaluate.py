@@ -857,7 +857,8 @@ def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path
     # said on stdout too (it was in metrics.json alone: a newcomer's trial)
     note = ("the ucf_crime ground truth states anomalous ranges only, so the frame counts of 2 "
             "of the 2 scored videos come from their scores: frames = scores (one frame per "
-            "score); metrics.json's config.alignment.frames_from_scores lists them")
+            "score); metrics.json's config.alignment.frames_from_scores lists them "
+            "(--frame-counts FILE gives them instead)")
     assert f"note: {note}\n" in out
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert note in m["notes"] and m["config"]["alignment"]["frame_count_rule"] == (
@@ -898,7 +899,8 @@ def test_segment_scores_for_ranges_only_ground_truth_take_frames_per_score(tmp_p
     note = ("the ucf_crime ground truth states anomalous ranges only, so the frame counts of 1 "
             "of the 1 scored videos come from their scores: frames = 16 x scores (each score "
             "repeated over its 16 frames, as C3D/I3D segment scores are evaluated); "
-            "metrics.json's config.alignment.frames_from_scores lists them")
+            "metrics.json's config.alignment.frames_from_scores lists them (--frame-counts FILE "
+            "gives them instead)")
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert f"note: {note}\n" in out and note in m["notes"]
     assert m["n_frames"] == 448 and m["n_anomalous_frames"] == 76
@@ -1029,14 +1031,19 @@ def test_sultani_32_segment_scores_are_spread_over_each_videos_frames(tmp_path, 
     assert err.startswith("mulde: error: ") and err.count("\n") == 1
     assert "(A): range 4..7 (0-based) starts after the last frame 1: the frame count is taken " \
         "from the 2 scores (frames = scores); " in err and err.endswith(hint.format(""))
-    # 2 x 16 frames hold every range here: no error, but the note on the frame counts taken
-    # from the scores says the same
-    assert main([*argv, "--out", str(tmp_path / "x"), "--frames-per-score", "16"]) == 0
-    out = capsys.readouterr().out
-    assert ("come from their scores: frames = 16 x scores (each score repeated over its 16 "
-            "frames, as C3D/I3D segment scores are evaluated); metrics.json's "
-            "config.alignment.frames_from_scores lists them; "
-            + hint.format(" in place of --frames-per-score 16")) in out
+    np.savez(tmp_path / "mil.npz", **{"A": [0.1, 0.9], "B": [0.2, 0.3], "C": [0.8, 0.4]})
+    (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text(
+        UCF_ANNOTATION.replace("A.mp4 Abuse 5 8", "A.mp4 Abuse 90 120"))  # past 2 x 16 frames
+    assert main([*argv, "--out", str(tmp_path / "x"), "--frames-per-score", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "(A): range 89..119 (0-based) starts after the last frame 31: the frame count is " \
+        "taken from the 2 scores (frames = 16 x scores); " in err
+    assert err.endswith(hint.format(" in place of --frames-per-score 16"))
+    np.savez(tmp_path / "many.npz", **{v: np.zeros(65) for v in "ABC"})  # 65: no segments
+    assert main([*argv[:1], str(tmp_path / "many.npz"), *argv[2:], "--out",
+                 str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err  # the 16-frame hint as before
+    assert "fixed segments" not in err and "give --frames-per-score 16" in err
 
 
 def test_frame_counts_check_one_score_per_frame_and_every_scored_video_needs_one(tmp_path,

@@ -1183,7 +1183,7 @@ def _evaluate_into(args: argparse.Namespace) -> int:
             raise EvaluationError(f"{args.scores}: {err}") from None
         config["alignment"].update(info)
         if info["frames_from_scores"]:  # only in metrics.json otherwise: said here too
-            notes.append(_frames_from_scores_note(truth, per_video, alignment,
+            notes.append(_frames_from_scores_note(truth, len(per_video), alignment,
                                                   len(info["frames_from_scores"])))
         config["videos_without_scores"] = [n for n in truth.videos if n not in per_video]
         if config["videos_without_scores"]:  # --partial: not the benchmark's numbers
@@ -1333,22 +1333,18 @@ def _report_smoothing_note(args: argparse.Namespace, scored, protocol) -> str | 
             f"{' '.join(options)}")
 
 
-def _frames_from_scores_note(truth, scored: dict, alignment, counted: int) -> str:
-    """The note saying that `counted` of the `scored` videos ({video: scores}) of `truth`
-    (which states anomalous ranges only for them) took their frame counts from their
-    scores, and how; where every video has the same number of scores (fixed segments per
-    video, whose ranges may all have fitted), the options that spread them."""
-    from mulde.evaluation.inputs import _same_count, _segments_hint
-
+def _frames_from_scores_note(truth, scored: int, alignment, counted: int) -> str:
+    """The note saying that `counted` of the `scored` videos of `truth` (which states
+    anomalous ranges only for them) took their frame counts from their scores, and how, and
+    the option that gives them instead."""
     per = alignment.frames_per_score
     how = (f"each score repeated over its {per} frames, as C3D/I3D segment scores are "
            "evaluated" if per > 1 else "one frame per score")
-    same = _same_count(scored)
     return (f"{_the_ground_truth(truth)} states anomalous ranges only, so the frame counts "
-            f"of {counted} of the {len(scored)} scored videos come from their scores: "
+            f"of {counted} of the {scored} scored videos come from their scores: "
             f"{alignment.frame_count_rule()} ({how}); "
-            "metrics.json's config.alignment.frames_from_scores lists them"
-            + ("" if same is None else _segments_hint(same, len(scored), False, alignment)))
+            "metrics.json's config.alignment.frames_from_scores lists them (--frame-counts "
+            "FILE gives them instead)")
 
 
 def _frame_counts_notes(path: Path, truth, scored: dict, counts, counted: Sequence[str],

@@ -180,3 +180,36 @@ def test_frame_counts_serve_ranges_only_truth_and_must_agree_with_counts_it_has(
                        r"truth has every video's frame count, so drop --frame-counts, or fix "
                        r"the file if it is meant for these videos$"):
         with_frame_counts(truth, read_frame_counts(path))
+
+
+def test_equal_counts_for_videos_of_other_lengths_are_said_to_look_like_segments():
+    """ShanghaiTech-like ground truth with frame counts: 32 scores per video for videos of
+    100 and 80 frames fit no option; the error names --segments-per-video 32 (in place of the
+    --frames-per-score given). Videos of one length, a remedy that fits, or more than
+    `SEGMENTS_AT_MOST` scores keep the errors they had."""
+    truth = {"a": VideoTruth("a", "m", np.zeros(100, np.int8)),
+             "b": VideoTruth("b", "m", np.zeros(80, np.int8))}
+    scores = {"a": np.zeros(32), "b": np.zeros(32)}
+    hint = ("; each of the 2 scored videos has 32 scores whatever its length, which looks like "
+            "32 fixed segments per video (Sultani et al. 2018's format: 32 per video): give "
+            "--segments-per-video 32")
+    with pytest.raises(EvaluationError) as said:
+        align(scores, truth)
+    assert str(said.value) == ("video 'a': the ground truth has 100 frames, so 100 scores are "
+                               "expected (frame offset 0, end offset 0, 1 frame per score); "
+                               "found 32" + hint)
+    with pytest.raises(EvaluationError) as said:
+        align(scores, truth, FrameAlignment(frames_per_score=16))
+    assert str(said.value).endswith(hint + " in place of --frames-per-score 16")
+    assert align(scores, truth, FrameAlignment(segments=32))[0]["b"].size == 80
+    same_length = {n: VideoTruth(n, "m", np.zeros(100, np.int8)) for n in "ab"}
+    with pytest.raises(EvaluationError) as said:
+        align(scores, same_length)
+    assert "fixed segments" not in str(said.value)
+    many = {n: np.zeros(65) for n in "ab"}
+    long = {"a": VideoTruth("a", "m", np.zeros(300, np.int8)),
+            "b": VideoTruth("b", "m", np.zeros(200, np.int8))}
+    with pytest.raises(EvaluationError) as said:
+        align(many, long)
+    assert "fixed segments" not in str(said.value)
+    assert inputs.SEGMENTS_AT_MOST == 64 and inputs._same_count({"a": np.zeros(32)}) is None

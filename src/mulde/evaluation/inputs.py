@@ -925,11 +925,19 @@ def _counted(truth: _Truth) -> str:
     return getattr(truth, "counted", "the ground truth")
 
 
+SEGMENTS_AT_MOST = 64
+"""The most scores per video that an error takes for fixed segments when every video has
+that many (Sultani et al. 2018's format has 32); more are more likely one score per frame or
+per clip of videos of one length."""
+
+
 def _same_count(scores: Mapping[str, np.ndarray]) -> int | None:
-    """K when two or more videos have K scores each, all the same (fixed segments per video,
-    as Sultani et al. 2018's 32, whatever each video's length); else None."""
+    """K when two or more videos have K scores each, all the same and at most
+    `SEGMENTS_AT_MOST` (fixed segments per video, as Sultani et al. 2018's 32, whatever each
+    video's length); else None."""
     sizes = {np.asarray(s).size for s in scores.values()}
-    return sizes.pop() if len(scores) > 1 and len(sizes) == 1 else None
+    k = sizes.pop() if len(scores) > 1 and len(sizes) == 1 else None
+    return k if k is not None and k <= SEGMENTS_AT_MOST else None
 
 
 def _segments_hint(k: int, videos: int, counts_known: bool,
