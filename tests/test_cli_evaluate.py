@@ -1325,8 +1325,8 @@ def test_a_reports_own_frame_scores_smoothed_otherwise_say_the_reports_sigma(tmp
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
     note = (f"{table} is a mulde report's frame scores, which that report (its metrics.json "
-            "beside them) smoothed with sigma 7 on --dataset shanghaitech; this evaluation "
-            "smooths with sigma 3 (the default without --dataset), so its smoothed numbers "
+            "beside them) evaluated with smoothing sigma 7 on --dataset shanghaitech; this "
+            "evaluation uses sigma 3 (the default without --dataset), so its smoothed numbers "
             "differ from the report's (the *_unsmoothed ones agree): to match them, add "
             "--smoothing-sigma 7")
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
@@ -1340,9 +1340,9 @@ def test_a_reports_own_frame_scores_smoothed_otherwise_say_the_reports_sigma(tmp
     assert main([*argv, "--out", str(tmp_path / "c"), "--smoothing-sigma", "7",
                  "--smoothing-mode", "nearest", "--dataset", "shanghaitech", "--root",
                  str(gt)]) == 0
-    assert ("shanghaitech; this evaluation smooths with sigma 7 (as given), so its smoothed "
-            "numbers differ from the report's (the *_unsmoothed ones agree): to match them, "
-            "add --smoothing-mode reflect\n") in capsys.readouterr().out
+    assert ("shanghaitech; this evaluation uses sigma 7 (as given), so its smoothed numbers "
+            "differ from the report's (the *_unsmoothed ones agree): to match them, add "
+            "--smoothing-mode reflect\n") in capsys.readouterr().out
     (tmp_path / "plain").mkdir()
     plain = _csv(tmp_path / "plain" / "frame_scores.csv", SCORES, LABELS)  # no report's
     assert main(["evaluate", str(plain), "--metrics-only", "--out", str(tmp_path / "d")]) == 0

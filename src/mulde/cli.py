@@ -1327,8 +1327,8 @@ def _report_smoothing_note(args: argparse.Namespace, scored, protocol) -> str | 
     why = ("the default without --dataset" if args.smoothing_sigma is None and not args.dataset
            else f"{args.dataset}'s default" if args.smoothing_sigma is None else "as given")
     return (f"{args.scores} is a mulde report's frame scores, which that report (its "
-            f"metrics.json beside them) smoothed with sigma {text}{on}; this evaluation "
-            f"smooths with sigma {protocol.sigma_text()} ({why}), so its smoothed numbers "
+            f"metrics.json beside them) evaluated with smoothing sigma {text}{on}; this "
+            f"evaluation uses sigma {protocol.sigma_text()} ({why}), so its smoothed numbers "
             "differ from the report's (the *_unsmoothed ones agree): to match them, add "
             f"{' '.join(options)}")
 
