@@ -791,6 +791,10 @@ def test_a_folder_of_one_csv_per_video_is_read(tmp_path, gt, capsys):
                            out="several")
     assert code == 0, err
     _hand_values(m)
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "bare", "--column", "err", gt_root=gt)
+    assert code == 2 and err == (f"mulde: error: {tmp_path / 'bare' / '01_0001.csv'}: no header "
+                                 "row, so --column err names no column of it: drop --column, "
+                                 "or add a header row\n")
 
 
 @pytest.mark.parametrize("text, said", [

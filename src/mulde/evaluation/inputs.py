@@ -182,7 +182,10 @@ def _read_video_csv(path: Path, video: str, column: str = "auto"
             raise EvaluationError(
                 f"{path}, row 1: {len(found)} columns of numbers and no header row: add a "
                 "first row naming them (e.g. frame,score), or keep the column of scores alone")
-        scores = []
+        if column != "auto":  # not silently ignored
+            raise EvaluationError(f"{path}: no header row, so --column {column} names no "
+                                  "column of it: drop --column, or add a header row")
+        values = []
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             line = 0
@@ -194,9 +197,9 @@ def _read_video_csv(path: Path, video: str, column: str = "auto"
                         "row and its first row one score: give one score a row, or a header "
                         "row naming the columns (e.g. frame,score)")
                 if fields:
-                    scores.append(_score(path, line, "score", fields[0]))
+                    values.append(_score(path, line, "score", fields[0]))
                 line = last
-        return _vector(np.asarray(scores, dtype=np.float64), str(path)), None
+        return _vector(np.asarray(values, dtype=np.float64), str(path)), None
     if column == "auto":
         others = [c for c in found if c not in KEY_COLUMNS]
         column = next((c for c in ("score_unsmoothed", "score") if c in found),
