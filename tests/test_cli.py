@@ -722,6 +722,20 @@ def test_evaluate_with_labels_from_the_official_ped2_ground_truth(tmp_path, caps
     assert "bad.csv, row 3" in capsys.readouterr().err
 
 
+def test_run_says_its_numbers_unsmoothed_where_the_sigma_is_0(tmp_path, capsys):
+    """`mulde run ucf_crime`, whose protocol sigma is now 0, would have said its numbers
+    "smoothed (Gaussian, sigma 0 frames)"."""
+    from mulde.cli import _print_metrics
+
+    metrics = {"micro_auc": 0.75, "micro_auc_unsmoothed": 0.75, "macro_definition": "padded",
+               "protocol": {"smoothing_sigma": 0.0}}
+    _print_metrics(metrics, tmp_path)
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "frame-level ROC-AUC (0-1; x100 for the percent the report and papers give; micro: "
+        "all test frames pooled, macro: the mean over videos, padded): unsmoothed too (sigma "
+        "0); the *_unsmoothed ones before smoothing")
+
+
 def test_extract_in_shards_then_run_on_a_small_generated_scene(tmp_path, capsys):
     from mulde.demo.scene import generate_scene
 

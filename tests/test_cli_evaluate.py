@@ -5,6 +5,7 @@ published ShanghaiTech scores of ../shared/data reproduced."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -91,6 +92,18 @@ def test_every_input_format_gives_the_hand_computed_metrics(tmp_path, gt, capsys
         _hand_values(m)
         assert m["config"]["format"] == fmt and m["n_frames"] == 7
     code, m, _, err = _run(d, capsys, d / "one.npz", "--format", "array", gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+
+
+def test_a_csv_in_any_row_order_gives_the_hand_computed_metrics(tmp_path, gt, capsys):
+    """A newcomer's CSV whose rows were sorted by score was refused ("frames out of order
+    ... sort the rows"): the frames are given, so each video's rows are sorted by them."""
+    rows = [(name, i, v) for name, s in SCORES.items() for i, v in enumerate(s)]
+    rows.sort(key=lambda row: -row[2])  # highest score first, videos interleaved
+    path = tmp_path / "by_score.csv"
+    path.write_text("video,frame,score\n" + "".join(f"{n},{i},{v!r}\n" for n, i, v in rows))
+    code, m, _, err = _run(tmp_path, capsys, path, gt_root=gt)
     assert code == 0, err
     _hand_values(m)
 
@@ -682,7 +695,11 @@ def test_option_combinations_that_cannot_work_are_one_line_errors(tmp_path, gt, 
     assert "--dataset and --root go together" in capsys.readouterr().err
     path = _csv(tmp_path / "s.csv", SCORES, LABELS)
     code, _, _, err = _run(tmp_path, capsys, path, "--frame-offset", "1")
-    assert code == 2 and "--frame-offset, --end-offset and --frames-per-score need" in err
+    assert code == 2 and ("--frame-offset, --end-offset, --frames-per-score, "
+                          "--segments-per-video and --frame-counts need --dataset") in err
+    (tmp_path / "counts.csv").write_text("video,frames\n01_0001,4\n")
+    code, _, _, err = _run(tmp_path, capsys, path, "--frame-counts", str(tmp_path / "counts.csv"))
+    assert code == 2 and "--frame-counts need --dataset and --root" in err
     code, _, _, err = _run(tmp_path, capsys, tmp_path / "flat.npy", "--column", "score",
                            gt_root=gt)
     assert code == 2 and "--column applies to CSV score files" in err
@@ -697,7 +714,8 @@ def test_a_text_file_of_words_in_a_score_folder_is_said_to_be_no_score_file(tmp_
                                                                              capsys):
     """A newcomer's README.txt beside the per-video .txt scores was said as "f2/README.txt,
     line 1: 'run' is not a number": it is no score file, to be moved out; a video's file with
-    a bad row (or a header line above its numbers) is still named by line and value."""
+    a bad row (or a header line of several names above its numbers) is still named by line
+    and value, and a header line of one name (`score`) is read as a one-column CSV's is."""
     folder = tmp_path / "f2"
     folder.mkdir()
     for name, s in SCORES.items():
@@ -709,12 +727,123 @@ def test_a_text_file_of_words_in_a_score_folder_is_said_to_be_no_score_file(tmp_
         "method'; no line holds numbers alone): a score folder holds one file of numbers per "
         "video, named after it; move this file out of the folder\n")
     (folder / "README.txt").unlink()
-    for text, line, token in (("0.1\nx\n0.3\n0.4\n", 2, "x"),
-                              ("score\n0.1\n0.2\n0.3\n0.4\n", 1, "score")):
+    for text, said in (
+            ("0.1\nx\n0.3\n0.4\n", "line 2: 'x' is not a number"),
+            ("frame score\n0 0.1\n1 0.2\n", "line 1: 'frame' is not a number; a .txt of scores "
+             "holds numbers alone, under at most a one-word first line naming them (such as "
+             "score): for columns such as frame,score save the file as .csv"),
+            ("score\nx\n0.2\n", "line 2: 'x' is not a number")):
         (folder / "01_0001.txt").write_text(text)
         code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
-        assert code == 2 and err == (f"mulde: error: {folder / '01_0001.txt'}, line {line}: "
-                                     f"{token!r} is not a number\n")
+        assert code == 2 and err == f"mulde: error: {folder / '01_0001.txt'}, {said}\n"
+    # a newcomer's files with a header line `score`: "'score' is not a number"
+    for name, s in SCORES.items():
+        (folder / f"{name}.txt").write_text("score\n" + "\n".join(map(str, s)) + "\n")
+    code, m, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+
+
+def test_a_folder_of_one_csv_per_video_is_read(tmp_path, gt, capsys):
+    """A newcomer's folder of per-video CSVs (`frame,score`) was refused ("no score files
+    (.npy, .npz or .txt, one per video)"), and --format csv then said to use folder: a
+    loop. Each layout of one video's CSV gives the hand-computed metrics; a `frame` column
+    places the rows (sorted, checked), a `label` column labels without --dataset."""
+    a, b = SCORES["01_0001"], SCORES["01_0002"]
+    layouts = {
+        "header": ("score\n" + "".join(f"{v}\n" for v in a), "score\n" + "".join(
+            f"{v}\n" for v in b)),
+        "frames": ("frame,score\n3,3.0\n0,1.0\n2,4.0\n1,2.0\n",  # in any order
+                   ",frame,score\n0,0,0.0\n1,1,1.5\n2,2,2.0\n"),  # pandas' index column
+        "bare": ("".join(f"{v}\n" for v in a), "0\n1.5\n2\n"),  # no header: one column
+        "named": ("anomaly_score\n" + "".join(f"{v}\n" for v in a),
+                  "frame,anomaly_score\n0,0\n1,1.5\n2,2\n"),  # its one score column
+        "report": ("video,frame,score,score_unsmoothed\n" + "".join(
+            f"01_0001,{i},9,{v}\n" for i, v in enumerate(a)), "frame,score\n0,0\n1,1.5\n2,2\n"),
+    }
+    for layout, (first, second) in layouts.items():
+        folder = tmp_path / layout
+        folder.mkdir()
+        (folder / "01_0001.csv").write_text(first)
+        (folder / "01_0002.csv").write_text(second)
+        code, m, _, err = _run(tmp_path, capsys, folder, gt_root=gt, out=f"r_{layout}")
+        assert code == 0, (layout, err)
+        _hand_values(m)
+        assert m["config"]["format"] == "folder"
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    np.save(labelled / "01_0002.npy", np.array(b))  # a video without labels: left out
+    (labelled / "01_0001.csv").write_text("frame,score,label\n" + "".join(
+        f"{i},{v},{y}\n" for i, (v, y) in enumerate(zip(a, LABELS["01_0001"], strict=True))))
+    code, m, out, err = _run(tmp_path, capsys, labelled, out="labelled")
+    assert code == 0, err
+    assert m["n_videos"] == 1 and m["micro_auc"] == 1.0 and m["unlabelled_videos"] == ["01_0002"]
+    several = tmp_path / "several"  # --column names the column in each CSV
+    several.mkdir()
+    for name, s in SCORES.items():
+        (several / f"{name}.csv").write_text("frame,psnr,err\n" + "".join(
+            f"{i},{-v},{v}\n" for i, v in enumerate(s)))
+    code, _, _, err = _run(tmp_path, capsys, several, gt_root=gt)
+    assert code == 2 and "01_0001.csv: no column 'score' of scores; the file has columns " \
+        "['frame', 'psnr', 'err']: name the scores' column score (or score_unsmoothed), or " \
+        "give its name with --column (e.g. --column psnr)" in err
+    code, m, _, err = _run(tmp_path, capsys, several, "--column", "err", gt_root=gt,
+                           out="several")
+    assert code == 0, err
+    _hand_values(m)
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "bare", "--column", "err", gt_root=gt)
+    assert code == 2 and err == (f"mulde: error: {tmp_path / 'bare' / '01_0001.csv'}: no header "
+                                 "row, so --column err names no column of it: drop --column, "
+                                 "or add a header row\n")
+
+
+@pytest.mark.parametrize("text, said", [
+    ("frame,score\n0,1\n2,2\n", r"01_0002\.csv, row 3: video '01_0002' frame 2, expected 1; "),
+    ("frame,score\n0,1\n0,2\n", r"01_0002\.csv, row 3: video '01_0002' frame 0 again "),
+    ("score\n1\nnan\n2\n", r"01_0002\.csv, row 3, column 'score': 'nan' \(NaN, no score\)"),
+    ("0,1\n1,2\n", r"01_0002\.csv, row 1: 2 columns of numbers and no header row: add a first "
+     r"row naming them \(e\.g\. frame,score\), or keep the column of scores alone$"),
+    ("1\n2,3\n", r"01_0002\.csv, row 2: 2 fields, but the file has no header row and its first "
+     r"row one score: give one score a row"),
+    ("video,frame,score\n01_0001,0,1\n", r"01_0002\.csv, row 2, column 'video': '01_0001', but "
+     r"the file is video '01_0002''s \(a score folder holds one file per video, named after "
+     r"it\): evaluate a file of several videos' rows alone \(format csv\), not its folder$"),
+    ("score\n", r"01_0002\.csv: no score rows \(a header row alone\); give one row per frame$"),
+    ("", r"01_0002\.csv: empty; a video's score CSV holds one score per frame: a column score "
+     r"\(or frame,score columns\) under a header row$"),
+])
+def test_a_bad_csv_in_a_score_folder_is_one_line_naming_file_and_row(tmp_path, gt, capsys,
+                                                                     text, said):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    np.save(folder / "01_0001.npy", np.array(SCORES["01_0001"]))
+    (folder / "01_0002.csv").write_text(text)
+    code, _, out, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert re.search(said, err.removeprefix("mulde: error: ").rstrip("\n")), err
+
+
+def test_a_folder_without_score_files_and_format_csv_on_a_folder_say_the_layout(tmp_path, gt,
+                                                                                capsys):
+    """The two messages of a newcomer's loop: both say what a score folder holds."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "notes.md").write_text("x")
+    code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {folder}: no score files; a score folder holds one file per video, "
+        "named after it: .npy, .npz (one array), .txt (numbers) or .csv (a score column, "
+        "frame optional)\n")
+    code, _, _, err = _run(tmp_path, capsys, folder, "--format", "csv", gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {folder}: a folder, which format csv does not read; give --format "
+        "folder (or auto): one score file per video, named after it (.npy, .npz, .txt, or "
+        ".csv with a score column)\n")
+    np.save(folder / "01_0001.npy", np.zeros(4))
+    code, _, _, err = _run(tmp_path, capsys, folder, "--column", "score", gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {folder}: --column score names a column of CSV files, and this folder "
+        "holds .npy files: drop it\n")
 
 
 def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path, capsys):
@@ -732,7 +861,8 @@ def test_ranges_only_ground_truth_takes_the_frame_count_from_the_scores(tmp_path
     # said on stdout too (it was in metrics.json alone: a newcomer's trial)
     note = ("the ucf_crime ground truth states anomalous ranges only, so the frame counts of 2 "
             "of the 2 scored videos come from their scores: frames = scores (one frame per "
-            "score); metrics.json's config.alignment.frames_from_scores lists them")
+            "score); metrics.json's config.alignment.frames_from_scores lists them "
+            "(--frame-counts FILE gives them instead)")
     assert f"note: {note}\n" in out
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert note in m["notes"] and m["config"]["alignment"]["frame_count_rule"] == (
@@ -773,7 +903,8 @@ def test_segment_scores_for_ranges_only_ground_truth_take_frames_per_score(tmp_p
     note = ("the ucf_crime ground truth states anomalous ranges only, so the frame counts of 1 "
             "of the 1 scored videos come from their scores: frames = 16 x scores (each score "
             "repeated over its 16 frames, as C3D/I3D segment scores are evaluated); "
-            "metrics.json's config.alignment.frames_from_scores lists them")
+            "metrics.json's config.alignment.frames_from_scores lists them (--frame-counts FILE "
+            "gives them instead)")
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert f"note: {note}\n" in out and note in m["notes"]
     assert m["n_frames"] == 448 and m["n_anomalous_frames"] == 76
@@ -840,6 +971,167 @@ def test_a_folder_range_past_the_scores_is_one_line_with_the_segment_hint(tmp_pa
                           "lies outside the 150 frames numbered 0..149: the 150 scores end "
                           "before the annotated frames (up to 199)")
     assert err.count("\n") == 1 and "give --frames-per-score 16" in err
+
+
+# UCF-Crime in Sultani et al.'s format: an annotation (1-based) and each video's frame count.
+# A (10 frames) 5..8 -> 0-based 4..7; B (8 frames) normal; C (6 frames) 1..3 -> 0..2.
+UCF_ANNOTATION = ("A.mp4 Abuse 5 8 -1 -1\nB.mp4 Normal_Videos_event -1 -1 -1 -1\n"
+                  "C.mp4 Fighting 1 3 -1 -1\n")
+UCF_FRAMES = {"A": 10, "B": 8, "C": 6}
+# 2 segments each: A [0.1 x5, 0.9 x5], B [0.2 x4, 0.3 x4], C [0.8 x3, 0.4 x3]. Positives
+# 0.1 (A4), 0.9 x3, 0.8 x3; negatives 0.1 x4, 0.2 x4, 0.3 x4, 0.4 x3, 0.9 x2: the 0.1 ties 4
+# (2), each 0.9 beats 15 and ties 2 (16), each 0.8 beats 15: (2 + 48 + 45) / (7 x 17).
+UCF_SEGMENTS = {"A": [0.1, 0.9], "B": [0.2, 0.3], "C": [0.8, 0.4]}
+UCF_MICRO = 95 / 119
+
+
+def _ucf(tmp_path, counts: dict | None = UCF_FRAMES) -> tuple[Path, Path | None]:
+    """(the root of the annotation above, a frame-count CSV of `counts` or None)."""
+    root = tmp_path / "ucf"
+    root.mkdir(exist_ok=True)
+    (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text(UCF_ANNOTATION)
+    if counts is None:
+        return root, None
+    path = tmp_path / "counts.csv"
+    path.write_text("video,frames\n" + "".join(f"{v}.mp4,{n}\n" for v, n in counts.items()))
+    return root, path
+
+
+def test_sultani_32_segment_scores_are_spread_over_each_videos_frames(tmp_path, capsys):
+    """UCF-Crime scores of fixed segments (Sultani et al. 2018: 32 per video, here 2) had no
+    way in: the hint said --frames-per-score 16, which then failed on the annotated ranges.
+    --segments-per-video K with the videos' frame counts spreads each video's K scores over
+    its frames, score i on frames floor(i F / K) .. floor((i + 1) F / K) - 1."""
+    root, counts = _ucf(tmp_path)
+    np.savez(tmp_path / "mil.npz", **UCF_SEGMENTS)
+    argv = ["evaluate", str(tmp_path / "mil.npz"), "--dataset", "ucf_crime", "--root",
+            str(root), "--metrics-only"]
+    assert main([*argv, "--out", str(tmp_path / "r"), "--segments-per-video", "2",
+                 "--frame-counts", str(counts)]) == 0
+    out, err = capsys.readouterr()
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["micro_auc"] == pytest.approx(UCF_MICRO) and m["n_frames"] == 24
+    assert m["n_anomalous_frames"] == 7 and m["protocol"]["smoothing_sigma"] == 0.0
+    assert m["config"]["alignment"]["rule"] == (
+        "2 fixed segments per video, segment i covering frames floor(i x F / 2) .. "
+        "floor((i + 1) x F / 2) - 1 of a video of F frames")
+    assert m["config"]["frame_counts"] == {"file": str(counts),
+                                           "videos_counted": ["A", "B", "C"], "checked": 0}
+    for note in (f"the frame counts of 3 of the 3 scored videos are {counts}'s (the ucf_crime "
+                 "ground truth states anomalous ranges only); metrics.json's "
+                 "config.frame_counts lists them",
+                 "--segments-per-video 2: each video's 2 scores spread over its F frames as "
+                 "fixed segments, segment i covering frames floor(i x F / 2) .. floor((i + 1) "
+                 "x F / 2) - 1, as Sultani et al. 2018 evaluate their 32 segments per video"):
+        assert note in m["notes"] and f"note: {note}\n" in out
+    # without the options, or with --frames-per-score 16 (the newcomer's next try), the
+    # error says the scores look like fixed segments and names both options
+    hint = ("each of the 3 scored videos has 2 scores whatever its length, which looks like 2 "
+            "fixed segments per video (Sultani et al. 2018's format: 32 per video): give "
+            "--segments-per-video 2{} and each video's frame count, which this ground truth "
+            "lacks, with --frame-counts FILE (a CSV video,frames)\n")
+    assert main([*argv, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mulde: error: ") and err.count("\n") == 1
+    assert "(A): range 4..7 (0-based) starts after the last frame 1: the frame count is taken " \
+        "from the 2 scores (frames = scores); " in err and err.endswith(hint.format(""))
+    np.savez(tmp_path / "mil.npz", **{"A": [0.1, 0.9], "B": [0.2, 0.3], "C": [0.8, 0.4]})
+    (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text(
+        UCF_ANNOTATION.replace("A.mp4 Abuse 5 8", "A.mp4 Abuse 90 120"))  # past 2 x 16 frames
+    assert main([*argv, "--out", str(tmp_path / "x"), "--frames-per-score", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "(A): range 89..119 (0-based) starts after the last frame 31: the frame count is " \
+        "taken from the 2 scores (frames = 16 x scores); " in err
+    assert err.endswith(hint.format(" in place of --frames-per-score 16"))
+    np.savez(tmp_path / "many.npz", **{v: np.zeros(65) for v in "ABC"})  # 65: no segments
+    assert main([*argv[:1], str(tmp_path / "many.npz"), *argv[2:], "--out",
+                 str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err  # the 16-frame hint as before
+    assert "fixed segments" not in err and "give --frames-per-score 16" in err
+
+
+def test_frame_counts_check_one_score_per_frame_and_every_scored_video_needs_one(tmp_path,
+                                                                              capsys):
+    """--frame-counts for per-frame scores of a ranges-only ground truth: a video whose
+    scores are fewer than its frames is an error naming the file's row (its count came from
+    the scores, silently); a scored video without a row is an error naming it; one array of
+    all frames can then be split."""
+    root, counts = _ucf(tmp_path)
+    frames = {v: np.linspace(0, 1, n) for v, n in UCF_FRAMES.items()}
+    argv = ["evaluate", "--dataset", "ucf_crime", "--root", str(root), "--metrics-only",
+            "--frame-counts", str(counts), "--out", str(tmp_path / "r")]
+    np.savez(tmp_path / "s.npz", **frames)
+    assert main(["evaluate", str(tmp_path / "s.npz"), *argv[1:]]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["n_frames"] == 24 and not m["config"]["alignment"]["frames_from_scores"]
+    np.save(tmp_path / "all.npy", np.concatenate(list(frames.values())))  # one array: split
+    assert main(["evaluate", str(tmp_path / "all.npy"), *argv[1:]]) == 0
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["micro_auc"] == m[
+        "micro_auc"]
+    capsys.readouterr()
+    np.savez(tmp_path / "short.npz", **{**frames, "B": frames["B"][:7]})
+    assert main(["evaluate", str(tmp_path / "short.npz"), *argv[1:]]) == 2
+    assert capsys.readouterr().err == (
+        f"mulde: error: {tmp_path / 'short.npz'}: video 'B': {counts}, row 3 has 8 frames, so 8 "
+        "scores are expected (frame offset 0, end offset 0, 1 frame per score); found 7; the "
+        f"other 2 scored videos fit, so no option (each shifts every video) fixes it: check "
+        f"its frame count ({counts}, row 3) and how it was scored\n")
+    counts.write_text("video,frames\nA.mp4,10\nD.mp4,9\n")
+    assert main(["evaluate", str(tmp_path / "s.npz"), *argv[1:]]) == 2
+    assert capsys.readouterr().err == (
+        f"mulde: error: {counts}: no frame count for 2 scored videos whose ground truth states "
+        "anomalous ranges only: B, C; add a row video,frames for each (the file names A.mp4, "
+        "D.mp4)\n")
+    counts.write_text("video,frames\nA,4\nB,8\nC,6\n")  # A's range starts past 4 frames
+    np.savez(tmp_path / "mil.npz", **UCF_SEGMENTS)
+    assert main(["evaluate", str(tmp_path / "mil.npz"), *argv[1:], "--segments-per-video",
+                 "2"]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"(A): range 4..7 (0-based) starts after the last frame 3; the frame count 4 is from "
+        f"{counts}, row 2: check it\n")
+
+
+def test_frame_counts_must_agree_with_a_ground_truth_that_has_them(tmp_path, gt, capsys):
+    counts = tmp_path / "counts.csv"
+    counts.write_text("video,frames\n01_0001,4\n01_0002,3\nother,7\n")
+    np.savez(tmp_path / "s.npz", **SCORES)
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--frame-counts", str(counts),
+                           gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+    assert m["config"]["frame_counts"] == {"file": str(counts), "videos_counted": [],
+                                           "checked": 2} and m["notes"] == []
+    counts.write_text("video,frames\n01_0001,5\n01_0002,3\n")
+    code, _, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--frame-counts", str(counts),
+                           gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {counts}: 1 frame count(s) differ from the ground truth's (row 2: video "
+        "'01_0001' 5, the ground truth 4): this ground truth has every video's frame count, so "
+        "drop --frame-counts, or fix the file if it is meant for these videos\n")
+    # segments on a ground truth with counts need no file; equal counts for videos of
+    # different lengths that no option fits are said to look like segments
+    np.savez(tmp_path / "seg.npz", **{"01_0001": [1.0, 4.0], "01_0002": [0.5, 2.0]})
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "seg.npz", "--segments-per-video", "2",
+                           gt_root=gt, out="seg")
+    assert code == 0, err  # A [1, 1, 4, 4] labels [0, 0, 1, 1]; B [0.5, 2, 2] labels [0, 1, 0]
+    # positives 4, 4, 2 vs negatives 1, 1, 0.5, 2: 4 + 4 + (3 + 0.5) = 11.5 of 12
+    assert m["micro_auc"] == pytest.approx(11.5 / 12)
+
+
+def test_a_folder_dataset_takes_its_frame_counts_from_the_file(tmp_path, capsys):
+    """`folder`'s labels.csv states ranges only: the counts of --frame-counts serve it too."""
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "labels.csv").write_text("video,start,end\ncam1,2,3\n")
+    counts = tmp_path / "counts.csv"
+    counts.write_text("video,frames\ncam1,6\n")
+    np.savez(tmp_path / "s.npz", cam1=[0.1, 0.5])
+    assert main(["evaluate", str(tmp_path / "s.npz"), "--dataset", "folder", "--root",
+                 str(root), "--segments-per-video", "2", "--frame-counts", str(counts),
+                 "--smoothing-sigma", "0", "--metrics-only", "--out", str(tmp_path / "r")]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    # frames 0..2 score 0.1, 3..5 0.5; labels 2, 3: positives 0.1, 0.5 vs 0.1, 0.1, 0.5, 0.5
+    assert m["n_frames"] == 6 and m["micro_auc"] == pytest.approx((1 + 3) / 8)
 
 
 def test_annotations_clipped_in_many_videos_are_said_in_one_line(tmp_path):
@@ -964,7 +1256,8 @@ def test_smoothing_options_and_macro_definition_are_recorded(tmp_path, gt, capsy
 def test_stdout_says_the_smoothing_of_the_numbers_it_prints(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **SCORES)
     for i, (sigmas, said) in enumerate((
-            (["0"], "AUC, AP and EER: unsmoothed too (sigma 0)"),
+            (["0"], "AUC, AP and EER: unsmoothed too (sigma 0, where AI-VAD's published "
+                    "protocol for shanghaitech has sigma 7)"),
             (["7"], "AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, AI-VAD's published "
                     "value for shanghaitech)"),
             (["3"], "AUC, AP and EER: smoothed (Gaussian, sigma 3 frames, where AI-VAD's "
@@ -979,10 +1272,12 @@ def test_stdout_says_the_smoothing_of_the_numbers_it_prints(tmp_path, gt, capsys
 
 
 def test_the_protocol_says_whose_smoothing_sigma_it_is(tmp_path, capsys):
-    """UBnormal's and UCF-Crime's sigma 7 is this project's choice, no published protocol's,
-    but their report said "MULDE / AI-VAD protocol" as for ShanghaiTech (a newcomer's trial):
-    the description, printed line and notes say whose sigma it is, and for UCF-Crime, whose
-    literature reports unsmoothed AUCs, that the unsmoothed numbers are the ones to compare."""
+    """UCF-Crime's default was sigma 7, this project's choice, with a note that the unsmoothed
+    numbers are the ones to compare: its benchmark (Sultani et al. 2018) and the works after
+    it report unsmoothed frame-level AUCs, so that is its default now, said as its published
+    protocol; a sigma given against it is said so, with the note. UBnormal's sigma 7 stays a
+    choice (its report said "MULDE / AI-VAD protocol" as for ShanghaiTech: a newcomer's
+    trial)."""
     ann = tmp_path / "ucf" / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
     ann.parent.mkdir()
     ann.write_text("Abuse028_x264.mp4 Abuse 3 4 -1 -1\nNormal_Videos_003_x264.mp4 Normal "
@@ -994,23 +1289,68 @@ def test_the_protocol_says_whose_smoothing_sigma_it_is(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    basis = "a choice, as no MULDE protocol is published for ucf_crime"
-    assert out.splitlines()[0] == (f"AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, "
-                                   f"{basis}); the *_unsmoothed ones unsmoothed")
+    basis = ("Sultani et al. 2018's published protocol for ucf_crime, unsmoothed as the weakly "
+             "supervised works after it report it")
+    assert m["protocol"]["smoothing_sigma"] == 0.0
+    assert out.splitlines()[0] == (f"AUC, AP and EER: unsmoothed too (sigma 0, {basis}); the "
+                                   "*_unsmoothed ones unsmoothed")
     assert m["protocol"]["description"].startswith(
-        f"Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 7, {basis}): ")
-    note = ("the literature usually reports ucf_crime's frame-level AUC on unsmoothed scores: "
+        f"Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 0, {basis}): no "
+        "temporal smoothing.")
+    assert m["micro_auc"] == m["micro_auc_unsmoothed"] and "literature" not in out
+    assert main([*argv, "--smoothing-sigma", "7"]) == 0  # against the protocol: said
+    out = capsys.readouterr().out
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    against = "where Sultani et al. 2018's published protocol for ucf_crime is unsmoothed"
+    assert out.splitlines()[0] == (f"AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, "
+                                   f"{against}); the *_unsmoothed ones unsmoothed")
+    assert m["protocol"]["description"].startswith(
+        f"Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 7, {against}): ")
+    note = ("the literature reports ucf_crime's frame-level AUC on unsmoothed scores: "
             f"compare the unsmoothed micro AUC {m['micro_auc_unsmoothed']:.4f} "
             "(micro_auc_unsmoothed) with published numbers, not the micro AUC "
             f"{m['micro_auc']:.4f}, smoothed with sigma 7, which no published protocol sets "
             "there")
     assert note in m["notes"] and f"note: {note}\n" in out
-    assert main([*argv, "--smoothing-sigma", "0"]) == 0  # unsmoothed: nothing to compare
+
+
+def test_a_reports_own_frame_scores_smoothed_otherwise_say_the_reports_sigma(tmp_path, gt,
+                                                                             capsys):
+    """A newcomer re-evaluated a report's frame_scores.csv without --dataset: sigma 3, where
+    the report (ShanghaiTech) had smoothed with 7, and a micro AUC unlike the report's,
+    unsaid. A note names the report's sigma and dataset and the options that match it."""
+    np.savez(tmp_path / "s.npz", **SCORES)
+    assert main(["evaluate", str(tmp_path / "s.npz"), "--out", str(tmp_path / "rep"),
+                 "--dataset", "shanghaitech", "--root", str(gt)]) == 0
+    report = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    capsys.readouterr()
+    table = tmp_path / "rep" / "frame_scores.csv"
+    argv = ["evaluate", str(table), "--metrics-only"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
-    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert "literature" not in out and m["protocol"]["description"].startswith(
-        "Frame-level evaluation (MULDE / AI-VAD metrics; no MULDE protocol is published for "
-        "ucf_crime): no temporal smoothing.")
+    note = (f"{table} is a mulde report's frame scores, which that report (its metrics.json "
+            "beside them) evaluated with smoothing sigma 7 on --dataset shanghaitech; this "
+            "evaluation uses sigma 3 (the default without --dataset), so its smoothed numbers "
+            "differ from the report's (the *_unsmoothed ones agree): to match them, add "
+            "--smoothing-sigma 7")
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert f"note: {note}\n" in out and m["notes"] == [note]
+    assert m["protocol"]["smoothing_sigma"] == 3.0  # said, not changed
+    assert m["micro_auc_unsmoothed"] == report["micro_auc_unsmoothed"]
+    assert main([*argv, "--out", str(tmp_path / "b"), "--smoothing-sigma", "7"]) == 0
+    m = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert "a mulde report's" not in capsys.readouterr().out and m["notes"] == []
+    assert m["micro_auc"] == report["micro_auc"] and m["macro_auc"] == report["macro_auc"]
+    assert main([*argv, "--out", str(tmp_path / "c"), "--smoothing-sigma", "7",
+                 "--smoothing-mode", "nearest", "--dataset", "shanghaitech", "--root",
+                 str(gt)]) == 0
+    assert ("shanghaitech; this evaluation uses sigma 7 (as given), so its smoothed numbers "
+            "differ from the report's (the *_unsmoothed ones agree): to match them, add "
+            "--smoothing-mode reflect\n") in capsys.readouterr().out
+    (tmp_path / "plain").mkdir()
+    plain = _csv(tmp_path / "plain" / "frame_scores.csv", SCORES, LABELS)  # no report's
+    assert main(["evaluate", str(plain), "--metrics-only", "--out", str(tmp_path / "d")]) == 0
+    assert "a mulde report's" not in capsys.readouterr().out
 
 
 def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
@@ -1049,8 +1389,24 @@ def test_read_scores_refuses_pickles_and_ambiguous_npz(tmp_path):
         read_scores(tmp_path / "two.npz", format="array")
     assert read_scores(tmp_path / "two.npz", format="array", key="b").array.tolist() == [0, 0]
     np.save(tmp_path / "m.npy", np.zeros((3, 2)))
-    with pytest.raises(EvaluationError, match=r"m.npy: scores must be a 1-D array"):
+    with pytest.raises(EvaluationError, match=r"m.npy: scores must be a 1-D array, got shape "
+                       r"\(3, 2\); give one score per frame, a 1-D array per video: e.g. the "
+                       r"column of the scores, a\[:, j\], if each row is a frame$"):
         read_scores(tmp_path / "m.npy")
+    # a newcomer's .npz of (frames, 2) arrays: said with the video's array, and what to do
+    np.savez(tmp_path / "two_col.npz", v=np.zeros((265, 2)))
+    with pytest.raises(EvaluationError, match=r"two_col.npz, video 'v': scores must be a 1-D "
+                       r"array, got shape \(265, 2\); give one score per frame, a 1-D array "
+                       r"per video: e.g. the column of the scores, a\[:, j\]"):
+        read_scores(tmp_path / "two_col.npz")
+    np.save(tmp_path / "rows.npy", np.zeros((2, 1, 30)))  # axes of length 1 left out
+    with pytest.raises(EvaluationError, match=r"got shape \(2, 1, 30\); .*: e.g. the row of "
+                       r"the scores, a\[j\], if each column is a frame$"):
+        read_scores(tmp_path / "rows.npy")
+    np.save(tmp_path / "cube.npy", np.zeros((4, 3, 2)))
+    with pytest.raises(EvaluationError, match=r"got shape \(4, 3, 2\); give one score per "
+                       r"frame, a 1-D array per video \(reduce the other axes first"):
+        read_scores(tmp_path / "cube.npy")
     (tmp_path / "empty.npy").write_bytes(b"")
     with pytest.raises(EvaluationError, match="empty.npy: cannot read NumPy array"):
         read_scores(tmp_path / "empty.npy")
@@ -1132,7 +1488,7 @@ def test_every_evaluate_option_and_default_is_in_help_and_the_docs():
     rows = {line.split("`")[1].split()[0]: line for line in section.splitlines()
             if line.startswith("| `--")}
     options = _evaluate_options()
-    assert len(options) == 19
+    assert len(options) == 21
     for option, default, help_text in options:
         assert option in text, option
         assert option in rows, f"{option}: no row in docs/evaluation.md's options table"
@@ -1283,12 +1639,12 @@ def test_scores_refused_into_an_earlier_report_say_no_replacement_first(tmp_path
     assert _run(tmp_path, capsys, path)[0] == 0
     before = (tmp_path / "r" / "metrics.json").read_text()
     for scores, options, said in (
-            ({"a": [0.1, float("nan"), 0.2, 0.8]}, (), "score of frame 1 is NaN"),
-            ({"a": [0.1, float("inf"), 0.2, 0.8]}, (), "--nonfinite replace")):
+            ({"a": [0.1, float("nan"), 0.2, 0.8]}, (), ", row 3, column 'score': 'nan' (NaN"),
+            ({"a": [0.1, float("inf"), 0.2, 0.8]}, (), ": video 'a': score of frame 1 is inf")):
         bad = _csv(tmp_path / "bad.csv", scores, {"a": [0, 1, 0, 1]})
         code, _, out, err = _run(tmp_path, capsys, bad, *options)
         assert code == 2 and out == "" and len(err.splitlines()) == 1
-        assert err.startswith(f"mulde: error: {bad}: video 'a'") and said in err
+        assert err.startswith(f"mulde: error: {bad}{said}")
     assert (tmp_path / "r" / "metrics.json").read_text() == before
 
 
@@ -1307,9 +1663,9 @@ def test_what_evaluate_leaves_out_or_replaces_is_said(tmp_path, capsys):
                           "evaluation replaces it") in err
     nan = _csv(tmp_path / "nan.npz.csv", {"a": [0.1, float("nan"), 0.2, 0.8]},
                {"a": [0, 1, 0, 1]})
-    code, _, _, err = _run(tmp_path, capsys, nan, out="n")
-    assert code == 2 and err.startswith(f"mulde: error: {nan}: video 'a': score of frame 1 "
-                                        "is NaN")
+    code, _, _, err = _run(tmp_path, capsys, nan, out="n")  # named by its CSV row
+    assert code == 2 and err.startswith(f"mulde: error: {nan}, row 3, column 'score': 'nan' "
+                                        "(NaN, no score); every row needs a score")
     from mulde.evaluation import EvaluationProtocol, compute_metrics
 
     # smoothing lifts the micro AUC to the chance band while the raw scores are inverted:

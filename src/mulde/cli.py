@@ -5,6 +5,7 @@ commands, so that `main` runs before they load."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -1131,7 +1132,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_into(args: argparse.Namespace) -> int:
     from mulde.evaluation import EvaluationError, EvaluationProtocol, write_report
-    from mulde.evaluation.inputs import FrameAlignment, align, read_scores
+    from mulde.evaluation.inputs import (
+        FrameAlignment,
+        align,
+        read_frame_counts,
+        read_scores,
+        with_frame_counts,
+    )
     from mulde.evaluation.report import earlier_report, partial_note, report_files
     from mulde.io.atomic import ensure_writable
     from mulde.vad.artifact import MANIFEST, is_manifest
@@ -1149,9 +1156,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         raise UsageError("--dataset and --root go together: the dataset's name and the folder "
                          "holding its ground truth (videos are not needed)")
     alignment = FrameAlignment(args.frame_offset, args.end_offset, args.frames_per_score,
-                               args.unscored)
+                               args.unscored, segments=args.segments_per_video)
     scored = read_scores(args.scores, format=args.format, column=args.column, key=args.key)
-    if scored.format != "csv" and args.column != "auto":
+    if scored.format not in ("csv", "folder") and args.column != "auto":
         raise UsageError(f"--column applies to CSV score files, not format {scored.format}")
     config: dict = {"scores": str(args.scores), "format": scored.format,
                     "column": scored.column, "key": args.key, "dataset": args.dataset,
@@ -1164,10 +1171,20 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         from mulde.datasets import load_ground_truth
 
         truth = load_ground_truth(args.dataset, args.root)
+        counted: list[str] = []
+        if args.frame_counts is not None:  # each video's frame count, where truth has none
+            counts = read_frame_counts(args.frame_counts)
+            videos, counted = with_frame_counts(truth.videos, counts)
+            truth = dataclasses.replace(truth, videos=videos)
         if any(y is not None for y in (scored.labels or {}).values()):
             warned.append(f"{args.scores}: its label column is ignored; the labels are from "
                           f"{_the_ground_truth(truth)} (--dataset)")
         per_video = _scores_of_test_videos(scored, truth, alignment, args.partial)
+        if args.frame_counts is not None:
+            notes.extend(_frame_counts_notes(args.frame_counts, truth, per_video, counts,
+                                             counted, config))
+        if alignment.segments is not None:
+            notes.append(_segments_note(alignment))
         try:
             scores, labels, info = align(per_video, truth.videos, alignment, scored.labels)
         except EvaluationError as err:  # the scores' counts: said with their file
@@ -1191,9 +1208,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         if scored.array is not None:
             raise UsageError(f"{args.scores}: one array of all frames needs --dataset and "
                              "--root (the ground truth gives the videos' order and lengths)")
-        if not alignment.is_identity:
-            raise UsageError("--frame-offset, --end-offset and --frames-per-score need "
-                             "--dataset and --root (the ground truth gives the frame counts)")
+        if not alignment.is_identity or args.frame_counts is not None:
+            raise UsageError("--frame-offset, --end-offset, --frames-per-score, "
+                             "--segments-per-video and --frame-counts need --dataset and "
+                             "--root (the ground truth gives the frames' labels)")
         assert scored.videos is not None
         scores, labels = scored.videos, scored.labels or {}
         if args.metrics_only and all(y is None for y in labels.values()):
@@ -1210,6 +1228,9 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     # the scores' refusals (NaN, an infinity without --nonfinite replace) before the lines
     # below that say the evaluation goes ahead (write_report prepares them again)
     protocol.prepare(scores)
+    said = _report_smoothing_note(args, scored, protocol)
+    if said:  # a report's own frame scores, smoothed otherwise than the report did
+        notes.append(said)
     if scored.column == "score" and "score_unsmoothed" in scored.columns and protocol.smooths:
         warned.append(f"{args.scores}: its score column is a mulde report's, already smoothed, "
                       "and this evaluation smooths it again: give --column score_unsmoothed "
@@ -1246,7 +1267,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         smoothed = (f"smoothed (Gaussian, sigma {protocol.sigma_text()} frames"
                     f"{' in turn' if len(protocol.sigmas) > 1 else ''}"
                     f"{', ' + basis if basis else ''})"
-                    if protocol.smooths else "unsmoothed too (sigma 0)")
+                    if protocol.smooths else
+                    f"unsmoothed too (sigma 0{', ' + basis if basis else ''})")
         print(f"AUC, AP and EER: {smoothed}; the *_unsmoothed ones unsmoothed")
     print(json.dumps(shown, indent=2))
     unscored = sum(config["alignment"].get("n_unscored_frames", {}).values())
@@ -1277,16 +1299,91 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_smoothing_note(args: argparse.Namespace, scored, protocol) -> str | None:
+    """The note for a mulde report's own frame_scores.csv (its `score_unsmoothed` column
+    read) evaluated with other smoothing than the report's, which its metrics.json beside it
+    records: which sigma (and dataset) the report used, and the options that match it, as
+    its smoothed numbers differ from the report's otherwise (a newcomer's re-evaluation
+    without --dataset smoothed with sigma 3 what the report had smoothed with 7). None
+    where the file is no report's, no metrics.json says, or the smoothing is the same."""
+    if scored.format != "csv" or scored.column != "score_unsmoothed":
+        return None
+    try:
+        report = json.loads((Path(args.scores).parent / "metrics.json").read_text(
+            encoding="utf-8"))
+        used = report["protocol"]
+        sigma = used["smoothing_sigma"]
+        sigmas = tuple(float(x) for x in (sigma if isinstance(sigma, list) else [sigma]))
+        mode, truncate = used.get("smoothing_mode", "reflect"), used.get(
+            "smoothing_truncate", 4.0)
+        dataset = (report.get("config") or {}).get("dataset")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # no report's record
+        return None
+    now = protocol.smoothing_sigma
+    now = now if isinstance(now, tuple) else (now,)
+    options = []
+    if tuple(x for x in sigmas if x) != tuple(x for x in now if x):
+        options.append("--smoothing-sigma " + " ".join(f"{x:g}" for x in sigmas))
+    if any(sigmas) and mode != protocol.smoothing_mode:
+        options.append(f"--smoothing-mode {mode}")
+    if any(sigmas) and float(truncate) != protocol.smoothing_truncate:
+        options.append(f"--smoothing-truncate {float(truncate):g}")
+    if not options:
+        return None
+    text = ", ".join(f"{x:g}" for x in sigmas)
+    on = f" on --dataset {dataset}" if dataset else ""
+    why = ("the default without --dataset" if args.smoothing_sigma is None and not args.dataset
+           else f"{args.dataset}'s default" if args.smoothing_sigma is None else "as given")
+    return (f"{args.scores} is a mulde report's frame scores, which that report (its "
+            f"metrics.json beside them) evaluated with smoothing sigma {text}{on}; this "
+            f"evaluation uses sigma {protocol.sigma_text()} ({why}), so its smoothed numbers "
+            "differ from the report's (the *_unsmoothed ones agree): to match them, add "
+            f"{' '.join(options)}")
+
+
 def _frames_from_scores_note(truth, scored: int, alignment, counted: int) -> str:
     """The note saying that `counted` of the `scored` videos of `truth` (which states
-    anomalous ranges only for them) took their frame counts from their scores, and how."""
+    anomalous ranges only for them) took their frame counts from their scores, and how, and
+    the option that gives them instead."""
     per = alignment.frames_per_score
     how = (f"each score repeated over its {per} frames, as C3D/I3D segment scores are "
            "evaluated" if per > 1 else "one frame per score")
     return (f"{_the_ground_truth(truth)} states anomalous ranges only, so the frame counts "
             f"of {counted} of the {scored} scored videos come from their scores: "
             f"{alignment.frame_count_rule()} ({how}); "
-            "metrics.json's config.alignment.frames_from_scores lists them")
+            "metrics.json's config.alignment.frames_from_scores lists them (--frame-counts "
+            "FILE gives them instead)")
+
+
+def _frame_counts_notes(path: Path, truth, scored: dict, counts, counted: Sequence[str],
+                        config: dict) -> list[str]:
+    """The notes of `--frame-counts` (recorded in `config`): how many scored videos took
+    their frame count from the file; an error where a scored video whose ground truth states
+    ranges only has no row in it (its count would come from its scores, unsaid)."""
+    missing = [n for n in scored if truth.videos[n].n_frames is None]
+    if missing:
+        names = list(counts.counts)
+        raise UsageError(
+            f"{path}: no frame count for {_count(len(missing), 'scored video')} whose ground "
+            f"truth states anomalous ranges only: {', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}; add a row video,frames for each (the "
+            f"file names {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
+    used = [n for n in counted if n in scored]
+    config["frame_counts"] = {"file": str(path), "videos_counted": used,
+                              "checked": sum(1 for n in scored if n not in used)}
+    if not used:  # every count checked against the ground truth's: nothing else to say
+        return []
+    return [f"the frame counts of {len(used)} of the {len(scored)} scored videos are "
+            f"{path}'s ({_the_ground_truth(truth)} states anomalous ranges only); "
+            "metrics.json's config.frame_counts lists them"]
+
+
+def _segments_note(alignment) -> str:
+    """The note saying how --segments-per-video placed each video's scores."""
+    k = alignment.segments
+    return (f"--segments-per-video {k}: each video's {k} scores spread over its F frames as "
+            f"fixed segments, segment i covering frames floor(i x F / {k}) .. floor((i + 1) "
+            f"x F / {k}) - 1, as Sultani et al. 2018 evaluate their 32 segments per video")
 
 
 def _array_order_note(path: Path, size: int, truth, config: dict) -> str:
@@ -1319,8 +1416,9 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
             raise UsageError(
                 f"{scored.path}: one array of all frames needs every test video's frame count, "
                 f"but {_the_ground_truth(truth)} states ranges only for "
-                f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); give one score "
-                "file per video (format folder, npz or csv)")
+                f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); give each "
+                "video's frame count with --frame-counts FILE (a CSV video,frames), or one "
+                "score file per video (format folder, npz or csv)")
         counts = {n: int(v.n_frames) for n, v in truth.videos.items()}
         return alignment.split_array(scored.array, counts, where=str(scored.path))
     unknown = [n for n in scored.videos if n not in truth.videos]
@@ -2393,10 +2491,12 @@ def _print_metrics(metrics: dict, out: Path) -> None:
     shown = _shown_metrics(metrics, keys)
     sigma = (metrics.get("protocol") or {}).get("smoothing_sigma")
     if shown and sigma is not None:  # what the fractions are, as `mulde evaluate` says it
+        smoothed = (f"smoothed (Gaussian, sigma {sigma:g} frames)" if sigma else
+                    "unsmoothed too (sigma 0)")
         print(f"frame-level ROC-AUC (0-1; x100 for the percent the report and papers give; "
               f"micro: all test frames pooled, macro: the mean over videos, "
-              f"{metrics.get('macro_definition', 'padded')}): smoothed (Gaussian, sigma "
-              f"{sigma:g} frames); the *_unsmoothed ones before smoothing")
+              f"{metrics.get('macro_definition', 'padded')}): {smoothed}; the *_unsmoothed "
+              "ones before smoothing")
     print(json.dumps(shown or {"note": metrics.get("note")}, indent=2))
     for note in metrics.get("notes", []):  # as `mulde evaluate` prints them
         print(f"note: {note}")
@@ -2692,16 +2792,18 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--root", type=Path, help="the folder holding the dataset's ground truth "
                    "(default: none; required with --dataset)")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "npz", "array"],
-                   help="csv: video,frame,score[,label] rows; folder: one .npy/.npz/.txt per "
-                   "video named after it; npz: one .npz with an array per video; array: one "
+                   help="csv: video,frame,score[,label] rows; folder: one .npy/.npz/.txt/.csv "
+                   "per video named after it; npz: one .npz with an array per video; array: one "
                    "array of all test frames in the dataset's test order, which the note "
                    "names (.npy/.txt/.npz; needs "
                    "--dataset); auto: folder, .csv, .npz -> npz, .npy/.txt -> array "
                    "(default: %(default)s)")
     p.add_argument("--column", default="auto", metavar="NAME",
-                   help="CSV column of the scores: score, score_unsmoothed or any other column "
-                   "name (e.g. anomaly_score); auto: score_unsmoothed when present (a mulde "
-                   "report), else score (default: %(default)s)")
+                   help="CSV column of the scores (a .csv file, or a folder's .csv files): "
+                   "score, score_unsmoothed or any other column name (e.g. anomaly_score); "
+                   "auto: score_unsmoothed when present (a mulde report), else score (a "
+                   "folder's .csv: else its one column other than video, frame and label) "
+                   "(default: %(default)s)")
     p.add_argument("--key", help="array name inside .npz files of formats folder and array "
                    "(default: the file's only array); refused for a .npy, .txt or .csv file, and "
                    "for a folder without .npz files")
@@ -2714,8 +2816,18 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--frames-per-score", type=int, default=1, metavar="N",
                    help="consecutive frames each score covers, e.g. 16 for 16-frame segment "
                    "scores; a last partial segment may have a score or not; where the ground "
-                   "truth states ranges only (ucf_crime), a video has N frames per score "
-                   "(default: %(default)s)")
+                   "truth states ranges only (ucf_crime) and --frame-counts is not given, a "
+                   "video has N frames per score (default: %(default)s)")
+    p.add_argument("--segments-per-video", type=int, metavar="K",
+                   help="each video has K scores, spread over all its frames as fixed "
+                   "segments (Sultani et al. 2018's 32 per video: segment i covers frames "
+                   "floor(i F/K) .. floor((i+1) F/K) - 1 of a video of F frames); the frame "
+                   "counts come from the ground truth or --frame-counts (default: none)")
+    p.add_argument("--frame-counts", type=Path, metavar="FILE",
+                   help="a CSV video,frames of each video's frame count, for ground truth "
+                   "that states anomalous ranges only (ucf_crime, folder, UBnormal tracks; "
+                   "else the counts come from the scores); where the ground truth has counts, "
+                   "they must agree (default: none)")
     p.add_argument("--unscored", default="drop", choices=["drop", "edge"],
                    help="frames without a score: left out of the metrics (drop) or given the "
                    "nearest score (edge) (default: %(default)s)")
@@ -2738,9 +2850,10 @@ def build_parser() -> _MuldeParser:
     p.add_argument("--smoothing-sigma", type=float, nargs="+", metavar="S",
                    help="Gaussian smoothing sigma in frames, 0 = off; several values are "
                    "applied one after another (STG-NF: 1 2 3 4 5 6) (default: the dataset's "
-                   "protocol value, 3 for Ped2/Avenue and 7 for ShanghaiTech as published; "
-                   "with no published MULDE protocol, our choice of 3 for Ped1/folder and 7 "
-                   "for UBnormal/UCF-Crime; 3 without --dataset)")
+                   "protocol value, 3 for Ped2/Avenue and 7 for ShanghaiTech as AI-VAD "
+                   "published, 0 for UCF-Crime as its benchmark (Sultani et al. 2018) "
+                   "evaluates; with no published protocol, our choice of 3 for Ped1/folder "
+                   "and 7 for UBnormal; 3 without --dataset)")
     p.add_argument("--smoothing-mode", default="reflect",
                    choices=["reflect", "nearest", "mirror", "constant", "wrap"],
                    help="boundary mode of the filter (scipy gaussian_filter1d); constant pads "

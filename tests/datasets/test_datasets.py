@@ -574,7 +574,7 @@ def test_ucf_crime_fake_layout(tmp_path):
         pytest.warns(AnnotationClippedWarning, match=r"Abuse028_x264.mp4 \(8 frames\)"),
     ):
         dataset = load_dataset("ucf_crime", tmp_path, check=True)
-    assert dataset.smoothing_sigma == 7.0
+    assert dataset.smoothing_sigma == 0.0  # unsmoothed, as its benchmark's protocol
     assert [v.name for v in dataset.train] == ["Normal_Videos001_x264"]
     assert [(v.name, v.labels.tolist()) for v in dataset.test] == [
         ("Abuse028_x264", [0, 1, 1, 0, 0, 1, 1, 1]),

@@ -226,3 +226,4 @@ def test_real_ubnormal_and_ucf_crime_ground_truth():
     assert len(ub.videos) == 211 and all(v.labels is not None for v in ub.videos.values())
     ucf = load_ground_truth("ucf_crime", data_dir("ucf_crime"))
     assert len(ucf.videos) == 290 and ucf.videos["Abuse028_x264"].ranges == ((164, 239),)
+    assert ucf.smoothing_sigma == 0.0

@@ -6,7 +6,14 @@ import pytest
 
 import mulde.evaluation.inputs as inputs
 from mulde.datasets import VideoTruth
-from mulde.evaluation.inputs import FrameAlignment, align, read_scores
+from mulde.evaluation import EvaluationError
+from mulde.evaluation.inputs import (
+    FrameAlignment,
+    align,
+    read_frame_counts,
+    read_scores,
+    with_frame_counts,
+)
 
 
 @pytest.mark.parametrize("column", ["auto", "score"])
@@ -48,3 +55,161 @@ def test_ranges_only_ground_truth_takes_its_frame_count_from_the_scores_and_the_
     assert info["frame_count_rule"] == "frames = 2 + 3 x scores"
     _, _, info = align({"w": np.zeros(3)}, {"w": VideoTruth("w", "m", np.zeros(3, np.int8))})
     assert info["frames_from_scores"] == [] and info["frame_count_rule"] is None
+
+
+# ------------------------------------------------------------- fixed segments, frame counts
+
+
+def test_fixed_segments_cover_floor_i_f_over_k_to_floor_i_plus_1_f_over_k_minus_1():
+    """K scores over F frames as Sultani et al. 2018 evaluate them: score i on frames
+    floor(i F / K) .. floor((i + 1) F / K) - 1, every frame once, checked frame by frame
+    against the formula for many (F, K)."""
+    a = FrameAlignment(segments=3)
+    frames, covered = a.to_frames("v", np.array([1.0, 2.0, 3.0]), 10)  # edges 0, 3, 6, 10
+    assert frames.tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3, 3] and covered.all()
+    for n_frames in (1, 2, 7, 31, 32, 33, 100, 1413):
+        for k in (1, 2, 3, 16, 32):
+            if k > n_frames:
+                continue
+            scores = np.arange(k, dtype=float)
+            frames, covered = FrameAlignment(segments=k).to_frames("v", scores, n_frames)
+            want = [next(i for i in range(k) if (i * n_frames) // k <= f
+                         <= ((i + 1) * n_frames) // k - 1) for f in range(n_frames)]
+            assert frames.tolist() == want and covered.all(), (n_frames, k)
+    assert FrameAlignment(segments=32).expected(100) == (32, 32)
+    assert FrameAlignment(segments=32).expected(31) == (0, 0)
+    assert "32 fixed segments per video" in FrameAlignment(segments=32).describe()
+
+
+def test_fixed_segments_are_checked_per_video_and_need_frame_counts():
+    truth = {"a": VideoTruth("a", "m", np.array([0, 0, 1, 1, 1, 0], np.int8)),
+             "b": VideoTruth("b", "m", np.zeros(4, np.int8))}
+    a = FrameAlignment(segments=2)
+    scores, labels, _ = align({"a": np.array([0.2, 0.9]), "b": np.array([0.1, 0.3])}, truth, a)
+    assert scores["a"].tolist() == [0.2] * 3 + [0.9] * 3 and labels["a"].tolist() == [
+        0, 0, 1, 1, 1, 0]
+    assert scores["b"].tolist() == [0.1, 0.1, 0.3, 0.3]
+    with pytest.raises(EvaluationError, match=r"^video 'b': 3 scores, but --segments-per-video "
+                       r"2 takes 2 per video \(1 of the 2 scored videos have another number\)$"):
+        align({"a": np.zeros(2), "b": np.zeros(3)}, truth, a)
+    with pytest.raises(EvaluationError, match=r"^video 'a': 3 scores, but --segments-per-video "
+                       r"2 takes 2 per video; every scored video has 3: give "
+                       r"--segments-per-video 3$"):
+        align({"a": np.zeros(3), "b": np.zeros(3)}, truth, a)
+    with pytest.raises(EvaluationError, match=r"^video 'b': the ground truth has 4 frames, "
+                       r"fewer than the 5 segments of --segments-per-video 5: a segment needs "
+                       r"one frame at least$"):
+        align({"a": np.zeros(5), "b": np.zeros(5)}, truth, FrameAlignment(segments=5))
+    ranges = {"r": VideoTruth("r", "ann.txt", ranges=((5, 8),))}
+    with pytest.raises(EvaluationError, match=r"^video 'r': --segments-per-video 2 spreads a "
+                       r"video's scores over its frames, but ann.txt states anomalous ranges "
+                       r"only: give each video's frame count with --frame-counts FILE"):
+        align({"r": np.zeros(2)}, ranges, a)
+    for given in ({"frame_offset": 1}, {"end_offset": 2}, {"frames_per_score": 16}):
+        with pytest.raises(EvaluationError, match=r"--segments-per-video 2 spreads each video's "
+                           r"scores over all its frames, so --frame-offset, --end-offset and "
+                           r"--frames-per-score do not go with it"):
+            FrameAlignment(segments=2, **given)
+    with pytest.raises(EvaluationError, match=r"must be >= 1, got 0"):
+        FrameAlignment(segments=0)
+
+
+def test_read_frame_counts_and_its_one_line_errors(tmp_path):
+    path = tmp_path / "counts.csv"
+    path.write_text("frames,video,fps\n1413,Abuse028_x264.mp4,30\n\n200.0,b,30\n")
+    counts = read_frame_counts(path)
+    assert counts.counts == {"Abuse028_x264.mp4": (1413, 2), "b": (200, 4)}
+    # a name with its video file's suffix serves the test video named without it
+    assert counts.get("Abuse028_x264") == (1413, 2) and counts.get("b") == (200, 4)
+    assert counts.get("c") is None and counts.get("Abuse028") is None
+    for text, said in (
+            ("a,100\nb,200\n", r"row 1: no column 'video' or 'frames'; a frame-count file has a "
+             r"header row video,frames, then one row per video \(its name and number of "
+             r"frames\): add the line video,frames above the first row$"),
+            ("video,n\na,100\n", r"row 1: no column 'frames'; .*; the header names "
+             r"\['video', 'n'\]$"),
+            ("video,frames\na,1.5\n", r"row 2, column 'frames': '1.5' is not a frame count; "
+             r"give the video's number of frames, a whole number >= 1$"),
+            ("video,frames\na,0\n", r"row 2, column 'frames': '0' is not a frame count"),
+            ("video,frames\n,10\n", r"row 2, column 'video': empty; name the video$"),
+            ("video,frames\na\n", r"row 2: 1 field\(s\), the header 2; give each row a video and "
+             r"its frames$"),
+            ("video,frames\na,10\nb,5\na,10\n", r"row 4: video 'a' again \(row 2\); one row per "
+             r"video$"),
+            ("video,frames\n", r"counts.csv: no rows under the header; give one row "
+             r"video,frames per video$"),
+            ("", r"row 1: no column 'video' or 'frames'; a frame-count file has a header row "
+             r"video,frames, then one row per video \(its name and number of frames\)$")):
+        path.write_text(text)
+        with pytest.raises(EvaluationError, match=said):
+            read_frame_counts(path)
+    with pytest.raises(EvaluationError, match=r"nope.csv: frame-count file not found$"):
+        read_frame_counts(tmp_path / "nope.csv")
+
+
+def test_frame_counts_serve_ranges_only_truth_and_must_agree_with_counts_it_has(tmp_path):
+    path = tmp_path / "counts.csv"
+    path.write_text("video,frames\nr,12\nm,6\n")
+    counts = read_frame_counts(path)
+    truth = {"r": VideoTruth("r", "ann.txt", ranges=((5, 8),), clip_ends=True),
+             "m": VideoTruth("m", "m.npy", np.zeros(6, np.int8)),
+             "x": VideoTruth("x", "ann.txt")}
+    videos, counted = with_frame_counts(truth, counts)
+    assert counted == ["r"] and videos["m"] is truth["m"] and videos["x"] is truth["x"]
+    assert videos["r"].n_frames == 12 and videos["r"].ranges == ((5, 8),)
+    assert videos["r"].to_labels().tolist() == [0] * 5 + [1] * 4 + [0] * 3
+    # one score per frame must now be 12 of them: not taken from the scores
+    with pytest.raises(EvaluationError, match=rf"^video 'r': {path}, row 2 has 12 frames, so "
+                       r"12 scores are expected"):
+        align({"r": np.zeros(10)}, {"r": videos["r"]}, FrameAlignment())
+    scores, labels, info = align({"r": np.arange(3.0)}, {"r": videos["r"]},
+                                 FrameAlignment(frames_per_score=4))
+    assert scores["r"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert info["frames_from_scores"] == []
+    path.write_text("video,frames\nr,4\n")  # a range that starts past the file's count
+    short, _ = with_frame_counts(truth, read_frame_counts(path))
+    from mulde.datasets import DatasetError
+
+    with pytest.raises(DatasetError, match=rf"ann.txt \(r\): range 5..8 \(0-based\) starts "
+                       rf"after the last frame 3; the frame count 4 is from {path}, row 2: "
+                       r"check it$"):
+        align({"r": np.zeros(4)}, {"r": short["r"]})
+    path.write_text("video,frames\nm,7\nr,12\n")
+    with pytest.raises(EvaluationError, match=rf"^{path}: 1 frame count\(s\) differ from the "
+                       r"ground truth's \(row 2: video 'm' 7, the ground truth 6\): this ground "
+                       r"truth has every video's frame count, so drop --frame-counts, or fix "
+                       r"the file if it is meant for these videos$"):
+        with_frame_counts(truth, read_frame_counts(path))
+
+
+def test_equal_counts_for_videos_of_other_lengths_are_said_to_look_like_segments():
+    """ShanghaiTech-like ground truth with frame counts: 32 scores per video for videos of
+    100 and 80 frames fit no option; the error names --segments-per-video 32 (in place of the
+    --frames-per-score given). Videos of one length, a remedy that fits, or more than
+    `SEGMENTS_AT_MOST` scores keep the errors they had."""
+    truth = {"a": VideoTruth("a", "m", np.zeros(100, np.int8)),
+             "b": VideoTruth("b", "m", np.zeros(80, np.int8))}
+    scores = {"a": np.zeros(32), "b": np.zeros(32)}
+    hint = ("; each of the 2 scored videos has 32 scores whatever its length, which looks like "
+            "32 fixed segments per video (Sultani et al. 2018's format: 32 per video): give "
+            "--segments-per-video 32")
+    with pytest.raises(EvaluationError) as said:
+        align(scores, truth)
+    assert str(said.value) == ("video 'a': the ground truth has 100 frames, so 100 scores are "
+                               "expected (frame offset 0, end offset 0, 1 frame per score); "
+                               "found 32" + hint)
+    with pytest.raises(EvaluationError) as said:
+        align(scores, truth, FrameAlignment(frames_per_score=16))
+    assert str(said.value).endswith(hint + " in place of --frames-per-score 16")
+    assert align(scores, truth, FrameAlignment(segments=32))[0]["b"].size == 80
+    same_length = {n: VideoTruth(n, "m", np.zeros(100, np.int8)) for n in "ab"}
+    with pytest.raises(EvaluationError) as said:
+        align(scores, same_length)
+    assert "fixed segments" not in str(said.value)
+    many = {n: np.zeros(65) for n in "ab"}
+    long = {"a": VideoTruth("a", "m", np.zeros(300, np.int8)),
+            "b": VideoTruth("b", "m", np.zeros(200, np.int8))}
+    with pytest.raises(EvaluationError) as said:
+        align(many, long)
+    assert "fixed segments" not in str(said.value)
+    assert inputs.SEGMENTS_AT_MOST == 64 and inputs._same_count({"a": np.zeros(32)}) is None

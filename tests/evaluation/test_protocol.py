@@ -22,7 +22,7 @@ from mulde.evaluation import (
     replace_nonfinite,
     smooth,
 )
-from mulde.evaluation.protocol import INVERSION_MARGIN
+from mulde.evaluation.protocol import INVERSION_MARGIN, PUBLISHED_SMOOTHING_SIGMA
 
 # normalised weights of a sigma=1 Gaussian kernel truncated at 4 sigma (scipy's default)
 W = [math.exp(-(k**2) / 2) for k in range(5)]
@@ -147,10 +147,11 @@ def test_protocol_validates_and_describes_macro_definition():
 
 
 def test_the_description_says_whose_smoothing_sigma_it_is():
-    """The published protocol's sigma (Ped2/Avenue 3, ShanghaiTech 7: AI-VAD) is said as such,
-    another sigma for those datasets against it, and a sigma for a dataset without a published
-    MULDE protocol (UBnormal, UCF-Crime) as a choice; UBnormal's sigma 7 was said to be "MULDE
-    / AI-VAD protocol" as ShanghaiTech's (a newcomer's trial). No dataset: as before."""
+    """The published protocol's sigma (Ped2/Avenue 3, ShanghaiTech 7: AI-VAD; UCF-Crime 0:
+    Sultani et al. 2018, unsmoothed) is said as such, another sigma for those datasets
+    against it, and a sigma for a dataset without a published protocol (UBnormal) as a
+    choice; UBnormal's sigma 7 was said to be "MULDE / AI-VAD protocol" as ShanghaiTech's (a
+    newcomer's trial). No dataset: as before."""
     def head(**kwargs) -> str:
         return EvaluationProtocol(**kwargs).describe().split("): ", 1)[0] + ")"
 
@@ -171,12 +172,24 @@ def test_the_description_says_whose_smoothing_sigma_it_is():
         "smoothing sigma 3, a choice, as no MULDE protocol is published for a folder of one's "
         "own videos)")
     assert head(smoothing_sigma=0, dataset="ucf_crime") == (
+        "Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 0, Sultani et al. "
+        "2018's published protocol for ucf_crime, unsmoothed as the weakly supervised works "
+        "after it report it)")
+    assert head(smoothing_sigma=7, dataset="ucf_crime") == (
+        "Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 7, where Sultani et "
+        "al. 2018's published protocol for ucf_crime is unsmoothed)")
+    assert head(smoothing_sigma=0, dataset="ubnormal") == (
         "Frame-level evaluation (MULDE / AI-VAD metrics; no MULDE protocol is published for "
-        "ucf_crime)")
+        "ubnormal)")
     assert head(smoothing_sigma=3) == "Frame-level evaluation (MULDE / AI-VAD protocol)"
 
 
 def test_ucf_crime_smoothed_notes_that_its_literature_compares_unsmoothed_numbers():
+    """UCF-Crime's default is unsmoothed (its published protocol): only a sigma given
+    against it notes that the unsmoothed numbers are the ones to compare."""
+    from mulde.datasets import ucf_crime
+
+    assert ucf_crime.SMOOTHING_SIGMA == PUBLISHED_SMOOTHING_SIGMA["ucf_crime"] == 0.0
     scores, labels = _toy()
     said = [n for n in compute_metrics(scores, labels, EvaluationProtocol(
         smoothing_sigma=7, dataset="ucf_crime"))["notes"] if "literature" in n]

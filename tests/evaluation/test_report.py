@@ -312,7 +312,7 @@ def test_read_frame_scores_rejects_gaps(tmp_path):
     p = tmp_path / "f.csv"
     p.write_text("video,frame,label,score\na,0,0,1.0\na,2,1,2.0\n")
     with pytest.raises(EvaluationError, match=r"row 3: video 'a' frame 2, expected 1; each "
-                       r"video's rows must be its frames 0, 1, 2, \.\.\. in order"):
+                       r"video's rows must be its frames 0, 1, 2, \.\.\. without a gap"):
         read_frame_scores(p)
     p.write_text("video,frame,score\na,4,1.0\na,5,2.0\n")  # scores from video frame 4 on
     with pytest.raises(EvaluationError, match=r"row 2: video 'a' frame 4, expected 0; the "
@@ -326,25 +326,35 @@ def test_read_frame_scores_rejects_gaps(tmp_path):
         read_frame_scores(p)
     p.write_text("video,frame,score\na,4,1.0\na,6,2.0\n")  # from frame 4, then a gap
     with pytest.raises(EvaluationError, match=r"row 2: video 'a' frame 4, expected 0; each "
-                       r"video's rows must be its frames 0, 1, 2, \.\.\. in order, one row per "
-                       r"frame$"):
+                       r"video's rows must be its frames 0, 1, 2, \.\.\. without a gap \(in "
+                       r"any order\), one row per frame$"):
         read_frame_scores(p)
 
 
-def test_read_frame_scores_says_rows_out_of_order_instead_of_an_offset(tmp_path):
-    """Rows shuffled are not taken for scores from a later frame on: --frame-offset would
-    not help, sorting does."""
+def test_read_frame_scores_sorts_each_videos_rows_by_frame(tmp_path):
+    """Rows in any order (a newcomer's CSV, sorted by score, was refused with "sort the
+    rows"): each video's rows are sorted by frame, scores and labels alike; a gap or a
+    repeat is still an error, naming the row as the file has it."""
     p = tmp_path / "shuffled.csv"
-    p.write_text("video,frame,score\nc,33,0.1\nc,34,0.2\nc,2,0.3\n")
-    with pytest.raises(EvaluationError, match=r"shuffled.csv, row 4: frames out of order: "
-                       r"video 'c' frame 2 after frame 34 \(row 3\); sort the rows by video "
-                       r"and frame$"):
+    p.write_text("video,frame,score,label\nb,1,0.9,1\na,2,0.8,1\na,0,0.1,0\nb,0,0.2,0\n"
+                 "a,1,0.3,0\n")
+    scores, labels = read_frame_scores(p)
+    assert list(scores) == ["b", "a"]  # the order of their first rows
+    assert scores["a"].tolist() == [0.1, 0.3, 0.8] and labels["a"].tolist() == [0, 0, 1]
+    assert scores["b"].tolist() == [0.2, 0.9] and labels["b"].tolist() == [0, 1]
+    p.write_text("video,frame,score\nc,33,0.1\nc,34,0.2\nc,2,0.3\n")  # sorted: 2, 33, 34
+    with pytest.raises(EvaluationError, match=r"shuffled.csv, row 4: video 'c' frame 2, "
+                       r"expected 0; each video's rows must be its frames 0, 1, 2, \.\.\. "
+                       r"without a gap \(in any order\), one row per frame$"):
+        read_frame_scores(p)
+    p.write_text("video,frame,score\nc,3,0.1\nc,0,0.2\nc,1,0.3\n")  # frame 2 missing
+    with pytest.raises(EvaluationError, match=r"row 2: video 'c' frame 3, expected 2; "):
         read_frame_scores(p)
     p.write_text("video,frame,score\na,0,0.1\nb,0,0.2\na,1,0.3\nb,1,0.4\n")  # frame by frame
     assert {v: list(s) for v, s in read_frame_scores(p)[0].items()} == {
         "a": [0.1, 0.3], "b": [0.2, 0.4]}
-    p.write_text("video,frame,score\na,3,0.1\nb,0,0.2\na,4,0.3\n")  # a from frame 3 on
-    with pytest.raises(EvaluationError, match=r"row 2: video 'a' frame 3, expected 0; .*"
+    p.write_text("video,frame,score\na,4,0.1\nb,0,0.2\na,3,0.3\n")  # a from frame 3 on
+    with pytest.raises(EvaluationError, match=r"row 4: video 'a' frame 3, expected 0; .*"
                        r"--frame-offset 3$"):
         read_frame_scores(p)
     p.write_text("video,frame,score\na,0,0.1\na,1,0.2\na,1,0.3\n")
@@ -368,6 +378,10 @@ def test_read_frame_scores_says_rows_out_of_order_instead_of_an_offset(tmp_path)
      r"and give --frame-offset or --end-offset$"),
     ("a,2,x,0", r"row 4, column 'score': 'x' is not a number; write each score as a number "
      r"\(e\.g\. 0\.25 or 1e-3\)$"),
+    ("a,2,NaN,0", r"row 4, column 'score': 'NaN' \(NaN, no score\); every row needs a score "
+     r"that orders the frames: score every frame, or leave out the rows of a video's unscored "
+     r"first or last frames and give --frame-offset or --end-offset$"),
+    ("a,2,nan,0", r"row 4, column 'score': 'nan' \(NaN, no score\); "),
     ("a,2.5,1,0", r"row 4, column 'frame': '2\.5' is not a whole number; number each video's "
      r"rows 0, 1, 2, \.\.\.$"),
     ("a,,1,0", r"row 4, column 'frame': empty; every row needs its frame number \(0, 1, 2, "

@@ -9,8 +9,8 @@
   `Training_Normal_Videos_Anomaly/` of the official `Anomaly_Train.txt` when found, else every
   video inside a `Training_Normal_Videos_Anomaly` folder.
 - Labels of a test video need its frame count, probed from the container header.
-- Protocol smoothing sigma: 7 (our choice, no published MULDE protocol: the ShanghaiTech value
-  for long 30 fps surveillance videos).
+- Protocol smoothing sigma: 0 (unsmoothed), the dataset's published protocol: Sultani et al.
+  2018, and the weakly supervised works after it, report frame-level AUC on unsmoothed scores.
 - `ground_truth(root)` reads the annotation alone (no videos): ranges only, the frame count
   comes from the caller (e.g. the number of frame scores); ends past it are clipped with the
   same warning.
@@ -29,7 +29,7 @@ from mulde.datasets.labels import Range, ranges_to_labels
 from mulde.video.decode import is_video_file, natural_key
 from mulde.video.source import Video
 
-SMOOTHING_SIGMA = 7.0
+SMOOTHING_SIGMA = 0.0
 ANNOTATION_NAME = "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
 TRAIN_NORMAL_DIR = "Training_Normal_Videos_Anomaly"
 _FIELDS = ("name", "class", "start1", "end1", "start2", "end2")

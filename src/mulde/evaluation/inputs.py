@@ -3,13 +3,17 @@
 Score files (`read_scores`, `format=`):
 
 - "csv": columns `video,frame,score[,label]` (any order, extra columns ignored; `column=`
-  names another column of scores), each video's rows together, its frames listed 0..n-1 in
-  order, labels 1 / 0 or True / False (any case); UTF-8 with or without Excel's byte-order
-  mark; a mulde report's `frame_scores.csv` has the columns
+  names another column of scores), each video's frames 0..n-1 once each, its rows in any
+  order (sorted by frame when read), labels 1 / 0 or True / False (any case); UTF-8 with or
+  without Excel's byte-order mark; a mulde report's `frame_scores.csv` has the columns
   `score` (smoothed) and `score_unsmoothed` (see `read_frame_scores`).
 - "folder": one file per video, the video's name being the file stem: `.npy` (a 1-D array),
-  `.npz` (its only array, or the array named `key`) or `.txt` (numbers separated by
-  whitespace, commas or line breaks; `#` starts a comment).
+  `.npz` (its only array, or the array named `key`), `.txt` (numbers separated by
+  whitespace, commas or line breaks; `#` starts a comment; a first line of one word that is
+  no number, such as `score`, names the column and is skipped) or `.csv` (`_read_video_csv`:
+  a header row naming the scores' column, `score` or `column=`, with an optional `frame`
+  column placing the rows and an optional `label` column; or one column of numbers without
+  a header).
 - "npz": one `.npz` holding one 1-D array per video, keyed by the video's name.
 - "array": one 1-D array with the scores of all test videos concatenated in the dataset's
   test order (`.npy`, `.txt`, or `.npz` with its only array or `key`); split by
@@ -28,8 +32,13 @@ segment without a score); anything else is an error naming the video and both co
 Frames without a score are left out of the evaluation (`unscored="drop"`, as the
 evaluation code of future-frame prediction does with its first frames) or take the score
 of the nearest scored frame (`unscored="edge"`). Where the ground truth states anomalous
-ranges only (UCF-Crime), a video's frame count is taken from its scores:
+ranges only (UCF-Crime), a video's frame count is taken from a frame-count file where one
+is given (`read_frame_counts`, `with_frame_counts`: a CSV `video,frames`, checked against
+the ground truth's counts where it has them), else from its scores:
 frame_offset + frames_per_score x scores + end_offset (`FrameAlignment.frames_of`).
+`FrameAlignment(segments=K)` is the other rule: K scores per video spread over its F frames
+as fixed segments, score i on frames floor(i F / K) .. floor((i + 1) F / K) - 1 (Sultani et
+al. 2018's 32 segments per video), F from the ground truth or the frame-count file.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mulde.evaluation.metrics import EvaluationError
-from mulde.io.features import is_number, key_not_npz, quoted
+from mulde.io.features import is_number, key_not_npz, quoted, whole_number
 from mulde.io.sniff import FileKind, sniff
 
 SCORE_FORMATS = ("auto", "csv", "folder", "npz", "array")
@@ -55,7 +64,7 @@ SMALL_OFFSET = 32
 """The most frames per video a wrong count may lack for its error to suggest `--frame-offset`
 (future-frame prediction skips a few first frames, clip models up to a clip's length)."""
 UNSCORED_POLICIES = ("drop", "edge")
-_SUFFIXES = (".npy", ".npz", ".txt")
+_SUFFIXES = (".npy", ".npz", ".txt", ".csv")
 _SPLIT = re.compile(r"[,\s]+")
 
 
@@ -63,10 +72,11 @@ _SPLIT = re.compile(r"[,\s]+")
 class ScoreFile:
     """Scores as read from a file: per video (`videos`) or one concatenated `array`.
 
-    `labels` holds the CSV's `label` column per video (None per video without it, None for
-    other formats). `column` is the CSV column read (None for other formats); `columns` the
-    CSV's header (empty for other formats): with `score_unsmoothed` in it, a mulde report
-    whose `score` column is already smoothed.
+    `labels` holds the CSV's `label` column per video (None per video without it; format
+    "folder": a video's .csv's, None for its other files; None for other formats).
+    `column` is the CSV column read (format "folder": the one given, None for "auto"; None
+    for other formats); `columns` the CSV's header (empty for other formats): with
+    `score_unsmoothed` in it, a mulde report whose `score` column is already smoothed.
     """
 
     path: Path
@@ -91,11 +101,24 @@ def _vector(values: Any, where: str) -> np.ndarray:
         if squeezed.ndim == 0:
             squeezed = squeezed.reshape(1)
         if squeezed.ndim != 1:
-            raise EvaluationError(f"{where}: scores must be a 1-D array, got shape {a.shape}")
+            raise EvaluationError(f"{where}: scores must be a 1-D array, got shape {a.shape}; "
+                                  f"{_one_per_frame(squeezed.shape)}")
         a = squeezed
     if a.size == 0:
         raise EvaluationError(f"{where}: no scores (empty array)")
     return a.astype(np.float64)
+
+
+def _one_per_frame(shape: tuple[int, ...]) -> str:
+    """What to do with scores of more than one dimension (`shape`, its axes of length 1 left
+    out): give one score per frame, a 1-D array per video; for a 2-D array, the column (or
+    row) of the scores, the longer axis taken for the frames."""
+    fix = "give one score per frame, a 1-D array per video"
+    if len(shape) != 2:
+        return f"{fix} (reduce the other axes first, e.g. the max over a frame's objects)"
+    if shape[0] >= shape[1]:
+        return f"{fix}: e.g. the column of the scores, a[:, j], if each row is a frame"
+    return f"{fix}: e.g. the row of the scores, a[j], if each column is a frame"
 
 
 def _tokens(line: str) -> list[str]:
@@ -104,16 +127,22 @@ def _tokens(line: str) -> list[str]:
 
 
 def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
-    """The numbers of a .txt of scores; `in_folder`: one video's file of a score folder,
-    where a file with no line of numbers alone (a README.txt) is said to be no score file."""
+    """The numbers of a .txt of scores; a first line of one word that is no number (`score`)
+    names the column and is skipped, as a one-column CSV's header is. `in_folder`: one
+    video's file of a score folder, where a file with no line of numbers alone (a
+    README.txt) is said to be no score file."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise EvaluationError(f"{path}: not a text file of numbers ({error})") from None
     lines = text.splitlines()
     values: list[float] = []
+    header = next((i for i, line in enumerate(lines) if _tokens(line)), None)
     for number, line in enumerate(lines, start=1):
-        for token in _tokens(line):
+        tokens = _tokens(line)
+        if number - 1 == header and len(tokens) == 1 and not is_number(tokens[0]):
+            continue  # a header naming the one column
+        for token in tokens:
             if is_number(token):
                 values.append(float(token))
                 continue
@@ -123,8 +152,66 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
                     f"{path}: not a score file (line {number}: {quoted(line.strip())}; no line "
                     "holds numbers alone): a score folder holds one file of numbers per "
                     "video, named after it; move this file out of the folder")
-            raise EvaluationError(f"{path}, line {number}: {token!r} is not a number")
+            said = f"{path}, line {number}: {token!r} is not a number"
+            if number - 1 == header:  # a header of several columns
+                said += ("; a .txt of scores holds numbers alone, under at most a one-word "
+                         "first line naming them (such as score)" + (
+                             ": for columns such as frame,score save the file as .csv"
+                             if in_folder else ""))
+            raise EvaluationError(said)
     return _vector(np.asarray(values, dtype=np.float64), str(path))
+
+
+def _read_video_csv(path: Path, video: str, column: str = "auto"
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(scores, labels or None) of one video's .csv in a score folder: one score per frame.
+
+    With a header row: the scores' column is `column`, or for "auto" `score_unsmoothed`
+    (a mulde report's), else `score`, else the one column that is not `video`, `frame` or
+    `label`; a `frame` column, where given, places the rows (sorted by it, checked as a
+    whole file's are: `mulde.evaluation.report.read_frame_scores`), else the rows are the
+    frames 0, 1, 2, ... in order; a `label` column is read. Without a header (a first row of
+    numbers alone): one score a row, a single column. Raises `EvaluationError` naming the
+    file, row and column at fault.
+    """
+    from mulde.evaluation.report import KEY_COLUMNS, _score, read_frame_scores
+
+    found = _csv_columns(path)
+    if found and all(map(is_number, found)):  # no header row: one column of scores
+        if len(found) > 1:
+            raise EvaluationError(
+                f"{path}, row 1: {len(found)} columns of numbers and no header row: add a "
+                "first row naming them (e.g. frame,score), or keep the column of scores alone")
+        if column != "auto":  # not silently ignored
+            raise EvaluationError(f"{path}: no header row, so --column {column} names no "
+                                  "column of it: drop --column, or add a header row")
+        values = []
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            line = 0
+            for fields in reader:
+                line, last = line + 1, reader.line_num
+                if fields and len(fields) != 1:
+                    raise EvaluationError(
+                        f"{path}, row {line}: {len(fields)} fields, but the file has no header "
+                        "row and its first row one score: give one score a row, or a header "
+                        "row naming the columns (e.g. frame,score)")
+                if fields:
+                    values.append(_score(path, line, "score", fields[0]))
+                line = last
+        return _vector(np.asarray(values, dtype=np.float64), str(path)), None
+    if column == "auto":
+        others = [c for c in found if c not in KEY_COLUMNS]
+        column = next((c for c in ("score_unsmoothed", "score") if c in found),
+                      others[0] if len(others) == 1 else "score")
+    try:
+        scores, labels = read_frame_scores(path, column=column, video=video)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise EvaluationError(f"{path}: not a readable CSV file ({error})") from None
+    if not scores:
+        raise EvaluationError(f"{path}: no score rows (a header row alone); give one row per "
+                              "frame")
+    return _vector(scores[video], str(path)), labels[video]
 
 
 _PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -220,20 +307,30 @@ def _read_array_file(path: Path, key: str | None, in_folder: bool = False) -> np
     return _read_txt(path, in_folder)  # .txt, or any other name given with a format
 
 
-def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
+def _read_folder(folder: Path, key: str | None, column: str = "auto"
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+    """({video: scores}, {video: labels or None}) of a score folder: one file per video,
+    named after it (`_SUFFIXES`); labels come from a .csv's label column alone."""
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith("."))
+    report = folder / "frame_scores.csv"
+    if report.is_file() and ((folder / "metrics.json").is_file()  # `mulde run` / `evaluate`
+                             or "score_unsmoothed" in _csv_columns(report)):
+        raise EvaluationError(f"{folder}: a mulde report folder, not one score file per "
+                              f"video; evaluate its frame scores: {report}")
     if not files:
-        report = folder / "frame_scores.csv"
-        if report.is_file():  # a `mulde run` or `mulde evaluate` output folder
-            raise EvaluationError(f"{folder}: a mulde report folder, not one score file per "
-                                  f"video; evaluate its frame scores: {report}")
-        raise EvaluationError(f"{folder}: no score files (.npy, .npz or .txt, one per video)")
+        raise EvaluationError(f"{folder}: no score files; a score folder holds one file per "
+                              "video, named after it: .npy, .npz (one array), .txt (numbers) "
+                              "or .csv (a score column, frame optional)")
     suffixes = sorted({p.suffix.lower() for p in files})
     if key is not None and ".npz" not in suffixes:  # not silently ignored
         raise EvaluationError(key_not_npz(folder, key, f"a folder of {' and '.join(suffixes)} "
                                                        "files"))
+    if column != "auto" and ".csv" not in suffixes:  # as --key: not silently ignored
+        raise EvaluationError(f"{folder}: --column {column} names a column of CSV files, and "
+                              f"this folder holds {' and '.join(suffixes)} files: drop it")
     out: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray | None] = {}
     seen: dict[str, Path] = {}
     for path in files:
         name = path.stem
@@ -241,8 +338,11 @@ def _read_folder(folder: Path, key: str | None) -> dict[str, np.ndarray]:
             raise EvaluationError(f"{folder}: two score files for video {name!r}: "
                                   f"{seen[name].name}, {path.name}")
         seen[name] = path
-        out[name] = _read_array_file(path, key, in_folder=True)
-    return out
+        if path.suffix.lower() == ".csv":
+            out[name], labels[name] = _read_video_csv(path, name, column)
+        else:
+            out[name], labels[name] = _read_array_file(path, key, in_folder=True), None
+    return out, labels
 
 
 def _csv_columns(path: Path) -> list[str]:
@@ -293,9 +393,11 @@ def read_scores(
 ) -> ScoreFile:
     """Read a score file or folder in `format` (see the module docstring).
 
-    `column` (CSV only): the column of the scores ("score", "score_unsmoothed", or the name
-    another method gives them), or "auto": `score_unsmoothed` when the file has it (a mulde
-    report, whose `score` column is already smoothed), else `score`.
+    `column` (CSV files only: format "csv", or a folder's .csv files): the column of the
+    scores ("score", "score_unsmoothed", or the name another method gives them), or "auto":
+    `score_unsmoothed` when the file has it (a mulde report, whose `score` column is already
+    smoothed), else `score` (a folder's .csv: else its one column other than video, frame
+    and label); given for a folder without a .csv file it is refused, not ignored.
     `key`: the array to read from an `.npz` holding several ("folder" and "array"); given
     for a file of another kind (.npy, .txt, .csv), which has no arrays to choose from, or a
     folder without an .npz file, it is refused (`mulde.io.features.key_not_npz`), not
@@ -324,7 +426,9 @@ def read_scores(
     if fmt == "folder" and not path.is_dir():
         raise EvaluationError(f"{path}: format folder needs a folder of per-video files")
     if fmt != "folder" and path.is_dir():
-        raise EvaluationError(f"{path}: a folder; use format folder (one file per video)")
+        raise EvaluationError(f"{path}: a folder, which format {fmt} does not read; give "
+                              "--format folder (or auto): one score file per video, named "
+                              "after it (.npy, .npz, .txt, or .csv with a score column)")
     if fmt == "csv":
         if kind in (FileKind.ZIP, FileKind.NPY):  # binary: said, not a UTF-8 decode error
             reads = ("--format npz reads one array per video, --format array one array of "
@@ -344,7 +448,9 @@ def read_scores(
         return ScoreFile(path, fmt, videos=scores, labels=labels, column=column,
                          columns=header if header is not None else tuple(_csv_columns(path)))
     if fmt == "folder":
-        return ScoreFile(path, fmt, videos=_read_folder(path, key))
+        videos, labels = _read_folder(path, key, column)
+        return ScoreFile(path, fmt, videos=videos, labels=labels,
+                         column=None if column == "auto" else column)
     if fmt == "npz":
         if key is not None:  # each array is a video's: no one array to name
             raise EvaluationError(
@@ -358,6 +464,143 @@ def read_scores(
             name: _vector(values, f"{path}, video {name!r}") for name, values in arrays.items()
         })
     return ScoreFile(path, fmt, array=_read_array_file(path, key))
+
+
+FRAME_COUNT_COLUMNS = ("video", "frames")
+
+
+@dataclass(frozen=True)
+class FrameCounts:
+    """Each video's frame count from a CSV file (`read_frame_counts`): `counts` maps a video's
+    name to (frames, the row it is on). `get` finds a name also written with a video file's
+    suffix (`Abuse028_x264.mp4` for the test video `Abuse028_x264`)."""
+
+    path: Path
+    counts: Mapping[str, tuple[int, int]]
+
+    def get(self, name: str) -> tuple[int, int] | None:
+        """(frames, row) of video `name`, or None when the file has no row for it."""
+        if name in self.counts:
+            return self.counts[name]
+        from mulde.video.decode import VIDEO_SUFFIXES
+
+        return next((v for k, v in self.counts.items()
+                     if Path(k).suffix.lower() in VIDEO_SUFFIXES and Path(k).stem == name), None)
+
+
+def read_frame_counts(path: str | Path) -> FrameCounts:
+    """Read a CSV of each video's frame count: a header row naming the columns `video` and
+    `frames` (any order; other columns ignored), then one row per video, the count a whole
+    number >= 1 (also written 1412.0). Rows of videos that are not evaluated are ignored, so
+    one file may list a whole dataset. Raises `EvaluationError` naming the file, the row and
+    the column at fault (a missing header, an empty name, a count that is no whole number
+    >= 1, a video given twice)."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        raise EvaluationError(f"{path}: frame-count file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise EvaluationError(f"{path}: not a readable CSV file ({error})") from None
+    header = [c.strip() for c in rows[0]] if rows else []
+    missing = [c for c in FRAME_COUNT_COLUMNS if c not in header]
+    if missing:
+        data = len(header) >= 2 and whole_number(header[1]) is not None
+        raise EvaluationError(
+            f"{path}, row 1: no column {' or '.join(map(repr, missing))}; a frame-count file "
+            "has a header row video,frames, then one row per video (its name and number of "
+            "frames)" + (": add the line video,frames above the first row" if data else
+                         f"; the header names {header}" if header else ""))
+    at = {c: header.index(c) for c in FRAME_COUNT_COLUMNS}
+    counts: dict[str, tuple[int, int]] = {}
+    for row, fields in enumerate(rows[1:], start=2):
+        if not fields or not any(f.strip() for f in fields):
+            continue
+        if len(fields) <= max(at.values()):
+            raise EvaluationError(f"{path}, row {row}: {len(fields)} field(s), the header "
+                                  f"{len(header)}; give each row a video and its frames")
+        name, text = fields[at["video"]].strip(), fields[at["frames"]].strip()
+        if not name:
+            raise EvaluationError(f"{path}, row {row}, column 'video': empty; name the video")
+        frames = whole_number(text)
+        if frames is None or frames < 1:
+            raise EvaluationError(f"{path}, row {row}, column 'frames': {text!r} is not a "
+                                  "frame count; give the video's number of frames, a whole "
+                                  "number >= 1")
+        if name in counts:
+            raise EvaluationError(f"{path}, row {row}: video {name!r} again (row "
+                                  f"{counts[name][1]}); one row per video")
+        counts[name] = (frames, row)
+    if not counts:
+        raise EvaluationError(f"{path}: no rows under the header; give one row video,frames "
+                              "per video")
+    return FrameCounts(path, counts)
+
+
+@dataclass(frozen=True)
+class CountedTruth:
+    """A video's ground truth of anomalous ranges alone (`VideoTruth` without labels) with
+    its frame count from a frame-count file: `n_frames` is that count, `counted` says where
+    it comes from ("counts.csv, row 3"), and a range the count cannot hold is an error that
+    says so."""
+
+    truth: Any
+    frames: int
+    counted: str
+
+    @property
+    def n_frames(self) -> int:
+        return self.frames
+
+    @property
+    def ranges(self) -> tuple:
+        return self.truth.ranges
+
+    @property
+    def source(self) -> str:
+        return self.truth.source
+
+    def to_labels(self, n_frames: int | None = None) -> np.ndarray:
+        """The labels of the video's `frames` frames (`VideoTruth.to_labels`)."""
+        from mulde.datasets import DatasetError
+
+        try:
+            return self.truth.to_labels(self.frames)
+        except DatasetError as error:  # a DatasetError of its own: RangeError takes others
+            raise DatasetError(f"{error}; the frame count {self.frames} is from "
+                               f"{self.counted}: check it") from None
+
+
+def with_frame_counts(truth: Mapping[str, Any], counts: FrameCounts
+                      ) -> tuple[dict[str, Any], list[str]]:
+    """({video: truth}, the videos given a count) with the frame counts of `counts` where
+    the ground truth states ranges only (`CountedTruth`); where it has frame counts of its
+    own, they must agree with the file's: an `EvaluationError` names each that does not (up
+    to 3, the file's row and both counts). Videos without a row keep their ground truth."""
+    out: dict[str, Any] = {}
+    counted: list[str] = []
+    disagree = []
+    for name, t in truth.items():
+        found = counts.get(name)
+        if found is None:
+            out[name] = t
+        elif t.n_frames is None:
+            out[name] = CountedTruth(t, found[0], f"{counts.path}, row {found[1]}")
+            counted.append(name)
+        else:
+            if found[0] != t.n_frames:
+                disagree.append((found[1], name, found[0], t.n_frames))
+            out[name] = t
+    if disagree:
+        shown = "; ".join(f"row {row}: video {name!r} {frames}, the ground truth {n}"
+                          for row, name, frames, n in sorted(disagree)[:_LISTED])
+        more = f"; and {len(disagree) - _LISTED} more" if len(disagree) > _LISTED else ""
+        raise EvaluationError(
+            f"{counts.path}: {len(disagree)} frame count(s) differ from the ground truth's "
+            f"({shown}{more}): this ground truth has every video's frame count, so drop "
+            "--frame-counts, or fix the file if it is meant for these videos")
+    return out, counted
 
 
 class _Truth(Protocol):
@@ -382,12 +625,18 @@ class FrameAlignment:
     frames_per_score: consecutive frames each score covers (1: one score per frame).
     unscored: "drop" (frames without a score are left out) or "edge" (they take the score
     of the nearest scored frame).
+    segments: K, or None: every video has K scores, spread over all its F frames as fixed
+    segments, segment i covering frames floor(i F / K) .. floor((i + 1) F / K) - 1 (Sultani
+    et al. 2018's 32 segments per video, evaluated so); every frame has a score, F >= K is
+    needed, and F must come from the ground truth or a frame-count file (`FrameCounts`),
+    never from the scores; no offset or `frames_per_score` goes with it.
     """
 
     frame_offset: int = 0
     end_offset: int = 0
     frames_per_score: int = 1
     unscored: str = "drop"
+    segments: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("frame_offset", "end_offset"):
@@ -401,14 +650,29 @@ class FrameAlignment:
         if self.unscored not in UNSCORED_POLICIES:
             raise EvaluationError(
                 f"unscored-frame policy {self.unscored!r} is not one of {UNSCORED_POLICIES}")
+        if self.segments is not None:
+            if self.segments < 1:
+                raise EvaluationError(f"segments (--segments-per-video) must be >= 1, got "
+                                      f"{self.segments}")
+            if (self.frame_offset, self.end_offset, self.frames_per_score) != (0, 0, 1):
+                raise EvaluationError(
+                    f"--segments-per-video {self.segments} spreads each video's scores over "
+                    "all its frames, so --frame-offset, --end-offset and --frames-per-score "
+                    "do not go with it: give one or the other")
 
     @property
     def is_identity(self) -> bool:
         """One score per frame from frame 0 to the last."""
-        return (self.frame_offset, self.end_offset, self.frames_per_score) == (0, 0, 1)
+        return (self.frame_offset, self.end_offset, self.frames_per_score,
+                self.segments) == (0, 0, 1, None)
 
     def describe(self) -> str:
         """The rule as text, for error messages and metrics.json."""
+        if self.segments is not None:
+            k = self.segments
+            return (f"{k} fixed segment{'s' * (k != 1)} per video, segment i covering frames "
+                    f"floor(i x F / {k}) .. floor((i + 1) x F / {k}) - 1 of a video of F "
+                    "frames")
         per = self.frames_per_score
         return (f"frame offset {self.frame_offset}, end offset {self.end_offset}, "
                 f"{per} frame{'s' if per > 1 else ''} per score")
@@ -430,7 +694,11 @@ class FrameAlignment:
         return f"frames = {' + '.join(terms)}"
 
     def expected(self, n_frames: int) -> tuple[int, int]:
-        """(floor, ceil) numbers of scores a video of `n_frames` frames may have."""
+        """(floor, ceil) numbers of scores a video of `n_frames` frames may have ((K, K) for
+        `segments` K, (0, 0) where the video has fewer frames than segments)."""
+        if self.segments is not None:
+            k = self.segments
+            return (k, k) if n_frames >= k else (0, 0)
         m = n_frames - self.frame_offset - self.end_offset
         if m < 1:
             return (0, 0)
@@ -446,8 +714,8 @@ class FrameAlignment:
         frames per video have no score, `--frame-offset` or `--end-offset`: the counts fit
         both alike, so the one that `placed` (the scores' own labels matching the ground
         truth's under an alignment) holds for alone is named, else both, with how to tell
-        them apart; "" when none fits."""
-        if found < videos or frames < 1:  # every video needs one score at least
+        them apart; "" when none fits (and for `segments`, whose count is the option's)."""
+        if found < videos or frames < 1 or self.segments is not None:
             return ""
         # about 1 / 2, 1 / 3, ... of the scores expected (and not 1 score, which fits any
         # segment length)
@@ -506,9 +774,11 @@ class FrameAlignment:
             return "at least 1"
         return str(high) if low == high else f"{high} or {low}"
 
-    def _mismatch(self, name: str, n_frames: int, found: int) -> str:
-        """The sentence saying that video `name`'s `found` scores do not fit its frames."""
-        return (f"video {name!r}: the ground truth has {n_frames} frames, so "
+    def _mismatch(self, name: str, n_frames: int, found: int,
+                  counted: str = "the ground truth") -> str:
+        """The sentence saying that video `name`'s `found` scores do not fit its frames, whose
+        count `counted` gives (a frame-count file's row, `FrameCounts`)."""
+        return (f"video {name!r}: {counted} has {n_frames} frames, so "
                 f"{self._expected_text(n_frames)} scores are expected ({self.describe()}); "
                 f"found {found}")
 
@@ -524,6 +794,10 @@ class FrameAlignment:
             fix = self._remedy(n_frames - self.frame_offset - self.end_offset, found,
                               lambda a: found in a.expected(n_frames))
             raise EvaluationError(self._mismatch(name, n_frames, found) + fix)
+        if self.segments is not None:  # floor(i F / K) .. floor((i + 1) F / K) - 1
+            edges = np.arange(self.segments + 1) * n_frames // self.segments
+            return (np.repeat(np.asarray(scores, dtype=np.float64), np.diff(edges)),
+                    np.ones(n_frames, dtype=bool))
         frames = np.full(n_frames, np.nan)
         covered = np.zeros(n_frames, dtype=bool)
         start = self.frame_offset
@@ -587,6 +861,8 @@ def _count_problem(
     first: an option (`FrameAlignment._remedy`) is suggested only when it fits every video,
     as every option shifts every video; else the videos that do not fit are named with
     their frame counts and both numbers of scores. None when all fit."""
+    if alignment.segments is not None:
+        return _segments_problem(scores, truth, alignment.segments)
     counts = {name: (np.asarray(s).size, truth[name].n_frames) for name, s in scores.items()
               if truth[name].n_frames is not None}
     bad = [(name, found, n) for name, (found, n) in counts.items()
@@ -606,26 +882,35 @@ def _count_problem(
         return all(f in a.expected(m) and a.expected(m)[1] for f, m in counts.values())
 
     name, found, n = bad[0]
+    counted = _counted(truth[name])
     if not alignment.is_identity and fits(FrameAlignment(unscored=alignment.unscored)):
         given = " ".join(f"{flag} {value}" for flag, value in (
             ("--frame-offset", alignment.frame_offset), ("--end-offset", alignment.end_offset),
             ("--frames-per-score", alignment.frames_per_score))
             if value != (1 if flag == "--frames-per-score" else 0))
-        return (alignment._mismatch(name, n, found) + f"; every video has one score per frame: "
+        return (alignment._mismatch(name, n, found, counted)
+                + "; every video has one score per frame: "
                 f"drop {given}")
     def placed(a: FrameAlignment) -> bool:  # the scores' own labels where they are given
         return _labels_agree(own_labels or {}, truth, a)
 
     fix = alignment._remedy(n - alignment.frame_offset - alignment.end_offset, found, fits,
                             placed=placed)
+    same = _same_count(scores)
+    if not fix and same and len({m for _, m in counts.values()}) > 1 and all(
+            m >= 2 * same for _, m in counts.values()):  # one count for videos of all lengths
+        return (alignment._mismatch(name, n, found, counted)
+                + _segments_hint(same, len(scores), True, alignment))
     fitting = len(counts) - len(bad)
     if fix or len(bad) == 1:
-        said = alignment._mismatch(name, n, found)
+        said = alignment._mismatch(name, n, found, counted)
         if fix or not fitting:
             return said + fix
+        check = ("how this video was scored" if counted == "the ground truth" else
+                 f"its frame count ({counted}) and how it was scored")
         return (said + f"; the other {fitting} scored video"
                 f"{'s fit' if fitting != 1 else ' fits'}, so no "
-                "option (each shifts every video) fixes it: check how this video was scored")
+                f"option (each shifts every video) fixes it: check {check}")
     listed = "; ".join(f"video {v!r}: {m} frames, {alignment._expected_text(m)} scores "
                        f"expected, {f} found" for v, f, m in bad[:_LISTED])
     more = f"; and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
@@ -637,12 +922,79 @@ def _count_problem(
             "how these videos were scored")
 
 
+def _counted(truth: _Truth) -> str:
+    """What gives a video's frame count, for an error: "the ground truth", or the row of a
+    frame-count file (`CountedTruth`)."""
+    return getattr(truth, "counted", "the ground truth")
+
+
+SEGMENTS_AT_MOST = 64
+"""The most scores per video that an error takes for fixed segments when every video has
+that many (Sultani et al. 2018's format has 32); more are more likely one score per frame or
+per clip of videos of one length."""
+
+
+def _same_count(scores: Mapping[str, np.ndarray]) -> int | None:
+    """K when two or more videos have K scores each, all the same and at most
+    `SEGMENTS_AT_MOST` (fixed segments per video, as Sultani et al. 2018's 32, whatever each
+    video's length); else None."""
+    sizes = {np.asarray(s).size for s in scores.values()}
+    k = sizes.pop() if len(scores) > 1 and len(sizes) == 1 else None
+    return k if k is not None and k <= SEGMENTS_AT_MOST else None
+
+
+def _segments_hint(k: int, videos: int, counts_known: bool,
+                   alignment: FrameAlignment | None = None) -> str:
+    """The end of an error about scores that do not fit their videos when each of the
+    `videos` scored videos has `k` scores: they look like fixed segments, and the options
+    that spread them (the frame counts too where the ground truth lacks them), in place of
+    the options of `alignment` given, which do not go with them."""
+    counts = ("" if counts_known else " and each video's frame count, which this ground "
+              "truth lacks, with --frame-counts FILE (a CSV video,frames)")
+    given = [f"{flag} {value}" for flag, value, default in (
+        ("--frame-offset", alignment.frame_offset, 0), ("--end-offset", alignment.end_offset, 0),
+        ("--frames-per-score", alignment.frames_per_score, 1)) if value != default
+             ] if alignment is not None else []
+    instead = f" in place of {' and '.join(given)}" if given else ""
+    return (f"; each of the {videos} scored videos has {k} scores whatever its length, which "
+            f"looks like {k} fixed segments per video (Sultani et al. 2018's format: 32 per "
+            f"video): give --segments-per-video {k}{instead}{counts}")
+
+
+def _segments_problem(scores: Mapping[str, np.ndarray], truth: Mapping[str, _Truth],
+                      k: int) -> str | None:
+    """The one-line error for scores that are not `k` fixed segments of their videos: a
+    video without a frame count (ranges only: the count cannot come from the scores), a
+    video with another number of scores, or one with fewer frames than segments."""
+    unknown = [name for name in scores if truth[name].n_frames is None]
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        source = getattr(truth[unknown[0]], "source", "its ground truth")
+        return (f"video {unknown[0]!r}{more}: --segments-per-video {k} spreads a video's "
+                f"scores over its frames, but {source} states anomalous ranges only: give each "
+                "video's frame count with --frame-counts FILE (a CSV video,frames)")
+    other = {name: np.asarray(s).size for name, s in scores.items() if np.asarray(s).size != k}
+    if other:
+        name, found = next(iter(other.items()))
+        same = _same_count(scores)
+        more = (f"; every scored video has {same}: give --segments-per-video {same}" if same
+                else f" ({len(other)} of the {len(scores)} scored videos have another number)")
+        return (f"video {name!r}: {found} scores, but --segments-per-video {k} takes {k} per "
+                f"video{more}")
+    short = [(name, truth[name].n_frames) for name in scores if truth[name].n_frames < k]
+    if short:
+        name, n = short[0]
+        return (f"video {name!r}: {_counted(truth[name])} has {n} frames, fewer than the {k} "
+                f"segments of --segments-per-video {k}: a segment needs one frame at least")
+    return None
+
+
 def _labels_agree(own_labels: Mapping[str, np.ndarray | None], truth: Mapping[str, _Truth],
                   alignment: FrameAlignment) -> bool:
     """Whether the scores' own labels (a CSV's label column, one per score) equal the ground
     truth's labels of the frames the scores cover under `alignment` (one frame per score), in
     every video where both are known; False where none is (nothing to compare)."""
-    if alignment.frames_per_score != 1:
+    if alignment.frames_per_score != 1 or alignment.segments is not None:
         return False
     pairs = [(np.asarray(y), truth[name].to_labels()) for name, y in own_labels.items()
              if y is not None and name in truth and truth[name].n_frames is not None]
@@ -683,11 +1035,15 @@ def align(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """Return (frame scores, frame labels, info) of the scored videos under `alignment`.
 
-    `truth[name]` gives the frame count (`n_frames`) and labels (`to_labels`). A video whose
-    ground truth states ranges only takes its frame count from the scores
-    (`FrameAlignment.frames_of`: with `frames_per_score` k, k frames per score, each score
-    repeated over its k frames; the offsets added); ranges past it are clipped or refused as
-    its ground truth says (`VideoTruth.to_labels`). Frames without a score are dropped
+    `truth[name]` gives the frame count (`n_frames`) and labels (`to_labels`); a frame-count
+    file's counts come in as `CountedTruth` (`with_frame_counts`). A video whose ground truth
+    states ranges only takes its frame count from the scores (`FrameAlignment.frames_of`:
+    with `frames_per_score` k, k frames per score, each score repeated over its k frames;
+    the offsets added; never for `segments`, which needs the counts: an `EvaluationError`
+    says so); ranges past it are clipped or refused as its ground truth says
+    (`VideoTruth.to_labels`). A count error, or a range past counts taken from the scores,
+    where every video has the same number of scores says they look like fixed segments
+    (`--segments-per-video`). Frames without a score are dropped
     ("drop") from scores and labels alike, or filled ("edge"). info: n_unscored_frames (per
     video, only those with any), frames_from_scores (videos whose frame count came from the
     scores) and frame_count_rule (`FrameAlignment.frame_count_rule`, None when no video's
@@ -737,7 +1093,12 @@ def _aligned(
             y = np.asarray(t.to_labels(n))
         except DatasetError as error:  # a range past the scores: maybe one score per segment
             hint = ""
-            if name in from_scores:
+            same = _same_count(scores)
+            if name in from_scores and same is not None:  # fixed segments, not per frame
+                hint = (f": the frame count is taken from the {s.size} scores "
+                        f"({alignment.frame_count_rule()})"
+                        + _segments_hint(same, len(scores), False, alignment))
+            elif name in from_scores:
                 hint = (_segment_hint(t, n) if alignment.is_identity else
                         f": the frame count is taken from the {s.size} scores "
                         f"({alignment.frame_count_rule()})")

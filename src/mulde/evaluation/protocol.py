@@ -36,15 +36,21 @@ scores look inverted (see there)."""
 
 
 PUBLISHED_SMOOTHING_SIGMA: Mapping[str, float] = MappingProxyType(
-    {"ucsd_ped2": 3.0, "avenue": 3.0, "shanghaitech": 7.0})
-"""The smoothing sigma (frames) of the published protocol, per dataset: AI-VAD's, which the
-MULDE paper follows (docs/method.md, "Temporal smoothing"). The other datasets (UCSD Ped1,
-UBnormal, UCF-Crime, a folder) have no published MULDE protocol: their default sigma is this
-project's choice."""
+    {"ucsd_ped2": 3.0, "avenue": 3.0, "shanghaitech": 7.0, "ucf_crime": 0.0})
+"""The smoothing sigma (frames) of the published protocol, per dataset (0: unsmoothed), whose
+source `PUBLISHED_BY` names: for Ped2, Avenue and ShanghaiTech AI-VAD's, which the MULDE
+paper follows (docs/method.md, "Temporal smoothing"); for UCF-Crime its own benchmark's,
+Sultani et al. 2018, whose frame-level AUC (as that of the weakly supervised works after
+it) is computed on unsmoothed scores. The other datasets (UCSD Ped1, UBnormal, a folder)
+have no published protocol here: their default sigma is this project's choice."""
+PUBLISHED_BY: Mapping[str, str] = MappingProxyType(
+    {"ucsd_ped2": "AI-VAD", "avenue": "AI-VAD", "shanghaitech": "AI-VAD",
+     "ucf_crime": "Sultani et al. 2018"})
+"""Whose published protocol `PUBLISHED_SMOOTHING_SIGMA` holds, per dataset."""
 REPORTED_UNSMOOTHED = frozenset({"ucf_crime"})
-"""Datasets whose frame-level AUC the literature usually reports on unsmoothed scores: there
-the unsmoothed numbers are the ones to compare with published ones (`compute_metrics` notes
-it)."""
+"""Datasets whose frame-level AUC the literature reports on unsmoothed scores: there the
+unsmoothed numbers are the ones to compare with published ones (`compute_metrics` notes it
+when another sigma is given)."""
 
 
 MAX_SMOOTHING_SIGMA = 250_000.0
@@ -239,10 +245,12 @@ class EvaluationProtocol:
     """Settings of the frame-level evaluation; defaults follow the MULDE/AI-VAD protocol.
 
     smoothing_sigma: std (frames) of the per-video Gaussian filter: 3 for Ped2 and Avenue,
-    7 for ShanghaiTech (docs/method.md, "Temporal smoothing"); 0 turns smoothing off.
+    7 for ShanghaiTech (docs/method.md, "Temporal smoothing"), 0 for UCF-Crime (unsmoothed,
+    as its benchmark's protocol); 0 turns smoothing off.
     dataset: the name of the dataset evaluated (`mulde.datasets.DATASETS`), or None: the
     description then says whether the sigma is the published protocol's for it
-    (`PUBLISHED_SMOOTHING_SIGMA`) or a choice, where no MULDE protocol is published.
+    (`PUBLISHED_SMOOTHING_SIGMA`, `PUBLISHED_BY`) or a choice, where no protocol is
+    published.
     """
 
     smoothing_sigma: float | tuple[float, ...] = 3.0
@@ -299,9 +307,11 @@ class EvaluationProtocol:
 
     def smoothing_basis(self) -> str:
         """Where the smoothing sigma comes from for `dataset`, in words: "AI-VAD's published
-        value for avenue", the published sigma where another is used, or a choice where no
-        MULDE protocol is published (`PUBLISHED_SMOOTHING_SIGMA`); "" without a dataset, and
-        for an unsmoothed evaluation of a dataset without a published protocol."""
+        value for avenue" (for UCF-Crime, unsmoothed: "Sultani et al. 2018's published
+        protocol for ucf_crime, unsmoothed"), the published sigma where another is used
+        (sigma 0 included), or a choice where no published protocol is known here
+        (`PUBLISHED_SMOOTHING_SIGMA`, `PUBLISHED_BY`); "" without a dataset, and for an
+        unsmoothed evaluation of a dataset without a published protocol."""
         if self.dataset is None:
             return ""
         published = PUBLISHED_SMOOTHING_SIGMA.get(self.dataset)
@@ -310,9 +320,15 @@ class EvaluationProtocol:
                      else self.dataset)
             return (f"a choice, as no MULDE protocol is published for {where}"
                     if self.smooths else "")
-        if self.sigmas == (published,):
-            return f"AI-VAD's published value for {self.dataset}"
-        return f"where AI-VAD's published protocol for {self.dataset} has sigma {published:g}"
+        owner = PUBLISHED_BY[self.dataset]
+        if self.sigmas == ((published,) if published else ()):
+            if not published:
+                return (f"{owner}'s published protocol for {self.dataset}, unsmoothed as the "
+                        "weakly supervised works after it report it")
+            return f"{owner}'s published value for {self.dataset}"
+        if not published:
+            return f"where {owner}'s published protocol for {self.dataset} is unsmoothed"
+        return f"where {owner}'s published protocol for {self.dataset} has sigma {published:g}"
 
     def prepare(self, scores: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
         """Return {video: finite float64 anomaly scores} after steps 1-3 (before smoothing).
@@ -380,7 +396,9 @@ class EvaluationProtocol:
             )
         basis = self.smoothing_basis()
         published = self.dataset is None or self.dataset in PUBLISHED_SMOOTHING_SIGMA
-        kind = "MULDE / AI-VAD protocol" if published else "MULDE / AI-VAD metrics"
+        aivad = self.dataset is None or PUBLISHED_BY.get(self.dataset) == "AI-VAD"
+        # another's protocol (UCF-Crime's): MULDE / AI-VAD's metrics, its basis said below
+        kind = "MULDE / AI-VAD protocol" if aivad else "MULDE / AI-VAD metrics"
         if basis:
             kind += f"; smoothing sigma {self.sigma_text()}, {basis}"
         elif not published:
@@ -430,8 +448,8 @@ def compute_metrics(
     recorded as macro_auc_two_class and macro_auc_two_class_unsmoothed (the
     skip_single_class definition; each command says how it reports that one as the macro AUC).
     For a dataset whose literature reports unsmoothed AUCs (`REPORTED_UNSMOOTHED`:
-    UCF-Crime), a smoothed evaluation notes that the unsmoothed numbers are the ones to
-    compare.
+    UCF-Crime, whose default sigma is 0), a smoothed evaluation notes that the unsmoothed
+    numbers are the ones to compare.
 
     The inversion warning's rule: the lower of the smoothed and unsmoothed micro AUCs is
     below 0.5 by more than `INVERSION_MARGIN` (0.05), i.e. below 0.45. Chance-level scores
@@ -477,7 +495,7 @@ def compute_metrics(
             f"{out['macro_auc_two_class_unsmoothed']:.4f}; the skip_single_class definition)")
     if protocol.dataset in REPORTED_UNSMOOTHED and protocol.smooths:
         out["notes"].append(
-            f"the literature usually reports {protocol.dataset}'s frame-level AUC on unsmoothed "
+            f"the literature reports {protocol.dataset}'s frame-level AUC on unsmoothed "
             f"scores: compare the unsmoothed micro AUC {out['micro_auc_unsmoothed']:.4f} "
             "(micro_auc_unsmoothed) with published numbers, not the micro AUC "
             f"{out['micro_auc']:.4f}, smoothed with sigma {protocol.sigma_text()}, which no "

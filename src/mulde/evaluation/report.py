@@ -180,7 +180,7 @@ WATCH_COLUMNS = ("frame", "time_s", "score", "smoothed")
 
 
 def read_frame_scores(
-    path: str | os.PathLike, column: str = "score"
+    path: str | os.PathLike, column: str = "score", *, video: str | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
     """Read a frame_scores.csv; return ({video: scores}, {video: labels or None}).
 
@@ -189,25 +189,31 @@ def read_frame_scores(
     The `label` column is optional (any method's `video,frame,score` CSV reads too); a label
     is 1 or 0, or True or False in any case (as pandas writes a column of booleans). The file
     is UTF-8, with or without the byte-order mark Excel writes; spaces around the header's
-    names and the video names are ignored. Each video's rows come together, its frames 0..n-1
-    in order (whole numbers, also written as floats: 0.0, 1.0). Errors name the file and the
-    row (its line as an editor counts them, the header line 1, blank lines included), and
-    the column of a bad cell: an empty or non-numeric score or frame, a label other than
-    0/1/True/False, frames out of order (not taken for scores that start at a later frame,
-    which `--frame-offset` is for). A header without the columns needed names the columns it
-    has and what to do.
+    names and the video names are ignored. A video's rows may come in any order, together or
+    interleaved with other videos': each video's rows are sorted by frame, which must then
+    run 0..n-1 (whole numbers, also written as floats: 0.0, 1.0) without a gap or a repeat.
+    Videos keep the order of their first rows.
+
+    `video`: the file holds the rows of this one video alone (a score folder's file, named
+    after it): the `video` column may be left out (where given, every row must name this
+    video) and so may `frame` (the rows are then the frames 0, 1, 2, ... in file order).
+
+    Errors name the file and the row (its line as an editor counts them, the header line 1,
+    blank lines included, in the file as given, not as sorted), and the column of a bad
+    cell: an empty, non-numeric or NaN score, an empty or non-whole frame, a label other than
+    0/1/True/False, a frame given twice, frames with a gap (a video whose frames run on from
+    k > 0 is a method's scores from frame k on, which `--frame-offset` is for). A header
+    without the columns needed names the columns it has and what to do.
     """
     if column in KEY_COLUMNS:
         raise EvaluationError(f"column {column!r} is not a score column (video, frame and "
                               "label name the frames); give the column of the scores")
     path = Path(path)
-    scores: dict[str, list[float]] = {}
-    labels: dict[str, list[int | None]] = {}
-    rows: list[tuple[int, str, int]] = []  # (line, video, frame), for the order of frames
+    rows: dict[str, list[tuple[int, int, float, int | None]]] = {}  # (frame, line, score, label)
     with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's byte-order mark
         reader = csv.reader(f)
         found = [c.strip() for c in next(reader, [])]
-        problem = _header_problem(path, found, column)
+        problem = _header_problem(path, found, column, one_video=video is not None)
         if problem:
             raise EvaluationError(problem)
         at = {c: found.index(c) for c in ("video", "frame", column, "label") if c in found}
@@ -218,24 +224,33 @@ def read_frame_scores(
                 line = last
                 continue
             cell = _cells(path, line, fields, len(found))
-            name = (cell(at["video"], "video") or "").strip()
-            frame = _whole_number(path, line, "frame", cell(at["frame"], "frame"))
+            name = (cell(at["video"], "video") or "").strip() if "video" in at else video
+            if video is not None and name != video:
+                raise EvaluationError(
+                    f"{path}, row {line}, column 'video': {name!r}, but the file is video "
+                    f"{video!r}'s (a score folder holds one file per video, named after it): "
+                    "evaluate a file of several videos' rows alone (format csv), not its folder")
+            own = rows.setdefault(name, [])
+            frame = (_whole_number(path, line, "frame", cell(at["frame"], "frame"))
+                     if "frame" in at else len(own))
             score = _score(path, line, column, cell(at[column], column))
             label = None if "label" not in at else _label(path, line, fields, at["label"])
-            rows.append((line, name, frame))
-            scores.setdefault(name, []).append(score)
-            labels.setdefault(name, []).append(label)
+            own.append((frame, line, score, label))
             line = last
     problem = _frame_order_problem(path, rows)
     if problem:
         raise EvaluationError(problem)
+    scores: dict[str, np.ndarray] = {}
     out_labels: dict[str, np.ndarray | None] = {}
-    for name, ys in labels.items():
-        known = [y is not None for y in ys]
+    for name, own in rows.items():
+        own.sort()  # by frame: 0..n-1 now, each once (checked above)
+        scores[name] = np.asarray([s for _, _, s, _ in own], dtype=np.float64)
+        known = [y is not None for _, _, _, y in own]
         if any(known) and not all(known):
             raise EvaluationError(f"{path}: video {name!r} has labels for some frames only")
-        out_labels[name] = np.asarray(ys, dtype=np.int8) if all(known) else None
-    return {n: np.asarray(s, dtype=np.float64) for n, s in scores.items()}, out_labels
+        out_labels[name] = (np.asarray([y for _, _, _, y in own], dtype=np.int8)
+                            if all(known) else None)
+    return scores, out_labels
 
 
 def _cells(path: Path, line: int, fields: list[str], n_columns: int) -> Callable[[int, str], str]:
@@ -271,11 +286,18 @@ def _score(path: Path, line: int, column: str, text: str) -> float:
                               "out the rows of a video's unscored first or last frames and "
                               "give --frame-offset or --end-offset")
     try:
-        return float(value)
+        score = float(value)
     except ValueError:
         raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} is not a "
                               "number; write each score as a number (e.g. 0.25 or 1e-3)"
                               ) from None
+    if score != score:  # NaN: no place in the order of scores, said with its row here
+        raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} (NaN, no "
+                              "score); every row needs a score that orders the frames: "
+                              "score every frame, or leave out the rows of a video's "
+                              "unscored first or last frames and give --frame-offset or "
+                              "--end-offset")
+    return score
 
 
 _BOOLEAN_LABELS = {"false": 0, "true": 1}
@@ -300,69 +322,63 @@ def _label(path: Path, line: int, fields: list[str], index: int) -> int | None:
     return int(number)
 
 
-def _frame_order_problem(path: Path, rows: Sequence[tuple[int, str, int]]) -> str | None:
-    """The one-line error for (line, video, frame) rows whose frames are not each video's
-    0, 1, 2, ... in order; None when they are. The videos' rows may be together or
-    interleaved (frame by frame): only each video's own rows are compared.
+def _frame_order_problem(
+    path: Path, rows: Mapping[str, Sequence[tuple[int, int, float, int | None]]]
+) -> str | None:
+    """The one-line error for each video's (frame, line, ...) rows, in file order, whose
+    frames, sorted, are not 0, 1, 2, ... once each; None when they are. The rows may come in
+    any order: sorting them is the reader's work, not the user's.
 
-    Rows out of order are said first, anywhere in the file: a frame a video already has
-    (a repeated row, named with the row it repeats, wherever that is), or one lower than
-    its latest (sorting them is the fix, not an option). Then the first row in the file
-    that misses a frame: a video whose rows run k, k+1, ... to its end is a method's scores
-    from frame k on (k = 1: frames counted from 1), any other gap is named."""
-    last: dict[str, tuple[int, int]] = {}  # video: (line, frame) of its latest row
-    lines: dict[str, dict[int, int]] = {}  # video: {frame: line of its first row}
-    for line, name, frame in rows:
-        first = lines.setdefault(name, {}).setdefault(frame, line)
-        if first != line:
-            return (f"{path}, row {line}: video {name!r} frame {frame} again (row "
-                    f"{first}); one row per frame")
-        if name in last and frame < last[name][1]:
-            seen, earlier = last[name]
-            return (f"{path}, row {line}: frames out of order: video {name!r} frame {frame} "
-                    f"after frame {earlier} (row {seen}); sort the rows by video and frame")
-        last[name] = (line, frame)
-    expected: dict[str, int] = {}
-    for i, (line, name, frame) in enumerate(rows):
-        want = expected.get(name, 0)
-        expected[name] = frame + 1
-        if frame == want:
-            continue
-        said = f"{path}, row {line}: video {name!r} frame {frame}, expected {want}; "
-        if want == 0 and frame > 0 and _runs_on(rows, i):
-            if frame == 1:
-                return said + "frames count from 0: subtract 1 from 1-based frame numbers"
-            return said + ("the frame column counts each video's scores from 0, not its "
-                           f"video frames: for scores that start at video frame {frame}, "
-                           f"number the rows 0, 1, 2, ... (subtract {frame}) and give "
-                           f"--frame-offset {frame}")
-        return said + ("each video's rows must be its frames 0, 1, 2, ... in order, one row "
-                       "per frame")
-    return None
-
-
-def _runs_on(rows: Sequence[tuple[int, str, int]], first: int) -> bool:
-    """Whether the video of `rows[first]` (its first row) runs on by one frame a row to its
-    last row (its other rows, wherever they are: in order, as checked before)."""
-    _, name, frame = rows[first]
-    for _, other, number in rows[first + 1:]:
-        if other != name:
-            continue
-        if number != frame + 1:
-            return False
-        frame = number
-    return True
+    A frame a video already has is said first (a repeated row, named with the row it
+    repeats, wherever that is). Then, of the videos that miss a frame, the one whose row
+    after the gap comes first in the file: a video whose frames run k, k+1, ... to its last
+    is a method's scores from frame k on (k = 1: frames counted from 1), any other gap is
+    named with the frame expected."""
+    for name, own in rows.items():
+        first: dict[int, int] = {}  # frame: line of its first row
+        for frame, line, *_ in own:
+            seen = first.setdefault(frame, line)
+            if seen != line:
+                return (f"{path}, row {line}: video {name!r} frame {frame} again (row "
+                        f"{seen}); one row per frame")
+    gaps = []  # (line, video, frame, expected, runs on from its first frame)
+    for name, own in rows.items():
+        frames = sorted((frame, line) for frame, line, *_ in own)
+        for want, (frame, line) in enumerate(frames):
+            if frame != want:
+                runs_on = want == 0 and frames[-1][0] - frame == len(frames) - 1
+                gaps.append((line, name, frame, want, runs_on))
+                break
+    if not gaps:
+        return None
+    line, name, frame, want, runs_on = min(gaps)
+    said = f"{path}, row {line}: video {name!r} frame {frame}, expected {want}; "
+    if runs_on and frame == 1:
+        return said + "frames count from 0: subtract 1 from 1-based frame numbers"
+    if runs_on:
+        return said + ("the frame column counts each video's scores from 0, not its "
+                       f"video frames: for scores that start at video frame {frame}, "
+                       f"number the rows 0, 1, 2, ... (subtract {frame}) and give "
+                       f"--frame-offset {frame}")
+    return said + ("each video's rows must be its frames 0, 1, 2, ... without a gap (in any "
+                   "order), one row per frame")
 
 
-def _header_problem(path: Path, found: list[str], column: str) -> str | None:
+def _header_problem(path: Path, found: list[str], column: str,
+                    one_video: bool = False) -> str | None:
     """The one-line error for a score CSV whose header `found` lacks video, frame or the
-    scores' `column`: the columns it has and what to do (None when nothing is missing)."""
+    scores' `column` (`one_video`, one video's file of a score folder: the scores' column
+    alone is needed): the columns it has and what to do (None when nothing is missing)."""
     from mulde.io.features import other_separator
 
-    missing = [c for c in ("video", "frame", column) if c not in found]
+    needed = (column,) if one_video else ("video", "frame", column)
+    missing = [c for c in needed if c not in found]
     if not missing:
         return None
     if not found:
+        if one_video:
+            return (f"{path}: empty; a video's score CSV holds one score per frame: a "
+                    f"column {column} (or frame,{column} columns) under a header row")
         return (f"{path}: empty; a score CSV has a header row video,frame,{column} (label "
                 "optional), then one row per frame")
     other = other_separator(found[0]) if len(found) == 1 else None
