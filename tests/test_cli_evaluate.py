@@ -732,7 +732,12 @@ def test_a_text_file_of_words_in_a_score_folder_is_said_to_be_no_score_file(tmp_
             ("frame score\n0 0.1\n1 0.2\n", "line 1: 'frame' is not a number; a .txt of scores "
              "holds numbers alone, under at most a one-word first line naming them (such as "
              "score): for columns such as frame,score save the file as .csv"),
-            ("score\nx\n0.2\n", "line 2: 'x' is not a number")):
+            ("score\nx\n0.2\n", "line 2: 'x' is not a number"),
+            # a missing first score, no header: skipped, it shifted every score by a frame
+            ("null\n0.2\n0.3\n", "line 1: 'null' is not a number; every frame needs a score: "
+             "score it, or leave out the lines of a video's unscored first or last frames and "
+             "give --frame-offset or --end-offset"),
+            ("0.1x\n0.2\n0.3\n", "line 1: '0.1x' is not a number")):
         (folder / "01_0001.txt").write_text(text)
         code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
         assert code == 2 and err == f"mulde: error: {folder / '01_0001.txt'}, {said}\n"
@@ -809,6 +814,10 @@ def test_a_folder_of_one_csv_per_video_is_read(tmp_path, gt, capsys):
      r"the file is video '01_0002''s \(a score folder holds one file per video, named after "
      r"it\): evaluate a file of several videos' rows alone \(format csv\), not its folder$"),
     ("score\n", r"01_0002\.csv: no score rows \(a header row alone\); give one row per frame$"),
+    # a first frame's missing score is no header: skipped, it shifted every score by a frame
+    ("None\n1\n2\n", r"01_0002\.csv, row 1: 'None' is not a number \(no header row names a "
+     r"column so\); every frame needs a score: score it, or leave out the lines of a video's "
+     r"unscored first or last frames and give --frame-offset or --end-offset$"),
     ("", r"01_0002\.csv: empty; a video's score CSV holds one score per frame: a column score "
      r"\(or frame,score columns\) under a header row$"),
 ])
