@@ -763,7 +763,7 @@ def test_a_graph_of_an_onnx_export_is_told_the_model_folder_it_came_from(tmp_pat
     assert main(["info", str(graph)]) == 2
     assert _error(capsys).endswith(
         f"e.g. the one here: mulde info {model} (not the model {onnx} was exported from: "
-        f"`mulde export {model} --out {onnx}` exports it)")
+        f"`mulde export {model} --out {onnx} --overwrite` exports it)")
     assert main(["info", str(onnx)]) == 2
     assert _error(capsys).endswith("take the model folder it came from (DIR/model of `mulde "
                                    "run/train --out DIR`)")

@@ -732,7 +732,12 @@ def test_a_text_file_of_words_in_a_score_folder_is_said_to_be_no_score_file(tmp_
             ("frame score\n0 0.1\n1 0.2\n", "line 1: 'frame' is not a number; a .txt of scores "
              "holds numbers alone, under at most a one-word first line naming them (such as "
              "score): for columns such as frame,score save the file as .csv"),
-            ("score\nx\n0.2\n", "line 2: 'x' is not a number")):
+            ("score\nx\n0.2\n", "line 2: 'x' is not a number"),
+            # a missing first score, no header: skipped, it shifted every score by a frame
+            ("null\n0.2\n0.3\n", "line 1: 'null' is not a number; every frame needs a score: "
+             "score it, or leave out the lines of a video's unscored first or last frames and "
+             "give --frame-offset or --end-offset"),
+            ("0.1x\n0.2\n0.3\n", "line 1: '0.1x' is not a number")):
         (folder / "01_0001.txt").write_text(text)
         code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
         assert code == 2 and err == f"mulde: error: {folder / '01_0001.txt'}, {said}\n"
@@ -809,6 +814,10 @@ def test_a_folder_of_one_csv_per_video_is_read(tmp_path, gt, capsys):
      r"the file is video '01_0002''s \(a score folder holds one file per video, named after "
      r"it\): evaluate a file of several videos' rows alone \(format csv\), not its folder$"),
     ("score\n", r"01_0002\.csv: no score rows \(a header row alone\); give one row per frame$"),
+    # a first frame's missing score is no header: skipped, it shifted every score by a frame
+    ("None\n1\n2\n", r"01_0002\.csv, row 1: 'None' is not a number \(no header row names a "
+     r"column so\); every frame needs a score: score it, or leave out the lines of a video's "
+     r"unscored first or last frames and give --frame-offset or --end-offset$"),
     ("", r"01_0002\.csv: empty; a video's score CSV holds one score per frame: a column score "
      r"\(or frame,score columns\) under a header row$"),
 ])
@@ -1082,6 +1091,12 @@ def test_frame_counts_check_one_score_per_frame_and_every_scored_video_needs_one
         f"mulde: error: {counts}: no frame count for 2 scored videos whose ground truth states "
         "anomalous ranges only: B, C; add a row video,frames for each (the file names A.mp4, "
         "D.mp4)\n")
+    assert main(["evaluate", str(tmp_path / "all.npy"), *argv[1:]]) == 2  # names the file
+    assert capsys.readouterr().err == (  # (it said to give --frame-counts, given)
+        f"mulde: error: {tmp_path / 'all.npy'}: one array of all frames needs every test "
+        "video's frame count, but the ucf_crime ground truth states ranges only for 2 videos "
+        f"(first B); {counts} has no row for them: add a row video,frames for each, or give "
+        "one score file per video (format folder, npz or csv)\n")
     counts.write_text("video,frames\nA,4\nB,8\nC,6\n")  # A's range starts past 4 frames
     np.savez(tmp_path / "mil.npz", **UCF_SEGMENTS)
     assert main(["evaluate", str(tmp_path / "mil.npz"), *argv[1:], "--segments-per-video",
@@ -1108,6 +1123,14 @@ def test_frame_counts_must_agree_with_a_ground_truth_that_has_them(tmp_path, gt,
         f"mulde: error: {counts}: 1 frame count(s) differ from the ground truth's (row 2: video "
         "'01_0001' 5, the ground truth 4): this ground truth has every video's frame count, so "
         "drop --frame-counts, or fix the file if it is meant for these videos\n")
+    counts.write_text("video,frames\nAbuse028_x264,1412\n")  # another dataset's: said
+    code, m, _, err = _run(tmp_path, capsys, tmp_path / "s.npz", "--frame-counts", str(counts),
+                           gt_root=gt)
+    assert code == 0 and m["config"]["frame_counts"]["checked"] == 0  # it said 2, unchecked
+    assert m["notes"] == [
+        f"{counts} names none of the 2 scored videos (it names Abuse028_x264), so "
+        "--frame-counts changed nothing: the shanghaitech ground truth's own frame counts are "
+        "used"]
     # segments on a ground truth with counts need no file; equal counts for videos of
     # different lengths that no option fits are said to look like segments
     np.savez(tmp_path / "seg.npz", **{"01_0001": [1.0, 4.0], "01_0002": [0.5, 2.0]})

@@ -716,7 +716,7 @@ def _pipeline_near(path: Path) -> str:
     if export_source(found) == beside:
         return f", e.g. the one {found} was exported from: mulde info {beside}"
     return (f", e.g. the one here: mulde info {beside} (not the model {found} was exported "
-            f"from: `mulde export {beside} --out {found}` exports it)")
+            f"from: `mulde export {beside} --out {found} --overwrite` exports it)")
 
 
 def _is_export(folder: Path) -> bool:
@@ -1179,7 +1179,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         if any(y is not None for y in (scored.labels or {}).values()):
             warned.append(f"{args.scores}: its label column is ignored; the labels are from "
                           f"{_the_ground_truth(truth)} (--dataset)")
-        per_video = _scores_of_test_videos(scored, truth, alignment, args.partial)
+        per_video = _scores_of_test_videos(scored, truth, alignment, args.partial,
+                                           args.frame_counts)
         if args.frame_counts is not None:
             notes.extend(_frame_counts_notes(args.frame_counts, truth, per_video, counts,
                                              counted, config))
@@ -1357,9 +1358,11 @@ def _frames_from_scores_note(truth, scored: int, alignment, counted: int) -> str
 
 def _frame_counts_notes(path: Path, truth, scored: dict, counts, counted: Sequence[str],
                         config: dict) -> list[str]:
-    """The notes of `--frame-counts` (recorded in `config`): how many scored videos took
-    their frame count from the file; an error where a scored video whose ground truth states
-    ranges only has no row in it (its count would come from its scores, unsaid)."""
+    """The notes of `--frame-counts` (recorded in `config`: the videos counted from the
+    file, and how many others it has a row for, checked against the ground truth's counts):
+    how many scored videos took their frame count from the file, or that it names none of
+    them; an error where a scored video whose ground truth states ranges only has no row in
+    it (its count would come from its scores, unsaid)."""
     missing = [n for n in scored if truth.videos[n].n_frames is None]
     if missing:
         names = list(counts.counts)
@@ -1369,8 +1372,13 @@ def _frame_counts_notes(path: Path, truth, scored: dict, counts, counted: Sequen
             f"{', ...' if len(missing) > 3 else ''}; add a row video,frames for each (the "
             f"file names {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
     used = [n for n in counted if n in scored]
-    config["frame_counts"] = {"file": str(path), "videos_counted": used,
-                              "checked": sum(1 for n in scored if n not in used)}
+    checked = sum(1 for n in scored if n not in used and counts.get(n) is not None)
+    config["frame_counts"] = {"file": str(path), "videos_counted": used, "checked": checked}
+    if not used and not checked:  # a file of other videos' counts: it changed nothing
+        return [f"{path} names none of the {len(scored)} scored videos (it names "
+                f"{', '.join(list(counts.counts)[:3])}{', ...' if len(counts.counts) > 3 else ''}"
+                f"), so --frame-counts changed nothing: {_the_ground_truth(truth)}'s own frame "
+                "counts are used"]
     if not used:  # every count checked against the ground truth's: nothing else to say
         return []
     return [f"the frame counts of {len(used)} of the {len(scored)} scored videos are "
@@ -1406,8 +1414,11 @@ def _array_order_note(path: Path, size: int, truth, config: dict) -> str:
             "(format folder, npz or csv), which names each video's scores")
 
 
-def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
-    """The scores of the dataset's test videos, in its test order (errors name the videos)."""
+def _scores_of_test_videos(scored, truth, alignment, partial: bool,
+                           frame_counts: Path | None = None) -> dict:
+    """The scores of the dataset's test videos, in its test order (errors name the videos;
+    `frame_counts`, the --frame-counts file already applied to `truth`, is named where it
+    lacks a video's count)."""
     names = list(truth.videos)
     dataset = _dataset_named(truth.dataset, truth.root)
     if scored.array is not None:
@@ -1416,9 +1427,11 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool) -> dict:
             raise UsageError(
                 f"{scored.path}: one array of all frames needs every test video's frame count, "
                 f"but {_the_ground_truth(truth)} states ranges only for "
-                f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); give each "
-                "video's frame count with --frame-counts FILE (a CSV video,frames), or one "
-                "score file per video (format folder, npz or csv)")
+                f"{_count(len(ranges_only), 'video')} (first {ranges_only[0]}); "
+                + (f"{frame_counts} has no row for them: add a row video,frames for each"
+                   if frame_counts is not None else "give each video's frame count with "
+                   "--frame-counts FILE (a CSV video,frames)")
+                + ", or give one score file per video (format folder, npz or csv)")
         counts = {n: int(v.n_frames) for n, v in truth.videos.items()}
         return alignment.split_array(scored.array, counts, where=str(scored.path))
     unknown = [n for n in scored.videos if n not in truth.videos]

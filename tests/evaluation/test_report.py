@@ -54,6 +54,18 @@ def _write(tmp_path: Path, **kwargs):
     return m, scores, labels
 
 
+def test_the_page_says_unsmoothed_numbers_where_the_sigma_is_0(tmp_path):
+    """UCF-Crime's default sigma 0 read "smoothed (sigma=0)" on every card of report.html."""
+    scores, labels = _videos()
+    for sigma, said in ((0.0, "unsmoothed (&sigma;=0)"), (3.0, "smoothed (&sigma;=3)")):
+        out = tmp_path / f"s{sigma:g}"
+        write_report(out, scores, labels=labels, protocol=EvaluationProtocol(
+            smoothing_sigma=sigma), metrics_only=False)
+        page = (out / "report.html").read_text()
+        assert page.count(said) == 5  # the four cards and the table's column
+        assert page.count("smoothed (&sigma;=0)") == page.count("unsmoothed (&sigma;=0)")
+
+
 def test_an_earlier_report_is_told_from_a_user_s_files_of_its_names(tmp_path):
     """`mulde run --out DIR` called a user's report.html and metrics.json (not even JSON) "an
     earlier run's report" and overwrote them: only a report's own files are replaced."""

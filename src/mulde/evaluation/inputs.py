@@ -10,7 +10,8 @@ Score files (`read_scores`, `format=`):
 - "folder": one file per video, the video's name being the file stem: `.npy` (a 1-D array),
   `.npz` (its only array, or the array named `key`), `.txt` (numbers separated by
   whitespace, commas or line breaks; `#` starts a comment; a first line of one word that is
-  no number, such as `score`, names the column and is skipped) or `.csv` (`_read_video_csv`:
+  no number, such as `score`, names the column and is skipped, but a missing-value word,
+  None, null or NA, is a missing score, an error) or `.csv` (`_read_video_csv`:
   a header row naming the scores' column, `score` or `column=`, with an optional `frame`
   column placing the rows and an optional `label` column; or one column of numbers without
   a header).
@@ -121,6 +122,18 @@ def _one_per_frame(shape: tuple[int, ...]) -> str:
     return f"{fix}: e.g. the row of the scores, a[j], if each column is a frame"
 
 
+MISSING_MARKERS = frozenset({"none", "null", "na", "n/a", "nil", "missing", "nat", "-", "?"})
+"""Words that a method writes for a frame without a score (lower case): never a header line,
+which would be skipped and shift every later score of the video by one frame unsaid (where
+the ground truth states ranges only, its frame count comes from the scores)."""
+
+
+def _is_header_word(word: str) -> bool:
+    """Whether a first line's one word names a column (`score`, `anomaly_score`): it starts
+    with a letter or `_` and is no missing-value marker (`MISSING_MARKERS`: None, null, NA)."""
+    return bool(re.match(r"[A-Za-z_]", word)) and word.lower() not in MISSING_MARKERS
+
+
 def _tokens(line: str) -> list[str]:
     """The fields of a line of a .txt of scores, its `#` comment left out."""
     return [token for token in _SPLIT.split(line.split("#", 1)[0].strip()) if token]
@@ -128,7 +141,9 @@ def _tokens(line: str) -> list[str]:
 
 def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
     """The numbers of a .txt of scores; a first line of one word that is no number (`score`)
-    names the column and is skipped, as a one-column CSV's header is. `in_folder`: one
+    names the column and is skipped, as a one-column CSV's header is, unless it is a
+    missing-value word (`MISSING_MARKERS`: a first frame's missing score, an error, as
+    skipping it would shift the video's later scores by a frame). `in_folder`: one
     video's file of a score folder, where a file with no line of numbers alone (a
     README.txt) is said to be no score file."""
     try:
@@ -140,7 +155,8 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
     header = next((i for i, line in enumerate(lines) if _tokens(line)), None)
     for number, line in enumerate(lines, start=1):
         tokens = _tokens(line)
-        if number - 1 == header and len(tokens) == 1 and not is_number(tokens[0]):
+        if (number - 1 == header and len(tokens) == 1 and not is_number(tokens[0])
+                and _is_header_word(tokens[0])):
             continue  # a header naming the one column
         for token in tokens:
             if is_number(token):
@@ -153,13 +169,19 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
                     "holds numbers alone): a score folder holds one file of numbers per "
                     "video, named after it; move this file out of the folder")
             said = f"{path}, line {number}: {token!r} is not a number"
-            if number - 1 == header:  # a header of several columns
+            if token.lower() in MISSING_MARKERS:  # a frame without a score
+                said += _NO_SCORE_FIX
+            elif number - 1 == header and _is_header_word(token):  # a header of several columns
                 said += ("; a .txt of scores holds numbers alone, under at most a one-word "
                          "first line naming them (such as score)" + (
                              ": for columns such as frame,score save the file as .csv"
                              if in_folder else ""))
             raise EvaluationError(said)
     return _vector(np.asarray(values, dtype=np.float64), str(path))
+
+
+_NO_SCORE_FIX = ("; every frame needs a score: score it, or leave out the lines of a "
+                 "video's unscored first or last frames and give --frame-offset or --end-offset")
 
 
 def _read_video_csv(path: Path, video: str, column: str = "auto"
@@ -177,6 +199,9 @@ def _read_video_csv(path: Path, video: str, column: str = "auto"
     from mulde.evaluation.report import KEY_COLUMNS, _score, read_frame_scores
 
     found = _csv_columns(path)
+    if len(found) == 1 and found[0].lower() in MISSING_MARKERS:  # a first score missing
+        raise EvaluationError(f"{path}, row 1: {found[0]!r} is not a number (no header row "
+                              f"names a column so){_NO_SCORE_FIX}")
     if found and all(map(is_number, found)):  # no header row: one column of scores
         if len(found) > 1:
             raise EvaluationError(

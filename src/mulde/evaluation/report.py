@@ -1053,7 +1053,10 @@ def _html(
     e = html.escape
     p = m["protocol"]
     sigma = p["smoothing_sigma"]
-    sigma = ", ".join(f"{s:g}" for s in (sigma if isinstance(sigma, list) else [sigma]))
+    sigmas = sigma if isinstance(sigma, list) else [sigma]
+    sigma = ", ".join(f"{s:g}" for s in sigmas)
+    # sigma 0 (UCF-Crime's default): the numbers are unsmoothed, not "smoothed (sigma=0)"
+    smoothed = f"smoothed (&sigma;={sigma})" if any(sigmas) else "unsmoothed (&sigma;=0)"
     macro_name = m.get("macro_definition", p.get("macro", ""))
     parts = [
         "<!DOCTYPE html>",
@@ -1075,10 +1078,10 @@ def _html(
         for k, v in cards:
             parts.append(
                 f'<div class="card"><div class="k">{k}</div><div class="v">{_pct(v)}</div>'
-                f'<div class="u">% &middot; smoothed (&sigma;={sigma})</div></div>'
+                f'<div class="u">% &middot; {smoothed}</div></div>'
             )
         parts.append("</div><h2>Metrics</h2><table><tr><th>metric (%)</th>")
-        parts.append(f"<th>smoothed (&sigma;={sigma})</th><th>unsmoothed</th></tr>")
+        parts.append(f"<th>{smoothed}</th><th>unsmoothed</th></tr>")
         for key, label in (
             ("micro_auc", "Micro AUC (ROC, all frames)"),
             ("macro_auc", f"Macro AUC (mean per-video ROC, {e(macro_name)})"),
