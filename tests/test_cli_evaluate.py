@@ -1031,7 +1031,9 @@ def test_sultani_32_segment_scores_are_spread_over_each_videos_frames(tmp_path, 
                  "config.frame_counts lists them",
                  "--segments-per-video 2: each video's 2 scores spread over its F frames as "
                  "fixed segments, segment i covering frames floor(i x F / 2) .. floor((i + 1) "
-                 "x F / 2) - 1, as Sultani et al. 2018 evaluate their 32 segments per video"):
+                 "x F / 2) - 1 (Sultani et al. 2018's format; their own script maps its 32 "
+                 "segments over 16-frame clips, so its edges can lie up to 16 frames from "
+                 "these and its AUCs differ slightly)"):
         assert note in m["notes"] and f"note: {note}\n" in out
     # without the options, or with --frames-per-score 16 (the newcomer's next try), the
     # error says the scores look like fixed segments and names both options

@@ -1026,7 +1026,7 @@ def _export(args: argparse.Namespace) -> int:
     try:
         if folder is not None:
             from mulde.vad.artifact import PipelineModel
-            from mulde.vad.export import export_pipeline
+            from mulde.vad.export import export_pipeline, is_pipeline_export
 
             out = args.out if args.out is not None else folder.parent / "onnx"
             if out.suffix.lower() == ".onnx" and not out.is_dir():
@@ -1038,7 +1038,8 @@ def _export(args: argparse.Namespace) -> int:
                                  "`mulde run` and `mulde train` replace whole, export "
                                  f"included: give a folder beside it, e.g. --out "
                                  f"{folder.parent / 'onnx'}")
-            if not args.overwrite and (Path(out) / "pipeline.json").is_file():
+            # an earlier export alone (a folder holding other files: export_pipeline's refusal)
+            if not args.overwrite and is_pipeline_export(out):
                 raise UsageError(f"--out {out}: an ONNX export is already there (an earlier "
                                  "export's); give --overwrite to replace it, or another --out")
             model = PipelineModel.load(folder)
@@ -1391,7 +1392,9 @@ def _segments_note(alignment) -> str:
     k = alignment.segments
     return (f"--segments-per-video {k}: each video's {k} scores spread over its F frames as "
             f"fixed segments, segment i covering frames floor(i x F / {k}) .. floor((i + 1) "
-            f"x F / {k}) - 1, as Sultani et al. 2018 evaluate their 32 segments per video")
+            f"x F / {k}) - 1 (Sultani et al. 2018's format; their own script maps its 32 "
+            "segments over 16-frame clips, so its edges can lie up to 16 frames from these "
+            "and its AUCs differ slightly)")
 
 
 def _array_order_note(path: Path, size: int, truth, config: dict) -> str:

@@ -61,7 +61,7 @@ def test_ranges_only_ground_truth_takes_its_frame_count_from_the_scores_and_the_
 
 
 def test_fixed_segments_cover_floor_i_f_over_k_to_floor_i_plus_1_f_over_k_minus_1():
-    """K scores over F frames as Sultani et al. 2018 evaluate them: score i on frames
+    """K scores over F frames as fixed segments (Sultani et al. 2018's format): score i on frames
     floor(i F / K) .. floor((i + 1) F / K) - 1, every frame once, checked frame by frame
     against the formula for many (F, K)."""
     a = FrameAlignment(segments=3)

@@ -651,8 +651,9 @@ class FrameAlignment:
     unscored: "drop" (frames without a score are left out) or "edge" (they take the score
     of the nearest scored frame).
     segments: K, or None: every video has K scores, spread over all its F frames as fixed
-    segments, segment i covering frames floor(i F / K) .. floor((i + 1) F / K) - 1 (Sultani
-    et al. 2018's 32 segments per video, evaluated so); every frame has a score, F >= K is
+    segments, segment i covering frames floor(i F / K) .. floor((i + 1) F / K) - 1 (the
+    layout of Sultani et al. 2018's 32 segments per video; their own evaluation script maps
+    them over 16-frame clips, edges up to 16 frames from these); every frame has a score, F >= K is
     needed, and F must come from the ground truth or a frame-count file (`FrameCounts`),
     never from the scores; no offset or `frames_per_score` goes with it.
     """
