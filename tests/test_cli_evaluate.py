@@ -1006,6 +1006,19 @@ def _ucf(tmp_path, counts: dict | None = UCF_FRAMES) -> tuple[Path, Path | None]
     return root, path
 
 
+def test_a_range_ending_past_a_count_from_the_file_is_clipped_naming_its_row(tmp_path,
+                                                                             capsys):
+    """UCF-Crime's ranges ending past a video are clipped with a warning; where the count
+    is the user's (a frame-count file), the warning names its row, the likelier mistake."""
+    root, counts = _ucf(tmp_path, {"A": 7, "B": 8, "C": 6})  # A's range 4..7 ends past 0..6
+    np.savez(tmp_path / "mil.npz", **UCF_SEGMENTS)
+    said = f"A (7 frames, the count from {counts}, row 2); clipped to the last frame"
+    with pytest.warns(UserWarning, match=re.escape(said)):
+        assert main(["evaluate", str(tmp_path / "mil.npz"), "--dataset", "ucf_crime",
+                     "--root", str(root), "--metrics-only", "--out", str(tmp_path / "r"),
+                     "--segments-per-video", "2", "--frame-counts", str(counts)]) == 0
+
+
 def test_sultani_32_segment_scores_are_spread_over_each_videos_frames(tmp_path, capsys):
     """UCF-Crime scores of fixed segments (Sultani et al. 2018: 32 per video, here 2) had no
     way in: the hint said --frames-per-score 16, which then failed on the annotated ranges.

@@ -1092,9 +1092,18 @@ def align(
             clipped.setdefault(w.message.source, []).extend(w.message.videos)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    for source, videos in clipped.items():
+    for source, videos in clipped.items():  # a count from a frame-count file: its row too
+        videos = [_with_count_source(entry, truth) for entry in videos]
         warnings.warn(AnnotationClippedWarning(source, videos), stacklevel=2)
     return result
+
+
+def _with_count_source(entry: str, truth: Mapping[str, _Truth]) -> str:
+    """A clipped video "<name> (<n> frames)" of an `AnnotationClippedWarning`, with where
+    its count comes from where that is a frame-count file's row (`CountedTruth`): "<name>
+    (<n> frames, the count from counts.csv, row 3)"; else as it is."""
+    counted = getattr(truth.get(entry.split(" (", 1)[0]), "counted", None)
+    return entry if counted is None else f"{entry[:-1]}, the count from {counted})"
 
 
 def _aligned(
