@@ -1006,8 +1006,7 @@ def _ucf(tmp_path, counts: dict | None = UCF_FRAMES) -> tuple[Path, Path | None]
     return root, path
 
 
-def test_a_range_ending_past_a_count_from_the_file_is_clipped_naming_its_row(tmp_path,
-                                                                             capsys):
+def test_a_range_ending_past_a_count_from_the_file_is_clipped_naming_its_row(tmp_path):
     """UCF-Crime's ranges ending past a video are clipped with a warning; where the count
     is the user's (a frame-count file), the warning names its row, the likelier mistake."""
     root, counts = _ucf(tmp_path, {"A": 7, "B": 8, "C": 6})  # A's range 4..7 ends past 0..6
