@@ -1293,8 +1293,8 @@ def test_smoothing_options_and_macro_definition_are_recorded(tmp_path, gt, capsy
 def test_stdout_says_the_smoothing_of_the_numbers_it_prints(tmp_path, gt, capsys):
     np.savez(tmp_path / "s.npz", **SCORES)
     for i, (sigmas, said) in enumerate((
-            (["0"], "AUC, AP and EER: unsmoothed too (sigma 0, where AI-VAD's published "
-                    "protocol for shanghaitech has sigma 7)"),
+            (["0"], "AUC, AP and EER: unsmoothed (sigma 0, where AI-VAD's published "
+                    "protocol for shanghaitech has sigma 7), as the *_unsmoothed ones are"),
             (["7"], "AUC, AP and EER: smoothed (Gaussian, sigma 7 frames, AI-VAD's published "
                     "value for shanghaitech)"),
             (["3"], "AUC, AP and EER: smoothed (Gaussian, sigma 3 frames, where AI-VAD's "
@@ -1304,7 +1304,8 @@ def test_stdout_says_the_smoothing_of_the_numbers_it_prints(tmp_path, gt, capsys
         code, m, out, _ = _run(tmp_path, capsys, tmp_path / "s.npz", "--smoothing-sigma",
                                *sigmas, gt_root=gt, out=f"r{i}")
         assert code == 0
-        assert out.splitlines()[0] == f"{said}; the *_unsmoothed ones unsmoothed"
+        assert out.splitlines()[0] == (said if sigmas == ["0"] else
+                                       f"{said}; the *_unsmoothed ones unsmoothed")
         assert out.splitlines()[1] == "{" and "micro_auc_unsmoothed" in m
 
 
@@ -1329,8 +1330,8 @@ def test_the_protocol_says_whose_smoothing_sigma_it_is(tmp_path, capsys):
     basis = ("Sultani et al. 2018's published protocol for ucf_crime, unsmoothed as the weakly "
              "supervised works after it report it")
     assert m["protocol"]["smoothing_sigma"] == 0.0
-    assert out.splitlines()[0] == (f"AUC, AP and EER: unsmoothed too (sigma 0, {basis}); the "
-                                   "*_unsmoothed ones unsmoothed")
+    assert out.splitlines()[0] == (f"AUC, AP and EER: unsmoothed (sigma 0, {basis}), as the "
+                                   "*_unsmoothed ones are")
     assert m["protocol"]["description"].startswith(
         f"Frame-level evaluation (MULDE / AI-VAD metrics; smoothing sigma 0, {basis}): no "
         "temporal smoothing.")

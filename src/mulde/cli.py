@@ -1269,9 +1269,10 @@ def _evaluate_into(args: argparse.Namespace) -> int:
         smoothed = (f"smoothed (Gaussian, sigma {protocol.sigma_text()} frames"
                     f"{' in turn' if len(protocol.sigmas) > 1 else ''}"
                     f"{', ' + basis if basis else ''})"
-                    if protocol.smooths else
-                    f"unsmoothed too (sigma 0{', ' + basis if basis else ''})")
-        print(f"AUC, AP and EER: {smoothed}; the *_unsmoothed ones unsmoothed")
+                    if protocol.smooths else None)
+        print(f"AUC, AP and EER: {smoothed}; the *_unsmoothed ones unsmoothed"
+              if smoothed else "AUC, AP and EER: unsmoothed (sigma 0"
+              f"{', ' + basis if basis else ''}), as the *_unsmoothed ones are")
     print(json.dumps(shown, indent=2))
     unscored = sum(config["alignment"].get("n_unscored_frames", {}).values())
     if unscored:
