@@ -807,12 +807,15 @@ def test_a_folder_of_one_csv_per_video_is_read(tmp_path, gt, capsys):
     ("frame,score\n0,1\n0,2\n", r"01_0002\.csv, row 3: video '01_0002' frame 0 again "),
     ("score\n1\nnan\n2\n", r"01_0002\.csv, row 3, column 'score': 'nan' \(NaN, no score\)"),
     ("0,1\n1,2\n", r"01_0002\.csv, row 1: 2 columns of numbers and no header row: add a first "
-     r"row naming them \(e\.g\. frame,score\), or keep the column of scores alone$"),
-    ("1\n2,3\n", r"01_0002\.csv, row 2: 2 fields, but the file has no header row and its first "
+     r"row naming them \(e\.g\. frame,score\), or keep the column of scores alone; if 0,1 is "
+     r"one score with a decimal comma, write 0\.1$"),
+    ("0,1\n1,2,3\n", r"01_0002\.csv, row 1: 2 columns of numbers and no header row: add a "
+     r"first row naming them \(e\.g\. frame,score\), or keep the column of scores alone; if "),
+    ("0.5\n0,25\n", r"01_0002\.csv, row 2: 2 fields, but the file has no header row and its "
+     r"first row one score: decimal comma\? write 0\.25 for 0,25 \(commas separate the "
+     r"fields; write numbers with a decimal point\)$"),
+    ("1\n2,x\n", r"01_0002\.csv, row 2: 2 fields, but the file has no header row and its first "
      r"row one score: give one score a row"),
-    ("video,frame,score\n01_0001,0,1\n", r"01_0002\.csv, row 2, column 'video': '01_0001', but "
-     r"the file is video '01_0002''s \(a score folder holds one file per video, named after "
-     r"it\): evaluate a file of several videos' rows alone \(format csv\), not its folder$"),
     ("score\n", r"01_0002\.csv: no score rows \(a header row alone\); give one row per frame$"),
     # a first frame's missing score is no header: skipped, it shifted every score by a frame
     ("None\n1\n2\n", r"01_0002\.csv, row 1: 'None' is not a number \(no header row names a "
@@ -830,6 +833,78 @@ def test_a_bad_csv_in_a_score_folder_is_one_line_naming_file_and_row(tmp_path, g
     code, _, out, err = _run(tmp_path, capsys, folder, gt_root=gt)
     assert code == 2 and out == "" and len(err.splitlines()) == 1
     assert re.search(said, err.removeprefix("mulde: error: ").rstrip("\n")), err
+
+
+def test_a_stray_csv_in_a_score_folder_is_left_out_or_said_to_be_moved_out(tmp_path, gt,
+                                                                          capsys):
+    """Since a score folder reads .csv files, a summary.csv or a frame-count counts.csv
+    beside .npy scores that evaluated before broke the folder ("no column 'score' ... (e.g.
+    --column method)", "the file is video 'counts''s"). Beside scores of another kind it is
+    left out, said in one note; among per-video .csv scores it is one line to move it out;
+    a .csv named after a video but holding another's rows is left out so too."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name, s in SCORES.items():
+        np.save(folder / f"{name}.npy", np.array(s))
+    (folder / "summary.csv").write_text("method,auc\nours,0.9\n")
+    (folder / "counts.csv").write_text("video,frames\n01_0001,4\n01_0002,3\n")
+    code, m, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 0, err
+    _hand_values(m)
+    assert err == (f"mulde: note: {folder}: not read as score files (a score folder holds one "
+                   "file of scores per video, named after it): counts.csv (row 2 names video "
+                   "'01_0001'); summary.csv (no column 'score' of scores among its columns "
+                   "['method', 'auc'])\n")
+    (folder / "01_0002.npy").unlink()
+    (folder / "01_0002.csv").write_text("video,frame,score\n01_0001,0,1\n")  # another's rows
+    code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 2 and "01_0002.csv (row 2 names video '01_0001')" in err
+    csvs = tmp_path / "csvs"
+    csvs.mkdir()
+    for name, s in SCORES.items():
+        (csvs / f"{name}.csv").write_text("frame,score\n" + "".join(
+            f"{i},{v}\n" for i, v in enumerate(s)))
+    for stray, why in (("counts.csv", "row 2 names video '01_0001'"),
+                       ("summary.csv", "no column 'score' of scores among its columns "
+                                       "['method', 'auc']")):
+        (csvs / stray).write_text((folder / stray).read_text())
+        code, _, out, err = _run(tmp_path, capsys, csvs, gt_root=gt)
+        assert code == 2 and out == "" and err == (
+            f"mulde: error: {csvs / stray}: not a score file of video {stray[:-4]!r} ({why}): a "
+            "score folder holds one file of scores per video, named after it; move this file "
+            "out of the folder\n")
+        (csvs / stray).unlink()
+    # every .csv of several videos' rows: no stray, each file is told what to do
+    for name in SCORES:
+        (csvs / f"{name}.csv").write_text("video,frame,score\nx,0,1\n")
+    code, _, _, err = _run(tmp_path, capsys, csvs, gt_root=gt)
+    assert code == 2 and err == (
+        f"mulde: error: {csvs / '01_0001.csv'}, row 2, column 'video': 'x', but the file's name "
+        "says video '01_0001' (a score folder holds one file per video, named after it): "
+        "evaluate a file of several videos' rows alone (format csv), not its folder\n")
+
+
+def test_decimal_comma_scores_are_refused_not_read_as_their_whole_part(tmp_path, gt, capsys):
+    """A newcomer's frame_scores written with decimal commas gave AUCs of the scores' whole
+    parts (0,1461 read as 0), unsaid, from a CSV file and a folder of per-video CSVs alike."""
+    path = tmp_path / "dc.csv"
+    path.write_text("video,frame,score\n" + "".join(
+        f"{name},{i},{str(v).replace('.', ',')}\n" for name, s in SCORES.items()
+        for i, v in enumerate(s)))
+    code, _, out, err = _run(tmp_path, capsys, path, gt_root=gt)
+    assert code == 2 and out == "" and err == (
+        f"mulde: error: {path}, row 2: 4 fields, the header 3 (video,frame,score); decimal "
+        "comma? write 1.0 for 1,0 (commas separate the fields; write numbers with a decimal "
+        "point)\n")
+    folder = tmp_path / "dcf"
+    folder.mkdir()
+    for name, s in SCORES.items():
+        (folder / f"{name}.csv").write_text("frame,score\n" + "".join(
+            f"{i},{str(v).replace('.', ',')}\n" for i, v in enumerate(s)))
+    code, _, _, err = _run(tmp_path, capsys, folder, gt_root=gt)
+    assert code == 2 and err.startswith(
+        f"mulde: error: {folder / '01_0001.csv'}, row 2: 3 fields, the header 2 (frame,score); "
+        "decimal comma? write 1.0 for 1,0 ")
 
 
 def test_a_folder_without_score_files_and_format_csv_on_a_folder_say_the_layout(tmp_path, gt,

@@ -1159,6 +1159,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     alignment = FrameAlignment(args.frame_offset, args.end_offset, args.frames_per_score,
                                args.unscored, segments=args.segments_per_video)
     scored = read_scores(args.scores, format=args.format, column=args.column, key=args.key)
+    for note in scored.notes:  # files of a score folder left out
+        print(f"mulde: note: {note}", file=sys.stderr)
     if scored.format not in ("csv", "folder") and args.column != "auto":
         raise UsageError(f"--column applies to CSV score files, not format {scored.format}")
     config: dict = {"scores": str(args.scores), "format": scored.format,

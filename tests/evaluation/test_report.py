@@ -400,8 +400,10 @@ def test_read_frame_scores_sorts_each_videos_rows_by_frame(tmp_path):
      r"\.\.\. per video\)$"),
     ("a,2,1,yes", r"row 4, column 'label': 'yes' is not a label; write 1 \(anomalous\) or 0 "
      r"\(normal\), or True / False$"),
-    ("a,2", r"row 4, column 'score': missing \(the row has 2 fields, the header 4\); give "
-     r"every row a value for each column of the header$"),
+    ("a,2", r"row 4: 2 fields, the header 4 \(video,frame,score,label\); give every row a "
+     r"value for each column of the header$"),
+    ("a,2,0.5", r"row 4: 3 fields, the header 4 \(video,frame,score,label\); give every row a "
+     r"value for each column of the header$"),  # a label left out: it read as missing
 ])
 def test_read_frame_scores_names_row_column_and_value_of_a_bad_cell(tmp_path, row, said):
     p = tmp_path / "s.csv"
@@ -420,6 +422,34 @@ def test_read_frame_scores_rows_are_lines_as_an_editor_counts_them(tmp_path):
     p.write_text("video,frame,score\n\na,0,0.5\n\na,3,0.5\n")
     with pytest.raises(EvaluationError, match=r"s\.csv, row 5: video 'a' frame 3, expected 1"):
         read_frame_scores(p)
+
+
+def test_read_frame_scores_refuses_a_row_of_more_fields_than_the_header(tmp_path):
+    """A score written with a decimal comma (0,1461: pandas' to_csv(decimal=",")) is two
+    fields: they were read silently, the score as 0, and a row of an extra field too. Each
+    is one line naming the row as an editor counts it and both counts; a split number asks
+    "decimal comma?", and a quoted 0,1461 is said to be one too."""
+    p = tmp_path / "s.csv"
+    p.write_text("video,frame,score\na,0,0,1461\na,1,0,8106\n")
+    with pytest.raises(EvaluationError, match=r"s\.csv, row 2: 4 fields, the header 3 "
+                       r"\(video,frame,score\); decimal comma\? write 0\.1461 for 0,1461 "
+                       r"\(commas separate the fields; write numbers with a decimal point\)$"):
+        read_frame_scores(p)
+    p.write_text("frame,score,label\n0,0.5,0\n\n1,-2,75,1\n")  # one video's file
+    with pytest.raises(EvaluationError, match=r"s\.csv, row 4: 4 fields, the header 3 "
+                       r"\(frame,score,label\); decimal comma\? write -2\.75 for -2,75 "):
+        read_frame_scores(p, video="s")
+    p.write_text("video,frame,score\na,0,0.25\na,1,0.5,7\n")  # no number split: no hint
+    with pytest.raises(EvaluationError, match=r"s\.csv, row 3: 4 fields, the header 3 "
+                       r"\(video,frame,score\); give every row one value per column of the "
+                       r"header \(a value holding a comma goes in double quotes\)$"):
+        read_frame_scores(p)
+    p.write_text('video,frame,score\na,0,"0,25"\n')
+    with pytest.raises(EvaluationError, match=r"row 2, column 'score': '0,25' is not a number; "
+                       r"decimal comma\? write 0\.25 for 0,25 "):
+        read_frame_scores(p)
+    p.write_text('video,frame,score\n"a,b",0,0.25\n')  # a quoted comma is one field
+    assert list(read_frame_scores(p)[0]) == ["a,b"]
 
 
 def test_read_frame_scores_reads_true_false_labels_as_pandas_writes_them(tmp_path):

@@ -78,6 +78,8 @@ class ScoreFile:
     `column` is the CSV column read (format "folder": the one given, None for "auto"; None
     for other formats); `columns` the CSV's header (empty for other formats): with
     `score_unsmoothed` in it, a mulde report whose `score` column is already smoothed.
+    `notes`: one line each on what was left out unread (format "folder": .csv files that
+    are no score files, beside score files of another kind), for the user to see.
     """
 
     path: Path
@@ -87,6 +89,7 @@ class ScoreFile:
     labels: dict[str, np.ndarray | None] | None = None
     column: str | None = None
     columns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def _vector(values: Any, where: str) -> np.ndarray:
@@ -196,7 +199,7 @@ def _read_video_csv(path: Path, video: str, column: str = "auto"
     numbers alone): one score a row, a single column. Raises `EvaluationError` naming the
     file, row and column at fault.
     """
-    from mulde.evaluation.report import KEY_COLUMNS, _score, read_frame_scores
+    from mulde.evaluation.report import _score, decimal_comma, read_frame_scores
 
     found = _csv_columns(path)
     if len(found) == 1 and found[0].lower() in MISSING_MARKERS:  # a first score missing
@@ -204,9 +207,12 @@ def _read_video_csv(path: Path, video: str, column: str = "auto"
                               f"names a column so){_NO_SCORE_FIX}")
     if found and all(map(is_number, found)):  # no header row: one column of scores
         if len(found) > 1:
+            comma = len(found) == 2 and decimal_comma(found, 0)  # 0,1461: 0.1461?
             raise EvaluationError(
                 f"{path}, row 1: {len(found)} columns of numbers and no header row: add a "
-                "first row naming them (e.g. frame,score), or keep the column of scores alone")
+                "first row naming them (e.g. frame,score), or keep the column of scores alone"
+                + (f"; if {found[0]},{found[1]} is one score with a decimal comma, write "
+                   f"{found[0]}.{found[1]}" if comma else ""))
         if column != "auto":  # not silently ignored
             raise EvaluationError(f"{path}: no header row, so --column {column} names no "
                                   "column of it: drop --column, or add a header row")
@@ -217,18 +223,18 @@ def _read_video_csv(path: Path, video: str, column: str = "auto"
             for fields in reader:
                 line, last = line + 1, reader.line_num
                 if fields and len(fields) != 1:
+                    comma = decimal_comma(fields, 0) if len(fields) == 2 else None
                     raise EvaluationError(
                         f"{path}, row {line}: {len(fields)} fields, but the file has no header "
-                        "row and its first row one score: give one score a row, or a header "
-                        "row naming the columns (e.g. frame,score)")
+                        "row and its first row one score: " + (comma or "give one score a row, "
+                                                               "or a header row naming the "
+                                                               "columns (e.g. frame,score)"))
                 if fields:
                     values.append(_score(path, line, "score", fields[0]))
                 line = last
         return _vector(np.asarray(values, dtype=np.float64), str(path)), None
     if column == "auto":
-        others = [c for c in found if c not in KEY_COLUMNS]
-        column = next((c for c in ("score_unsmoothed", "score") if c in found),
-                      others[0] if len(others) == 1 else "score")
+        column = _auto_column(found)
     try:
         scores, labels = read_frame_scores(path, column=column, video=video)
     except (UnicodeDecodeError, csv.Error) as error:
@@ -237,6 +243,50 @@ def _read_video_csv(path: Path, video: str, column: str = "auto"
         raise EvaluationError(f"{path}: no score rows (a header row alone); give one row per "
                               "frame")
     return _vector(scores[video], str(path)), labels[video]
+
+
+def _auto_column(found: list[str]) -> str:
+    """The scores' column of a folder's .csv with the header `found`, for --column auto:
+    `score_unsmoothed` (a mulde report's), else `score`, else its one column other than
+    video, frame and label ("score" where it has none or several, missing then)."""
+    from mulde.evaluation.report import KEY_COLUMNS
+
+    others = [c for c in found if c not in KEY_COLUMNS]
+    return next((c for c in ("score_unsmoothed", "score") if c in found),
+                others[0] if len(others) == 1 else "score")
+
+
+def _not_video_scores(path: Path, video: str, column: str = "auto") -> str | None:
+    """Why a score folder's .csv is no score file of `video`, the video its name says (a
+    summary.csv, a frame-count counts.csv, a labels.csv beside the scores): "no column
+    'score' of scores among its columns [...]" (`column`, or for "auto" `_auto_column`'s)
+    or "row 2 names video 'v1'" (its `video` column naming another video). None where it
+    may be one: a header naming the scores' column and only this video, no header row,
+    an empty file, or a header of another separator (whose errors `_read_video_csv` says)."""
+    from mulde.io.features import other_separator
+
+    found = _csv_columns(path)
+    if (not found or all(map(is_number, found)) or found[0].lower() in MISSING_MARKERS
+            or (len(found) == 1 and other_separator(found[0]))):
+        return None
+    if column == "auto":
+        column = _auto_column(found)
+    if column not in found:
+        return f"no column {column!r} of scores among its columns {found}"
+    if "video" not in found:
+        return None
+    at = found.index("video")
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        line = reader.line_num
+        for fields in reader:  # rows numbered as `read_frame_scores` numbers them
+            line, last = line + 1, reader.line_num
+            name = fields[at].strip() if at < len(fields) else ""
+            if name and name != video:
+                return f"row {line} names video {name!r}"
+            line = last
+    return None
 
 
 _PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -333,9 +383,16 @@ def _read_array_file(path: Path, key: str | None, in_folder: bool = False) -> np
 
 
 def _read_folder(folder: Path, key: str | None, column: str = "auto"
-                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
-    """({video: scores}, {video: labels or None}) of a score folder: one file per video,
-    named after it (`_SUFFIXES`); labels come from a .csv's label column alone."""
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None], list[str]]:
+    """({video: scores}, {video: labels or None}, notes) of a score folder: one file per
+    video, named after it (`_SUFFIXES`); labels come from a .csv's label column alone.
+
+    A .csv that is no score file of the video its name says (`_not_video_scores`: no
+    scores' column, or rows of other videos: a summary.csv, counts.csv or labels.csv put
+    beside the scores) is left out with a note where the folder holds score files of
+    another kind (.npy, .npz, .txt), as it was before a folder read .csv files; in a folder
+    of .csv files alone it is an error saying to move it out, where another .csv is a
+    video's score file (where none is, each file's own error says what to change)."""
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith("."))
     report = folder / "frame_scores.csv"
@@ -354,6 +411,19 @@ def _read_folder(folder: Path, key: str | None, column: str = "auto"
     if column != "auto" and ".csv" not in suffixes:  # as --key: not silently ignored
         raise EvaluationError(f"{folder}: --column {column} names a column of CSV files, and "
                               f"this folder holds {' and '.join(suffixes)} files: drop it")
+    csvs = [p for p in files if p.suffix.lower() == ".csv"]
+    stray = {p: why for p in csvs if (why := _not_video_scores(p, p.stem, column))}
+    notes: list[str] = []
+    if stray and len(csvs) < len(files):  # beside .npy/.npz/.txt scores: left out, said
+        notes.append(f"{folder}: not read as score files (a score folder holds one file of "
+                     "scores per video, named after it): " + "; ".join(
+                         f"{p.name} ({why})" for p, why in stray.items()))
+        files = [p for p in files if p not in stray]
+    elif stray and len(stray) < len(csvs):  # beside per-video .csv scores
+        path, why = next(iter(stray.items()))
+        raise EvaluationError(f"{path}: not a score file of video {path.stem!r} ({why}): a "
+                              "score folder holds one file of scores per video, named after "
+                              "it; move this file out of the folder")
     out: dict[str, np.ndarray] = {}
     labels: dict[str, np.ndarray | None] = {}
     seen: dict[str, Path] = {}
@@ -367,7 +437,7 @@ def _read_folder(folder: Path, key: str | None, column: str = "auto"
             out[name], labels[name] = _read_video_csv(path, name, column)
         else:
             out[name], labels[name] = _read_array_file(path, key, in_folder=True), None
-    return out, labels
+    return out, labels, notes
 
 
 def _csv_columns(path: Path) -> list[str]:
@@ -473,9 +543,9 @@ def read_scores(
         return ScoreFile(path, fmt, videos=scores, labels=labels, column=column,
                          columns=header if header is not None else tuple(_csv_columns(path)))
     if fmt == "folder":
-        videos, labels = _read_folder(path, key, column)
+        videos, labels, notes = _read_folder(path, key, column)
         return ScoreFile(path, fmt, videos=videos, labels=labels,
-                         column=None if column == "auto" else column)
+                         column=None if column == "auto" else column, notes=tuple(notes))
     if fmt == "npz":
         if key is not None:  # each array is a video's: no one array to name
             raise EvaluationError(

@@ -202,8 +202,11 @@ def read_frame_scores(
     blank lines included, in the file as given, not as sorted), and the column of a bad
     cell: an empty, non-numeric or NaN score, an empty or non-whole frame, a label other than
     0/1/True/False, a frame given twice, frames with a gap (a video whose frames run on from
-    k > 0 is a method's scores from frame k on, which `--frame-offset` is for). A header
-    without the columns needed names the columns it has and what to do.
+    k > 0 is a method's scores from frame k on, which `--frame-offset` is for). A row of
+    more or fewer fields than the header is an error naming both counts (a score written
+    with a decimal comma, 0,1461, is two fields: read, it gave the score 0 unsaid; the error
+    asks "decimal comma?"). A header without the columns needed names the columns it has and
+    what to do.
     """
     if column in KEY_COLUMNS:
         raise EvaluationError(f"column {column!r} is not a score column (video, frame and "
@@ -223,17 +226,19 @@ def read_frame_scores(
             if not fields:  # may span lines); a blank line is no row, as csv.DictReader says
                 line = last
                 continue
-            cell = _cells(path, line, fields, len(found))
-            name = (cell(at["video"], "video") or "").strip() if "video" in at else video
+            if len(fields) != len(found):  # a decimal comma's extra field read no digits
+                raise EvaluationError(_field_count_problem(path, line, fields, found, at[column]))
+            name = fields[at["video"]].strip() if "video" in at else video
             if video is not None and name != video:
                 raise EvaluationError(
-                    f"{path}, row {line}, column 'video': {name!r}, but the file is video "
-                    f"{video!r}'s (a score folder holds one file per video, named after it): "
-                    "evaluate a file of several videos' rows alone (format csv), not its folder")
+                    f"{path}, row {line}, column 'video': {name!r}, but the file's name says "
+                    f"video {video!r} (a score folder holds one file per video, named after "
+                    "it): evaluate a file of several videos' rows alone (format csv), not its "
+                    "folder")
             own = rows.setdefault(name, [])
-            frame = (_whole_number(path, line, "frame", cell(at["frame"], "frame"))
+            frame = (_whole_number(path, line, "frame", fields[at["frame"]])
                      if "frame" in at else len(own))
-            score = _score(path, line, column, cell(at[column], column))
+            score = _score(path, line, column, fields[at[column]])
             label = None if "label" not in at else _label(path, line, fields, at["label"])
             own.append((frame, line, score, label))
             line = last
@@ -253,17 +258,37 @@ def read_frame_scores(
     return scores, out_labels
 
 
-def _cells(path: Path, line: int, fields: list[str], n_columns: int) -> Callable[[int, str], str]:
-    """The cell of `fields` at an index, or an error naming the column when the row ends
-    before it."""
-    def cell(index: int, name: str) -> str:
-        if index >= len(fields):
-            raise EvaluationError(
-                f"{path}, row {line}, column {name!r}: missing (the row has {len(fields)} "
-                f"field{'s' if len(fields) != 1 else ''}, the header {n_columns}); give every "
-                "row a value for each column of the header")
-        return fields[index]
-    return cell
+_DIGITS = re.compile(r"[+-]?[0-9]+")
+_DECIMALS = re.compile(r"[0-9]+(?:[eE][+-]?[0-9]+)?")
+
+
+def decimal_comma(fields: Sequence[str], index: int) -> str | None:
+    """The hint for fields split at a decimal comma: "decimal comma? write 0.1461 for 0,1461
+    (commas separate the fields)" where the field at `index` is a whole number and the next
+    field digits alone (as 0,1461 splits); None otherwise."""
+    if index + 1 >= len(fields):
+        return None
+    whole, decimals = fields[index].strip(), fields[index + 1].strip()
+    if not (_DIGITS.fullmatch(whole) and _DECIMALS.fullmatch(decimals)):
+        return None
+    return (f"decimal comma? write {whole}.{decimals} for {whole},{decimals} (commas separate "
+            "the fields; write numbers with a decimal point)")
+
+
+def _field_count_problem(path: Path, line: int, fields: Sequence[str], found: Sequence[str],
+                         score_at: int) -> str:
+    """The one-line error for a row of another number of fields than the header `found`:
+    both counts, and the decimal-comma hint (`decimal_comma`) where the scores' field
+    (`score_at`, its index in the header) and the next look like a number split there."""
+    said = (f"{path}, row {line}: {len(fields)} field{'s' if len(fields) != 1 else ''}, the "
+            f"header {len(found)} ({','.join(found)})")
+    if len(fields) < len(found):
+        return said + "; give every row a value for each column of the header"
+    comma = decimal_comma(fields, score_at)
+    if comma:
+        return f"{said}; {comma}"
+    return said + ("; give every row one value per column of the header (a value holding a "
+                   "comma goes in double quotes)")
 
 
 def _whole_number(path: Path, line: int, column: str, text: str) -> int:
@@ -288,9 +313,10 @@ def _score(path: Path, line: int, column: str, text: str) -> float:
     try:
         score = float(value)
     except ValueError:
+        comma = decimal_comma(value.split(","), 0) if value.count(",") == 1 else None
         raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} is not a "
-                              "number; write each score as a number (e.g. 0.25 or 1e-3)"
-                              ) from None
+                              "number; " + (comma or "write each score as a number (e.g. 0.25 "
+                                            "or 1e-3)")) from None
     if score != score:  # NaN: no place in the order of scores, said with its row here
         raise EvaluationError(f"{path}, row {line}, column {column!r}: {value!r} (NaN, no "
                               "score); every row needs a score that orders the frames: "
