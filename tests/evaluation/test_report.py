@@ -678,6 +678,10 @@ def test_read_frame_scores_reads_excel_bom_and_spaces_in_the_header(tmp_path):
     ("name,frame,score", "score",
      "no column(s) ['video']; the file has columns ['name', 'frame', 'score']: a score CSV has "
      "a header row naming the columns video, frame and score"),
+    ("video,segment,score", "score",  # Sultani-style segment scores, numbered
+     "no column 'frame'; the file has columns ['video', 'segment', 'score']: name the column "
+     "segment frame (each score's index in its video, 0, 1, 2, ...: with "
+     "--segments-per-video or --frames-per-score the scores are then spread over the frames)"),
     ("frame,time_s,score,smoothed,velocity,top_stream", "score",
      "the scores of one stream as mulde watch writes them (no video column); add a column "
      "video naming the video on every row"),

@@ -425,9 +425,19 @@ def _header_problem(path: Path, found: list[str], column: str,
         example = f" (e.g. --column {others[0]})" if others else ""
         return (f"{path}: no column {column!r} of scores; {has}: name the scores' column "
                 f"score (or score_unsmoothed), or give its name with --column{example}")
+    index = next((c for c in found if c.lower() in SCORE_INDEX_NAMES), None)
+    if missing == ["frame"] and index is not None:  # segment or snippet scores, numbered
+        return (f"{path}: no column 'frame'; {has}: name the column {index} frame (each "
+                "score's index in its video, 0, 1, 2, ...: with --segments-per-video or "
+                "--frames-per-score the scores are then spread over the frames)")
     return (f"{path}: no column(s) {missing}; {has}: a score CSV has a header row naming the "
             f"columns video, frame and {column} (any order; label optional), then one row per "
             "frame")
+
+
+SCORE_INDEX_NAMES = frozenset({"segment", "snippet", "clip", "chunk", "window", "index"})
+"""Column names (lower case) that number a video's scores when each covers several frames
+(fixed segments, 16-frame snippets): a CSV of them needs that column named frame."""
 
 
 def _video_note(y: np.ndarray | None, events: Sequence[Mapping[str, Any]] | None) -> str | None:
