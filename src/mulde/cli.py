@@ -17,12 +17,16 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from mulde._version import __version__
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.terminated import Terminated
 from mulde.video import unreadable
+
+if TYPE_CHECKING:  # annotations only: the evaluation modules load when a command needs them
+    from mulde.evaluation.inputs import FrameAlignment, ScoreFile
+    from mulde.evaluation.protocol import EvaluationProtocol
 
 
 def _output_folder(out: Path) -> Path:
@@ -1304,7 +1308,8 @@ def _evaluate_into(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_smoothing_note(args: argparse.Namespace, scored, protocol) -> str | None:
+def _report_smoothing_note(args: argparse.Namespace, scored: ScoreFile,
+                           protocol: EvaluationProtocol) -> str | None:
     """The note for a mulde report's own frame_scores.csv (its `score_unsmoothed` column
     read) evaluated with other smoothing than the report's, which its metrics.json beside it
     records: which sigma (and dataset) the report used, and the options that match it, as
@@ -1390,7 +1395,7 @@ def _frame_counts_notes(path: Path, truth, scored: dict, counts, counted: Sequen
             "metrics.json's config.frame_counts lists them"]
 
 
-def _segments_note(alignment) -> str:
+def _segments_note(alignment: FrameAlignment) -> str:
     """The note saying how --segments-per-video placed each video's scores."""
     k = alignment.segments
     return (f"--segments-per-video {k}: each video's {k} scores spread over its F frames as "

@@ -646,14 +646,17 @@ class CountedTruth:
 
     @property
     def n_frames(self) -> int:
+        """The video's frame count, the frame-count file's."""
         return self.frames
 
     @property
     def ranges(self) -> tuple:
+        """The anomalous ranges, 0-based inclusive (start, end), the ground truth's."""
         return self.truth.ranges
 
     @property
     def source(self) -> str:
+        """The ground truth's file."""
         return self.truth.source
 
     def to_labels(self, n_frames: int | None = None) -> np.ndarray:
