@@ -67,8 +67,11 @@ class VideoTruth:
         """The frame count the label file fixes, or None when it states ranges only."""
         return None if self.labels is None else int(self.labels.shape[0])
 
-    def to_labels(self, n_frames: int | None = None) -> np.ndarray:
+    def to_labels(self, n_frames: int | None = None, counted: str | None = None
+                  ) -> np.ndarray:
         """Return int8 frame labels; `n_frames` is needed (and used) only for range labels.
+        `counted`: where `n_frames` comes from when a user gave it (a frame-count file's row,
+        "counts.csv, row 3"), named beside the video in the `AnnotationClippedWarning`.
 
         Raises `DatasetError` naming the source when `n_frames` is missing for range labels
         or a range starts after the last frame (or ends after it, unless `clip_ends`).
@@ -90,8 +93,9 @@ class VideoTruth:
                 )
             clipped = [(s, min(e, n_frames - 1)) for s, e in ranges]
             if clipped != ranges:
+                count = f", the count from {counted}" if counted else ""
                 warnings.warn(AnnotationClippedWarning(
-                    self.source, [f"{self.name} ({n_frames} frames)"]), stacklevel=2)
+                    self.source, [f"{self.name} ({n_frames} frames{count})"]), stacklevel=2)
             ranges = clipped
         try:
             return ranges_to_labels(

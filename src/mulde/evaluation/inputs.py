@@ -660,11 +660,12 @@ class CountedTruth:
         return self.truth.source
 
     def to_labels(self, n_frames: int | None = None) -> np.ndarray:
-        """The labels of the video's `frames` frames (`VideoTruth.to_labels`)."""
+        """The labels of the video's `frames` frames (`VideoTruth.to_labels`; a range
+        clipped at the count says the count's row in its warning)."""
         from mulde.datasets import DatasetError
 
         try:
-            return self.truth.to_labels(self.frames)
+            return self.truth.to_labels(self.frames, counted=self.counted)
         except DatasetError as error:  # a DatasetError of its own: RangeError takes others
             raise DatasetError(f"{error}; the frame count {self.frames} is from "
                                f"{self.counted}: check it") from None
@@ -1165,18 +1166,9 @@ def align(
             clipped.setdefault(w.message.source, []).extend(w.message.videos)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    for source, videos in clipped.items():  # a count from a frame-count file: its row too
-        videos = [_with_count_source(entry, truth) for entry in videos]
+    for source, videos in clipped.items():
         warnings.warn(AnnotationClippedWarning(source, videos), stacklevel=2)
     return result
-
-
-def _with_count_source(entry: str, truth: Mapping[str, _Truth]) -> str:
-    """A clipped video "<name> (<n> frames)" of an `AnnotationClippedWarning`, with where
-    its count comes from where that is a frame-count file's row (`CountedTruth`): "<name>
-    (<n> frames, the count from counts.csv, row 3)"; else as it is."""
-    counted = getattr(truth.get(entry.split(" (", 1)[0]), "counted", None)
-    return entry if counted is None else f"{entry[:-1]}, the count from {counted})"
 
 
 def _aligned(
