@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -242,13 +243,14 @@ def read_frame_scores(
             label = None if "label" not in at else _label(path, line, fields, at["label"])
             own.append((frame, line, score, label))
             line = last
+    for own in rows.values():
+        own.sort()  # by frame, then by row (lines are unique): checked next to be 0..n-1
     problem = _frame_order_problem(path, rows)
     if problem:
         raise EvaluationError(problem)
     scores: dict[str, np.ndarray] = {}
     out_labels: dict[str, np.ndarray | None] = {}
     for name, own in rows.items():
-        own.sort()  # by frame: 0..n-1 now, each once (checked above)
         scores[name] = np.asarray([s for _, _, s, _ in own], dtype=np.float64)
         known = [y is not None for _, _, _, y in own]
         if any(known) and not all(known):
@@ -351,25 +353,24 @@ def _label(path: Path, line: int, fields: list[str], index: int) -> int | None:
 def _frame_order_problem(
     path: Path, rows: Mapping[str, Sequence[tuple[int, int, float, int | None]]]
 ) -> str | None:
-    """The one-line error for each video's (frame, line, ...) rows, in file order, whose
-    frames, sorted, are not 0, 1, 2, ... once each; None when they are. The rows may come in
-    any order: sorting them is the reader's work, not the user's.
+    """The one-line error for each video's (frame, line, ...) rows, sorted by frame and line
+    (the file's rows may come in any order: sorting them is the reader's work, not the
+    user's), whose frames are not 0, 1, 2, ... once each; None when they are.
 
     A frame a video already has is said first (a repeated row, named with the row it
     repeats, wherever that is). Then, of the videos that miss a frame, the one whose row
     after the gap comes first in the file: a video whose frames run k, k+1, ... to its last
     is a method's scores from frame k on (k = 1: frames counted from 1), any other gap is
     named with the frame expected."""
-    for name, own in rows.items():
-        first: dict[int, int] = {}  # frame: line of its first row
-        for frame, line, *_ in own:
-            seen = first.setdefault(frame, line)
-            if seen != line:
-                return (f"{path}, row {line}: video {name!r} frame {frame} again (row "
-                        f"{seen}); one row per frame")
+    for name, own in rows.items():  # its earliest row repeating a frame, in file order
+        repeats = [(b[1], a[1], b[0]) for a, b in pairwise(own) if a[0] == b[0]]
+        if repeats:
+            line, seen, frame = min(repeats)
+            return (f"{path}, row {line}: video {name!r} frame {frame} again (row "
+                    f"{seen}); one row per frame")
     gaps = []  # (line, video, frame, expected, runs on from its first frame)
     for name, own in rows.items():
-        frames = sorted((frame, line) for frame, line, *_ in own)
+        frames = [(frame, line) for frame, line, *_ in own]
         for want, (frame, line) in enumerate(frames):
             if frame != want:
                 runs_on = want == 0 and frames[-1][0] - frame == len(frames) - 1
