@@ -367,6 +367,11 @@ VARIANTS["steps8000_from50"] = {**VARIANTS["deep_pair_from25_not_thin"],
 # (`mulde.estimator.atoms`); `scores_of`: the variant whose fit it scores (fitted once)
 VARIANTS["atoms_pmf5"] = {**VARIANTS["deep_pair_from25_not_thin"],
                           "scores_of": "deep_pair_from25_not_thin", "atom_min_count": 5}
+# round 61: R1 (the default since round 60) fitted with its modes reweighted: a diagonal
+# Gaussian mixture (K by BIC) gives each mode an equal share of the loss, its log mass added
+# back to every level's energy (`mulde.estimator.reweighting`; from 1,000 rows)
+VARIANTS["modes_reweighted"] = {**VARIANTS["deep_pair_from25_not_thin"], "atom_min_count": 5,
+                                "reweight": "modes"}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

@@ -972,6 +972,16 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      f"({repeated['rows']:,}" + (f" of {rows:,}" if rows else "") + " rows); "
                      "a row equal to one, new or not, is scored by its count's probability "
                      "on the energy's scale, not by the network (atom_min_count null: off)")
+    modes = d.get("modes")
+    if modes:  # reweight="modes": the mixture whose modes got equal shares of the loss
+        weights = modes["weights"]
+        lines.append(f"modes reweighted: {modes['components']} mixture components, weights "
+                     f"{weights[0]:.3g} (largest) to {weights[-1]:.3g} (smallest); each got "
+                     "an equal share of the training loss, its log mass added back to the "
+                     "energies (reweight null: off)")
+    elif params.get("reweight") == "modes":
+        lines.append("modes reweighted: no (BIC chose one mixture component: the rows were "
+                     "fitted unweighted)")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation

@@ -1673,3 +1673,18 @@ def test_a_loss_without_the_keywords_training_passes_is_refused_before_training(
         with pytest.raises(TypeError, match=f"loss_fn takes no {named} keyword"):
             train_energy(net, x, NoiseSchedule(), plain, TrainConfig(**cfg, **extra))
         assert steps == []
+
+
+def test_systematic_draws_give_each_row_its_expected_count_within_one():
+    from mulde.core.training import systematic_draws
+    g = torch.Generator().manual_seed(0)
+    w = torch.tensor([1.0, 3.0, 0.0, 6.0])
+    idx = systematic_draws(w, 25, g)
+    counts = torch.bincount(idx, minlength=4)
+    expected = 25 * w / w.sum()  # 2.5, 7.5, 0, 15
+    assert idx.shape == (25,) and counts.sum() == 25 and counts[2] == 0
+    assert ((counts - expected).abs() < 1).all()
+    same = systematic_draws(torch.ones(7), 7, g)  # equal weights: a permutation
+    assert sorted(same.tolist()) == list(range(7))
+    with pytest.raises(ValueError, match="not all zero"):
+        systematic_draws(torch.zeros(3), 3, g)

@@ -359,3 +359,17 @@ def test_repeated_training_rows_get_their_scores_in_the_graph(tmp_path):
     assert held[:32].sum() >= 20 and not held[32:].any()
     np.testing.assert_array_equal(score[held], model.atom_scores_[atom_index(test[held],
                                                                              model.atoms_)])
+
+
+def test_a_mode_reweighted_model_exports_its_mixture_term(tmp_path):
+    """reweight="modes" (two apart modes, one rare): the graph adds the mixture's -log r to
+    every level's energy as the library does."""
+    rng = np.random.default_rng(4)
+    X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
+    model = MULDE(reweight="modes", **SMALL).fit(X)
+    assert model.mode_mixture_ is not None
+    test = np.r_[X[::25], rng.standard_normal((20, 3)) * 4]
+    score, energies = _run(export_onnx(model, tmp_path / "m.onnx"), test)
+    np.testing.assert_allclose(energies, model.score_samples_multiscale(test),
+                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(score, model.anomaly_score(test), rtol=1e-4, atol=1e-4)

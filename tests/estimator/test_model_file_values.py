@@ -369,3 +369,41 @@ def test_atoms_survive_save_and_load_and_a_file_from_before_them_has_none(repeat
     older = MULDE.load(_crafted(plain_source, tmp_path, meta={"params": json.dumps(params)}))
     assert older.atom_min_count is None and len(older.atoms_) == 0
     np.testing.assert_array_equal(older.anomaly_score(X), plain.anomaly_score(X))
+
+
+@pytest.fixture(scope="module")
+def reweighted_file(tmp_path_factory):
+    """A model fitted with reweight="modes" on two apart modes (a mixture stored)."""
+    rng = np.random.default_rng(5)
+    X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
+    model, path = _fit_and_save(tmp_path_factory.mktemp("modes"), "modes", X,
+                                reweight="modes")
+    assert model.mode_mixture_ is not None
+    return X, model, path
+
+
+@pytest.mark.parametrize("change, said", [
+    ({"params": {"reweight": None}},
+     "array 'modes.means' is stored, but the config says reweight=None"),
+    ({"arrays": {"modes.variances": np.zeros((2, 3))}}, "not a mixture of two or more"),
+    ({"arrays": {"modes.means": np.zeros((2, 4))}}, "array 'modes.means' has shape (2, 4)"),
+    ({"arrays": {"modes.weights": np.array([0.5, np.nan])}}, "non-finite values"),
+])
+def test_a_file_with_a_broken_mode_mixture_is_refused(reweighted_file, tmp_path, change, said):
+    _, model, source = reweighted_file
+    if "modes.weights" in change.get("arrays", {}):
+        k = model.mode_mixture_.n_components
+        change = {"arrays": {"modes.weights": np.r_[np.full(k - 1, 1.0 / k), np.nan]}}
+    if "modes.means" in change.get("arrays", {}) or "modes.variances" in change.get("arrays", {}):
+        k = model.mode_mixture_.n_components
+        name, a = next(iter(change["arrays"].items()))
+        change = {"arrays": {name: np.zeros((k, a.shape[1]))}}
+        said = said.replace("(2, 4)", f"({k}, 4)")
+    assert _refused(_crafted(source, tmp_path, **change), said).endswith(AGAIN)
+
+
+def test_a_reweighted_model_loads_and_scores_as_saved(reweighted_file):
+    X, model, source = reweighted_file
+    loaded = MULDE.load(source)
+    np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
+    assert loaded.offset_ == model.offset_

@@ -163,14 +163,16 @@ _LEFT_OUT = {"weight_decay": 0.0, "lr_schedule": "constant", "antithetic": False
 
 def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
                        schedule: NoiseSchedule | None = None, loss_fn: Any = None,
-                       net: Any = None, cells: LatticeCells | None = None) -> dict:
+                       net: Any = None, cells: LatticeCells | None = None,
+                       row_weights: torch.Tensor | None = None) -> dict:
     """The configuration a checkpoint is written with and must match to resume: the training
     settings (those added since, weight_decay, lr_schedule and antithetic, left out at their
     default), and what else decides the trained network: the loss's beta, regulariser and
     time-score weight, the noise range, the network's noise input, Gaussian base and input
-    scaling, the lattice cells the rows are dequantised over (left out without), and the
-    training rows (their shape, and their sum and sum of squares to 6
-    significant digits: other data or another standardisation changes them). A resumed fit
+    scaling, the lattice cells the rows are dequantised over and the rows' importance
+    weights (their sum and sum of squares; each left out without), and the training rows
+    (their shape, and their sum and sum of squares to 6 significant digits: other data or
+    another standardisation changes them). A resumed fit
     of another model would otherwise continue silently from the wrong weights."""
     out = asdict(config)
     for key, value in _LEFT_OUT.items():
@@ -201,6 +203,10 @@ def _checkpoint_config(config: TrainConfig, x: torch.Tensor | None = None,
             out["scaling_rank"] = int(scaling.vectors.shape[1])
     if cells is not None:  # likewise
         out["lattice_cells"] = cells.identity()
+    if row_weights is not None:  # likewise
+        w = row_weights.detach().double()
+        out["row_weights"] = {"sum": float(f"{float(w.sum()):.6g}"),
+                              "sum_sq": float(f"{float((w * w).sum()):.6g}")}
     return out
 
 
@@ -708,6 +714,24 @@ def dequantised(x: torch.Tensor, cells: LatticeCells | None, g: torch.Generator
     return out
 
 
+def systematic_draws(weights: torch.Tensor, m: int, g: torch.Generator) -> torch.Tensor:
+    """Indices (m,) int64 of m draws from rows of non-negative `weights` (n,) (not all zero),
+    in random order: systematic resampling (one uniform offset u, the draws at (u + j) / m of
+    the weights' cumulative share, j = 0..m-1; Kitagawa 1996, "Monte Carlo filter and
+    smoother for non-Gaussian nonlinear state space models"), so row i is drawn
+    floor(m w_i / sum w) or one more times: each row's expected count is that of m
+    independent draws, with far less variance (equal weights and m = n: every row once, a
+    permutation). ValueError where the weights are negative, not finite or all zero."""
+    w = weights.detach().double().cpu()
+    if not (torch.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise ValueError("row weights must be finite, non-negative and not all zero")
+    edges = torch.cumsum(w, 0) / w.sum()
+    points = (torch.rand(1, generator=g, dtype=torch.float64)
+              + torch.arange(m, dtype=torch.float64)) / m
+    idx = torch.searchsorted(edges, points, right=True).clamp_(max=len(w) - 1)
+    return idx[torch.randperm(m, generator=g)]
+
+
 def _validation_loss(net: EnergyNetwork, loss_fn: DSMLoss, x_val: torch.Tensor,
                      schedule: NoiseSchedule, seed: int, repeats: int = VALIDATION_REPEATS,
                      cells: LatticeCells | None = None, draws: str = "shared") -> float:
@@ -772,7 +796,8 @@ def _takes_keyword(fn: Any, name: str) -> bool:
 def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, loss_fn: DSMLoss,
                  config: TrainConfig, checkpoint_dir: Path | None = None,
                  progress: bool = False, cells: LatticeCells | None = None,
-                 seed_said: str | None = None) -> TrainResult:
+                 seed_said: str | None = None,
+                 row_weights: torch.Tensor | None = None) -> TrainResult:
     """Train net on standardised normal data x (n, d) in place; return the run's history.
     The CPU flushes subnormal floats to zero meanwhile (`flushed_denormals`: a fit ran up to
     twice as slow without).
@@ -780,6 +805,13 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     cells: the lattice cells of q quantised columns in x's coordinates: every
     step's rows, and the validation rows, are dequantised (`dequantised`) before noise is
     added; None (the default) trains on the rows as given.
+
+    row_weights: None (every row alike: each epoch a permutation of the training rows) or
+    (n,) non-negative importance weights of x's rows, not all zero among the training rows
+    (`mulde.estimator.reweighting`): each epoch draws its n_train rows in proportion to
+    their weights (`systematic_draws`), and the validation rows are drawn once so from
+    theirs (the validation loss then estimates the weighted one); the loss stays a plain
+    mean over each batch.
 
     With validation (validation_fraction > 0 and n >= 10), the weights with the lowest
     validation loss (loss_fn on the held-out rows, its time-score term included) are kept
@@ -793,18 +825,26 @@ def train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule, l
     """
     with flushed_denormals():
         return _train_energy(net, x, schedule, loss_fn, config, checkpoint_dir, progress, cells,
-                             seed_said)
+                             seed_said, row_weights)
 
 
 def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
                   loss_fn: DSMLoss, config: TrainConfig, checkpoint_dir: Path | None,
                   progress: bool, cells: LatticeCells | None,
-                  seed_said: str | None) -> TrainResult:
+                  seed_said: str | None, row_weights: torch.Tensor | None = None) -> TrainResult:
     """`train_energy`'s work, with subnormals flushed."""
     device = x.device
     train_idx, val_idx = split_validation(x.shape[0], config.validation_fraction, config.seed)
     x_train, x_val = x[train_idx.to(device)], x[val_idx.to(device)]
     n_train = x_train.shape[0]
+    w_train = None
+    if row_weights is not None:
+        w = row_weights.double().cpu()
+        w_train = w[train_idx]
+        if len(val_idx):
+            pick = systematic_draws(w[val_idx], len(val_idx),
+                                    _generator(config.seed, -3, torch.device("cpu")))
+            x_val = x_val[pick.to(device)]
     batch = config.rows_per_step(n_train)
     steps_per_epoch = math.ceil(n_train / batch)
     total = config.total_steps(n_train)
@@ -817,7 +857,7 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
     trainable = [p for p in net_params if p.requires_grad]
     state = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_evals": 0, "history": []}
     best = copy.deepcopy(kept.state_dict())
-    identity = _checkpoint_config(config, x, schedule, loss_fn, net, cells)
+    identity = _checkpoint_config(config, x, schedule, loss_fn, net, cells, row_weights)
     resumed_from = None
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
@@ -850,8 +890,9 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
         step = state["step"]
         epoch, pos = divmod(step, steps_per_epoch)
         if perm is None or pos == 0:
-            perm = torch.randperm(n_train, generator=_generator(config.seed, 2 * epoch + 1,
-                                                                torch.device("cpu")))
+            gp = _generator(config.seed, 2 * epoch + 1, torch.device("cpu"))
+            perm = (torch.randperm(n_train, generator=gp) if w_train is None else
+                    systematic_draws(w_train, n_train, gp))
         idx = perm[pos * batch:(pos + 1) * batch].to(device)
         g = _generator(config.seed, 2 * step + 2, device)
         xb = x_train[idx]

@@ -2,7 +2,8 @@
 
 The graph computes what `MULDE.anomaly_score` computes, from the raw feature vectors on:
 standardisation with the training mean and scale (then the whitening, when fitted), the
-energy network at the L noise levels (`EnergyMLP.energy_multiscale`), and the fitted
+energy network at the L noise levels (`EnergyMLP.energy_multiscale`), with reweight="modes"
+the mixture's term on every level (`mulde.estimator.reweighting`), and the fitted
 aggregate (mean of the centred energies over every or the kept levels, GMM negative
 log-likelihood, mean or max of per-scale z-scores, one scale, or the stacked mixture's
 negative log-likelihood). Input: `x`,
@@ -113,6 +114,12 @@ class _Scorer(nn.Module):
         if self.whiten:
             self.register_buffer("whitening", torch.tensor(whitening, **f64))
         self.register_buffer("sigmas", torch.tensor(model.sigmas_, **f32))
+        mixture = getattr(model, "mode_mixture_", None)  # reweight="modes", K > 1
+        self.reweighted = mixture is not None
+        if self.reweighted:
+            self.register_buffer("mode_means", torch.tensor(mixture.means, **f64))
+            self.register_buffer("mode_variances", torch.tensor(mixture.variances, **f64))
+            self.register_buffer("mode_log_w", torch.tensor(np.log(mixture.weights), **f64))
         self.kind = Aggregation(model.aggregator)
         state = model.aggregator_state_
         if self.kind is Aggregation.GMM:
@@ -146,6 +153,14 @@ class _Scorer(nn.Module):
         z = z.to(torch.float32)
         energies = self.network.energy_multiscale(z, self.sigmas)
         e = energies.to(torch.float64)
+        if self.reweighted:  # -log r(z), as `ModeMixture.log_ratio`, on every level
+            d = (z.to(torch.float64)[:, None, :] - self.mode_means[None]) ** 2
+            log_p = -0.5 * ((d / self.mode_variances[None]).sum(-1)
+                            + torch.log(self.mode_variances).sum(-1)[None])
+            log_r = (torch.logsumexp(log_p + self.mode_log_w[None], dim=1)
+                     - torch.logsumexp(log_p, dim=1) + math.log(self.mode_log_w.shape[0]))
+            e = e - log_r[:, None]
+            energies = e.to(torch.float32)
         if self.kind is Aggregation.GMM:
             score = self.gmm(e)
         elif self.kind is Aggregation.SINGLE:

@@ -90,6 +90,7 @@ from mulde.estimator.persistence import (
     whole_number,
 )
 from mulde.estimator.presets import ESTIMATOR_PRESETS
+from mulde.estimator.reweighting import ModeMixture, fit_mode_mixture
 from mulde.estimator.tables import dataframe_problem, index_columns, numeric_frame
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
 from mulde.io.atomic import ensure_writable
@@ -555,6 +556,14 @@ class MULDE(OutlierMixin, BaseEstimator):
         levels, so they need time_score > 0 (ValueError) and fall back to mean_energy
         without validation rows (density-fidelity round 20: neither beat mean_energy). See
         `mulde.estimator.aggregation`.
+    reweight: None (the paper: every training row alike) or "modes": a diagonal Gaussian
+        mixture (K by BIC among 1, 2, 4, ..., 64) fitted on the standardised rows; training
+        draws each row in proportion to the equal-weight mixture's density over the fitted
+        one's, so that every mode gets the same share of the denoising loss, and the
+        energies are raised by the log of the fitted mixture's density over its equal-weight
+        twin's, the modes' masses added back (`mulde.estimator.reweighting`; issue 15: a
+        mode of few rows is otherwise fitted late and scored too high). Where BIC chooses
+        one component, the fit is the unweighted one.
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
@@ -693,6 +702,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     atom_counts_: (k,) int64, how many times the training rows hold each of `atoms_`.
     atom_scores_: (k,) float64, each atom's anomaly score, -log(c / n) + K.
     n_atoms_: int, k (0 also for a model fitted before round 60).
+    mode_mixture_: `mulde.estimator.reweighting.ModeMixture` with reweight="modes" where
+        BIC chose more than one component; None otherwise.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -744,6 +755,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
         "scale_index": [Integral, None],
         "atom_min_count": [Interval(Integral, 2, None, closed="left"), None],
+        "reweight": [StrOptions({"modes"}), None],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
@@ -776,7 +788,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 atom_min_count: int | None = ATOM_MIN_COUNT,
+                 atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = None,
                  lr: float | str = "auto", lr_schedule: str = _TRAIN.lr_schedule,
                  adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
@@ -815,6 +827,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.covariance_type = covariance_type
         self.scale_index = scale_index
         self.atom_min_count = atom_min_count
+        self.reweight = reweight
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.adam_betas = adam_betas
@@ -1057,11 +1070,15 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.network_ = self.network_.to(device)
             config = self._train_config(seed, len(X), share, X.shape[1], fraction)
             start = time.perf_counter()
+            self.mode_mixture_ = (fit_mode_mixture(x.detach().cpu().numpy(), seed)
+                                  if self.reweight == "modes" else None)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
                                   Path(self.checkpoint_dir) if self.checkpoint_dir else None,
                                   progress=self.verbose, cells=self._cells(),
-                                  seed_said=checkpoint_seed_said(self.random_state))
+                                  seed_said=checkpoint_seed_said(self.random_state),
+                                  row_weights=None if self.mode_mixture_ is None
+                                  else self.mode_mixture_.row_weights(x))
             self.fit_seconds_ = time.perf_counter() - start
             self.network_.eval()
             result.n_rows = len(X)
@@ -1075,8 +1092,10 @@ class MULDE(OutlierMixin, BaseEstimator):
             if bags is None:
                 energies = self._energies(X)
             else:
-                per_member = member_multiscale_energy(self.network_, self._to_tensor(X),
+                z = self._to_tensor(X)
+                per_member = member_multiscale_energy(self.network_, z,
                                                       torch.as_tensor(self.sigmas_))
+                per_member = self._with_mode_term(per_member, z)
                 energies = self._finite_energies(per_member.mean(dim=0), X)
             # the rows training held out for validation (the same seeded split): the network never
             # fitted them, so they score like new normal samples
@@ -1252,8 +1271,19 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def _energies(self, X: np.ndarray) -> np.ndarray:
         sigmas = torch.as_tensor(self.sigmas_)
-        return self._finite_energies(multiscale_energy(self.network_, self._to_tensor(X),
-                                                       sigmas), X)
+        z = self._to_tensor(X)
+        energies = multiscale_energy(self.network_, z, sigmas)
+        return self._finite_energies(self._with_mode_term(energies, z), X)
+
+    def _with_mode_term(self, energies: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The energies (..., n, L) of the rows z (n, d) (network coordinates) with the term
+        reweight="modes" adds to every level, -log r(z), r the fitted mixture's density
+        over its equal-weight twin's (`mulde.estimator.reweighting.ModeMixture`), in
+        float64; as given without a mixture (and for a model saved before the option)."""
+        mixture = getattr(self, "mode_mixture_", None)
+        if mixture is None:
+            return energies
+        return energies.double() - mixture.log_ratio(z)[:, None]
 
     def _finite_energies(self, energies: torch.Tensor, X: np.ndarray) -> np.ndarray:
         """The network's (n, L) energies of the rows X as float64; ValueError naming the rows
@@ -1393,6 +1423,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         if self.n_atoms_:
             arrays |= {"atoms": self.atoms_, "atom_counts": self.atom_counts_,
                        "atom_scores": self.atom_scores_}
+        mixture = getattr(self, "mode_mixture_", None)  # models fitted before the option
+        if mixture is not None:
+            arrays |= {f"modes.{k}": v for k, v in mixture.arrays().items()}
         steps = getattr(self, "quantisation_steps_", None)  # models fitted before the option
         if steps is not None:
             meta["quantisation_steps"] = json.dumps([float(h) for h in steps])
@@ -1567,6 +1600,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             _check_arrays(path, model, arrays)
             model.atoms_, model.atom_counts_, model.atom_scores_ = _stored_atoms(
                 path, model, arrays)
+            model.mode_mixture_ = _stored_modes(path, model, arrays)
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
             model.whitening_ = arrays.get("whitening")
             model.sigmas_ = arrays["sigmas"]
@@ -1621,7 +1655,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         from 0 without names, -> cell width, for the columns dequantised: on a lattice,
         two-valued or with a point mass). "threshold_scores" is what `offset_` was set on
         (`threshold_scores_`). With repeated rows (`atoms_`), "repeated_rows": their count
-        "atoms", the training rows on them "rows" and "min_count" (`atom_min_count`).
+        "atoms", the training rows on them "rows" and "min_count" (`atom_min_count`). With
+        reweight="modes" and a mixture fitted, "modes": its "components" and their
+        "weights" (largest first).
         "train" is the training record (`train_result_`) without its per-step loss
         history."""
         check_is_fitted(self, "network_")
@@ -1651,6 +1687,10 @@ class MULDE(OutlierMixin, BaseEstimator):
             out["repeated_rows"] = {"atoms": self.n_atoms_,
                                     "rows": int(self.atom_counts_.sum()),
                                     "min_count": int(self.atom_min_count)}
+        mixture = getattr(self, "mode_mixture_", None)
+        if mixture is not None:  # reweight="modes"
+            out["modes"] = {"components": mixture.n_components,
+                            "weights": sorted((float(w) for w in mixture.weights), reverse=True)}
         if names is not None:
             out["feature_names"] = [str(n) for n in names]
         return out
@@ -1876,6 +1916,47 @@ def _stored_atoms(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
         raise ModelFileError(f"{start}array 'atom_counts' holds a count below atom_min_count="
                              f"{model.atom_min_count}{end}")
     return atoms.astype(np.float64), counts.astype(np.int64), scores.astype(np.float64)
+
+
+MODE_ARRAYS = ("modes.means", "modes.variances", "modes.weights")
+"""The arrays of reweight="modes"'s mixture in a saved model (`ModeMixture.arrays`)."""
+
+
+def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
+                  ) -> ModeMixture | None:
+    """The mixture reweight="modes" fitted, from a file's `MODE_ARRAYS`; None where it
+    stores none (one component chosen, reweight None, or a file from before the option).
+    ModelFileError naming the file and the array where only some are stored, they are
+    stored under reweight None, or they are not K means and K variances of n_features_in_
+    finite numbers (variances positive) and K positive finite weights summing to 1."""
+    stored = [name for name in MODE_ARRAYS if name in arrays]
+    if not stored:
+        return None
+    start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
+    if len(stored) < len(MODE_ARRAYS):
+        missing = next(name for name in MODE_ARRAYS if name not in arrays)
+        raise ModelFileError(f"{start}array {missing!r} is missing beside {stored[0]!r}{end}")
+    if model.reweight is None:
+        raise ModelFileError(f"{start}array 'modes.means' is stored, but the config says "
+                             f"reweight=None{end}")
+    means, variances, weights = (arrays[name] for name in MODE_ARRAYS)
+    d, k = model.n_features_in_, len(weights)
+    for name, a, shape in (("modes.means", means, (k, d)), ("modes.variances", variances,
+                                                            (k, d)),
+                           ("modes.weights", weights, (k,))):
+        if a.shape != shape or a.dtype.kind != "f":
+            raise ModelFileError(f"{start}array {name!r} has shape {a.shape} ({a.dtype}), "
+                                 f"expected {shape} floating-point numbers (n_features_in={d},"
+                                 f" {k} components){end}")
+        if not np.isfinite(a).all():
+            raise ModelFileError(f"{start}array {name!r} holds non-finite values (NaN or "
+                                 f"infinite){end}")
+    if k < 2 or variances.min() <= 0 or weights.min() <= 0 or abs(weights.sum() - 1) > 1e-6:
+        raise ModelFileError(f"{start}arrays 'modes.*' are not a mixture of two or more "
+                             "components with positive variances and positive weights "
+                             f"summing to 1{end}")
+    return ModeMixture(means.astype(np.float64), variances.astype(np.float64),
+                       weights.astype(np.float64))
 
 
 def _check_dequantised(path: Path, model: MULDE) -> None:

@@ -123,7 +123,7 @@ class PyODMULDE(BaseDetector):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 atom_min_count: int | None = ATOM_MIN_COUNT,
+                 atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = None,
                  lr: float | str = "auto", lr_schedule: str = "constant", antithetic: bool = False,
                  adam_betas: tuple[float, float] = (0.5, 0.9), batch_size: int = 1024,
                  n_epochs: float | None = None,
@@ -160,6 +160,7 @@ class PyODMULDE(BaseDetector):
         self.covariance_type = covariance_type
         self.scale_index = scale_index
         self.atom_min_count = atom_min_count
+        self.reweight = reweight
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.antithetic = antithetic

@@ -1,0 +1,102 @@
+"""Mode reweighting: each mode of the training data gets an equal share of the denoising loss,
+and its log mass is added back to the energies.
+
+Why (issue 15, benchmarks/density_fidelity.md, "Mode heights on many modes"): denoising
+score matching fits a mode in proportion to its share of the loss, so a mode of few training
+rows is fitted late and left with too high an energy: on 50 Gaussian modes in d 36 (2,500
+rows) a mode's energy rose ~19 nats per e-fold fewer rows where the truth rises 1, and drawing
+every mode's rows to equal counts (an oracle that knew the modes) brought it to the truth.
+
+How, without labels: a Gaussian mixture with diagonal covariances, p(x) = sum_k pi_k p_k(x),
+is fitted on the standardised training rows, its number of components K chosen by BIC over
+1, 2, 4, ..., 64 (Schwarz 1978; scikit-learn's `GaussianMixture.bic`). Its equal-weight twin
+q(x) = sum_k p_k(x) / K gives every component the same mass. Training draws each row in
+proportion to w(x) = q(x) / p(x) (importance weights: the weighted rows are a
+sample of the density the data would have with equal modes), and the energies of any row x
+are raised by -log r(x), r(x) = p(x) / q(x), so that the network's -log of the equal-mode
+density becomes -log p's again (the modes' masses, as the mixture sees them). Where BIC
+chooses one component, r = 1: no weights, no term, the unweighted fit exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.mixture import GaussianMixture
+
+COMPONENT_GRID = (1, 2, 4, 8, 16, 32, 64)
+"""The numbers of mixture components BIC chooses among."""
+
+MIN_ROWS_PER_COMPONENT = 5
+"""A K is tried only where the rows number at least this many per component."""
+
+MIN_ROWS = 1000
+"""Fewer training rows than this are not reweighted: the modes' masses are not estimated."""
+
+REG_COVAR = 1e-3
+"""Added to each variance (the rows are standardised: a thousandth of a column's variance),
+so that a component on a few (or repeated) rows keeps a finite density."""
+
+
+@dataclass(frozen=True)
+class ModeMixture:
+    """A fitted diagonal Gaussian mixture in the network's input coordinates (standardised,
+    whitened where the model whitens): means (K, d), variances (K, d), weights (K,) summing
+    to 1, as float64 arrays."""
+
+    means: np.ndarray
+    variances: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        """K, the number of components."""
+        return len(self.weights)
+
+    def log_ratio(self, x: torch.Tensor) -> torch.Tensor:
+        """log r(x) = log p(x) - log q(x) of rows x (n, d) as float64 (n,): the log of the
+        mixture's density over its equal-weight twin's (zero for one component)."""
+        x = x.to(torch.float64)
+        means = torch.as_tensor(self.means, dtype=torch.float64, device=x.device)
+        variances = torch.as_tensor(self.variances, dtype=torch.float64, device=x.device)
+        log_w = torch.as_tensor(np.log(self.weights), dtype=torch.float64, device=x.device)
+        # log p_k(x) up to the constant -d/2 log 2 pi, which cancels in the ratio: (n, K)
+        quad = ((x[:, None, :] - means[None]) ** 2 / variances[None]).sum(-1)
+        log_p = -0.5 * (quad + torch.log(variances).sum(-1)[None])
+        return (torch.logsumexp(log_p + log_w[None], dim=1) - torch.logsumexp(log_p, dim=1)
+                + math.log(self.n_components))
+
+    def row_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The training rows' (n, d) importance weights w = 1 / r, float64 (n,)."""
+        return torch.exp(-self.log_ratio(x))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The mixture as named arrays (a saved model's)."""
+        return {"means": self.means, "variances": self.variances, "weights": self.weights}
+
+
+def fit_mode_mixture(x: np.ndarray, seed: int) -> ModeMixture | None:
+    """Fit the mixture on rows x (n, d) (standardised); None where BIC chooses one component
+    (nothing to reweight). Each K of `COMPONENT_GRID` with at least `MIN_ROWS_PER_COMPONENT`
+    rows per component is fitted once (k-means initialisation, random_state=seed) and the
+    lowest BIC kept."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < MIN_ROWS:
+        return None
+    best: tuple[float, GaussianMixture] | None = None
+    for k in COMPONENT_GRID:
+        if k * MIN_ROWS_PER_COMPONENT > len(x):
+            break
+        gmm = GaussianMixture(k, covariance_type="diag", reg_covar=REG_COVAR,
+                              random_state=seed).fit(x)
+        bic = gmm.bic(x)
+        if best is None or bic < best[0]:
+            best = (bic, gmm)
+    if best is None or best[1].n_components == 1:
+        return None
+    gmm = best[1]
+    return ModeMixture(gmm.means_.astype(np.float64), gmm.covariances_.astype(np.float64),
+                       gmm.weights_.astype(np.float64))
