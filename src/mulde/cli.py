@@ -980,8 +980,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      "an equal share of the training loss, its log mass added back to the "
                      "energies (reweight null: off)")
     elif params.get("reweight") == "modes":
-        lines.append("modes reweighted: no (BIC chose one mixture component: the rows were "
-                     "fitted unweighted)")
+        lines.append("modes reweighted: no (fewer than 1,000 rows, or BIC chose one mixture "
+                     "component: the rows were fitted unweighted)")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation

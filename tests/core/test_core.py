@@ -1688,3 +1688,18 @@ def test_systematic_draws_give_each_row_its_expected_count_within_one():
     assert sorted(same.tolist()) == list(range(7))
     with pytest.raises(ValueError, match="not all zero"):
         systematic_draws(torch.zeros(3), 3, g)
+
+
+def test_systematic_draws_never_give_a_row_of_weight_zero_after_the_last_one(monkeypatch):
+    """An offset u that rounds (u + m - 1) / m up to 1 (u = 1 - 2^-53, m = 2^21) lies past
+    every edge: it is the last row of positive weight's draw, not the row of weight 0 after
+    it that clamping to the last row gave."""
+    from mulde.core.training import systematic_draws
+    u = torch.tensor([1 - 2.0**-53], dtype=torch.float64)
+    monkeypatch.setattr(torch, "rand", lambda *args, **kwargs: u.clone())
+    m = 2**21
+    w = torch.tensor([1.0, 2.0, 0.0, 0.0], dtype=torch.float64)
+    counts = torch.bincount(systematic_draws(w, m, torch.Generator().manual_seed(0)),
+                            minlength=4)
+    assert counts[2:].sum() == 0 and counts.sum() == m
+    assert abs(int(counts[1]) - 2 * m / 3) <= 1

@@ -382,24 +382,27 @@ def reweighted_file(tmp_path_factory):
     return X, model, path
 
 
-@pytest.mark.parametrize("change, said", [
-    ({"params": {"reweight": None}},
-     "array 'modes.means' is stored, but the config says reweight=None"),
-    ({"arrays": {"modes.variances": np.zeros((2, 3))}}, "not a mixture of two or more"),
-    ({"arrays": {"modes.means": np.zeros((2, 4))}}, "array 'modes.means' has shape (2, 4)"),
-    ({"arrays": {"modes.weights": np.array([0.5, np.nan])}}, "non-finite values"),
+@pytest.mark.parametrize("arrays, said", [
+    (None, "array 'modes.means' is stored, but the config says reweight=None"),
+    (lambda k: {"modes.variances": np.zeros((k, 3))}, "not a mixture of two or more"),
+    (lambda k: {"modes.means": np.zeros((k, 4))}, "array 'modes.means' has shape ({k}, 4)"),
+    (lambda k: {"modes.weights": np.r_[np.full(k - 1, 1.0 / k), np.nan]},
+     "non-finite values"),
+    # a scalar: "len() of unsized object", as the file's one line, before
+    (lambda k: {"modes.weights": np.array(1.0)},
+     "array 'modes.weights' has shape (), expected (K,)"),
+    # float16: no dtype save writes, refused by the other arrays' check too
+    (lambda k: {"modes.means": np.zeros((k, 3), dtype=np.float16)},
+     "expected ({k}, 3) float32 or float64 numbers"),
 ])
-def test_a_file_with_a_broken_mode_mixture_is_refused(reweighted_file, tmp_path, change, said):
+def test_a_file_with_a_broken_mode_mixture_is_refused(reweighted_file, tmp_path, arrays, said):
+    """arrays: the arrays replaced, given the stored mixture's K (None: the config's
+    reweight set to None instead)."""
     _, model, source = reweighted_file
-    if "modes.weights" in change.get("arrays", {}):
-        k = model.mode_mixture_.n_components
-        change = {"arrays": {"modes.weights": np.r_[np.full(k - 1, 1.0 / k), np.nan]}}
-    if "modes.means" in change.get("arrays", {}) or "modes.variances" in change.get("arrays", {}):
-        k = model.mode_mixture_.n_components
-        name, a = next(iter(change["arrays"].items()))
-        change = {"arrays": {name: np.zeros((k, a.shape[1]))}}
-        said = said.replace("(2, 4)", f"({k}, 4)")
-    assert _refused(_crafted(source, tmp_path, **change), said).endswith(AGAIN)
+    k = model.mode_mixture_.n_components
+    change = {"params": {"reweight": None}} if arrays is None else {"arrays": arrays(k)}
+    path = _crafted(source, tmp_path, **change)
+    assert _refused(path, said.replace("{k}", str(k))).endswith(AGAIN)
 
 
 def test_a_reweighted_model_loads_and_scores_as_saved(reweighted_file):

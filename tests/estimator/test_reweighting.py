@@ -99,3 +99,86 @@ def test_reweight_on_one_mode_is_the_unweighted_fit_to_the_bit():
     reweighted = MULDE(**TINY, reweight="modes").fit(X)
     assert reweighted.mode_mixture_ is None
     np.testing.assert_array_equal(reweighted.anomaly_score(X), plain.anomaly_score(X))
+
+
+def test_log_ratio_stays_within_its_bounds_far_from_every_mode():
+    """A row 1e9 deviations out has log p_k near -1e20, beside which log pi_k vanishes in a
+    sum: log r is still K sum_k pi_k post_k's log, between log(K min pi) and log(K max pi)."""
+    mixture = ModeMixture(np.array([[0.0, 0.0], [3.0, 1.0]]),
+                          np.array([[1e-3, 1.0], [1.0, 1e-3]]), np.array([0.9, 0.1]))
+    for far in (1e6, 1e9, 1e15, 3e38):
+        x = torch.tensor([[far, -far / 3], [0.7 * far, far]], dtype=torch.float32)
+        got = mixture.log_ratio(x).numpy()
+        assert np.isfinite(got).all()
+        assert (got >= math.log(0.2) - 1e-12).all() and (got <= math.log(1.8) + 1e-12).all()
+    # the nearest component's in Mahalanobis terms: row 0 the second's, row 1 the first's
+    np.testing.assert_allclose(got, [math.log(0.2), math.log(1.8)], rtol=1e-12)
+
+
+def test_the_mixture_is_fitted_without_the_validation_rows(monkeypatch):
+    """The rows held out for validation (a threshold_on="validation" threshold's) score as
+    new rows do: the mixture, part of their energies, never saw them."""
+    from sklearn.utils import check_random_state
+
+    import mulde.estimator.model as model_module
+    from mulde.core.training import split_validation
+
+    seen = {}
+
+    def spy(x, seed, rows=None):
+        seen.update(n=len(x), rows=rows)
+        return fit_mode_mixture(x, seed, rows)
+
+    monkeypatch.setattr(model_module, "fit_mode_mixture", spy)
+    X = _two_modes()
+    model = MULDE(**TINY, reweight="modes", validation_fraction=0.2,
+                  threshold_on="validation").fit(X)
+    seed = int(check_random_state(0).randint(2**31 - 1))  # fit's, from random_state=0
+    train_idx, val_idx = split_validation(len(X), 0.2, seed)
+    assert seen["n"] == len(X) and len(val_idx) == 220
+    np.testing.assert_array_equal(np.sort(seen["rows"]), np.sort(train_idx.numpy()))
+    assert model.mode_mixture_ is not None and model.threshold_scores_ == "validation"
+
+
+def test_bagged_fit_time_energies_are_the_scored_ones_to_the_bit(monkeypatch):
+    """threshold_on="out_of_bag" with bags: the energies the aggregator and the atoms are
+    fitted on (the members' mean, the term added after it) are `score_samples_multiscale`'s
+    to the last bit, as without reweighting."""
+    import mulde.estimator.model as model_module
+
+    seen = {}
+    fit_aggregator = model_module.fit_aggregator
+
+    def spy(aggregator, energies, **options):
+        seen["energies"] = energies.copy()
+        return fit_aggregator(aggregator, energies, **options)
+
+    monkeypatch.setattr(model_module, "fit_aggregator", spy)
+    X = _two_modes()
+    model = MULDE(**TINY | dict(n_members=3), max_samples=0.5, validation_fraction=0.1,
+                  threshold_on="out_of_bag", reweight="modes").fit(X)
+    assert model.mode_mixture_ is not None and model.threshold_scores_ == "out_of_bag"
+    np.testing.assert_array_equal(seen["energies"], model.score_samples_multiscale(X))
+
+
+def test_a_checkpoint_of_the_unweighted_fit_names_reweight(tmp_path):
+    """The row weights are part of a checkpoint's identity: an unweighted run's checkpoint
+    is not resumed by reweight="modes", and the refusal names the parameter."""
+    X = _two_modes()
+    params = TINY | dict(checkpoint_dir=str(tmp_path), checkpoint_every=10)
+    MULDE(**params).fit(X)
+    with pytest.raises(ValueError, match=r"differs in row_weights .*row_weights follow "
+                                         r"reweight .*rerun with the reweight the checkpoint "
+                                         r"was written with"):
+        MULDE(**params, reweight="modes").fit(X)
+
+
+def test_info_says_why_a_model_of_few_rows_was_not_reweighted(tmp_path, capsys):
+    from mulde.cli import main
+
+    X = _two_modes(n_big=150, n_small=50)
+    path = MULDE(**TINY, reweight="modes").fit(X).save(tmp_path / "m.safetensors")
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    assert ("modes reweighted: no (fewer than 1,000 rows, or BIC chose one mixture "
+            "component" in capsys.readouterr().out)

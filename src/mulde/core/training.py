@@ -149,6 +149,12 @@ def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
     return g
 
 
+_VALIDATION_DRAWS_STREAM = -999_999
+"""The generator stream (`_generator`) that draws the validation rows by their weights
+(`train_energy`'s row_weights): none of the others, -1 (the split), -2 - 1000 j (the
+validation noise), -3 - m (member m's bag) and the positive ones of the epochs and steps."""
+
+
 def ema_decay_at(step: int, decay: float) -> float:
     """EMA decay after optimiser step `step` (0-based): min(decay, (1 + t) / (10 + t)), a
     warm-up so that early averages are not dominated by the random initialisation."""
@@ -725,10 +731,14 @@ def systematic_draws(weights: torch.Tensor, m: int, g: torch.Generator) -> torch
     w = weights.detach().double().cpu()
     if not (torch.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
         raise ValueError("row weights must be finite, non-negative and not all zero")
-    edges = torch.cumsum(w, 0) / w.sum()
+    edges = torch.cumsum(w, 0)
+    edges = edges / edges[-1]  # the last edge 1 exactly (a sum in another order: 1 - 3e-15)
     points = (torch.rand(1, generator=g, dtype=torch.float64)
               + torch.arange(m, dtype=torch.float64)) / m
-    idx = torch.searchsorted(edges, points, right=True).clamp_(max=len(w) - 1)
+    # a point that rounds to 1 (u near 1, m large) goes to the last row of positive weight,
+    # never to a row of weight 0 after it
+    last = int(torch.nonzero(w).max())
+    idx = torch.searchsorted(edges, points, right=True).clamp_(max=last)
     return idx[torch.randperm(m, generator=g)]
 
 
@@ -843,7 +853,8 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
         w_train = w[train_idx]
         if len(val_idx):
             pick = systematic_draws(w[val_idx], len(val_idx),
-                                    _generator(config.seed, -3, torch.device("cpu")))
+                                    _generator(config.seed, _VALIDATION_DRAWS_STREAM,
+                                               torch.device("cpu")))
             x_val = x_val[pick.to(device)]
     batch = config.rows_per_step(n_train)
     steps_per_epoch = math.ceil(n_train / batch)
@@ -869,8 +880,10 @@ def _train_energy(net: EnergyNetwork, x: torch.Tensor, schedule: NoiseSchedule,
                                           unsettable=("validation_draws",),
                                           # the cells follow the data, the library's rule
                                           # (round 52 added flags') and the columns a
-                                          # dequantise list names
-                                          set_by={"lattice_cells": "dequantise"})
+                                          # dequantise list names; the row weights, MULDE's
+                                          # reweight="modes" mixture of the data
+                                          set_by={"lattice_cells": "dequantise",
+                                                  "row_weights": "reweight"})
             resumed_from = state["step"]
 
     n_members = len(net.members) if hasattr(net, "members") else 1

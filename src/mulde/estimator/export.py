@@ -119,7 +119,7 @@ class _Scorer(nn.Module):
         if self.reweighted:
             self.register_buffer("mode_means", torch.tensor(mixture.means, **f64))
             self.register_buffer("mode_variances", torch.tensor(mixture.variances, **f64))
-            self.register_buffer("mode_log_w", torch.tensor(np.log(mixture.weights), **f64))
+            self.register_buffer("mode_weights", torch.tensor(mixture.weights, **f64))
         self.kind = Aggregation(model.aggregator)
         state = model.aggregator_state_
         if self.kind is Aggregation.GMM:
@@ -157,8 +157,8 @@ class _Scorer(nn.Module):
             d = (z.to(torch.float64)[:, None, :] - self.mode_means[None]) ** 2
             log_p = -0.5 * ((d / self.mode_variances[None]).sum(-1)
                             + torch.log(self.mode_variances).sum(-1)[None])
-            log_r = (torch.logsumexp(log_p + self.mode_log_w[None], dim=1)
-                     - torch.logsumexp(log_p, dim=1) + math.log(self.mode_log_w.shape[0]))
+            log_r = (torch.log(torch.softmax(log_p, dim=1) @ self.mode_weights)
+                     + math.log(self.mode_weights.shape[0]))
             e = e - log_r[:, None]
             energies = e.to(torch.float32)
         if self.kind is Aggregation.GMM:

@@ -562,8 +562,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         one's, so that every mode gets the same share of the denoising loss, and the
         energies are raised by the log of the fitted mixture's density over its equal-weight
         twin's, the modes' masses added back (`mulde.estimator.reweighting`; issue 15: a
-        mode of few rows is otherwise fitted late and scored too high). Where BIC chooses
-        one component, the fit is the unweighted one.
+        mode of few rows is otherwise fitted late and scored too high). The mixture is
+        fitted on the training split (the validation rows left out); from fewer than
+        1,000 rows (`mulde.estimator.reweighting.MIN_ROWS`, the validation split counted)
+        or where BIC chooses one component, the fit is the unweighted one.
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
@@ -703,7 +705,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     atom_scores_: (k,) float64, each atom's anomaly score, -log(c / n) + K.
     n_atoms_: int, k (0 also for a model fitted before round 60).
     mode_mixture_: `mulde.estimator.reweighting.ModeMixture` with reweight="modes" where
-        BIC chose more than one component; None otherwise.
+        BIC chose more than one component (1,000 rows or more); None otherwise.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -1070,8 +1072,12 @@ class MULDE(OutlierMixin, BaseEstimator):
             self.network_ = self.network_.to(device)
             config = self._train_config(seed, len(X), share, X.shape[1], fraction)
             start = time.perf_counter()
-            self.mode_mixture_ = (fit_mode_mixture(x.detach().cpu().numpy(), seed)
-                                  if self.reweight == "modes" else None)
+            # on the training split alone: the rows held out for validation (a split-conformal
+            # threshold's) must score as new rows do, the term included
+            self.mode_mixture_ = (fit_mode_mixture(
+                x.detach().cpu().numpy(), seed,
+                split_validation(len(X), config.validation_fraction, config.seed)[0].numpy())
+                if self.reweight == "modes" else None)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
                                   Path(self.checkpoint_dir) if self.checkpoint_dir else None,
@@ -1095,8 +1101,10 @@ class MULDE(OutlierMixin, BaseEstimator):
                 z = self._to_tensor(X)
                 per_member = member_multiscale_energy(self.network_, z,
                                                       torch.as_tensor(self.sigmas_))
-                per_member = self._with_mode_term(per_member, z)
-                energies = self._finite_energies(per_member.mean(dim=0), X)
+                # the term after the members' mean (a row's alike for every member), so that
+                # these are `_energies`' to the last bit
+                energies = self._finite_energies(
+                    self._with_mode_term(per_member.mean(dim=0), z), X)
             # the rows training held out for validation (the same seeded split): the network never
             # fitted them, so they score like new normal samples
             _, val_idx = split_validation(len(X), config.validation_fraction, config.seed)
@@ -1116,6 +1124,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                 self.threshold_scores_ = "validation" if held.size else "training"
             else:  # bagged: nearly every row is out of some bag (those `rows`, in order)
                 out_of_bag, rows = out_of_bag_energies(per_member, bags)
+                out_of_bag = self._with_mode_term(out_of_bag, z[rows])
                 threshold_scores = self._aggregate(out_of_bag.cpu().numpy())
                 scored = X[rows.cpu().numpy()]
                 self.threshold_scores_ = "out_of_bag"
@@ -1276,7 +1285,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         return self._finite_energies(self._with_mode_term(energies, z), X)
 
     def _with_mode_term(self, energies: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """The energies (..., n, L) of the rows z (n, d) (network coordinates) with the term
+        """The energies (n, L) of the rows z (n, d) (network coordinates) with the term
         reweight="modes" adds to every level, -log r(z), r the fitted mixture's density
         over its equal-weight twin's (`mulde.estimator.reweighting.ModeMixture`), in
         float64; as given without a mixture (and for a model saved before the option)."""
@@ -1928,7 +1937,8 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     stores none (one component chosen, reweight None, or a file from before the option).
     ModelFileError naming the file and the array where only some are stored, they are
     stored under reweight None, or they are not K means and K variances of n_features_in_
-    finite numbers (variances positive) and K positive finite weights summing to 1."""
+    finite float32 or float64 numbers (variances positive) and K >= 2 positive finite
+    weights summing to 1 (a vector)."""
     stored = [name for name in MODE_ARRAYS if name in arrays]
     if not stored:
         return None
@@ -1940,14 +1950,18 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
         raise ModelFileError(f"{start}array 'modes.means' is stored, but the config says "
                              f"reweight=None{end}")
     means, variances, weights = (arrays[name] for name in MODE_ARRAYS)
+    if weights.ndim != 1:  # K is read from them (a scalar has no len: a TypeError's text)
+        raise ModelFileError(f"{start}array 'modes.weights' has shape {weights.shape}, "
+                             f"expected (K,): one weight per mixture component{end}")
     d, k = model.n_features_in_, len(weights)
-    for name, a, shape in (("modes.means", means, (k, d)), ("modes.variances", variances,
-                                                            (k, d)),
-                           ("modes.weights", weights, (k,))):
-        if a.shape != shape or a.dtype.kind != "f":
+    for name, a, shape in (("modes.weights", weights, (k,)), ("modes.means", means, (k, d)),
+                           ("modes.variances", variances, (k, d))):
+        # float32 or float64, as `_check_arrays` (float16 and bfloat16 are no dtype save
+        # writes)
+        if a.shape != shape or a.dtype not in (np.float32, np.float64):
             raise ModelFileError(f"{start}array {name!r} has shape {a.shape} ({a.dtype}), "
-                                 f"expected {shape} floating-point numbers (n_features_in={d},"
-                                 f" {k} components){end}")
+                                 f"expected {shape} float32 or float64 numbers "
+                                 f"(n_features_in={d}, {k} components){end}")
         if not np.isfinite(a).all():
             raise ModelFileError(f"{start}array {name!r} holds non-finite values (NaN or "
                                  f"infinite){end}")

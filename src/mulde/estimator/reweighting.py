@@ -34,7 +34,8 @@ MIN_ROWS_PER_COMPONENT = 5
 """A K is tried only where the rows number at least this many per component."""
 
 MIN_ROWS = 1000
-"""Fewer training rows than this are not reweighted: the modes' masses are not estimated."""
+"""Fewer rows than this (those given to fit, the validation split included) are not
+reweighted: the modes' masses are not estimated."""
 
 REG_COVAR = 1e-3
 """Added to each variance (the rows are standardised: a thousandth of a column's variance),
@@ -62,11 +63,15 @@ class ModeMixture:
         x = x.to(torch.float64)
         means = torch.as_tensor(self.means, dtype=torch.float64, device=x.device)
         variances = torch.as_tensor(self.variances, dtype=torch.float64, device=x.device)
-        log_w = torch.as_tensor(np.log(self.weights), dtype=torch.float64, device=x.device)
+        weights = torch.as_tensor(self.weights, dtype=torch.float64, device=x.device)
         # log p_k(x) up to the constant -d/2 log 2 pi, which cancels in the ratio: (n, K)
         quad = ((x[:, None, :] - means[None]) ** 2 / variances[None]).sum(-1)
         log_p = -0.5 * (quad + torch.log(variances).sum(-1)[None])
-        return (torch.logsumexp(log_p + log_w[None], dim=1) - torch.logsumexp(log_p, dim=1)
+        # r = K sum_k pi_k post_k, post the equal-weight twin's posteriors: a convex
+        # combination, so log(K min pi) <= log r <= log(K max pi) to the last bits however
+        # far x lies (the difference of two logsumexps lost log pi_k beside a log p_k of
+        # -1e20, which a row 1e9 deviations out has, and gave log K)
+        return (torch.log(torch.softmax(log_p, dim=1) @ weights)
                 + math.log(self.n_components))
 
     def row_weights(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,14 +83,19 @@ class ModeMixture:
         return {"means": self.means, "variances": self.variances, "weights": self.weights}
 
 
-def fit_mode_mixture(x: np.ndarray, seed: int) -> ModeMixture | None:
-    """Fit the mixture on rows x (n, d) (standardised); None where BIC chooses one component
-    (nothing to reweight). Each K of `COMPONENT_GRID` with at least `MIN_ROWS_PER_COMPONENT`
-    rows per component is fitted once (k-means initialisation, random_state=seed) and the
-    lowest BIC kept."""
+def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None
+                     ) -> ModeMixture | None:
+    """Fit the mixture on rows x (n, d) (standardised), or on those of them that the indices
+    `rows` (int, in 0..n-1) name (`MULDE.fit`: the training split, the validation rows left
+    out, which then score as new rows do); None where x has fewer than `MIN_ROWS` rows or
+    BIC chooses one component (nothing to reweight). Each K of `COMPONENT_GRID` with at
+    least `MIN_ROWS_PER_COMPONENT` of the fitted rows per component is fitted once (k-means
+    initialisation, random_state=seed) and the lowest BIC kept."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) < MIN_ROWS:
         return None
+    if rows is not None:
+        x = x[rows]
     best: tuple[float, GaussianMixture] | None = None
     for k in COMPONENT_GRID:
         if k * MIN_ROWS_PER_COMPONENT > len(x):
