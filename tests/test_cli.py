@@ -2096,3 +2096,25 @@ def test_export_and_info_refuse_pyod_fields_pyodmulde_load_refuses(features, cap
                               f"metadata field '{PYOD_META}' {said}"), err
         assert "\n" not in err
     assert not (d / "c.onnx").exists()
+
+
+def test_info_names_the_mixture_of_a_mode_reweighted_model(tmp_path, capsys):
+    """reweight="modes" on two apart groups of unequal size: info names the mixture's
+    components and their weights; on fewer than 1,000 rows it says the rows were fitted
+    unweighted and why."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", np.r_[rng.standard_normal((1000, 2)),
+                                      rng.standard_normal((100, 2)) + 12.0])
+    np.save(tmp_path / "few.npy", rng.standard_normal((300, 2)))
+    params = '{"max_steps": 1, "n_levels": 2, "reweight": "modes"}'
+    for name in ("x", "few"):
+        assert main(["fit", str(tmp_path / f"{name}.npy"), "--out",
+                     str(tmp_path / f"{name}.safetensors"), "--quiet", "--params",
+                     params]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "x.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"modes reweighted: \d+ mixture components, weights 0\.\d+ \(largest\) to "
+                     r"0\.\d+ \(smallest\)", out)
+    assert main(["info", str(tmp_path / "few.safetensors")]) == 0
+    assert "modes reweighted: no (fewer than 1,000 rows" in capsys.readouterr().out

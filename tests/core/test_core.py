@@ -1703,3 +1703,29 @@ def test_systematic_draws_never_give_a_row_of_weight_zero_after_the_last_one(mon
                             minlength=4)
     assert counts[2:].sum() == 0 and counts.sum() == m
     assert abs(int(counts[1]) - 2 * m / 3) <= 1
+
+
+def test_training_draws_rows_by_their_weights():
+    """Rows of weight 0 never reach the loss; the others reach it in proportion to theirs."""
+    from mulde.core import NoiseSchedule
+    from mulde.core.training import train_energy
+
+    seen = []
+    loss = DSMLoss(beta=0.0, time_score=0.0)
+
+    def spy(net, x, sigma, eps, **kw):
+        seen.append(x.detach().clone())
+        return loss(net, x, sigma, eps, **kw)
+
+    x = torch.cat([torch.zeros(30, 2), torch.ones(30, 2) * 5, torch.ones(40, 2) * -5])
+    weights = torch.cat([torch.zeros(30), torch.ones(30), torch.full((40,), 0.25)])
+    net = EnergyMLP(2, (8,))
+    config = TrainConfig(batch_size=20, max_steps=50, validation_fraction=0.0, seed=0,
+                         ema_decay=None, patience=None)
+    train_energy(net, x, NoiseSchedule(0.01, 1.0), spy, config, row_weights=weights)
+    rows = torch.cat(seen)
+    assert not (rows == 0).all(dim=1).any()  # the zero-weight rows
+    fives = (rows == 5).all(dim=1).sum().item()
+    minus = (rows == -5).all(dim=1).sum().item()
+    # 30 rows of weight 1 against 40 of 0.25: 3 to 1
+    assert fives + minus == len(rows) and fives / minus == pytest.approx(3.0, rel=0.1)

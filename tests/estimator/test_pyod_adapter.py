@@ -479,3 +479,13 @@ def test_predict_warns_again_when_validation_rows_flag_nothing():
     assert det.threshold_ == np.inf
     with pytest.warns(FewValidationRowsWarning):
         assert not det.predict(np.full((2, 3), 50.0)).any()
+
+
+def test_the_adapter_takes_reweight_and_scores_as_mulde():
+    """reweight="modes" through the adapter: the same fit as MULDE's, PyOD's scores equal."""
+    rng = np.random.default_rng(2)
+    X = np.r_[rng.standard_normal((1000, 2)), rng.standard_normal((100, 2)) + 10.0]
+    det = PyODMULDE(reweight="modes", **SMALL).fit(X)
+    model = MULDE(reweight="modes", **SMALL).fit(X)
+    assert det.get_params()["reweight"] == "modes"
+    np.testing.assert_array_equal(det.decision_scores_, model.anomaly_score(X))
