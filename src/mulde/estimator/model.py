@@ -1897,17 +1897,12 @@ def _stored_atoms(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     they are not k rows of n_features_in_ finite numbers with k whole counts of at least
     `atom_min_count` and k finite scores, or stored under atom_min_count None."""
     d = model.n_features_in_
-    stored = [name for name in ATOM_ARRAYS if name in arrays]
-    if not stored:
+    group = _stored_group(path, arrays, ATOM_ARRAYS, "atom_min_count=None",
+                          model.atom_min_count is None)
+    if group is None:
         return np.empty((0, d)), np.empty(0, dtype=np.int64), np.empty(0)
     start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
-    if len(stored) < len(ATOM_ARRAYS):
-        missing = next(name for name in ATOM_ARRAYS if name not in arrays)
-        raise ModelFileError(f"{start}array {missing!r} is missing beside {stored[0]!r}{end}")
-    if model.atom_min_count is None:
-        raise ModelFileError(f"{start}array 'atoms' is stored, but the config says "
-                             f"atom_min_count=None{end}")
-    atoms, counts, scores = (arrays[name] for name in ATOM_ARRAYS)
+    atoms, counts, scores = group
     k = len(atoms)
     if not (atoms.ndim == 2 and atoms.shape[1] == d and atoms.dtype.kind == "f"):
         raise ModelFileError(f"{start}array 'atoms' has shape {atoms.shape} ({atoms.dtype}), "
@@ -1927,6 +1922,25 @@ def _stored_atoms(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     return atoms.astype(np.float64), counts.astype(np.int64), scores.astype(np.float64)
 
 
+def _stored_group(path: Path, arrays: Mapping[str, np.ndarray], names: Sequence[str],
+                  setting: str, off: bool) -> list[np.ndarray] | None:
+    """The arrays `names` (a group a fit stores all or none of) from a file's `arrays`, in
+    that order; None where it stores none. ModelFileError naming the file and the first
+    array missing where only some are stored, or naming the first where the config's
+    `setting` (such as "reweight=None") stores none (`off` True)."""
+    stored = [name for name in names if name in arrays]
+    if not stored:
+        return None
+    start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
+    if len(stored) < len(names):
+        missing = next(name for name in names if name not in arrays)
+        raise ModelFileError(f"{start}array {missing!r} is missing beside {stored[0]!r}{end}")
+    if off:
+        raise ModelFileError(f"{start}array {names[0]!r} is stored, but the config says "
+                             f"{setting}{end}")
+    return [arrays[name] for name in names]
+
+
 MODE_ARRAYS = ("modes.means", "modes.variances", "modes.weights")
 """The arrays of reweight="modes"'s mixture in a saved model (`ModeMixture.arrays`)."""
 
@@ -1939,17 +1953,11 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     stored under reweight None, or they are not K means and K variances of n_features_in_
     finite float32 or float64 numbers (variances positive) and K >= 2 positive finite
     weights summing to 1 (a vector)."""
-    stored = [name for name in MODE_ARRAYS if name in arrays]
-    if not stored:
+    group = _stored_group(path, arrays, MODE_ARRAYS, "reweight=None", model.reweight is None)
+    if group is None:
         return None
     start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
-    if len(stored) < len(MODE_ARRAYS):
-        missing = next(name for name in MODE_ARRAYS if name not in arrays)
-        raise ModelFileError(f"{start}array {missing!r} is missing beside {stored[0]!r}{end}")
-    if model.reweight is None:
-        raise ModelFileError(f"{start}array 'modes.means' is stored, but the config says "
-                             f"reweight=None{end}")
-    means, variances, weights = (arrays[name] for name in MODE_ARRAYS)
+    means, variances, weights = group
     if weights.ndim != 1:  # K is read from them (a scalar has no len: a TypeError's text)
         raise ModelFileError(f"{start}array 'modes.weights' has shape {weights.shape}, "
                              f"expected (K,): one weight per mixture component{end}")
