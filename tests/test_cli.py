@@ -2107,10 +2107,17 @@ def test_info_names_the_mixture_of_a_mode_reweighted_model(tmp_path, capsys):
                                       rng.standard_normal((100, 2)) + 12.0])
     np.save(tmp_path / "few.npy", rng.standard_normal((300, 2)))
     params = '{"max_steps": 1, "n_levels": 2, "reweight": "modes"}'
+    from mulde.estimator.model import FewRowsToReweightWarning
+
     for name in ("x", "few"):
-        assert main(["fit", str(tmp_path / f"{name}.npy"), "--out",
-                     str(tmp_path / f"{name}.safetensors"), "--quiet", "--params",
-                     params]) == 0
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            assert main(["fit", str(tmp_path / f"{name}.npy"), "--out",
+                         str(tmp_path / f"{name}.safetensors"), "--quiet", "--params",
+                         params]) == 0
+        # the 300 rows are too few to reweight, which the fit says (FewRowsToReweightWarning)
+        assert ([w.category for w in said if w.category is FewRowsToReweightWarning]
+                == ([FewRowsToReweightWarning] if name == "few" else []))
     capsys.readouterr()
     assert main(["info", str(tmp_path / "x.safetensors")]) == 0
     out = capsys.readouterr().out

@@ -416,6 +416,23 @@ def test_a_fit_on_few_rows_warns_in_one_line(feats, tmp_path):
     assert done.stdout.startswith("fitted on 3 x 3 features")
 
 
+def test_fit_on_too_few_rows_to_reweight_warns_in_one_line(feats, tmp_path):
+    """reweight="modes" on 100 rows (fewer than 1,000): the fit runs unweighted and says so
+    in one `mulde: warning:` line naming the count and the choices (run as a user would)."""
+    code = "import sys; from mulde.cli import main; sys.exit(main())"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    params = json.dumps({**json.loads(SMALL), "reweight": "modes"})
+    done = subprocess.run([sys.executable, "-c", code, "fit", str(feats / "train.npy"),
+                           "--out", str(tmp_path / "m.safetensors"), "--params", params,
+                           "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "mulde: warning: reweight='modes' needs at least 1,000 training samples to estimate "
+        "the modes' masses and got 100: this fit is the unweighted one (reweight=None); fit "
+        "on more normal samples, or leave reweight=None (FewRowsToReweightWarning)"]
+
+
 @pytest.mark.parametrize("device, message", [
     ("banana", "--device 'banana' is not a device; use auto, cpu, cuda, cuda:N or mps"),
     ("cuda:99", "--device cuda:99: "),

@@ -101,6 +101,32 @@ def test_reweight_on_one_mode_is_the_unweighted_fit_to_the_bit():
     np.testing.assert_array_equal(reweighted.anomaly_score(X), plain.anomaly_score(X))
 
 
+def test_reweight_on_too_few_rows_warns_and_fits_unweighted():
+    """Asked for on fewer than MIN_ROWS rows (two apart modes, one rare: a mixture would be
+    found), reweight="modes" says so before training and fits as None does, to the bit;
+    from MIN_ROWS rows it reweights without that warning (found by a newcomer: the setting
+    was dropped unsaid)."""
+    import warnings
+
+    from mulde.estimator.model import FewRowsToReweightWarning
+
+    X = _two_modes(n_big=700, n_small=100)
+    with pytest.warns(FewRowsToReweightWarning,
+                      match=r"^reweight='modes' needs at least 1,000 training samples to "
+                            r"estimate the modes' masses and got 800: this fit is the "
+                            r"unweighted one \(reweight=None\); fit on more normal samples, "
+                            r"or leave reweight=None$"):
+        few = MULDE(**TINY, reweight="modes").fit(X)
+    assert few.mode_mixture_ is None
+    np.testing.assert_array_equal(few.anomaly_score(X), MULDE(**TINY).fit(X).anomaly_score(X))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        enough = MULDE(**TINY, reweight="modes").fit(_two_modes(n_big=MIN_ROWS - 100,
+                                                                  n_small=100))
+    assert not [w for w in said if issubclass(w.category, FewRowsToReweightWarning)]
+    assert enough.mode_mixture_ is not None
+
+
 def test_log_ratio_stays_within_its_bounds_far_from_every_mode():
     """A row 1e9 deviations out has log p_k near -1e20, beside which log pi_k vanishes in a
     sum: log r is still K sum_k pi_k post_k's log, between log(K min pi) and log(K max pi)."""
@@ -175,9 +201,11 @@ def test_a_checkpoint_of_the_unweighted_fit_names_reweight(tmp_path):
 
 def test_info_says_why_a_model_of_few_rows_was_not_reweighted(tmp_path, capsys):
     from mulde.cli import main
+    from mulde.estimator.model import FewRowsToReweightWarning
 
     X = _two_modes(n_big=150, n_small=50)
-    path = MULDE(**TINY, reweight="modes").fit(X).save(tmp_path / "m.safetensors")
+    with pytest.warns(FewRowsToReweightWarning):
+        path = MULDE(**TINY, reweight="modes").fit(X).save(tmp_path / "m.safetensors")
     capsys.readouterr()
     assert main(["info", str(path)]) == 0
     assert ("modes reweighted: no (fewer than 1,000 rows, or BIC chose one mixture "

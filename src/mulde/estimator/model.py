@@ -90,6 +90,7 @@ from mulde.estimator.persistence import (
     whole_number,
 )
 from mulde.estimator.presets import ESTIMATOR_PRESETS
+from mulde.estimator.reweighting import MIN_ROWS as REWEIGHT_MIN_ROWS
 from mulde.estimator.reweighting import ModeMixture, fit_mode_mixture
 from mulde.estimator.tables import dataframe_problem, index_columns, numeric_frame
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
@@ -368,6 +369,23 @@ class NoOutOfBagRowsWarning(FieldedWarning):
             "on bags of the rows (max_samples < 1)")
 
 
+class FewRowsToReweightWarning(FieldedWarning):
+    """reweight="modes" on `n` rows, fewer than `minimum`
+    (`mulde.estimator.reweighting.MIN_ROWS`, 1,000, the validation split counted): the
+    modes' masses are not estimated from so few rows, so the fit is the unweighted one
+    (`mode_mixture_` None), as reweight=None fits. Said before training, so that the
+    setting a user asked for is not dropped unsaid."""
+
+    FIELDS = ("n", "minimum")
+
+    def __init__(self, n: int, minimum: int) -> None:
+        self.n, self.minimum = n, minimum
+        super().__init__(
+            f"reweight='modes' needs at least {minimum:,} training samples to estimate the "
+            f"modes' masses and got {n:,}: this fit is the unweighted one (reweight=None); "
+            "fit on more normal samples, or leave reweight=None")
+
+
 class UnseededCheckpointWarning(FieldedWarning):
     """A fit with a `checkpoint_dir` and random_state=None: each fit draws another seed (from
     numpy's global RandomState), so a rerun is refused the checkpoint this one writes (a
@@ -565,7 +583,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         mode of few rows is otherwise fitted late and scored too high). The mixture is
         fitted on the training split (the validation rows left out); from fewer than
         1,000 rows (`mulde.estimator.reweighting.MIN_ROWS`, the validation split counted)
-        or where BIC chooses one component, the fit is the unweighted one.
+        or where BIC chooses one component, the fit is the unweighted one (the first
+        warns before training, `FewRowsToReweightWarning`).
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
@@ -992,6 +1011,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         bagged = size is not None and size < n_train
         held_threshold = (self.threshold_on == "validation"
                           or (self.threshold_on == "out_of_bag" and not bagged))
+        if self.reweight == "modes" and len(X) < REWEIGHT_MIN_ROWS:  # said, not dropped
+            warnings.warn(FewRowsToReweightWarning(len(X), REWEIGHT_MIN_ROWS), stacklevel=2)
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS,
                                             self.aggregator if chooses else None),
