@@ -978,7 +978,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
         lines.append(f"modes reweighted: {modes['components']} mixture components, weights "
                      f"{weights[0]:.3g} (largest) to {weights[-1]:.3g} (smallest); each got "
                      "an equal share of the training loss, its log mass added back to the "
-                     "energies (reweight null: off)")
+                     "energies (reweight=null fits without)")
     elif params.get("reweight") == "modes":
         lines.append("modes reweighted: no (fewer than 1,000 rows, or BIC chose one mixture "
                      "component: the rows were fitted unweighted)")
