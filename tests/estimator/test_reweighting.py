@@ -210,3 +210,14 @@ def test_info_says_why_a_model_of_few_rows_was_not_reweighted(tmp_path, capsys):
     assert main(["info", str(path)]) == 0
     assert ("modes reweighted: no (fewer than 1,000 rows, or BIC chose one mixture "
             "component" in capsys.readouterr().out)
+
+
+def test_quadratic_forms_equal_the_direct_sum():
+    from mulde.estimator.reweighting import quadratic_forms
+    rng = np.random.default_rng(3)
+    x, means = torch.tensor(rng.standard_normal((7, 4))), torch.tensor(rng.standard_normal((3, 4)))
+    variances = torch.tensor(rng.uniform(0.1, 3.0, (3, 4)))
+    direct = (((x[:, None] - means[None]) ** 2 / variances[None]).sum(-1)
+              + torch.log(variances).sum(-1)[None])
+    torch.testing.assert_close(quadratic_forms(x, means, variances), direct, rtol=1e-12,
+                               atol=1e-12)
