@@ -136,6 +136,9 @@ def test_read_frame_counts_and_its_one_line_errors(tmp_path):
              r"its frames$"),
             ("video,frames\na,10\nb,5\na,10\n", r"row 4: video 'a' again \(row 2\); one row per "
              r"video$"),
+            # a name with a video file's suffix is the same video as without (get serves both)
+            ("video,frames\na.mp4,10\na,12\n", r"row 3: video 'a' again \(row 2 as 'a.mp4'\); "
+             r"one row per video$"),
             ("video,frames\n", r"counts.csv: no rows under the header; give one row "
              r"video,frames per video$"),
             ("", r"row 1: no column 'video' or 'frames'; a frame-count file has a header row "

@@ -577,10 +577,15 @@ class FrameCounts:
         """(frames, row) of video `name`, or None when the file has no row for it."""
         if name in self.counts:
             return self.counts[name]
-        from mulde.video.decode import VIDEO_SUFFIXES
+        return next((v for k, v in self.counts.items() if _video_stem(k) == name), None)
 
-        return next((v for k, v in self.counts.items()
-                     if Path(k).suffix.lower() in VIDEO_SUFFIXES and Path(k).stem == name), None)
+
+def _video_stem(name: str) -> str:
+    """A video's name without a video file's suffix (`Abuse028_x264.mp4` -> `Abuse028_x264`);
+    any other name as given."""
+    from mulde.video.decode import VIDEO_SUFFIXES
+
+    return Path(name).stem if Path(name).suffix.lower() in VIDEO_SUFFIXES else name
 
 
 def read_frame_counts(path: str | Path) -> FrameCounts:
@@ -589,7 +594,7 @@ def read_frame_counts(path: str | Path) -> FrameCounts:
     number >= 1 (also written 1412.0). Rows of videos that are not evaluated are ignored, so
     one file may list a whole dataset. Raises `EvaluationError` naming the file, the row and
     the column at fault (a missing header, an empty name, a count that is no whole number
-    >= 1, a video given twice)."""
+    >= 1, a video given twice, also once with a video file's suffix and once without)."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
@@ -609,6 +614,7 @@ def read_frame_counts(path: str | Path) -> FrameCounts:
                          f"; the header names {header}" if header else ""))
     at = {c: header.index(c) for c in FRAME_COUNT_COLUMNS}
     counts: dict[str, tuple[int, int]] = {}
+    seen: dict[str, tuple[str, int]] = {}  # a video's name without a video suffix -> as given
     for row, fields in enumerate(rows[1:], start=2):
         if not fields or not any(f.strip() for f in fields):
             continue
@@ -623,9 +629,13 @@ def read_frame_counts(path: str | Path) -> FrameCounts:
             raise EvaluationError(f"{path}, row {row}, column 'frames': {text!r} is not a "
                                   "frame count; give the video's number of frames, a whole "
                                   "number >= 1")
-        if name in counts:
+        key = _video_stem(name)  # A and A.mp4 name one video (`FrameCounts.get`)
+        if key in seen:
+            first, first_row = seen[key]
+            said = "" if first == name else f" as {first!r}"
             raise EvaluationError(f"{path}, row {row}: video {name!r} again (row "
-                                  f"{counts[name][1]}); one row per video")
+                                  f"{first_row}{said}); one row per video")
+        seen[key] = (name, row)
         counts[name] = (frames, row)
     if not counts:
         raise EvaluationError(f"{path}: no rows under the header; give one row video,frames "
