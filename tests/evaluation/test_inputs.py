@@ -216,3 +216,17 @@ def test_equal_counts_for_videos_of_other_lengths_are_said_to_look_like_segments
         align(many, long)
     assert "fixed segments" not in str(said.value)
     assert inputs.SEGMENTS_AT_MOST == 64 and inputs._same_count({"a": np.zeros(32)}) is None
+
+
+@pytest.mark.parametrize("text", ["0,1461\n0,2000\n1,0\n", "score\n0,5\n1,25  # last\n",
+                                  "0, 0.1\n1, 0.3\n"])
+def test_a_txt_of_comma_pairs_is_refused_not_read_as_twice_the_scores(tmp_path, text):
+    """Decimal commas (0,1461) or frame,score columns in a .txt: every line two numbers split
+    by a comma, which read as one vector doubled the scores; one line naming both readings."""
+    path = tmp_path / "v.txt"
+    path.write_text(text)
+    with pytest.raises(EvaluationError, match=r"v.txt: every line holds two numbers split by a "
+                       r"comma .*a decimal comma .*save them as a .csv with a header row"):
+        read_scores(path)
+    path.write_text("0.0, 1.5\n2.0\n")  # a line of two among others: numbers as written
+    np.testing.assert_array_equal(read_scores(path).array, [0.0, 1.5, 2.0])

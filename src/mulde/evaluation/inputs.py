@@ -146,7 +146,9 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
     """The numbers of a .txt of scores; a first line of one word that is no number (`score`)
     names the column and is skipped, as a one-column CSV's header is, unless it is a
     missing-value word (`MISSING_MARKERS`: a first frame's missing score, an error, as
-    skipping it would shift the video's later scores by a frame). `in_folder`: one
+    skipping it would shift the video's later scores by a frame). Two or more lines that
+    each hold two numbers split by a comma (decimal commas, or frame,score columns) are an
+    error, not twice the scores. `in_folder`: one
     video's file of a score folder, where a file with no line of numbers alone (a
     README.txt) is said to be no score file."""
     try:
@@ -156,11 +158,15 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
     lines = text.splitlines()
     values: list[float] = []
     header = next((i for i, line in enumerate(lines) if _tokens(line)), None)
+    rows = comma_pairs = 0  # lines of numbers; of those, two numbers split by a comma
     for number, line in enumerate(lines, start=1):
         tokens = _tokens(line)
         if (number - 1 == header and len(tokens) == 1 and not is_number(tokens[0])
                 and _is_header_word(tokens[0])):
             continue  # a header naming the one column
+        if tokens:
+            rows += 1
+            comma_pairs += len(tokens) == 2 and "," in line.split("#", 1)[0]
         for token in tokens:
             if is_number(token):
                 values.append(float(token))
@@ -180,6 +186,13 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
                              ": for columns such as frame,score save the file as .csv"
                              if in_folder else ""))
             raise EvaluationError(said)
+    if rows >= 2 and comma_pairs == rows:  # read as one vector, each line's two numbers apart
+        raise EvaluationError(
+            f"{path}: every line holds two numbers split by a comma (line 1 of them: "
+            f"{quoted(next(line for line in lines if _tokens(line)).strip())}): a decimal "
+            "comma (0,1461 for 0.1461: write it with a point) or two columns such as "
+            "frame,score (save them as a .csv with a header row); a .txt of scores holds "
+            "one number per frame")
     return _vector(np.asarray(values, dtype=np.float64), str(path))
 
 
