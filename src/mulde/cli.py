@@ -1375,6 +1375,11 @@ def _frames_from_scores_note(truth, scored: int, alignment, counted: int) -> str
             "FILE gives them instead)")
 
 
+def _first_names(names: Sequence[str], shown: int = 3) -> str:
+    """The first `shown` of `names` joined by commas, with ", ..." where there are more."""
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+
+
 def _frame_counts_notes(path: Path, truth, scored: dict, counts, counted: Sequence[str],
                         config: dict) -> list[str]:
     """The notes of `--frame-counts` (recorded in `config`: the videos counted from the
@@ -1384,20 +1389,17 @@ def _frame_counts_notes(path: Path, truth, scored: dict, counts, counted: Sequen
     it (its count would come from its scores, unsaid)."""
     missing = [n for n in scored if truth.videos[n].n_frames is None]
     if missing:
-        names = list(counts.counts)
         raise UsageError(
             f"{path}: no frame count for {_count(len(missing), 'scored video')} whose ground "
-            f"truth states anomalous ranges only: {', '.join(missing[:3])}"
-            f"{', ...' if len(missing) > 3 else ''}; add a row video,frames for each (the "
-            f"file names {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
+            f"truth states anomalous ranges only: {_first_names(missing)}; add a row "
+            f"video,frames for each (the file names {_first_names(list(counts.counts))})")
     used = [n for n in counted if n in scored]
     checked = sum(1 for n in scored if n not in used and counts.get(n) is not None)
     config["frame_counts"] = {"file": str(path), "videos_counted": used, "checked": checked}
     if not used and not checked:  # a file of other videos' counts: it changed nothing
         return [f"{path} names none of the {len(scored)} scored videos (it names "
-                f"{', '.join(list(counts.counts)[:3])}{', ...' if len(counts.counts) > 3 else ''}"
-                f"), so --frame-counts changed nothing: {_the_ground_truth(truth)}'s own frame "
-                "counts are used"]
+                f"{_first_names(list(counts.counts))}), so --frame-counts changed nothing: "
+                f"{_the_ground_truth(truth)}'s own frame counts are used"]
     if not used:  # every count checked against the ground truth's: nothing else to say
         return []
     return [f"the frame counts of {len(used)} of the {len(scored)} scored videos are "
@@ -1484,14 +1486,14 @@ def _scores_of_test_videos(scored, truth, alignment, partial: bool,
                                              if partial else ""))
         raise UsageError(
             f"{scored.path}: {_count(len(unknown), 'video')} {are} of {dataset}: "
-            f"{', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''} (its "
+            f"{_first_names(unknown, 5)} (its "
             f"{_count(len(names), 'test video')}: {listing}){fix}")
     missing = [n for n in names if n not in scored.videos]
     if missing and not partial:
         raise UsageError(
             f"{scored.path}: no scores for {len(missing)} of the "
             f"{_count(len(names), 'test video')} of {dataset}: "
-            f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
+            f"{_first_names(missing, 5)}"
             " (score every test video, or pass --partial to evaluate the scored ones)")
     return {n: scored.videos[n] for n in names if n in scored.videos}
 
