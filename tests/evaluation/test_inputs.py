@@ -1,6 +1,8 @@
 """`mulde.evaluation.inputs`: reading score files (most of its tests are `mulde evaluate`'s,
 in test_cli_evaluate.py)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -225,8 +227,10 @@ def test_a_txt_of_comma_pairs_is_refused_not_read_as_twice_the_scores(tmp_path, 
     by a comma, which read as one vector doubled the scores; one line naming both readings."""
     path = tmp_path / "v.txt"
     path.write_text(text)
+    first = next(line for line in text.splitlines() if "," in line)  # not the header word
     with pytest.raises(EvaluationError, match=r"v.txt: every line holds two numbers split by a "
-                       r"comma .*a decimal comma .*save them as a .csv with a header row"):
+                       rf"comma \(the first: '{re.escape(first)}'\): a decimal comma .*save "
+                       r"them as a .csv with a header row"):
         read_scores(path)
     path.write_text("0.0, 1.5\n2.0\n")  # a line of two among others: numbers as written
     np.testing.assert_array_equal(read_scores(path).array, [0.0, 1.5, 2.0])

@@ -159,6 +159,7 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
     values: list[float] = []
     header = next((i for i, line in enumerate(lines) if _tokens(line)), None)
     rows = comma_pairs = 0  # lines of numbers; of those, two numbers split by a comma
+    first_row = ""  # the first line of numbers, quoted where the pairs are refused
     for number, line in enumerate(lines, start=1):
         tokens = _tokens(line)
         if (number - 1 == header and len(tokens) == 1 and not is_number(tokens[0])
@@ -167,6 +168,7 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
         if tokens:
             rows += 1
             comma_pairs += len(tokens) == 2 and "," in line.split("#", 1)[0]
+            first_row = first_row or line.strip()
         for token in tokens:
             if is_number(token):
                 values.append(float(token))
@@ -188,8 +190,8 @@ def _read_txt(path: Path, in_folder: bool = False) -> np.ndarray:
             raise EvaluationError(said)
     if rows >= 2 and comma_pairs == rows:  # read as one vector, each line's two numbers apart
         raise EvaluationError(
-            f"{path}: every line holds two numbers split by a comma (line 1 of them: "
-            f"{quoted(next(line for line in lines if _tokens(line)).strip())}): a decimal "
+            f"{path}: every line holds two numbers split by a comma (the first: "
+            f"{quoted(first_row)}): a decimal "
             "comma (0,1461 for 0.1461: write it with a point) or two columns such as "
             "frame,score (save them as a .csv with a header row); a .txt of scores holds "
             "one number per frame")
