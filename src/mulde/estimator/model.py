@@ -1092,13 +1092,15 @@ class MULDE(OutlierMixin, BaseEstimator):
                 self.network_.fit_covariance(x.detach().cpu().numpy())
             self.network_ = self.network_.to(device)
             config = self._train_config(seed, len(X), share, X.shape[1], fraction)
+            # the rows training holds out for validation (train_energy's seeded split)
+            train_idx, val_idx = split_validation(len(X), config.validation_fraction,
+                                                  config.seed)
             start = time.perf_counter()
             # on the training split alone: the rows held out for validation (a split-conformal
             # threshold's) must score as new rows do, the term included
-            self.mode_mixture_ = (fit_mode_mixture(
-                x.detach().cpu().numpy(), seed,
-                split_validation(len(X), config.validation_fraction, config.seed)[0].numpy())
-                if self.reweight == "modes" else None)
+            self.mode_mixture_ = (fit_mode_mixture(x.detach().cpu().numpy(), seed,
+                                                   train_idx.numpy())
+                                  if self.reweight == "modes" else None)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
                                   Path(self.checkpoint_dir) if self.checkpoint_dir else None,
@@ -1126,9 +1128,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                 # these are `_energies`' to the last bit
                 energies = self._finite_energies(
                     self._with_mode_term(per_member.mean(dim=0), z), X)
-            # the rows training held out for validation (the same seeded split): the network never
-            # fitted them, so they score like new normal samples
-            _, val_idx = split_validation(len(X), config.validation_fraction, config.seed)
+            # the rows training held out for validation (`val_idx`): the network never fitted
+            # them, so they score like new normal samples
             self.aggregator_state_ = fit_aggregator(
                 self.aggregator, energies, n_components=self.n_components,
                 covariance_type=self.covariance_type, scale_index=self.scale_index, seed=seed,
