@@ -42,7 +42,7 @@ from torch import nn
 
 from mulde.estimator.aggregation import HELD_OUT_CHOOSING, Aggregation
 from mulde.estimator.model import MULDE
-from mulde.estimator.reweighting import quadratic_forms
+from mulde.estimator.reweighting import mixture_log_ratio
 from mulde.io.atomic import check_folder, write_bytes
 from mulde.io.sniff import FileKind, sniff
 
@@ -155,11 +155,8 @@ class _Scorer(nn.Module):
         energies = self.network.energy_multiscale(z, self.sigmas)
         e = energies.to(torch.float64)
         if self.reweighted:  # -log r(z), as `ModeMixture.log_ratio`, on every level
-            log_p = -0.5 * quadratic_forms(z.to(torch.float64), self.mode_means,
-                                           self.mode_variances)
-            log_r = (torch.log(torch.softmax(log_p, dim=1) @ self.mode_weights)
-                     + math.log(self.mode_weights.shape[0]))
-            e = e - log_r[:, None]
+            e = e - mixture_log_ratio(z.to(torch.float64), self.mode_means,
+                                      self.mode_variances, self.mode_weights)[:, None]
             energies = e.to(torch.float32)
         if self.kind is Aggregation.GMM:
             score = self.gmm(e)

@@ -61,19 +61,8 @@ class ModeMixture:
         """log r(x) = log p(x) - log q(x) of rows x (n, d) as float64 (n,): the log of the
         mixture's density over its equal-weight twin's (zero for one component)."""
         x = x.to(torch.float64)
-        means = torch.as_tensor(self.means, dtype=torch.float64, device=x.device)
-        variances = torch.as_tensor(self.variances, dtype=torch.float64, device=x.device)
-        weights = torch.as_tensor(self.weights, dtype=torch.float64, device=x.device)
-        # log p_k(x) up to the constant -d/2 log 2 pi, which cancels in the ratio: (n, K);
-        # the quadratic form expanded into products of (n, d) and (d, K), so that no (n, K, d)
-        # array is built (20,000 rows, 64 components and 512 features: 5 GB)
-        log_p = -0.5 * quadratic_forms(x, means, variances)
-        # r = K sum_k pi_k post_k, post the equal-weight twin's posteriors: a convex
-        # combination, so log(K min pi) <= log r <= log(K max pi) to the last bits however
-        # far x lies (the difference of two logsumexps lost log pi_k beside a log p_k of
-        # -1e20, which a row 1e9 deviations out has, and gave log K)
-        return (torch.log(torch.softmax(log_p, dim=1) @ weights)
-                + math.log(self.n_components))
+        return mixture_log_ratio(x, *(torch.as_tensor(a, dtype=torch.float64, device=x.device)
+                                      for a in (self.means, self.variances, self.weights)))
 
     def row_weights(self, x: torch.Tensor) -> torch.Tensor:
         """The training rows' (n, d) importance weights w = 1 / r, float64 (n,)."""
@@ -82,6 +71,22 @@ class ModeMixture:
     def arrays(self) -> dict[str, np.ndarray]:
         """The mixture as named arrays (a saved model's)."""
         return {"means": self.means, "variances": self.variances, "weights": self.weights}
+
+
+def mixture_log_ratio(x: torch.Tensor, means: torch.Tensor, variances: torch.Tensor,
+                      weights: torch.Tensor) -> torch.Tensor:
+    """log r(x) (n,) of float64 rows x (n, d) for a diagonal mixture of means and variances
+    (K, d) and weights (K,) (float64 tensors): `ModeMixture.log_ratio`'s work, in torch
+    operations alone, which the ONNX graph traces too (`mulde.estimator.export`)."""
+    # log p_k(x) up to the constant -d/2 log 2 pi, which cancels in the ratio: (n, K); the
+    # quadratic form expanded into products of (n, d) and (d, K), so that no (n, K, d) array
+    # is built (20,000 rows, 64 components and 512 features: 5 GB)
+    log_p = -0.5 * quadratic_forms(x, means, variances)
+    # r = K sum_k pi_k post_k, post the equal-weight twin's posteriors: a convex combination,
+    # so log(K min pi) <= log r <= log(K max pi) to the last bits however far x lies (the
+    # difference of two logsumexps lost log pi_k beside a log p_k of -1e20, which a row 1e9
+    # deviations out has, and gave log K)
+    return torch.log(torch.softmax(log_p, dim=1) @ weights) + math.log(weights.shape[0])
 
 
 def quadratic_forms(x: torch.Tensor, means: torch.Tensor, variances: torch.Tensor
