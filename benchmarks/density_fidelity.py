@@ -372,6 +372,10 @@ VARIANTS["atoms_pmf5"] = {**VARIANTS["deep_pair_from25_not_thin"],
 # back to every level's energy (`mulde.estimator.reweighting`; from 1,000 rows)
 VARIANTS["modes_reweighted"] = {**VARIANTS["deep_pair_from25_not_thin"], "atom_min_count": 5,
                                 "reweight": "modes"}
+# round 62: as round 61's M1, but the mixture's components joined into modes where they
+# overlap, each mode given an equal share (`reweight="separated_modes"`)
+VARIANTS["separated_modes"] = {**VARIANTS["deep_pair_from25_not_thin"], "atom_min_count": 5,
+                               "reweight": "separated_modes"}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24

@@ -973,12 +973,22 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      "a row equal to one, new or not, is scored by its count's probability "
                      "on the energy's scale, not by the network (atom_min_count null: off)")
     modes = d.get("modes")
-    if modes:  # reweight="modes": the mixture whose modes got equal shares of the loss
+    if modes and "modes" in modes:  # reweight="separated_modes": components joined
+        masses = modes["masses"]
+        lines.append(f"modes reweighted: {modes['modes']} separated modes (of "
+                     f"{modes['components']} mixture components, joined where they "
+                     f"overlap), masses {masses[0]:.3g} (largest) to {masses[-1]:.3g} "
+                     "(smallest); each got an equal share of the training loss, its log mass "
+                     "added back to the energies (reweight=null fits without)")
+    elif modes:  # reweight="modes": the mixture whose modes got equal shares of the loss
         weights = modes["weights"]
         lines.append(f"modes reweighted: {modes['components']} mixture components, weights "
                      f"{weights[0]:.3g} (largest) to {weights[-1]:.3g} (smallest); each got "
                      "an equal share of the training loss, its log mass added back to the "
                      "energies (reweight=null fits without)")
+    elif params.get("reweight") == "separated_modes":
+        lines.append("modes reweighted: no (fewer than 1,000 rows, or the mixture's components "
+                     "make one mode: the rows were fitted unweighted)")
     elif params.get("reweight") == "modes":
         lines.append("modes reweighted: no (fewer than 1,000 rows, or BIC chose one mixture "
                      "component: the rows were fitted unweighted)")

@@ -115,12 +115,15 @@ class _Scorer(nn.Module):
         if self.whiten:
             self.register_buffer("whitening", torch.tensor(whitening, **f64))
         self.register_buffer("sigmas", torch.tensor(model.sigmas_, **f32))
-        mixture = getattr(model, "mode_mixture_", None)  # reweight="modes", K > 1
+        mixture = getattr(model, "mode_mixture_", None)  # reweight, K > 1
         self.reweighted = mixture is not None
         if self.reweighted:
             self.register_buffer("mode_means", torch.tensor(mixture.means, **f64))
             self.register_buffer("mode_variances", torch.tensor(mixture.variances, **f64))
             self.register_buffer("mode_weights", torch.tensor(mixture.weights, **f64))
+            self.mode_targets = None  # reweight="modes": the equal twin
+            if mixture.targets is not None:  # "separated_modes"
+                self.register_buffer("mode_targets", torch.tensor(mixture.targets, **f64))
         self.kind = Aggregation(model.aggregator)
         state = model.aggregator_state_
         if self.kind is Aggregation.GMM:
@@ -156,7 +159,8 @@ class _Scorer(nn.Module):
         e = energies.to(torch.float64)
         if self.reweighted:  # -log r(z), as `ModeMixture.log_ratio`, on every level
             e = e - mixture_log_ratio(z.to(torch.float64), self.mode_means,
-                                      self.mode_variances, self.mode_weights)[:, None]
+                                      self.mode_variances, self.mode_weights,
+                                      self.mode_targets)[:, None]
             energies = e.to(torch.float32)
         if self.kind is Aggregation.GMM:
             score = self.gmm(e)

@@ -370,18 +370,18 @@ class NoOutOfBagRowsWarning(FieldedWarning):
 
 
 class FewRowsToReweightWarning(FieldedWarning):
-    """reweight="modes" on `n` rows, fewer than `minimum`
+    """reweight="modes" or "separated_modes" (`reweight`) on `n` rows, fewer than `minimum`
     (`mulde.estimator.reweighting.MIN_ROWS`, 1,000, the validation split counted): the
     modes' masses are not estimated from so few rows, so the fit is the unweighted one
     (`mode_mixture_` None), as reweight=None fits. Said before training, so that the
     setting a user asked for is not dropped unsaid."""
 
-    FIELDS = ("n", "minimum")
+    FIELDS = ("n", "minimum", "reweight")
 
-    def __init__(self, n: int, minimum: int) -> None:
-        self.n, self.minimum = n, minimum
+    def __init__(self, n: int, minimum: int, reweight: str = "modes") -> None:
+        self.n, self.minimum, self.reweight = n, minimum, reweight
         super().__init__(
-            f"reweight='modes' needs at least {minimum:,} training samples to estimate the "
+            f"reweight={reweight!r} needs at least {minimum:,} training samples to estimate the "
             f"modes' masses and got {n:,}: this fit is the unweighted one (reweight=None); "
             "fit on more normal samples, or leave reweight=None")
 
@@ -584,7 +584,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         fitted on the training split (the validation rows left out); from fewer than
         1,000 rows (`mulde.estimator.reweighting.MIN_ROWS`, the validation split counted)
         or where BIC chooses one component, the fit is the unweighted one (the first
-        warns before training, `FewRowsToReweightWarning`).
+        warns before training, `FewRowsToReweightWarning`). "separated_modes": the same,
+        but the components are first joined into modes where they overlap (a tail, a curve
+        or one broad cluster fitted by several components is one mode), and each mode, not
+        each component, gets an equal share (`mulde.estimator.reweighting.join_overlapping`;
+        unweighted where they make one mode).
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
@@ -776,7 +780,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
         "scale_index": [Integral, None],
         "atom_min_count": [Interval(Integral, 2, None, closed="left"), None],
-        "reweight": [StrOptions({"modes"}), None],
+        "reweight": [StrOptions({"modes", "separated_modes"}), None],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
@@ -1011,8 +1015,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         bagged = size is not None and size < n_train
         held_threshold = (self.threshold_on == "validation"
                           or (self.threshold_on == "out_of_bag" and not bagged))
-        if self.reweight == "modes" and len(X) < REWEIGHT_MIN_ROWS:  # said, not dropped
-            warnings.warn(FewRowsToReweightWarning(len(X), REWEIGHT_MIN_ROWS), stacklevel=2)
+        if self.reweight is not None and len(X) < REWEIGHT_MIN_ROWS:  # said, not dropped
+            warnings.warn(FewRowsToReweightWarning(len(X), REWEIGHT_MIN_ROWS, self.reweight),
+                          stacklevel=2)
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
             warnings.warn(FewSamplesWarning(len(X), VALIDATION_MIN_ROWS,
                                             self.aggregator if chooses else None),
@@ -1099,8 +1104,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             # on the training split alone: the rows held out for validation (a split-conformal
             # threshold's) must score as new rows do, the term included
             self.mode_mixture_ = (fit_mode_mixture(x.detach().cpu().numpy(), seed,
-                                                   train_idx.numpy())
-                                  if self.reweight == "modes" else None)
+                                                   train_idx.numpy(),
+                                                   self.reweight == "separated_modes")
+                                  if self.reweight is not None else None)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
                                   Path(self.checkpoint_dir) if self.checkpoint_dir else None,
@@ -1687,8 +1693,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         two-valued or with a point mass). "threshold_scores" is what `offset_` was set on
         (`threshold_scores_`). With repeated rows (`atoms_`), "repeated_rows": their count
         "atoms", the training rows on them "rows" and "min_count" (`atom_min_count`). With
-        reweight="modes" and a mixture fitted, "modes": its "components" and their
-        "weights" (largest first).
+        reweight and a mixture fitted, "modes": its "components" and their "weights"
+        (largest first), and for "separated_modes" the number of "modes" they make and
+        their "masses" (largest first).
         "train" is the training record (`train_result_`) without its per-step loss
         history."""
         check_is_fitted(self, "network_")
@@ -1719,9 +1726,13 @@ class MULDE(OutlierMixin, BaseEstimator):
                                     "rows": int(self.atom_counts_.sum()),
                                     "min_count": int(self.atom_min_count)}
         mixture = getattr(self, "mode_mixture_", None)
-        if mixture is not None:  # reweight="modes"
+        if mixture is not None:  # reweight="modes" or "separated_modes"
             out["modes"] = {"components": mixture.n_components,
                             "weights": sorted((float(w) for w in mixture.weights), reverse=True)}
+            if mixture.targets is not None:  # separated: the modes the components make
+                modes = _modes_of(mixture)
+                out["modes"]["modes"] = len(modes)
+                out["modes"]["masses"] = sorted(modes, reverse=True)
         if names is not None:
             out["feature_names"] = [str(n) for n in names]
         return out
@@ -1965,6 +1976,16 @@ def _stored_group(path: Path, arrays: Mapping[str, np.ndarray], names: Sequence[
 
 MODE_ARRAYS = ("modes.means", "modes.variances", "modes.weights")
 """The arrays of reweight="modes"'s mixture in a saved model (`ModeMixture.arrays`)."""
+def _modes_of(mixture: ModeMixture) -> list[float]:
+    """The masses of reweight="separated_modes"'s modes: components whose ratio of weight
+    to twin weight, pi_k / t_k = G m_g, is the same belong to one mode (`fit_mode_mixture`);
+    G, the number of modes, is how many such ratios there are."""
+    ratios = np.round(mixture.weights / mixture.targets, 9)
+    return [float(r / len(np.unique(ratios))) for r in np.unique(ratios)]
+
+
+MODE_TARGETS = "modes.targets"
+"""reweight="separated_modes"'s twin weights in a saved model, beside `MODE_ARRAYS`."""
 
 
 def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
@@ -1975,17 +1996,27 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     stored under reweight None, or they are not K means and K variances of n_features_in_
     finite float32 or float64 numbers (variances positive) and K >= 2 positive finite
     weights summing to 1 (a vector)."""
+    start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
     group = _stored_group(path, arrays, MODE_ARRAYS, "reweight=None", model.reweight is None)
     if group is None:
+        if MODE_TARGETS in arrays:
+            raise ModelFileError(f"{start}array {MODE_TARGETS!r} is stored without the "
+                                 f"mixture's {MODE_ARRAYS[0]!r}{end}")
         return None
-    start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
     means, variances, weights = group
+    separated = model.reweight == "separated_modes"
+    if (MODE_TARGETS in arrays) != separated:  # each value stores its twin so, or not
+        raise ModelFileError(f"{start}array {MODE_TARGETS!r} is "
+                             f"{'missing' if separated else 'stored'}, but the config says "
+                             f"reweight={model.reweight!r}{end}")
+    targets = arrays[MODE_TARGETS] if separated else None
     if weights.ndim != 1:  # K is read from them (a scalar has no len: a TypeError's text)
         raise ModelFileError(f"{start}array 'modes.weights' has shape {weights.shape}, "
                              f"expected (K,): one weight per mixture component{end}")
     d, k = model.n_features_in_, len(weights)
     for name, a, shape in (("modes.weights", weights, (k,)), ("modes.means", means, (k, d)),
-                           ("modes.variances", variances, (k, d))):
+                           ("modes.variances", variances, (k, d)),
+                           *([(MODE_TARGETS, targets, (k,))] if separated else [])):
         # float32 or float64, as `_check_arrays` (float16 and bfloat16 are no dtype save
         # writes)
         if a.shape != shape or a.dtype not in (np.float32, np.float64):
@@ -1995,12 +2026,15 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
         if not np.isfinite(a).all():
             raise ModelFileError(f"{start}array {name!r} holds non-finite values (NaN or "
                                  f"infinite){end}")
-    if k < 2 or variances.min() <= 0 or weights.min() <= 0 or abs(weights.sum() - 1) > 1e-6:
+    if k < 2 or variances.min() <= 0 or not all(
+            w.min() > 0 and abs(w.sum() - 1) <= 1e-6
+            for w in (weights, *([targets] if separated else []))):
         raise ModelFileError(f"{start}arrays 'modes.*' are not a mixture of two or more "
                              "components with positive variances and positive weights "
-                             f"summing to 1{end}")
+                             f"(and targets) summing to 1{end}")
     return ModeMixture(means.astype(np.float64), variances.astype(np.float64),
-                       weights.astype(np.float64))
+                       weights.astype(np.float64),
+                       targets.astype(np.float64) if separated else None)
 
 
 def _check_dequantised(path: Path, model: MULDE) -> None:

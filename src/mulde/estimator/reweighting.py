@@ -16,6 +16,16 @@ sample of the density the data would have with equal modes), and the energies of
 are raised by -log r(x), r(x) = p(x) / q(x), so that the network's -log of the equal-mode
 density becomes -log p's again (the modes' masses, as the mixture sees them). Where BIC
 chooses one component, r = 1: no weights, no term, the unweighted fit exactly.
+
+Separated modes (reweight="separated_modes", density-fidelity round 62): a mixture's
+components are not its modes. A heavy tail, a curve or one broad cluster is fitted by several
+overlapping components, and equalising those flattens the density inside one mode (round 61:
+`student_t`, `circle`, `mixture` d 32 lost). Components are joined into one mode where they
+overlap: where the training rows of either hold on average at least `OVERLAP` of their
+posterior on the other (`join_overlapping`; connected components of that graph). The twin
+then gives each of the G modes the mass 1 / G and keeps the components' proportions inside
+it, q(x) = sum_k t_k p_k(x), t_k = pi_k / (G m_g(k)), m_g a mode's mass; with one mode, r = 1
+again (no weights, no term).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.sparse.csgraph import connected_components
 from sklearn.mixture import GaussianMixture
 
 COMPONENT_GRID = (1, 2, 4, 8, 16, 32, 64)
@@ -41,16 +52,24 @@ REG_COVAR = 1e-3
 """Added to each variance (the rows are standardised: a thousandth of a column's variance),
 so that a component on a few (or repeated) rows keeps a finite density."""
 
+OVERLAP = 0.01
+"""`join_overlapping`: two components are one mode where the rows of either hold on average
+at least this share of their posterior on the other (1 %; written down before round 62's
+numbers: on well-separated clusters the share is ~1e-10, on components splitting one
+Gaussian 0.05-0.3)."""
+
 
 @dataclass(frozen=True)
 class ModeMixture:
     """A fitted diagonal Gaussian mixture in the network's input coordinates (standardised,
     whitened where the model whitens): means (K, d), variances (K, d), weights (K,) summing
-    to 1, as float64 arrays."""
+    to 1, as float64 arrays; targets (K,) summing to 1, the twin q's weights, or None for
+    the equal 1 / K (reweight="modes")."""
 
     means: np.ndarray
     variances: np.ndarray
     weights: np.ndarray
+    targets: np.ndarray | None = None
 
     @property
     def n_components(self) -> int:
@@ -61,23 +80,28 @@ class ModeMixture:
         """log r(x) = log p(x) - log q(x) of rows x (n, d) as float64 (n,): the log of the
         mixture's density over its equal-weight twin's (zero for one component)."""
         x = x.to(torch.float64)
-        return mixture_log_ratio(x, *(torch.as_tensor(a, dtype=torch.float64, device=x.device)
-                                      for a in (self.means, self.variances, self.weights)))
+        return mixture_log_ratio(*(torch.as_tensor(a, dtype=torch.float64, device=x.device)
+                                   if a is not None else None
+                                   for a in (x, self.means, self.variances, self.weights,
+                                             self.targets)))
 
     def row_weights(self, x: torch.Tensor) -> torch.Tensor:
         """The training rows' (n, d) importance weights w = 1 / r, float64 (n,)."""
         return torch.exp(-self.log_ratio(x))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The mixture as named arrays (a saved model's)."""
-        return {"means": self.means, "variances": self.variances, "weights": self.weights}
+        """The mixture as named arrays (a saved model's; "targets" where not the equal)."""
+        out = {"means": self.means, "variances": self.variances, "weights": self.weights}
+        return out if self.targets is None else out | {"targets": self.targets}
 
 
 def mixture_log_ratio(x: torch.Tensor, means: torch.Tensor, variances: torch.Tensor,
-                      weights: torch.Tensor) -> torch.Tensor:
+                      weights: torch.Tensor, targets: torch.Tensor | None = None
+                      ) -> torch.Tensor:
     """log r(x) (n,) of float64 rows x (n, d) for a diagonal mixture of means and variances
-    (K, d) and weights (K,) (float64 tensors): `ModeMixture.log_ratio`'s work, in torch
-    operations alone, which the ONNX graph traces too (`mulde.estimator.export`)."""
+    (K, d) and weights (K,) over its twin of weights `targets` (K,), None for the equal 1 / K
+    (float64 tensors): `ModeMixture.log_ratio`'s work, in torch operations alone, which the
+    ONNX graph traces too (`mulde.estimator.export`)."""
     # log p_k(x) up to the constant -d/2 log 2 pi, which cancels in the ratio: (n, K); the
     # quadratic form expanded into products of (n, d) and (d, K), so that no (n, K, d) array
     # is built (20,000 rows, 64 components and 512 features: 5 GB)
@@ -86,7 +110,10 @@ def mixture_log_ratio(x: torch.Tensor, means: torch.Tensor, variances: torch.Ten
     # so log(K min pi) <= log r <= log(K max pi) to the last bits however far x lies (the
     # difference of two logsumexps lost log pi_k beside a log p_k of -1e20, which a row 1e9
     # deviations out has, and gave log K)
-    return torch.log(torch.softmax(log_p, dim=1) @ weights) + math.log(weights.shape[0])
+    if targets is None:
+        return torch.log(torch.softmax(log_p, dim=1) @ weights) + math.log(weights.shape[0])
+    # likewise r = sum_k (pi_k / t_k) post_k, post the twin's posteriors
+    return torch.log(torch.softmax(log_p + torch.log(targets), dim=1) @ (weights / targets))
 
 
 def quadratic_forms(x: torch.Tensor, means: torch.Tensor, variances: torch.Tensor
@@ -100,14 +127,29 @@ def quadratic_forms(x: torch.Tensor, means: torch.Tensor, variances: torch.Tenso
             + (means * means * precision + torch.log(variances)).sum(-1)[None])
 
 
-def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None
-                     ) -> ModeMixture | None:
+def join_overlapping(posteriors: np.ndarray, overlap: float = OVERLAP) -> np.ndarray:
+    """The mode (int labels 0..G-1, (K,)) of each of K components, from the posteriors (n, K)
+    of the rows they were fitted on: components i and j are joined where M_ij or M_ji is at
+    least `overlap`, M_ij = sum_n post_ni post_nj / sum_n post_ni (the mean posterior on j of
+    i's rows), and the modes are the connected components of that graph (a component no row
+    holds is a mode of its own)."""
+    post = np.asarray(posteriors, dtype=np.float64)
+    held = post.sum(axis=0)
+    shares = (post.T @ post) / np.where(held > 0, held, 1.0)[:, None]
+    joined = np.maximum(shares, shares.T) >= overlap
+    return connected_components(joined, directed=False)[1]
+
+
+def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
+                     separated: bool = False) -> ModeMixture | None:
     """Fit the mixture on rows x (n, d) (standardised), or on those of them that the indices
     `rows` (int, in 0..n-1) name (`MULDE.fit`: the training split, the validation rows left
     out, which then score as new rows do); None where x has fewer than `MIN_ROWS` rows or
     BIC chooses one component (nothing to reweight). Each K of `COMPONENT_GRID` with at
     least `MIN_ROWS_PER_COMPONENT` of the fitted rows per component is fitted once (k-means
-    initialisation, random_state=seed) and the lowest BIC kept."""
+    initialisation, random_state=seed) and the lowest BIC kept. With `separated`, its
+    components are joined into modes (`join_overlapping`, on the fitted rows) and the twin
+    gives each mode an equal mass (the module docstring); None where they make one mode."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) < MIN_ROWS:
         return None
@@ -125,5 +167,13 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None
     if best is None or best[1].n_components == 1:
         return None
     gmm = best[1]
+    weights = gmm.weights_.astype(np.float64)
+    targets = None
+    if separated:
+        modes = join_overlapping(gmm.predict_proba(x))
+        if modes.max() == 0:
+            return None
+        mass = np.bincount(modes, weights=weights)
+        targets = weights / (mass[modes] * len(mass))
     return ModeMixture(gmm.means_.astype(np.float64), gmm.covariances_.astype(np.float64),
-                       gmm.weights_.astype(np.float64))
+                       weights, targets)
