@@ -2125,3 +2125,19 @@ def test_info_names_the_mixture_of_a_mode_reweighted_model(tmp_path, capsys):
                      r"0\.\d+ \(smallest\)", out)
     assert main(["info", str(tmp_path / "few.safetensors")]) == 0
     assert "modes reweighted: no (fewer than 1,000 rows" in capsys.readouterr().out
+
+
+def test_info_names_the_separated_modes_of_a_reweighted_model(tmp_path, capsys):
+    """reweight="separated_modes" on two apart groups: info names the modes the mixture's
+    components make and their masses."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", np.r_[rng.standard_normal((1000, 2)),
+                                      rng.standard_normal((100, 2)) + 12.0])
+    params = '{"max_steps": 1, "n_levels": 2, "reweight": "separated_modes"}'
+    assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "x.safetensors"),
+                 "--quiet", "--params", params]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "x.safetensors")]) == 0
+    assert re.search(r"modes reweighted: 2 separated modes \(of \d+ mixture components, joined "
+                     r"where they overlap\), masses 0\.9\d+ \(largest\) to 0\.0\d+ "
+                     r"\(smallest\)", capsys.readouterr().out)

@@ -361,13 +361,16 @@ def test_repeated_training_rows_get_their_scores_in_the_graph(tmp_path):
                                                                              model.atoms_)])
 
 
-def test_a_mode_reweighted_model_exports_its_mixture_term(tmp_path):
-    """reweight="modes" (two apart modes, one rare): the graph adds the mixture's -log r to
-    every level's energy as the library does."""
+@pytest.mark.parametrize("reweight", ["modes", "separated_modes"])
+def test_a_mode_reweighted_model_exports_its_mixture_term(tmp_path, reweight):
+    """reweight="modes" or "separated_modes" (two apart modes, one rare): the graph adds the
+    mixture's -log r (over the equal twin, or the separated modes' twin) to every level's
+    energy as the library does."""
     rng = np.random.default_rng(4)
     X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
-    model = MULDE(reweight="modes", **SMALL).fit(X)
+    model = MULDE(reweight=reweight, **SMALL).fit(X)
     assert model.mode_mixture_ is not None
+    assert (model.mode_mixture_.targets is not None) == (reweight == "separated_modes")
     test = np.r_[X[::25], rng.standard_normal((20, 3)) * 4]
     score, energies = _run(export_onnx(model, tmp_path / "m.onnx"), test)
     np.testing.assert_allclose(energies, model.score_samples_multiscale(test),

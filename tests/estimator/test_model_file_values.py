@@ -405,6 +405,57 @@ def test_a_file_with_a_broken_mode_mixture_is_refused(reweighted_file, tmp_path,
     assert _refused(path, said.replace("{k}", str(k))).endswith(AGAIN)
 
 
+@pytest.fixture(scope="module")
+def separated_file(tmp_path_factory):
+    """A model fitted with reweight="separated_modes" on two apart modes (targets stored)."""
+    rng = np.random.default_rng(5)
+    X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
+    model, path = _fit_and_save(tmp_path_factory.mktemp("separated"), "separated", X,
+                                reweight="separated_modes")
+    assert model.mode_mixture_ is not None and model.mode_mixture_.targets is not None
+    return X, model, path
+
+
+@pytest.mark.parametrize("change, said", [
+    (dict(params={"reweight": "modes"}),
+     "array 'modes.targets' is stored, but the config says reweight='modes'"),
+    (dict(drop="modes.targets"),
+     "array 'modes.targets' is missing, but the config says reweight='separated_modes'"),
+    (dict(drop="modes.means"), "array 'modes.means' is missing beside 'modes.variances'"),
+    (dict(arrays=lambda k: {"modes.targets": np.full(k, 2.0 / k)}),
+     "not a mixture of two or more"),
+    (dict(arrays=lambda k: {"modes.targets": np.ones(k + 1) / (k + 1)}),
+     "array 'modes.targets' has shape"),
+])
+def test_a_file_with_broken_mode_targets_is_refused(separated_file, tmp_path, change, said):
+    """change: the config's params updated, an array dropped, or arrays replaced (given K)."""
+    _, model, source = separated_file
+    k = model.mode_mixture_.n_components
+    if "drop" in change:
+        stored_meta, stored = _read(source)
+        del stored[change["drop"]]
+        stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
+        path = tmp_path / "crafted.safetensors"
+        save_file(stored, str(path), metadata=stored_meta)
+    elif "arrays" in change:
+        path = _crafted(source, tmp_path, arrays=change["arrays"](k))
+    else:
+        path = _crafted(source, tmp_path, params=change["params"])
+    assert _refused(path, said).endswith(AGAIN)
+
+
+def test_a_file_of_targets_without_a_mixture_is_refused(separated_file, tmp_path):
+    _, _, source = separated_file
+    stored_meta, stored = _read(source)
+    for name in ("modes.means", "modes.variances", "modes.weights"):
+        del stored[name]
+    stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
+    path = tmp_path / "crafted.safetensors"
+    save_file(stored, str(path), metadata=stored_meta)
+    assert _refused(path, "array 'modes.targets' is stored without the mixture's "
+                          "'modes.means'").endswith(AGAIN)
+
+
 def test_a_reweighted_model_loads_and_scores_as_saved(reweighted_file):
     X, model, source = reweighted_file
     loaded = MULDE.load(source)

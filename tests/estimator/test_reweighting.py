@@ -151,9 +151,9 @@ def test_the_mixture_is_fitted_without_the_validation_rows(monkeypatch):
 
     seen = {}
 
-    def spy(x, seed, rows=None):
+    def spy(x, seed, rows=None, separated=False):
         seen.update(n=len(x), rows=rows)
-        return fit_mode_mixture(x, seed, rows)
+        return fit_mode_mixture(x, seed, rows, separated)
 
     monkeypatch.setattr(model_module, "fit_mode_mixture", spy)
     X = _two_modes()
@@ -221,3 +221,81 @@ def test_quadratic_forms_equal_the_direct_sum():
               + torch.log(variances).sum(-1)[None])
     torch.testing.assert_close(quadratic_forms(x, means, variances), direct, rtol=1e-12,
                                atol=1e-12)
+
+
+def test_join_overlapping_joins_components_by_their_rows_posteriors():
+    """Hand-made posteriors of 4 components over 6 rows: 0 and 1 share rows (each row of 0
+    holds 0.3 of its posterior on 1: M_01 = 0.3), 2 is alone, 3 holds 0.02 of one of its two
+    rows on 2 (M_32 = 0.01, at the threshold): modes {0, 1}, {2, 3}; with a threshold above
+    0.01, three modes."""
+    from mulde.estimator.reweighting import join_overlapping
+
+    post = np.array([[0.7, 0.3, 0, 0], [0.7, 0.3, 0, 0], [0.3, 0.7, 0, 0], [0, 0, 1, 0],
+                     [0, 0, 0.02, 0.98], [0, 0, 0, 1.0]])
+    # M_32 = (0.02 * 0.98) / (0.98 + 1.0) ~ 0.0099; M_23 = 0.0196 / 1.02 ~ 0.019
+    modes = join_overlapping(post, overlap=0.01)
+    assert modes[0] == modes[1] and modes[2] == modes[3] and modes[0] != modes[2]
+    assert len(set(join_overlapping(post, overlap=0.05))) == 3
+
+
+def test_separated_log_ratio_matches_a_hand_computation():
+    """Three 1-D components, weights 0.5, 0.3, 0.2, the first two one mode (mass 0.8), the
+    third another (0.2): twin weights t = (0.5, 0.3) / (2 x 0.8), 0.2 / (2 x 0.2); at x = 1,
+    log r = log(sum pi_k p_k) - log(sum t_k p_k)."""
+    means, variances = np.array([[0.0], [1.0], [6.0]]), np.array([[1.0], [1.0], [2.0]])
+    weights = np.array([0.5, 0.3, 0.2])
+    targets = np.array([0.5 / 1.6, 0.3 / 1.6, 0.5])
+    mixture = ModeMixture(means, variances, weights, targets)
+    dens = [math.exp(-0.5 * (1 - m) ** 2 / v) / math.sqrt(2 * math.pi * v)
+            for m, v in zip(means[:, 0], variances[:, 0], strict=True)]
+    expected = (math.log(sum(w * p for w, p in zip(weights, dens, strict=True)))
+                - math.log(sum(t * p for t, p in zip(targets, dens, strict=True))))
+    assert float(mixture.log_ratio(torch.tensor([[1.0]]))[0]) == pytest.approx(expected,
+                                                                            rel=1e-12)
+
+
+def _three_groups(seed=0):
+    """Rows (1,300, 2): a broad elongated group of 1,000 rows (several components fit it),
+    and two apart round groups of 200 and 100."""
+    rng = np.random.default_rng(seed)
+    return np.r_[rng.standard_normal((1000, 2)) * [6.0, 1.0],
+                 rng.standard_normal((200, 2)) + [0.0, 20.0],
+                 rng.standard_normal((100, 2)) + [0.0, -20.0]]
+
+
+def test_separated_modes_give_each_apart_group_an_equal_share():
+    """The broad group's components are joined into one mode: each of the three groups gets
+    a third of the weights (unweighted: 77 %, 15 % and 8 %), the components of the broad one
+    keeping their proportions."""
+    x = _three_groups()
+    x = (x - x.mean(0)) / x.std(0)
+    mixture = fit_mode_mixture(x, seed=0, separated=True)
+    assert mixture is not None and mixture.targets is not None
+    assert mixture.targets.sum() == pytest.approx(1.0)
+    w = mixture.row_weights(torch.from_numpy(x)).numpy()
+    for rows in (slice(0, 1000), slice(1000, 1200), slice(1200, 1300)):
+        assert w[rows].sum() / w.sum() == pytest.approx(1 / 3, abs=0.03)
+
+
+def test_separated_modes_on_one_connected_shape_get_no_mixture():
+    """A ring, fitted by a chain of overlapping components (16 here), is one mode: no
+    weights (None), where reweight="modes" equalises its components."""
+    rng = np.random.default_rng(2)
+    angle, radius = rng.uniform(0, 2 * np.pi, 3000), 5 + 0.5 * rng.standard_normal(3000)
+    x = np.c_[radius * np.cos(angle), radius * np.sin(angle)]
+    x = (x - x.mean(0)) / x.std(0)
+    assert fit_mode_mixture(x, seed=0).n_components >= 4
+    assert fit_mode_mixture(x, seed=0, separated=True) is None
+
+
+def test_separated_fit_saves_loads_and_says_its_modes(tmp_path):
+    """MULDE(reweight="separated_modes") end to end: the mixture's targets stored and read
+    back (scores equal to the bit), and its summary names the three modes."""
+    X = _three_groups()
+    model = MULDE(**TINY, reweight="separated_modes").fit(X)
+    summary = model.summary()["modes"]
+    assert summary["modes"] == 3 and summary["components"] >= 3
+    assert sum(summary["masses"]) == pytest.approx(1.0, abs=1e-6)
+    loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
+    np.testing.assert_array_equal(loaded.mode_mixture_.targets, model.mode_mixture_.targets)

@@ -121,9 +121,10 @@ class _Scorer(nn.Module):
             self.register_buffer("mode_means", torch.tensor(mixture.means, **f64))
             self.register_buffer("mode_variances", torch.tensor(mixture.variances, **f64))
             self.register_buffer("mode_weights", torch.tensor(mixture.weights, **f64))
-            self.mode_targets = None  # reweight="modes": the equal twin
             if mixture.targets is not None:  # "separated_modes"
                 self.register_buffer("mode_targets", torch.tensor(mixture.targets, **f64))
+            else:  # reweight="modes": the equal twin
+                self.mode_targets = None
         self.kind = Aggregation(model.aggregator)
         state = model.aggregator_state_
         if self.kind is Aggregation.GMM:

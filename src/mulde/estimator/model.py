@@ -1104,8 +1104,8 @@ class MULDE(OutlierMixin, BaseEstimator):
             # on the training split alone: the rows held out for validation (a split-conformal
             # threshold's) must score as new rows do, the term included
             self.mode_mixture_ = (fit_mode_mixture(x.detach().cpu().numpy(), seed,
-                                                   train_idx.numpy(),
-                                                   self.reweight == "separated_modes")
+                                                   train_idx.numpy(), separated=(
+                                                       self.reweight == "separated_modes"))
                                   if self.reweight is not None else None)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
