@@ -78,7 +78,8 @@ class ModeMixture:
 
     def log_ratio(self, x: torch.Tensor) -> torch.Tensor:
         """log r(x) = log p(x) - log q(x) of rows x (n, d) as float64 (n,): the log of the
-        mixture's density over its equal-weight twin's (zero for one component)."""
+        mixture's density over its twin's (equal weights, or `targets`; zero for one
+        component)."""
         x = x.to(torch.float64)
         return mixture_log_ratio(*(torch.as_tensor(a, dtype=torch.float64, device=x.device)
                                    if a is not None else None
@@ -112,7 +113,8 @@ def mixture_log_ratio(x: torch.Tensor, means: torch.Tensor, variances: torch.Ten
     # deviations out has, and gave log K)
     if targets is None:
         return torch.log(torch.softmax(log_p, dim=1) @ weights) + math.log(weights.shape[0])
-    # likewise r = sum_k (pi_k / t_k) post_k, post the twin's posteriors
+    # likewise r = sum_k (pi_k / t_k) post_k, post the twin's posteriors: log r between the
+    # log of the least and the greatest pi_k / t_k
     return torch.log(torch.softmax(log_p + torch.log(targets), dim=1) @ (weights / targets))
 
 
