@@ -174,8 +174,9 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
     BIC chooses one component (nothing to reweight). Each K of `COMPONENT_GRID` with at
     least `MIN_ROWS_PER_COMPONENT` of the fitted rows per component is fitted once (k-means
     initialisation, random_state=seed) and the lowest BIC kept. With `separated`, its
-    components are joined into modes (`join_overlapping`, on the fitted rows) and the twin
-    gives each mode an equal mass (the module docstring); None where they make one mode."""
+    components are joined into modes (`join_overlapping`, on the fitted rows; kept as
+    `ModeMixture.labels`) and the twin gives each mode an equal mass (the module docstring,
+    `mode_targets`); None where they make one mode."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) < MIN_ROWS:
         return None
