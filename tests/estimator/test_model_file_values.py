@@ -407,27 +407,42 @@ def test_a_file_with_a_broken_mode_mixture_is_refused(reweighted_file, tmp_path,
 
 @pytest.fixture(scope="module")
 def separated_file(tmp_path_factory):
-    """A model fitted with reweight="separated_modes" on two apart modes (targets stored)."""
+    """A model fitted with reweight="separated_modes" on two apart modes (labels stored)."""
     rng = np.random.default_rng(5)
     X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
     model, path = _fit_and_save(tmp_path_factory.mktemp("separated"), "separated", X,
                                 reweight="separated_modes")
-    assert model.mode_mixture_ is not None and model.mode_mixture_.targets is not None
+    assert model.mode_mixture_ is not None and model.mode_mixture_.labels is not None
     return X, model, path
+
+
+def _labels(k, *head):
+    """K labels (int64) starting with `head`, the rest 0 and 1 alternating."""
+    return np.array([*head, *[i % 2 for i in range(k - len(head))]], dtype=np.int64)
 
 
 @pytest.mark.parametrize("change, said", [
     (dict(params={"reweight": "modes"}),
-     "array 'modes.targets' is stored, but the config says reweight='modes'"),
-    (dict(drop="modes.targets"),
-     "array 'modes.targets' is missing, but the config says reweight='separated_modes'"),
+     "array 'modes.labels' is stored, but the config says reweight='modes'"),
+    (dict(drop="modes.labels"),
+     "array 'modes.labels' is missing, but the config says reweight='separated_modes'"),
     (dict(drop="modes.means"), "array 'modes.means' is missing beside 'modes.variances'"),
-    (dict(arrays=lambda k: {"modes.targets": np.full(k, 2.0 / k)}),
-     "not a mixture of two or more"),
-    (dict(arrays=lambda k: {"modes.targets": np.ones(k + 1) / (k + 1)}),
-     "array 'modes.targets' has shape"),
+    (dict(arrays=lambda k: {"modes.labels": _labels(k).astype(np.float64)}),
+     "array 'modes.labels' has shape"),
+    (dict(arrays=lambda k: {"modes.labels": _labels(k + 1)}),
+     "array 'modes.labels' has shape"),
+    (dict(arrays=lambda k: {"modes.labels": _labels(k).astype(bool)}),
+     "array 'modes.labels' has shape"),
+    (dict(arrays=lambda k: {"modes.labels": _labels(k, -1)}),
+     "not modes numbered 0, 1, ... G-1"),
+    (dict(arrays=lambda k: {"modes.labels": _labels(k, 10**12)}),  # no 1e12 allocation
+     "not modes numbered 0, 1, ... G-1"),
+    (dict(arrays=lambda k: {"modes.labels": _labels(k) * 2}),  # modes 0 and 2: 1 unused
+     "not modes numbered 0, 1, ... G-1"),
+    (dict(arrays=lambda k: {"modes.labels": np.zeros(k, dtype=np.int32)}),
+     "puts every component in one mode"),
 ])
-def test_a_file_with_broken_mode_targets_is_refused(separated_file, tmp_path, change, said):
+def test_a_file_with_broken_mode_labels_is_refused(separated_file, tmp_path, change, said):
     """change: the config's params updated, an array dropped, or arrays replaced (given K)."""
     _, model, source = separated_file
     k = model.mode_mixture_.n_components
@@ -444,7 +459,7 @@ def test_a_file_with_broken_mode_targets_is_refused(separated_file, tmp_path, ch
     assert _refused(path, said).endswith(AGAIN)
 
 
-def test_a_file_of_targets_without_a_mixture_is_refused(separated_file, tmp_path):
+def test_a_file_of_labels_without_a_mixture_is_refused(separated_file, tmp_path):
     _, _, source = separated_file
     stored_meta, stored = _read(source)
     for name in ("modes.means", "modes.variances", "modes.weights"):
@@ -452,8 +467,23 @@ def test_a_file_of_targets_without_a_mixture_is_refused(separated_file, tmp_path
     stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
     path = tmp_path / "crafted.safetensors"
     save_file(stored, str(path), metadata=stored_meta)
-    assert _refused(path, "array 'modes.targets' is stored without the mixture's "
+    assert _refused(path, "array 'modes.labels' is stored without the mixture's "
                           "'modes.means'").endswith(AGAIN)
+
+
+def test_a_separated_model_loads_and_scores_as_saved(separated_file, tmp_path):
+    """The twin's weights follow from the stored labels and weights: the loaded model's are
+    the fitted one's to the bit, and so are its scores; int32 labels load too."""
+    X, model, source = separated_file
+    labels = model.mode_mixture_.labels
+    narrow = _crafted(source, tmp_path, arrays={"modes.labels": labels.astype(np.int32)})
+    for path in (source, narrow):
+        loaded = MULDE.load(path)
+        assert loaded.mode_mixture_.labels.dtype == np.int64
+        np.testing.assert_array_equal(loaded.mode_mixture_.labels, labels)
+        np.testing.assert_array_equal(loaded.mode_mixture_.targets,
+                                      model.mode_mixture_.targets)
+        np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
 
 
 def test_a_reweighted_model_loads_and_scores_as_saved(reweighted_file):

@@ -226,8 +226,8 @@ def test_quadratic_forms_equal_the_direct_sum():
 def test_join_overlapping_joins_components_by_their_rows_posteriors():
     """Hand-made posteriors of 4 components over 6 rows: 0 and 1 share rows (each row of 0
     holds 0.3 of its posterior on 1: M_01 = 0.3), 2 is alone, 3 holds 0.02 of one of its two
-    rows on 2 (M_32 = 0.01, at the threshold): modes {0, 1}, {2, 3}; with a threshold above
-    0.01, three modes."""
+    rows on 2 (M_32 ~ 0.0099, below the threshold, but M_23 ~ 0.019 above it: either
+    direction joins): modes {0, 1}, {2, 3}; with a threshold of 0.05, three modes."""
     from mulde.estimator.reweighting import join_overlapping
 
     post = np.array([[0.7, 0.3, 0, 0], [0.7, 0.3, 0, 0], [0.3, 0.7, 0, 0], [0, 0, 1, 0],
@@ -245,7 +245,9 @@ def test_separated_log_ratio_matches_a_hand_computation():
     means, variances = np.array([[0.0], [1.0], [6.0]]), np.array([[1.0], [1.0], [2.0]])
     weights = np.array([0.5, 0.3, 0.2])
     targets = np.array([0.5 / 1.6, 0.3 / 1.6, 0.5])
-    mixture = ModeMixture(means, variances, weights, targets)
+    mixture = ModeMixture(means, variances, weights, np.array([0, 0, 1]))
+    np.testing.assert_allclose(mixture.targets, targets, rtol=1e-15)
+    np.testing.assert_allclose(mixture.masses, [0.8, 0.2], rtol=1e-15)
     dens = [math.exp(-0.5 * (1 - m) ** 2 / v) / math.sqrt(2 * math.pi * v)
             for m, v in zip(means[:, 0], variances[:, 0], strict=True)]
     expected = (math.log(sum(w * p for w, p in zip(weights, dens, strict=True)))
@@ -298,4 +300,70 @@ def test_separated_fit_saves_loads_and_says_its_modes(tmp_path):
     assert sum(summary["masses"]) == pytest.approx(1.0, abs=1e-6)
     loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
     np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
+    np.testing.assert_array_equal(loaded.mode_mixture_.labels, model.mode_mixture_.labels)
     np.testing.assert_array_equal(loaded.mode_mixture_.targets, model.mode_mixture_.targets)
+
+
+def test_modes_of_equal_mass_are_counted_apart():
+    """Two modes of equal mass have the same pi_k / t_k (= G m_g), so the weights and the
+    twin's weights alone do not give the modes back (the summary once said "1 mode, mass 1"
+    of two equal apart groups, and masses 0.375 and 0.75 of groups of 0.25, 0.25 and 0.5);
+    the mixture's labels do. Two apart groups of 600 rows each: their posteriors are 0 or 1
+    to the last bit, so their weights are equal exactly."""
+    from mulde.estimator.model import _modes_of
+
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.standard_normal((600, 2)), rng.standard_normal((600, 2)) + 30.0]
+    x = (x - x.mean(0)) / x.std(0)
+    mixture = fit_mode_mixture(x, seed=0, separated=True)
+    assert mixture is not None and mixture.weights[0] == mixture.weights[1]
+    assert _modes_of(mixture) == [0.5, 0.5]
+    three = ModeMixture(np.zeros((4, 1)), np.ones((4, 1)), np.array([0.1, 0.15, 0.25, 0.5]),
+                        np.array([0, 0, 1, 2]))
+    assert _modes_of(three) == pytest.approx([0.5, 0.25, 0.25], rel=1e-15)
+    assert three.targets.sum() == pytest.approx(1.0, rel=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.05, 1.0), min_size=2, max_size=6), st.integers(0, 2**32 - 1),
+       st.floats(-5, 5), st.floats(1, 1e9))
+def test_separated_log_ratio_lies_between_the_log_mode_masses_times_g(raw, seed, a, far):
+    """r(x) = sum_k (pi_k / t_k) post_k(x) = sum_k G m_g(k) post_k(x), the twin's posteriors:
+    log(G min m) <= log r <= log(G max m) near the modes and far out; with every component a
+    mode of its own (G = K) the twin is the equal one, r reweight="modes"'s."""
+    weights = np.array(raw) / sum(raw)
+    k = len(weights)
+    rng = np.random.default_rng(seed)
+    labels = np.r_[0, 1, rng.integers(0, 2, k - 2)]
+    means, variances = rng.standard_normal((k, 2)), rng.uniform(0.5, 2.0, (k, 2))
+    mixture = ModeMixture(means, variances, weights, labels)
+    masses = mixture.masses
+    x = torch.tensor([[a, -a], [far, -far / 3]], dtype=torch.float64)
+    got = mixture.log_ratio(x).numpy()
+    assert np.isfinite(got).all()
+    assert (got >= math.log(2 * masses.min()) - 1e-9).all()
+    assert (got <= math.log(2 * masses.max()) + 1e-9).all()
+    own = ModeMixture(means, variances, weights, np.arange(k))
+    torch.testing.assert_close(own.log_ratio(x[:1]),
+                               ModeMixture(means, variances, weights).log_ratio(x[:1]),
+                               rtol=0, atol=1e-12)
+
+
+def test_few_rows_to_reweight_names_the_setting_and_pickles_with_it():
+    """FewRowsToReweightWarning gained `reweight`: its text names the value asked for, a
+    pickle keeps it, one remade from its text (pytest-xdist) or `from_message` has None, and
+    one pickled with the former two fields reads as "modes"."""
+    import pickle
+
+    from mulde.estimator.model import FewRowsToReweightWarning
+
+    said = FewRowsToReweightWarning(800, 1000, "separated_modes")
+    assert str(said).startswith("reweight='separated_modes' needs at least 1,000")
+    again = pickle.loads(pickle.dumps(said))
+    assert (again.n, again.minimum, again.reweight, str(again)) == (800, 1000,
+                                                                    "separated_modes",
+                                                                    str(said))
+    for remade in (FewRowsToReweightWarning(*said.args),
+                   pickle.loads(pickle.dumps(FewRowsToReweightWarning.from_message(str(said))))):
+        assert str(remade) == str(said) and remade.reweight is None
+    assert FewRowsToReweightWarning(800, 1000).reweight == "modes"

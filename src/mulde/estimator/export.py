@@ -3,7 +3,8 @@
 The graph computes what `MULDE.anomaly_score` computes, from the raw feature vectors on:
 standardisation with the training mean and scale (then the whitening, when fitted), the
 energy network at the L noise levels (`EnergyMLP.energy_multiscale`), with reweight="modes"
-the mixture's term on every level (`mulde.estimator.reweighting`), and the fitted
+or "separated_modes" the mixture's term on every level (`mulde.estimator.reweighting`; the
+separated twin's weights as constants), and the fitted
 aggregate (mean of the centred energies over every or the kept levels, GMM negative
 log-likelihood, mean or max of per-scale z-scores, one scale, or the stacked mixture's
 negative log-likelihood). Input: `x`,

@@ -728,7 +728,9 @@ class MULDE(OutlierMixin, BaseEstimator):
     atom_scores_: (k,) float64, each atom's anomaly score, -log(c / n) + K.
     n_atoms_: int, k (0 also for a model fitted before round 60).
     mode_mixture_: `mulde.estimator.reweighting.ModeMixture` with reweight="modes" where
-        BIC chose more than one component (1,000 rows or more); None otherwise.
+        BIC chose more than one component (1,000 rows or more), with reweight=
+        "separated_modes" where they make two or more modes (its `labels`, the mode of
+        each component); None otherwise.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -1314,9 +1316,10 @@ class MULDE(OutlierMixin, BaseEstimator):
 
     def _with_mode_term(self, energies: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The energies (n, L) of the rows z (n, d) (network coordinates) with the term
-        reweight="modes" adds to every level, -log r(z), r the fitted mixture's density
-        over its equal-weight twin's (`mulde.estimator.reweighting.ModeMixture`), in
-        float64; as given without a mixture (and for a model saved before the option)."""
+        reweight adds to every level, -log r(z), r the fitted mixture's density over its
+        twin's (equal per component, or per separated mode:
+        `mulde.estimator.reweighting.ModeMixture`), in float64; as given without a mixture
+        (and for a model saved before the option)."""
         mixture = getattr(self, "mode_mixture_", None)
         if mixture is None:
             return energies
@@ -1729,10 +1732,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         if mixture is not None:  # reweight="modes" or "separated_modes"
             out["modes"] = {"components": mixture.n_components,
                             "weights": sorted((float(w) for w in mixture.weights), reverse=True)}
-            if mixture.targets is not None:  # separated: the modes the components make
-                modes = _modes_of(mixture)
-                out["modes"]["modes"] = len(modes)
-                out["modes"]["masses"] = sorted(modes, reverse=True)
+            if mixture.labels is not None:  # separated: the modes the components make
+                masses = _modes_of(mixture)
+                out["modes"]["modes"] = len(masses)
+                out["modes"]["masses"] = masses
         if names is not None:
             out["feature_names"] = [str(n) for n in names]
         return out
@@ -1976,47 +1979,48 @@ def _stored_group(path: Path, arrays: Mapping[str, np.ndarray], names: Sequence[
 
 MODE_ARRAYS = ("modes.means", "modes.variances", "modes.weights")
 """The arrays of reweight="modes"'s mixture in a saved model (`ModeMixture.arrays`)."""
+
+MODE_LABELS = "modes.labels"
+"""reweight="separated_modes"'s array beside `MODE_ARRAYS` in a saved model: the mode of each
+component (`ModeMixture.labels`), from which its twin's weights follow."""
+
+
 def _modes_of(mixture: ModeMixture) -> list[float]:
-    """The masses of reweight="separated_modes"'s modes: components whose ratio of weight
-    to twin weight, pi_k / t_k = G m_g, is the same belong to one mode (`fit_mode_mixture`);
-    G, the number of modes, is how many such ratios there are."""
-    ratios = np.round(mixture.weights / mixture.targets, 9)
-    return [float(r / len(np.unique(ratios))) for r in np.unique(ratios)]
-
-
-MODE_TARGETS = "modes.targets"
-"""reweight="separated_modes"'s twin weights in a saved model, beside `MODE_ARRAYS`."""
+    """The masses (G,) of reweight="separated_modes"'s modes, largest first: the sums of
+    their components' weights (`ModeMixture.masses`; two modes of equal mass are two)."""
+    return sorted((float(m) for m in mixture.masses), reverse=True)
 
 
 def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
                   ) -> ModeMixture | None:
-    """The mixture reweight="modes" fitted, from a file's `MODE_ARRAYS`; None where it
-    stores none (one component chosen, reweight None, or a file from before the option).
+    """The mixture reweight="modes" or "separated_modes" fitted, from a file's `MODE_ARRAYS`
+    (and, for "separated_modes", `MODE_LABELS`); None where it stores none (one component
+    or one mode chosen, reweight None, or a file from before the option).
     ModelFileError naming the file and the array where only some are stored, they are
-    stored under reweight None, or they are not K means and K variances of n_features_in_
-    finite float32 or float64 numbers (variances positive) and K >= 2 positive finite
-    weights summing to 1 (a vector)."""
+    stored under reweight None, 'modes.labels' is stored under any reweight but
+    "separated_modes" or missing under it, or they are not K means and K variances of
+    n_features_in_ finite float32 or float64 numbers (variances positive), K >= 2 positive
+    finite weights summing to 1 (a vector) and K whole-number labels 0..G-1, each used,
+    G >= 2."""
     start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
     group = _stored_group(path, arrays, MODE_ARRAYS, "reweight=None", model.reweight is None)
     if group is None:
-        if MODE_TARGETS in arrays:
-            raise ModelFileError(f"{start}array {MODE_TARGETS!r} is stored without the "
+        if MODE_LABELS in arrays:
+            raise ModelFileError(f"{start}array {MODE_LABELS!r} is stored without the "
                                  f"mixture's {MODE_ARRAYS[0]!r}{end}")
         return None
     means, variances, weights = group
     separated = model.reweight == "separated_modes"
-    if (MODE_TARGETS in arrays) != separated:  # each value stores its twin so, or not
-        raise ModelFileError(f"{start}array {MODE_TARGETS!r} is "
+    if (MODE_LABELS in arrays) != separated:  # each value stores its modes so, or not
+        raise ModelFileError(f"{start}array {MODE_LABELS!r} is "
                              f"{'missing' if separated else 'stored'}, but the config says "
                              f"reweight={model.reweight!r}{end}")
-    targets = arrays[MODE_TARGETS] if separated else None
     if weights.ndim != 1:  # K is read from them (a scalar has no len: a TypeError's text)
         raise ModelFileError(f"{start}array 'modes.weights' has shape {weights.shape}, "
                              f"expected (K,): one weight per mixture component{end}")
     d, k = model.n_features_in_, len(weights)
     for name, a, shape in (("modes.weights", weights, (k,)), ("modes.means", means, (k, d)),
-                           ("modes.variances", variances, (k, d)),
-                           *([(MODE_TARGETS, targets, (k,))] if separated else [])):
+                           ("modes.variances", variances, (k, d))):
         # float32 or float64, as `_check_arrays` (float16 and bfloat16 are no dtype save
         # writes)
         if a.shape != shape or a.dtype not in (np.float32, np.float64):
@@ -2026,15 +2030,32 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
         if not np.isfinite(a).all():
             raise ModelFileError(f"{start}array {name!r} holds non-finite values (NaN or "
                                  f"infinite){end}")
-    if k < 2 or variances.min() <= 0 or not all(
-            w.min() > 0 and abs(w.sum() - 1) <= 1e-6
-            for w in (weights, *([targets] if separated else []))):
+    if k < 2 or variances.min() <= 0 or weights.min() <= 0 or abs(weights.sum() - 1) > 1e-6:
         raise ModelFileError(f"{start}arrays 'modes.*' are not a mixture of two or more "
                              "components with positive variances and positive weights "
-                             f"(and targets) summing to 1{end}")
+                             f"summing to 1{end}")
+    labels = _stored_labels(start, end, arrays[MODE_LABELS], k) if separated else None
     return ModeMixture(means.astype(np.float64), variances.astype(np.float64),
-                       weights.astype(np.float64),
-                       targets.astype(np.float64) if separated else None)
+                       weights.astype(np.float64), labels)
+
+
+def _stored_labels(start: str, end: str, labels: np.ndarray, k: int) -> np.ndarray:
+    """A file's `MODE_LABELS` as int64 (K,), checked: K whole numbers that use each of 0..G-1,
+    G >= 2 (one mode would be no reweighting, which fit stores as no mixture); else
+    ModelFileError, its text between `start` and `end`."""
+    if labels.shape != (k,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ModelFileError(f"{start}array {MODE_LABELS!r} has shape {labels.shape} "
+                             f"({labels.dtype}), expected ({k},) whole numbers: the mode of "
+                             f"each of the {k} components{end}")
+    # the range first: np.unique and bincount of a label of 1e12 would allocate for it
+    if labels.min() < 0 or labels.max() >= k or len(np.unique(labels)) != labels.max() + 1:
+        raise ModelFileError(f"{start}array {MODE_LABELS!r} holds {cut(repr(labels.tolist()))}"
+                             ", not modes numbered 0, 1, ... G-1 each used once or more"
+                             f"{end}")
+    if labels.max() == 0:
+        raise ModelFileError(f"{start}array {MODE_LABELS!r} puts every component in one mode, "
+                             f"which is no reweighting (fit stores no mixture then){end}")
+    return labels.astype(np.int64)
 
 
 def _check_dequantised(path: Path, model: MULDE) -> None:

@@ -25,7 +25,9 @@ overlap: where the training rows of either hold on average at least `OVERLAP` of
 posterior on the other (`join_overlapping`; connected components of that graph). The twin
 then gives each of the G modes the mass 1 / G and keeps the components' proportions inside
 it, q(x) = sum_k t_k p_k(x), t_k = pi_k / (G m_g(k)), m_g a mode's mass; with one mode, r = 1
-again (no weights, no term).
+again (no weights, no term). The mixture keeps each component's mode (`ModeMixture.labels`),
+from which t follows: the weights and t alone do not give the modes back (two modes of equal
+mass have the same pi_k / t_k = G m_g).
 """
 
 from __future__ import annotations
@@ -63,18 +65,31 @@ Gaussian 0.05-0.3)."""
 class ModeMixture:
     """A fitted diagonal Gaussian mixture in the network's input coordinates (standardised,
     whitened where the model whitens): means (K, d), variances (K, d), weights (K,) summing
-    to 1, as float64 arrays; targets (K,) summing to 1, the twin q's weights, or None for
-    the equal 1 / K (reweight="modes")."""
+    to 1, as float64 arrays; labels (K,) int64, the mode 0..G-1 of each component (each of
+    0..G-1 used, G >= 2: reweight="separated_modes"), or None where the twin weighs every
+    component 1 / K (reweight="modes")."""
 
     means: np.ndarray
     variances: np.ndarray
     weights: np.ndarray
-    targets: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
     @property
     def n_components(self) -> int:
         """K, the number of components."""
         return len(self.weights)
+
+    @property
+    def targets(self) -> np.ndarray | None:
+        """The twin q's weights (K,) float64 summing to 1 (`mode_targets`), or None for the
+        equal 1 / K (no `labels`)."""
+        return None if self.labels is None else mode_targets(self.weights, self.labels)
+
+    @property
+    def masses(self) -> np.ndarray | None:
+        """The modes' masses m_g (G,) float64, sum of their components' weights (None
+        without `labels`)."""
+        return None if self.labels is None else np.bincount(self.labels, weights=self.weights)
 
     def log_ratio(self, x: torch.Tensor) -> torch.Tensor:
         """log r(x) = log p(x) - log q(x) of rows x (n, d) as float64 (n,): the log of the
@@ -91,9 +106,18 @@ class ModeMixture:
         return torch.exp(-self.log_ratio(x))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The mixture as named arrays (a saved model's; "targets" where not the equal)."""
+        """The mixture as named arrays (a saved model's; "labels" where it has them)."""
         out = {"means": self.means, "variances": self.variances, "weights": self.weights}
-        return out if self.targets is None else out | {"targets": self.targets}
+        return out if self.labels is None else out | {"labels": self.labels}
+
+
+def mode_targets(weights: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The separated twin's weights t (K,) float64 of components of weights pi (K,) (positive,
+    summing to 1) in the modes `labels` (K,) (ints 0..G-1, each used): t_k = pi_k / (G m_g(k)),
+    m_g the sum of mode g's weights, so that each mode has twin mass 1 / G and keeps its
+    components' proportions (t sums to 1)."""
+    mass = np.bincount(labels, weights=weights)
+    return weights / (mass[labels] * len(mass))
 
 
 def mixture_log_ratio(x: torch.Tensor, means: torch.Tensor, variances: torch.Tensor,
@@ -150,8 +174,9 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
     BIC chooses one component (nothing to reweight). Each K of `COMPONENT_GRID` with at
     least `MIN_ROWS_PER_COMPONENT` of the fitted rows per component is fitted once (k-means
     initialisation, random_state=seed) and the lowest BIC kept. With `separated`, its
-    components are joined into modes (`join_overlapping`, on the fitted rows) and the twin
-    gives each mode an equal mass (the module docstring); None where they make one mode."""
+    components are joined into modes (`join_overlapping`, on the fitted rows; kept as
+    `ModeMixture.labels`) and the twin gives each mode an equal mass (the module docstring,
+    `mode_targets`); None where they make one mode."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) < MIN_ROWS:
         return None
@@ -169,13 +194,10 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
     if best is None or best[1].n_components == 1:
         return None
     gmm = best[1]
-    weights = gmm.weights_.astype(np.float64)
-    targets = None
+    labels = None
     if separated:
-        modes = join_overlapping(gmm.predict_proba(x))
-        if modes.max() == 0:
+        labels = join_overlapping(gmm.predict_proba(x)).astype(np.int64)
+        if labels.max() == 0:
             return None
-        mass = np.bincount(modes, weights=weights)
-        targets = weights / (mass[modes] * len(mass))
     return ModeMixture(gmm.means_.astype(np.float64), gmm.covariances_.astype(np.float64),
-                       weights, targets)
+                       gmm.weights_.astype(np.float64), labels)
