@@ -391,7 +391,8 @@ VARIANTS["separated_modes"] = {**VARIANTS["deep_pair_from25_not_thin"], "atom_mi
 # and every variant before round 48 stopped after 5 evaluations without a lower validation
 # loss, the default until round 48 made it 3; and every variant before round 49 evaluated
 # every 100 steps with every member of an ensemble on the same noise draws, the default until
-# round 49 made it every 50 steps, each member on its own draws
+# round 49 made it every 50 steps, each member on its own draws; and every variant before
+# round 62 fitted every row alike, the default until round 62 made `reweight` "auto"
 for _overrides in VARIANTS.values():
     _overrides.setdefault("patience", 5)
     _overrides.setdefault("eval_every", 100)
@@ -401,6 +402,7 @@ for _overrides in VARIANTS.values():
     _overrides.setdefault("time_score", 0.0)
     _overrides.setdefault("lr", 1e-3)
     _overrides.setdefault("n_members", 1)
+    _overrides.setdefault("reweight", None)
     _overrides.setdefault("max_samples", 1.0)
     if "first_width_per_feature" not in _overrides:  # round 29's name "auto" themselves
         _overrides.setdefault("hidden_sizes", (256, 256))

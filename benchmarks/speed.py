@@ -97,12 +97,14 @@ PREVIOUS_DEFAULT = {"aggregator": "gmm", "beta": 0.1, "regulariser": "constant",
                     "sigma_low_nn": None, "sigma_low": 1e-3, "max_steps": 1000,
                     "spacing": "linear", "time_score": 0.0, "lr": 1e-3,
                     "hidden_sizes": (256, 256), "n_members": 1, "max_samples": 1.0,
-                    "validation_fraction": 0.1, "patience": 5, "eval_every": 100}
+                    "validation_fraction": 0.1, "patience": 5, "eval_every": 100,
+                    "atom_min_count": None, "reweight": None}
 ROUND1_DEFAULT = {"beta": 0.1, "regulariser": "sigma2", "sigma_low_nn": None,
                   "sigma_low": 1e-3, "max_steps": 1000, "spacing": "linear",
                   "time_score": 0.0, "lr": 1e-3, "hidden_sizes": (256, 256),
                   "n_members": 1, "max_samples": 1.0, "validation_fraction": 0.1,
-                  "patience": 5, "eval_every": 100}
+                  "patience": 5, "eval_every": 100, "atom_min_count": None,
+                  "reweight": None}
 
 
 def synchronise(device: torch.device) -> None:

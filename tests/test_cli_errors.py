@@ -430,7 +430,8 @@ def test_fit_on_too_few_rows_to_reweight_warns_in_one_line(feats, tmp_path):
     assert done.stderr.splitlines() == [
         "mulde: warning: reweight='modes' needs at least 1,000 training samples to estimate "
         "the modes' masses and got 100: this fit is the unweighted one (reweight=None); fit "
-        "on more normal samples, or leave reweight=None (FewRowsToReweightWarning)"]
+        "on more normal samples, or leave reweight at its default 'auto' (which fits unweighted "
+        "below that, unsaid) (FewRowsToReweightWarning)"]
 
 
 @pytest.mark.parametrize("device, message", [

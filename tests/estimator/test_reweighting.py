@@ -115,7 +115,8 @@ def test_reweight_on_too_few_rows_warns_and_fits_unweighted():
                       match=r"^reweight='modes' needs at least 1,000 training samples to "
                             r"estimate the modes' masses and got 800: this fit is the "
                             r"unweighted one \(reweight=None\); fit on more normal samples, "
-                            r"or leave reweight=None$"):
+                            r"or leave reweight at its default 'auto' \(which fits unweighted "
+                            r"below that, unsaid\)$"):
         few = MULDE(**TINY, reweight="modes").fit(X)
     assert few.mode_mixture_ is None
     np.testing.assert_array_equal(few.anomaly_score(X), MULDE(**TINY).fit(X).anomaly_score(X))
@@ -192,7 +193,7 @@ def test_a_checkpoint_of_the_unweighted_fit_names_reweight(tmp_path):
     is not resumed by reweight="modes", and the refusal names the parameter."""
     X = _two_modes()
     params = TINY | dict(checkpoint_dir=str(tmp_path), checkpoint_every=10)
-    MULDE(**params).fit(X)
+    MULDE(**params, reweight=None).fit(X)
     with pytest.raises(ValueError, match=r"differs in row_weights .*row_weights follow "
                                          r"reweight .*rerun with the reweight the checkpoint "
                                          r"was written with"):
@@ -367,3 +368,51 @@ def test_few_rows_to_reweight_names_the_setting_and_pickles_with_it():
                    pickle.loads(pickle.dumps(FewRowsToReweightWarning.from_message(str(said))))):
         assert str(remade) == str(said) and remade.reweight is None
     assert FewRowsToReweightWarning(800, 1000).reweight == "modes"
+
+
+def test_the_default_reweights_separated_modes_from_min_rows_and_silently_below():
+    """reweight="auto" (the default since round 62): "separated_modes" from MIN_ROWS rows
+    (the same fit to the bit), the unweighted fit below without FewRowsToReweightWarning;
+    the paper preset fits every row alike."""
+    import warnings
+
+    from mulde.estimator.model import FewRowsToReweightWarning
+
+    assert MULDE().reweight == "auto"
+    assert MULDE.from_preset("paper").reweight is None
+    X = _three_groups()
+    auto = MULDE(**TINY).fit(X)
+    named = MULDE(**TINY, reweight="separated_modes").fit(X)
+    assert auto.mode_mixture_ is not None and auto.mode_mixture_.labels is not None
+    np.testing.assert_array_equal(auto.anomaly_score(X), named.anomaly_score(X))
+    few = _two_modes(n_big=700, n_small=100)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        small = MULDE(**TINY).fit(few)
+    assert not [w for w in said if issubclass(w.category, FewRowsToReweightWarning)]
+    assert small.mode_mixture_ is None
+    np.testing.assert_array_equal(small.anomaly_score(few),
+                                  MULDE(**TINY, reweight=None).fit(few).anomaly_score(few))
+
+
+def test_a_file_saved_before_the_option_loads_as_unweighted(tmp_path):
+    """A model file whose params hold no "reweight" (saved before stop 80) was fitted with
+    every row alike: it loads with reweight None, not the new default."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from mulde.estimator.persistence import CHECKSUM, content_checksum
+
+    X = np.random.default_rng(3).standard_normal((200, 3))
+    path = MULDE(**TINY, reweight=None).fit(X).save(tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="numpy") as f:
+        meta = dict(f.metadata())
+        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    params = json.loads(meta["params"])
+    del params["reweight"]
+    meta["params"] = json.dumps(params)
+    meta[CHECKSUM] = content_checksum(arrays, meta)
+    save_file(arrays, str(tmp_path / "old.safetensors"), metadata=meta)
+    assert MULDE.load(tmp_path / "old.safetensors").reweight is None

@@ -383,7 +383,8 @@ class FewRowsToReweightWarning(FieldedWarning):
         super().__init__(
             f"reweight={reweight!r} needs at least {minimum:,} training samples to estimate the "
             f"modes' masses and got {n:,}: this fit is the unweighted one (reweight=None); "
-            "fit on more normal samples, or leave reweight=None")
+            "fit on more normal samples, or leave reweight at its default 'auto' (which fits "
+            "unweighted below that, unsaid)")
 
 
 class UnseededCheckpointWarning(FieldedWarning):
@@ -574,7 +575,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         levels, so they need time_score > 0 (ValueError) and fall back to mean_energy
         without validation rows (density-fidelity round 20: neither beat mean_energy). See
         `mulde.estimator.aggregation`.
-    reweight: None (the paper: every training row alike) or "modes": a diagonal Gaussian
+    reweight: "auto" (the default since issue 15's round 62 of the density-fidelity suite):
+        "separated_modes" from 1,000 training rows (the validation split counted), the
+        unweighted fit below (without a warning); None (the paper: every training row
+        alike); or "modes": a diagonal Gaussian
         mixture (K by BIC among 1, 2, 4, ..., 64) fitted on the standardised rows; training
         draws each row in proportion to the equal-weight mixture's density over the fitted
         one's, so that every mode gets the same share of the denoising loss, and the
@@ -782,7 +786,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
         "scale_index": [Integral, None],
         "atom_min_count": [Interval(Integral, 2, None, closed="left"), None],
-        "reweight": [StrOptions({"modes", "separated_modes"}), None],
+        "reweight": [StrOptions({"auto", "modes", "separated_modes"}), None],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
@@ -815,7 +819,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = None,
+                 atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = "auto",
                  lr: float | str = "auto", lr_schedule: str = _TRAIN.lr_schedule,
                  adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
@@ -1017,7 +1021,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         bagged = size is not None and size < n_train
         held_threshold = (self.threshold_on == "validation"
                           or (self.threshold_on == "out_of_bag" and not bagged))
-        if self.reweight is not None and len(X) < REWEIGHT_MIN_ROWS:  # said, not dropped
+        if self.reweight in ("modes", "separated_modes") and len(X) < REWEIGHT_MIN_ROWS:
+            # asked for by name: said, not dropped ("auto" needs the rows, silently)
             warnings.warn(FewRowsToReweightWarning(len(X), REWEIGHT_MIN_ROWS, self.reweight),
                           stacklevel=2)
         if len(X) < VALIDATION_MIN_ROWS:  # a fit that runs, but on too little to trust
@@ -1107,7 +1112,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             # threshold's) must score as new rows do, the term included
             self.mode_mixture_ = (fit_mode_mixture(x.detach().cpu().numpy(), seed,
                                                    train_idx.numpy(), separated=(
-                                                       self.reweight == "separated_modes"))
+                                                       self.reweight != "modes"))
                                   if self.reweight is not None else None)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
@@ -1560,6 +1565,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("precondition", None)  # and the noisy rows as the input
             params.setdefault("time_score", 0.0)  # and without time-score matching
             params.setdefault("atom_min_count", None)  # and repeated rows scored as others
+            params.setdefault("reweight", None)  # and every training row alike
             model = cls(**params)
             # the member count first: a huge one is refused before anything is built, and a
             # count that is not a number is named with the number of networks the file holds
@@ -2010,7 +2016,7 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
                                  f"mixture's {MODE_ARRAYS[0]!r}{end}")
         return None
     means, variances, weights = group
-    separated = model.reweight == "separated_modes"
+    separated = model.reweight in ("auto", "separated_modes")
     if (MODE_LABELS in arrays) != separated:  # each value stores its modes so, or not
         raise ModelFileError(f"{start}array {MODE_LABELS!r} is "
                              f"{'missing' if separated else 'stored'}, but the config says "

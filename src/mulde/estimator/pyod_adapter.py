@@ -123,7 +123,7 @@ class PyODMULDE(BaseDetector):
                  n_levels: int = 16, spacing: str = "geometric",
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
-                 atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = None,
+                 atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = "auto",
                  lr: float | str = "auto", lr_schedule: str = "constant", antithetic: bool = False,
                  adam_betas: tuple[float, float] = (0.5, 0.9), batch_size: int = 1024,
                  n_epochs: float | None = None,
