@@ -416,3 +416,32 @@ def test_a_file_saved_before_the_option_loads_as_unweighted(tmp_path):
     meta[CHECKSUM] = content_checksum(arrays, meta)
     save_file(arrays, str(tmp_path / "old.safetensors"), metadata=meta)
     assert MULDE.load(tmp_path / "old.safetensors").reweight is None
+
+
+def test_the_default_fits_every_row_alike_past_auto_max_features(monkeypatch):
+    """reweight="auto" past `AUTO_MAX_FEATURES` features fits no mixture (the search's time);
+    reweight="separated_modes" still does."""
+    import mulde.estimator.model as model_module
+
+    monkeypatch.setattr(model_module, "REWEIGHT_AUTO_MAX_FEATURES", 1)
+    X = _three_groups()
+    assert MULDE(**TINY).fit(X).mode_mixture_ is None
+    assert MULDE(**TINY, reweight="separated_modes").fit(X).mode_mixture_ is not None
+
+
+def test_the_bic_search_stops_after_bic_patience_steps_without_a_lower_bic(monkeypatch):
+    """On one Gaussian BIC is lowest at K = 1 and rises at 2 and 4: the search fits K = 1, 2
+    and 4 and none of the larger K."""
+    import mulde.estimator.reweighting as reweighting
+
+    fitted = []
+    real = reweighting.GaussianMixture
+
+    def spy(k, **kw):
+        fitted.append(k)
+        return real(k, **kw)
+
+    monkeypatch.setattr(reweighting, "GaussianMixture", spy)
+    x = np.random.default_rng(0).standard_normal((2000, 3))
+    assert fit_mode_mixture(x, seed=0) is None
+    assert fitted == [1, 2, 4]

@@ -90,6 +90,7 @@ from mulde.estimator.persistence import (
     whole_number,
 )
 from mulde.estimator.presets import ESTIMATOR_PRESETS
+from mulde.estimator.reweighting import AUTO_MAX_FEATURES as REWEIGHT_AUTO_MAX_FEATURES
 from mulde.estimator.reweighting import MIN_ROWS as REWEIGHT_MIN_ROWS
 from mulde.estimator.reweighting import ModeMixture, fit_mode_mixture
 from mulde.estimator.tables import dataframe_problem, index_columns, numeric_frame
@@ -576,8 +577,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         without validation rows (density-fidelity round 20: neither beat mean_energy). See
         `mulde.estimator.aggregation`.
     reweight: "auto" (the default since issue 15's round 62 of the density-fidelity suite):
-        "separated_modes" from 1,000 training rows (the validation split counted), the
-        unweighted fit below (without a warning); None (the paper: every training row
+        "separated_modes" from 1,000 training rows (the validation split counted) up to 256
+        features (`mulde.estimator.reweighting.AUTO_MAX_FEATURES`), the unweighted fit
+        otherwise (without a warning); None (the paper: every training row
         alike); or "modes": a diagonal Gaussian
         mixture (K by BIC among 1, 2, 4, ..., 64) fitted on the standardised rows; training
         draws each row in proportion to the equal-weight mixture's density over the fitted
@@ -1110,10 +1112,12 @@ class MULDE(OutlierMixin, BaseEstimator):
             start = time.perf_counter()
             # on the training split alone: the rows held out for validation (a split-conformal
             # threshold's) must score as new rows do, the term included
+            reweight = ("separated_modes" if x.shape[1] <= REWEIGHT_AUTO_MAX_FEATURES
+                        else None) if self.reweight == "auto" else self.reweight
             self.mode_mixture_ = (fit_mode_mixture(x.detach().cpu().numpy(), seed,
                                                    train_idx.numpy(), separated=(
-                                                       self.reweight != "modes"))
-                                  if self.reweight is not None else None)
+                                                       reweight == "separated_modes"))
+                                  if reweight is not None else None)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
                                   Path(self.checkpoint_dir) if self.checkpoint_dir else None,

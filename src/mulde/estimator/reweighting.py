@@ -43,12 +43,26 @@ from sklearn.mixture import GaussianMixture
 COMPONENT_GRID = (1, 2, 4, 8, 16, 32, 64)
 """The numbers of mixture components BIC chooses among."""
 
+BIC_PATIENCE = 2
+"""The search stops after this many grid steps in a row without a lower BIC (the larger K are
+not fitted). Added after round 62 for speed (a Gaussian of 18,000 rows at d 512: 64.5 s
+for the whole grid, 7 s to K = 4, one thread of an AMD EPYC): on the round's 39 fits and
+ADBench's 24 training halves of >= 1,000 rows (seed 0) it chose the K the whole grid chose,
+every time (benchmarks/density_fidelity.md, "Round 62 outcome")."""
+
 MIN_ROWS_PER_COMPONENT = 5
 """A K is tried only where the rows number at least this many per component."""
 
 MIN_ROWS = 1000
 """Fewer rows than this (those given to fit, the validation split included) are not
 reweighted: the modes' masses are not estimated."""
+
+AUTO_MAX_FEATURES = 256
+"""reweight="auto" (`MULDE`'s default) reweights separated modes up to this many features,
+and fits every row alike past them: round 62's cases reach d 128 (no evidence above), and at
+d 512 the search (K = 1, 2, 4 on a Gaussian of 18,000 rows: 7 s) would take the default's
+fit past issue 15's bound of twice the fit time before it (1.96x already; docs/detector.md,
+"Measured here"). reweight="separated_modes" or "modes" reweight at any width."""
 
 REG_COVAR = 1e-3
 """Added to each variance (the rows are standardised: a thousandth of a column's variance),
@@ -173,7 +187,8 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
     out, which then score as new rows do); None where x has fewer than `MIN_ROWS` rows or
     BIC chooses one component (nothing to reweight). Each K of `COMPONENT_GRID` with at
     least `MIN_ROWS_PER_COMPONENT` of the fitted rows per component is fitted once (k-means
-    initialisation, random_state=seed) and the lowest BIC kept. With `separated`, its
+    initialisation, random_state=seed), in increasing order until `BIC_PATIENCE` in a row
+    have no lower BIC than the best so far, and the lowest BIC kept. With `separated`, its
     components are joined into modes (`join_overlapping`, on the fitted rows; kept as
     `ModeMixture.labels`) and the twin gives each mode an equal mass (the module docstring,
     `mode_targets`); None where they make one mode."""
@@ -183,14 +198,17 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
     if rows is not None:
         x = x[rows]
     best: tuple[float, GaussianMixture] | None = None
+    worse = 0  # grid steps in a row whose BIC is above the best so far
     for k in COMPONENT_GRID:
-        if k * MIN_ROWS_PER_COMPONENT > len(x):
+        if k * MIN_ROWS_PER_COMPONENT > len(x) or worse == BIC_PATIENCE:
             break
         gmm = GaussianMixture(k, covariance_type="diag", reg_covar=REG_COVAR,
                               random_state=seed).fit(x)
         bic = gmm.bic(x)
         if best is None or bic < best[0]:
-            best = (bic, gmm)
+            best, worse = (bic, gmm), 0
+        else:
+            worse += 1
     if best is None or best[1].n_components == 1:
         return None
     gmm = best[1]
