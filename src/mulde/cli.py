@@ -986,11 +986,9 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      f"{weights[0]:.3g} (largest) to {weights[-1]:.3g} (smallest); each got "
                      "an equal share of the training loss, its log mass added back to the "
                      "energies (reweight=null fits without)")
-    elif params.get("reweight") in ("auto", "separated_modes"):
-        lines.append("modes reweighted: no (fewer than 1,000 rows, "
-                     + ("more than 256 features, " if params["reweight"] == "auto" else "")
-                     + "or the mixture's components make one mode: the rows were fitted "
-                       "unweighted)")
+    elif params.get("reweight") == "separated_modes":  # named ("auto" says nothing then)
+        lines.append("modes reweighted: no (fewer than 1,000 rows, or the mixture's components "
+                     "make one mode: the rows were fitted unweighted)")
     elif params.get("reweight") == "modes":
         lines.append("modes reweighted: no (fewer than 1,000 rows, or BIC chose one mixture "
                      "component: the rows were fitted unweighted)")
