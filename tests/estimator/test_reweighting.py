@@ -209,8 +209,39 @@ def test_info_says_why_a_model_of_few_rows_was_not_reweighted(tmp_path, capsys):
         path = MULDE(**TINY, reweight="modes").fit(X).save(tmp_path / "m.safetensors")
     capsys.readouterr()
     assert main(["info", str(path)]) == 0
-    assert ("modes reweighted: no (fewer than 1,000 rows, or BIC chose one mixture "
-            "component" in capsys.readouterr().out)
+    assert ("modes reweighted: no (fewer than 1,000 rows, 200 given: the rows were "
+            "fitted unweighted)" in capsys.readouterr().out)
+
+
+def test_info_names_the_one_reason_a_model_was_not_reweighted(tmp_path, capsys, monkeypatch):
+    """`mulde info` of a model fitted without a mixture said "fewer than 1,000 rows, more than
+    256 features, or the mixture's components make one mode" of every such model, though the
+    file records its rows and features (a newcomer's 1,200 rows of 300 features, and 3,040
+    rows of one mode, read alike): it names the reason that applies."""
+    import mulde.estimator.model as model_module
+    import mulde.estimator.reweighting as reweighting_module
+    from mulde.cli import main
+
+    def info(model: MULDE) -> str:
+        path = model.save(tmp_path / "m.safetensors")
+        capsys.readouterr()
+        assert main(["info", str(path)]) == 0
+        return next(line for line in capsys.readouterr().out.splitlines()
+                    if line.startswith("modes reweighted:"))
+
+    one = np.random.default_rng(1).standard_normal((1500, 3))  # one Gaussian: one mode
+    said = {"one": info(MULDE(**TINY).fit(one)),
+            "component": info(MULDE(**TINY, reweight="modes").fit(one))}
+    for module in (model_module, reweighting_module):  # so that 3 features are "wide"
+        monkeypatch.setattr(module, "REWEIGHT_AUTO_MAX_FEATURES" if module is model_module
+                            else "AUTO_MAX_FEATURES", 2)
+    said["wide"] = info(MULDE(**TINY).fit(one))
+    end = ": the rows were fitted unweighted)"
+    assert said == {
+        "one": "modes reweighted: no (the mixture's components make one mode" + end,
+        "component": "modes reweighted: no (BIC chose one mixture component" + end,
+        "wide": ('modes reweighted: no (3 features, more than the 2 reweight "auto" '
+                 'reweights; reweight "separated_modes" reweights them' + end)}
 
 
 def test_quadratic_forms_equal_the_direct_sum():
