@@ -1020,7 +1020,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      "energies (reweight=null fits without)")
     elif params.get("reweight") in ("separated_modes", "modes") or (
             params.get("reweight") == "auto"  # the default: said where rows were enough
-            and d["train"].get("n_rows", 0) >= _reweight_min_rows()):
+            and (d["train"].get("n_rows") or 0) >= _reweight_min_rows()):
         lines.append(f"modes reweighted: no ({_why_not_reweighted(d)}: the rows were fitted "
                      "unweighted)")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
