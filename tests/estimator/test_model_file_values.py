@@ -371,15 +371,21 @@ def test_atoms_survive_save_and_load_and_a_file_from_before_them_has_none(repeat
     np.testing.assert_array_equal(older.anomaly_score(X), plain.anomaly_score(X))
 
 
+def _two_apart_modes_fit(tmp_path_factory, reweight):
+    """(X, model, path): a model fitted with `reweight` on two apart modes, 1,000 and 100
+    rows of 3 features (a mixture stored), and its file."""
+    rng = np.random.default_rng(5)
+    X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
+    model, path = _fit_and_save(tmp_path_factory.mktemp(reweight), reweight, X,
+                                reweight=reweight)
+    assert model.mode_mixture_ is not None
+    return X, model, path
+
+
 @pytest.fixture(scope="module")
 def reweighted_file(tmp_path_factory):
     """A model fitted with reweight="modes" on two apart modes (a mixture stored)."""
-    rng = np.random.default_rng(5)
-    X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
-    model, path = _fit_and_save(tmp_path_factory.mktemp("modes"), "modes", X,
-                                reweight="modes")
-    assert model.mode_mixture_ is not None
-    return X, model, path
+    return _two_apart_modes_fit(tmp_path_factory, "modes")
 
 
 @pytest.mark.parametrize("arrays, said", [
@@ -408,11 +414,8 @@ def test_a_file_with_a_broken_mode_mixture_is_refused(reweighted_file, tmp_path,
 @pytest.fixture(scope="module")
 def separated_file(tmp_path_factory):
     """A model fitted with reweight="separated_modes" on two apart modes (labels stored)."""
-    rng = np.random.default_rng(5)
-    X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
-    model, path = _fit_and_save(tmp_path_factory.mktemp("separated"), "separated", X,
-                                reweight="separated_modes")
-    assert model.mode_mixture_ is not None and model.mode_mixture_.labels is not None
+    X, model, path = _two_apart_modes_fit(tmp_path_factory, "separated_modes")
+    assert model.mode_mixture_.labels is not None
     return X, model, path
 
 
