@@ -95,9 +95,13 @@ class ModeMixture:
 
     @property
     def targets(self) -> np.ndarray | None:
-        """The twin q's weights (K,) float64 summing to 1 (`mode_targets`), or None for the
-        equal 1 / K (no `labels`)."""
-        return None if self.labels is None else mode_targets(self.weights, self.labels)
+        """The twin q's weights t (K,) float64 summing to 1, or None for the equal 1 / K (no
+        `labels`): t_k = pi_k / (G m_g(k)), m_g the mass of component k's mode (`masses`), so
+        that each mode has twin mass 1 / G and keeps its components' proportions."""
+        if self.labels is None:
+            return None
+        masses = self.masses
+        return self.weights / (masses[self.labels] * len(masses))
 
     @property
     def masses(self) -> np.ndarray | None:
@@ -123,15 +127,6 @@ class ModeMixture:
         """The mixture as named arrays (a saved model's; "labels" where it has them)."""
         out = {"means": self.means, "variances": self.variances, "weights": self.weights}
         return out if self.labels is None else out | {"labels": self.labels}
-
-
-def mode_targets(weights: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The separated twin's weights t (K,) float64 of components of weights pi (K,) (positive,
-    summing to 1) in the modes `labels` (K,) (ints 0..G-1, each used): t_k = pi_k / (G m_g(k)),
-    m_g the sum of mode g's weights, so that each mode has twin mass 1 / G and keeps its
-    components' proportions (t sums to 1)."""
-    mass = np.bincount(labels, weights=weights)
-    return weights / (mass[labels] * len(mass))
 
 
 def mixture_log_ratio(x: torch.Tensor, means: torch.Tensor, variances: torch.Tensor,
@@ -191,7 +186,7 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
     have no lower BIC than the best so far, and the lowest BIC kept. With `separated`, its
     components are joined into modes (`join_overlapping`, on the fitted rows; kept as
     `ModeMixture.labels`) and the twin gives each mode an equal mass (the module docstring,
-    `mode_targets`); None where they make one mode."""
+    `ModeMixture.targets`); None where they make one mode."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) < MIN_ROWS:
         return None
