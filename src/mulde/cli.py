@@ -315,32 +315,27 @@ def _fit_length_note(model: Any, shape: tuple[int, int], preset: str) -> str | N
             f"this can take {length} (a progress bar shows on a terminal)")
 
 
-def _reweight_min_rows() -> int:
-    """`mulde.estimator.reweighting.MIN_ROWS`, imported when a model is described."""
-    from mulde.estimator.reweighting import MIN_ROWS
-
-    return MIN_ROWS
-
-
-def _why_not_reweighted(d: dict) -> str:
-    """Why a model of reweight "auto", "separated_modes" or "modes" (`d`, its
-    `MULDE.summary()`) fitted no mixture, for `mulde info`: its training rows (the validation
-    split counted) fewer than `mulde.estimator.reweighting.MIN_ROWS`, its features more than
-    `AUTO_MAX_FEATURES` under "auto", or else the mixture's one mode (one component for
-    "modes"). A file that does not record its rows (`train`'s `n_rows`) gets every possible
-    reason, as the line said before it named the one that applies."""
+def _why_not_reweighted(d: dict) -> str | None:
+    """Why a model (`d`, its `MULDE.summary()`) of reweight "separated_modes" or "modes", or
+    of the default "auto" with at least `mulde.estimator.reweighting.MIN_ROWS` training rows,
+    fitted no mixture, for `mulde info`: its training rows (the validation split counted)
+    fewer than MIN_ROWS, its features more than `AUTO_MAX_FEATURES` under "auto", or else
+    the mixture's one mode (one component for "modes"); None for any other model (reweight
+    None, or "auto" on fewer or unrecorded rows: nothing asked for went unsaid). A file that
+    does not record its rows (`train`'s `n_rows`) gets both possible reasons."""
     from mulde.estimator.reweighting import AUTO_MAX_FEATURES, MIN_ROWS
 
-    reweight, rows = d["params"]["reweight"], d["train"].get("n_rows")
-    features = d["n_features_in"]
+    reweight, rows = d["params"].get("reweight"), d["train"].get("n_rows")
+    if reweight not in ("separated_modes", "modes") and (
+            reweight != "auto" or rows is None or rows < MIN_ROWS):
+        return None
     one = ("BIC chose one mixture component" if reweight == "modes"
            else "the mixture's components make one mode")
     if rows is None:  # which of the reasons applies is not on file
-        return (f"fewer than {MIN_ROWS:,} rows, "
-                + (f"more than {AUTO_MAX_FEATURES} features, " if reweight == "auto" else "")
-                + f"or {one}")
+        return f"fewer than {MIN_ROWS:,} rows, or {one}"
     if rows < MIN_ROWS:
         return f"fewer than {MIN_ROWS:,} rows, {rows:,} given"
+    features = d["n_features_in"]
     if reweight == "auto" and features > AUTO_MAX_FEATURES:
         return (f"{features} features, more than the {AUTO_MAX_FEATURES} reweight \"auto\" "
                 "reweights; reweight \"separated_modes\" reweights them")
@@ -1018,11 +1013,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      f"{weights[0]:.3g} (largest) to {weights[-1]:.3g} (smallest); each got "
                      "an equal share of the training loss, its log mass added back to the "
                      "energies (reweight=null fits without)")
-    elif params.get("reweight") in ("separated_modes", "modes") or (
-            params.get("reweight") == "auto"  # the default: said where rows were enough
-            and (d["train"].get("n_rows") or 0) >= _reweight_min_rows()):
-        lines.append(f"modes reweighted: no ({_why_not_reweighted(d)}: the rows were fitted "
-                     "unweighted)")
+    elif (why := _why_not_reweighted(d)) is not None:
+        lines.append(f"modes reweighted: no ({why}: the rows were fitted unweighted)")
     fraction = 0.01 if params["contamination"] == "auto" else float(params["contamination"])
     offset = d["offset"]
     # a file of PyODMULDE.save: PyOD's threshold_ is MULDE's only with threshold_on validation
