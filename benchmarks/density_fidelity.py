@@ -376,6 +376,10 @@ VARIANTS["modes_reweighted"] = {**VARIANTS["deep_pair_from25_not_thin"], "atom_m
 # overlap, each mode given an equal share (`reweight="separated_modes"`)
 VARIANTS["separated_modes"] = {**VARIANTS["deep_pair_from25_not_thin"], "atom_min_count": 5,
                                "reweight": "separated_modes"}
+# round 63: S1 (the default since round 62) with each mode's share bounded at 10 times its
+# mass (`max_mode_gain`: truncated importance weights), so that a speck of a few rows among
+# few modes does not take most of the training draws
+VARIANTS["separated_gain10"] = {**VARIANTS["separated_modes"], "max_mode_gain": 10.0}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -392,7 +396,8 @@ VARIANTS["separated_modes"] = {**VARIANTS["deep_pair_from25_not_thin"], "atom_mi
 # loss, the default until round 48 made it 3; and every variant before round 49 evaluated
 # every 100 steps with every member of an ensemble on the same noise draws, the default until
 # round 49 made it every 50 steps, each member on its own draws; and every variant before
-# round 62 fitted every row alike, the default until round 62 made `reweight` "auto"
+# round 62 fitted every row alike, the default until round 62 made `reweight` "auto"; and
+# every variant before round 63 gave each separated mode an equal share (`max_mode_gain` None)
 for _overrides in VARIANTS.values():
     _overrides.setdefault("patience", 5)
     _overrides.setdefault("eval_every", 100)
@@ -403,6 +408,7 @@ for _overrides in VARIANTS.values():
     _overrides.setdefault("lr", 1e-3)
     _overrides.setdefault("n_members", 1)
     _overrides.setdefault("reweight", None)
+    _overrides.setdefault("max_mode_gain", None)
     _overrides.setdefault("max_samples", 1.0)
     if "first_width_per_feature" not in _overrides:  # round 29's name "auto" themselves
         _overrides.setdefault("hidden_sizes", (256, 256))

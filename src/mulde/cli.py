@@ -1005,8 +1005,13 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
         lines.append(f"modes reweighted: {modes['modes']} separated modes (of "
                      f"{modes['components']} mixture components, joined where they "
                      f"overlap), masses {masses[0]:.3g} (largest) to {masses[-1]:.3g} "
-                     "(smallest); each got an equal share of the training loss, its log mass "
-                     "added back to the energies (reweight=null fits without)")
+                     "(smallest); " + (
+                         "each got an equal share of the training loss" if "shares" not in modes
+                         else f"each got an equal share of the training loss, bounded at "
+                              f"{d['params']['max_mode_gain']:g} times its mass (shares "
+                              f"{max(modes['shares']):.3g} to {min(modes['shares']):.3g})")
+                     + ", its log mass added back to the energies (reweight=null fits "
+                     "without)")
     elif modes:  # reweight="modes": the mixture whose modes got equal shares of the loss
         weights = modes["weights"]
         lines.append(f"modes reweighted: {modes['components']} mixture components, weights "

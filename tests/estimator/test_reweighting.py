@@ -152,9 +152,9 @@ def test_the_mixture_is_fitted_without_the_validation_rows(monkeypatch):
 
     seen = {}
 
-    def spy(x, seed, rows=None, separated=False):
+    def spy(x, seed, rows=None, separated=False, max_gain=None):
         seen.update(n=len(x), rows=rows)
-        return fit_mode_mixture(x, seed, rows, separated)
+        return fit_mode_mixture(x, seed, rows, separated, max_gain)
 
     monkeypatch.setattr(model_module, "fit_mode_mixture", spy)
     X = _two_modes()
@@ -476,3 +476,72 @@ def test_the_bic_search_stops_after_bic_patience_steps_without_a_lower_bic(monke
     x = np.random.default_rng(0).standard_normal((2000, 3))
     assert fit_mode_mixture(x, seed=0) is None
     assert fitted == [1, 2, 4]
+
+
+def test_bounded_shares_match_a_hand_computation():
+    """Modes of masses 0.9, 0.099 and 0.001 (three components, one each), max_gain 10: the
+    equal share 1/3 is bounded at 10 x 0.001 = 0.01 for the speck, the others keep 1/3, then
+    all are renormalised: (1/3, 1/3, 0.01) / (2/3 + 0.01); the twin's weights follow."""
+    weights = np.array([0.9, 0.099, 0.001])
+    mixture = ModeMixture(np.zeros((3, 1)), np.ones((3, 1)), weights, np.array([0, 1, 2]),
+                          max_gain=10.0)
+    expected = np.array([1 / 3, 1 / 3, 0.01]) / (2 / 3 + 0.01)
+    np.testing.assert_allclose(mixture.shares, expected, rtol=1e-14)
+    np.testing.assert_allclose(mixture.targets, expected, rtol=1e-14)  # one component each
+    unbounded = ModeMixture(np.zeros((3, 1)), np.ones((3, 1)), weights, np.array([0, 1, 2]))
+    np.testing.assert_allclose(unbounded.shares, [1 / 3] * 3, rtol=1e-15)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(1e-4, 1.0), min_size=2, max_size=8), st.floats(1.0, 1e3))
+def test_bounded_shares_sum_to_one_and_bound_each_gain(raw, gain):
+    """Any masses and max_gain A >= 1: the shares sum to 1, none is below the smaller of its
+    mode's mass and the least equal share, and before renormalising none exceeds A m_g, so
+    a share over its mass (the gain) is at most A / (sum of the bounded shares) and the
+    shares never order two modes against their masses."""
+    weights = np.array(raw) / sum(raw)
+    mixture = ModeMixture(np.zeros((len(raw), 1)), np.ones((len(raw), 1)), weights,
+                          np.arange(len(raw)), max_gain=gain)
+    shares, g = mixture.shares, len(raw)
+    assert shares.sum() == pytest.approx(1.0, rel=1e-12)
+    bounded = np.minimum(1 / g, gain * weights)
+    assert np.all(shares / weights <= gain / bounded.sum() * (1 + 1e-12))
+    order = np.argsort(weights, kind="stable")
+    assert np.all(np.diff(shares[order]) >= -1e-15)
+
+
+def test_a_speck_gets_a_share_bounded_at_max_gain_times_its_mass():
+    """A group of 1,000 rows and a speck of three far rows: separated modes (2) give the speck
+    half the weights; with max_gain 10 its share is 10 m / (0.5 + 10 m), m its mass (about
+    3 / 1,003), and the group's the rest."""
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.standard_normal((1000, 2)), 40.0 + 0.01 * rng.standard_normal((3, 2))]
+    x = (x - x.mean(0)) / x.std(0)
+    free = fit_mode_mixture(x, seed=0, separated=True)
+    assert free is not None and len(free.masses) == 2
+    assert free.shares.min() == pytest.approx(0.5)
+    bounded = fit_mode_mixture(x, seed=0, separated=True, max_gain=10.0)
+    assert bounded.max_gain == 10.0
+    speck = np.argmin(bounded.masses)
+    assert bounded.masses[speck] == pytest.approx(3 / 1003, rel=1e-3)
+    assert bounded.shares[speck] == pytest.approx(10 * bounded.masses[speck]
+                                                  / (0.5 + 10 * bounded.masses[speck]))
+    assert fit_mode_mixture(x, seed=0, max_gain=10.0).max_gain is None  # "modes": unbounded
+
+
+def test_a_bounded_fit_saves_loads_and_says_its_shares(tmp_path):
+    """MULDE(reweight="separated_modes", max_mode_gain=2) on three groups of 1,000, 200 and
+    100 rows: the smaller groups' shares are bounded (2 x their masses < 1/3), the file
+    keeps the bound (scores and targets equal to the bit after loading), and the summary
+    gives the shares in the masses' order."""
+    X = _three_groups()
+    model = MULDE(**TINY, reweight="separated_modes", max_mode_gain=2.0).fit(X)
+    modes = model.summary()["modes"]
+    assert modes["modes"] == 3 and len(modes["shares"]) == 3
+    masses, shares = np.array(modes["masses"]), np.array(modes["shares"])
+    np.testing.assert_allclose(shares, np.minimum(1 / 3, 2 * masses)
+                               / np.minimum(1 / 3, 2 * masses).sum(), rtol=1e-12)
+    loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
+    assert loaded.mode_mixture_.max_gain == 2.0
+    np.testing.assert_array_equal(loaded.mode_mixture_.targets, model.mode_mixture_.targets)
+    np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))

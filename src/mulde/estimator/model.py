@@ -595,6 +595,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         or one broad cluster fitted by several components is one mode), and each mode, not
         each component, gets an equal share (`mulde.estimator.reweighting.join_overlapping`;
         unweighted where they make one mode).
+    max_mode_gain: None (every separated mode an equal share 1 / G, round 62) or A >= 1:
+        each mode's share min(1 / G, A m_g) renormalised, m_g its mass, so that the rows of
+        a mode of few rows are drawn at most about A times as often as unweighted
+        (truncated importance weights, Ionides 2008; `ModeMixture.shares`). Used with
+        "separated_modes" (and "auto" where it reweights).
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
@@ -789,6 +794,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "scale_index": [Integral, None],
         "atom_min_count": [Interval(Integral, 2, None, closed="left"), None],
         "reweight": [StrOptions({"auto", "modes", "separated_modes"}), None],
+        "max_mode_gain": [Interval(Real, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
@@ -822,6 +828,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = "auto",
+                 max_mode_gain: float | None = None,
                  lr: float | str = "auto", lr_schedule: str = _TRAIN.lr_schedule,
                  adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
@@ -861,6 +868,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.scale_index = scale_index
         self.atom_min_count = atom_min_count
         self.reweight = reweight
+        self.max_mode_gain = max_mode_gain
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.adam_betas = adam_betas
@@ -1116,7 +1124,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                         else None) if self.reweight == "auto" else self.reweight
             self.mode_mixture_ = (fit_mode_mixture(x.detach().cpu().numpy(), seed,
                                                    train_idx.numpy(), separated=(
-                                                       reweight == "separated_modes"))
+                                                       reweight == "separated_modes"),
+                                                   max_gain=self.max_mode_gain)
                                   if reweight is not None else None)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
@@ -1570,6 +1579,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("time_score", 0.0)  # and without time-score matching
             params.setdefault("atom_min_count", None)  # and repeated rows scored as others
             params.setdefault("reweight", None)  # and every training row alike
+            params.setdefault("max_mode_gain", None)  # and separated modes' equal shares
             model = cls(**params)
             # the member count first: a huge one is refused before anything is built, and a
             # count that is not a number is named with the number of networks the file holds
@@ -1708,7 +1718,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         "atoms", the training rows on them "rows" and "min_count" (`atom_min_count`). With
         reweight and a mixture fitted, "modes": its "components" and their "weights"
         (largest first), and for "separated_modes" the number of "modes" they make and
-        their "masses" (largest first).
+        their "masses" (largest first), with max_mode_gain their "shares" in the twin (in
+        the masses' order).
         "train" is the training record (`train_result_`) without its per-step loss
         history."""
         check_is_fitted(self, "network_")
@@ -1746,6 +1757,9 @@ class MULDE(OutlierMixin, BaseEstimator):
                 masses = _modes_of(mixture)
                 out["modes"]["modes"] = len(masses)
                 out["modes"]["masses"] = masses
+                if mixture.max_gain is not None:  # the twin's shares, bounded (round 63)
+                    order = np.argsort(-mixture.masses, kind="stable")
+                    out["modes"]["shares"] = [float(s) for s in mixture.shares[order]]
         if names is not None:
             out["feature_names"] = [str(n) for n in names]
         return out
@@ -2046,7 +2060,8 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
                              f"summing to 1{end}")
     labels = _stored_labels(start, end, arrays[MODE_LABELS], k) if separated else None
     return ModeMixture(means.astype(np.float64), variances.astype(np.float64),
-                       weights.astype(np.float64), labels)
+                       weights.astype(np.float64), labels,
+                       model.max_mode_gain if separated else None)
 
 
 def _stored_labels(start: str, end: str, labels: np.ndarray, k: int) -> np.ndarray:

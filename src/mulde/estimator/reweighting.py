@@ -28,6 +28,14 @@ it, q(x) = sum_k t_k p_k(x), t_k = pi_k / (G m_g(k)), m_g a mode's mass; with on
 again (no weights, no term). The mixture keeps each component's mode (`ModeMixture.labels`),
 from which t follows: the weights and t alone do not give the modes back (two modes of equal
 mass have the same pi_k / t_k = G m_g).
+
+Bounded gains (`max_gain`, density-fidelity round 63): a mode of a few outlying rows (a
+speck: a tail's far component, a rare lattice value) is as separate as a real mode, and an
+equal share 1 / G gives its rows, among few modes, most of the training draws (ADBench's
+annthyroid, seed 1: three modes of two rows each took 3/4 of them). Truncated importance
+weights (Ionides 2008, "Truncated importance sampling") bound that: each mode's share is
+min(1 / G, A m_g), renormalised, so that no mode's rows are drawn more than about A times as
+often as unweighted.
 """
 
 from __future__ import annotations
@@ -81,12 +89,14 @@ class ModeMixture:
     whitened where the model whitens): means (K, d), variances (K, d), weights (K,) summing
     to 1, as float64 arrays; labels (K,) int64, the mode 0..G-1 of each component (each of
     0..G-1 used, G >= 2: reweight="separated_modes"), or None where the twin weighs every
-    component 1 / K (reweight="modes")."""
+    component 1 / K (reweight="modes"); max_gain A (>= 1), with labels, bounds each mode's
+    share (`shares`), None for the equal 1 / G."""
 
     means: np.ndarray
     variances: np.ndarray
     weights: np.ndarray
     labels: np.ndarray | None = None
+    max_gain: float | None = None
 
     @property
     def n_components(self) -> int:
@@ -96,12 +106,26 @@ class ModeMixture:
     @property
     def targets(self) -> np.ndarray | None:
         """The twin q's weights t (K,) float64 summing to 1, or None for the equal 1 / K (no
-        `labels`): t_k = pi_k / (G m_g(k)), m_g the mass of component k's mode (`masses`), so
-        that each mode has twin mass 1 / G and keeps its components' proportions."""
+        `labels`): t_k = pi_k s_g(k) / m_g(k), m_g the mass of component k's mode
+        (`masses`) and s_g its share (`shares`), so that each mode has twin mass s_g and keeps
+        its components' proportions."""
         if self.labels is None:
             return None
+        return self.weights * (self.shares / self.masses)[self.labels]
+
+    @property
+    def shares(self) -> np.ndarray | None:
+        """The modes' masses in the twin (G,) float64 summing to 1 (None without `labels`):
+        1 / G each, or with `max_gain` A min(1 / G, A m_g) renormalised (truncated importance
+        weights: a mode's rows drawn at most about A times as often as unweighted)."""
         masses = self.masses
-        return self.weights / (masses[self.labels] * len(masses))
+        if masses is None:
+            return None
+        shares = np.full(len(masses), 1.0 / len(masses))
+        if self.max_gain is None:
+            return shares
+        shares = np.minimum(shares, self.max_gain * masses)
+        return shares / shares.sum()
 
     @property
     def masses(self) -> np.ndarray | None:
@@ -176,7 +200,8 @@ def join_overlapping(posteriors: np.ndarray, overlap: float = OVERLAP) -> np.nda
 
 
 def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
-                     separated: bool = False) -> ModeMixture | None:
+                     separated: bool = False, max_gain: float | None = None
+                     ) -> ModeMixture | None:
     """Fit the mixture on rows x (n, d) (standardised), or on those of them that the indices
     `rows` (int, in 0..n-1) name (`MULDE.fit`: the training split, the validation rows left
     out, which then score as new rows do); None where x has fewer than `MIN_ROWS` rows or
@@ -186,7 +211,8 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
     have no lower BIC than the best so far, and the lowest BIC kept. With `separated`, its
     components are joined into modes (`join_overlapping`, on the fitted rows; kept as
     `ModeMixture.labels`) and the twin gives each mode an equal mass (the module docstring,
-    `ModeMixture.targets`); None where they make one mode."""
+    `ModeMixture.targets`), with `max_gain` bounding each mode's share
+    (`ModeMixture.shares`); None where they make one mode."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) < MIN_ROWS:
         return None
@@ -213,4 +239,4 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
         if labels.max() == 0:
             return None
     return ModeMixture(gmm.means_.astype(np.float64), gmm.covariances_.astype(np.float64),
-                       gmm.weights_.astype(np.float64), labels)
+                       gmm.weights_.astype(np.float64), labels, max_gain if separated else None)
