@@ -2141,3 +2141,11 @@ def test_info_names_the_separated_modes_of_a_reweighted_model(tmp_path, capsys):
     assert re.search(r"modes reweighted: 2 separated modes \(of \d+ mixture components, joined "
                      r"where they overlap\), masses 0\.9\d+ \(largest\) to 0\.0\d+ "
                      r"\(smallest\)", capsys.readouterr().out)
+    bounded = '{"max_steps": 1, "n_levels": 2, "reweight": "separated_modes", "max_mode_gain": 2}'
+    assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "b.safetensors"),
+                 "--quiet", "--params", bounded]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "b.safetensors")]) == 0  # masses 0.905 and 0.095:
+    # shares min(1/2, 2 m) renormalised, 0.5 / 0.69 and 0.19 / 0.69
+    assert re.search(r"each got an equal share of the training loss, bounded at 2 times its "
+                     r"mass \(shares 0\.72\d+ to 0\.27\d+\)", capsys.readouterr().out)

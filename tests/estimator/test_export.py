@@ -361,14 +361,16 @@ def test_repeated_training_rows_get_their_scores_in_the_graph(tmp_path):
                                                                              model.atoms_)])
 
 
-@pytest.mark.parametrize("reweight", ["modes", "separated_modes"])
-def test_a_mode_reweighted_model_exports_its_mixture_term(tmp_path, reweight):
-    """reweight="modes" or "separated_modes" (two apart modes, one rare): the graph adds the
-    mixture's -log r (over the equal twin, or the separated modes' twin) to every level's
-    energy as the library does."""
+@pytest.mark.parametrize(("reweight", "gain"), [("modes", None), ("separated_modes", None),
+                                              ("separated_modes", 3.0)])
+def test_a_mode_reweighted_model_exports_its_mixture_term(tmp_path, reweight, gain):
+    """reweight="modes" or "separated_modes" (two apart modes, one rare), the latter also
+    with its shares bounded (max_mode_gain 3: the rare mode's share 3 x its mass): the graph
+    adds the mixture's -log r (over the equal twin, or the separated modes' twin) to every
+    level's energy as the library does."""
     rng = np.random.default_rng(4)
     X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
-    model = MULDE(reweight=reweight, **SMALL).fit(X)
+    model = MULDE(reweight=reweight, max_mode_gain=gain, **SMALL).fit(X)
     assert model.mode_mixture_ is not None
     assert (model.mode_mixture_.targets is not None) == (reweight == "separated_modes")
     test = np.r_[X[::25], rng.standard_normal((20, 3)) * 4]

@@ -428,7 +428,8 @@ def test_the_default_reweights_separated_modes_from_min_rows_and_silently_below(
 
 def test_a_file_saved_before_the_option_loads_as_unweighted(tmp_path):
     """A model file whose params hold no "reweight" (saved before stop 80) was fitted with
-    every row alike: it loads with reweight None, not the new default."""
+    every row alike: it loads with reweight None, not the new default (and max_mode_gain,
+    which came at stop 82, None: separated modes' equal shares, as files before it)."""
     import json
 
     from safetensors import safe_open
@@ -442,11 +443,12 @@ def test_a_file_saved_before_the_option_loads_as_unweighted(tmp_path):
         meta = dict(f.metadata())
         arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     params = json.loads(meta["params"])
-    del params["reweight"]
+    del params["reweight"], params["max_mode_gain"]
     meta["params"] = json.dumps(params)
     meta[CHECKSUM] = content_checksum(arrays, meta)
     save_file(arrays, str(tmp_path / "old.safetensors"), metadata=meta)
-    assert MULDE.load(tmp_path / "old.safetensors").reweight is None
+    loaded = MULDE.load(tmp_path / "old.safetensors")
+    assert loaded.reweight is None and loaded.max_mode_gain is None
 
 
 def test_the_default_fits_every_row_alike_past_auto_max_features(monkeypatch):
