@@ -1007,9 +1007,10 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      f"overlap), masses {masses[0]:.3g} (largest) to {masses[-1]:.3g} "
                      "(smallest); " + (
                          "each got an equal share of the training loss" if "shares" not in modes
-                         else f"each got an equal share of the training loss, bounded at "
-                              f"{d['params']['max_mode_gain']:g} times its mass (shares "
-                              f"{max(modes['shares']):.3g} to {min(modes['shares']):.3g})")
+                         else f"each got the smaller of an equal share of the training loss and "
+                              f"{modes['max_gain']:g} times its mass, renormalised (shares "
+                              f"{max(modes['shares']):.3g} to {min(modes['shares']):.3g}; "
+                              "max_mode_gain)")
                      + ", its log mass added back to the energies (reweight=null fits "
                      "without)")
     elif modes:  # reweight="modes": the mixture whose modes got equal shares of the loss

@@ -474,6 +474,59 @@ def test_a_file_of_labels_without_a_mixture_is_refused(separated_file, tmp_path)
                           "'modes.means'").endswith(AGAIN)
 
 
+@pytest.fixture(scope="module")
+def bounded_file(tmp_path_factory):
+    """A model fitted with reweight="separated_modes" and max_mode_gain 3 on two apart modes
+    (the rare one's share bounded: 'modes.max_gain' stored)."""
+    rng = np.random.default_rng(5)
+    X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
+    model, path = _fit_and_save(tmp_path_factory.mktemp("bounded"), "bounded", X,
+                                reweight="separated_modes", max_mode_gain=3.0)
+    assert model.mode_mixture_.max_gain == 3.0 and "modes.max_gain" in _read(path)[1]
+    return X, model, path
+
+
+@pytest.mark.parametrize("change, said", [
+    (dict(arrays={"modes.max_gain": np.array([0.5])}),
+     "array 'modes.max_gain' holds 0.5, not a finite bound >= 1"),
+    (dict(arrays={"modes.max_gain": np.array([np.nan])}),
+     "array 'modes.max_gain' holds nan, not a finite bound >= 1"),
+    (dict(arrays={"modes.max_gain": np.array([np.inf])}),
+     "array 'modes.max_gain' holds inf, not a finite bound >= 1"),
+    (dict(arrays={"modes.max_gain": np.array(3.0)}),
+     "array 'modes.max_gain' has shape () (float64), expected (1,)"),
+    (dict(arrays={"modes.max_gain": np.array([3], dtype=np.int64)}),
+     "array 'modes.max_gain' has shape (1,) (int64), expected (1,)"),
+    (dict(drop="modes.labels", params={"reweight": "modes"}),
+     "array 'modes.max_gain' is stored without 'modes.labels'"),
+])
+def test_a_file_with_a_broken_mode_bound_is_refused(bounded_file, tmp_path, change, said):
+    """'modes.max_gain' (the bound the mixture was fitted with) that no fit writes: below 1,
+    not finite, of another shape or kind, or beside no labels."""
+    _, _, source = bounded_file
+    path = _crafted(source, tmp_path, arrays=change.get("arrays"), params=change.get("params"))
+    if "drop" in change:
+        stored_meta, stored = _read(path)
+        del stored[change["drop"]]
+        stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
+        save_file(stored, str(path), metadata=stored_meta)
+    assert _refused(path, said).endswith(AGAIN)
+
+
+def test_a_bounded_file_without_the_array_takes_the_config_bound(bounded_file, tmp_path):
+    """A file saved before 'modes.max_gain' was stored (stop 82's first commit) has the
+    bound in its config alone: it loads with that bound, and scores as fitted."""
+    X, model, source = bounded_file
+    stored_meta, stored = _read(source)
+    del stored["modes.max_gain"]
+    stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
+    path = tmp_path / "older.safetensors"
+    save_file(stored, str(path), metadata=stored_meta)
+    loaded = MULDE.load(path)
+    assert loaded.mode_mixture_.max_gain == 3.0
+    np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
+
+
 def test_a_separated_model_loads_and_scores_as_saved(separated_file, tmp_path):
     """The twin's weights follow from the stored labels and weights: the loaded model's are
     the fitted one's to the bit, and so are its scores; int32 labels load too."""

@@ -507,7 +507,9 @@ def test_bounded_shares_sum_to_one_and_bound_each_gain(raw, gain):
     shares, g = mixture.shares, len(raw)
     assert shares.sum() == pytest.approx(1.0, rel=1e-12)
     bounded = np.minimum(1 / g, gain * weights)
+    assert np.all(shares >= np.minimum(weights, 1 / g) * (1 - 1e-12))
     assert np.all(shares / weights <= gain / bounded.sum() * (1 + 1e-12))
+    assert np.all(shares / weights <= g * gain * (1 + 1e-12))  # A / S, S >= 1 / G
     order = np.argsort(weights, kind="stable")
     assert np.all(np.diff(shares[order]) >= -1e-15)
 
@@ -547,3 +549,44 @@ def test_a_bounded_fit_saves_loads_and_says_its_shares(tmp_path):
     assert loaded.mode_mixture_.max_gain == 2.0
     np.testing.assert_array_equal(loaded.mode_mixture_.targets, model.mode_mixture_.targets)
     np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
+
+
+def test_a_bounded_gain_can_exceed_the_bound_by_the_renormalisation():
+    """Masses 0.999 and 0.001, max_gain 10: the speck's share min(1/2, 0.01) = 0.01 is
+    renormalised by 0.51, a gain of 19.6 (up to G A), not 10, as the docstrings say."""
+    weights = np.array([0.999, 0.001])
+    mixture = ModeMixture(np.zeros((2, 1)), np.ones((2, 1)), weights, np.array([0, 1]),
+                          max_gain=10.0)
+    assert mixture.shares[1] / weights[1] == pytest.approx(10 / 0.51, rel=1e-12)
+
+
+def test_bounded_shares_are_the_training_draws_of_the_modes():
+    """Three apart groups (1,000, 200 and 100 rows), max_gain 2: the rows' importance weights
+    1 / r, summed over each group, are the bounded shares (the draws follow the same twin
+    whose -log r the energies add), not the equal thirds."""
+    x = _three_groups()
+    x = (x - x.mean(0)) / x.std(0)
+    mixture = fit_mode_mixture(x, seed=0, separated=True, max_gain=2.0)
+    assert mixture is not None and len(mixture.masses) == 3
+    w = mixture.row_weights(torch.from_numpy(x)).numpy()
+    drawn = [w[rows].sum() / w.sum() for rows in (slice(0, 1000), slice(1000, 1200),
+                                                   slice(1200, 1300))]
+    # the groups in the masses' order (largest first), as the bounded shares are
+    np.testing.assert_allclose(drawn, np.sort(mixture.shares)[::-1], atol=0.01)
+    assert np.ptp(mixture.shares) > 0.2  # bounded: far from the equal thirds
+
+
+def test_a_file_keeps_the_bound_it_was_fitted_with_after_set_params(tmp_path):
+    """max_mode_gain changed after the fit (set_params, no refit): the model scores with the
+    fitted mixture, and so does the file (array 'modes.max_gain'), not with the new setting,
+    which stays the loaded model's parameter for a refit."""
+    X = _two_modes()
+    model = MULDE(**TINY, reweight="separated_modes", max_mode_gain=2.0).fit(X)
+    before = model.anomaly_score(X[::50])
+    model.set_params(max_mode_gain=None)
+    np.testing.assert_array_equal(model.anomaly_score(X[::50]), before)
+    loaded = MULDE.load(model.save(tmp_path / "m.safetensors"))
+    assert loaded.max_mode_gain is None and loaded.mode_mixture_.max_gain == 2.0
+    np.testing.assert_array_equal(loaded.anomaly_score(X[::50]), before)
+    assert loaded.summary()["modes"]["max_gain"] == 2.0
+

@@ -596,10 +596,14 @@ class MULDE(OutlierMixin, BaseEstimator):
         each component, gets an equal share (`mulde.estimator.reweighting.join_overlapping`;
         unweighted where they make one mode).
     max_mode_gain: None (every separated mode an equal share 1 / G, round 62) or A >= 1:
-        each mode's share min(1 / G, A m_g) renormalised, m_g its mass, so that the rows of
-        a mode of few rows are drawn at most about A times as often as unweighted
-        (truncated importance weights, Ionides 2008; `ModeMixture.shares`). Used with
-        "separated_modes" (and "auto" where it reweights).
+        each mode's share min(1 / G, A m_g) / S, m_g its mass and S the sum of those minima
+        (truncated importance weights, Ionides 2008; `ModeMixture.shares`), so that a mode of
+        few rows no longer gets 1 / G of the training draws: its rows are drawn at most
+        A / S times as often as unweighted, S >= 1 / G (A where the large modes keep most of
+        the draws, up to G A where the others are small too). Used with "separated_modes"
+        (and "auto" where it reweights); ignored with reweight None or "modes" (no separated
+        modes to bound) and where "auto" fits unweighted. The file keeps the bound the
+        mixture was fitted with (array `modes.max_gain`).
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
@@ -1718,8 +1722,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         "atoms", the training rows on them "rows" and "min_count" (`atom_min_count`). With
         reweight and a mixture fitted, "modes": its "components" and their "weights"
         (largest first), and for "separated_modes" the number of "modes" they make and
-        their "masses" (largest first), with max_mode_gain their "shares" in the twin (in
-        the masses' order).
+        their "masses" (largest first), and where their shares are bounded the bound the
+        mixture was fitted with, "max_gain" (max_mode_gain at fit time), and their "shares"
+        in the twin (in the masses' order).
         "train" is the training record (`train_result_`) without its per-step loss
         history."""
         check_is_fitted(self, "network_")
@@ -1758,6 +1763,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                 out["modes"]["modes"] = len(masses)
                 out["modes"]["masses"] = masses
                 if mixture.max_gain is not None:  # the twin's shares, bounded (round 63)
+                    out["modes"]["max_gain"] = float(mixture.max_gain)
                     order = np.argsort(-mixture.masses, kind="stable")
                     out["modes"]["shares"] = [float(s) for s in mixture.shares[order]]
         if names is not None:
@@ -2008,6 +2014,10 @@ MODE_LABELS = "modes.labels"
 """reweight="separated_modes"'s array beside `MODE_ARRAYS` in a saved model: the mode of each
 component (`ModeMixture.labels`), from which its twin's weights follow."""
 
+MODE_GAIN = "modes.max_gain"
+"""Beside `MODE_LABELS` where the shares are bounded (max_mode_gain): the bound the mixture
+was fitted with (`ModeMixture.max_gain`), as (1,) float64."""
+
 
 def _modes_of(mixture: ModeMixture) -> list[float]:
     """The masses (G,) of reweight="separated_modes"'s modes, largest first: the sums of
@@ -2022,12 +2032,18 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     or one mode chosen, reweight None, or a file from before the option).
     ModelFileError naming the file and the array where only some are stored, they are
     stored under reweight None, 'modes.labels' is stored under any reweight but
-    "separated_modes" or missing under it, or they are not K means and K variances of
+    "separated_modes" or missing under it, 'modes.max_gain' is stored without
+    'modes.labels' or is not one number >= 1 (`_stored_gain`), or they are not K means and
+    K variances of
     n_features_in_ finite float32 or float64 numbers (variances positive), K >= 2 positive
     finite weights summing to 1 (a vector) and K whole-number labels 0..G-1, each used,
     G >= 2."""
     start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
     group = _stored_group(path, arrays, MODE_ARRAYS, "reweight=None", model.reweight is None)
+    if MODE_GAIN in arrays and MODE_LABELS not in arrays:
+        raise ModelFileError(f"{start}array {MODE_GAIN!r} is stored without "
+                             f"{MODE_LABELS!r}: a bound on separated modes' shares needs "
+                             f"the modes{end}")
     if group is None:
         if MODE_LABELS in arrays:
             raise ModelFileError(f"{start}array {MODE_LABELS!r} is stored without the "
@@ -2061,7 +2077,27 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     labels = _stored_labels(start, end, arrays[MODE_LABELS], k) if separated else None
     return ModeMixture(means.astype(np.float64), variances.astype(np.float64),
                        weights.astype(np.float64), labels,
-                       model.max_mode_gain if separated else None)
+                       _stored_gain(start, end, arrays, model) if separated else None)
+
+
+def _stored_gain(start: str, end: str, arrays: Mapping[str, np.ndarray], model: MULDE
+                 ) -> float | None:
+    """The bound on the separated modes' shares that a file's mixture was fitted with: its
+    `MODE_GAIN` (1,) float (>= 1), else (a file saved before the array) the config's
+    max_mode_gain; a bound set on the model after its fit (`set_params`) would otherwise
+    change the loaded model's scores. ModelFileError, its text between `start` and `end`,
+    for an array of another shape or kind or a value not a number >= 1."""
+    if MODE_GAIN not in arrays:
+        return model.max_mode_gain
+    gain = arrays[MODE_GAIN]
+    if gain.shape != (1,) or gain.dtype not in (np.float32, np.float64):
+        raise ModelFileError(f"{start}array {MODE_GAIN!r} has shape {gain.shape} "
+                             f"({gain.dtype}), expected (1,) float32 or float64: the bound "
+                             f"max_mode_gain the mixture was fitted with{end}")
+    if not gain[0] >= 1 or not np.isfinite(gain[0]):  # NaN fails the first test
+        raise ModelFileError(f"{start}array {MODE_GAIN!r} holds {float(gain[0])!r}, not a "
+                             f"finite bound >= 1 (max_mode_gain){end}")
+    return float(gain[0])
 
 
 def _stored_labels(start: str, end: str, labels: np.ndarray, k: int) -> np.ndarray:

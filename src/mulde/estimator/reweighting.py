@@ -34,8 +34,12 @@ speck: a tail's far component, a rare lattice value) is as separate as a real mo
 equal share 1 / G gives its rows, among few modes, most of the training draws (ADBench's
 annthyroid, seed 1: three modes of two rows each took 3/4 of them). Truncated importance
 weights (Ionides 2008, "Truncated importance sampling") bound that: each mode's share is
-min(1 / G, A m_g), renormalised, so that no mode's rows are drawn more than about A times as
-often as unweighted.
+min(1 / G, A m_g), renormalised by their sum S. A mode's gain (its share over its mass, how
+many times as often its rows are drawn as unweighted) is then at most A / S, and S >= 1 / G
+(the largest mode keeps 1 / G): up to G A where every other mode is bounded too (annthyroid's
+three specks at A = 10: a gain of 37.5 each, 6 % of the draws together), and A itself only
+where S is near 1. The energies' term uses the same twin (`ModeMixture.targets`), so -log r
+gives -log p back whatever the shares.
 """
 
 from __future__ import annotations
@@ -116,8 +120,9 @@ class ModeMixture:
     @property
     def shares(self) -> np.ndarray | None:
         """The modes' masses in the twin (G,) float64 summing to 1 (None without `labels`):
-        1 / G each, or with `max_gain` A min(1 / G, A m_g) renormalised (truncated importance
-        weights: a mode's rows drawn at most about A times as often as unweighted)."""
+        1 / G each, or with `max_gain` A min(1 / G, A m_g) / S, S the sum of those minima
+        (truncated importance weights): a mode's gain s_g / m_g is at most A / S <= G A, not
+        A (the module docstring)."""
         masses = self.masses
         if masses is None:
             return None
@@ -148,9 +153,16 @@ class ModeMixture:
         return torch.exp(-self.log_ratio(x))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The mixture as named arrays (a saved model's; "labels" where it has them)."""
+        """The mixture as named arrays (a saved model's; "labels" where it has them, and
+        "max_gain" (1,) float64 where its shares are bounded: the bound it was fitted with,
+        which a file keeps even where `MULDE.set_params` changed max_mode_gain since)."""
         out = {"means": self.means, "variances": self.variances, "weights": self.weights}
-        return out if self.labels is None else out | {"labels": self.labels}
+        if self.labels is None:
+            return out
+        out |= {"labels": self.labels}
+        if self.max_gain is not None:
+            out |= {"max_gain": np.array([self.max_gain], dtype=np.float64)}
+        return out
 
 
 def mixture_log_ratio(x: torch.Tensor, means: torch.Tensor, variances: torch.Tensor,
