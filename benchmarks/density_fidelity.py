@@ -380,6 +380,13 @@ VARIANTS["separated_modes"] = {**VARIANTS["deep_pair_from25_not_thin"], "atom_mi
 # mass (`max_mode_gain`: truncated importance weights), so that a speck of a few rows among
 # few modes does not take most of the training draws
 VARIANTS["separated_gain10"] = {**VARIANTS["separated_modes"], "max_mode_gain": 10.0}
+# round 64: the default after round 63 (S1, or T1 where round 63 adopts it) with its mixture
+# fitted on the training rows moved within their lattice cells, as training moves them
+# (`dequantise_modes`): on a lattice the components otherwise collapse onto single values
+VARIANTS["separated_modes_dequantised"] = {**VARIANTS["separated_modes"],
+                                           "dequantise_modes": True}
+VARIANTS["separated_gain10_dequantised"] = {**VARIANTS["separated_gain10"],
+                                            "dequantise_modes": True}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -398,6 +405,7 @@ VARIANTS["separated_gain10"] = {**VARIANTS["separated_modes"], "max_mode_gain": 
 # round 49 made it every 50 steps, each member on its own draws; and every variant before
 # round 62 fitted every row alike, the default until round 62 made `reweight` "auto"; and
 # every variant before round 63 gave each separated mode an equal share (`max_mode_gain` None)
+# and before round 64 fitted the mixture on the rows as given (`dequantise_modes` False)
 for _overrides in VARIANTS.values():
     _overrides.setdefault("patience", 5)
     _overrides.setdefault("eval_every", 100)
@@ -409,6 +417,7 @@ for _overrides in VARIANTS.values():
     _overrides.setdefault("n_members", 1)
     _overrides.setdefault("reweight", None)
     _overrides.setdefault("max_mode_gain", None)
+    _overrides.setdefault("dequantise_modes", False)
     _overrides.setdefault("max_samples", 1.0)
     if "first_width_per_feature" not in _overrides:  # round 29's name "auto" themselves
         _overrides.setdefault("hidden_sizes", (256, 256))

@@ -590,3 +590,43 @@ def test_a_file_keeps_the_bound_it_was_fitted_with_after_set_params(tmp_path):
     np.testing.assert_array_equal(loaded.anomaly_score(X[::50]), before)
     assert loaded.summary()["modes"]["max_gain"] == 2.0
 
+
+
+def _lattice_groups(seed=0):
+    """Rows (1,500, 3) on the integer lattice: two apart groups of 1,200 and 300 rows, each
+    a Gaussian of standard deviation 2 rounded to whole numbers."""
+    rng = np.random.default_rng(seed)
+    return np.round(np.r_[rng.normal(0.0, 2.0, (1200, 3)), rng.normal(30.0, 2.0, (300, 3))])
+
+
+def test_dequantised_modes_fit_the_mixture_on_rows_moved_within_their_cells(monkeypatch):
+    """dequantise_modes: the mixture sees the training rows moved within their lattice cells
+    (each column's whole-number step: no row left on the lattice), the network's rows as
+    given otherwise; without it the rows as given."""
+    import mulde.estimator.model as model_module
+
+    seen = []
+
+    def spy(x, seed, rows=None, separated=False, max_gain=None):
+        seen.append(x)
+        return fit_mode_mixture(x, seed, rows, separated, max_gain)
+
+    monkeypatch.setattr(model_module, "fit_mode_mixture", spy)
+    X = _lattice_groups()
+    plain = MULDE(**TINY, reweight="separated_modes").fit(X)
+    moved = MULDE(**TINY, reweight="separated_modes", dequantise_modes=True).fit(X)
+    raw = (X - plain.mean_) / plain.scale_  # the network's input coordinates
+    np.testing.assert_allclose(seen[0], raw, rtol=1e-6, atol=1e-6)
+    shift = (seen[1] - seen[0]) * plain.scale_  # in the data's units
+    assert np.all(np.abs(shift) <= 0.5 + 1e-5) and np.abs(shift).mean() > 0.2
+    assert plain.mode_mixture_ is not None and moved.mode_mixture_ is not None
+
+
+def test_dequantise_modes_changes_nothing_without_a_lattice():
+    """Continuous rows have no lattice cell: dequantise_modes fits what False fits, to the
+    bit."""
+    X = _two_modes()
+    a = MULDE(**TINY, reweight="separated_modes").fit(X)
+    b = MULDE(**TINY, reweight="separated_modes", dequantise_modes=True).fit(X)
+    np.testing.assert_array_equal(a.mode_mixture_.means, b.mode_mixture_.means)
+    np.testing.assert_array_equal(a.anomaly_score(X), b.anomaly_score(X))

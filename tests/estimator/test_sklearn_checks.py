@@ -40,7 +40,7 @@ def test_clone_and_set_params_keep_every_non_default_setting():
                "spacing": "linear",
                "aggregator": "max_z", "n_components": 3, "covariance_type": "diag",
                "scale_index": 2, "atom_min_count": 3, "reweight": "modes",
-               "max_mode_gain": 4.0, "lr": 1e-4,
+               "max_mode_gain": 4.0, "dequantise_modes": True, "lr": 1e-4,
                "lr_schedule": "cosine",
                "antithetic": True,
                "adam_betas": (0.9, 0.999),

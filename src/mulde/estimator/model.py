@@ -58,6 +58,7 @@ from mulde.core.training import (
     validation_rows,
     widths_for_members,
 )
+from mulde.core.training import dequantised as dequantised_rows
 from mulde.estimator.aggregation import (
     HELD_OUT_CHOOSING,
     LEVEL_COMPARING,
@@ -604,6 +605,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         (and "auto" where it reweights); ignored with reweight None or "modes" (no separated
         modes to bound) and where "auto" fits unweighted. The file keeps the bound the
         mixture was fitted with (array `modes.max_gain`).
+    dequantise_modes: False (the mixture of `reweight` fitted on the training rows as given)
+        or True: fitted on one draw of them moved uniformly within their lattice cells, as
+        each training step moves them (`dequantise`; `mulde.core.training.dequantised`,
+        seeded by the fit's seed), so that on a lattice its components model the density
+        the network learns instead of collapsing onto single lattice values at the
+        mixture's variance floor; the same as False without a quantised column.
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
@@ -799,6 +806,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "atom_min_count": [Interval(Integral, 2, None, closed="left"), None],
         "reweight": [StrOptions({"auto", "modes", "separated_modes"}), None],
         "max_mode_gain": [Interval(Real, 1, None, closed="left"), None],
+        "dequantise_modes": ["boolean"],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
@@ -832,7 +840,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = "auto",
-                 max_mode_gain: float | None = None,
+                 max_mode_gain: float | None = None, dequantise_modes: bool = False,
                  lr: float | str = "auto", lr_schedule: str = _TRAIN.lr_schedule,
                  adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
@@ -873,6 +881,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.atom_min_count = atom_min_count
         self.reweight = reweight
         self.max_mode_gain = max_mode_gain
+        self.dequantise_modes = dequantise_modes
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.adam_betas = adam_betas
@@ -1126,7 +1135,12 @@ class MULDE(OutlierMixin, BaseEstimator):
             # threshold's) must score as new rows do, the term included
             reweight = ("separated_modes" if x.shape[1] <= REWEIGHT_AUTO_MAX_FEATURES
                         else None) if self.reweight == "auto" else self.reweight
-            self.mode_mixture_ = (fit_mode_mixture(x.detach().cpu().numpy(), seed,
+            # the mixture fitted on the rows as given, or (dequantise_modes) on one draw of
+            # them moved within their lattice cells, the density the network learns
+            cells = self._cells() if self.dequantise_modes else None
+            modes_x = dequantised_rows(x, cells,
+                                       torch.Generator(device=x.device).manual_seed(seed))
+            self.mode_mixture_ = (fit_mode_mixture(modes_x.detach().cpu().numpy(), seed,
                                                    train_idx.numpy(), separated=(
                                                        reweight == "separated_modes"),
                                                    max_gain=self.max_mode_gain)
@@ -1584,6 +1598,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("atom_min_count", None)  # and repeated rows scored as others
             params.setdefault("reweight", None)  # and every training row alike
             params.setdefault("max_mode_gain", None)  # and separated modes' equal shares
+            params.setdefault("dequantise_modes", False)  # fitted on the rows as given
             model = cls(**params)
             # the member count first: a huge one is refused before anything is built, and a
             # count that is not a number is named with the number of networks the file holds

@@ -124,7 +124,7 @@ class PyODMULDE(BaseDetector):
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = "auto",
-                 max_mode_gain: float | None = None,
+                 max_mode_gain: float | None = None, dequantise_modes: bool = False,
                  lr: float | str = "auto", lr_schedule: str = "constant", antithetic: bool = False,
                  adam_betas: tuple[float, float] = (0.5, 0.9), batch_size: int = 1024,
                  n_epochs: float | None = None,
@@ -163,6 +163,7 @@ class PyODMULDE(BaseDetector):
         self.atom_min_count = atom_min_count
         self.reweight = reweight
         self.max_mode_gain = max_mode_gain
+        self.dequantise_modes = dequantise_modes
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.antithetic = antithetic
