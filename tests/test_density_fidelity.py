@@ -173,7 +173,7 @@ def test_round_29s_variants_lower_the_rate_only_past_256_features():
             # n_members resolved from the rows (rounds 25-29's "auto"; test above)
             assert params.pop("n_members") == members_for_rows(n, d if "bag" in name else 1)
             default = MULDE(dequantise=False, patience=5, eval_every=100,  # to 49
-                            reweight=None).get_params()  # to 61
+                            reweight=None, max_mode_gain=None).get_params()  # to 61, 62
             assert {k: default[k] for k in params} == params, name
     from mulde.core.training import resolve_lr
 

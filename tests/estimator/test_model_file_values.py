@@ -373,11 +373,12 @@ def test_atoms_survive_save_and_load_and_a_file_from_before_them_has_none(repeat
 
 def _two_apart_modes_fit(tmp_path_factory, reweight):
     """(X, model, path): a model fitted with `reweight` on two apart modes, 1,000 and 100
-    rows of 3 features (a mixture stored), and its file."""
+    rows of 3 features (a mixture stored), and its file; separated modes' shares unbounded
+    (max_mode_gain None: no 'modes.max_gain', which `bounded_file` has)."""
     rng = np.random.default_rng(5)
     X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
     model, path = _fit_and_save(tmp_path_factory.mktemp(reweight), reweight, X,
-                                reweight=reweight)
+                                reweight=reweight, max_mode_gain=None)
     assert model.mode_mixture_ is not None
     return X, model, path
 

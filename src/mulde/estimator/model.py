@@ -92,8 +92,8 @@ from mulde.estimator.persistence import (
 )
 from mulde.estimator.presets import ESTIMATOR_PRESETS
 from mulde.estimator.reweighting import AUTO_MAX_FEATURES as REWEIGHT_AUTO_MAX_FEATURES
+from mulde.estimator.reweighting import MAX_MODE_GAIN, ModeMixture, fit_mode_mixture
 from mulde.estimator.reweighting import MIN_ROWS as REWEIGHT_MIN_ROWS
-from mulde.estimator.reweighting import ModeMixture, fit_mode_mixture
 from mulde.estimator.tables import dataframe_problem, index_columns, numeric_frame
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
 from mulde.io.atomic import ensure_writable
@@ -596,12 +596,14 @@ class MULDE(OutlierMixin, BaseEstimator):
         or one broad cluster fitted by several components is one mode), and each mode, not
         each component, gets an equal share (`mulde.estimator.reweighting.join_overlapping`;
         unweighted where they make one mode).
-    max_mode_gain: None (every separated mode an equal share 1 / G, round 62) or A >= 1:
-        each mode's share min(1 / G, A m_g) / S, m_g its mass and S the sum of those minima
-        (truncated importance weights, Ionides 2008; `ModeMixture.shares`), so that a mode of
-        few rows no longer gets 1 / G of the training draws: its rows are drawn at most
-        A / S times as often as unweighted, S >= 1 / G (A where the large modes keep most of
-        the draws, up to G A where the others are small too). Used with "separated_modes"
+    max_mode_gain: 10 (the default since issue 15's round 63 of the density-fidelity suite;
+        `mulde.estimator.reweighting.MAX_MODE_GAIN`), None (every separated mode an equal
+        share 1 / G, round 62) or any A >= 1: each mode's share min(1 / G, A m_g) / S, m_g
+        its mass and S the sum of those minima (truncated importance weights, Ionides 2008;
+        `ModeMixture.shares`), so that a mode of few rows no longer gets 1 / G of the
+        training draws: its rows are drawn at most A / S times as often as unweighted,
+        S >= 1 / G (A where the large modes keep most of the draws, up to G A where the
+        others are small too). Used with "separated_modes"
         (and "auto" where it reweights); ignored with reweight None or "modes" (no separated
         modes to bound) and where "auto" fits unweighted. The file keeps the bound the
         mixture was fitted with (array `modes.max_gain`).
@@ -840,7 +842,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = "auto",
-                 max_mode_gain: float | None = None, dequantise_modes: bool = False,
+                 max_mode_gain: float | None = MAX_MODE_GAIN, dequantise_modes: bool = False,
                  lr: float | str = "auto", lr_schedule: str = _TRAIN.lr_schedule,
                  adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,

@@ -33,6 +33,7 @@ from mulde.estimator.persistence import (
     read_model_file,
     save_arrays,
 )
+from mulde.estimator.reweighting import MAX_MODE_GAIN
 
 # the array names the adapter adds to a MULDE model file (and its metadata field PYOD_META)
 _SCORES, _LABELS = "pyod.decision_scores", "pyod.labels"
@@ -124,7 +125,7 @@ class PyODMULDE(BaseDetector):
                  aggregator: str = "mean_energy", n_components: int = 1,
                  covariance_type: str = "full", scale_index: int | None = None,
                  atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = "auto",
-                 max_mode_gain: float | None = None, dequantise_modes: bool = False,
+                 max_mode_gain: float | None = MAX_MODE_GAIN, dequantise_modes: bool = False,
                  lr: float | str = "auto", lr_schedule: str = "constant", antithetic: bool = False,
                  adam_betas: tuple[float, float] = (0.5, 0.9), batch_size: int = 1024,
                  n_epochs: float | None = None,

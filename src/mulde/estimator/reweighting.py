@@ -76,6 +76,12 @@ d 512 the search (K = 1, 2, 4 on a Gaussian of 18,000 rows: 7 s) would take the 
 fit past issue 15's bound of twice the fit time before it (1.96x already; docs/detector.md,
 "Measured here"). reweight="separated_modes" or "modes" reweight at any width."""
 
+MAX_MODE_GAIN = 10.0
+"""`MULDE(max_mode_gain=...)`'s default since density-fidelity round 63 (seeds 76-78, 11
+cases: merit 0.9035 -> 0.9096, calibration 0.0063 -> 0.0068): each separated mode's share
+min(1 / G, 10 m_g), renormalised (`ModeMixture.shares`); written down before the round's
+numbers (benchmarks/density_fidelity.md, "Round 63")."""
+
 REG_COVAR = 1e-3
 """Added to each variance (the rows are standardised: a thousandth of a column's variance),
 so that a component on a few (or repeated) rows keeps a finite density."""
