@@ -514,17 +514,17 @@ def test_a_file_with_a_broken_mode_bound_is_refused(bounded_file, tmp_path, chan
     assert _refused(path, said).endswith(AGAIN)
 
 
-def test_a_bounded_file_without_the_array_takes_the_config_bound(bounded_file, tmp_path):
-    """A file saved before 'modes.max_gain' was stored (stop 82's first commit) has the
-    bound in its config alone: it loads with that bound, and scores as fitted."""
-    X, model, source = bounded_file
-    stored_meta, stored = _read(source)
-    del stored["modes.max_gain"]
-    stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
-    path = tmp_path / "older.safetensors"
-    save_file(stored, str(path), metadata=stored_meta)
-    loaded = MULDE.load(path)
-    assert loaded.mode_mixture_.max_gain == 3.0
+def test_an_unbounded_fit_saved_after_set_params_loads_unbounded(tmp_path):
+    """Equal shares fitted (max_mode_gain None: no 'modes.max_gain' stored), then
+    max_mode_gain set to 3 before saving: the file loads with the equal shares it was
+    fitted with (the config's 3 is for the next fit), and scores as fitted."""
+    rng = np.random.default_rng(5)
+    X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
+    model, _ = _fit_and_save(tmp_path, "unbounded", X, reweight="separated_modes",
+                             max_mode_gain=None)
+    model.set_params(max_mode_gain=3.0)
+    loaded = MULDE.load(model.save(tmp_path / "later.safetensors"))
+    assert loaded.max_mode_gain == 3.0 and loaded.mode_mixture_.max_gain is None
     np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
 
 

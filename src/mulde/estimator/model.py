@@ -603,10 +603,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         `ModeMixture.shares`), so that a mode of few rows no longer gets 1 / G of the
         training draws: its rows are drawn at most A / S times as often as unweighted,
         S >= 1 / G (A where the large modes keep most of the draws, up to G A where the
-        others are small too). Used with "separated_modes"
-        (and "auto" where it reweights); ignored with reweight None or "modes" (no separated
-        modes to bound) and where "auto" fits unweighted. The file keeps the bound the
-        mixture was fitted with (array `modes.max_gain`).
+        others are small too). Used with "separated_modes" (and "auto" where it reweights);
+        ignored with reweight None or "modes" (no separated modes to bound) and where "auto"
+        fits unweighted. The file keeps the bound the mixture was fitted with (array
+        `modes.max_gain`).
     dequantise_modes: False (the mixture of `reweight` fitted on the training rows as given)
         or True: fitted on one draw of them moved uniformly within their lattice cells, as
         each training step moves them (`dequantise`; `mulde.core.training.dequantised`,
@@ -2100,12 +2100,13 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
 def _stored_gain(start: str, end: str, arrays: Mapping[str, np.ndarray], model: MULDE
                  ) -> float | None:
     """The bound on the separated modes' shares that a file's mixture was fitted with: its
-    `MODE_GAIN` (1,) float (>= 1), else (a file saved before the array) the config's
-    max_mode_gain; a bound set on the model after its fit (`set_params`) would otherwise
-    change the loaded model's scores. ModelFileError, its text between `start` and `end`,
-    for an array of another shape or kind or a value not a number >= 1."""
+    `MODE_GAIN` (1,) float (>= 1), else None (equal shares: a fit with max_mode_gain None,
+    or a file from before the option). Read from the array, not the config, whose
+    max_mode_gain a `set_params` after the fit may have changed. ModelFileError, its text
+    between `start` and `end`, for an array of another shape or kind or a value not a
+    number >= 1."""
     if MODE_GAIN not in arrays:
-        return model.max_mode_gain
+        return None
     gain = arrays[MODE_GAIN]
     if gain.shape != (1,) or gain.dtype not in (np.float32, np.float64):
         raise ModelFileError(f"{start}array {MODE_GAIN!r} has shape {gain.shape} "
