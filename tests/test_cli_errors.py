@@ -117,6 +117,16 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
     ('{"patience": "None"}', r"--params: The 'patience' parameter of MULDE must be .* or "
                              r"None\. Got 'None' instead\. In JSON, None is written null "
                              r"\(no quotes\)\.$"),  # a newcomer's trial
+    ('{"max_mode_gain": "10"}', r"--params: The 'max_mode_gain' parameter .* Got '10' "
+                                r"instead\. In JSON, write it without quotes: "
+                                r'"max_mode_gain": 10\.$'),  # not the "None" hint
+    ('{"dequantise_modes": "true"}', r"--params: The 'dequantise_modes' parameter .* Got "
+                                     r"'true' instead\. In JSON, write it without quotes: "
+                                     r'"dequantise_modes": true\.$'),
+    ('{"patience": "null", "max_steps": "5"}', r"In JSON, write it without quotes: "
+                                               r'"(patience": null|max_steps": 5)\.$'),
+    ('{"max_mode_gain": "NaN"}', r"Got 'NaN' instead\. In JSON, None is written null "
+                                 r"\(no quotes\)\.$"),  # no hint to write NaN
     ('{"sigma_low": 0.5, "sigma_high": 0.1}', r"sigma_high \(0.1\) must be above sigma_low"),
     ('{"hidden_sizes": []}', 'hidden_sizes must be "auto" or a non-empty list'),
     ('{"aggregator": "single", "scale_index": 40}',

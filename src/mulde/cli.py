@@ -97,14 +97,35 @@ def _seed(text: str) -> int:
     return seed
 
 
-def _checked(model):
-    """Return the MULDE model after checking its parameters (`UsageError` for a bad one)."""
+def _unquoted(err: Exception, given: dict | None) -> str:
+    """The hint for a number, true, false or null written in quotes in --params (a newcomer's
+    `{"max_mode_gain": "10"}`), for the parameter the error names: '' where none is."""
+    for name, value in (given or {}).items():
+        if not isinstance(value, str) or not re.search(rf"\b{re.escape(name)}\b", str(err)):
+            continue
+        try:
+            meant = json.loads(value)
+        except ValueError:
+            continue
+        # (json reads "NaN" and "Infinity" too: no number a parameter takes)
+        if meant is None or isinstance(meant, (bool, int)) or (
+                isinstance(meant, float) and math.isfinite(meant)):
+            return f' In JSON, write it without quotes: "{name}": {json.dumps(meant)}.'
+    return ""
+
+
+def _checked(model, given: dict | None = None):
+    """Return the MULDE model after checking its parameters (`UsageError` for a bad one);
+    `given`, the --params object, names a value quoted in it that JSON writes unquoted."""
     try:
         model.check_params()
     except (ValueError, TypeError) as err:
-        # JSON has no None: the parameters' "or None" is written null there (said also where
-        # the value given was out of range: a newcomer read "None" in a JSON context)
-        hint = " In JSON, None is written null (no quotes)." if "None" in str(err) else ""
+        # a number, true, false or null in quotes: say how to write it (the checks' own
+        # "or None" hint would mislead there); else JSON has no None: the parameters'
+        # "or None" is written null there (said also where the value given was out of
+        # range: a newcomer read "None" in a JSON context)
+        hint = _unquoted(err, given) or (" In JSON, None is written null (no quotes)."
+                                         if "None" in str(err) else "")
         raise UsageError(f"--params: {err}{hint}") from None
     return model
 
@@ -202,7 +223,7 @@ def _fit(args: argparse.Namespace) -> int:
     if isinstance(given["device"], str):  # a device of another type: _checked names it
         given["device"] = _device(given["device"], "--params" if "device" in overrides
                                   else "--device")
-    model = _checked(MULDE.from_preset(args.preset, **given))
+    model = _checked(MULDE.from_preset(args.preset, **given), overrides)
     X = read_features(args.features, key=args.key)
     try:
         model.check_samples(X.shape[0])
@@ -1794,7 +1815,7 @@ def _detector_params(args: argparse.Namespace) -> dict:
                              f"{args.command} fits have no column names, and each stream's "
                              "columns are other features; give true or false (a list of "
                              "columns is for mulde fit and MULDE.fit)")
-        _checked(MULDE(**overrides))
+        _checked(MULDE(**overrides), overrides)
     return overrides
 
 
