@@ -357,6 +357,10 @@ def _why_not_reweighted(d: dict) -> str | None:
     if rows < MIN_ROWS:
         return f"fewer than {MIN_ROWS:,} rows, {rows:,} given"
     features = d["n_features_in"]
+    if reweight == "auto" and d.get("quantised_columns"):
+        return (f"{d['quantised_columns']} column(s) on a lattice, two-valued or with a point "
+                "mass, which reweight \"auto\" leaves unweighted; reweight \"separated_modes\" "
+                "reweights them")
     if reweight == "auto" and features > AUTO_MAX_FEATURES:
         return (f"{features} features, more than the {AUTO_MAX_FEATURES} reweight \"auto\" "
                 "reweights; reweight \"separated_modes\" reweights them")

@@ -630,3 +630,21 @@ def test_dequantise_modes_changes_nothing_without_a_lattice():
     b = MULDE(**TINY, reweight="separated_modes", dequantise_modes=True).fit(X)
     np.testing.assert_array_equal(a.mode_mixture_.means, b.mode_mixture_.means)
     np.testing.assert_array_equal(a.anomaly_score(X), b.anomaly_score(X))
+
+
+def test_the_default_leaves_rows_with_a_lattice_column_unweighted(tmp_path):
+    """reweight "auto" (round 64): two apart groups whose first column is whole numbers get
+    no mixture (the unweighted fit), the same groups continuous get one, and "auto" decides
+    by the lattice rule also with dequantise False; "separated_modes" reweights either."""
+    from mulde.cli import _why_not_reweighted
+
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 2, (1000, 2)), rng.normal(30, 2, (200, 2))]
+    lattice = X.copy()
+    lattice[:, 0] = np.round(lattice[:, 0])
+    assert MULDE(**TINY).fit(X).mode_mixture_ is not None
+    model = MULDE(**TINY).fit(lattice)
+    assert model.mode_mixture_ is None
+    assert "column(s) on a lattice" in _why_not_reweighted(model.summary())
+    assert MULDE(**TINY, dequantise=False).fit(lattice).mode_mixture_ is None
+    assert MULDE(**TINY, reweight="separated_modes").fit(lattice).mode_mixture_ is not None

@@ -579,7 +579,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         `mulde.estimator.aggregation`.
     reweight: "auto" (the default since issue 15's round 62 of the density-fidelity suite):
         "separated_modes" from 1,000 training rows (the validation split counted) up to 256
-        features (`mulde.estimator.reweighting.AUTO_MAX_FEATURES`), the unweighted fit
+        features (`mulde.estimator.reweighting.AUTO_MAX_FEATURES`) where no column lies on
+        a lattice, is two-valued or holds a point mass (the rule of `dequantise`,
+        `mulde.estimator.columns.quantisation_steps`, whatever `dequantise` is; since
+        round 64: the mixture's components collapse onto such values), the unweighted fit
         otherwise (without a warning); None (the paper: every training row
         alike); or "modes": a diagonal Gaussian
         mixture (K by BIC among 1, 2, 4, ..., 64) fitted on the standardised rows; training
@@ -1135,8 +1138,12 @@ class MULDE(OutlierMixin, BaseEstimator):
             start = time.perf_counter()
             # on the training split alone: the rows held out for validation (a split-conformal
             # threshold's) must score as new rows do, the term included
-            reweight = ("separated_modes" if x.shape[1] <= REWEIGHT_AUTO_MAX_FEATURES
-                        else None) if self.reweight == "auto" else self.reweight
+            reweight = self.reweight
+            if reweight == "auto":  # continuous rows up to 256 features (rounds 62, 64)
+                steps = (self.quantisation_steps_ if self.dequantise is True
+                         else quantisation_steps(X, precision=precision))
+                reweight = ("separated_modes" if x.shape[1] <= REWEIGHT_AUTO_MAX_FEATURES
+                            and not (steps > 0).any() else None)
             # the mixture fitted on the rows as given, or (dequantise_modes) on one draw of
             # them moved within their lattice cells, the density the network learns
             cells = self._cells() if self.dequantise_modes else None
