@@ -2151,3 +2151,21 @@ def test_info_names_the_separated_modes_of_a_reweighted_model(tmp_path, capsys):
     assert re.search(r"each got the smaller of an equal share of the training loss and 2 times "
                      r"its mass, renormalised \(shares 0\.72\d+ to 0\.27\d+; max_mode_gain\)",
                      capsys.readouterr().out)
+
+
+def test_info_says_the_modes_were_fitted_on_rows_moved_within_their_cells(tmp_path, capsys):
+    """Whole-number rows of two apart groups (every column on a lattice), separated modes
+    with dequantise_modes: the mixture is fitted on the rows moved within their cells, and
+    info says so."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", np.round(np.r_[rng.normal(0, 2, (1000, 2)),
+                                               rng.normal(30, 2, (100, 2))]))
+    params = ('{"max_steps": 1, "n_levels": 2, "reweight": "separated_modes", '
+              '"dequantise_modes": true}')
+    assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "x.safetensors"),
+                 "--quiet", "--params", params]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "x.safetensors")]) == 0
+    assert re.search(r"modes reweighted: 2 separated modes \(of \d+ mixture components, "
+                     r"fitted on the rows moved within their lattice cells, joined where "
+                     r"they overlap\)", capsys.readouterr().out)

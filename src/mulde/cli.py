@@ -1027,8 +1027,10 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
     modes = d.get("modes")
     if modes and "modes" in modes:  # reweight="separated_modes": components joined
         masses = modes["masses"]
+        moved = (" fitted on the rows moved within their lattice cells,"
+                 if d["params"].get("dequantise_modes") and d.get("quantised_columns") else "")
         lines.append(f"modes reweighted: {modes['modes']} separated modes (of "
-                     f"{modes['components']} mixture components, joined where they "
+                     f"{modes['components']} mixture components,{moved} joined where they "
                      f"overlap), masses {masses[0]:.3g} (largest) to {masses[-1]:.3g} "
                      "(smallest); " + (
                          "each got an equal share of the training loss" if "shares" not in modes
