@@ -2127,30 +2127,35 @@ def test_info_names_the_mixture_of_a_mode_reweighted_model(tmp_path, capsys):
     assert "modes reweighted: no (fewer than 1,000 rows" in capsys.readouterr().out
 
 
-def test_info_names_the_separated_modes_of_a_reweighted_model(tmp_path, capsys):
-    """reweight="separated_modes" on two apart groups: info names the modes the mixture's
-    components make and their masses."""
-    rng = np.random.default_rng(0)
-    np.save(tmp_path / "x.npy", np.r_[rng.standard_normal((1000, 2)),
-                                      rng.standard_normal((100, 2)) + 12.0])
-    params = '{"max_steps": 1, "n_levels": 2, "reweight": "separated_modes"}'
-    assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "x.safetensors"),
+def _separated_info(folder, capsys, x, extra=""):
+    """`mulde info`'s output for a model `mulde fit` fitted on rows x with reweight
+    "separated_modes" and one step (`extra`: more JSON members of --params), its files in
+    `folder` (made)."""
+    folder.mkdir()
+    np.save(folder / "x.npy", x)
+    params = '{"max_steps": 1, "n_levels": 2, "reweight": "separated_modes"' + extra + "}"
+    assert main(["fit", str(folder / "x.npy"), "--out", str(folder / "x.safetensors"),
                  "--quiet", "--params", params]) == 0
     capsys.readouterr()
-    assert main(["info", str(tmp_path / "x.safetensors")]) == 0
+    assert main(["info", str(folder / "x.safetensors")]) == 0
+    return capsys.readouterr().out
+
+
+def test_info_names_the_separated_modes_of_a_reweighted_model(tmp_path, capsys):
+    """reweight="separated_modes" on two apart groups: info names the modes the mixture's
+    components make and their masses, and with max_mode_gain the bounded shares."""
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.standard_normal((1000, 2)), rng.standard_normal((100, 2)) + 12.0]
+    out = _separated_info(tmp_path / "equal", capsys, x, ', "max_mode_gain": null')
     assert re.search(r"modes reweighted: 2 separated modes \(of \d+ mixture components, joined "
                      r"where they overlap\), masses 0\.9\d+ \(largest\) to 0\.0\d+ "
-                     r"\(smallest\)", capsys.readouterr().out)
-    bounded = '{"max_steps": 1, "n_levels": 2, "reweight": "separated_modes", "max_mode_gain": 2}'
-    assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "b.safetensors"),
-                 "--quiet", "--params", bounded]) == 0
-    capsys.readouterr()
-    assert main(["info", str(tmp_path / "b.safetensors")]) == 0  # masses 0.905 and 0.095:
-    # shares min(1/2, 2 m) renormalised, 0.5 / 0.69 and 0.19 / 0.69
+                     r"\(smallest\); each got an equal share of the training loss", out)
+    # masses 0.905 and 0.095: shares min(1/2, 2 m) renormalised, 0.5 / 0.69 and 0.19 / 0.69
     # (the smaller mode's share 2.9 times its mass: the renormalisation lifts it past 2)
+    out = _separated_info(tmp_path / "bounded", capsys, x, ', "max_mode_gain": 2')
     assert re.search(r"each got the smaller of an equal share of the training loss and 2 times "
                      r"its mass, renormalised \(shares 0\.72\d+ to 0\.27\d+; max_mode_gain\)",
-                     capsys.readouterr().out)
+                     out)
 
 
 def test_info_says_the_modes_were_fitted_on_rows_moved_within_their_cells(tmp_path, capsys):
@@ -2158,14 +2163,8 @@ def test_info_says_the_modes_were_fitted_on_rows_moved_within_their_cells(tmp_pa
     with dequantise_modes: the mixture is fitted on the rows moved within their cells, and
     info says so."""
     rng = np.random.default_rng(0)
-    np.save(tmp_path / "x.npy", np.round(np.r_[rng.normal(0, 2, (1000, 2)),
-                                               rng.normal(30, 2, (100, 2))]))
-    params = ('{"max_steps": 1, "n_levels": 2, "reweight": "separated_modes", '
-              '"dequantise_modes": true}')
-    assert main(["fit", str(tmp_path / "x.npy"), "--out", str(tmp_path / "x.safetensors"),
-                 "--quiet", "--params", params]) == 0
-    capsys.readouterr()
-    assert main(["info", str(tmp_path / "x.safetensors")]) == 0
+    x = np.round(np.r_[rng.normal(0, 2, (1000, 2)), rng.normal(30, 2, (100, 2))])
+    out = _separated_info(tmp_path / "moved", capsys, x, ', "dequantise_modes": true')
     assert re.search(r"modes reweighted: 2 separated modes \(of \d+ mixture components, "
                      r"fitted on the rows moved within their lattice cells, joined where "
-                     r"they overlap\)", capsys.readouterr().out)
+                     r"they overlap\)", out)
