@@ -1140,20 +1140,18 @@ class MULDE(OutlierMixin, BaseEstimator):
             # threshold's) must score as new rows do, the term included
             reweight = self.reweight
             if reweight == "auto":  # continuous rows up to 256 features (rounds 62, 64)
-                steps = (self.quantisation_steps_ if self.dequantise is True
-                         else quantisation_steps(X, precision=precision))
                 reweight = ("separated_modes" if x.shape[1] <= REWEIGHT_AUTO_MAX_FEATURES
-                            and not (steps > 0).any() else None)
-            # the mixture fitted on the rows as given, or (dequantise_modes) on one draw of
-            # them moved within their lattice cells, the density the network learns
-            cells = self._cells() if self.dequantise_modes else None
-            modes_x = dequantised_rows(x, cells,
-                                       torch.Generator(device=x.device).manual_seed(seed))
-            self.mode_mixture_ = (fit_mode_mixture(modes_x.detach().cpu().numpy(), seed,
-                                                   train_idx.numpy(), separated=(
-                                                       reweight == "separated_modes"),
-                                                   max_gain=self.max_mode_gain)
-                                  if reweight is not None else None)
+                            and not self._on_lattice(X, precision) else None)
+            self.mode_mixture_ = None
+            if reweight is not None:
+                # fitted on the rows as given, or (dequantise_modes) on one draw of them
+                # moved within their lattice cells, the density the network learns
+                cells = self._cells() if self.dequantise_modes else None
+                modes_x = dequantised_rows(x, cells,
+                                           torch.Generator(device=x.device).manual_seed(seed))
+                self.mode_mixture_ = fit_mode_mixture(
+                    modes_x.detach().cpu().numpy(), seed, train_idx.numpy(),
+                    separated=reweight == "separated_modes", max_gain=self.max_mode_gain)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
                                   Path(self.checkpoint_dir) if self.checkpoint_dir else None,
@@ -1220,6 +1218,16 @@ class MULDE(OutlierMixin, BaseEstimator):
             return None
         return named_columns(chosen, n_features, getattr(self, "feature_names_in_", None),
                              advice)
+
+    def _on_lattice(self, X: np.ndarray, precision: Any) -> bool:
+        """Whether the rule of `dequantise` gives a column of the rows X (n, d) a cell (on a
+        lattice, two-valued or with a point mass), whatever `dequantise` is: reweight "auto"
+        leaves such rows unweighted (density-fidelity round 64). `quantisation_steps_`
+        where dequantise True computed them for every column, else the rule applied to X
+        (`precision`: `given_precision` of the rows given to fit)."""
+        steps = (self.quantisation_steps_ if _is_flag(self.dequantise) and self.dequantise
+                 else quantisation_steps(X, precision=precision))
+        return bool((steps > 0).any())
 
     def _cells(self) -> LatticeCells | None:
         """The lattice cells of the quantised columns in the network's coordinates
