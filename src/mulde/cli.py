@@ -340,8 +340,10 @@ def _why_not_reweighted(d: dict) -> str | None:
     """Why a model (`d`, its `MULDE.summary()`) of reweight "separated_modes" or "modes", or
     of the default "auto" with at least `mulde.estimator.reweighting.MIN_ROWS` training rows,
     fitted no mixture, for `mulde info`: its training rows (the validation split counted)
-    fewer than MIN_ROWS, its features more than `AUTO_MAX_FEATURES` under "auto", or else
-    the mixture's one mode (one component for "modes"); None for any other model (reweight
+    fewer than MIN_ROWS, its features more than `AUTO_MAX_FEATURES` under "auto", a column
+    on a lattice under "auto" (summary "lattice_columns", counted at fit; for a file saved
+    before that was recorded, the "quantised_columns" of dequantise), or else the mixture's
+    one mode (one component for "modes"); None for any other model (reweight
     None, or "auto" on fewer or unrecorded rows: nothing asked for went unsaid). A file that
     does not record its rows (`train`'s `n_rows`) gets both possible reasons."""
     from mulde.estimator.reweighting import AUTO_MAX_FEATURES, MIN_ROWS
@@ -357,13 +359,15 @@ def _why_not_reweighted(d: dict) -> str | None:
     if rows < MIN_ROWS:
         return f"fewer than {MIN_ROWS:,} rows, {rows:,} given"
     features = d["n_features_in"]
-    if reweight == "auto" and d.get("quantised_columns"):
-        return (f"{d['quantised_columns']} column(s) on a lattice, two-valued or with a point "
-                "mass, which reweight \"auto\" leaves unweighted; reweight \"separated_modes\" "
-                "reweights them")
     if reweight == "auto" and features > AUTO_MAX_FEATURES:
         return (f"{features} features, more than the {AUTO_MAX_FEATURES} reweight \"auto\" "
                 "reweights; reweight \"separated_modes\" reweights them")
+    # counted at fit (round 64); a file saved before it was recorded: the dequantised columns
+    lattice = d.get("lattice_columns", d.get("quantised_columns"))
+    if reweight == "auto" and lattice:
+        return (f"{lattice} column(s) on a lattice, two-valued or with a point "
+                "mass, which reweight \"auto\" leaves unweighted; reweight \"separated_modes\" "
+                "reweights them")
     return one
 
 

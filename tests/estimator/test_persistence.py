@@ -870,6 +870,22 @@ def test_a_loaded_model_keeps_the_principal_directions_it_counted(tmp_path):
             MULDE.load(path)
 
 
+def test_a_loaded_model_keeps_the_lattice_columns_auto_counted(tmp_path):
+    """reweight "auto"'s count of lattice columns (round 64) is saved with the model; a file
+    from before it (no field) loads with None, and a count that is not a whole number from
+    0 to n_features_in is refused by name."""
+    rng = np.random.default_rng(0)
+    X = np.c_[np.round(rng.normal(0, 3, (200, 2))), rng.standard_normal(200)]
+    path = MULDE(max_steps=2, random_state=0, device="cpu").fit(X).save(tmp_path / "m.st")
+    assert MULDE.load(path).lattice_columns_ == 2
+    _rewrite(path, meta_dropped=("lattice_columns",))
+    assert MULDE.load(path).lattice_columns_ is None
+    for bad in ("-1", "4", "1.5", "true"):
+        _rewrite(path, lattice_columns=bad)
+        with pytest.raises(ModelFileError, match=f"lattice_columns {json.loads(bad)!r} is not"):
+            MULDE.load(path)
+
+
 @pytest.mark.parametrize(("field", "value", "said"), [
     ("params", "{not json", "metadata field 'params' is not valid JSON ('{not json')"),
     ("params", "[1, 2]", "metadata field 'params' is not a JSON object ('[1, 2]')"),

@@ -244,6 +244,36 @@ def test_info_names_the_one_reason_a_model_was_not_reweighted(tmp_path, capsys, 
                  'reweights; reweight "separated_modes" reweights them' + end)}
 
 
+@pytest.mark.parametrize("dequantise", [True, False, [0]])
+def test_info_names_the_lattice_columns_auto_left_unweighted(tmp_path, capsys, dequantise):
+    """reweight "auto" on rows with two whole-number columns fits unweighted (round 64),
+    whatever `dequantise` is; the fit records the count (`lattice_columns_`, kept by the file)
+    and `mulde info` gives it as the reason (it read dequantise's count, absent with
+    dequantise False, and then said "the mixture's components make one mode")."""
+    from mulde.cli import main
+
+    rng = np.random.default_rng(2)
+    X = np.c_[np.round(rng.normal(0, 3, (1200, 2))), rng.standard_normal(1200)]
+    model = MULDE(**TINY, dequantise=dequantise).fit(X)
+    assert model.lattice_columns_ == 2 and model.mode_mixture_ is None
+    path = model.save(tmp_path / "m.safetensors")
+    assert MULDE.load(path).lattice_columns_ == 2
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    assert ('modes reweighted: no (2 column(s) on a lattice, two-valued or with a point mass, '
+            'which reweight "auto" leaves unweighted; reweight "separated_modes" reweights '
+            'them: the rows were fitted unweighted)' in capsys.readouterr().out)
+
+
+def test_lattice_columns_is_counted_only_under_auto():
+    """A continuous fit under "auto" counts 0 lattice columns (and the summary says so);
+    under another reweight nothing is counted (None, not in the summary)."""
+    X = np.random.default_rng(1).standard_normal((300, 3))
+    assert MULDE(**TINY).fit(X).summary()["lattice_columns"] == 0
+    model = MULDE(**TINY, reweight=None).fit(X)
+    assert model.lattice_columns_ is None and "lattice_columns" not in model.summary()
+
+
 def test_quadratic_forms_equal_the_direct_sum():
     from mulde.estimator.reweighting import quadratic_forms
     rng = np.random.default_rng(3)

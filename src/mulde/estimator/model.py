@@ -754,6 +754,10 @@ class MULDE(OutlierMixin, BaseEstimator):
     atom_counts_: (k,) int64, how many times the training rows hold each of `atoms_`.
     atom_scores_: (k,) float64, each atom's anomaly score, -log(c / n) + K.
     n_atoms_: int, k (0 also for a model fitted before round 60).
+    lattice_columns_: int or None, with reweight="auto" (up to 256 features) the number of
+        columns the rule of `dequantise` gives a cell, whatever `dequantise` is: any at all
+        and "auto" fits unweighted (round 64); None under another reweight, past 256
+        features, or loaded from a file saved before it was recorded.
     mode_mixture_: `mulde.estimator.reweighting.ModeMixture` with reweight="modes" where
         BIC chose more than one component (1,000 rows or more), with reweight=
         "separated_modes" where they make two or more modes (its `labels`, the mode of
@@ -1139,9 +1143,11 @@ class MULDE(OutlierMixin, BaseEstimator):
             # on the training split alone: the rows held out for validation (a split-conformal
             # threshold's) must score as new rows do, the term included
             reweight = self.reweight
+            self.lattice_columns_ = None
             if reweight == "auto":  # continuous rows up to 256 features (rounds 62, 64)
-                reweight = ("separated_modes" if x.shape[1] <= REWEIGHT_AUTO_MAX_FEATURES
-                            and not self._on_lattice(X, precision) else None)
+                if x.shape[1] <= REWEIGHT_AUTO_MAX_FEATURES:
+                    self.lattice_columns_ = self._lattice_columns(X, precision)
+                reweight = ("separated_modes" if self.lattice_columns_ == 0 else None)
             self.mode_mixture_ = None
             if reweight is not None:
                 # fitted on the rows as given, or (dequantise_modes) on one draw of them
@@ -1219,15 +1225,15 @@ class MULDE(OutlierMixin, BaseEstimator):
         return named_columns(chosen, n_features, getattr(self, "feature_names_in_", None),
                              advice)
 
-    def _on_lattice(self, X: np.ndarray, precision: Any) -> bool:
-        """Whether the rule of `dequantise` gives a column of the rows X (n, d) a cell (on a
+    def _lattice_columns(self, X: np.ndarray, precision: Any) -> int:
+        """How many columns of the rows X (n, d) the rule of `dequantise` gives a cell (on a
         lattice, two-valued or with a point mass), whatever `dequantise` is: reweight "auto"
-        leaves such rows unweighted (density-fidelity round 64). `quantisation_steps_`
-        where dequantise True computed them for every column, else the rule applied to X
-        (`precision`: `given_precision` of the rows given to fit)."""
+        leaves rows with any such column unweighted (density-fidelity round 64).
+        `quantisation_steps_` where dequantise True computed them for every column, else the
+        rule applied to X (`precision`: `given_precision` of the rows given to fit)."""
         steps = (self.quantisation_steps_ if _is_flag(self.dequantise) and self.dequantise
                  else quantisation_steps(X, precision=precision))
-        return bool((steps > 0).any())
+        return int(np.count_nonzero(steps > 0))
 
     def _cells(self) -> LatticeCells | None:
         """The lattice cells of the quantised columns in the network's coordinates
@@ -1512,6 +1518,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             "train_result": json.dumps(asdict(self.train_result_)),
             "hidden_sizes": json.dumps(list(self.hidden_sizes_)),
             "principal_directions": json.dumps(getattr(self, "principal_directions_", None)),
+            "lattice_columns": json.dumps(getattr(self, "lattice_columns_", None)),
         }
         if self.n_atoms_:
             arrays |= {"atoms": self.atoms_, "atom_counts": self.atom_counts_,
@@ -1692,6 +1699,14 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      f"from 0 to n_features_in ({model.n_features_in_}); fit "
                                      "and save it again")
             model.principal_directions_ = directions
+            # what reweight "auto" counted on a lattice (files from before it: not recorded)
+            lattice = _json_field(path, meta, "lattice_columns", default="null")
+            if lattice is not None and (isinstance(lattice, bool) or not isinstance(lattice, int)
+                                        or not 0 <= lattice <= model.n_features_in_):
+                raise ModelFileError(f"{path}: lattice_columns {cut(repr(lattice))} is not a "
+                                     f"whole number from 0 to n_features_in "
+                                     f"({model.n_features_in_}); fit and save it again")
+            model.lattice_columns_ = lattice
             model.quantisation_steps_ = _stored_steps(path, meta, model)
             _check_arrays(path, model, arrays)
             model.atoms_, model.atom_counts_, model.atom_scores_ = _stored_atoms(
@@ -1746,7 +1761,9 @@ class MULDE(OutlierMixin, BaseEstimator):
         chooses on the validation rows, "aggregate" says what it chose (`_chosen_levels`);
         fitted on named columns (a DataFrame, or a CSV with a header through `mulde fit`),
         "feature_names" lists them in order (what scoring checks); where n_members "auto"
-        counted them, "principal_directions" (round 33); fitted with dequantise,
+        counted them, "principal_directions" (round 33); with reweight "auto" (up to 256
+        features), "lattice_columns": how many columns have a lattice cell (any, and "auto"
+        fitted unweighted: round 64); fitted with dequantise,
         "quantised_columns" (their count) and "quantisation_steps" (column name, or index
         from 0 without names, -> cell width, for the columns dequantised: on a lattice,
         two-valued or with a point mass). "threshold_scores" is what `offset_` was set on
@@ -1782,6 +1799,9 @@ class MULDE(OutlierMixin, BaseEstimator):
             out["quantisation_steps"] = {
                 (str(names[j]) if names is not None else str(j)): float(steps[j])
                 for j in np.flatnonzero(steps)}
+        lattice = getattr(self, "lattice_columns_", None)
+        if lattice is not None:  # reweight "auto": the columns with a cell (round 64)
+            out["lattice_columns"] = lattice
         if self.n_atoms_:  # round 60: repeated rows scored by counts
             out["repeated_rows"] = {"atoms": self.n_atoms_,
                                     "rows": int(self.atom_counts_.sum()),
