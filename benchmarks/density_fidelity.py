@@ -387,6 +387,11 @@ VARIANTS["separated_modes_dequantised"] = {**VARIANTS["separated_modes"],
                                            "dequantise_modes": True}
 VARIANTS["separated_gain10_dequantised"] = {**VARIANTS["separated_gain10"],
                                             "dequantise_modes": True}
+# round 65: the default on continuous rows (T1) with its mixture fitted on the rows' leading
+# principal directions holding 90 % of their variance (`mode_variance_share`), so that the
+# columns of noise around a curve or a subspace do not cut one shape into many modes
+VARIANTS["separated_gain10_principal"] = {**VARIANTS["separated_gain10"],
+                                          "mode_variance_share": 0.9}
 # every variant before round 18 was fitted without the time-score term, which the default
 # has since round 19 (0.25): each names its 0, so that a rerun (round 19's of the incumbent
 # Z1 `beta0_geometric`, say) fits what its round did; likewise every variant before round 24
@@ -405,7 +410,8 @@ VARIANTS["separated_gain10_dequantised"] = {**VARIANTS["separated_gain10"],
 # round 49 made it every 50 steps, each member on its own draws; and every variant before
 # round 62 fitted every row alike, the default until round 62 made `reweight` "auto"; and
 # every variant before round 63 gave each separated mode an equal share (`max_mode_gain` None)
-# and before round 64 fitted the mixture on the rows as given (`dequantise_modes` False)
+# and before round 64 fitted the mixture on the rows as given (`dequantise_modes` False), on
+# their d coordinates before round 65 (`mode_variance_share` None)
 for _overrides in VARIANTS.values():
     _overrides.setdefault("patience", 5)
     _overrides.setdefault("eval_every", 100)
@@ -418,6 +424,7 @@ for _overrides in VARIANTS.values():
     _overrides.setdefault("reweight", None)
     _overrides.setdefault("max_mode_gain", None)
     _overrides.setdefault("dequantise_modes", False)
+    _overrides.setdefault("mode_variance_share", None)
     _overrides.setdefault("max_samples", 1.0)
     if "first_width_per_feature" not in _overrides:  # round 29's name "auto" themselves
         _overrides.setdefault("hidden_sizes", (256, 256))

@@ -27,7 +27,8 @@ PROBES_OF_T5 = ("depth3_dropout10", "depth3_dropout05", "depth3_layer_norm",
                 "deep_pair_from25_over500", "deep_pair_from25_not_thin", "eight_below50",
                 "shallow_from50", "steps8000_from50", "atoms_pmf5",
                 "modes_reweighted", "separated_modes", "separated_gain10",
-                "separated_modes_dequantised", "separated_gain10_dequantised")
+                "separated_modes_dequantised", "separated_gain10_dequantised",
+                "separated_gain10_principal")
 # the variants with round 52's default settings: its challengers, rounds 53-59's and later probes
 SINCE_ROUND_52 = ("two_valued_half", "two_valued_full", "atom_half", "atom_quarter",
                   "rare_flags_clipped", "rare_flags_unbounded", "rare_flags_share1",
@@ -35,7 +36,8 @@ SINCE_ROUND_52 = ("two_valued_half", "two_valued_full", "atom_half", "atom_quart
                   "deep_pair_from25_not_thin", "eight_below50", "shallow_from50",
                   "steps8000_from50", "atoms_pmf5",
                   "modes_reweighted", "separated_modes", "separated_gain10",
-                "separated_modes_dequantised", "separated_gain10_dequantised")
+                "separated_modes_dequantised", "separated_gain10_dequantised",
+                "separated_gain10_principal")
 
 # the defaults as they were: before issue 15 (the paper's aggregate and regulariser at the
 # small width) and issue 15's round 1

@@ -1029,12 +1029,14 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      "a row equal to one, new or not, is scored by its count's probability "
                      "on the energy's scale, not by the network (atom_min_count null: off)")
     modes = d.get("modes")
+    on = (f" on the rows' {modes['directions']} leading principal directions"
+          if modes and "directions" in modes else "")  # mode_variance_share
     if modes and "modes" in modes:  # reweight="separated_modes": components joined
         masses = modes["masses"]
         moved = (" fitted on the rows moved within their lattice cells,"
                  if d["params"].get("dequantise_modes") and d.get("quantised_columns") else "")
         lines.append(f"modes reweighted: {modes['modes']} separated modes (of "
-                     f"{modes['components']} mixture components,{moved} joined where they "
+                     f"{modes['components']} mixture components{on},{moved} joined where they "
                      f"overlap), masses {masses[0]:.3g} (largest) to {masses[-1]:.3g} "
                      "(smallest); " + (
                          "each got an equal share of the training loss" if "shares" not in modes
@@ -1046,7 +1048,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      "without)")
     elif modes:  # reweight="modes": the mixture whose modes got equal shares of the loss
         weights = modes["weights"]
-        lines.append(f"modes reweighted: {modes['components']} mixture components, weights "
+        lines.append(f"modes reweighted: {modes['components']} mixture components{on}, "
+                     "weights "
                      f"{weights[0]:.3g} (largest) to {weights[-1]:.3g} (smallest); each got "
                      "an equal share of the training loss, its log mass added back to the "
                      "energies (reweight=null fits without)")

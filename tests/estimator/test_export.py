@@ -361,17 +361,21 @@ def test_repeated_training_rows_get_their_scores_in_the_graph(tmp_path):
                                                                              model.atoms_)])
 
 
-@pytest.mark.parametrize(("reweight", "gain"), [("modes", None), ("separated_modes", None),
-                                              ("separated_modes", 3.0)])
-def test_a_mode_reweighted_model_exports_its_mixture_term(tmp_path, reweight, gain):
+@pytest.mark.parametrize(("reweight", "gain", "share"), [
+    ("modes", None, None), ("separated_modes", None, None), ("separated_modes", 3.0, None),
+    ("separated_modes", 3.0, 0.5)])
+def test_a_mode_reweighted_model_exports_its_mixture_term(tmp_path, reweight, gain, share):
     """reweight="modes" or "separated_modes" (two apart modes, one rare), the latter also
-    with its shares bounded (max_mode_gain 3: the rare mode's share 3 x its mass): the graph
+    with its shares bounded (max_mode_gain 3: the rare mode's share 3 x its mass), and on
+    the rows' leading principal direction (mode_variance_share 0.5: one of the 3): the graph
     adds the mixture's -log r (over the equal twin, or the separated modes' twin) to every
     level's energy as the library does."""
     rng = np.random.default_rng(4)
     X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
-    model = MULDE(reweight=reweight, max_mode_gain=gain, **SMALL).fit(X)
+    model = MULDE(reweight=reweight, max_mode_gain=gain, mode_variance_share=share,
+                  **SMALL).fit(X)
     assert model.mode_mixture_ is not None
+    assert (model.mode_mixture_.basis is None) == (share is None)
     assert (model.mode_mixture_.targets is not None) == (reweight == "separated_modes")
     test = np.r_[X[::25], rng.standard_normal((20, 3)) * 4]
     score, energies = _run(export_onnx(model, tmp_path / "m.onnx"), test)

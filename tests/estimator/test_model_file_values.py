@@ -548,3 +548,51 @@ def test_a_reweighted_model_loads_and_scores_as_saved(reweighted_file):
     loaded = MULDE.load(source)
     np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
     assert loaded.offset_ == model.offset_
+
+
+@pytest.fixture(scope="module")
+def projected_file(tmp_path_factory):
+    """A model fitted with reweight="separated_modes" on two apart modes along one line of 3
+    columns, its mixture on the leading principal direction (mode_variance_share 0.6:
+    'modes.basis' (3, 1) stored)."""
+    rng = np.random.default_rng(5)
+    t = np.r_[rng.standard_normal(1000), rng.standard_normal(100) + 10.0]
+    X = np.c_[t, 0.5 * t, 0.1 * rng.standard_normal(1100)]
+    model, path = _fit_and_save(tmp_path_factory.mktemp("projected"), "projected", X,
+                                reweight="separated_modes", mode_variance_share=0.6)
+    assert model.mode_mixture_.basis.shape == (3, 1) and "modes.basis" in _read(path)[1]
+    return X, model, path
+
+
+@pytest.mark.parametrize("arrays, said", [
+    (lambda k: {"modes.basis": np.ones((4, 1))},
+     "array 'modes.basis' has shape (4, 1), expected (n_features_in, r) = (3, r)"),
+    (lambda k: {"modes.basis": np.ones((3, 4))}, "with 1 <= r <= 3"),
+    (lambda k: {"modes.basis": np.ones(3)}, "array 'modes.basis' has shape (3,)"),
+    (lambda k: {"modes.basis": np.full((3, 1), np.nan)}, "'modes.basis' holds non-finite"),
+    # the mixture fitted on one direction, the basis claiming two
+    (lambda k: {"modes.basis": np.ones((3, 2))},
+     "array 'modes.means' has shape ({k}, 1) (float64), expected ({k}, 2) float32 or "
+     "float64 numbers (n_features_in=3, {k} components on 2 principal directions)"),
+])
+def test_a_file_with_a_broken_mode_basis_is_refused(projected_file, tmp_path, arrays, said):
+    """arrays: the arrays replaced, given the stored mixture's K; a basis without the
+    mixture is refused too, by name."""
+    X, model, source = projected_file
+    np.testing.assert_array_equal(MULDE.load(source).anomaly_score(X), model.anomaly_score(X))
+    k = model.mode_mixture_.n_components
+    path = _crafted(source, tmp_path, arrays=arrays(k))
+    assert _refused(path, said.replace("{k}", str(k))).endswith(AGAIN)
+
+
+def test_a_file_of_a_basis_without_a_mixture_is_refused(projected_file, tmp_path):
+    _, _, source = projected_file
+    stored_meta, stored = _read(source)
+    for name in ("modes.means", "modes.variances", "modes.weights", "modes.labels",
+                 "modes.max_gain"):
+        del stored[name]
+    stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
+    path = tmp_path / "crafted.safetensors"
+    save_file(stored, str(path), metadata=stored_meta)
+    assert _refused(path, "array 'modes.basis' is stored without the mixture's "
+                          "'modes.means'").endswith(AGAIN)

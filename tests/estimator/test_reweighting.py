@@ -2,6 +2,7 @@
 choice, the weights' effect on the modes' shares, and MULDE(reweight="modes") end to end."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -152,9 +153,9 @@ def test_the_mixture_is_fitted_without_the_validation_rows(monkeypatch):
 
     seen = {}
 
-    def spy(x, seed, rows=None, separated=False, max_gain=None):
+    def spy(x, seed, rows=None, separated=False, max_gain=None, variance_share=None):
         seen.update(n=len(x), rows=rows)
-        return fit_mode_mixture(x, seed, rows, separated, max_gain)
+        return fit_mode_mixture(x, seed, rows, separated, max_gain, variance_share)
 
     monkeypatch.setattr(model_module, "fit_mode_mixture", spy)
     X = _two_modes()
@@ -637,9 +638,9 @@ def test_dequantised_modes_fit_the_mixture_on_rows_moved_within_their_cells(monk
 
     seen = []
 
-    def spy(x, seed, rows=None, separated=False, max_gain=None):
+    def spy(x, seed, rows=None, separated=False, max_gain=None, variance_share=None):
         seen.append(x)
-        return fit_mode_mixture(x, seed, rows, separated, max_gain)
+        return fit_mode_mixture(x, seed, rows, separated, max_gain, variance_share)
 
     monkeypatch.setattr(model_module, "fit_mode_mixture", spy)
     X = _lattice_groups()
@@ -678,3 +679,74 @@ def test_the_default_leaves_rows_with_a_lattice_column_unweighted(tmp_path):
     assert "column(s) on a lattice" in _why_not_reweighted(model.summary())
     assert MULDE(**TINY, dequantise=False).fit(lattice).mode_mixture_ is None
     assert MULDE(**TINY, reweight="separated_modes").fit(lattice).mode_mixture_ is not None
+
+
+def test_principal_basis_keeps_the_fewest_directions_reaching_the_share():
+    """Rows of variances 9, 4, 1 and 0 along the columns of a rotation Q (total 14): shares
+    up to 9/14 keep Q's first column, up to 13/14 the first two, up to 1 the first three
+    (the direction of zero variance is never needed); the columns are orthonormal and span
+    Q's leading columns (up to sign)."""
+    from mulde.estimator.reweighting import principal_basis
+
+    rng = np.random.default_rng(0)
+    q = np.linalg.qr(rng.standard_normal((4, 4)))[0]
+    z = rng.standard_normal((4000, 3))
+    z = (z - z.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T
+    x = (z * [3.0, 2.0, 1.0]) @ q[:, :3].T  # covariance exactly Q diag(9, 4, 1, 0) Q^T
+    for share, r in ((0.5, 1), (9 / 14, 1), (0.7, 2), (13 / 14, 2), (0.95, 3), (1.0, 3)):
+        basis = principal_basis(x, share)
+        assert basis.shape == (4, r), share
+        np.testing.assert_allclose(basis.T @ basis, np.eye(r), atol=1e-12)
+        np.testing.assert_allclose(np.abs(basis.T @ q[:, :r]), np.eye(r), atol=1e-9)
+    assert principal_basis(np.ones((5, 3)), 0.9).shape == (3, 1)  # no variance: one
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="share must be in"):
+            principal_basis(x, bad)
+
+
+def test_a_curve_in_many_noisy_columns_is_one_mode_on_its_principal_directions():
+    """A noisy circle (radius 1, noise 0.05) in a random plane of 64 columns, 1,000 rows,
+    standardised: on the 64 coordinates the diagonal mixture cuts it into many "separated"
+    modes (the noise columns make every posterior 0 or 1); on the leading principal
+    directions holding 90 % of the variance (the plane and some noise) it is one mode, so
+    nothing is reweighted (benchmarks/density_fidelity.md, "Principal directions")."""
+    rng = np.random.default_rng(5)
+    plane = np.linalg.qr(rng.standard_normal((64, 2)))[0]
+    angle = rng.uniform(0, 2 * np.pi, 1000)
+    x = np.c_[np.cos(angle), np.sin(angle)] @ plane.T + 0.05 * rng.standard_normal((1000, 64))
+    x = (x - x.mean(0)) / x.std(0)
+    full = fit_mode_mixture(x, seed=5, separated=True, max_gain=10.0)
+    assert full is not None and len(full.masses) >= 5
+    assert fit_mode_mixture(x, seed=5, separated=True, max_gain=10.0,
+                            variance_share=0.9) is None
+
+
+def test_a_mixture_on_principal_directions_scores_the_projected_rows(tmp_path, capsys):
+    """With a basis, log r of rows x is the log ratio of the mixture at x @ basis (two
+    modes on a line in 3 columns, standardised: one direction holds 2/3 of the variance,
+    the noise column the rest), and the model
+    file keeps the basis: scores equal to the bit after loading; the summary and `mulde info`
+    name the directions."""
+    from mulde.cli import main
+
+    rng = np.random.default_rng(0)
+    t = np.r_[rng.standard_normal(1000), rng.standard_normal(200) + 12.0]
+    X = np.c_[t, 0.5 * t, 0.1 * rng.standard_normal(1200)]
+    model = MULDE(**TINY, reweight="separated_modes", mode_variance_share=0.6).fit(X)
+    mixture = model.mode_mixture_
+    assert mixture is not None and mixture.basis.shape == (3, 1)
+    assert mixture.means.shape == (mixture.n_components, 1)
+    z = torch.tensor(np.random.default_rng(1).standard_normal((5, 3)))
+    direct = ModeMixture(mixture.means, mixture.variances, mixture.weights, mixture.labels,
+                         mixture.max_gain).log_ratio(z @ torch.tensor(mixture.basis))
+    torch.testing.assert_close(mixture.log_ratio(z), direct, rtol=1e-12, atol=1e-12)
+    assert model.summary()["modes"]["directions"] == 1
+    path = model.save(tmp_path / "m.safetensors")
+    loaded = MULDE.load(path)
+    np.testing.assert_array_equal(loaded.mode_mixture_.basis, mixture.basis)
+    np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    assert re.search(r"modes reweighted: 2 separated modes \(of \d+ mixture components on the "
+                     r"rows' 1 leading principal directions, joined where they overlap\)",
+                     capsys.readouterr().out)

@@ -122,6 +122,8 @@ class _Scorer(nn.Module):
             self.register_buffer("mode_means", torch.tensor(mixture.means, **f64))
             self.register_buffer("mode_variances", torch.tensor(mixture.variances, **f64))
             self.register_buffer("mode_weights", torch.tensor(mixture.weights, **f64))
+            self.register_buffer("mode_basis", None if mixture.basis is None  # principal
+                                 else torch.tensor(mixture.basis, **f64))  # coordinates
             if mixture.targets is not None:  # "separated_modes"
                 self.register_buffer("mode_targets", torch.tensor(mixture.targets, **f64))
             else:  # reweight="modes": the equal twin
@@ -160,7 +162,10 @@ class _Scorer(nn.Module):
         energies = self.network.energy_multiscale(z, self.sigmas)
         e = energies.to(torch.float64)
         if self.reweighted:  # -log r(z), as `ModeMixture.log_ratio`, on every level
-            e = e - mixture_log_ratio(z.to(torch.float64), self.mode_means,
+            zm = z.to(torch.float64)
+            if self.mode_basis is not None:
+                zm = zm @ self.mode_basis
+            e = e - mixture_log_ratio(zm, self.mode_means,
                                       self.mode_variances, self.mode_weights,
                                       self.mode_targets)[:, None]
             energies = e.to(torch.float32)

@@ -616,6 +616,13 @@ class MULDE(OutlierMixin, BaseEstimator):
         seeded by the fit's seed), so that on a lattice its components model the density
         the network learns instead of collapsing onto single lattice values at the
         mixture's variance floor; the same as False without a quantised column.
+    mode_variance_share: None (the mixture of `reweight` fitted on the rows' d coordinates)
+        or a share s in (0, 1]: fitted on the rows' coordinates along their leading
+        principal directions that hold s of their variance
+        (`mulde.estimator.reweighting.principal_basis`; the file keeps the basis, array
+        `modes.basis`), so that a connected shape near a few directions of many columns
+        (a curve, clusters on a subspace) is not cut into many "separated" modes by the
+        columns of noise, in which diagonal components' posteriors turn 0 or 1.
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
@@ -816,6 +823,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         "reweight": [StrOptions({"auto", "modes", "separated_modes"}), None],
         "max_mode_gain": [Interval(Real, 1, None, closed="left"), None],
         "dequantise_modes": ["boolean"],
+        "mode_variance_share": [Interval(Real, 0, 1, closed="right"), None],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
@@ -850,6 +858,7 @@ class MULDE(OutlierMixin, BaseEstimator):
                  covariance_type: str = "full", scale_index: int | None = None,
                  atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = "auto",
                  max_mode_gain: float | None = MAX_MODE_GAIN, dequantise_modes: bool = False,
+                 mode_variance_share: float | None = None,
                  lr: float | str = "auto", lr_schedule: str = _TRAIN.lr_schedule,
                  adam_betas: tuple[float, float] = _TRAIN.adam_betas,
                  antithetic: bool = _TRAIN.antithetic, batch_size: int = _TRAIN.batch_size,
@@ -891,6 +900,7 @@ class MULDE(OutlierMixin, BaseEstimator):
         self.reweight = reweight
         self.max_mode_gain = max_mode_gain
         self.dequantise_modes = dequantise_modes
+        self.mode_variance_share = mode_variance_share
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.adam_betas = adam_betas
@@ -1157,7 +1167,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                                            torch.Generator(device=x.device).manual_seed(seed))
                 self.mode_mixture_ = fit_mode_mixture(
                     modes_x.detach().cpu().numpy(), seed, train_idx.numpy(),
-                    separated=reweight == "separated_modes", max_gain=self.max_mode_gain)
+                    separated=reweight == "separated_modes", max_gain=self.max_mode_gain,
+                    variance_share=self.mode_variance_share)
             loss = DSMLoss(self.beta, self.regulariser, self.time_score)
             result = train_energy(self.network_, x, schedule, loss, config,
                                   Path(self.checkpoint_dir) if self.checkpoint_dir else None,
@@ -1623,6 +1634,7 @@ class MULDE(OutlierMixin, BaseEstimator):
             params.setdefault("reweight", None)  # and every training row alike
             params.setdefault("max_mode_gain", None)  # and separated modes' equal shares
             params.setdefault("dequantise_modes", False)  # fitted on the rows as given
+            params.setdefault("mode_variance_share", None)  # on the rows' d coordinates
             model = cls(**params)
             # the member count first: a huge one is refused before anything is built, and a
             # count that is not a number is named with the number of networks the file holds
@@ -1810,6 +1822,8 @@ class MULDE(OutlierMixin, BaseEstimator):
         if mixture is not None:  # reweight="modes" or "separated_modes"
             out["modes"] = {"components": mixture.n_components,
                             "weights": sorted((float(w) for w in mixture.weights), reverse=True)}
+            if mixture.basis is not None:  # fitted on principal coordinates
+                out["modes"]["directions"] = int(mixture.basis.shape[1])
             if mixture.labels is not None:  # separated: the modes the components make
                 masses = _modes_of(mixture)
                 out["modes"]["modes"] = len(masses)
@@ -2066,6 +2080,10 @@ MODE_LABELS = "modes.labels"
 """reweight="separated_modes"'s array beside `MODE_ARRAYS` in a saved model: the mode of each
 component (`ModeMixture.labels`), from which its twin's weights follow."""
 
+MODE_BASIS = "modes.basis"
+"""Beside `MODE_ARRAYS` where the mixture lives on principal coordinates
+(mode_variance_share): the basis (d, r) the rows are projected on (`ModeMixture.basis`)."""
+
 MODE_GAIN = "modes.max_gain"
 """Beside `MODE_LABELS` where the shares are bounded (max_mode_gain): the bound the mixture
 was fitted with (`ModeMixture.max_gain`), as (1,) float64."""
@@ -2085,9 +2103,11 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     ModelFileError naming the file and the array where only some are stored, they are
     stored under reweight None, 'modes.labels' is stored under any reweight but
     "separated_modes" or missing under it, 'modes.max_gain' is stored without
-    'modes.labels' or is not one number >= 1 (`_stored_gain`), or they are not K means and
-    K variances of
-    n_features_in_ finite float32 or float64 numbers (variances positive), K >= 2 positive
+    'modes.labels' or is not one number >= 1 (`_stored_gain`), 'modes.basis' (`MODE_BASIS`)
+    is stored without the mixture or is not (n_features_in_, r) finite numbers, 1 <= r <=
+    n_features_in_, or they are not K means and K variances of
+    r (n_features_in_ without a basis) finite float32 or float64 numbers (variances
+    positive), K >= 2 positive
     finite weights summing to 1 (a vector) and K whole-number labels 0..G-1, each used,
     G >= 2."""
     start, end = f"{path}: inconsistent MULDE model file: ", "; fit and save it again"
@@ -2097,9 +2117,10 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
                              f"{MODE_LABELS!r}: a bound on separated modes' shares needs "
                              f"the modes{end}")
     if group is None:
-        if MODE_LABELS in arrays:
-            raise ModelFileError(f"{start}array {MODE_LABELS!r} is stored without the "
-                                 f"mixture's {MODE_ARRAYS[0]!r}{end}")
+        for name in (MODE_LABELS, MODE_BASIS):
+            if name in arrays:
+                raise ModelFileError(f"{start}array {name!r} is stored without the "
+                                     f"mixture's {MODE_ARRAYS[0]!r}{end}")
         return None
     means, variances, weights = group
     separated = model.reweight in ("auto", "separated_modes")
@@ -2111,14 +2132,23 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
         raise ModelFileError(f"{start}array 'modes.weights' has shape {weights.shape}, "
                              f"expected (K,): one weight per mixture component{end}")
     d, k = model.n_features_in_, len(weights)
-    for name, a, shape in (("modes.weights", weights, (k,)), ("modes.means", means, (k, d)),
-                           ("modes.variances", variances, (k, d))):
+    basis = arrays.get(MODE_BASIS)
+    if basis is not None and (basis.ndim != 2 or basis.shape[0] != d
+                              or not 1 <= basis.shape[1] <= d):
+        raise ModelFileError(f"{start}array {MODE_BASIS!r} has shape {basis.shape}, expected "
+                             f"(n_features_in, r) = ({d}, r) with 1 <= r <= {d}{end}")
+    r = d if basis is None else basis.shape[1]  # the mixture's coordinates
+    for name, a, shape in (("modes.weights", weights, (k,)), ("modes.means", means, (k, r)),
+                           ("modes.variances", variances, (k, r)),
+                           *(() if basis is None else ((MODE_BASIS, basis, (d, r)),))):
         # float32 or float64, as `_check_arrays` (float16 and bfloat16 are no dtype save
         # writes)
         if a.shape != shape or a.dtype not in (np.float32, np.float64):
             raise ModelFileError(f"{start}array {name!r} has shape {a.shape} ({a.dtype}), "
                                  f"expected {shape} float32 or float64 numbers "
-                                 f"(n_features_in={d}, {k} components){end}")
+                                 f"(n_features_in={d}, {k} components"
+                                 + ("" if basis is None else f" on {r} principal directions")
+                                 + f"){end}")
         if not np.isfinite(a).all():
             raise ModelFileError(f"{start}array {name!r} holds non-finite values (NaN or "
                                  f"infinite){end}")
@@ -2129,7 +2159,8 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     labels = _stored_labels(start, end, arrays[MODE_LABELS], k) if separated else None
     return ModeMixture(means.astype(np.float64), variances.astype(np.float64),
                        weights.astype(np.float64), labels,
-                       _stored_gain(start, end, arrays, model) if separated else None)
+                       _stored_gain(start, end, arrays, model) if separated else None,
+                       None if basis is None else basis.astype(np.float64))
 
 
 def _stored_gain(start: str, end: str, arrays: Mapping[str, np.ndarray], model: MULDE

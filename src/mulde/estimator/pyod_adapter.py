@@ -126,6 +126,7 @@ class PyODMULDE(BaseDetector):
                  covariance_type: str = "full", scale_index: int | None = None,
                  atom_min_count: int | None = ATOM_MIN_COUNT, reweight: str | None = "auto",
                  max_mode_gain: float | None = MAX_MODE_GAIN, dequantise_modes: bool = False,
+                 mode_variance_share: float | None = None,
                  lr: float | str = "auto", lr_schedule: str = "constant", antithetic: bool = False,
                  adam_betas: tuple[float, float] = (0.5, 0.9), batch_size: int = 1024,
                  n_epochs: float | None = None,
@@ -165,6 +166,7 @@ class PyODMULDE(BaseDetector):
         self.reweight = reweight
         self.max_mode_gain = max_mode_gain
         self.dequantise_modes = dequantise_modes
+        self.mode_variance_share = mode_variance_share
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.antithetic = antithetic

@@ -100,13 +100,17 @@ class ModeMixture:
     to 1, as float64 arrays; labels (K,) int64, the mode 0..G-1 of each component (each of
     0..G-1 used, G >= 2: reweight="separated_modes"), or None where the twin weighs every
     component 1 / K (reweight="modes"); max_gain A (>= 1), with labels, bounds each mode's
-    share (`shares`), None for the equal 1 / G."""
+    share (`shares`), None for the equal 1 / G. basis (d, r) float64, orthonormal columns:
+    the mixture lives on the rows' coordinates x @ basis along their leading principal
+    directions (`principal_basis`; means and variances then (K, r)), None for the rows'
+    own d coordinates."""
 
     means: np.ndarray
     variances: np.ndarray
     weights: np.ndarray
     labels: np.ndarray | None = None
     max_gain: float | None = None
+    basis: np.ndarray | None = None
 
     @property
     def n_components(self) -> int:
@@ -147,8 +151,10 @@ class ModeMixture:
     def log_ratio(self, x: torch.Tensor) -> torch.Tensor:
         """log r(x) = log p(x) - log q(x) of rows x (n, d) as float64 (n,): the log of the
         mixture's density over its twin's (equal weights, or `targets`; zero for one
-        component)."""
+        component); with `basis`, of x's coordinates x @ basis."""
         x = x.to(torch.float64)
+        if self.basis is not None:
+            x = x @ torch.as_tensor(self.basis, dtype=torch.float64, device=x.device)
         return mixture_log_ratio(*(torch.as_tensor(a, dtype=torch.float64, device=x.device)
                                    if a is not None else None
                                    for a in (x, self.means, self.variances, self.weights,
@@ -161,8 +167,11 @@ class ModeMixture:
     def arrays(self) -> dict[str, np.ndarray]:
         """The mixture as named arrays (a saved model's; "labels" where it has them, and
         "max_gain" (1,) float64 where its shares are bounded: the bound it was fitted with,
-        which a file keeps even where `MULDE.set_params` changed max_mode_gain since)."""
+        which a file keeps even where `MULDE.set_params` changed max_mode_gain since;
+        "basis" (d, r) where the mixture lives on principal coordinates)."""
         out = {"means": self.means, "variances": self.variances, "weights": self.weights}
+        if self.basis is not None:
+            out |= {"basis": self.basis}
         if self.labels is None:
             return out
         out |= {"labels": self.labels}
@@ -217,9 +226,33 @@ def join_overlapping(posteriors: np.ndarray, overlap: float = OVERLAP) -> np.nda
     return connected_components(joined, directed=False)[1]
 
 
+def principal_basis(x: np.ndarray, share: float) -> np.ndarray:
+    """The leading principal directions (d, r) float64 (orthonormal columns, largest variance
+    first) of rows x (n, d): the eigenvectors of their covariance (n - 1 divisor) whose
+    eigenvalues, largest first, are the fewest to reach `share` (0 < share <= 1) of its
+    trace (Pearson 1901; Jolliffe 2002, "Principal Component Analysis", sec. 6.1.1, the
+    cumulative percentage of total variation). On standardised rows this counts as
+    `mulde.core.training.principal_directions` does. r is 1 for rows whose trace is 0
+    (constant rows). ValueError for share outside (0, 1] or fewer than 2 rows."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < 2:
+        raise ValueError(f"principal directions need at least 2 rows, got {len(x)}")
+    values, vectors = np.linalg.eigh(np.cov(x, rowvar=False).reshape(x.shape[1], -1))
+    values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+    total = values.sum()
+    if total <= 0:
+        return np.ascontiguousarray(vectors[:, :1])
+    # the fewest leading values reaching the share (a rounding's margin, so that share 1
+    # keeps no direction of zero variance beyond those needed)
+    r = int(np.searchsorted(np.cumsum(values), share * total * (1 - 1e-12))) + 1
+    return np.ascontiguousarray(vectors[:, :min(r, len(values))])
+
+
 def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
-                     separated: bool = False, max_gain: float | None = None
-                     ) -> ModeMixture | None:
+                     separated: bool = False, max_gain: float | None = None,
+                     variance_share: float | None = None) -> ModeMixture | None:
     """Fit the mixture on rows x (n, d) (standardised), or on those of them that the indices
     `rows` (int, in 0..n-1) name (`MULDE.fit`: the training split, the validation rows left
     out, which then score as new rows do); None where x has fewer than `MIN_ROWS` rows or
@@ -230,12 +263,19 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
     components are joined into modes (`join_overlapping`, on the fitted rows; kept as
     `ModeMixture.labels`) and the twin gives each mode an equal mass (the module docstring,
     `ModeMixture.targets`), with `max_gain` bounding each mode's share
-    (`ModeMixture.shares`); None where they make one mode."""
+    (`ModeMixture.shares`); None where they make one mode. With `variance_share`, the
+    mixture is fitted on the fitted rows' coordinates along their leading principal
+    directions holding that share of their variance (`principal_basis`, kept as
+    `ModeMixture.basis`), not on their d coordinates."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) < MIN_ROWS:
         return None
     if rows is not None:
         x = x[rows]
+    basis = None
+    if variance_share is not None:
+        basis = principal_basis(x, variance_share)
+        x = x @ basis
     best: tuple[float, GaussianMixture] | None = None
     worse = 0  # grid steps in a row whose BIC is above the best so far
     for k in COMPONENT_GRID:
@@ -257,4 +297,5 @@ def fit_mode_mixture(x: np.ndarray, seed: int, rows: np.ndarray | None = None,
         if labels.max() == 0:
             return None
     return ModeMixture(gmm.means_.astype(np.float64), gmm.covariances_.astype(np.float64),
-                       gmm.weights_.astype(np.float64), labels, max_gain if separated else None)
+                       gmm.weights_.astype(np.float64), labels, max_gain if separated else None,
+                       basis)
