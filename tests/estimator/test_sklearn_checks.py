@@ -85,6 +85,22 @@ def test_every_parameter_is_validated_with_an_informative_error():
         MULDE(aggregator="single", scale_index=3, n_levels=3).fit(X)
 
 
+def test_a_string_parameter_error_lists_its_options_sorted():
+    """scikit-learn lists a set of options in hash order, which varied between runs (the
+    same mistake read differently each time); every string option of MULDE is listed
+    sorted."""
+    import pytest
+    from sklearn.utils._param_validation import StrOptions
+
+    for name, constraints in MULDE._parameter_constraints.items():
+        for constraint in constraints:
+            if isinstance(constraint, StrOptions):
+                assert list(constraint.options) == sorted(constraint.options), name
+    with pytest.raises(ValueError, match=r"among \{'auto', 'modes', 'separated_modes'\} or "
+                       "None. Got 'x' instead"):
+        MULDE(reweight="x").fit([[0.0, 1.0], [1.0, 0.0]])
+
+
 def test_too_few_samples_for_the_gmm_are_refused_before_training(monkeypatch):
     """n_components above the number of rows raised only after the whole training."""
     import pytest

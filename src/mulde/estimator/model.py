@@ -9,7 +9,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, fields
 from numbers import Integral, Real
 from pathlib import Path
@@ -421,6 +421,13 @@ THRESHOLD_SCORES = ("training", "out_of_bag", "validation")
 the training rows' out-of-bag scores (members on bags), or the held-out validation rows'."""
 
 
+def _str_options(options: Iterable[str]) -> StrOptions:
+    """scikit-learn's `StrOptions` constraint on `options`, whose error text lists them
+    sorted: given a set it lists them in the set's order, which string hashing changes
+    from one run to the next (the same mistake read differently each time)."""
+    return StrOptions(dict.fromkeys(sorted(options)).keys())
+
+
 class MULDE(OutlierMixin, BaseEstimator):
     """Multiscale log-density estimation (MULDE) as a one-class anomaly detector.
 
@@ -792,49 +799,49 @@ class MULDE(OutlierMixin, BaseEstimator):
     # scikit-learn's parameter validation: a wrong type or value raises InvalidParameterError
     # (a ValueError) "The 'max_steps' parameter of MULDE must be ... Got -5 instead."
     _parameter_constraints: dict = {
-        "hidden_sizes": ["array-like", StrOptions({"auto"})],
-        "n_members": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "max_samples": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
-        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+        "hidden_sizes": ["array-like", _str_options({"auto"})],
+        "n_members": [Interval(Integral, 1, None, closed="left"), _str_options({"auto"})],
+        "max_samples": [Interval(Real, 0, 1, closed="right"), _str_options({"auto"})],
+        "lr_schedule": [_str_options(set(LR_SCHEDULES))],
         "adam_betas": "no_validation",  # checked in check_params: one message for every mistake
         "antithetic": ["boolean"],
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "noise_input": [StrOptions(set(NOISE_INPUTS))],
-        "scaling": [StrOptions({"column", "global"})],
+        "noise_input": [_str_options(set(NOISE_INPUTS))],
+        "scaling": [_str_options({"column", "global"})],
         "beta": [Interval(Real, 0, None, closed="left")],
-        "regulariser": [StrOptions({r.value for r in Regulariser})],
+        "regulariser": [_str_options({r.value for r in Regulariser})],
         "time_score": [Interval(Real, 0, None, closed="left")],
         "sigma_low": [Interval(Real, 0, None, closed="neither")],
         "sigma_high": [Interval(Real, 0, None, closed="neither")],
         "sigma_low_nn": [Interval(Real, 0, None, closed="left"), None],
         "sigma_high_span": [Interval(Real, 0, None, closed="left"), None],
-        "whiten": [StrOptions(set(WHITENINGS)), None],
+        "whiten": [_str_options(set(WHITENINGS)), None],
         "dequantise": ["boolean", list, tuple],
-        "base": [StrOptions(set(BASES)), None],
-        "precondition": [StrOptions(set(PRECONDITIONS)), None],
+        "base": [_str_options(set(BASES)), None],
+        "precondition": [_str_options(set(PRECONDITIONS)), None],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
-        "spacing": [StrOptions({s.value for s in Spacing})],
-        "aggregator": [StrOptions({a.value for a in Aggregation})],
+        "spacing": [_str_options({s.value for s in Spacing})],
+        "aggregator": [_str_options({a.value for a in Aggregation})],
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
+        "covariance_type": [_str_options({"full", "tied", "diag", "spherical"})],
         "scale_index": [Integral, None],
         "atom_min_count": [Interval(Integral, 2, None, closed="left"), None],
-        "reweight": [StrOptions({"auto", "modes", "separated_modes"}), None],
+        "reweight": [_str_options({"auto", "modes", "separated_modes"}), None],
         "max_mode_gain": [Interval(Real, 1, None, closed="left"), None],
         "dequantise_modes": ["boolean"],
         "mode_variance_share": [Interval(Real, 0, 1, closed="right"), None],
-        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "lr": [Interval(Real, 0, None, closed="neither"), _str_options({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Real, 0, None, closed="neither"), None],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left"), _str_options({"auto"})],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "eval_every": [Interval(Integral, 1, None, closed="left")],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
-        "threshold_on": [StrOptions({"training", "validation", "out_of_bag"})],
+        "contamination": [_str_options({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "threshold_on": [_str_options({"training", "validation", "out_of_bag"})],
         "device": [str],
         "random_state": ["random_state"],
         "checkpoint_dir": [str, os.PathLike, None],

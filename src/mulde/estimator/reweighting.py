@@ -40,6 +40,16 @@ many times as often its rows are drawn as unweighted) is then at most A / S, and
 three specks at A = 10: a gain of 37.5 each, 6 % of the draws together), and A itself only
 where S is near 1. The energies' term uses the same twin (`ModeMixture.targets`), so -log r
 gives -log p back whatever the shares.
+
+Principal directions (`variance_share`, density-fidelity round 65): near a curve or a few
+directions of many columns, the diagonal components' small differences in fitted variance
+over the columns of noise add up until every posterior is 0 or 1, and the join sees many
+"separated" modes in one shape (`circle` d 64: 16). Fitted on the rows' coordinates y =
+x @ B along their leading principal directions B (d, r) holding a share of their variance
+(`principal_basis`), the mixture and the join see the shape. The ratio is then p(y) / q(y)
+of the projected rows: the twin q(x) = p(x) q(y) / p(y) reweights along those directions
+and leaves the rest of each row's density, given y, as it is, so -log r still gives -log p
+back.
 """
 
 from __future__ import annotations
