@@ -2084,6 +2084,11 @@ MODE_BASIS = "modes.basis"
 """Beside `MODE_ARRAYS` where the mixture lives on principal coordinates
 (mode_variance_share): the basis (d, r) the rows are projected on (`ModeMixture.basis`)."""
 
+BASIS_TOLERANCE = 1e-6
+"""How far from the identity (largest entry of |B^T B - I|) a stored `MODE_BASIS` B may be:
+a fit's eigenvectors are orthonormal to ~1e-15, and a basis stored as float32 (which
+`_check_arrays` accepts) stays within ~1.2e-7, its columns of unit length."""
+
 MODE_GAIN = "modes.max_gain"
 """Beside `MODE_LABELS` where the shares are bounded (max_mode_gain): the bound the mixture
 was fitted with (`ModeMixture.max_gain`), as (1,) float64."""
@@ -2104,8 +2109,9 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     stored under reweight None, 'modes.labels' is stored under any reweight but
     "separated_modes" or missing under it, 'modes.max_gain' is stored without
     'modes.labels' or is not one number >= 1 (`_stored_gain`), 'modes.basis' (`MODE_BASIS`)
-    is stored without the mixture or is not (n_features_in_, r) finite numbers, 1 <= r <=
-    n_features_in_, or they are not K means and K variances of
+    is stored without the mixture or is not (n_features_in_, r) finite float32 or float64
+    numbers, 1 <= r <= n_features_in_, with orthonormal columns (within `BASIS_TOLERANCE`),
+    or they are not K means and K variances of
     r (n_features_in_ without a basis) finite float32 or float64 numbers (variances
     positive), K >= 2 positive
     finite weights summing to 1 (a vector) and K whole-number labels 0..G-1, each used,
@@ -2156,6 +2162,13 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
         raise ModelFileError(f"{start}arrays 'modes.*' are not a mixture of two or more "
                              "components with positive variances and positive weights "
                              f"summing to 1{end}")
+    if basis is not None:  # principal directions: orthonormal columns (`principal_basis`)
+        gram = basis.astype(np.float64).T @ basis.astype(np.float64)
+        off = float(np.abs(gram - np.eye(r)).max())
+        if off > BASIS_TOLERANCE:
+            raise ModelFileError(f"{start}array {MODE_BASIS!r} holds no principal "
+                                 "directions: its columns are not orthonormal (basis^T basis "
+                                 f"differs from the identity by up to {off:.3g}){end}")
     labels = _stored_labels(start, end, arrays[MODE_LABELS], k) if separated else None
     return ModeMixture(means.astype(np.float64), variances.astype(np.float64),
                        weights.astype(np.float64), labels,
