@@ -616,3 +616,16 @@ def test_a_basis_stored_as_float32_or_scaled_is_checked_for_orthonormal_columns(
                                rtol=1e-5, atol=1e-5)
     path = _crafted(source, tmp_path, arrays={"modes.basis": 1.001 * basis})
     assert _refused(path, "array 'modes.basis' holds no principal directions").endswith(AGAIN)
+
+
+def test_a_file_of_lattice_columns_beside_a_mixture_is_refused(projected_file, tmp_path):
+    """reweight "auto" that counts a lattice column fits no mixture, and no other fit
+    records a count (set_params after a fit included): a file holding both is refused by
+    name; a count of 0 beside the mixture is what "auto" writes on continuous rows."""
+    X, model, source = projected_file
+    path = _crafted(source, tmp_path, meta={"lattice_columns": "0"})
+    np.testing.assert_array_equal(MULDE.load(path).anomaly_score(X), model.anomaly_score(X))
+    path = _crafted(source, tmp_path, meta={"lattice_columns": "2"})
+    assert _refused(path, "lattice_columns 2 says reweight \"auto\" fitted unweighted "
+                          "(columns on a lattice), but the mixture's 'modes.means' is "
+                          "stored").endswith(AGAIN)

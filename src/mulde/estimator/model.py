@@ -1731,6 +1731,11 @@ class MULDE(OutlierMixin, BaseEstimator):
             model.atoms_, model.atom_counts_, model.atom_scores_ = _stored_atoms(
                 path, model, arrays)
             model.mode_mixture_ = _stored_modes(path, model, arrays)
+            if lattice and model.mode_mixture_ is not None:  # "auto" on a lattice: unweighted
+                raise ModelFileError(f"{path}: inconsistent MULDE model file: lattice_columns "
+                                     f"{lattice} says reweight \"auto\" fitted unweighted "
+                                     f"(columns on a lattice), but the mixture's "
+                                     f"{MODE_ARRAYS[0]!r} is stored; fit and save it again")
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
             model.whitening_ = arrays.get("whitening")
             model.sigmas_ = arrays["sigmas"]
