@@ -775,7 +775,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     mode_mixture_: `mulde.estimator.reweighting.ModeMixture` with reweight="modes" where
         BIC chose more than one component (1,000 rows or more), with reweight=
         "separated_modes" where they make two or more modes (its `labels`, the mode of
-        each component); None otherwise.
+        each component), with mode_variance_share on principal coordinates (its `basis`,
+        (d, r)); None otherwise.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -1794,10 +1795,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         (`threshold_scores_`). With repeated rows (`atoms_`), "repeated_rows": their count
         "atoms", the training rows on them "rows" and "min_count" (`atom_min_count`). With
         reweight and a mixture fitted, "modes": its "components" and their "weights"
-        (largest first), and for "separated_modes" the number of "modes" they make and
-        their "masses" (largest first), and where their shares are bounded the bound the
-        mixture was fitted with, "max_gain" (max_mode_gain at fit time), and their "shares"
-        in the twin (in the masses' order).
+        (largest first), where it was fitted on principal coordinates (mode_variance_share)
+        the number of "directions" (r of its basis), and for "separated_modes" the number
+        of "modes" they make and their "masses" (largest first), and where their shares are
+        bounded the bound the mixture was fitted with, "max_gain" (max_mode_gain at fit
+        time), and their "shares" in the twin (in the masses' order).
         "train" is the training record (`train_result_`) without its per-step loss
         history."""
         check_is_fitted(self, "network_")
