@@ -1029,7 +1029,7 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      "a row equal to one, new or not, is scored by its count's probability "
                      "on the energy's scale, not by the network (atom_min_count null: off)")
     modes = d.get("modes")
-    on = (f" on the rows' {modes['directions']} leading principal directions"
+    on = (f" on the rows' {_count(modes['directions'], 'leading principal direction')}"
           if modes and "directions" in modes else "")  # mode_variance_share
     if modes and "modes" in modes:  # reweight="separated_modes": components joined
         masses = modes["masses"]

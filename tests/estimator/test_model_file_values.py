@@ -570,6 +570,12 @@ def projected_file(tmp_path_factory):
     (lambda k: {"modes.basis": np.ones((3, 4))}, "with 1 <= r <= 3"),
     (lambda k: {"modes.basis": np.ones(3)}, "array 'modes.basis' has shape (3,)"),
     (lambda k: {"modes.basis": np.full((3, 1), np.nan)}, "'modes.basis' holds non-finite"),
+    (lambda k: {"modes.basis": np.ones((3, 1), np.float16)},
+     "array 'modes.basis' has shape (3, 1) (float16), expected (3, 1) float32 or float64"),
+    # the right shape, but no orthonormal columns: log r would be read at other coordinates
+    (lambda k: {"modes.basis": np.ones((3, 1))},
+     "array 'modes.basis' holds no principal directions: its columns are not orthonormal "
+     "(basis^T basis differs from the identity by up to 2)"),
     # the mixture fitted on one direction, the basis claiming two
     (lambda k: {"modes.basis": np.ones((3, 2))},
      "array 'modes.means' has shape ({k}, 1) (float64), expected ({k}, 2) float32 or "
@@ -596,3 +602,30 @@ def test_a_file_of_a_basis_without_a_mixture_is_refused(projected_file, tmp_path
     save_file(stored, str(path), metadata=stored_meta)
     assert _refused(path, "array 'modes.basis' is stored without the mixture's "
                           "'modes.means'").endswith(AGAIN)
+
+
+def test_a_basis_stored_as_float32_or_scaled_is_checked_for_orthonormal_columns(
+        projected_file, tmp_path):
+    """A fit's basis stored as float32 (a dtype the file may hold) still loads, its scores
+    within float32's rounding; the same basis times 1.001 (columns not of unit length,
+    log r read at coordinates 0.1 % off) is refused."""
+    X, model, source = projected_file
+    basis = model.mode_mixture_.basis
+    path = _crafted(source, tmp_path, arrays={"modes.basis": basis.astype(np.float32)})
+    np.testing.assert_allclose(MULDE.load(path).anomaly_score(X), model.anomaly_score(X),
+                               rtol=1e-5, atol=1e-5)
+    path = _crafted(source, tmp_path, arrays={"modes.basis": 1.001 * basis})
+    assert _refused(path, "array 'modes.basis' holds no principal directions").endswith(AGAIN)
+
+
+def test_a_file_of_lattice_columns_beside_a_mixture_is_refused(projected_file, tmp_path):
+    """reweight "auto" that counts a lattice column fits no mixture, and no other fit
+    records a count (set_params after a fit included): a file holding both is refused by
+    name; a count of 0 beside the mixture is what "auto" writes on continuous rows."""
+    X, model, source = projected_file
+    path = _crafted(source, tmp_path, meta={"lattice_columns": "0"})
+    np.testing.assert_array_equal(MULDE.load(path).anomaly_score(X), model.anomaly_score(X))
+    path = _crafted(source, tmp_path, meta={"lattice_columns": "2"})
+    assert _refused(path, "lattice_columns 2 says reweight \"auto\" fitted unweighted "
+                          "(columns on a lattice), but the mixture's 'modes.means' is "
+                          "stored").endswith(AGAIN)

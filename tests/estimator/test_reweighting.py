@@ -748,5 +748,5 @@ def test_a_mixture_on_principal_directions_scores_the_projected_rows(tmp_path, c
     capsys.readouterr()
     assert main(["info", str(path)]) == 0
     assert re.search(r"modes reweighted: 2 separated modes \(of \d+ mixture components on the "
-                     r"rows' 1 leading principal directions, joined where they overlap\)",
+                     r"rows' 1 leading principal direction, joined where they overlap\)",
                      capsys.readouterr().out)

@@ -629,7 +629,14 @@ class MULDE(OutlierMixin, BaseEstimator):
         (`mulde.estimator.reweighting.principal_basis`; the file keeps the basis, array
         `modes.basis`), so that a connected shape near a few directions of many columns
         (a curve, clusters on a subspace) is not cut into many "separated" modes by the
-        columns of noise, in which diagonal components' posteriors turn 0 or 1.
+        columns of noise, in which diagonal components' posteriors turn 0 or 1. The rows are
+        those the mixture sees, standardised per column (their directions those of the
+        correlations), whitened with `whiten`, which flattens their spectrum so that the
+        share keeps most directions (a noisy circle in 64 columns, 1,200 rows, s 0.9: 18
+        directions standardised, 58 whitened); s 1 keeps every direction of nonzero
+        variance (a rotation where none is zero), on which the diagonal mixture is not the
+        one None fits. Ignored where no mixture is fitted
+        (reweight None, or "auto" on a lattice or past 256 features).
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at
@@ -775,7 +782,8 @@ class MULDE(OutlierMixin, BaseEstimator):
     mode_mixture_: `mulde.estimator.reweighting.ModeMixture` with reweight="modes" where
         BIC chose more than one component (1,000 rows or more), with reweight=
         "separated_modes" where they make two or more modes (its `labels`, the mode of
-        each component); None otherwise.
+        each component), with mode_variance_share on principal coordinates (its `basis`,
+        (d, r)); None otherwise.
     network_: the trained torch module (`mulde.core.EnergyMLP`, or `EnergyEnsemble` for
         several members), in eval mode, on `device_`.
     device_: str, the torch device the network is on ("auto" resolved).
@@ -1731,6 +1739,11 @@ class MULDE(OutlierMixin, BaseEstimator):
             model.atoms_, model.atom_counts_, model.atom_scores_ = _stored_atoms(
                 path, model, arrays)
             model.mode_mixture_ = _stored_modes(path, model, arrays)
+            if lattice and model.mode_mixture_ is not None:  # "auto" on a lattice: unweighted
+                raise ModelFileError(f"{path}: inconsistent MULDE model file: lattice_columns "
+                                     f"{lattice} says reweight \"auto\" fitted unweighted "
+                                     f"(columns on a lattice), but the mixture's "
+                                     f"{MODE_ARRAYS[0]!r} is stored; fit and save it again")
             model.mean_, model.scale_ = arrays["mean"], arrays["scale"]
             model.whitening_ = arrays.get("whitening")
             model.sigmas_ = arrays["sigmas"]
@@ -1789,10 +1802,11 @@ class MULDE(OutlierMixin, BaseEstimator):
         (`threshold_scores_`). With repeated rows (`atoms_`), "repeated_rows": their count
         "atoms", the training rows on them "rows" and "min_count" (`atom_min_count`). With
         reweight and a mixture fitted, "modes": its "components" and their "weights"
-        (largest first), and for "separated_modes" the number of "modes" they make and
-        their "masses" (largest first), and where their shares are bounded the bound the
-        mixture was fitted with, "max_gain" (max_mode_gain at fit time), and their "shares"
-        in the twin (in the masses' order).
+        (largest first), where it was fitted on principal coordinates (mode_variance_share)
+        the number of "directions" (r of its basis), and for "separated_modes" the number
+        of "modes" they make and their "masses" (largest first), and where their shares are
+        bounded the bound the mixture was fitted with, "max_gain" (max_mode_gain at fit
+        time), and their "shares" in the twin (in the masses' order).
         "train" is the training record (`train_result_`) without its per-step loss
         history."""
         check_is_fitted(self, "network_")
@@ -2091,6 +2105,11 @@ MODE_BASIS = "modes.basis"
 """Beside `MODE_ARRAYS` where the mixture lives on principal coordinates
 (mode_variance_share): the basis (d, r) the rows are projected on (`ModeMixture.basis`)."""
 
+BASIS_TOLERANCE = 1e-6
+"""How far from the identity (largest entry of |B^T B - I|) a stored `MODE_BASIS` B may be:
+a fit's eigenvectors are orthonormal to ~1e-15, and a basis stored as float32 (which
+`_check_arrays` accepts) stays within ~1.2e-7, its columns of unit length."""
+
 MODE_GAIN = "modes.max_gain"
 """Beside `MODE_LABELS` where the shares are bounded (max_mode_gain): the bound the mixture
 was fitted with (`ModeMixture.max_gain`), as (1,) float64."""
@@ -2111,8 +2130,9 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
     stored under reweight None, 'modes.labels' is stored under any reweight but
     "separated_modes" or missing under it, 'modes.max_gain' is stored without
     'modes.labels' or is not one number >= 1 (`_stored_gain`), 'modes.basis' (`MODE_BASIS`)
-    is stored without the mixture or is not (n_features_in_, r) finite numbers, 1 <= r <=
-    n_features_in_, or they are not K means and K variances of
+    is stored without the mixture or is not (n_features_in_, r) finite float32 or float64
+    numbers, 1 <= r <= n_features_in_, with orthonormal columns (within `BASIS_TOLERANCE`),
+    or they are not K means and K variances of
     r (n_features_in_ without a basis) finite float32 or float64 numbers (variances
     positive), K >= 2 positive
     finite weights summing to 1 (a vector) and K whole-number labels 0..G-1, each used,
@@ -2163,6 +2183,13 @@ def _stored_modes(path: Path, model: MULDE, arrays: Mapping[str, np.ndarray]
         raise ModelFileError(f"{start}arrays 'modes.*' are not a mixture of two or more "
                              "components with positive variances and positive weights "
                              f"summing to 1{end}")
+    if basis is not None:  # principal directions: orthonormal columns (`principal_basis`)
+        gram = basis.astype(np.float64).T @ basis.astype(np.float64)
+        off = float(np.abs(gram - np.eye(r)).max())
+        if off > BASIS_TOLERANCE:
+            raise ModelFileError(f"{start}array {MODE_BASIS!r} holds no principal "
+                                 "directions: its columns are not orthonormal (basis^T basis "
+                                 f"differs from the identity by up to {off:.3g}){end}")
     labels = _stored_labels(start, end, arrays[MODE_LABELS], k) if separated else None
     return ModeMixture(means.astype(np.float64), variances.astype(np.float64),
                        weights.astype(np.float64), labels,
