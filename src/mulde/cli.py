@@ -126,7 +126,10 @@ def _checked(model, given: dict | None = None):
         # range: a newcomer read "None" in a JSON context)
         hint = _unquoted(err, given) or (" In JSON, None is written null (no quotes)."
                                          if "None" in str(err) else "")
-        raise UsageError(f"--params: {err}{hint}") from None
+        said = str(err)
+        if hint and not said.rstrip().endswith((".", "!", "?")):  # two sentences, not one
+            said = said.rstrip() + "."
+        raise UsageError(f"--params: {said}{hint}") from None
     return model
 
 
