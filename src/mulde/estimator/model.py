@@ -636,7 +636,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         directions standardised, 58 whitened); s 1 keeps every direction of nonzero
         variance (a rotation where none is zero), on which the diagonal mixture is not the
         one None fits. Ignored where no mixture is fitted
-        (reweight None, or "auto" on a lattice or past 256 features).
+        (reweight None, or "auto" on a lattice or past 256 features). Not the default:
+        density-fidelity round 65 (s 0.9) found it level (merit +0.0005, calibration
+        -0.0010; one mode on the noisy circle in 64 columns, a loss on clusters on a
+        subspace).
     atom_min_count: 5 (the default since issue 15's round 60 of the density-fidelity suite)
         or None (the paper). A row that the training rows hold at least this many times
         (an atom: a flag pattern, a code, a count vector that recurs; rows compared at

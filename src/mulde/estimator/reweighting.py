@@ -49,7 +49,8 @@ x @ B along their leading principal directions B (d, r) holding a share of their
 (`principal_basis`), the mixture and the join see the shape. The ratio is then p(y) / q(y)
 of the projected rows: the twin q(x) = p(x) q(y) / p(y) reweights along those directions
 and leaves the rest of each row's density, given y, as it is, so -log r still gives -log p
-back.
+back. An option (`MULDE(mode_variance_share=...)`), not the default: round 65 found it level
+with the d-coordinate mixture over its thirteen cases.
 """
 
 from __future__ import annotations
