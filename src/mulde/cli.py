@@ -345,8 +345,8 @@ def _why_not_reweighted(d: dict) -> str | None:
     fitted no mixture, for `mulde info`: its training rows (the validation split counted)
     fewer than MIN_ROWS, its features more than `AUTO_MAX_FEATURES` under "auto", a column
     on a lattice under "auto" (summary "lattice_columns", counted at fit; for a file saved
-    before that was recorded, the "quantised_columns" of dequantise), or else the mixture's
-    one mode (one component for "modes"); None for any other model (reweight
+    before that was recorded, the "quantised_columns" of dequantise, and where neither is
+    on file both possible reasons), or else the mixture's one mode (one component for "modes"); None for any other model (reweight
     None, or "auto" on fewer or unrecorded rows: nothing asked for went unsaid). A file that
     does not record its rows (`train`'s `n_rows`) gets both possible reasons."""
     from mulde.estimator.reweighting import AUTO_MAX_FEATURES, MIN_ROWS
@@ -371,6 +371,9 @@ def _why_not_reweighted(d: dict) -> str | None:
         return (f"{lattice} column(s) on a lattice, two-valued or with a point "
                 "mass, which reweight \"auto\" leaves unweighted; reweight \"separated_modes\" "
                 "reweights them")
+    if reweight == "auto" and lattice is None:  # saved before the count was recorded
+        return (f"{one}, or a column on a lattice, two-valued or with a point mass (the "
+                "file does not record which: saved before mulde counted them)")
     return one
 
 

@@ -266,6 +266,31 @@ def test_info_names_the_lattice_columns_auto_left_unweighted(tmp_path, capsys, d
             'them: the rows were fitted unweighted)' in capsys.readouterr().out)
 
 
+def test_info_of_a_file_without_the_lattice_count_gives_both_reasons(tmp_path, capsys):
+    """A file saved before `lattice_columns` was recorded, fitted with dequantise False (no
+    count of quantised columns either) and no mixture: whether its rows had a lattice column
+    or made one mode is not on file, and info says both (it said "one mode" alone)."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from mulde.cli import main
+    from mulde.estimator.persistence import CHECKSUM, content_checksum
+
+    X = np.random.default_rng(1).standard_normal((1500, 3))
+    path = MULDE(**TINY, dequantise=False).fit(X).save(tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="numpy") as f:
+        meta, arrays = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    del meta["lattice_columns"]
+    meta[CHECKSUM] = content_checksum(arrays, meta)
+    save_file(arrays, str(tmp_path / "old.safetensors"), metadata=meta)
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "old.safetensors")]) == 0
+    assert ("modes reweighted: no (the mixture's components make one mode, or a column on a "
+            "lattice, two-valued or with a point mass (the file does not record which: saved "
+            "before mulde counted them): the rows were fitted unweighted)"
+            in capsys.readouterr().out)
+
+
 def test_lattice_columns_is_counted_only_under_auto():
     """A continuous fit under "auto" counts 0 lattice columns (and the summary says so);
     under another reweight nothing is counted (None, not in the summary)."""
