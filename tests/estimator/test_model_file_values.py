@@ -463,14 +463,21 @@ def test_a_file_with_broken_mode_labels_is_refused(separated_file, tmp_path, cha
     assert _refused(path, said).endswith(AGAIN)
 
 
-def test_a_file_of_labels_without_a_mixture_is_refused(separated_file, tmp_path):
-    _, _, source = separated_file
+def _without(source, tmp_path, names):
+    """A consistent copy of the model file `source` without the arrays `names` (its checksum
+    rewritten), in tmp_path."""
     stored_meta, stored = _read(source)
-    for name in ("modes.means", "modes.variances", "modes.weights"):
+    for name in names:
         del stored[name]
     stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
     path = tmp_path / "crafted.safetensors"
     save_file(stored, str(path), metadata=stored_meta)
+    return path
+
+
+def test_a_file_of_labels_without_a_mixture_is_refused(separated_file, tmp_path):
+    path = _without(separated_file[2], tmp_path, ("modes.means", "modes.variances",
+                                                  "modes.weights"))
     assert _refused(path, "array 'modes.labels' is stored without the mixture's "
                           "'modes.means'").endswith(AGAIN)
 
@@ -592,14 +599,9 @@ def test_a_file_with_a_broken_mode_basis_is_refused(projected_file, tmp_path, ar
 
 
 def test_a_file_of_a_basis_without_a_mixture_is_refused(projected_file, tmp_path):
-    _, _, source = projected_file
-    stored_meta, stored = _read(source)
-    for name in ("modes.means", "modes.variances", "modes.weights", "modes.labels",
-                 "modes.max_gain"):
-        del stored[name]
-    stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
-    path = tmp_path / "crafted.safetensors"
-    save_file(stored, str(path), metadata=stored_meta)
+    path = _without(projected_file[2], tmp_path, ("modes.means", "modes.variances",
+                                                  "modes.weights", "modes.labels",
+                                                  "modes.max_gain"))
     assert _refused(path, "array 'modes.basis' is stored without the mixture's "
                           "'modes.means'").endswith(AGAIN)
 
