@@ -129,6 +129,9 @@ def test_a_subcommand_mistake_is_one_line_that_points_to_help(argv, message, cap
                                  r"\(no quotes\)\.$"),  # no hint to write NaN
     ('{"mode_variance_share": true}', r"is the default, None\)\. In JSON, None is written "
                                       r"null \(no quotes\)\.$"),  # two sentences, not one
+    ('{"aggregator": "mean_energie"}', r"--params: The 'aggregator' parameter of MULDE must "
+                                       r"be .* Got 'mean_energie' instead\. Did you mean "
+                                       r"'mean_energy'\?$"),  # the word meant, no hint on None
     ('{"sigma_low": 0.5, "sigma_high": 0.1}', r"sigma_high \(0.1\) must be above sigma_low"),
     ('{"hidden_sizes": []}', 'hidden_sizes must be "auto" or a non-empty list'),
     ('{"aggregator": "single", "scale_index": 40}',

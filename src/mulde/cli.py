@@ -346,17 +346,22 @@ def _why_not_reweighted(d: dict) -> str | None:
     fewer than MIN_ROWS, its features more than `AUTO_MAX_FEATURES` under "auto", a column
     on a lattice under "auto" (summary "lattice_columns", counted at fit; for a file saved
     before that was recorded, the "quantised_columns" of dequantise, and where neither is
-    on file both possible reasons), or else the mixture's one mode (one component for "modes"); None for any other model (reweight
-    None, or "auto" on fewer or unrecorded rows: nothing asked for went unsaid). A file that
-    does not record its rows (`train`'s `n_rows`) gets both possible reasons."""
+    on file both possible reasons), or else the mixture's one mode (one component for
+    "modes"; "on the rows' leading principal directions holding s of their variance" where
+    `mode_variance_share` s fitted it there); None for any other model (reweight None, or
+    "auto" on fewer or unrecorded rows: nothing asked for went unsaid). A file that does not
+    record its rows (`train`'s `n_rows`) gets both possible reasons."""
     from mulde.estimator.reweighting import AUTO_MAX_FEATURES, MIN_ROWS
 
     reweight, rows = d["params"].get("reweight"), d["train"].get("n_rows")
     if reweight not in ("separated_modes", "modes") and (
             reweight != "auto" or rows is None or rows < MIN_ROWS):
         return None
-    one = ("BIC chose one mixture component" if reweight == "modes"
-           else "the mixture's components make one mode")
+    share = d["params"].get("mode_variance_share")  # the mixture fitted on directions
+    on = ("" if share is None else
+          f" on the rows' leading principal directions holding {share:g} of their variance")
+    one = (f"BIC chose one mixture component{on}" if reweight == "modes"
+           else f"the mixture's components{on} make one mode")
     if rows is None:  # which of the reasons applies is not on file
         return f"fewer than {MIN_ROWS:,} rows, or {one}"
     if rows < MIN_ROWS:
@@ -368,9 +373,9 @@ def _why_not_reweighted(d: dict) -> str | None:
     # counted at fit (round 64); a file saved before it was recorded: the dequantised columns
     lattice = d.get("lattice_columns", d.get("quantised_columns"))
     if reweight == "auto" and lattice:
-        return (f"{lattice} column(s) on a lattice, two-valued or with a point "
+        return (f"{_count(lattice, 'column')} on a lattice, two-valued or with a point "
                 "mass, which reweight \"auto\" leaves unweighted; reweight \"separated_modes\" "
-                "reweights them")
+                f"reweights {'it' if lattice == 1 else 'them'}")
     if reweight == "auto" and lattice is None:  # saved before the count was recorded
         return (f"{one}, or a column on a lattice, two-valued or with a point mass (the "
                 "file does not record which: saved before mulde counted them)")

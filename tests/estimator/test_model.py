@@ -1048,6 +1048,28 @@ def test_a_flag_refused_for_a_setting_that_takes_a_word_names_the_word():
         MULDE(beta=False).check_params()
 
 
+def test_a_misspelt_word_is_answered_with_the_option_meant():
+    """A word none of a parameter's options is, but close to one (a newcomer's
+    "mean_energie", "GMM", "separate_modes"), gets "Did you mean ...?" after scikit-learn's
+    list of the options, the same each time; a word close to none gets the list alone (the
+    PyOD adapter, whose check is MULDE's: test_pyod_adapter.py)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    for given, meant in [(dict(aggregator="mean_energie"), "mean_energy"),
+                         (dict(aggregator="GMM"), "gmm"),
+                         (dict(reweight="separate_modes"), "separated_modes"),
+                         (dict(threshold_on="validaton"), "validation")]:
+        for _ in range(2):
+            with pytest.raises(InvalidParameterError,
+                               match=rf"Got '{list(given.values())[0]}' instead\. Did you mean "
+                                     rf"'{meant}'\?$"):
+                MULDE(**given).check_params()
+    with pytest.raises(InvalidParameterError, match=r"Got 'zzz' instead\.$"):
+        MULDE(aggregator="zzz").check_params()
+    with pytest.raises(InvalidParameterError, match=r"Got '0\.9' instead\.$"):
+        MULDE(mode_variance_share="0.9").check_params()  # no word options: no guess
+
+
 def test_mulde_counts_the_principal_directions_of_its_standardised_rows():
     """600 rows of 32 features: 18.75 per feature (between round 30's 10 and round 58's
     pair from 25), so the directions decide. Isotropic rows (28 directions, 21 rows each)

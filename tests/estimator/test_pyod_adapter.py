@@ -256,6 +256,10 @@ def test_a_bad_setting_names_the_adapter_not_mulde():
                            r"PyODMULDE must be an int in the range \[1, inf\) or None\. "
                            r"Got 0 instead\.$"):
             call(PyODMULDE(patience=0))
+        with pytest.raises(InvalidParameterError, match=r"^The 'aggregator' parameter of "
+                           r"PyODMULDE must be .* Got 'mean_energie' instead\. Did you mean "
+                           r"'mean_energy'\?$"):  # MULDE's check names the word meant
+            call(PyODMULDE(aggregator="mean_energie"))
 
 
 def test_decision_function_raises_what_its_docstring_lists():

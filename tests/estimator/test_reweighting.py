@@ -218,7 +218,8 @@ def test_info_names_the_one_reason_a_model_was_not_reweighted(tmp_path, capsys, 
     """`mulde info` of a model fitted without a mixture said "fewer than 1,000 rows, more than
     256 features, or the mixture's components make one mode" of every such model, though the
     file records its rows and features (a newcomer's 1,200 rows of 300 features, and 3,040
-    rows of one mode, read alike): it names the reason that applies."""
+    rows of one mode, read alike): it names the reason that applies, and the principal
+    directions where `mode_variance_share` fitted the mixture on them."""
     import mulde.estimator.model as model_module
     import mulde.estimator.reweighting as reweighting_module
     from mulde.cli import main
@@ -232,7 +233,9 @@ def test_info_names_the_one_reason_a_model_was_not_reweighted(tmp_path, capsys, 
 
     one = np.random.default_rng(1).standard_normal((1500, 3))  # one Gaussian: one mode
     said = {"one": info(MULDE(**TINY).fit(one)),
-            "component": info(MULDE(**TINY, reweight="modes").fit(one))}
+            "component": info(MULDE(**TINY, reweight="modes").fit(one)),
+            # the mixture fitted on the principal directions says so (it said nothing of them)
+            "directions": info(MULDE(**TINY, mode_variance_share=0.9).fit(one))}
     for module in (model_module, reweighting_module):  # so that 3 features are "wide"
         monkeypatch.setattr(module, "REWEIGHT_AUTO_MAX_FEATURES" if module is model_module
                             else "AUTO_MAX_FEATURES", 2)
@@ -241,6 +244,8 @@ def test_info_names_the_one_reason_a_model_was_not_reweighted(tmp_path, capsys, 
     assert said == {
         "one": "modes reweighted: no (the mixture's components make one mode" + end,
         "component": "modes reweighted: no (BIC chose one mixture component" + end,
+        "directions": ("modes reweighted: no (the mixture's components on the rows' leading "
+                       "principal directions holding 0.9 of their variance make one mode" + end),
         "wide": ('modes reweighted: no (3 features, more than the 2 reweight "auto" '
                  'reweights; reweight "separated_modes" reweights them' + end)}
 
@@ -261,7 +266,7 @@ def test_info_names_the_lattice_columns_auto_left_unweighted(tmp_path, capsys, d
     assert MULDE.load(path).lattice_columns_ == 2
     capsys.readouterr()
     assert main(["info", str(path)]) == 0
-    assert ('modes reweighted: no (2 column(s) on a lattice, two-valued or with a point mass, '
+    assert ('modes reweighted: no (2 columns on a lattice, two-valued or with a point mass, '
             'which reweight "auto" leaves unweighted; reweight "separated_modes" reweights '
             'them: the rows were fitted unweighted)' in capsys.readouterr().out)
 
@@ -701,7 +706,8 @@ def test_the_default_leaves_rows_with_a_lattice_column_unweighted(tmp_path):
     assert MULDE(**TINY).fit(X).mode_mixture_ is not None
     model = MULDE(**TINY).fit(lattice)
     assert model.mode_mixture_ is None
-    assert "column(s) on a lattice" in _why_not_reweighted(model.summary())
+    assert "1 column on a lattice" in _why_not_reweighted(model.summary())
+    assert _why_not_reweighted(model.summary()).endswith('"separated_modes" reweights it')
     assert MULDE(**TINY, dequantise=False).fit(lattice).mode_mixture_ is None
     assert MULDE(**TINY, reweight="separated_modes").fit(lattice).mode_mixture_ is not None
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mulde.core import (
@@ -98,6 +98,7 @@ from mulde.estimator.tables import dataframe_problem, index_columns, numeric_fra
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
 from mulde.io.atomic import ensure_writable
 from mulde.io.jsonable import json_default
+from mulde.suggest import with_suggestions
 
 # The training settings' defaults are TrainConfig's: defined there once, read here.
 _TRAIN = TrainConfig()
@@ -951,6 +952,23 @@ class MULDE(OutlierMixin, BaseEstimator):
         return cls(**{**ESTIMATOR_PRESETS[name], **overrides})
 
     # ----------------------------------------------------------------------------- fitting
+    def _closest_option(self, said: str) -> str:
+        """" Did you mean 'mean_energy'?" for the parameter that scikit-learn's message `said`
+        names where its value is a word that none of its options is but one is close to
+        (`mulde.suggest.with_suggestions`: "mean_energie", "GMM", "separate_modes"); ""
+        otherwise."""
+        for name, value in self.get_params(deep=False).items():
+            allowed = self._parameter_constraints.get(name)
+            if (not isinstance(value, str) or not isinstance(allowed, list)
+                    or f"'{name}' parameter" not in said):
+                continue
+            options = [w for c in allowed if isinstance(c, StrOptions) for w in c.options]
+            suggested = with_suggestions([value], options)[0]
+            if options and value not in options and suggested != value:
+                meant = suggested.removeprefix(f"{value} (did you mean ").removesuffix("?)")
+                return f" Did you mean {meant!r}?"
+        return ""
+
     def check_params(self) -> None:
         """Refuse parameters `fit` cannot use, before any data is read or training starts (a
         caller such as `mulde fit --params` asks first): their types and ranges
@@ -975,7 +993,10 @@ class MULDE(OutlierMixin, BaseEstimator):
             shown = json.dumps(one)
             raise ValueError(f"dequantise must be True, False or a list of columns, not "
                              f"{shown}")
-        self._validate_params()
+        try:
+            self._validate_params()
+        except InvalidParameterError as err:  # a misspelt word: name the option meant
+            raise InvalidParameterError(str(err) + self._closest_option(str(err))) from None
         for name, value in self.get_params(deep=False).items():
             allowed = self._parameter_constraints.get(name, [])
             # scikit-learn counts True as the number 1: a numeric setting given a flag (a
