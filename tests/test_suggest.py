@@ -1,12 +1,21 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mulde.suggest import with_suggestions
+from mulde.suggest import closest, with_suggestions
 
 
 def test_a_misspelt_name_gets_the_closest_known_one():
     assert with_suggestions(["max_step", "zzz"], ["max_steps", "lr", "beta"]) == [
         "max_step (did you mean max_steps?)", "zzz"]
+
+
+def test_closest_gives_the_known_name_itself_or_none():
+    """`closest` is the one rule behind the suggestions: the known name as given (its case
+    kept), the dashes in `strip` aside, or None."""
+    assert closest("GMM", ["gmm", "mean_z"]) == "gmm"
+    assert closest("mean_energie", ["mean_energy", "mean_z", "max_z"]) == "mean_energy"
+    assert closest("--outt", ["--out", "--root"], strip="-") == "--out"
+    assert closest("zzz", ["gmm", "mean_z"]) is None
 
 
 def test_letter_case_does_not_hide_the_known_name():

@@ -7,17 +7,23 @@ import difflib
 from collections.abc import Iterable
 
 
+def closest(name: str, known: Iterable[str], strip: str = "") -> str | None:
+    """The known name closest to `name` where `difflib` finds one (its default similarity
+    cutoff, 0.6), letter case aside ("ShanghaiTech" finds "shanghaitech"), and the leading
+    characters in `strip` too (the dashes of command-line options: "--outt" finds "--out",
+    and "--nope" no "--pre" for their common "--"); None where none is close."""
+    folded = {k.lstrip(strip).lower(): k for k in sorted(known)}
+    match = difflib.get_close_matches(name.lstrip(strip).lower(), sorted(folded), n=1)
+    return folded[match[0]] if match else None
+
+
 def with_suggestions(unknown: Iterable[str], known: Iterable[str],
                      strip: str = "") -> list[str]:
-    """Return each unknown name as "name (did you mean close?)" where `difflib` finds a close
-    known name (its default similarity cutoff, 0.6), letter case aside ("ShanghaiTech" finds
-    "shanghaitech"), and the leading characters in `strip` too (the dashes of command-line
-    options: "--outt" finds "--out", and "--nope" no "--pre" for their common "--"), else
-    the name alone; same order, same length as `unknown`."""
-    folded = {name.lstrip(strip).lower(): name for name in sorted(known)}
-    choices = sorted(folded)
+    """Return each unknown name as "name (did you mean close?)" where `closest` finds a
+    close known name, else the name alone; same order, same length as `unknown`."""
+    known = list(known)
     out = []
     for name in unknown:
-        match = difflib.get_close_matches(name.lstrip(strip).lower(), choices, n=1)
-        out.append(f"{name} (did you mean {folded[match[0]]}?)" if match else name)
+        match = closest(name, known, strip)
+        out.append(f"{name} (did you mean {match}?)" if match is not None else name)
     return out

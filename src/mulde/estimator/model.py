@@ -98,7 +98,7 @@ from mulde.estimator.tables import dataframe_problem, index_columns, numeric_fra
 from mulde.estimator.whitening import WHITENINGS, ledoit_wolf_whitening
 from mulde.io.atomic import ensure_writable
 from mulde.io.jsonable import json_default
-from mulde.suggest import with_suggestions
+from mulde.suggest import closest
 
 # The training settings' defaults are TrainConfig's: defined there once, read here.
 _TRAIN = TrainConfig()
@@ -955,7 +955,7 @@ class MULDE(OutlierMixin, BaseEstimator):
     def _closest_option(self, said: str) -> str:
         """" Did you mean 'mean_energy'?" for the parameter that scikit-learn's message `said`
         names where its value is a word that none of its options is but one is close to
-        (`mulde.suggest.with_suggestions`: "mean_energie", "GMM", "separate_modes"); ""
+        (`mulde.suggest.closest`: "mean_energie", "GMM", "separate_modes"); ""
         otherwise."""
         for name, value in self.get_params(deep=False).items():
             allowed = self._parameter_constraints.get(name)
@@ -963,9 +963,8 @@ class MULDE(OutlierMixin, BaseEstimator):
                     or f"'{name}' parameter" not in said):
                 continue
             options = [w for c in allowed if isinstance(c, StrOptions) for w in c.options]
-            suggested = with_suggestions([value], options)[0]
-            if options and value not in options and suggested != value:
-                meant = suggested.removeprefix(f"{value} (did you mean ").removesuffix("?)")
+            meant = closest(value, options) if value not in options else None
+            if meant is not None:
                 return f" Did you mean {meant!r}?"
         return ""
 
