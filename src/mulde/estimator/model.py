@@ -814,12 +814,12 @@ class MULDE(OutlierMixin, BaseEstimator):
         "hidden_sizes": ["array-like", _str_options({"auto"})],
         "n_members": [Interval(Integral, 1, None, closed="left"), _str_options({"auto"})],
         "max_samples": [Interval(Real, 0, 1, closed="right"), _str_options({"auto"})],
-        "lr_schedule": [_str_options(set(LR_SCHEDULES))],
+        "lr_schedule": [_str_options(LR_SCHEDULES)],
         "adam_betas": "no_validation",  # checked in check_params: one message for every mistake
         "antithetic": ["boolean"],
         "layer_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "noise_input": [_str_options(set(NOISE_INPUTS))],
+        "noise_input": [_str_options(NOISE_INPUTS)],
         "scaling": [_str_options({"column", "global"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "regulariser": [_str_options({r.value for r in Regulariser})],
@@ -828,10 +828,10 @@ class MULDE(OutlierMixin, BaseEstimator):
         "sigma_high": [Interval(Real, 0, None, closed="neither")],
         "sigma_low_nn": [Interval(Real, 0, None, closed="left"), None],
         "sigma_high_span": [Interval(Real, 0, None, closed="left"), None],
-        "whiten": [_str_options(set(WHITENINGS)), None],
+        "whiten": [_str_options(WHITENINGS), None],
         "dequantise": ["boolean", list, tuple],
-        "base": [_str_options(set(BASES)), None],
-        "precondition": [_str_options(set(PRECONDITIONS)), None],
+        "base": [_str_options(BASES), None],
+        "precondition": [_str_options(PRECONDITIONS), None],
         "n_levels": [Interval(Integral, 1, None, closed="left")],
         "spacing": [_str_options({s.value for s in Spacing})],
         "aggregator": [_str_options({a.value for a in Aggregation})],
@@ -1738,24 +1738,11 @@ class MULDE(OutlierMixin, BaseEstimator):
                                      f"hidden_sizes={list(params['hidden_sizes'])}, the network "
                                      f"stored has widths {list(built)}")
             model.hidden_sizes_ = tuple(built)
-            # what n_members "auto" counted (round 33; files from before it: not counted)
-            directions = _json_field(path, meta, "principal_directions", default="null")
-            # counted among the standardised columns: at most n_features_in
-            if directions is not None and (isinstance(directions, bool)
-                                           or not isinstance(directions, int)
-                                           or not 0 <= directions <= model.n_features_in_):
-                raise ModelFileError(f"{path}: principal_directions "
-                                     f"{cut(repr(directions))} is not a whole number "
-                                     f"from 0 to n_features_in ({model.n_features_in_}); fit "
-                                     "and save it again")
-            model.principal_directions_ = directions
-            # what reweight "auto" counted on a lattice (files from before it: not recorded)
-            lattice = _json_field(path, meta, "lattice_columns", default="null")
-            if lattice is not None and (isinstance(lattice, bool) or not isinstance(lattice, int)
-                                        or not 0 <= lattice <= model.n_features_in_):
-                raise ModelFileError(f"{path}: lattice_columns {cut(repr(lattice))} is not a "
-                                     f"whole number from 0 to n_features_in "
-                                     f"({model.n_features_in_}); fit and save it again")
+            # what n_members "auto" counted (round 33), and reweight "auto" on a lattice
+            # (round 64); files from before either: not counted
+            model.principal_directions_ = _stored_count(path, meta, "principal_directions",
+                                                        model.n_features_in_)
+            lattice = _stored_count(path, meta, "lattice_columns", model.n_features_in_)
             model.lattice_columns_ = lattice
             model.quantisation_steps_ = _stored_steps(path, meta, model)
             _check_arrays(path, model, arrays)
@@ -2036,6 +2023,20 @@ def _expected_arrays(model: MULDE) -> dict[str, tuple[tuple[int, ...], str, str]
     else:  # the held-out choosing ones: the levels kept (their count is theirs), or weights
         state = {"mean": level, "levels": ((-1,), "int", f"aggregator={kind.value!r}")}
     return out | {f"aggregator.{k}": v for k, v in state.items()}
+
+
+def _stored_count(path: Path, meta: Mapping[str, str], name: str, n_features: int
+                  ) -> int | None:
+    """A count of columns or directions a file stores as metadata `name` (JSON; None where
+    absent or null: a file from before it was recorded), counted among the n_features
+    standardised columns; ModelFileError naming the file and the field for anything but a
+    whole number from 0 to n_features."""
+    count = _json_field(path, meta, name, default="null")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                              or not 0 <= count <= n_features):
+        raise ModelFileError(f"{path}: {name} {cut(repr(count))} is not a whole number from "
+                             f"0 to n_features_in ({n_features}); fit and save it again")
+    return count
 
 
 def _stored_steps(path: Path, meta: Mapping[str, str], model: MULDE) -> np.ndarray | None:
