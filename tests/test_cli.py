@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fakes import ENV, REPO, _disk_with
+from model_files import edit_model_file
 
 import mulde
 from mulde.cli import main
@@ -1849,18 +1850,7 @@ def test_fit_and_info_say_how_many_networks_trained_on_what_share(features, caps
     assert ('3 features, 4 networks of 16x16 (n_members "auto" for 200 rows: fewer than 501 '
             "rows), each trained on 0.5 of the rows, ") in capsys.readouterr().out
     # a file from before the rows were recorded (no n_rows): "auto" without the reason
-    from safetensors import safe_open
-    from safetensors.numpy import save_file
-
-    from mulde.estimator.persistence import CHECKSUM, content_checksum
-
-    with safe_open(str(out), framework="numpy") as f:
-        meta, arrays = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    record = json.loads(meta["train_result"])
-    del record["n_rows"]
-    meta["train_result"] = json.dumps(record)
-    meta[CHECKSUM] = content_checksum(arrays, {k: v for k, v in meta.items() if k != CHECKSUM})
-    save_file(arrays, str(features / "older.safetensors"), metadata=meta)
+    edit_model_file(out, features / "older.safetensors", drop_record=["n_rows"])
     assert main(["info", str(features / "older.safetensors")]) == 0
     assert ('3 features, 4 networks of 16x16 (n_members "auto"), each trained on 0.5 of the '
             "rows, ") in capsys.readouterr().out
@@ -2074,20 +2064,13 @@ def test_export_and_info_refuse_pyod_fields_pyodmulde_load_refuses(features, cap
     `mulde info` described them, though `PyODMULDE.load` refuses the file: the two now check
     them as it does (`pyod_fields`), with one line naming the file and the field. Made on a
     plain MULDE file, as whoever edits the metadata can (the checksum computed again)."""
-    from safetensors import safe_open
-    from safetensors.numpy import save_file
-
-    from mulde.estimator.persistence import CHECKSUM, PYOD_META, content_checksum
+    from mulde.estimator.persistence import PYOD_META
 
     d = features
     assert main(["fit", str(d / "train.npy"), "--out", str(d / "m.safetensors"),
                  "--params", PARAMS]) == 0
-    with safe_open(str(d / "m.safetensors"), framework="numpy") as f:
-        meta, arrays = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    meta[PYOD_META] = json.dumps(fields)
-    meta[CHECKSUM] = content_checksum(arrays, meta)
-    crafted = d / "c.safetensors"
-    save_file(arrays, str(crafted), metadata=meta)
+    crafted = edit_model_file(d / "m.safetensors", d / "c.safetensors",
+                              meta={PYOD_META: json.dumps(fields)})
     capsys.readouterr()
     for command in (["export", str(crafted), "--out", str(d / "c.onnx")], ["info", str(crafted)]):
         assert main(command) == 2

@@ -10,12 +10,11 @@ import os
 import numpy as np
 import pytest
 from fakes import in_time, refused_in_one_line
-from safetensors import safe_open
-from safetensors.numpy import save_file
+from model_files import edit_model_file, stored_contents
 
 from mulde import MULDE
 from mulde.estimator.model import OutOfRangeRowsError
-from mulde.estimator.persistence import CHECKSUM, ModelFileError, content_checksum
+from mulde.estimator.persistence import ModelFileError
 
 AGAIN = "; fit and save it again"
 TINY = dict(hidden_sizes=(8,), n_members=1, n_levels=4, max_steps=5, random_state=0,
@@ -43,23 +42,10 @@ def files(tmp_path_factory):
     return out
 
 
-def _read(path):
-    with safe_open(str(path), framework="numpy") as f:
-        return dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-
-
-def _crafted(source, tmp_path, meta=None, arrays=None, params=None):
-    """A copy of the model file `source` with metadata fields `meta` and arrays `arrays`
-    replaced (its parameters updated by `params`), its checksum computed again."""
-    stored_meta, stored = _read(source)
-    if params is not None:
-        stored_meta["params"] = json.dumps(json.loads(stored_meta["params"]) | params)
-    stored_meta |= meta or {}
-    stored |= arrays or {}
-    stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
-    path = tmp_path / "crafted.safetensors"
-    save_file(stored, str(path), metadata=stored_meta)
-    return path
+def _crafted(source, tmp_path, **edits):
+    """A copy of the model file `source` in tmp_path, edited consistently (`edit_model_file`:
+    its checksum computed again)."""
+    return edit_model_file(source, tmp_path / "crafted.safetensors", **edits)
 
 
 def _refused(path, said):
@@ -125,7 +111,7 @@ def test_a_singular_whitening_is_refused(files, tmp_path):
 
 def test_a_gmm_aggregator_no_fit_gives_is_refused(files, tmp_path):
     source = files["gmm"][1]
-    _, arrays = _read(source)
+    _, arrays = stored_contents(source)
     weights = arrays["aggregator.weights"]
     prec = arrays["aggregator.precisions_cholesky"]
     lower = prec.copy()
@@ -155,7 +141,7 @@ def test_z_score_deviations_not_positive_are_refused(files, tmp_path):
                          ids=["negative", "all_zero"])
 def test_stacked_weights_no_fit_gives_are_refused(files, tmp_path, weights):
     source = files["stacked"][1]
-    assert "aggregator.weights" in _read(source)[1]  # fitted with validation rows
+    assert "aggregator.weights" in stored_contents(source)[1]  # fitted with validation rows
     path = _crafted(source, tmp_path, arrays={"aggregator.weights": np.array(weights)})
     _refused(path, "array 'aggregator.weights' holds mixture weights that are not all >= 0 "
                    "summing to 1")
@@ -169,7 +155,7 @@ def test_kept_levels_given_twice_are_refused(files, tmp_path):
 
 
 def test_non_finite_network_weights_are_refused_by_tensor(files, tmp_path):
-    _, arrays = _read(files["base"][1])
+    _, arrays = stored_contents(files["base"][1])
     weight = arrays["network.first.weight"].copy()
     weight[0, 0] = np.nan
     path = _crafted(files["base"][1], tmp_path, arrays={"network.first.weight": weight})
@@ -193,31 +179,24 @@ def test_non_finite_network_weights_are_refused_by_tensor(files, tmp_path):
 def test_a_training_record_of_wrong_types_is_refused_by_field(files, tmp_path, field, value,
                                                               said):
     """`mulde info` formatted these fields and failed with a TypeError traceback."""
-    meta, _ = _read(files["base"][1])
-    record = json.loads(meta["train_result"]) | {field: value}
-    path = _crafted(files["base"][1], tmp_path, meta={"train_result": json.dumps(record)})
+    path = _crafted(files["base"][1], tmp_path, record={field: value})
     _refused(path, f"metadata field 'train_result' has {said}")
 
 
 def test_a_training_record_of_an_older_file_still_loads(files, tmp_path):
     """Optional fields stored as null (files from before they were recorded) load."""
-    meta, _ = _read(files["base"][1])
-    record = json.loads(meta["train_result"]) | dict(lr=None, n_members=None,
-                                                     max_samples=None, resumed_from=None,
-                                                     validation_fraction=None,
-                                                     best_val_loss=None, n_rows=None)
-    path = _crafted(files["base"][1], tmp_path, meta={"train_result": json.dumps(record)})
+    path = _crafted(files["base"][1], tmp_path,
+                    record=dict(lr=None, n_members=None, max_samples=None, resumed_from=None,
+                                validation_fraction=None, best_val_loss=None, n_rows=None))
     assert MULDE.load(path).train_result_.lr is None
 
 
 def test_a_training_record_field_of_a_later_mulde_is_left_out(files, tmp_path):
     """A field this mulde does not know (a later one's record, as n_rows was new once) is
     dropped and the file loads; it was refused as "does not describe a training run"."""
-    meta, _ = _read(files["base"][1])
-    record = json.loads(meta["train_result"]) | {"n_restarts": 3}
-    path = _crafted(files["base"][1], tmp_path, meta={"train_result": json.dumps(record)})
+    path = _crafted(files["base"][1], tmp_path, record={"n_restarts": 3})
     loaded = MULDE.load(path)
-    assert loaded.train_result_.steps == record["steps"]
+    assert loaded.train_result_.steps == files["base"][0].train_result_.steps
     assert not hasattr(loaded.train_result_, "n_restarts")
 
 
@@ -301,7 +280,7 @@ def test_a_pyod_threshold_of_nan_is_refused(tmp_path):
 
     X = np.random.default_rng(0).standard_normal((80, 3))
     path = PyODMULDE(**TINY).fit(X).save(tmp_path / "p.safetensors")
-    meta, _ = _read(path)
+    meta, _ = stored_contents(path)
     for threshold, loads in ((float("nan"), False), (float("-inf"), False),
                              (float("inf"), True)):
         extra = json.loads(meta[PYOD_META]) | {"threshold": threshold}
@@ -346,11 +325,7 @@ def test_a_file_with_broken_atoms_is_refused_naming_the_array(repeated_files, tm
 
 def test_a_file_with_some_of_the_atom_arrays_is_refused(repeated_files, tmp_path):
     _, (_, source), _ = repeated_files
-    meta, stored = _read(source)
-    del stored["atom_scores"]
-    meta[CHECKSUM] = content_checksum(stored, meta)
-    path = tmp_path / "partial.safetensors"
-    save_file(stored, str(path), metadata=meta)
+    path = _crafted(source, tmp_path, drop_arrays=["atom_scores"])
     _refused(path, "array 'atom_scores' is missing beside 'atoms'" + AGAIN)
 
 
@@ -363,10 +338,7 @@ def test_atoms_survive_save_and_load_and_a_file_from_before_them_has_none(repeat
     np.testing.assert_array_equal(loaded.anomaly_score(X), model.anomaly_score(X))
     np.testing.assert_array_equal(loaded.atom_counts_, model.atom_counts_)
     assert loaded.offset_ == model.offset_ and len(MULDE.load(plain_source).atoms_) == 0
-    meta, _ = _read(plain_source)
-    params = json.loads(meta["params"])
-    del params["atom_min_count"]
-    older = MULDE.load(_crafted(plain_source, tmp_path, meta={"params": json.dumps(params)}))
+    older = MULDE.load(_crafted(plain_source, tmp_path, drop_params=["atom_min_count"]))
     assert older.atom_min_count is None and len(older.atoms_) == 0
     np.testing.assert_array_equal(older.anomaly_score(X), plain.anomaly_score(X))
 
@@ -428,9 +400,9 @@ def _labels(k, *head):
 @pytest.mark.parametrize("change, said", [
     (dict(params={"reweight": "modes"}),
      "array 'modes.labels' is stored, but the config says reweight='modes'"),
-    (dict(drop="modes.labels"),
+    (dict(drop_arrays=["modes.labels"]),
      "array 'modes.labels' is missing, but the config says reweight='separated_modes'"),
-    (dict(drop="modes.means"), "array 'modes.means' is missing beside 'modes.variances'"),
+    (dict(drop_arrays=["modes.means"]), "array 'modes.means' is missing beside 'modes.variances'"),
     (dict(arrays=lambda k: {"modes.labels": _labels(k).astype(np.float64)}),
      "array 'modes.labels' has shape"),
     (dict(arrays=lambda k: {"modes.labels": _labels(k + 1)}),
@@ -449,35 +421,15 @@ def _labels(k, *head):
 def test_a_file_with_broken_mode_labels_is_refused(separated_file, tmp_path, change, said):
     """change: the config's params updated, an array dropped, or arrays replaced (given K)."""
     _, model, source = separated_file
-    k = model.mode_mixture_.n_components
-    if "drop" in change:
-        stored_meta, stored = _read(source)
-        del stored[change["drop"]]
-        stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
-        path = tmp_path / "crafted.safetensors"
-        save_file(stored, str(path), metadata=stored_meta)
-    elif "arrays" in change:
-        path = _crafted(source, tmp_path, arrays=change["arrays"](k))
-    else:
-        path = _crafted(source, tmp_path, params=change["params"])
+    if "arrays" in change:
+        change = {"arrays": change["arrays"](model.mode_mixture_.n_components)}
+    path = _crafted(source, tmp_path, **change)
     assert _refused(path, said).endswith(AGAIN)
 
 
-def _without(source, tmp_path, names):
-    """A consistent copy of the model file `source` without the arrays `names` (its checksum
-    rewritten), in tmp_path."""
-    stored_meta, stored = _read(source)
-    for name in names:
-        del stored[name]
-    stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
-    path = tmp_path / "crafted.safetensors"
-    save_file(stored, str(path), metadata=stored_meta)
-    return path
-
-
 def test_a_file_of_labels_without_a_mixture_is_refused(separated_file, tmp_path):
-    path = _without(separated_file[2], tmp_path, ("modes.means", "modes.variances",
-                                                  "modes.weights"))
+    path = _crafted(separated_file[2], tmp_path,
+                    drop_arrays=["modes.means", "modes.variances", "modes.weights"])
     assert _refused(path, "array 'modes.labels' is stored without the mixture's "
                           "'modes.means'").endswith(AGAIN)
 
@@ -490,7 +442,7 @@ def bounded_file(tmp_path_factory):
     X = np.r_[rng.standard_normal((1000, 3)), rng.standard_normal((100, 3)) + 10.0]
     model, path = _fit_and_save(tmp_path_factory.mktemp("bounded"), "bounded", X,
                                 reweight="separated_modes", max_mode_gain=3.0)
-    assert model.mode_mixture_.max_gain == 3.0 and "modes.max_gain" in _read(path)[1]
+    assert model.mode_mixture_.max_gain == 3.0 and "modes.max_gain" in stored_contents(path)[1]
     return X, model, path
 
 
@@ -505,19 +457,14 @@ def bounded_file(tmp_path_factory):
      "array 'modes.max_gain' has shape () (float64), expected (1,)"),
     (dict(arrays={"modes.max_gain": np.array([3], dtype=np.int64)}),
      "array 'modes.max_gain' has shape (1,) (int64), expected (1,)"),
-    (dict(drop="modes.labels", params={"reweight": "modes"}),
+    (dict(drop_arrays=["modes.labels"], params={"reweight": "modes"}),
      "array 'modes.max_gain' is stored without 'modes.labels'"),
 ])
 def test_a_file_with_a_broken_mode_bound_is_refused(bounded_file, tmp_path, change, said):
     """'modes.max_gain' (the bound the mixture was fitted with) that no fit writes: below 1,
     not finite, of another shape or kind, or beside no labels."""
     _, _, source = bounded_file
-    path = _crafted(source, tmp_path, arrays=change.get("arrays"), params=change.get("params"))
-    if "drop" in change:
-        stored_meta, stored = _read(path)
-        del stored[change["drop"]]
-        stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
-        save_file(stored, str(path), metadata=stored_meta)
+    path = _crafted(source, tmp_path, **change)
     assert _refused(path, said).endswith(AGAIN)
 
 
@@ -567,7 +514,7 @@ def projected_file(tmp_path_factory):
     X = np.c_[t, 0.5 * t, 0.1 * rng.standard_normal(1100)]
     model, path = _fit_and_save(tmp_path_factory.mktemp("projected"), "projected", X,
                                 reweight="separated_modes", mode_variance_share=0.6)
-    assert model.mode_mixture_.basis.shape == (3, 1) and "modes.basis" in _read(path)[1]
+    assert model.mode_mixture_.basis.shape == (3, 1) and "modes.basis" in stored_contents(path)[1]
     return X, model, path
 
 
@@ -599,9 +546,9 @@ def test_a_file_with_a_broken_mode_basis_is_refused(projected_file, tmp_path, ar
 
 
 def test_a_file_of_a_basis_without_a_mixture_is_refused(projected_file, tmp_path):
-    path = _without(projected_file[2], tmp_path, ("modes.means", "modes.variances",
-                                                  "modes.weights", "modes.labels",
-                                                  "modes.max_gain"))
+    path = _crafted(projected_file[2], tmp_path,
+                    drop_arrays=["modes.means", "modes.variances", "modes.weights",
+                                 "modes.labels", "modes.max_gain"])
     assert _refused(path, "array 'modes.basis' is stored without the mixture's "
                           "'modes.means'").endswith(AGAIN)
 

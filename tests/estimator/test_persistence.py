@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 from fakes import _Payload
+from model_files import edit_model_file, stored_contents
 from safetensors.numpy import save_file
 
 from mulde import MULDE
 from mulde.estimator.model import DeviceFallbackWarning
-from mulde.estimator.persistence import ModelFileError
+from mulde.estimator.persistence import CHECKSUM, ModelFileError
 from mulde.io.features import FeatureFileError, read_features
 
 
@@ -336,32 +337,13 @@ def test_a_pickle_or_joblib_file_is_named_as_one_and_never_unpickled(fitted, tmp
                               "model with model.save (a .safetensors file)")
 
 
-def _rewrite(path, arrays_changed=None, dropped=(), meta_dropped=(), **meta_changes):
-    """Rewrite the model file `path` with some metadata fields changed, or removed
-    (`meta_dropped`), some arrays changed (`arrays_changed`) or removed (`dropped`), and the
-    checksum of the content then stored: a consistent file of other contents, as an editor
-    that knows the format writes it."""
-    from safetensors import safe_open
-
-    from mulde.estimator.persistence import CHECKSUM, content_checksum
-
-    with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata()
-        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    arrays = {k: v for k, v in (arrays | (arrays_changed or {})).items() if k not in dropped}
-    meta = {k: v for k, v in (meta | meta_changes).items() if k not in meta_dropped}
-    save_file(arrays, str(path), metadata=meta | {CHECKSUM: content_checksum(arrays, meta)})
-
-
 def test_newer_format_and_unknown_fields_are_refused(fitted, tmp_path):
     path = fitted[0].save(tmp_path / "m.safetensors")
-    _rewrite(path, format_version="99")
+    edit_model_file(path, meta={"format_version": "99"})
     with pytest.raises(ModelFileError, match="newer mulde"):
         MULDE.load(path)
     path = fitted[0].save(tmp_path / "m.safetensors")
-    params = json.loads(fitted[0].save(tmp_path / "n.safetensors") and
-                        json.dumps(fitted[0].get_params()))
-    _rewrite(path, params=json.dumps(params | {"surprise": 1}))
+    edit_model_file(path, params={"surprise": 1})
     with pytest.raises(ModelFileError, match="unknown parameter.*surprise"):
         MULDE.load(path)
 
@@ -372,7 +354,7 @@ def test_a_format_version_that_is_not_a_whole_number_is_refused_by_name(fitted, 
     """It gave `ValueError: invalid literal for int()` without the file's name (and a
     traceback from `mulde score`)."""
     path = fitted[0].save(tmp_path / "m.safetensors")
-    _rewrite(path, format_version=version)
+    edit_model_file(path, meta={"format_version": version})
     with pytest.raises(ModelFileError) as err:
         MULDE.load(path)
     assert str(err.value) == (f"{path}: metadata field 'format_version' is {version!r}, not a "
@@ -383,7 +365,7 @@ def test_a_format_version_that_is_not_a_whole_number_is_refused_by_name(fitted, 
 @pytest.mark.parametrize("version", ["0", "-1"])
 def test_a_format_version_below_the_first_is_refused_by_name(fitted, tmp_path, version):
     path = fitted[0].save(tmp_path / "m.safetensors")
-    _rewrite(path, format_version=version)
+    edit_model_file(path, meta={"format_version": version})
     with pytest.raises(ModelFileError, match=rf"'format_version' is '{version}', below the "
                        "first format 1: the file was changed or damaged"):
         MULDE.load(path)
@@ -398,23 +380,14 @@ def tiny(tmp_path_factory):
     return model, model.save(tmp_path_factory.mktemp("tiny") / "m.safetensors"), X
 
 
-def _edited(tiny, tmp_path, old=False, params=None, **rewrite):
-    """A copy of the tiny model's file, rewritten consistently (`_rewrite`: the checksum of
-    what it stores), its parameters updated by `params`; `old`: without the checksum, as a
-    file saved before it existed (format 1)."""
-    model, saved, _ = tiny
-    path = tmp_path / "e.safetensors"
-    path.write_bytes(saved.read_bytes())
-    if params is not None:
-        rewrite["params"] = json.dumps(model.get_params() | params)
-    _rewrite(path, **rewrite)
+def _edited(tiny, tmp_path, old=False, **edits):
+    """A copy of the tiny model's file, edited consistently (`edit_model_file`: the checksum
+    of what it stores); `old`: without the checksum, as a file saved before it existed
+    (format 1)."""
+    _, saved, _ = tiny
+    path = edit_model_file(saved, tmp_path / "e.safetensors", **edits)
     if old:
-        from safetensors import safe_open
-
-        from mulde.estimator.persistence import CHECKSUM
-
-        with safe_open(str(path), framework="numpy") as f:
-            meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        meta, arrays = stored_contents(path)
         del meta[CHECKSUM]
         save_file(arrays, str(path), metadata=meta | {"format_version": "1"})
     return path
@@ -426,35 +399,35 @@ AGAIN = "; fit and save it again$"
 
 @pytest.mark.parametrize("old", [False, True], ids=["recomputed_checksum", "no_checksum"])
 @pytest.mark.parametrize("edit, said", [
-    (dict(arrays_changed={"sigmas": np.geomspace(1e-3, 1, 4).astype(np.float32)}),
+    (dict(arrays={"sigmas": np.geomspace(1e-3, 1, 4).astype(np.float32)}),
      r"array 'sigmas' has shape \(4,\), expected \(16,\) \(n_levels=16\)"),
-    (dict(dropped=("aggregator.mean",)),
+    (dict(drop_arrays=("aggregator.mean",)),
      r"array 'aggregator.mean' is missing \(n_levels=16, aggregator='mean_energy'\)"),
-    (dict(arrays_changed={"aggregator.mean": np.arange(16)}),
+    (dict(arrays={"aggregator.mean": np.arange(16)}),
      r"array 'aggregator.mean' holds int64 values, not floating-point numbers"),
-    (dict(arrays_changed={"mean": np.array([0.0, np.nan, 0.0])}),
+    (dict(arrays={"mean": np.array([0.0, np.nan, 0.0])}),
      r"array 'mean' holds non-finite values \(NaN or infinite\)"),
-    (dict(arrays_changed={"scale": np.ones(2)}),
+    (dict(arrays={"scale": np.ones(2)}),
      r"array 'scale' has shape \(2,\), expected \(3,\) \(n_features_in=3\)"),
-    (dict(dropped=("sigmas",)), r"array 'sigmas' is missing \(n_levels=16\)"),
-    (dict(arrays_changed={"whitening": np.eye(3)}),
+    (dict(drop_arrays=("sigmas",)), r"array 'sigmas' is missing \(n_levels=16\)"),
+    (dict(arrays={"whitening": np.eye(3)}),
      r"array 'whitening' is stored, but the config says whiten=None"),
     (dict(params={"whiten": "ledoit_wolf"}),
      r"array 'whitening' is missing \(whiten='ledoit_wolf', n_features_in=3\)"),
     (dict(params={"aggregator": "mean_energy_validated"}),
      r"array 'aggregator.levels' is missing \(aggregator='mean_energy_validated'\)"),
     (dict(params={"aggregator": "mean_energy_validated"},
-          arrays_changed={"aggregator.levels": np.array([15, 16])}),
+          arrays={"aggregator.levels": np.array([15, 16])}),
      r"array 'aggregator.levels' holds level indices outside 0 to 15 \(n_levels=16\)"),
     (dict(params={"aggregator": "gmm", "n_components": 2}),
      r"array 'aggregator.weights' is missing \(n_levels=16, n_components=2, "
      r"covariance_type='full'\)"),
-    (dict(arrays_changed={"network.first.weight": np.zeros((8, 4), dtype=np.int64)}),
+    (dict(arrays={"network.first.weight": np.zeros((8, 4), dtype=np.int64)}),
      r"array 'network.first.weight' holds int64 values, not float32"),
-    (dict(arrays_changed={"network.first.weight": np.zeros((8, 5), dtype=np.float32)}),
+    (dict(arrays={"network.first.weight": np.zeros((8, 5), dtype=np.float32)}),
      r"array 'network.first.weight' has shape \(8, 5\), the network the config describes "
      r"\(8, 4\)"),
-    (dict(dropped=("network.first.bias",)),
+    (dict(drop_arrays=("network.first.bias",)),
      r"array 'network.first.bias' is missing \(the network the config describes has it\)"),
     (dict(params={"n_levels": "x"}),
      r"its stored parameters are not valid: the 'n_levels' parameter of MULDE must be an int "
@@ -465,8 +438,8 @@ AGAIN = "; fit and save it again$"
     (dict(params={"sigma_low": 2.0}),
      r"its stored parameters are not valid: sigma_high \(1\.0\) must be above sigma_low "
      r"\(2\.0\)"),
-    (dict(n_features_in="x"), r"metadata field 'n_features_in' is 'x', not a whole number of "
-                              r"at least 1"),
+    (dict(meta={"n_features_in": "x"}),
+     r"metadata field 'n_features_in' is 'x', not a whole number of at least 1"),
 ])
 def test_arrays_and_parameters_that_do_not_fit_the_configuration_are_refused_by_name(
         tiny, tmp_path, edit, said, old):
@@ -518,8 +491,7 @@ def test_an_ensemble_size_other_than_the_stored_networks_is_refused_before_build
     X = np.random.default_rng(1).standard_normal((200, 3))
     path = MULDE(hidden_sizes=(8,), n_members=2, max_steps=5, random_state=0,
                  device="cpu").fit(X).save(tmp_path / "e.safetensors")
-    params = MULDE.load(path).get_params()
-    _rewrite(path, params=json.dumps(params | {"n_members": n_members}))
+    edit_model_file(path, params={"n_members": n_members})
     with pytest.raises(ModelFileError, match=f"n_members={n_members!r}, the file holds 2"):
         MULDE.load(path)
 
@@ -535,11 +507,8 @@ def test_a_file_from_before_the_ensemble_and_lr_schedule_options_loads_as_one_ne
     model = MULDE(hidden_sizes=(32, 32), max_steps=40, batch_size=128, random_state=0,
                   n_components=2, device="cpu", n_members=1, max_samples=1.0).fit(X)
     path = model.save(tmp_path / "m.safetensors")
-    params = model.get_params()
-    for name in ("n_members", "max_samples", "lr_schedule", "antithetic", "base",
-                 "precondition", "time_score", "adam_betas"):
-        del params[name]
-    _rewrite(path, params=json.dumps(params))
+    edit_model_file(path, drop_params=["n_members", "max_samples", "lr_schedule", "antithetic",
+                                       "base", "precondition", "time_score", "adam_betas"])
     loaded = MULDE.load(path)
     assert loaded.n_members == 1 and loaded.lr_schedule == "constant"
     assert loaded.max_samples == 1.0
@@ -554,9 +523,7 @@ def test_a_file_from_before_the_regulariser_option_loads_as_the_constant_form(fi
     the constant form (the default is now sigma2), and score as they did."""
     model, X = fitted
     path = model.save(tmp_path / "m.safetensors")
-    params = model.get_params()
-    del params["regulariser"]
-    _rewrite(path, params=json.dumps(params))
+    edit_model_file(path, drop_params=["regulariser"])
     loaded = MULDE.load(path)
     assert loaded.regulariser == "constant" and model.regulariser == "sigma2"
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
@@ -568,9 +535,7 @@ def test_a_file_from_before_noise_input_and_scaling_loads_as_it_was_fitted(fitte
     round-trips with its setting."""
     model, X = fitted
     path = model.save(tmp_path / "m.safetensors")
-    params = model.get_params()
-    del params["noise_input"], params["scaling"]
-    _rewrite(path, params=json.dumps(params))
+    edit_model_file(path, drop_params=["noise_input", "scaling"])
     loaded = MULDE.load(path)
     assert loaded.noise_input == "sigma" and loaded.network_.noise_input == "sigma"
     assert loaded.scaling == "column"
@@ -586,13 +551,7 @@ def test_tampered_tensor_shape_is_refused(fitted, tmp_path):
     """An array of another shape is refused by the checksum stored at saving, and by its
     shape in a file whose checksum fits (recomputed, or a file saved before it existed)."""
     path = fitted[0].save(tmp_path / "m.safetensors")
-    from safetensors import safe_open
-
-    from mulde.estimator.persistence import CHECKSUM
-
-    with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata()
-        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    meta, arrays = stored_contents(path)
     name = next(k for k in arrays if k.endswith("first.weight"))
     arrays[name] = np.zeros((3, 3), dtype=np.float32)
     save_file(arrays, str(path), metadata=meta)
@@ -642,11 +601,8 @@ def test_the_checksum_covers_arrays_and_settings_in_any_order():
 def test_an_edited_setting_is_refused_as_edited_weights_are(fitted, tmp_path):
     """The threshold offset changed in the file's metadata (a plausible value that no other
     check would catch): refused by the checksum."""
-    from safetensors import safe_open
-
     path = fitted[0].save(tmp_path / "m.safetensors")
-    with safe_open(str(path), framework="numpy") as f:
-        meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    meta, arrays = stored_contents(path)
     assert "offset" in meta
     save_file(arrays, str(path), metadata=meta | {"offset": str(float(meta["offset"]) + 1)})
     with pytest.raises(ModelFileError, match="its weights or settings do not match"):
@@ -656,8 +612,6 @@ def test_an_edited_setting_is_refused_as_edited_weights_are(fitted, tmp_path):
 def test_a_file_saved_before_the_checksum_loads_and_scores_as_before(fitted, tmp_path):
     """Files of earlier mulde versions (format 1) have no checksum: they load unchecked, and
     score as the model did."""
-    from mulde.estimator.persistence import CHECKSUM
-
     model, X = fitted
     arrays, meta = model._file_contents()
     path = tmp_path / "old.safetensors"
@@ -674,11 +628,8 @@ def test_a_file_saved_before_the_checksum_loads_and_scores_as_before(fitted, tmp
 def test_a_deleted_checksum_is_refused_when_the_format_requires_it(fitted, tmp_path):
     """Format 2 requires the checksum: deleting the field (with the weights edited or not)
     passed every check while format 1 stood for both old and new files."""
-    from safetensors import safe_open
-
     path = fitted[0].save(tmp_path / "m.safetensors")
-    with safe_open(str(path), framework="numpy") as f:
-        meta, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    meta, arrays = stored_contents(path)
     assert meta["format_version"] == "2"
     del meta["sha256"]
     save_file(arrays, str(path), metadata=meta)
@@ -741,12 +692,8 @@ def test_loading_never_unpickles_a_crafted_payload(tmp_path):
 
 
 def test_a_tampered_config_cannot_make_loading_allocate_a_huge_network(tmp_path, unit_model):
-    from safetensors import safe_open
-    from safetensors.numpy import save_file
-
     path = unit_model.save(tmp_path / "m.safetensors")
-    with safe_open(str(path), framework="numpy") as f:
-        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    meta, tensors = stored_contents(path)
     del meta["sha256"]  # as a file saved before the checksum: the configuration's own checks
     meta["format_version"] = "1"
     params = json.loads(meta["params"]) | {"hidden_sizes": [2**20, 2**20]}  # 4 TB of weights
@@ -846,8 +793,7 @@ def test_an_auto_file_keeps_the_networks_it_holds_whatever_the_rule_now_says(tmp
     model = MULDE(hidden_sizes=(8,), n_members=1, max_steps=10, random_state=0,
                   device="cpu").fit(X)
     path = model.save(tmp_path / "m.safetensors")
-    _rewrite(path, params=json.dumps(model.get_params() | {"n_members": "auto",
-                                                           "max_samples": "auto"}))
+    edit_model_file(path, params={"n_members": "auto", "max_samples": "auto"})
     loaded = MULDE.load(path)
     assert loaded.n_members == "auto" and not isinstance(loaded.network_, EnergyEnsemble)
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
@@ -862,10 +808,10 @@ def test_a_loaded_model_keeps_the_principal_directions_it_counted(tmp_path):
     model = MULDE(max_steps=2, eval_every=1, random_state=0, device="cpu").fit(X)
     path = model.save(tmp_path / "m.safetensors")
     assert MULDE.load(path).principal_directions_ == model.principal_directions_ == 28
-    _rewrite(path, principal_directions="null")
+    edit_model_file(path, meta={"principal_directions": "null"})
     assert MULDE.load(path).principal_directions_ is None
     for bad in ("-3", "2.5", "true"):
-        _rewrite(path, principal_directions=bad)
+        edit_model_file(path, meta={"principal_directions": bad})
         with pytest.raises(ModelFileError, match=f"principal_directions {json.loads(bad)!r}"):
             MULDE.load(path)
 
@@ -878,10 +824,10 @@ def test_a_loaded_model_keeps_the_lattice_columns_auto_counted(tmp_path):
     X = np.c_[np.round(rng.normal(0, 3, (200, 2))), rng.standard_normal(200)]
     path = MULDE(max_steps=2, random_state=0, device="cpu").fit(X).save(tmp_path / "m.st")
     assert MULDE.load(path).lattice_columns_ == 2
-    _rewrite(path, meta_dropped=("lattice_columns",))
+    edit_model_file(path, drop_meta=["lattice_columns"])
     assert MULDE.load(path).lattice_columns_ is None
     for bad in ("-1", "4", "1.5", "true"):
-        _rewrite(path, lattice_columns=bad)
+        edit_model_file(path, meta={"lattice_columns": bad})
         with pytest.raises(ModelFileError, match=f"lattice_columns {json.loads(bad)!r} is not"):
             MULDE.load(path)
 
@@ -901,7 +847,7 @@ def test_a_metadata_field_that_is_not_what_it_should_be_is_named(tiny, tmp_path,
     kind, was reported by the JSON parser's own words ("Expecting value: line 1 column 1")
     without the field's name."""
     path = _edited(tiny, tmp_path)
-    _rewrite(path, **{field: value})
+    edit_model_file(path, meta={field: value})
     with pytest.raises(ModelFileError) as err:
         MULDE.load(path)
     assert str(err.value).startswith(f"{path}: inconsistent MULDE model file: {said}")
@@ -920,10 +866,10 @@ def test_a_loaded_model_says_what_its_threshold_was_set_on(tmp_path):
         loaded = MULDE.load(path)
         assert loaded.threshold_scores_ == model.threshold_scores_ == threshold_on
         assert loaded.summary()["threshold_scores"] == threshold_on
-        _rewrite(path, meta_dropped=("threshold_scores",))
+        edit_model_file(path, drop_meta=["threshold_scores"])
         older = "validation" if threshold_on == "validation" else "training"
         assert MULDE.load(path).threshold_scores_ == older
-    _rewrite(path, threshold_scores=json.dumps("elsewhere"))
+    edit_model_file(path, meta={"threshold_scores": json.dumps("elsewhere")})
     with pytest.raises(ModelFileError, match="'threshold_scores' is 'elsewhere'"):
         MULDE.load(path)
 
@@ -949,9 +895,8 @@ def test_a_stored_dequantise_list_the_columns_do_not_bear_out_is_refused(tmp_pat
             (["x"], "'quantisation_steps' holds a cell for column 'count', which "
                     "dequantise=['x'] does not name"),
             ([], "'quantisation_steps' is stored, but the config says dequantise=[]")]:
-        path = tmp_path / "e.safetensors"
-        path.write_bytes(saved.read_bytes())
-        _rewrite(path, params=json.dumps(model.get_params() | {"dequantise": dequantise}))
+        path = edit_model_file(saved, tmp_path / "e.safetensors",
+                               params={"dequantise": dequantise})
         with pytest.raises(ModelFileError) as err:
             MULDE.load(path)
         assert str(err.value).startswith(start + said), err.value

@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from model_files import edit_model_file
 
 from mulde import MULDE
 from mulde.estimator.reweighting import MIN_ROWS, ModeMixture, fit_mode_mixture
@@ -275,19 +276,11 @@ def test_info_of_a_file_without_the_lattice_count_gives_both_reasons(tmp_path, c
     """A file saved before `lattice_columns` was recorded, fitted with dequantise False (no
     count of quantised columns either) and no mixture: whether its rows had a lattice column
     or made one mode is not on file, and info says both (it said "one mode" alone)."""
-    from safetensors import safe_open
-    from safetensors.numpy import save_file
-
     from mulde.cli import main
-    from mulde.estimator.persistence import CHECKSUM, content_checksum
 
     X = np.random.default_rng(1).standard_normal((1500, 3))
     path = MULDE(**TINY, dequantise=False).fit(X).save(tmp_path / "m.safetensors")
-    with safe_open(str(path), framework="numpy") as f:
-        meta, arrays = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    del meta["lattice_columns"]
-    meta[CHECKSUM] = content_checksum(arrays, meta)
-    save_file(arrays, str(tmp_path / "old.safetensors"), metadata=meta)
+    edit_model_file(path, tmp_path / "old.safetensors", drop_meta=["lattice_columns"])
     capsys.readouterr()
     assert main(["info", str(tmp_path / "old.safetensors")]) == 0
     assert ("modes reweighted: no (the mixture's components make one mode, or a column on a "
@@ -491,23 +484,10 @@ def test_a_file_saved_before_the_option_loads_as_unweighted(tmp_path):
     """A model file whose params hold no "reweight" (saved before stop 80) was fitted with
     every row alike: it loads with reweight None, not the new default (and max_mode_gain,
     which came at stop 82, None: separated modes' equal shares, as files before it)."""
-    import json
-
-    from safetensors import safe_open
-    from safetensors.numpy import save_file
-
-    from mulde.estimator.persistence import CHECKSUM, content_checksum
-
     X = np.random.default_rng(3).standard_normal((200, 3))
     path = MULDE(**TINY, reweight=None).fit(X).save(tmp_path / "m.safetensors")
-    with safe_open(str(path), framework="numpy") as f:
-        meta = dict(f.metadata())
-        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    params = json.loads(meta["params"])
-    del params["reweight"], params["max_mode_gain"]
-    meta["params"] = json.dumps(params)
-    meta[CHECKSUM] = content_checksum(arrays, meta)
-    save_file(arrays, str(tmp_path / "old.safetensors"), metadata=meta)
+    edit_model_file(path, tmp_path / "old.safetensors",
+                    drop_params=["reweight", "max_mode_gain"])
     loaded = MULDE.load(tmp_path / "old.safetensors")
     assert loaded.reweight is None and loaded.max_mode_gain is None
 

@@ -1,0 +1,60 @@
+"""Model files edited for tests, as someone who knows the format can edit them.
+
+A MULDE file's checksum (`sha256`) catches accidental damage only: whoever edits the file can
+compute it again (`content_checksum`). `edit_model_file` does so, so a test can hand `load`,
+`mulde info` or `export` a consistent file of other contents: a field a fit never writes, an
+array dropped, or a file as an older mulde saved it (a field it did not record yet).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from mulde.estimator.persistence import CHECKSUM, content_checksum
+
+
+def stored_contents(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """The metadata and the arrays stored in the safetensors file `path`, read as they are
+    (unlike `mulde.estimator.persistence.read_model_file`, which checks them)."""
+    with safe_open(str(path), framework="numpy") as f:
+        return dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+
+
+def edit_model_file(source: str | Path, out: str | Path | None = None, *,
+                    meta: Mapping[str, str] | None = None,
+                    arrays: Mapping[str, np.ndarray] | None = None,
+                    params: Mapping[str, object] | None = None,
+                    record: Mapping[str, object] | None = None,
+                    drop_meta: Iterable[str] = (), drop_arrays: Iterable[str] = (),
+                    drop_params: Iterable[str] = (), drop_record: Iterable[str] = ()) -> Path:
+    """Write `source` again to `out` (default: over `source`) with metadata fields `meta` and
+    arrays `arrays` set, the JSON `params` and `train_result` (`record`) updated, and the
+    named metadata fields, arrays, params and `train_result` entries removed; the checksum is
+    that of the new contents. Returns the path written."""
+    stored_meta, stored = stored_contents(source)
+    if params is not None or drop_params:
+        stored_params = json.loads(stored_meta["params"]) | dict(params or {})
+        for name in drop_params:
+            del stored_params[name]
+        stored_meta["params"] = json.dumps(stored_params)
+    if record is not None or drop_record:
+        stored_record = json.loads(stored_meta["train_result"]) | dict(record or {})
+        for name in drop_record:
+            del stored_record[name]
+        stored_meta["train_result"] = json.dumps(stored_record)
+    stored_meta |= dict(meta or {})
+    stored |= dict(arrays or {})
+    for name in drop_meta:
+        del stored_meta[name]
+    for name in drop_arrays:
+        del stored[name]
+    stored_meta[CHECKSUM] = content_checksum(stored, stored_meta)
+    path = Path(source if out is None else out)
+    save_file(stored, str(path), metadata=stored_meta)
+    return path
