@@ -1446,6 +1446,24 @@ def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_pat
             "metrics.json (config.skipped_videos)\nreport: ") in printed
 
 
+def test_train_counts_its_skipped_videos_at_the_end(tmp_path, capsys):
+    """`mulde train` on a folder with an empty video file among good ones trains on the
+    others and, as `mulde run` does, counts the skipped ones again beside its result (their
+    lines scrolled past between the progress bars)."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "normal"
+    for i in range(2):
+        write_square_frames(folder / f"t{i}", 1 + 0.1 * rng.standard_normal(20))
+    (folder / "broken.mp4").write_bytes(b"")
+    out = tmp_path / "out"
+    assert main(["train", str(folder), "--out", str(out), "--params", SMALL]) == 0
+    said = capsys.readouterr()
+    assert "skipped broken.mp4: the file is empty (0 bytes)" in said.err
+    assert said.out.startswith("trained on 2 videos ")
+    assert (f"\n1 video skipped, not trained on: why is in the warnings above and in `mulde "
+            f"info {out / 'model'}` (skipped)\nmodel: {out / 'model'}\n") in said.out
+
+
 def test_a_run_over_fewer_labelled_test_videos_says_its_evaluation_is_partial(tmp_path,
                                                                               capsys):
     """A labelled test video skipped (another size): the AUCs are over the others, which the

@@ -2528,6 +2528,10 @@ def _train(args: argparse.Namespace) -> int:
                   f"({t.held_out['events_per_hour']:.3g} per hour"
                   + ("" if t.out_of_sample else "; in-sample model scores: only the threshold "
                      "was held out, so this is optimistic") + ")")
+    skipped = model.training.get("skipped") or []
+    if skipped:  # their lines scrolled past between the progress bars, as `mulde run` says
+        print(f"{_count(len(skipped), 'video')} skipped, not trained on: why is in the "
+              f"warnings above and in `mulde info {Path(args.out) / MODEL_DIR}` (skipped)")
     print(f"model: {Path(args.out) / MODEL_DIR}")
     _say_stale_export(export, Path(args.out) / MODEL_DIR)
     return 0
