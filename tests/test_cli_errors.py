@@ -70,6 +70,28 @@ def test_every_subcommand_has_help_and_a_bare_mulde_says_what_to_choose(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
+    ([], "mulde: error: give a command, one of {fit,score,"),
+    (["scor", "m.safetensors", "x.csv"], "mulde: error: unknown command scor (did you mean "
+                                         "score?); give one of {fit,score,"),
+    (["Fit"], "mulde: error: unknown command Fit (did you mean fit?); give one of {fit,"),
+    # argparse names only the missing command here, not the option it does not know
+    (["--nope"], "mulde: error: unrecognized arguments: --nope; give a command before its "
+                 "options, one of {fit,score,"),
+    (["--outt=x", "fit", "x.csv", "--out", "m"], "mulde: error: unrecognized arguments: "
+                                                  "--outt=x"),
+])
+def test_a_mistake_before_the_command_is_one_line_with_the_commands(argv, message, capsys):
+    """A bare, misspelt or missing command is answered as a subcommand's mistake is: one
+    `mulde: error:` line (no usage block), the commands to choose from, the closest one to a
+    misspelt command, and a pointer to `mulde --help`."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    line = _error(capsys)
+    assert line.startswith(message) and line.endswith(" (see mulde --help)"), line
+
+
+@pytest.mark.parametrize("argv, message", [
     (["run", "ucsd_ped2"], "mulde: error: the following arguments are required: --root, "
                            "--out (see mulde run --help)"),
     (["watch", "m", "s", "--out", "o", "--nope"], "mulde: error: unrecognized arguments: "
