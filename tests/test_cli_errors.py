@@ -70,6 +70,28 @@ def test_every_subcommand_has_help_and_a_bare_mulde_says_what_to_choose(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
+    ([], "mulde: error: give a command, one of {fit,score,"),
+    (["scor", "m.safetensors", "x.csv"], "mulde: error: unknown command scor (did you mean "
+                                         "score?); give one of {fit,score,"),
+    (["Fit"], "mulde: error: unknown command Fit (did you mean fit?); give one of {fit,"),
+    # argparse names only the missing command here, not the option it does not know
+    (["--nope"], "mulde: error: unrecognized arguments: --nope; give a command before its "
+                 "options, one of {fit,score,"),
+    (["--outt=x", "fit", "x.csv", "--out", "m"], "mulde: error: unrecognized arguments: "
+                                                  "--outt=x"),
+])
+def test_a_mistake_before_the_command_is_one_line_with_the_commands(argv, message, capsys):
+    """A bare, misspelt or missing command is answered as a subcommand's mistake is: one
+    `mulde: error:` line (no usage block), the commands to choose from, the closest one to a
+    misspelt command, and a pointer to `mulde --help`."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    line = _error(capsys)
+    assert line.startswith(message) and line.endswith(" (see mulde --help)"), line
+
+
+@pytest.mark.parametrize("argv, message", [
     (["run", "ucsd_ped2"], "mulde: error: the following arguments are required: --root, "
                            "--out (see mulde run --help)"),
     (["watch", "m", "s", "--out", "o", "--nope"], "mulde: error: unrecognized arguments: "
@@ -1444,6 +1466,24 @@ def test_a_test_video_of_another_resolution_is_skipped_and_listed_by_run(tmp_pat
     # its line scrolled past between progress bars: the end of the run counts it again
     assert ("\n1 video skipped (1 test, not scored): why is in the report's warnings and "
             "metrics.json (config.skipped_videos)\nreport: ") in printed
+
+
+def test_train_counts_its_skipped_videos_at_the_end(tmp_path, capsys):
+    """`mulde train` on a folder with an empty video file among good ones trains on the
+    others and, as `mulde run` does, counts the skipped ones again beside its result (their
+    lines scrolled past between the progress bars)."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "normal"
+    for i in range(2):
+        write_square_frames(folder / f"t{i}", 1 + 0.1 * rng.standard_normal(20))
+    (folder / "broken.mp4").write_bytes(b"")
+    out = tmp_path / "out"
+    assert main(["train", str(folder), "--out", str(out), "--params", SMALL]) == 0
+    said = capsys.readouterr()
+    assert "skipped broken.mp4: the file is empty (0 bytes)" in said.err
+    assert said.out.startswith("trained on 2 videos ")
+    assert (f"\n1 video skipped, not trained on: why is in the warnings above and in `mulde "
+            f"info {out / 'model'}` (skipped)\nmodel: {out / 'model'}\n") in said.out
 
 
 def test_a_run_over_fewer_labelled_test_videos_says_its_evaluation_is_partial(tmp_path,

@@ -2528,6 +2528,10 @@ def _train(args: argparse.Namespace) -> int:
                   f"({t.held_out['events_per_hour']:.3g} per hour"
                   + ("" if t.out_of_sample else "; in-sample model scores: only the threshold "
                      "was held out, so this is optimistic") + ")")
+    skipped = model.training.get("skipped") or []
+    if skipped:  # their lines scrolled past between the progress bars, as `mulde run` says
+        print(f"{_count(len(skipped), 'video')} skipped, not trained on: why is in the "
+              f"warnings above and in `mulde info {Path(args.out) / MODEL_DIR}` (skipped)")
     print(f"model: {Path(args.out) / MODEL_DIR}")
     _say_stale_export(export, Path(args.out) / MODEL_DIR)
     return 0
@@ -2735,9 +2739,39 @@ def set_threads(n: int) -> None:
 
 
 class _MuldeParser(argparse.ArgumentParser):
-    """The `mulde` parser; `subcommands` maps each subcommand to its parser."""
+    """The `mulde` parser; `subcommands` maps each subcommand to its parser. Its mistakes
+    (no command, a misspelt one, an unknown option before the command) are one line, as a
+    subcommand's are: `mulde: error: ...`, the commands to choose from, the closest command
+    to a misspelt one, and a pointer to `mulde --help` (argparse would print its usage block
+    first, and for `mulde --nope` name only the missing command)."""
 
     subcommands: dict[str, argparse.ArgumentParser]
+    _given: list[str] | None = None  # the arguments of its last parse
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        from mulde.suggest import with_suggestions
+
+        commands = list(getattr(self, "subcommands", {}))
+        choose = "{" + ",".join(commands) + "}"
+        invalid = re.match(r"argument command: invalid choice: '(.*)' \(choose from", message)
+        if invalid:  # "mulde scor ..."
+            name = with_suggestions([invalid.group(1)], commands)[0]
+            message = f"unknown command {name}; give one of {choose}"
+        elif message.startswith("the following arguments are required: command"):
+            known = [o for action in self._actions for o in action.option_strings]
+            unknown = [a for a in self._given or [] if a.startswith("-")
+                       and a.split("=", 1)[0] not in known]
+            message = f"give a command, one of {choose}"
+            if unknown:  # "mulde --out x": an option of a command given without the command
+                message = (f"{_unrecognized(self, unknown)}; give a command before its "
+                           f"options, one of {choose}")
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class _GivenOnce(argparse.Action):

@@ -209,7 +209,8 @@ def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str |
         base = FrameCentricExtractor(backbone=preset or "efficientnet-lite0",
                                      weights_path=weights_path)
     else:
-        raise ValueError(f"unknown extractor {name!r}; choose from "
+        said = with_suggestions([name], extractor_names())[0]  # "name (did you mean x?)"
+        raise ValueError(f"unknown extractor {name!r}{said[len(name):]}; choose from "
                          f"{', '.join(extractor_names())}")
     settings = dict(settings or {})
     if settings.get("regions") in ("boxes", "detector") and "max_height" not in settings:
