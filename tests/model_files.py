@@ -36,7 +36,14 @@ def edit_model_file(source: str | Path, out: str | Path | None = None, *,
     """Write `source` again to `out` (default: over `source`) with metadata fields `meta` and
     arrays `arrays` set, the JSON `params` and `train_result` (`record`) updated, and the
     named metadata fields, arrays, params and `train_result` entries removed; the checksum is
-    that of the new contents. Returns the path written."""
+    that of the new contents, written whatever the file's format_version (a format-1 file
+    edited here gets one, which loading then checks). Returns the path written. A file without
+    the checksum is made from its stored contents (`stored_contents`): `meta` or `drop_meta`
+    naming it (which this would overwrite or write again) raises ValueError."""
+    drop_meta = list(drop_meta)
+    if CHECKSUM in dict(meta or {}) or CHECKSUM in drop_meta:
+        raise ValueError(f"edit_model_file writes {CHECKSUM!r} itself; for a file without it, "
+                         "save stored_contents without it")
     stored_meta, stored = stored_contents(source)
     if params is not None or drop_params:
         stored_params = json.loads(stored_meta["params"]) | dict(params or {})

@@ -52,3 +52,52 @@ def test_the_command_prints_and_writes_the_ranks(tmp_path, capsys):
     assert written["kind"] == "adbench_ranks" and written["large"]["count"] == 1
     with pytest.raises(SystemExit, match="nowhere.json: no such results file"):
         main([str(tmp_path / "nowhere.json"), "--peers", str(tmp_path / "p.json")])
+
+
+def test_the_seeds_left_out_of_a_set_are_named():
+    """b's MULDE seed 1 (no peer row) and a's LOF seed 2 (no other method's) are named."""
+    rows = [*MULDE_ROWS, _row("b", 1, "MULDE", 1.0, 5000)]
+    peers = [*PEER_ROWS, _row("a", 2, "LOF", 0.9)]
+    r = mean_ranks(rows, peers, 1000)
+    assert r["seeds_left_out"] == {"a": [2], "b": [1]}
+    assert r["all"]["mean_auc"]["LOF"] == 0.425  # a's LOF over seeds 0 and 1 only
+    assert mean_ranks(MULDE_ROWS, PEER_ROWS, 1000)["seeds_left_out"] == {}
+
+
+def test_sets_of_one_side_only_are_left_out_and_no_large_set_gives_an_empty_part():
+    rows = [*MULDE_ROWS, _row("d", 0, "MULDE", 0.9)]
+    peers = [*PEER_ROWS, _row("e", 0, "KNN", 0.9), _row("e", 0, "LOF", 0.9)]
+    r = mean_ranks(rows, peers, min_train=10**6)
+    assert r["all"]["sets"] == ["a", "b"]
+    assert set(r["left_out"]) == {"c", "d", "e"}
+    assert r["large"] == {"sets": [], "count": 0, "mean_rank": {}, "mean_auc": {}}
+
+
+@pytest.mark.parametrize("mulde, peers, said", [
+    ([_row("a", 0, "KNN", 0.5)], PEER_ROWS, "the MULDE results hold no MULDE row"),
+    (MULDE_ROWS, [_row("a", 0, "MULDE", 0.5)], "the peers' results hold no row of another"),
+    (MULDE_ROWS, [*PEER_ROWS, _row("a", 2, "KNN", 0.5, n_train=99)],
+     "data set 'a': n_train 100 in one row, 99 in KNN's of seed 2"),
+])
+def test_rows_that_cannot_be_ranked_are_refused(mulde, peers, said):
+    with pytest.raises(ValueError, match=said):
+        mean_ranks(mulde, peers, 1000)
+
+
+@pytest.mark.parametrize("mulde, said", [
+    ("{", r"m\.json: not valid JSON"),
+    ("[]", r"m\.json: not an ADBench results file \(no list of 'entries'\)"),
+    (json.dumps({"entries": [{"dataset": "a", "seed": 0, "method": "MULDE", "auc": 0.5}]}),
+     r"m\.json: entry 0 has no 'n_train' field"),
+    (json.dumps({"entries": MULDE_ROWS, "protocol": {"max_train": 5}}),
+     r"m\.json: run with protocol \{'max_train': 5\}, .*p\.json with \{'max_train': 10\}"),
+    (json.dumps({"entries": [_row("a", 0, "KNN", 0.5)]}),
+     r"m\.json, .*p\.json: the MULDE results hold no MULDE row"),
+])
+def test_the_command_refuses_a_wrong_file_in_one_line(tmp_path, mulde, said):
+    (tmp_path / "m.json").write_text(mulde)
+    (tmp_path / "p.json").write_text(json.dumps({"entries": PEER_ROWS,
+                                                 "protocol": {"max_train": 10}}))
+    with pytest.raises(SystemExit, match=said) as err:
+        main([str(tmp_path / "m.json"), "--peers", str(tmp_path / "p.json")])
+    assert "\n" not in str(err.value)

@@ -639,6 +639,26 @@ def test_a_deleted_checksum_is_refused_when_the_format_requires_it(fitted, tmp_p
                               "missing: the file was changed or damaged; fit and save it again")
 
 
+def test_the_edit_helper_always_writes_the_checksum_of_what_it_stores(fitted, tmp_path):
+    """tests/model_files.edit_model_file: its file's checksum fits its contents, even where
+    it set format 1 (whose files load unchecked only without one: this one is checked, and
+    a later edit of the weights refused); asked to set or drop the checksum, which it would
+    write again, it refuses."""
+    model, X = fitted
+    path = edit_model_file(model.save(tmp_path / "m.safetensors"),
+                           meta={"format_version": "1", "offset": str(model.offset_ + 1)})
+    meta, arrays = stored_contents(path)
+    assert meta["format_version"] == "1" and CHECKSUM in meta
+    assert MULDE.load(path).offset_ == model.offset_ + 1
+    name = next(k for k in arrays if k.endswith("first.weight"))
+    save_file(arrays | {name: arrays[name] + 1}, str(path), metadata=meta)
+    with pytest.raises(ModelFileError, match="its weights or settings do not match"):
+        MULDE.load(path)
+    for edit in (dict(drop_meta=iter([CHECKSUM])), dict(meta={CHECKSUM: "0"})):
+        with pytest.raises(ValueError, match="edit_model_file writes 'sha256' itself"):
+            edit_model_file(path, **edit)
+
+
 @pytest.mark.parametrize("compress", ["zlib", "gzip", "bz2", "xz", "lzma"])
 def test_a_compressed_joblib_dump_is_named_as_such(tmp_path, compress):
     """joblib.dump(..., compress=...) files are compressed streams, not pickles at byte 0:
