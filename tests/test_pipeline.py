@@ -1152,6 +1152,46 @@ def test_a_test_video_copied_from_training_is_named_in_one_warning(tmp_path):
                                     ) == []
 
 
+def test_a_training_video_copied_from_another_is_named_in_one_warning(tmp_path):
+    """A training file trained on with the bytes of an earlier one is named with it (three
+    copies: the later two, each with the first); a file of the same size but other bytes, a
+    copy not trained on (skipped) and a copied frame folder are not."""
+    import shutil
+    import warnings
+
+    from mulde.pipeline import Extraction, warn_repeated_training_videos
+
+    root = tmp_path / "videos"
+    train = root / "train"
+    write_video(train / "a.mp4", 6, fps=25)
+    write_video(train / "b.mp4", 4, fps=25)
+    for name in ("c.mp4", "d.mp4", "skipped.mp4"):
+        shutil.copy(train / "a.mp4", train / name)
+    other = bytearray((train / "b.mp4").read_bytes())
+    other[-1] ^= 1  # same size, other bytes
+    (train / "edited.mp4").write_bytes(bytes(other))
+    write_frames(train / "f0", 4)
+    shutil.copytree(train / "f0", train / "f1")
+    write_video(root / "test" / "t.mp4", 4, fps=25)
+    ds = load_dataset("folder", root)
+    trained = {"train": {name: None for name in ("a", "b", "c", "d", "edited", "f0", "f1")}}
+    with pytest.warns(UserWarning) as shown:
+        assert warn_repeated_training_videos(ds, Extraction(features=trained)) == [
+            "train/c.mp4 (= train/a.mp4)", "train/d.mp4 (= train/a.mp4)"]
+    assert [str(w.message) for w in shown] == [
+        "2 training videos are copies of another: train/c.mp4 (= train/a.mp4), train/d.mp4 "
+        "(= train/a.mp4); their frames are trained on again, as if that footage were more "
+        "common: keep one copy"]
+    del trained["train"]["d"]
+    with pytest.warns(UserWarning, match=r"^1 training video is a copy of another: "
+                      r"train/c.mp4 \(= train/a.mp4\); its frames"):
+        warn_repeated_training_videos(ds, Extraction(features=trained))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a skipped (not trained on): c has no twin to name
+        del trained["train"]["a"]
+        assert warn_repeated_training_videos(ds, Extraction(features=trained)) == []
+
+
 def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, capsys):
     """The fits are most of a run: a rerun on the same cache reads each finished fit back
     (fits/ in the cache), says so, and reports exactly what the first run did."""

@@ -677,32 +677,46 @@ def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
     return warn_below_calibration(ensemble, counts, trained, "test frames")
 
 
+def _byte_twins(videos: list[Video], earlier: list[Video]) -> list[tuple[Video, Video]]:
+    """(video, its twin) for each video file of `videos` with the same bytes as a file of
+    `earlier` (the first such), or, where `earlier` is `videos` itself, as a file before it in
+    that list. Files are compared by size first, and by SHA-256 only where sizes match, so
+    distinct videos cost one stat per file; frame folders (not files) are never compared."""
+    same_list = videos is earlier
+    by_size: dict[int, list[Video]] = {}
+    if not same_list:
+        for video in earlier:
+            if video.path.is_file():
+                by_size.setdefault(video.path.stat().st_size, []).append(video)
+    twins = []
+    for video in videos:
+        if not video.path.is_file():
+            continue
+        size = video.path.stat().st_size
+        candidates = by_size.get(size, [])
+        if candidates:
+            digest = file_sha256(video.path)
+            twin = next((t for t in candidates if file_sha256(t.path) == digest), None)
+            if twin is not None:
+                twins.append((video, twin))
+                continue  # a copy's own copies are named with the first file
+        if same_list:
+            by_size.setdefault(size, []).append(video)
+    return twins
+
+
 def warn_training_copies(dataset: Dataset, extraction: Extraction) -> list[str]:
     """Warn (one line; the run goes on) when a scored test video file has the same bytes as
     a training video file: its scores, and the AUCs they enter, measure how well the model
     remembers its training data, not how it detects anomalies in unseen video (a newcomer's
-    test/ held a copy of a training clip, unflagged). Files are compared by size first, and
-    by SHA-256 only where sizes match, so a dataset of distinct videos costs one stat per
-    file; frame folders are not compared. Returns '<test file> (= <training file>)' per such
-    test video, the paths relative to the dataset's root."""
+    test/ held a copy of a training clip, unflagged). Compared as `_byte_twins` does, the
+    training videos trained on against the test videos scored. Returns '<test file> (=
+    <training file>)' per such test video, the paths relative to the dataset's root."""
     trained = extraction.features.get("train", {})
     scored = extraction.features.get("test", {})
-    by_size: dict[int, list[Video]] = {}
-    for video in dataset.train:
-        if video.name in trained and video.path.is_file():
-            by_size.setdefault(video.path.stat().st_size, []).append(video)
-    copies = []
-    for video in dataset.test:
-        if video.name not in scored or not video.path.is_file():
-            continue
-        same_size = by_size.get(video.path.stat().st_size, [])
-        if not same_size:
-            continue
-        digest = file_sha256(video.path)
-        twin = next((t for t in same_size if file_sha256(t.path) == digest), None)
-        if twin is not None:
-            copies.append(f"{shown_path(video.path, dataset.root)} (= "
-                          f"{shown_path(twin.path, dataset.root)})")
+    copies = [f"{shown_path(video.path, dataset.root)} (= {shown_path(twin.path, dataset.root)})"
+              for video, twin in _byte_twins([v for v in dataset.test if v.name in scored],
+                                             [v for v in dataset.train if v.name in trained])]
     if copies:
         many = len(copies) > 1
         what = ("s are copies of training videos" if many else " is a copy of a training video")
@@ -710,6 +724,26 @@ def warn_training_copies(dataset: Dataset, extraction: Extraction) -> list[str]:
                       f"{'their' if many else 'its'} scores measure what the model remembers, "
                       f"not detection in unseen video: take {'them' if many else 'it'} out of "
                       "the test videos (or the training ones)", stacklevel=2)
+    return copies
+
+
+def warn_repeated_training_videos(dataset: Dataset, extraction: Extraction) -> list[str]:
+    """Warn (one line; training goes on) when a training video file trained on has the same
+    bytes as another one trained on: its frames then count again in the model's fit and in
+    the threshold's training scores, as if that footage were more common (a newcomer's
+    train/ held two copies of a clip, unflagged). Compared as `_byte_twins` does. Returns
+    '<file> (= <earlier file>)' per repeated file, the paths relative to the dataset's
+    root."""
+    trained = extraction.features.get("train", {})
+    videos = [v for v in dataset.train if v.name in trained]
+    copies = [f"{shown_path(video.path, dataset.root)} (= {shown_path(twin.path, dataset.root)})"
+              for video, twin in _byte_twins(videos, videos)]
+    if copies:
+        many = len(copies) > 1
+        warnings.warn(f"{len(copies)} training video{'s are copies' if many else ' is a copy'} "
+                      f"of another: {', '.join(copies)}; {'their' if many else 'its'} frames "
+                      "are trained on again, as if that footage were more common: keep one "
+                      "copy", stacklevel=2)
     return copies
 
 
@@ -768,6 +802,7 @@ def train_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
                            "skipped (see the messages above)")
     if fps is None:  # said before the fits
         fps = _mixed_training_rate(dataset, train)
+    warn_repeated_training_videos(dataset, extraction)
     ensemble = fit_ensemble(train, detector, seed, mulde_params, progress, max_train_objects,
                             calibration_folds, fit_jobs, pca, sidak, fit_cache_folder(cache),
                             fit_note)
@@ -906,6 +941,7 @@ def run_pipeline(dataset: Dataset, extractor: Extractor, out_dir: Path,
         # (build_model would say it after them); `fps` stays the user's, for frame folders
         model_fps = fps if fps is not None else _mixed_training_rate(
             dataset, extraction.features.get("train", {}))
+        warn_repeated_training_videos(dataset, extraction)
         warn_training_copies(dataset, extraction)
         ensemble, video_scores = train_and_score(extraction, detector, seed, mulde_params,
                                                  progress, max_train_objects,
