@@ -2738,14 +2738,10 @@ def set_threads(n: int) -> None:
     _THREAD_LIMITS.append(threadpool_limits(n))
 
 
-class _MuldeParser(argparse.ArgumentParser):
-    """The `mulde` parser; `subcommands` maps each subcommand to its parser. Its mistakes
-    (no command, a misspelt one, an unknown option before the command) are one line, as a
-    subcommand's are: `mulde: error: ...`, the commands to choose from, the closest command
-    to a misspelt one, and a pointer to `mulde --help` (argparse would print its usage block
-    first, and for `mulde --nope` name only the missing command)."""
+class _GivenArguments(argparse.ArgumentParser):
+    """A parser that keeps the arguments of its last parse (`_given`), for its `error` to
+    name what the message argparse passes it leaves unsaid."""
 
-    subcommands: dict[str, argparse.ArgumentParser]
     _given: list[str] | None = None  # the arguments of its last parse
 
     def parse_known_args(self, args: Sequence[str] | None = None,
@@ -2753,6 +2749,16 @@ class _MuldeParser(argparse.ArgumentParser):
                          ) -> tuple[argparse.Namespace, list[str]]:
         self._given = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
+
+
+class _MuldeParser(_GivenArguments):
+    """The `mulde` parser; `subcommands` maps each subcommand to its parser. Its mistakes
+    (no command, a misspelt one, an unknown option before the command) are one line, as a
+    subcommand's are: `mulde: error: ...`, the commands to choose from, the closest command
+    to a misspelt one, and a pointer to `mulde --help` (argparse would print its usage block
+    first, and for `mulde --nope` name only the missing command)."""
+
+    subcommands: dict[str, argparse.ArgumentParser]
 
     def error(self, message: str) -> NoReturn:
         from mulde.suggest import with_suggestions
@@ -2806,21 +2812,14 @@ class _Probed(Exception):
     """An error of `_SubcommandParser._unknown`'s second parse: it says nothing itself."""
 
 
-class _SubcommandParser(argparse.ArgumentParser):
+class _SubcommandParser(_GivenArguments):
     """A subcommand's parser whose mistakes are one line in the command's own form,
     `mulde: error: ...` (argparse would write `mulde run: error:`), and point to the
     subcommand's --help instead of printing its long usage block. A required option missing
     beside an unknown one (`--outt` for `--out`) names the unknown one first, which argparse,
     stopping at the missing one, would leave unsaid."""
 
-    _given: list[str] | None = None  # the arguments of its last parse
     _probing = False
-
-    def parse_known_args(self, args: Sequence[str] | None = None,
-                         namespace: argparse.Namespace | None = None
-                         ) -> tuple[argparse.Namespace, list[str]]:
-        self._given = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         if self._probing:
