@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mulde.suggest import closest, with_suggestions
+from mulde.suggest import closest, suggestion, with_suggestions
 
 
 def test_a_misspelt_name_gets_the_closest_known_one():
@@ -16,6 +16,14 @@ def test_closest_gives_the_known_name_itself_or_none():
     assert closest("mean_energie", ["mean_energy", "mean_z", "max_z"]) == "mean_energy"
     assert closest("--outt", ["--out", "--root"], strip="-") == "--out"
     assert closest("zzz", ["gmm", "mean_z"]) is None
+
+
+def test_a_suggestion_is_the_words_after_the_name_or_nothing():
+    """`suggestion` is what `with_suggestions` puts after a name, for messages that write the
+    name their own way (quoted, say)."""
+    assert suggestion("object", ["objects", "frames"]) == " (did you mean objects?)"
+    assert suggestion("--outt", ["--out"], strip="-") == " (did you mean --out?)"
+    assert suggestion("zzz", ["objects", "frames"]) == ""
 
 
 def test_letter_case_does_not_hide_the_known_name():

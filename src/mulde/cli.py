@@ -2796,15 +2796,14 @@ class _GivenOnce(argparse.Action):
 def _unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
     """The words for arguments `parser` does not know: "unrecognized arguments: --outt (did
     you mean --out?) x/", each option followed by the closest of the parser's own where one
-    is close (`mulde.suggest.with_suggestions`; an `--option=value` by its name)."""
-    from mulde.suggest import with_suggestions
+    is close (`mulde.suggest.suggestion`; an `--option=value` by its name)."""
+    from mulde.suggest import suggestion
 
     known = [o for action in parser._actions for o in action.option_strings]
     shown = []
     for arg in extra:
         name = arg.split("=", 1)[0]  # "--outt=x/" -> "--outt"
-        shown.append(arg + with_suggestions([name], known, strip="-")[0][len(name):]
-                     if arg.startswith("-") else arg)
+        shown.append(arg + suggestion(name, known, strip="-") if arg.startswith("-") else arg)
     return f"unrecognized arguments: {' '.join(shown)}"
 
 

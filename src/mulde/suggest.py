@@ -17,13 +17,17 @@ def closest(name: str, known: Iterable[str], strip: str = "") -> str | None:
     return folded[match[0]] if match else None
 
 
+def suggestion(name: str, known: Iterable[str], strip: str = "") -> str:
+    """" (did you mean close?)" where `closest` finds a known name close to `name`, else "":
+    the words a message puts after the unknown name, however it writes that name."""
+    match = closest(name, known, strip)
+    return f" (did you mean {match}?)" if match is not None else ""
+
+
 def with_suggestions(unknown: Iterable[str], known: Iterable[str],
                      strip: str = "") -> list[str]:
     """Return each unknown name as "name (did you mean close?)" where `closest` finds a
-    close known name, else the name alone; same order, same length as `unknown`."""
+    close known name, else the name alone (`suggestion`); same order, same length as
+    `unknown`."""
     known = list(known)
-    out = []
-    for name in unknown:
-        match = closest(name, known, strip)
-        out.append(f"{name} (did you mean {match}?)" if match is not None else name)
-    return out
+    return [name + suggestion(name, known, strip) for name in unknown]

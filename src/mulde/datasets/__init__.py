@@ -27,7 +27,7 @@ from mulde.datasets.ground_truth import GroundTruth, VideoTruth
 from mulde.datasets.labels import labels_to_ranges, ranges_to_labels
 from mulde.datasets.layouts import DESCRIPTION, check_layout
 from mulde.recorded import shown_at_caller
-from mulde.suggest import with_suggestions
+from mulde.suggest import suggestion
 from mulde.video.source import Video
 
 DATASETS: Mapping[str, Callable[..., Dataset]] = MappingProxyType(
@@ -57,8 +57,7 @@ GROUND_TRUTH: Mapping[str, Callable[..., GroundTruth]] = MappingProxyType(
 
 def _unknown(name: str) -> DatasetError:
     """The error for a dataset name that is none of `DATASETS`, with the closest one."""
-    said = with_suggestions([name], DATASETS)[0]  # "name (did you mean x?)" or the name
-    return DatasetError(f"unknown dataset {name!r}{said[len(name):]}; known: "
+    return DatasetError(f"unknown dataset {name!r}{suggestion(name, DATASETS)}; known: "
                         f"{', '.join(DATASETS)}")
 
 

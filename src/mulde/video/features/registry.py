@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from mulde.suggest import with_suggestions
+from mulde.suggest import suggestion, with_suggestions
 from mulde.video.features.base import Extractor
 from mulde.video.features.frame_centric import FrameCentricExtractor
 from mulde.video.features.objects import ObjectCentricExtractor
@@ -209,8 +209,8 @@ def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str |
         base = FrameCentricExtractor(backbone=preset or "efficientnet-lite0",
                                      weights_path=weights_path)
     else:
-        said = with_suggestions([name], extractor_names())[0]  # "name (did you mean x?)"
-        raise ValueError(f"unknown extractor {name!r}{said[len(name):]}; choose from "
+        raise ValueError(f"unknown extractor {name!r}{suggestion(name, extractor_names())}; "
+                         "choose from "
                          f"{', '.join(extractor_names())}")
     settings = dict(settings or {})
     if settings.get("regions") in ("boxes", "detector") and "max_height" not in settings:
