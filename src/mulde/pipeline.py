@@ -677,46 +677,50 @@ def warn_test_frames_below_calibration(ensemble: StreamEnsemble,
     return warn_below_calibration(ensemble, counts, trained, "test frames")
 
 
-def _byte_twins(videos: list[Video], earlier: list[Video]) -> list[tuple[Video, Video]]:
-    """(video, its twin) for each video file of `videos` with the same bytes as a file of
-    `earlier` (the first such), or, where `earlier` is `videos` itself, as a file before it in
-    that list. Files are compared by size first, and by SHA-256 only where sizes match, so
-    distinct videos cost one stat per file; frame folders (not files) are never compared."""
+def _byte_copies(videos: list[Video], earlier: list[Video], root: Path) -> list[str]:
+    """'<file> (= <twin>)' (paths relative to `root`) for each video file of `videos` with
+    the same bytes as a file of `earlier` (the first such), or, where `earlier` is `videos`
+    itself, as a file before it in that list. Files are compared by size first, and by
+    SHA-256 only where sizes match (each file hashed once), so distinct videos cost one stat
+    per file; frame folders (not files) are never compared."""
     same_list = videos is earlier
     by_size: dict[int, list[Video]] = {}
     if not same_list:
         for video in earlier:
             if video.path.is_file():
                 by_size.setdefault(video.path.stat().st_size, []).append(video)
-    twins = []
+    digests: dict[Path, str] = {}
+
+    def digest(video: Video) -> str:
+        if video.path not in digests:
+            digests[video.path] = file_sha256(video.path)
+        return digests[video.path]
+
+    copies = []
     for video in videos:
         if not video.path.is_file():
             continue
         size = video.path.stat().st_size
         candidates = by_size.get(size, [])
-        if candidates:
-            digest = file_sha256(video.path)
-            twin = next((t for t in candidates if file_sha256(t.path) == digest), None)
-            if twin is not None:
-                twins.append((video, twin))
-                continue  # a copy's own copies are named with the first file
-        if same_list:
+        twin = next((t for t in candidates if digest(t) == digest(video)), None)
+        if twin is not None:
+            copies.append(f"{shown_path(video.path, root)} (= {shown_path(twin.path, root)})")
+        elif same_list:  # a copy's own copies are named with the first file
             by_size.setdefault(size, []).append(video)
-    return twins
+    return copies
 
 
 def warn_training_copies(dataset: Dataset, extraction: Extraction) -> list[str]:
     """Warn (one line; the run goes on) when a scored test video file has the same bytes as
     a training video file: its scores, and the AUCs they enter, measure how well the model
     remembers its training data, not how it detects anomalies in unseen video (a newcomer's
-    test/ held a copy of a training clip, unflagged). Compared as `_byte_twins` does, the
+    test/ held a copy of a training clip, unflagged). Compared as `_byte_copies` does, the
     training videos trained on against the test videos scored. Returns '<test file> (=
     <training file>)' per such test video, the paths relative to the dataset's root."""
     trained = extraction.features.get("train", {})
     scored = extraction.features.get("test", {})
-    copies = [f"{shown_path(video.path, dataset.root)} (= {shown_path(twin.path, dataset.root)})"
-              for video, twin in _byte_twins([v for v in dataset.test if v.name in scored],
-                                             [v for v in dataset.train if v.name in trained])]
+    copies = _byte_copies([v for v in dataset.test if v.name in scored],
+                          [v for v in dataset.train if v.name in trained], dataset.root)
     if copies:
         many = len(copies) > 1
         what = ("s are copies of training videos" if many else " is a copy of a training video")
@@ -731,13 +735,12 @@ def warn_repeated_training_videos(dataset: Dataset, extraction: Extraction) -> l
     """Warn (one line; training goes on) when a training video file trained on has the same
     bytes as another one trained on: its frames then count again in the model's fit and in
     the threshold's training scores, as if that footage were more common (a newcomer's
-    train/ held two copies of a clip, unflagged). Compared as `_byte_twins` does. Returns
+    train/ held two copies of a clip, unflagged). Compared as `_byte_copies` does. Returns
     '<file> (= <earlier file>)' per repeated file, the paths relative to the dataset's
     root."""
     trained = extraction.features.get("train", {})
     videos = [v for v in dataset.train if v.name in trained]
-    copies = [f"{shown_path(video.path, dataset.root)} (= {shown_path(twin.path, dataset.root)})"
-              for video, twin in _byte_twins(videos, videos)]
+    copies = _byte_copies(videos, videos, dataset.root)
     if copies:
         many = len(copies) > 1
         warnings.warn(f"{len(copies)} training video{'s are copies' if many else ' is a copy'} "
