@@ -45,16 +45,14 @@ def edit_model_file(source: str | Path, out: str | Path | None = None, *,
         raise ValueError(f"edit_model_file writes {CHECKSUM!r} itself; for a file without it, "
                          "save stored_contents without it")
     stored_meta, stored = stored_contents(source)
-    if params is not None or drop_params:
-        stored_params = json.loads(stored_meta["params"]) | dict(params or {})
-        for name in drop_params:
-            del stored_params[name]
-        stored_meta["params"] = json.dumps(stored_params)
-    if record is not None or drop_record:
-        stored_record = json.loads(stored_meta["train_result"]) | dict(record or {})
-        for name in drop_record:
-            del stored_record[name]
-        stored_meta["train_result"] = json.dumps(stored_record)
+    for field, updates, drops in (("params", params, drop_params),
+                                  ("train_result", record, drop_record)):
+        drops = list(drops)
+        if updates is not None or drops:  # a JSON object of the metadata, edited
+            edited = json.loads(stored_meta[field]) | dict(updates or {})
+            for name in drops:
+                del edited[name]
+            stored_meta[field] = json.dumps(edited)
     stored_meta |= dict(meta or {})
     stored |= dict(arrays or {})
     for name in drop_meta:
