@@ -785,6 +785,16 @@ def draw_case(dist_name: str, d: int, n: int, seed: int) -> CaseData:
                     -dist.log_density(broad))
 
 
+def standardised(data: CaseData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The case's training, fresh and broad rows standardised by the training rows' column
+    means and standard deviations (a constant column left unscaled): what the peers are
+    fitted and scored on (`peer_scorer`)."""
+    mean, std = data.x.mean(axis=0), data.x.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    z_tr, z_f, z_b = ((a - mean) / std for a in (data.x, data.fresh, data.broad))
+    return z_tr, z_f, z_b
+
+
 def fitted_default(spec: str, seed: int):
     """A case "dist:d:n" drawn with `draw_case` and the default `MULDE` (random_state seed,
     on the CPU) fitted on its training rows: (CaseData, the model, the fit's seconds); the
@@ -856,9 +866,7 @@ def run_case(dist_name: str, d: int, n: int, seed: int, variants: list[str],
         best = {a: round(m.get("rho_fresh", float("nan")), 3) for a, m in per_agg.items()}
         log(f"{dist_name:11s} d={d:<3d} n={n:<5d} MULDE {variant:17s} fit={fit_s:5.1f}s "
             f"rho_fresh {best}")
-    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    z_tr, z_f, z_b = ((a - mean) / std for a in (x_train, fresh, broad))
+    z_tr, z_f, z_b = standardised(data)
     for peer in peers:
         t0 = time.perf_counter()
         try:

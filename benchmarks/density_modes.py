@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from common import RESULTS_DIR, new_header, set_single_thread, write_json
-from density_fidelity import PEERS, draw_case, metrics, peer_scorer
+from density_fidelity import PEERS, draw_case, metrics, peer_scorer, standardised
 from density_generators import GaussianMixture
 from scipy.stats import spearmanr
 
@@ -131,20 +131,15 @@ def run_case(spec: str, seed: int, params: list[dict], peers: list[str],
                             *(model.anomaly_score(a) for a in (data.x, data.fresh, data.broad)),
                             data, {"params": given, "fit_s": fit_s, "steps": result.steps,
                                    "best_step": result.best_step}))
-    mean, std = data.x.mean(axis=0), data.x.std(axis=0)  # the suite's peers' scaling
-    std = np.where(std > 0, std, 1.0)
+    z_tr, z_f, z_b = standardised(data)  # the suite's peers' scaling
     for name in peers:
-        train, scorer = peer_scorer(name, (data.x - mean) / std, seed)
-
-        def score(a: np.ndarray, scorer=scorer) -> np.ndarray:
-            return scorer((a - mean) / std)
-
+        train, scorer = peer_scorer(name, z_tr, seed)
         # kNN's distance r as the -log p of its density estimate (p ~ 1 / r^d), a constant
         # aside; the ranks (rho, far) are the same either way
         scale = (lambda r: int(d) * np.log(np.maximum(r, 1e-300))) if name == "kNN" else (
             lambda s: s)
-        rows.append(_scored(name, scale(train), scale(score(data.fresh)),
-                            scale(score(data.broad)), data, {}))
+        rows.append(_scored(name, scale(train), scale(scorer(z_f)), scale(scorer(z_b)), data,
+                            {}))
     return {"case": spec, "dist": dist, "d": int(d), "n": int(n), "seed": seed,
             "resample": resample, "rows": rows}
 

@@ -24,9 +24,8 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from common import RESULTS_DIR, new_header, set_single_thread, write_json
-from density_fidelity import draw_case, metrics, peer_scorer
+from density_fidelity import draw_case, metrics, peer_scorer, standardised
 
 
 def run_case(spec: str, seed: int, params: list[dict], peers: list[str]) -> dict:
@@ -45,13 +44,11 @@ def run_case(spec: str, seed: int, params: list[dict], peers: list[str]) -> dict
         rows.append({"name": json.dumps(given, sort_keys=True), "params": given,
                      "fit_s": fit_s, "steps": model.train_result_.steps,
                      **metrics(*scores, data.nll_fresh, data.nll_broad)})
-    mean, std = data.x.mean(axis=0), data.x.std(axis=0)  # the suite's peers' scaling
-    std = np.where(std > 0, std, 1.0)
+    z_tr, z_f, z_b = standardised(data)  # the suite's peers' scaling
     for name in peers:
-        train, scorer = peer_scorer(name, (data.x - mean) / std, seed)
-        rows.append({"name": name, **metrics(train, scorer((data.fresh - mean) / std),
-                                             scorer((data.broad - mean) / std),
-                                             data.nll_fresh, data.nll_broad)})
+        train, scorer = peer_scorer(name, z_tr, seed)
+        rows.append({"name": name, **metrics(train, scorer(z_f), scorer(z_b), data.nll_fresh,
+                                             data.nll_broad)})
     for row in rows:
         print(f"{spec} {row['name']}: fresh {row['rho_fresh']:.3f} broad "
               f"{row['rho_broad']:.3f} far {row['far']:.3f}"
