@@ -892,6 +892,10 @@ def test_output_names_that_would_overwrite_or_mislabel_are_refused(model, capsys
                               "(an earlier fit's); give --overwrite to replace it, or another "
                               "--out")
     assert model.read_bytes() == before
+    (d / "sheet.xlsx").write_bytes(b"PK\x03\x04")  # an input it cannot read: said first,
+    assert main(["fit", str(d / "sheet.xlsx"), "--out", str(model), "--params", SMALL,
+                 "--quiet"]) == 2  # not only after a needless --overwrite
+    assert "sheet.xlsx" in _error(capsys) and model.read_bytes() == before
     assert main(["fit", str(d / "train.npy"), "--out", str(model), "--params", SMALL,
                  "--quiet", "--overwrite"]) == 0  # refitted in place
     (d / "fold").mkdir()  # a folder's model.safetensors: named as the file it would replace

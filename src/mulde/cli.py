@@ -209,10 +209,6 @@ def _fit(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"--out {err}") from None
     _no_file_in_the_way("out", given_out, _output_folder(args.out))
-    if not args.overwrite and Path(args.out).is_file() and Path(args.out).stat().st_size:
-        # said before the fit (minutes to hours), not after it replaced an earlier model
-        raise UsageError(f"--out {args.out}: a model file is already there (an earlier "
-                         "fit's); give --overwrite to replace it, or another --out")
     overrides = _mulde_params(args.params)
     _resolve_seed(args, overrides, one_model=True)
     if (args.device is not None and "device" in overrides
@@ -232,6 +228,11 @@ def _fit(args: argparse.Namespace) -> int:
         model.check_samples(X.shape[0])
     except ValueError as err:
         raise UsageError(f"{args.features}: {err}") from None
+    if not args.overwrite and Path(args.out).is_file() and Path(args.out).stat().st_size:
+        # said before the fit (minutes to hours), not after it replaced an earlier model, and
+        # after the input is read: a file it cannot fit is said first, not after --overwrite
+        raise UsageError(f"--out {args.out}: a model file is already there (an earlier "
+                         "fit's); give --overwrite to replace it, or another --out")
     header = csv_header(args.features) or []
     numbered = None if header else numbered_first_row(args.features)
     # said before the fit (minutes to hours), so that a first row misread is seen in time
