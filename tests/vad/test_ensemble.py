@@ -2,6 +2,7 @@
 (on frames or objects, in-sample or out-of-fold), fusion, and the top-scoring object of each
 frame over streams (what the report's snapshots box)."""
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -89,13 +90,13 @@ class DistanceToMean(FirstFeature):
 
 
 class EndsItsWorker(DistanceToMean):
-    """DistanceToMean whose fit ends the process it runs in unless that is the process named
-    by MULDE_TEST_PARENT (a worker killed mid-fit, as the out-of-memory killer ends one)."""
+    """DistanceToMean whose fit ends the process it runs in when that is a worker process
+    (a worker killed mid-fit, as the out-of-memory killer ends one)."""
 
     name = "ends_its_worker"
 
     def fit(self, X, groups):
-        if os.getpid() != int(os.environ.get("MULDE_TEST_PARENT", os.getpid())):
+        if multiprocessing.parent_process() is not None:
             os._exit(9)
         return super().fit(X, groups)
 
@@ -361,7 +362,7 @@ def test_fits_in_worker_processes_give_the_hand_computed_out_of_fold_calibration
         np.testing.assert_allclose(ens.score_video(test).fused, [(1 - 9) / 2, 0.0])
 
 
-def test_a_worker_ended_mid_fit_is_said_in_one_sentence_not_a_broken_pool(monkeypatch):
+def test_a_worker_ended_mid_fit_is_said_in_one_sentence_not_a_broken_pool():
     """A worker process killed while fitting (the out-of-memory killer's way) ends the fit
     with `FitWorkerError`, which says what happened and what to do, and which the command
     line shows as one line (a user error); the same fits in this process succeed."""
@@ -370,7 +371,6 @@ def test_a_worker_ended_mid_fit_is_said_in_one_sentence_not_a_broken_pool(monkey
     from mulde.cli import _user_errors
     from mulde.vad.ensemble import FitWorkerError
 
-    monkeypatch.setenv("MULDE_TEST_PARENT", str(os.getpid()))
     train = {"a": video(velocity=[[0.0], [2.0]]), "b": video(velocity=[[10.0], [12.0]])}
     with pytest.raises(FitWorkerError) as caught:
         StreamEnsemble(EndsItsWorker, calibration_folds=2, n_jobs=2).fit(train)
@@ -742,21 +742,19 @@ def test_a_calibration_on_object_scores_is_not_checked_for_spikes():
     assert not _spike_warnings(train, calibrate_on="objects")
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc")
 def test_fit_workers_end_when_the_run_is_killed(tmp_path):
     """A run killed with SIGKILL (no clean-up runs) takes its fit workers with it: each worker
-    asks the kernel for a signal when its parent ends (a reviewer found them left running)."""
+    watches its parent's pipe and exits when it closes (a reviewer found them left running)."""
     script = tmp_path / "parent.py"
     script.write_text(
-        "import multiprocessing, os, time\n"
-        "from concurrent.futures import ProcessPoolExecutor\n"
-        "from mulde.vad.ensemble import _one_thread\n"
+        "import os, time\n"
+        "from mulde.vad.ensemble import _workers\n"
         "if __name__ == '__main__':\n"
-        "    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'),\n"
-        "                               initializer=_one_thread)\n"
-        "    print(pool.submit(os.getpid).result(), flush=True)\n"
-        "    pool.submit(time.sleep, 600)\n"
-        "    time.sleep(600)\n")
+        "    with _workers(1) as pool:\n"
+        "        print(pool.submit(os.getpid).result(), flush=True)\n"
+        "        pool.submit(time.sleep, 600)\n"
+        "        time.sleep(600)\n")
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         worker = int(parent.stdout.readline())
@@ -786,7 +784,7 @@ def test_ctrl_c_to_the_process_group_ends_the_fits_quietly(tmp_path):
     three workers sleep in long jobs, so only ending them lets the parent finish."""
     script = tmp_path / "parent.py"
     script.write_text(
-        "import os, signal, sys, time\n"
+        "import faulthandler, os, signal, sys, time\n"
         "from mulde.vad.ensemble import _completed, _workers\n"
         "if __name__ == '__main__':\n"
         "    # as a terminal's Python has it: a shell without job control starts a\n"
@@ -797,6 +795,9 @@ def test_ctrl_c_to_the_process_group_ends_the_fits_quietly(tmp_path):
         "            pids = [f.result() for f in [pool.submit(os.getpid) for _ in range(3)]]\n"
         "            jobs = [pool.submit(time.sleep, 600) for _ in range(4)]\n"
         "            time.sleep(1)\n"
+        "            # a parent still here 50 s after the Ctrl-C prints its threads' stacks\n"
+        "            # (the test shows them) and ends: the hang seen once in CI, unexplained\n"
+        "            faulthandler.dump_traceback_later(50, exit=True)\n"
         "            print(*sorted(set(pids)), flush=True)\n"
         "            for _ in _completed(jobs):  # as the fits are waited for\n"
         "                pass\n"

@@ -39,8 +39,9 @@ between training and test. Default None: every object, the published protocol.
 
 Parallel fitting (`n_jobs` > 1): the fits are independent, one per stream plus one per
 out-of-fold calibration fold (4 streams x (1 + 4 folds) = 20 on `mulde run`'s Ped2 detector
-preset), so they run in `n_jobs` worker processes (spawned, never forked: the parent holds
-PyTorch's threads), each with one PyTorch and one BLAS thread. Each fit seeds itself as in
+preset), so they run in `n_jobs` worker processes (from a fork server, or spawned where
+there is none; never forked from the parent, which holds PyTorch's threads: `_start_method`),
+each with one PyTorch and one BLAS thread. Each fit seeds itself as in
 this process (MULDE from its random_state), so the models and scores are the serial path's
 up to the float rounding that a different thread count gives (equal when the serial path
 also runs one thread). This holds every stream's training matrix at once (the serial path
@@ -48,7 +49,7 @@ one stream's) plus a pickled copy per busy worker. Fits start by features, then 
 largest first. A model factory that cannot be pickled (a lambda) makes the whole fit
 serial. With `max_train_objects` the subsample is fitted in a worker like any other fit;
 the calibration scoring stays in this process. Scripts that fit with n_jobs > 1 need the
-usual `if __name__ == "__main__":` guard (spawned workers import the main module).
+usual `if __name__ == "__main__":` guard (the workers import the main module).
 
 Reduced streams (`pca`, stream -> k): that stream's model is fitted on the first k principal
 components of its rows (`mulde.vad.stream_models.PCAStream`), the PCA fitted inside each fit
@@ -67,12 +68,10 @@ frame's top object's calibrated score is the stream's calibrated frame score).
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import pickle
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -373,25 +372,23 @@ def refuse_nonfinite(stream: Stream, video: str, X: np.ndarray) -> None:
 _LIMITS: list[Any] = []  # a worker's BLAS thread limit, kept alive for its lifetime
 
 
-PR_SET_PDEATHSIG = 1
-"""prctl's option: the signal a process gets when its parent ends (linux/prctl.h)."""
-
-
 def _end_with_parent() -> None:
-    """Have Linux kill this worker process when the process that started it ends, also by
-    SIGKILL, which runs no clean-up (prctl PR_SET_PDEATHSIG; without it a `mulde run` killed
-    with kill -9 left its fit workers running their fits to the end). A worker whose parent
-    had already ended exits. Elsewhere, or where prctl cannot be called: nothing."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
+    """End this worker process as soon as the process whose pool started it ends, also by
+    SIGKILL, which runs no clean-up (without it a `mulde run` killed with kill -9 left its
+    fit workers running their fits to the end). A daemon thread waits on the pipe that
+    process holds open for its child (`multiprocessing.parent_process().join()`; it reads
+    end-of-file when the process ends, however it ends), then exits at once. The kernel's
+    parent-death signal (Linux's prctl PR_SET_PDEATHSIG) cannot serve: a fork server's
+    worker is the server's child, and the server lives while any of its workers does."""
     parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
         os._exit(1)
+
+    threading.Thread(target=watch, name="mulde-end-with-parent", daemon=True).start()
 
 
 def _one_thread() -> None:
@@ -419,9 +416,10 @@ def _one_thread() -> None:
 @contextmanager
 def _sigint_blocked() -> Iterator[None]:
     """SIGINT held back in this thread while inside (POSIX; elsewhere nothing), so that the
-    worker processes a pool starts meanwhile inherit it blocked until `_one_thread` ignores
-    it: a Ctrl-C in the second a spawned interpreter takes to import had printed its
-    traceback. A Ctrl-C meanwhile reaches this process on leaving."""
+    worker processes a pool starts meanwhile (and the fork server, whose forks inherit its
+    mask) inherit it blocked until `_one_thread` ignores it: a Ctrl-C in the second a
+    spawned interpreter takes to import had printed its traceback. A Ctrl-C meanwhile
+    reaches this process on leaving."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
@@ -451,15 +449,32 @@ def _completed(futures: Collection[Future]) -> Iterator[Future]:
         yield from sorted(done, key=order.__getitem__)
 
 
+def _start_method() -> multiprocessing.context.BaseContext:
+    """How the fit workers start: from a fork server where the platform has one (Linux,
+    macOS), else spawned (Windows). Never forked from this process, whose PyTorch may hold
+    threads (a child forked mid-parallel-region can hang). The server is a fresh interpreter
+    that imports this module (PyTorch, scikit-learn) once and forks each worker from itself
+    before any thread of theirs runs, so a worker starts in about 0.1 s instead of the
+    about 7 s a spawned interpreter takes to import them (2-core AMD EPYC; `python -X
+    importtime -c "import mulde.vad.ensemble"`); the first pool waits for the server.
+    Each worker still receives this process's current sys.path, working folder and main
+    module, as a spawned one does; the environment variables are the server's, set when it
+    started (on the first pool of this process)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # taken when the server starts, once
+    return context
+
+
 @contextmanager
 def _workers(n: int) -> Iterator[ProcessPoolExecutor]:
-    """A pool of max(1, n) spawned worker processes (`_one_thread`), shut down on leaving.
-    Left by an exception (KeyboardInterrupt included), the workers are ended at once and the
-    fits not started are cancelled: a plain shutdown would wait for the running fits to
-    finish, and a worker ended by Ctrl-C while idle had left Python 3.11's pool waiting for
-    it with no end."""
-    context = multiprocessing.get_context("spawn")  # never fork a process holding torch
-    pool = ProcessPoolExecutor(max(1, n), mp_context=context, initializer=_one_thread)
+    """A pool of max(1, n) worker processes (`_start_method`, `_one_thread`), shut down on
+    leaving. Left by an exception (KeyboardInterrupt included), the workers are ended at
+    once and the fits not started are cancelled: a plain shutdown would wait for the running
+    fits to finish, and a worker ended by Ctrl-C while idle had left Python 3.11's pool
+    waiting for it with no end."""
+    pool = ProcessPoolExecutor(max(1, n), mp_context=_start_method(), initializer=_one_thread)
     try:
         yield pool
     except BaseException:
@@ -1004,7 +1019,7 @@ class StreamEnsemble:
     def _fit_in_workers(self, train: Mapping[str, VideoFeatures],
                         plan: Mapping[Stream, Callable[[], StreamModel]], bar: Any,
                         videos: list[str]) -> list[FitWarning]:
-        """Run every fit of every stream in `n_jobs` spawned worker processes (one torch and
+        """Run every fit of every stream in `n_jobs` worker processes (one torch and
         one BLAS thread each), the largest first, and assemble the streams in name order;
         return their warnings in that order (`_assemble`), for `fit` to give. `videos`:
         the training videos in a refusal's words (`_objects_named`)."""
