@@ -819,6 +819,19 @@ def test_ctrl_c_to_the_process_group_ends_the_fits_quietly(tmp_path):
     assert "Traceback" not in err and "leaked" not in err, err
 
 
+def test_fit_workers_start_from_a_fork_server_on_linux_alone(monkeypatch):
+    """Forked from a server on Linux; spawned on macOS (a fork after its system libraries
+    loaded can crash, bpo-33725) and Windows."""
+    from mulde.vad.ensemble import _start_method
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        monkeypatch.setattr(sys, "platform", "linux")
+        assert _start_method().get_start_method() == "forkserver"
+    for platform in ("darwin", "win32"):
+        monkeypatch.setattr(sys, "platform", platform)
+        assert _start_method().get_start_method() == "spawn"
+
+
 def test_a_ctrl_c_another_thread_received_ends_the_wait_for_the_fits(tmp_path):
     """The kernel may hand a process's SIGINT to any thread not blocking it, and Python then
     runs the handler only once the main thread's blocking wait returns: waiting for fits

@@ -39,8 +39,8 @@ between training and test. Default None: every object, the published protocol.
 
 Parallel fitting (`n_jobs` > 1): the fits are independent, one per stream plus one per
 out-of-fold calibration fold (4 streams x (1 + 4 folds) = 20 on `mulde run`'s Ped2 detector
-preset), so they run in `n_jobs` worker processes (from a fork server, or spawned where
-there is none; never forked from the parent, which holds PyTorch's threads: `_start_method`),
+preset), so they run in `n_jobs` worker processes (from a fork server on Linux, spawned
+elsewhere; never forked from the parent, which holds PyTorch's threads: `_start_method`),
 each with one PyTorch and one BLAS thread. Each fit seeds itself as in
 this process (MULDE from its random_state), so the models and scores are the serial path's
 up to the float rounding that a different thread count gives (equal when the serial path
@@ -72,6 +72,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -450,17 +451,20 @@ def _completed(futures: Collection[Future]) -> Iterator[Future]:
 
 
 def _start_method() -> multiprocessing.context.BaseContext:
-    """How the fit workers start: from a fork server where the platform has one (Linux,
-    macOS), else spawned (Windows). Never forked from this process, whose PyTorch may hold
-    threads (a child forked mid-parallel-region can hang). The server is a fresh interpreter
-    that imports this module (PyTorch, scikit-learn) once and forks each worker from itself
-    before any thread of theirs runs, so a worker starts in about 0.1 s instead of the
-    about 7 s a spawned interpreter takes to import them (2-core AMD EPYC; `python -X
-    importtime -c "import mulde.vad.ensemble"`); the first pool waits for the server.
-    Each worker still receives this process's current sys.path, working folder and main
-    module, as a spawned one does; the environment variables are the server's, set when it
-    started (on the first pool of this process)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    """How the fit workers start: from a fork server on Linux, else spawned (macOS, Windows;
+    on macOS a process forked after the system's libraries loaded can crash, Python's reason
+    to spawn there by default, bpo-33725, and the server loads them with PyTorch). Never
+    forked from this process, whose PyTorch may hold threads (a child forked
+    mid-parallel-region can hang). The server is a fresh interpreter that imports this
+    module (PyTorch, scikit-learn) once and forks each worker from itself before any thread
+    of theirs runs, so a worker starts in about 0.1 s instead of the about 7 s a spawned
+    interpreter takes to import them (2-core AMD EPYC; `python -X importtime -c "import
+    mulde.vad.ensemble"`); the first pool waits for the server. Each
+    worker still receives this process's current sys.path, working folder and main module,
+    as a spawned one does; the environment variables, and the code of the modules the
+    server imported, are those of when it started (on the first pool of this process)."""
+    if not (sys.platform.startswith("linux")
+            and "forkserver" in multiprocessing.get_all_start_methods()):
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])  # taken when the server starts, once
