@@ -459,7 +459,7 @@ def _start_method() -> multiprocessing.context.BaseContext:
     module (PyTorch, scikit-learn) once and forks each worker from itself before any thread
     of theirs runs, so a worker starts in about 0.1 s instead of the about 7 s a spawned
     interpreter takes to import them (2-core AMD EPYC; `python -X importtime -c "import
-    mulde.vad.ensemble"`); the first pool waits for the server. Each
+    mulde.vad.ensemble"`); the first pool waits for the server (`_server_ready`). Each
     worker still receives this process's current sys.path, working folder and main module,
     as a spawned one does; the environment variables, and the code of the modules the
     server imported, are those of when it started (on the first pool of this process)."""
@@ -471,6 +471,35 @@ def _start_method() -> multiprocessing.context.BaseContext:
     return context
 
 
+_SERVER_READY: list[bool] = []  # [True] once `_server_ready` has waited for the fork server
+
+
+def _server_ready(context: multiprocessing.context.BaseContext) -> None:
+    """Start the fork server (`_start_method`; spawned workers need none) with SIGINT
+    blocked, which it keeps and every worker it forks inherits until `_one_thread` ignores
+    it (the server ignores it too once it has imported), then wait for its imports with
+    Ctrl-C free: a probe process (like a worker, it imports the main module) is started
+    and joined. The first submission, inside `_sigint_blocked`, had waited for them
+    instead, so a Ctrl-C at the start of the fits did nothing for the seconds they take
+    (8 s on 2 busy cores). A Ctrl-C meanwhile raises KeyboardInterrupt here, before any
+    pool exists; the server goes on, and serves the next pool. Once a process: a server
+    that ended by then is started again by the next pool's first submission."""
+    if context.get_start_method() != "forkserver" or _SERVER_READY:
+        return
+    from multiprocessing import forkserver, resource_tracker
+
+    # the server's start starts the resource tracker first where none runs, which unblocks
+    # SIGINT in this thread (SIG_UNBLOCK, not the mask before): the server had started with
+    # it free, and printed the KeyboardInterrupt of a Ctrl-C during its imports
+    resource_tracker.ensure_running()
+    with _sigint_blocked():
+        forkserver.ensure_running()  # returns at once; the server imports in the background
+    probe = context.Process(target=int, name="mulde-fork-server-probe", daemon=True)
+    probe.start()  # returns once the server, its imports done, has forked the probe
+    probe.join()
+    _SERVER_READY.append(True)
+
+
 @contextmanager
 def _workers(n: int) -> Iterator[ProcessPoolExecutor]:
     """A pool of max(1, n) worker processes (`_start_method`, `_one_thread`), shut down on
@@ -478,7 +507,9 @@ def _workers(n: int) -> Iterator[ProcessPoolExecutor]:
     once and the fits not started are cancelled: a plain shutdown would wait for the running
     fits to finish, and a worker ended by Ctrl-C while idle had left Python 3.11's pool
     waiting for it with no end."""
-    pool = ProcessPoolExecutor(max(1, n), mp_context=_start_method(), initializer=_one_thread)
+    context = _start_method()
+    _server_ready(context)
+    pool = ProcessPoolExecutor(max(1, n), mp_context=context, initializer=_one_thread)
     try:
         yield pool
     except BaseException:
