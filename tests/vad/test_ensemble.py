@@ -873,14 +873,39 @@ def test_a_ctrl_c_while_the_fork_server_imports_is_not_held_back(tmp_path):
     assert "Traceback" not in err, err
 
 
+def test_a_module_in_the_working_folder_named_as_a_library_is_no_fit_workers_concern(
+        tmp_path):
+    """`python -c`, the fork server's command line, puts the working folder first on its
+    sys.path, and the server imports PyTorch and scikit-learn: a tqdm.py where `mulde run`
+    was started had ended it (its traceback, then the pool's EOFError), where spawned
+    workers had fitted. The workers see this process's PYTHONSAFEPATH (none here)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "tqdm.py").write_text("raise RuntimeError('not the tqdm the fits use')\n")
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os\n"
+        "from mulde.vad.ensemble import _workers\n"
+        "if __name__ == '__main__':\n"
+        "    with _workers(1) as pool:\n"
+        "        print(pool.submit(os.getenv, 'PYTHONSAFEPATH', 'none').result())\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    done = subprocess.run([sys.executable, str(script)], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.stdout, done.returncode) == ("none\n", 0), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
 def test_fit_workers_start_from_a_fork_server_on_linux_alone(monkeypatch):
-    """Forked from a server on Linux; spawned on macOS (a fork after its system libraries
-    loaded can crash, bpo-33725) and Windows."""
+    """Forked from a server on Linux (Python 3.11 and later, `_working_folder_off_the_path`);
+    spawned on macOS (a fork after its system libraries loaded can crash, bpo-33725) and
+    Windows."""
     from mulde.vad.ensemble import _start_method
 
     if "forkserver" in multiprocessing.get_all_start_methods():
         monkeypatch.setattr(sys, "platform", "linux")
-        assert _start_method().get_start_method() == "forkserver"
+        expected = "forkserver" if sys.version_info >= (3, 11) else "spawn"
+        assert _start_method().get_start_method() == expected
     for platform in ("darwin", "win32"):
         monkeypatch.setattr(sys, "platform", platform)
         assert _start_method().get_start_method() == "spawn"
