@@ -516,9 +516,10 @@ def _server_ready(context: multiprocessing.context.BaseContext) -> None:
     and joined. The first submission, inside `_sigint_blocked`, had waited for them
     instead, so a Ctrl-C at the start of the fits did nothing for the seconds they take
     (8 s on 2 busy cores). A Ctrl-C meanwhile raises KeyboardInterrupt here, before any
-    pool exists; the server goes on, and serves the next pool. Once a process: a server
-    that ended by then is started again by the next pool's first submission."""
-    if context.get_start_method() != "forkserver" or _SERVER_READY:
+    pool exists; the server goes on, and serves the next pool. The probe runs once a
+    process: a server that ended meanwhile is started again here all the same, and its
+    imports are waited for by the next pool's first submission."""
+    if context.get_start_method() != "forkserver":
         return
     from multiprocessing import forkserver, resource_tracker
 
@@ -528,6 +529,8 @@ def _server_ready(context: multiprocessing.context.BaseContext) -> None:
     resource_tracker.ensure_running()
     with _sigint_blocked(), _working_folder_off_the_path():
         forkserver.ensure_running()  # returns at once; the server imports in the background
+    if _SERVER_READY:
+        return
     probe = context.Process(target=int, name="mulde-fork-server-probe", daemon=True)
     probe.start()  # returns once the server, its imports done, has forked the probe
     probe.join()
