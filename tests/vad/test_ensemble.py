@@ -819,6 +819,98 @@ def test_ctrl_c_to_the_process_group_ends_the_fits_quietly(tmp_path):
     assert "Traceback" not in err and "leaked" not in err, err
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux's")
+def test_a_ctrl_c_while_the_fork_server_imports_is_not_held_back(tmp_path):
+    """The first pool of a process waits for the fork server's imports (seconds); a Ctrl-C
+    then ends the wait at once, quietly, not when the server is ready: the parent had
+    waited inside its first submission, with SIGINT blocked. A module the server imports
+    for two minutes stands for PyTorch's seconds."""
+    (tmp_path / "slow_import.py").write_text("import time\ntime.sleep(120)\n")
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, signal\n"
+        "import mulde.vad.ensemble as ensemble\n"
+        "start = ensemble._start_method\n"
+        "def slow_server():\n"
+        "    context = start()\n"
+        "    context.set_forkserver_preload(['mulde.vad.ensemble', 'slow_import'])\n"
+        "    return context\n"
+        "ensemble._start_method = slow_server\n"
+        "if __name__ == '__main__':\n"
+        "    signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "    print('starting', flush=True)\n"
+        "    try:\n"
+        "        with ensemble._workers(1) as pool:\n"
+        "            with ensemble._sigint_blocked():\n"
+        "                job = pool.submit(os.getpid)\n"
+        "            job.result()\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', flush=True)\n")
+    # the server's sys.path is its own: Python 3.10-3.13 take the parent's for __main__ only
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              env={**os.environ, "PYTHONPATH": path})
+    # ends the parent and the server if still there in a minute (the server, still
+    # importing, holds the pipes: the output is read line by line, not to its end)
+    watchdog = threading.Timer(60, os.killpg, (parent.pid, signal.SIGKILL))
+    watchdog.start()
+    try:
+        assert parent.stdout.readline() == "starting\n"
+        time.sleep(1)  # the server is importing slow_import
+        os.killpg(parent.pid, signal.SIGINT)
+        said = parent.stdout.readline()  # the server is ready in 2 minutes
+        parent.wait()
+    finally:
+        watchdog.cancel()
+        try:
+            os.killpg(parent.pid, signal.SIGKILL)  # the server, still importing
+        except ProcessLookupError:
+            pass
+        parent.wait()
+    err = parent.stderr.read()
+    assert said == "interrupted\n" and parent.returncode == 0, err
+    assert "Traceback" not in err, err
+
+
+def test_a_module_in_the_working_folder_named_as_a_library_is_no_fit_workers_concern(
+        tmp_path):
+    """`python -c`, the fork server's command line, puts the working folder first on its
+    sys.path, and the server imports PyTorch and scikit-learn: a tqdm.py where `mulde run`
+    was started had ended it (its traceback, then the pool's EOFError), where spawned
+    workers had fitted. The workers see this process's PYTHONSAFEPATH (none here)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "tqdm.py").write_text("raise RuntimeError('not the tqdm the fits use')\n")
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os\n"
+        "from mulde.vad.ensemble import _workers\n"
+        "if __name__ == '__main__':\n"
+        "    with _workers(1) as pool:\n"
+        "        print(pool.submit(os.getenv, 'PYTHONSAFEPATH', 'none').result())\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    done = subprocess.run([sys.executable, str(script)], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.stdout, done.returncode) == ("none\n", 0), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_fit_workers_start_from_a_fork_server_on_linux_alone(monkeypatch):
+    """Forked from a server on Linux (Python 3.11 and later, `_working_folder_off_the_path`);
+    spawned on macOS (a fork after its system libraries loaded can crash, bpo-33725) and
+    Windows."""
+    from mulde.vad.ensemble import _start_method
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        monkeypatch.setattr(sys, "platform", "linux")
+        expected = "forkserver" if sys.version_info >= (3, 11) else "spawn"
+        assert _start_method().get_start_method() == expected
+    for platform in ("darwin", "win32"):
+        monkeypatch.setattr(sys, "platform", platform)
+        assert _start_method().get_start_method() == "spawn"
+
+
 def test_a_ctrl_c_another_thread_received_ends_the_wait_for_the_fits(tmp_path):
     """The kernel may hand a process's SIGINT to any thread not blocking it, and Python then
     runs the handler only once the main thread's blocking wait returns: waiting for fits

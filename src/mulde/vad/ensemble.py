@@ -39,8 +39,8 @@ between training and test. Default None: every object, the published protocol.
 
 Parallel fitting (`n_jobs` > 1): the fits are independent, one per stream plus one per
 out-of-fold calibration fold (4 streams x (1 + 4 folds) = 20 on `mulde run`'s Ped2 detector
-preset), so they run in `n_jobs` worker processes (from a fork server, or spawned where
-there is none; never forked from the parent, which holds PyTorch's threads: `_start_method`),
+preset), so they run in `n_jobs` worker processes (from a fork server on Linux, spawned
+elsewhere; never forked from the parent, which holds PyTorch's threads: `_start_method`),
 each with one PyTorch and one BLAS thread. Each fit seeds itself as in
 this process (MULDE from its random_state), so the models and scores are the serial path's
 up to the float rounding that a different thread count gives (equal when the serial path
@@ -72,6 +72,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -391,13 +392,19 @@ def _end_with_parent() -> None:
     threading.Thread(target=watch, name="mulde-end-with-parent", daemon=True).start()
 
 
-def _one_thread() -> None:
+def _one_thread(safe_path: str | None = None) -> None:
     """Worker initialiser: one PyTorch and one BLAS/OpenMP thread, so that n_jobs workers
     use n_jobs cores; the worker ends with the process that started it (`_end_with_parent`)
     and ignores Ctrl-C (SIGINT), which a terminal sends to the whole process group: the
     process that started it ends it then (`_workers`), so no worker prints a traceback of
     its own or leaves the pool waiting for it. The worker was started with SIGINT blocked
-    (`_sigint_blocked`), so a Ctrl-C during its start-up waits here, and is dropped."""
+    (`_sigint_blocked`), so a Ctrl-C during its start-up waits here, and is dropped.
+    `safe_path`: the PYTHONSAFEPATH of the process that started it, given back to the
+    worker (a fork server's workers have the one `_working_folder_off_the_path` set)."""
+    if safe_path is None:
+        os.environ.pop(SAFE_PATH, None)
+    else:
+        os.environ[SAFE_PATH] = safe_path
     _end_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
@@ -450,21 +457,84 @@ def _completed(futures: Collection[Future]) -> Iterator[Future]:
 
 
 def _start_method() -> multiprocessing.context.BaseContext:
-    """How the fit workers start: from a fork server where the platform has one (Linux,
-    macOS), else spawned (Windows). Never forked from this process, whose PyTorch may hold
-    threads (a child forked mid-parallel-region can hang). The server is a fresh interpreter
-    that imports this module (PyTorch, scikit-learn) once and forks each worker from itself
+    """How the fit workers start: from a fork server on Linux (Python 3.11 and later, which
+    can keep the working folder off its sys.path: `_working_folder_off_the_path`), else
+    spawned (macOS, Windows; on macOS a process forked after the system's libraries loaded
+    can crash, Python's reason to spawn there by default, bpo-33725, and the server loads
+    them with PyTorch). Never forked from this process, whose PyTorch may hold threads (a
+    child forked mid-parallel-region can hang). The server is a fresh interpreter that
+    imports this module (PyTorch, scikit-learn) once and forks each worker from itself
     before any thread of theirs runs, so a worker starts in about 0.1 s instead of the
     about 7 s a spawned interpreter takes to import them (2-core AMD EPYC; `python -X
-    importtime -c "import mulde.vad.ensemble"`); the first pool waits for the server.
-    Each worker still receives this process's current sys.path, working folder and main
-    module, as a spawned one does; the environment variables are the server's, set when it
-    started (on the first pool of this process)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    importtime -c "import mulde.vad.ensemble"`); the first pool waits for the server
+    (`_server_ready`). Each worker still receives this process's current sys.path, working
+    folder and main module, as a spawned one does; the environment variables, and the code
+    of the modules the server imported, are those of when it started (on the first pool of
+    this process). The server's sys.path is its own (PYTHONPATH, site-packages): a script
+    that found mulde by a sys.path.insert of its own, beside another mulde installed,
+    fits with the installed one's code."""
+    if not (sys.platform.startswith("linux") and sys.version_info >= (3, 11)
+            and "forkserver" in multiprocessing.get_all_start_methods()):
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])  # taken when the server starts, once
     return context
+
+
+SAFE_PATH = "PYTHONSAFEPATH"
+"""Python 3.11's variable that keeps the script's or working folder off sys.path."""
+
+
+@contextmanager
+def _working_folder_off_the_path() -> Iterator[None]:
+    """PYTHONSAFEPATH set while inside, for the fork server started meanwhile: its `python
+    -c` puts the working folder first on its sys.path, before the standard library, and it
+    imports PyTorch and scikit-learn from there (Python 3.10-3.13 ignore the sys.path
+    multiprocessing hands it), so a csv.py, random.py or tqdm.py in the folder `mulde run`
+    was started in had ended the server at the fits (its traceback, then the pool's
+    EOFError). A spawned worker takes this process's sys.path before it imports; a fork
+    server's worker too, and gets this process's PYTHONSAFEPATH back (`_one_thread`)."""
+    before = os.environ.get(SAFE_PATH)
+    os.environ[SAFE_PATH] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(SAFE_PATH, None)
+        else:
+            os.environ[SAFE_PATH] = before
+
+
+_SERVER_READY: list[bool] = []  # [True] once `_server_ready` has waited for the fork server
+
+
+def _server_ready(context: multiprocessing.context.BaseContext) -> None:
+    """Start the fork server (`_start_method`; spawned workers need none) with SIGINT
+    blocked, which it keeps and every worker it forks inherits until `_one_thread` ignores
+    it (the server ignores it too once it has imported), then wait for its imports with
+    Ctrl-C free: a probe process (like a worker, it imports the main module) is started
+    and joined. The first submission, inside `_sigint_blocked`, had waited for them
+    instead, so a Ctrl-C at the start of the fits did nothing for the seconds they take
+    (8 s on 2 busy cores). A Ctrl-C meanwhile raises KeyboardInterrupt here, before any
+    pool exists; the server goes on, and serves the next pool. The probe runs once a
+    process: a server that ended meanwhile is started again here all the same, and its
+    imports are waited for by the next pool's first submission."""
+    if context.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver, resource_tracker
+
+    # the server's start starts the resource tracker first where none runs, which unblocks
+    # SIGINT in this thread (SIG_UNBLOCK, not the mask before): the server had started with
+    # it free, and printed the KeyboardInterrupt of a Ctrl-C during its imports
+    resource_tracker.ensure_running()
+    with _sigint_blocked(), _working_folder_off_the_path():
+        forkserver.ensure_running()  # returns at once; the server imports in the background
+    if _SERVER_READY:
+        return
+    probe = context.Process(target=int, name="mulde-fork-server-probe", daemon=True)
+    probe.start()  # returns once the server, its imports done, has forked the probe
+    probe.join()
+    _SERVER_READY.append(True)
 
 
 @contextmanager
@@ -474,7 +544,10 @@ def _workers(n: int) -> Iterator[ProcessPoolExecutor]:
     once and the fits not started are cancelled: a plain shutdown would wait for the running
     fits to finish, and a worker ended by Ctrl-C while idle had left Python 3.11's pool
     waiting for it with no end."""
-    pool = ProcessPoolExecutor(max(1, n), mp_context=_start_method(), initializer=_one_thread)
+    context = _start_method()
+    _server_ready(context)
+    pool = ProcessPoolExecutor(max(1, n), mp_context=context, initializer=_one_thread,
+                               initargs=(os.environ.get(SAFE_PATH),))
     try:
         yield pool
     except BaseException:
