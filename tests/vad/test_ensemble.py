@@ -97,7 +97,7 @@ class EndsItsWorker(DistanceToMean):
 
     def fit(self, X, groups):
         if multiprocessing.parent_process() is not None:
-            os._exit(9)
+            os.kill(os.getpid(), signal.SIGKILL)
         return super().fit(X, groups)
 
 
@@ -1124,3 +1124,53 @@ def test_nan_or_inf_features_are_said_of_their_stream_and_video():
     with pytest.raises(ValueError, match=r"^velocity stream: 2 object\(s\) of video t1 hold "
                                          r"NaN or inf"):
         ens.score({"t1": damaged})
+
+
+def test_a_script_fitting_in_workers_without_the_main_guard_is_told_so(tmp_path):
+    """A script that fits with n_jobs > 1 at its top level, without the `if __name__ ==
+    "__main__":` guard, is imported by each worker, which then starts workers of its own and
+    fails as it starts: said as that, with the guard to add, not as a worker ended from
+    outside for want of memory (a newcomer's script, stop 85)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from mulde.vad.ensemble import FitWorkerError, StreamEnsemble\n"
+        "from mulde.video.features.records import ObjectFeatures, Stream, VideoFeatures\n"
+        "def video(values):\n"
+        "    record = ObjectFeatures.build(np.reshape(values, (-1, 1)), list(range(len(values))),\n"
+        "                                  [(0, 0, 1, 1)] * len(values), len(values), 1)\n"
+        "    return VideoFeatures.of({Stream.VELOCITY: record})\n"
+        "train = {'a': video([0.0, 1.0, 2.0]), 'b': video([3.0, 4.0, 5.0])}\n"
+        "try:\n"
+        "    StreamEnsemble('knn', calibration_folds=2, n_jobs=2).fit(train)\n"
+        "except FitWorkerError as err:\n"
+        "    print('said:', err, flush=True)\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    said = [line for line in done.stdout.splitlines() if line.startswith("said:")]
+    assert len(said) == 1, (done.stdout, done.stderr)
+    assert 'if __name__ == "__main__":' in said[0] and "memory" not in said[0], said[0]
+
+
+class _Ended:
+    """A pool process as `_failed_as_started` reads it: joined, then its exit code."""
+
+    def __init__(self, exitcode):
+        self.exitcode = exitcode
+
+    def join(self, timeout=None):
+        pass
+
+
+@pytest.mark.parametrize(("codes", "expected"), [
+    ([1, 1], True),  # each raised as it started
+    ([1, None], True),  # one raised, one still ending
+    ([-9, 1], False),  # a kill among them: ended from outside
+    ([-15, -9], False),
+    ([0, None], False),  # none ended with an error of its own
+    ([], False),
+])
+def test_failed_as_started_reads_the_exit_codes(codes, expected):
+    from mulde.vad.ensemble import _failed_as_started
+
+    assert _failed_as_started([_Ended(c) for c in codes]) is expected

@@ -211,20 +211,47 @@ class FitResult:
 
 class FitWorkerError(RuntimeError):
     """A worker process of `StreamEnsemble(n_jobs > 1)` ended while the stream models were
-    fitted (ended from outside: most often by the system's out-of-memory killer, each worker
-    holding a copy of the stream it fits; which fit it ran is not known, every pending fit
-    failing with it). Says how many fits had finished (kept in the fit cache when there is
-    one, so that a rerun resumes from them) and what to do."""
+    fitted. Ended from outside (`started` True: a signal, most often the system's
+    out-of-memory killer's, each worker holding a copy of the stream it fits; which fit it
+    ran is not known, every pending fit failing with it), or exited with an error of its
+    own (`started` False: a positive exit code, its error printed above; most often as it
+    started, importing a script that fits at its top level without the `if __name__ ==
+    "__main__":` guard, and so starting workers of its own: `_failed_as_started`). Says
+    how many fits had finished (kept in the fit cache when there is one, so that a rerun
+    resumes from them) and what to do."""
 
-    def __init__(self, finished: int, total: int, cached: bool, n_jobs: int) -> None:
+    def __init__(self, finished: int, total: int, cached: bool, n_jobs: int,
+                 started: bool = True) -> None:
         self.finished, self.total, self.cached, self.n_jobs = finished, total, cached, n_jobs
+        self.started = started
         kept = " and are kept in the fit cache: a rerun resumes from them" if cached else ""
+        done = f"{finished} of {total} fits had finished{kept}"
+        if not started:
+            super().__init__(
+                "a worker process exited with an error of its own (printed above) while the "
+                f"stream models were fitted; {done}; most often the script that fits with "
+                "n_jobs > 1 does so at its top level: each worker imports the script, so "
+                'put its code under `if __name__ == "__main__":`, or fit with n_jobs=1')
+            return
         super().__init__(
             f"a worker process ended while the stream models were fitted ({n_jobs} workers "
             "at once, each with a copy of the training objects of the stream it fits): "
-            "ended from outside, most often by the system for want of memory; "
-            f"{finished} of {total} fits had finished{kept}; fit fewer at a time (n_jobs; "
-            "`--fit-jobs 1` on the command line fits one after another in this process)")
+            f"ended from outside, most often by the system for want of memory; {done}; "
+            "fit fewer at a time (n_jobs; `--fit-jobs 1` on the command line fits one after "
+            "another in this process)")
+
+
+def _failed_as_started(processes: Sequence[multiprocessing.process.BaseProcess]) -> bool:
+    """Whether a pool's ended worker exited with an error of its own (a positive exit code:
+    an exception, as a worker importing an unguarded script raises) and none was ended by a
+    signal (a negative one: the out-of-memory killer's SIGKILL, say); each is waited for up
+    to a second, as the pool ends them."""
+    codes = []
+    for process in processes:
+        process.join(1)
+        codes.append(process.exitcode)
+    return any(c is not None and c > 0 for c in codes) and not any(
+        c is not None and c < 0 for c in codes)
 
 
 def run_fit_job(job: FitJob) -> FitResult:
@@ -1116,6 +1143,7 @@ class StreamEnsemble:
             with _sigint_blocked():  # the workers start here, on the first submissions
                 futures = {pool.submit(run_fit_job, job): (stream, job)
                            for stream, job in todo}
+            processes = list((getattr(pool, "_processes", None) or {}).values())
             finished = len(jobs) - len(todo)
             for future in _completed(futures):
                 stream, job = futures[future]
@@ -1126,7 +1154,8 @@ class StreamEnsemble:
                         cached = all(self._cache_key(j, writing=True) is not None
                                      for _, j in jobs)  # a model it cannot save is not kept
                         raise FitWorkerError(finished, len(jobs), cached and finished > 0,
-                                             min(self.n_jobs, len(todo))) from None
+                                             min(self.n_jobs, len(todo)),
+                                             not _failed_as_started(processes)) from None
                     done[stream][job.fold] = self._kept(job, result)
                 finished += 1
                 bar.update()
