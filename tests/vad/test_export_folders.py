@@ -106,3 +106,12 @@ def test_a_pipe_named_as_a_graph_is_never_hashed(tmp_path):
                                                            "sha256": _sha(b"graph")}}, {})
     os.mkfifo(folder / "velocity.onnx")
     assert in_time(lambda: is_pipeline_export(folder)) is False
+
+
+def test_a_file_as_the_export_folder_is_said_to_be_a_file(model, tmp_path):
+    """`mulde export --out afile` had said the file "holds other files" (newcomer, stop 85)."""
+    afile = tmp_path / "afile"
+    afile.write_text("mine\n")
+    with pytest.raises(ExportError, match=r"afile: exists and is a file, not a folder"):
+        export_pipeline(model, afile)
+    assert afile.read_text() == "mine\n"

@@ -145,8 +145,10 @@ def export_pipeline(model: PipelineModel, folder: str | Path) -> Path:
         raise ExportError(f"{manifest}: a pipe, device, folder or broken link, not the "
                           "pipeline.json of an earlier ONNX export; move it away, or give a "
                           "new or empty folder")
-    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir())
-                                                   and not is_pipeline_export(folder))):
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"{folder}: exists and is a file, not a folder (a pipeline's export "
+                          "is a folder of graphs); give a new or empty folder")
+    if folder.is_dir() and any(folder.iterdir()) and not is_pipeline_export(folder):
         raise ExportError(f"{folder}: exists and holds other files than an earlier ONNX "
                           "export of a pipeline model (pipeline.json and the graphs it lists, "
                           "each <stream>.onnx with its SHA-256), which replacing it would "
