@@ -691,6 +691,7 @@ class Watcher:
         self.state = _State()
         self.n_in = 0
         self.gaps = 0  # reconnections where the features started afresh
+        self._gap = False  # a gap came, and no frame after it yet (the source's end, if none)
         # seconds frames flowed: per run of frames between gaps, from its first frame read to
         # its last scored (waits for the first data, back-offs and time-outs left out: the
         # wait before a frame that came after a time-out, `WatchOptions.timeout_s`, too)
@@ -754,10 +755,13 @@ class Watcher:
         clips, pushed to the scorer, and the frames it completes written. A `GAP` (a
         reconnected stream) finishes the frames before it and starts the features afresh."""
         if isinstance(frame, Gap):
-            self.gaps += 1
+            self._gap = True  # counted once frames follow: a stream that ended is no gap
             self._flush(self.scorer.restart, writer)
             self._end_flow()
             return
+        if self._gap:
+            self.gaps += 1
+            self._gap = False
         if self._flow is None:
             self._flow = [arrived, arrived]
         elif arrived - self._last_arrived >= self.options.timeout_s:
