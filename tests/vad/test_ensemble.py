@@ -1165,7 +1165,8 @@ class _Ended:
 @pytest.mark.parametrize(("codes", "expected"), [
     ([1, 1], True),  # each raised as it started
     ([1, None], True),  # one raised, one still ending
-    ([-9, 1], False),  # a kill among them: ended from outside
+    ([1, -15], True),  # one raised, the pool ended the other (SIGTERM)
+    ([-9, 1], False),  # a SIGKILL among them (the out-of-memory killer's): from outside
     ([-15, -9], False),
     ([0, None], False),  # none ended with an error of its own
     ([], False),

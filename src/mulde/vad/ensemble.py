@@ -243,15 +243,15 @@ class FitWorkerError(RuntimeError):
 
 def _failed_as_started(processes: Sequence[multiprocessing.process.BaseProcess]) -> bool:
     """Whether a pool's ended worker exited with an error of its own (a positive exit code:
-    an exception, as a worker importing an unguarded script raises) and none was ended by a
-    signal (a negative one: the out-of-memory killer's SIGKILL, say); each is waited for up
+    an exception, as a worker importing an unguarded script raises) and none was killed
+    (exit code -SIGKILL: the out-of-memory killer's signal). The pool ends the other workers
+    with SIGTERM once one has failed, so their -SIGTERM says nothing. Each is waited for up
     to a second, as the pool ends them."""
     codes = []
     for process in processes:
         process.join(1)
         codes.append(process.exitcode)
-    return any(c is not None and c > 0 for c in codes) and not any(
-        c is not None and c < 0 for c in codes)
+    return any(c is not None and c > 0 for c in codes) and -signal.SIGKILL not in codes
 
 
 def run_fit_job(job: FitJob) -> FitResult:
