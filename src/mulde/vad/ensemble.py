@@ -428,10 +428,7 @@ def _one_thread(safe_path: str | None = None) -> None:
     (`_sigint_blocked`), so a Ctrl-C during its start-up waits here, and is dropped.
     `safe_path`: the PYTHONSAFEPATH of the process that started it, given back to the
     worker (a fork server's workers have the one `_working_folder_off_the_path` set)."""
-    if safe_path is None:
-        os.environ.pop(SAFE_PATH, None)
-    else:
-        os.environ[SAFE_PATH] = safe_path
+    _set_safe_path(safe_path)
     _end_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
@@ -522,14 +519,19 @@ def _working_folder_off_the_path() -> Iterator[None]:
     EOFError). A spawned worker takes this process's sys.path before it imports; a fork
     server's worker too, and gets this process's PYTHONSAFEPATH back (`_one_thread`)."""
     before = os.environ.get(SAFE_PATH)
-    os.environ[SAFE_PATH] = "1"
+    _set_safe_path("1")
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(SAFE_PATH, None)
-        else:
-            os.environ[SAFE_PATH] = before
+        _set_safe_path(before)
+
+
+def _set_safe_path(value: str | None) -> None:
+    """PYTHONSAFEPATH set to `value` in this process's environment, or unset where None."""
+    if value is None:
+        os.environ.pop(SAFE_PATH, None)
+    else:
+        os.environ[SAFE_PATH] = value
 
 
 _SERVER_READY: list[bool] = []  # [True] once `_server_ready` has waited for the fork server
@@ -564,6 +566,12 @@ def _server_ready(context: multiprocessing.context.BaseContext) -> None:
     _SERVER_READY.append(True)
 
 
+def _pool_processes(pool: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
+    """The worker processes `pool` has started (its private process table, which Python
+    3.14's `terminate_workers` reads too; none once it is shut down)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
 @contextmanager
 def _workers(n: int) -> Iterator[ProcessPoolExecutor]:
     """A pool of max(1, n) worker processes (`_start_method`, `_one_thread`), shut down on
@@ -579,7 +587,7 @@ def _workers(n: int) -> Iterator[ProcessPoolExecutor]:
         yield pool
     except BaseException:
         # the pool's process table, as Python 3.14's `terminate_workers` ends them
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
+        for process in _pool_processes(pool):
             process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -1143,7 +1151,7 @@ class StreamEnsemble:
             with _sigint_blocked():  # the workers start here, on the first submissions
                 futures = {pool.submit(run_fit_job, job): (stream, job)
                            for stream, job in todo}
-            processes = list((getattr(pool, "_processes", None) or {}).values())
+            processes = _pool_processes(pool)
             finished = len(jobs) - len(todo)
             for future in _completed(futures):
                 stream, job = futures[future]
