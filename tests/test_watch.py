@@ -1004,6 +1004,16 @@ MISPLACED = {  # what is put at a watch's name: how foreign_outputs names it
 }
 
 
+def _untouched(out, tmp_path):
+    """What changes when a file is written, moved or removed in `out` or beside it, to the
+    nanosecond (a write probe made and removed in `out` within one second had passed a
+    comparison of whole seconds, and failed CI once the second turned): each entry's
+    inode, type, size, and its modification and change times; not the access time, which
+    reading a folder may set."""
+    return {p: (s.st_ino, s.st_mode, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+            for p in [*out.rglob("*"), *tmp_path.iterdir()] for s in [p.lstat()]}
+
+
 @pytest.mark.parametrize("case", list(MISPLACED))
 def test_a_symlink_pipe_or_folder_at_a_watchs_names_is_refused_before_it_starts(tmp_path,
                                                                               case):
@@ -1018,13 +1028,13 @@ def test_a_symlink_pipe_or_folder_at_a_watchs_names_is_refused_before_it_starts(
     make(out, outside)
     entry = said.format(outside=outside)
     assert foreign_outputs(out) == [entry]
-    lstat = {p: p.lstat() for p in [*out.rglob("*"), *tmp_path.iterdir()]}
+    lstat = _untouched(out, tmp_path)
     with pytest.raises(ValueError) as err:
         in_time(lambda: _fake_watch(out, [{"velocity": 0.1}] * 4))
     assert str(err.value) == (f"{out} holds {entry}: a watch would write through it, or "
                               "replace or move it; move it away, or give the watch another "
                               "output folder (--out)")
-    assert {p: p.lstat() for p in [*out.rglob("*"), *tmp_path.iterdir()]} == lstat
+    assert _untouched(out, tmp_path) == lstat
     if outside.exists():
         assert _files(outside) == ({"event_0001.png": b"theirs"} if case.startswith("events")
                                    else {})

@@ -683,6 +683,7 @@ class Watcher:
                  max_height: int | None = None,
                  training_frames: Mapping[str, int] | int | None = None) -> None:
         self.scorer, self.capture, self.options = scorer, capture, options
+        refuse_misplaced(Path(out))  # before the write probe: nothing in `out` is touched
         self.out = ensure_writable(Path(out))
         self.streams = streams
         self.max_height = max_height
