@@ -577,6 +577,24 @@ def test_more_threads_than_cores_are_warned_of(feats, monkeypatch, capsys):
     assert "--threads" not in capsys.readouterr().err
 
 
+def test_more_fit_jobs_than_cores_are_warned_of(monkeypatch, capsys):
+    """--fit-jobs 64 on two cores was taken without a word (a newcomer's trial, stop 85):
+    the fits beyond the cores end no sooner, and each worker holds its rows."""
+    import argparse
+
+    from mulde.cli import _fit_jobs
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert _fit_jobs(argparse.Namespace(fit_jobs=64, threads=None)) == 64
+    assert capsys.readouterr().err == (
+        "mulde: warning: --fit-jobs 64 is more than the 2 CPUs this process may use; the "
+        "fits beyond them share those CPUs, so the run ends no sooner, and each worker holds "
+        "the rows it fits in memory of its own (--fit-jobs 2 or fewer)\n")
+    assert _fit_jobs(argparse.Namespace(fit_jobs=2, threads=None)) == 2
+    assert capsys.readouterr().err == ""
+
+
 def test_rows_too_far_out_to_score_are_one_line_naming_the_file(model, feats, capsys):
     """A 1e300 placeholder in a row to score ended in a traceback (a newcomer's trial)."""
     X = np.random.default_rng(3).standard_normal((10, 3))

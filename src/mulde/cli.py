@@ -2447,6 +2447,12 @@ def _fit_jobs(args: argparse.Namespace) -> int:
     if args.fit_jobs is not None:
         if args.fit_jobs < 1:
             raise UsageError(f"--fit-jobs must be >= 1, got {args.fit_jobs}")
+        cores = _usable_cpus()
+        if cores and args.fit_jobs > cores:  # each worker fits on one thread of its own
+            print(f"mulde: warning: --fit-jobs {args.fit_jobs} is more than the {cores} CPUs "
+                  "this process may use; the fits beyond them share those CPUs, so the run "
+                  "ends no sooner, and each worker holds the rows it fits in memory of its "
+                  f"own (--fit-jobs {cores} or fewer)", file=sys.stderr)
         return args.fit_jobs
     if getattr(args, "threads", None) is not None:
         return max(args.threads, 1)  # --threads < 1 is refused before this
@@ -2712,6 +2718,13 @@ objects of 3 and 8 features) see each training object about 80-230 times in 300 
 _THREAD_LIMITS: list[Any] = []  # `set_threads`' BLAS and OpenMP limits, kept for the process
 
 
+def _usable_cpus() -> int | None:
+    """The CPUs this process may use (its affinity where the system has one), None where
+    unknown."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count()
+
+
 def set_threads(n: int) -> None:
     """Use `n` CPU threads in PyTorch and OpenCV (both default to every core) and in the
     BLAS and OpenMP pools of numpy, scipy, scikit-learn, PyTorch and OpenCV (threadpoolctl,
@@ -2728,8 +2741,7 @@ def set_threads(n: int) -> None:
 
     if n < 1:
         raise UsageError(f"--threads must be >= 1, got {n}")
-    affinity = getattr(os, "sched_getaffinity", None)  # the CPUs this process may use
-    cores = len(affinity(0)) if affinity is not None else os.cpu_count()
+    cores = _usable_cpus()
     if cores and n > cores:  # oversubscribed threads wait on one another: many times slower
         print(f"mulde: warning: --threads {n} is more than the {cores} CPUs this process may "
               f"use; threads beyond them slow the work down (--threads {cores} or fewer)",
@@ -3253,8 +3265,9 @@ def _resume_hint(args: argparse.Namespace | None, error: bool = False) -> str:
 def _terminate_as_interrupt() -> Iterator[None]:
     """While inside, SIGTERM raises `Terminated` in the main thread (elsewhere nothing is
     installed: only the main thread can set a signal handler); the handler before is put
-    back on leaving. Spawned fit workers and other child processes start with SIGTERM's
-    default (an exec resets caught signals), and `mulde watch` sets its own while it watches
+    back on leaving. Fit workers (forked from a fork server this process started with an
+    exec, or spawned) and other child processes start with SIGTERM's default (an exec
+    resets caught signals), and `mulde watch` sets its own while it watches
     (`mulde.watch`: the frame being scored is finished first)."""
     if threading.current_thread() is not threading.main_thread():
         yield
