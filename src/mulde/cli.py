@@ -2783,7 +2783,7 @@ class _MuldeParser(_GivenArguments):
             name = with_suggestions([invalid.group(1)], commands)[0]
             message = f"unknown command {name}; give one of {choose}"
         elif message.startswith("the following arguments are required: command"):
-            known = [o for action in self._actions for o in action.option_strings]
+            known = _option_names(self)
             unknown = [a for a in self._given or [] if a.startswith("-")
                        and a.split("=", 1)[0] not in known]
             message = f"give a command, one of {choose}"
@@ -2806,13 +2806,18 @@ class _GivenOnce(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def _option_names(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option string `parser` knows ("-h", "--help", "--out", ...)."""
+    return [o for action in parser._actions for o in action.option_strings]
+
+
 def _unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
     """The words for arguments `parser` does not know: "unrecognized arguments: --outt (did
     you mean --out?) x/", each option followed by the closest of the parser's own where one
     is close (`mulde.suggest.suggestion`; an `--option=value` by its name)."""
     from mulde.suggest import suggestion
 
-    known = [o for action in parser._actions for o in action.option_strings]
+    known = _option_names(parser)
     shown = []
     for arg in extra:
         name = arg.split("=", 1)[0]  # "--outt=x/" -> "--outt"

@@ -209,9 +209,9 @@ def build_extractor(name: str, weights_path: str | None = None, boxes_dir: str |
         base = FrameCentricExtractor(backbone=preset or "efficientnet-lite0",
                                      weights_path=weights_path)
     else:
-        raise ValueError(f"unknown extractor {name!r}{suggestion(name, extractor_names())}; "
-                         "choose from "
-                         f"{', '.join(extractor_names())}")
+        names = extractor_names()
+        raise ValueError(f"unknown extractor {name!r}{suggestion(name, names)}; choose from "
+                         f"{', '.join(names)}")
     settings = dict(settings or {})
     if settings.get("regions") in ("boxes", "detector") and "max_height" not in settings:
         settings["max_height"] = None  # detector boxes are in the source's pixels
