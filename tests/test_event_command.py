@@ -182,6 +182,25 @@ def test_a_failed_call_is_said_when_it_ends_not_at_the_next_event(tmp_path):
     assert said == ["--on-event: the command for event 1's start exited with status 3"]
 
 
+def test_the_wait_at_the_end_says_its_time_left_rounded_up(tmp_path, clock, monkeypatch):
+    """The wait's line comes at the first look past its second's grace: one half a second
+    late (a loaded machine) said "waiting up to 0 s" with 0.4 s left."""
+    said: list[str] = []
+    command = EventCommand(_python("import time; time.sleep(30)"), warn=said.append,
+                           timeout_s=2.0)
+    command.fire("end", 5, RECORD, tmp_path)
+    late, start = clock.sleep, clock.now
+
+    def stalled(seconds):  # the wait's look before 1 s wakes at about 1.5 s
+        late(seconds + (0.6 if 0.9 <= clock.now - start < 0.95 else 0.0))
+
+    monkeypatch.setattr(clock, "sleep", stalled)
+    command.close()
+    assert said == ["--on-event: waiting up to 1 s for 1 call still running (Ctrl-C ends "
+                    "them)", "--on-event: the command for event 5's end was still running "
+                    "after 2 s and was ended"]
+
+
 @pytest.mark.parametrize(("line", "operator"), [
     ("echo a; echo b", ";"), ("echo a&&echo b", "&&"), ("log.sh 2>/dev/null", ">"),
     ("cat >/tmp/y.log", ">"), ("curl -sS --fail --data-binary @- http://h/a|tee y", "|"),
