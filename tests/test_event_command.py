@@ -21,6 +21,32 @@ def _python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+class _Clock:
+    """`mulde.event_command`'s clock (monkeypatched over its `time`): `monotonic` moves only
+    by the seconds its `sleep` was asked for (which it also sleeps, so that the calls run),
+    so a loaded machine's stall between two of them (CI, two workers on two cores) changes
+    no wait the tests check."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> _Clock:
+    import mulde.event_command
+
+    fake = _Clock()
+    monkeypatch.setattr(mulde.event_command, "time", fake)
+    return fake
+
+
 def test_a_call_gets_the_event_on_stdin_and_in_its_environment(tmp_path):
     said: list[str] = []
     got = tmp_path / "got.json"
@@ -119,10 +145,11 @@ def test_a_command_line_is_split_as_a_shell_would_and_found_on_path(tmp_path, mo
         command.fire("peak", 1, RECORD, tmp_path)
 
 
-def test_a_call_past_its_time_is_ended_with_the_processes_it_started(tmp_path):
+def test_a_call_past_its_time_is_ended_with_the_processes_it_started(tmp_path, clock):
     """A hung `sh -c 'curl ...'` left its curl running after the shell was killed (a
     newcomer found four orphaned sleeps): the call's whole process group is ended, and the
-    wait at the end is said once it passes a second."""
+    wait at the end is said once it passes a second (on `clock`: with the real one, a stall
+    of half a second past that second said "up to 0 s", or nothing)."""
     said: list[str] = []
     pid_file = tmp_path / "child.pid"
     command = EventCommand(["/bin/sh", "-c", f"sleep 30 & echo $! > {pid_file}; wait"],
@@ -130,8 +157,9 @@ def test_a_call_past_its_time_is_ended_with_the_processes_it_started(tmp_path):
     command.fire("end", 4, RECORD, tmp_path)
     command.close()
     stat = Path(f"/proc/{int(pid_file.read_text())}/stat")
-    for _ in range(40):  # gone, or dead and waiting for init to collect it (a zombie)
-        if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+    until = time.monotonic() + 10  # the kernel signals at once; allow a loaded machine 10 s
+    while time.monotonic() < until:  # gone, or dead and waiting for init to collect it
+        if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":  # zombie
             break
         time.sleep(0.05)
     else:
@@ -145,12 +173,32 @@ def test_a_failed_call_is_said_when_it_ends_not_at_the_next_event(tmp_path):
     said: list[str] = []
     command = EventCommand(_python("import sys; sys.exit(3)"), warn=said.append)
     command.fire("start", 1, RECORD, tmp_path)
-    for _ in range(100):  # the watch checks at every frame
+    until = time.monotonic() + 60  # a Python's start on a loaded machine: seconds at most
+    while time.monotonic() < until:  # the watch checks at every frame
         command.check()
         if said:
             break
         time.sleep(0.05)
     assert said == ["--on-event: the command for event 1's start exited with status 3"]
+
+
+def test_the_wait_at_the_end_says_its_time_left_rounded_up(tmp_path, clock, monkeypatch):
+    """The wait's line comes at the first look past its second's grace: one half a second
+    late (a loaded machine) said "waiting up to 0 s" with 0.4 s left."""
+    said: list[str] = []
+    command = EventCommand(_python("import time; time.sleep(30)"), warn=said.append,
+                           timeout_s=2.0)
+    command.fire("end", 5, RECORD, tmp_path)
+    late, start = clock.sleep, clock.now
+
+    def stalled(seconds):  # the wait's look before 1 s wakes at about 1.5 s
+        late(seconds + (0.6 if 0.9 <= clock.now - start < 0.95 else 0.0))
+
+    monkeypatch.setattr(clock, "sleep", stalled)
+    command.close()
+    assert said == ["--on-event: waiting up to 1 s for 1 call still running (Ctrl-C ends "
+                    "them)", "--on-event: the command for event 5's end was still running "
+                    "after 2 s and was ended"]
 
 
 @pytest.mark.parametrize(("line", "operator"), [
@@ -177,18 +225,19 @@ def test_a_script_without_its_execute_bit_is_told_so(tmp_path):
 
 
 def test_the_wait_at_the_end_keeps_each_calls_own_limit_and_a_stop_ends_them(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, clock):
     """A call started 25 s before the watch ended ran 39 s: the wait at the end ended every
     call at its own deadline, not each call's; a Ctrl-C during that wait is said as such,
-    not as a call past its time."""
+    not as a call past its time. On `clock`: with the real one, a stall of 0.7 s in the
+    wait (CI) made it look longer than its own limit."""
     said: list[str] = []
     command = EventCommand(_python("import time; time.sleep(30)"), warn=said.append,
                            timeout_s=1.5)
     command.fire("start", 1, RECORD, tmp_path)
-    time.sleep(1.0)
-    started = time.monotonic()
+    clock.sleep(1.0)
+    started = clock.monotonic()
     command.close()
-    assert time.monotonic() - started < 1.2  # its own 1.5 s, not 1.5 s more
+    assert clock.monotonic() - started < 1.2  # its own 1.5 s, not 1.5 s more
     assert said == ["--on-event: the command for event 1's start was still running after "
                     "1.5 s and was ended"]
     said.clear()
@@ -198,7 +247,7 @@ def test_the_wait_at_the_end_keeps_each_calls_own_limit_and_a_stop_ends_them(
     def stopped(seconds):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(time, "sleep", stopped)
+    monkeypatch.setattr(clock, "sleep", stopped)
     command.close()
     assert said == ["--on-event: the command for event 2's end was ended by the stop (Ctrl-C "
                     "or SIGTERM)"]

@@ -2002,10 +2002,15 @@ def test_the_health_record_is_kept_while_the_source_is_silent(tmp_path, monkeypa
             yield np.full((24, 32, 3), 40, np.uint8)
         # silent (a drop, a back-off) until records and pages were seen rewritten in it
         # (a page shows the time of its record to the second); a minute at most
+        # (this runs in the capture's reader thread, which can get here before the
+        # watcher's thread has scored the first frame and written the first record: a
+        # loaded machine's 50 ms stall made that a FileNotFoundError)
         until = time.monotonic() + 60
         while ((len({ended for _, ended, _ in seen}) < 3 or len(set(pages)) < 2)
                and time.monotonic() < until):
             time.sleep(0.05)
+            if not (tmp_path / "watch.json").is_file():  # replaced, never removed, once there
+                continue
             record = json.loads((tmp_path / "watch.json").read_text())
             if record["frames"] == 3:
                 seen.append((record["stopped"], record["ended_at"], record["last_frame_at"]))

@@ -210,9 +210,10 @@ class EventCommand:
                     break
                 if not said and now - start >= 1.0:  # a second's grace unsaid: most end
                     n, said = len(self._calls), True
-                    self.warn(f"--on-event: waiting up to {self.timeout_s - (now - start):.0f}"
-                              f" s for {n} call{'s' if n != 1 else ''} still running (Ctrl-C "
-                              "ends them)")
+                    # rounded up: 0.4 s left (a loaded machine's late wake-up) said "0 s"
+                    left = math.ceil(self.timeout_s - (now - start))
+                    self.warn(f"--on-event: waiting up to {left} s for {n} call"
+                              f"{'s' if n != 1 else ''} still running (Ctrl-C ends them)")
                 time.sleep(0.05)
         except KeyboardInterrupt:
             for call in [c for c in self._calls if c.process.poll() is None]:
