@@ -138,6 +138,30 @@ def test_garbage_file_is_a_read_error(tmp_path):
     assert str(probed.value) == str(decoded.value) == said
 
 
+def test_a_decoders_refusal_of_any_errno_is_a_damaged_file(tmp_path):
+    """Random bytes that FFmpeg probes as raw H.263 are refused by the decoder with EPERM
+    (a newcomer's 20 kB of /dev/urandom, stop 86): that said "cannot read video (Operation
+    not permitted)", a permissions problem the readable file did not have. An error of a
+    codec call (its filename is the function) is the file's content; one of the file
+    itself keeps its own reason."""
+    from mulde.video.decode import _unreadable
+
+    path = tmp_path / "garbage.mp4"
+    refused = av.error.PermissionError(1, "Operation not permitted", "avcodec_send_packet()")
+    assert str(_unreadable(path, refused)) == (
+        f"{path}: cannot read video, the file is damaged, incomplete or not a video; "
+        "re-encode it (ffmpeg -i IN OUT.mp4) or remove it (Operation not permitted)")
+    denied = av.error.PermissionError(1, "Operation not permitted", str(path))
+    assert str(_unreadable(path, denied)) == f"{path}: cannot read video (Operation not permitted)"
+    # 16 of those bytes: an H.263 picture start code (0x000081) and noise, probed as raw
+    # H.263 and refused by its decoder with EPERM
+    path.write_bytes(bytes.fromhex("000081ced1c38d7c95325ac3f58a2d5f"))
+    for call in (probe, lambda p: list(iter_frames(p))):
+        with pytest.raises(VideoReadError) as said:
+            call(path)
+        assert str(said.value) == str(_unreadable(path, refused))
+
+
 def test_the_cut_last_frame_of_a_truncated_file_is_dropped_not_scored(tmp_path):
     """A file cut inside its last frame's data: the demuxer marks that packet corrupt and
     the decoder conceals it with garbage (a newcomer's truncated AVI decoded its last frame

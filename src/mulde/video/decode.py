@@ -663,10 +663,20 @@ def _unreadable(path: Path, error: av.FFmpegError, decoded: int = 0) -> VideoRea
     if decoded:
         return VideoReadError(f"{path}: corrupt video, decoding failed after {decoded} frames; "
                               f"{REENCODE_OR_REMOVE} ({reason})")
-    if isinstance(error, av.InvalidDataError):
+    if isinstance(error, av.InvalidDataError) or _from_a_codec(error):
         return VideoReadError(f"{path}: cannot read video, the file is damaged, incomplete or "
                               f"not a video; {REENCODE_OR_REMOVE} ({reason})")
     return VideoReadError(f"{path}: cannot read video ({reason})")
+
+
+def _from_a_codec(error: av.FFmpegError) -> bool:
+    """Whether FFmpeg's error came from a codec call on the file's data (its `filename` is
+    the function, "avcodec_send_packet()", not the path): the content is at fault whatever
+    errno the decoder returns. A newcomer's random bytes, probed as a raw H.263 stream, were
+    refused by that decoder with EPERM and said as "cannot read video (Operation not
+    permitted)", a permissions problem the file did not have."""
+    name = getattr(error, "filename", None)
+    return isinstance(name, str) and name.startswith("av") and name.endswith("()")
 
 
 _TIMELINE_EVENTS = {
