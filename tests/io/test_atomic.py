@@ -325,6 +325,29 @@ def test_a_read_only_cache_says_what_a_run_writes_there(small_folder, tmp_path, 
         ensure_writable(tmp_path / "out")
 
 
+def test_an_output_folder_that_cannot_be_made_names_the_folder_above(tmp_path, monkeypatch):
+    """A newcomer's --out ro/sub/m.safetensors under an immutable ro/ was said as "ro/sub:
+    output folder is not writable", a folder that does not exist: the folder that refused
+    it is named (ro/), with the one that could not be made, and nothing is left made."""
+    real = Path.mkdir
+    locked = tmp_path / "ro"
+    locked.mkdir()
+
+    def immutable(self, *args, **kwargs):
+        if self.parent == locked:
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", immutable)
+    for wanted in (locked / "sub", locked / "sub" / "deeper"):
+        with pytest.raises(OSError) as raised:
+            ensure_writable(wanted)
+        assert str(raised.value) == (f"{locked}: output folder {wanted} cannot be made in it "
+                                     "(Operation not permitted); give a writable folder")
+        assert raised.value.errno == errno.EPERM
+        assert list(locked.iterdir()) == []
+
+
 def test_a_cache_folder_that_fails_mid_extraction_says_what_to_do(small_folder, tmp_path,
                                                                    monkeypatch):
     """A newcomer's trial: one folder of the cache made read-only failed the extraction

@@ -264,7 +264,9 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
     Raises `OSError` naming the folder (errno ENOSPC when space is short, with the free bytes
     and the requirement; ENOTDIR naming the file where it or a folder above it is one:
     `check_folder`, which says `purpose`, what the folder is for; one that takes no file:
-    "FOLDER: `what` is not writable (Read-only file system); `why`", the errno kept), so that
+    "FOLDER: `what` is not writable (Read-only file system); `why`", the errno kept; one that
+    cannot be made, the existing folder above it: "ABOVE: `what` FOLDER cannot be made in it
+    (Permission denied); `why`"), so that
     callers can refuse before any expensive work starts. Folders it made for the check
     are removed again with a refusal.
     """
@@ -273,6 +275,11 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
     try:
         try:
             folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # named where it failed: the folder above, not one never made
+            place = folder if top is None else top.parent
+            raise worded_error(err.errno, f"{place}: {what} {folder} cannot be made in it "
+                                          f"({err.strerror or err}); {why}") from err
+        try:
             probe = folder / f".mulde-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             probe.write_bytes(b"ok")
             probe.unlink()
