@@ -603,6 +603,20 @@ def test_1d_and_complex_input_are_refused_in_one_line():
         model.score_samples(np.arange(3.0))
 
 
+def test_rows_of_another_width_are_told_what_to_give():
+    """An array of 3 columns scored by a model of 4 got scikit-learn's words alone (a
+    newcomer, stop 86: a DataFrame or CSV names the missing column and what to pass); the
+    phrase scikit-learn's checks match stays first."""
+    model = MULDE(hidden_sizes=[8], max_steps=1, random_state=0).fit(
+        np.random.RandomState(0).randn(20, 4))
+    for call in (model.anomaly_score, model.score_samples, model.predict):
+        with pytest.raises(ValueError) as caught:
+            call(np.zeros((2, 3)))
+        assert str(caught.value) == ("X has 3 features, but MULDE is expecting 4 features as "
+                                     "input; give rows of the 4 columns it was fitted on, in "
+                                     "their training order")
+
+
 def test_text_in_an_array_is_named_by_its_row_and_column():
     """An array (or nested lists) holding text is refused in one line that names the first
     cell that is no number, by its row and column, for fit and scoring; numbers stored as

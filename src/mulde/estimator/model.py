@@ -7,6 +7,7 @@ import functools
 import json
 import math
 import os
+import re
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -2439,7 +2440,8 @@ def _validate_rows(model: MULDE, X: Any, **checks: Any) -> np.ndarray:
     """scikit-learn's `validate_data(model, X, **checks)` as float64 or float32 (NaN and inf
     are left to `_finite`), with a one-line ValueError where scikit-learn's message prints
     every value of X: a 1-D array (one feature or one sample? as `mulde fit` says of a
-    1-D file) or one number, and complex numbers (the messages keep the phrases scikit-learn's
+    1-D file) or one number, complex numbers, and rows of another number of columns than
+    the fitted ones, with what to give (the messages keep the phrases scikit-learn's
     estimator checks match). A sparse matrix stays scikit-learn's TypeError."""
     try:
         return validate_data(model, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
@@ -2452,6 +2454,9 @@ def _validate_rows(model: MULDE, X: Any, **checks: Any) -> np.ndarray:
                 f"X is {what}; {type(model).__name__} takes a 2-D (n_samples, n_features) "
                 "array. Reshape your data: x.reshape(-1, 1) for samples of one feature, or "
                 "x.reshape(1, -1) for one sample") from None
+        if re.match(r"X has \d+ features, but \w+ is expecting \d+ features", said):
+            raise ValueError(f"{said.rstrip('.')}; give rows of the {model.n_features_in_} "
+                             "columns it was fitted on, in their training order") from None
         if said.startswith("Complex data not supported"):
             raise ValueError(f"Complex data not supported: X holds complex numbers (dtype "
                              f"{np.asarray(X).dtype}); features must be real") from None
