@@ -590,7 +590,7 @@ def test_more_fit_jobs_than_cores_are_warned_of(monkeypatch, capsys):
     assert capsys.readouterr().err == (
         "mulde: warning: --fit-jobs 64 is more than the 2 CPUs this process may use; the "
         "fits beyond them share those CPUs, so the run ends no sooner, and each worker holds "
-        "the rows it fits in memory of its own (--fit-jobs 2 or fewer)\n")
+        "its own copy of the rows it fits in memory (--fit-jobs 2 or fewer)\n")
     assert _fit_jobs(argparse.Namespace(fit_jobs=2, threads=None)) == 2
     assert capsys.readouterr().err == ""
 

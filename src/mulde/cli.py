@@ -2443,7 +2443,8 @@ def _resolve_folds(training: dict, args: argparse.Namespace, dataset: Any
 
 
 def _fit_jobs(args: argparse.Namespace) -> int:
-    """--fit-jobs, checked; unset: --threads, else PyTorch's thread count (every core)."""
+    """--fit-jobs, checked (warned of above the CPUs this process may use); unset: --threads,
+    else PyTorch's thread count (every core)."""
     if args.fit_jobs is not None:
         if args.fit_jobs < 1:
             raise UsageError(f"--fit-jobs must be >= 1, got {args.fit_jobs}")
@@ -2451,8 +2452,8 @@ def _fit_jobs(args: argparse.Namespace) -> int:
         if cores and args.fit_jobs > cores:  # each worker fits on one thread of its own
             print(f"mulde: warning: --fit-jobs {args.fit_jobs} is more than the {cores} CPUs "
                   "this process may use; the fits beyond them share those CPUs, so the run "
-                  "ends no sooner, and each worker holds the rows it fits in memory of its "
-                  f"own (--fit-jobs {cores} or fewer)", file=sys.stderr)
+                  "ends no sooner, and each worker holds its own copy of the rows it fits in "
+                  f"memory (--fit-jobs {cores} or fewer)", file=sys.stderr)
         return args.fit_jobs
     if getattr(args, "threads", None) is not None:
         return max(args.threads, 1)  # --threads < 1 is refused before this

@@ -348,6 +348,71 @@ def test_an_output_folder_that_cannot_be_made_names_the_folder_above(tmp_path, m
         assert list(locked.iterdir()) == []
 
 
+def test_a_relative_output_folder_that_cannot_be_made_names_the_current_folder(
+        tmp_path, monkeypatch):
+    """--out sub/x in a read-only working folder was said as ".: output folder sub/x cannot
+    be made in it": the folder is named by its path."""
+    real = Path.mkdir
+
+    def refused(self, *args, **kwargs):
+        if self.parent == Path("."):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(Path, "mkdir", refused)
+    for wanted in ("sub/x", "x"):
+        with pytest.raises(OSError) as raised:
+            ensure_writable(wanted)
+        assert str(raised.value) == (f"{tmp_path}: output folder {wanted} cannot be made in "
+                                     "it (Permission denied); give a writable folder")
+
+
+def test_a_symlink_to_nothing_as_the_output_folder_is_named(tmp_path):
+    """An --out (or a folder above it) that is a symlink to a folder that is gone (an
+    unmounted disk) was said as "TMP: output folder TMP/gone/y cannot be made in it (File
+    exists)", blaming the writable folder above it: the symlink is named, with its target."""
+    (tmp_path / "gone").symlink_to(tmp_path / "unmounted")
+    for wanted in (tmp_path / "gone", tmp_path / "gone" / "y"):
+        with pytest.raises(OSError) as raised:
+            ensure_writable(wanted)
+        assert str(raised.value) == (f"{tmp_path / 'gone'}: a symlink to "
+                                     f"{tmp_path / 'unmounted'}, which does not exist; give "
+                                     "a folder for the outputs")
+        assert raised.value.errno == errno.ENOENT
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gone"]
+
+
+def test_an_output_folder_under_one_that_cannot_be_looked_into_names_it(tmp_path,
+                                                                        monkeypatch):
+    """--out /root/z/y as another user (no search permission in /root) ended in a bare
+    "[Errno 13] Permission denied: '/root/z/y'" from looking for the folder: the folder that
+    refused is named, as for one that cannot be made."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat, real_lstat, real_mkdir = os.stat, os.lstat, os.mkdir
+
+    def inside(path) -> bool:
+        return locked in Path(path).parents
+
+    def denied(real):
+        def call(path, *args, **kwargs):
+            if inside(path):
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "stat", denied(real_stat))
+    monkeypatch.setattr(os, "lstat", denied(real_lstat))
+    monkeypatch.setattr(os, "mkdir", denied(real_mkdir))
+    wanted = locked / "z" / "y"
+    with pytest.raises(OSError) as raised:
+        ensure_writable(wanted)
+    assert str(raised.value) == (f"{locked}: output folder {wanted} cannot be made in it "
+                                 "(Permission denied); give a writable folder")
+    assert raised.value.errno == errno.EACCES
+
+
 def test_a_cache_folder_that_fails_mid_extraction_says_what_to_do(small_folder, tmp_path,
                                                                    monkeypatch):
     """A newcomer's trial: one folder of the cache made read-only failed the extraction

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import pathlib
 import re
 import warnings
 
@@ -153,6 +154,13 @@ def test_a_decoders_refusal_of_any_errno_is_a_damaged_file(tmp_path):
         "re-encode it (ffmpeg -i IN OUT.mp4) or remove it (Operation not permitted)")
     denied = av.error.PermissionError(1, "Operation not permitted", str(path))
     assert str(_unreadable(path, denied)) == f"{path}: cannot read video (Operation not permitted)"
+    # a decoder short of memory is the machine's, not the file's (a damaged file was said
+    # of it); a path that looks like a function is still the file's
+    short = av.error.MemoryError(errno.ENOMEM, "Cannot allocate memory", "avcodec_send_packet()")
+    assert str(_unreadable(path, short)) == f"{path}: cannot read video (Cannot allocate memory)"
+    odd = pathlib.Path("avcodec_x()")  # a path, relative, that looks like a function
+    denied = av.error.PermissionError(errno.EACCES, "Permission denied", str(odd))
+    assert str(_unreadable(odd, denied)) == "avcodec_x(): cannot read video (Permission denied)"
     # 16 of those bytes: an H.263 picture start code (0x000081) and noise, probed as raw
     # H.263 and refused by its decoder with EPERM
     path.write_bytes(bytes.fromhex("000081ced1c38d7c95325ac3f58a2d5f"))

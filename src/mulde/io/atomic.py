@@ -243,16 +243,33 @@ def check_folder(folder: str | os.PathLike, what: str = "the outputs") -> Path:
     """`folder` as a Path, where it is a folder or can be made one; where it, or the nearest
     folder above it that exists, is a file, `OSError` (errno ENOTDIR) naming that file in one
     line: "notes.txt: a file, not a folder; give a folder for the outputs" (`what` the folder
-    is for). Makes nothing.
+    is for); where that is a symlink to nothing, `OSError` (errno ENOENT): "out: a symlink to
+    /mnt/usb/out, which does not exist; give a folder for the outputs". Makes nothing.
     mkdir's own error there, "[Errno 17] File exists: 'notes.txt'", reads as a refusal to
-    overwrite notes.txt. Every writer here checks the folder it writes into
-    (`atomic_path`, `write_files`, `atomic_folder`, `ensure_writable`)."""
+    overwrite notes.txt (and through a dangling symlink, `ensure_writable` blamed the
+    writable folder above it). A folder that cannot be looked into (EACCES) counts as
+    not there: the refusal comes from making it, naming the folder above. Every writer here
+    checks the folder it writes into (`atomic_path`, `write_files`, `atomic_folder`,
+    `ensure_writable`)."""
     folder = Path(folder)
-    place = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if place is not None and not place.is_dir():
+    place = _nearest(folder)
+    try:
+        is_folder = place is None or place.is_dir()
+    except OSError:  # cannot be looked into (EACCES): making the folder says why
+        return folder
+    if place is not None and place.is_symlink() and not os.path.exists(place):
+        raise worded_error(errno.ENOENT, f"{place}: a symlink to {os.readlink(place)}, which "
+                                         f"does not exist; give a folder for {what}")
+    if not is_folder:
         raise worded_error(errno.ENOTDIR,
                            f"{place}: a file, not a folder; give a folder for {what}")
     return folder
+
+
+def _nearest(folder: Path) -> Path | None:
+    """`folder` or the nearest folder above it that is there (a symlink too, even to
+    nothing); None where none is. One that cannot be looked into (EACCES) is not there."""
+    return next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
 
 
 def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
@@ -262,8 +279,9 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
     `min_free_bytes()`; 0 skips the space check); return it.
 
     Raises `OSError` naming the folder (errno ENOSPC when space is short, with the free bytes
-    and the requirement; ENOTDIR naming the file where it or a folder above it is one:
-    `check_folder`, which says `purpose`, what the folder is for; one that takes no file:
+    and the requirement; ENOTDIR naming the file where it or a folder above it is one, and
+    ENOENT naming a symlink to nothing there: `check_folder`, which says `purpose`, what the
+    folder is for; one that takes no file:
     "FOLDER: `what` is not writable (Read-only file system); `why`", the errno kept; one that
     cannot be made, the existing folder above it: "ABOVE: `what` FOLDER cannot be made in it
     (Permission denied); `why`"), so that
@@ -276,7 +294,9 @@ def ensure_writable(folder: str | os.PathLike, min_free: int | None = None,
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:  # named where it failed: the folder above, not one never made
-            place = folder if top is None else top.parent
+            place = _nearest(folder) or folder
+            if place.name in ("", ".."):  # ".", "..": the folder they are, by its name
+                place = Path(os.path.abspath(place))
             raise worded_error(err.errno, f"{place}: {what} {folder} cannot be made in it "
                                           f"({err.strerror or err}); {why}") from err
         try:
@@ -319,7 +339,9 @@ def remove_empty(folder: str | os.PathLike) -> bool:
     file (a file stays, and so do the folders above it; symlinks are not followed); return
     whether `folder` itself went."""
     folder = Path(folder)
-    for sub in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()),
+    if not os.path.isdir(folder):  # gone, or cannot be looked into (EACCES): nothing to do
+        return False
+    for sub in sorted((p for p in folder.rglob("*") if os.path.isdir(p) and not p.is_symlink()),
                       key=lambda p: -len(p.parts)):
         rmdir_if_empty(sub)
     return rmdir_if_empty(folder)
@@ -344,7 +366,7 @@ def first_missing(folder: str | os.PathLike | None) -> Path | None:
     creating `folder` creates first); None when `folder` is None or exists."""
     top = None
     for path in ([] if folder is None else [Path(folder), *Path(folder).parents]):
-        if path.exists():
+        if os.path.exists(path):  # one that cannot be looked into (EACCES): not there
             break
         top = path
     return top

@@ -78,6 +78,7 @@ Policies (one per case, all raising `VideoReadError` naming the path and the cau
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -663,20 +664,24 @@ def _unreadable(path: Path, error: av.FFmpegError, decoded: int = 0) -> VideoRea
     if decoded:
         return VideoReadError(f"{path}: corrupt video, decoding failed after {decoded} frames; "
                               f"{REENCODE_OR_REMOVE} ({reason})")
-    if isinstance(error, av.InvalidDataError) or _from_a_codec(error):
+    if isinstance(error, av.InvalidDataError) or _from_a_codec(error, path):
         return VideoReadError(f"{path}: cannot read video, the file is damaged, incomplete or "
                               f"not a video; {REENCODE_OR_REMOVE} ({reason})")
     return VideoReadError(f"{path}: cannot read video ({reason})")
 
 
-def _from_a_codec(error: av.FFmpegError) -> bool:
+def _from_a_codec(error: av.FFmpegError, path: Path) -> bool:
     """Whether FFmpeg's error came from a codec call on the file's data (its `filename` is
-    the function, "avcodec_send_packet()", not the path): the content is at fault whatever
-    errno the decoder returns. A newcomer's random bytes, probed as a raw H.263 stream, were
-    refused by that decoder with EPERM and said as "cannot read video (Operation not
-    permitted)", a permissions problem the file did not have."""
+    the function, "avcodec_send_packet()" or "avcodec_receive_frame()", not the path): the
+    content is at fault whatever errno the decoder returns, but for ENOMEM, the machine's
+    memory, not the file's ("cannot read video (Cannot allocate memory)"). A newcomer's
+    random bytes, probed as a raw H.263 stream, were refused by that decoder with EPERM and
+    said as "cannot read video (Operation not permitted)", a permissions problem the file
+    did not have. The file's own errors (opening, reading: EACCES, EIO) carry its path."""
     name = getattr(error, "filename", None)
-    return isinstance(name, str) and name.startswith("av") and name.endswith("()")
+    return (isinstance(name, str) and name != str(path)
+            and re.fullmatch(r"avcodec_\w+\(\)", name) is not None
+            and getattr(error, "errno", None) != errno.ENOMEM)
 
 
 _TIMELINE_EVENTS = {
