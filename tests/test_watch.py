@@ -1004,6 +1004,27 @@ MISPLACED = {  # what is put at a watch's name: how foreign_outputs names it
 }
 
 
+def test_an_output_folder_this_user_cannot_look_into_is_left_to_the_write_probe(tmp_path,
+                                                                                monkeypatch):
+    """A watch --out inside a folder its user may not search (EACCES on lstat) stopped with
+    a bare "[Errno 13] Permission denied" from the check of a watch's names (a reviewer's
+    case, stop 86): nothing misplaced is said there, so the output folder's own check
+    (`ensure_writable`) refuses it in one line naming the folder above (tests/io/
+    test_atomic.py has that line for a folder that cannot be looked into)."""
+    from mulde.watch import misplaced_entries
+
+    out = tmp_path / "locked" / "out"
+    real = Path.lstat
+
+    def denied(self, *args, **kwargs):
+        if tmp_path / "locked" in self.parents:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "lstat", denied)
+    assert misplaced_entries(out) == []
+
+
 def _untouched(out, tmp_path):
     """What changes when a file is written, moved or removed in `out` or beside it, to the
     nanosecond (a write probe made and removed in `out` within one second had passed a

@@ -162,10 +162,14 @@ new watch scores its first frame (`stash_earlier_outputs`)."""
 def _kind(path: Path) -> str | None:
     """What is at `path` where it is not what a watch puts there, said for a person ("a
     symlink to /srv/x", "a pipe", "a folder", "a device", "a socket"); None where nothing
-    is there. Never opens or follows it (a pipe would block, a symlink lead outside)."""
+    is there, or where `path` lies in a folder this user may not look into (EACCES: the
+    output folder's write probe refuses it in one line, where lstat's error was a bare
+    "[Errno 13]"). Never opens or follows it (a pipe would block, a symlink lead outside)."""
     try:
         mode = path.lstat().st_mode
     except (FileNotFoundError, NotADirectoryError):  # (`out` itself a file: said elsewhere)
+        return None
+    except PermissionError:  # a folder this user cannot look into: the write probe says so
         return None
     if stat.S_ISLNK(mode):
         try:
