@@ -224,10 +224,14 @@ def test_an_error_of_the_source_comes_after_the_frames_before_it():
     assert got == list(range(7)) and closed == [True]
 
 
-def test_a_stop_ends_the_iteration_and_drain_returns_what_was_decoded():
+def test_a_stop_ends_the_iteration_and_drain_returns_what_was_decoded(monkeypatch):
     import threading
     import time
 
+    # the reader ends at once after the stop; a loaded machine (CI) may not run it within
+    # the 1 s a drain waits before leaving it, so the wait is long here (a join returns as
+    # the reader ends: no slower when it does)
+    monkeypatch.setattr(Prefetched, "CLOSE_WAIT_S", 60.0)
     stop = threading.Event()
     closed: list = []
     frames = Prefetched(_numbered(1000, closed), size=5, until=stop)
@@ -417,7 +421,7 @@ def test_a_live_stream_that_ends_with_no_reconnection_asked_for_is_not_lost(monk
 
     monkeypatch.setattr(capture_module.av, "open", fake_open)
     for tries, lost in ((0, None), (1, r"Connection refused; gave up after 1 reconnection "
-                                         r"attempt\(s\), 0\.\d s after the last frame")):
+                                         r"attempt\(s\), \d+\.\d s after the last frame")):
         opened.clear()
         capture = open_capture("tcp://127.0.0.1:9", reconnect_tries=tries, backoff_s=0.01)
         frames = [f for f in capture.frames() if isinstance(f, np.ndarray)]
