@@ -1196,15 +1196,16 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
     """The fits are most of a run: a rerun on the same cache reads each finished fit back
     (fits/ in the cache), says so, and reports exactly what the first run did."""
     ds = load_dataset("folder", dataset_root)
+    QUICK = {**PARAMS, "max_steps": 30}  # what is read back, not how well: short fits
     cache = tmp_path / "cache"
     first = run_pipeline(ds, SpeedExtractor(), tmp_path / "a", cache_dir=cache,
-                         mulde_params=PARAMS, progress=False)
+                         mulde_params=QUICK, progress=False)
     assert first["config"]["fits_reused"] == 0
     assert len(list((cache / "fits").glob("*.json"))) == 4  # the model and 3 refits
     capsys.readouterr()
     note = "mulde: note: the fits take long"
     second = run_pipeline(ds, SpeedExtractor(), tmp_path / "b", cache_dir=cache,
-                          mulde_params=PARAMS, progress=False, fit_note=note)
+                          mulde_params=QUICK, progress=False, fit_note=note)
     assert second["config"]["fits_reused"] == 4
     said = capsys.readouterr().err
     assert re.search(rf"all 4 model fits were finished by an earlier run: read back from "
@@ -1219,7 +1220,7 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
     assert files[0] == files[1]  # the same model files, byte for byte, from another process
     sorted((cache / "fits").glob("*.json"))[0].unlink()  # one fit lost: it runs again
     third = run_pipeline(ds, SpeedExtractor(), tmp_path / "b2", cache_dir=cache,
-                         mulde_params=PARAMS, progress=False, fit_note=note)
+                         mulde_params=QUICK, progress=False, fit_note=note)
     said = capsys.readouterr().err
     assert third["config"]["fits_reused"] == 3 and third["micro_auc"] == first["micro_auc"]
     assert note in said
@@ -1229,14 +1230,14 @@ def test_a_rerun_reads_its_finished_model_fits_back(dataset_root, tmp_path, caps
                  if not p.name.endswith(".scores.safetensors"))
     model.write_bytes(b"damaged")  # its JSON entry is whole: counted, then fitted again
     fourth = run_pipeline(ds, SpeedExtractor(), tmp_path / "b3", cache_dir=cache,
-                          mulde_params=PARAMS, progress=False)
+                          mulde_params=QUICK, progress=False)
     said = capsys.readouterr().err
     assert fourth["config"]["fits_reused"] == 3 and fourth["micro_auc"] == first["micro_auc"]
     assert "all 4 model fits were finished" in said
     assert ("\nmulde: note: 1 of the fits found could not be read back (damaged files) and "
             "was fitted again" in said)
     other = run_pipeline(ds, SpeedExtractor(), tmp_path / "c", cache_dir=cache,
-                         mulde_params={**PARAMS, "max_steps": 100}, progress=False)
+                         mulde_params={**QUICK, "max_steps": 20}, progress=False)
     assert other["config"]["fits_reused"] == 0  # another setting: other fits
 
 

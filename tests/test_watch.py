@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -556,10 +557,15 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     with (tmp_path / "out" / "scores.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert rows[1]["time_s"] == "0.100"
+    # the notes of rates are said as a watch starts: the rest watch the first 6 frames
+    short = tmp_path / "short"
+    short.mkdir()
+    for i in range(6):
+        shutil.copyfile(folder / f"{i:03d}.png", short / f"{i:03d}.png")
     # the same frames said to run at twice the rate: each moves half as far per frame
     log = io.StringIO()
-    watch_source(load_model(model_dir), str(folder), tmp_path / "out20", fps=20.0, log=log)
-    assert (f"{folder} runs at 20 frames/s, the model at 10 (its training videos' rate, or "
+    watch_source(load_model(model_dir), str(short), tmp_path / "out20", fps=20.0, log=log)
+    assert (f"{short} runs at 20 frames/s, the model at 10 (its training videos' rate, or "
             "the --fps it was trained with): speeds and time windows are counted in frames, so "
             "they do not compare with the training ones and normal motion can look anomalous; "
             "watch video at the training rate, or train on such video") in log.getvalue()
@@ -568,19 +574,19 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     model = load_model(model_dir)
     model.training["frame_rates"] = [10.0, 20.0]
     log = io.StringIO()
-    watch_source(model, str(folder), tmp_path / "two", fps=20.0, log=log)
+    watch_source(model, str(short), tmp_path / "two", fps=20.0, log=log)
     assert "counted in frames" not in log.getvalue()
-    watch_source(model, str(folder), tmp_path / "three", fps=30.0, log=log)
-    assert f"{folder} runs at 30 frames/s, the training videos at 10, 20: speeds" in log.getvalue()
+    watch_source(model, str(short), tmp_path / "three", fps=30.0, log=log)
+    assert f"{short} runs at 30 frames/s, the training videos at 10, 20: speeds" in log.getvalue()
     # the model's rate of files at several rates is their mean, at which no video runs: a
     # source there is noted, and the mean is not listed among the training videos' rates
     model.fps, log = 15.0, io.StringIO()
-    watch_source(model, str(folder), tmp_path / "mean", fps=15.0, log=log)
-    assert f"{folder} runs at 15 frames/s, the training videos at 10, 20: speeds" in log.getvalue()
+    watch_source(model, str(short), tmp_path / "mean", fps=15.0, log=log)
+    assert f"{short} runs at 15 frames/s, the training videos at 10, 20: speeds" in log.getvalue()
     # ... but a folder watched at that mean because it states no rate is not: the rate is
     # the one watch assumed (a newcomer's folder was warned of at it), said to two decimals
     model.fps, log = 10 * 20 / 13, io.StringIO()  # 15.3846...
-    watch_source(model, str(folder), tmp_path / "assumed", log=log)
+    watch_source(model, str(short), tmp_path / "assumed", log=log)
     assert "the model's 15.38 frames/s is assumed" in log.getvalue()
     assert "counted in frames" not in log.getvalue()
     model.fps = 10.0
@@ -589,9 +595,9 @@ def test_a_frame_folder_is_watched_at_the_models_frame_rate(trained, tmp_path):
     model.training["frame_rates"] = [30.0]
     log = io.StringIO()
     for fps in (None, 30.0):
-        watch_source(model, str(folder), tmp_path / f"fps{fps}", fps=fps, log=log)
+        watch_source(model, str(short), tmp_path / f"fps{fps}", fps=fps, log=log)
     assert "counted in frames" not in log.getvalue()
-    summary = watch_source(model, str(folder), tmp_path / "fps20", fps=20.0, log=log)
+    summary = watch_source(model, str(short), tmp_path / "fps20", fps=20.0, log=log)
     assert "runs at 20 frames/s, the training videos at 10, 30: speeds" in log.getvalue()
     assert [n for n in summary["notes"] if "runs at 20" in n] == [  # kept in watch.json
         n for n in json.loads((tmp_path / "fps20" / "watch.json").read_text())["notes"]
@@ -1812,6 +1818,13 @@ def test_a_watch_records_itself_while_running_and_the_next_says_one_was_killed(
 
     monkeypatch.setattr(mulde.watch, "write_json", spy)
     monkeypatch.setattr(mulde.watch, "RECORD_EVERY_S", 0.0)  # at every frame
+    page = mulde.watch.Watcher._write_page
+
+    def last_page_only(self, summary):  # a page at every record took 0.5 s a frame
+        if summary["stopped"] != mulde.watch.RUNNING:
+            page(self, summary)
+
+    monkeypatch.setattr(mulde.watch.Watcher, "_write_page", last_page_only)
     assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet"]) == 0
     assert records[:3] == [mulde.watch.RUNNING] * 3 and records[-1] == "end of stream"
     summary = json.loads((out / "watch.json").read_text())
@@ -1902,6 +1915,13 @@ def test_the_running_record_counts_the_seconds_frames_have_flowed(tmp_path, monk
 
     monkeypatch.setattr(mulde.watch, "write_json", spy)
     monkeypatch.setattr(mulde.watch, "RECORD_EVERY_S", 0.0)  # at every frame
+    page = mulde.watch.Watcher._write_page
+
+    def last_page_only(self, summary):  # a page at every record took 0.5 s a frame
+        if summary["stopped"] != mulde.watch.RUNNING:
+            page(self, summary)
+
+    monkeypatch.setattr(mulde.watch.Watcher, "_write_page", last_page_only)
     _fake_watch(tmp_path, [{"velocity": 0.1}] * 6)
     running = [r for r in records if r["stopped"] == mulde.watch.RUNNING]
     assert len(running) == 6 and running[-1]["frames"] == 6
