@@ -1613,11 +1613,13 @@ def test_every_evaluate_option_and_default_is_in_help_and_the_docs():
             assert "(default: " in help_text, option
 
 
-def test_readme_names_the_ucsd_videos_as_the_ground_truth_does(tmp_path):
+def test_the_docs_name_the_ucsd_videos_as_the_ground_truth_does(tmp_path):
+    """docs/evaluation.md's table of each dataset's ground truth (moved there from the
+    README) names the Ped2 videos as `load_ground_truth` does."""
     from mulde.datasets import load_ground_truth
 
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Evaluating any method's scores"):]
+    page = (REPO / "docs" / "evaluation.md").read_text()
+    section = page[page.index("## Datasets' ground truth and video names"):]
     row = next(line for line in section.splitlines() if line.startswith("| `ucsd_ped2`"))
     gt_file = data_dir("ucsd_ped2", "UCSDped2.m")
     alone = tmp_path / "alone"  # the label file alone in the root, as a newcomer had it
@@ -1762,7 +1764,7 @@ def test_scores_refused_into_an_earlier_report_say_no_replacement_first(tmp_path
 
 
 def test_what_evaluate_leaves_out_or_replaces_is_said(tmp_path, capsys):
-    """A newcomer's trial: a report replaced without a word (the README says it is said), a
+    """A newcomer's trial: a report replaced without a word (docs/evaluation.md says it is said), a
     video without labels left out of the metrics silently, a NaN named by video but not by
     file, and an inversion warning quoting the unsmoothed AUC as "micro AUC"."""
     scores = {"a": [0.1, 0.9, 0.2, 0.8], "b": [0.3, 0.4, 0.5, 0.6]}

@@ -929,7 +929,7 @@ def _too_short(threshold: dict[str, Any] | None) -> str | None:
         return None
 
 
-# the options of the method (README, "The detector"; docs/detector.md); `mulde info` lists
+# the options of the method (docs/detector.md, "Overview"); `mulde info` lists
 # those in which a model differs from today's default (the regulariser, off since round 17: a
 # model of an earlier default, beta 0.1, says so; time_score, on since round 19: a model
 # without the term, or saved before it existed, says time_score=0.0)
@@ -2125,7 +2125,8 @@ WATCH_EXIT_STATUSES = (
     "read (a source that fails partway keeps what was scored: outputs written, watch.json's "
     f"stopped 'failed: ...'); {STREAM_LOST} a network stream lost (outputs written); 130 "
     "interrupted by Ctrl-C, 143 by SIGTERM (outputs written); 1 a crash")
-"""The exit statuses `mulde watch --help` lists (README, "Watching a camera live")."""
+"""The exit statuses `mulde watch --help` lists (docs/live.md, "Status, dropped streams,
+stops and errors")."""
 
 
 def _scores_out(text: str) -> Path:
@@ -2732,7 +2733,7 @@ def set_threads(n: int) -> None:
     whose limit holds for the libraries loaded when it is set: scipy's and scikit-learn's
     are loaded first). Left unset, those pools take every core, in GMM and kNN fits too.
     A script gets the command's `--threads N` by calling it once, after setting
-    OMP_WAIT_POLICY as `process_settings` does (README, "The same in Python"). Raises
+    OMP_WAIT_POLICY as `process_settings` does (docs/videos.md, "The same in Python"). Raises
     UsageError (a ValueError) for n < 1; warns on stderr for more threads than CPUs."""
     import cv2
     import scipy.linalg  # noqa: F401  (loads scipy's own OpenBLAS)

@@ -48,8 +48,8 @@ def test_a_gmm_graph_scores_its_energies_as_the_library_does_in_float64(tmp_path
     and its precisions turn the energies' float32 round-off into score differences (up to
     0.02 on scores of ~80 for a 20-step fit of the default widths on 3,000 rows of 16
     features, where one unit in the last place of the library's own energies moves its
-    score by 0.014: no float32 network in another runtime can do better; README, `mulde
-    export`). What the graph must get right is everything else:
+    score by 0.014: no float32 network in another runtime can do better; docs/cli.md, "ONNX
+    export"). What the graph must get right is everything else:
     its energies are the library's to float32 round-off (onnxruntime's kernels and
     PyTorch's round differently), and its score is the library's aggregate of *those*
     energies to float64 precision, 1e-9 of the score scale (a GMM computed in float32 in

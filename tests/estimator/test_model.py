@@ -674,7 +674,7 @@ def test_presets():
     default = MULDE.from_preset("default")
     assert (default.beta, default.regulariser, default.time_score, default.spacing,
             default.aggregator) == (0.0, "sigma2", 0.25, "geometric", "mean_energy")
-    # the README's `default` row
+    # docs/detector.md's `default` preset row
     assert default.base is None and default.precondition is None
     assert MULDE.from_preset("default", max_steps=10).max_steps == 10
     with pytest.raises(ValueError, match="unknown preset"):
@@ -682,9 +682,9 @@ def test_presets():
 
 
 def test_training_defaults_are_the_documented_ones_and_shared_with_train_config():
-    """README's default preset: lr "auto", batch 1024, at most 2,000 steps, EMA 0.99, early
-    stopping on a validation split ("auto": a tenth, a fifth of three layers from 50 rows
-    per feature);
+    """docs/detector.md's default preset: lr "auto", batch 1024, at most 2,000 steps, EMA
+    0.99, early stopping on a validation split ("auto": a tenth, a fifth of three layers from
+    50 rows per feature);
     TrainConfig must agree (issue 12: it said 2000 / None), its lr (a number) being the one
     "auto" gives a set of at most 1,000 rows (round 24) and its validation_fraction the one
     "auto" gives fewer than 50 rows per feature (rounds 41 and 45)."""
@@ -1023,7 +1023,8 @@ def test_check_params_refuses_before_any_data():
 def test_a_device_this_machine_lacks_is_refused_before_training():
     """`device` was passed to torch only when the first tensor moved: "bogus" ended in
     torch's RuntimeError and "cuda" on a CPU-only torch in an AssertionError deep in training
-    (found by a newcomer); the README promises a ValueError naming the parameter."""
+    (found by a newcomer); docs/detector.md, "Parameter checks", promises a ValueError naming
+    the parameter."""
     with pytest.raises(ValueError, match=r"^device='bogus' is not a device; use auto, cpu, "
                                          r"cuda, cuda:N or mps$"):
         MULDE(device="bogus").check_params()

@@ -303,8 +303,8 @@ def test_pandas_default_column_names_are_a_header_not_a_row(tmp_path):
     """`pd.DataFrame(X).to_csv(index=False)` names the columns 0, 1, ..., d - 1: numbers that
     were read as a first training sample (found by a newcomer); from 3 columns on they are the
     header, with 1 or 2 when a row below holds a number written with a point or an exponent
-    (81.0 counts, as the README says), and the index column is refused as for named
-    columns."""
+    (81.0 counts, as docs/cli.md, "Feature files", says), and the index column is refused as
+    for named columns."""
     path = tmp_path / "x.csv"
     path.write_text("0,1,2\n5.5,6,7\n8,9,10\n")
     np.testing.assert_array_equal(read_features(path), [[5.5, 6, 7], [8, 9, 10]])

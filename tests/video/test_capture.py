@@ -24,7 +24,7 @@ def test_a_folder_and_a_file_give_their_frames_in_order(tmp_path):
 
 
 def test_fps_sets_a_folders_and_a_network_streams_rate_not_a_files(tmp_path):
-    """What README and `mulde watch --help` say of --fps: a video file keeps its own rate; a
+    """What docs/live.md and `mulde watch --help` say of --fps: a video file keeps its own rate; a
     network stream takes the rate given (its stated one fills in only when none is)."""
     video = write_video(tmp_path / "v.mp4", 3, fps=10)
     assert open_capture(str(video), fps=30).fps == 10.0

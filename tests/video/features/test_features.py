@@ -395,9 +395,10 @@ def test_the_static_streams_size_error_names_the_sources_own_size(tmp_path):
 
 
 def test_the_scene_size_check_takes_larger_video_of_the_same_shape_not_smaller(tmp_path):
-    """What README's "Your own videos" states: the scene background is compared with the
-    frames after the `max_height` downscale, so the same view at a higher resolution is
-    extracted; a smaller one (never upscaled) or another aspect ratio is refused."""
+    """What docs/videos.md, "Frame numbers, sizes and frame rates", states: the scene
+    background is compared with the frames after the `max_height` downscale, so the same view
+    at a higher resolution is extracted; a smaller one (never upscaled) or another aspect
+    ratio is refused."""
     path = tmp_path / "scene.png"
     Image.fromarray(np.zeros((20, 40), np.uint8)).save(path)  # 40x20, as trained
     extractor = ObjectCentricExtractor(streams=("static",), scene_background=str(path),
