@@ -36,7 +36,12 @@ def test_the_readme_run_usage_names_every_run_option():
     assert not missing, f"README's mulde run usage lacks {missing}"
 
 
-SECTION_CITATION = re.compile(r'(?<![\w/])(README|docs/[a-z_]+\.md)\)?,?\s+\(?"([^"]+)"')
+# `README, "X"`, `docs/x.md ("X")`, `README's "X"` and a link, `[docs/x.md](x.md), "X"`
+SECTION_CITATION = re.compile(r"(?<![\w/])\[?(README|docs/[a-z_]+\.md)(?:\]\([^)\s]*\))?(?:'s)?"
+                              r'\)?,?\s+\(?"([^"]+)"')
+# the sections after the first of a list (`docs/videos.md, "Labels", "The same in Python" and
+# "Reading the report"`); one in shorthand, lower case ("round 19"), ends the list unchecked
+FURTHER_SECTION = re.compile(r'(?:,|,? and)\s+"([A-Z`][^"]*)"')
 
 
 def _cited_places(text: str) -> set[str]:
@@ -48,11 +53,16 @@ def _cited_places(text: str) -> set[str]:
 
 
 def test_section_citations_name_existing_sections():
-    """Every `README, "Section"` and `docs/page.md, "Section"` in the README, the docs and
-    the package names a page that exists and a heading, or the start of a paragraph, that it
-    holds (sections moved from the README to docs/ pages on 2026-12-05 must be cited there)."""
+    """Every `README, "Section"` and `docs/page.md, "Section"` in the README, the docs, the
+    package, the tests, the benchmarks and the tools names a page that exists and a heading,
+    or the start of a paragraph, that it holds (sections moved from the README to docs/ pages
+    on 2026-12-05 must be cited there). A citation through a link, `[docs/x.md](x.md), "X"`,
+    and each section of a list, `docs/x.md, "X", "Y" and "Z"`, count too: a review found
+    both forms, which the moved text uses, and the tests' citations, left unchecked."""
     sources = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
-               *sorted((REPO / "src").rglob("*.py"))]
+               *sorted((REPO / "benchmarks").glob("*.md"))]
+    for top in ("src", "tests", "benchmarks", "tools"):  # not this file's own examples
+        sources += [p for p in sorted((REPO / top).rglob("*.py")) if p != Path(__file__).resolve()]
     pages: dict[str, set[str]] = {}
     broken = []
     for path in sources:
@@ -64,10 +74,15 @@ def test_section_citations_name_existing_sections():
                 continue
             if page not in pages:
                 pages[page] = _cited_places((REPO / page).read_text(encoding="utf-8"))
-            # a citation may wrap inside a comment ("# ") and end in an ellipsis
-            section = " ".join(match.group(2).replace("\n#", "\n").split()).removesuffix(" ...")
-            if not any(place.startswith(section) for place in pages[page]):
-                broken.append(f"{path.name}: {page}, {section!r}")
+            cited, end = [match.group(2)], match.end()
+            while further := FURTHER_SECTION.match(text, end):
+                cited.append(further.group(1))
+                end = further.end()
+            for name in cited:
+                # a citation may wrap inside a comment ("# ") and end in an ellipsis
+                section = " ".join(name.replace("\n#", "\n").split()).removesuffix(" ...")
+                if not any(place.startswith(section) for place in pages[page]):
+                    broken.append(f"{path.relative_to(REPO)}: {page}, {section!r}")
     assert not broken, broken
 
 
