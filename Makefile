@@ -14,7 +14,7 @@ TORCH_FROM := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "Setting up $(VENV): torch $(if $(TORCH_INDEX),from $(TORCH_INDEX),from pip's index), then mulde and its dependencies."
-	@echo "On a fresh machine this downloads several hundred MB (minutes); pip shows its progress."
+	@echo "On a fresh machine this downloads several hundred MB with torch's CPU build, several GB with its CUDA build (PyPI's on Linux; TORCH_INDEX picks); pip shows its progress."
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install --progress-bar on -c constraints.txt $(TORCH_FROM) torch
