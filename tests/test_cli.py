@@ -328,13 +328,13 @@ def test_fit_and_info_say_how_many_repeated_rows_a_model_scores_by_their_counts(
     assert main(["fit", str(tmp_path / "flags.npy"), "--out", str(tmp_path / "f.st"),
                  "--quiet", "--params", params]) == 0
     assert (", 2 distinct rows held 5 times or more (160 of the 200 rows), each scored by its "
-            "count, as is a new row equal to one (atom_min_count null: off)); saved"
+            "count, as is a new row equal to one (atom_min_count null turns this off)); saved"
             ) in capsys.readouterr().out
     assert main(["info", str(tmp_path / "f.st")]) == 0
     assert ("\nrepeated rows: 2 distinct rows held 5 times or more by the training rows (160 "
             "of 200 rows); a row equal to one, new or not, is scored by its count's "
-            "probability on the energy's scale, not by the network (atom_min_count null: "
-            "off)\n") in capsys.readouterr().out
+            "probability on the energy's scale, not by the network (atom_min_count null "
+            "turns this off)\n") in capsys.readouterr().out
     # the energies of --multiscale are the network's: said where they are not the score's
     assert main(["score", str(tmp_path / "f.st"), str(tmp_path / "flags.npy"), "--multiscale",
                  "--out", str(tmp_path / "e.npy")]) == 0

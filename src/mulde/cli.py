@@ -391,7 +391,7 @@ def _repeated_said(repeated: dict | None, n_rows: int) -> str:
         return ""
     return (f", {_count(repeated['atoms'], 'distinct row')} held {repeated['min_count']} "
             f"times or more ({repeated['rows']:,} of the {n_rows:,} rows), each scored by its "
-            "count, as is a new row equal to one (atom_min_count null: off)")
+            "count, as is a new row equal to one (atom_min_count null turns this off)")
 
 
 def _dequantised_said(steps: Any, n_features: int) -> str:
@@ -1039,7 +1039,8 @@ def _mulde_summary(d: dict[str, Any], path: Path) -> list[str]:
                      f"{repeated['min_count']} times or more by the training rows "
                      f"({repeated['rows']:,}" + (f" of {rows:,}" if rows else "") + " rows); "
                      "a row equal to one, new or not, is scored by its count's probability "
-                     "on the energy's scale, not by the network (atom_min_count null: off)")
+                     "on the energy's scale, not by the network (atom_min_count null turns "
+                     "this off)")
     modes = d.get("modes")
     on = (f" on the rows' {_count(modes['directions'], 'leading principal direction')}"
           if modes and "directions" in modes else "")  # mode_variance_share
